@@ -1,0 +1,23 @@
+/** One jest run for the whole monorepo; each package is a project so one can be selected. */
+const path = require('node:path');
+const fs = require('node:fs');
+
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+const moduleNameMapper = { '^@ictvoip/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts' };
+
+const dirs = ['packages', 'apps'].flatMap((top) =>
+  fs.readdirSync(path.join(__dirname, top)).map((name) => path.join(top, name)),
+).filter((dir) => fs.existsSync(path.join(__dirname, dir, 'test')));
+
+module.exports = {
+  projects: dirs.map((dir) => ({
+    displayName: path.basename(dir),
+    rootDir: path.join(__dirname, dir),
+    testMatch: ['<rootDir>/test/**/*.test.ts'],
+    transform: { '^.+\\.ts$': swc },
+    moduleNameMapper,
+    testEnvironment: 'node',
+  })),
+  maxWorkers: 2,
+  testTimeout: 30000,
+};
