@@ -1,0 +1,116 @@
+import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
+
+export interface BridgeConfig {
+  nodeEnv: NodeEnvironment;
+  logLevel: string;
+  http: { port: number; host: string; trustProxy: string };
+  database: { url: string };
+  fusionpbx: {
+    databaseUrl: string;
+    baseDomain: string;
+    domainPrefix: string;
+    templateDomain: string;
+    portalUrl: string;
+    cacheMethod: 'esl' | 'file' | 'none';
+    cacheDir: string;
+    terminateRetentionDays: number;
+  };
+  redis: { url: string; queuePrefix: string };
+  webhook: { secrets: readonly string[]; maxWaitSeconds: number };
+  esl: { host: string; port: number; password: string; timeoutMs: number };
+  whmcs: { apiUrl: string; identifier: string; secret: string };
+  chkcon: { whitelistFile: string };
+  adminToken: string;
+  worker: {
+    concurrency: number;
+    shutdownDeadlineMs: number;
+    reconcileEverySeconds: number;
+    reconcileAfterSeconds: number;
+    jobAttempts: number;
+    jobBackoffMs: number;
+  };
+}
+
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+/** Thrown at start-up; the message lists every bad variable (names only, never values). */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function withoutEmpty(env: Env): Env {
+  // An exported-but-empty variable means "not set", except where empty has a meaning of its own.
+  const keepEmpty = new Set(['TRUST_PROXY', 'WHMCS_API_URL', 'WHMCS_API_IDENTIFIER', 'WHMCS_API_SECRET', 'WEBHOOK_SECRET_PREVIOUS', 'FUSIONPBX_TEMPLATE_DOMAIN', 'FUSIONPBX_PORTAL_URL', 'FUSIONPBX_DOMAIN_PREFIX']);
+  return Object.fromEntries(Object.entries(env).filter(([key, value]) => value !== '' || keepEmpty.has(key)));
+}
+
+function productionProblems(values: Record<string, string>): ConfigProblem[] {
+  if (values.NODE_ENV !== 'production') return [];
+  return (Object.keys(DEVELOPMENT_SECRETS) as (keyof typeof DEVELOPMENT_SECRETS)[])
+    .filter((name) => values[name] === DEVELOPMENT_SECRETS[name])
+    .map((name) => ({ variable: name, message: 'is the development default; set a real secret for NODE_ENV=production' }));
+}
+
+/** Validates the whole environment at once and returns a frozen, typed configuration. */
+export function loadConfig(env: Env = process.env): BridgeConfig {
+  const { value, error } = environmentSchema.validate(withoutEmpty(env), { abortEarly: false, convert: true });
+  const problems: ConfigProblem[] = (error?.details ?? []).map((detail) => ({
+    variable: String(detail.path[0]),
+    // joi quotes the value for some rules; keep only the rule text so a secret never reaches a log.
+    message: detail.message.replace(/^"[^"]*"\s*/, '').replace(/\s*\[[^\]]*\]$/, '').replace(/with value ".*" /, ''),
+  }));
+  if (value) problems.push(...productionProblems(value as Record<string, string>));
+  if (problems.length > 0) throw new ConfigError(problems);
+  const v = value as Record<string, never>;
+  const secrets = [v.WEBHOOK_SECRET as string, v.WEBHOOK_SECRET_PREVIOUS as string | undefined].filter((s): s is string => !!s);
+  return Object.freeze<BridgeConfig>({
+    nodeEnv: v.NODE_ENV,
+    logLevel: v.LOG_LEVEL,
+    http: { port: v.PORT, host: v.HOST, trustProxy: v.TRUST_PROXY },
+    database: { url: v.DATABASE_URL },
+    fusionpbx: {
+      databaseUrl: v.FUSIONPBX_DATABASE_URL,
+      baseDomain: v.FUSIONPBX_BASE_DOMAIN,
+      domainPrefix: v.FUSIONPBX_DOMAIN_PREFIX,
+      templateDomain: v.FUSIONPBX_TEMPLATE_DOMAIN,
+      portalUrl: v.FUSIONPBX_PORTAL_URL,
+      cacheMethod: v.FUSIONPBX_CACHE_METHOD,
+      cacheDir: v.FUSIONPBX_CACHE_DIR,
+      terminateRetentionDays: v.TERMINATE_RETENTION_DAYS,
+    },
+    redis: { url: v.REDIS_URL, queuePrefix: v.QUEUE_PREFIX },
+    webhook: { secrets: Object.freeze(secrets), maxWaitSeconds: v.WEBHOOK_MAX_WAIT_SECONDS },
+    esl: { host: v.ESL_HOST, port: v.ESL_PORT, password: v.ESL_PASSWORD, timeoutMs: v.ESL_TIMEOUT_MS },
+    whmcs: { apiUrl: v.WHMCS_API_URL ?? '', identifier: v.WHMCS_API_IDENTIFIER ?? '', secret: v.WHMCS_API_SECRET ?? '' },
+    chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
+    adminToken: v.ADMIN_TOKEN,
+    worker: {
+      concurrency: v.WORKER_CONCURRENCY,
+      shutdownDeadlineMs: v.SHUTDOWN_DEADLINE_MS,
+      reconcileEverySeconds: v.RECONCILE_EVERY_SECONDS,
+      reconcileAfterSeconds: v.RECONCILE_AFTER_SECONDS,
+      jobAttempts: v.JOB_ATTEMPTS,
+      jobBackoffMs: v.JOB_BACKOFF_MS,
+    },
+  });
+}
+
+/** Reads `.env` (if present) into process.env without overriding what is already set, then validates. */
+export function loadConfigFromProcess(): BridgeConfig {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('dotenv').config({ quiet: true });
+  } catch {
+    // dotenv is optional at run time; the environment alone is enough.
+  }
+  return loadConfig(process.env);
+}

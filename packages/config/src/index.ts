@@ -1,0 +1,2 @@
+export * from './config';
+export { DEVELOPMENT_SECRETS, environmentSchema } from './schema';

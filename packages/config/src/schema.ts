@@ -1,0 +1,51 @@
+import Joi from 'joi';
+
+/** Development values of secrets: fine on a laptop, refused when NODE_ENV=production. */
+export const DEVELOPMENT_SECRETS = {
+  WEBHOOK_SECRET: 'dev-webhook-secret-change-me',
+  ADMIN_TOKEN: 'dev-admin-token-change-me',
+  ESL_PASSWORD: 'ClueCon',
+} as const;
+
+const postgresUrl = Joi.string().uri({ scheme: ['postgres', 'postgresql'] });
+const redisUrl = Joi.string().uri({ scheme: ['redis', 'rediss'] });
+const port = Joi.number().integer().min(1).max(65535);
+
+export const environmentSchema = Joi.object({
+  NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
+  LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
+  PORT: port.default(3000),
+  HOST: Joi.string().default('0.0.0.0'),
+  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/ictvoip'),
+  FUSIONPBX_DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/fusionpbx'),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9{}_-]+$/).default('{ictvoip}'),
+  WEBHOOK_SECRET: Joi.string().min(16).default(DEVELOPMENT_SECRETS.WEBHOOK_SECRET),
+  WEBHOOK_SECRET_PREVIOUS: Joi.string().min(16).allow(''),
+  WEBHOOK_MAX_WAIT_SECONDS: Joi.number().integer().min(0).max(25).default(25),
+  ESL_HOST: Joi.string().hostname().default('127.0.0.1'),
+  ESL_PORT: port.default(8021),
+  ESL_PASSWORD: Joi.string().min(1).default(DEVELOPMENT_SECRETS.ESL_PASSWORD),
+  ESL_TIMEOUT_MS: Joi.number().integer().min(100).max(120000).default(5000),
+  WHMCS_API_URL: Joi.string().uri({ scheme: ['http', 'https'] }).allow(''),
+  WHMCS_API_IDENTIFIER: Joi.string().allow(''),
+  WHMCS_API_SECRET: Joi.string().allow(''),
+  CHKCON_WHITELIST_FILE: Joi.string().default('./chkcon_whitelist.conf'),
+  TRUST_PROXY: Joi.string().allow('').default(''),
+  ADMIN_TOKEN: Joi.string().min(16).default(DEVELOPMENT_SECRETS.ADMIN_TOKEN),
+  WORKER_CONCURRENCY: Joi.number().integer().min(1).max(256).default(8),
+  SHUTDOWN_DEADLINE_MS: Joi.number().integer().min(100).max(600000).default(20000),
+  RECONCILE_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(60),
+  RECONCILE_AFTER_SECONDS: Joi.number().integer().min(1).max(86400).default(120),
+  JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(8),
+  JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
+  FUSIONPBX_BASE_DOMAIN: Joi.string().hostname().default('pbx.example.net'),
+  FUSIONPBX_DOMAIN_PREFIX: Joi.string().pattern(/^[a-z0-9-]*$/).allow('').default('t'),
+  FUSIONPBX_TEMPLATE_DOMAIN: Joi.string().allow('').default(''),
+  FUSIONPBX_PORTAL_URL: Joi.string().uri({ scheme: ['http', 'https'] }).allow('').default(''),
+  FUSIONPBX_CACHE_METHOD: Joi.string().valid('esl', 'file', 'none').default('esl'),
+  FUSIONPBX_CACHE_DIR: Joi.string().default('/var/cache/fusionpbx'),
+  TERMINATE_RETENTION_DAYS: Joi.number().integer().min(0).max(3650).default(30),
+}).unknown(true);
+
+export type NodeEnvironment = 'development' | 'production' | 'test';

@@ -1,0 +1,134 @@
+import Joi from 'joi';
+
+export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection'] as const;
+export type WebhookAction = (typeof WEBHOOK_ACTIONS)[number];
+
+/** Actions that change the tenant; `test_connection` only probes. */
+export const TENANT_ACTIONS: readonly WebhookAction[] = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password'];
+
+export interface WebhookPlan {
+  maxExtensions?: number;
+  firstExtension: number;
+  gatewayTemplate?: string;
+  rateDeck?: string;
+  billingMode?: string;
+  brand?: string;
+  includedMinutes?: number;
+  [key: string]: unknown;
+}
+
+export interface WebhookEvent {
+  schemaVersion: 1;
+  eventId: string;
+  action: WebhookAction;
+  occurredAt: string;
+  service: { id: number; pid?: number; domain?: string; username?: string; status?: string; [key: string]: unknown };
+  client: { id: number; email?: string; companyName?: string; firstName?: string; lastName?: string; [key: string]: unknown };
+  server?: { id?: number; hostname?: string; [key: string]: unknown };
+  plan: WebhookPlan;
+  configurableOptions?: Record<string, unknown>;
+  customFields?: Record<string, unknown>;
+  secrets?: { servicePassword?: string };
+  [key: string]: unknown;
+}
+
+const optionalText = Joi.string().allow('').max(255);
+const positiveInt = Joi.number().integer().min(0);
+
+const planSchema = Joi.object({
+  maxExtensions: Joi.number().integer().min(0).max(10000),
+  firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
+  gatewayTemplate: optionalText,
+  rateDeck: optionalText,
+  billingMode: optionalText,
+  brand: optionalText,
+  includedMinutes: Joi.number().integer().min(0),
+}).unknown(true);
+
+export const webhookEventSchema = Joi.object<WebhookEvent>({
+  schemaVersion: Joi.number().valid(1).required(),
+  eventId: Joi.string().guid({ version: ['uuidv1', 'uuidv4', 'uuidv5', 'uuidv7'] }).required(),
+  action: Joi.string().valid(...WEBHOOK_ACTIONS).required(),
+  occurredAt: Joi.string().isoDate().required(),
+  service: Joi.object({
+    id: positiveInt.min(1).required(),
+    pid: positiveInt,
+    domain: optionalText,
+    username: optionalText,
+    status: optionalText,
+  }).unknown(true).required(),
+  client: Joi.object({
+    id: positiveInt.min(1).required(),
+    email: Joi.string().allow('').max(255),
+    companyName: optionalText,
+    firstName: optionalText,
+    lastName: optionalText,
+  }).unknown(true).required(),
+  server: Joi.object({ id: positiveInt, hostname: optionalText }).unknown(true),
+  plan: planSchema.default(),
+  configurableOptions: Joi.object().unknown(true),
+  customFields: Joi.object().unknown(true),
+  secrets: Joi.object({ servicePassword: Joi.string().min(1).max(255) }).unknown(false),
+})
+  .unknown(true)
+  .when(Joi.object({ action: Joi.valid('change_password') }).unknown(), {
+    then: Joi.object({ secrets: Joi.object({ servicePassword: Joi.required() }).required() }),
+  })
+  .when(Joi.object({ action: Joi.valid('create', 'change_password') }).unknown(), {
+    otherwise: Joi.object({ secrets: Joi.forbidden().messages({ 'any.unknown': '"secrets" is only allowed for create and change_password' }) }),
+  });
+
+export interface ValidationDetail {
+  path: string;
+  message: string;
+}
+
+export class EventValidationError extends Error {
+  readonly code = 'VALIDATION_FAILED';
+  constructor(readonly details: ValidationDetail[]) {
+    super(`invalid webhook event: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`);
+    this.name = 'EventValidationError';
+  }
+}
+
+/** Validates and normalises a webhook body; lists every failing path at once. */
+export function parseWebhookEvent(body: unknown): WebhookEvent {
+  const { value, error } = webhookEventSchema.validate(body, { abortEarly: false, convert: true });
+  if (error) {
+    throw new EventValidationError(
+      error.details.map((detail) => ({ path: detail.path.join('.') || '(body)', message: detail.message.replace(/"/g, "'") })),
+    );
+  }
+  return value as WebhookEvent;
+}
+
+const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
+  maxextensions: 'maxExtensions',
+  extensions: 'maxExtensions',
+  firstextension: 'firstExtension',
+  includedminutes: 'includedMinutes',
+  ratedeck: 'rateDeck',
+  gatewaytemplate: 'gatewayTemplate',
+  brand: 'brand',
+};
+
+/** The plan after configurable options (`key|Label` names, numeric strings) override its limits. */
+export function effectivePlan(event: WebhookEvent): WebhookPlan {
+  const plan: WebhookPlan = { ...event.plan };
+  for (const [rawName, rawValue] of Object.entries(event.configurableOptions ?? {})) {
+    const key = OPTION_LIMITS[rawName.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '')];
+    if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
+    const text = String(rawValue).split('|')[0].trim();
+    const numeric = ['maxExtensions', 'firstExtension', 'includedMinutes'].includes(key);
+    if (numeric && !/^\d+$/.test(text)) continue;
+    plan[key] = numeric ? Number.parseInt(text, 10) : text;
+  }
+  return plan;
+}
+
+/** The event as it may be stored or logged: the service password removed. */
+export function redactEvent(event: WebhookEvent): WebhookEvent {
+  if (event.secrets === undefined) return event;
+  const { secrets: _secrets, ...rest } = event;
+  return { ...rest, secrets: { servicePassword: '[redacted]' } } as WebhookEvent;
+}
