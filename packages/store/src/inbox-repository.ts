@@ -1,0 +1,184 @@
+import type { Pool, PoolClient } from 'pg';
+
+export type InboxStatus = 'received' | 'queued' | 'running' | 'pending_apply' | 'succeeded' | 'failed';
+export const FINISHED_STATUSES: readonly InboxStatus[] = ['succeeded', 'failed'];
+
+export interface InboxEvent {
+  seq: string;
+  eventId: string;
+  bodyHash: string;
+  action: string;
+  serviceId: number;
+  clientId: number;
+  payload: Record<string, unknown>;
+  sealedSecrets: string | null;
+  status: InboxStatus;
+  jobId: string | null;
+  attempts: number;
+  result: Record<string, unknown> | null;
+  lastError: string | null;
+  retryable: boolean | null;
+  requestId: string | null;
+  receivedAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface NewInboxEvent {
+  eventId: string;
+  bodyHash: string;
+  action: string;
+  serviceId: number;
+  clientId: number;
+  payload: Record<string, unknown>;
+  sealedSecrets: string | null;
+  jobId: string;
+  requestId?: string;
+}
+
+type Queryable = Pool | PoolClient;
+
+interface InboxRow {
+  seq: string;
+  event_id: string;
+  body_hash: string;
+  action: string;
+  service_id: string;
+  client_id: string;
+  payload: Record<string, unknown>;
+  sealed_secrets: string | null;
+  status: InboxStatus;
+  job_id: string | null;
+  attempts: number;
+  result: Record<string, unknown> | null;
+  last_error: string | null;
+  retryable: boolean | null;
+  request_id: string | null;
+  received_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
+}
+
+function toEvent(row: InboxRow): InboxEvent {
+  return {
+    seq: row.seq,
+    eventId: row.event_id,
+    bodyHash: row.body_hash,
+    action: row.action,
+    serviceId: Number(row.service_id),
+    clientId: Number(row.client_id),
+    payload: row.payload,
+    sealedSecrets: row.sealed_secrets,
+    status: row.status,
+    jobId: row.job_id,
+    attempts: row.attempts,
+    result: row.result,
+    lastError: row.last_error,
+    retryable: row.retryable,
+    requestId: row.request_id,
+    receivedAt: row.received_at,
+    updatedAt: row.updated_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export class InboxRepository {
+  constructor(private readonly db: Queryable) {}
+
+  /** Inserts the event once; a second delivery of the same event id returns the first row unchanged. */
+  async record(event: NewInboxEvent): Promise<{ inserted: boolean; event: InboxEvent }> {
+    const inserted = await this.db.query<InboxRow>(
+      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING *`,
+      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null],
+    );
+    if (inserted.rows[0]) return { inserted: true, event: toEvent(inserted.rows[0]) };
+    const existing = await this.get(event.eventId);
+    if (!existing) throw new Error(`inbox row ${event.eventId} vanished after a conflicting insert`);
+    return { inserted: false, event: existing };
+  }
+
+  async get(eventId: string): Promise<InboxEvent | null> {
+    const { rows } = await this.db.query<InboxRow>('SELECT * FROM webhook_inbox WHERE event_id = $1', [eventId]);
+    return rows[0] ? toEvent(rows[0]) : null;
+  }
+
+  /** Moves `received` to `queued` (never backwards from a later state). */
+  async markQueued(eventId: string): Promise<void> {
+    await this.db.query(`UPDATE webhook_inbox SET status = 'queued', updated_at = now() WHERE event_id = $1 AND status = 'received'`, [eventId]);
+  }
+
+  async markRunning(eventId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = 'running', attempts = attempts + 1, updated_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+      [eventId],
+    );
+  }
+
+  async markPendingApply(eventId: string, error: string): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = 'pending_apply', last_error = $2, retryable = true, updated_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+      [eventId, error],
+    );
+  }
+
+  async markRetrying(eventId: string, error: string): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = 'queued', last_error = $2, retryable = true, updated_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+      [eventId, error],
+    );
+  }
+
+  /** Final success; the sealed secrets are wiped because nothing needs them any more. */
+  async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
+              sealed_secrets = NULL, updated_at = now(), finished_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+      [eventId, result],
+    );
+  }
+
+  async markFailed(eventId: string, error: string, retryable: boolean): Promise<void> {
+    await this.db.query(
+      `UPDATE webhook_inbox SET status = 'failed', last_error = $2, retryable = $3, sealed_secrets = NULL,
+              updated_at = now(), finished_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+      [eventId, error, retryable],
+    );
+  }
+
+  /** Unfinished events of one service up to and including `seq`, oldest first: applied in order. */
+  async unfinishedForService(serviceId: number, uptoSeq: string): Promise<InboxEvent[]> {
+    const { rows } = await this.db.query<InboxRow>(
+      `SELECT * FROM webhook_inbox
+       WHERE service_id = $1 AND seq <= $2 AND status NOT IN ('succeeded', 'failed')
+       ORDER BY seq`,
+      [serviceId, uptoSeq],
+    );
+    return rows.map(toEvent);
+  }
+
+  /** Events not finished and not touched for `olderThanSeconds`: candidates for re-enqueueing. */
+  async stale(olderThanSeconds: number, limit = 500): Promise<InboxEvent[]> {
+    const { rows } = await this.db.query<InboxRow>(
+      `SELECT * FROM webhook_inbox
+       WHERE status NOT IN ('succeeded', 'failed') AND updated_at < now() - make_interval(secs => $1)
+       ORDER BY seq LIMIT $2`,
+      [olderThanSeconds, limit],
+    );
+    return rows.map(toEvent);
+  }
+
+  async countByStatus(): Promise<Record<InboxStatus, number>> {
+    const { rows } = await this.db.query<{ status: InboxStatus; count: string }>('SELECT status, count(*) FROM webhook_inbox GROUP BY status');
+    const counts = { received: 0, queued: 0, running: 0, pending_apply: 0, succeeded: 0, failed: 0 };
+    for (const row of rows) counts[row.status] = Number(row.count);
+    return counts;
+  }
+}

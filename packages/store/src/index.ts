@@ -1,0 +1,17 @@
+export * from './pool';
+export * from './migrator';
+export { MIGRATIONS } from './migrations';
+export * from './inbox-repository';
+export * from './services-repository';
+export * from './audit-repository';
+export * from './sealed-secrets';
+export * from './service-lock';
+
+import type { Pool } from 'pg';
+import { migrate } from './migrator';
+import { MIGRATIONS } from './migrations';
+
+/** Brings the bridge's own database to the latest schema. */
+export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
+  return migrate(pool, MIGRATIONS);
+}

@@ -1,0 +1,18 @@
+import { Pool, type PoolConfig } from 'pg';
+
+/** A pg pool whose idle-client errors (server restart, network cut) are reported, not thrown. */
+export function createPool(connectionString: string, options: PoolConfig = {}, onError?: (error: Error) => void): Pool {
+  const pool = new Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, ...options });
+  pool.on('error', (error) => onError?.(error));
+  return pool;
+}
+
+/** True when an error means "the database is unreachable right now" (answer 503, retry later). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: string }).code ?? '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
+  if (/^(57P0[123]|08)/.test(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+}

@@ -1,0 +1,42 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+
+export class SealedSecretError extends Error {
+  readonly code = 'SEALED_SECRET_UNREADABLE';
+  constructor() {
+    super('a sealed secret could not be opened with any configured key');
+    this.name = 'SealedSecretError';
+  }
+}
+
+function deriveKey(secret: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'ictvoip-inbox', 'sealed-secrets-v1', 32));
+}
+
+/**
+ * Secrets that a job needs later (the service password) are kept in the inbox encrypted
+ * (AES-256-GCM, key derived from the webhook secret) so PostgreSQL stays the source of truth
+ * while Redis, logs and dumps never hold them in clear text.
+ */
+export function sealSecrets(value: Record<string, string>, keySecret: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', deriveKey(keySecret), iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+  return ['v1', iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join('.');
+}
+
+/** Opens a sealed value with the first key that fits (the current and the previous webhook secret). */
+export function openSecrets(sealed: string, keySecrets: readonly string[]): Record<string, string> {
+  const [version, iv, tag, body] = sealed.split('.');
+  if (version !== 'v1' || !iv || !tag || !body) throw new SealedSecretError();
+  for (const secret of keySecrets) {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', deriveKey(secret), Buffer.from(iv, 'base64'));
+      decipher.setAuthTag(Buffer.from(tag, 'base64'));
+      const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]).toString('utf8');
+      return JSON.parse(text) as Record<string, string>;
+    } catch {
+      // wrong key: try the next one
+    }
+  }
+  throw new SealedSecretError();
+}

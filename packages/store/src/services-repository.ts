@@ -1,0 +1,103 @@
+import type { Pool, PoolClient } from 'pg';
+
+export type DesiredState = 'active' | 'suspended' | 'terminated';
+
+export interface ServiceRecord {
+  serviceId: number;
+  clientId: number;
+  tenantDomain: string | null;
+  desiredState: DesiredState;
+  observedState: string | null;
+  generation: number;
+  plan: Record<string, unknown>;
+  properties: Record<string, unknown>;
+  pendingApply: unknown;
+  lastEventId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface ServiceRow {
+  service_id: string;
+  client_id: string;
+  tenant_domain: string | null;
+  desired_state: DesiredState;
+  observed_state: string | null;
+  generation: number;
+  plan: Record<string, unknown>;
+  properties: Record<string, unknown>;
+  pending_apply: unknown;
+  last_event_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toRecord(row: ServiceRow): ServiceRecord {
+  return {
+    serviceId: Number(row.service_id),
+    clientId: Number(row.client_id),
+    tenantDomain: row.tenant_domain,
+    desiredState: row.desired_state,
+    observedState: row.observed_state,
+    generation: row.generation,
+    plan: row.plan,
+    properties: row.properties,
+    pendingApply: row.pending_apply,
+    lastEventId: row.last_event_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface DesiredStateChange {
+  serviceId: number;
+  clientId: number;
+  desiredState: DesiredState;
+  plan?: Record<string, unknown>;
+  eventId: string;
+  /** A create after a terminate starts a new generation of the tenant. */
+  newGeneration?: boolean;
+}
+
+export class ServicesRepository {
+  constructor(private readonly db: Pool | PoolClient) {}
+
+  async get(serviceId: number): Promise<ServiceRecord | null> {
+    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE service_id = $1', [serviceId]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async list(limit = 1000, afterServiceId = 0): Promise<ServiceRecord[]> {
+    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE service_id > $1 ORDER BY service_id LIMIT $2', [afterServiceId, limit]);
+    return rows.map(toRecord);
+  }
+
+  async setDesired(change: DesiredStateChange): Promise<ServiceRecord> {
+    const { rows } = await this.db.query<ServiceRow>(
+      `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id)
+       VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), $5)
+       ON CONFLICT (service_id) DO UPDATE SET
+         client_id = EXCLUDED.client_id,
+         desired_state = EXCLUDED.desired_state,
+         plan = COALESCE($4::jsonb, services.plan),
+         generation = services.generation + CASE WHEN $6 THEN 1 ELSE 0 END,
+         last_event_id = EXCLUDED.last_event_id,
+         updated_at = now()
+       RETURNING *`,
+      [change.serviceId, change.clientId, change.desiredState, change.plan ? JSON.stringify(change.plan) : null, change.eventId, change.newGeneration === true],
+    );
+    return toRecord(rows[0]);
+  }
+
+  async recordObserved(serviceId: number, observed: { state: string; tenantDomain?: string | null; properties?: Record<string, unknown>; pendingApply?: unknown }): Promise<void> {
+    await this.db.query(
+      `UPDATE services SET observed_state = $2,
+         tenant_domain = COALESCE($3, tenant_domain),
+         properties = properties || COALESCE($4::jsonb, '{}'::jsonb),
+         pending_apply = $5::jsonb,
+         updated_at = now()
+       WHERE service_id = $1`,
+      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply === undefined ? null : JSON.stringify(observed.pendingApply)],
+    );
+  }
+}

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import {
+  InboxRepository,
+  MIGRATIONS,
+  SealedSecretError,
+  ServicesRepository,
+  createPool,
+  migrate,
+  migrateBridgeDatabase,
+  openSecrets,
+  sealSecrets,
+  withServiceLock,
+} from '@ictvoip/store';
+
+let db: TestDatabase;
+let pool: Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase('store');
+  pool = createPool(db.url);
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+describe('migrations', () => {
+  it('apply once when several processes start together', async () => {
+    const pools = [createPool(db.url), createPool(db.url), createPool(db.url)];
+    const results = await Promise.all(pools.map((p) => migrate(p, MIGRATIONS)));
+    await Promise.all(pools.map((p) => p.end()));
+    expect(results.flat()).toEqual(MIGRATIONS.map((m) => m.version));
+    const { rows } = await pool.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(await migrateBridgeDatabase(pool)).toEqual([]);
+  });
+
+  it('roll back a failing migration whole and name it', async () => {
+    const bad = { version: '999-broken', sql: 'CREATE TABLE half_written (id int); SELECT no_such_function();' };
+    await expect(migrate(pool, [...MIGRATIONS, bad])).rejects.toThrow(/999-broken/);
+    const { rows } = await pool.query(`SELECT to_regclass('half_written') AS t`);
+    expect(rows[0].t).toBeNull();
+  });
+});
+
+describe('inbox', () => {
+  const newEvent = (overrides: Partial<Parameters<InboxRepository['record']>[0]> = {}) => ({
+    eventId: randomUUID(),
+    bodyHash: 'h1',
+    action: 'create',
+    serviceId: 42,
+    clientId: 7,
+    payload: { hello: 'world' },
+    sealedSecrets: null,
+    jobId: 'job-1',
+    ...overrides,
+  });
+
+  it('records an event once and returns the first row on a repeat', async () => {
+    const inbox = new InboxRepository(pool);
+    const event = newEvent();
+    const first = await inbox.record(event);
+    const second = await inbox.record({ ...event, bodyHash: 'h2' });
+    expect(first.inserted).toBe(true);
+    expect(second.inserted).toBe(false);
+    expect(second.event.bodyHash).toBe('h1');
+  });
+
+  it('keeps one row when the same event is recorded concurrently', async () => {
+    const inbox = new InboxRepository(pool);
+    const event = newEvent();
+    const results = await Promise.all(Array.from({ length: 8 }, () => inbox.record(event)));
+    expect(results.filter((r) => r.inserted)).toHaveLength(1);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('never moves a finished event back and wipes its secrets', async () => {
+    const inbox = new InboxRepository(pool);
+    const event = newEvent({ sealedSecrets: 'v1.x.y.z' });
+    await inbox.record(event);
+    await inbox.markRunning(event.eventId);
+    await inbox.markSucceeded(event.eventId, { message: 'done' });
+    await inbox.markFailed(event.eventId, 'late failure', true);
+    await inbox.markQueued(event.eventId);
+    const row = await inbox.get(event.eventId);
+    expect(row).toMatchObject({ status: 'succeeded', sealedSecrets: null, attempts: 1, result: { message: 'done' } });
+  });
+
+  it('lists a service\'s unfinished events in arrival order', async () => {
+    const inbox = new InboxRepository(pool);
+    const serviceId = 9001;
+    const a = await inbox.record(newEvent({ serviceId, action: 'create' }));
+    const b = await inbox.record(newEvent({ serviceId, action: 'suspend' }));
+    const c = await inbox.record(newEvent({ serviceId, action: 'unsuspend' }));
+    await inbox.markSucceeded(a.event.eventId, {});
+    const pending = await inbox.unfinishedForService(serviceId, c.event.seq);
+    expect(pending.map((e) => e.action)).toEqual(['suspend', 'unsuspend']);
+    expect((await inbox.unfinishedForService(serviceId, b.event.seq)).map((e) => e.action)).toEqual(['suspend']);
+  });
+});
+
+describe('services', () => {
+  it('upserts desired state and bumps the generation only when asked', async () => {
+    const services = new ServicesRepository(pool);
+    const eventId = randomUUID();
+    await services.setDesired({ serviceId: 5, clientId: 1, desiredState: 'active', plan: { maxExtensions: 3 }, eventId });
+    await services.setDesired({ serviceId: 5, clientId: 1, desiredState: 'terminated', eventId });
+    const again = await services.setDesired({ serviceId: 5, clientId: 1, desiredState: 'active', eventId, newGeneration: true });
+    expect(again).toMatchObject({ desiredState: 'active', generation: 2, plan: { maxExtensions: 3 } });
+  });
+});
+
+describe('sealed secrets', () => {
+  it('round-trips with the current or previous key and refuses others', () => {
+    const sealed = sealSecrets({ servicePassword: 'S3cret!pass' }, 'k'.repeat(32));
+    expect(sealed).not.toContain('S3cret');
+    expect(openSecrets(sealed, ['other'.repeat(8), 'k'.repeat(32)])).toEqual({ servicePassword: 'S3cret!pass' });
+    expect(() => openSecrets(sealed, ['wrong'.repeat(8)])).toThrow(SealedSecretError);
+    expect(() => openSecrets('garbage', ['k'.repeat(32)])).toThrow(SealedSecretError);
+  });
+});
+
+describe('service lock', () => {
+  it('serialises work on one service across connections', async () => {
+    const order: string[] = [];
+    const slow = (name: string) => withServiceLock(pool, 77, async () => {
+      order.push(`${name}:start`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      order.push(`${name}:end`);
+    });
+    await Promise.all([slow('a'), slow('b'), slow('c')]);
+    for (let i = 0; i < order.length; i += 2) {
+      expect(order[i].split(':')[0]).toBe(order[i + 1].split(':')[0]);
+    }
+  });
+
+  it('lets different services run at once', async () => {
+    let concurrent = 0;
+    let peak = 0;
+    const work = (serviceId: number) => withServiceLock(pool, serviceId, async () => {
+      concurrent += 1;
+      peak = Math.max(peak, concurrent);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      concurrent -= 1;
+    });
+    await Promise.all([work(1001), work(1002), work(1003)]);
+    expect(peak).toBe(3);
+  });
+});
