@@ -1,0 +1,5 @@
+export * from './names';
+export * from './job-ids';
+export * from './payloads';
+export * from './connection';
+export * from './queues';

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '@ictvoip/testkit';
+import { JobIdError, assertValidJobId, createProducerConnection, eventJobId, isRedisUnavailable, provisioningJobDataSchema, validatePayload, JobPayloadError } from '@ictvoip/queue';
+
+describe('job ids', () => {
+  it('are deterministic and accepted by BullMQ', async () => {
+    const eventId = randomUUID();
+    const id = eventJobId(12, 'change_package', eventId);
+    expect(id).toBe(eventJobId(12, 'change_package', eventId));
+    expect(id).toBe(`svc-12-change-package-${eventId}`);
+    const prefix = uniqueQueuePrefix('ids');
+    const connection = createProducerConnection(TEST_REDIS_URL);
+    const queue = new Queue('ids', { connection, prefix });
+    try {
+      await queue.add('x', {}, { jobId: id });
+      await queue.add('x', {}, { jobId: id });
+      expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    } finally {
+      await queue.close();
+      connection.disconnect();
+      await deleteRedisPrefix(prefix);
+    }
+  });
+
+  it.each([['a:b'], ['12345'], [''], ['has space'], ['x'.repeat(201)]])('rejects %j before BullMQ sees it', (id) => {
+    expect(() => assertValidJobId(id)).toThrow(JobIdError);
+  });
+});
+
+describe('payloads', () => {
+  it('accept a provisioning reference and reject a bad one with the job name', () => {
+    const good = { eventId: randomUUID(), serviceId: 3, action: 'create' };
+    expect(validatePayload(provisioningJobDataSchema, 'tenant.create', good)).toEqual(good);
+    expect(() => validatePayload(provisioningJobDataSchema, 'tenant.create', { serviceId: 'x' })).toThrow(JobPayloadError);
+  });
+});
+
+describe('producer connection', () => {
+  it('fails fast when Redis is not there', async () => {
+    const connection = createProducerConnection('redis://127.0.0.1:1', { retryStrategy: () => null });
+    const started = Date.now();
+    const error = await connection.ping().catch((e: unknown) => e);
+    expect(isRedisUnavailable(error)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3000);
+    connection.disconnect();
+  });
+});
