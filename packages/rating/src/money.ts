@@ -1,0 +1,127 @@
+/**
+ * Exact money on bigint micro-units (1 unit = 1_000_000 micro). No JS number ever holds an
+ * amount: strings are parsed digit by digit and every division states its rounding.
+ *
+ * "Half-up" here means half away from zero, so a negative adjustment rounds symmetrically
+ * to its positive counterpart (-0.0000005 -> -0.000001).
+ */
+import { MoneyFormatError } from './errors';
+
+/** An amount in micro-units (1e-6 of the currency unit). */
+export type Micro = bigint;
+
+export const MICRO_DECIMALS = 6;
+export const MICRO_PER_UNIT: Micro = 1_000_000n;
+
+export interface ParseMoneyOptions {
+  /** Accept a leading '-' (adjustments). Default false: rates and fees are never negative. */
+  readonly allowNegative?: boolean;
+  /** What to do with more than 6 decimal places: 'reject' (default) or round 'half-up'. */
+  readonly rounding?: 'reject' | 'half-up';
+  /** Name used in error messages, e.g. the CSV column. */
+  readonly field?: string;
+}
+
+const DECIMAL_PATTERN = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/**
+ * Parse a plain decimal string ("12", "0.0125", "-3.5") into micro-units.
+ * Rejects exponents (1e-3), NaN/Infinity, thousands separators, '+', '.5', '5.' and whitespace.
+ */
+export function parseMoney(text: string, options: ParseMoneyOptions = {}): Micro {
+  const field = options.field ?? 'amount';
+  const match = DECIMAL_PATTERN.exec(text);
+  if (!match) {
+    throw new MoneyFormatError(`${field}: "${truncate(text)}" is not a plain decimal number (digits, optional '.' and fraction)`);
+  }
+  const [, sign, whole, fraction = ''] = match;
+  if (sign === '-' && !options.allowNegative) {
+    throw new MoneyFormatError(`${field}: negative amount "${truncate(text)}" is not allowed`);
+  }
+  if (fraction.length > MICRO_DECIMALS && options.rounding !== 'half-up') {
+    throw new MoneyFormatError(
+      `${field}: "${truncate(text)}" has ${fraction.length} decimal places, at most ${MICRO_DECIMALS} allowed`,
+    );
+  }
+  const magnitude = fractionToMicro(whole as string, fraction);
+  return sign === '-' ? -magnitude : magnitude;
+}
+
+/** Whole + fraction digits to micro-units, rounding half-up beyond 6 places. */
+function fractionToMicro(whole: string, fraction: string): Micro {
+  const kept = fraction.slice(0, MICRO_DECIMALS).padEnd(MICRO_DECIMALS, '0');
+  const base = BigInt(whole) * MICRO_PER_UNIT + BigInt(kept);
+  const firstDropped = fraction.charAt(MICRO_DECIMALS);
+  return firstDropped !== '' && firstDropped >= '5' ? base + 1n : base;
+}
+
+function truncate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** Divide with rounding half away from zero. The denominator must be positive. */
+export function divideHalfUp(numerator: bigint, denominator: bigint): bigint {
+  if (denominator <= 0n) throw new MoneyFormatError('divisor must be positive');
+  const negative = numerator < 0n;
+  const magnitude = negative ? -numerator : numerator;
+  const quotient = (magnitude * 2n + denominator) / (denominator * 2n);
+  return negative ? -quotient : quotient;
+}
+
+/** Round a micro amount half-up to `places` decimals (0..6); the result is still in micro-units. */
+export function roundHalfUp(value: Micro, places: number): Micro {
+  const step = stepFor(places);
+  return divideHalfUp(value, step) * step;
+}
+
+/** An invoice line: the exact sum rounded once, half-up, to cents. */
+export function roundInvoiceLine(value: Micro): Micro {
+  return roundHalfUp(value, 2);
+}
+
+/**
+ * Format micro-units as a decimal string with exactly `places` decimals (default 6).
+ * Throws when the value has more precision than `places`: round explicitly first.
+ */
+export function formatMoney(value: Micro, places: number = MICRO_DECIMALS): string {
+  const step = stepFor(places);
+  if (value % step !== 0n) {
+    throw new MoneyFormatError(`cannot format ${value} micro with ${places} decimals without rounding; round first`);
+  }
+  const negative = value < 0n;
+  const magnitude = negative ? -value : value;
+  const whole = magnitude / MICRO_PER_UNIT;
+  const fraction = (magnitude % MICRO_PER_UNIT).toString().padStart(MICRO_DECIMALS, '0').slice(0, places);
+  const body = places === 0 ? whole.toString() : `${whole}.${fraction}`;
+  return negative ? `-${body}` : body;
+}
+
+/** Cost of `seconds` at a per-minute rate, exact to the micro-unit (half-up). */
+export function costForSeconds(ratePerMinute: Micro, seconds: number): Micro {
+  assertWholeSeconds(seconds);
+  return divideHalfUp(ratePerMinute * BigInt(seconds), 60n);
+}
+
+/** `value` × `percent` / 100, with the percentage itself in micro-units ("12.5" -> 12_500_000n). */
+export function percentOf(value: Micro, percent: Micro): Micro {
+  return divideHalfUp(value * percent, 100n * MICRO_PER_UNIT);
+}
+
+export function sumMicro(values: Iterable<Micro>): Micro {
+  let total = 0n;
+  for (const value of values) total += value;
+  return total;
+}
+
+function stepFor(places: number): bigint {
+  if (!Number.isInteger(places) || places < 0 || places > MICRO_DECIMALS) {
+    throw new MoneyFormatError(`decimal places must be an integer 0..${MICRO_DECIMALS}, got ${places}`);
+  }
+  return 10n ** BigInt(MICRO_DECIMALS - places);
+}
+
+function assertWholeSeconds(seconds: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds < 0) {
+    throw new MoneyFormatError(`seconds must be a non-negative integer, got ${seconds}`);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Dialled number -> E.164 ("+<country code><national number>") per deck configuration.
+ *
+ * Order matters: international prefixes are tried before the national prefix because in
+ * most countries both start with '0' ("0049…" is international, "030…" national).
+ */
+import { NumberFormatError, RatingConfigError } from './errors';
+
+export interface NumberingPlan {
+  /** Country code of the tenant's home country, digits only ("49", "1", "44"). */
+  readonly countryCode: string;
+  /** Trunk prefix replaced by the country code ("0" in most of Europe, "1" in NANP, "" for none). Default "0". */
+  readonly nationalPrefix?: string;
+  /** Exit codes meaning "a country code follows". Default ["00"]; NANP uses ["011"]. */
+  readonly internationalPrefixes?: readonly string[];
+  /**
+   * A number with no '+', no exit code and no trunk prefix: 'national' prepends the country
+   * code (NANP 10-digit dialling), 'international' takes it as already starting with one.
+   * Default 'national'.
+   */
+  readonly bareNumbers?: 'national' | 'international';
+}
+
+export const E164_MAX_DIGITS = 15;
+
+/** Characters people and PBXs put in numbers for readability. Anything else is an error. */
+const FORMATTING = /[\s\-.()/]/g;
+/** "+44 (0)20 …": the "(0)" is the trunk prefix written for national callers and must go. */
+const TRUNK_HINT_AFTER_PLUS = /^(\+\s*\d{1,3})\s*\(0\)/;
+
+/** Normalise to E.164 with a leading '+'. Throws NumberFormatError naming the problem. */
+export function normaliseNumber(raw: string, plan: NumberingPlan): string {
+  assertPlan(plan);
+  const compact = raw.trim().replace(TRUNK_HINT_AFTER_PLUS, '$1').replace(FORMATTING, '');
+  if (compact === '') throw new NumberFormatError('number is empty', raw);
+  const international = toInternationalDigits(compact, plan, raw);
+  return `+${assertE164Digits(international, raw)}`;
+}
+
+/** The digits of an E.164 number without its '+', as used for prefix matching. */
+export function e164Digits(e164: string): string {
+  return e164.startsWith('+') ? e164.slice(1) : e164;
+}
+
+function toInternationalDigits(compact: string, plan: NumberingPlan, raw: string): string {
+  if (compact.startsWith('+')) return requireDigits(compact.slice(1), raw);
+  const digits = requireDigits(compact, raw);
+  const exitCode = matchingExitCode(digits, plan.internationalPrefixes ?? ['00']);
+  if (exitCode !== undefined) return digits.slice(exitCode.length);
+  const nationalPrefix = plan.nationalPrefix ?? '0';
+  if (nationalPrefix !== '' && digits.startsWith(nationalPrefix)) {
+    return plan.countryCode + digits.slice(nationalPrefix.length);
+  }
+  return (plan.bareNumbers ?? 'national') === 'national' ? plan.countryCode + digits : digits;
+}
+
+/** The longest configured exit code the number starts with ("011" before "01"). */
+function matchingExitCode(digits: string, exitCodes: readonly string[]): string | undefined {
+  return [...exitCodes].sort((a, b) => b.length - a.length).find((code) => digits.startsWith(code));
+}
+
+function requireDigits(text: string, raw: string): string {
+  const bad = /[^0-9]/.exec(text);
+  if (bad) {
+    throw new NumberFormatError(`number contains "${bad[0]}" at position ${raw.indexOf(bad[0]) + 1}; only digits, a leading '+' and spaces, '-', '.', '(', ')', '/' are allowed`, raw);
+  }
+  return text;
+}
+
+function assertE164Digits(digits: string, raw: string): string {
+  if (digits === '') throw new NumberFormatError('number has no digits after its prefix', raw);
+  if (digits.startsWith('0')) throw new NumberFormatError('country code cannot start with 0', raw);
+  if (digits.length > E164_MAX_DIGITS) {
+    throw new NumberFormatError(`number has ${digits.length} digits, E.164 allows at most ${E164_MAX_DIGITS}`, raw);
+  }
+  return digits;
+}
+
+function assertPlan(plan: NumberingPlan): void {
+  if (!/^[1-9]\d{0,2}$/.test(plan.countryCode)) {
+    throw new RatingConfigError('must be 1-3 digits not starting with 0', 'numberingPlan.countryCode');
+  }
+  if (plan.nationalPrefix !== undefined && !/^\d{0,3}$/.test(plan.nationalPrefix)) {
+    throw new RatingConfigError('must be 0-3 digits', 'numberingPlan.nationalPrefix');
+  }
+  for (const code of plan.internationalPrefixes ?? []) {
+    if (!/^\d{1,4}$/.test(code)) throw new RatingConfigError(`"${code}" must be 1-4 digits`, 'numberingPlan.internationalPrefixes');
+  }
+}
