@@ -33,6 +33,23 @@ function splitZone(text: string): { address: string; zone: string | null } {
   return { address: text.slice(0, percent), zone: text.slice(percent + 1) };
 }
 
+const TRAILING_DOTTED_QUAD = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/;
+
+/**
+ * Rewrites a trailing dotted quad (`::ffff:1.2.3.4`) as two hex groups (`::ffff:102:304`).
+ * Done here, not by ipaddr.js, because ipaddr.js reads `::1.2.3.4` (the RFC 4291
+ * IPv4-compatible address ::102:304) as the IPv4-MAPPED `::ffff:1.2.3.4`, which would let an
+ * IPv6 address pass as an IPv4 peer. The quad must be strict four-part decimal.
+ */
+function embeddedIPv4ToHex(text: string): string | null {
+  const match = TRAILING_DOTTED_QUAD.exec(text);
+  if (match === null) return text.includes('.') ? null : text;
+  const quad = match[2]!;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(quad)) return null;
+  const [a, b, c, d] = ipaddr.IPv4.parse(quad).octets as [number, number, number, number];
+  return `${match[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
 /**
  * Parses one address strictly. Returns null for anything that is not an address.
  * The zone id, if any, is reported separately and not kept in the address.
@@ -41,11 +58,10 @@ export function parseAddressStrict(text: string): { address: IPAddress; zone: st
   const { address, zone } = splitZone(text);
   if (zone !== null && (zone.length === 0 || !address.includes(':'))) return null;
   if (ipaddr.IPv4.isValidFourPartDecimal(address)) return { address: ipaddr.IPv4.parse(address), zone };
-  if (!address.includes(':') || !ipaddr.IPv6.isValid(address)) return null;
-  const v6 = ipaddr.IPv6.parse(address);
-  // Embedded IPv4 inside IPv6 text (::ffff:1.2.3.4) gets the same strictness.
-  const embedded = /(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (embedded && !ipaddr.IPv4.isValidFourPartDecimal(embedded[1]!)) return null;
+  if (!address.includes(':')) return null;
+  const hexOnly = embeddedIPv4ToHex(address);
+  if (hexOnly === null || !ipaddr.IPv6.isValid(hexOnly)) return null;
+  const v6 = ipaddr.IPv6.parse(hexOnly);
   return { address: new ipaddr.IPv6(v6.parts), zone };
 }
 
