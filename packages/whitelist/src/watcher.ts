@@ -174,10 +174,12 @@ export class WhitelistWatcher {
   }
 
   private async reloadLoop(): Promise<ReloadOutcome> {
-    let outcome: ReloadOutcome;
+    // A follow-up pass over the same content says 'unchanged'; report what actually happened.
+    let outcome: ReloadOutcome = 'unchanged';
     do {
       this.reloadAgain = false;
-      outcome = await this.reloadOnce();
+      const pass = await this.reloadOnce();
+      if (pass !== 'unchanged') outcome = pass;
     } while (this.reloadAgain && !this.closed);
     return outcome;
   }
