@@ -6,3 +6,5 @@ export * from './lpm/dated';
 export { TriePrefixIndex } from './lpm/trie';
 export { SortedPrefixIndex } from './lpm/sorted';
 export { MapPrefixIndex } from './lpm/map';
+export { importRateDeckCsv, assertRateDeckImported, type RateDeckImportOptions, type RateDeckImportResult } from './deck/import';
+export { CANONICAL_HEADER, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout } from './deck/columns';

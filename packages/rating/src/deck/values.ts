@@ -1,0 +1,101 @@
+/** Parsers for single rate deck cells. Each returns a value or throws CellError with a message. */
+import { MoneyFormatError } from '../errors';
+import { parseMoney, type Micro } from '../money';
+
+export class CellError extends Error {}
+
+export const MAX_INCREMENT_SECONDS = 3600;
+const MAX_PREFIX_DIGITS = 15;
+
+/** Prefix digits in E.164 order; a leading '+' is accepted (CGRateS writes "+49151"). */
+export function parsePrefix(text: string): string {
+  const digits = text.startsWith('+') ? text.slice(1) : text;
+  if (digits === '') throw new CellError('prefix is empty');
+  if (!/^\d+$/.test(digits)) throw new CellError(`prefix "${text}" must be digits only (optionally a leading '+')`);
+  if (digits.length > MAX_PREFIX_DIGITS) throw new CellError(`prefix "${text}" is longer than ${MAX_PREFIX_DIGITS} digits`);
+  if (digits.startsWith('0')) throw new CellError(`prefix "${text}" starts with 0; prefixes are E.164 (country code first), without 00`);
+  return digits;
+}
+
+/** A price cell: a plain non-negative decimal; empty means 0 only where `emptyIsZero`. */
+export function parsePrice(text: string, emptyIsZero: boolean, roundExcess: boolean): Micro {
+  if (text === '') {
+    if (emptyIsZero) return 0n;
+    throw new CellError('value is empty');
+  }
+  if (/^\d+,\d+$/.test(text)) throw new CellError(`"${text}" uses ',' as decimal separator; use '.'`);
+  try {
+    return parseMoney(text, { rounding: roundExcess ? 'half-up' : 'reject', field: 'value' });
+  } catch (error) {
+    if (error instanceof MoneyFormatError) throw new CellError(error.message.replace(/^value: /, ''));
+    throw error;
+  }
+}
+
+/** Increment in whole seconds ("6", "6s", "1m"). Empty or 0 means "use the default" (undefined). */
+export function parseIncrement(text: string): number | undefined {
+  if (text === '') return undefined;
+  const match = /^(\d{1,5})(s|m)?$/.exec(text);
+  if (!match) throw new CellError(`increment "${text}" must be whole seconds (e.g. 60, 6s, 1m)`);
+  const seconds = Number.parseInt(match[1] as string, 10) * (match[2] === 'm' ? 60 : 1);
+  if (seconds === 0) return undefined;
+  if (seconds > MAX_INCREMENT_SECONDS) throw new CellError(`increment ${seconds}s is more than ${MAX_INCREMENT_SECONDS}s`);
+  return seconds;
+}
+
+/** Whole non-negative seconds, for informational columns such as ASTPP included seconds. */
+export function parseSeconds(text: string): number {
+  if (text === '') return 0;
+  if (!/^\d{1,6}$/.test(text)) throw new CellError(`"${text}" must be whole seconds`);
+  return Number.parseInt(text, 10);
+}
+
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/**
+ * Dates are UTC unless they carry an offset: "2026-01-01", "2026-01-01 08:00[:00]",
+ * "2026-01-01T08:00:00Z", "2026-01-01T08:00:00+02:00". Anything else is rejected, including
+ * impossible dates such as 2026-02-30.
+ */
+export function parseDate(text: string): Date {
+  const dateOnly = DATE_ONLY.exec(text);
+  if (dateOnly) return checkedUtc(text, dateOnly[1], dateOnly[2], dateOnly[3], '00', '00', '00', 'Z');
+  const dateTime = DATE_TIME.exec(text);
+  if (dateTime) {
+    const [, y, mo, d, h, mi, s = '00', zone = 'Z'] = dateTime;
+    return checkedUtc(text, y, mo, d, h, mi, s, zone);
+  }
+  throw new CellError(`date "${text}" must be YYYY-MM-DD or ISO-8601 date-time (UTC unless an offset is given)`);
+}
+
+function checkedUtc(text: string, ...parts: Array<string | undefined>): Date {
+  const [y, mo, d, h, mi, s, zone] = parts as string[];
+  const wallClock = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  const check = new Date(wallClock);
+  const sameFields =
+    check.getUTCFullYear() === Number(y) && check.getUTCMonth() === Number(mo) - 1 && check.getUTCDate() === Number(d) &&
+    check.getUTCHours() === Number(h) && check.getUTCMinutes() === Number(mi) && check.getUTCSeconds() === Number(s);
+  if (!sameFields) throw new CellError(`date "${text}" does not exist`);
+  return new Date(wallClock - offsetMinutes(zone) * 60_000);
+}
+
+function offsetMinutes(zone: string): number {
+  if (zone === 'Z') return 0;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+}
+
+const INACTIVE = new Set(['inactive', 'disabled', 'deleted', 'no', 'false', '0']);
+export function isInactiveStatus(text: string): boolean {
+  return INACTIVE.has(text.toLowerCase());
+}
+
+/** Shifted columns put numbers where the name belongs (the ASTPP export sample shows "24.9999"). */
+export function parseDestinationName(text: string): string {
+  if (text !== '' && /^[\d.,+\-\s]+$/.test(text)) {
+    throw new CellError(`destination "${text}" looks like a number; are the columns shifted against the header?`);
+  }
+  return text;
+}
