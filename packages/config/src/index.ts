@@ -1,2 +1,3 @@
 export * from './config';
 export { DEVELOPMENT_SECRETS, environmentSchema } from './schema';
+export * from './logger';

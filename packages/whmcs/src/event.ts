@@ -119,7 +119,7 @@ export function effectivePlan(event: WebhookEvent): WebhookPlan {
     const key = OPTION_LIMITS[rawName.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '')];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     const text = String(rawValue).split('|')[0].trim();
-    const numeric = ['maxExtensions', 'firstExtension', 'includedMinutes'].includes(key);
+    const numeric = key === 'maxExtensions' || key === 'firstExtension' || key === 'includedMinutes';
     if (numeric && !/^\d+$/.test(text)) continue;
     plan[key] = numeric ? Number.parseInt(text, 10) : text;
   }

@@ -1,0 +1,31 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { HttpError } from './errors';
+
+function sameSecret(given: string, expected: string): boolean {
+  // Hash first so lengths match and the comparison time does not depend on the token.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function presentedToken(authorization: string | undefined): string | null {
+  if (!authorization) return null;
+  const [scheme, value] = authorization.split(' ', 2);
+  if (!value) return null;
+  if (scheme.toLowerCase() === 'bearer') return value.trim();
+  if (scheme.toLowerCase() !== 'basic') return null;
+  // Browsers cannot send a bearer header to Bull Board's UI: basic auth, any user name, token as password.
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? null : decoded.slice(colon + 1);
+}
+
+export function requireAdminToken(adminToken: string, realm = 'ictvoip admin'): RequestHandler {
+  return (req, res, next) => {
+    const token = presentedToken(req.get('authorization'));
+    if (token !== null && sameSecret(token, adminToken)) return next();
+    res.setHeader('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`);
+    next(new HttpError(401, 'UNAUTHORIZED', 'admin token required (Bearer, or basic auth with the token as password)'));
+  };
+}

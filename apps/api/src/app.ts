@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import type { ApiDeps } from './deps';
+import { errorHandler, HttpError } from './errors';
+import { adminBoardRouter } from './routes/admin-board';
+import { chkconRouter } from './routes/chkcon';
+import { healthRouter } from './routes/health';
+import { openApiRouter } from './routes/openapi';
+import { webhookRouter } from './routes/webhook';
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** The HTTP face of the bridge; stateless, so any number of these may run behind a balancer. */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Peer addresses are decided by @ictvoip/whitelist from TRUST_PROXY, never by express guessing.
+  app.set('trust proxy', false);
+
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    res.on('finish', () => deps.metrics?.httpResponse(req.route?.path ? String(req.route.path) : 'other', res.statusCode));
+    next();
+  });
+
+  app.use(healthRouter(deps));
+  app.use(chkconRouter(deps));
+  app.use(webhookRouter(deps));
+  app.use(adminBoardRouter(deps));
+  app.use(openApiRouter());
+
+  app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`)));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

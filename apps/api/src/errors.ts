@@ -1,0 +1,71 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from '@ictvoip/config';
+import { isDatabaseUnavailable } from '@ictvoip/store';
+import { isRedisUnavailable } from '@ictvoip/queue';
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** An error that already knows its HTTP answer. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export class DependencyUnavailableError extends HttpError {
+  constructor(dependency: string, retryAfterSeconds = 5) {
+    super(503, 'DEPENDENCY_UNAVAILABLE', `${dependency} is unavailable; retry later`, undefined, retryAfterSeconds);
+  }
+}
+
+export function sendError(res: Response, error: HttpError): void {
+  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  const body: { code: string; message: string; details?: ErrorDetail[] } = { code: error.code, message: error.message };
+  if (error.details && error.details.length > 0) body.details = error.details;
+  res.status(error.status).json({ error: body });
+}
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+function fromBodyParser(error: BodyParserError): HttpError | null {
+  switch (error.type) {
+    case 'entity.too.large':
+      return new HttpError(413, 'PAYLOAD_TOO_LARGE', 'request body exceeds 256 KiB');
+    case 'entity.parse.failed':
+      return new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body encoding or charset is not supported');
+    case 'request.aborted':
+      return new HttpError(400, 'REQUEST_ABORTED', 'request was aborted by the client');
+    default:
+      return error.status && error.status >= 400 && error.status < 500 ? new HttpError(error.status, 'BAD_REQUEST', 'request could not be read') : null;
+  }
+}
+
+/** Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    if (res.headersSent) return;
+    if (error instanceof HttpError) return sendError(res, error);
+    const parsed = fromBodyParser(error as BodyParserError);
+    if (parsed) return sendError(res, parsed);
+    if (isDatabaseUnavailable(error)) return sendError(res, new DependencyUnavailableError('the bridge database'));
+    if (isRedisUnavailable(error)) return sendError(res, new DependencyUnavailableError('the job queue (Redis)'));
+    logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');
+    sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
+  };
+}

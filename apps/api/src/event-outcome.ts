@@ -1,0 +1,43 @@
+import type { InboxEvent, InboxRepository } from '@ictvoip/store';
+
+export type EventReply =
+  | { status: 200; body: { result: 'success'; message: string; serviceProperties: Record<string, unknown>; eventId: string } }
+  | { status: 200; body: { result: 'error'; message: string; retryable: boolean; eventId: string } }
+  | { status: 202; body: { result: 'pending'; eventId: string; jobId: string | null; statusUrl: string; state: string } };
+
+export function statusUrlFor(eventId: string): string {
+  return `/webhooks/whmcs/events/${eventId}`;
+}
+
+/** What WHMCS is told about an event, from its inbox row alone (so any API process answers alike). */
+export function replyFor(event: InboxEvent): EventReply {
+  if (event.status === 'succeeded') {
+    const result = event.result ?? {};
+    return {
+      status: 200,
+      body: {
+        result: 'success',
+        message: typeof result.message === 'string' ? result.message : 'done',
+        serviceProperties: (result.serviceProperties as Record<string, unknown> | undefined) ?? {},
+        eventId: event.eventId,
+      },
+    };
+  }
+  if (event.status === 'failed') {
+    return { status: 200, body: { result: 'error', message: event.lastError ?? 'failed', retryable: event.retryable ?? false, eventId: event.eventId } };
+  }
+  return { status: 202, body: { result: 'pending', eventId: event.eventId, jobId: event.jobId, statusUrl: statusUrlFor(event.eventId), state: event.status } };
+}
+
+/** Polls the inbox until the event is finished or the deadline passes (works across API processes). */
+export async function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  let delay = 25;
+  let latest = await inbox.get(eventId);
+  while (latest && latest.status !== 'succeeded' && latest.status !== 'failed' && Date.now() < deadline && !signal?.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    delay = Math.min(delay * 2, 250);
+    latest = await inbox.get(eventId);
+  }
+  return latest;
+}

@@ -1,0 +1,50 @@
+import { Router } from 'express';
+import type { ApiDeps, ReadinessCheck } from '../deps';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+interface CheckResult {
+  status: 'up' | 'down';
+  latencyMs: number;
+  error?: string;
+}
+
+async function runCheck(check: ReadinessCheck): Promise<CheckResult> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number((process.hrtime.bigint() - started) / 1000n) / 1000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return { status: 'up', latencyMs: elapsed() };
+  } catch (error) {
+    return { status: 'down', latencyMs: elapsed(), error: error instanceof Error ? error.message : 'failed' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function healthRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const names = Object.keys(deps.readiness);
+    const results = await Promise.all(names.map((name) => runCheck(deps.readiness[name])));
+    const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+    const ready = results.every((r) => r.status === 'up');
+    if (!ready) res.setHeader('Retry-After', '5');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+  router.get('/metrics', async (_req, res) => {
+    if (!deps.metrics) return void res.status(404).end();
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  return router;
+}

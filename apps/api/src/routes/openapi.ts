@@ -1,0 +1,63 @@
+import { Router } from 'express';
+
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+      },
+    },
+  },
+};
+
+/** The machine-readable description of the routes this process serves. */
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: { title: 'ictVoIP bridge', version: '0.1.0', description: 'WHMCS ⇄ FusionPBX bridge' },
+  components: {
+    schemas: { Error: errorSchema },
+    securitySchemes: { webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Ictvoip-Signature' }, adminToken: { type: 'http', scheme: 'bearer' } },
+  },
+  paths: {
+    '/webhooks/whmcs': {
+      post: {
+        summary: 'A WHMCS module event, signed with HMAC-SHA256 over "<timestamp>.<raw body>"',
+        security: [{ webhookSignature: [] }],
+        parameters: [
+          { name: 'X-Ictvoip-Timestamp', in: 'header', required: true, schema: { type: 'integer' } },
+          { name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 25 } },
+        ],
+        responses: {
+          '200': { description: 'finished: result success or error' },
+          '202': { description: 'accepted and stored; pending' },
+          '400': { description: 'validation failed', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          '401': { description: 'bad signature or timestamp' },
+          '409': { description: 'same eventId, different body' },
+          '413': { description: 'body over 256 KiB' },
+          '415': { description: 'not application/json' },
+          '503': { description: 'a dependency is down; Retry-After' },
+        },
+      },
+    },
+    '/webhooks/whmcs/events/{eventId}': { get: { summary: 'State of an event (signed like the webhook, empty body)', responses: { '200': { description: 'finished' }, '202': { description: 'pending' }, '404': { description: 'unknown' } } } },
+    '/app/xml_cdr/chkcon.php': { get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } } },
+    '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },
+    '/readyz': { get: { summary: 'dependencies with status and latency', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
+    '/metrics': { get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } } },
+    '/admin/queues': { get: { summary: 'Bull Board', security: [{ adminToken: [] }], responses: { '200': { description: 'UI' }, '401': { description: 'token required' } } } },
+  },
+} as const;
+
+export function openApiRouter(): Router {
+  const router = Router();
+  router.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI_DOCUMENT);
+  });
+  return router;
+}

@@ -1,0 +1,129 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import express, { Router, type Request, type Response } from 'express';
+import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
+import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
+import { sealSecrets, type InboxEvent } from '@ictvoip/store';
+import { canonicalJson } from '../canonical-json';
+import { DependencyUnavailableError, HttpError } from '../errors';
+import { replyFor, waitForOutcome } from '../event-outcome';
+import type { ApiDeps } from '../deps';
+
+export const WEBHOOK_BODY_LIMIT = '256kb';
+
+function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
+  const canonical = canonicalJson(parsedBody);
+  // Keyed, so a stored hash is no offline oracle for the service password inside the body.
+  return secrets.map((secret) => createHmac('sha256', secret).update(canonical).digest('hex'));
+}
+
+function requireJsonContentType(req: Request): void {
+  if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+}
+
+function verify(deps: ApiDeps, req: Request, rawBody: Buffer): void {
+  try {
+    verifySignature({
+      secrets: deps.config.webhook.secrets,
+      timestampHeader: req.get('x-ictvoip-timestamp'),
+      signatureHeader: req.get('x-ictvoip-signature'),
+      rawBody,
+    });
+  } catch (error) {
+    if (error instanceof SignatureError) throw new HttpError(401, 'UNAUTHORIZED', error.message);
+    throw error;
+  }
+}
+
+function parseBody(rawBody: Buffer): unknown {
+  try {
+    return JSON.parse(rawBody.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
+  }
+}
+
+function validate(body: unknown): WebhookEvent {
+  try {
+    return parseWebhookEvent(body);
+  } catch (error) {
+    if (error instanceof EventValidationError) throw new HttpError(400, 'VALIDATION_FAILED', 'webhook event is invalid', error.details);
+    throw error;
+  }
+}
+
+function parseWait(req: Request, max: number): number {
+  const raw = req.query.wait;
+  if (raw === undefined) return 0;
+  if (typeof raw !== 'string' || !/^\d{1,3}$/.test(raw)) throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter wait must be whole seconds', [{ path: 'wait', message: `must be an integer from 0 to ${max}` }]);
+  return Math.min(Number(raw), max);
+}
+
+async function enqueue(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
+  const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
+  const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
+  try {
+    await deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined });
+  } catch (error) {
+    // The event is safe in PostgreSQL; the reconciler enqueues it once Redis is back.
+    if (isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message))) {
+      throw new DependencyUnavailableError('the job queue (Redis)');
+    }
+    throw error;
+  }
+  await deps.inbox.markQueued(event.eventId);
+}
+
+async function record(deps: ApiDeps, event: WebhookEvent, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
+  const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.webhook.secrets[0]) : null;
+  return deps.inbox.record({
+    eventId: event.eventId,
+    bodyHash: hash,
+    action: event.action,
+    serviceId: event.service.id,
+    clientId: event.client.id,
+    payload: redactEvent(event) as unknown as Record<string, unknown>,
+    sealedSecrets: secrets,
+    jobId: eventJobId(event.service.id, event.action, event.eventId),
+    requestId,
+  });
+}
+
+async function respond(deps: ApiDeps, res: Response, event: InboxEvent, waitSeconds: number): Promise<void> {
+  const latest = waitSeconds > 0 ? (await waitForOutcome(deps.inbox, event.eventId, waitSeconds)) ?? event : event;
+  const reply = replyFor(latest);
+  res.status(reply.status).json(reply.body);
+}
+
+export function webhookRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const rawJson = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
+
+  router.post('/webhooks/whmcs', (req, _res, next) => next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json')), rawJson, async (req, res) => {
+    requireJsonContentType(req);
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    verify(deps, req, rawBody);
+    const parsed = parseBody(rawBody);
+    const event = validate(parsed);
+    const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
+    const hashes = bodyHashes(deps.config.webhook.secrets, parsed);
+    const requestId = String(res.locals.requestId ?? randomUUID());
+    const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
+    if (!inserted && !hashes.includes(stored.bodyHash)) {
+      throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
+    }
+    deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
+    if (inserted || stored.status === 'received') await enqueue(deps, stored, requestId);
+    await respond(deps, res, (await deps.inbox.get(stored.eventId)) ?? stored, waitSeconds);
+  });
+
+  router.get('/webhooks/whmcs/events/:eventId', async (req, res) => {
+    verify(deps, req, Buffer.alloc(0));
+    const eventId = String(req.params.eventId);
+    if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new HttpError(404, 'NOT_FOUND', 'no such event');
+    const event = await deps.inbox.get(eventId);
+    if (!event) throw new HttpError(404, 'NOT_FOUND', 'no such event');
+    await respond(deps, res, event, parseWait(req, deps.config.webhook.maxWaitSeconds));
+  });
+
+  return router;
+}

@@ -1,0 +1,26 @@
+import pino, { type Logger } from 'pino';
+
+/** Paths whose values are replaced before a line is written, wherever they appear in a log object. */
+export const REDACTED_PATHS = [
+  'secret', 'password', 'token', 'apiKey', 'authorization',
+  '*.secret', '*.password', '*.servicePassword', '*.token', '*.apiKey', '*.authorization', '*.accesshash',
+  'secrets', '*.secrets', 'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-ictvoip-signature"]',
+  'config.webhook.secrets', 'config.adminToken', 'config.esl.password', 'config.whmcs.secret',
+];
+
+export interface LoggerOptions {
+  level: string;
+  name: string;
+  pretty?: boolean;
+  destination?: pino.DestinationStream;
+}
+
+export type { Logger };
+
+/** JSON lines in production; readable lines on a developer's terminal. */
+export function createLogger(options: LoggerOptions): Logger {
+  const base = { level: options.level, name: options.name, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  if (options.destination) return pino(base, options.destination);
+  if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  return pino(base);
+}
