@@ -1,0 +1,56 @@
+/**
+ * Billable seconds: the first block is the initial increment, every further started block of
+ * the subsequent increment is charged in full. 60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s.
+ */
+import { RatingConfigError } from './errors';
+import { costForSeconds, type Micro } from './money';
+
+export interface Increments {
+  readonly initial: number;
+  readonly subsequent: number;
+}
+
+export function billableSeconds(billsec: number, increments: Increments): number {
+  assertIncrements(increments);
+  if (!Number.isSafeInteger(billsec) || billsec < 0) throw new RatingConfigError(`must be a non-negative integer, got ${billsec}`, 'billsec');
+  if (billsec === 0) return 0;
+  if (billsec <= increments.initial) return increments.initial;
+  const blocks = Math.ceil((billsec - increments.initial) / increments.subsequent);
+  return increments.initial + blocks * increments.subsequent;
+}
+
+function assertIncrements(increments: Increments): void {
+  for (const [name, value] of Object.entries(increments)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RatingConfigError(`must be a positive integer, got ${value}`, `increments.${name}`);
+  }
+}
+
+export interface IncludedSplitInput {
+  /** Seconds after increments. */
+  readonly billableSeconds: number;
+  readonly ratePerMinute: Micro;
+  readonly connectFee: Micro;
+}
+
+export interface IncludedSplit {
+  readonly includedSeconds: number;
+  readonly billedSeconds: number;
+  /** connect fee (only when some seconds are billed) + billed seconds at the rate, exact to 6 places. */
+  readonly amount: Micro;
+  readonly remainingIncludedSeconds: number;
+}
+
+/**
+ * Consume the plan's remaining included seconds first, bill the rest. A call fully covered by
+ * included minutes costs nothing, connection fee included (the customer bought those minutes);
+ * a call that spills over pays the connection fee once plus the spilled seconds.
+ */
+export function splitIncluded(input: IncludedSplitInput, remainingIncludedSeconds: number): IncludedSplit {
+  if (!Number.isSafeInteger(remainingIncludedSeconds) || remainingIncludedSeconds < 0) {
+    throw new RatingConfigError(`must be a non-negative integer, got ${remainingIncludedSeconds}`, 'remainingIncludedSeconds');
+  }
+  const includedSeconds = Math.min(input.billableSeconds, remainingIncludedSeconds);
+  const billedSeconds = input.billableSeconds - includedSeconds;
+  const amount = billedSeconds > 0 ? input.connectFee + costForSeconds(input.ratePerMinute, billedSeconds) : 0n;
+  return { includedSeconds, billedSeconds, amount, remainingIncludedSeconds: remainingIncludedSeconds - includedSeconds };
+}

@@ -1,0 +1,70 @@
+/**
+ * Which CDRs are billed at all. Decisions (documented in the README):
+ * - a-leg only: FusionPBX stores one a-leg per call (log-b-leg=false); b-legs would double-bill.
+ * - outbound only by default; inbound can be enabled per plan; local (on-net) is never billed
+ *   unless listed.
+ * - a call is billable only when answered (billsec > 0), at least `minimumBillsec` long and
+ *   ended by a billable hangup cause. The default causes are the ones an answered call
+ *   normally ends with, not only NORMAL_CLEARING: an answered call dropped by an RTP timeout
+ *   (MEDIA_TIMEOUT) or a call-length limit (ALLOTTED_TIMEOUT) was still carried and the carrier
+ *   charges for it. '*' bills any cause once answered.
+ */
+import { RatingConfigError } from './errors';
+import type { CdrDirection } from './cdr';
+
+export interface BillingPolicy {
+  readonly billedDirections: readonly CdrDirection[];
+  /** Hangup causes of answered calls that are billed; ['*'] bills all answered calls. */
+  readonly billableHangupCauses: readonly string[];
+  /** Calls shorter than this (seconds of billsec) are not billed. At least 1 (unanswered calls are never billed). */
+  readonly minimumBillsec: number;
+  /** Which CDR number is rated. */
+  readonly ratedNumber: 'destinationNumber' | 'callerDestination';
+}
+
+export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = ['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT'];
+
+export const DEFAULT_BILLING_POLICY: BillingPolicy = {
+  billedDirections: ['outbound'],
+  billableHangupCauses: DEFAULT_BILLABLE_HANGUP_CAUSES,
+  minimumBillsec: 1,
+  ratedNumber: 'destinationNumber',
+};
+
+const DIRECTIONS: readonly CdrDirection[] = ['inbound', 'outbound', 'local'];
+
+/** Fill defaults and validate; throws RatingConfigError naming the field. */
+export function billingPolicy(overrides: Partial<BillingPolicy> = {}): BillingPolicy {
+  const policy = { ...DEFAULT_BILLING_POLICY, ...overrides };
+  for (const direction of policy.billedDirections) {
+    if (!DIRECTIONS.includes(direction)) throw new RatingConfigError(`unknown direction "${direction}"`, 'policy.billedDirections');
+  }
+  if (!Number.isSafeInteger(policy.minimumBillsec) || policy.minimumBillsec < 1) {
+    throw new RatingConfigError('must be an integer >= 1', 'policy.minimumBillsec');
+  }
+  if (policy.billableHangupCauses.length === 0) throw new RatingConfigError('must list at least one cause (or "*")', 'policy.billableHangupCauses');
+  if (policy.ratedNumber !== 'destinationNumber' && policy.ratedNumber !== 'callerDestination') {
+    throw new RatingConfigError('must be destinationNumber or callerDestination', 'policy.ratedNumber');
+  }
+  return policy;
+}
+
+export type NotBillableReason = 'B_LEG' | 'DIRECTION_NOT_BILLED' | 'NOT_ANSWERED' | 'BELOW_MINIMUM_BILLSEC' | 'HANGUP_CAUSE_NOT_BILLABLE';
+
+/** Why a valid CDR is not billed, or undefined when it is billable. */
+export function notBillableReason(
+  cdr: { readonly leg: string; readonly direction: string; readonly billsec: number; readonly hangupCause: string | null },
+  policy: BillingPolicy,
+): NotBillableReason | undefined {
+  if (cdr.leg !== 'a') return 'B_LEG';
+  if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return 'DIRECTION_NOT_BILLED';
+  if (cdr.billsec === 0) return 'NOT_ANSWERED';
+  if (cdr.billsec < policy.minimumBillsec) return 'BELOW_MINIMUM_BILLSEC';
+  if (!isBillableCause(cdr.hangupCause, policy.billableHangupCauses)) return 'HANGUP_CAUSE_NOT_BILLABLE';
+  return undefined;
+}
+
+function isBillableCause(cause: string | null, billable: readonly string[]): boolean {
+  if (billable.includes('*')) return true;
+  return cause !== null && billable.includes(cause.toUpperCase());
+}
