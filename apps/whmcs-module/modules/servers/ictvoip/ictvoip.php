@@ -1,0 +1,145 @@
+<?php
+/**
+ * ictVoIP bridge — WHMCS server (provisioning) module.
+ *
+ * A thin, stateless forwarder: every call turns WHMCS's $params into one signed JSON event for the
+ * ictVoIP bridge (POST /webhooks/whmcs, see CONTRACT.md) and maps the bridge's reply to WHMCS's
+ * convention ("success" or a message). All provisioning logic, idempotency and retries live in the
+ * bridge, so any call may be repeated (Module Queue retry, admin button) without doing work twice.
+ *
+ * Server record: hostname (or IP), port, "Secure" = HTTPS, Access Hash = the bridge's WEBHOOK_SECRET.
+ * Requires PHP 8.1+ with curl, json and hash.
+ */
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+require_once __DIR__ . '/lib/ModuleInputError.php';
+require_once __DIR__ . '/lib/Settings.php';
+require_once __DIR__ . '/lib/Uuid.php';
+require_once __DIR__ . '/lib/Normalizer.php';
+require_once __DIR__ . '/lib/EventBuilder.php';
+require_once __DIR__ . '/lib/BridgeEndpoint.php';
+require_once __DIR__ . '/lib/BridgeReply.php';
+require_once __DIR__ . '/lib/BridgeClient.php';
+require_once __DIR__ . '/lib/ReplyMapper.php';
+require_once __DIR__ . '/lib/ModuleLog.php';
+require_once __DIR__ . '/lib/ServiceProperties.php';
+require_once __DIR__ . '/lib/Module.php';
+
+use WHMCS\Module\Server\Ictvoip\Module;
+use WHMCS\Module\Server\Ictvoip\Settings;
+
+function ictvoip_MetaData()
+{
+    return [
+        'DisplayName' => 'ictVoIP Bridge (FusionPBX)',
+        'APIVersion' => '1.1',
+        'RequiresServer' => true,
+        'DefaultNonSSLPort' => '3000',
+        'DefaultSSLPort' => '443',
+    ];
+}
+
+/** Positional module settings: configoption1..7. Append new ones at the end only (see lib/Settings.php). */
+function ictvoip_ConfigOptions()
+{
+    return Settings::configOptions();
+}
+
+function ictvoip_CreateAccount(array $params)
+{
+    return Module::stateChange('CreateAccount', 'create', $params);
+}
+
+function ictvoip_SuspendAccount(array $params)
+{
+    $reason = isset($params['suspendreason']) && is_scalar($params['suspendreason']) ? trim((string) $params['suspendreason']) : '';
+    return Module::stateChange('SuspendAccount', 'suspend', $params, $reason === '' ? [] : ['reason' => $reason]);
+}
+
+function ictvoip_UnsuspendAccount(array $params)
+{
+    return Module::stateChange('UnsuspendAccount', 'unsuspend', $params);
+}
+
+function ictvoip_TerminateAccount(array $params)
+{
+    return Module::stateChange('TerminateAccount', 'terminate', $params, ['finalBilling' => true]);
+}
+
+function ictvoip_ChangePackage(array $params)
+{
+    return Module::stateChange('ChangePackage', 'change_package', $params);
+}
+
+function ictvoip_ChangePassword(array $params)
+{
+    return Module::stateChange('ChangePassword', 'change_password', $params);
+}
+
+function ictvoip_TestConnection(array $params)
+{
+    return Module::testConnection($params);
+}
+
+function ictvoip_AdminCustomButtonArray()
+{
+    return [
+        'Resync' => 'Resync',
+        'Reconcile' => 'Reconcile',
+    ];
+}
+
+/**
+ * Re-sends the service's current WHMCS state as the matching converge event, e.g. after an operator
+ * changed something in FusionPBX by hand. The bridge treats each as "make it so", so this is harmless.
+ */
+function ictvoip_Resync(array $params)
+{
+    $status = strtolower(trim((string) ($params['status'] ?? '')));
+    $actions = ['active' => 'create', 'suspended' => 'suspend', 'terminated' => 'terminate', 'cancelled' => 'terminate'];
+    if (!isset($actions[$status])) {
+        return 'Resync needs an Active, Suspended, Terminated or Cancelled service (this one is "' . ($status === '' ? 'unknown' : $status) . '").';
+    }
+    return Module::stateChange('Resync', $actions[$status], $params, ['trigger' => 'resync']);
+}
+
+/** Asks the bridge to compare the tenant and its billing with WHMCS now (`reconcile` event). */
+function ictvoip_Reconcile(array $params)
+{
+    return Module::stateChange('Reconcile', 'reconcile', $params, ['trigger' => 'admin']);
+}
+
+/** Live tenant state from the bridge, shown on the admin service page. */
+function ictvoip_AdminServicesTabFields(array $params)
+{
+    [$reply, $error] = Module::read('AdminServicesTabFields', 'admin', $params);
+    if ($error !== null) {
+        return ['ictVoIP bridge' => htmlspecialchars($error, ENT_QUOTES)];
+    }
+    $fields = [];
+    $adminFields = is_array($reply['adminFields'] ?? null) ? $reply['adminFields'] : [];
+    foreach ($adminFields as $label => $value) {
+        if (is_scalar($value)) {
+            $fields[htmlspecialchars((string) $label, ENT_QUOTES)] = htmlspecialchars((string) $value, ENT_QUOTES);
+        }
+    }
+    return $fields === [] ? ['ictVoIP bridge' => 'No tenant state reported'] : $fields;
+}
+
+/** This period's usage and registrations on the client's product page (templates/clientarea.tpl). */
+function ictvoip_ClientArea(array $params)
+{
+    [$reply, $error] = Module::read('ClientArea', 'client', $params);
+    $variables = is_array($reply['templateVariables'] ?? null) ? $reply['templateVariables'] : [];
+    return [
+        'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
+        'templateVariables' => [
+            'ictvoip' => $variables,
+            // Clients see a generic note; the detailed reason is in the Module Log.
+            'ictvoipUnavailable' => $error !== null,
+        ],
+    ];
+}

@@ -1,0 +1,122 @@
+<?php
+/** Builds the webhook event of CONTRACT.md ("WHMCS → bridge webhook") from WHMCS's $params. */
+
+namespace WHMCS\Module\Server\Ictvoip;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class EventBuilder
+{
+    public const MODULE_VERSION = '1.0.0';
+
+    /** The only actions whose event carries the service password. */
+    private const PASSWORD_ACTIONS = ['create', 'change_password'];
+
+    /**
+     * @param array $extra action-specific top-level fields (e.g. reason for suspend)
+     * @throws ModuleInputError
+     */
+    public static function forService(string $action, array $params, array $extra = []): array
+    {
+        $event = self::envelope($action, $params) + [
+            'service' => self::service($params),
+            'client' => self::client($params),
+            'server' => self::server($params),
+            'plan' => Settings::plan($params),
+            'moduleSettings' => Settings::raw($params),
+            'configurableOptions' => Normalizer::rawOptions(self::arrayParam($params, 'configoptions')),
+            'configurableOptionsNormalized' => Normalizer::options(self::arrayParam($params, 'configoptions')),
+            'customFields' => Normalizer::customFields(self::arrayParam($params, 'customfields')),
+        ];
+        if (in_array($action, self::PASSWORD_ACTIONS, true)) {
+            $password = (string) ($params['password'] ?? '');
+            if ($password === '') {
+                throw new ModuleInputError('WHMCS passed no service password for ' . $action);
+            }
+            $event['secrets'] = ['servicePassword' => $password];
+        }
+        return array_merge($event, $extra);
+    }
+
+    /** test_connection only has the server record: there is no service or client. */
+    public static function forServer(string $action, array $params): array
+    {
+        return self::envelope($action, $params) + ['server' => self::server($params)];
+    }
+
+    private static function envelope(string $action, array $params): array
+    {
+        return [
+            'schemaVersion' => 1,
+            'eventId' => Uuid::v4(),
+            'action' => $action,
+            'occurredAt' => gmdate('Y-m-d\TH:i:s\Z'),
+            'origin' => array_filter([
+                'moduleVersion' => self::MODULE_VERSION,
+                'whmcsVersion' => isset($params['whmcsVersion']) ? (string) $params['whmcsVersion'] : null,
+            ], static fn ($value) => $value !== null),
+        ];
+    }
+
+    private static function service(array $params): array
+    {
+        $service = [
+            'id' => (int) ($params['serviceid'] ?? 0),
+            'pid' => (int) ($params['pid'] ?? 0),
+            'domain' => (string) ($params['domain'] ?? ''),
+            'username' => (string) ($params['username'] ?? ''),
+            'status' => self::serviceStatus($params),
+        ];
+        if (isset($params['producttype'])) {
+            $service['productType'] = (string) $params['producttype'];
+        }
+        return $service;
+    }
+
+    /** `status` is in $params on most versions; the service model's domainstatus column is the fallback. */
+    private static function serviceStatus(array $params): string
+    {
+        if (isset($params['status']) && is_scalar($params['status'])) {
+            return (string) $params['status'];
+        }
+        $model = $params['model'] ?? null;
+        try {
+            if (is_object($model) && isset($model->domainstatus)) {
+                return (string) $model->domainstatus;
+            }
+        } catch (\Throwable $ignored) {
+            // A model without that column: status is optional in the contract.
+        }
+        return '';
+    }
+
+    private static function client(array $params): array
+    {
+        $details = self::arrayParam($params, 'clientsdetails');
+        $id = $params['userid'] ?? ($details['userid'] ?? ($details['id'] ?? 0));
+        return [
+            'id' => (int) $id,
+            'email' => (string) ($details['email'] ?? ''),
+            'companyName' => (string) ($details['companyname'] ?? ''),
+            'firstName' => (string) ($details['firstname'] ?? ''),
+            'lastName' => (string) ($details['lastname'] ?? ''),
+        ];
+    }
+
+    /** Identity of the server record only: never its password or access hash. */
+    private static function server(array $params): array
+    {
+        $server = ['hostname' => (string) ($params['serverhostname'] ?? '')];
+        if (isset($params['serverid']) && (int) $params['serverid'] > 0) {
+            $server = ['id' => (int) $params['serverid']] + $server;
+        }
+        return $server;
+    }
+
+    private static function arrayParam(array $params, string $name): array
+    {
+        return isset($params[$name]) && is_array($params[$name]) ? $params[$name] : [];
+    }
+}

@@ -1,0 +1,77 @@
+<?php
+/**
+ * The product's Module Settings ("config options"). WHMCS passes them to every call as positional
+ * configoption1..configoption24 in the order declared here, so this list may only ever GROW AT THE END:
+ * reordering or removing an entry silently re-maps every existing product.
+ */
+
+namespace WHMCS\Module\Server\Ictvoip;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class Settings
+{
+    /** position => [plan key, kind, WHMCS field definition] */
+    private const FIELDS = [
+        1 => ['maxExtensions', 'int', ['FriendlyName' => 'Max extensions', 'Type' => 'text', 'Size' => '6', 'Default' => '10', 'Description' => 'Extensions the tenant may have (0-10000)', 'SimpleMode' => true]],
+        2 => ['firstExtension', 'int', ['FriendlyName' => 'First extension', 'Type' => 'text', 'Size' => '8', 'Default' => '100', 'Description' => 'Number of the first extension created', 'SimpleMode' => true]],
+        3 => ['gatewayTemplate', 'text', ['FriendlyName' => 'Gateway template', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Name of the bridge gateway template (blank: none)', 'SimpleMode' => true]],
+        4 => ['rateDeck', 'text', ['FriendlyName' => 'Rate deck', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Rate deck used to price calls (blank: bridge default)', 'SimpleMode' => true]],
+        5 => ['billingMode', 'text', ['FriendlyName' => 'Billing mode', 'Type' => 'dropdown', 'Options' => 'postpaid,prepaid', 'Default' => 'postpaid', 'Description' => 'How usage is charged', 'SimpleMode' => true]],
+        6 => ['includedMinutes', 'int', ['FriendlyName' => 'Included minutes', 'Type' => 'text', 'Size' => '8', 'Default' => '0', 'Description' => 'Minutes per period before usage is charged', 'SimpleMode' => true]],
+        7 => ['brand', 'text', ['FriendlyName' => 'Brand', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Branding profile applied to the tenant (blank: default)', 'SimpleMode' => true]],
+    ];
+
+    /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
+    public static function configOptions(): array
+    {
+        $options = [];
+        foreach (self::FIELDS as [, , $definition]) {
+            $options[$definition['FriendlyName']] = $definition;
+        }
+        return $options;
+    }
+
+    /**
+     * The plan section of the event from configoption1..N. Blank values are left out so the bridge's
+     * defaults apply; a whole-number setting that is not a whole number is refused here, naming it.
+     *
+     * @throws ModuleInputError
+     */
+    public static function plan(array $params): array
+    {
+        $plan = [];
+        foreach (self::FIELDS as $position => [$key, $kind, $definition]) {
+            $value = trim((string) ($params['configoption' . $position] ?? ''));
+            if ($value === '') {
+                continue;
+            }
+            if ($kind === 'int') {
+                if (!preg_match('/^\d{1,9}$/', $value)) {
+                    throw new ModuleInputError(sprintf(
+                        'Module setting %d (%s) must be a whole number, got "%s"',
+                        $position,
+                        $definition['FriendlyName'],
+                        substr($value, 0, 40)
+                    ));
+                }
+                $plan[$key] = (int) $value;
+                continue;
+            }
+            $plan[$key] = $value;
+        }
+        return $plan;
+    }
+
+    /** configoption1..N exactly as received, for the bridge's audit trail. */
+    public static function raw(array $params): array
+    {
+        $raw = [];
+        foreach (array_keys(self::FIELDS) as $position) {
+            $raw['configoption' . $position] = (string) ($params['configoption' . $position] ?? '');
+        }
+        return $raw;
+    }
+}
