@@ -28,13 +28,13 @@ describe('loadWhitelist / WhitelistWatcher', () => {
   let file: string;
   const watchers: WhitelistWatcher[] = [];
 
-  async function start(initial: string, extra: { fsWatch?: boolean; pollIntervalMs?: number } = {}) {
+  async function start(initial: string, extra: { fsWatch?: boolean; pollIntervalMs?: number; debounceMs?: number } = {}) {
     await writeFile(file, initial);
     const rec = recorder();
     const watcher = await loadWhitelist({
       file,
       logger: rec.logger,
-      debounceMs: 30,
+      debounceMs: extra.debounceMs ?? 30,
       pollIntervalMs: extra.pollIntervalMs ?? 0,
       fsWatch: extra.fsWatch ?? true,
       onReload: (snapshot) => rec.reloads.push(snapshot),
@@ -170,10 +170,11 @@ describe('loadWhitelist / WhitelistWatcher', () => {
   });
 
   test('a burst of writes is debounced into one reload of the final content', async () => {
-    const { watcher, rec } = await start('192.0.2.1\n');
+    // a wide debounce window so a slow CI machine cannot split the burst
+    const { watcher, rec } = await start('192.0.2.1\n', { debounceMs: 400 });
     for (let index = 2; index <= 6; index += 1) await writeFile(file, `192.0.2.${index}\n`);
     await waitFor(() => rec.reloads.length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 600));
     expect(rec.reloads).toHaveLength(1);
     expect(watcher.isAllowed('192.0.2.6')).toBe(true);
   });
