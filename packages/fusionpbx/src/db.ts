@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * Row access the way FusionPBX's database::save() writes: uuids made by us, insert_date/update_date
+ * stamped, '' written as NULL, strings trimmed. Flags are written as the untyped literals
+ * 'true'/'false', which PostgreSQL accepts for text (5.1/5.3) and boolean (5.5+) columns alike; the
+ * column catalog (read once per pool from information_schema) turns what we read back into the same
+ * canonical strings so comparisons do not depend on the schema version.
+ */
+
+export type DbValue = string | number | boolean | null | undefined;
+export type DesiredRow = Record<string, DbValue>;
+/** A row as read back, canonicalised: every value a string or null. */
+export type CanonicalRow = Record<string, string | null>;
+
+export interface ColumnCatalog {
+  /** table → column → information_schema data_type (e.g. 'text', 'boolean', 'numeric', 'uuid'). */
+  readonly tables: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  hasTable(table: string): boolean;
+  hasColumn(table: string, column: string): boolean;
+  columnType(table: string, column: string): string | undefined;
+}
+
+const catalogs = new WeakMap<Pool, Promise<ColumnCatalog>>();
+
+async function readCatalog(pool: Pool): Promise<ColumnCatalog> {
+  const { rows } = await pool.query<{ table_name: string; column_name: string; data_type: string }>(
+    `select table_name, column_name, data_type from information_schema.columns
+      where table_schema = current_schema() and table_name like 'v\\_%'`,
+  );
+  const tables = new Map<string, Map<string, string>>();
+  for (const row of rows) {
+    const columns = tables.get(row.table_name) ?? new Map<string, string>();
+    columns.set(row.column_name, row.data_type);
+    tables.set(row.table_name, columns);
+  }
+  return {
+    tables,
+    hasTable: (table) => tables.has(table),
+    hasColumn: (table, column) => tables.get(table)?.has(column) ?? false,
+    columnType: (table, column) => tables.get(table)?.get(column),
+  };
+}
+
+/** The column catalog of a FusionPBX database, read once per pool and cached. */
+export function columnCatalog(pool: Pool): Promise<ColumnCatalog> {
+  let cached = catalogs.get(pool);
+  if (!cached) {
+    cached = readCatalog(pool);
+    cached.catch(() => catalogs.delete(pool));
+    catalogs.set(pool, cached);
+  }
+  return cached;
+}
+
+/** Forgets the cached catalog (after a schema upgrade in a long-running process, or in tests). */
+export function forgetColumnCatalog(pool: Pool): void {
+  catalogs.delete(pool);
+}
+
+/** What every repository function gets: the open transaction, the catalog, the acting user. */
+export interface Tx {
+  readonly client: PoolClient;
+  readonly catalog: ColumnCatalog;
+  /** FusionPBX user_uuid written to insert_user/update_user; NULL like the CLI when unset. */
+  readonly actorUserUuid: string | null;
+}
+
+export function newUuid(): string {
+  return randomUUID();
+}
+
+/** PHP database::save(): trim strings, '' → NULL, flags → 'true'/'false', numbers → text. */
+export function encodeValue(value: DbValue): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') return String(value);
+  const trimmed = value.trim();
+  return trimmed === '' ? null : trimmed;
+}
+
+function canonical(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export function canonicalRow(row: Record<string, unknown>): CanonicalRow {
+  const result: CanonicalRow = {};
+  for (const [key, value] of Object.entries(row)) result[key] = canonical(value);
+  return result;
+}
+
+function knownColumns(tx: Tx, table: string, row: DesiredRow): [string, string | null][] {
+  return Object.entries(row)
+    .filter(([column]) => tx.catalog.hasColumn(table, column))
+    .map(([column, value]) => [column, encodeValue(value)]);
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+function ident(name: string): string {
+  if (!IDENT.test(name)) throw new Error(`unsafe SQL identifier ${JSON.stringify(name)}`);
+  return name;
+}
+
+export async function selectRows(tx: Tx, sql: string, params: unknown[] = []): Promise<CanonicalRow[]> {
+  const { rows } = await tx.client.query(sql, params);
+  return rows.map((row: Record<string, unknown>) => canonicalRow(row));
+}
+
+/** INSERT with insert_date = now(); columns the schema version lacks are skipped. */
+export async function insertRow(tx: Tx, table: string, row: DesiredRow): Promise<void> {
+  const entries = knownColumns(tx, ident(table), row);
+  const columns = entries.map(([column]) => ident(column));
+  const params: unknown[] = entries.map(([, value]) => value);
+  const placeholders = params.map((_, index) => `$${index + 1}`);
+  if (tx.catalog.hasColumn(table, 'insert_date')) {
+    columns.push('insert_date', 'insert_user');
+    placeholders.push('now()', `$${params.length + 1}`);
+    params.push(tx.actorUserUuid);
+  }
+  await tx.client.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})`, params);
+}
+
+/** UPDATE only the given columns plus update_date = now(). */
+export async function updateRow(tx: Tx, table: string, keyColumn: string, key: string, changes: DesiredRow): Promise<void> {
+  const entries = knownColumns(tx, ident(table), changes);
+  if (entries.length === 0) return;
+  const params: unknown[] = entries.map(([, value]) => value);
+  const sets = entries.map(([column], index) => `${ident(column)} = $${index + 1}`);
+  if (tx.catalog.hasColumn(table, 'update_date')) {
+    sets.push('update_date = now()', `update_user = $${params.length + 1}`);
+    params.push(tx.actorUserUuid);
+  }
+  params.push(key);
+  await tx.client.query(`update ${table} set ${sets.join(', ')} where ${ident(keyColumn)} = $${params.length}`, params);
+}
+
+/** The columns of `desired` whose encoded value differs from `existing` (canonical strings). */
+export function diffRow(tx: Tx, table: string, existing: CanonicalRow, desired: DesiredRow): DesiredRow {
+  const changes: DesiredRow = {};
+  for (const [column, value] of Object.entries(desired)) {
+    if (!tx.catalog.hasColumn(table, column)) continue;
+    const want = encodeValue(value);
+    const have = existing[column] ?? null;
+    if (!sameValue(tx.catalog.columnType(table, column), have, want)) changes[column] = value;
+  }
+  return changes;
+}
+
+function sameValue(type: string | undefined, have: string | null, want: string | null): boolean {
+  if (have === want) return true;
+  if (have === null || want === null) return false;
+  if (type === 'numeric') return Number(have) === Number(want) && have.replace(/\.0+$/, '') === want.replace(/\.0+$/, '');
+  if (type === 'uuid') return have.toLowerCase() === want.toLowerCase();
+  return false;
+}
+
+/** Brings an existing row to `desired`, writing only what differs. Returns true when it wrote. */
+export async function convergeRow(
+  tx: Tx,
+  table: string,
+  keyColumn: string,
+  existing: CanonicalRow,
+  desired: DesiredRow,
+): Promise<boolean> {
+  const changes = diffRow(tx, table, existing, desired);
+  if (Object.keys(changes).length === 0) return false;
+  const key = existing[keyColumn];
+  if (key === null || key === undefined) throw new Error(`${table} row has no ${keyColumn}`);
+  await updateRow(tx, table, keyColumn, key, changes);
+  return true;
+}
+
+/** Runs `work` in one transaction on its own client; rolls back on any error. */
+export async function inTransaction<T>(
+  pool: Pool,
+  actorUserUuid: string | null,
+  work: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const catalog = await columnCatalog(pool);
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work({ client, catalog, actorUserUuid });
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Transaction-scoped advisory lock on a text key (hashed to 64 bits by PostgreSQL). */
+export async function lockKey(tx: Tx, key: string): Promise<void> {
+  await tx.client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+}

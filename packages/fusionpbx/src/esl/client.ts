@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import { Socket, connect as tcpConnect } from 'node:net';
+import { FusionpbxValidationError } from '../errors';
+import { EslAuthError, EslCommandError, EslConnectionError, EslTimeoutError } from './errors';
+import { type EslFrame, EslFrameParser, parseEventPlain } from './framing';
+
+export interface EslClientOptions {
+  host: string;
+  port: number;
+  password: string;
+  /** TCP connect + auth handshake limit (FusionPBX uses 3 s). */
+  connectTimeoutMs?: number;
+  /** Per-command reply limit; on expiry the connection is dropped (a late reply would be mis-paired). */
+  commandTimeoutMs?: number;
+  /** Connection attempts per command when FreeSWITCH is unreachable, with doubling delay. */
+  reconnectAttempts?: number;
+  reconnectInitialDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Receives every text/event-plain event (decoded). */
+  onEvent?: (event: EslFrame) => void;
+}
+
+interface Waiter {
+  resolve(frame: EslFrame): void;
+  reject(error: Error): void;
+}
+
+/** One authenticated TCP connection. Replies are matched to commands strictly in order. */
+class Connection {
+  private readonly parser = new EslFrameParser();
+  private readonly frames: EslFrame[] = [];
+  private waiter: Waiter | null = null;
+  private failure: Error | null = null;
+  readonly jobs = new Map<string, Waiter>();
+  backgroundJobsSubscribed = false;
+
+  constructor(readonly socket: Socket, private readonly onEvent?: (event: EslFrame) => void) {
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (error) => this.fail(new EslConnectionError('closed', `event socket error: ${error.message}`)));
+    socket.on('close', () => this.fail(new EslConnectionError('closed', 'event socket connection closed')));
+  }
+
+  get alive(): boolean {
+    return this.failure === null && !this.socket.destroyed;
+  }
+
+  private receive(chunk: Buffer): void {
+    let frames: EslFrame[];
+    try {
+      frames = this.parser.push(chunk);
+    } catch (error) {
+      this.fail(new EslConnectionError('protocol', `event socket framing error: ${(error as Error).message}`));
+      this.socket.destroy();
+      return;
+    }
+    for (const frame of frames) this.dispatch(frame);
+  }
+
+  private dispatch(frame: EslFrame): void {
+    const type = frame.headers['Content-Type'];
+    if (type === 'text/event-plain') return this.event(parseEventPlain(frame.body));
+    if (type === 'text/disconnect-notice') {
+      return this.fail(new EslConnectionError('closed', `event socket disconnected: ${frame.body.split('\n')[0]}`));
+    }
+    if (type === 'text/rude-rejection') {
+      return this.fail(new EslConnectionError('rejected', `event socket refused this client (ACL): ${frame.body.trim()}`));
+    }
+    if (type?.startsWith('text/event-')) return;
+    const waiter = this.waiter;
+    if (waiter) {
+      this.waiter = null;
+      waiter.resolve(frame);
+    } else {
+      this.frames.push(frame);
+    }
+  }
+
+  private event(event: EslFrame): void {
+    const jobUuid = event.headers['Job-UUID'];
+    if (event.headers['Event-Name'] === 'BACKGROUND_JOB' && jobUuid) {
+      const job = this.jobs.get(jobUuid);
+      this.jobs.delete(jobUuid);
+      job?.resolve(event);
+    }
+    this.onEvent?.(event);
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.waiter?.reject(error);
+    this.waiter = null;
+    for (const job of this.jobs.values()) job.reject(error);
+    this.jobs.clear();
+    this.socket.destroy();
+  }
+
+  /** The next reply frame (command/reply, api/response, auth/request). */
+  nextFrame(): Promise<EslFrame> {
+    const queued = this.frames.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  destroy(error: Error): void {
+    this.fail(error);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects anything that could smuggle a second command (the protocol is line based). */
+function assertSingleLine(command: string): void {
+  if (command.length === 0) throw new FusionpbxValidationError('command', 'is empty');
+  if (/[\r\n\0]/.test(command)) throw new FusionpbxValidationError('command', 'contains a line break or NUL');
+}
+
+export interface ApiOptions {
+  /** Return bodies starting with "-ERR" instead of throwing EslCommandError. */
+  allowErr?: boolean;
+}
+
+/**
+ * FreeSWITCH event-socket client (inbound mode). Commands are serialised per client: one in flight,
+ * replies matched in order. A dead connection is replaced on the next command, with backoff.
+ */
+export class EslClient {
+  private connection: Connection | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly options: Required<Omit<EslClientOptions, 'onEvent'>> & Pick<EslClientOptions, 'onEvent'>;
+
+  constructor(options: EslClientOptions) {
+    if (/[\s]/.test(options.password) || options.password.length === 0) {
+      throw new FusionpbxValidationError('ESL password', 'must be non-empty without whitespace or line breaks');
+    }
+    this.options = {
+      connectTimeoutMs: 3000,
+      commandTimeoutMs: 5000,
+      reconnectAttempts: 3,
+      reconnectInitialDelayMs: 100,
+      reconnectMaxDelayMs: 2000,
+      ...options,
+    };
+  }
+
+  /** `api <command>`: the api/response body. Throws EslCommandError on "-ERR" unless allowErr. */
+  api(command: string, options: ApiOptions = {}): Promise<string> {
+    assertSingleLine(command);
+    return this.serial(async (connection) => {
+      const frame = await this.roundTrip(connection, `api ${command}\n\n`, command);
+      if (frame.headers['Content-Type'] !== 'api/response') throw new EslCommandError(command, `unexpected reply ${frame.headers['Content-Type']}`);
+      if (!options.allowErr && frame.body.startsWith('-ERR')) throw new EslCommandError(command, frame.body);
+      return frame.body;
+    });
+  }
+
+  /** A non-api command (e.g. `event plain BACKGROUND_JOB`); returns Reply-Text, throws on -ERR. */
+  command(command: string): Promise<string> {
+    assertSingleLine(command);
+    return this.serial((connection) => this.commandOn(connection, command));
+  }
+
+  /** `bgapi <command>` with our Job-UUID; resolves with the BACKGROUND_JOB body. */
+  async bgapi(command: string, timeoutMs = this.options.commandTimeoutMs): Promise<string> {
+    assertSingleLine(command);
+    const jobUuid = randomUUID();
+    const { done } = await this.serial(async (connection) => {
+      if (!connection.backgroundJobsSubscribed) {
+        await this.commandOn(connection, 'event plain BACKGROUND_JOB');
+        connection.backgroundJobsSubscribed = true;
+      }
+      const done = new Promise<EslFrame>((resolve, reject) => connection.jobs.set(jobUuid, { resolve, reject }));
+      done.catch(() => undefined);
+      const frame = await this.roundTrip(connection, `bgapi ${command}\nJob-UUID: ${jobUuid}\n\n`, `bgapi ${command}`);
+      const reply = frame.headers['Reply-Text'] ?? '';
+      if (!reply.startsWith('+OK')) {
+        connection.jobs.delete(jobUuid);
+        throw new EslCommandError(`bgapi ${command}`, reply);
+      }
+      return { done };
+    });
+    const event = await withTimeout(done, timeoutMs, () => new EslTimeoutError(`bgapi ${command}`, timeoutMs));
+    if (event.body.startsWith('-ERR')) throw new EslCommandError(`bgapi ${command}`, event.body);
+    return event.body;
+  }
+
+  /** Closes the connection; later commands fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const connection = this.connection;
+    this.connection = null;
+    if (connection?.alive) {
+      connection.send('exit\n\n');
+      connection.destroy(new EslConnectionError('closed', 'client closed'));
+    }
+    await this.queue.catch(() => undefined);
+  }
+
+  private async commandOn(connection: Connection, command: string): Promise<string> {
+    const frame = await this.roundTrip(connection, `${command}\n\n`, command);
+    const reply = frame.headers['Reply-Text'] ?? '';
+    if (!reply.startsWith('+OK')) throw new EslCommandError(command, reply || frame.body);
+    return reply;
+  }
+
+  private serial<T>(work: (connection: Connection) => Promise<T>): Promise<T> {
+    const run = async () => work(await this.connected());
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async roundTrip(connection: Connection, wire: string, label: string): Promise<EslFrame> {
+    const timeoutMs = this.options.commandTimeoutMs;
+    connection.send(wire);
+    try {
+      return await withTimeout(connection.nextFrame(), timeoutMs, () => new EslTimeoutError(label, timeoutMs));
+    } catch (error) {
+      if (error instanceof EslTimeoutError) connection.destroy(error);
+      throw error;
+    }
+  }
+
+  private async connected(): Promise<Connection> {
+    if (this.closed) throw new EslConnectionError('closed', 'client closed');
+    if (this.connection?.alive) return this.connection;
+    this.connection = null;
+    let delay = this.options.reconnectInitialDelayMs;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        this.connection = await this.open();
+        return this.connection;
+      } catch (error) {
+        const retryable = error instanceof EslConnectionError && (error.reason === 'unreachable' || error.reason === 'closed');
+        if (!retryable || attempt >= this.options.reconnectAttempts) throw error;
+        await sleep(delay);
+        delay = Math.min(delay * 2, this.options.reconnectMaxDelayMs);
+      }
+    }
+  }
+
+  private async open(): Promise<Connection> {
+    const { host, port, connectTimeoutMs } = this.options;
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const candidate = tcpConnect({ host, port });
+      const timer = setTimeout(() => {
+        candidate.destroy();
+        reject(new EslConnectionError('unreachable', `event socket ${host}:${port} connect timed out`));
+      }, connectTimeoutMs);
+      candidate.once('connect', () => {
+        clearTimeout(timer);
+        resolve(candidate);
+      });
+      candidate.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new EslConnectionError('unreachable', `event socket ${host}:${port} unreachable: ${error.message}`));
+      });
+    });
+    const connection = new Connection(socket, this.options.onEvent);
+    try {
+      await withTimeout(this.authenticate(connection), connectTimeoutMs, () => new EslConnectionError('unreachable', `event socket ${host}:${port} handshake timed out`));
+      return connection;
+    } catch (error) {
+      connection.destroy(error as Error);
+      throw error;
+    }
+  }
+
+  private async authenticate(connection: Connection): Promise<void> {
+    const greeting = await connection.nextFrame();
+    if (greeting.headers['Content-Type'] !== 'auth/request') {
+      throw new EslConnectionError('protocol', `expected auth/request, got ${greeting.headers['Content-Type']}`);
+    }
+    connection.send(`auth ${this.options.password}\n\n`);
+    const reply = await connection.nextFrame();
+    const text = reply.headers['Reply-Text'] ?? '';
+    if (!text.startsWith('+OK')) throw new EslAuthError(text || 'no reply text');
+  }
+}

@@ -1,0 +1,14 @@
+export * from './errors';
+export * from './validate';
+export { columnCatalog, forgetColumnCatalog, encodeValue, type ColumnCatalog, type DbValue } from './db';
+export * from './passwords';
+export * from './esl/errors';
+export { EslClient, type EslClientOptions, type ApiOptions } from './esl/client';
+export { EslFrameParser, parseEventPlain, parseHeaderBlock, type EslFrame } from './esl/framing';
+export { type FreeswitchStep, validateStep, directoryKey, dialplanKey } from './freeswitch-steps';
+export { type CacheOptions, DEFAULT_CACHE_LOCATION, cacheFileName, deleteCacheKey } from './cache';
+export { applyFreeswitchSide, type ApplyOptions, type ApplyResult } from './apply';
+export * from './provisioning/types';
+export { parseTenantInput, tenantDomainName, type TenantInput } from './provisioning/input';
+export { META_CATEGORY } from './provisioning/tenant-state';
+export { createProvisioner, type Provisioner, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';

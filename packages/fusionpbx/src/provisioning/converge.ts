@@ -1,0 +1,267 @@
+import { type CanonicalRow, type Tx, convergeRow, newUuid, selectRows } from '../db';
+import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
+import { type FreeswitchStep, dialplanKey, directoryKey } from '../freeswitch-steps';
+import { generatePassword, generateVoicemailPin, hashPortalPassword, portalPasswordMatches } from '../passwords';
+import { cloneDialplans, listDialplans } from '../repositories/dialplans';
+import { deleteSetting, listSettings, upsertSetting } from '../repositories/domain-settings';
+import { findDomainByName, setDomainEnabled } from '../repositories/domains';
+import { findExtensionUsers, insertExtension, listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
+import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
+import { ensureVoicemail } from '../repositories/voicemails';
+import { validateCacheKey } from '../validate';
+import type { TenantInput } from './input';
+import type { Tenant, TenantState } from './tenant-state';
+import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
+
+/** Collects whether anything was written and which FreeSWITCH steps follow. */
+export class Changes {
+  changed = false;
+  readonly steps: FreeswitchStep[] = [];
+  readonly report: ProvisionReport = { createdExtensions: [], disabledExtensions: [], reenabledExtensions: [], skippedExtensions: [] };
+
+  wrote(didWrite: boolean): void {
+    if (didWrite) this.changed = true;
+  }
+}
+
+const BRAND_DESCRIPTION = 'ictVoIP brand';
+
+async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+  const wanted = new Set(input.theme.map((setting) => setting.subcategory));
+  for (const setting of input.theme) {
+    changes.wrote(await upsertSetting(tx, tenant.domainUuid, {
+      category: 'theme', subcategory: setting.subcategory, name: setting.type, value: setting.value, order: 0, enabled: true, description: BRAND_DESCRIPTION,
+    }));
+  }
+  // Only rows this bridge wrote are removed when the brand config drops them; the customer's own stay.
+  for (const row of await listSettings(tx, tenant.domainUuid, 'theme')) {
+    if (row.domain_setting_description !== BRAND_DESCRIPTION || wanted.has(row.domain_setting_subcategory ?? '')) continue;
+    changes.wrote(await deleteSetting(tx, tenant.domainUuid, 'theme', row.domain_setting_subcategory as string));
+  }
+}
+
+async function convergeDialplans(tx: Tx, tenant: Tenant, options: ProvisionerOptions, changes: Changes): Promise<void> {
+  const template = await findDomainByName(tx, options.templateDomain);
+  if (!template) throw new FusionpbxConfigError(`template domain "${options.templateDomain}" does not exist in FusionPBX`);
+  if (template.domain_uuid === tenant.domainUuid) throw new FusionpbxConfigError('the template domain cannot be a tenant');
+  const added = await cloneDialplans(tx, { uuid: template.domain_uuid as string, name: template.domain_name as string }, { uuid: tenant.domainUuid, name: tenant.domainName });
+  changes.wrote(added > 0);
+  const contexts = new Set((await listDialplans(tx, tenant.domainUuid)).map((row) => row.dialplan_context).filter((context): context is string => !!context));
+  for (const context of [...contexts].sort()) {
+    changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(context), 'dialplan_context') });
+  }
+}
+
+async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, options: ProvisionerOptions): Promise<void> {
+  if (!options.globalUsernames) return;
+  const others = await selectRows(tx, 'select domain_uuid from v_users where username = $1 and domain_uuid is distinct from $2', [username, tenant.domainUuid]);
+  if (others.length > 0) throw new UniquenessError('username', username, tenant.domainName);
+}
+
+async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, enable: boolean, changes: Changes): Promise<void> {
+  let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
+  if (!user) {
+    if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
+    await assertUsernameFree(tx, tenant, input.adminUsername, options);
+    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, hashPortalPassword(input.adminPassword), input.adminEmail);
+    changes.wrote(true);
+  } else if (input.adminPassword !== null && !portalPasswordMatches(input.adminPassword, user.password)) {
+    changes.wrote(await setUserPassword(tx, user, hashPortalPassword(input.adminPassword)));
+  }
+  if (enable) changes.wrote(await setUserEnabled(tx, user, true));
+  const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
+  changes.wrote(await ensureUserGroup(tx, user, group));
+}
+
+function extensionRow(domainUuid: string, domainName: string, number: string) {
+  return {
+    extension_uuid: newUuid(),
+    domain_uuid: domainUuid,
+    extension: number,
+    number_alias: null,
+    password: generatePassword(20, 4),
+    accountcode: domainName,
+    effective_caller_id_name: number,
+    effective_caller_id_number: number,
+    limit_max: '5',
+    limit_destination: '!USER_BUSY',
+    user_context: domainName,
+    call_timeout: 30,
+    call_screen_enabled: false,
+    directory_visible: true,
+    directory_exten_visible: true,
+    extension_type: 'default',
+    enabled: true,
+    description: null,
+  };
+}
+
+function voicemailRow(domainUuid: string, number: string) {
+  return {
+    voicemail_uuid: newUuid(),
+    domain_uuid: domainUuid,
+    voicemail_id: number,
+    voicemail_password: generateVoicemailPin(8),
+    voicemail_mail_to: null,
+    voicemail_file: null,
+    voicemail_local_after_email: true,
+    voicemail_transcription_enabled: false,
+    voicemail_enabled: true,
+    voicemail_tutorial: true,
+    voicemail_description: null,
+  };
+}
+
+const isEnabled = (row: CanonicalRow) => row.enabled === 'true';
+
+/** Newest first: insert_date, then the higher number (extensions created in one transaction tie). */
+function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
+  const byDate = (b.insert_date ?? '').localeCompare(a.insert_date ?? '');
+  if (byDate !== 0) return byDate;
+  return (b.extension ?? '').localeCompare(a.extension ?? '', 'en', { numeric: true });
+}
+
+/**
+ * Extensions: the plan range first..first+max-1 is created as needed, but the number of enabled
+ * extensions never exceeds maxExtensions. Above the limit the newest enabled ones are disabled (and
+ * remembered in state.surplusDisabled, so a later bigger plan re-enables exactly those).
+ */
+async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
+  const range: string[] = [];
+  for (let index = 0; index < input.maxExtensions; index += 1) range.push(String(input.firstExtension + index));
+  let extensions = await listExtensions(tx, tenant.domainUuid);
+  let enabledCount = extensions.filter(isEnabled).length;
+  const surplus = new Set(state.surplusDisabled);
+
+  for (const number of range) {
+    const users = await findExtensionUsers(tx, tenant.domainUuid, number);
+    const own = users.find((row) => row.extension === number);
+    if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
+    if (own) {
+      if (!isEnabled(own) && surplus.has(number) && enabledCount < input.maxExtensions) {
+        changes.wrote(await setExtensionEnabled(tx, own, true));
+        surplus.delete(number);
+        enabledCount += 1;
+        changes.report.reenabledExtensions.push(number);
+      }
+      continue;
+    }
+    if (enabledCount >= input.maxExtensions) {
+      changes.report.skippedExtensions.push(number);
+      continue;
+    }
+    await insertExtension(tx, extensionRow(tenant.domainUuid, tenant.domainName, number));
+    changes.wrote(await ensureVoicemail(tx, voicemailRow(tenant.domainUuid, number)));
+    changes.wrote(true);
+    enabledCount += 1;
+    changes.report.createdExtensions.push(number);
+  }
+
+  extensions = await listExtensions(tx, tenant.domainUuid);
+  const enabled = extensions.filter(isEnabled).sort(newestFirst);
+  for (const row of enabled.slice(0, Math.max(enabled.length - input.maxExtensions, 0))) {
+    changes.wrote(await setExtensionEnabled(tx, row, false));
+    surplus.add(row.extension as string);
+    changes.report.disabledExtensions.push(row.extension as string);
+  }
+  state.surplusDisabled = [...surplus].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+
+  for (const row of await listExtensions(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
+  for (const number of changes.report.disabledExtensions) {
+    changes.steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${number}@${tenant.domainName}` });
+  }
+}
+
+export function pushDirectorySteps(steps: FreeswitchStep[], row: CanonicalRow, domainName: string): void {
+  for (const name of [row.extension, row.number_alias]) {
+    if (name) steps.push({ kind: 'cache_delete', key: validateCacheKey(directoryKey(name, domainName), 'extension') });
+  }
+}
+
+function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean) {
+  return {
+    gateway: template.name ?? key,
+    username: template.username ?? null,
+    password: template.password ?? null,
+    auth_username: template.authUsername ?? null,
+    realm: template.realm ?? null,
+    from_user: template.fromUser ?? null,
+    from_domain: template.fromDomain ?? null,
+    proxy: template.proxy,
+    register: template.register,
+    register_transport: template.registerTransport ?? null,
+    expire_seconds: template.expireSeconds ?? 800,
+    retry_seconds: template.retrySeconds ?? 30,
+    caller_id_in_from: template.callerIdInFrom ?? null,
+    channels: template.channels ?? 0,
+    context: template.context ?? 'public',
+    profile: template.profile ?? 'external',
+    hostname: null,
+    enabled,
+    description: template.description ?? null,
+  };
+}
+
+/** The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template changes. */
+async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
+  const managed = state.gatewayUuid
+    ? (await listGateways(tx, tenant.domainUuid)).find((row) => row.gateway_uuid === state.gatewayUuid) ?? null
+    : null;
+  if (!input.gatewayTemplate || !input.gatewayTemplateKey) {
+    if (managed && managed.enabled === 'true') {
+      changes.wrote(await setGatewayEnabled(tx, managed, false));
+      changes.steps.push({ kind: 'sofia_conf_cache_delete' }, { kind: 'gateway_kill', profile: managed.profile as string, gatewayUuid: managed.gateway_uuid as string });
+    }
+    return;
+  }
+  const desired = gatewayColumns(input.gatewayTemplateKey, input.gatewayTemplate, true);
+  if (managed && managed.gateway !== desired.gateway && (await findGatewayByName(tx, tenant.domainUuid, desired.gateway))) {
+    throw new UniquenessError('gateway', desired.gateway, tenant.domainName);
+  }
+  let outcome: 'created' | 'changed' | 'unchanged';
+  let gatewayUuid: string;
+  if (managed) {
+    outcome = (await convergeRow(tx, 'v_gateways', 'gateway_uuid', managed, desired)) ? 'changed' : 'unchanged';
+    gatewayUuid = managed.gateway_uuid as string;
+  } else {
+    const written = await upsertGateway(tx, tenant.domainUuid, desired);
+    outcome = written.outcome;
+    gatewayUuid = written.gatewayUuid;
+  }
+  changes.wrote(outcome !== 'unchanged');
+  state.gatewayUuid = gatewayUuid;
+  const profile = desired.profile;
+  changes.steps.push({ kind: 'sofia_conf_cache_delete' });
+  if (outcome === 'changed') {
+    const oldProfile = managed?.profile ?? profile;
+    changes.steps.push({ kind: 'gateway_kill', profile: oldProfile, gatewayUuid }, { kind: 'gateway_start', profile, gatewayUuid });
+  } else {
+    changes.steps.push({ kind: 'sofia_rescan', profile });
+  }
+}
+
+/** Brings an active tenant to the plan: domain enabled, dialplans, branding, admin, extensions, gateway. */
+export async function convergeTenant(
+  tx: Tx,
+  tenant: Tenant,
+  input: TenantInput,
+  options: ProvisionerOptions,
+  state: TenantState,
+  changes: Changes,
+): Promise<void> {
+  changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
+  await convergeDialplans(tx, tenant, options, changes);
+  await convergeBranding(tx, tenant, input, changes);
+  await convergeAdminUser(tx, tenant, input, options, true, changes);
+  await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
+  await convergeGateway(tx, tenant, input, state, changes);
+}
+
+/** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
+export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
+  for (const user of await listUsers(tx, tenant.domainUuid)) changes.wrote(await setUserEnabled(tx, user, true));
+  for (const row of await listExtensions(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
+}
+
+export { convergeAdminUser };

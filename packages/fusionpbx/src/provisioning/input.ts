@@ -1,0 +1,120 @@
+import { FusionpbxConfigError, FusionpbxValidationError } from '../errors';
+import { validatePortalPassword } from '../passwords';
+import { validateDomainName, validateExtension, validateProfile, validateText, validateUsername } from '../validate';
+import type { BrandConfig, GatewayTemplate, ProvisionerOptions, TenantEvent, ThemeSetting } from './types';
+
+/** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
+export interface TenantInput {
+  serviceId: string;
+  domainName: string;
+  adminUsername: string;
+  adminPassword: string | null;
+  adminEmail: string | null;
+  firstExtension: number;
+  maxExtensions: number;
+  gatewayTemplateKey: string | null;
+  gatewayTemplate: GatewayTemplate | null;
+  theme: Required<ThemeSetting>[];
+}
+
+export function serviceIdOf(event: TenantEvent): string {
+  const id = event?.service?.id;
+  const text = typeof id === 'number' ? String(id) : id;
+  if (typeof text !== 'string' || !/^[1-9][0-9]{0,17}$/.test(text)) {
+    throw new FusionpbxValidationError('service.id', 'must be a positive integer');
+  }
+  return text;
+}
+
+function override(event: TenantEvent, key: string): unknown {
+  const fromOptions = event.configurableOptions?.[key];
+  if (fromOptions !== undefined && fromOptions !== null && fromOptions !== '') return fromOptions;
+  return (event.plan as Record<string, unknown> | undefined)?.[key];
+}
+
+function integerField(event: TenantEvent, key: string, fallback: number, min: number, max: number): number {
+  const raw = override(event, key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !/^[0-9]{1,9}$/.test(text.trim())) throw new FusionpbxValidationError(`plan.${key}`, 'must be a whole number');
+  const value = Number.parseInt(text.trim(), 10);
+  if (value < min || value > max) throw new FusionpbxValidationError(`plan.${key}`, `must be between ${min} and ${max}`);
+  return value;
+}
+
+function optionalName(event: TenantEvent, key: string): string | null {
+  const raw = override(event, key);
+  if (raw === undefined || raw === null || raw === '') return null;
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new FusionpbxValidationError(`plan.${key}`, 'must be a short name (A-Z a-z 0-9 _ . -)');
+  return raw;
+}
+
+export function tenantDomainName(event: TenantEvent, options: ProvisionerOptions, serviceId: string): string {
+  const requested = event.service.domain;
+  if (requested !== undefined && requested !== null && requested !== '') return validateDomainName(requested, 'service.domain');
+  const prefix = options.domainPrefix ?? 'pbx';
+  return validateDomainName(`${prefix}${serviceId}.${options.baseDomain}`, 'options.baseDomain');
+}
+
+function mergedTheme(brand: BrandConfig | undefined, brandKey: string | null): Required<ThemeSetting>[] {
+  if (!brand) return [];
+  const bySubcategory = new Map<string, Required<ThemeSetting>>();
+  const add = (settings: ThemeSetting[], field: string) => {
+    settings.forEach((setting, index) => {
+      const subcategory = setting.subcategory.toLowerCase();
+      if (!/^[a-z0-9_]{1,64}$/.test(subcategory)) throw new FusionpbxConfigError(`${field}[${index}].subcategory "${setting.subcategory}" is not a FusionPBX setting name`);
+      validateText(setting.value, `${field}[${index}].value`, 4096);
+      bySubcategory.set(subcategory, { subcategory, type: setting.type ?? 'text', value: setting.value });
+    });
+  };
+  add(brand.default, 'brand.default');
+  if (brandKey && brand.plans?.[brandKey]) add(brand.plans[brandKey], `brand.plans.${brandKey}`);
+  return [...bySubcategory.values()].sort((a, b) => a.subcategory.localeCompare(b.subcategory));
+}
+
+function gatewayTemplateOf(options: ProvisionerOptions, key: string | null): GatewayTemplate | null {
+  if (key === null) return null;
+  const template = options.gatewayTemplates?.[key];
+  if (!template) throw new FusionpbxValidationError('plan.gatewayTemplate', `unknown gateway template "${key}"`);
+  validateProfile(template.profile ?? 'external', `gatewayTemplates.${key}.profile`);
+  validateText(template.proxy, `gatewayTemplates.${key}.proxy`);
+  if (template.register && (!template.username || !template.password)) {
+    throw new FusionpbxConfigError(`gatewayTemplates.${key}: username and password are required when register is true`);
+  }
+  return template;
+}
+
+function optionalEmail(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
+  return value;
+}
+
+/**
+ * Validates the event for create / change_package / change_password. `requirePassword` is true for
+ * create and change_password (the only events that carry secrets.servicePassword).
+ */
+export function parseTenantInput(event: TenantEvent, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
+  const serviceId = serviceIdOf(event);
+  const domainName = tenantDomainName(event, options, serviceId);
+  const username = event.service.username ? event.service.username : options.adminUsername ?? 'admin';
+  const adminUsername = validateUsername(username, event.service.username ? 'service.username' : 'options.adminUsername');
+  const password = event.secrets?.servicePassword;
+  const adminPassword = requirePassword || (password !== undefined && password !== null && password !== '') ? validatePortalPassword(password) : null;
+  const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100, 1, 999_999_999);
+  const maxExtensions = integerField(event, 'maxExtensions', options.defaultMaxExtensions ?? 0, 0, 10_000);
+  validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
+  const gatewayTemplateKey = optionalName(event, 'gatewayTemplate');
+  return {
+    serviceId,
+    domainName,
+    adminUsername,
+    adminPassword,
+    adminEmail: optionalEmail(event.client?.email),
+    firstExtension,
+    maxExtensions,
+    gatewayTemplateKey,
+    gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
+    theme: mergedTheme(options.brand, optionalName(event, 'brand')),
+  };
+}

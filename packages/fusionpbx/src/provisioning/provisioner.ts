@@ -1,0 +1,281 @@
+import type { Pool } from 'pg';
+import { type Tx, columnCatalog, inTransaction, lockKey } from '../db';
+import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
+import { type FreeswitchStep, uniqueSteps } from '../freeswitch-steps';
+import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
+import { listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { listGateways, setGatewayEnabled } from '../repositories/gateways';
+import { listUsers, setUserEnabled } from '../repositories/users';
+import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
+import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
+import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, ownerOf, writeState, writeTag } from './tenant-state';
+import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory, TenantEvent } from './types';
+
+export interface Provisioner {
+  /** Create or adopt the tenant and converge it to the plan. Needs secrets.servicePassword. */
+  create(event: TenantEvent): Promise<ProvisionResult>;
+  /** Disable domain, extensions, gateways and users, remembering their previous state. */
+  suspend(event: TenantEvent): Promise<ProvisionResult>;
+  /** Restore exactly what suspend remembered. */
+  unsuspend(event: TenantEvent): Promise<ProvisionResult>;
+  /** Disable everything now and record the termination time; rows stay until purgeTenant. */
+  terminate(event: TenantEvent): Promise<ProvisionResult>;
+  /** Apply new plan limits / gateway / brand to an active tenant. */
+  changePackage(event: TenantEvent): Promise<ProvisionResult>;
+  /** Set the tenant admin's portal password (secrets.servicePassword). */
+  changePassword(event: TenantEvent): Promise<ProvisionResult>;
+  /** Delete a terminated tenant's FusionPBX rows once `retentionDays` have passed. Never touches v_xml_cdr*. */
+  purgeTenant(serviceId: number | string, options: PurgeOptions): Promise<PurgeResult>;
+}
+
+export interface PurgeOptions {
+  retentionDays: number;
+  now?: Date;
+}
+
+export interface PurgeResult {
+  purged: boolean;
+  /** Why nothing was deleted (not terminated, retention not over, not found). */
+  reason?: 'not_found' | 'not_terminated' | 'retention';
+  domainUuid?: string;
+  domainName?: string;
+  /** Rows deleted per table. */
+  deleted?: Record<string, number>;
+  freeswitch: FreeswitchStep[];
+}
+
+const portalUrlOf = (options: ProvisionerOptions, domainName: string) => (options.portalUrl ? options.portalUrl(domainName) : `https://${domainName}/`);
+
+function serviceProperties(options: ProvisionerOptions, tenant: Tenant, adminUsername: string): ServiceProperties {
+  return { pbxDomain: tenant.domainName, adminUsername, portalUrl: portalUrlOf(options, tenant.domainName) };
+}
+
+function result(action: ProvisionResult['action'], serviceId: string, tenant: Tenant, state: TenantState, changes: Changes): ProvisionResult {
+  return {
+    action,
+    serviceId,
+    domainUuid: tenant.domainUuid,
+    domainName: tenant.domainName,
+    status: state.status,
+    generation: state.generation,
+    changed: changes.changed,
+    freeswitch: uniqueSteps(changes.steps),
+    report: changes.report,
+  };
+}
+
+/** Finds the tagged tenant, or claims/creates the domain. Runs under the service lock. */
+async function claimTenant(tx: Tx, input: TenantInput, changes: Changes): Promise<Tenant> {
+  const tagged = await findTenant(tx, input.serviceId, input.adminUsername);
+  if (tagged) {
+    if (tagged.domainName !== input.domainName) {
+      throw new TenantStateError(input.serviceId, `service ${input.serviceId} already owns domain ${tagged.domainName}; renaming to ${input.domainName} is not supported`);
+    }
+    return tagged;
+  }
+  await lockKey(tx, domainLockKey(input.domainName));
+  const existing = await findDomainByName(tx, input.domainName);
+  if (existing) {
+    await lockDomainRow(tx, existing.domain_uuid as string);
+    throw new TenantConflictError(input.domainName, await ownerOf(tx, existing.domain_uuid as string));
+  }
+  const domain = await insertDomain(tx, input.domainName, null);
+  await writeTag(tx, domain.domain_uuid as string, input.serviceId);
+  changes.wrote(true);
+  const tenant = await findTenant(tx, input.serviceId, input.adminUsername);
+  if (!tenant) throw new Error('created tenant not found');
+  return tenant;
+}
+
+async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {
+  const tenant = await findTenant(tx, serviceId);
+  if (!tenant) throw new TenantNotFoundError(serviceId);
+  return tenant;
+}
+
+/** Disables everything, returning the previous enabled state (keyed by extension number, gateway uuid, username). */
+async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string, changes: Changes): Promise<SuspendMemory> {
+  const memory: SuspendMemory = { domainEnabled: tenant.domain.domain_enabled === 'true', extensions: {}, gateways: {}, users: {} };
+  changes.wrote(await setDomainEnabled(tx, tenant.domain, false));
+  const extensions = await listExtensions(tx, tenant.domainUuid);
+  for (const row of extensions) {
+    memory.extensions[row.extension as string] = row.enabled === 'true';
+    changes.wrote(await setExtensionEnabled(tx, row, false));
+  }
+  for (const row of await listGateways(tx, tenant.domainUuid)) {
+    memory.gateways[row.gateway_uuid as string] = row.enabled === 'true';
+    changes.wrote(await setGatewayEnabled(tx, row, false));
+  }
+  for (const row of await listUsers(tx, tenant.domainUuid)) {
+    memory.users[row.username as string] = row.user_enabled !== 'false';
+    changes.wrote(await setUserEnabled(tx, row, false));
+  }
+  changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+  return memory;
+}
+
+/** FreeSWITCH side of a disabled tenant: cache deletes, registrations flushed, gateways stopped. */
+async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string): Promise<FreeswitchStep[]> {
+  const steps: FreeswitchStep[] = [];
+  const extensions = await listExtensions(tx, tenant.domainUuid);
+  for (const row of extensions) pushDirectorySteps(steps, row, tenant.domainName);
+  for (const row of extensions) steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${row.extension}@${tenant.domainName}` });
+  const gateways = await listGateways(tx, tenant.domainUuid);
+  if (gateways.length > 0) steps.push({ kind: 'sofia_conf_cache_delete' });
+  for (const row of gateways) steps.push({ kind: 'gateway_kill', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  return steps;
+}
+
+async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, changes: Changes): Promise<void> {
+  changes.wrote(await setDomainEnabled(tx, tenant.domain, memory.domainEnabled));
+  const extensions = await listExtensions(tx, tenant.domainUuid);
+  for (const row of extensions) {
+    const previous = memory.extensions[row.extension as string];
+    if (previous !== undefined) changes.wrote(await setExtensionEnabled(tx, row, previous));
+    pushDirectorySteps(changes.steps, row, tenant.domainName);
+  }
+  for (const row of await listUsers(tx, tenant.domainUuid)) {
+    const previous = memory.users[row.username as string];
+    if (previous !== undefined) changes.wrote(await setUserEnabled(tx, row, previous));
+  }
+  const gateways = await listGateways(tx, tenant.domainUuid);
+  if (gateways.length > 0) changes.steps.push({ kind: 'sofia_conf_cache_delete' });
+  for (const row of gateways) {
+    const previous = memory.gateways[row.gateway_uuid as string];
+    if (previous !== undefined) changes.wrote(await setGatewayEnabled(tx, row, previous));
+    if (previous) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  }
+}
+
+/** Tables holding per-domain rows, minus CDR tables (billing may still need them) and v_domains itself. */
+async function purgeableTables(tx: Tx): Promise<string[]> {
+  return [...tx.catalog.tables.entries()]
+    .filter(([table, columns]) => columns.has('domain_uuid') && table !== 'v_domains' && !table.startsWith('v_xml_cdr'))
+    .map(([table]) => table)
+    .sort();
+}
+
+export function createProvisioner({ pool, options }: { pool: Pool; options: ProvisionerOptions }): Provisioner {
+  const actor = options.actorUserUuid ?? null;
+  const registrationProfile = options.registrationProfile ?? 'internal';
+  const run = <T>(work: (tx: Tx) => Promise<T>) => inTransaction(pool, actor, work);
+
+  async function convergeAction(action: 'create' | 'change_package', event: TenantEvent): Promise<ProvisionResult> {
+    const input = parseTenantInput(event, options, action === 'create');
+    return run(async (tx) => {
+      await lockService(tx, input.serviceId);
+      const changes = new Changes();
+      const tenant = action === 'create' ? await claimTenant(tx, input, changes) : await requireTenant(tx, input.serviceId);
+      const state: TenantState = { ...tenant.state, surplusDisabled: [...tenant.state.surplusDisabled] };
+      if (action === 'change_package' && state.status !== 'active') {
+        throw new TenantStateError(input.serviceId, `change_package refused: tenant is ${state.status}; unsuspend first`);
+      }
+      if (action === 'create' && state.status === 'suspended') {
+        // A late replay of create must not unsuspend; report the tenant as it is.
+        const replay = result(action, input.serviceId, tenant, state, changes);
+        return { ...replay, serviceProperties: serviceProperties(options, tenant, state.adminUsername) };
+      }
+      if (action === 'create' && state.status === 'terminated') {
+        Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null });
+        await enableAllForNewGeneration(tx, tenant, changes);
+      }
+      const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
+      state.adminUsername = adminUsername;
+      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes);
+      changes.wrote(await writeState(tx, tenant.domainUuid, state));
+      const outcome = result(action, input.serviceId, tenant, state, changes);
+      return action === 'create' ? { ...outcome, serviceProperties: serviceProperties(options, tenant, adminUsername) } : outcome;
+    });
+  }
+
+  async function disableAction(action: 'suspend' | 'terminate', event: TenantEvent): Promise<ProvisionResult> {
+    const serviceId = serviceIdOf(event);
+    return run(async (tx) => {
+      await lockService(tx, serviceId);
+      const tenant = await requireTenant(tx, serviceId);
+      const state: TenantState = { ...tenant.state };
+      const changes = new Changes();
+      const target = action === 'suspend' ? 'suspended' : 'terminated';
+      if (state.status === target || state.status === 'terminated') {
+        changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory ?? undefined };
+      }
+      const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
+      if (state.status === 'suspended') changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+      state.status = target;
+      if (action === 'suspend') state.suspendMemory = memory;
+      else {
+        state.suspendMemory = null;
+        const { rows } = await tx.client.query<{ now: Date }>('select now() as now');
+        state.terminatedAt = rows[0].now.toISOString();
+      }
+      changes.wrote(await writeState(tx, tenant.domainUuid, state));
+      return { ...result(action, serviceId, tenant, state, changes), suspendMemory: memory ?? undefined };
+    });
+  }
+
+  async function unsuspend(event: TenantEvent): Promise<ProvisionResult> {
+    const serviceId = serviceIdOf(event);
+    return run(async (tx) => {
+      await lockService(tx, serviceId);
+      const tenant = await requireTenant(tx, serviceId);
+      const state: TenantState = { ...tenant.state };
+      const changes = new Changes();
+      if (state.status === 'terminated') throw new TenantStateError(serviceId, 'unsuspend refused: tenant is terminated; create it again instead');
+      if (state.status === 'suspended' && state.suspendMemory) await restoreTenant(tx, tenant, state.suspendMemory, changes);
+      else if (state.status === 'active') {
+        for (const row of await listExtensions(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
+      }
+      state.status = 'active';
+      state.suspendMemory = null;
+      changes.wrote(await writeState(tx, tenant.domainUuid, state));
+      return result('unsuspend', serviceId, tenant, state, changes);
+    });
+  }
+
+  async function changePassword(event: TenantEvent): Promise<ProvisionResult> {
+    const serviceId = serviceIdOf(event);
+    return run(async (tx) => {
+      await lockService(tx, serviceId);
+      const tenant = await requireTenant(tx, serviceId);
+      const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
+      const changes = new Changes();
+      await convergeAdminUser(tx, tenant, input, options, false, changes);
+      return result('change_password', serviceId, tenant, tenant.state, changes);
+    });
+  }
+
+  async function purgeTenant(serviceIdInput: number | string, purge: PurgeOptions): Promise<PurgeResult> {
+    const serviceId = serviceIdOf({ service: { id: serviceIdInput } });
+    await columnCatalog(pool);
+    return run(async (tx) => {
+      await lockService(tx, serviceId);
+      const tenant = await findTenant(tx, serviceId);
+      if (!tenant) return { purged: false, reason: 'not_found', freeswitch: [] };
+      const base = { domainUuid: tenant.domainUuid, domainName: tenant.domainName };
+      if (tenant.state.status !== 'terminated' || !tenant.state.terminatedAt) return { purged: false, reason: 'not_terminated', ...base, freeswitch: [] };
+      const due = new Date(tenant.state.terminatedAt).getTime() + purge.retentionDays * 86_400_000;
+      if ((purge.now ?? new Date()).getTime() < due) return { purged: false, reason: 'retention', ...base, freeswitch: [] };
+      const freeswitch = await disabledSteps(tx, tenant, registrationProfile);
+      const deleted: Record<string, number> = {};
+      for (const table of await purgeableTables(tx)) {
+        const outcome = await tx.client.query(`delete from ${table} where domain_uuid = $1`, [tenant.domainUuid]);
+        if (outcome.rowCount) deleted[table] = outcome.rowCount;
+      }
+      const domain = await tx.client.query('delete from v_domains where domain_uuid = $1', [tenant.domainUuid]);
+      deleted.v_domains = domain.rowCount ?? 0;
+      const kept = freeswitch.filter((step) => step.kind !== 'flush_registration');
+      return { purged: true, ...base, deleted, freeswitch: uniqueSteps([...kept, { kind: 'cache_delete', key: `dialplan:${tenant.domainName}` }]) };
+    });
+  }
+
+  return {
+    create: (event) => convergeAction('create', event),
+    changePackage: (event) => convergeAction('change_package', event),
+    suspend: (event) => disableAction('suspend', event),
+    terminate: (event) => disableAction('terminate', event),
+    unsuspend,
+    changePassword,
+    purgeTenant,
+  };
+}

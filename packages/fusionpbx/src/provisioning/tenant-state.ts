@@ -1,0 +1,79 @@
+import { type CanonicalRow, type Tx, lockKey } from '../db';
+import { findDomainByUuid, lockDomainRow } from '../repositories/domains';
+import { findDomainsBySetting, findSetting, upsertSetting } from '../repositories/domain-settings';
+import type { SuspendMemory, TenantStatus } from './types';
+
+/**
+ * The bridge's own bookkeeping lives in two v_domain_settings rows of the tenant domain, category
+ * `ictvoip`, with domain_setting_enabled = false so FusionPBX never loads them into a session:
+ * - `ictvoip/service_id` (type text): the WHMCS service id. This is the ownership tag: a domain with
+ *   this row for our service is adopted by create, one tagged for another service is a conflict.
+ * - `ictvoip/state` (type text, JSON): status, generation, admin username, managed gateway uuid,
+ *   suspend memory and the extensions disabled for the plan limit.
+ * Both disappear with the domain on purge, so a later create starts a new generation from scratch.
+ */
+export const META_CATEGORY = 'ictvoip';
+const TAG = 'service_id';
+const STATE = 'state';
+const META_DESCRIPTION = 'ictVoIP bridge bookkeeping - do not edit';
+
+export interface TenantState {
+  status: TenantStatus;
+  generation: number;
+  adminUsername: string;
+  gatewayUuid: string | null;
+  suspendMemory: SuspendMemory | null;
+  surplusDisabled: string[];
+  terminatedAt: string | null;
+}
+
+export interface Tenant {
+  domain: CanonicalRow;
+  domainUuid: string;
+  domainName: string;
+  state: TenantState;
+}
+
+export function serviceLockKey(serviceId: string): string {
+  return `ictvoip:service:${serviceId}`;
+}
+
+export function domainLockKey(domainName: string): string {
+  return `ictvoip:domain:${domainName.toLowerCase()}`;
+}
+
+export async function lockService(tx: Tx, serviceId: string): Promise<void> {
+  await lockKey(tx, serviceLockKey(serviceId));
+}
+
+function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {
+  const empty: TenantState = { status: 'active', generation: 1, adminUsername: fallbackUsername, gatewayUuid: null, suspendMemory: null, surplusDisabled: [], terminatedAt: null };
+  if (!row?.domain_setting_value) return empty;
+  return { ...empty, ...(JSON.parse(row.domain_setting_value) as Partial<TenantState>) };
+}
+
+/** Owner service id of a domain, or null when the bridge does not manage it. */
+export async function ownerOf(tx: Tx, domainUuid: string): Promise<string | null> {
+  const tag = await findSetting(tx, domainUuid, META_CATEGORY, TAG);
+  return tag?.domain_setting_value ?? null;
+}
+
+/** The tenant domain tagged with this service (domain row locked), or null. */
+export async function findTenant(tx: Tx, serviceId: string, fallbackUsername = 'admin'): Promise<Tenant | null> {
+  const [domainUuid] = await findDomainsBySetting(tx, META_CATEGORY, TAG, serviceId);
+  if (!domainUuid) return null;
+  await lockDomainRow(tx, domainUuid);
+  const domain = await findDomainByUuid(tx, domainUuid);
+  if (!domain) return null;
+  const state = parseState(await findSetting(tx, domainUuid, META_CATEGORY, STATE), fallbackUsername);
+  return { domain, domainUuid, domainName: domain.domain_name as string, state };
+}
+
+export function writeTag(tx: Tx, domainUuid: string, serviceId: string): Promise<boolean> {
+  return upsertSetting(tx, domainUuid, { category: META_CATEGORY, subcategory: TAG, name: 'text', value: serviceId, order: 0, enabled: false, description: META_DESCRIPTION });
+}
+
+/** Writes the state row only when its content changed (so replays leave update_date alone). */
+export function writeState(tx: Tx, domainUuid: string, state: TenantState): Promise<boolean> {
+  return upsertSetting(tx, domainUuid, { category: META_CATEGORY, subcategory: STATE, name: 'text', value: JSON.stringify(state), order: 0, enabled: false, description: META_DESCRIPTION });
+}

@@ -1,0 +1,134 @@
+import type { FreeswitchStep } from '../freeswitch-steps';
+
+/** The parts of the WHMCS webhook body (CONTRACT.md) the provisioner reads. Unknown fields are ignored. */
+export interface TenantEvent {
+  eventId?: string;
+  action?: string;
+  service: {
+    id: number | string;
+    pid?: number | string | null;
+    domain?: string | null;
+    username?: string | null;
+    status?: string | null;
+  };
+  client?: {
+    id?: number | string;
+    email?: string | null;
+    companyName?: string | null;
+    firstName?: string | null;
+    lastName?: string | null;
+  };
+  plan?: {
+    maxExtensions?: number | string | null;
+    firstExtension?: number | string | null;
+    gatewayTemplate?: string | null;
+    brand?: string | null;
+  };
+  /** Overrides `plan` limits (same keys: maxExtensions, firstExtension, gatewayTemplate, brand). */
+  configurableOptions?: Record<string, string | number | boolean | null | undefined>;
+  secrets?: { servicePassword?: string | null };
+}
+
+/** One theme setting (v_domain_settings category `theme`). */
+export interface ThemeSetting {
+  subcategory: string;
+  /** FusionPBX type column; must match the default setting's (default `text`). */
+  type?: 'text' | 'array' | 'boolean' | 'numeric';
+  value: string;
+}
+
+/** Branding: `default` applies to every tenant; `plans[plan.brand]` overrides per subcategory. */
+export interface BrandConfig {
+  default: ThemeSetting[];
+  plans?: Record<string, ThemeSetting[]>;
+}
+
+/** A plan's trunk (v_gateways). Secrets here are written to FusionPBX, never logged. */
+export interface GatewayTemplate {
+  /** Display name (`v_gateways.gateway`); defaults to the template key. */
+  name?: string;
+  proxy: string;
+  register: boolean;
+  username?: string;
+  password?: string;
+  authUsername?: string;
+  realm?: string;
+  fromUser?: string;
+  fromDomain?: string;
+  registerTransport?: 'udp' | 'tcp' | 'tls';
+  expireSeconds?: number;
+  retrySeconds?: number;
+  context?: string;
+  profile?: string;
+  channels?: number;
+  callerIdInFrom?: boolean;
+  description?: string;
+}
+
+export interface ProvisionerOptions {
+  /** Generated tenant domains are `<domainPrefix><serviceId>.<baseDomain>` when service.domain is empty. */
+  baseDomain: string;
+  domainPrefix?: string;
+  /** Existing FusionPBX domain whose dialplans every tenant gets a copy of. */
+  templateDomain: string;
+  /** Admin login when service.username is empty (default `admin`). */
+  adminUsername?: string;
+  /** Global v_groups name for the tenant admin (default `admin`). */
+  adminGroup?: string;
+  /** Portal URL put in serviceProperties (default `https://<domain>/`, FusionPBX brands by Host). */
+  portalUrl?: (domainName: string) => string;
+  brand?: BrandConfig;
+  gatewayTemplates?: Record<string, GatewayTemplate>;
+  /** Profile the phones register on, for flush_inbound_reg (default `internal`). */
+  registrationProfile?: string;
+  /** Default firstExtension / maxExtensions when the plan does not say. */
+  defaultFirstExtension?: number;
+  defaultMaxExtensions?: number;
+  /** Usernames unique across all domains (FusionPBX setting users/unique = global). Default false. */
+  globalUsernames?: boolean;
+  /** FusionPBX user_uuid written to insert_user/update_user (default NULL, like the CLI). */
+  actorUserUuid?: string | null;
+}
+
+export interface ServiceProperties {
+  pbxDomain: string;
+  adminUsername: string;
+  portalUrl: string;
+}
+
+/** Per-extension / per-gateway / per-user enabled state before suspend, keyed by natural names. */
+export interface SuspendMemory {
+  domainEnabled: boolean;
+  extensions: Record<string, boolean>;
+  gateways: Record<string, boolean>;
+  users: Record<string, boolean>;
+}
+
+export type TenantStatus = 'active' | 'suspended' | 'terminated';
+
+export interface ProvisionReport {
+  createdExtensions: string[];
+  /** Enabled extensions above the plan limit, disabled newest-first by this action. */
+  disabledExtensions: string[];
+  /** Extensions this bridge had disabled for the limit and re-enabled because the limit grew. */
+  reenabledExtensions: string[];
+  /** Plan range numbers not created because the limit is already used by other enabled extensions. */
+  skippedExtensions: string[];
+}
+
+export interface ProvisionResult {
+  action: 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'change_package' | 'change_password' | 'purge';
+  serviceId: string;
+  domainUuid: string;
+  domainName: string;
+  status: TenantStatus | 'purged';
+  generation: number;
+  /** True when the FusionPBX transaction wrote anything. */
+  changed: boolean;
+  /** FreeSWITCH-side work to apply after commit (applyFreeswitchSide); store it as "pending apply". */
+  freeswitch: FreeswitchStep[];
+  report: ProvisionReport;
+  serviceProperties?: ServiceProperties;
+  /** Present after suspend: what unsuspend will restore. */
+  suspendMemory?: SuspendMemory;
+}

@@ -1,0 +1,79 @@
+import { type CanonicalRow, type Tx, insertRow, newUuid, selectRows } from '../db';
+
+/** v_dialplans + v_dialplan_details. FreeSWITCH executes only dialplan_xml; the details let the GUI edit it. */
+
+export function listDialplans(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
+  return selectRows(tx, 'select * from v_dialplans where domain_uuid = $1 order by dialplan_order, dialplan_name, dialplan_uuid', [domainUuid]);
+}
+
+function listDetails(tx: Tx, dialplanUuid: string): Promise<CanonicalRow[]> {
+  return selectRows(
+    tx,
+    'select * from v_dialplan_details where dialplan_uuid = $1 order by dialplan_detail_group, dialplan_detail_order, dialplan_detail_uuid',
+    [dialplanUuid],
+  );
+}
+
+const AUDIT = new Set(['insert_date', 'insert_user', 'update_date', 'update_user']);
+
+function copyColumns(row: CanonicalRow, skip: string[]): Record<string, string | null> {
+  const copy: Record<string, string | null> = {};
+  for (const [column, value] of Object.entries(row)) {
+    if (AUDIT.has(column) || skip.includes(column)) continue;
+    copy[column] = value;
+  }
+  return copy;
+}
+
+export interface DomainRef {
+  uuid: string;
+  name: string;
+}
+
+type Substitute = (text: string | null) => string | null;
+
+function substitution(pairs: [string, string][]): Substitute {
+  return (text) => (text === null ? null : pairs.reduce((result, [from, to]) => result.split(from).join(to), text));
+}
+
+/** Same dedup rule as FusionPBX's dialplan->import(): app_uuid per domain (name when app_uuid is NULL). */
+function alreadyPresent(existing: CanonicalRow[], template: CanonicalRow): boolean {
+  if (template.app_uuid) return existing.some((row) => row.app_uuid === template.app_uuid);
+  return existing.some((row) => row.app_uuid === null && row.dialplan_name === template.dialplan_name);
+}
+
+/**
+ * Copies the template domain's dialplans that the target lacks: context, domain name, domain uuid
+ * and dialplan uuid are substituted in the row, its XML and its details. Returns how many it added.
+ */
+export async function cloneDialplans(tx: Tx, template: DomainRef, target: DomainRef): Promise<number> {
+  const templates = await listDialplans(tx, template.uuid);
+  const existing = await listDialplans(tx, target.uuid);
+  let added = 0;
+  for (const source of templates) {
+    if (alreadyPresent(existing, source)) continue;
+    const dialplanUuid = newUuid();
+    const substitute = substitution([
+      [template.name, target.name],
+      [template.uuid, target.uuid],
+      [source.dialplan_uuid as string, dialplanUuid],
+    ]);
+    const row = copyColumns(source, ['dialplan_uuid', 'domain_uuid']);
+    for (const column of ['dialplan_context', 'dialplan_xml', 'dialplan_number', 'dialplan_destination', 'dialplan_description']) {
+      if (column in row) row[column] = substitute(row[column]);
+    }
+    await insertRow(tx, 'v_dialplans', { ...row, dialplan_uuid: dialplanUuid, domain_uuid: target.uuid });
+    for (const detail of await listDetails(tx, source.dialplan_uuid as string)) {
+      const detailRow = copyColumns(detail, ['dialplan_detail_uuid', 'dialplan_uuid', 'domain_uuid']);
+      detailRow.dialplan_detail_data = substitute(detailRow.dialplan_detail_data ?? null);
+      await insertRow(tx, 'v_dialplan_details', {
+        ...detailRow,
+        dialplan_detail_uuid: newUuid(),
+        dialplan_uuid: dialplanUuid,
+        domain_uuid: target.uuid,
+      });
+    }
+    added += 1;
+  }
+  return added;
+}

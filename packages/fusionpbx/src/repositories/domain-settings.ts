@@ -1,0 +1,74 @@
+import { type CanonicalRow, type Tx, convergeRow, insertRow, newUuid, selectRows } from '../db';
+
+/** v_domain_settings: per-domain overrides (branding) and the bridge's own metadata rows. */
+
+export interface DomainSetting {
+  category: string;
+  subcategory: string;
+  /** FusionPBX's "type" column: text | numeric | boolean | array | uuid | dir. */
+  name: string;
+  value: string;
+  order: number;
+  enabled: boolean;
+  description: string | null;
+}
+
+export function listSettings(tx: Tx, domainUuid: string, category: string): Promise<CanonicalRow[]> {
+  return selectRows(
+    tx,
+    `select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2
+      order by domain_setting_subcategory, domain_setting_order, domain_setting_uuid`,
+    [domainUuid, category],
+  );
+}
+
+export async function findSetting(tx: Tx, domainUuid: string, category: string, subcategory: string): Promise<CanonicalRow | null> {
+  const rows = await selectRows(
+    tx,
+    `select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2
+      and domain_setting_subcategory = $3 order by domain_setting_order, domain_setting_uuid`,
+    [domainUuid, category, subcategory],
+  );
+  return rows[0] ?? null;
+}
+
+function desiredColumns(domainUuid: string, setting: DomainSetting) {
+  return {
+    domain_uuid: domainUuid,
+    app_uuid: null,
+    domain_setting_category: setting.category,
+    domain_setting_subcategory: setting.subcategory,
+    domain_setting_name: setting.name,
+    domain_setting_value: setting.value,
+    domain_setting_order: setting.order,
+    domain_setting_enabled: setting.enabled,
+    domain_setting_description: setting.description,
+  };
+}
+
+/** Creates or converges the single row (domain, category, subcategory). Returns true when it wrote. */
+export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainSetting): Promise<boolean> {
+  const existing = await findSetting(tx, domainUuid, setting.category, setting.subcategory);
+  if (existing) return convergeRow(tx, 'v_domain_settings', 'domain_setting_uuid', existing, desiredColumns(domainUuid, setting));
+  await insertRow(tx, 'v_domain_settings', { domain_setting_uuid: newUuid(), ...desiredColumns(domainUuid, setting) });
+  return true;
+}
+
+export async function deleteSetting(tx: Tx, domainUuid: string, category: string, subcategory: string): Promise<boolean> {
+  const result = await tx.client.query(
+    'delete from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2 and domain_setting_subcategory = $3',
+    [domainUuid, category, subcategory],
+  );
+  return (result.rowCount ?? 0) > 0;
+}
+
+/** Domains carrying the metadata row (category, subcategory) = value. */
+export async function findDomainsBySetting(tx: Tx, category: string, subcategory: string, value: string): Promise<string[]> {
+  const rows = await selectRows(
+    tx,
+    `select distinct domain_uuid from v_domain_settings
+      where domain_setting_category = $1 and domain_setting_subcategory = $2 and domain_setting_value = $3`,
+    [category, subcategory, value],
+  );
+  return rows.map((row) => row.domain_uuid).filter((uuid): uuid is string => uuid !== null);
+}

@@ -1,0 +1,24 @@
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, insertRow, selectRows } from '../db';
+
+/** v_extensions. Uniqueness of extension/number_alias per domain is ours to enforce (PHP-only in FusionPBX). */
+
+export function listExtensions(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
+  return selectRows(tx, 'select * from v_extensions where domain_uuid = $1 order by extension, extension_uuid', [domainUuid]);
+}
+
+/** Rows whose extension or number_alias equals `number` (enabled or not). */
+export function findExtensionUsers(tx: Tx, domainUuid: string, number: string): Promise<CanonicalRow[]> {
+  return selectRows(
+    tx,
+    'select * from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) order by extension_uuid',
+    [domainUuid, number],
+  );
+}
+
+export async function insertExtension(tx: Tx, row: DesiredRow): Promise<void> {
+  await insertRow(tx, 'v_extensions', row);
+}
+
+export function setExtensionEnabled(tx: Tx, extension: CanonicalRow, enabled: boolean): Promise<boolean> {
+  return convergeRow(tx, 'v_extensions', 'extension_uuid', extension, { enabled });
+}
