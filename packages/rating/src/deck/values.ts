@@ -71,11 +71,11 @@ export function parseDate(text: string): Date {
 
 function checkedUtc(text: string, ...parts: Array<string | undefined>): Date {
   const [y, mo, d, h, mi, s, zone] = parts as string[];
-  const wallClock = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  const wallClock = Date.UTC(toInt(y), toInt(mo) - 1, toInt(d), toInt(h), toInt(mi), toInt(s));
   const check = new Date(wallClock);
   const sameFields =
-    check.getUTCFullYear() === Number(y) && check.getUTCMonth() === Number(mo) - 1 && check.getUTCDate() === Number(d) &&
-    check.getUTCHours() === Number(h) && check.getUTCMinutes() === Number(mi) && check.getUTCSeconds() === Number(s);
+    check.getUTCFullYear() === toInt(y) && check.getUTCMonth() === toInt(mo) - 1 && check.getUTCDate() === toInt(d) &&
+    check.getUTCHours() === toInt(h) && check.getUTCMinutes() === toInt(mi) && check.getUTCSeconds() === toInt(s);
   if (!sameFields) throw new CellError(`date "${text}" does not exist`);
   return new Date(wallClock - offsetMinutes(zone) * 60_000);
 }
@@ -84,7 +84,7 @@ function offsetMinutes(zone: string): number {
   if (zone === 'Z') return 0;
   const sign = zone.startsWith('-') ? -1 : 1;
   const digits = zone.slice(1).replace(':', '');
-  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+  return sign * (toInt(digits.slice(0, 2)) * 60 + toInt(digits.slice(2, 4)));
 }
 
 const INACTIVE = new Set(['inactive', 'disabled', 'deleted', 'no', 'false', '0']);
@@ -98,4 +98,9 @@ export function parseDestinationName(text: string): string {
     throw new CellError(`destination "${text}" looks like a number; are the columns shifted against the header?`);
   }
   return text;
+}
+
+/** Date and time parts only (never amounts): digits already checked by the patterns above. */
+function toInt(digits: string | undefined): number {
+  return Number.parseInt(digits ?? '0', 10);
 }
