@@ -30,6 +30,8 @@ export interface DomainRef {
   name: string;
 }
 
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 type Substitute = (text: string | null) => string | null;
 
 function substitution(pairs: [string, string][]): Substitute {
@@ -54,6 +56,8 @@ export async function cloneDialplans(tx: Tx, template: DomainRef, target: Domain
     if (alreadyPresent(existing, source)) continue;
     const dialplanUuid = newUuid();
     const substitute = substitution([
+      // Regex-escaped form first (conditions such as expression="^tenant\.example\.com$").
+      [escapeRegex(template.name), escapeRegex(target.name)],
       [template.name, target.name],
       [template.uuid, target.uuid],
       [source.dialplan_uuid as string, dialplanUuid],

@@ -1,0 +1,77 @@
+import { Pool } from 'pg';
+import { type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics } from '@ictvoip/testkit';
+import type { ProvisionerOptions, TenantEvent } from '@ictvoip/fusionpbx';
+
+export interface FusionpbxTestDb {
+  db: TestDatabase;
+  pool: Pool;
+  basics: FusionpbxBasics;
+  schemaLabel: string;
+  close(): Promise<void>;
+}
+
+/** A fresh database with the FusionPBX schema (fixture or FUSIONPBX_SCHEMA) and the install basics. */
+export async function setupFusionpbx(label: string): Promise<FusionpbxTestDb> {
+  const db = await createTestDatabase(label);
+  const schema = await loadFusionpbxSchema(db.url);
+  const pool = new Pool({ connectionString: db.url, max: 6 });
+  const basics = await seedFusionpbxBasics(pool);
+  return {
+    db,
+    pool,
+    basics,
+    schemaLabel: schema.label,
+    close: async () => {
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
+
+/** Every row of every v_* table, ordered, as JSON-able data: "nothing changed" means equal dumps. */
+export async function dumpTables(pool: Pool): Promise<Record<string, unknown[]>> {
+  const { rows: tables } = await pool.query<{ table_name: string }>(
+    "select table_name from information_schema.tables where table_schema = current_schema() and table_name like 'v\\_%' order by table_name",
+  );
+  const dump: Record<string, unknown[]> = {};
+  for (const { table_name: table } of tables) {
+    const { rows } = await pool.query(`select * from ${table}`);
+    const serialised = rows.map((row) => JSON.stringify(row)).sort();
+    if (serialised.length > 0) dump[table] = serialised;
+  }
+  return dump;
+}
+
+export const BRAND = {
+  default: [
+    { subcategory: 'logo', value: 'https://brand.example.net/logo.png' },
+    { subcategory: 'title', value: 'Example Voice' },
+    { subcategory: 'favicon', value: 'https://brand.example.net/favicon.ico' },
+    { subcategory: 'login_background_color', type: 'array' as const, value: '#102030' },
+  ],
+  plans: { gold: [{ subcategory: 'title', value: 'Gold Voice' }] },
+};
+
+export function testOptions(basics: FusionpbxBasics): ProvisionerOptions {
+  return {
+    baseDomain: 'pbx.example.net',
+    domainPrefix: 't',
+    templateDomain: basics.templateDomainName,
+    brand: BRAND,
+    gatewayTemplates: {
+      trunk: { proxy: 'sip.carrier.example.org', register: true, username: 'acct-1', password: 'trunk-secret-1', profile: 'external' },
+      trunk2: { name: 'trunk', proxy: 'sip2.carrier.example.org', register: true, username: 'acct-2', password: 'trunk-secret-2', profile: 'external' },
+    },
+  };
+}
+
+export function tenantEvent(serviceId: number, overrides: Partial<TenantEvent> = {}, plan: Record<string, unknown> = {}): TenantEvent {
+  return {
+    action: 'create',
+    service: { id: serviceId, domain: null, username: 'owner', ...(overrides.service ?? {}) },
+    client: { id: 7, email: 'owner@customer.example.com', companyName: 'Customer Ltd' },
+    plan: { maxExtensions: 3, firstExtension: 100, gatewayTemplate: 'trunk', brand: 'gold', ...plan },
+    configurableOptions: overrides.configurableOptions ?? {},
+    secrets: overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' },
+  };
+}
