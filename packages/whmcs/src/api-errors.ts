@@ -75,6 +75,7 @@ export function classifyRefusal(message: string): WhmcsRefusalKind {
   if (/^invalid ip\b/i.test(message)) return 'ip';
   if (/authentication failed|invalid (api )?credentials|invalid or missing credentials/i.test(message)) return 'auth';
   if (/invalid permissions|not allowed|access denied/i.test(message)) return 'permission';
-  if (/not found/i.test(message)) return 'not_found';
+  // "Command Not Found" is an unknown action (a caller mistake), not a missing record.
+  if (/not found/i.test(message) && !/command not found/i.test(message)) return 'not_found';
   return 'validation';
 }

@@ -1,2 +1,6 @@
 export * from './signature';
 export * from './event';
+export * from './api-errors';
+export * from './api-form';
+export * from './api-types';
+export * from './api-client';
