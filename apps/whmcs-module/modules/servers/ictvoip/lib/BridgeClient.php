@@ -31,7 +31,7 @@ final class BridgeClient
 
     public static function encode(array $event): string
     {
-        return json_encode($event, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR | JSON_PRESERVE_ZERO_FRACTION);
+        return json_encode($event, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_THROW_ON_ERROR | JSON_PRESERVE_ZERO_FRACTION);
     }
 
     public static function post(BridgeEndpoint $endpoint, string $body, ?int $waitSeconds, ?int $totalTimeout = null): BridgeReply
