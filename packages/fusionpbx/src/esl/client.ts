@@ -168,7 +168,7 @@ export class EslClient {
   }
 
   /** `api <command>`: the api/response body. Throws EslCommandError on "-ERR" unless allowErr. */
-  api(command: string, options: ApiOptions = {}): Promise<string> {
+  async api(command: string, options: ApiOptions = {}): Promise<string> {
     assertSingleLine(command);
     return this.serial(async (connection) => {
       const frame = await this.roundTrip(connection, `api ${command}\n\n`, command);
@@ -179,7 +179,7 @@ export class EslClient {
   }
 
   /** A non-api command (e.g. `event plain BACKGROUND_JOB`); returns Reply-Text, throws on -ERR. */
-  command(command: string): Promise<string> {
+  async command(command: string): Promise<string> {
     assertSingleLine(command);
     return this.serial((connection) => this.commandOn(connection, command));
   }

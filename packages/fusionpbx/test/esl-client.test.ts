@@ -1,0 +1,141 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { EslStandin, startEslStandin } from '@ictvoip/testkit';
+import { EslAuthError, EslClient, EslCommandError, EslConnectionError, EslFrameParser, EslTimeoutError, FusionpbxValidationError } from '@ictvoip/fusionpbx';
+
+const SAMPLES = path.join(__dirname, 'samples/esl');
+let standin: EslStandin;
+const clients: EslClient[] = [];
+
+function client(overrides: Partial<ConstructorParameters<typeof EslClient>[0]> = {}): EslClient {
+  const made = new EslClient({ host: standin.host, port: standin.port, password: 'ClueCon', commandTimeoutMs: 500, connectTimeoutMs: 500, reconnectAttempts: 3, reconnectInitialDelayMs: 20, ...overrides });
+  clients.push(made);
+  return made;
+}
+
+beforeAll(async () => {
+  standin = await startEslStandin();
+});
+
+afterEach(() => {
+  standin.rejectConnections = false;
+  standin.replyDelayMs = 0;
+  standin.dropWhen = null;
+  standin.failures.length = 0;
+  standin.responses.length = 0;
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((made) => made.close()));
+  await standin.stop();
+});
+
+describe('framing on real captures', () => {
+  test('every sample wire file parses into whole frames with exact Content-Length bodies', () => {
+    const files = readdirSync(SAMPLES).filter((name) => name.endsWith('.wire') && !name.startsWith('outbound'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const file of files) {
+      const bytes = readFileSync(path.join(SAMPLES, file));
+      const whole = new EslFrameParser().push(bytes);
+      const split = new EslFrameParser();
+      const pieces = [];
+      for (let offset = 0; offset < bytes.length; offset += 7) pieces.push(...split.push(bytes.subarray(offset, offset + 7)));
+      expect(pieces).toEqual(whole);
+      expect(whole.length).toBeGreaterThan(0);
+      for (const frame of whole) {
+        if (frame.headers['Content-Length']) expect(Buffer.byteLength(frame.body)).toBe(Number(frame.headers['Content-Length']));
+      }
+    }
+    const rude = new EslFrameParser().push(readFileSync(path.join(SAMPLES, 'rude-rejection-then-disconnect.decoded.wire')));
+    expect(rude.map((frame) => frame.headers['Content-Type'])).toEqual(['text/rude-rejection', 'text/disconnect-notice']);
+  });
+});
+
+describe('EslClient against the stand-in', () => {
+  test('auth, api with Content-Length (multi-byte body) and the recorded command stream', async () => {
+    standin.respond('sofia xmlstatus gateway 0b9c3c0e-8f1e-4c55-9d4a-6f1f0d2b8a11', '<?xml version="1.0"?>\n<gateway><name>ü</name><state>REGED</state></gateway>\n');
+    standin.clearRecorded();
+    const esl = client();
+    expect(await esl.api('switchname')).toBe(standin.switchname);
+    expect(await esl.api('sofia xmlstatus gateway 0b9c3c0e-8f1e-4c55-9d4a-6f1f0d2b8a11')).toContain('<state>REGED</state>');
+    expect(standin.received).toEqual(['auth ClueCon', 'api switchname', 'api sofia xmlstatus gateway 0b9c3c0e-8f1e-4c55-9d4a-6f1f0d2b8a11']);
+  });
+
+  test('concurrent commands are serialised and each gets its own reply', async () => {
+    standin.respond(/^echo-\d+$/, (command) => `reply to ${command}\n`);
+    standin.replyDelayMs = 5;
+    const esl = client();
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, index) => esl.api(`echo-${index}`)));
+    expect(replies).toEqual(Array.from({ length: 10 }, (_, index) => `reply to echo-${index}\n`));
+  });
+
+  test('wrong password → EslAuthError, not retried', async () => {
+    const before = standin.connectionsAccepted;
+    const error = await client({ password: 'wrong' }).api('status').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EslAuthError);
+    expect((error as EslAuthError).code).toBe('ESL_AUTH_FAILED');
+    expect((error as Error).message).not.toContain('wrong');
+    expect(standin.connectionsAccepted - before).toBe(1);
+  });
+
+  test('rude-rejection (ACL) → EslConnectionError ESL_ACCESS_DENIED', async () => {
+    standin.rejectConnections = true;
+    const error = await client().api('status').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EslConnectionError);
+    expect((error as EslConnectionError).code).toBe('ESL_ACCESS_DENIED');
+    expect((error as Error).message).toContain('Access Denied');
+  });
+
+  test('-ERR body → EslCommandError; allowErr returns it', async () => {
+    const esl = client();
+    await expect(esl.api('no_such_command')).rejects.toBeInstanceOf(EslCommandError);
+    expect(await esl.api('no_such_command', { allowErr: true })).toBe('-ERR no_such_command Command not found!\n');
+    expect(await esl.api('status')).toContain('is ready');
+  });
+
+  test('slow answer → EslTimeoutError; the next command works on a fresh connection', async () => {
+    const esl = client({ commandTimeoutMs: 100 });
+    await esl.api('status');
+    standin.replyDelayMs = 300;
+    const error = await esl.api('status').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(EslTimeoutError);
+    expect((error as EslTimeoutError).code).toBe('ESL_TIMEOUT');
+    standin.replyDelayMs = 0;
+    expect(await esl.api('switchname')).toBe(standin.switchname);
+  });
+
+  test('dropped connection → EslConnectionError; reconnects on the next command', async () => {
+    const esl = client();
+    await esl.api('status');
+    standin.dropWhen = (command) => command === 'reloadxml';
+    await expect(esl.api('reloadxml')).rejects.toMatchObject({ code: 'ESL_CONNECTION' });
+    standin.dropWhen = null;
+    expect(await esl.api('reloadxml')).toBe('+OK [Success]\n');
+  });
+
+  test('down then up: reconnect with backoff within the attempts', async () => {
+    const esl = client({ reconnectAttempts: 6, reconnectInitialDelayMs: 50 });
+    await esl.api('status');
+    await standin.stop();
+    // Let the client see the close (a command written into a dying socket fails and is not resent).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const restarted = new Promise((resolve) => setTimeout(resolve, 120)).then(() => standin.start());
+    expect(await esl.api('switchname')).toBe(standin.switchname);
+    await restarted;
+  });
+
+  test('bgapi resolves with the BACKGROUND_JOB body', async () => {
+    standin.respond('status', '+OK all good\n');
+    const esl = client();
+    expect(await esl.bgapi('status')).toBe('+OK all good\n');
+    expect(standin.received.some((block) => /^bgapi status\nJob-UUID: [0-9a-f-]{36}$/.test(block))).toBe(true);
+  });
+
+  test('line breaks in a command or password are rejected before anything is sent', async () => {
+    standin.clearRecorded();
+    const esl = client();
+    await expect(esl.api('status\n\napi fsctl shutdown')).rejects.toBeInstanceOf(FusionpbxValidationError);
+    expect(() => new EslClient({ host: '127.0.0.1', port: standin.port, password: 'Clue\nCon' })).toThrow(FusionpbxValidationError);
+    expect(standin.received).toEqual([]);
+  });
+});
