@@ -59,6 +59,10 @@ async function run<R = string>(fn: string, params: Record<string, unknown>, extr
   return output;
 }
 
+function delivery(index: number) {
+  return bridge.deliveries[index];
+}
+
 function listPhpFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name);
@@ -159,12 +163,21 @@ describe('CreateAccount', () => {
     expect(bridge.deliveries).toHaveLength(0);
   });
 
-  test('blank module settings are left out so the bridge defaults apply', async () => {
-    await run('CreateAccount', whmcsParams({ configoption1: '', configoption2: '', configoption3: '' }));
+  test('blank settings and no options or custom fields still make a valid event (objects, not [])', async () => {
+    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map((position) => [`configoption${position}`, '']));
+    await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
-    expect(event.plan.maxExtensions).toBeUndefined();
-    expect(event.plan.gatewayTemplate).toBeUndefined();
-    expect(event.plan.firstExtension).toBe(100);
+    expect(event.plan).toEqual({ firstExtension: 100 });
+    expect(event.configurableOptions).toEqual({});
+    expect(event.customFields).toEqual({});
+    expect(delivery(0).rawBody.toString()).not.toContain('[]');
+  });
+
+  test('options whose names look like list indexes stay a JSON object', async () => {
+    await run('CreateAccount', whmcsParams({ configoptions: { 0: '5' }, customfields: { 0: 'x' } }));
+    const event = parseWebhookEvent(bridge.deliveries[0].body);
+    expect(event.configurableOptions).toEqual({ 0: '5' });
+    expect(event.customFields).toEqual({ 0: 'x' });
   });
 });
 

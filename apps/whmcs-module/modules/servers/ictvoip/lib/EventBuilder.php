@@ -24,11 +24,11 @@ final class EventBuilder
             'service' => self::service($params),
             'client' => self::client($params),
             'server' => self::server($params),
-            'plan' => Settings::plan($params),
-            'moduleSettings' => Settings::raw($params),
-            'configurableOptions' => Normalizer::rawOptions(self::arrayParam($params, 'configoptions')),
-            'configurableOptionsNormalized' => Normalizer::options(self::arrayParam($params, 'configoptions')),
-            'customFields' => Normalizer::customFields(self::arrayParam($params, 'customfields')),
+            'plan' => self::map(Settings::plan($params)),
+            'moduleSettings' => self::map(Settings::raw($params)),
+            'configurableOptions' => self::map(Normalizer::rawOptions(self::arrayParam($params, 'configoptions'))),
+            'configurableOptionsNormalized' => self::map(Normalizer::options(self::arrayParam($params, 'configoptions'))),
+            'customFields' => self::map(Normalizer::customFields(self::arrayParam($params, 'customfields'))),
         ];
         if (in_array($action, self::PASSWORD_ACTIONS, true)) {
             $password = (string) ($params['password'] ?? '');
@@ -53,7 +53,7 @@ final class EventBuilder
             'eventId' => Uuid::v4(),
             'action' => $action,
             'occurredAt' => gmdate('Y-m-d\TH:i:s\Z'),
-            'origin' => array_filter([
+            'origin' => (object) array_filter([
                 'moduleVersion' => self::MODULE_VERSION,
                 'whmcsVersion' => isset($params['whmcsVersion']) ? (string) $params['whmcsVersion'] : null,
             ], static fn ($value) => $value !== null),
@@ -113,6 +113,15 @@ final class EventBuilder
             $server = ['id' => (int) $params['serverid']] + $server;
         }
         return $server;
+    }
+
+    /**
+     * A JSON object even when empty or when its keys look like list indexes: json_encode turns an
+     * empty PHP array into `[]`, which the bridge (rightly) rejects where it expects an object.
+     */
+    private static function map(array $values): object
+    {
+        return (object) $values;
     }
 
     private static function arrayParam(array $params, string $name): array

@@ -68,6 +68,9 @@ final class ModuleLog
         if (is_string($value)) {
             return self::scrub($value, $secrets);
         }
+        if ($value instanceof \stdClass) {
+            return (object) self::scrubArray((array) $value, $secrets);
+        }
         if (!is_array($value)) {
             return $value;
         }
