@@ -1,5 +1,6 @@
 export * from './database';
 export * from './redis';
-export * from './whmcs-standin';
+export * from './webhook';
 export * from './esl-standin';
 export * from './fusionpbx-schema';
+export * from './whmcs-standin';

@@ -51,14 +51,15 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
   action: Joi.string().valid(...WEBHOOK_ACTIONS).required(),
   occurredAt: Joi.string().isoDate().required(),
   service: Joi.object({
-    id: positiveInt.min(1).required(),
+    // test_connection is server-level in WHMCS: it has no service, sent as id 0.
+    id: positiveInt.required().when('...action', { is: 'test_connection', otherwise: Joi.number().min(1) }),
     pid: positiveInt,
     domain: optionalText,
     username: optionalText,
     status: optionalText,
   }).unknown(true).required(),
   client: Joi.object({
-    id: positiveInt.min(1).required(),
+    id: positiveInt.required(),
     email: Joi.string().allow('').max(255),
     companyName: optionalText,
     firstName: optionalText,

@@ -9,6 +9,23 @@ import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
+const ENQUEUE_TIMEOUT_MS = 3000;
+
+class EnqueueTimeoutError extends Error {
+  readonly code = 'ENQUEUE_TIMEOUT';
+  constructor() {
+    super('Redis did not accept the job in time (connection)');
+  }
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new EnqueueTimeoutError()), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
   const canonical = canonicalJson(parsedBody);
@@ -61,8 +78,10 @@ function parseWait(req: Request, max: number): number {
 async function enqueue(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
   const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
   const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
+  // With no offline queue a down Redis would still make BullMQ wait for readiness: answer at once.
+  if (deps.redis.status !== 'ready') throw new DependencyUnavailableError('the job queue (Redis)');
   try {
-    await deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined });
+    await withTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }), ENQUEUE_TIMEOUT_MS);
   } catch (error) {
     // The event is safe in PostgreSQL; the reconciler enqueues it once Redis is back.
     if (isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message))) {

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfig, type BridgeConfig } from '@ictvoip/config';
+import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, TEST_WEBHOOK_SECRET, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { startApi, type RunningApi } from '../src';
+
+export interface TestApi {
+  api: RunningApi;
+  url: string;
+  db: TestDatabase;
+  prefix: string;
+  config: BridgeConfig;
+  whitelistFile: string;
+  logLines: string[];
+  close(): Promise<void>;
+}
+
+/** A real API on a loopback port, with its own database, queue prefix and whitelist file. */
+export async function startTestApi(env: Record<string, string> = {}, whitelist = '127.0.0.1\n::1\n'): Promise<TestApi> {
+  const db = await createTestDatabase('api');
+  const prefix = uniqueQueuePrefix('api');
+  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-api-'));
+  const whitelistFile = join(dir, 'chkcon_whitelist.conf');
+  writeFileSync(whitelistFile, whitelist);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: db.url,
+    FUSIONPBX_DATABASE_URL: db.url,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    CHKCON_WHITELIST_FILE: whitelistFile,
+    ESL_PORT: '1',
+    HOST: '127.0.0.1',
+    ...env,
+  });
+  const logLines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+  const api = await startApi(config, logger, { port: 0 });
+  return {
+    api,
+    url: api.url,
+    db,
+    prefix,
+    config,
+    whitelistFile,
+    logLines,
+    close: async () => {
+      await api.close();
+      await deleteRedisPrefix(prefix);
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { signBody } from '@ictvoip/whmcs';
+import { buildEvent, postWebhook, TEST_REDIS_URL, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
+import { createProducerConnection } from '@ictvoip/queue';
+import { startTestApi, type TestApi } from './harness';
+
+let t: TestApi;
+
+beforeAll(async () => {
+  t = await startTestApi({ WEBHOOK_SECRET_PREVIOUS: 'previous-secret-0123456789abcdef' });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function inboxRows(eventId: string) {
+  const { rows } = await t.api.deps.pool.query('SELECT * FROM webhook_inbox WHERE event_id = $1', [eventId]);
+  return rows;
+}
+
+async function inboxCount(): Promise<number> {
+  const { rows } = await t.api.deps.pool.query('SELECT count(*)::int AS n FROM webhook_inbox');
+  return rows[0].n;
+}
+
+describe('POST /webhooks/whmcs — happy path', () => {
+  it('stores a signed create and queues one job with a deterministic id', async () => {
+    const event = buildEvent();
+    const reply = await postWebhook(t.url, JSON.stringify(event));
+    expect(reply.status).toBe(202);
+    const service = event.service as { id: number };
+    expect(reply.body).toMatchObject({ result: 'pending', eventId: event.eventId, jobId: `svc-${service.id}-create-${event.eventId}`, statusUrl: `/webhooks/whmcs/events/${event.eventId}` });
+    const [row] = await inboxRows(event.eventId as string);
+    expect(row).toMatchObject({ action: 'create', status: 'queued', service_id: String(service.id) });
+    const job = await t.api.deps.queues.provisioning.getJob(String(reply.body.jobId));
+    expect(job?.name).toBe('tenant.create');
+    expect(job?.data).toEqual({ eventId: event.eventId, serviceId: service.id, action: 'create', requestId: expect.any(String) });
+  });
+
+  it('keeps the service password out of the stored payload, the job and the logs', async () => {
+    const event = buildEvent();
+    const reply = await postWebhook(t.url, JSON.stringify(event));
+    expect(reply.status).toBe(202);
+    const [row] = await inboxRows(event.eventId as string);
+    const password = (event.secrets as { servicePassword: string }).servicePassword;
+    expect(JSON.stringify(row.payload)).not.toContain(password);
+    expect(row.sealed_secrets).toMatch(/^v1\./);
+    expect(row.sealed_secrets).not.toContain(password);
+    const job = await t.api.deps.queues.provisioning.getJob(String(reply.body.jobId));
+    expect(JSON.stringify(job?.data)).not.toContain(password);
+    expect(t.logLines.join('\n')).not.toContain(password);
+    expect(t.logLines.join('\n')).not.toContain(TEST_WEBHOOK_SECRET);
+  });
+
+  it('accepts a signature made with the previous secret (rotation) and several v1= values', async () => {
+    const event = JSON.stringify(buildEvent());
+    const ts = Math.floor(Date.now() / 1000);
+    const previous = await postWebhook(t.url, event, { secret: 'previous-secret-0123456789abcdef', timestamp: ts });
+    expect(previous.status).toBe(202);
+    const other = JSON.stringify(buildEvent());
+    const both = `${signBody('some-unknown-secret-abcdefghijkl', ts, other)} ${signBody(TEST_WEBHOOK_SECRET, ts, other)}`;
+    expect((await postWebhook(t.url, other, { timestamp: ts, signature: both })).status).toBe(202);
+  });
+});
+
+describe('POST /webhooks/whmcs — signature', () => {
+  const cases: [string, (body: string) => Parameters<typeof postWebhook>[2]][] = [
+    ['a wrong secret', () => ({ secret: 'wrong-secret-0123456789abcdefgh' })],
+    ['a missing signature', () => ({ signature: '' })],
+    ['a malformed signature', () => ({ signature: 'v1=zz' })],
+    ['a stale timestamp', () => ({ timestamp: Math.floor(Date.now() / 1000) - 301 })],
+    ['a future timestamp', () => ({ timestamp: Math.floor(Date.now() / 1000) + 301 })],
+    ['a signature of another timestamp', (body) => ({ signature: signBody(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000) - 5, body) })],
+  ];
+  it.each(cases)('refuses %s with 401 and writes nothing', async (_name, options) => {
+    const before = await inboxCount();
+    const body = JSON.stringify(buildEvent());
+    const reply = await postWebhook(t.url, body, options(body));
+    expect(reply.status).toBe(401);
+    expect(reply.body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect(await inboxCount()).toBe(before);
+  });
+
+  it('refuses a body re-serialised after signing', async () => {
+    const event = buildEvent();
+    const original = JSON.stringify(event);
+    const ts = Math.floor(Date.now() / 1000);
+    const reserialised = JSON.stringify(event, null, 2);
+    const reply = await postWebhook(t.url, reserialised, { timestamp: ts, signature: signBody(TEST_WEBHOOK_SECRET, ts, original) });
+    expect(reply.status).toBe(401);
+  });
+});
+
+describe('POST /webhooks/whmcs — bad input', () => {
+  it('names an unknown action', async () => {
+    const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ action: 'explode' })));
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: expect.arrayContaining([expect.objectContaining({ path: 'action' })]) } });
+  });
+
+  const required = ['schemaVersion', 'eventId', 'action', 'occurredAt', 'service', 'client', 'service.id', 'client.id'];
+  it.each(required)('names the missing field %s and writes nothing', async (path) => {
+    const before = await inboxCount();
+    const event = buildEvent() as Record<string, Record<string, unknown>>;
+    const [top, inner] = path.split('.');
+    if (inner) delete event[top][inner];
+    else delete event[top];
+    const reply = await postWebhook(t.url, JSON.stringify(event));
+    expect(reply.status).toBe(400);
+    const details = (reply.body.error as { details: { path: string }[] }).details;
+    expect(details.map((d) => d.path)).toContain(path);
+    expect(await inboxCount()).toBe(before);
+  });
+
+  it('lists every failing path at once', async () => {
+    const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ eventId: 'nope', occurredAt: 'yesterday', schemaVersion: 2 })));
+    const paths = (reply.body.error as { details: { path: string }[] }).details.map((d) => d.path).sort();
+    expect(paths).toEqual(['eventId', 'occurredAt', 'schemaVersion']);
+  });
+
+  it('refuses a service password on a suspend', async () => {
+    const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ action: 'suspend' })));
+    expect(reply.status).toBe(400);
+    expect(JSON.stringify(reply.body)).not.toContain('Adm1n-Pass-Example!');
+  });
+
+  it('answers 400 to malformed JSON, 415 to another content type, 413 to a huge body', async () => {
+    expect((await postWebhook(t.url, '{"schemaVersion":')).status).toBe(400);
+    const wrongType = await postWebhook(t.url, JSON.stringify(buildEvent()), { contentType: 'text/plain' });
+    expect(wrongType.status).toBe(415);
+    expect(wrongType.body).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
+    const huge = JSON.stringify(buildEvent({ customFields: { notes: 'x'.repeat(300 * 1024) } }));
+    const tooLarge = await postWebhook(t.url, huge);
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+  });
+
+  it('refuses a bad wait parameter', async () => {
+    const reply = await postWebhook(t.url, JSON.stringify(buildEvent()), { query: '?wait=soon' });
+    expect(reply.status).toBe(400);
+  });
+});
+
+describe('POST /webhooks/whmcs — repeats', () => {
+  it('returns the first delivery for the same event, even re-serialised', async () => {
+    const event = buildEvent();
+    const first = await postWebhook(t.url, JSON.stringify(event));
+    const again = await postWebhook(t.url, JSON.stringify(event));
+    const reordered = Object.fromEntries(Object.entries(event).reverse());
+    const third = await postWebhook(t.url, JSON.stringify(reordered, null, 1));
+    expect([first.status, again.status, third.status]).toEqual([202, 202, 202]);
+    expect(again.body.jobId).toBe(first.body.jobId);
+    expect(await inboxRows(event.eventId as string)).toHaveLength(1);
+    const counts = await t.api.deps.queues.provisioning.getJobCounts('waiting');
+    const jobs = await t.api.deps.queues.provisioning.getJobs(['waiting']);
+    expect(jobs.filter((j) => j.data.eventId === event.eventId)).toHaveLength(1);
+    expect(counts.waiting).toBeGreaterThan(0);
+  });
+
+  it('answers 409 to the same event id with another body', async () => {
+    const event = buildEvent();
+    await postWebhook(t.url, JSON.stringify(event));
+    const changed = await postWebhook(t.url, JSON.stringify({ ...event, plan: { maxExtensions: 50 } }));
+    expect(changed.status).toBe(409);
+    expect(changed.body).toMatchObject({ error: { code: 'EVENT_CONFLICT' } });
+    const [row] = await inboxRows(event.eventId as string);
+    expect(row.payload.plan.maxExtensions).toBe(3);
+  });
+
+  it('keeps one row and one job when many copies arrive at once', async () => {
+    const event = JSON.stringify(buildEvent());
+    const replies = await Promise.all(Array.from({ length: 10 }, () => postWebhook(t.url, event)));
+    expect(replies.every((r) => r.status === 202)).toBe(true);
+    const eventId = JSON.parse(event).eventId;
+    expect(await inboxRows(eventId)).toHaveLength(1);
+    const jobs = await t.api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed']);
+    expect(jobs.filter((j) => j.data.eventId === eventId)).toHaveLength(1);
+  });
+});
+
+describe('GET /webhooks/whmcs/events/:id', () => {
+  it('reports a stored event when signed, 401 unsigned, 404 unknown', async () => {
+    const event = buildEvent();
+    await postWebhook(t.url, JSON.stringify(event));
+    const ts = Math.floor(Date.now() / 1000);
+    const headers = { 'x-ictvoip-timestamp': String(ts), 'x-ictvoip-signature': signBody(TEST_WEBHOOK_SECRET, ts, '') };
+    const ok = await fetch(`${t.url}/webhooks/whmcs/events/${event.eventId}`, { headers });
+    expect(ok.status).toBe(202);
+    expect(await ok.json()).toMatchObject({ result: 'pending', eventId: event.eventId });
+    expect((await fetch(`${t.url}/webhooks/whmcs/events/${event.eventId}`)).status).toBe(401);
+    expect((await fetch(`${t.url}/webhooks/whmcs/events/${randomUUID()}`, { headers })).status).toBe(404);
+  });
+});
+
+describe('Redis down', () => {
+  it('answers 503 with Retry-After and keeps the event durable for the reconciler', async () => {
+    const down = await startTestApi({ REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      const event = buildEvent();
+      const started = Date.now();
+      const reply = await postWebhook(down.url, JSON.stringify(event));
+      expect(reply.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(reply.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(reply.body).toMatchObject({ error: { code: 'DEPENDENCY_UNAVAILABLE' } });
+      const { rows } = await down.api.deps.pool.query('SELECT status, job_id FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
+      expect(rows).toEqual([{ status: 'received', job_id: expect.stringContaining(String(event.eventId)) }]);
+    } finally {
+      await down.close();
+    }
+  });
+});
+
+describe('a second queue client sees the job', () => {
+  it('is visible to another connection (what Bull Board reads)', async () => {
+    const event = buildEvent();
+    const reply = await postWebhook(t.url, JSON.stringify(event));
+    const connection = createProducerConnection(TEST_REDIS_URL);
+    const queue = new Queue('provisioning', { connection, prefix: t.prefix });
+    try {
+      expect((await queue.getJob(String(reply.body.jobId)))?.data.eventId).toBe(event.eventId);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+});
