@@ -7,7 +7,7 @@ import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps } from './deps';
 import { createApiMetrics } from './metrics';
-import { probeEventSocket } from './esl-probe';
+import { EslClient } from '@ictvoip/fusionpbx';
 
 export interface RunningApi {
   server: Server;
@@ -30,6 +30,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const fusionPool = createPool(config.fusionpbx.databaseUrl, { max: 2 }, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
   const redis = createProducerConnection(config.redis.url);
+  // Readiness only: one quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
+  const esl = new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 });
   const queues = createQueues({ connection: redis, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
   const deps: ApiDeps = {
     config,
@@ -45,7 +47,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       database: async () => void (await pool.query('SELECT 1')),
       redis: async () => void (await redis.ping()),
       fusionpbxDatabase: async () => void (await fusionPool.query('SELECT 1')),
-      eventSocket: () => probeEventSocket(config.esl),
+      eventSocket: async () => void (await esl.api('status')),
     },
   };
   const app = createApp(deps);
@@ -70,6 +72,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     await closeQueues(queues);
     redis.disconnect();
     await whitelist.close();
+    await esl.close();
     await Promise.allSettled([pool.end(), fusionPool.end()]);
   };
   return { server, url, deps, close };

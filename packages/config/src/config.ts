@@ -11,7 +11,9 @@ export interface BridgeConfig {
     domainPrefix: string;
     templateDomain: string;
     portalUrl: string;
-    cacheMethod: 'esl' | 'file' | 'none';
+    cacheMethod: 'memcache' | 'file-esl' | 'file';
+    registrationProfile: string;
+    provisioningFile: string;
     cacheDir: string;
     terminateRetentionDays: number;
   };
@@ -49,7 +51,7 @@ type Env = Record<string, string | undefined>;
 
 function withoutEmpty(env: Env): Env {
   // An exported-but-empty variable means "not set", except where empty has a meaning of its own.
-  const keepEmpty = new Set(['TRUST_PROXY', 'WHMCS_API_URL', 'WHMCS_API_IDENTIFIER', 'WHMCS_API_SECRET', 'WEBHOOK_SECRET_PREVIOUS', 'FUSIONPBX_TEMPLATE_DOMAIN', 'FUSIONPBX_PORTAL_URL', 'FUSIONPBX_DOMAIN_PREFIX']);
+  const keepEmpty = new Set(['TRUST_PROXY', 'WHMCS_API_URL', 'WHMCS_API_IDENTIFIER', 'WHMCS_API_SECRET', 'WEBHOOK_SECRET_PREVIOUS', 'FUSIONPBX_PORTAL_URL', 'FUSIONPBX_DOMAIN_PREFIX', 'PROVISIONING_FILE']);
   return Object.fromEntries(Object.entries(env).filter(([key, value]) => value !== '' || keepEmpty.has(key)));
 }
 
@@ -84,6 +86,8 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       templateDomain: v.FUSIONPBX_TEMPLATE_DOMAIN,
       portalUrl: v.FUSIONPBX_PORTAL_URL,
       cacheMethod: v.FUSIONPBX_CACHE_METHOD,
+      registrationProfile: v.FUSIONPBX_PROFILE,
+      provisioningFile: v.PROVISIONING_FILE ?? '',
       cacheDir: v.FUSIONPBX_CACHE_DIR,
       terminateRetentionDays: v.TERMINATE_RETENTION_DAYS,
     },

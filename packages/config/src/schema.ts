@@ -41,9 +41,11 @@ export const environmentSchema = Joi.object({
   JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
   FUSIONPBX_BASE_DOMAIN: Joi.string().hostname().default('pbx.example.net'),
   FUSIONPBX_DOMAIN_PREFIX: Joi.string().pattern(/^[a-z0-9-]*$/).allow('').default('t'),
-  FUSIONPBX_TEMPLATE_DOMAIN: Joi.string().allow('').default(''),
+  FUSIONPBX_TEMPLATE_DOMAIN: Joi.string().hostname().default('template.invalid'),
   FUSIONPBX_PORTAL_URL: Joi.string().uri({ scheme: ['http', 'https'] }).allow('').default(''),
-  FUSIONPBX_CACHE_METHOD: Joi.string().valid('esl', 'file', 'none').default('esl'),
+  FUSIONPBX_CACHE_METHOD: Joi.string().valid('memcache', 'file-esl', 'file').default('file-esl'),
+  FUSIONPBX_PROFILE: Joi.string().pattern(/^[A-Za-z0-9_.-]+$/).default('internal'),
+  PROVISIONING_FILE: Joi.string().allow('').default(''),
   FUSIONPBX_CACHE_DIR: Joi.string().default('/var/cache/fusionpbx'),
   TERMINATE_RETENTION_DAYS: Joi.number().integer().min(0).max(3650).default(30),
 }).unknown(true);

@@ -1,0 +1,54 @@
+import { Command } from 'commander';
+import { ConfigError, loadConfigFromProcess } from '@ictvoip/config';
+import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
+import { loadWhitelist } from '@ictvoip/whitelist';
+
+function fail(message: string): never {
+  process.stderr.write(`ictvoip: ${message}\n`);
+  process.exit(1);
+}
+
+function config() {
+  try {
+    return loadConfigFromProcess();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}
+
+const program = new Command().name('ictvoip').description('Operator CLI of the ictVoIP WHMCS ⇄ FusionPBX bridge');
+
+program
+  .command('migrate')
+  .description("bring the bridge's own database to the latest schema")
+  .option('--json', 'machine-readable output')
+  .action(async (options: { json?: boolean }) => {
+    const pool = createPool(config().database.url);
+    try {
+      const applied = await migrateBridgeDatabase(pool);
+      process.stdout.write(options.json ? `${JSON.stringify({ applied })}\n` : applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    } catch (error) {
+      fail(error instanceof Error ? error.message : String(error));
+    } finally {
+      await pool.end();
+    }
+  });
+
+program
+  .command('whitelist')
+  .description('chkcon_whitelist.conf tools')
+  .command('check <ip>')
+  .description('say whether an address may use /app/xml_cdr/chkcon.php')
+  .option('--file <path>', 'whitelist file (default: CHKCON_WHITELIST_FILE)')
+  .option('--json', 'machine-readable output')
+  .action(async (ip: string, options: { file?: string; json?: boolean }) => {
+    const file = options.file ?? config().chkcon.whitelistFile;
+    const watcher = await loadWhitelist({ file, fsWatch: false, pollIntervalMs: 0 }).catch((error: Error) => fail(error.message));
+    const allowed = watcher.isAllowed(ip);
+    await watcher.close();
+    process.stdout.write(options.json ? `${JSON.stringify({ ip, allowed, file })}\n` : `${ip}: ${allowed ? 'allowed' : 'denied'} by ${file}\n`);
+    process.exitCode = allowed ? 0 : 2;
+  });
+
+program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

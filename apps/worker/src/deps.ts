@@ -1,0 +1,21 @@
+import type { Pool } from 'pg';
+import type { BridgeConfig, Logger } from '@ictvoip/config';
+import type { CacheOptions, EslClient, Provisioner } from '@ictvoip/fusionpbx';
+import type { QueueSet } from '@ictvoip/queue';
+import type { AuditRepository, InboxRepository, ServicesRepository } from '@ictvoip/store';
+
+export interface WorkerDeps {
+  config: BridgeConfig;
+  logger: Logger;
+  /** The bridge's own database. */
+  pool: Pool;
+  /** FusionPBX's database. */
+  fusionPool: Pool;
+  esl: EslClient;
+  provisioner: Provisioner;
+  cacheOptions: CacheOptions;
+  queues: QueueSet;
+  inbox: InboxRepository;
+  services: ServicesRepository;
+  audit: AuditRepository;
+}

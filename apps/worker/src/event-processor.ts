@@ -1,0 +1,80 @@
+import type { Job } from 'bullmq';
+import { provisioningJobDataSchema, validatePayload } from '@ictvoip/queue';
+import { openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
+import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { WorkerDeps } from './deps';
+import { describeError, PendingApplyError, PermanentJobError } from './errors';
+import type { ProvisioningJobDefinition } from './tenant-action';
+
+export type EventOutcome = { eventId: string; status: 'succeeded' | 'failed' | 'skipped'; message: string };
+
+function restoreEvent(deps: WorkerDeps, inboxEvent: InboxEvent): WebhookEvent {
+  const event = { ...inboxEvent.payload } as WebhookEvent;
+  if (inboxEvent.sealedSecrets) event.secrets = openSecrets(inboxEvent.sealedSecrets, deps.config.webhook.secrets) as WebhookEvent['secrets'];
+  else delete event.secrets;
+  return event;
+}
+
+function isLastAttempt(job: Job): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobDefinition, inboxEvent: InboxEvent): Promise<EventOutcome> {
+  const logger = deps.logger.child({ eventId: inboxEvent.eventId, serviceId: inboxEvent.serviceId, action: inboxEvent.action, jobId: job.id, requestId: inboxEvent.requestId });
+  await deps.inbox.markRunning(inboxEvent.eventId);
+  try {
+    const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
+    const result = await definition.run({ event: restoreEvent(deps, inboxEvent), inboxEvent, service, deps, logger });
+    await deps.inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
+    await deps.audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
+    logger.info({ message: result.message }, 'event applied');
+    return { eventId: inboxEvent.eventId, status: 'succeeded', message: result.message };
+  } catch (error) {
+    const message = describeError(error);
+    if (error instanceof PermanentJobError) {
+      await deps.inbox.markFailed(inboxEvent.eventId, message, false);
+      await deps.audit.append({ actor: 'worker', action: `${inboxEvent.action}.failed`, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: { code: error.code, message } });
+      logger.warn({ code: error.code, message }, 'event refused');
+      return { eventId: inboxEvent.eventId, status: 'failed', message };
+    }
+    if (isLastAttempt(job)) {
+      await deps.inbox.markFailed(inboxEvent.eventId, message, true);
+      logger.error({ message }, 'event failed after the last attempt');
+    } else if (error instanceof PendingApplyError) {
+      await deps.inbox.markPendingApply(inboxEvent.eventId, message);
+      logger.warn({ message }, 'database committed; FreeSWITCH side pending, will retry');
+    } else {
+      await deps.inbox.markRetrying(inboxEvent.eventId, message);
+      logger.warn({ message, attempt: job.attemptsMade + 1 }, 'event failed, will retry');
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs a provisioning job: under the service's advisory lock, applies every unfinished event of the
+ * service up to this one in arrival order (so a suspend never overtakes its create), each at most
+ * once to completion. A replayed job finds its event finished and does nothing.
+ */
+export async function processProvisioningJob(deps: WorkerDeps, job: Job, definitions: ReadonlyMap<string, ProvisioningJobDefinition>): Promise<EventOutcome[]> {
+  const data = validatePayload(provisioningJobDataSchema, job.name, job.data);
+  const target = await deps.inbox.get(data.eventId);
+  if (!target) throw new PermanentJobError('EVENT_UNKNOWN', `event ${data.eventId} is not in the inbox`);
+  if (target.status === 'succeeded' || target.status === 'failed') return [{ eventId: target.eventId, status: 'skipped', message: 'already finished' }];
+  const definitionOf = (action: string) => {
+    const definition = definitions.get(action);
+    if (!definition) throw new PermanentJobError('ACTION_UNKNOWN', `no job handles action ${action}`);
+    return definition;
+  };
+  const targetDefinition = definitionOf(target.action);
+  if (!targetDefinition.perService) return [await runEvent(deps, job, targetDefinition, target)];
+  return withServiceLock(deps.pool, target.serviceId, async () => {
+    const outcomes: EventOutcome[] = [];
+    for (const pending of await deps.inbox.unfinishedForService(target.serviceId, target.seq)) {
+      const definition = definitionOf(pending.action);
+      if (!definition.perService) continue;
+      outcomes.push(await runEvent(deps, job, definition, pending));
+    }
+    return outcomes;
+  });
+}

@@ -1,0 +1,5 @@
+export { startWorker, type RunningWorker, type StartWorkerOptions } from './worker';
+export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
+export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
+export { HandlerRegistry } from './registry';
+export type { WorkerDeps } from './deps';

@@ -1,0 +1,28 @@
+import type { Logger } from '@ictvoip/config';
+import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
+import type { WebhookAction, WebhookEvent } from '@ictvoip/whmcs';
+import type { WorkerDeps } from './deps';
+
+export interface ActionResult {
+  message: string;
+  serviceProperties?: Record<string, unknown>;
+  detail?: Record<string, unknown>;
+}
+
+export interface TenantActionContext {
+  /** The webhook event, with its sealed secrets opened (never log this object whole). */
+  event: WebhookEvent;
+  inboxEvent: InboxEvent;
+  service: ServiceRecord | null;
+  deps: WorkerDeps;
+  logger: Logger;
+}
+
+/** One job type: its BullMQ job name, the webhook action it serves, and what it does. */
+export interface ProvisioningJobDefinition {
+  jobName: string;
+  action: WebhookAction;
+  /** Serialised per service and applied in arrival order; false for server-level probes. */
+  perService: boolean;
+  run(context: TenantActionContext): Promise<ActionResult>;
+}

@@ -1,0 +1,125 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { BridgeConfig, Logger } from '@ictvoip/config';
+import { createProvisioner, EslClient, type CacheOptions } from '@ictvoip/fusionpbx';
+import {
+  closeQueues,
+  createProducerConnection,
+  createQueues,
+  createWorkerConnection,
+  MAINTENANCE_JOBS,
+  PROVISIONING_JOBS,
+  QUEUE_NAMES,
+  SCHEDULER_IDS,
+} from '@ictvoip/queue';
+import { AuditRepository, createPool, InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import type { WorkerDeps } from './deps';
+import { processProvisioningJob } from './event-processor';
+import { PermanentJobError } from './errors';
+import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
+import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
+import { HandlerRegistry } from './registry';
+import { closeWorkerWithin } from './shutdown';
+import type { ProvisioningJobDefinition } from './tenant-action';
+import { provisionerOptionsFrom } from './provisioning-options';
+
+export interface RunningWorker {
+  deps: WorkerDeps;
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  definitions?: readonly ProvisioningJobDefinition[];
+  /** Tests turn the periodic scheduler watchdog off and call the reconciler directly. */
+  schedulers?: boolean;
+}
+
+type JobHandler = (job: Job) => Promise<unknown>;
+
+function buildRegistry(deps: WorkerDeps, definitions: readonly ProvisioningJobDefinition[]): HandlerRegistry<JobHandler> {
+  const byAction = new Map(definitions.map((d) => [d.action as string, d]));
+  const registry = new HandlerRegistry<JobHandler>();
+  for (const definition of definitions) {
+    registry.register(definition.jobName, async (job) => {
+      try {
+        return await processProvisioningJob(deps, job, byAction);
+      } catch (error) {
+        // BullMQ skips the remaining attempts for an UnrecoverableError.
+        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    });
+  }
+  registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps, job));
+  registry.assertComplete([...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS)]);
+  return registry;
+}
+
+async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
+  await deps.queues.maintenance.upsertJobScheduler(
+    SCHEDULER_IDS.reconcileInbox,
+    { every: deps.config.worker.reconcileEverySeconds * 1000 },
+    { name: MAINTENANCE_JOBS.reconcileInbox, data: {}, opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
+}
+
+/** Starts the provisioning and maintenance workers; refuses to start on an incomplete handler registry. */
+function cacheOptionsFrom(config: BridgeConfig): CacheOptions {
+  if (config.fusionpbx.cacheMethod === 'file') return { method: 'file', location: config.fusionpbx.cacheDir };
+  return { method: config.fusionpbx.cacheMethod };
+}
+
+export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const provisionerOptions = provisionerOptionsFrom(config);
+  const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
+  const fusionPool = createPool(config.fusionpbx.databaseUrl, {}, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
+  const producer = createWorkerConnection(config.redis.url);
+  const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
+  const esl = new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, commandTimeoutMs: config.esl.timeoutMs });
+  const deps: WorkerDeps = {
+    config, logger, pool, fusionPool, esl, queues,
+    provisioner: createProvisioner({ pool: fusionPool, options: provisionerOptions }),
+    cacheOptions: cacheOptionsFrom(config),
+    inbox: new InboxRepository(pool),
+    services: new ServicesRepository(pool),
+    audit: new AuditRepository(pool),
+  };
+  const registry = buildRegistry(deps, options.definitions ?? PROVISIONING_JOB_DEFINITIONS);
+  await migrateBridgeDatabase(pool);
+
+  const processor = (job: Job) => registry.get(job.name)(job);
+  const workerConnection = createWorkerConnection(config.redis.url);
+  const common = { connection: workerConnection, prefix: config.redis.queuePrefix };
+  const workers = [
+    new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),
+    new Worker(QUEUE_NAMES.maintenance, processor, { ...common, concurrency: 1 }),
+  ];
+  for (const worker of workers) {
+    worker.on('error', (error) => logger.warn({ err: error.message, queue: worker.name }, 'worker error'));
+    worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
+  }
+
+  let watchdog: NodeJS.Timeout | undefined;
+  if (options.schedulers !== false) {
+    await ensureSchedulers(deps);
+    // A FLUSHALL also removes job schedulers; re-upserting is idempotent and brings them back.
+    watchdog = setInterval(() => void ensureSchedulers(deps).catch((error: Error) => logger.warn({ err: error.message }, 'scheduler upsert failed')), config.worker.reconcileEverySeconds * 1000);
+    watchdog.unref();
+  }
+  logger.info({ jobs: registry.names(), concurrency: config.worker.concurrency }, 'worker started');
+
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(watchdog);
+    const outcomes = await Promise.all(workers.map((worker) => closeWorkerWithin(worker, config.worker.shutdownDeadlineMs)));
+    logger.info({ outcomes }, 'workers closed');
+    await closeQueues(queues);
+    producer.disconnect();
+    workerConnection.disconnect();
+    await esl.close();
+    await Promise.allSettled([pool.end(), fusionPool.end()]);
+  };
+  return { deps, workers, close };
+}
