@@ -3,7 +3,11 @@ const path = require('node:path');
 const fs = require('node:fs');
 
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
-const moduleNameMapper = { '^@ictvoip/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts' };
+const moduleNameMapper = {
+  // End-to-end tests start the api and worker apps by name; everything else is a package.
+  '^@ictvoip/(api|worker|cli)$': '<rootDir>/../../apps/$1/src/index.ts',
+  '^@ictvoip/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts',
+};
 
 const dirs = ['packages', 'apps'].flatMap((top) =>
   fs.readdirSync(path.join(__dirname, top)).map((name) => path.join(top, name)),

@@ -10,6 +10,7 @@ import {
   PROVISIONING_JOBS,
   QUEUE_NAMES,
   SCHEDULER_IDS,
+  JobPayloadError,
 } from '@ictvoip/queue';
 import { AuditRepository, createPool, InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import type { WorkerDeps } from './deps';
@@ -45,7 +46,7 @@ function buildRegistry(deps: WorkerDeps, definitions: readonly ProvisioningJobDe
         return await processProvisioningJob(deps, job, byAction);
       } catch (error) {
         // BullMQ skips the remaining attempts for an UnrecoverableError.
-        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+        if (error instanceof PermanentJobError || error instanceof JobPayloadError) throw new UnrecoverableError(error.message);
         throw error;
       }
     });

@@ -10,7 +10,7 @@ export interface ProvisioningJobData {
 
 export const provisioningJobDataSchema = Joi.object<ProvisioningJobData>({
   eventId: Joi.string().guid().required(),
-  serviceId: Joi.number().integer().min(1).required(),
+  serviceId: Joi.number().integer().min(0).required(),
   action: Joi.string().required(),
   requestId: Joi.string().max(100),
 });

@@ -1,0 +1,112 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Pool } from 'pg';
+import { loadConfig, type BridgeConfig } from '@ictvoip/config';
+import {
+  createTestDatabase,
+  deleteRedisPrefix,
+  loadFusionpbxSchema,
+  seedFusionpbxBasics,
+  startEslStandin,
+  TEST_REDIS_URL,
+  TEST_WEBHOOK_SECRET,
+  uniqueQueuePrefix,
+  type EslStandin,
+  type TestDatabase,
+} from '@ictvoip/testkit';
+import { startApi, type RunningApi } from '@ictvoip/api';
+import { startWorker, type RunningWorker, type StartWorkerOptions } from '../src';
+
+export const TEMPLATE_DOMAIN = 'template.pbx.test';
+
+/** A whole bridge on loopback: its database, a FusionPBX database, an ESL stand-in, a queue prefix. */
+export interface Bridge {
+  config: BridgeConfig;
+  env: Record<string, string>;
+  bridgeDb: TestDatabase;
+  fusionDb: TestDatabase;
+  fusion: Pool;
+  esl: EslStandin;
+  prefix: string;
+  logLines: string[];
+  logger: Logger;
+  api: RunningApi | null;
+  worker: RunningWorker | null;
+  url: string;
+  startApi(): Promise<RunningApi>;
+  startWorker(options?: StartWorkerOptions): Promise<RunningWorker>;
+  close(): Promise<void>;
+}
+
+export async function startBridge(env: Record<string, string> = {}): Promise<Bridge> {
+  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('bridge'), createTestDatabase('fusion')]);
+  await loadFusionpbxSchema(fusionDb.url);
+  const fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
+  await seedFusionpbxBasics(fusion, TEMPLATE_DOMAIN);
+  const esl = await startEslStandin();
+  const prefix = uniqueQueuePrefix('e2e');
+  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-e2e-'));
+  const whitelistFile = join(dir, 'chkcon_whitelist.conf');
+  writeFileSync(whitelistFile, '127.0.0.1\n::1\n');
+  const fullEnv: Record<string, string> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    DATABASE_URL: bridgeDb.url,
+    FUSIONPBX_DATABASE_URL: fusionDb.url,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    CHKCON_WHITELIST_FILE: whitelistFile,
+    ESL_HOST: esl.host,
+    ESL_PORT: String(esl.port),
+    ESL_TIMEOUT_MS: '1000',
+    FUSIONPBX_BASE_DOMAIN: 'pbx.example.net',
+    FUSIONPBX_TEMPLATE_DOMAIN: TEMPLATE_DOMAIN,
+    FUSIONPBX_CACHE_METHOD: 'memcache',
+    JOB_ATTEMPTS: '20',
+    JOB_BACKOFF_MS: '100',
+    RECONCILE_EVERY_SECONDS: '1',
+    RECONCILE_AFTER_SECONDS: '1',
+    SHUTDOWN_DEADLINE_MS: '3000',
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const logLines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+  const bridge: Bridge = {
+    config, env: fullEnv, bridgeDb, fusionDb, fusion, esl, prefix, logLines, logger,
+    api: null,
+    worker: null,
+    url: '',
+    async startApi() {
+      bridge.api = await startApi(config, logger, { port: 0 });
+      bridge.url = bridge.api.url;
+      return bridge.api;
+    },
+    async startWorker(options = {}) {
+      bridge.worker = await startWorker(config, logger, options);
+      return bridge.worker;
+    },
+    async close() {
+      await bridge.worker?.close();
+      await bridge.api?.close();
+      await esl.stop();
+      await fusion.end();
+      await deleteRedisPrefix(prefix);
+      await Promise.all([bridgeDb.drop(), fusionDb.drop()]);
+    },
+  };
+  return bridge;
+}
+
+export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 15000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
