@@ -37,13 +37,13 @@ export interface StartWorkerOptions {
 
 type JobHandler = (job: Job) => Promise<unknown>;
 
-function buildRegistry(deps: WorkerDeps, definitions: readonly ProvisioningJobDefinition[]): HandlerRegistry<JobHandler> {
+function buildRegistry(deps: WorkerDeps | null, definitions: readonly ProvisioningJobDefinition[]): HandlerRegistry<JobHandler> {
   const byAction = new Map(definitions.map((d) => [d.action as string, d]));
   const registry = new HandlerRegistry<JobHandler>();
   for (const definition of definitions) {
     registry.register(definition.jobName, async (job) => {
       try {
-        return await processProvisioningJob(deps, job, byAction);
+        return await processProvisioningJob(deps!, job, byAction);
       } catch (error) {
         // BullMQ skips the remaining attempts for an UnrecoverableError.
         if (error instanceof PermanentJobError || error instanceof JobPayloadError) throw new UnrecoverableError(error.message);
@@ -51,8 +51,8 @@ function buildRegistry(deps: WorkerDeps, definitions: readonly ProvisioningJobDe
       }
     });
   }
-  registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps, job));
-  registry.assertComplete([...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS)]);
+  registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
+  registry.assertComplete(EXPECTED_JOB_NAMES);
   return registry;
 }
 
@@ -70,7 +70,12 @@ function cacheOptionsFrom(config: BridgeConfig): CacheOptions {
   return { method: config.fusionpbx.cacheMethod };
 }
 
+const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS)];
+
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;
+  // Checked before any connection is opened, so a bad build fails fast and leaves nothing behind.
+  buildRegistry(null, definitions);
   const provisionerOptions = provisionerOptionsFrom(config);
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
   const fusionPool = createPool(config.fusionpbx.databaseUrl, {}, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
@@ -85,7 +90,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     services: new ServicesRepository(pool),
     audit: new AuditRepository(pool),
   };
-  const registry = buildRegistry(deps, options.definitions ?? PROVISIONING_JOB_DEFINITIONS);
+  const registry = buildRegistry(deps, definitions);
   await migrateBridgeDatabase(pool);
 
   const processor = (job: Job) => registry.get(job.name)(job);

@@ -1,0 +1,224 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Job, Queue } from 'bullmq';
+import { createProvisioner } from '@ictvoip/fusionpbx';
+import { createWorkerConnection, PROVISIONING_JOBS } from '@ictvoip/queue';
+import { buildEvent, deleteRedisPrefix, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
+import { HandlerRegistry, reconcileInbox, startWorker, PROVISIONING_JOB_DEFINITIONS } from '../src';
+import { provisionerOptionsFrom } from '../src/provisioning-options';
+import { closeWorkerWithin } from '../src/shutdown';
+import { startBridge, waitFor, type Bridge } from './harness';
+
+let bridge: Bridge;
+
+beforeAll(async () => {
+  bridge = await startBridge();
+  await bridge.startApi();
+});
+afterAll(async () => {
+  await bridge.close();
+});
+
+const bridgeRows = async (sql: string, params: unknown[] = []) => (await bridge.api!.deps.pool.query(sql, params)).rows;
+const fusionRows = async (sql: string, params: unknown[] = []) => (await bridge.fusion.query(sql, params)).rows;
+const inboxStatus = async (eventId: unknown) => (await bridgeRows('SELECT status, attempts FROM webhook_inbox WHERE event_id = $1', [eventId]))[0];
+
+describe('the event socket down, then up', () => {
+  afterEach(async () => {
+    await bridge.worker?.close();
+    bridge.worker = null;
+  });
+
+  it('keeps the committed FusionPBX work, shows pending apply, and applies once FreeSWITCH is back', async () => {
+    await bridge.startWorker({ schedulers: false });
+    const serviceId = 5101;
+    const body = buildEvent({ serviceId });
+    await bridge.esl.stop();
+    const reply = await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=3' });
+    expect(reply.status).toBe(202);
+    await waitFor(async () => (await inboxStatus(body.eventId)).status === 'pending_apply', 10000, 'pending_apply');
+    const domain = `t${serviceId}.pbx.example.net`;
+    const [{ n: extensionsBefore }] = await fusionRows('SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain]);
+    expect(extensionsBefore).toBe(3);
+    const [service] = await bridgeRows('SELECT pending_apply FROM services WHERE service_id = $1', [serviceId]);
+    expect(service.pending_apply.eventId).toBe(body.eventId);
+    expect(service.pending_apply.steps.length).toBeGreaterThan(0);
+    bridge.esl.clearRecorded();
+    await bridge.esl.start();
+    await waitFor(async () => (await inboxStatus(body.eventId)).status === 'succeeded', 20000, 'success after ESL returns');
+    expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`]));
+    const [{ n: extensionsAfter }] = await fusionRows('SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain]);
+    expect(extensionsAfter).toBe(3);
+    const [after] = await bridgeRows('SELECT pending_apply FROM services WHERE service_id = $1', [serviceId]);
+    expect(after.pending_apply).toBeNull();
+  });
+
+  it('recovers when the process died after the FusionPBX commit but before the bridge recorded it', async () => {
+    const serviceId = 5102;
+    const body = buildEvent({ serviceId });
+    // The "crashed" attempt: FusionPBX converged, nothing recorded in the bridge, nothing sent to FreeSWITCH.
+    await createProvisioner({ pool: bridge.fusion, options: provisionerOptionsFrom(bridge.config) }).create(body as never);
+    bridge.esl.clearRecorded();
+    await bridge.startWorker({ schedulers: false });
+    const reply = await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
+    expect(reply.body.result).toBe('success');
+    const domain = `t${serviceId}.pbx.example.net`;
+    expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`, `memcache delete dialplan:${domain}`]));
+    expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('Redis loses its data', () => {
+  afterEach(async () => {
+    await bridge.worker?.close();
+    bridge.worker = null;
+  });
+
+  it('the reconciler re-enqueues an accepted event and it runs exactly once', async () => {
+    const body = buildEvent({ serviceId: 5201 });
+    const reply = await postWebhook(bridge.url, JSON.stringify(body));
+    expect(reply.status).toBe(202);
+    await deleteRedisPrefix(bridge.prefix); // what FLUSHALL does to this bridge's keys
+    expect(await bridge.api!.deps.queues.provisioning.getJob(String(reply.body.jobId))).toBeUndefined();
+    const worker = await bridge.startWorker({ schedulers: false });
+    const outcome = await reconcileInbox(worker.deps, null, 0);
+    expect(outcome.requeued).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await inboxStatus(body.eventId)).status === 'succeeded', 20000, 'reconciled event');
+    expect(await inboxStatus(body.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
+    expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
+    const again = await reconcileInbox(worker.deps, null, 0);
+    expect(again.requeued).toBe(0);
+  });
+
+  it('the job scheduler itself comes back after a flush and re-enqueues on its own', async () => {
+    const body = buildEvent({ serviceId: 5202 });
+    const reply = await postWebhook(bridge.url, JSON.stringify(body));
+    expect(reply.status).toBe(202);
+    await deleteRedisPrefix(bridge.prefix);
+    await bridge.startWorker();
+    // A second flush after start-up removes the scheduler the worker just created.
+    await deleteRedisPrefix(bridge.prefix);
+    await waitFor(async () => (await inboxStatus(body.eventId)).status === 'succeeded', 20000, 'scheduler-driven reconcile');
+    expect(await inboxStatus(body.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
+    const schedulers = await bridge.worker!.deps.queues.maintenance.getJobSchedulers();
+    expect(schedulers.map((s) => s.key)).toEqual(['reconcile-inbox']);
+  });
+});
+
+describe('start-up and shutdown', () => {
+  it('refuses to start when a job name has no handler', async () => {
+    const incomplete = PROVISIONING_JOB_DEFINITIONS.filter((d) => d.action !== 'suspend');
+    await expect(startWorker(bridge.config, bridge.logger, { definitions: incomplete, schedulers: false })).rejects.toThrow(/no handler for job "tenant.suspend"/);
+  });
+
+  it('refuses two handlers for one job name', () => {
+    const registry = new HandlerRegistry<() => void>().register('a', () => undefined).register('a', () => undefined);
+    expect(() => registry.assertComplete(['a'])).toThrow(/two handlers for job "a"/);
+  });
+
+  it('force-closes a worker whose job outlives the shutdown deadline', async () => {
+    const prefix = `${bridge.prefix}-slow`;
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const queue = new Queue('slow', { connection, prefix });
+    const { Worker } = await import('bullmq');
+    let started = false;
+    let release: () => void = () => undefined;
+    const workerConnection = createWorkerConnection(TEST_REDIS_URL);
+    const worker = new Worker('slow', async () => {
+      started = true;
+      await new Promise<void>((resolve) => { release = resolve; });
+    }, { connection: workerConnection, prefix });
+    await queue.add('x', {});
+    await waitFor(async () => started, 5000, 'job start');
+    const began = Date.now();
+    expect(await closeWorkerWithin(worker, 500)).toBe('forced');
+    expect(Date.now() - began).toBeLessThan(3000);
+    release();
+    await queue.close();
+    connection.disconnect();
+    workerConnection.disconnect();
+    await deleteRedisPrefix(prefix);
+  });
+
+  it('closes gracefully when jobs finish within the deadline', async () => {
+    const prefix = `${bridge.prefix}-quick`;
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const queue = new Queue('quick', { connection, prefix });
+    const { Worker } = await import('bullmq');
+    let finished = false;
+    const workerConnection = createWorkerConnection(TEST_REDIS_URL);
+    const worker = new Worker('quick', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      finished = true;
+    }, { connection: workerConnection, prefix });
+    await queue.add('x', {});
+    await waitFor(async () => (await queue.getActiveCount()) > 0 || finished, 5000, 'job start');
+    expect(await closeWorkerWithin(worker, 5000)).toBe('graceful');
+    expect(finished).toBe(true);
+    await queue.close();
+    connection.disconnect();
+    workerConnection.disconnect();
+    await deleteRedisPrefix(prefix);
+  });
+});
+
+describe('replaying a finished job', () => {
+  it('changes nothing in FusionPBX or the bridge', async () => {
+    const worker = await bridge.startWorker({ schedulers: false });
+    try {
+      const body = buildEvent({ serviceId: 5301 });
+      const reply = await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
+      expect(reply.body.result).toBe('success');
+      const snapshot = await fusionRows("SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions");
+      const job = await worker.deps.queues.provisioning.getJob(String(reply.body.jobId ?? `svc-5301-create-${body.eventId}`));
+      await job?.remove();
+      const replay = await worker.deps.queues.provisioning.add(PROVISIONING_JOBS.create, { eventId: body.eventId, serviceId: 5301, action: 'create' }, { jobId: `svc-5301-create-${body.eventId}` });
+      await waitFor(async () => (await Job.fromId(worker.deps.queues.provisioning, replay.id!))?.finishedOn, 10000, 'replay finished');
+      expect(await fusionRows("SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions")).toEqual(snapshot);
+      expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
+    } finally {
+      await worker.close();
+      bridge.worker = null;
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function spawnApi(port: number): Promise<ChildProcess> {
+  const root = path.resolve(__dirname, '../../..');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, ...bridge.env, PORT: String(port), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 20000, 'api process');
+  return child;
+}
+
+describe('two API processes', () => {
+  it('receiving the same event at the same moment keep one inbox row and one job', async () => {
+    const ports = [await freePort(), await freePort()];
+    const children = await Promise.all(ports.map(spawnApi));
+    try {
+      const body = JSON.stringify(buildEvent({ serviceId: 5401 }));
+      const replies = await Promise.all(ports.flatMap((port) => [1, 2, 3].map(() => postWebhook(`http://127.0.0.1:${port}`, body))));
+      expect(replies.map((r) => r.status)).toEqual([202, 202, 202, 202, 202, 202]);
+      const eventId = JSON.parse(body).eventId;
+      expect(await bridgeRows('SELECT count(*)::int AS n FROM webhook_inbox WHERE event_id = $1', [eventId])).toEqual([{ n: 1 }]);
+      const jobs = await bridge.api!.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed', 'completed']);
+      expect(jobs.filter((j) => j.data.eventId === eventId)).toHaveLength(1);
+    } finally {
+      for (const child of children) child.kill('SIGTERM');
+      await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    }
+  });
+});
