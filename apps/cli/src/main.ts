@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ConfigError, loadConfigFromProcess } from '@ictvoip/config';
 import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist } from '@ictvoip/whitelist';
+import { startLocal } from './commands/start';
 
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
@@ -18,6 +19,13 @@ function config() {
 }
 
 const program = new Command().name('ictvoip').description('Operator CLI of the ictVoIP WHMCS ⇄ FusionPBX bridge');
+
+program
+  .command('start')
+  .description('run API and worker on local defaults (starts a throw-away Redis/PostgreSQL when none answers)')
+  .action(async () => {
+    await startLocal(config()).catch((error: Error) => fail(error.message));
+  });
 
 program
   .command('migrate')

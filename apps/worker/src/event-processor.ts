@@ -37,12 +37,13 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
       logger.warn({ code: error.code, message }, 'event refused');
       return { eventId: inboxEvent.eventId, status: 'failed', message };
     }
-    if (isLastAttempt(job)) {
-      await deps.inbox.markFailed(inboxEvent.eventId, message, true);
-      logger.error({ message }, 'event failed after the last attempt');
-    } else if (error instanceof PendingApplyError) {
+    if (error instanceof PendingApplyError) {
+      // Never "failed": FusionPBX already holds the change. Past the last attempt the reconciler keeps retrying.
       await deps.inbox.markPendingApply(inboxEvent.eventId, message);
       logger.warn({ message }, 'database committed; FreeSWITCH side pending, will retry');
+    } else if (isLastAttempt(job)) {
+      await deps.inbox.markFailed(inboxEvent.eventId, message, true);
+      logger.error({ message }, 'event failed after the last attempt');
     } else {
       await deps.inbox.markRetrying(inboxEvent.eventId, message);
       logger.warn({ message, attempt: job.attemptsMade + 1 }, 'event failed, will retry');
