@@ -15,3 +15,4 @@ import { MIGRATIONS } from './migrations';
 export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
   return migrate(pool, MIGRATIONS);
 }
+export * from './api-keys-repository';

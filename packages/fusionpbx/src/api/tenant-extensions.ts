@@ -1,0 +1,280 @@
+import type { Pool } from 'pg';
+import { type CanonicalRow, type DesiredRow, type Tx, canonicalRow, convergeRow, inTransaction, newUuid, selectRows } from '../db';
+import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import { type FreeswitchStep, directoryKey, uniqueSteps } from '../freeswitch-steps';
+import { generatePassword, generateVoicemailPin } from '../passwords';
+import { findExtensionUsers, insertExtension } from '../repositories/extensions';
+import { ensureVoicemail, findVoicemail } from '../repositories/voicemails';
+import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
+import { validateCacheKey, validateExtension, validateProfile } from '../validate';
+import { QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
+
+/**
+ * One extension of a tenant, written like extension_edit.php (v_extensions + v_voicemails, cache
+ * deletes), under the same locks as the provisioner (service advisory lock + domain row lock), so an
+ * API write and a provisioning job for the same tenant never interleave.
+ */
+
+export interface ExtensionFields {
+  numberAlias?: string | null;
+  callerIdName?: string | null;
+  callerIdNumber?: string | null;
+  outboundCallerIdName?: string | null;
+  outboundCallerIdNumber?: string | null;
+  voicemailEmail?: string | null;
+  enabled?: boolean;
+  description?: string | null;
+}
+
+export interface ExtensionView {
+  extensionUuid: string;
+  extension: string;
+  numberAlias: string | null;
+  callerIdName: string | null;
+  callerIdNumber: string | null;
+  outboundCallerIdName: string | null;
+  outboundCallerIdNumber: string | null;
+  voicemailEmail: string | null;
+  enabled: boolean;
+  description: string | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+export interface ExtensionWriteOptions {
+  serviceId: number;
+  /** Enabled extensions allowed by the plan; null = no limit stated. */
+  maxEnabledExtensions: number | null;
+  /** Profile phones register on (flush_inbound_reg when an extension is disabled or removed). */
+  registrationProfile: string;
+  actorUserUuid?: string | null;
+}
+
+export interface ExtensionWriteResult {
+  outcome: 'created' | 'updated' | 'unchanged' | 'deleted';
+  extension: ExtensionView | null;
+  /** Only on create: the generated SIP password (shown once by the API). */
+  password?: string;
+  freeswitch: FreeswitchStep[];
+}
+
+const COLUMNS: Record<keyof Omit<ExtensionFields, 'voicemailEmail' | 'enabled'>, string> = {
+  numberAlias: 'number_alias',
+  callerIdName: 'effective_caller_id_name',
+  callerIdNumber: 'effective_caller_id_number',
+  outboundCallerIdName: 'outbound_caller_id_name',
+  outboundCallerIdNumber: 'outbound_caller_id_number',
+  description: 'description',
+};
+
+function view(row: CanonicalRow, voicemail: CanonicalRow | null): ExtensionView {
+  return {
+    extensionUuid: row.extension_uuid as string,
+    extension: row.extension as string,
+    numberAlias: row.number_alias,
+    callerIdName: row.effective_caller_id_name,
+    callerIdNumber: row.effective_caller_id_number,
+    outboundCallerIdName: row.outbound_caller_id_name,
+    outboundCallerIdNumber: row.outbound_caller_id_number,
+    voicemailEmail: voicemail?.voicemail_mail_to ?? null,
+    enabled: row.enabled === 'true',
+    description: row.description,
+    createdAt: row.insert_date ?? null,
+    updatedAt: row.update_date ?? null,
+  };
+}
+
+const EXTENSION_SELECT = `select e.*, v.voicemail_mail_to from v_extensions e
+  left join lateral (select voicemail_mail_to from v_voicemails v where v.domain_uuid = e.domain_uuid and v.voicemail_id = e.extension order by v.voicemail_uuid limit 1) v on true`;
+
+function joinedView(raw: Record<string, unknown>): ExtensionView {
+  const row = canonicalRow(raw);
+  return view(row, { voicemail_mail_to: row.voicemail_mail_to ?? null });
+}
+
+/** Every extension of the domain, by number (natural order). */
+export async function listTenantExtensions(pool: Pool, domainUuid: string): Promise<ExtensionView[]> {
+  const { rows } = await pool.query(`${EXTENSION_SELECT} where e.domain_uuid = $1 order by length(e.extension), e.extension, e.extension_uuid`, [domainUuid]);
+  return rows.map(joinedView);
+}
+
+export async function getTenantExtension(pool: Pool, domainUuid: string, extension: string): Promise<ExtensionView | null> {
+  const { rows } = await pool.query(`${EXTENSION_SELECT} where e.domain_uuid = $1 and e.extension = $2 order by e.extension_uuid limit 1`, [domainUuid, extension]);
+  return rows[0] ? joinedView(rows[0]) : null;
+}
+
+async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
+  await lockService(tx, String(serviceId));
+  const tenant = await findTenant(tx, String(serviceId));
+  if (!tenant) throw new TenantNotFoundError(String(serviceId));
+  if (tenant.state.status !== 'active') throw new TenantStateError(String(serviceId), `tenant is ${tenant.state.status}; extensions can only be changed while it is active`);
+  return tenant;
+}
+
+async function findOwn(tx: Tx, domainUuid: string, extension: string): Promise<CanonicalRow | null> {
+  const rows = await selectRows(tx, 'select * from v_extensions where domain_uuid = $1 and extension = $2 order by extension_uuid', [domainUuid, extension]);
+  return rows[0] ?? null;
+}
+
+/** No other row of the domain may use `name` as its extension or alias (FusionPBX checks this in PHP only). */
+async function assertNameFree(tx: Tx, tenant: Tenant, name: string, ownUuid: string | null, what: string): Promise<void> {
+  const users = await findExtensionUsers(tx, tenant.domainUuid, name);
+  if (users.some((row) => row.extension_uuid !== ownUuid)) throw new UniquenessError(what, name, tenant.domainName);
+}
+
+async function assertQuota(tx: Tx, tenant: Tenant, options: ExtensionWriteOptions, ownUuid: string | null): Promise<void> {
+  if (options.maxEnabledExtensions === null) return;
+  const { rows } = await tx.client.query<{ n: number }>(
+    "select count(*)::int as n from v_extensions where domain_uuid = $1 and enabled::text = 'true' and extension_uuid is distinct from $2",
+    [tenant.domainUuid, ownUuid],
+  );
+  if (rows[0].n + 1 > options.maxEnabledExtensions) throw new QuotaExceededError('extensions', options.maxEnabledExtensions);
+}
+
+function directorySteps(names: (string | null | undefined)[], domainName: string): FreeswitchStep[] {
+  return names.filter((name): name is string => !!name).map((name) => ({ kind: 'cache_delete', key: validateCacheKey(directoryKey(name, domainName), 'extension') }));
+}
+
+function desiredColumns(fields: ExtensionFields): DesiredRow {
+  const desired: DesiredRow = {};
+  for (const [field, column] of Object.entries(COLUMNS)) {
+    const value = fields[field as keyof typeof COLUMNS];
+    if (value !== undefined) desired[column] = value;
+  }
+  if (fields.enabled !== undefined) desired.enabled = fields.enabled;
+  return desired;
+}
+
+async function convergeVoicemail(tx: Tx, tenant: Tenant, extension: string, fields: ExtensionFields, description: string | null): Promise<boolean> {
+  const existing = await findVoicemail(tx, tenant.domainUuid, extension);
+  if (!existing) {
+    return ensureVoicemail(tx, {
+      voicemail_uuid: newUuid(),
+      domain_uuid: tenant.domainUuid,
+      voicemail_id: extension,
+      voicemail_password: generateVoicemailPin(8),
+      voicemail_mail_to: fields.voicemailEmail ?? null,
+      voicemail_file: fields.voicemailEmail ? 'attach' : null,
+      voicemail_local_after_email: true,
+      voicemail_transcription_enabled: false,
+      voicemail_enabled: true,
+      voicemail_tutorial: true,
+      voicemail_description: description,
+    });
+  }
+  if (fields.voicemailEmail === undefined) return false;
+  return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, { voicemail_mail_to: fields.voicemailEmail });
+}
+
+async function reread(tx: Tx, tenant: Tenant, extension: string): Promise<ExtensionView> {
+  const rows = await selectRows(tx, `${EXTENSION_SELECT} where e.domain_uuid = $1 and e.extension = $2 order by e.extension_uuid limit 1`, [tenant.domainUuid, extension]);
+  return view(rows[0], rows[0]);
+}
+
+async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields: ExtensionFields, options: ExtensionWriteOptions): Promise<ExtensionWriteResult> {
+  await assertNameFree(tx, tenant, extension, null, 'extension');
+  if (fields.numberAlias) await assertNameFree(tx, tenant, fields.numberAlias, null, 'number_alias');
+  const enabled = fields.enabled ?? true;
+  if (enabled) await assertQuota(tx, tenant, options, null);
+  const password = generatePassword(20, 4);
+  // GUI form defaults (extension_edit.php), so the row looks like one the GUI made.
+  await insertExtension(tx, {
+    extension_uuid: newUuid(),
+    domain_uuid: tenant.domainUuid,
+    extension,
+    number_alias: fields.numberAlias ?? null,
+    password,
+    accountcode: tenant.domainName,
+    effective_caller_id_name: fields.callerIdName ?? extension,
+    effective_caller_id_number: fields.callerIdNumber ?? extension,
+    outbound_caller_id_name: fields.outboundCallerIdName ?? null,
+    outbound_caller_id_number: fields.outboundCallerIdNumber ?? null,
+    limit_max: '5',
+    limit_destination: '!USER_BUSY',
+    user_context: tenant.domainName,
+    call_timeout: 30,
+    call_screen_enabled: false,
+    directory_visible: true,
+    directory_exten_visible: true,
+    extension_type: 'default',
+    enabled,
+    description: fields.description ?? null,
+  });
+  await convergeVoicemail(tx, tenant, extension, fields, fields.description ?? null);
+  return {
+    outcome: 'created',
+    extension: await reread(tx, tenant, extension),
+    password,
+    freeswitch: directorySteps([extension, fields.numberAlias], tenant.domainName),
+  };
+}
+
+async function updateExtension(tx: Tx, tenant: Tenant, own: CanonicalRow, fields: ExtensionFields, options: ExtensionWriteOptions): Promise<ExtensionWriteResult> {
+  const extension = own.extension as string;
+  const ownUuid = own.extension_uuid as string;
+  if (fields.numberAlias && fields.numberAlias !== own.number_alias) await assertNameFree(tx, tenant, fields.numberAlias, ownUuid, 'number_alias');
+  const wasEnabled = own.enabled === 'true';
+  if (fields.enabled === true && !wasEnabled) await assertQuota(tx, tenant, options, ownUuid);
+  const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desiredColumns(fields));
+  const wroteVoicemail = await convergeVoicemail(tx, tenant, extension, fields, own.description);
+  const steps = directorySteps([extension, own.number_alias, fields.numberAlias], tenant.domainName);
+  if (wasEnabled && fields.enabled === false) {
+    steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
+  }
+  return { outcome: wroteRow || wroteVoicemail ? 'updated' : 'unchanged', extension: await reread(tx, tenant, extension), freeswitch: uniqueSteps(steps) };
+}
+
+/**
+ * Creates (`mode: 'create'`, 409 semantics on a duplicate), updates (`'update'`, missing → not found)
+ * or upserts (`'upsert'`) one extension. Omitted fields keep their value; a replay writes nothing.
+ */
+export async function writeTenantExtension(
+  pool: Pool,
+  extensionInput: string,
+  fields: ExtensionFields,
+  mode: 'create' | 'update' | 'upsert',
+  options: ExtensionWriteOptions,
+): Promise<ExtensionWriteResult> {
+  const extension = validateExtension(extensionInput);
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
+    const tenant = await lockedTenant(tx, options.serviceId);
+    const own = await findOwn(tx, tenant.domainUuid, extension);
+    if (own && mode === 'create') throw new UniquenessError('extension', extension, tenant.domainName);
+    if (!own && mode === 'update') throw new ResourceNotFoundError('extension', extension);
+    return own ? updateExtension(tx, tenant, own, fields, options) : createExtension(tx, tenant, extension, fields, options);
+  });
+}
+
+/**
+ * Deletes the extension like extension->delete() (v_extensions, v_extension_users, ring group
+ * destinations); the mailbox and its messages stay unless `deleteVoicemail`.
+ */
+export async function deleteTenantExtension(pool: Pool, extensionInput: string, deleteVoicemail: boolean, options: ExtensionWriteOptions): Promise<ExtensionWriteResult> {
+  const extension = validateExtension(extensionInput);
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
+    const tenant = await lockedTenant(tx, options.serviceId);
+    const own = await findOwn(tx, tenant.domainUuid, extension);
+    if (!own) throw new ResourceNotFoundError('extension', extension);
+    const uuid = own.extension_uuid as string;
+    await tx.client.query('delete from v_extension_users where extension_uuid = $1', [uuid]);
+    if (tx.catalog.hasTable('v_ring_group_destinations')) {
+      await tx.client.query('delete from v_ring_group_destinations where domain_uuid = $1 and destination_number = any($2::text[])', [
+        tenant.domainUuid,
+        [extension, own.number_alias].filter((name): name is string => !!name),
+      ]);
+    }
+    await tx.client.query('delete from v_extensions where extension_uuid = $1', [uuid]);
+    if (deleteVoicemail) {
+      const voicemail = await findVoicemail(tx, tenant.domainUuid, extension);
+      if (voicemail) {
+        for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
+          if (tx.catalog.hasTable(table)) await tx.client.query(`delete from ${table} where voicemail_uuid = $1`, [voicemail.voicemail_uuid]);
+        }
+        await tx.client.query('delete from v_voicemails where voicemail_uuid = $1', [voicemail.voicemail_uuid]);
+      }
+    }
+    const steps = directorySteps([extension, own.number_alias], tenant.domainName);
+    steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
+    return { outcome: 'deleted', extension: null, freeswitch: steps };
+  });
+}

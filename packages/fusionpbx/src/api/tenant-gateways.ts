@@ -1,0 +1,244 @@
+import type { Pool } from 'pg';
+import { type CanonicalRow, type DesiredRow, type Tx, canonicalRow, convergeRow, inTransaction, insertRow, newUuid, selectRows } from '../db';
+import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import type { FreeswitchStep } from '../freeswitch-steps';
+import { findGatewayByName } from '../repositories/gateways';
+import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
+import { validateProfile, validateUuid } from '../validate';
+import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
+
+/**
+ * A tenant's own gateways (v_gateways with its domain_uuid), written like gateway_edit.php and
+ * applied like gateways.php: sofia.conf cache delete, then rescan for a new gateway, or killgw +
+ * startgw for an edited one (a plain rescan ignores edits), killgw for a disabled/deleted one.
+ */
+
+export interface GatewayFields {
+  name?: string;
+  proxy?: string;
+  register?: boolean;
+  username?: string | null;
+  password?: string | null;
+  authUsername?: string | null;
+  realm?: string | null;
+  fromUser?: string | null;
+  fromDomain?: string | null;
+  registerTransport?: 'udp' | 'tcp' | 'tls' | null;
+  expireSeconds?: number;
+  retrySeconds?: number;
+  callerIdInFrom?: boolean | null;
+  context?: string;
+  profile?: string;
+  channels?: number;
+  enabled?: boolean;
+  description?: string | null;
+}
+
+/** What the API shows: never the password, only whether one is set. */
+export interface GatewayView {
+  gatewayUuid: string;
+  name: string;
+  proxy: string | null;
+  register: boolean;
+  username: string | null;
+  passwordSet: boolean;
+  authUsername: string | null;
+  realm: string | null;
+  fromUser: string | null;
+  fromDomain: string | null;
+  registerTransport: string | null;
+  expireSeconds: number | null;
+  retrySeconds: number | null;
+  callerIdInFrom: boolean | null;
+  context: string | null;
+  profile: string | null;
+  channels: number | null;
+  enabled: boolean;
+  description: string | null;
+  /** The plan's gateway (written by provisioning; read-only here). */
+  managed: boolean;
+}
+
+export interface GatewayWriteOptions {
+  serviceId: number;
+  maxGateways: number | null;
+  actorUserUuid?: string | null;
+}
+
+export interface GatewayWriteResult {
+  outcome: 'created' | 'updated' | 'unchanged' | 'deleted';
+  gateway: GatewayView | null;
+  freeswitch: FreeswitchStep[];
+}
+
+const COLUMNS: Record<keyof GatewayFields, string> = {
+  name: 'gateway',
+  proxy: 'proxy',
+  register: 'register',
+  username: 'username',
+  password: 'password',
+  authUsername: 'auth_username',
+  realm: 'realm',
+  fromUser: 'from_user',
+  fromDomain: 'from_domain',
+  registerTransport: 'register_transport',
+  expireSeconds: 'expire_seconds',
+  retrySeconds: 'retry_seconds',
+  callerIdInFrom: 'caller_id_in_from',
+  context: 'context',
+  profile: 'profile',
+  channels: 'channels',
+  enabled: 'enabled',
+  description: 'description',
+};
+
+const numberOrNull = (value: string | null) => (value === null || value === '' ? null : Number(value));
+const flagOrNull = (value: string | null) => (value === null ? null : value === 'true');
+
+function view(row: CanonicalRow, managedUuid: string | null): GatewayView {
+  return {
+    gatewayUuid: row.gateway_uuid as string,
+    name: row.gateway as string,
+    proxy: row.proxy,
+    register: row.register === 'true',
+    username: row.username,
+    passwordSet: !!row.password,
+    authUsername: row.auth_username,
+    realm: row.realm,
+    fromUser: row.from_user,
+    fromDomain: row.from_domain,
+    registerTransport: row.register_transport,
+    expireSeconds: numberOrNull(row.expire_seconds),
+    retrySeconds: numberOrNull(row.retry_seconds),
+    callerIdInFrom: flagOrNull(row.caller_id_in_from),
+    context: row.context,
+    profile: row.profile,
+    channels: numberOrNull(row.channels),
+    enabled: row.enabled === 'true',
+    description: row.description,
+    managed: managedUuid !== null && row.gateway_uuid === managedUuid,
+  };
+}
+
+export async function listTenantGateways(pool: Pool, domainUuid: string, managedUuid: string | null): Promise<GatewayView[]> {
+  const { rows } = await pool.query('select * from v_gateways where domain_uuid = $1 order by gateway, gateway_uuid', [domainUuid]);
+  return rows.map((row: Record<string, unknown>) => view(canonicalRow(row), managedUuid));
+}
+
+export async function getTenantGateway(pool: Pool, domainUuid: string, gatewayUuid: string, managedUuid: string | null): Promise<GatewayView | null> {
+  const { rows } = await pool.query('select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [domainUuid, gatewayUuid]);
+  return rows[0] ? view(canonicalRow(rows[0] as Record<string, unknown>), managedUuid) : null;
+}
+
+async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
+  await lockService(tx, String(serviceId));
+  const tenant = await findTenant(tx, String(serviceId));
+  if (!tenant) throw new TenantNotFoundError(String(serviceId));
+  if (tenant.state.status !== 'active') throw new TenantStateError(String(serviceId), `tenant is ${tenant.state.status}; gateways can only be changed while it is active`);
+  return tenant;
+}
+
+async function assertProfileEnabled(tx: Tx, profile: string): Promise<void> {
+  validateProfile(profile);
+  const rows = await selectRows(tx, "select 1 from v_sip_profiles where sip_profile_name = $1 and sip_profile_enabled::text = 'true'", [profile]);
+  if (rows.length === 0) throw new FusionpbxValidationError('profile', `"${profile}" is not an enabled SIP profile`);
+}
+
+function desiredColumns(fields: GatewayFields): DesiredRow {
+  const desired: DesiredRow = {};
+  for (const [field, column] of Object.entries(COLUMNS)) {
+    const value = fields[field as keyof GatewayFields];
+    if (value !== undefined) desired[column] = value;
+  }
+  return desired;
+}
+
+function assertRegisterCredentials(register: boolean, username: string | null | undefined, password: string | null | undefined): void {
+  if (!register) return;
+  if (!username) throw new FusionpbxValidationError('username', 'is required when register is true');
+  if (!password) throw new FusionpbxValidationError('password', 'is required when register is true');
+}
+
+async function findOwn(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow> {
+  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [tenant.domainUuid, gatewayUuid]);
+  if (!rows[0]) throw new ResourceNotFoundError('gateway', gatewayUuid);
+  if (tenant.state.gatewayUuid && rows[0].gateway_uuid === tenant.state.gatewayUuid) throw new ManagedResourceError('gateway', gatewayUuid);
+  return rows[0];
+}
+
+async function reread(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayView> {
+  const rows = await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]);
+  return view(rows[0], tenant.state.gatewayUuid);
+}
+
+/** Creates a gateway (name unique in the domain; a second create with the same name is a UniquenessError). */
+export async function createTenantGateway(pool: Pool, fields: GatewayFields & { name: string; proxy: string }, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
+    const tenant = await lockedTenant(tx, options.serviceId);
+    if (await findGatewayByName(tx, tenant.domainUuid, fields.name)) throw new UniquenessError('gateway', fields.name, tenant.domainName);
+    const profile = fields.profile ?? 'external';
+    await assertProfileEnabled(tx, profile);
+    const register = fields.register ?? true;
+    assertRegisterCredentials(register, fields.username, fields.password);
+    const enabled = fields.enabled ?? true;
+    if (options.maxGateways !== null) {
+      const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [tenant.domainUuid]);
+      if (rows[0].n + 1 > options.maxGateways) throw new QuotaExceededError('gateways', options.maxGateways);
+    }
+    const gatewayUuid = newUuid();
+    // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0.
+    await insertRow(tx, 'v_gateways', {
+      ...desiredColumns(fields),
+      gateway_uuid: gatewayUuid,
+      domain_uuid: tenant.domainUuid,
+      register,
+      expire_seconds: fields.expireSeconds ?? 800,
+      retry_seconds: fields.retrySeconds ?? 30,
+      context: fields.context ?? 'public',
+      profile,
+      channels: fields.channels ?? 0,
+      hostname: null,
+      enabled,
+    });
+    const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
+    if (enabled) steps.push({ kind: 'sofia_rescan', profile });
+    return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: steps };
+  });
+}
+
+/** Changes the given fields; a replay writes nothing and sends only the idempotent cache delete. */
+export async function updateTenantGateway(pool: Pool, gatewayUuidInput: string, fields: GatewayFields, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
+  const gatewayUuid = validateUuid(gatewayUuidInput, 'gatewayUuid');
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
+    const tenant = await lockedTenant(tx, options.serviceId);
+    const own = await findOwn(tx, tenant, gatewayUuid);
+    if (fields.name && fields.name !== own.gateway && (await findGatewayByName(tx, tenant.domainUuid, fields.name))) {
+      throw new UniquenessError('gateway', fields.name, tenant.domainName);
+    }
+    if (fields.profile) await assertProfileEnabled(tx, fields.profile);
+    const register = fields.register ?? own.register === 'true';
+    assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
+    const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
+    const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
+    const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
+    if (changed) {
+      steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
+      if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
+    }
+    return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, tenant.state.gatewayUuid), freeswitch: steps };
+  });
+}
+
+export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
+  const gatewayUuid = validateUuid(gatewayUuidInput, 'gatewayUuid');
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
+    const tenant = await lockedTenant(tx, options.serviceId);
+    const own = await findOwn(tx, tenant, gatewayUuid);
+    await tx.client.query('delete from v_gateways where gateway_uuid = $1', [gatewayUuid]);
+    return {
+      outcome: 'deleted',
+      gateway: null,
+      freeswitch: [{ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }],
+    };
+  });
+}

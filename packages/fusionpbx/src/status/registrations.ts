@@ -1,0 +1,135 @@
+import { XMLParser } from 'fast-xml-parser';
+
+/**
+ * Parser for `sofia xmlstatus profile '<p>' reg` (mod_sofia.c show_reg_callback_xml). Old builds
+ * lack expsecs / ping-time, so every field is optional. Entities (&quot; &lt; &gt; &amp;) in the
+ * contact are decoded by the XML parser; FusionPBX's PHP strips them instead, which loses the URI.
+ */
+
+export interface Registration {
+  profile: string;
+  /** `user@host` as FreeSWITCH reports it. */
+  user: string;
+  /** The user part of `user` (extension or number alias). */
+  extension: string;
+  /** The host part of `user`. */
+  domain: string;
+  callId: string | null;
+  /** Decoded contact, e.g. `"" <sip:101@192.0.2.4:5060;transport=udp;fs_nat=yes>`. */
+  contact: string | null;
+  userAgent: string | null;
+  /** e.g. `Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(3598)`. */
+  rawStatus: string | null;
+  /** `Registered`, `Unregistered`, …: the first word of the status. */
+  status: string | null;
+  /** Transport from the status, e.g. `UDP-NAT`, `TLS`. */
+  transport: string | null;
+  /** `exp(...)` as FreeSWITCH printed it (switch local time, no zone). */
+  expires: string | null;
+  expiresInSeconds: number | null;
+  pingStatus: string | null;
+  pingTimeMs: string | null;
+  host: string | null;
+  networkIp: string | null;
+  networkPort: number | null;
+  sipAuthUser: string | null;
+  sipAuthRealm: string | null;
+  mwiAccount: string | null;
+}
+
+export class RegistrationStatusError extends Error {
+  readonly code = 'REGISTRATION_STATUS_INVALID';
+  constructor(readonly profile: string, message: string) {
+    super(`registrations of profile ${profile}: ${message}`);
+    this.name = 'RegistrationStatusError';
+  }
+}
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  parseTagValue: false,
+  trimValues: true,
+  processEntities: true,
+  isArray: (name) => name === 'registration',
+});
+
+function text(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const result = String(value).trim();
+  return result === '' ? null : result;
+}
+
+function decodeUrl(value: string | null): string | null {
+  if (value === null) return null;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function splitStatus(raw: string | null): Pick<Registration, 'status' | 'transport' | 'expires' | 'expiresInSeconds'> {
+  if (raw === null) return { status: null, transport: null, expires: null, expiresInSeconds: null };
+  const head = /^([A-Za-z-]+)(?:\(([^)]*)\))?/.exec(raw);
+  const expires = /exp\(([^)]*)\)/i.exec(raw);
+  const seconds = /expsecs\((-?\d+)\)/i.exec(raw);
+  return {
+    status: head ? head[1] : null,
+    transport: head?.[2] ? head[2] : null,
+    expires: expires ? expires[1] : null,
+    expiresInSeconds: seconds ? Number(seconds[1]) : null,
+  };
+}
+
+function toRegistration(profile: string, entry: Record<string, unknown>): Registration | null {
+  const user = text(entry.user);
+  if (user === null) return null;
+  const at = user.lastIndexOf('@');
+  const rawStatus = text(entry.status);
+  const port = text(entry['network-port']);
+  return {
+    profile,
+    user,
+    extension: at === -1 ? user : user.slice(0, at),
+    domain: at === -1 ? '' : user.slice(at + 1).toLowerCase(),
+    callId: text(entry['call-id']),
+    contact: text(entry.contact),
+    userAgent: text(entry.agent),
+    rawStatus,
+    ...splitStatus(rawStatus),
+    pingStatus: text(entry['ping-status']),
+    pingTimeMs: text(entry['ping-time']),
+    host: text(entry.host),
+    networkIp: text(entry['network-ip']),
+    networkPort: port !== null && /^\d{1,5}$/.test(port) ? Number(port) : null,
+    sipAuthUser: decodeUrl(text(entry['sip-auth-user'])),
+    sipAuthRealm: text(entry['sip-auth-realm']),
+    mwiAccount: text(entry['mwi-account']),
+  };
+}
+
+/** Parses one profile's reply. `Invalid Profile!` and other non-XML replies throw RegistrationStatusError. */
+export function parseRegistrationsXml(body: string, profile: string): Registration[] {
+  const trimmed = body.trim();
+  if (!trimmed.startsWith('<')) throw new RegistrationStatusError(profile, trimmed.split('\n')[0].slice(0, 200) || 'empty reply');
+  // Control characters break the parser; FusionPBX strips them the same way.
+  const clean = trimmed.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
+  let document: Record<string, unknown>;
+  try {
+    document = parser.parse(clean, true) as Record<string, unknown>;
+  } catch (error) {
+    throw new RegistrationStatusError(profile, `not well-formed XML (${(error as Error).message.split('\n')[0]})`);
+  }
+  const root = document.profile as Record<string, unknown> | undefined;
+  if (!root || typeof root !== 'object') throw new RegistrationStatusError(profile, 'no <profile> element');
+  const registrations = (root.registrations ?? {}) as Record<string, unknown> | string;
+  if (typeof registrations !== 'object') return [];
+  const entries = (registrations.registration ?? []) as Record<string, unknown>[];
+  return entries.map((entry) => toRegistration(profile, entry)).filter((entry): entry is Registration => entry !== null);
+}
+
+/** FusionPBX's domain filter: sip-auth-realm equals the domain, or the user's host part does. */
+export function registrationsForDomain(registrations: readonly Registration[], domainName: string): Registration[] {
+  const domain = domainName.toLowerCase();
+  return registrations.filter((entry) => entry.domain === domain || entry.sipAuthRealm?.toLowerCase() === domain);
+}
