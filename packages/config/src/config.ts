@@ -23,6 +23,8 @@ export interface BridgeConfig {
   whmcs: { apiUrl: string; identifier: string; secret: string };
   chkcon: { whitelistFile: string };
   adminToken: string;
+  /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
+  api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number };
   worker: {
     concurrency: number;
     shutdownDeadlineMs: number;
@@ -97,6 +99,11 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
     whmcs: { apiUrl: v.WHMCS_API_URL ?? '', identifier: v.WHMCS_API_IDENTIFIER ?? '', secret: v.WHMCS_API_SECRET ?? '' },
     chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
     adminToken: v.ADMIN_TOKEN,
+    api: {
+      rateLimits: { standard: v.API_RATE_LIMIT_STANDARD, cdrExport: v.API_RATE_LIMIT_CDR_EXPORT, gateways: v.API_RATE_LIMIT_GATEWAYS },
+      rateLimitWindowSeconds: v.API_RATE_LIMIT_WINDOW_SECONDS,
+      eslDeadlineMs: v.API_ESL_DEADLINE_MS,
+    },
     worker: {
       concurrency: v.WORKER_CONCURRENCY,
       shutdownDeadlineMs: v.SHUTDOWN_DEADLINE_MS,

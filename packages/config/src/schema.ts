@@ -48,6 +48,11 @@ export const environmentSchema = Joi.object({
   PROVISIONING_FILE: Joi.string().allow('').default(''),
   FUSIONPBX_CACHE_DIR: Joi.string().default('/var/cache/fusionpbx'),
   TERMINATE_RETENTION_DAYS: Joi.number().integer().min(0).max(3650).default(30),
+  API_RATE_LIMIT_STANDARD: Joi.number().integer().min(1).max(1000000).default(100),
+  API_RATE_LIMIT_CDR_EXPORT: Joi.number().integer().min(1).max(1000000).default(10),
+  API_RATE_LIMIT_GATEWAYS: Joi.number().integer().min(1).max(1000000).default(50),
+  API_RATE_LIMIT_WINDOW_SECONDS: Joi.number().integer().min(1).max(86400).default(60),
+  API_ESL_DEADLINE_MS: Joi.number().integer().min(100).max(60000).default(3000),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
