@@ -113,6 +113,15 @@ describe('terminate, create again, change package, change password', () => {
     expect((await fusionRows('SELECT domain_enabled::text FROM v_domains WHERE domain_name = $1', [domain]))[0].domain_enabled).toBe('true');
   });
 
+  it('lets a WHMCS configurable option (key|Label) override the plan limit', async () => {
+    const id = 4107;
+    const reply = await send(event(id, 'create', { plan: { maxExtensions: 2, firstExtension: 200 }, configurableOptions: { 'maxExtensions|Extensions': '4|4 extensions' } }));
+    expect(reply.body.result).toBe('success');
+    const rows = await fusionRows("SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1", [`t${id}.pbx.example.net`]);
+    expect(rows.map((r) => r.extension)).toEqual(['200', '201', '202', '203']);
+    expect((await bridgeRows('SELECT plan FROM services WHERE service_id = $1', [id]))[0].plan).toMatchObject({ maxExtensions: 4, firstExtension: 200 });
+  });
+
   it('grows and shrinks the extension count with the plan, reporting what it disabled', async () => {
     const grow = await send(event(serviceId, 'change_package', { plan: { maxExtensions: 5, firstExtension: 100 } }));
     expect(grow.body).toMatchObject({ result: 'success' });

@@ -11,6 +11,7 @@ import {
   type TenantEvent,
 } from '@ictvoip/fusionpbx';
 import type { DesiredState } from '@ictvoip/store';
+import { effectivePlan, type WebhookEvent } from '@ictvoip/whmcs';
 import { describeError, PendingApplyError, PermanentJobError } from '../../errors';
 import type { ActionResult, TenantActionContext } from '../../tenant-action';
 
@@ -46,6 +47,11 @@ function summarise(result: ProvisionResult): string {
   return parts.join('; ');
 }
 
+/** Configurable options (`key|Label` names) are folded into the plan once, here, by the contract's rules. */
+function tenantEventOf(event: WebhookEvent): TenantEvent {
+  return { ...event, plan: effectivePlan(event), configurableOptions: {} } as unknown as TenantEvent;
+}
+
 function storedPendingApply(ctx: TenantActionContext): PendingApply | null {
   const pending = ctx.service?.pendingApply as PendingApply | null | undefined;
   return pending && pending.eventId === ctx.inboxEvent.eventId ? pending : null;
@@ -54,7 +60,7 @@ function storedPendingApply(ctx: TenantActionContext): PendingApply | null {
 async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<PendingApply> {
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
-  const result = await deps.provisioner[call](event as unknown as TenantEvent).catch(asPermanent);
+  const result = await deps.provisioner[call](tenantEventOf(event)).catch(asPermanent);
   const pending: PendingApply = {
     eventId: inboxEvent.eventId,
     steps: result.freeswitch,
@@ -68,7 +74,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
       serviceId: inboxEvent.serviceId,
       clientId: inboxEvent.clientId,
       desiredState: desired,
-      plan: call === 'create' || call === 'changePackage' ? (event.plan as Record<string, unknown>) : undefined,
+      plan: call === 'create' || call === 'changePackage' ? (effectivePlan(event) as Record<string, unknown>) : undefined,
       eventId: inboxEvent.eventId,
       newGeneration: call === 'create' && wasTerminated,
     });
