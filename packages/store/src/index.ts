@@ -16,3 +16,8 @@ export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
   return migrate(pool, MIGRATIONS);
 }
 export * from './api-keys-repository';
+export * from './billing-period';
+export * from './billing-lock';
+export * from './rate-deck-repository';
+export * from './cdr-charges-repository';
+export * from './billing-repository';

@@ -1,0 +1,376 @@
+import type { Pool, PoolClient } from 'pg';
+import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
+
+/**
+ * Billing batches: one per service, closing period and category, with a deterministic id, so a
+ * repeated close finds the batch it already made. States:
+ *   open ──► pushing ──► pushed              (WHMCS id recorded)
+ *     │         ├──────► unknown ──► pushed   (ambiguous reply; resolved by finding the token)
+ *     │         └──────► failed  ──► pushing  (definite refusal: nothing reached WHMCS, safe to retry)
+ *     └──► zero                              (nothing to invoice: recorded, not pushed)
+ * A batch left in `pushing` by a crash is treated exactly like `unknown`: reconcile, never resend blindly.
+ */
+export type BatchState = 'open' | 'pushing' | 'unknown' | 'pushed' | 'failed' | 'zero';
+
+export const BILLING_CATEGORY_CALLS = 'calls';
+
+export class BillingStoreError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'BillingStoreError';
+  }
+}
+
+export interface BillingBatch {
+  batchId: string;
+  serviceId: number;
+  clientId: number;
+  period: string;
+  category: string;
+  currency: string | null;
+  state: BatchState;
+  /** exact sum of charges and adjustments, decimal string with 6 places */
+  total: string;
+  /** the invoice line: total rounded once, half-up, to 2 places */
+  lineAmount: string;
+  callCount: number;
+  billedSeconds: number;
+  adjustmentTotal: string;
+  description: string;
+  pushToken: string;
+  whmcsBillableId: number | null;
+  whmcsInvoiceId: number | null;
+  whmcsInvoiceItemId: number | null;
+  attempts: number;
+  lastError: string | null;
+  lastErrorCode: string | null;
+  pushStartedAt: Date | null;
+  ambiguousAt: Date | null;
+  pushedAt: Date | null;
+  createdAt: Date;
+}
+
+export function batchIdFor(serviceId: number, period: string): string {
+  return `b-${serviceId}-${period}`;
+}
+
+/** Printed in the WHMCS line's description; reconciliation searches invoices for it. */
+export function pushTokenFor(batchId: string): string {
+  return `[ictvoip:${batchId}]`;
+}
+
+interface BatchRow {
+  batch_id: string;
+  service_id: string;
+  client_id: string;
+  period: string;
+  category: string;
+  currency: string | null;
+  state: BatchState;
+  total: string;
+  line_amount: string;
+  call_count: number;
+  billed_seconds: string;
+  adjustment_total: string;
+  description: string;
+  push_token: string;
+  whmcs_billable_id: string | null;
+  whmcs_invoice_id: string | null;
+  whmcs_invoice_item_id: string | null;
+  attempts: number;
+  last_error: string | null;
+  last_error_code: string | null;
+  push_started_at: Date | null;
+  ambiguous_at: Date | null;
+  pushed_at: Date | null;
+  created_at: Date;
+}
+
+const optionalNumber = (value: string | null) => (value === null ? null : Number(value));
+
+function toBatch(row: BatchRow): BillingBatch {
+  return {
+    batchId: row.batch_id,
+    serviceId: Number(row.service_id),
+    clientId: Number(row.client_id),
+    period: row.period,
+    category: row.category,
+    currency: row.currency === null ? null : row.currency.trim(),
+    state: row.state,
+    total: row.total,
+    lineAmount: row.line_amount,
+    callCount: row.call_count,
+    billedSeconds: Number(row.billed_seconds),
+    adjustmentTotal: row.adjustment_total,
+    description: row.description,
+    pushToken: row.push_token,
+    whmcsBillableId: optionalNumber(row.whmcs_billable_id),
+    whmcsInvoiceId: optionalNumber(row.whmcs_invoice_id),
+    whmcsInvoiceItemId: optionalNumber(row.whmcs_invoice_item_id),
+    attempts: row.attempts,
+    lastError: row.last_error,
+    lastErrorCode: row.last_error_code,
+    pushStartedAt: row.push_started_at,
+    ambiguousAt: row.ambiguous_at,
+    pushedAt: row.pushed_at,
+    createdAt: row.created_at,
+  };
+}
+
+const BATCH_COLUMNS = `batch_id, service_id, client_id, period, category, currency, state, total::text, line_amount::text, call_count,
+  billed_seconds, adjustment_total::text, description, push_token, whmcs_billable_id, whmcs_invoice_id, whmcs_invoice_item_id, attempts,
+  last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, created_at`;
+
+export async function getBatch(db: Pool | PoolClient, batchId: string): Promise<BillingBatch | null> {
+  const { rows } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $1`, [batchId]);
+  return rows[0] ? toBatch(rows[0]) : null;
+}
+
+export async function listBatches(db: Pool | PoolClient, query: { serviceId?: number; states?: readonly BatchState[] } = {}): Promise<BillingBatch[]> {
+  const { rows } = await db.query<BatchRow>(
+    `SELECT ${BATCH_COLUMNS} FROM billing_batches
+     WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2::text[] IS NULL OR state = ANY($2::text[]))
+     ORDER BY service_id, period`,
+    [query.serviceId ?? null, query.states ?? null],
+  );
+  return rows.map(toBatch);
+}
+
+function minutesText(seconds: number): string {
+  return `${Math.ceil(seconds / 60)} min`;
+}
+
+/** Human summary + token: what the customer reads on the invoice line. */
+export function describeBatch(batch: { period: string; callCount: number; billedSeconds: number; adjustmentTotal: string; currency: string | null; pushToken: string }): string {
+  const adjustment = parseMoney(batch.adjustmentTotal, { allowNegative: true }) === 0n ? '' : `, adjustments ${batch.adjustmentTotal} ${batch.currency ?? ''}`.trimEnd();
+  return `Calls ${batch.period}: ${batch.callCount} calls, ${minutesText(batch.billedSeconds)}${adjustment} ${batch.pushToken}`;
+}
+
+export interface CreateBatchInput {
+  serviceId: number;
+  clientId: number;
+  /** the closing period: unbilled rated charges of this and earlier periods (late CDRs) go in */
+  period: string;
+}
+
+/**
+ * Gathers a service's unbilled rated charges (periods up to `period`) and pending adjustments into
+ * a new batch, in one transaction on `client` (the caller holds the billing lock). Returns the
+ * existing batch when one was already made for this period, null when there is nothing to bill.
+ */
+export async function createBatch(client: PoolClient, input: CreateBatchInput): Promise<BillingBatch | null> {
+  const batchId = batchIdFor(input.serviceId, input.period);
+  const existing = await getBatch(client, batchId);
+  if (existing) return existing;
+  await client.query('BEGIN');
+  try {
+    const batch = await insertBatch(client, batchId, input);
+    await client.query('COMMIT');
+    return batch;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput): Promise<BillingBatch | null> {
+  const charges = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[] }>(
+    `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+       COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
+     FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND status = 'rated' AND period <= $2`,
+    [input.serviceId, input.period],
+  );
+  const adjustments = await client.query<{ n: string; amount: string; currencies: string[] }>(
+    `SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+       COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
+     FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`,
+    [input.serviceId],
+  );
+  const chargeRow = charges.rows[0];
+  const adjustmentRow = adjustments.rows[0];
+  const callCount = Number.parseInt(chargeRow?.calls ?? '0', 10);
+  const adjustmentCount = Number.parseInt(adjustmentRow?.n ?? '0', 10);
+  if (callCount === 0 && adjustmentCount === 0) return null;
+  // Only sub-cent remainders pending and no calls: keep them for a period that has calls.
+  if (callCount === 0 && roundInvoiceLine(parseMoney(adjustmentRow?.amount ?? '0', { allowNegative: true })) === 0n) return null;
+  const currencies = [...new Set([...(chargeRow?.currencies ?? []), ...(adjustmentRow?.currencies ?? [])].map((c) => c.trim()))];
+  if (currencies.length > 1) {
+    throw new BillingStoreError('BILLING_CURRENCY_MIXED', `service ${input.serviceId} has unbilled charges in several currencies (${currencies.join(', ')}); re-rate with one deck`);
+  }
+  const chargeSum = parseMoney(chargeRow?.amount ?? '0');
+  const adjustmentSum = parseMoney(adjustmentRow?.amount ?? '0', { allowNegative: true });
+  const total = chargeSum + adjustmentSum;
+  const pushToken = pushTokenFor(batchId);
+  const draft = {
+    period: input.period, callCount, billedSeconds: Number.parseInt(chargeRow?.seconds ?? '0', 10),
+    adjustmentTotal: formatMoney(adjustmentSum), currency: currencies[0] ?? null, pushToken,
+  };
+  await client.query(
+    `INSERT INTO billing_batches (batch_id, service_id, client_id, period, category, currency, state, total, line_amount, call_count,
+       billed_seconds, adjustment_total, description, push_token)
+     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13)`,
+    [batchId, input.serviceId, input.clientId, input.period, BILLING_CATEGORY_CALLS, draft.currency, formatMoney(total),
+      formatMoney(roundInvoiceLine(total), 2), callCount, draft.billedSeconds, draft.adjustmentTotal, describeBatch(draft), pushToken],
+  );
+  await client.query(
+    `UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND status = 'rated' AND period <= $3`,
+    [batchId, input.serviceId, input.period],
+  );
+  await client.query('UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL', [batchId, input.serviceId]);
+  return getBatch(client, batchId);
+}
+
+/** open/failed → pushing (or a resend after reconciliation: unknown/pushing → pushing). False if another state. */
+export async function markBatchPushing(db: Pool | PoolClient, batchId: string, from: readonly BatchState[]): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE billing_batches SET state = 'pushing', attempts = attempts + 1, push_started_at = now(), ambiguous_at = NULL, updated_at = now()
+     WHERE batch_id = $1 AND state = ANY($2::text[])`,
+    [batchId, from],
+  );
+  return rowCount === 1;
+}
+
+export interface WhmcsRecordIds {
+  billableId?: number | null;
+  invoiceId?: number | null;
+  invoiceItemId?: number | null;
+}
+
+/**
+ * Final state (pushed or zero) plus the remainder carried to the next batch, in one transaction: the
+ * remainder (total − line) keeps billed + carried equal to rated, to the micro-unit.
+ */
+async function finalise(client: PoolClient, batch: BillingBatch, state: 'pushed' | 'zero', ids: WhmcsRecordIds): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    const { rowCount } = await client.query(
+      `UPDATE billing_batches SET state = $2, whmcs_billable_id = COALESCE($3, whmcs_billable_id), whmcs_invoice_id = COALESCE($4, whmcs_invoice_id),
+         whmcs_invoice_item_id = COALESCE($5, whmcs_invoice_item_id), pushed_at = CASE WHEN $2 = 'pushed' THEN now() END,
+         last_error = NULL, last_error_code = NULL, updated_at = now()
+       WHERE batch_id = $1 AND state NOT IN ('pushed', 'zero')`,
+      [batch.batchId, state, ids.billableId ?? null, ids.invoiceId ?? null, ids.invoiceItemId ?? null],
+    );
+    const billed = state === 'pushed' ? parseMoney(batch.lineAmount, { allowNegative: true }) : 0n;
+    const remainder = parseMoney(batch.total, { allowNegative: true }) - billed;
+    if (rowCount === 1 && remainder !== 0n) {
+      await client.query(
+        `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_period, source_batch_id, description)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (adjustment_id) DO NOTHING`,
+        [`carry-${batch.batchId}`, batch.serviceId, state === 'pushed' ? 'rounding' : 'carry', formatMoney(remainder), batch.currency, batch.period,
+          batch.batchId, state === 'pushed' ? `rounding remainder of ${batch.batchId}` : `not invoiced (${batch.total}), carried from ${batch.batchId}`],
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+export function markBatchPushed(client: PoolClient, batch: BillingBatch, ids: WhmcsRecordIds): Promise<void> {
+  return finalise(client, batch, 'pushed', ids);
+}
+
+export function markBatchZero(client: PoolClient, batch: BillingBatch): Promise<void> {
+  return finalise(client, batch, 'zero', {});
+}
+
+/** The push may have reached WHMCS: only reconciliation may decide what happens next. */
+export async function markBatchUnknown(db: Pool | PoolClient, batchId: string, code: string, message: string): Promise<void> {
+  await db.query(
+    `UPDATE billing_batches SET state = 'unknown', ambiguous_at = COALESCE(ambiguous_at, push_started_at, now()), last_error = $2, last_error_code = $3, updated_at = now()
+     WHERE batch_id = $1 AND state IN ('pushing', 'unknown')`,
+    [batchId, message.slice(0, 2000), code],
+  );
+}
+
+/** WHMCS definitely did not take the item (refusal, or nothing was delivered). */
+export async function markBatchFailed(db: Pool | PoolClient, batchId: string, code: string, message: string): Promise<void> {
+  await db.query(
+    `UPDATE billing_batches SET state = 'failed', last_error = $2, last_error_code = $3, updated_at = now()
+     WHERE batch_id = $1 AND state IN ('pushing', 'open', 'failed')`,
+    [batchId, message.slice(0, 2000), code],
+  );
+}
+
+/**
+ * Undo a batch that never reached WHMCS (open or failed): its charges and adjustments are
+ * released for re-rating; the next close makes it again with the same id. Refused otherwise.
+ */
+export async function dissolveBatch(client: PoolClient, batchId: string): Promise<boolean> {
+  const { rows } = await client.query<{ state: BatchState }>('SELECT state FROM billing_batches WHERE batch_id = $1 FOR UPDATE', [batchId]);
+  const state = rows[0]?.state;
+  if (state === undefined) return false;
+  if (state !== 'open' && state !== 'failed') {
+    throw new BillingStoreError('BATCH_NOT_DISSOLVABLE', `batch ${batchId} is ${state}: it may be in WHMCS and cannot be undone`);
+  }
+  await client.query('UPDATE cdr_charges SET batch_id = NULL WHERE batch_id = $1', [batchId]);
+  await client.query('UPDATE billing_adjustments SET batch_id = NULL WHERE batch_id = $1', [batchId]);
+  await client.query('DELETE FROM billing_batches WHERE batch_id = $1', [batchId]);
+  return true;
+}
+
+export interface NewAdjustment {
+  adjustmentId: string;
+  serviceId: number;
+  kind: 'rerate' | 'manual';
+  /** decimal string, may be negative (a credit) */
+  amount: string;
+  currency: string | null;
+  sourcePeriod: string | null;
+  description: string;
+}
+
+export async function insertAdjustment(db: Pool | PoolClient, adjustment: NewAdjustment): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_period, description)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (adjustment_id) DO NOTHING`,
+    [adjustment.adjustmentId, adjustment.serviceId, adjustment.kind, formatMoney(parseMoney(adjustment.amount, { allowNegative: true })),
+      adjustment.currency, adjustment.sourcePeriod, adjustment.description],
+  );
+  return rowCount === 1;
+}
+
+export interface StoredAdjustment {
+  adjustmentId: string;
+  serviceId: number;
+  kind: string;
+  amount: string;
+  currency: string | null;
+  sourcePeriod: string | null;
+  sourceBatchId: string | null;
+  description: string;
+  batchId: string | null;
+}
+
+export async function listAdjustments(db: Pool | PoolClient, query: { serviceId?: number; pendingOnly?: boolean; sourcePeriod?: string; kind?: string } = {}): Promise<StoredAdjustment[]> {
+  const { rows } = await db.query<{ adjustment_id: string; service_id: string; kind: string; amount: string; currency: string | null; source_period: string | null; source_batch_id: string | null; description: string; batch_id: string | null }>(
+    `SELECT adjustment_id, service_id, kind, amount::text, currency, source_period, source_batch_id, description, batch_id FROM billing_adjustments
+     WHERE ($1::bigint IS NULL OR service_id = $1) AND (NOT $2 OR batch_id IS NULL) AND ($3::text IS NULL OR source_period = $3)
+       AND ($4::text IS NULL OR kind = $4)
+     ORDER BY created_at, adjustment_id`,
+    [query.serviceId ?? null, query.pendingOnly === true, query.sourcePeriod ?? null, query.kind ?? null],
+  );
+  return rows.map((row) => ({
+    adjustmentId: row.adjustment_id, serviceId: Number(row.service_id), kind: row.kind, amount: row.amount,
+    currency: row.currency === null ? null : row.currency.trim(), sourcePeriod: row.source_period, sourceBatchId: row.source_batch_id,
+    description: row.description, batchId: row.batch_id,
+  }));
+}
+
+/**
+ * Services with something to bill up to `period`: unbilled rated charges, pending adjustments,
+ * or a batch not yet final (any period) that needs pushing or reconciling.
+ */
+export async function servicesToBill(db: Pool | PoolClient, period: string): Promise<{ serviceId: number; period: string }[]> {
+  const { rows } = await db.query<{ service_id: string; period: string }>(
+    `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated' AND period <= $1
+     UNION
+     SELECT DISTINCT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL
+     UNION
+     SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'zero')
+     ORDER BY 1, 2`,
+    [period],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
+}

@@ -1,0 +1,283 @@
+import type { Pool, PoolClient } from 'pg';
+
+export type ChargeStatus = 'rated' | 'unrated' | 'not_billable';
+
+/** One rated (or deliberately not rated) CDR. Amounts are decimal strings, never JS numbers. */
+export interface NewCharge {
+  xmlCdrUuid: string;
+  serviceId: number;
+  domainName: string;
+  /** exact PostgreSQL text of v_xml_cdr.start_stamp (microseconds kept) */
+  startStamp: string;
+  direction: string;
+  /** E.164 when the number could be normalised, else the dialled text */
+  destination: string | null;
+  billsec: number;
+  billableSeconds: number;
+  includedSeconds: number;
+  /** decimal string with 6 places; only for `rated` (the table refuses an amount on anything else) */
+  amount: string | null;
+  currency: string | null;
+  status: ChargeStatus;
+  reason: string | null;
+  deckId: number | null;
+  deckRevision: number | null;
+  period: string;
+}
+
+export interface StoredCharge extends NewCharge {
+  batchId: string | null;
+  ratedAt: Date;
+}
+
+/** Keyset position of a tenant's CDR sync. */
+export interface CdrSyncCursor {
+  serviceId: number;
+  domainUuid: string;
+  domainName: string;
+  /** exact text of the last start_stamp read forward */
+  lastStartStamp: string;
+  lastXmlCdrUuid: string;
+  chargesTotal: number;
+  lastRunAt: Date;
+  lastRunInserted: number;
+}
+
+const STAMP_TEXT = `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** SQL expression giving a timestamptz column as exact UTC text (microseconds kept). */
+export function exactStampSql(column: string): string {
+  return STAMP_TEXT.replace('%s', column);
+}
+
+/** The uuids among `uuids` that already have a charge (any status). */
+export async function existingChargeIds(db: Pool | PoolClient, uuids: readonly string[]): Promise<Set<string>> {
+  if (uuids.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>('SELECT xml_cdr_uuid::text AS id FROM cdr_charges WHERE xml_cdr_uuid = ANY($1::uuid[])', [uuids]);
+  return new Set(rows.map((row) => row.id));
+}
+
+/** Inserts charges; a CDR already charged is left untouched. Returns how many rows were new. */
+export async function insertCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<number> {
+  if (charges.length === 0) return 0;
+  const column = <K extends keyof NewCharge>(key: K) => charges.map((charge) => charge[key]);
+  const { rowCount } = await db.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
+       included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
+       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
+     ON CONFLICT (xml_cdr_uuid) DO NOTHING`,
+    [
+      column('xmlCdrUuid'), column('serviceId'), column('domainName'), column('startStamp'), column('direction'), column('destination'),
+      column('billsec'), column('billableSeconds'), column('includedSeconds'), column('amount'), column('currency'), column('status'),
+      column('reason'), column('deckId'), column('deckRevision'), column('period'),
+    ],
+  );
+  return rowCount ?? 0;
+}
+
+/** Included seconds already consumed by a service's calls of one period. */
+export async function includedSecondsUsed(db: Pool | PoolClient, serviceId: number, period: string): Promise<number> {
+  const { rows } = await db.query<{ used: string }>(
+    'SELECT COALESCE(sum(included_seconds), 0)::text AS used FROM cdr_charges WHERE service_id = $1 AND period = $2',
+    [serviceId, period],
+  );
+  return Number.parseInt(rows[0]?.used ?? '0', 10);
+}
+
+interface CursorRow {
+  service_id: string;
+  domain_uuid: string;
+  domain_name: string;
+  last_start_stamp: string;
+  last_xml_cdr_uuid: string;
+  charges_total: string;
+  last_run_at: Date;
+  last_run_inserted: number;
+}
+
+function toCursor(row: CursorRow): CdrSyncCursor {
+  return {
+    serviceId: Number(row.service_id),
+    domainUuid: row.domain_uuid,
+    domainName: row.domain_name,
+    lastStartStamp: row.last_start_stamp,
+    lastXmlCdrUuid: row.last_xml_cdr_uuid,
+    chargesTotal: Number(row.charges_total),
+    lastRunAt: row.last_run_at,
+    lastRunInserted: row.last_run_inserted,
+  };
+}
+
+const CURSOR_COLUMNS = `service_id, domain_uuid::text, domain_name, ${exactStampSql('last_start_stamp')} AS last_start_stamp,
+  last_xml_cdr_uuid::text, charges_total, last_run_at, last_run_inserted`;
+
+export async function getCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<CdrSyncCursor | null> {
+  const { rows } = await db.query<CursorRow>(`SELECT ${CURSOR_COLUMNS} FROM cdr_sync_cursors WHERE service_id = $1`, [serviceId]);
+  return rows[0] ? toCursor(rows[0]) : null;
+}
+
+export interface CursorAdvance {
+  serviceId: number;
+  domainUuid: string;
+  domainName: string;
+  startStamp: string;
+  xmlCdrUuid: string;
+  inserted: number;
+}
+
+/** Moves the cursor forward only: a position before the stored one (a look-back re-read) keeps the stored one. */
+export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: CursorAdvance): Promise<void> {
+  await db.query(
+    `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
+     VALUES ($1, $2, $3, $4, $5, $6, $6)
+     ON CONFLICT (service_id) DO UPDATE SET
+       domain_uuid = EXCLUDED.domain_uuid,
+       domain_name = EXCLUDED.domain_name,
+       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
+       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
+       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
+       last_run_inserted = EXCLUDED.last_run_inserted,
+       last_run_at = now(),
+       updated_at = now()`,
+    [advance.serviceId, advance.domainUuid, advance.domainName, advance.startStamp, advance.xmlCdrUuid, advance.inserted],
+  );
+}
+
+/** Marks a sync run that found nothing new (keeps last_run_at honest for lag alerts). */
+export async function touchCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
+  await db.query('UPDATE cdr_sync_cursors SET last_run_at = now(), last_run_inserted = 0 WHERE service_id = $1', [serviceId]);
+}
+
+export interface CdrSyncLag {
+  serviceId: number;
+  domainName: string;
+  lastStartStamp: string;
+  /** seconds between `now` and the newest CDR synced */
+  lagSeconds: number;
+  /** seconds since the last sync run for this tenant */
+  sinceLastRunSeconds: number;
+  chargesTotal: number;
+  unratedCount: number;
+}
+
+/**
+ * Lag per tenant from the bridge database alone (the backlog count needs FusionPBX's database:
+ * see the worker's cdrBacklog). `serviceId` limits it to one tenant.
+ */
+export async function cdrSyncLag(db: Pool | PoolClient, serviceId?: number): Promise<CdrSyncLag[]> {
+  const { rows } = await db.query<{ service_id: string; domain_name: string; last: string; lag: string; since: string; charges_total: string; unrated: string }>(
+    `SELECT c.service_id, c.domain_name, ${exactStampSql('c.last_start_stamp')} AS last,
+       floor(extract(epoch FROM now() - c.last_start_stamp))::text AS lag,
+       floor(extract(epoch FROM now() - c.last_run_at))::text AS since,
+       c.charges_total,
+       (SELECT count(*) FROM cdr_charges u WHERE u.service_id = c.service_id AND u.status = 'unrated')::text AS unrated
+     FROM cdr_sync_cursors c WHERE $1::bigint IS NULL OR c.service_id = $1 ORDER BY c.service_id`,
+    [serviceId ?? null],
+  );
+  return rows.map((row) => ({
+    serviceId: Number(row.service_id),
+    domainName: row.domain_name,
+    lastStartStamp: row.last,
+    lagSeconds: Number.parseInt(row.lag, 10),
+    sinceLastRunSeconds: Number.parseInt(row.since, 10),
+    chargesTotal: Number(row.charges_total),
+    unratedCount: Number.parseInt(row.unrated, 10),
+  }));
+}
+
+interface ChargeRow {
+  xml_cdr_uuid: string;
+  service_id: string;
+  domain_name: string;
+  start_stamp: string;
+  direction: string;
+  destination: string | null;
+  billsec: number;
+  billable_seconds: number;
+  included_seconds: number;
+  amount: string | null;
+  currency: string | null;
+  status: ChargeStatus;
+  reason: string | null;
+  deck_id: string | null;
+  deck_revision: number | null;
+  period: string;
+  batch_id: string | null;
+  rated_at: Date;
+}
+
+function toCharge(row: ChargeRow): StoredCharge {
+  return {
+    xmlCdrUuid: row.xml_cdr_uuid,
+    serviceId: Number(row.service_id),
+    domainName: row.domain_name,
+    startStamp: row.start_stamp,
+    direction: row.direction,
+    destination: row.destination,
+    billsec: row.billsec,
+    billableSeconds: row.billable_seconds,
+    includedSeconds: row.included_seconds,
+    amount: row.amount,
+    currency: row.currency === null ? null : row.currency.trim(),
+    status: row.status,
+    reason: row.reason,
+    deckId: row.deck_id === null ? null : Number(row.deck_id),
+    deckRevision: row.deck_revision,
+    period: row.period,
+    batchId: row.batch_id,
+    ratedAt: row.rated_at,
+  };
+}
+
+const CHARGE_COLUMNS = `xml_cdr_uuid::text, service_id, domain_name, ${exactStampSql('start_stamp')} AS start_stamp, direction, destination,
+  billsec, billable_seconds, included_seconds, amount::text, currency, status, reason, deck_id, deck_revision, period, batch_id, rated_at`;
+
+/** A service's charges, optionally of one period or status, in call order. */
+export async function listCharges(db: Pool | PoolClient, query: { serviceId: number; period?: string; status?: ChargeStatus; limit?: number }): Promise<StoredCharge[]> {
+  const { rows } = await db.query<ChargeRow>(
+    `SELECT ${CHARGE_COLUMNS} FROM cdr_charges
+     WHERE service_id = $1 AND ($2::text IS NULL OR period = $2) AND ($3::text IS NULL OR status = $3)
+     ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`,
+    [query.serviceId, query.period ?? null, query.status ?? null, query.limit ?? 100_000],
+  );
+  return rows.map(toCharge);
+}
+
+/** Overwrites the rating of one charge not in a pushed batch (re-rating). */
+export async function updateChargeRating(db: Pool | PoolClient, charge: NewCharge): Promise<void> {
+  await db.query(
+    `UPDATE cdr_charges SET destination = $2, billable_seconds = $3, included_seconds = $4, amount = $5, currency = $6, status = $7,
+       reason = $8, deck_id = $9, deck_revision = $10, rated_at = now()
+     WHERE xml_cdr_uuid = $1`,
+    [charge.xmlCdrUuid, charge.destination, charge.billableSeconds, charge.includedSeconds, charge.amount, charge.currency, charge.status,
+      charge.reason, charge.deckId, charge.deckRevision],
+  );
+}
+
+export interface ChargeTotals {
+  rated: number;
+  unrated: number;
+  notBillable: number;
+  /** exact decimal string (6 places) */
+  ratedAmount: string;
+}
+
+/** Counts and exact rated sum of a service's charges (all periods unless one is given). */
+export async function chargeTotals(db: Pool | PoolClient, serviceId: number, period?: string): Promise<ChargeTotals> {
+  const { rows } = await db.query<{ rated: string; unrated: string; not_billable: string; amount: string }>(
+    `SELECT count(*) FILTER (WHERE status = 'rated')::text AS rated, count(*) FILTER (WHERE status = 'unrated')::text AS unrated,
+       count(*) FILTER (WHERE status = 'not_billable')::text AS not_billable, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount
+     FROM cdr_charges WHERE service_id = $1 AND ($2::text IS NULL OR period = $2)`,
+    [serviceId, period ?? null],
+  );
+  const row = rows[0];
+  return {
+    rated: Number.parseInt(row?.rated ?? '0', 10),
+    unrated: Number.parseInt(row?.unrated ?? '0', 10),
+    notBillable: Number.parseInt(row?.not_billable ?? '0', 10),
+    ratedAmount: row?.amount ?? '0.000000',
+  };
+}

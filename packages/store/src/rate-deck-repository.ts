@@ -1,0 +1,256 @@
+import type { Pool, PoolClient } from 'pg';
+import {
+  formatMoney,
+  importRateDeckCsv,
+  normaliseNumber,
+  parseMarkup,
+  parseMoney,
+  type Markup,
+  type NumberingPlan,
+  type RateDeckImportOptions,
+  type RateDeckImportResult,
+  type RateEntry,
+} from '@ictvoip/rating';
+import { inTransaction } from './billing-lock';
+
+/** Bad arguments to importRateDeck / setPlanRateDeck (not a bad CSV line: that is the report). */
+export class RateDeckStoreError extends Error {
+  readonly code = 'RATE_DECK_OPTIONS_INVALID';
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'RateDeckStoreError';
+  }
+}
+
+export interface RateDeckStoreOptions {
+  /** ISO 4217, upper case; must equal the WHMCS client's currency (WHMCS bills in the client's currency). */
+  currency: string;
+  numberingPlan: NumberingPlan;
+  /** The deck's default markup; a plan mapping may override it. */
+  markup?: Markup;
+  /** Passed to the rating package's CSV import (column overrides, default dates, increments). `allowPartial` is refused. */
+  csv?: Omit<RateDeckImportOptions, 'allowPartial'>;
+}
+
+export interface RateDeckStoreResult {
+  /** False when the CSV had a bad line: nothing was written. */
+  ok: boolean;
+  /** The rating package's validation report (issues name line and column). */
+  report: RateDeckImportResult;
+  deckId: number | null;
+  revision: number | null;
+  entryCount: number;
+}
+
+/** What rating a service needs to know about its deck, without the entries. */
+export interface RateDeckRef {
+  deckId: number;
+  name: string;
+  currency: string;
+  revision: number;
+  numberingPlan: NumberingPlan;
+  markup: Markup;
+}
+
+const DECK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const INSERT_CHUNK = 2000;
+
+function validateOptions(name: string, options: RateDeckStoreOptions): void {
+  if (!DECK_NAME.test(name)) throw new RateDeckStoreError('name', 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  if (!/^[A-Z]{3}$/.test(options.currency ?? '')) throw new RateDeckStoreError('currency', 'must be a 3-letter ISO 4217 code in upper case, e.g. "USD"');
+  const plan = options.numberingPlan;
+  if (!plan || !/^[1-9]\d{0,2}$/.test(plan.countryCode ?? '')) throw new RateDeckStoreError('numberingPlan.countryCode', 'must be 1-3 digits, not starting with 0');
+  try {
+    normaliseNumber(`+${plan.countryCode}1234567`, plan);
+  } catch (error) {
+    throw new RateDeckStoreError('numberingPlan', (error as Error).message);
+  }
+  if (options.markup) {
+    try {
+      parseMarkup(options.markup);
+    } catch (error) {
+      throw new RateDeckStoreError('markup', (error as Error).message);
+    }
+  }
+  if (options.csv && 'allowPartial' in options.csv) throw new RateDeckStoreError('csv.allowPartial', 'a deck is imported whole or not at all');
+}
+
+function decimal(value: string | undefined, field: string): string {
+  if (value === undefined) return '0';
+  return formatMoney(parseMoney(value, { field }));
+}
+
+/**
+ * Validates `csvText` with the rating package and, only if every line is good, replaces the
+ * named deck's entries in one transaction (creating the deck if new; revision + 1 otherwise).
+ * A bad CSV writes nothing and returns `ok: false` with the report.
+ */
+export async function importRateDeck(pool: Pool, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckStoreResult> {
+  validateOptions(name, options);
+  const report = importRateDeckCsv(csvText, { ...options.csv });
+  if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0 };
+  const client = await pool.connect();
+  try {
+    const saved = await inTransaction(client, () => saveDeck(client, name, report.entries, options));
+    return { ok: true, report, deckId: saved.deckId, revision: saved.revision, entryCount: report.entries.length };
+  } finally {
+    client.release();
+  }
+}
+
+async function saveDeck(client: PoolClient, name: string, entries: readonly RateEntry[], options: RateDeckStoreOptions): Promise<{ deckId: number; revision: number }> {
+  const plan = options.numberingPlan;
+  const markup = options.markup ?? {};
+  const { rows } = await client.query<{ deck_id: string; revision: number }>(
+    `INSERT INTO rate_decks (name, currency, country_code, national_prefix, international_prefixes, bare_numbers,
+       markup_percent, markup_per_minute, markup_per_call, entry_count)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (name) DO UPDATE SET
+       currency = EXCLUDED.currency, country_code = EXCLUDED.country_code, national_prefix = EXCLUDED.national_prefix,
+       international_prefixes = EXCLUDED.international_prefixes, bare_numbers = EXCLUDED.bare_numbers,
+       markup_percent = EXCLUDED.markup_percent, markup_per_minute = EXCLUDED.markup_per_minute,
+       markup_per_call = EXCLUDED.markup_per_call, entry_count = EXCLUDED.entry_count,
+       revision = rate_decks.revision + 1, updated_at = now()
+     RETURNING deck_id, revision`,
+    [
+      name, options.currency, plan.countryCode, plan.nationalPrefix ?? '0', plan.internationalPrefixes ?? ['00'], plan.bareNumbers ?? 'national',
+      decimal(markup.percent, 'markup.percent'), decimal(markup.fixedPerMinute, 'markup.fixedPerMinute'), decimal(markup.fixedPerCall, 'markup.fixedPerCall'),
+      entries.length,
+    ],
+  );
+  const deckId = Number(rows[0]?.deck_id);
+  await client.query('DELETE FROM rate_entries WHERE deck_id = $1', [deckId]);
+  for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
+    await insertEntries(client, deckId, entries.slice(start, start + INSERT_CHUNK));
+  }
+  return { deckId, revision: rows[0]?.revision ?? 1 };
+}
+
+async function insertEntries(client: PoolClient, deckId: number, entries: readonly RateEntry[]): Promise<void> {
+  await client.query(
+    `INSERT INTO rate_entries (deck_id, prefix, destination, rate_per_minute, connect_fee, initial_increment, subsequent_increment,
+       effective_from, effective_to, source_line)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::int[], $7::int[], $8::timestamptz[], $9::timestamptz[], $10::int[])`,
+    [
+      deckId,
+      entries.map((entry) => entry.prefix),
+      entries.map((entry) => entry.destination),
+      entries.map((entry) => formatMoney(entry.ratePerMinute)),
+      entries.map((entry) => formatMoney(entry.connectFee)),
+      entries.map((entry) => entry.initialIncrement),
+      entries.map((entry) => entry.subsequentIncrement),
+      entries.map((entry) => entry.effectiveFrom.toISOString()),
+      entries.map((entry) => entry.effectiveTo?.toISOString() ?? null),
+      entries.map((entry) => entry.sourceLine ?? null),
+    ],
+  );
+}
+
+/** Maps a WHMCS plan's "Rate deck" value to a stored deck, optionally with the plan's own markup. */
+export async function setPlanRateDeck(db: Pool | PoolClient, planKey: string, deckName: string, markup?: Markup): Promise<void> {
+  if (planKey.trim() === '') throw new RateDeckStoreError('planKey', 'must not be empty');
+  if (markup) {
+    try {
+      parseMarkup(markup);
+    } catch (error) {
+      throw new RateDeckStoreError('markup', (error as Error).message);
+    }
+  }
+  const { rowCount } = await db.query(
+    `INSERT INTO plan_rate_decks (plan_key, deck_id, markup_percent, markup_per_minute, markup_per_call)
+     SELECT $1, deck_id, $3, $4, $5 FROM rate_decks WHERE name = $2
+     ON CONFLICT (plan_key) DO UPDATE SET deck_id = EXCLUDED.deck_id, markup_percent = EXCLUDED.markup_percent,
+       markup_per_minute = EXCLUDED.markup_per_minute, markup_per_call = EXCLUDED.markup_per_call, updated_at = now()`,
+    [planKey, deckName, markup?.percent ?? null, markup?.fixedPerMinute ?? null, markup?.fixedPerCall ?? null],
+  );
+  if (rowCount === 0) throw new RateDeckStoreError('deckName', `no rate deck named "${deckName}"`);
+}
+
+interface DeckRow {
+  deck_id: string;
+  name: string;
+  currency: string;
+  revision: number;
+  country_code: string;
+  national_prefix: string;
+  international_prefixes: string[];
+  bare_numbers: 'national' | 'international';
+  markup_percent: string;
+  markup_per_minute: string;
+  markup_per_call: string;
+}
+
+function toRef(row: DeckRow): RateDeckRef {
+  return {
+    deckId: Number(row.deck_id),
+    name: row.name,
+    currency: row.currency,
+    revision: row.revision,
+    numberingPlan: {
+      countryCode: row.country_code,
+      nationalPrefix: row.national_prefix,
+      internationalPrefixes: row.international_prefixes,
+      bareNumbers: row.bare_numbers,
+    },
+    markup: { percent: row.markup_percent, fixedPerMinute: row.markup_per_minute, fixedPerCall: row.markup_per_call },
+  };
+}
+
+/**
+ * The deck for a plan's "Rate deck" value: a plan mapping of that key first (with its markup, or
+ * the deck's), else a deck of that name. Null when neither exists.
+ */
+export async function resolveRateDeck(db: Pool | PoolClient, planKey: string): Promise<RateDeckRef | null> {
+  if (planKey === '') return null;
+  const { rows } = await db.query<DeckRow>(
+    `SELECT d.deck_id, d.name, d.currency, d.revision, d.country_code, d.national_prefix, d.international_prefixes, d.bare_numbers,
+       COALESCE(p.markup_percent, d.markup_percent) AS markup_percent,
+       COALESCE(p.markup_per_minute, d.markup_per_minute) AS markup_per_minute,
+       COALESCE(p.markup_per_call, d.markup_per_call) AS markup_per_call
+     FROM plan_rate_decks p JOIN rate_decks d ON d.deck_id = p.deck_id WHERE p.plan_key = $1
+     UNION ALL
+     SELECT d.deck_id, d.name, d.currency, d.revision, d.country_code, d.national_prefix, d.international_prefixes, d.bare_numbers,
+       d.markup_percent, d.markup_per_minute, d.markup_per_call
+     FROM rate_decks d WHERE d.name = $1 AND NOT EXISTS (SELECT 1 FROM plan_rate_decks WHERE plan_key = $1)`,
+    [planKey],
+  );
+  return rows[0] ? toRef(rows[0]) : null;
+}
+
+interface EntryRow {
+  revision: number;
+  prefix: string | null;
+  destination: string;
+  rate_per_minute: string;
+  connect_fee: string;
+  initial_increment: number;
+  subsequent_increment: number;
+  effective_from: Date;
+  effective_to: Date | null;
+  source_line: number | null;
+}
+
+/** A deck's entries with the revision they belong to, read in one statement (one snapshot). */
+export async function loadRateEntries(db: Pool | PoolClient, deckId: number): Promise<{ revision: number; entries: RateEntry[] } | null> {
+  const { rows } = await db.query<EntryRow>(
+    `SELECT d.revision, e.prefix, e.destination, e.rate_per_minute, e.connect_fee, e.initial_increment, e.subsequent_increment,
+       e.effective_from, e.effective_to, e.source_line
+     FROM rate_decks d LEFT JOIN rate_entries e ON e.deck_id = d.deck_id WHERE d.deck_id = $1`,
+    [deckId],
+  );
+  if (rows.length === 0) return null;
+  const entries = rows
+    .filter((row) => row.prefix !== null)
+    .map((row): RateEntry => ({
+      prefix: row.prefix as string,
+      destination: row.destination,
+      ratePerMinute: parseMoney(row.rate_per_minute, { field: 'rate_per_minute' }),
+      connectFee: parseMoney(row.connect_fee, { field: 'connect_fee' }),
+      initialIncrement: row.initial_increment,
+      subsequentIncrement: row.subsequent_increment,
+      effectiveFrom: row.effective_from,
+      effectiveTo: row.effective_to,
+      sourceLine: row.source_line ?? undefined,
+    }));
+  return { revision: rows[0]?.revision ?? 0, entries };
+}
