@@ -20,7 +20,22 @@ export interface BridgeConfig {
   redis: { url: string; queuePrefix: string };
   webhook: { secrets: readonly string[]; maxWaitSeconds: number };
   esl: { host: string; port: number; password: string; timeoutMs: number };
-  whmcs: { apiUrl: string; identifier: string; secret: string };
+  whmcs: { apiUrl: string; identifier: string; secret: string; timeoutMs: number };
+  billing: {
+    /** IANA zone of the billing periods (calendar months); use the WHMCS server's */
+    timeZone: string;
+    closeEverySeconds: number;
+    /** a period closes this long after its end, at least the CDR look-back window */
+    closeDelaySeconds: number;
+    invoiceAction: 'nextcron' | 'nextinvoice' | 'duedate' | 'noinvoice';
+    /** an ambiguous push not found in WHMCS invoices after this long may be sent again (nextcron only) */
+    resendAfterSeconds: number;
+    maxAttempts: number;
+    defaultRateDeck: string;
+    billedDirections: readonly ('inbound' | 'outbound' | 'local')[];
+    reconcileScanInvoices: number;
+  };
+  cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
@@ -96,7 +111,19 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
     redis: { url: v.REDIS_URL, queuePrefix: v.QUEUE_PREFIX },
     webhook: { secrets: Object.freeze(secrets), maxWaitSeconds: v.WEBHOOK_MAX_WAIT_SECONDS },
     esl: { host: v.ESL_HOST, port: v.ESL_PORT, password: v.ESL_PASSWORD, timeoutMs: v.ESL_TIMEOUT_MS },
-    whmcs: { apiUrl: v.WHMCS_API_URL ?? '', identifier: v.WHMCS_API_IDENTIFIER ?? '', secret: v.WHMCS_API_SECRET ?? '' },
+    whmcs: { apiUrl: v.WHMCS_API_URL ?? '', identifier: v.WHMCS_API_IDENTIFIER ?? '', secret: v.WHMCS_API_SECRET ?? '', timeoutMs: v.WHMCS_API_TIMEOUT_MS },
+    billing: {
+      timeZone: v.BILLING_TIMEZONE,
+      closeEverySeconds: v.BILLING_CLOSE_EVERY_SECONDS,
+      closeDelaySeconds: v.BILLING_CLOSE_DELAY_SECONDS,
+      invoiceAction: v.BILLING_INVOICE_ACTION,
+      resendAfterSeconds: v.BILLING_RESEND_AFTER_SECONDS,
+      maxAttempts: v.BILLING_MAX_ATTEMPTS,
+      defaultRateDeck: v.BILLING_DEFAULT_RATE_DECK,
+      billedDirections: Object.freeze((v.BILLING_DIRECTIONS as string).split(',') as ('inbound' | 'outbound' | 'local')[]),
+      reconcileScanInvoices: v.BILLING_RECONCILE_SCAN_INVOICES,
+    },
+    cdr: { syncEverySeconds: v.CDR_SYNC_EVERY_SECONDS, lookbackSeconds: v.CDR_LOOKBACK_SECONDS, pageSize: v.CDR_SYNC_PAGE_SIZE, maxPagesPerRun: v.CDR_SYNC_MAX_PAGES },
     chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
     adminToken: v.ADMIN_TOKEN,
     api: {

@@ -53,6 +53,24 @@ export const environmentSchema = Joi.object({
   API_RATE_LIMIT_GATEWAYS: Joi.number().integer().min(1).max(1000000).default(50),
   API_RATE_LIMIT_WINDOW_SECONDS: Joi.number().integer().min(1).max(86400).default(60),
   API_ESL_DEADLINE_MS: Joi.number().integer().min(100).max(60000).default(3000),
+  // Billing and CDR sync (issue 6).
+  BILLING_TIMEZONE: Joi.string().custom((value: string) => {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return value;
+  }, 'IANA time zone').default('UTC').messages({ 'any.custom': 'must be an IANA time zone such as Europe/Berlin' }),
+  BILLING_CLOSE_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(3600),
+  BILLING_CLOSE_DELAY_SECONDS: Joi.number().integer().min(0).max(31 * 86400).min(Joi.ref('CDR_LOOKBACK_SECONDS')).default(21600),
+  BILLING_INVOICE_ACTION: Joi.string().valid('nextcron', 'nextinvoice', 'duedate', 'noinvoice').default('nextcron'),
+  BILLING_RESEND_AFTER_SECONDS: Joi.number().integer().min(0).max(365 * 86400).default(172800),
+  BILLING_MAX_ATTEMPTS: Joi.number().integer().min(1).max(100).default(5),
+  BILLING_DEFAULT_RATE_DECK: Joi.string().allow('').default(''),
+  BILLING_DIRECTIONS: Joi.string().pattern(/^(inbound|outbound|local)(,(inbound|outbound|local))*$/).default('outbound'),
+  BILLING_RECONCILE_SCAN_INVOICES: Joi.number().integer().min(1).max(100).default(10),
+  CDR_SYNC_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(300),
+  CDR_LOOKBACK_SECONDS: Joi.number().integer().min(0).max(30 * 86400).default(14400),
+  CDR_SYNC_PAGE_SIZE: Joi.number().integer().min(1).max(5000).default(500),
+  CDR_SYNC_MAX_PAGES: Joi.number().integer().min(1).max(100000).default(200),
+  WHMCS_API_TIMEOUT_MS: Joi.number().integer().min(100).max(300000).default(30000),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';

@@ -3,3 +3,4 @@ export * from './job-ids';
 export * from './payloads';
 export * from './connection';
 export * from './queues';
+export * from './billing-payloads';

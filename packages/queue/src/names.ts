@@ -27,3 +27,24 @@ export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[keyof typeof MAINTENA
 export const SCHEDULER_IDS = {
   reconcileInbox: 'reconcile-inbox',
 } as const;
+
+/** CDR sync (queue cdr-sync): a scheduled fan-out, one job per tenant, and an on-demand backfill. */
+export const CDR_JOBS = {
+  syncAll: 'cdr.sync-all',
+  syncTenant: 'cdr.sync-tenant',
+  backfill: 'cdr.backfill',
+} as const;
+export type CdrJobName = (typeof CDR_JOBS)[keyof typeof CDR_JOBS];
+
+/** Billing (queue billing): scheduled period close (fan-out), one push per batch, re-rating on demand. */
+export const BILLING_JOBS = {
+  closePeriods: 'billing.close-periods',
+  pushBatch: 'billing.push-batch',
+  reratePeriod: 'billing.rerate-period',
+} as const;
+export type BillingJobName = (typeof BILLING_JOBS)[keyof typeof BILLING_JOBS];
+
+export const BILLING_SCHEDULER_IDS = {
+  cdrSyncAll: 'cdr-sync-all',
+  billingClosePeriods: 'billing-close-periods',
+} as const;
