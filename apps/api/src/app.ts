@@ -6,6 +6,7 @@ import { adminBoardRouter } from './routes/admin-board';
 import { chkconRouter } from './routes/chkcon';
 import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
+import { v1Router } from './routes/v1';
 import { webhookRouter } from './routes/webhook';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -31,6 +32,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(webhookRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(openApiRouter());
+  app.use(v1Router(deps));
 
   app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));

@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
-import type { InboxRepository } from '@ictvoip/store';
+import type { ApiKeysRepository, InboxRepository } from '@ictvoip/store';
+import type { EslClient } from '@ictvoip/fusionpbx';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
 
@@ -20,4 +21,8 @@ export interface ApiDeps {
   trustProxy: TrustProxy;
   readiness: Record<string, ReadinessCheck>;
   metrics?: ApiMetrics;
+  /** REST /v1: FusionPBX's database, the event socket (short timeouts), API keys. */
+  fusionPool: Pool;
+  esl: EslClient;
+  apiKeys: ApiKeysRepository;
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { createPool, InboxRepository, migrateBridgeDatabase } from '@ictvoip/store';
+import { ApiKeysRepository, createPool, InboxRepository, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps } from './deps';
@@ -27,7 +27,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const trustProxy = parseTrustProxy(config.http.trustProxy);
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
-  const fusionPool = createPool(config.fusionpbx.databaseUrl, { max: 2 }, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
+  const fusionPool = createPool(config.fusionpbx.databaseUrl, { max: 5 }, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
   const redis = createProducerConnection(config.redis.url);
   // Readiness only: one quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
@@ -43,6 +43,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     whitelist,
     trustProxy,
     metrics: createApiMetrics(),
+    fusionPool,
+    esl,
+    apiKeys: new ApiKeysRepository(pool),
     readiness: {
       database: async () => void (await pool.query('SELECT 1')),
       redis: async () => void (await redis.ping()),

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { V1_ROUTES, v1OpenApiPaths } from './v1';
 
 const errorSchema = {
   type: 'object',
@@ -22,7 +23,7 @@ export const OPENAPI_DOCUMENT = {
   info: { title: 'ictVoIP bridge', version: '0.1.0', description: 'WHMCS ⇄ FusionPBX bridge' },
   components: {
     schemas: { Error: errorSchema },
-    securitySchemes: { webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Ictvoip-Signature' }, adminToken: { type: 'http', scheme: 'bearer' } },
+    securitySchemes: { webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Ictvoip-Signature' }, adminToken: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'http', scheme: 'bearer', description: 'ivk_<prefix>_<secret> API key, or ADMIN_TOKEN' } },
   },
   paths: {
     '/webhooks/whmcs': {
@@ -51,6 +52,7 @@ export const OPENAPI_DOCUMENT = {
     '/readyz': { get: { summary: 'dependencies with status and latency', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
     '/metrics': { get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } } },
     '/admin/queues': { get: { summary: 'Bull Board', security: [{ adminToken: [] }], responses: { '200': { description: 'UI' }, '401': { description: 'token required' } } } },
+    ...v1OpenApiPaths(V1_ROUTES),
   },
 } as const;
 

@@ -1,0 +1,40 @@
+import type { Response } from 'express';
+import type { BridgeConfig } from '@ictvoip/config';
+import { DependencyUnavailableError, HttpError } from '../errors';
+import type { Principal } from './principal';
+import type { RateLimitBucket, RateLimiter } from './rate-limiter';
+
+const REDIS_DEADLINE_MS = 1000;
+
+function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DependencyUnavailableError('the rate limiter (Redis)')), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Counts the request against the key's bucket and sets X-RateLimit-Limit / -Remaining / -Reset
+ * (unix seconds); over the limit → 429 + Retry-After. The ADMIN_TOKEN (operator) is not limited.
+ * Redis down → 503: failing open would let one key hammer FusionPBX while the limiter is blind.
+ */
+export async function enforceRateLimit(limiter: RateLimiter, config: BridgeConfig, principal: Principal, bucket: RateLimitBucket, res: Response): Promise<void> {
+  if (principal.kind === 'admin-token') return;
+  const limit = config.api.rateLimits[bucket];
+  let decision;
+  try {
+    decision = await deadline(limiter.hit(`key-${principal.key.id}`, bucket, limit), REDIS_DEADLINE_MS);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new DependencyUnavailableError('the rate limiter (Redis)');
+  }
+  res.setHeader('X-RateLimit-Limit', String(decision.limit));
+  res.setHeader('X-RateLimit-Remaining', String(decision.remaining));
+  res.setHeader('X-RateLimit-Reset', String(decision.resetAt));
+  if (!decision.allowed) {
+    throw new HttpError(429, 'RATE_LIMITED', `rate limit of ${limit} requests per ${config.api.rateLimitWindowSeconds} s exceeded for this key (${bucket})`, undefined, decision.retryAfterSeconds);
+  }
+}

@@ -1,0 +1,55 @@
+import type Redis from 'ioredis';
+
+export type RateLimitBucket = 'standard' | 'cdrExport' | 'gateways';
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Unix seconds at which the current window ends. */
+  resetAt: number;
+  /** Seconds to wait before retrying (0 when allowed). */
+  retryAfterSeconds: number;
+}
+
+/**
+ * Fixed window per (key, bucket), counted in Redis so every API process shares it. One key per
+ * window: INCR, and PEXPIRE when the window opens. The window length is Redis' own TTL, so API
+ * clocks never matter; a single declared key keeps the script valid on Redis Cluster.
+ */
+const SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if count == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`;
+
+type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>;
+
+export class RateLimiter {
+  private readonly hitCommand: HitCommand;
+
+  constructor(private readonly redis: Redis, private readonly keyPrefix: string, private readonly windowSeconds: number) {
+    redis.defineCommand('ictvoipRateLimitHit', { numberOfKeys: 1, lua: SCRIPT });
+    const command = (redis as unknown as { ictvoipRateLimitHit: HitCommand }).ictvoipRateLimitHit;
+    this.hitCommand = command.bind(redis);
+  }
+
+  /** Counts one request of `subject` in `bucket` and says whether it is within `limit`. */
+  async hit(subject: string, bucket: RateLimitBucket, limit: number): Promise<RateLimitDecision> {
+    const windowMs = this.windowSeconds * 1000;
+    const [count, ttlMs] = await this.hitCommand(`${this.keyPrefix}:ratelimit:${subject}:${bucket}`, windowMs);
+    const resetAt = Math.ceil((Date.now() + ttlMs) / 1000);
+    const allowed = count <= limit;
+    return {
+      allowed,
+      limit,
+      remaining: Math.max(limit - count, 0),
+      resetAt,
+      retryAfterSeconds: allowed ? 0 : Math.max(Math.ceil(ttlMs / 1000), 1),
+    };
+  }
+}

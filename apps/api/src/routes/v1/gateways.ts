@@ -1,0 +1,162 @@
+import Joi from 'joi';
+import {
+  createTenantGateway,
+  deleteTenantGateway,
+  getTenantGateway,
+  listTenantGateways,
+  parseGatewayStatus,
+  updateTenantGateway,
+  GatewayStatusError,
+  type GatewayFields,
+  type GatewayWriteOptions,
+  type GatewayWriteResult,
+} from '@ictvoip/fusionpbx';
+import { withServiceLock } from '@ictvoip/store';
+import type { Response } from 'express';
+import type { ApiDeps } from '../../deps';
+import { HttpError } from '../../errors';
+import type { RouteDefinition } from './define';
+import { safeText, tenantParam } from './common-schemas';
+import { applyAfterWrite, withEslDeadline } from './freeswitch';
+import { planLimits, requireDomain, resolveTenant, type TenantContext } from './tenant-context';
+
+const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:\[\]_-]+$/, 'host[:port]');
+const sipToken = Joi.string().max(255).pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+const name = Joi.string().max(100).pattern(/^[A-Za-z0-9 ._-]+$/, 'letters, digits, space . _ -');
+const profile = Joi.string().max(64).pattern(/^[A-Za-z0-9_.-]+$/, 'profile name');
+
+const fields = {
+  name,
+  proxy: host,
+  register: Joi.boolean(),
+  username: sipToken.allow(null),
+  password: sipToken.allow(null).description('write-only; answers show passwordSet'),
+  authUsername: sipToken.allow(null),
+  realm: host.allow(null),
+  fromUser: sipToken.allow(null),
+  fromDomain: host.allow(null),
+  registerTransport: Joi.string().valid('udp', 'tcp', 'tls').allow(null),
+  expireSeconds: Joi.number().integer().min(60).max(86400),
+  retrySeconds: Joi.number().integer().min(5).max(86400),
+  callerIdInFrom: Joi.boolean().allow(null),
+  context: Joi.string().max(100).pattern(/^[A-Za-z0-9_.-]+$/, 'context name'),
+  profile,
+  channels: Joi.number().integer().min(0).max(10000),
+  enabled: Joi.boolean(),
+  description: safeText(255).allow(null),
+};
+
+const gatewayParams = Joi.object({ tenant: tenantParam, gateway: Joi.string().guid({ version: ['uuidv4', 'uuidv1', 'uuidv5'] }).lowercase().required() });
+
+function writeOptions(context: TenantContext): GatewayWriteOptions {
+  return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways };
+}
+
+async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Promise<GatewayWriteResult>): Promise<GatewayWriteResult> {
+  requireDomain(context);
+  return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
+}
+
+async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number): Promise<void> {
+  const freeswitch = await applyAfterWrite(deps, result.freeswitch);
+  if (result.outcome === 'deleted' && freeswitch.applied) {
+    res.status(204).end();
+    return;
+  }
+  res.status(freeswitch.applied ? okStatus : 202).json({ outcome: result.outcome, gateway: result.gateway, freeswitch });
+}
+
+export const listGatewaysRoute: RouteDefinition = {
+  spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways', summary: 'Gateways of the tenant', params: Joi.object({ tenant: tenantParam }), bucket: 'gateways', responses: { '200': '{data:[gateway]}', '404': 'unknown tenant' } },
+  async handler({ deps, res, principal, input }) {
+    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+    res.json({ data: await listTenantGateways(deps.fusionPool, domain.domainUuid, domain.managedGatewayUuid) });
+  },
+};
+
+export const getGatewayRoute: RouteDefinition = {
+  spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways/{gateway}', summary: 'One gateway', params: gatewayParams, bucket: 'gateways', responses: { '200': 'gateway', '404': 'unknown tenant or gateway' } },
+  async handler({ deps, res, principal, input }) {
+    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+    const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, input.params.gateway as string, domain.managedGatewayUuid);
+    if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${String(input.params.gateway)} not found`);
+    res.json(gateway);
+  },
+};
+
+export const createGatewayRoute: RouteDefinition = {
+  spec: {
+    method: 'post',
+    path: '/v1/tenants/{tenant}/gateways',
+    summary: 'Create a gateway (sofia.conf cache delete + profile rescan)',
+    params: Joi.object({ tenant: tenantParam }),
+    body: Joi.object({ ...fields, name: name.required(), proxy: host.required() }),
+    bucket: 'gateways',
+    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
+  },
+  async handler({ deps, res, principal, input }) {
+    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+    const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context)));
+    await answer(deps, res, result, 201);
+  },
+};
+
+export const updateGatewayRoute: RouteDefinition = {
+  spec: {
+    method: 'put',
+    path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    summary: 'Change a gateway (idempotent; killgw + startgw when something changed)',
+    params: gatewayParams,
+    body: Joi.object(fields),
+    bucket: 'gateways',
+    responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
+  },
+  async handler({ deps, res, principal, input }) {
+    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+    const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context)));
+    await answer(deps, res, result, 200);
+  },
+};
+
+export const deleteGatewayRoute: RouteDefinition = {
+  spec: {
+    method: 'delete',
+    path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
+    params: gatewayParams,
+    bucket: 'gateways',
+    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown gateway', '409': 'managed by the plan' },
+  },
+  async handler({ deps, res, principal, input }) {
+    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+    const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context)));
+    await answer(deps, res, result, 204);
+  },
+};
+
+export const gatewayStatusRoute: RouteDefinition = {
+  spec: {
+    method: 'get',
+    path: '/v1/tenants/{tenant}/gateways/{gateway}/status',
+    summary: 'Live gateway state from `sofia xmlstatus gateway <uuid>` (running=false when FreeSWITCH does not run it)',
+    params: gatewayParams,
+    bucket: 'gateways',
+    responses: { '200': '{gatewayUuid, enabled, running, state, status, …}', '404': 'unknown gateway', '502': 'unreadable reply', '503': 'event socket down or slow; Retry-After' },
+  },
+  async handler({ deps, res, principal, input }) {
+    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+    const gatewayUuid = input.params.gateway as string;
+    const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid);
+    if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${gatewayUuid} not found`);
+    const status = await withEslDeadline(deps, async () => {
+      const first = parseGatewayStatus(await deps.esl.api(`sofia xmlstatus gateway ${gatewayUuid}`, { allowErr: true }));
+      // gateways.php retries upper-cased: older FusionPBX wrote gateway names in upper case.
+      if (first.running) return first;
+      return parseGatewayStatus(await deps.esl.api(`sofia xmlstatus gateway ${gatewayUuid.toUpperCase()}`, { allowErr: true }));
+    }).catch((error: unknown) => {
+      if (error instanceof GatewayStatusError) throw new HttpError(502, 'FREESWITCH_ERROR', error.message);
+      throw error;
+    });
+    res.json({ gatewayUuid, name: gateway.name, enabled: gateway.enabled, ...status });
+  },
+};

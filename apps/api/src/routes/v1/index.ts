@@ -1,0 +1,55 @@
+import express, { Router } from 'express';
+import type { ApiDeps } from '../../deps';
+import { HttpError } from '../../errors';
+import { authenticate } from '../../api-keys/principal';
+import { RateLimiter } from '../../api-keys/rate-limiter';
+import { createKeyRoute, listKeysRoute, revokeKeyRoute } from './admin-keys';
+import { listCdrsRoute } from './cdrs';
+import { mount, type RouteDefinition } from './define';
+import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
+import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
+import { getJobRoute } from './jobs';
+import { extensionRegistrationRoute, listRegistrationsRoute } from './registrations';
+import { getTenant, listTenants } from './tenants';
+
+/** Every /v1 route; the router and /openapi.json are both built from this list. */
+export const V1_ROUTES: readonly RouteDefinition[] = [
+  listTenants,
+  getTenant,
+  listExtensionsRoute,
+  createExtensionRoute,
+  getExtensionRoute,
+  putExtensionRoute,
+  deleteExtensionRoute,
+  extensionRegistrationRoute,
+  listRegistrationsRoute,
+  listGatewaysRoute,
+  createGatewayRoute,
+  getGatewayRoute,
+  updateGatewayRoute,
+  deleteGatewayRoute,
+  gatewayStatusRoute,
+  listCdrsRoute,
+  getJobRoute,
+  createKeyRoute,
+  listKeysRoute,
+  revokeKeyRoute,
+];
+
+export const V1_BODY_LIMIT = '64kb';
+
+export function v1Router(deps: ApiDeps): Router {
+  const router = Router();
+  const limiter = new RateLimiter(deps.redis, deps.config.redis.queuePrefix, deps.config.api.rateLimitWindowSeconds);
+  router.use('/v1', authenticate(deps.apiKeys, deps.config.adminToken, deps.logger));
+  router.use('/v1', (req, _res, next) => {
+    // Bodies are JSON only; anything else is refused before parsing.
+    if (req.method === 'GET' || req.method === 'DELETE' || (!req.headers['content-length'] && !req.headers['transfer-encoding'])) return next();
+    next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'));
+  });
+  router.use('/v1', express.json({ limit: V1_BODY_LIMIT, strict: true }));
+  for (const definition of V1_ROUTES) mount(router, deps, limiter, definition);
+  return router;
+}
+
+export { v1OpenApiPaths } from './openapi-v1';

@@ -1,0 +1,72 @@
+import Joi from 'joi';
+import type { Job } from 'bullmq';
+import { tenantOf } from '../../api-keys/principal';
+import type { ApiDeps } from '../../deps';
+import { HttpError } from '../../errors';
+import type { RouteDefinition } from './define';
+
+/** Removes what could be a secret from an error text (passwords, tokens, URLs with credentials). */
+export function scrubSecrets(text: string | null | undefined): string | null {
+  if (text === null || text === undefined) return null;
+  return text
+    .replace(/ivk_[a-z0-9]+_[A-Za-z0-9_-]+/g, 'ivk_[redacted]')
+    .replace(/\b(bearer|basic)\s+\S+/gi, '$1 [redacted]')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, '$1[redacted]@')
+    .replace(/\b(password|passwd|secret|token|api[_-]?key|auth)(["']?\s*[:=]\s*["']?)[^\s"',;&}]+/gi, '$1$2[redacted]');
+}
+
+interface JobData {
+  serviceId?: number;
+  eventId?: string;
+  action?: string;
+}
+
+async function findJob(deps: ApiDeps, id: string): Promise<Job | null> {
+  for (const [queueName, queue] of Object.entries(deps.queues)) {
+    const job = await queue.getJob(id);
+    if (job) {
+      Object.defineProperty(job, 'queueName', { value: queueName, configurable: true });
+      return job;
+    }
+  }
+  return null;
+}
+
+export const getJobRoute: RouteDefinition = {
+  spec: {
+    method: 'get',
+    path: '/v1/jobs/{id}',
+    summary: 'A background job: state, attempts, last error (secrets scrubbed); a tenant key sees only its tenant’s jobs',
+    params: Joi.object({ id: Joi.string().max(200).pattern(/^[A-Za-z0-9._-]+$/, 'job id').required() }),
+    responses: { '200': 'job', '404': 'unknown job, or another tenant’s' },
+  },
+  async handler({ deps, res, principal, input }) {
+    const id = input.params.id as string;
+    const notFound = new HttpError(404, 'NOT_FOUND', `job ${id} not found`);
+    if (deps.redis.status !== 'ready') throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
+    const job = await findJob(deps, id);
+    const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
+    const event = rows[0] ? await deps.inbox.get(rows[0].event_id) : null;
+    if (!job && !event) throw notFound;
+    const data = (job?.data ?? {}) as JobData;
+    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : event?.serviceId ?? null;
+    const own = tenantOf(principal);
+    if (own !== null && serviceId !== own) throw notFound;
+    res.json({
+      id,
+      queue: job ? (job as Job & { queueName?: string }).queueName ?? null : null,
+      name: job?.name ?? null,
+      // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
+      state: job ? await job.getState() : event?.status === 'succeeded' ? 'completed' : event?.status === 'failed' ? 'failed' : 'unknown',
+      attempts: job?.attemptsMade ?? event?.attempts ?? 0,
+      maxAttempts: job?.opts.attempts ?? null,
+      lastError: scrubSecrets(job?.failedReason || event?.lastError),
+      serviceId,
+      action: data.action ?? event?.action ?? null,
+      createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : event?.receivedAt.toISOString() ?? null,
+      processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
+      finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : event?.finishedAt?.toISOString() ?? null,
+      event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
+    });
+  },
+};

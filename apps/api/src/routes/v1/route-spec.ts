@@ -1,0 +1,26 @@
+import type Joi from 'joi';
+import type { RateLimitBucket } from '../../api-keys/rate-limiter';
+
+/**
+ * One /v1 route: the joi schemas that validate it are also what /openapi.json describes, so the
+ * document cannot drift from the validation.
+ */
+export interface RouteSpec {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** OpenAPI form, e.g. `/v1/tenants/{tenant}/extensions/{extension}`. */
+  path: string;
+  summary: string;
+  params?: Joi.ObjectSchema;
+  query?: Joi.ObjectSchema;
+  body?: Joi.ObjectSchema;
+  /** Status → description. */
+  responses: Record<string, string>;
+  /** Admin principals only (ADMIN_TOKEN or an admin key). */
+  adminOnly?: boolean;
+  bucket?: RateLimitBucket;
+  /** Extra response media types (CDR export). */
+  produces?: string[];
+}
+
+/** Express path for an OpenAPI path: `{tenant}` → `:tenant`. */
+export const expressPath = (path: string) => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');

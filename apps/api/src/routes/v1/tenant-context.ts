@@ -1,0 +1,55 @@
+import { findTenantDomain, type TenantDomainView } from '@ictvoip/fusionpbx';
+import type { ServiceRecord } from '@ictvoip/store';
+import { ServicesRepository } from '@ictvoip/store';
+import type { ApiDeps } from '../../deps';
+import { HttpError } from '../../errors';
+import { type Principal, tenantOf } from '../../api-keys/principal';
+
+export interface TenantContext {
+  service: ServiceRecord;
+  /** The tagged FusionPBX domain; null before create has run or after purge. */
+  domain: TenantDomainView | null;
+}
+
+const SERVICE_ID = /^[1-9][0-9]{0,17}$/;
+const DOMAIN = /^[A-Za-z0-9.-]{1,253}$/;
+
+const notFound = (tenant: string) => new HttpError(404, 'NOT_FOUND', `tenant ${tenant} not found`);
+
+async function findService(deps: ApiDeps, tenant: string): Promise<ServiceRecord | null> {
+  const services = new ServicesRepository(deps.pool);
+  if (SERVICE_ID.test(tenant)) return services.get(Number(tenant));
+  if (!DOMAIN.test(tenant)) return null;
+  const { rows } = await deps.pool.query<{ service_id: string }>('SELECT service_id FROM services WHERE lower(tenant_domain) = lower($1)', [tenant]);
+  return rows[0] ? services.get(Number(rows[0].service_id)) : null;
+}
+
+/**
+ * `{tenant}` is the WHMCS service id or the tenant's domain. A tenant key asking for any other
+ * tenant gets the same 404 as for a tenant that does not exist, so it learns nothing.
+ */
+export async function resolveTenant(deps: ApiDeps, principal: Principal, tenant: string): Promise<TenantContext> {
+  const service = await findService(deps, tenant);
+  if (!service) throw notFound(tenant);
+  const allowed = tenantOf(principal);
+  if (allowed !== null && allowed !== service.serviceId) throw notFound(tenant);
+  return { service, domain: await findTenantDomain(deps.fusionPool, service.serviceId) };
+}
+
+/** Sub-resources need the FusionPBX domain. */
+export function requireDomain(context: TenantContext): TenantDomainView {
+  if (!context.domain) throw new HttpError(409, 'TENANT_NOT_PROVISIONED', `tenant ${context.service.serviceId} has no FusionPBX domain (not created yet, or purged)`);
+  return context.domain;
+}
+
+function planInteger(plan: Record<string, unknown>, key: string): number | null {
+  const value = plan[key];
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string' && /^\d{1,9}$/.test(value)) return Number(value);
+  return null;
+}
+
+/** Plan limits as stored from the last create / change_package (null = the plan states no limit). */
+export function planLimits(service: ServiceRecord): { maxExtensions: number | null; maxGateways: number | null } {
+  return { maxExtensions: planInteger(service.plan, 'maxExtensions'), maxGateways: planInteger(service.plan, 'maxGateways') };
+}
