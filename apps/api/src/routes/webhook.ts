@@ -10,6 +10,23 @@ import type { ApiDeps } from '../deps';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
 const ENQUEUE_TIMEOUT_MS = 3000;
+const REDIS_READY_WAIT_MS = 1000;
+
+/** True when the producer connection is (or becomes, within `ms`) ready; a reconnect in progress gets a moment. */
+function redisReady(redis: ApiDeps['redis'], ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (redis.status === 'end' || redis.status === 'close') return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onReady = () => finish(true);
+    const timer = setTimeout(() => finish(false), ms);
+    function finish(ok: boolean) {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ok);
+    }
+    redis.once('ready', onReady);
+  });
+}
 
 class EnqueueTimeoutError extends Error {
   readonly code = 'ENQUEUE_TIMEOUT';
@@ -78,8 +95,8 @@ function parseWait(req: Request, max: number): number {
 async function enqueue(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
   const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
   const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
-  // With no offline queue a down Redis would still make BullMQ wait for readiness: answer at once.
-  if (deps.redis.status !== 'ready') throw new DependencyUnavailableError('the job queue (Redis)');
+  // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
+  if (!(await redisReady(deps.redis, REDIS_READY_WAIT_MS))) throw new DependencyUnavailableError('the job queue (Redis)');
   try {
     await withTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }), ENQUEUE_TIMEOUT_MS);
   } catch (error) {
