@@ -3,6 +3,7 @@ import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { CacheOptions, EslClient, Provisioner } from '@ictvoip/fusionpbx';
 import type { QueueSet } from '@ictvoip/queue';
 import type { AuditRepository, InboxRepository, ServicesRepository } from '@ictvoip/store';
+import type { WhmcsApiClient } from '@ictvoip/whmcs';
 
 export interface WorkerDeps {
   config: BridgeConfig;
@@ -18,4 +19,6 @@ export interface WorkerDeps {
   inbox: InboxRepository;
   services: ServicesRepository;
   audit: AuditRepository;
+  /** WHMCS API for billing pushes; null when WHMCS_API_URL/IDENTIFIER/SECRET are not set (batches then wait). */
+  whmcs: WhmcsApiClient | null;
 }

@@ -3,3 +3,5 @@ export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 export { HandlerRegistry } from './registry';
 export type { WorkerDeps } from './deps';
+export { CDR_JOB_HANDLERS, syncTenantCdrs, fanOutCdrSync, cdrBacklog } from './jobs/cdr';
+export { BILLING_JOB_HANDLERS, closeBillingPeriods, pushBillingBatch, rerateServicePeriod } from './jobs/billing';

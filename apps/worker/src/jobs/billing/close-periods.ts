@@ -1,0 +1,35 @@
+import type { Job } from 'bullmq';
+import { assertValidJobId, BILLING_JOBS, billingFanOutJobDataSchema, billingPushJobId, validatePayload } from '@ictvoip/queue';
+import { latestClosedPeriod, servicesToBill } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+
+export interface CloseOutcome {
+  period: string;
+  enqueued: number;
+}
+
+/**
+ * Scheduled at period close: the latest closed period in BILLING_TIMEZONE (ended at least
+ * BILLING_CLOSE_DELAY_SECONDS ago, so late CDRs inside the look-back window are in), then one
+ * `billing.push-batch` job per service with something to bill, plus one per batch still to push
+ * or reconcile. Job ids carry the time slot: a repeat in the same slot adds nothing.
+ */
+export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): Promise<CloseOutcome> {
+  const { timeZone, closeDelaySeconds, closeEverySeconds } = deps.config.billing;
+  const period = latestClosedPeriod(now, timeZone, closeDelaySeconds);
+  const slot = `t${Math.floor(now.getTime() / (closeEverySeconds * 1000))}`;
+  const work = await servicesToBill(deps.pool, period);
+  const jobs = work.map((item) => ({
+    name: BILLING_JOBS.pushBatch,
+    data: { serviceId: item.serviceId, period: item.period },
+    opts: { jobId: assertValidJobId(billingPushJobId(item.serviceId, item.period, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+  }));
+  if (jobs.length > 0) await deps.queues.billing.addBulk(jobs);
+  deps.logger.info({ period, enqueued: jobs.length }, 'billing close: pushes enqueued');
+  return { period, enqueued: jobs.length };
+}
+
+export async function handleBillingClose(deps: WorkerDeps, job: Job): Promise<CloseOutcome> {
+  const data = validatePayload(billingFanOutJobDataSchema, BILLING_JOBS.closePeriods, job.data);
+  return closeBillingPeriods(deps, data.now ? new Date(data.now) : new Date());
+}

@@ -1,0 +1,176 @@
+import type { Job } from 'bullmq';
+import type { PoolClient } from 'pg';
+import { BILLING_JOBS, billingPushJobDataSchema, validatePayload } from '@ictvoip/queue';
+import { parseMoney } from '@ictvoip/rating';
+import {
+  createBatch,
+  getBatch,
+  markBatchFailed,
+  markBatchPushed,
+  markBatchPushing,
+  markBatchUnknown,
+  markBatchZero,
+  withBillingLock,
+  type BatchState,
+  type BillingBatch,
+} from '@ictvoip/store';
+import { WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
+import type { WorkerDeps } from '../../deps';
+import { describeError, PermanentJobError } from '../../errors';
+
+/** What one push attempt got from WHMCS. Only `ambiguous` may have created the item without us knowing its id. */
+export type PushAttempt =
+  | { kind: 'added'; billableId: number }
+  | { kind: 'ambiguous'; code: string; message: string }
+  | { kind: 'not_delivered'; code: string; message: string }
+  | { kind: 'refused'; code: string; message: string; final: boolean };
+
+export interface PushHooks {
+  /** after WHMCS answered (or failed), before the outcome is recorded: throwing simulates a crash there */
+  afterPush?: (attempt: PushAttempt) => void | Promise<void>;
+}
+
+export type PushOutcome =
+  | 'nothing'
+  | 'pushed'
+  | 'reconciled'
+  | 'zero'
+  | 'unknown'
+  | 'awaiting-reconciliation'
+  | 'failed'
+  | 'failed-final'
+  | 'whmcs-not-configured';
+
+export interface PushResult {
+  outcome: PushOutcome;
+  batchId: string | null;
+  state: BatchState | null;
+}
+
+/** Refusals that another attempt cannot fix: alerted, left for an operator. */
+const FINAL_CODES = new Set(['WHMCS_AUTH_REFUSED', 'WHMCS_NOT_FOUND', 'WHMCS_INPUT_INVALID', 'CURRENCY_MISMATCH']);
+
+function classify(error: unknown): PushAttempt {
+  if (error instanceof WhmcsTransportError) {
+    // Only the write itself can have created an item; a failed read before it billed nothing.
+    if (error.action === 'AddBillableItem' && error.mayHaveTakenEffect) return { kind: 'ambiguous', code: error.code, message: error.message };
+    return { kind: 'not_delivered', code: error.code, message: error.message };
+  }
+  if (error instanceof WhmcsApiError) return { kind: 'refused', code: error.code, message: error.message, final: FINAL_CODES.has(error.code) };
+  if (error instanceof WhmcsInputError) return { kind: 'refused', code: error.code, message: error.message, final: true };
+  throw error;
+}
+
+async function attemptAdd(deps: WorkerDeps, whmcs: WhmcsApiClient, batch: BillingBatch): Promise<PushAttempt> {
+  try {
+    const client = await whmcs.getClientsDetails(batch.clientId);
+    // AddBillableItem has no currency: the amount is read in the client's currency, so it must be the deck's.
+    if (batch.currency && client.currencyCode && client.currencyCode !== batch.currency) {
+      return { kind: 'refused', code: 'CURRENCY_MISMATCH', message: `client ${batch.clientId} pays in ${client.currencyCode}, charges are in ${batch.currency}`, final: true };
+    }
+    const invoiceAction = deps.config.billing.invoiceAction;
+    const dueDate = invoiceAction === 'duedate' ? (await whmcs.getService(batch.serviceId))?.nextDueDate : undefined;
+    const { billableId } = await whmcs.addBillableItem({ clientId: batch.clientId, description: batch.description, amount: batch.lineAmount, invoiceAction, dueDate });
+    return { kind: 'added', billableId };
+  } catch (error) {
+    return classify(error);
+  }
+}
+
+async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, attempt: PushAttempt): Promise<PushOutcome> {
+  const log = { batchId: batch.batchId, serviceId: batch.serviceId, amount: batch.lineAmount };
+  switch (attempt.kind) {
+    case 'added':
+      await markBatchPushed(client, batch, { billableId: attempt.billableId });
+      await deps.audit.append({ actor: 'billing', action: 'billing.pushed', serviceId: batch.serviceId, detail: { ...log, billableId: attempt.billableId } });
+      deps.logger.info({ ...log, billableId: attempt.billableId }, 'billing batch pushed to WHMCS');
+      return 'pushed';
+    case 'ambiguous':
+      await markBatchUnknown(client, batch.batchId, attempt.code, attempt.message);
+      deps.logger.warn({ ...log, err: attempt.message }, 'billing push outcome unknown: will reconcile by token before any resend');
+      return 'unknown';
+    case 'not_delivered':
+      await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
+      deps.logger.warn({ ...log, err: attempt.message }, 'billing push not delivered; safe to retry');
+      return 'failed';
+    case 'refused':
+      await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
+      if (attempt.final) deps.logger.error({ ...log, code: attempt.code, err: attempt.message }, 'ALERT billing push refused by WHMCS: needs an operator');
+      else deps.logger.warn({ ...log, code: attempt.code, err: attempt.message }, 'billing push refused by WHMCS; will retry');
+      return attempt.final ? 'failed-final' : 'failed';
+  }
+}
+
+async function send(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, from: readonly BatchState[], hooks?: PushHooks): Promise<PushOutcome> {
+  // Committed before the call: a crash from here on leaves `pushing`, which is only ever reconciled.
+  if (!(await markBatchPushing(client, batch.batchId, from))) return 'awaiting-reconciliation';
+  const attempt = await attemptAdd(deps, whmcs, batch);
+  await hooks?.afterPush?.(attempt);
+  return record(deps, client, batch, attempt);
+}
+
+/** pushing (left by a crash) or unknown: find the token in WHMCS invoices; resend only when provably absent. */
+async function reconcile(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, hooks?: PushHooks): Promise<PushOutcome> {
+  const found = await whmcs.findBilledItem(batch.clientId, batch.pushToken, deps.config.billing.reconcileScanInvoices);
+  if (found) {
+    if (parseMoney(found.amount, { allowNegative: true }) !== parseMoney(batch.lineAmount, { allowNegative: true })) {
+      deps.logger.error({ batchId: batch.batchId, whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS line for a batch differs from the batch amount');
+    }
+    await markBatchPushed(client, batch, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
+    await deps.audit.append({ actor: 'billing', action: 'billing.reconciled', serviceId: batch.serviceId, detail: { batchId: batch.batchId, invoiceId: found.invoiceId } });
+    deps.logger.info({ batchId: batch.batchId, invoiceId: found.invoiceId }, 'billing batch found in WHMCS by its token');
+    return 'reconciled';
+  }
+  const since = batch.ambiguousAt ?? batch.pushStartedAt ?? batch.createdAt;
+  const waited = Date.now() - since.getTime();
+  // With nextcron WHMCS invoices every billable item at its next daily cron: once that has surely
+  // run and the token is on no invoice, the item does not exist and sending it is safe.
+  const resendable = deps.config.billing.invoiceAction === 'nextcron' && waited >= deps.config.billing.resendAfterSeconds * 1000;
+  if (!resendable) {
+    if (batch.state === 'pushing') await markBatchUnknown(client, batch.batchId, 'PUSH_INTERRUPTED', 'push interrupted before its outcome was recorded');
+    return 'awaiting-reconciliation';
+  }
+  deps.logger.warn({ batchId: batch.batchId, waitedSeconds: Math.floor(waited / 1000) }, 'billing token not in WHMCS after the resend delay: sending again');
+  return send(deps, whmcs, client, batch, ['unknown', 'pushing'], hooks);
+}
+
+async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, hooks?: PushHooks): Promise<PushOutcome> {
+  if (batch.state === 'pushed' || batch.state === 'zero') return batch.state;
+  if (batch.state === 'open' && parseMoney(batch.lineAmount, { allowNegative: true }) <= 0n) {
+    // Nothing to invoice (all calls inside included minutes, or credits): recorded, not pushed; the total is carried.
+    await markBatchZero(client, batch);
+    return 'zero';
+  }
+  if (batch.state === 'failed' && (batch.attempts >= deps.config.billing.maxAttempts || FINAL_CODES.has(batch.lastErrorCode ?? ''))) return 'failed-final';
+  if (!deps.whmcs) return 'whmcs-not-configured';
+  if (batch.state === 'open' || batch.state === 'failed') return send(deps, deps.whmcs, client, batch, [batch.state], hooks);
+  return reconcile(deps, deps.whmcs, client, batch, hooks);
+}
+
+/**
+ * Makes (or finds) the batch of a service and closing period and moves it one step towards
+ * `pushed`: push, reconcile, or nothing. Safe to run any number of times, concurrently: the
+ * billing lock serialises per service and every state change is conditional.
+ */
+export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, period: string, hooks?: PushHooks): Promise<PushResult> {
+  const service = await deps.services.get(serviceId);
+  if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
+  return withBillingLock(deps.pool, serviceId, async (client) => {
+    const batch = await createBatch(client, { serviceId, clientId: service.clientId, period });
+    if (!batch) return { outcome: 'nothing', batchId: null, state: null };
+    let outcome: PushOutcome;
+    try {
+      outcome = await advance(deps, client, batch, hooks);
+    } catch (error) {
+      deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
+      throw error;
+    }
+    const after = await getBatch(client, batch.batchId);
+    return { outcome, batchId: batch.batchId, state: after?.state ?? null };
+  });
+}
+
+export async function handleBillingPush(deps: WorkerDeps, job: Job): Promise<PushResult> {
+  const data = validatePayload(billingPushJobDataSchema, BILLING_JOBS.pushBatch, job.data);
+  return pushBillingBatch(deps, data.serviceId, data.period);
+}

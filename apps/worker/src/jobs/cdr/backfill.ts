@@ -1,0 +1,14 @@
+import type { Job } from 'bullmq';
+import { CDR_JOBS, cdrBackfillJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { WorkerDeps } from '../../deps';
+import { syncTenantCdrs, type CdrSyncOutcome } from './sync-tenant';
+
+/**
+ * Re-reads a tenant's CDRs from a date (e.g. calls before the bridge adopted the domain, or
+ * after a long outage beyond the look-back window). Already charged CDRs are skipped by their
+ * uuid; the cursor only moves forward.
+ */
+export async function handleCdrBackfill(deps: WorkerDeps, job: Job): Promise<CdrSyncOutcome> {
+  const data = validatePayload(cdrBackfillJobDataSchema, CDR_JOBS.backfill, job.data);
+  return syncTenantCdrs(deps, data.serviceId, { from: new Date(data.from as string) });
+}

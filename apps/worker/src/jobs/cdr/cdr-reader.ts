@@ -1,0 +1,91 @@
+import type { Pool } from 'pg';
+import type { RatingCdr } from '@ictvoip/rating';
+
+/** Keyset position in v_xml_cdr: exact start_stamp text (microseconds kept, never a JS Date) + uuid. */
+export interface CdrPosition {
+  startStamp: string;
+  xmlCdrUuid: string;
+}
+
+/** A v_xml_cdr row with what rating needs; `startStampText` is the exact key, `cdr.startStamp` a Date for rating. */
+export interface SourceCdr {
+  startStampText: string;
+  cdr: RatingCdr;
+}
+
+export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+interface CdrRow {
+  xml_cdr_uuid: string;
+  domain_name: string | null;
+  direction: string | null;
+  leg: string | null;
+  caller_destination: string | null;
+  destination_number: string | null;
+  start_text: string;
+  billsec: string | null;
+  hangup_cause: string | null;
+}
+
+const COLUMNS = `xml_cdr_uuid::text, domain_name, direction, leg::text, caller_destination, destination_number,
+  to_char(start_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS start_text, billsec::text, hangup_cause`;
+
+/** pg gives numeric as text; only a plain whole number is a billsec (anything else makes the CDR INVALID_CDR, i.e. unrated). */
+function wholeSeconds(text: string | null): number {
+  if (text === null) return 0;
+  const match = /^(\d+)(?:\.0+)?$/.exec(text.trim());
+  return match ? Number.parseInt(match[1] as string, 10) : Number.NaN;
+}
+
+function toSource(row: CdrRow, domainName: string): SourceCdr {
+  return {
+    startStampText: row.start_text,
+    cdr: {
+      xmlCdrUuid: row.xml_cdr_uuid,
+      direction: row.direction ?? '',
+      // Rows imported without a leg come from installs that do not log b-legs (the default): a-legs.
+      leg: (row.leg ?? 'a').trim() || 'a',
+      callerDestination: row.caller_destination,
+      destinationNumber: row.destination_number,
+      startStamp: new Date(row.start_text),
+      billsec: wholeSeconds(row.billsec),
+      hangupCause: row.hangup_cause,
+      domainName: row.domain_name ?? domainName,
+    },
+  };
+}
+
+/**
+ * The tenant's CDRs strictly after `after` in (start_stamp, xml_cdr_uuid) order, all legs. The
+ * tuple comparison is what makes paging lossless when many CDRs share one start_stamp.
+ */
+export async function readCdrsAfter(fusion: Pool, domainUuid: string, domainName: string, after: CdrPosition, limit: number): Promise<SourceCdr[]> {
+  const { rows } = await fusion.query<CdrRow>(
+    `SELECT ${COLUMNS} FROM v_xml_cdr
+     WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)
+     ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`,
+    [domainUuid, after.startStamp, after.xmlCdrUuid, limit],
+  );
+  return rows.map((row) => toSource(row, domainName));
+}
+
+/** Specific CDRs (re-rating). Missing uuids (purged from FusionPBX) are simply absent. */
+export async function readCdrsByUuid(fusion: Pool, uuids: readonly string[], domainName: string): Promise<Map<string, SourceCdr>> {
+  if (uuids.length === 0) return new Map();
+  const { rows } = await fusion.query<CdrRow>(`SELECT ${COLUMNS} FROM v_xml_cdr WHERE xml_cdr_uuid = ANY($1::uuid[])`, [uuids]);
+  return new Map(rows.map((row) => [row.xml_cdr_uuid, toSource(row, domainName)]));
+}
+
+export async function findDomainUuid(fusion: Pool, domainName: string): Promise<string | null> {
+  const { rows } = await fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1 LIMIT 1', [domainName]);
+  return rows[0]?.domain_uuid ?? null;
+}
+
+/** CDRs after a position (the backlog of a tenant), counted in FusionPBX's database. */
+export async function countCdrsAfter(fusion: Pool, domainUuid: string, after: CdrPosition): Promise<number> {
+  const { rows } = await fusion.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM v_xml_cdr WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)`,
+    [domainUuid, after.startStamp, after.xmlCdrUuid],
+  );
+  return Number.parseInt(rows[0]?.n ?? '0', 10);
+}

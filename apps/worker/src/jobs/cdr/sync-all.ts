@@ -1,0 +1,35 @@
+import type { Job } from 'bullmq';
+import { assertValidJobId, billingFanOutJobDataSchema, CDR_JOBS, cdrSyncJobId, validatePayload } from '@ictvoip/queue';
+import type { WorkerDeps } from '../../deps';
+
+/**
+ * Scheduled fan-out: one `cdr.sync-tenant` job per service with a tenant domain (terminated ones
+ * too: their unbilled CDRs are still billed). The job id carries the time slot, so several
+ * schedulers or a replay in the same slot add each tenant once; tenants sync in parallel across
+ * workers, each under its own lock.
+ */
+export async function fanOutCdrSync(deps: WorkerDeps, now = new Date()): Promise<{ enqueued: number }> {
+  const slot = `t${Math.floor(now.getTime() / (deps.config.cdr.syncEverySeconds * 1000))}`;
+  let enqueued = 0;
+  let after = 0;
+  for (;;) {
+    const services = await deps.services.list(500, after);
+    if (services.length === 0) break;
+    after = services[services.length - 1]!.serviceId;
+    const jobs = services
+      .filter((service) => service.tenantDomain)
+      .map((service) => ({
+        name: CDR_JOBS.syncTenant,
+        data: { serviceId: service.serviceId },
+        opts: { jobId: assertValidJobId(cdrSyncJobId(service.serviceId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      }));
+    if (jobs.length > 0) await deps.queues['cdr-sync'].addBulk(jobs);
+    enqueued += jobs.length;
+  }
+  return { enqueued };
+}
+
+export async function handleCdrSyncAll(deps: WorkerDeps, job: Job): Promise<{ enqueued: number }> {
+  const data = validatePayload(billingFanOutJobDataSchema, CDR_JOBS.syncAll, job.data);
+  return fanOutCdrSync(deps, data.now ? new Date(data.now) : new Date());
+}

@@ -1,0 +1,118 @@
+import type { Job } from 'bullmq';
+import { CDR_JOBS, cdrSyncJobDataSchema, validatePayload } from '@ictvoip/queue';
+import {
+  advanceCdrSyncCursor,
+  existingChargeIds,
+  getCdrSyncCursor,
+  includedSecondsUsed,
+  inTransaction,
+  insertCharges,
+  touchCdrSyncCursor,
+  withBillingLock,
+  type NewCharge,
+} from '@ictvoip/store';
+import type { PoolClient } from 'pg';
+import type { WorkerDeps } from '../../deps';
+import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition } from './cdr-reader';
+import { loadServiceRating, rateInOrder, type ServiceRating } from './service-rating';
+
+/** Test seams that simulate a process crash at a precise point (they throw). */
+export interface CdrSyncHooks {
+  /** inside the transaction, after the charges are inserted, before the cursor moves and the commit */
+  afterInsert?: (page: number) => void | Promise<void>;
+  /** after a page's transaction committed */
+  afterCommit?: (page: number) => void | Promise<void>;
+}
+
+export interface CdrSyncOptions {
+  /** read from this date instead of the cursor minus the look-back window (backfill) */
+  from?: Date;
+  hooks?: CdrSyncHooks;
+}
+
+export interface CdrSyncOutcome {
+  serviceId: number;
+  status: 'synced' | 'no-tenant' | 'no-domain';
+  pages: number;
+  read: number;
+  inserted: number;
+  rated: number;
+  unrated: number;
+  notBillable: number;
+  /** true when the run stopped at CDR_SYNC_MAX_PAGES with rows left (the next run continues) */
+  more: boolean;
+}
+
+function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date): CdrPosition {
+  if (from) return { startStamp: from.toISOString(), xmlCdrUuid: NIL_UUID };
+  const lookbackMs = deps.config.cdr.lookbackSeconds * 1000;
+  // Without a cursor, calls from before the bridge knew the service are not its to bill (backfill reaches further).
+  const base = cursorStamp ? new Date(cursorStamp) : createdAt;
+  return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
+}
+
+/** Rates the CDRs not yet charged, in call order, taking each period's remaining allowance from the database. */
+async function rateFresh(client: PoolClient, rating: ServiceRating, sources: Awaited<ReturnType<typeof readCdrsAfter>>): Promise<NewCharge[]> {
+  const existing = await existingChargeIds(client, sources.map((source) => source.cdr.xmlCdrUuid));
+  const fresh = sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
+  return rateInOrder(rating, fresh, async (period) => Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period))));
+}
+
+/**
+ * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
+ * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
+ * each page inserts the new charges (ON CONFLICT DO NOTHING) and advances the cursor in ONE
+ * transaction: a crash leaves either both or neither.
+ */
+export async function syncTenantCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions = {}): Promise<CdrSyncOutcome> {
+  const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
+  const service = await deps.services.get(serviceId);
+  if (!service?.tenantDomain) return { ...outcome, status: 'no-tenant' };
+  const domainName = service.tenantDomain;
+  return withBillingLock(deps.pool, serviceId, async (client) => {
+    const cursor = await getCdrSyncCursor(client, serviceId);
+    // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
+    const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, domainName));
+    if (!domainUuid) return { ...outcome, status: 'no-domain' };
+    const rating = await loadServiceRating(client, service, deps.config);
+    let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from);
+    const { pageSize, maxPagesPerRun } = deps.config.cdr;
+    for (;;) {
+      const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize);
+      if (sources.length === 0) break;
+      const last = sources[sources.length - 1]!;
+      const page = outcome.pages + 1;
+      const charges = await inTransaction(client, async () => {
+        const rated = await rateFresh(client, rating, sources);
+        const inserted = await insertCharges(client, rated);
+        await options.hooks?.afterInsert?.(page);
+        await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted });
+        outcome.inserted += inserted;
+        return rated;
+      });
+      await options.hooks?.afterCommit?.(page);
+      outcome.pages = page;
+      outcome.read += sources.length;
+      for (const charge of charges) {
+        if (charge.status === 'rated') outcome.rated += 1;
+        else if (charge.status === 'unrated') outcome.unrated += 1;
+        else outcome.notBillable += 1;
+      }
+      position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+      if (sources.length < pageSize) break;
+      if (outcome.pages >= maxPagesPerRun) {
+        outcome.more = true;
+        break;
+      }
+    }
+    if (outcome.pages === 0) await touchCdrSyncCursor(client, serviceId);
+    if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
+    deps.logger.debug({ ...outcome }, 'CDR sync done');
+    return outcome;
+  });
+}
+
+export async function handleCdrSyncTenant(deps: WorkerDeps, job: Job): Promise<CdrSyncOutcome> {
+  const data = validatePayload(cdrSyncJobDataSchema, CDR_JOBS.syncTenant, job.data);
+  return syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
+}
