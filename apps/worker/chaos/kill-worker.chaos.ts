@@ -1,0 +1,74 @@
+import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
+import { settle } from './support/consistency';
+import { sleep } from './support/processes';
+import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { pick, seedOf } from './support/summary';
+import { deliverAll, planWorkload, seededRandom } from './support/workload';
+
+const RUNS = pick(1, 20);
+const EVENTS = pick(150, 1000);
+const KILLS_PER_RUN = pick(3, 6);
+
+/**
+ * kill -9 of a worker at random moments (on a timer, and right while it applies FreeSWITCH steps,
+ * i.e. after the FusionPBX commit and before the bridge records success) during a stream of
+ * create/suspend/unsuspend/terminate events; a new worker is started after each kill.
+ */
+describe('kill -9 of workers during provisioning', () => {
+  const tally = new ScenarioTally('kill -9 worker');
+  afterAll(() => {
+    const result = tally.record();
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  });
+
+  for (let run = 0; run < RUNS; run += 1) {
+    const seed = seedOf(run);
+    it(`run ${run + 1}/${RUNS} (seed ${seed}): ${EVENTS} events, every one applied exactly once`, async () => {
+      const random = seededRandom(seed);
+      const bridge = await ChaosBridge.start();
+      let kills = 0;
+      try {
+        await bridge.startApi();
+        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+        const plans = planWorkload(seed, EVENTS, 100_000 + run * 10_000);
+        let killDuringApply = false;
+        const killOne = async (why: string) => {
+          const live = bridge.liveWorkers();
+          if (live.length === 0) return;
+          const victim = live[Math.floor(random() * live.length)];
+          kills += 1;
+          await victim.kill9();
+          process.stdout.write(`run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
+          await sleep(Math.floor(random() * 500));
+          await bridge.startWorker();
+        };
+        // Armed kills fire on the next directory-cache delete: FusionPBX committed, success not yet recorded.
+        bridge.esl.respond(/^memcache delete directory:/, () => {
+          if (killDuringApply) {
+            killDuringApply = false;
+            void killOne('while applying FreeSWITCH steps');
+          }
+          return '+OK\n';
+        });
+        const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 16 });
+        for (let k = 0; k < KILLS_PER_RUN; k += 1) {
+          await sleep(500 + Math.floor(random() * 2500));
+          if (random() < 0.5) killDuringApply = true;
+          else await killOne('timer');
+        }
+        const tallyPosts = await delivery;
+        await sleep(500);
+        const { report, settledMs } = await settle(bridge, plans, 240_000);
+        const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.servicePassword, CHAOS_SECRETS.admin]);
+        tally.add(report, { kills, serverErrors: tallyPosts.serverErrors, problems: leaks });
+        process.stdout.write(`run ${run + 1}: ${report.events} events, ${report.services} services, ${kills} kills, settled in ${settledMs} ms, posts ${JSON.stringify(tallyPosts.statuses)}\n`);
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect({ lost: report.lost, doubled: report.doubled, serverErrors: tallyPosts.serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
+        expect(leaks).toEqual([]);
+        expect(kills).toBeGreaterThan(0);
+      } finally {
+        await bridge.close();
+      }
+    });
+  }
+});

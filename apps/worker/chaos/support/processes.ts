@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+export const REPO_ROOT = path.resolve(__dirname, '../../../..');
+
+/** A free loopback TCP port (closed again before it is returned). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitUntil<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export type AppKind = 'api' | 'worker';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * One real `apps/api` or `apps/worker` process (`node --import tsx apps/<kind>/src/main.ts`).
+ * Every line it prints is kept (the suite checks them for secrets), nothing else is read from them.
+ */
+export class AppProcess {
+  readonly lines: string[];
+  readonly exited: Promise<ExitInfo>;
+  exit: ExitInfo | null = null;
+  private partial = '';
+
+  constructor(readonly kind: AppKind, readonly child: ChildProcess, sink: string[], readonly port: number | null) {
+    this.lines = sink;
+    const collect = (chunk: Buffer) => {
+      const text = this.partial + chunk.toString('utf8');
+      const parts = text.split('\n');
+      this.partial = parts.pop() ?? '';
+      for (const line of parts) if (line) sink.push(line);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (this.partial) sink.push(this.partial);
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  /** kill -9: no chance to clean up. */
+  async kill9(): Promise<ExitInfo> {
+    if (this.running) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  /** SIGTERM and wait (SIGKILL after `hardMs` so the suite never hangs on a stuck process). */
+  async terminate(hardMs = 30000): Promise<ExitInfo> {
+    if (!this.running) return this.exited;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), hardMs);
+    const info = await this.exited;
+    clearTimeout(timer);
+    return info;
+  }
+}
+
+/** Starts one app process with `env` and waits until it is up (API: /healthz; worker: its start-up log line). */
+export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = 30000): Promise<AppProcess> {
+  const port = kind === 'api' ? await freePort() : null;
+  const child = spawn(process.execPath, ['--import', 'tsx', `apps/${kind}/src/main.ts`], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env, ...(port ? { PORT: String(port) } : {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app = new AppProcess(kind, child, sink, port);
+  const started = sink.length;
+  try {
+    await waitUntil(async () => {
+      if (!app.running) throw new Error(`${kind} exited during start-up: ${JSON.stringify(app.exit)} ${sink.slice(started).join('\n').slice(-2000)}`);
+      if (kind === 'worker') return sink.slice(started).some((line) => line.includes('worker started'));
+      const reply = await fetch(`${app.url}/healthz`).catch(() => null);
+      return reply?.ok ?? false;
+    }, timeoutMs, `${kind} process start-up`);
+  } catch (error) {
+    await app.kill9();
+    throw error;
+  }
+  return app;
+}
