@@ -1,0 +1,115 @@
+/**
+ * Webhook ingest: signed `create` events through the real apps/api (child process) versus a bare
+ * Express receiver (HMAC + INSERT + BullMQ add, child process), same machine, same run.
+ * Two alternating rounds at full speed (best of each kept, so a noisy neighbour second does not
+ * decide the ratio), then a fixed-rate run at `fixedRate` req/s for the p99 target.
+ */
+import { createTestDatabase, uniqueQueuePrefix, deleteRedisPrefix, TEST_REDIS_URL } from '@ictvoip/testkit';
+import { createBenchBridge } from '../lib/bridge-env';
+import { freePort, startService, type RunningService } from '../lib/child';
+import { assertAllAccepted, runSignedLoad, type LoadResult } from '../lib/load';
+import { measuredRow, type ResultRow } from '../lib/report';
+import type { BenchSizes } from '../lib/sizes';
+import { round } from '../lib/stats';
+
+interface Target {
+  name: string;
+  service: RunningService;
+}
+
+function summary(result: LoadResult): Record<string, number> {
+  return { reqPerSec: round(result.requestsPerSecond, 1), p50Ms: result.p50Ms, p99Ms: result.p99Ms, maxMs: result.maxMs, total: result.total };
+}
+
+export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
+  const { connections, warmupSeconds, durationSeconds, fixedRate, fixedRateSeconds } = sizes.ingest;
+  const bridge = await createBenchBridge('ingest');
+  const baselineDb = await createTestDatabase('bench_ingest_base');
+  const baselinePrefix = uniqueQueuePrefix('bench-ingest-base');
+  const services: RunningService[] = [];
+  try {
+    const apiPort = await freePort();
+    const api = await startService({ name: 'apps/api', script: 'apps/api/src/main.ts', env: { ...bridge.env, PORT: String(apiPort) }, healthUrl: `http://127.0.0.1:${apiPort}/healthz` });
+    services.push(api);
+    const basePort = await freePort();
+    const baseline = await startService({
+      name: 'baseline express',
+      script: 'bench/ingest/baseline-server.ts',
+      env: { PORT: String(basePort), DATABASE_URL: baselineDb.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: baselinePrefix, WEBHOOK_SECRET: bridge.secret },
+      healthUrl: `http://127.0.0.1:${basePort}/healthz`,
+    });
+    services.push(baseline);
+    const project: Target = { name: 'apps/api', service: api };
+    const bare: Target = { name: 'baseline', service: baseline };
+
+    let serviceId = 1_000_000;
+    const load = async (target: Target, seconds: number, overallRate?: number) => {
+      const result = await runSignedLoad({ url: target.service.url, secret: bridge.secret, connections, durationSeconds: seconds, overallRate, firstServiceId: serviceId });
+      serviceId += 10_000_000;
+      assertAllAccepted(target.name, result);
+      log(`  ingest ${target.name}${overallRate ? ` @${overallRate}/s` : ''}: ${round(result.requestsPerSecond, 0)} req/s p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms`);
+      return result;
+    };
+
+    for (const target of [project, bare]) await load(target, warmupSeconds);
+    const rounds: Record<string, LoadResult[]> = { project: [], baseline: [] };
+    rounds.baseline.push(await load(bare, durationSeconds));
+    rounds.project.push(await load(project, durationSeconds));
+    rounds.project.push(await load(project, durationSeconds));
+    rounds.baseline.push(await load(bare, durationSeconds));
+    const best = (results: LoadResult[]) => results.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
+    const projectBest = best(rounds.project);
+    const baselineBest = best(rounds.baseline);
+
+    const projectFixed = await load(project, fixedRateSeconds, fixedRate);
+    const baselineFixed = await load(bare, fixedRateSeconds, fixedRate);
+
+    const throughput = measuredRow({
+      benchmark: 'webhook ingest',
+      metric: `throughput, ${connections} connections (best of 2)`,
+      project: { value: projectBest.requestsPerSecond, unit: 'req/s', label: 'signed create → apps/api (inbox + BullMQ)' },
+      baseline: { value: baselineBest.requestsPerSecond, unit: 'req/s', label: 'Express: HMAC + INSERT + BullMQ add' },
+      better: 'higher',
+      target: 'ratio ≥ 0.8',
+      targetMet: null,
+      details: { project: rounds.project.map(summary), baseline: rounds.baseline.map(summary), apiPeakRssMiB: api.peakRssMiB(), baselinePeakRssMiB: baseline.peakRssMiB() },
+    });
+    throughput.targetMet = throughput.ratio !== null && throughput.ratio >= 0.8;
+    const latencyRows = (label: string, projectResult: LoadResult, baselineResult: LoadResult): ResultRow[] => [
+      measuredRow({
+        benchmark: 'webhook ingest',
+        metric: `p50 latency, ${label}`,
+        project: { value: projectResult.p50Ms, unit: 'ms', label: 'apps/api' },
+        baseline: { value: baselineResult.p50Ms, unit: 'ms', label: 'bare Express' },
+        better: 'lower',
+        target: '—',
+        targetMet: null,
+      }),
+    ];
+    const fixedP99 = measuredRow({
+      benchmark: 'webhook ingest',
+      metric: `p99 latency at ${fixedRate.toLocaleString('en-US')} req/s`,
+      project: { value: projectFixed.p99Ms, unit: 'ms', label: 'apps/api' },
+      baseline: { value: baselineFixed.p99Ms, unit: 'ms', label: 'bare Express' },
+      better: 'lower',
+      target: 'p99 < 25 ms at 1,000 req/s',
+      targetMet: sizes.name === 'full' ? projectFixed.p99Ms < 25 : null,
+      details: { project: summary(projectFixed), baseline: summary(baselineFixed) },
+    });
+    const saturatedP99 = measuredRow({
+      benchmark: 'webhook ingest',
+      metric: `p99 latency, ${connections} connections saturated`,
+      project: { value: projectBest.p99Ms, unit: 'ms', label: 'apps/api' },
+      baseline: { value: baselineBest.p99Ms, unit: 'ms', label: 'bare Express' },
+      better: 'lower',
+      target: '—',
+      targetMet: null,
+    });
+    return [throughput, ...latencyRows(`${connections} connections saturated`, projectBest, baselineBest), saturatedP99, fixedP99];
+  } finally {
+    for (const service of services.reverse()) await service.stop();
+    await deleteRedisPrefix(baselinePrefix).catch(() => undefined);
+    await baselineDb.drop().catch(() => undefined);
+    await bridge.close();
+  }
+}
