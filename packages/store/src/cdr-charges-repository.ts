@@ -130,7 +130,7 @@ export interface CursorAdvance {
 export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: CursorAdvance): Promise<void> {
   await db.query(
     `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
-     VALUES ($1, $2, $3, $4, $5, $6, $6)
+     VALUES ($1, $2, $3, $4, $5, $6::bigint, $6::int)
      ON CONFLICT (service_id) DO UPDATE SET
        domain_uuid = EXCLUDED.domain_uuid,
        domain_name = EXCLUDED.domain_name,

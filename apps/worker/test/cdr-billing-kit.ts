@@ -1,0 +1,131 @@
+/** Shared set-up for the cdr-* and billing-* tests: a bridge, tenants, a rate deck and synthetic CDRs. */
+import { randomUUID } from 'node:crypto';
+import { importRateDeck } from '@ictvoip/store';
+import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
+import { startBridge, type Bridge } from './harness';
+import type { WorkerDeps } from '../src';
+
+export const DECK_CSV = [
+  'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment',
+  '1,USA,0.010000,0,60,60',
+  '1212,USA New York,0.013700,0,60,60',
+  '49,Germany,0.021000,0,60,60',
+].join('\n');
+
+/** Per-minute rate (micro-units) of the longest prefix in DECK_CSV, for expected amounts computed from the input. */
+export function rateMicroFor(e164Digits: string): bigint {
+  const rates = DECK_CSV.split('\n').slice(1).map((line) => line.split(','));
+  const match = rates.filter(([prefix]) => e164Digits.startsWith(prefix as string)).sort((a, b) => (b[0] as string).length - (a[0] as string).length)[0];
+  if (!match) throw new Error(`no rate for ${e164Digits} in the test deck`);
+  const [whole, fraction] = (match[2] as string).split('.');
+  return BigInt(whole as string) * 1_000_000n + BigInt((fraction ?? '').padEnd(6, '0'));
+}
+
+/** 60/60 increments, no connection fee: whole started minutes at the rate. */
+export function expectedMicro(e164Digits: string, billsec: number, ratePerMinute = rateMicroFor(e164Digits)): bigint {
+  if (billsec <= 0) return 0n;
+  return BigInt(Math.ceil(billsec / 60)) * ratePerMinute;
+}
+
+export function microToDecimal(micro: bigint, places = 6): string {
+  const negative = micro < 0n;
+  const abs = negative ? -micro : micro;
+  const text = `${abs / 1_000_000n}.${(abs % 1_000_000n).toString().padStart(6, '0').slice(0, places)}`;
+  return negative ? `-${text}` : text;
+}
+
+export function decimalToMicro(text: string): bigint {
+  const negative = text.startsWith('-');
+  const [whole, fraction = ''] = text.replace('-', '').split('.');
+  const micro = BigInt(whole as string) * 1_000_000n + BigInt(fraction.padEnd(6, '0').slice(0, 6));
+  return negative ? -micro : micro;
+}
+
+/** Half-up to cents, in micro-units. */
+export function roundCents(micro: bigint): bigint {
+  return ((micro + 5_000n) / 10_000n) * 10_000n;
+}
+
+export interface Tenant {
+  serviceId: number;
+  clientId: number;
+  domainName: string;
+  domainUuid: string;
+}
+
+export interface CdrInput {
+  uuid?: string;
+  start: string;
+  billsec: number;
+  destination?: string;
+  direction?: string;
+  leg?: string;
+  hangupCause?: string;
+}
+
+export interface BillingKit {
+  bridge: Bridge;
+  deps: WorkerDeps;
+  whmcs: WhmcsStandin;
+  addTenant(options?: { includedMinutes?: number; rateDeck?: string; desiredState?: string }): Promise<Tenant>;
+  insertCdr(tenant: Tenant, cdr: CdrInput): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const BASE_ENV: Record<string, string> = {
+  BILLING_TIMEZONE: 'UTC',
+  CDR_LOOKBACK_SECONDS: '3600',
+  CDR_SYNC_PAGE_SIZE: '5',
+  BILLING_CLOSE_DELAY_SECONDS: '3600',
+  BILLING_RESEND_AFTER_SECONDS: '0',
+  BILLING_MAX_ATTEMPTS: '50',
+  WHMCS_API_TIMEOUT_MS: '400',
+  LOG_LEVEL: 'warn',
+};
+
+let nextService = 1000;
+
+export async function startBillingKit(env: Record<string, string> = {}, standin?: Parameters<typeof startWhmcsStandin>[0]): Promise<BillingKit> {
+  const whmcs = await startWhmcsStandin(standin);
+  const bridge = await startBridge({ ...BASE_ENV, WHMCS_API_URL: whmcs.url, WHMCS_API_IDENTIFIER: whmcs.identifier, WHMCS_API_SECRET: whmcs.secret, ...env });
+  const worker = await bridge.startWorker({ schedulers: false });
+  const deps = worker.deps;
+  const imported = await importRateDeck(deps.pool, 'std', DECK_CSV, { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
+  if (!imported.ok) throw new Error('test deck did not import');
+  return {
+    bridge, deps, whmcs,
+    async addTenant(options = {}) {
+      const client = whmcs.addClient();
+      const serviceId = nextService++;
+      whmcs.addService({ id: serviceId, clientid: client.id });
+      const domainName = `t${serviceId}.pbx.example.net`;
+      const domainUuid = randomUUID();
+      await bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
+      const plan = { rateDeck: options.rateDeck ?? 'std', includedMinutes: options.includedMinutes ?? 0 };
+      await deps.pool.query(
+        `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, $4, $5, '2024-12-01T00:00:00Z')`,
+        [serviceId, client.id, domainName, options.desiredState ?? 'active', JSON.stringify(plan)],
+      );
+      return { serviceId, clientId: client.id, domainName, domainUuid };
+    },
+    async insertCdr(tenant, cdr) {
+      const uuid = cdr.uuid ?? randomUUID();
+      await bridge.fusion.query(
+        `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)`,
+        [uuid, tenant.domainUuid, tenant.domainName, cdr.direction ?? 'outbound', cdr.leg ?? 'a', cdr.destination ?? '12125550100', cdr.start, cdr.billsec, cdr.hangupCause ?? 'NORMAL_CLEARING'],
+      );
+      return uuid;
+    },
+    async close() {
+      await bridge.close();
+      await whmcs.close();
+    },
+  };
+}
+
+/** Sum of a service's rated charge amounts, exact, read from the database as text. */
+export async function chargedMicro(deps: WorkerDeps, serviceId: number): Promise<bigint> {
+  const { rows } = await deps.pool.query<{ amount: string | null }>(`SELECT amount::text FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`, [serviceId]);
+  return rows.reduce((sum, row) => sum + decimalToMicro(row.amount as string), 0n);
+}

@@ -1,0 +1,168 @@
+import { cdrSyncLag, chargeTotals, getCdrSyncCursor, importRateDeck, listCharges, RateDeckStoreError } from '@ictvoip/store';
+import { cdrBacklog, syncTenantCdrs } from '../src';
+import { chargedMicro, expectedMicro, startBillingKit, type BillingKit } from './cdr-billing-kit';
+
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit();
+}, 30000);
+
+afterAll(async () => {
+  await kit.close();
+});
+
+const count = async (serviceId: number) =>
+  Number((await kit.deps.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM cdr_charges WHERE service_id = $1', [serviceId])).rows[0]?.n);
+
+describe('CDR sync', () => {
+  test('happy path: every CDR gets exactly one charge, rated amounts exact, policy reasons kept', async () => {
+    const tenant = await kit.addTenant();
+    const calls = [
+      { destination: '12125550100', billsec: 61 },
+      { destination: '12025550100', billsec: 30 },
+      { destination: '+4930123456', billsec: 125 },
+      { destination: '011 49 30 123456', billsec: 60 },
+    ];
+    for (const [index, call] of calls.entries()) await kit.insertCdr(tenant, { start: `2025-01-10T10:0${index}:00Z`, ...call });
+    await kit.insertCdr(tenant, { start: '2025-01-10T11:00:00Z', billsec: 50, direction: 'inbound' });
+    await kit.insertCdr(tenant, { start: '2025-01-10T11:01:00Z', billsec: 0, hangupCause: 'NO_ANSWER' });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(outcome).toMatchObject({ status: 'synced', read: 6, inserted: 6, rated: 4, notBillable: 2, unrated: 0 });
+    const expected = calls.reduce((sum, call) => sum + expectedMicro(call.destination.replace(/\D/g, '').replace(/^011/, ''), call.billsec), 0n);
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(expected);
+    const reasons = (await listCharges(kit.deps.pool, { serviceId: tenant.serviceId, status: 'not_billable' })).map((charge) => charge.reason).sort();
+    expect(reasons).toEqual(['DIRECTION_NOT_BILLED', 'NOT_ANSWERED']);
+    const cursor = await getCdrSyncCursor(kit.deps.pool, tenant.serviceId);
+    expect(cursor?.lastStartStamp).toBe('2025-01-10T11:01:00.000000Z');
+    expect(await cdrBacklog(kit.deps, tenant.serviceId)).toBe(0);
+    const [lag] = await cdrSyncLag(kit.deps.pool, tenant.serviceId);
+    expect(lag).toMatchObject({ serviceId: tenant.serviceId, chargesTotal: 6, unratedCount: 0 });
+    expect(lag!.lagSeconds).toBeGreaterThan(0);
+  });
+
+  test('the same sync twice: no duplicate charge, same totals', async () => {
+    const tenant = await kit.addTenant();
+    for (let i = 0; i < 7; i += 1) await kit.insertCdr(tenant, { start: `2025-01-11T09:00:0${i}Z`, billsec: 10 + i });
+    const first = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const totals = await chargeTotals(kit.deps.pool, tenant.serviceId);
+    const second = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(first.inserted).toBe(7);
+    expect(second.inserted).toBe(0);
+    expect(await count(tenant.serviceId)).toBe(7);
+    expect(await chargeTotals(kit.deps.pool, tenant.serviceId)).toEqual(totals);
+  });
+
+  test('many CDRs sharing one start_stamp (with microseconds) across page boundaries: none lost', async () => {
+    const tenant = await kit.addTenant();
+    const n = 23; // page size 5: the shared timestamp spans five pages
+    for (let i = 0; i < n; i += 1) await kit.insertCdr(tenant, { start: '2025-01-12T08:00:00.123456Z', billsec: 60 });
+    await kit.insertCdr(tenant, { start: '2025-01-12T08:00:00.123457Z', billsec: 60 });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(outcome.inserted).toBe(n + 1);
+    expect(outcome.pages).toBeGreaterThanOrEqual(5);
+    expect(await count(tenant.serviceId)).toBe(n + 1);
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(BigInt(n + 1) * expectedMicro('12125550100', 60));
+  });
+
+  test('late CDR inside the look-back window is charged; one beyond it waits for a backfill', async () => {
+    const tenant = await kit.addTenant();
+    await kit.insertCdr(tenant, { start: '2025-01-13T12:00:00Z', billsec: 60 });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const late = await kit.insertCdr(tenant, { start: '2025-01-13T11:30:00Z', billsec: 60 }); // 30 min before the cursor, window 1 h
+    const tooLate = await kit.insertCdr(tenant, { start: '2025-01-13T09:00:00Z', billsec: 60 });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(outcome.inserted).toBe(1);
+    const ids = (await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid);
+    expect(ids).toContain(late);
+    expect(ids).not.toContain(tooLate);
+    const backfill = await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-01-13T00:00:00Z') });
+    expect(backfill.inserted).toBe(1);
+    expect(await count(tenant.serviceId)).toBe(3);
+    expect((await getCdrSyncCursor(kit.deps.pool, tenant.serviceId))?.lastStartStamp).toBe('2025-01-13T12:00:00.000000Z');
+  });
+
+  test('unrated call (no rate, bad number) is stored and counted, never priced at 0', async () => {
+    const tenant = await kit.addTenant();
+    await kit.insertCdr(tenant, { start: '2025-01-14T10:00:00Z', billsec: 60, destination: '+999123' });
+    await kit.insertCdr(tenant, { start: '2025-01-14T10:01:00Z', billsec: 60, destination: 'sip:bob@example.com' });
+    await kit.insertCdr(tenant, { start: '2025-01-14T10:02:00Z', billsec: 60 });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(outcome).toMatchObject({ rated: 1, unrated: 2 });
+    const unrated = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId, status: 'unrated' });
+    expect(unrated.map((charge) => [charge.reason, charge.amount])).toEqual([['NO_MATCHING_RATE', null], ['INVALID_NUMBER', null]]);
+    expect((await chargeTotals(kit.deps.pool, tenant.serviceId)).unrated).toBe(2);
+    expect((await cdrSyncLag(kit.deps.pool, tenant.serviceId))[0]?.unratedCount).toBe(2);
+    await expect(kit.deps.pool.query(`UPDATE cdr_charges SET amount = 0 WHERE xml_cdr_uuid = $1`, [unrated[0]!.xmlCdrUuid])).rejects.toThrow(/check constraint/);
+  });
+
+  test('plan without a known deck: billable calls are unrated NO_RATE_DECK', async () => {
+    const tenant = await kit.addTenant({ rateDeck: 'does-not-exist' });
+    await kit.insertCdr(tenant, { start: '2025-01-14T11:00:00Z', billsec: 60 });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.reason)).toEqual(['NO_RATE_DECK']);
+  });
+
+  test('included minutes are consumed in call order within the period', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 2 });
+    await kit.insertCdr(tenant, { start: '2025-01-15T10:00:00Z', billsec: 90 }); // 120 s billable: all included
+    await kit.insertCdr(tenant, { start: '2025-01-15T10:05:00Z', billsec: 60 }); // nothing left: billed
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[120, '0.000000'], [0, '0.013700']]);
+  });
+
+  test('crash after inserting charges but before commit: nothing of that page; after commit: cursor matches the charges', async () => {
+    const tenant = await kit.addTenant();
+    for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-16T10:00:${String(i).padStart(2, '0')}Z`, billsec: 60 });
+    const crash = new Error('simulated crash');
+    await expect(syncTenantCdrs(kit.deps, tenant.serviceId, { hooks: { afterInsert: (page) => { if (page === 2) throw crash; } } })).rejects.toBe(crash);
+    expect(await count(tenant.serviceId)).toBe(5);
+    expect((await getCdrSyncCursor(kit.deps.pool, tenant.serviceId))?.lastStartStamp).toBe('2025-01-16T10:00:04.000000Z');
+
+    const other = await kit.addTenant();
+    for (let i = 0; i < 8; i += 1) await kit.insertCdr(other, { start: `2025-01-16T11:00:0${i}Z`, billsec: 60 });
+    await expect(syncTenantCdrs(kit.deps, other.serviceId, { hooks: { afterCommit: () => { throw crash; } } })).rejects.toBe(crash);
+    const cursor = await getCdrSyncCursor(kit.deps.pool, other.serviceId);
+    const charged = await listCharges(kit.deps.pool, { serviceId: other.serviceId });
+    expect(charged).toHaveLength(5);
+    expect(cursor?.lastXmlCdrUuid).toBe(charged[charged.length - 1]?.xmlCdrUuid);
+
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    await syncTenantCdrs(kit.deps, other.serviceId);
+    expect(await count(tenant.serviceId)).toBe(12);
+    expect(await count(other.serviceId)).toBe(8);
+  });
+
+  test('two syncs of one tenant at once: each CDR charged once', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 3 });
+    for (let i = 0; i < 9; i += 1) await kit.insertCdr(tenant, { start: `2025-01-17T10:00:0${i}Z`, billsec: 60 });
+    await Promise.all([syncTenantCdrs(kit.deps, tenant.serviceId), syncTenantCdrs(kit.deps, tenant.serviceId)]);
+    expect(await count(tenant.serviceId)).toBe(9);
+    const included = (await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).reduce((sum, charge) => sum + charge.includedSeconds, 0);
+    expect(included).toBe(180);
+  });
+});
+
+describe('rate deck import into the store', () => {
+  test('a bad line imports nothing and the report names it; bad options name the field', async () => {
+    const bad = 'prefix,destination,rate_per_minute\n44,UK,0.01\n33,France,abc\n';
+    const result = await importRateDeck(kit.deps.pool, 'broken', bad, { currency: 'EUR', numberingPlan: { countryCode: '33' } });
+    expect(result.ok).toBe(false);
+    expect(result.report.issues[0]).toMatchObject({ line: 3 });
+    const { rows } = await kit.deps.pool.query(`SELECT 1 FROM rate_decks WHERE name = 'broken'`);
+    expect(rows).toHaveLength(0);
+    await expect(importRateDeck(kit.deps.pool, 'x', bad, { currency: 'euro', numberingPlan: { countryCode: '33' } })).rejects.toMatchObject({ code: 'RATE_DECK_OPTIONS_INVALID', field: 'currency' });
+    await expect(importRateDeck(kit.deps.pool, 'x', bad, { currency: 'EUR', numberingPlan: { countryCode: '033' } })).rejects.toBeInstanceOf(RateDeckStoreError);
+  });
+
+  test('re-importing a deck replaces its entries and bumps the revision', async () => {
+    const csv = 'prefix,destination,rate_per_minute\n44,UK,0.01\n';
+    const first = await importRateDeck(kit.deps.pool, 'uk', csv, { currency: 'GBP', numberingPlan: { countryCode: '44' } });
+    const second = await importRateDeck(kit.deps.pool, 'uk', `${csv}4420,London,0.02\n`, { currency: 'GBP', numberingPlan: { countryCode: '44' } });
+    expect([first.revision, second.revision]).toEqual([1, 2]);
+    expect(second.deckId).toBe(first.deckId);
+    const { rows } = await kit.deps.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM rate_entries WHERE deck_id = $1', [second.deckId]);
+    expect(rows[0]?.n).toBe('2');
+  });
+});
