@@ -1,7 +1,8 @@
 import type { CdrRecord } from '@ictvoip/fusionpbx';
 
 export interface Charge {
-  amount: string;
+  /** Decimal string; null while unrated or not billable. */
+  amount: string | null;
   status: string | null;
 }
 

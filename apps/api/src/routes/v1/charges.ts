@@ -15,7 +15,7 @@ export async function chargesFor(pool: Pool, serviceId: number, uuids: string[])
       'SELECT xml_cdr_uuid::text, amount::text, status FROM cdr_charges WHERE xml_cdr_uuid = ANY($1::uuid[]) AND service_id = $2',
       [uuids, serviceId],
     );
-    return new Map(rows.filter((row) => row.amount !== null).map((row) => [row.xml_cdr_uuid, { amount: row.amount as string, status: row.status }]));
+    return new Map(rows.map((row) => [row.xml_cdr_uuid, { amount: row.amount, status: row.status }]));
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === UNDEFINED_TABLE || code === UNDEFINED_COLUMN) return null;
