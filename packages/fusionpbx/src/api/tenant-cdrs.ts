@@ -112,7 +112,11 @@ function toRecord(row: CdrRow): CdrRecord {
   };
 }
 
-/** One page of at most `limit` CDRs after `after`; `next` is null on the last page. */
+/**
+ * One page of at most `limit` CDRs after `after`; `next` is null on the last page. The inner query
+ * sorts bare rows; text formatting happens only for the page (FusionPBX ships no index on v_xml_cdr,
+ * so each page is a scan: an index on (domain_uuid, start_stamp, xml_cdr_uuid) makes it a range read).
+ */
 export async function readCdrPage(pool: Pool, filter: CdrFilter, after: CdrKey | null, limit: number): Promise<{ records: CdrRecord[]; next: CdrKey | null }> {
   const { sql, params } = whereClause(filter, after);
   params.push(limit + 1);
@@ -121,11 +125,9 @@ export async function readCdrPage(pool: Pool, filter: CdrFilter, after: CdrKey |
             e.extension, c.start_stamp::text as start_key, ${ISO('c.start_stamp')} as start_iso,
             ${ISO('c.answer_stamp')} as answer_iso, ${ISO('c.end_stamp')} as end_iso,
             c.duration::text, c.billsec::text, c.hangup_cause, c.sip_hangup_disposition, c.accountcode
-       from v_xml_cdr c
+       from (select * from v_xml_cdr c where ${sql} order by c.start_stamp desc, c.xml_cdr_uuid desc limit $${params.length}) c
        left join v_extensions e on e.extension_uuid = c.extension_uuid and e.domain_uuid = c.domain_uuid
-      where ${sql}
-      order by c.start_stamp desc, c.xml_cdr_uuid desc
-      limit $${params.length}`,
+      order by c.start_stamp desc, c.xml_cdr_uuid desc`,
     params,
   );
   const page = rows.slice(0, limit);
