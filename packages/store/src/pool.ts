@@ -4,6 +4,11 @@ import { Pool, type PoolConfig } from 'pg';
 export function createPool(connectionString: string, options: PoolConfig = {}, onError?: (error: Error) => void): Pool {
   const pool = new Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, ...options });
   pool.on('error', (error) => onError?.(error));
+  // pg-pool listens for errors on idle clients only: a checked-out client (a held advisory lock, an
+  // open transaction) that the server drops (restart: 57P01) would emit an unhandled 'error' and
+  // kill the process. With this listener the next query on it fails instead (a retryable
+  // "database unavailable"), and the pool discards it on release because it is no longer queryable.
+  pool.on('connect', (client) => client.on('error', (error) => onError?.(error)));
   return pool;
 }
 

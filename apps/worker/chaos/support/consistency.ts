@@ -49,7 +49,7 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   let doubled = 0;
   const events = plans.flatMap((plan) => plan.events);
 
-  const inbox = new Map((await bridge.bridge.query<{ event_id: string; status: string; attempts: number }>('SELECT event_id, status, attempts FROM webhook_inbox')).rows.map((r) => [r.event_id, r]));
+  const inbox = new Map((await bridge.bridge.query<{ event_id: string; status: string; attempts: number }>(`SELECT event_id, status, attempts FROM webhook_inbox WHERE action <> 'test_connection'`)).rows.map((r) => [r.event_id, r]));
   const audit = new Map<string, number>();
   for (const row of (await bridge.bridge.query<{ event_id: string; action: string; n: number }>('SELECT event_id, action, count(*)::int AS n FROM audit_log GROUP BY 1, 2')).rows) {
     audit.set(`${row.event_id}/${row.action}`, row.n);
@@ -142,9 +142,10 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
 /** Waits until every planned event is finished in the inbox (or the deadline passes), then checks. */
 export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutMs: number): Promise<{ report: ConsistencyReport; settledMs: number }> {
   const started = Date.now();
-  const total = plans.reduce((n, plan) => n + plan.events.length, 0);
+  const ids = plans.flatMap((plan) => plan.events.map((event) => event.eventId));
+  const total = ids.length;
   for (;;) {
-    const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status IN ('succeeded', 'failed')`).catch(() => ({ rows: [{ n: -1 }] }));
+    const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status IN ('succeeded', 'failed') AND event_id = ANY($1::uuid[])`, [ids]).catch(() => ({ rows: [{ n: -1 }] }));
     if (rows[0].n >= total || Date.now() - started > timeoutMs) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -152,7 +153,7 @@ export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutM
   // The audit entry follows the inbox update by one statement: give a finished event a moment to get it.
   const graceUntil = Date.now() + 5000;
   for (;;) {
-    const { rows } = await bridge.bridge.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM audit_log').catch(() => ({ rows: [{ n: -1 }] }));
+    const { rows } = await bridge.bridge.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM audit_log WHERE event_id = ANY($1::uuid[])', [ids]).catch(() => ({ rows: [{ n: -1 }] }));
     if (rows[0].n >= total || Date.now() > graceUntil) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -43,6 +43,8 @@ export class AppProcess {
   readonly lines: string[];
   readonly exited: Promise<ExitInfo>;
   exit: ExitInfo | null = null;
+  /** Set when the suite itself stops the process; any other exit is reported with its last lines. */
+  private stopping = false;
   private partial = '';
 
   constructor(readonly kind: AppKind, readonly child: ChildProcess, sink: string[], readonly port: number | null) {
@@ -59,6 +61,7 @@ export class AppProcess {
       child.once('exit', (code, signal) => {
         if (this.partial) sink.push(this.partial);
         this.exit = { code, signal };
+        if (!this.stopping) process.stderr.write(`${kind} process ${child.pid} exited on its own (${JSON.stringify(this.exit)}); last lines:\n${sink.slice(-30).join('\n')}\n`);
         resolve(this.exit);
       });
     });
@@ -78,12 +81,14 @@ export class AppProcess {
 
   /** kill -9: no chance to clean up. */
   async kill9(): Promise<ExitInfo> {
+    this.stopping = true;
     if (this.running) this.child.kill('SIGKILL');
     return this.exited;
   }
 
   /** SIGTERM and wait (SIGKILL after `hardMs` so the suite never hangs on a stuck process). */
   async terminate(hardMs = 30000): Promise<ExitInfo> {
+    this.stopping = true;
     if (!this.running) return this.exited;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), hardMs);

@@ -1,0 +1,95 @@
+import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
+import { domainOf, settle } from './support/consistency';
+import { sleep, waitUntil } from './support/processes';
+import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { pick, seedOf } from './support/summary';
+import { deliverAll, planWorkload, seededRandom } from './support/workload';
+
+const RUNS = pick(1, 3);
+const EVENTS = pick(100, 300);
+
+/**
+ * The event socket misbehaves in three ways in turn — drops the connection on a command, answers
+ * slower than the client's timeout, answers -ERR — while events flow. FusionPBX work committed
+ * before the FreeSWITCH step is kept (pending apply, never rolled back) and never done twice; the
+ * apply is retried until FreeSWITCH takes it.
+ */
+describe('event socket dropping, slow, -ERR', () => {
+  const tally = new ScenarioTally('ESL drop / slow / -ERR');
+  afterAll(() => {
+    process.stdout.write(`${JSON.stringify(tally.record())}\n`);
+  });
+
+  for (let run = 0; run < RUNS; run += 1) {
+    const seed = seedOf(run) + 300;
+    it(`run ${run + 1}/${RUNS} (seed ${seed}): database work kept and done once, apply retried`, async () => {
+      const random = seededRandom(seed);
+      const bridge = await ChaosBridge.start();
+      try {
+        await bridge.startApi();
+        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+        const plans = planWorkload(seed, EVENTS, 400_000 + run * 10_000);
+        const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 8 });
+        const seenPendingApply = new Set<string>();
+        const committedWhilePending = new Set<string>();
+        const watchPending = async () => {
+          const { rows } = await bridge.bridge.query<{ service_id: string }>(`SELECT DISTINCT service_id FROM webhook_inbox WHERE status = 'pending_apply'`);
+          for (const row of rows) {
+            seenPendingApply.add(row.service_id);
+            const { rows: domains } = await bridge.fusion.query('SELECT 1 FROM v_domains WHERE domain_name = $1', [domainOf(Number(row.service_id))]);
+            if (domains.length === 1) committedWhilePending.add(row.service_id);
+          }
+        };
+        const phases: [string, () => void][] = [
+          ['dropping connections', () => { bridge.esl.dropWhen = (command) => command.startsWith('memcache delete') && random() < 0.5; }],
+          ['answering slowly (past the 1 s client timeout)', () => { bridge.esl.replyDelayMs = 1500; }],
+          ['answering -ERR', () => bridge.esl.fail(/^memcache delete/, 'memcache unavailable')],
+        ];
+        for (const [name, start] of phases) {
+          start();
+          process.stdout.write(`run ${run + 1}: ESL ${name}\n`);
+          const until = Date.now() + 2500;
+          while (Date.now() < until) {
+            await watchPending();
+            await sleep(200);
+          }
+          bridge.esl.dropWhen = null;
+          bridge.esl.replyDelayMs = 0;
+          bridge.esl.failures.length = 0;
+          await sleep(300);
+        }
+        await delivery;
+        const { report, settledMs } = await settle(bridge, plans, 180_000);
+        // "Not repeated": a create-only tenant was written by exactly one FusionPBX transaction.
+        const createOnly = plans.filter((plan) => plan.events.length === 1).map((plan) => domainOf(plan.serviceId));
+        const { rows: writers } = await bridge.fusion.query<{ domain_name: string; transactions: number }>(
+          `SELECT d.domain_name, count(DISTINCT x.xmin::text)::int AS transactions FROM v_domains d
+           JOIN LATERAL (
+             SELECT d.xmin UNION ALL SELECT e.xmin FROM v_extensions e WHERE e.domain_uuid = d.domain_uuid
+             UNION ALL SELECT v.xmin FROM v_voicemails v WHERE v.domain_uuid = d.domain_uuid
+             UNION ALL SELECT u.xmin FROM v_users u WHERE u.domain_uuid = d.domain_uuid
+             UNION ALL SELECT s.xmin FROM v_domain_settings s WHERE s.domain_uuid = d.domain_uuid
+           ) x ON true
+           WHERE d.domain_name = ANY($1) GROUP BY d.domain_name`,
+          [createOnly],
+        );
+        const rewritten = writers.filter((w) => w.transactions !== 1).map((w) => `${w.domain_name}: written by ${w.transactions} transactions`);
+        const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
+        const retried = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_inbox WHERE attempts > 1')).rows[0].n;
+        tally.add(report, { problems: [...rewritten, ...leaks] });
+        process.stdout.write(`run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} events took more than one attempt\n`);
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
+        expect(rewritten).toEqual([]);
+        expect(writers).toHaveLength(createOnly.length);
+        // The faults bit: some events went through "FusionPBX committed, FreeSWITCH pending" and recovered.
+        expect(seenPendingApply.size).toBeGreaterThan(0);
+        expect(committedWhilePending.size).toBeGreaterThan(0);
+        expect(leaks).toEqual([]);
+        await waitUntil(async () => (await bridge.bridge.query(`SELECT 1 FROM services WHERE pending_apply IS NOT NULL`)).rowCount === 0, 10000, 'no pending apply left');
+      } finally {
+        await bridge.close();
+      }
+    });
+  }
+});

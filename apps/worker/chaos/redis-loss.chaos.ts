@@ -1,0 +1,59 @@
+import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
+import { settle } from './support/consistency';
+import { PrivateRedis } from './support/private-services';
+import { sleep } from './support/processes';
+import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { pick, seedOf } from './support/summary';
+import { deliverAll, planWorkload, seededRandom } from './support/workload';
+
+const RUNS = pick(1, 3);
+const EVENTS = pick(120, 500);
+
+/**
+ * Redis is the queue, PostgreSQL the truth: a FLUSHALL and a restart (kill -9 of a non-persistent
+ * redis-server, so every key is gone) in the middle of a run; the reconciler rebuilds the queue
+ * from the inbox and every event is applied once.
+ */
+describe('Redis flushed and restarted mid-run', () => {
+  const tally = new ScenarioTally('Redis FLUSHALL + restart');
+  let redis: PrivateRedis;
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+  });
+  afterAll(async () => {
+    process.stdout.write(`${JSON.stringify(tally.record())}\n`);
+    await redis.stop();
+  });
+
+  for (let run = 0; run < RUNS; run += 1) {
+    const seed = seedOf(run) + 100;
+    it(`run ${run + 1}/${RUNS} (seed ${seed}): nothing lost, nothing doubled`, async () => {
+      const random = seededRandom(seed);
+      const bridge = await ChaosBridge.start({ redisUrl: redis.url });
+      try {
+        await bridge.startApi();
+        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+        const plans = planWorkload(seed, EVENTS, 200_000 + run * 10_000);
+        const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 8 });
+        await sleep(1000 + Math.floor(random() * 1500));
+        await redis.flushAll();
+        process.stdout.write(`run ${run + 1}: FLUSHALL\n`);
+        await sleep(1000 + Math.floor(random() * 1500));
+        await redis.restart(1500);
+        process.stdout.write(`run ${run + 1}: redis-server killed and restarted empty\n`);
+        const posts = await delivery;
+        const { report, settledMs } = await settle(bridge, plans, 180_000);
+        const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
+        tally.add(report, { serverErrors: posts.serverErrors, problems: leaks });
+        process.stdout.write(`run ${run + 1}: ${report.events} events, settled in ${settledMs} ms, posts ${JSON.stringify(posts.statuses)}, network errors ${posts.networkErrors}\n`);
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
+        expect(leaks).toEqual([]);
+        expect(bridge.liveApis()).toHaveLength(1);
+        expect(bridge.liveWorkers()).toHaveLength(2);
+      } finally {
+        await bridge.close();
+      }
+    });
+  }
+});
