@@ -23,7 +23,10 @@ export function createApp(deps: ApiDeps): Express {
     const requestId = given && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
-    res.on('finish', () => deps.metrics?.httpResponse(req.route?.path ? String(req.route.path) : 'other', res.statusCode));
+    res.on('finish', () => {
+      deps.metrics?.httpResponse(req.route?.path ? String(req.route.path) : 'other', res.statusCode);
+      if (req.method === 'POST' && req.path === '/webhooks/whmcs') deps.metrics?.webhookOutcome(String(res.locals.webhookAction ?? 'unknown'), res.statusCode);
+    });
     next();
   });
 

@@ -42,7 +42,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     inbox: new InboxRepository(pool),
     whitelist,
     trustProxy,
-    metrics: createApiMetrics(),
+    metrics: createApiMetrics({ queues, pool }),
     fusionPool,
     esl,
     apiKeys: new ApiKeysRepository(pool),

@@ -5,6 +5,7 @@ import type { WebhookEvent } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PendingApplyError, PermanentJobError } from './errors';
 import type { ProvisioningJobDefinition } from './tenant-action';
+import { withJobLogger } from './metrics';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'failed' | 'skipped'; message: string };
 
@@ -24,7 +25,8 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
   await deps.inbox.markRunning(inboxEvent.eventId);
   try {
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
-    const result = await definition.run({ event: restoreEvent(deps, inboxEvent), inboxEvent, service, deps, logger });
+    // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
+    const result = await withJobLogger(logger, () => definition.run({ event: restoreEvent(deps, inboxEvent), inboxEvent, service, deps, logger }));
     await deps.inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
     await deps.audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
     logger.info({ message: result.message }, 'event applied');

@@ -28,10 +28,15 @@ import { HandlerRegistry } from './registry';
 import { closeWorkerWithin } from './shutdown';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { provisionerOptionsFrom } from './provisioning-options';
+import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
+import { DRIFT_JOB_NAME, ensureDriftScheduler, runDriftJob } from './jobs/maintenance/drift-job';
 
 export interface RunningWorker {
   deps: WorkerDeps;
   workers: Worker[];
+  metrics: WorkerMetrics;
+  /** The worker's own /metrics URL, or null when WORKER_METRICS_PORT is 0. */
+  metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -43,7 +48,7 @@ export interface StartWorkerOptions {
 
 type JobHandler = (job: Job) => Promise<unknown>;
 
-function buildRegistry(deps: WorkerDeps | null, definitions: readonly ProvisioningJobDefinition[]): HandlerRegistry<JobHandler> {
+function buildRegistry(deps: WorkerDeps | null, definitions: readonly ProvisioningJobDefinition[], metrics?: WorkerMetrics): HandlerRegistry<JobHandler> {
   const byAction = new Map(definitions.map((d) => [d.action as string, d]));
   const registry = new HandlerRegistry<JobHandler>();
   for (const definition of definitions) {
@@ -58,6 +63,7 @@ function buildRegistry(deps: WorkerDeps | null, definitions: readonly Provisioni
     });
   }
   registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
+  registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
   for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS)]) {
     registry.register(name, async (job) => {
       try {
@@ -78,6 +84,7 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
     { every: deps.config.worker.reconcileEverySeconds * 1000 },
     { name: MAINTENANCE_JOBS.reconcileInbox, data: {}, opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
   );
+  await ensureDriftScheduler(deps);
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
   await deps.queues['cdr-sync'].upsertJobScheduler(BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, { name: CDR_JOBS.syncAll, data: {}, opts: fanOut });
   await deps.queues.billing.upsertJobScheduler(BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, { name: BILLING_JOBS.closePeriods, data: {}, opts: fanOut });
@@ -95,31 +102,35 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS)];
+const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME];
 
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;
   // Checked before any connection is opened, so a bad build fails fast and leaves nothing behind.
   buildRegistry(null, definitions);
   const provisionerOptions = provisionerOptionsFrom(config);
+  const metrics = createWorkerMetrics();
+  // Before any connection: a taken port stops the start-up with nothing left open.
+  const metricsServer = config.worker.metricsPort > 0 ? await startMetricsServer(metrics, config.worker.metricsPort, config.http.host) : null;
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
   const fusionPool = createPool(config.fusionpbx.databaseUrl, {}, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
-  const esl = new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, commandTimeoutMs: config.esl.timeoutMs });
+  const esl = instrumentEsl(new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger);
   const deps: WorkerDeps = {
     config, logger, pool, fusionPool, esl, queues,
-    provisioner: createProvisioner({ pool: fusionPool, options: provisionerOptions }),
+    provisioner: instrumentProvisioner(createProvisioner({ pool: fusionPool, options: provisionerOptions }), metrics, logger),
     cacheOptions: cacheOptionsFrom(config),
     inbox: new InboxRepository(pool),
     services: new ServicesRepository(pool),
     audit: new AuditRepository(pool),
     whmcs: whmcsClientFrom(config, logger),
   };
-  const registry = buildRegistry(deps, definitions);
+  if (deps.whmcs) instrumentWhmcs(deps.whmcs, metrics, logger);
+  const registry = buildRegistry(deps, definitions, metrics);
   await migrateBridgeDatabase(pool);
 
-  const processor = (job: Job) => registry.get(job.name)(job);
+  const processor = (job: Job) => timeJob(metrics, job, () => registry.get(job.name)(job));
   const workerConnection = createWorkerConnection(config.redis.url);
   const common = { connection: workerConnection, prefix: config.redis.queuePrefix };
   const workers = [
@@ -140,7 +151,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     watchdog = setInterval(() => void ensureSchedulers(deps).catch((error: Error) => logger.warn({ err: error.message }, 'scheduler upsert failed')), config.worker.reconcileEverySeconds * 1000);
     watchdog.unref();
   }
-  logger.info({ jobs: registry.names(), concurrency: config.worker.concurrency }, 'worker started');
+  logger.info({ jobs: registry.names(), concurrency: config.worker.concurrency, metricsUrl: metricsServer?.url ?? null }, 'worker started');
 
   let closed = false;
   const close = async () => {
@@ -153,7 +164,8 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     producer.disconnect();
     workerConnection.disconnect();
     await esl.close();
+    await metricsServer?.close();
     await Promise.allSettled([pool.end(), fusionPool.end()]);
   };
-  return { deps, workers, close };
+  return { deps, workers, metrics, metricsUrl: metricsServer?.url ?? null, close };
 }

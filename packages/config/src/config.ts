@@ -47,6 +47,10 @@ export interface BridgeConfig {
     reconcileAfterSeconds: number;
     jobAttempts: number;
     jobBackoffMs: number;
+    /** Port of the worker's Prometheus listener; 0 = off. */
+    metricsPort: number;
+    /** How often the drift report runs (0 = never scheduled; the CLI and admin route still work). */
+    driftCheckEverySeconds: number;
   };
 }
 
@@ -138,6 +142,8 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       reconcileAfterSeconds: v.RECONCILE_AFTER_SECONDS,
       jobAttempts: v.JOB_ATTEMPTS,
       jobBackoffMs: v.JOB_BACKOFF_MS,
+      metricsPort: v.WORKER_METRICS_PORT,
+      driftCheckEverySeconds: v.DRIFT_CHECK_EVERY_SECONDS,
     },
   });
 }

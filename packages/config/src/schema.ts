@@ -39,6 +39,9 @@ export const environmentSchema = Joi.object({
   RECONCILE_AFTER_SECONDS: Joi.number().integer().min(1).max(86400).default(120),
   JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(8),
   JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
+  // 0 turns the worker's own /metrics listener off; off by default under NODE_ENV=test so parallel test workers never clash.
+  WORKER_METRICS_PORT: Joi.number().integer().min(0).max(65535).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(9464) }),
+  DRIFT_CHECK_EVERY_SECONDS: Joi.number().integer().min(0).max(7 * 86400).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(86400) }),
   FUSIONPBX_BASE_DOMAIN: Joi.string().hostname().default('pbx.example.net'),
   FUSIONPBX_DOMAIN_PREFIX: Joi.string().pattern(/^[a-z0-9-]*$/).allow('').default('t'),
   FUSIONPBX_TEMPLATE_DOMAIN: Joi.string().hostname().default('template.invalid'),

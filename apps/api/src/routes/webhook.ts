@@ -140,6 +140,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     verify(deps, req, rawBody);
     const parsed = parseBody(rawBody);
     const event = validate(parsed);
+    res.locals.webhookAction = event.action;
     const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
     const hashes = bodyHashes(deps.config.webhook.secrets, parsed);
     const requestId = String(res.locals.requestId ?? randomUUID());
@@ -148,6 +149,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
     }
     deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
+    deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
     if (inserted || stored.status === 'received') await enqueue(deps, stored, requestId);
     await respond(deps, res, (await deps.inbox.get(stored.eventId)) ?? stored, waitSeconds);
   });

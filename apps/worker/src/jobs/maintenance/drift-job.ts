@@ -1,0 +1,53 @@
+import type { Job } from 'bullmq';
+import Joi from 'joi';
+import { validatePayload } from '@ictvoip/queue';
+import type { WorkerDeps } from '../../deps';
+import type { WorkerMetrics } from '../../metrics';
+import { fixDrift, type DriftFixResult } from './drift-fix';
+import { buildDriftReport, DRIFT_KINDS, type DriftReport } from './drift-report';
+
+/** On the maintenance queue; the API's /admin/drift reads this job's results. */
+export const DRIFT_JOB_NAME = 'drift.report';
+export const DRIFT_SCHEDULER_ID = 'drift-report';
+
+export interface DriftJobData {
+  fix?: boolean;
+}
+
+export interface DriftJobResult {
+  report: DriftReport;
+  fix: DriftFixResult | null;
+}
+
+const driftJobDataSchema = Joi.object<DriftJobData>({ fix: Joi.boolean() });
+
+export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: DriftReport): void {
+  if (!metrics) return;
+  for (const kind of DRIFT_KINDS) metrics.driftDifferences.set({ kind }, report.counts[kind]);
+  metrics.driftLastRun.set(Math.floor(Date.parse(report.checkedAt) / 1000));
+}
+
+/** The daily (and on-demand) drift report; with `fix` it also converges what a job can converge. */
+export async function runDriftJob(deps: WorkerDeps, job: Job | null, metrics?: WorkerMetrics): Promise<DriftJobResult> {
+  const data = job ? validatePayload(driftJobDataSchema, DRIFT_JOB_NAME, job.data) : {};
+  const report = await buildDriftReport({ pool: deps.pool, fusionPool: deps.fusionPool, whmcs: deps.whmcs });
+  recordDriftMetrics(metrics, report);
+  deps.logger.info({ differences: report.items.length, counts: report.counts, whmcsChecked: report.whmcsChecked }, 'drift report');
+  if (!data.fix) return { report, fix: null };
+  const fix = await fixDrift(report, { pool: deps.pool, queues: deps.queues });
+  deps.logger.info({ fixes: fix.fixes.length, manual: fix.manual.length }, 'drift fix enqueued');
+  return { report, fix };
+}
+
+export async function ensureDriftScheduler(deps: WorkerDeps): Promise<void> {
+  const every = deps.config.worker.driftCheckEverySeconds;
+  if (every <= 0) {
+    await deps.queues.maintenance.removeJobScheduler(DRIFT_SCHEDULER_ID);
+    return;
+  }
+  await deps.queues.maintenance.upsertJobScheduler(
+    DRIFT_SCHEDULER_ID,
+    { every: every * 1000 },
+    { name: DRIFT_JOB_NAME, data: {}, opts: { attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } } },
+  );
+}

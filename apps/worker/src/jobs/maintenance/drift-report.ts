@@ -1,0 +1,206 @@
+import type { Pool } from 'pg';
+import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
+import type { WebhookAction, WhmcsApiClient } from '@ictvoip/whmcs';
+
+/** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
+export type DriftKind =
+  | 'tenant_missing'
+  | 'domain_disabled'
+  | 'domain_enabled'
+  | 'extensions_over_plan'
+  | 'state_mismatch'
+  | 'tenant_without_service'
+  | 'whmcs_status_mismatch'
+  | 'whmcs_service_missing'
+  | 'whmcs_unreachable';
+
+export const DRIFT_KINDS: readonly DriftKind[] = [
+  'tenant_missing', 'domain_disabled', 'domain_enabled', 'extensions_over_plan', 'state_mismatch',
+  'tenant_without_service', 'whmcs_status_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
+];
+
+export interface DriftItem {
+  kind: DriftKind;
+  serviceId: number | null;
+  domain: string | null;
+  expected: string;
+  actual: string;
+  /** The normal job that converges this difference, or null when it needs a person (e.g. a create needs the password). */
+  fixAction: WebhookAction | null;
+}
+
+export interface DriftReport {
+  checkedAt: string;
+  services: number;
+  tenants: number;
+  whmcsChecked: boolean;
+  items: DriftItem[];
+  counts: Record<DriftKind, number>;
+}
+
+/** A bridge-managed domain in FusionPBX, found through its `ictvoip/service_id` tag. */
+export interface FusionTenantRow {
+  serviceId: number;
+  domainName: string;
+  domainEnabled: boolean;
+  status: string | null;
+  enabledExtensions: number;
+}
+
+export interface DriftSources {
+  pool: Pool;
+  fusionPool: Pool;
+  /** Omitted when WHMCS_API_URL is not configured: the WHMCS comparison is skipped. */
+  whmcs?: WhmcsApiClient | null;
+}
+
+const TENANTS_SQL = `
+select t.domain_setting_value as service_id, d.domain_name, d.domain_enabled::text as domain_enabled,
+       s.domain_setting_value as state,
+       (select count(*)::int from v_extensions e where e.domain_uuid = d.domain_uuid and e.enabled::text = 'true') as enabled_extensions
+  from v_domain_settings t
+  join v_domains d on d.domain_uuid = t.domain_uuid
+  left join v_domain_settings s on s.domain_uuid = d.domain_uuid
+       and s.domain_setting_category = 'ictvoip' and s.domain_setting_subcategory = 'state'
+ where t.domain_setting_category = 'ictvoip' and t.domain_setting_subcategory = 'service_id'`;
+
+function statusOf(stateJson: string | null): string | null {
+  if (!stateJson) return null;
+  try {
+    const parsed = JSON.parse(stateJson) as { status?: unknown };
+    return typeof parsed.status === 'string' ? parsed.status : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads every tenant the bridge tagged in FusionPBX (a domain tagged twice keeps its first row). */
+export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, FusionTenantRow>> {
+  const { rows } = await fusionPool.query<{ service_id: string; domain_name: string; domain_enabled: string | null; state: string | null; enabled_extensions: number }>(TENANTS_SQL);
+  const tenants = new Map<number, FusionTenantRow>();
+  for (const row of rows) {
+    const serviceId = Number(row.service_id);
+    if (!Number.isSafeInteger(serviceId) || tenants.has(serviceId)) continue;
+    tenants.set(serviceId, {
+      serviceId,
+      domainName: row.domain_name,
+      domainEnabled: row.domain_enabled === 'true',
+      status: statusOf(row.state),
+      enabledExtensions: row.enabled_extensions,
+    });
+  }
+  return tenants;
+}
+
+async function allServices(pool: Pool): Promise<ServiceRecord[]> {
+  const repository = new ServicesRepository(pool);
+  const services: ServiceRecord[] = [];
+  for (let after = 0; ;) {
+    const page = await repository.list(1000, after);
+    services.push(...page);
+    if (page.length < 1000) return services;
+    after = page[page.length - 1].serviceId;
+  }
+}
+
+function planLimit(plan: Record<string, unknown>): number | null {
+  const value = plan.maxExtensions;
+  return typeof value === 'number' && Number.isInteger(value) ? value : null;
+}
+
+/** The job that takes a FusionPBX tenant in `actual` state to the desired one, if a job can. */
+function convergingAction(desired: DesiredState, actual: string | null): WebhookAction | null {
+  if (desired === 'terminated') return actual === 'terminated' ? null : 'terminate';
+  if (actual === 'terminated') return null; // back to life needs a create, which needs the password
+  if (desired === 'suspended') return actual === 'suspended' ? null : 'suspend';
+  return actual === 'suspended' ? 'unsuspend' : 'change_package';
+}
+
+function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined): DriftItem[] {
+  const desired = service.desiredState;
+  const base = { serviceId: service.serviceId, domain: tenant?.domainName ?? service.tenantDomain };
+  if (!tenant) {
+    if (desired === 'terminated') return [];
+    return [{ ...base, kind: 'tenant_missing', expected: `tenant ${desired}`, actual: 'no tagged domain in FusionPBX', fixAction: null }];
+  }
+  const items: DriftItem[] = [];
+  if (tenant.status !== null && tenant.status !== desired) {
+    items.push({ ...base, kind: 'state_mismatch', expected: desired, actual: tenant.status, fixAction: convergingAction(desired, tenant.status) });
+  }
+  const wantEnabled = desired === 'active';
+  if (tenant.domainEnabled !== wantEnabled) {
+    // With FusionPBX's own bookkeeping already at the desired state, only change_package re-converges an active tenant.
+    const fix = tenant.status === desired ? (desired === 'active' ? 'change_package' : null) : convergingAction(desired, tenant.status);
+    items.push({ ...base, kind: wantEnabled ? 'domain_disabled' : 'domain_enabled', expected: `domain ${wantEnabled ? 'enabled' : 'disabled'}`, actual: `domain ${tenant.domainEnabled ? 'enabled' : 'disabled'}`, fixAction: fix });
+  }
+  const limit = planLimit(service.plan);
+  if (desired === 'active' && limit !== null && tenant.enabledExtensions > limit) {
+    items.push({ ...base, kind: 'extensions_over_plan', expected: `at most ${limit} enabled extensions`, actual: `${tenant.enabledExtensions} enabled`, fixAction: tenant.status === 'suspended' ? null : 'change_package' });
+  }
+  return items;
+}
+
+/** WHMCS's service status as the bridge's desired state; null for states with no tenant meaning (Pending, Fraud). */
+export function desiredFromWhmcs(status: string): DesiredState | null {
+  switch (status.toLowerCase()) {
+    case 'active':
+      return 'active';
+    case 'suspended':
+      return 'suspended';
+    case 'terminated':
+    case 'cancelled':
+      return 'terminated';
+    default:
+      return null;
+  }
+}
+
+function whmcsFix(desired: DesiredState, whmcs: DesiredState): WebhookAction | null {
+  if (whmcs === 'terminated') return 'terminate';
+  if (desired === 'terminated') return null; // WHMCS says alive: only a create (with the password) brings it back
+  return whmcs === 'suspended' ? 'suspend' : 'unsuspend';
+}
+
+async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): Promise<DriftItem | null> {
+  const base = { serviceId: service.serviceId, domain: service.tenantDomain };
+  let product;
+  try {
+    product = await whmcs.getService(service.serviceId);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : 'failed';
+    return { ...base, kind: 'whmcs_unreachable', expected: 'an answer from the WHMCS API', actual: reason, fixAction: null };
+  }
+  if (!product) return { ...base, kind: 'whmcs_service_missing', expected: `service ${service.serviceId} in WHMCS`, actual: 'not found', fixAction: null };
+  const whmcsDesired = desiredFromWhmcs(product.status);
+  if (whmcsDesired === null || whmcsDesired === service.desiredState) return null;
+  return { ...base, kind: 'whmcs_status_mismatch', expected: `bridge ${service.desiredState}`, actual: `WHMCS ${product.status}`, fixAction: whmcsFix(service.desiredState, whmcsDesired) };
+}
+
+function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
+  const counts = Object.fromEntries(DRIFT_KINDS.map((kind) => [kind, 0])) as Record<DriftKind, number>;
+  for (const item of items) counts[item.kind] += 1;
+  return counts;
+}
+
+/**
+ * Compares the bridge's desired state (services table) with FusionPBX's rows and, when a WHMCS
+ * client is given, with WHMCS's service status. Reads only; every difference is one item.
+ */
+export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
+  const [services, tenants] = await Promise.all([allServices(sources.pool), readFusionTenants(sources.fusionPool)]);
+  const items: DriftItem[] = [];
+  const known = new Set<number>();
+  for (const service of services) {
+    known.add(service.serviceId);
+    items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
+    if (sources.whmcs) {
+      const whmcsItem = await compareWithWhmcs(sources.whmcs, service);
+      if (whmcsItem) items.push(whmcsItem);
+    }
+  }
+  for (const tenant of tenants.values()) {
+    if (known.has(tenant.serviceId) || tenant.status === 'terminated') continue;
+    items.push({ kind: 'tenant_without_service', serviceId: tenant.serviceId, domain: tenant.domainName, expected: 'a service in the bridge database', actual: `tagged domain (${tenant.status ?? 'no state'})`, fixAction: null });
+  }
+  return { checkedAt: new Date().toISOString(), services: services.length, tenants: tenants.size, whmcsChecked: !!sources.whmcs, items, counts: countKinds(items) };
+}

@@ -1,0 +1,218 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Job } from 'bullmq';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Logger } from '@ictvoip/config';
+import type { EslClient, Provisioner } from '@ictvoip/fusionpbx';
+import type { WhmcsApiClient, WhmcsApiLogger } from '@ictvoip/whmcs';
+
+/**
+ * The worker's own Prometheus registry (per process: job timings, event-socket and WHMCS calls,
+ * the last drift report). State shared by all processes (queue depth, inbox) is exported by the API.
+ */
+export interface WorkerMetrics {
+  registry: Registry;
+  jobDuration: Histogram<'queue' | 'job' | 'outcome'>;
+  jobFailures: Counter<'queue' | 'job'>;
+  eslCalls: Histogram<'command' | 'outcome'>;
+  eslErrors: Counter<'command'>;
+  whmcsCalls: Histogram<'action' | 'outcome'>;
+  whmcsErrors: Counter<'action'>;
+  fusionpbxCalls: Histogram<'call' | 'outcome'>;
+  driftDifferences: Gauge<'kind'>;
+  driftLastRun: Gauge;
+}
+
+export class WorkerMetricsPortError extends Error {
+  readonly code = 'WORKER_METRICS_PORT_IN_USE';
+  constructor(port: number, reason: string) {
+    super(`WORKER_METRICS_PORT ${port}: ${reason} (set another port, or 0 to turn the worker's /metrics off)`);
+    this.name = 'WorkerMetricsPortError';
+  }
+}
+
+const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export function createWorkerMetrics(): WorkerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ictvoip_worker_' });
+  const registers = [registry];
+  return {
+    registry,
+    jobDuration: new Histogram({ name: 'ictvoip_job_duration_seconds', help: 'Time a job handler ran, by queue, job name and outcome', labelNames: ['queue', 'job', 'outcome'], buckets: JOB_BUCKETS, registers }),
+    jobFailures: new Counter({ name: 'ictvoip_job_failures_total', help: 'Job attempts that threw, by queue and job name', labelNames: ['queue', 'job'], registers }),
+    eslCalls: new Histogram({ name: 'ictvoip_esl_call_duration_seconds', help: 'FreeSWITCH event-socket api/bgapi calls, by command and outcome (ok, refused = -ERR reply the caller asked to see, error)', labelNames: ['command', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    eslErrors: new Counter({ name: 'ictvoip_esl_call_errors_total', help: 'Event-socket calls that threw (connection, timeout, -ERR), by command', labelNames: ['command'], registers }),
+    whmcsCalls: new Histogram({ name: 'ictvoip_whmcs_call_duration_seconds', help: 'WHMCS API calls (retries included), by action and outcome', labelNames: ['action', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    whmcsErrors: new Counter({ name: 'ictvoip_whmcs_call_errors_total', help: 'WHMCS API calls that failed, by action', labelNames: ['action'], registers }),
+    fusionpbxCalls: new Histogram({ name: 'ictvoip_fusionpbx_transaction_duration_seconds', help: 'FusionPBX provisioning transactions, by call and outcome', labelNames: ['call', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    driftDifferences: new Gauge({ name: 'ictvoip_drift_differences', help: 'Differences found by the last drift report, by kind', labelNames: ['kind'], registers }),
+    driftLastRun: new Gauge({ name: 'ictvoip_drift_last_run_timestamp_seconds', help: 'When the last drift report finished (unix seconds)', registers }),
+  };
+}
+
+// --- request context: one request id from the webhook into every call a job makes -------------------
+
+interface CallContext {
+  logger: Logger;
+}
+
+const callContext = new AsyncLocalStorage<CallContext>();
+
+/** Runs `work` so that event-socket, WHMCS and FusionPBX calls it makes log through `logger` (with its request id). */
+export function withJobLogger<T>(logger: Logger, work: () => Promise<T>): Promise<T> {
+  return callContext.run({ logger }, work);
+}
+
+/** The logger of the job being run, or `fallback` outside a job. */
+export function currentLogger(fallback: Logger): Logger {
+  return callContext.getStore()?.logger ?? fallback;
+}
+
+function seconds(startedNs: bigint): number {
+  return Number(process.hrtime.bigint() - startedNs) / 1e9;
+}
+
+/** Times a job handler and counts its failures; the job's name and queue become labels. */
+export async function timeJob<T>(metrics: WorkerMetrics, job: Job, work: () => Promise<T>): Promise<T> {
+  const started = process.hrtime.bigint();
+  const labels = { queue: job.queueName, job: job.name };
+  try {
+    const result = await work();
+    metrics.jobDuration.observe({ ...labels, outcome: 'completed' }, seconds(started));
+    return result;
+  } catch (error) {
+    metrics.jobDuration.observe({ ...labels, outcome: 'failed' }, seconds(started));
+    metrics.jobFailures.inc(labels);
+    throw error;
+  }
+}
+
+/** A low-cardinality label for an ESL command: `sofia profile internal killgw <uuid>` → `sofia killgw`. */
+export function eslCommandLabel(command: string): string {
+  const words = command.trim().split(/\s+/);
+  if (words[0] === 'sofia' && words[1] === 'profile' && words[3]) return `sofia ${words[3]}`;
+  if (words[0] === 'memcache' && words[1]) return `memcache ${words[1]}`;
+  return words[0] || 'empty';
+}
+
+/** Errors may quote the command; nothing else (the password is never in a command). */
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Wraps the client's api/bgapi on this instance (the package stays untouched): each call is timed,
+ * counted on failure and logged at debug level with the running job's request id.
+ */
+export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: Logger): EslClient {
+  for (const method of ['api', 'bgapi'] as const) {
+    const original = esl[method].bind(esl) as (command: string, ...rest: unknown[]) => Promise<string>;
+    const timed = async (command: string, ...rest: unknown[]): Promise<string> => {
+      const label = eslCommandLabel(command);
+      const started = process.hrtime.bigint();
+      try {
+        const reply = await original(command, ...rest);
+        // A raw `-ERR` reply reaches us only when the caller tolerates some (e.g. "not found"): outcome `refused`, not an error.
+        const refused = reply.startsWith('-ERR');
+        metrics.eslCalls.observe({ command: label, outcome: refused ? 'refused' : 'ok' }, seconds(started));
+        currentLogger(fallback).debug({ esl: method, command, ms: Math.round(seconds(started) * 1000), refused }, 'event-socket call');
+        return reply;
+      } catch (error) {
+        metrics.eslCalls.observe({ command: label, outcome: 'error' }, seconds(started));
+        metrics.eslErrors.inc({ command: label });
+        currentLogger(fallback).warn({ esl: method, command, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'event-socket call failed');
+        throw error;
+      }
+    };
+    Object.defineProperty(esl, method, { value: timed, configurable: true, writable: true });
+  }
+  return esl;
+}
+
+/** Wraps `WhmcsApiClient.call` (every typed action goes through it) with timing, error counts and request-id logs. */
+export function instrumentWhmcs(client: WhmcsApiClient, metrics: WorkerMetrics, fallback: Logger): WhmcsApiClient {
+  const original = client.call.bind(client);
+  const timed: WhmcsApiClient['call'] = async (action, params, options) => {
+    const started = process.hrtime.bigint();
+    try {
+      const reply = await original(action, params, options);
+      metrics.whmcsCalls.observe({ action, outcome: 'ok' }, seconds(started));
+      currentLogger(fallback).info({ whmcsAction: action, ms: Math.round(seconds(started) * 1000) }, 'WHMCS API call');
+      return reply;
+    } catch (error) {
+      metrics.whmcsCalls.observe({ action, outcome: 'error' }, seconds(started));
+      metrics.whmcsErrors.inc({ action });
+      const code = (error as { code?: unknown }).code;
+      currentLogger(fallback).warn({ whmcsAction: action, ms: Math.round(seconds(started) * 1000), code, err: errorText(error) }, 'WHMCS API call failed');
+      throw error;
+    }
+  };
+  Object.defineProperty(client, 'call', { value: timed, configurable: true, writable: true });
+  return client;
+}
+
+/** A WhmcsApiLogger that writes through the running job's logger (so retries carry the request id). */
+export function whmcsClientLogger(fallback: Logger): WhmcsApiLogger {
+  return {
+    debug: (fields, message) => currentLogger(fallback).debug(fields, message),
+    warn: (fields, message) => currentLogger(fallback).warn(fields, message),
+  };
+}
+
+const PROVISIONER_CALLS = ['create', 'suspend', 'unsuspend', 'terminate', 'changePackage', 'changePassword', 'purgeTenant'] as const;
+
+/** Times each FusionPBX transaction and logs its outcome (domain, status, changed) with the request id. */
+export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerMetrics, fallback: Logger): Provisioner {
+  const wrapped = { ...provisioner };
+  for (const call of PROVISIONER_CALLS) {
+    const original = provisioner[call] as unknown as (...args: unknown[]) => Promise<Record<string, unknown>>;
+    (wrapped as Record<string, unknown>)[call] = async (...args: unknown[]) => {
+      const started = process.hrtime.bigint();
+      try {
+        const result = await original(...args);
+        metrics.fusionpbxCalls.observe({ call, outcome: 'ok' }, seconds(started));
+        currentLogger(fallback).info(
+          { fusionpbx: call, domain: result.domainName, status: result.status, changed: result.changed, ms: Math.round(seconds(started) * 1000) },
+          'FusionPBX transaction committed',
+        );
+        return result;
+      } catch (error) {
+        metrics.fusionpbxCalls.observe({ call, outcome: 'error' }, seconds(started));
+        currentLogger(fallback).warn({ fusionpbx: call, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'FusionPBX transaction rolled back');
+        throw error;
+      }
+    };
+  }
+  return wrapped;
+}
+
+/** GET /metrics on its own port; rejects with a clear error when the port is taken. */
+export async function startMetricsServer(metrics: WorkerMetrics, port: number, host: string): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new WorkerMetricsPortError(port, error.code ?? error.message)));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
+  return {
+    server,
+    url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/metrics`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
