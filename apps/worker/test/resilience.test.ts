@@ -200,7 +200,13 @@ async function spawnApi(port: number): Promise<ChildProcess> {
     env: { ...process.env, ...bridge.env, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 20000, 'api process');
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  // A cold tsx cache on a loaded 2-core CI machine can take tens of seconds to compile the API.
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 60000, 'api process').catch((error: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${error.message}; its stderr: ${stderr.slice(-2000)}`);
+  });
   return child;
 }
 
@@ -220,5 +226,5 @@ describe('two API processes', () => {
       for (const child of children) child.kill('SIGTERM');
       await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))));
     }
-  });
+  }, 150000);
 });
