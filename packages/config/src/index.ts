@@ -1,3 +1,4 @@
 export * from './config';
 export { DEVELOPMENT_SECRETS, environmentSchema } from './schema';
 export * from './logger';
+export * from './service-process';
