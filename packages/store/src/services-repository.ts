@@ -97,7 +97,7 @@ export class ServicesRepository {
          pending_apply = $5::jsonb,
          updated_at = now()
        WHERE service_id = $1`,
-      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply === undefined ? null : JSON.stringify(observed.pendingApply)],
+      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply == null ? null : JSON.stringify(observed.pendingApply)],
     );
   }
 }

@@ -68,7 +68,7 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   }
   if (inbox.size !== events.length) problems.push(`inbox holds ${inbox.size} rows for ${events.length} events`);
 
-  const services = new Map((await bridge.bridge.query<{ service_id: string; desired_state: string; observed_state: string | null; pending_apply: unknown }>('SELECT service_id, desired_state, observed_state, pending_apply FROM services')).rows.map((r) => [Number(r.service_id), r]));
+  const services = new Map((await bridge.bridge.query<{ service_id: string; desired_state: string; observed_state: string | null; pending: boolean }>('SELECT service_id, desired_state, observed_state, pending_apply IS NOT NULL AS pending FROM services')).rows.map((r) => [Number(r.service_id), r]));
   const { rows: templateRows } = await bridge.fusion.query<{ n: number }>('SELECT count(*)::int AS n FROM v_dialplans dp JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [TEMPLATE_DOMAIN]);
   const templateDialplans = templateRows[0].n;
   const { rows: domainRows } = await bridge.fusion.query<DomainRow>(
@@ -101,7 +101,7 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
     else {
       if (service.desired_state !== expected) problems.push(`${where}: desired_state ${service.desired_state}, expected ${expected}`);
       if (service.observed_state !== expected) problems.push(`${where}: observed_state ${service.observed_state}, expected ${expected}`);
-      if (service.pending_apply !== null) problems.push(`${where}: FreeSWITCH apply still pending`);
+      if (service.pending) problems.push(`${where}: FreeSWITCH apply still pending`);
     }
     const rows = domains.get(name) ?? [];
     if (rows.length !== 1) {

@@ -1,0 +1,107 @@
+import { request } from 'node:http';
+import { startTestApi, type TestApi } from './harness';
+
+const GRANTED = 'API Access Granted: Whitelisted IP';
+const DENIED = 'API Access Denied: Only whitelisted IPs may access this endpoint.';
+
+/** GET chkcon over a real socket to `host` (IPv4 or IPv6 literal), with optional extra headers. */
+function chkcon(host: string, port: number, headers: Record<string, string | string[]> = {}, method = 'GET'): Promise<{ status: number; body: { success: number; message: string; ip: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: '/app/xml_cdr/chkcon.php', method, headers, family: host.includes(':') ? 6 : 4 }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const portOf = (t: TestApi) => Number(new URL(t.url).port);
+
+describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
+  // 127.0.0.1 (the test client) is NOT whitelisted; the header claims a whitelisted address.
+  const whitelist = '192.0.2.10\n2001:db8::10\n';
+  const spoofs: [string, Record<string, string | string[]>][] = [
+    ['X-Forwarded-For: whitelisted v4', { 'x-forwarded-for': '192.0.2.10' }],
+    ['X-Forwarded-For: whitelisted v6', { 'x-forwarded-for': '2001:db8::10' }],
+    ['X-Forwarded-For: chain ending in a whitelisted address', { 'x-forwarded-for': '198.51.100.7, 192.0.2.10' }],
+    ['X-Forwarded-For: two headers', { 'x-forwarded-for': ['192.0.2.10', '192.0.2.10'] }],
+    ['X-Real-IP', { 'x-real-ip': '192.0.2.10' }],
+    ['Forwarded: for=', { forwarded: 'for=192.0.2.10;proto=https' }],
+    ['X-Client-IP / True-Client-IP / CF-Connecting-IP', { 'x-client-ip': '192.0.2.10', 'true-client-ip': '192.0.2.10', 'cf-connecting-ip': '192.0.2.10' }],
+  ];
+
+  describe('TRUST_PROXY off (default)', () => {
+    let t: TestApi;
+    beforeAll(async () => {
+      t = await startTestApi({}, whitelist);
+    });
+    afterAll(() => t.close());
+    it.each(spoofs)('%s is ignored: 403, the socket address is reported', async (_name, headers) => {
+      const reply = await chkcon('127.0.0.1', portOf(t), headers);
+      expect(reply).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '127.0.0.1' } });
+    });
+  });
+
+  describe('TRUST_PROXY naming other proxies (the peer is not one of them)', () => {
+    let t: TestApi;
+    beforeAll(async () => {
+      t = await startTestApi({ TRUST_PROXY: '10.0.0.0/8, 2001:db8:ffff::/48' }, whitelist);
+    });
+    afterAll(() => t.close());
+    it.each(spoofs)('%s is ignored: 403', async (_name, headers) => {
+      const reply = await chkcon('127.0.0.1', portOf(t), headers);
+      expect(reply.status).toBe(403);
+      expect(reply.body.ip).toBe('127.0.0.1');
+    });
+  });
+
+  describe('TRUST_PROXY=loopback (control: a trusted peer does hand over to the header)', () => {
+    let t: TestApi;
+    beforeAll(async () => {
+      t = await startTestApi({ TRUST_PROXY: 'loopback' }, whitelist);
+    });
+    afterAll(() => t.close());
+    it('the forwarded whitelisted client is granted', async () => {
+      expect(await chkcon('127.0.0.1', portOf(t), { 'x-forwarded-for': '192.0.2.10' })).toEqual({ status: 200, body: { success: 1, message: GRANTED, ip: '192.0.2.10' } });
+    });
+    it('a client cannot prepend a whitelisted address to get through the trusted proxy', async () => {
+      const reply = await chkcon('127.0.0.1', portOf(t), { 'x-forwarded-for': '192.0.2.10, 198.51.100.7' });
+      expect(reply).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '198.51.100.7' } });
+    });
+  });
+});
+
+describe('IPv6 and IPv4-mapped peers on a dual-stack socket (listening on ::)', () => {
+  const cases: [string, string, string, number, string][] = [
+    // whitelist file, connect to, description, expected status, reported ip
+    ['::1\n', '::1', 'an IPv6 loopback peer with ::1 listed', 200, '::1'],
+    ['::1\n', '127.0.0.1', 'an IPv4 peer (seen as ::ffff:127.0.0.1) when only ::1 is listed', 403, '127.0.0.1'],
+    ['127.0.0.1\n', '127.0.0.1', 'an IPv4 peer (seen as ::ffff:127.0.0.1) with 127.0.0.1 listed', 200, '127.0.0.1'],
+    ['127.0.0.0/8\n', '127.0.0.1', 'an IPv4-mapped peer inside a listed IPv4 CIDR', 200, '127.0.0.1'],
+    ['::ffff:127.0.0.1\n', '127.0.0.1', 'an IPv4 peer with its mapped form listed', 200, '127.0.0.1'],
+    ['127.0.0.1\n', '::1', 'an IPv6 peer when only IPv4 loopback is listed', 403, '::1'],
+    ['::/0\n', '127.0.0.1', 'an IPv4-mapped peer against an IPv6 catch-all (mapped peers match as IPv4)', 403, '127.0.0.1'],
+    ['0.0.0.0/0\n', '::1', 'an IPv6 peer against the IPv4 catch-all', 403, '::1'],
+    ['::/0\n', '::1', 'an IPv6 peer against the IPv6 catch-all', 200, '::1'],
+  ];
+  it.each(cases)('whitelist %j, client via %s: %s → %i', async (whitelist, host, _description, status, ip) => {
+    const t = await startTestApi({ HOST: '::' }, whitelist);
+    try {
+      const address = t.api.server.address() as { address: string };
+      expect(address.address).toBe('::');
+      for (const method of ['GET', 'POST']) {
+        const reply = await chkcon(host, portOf(t), {}, method);
+        expect(reply.status).toBe(status);
+        expect(reply.body.ip).toBe(ip);
+        expect(reply.body.success).toBe(status === 200 ? 1 : 0);
+      }
+      // A spoofed header changes nothing for these peers either.
+      const spoofed = await chkcon(host, portOf(t), { 'x-forwarded-for': status === 200 ? '198.51.100.7' : ip === '::1' ? '127.0.0.1' : '::1' });
+      expect(spoofed.status).toBe(status);
+    } finally {
+      await t.close();
+    }
+  });
+});
