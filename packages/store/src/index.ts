@@ -17,7 +17,7 @@ export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
 }
 export * from './api-keys-repository';
 export * from './billing-period';
-export * from './billing-lock';
+export * from './transaction';
 export * from './rate-deck-repository';
 export * from './cdr-charges-repository';
 export * from './billing-repository';

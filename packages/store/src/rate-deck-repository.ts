@@ -11,7 +11,7 @@ import {
   type RateDeckImportResult,
   type RateEntry,
 } from '@ictvoip/rating';
-import { inTransaction } from './billing-lock';
+import { inTransaction } from './transaction';
 
 /** Bad arguments to importRateDeck / setPlanRateDeck (not a bad CSV line: that is the report). */
 export class RateDeckStoreError extends Error {

@@ -1,36 +1,56 @@
 import type { Pool, PoolClient } from 'pg';
 
-// Namespace for per-service advisory locks (two-int form: namespace, service id).
+// Namespaces of the two-int advisory locks (namespace, service id). Provisioning and billing work of
+// one service serialise among themselves without waiting for each other.
 const SERVICE_LOCK_NAMESPACE = 71_203;
+const BILLING_LOCK_NAMESPACE = 71_204;
 
 export class LockTimeoutError extends Error {
-  readonly code = 'SERVICE_LOCK_TIMEOUT';
-  constructor(serviceId: number, waitedMs: number) {
-    super(`service ${serviceId} is busy (lock not acquired within ${waitedMs} ms)`);
+  readonly code: string = 'SERVICE_LOCK_TIMEOUT';
+  constructor(serviceId: number, waitedMs: number, what = 'service') {
+    super(`${what} ${serviceId} is busy (lock not acquired within ${waitedMs} ms)`);
     this.name = 'LockTimeoutError';
   }
 }
 
+export class BillingLockTimeoutError extends LockTimeoutError {
+  override readonly code = 'BILLING_LOCK_TIMEOUT';
+  constructor(serviceId: number, waitedMs: number) {
+    super(serviceId, waitedMs, 'billing work for service');
+    this.name = 'BillingLockTimeoutError';
+  }
+}
+
 /**
- * Runs `work` while holding the service's session advisory lock on a dedicated connection, so any
- * number of workers on any machines serialise per service. A crashed holder's connection drops and
- * PostgreSQL releases the lock by itself.
+ * Runs `work` holding a session advisory lock on a dedicated connection, so any number of workers on
+ * any machines serialise on (namespace, key). A crashed holder's connection drops and PostgreSQL
+ * releases the lock by itself.
  */
-export async function withServiceLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30000): Promise<T> {
+async function withAdvisoryLock<T>(pool: Pool, namespace: number, key: number, work: (client: PoolClient) => Promise<T>, waitMs: number, timeoutError: () => Error): Promise<T> {
   const client = await pool.connect();
   let locked = false;
   try {
     const deadline = Date.now() + waitMs;
-    while (!locked) {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [SERVICE_LOCK_NAMESPACE, serviceId]);
-      locked = rows[0].ok;
+    for (;;) {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [namespace, key]);
+      locked = rows[0]?.ok === true;
       if (locked) break;
-      if (Date.now() > deadline) throw new LockTimeoutError(serviceId, waitMs);
-      await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(Math.random() * 50)));
+      if (Date.now() > deadline) throw timeoutError();
+      await new Promise((resolve) => setTimeout(resolve, 25 + Math.floor(Math.random() * 50)));
     }
     return await work(client);
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [SERVICE_LOCK_NAMESPACE, serviceId]).catch(() => undefined);
+    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [namespace, key]).catch(() => undefined);
     client.release();
   }
+}
+
+/** Provisioning of one service: webhook events, REST writes. */
+export function withServiceLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, SERVICE_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs));
+}
+
+/** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */
+export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, BILLING_LOCK_NAMESPACE, serviceId, work, waitMs, () => new BillingLockTimeoutError(serviceId, waitMs));
 }
