@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type Tx, canonicalRow, convergeRow, inTransaction, newUuid, selectRows } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '../freeswitch-steps';
-import { generatePassword, generateVoicemailPin } from '../passwords';
+import { newExtensionRow, newVoicemailRow } from '../provisioning/gui-defaults';
 import { findExtensionUsers, insertExtension } from '../repositories/extensions';
 import { ensureVoicemail, findVoicemail } from '../repositories/voicemails';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
@@ -148,19 +148,11 @@ function desiredColumns(fields: ExtensionFields): DesiredRow {
 async function convergeVoicemail(tx: Tx, tenant: Tenant, extension: string, fields: ExtensionFields, description: string | null): Promise<boolean> {
   const existing = await findVoicemail(tx, tenant.domainUuid, extension);
   if (!existing) {
-    return ensureVoicemail(tx, {
-      voicemail_uuid: newUuid(),
-      domain_uuid: tenant.domainUuid,
-      voicemail_id: extension,
-      voicemail_password: generateVoicemailPin(8),
+    return ensureVoicemail(tx, newVoicemailRow(tenant.domainUuid, extension, {
       voicemail_mail_to: fields.voicemailEmail ?? null,
       voicemail_file: fields.voicemailEmail ? 'attach' : null,
-      voicemail_local_after_email: true,
-      voicemail_transcription_enabled: false,
-      voicemail_enabled: true,
-      voicemail_tutorial: true,
       voicemail_description: description,
-    });
+    }));
   }
   if (fields.voicemailEmail === undefined) return false;
   return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, { voicemail_mail_to: fields.voicemailEmail });
@@ -176,30 +168,17 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
   if (fields.numberAlias) await assertNameFree(tx, tenant, fields.numberAlias, null, 'number_alias');
   const enabled = fields.enabled ?? true;
   if (enabled) await assertQuota(tx, tenant, options, null);
-  const password = generatePassword(20, 4);
-  // GUI form defaults (extension_edit.php), so the row looks like one the GUI made.
-  await insertExtension(tx, {
-    extension_uuid: newUuid(),
-    domain_uuid: tenant.domainUuid,
-    extension,
+  const row = newExtensionRow(tenant.domainUuid, tenant.domainName, extension, {
     number_alias: fields.numberAlias ?? null,
-    password,
-    accountcode: tenant.domainName,
     effective_caller_id_name: fields.callerIdName ?? extension,
     effective_caller_id_number: fields.callerIdNumber ?? extension,
     outbound_caller_id_name: fields.outboundCallerIdName ?? null,
     outbound_caller_id_number: fields.outboundCallerIdNumber ?? null,
-    limit_max: '5',
-    limit_destination: '!USER_BUSY',
-    user_context: tenant.domainName,
-    call_timeout: 30,
-    call_screen_enabled: false,
-    directory_visible: true,
-    directory_exten_visible: true,
-    extension_type: 'default',
     enabled,
     description: fields.description ?? null,
   });
+  const password = String(row.password);
+  await insertExtension(tx, row);
   await convergeVoicemail(tx, tenant, extension, fields, fields.description ?? null);
   return {
     outcome: 'created',

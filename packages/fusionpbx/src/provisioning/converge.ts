@@ -10,6 +10,7 @@ import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } fro
 import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
 import { ensureVoicemail } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
+import { newExtensionRow, newVoicemailRow } from './gui-defaults';
 import type { TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
@@ -74,45 +75,6 @@ async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, opt
   changes.wrote(await ensureUserGroup(tx, user, group));
 }
 
-function extensionRow(domainUuid: string, domainName: string, number: string) {
-  return {
-    extension_uuid: newUuid(),
-    domain_uuid: domainUuid,
-    extension: number,
-    number_alias: null,
-    password: generatePassword(20, 4),
-    accountcode: domainName,
-    effective_caller_id_name: number,
-    effective_caller_id_number: number,
-    limit_max: '5',
-    limit_destination: '!USER_BUSY',
-    user_context: domainName,
-    call_timeout: 30,
-    call_screen_enabled: false,
-    directory_visible: true,
-    directory_exten_visible: true,
-    extension_type: 'default',
-    enabled: true,
-    description: null,
-  };
-}
-
-function voicemailRow(domainUuid: string, number: string) {
-  return {
-    voicemail_uuid: newUuid(),
-    domain_uuid: domainUuid,
-    voicemail_id: number,
-    voicemail_password: generateVoicemailPin(8),
-    voicemail_mail_to: null,
-    voicemail_file: null,
-    voicemail_local_after_email: true,
-    voicemail_transcription_enabled: false,
-    voicemail_enabled: true,
-    voicemail_tutorial: true,
-    voicemail_description: null,
-  };
-}
-
 const isEnabled = (row: CanonicalRow) => row.enabled === 'true';
 
 /** Newest first: insert_date, then the higher number (extensions created in one transaction tie). */
@@ -151,8 +113,8 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    await insertExtension(tx, extensionRow(tenant.domainUuid, tenant.domainName, number));
-    changes.wrote(await ensureVoicemail(tx, voicemailRow(tenant.domainUuid, number)));
+    await insertExtension(tx, newExtensionRow(tenant.domainUuid, tenant.domainName, number));
+    changes.wrote(await ensureVoicemail(tx, newVoicemailRow(tenant.domainUuid, number)));
     changes.wrote(true);
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
