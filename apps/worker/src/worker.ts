@@ -165,7 +165,11 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     workerConnection.disconnect();
     await esl.close();
     await metricsServer?.close();
-    await Promise.allSettled([pool.end(), fusionPool.end()]);
+    // After a forced close, jobs still running here hold pool clients and pool.end() would wait for
+    // them past the deadline; their work is handed back (stalled, retried elsewhere, idempotent).
+    const poolsClosed = Promise.allSettled([pool.end(), fusionPool.end()]);
+    if (outcomes.includes('forced')) await Promise.race([poolsClosed, new Promise((resolve) => setTimeout(resolve, 500).unref())]);
+    else await poolsClosed;
   };
   return { deps, workers, metrics, metricsUrl: metricsServer?.url ?? null, close };
 }

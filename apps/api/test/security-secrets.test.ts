@@ -1,0 +1,160 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Pool } from 'pg';
+import { loadConfig } from '@ictvoip/config';
+import { signBody } from '@ictvoip/whmcs';
+import {
+  buildEvent,
+  createTestDatabase,
+  deleteRedisPrefix,
+  loadFusionpbxSchema,
+  postWebhook,
+  seedFusionpbxBasics,
+  startEslStandin,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type EslStandin,
+  type TestDatabase,
+} from '@ictvoip/testkit';
+import { startWorker, type RunningWorker } from '@ictvoip/worker';
+import { startApi, type RunningApi } from '../src';
+
+const SECRETS = {
+  webhook: 'secret-webhook-value-a1b2c3d4e5f6',
+  previousWebhook: 'secret-previous-webhook-f6e5d4c3b2a1',
+  admin: 'secret-admin-token-9z8y7x6w5v',
+  esl: 'SecretEslPw-31337',
+  servicePassword: 'Secret-Service-Pass-Q1w2E3!',
+  newServicePassword: 'Secret-New-Pass-R4t5Y6!',
+};
+const TEMPLATE = 'template.pbx.test';
+
+let bridgeDb: TestDatabase;
+let fusionDb: TestDatabase;
+let fusion: Pool;
+let esl: EslStandin;
+let api: RunningApi;
+let worker: RunningWorker;
+let prefix: string;
+const logLines: string[] = [];
+/** Every response body and header block this file received. */
+const bodies: string[] = [];
+
+beforeAll(async () => {
+  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('sec_bridge'), createTestDatabase('sec_fusion')]);
+  await loadFusionpbxSchema(fusionDb.url);
+  fusion = new Pool({ connectionString: fusionDb.url, max: 2 });
+  await seedFusionpbxBasics(fusion, TEMPLATE);
+  esl = await startEslStandin({ password: SECRETS.esl });
+  prefix = uniqueQueuePrefix('sec');
+  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-sec-'));
+  writeFileSync(join(dir, 'wl.conf'), '127.0.0.1\n');
+  const config = loadConfig({
+    NODE_ENV: 'test', HOST: '127.0.0.1', DATABASE_URL: bridgeDb.url, FUSIONPBX_DATABASE_URL: fusionDb.url, REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix, WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, ADMIN_TOKEN: SECRETS.admin,
+    CHKCON_WHITELIST_FILE: join(dir, 'wl.conf'), ESL_HOST: esl.host, ESL_PORT: String(esl.port), ESL_PASSWORD: SECRETS.esl, ESL_TIMEOUT_MS: '1000',
+    FUSIONPBX_BASE_DOMAIN: 'pbx.example.net', FUSIONPBX_TEMPLATE_DOMAIN: TEMPLATE, FUSIONPBX_CACHE_METHOD: 'memcache', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50',
+    LOG_LEVEL: 'trace',
+  });
+  const logger = pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) });
+  api = await startApi(config, logger, { port: 0 });
+  worker = await startWorker(config, logger, { schedulers: false });
+}, 60000);
+
+afterAll(async () => {
+  await worker?.close();
+  await api?.close();
+  await esl?.stop();
+  await fusion?.end();
+  await deleteRedisPrefix(prefix);
+  await Promise.all([bridgeDb?.drop(), fusionDb?.drop()]);
+});
+
+async function capture(path: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
+  const reply = await fetch(`${api.url}${path}`, init);
+  const text = await reply.text();
+  bodies.push(`${reply.status} ${JSON.stringify([...reply.headers])} ${text}`);
+  return { status: reply.status, text };
+}
+
+async function signedPost(body: string, secret = SECRETS.webhook, query = '') {
+  const reply = await postWebhook(api.url, body, { secret, query });
+  bodies.push(`${reply.status} ${JSON.stringify([...reply.headers])} ${JSON.stringify(reply.body)}`);
+  return reply;
+}
+
+function expectNoSecretAnywhere(): void {
+  const everything = [...logLines, ...bodies].join('\n');
+  for (const [name, value] of Object.entries(SECRETS)) {
+    expect(everything.includes(value) ? `${name} leaked` : 'clean').toBe('clean');
+  }
+}
+
+describe('secrets never appear in a log line or a response', () => {
+  it('a create and a change_password, answered and applied', async () => {
+    const serviceId = 990_001;
+    const created = await signedPost(JSON.stringify(buildEvent({ serviceId, secrets: { servicePassword: SECRETS.servicePassword } })), SECRETS.webhook, '?wait=20');
+    expect(created.body.result).toBe('success');
+    const changed = await signedPost(JSON.stringify(buildEvent({ serviceId, action: 'change_password', secrets: { servicePassword: SECRETS.newServicePassword } })), SECRETS.previousWebhook, '?wait=20');
+    expect(changed.body.result).toBe('success');
+    expectNoSecretAnywhere();
+  });
+
+  it('refused and invalid requests (wrong secret, bad body, password on a suspend, conflict)', async () => {
+    const event = buildEvent({ secrets: { servicePassword: SECRETS.servicePassword } });
+    expect((await signedPost(JSON.stringify(event), 'not-the-secret-0000000000000000')).status).toBe(401);
+    expect((await signedPost(JSON.stringify({ ...event, action: 'suspend' }))).status).toBe(400);
+    expect((await signedPost(JSON.stringify({ ...event, secrets: { servicePassword: SECRETS.servicePassword, extra: SECRETS.servicePassword } }))).status).toBe(400);
+    expect((await signedPost(JSON.stringify({ ...event, client: 'nope', secrets: { servicePassword: [SECRETS.servicePassword] } }))).status).toBe(400);
+    expect((await signedPost(`{"secrets":{"servicePassword":"${SECRETS.servicePassword}"`)).status).toBe(400);
+    expect((await signedPost(JSON.stringify(event))).status).toBe(202);
+    expect((await signedPost(JSON.stringify({ ...event, secrets: { servicePassword: SECRETS.newServicePassword } }))).status).toBe(409);
+    expectNoSecretAnywhere();
+  });
+
+  it('event status, admin refusals and admin pages (Bull Board shows job data)', async () => {
+    const event = buildEvent({ secrets: { servicePassword: SECRETS.servicePassword } });
+    await signedPost(JSON.stringify(event));
+    const ts = Math.floor(Date.now() / 1000);
+    await capture(`/webhooks/whmcs/events/${event.eventId}`, { headers: { 'x-ictvoip-timestamp': String(ts), 'x-ictvoip-signature': signBody(SECRETS.webhook, ts, '') } });
+    expect((await capture('/admin/queues/api/queues', { headers: { authorization: `Bearer ${SECRETS.admin.slice(0, -1)}` } })).status).toBe(401);
+    expect((await capture('/admin/queues/api/queues', { headers: { authorization: `Basic ${Buffer.from(`admin:${SECRETS.admin}x`).toString('base64')}` } })).status).toBe(401);
+    const board = await capture('/admin/queues/api/queues?activeQueue=provisioning&status=latest', { headers: { authorization: `Bearer ${SECRETS.admin}` } });
+    expect(board.status).toBe(200);
+    expect(board.text).toContain(String(event.eventId));
+    await capture('/admin/queues', { headers: { authorization: `Bearer ${SECRETS.admin}` } });
+    await capture('/readyz');
+    await capture('/metrics');
+    await capture('/openapi.json');
+    expectNoSecretAnywhere();
+  });
+
+  it('the event socket refusing the password (errors logged, readiness down) shows no password', async () => {
+    // Restart the stand-in with another password: every (already authenticated) connection is cut.
+    await esl.stop();
+    esl.password = 'another-password';
+    await esl.start();
+    try {
+      const failing = await signedPost(JSON.stringify(buildEvent({ serviceId: 990_002 })), SECRETS.webhook, '?wait=6');
+      expect(failing.status).toBeLessThan(500);
+      const ready = await capture('/readyz');
+      expect(ready.status).toBe(503);
+      expect(logLines.some((line) => /auth|denied|invalid|ESL|event socket/i.test(line))).toBe(true);
+    } finally {
+      await esl.stop();
+      esl.password = SECRETS.esl;
+      await esl.start();
+    }
+    expectNoSecretAnywhere();
+  });
+
+  it('secrets are not stored in clear in the inbox, the services table, the audit log or job data', async () => {
+    const stored = await api.deps.pool.query(`SELECT (SELECT json_agg(w) FROM webhook_inbox w)::text || (SELECT json_agg(s) FROM services s)::text || (SELECT json_agg(a) FROM audit_log a)::text AS text`);
+    const jobs = await api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
+    const everything = stored.rows[0].text + JSON.stringify(jobs.map((job) => [job.data, job.returnvalue, job.failedReason]));
+    for (const value of Object.values(SECRETS)) expect(everything.includes(value)).toBe(false);
+    expect(jobs.length).toBeGreaterThan(0);
+  });
+});
