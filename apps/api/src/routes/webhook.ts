@@ -4,6 +4,7 @@ import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, v
 import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
 import { sealSecrets, type InboxEvent } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
+import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
@@ -139,6 +140,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     verify(deps, req, rawBody);
     const parsed = parseBody(rawBody);
+    assertStorableJson(parsed);
     const event = validate(parsed);
     res.locals.webhookAction = event.action;
     const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
