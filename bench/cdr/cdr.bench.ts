@@ -1,6 +1,203 @@
-import { pendingRow, type ResultRow } from '../lib/report';
+/**
+ * CDR sync: N CDRs across T tenants in FusionPBX's v_xml_cdr, synced by apps/worker (child
+ * process) through its real jobs (one `cdr.sync-all` fan-out → a `cdr.sync-tenant` job per
+ * service), each call rated against a P-prefix deck and ledgered in cdr_charges. Late rows (2 %)
+ * are imported after the first pass; a second fan-out must pick them up through the look-back.
+ * Baseline (child process, same run): the same keyset pages + unnest insert, no rating.
+ * Setup (not timed): deck import, FusionPBX domains, services, CDR rows, an index on
+ * v_xml_cdr(domain_uuid) — FusionPBX master's foreign-key index; 5.1/5.3 create none, and without
+ * it every keyset page is a full scan, for the worker and the baseline alike.
+ */
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { CDR_JOBS, closeQueues, createProducerConnection, createQueues, type QueueSet } from '@ictvoip/queue';
+import { createTestDatabase, TEST_REDIS_URL } from '@ictvoip/testkit';
+import { importRateDeck, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { BENCH_BASE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
+import { peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
+import { profileFlags } from '../lib/profile';
+import { measuredRow, type ResultRow } from '../lib/report';
 import type { BenchSizes } from '../lib/sizes';
+import { elapsedMs, round } from '../lib/stats';
+import { DECK_NUMBERING_PLAN, generateCdrs, generateDeck, type SyntheticCdr } from './generator';
+import { insertCdrs, type TenantRef } from './load-cdrs';
+import { readFileSync } from 'node:fs';
 
-export async function runCdrBenchmark(sizes: BenchSizes): Promise<ResultRow[]> {
-  return [pendingRow('CDR sync', `${sizes.cdr.cdrs} CDRs`, 'ratio ≥ 0.75', 'pending: CDR sync not merged')];
+export class CdrBenchError extends Error {
+  readonly code = 'BENCH_CDR_FAILED';
+}
+
+const FIRST_SERVICE_ID = 800_000;
+const SYNC_EVERY_SECONDS = 86_400;
+
+function currentRssMiB(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
+  const tenants: TenantRef[] = Array.from({ length: count }, (_, i) => ({ serviceId: FIRST_SERVICE_ID + i, domainUuid: randomUUID(), domainName: `t${FIRST_SERVICE_ID + i}.${BENCH_BASE_DOMAIN}` }));
+  await fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[])`, [
+    tenants.map((t) => t.domainUuid), tenants.map((t) => t.domainName), tenants.map(() => true),
+  ]);
+  return tenants;
+}
+
+/** The services rows provisioning would have written (active, tenant domain known, plan with the deck). */
+async function registerServices(bridgePool: Pool, tenants: readonly TenantRef[]): Promise<void> {
+  const services = new ServicesRepository(bridgePool);
+  for (const tenant of tenants) {
+    await services.setDesired({ serviceId: tenant.serviceId, clientId: 55, desiredState: 'active', plan: { rateDeck: 'standard', includedMinutes: 100 }, eventId: randomUUID() });
+    await services.recordObserved(tenant.serviceId, { state: 'active', tenantDomain: tenant.domainName });
+  }
+}
+
+async function loadCdrs(fusion: Pool, tenants: TenantRef[], sizes: BenchSizes['cdr'], deck: ReturnType<typeof generateDeck>, windowEndMs: number): Promise<{ onTime: number; late: SyntheticCdr[] }> {
+  const late: SyntheticCdr[] = [];
+  let onTime = 0;
+  for (const batch of generateCdrs({ count: sizes.cdrs, tenants: tenants.length, deck, windowEndMs, windowMs: 3.5 * 3600_000 })) {
+    const now = batch.filter((cdr) => !cdr.late);
+    late.push(...batch.filter((cdr) => cdr.late));
+    await insertCdrs(fusion, tenants, now);
+    onTime += now.length;
+  }
+  return { onTime, late };
+}
+
+async function waitForSync(queues: QueueSet, completedBefore: number, expected: number, timeoutMs: number, onTick: () => void): Promise<void> {
+  const queue = queues['cdr-sync'];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await queue.getJobCounts('completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized');
+    if (counts.failed > 0) {
+      const [failed] = await queue.getFailed(0, 0);
+      throw new CdrBenchError(`${counts.failed} CDR sync job(s) failed, e.g. ${failed?.name}: ${failed?.failedReason}`);
+    }
+    // The worker's own scheduler keeps its next run in `delayed`; only retries count as unfinished.
+    const retrying = counts.delayed > 0 ? (await queue.getDelayed()).filter((job) => !String(job.id).startsWith('repeat:')).length : 0;
+    if (counts.completed - completedBefore >= expected && counts.active + counts.waiting + counts.prioritized + retrying === 0) return;
+    if (Date.now() > deadline) throw new CdrBenchError(`CDR sync not finished within ${timeoutMs} ms (${JSON.stringify(counts)})`);
+    onTick();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function fanOut(queues: QueueSet, now: Date, label: string): Promise<number> {
+  const before = (await queues['cdr-sync'].getJobCounts('completed')).completed;
+  await queues['cdr-sync'].add(CDR_JOBS.syncAll, { now: now.toISOString() }, { jobId: `bench-${label}`, removeOnComplete: false });
+  return before;
+}
+
+async function chargeCounts(bridgePool: Pool): Promise<Record<string, number>> {
+  const { rows } = await bridgePool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM cdr_charges GROUP BY status');
+  return Object.fromEntries(rows.map((row) => [row.status, row.n]));
+}
+
+export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
+  const size = sizes.cdr;
+  const bridge = await createBenchBridge('cdr', { CDR_SYNC_EVERY_SECONDS: String(SYNC_EVERY_SECONDS), BILLING_CLOSE_EVERY_SECONDS: '86400', CDR_SYNC_PAGE_SIZE: String(size.pageSize) });
+  const baselineDb = await createTestDatabase('bench_cdr_base');
+  const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 4 });
+  const redis = createProducerConnection(TEST_REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const queues = createQueues({ connection: redis, prefix: bridge.prefix });
+  let worker: RunningService | null = null;
+  try {
+    const setupStart = process.hrtime.bigint();
+    await migrateBridgeDatabase(bridgePool);
+    const deck = generateDeck(size.prefixes);
+    const imported = await importRateDeck(bridgePool, 'standard', deck.csv, { currency: 'USD', numberingPlan: DECK_NUMBERING_PLAN });
+    if (!imported.ok) throw new CdrBenchError(`deck import failed: ${JSON.stringify(imported.report.issues.slice(0, 3))}`);
+    const tenants = await setUpTenants(bridgePool, bridge.fusion, size.tenants);
+    const { onTime, late } = await loadCdrs(bridge.fusion, tenants, size, deck, Date.now() - 60_000);
+    await bridge.fusion.query('CREATE INDEX IF NOT EXISTS v_xml_cdr_domain_uuid_fkey ON v_xml_cdr (domain_uuid)');
+    await bridge.fusion.query('VACUUM ANALYZE v_xml_cdr');
+    log(`  cdr setup: ${size.prefixes}-prefix deck, ${size.tenants} tenants, ${onTime} CDRs (+${late.length} late) in ${round(elapsedMs(setupStart) / 1000, 1)} s`);
+
+    // Baseline first: the same pages, unnest insert, no rating.
+    const baseline = await runJsonChild<{ rows: number; ms: number; peakRssMiB: number }>('cdr baseline', 'bench/cdr/baseline-sync.child.ts', {
+      FUSION_URL: bridge.fusionDb.url,
+      TARGET_URL: baselineDb.url,
+      PAGE_SIZE: String(size.pageSize),
+      LANES: '8',
+      DOMAINS: JSON.stringify(tenants.map((t) => [t.domainUuid, t.domainName])),
+    });
+    if (baseline.rows !== onTime) throw new CdrBenchError(`baseline copied ${baseline.rows} rows, expected ${onTime}`);
+    const baselineRate = baseline.rows / (baseline.ms / 1000);
+    log(`  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB`);
+
+    worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') });
+    // The worker's own scheduler may fan out once at start (no services yet → nothing); let it settle.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await registerServices(bridgePool, tenants);
+    const startRss = currentRssMiB(worker.child.pid);
+    const samples: number[] = [];
+    const before = await fanOut(queues, new Date(), 'pass-1');
+    const start = process.hrtime.bigint();
+    await waitForSync(queues, before, 1 + tenants.length, 60 * 60_000, () => {
+      const rss = currentRssMiB(worker?.child.pid);
+      if (rss !== null) samples.push(rss);
+    });
+    const syncMs = elapsedMs(start);
+    const afterPass1 = await chargeCounts(bridgePool);
+    const charged1 = Object.values(afterPass1).reduce((a, b) => a + b, 0);
+    if (charged1 !== onTime) throw new CdrBenchError(`pass 1 charged ${charged1} CDRs, expected ${onTime}`);
+    const rate = onTime / (syncMs / 1000);
+    const peak = peakRssMiB(worker.child.pid);
+    log(`  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB`);
+
+    // Late rows land (FusionPBX imported them late); the next sync must pick them up through the look-back.
+    for (let i = 0; i < late.length; i += 5000) await insertCdrs(bridge.fusion, tenants, late.slice(i, i + 5000));
+    const before2 = await fanOut(queues, new Date(Date.now() + SYNC_EVERY_SECONDS * 1000), 'pass-2');
+    const start2 = process.hrtime.bigint();
+    await waitForSync(queues, before2, 1 + tenants.length, 10 * 60_000, () => undefined);
+    const pass2Ms = elapsedMs(start2);
+    const final = await chargeCounts(bridgePool);
+    const charged = Object.values(final).reduce((a, b) => a + b, 0);
+    if (charged !== onTime + late.length) throw new CdrBenchError(`after the late rows ${charged} CDRs charged, expected ${onTime + late.length}`);
+    log(`  cdr late rows: ${late.length} picked up by the next sync in ${round(pass2Ms / 1000, 1)} s; charges ${JSON.stringify(final)}`);
+
+    const step = Math.max(1, Math.floor(samples.length / 10));
+    const rssSamples = samples.filter((_, i) => i % step === 0).map((v) => round(v, 0));
+    const details = {
+      cdrs: onTime + late.length, firstPass: onTime, lateRows: late.length, tenants: size.tenants, prefixes: size.prefixes, pageSize: size.pageSize,
+      syncMs: round(syncMs, 0), lateCatchUpMs: round(pass2Ms, 0), charges: final,
+      workerRssMiB: { start: startRss && round(startRss, 0), peak: peak && round(peak, 0), end: rssSamples[rssSamples.length - 1] ?? null, samples: rssSamples },
+      baseline: { ms: round(baseline.ms, 0), peakRssMiB: round(baseline.peakRssMiB, 0) },
+    };
+    const cdrsLabel = `${onTime.toLocaleString('en-US')} CDRs, ${size.tenants} tenants, ${size.prefixes.toLocaleString('en-US')}-prefix deck`;
+    const full = sizes.name === 'full';
+    const throughput = measuredRow({
+      benchmark: 'CDR sync',
+      metric: `throughput, ${cdrsLabel}`,
+      project: { value: rate, unit: 'CDR/s', label: 'worker: keyset read + rating + ledger' },
+      baseline: { value: baselineRate, unit: 'CDR/s', label: 'keyset read + unnest insert, no rating' },
+      better: 'higher',
+      target: 'ratio ≥ 0.75 (≈ 50k CDR/s on 2 cores)',
+      targetMet: null,
+      details,
+    });
+    throughput.targetMet = full ? throughput.ratio !== null && throughput.ratio >= 0.75 : null;
+    const rss = measuredRow({
+      benchmark: 'CDR sync',
+      metric: 'peak RSS of the syncing process',
+      project: { value: peak ?? Number.NaN, unit: 'MiB', label: 'apps/worker (whole process)' },
+      baseline: { value: baseline.peakRssMiB, unit: 'MiB', label: 'baseline process' },
+      better: 'lower',
+      target: 'RSS < 200 MB and flat',
+      targetMet: full && peak !== null ? peak < 200 : null,
+    });
+    return [throughput, rss];
+  } finally {
+    await worker?.stop();
+    await closeQueues(queues);
+    redis.disconnect();
+    await bridgePool.end().catch(() => undefined);
+    await baselineDb.drop().catch(() => undefined);
+    await bridge.close();
+  }
 }
