@@ -44,7 +44,7 @@ function machineMarkdown(machine: MachineDescription): string {
     `- Memory: ${machine.memoryGiB} GiB`,
     `- OS: ${machine.os}`,
     `- Node ${machine.node}, PostgreSQL ${machine.postgresql}, Redis ${machine.redis}`,
-    `- Commit: ${machine.gitCommit}`,
+    `- Commit: ${machine.gitCommit}; load average at start ${machine.loadAverage.join(' / ')} (1/5/15 min)`,
   ].join('\n');
 }
 

@@ -13,6 +13,8 @@ export interface MachineDescription {
   postgresql: string;
   redis: string;
   gitCommit: string;
+  /** 1/5/15-minute load average when the run started: other work on a shared machine skews every figure. */
+  loadAverage: number[];
 }
 
 function gitCommit(): string {
@@ -56,5 +58,6 @@ export async function describeMachine(): Promise<MachineDescription> {
     postgresql: await postgresVersion(),
     redis: await redisVersion(),
     gitCommit: gitCommit(),
+    loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100),
   };
 }
