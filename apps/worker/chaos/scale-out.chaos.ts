@@ -16,7 +16,7 @@ describe('scale-out burst', () => {
 
   const seed = seedOf(0) + 400;
   it(`${POSTS} deliveries (about a third duplicates, spread over both APIs): one outcome per event`, async () => {
-    const bridge = await ChaosBridge.start({ env: { WORKER_CONCURRENCY: '16' } });
+    const bridge = await ChaosBridge.start();
     try {
       await Promise.all([bridge.startApi(), bridge.startApi()]);
       await Promise.all([bridge.startWorker(), bridge.startWorker(), bridge.startWorker()]);

@@ -112,8 +112,11 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const metrics = createWorkerMetrics();
   // Before any connection: a taken port stops the start-up with nothing left open.
   const metricsServer = config.worker.metricsPort > 0 ? await startMetricsServer(metrics, config.worker.metricsPort, config.http.host) : null;
-  const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
-  const fusionPool = createPool(config.fusionpbx.databaseUrl, {}, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
+  // Each in-flight job holds one client for its service lock (or FusionPBX transaction) and needs
+  // another for its queries: a pool smaller than that starves itself once concurrency reaches it.
+  const poolSize = { max: config.worker.concurrency * 2 + 4 };
+  const pool = createPool(config.database.url, poolSize, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
+  const fusionPool = createPool(config.fusionpbx.databaseUrl, poolSize, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
   const esl = instrumentEsl(new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger);
