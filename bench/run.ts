@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   }
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
   process.stdout.write(`\n${consoleTable(rows)}\n`);
-  const base = sizes.name === 'smoke' ? 'smoke' : names.length === Object.keys(BENCHMARKS).length ? 'latest' : 'partial';
+  const base = sizes.name === 'smoke' ? 'smoke' : sizes.overridden || names.length !== Object.keys(BENCHMARKS).length ? 'partial' : 'latest';
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const json = { size: sizes.name, startedAt: startedAt.toISOString(), seconds: Math.round(seconds), machine, sizes, rows, failures };

@@ -12,6 +12,7 @@ import { Pool } from 'pg';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics } from '@ictvoip/testkit';
 import { BENCH_BASE_DOMAIN, BENCH_GATEWAY_TEMPLATE, BENCH_TEMPLATE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
 import { freePort, startService, type RunningService } from '../lib/child';
+import { profileFlags } from '../lib/profile';
 import { measuredRow, type ResultRow } from '../lib/report';
 import type { BenchSizes } from '../lib/sizes';
 import { elapsedMs, percentile, round } from '../lib/stats';
@@ -101,7 +102,7 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     const apiPort = await freePort();
     const api = await startService({ name: 'apps/api', script: 'apps/api/src/main.ts', env: { ...bridge.env, PORT: String(apiPort) }, healthUrl: `http://127.0.0.1:${apiPort}/healthz` });
     services.push(api);
-    const worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started' });
+    const worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') });
     services.push(worker);
 
     // Warm-up tenant (JIT, pools, ESL connection), not counted.
