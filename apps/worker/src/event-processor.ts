@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { provisioningJobDataSchema, validatePayload } from '@ictvoip/queue';
-import { openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
+import { AuditRepository, InboxRepository, inTransaction, openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
 import type { WebhookEvent } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PendingApplyError, PermanentJobError } from './errors';
@@ -16,6 +16,16 @@ function restoreEvent(deps: WorkerDeps, inboxEvent: InboxEvent): WebhookEvent {
   return event;
 }
 
+/** An event's final state and its audit entry are written together or not at all (a kill -9 between them). */
+async function atomically(deps: WorkerDeps, work: (inbox: InboxRepository, audit: AuditRepository) => Promise<void>): Promise<void> {
+  const client = await deps.pool.connect();
+  try {
+    await inTransaction(client, () => work(new InboxRepository(client), new AuditRepository(client)));
+  } finally {
+    client.release();
+  }
+}
+
 function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
@@ -27,15 +37,19 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
     const result = await withJobLogger(logger, () => definition.run({ event: restoreEvent(deps, inboxEvent), inboxEvent, service, deps, logger }));
-    await deps.inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
-    await deps.audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
+    await atomically(deps, async (inbox, audit) => {
+      await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
+      await audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
+    });
     logger.info({ message: result.message }, 'event applied');
     return { eventId: inboxEvent.eventId, status: 'succeeded', message: result.message };
   } catch (error) {
     const message = describeError(error);
     if (error instanceof PermanentJobError) {
-      await deps.inbox.markFailed(inboxEvent.eventId, message, false);
-      await deps.audit.append({ actor: 'worker', action: `${inboxEvent.action}.failed`, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: { code: error.code, message } });
+      await atomically(deps, async (inbox, audit) => {
+        await inbox.markFailed(inboxEvent.eventId, message, false);
+        await audit.append({ actor: 'worker', action: `${inboxEvent.action}.failed`, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: { code: error.code, message } });
+      });
       logger.warn({ code: error.code, message }, 'event refused');
       return { eventId: inboxEvent.eventId, status: 'failed', message };
     }

@@ -20,6 +20,7 @@ import { AuditRepository, createPool, InboxRepository, migrateBridgeDatabase, Se
 import type { WorkerDeps } from './deps';
 import { processProvisioningJob } from './event-processor';
 import { PermanentJobError } from './errors';
+import { purgeTerminatedTenants, PURGE_JOB_NAME, PURGE_SCHEDULER_ID } from './jobs/maintenance/purge-terminated';
 import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { BILLING_JOB_HANDLERS } from './jobs/billing';
 import { CDR_JOB_HANDLERS } from './jobs/cdr';
@@ -64,6 +65,7 @@ function buildRegistry(deps: WorkerDeps | null, definitions: readonly Provisioni
   }
   registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
   registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
+  registry.register(PURGE_JOB_NAME, () => purgeTerminatedTenants(deps!));
   for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS)]) {
     registry.register(name, async (job) => {
       try {
@@ -85,6 +87,8 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
     { name: MAINTENANCE_JOBS.reconcileInbox, data: {}, opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
   );
   await ensureDriftScheduler(deps);
+  // Purging is not urgent; a few times a day keeps FusionPBX tidy without adding load.
+  await deps.queues.maintenance.upsertJobScheduler(PURGE_SCHEDULER_ID, { every: 6 * 3600 * 1000 }, { name: PURGE_JOB_NAME, data: {}, opts: { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } });
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
   await deps.queues['cdr-sync'].upsertJobScheduler(BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, { name: CDR_JOBS.syncAll, data: {}, opts: fanOut });
   await deps.queues.billing.upsertJobScheduler(BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, { name: BILLING_JOBS.closePeriods, data: {}, opts: fanOut });
@@ -102,7 +106,7 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME];
+const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
 
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;

@@ -102,7 +102,7 @@ describe('Redis loses its data', () => {
     await waitFor(async () => (await inboxStatus(body.eventId)).status === 'succeeded', 20000, 'scheduler-driven reconcile');
     expect(await inboxStatus(body.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
     const schedulers = await bridge.worker!.deps.queues.maintenance.getJobSchedulers();
-    expect(schedulers.map((s) => s.key)).toEqual(['reconcile-inbox']);
+    expect(schedulers.map((s) => s.key)).toContain('reconcile-inbox');
   });
 });
 

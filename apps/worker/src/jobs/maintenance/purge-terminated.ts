@@ -1,0 +1,63 @@
+import { applyFreeswitchSide } from '@ictvoip/fusionpbx';
+import { withServiceLock } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+
+export const PURGE_JOB_NAME = 'tenant.purge_terminated';
+export const PURGE_SCHEDULER_ID = 'purge-terminated';
+
+export interface PurgeOutcome {
+  purged: number[];
+  waiting: { serviceId: number; reason: string }[];
+}
+
+/** Why a terminated tenant must keep its rows for now, or null when it may go. */
+async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string | null> {
+  const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; synced_after: boolean | null }>(
+    `SELECT
+       (SELECT count(*) FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL)::text AS unbilled,
+       (SELECT count(*) FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)::text AS adjustments,
+       (SELECT c.last_run_at > s.updated_at FROM cdr_sync_cursors c JOIN services s USING (service_id) WHERE c.service_id = $1) AS synced_after`,
+    [serviceId],
+  );
+  const row = rows[0];
+  if (Number(row.unbilled) > 0) return `${row.unbilled} rated calls not billed yet`;
+  if (Number(row.adjustments) > 0) return `${row.adjustments} adjustments not billed yet`;
+  if (row.synced_after === false) return 'CDRs not synced since the termination';
+  return null;
+}
+
+/**
+ * Deletes the FusionPBX rows of tenants terminated longer than TERMINATE_RETENTION_DAYS ago, once
+ * nothing of theirs is left to bill. v_xml_cdr rows are never deleted (the provisioner keeps them).
+ */
+export async function purgeTerminatedTenants(deps: WorkerDeps, now = new Date()): Promise<PurgeOutcome> {
+  const retentionDays = deps.config.fusionpbx.terminateRetentionDays;
+  const { rows } = await deps.pool.query<{ service_id: string }>(
+    `SELECT service_id FROM services
+     WHERE desired_state = 'terminated' AND observed_state IS DISTINCT FROM 'purged'
+       AND updated_at < $1::timestamptz - make_interval(days => $2)
+     ORDER BY service_id LIMIT 500`,
+    [now, retentionDays],
+  );
+  const outcome: PurgeOutcome = { purged: [], waiting: [] };
+  for (const serviceId of rows.map((r) => Number(r.service_id))) {
+    const hold = await billingHold(deps, serviceId);
+    if (hold) {
+      outcome.waiting.push({ serviceId, reason: hold });
+      continue;
+    }
+    await withServiceLock(deps.pool, serviceId, async () => {
+      const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
+      if (!result.purged) {
+        outcome.waiting.push({ serviceId, reason: result.reason ?? 'not purged' });
+        return;
+      }
+      await applyFreeswitchSide(deps.esl, result.freeswitch, { cache: deps.cacheOptions });
+      await deps.services.recordObserved(serviceId, { state: 'purged', pendingApply: null });
+      await deps.audit.append({ actor: 'worker', action: 'purge', serviceId, detail: { domain: result.domainName, deleted: result.deleted } });
+      outcome.purged.push(serviceId);
+      deps.logger.info({ serviceId, domain: result.domainName, deleted: result.deleted }, 'terminated tenant purged after retention');
+    });
+  }
+  return outcome;
+}
