@@ -139,7 +139,8 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
 
   const processor = (job: Job) => timeJob(metrics, job, () => registry.get(job.name)(job));
   const workerConnection = createWorkerConnection(config.redis.url);
-  const common = { connection: workerConnection, prefix: config.redis.queuePrefix };
+  // A killed worker's jobs are taken over once their lock expires; checking as often as the lock lasts keeps that bounded.
+  const common = { connection: workerConnection, prefix: config.redis.queuePrefix, lockDuration: config.worker.lockDurationMs, stalledInterval: config.worker.lockDurationMs };
   const workers = [
     new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),
     new Worker(QUEUE_NAMES.maintenance, processor, { ...common, concurrency: 1 }),

@@ -47,6 +47,8 @@ export interface BridgeConfig {
     reconcileAfterSeconds: number;
     jobAttempts: number;
     jobBackoffMs: number;
+    /** BullMQ lock duration (and stalled-check interval): how soon a dead worker's jobs are taken over. */
+    lockDurationMs: number;
     /** Port of the worker's Prometheus listener; 0 = off. */
     metricsPort: number;
     /** How often the drift report runs (0 = never scheduled; the CLI and admin route still work). */
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       reconcileAfterSeconds: v.RECONCILE_AFTER_SECONDS,
       jobAttempts: v.JOB_ATTEMPTS,
       jobBackoffMs: v.JOB_BACKOFF_MS,
+      lockDurationMs: v.WORKER_LOCK_DURATION_MS,
       metricsPort: v.WORKER_METRICS_PORT,
       driftCheckEverySeconds: v.DRIFT_CHECK_EVERY_SECONDS,
     },

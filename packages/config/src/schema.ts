@@ -39,6 +39,8 @@ export const environmentSchema = Joi.object({
   RECONCILE_AFTER_SECONDS: Joi.number().integer().min(1).max(86400).default(120),
   JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(8),
   JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
+  // BullMQ's job lock: a job whose worker died (kill -9) is taken over after about this long (stalled check runs as often).
+  WORKER_LOCK_DURATION_MS: Joi.number().integer().min(1000).max(3600000).default(30000),
   // 0 turns the worker's own /metrics listener off; off by default under NODE_ENV=test so parallel test workers never clash.
   WORKER_METRICS_PORT: Joi.number().integer().min(0).max(65535).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(9464) }),
   DRIFT_CHECK_EVERY_SECONDS: Joi.number().integer().min(0).max(7 * 86400).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(86400) }),

@@ -109,6 +109,8 @@ export class ChaosBridge {
       RECONCILE_EVERY_SECONDS: '2',
       RECONCILE_AFTER_SECONDS: '3',
       SHUTDOWN_DEADLINE_MS: '5000',
+      // A killed worker's jobs are taken over after ~5 s instead of BullMQ's default 30 s.
+      WORKER_LOCK_DURATION_MS: '5000',
       ...options.env,
     };
     return new ChaosBridge(env, pgAdminUrl, bridgeUrl, fusionUrl, bridge, fusion, esl, prefix);
