@@ -3,6 +3,11 @@ import { ConfigError, loadConfigFromProcess } from '@ictvoip/config';
 import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist } from '@ictvoip/whitelist';
 import { startLocal } from './commands/start';
+import { jobsCommand } from './commands/jobs';
+import { keysCommand } from './commands/keys';
+import { ratesCommand } from './commands/rates';
+import { reconcileCommand } from './commands/reconcile';
+import { tenantsCommand } from './commands/tenants';
 
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
@@ -58,5 +63,11 @@ program
     process.stdout.write(options.json ? `${JSON.stringify({ ip, allowed, file })}\n` : `${ip}: ${allowed ? 'allowed' : 'denied'} by ${file}\n`);
     process.exitCode = allowed ? 0 : 2;
   });
+
+program.addCommand(keysCommand());
+program.addCommand(ratesCommand());
+program.addCommand(jobsCommand());
+program.addCommand(tenantsCommand());
+program.addCommand(reconcileCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

@@ -1,0 +1,66 @@
+import { Command, Option } from 'commander';
+import { ApiKeyInputError, ApiKeysRepository, createPool, migrateBridgeDatabase, type ApiKeyRecord } from '@ictvoip/store';
+import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+
+async function withKeys<T>(work: (keys: ApiKeysRepository) => Promise<T>): Promise<T> {
+  const pool = createPool(config().database.url);
+  try {
+    await migrateBridgeDatabase(pool);
+    return await work(new ApiKeysRepository(pool));
+  } finally {
+    await pool.end();
+  }
+}
+
+function line(key: ApiKeyRecord): string {
+  const scope = key.scope === 'tenant' ? `tenant ${key.serviceId}` : 'admin';
+  const state = key.revokedAt ? `revoked ${key.revokedAt.toISOString()}` : `last used ${key.lastUsedAt?.toISOString() ?? 'never'}`;
+  return `${key.id}\tivk_${key.prefix}_…\t${key.name}\t${scope}\t${key.access}\t${state}`;
+}
+
+interface CreateOptions extends JsonOption {
+  name: string;
+  scope: 'tenant' | 'admin';
+  service?: number;
+  access: 'read' | 'read-write';
+}
+
+/** `ictvoip keys create|list|revoke`: REST /v1 API keys (stored hashed; the token is shown once). */
+export function keysCommand(): Command {
+  const keys = new Command('keys').description('REST API keys');
+  keys
+    .command('create')
+    .description('create a key; the token is printed once and never stored')
+    .requiredOption('--name <name>', 'what the key is for')
+    .addOption(new Option('--scope <scope>', 'tenant or admin').choices(['tenant', 'admin']).default('tenant'))
+    .option('--service <id>', 'WHMCS service id of a tenant key', positiveInt('--service'))
+    .addOption(new Option('--access <access>', 'read or read-write').choices(['read', 'read-write']).default('read'))
+    .option('--json', 'machine-readable output')
+    .action(action(async (options: CreateOptions) => {
+      const created = await withKeys((repository) => repository.create({ name: options.name, scope: options.scope, serviceId: options.service ?? null, access: options.access, createdBy: 'cli' })).catch((error) => {
+        if (error instanceof ApiKeyInputError) throw new CliError(error.code, error.message);
+        throw error;
+      });
+      emit(options, { key: created.record, token: created.token }, () => `${line(created.record)}\ntoken (shown once): ${created.token}`);
+    }));
+  keys
+    .command('list')
+    .description('list keys (never their secrets)')
+    .option('--service <id>', 'only keys of this service', positiveInt('--service'))
+    .option('--all', 'include revoked keys')
+    .option('--json', 'machine-readable output')
+    .action(action(async (options: JsonOption & { service?: number; all?: boolean }) => {
+      const list = await withKeys((repository) => repository.list({ serviceId: options.service, includeRevoked: options.all === true }));
+      emit(options, { keys: list }, () => (list.length ? list.map(line).join('\n') : 'no keys'));
+    }));
+  keys
+    .command('revoke <id>')
+    .description('revoke a key (repeating it keeps the first revocation time)')
+    .option('--json', 'machine-readable output')
+    .action(action(async (id: string, options: JsonOption) => {
+      const revoked = await withKeys((repository) => repository.revoke(id));
+      if (!revoked) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
+      emit(options, { key: revoked }, () => `revoked ${line(revoked)}`);
+    }));
+  return keys;
+}

@@ -1,0 +1,201 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { Pool } from 'pg';
+import { migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+
+const ROOT = resolve(__dirname, '../../..');
+const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: Record<string, unknown>;
+}
+
+let db: TestDatabase;
+let pool: Pool;
+let prefix: string;
+let dir: string;
+let env: Record<string, string>;
+
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+      } catch {
+        json = {};
+      }
+      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
+    });
+  });
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('cli');
+  pool = new Pool({ connectionString: db.url, max: 2 });
+  prefix = uniqueQueuePrefix('cli');
+  dir = mkdtempSync(join(tmpdir(), 'ictvoip-cli-'));
+  env = { NODE_ENV: 'test', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent' };
+});
+afterAll(async () => {
+  await pool.end();
+  await deleteRedisPrefix(prefix);
+  await db.drop();
+});
+
+describe('ictvoip', () => {
+  it('lists every command in --help, and migrate is repeatable', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    for (const command of ['migrate', 'whitelist', 'keys', 'rates', 'jobs', 'tenants', 'reconcile']) expect(help.stdout).toContain(command);
+    const first = await cli('migrate', '--json');
+    expect(first.code).toBe(0);
+    expect((first.json.applied as string[]).length).toBeGreaterThan(0);
+    const again = await cli('migrate', '--json');
+    expect(again.json).toEqual({ applied: [] });
+  });
+
+  it('names the bad variable when the environment is invalid', async () => {
+    const saved = env;
+    env = { ...env, DATABASE_URL: 'mysql://nope' };
+    const run = await cli('tenants', 'list', '--json');
+    env = saved;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('DATABASE_URL');
+    expect(run.json).toMatchObject({ error: { code: 'CONFIG_INVALID' } });
+  });
+});
+
+describe('keys', () => {
+  it('creates a tenant key (token shown once), lists it without the secret, revokes it twice with one revocation time', async () => {
+    const created = await cli('keys', 'create', '--name', 'portal', '--service', '4242', '--access', 'read-write', '--json');
+    expect(created.code).toBe(0);
+    const token = created.json.token as string;
+    expect(token).toMatch(/^ivk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+    const key = created.json.key as { id: string; serviceId: number; scope: string };
+    expect(key).toMatchObject({ serviceId: 4242, scope: 'tenant', access: 'read-write' });
+
+    const listed = await cli('keys', 'list', '--json');
+    expect((listed.json.keys as { id: string }[]).map((k) => k.id)).toContain(key.id);
+    expect(listed.stdout).not.toContain(token.split('_')[2]);
+
+    const revoked = await cli('keys', 'revoke', key.id, '--json');
+    const again = await cli('keys', 'revoke', key.id, '--json');
+    expect(revoked.code).toBe(0);
+    expect((again.json.key as { revokedAt: string }).revokedAt).toBe((revoked.json.key as { revokedAt: string }).revokedAt);
+    expect(((await cli('keys', 'list', '--json')).json.keys as { id: string }[]).map((k) => k.id)).not.toContain(key.id);
+  });
+
+  it('refuses bad input with a clear message and a non-zero exit', async () => {
+    const noService = await cli('keys', 'create', '--name', 'x', '--scope', 'tenant', '--json');
+    expect(noService.code).toBe(1);
+    expect(noService.stderr).toContain('serviceId');
+    const unknown = await cli('keys', 'revoke', '999999');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no API key with id 999999');
+    const badScope = await cli('keys', 'create', '--name', 'x', '--scope', 'root');
+    expect(badScope.code).not.toBe(0);
+    expect(badScope.stderr).toContain('root');
+  });
+});
+
+describe('rates', () => {
+  const good = [
+    'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from,effective_to',
+    '49,Germany,0.020000,0,60,60,2020-01-01,',
+    '4915,Germany mobile,0.150000,0.010000,30,6,2020-01-01,',
+    '44,United Kingdom,0.030000,0,60,60,2020-01-01,',
+  ].join('\n');
+
+  it('imports a deck whole, re-imports it as the next revision, and explains which rate applies', async () => {
+    const file = join(dir, 'deck.csv');
+    writeFileSync(file, good);
+    const first = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--json');
+    expect(first.code).toBe(0);
+    expect(first.json).toMatchObject({ stored: true, deck: 'std', revision: 1, entryCount: 3 });
+    const second = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--json');
+    expect(second.json).toMatchObject({ stored: true, revision: 2, entryCount: 3 });
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM rate_entries e JOIN rate_decks d USING (deck_id) WHERE d.name = 'std'");
+    expect(rows[0].n).toBe(3);
+
+    const mobile = await cli('rates', 'show', '0151 2345678', '--deck', 'std', '--json');
+    expect(mobile.code).toBe(0);
+    expect(mobile.json).toMatchObject({ e164: '+4915123456' + '78', rate: { prefix: '4915', destination: 'Germany mobile', increments: '30/6' } });
+    expect(mobile.json.why).toContain('longest matching prefix 4915');
+    expect(mobile.json.why).toContain('49');
+    const human = await cli('rates', 'show', '+44 20 7946 0000', '--deck', 'std');
+    expect(human.stdout).toContain('United Kingdom');
+    const none = await cli('rates', 'show', '+33 1 23 45 67 89', '--deck', 'std', '--json');
+    expect(none.code).toBe(2);
+    expect(none.json).toMatchObject({ rate: null });
+  });
+
+  it('reports every bad line with its number and stores nothing', async () => {
+    const file = join(dir, 'bad.csv');
+    writeFileSync(file, `${good}\n33,France,abc,0,60,60,2020-01-01,\n34,Spain,0.01,0,0x,60,2020-01-01,`);
+    const run = await cli('rates', 'import', file, '--name', 'bad', '--currency', 'EUR', '--country-code', '49', '--json');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${file}:5:`);
+    expect(run.stderr).toContain(`${file}:6:`);
+    expect(run.json).toMatchObject({ stored: false, error: { code: 'RATE_DECK_INVALID' } });
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM rate_decks WHERE name = 'bad'");
+    expect(rows[0].n).toBe(0);
+    const validateOnly = await cli('rates', 'import', join(dir, 'deck.csv'), '--validate-only', '--json');
+    expect(validateOnly.json).toMatchObject({ stored: false, report: { ok: true, entries: 3 } });
+    const missing = await cli('rates', 'show', '123', '--deck', 'nosuchdeck');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('nosuchdeck');
+  });
+});
+
+describe('jobs and tenants', () => {
+  it('lists failed jobs and retries them once', async () => {
+    const connection = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue('maintenance', { connection, prefix });
+    const workerConnection = connection.duplicate();
+    const failing = new Worker('maintenance', async () => { throw new Error('boom for the test'); }, { connection: workerConnection, prefix });
+    try {
+      await queue.add('inbox.reconcile', {}, { jobId: 'cli-test-job', attempts: 1 });
+      for (let i = 0; i < 100 && (await queue.getFailedCount()) === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
+      await failing.close();
+      const listed = await cli('jobs', 'list', '--queue', 'maintenance', '--json');
+      expect(listed.code).toBe(0);
+      const [maintenance] = listed.json.queues as { counts: Record<string, number>; jobs: { id: string; failedReason: string }[] }[];
+      expect(maintenance.counts.failed).toBe(1);
+      expect(maintenance.jobs).toEqual([expect.objectContaining({ id: 'cli-test-job', failedReason: 'boom for the test' })]);
+      const retried = await cli('jobs', 'retry-failed', '--json');
+      expect(retried.json).toMatchObject({ retried: { maintenance: 1, provisioning: 0 } });
+      expect(await queue.getFailedCount()).toBe(0);
+      expect(await queue.getWaitingCount()).toBe(1);
+      expect((await cli('jobs', 'retry-failed', '--json')).json).toMatchObject({ retried: { maintenance: 0 } });
+    } finally {
+      await failing.close();
+      await queue.close();
+      workerConnection.disconnect();
+      connection.disconnect();
+    }
+  });
+
+  it('lists the services table', async () => {
+    await migrateBridgeDatabase(pool);
+    const services = new ServicesRepository(pool);
+    await services.setDesired({ serviceId: 71, clientId: 5, desiredState: 'active', plan: { maxExtensions: 4 }, eventId: '00000000-0000-4000-8000-000000000071' });
+    await services.setDesired({ serviceId: 72, clientId: 5, desiredState: 'suspended', eventId: '00000000-0000-4000-8000-000000000072' });
+    const all = await cli('tenants', 'list', '--json');
+    expect(all.json.tenants).toEqual([
+      expect.objectContaining({ serviceId: 71, desiredState: 'active', maxExtensions: 4 }),
+      expect.objectContaining({ serviceId: 72, desiredState: 'suspended' }),
+    ]);
+    const suspended = await cli('tenants', 'list', '--state', 'suspended');
+    expect(suspended.stdout).toContain('72');
+    expect(suspended.stdout).not.toMatch(/^71\t/m);
+  });
+});
