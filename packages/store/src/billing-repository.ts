@@ -4,13 +4,21 @@ import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 /**
  * Billing batches: one per service, closing period and category, with a deterministic id, so a
  * repeated close finds the batch it already made. States:
- *   open ──► pushing ──► pushed              (WHMCS id recorded)
- *     │         ├──────► unknown ──► pushed   (ambiguous reply; resolved by finding the token)
+ *   open ──► pushing ──► pushed ──► verified   (WHMCS id recorded; later found on an invoice by its token)
+ *     │         ├──────► unknown ──► pushed/verified (ambiguous reply; resolved by finding the token)
  *     │         └──────► failed  ──► pushing  (definite refusal: nothing reached WHMCS, safe to retry)
  *     └──► zero                              (nothing to invoice: recorded, not pushed)
  * A batch left in `pushing` by a crash is treated exactly like `unknown`: reconcile, never resend blindly.
+ * The issue's names map as: pending = open (and pushing/unknown/failed while in flight), sent = pushed
+ * (carries the WHMCS billable id), verified = verified.
  */
-export type BatchState = 'open' | 'pushing' | 'unknown' | 'pushed' | 'failed' | 'zero';
+export type BatchState = 'open' | 'pushing' | 'unknown' | 'pushed' | 'verified' | 'failed' | 'zero';
+
+/** States in which the batch is in WHMCS (or needs nothing there): never pushed again. */
+export const FINAL_BATCH_STATES: readonly BatchState[] = ['pushed', 'verified', 'zero'];
+
+/** States an operator must look at: a refusal (failed) or an outcome not yet known (unknown, pushing). */
+export const ATTENTION_BATCH_STATES: readonly BatchState[] = ['failed', 'unknown', 'pushing'];
 
 export const BILLING_CATEGORY_CALLS = 'calls';
 
@@ -47,6 +55,8 @@ export interface BillingBatch {
   pushStartedAt: Date | null;
   ambiguousAt: Date | null;
   pushedAt: Date | null;
+  verifiedAt: Date | null;
+  verifyCheckedAt: Date | null;
   createdAt: Date;
 }
 
@@ -83,6 +93,8 @@ interface BatchRow {
   push_started_at: Date | null;
   ambiguous_at: Date | null;
   pushed_at: Date | null;
+  verified_at: Date | null;
+  verify_checked_at: Date | null;
   created_at: Date;
 }
 
@@ -113,13 +125,15 @@ function toBatch(row: BatchRow): BillingBatch {
     pushStartedAt: row.push_started_at,
     ambiguousAt: row.ambiguous_at,
     pushedAt: row.pushed_at,
+    verifiedAt: row.verified_at,
+    verifyCheckedAt: row.verify_checked_at,
     createdAt: row.created_at,
   };
 }
 
 const BATCH_COLUMNS = `batch_id, service_id, client_id, period, category, currency, state, total::text, line_amount::text, call_count,
   billed_seconds, adjustment_total::text, description, push_token, whmcs_billable_id, whmcs_invoice_id, whmcs_invoice_item_id, attempts,
-  last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, created_at`;
+  last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, verified_at, verify_checked_at, created_at`;
 
 export async function getBatch(db: Pool | PoolClient, batchId: string): Promise<BillingBatch | null> {
   const { rows } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $1`, [batchId]);
@@ -247,7 +261,7 @@ async function finalise(client: PoolClient, batch: BillingBatch, state: 'pushed'
       `UPDATE billing_batches SET state = $2, whmcs_billable_id = COALESCE($3, whmcs_billable_id), whmcs_invoice_id = COALESCE($4, whmcs_invoice_id),
          whmcs_invoice_item_id = COALESCE($5, whmcs_invoice_item_id), pushed_at = CASE WHEN $2 = 'pushed' THEN now() END,
          last_error = NULL, last_error_code = NULL, updated_at = now()
-       WHERE batch_id = $1 AND state NOT IN ('pushed', 'zero')`,
+       WHERE batch_id = $1 AND state NOT IN ('pushed', 'verified', 'zero')`,
       [batch.batchId, state, ids.billableId ?? null, ids.invoiceId ?? null, ids.invoiceItemId ?? null],
     );
     const billed = state === 'pushed' ? parseMoney(batch.lineAmount, { allowNegative: true }) : 0n;
@@ -273,6 +287,41 @@ export function markBatchPushed(client: PoolClient, batch: BillingBatch, ids: Wh
 
 export function markBatchZero(client: PoolClient, batch: BillingBatch): Promise<void> {
   return finalise(client, batch, 'zero', {});
+}
+
+export interface WhmcsInvoiceLine {
+  invoiceId: number;
+  invoiceItemId: number;
+}
+
+/** pushed → verified: the line was found on a WHMCS invoice by the batch's token. False if not pushed. */
+export async function markBatchVerified(db: Pool | PoolClient, batchId: string, line: WhmcsInvoiceLine): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE billing_batches SET state = 'verified', whmcs_invoice_id = $2, whmcs_invoice_item_id = $3, verified_at = now(),
+       verify_checked_at = now(), updated_at = now()
+     WHERE batch_id = $1 AND state = 'pushed'`,
+    [batchId, line.invoiceId, line.invoiceItemId],
+  );
+  return rowCount === 1;
+}
+
+/** A verification found nothing (not invoiced yet) or a mismatch: remember when, to space the next check. */
+export async function markBatchVerifyChecked(db: Pool | PoolClient, batchId: string): Promise<void> {
+  await db.query(`UPDATE billing_batches SET verify_checked_at = now(), updated_at = now() WHERE batch_id = $1 AND state = 'pushed'`, [batchId]);
+}
+
+/**
+ * Batches an operator must look at (the CLI prints them): refused (`failed`, with the WHMCS code in
+ * lastErrorCode), outcome unknown, or left `pushing` by a crash. Oldest first.
+ */
+export async function listBatchesNeedingAttention(db: Pool | PoolClient, query: { serviceId?: number } = {}): Promise<BillingBatch[]> {
+  const { rows } = await db.query<BatchRow>(
+    `SELECT ${BATCH_COLUMNS} FROM billing_batches
+     WHERE state = ANY($1::text[]) AND ($2::bigint IS NULL OR service_id = $2)
+     ORDER BY updated_at, batch_id`,
+    [ATTENTION_BATCH_STATES, query.serviceId ?? null],
+  );
+  return rows.map(toBatch);
 }
 
 /** The push may have reached WHMCS: only reconciliation may decide what happens next. */
@@ -358,19 +407,29 @@ export async function listAdjustments(db: Pool | PoolClient, query: { serviceId?
   }));
 }
 
+/** A pushed batch is looked for on WHMCS invoices at most this often (WHMCS invoices at its daily cron)... */
+export const VERIFY_EVERY_HOURS = 20;
+/** ...and for this long after the push; after that it stays `pushed` (listed as unverified) for an operator. */
+export const VERIFY_WINDOW_DAYS = 62;
+
 /**
  * Services with something to bill up to `period`: unbilled rated charges, pending adjustments,
- * or a batch not yet final (any period) that needs pushing or reconciling.
+ * a batch not yet final (any period) that needs pushing or reconciling, and (with `verify`) a
+ * pushed batch due for its verification on a WHMCS invoice.
  */
-export async function servicesToBill(db: Pool | PoolClient, period: string): Promise<{ serviceId: number; period: string }[]> {
+export async function servicesToBill(db: Pool | PoolClient, period: string, options: { verify?: boolean } = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated' AND period <= $1
      UNION
      SELECT DISTINCT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL
      UNION
-     SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'zero')
+     SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
+     UNION
+     SELECT service_id, period FROM billing_batches
+     WHERE $2 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $3)
+       AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $4))
      ORDER BY 1, 2`,
-    [period],
+    [period, options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }

@@ -11,14 +11,16 @@ export interface CloseOutcome {
 /**
  * Scheduled at period close: the latest closed period in BILLING_TIMEZONE (ended at least
  * BILLING_CLOSE_DELAY_SECONDS ago, so late CDRs inside the look-back window are in), then one
- * `billing.push-batch` job per service with something to bill, plus one per batch still to push
- * or reconcile. Job ids carry the time slot: a repeat in the same slot adds nothing.
+ * `billing.push-batch` job per service with something to bill, plus one per batch still to push,
+ * reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
  */
 export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): Promise<CloseOutcome> {
   const { timeZone, closeDelaySeconds, closeEverySeconds } = deps.config.billing;
   const period = latestClosedPeriod(now, timeZone, closeDelaySeconds);
   const slot = `t${Math.floor(now.getTime() / (closeEverySeconds * 1000))}`;
-  const work = await servicesToBill(deps.pool, period);
+  // Pushed batches are also looked for on WHMCS invoices (-> verified), unless WHMCS never invoices them.
+  const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
+  const work = await servicesToBill(deps.pool, period, { verify });
   const jobs = work.map((item) => ({
     name: BILLING_JOBS.pushBatch,
     data: { serviceId: item.serviceId, period: item.period },

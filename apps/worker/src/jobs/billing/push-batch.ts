@@ -9,6 +9,8 @@ import {
   markBatchPushed,
   markBatchPushing,
   markBatchUnknown,
+  markBatchVerified,
+  markBatchVerifyChecked,
   markBatchZero,
   withBillingLock,
   type BatchState,
@@ -25,14 +27,20 @@ export type PushAttempt =
   | { kind: 'not_delivered'; code: string; message: string }
   | { kind: 'refused'; code: string; message: string; final: boolean };
 
+/** Test seams: throwing from one simulates a process crash at that exact point. */
 export interface PushHooks {
-  /** after WHMCS answered (or failed), before the outcome is recorded: throwing simulates a crash there */
+  /** after `pushing` is committed, before WHMCS is called */
+  afterMarkPushing?: (batch: BillingBatch) => void | Promise<void>;
+  /** after WHMCS answered (or failed), before the outcome is recorded */
   afterPush?: (attempt: PushAttempt) => void | Promise<void>;
+  /** after the outcome is recorded (committed), before the job returns */
+  afterRecord?: (outcome: PushOutcome) => void | Promise<void>;
 }
 
 export type PushOutcome =
   | 'nothing'
   | 'pushed'
+  | 'verified'
   | 'reconciled'
   | 'zero'
   | 'unknown'
@@ -77,8 +85,22 @@ async function attemptAdd(deps: WorkerDeps, whmcs: WhmcsApiClient, batch: Billin
   }
 }
 
+/** A definite refusal is final when another attempt cannot fix it, or when the attempts are used up. */
+function isFinalRefusal(deps: WorkerDeps, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): boolean {
+  return attempt.final || attemptsMade >= deps.config.billing.maxAttempts;
+}
+
+async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): Promise<void> {
+  const detail = { batchId: batch.batchId, serviceId: batch.serviceId, clientId: batch.clientId, period: batch.period, amount: batch.lineAmount, code: attempt.code, attempts: attemptsMade };
+  // Error level + "ALERT" + the code: what log-based alerting keys on; the batch stays `failed` (listBatchesNeedingAttention).
+  deps.logger.error({ ...detail, err: attempt.message }, 'ALERT billing push refused by WHMCS: final, needs an operator');
+  await deps.audit.append({ actor: 'billing', action: 'billing.failed', serviceId: batch.serviceId, detail });
+}
+
 async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, attempt: PushAttempt): Promise<PushOutcome> {
   const log = { batchId: batch.batchId, serviceId: batch.serviceId, amount: batch.lineAmount };
+  // `batch` was read before markBatchPushing counted this attempt.
+  const attemptsMade = batch.attempts + 1;
   switch (attempt.kind) {
     case 'added':
       await markBatchPushed(client, batch, { billableId: attempt.billableId });
@@ -93,30 +115,59 @@ async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch,
       await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
       deps.logger.warn({ ...log, err: attempt.message }, 'billing push not delivered; safe to retry');
       return 'failed';
-    case 'refused':
+    case 'refused': {
       await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
-      if (attempt.final) deps.logger.error({ ...log, code: attempt.code, err: attempt.message }, 'ALERT billing push refused by WHMCS: needs an operator');
+      const final = isFinalRefusal(deps, attempt, attemptsMade);
+      if (final) await recordFinalRefusal(deps, batch, attempt, attemptsMade);
       else deps.logger.warn({ ...log, code: attempt.code, err: attempt.message }, 'billing push refused by WHMCS; will retry');
-      return attempt.final ? 'failed-final' : 'failed';
+      return final ? 'failed-final' : 'failed';
+    }
   }
 }
 
 async function send(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, from: readonly BatchState[], hooks?: PushHooks): Promise<PushOutcome> {
   // Committed before the call: a crash from here on leaves `pushing`, which is only ever reconciled.
   if (!(await markBatchPushing(client, batch.batchId, from))) return 'awaiting-reconciliation';
+  await hooks?.afterMarkPushing?.(batch);
   const attempt = await attemptAdd(deps, whmcs, batch);
   await hooks?.afterPush?.(attempt);
   return record(deps, client, batch, attempt);
+}
+
+/** The WHMCS line matches the batch when its amount equals the batch's invoice line to the cent. */
+function sameAmount(found: { amount: string }, batch: BillingBatch): boolean {
+  return parseMoney(found.amount, { allowNegative: true }) === parseMoney(batch.lineAmount, { allowNegative: true });
+}
+
+/**
+ * pushed → verified: the item is on a WHMCS invoice under the batch's token, for the batch's amount.
+ * Not found yet (WHMCS invoices at its cron) or a different amount (alerted): stays `pushed`.
+ */
+async function verify(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch): Promise<PushOutcome> {
+  // With noinvoice WHMCS never puts the item on an invoice: there is nothing to verify against.
+  if (deps.config.billing.invoiceAction === 'noinvoice') return 'pushed';
+  const found = await whmcs.findBilledItem(batch.clientId, batch.pushToken, deps.config.billing.reconcileScanInvoices);
+  if (!found || !sameAmount(found, batch)) {
+    if (found) deps.logger.error({ batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS invoice line for a batch differs from the batch amount');
+    await markBatchVerifyChecked(client, batch.batchId);
+    return 'pushed';
+  }
+  await markBatchVerified(client, batch.batchId, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
+  deps.logger.info({ batchId: batch.batchId, invoiceId: found.invoiceId }, 'billing batch verified on a WHMCS invoice');
+  return 'verified';
 }
 
 /** pushing (left by a crash) or unknown: find the token in WHMCS invoices; resend only when provably absent. */
 async function reconcile(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, hooks?: PushHooks): Promise<PushOutcome> {
   const found = await whmcs.findBilledItem(batch.clientId, batch.pushToken, deps.config.billing.reconcileScanInvoices);
   if (found) {
-    if (parseMoney(found.amount, { allowNegative: true }) !== parseMoney(batch.lineAmount, { allowNegative: true })) {
-      deps.logger.error({ batchId: batch.batchId, whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS line for a batch differs from the batch amount');
+    const matches = sameAmount(found, batch);
+    if (!matches) {
+      deps.logger.error({ batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS line for a batch differs from the batch amount');
     }
     await markBatchPushed(client, batch, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
+    // Found on an invoice: that is also its verification (unless the amount differs: left pushed, alerted).
+    if (matches) await markBatchVerified(client, batch.batchId, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
     await deps.audit.append({ actor: 'billing', action: 'billing.reconciled', serviceId: batch.serviceId, detail: { batchId: batch.batchId, invoiceId: found.invoiceId } });
     deps.logger.info({ batchId: batch.batchId, invoiceId: found.invoiceId }, 'billing batch found in WHMCS by its token');
     return 'reconciled';
@@ -135,7 +186,8 @@ async function reconcile(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolCl
 }
 
 async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, hooks?: PushHooks): Promise<PushOutcome> {
-  if (batch.state === 'pushed' || batch.state === 'zero') return batch.state;
+  if (batch.state === 'verified' || batch.state === 'zero') return batch.state;
+  if (batch.state === 'pushed') return deps.whmcs ? verify(deps, deps.whmcs, client, batch) : 'pushed';
   if (batch.state === 'open' && parseMoney(batch.lineAmount, { allowNegative: true }) <= 0n) {
     // Nothing to invoice (all calls inside included minutes, or credits): recorded, not pushed; the total is carried.
     await markBatchZero(client, batch);
@@ -149,8 +201,8 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
 
 /**
  * Makes (or finds) the batch of a service and closing period and moves it one step towards
- * `pushed`: push, reconcile, or nothing. Safe to run any number of times, concurrently: the
- * billing lock serialises per service and every state change is conditional.
+ * `verified`: push, reconcile, verify on an invoice, or nothing. Safe to run any number of times,
+ * concurrently: the billing lock serialises per service and every state change is conditional.
  */
 export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, period: string, hooks?: PushHooks): Promise<PushResult> {
   const service = await deps.services.get(serviceId);
@@ -161,6 +213,7 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
     let outcome: PushOutcome;
     try {
       outcome = await advance(deps, client, batch, hooks);
+      await hooks?.afterRecord?.(outcome);
     } catch (error) {
       deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
       throw error;

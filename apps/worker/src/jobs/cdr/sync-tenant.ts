@@ -18,9 +18,11 @@ import { loadServiceRating, rateInOrder, type ServiceRating } from './service-ra
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
 export interface CdrSyncHooks {
+  /** after a page was read from FusionPBX, before its transaction begins (also where a test inserts CDRs "during" a sync) */
+  afterRead?: (page: number) => void | Promise<void>;
   /** inside the transaction, after the charges are inserted, before the cursor moves and the commit */
   afterInsert?: (page: number) => void | Promise<void>;
-  /** after a page's transaction committed */
+  /** after a page's transaction committed (charges and cursor commit together: there is no step between them) */
   afterCommit?: (page: number) => void | Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function syncTenantCdrs(deps: WorkerDeps, serviceId: number, option
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
+      await options.hooks?.afterRead?.(page);
       const charges = await inTransaction(client, async () => {
         const rated = await rateFresh(client, rating, sources);
         const inserted = await insertCharges(client, rated);

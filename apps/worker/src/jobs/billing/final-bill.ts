@@ -1,0 +1,79 @@
+import type { Job } from 'bullmq';
+import { assertValidJobId, BILLING_JOBS, billingPushJobDataSchema, validatePayload } from '@ictvoip/queue';
+import { periodOf } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
+import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } from './push-batch';
+
+/**
+ * Termination's final bill. After a terminate event succeeds, one delayed `billing.push-batch`
+ * job (id `billing-final-<service>-<event>`, so a replayed event adds nothing) waits
+ * BILLING_CLOSE_DELAY_SECONDS (at least the CDR look-back window: CDRs imported late have arrived),
+ * then syncs the tenant's CDRs to the end and closes + pushes the batch of the termination's
+ * period, which takes every unbilled rated charge of that and earlier periods.
+ *
+ * Exactly once by construction: a charge joins at most one batch (cdr_charges.batch_id), a batch
+ * exists once per service and period, and the regular period close finds nothing left of those
+ * charges (or the same batch, already pushed).
+ */
+const FINAL_JOB_PREFIX = 'billing-final-';
+
+export function finalBillJobId(serviceId: number, eventId: string): string {
+  return assertValidJobId(`${FINAL_JOB_PREFIX}${serviceId}-${eventId}`);
+}
+
+export function isFinalBillJobId(jobId: string | undefined): boolean {
+  return jobId?.startsWith(FINAL_JOB_PREFIX) === true;
+}
+
+export interface FinalBillEnqueued {
+  jobId: string;
+  period: string;
+  delayMs: number;
+}
+
+/** Enqueues the final bill of a service terminated by `eventId` (idempotent per event). */
+export async function enqueueFinalBill(deps: Pick<WorkerDeps, 'config' | 'queues' | 'logger'>, serviceId: number, eventId: string, now = new Date()): Promise<FinalBillEnqueued> {
+  const period = periodOf(now, deps.config.billing.timeZone);
+  const jobId = finalBillJobId(serviceId, eventId);
+  const delayMs = deps.config.billing.closeDelaySeconds * 1000;
+  await deps.queues.billing.add(BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+  deps.logger.info({ serviceId, period, jobId, delayMs }, 'final bill scheduled after termination');
+  return { jobId, period, delayMs };
+}
+
+export interface FinalBillResult {
+  serviceId: number;
+  period: string;
+  /** `not-terminated`: the service was created again in between; its charges wait for the regular close */
+  status: 'billed' | 'not-terminated' | 'unknown-service';
+  syncs: CdrSyncOutcome[];
+  push: PushResult | null;
+}
+
+export interface FinalBillOptions {
+  hooks?: PushHooks;
+}
+
+/** The final CDR sync (every page, not just one run's worth) followed by the close and push of `period`. */
+export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: string, options: FinalBillOptions = {}): Promise<FinalBillResult> {
+  const result: FinalBillResult = { serviceId, period, status: 'billed', syncs: [], push: null };
+  const service = await deps.services.get(serviceId);
+  if (!service) return { ...result, status: 'unknown-service' };
+  if (service.desiredState !== 'terminated') return { ...result, status: 'not-terminated' };
+  for (;;) {
+    const sync = await syncTenantCdrs(deps, serviceId);
+    result.syncs.push(sync);
+    if (!sync.more) break;
+  }
+  result.push = await pushBillingBatch(deps, serviceId, period, options.hooks);
+  deps.logger.info({ serviceId, period, outcome: result.push.outcome, batchId: result.push.batchId }, 'final bill after termination');
+  return result;
+}
+
+/** `billing.push-batch` jobs: a final bill when the job id says so, else a regular push. */
+export async function handleBillingPushOrFinalBill(deps: WorkerDeps, job: Job): Promise<PushResult | FinalBillResult> {
+  if (!isFinalBillJobId(job.id)) return handleBillingPush(deps, job);
+  const data = validatePayload(billingPushJobDataSchema, BILLING_JOBS.pushBatch, job.data);
+  return runFinalBill(deps, data.serviceId, data.period);
+}
