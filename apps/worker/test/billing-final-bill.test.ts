@@ -1,0 +1,97 @@
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { batchIdFor, getBatch, listAdjustments, periodOf, pushTokenFor } from '@ictvoip/store';
+import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
+import { enqueueFinalBill, finalBillJobId, runFinalBill, type FinalBillResult } from '../src/jobs/billing';
+import { waitFor } from './harness';
+import { chargedMicro, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
+
+// The final bill waits BILLING_CLOSE_DELAY_SECONDS (>= the look-back window) for CDRs imported late.
+const DELAY_SECONDS = 3;
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit({ CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
+  await kit.bridge.startApi();
+}, 30000);
+
+afterAll(async () => {
+  await kit.close();
+});
+
+function event(serviceId: number, clientId: number, action: string) {
+  const base = buildEvent({ serviceId, action, plan: { maxExtensions: 1, firstExtension: 100, rateDeck: 'std', includedMinutes: 0 } });
+  base.client = { ...(base.client as Record<string, unknown>), id: clientId };
+  if (action !== 'create') delete base.secrets;
+  return base;
+}
+
+const send = (body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
+const at = (base: number, seconds: number) => new Date(base + seconds * 1000).toISOString();
+
+describe('termination triggers a final bill', () => {
+  test('terminate webhook → delayed final sync (late CDR included) → one billable item; replay, regular close and a second run bill nothing again', async () => {
+    const serviceId = 4301;
+    const client = kit.whmcs.addClient();
+    expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
+    const domainName = `t${serviceId}.pbx.example.net`;
+    const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+    const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
+
+    const base = Date.now();
+    const calls = [{ start: at(base, 2), billsec: 61 }, { start: at(base, 3), billsec: 125 }];
+    await kit.insertCdr(tenant, calls[0]!);
+    await syncTenantCdrs(kit.deps, serviceId); // the cursor is now at the first call
+    await kit.insertCdr(tenant, calls[1]!);
+
+    const terminate = event(serviceId, client.id, 'terminate');
+    const terminatedAt = new Date();
+    expect((await send(terminate)).body.result).toBe('success');
+    // Imported after the termination, stamped before the cursor (inside the look-back window).
+    const late = { start: at(base, 1), billsec: 30 };
+    await kit.insertCdr(tenant, late);
+    const jobId = finalBillJobId(serviceId, terminate.eventId as string);
+    const job = await kit.deps.queues.billing.getJob(jobId);
+    expect(job?.opts.delay).toBe(DELAY_SECONDS * 1000);
+    expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id)).toHaveLength(0);
+
+    const period = periodOf(terminatedAt, kit.deps.config.billing.timeZone);
+    const batchId = batchIdFor(serviceId, period);
+    await waitFor(async () => (await getBatch(kit.deps.pool, batchId))?.state === 'pushed', 20000, 'final bill pushed');
+    const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
+    expect(items()).toHaveLength(1);
+    const rated = [...calls, late].reduce((sum, call) => sum + expectedMicro('12125550100', call.billsec), 0n);
+    expect(await chargedMicro(kit.deps, serviceId)).toBe(rated);
+    expect(items()[0]).toMatchObject({ amount: microToDecimal(roundCents(rated), 2), description: expect.stringContaining(pushTokenFor(batchId)) });
+    const finished = await waitFor(async () => ((await kit.deps.queues.billing.getJob(jobId))?.returnvalue as FinalBillResult | undefined) ?? null, 5000, 'final bill job result');
+    expect(finished).toMatchObject({ status: 'billed', push: { outcome: 'pushed', batchId } });
+
+    // The same event again: same job id, nothing new. A second run: the batch is already pushed.
+    expect((await send(terminate)).body.result).toBe('success');
+    await enqueueFinalBill(kit.deps, serviceId, terminate.eventId as string, terminatedAt);
+    expect((await runFinalBill(kit.deps, serviceId, period)).push).toMatchObject({ batchId, state: 'pushed' });
+
+    // The regular close of that period (and of the next) finds the charges billed: no second item.
+    const nextMonthClose = new Date(Date.UTC(terminatedAt.getUTCFullYear(), terminatedAt.getUTCMonth() + 1, 1, 6));
+    await closeBillingPeriods(kit.deps, nextMonthClose);
+    expect((await pushBillingBatch(kit.deps, serviceId, period)).batchId).toBe(batchId);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(async () => {
+      const counts = await kit.deps.queues.billing.getJobCounts('active', 'waiting', 'delayed');
+      return counts.active + counts.waiting + counts.delayed === 0;
+    }, 10000, 'billing queue idle');
+    expect(items()).toHaveLength(1);
+    const { rows: unbilled } = await kit.deps.pool.query(`SELECT 1 FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL`, [serviceId]);
+    expect(unbilled).toHaveLength(0);
+    const carried = (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
+    expect(decimalToMicro(items()[0]!.amount) + carried).toBe(rated);
+  }, 40000);
+
+  test('a service that is not (or no longer) terminated is left to the regular close', async () => {
+    const tenant = await kit.addTenant();
+    await kit.insertCdr(tenant, { start: '2025-01-20T10:00:00Z', billsec: 60 });
+    const result = await runFinalBill(kit.deps, tenant.serviceId, '2025-01');
+    expect(result).toMatchObject({ status: 'not-terminated', push: null, syncs: [] });
+    expect(await getBatch(kit.deps.pool, batchIdFor(tenant.serviceId, '2025-01'))).toBeNull();
+    expect(await runFinalBill(kit.deps, 999_999, '2025-01')).toMatchObject({ status: 'unknown-service' });
+  });
+});
