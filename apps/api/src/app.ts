@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import type { ApiDeps } from './deps';
 import { errorHandler, HttpError } from './errors';
 import { adminBoardRouter } from './routes/admin-board';
+import { adminDriftRouter } from './routes/admin-drift';
 import { chkconRouter } from './routes/chkcon';
 import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
@@ -34,6 +35,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(chkconRouter(deps));
   app.use(webhookRouter(deps));
   app.use(adminBoardRouter(deps));
+  app.use(adminDriftRouter(deps));
   app.use(openApiRouter());
   app.use(v1Router(deps));
 
