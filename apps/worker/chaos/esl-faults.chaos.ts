@@ -2,10 +2,10 @@ import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { domainOf, settle } from './support/consistency';
 import { sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
-import { pick, seedOf } from './support/summary';
+import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, planWorkload, seededRandom } from './support/workload';
 
-const RUNS = pick(1, 3);
+const RUNS = runsOf(1, 3);
 const EVENTS = pick(100, 300);
 
 /**

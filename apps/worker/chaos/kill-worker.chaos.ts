@@ -2,11 +2,11 @@ import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { sleep } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
-import { pick, seedOf } from './support/summary';
+import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, planWorkload, seededRandom } from './support/workload';
 
-const RUNS = pick(1, 20);
-const EVENTS = pick(150, 1000);
+const RUNS = runsOf(1, 20);
+const EVENTS = pick(150, 1000, 120);
 const KILLS_PER_RUN = pick(3, 6);
 
 /**

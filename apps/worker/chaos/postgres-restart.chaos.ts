@@ -4,10 +4,10 @@ import { settle } from './support/consistency';
 import { PrivatePostgres } from './support/private-services';
 import { sleep } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
-import { pick, seedOf } from './support/summary';
+import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, emptyTally, planWorkload, postSigned, seededRandom } from './support/workload';
 
-const RUNS = pick(1, 3);
+const RUNS = runsOf(1, 3);
 const EVENTS = pick(120, 400);
 
 /**

@@ -15,14 +15,33 @@ export interface ScenarioResult {
   verdict: 'pass' | 'FAIL';
 }
 
-export type ChaosSize = 'smoke' | 'full';
+export type ChaosSize = 'smoke' | 'ci' | 'full';
 
-/** `CHAOS_SIZE=smoke` is one short seeded run per scenario; anything else is the full suite. */
+/**
+ * `CHAOS_SIZE=smoke` is one short seeded run per scenario; `ci` is the subset `.ci/run` can afford
+ * (a few scenarios, small sizes, same end-state checks; see jest.chaos.config.js); anything else is the full suite.
+ */
 export function chaosSize(): ChaosSize {
-  return process.env.CHAOS_SIZE === 'smoke' ? 'smoke' : 'full';
+  const size = process.env.CHAOS_SIZE;
+  return size === 'smoke' || size === 'ci' ? size : 'full';
 }
 
-export const pick = <T>(smoke: T, full: T): T => (chaosSize() === 'smoke' ? smoke : full);
+/** The value for the current size; `ci` falls back to the smoke value unless it has its own. */
+export function pick<T>(smoke: T, full: T, ci: T = smoke): T {
+  const size = chaosSize();
+  if (size === 'full') return full;
+  return size === 'ci' ? ci : smoke;
+}
+
+/**
+ * Runs of a multi-run scenario for the current size, capped by CHAOS_MAX_RUNS when set (a reduced
+ * but otherwise full-size suite when time is short; the summary header says so).
+ */
+export function runsOf(smoke: number, full: number, ci: number = smoke): number {
+  const runs = pick(smoke, full, ci);
+  const cap = Number(process.env.CHAOS_MAX_RUNS ?? 0);
+  return Number.isInteger(cap) && cap > 0 ? Math.min(runs, cap) : runs;
+}
 
 /** Seeds: CHAOS_SEED (default 1) + run index, so a failing run can be repeated alone. */
 export function seedOf(run: number): number {
