@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { batchIdFor, importRateDeck, migrateBridgeDatabase, pushTokenFor } from '@ictvoip/store';
-import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
+import { startWhmcsStandin, type WhmcsFaultPlan, type WhmcsStandin } from '@ictvoip/testkit';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import type { ConsistencyReport } from './support/consistency';
 import type { AppProcess } from './support/processes';
@@ -114,12 +114,18 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         expect(await batchCount(bridge)).toBe(0);
         await Promise.all(raters.map((worker) => worker.terminate()));
 
-        // About 30 % of all WHMCS calls fail (reads ~25 %, writes ~33 %); write faults include ones that took effect.
-        whmcs.setFaults([
-          { mode: 'http_500', percent: 15 },
-          { mode: 'result_error', percent: 12 },
-          { mode: 'timeout_after_effect', percent: 6, actions: ['AddBillableItem'] },
-          { mode: 'invalid_json', percent: 5, actions: ['AddBillableItem'] },
+        // The first write takes effect but is never answered (the first kill lands while a worker waits on it),
+        // the next one takes effect with an unparseable reply; then about 30 % of all WHMCS calls fail at random
+        // (reads ~25 %, writes ~33 %), write faults again including ones that took effect.
+        const scripted = scriptFaults(whmcs, [
+          [{ mode: 'timeout_after_effect', percent: 100, actions: ['AddBillableItem'] }],
+          [{ mode: 'invalid_json', percent: 100, actions: ['AddBillableItem'] }],
+          [
+            { mode: 'http_500', percent: 15 },
+            { mode: 'result_error', percent: 12 },
+            { mode: 'timeout_after_effect', percent: 6, actions: ['AddBillableItem'] },
+            { mode: 'invalid_json', percent: 5, actions: ['AddBillableItem'] },
+          ],
         ]);
         const billing = { BILLING_CLOSE_DELAY_SECONDS: '0' };
         await Promise.all([bridge.startWorker(billing), bridge.startWorker(billing)]);
@@ -143,6 +149,7 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         });
         const pushedMs = Date.now() - started;
         await kill;
+        await scripted;
         await Promise.all(restarts);
         whmcs.setFaults([]);
 
@@ -218,6 +225,16 @@ async function killDuringPush(whmcs: WhmcsStandin, random: () => number, kills: 
     if (await done()) return;
     await sleep(Math.floor(random() * 300));
     await killOne(`after ${after} more AddBillableItem calls`);
+  }
+}
+
+/** Applies fault plans one after another: the next as soon as an AddBillableItem met the current one. */
+async function scriptFaults(whmcs: WhmcsStandin, plans: WhmcsFaultPlan[][]): Promise<void> {
+  for (const [index, plan] of plans.entries()) {
+    whmcs.setFaults(plan);
+    if (index === plans.length - 1) return;
+    const mode = plan[0]?.mode;
+    await waitUntil(() => whmcs.state.requests.some((request) => request.action === 'AddBillableItem' && request.fault === mode), 120_000, `an AddBillableItem failing with ${mode}`, 5);
   }
 }
 
