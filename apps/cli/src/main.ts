@@ -3,6 +3,8 @@ import { ConfigError, loadConfigFromProcess } from '@ictvoip/config';
 import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist } from '@ictvoip/whitelist';
 import { startLocal } from './commands/start';
+import { billingCommand, rerateCommand } from './commands/billing';
+import { cdrCommand } from './commands/cdr';
 import { jobsCommand } from './commands/jobs';
 import { keysCommand } from './commands/keys';
 import { ratesCommand } from './commands/rates';
@@ -69,5 +71,8 @@ program.addCommand(ratesCommand());
 program.addCommand(jobsCommand());
 program.addCommand(tenantsCommand());
 program.addCommand(reconcileCommand());
+program.addCommand(billingCommand());
+program.addCommand(rerateCommand());
+program.addCommand(cdrCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

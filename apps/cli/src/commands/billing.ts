@@ -1,0 +1,146 @@
+import { Command, InvalidArgumentError } from 'commander';
+import type { Pool } from 'pg';
+import { BILLING_JOBS, billingPushJobId, QUEUE_NAMES } from '@ictvoip/queue';
+import { formatMoney, parseMoney } from '@ictvoip/rating';
+import {
+  assertPeriod,
+  batchIdFor,
+  createPool,
+  getBatch,
+  listAdjustments,
+  listBatches,
+  listCharges,
+  migrateBridgeDatabase,
+  servicesToBill,
+  type BatchState,
+} from '@ictvoip/store';
+import { minuteSlot, type JobRequest } from '../enqueue';
+import { action, config, emit, positiveInt } from '../output';
+import { runJobs, type EnqueueOptions } from './run-jobs';
+
+interface PeriodOptions extends EnqueueOptions {
+  period: string;
+  dryRun?: boolean;
+}
+
+/** What a close or push would bill for one service, read from the store only. */
+export interface BillingPreview {
+  serviceId: number;
+  batchId: string;
+  period: string;
+  /** the existing batch's state, or null when the close would make a new batch */
+  state: BatchState | null;
+  charges: number;
+  adjustments: number;
+  /** exact decimal string */
+  total: string;
+  currency: string | null;
+}
+
+/** States a push moves on (see pushBillingBatch); pushed/verified/zero are done. */
+const PUSHABLE: readonly BatchState[] = ['open', 'failed', 'unknown', 'pushing'];
+
+export function periodArgument(value: string): string {
+  try {
+    return assertPeriod(value);
+  } catch {
+    throw new InvalidArgumentError('period must be YYYY-MM');
+  }
+}
+
+function verifiesPushes(): boolean {
+  const cfg = config();
+  return Boolean(cfg.whmcs.apiUrl && cfg.whmcs.identifier && cfg.whmcs.secret) && cfg.billing.invoiceAction !== 'noinvoice';
+}
+
+async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
+  const pool = createPool(config().database.url, { max: 2 });
+  try {
+    await migrateBridgeDatabase(pool);
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The batch the close would make: unbilled rated charges up to `period` plus pending adjustments (as createBatch gathers them). */
+async function previewNewBatch(pool: Pool, serviceId: number, period: string): Promise<BillingPreview | null> {
+  const charges = (await listCharges(pool, { serviceId, status: 'rated' })).filter((charge) => charge.batchId === null && charge.period <= period);
+  const adjustments = await listAdjustments(pool, { serviceId, pendingOnly: true });
+  if (charges.length === 0 && adjustments.length === 0) return null;
+  const total = charges.reduce((sum, c) => sum + parseMoney(c.amount ?? '0'), 0n) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
+  const currency = charges[0]?.currency ?? adjustments[0]?.currency ?? null;
+  return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
+}
+
+async function previewClose(pool: Pool, period: string): Promise<BillingPreview[]> {
+  const work = await servicesToBill(pool, period, { verify: verifiesPushes() });
+  const previews: BillingPreview[] = [];
+  for (const item of work) {
+    const batch = await getBatch(pool, batchIdFor(item.serviceId, item.period));
+    if (batch) {
+      previews.push({ serviceId: batch.serviceId, batchId: batch.batchId, period: batch.period, state: batch.state, charges: batch.callCount, adjustments: 0, total: batch.total, currency: batch.currency });
+      continue;
+    }
+    const fresh = await previewNewBatch(pool, item.serviceId, item.period);
+    if (fresh) previews.push(fresh);
+  }
+  return previews;
+}
+
+async function previewPush(pool: Pool, period: string): Promise<BillingPreview[]> {
+  const batches = (await listBatches(pool, { states: PUSHABLE })).filter((batch) => batch.period === period);
+  return batches.map((batch) => ({ serviceId: batch.serviceId, batchId: batch.batchId, period: batch.period, state: batch.state, charges: batch.callCount, adjustments: 0, total: batch.total, currency: batch.currency }));
+}
+
+function previewText(previews: readonly BillingPreview[]): string {
+  if (previews.length === 0) return 'nothing to bill';
+  return previews.map((p) => `service ${p.serviceId}\t${p.batchId}\t${p.state ?? 'new'}\t${p.charges} charge(s)\t${p.total}${p.currency ? ` ${p.currency}` : ''}`).join('\n');
+}
+
+function pushJobs(previews: readonly BillingPreview[], slot: string): JobRequest[] {
+  return previews.map((p) => ({ name: BILLING_JOBS.pushBatch, id: billingPushJobId(p.serviceId, p.period, slot), data: { serviceId: p.serviceId, period: p.period } }));
+}
+
+async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promise<void> {
+  const previews = await withBridgeDb((pool) => (kind === 'close' ? previewClose(pool, options.period) : previewPush(pool, options.period)));
+  if (options.dryRun) {
+    emit(options, { dryRun: true, period: options.period, services: previews }, () => previewText(previews));
+    return;
+  }
+  await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
+}
+
+function periodCommand(name: 'close' | 'push', description: string): Command {
+  return new Command(name)
+    .description(description)
+    .requiredOption('--period <YYYY-MM>', 'the closing period', periodArgument)
+    .option('--dry-run', 'print what would be billed per service (charges, total, batch id); write nothing')
+    .option('--wait [seconds]', 'wait for the jobs to finish (default 300 s)')
+    .option('--json', 'machine-readable output')
+    .action(action((options: PeriodOptions) => runBilling(name, options)));
+}
+
+/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`. */
+export function billingCommand(): Command {
+  return new Command('billing')
+    .description('usage billing to WHMCS')
+    .addCommand(periodCommand('close', 'batch every service with unbilled charges up to the period and push the batches to WHMCS (billing.push-batch jobs)'))
+    .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"));
+}
+
+/** `ictvoip rerate --service <id> --period YYYY-MM [--wait]`: one billing.rerate-period job. */
+export function rerateCommand(): Command {
+  return new Command('rerate')
+    .description("re-rate one service's period with its current deck and plan (pushed charges get an adjustment)")
+    .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
+    .requiredOption('--period <YYYY-MM>', 'the period to re-rate', periodArgument)
+    .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
+    .option('--json', 'machine-readable output')
+    .action(action(async (options: EnqueueOptions & { service: number; period: string }) => {
+      const job = { name: BILLING_JOBS.reratePeriod, id: `billing-rerate-${options.service}-${options.period}-${minuteSlot()}`, data: { serviceId: options.service, period: options.period } };
+      await runJobs(QUEUE_NAMES.billing, [job], options);
+    }));
+}
+
+

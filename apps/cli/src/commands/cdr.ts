@@ -1,0 +1,32 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { CDR_JOBS, QUEUE_NAMES } from '@ictvoip/queue';
+import { minuteSlot } from '../enqueue';
+import { action, positiveInt } from '../output';
+import { runJobs, type EnqueueOptions } from './run-jobs';
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** An ISO-8601 date or date-time, normalised to UTC (the job payload requires an ISO date). */
+export function isoArgument(value: string): string {
+  const at = new Date(value);
+  if (!ISO_DATE.test(value) || Number.isNaN(at.getTime())) throw new InvalidArgumentError('--from must be an ISO-8601 date, e.g. 2025-01-01 or 2025-01-01T00:00:00Z');
+  return at.toISOString();
+}
+
+/** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */
+export function cdrCommand(): Command {
+  const cdr = new Command('cdr').description('call detail records');
+  cdr
+    .command('backfill')
+    .description("re-read a tenant's CDRs from a date (already charged calls are skipped)")
+    .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
+    .requiredOption('--from <iso>', 'read calls that started at or after this date', isoArgument)
+    .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
+    .option('--json', 'machine-readable output')
+    .action(action(async (options: EnqueueOptions & { service: number; from: string }) => {
+      const compactFrom = options.from.replace(/[-:.]/g, '');
+      const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
+      await runJobs(QUEUE_NAMES.cdrSync, [job], options);
+    }));
+  return cdr;
+}

@@ -1,0 +1,84 @@
+import type { Job, Queue } from 'bullmq';
+import { assertValidJobId } from '@ictvoip/queue';
+import { CliError } from './output';
+
+/** One job the CLI asks a worker to run. */
+export interface JobRequest {
+  name: string;
+  id: string;
+  data: Record<string, unknown>;
+}
+
+export type JobOutcome = 'enqueued' | 'already-enqueued';
+
+export interface JobReport {
+  id: string;
+  name: string;
+  data: Record<string, unknown>;
+  outcome: JobOutcome;
+  /** with --wait: the final state (completed, failed) or the state when the wait ran out */
+  state?: string;
+  result?: unknown;
+  failedReason?: string | null;
+}
+
+const POLL_MS = 100;
+const FINISHED = new Set(['completed', 'failed']);
+
+/**
+ * The CLI's job ids carry the minute they were asked in: running the same command twice by
+ * accident (a retried script) adds nothing, while a deliberate re-run a minute later does run.
+ */
+export function minuteSlot(now = new Date()): string {
+  return `cli${now.toISOString().slice(0, 16).replace(/[-T:]/g, '')}`;
+}
+
+/** Adds each job under its deterministic id; an id already in the queue is reported, not added twice. */
+export async function enqueueJobs(queue: Queue, requests: readonly JobRequest[]): Promise<JobReport[]> {
+  const reports: JobReport[] = [];
+  for (const request of requests) {
+    const id = assertValidJobId(request.id);
+    const existing = await queue.getJob(id);
+    if (!existing) await queue.add(request.name, request.data, { jobId: id, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+    reports.push({ id, name: request.name, data: request.data, outcome: existing ? 'already-enqueued' : 'enqueued' });
+  }
+  return reports;
+}
+
+async function settle(queue: Queue, id: string, deadline: number): Promise<Job | null> {
+  for (;;) {
+    const job = await queue.getJob(id);
+    if (!job) return null;
+    const state = await job.getState();
+    if (FINISHED.has(state) || Date.now() >= deadline) return job;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/**
+ * Waits (polling, no extra blocking connection) until every job completed or failed for good, or
+ * the time runs out; fills in state/result/failedReason. Returns what went wrong (a job failed or did
+ * not finish), or null.
+ */
+export async function waitForJobs(queue: Queue, reports: JobReport[], seconds: number): Promise<CliError | null> {
+  const deadline = Date.now() + seconds * 1000;
+  for (const report of reports) {
+    const job = await settle(queue, report.id, deadline);
+    report.state = job ? await job.getState() : 'removed';
+    report.result = job?.returnvalue ?? null;
+    report.failedReason = job?.failedReason || null;
+  }
+  const failed = reports.filter((report) => report.state === 'failed');
+  if (failed.length > 0) return new CliError('JOB_FAILED', failed.map((r) => `job ${r.id} failed: ${r.failedReason ?? 'no reason recorded'}`).join('; '));
+  const pending = reports.filter((report) => report.state !== 'completed');
+  if (pending.length > 0) return new CliError('WAIT_TIMEOUT', `${pending.length} job(s) not finished after ${seconds} s (${pending.map((r) => `${r.id}: ${r.state}`).join(', ')}); is a worker running?`);
+  return null;
+}
+
+/** `--wait [seconds]`: true → a default, a number of seconds, or absent. */
+export function waitSeconds(option: string | boolean | undefined): number | null {
+  if (option === undefined || option === false) return null;
+  if (option === true) return 300;
+  if (!/^\d{1,5}$/.test(option)) throw new CliError('INVALID_ARGUMENT', '--wait must be whole seconds');
+  return Number.parseInt(option, 10);
+}
