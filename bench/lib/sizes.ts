@@ -24,7 +24,7 @@ export const SIZES: Record<SizeName, BenchSizes> = {
   },
   smoke: {
     name: 'smoke',
-    ingest: { connections: 20, warmupSeconds: 1, durationSeconds: 2, fixedRate: 200, fixedRateSeconds: 2 },
+    ingest: { connections: 20, warmupSeconds: 1, durationSeconds: 1, fixedRate: 200, fixedRateSeconds: 1 },
     provisioning: { tenants: 3, extensions: 5, sequentialTenants: 2 },
     cdr: { cdrs: 5_000, tenants: 5, prefixes: 200, pageSize: 500 },
     registrations: { registrations: 500, domains: 10, rounds: 3 },
