@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import { createProvisioner, EslClient, type CacheOptions } from '@ictvoip/fusionpbx';
+import { createProvisioner, EslClient, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
 import {
   closeQueues,
   createProducerConnection,
@@ -28,7 +28,6 @@ import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
 import { closeWorkerWithin } from './shutdown';
 import type { ProvisioningJobDefinition } from './tenant-action';
-import { provisionerOptionsFrom } from './provisioning-options';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
 import { DRIFT_JOB_NAME, ensureDriftScheduler, runDriftJob } from './jobs/maintenance/drift-job';
 

@@ -65,6 +65,35 @@ export interface Tx {
   readonly catalog: ColumnCatalog;
   /** FusionPBX user_uuid written to insert_user/update_user; NULL like the CLI when unset. */
   readonly actorUserUuid: string | null;
+  /** Dry-run: every insert/update/delete issued is appended here (secrets masked). */
+  readonly recorder?: RecordedWrite[];
+}
+
+/** One write as a dry-run reports it: the table, the row's own uuid, the columns written. */
+export interface RecordedWrite {
+  table: string;
+  op: 'insert' | 'update' | 'delete';
+  key: string | null;
+  columns: Record<string, string | null>;
+}
+
+export const MASKED_VALUE = '********';
+const SECRET_COLUMN = /password|secret|salt|api_key|token/;
+
+/** Column values as a dry-run may show them: passwords, hashes, salts and keys masked. */
+export function maskColumns(entries: readonly [string, string | null][]): Record<string, string | null> {
+  const columns: Record<string, string | null> = {};
+  for (const [column, value] of entries) columns[column] = value !== null && SECRET_COLUMN.test(column) ? MASKED_VALUE : value;
+  return columns;
+}
+
+/** FusionPBX names a table's key after the table: v_user_groups → user_group_uuid. */
+function keyColumnOf(table: string): string {
+  return `${table.replace(/^v_/, '').replace(/s$/, '')}_uuid`;
+}
+
+export function recordWrite(tx: Tx, write: RecordedWrite): void {
+  tx.recorder?.push(write);
 }
 
 export function newUuid(): string {
@@ -123,6 +152,8 @@ export async function insertRow(tx: Tx, table: string, row: DesiredRow): Promise
     params.push(tx.actorUserUuid);
   }
   await tx.client.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})`, params);
+  const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
+  recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
 }
 
 /** UPDATE only the given columns plus update_date = now(). */
@@ -137,6 +168,7 @@ export async function updateRow(tx: Tx, table: string, keyColumn: string, key: s
   }
   params.push(key);
   await tx.client.query(`update ${table} set ${sets.join(', ')} where ${ident(keyColumn)} = $${params.length}`, params);
+  recordWrite(tx, { table, op: 'update', key, columns: maskColumns(entries) });
 }
 
 /** The columns of `desired` whose encoded value differs from `existing` (canonical strings). */
@@ -175,18 +207,25 @@ export async function convergeRow(
   return true;
 }
 
-/** Runs `work` in one transaction on its own client; rolls back on any error. */
+/** Dry-run: roll back instead of committing, and record each write issued. */
+export interface TransactionMode {
+  rollback?: boolean;
+  recorder?: RecordedWrite[];
+}
+
+/** Runs `work` in one transaction on its own client; rolls back on any error (or always, in a dry-run). */
 export async function inTransaction<T>(
   pool: Pool,
   actorUserUuid: string | null,
   work: (tx: Tx) => Promise<T>,
+  mode: TransactionMode = {},
 ): Promise<T> {
   const catalog = await columnCatalog(pool);
   const client = await pool.connect();
   try {
     await client.query('begin');
-    const result = await work({ client, catalog, actorUserUuid });
-    await client.query('commit');
+    const result = await work({ client, catalog, actorUserUuid, recorder: mode.recorder });
+    await client.query(mode.rollback ? 'rollback' : 'commit');
     return result;
   } catch (error) {
     await client.query('rollback').catch(() => undefined);

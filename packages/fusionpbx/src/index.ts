@@ -1,6 +1,6 @@
 export * from './errors';
 export * from './validate';
-export { columnCatalog, forgetColumnCatalog, encodeValue, type ColumnCatalog, type DbValue } from './db';
+export { columnCatalog, forgetColumnCatalog, encodeValue, maskColumns, MASKED_VALUE, type ColumnCatalog, type DbValue, type RecordedWrite, type TransactionMode } from './db';
 export * from './passwords';
 export * from './esl/errors';
 export { EslClient, type EslClientOptions, type ApiOptions } from './esl/client';
@@ -11,7 +11,8 @@ export { applyFreeswitchSide, type ApplyOptions, type ApplyResult } from './appl
 export * from './provisioning/types';
 export { parseTenantInput, tenantDomainName, type TenantInput } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
-export { createProvisioner, type Provisioner, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
+export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
+export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';
 export * from './status/registrations';
 export * from './status/gateway-status';
 export * from './api/tenant-errors';

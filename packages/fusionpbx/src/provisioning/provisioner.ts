@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type Tx, columnCatalog, inTransaction, lockKey } from '../db';
+import { type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTransaction, lockKey } from '../db';
 import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
 import { type FreeswitchStep, uniqueSteps } from '../freeswitch-steps';
 import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
@@ -26,6 +26,18 @@ export interface Provisioner {
   changePassword(event: TenantEvent): Promise<ProvisionResult>;
   /** Delete a terminated tenant's FusionPBX rows once `retentionDays` have passed. Never touches v_xml_cdr*. */
   purgeTenant(serviceId: number | string, options: PurgeOptions): Promise<PurgeResult>;
+  /**
+   * Dry-run: runs `call` in a transaction that is rolled back, returning what it would write
+   * (secrets masked) and the FreeSWITCH steps it would apply. Fails exactly like the real call.
+   */
+  preview(call: PreviewCall, event: TenantEvent): Promise<ProvisionPreview>;
+}
+
+export type PreviewCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
+
+export interface ProvisionPreview {
+  result: ProvisionResult;
+  rows: RecordedWrite[];
 }
 
 export interface PurgeOptions {
@@ -156,9 +168,18 @@ async function purgeableTables(tx: Tx): Promise<string[]> {
 }
 
 export function createProvisioner({ pool, options }: { pool: Pool; options: ProvisionerOptions }): Provisioner {
+  const preview = async (call: PreviewCall, event: TenantEvent): Promise<ProvisionPreview> => {
+    const rows: RecordedWrite[] = [];
+    const result = await buildActions(pool, options, { rollback: true, recorder: rows })[call](event);
+    return { result, rows };
+  };
+  return { ...buildActions(pool, options, {}), preview };
+}
+
+function buildActions(pool: Pool, options: ProvisionerOptions, mode: TransactionMode): Omit<Provisioner, 'preview'> {
   const actor = options.actorUserUuid ?? null;
   const registrationProfile = options.registrationProfile ?? 'internal';
-  const run = <T>(work: (tx: Tx) => Promise<T>) => inTransaction(pool, actor, work);
+  const run = <T>(work: (tx: Tx) => Promise<T>) => inTransaction(pool, actor, work, mode);
 
   async function convergeAction(action: 'create' | 'change_package', event: TenantEvent): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');

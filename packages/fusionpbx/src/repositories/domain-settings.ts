@@ -1,4 +1,4 @@
-import { type CanonicalRow, type Tx, convergeRow, insertRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type Tx, convergeRow, insertRow, newUuid, recordWrite, selectRows } from '../db';
 
 /** v_domain_settings: per-domain overrides (branding) and the bridge's own metadata rows. */
 
@@ -59,6 +59,7 @@ export async function deleteSetting(tx: Tx, domainUuid: string, category: string
     'delete from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2 and domain_setting_subcategory = $3',
     [domainUuid, category, subcategory],
   );
+  if (result.rowCount) recordWrite(tx, { table: 'v_domain_settings', op: 'delete', key: null, columns: { domain_uuid: domainUuid, domain_setting_category: category, domain_setting_subcategory: subcategory } });
   return (result.rowCount ?? 0) > 0;
 }
 
