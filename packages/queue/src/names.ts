@@ -16,6 +16,7 @@ export const PROVISIONING_JOBS = {
   change_package: 'tenant.change_package',
   change_password: 'tenant.change_password',
   test_connection: 'server.test_connection',
+  reconcile: 'tenant.reconcile',
 } as const;
 export type ProvisioningJobName = (typeof PROVISIONING_JOBS)[keyof typeof PROVISIONING_JOBS];
 

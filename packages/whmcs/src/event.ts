@@ -1,6 +1,9 @@
 import Joi from 'joi';
 
-export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection'] as const;
+export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
+
+/** Reads answered at once, never stored or queued (the admin service tab, the client area). */
+export const READ_ACTIONS: readonly WebhookAction[] = ['status'];
 export type WebhookAction = (typeof WEBHOOK_ACTIONS)[number];
 
 /** Actions that change the tenant; `test_connection` only probes. */
@@ -57,14 +60,14 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
     domain: optionalText,
     username: optionalText,
     status: optionalText,
-  }).unknown(true).required(),
+  }).unknown(true).when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
   client: Joi.object({
     id: positiveInt.required(),
     email: Joi.string().allow('').max(255),
     companyName: optionalText,
     firstName: optionalText,
     lastName: optionalText,
-  }).unknown(true).required(),
+  }).unknown(true).when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
   server: Joi.object({ id: positiveInt, hostname: optionalText }).unknown(true),
   plan: planSchema.default(),
   configurableOptions: Joi.object().unknown(true),

@@ -8,6 +8,7 @@ import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
+import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
 const ENQUEUE_TIMEOUT_MS = 3000;
@@ -143,6 +144,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     assertStorableJson(parsed);
     const event = validate(parsed);
     res.locals.webhookAction = event.action;
+    if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
     const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
     const hashes = bodyHashes(deps.config.webhook.secrets, parsed);
     const requestId = String(res.locals.requestId ?? randomUUID());

@@ -14,7 +14,7 @@ interface ProfileRegistrations {
 }
 
 /** `sofia xmlstatus profile '<p>' reg` for every enabled profile, all within one deadline. */
-async function liveRegistrations(deps: ApiDeps, domainName: string): Promise<ProfileRegistrations> {
+export async function liveRegistrations(deps: ApiDeps, domainName: string): Promise<ProfileRegistrations> {
   const profiles = (await enabledSipProfiles(deps.fusionPool)).filter((name) => {
     try {
       validateProfile(name);

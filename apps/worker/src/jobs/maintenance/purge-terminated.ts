@@ -15,7 +15,9 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
   const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; synced_after: boolean | null }>(
     `SELECT
        (SELECT count(*) FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL)::text AS unbilled,
-       (SELECT count(*) FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)::text AS adjustments,
+       -- A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
+       (SELECT CASE WHEN abs(COALESCE(sum(amount), 0)) >= 0.005 THEN count(*) ELSE 0 END
+          FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)::text AS adjustments,
        (SELECT c.last_run_at > s.updated_at FROM cdr_sync_cursors c JOIN services s USING (service_id) WHERE c.service_id = $1) AS synced_after`,
     [serviceId],
   );

@@ -5,6 +5,7 @@ import { createJob } from './tenant-create';
 import { suspendJob } from './tenant-suspend';
 import { terminateJob } from './tenant-terminate';
 import { unsuspendJob } from './tenant-unsuspend';
+import { reconcileJob } from './tenant-reconcile';
 import { testConnectionJob } from './test-connection';
 
 /** Every provisioning job type; the worker checks at start-up that each job name has exactly one. */
@@ -16,4 +17,5 @@ export const PROVISIONING_JOB_DEFINITIONS: readonly ProvisioningJobDefinition[] 
   changePackageJob,
   changePasswordJob,
   testConnectionJob,
+  reconcileJob,
 ];

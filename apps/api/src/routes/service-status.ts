@@ -1,0 +1,94 @@
+import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
+import { chargeTotals, periodOf, ServicesRepository } from '@ictvoip/store';
+import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { ApiDeps } from '../deps';
+import { liveRegistrations } from './v1/registrations';
+
+interface Usage {
+  period: string;
+  calls: number;
+  minutes: number;
+  includedMinutes?: number;
+  amount: string;
+  currency: string;
+  unratedCalls: number;
+}
+
+interface RegistrationLine {
+  extension: string;
+  userAgent: string;
+  address: string;
+  status: string;
+}
+
+export interface ServiceStatusReply {
+  result: 'success';
+  message: string;
+  adminFields: Record<string, string>;
+  templateVariables: { usage: Usage | null; registrations: RegistrationLine[]; registrationsUnavailable: boolean };
+}
+
+async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown): Promise<Usage> {
+  const period = periodOf(new Date(), deps.config.billing.timeZone);
+  const totals = await chargeTotals(deps.pool, serviceId, period);
+  const { rows } = await deps.pool.query<{ seconds: string; currency: string | null }>(
+    `SELECT COALESCE(sum(billable_seconds), 0)::text AS seconds, max(currency) AS currency
+     FROM cdr_charges WHERE service_id = $1 AND period = $2 AND status = 'rated'`,
+    [serviceId, period],
+  );
+  const usage: Usage = {
+    period,
+    calls: totals.rated,
+    minutes: Math.ceil(Number(rows[0]?.seconds ?? '0') / 60),
+    amount: totals.ratedAmount,
+    currency: rows[0]?.currency ?? '',
+    unratedCalls: totals.unrated,
+  };
+  if (typeof includedMinutes === 'number') usage.includedMinutes = includedMinutes;
+  return usage;
+}
+
+async function registrationsOf(deps: ApiDeps, domainName: string): Promise<RegistrationLine[] | null> {
+  try {
+    const live = await liveRegistrations(deps, domainName);
+    return live.registrations.map((r) => ({ extension: r.extension, userAgent: r.userAgent ?? '', address: r.networkIp ? `${r.networkIp}:${r.networkPort ?? ''}` : '', status: r.status ?? '' }));
+  } catch {
+    // The page still shows the rest when FreeSWITCH does not answer in time.
+    return null;
+  }
+}
+
+/**
+ * The `status` action: a read for WHMCS's admin service tab and the client area. Synchronous and
+ * read-only, so it never enters the inbox or the queue.
+ */
+export async function serviceStatus(deps: ApiDeps, event: WebhookEvent): Promise<ServiceStatusReply> {
+  const serviceId = event.service.id;
+  const service = await new ServicesRepository(deps.pool).get(serviceId);
+  const domain = await findTenantDomain(deps.fusionPool, serviceId);
+  if (!service && !domain) {
+    return { result: 'success', message: 'not provisioned', adminFields: { 'PBX tenant': 'not provisioned yet' }, templateVariables: { usage: null, registrations: [], registrationsUnavailable: false } };
+  }
+  const [counts, usage, registrations] = await Promise.all([
+    domain ? tenantCounts(deps.fusionPool, domain.domainUuid) : Promise.resolve(null),
+    usageOf(deps, serviceId, service?.plan.includedMinutes),
+    domain ? registrationsOf(deps, domain.domainName) : Promise.resolve([]),
+  ]);
+  const maxExtensions = service?.plan.maxExtensions;
+  const adminFields: Record<string, string> = {
+    'PBX domain': domain?.domainName ?? service?.tenantDomain ?? '—',
+    'State (WHMCS / FusionPBX)': `${service?.desiredState ?? '—'} / ${service?.observedState ?? '—'}`,
+    Generation: String(service?.generation ?? '—'),
+    'Extensions enabled / plan': counts ? `${counts.enabledExtensions} of ${counts.extensions} / ${maxExtensions ?? '—'}` : '—',
+    Gateways: counts ? `${counts.enabledGateways} enabled of ${counts.gateways}` : '—',
+    'FreeSWITCH apply': service?.pendingApply ? 'pending (event socket unreachable; retrying)' : 'up to date',
+    [`Usage ${usage.period}`]: `${usage.calls} calls, ${usage.minutes} min, ${usage.amount}${usage.currency ? ` ${usage.currency}` : ''}${usage.unratedCalls ? `, ${usage.unratedCalls} unrated` : ''}`,
+    'Registered phones': registrations === null ? 'event socket not answering' : String(registrations.length),
+  };
+  return {
+    result: 'success',
+    message: 'status',
+    adminFields,
+    templateVariables: { usage, registrations: registrations ?? [], registrationsUnavailable: registrations === null },
+  };
+}
