@@ -9,6 +9,7 @@ import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
 import { v1Router } from './routes/v1';
 import { webhookRouter } from './routes/webhook';
+import { webhookDryRunRouter } from './routes/webhook-dry-run';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -33,6 +34,8 @@ export function createApp(deps: ApiDeps): Express {
 
   app.use(healthRouter(deps));
   app.use(chkconRouter(deps));
+  // Before the webhook router: ?dryRun=1 is answered here and never reaches the inbox.
+  app.use(webhookDryRunRouter(deps));
   app.use(webhookRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));
