@@ -86,7 +86,8 @@ describe('whitelist file fuzz', () => {
     const lines = Array.from({ length: 20000 }, (_, i) => (i % 4 === 3 ? `garbage-${i}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
     const started = Date.now();
     const { entries, errors } = parseWhitelist(lines.join('\n'), FILE);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // The bound catches quadratic parsing (minutes), not machine speed: a loaded 2-core CI box took 3.2 s.
+    expect(Date.now() - started).toBeLessThan(10000);
     expect(entries).toHaveLength(15000);
     expect(errors).toHaveLength(5000);
     expect(errors[0].line).toBe(4);

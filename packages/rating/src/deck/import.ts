@@ -93,7 +93,8 @@ export function assertRateDeckImported(result: RateDeckImportResult): RateEntry[
 }
 
 function failed(layout: RateDeckLayout, columns: Partial<Record<RateDeckField, string>>, issues: RateDeckIssue[]): RateDeckImportResult {
-  return { ok: false, layout, columns, entries: [], issues, warnings: [], dataLines: 0, rejectedLines: issues.length };
+  // Lines, not issues: a bad header with several problems is one rejected line, as in a normal import.
+  return { ok: false, layout, columns, entries: [], issues, warnings: [], dataLines: 0, rejectedLines: new Set(issues.map((issue) => issue.line)).size };
 }
 
 /**

@@ -1,0 +1,185 @@
+import fc from 'fast-check';
+import { startBridge, type Bridge } from '../../worker/test/harness';
+import { V1_ROUTES } from '../src/routes/v1';
+import { call, createKey, type Reply } from './v1-helpers';
+import { seedTenant } from './v1-tenant-fixture';
+
+/**
+ * Property-based requests for every POST/PUT /v1 route (the write routes with a body): hostile
+ * bodies (broken JSON, wrong types, huge strings, deep nesting, unicode, SQL and shell
+ * metacharacters, newlines) and hostile path parameters. Never a 5xx; a refused request changes
+ * nothing; an accepted one leaves whole rows. FUZZ_RUNS=10000 for the full run; the default keeps CI fast.
+ */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
+const SERVICE = 7301;
+const DOMAIN = 't7301.pbx.example.net';
+
+let bridge: Bridge;
+let admin: string;
+let tenantKey: string;
+let domainUuid: string;
+let gatewayUuid: string;
+
+beforeAll(async () => {
+  // Rate limits far above what the fuzzer sends: a 429 would hide what the route itself does.
+  bridge = await startBridge({ API_RATE_LIMIT_STANDARD: '1000000', API_RATE_LIMIT_GATEWAYS: '1000000', LOG_LEVEL: 'warn' });
+  await bridge.startApi();
+  admin = bridge.config.adminToken;
+  ({ domainUuid } = await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE, DOMAIN, { maxExtensions: 1000, maxGateways: 1000 }));
+  tenantKey = await createKey(bridge.url, admin, { name: 'fuzz tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });
+  const gateway = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/gateways`, { token: tenantKey, body: { name: 'fuzz-gw', proxy: 'sip.example.net', register: false } });
+  if (gateway.status >= 300) throw new Error(`gateway seed failed: ${gateway.status} ${gateway.text}`);
+  gatewayUuid = gateway.body.gateway.gatewayUuid;
+}, 60000);
+
+afterAll(async () => {
+  await bridge.close();
+});
+
+// Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL, lone surrogate), big strings.
+const nasty = fc.oneof(
+  fc.constantFrom("'; DROP TABLE v_extensions; --", "1' OR '1'='1", '$(reboot)', '`id`', '|| true', '; reloadxml', 'a\nb', 'a\r\nb', '\u0000', 'x\u0000y', '\u202e', '😀', 'e\u0301', '\ud83d', '%00', '../../etc/passwd', '{{7*7}}', '${jndi:ldap://x}', '<script>', '\\', '"', '', ' ', '100', '+4930123', 'sip.example.net:5061', 'api reloadxml'),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.integer({ min: 1, max: 70000 }).map((n) => 'x'.repeat(n)),
+  fc.stringMatching(/^[0-9]{1,17}$/),
+);
+const leaf = fc.oneof(nasty, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.bigInt().map(String), fc.constantFrom(-1, 0, 1e308, -0, 2 ** 53 + 1, 59, 86401, 10001));
+const anyJson = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+  array: fc.array(tie('value'), { maxLength: 4 }),
+  object: fc.dictionary(fc.oneof(nasty, fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), { maxKeys: 4 }),
+})).value;
+
+const EXTENSION_FIELDS = ['extension', 'numberAlias', 'callerIdName', 'callerIdNumber', 'outboundCallerIdName', 'outboundCallerIdNumber', 'voicemailEmail', 'enabled', 'description'];
+const GATEWAY_FIELDS = ['name', 'proxy', 'register', 'username', 'password', 'authUsername', 'realm', 'fromUser', 'fromDomain', 'registerTransport', 'expireSeconds', 'retrySeconds', 'callerIdInFrom', 'context', 'profile', 'channels', 'enabled', 'description'];
+const KEY_FIELDS = ['name', 'scope', 'serviceId', 'access'];
+
+/** Objects shaped like the route's body (its own field names) with hostile values, plus any JSON at all. */
+function bodyFor(fields: string[]): fc.Arbitrary<unknown> {
+  const shaped = fc.dictionary(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...fields) }, { weight: 1, arbitrary: nasty }), anyJson, { maxKeys: 6 });
+  return fc.oneof({ weight: 5, arbitrary: shaped }, { weight: 2, arbitrary: anyJson });
+}
+
+/** Text that is not what the route expects as JSON: broken, truncated, deep, huge. */
+const brokenJson = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 200 }),
+  fc.constantFrom('{', '{"extension":', '{"a":1,}', "{'a':1}", 'null', '[]', '"x"', '1', 'true', '{"extension":"100"}{', '\ufeff{}', '{"__proto__":{"admin":true}}'),
+  fc.integer({ min: 60, max: 5000 }).map((depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
+  fc.integer({ min: 60, max: 5000 }).map((depth) => `${'['.repeat(depth)}1${']'.repeat(depth)}`),
+  fc.integer({ min: 65_000, max: 200_000 }).map((n) => JSON.stringify({ description: 'x'.repeat(n) })),
+);
+
+/** A hostile path segment, URL-encoded so it reaches the route (or the router's 404). */
+const segment = fc.oneof(fc.constantFrom('100', '0', '-1', '1e3', '..', '%2e%2e', '100;DROP', "100'--", '00000000-0000-4000-8000-000000000000'), nasty.filter((s) => s.length < 300)).map((s) => encodeURIComponent(s));
+
+/** Digest of every row the /v1 writes touch for the tenant (FusionPBX) and of the key table (bridge). */
+async function snapshot(): Promise<string> {
+  const fusion = await bridge.fusion.query<{ d: string }>(
+    `SELECT concat_ws('#',
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_extensions t WHERE domain_uuid = $1),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_voicemails t WHERE domain_uuid = $1),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_gateways t WHERE domain_uuid = $1),
+       (SELECT count(*) FROM v_extensions), (SELECT count(*) FROM v_gateways), (SELECT count(*) FROM v_voicemails)) AS d`,
+    [domainUuid],
+  );
+  const keys = await bridge.api!.deps.pool.query<{ d: string }>(`SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`);
+  return `${fusion.rows[0]!.d}#${keys.rows[0]!.d}`;
+}
+
+/** The reply's shape: a 5xx is a failure; an error is the contract's `{error:{code,message}}`. */
+function checkReply(reply: Reply, what: string): void {
+  expect({ what, status: reply.status, server: reply.status >= 500 }).toEqual({ what, status: reply.status, server: false });
+  if (reply.status >= 400) {
+    expect(typeof reply.body?.error?.code).toBe('string');
+    expect(typeof reply.body?.error?.message).toBe('string');
+    expect(reply.text).not.toMatch(/\n\s+at /); // never a stack trace
+  }
+}
+
+/** A refused request changed nothing; an accepted extension or gateway exists whole. */
+async function checkEffect(before: string, reply: Reply, kind: 'extension' | 'gateway' | 'key'): Promise<void> {
+  if (reply.status >= 400) {
+    expect(await snapshot()).toBe(before);
+    return;
+  }
+  if (kind === 'extension' && reply.body?.extension?.extension) {
+    const number = String(reply.body.extension.extension);
+    const { rows } = await bridge.fusion.query(
+      `SELECT e.extension_uuid, e.user_context, (SELECT count(*)::int FROM v_voicemails v WHERE v.domain_uuid = e.domain_uuid AND v.voicemail_id = e.extension) AS mailboxes
+       FROM v_extensions e WHERE e.domain_uuid = $1 AND e.extension = $2`,
+      [domainUuid, number],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].user_context).toBe(DOMAIN);
+    expect(rows[0].mailboxes).toBe(1);
+  }
+  if (kind === 'gateway' && reply.body?.gateway) {
+    const { rows } = await bridge.fusion.query('SELECT gateway, proxy, domain_uuid FROM v_gateways WHERE gateway_uuid = $1', [gatewayUuid]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].domain_uuid).toBe(domainUuid);
+  }
+}
+
+async function send(method: string, path: string, token: string, body: unknown, raw: boolean): Promise<Reply> {
+  return call(bridge.url, method, path, { token, body: raw ? String(body) : body, headers: { 'content-type': 'application/json' } });
+}
+
+interface FuzzTarget {
+  method: 'POST' | 'PUT';
+  route: string;
+  path: () => fc.Arbitrary<string>;
+  fields: string[];
+  kind: 'extension' | 'gateway' | 'key';
+  token: () => string;
+}
+
+const TARGETS: FuzzTarget[] = [
+  { method: 'POST', route: '/v1/tenants/{tenant}/extensions', path: () => fc.constant(`/v1/tenants/${SERVICE}/extensions`), fields: EXTENSION_FIELDS, kind: 'extension', token: () => tenantKey },
+  { method: 'PUT', route: '/v1/tenants/{tenant}/extensions/{extension}', path: () => fc.oneof(fc.constant(`/v1/tenants/${SERVICE}/extensions/100`), segment.map((s) => `/v1/tenants/${SERVICE}/extensions/${s}`)), fields: EXTENSION_FIELDS, kind: 'extension', token: () => tenantKey },
+  { method: 'POST', route: '/v1/tenants/{tenant}/gateways', path: () => fc.constant(`/v1/tenants/${SERVICE}/gateways`), fields: GATEWAY_FIELDS, kind: 'gateway', token: () => tenantKey },
+  { method: 'PUT', route: '/v1/tenants/{tenant}/gateways/{gateway}', path: () => fc.oneof(fc.constant(`/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`), segment.map((s) => `/v1/tenants/${SERVICE}/gateways/${s}`)), fields: GATEWAY_FIELDS, kind: 'gateway', token: () => tenantKey },
+  { method: 'POST', route: '/v1/admin/api-keys', path: () => fc.constant('/v1/admin/api-keys'), fields: KEY_FIELDS, kind: 'key', token: () => admin },
+];
+
+describe('REST /v1 write-route fuzz', () => {
+  it('covers every POST/PUT/PATCH route /v1 has', () => {
+    const writeRoutes = V1_ROUTES.filter((r) => ['post', 'put', 'patch'].includes(r.spec.method)).map((r) => `${r.spec.method.toUpperCase()} ${r.spec.path}`);
+    expect(TARGETS.map((t) => `${t.method} ${t.route}`).sort()).toEqual(writeRoutes.sort());
+  });
+
+  for (const target of TARGETS) {
+    it(`${target.method} ${target.route}: hostile JSON bodies and path parameters — never 5xx, refused = nothing written, accepted = whole rows`, async () => {
+      await fc.assert(
+        fc.asyncProperty(target.path(), bodyFor(target.fields), async (path, body) => {
+          const before = await snapshot();
+          const reply = await send(target.method, path, target.token(), body, false);
+          checkReply(reply, `${target.method} ${path}`);
+          await checkEffect(before, reply, target.kind);
+        }),
+        { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 7301) },
+      );
+    }, 600_000 + RUNS * 200);
+
+    it(`${target.method} ${target.route}: broken, deep and oversized JSON text — 400/413, nothing written`, async () => {
+      await fc.assert(
+        fc.asyncProperty(target.path(), brokenJson, async (path, text) => {
+          const before = await snapshot();
+          const reply = await send(target.method, path, target.token(), text, true);
+          checkReply(reply, `${target.method} ${path}`);
+          if (reply.status < 400) {
+            // Only JSON that parses to an acceptable object can pass (e.g. `{}` on a PUT).
+            expect(() => JSON.parse(text)).not.toThrow();
+          }
+          await checkEffect(before, reply, target.kind);
+        }),
+        { numRuns: Math.max(20, Math.round(RUNS / 2)), seed: Number(process.env.FUZZ_SEED ?? 7302) },
+      );
+    }, 600_000 + RUNS * 200);
+  }
+
+  it('the API process kept no error-level log line from all of the above (no unhandled failure)', () => {
+    const errors = bridge.logLines.filter((line) => /"level":(50|60)/.test(line));
+    expect(errors.slice(0, 5)).toEqual([]);
+  });
+});
