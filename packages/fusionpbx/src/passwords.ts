@@ -26,14 +26,17 @@ export function generateVoicemailPin(length = 8): string {
   return generatePassword(length, 1);
 }
 
-/** PHP password_hash(PASSWORD_DEFAULT, cost 10) format: bcrypt with the $2y$ prefix. */
-export function hashPortalPassword(password: string, cost = 10): string {
-  return bcrypt.hashSync(password, cost).replace(/^\$2[ab]\$/, '$2y$');
+/**
+ * PHP password_hash(PASSWORD_DEFAULT, cost 10) format: bcrypt with the $2y$ prefix. Asynchronous:
+ * bcryptjs then works in slices, so one hash does not stall every other job of the worker.
+ */
+export async function hashPortalPassword(password: string, cost = 10): Promise<string> {
+  return (await bcrypt.hash(password, cost)).replace(/^\$2[ab]\$/, '$2y$');
 }
 
-export function portalPasswordMatches(password: string, hash: string | null): boolean {
+export async function portalPasswordMatches(password: string, hash: string | null): Promise<boolean> {
   if (!hash || !hash.startsWith('$2')) return false;
-  return bcrypt.compareSync(password, hash.replace(/^\$2y\$/, '$2b$'));
+  return bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
 }
 
 /** bcrypt uses only the first 72 bytes; reject longer passwords instead of silently truncating. */

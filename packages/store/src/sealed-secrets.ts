@@ -8,8 +8,17 @@ export class SealedSecretError extends Error {
   }
 }
 
+const derivedKeys = new Map<string, Buffer>();
+
+/** HKDF once per secret (it costs more than the whole rest of sealing), then from memory. */
 function deriveKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'ictvoip-inbox', 'sealed-secrets-v1', 32));
+  let key = derivedKeys.get(secret);
+  if (!key) {
+    key = Buffer.from(hkdfSync('sha256', secret, 'ictvoip-inbox', 'sealed-secrets-v1', 32));
+    if (derivedKeys.size > 16) derivedKeys.clear();
+    derivedKeys.set(secret, key);
+  }
+  return key;
 }
 
 /**

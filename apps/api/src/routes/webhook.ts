@@ -154,8 +154,12 @@ export function webhookRouter(deps: ApiDeps): Router {
     }
     deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
     deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
-    if (inserted || stored.status === 'received') await enqueue(deps, stored, requestId);
-    await respond(deps, res, (await deps.inbox.get(stored.eventId)) ?? stored, waitSeconds);
+    if (inserted || stored.status === 'received') {
+      await enqueue(deps, stored, requestId);
+      // Known without another round trip: the row was just moved from received to queued.
+      return respond(deps, res, { ...stored, status: 'queued' }, waitSeconds);
+    }
+    await respond(deps, res, stored, waitSeconds);
   });
 
   router.get('/webhooks/whmcs/events/:eventId', async (req, res) => {

@@ -65,10 +65,10 @@ async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, opt
   if (!user) {
     if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
     await assertUsernameFree(tx, tenant, input.adminUsername, options);
-    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, hashPortalPassword(input.adminPassword), input.adminEmail);
+    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, await hashPortalPassword(input.adminPassword), input.adminEmail);
     changes.wrote(true);
-  } else if (input.adminPassword !== null && !portalPasswordMatches(input.adminPassword, user.password)) {
-    changes.wrote(await setUserPassword(tx, user, hashPortalPassword(input.adminPassword)));
+  } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
+    changes.wrote(await setUserPassword(tx, user, await hashPortalPassword(input.adminPassword)));
   }
   if (enable) changes.wrote(await setUserEnabled(tx, user, true));
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
