@@ -133,3 +133,22 @@ export function registrationsForDomain(registrations: readonly Registration[], d
   const domain = domainName.toLowerCase();
   return registrations.filter((entry) => entry.domain === domain || entry.sipAuthRealm?.toLowerCase() === domain);
 }
+
+const REGISTRATION_BLOCK = /<registration>[\s\S]*?<\/registration>/g;
+
+/**
+ * One tenant's registrations from a whole profile's reply. A busy switch answers with megabytes of XML
+ * for thousands of tenants; only the `<registration>` blocks that mention the domain are parsed (a
+ * cheap superset), then filtered exactly as registrationsForDomain does.
+ */
+export function parseRegistrationsForDomain(body: string, profile: string, domainName: string): Registration[] {
+  const trimmed = body.trimStart();
+  if (!trimmed.startsWith('<')) return parseRegistrationsXml(body, profile);
+  const needle = domainName.toLowerCase();
+  const blocks: string[] = [];
+  for (const match of trimmed.matchAll(REGISTRATION_BLOCK)) {
+    if (match[0].toLowerCase().includes(needle)) blocks.push(match[0]);
+  }
+  if (blocks.length === 0 && !/<profile[\s>]/.test(trimmed)) return parseRegistrationsXml(body, profile);
+  return registrationsForDomain(parseRegistrationsXml(`<profile><registrations>${blocks.join('')}</registrations></profile>`, profile), domainName);
+}

@@ -1,5 +1,5 @@
 import Joi from 'joi';
-import { enabledSipProfiles, parseRegistrationsXml, registrationsForDomain, RegistrationStatusError, validateProfile, type Registration } from '@ictvoip/fusionpbx';
+import { enabledSipProfiles, parseRegistrationsForDomain, RegistrationStatusError, validateProfile, type Registration } from '@ictvoip/fusionpbx';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
@@ -29,7 +29,7 @@ export async function liveRegistrations(deps: ApiDeps, domainName: string): Prom
     for (const profile of profiles) {
       const body = await deps.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
       try {
-        registrations.push(...registrationsForDomain(parseRegistrationsXml(body, profile), domainName));
+        registrations.push(...parseRegistrationsForDomain(body, profile, domainName));
       } catch (error) {
         if (!(error instanceof RegistrationStatusError)) throw error;
         unavailableProfiles.push(profile);
