@@ -1,3 +1,8 @@
+import { seededRandom } from '@ictvoip/testkit';
+
+/** Deterministic PRNG (mulberry32): the same seed gives the same data on every machine. */
+export const prng = seededRandom;
+
 /** Nearest-rank percentile of a sample (p in 0..100); NaN for an empty sample. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
@@ -20,14 +25,3 @@ export function round(value: number, places = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-/** Deterministic PRNG (mulberry32): the same seed gives the same data on every machine. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -9,22 +9,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { MapPrefixIndex, SortedPrefixIndex, TriePrefixIndex, type DatedPrefix, type PrefixIndex } from '../src/index';
+import { seededRandom as prng } from '@ictvoip/testkit';
 
 interface BenchRate extends DatedPrefix {
   readonly id: number;
 }
 
-/** Deterministic PRNG (mulberry32) so runs are comparable. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function digitsOf(random: () => number, count: number): string {
   let out = '';

@@ -4,3 +4,4 @@ export * from './webhook';
 export * from './esl-standin';
 export * from './fusionpbx-schema';
 export * from './whmcs-standin';
+export * from './random';

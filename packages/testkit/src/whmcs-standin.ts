@@ -8,6 +8,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from './random';
 
 export type WhmcsFaultMode =
   /** HTTP 500 HTML page before anything is done */
@@ -149,17 +150,6 @@ class StandinRefusal extends Error {
   }
 }
 
-/** mulberry32: small, fast, deterministic. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MONEY = /^(-?)(\d+)(?:\.(\d{1,2}))?$/;
 
