@@ -33,7 +33,7 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
-  await bridge.close();
+  await bridge?.close();
 });
 
 // Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL, lone surrogate), big strings.

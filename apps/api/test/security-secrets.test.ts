@@ -150,6 +150,56 @@ describe('secrets never appear in a log line or a response', () => {
     expectNoSecretAnywhere();
   });
 
+  it('API keys (full tokens) appear in no log line and no response but the one that created them', async () => {
+    const adminAuth = { authorization: `Bearer ${SECRETS.admin}`, 'content-type': 'application/json' };
+    const mint = async (body: Record<string, unknown>): Promise<{ id: string; token: string }> => {
+      // The creation reply is the one place a token is shown: kept out of `bodies` on purpose.
+      const reply = await fetch(`${api.url}/v1/admin/api-keys`, { method: 'POST', headers: adminAuth, body: JSON.stringify(body) });
+      const created = (await reply.json()) as { key: { id: string | number }; token: string };
+      expect(reply.status).toBe(201);
+      return { id: String(created.key.id), token: created.token };
+    };
+    const tenantKey = await mint({ name: 'secrets rw', scope: 'tenant', serviceId: 990_001, access: 'read-write' });
+    const readKey = await mint({ name: 'secrets ro', scope: 'tenant', serviceId: 990_001, access: 'read' });
+    const adminKey = await mint({ name: 'secrets admin', scope: 'admin' });
+    const revoked = await mint({ name: 'secrets revoked', scope: 'tenant', serviceId: 990_001, access: 'read-write' });
+    const tokens = [tenantKey.token, readKey.token, adminKey.token, revoked.token];
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+    expect((await capture(`/v1/admin/api-keys/${revoked.id}`, { method: 'DELETE', headers: bearer(adminKey.token) })).status).toBeLessThan(300);
+    // Used well, refused, malformed, echoed back in bodies and paths, listed: every answer is captured.
+    expect((await capture('/v1/tenants/990001', { headers: bearer(tenantKey.token) })).status).toBe(200);
+    expect((await capture('/v1/tenants/990001/extensions', { headers: bearer(readKey.token) })).status).toBe(200);
+    expect((await capture('/v1/tenants/990001/extensions/100', { method: 'PUT', headers: bearer(readKey.token), body: JSON.stringify({ callerIdName: 'x' }) })).status).toBe(403);
+    expect((await capture('/v1/admin/api-keys', { headers: bearer(tenantKey.token) })).status).toBe(403);
+    expect((await capture('/v1/tenants/990001', { headers: bearer(revoked.token) })).status).toBe(401);
+    expect((await capture('/v1/tenants/990001', { headers: bearer(`${tenantKey.token}x`) })).status).toBe(401);
+    expect((await capture('/v1/tenants/990001', { headers: bearer(tenantKey.token.slice(0, -1)) })).status).toBe(401);
+    expect((await capture('/v1/tenants/990001', { headers: { authorization: `Basic ${Buffer.from(`${tenantKey.token}:${tenantKey.token}`).toString('base64')}` } })).status).toBe(401);
+    expect((await capture('/v1/tenants/990001', { headers: { authorization: tenantKey.token } })).status).toBe(401);
+    // Values only: an unknown field is named in the answer (that is the path of the problem), its value never.
+    const echoed: Record<string, string> = { voicemailEmail: tenantKey.token, callerIdNumber: tenantKey.token, description: `a\n${tenantKey.token}`, notAField: tenantKey.token, outboundCallerIdName: `x fails to match ${tenantKey.token}\u0001` };
+    expect((await capture('/v1/tenants/990001/extensions', { method: 'POST', headers: bearer(tenantKey.token), body: JSON.stringify({ extension: tenantKey.token, ...echoed }) })).status).toBe(400);
+    expect((await capture('/v1/tenants/990001/extensions/100', { method: 'PUT', headers: bearer(tenantKey.token), body: JSON.stringify(echoed) })).status).toBe(400);
+    expect((await capture('/v1/tenants/990001/gateways', { method: 'POST', headers: bearer(tenantKey.token), body: `{"name":"${tenantKey.token}",` })).status).toBe(400);
+    expect((await capture('/v1/admin/api-keys', { method: 'POST', headers: bearer(adminKey.token), body: JSON.stringify({ name: tenantKey.token, scope: 'nope', serviceId: tenantKey.token }) })).status).toBe(400);
+    const listed = await capture('/v1/admin/api-keys', { headers: bearer(adminKey.token) });
+    expect(listed.status).toBe(200);
+    expect(listed.text).toContain('secrets rw');
+    await capture('/metrics');
+    const everything = [...logLines, ...bodies].join('\n');
+    for (const [index, token] of tokens.entries()) {
+      const where = [...logLines, ...bodies].find((line) => line.includes(token));
+      expect(where ? `token ${index} leaked: ${where.replaceAll(token, '<TOKEN>').slice(-700)}` : 'clean').toBe('clean');
+    }
+    // The secret half alone (after the public prefix) must not appear either.
+    for (const [index, token] of tokens.entries()) {
+      const secretPart = token.split('_').slice(2).join('_');
+      expect(secretPart.length).toBeGreaterThan(16);
+      expect(everything.includes(secretPart) ? `secret part of token ${index} leaked` : 'clean').toBe('clean');
+    }
+    expectNoSecretAnywhere();
+  });
+
   it('secrets are not stored in clear in the inbox, the services table, the audit log or job data', async () => {
     const stored = await api.deps.pool.query(`SELECT (SELECT json_agg(w) FROM webhook_inbox w)::text || (SELECT json_agg(s) FROM services s)::text || (SELECT json_agg(a) FROM audit_log a)::text AS text`);
     const jobs = await api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);

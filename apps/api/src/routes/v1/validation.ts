@@ -9,8 +9,9 @@ export interface ValidatedRequest {
   body: Record<string, unknown>;
 }
 
-// joi can echo the offending value ("with value ..."); a value may be a secret (gateway password).
-const cleanMessage = (message: string) => message.replace(/\s*with value\s+.*?\s+(fails|matches)/, ' $1').replace(/"/g, "'");
+// joi can echo the offending value ("with value ..."); a value may be a secret (gateway password, an API key).
+// Greedy and across line breaks: a value with a newline, or containing " fails", must not survive.
+const cleanMessage = (message: string) => message.replace(/\s*with value\s+[\s\S]*\s+(fails to match|matches the inverted)/, ' $1').replace(/"/g, "'");
 
 function check(part: 'params' | 'query' | 'body', schema: Joi.ObjectSchema | undefined, value: unknown, details: ErrorDetail[]): Record<string, unknown> {
   if (!schema) return {};
