@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Pool } from 'pg';
 import Redis from 'ioredis';
-import { loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, TEST_PG_ADMIN_URL, TEST_REDIS_URL, type EslStandin } from '@ictvoip/testkit';
+import { loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, TEST_REDIS_URL, type EslStandin } from '@ictvoip/testkit';
 import { AppProcess, spawnApp } from './processes';
+import { PrivatePostgres } from './private-services';
 
 export const TEMPLATE_DOMAIN = 'template.pbx.test';
 export const BASE_DOMAIN = 'pbx.example.net';
@@ -19,7 +20,11 @@ export const CHAOS_SECRETS = {
 } as const;
 
 export interface ChaosBridgeOptions {
-  /** PostgreSQL admin URL the two databases are created on (default: the shared test server). */
+  /**
+   * PostgreSQL admin URL the two databases are created on. Default: a private cluster started for
+   * this bridge and removed by close() — several worker processes at concurrency 8 hold ~100
+   * connections, which would exhaust a shared server other tests use.
+   */
   pgAdminUrl?: string;
   redisUrl?: string;
   env?: Record<string, string>;
@@ -59,6 +64,8 @@ export class ChaosBridge {
   readonly workers: AppProcess[] = [];
   /** Every process ever started (killed ones included): their output is checked for secrets. */
   readonly everyProcess: AppProcess[] = [];
+  /** The private cluster this bridge started (none when the caller named a server). */
+  private ownPostgres: PrivatePostgres | null = null;
 
   private constructor(
     readonly env: Record<string, string>,
@@ -72,7 +79,8 @@ export class ChaosBridge {
   ) {}
 
   static async start(options: ChaosBridgeOptions = {}): Promise<ChaosBridge> {
-    const pgAdminUrl = options.pgAdminUrl ?? TEST_PG_ADMIN_URL;
+    const ownPostgres = options.pgAdminUrl ? null : await PrivatePostgres.start();
+    const pgAdminUrl = options.pgAdminUrl ?? ownPostgres!.adminUrl;
     const [bridgeUrl, fusionUrl] = await Promise.all([createDatabaseOn(pgAdminUrl, 'bridge'), createDatabaseOn(pgAdminUrl, 'fusion')]);
     await loadFusionpbxSchema(fusionUrl);
     const fusion = new Pool({ connectionString: fusionUrl, max: 4 });
@@ -113,7 +121,9 @@ export class ChaosBridge {
       WORKER_LOCK_DURATION_MS: '5000',
       ...options.env,
     };
-    return new ChaosBridge(env, pgAdminUrl, bridgeUrl, fusionUrl, bridge, fusion, esl, prefix);
+    const chaos = new ChaosBridge(env, pgAdminUrl, bridgeUrl, fusionUrl, bridge, fusion, esl, prefix);
+    chaos.ownPostgres = ownPostgres;
+    return chaos;
   }
 
   async startApi(extraEnv: Record<string, string> = {}): Promise<AppProcess> {
@@ -149,6 +159,7 @@ export class ChaosBridge {
     await Promise.allSettled([this.bridge.end(), this.fusion.end()]);
     await deletePrefix(this.env.REDIS_URL, this.prefix).catch(() => undefined);
     await Promise.allSettled([dropDatabaseOn(this.pgAdminUrl, this.bridgeUrl), dropDatabaseOn(this.pgAdminUrl, this.fusionUrl)]);
+    await this.ownPostgres?.stop();
   }
 }
 
