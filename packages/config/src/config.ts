@@ -91,7 +91,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   const problems: ConfigProblem[] = (error?.details ?? []).map((detail) => ({
     variable: String(detail.path[0]),
     // joi quotes the value for some rules; keep only the rule text so a secret never reaches a log.
-    message: detail.message.replace(/^"[^"]*"\s*/, '').replace(/\s*\[[^\]]*\]$/, '').replace(/with value ".*" /, ''),
+    message: detail.message.replace(/^"[^"]*"\s*/, '').replace(/\s*\[[^\]]*\]$/, '').replace(/with value "[\s\S]*?" /, ''),
   }));
   if (value) problems.push(...productionProblems(value as Record<string, string>));
   if (problems.length > 0) throw new ConfigError(problems);
