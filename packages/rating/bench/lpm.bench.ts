@@ -113,7 +113,7 @@ function main(): void {
     const results = new Map<CaseName, number>();
     for (const name of CASES) {
       const output = execFileSync(process.execPath, [...process.execArgv, process.argv[1] as string, '--case', String(size), name], { encoding: 'utf8' });
-      results.set(name, Number.parseFloat(output));
+      results.set(name, Number(output.trim()));
     }
     const base = results.get('baseline') as number;
     console.log(`  ${'bare Map baseline (no dates)'.padEnd(30)} ${format(base)} lookups/s`);
