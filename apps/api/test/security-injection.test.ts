@@ -1,69 +1,33 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Pool } from 'pg';
-import { loadConfig } from '@ictvoip/config';
-import {
-  buildEvent,
-  createTestDatabase,
-  deleteRedisPrefix,
-  loadFusionpbxSchema,
-  postWebhook,
-  seedFusionpbxBasics,
-  startEslStandin,
-  TEST_REDIS_URL,
-  TEST_WEBHOOK_SECRET,
-  uniqueQueuePrefix,
-  type EslStandin,
-  type TestDatabase,
-} from '@ictvoip/testkit';
-import { startWorker, type RunningWorker } from '@ictvoip/worker';
-import { startApi, type RunningApi } from '../src';
+import type { Pool } from 'pg';
+import { buildEvent, postWebhook, type EslStandin } from '@ictvoip/testkit';
+import type { RunningApi } from '../src';
+import { startBridge, TEMPLATE_DOMAIN as TEMPLATE, type Bridge } from '../../worker/test/harness';
 
 /**
  * Hostile strings through the whole pipeline (signed webhook → inbox → worker → FusionPBX → event
  * socket), with a real worker and the ESL stand-in recording every command block it receives.
  */
-const TEMPLATE = 'template.pbx.test';
-let bridgeDb: TestDatabase;
-let fusionDb: TestDatabase;
+let bridge: Bridge;
 let fusion: Pool;
 let esl: EslStandin;
 let api: RunningApi;
-let worker: RunningWorker;
-let prefix: string;
-const logLines: string[] = [];
+let logLines: string[] = [];
 
 beforeAll(async () => {
-  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('inj_bridge'), createTestDatabase('inj_fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
-  fusion = new Pool({ connectionString: fusionDb.url, max: 2 });
-  await seedFusionpbxBasics(fusion, TEMPLATE);
-  esl = await startEslStandin();
-  prefix = uniqueQueuePrefix('inj');
   const dir = mkdtempSync(join(tmpdir(), 'ictvoip-inj-'));
-  writeFileSync(join(dir, 'wl.conf'), '127.0.0.1\n');
   // A gateway template, so gateway names and commands are exercised too.
   writeFileSync(join(dir, 'provisioning.json'), JSON.stringify({ gatewayTemplates: { carrier: { proxy: 'sip.carrier.example', register: false } } }));
-  const config = loadConfig({
-    NODE_ENV: 'test', HOST: '127.0.0.1', DATABASE_URL: bridgeDb.url, FUSIONPBX_DATABASE_URL: fusionDb.url, REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: prefix, WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, CHKCON_WHITELIST_FILE: join(dir, 'wl.conf'), ESL_HOST: esl.host,
-    ESL_PORT: String(esl.port), ESL_TIMEOUT_MS: '2000', FUSIONPBX_BASE_DOMAIN: 'pbx.example.net', FUSIONPBX_TEMPLATE_DOMAIN: TEMPLATE,
-    FUSIONPBX_CACHE_METHOD: 'memcache', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '50', PROVISIONING_FILE: join(dir, 'provisioning.json'),
-  });
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
-  api = await startApi(config, logger, { port: 0 });
-  worker = await startWorker(config, logger, { schedulers: false });
+  bridge = await startBridge({ ESL_TIMEOUT_MS: '2000', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '50', PROVISIONING_FILE: join(dir, 'provisioning.json') });
+  api = await bridge.startApi();
+  await bridge.startWorker({ schedulers: false });
+  ({ fusion, esl, logLines } = bridge);
 }, 60000);
 
 afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await esl?.stop();
-  await fusion?.end();
-  await deleteRedisPrefix(prefix);
-  await Promise.all([bridgeDb?.drop(), fusionDb?.drop()]);
+  await bridge?.close();
 });
 
 let nextServiceId = 880_000;

@@ -1,25 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { Pool } from 'pg';
-import { loadConfig } from '@ictvoip/config';
+import type { Pool } from 'pg';
 import { signBody } from '@ictvoip/whmcs';
-import {
-  buildEvent,
-  createTestDatabase,
-  deleteRedisPrefix,
-  loadFusionpbxSchema,
-  postWebhook,
-  seedFusionpbxBasics,
-  startEslStandin,
-  TEST_REDIS_URL,
-  uniqueQueuePrefix,
-  type EslStandin,
-  type TestDatabase,
-} from '@ictvoip/testkit';
-import { startWorker, type RunningWorker } from '@ictvoip/worker';
-import { startApi, type RunningApi } from '../src';
+import { buildEvent, postWebhook, type EslStandin } from '@ictvoip/testkit';
+import type { RunningApi } from '../src';
+import { startBridge, type Bridge } from '../../worker/test/harness';
 
 const SECRETS = {
   webhook: 'secret-webhook-value-a1b2c3d4e5f6',
@@ -29,47 +12,27 @@ const SECRETS = {
   servicePassword: 'Secret-Service-Pass-Q1w2E3!',
   newServicePassword: 'Secret-New-Pass-R4t5Y6!',
 };
-const TEMPLATE = 'template.pbx.test';
 
-let bridgeDb: TestDatabase;
-let fusionDb: TestDatabase;
+let bridge: Bridge;
 let fusion: Pool;
 let esl: EslStandin;
 let api: RunningApi;
-let worker: RunningWorker;
-let prefix: string;
-const logLines: string[] = [];
+let logLines: string[] = [];
 /** Every response body and header block this file received. */
 const bodies: string[] = [];
 
 beforeAll(async () => {
-  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('sec_bridge'), createTestDatabase('sec_fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
-  fusion = new Pool({ connectionString: fusionDb.url, max: 2 });
-  await seedFusionpbxBasics(fusion, TEMPLATE);
-  esl = await startEslStandin({ password: SECRETS.esl });
-  prefix = uniqueQueuePrefix('sec');
-  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-sec-'));
-  writeFileSync(join(dir, 'wl.conf'), '127.0.0.1\n');
-  const config = loadConfig({
-    NODE_ENV: 'test', HOST: '127.0.0.1', DATABASE_URL: bridgeDb.url, FUSIONPBX_DATABASE_URL: fusionDb.url, REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: prefix, WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, ADMIN_TOKEN: SECRETS.admin,
-    CHKCON_WHITELIST_FILE: join(dir, 'wl.conf'), ESL_HOST: esl.host, ESL_PORT: String(esl.port), ESL_PASSWORD: SECRETS.esl, ESL_TIMEOUT_MS: '1000',
-    FUSIONPBX_BASE_DOMAIN: 'pbx.example.net', FUSIONPBX_TEMPLATE_DOMAIN: TEMPLATE, FUSIONPBX_CACHE_METHOD: 'memcache', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50',
-    LOG_LEVEL: 'trace',
-  });
-  const logger = pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) });
-  api = await startApi(config, logger, { port: 0 });
-  worker = await startWorker(config, logger, { schedulers: false });
+  bridge = await startBridge(
+    { WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, ADMIN_TOKEN: SECRETS.admin, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50', LOG_LEVEL: 'trace' },
+    { eslPassword: SECRETS.esl, logLevel: 'trace' },
+  );
+  api = await bridge.startApi();
+  await bridge.startWorker({ schedulers: false });
+  ({ fusion, esl, logLines } = bridge);
 }, 60000);
 
 afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await esl?.stop();
-  await fusion?.end();
-  await deleteRedisPrefix(prefix);
-  await Promise.all([bridgeDb?.drop(), fusionDb?.drop()]);
+  await bridge?.close();
 });
 
 async function capture(path: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {

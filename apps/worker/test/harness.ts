@@ -40,12 +40,19 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-export async function startBridge(env: Record<string, string> = {}): Promise<Bridge> {
+export interface BridgeOptions {
+  /** Password the event-socket stand-in accepts (the bridge gets it as ESL_PASSWORD). */
+  eslPassword?: string;
+  /** Level of the captured log lines (default debug). */
+  logLevel?: string;
+}
+
+export async function startBridge(env: Record<string, string> = {}, options: BridgeOptions = {}): Promise<Bridge> {
   const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('bridge'), createTestDatabase('fusion')]);
   await loadFusionpbxSchema(fusionDb.url);
   const fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
   await seedFusionpbxBasics(fusion, TEMPLATE_DOMAIN);
-  const esl = await startEslStandin();
+  const esl = await startEslStandin(options.eslPassword ? { password: options.eslPassword } : {});
   const prefix = uniqueQueuePrefix('e2e');
   const dir = mkdtempSync(join(tmpdir(), 'ictvoip-e2e-'));
   const whitelistFile = join(dir, 'chkcon_whitelist.conf');
@@ -61,6 +68,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Bri
     CHKCON_WHITELIST_FILE: whitelistFile,
     ESL_HOST: esl.host,
     ESL_PORT: String(esl.port),
+    ...(options.eslPassword ? { ESL_PASSWORD: options.eslPassword } : {}),
     ESL_TIMEOUT_MS: '1000',
     FUSIONPBX_BASE_DOMAIN: 'pbx.example.net',
     FUSIONPBX_TEMPLATE_DOMAIN: TEMPLATE_DOMAIN,
@@ -74,7 +82,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Bri
   };
   const config = loadConfig(fullEnv);
   const logLines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+  const logger = pino({ level: options.logLevel ?? 'debug' }, { write: (line: string) => void logLines.push(line) });
   const bridge: Bridge = {
     config, env: fullEnv, bridgeDb, fusionDb, fusion, esl, prefix, logLines, logger,
     api: null,
