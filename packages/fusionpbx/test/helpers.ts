@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
-import { type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics } from '@ictvoip/testkit';
-import type { ProvisionerOptions, TenantEvent } from '@ictvoip/fusionpbx';
+import { type EslStandin, type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
+import { EslClient, createProvisioner, type Provisioner, type ProvisionerOptions, type TenantEvent } from '@ictvoip/fusionpbx';
 
 export interface FusionpbxTestDb {
   db: TestDatabase;
@@ -74,4 +74,29 @@ export function tenantEvent(serviceId: number, overrides: Partial<TenantEvent> =
     configurableOptions: overrides.configurableOptions ?? {},
     secrets: overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' },
   };
+}
+
+/** What every provisioning test file runs against: a FusionPBX database, a provisioner, an ESL stand-in and a client. */
+export interface ProvisioningSuite {
+  fx: FusionpbxTestDb;
+  provisioner: Provisioner;
+  standin: EslStandin;
+  esl: EslClient;
+}
+
+/** Registers the file's beforeAll/afterAll; the returned object is filled before the first test runs. */
+export function provisioningSuite(label: string, commandTimeoutMs: number): ProvisioningSuite {
+  const suite = {} as ProvisioningSuite;
+  beforeAll(async () => {
+    suite.fx = await setupFusionpbx(label);
+    suite.provisioner = createProvisioner({ pool: suite.fx.pool, options: testOptions(suite.fx.basics) });
+    suite.standin = await startEslStandin();
+    suite.esl = new EslClient({ host: suite.standin.host, port: suite.standin.port, password: 'ClueCon', commandTimeoutMs, reconnectAttempts: 2, reconnectInitialDelayMs: 20 });
+  });
+  afterAll(async () => {
+    await suite.esl?.close();
+    await suite.standin?.stop();
+    await suite.fx?.close();
+  });
+  return suite;
 }

@@ -4,7 +4,7 @@ import {
   applyFreeswitchSide, createProvisioner,
 } from '@ictvoip/fusionpbx';
 import { randomUUID } from 'node:crypto';
-import { type FusionpbxTestDb, dumpTables, setupFusionpbx, tenantEvent, testOptions } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;
@@ -12,17 +12,9 @@ let standin: EslStandin;
 let esl: EslClient;
 const cache = { method: 'memcache' as const };
 
-beforeAll(async () => {
-  fx = await setupFusionpbx('fpbx_fail');
-  provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
-  standin = await startEslStandin();
-  esl = new EslClient({ host: standin.host, port: standin.port, password: 'ClueCon', commandTimeoutMs: 1000, reconnectAttempts: 2, reconnectInitialDelayMs: 20 });
-});
-
-afterAll(async () => {
-  await esl.close();
-  await standin.stop();
-  await fx.close();
+const suite = provisioningSuite('fpbx_fail', 1000);
+beforeAll(() => {
+  ({ fx, provisioner, standin, esl } = suite);
 });
 
 const rows = async (sql: string, params: unknown[] = []) => (await fx.pool.query(sql, params)).rows;

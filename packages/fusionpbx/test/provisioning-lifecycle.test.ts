@@ -1,6 +1,6 @@
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
 import { EslClient, type Provisioner, TenantStateError, applyFreeswitchSide, createProvisioner } from '@ictvoip/fusionpbx';
-import { type FusionpbxTestDb, dumpTables, setupFusionpbx, tenantEvent, testOptions } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;
@@ -8,17 +8,9 @@ let standin: EslStandin;
 let esl: EslClient;
 const cache = { method: 'memcache' as const };
 
-beforeAll(async () => {
-  fx = await setupFusionpbx('fpbx_life');
-  provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
-  standin = await startEslStandin();
-  esl = new EslClient({ host: standin.host, port: standin.port, password: 'ClueCon', commandTimeoutMs: 2000, reconnectAttempts: 2, reconnectInitialDelayMs: 20 });
-});
-
-afterAll(async () => {
-  await esl.close();
-  await standin.stop();
-  await fx.close();
+const suite = provisioningSuite('fpbx_life', 2000);
+beforeAll(() => {
+  ({ fx, provisioner, standin, esl } = suite);
 });
 
 const rows = async (sql: string, params: unknown[] = []) => (await fx.pool.query(sql, params)).rows;
