@@ -38,7 +38,8 @@ const jobsOf = (run: CliRun) => run.json.jobs as JobReport[];
 const count = async (sql: string, params: unknown[]) => Number((await kit.deps.pool.query<{ n: string }>(sql, params)).rows[0]?.n);
 
 beforeAll(async () => {
-  kit = await startBillingKit();
+  // No WHMCS faults here: a generous timeout so a loaded CI machine cannot turn a push into 'unknown'.
+  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
 });
 afterAll(async () => {
   await kit.close();

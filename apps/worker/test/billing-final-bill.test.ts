@@ -10,7 +10,7 @@ const DELAY_SECONDS = 3;
 let kit: BillingKit;
 
 beforeAll(async () => {
-  kit = await startBillingKit({ CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
+  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
   await kit.bridge.startApi();
 }, 30000);
 
