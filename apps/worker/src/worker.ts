@@ -26,7 +26,7 @@ import { BILLING_JOB_HANDLERS } from './jobs/billing';
 import { CDR_JOB_HANDLERS } from './jobs/cdr';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
-import { closeWorkerWithin } from './shutdown';
+import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
 import { DRIFT_JOB_NAME, ensureDriftScheduler, runDriftJob } from './jobs/maintenance/drift-job';
@@ -165,18 +165,19 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     if (closed) return;
     closed = true;
     clearInterval(watchdog);
-    const outcomes = await Promise.all(workers.map((worker) => closeWorkerWithin(worker, config.worker.shutdownDeadlineMs)));
+    const deadlineMs = config.worker.shutdownDeadlineMs;
+    const budget = new ShutdownBudget(deadlineMs);
+    const graceMs = deadlineMs - closingReserveMs(deadlineMs);
+    const outcomes = await Promise.all(workers.map((worker) => closeWorkerWithin(worker, graceMs, budget)));
     logger.info({ outcomes }, 'workers closed');
-    await closeQueues(queues);
+    await budget.within(closeQueues(queues));
     producer.disconnect();
     workerConnection.disconnect();
-    await esl.close();
-    await metricsServer?.close();
+    await budget.within(esl.close());
+    if (metricsServer) await budget.within(metricsServer.close());
     // After a forced close, jobs still running here hold pool clients and pool.end() would wait for
     // them past the deadline; their work is handed back (stalled, retried elsewhere, idempotent).
-    const poolsClosed = Promise.allSettled([pool.end(), fusionPool.end()]);
-    if (outcomes.includes('forced')) await Promise.race([poolsClosed, new Promise((resolve) => setTimeout(resolve, 500).unref())]);
-    else await poolsClosed;
+    await budget.within(Promise.allSettled([pool.end(), fusionPool.end()]));
   };
   return { deps, workers, metrics, metricsUrl: metricsServer?.url ?? null, close };
 }

@@ -7,7 +7,7 @@ import { createWorkerConnection, PROVISIONING_JOBS } from '@ictvoip/queue';
 import { buildEvent, deleteRedisPrefix, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { HandlerRegistry, reconcileInbox, startWorker, PROVISIONING_JOB_DEFINITIONS } from '../src';
 import { provisionerOptionsFrom } from '../src/provisioning-options';
-import { closeWorkerWithin } from '../src/shutdown';
+import { closeWorkerWithin, ShutdownBudget } from '../src/shutdown';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;
@@ -132,7 +132,7 @@ describe('start-up and shutdown', () => {
     await queue.add('x', {});
     await waitFor(async () => started, 5000, 'job start');
     const began = Date.now();
-    expect(await closeWorkerWithin(worker, 500)).toBe('forced');
+    expect(await closeWorkerWithin(worker, 500, new ShutdownBudget(1000))).toBe('forced');
     expect(Date.now() - began).toBeLessThan(3000);
     release();
     await queue.close();
@@ -154,13 +154,41 @@ describe('start-up and shutdown', () => {
     }, { connection: workerConnection, prefix });
     await queue.add('x', {});
     await waitFor(async () => (await queue.getActiveCount()) > 0 || finished, 5000, 'job start');
-    expect(await closeWorkerWithin(worker, 5000)).toBe('graceful');
+    expect(await closeWorkerWithin(worker, 5000, new ShutdownBudget(6000))).toBe('graceful');
     expect(finished).toBe(true);
     await queue.close();
     connection.disconnect();
     workerConnection.disconnect();
     await deleteRedisPrefix(prefix);
   });
+});
+
+describe('a whole worker closing under a slow event socket', () => {
+  it('returns from close() within SHUTDOWN_DEADLINE_MS while a job is stuck, and a later worker finishes the event', async () => {
+    const deadlineMs = 1500;
+    const fast = { ...bridge.config.worker, lockDurationMs: 1500 };
+    bridge.esl.replyDelayMs = 700;
+    const stuck = await startWorker({ ...bridge.config, worker: { ...fast, shutdownDeadlineMs: deadlineMs } }, bridge.logger, { schedulers: false });
+    let replacement: Awaited<ReturnType<typeof startWorker>> | null = null;
+    try {
+      const body = buildEvent({ serviceId: 5401 });
+      expect((await postWebhook(bridge.url, JSON.stringify(body))).status).toBe(202);
+      await waitFor(async () => (await stuck.deps.queues.provisioning.getActiveCount()) > 0, 10000, 'the create job running');
+      const began = Date.now();
+      await stuck.close();
+      // The deadline covers the jobs and the closing of queues, event socket and pools; the margin is timer slack.
+      expect(Date.now() - began).toBeLessThan(deadlineMs + 500);
+      expect(bridge.logLines.filter((line) => line.includes('"msg":"workers closed"') && line.includes('forced'))).toHaveLength(1);
+
+      bridge.esl.replyDelayMs = 0;
+      replacement = await startWorker({ ...bridge.config, worker: fast }, bridge.logger, { schedulers: false });
+      await waitFor(async () => (await inboxStatus(body.eventId))?.status === 'succeeded', 20000, 'the event applied by the next worker');
+      expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', ['t5401.pbx.example.net'])).toEqual([{ n: 1 }]);
+    } finally {
+      bridge.esl.replyDelayMs = 0;
+      await replacement?.close();
+    }
+  }, 60000);
 });
 
 describe('replaying a finished job', () => {
