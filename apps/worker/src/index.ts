@@ -3,7 +3,7 @@ export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 export { HandlerRegistry } from './registry';
 export type { WorkerDeps } from './deps';
-export { CDR_JOB_HANDLERS, syncTenantCdrs, fanOutCdrSync, cdrBacklog } from './jobs/cdr';
+export { CDR_JOB_HANDLERS, syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
 export { BILLING_JOB_HANDLERS, closeBillingPeriods, pushBillingBatch, rerateServicePeriod } from './jobs/billing';
 export { buildDriftReport, DRIFT_KINDS, type DriftItem, type DriftKind, type DriftReport } from './jobs/maintenance/drift-report';
 export { fixDrift, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixResult } from './jobs/maintenance/drift-fix';

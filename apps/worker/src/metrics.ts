@@ -22,7 +22,14 @@ export interface WorkerMetrics {
   fusionpbxCalls: Histogram<'call' | 'outcome'>;
   driftDifferences: Gauge<'kind'>;
   driftLastRun: Gauge;
+  /** CDRs in FusionPBX not yet collected, per tenant; read at scrape time from `watchCdrBacklog`'s source. */
+  cdrBacklog: Gauge<'service_id'>;
+  collectErrors: Counter<'collector'>;
+  watchCdrBacklog(source: CdrBacklogSource): void;
 }
+
+/** Every synced tenant's uncollected CDR count (the worker passes cdrBacklogByTenant). */
+export type CdrBacklogSource = () => Promise<{ serviceId: number; backlog: number }[]>;
 
 export class WorkerMetricsPortError extends Error {
   readonly code = 'WORKER_METRICS_PORT_IN_USE';
@@ -39,8 +46,33 @@ export function createWorkerMetrics(): WorkerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ictvoip_worker_' });
   const registers = [registry];
+  let backlogSource: CdrBacklogSource | null = null;
+  const collectErrors = new Counter({ name: 'ictvoip_worker_metrics_collect_errors_total', help: 'Scrape-time collectors that failed (their gauges keep the last value), by collector', labelNames: ['collector'], registers });
+  // Read at scrape time from the bridge and FusionPBX databases, so every worker answers the same
+  // (aggregate several with max()) and a tenant nobody synced lately is never left at an old value.
+  const cdrBacklog: Gauge<'service_id'> = new Gauge({
+    name: 'ictvoip_cdr_backlog',
+    help: 'CDRs in FusionPBX v_xml_cdr after the tenant\'s sync cursor (not collected, rated or billed yet), per tenant (service id) synced at least once',
+    labelNames: ['service_id'],
+    registers,
+    collect: async () => {
+      if (!backlogSource) return;
+      try {
+        const rows = await backlogSource();
+        cdrBacklog.reset();
+        for (const row of rows) cdrBacklog.set({ service_id: String(row.serviceId) }, row.backlog);
+      } catch {
+        collectErrors.inc({ collector: 'cdr_backlog' });
+      }
+    },
+  });
   return {
     registry,
+    cdrBacklog,
+    collectErrors,
+    watchCdrBacklog: (source) => {
+      backlogSource = source;
+    },
     jobDuration: new Histogram({ name: 'ictvoip_job_duration_seconds', help: 'Time a job handler ran, by queue, job name and outcome', labelNames: ['queue', 'job', 'outcome'], buckets: JOB_BUCKETS, registers }),
     jobFailures: new Counter({ name: 'ictvoip_job_failures_total', help: 'Job attempts that threw, by queue and job name', labelNames: ['queue', 'job'], registers }),
     eslCalls: new Histogram({ name: 'ictvoip_esl_call_duration_seconds', help: 'FreeSWITCH event-socket api/bgapi calls, by command and outcome (ok, refused = -ERR reply the caller asked to see, error)', labelNames: ['command', 'outcome'], buckets: CALL_BUCKETS, registers }),

@@ -23,7 +23,7 @@ import { PermanentJobError } from './errors';
 import { purgeTerminatedTenants, PURGE_JOB_NAME, PURGE_SCHEDULER_ID } from './jobs/maintenance/purge-terminated';
 import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { BILLING_JOB_HANDLERS } from './jobs/billing';
-import { CDR_JOB_HANDLERS } from './jobs/cdr';
+import { cdrBacklogByTenant, CDR_JOB_HANDLERS } from './jobs/cdr';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
 import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
@@ -133,6 +133,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     whmcs: whmcsClientFrom(config, logger),
   };
   if (deps.whmcs) instrumentWhmcs(deps.whmcs, metrics, logger);
+  metrics.watchCdrBacklog(() => cdrBacklogByTenant(deps));
   const registry = buildRegistry(deps, definitions, metrics);
   await migrateBridgeDatabase(pool);
 

@@ -15,7 +15,7 @@ beforeAll(async () => {
   whmcs = await startWhmcsStandin();
   const client = whmcs.addClient({ id: 55 });
   for (const id of [ACTIVE_DISABLED, OVER_PLAN, WHMCS_SUSPENDED, CLEAN]) {
-    whmcs.addService({ id, clientid: client.id, status: id === WHMCS_SUSPENDED ? 'Suspended' : 'Active', domain: `t${id}.pbx.example.net` });
+    whmcs.addService({ id, clientid: client.id, pid: 3, status: id === WHMCS_SUSPENDED ? 'Suspended' : 'Active', domain: `t${id}.pbx.example.net` });
   }
   bridge = await startBridge({ WHMCS_API_URL: whmcs.url, WHMCS_API_IDENTIFIER: whmcs.identifier, WHMCS_API_SECRET: whmcs.secret });
   await bridge.startApi();

@@ -1,4 +1,4 @@
-import { type CacheOptions, deleteCacheKey } from './cache';
+import { type CacheOptions, cacheDeleteCommand, deleteCacheKey } from './cache';
 import type { EslClient } from './esl/client';
 import { EslCommandError } from './esl/errors';
 import { type FreeswitchStep, validateStep } from './freeswitch-steps';
@@ -63,4 +63,42 @@ export async function applyFreeswitchSide(esl: EslClient, steps: FreeswitchStep[
     actions.push(await applyStep(esl, options, step, resolveSwitchname));
   }
   return { actions };
+}
+
+/** What the dry-run shows for the sofia.conf cache key: the switchname is only known by asking FreeSWITCH. */
+export const SWITCHNAME_PLACEHOLDER = '{switchname}';
+
+function stepCommand(options: ApplyOptions, step: FreeswitchStep): string {
+  switch (step.kind) {
+    case 'cache_delete':
+      return cacheDeleteCommand(options.cache, step.key);
+    case 'sofia_conf_cache_delete':
+      return cacheDeleteCommand(options.cache, `configuration:sofia.conf:${SWITCHNAME_PLACEHOLDER}`);
+    case 'sofia_rescan':
+      return `sofia profile ${step.profile} rescan`;
+    case 'gateway_kill':
+      return `sofia profile ${step.profile} killgw ${step.gatewayUuid}`;
+    case 'gateway_start':
+      return `sofia profile ${step.profile} startgw ${step.gatewayUuid}`;
+    case 'flush_registration':
+      return `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`;
+  }
+}
+
+/**
+ * The actions applyFreeswitchSide would take, in the same order and form as its `actions`, without
+ * connecting to the event socket (dry-run). The sofia.conf key shows {switchname}.
+ */
+export function describeFreeswitchSide(steps: FreeswitchStep[], options: ApplyOptions): string[] {
+  steps.forEach(validateStep);
+  const actions: string[] = [];
+  let askedSwitchname = false;
+  for (const step of steps) {
+    if (step.kind === 'sofia_conf_cache_delete' && !askedSwitchname) {
+      actions.push('switchname');
+      askedSwitchname = true;
+    }
+    actions.push(stepCommand(options, step));
+  }
+  return actions;
 }

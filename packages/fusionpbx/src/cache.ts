@@ -24,17 +24,24 @@ export function cacheFileName(key: string): string {
   return key.replace(/:/g, '.').replace(/[\\/]/g, '_');
 }
 
+/** The command deleteCacheKey would run for `key`, without running it (dry-run). */
+export function cacheDeleteCommand(options: CacheOptions, key: string): string {
+  if (options.method === 'memcache') return `memcache delete ${key}`;
+  if (options.method === 'file-esl') return `lua app/servers/resources/clear_cache.lua delete ${cacheFileName(key)}`;
+  return `unlink ${path.join(options.location ?? DEFAULT_CACHE_LOCATION, cacheFileName(key))}`;
+}
+
 /** Deletes one key; a key that is already gone counts as success. Returns what was done (for logs/tests). */
 export async function deleteCacheKey(esl: EslClient, options: CacheOptions, key: string): Promise<string> {
   validateCacheKey(key);
   if (options.method === 'memcache') {
-    const command = `memcache delete ${key}`;
+    const command = cacheDeleteCommand(options, key);
     const body = await esl.api(command, { allowErr: true });
     if (body.startsWith('-ERR') && !/not.?found/i.test(body)) throw new EslCommandError(command, body);
     return command;
   }
   if (options.method === 'file-esl') {
-    const command = `lua app/servers/resources/clear_cache.lua delete ${cacheFileName(key)}`;
+    const command = cacheDeleteCommand(options, key);
     // The script writes nothing to the stream, so FreeSWITCH answers "-ERR no reply".
     const body = await esl.api(command, { allowErr: true });
     if (body.startsWith('-ERR') && !/no reply/i.test(body)) throw new EslCommandError(command, body);

@@ -171,6 +171,20 @@ export async function updateRow(tx: Tx, table: string, keyColumn: string, key: s
   recordWrite(tx, { table, op: 'update', key, columns: maskColumns(entries) });
 }
 
+/**
+ * DELETE of the rows matching `where`. In a dry-run each deleted row is recorded (secrets masked);
+ * a real run skips the RETURNING, so mailbox messages are not shipped back for nothing.
+ */
+export async function deleteRows(tx: Tx, table: string, where: string, params: unknown[]): Promise<number> {
+  if (!tx.recorder) return (await tx.client.query(`delete from ${ident(table)} where ${where}`, params)).rowCount ?? 0;
+  const { rows } = await tx.client.query(`delete from ${ident(table)} where ${where} returning *`, params);
+  for (const raw of rows as Record<string, unknown>[]) {
+    const row = canonicalRow(raw);
+    recordWrite(tx, { table, op: 'delete', key: row[keyColumnOf(table)] ?? null, columns: maskColumns(Object.entries(row)) });
+  }
+  return rows.length;
+}
+
 /** The columns of `desired` whose encoded value differs from `existing` (canonical strings). */
 export function diffRow(tx: Tx, table: string, existing: CanonicalRow, desired: DesiredRow): DesiredRow {
   const changes: DesiredRow = {};

@@ -116,17 +116,40 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   brand: 'brand',
 };
 
-/** The plan after configurable options (`key|Label` names, numeric strings) override its limits. */
-export function effectivePlan(event: WebhookEvent): WebhookPlan {
-  const plan: WebhookPlan = { ...event.plan };
-  for (const [rawName, rawValue] of Object.entries(event.configurableOptions ?? {})) {
+/**
+ * The plan limits configurable options set (`key|Label` names, numeric strings; empty or
+ * non-numeric values for numeric keys are ignored). Used on webhook events and on WHMCS API answers
+ * alike, so both read the same options the same way.
+ */
+export function planOverridesFromOptions(options: Record<string, unknown>): Partial<WebhookPlan> {
+  const overrides: Partial<WebhookPlan> = {};
+  for (const [rawName, rawValue] of Object.entries(options)) {
     const key = OPTION_LIMITS[rawName.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '')];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     const text = String(rawValue).split('|')[0].trim();
     const numeric = key === 'maxExtensions' || key === 'firstExtension' || key === 'includedMinutes';
     if (numeric && !/^\d+$/.test(text)) continue;
-    plan[key] = numeric ? Number.parseInt(text, 10) : text;
+    overrides[key] = numeric ? Number.parseInt(text, 10) : text;
   }
+  return overrides;
+}
+
+/** The plan after configurable options override its limits. */
+export function effectivePlan(event: WebhookEvent): WebhookPlan {
+  return { ...event.plan, ...planOverridesFromOptions(event.configurableOptions ?? {}) };
+}
+
+/**
+ * The plan key under which the bridge keeps the WHMCS package (product id) of the last create or
+ * change_package, so drift can tell when WHMCS moved the service to another package.
+ */
+export const STORED_PACKAGE_KEY = 'whmcsPid';
+
+/** The plan as the bridge stores it: the effective plan plus the WHMCS package id when the event names one. */
+export function storedPlan(event: WebhookEvent): Record<string, unknown> {
+  const pid = event.service.pid;
+  const plan: Record<string, unknown> = { ...effectivePlan(event) };
+  if (typeof pid === 'number' && pid > 0) plan[STORED_PACKAGE_KEY] = pid;
   return plan;
 }
 

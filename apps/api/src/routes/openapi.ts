@@ -33,10 +33,10 @@ export const OPENAPI_DOCUMENT = {
         parameters: [
           { name: 'X-Ictvoip-Timestamp', in: 'header', required: true, schema: { type: 'integer' } },
           { name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 25 } },
-          { name: 'dryRun', in: 'query', required: false, schema: { type: 'string', enum: ['1', 'true'] }, description: 'preview: answers result dry_run with the FusionPBX rows (secrets masked) and event-socket steps; stores and changes nothing' },
+          { name: 'dryRun', in: 'query', required: false, schema: { type: 'string', enum: ['1', 'true'] }, description: 'preview: answers result dry_run with the FusionPBX rows (secrets masked) and event-socket steps (freeswitch) and commands (eslCommands); stores and changes nothing' },
         ],
         responses: {
-          '200': { description: 'finished: result success or error (with dryRun: result dry_run, rows, freeswitch)' },
+          '200': { description: 'finished: result success or error (with dryRun: result dry_run, rows, freeswitch, eslCommands)' },
           '202': { description: 'accepted and stored; pending' },
           '400': { description: 'validation failed', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
           '401': { description: 'bad signature or timestamp' },

@@ -2,6 +2,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { WEBHOOK_BODY_LIMIT } from './webhook';
 import {
   createProvisioner,
+  describeFreeswitchSide,
   FusionpbxConfigError,
   FusionpbxValidationError,
   provisionerOptionsFrom,
@@ -18,6 +19,7 @@ import {
 import { effectivePlan, EventValidationError, parseWebhookEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
+import { cacheOptionsFrom } from './v1/freeswitch';
 
 /** Webhook action → provisioner call (the same mapping the worker's tenant jobs use). */
 const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
@@ -33,7 +35,7 @@ const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
 const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
 
 export type DryRunReply =
-  | { result: 'dry_run'; action: string; serviceId: number; domainName: string; status: string; rows: RecordedWrite[]; freeswitch: FreeswitchStep[] }
+  | { result: 'dry_run'; action: string; serviceId: number; domainName: string; status: string; rows: RecordedWrite[]; freeswitch: FreeswitchStep[]; eslCommands: string[] }
   | { result: 'error'; message: string; code: string; retryable: false };
 
 function isDryRun(req: Request): boolean {
@@ -86,7 +88,7 @@ export async function previewEvent(deps: ApiDeps, event: WebhookEvent): Promise<
   if (!call) throw new HttpError(400, 'VALIDATION_FAILED', `dryRun is not available for action ${event.action}`, [{ path: 'action', message: `dryRun supports ${Object.keys(PREVIEW_CALLS).join(', ')}` }]);
   try {
     const { result, rows } = await provisionerFor(deps).preview(call, tenantEventOf(event));
-    return { result: 'dry_run', action: event.action, serviceId: event.service.id, domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch };
+    return { result: 'dry_run', action: event.action, serviceId: event.service.id, domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch, eslCommands: describeFreeswitchSide(result.freeswitch, { cache: cacheOptionsFrom(deps) }) };
   } catch (error) {
     if (!PERMANENT_ERRORS.some((type) => error instanceof type)) throw error;
     return { result: 'error', message: (error as Error).message, code: (error as { code: string }).code, retryable: false };

@@ -19,9 +19,9 @@ function reachableQueues(): Promise<{ queues: QueueSet; close(): Promise<void> }
 }
 
 function reportText(report: DriftReport): string {
-  const header = `checked ${report.services} service(s), ${report.tenants} FusionPBX tenant(s)${report.whmcsChecked ? ', WHMCS statuses' : ' (WHMCS not configured: not compared)'}`;
+  const header = `checked ${report.services} service(s), ${report.tenants} FusionPBX tenant(s)${report.whmcsChecked ? ', WHMCS statuses and packages' : ' (WHMCS not configured: not compared)'}`;
   if (report.items.length === 0) return `${header}\nno drift`;
-  const lines = report.items.map((item) => `${item.kind}\tservice ${item.serviceId ?? '-'}\t${item.domain ?? '-'}\texpected ${item.expected}; actual ${item.actual}\t${item.fixAction ? `fix: ${item.fixAction}` : 'fix: manual'}`);
+  const lines = report.items.map((item) => `${item.kind}\tservice ${item.serviceId ?? '-'}\t${item.domain ?? '-'}\texpected ${item.expected}; actual ${item.actual}\t${item.fixAction ? `fix: ${item.fixAction}` : `fix: manual${item.note ? ` (${item.note})` : ''}`}`);
   return `${header}\n${report.items.length} difference(s):\n${lines.join('\n')}`;
 }
 

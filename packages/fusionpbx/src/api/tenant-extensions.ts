@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type CanonicalRow, type DesiredRow, type Tx, canonicalRow, convergeRow, inTransaction, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, newUuid, selectRows } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '../freeswitch-steps';
 import { newExtensionRow, newVoicemailRow } from '../provisioning/gui-defaults';
@@ -48,6 +48,8 @@ export interface ExtensionWriteOptions {
   /** Profile phones register on (flush_inbound_reg when an extension is disabled or removed). */
   registrationProfile: string;
   actorUserUuid?: string | null;
+  /** Dry-run: `{ rollback: true, recorder }` runs every check and write, then rolls back. */
+  transaction?: TransactionMode;
 }
 
 export interface ExtensionWriteResult {
@@ -221,7 +223,7 @@ export async function writeTenantExtension(
     if (own && mode === 'create') throw new UniquenessError('extension', extension, tenant.domainName);
     if (!own && mode === 'update') throw new ResourceNotFoundError('extension', extension);
     return own ? updateExtension(tx, tenant, own, fields, options) : createExtension(tx, tenant, extension, fields, options);
-  });
+  }, options.transaction);
 }
 
 /**
@@ -235,25 +237,25 @@ export async function deleteTenantExtension(pool: Pool, extensionInput: string, 
     const own = await findOwn(tx, tenant.domainUuid, extension);
     if (!own) throw new ResourceNotFoundError('extension', extension);
     const uuid = own.extension_uuid as string;
-    await tx.client.query('delete from v_extension_users where extension_uuid = $1', [uuid]);
+    await deleteRows(tx, 'v_extension_users', 'extension_uuid = $1', [uuid]);
     if (tx.catalog.hasTable('v_ring_group_destinations')) {
-      await tx.client.query('delete from v_ring_group_destinations where domain_uuid = $1 and destination_number = any($2::text[])', [
+      await deleteRows(tx, 'v_ring_group_destinations', 'domain_uuid = $1 and destination_number = any($2::text[])', [
         tenant.domainUuid,
         [extension, own.number_alias].filter((name): name is string => !!name),
       ]);
     }
-    await tx.client.query('delete from v_extensions where extension_uuid = $1', [uuid]);
+    await deleteRows(tx, 'v_extensions', 'extension_uuid = $1', [uuid]);
     if (deleteVoicemail) {
       const voicemail = await findVoicemail(tx, tenant.domainUuid, extension);
       if (voicemail) {
         for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
-          if (tx.catalog.hasTable(table)) await tx.client.query(`delete from ${table} where voicemail_uuid = $1`, [voicemail.voicemail_uuid]);
+          if (tx.catalog.hasTable(table)) await deleteRows(tx, table, 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
         }
-        await tx.client.query('delete from v_voicemails where voicemail_uuid = $1', [voicemail.voicemail_uuid]);
+        await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
       }
     }
     const steps = directorySteps([extension, own.number_alias], tenant.domainName);
     steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
     return { outcome: 'deleted', extension: null, freeswitch: steps };
-  });
+  }, options.transaction);
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type CanonicalRow, type DesiredRow, type Tx, canonicalRow, convergeRow, inTransaction, insertRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import type { FreeswitchStep } from '../freeswitch-steps';
 import { findGatewayByName } from '../repositories/gateways';
@@ -63,6 +63,8 @@ export interface GatewayWriteOptions {
   serviceId: number;
   maxGateways: number | null;
   actorUserUuid?: string | null;
+  /** Dry-run: `{ rollback: true, recorder }` runs every check and write, then rolls back. */
+  transaction?: TransactionMode;
 }
 
 export interface GatewayWriteResult {
@@ -203,7 +205,7 @@ export async function createTenantGateway(pool: Pool, fields: GatewayFields & { 
     const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
     if (enabled) steps.push({ kind: 'sofia_rescan', profile });
     return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: steps };
-  });
+  }, options.transaction);
 }
 
 /** Changes the given fields; a replay writes nothing and sends only the idempotent cache delete. */
@@ -226,7 +228,7 @@ export async function updateTenantGateway(pool: Pool, gatewayUuidInput: string, 
       if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
     }
     return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, tenant.state.gatewayUuid), freeswitch: steps };
-  });
+  }, options.transaction);
 }
 
 export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
@@ -234,11 +236,11 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
   return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
     const tenant = await lockedTenant(tx, options.serviceId);
     const own = await findOwn(tx, tenant, gatewayUuid);
-    await tx.client.query('delete from v_gateways where gateway_uuid = $1', [gatewayUuid]);
+    await deleteRows(tx, 'v_gateways', 'gateway_uuid = $1', [gatewayUuid]);
     return {
       outcome: 'deleted',
       gateway: null,
       freeswitch: [{ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }],
     };
-  });
+  }, options.transaction);
 }

@@ -4,6 +4,8 @@ import { actorOf } from '../../api-keys/principal';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { safeText } from './common-schemas';
+import { sendDryRun } from './dry-run';
+import { MASKED_VALUE } from '@ictvoip/fusionpbx';
 
 function view(record: ApiKeyRecord) {
   return {
@@ -37,10 +39,16 @@ export const createKeyRoute: RouteDefinition = {
     }),
     responses: { '201': '{key, token}', '400': 'validation failed (or unknown serviceId)', '403': 'not an admin' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const body = input.body as unknown as { name: string; scope: 'tenant' | 'admin'; serviceId?: number; access: 'read' | 'read-write' };
     if (body.scope === 'tenant' && !(await new ServicesRepository(deps.pool).get(body.serviceId as number))) {
       throw new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path: 'body.serviceId', message: 'no such service in the bridge' }]);
+    }
+    if (dryRun) {
+      // No key is made, so there is no token to show; prefix and secret are drawn only when it is.
+      const columns = { prefix: MASKED_VALUE, secret_sha256: MASKED_VALUE, name: body.name, scope: body.scope, service_id: body.serviceId === undefined ? null : String(body.serviceId), access: body.access, created_by: actorOf(principal) };
+      sendDryRun(deps, res, 'created', [{ table: 'api_keys', op: 'insert', key: null, columns }], []);
+      return;
     }
     const { record, token } = await deps.apiKeys.create({ ...body, createdBy: actorOf(principal) });
     res.status(201).json({ key: view(record), token });
@@ -71,7 +79,14 @@ export const revokeKeyRoute: RouteDefinition = {
     params: keyId,
     responses: { '200': 'the revoked key', '404': 'unknown key' },
   },
-  async handler({ deps, res, input }) {
+  async handler({ deps, res, input, dryRun }) {
+    if (dryRun) {
+      const existing = await deps.apiKeys.get(input.params.id as string);
+      if (!existing) throw new HttpError(404, 'NOT_FOUND', `api key ${String(input.params.id)} not found`);
+      const rows = existing.revokedAt ? [] : [{ table: 'api_keys', op: 'update' as const, key: existing.id, columns: { revoked_at: new Date().toISOString() } }];
+      sendDryRun(deps, res, existing.revokedAt ? 'unchanged' : 'revoked', rows, [], { key: view(existing) });
+      return;
+    }
     const record = await deps.apiKeys.revoke(input.params.id as string);
     if (!record) throw new HttpError(404, 'NOT_FOUND', `api key ${String(input.params.id)} not found`);
     res.json(view(record));

@@ -14,6 +14,8 @@ export interface HandlerContext {
   res: Response;
   principal: Principal;
   input: ValidatedRequest;
+  /** `?dryRun=1` on a write route: validate, check and roll back; write nothing, send nothing. */
+  dryRun: boolean;
 }
 
 export type Handler = (context: HandlerContext) => Promise<void>;
@@ -36,7 +38,7 @@ export function mount(router: Router, deps: ApiDeps, limiter: RateLimiter, defin
     if (spec.method !== 'get' && !canWrite(principal)) throw new HttpError(403, 'FORBIDDEN', 'this API key is read-only');
     const input = validateRequest(spec, req);
     try {
-      await handler({ deps, req, res, principal, input });
+      await handler({ deps, req, res, principal, input, dryRun: spec.method !== 'get' && input.query.dryRun === true });
     } catch (error) {
       throw toHttpError(error);
     }

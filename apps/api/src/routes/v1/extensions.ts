@@ -7,6 +7,7 @@ import {
   type ExtensionFields,
   type ExtensionWriteOptions,
   type ExtensionWriteResult,
+  type TransactionMode,
 } from '@ictvoip/fusionpbx';
 import { withServiceLock } from '@ictvoip/store';
 import type { Response } from 'express';
@@ -14,6 +15,7 @@ import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { callerIdNumber, extensionNumber, safeText, tenantParam } from './common-schemas';
+import { dryRunTransaction, sendDryRun } from './dry-run';
 import { applyAfterWrite } from './freeswitch';
 import { planLimits, requireDomain, resolveTenant, type TenantContext } from './tenant-context';
 
@@ -33,8 +35,8 @@ const updateBody = Joi.object(fields);
 const tenantOnly = Joi.object({ tenant: tenantParam });
 const tenantAndExtension = Joi.object({ tenant: tenantParam, extension: Joi.string().max(64).required() });
 
-function writeOptions(deps: ApiDeps, context: TenantContext): ExtensionWriteOptions {
-  return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: deps.config.fusionpbx.registrationProfile };
+function writeOptions(deps: ApiDeps, context: TenantContext, transaction?: TransactionMode): ExtensionWriteOptions {
+  return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: deps.config.fusionpbx.registrationProfile, transaction };
 }
 
 /**
@@ -46,7 +48,9 @@ async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Pr
   return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
 }
 
-async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult, okStatus: number): Promise<void> {
+async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult, okStatus: number, dryRun?: TransactionMode): Promise<void> {
+  // The generated SIP password of a dry-run create was never stored: it is not shown.
+  if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { extension: result.extension });
   const freeswitch = await applyAfterWrite(deps, result.freeswitch);
   const status = freeswitch.applied ? okStatus : 202;
   if (result.outcome === 'deleted' && freeswitch.applied) {
@@ -83,11 +87,12 @@ export const createExtensionRoute: RouteDefinition = {
     body: createBody,
     responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet (repeat with PUT)', '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
     const { extension, ...rest } = input.body as unknown as ExtensionFields & { extension: string };
-    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, extension, rest, 'create', writeOptions(deps, context)));
-    await answer(deps, res, result, 201);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, extension, rest, 'create', writeOptions(deps, context, preview)));
+    await answer(deps, res, result, 201, preview);
   },
 };
 
@@ -100,10 +105,11 @@ export const putExtensionRoute: RouteDefinition = {
     body: updateBody,
     responses: { '200': 'updated or unchanged', '201': 'created', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
-    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, input.params.extension as string, input.body as ExtensionFields, 'upsert', writeOptions(deps, context)));
-    await answer(deps, res, result, result.outcome === 'created' ? 201 : 200);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, input.params.extension as string, input.body as ExtensionFields, 'upsert', writeOptions(deps, context, preview)));
+    await answer(deps, res, result, result.outcome === 'created' ? 201 : 200, preview);
   },
 };
 
@@ -116,9 +122,10 @@ export const deleteExtensionRoute: RouteDefinition = {
     query: Joi.object({ deleteVoicemail: Joi.boolean().default(false) }),
     responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown tenant or extension' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
-    const result = await lockedWrite(deps, context, () => deleteTenantExtension(deps.fusionPool, input.params.extension as string, input.query.deleteVoicemail as boolean, writeOptions(deps, context)));
-    await answer(deps, res, result, 204);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => deleteTenantExtension(deps.fusionPool, input.params.extension as string, input.query.deleteVoicemail as boolean, writeOptions(deps, context, preview)));
+    await answer(deps, res, result, 204, preview);
   },
 };

@@ -10,6 +10,7 @@ import {
   type GatewayFields,
   type GatewayWriteOptions,
   type GatewayWriteResult,
+  type TransactionMode,
 } from '@ictvoip/fusionpbx';
 import { withServiceLock } from '@ictvoip/store';
 import type { Response } from 'express';
@@ -17,6 +18,7 @@ import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { safeText, tenantParam } from './common-schemas';
+import { dryRunTransaction, sendDryRun } from './dry-run';
 import { applyAfterWrite, withEslDeadline } from './freeswitch';
 import { planLimits, requireDomain, resolveTenant, type TenantContext } from './tenant-context';
 
@@ -48,8 +50,8 @@ const fields = {
 
 const gatewayParams = Joi.object({ tenant: tenantParam, gateway: Joi.string().guid({ version: ['uuidv4', 'uuidv1', 'uuidv5'] }).lowercase().required() });
 
-function writeOptions(context: TenantContext): GatewayWriteOptions {
-  return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways };
+function writeOptions(context: TenantContext, transaction?: TransactionMode): GatewayWriteOptions {
+  return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways, transaction };
 }
 
 async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Promise<GatewayWriteResult>): Promise<GatewayWriteResult> {
@@ -57,7 +59,8 @@ async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Pr
   return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
 }
 
-async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number): Promise<void> {
+async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number, dryRun?: TransactionMode): Promise<void> {
+  if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { gateway: result.gateway });
   const freeswitch = await applyAfterWrite(deps, result.freeswitch);
   if (result.outcome === 'deleted' && freeswitch.applied) {
     res.status(204).end();
@@ -94,10 +97,11 @@ export const createGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
-    const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context)));
-    await answer(deps, res, result, 201);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context, preview)));
+    await answer(deps, res, result, 201, preview);
   },
 };
 
@@ -111,10 +115,11 @@ export const updateGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
-    const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context)));
-    await answer(deps, res, result, 200);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context, preview)));
+    await answer(deps, res, result, 200, preview);
   },
 };
 
@@ -127,10 +132,11 @@ export const deleteGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown gateway', '409': 'managed by the plan' },
   },
-  async handler({ deps, res, principal, input }) {
+  async handler({ deps, res, principal, input, dryRun }) {
     const context = await resolveTenant(deps, principal, input.params.tenant as string);
-    const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context)));
-    await answer(deps, res, result, 204);
+    const preview = dryRunTransaction(dryRun);
+    const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context, preview)));
+    await answer(deps, res, result, 204, preview);
   },
 };
 

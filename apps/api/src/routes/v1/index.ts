@@ -6,13 +6,14 @@ import { RateLimiter } from '../../api-keys/rate-limiter';
 import { createKeyRoute, listKeysRoute, revokeKeyRoute } from './admin-keys';
 import { listCdrsRoute } from './cdrs';
 import { mount, type RouteDefinition } from './define';
+import { withDryRunQuery } from './dry-run';
 import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
 import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
 import { getJobRoute } from './jobs';
 import { extensionRegistrationRoute, listRegistrationsRoute } from './registrations';
 import { getTenant, listTenants } from './tenants';
 
-/** Every /v1 route; the router and /openapi.json are both built from this list. */
+/** Every /v1 route; the router and /openapi.json are both built from this list. Write routes take ?dryRun=1. */
 export const V1_ROUTES: readonly RouteDefinition[] = [
   listTenants,
   getTenant,
@@ -34,7 +35,7 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   createKeyRoute,
   listKeysRoute,
   revokeKeyRoute,
-];
+].map(withDryRunQuery);
 
 export const V1_BODY_LIMIT = '64kb';
 

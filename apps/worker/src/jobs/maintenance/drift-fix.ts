@@ -29,11 +29,18 @@ export interface DriftFixTargets {
   queues: QueueSet | null;
 }
 
-const WHMCS_KINDS = new Set(['whmcs_status_mismatch']);
+const WHMCS_KINDS = new Set(['whmcs_status_mismatch', 'plan_mismatch']);
 
-/** One action per service: WHMCS's status first (it is the source of truth), then the first FusionPBX fix. */
-export function planFixes(report: DriftReport): { planned: Map<number, { action: WebhookAction; kinds: string[] }>; manual: DriftItem[] } {
-  const planned = new Map<number, { action: WebhookAction; kinds: string[] }>();
+interface PlannedFix {
+  action: WebhookAction;
+  kinds: string[];
+  /** A plan_mismatch fix: the plan WHMCS's answer says the service has (else the stored plan is sent). */
+  plan?: Record<string, unknown>;
+}
+
+/** One action per service: WHMCS first (it is the source of truth: status, then package), then the first FusionPBX fix. */
+export function planFixes(report: DriftReport): { planned: Map<number, PlannedFix>; manual: DriftItem[] } {
+  const planned = new Map<number, PlannedFix>();
   const manual: DriftItem[] = [];
   const ordered = [...report.items].sort((a, b) => Number(WHMCS_KINDS.has(b.kind)) - Number(WHMCS_KINDS.has(a.kind)));
   for (const item of ordered) {
@@ -42,14 +49,17 @@ export function planFixes(report: DriftReport): { planned: Map<number, { action:
       continue;
     }
     const existing = planned.get(item.serviceId);
-    if (!existing) planned.set(item.serviceId, { action: item.fixAction, kinds: [item.kind] });
-    else if (existing.action === item.fixAction) existing.kinds.push(item.kind);
+    if (!existing) planned.set(item.serviceId, { action: item.fixAction, kinds: [item.kind], ...(item.fixPlan ? { plan: item.fixPlan } : {}) });
+    else if (existing.action === item.fixAction) {
+      existing.kinds.push(item.kind);
+      if (item.fixPlan && !existing.plan) existing.plan = item.fixPlan;
+    }
   }
   return { planned, manual };
 }
 
 /** A webhook-shaped event from the bridge's own record of the service (validated like any webhook). */
-function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: string): Record<string, unknown> {
+function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: string, plan: Record<string, unknown>): Record<string, unknown> {
   const adminUsername = typeof service.properties.adminUsername === 'string' ? service.properties.adminUsername : undefined;
   return parseWebhookEvent({
     schemaVersion: 1,
@@ -58,7 +68,7 @@ function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: 
     occurredAt: new Date().toISOString(),
     service: { id: service.serviceId, domain: service.tenantDomain ?? '', ...(adminUsername ? { username: adminUsername } : {}) },
     client: { id: service.clientId },
-    plan: service.plan,
+    plan,
     configurableOptions: {},
     customFields: {},
     origin: 'drift-fix',
@@ -70,13 +80,13 @@ async function hasUnfinishedEvent(pool: Pool, serviceId: number): Promise<boolea
   return rows.length > 0;
 }
 
-async function enqueueFix(targets: DriftFixTargets, service: ServiceRecord, action: WebhookAction, kinds: string[]): Promise<DriftFix> {
+async function enqueueFix(targets: DriftFixTargets, service: ServiceRecord, { action, kinds, plan }: PlannedFix): Promise<DriftFix> {
   if (await hasUnfinishedEvent(targets.pool, service.serviceId)) {
     // Either an earlier fix or a real WHMCS event is still on its way: do not stack another one.
     return { serviceId: service.serviceId, action, kinds, outcome: 'already_pending', eventId: null };
   }
   const eventId = randomUUID();
-  const payload = syntheticEvent(service, action, eventId);
+  const payload = syntheticEvent(service, action, eventId, plan ?? service.plan);
   const jobId = eventJobId(service.serviceId, action, eventId);
   const inbox = new InboxRepository(targets.pool);
   await inbox.record({
@@ -107,10 +117,10 @@ export async function fixDrift(report: DriftReport, targets: DriftFixTargets): P
   const { planned, manual } = planFixes(report);
   const services = new ServicesRepository(targets.pool);
   const fixes: DriftFix[] = [];
-  for (const [serviceId, { action, kinds }] of planned) {
+  for (const [serviceId, fix] of planned) {
     const service = await services.get(serviceId);
     if (!service) continue;
-    fixes.push(await enqueueFix(targets, service, action, kinds));
+    fixes.push(await enqueueFix(targets, service, fix));
   }
   return { fixes, manual };
 }

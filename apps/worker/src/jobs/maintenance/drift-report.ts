@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
-import type { WebhookAction, WhmcsApiClient } from '@ictvoip/whmcs';
+import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -11,12 +11,13 @@ export type DriftKind =
   | 'state_mismatch'
   | 'tenant_without_service'
   | 'whmcs_status_mismatch'
+  | 'plan_mismatch'
   | 'whmcs_service_missing'
   | 'whmcs_unreachable';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing', 'domain_disabled', 'domain_enabled', 'extensions_over_plan', 'state_mismatch',
-  'tenant_without_service', 'whmcs_status_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
+  'tenant_without_service', 'whmcs_status_mismatch', 'plan_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
 ];
 
 export interface DriftItem {
@@ -27,6 +28,10 @@ export interface DriftItem {
   actual: string;
   /** The normal job that converges this difference, or null when it needs a person (e.g. a create needs the password). */
   fixAction: WebhookAction | null;
+  /** plan_mismatch with a fix: the plan the change_package fix sends (the stored plan with WHMCS's options applied). */
+  fixPlan?: Record<string, unknown>;
+  /** Why a person is needed, and what they should do. */
+  note?: string;
 }
 
 export interface DriftReport {
@@ -161,19 +166,56 @@ function whmcsFix(desired: DesiredState, whmcs: DesiredState): WebhookAction | n
   return whmcs === 'suspended' ? 'suspend' : 'unsuspend';
 }
 
-async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): Promise<DriftItem | null> {
+const PACKAGE_CHANGE_NOTE = 'needs an operator: the new package\'s module settings are not in the WHMCS API answer; run Change Package (Module Commands) on the service in WHMCS so its plan is sent again';
+
+function storedPackage(service: ServiceRecord): number | null {
+  const value = service.plan[STORED_PACKAGE_KEY];
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+const describePlan = (entries: [string, unknown][]) => entries.map(([key, value]) => `${key}=${String(value)}`).join(', ');
+
+/**
+ * WHMCS's package against the plan stored from the last create / change_package: another product
+ * id (a package change whose webhook never arrived) needs a person, because only the module knows
+ * the new product's settings; configurable options that set other limits are known from the
+ * answer, so change_package can apply them.
+ */
+function comparePlan(service: ServiceRecord, product: WhmcsClientProduct): DriftItem | null {
+  if (service.desiredState === 'terminated') return null;
+  const base = { serviceId: service.serviceId, domain: service.tenantDomain, kind: 'plan_mismatch' as const };
+  const stored = storedPackage(service);
+  if (stored !== null && product.pid > 0 && product.pid !== stored) {
+    return { ...base, expected: `package ${stored}`, actual: `WHMCS package ${product.pid}${product.name ? ` (${product.name})` : ''}`, fixAction: null, note: PACKAGE_CHANGE_NOTE };
+  }
+  const options = Object.fromEntries(product.configOptions.map((option) => [option.option, option.value]));
+  const differing = Object.entries(planOverridesFromOptions(options)).filter(([key, value]) => service.plan[key] !== value);
+  if (differing.length === 0) return null;
+  const expected = `plan ${describePlan(differing.map(([key]) => [key, service.plan[key] ?? 'unset']))}`;
+  const actual = `WHMCS configurable options ${describePlan(differing)}`;
+  // The provisioner refuses change_package on a suspended tenant; the options apply once it is active again.
+  if (service.desiredState !== 'active') return { ...base, expected, actual, fixAction: null, note: `needs an operator: the tenant is ${service.desiredState}; change_package applies after unsuspend` };
+  return { ...base, expected, actual, fixAction: 'change_package', fixPlan: { ...service.plan, ...Object.fromEntries(differing) } };
+}
+
+async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): Promise<DriftItem[]> {
   const base = { serviceId: service.serviceId, domain: service.tenantDomain };
   let product;
   try {
     product = await whmcs.getService(service.serviceId);
   } catch (error) {
     const reason = error instanceof Error ? error.message : 'failed';
-    return { ...base, kind: 'whmcs_unreachable', expected: 'an answer from the WHMCS API', actual: reason, fixAction: null };
+    return [{ ...base, kind: 'whmcs_unreachable', expected: 'an answer from the WHMCS API', actual: reason, fixAction: null }];
   }
-  if (!product) return { ...base, kind: 'whmcs_service_missing', expected: `service ${service.serviceId} in WHMCS`, actual: 'not found', fixAction: null };
+  if (!product) return [{ ...base, kind: 'whmcs_service_missing', expected: `service ${service.serviceId} in WHMCS`, actual: 'not found', fixAction: null }];
+  const items: DriftItem[] = [];
   const whmcsDesired = desiredFromWhmcs(product.status);
-  if (whmcsDesired === null || whmcsDesired === service.desiredState) return null;
-  return { ...base, kind: 'whmcs_status_mismatch', expected: `bridge ${service.desiredState}`, actual: `WHMCS ${product.status}`, fixAction: whmcsFix(service.desiredState, whmcsDesired) };
+  if (whmcsDesired !== null && whmcsDesired !== service.desiredState) {
+    items.push({ ...base, kind: 'whmcs_status_mismatch', expected: `bridge ${service.desiredState}`, actual: `WHMCS ${product.status}`, fixAction: whmcsFix(service.desiredState, whmcsDesired) });
+  }
+  const plan = comparePlan(service, product);
+  if (plan) items.push(plan);
+  return items;
 }
 
 function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
@@ -184,7 +226,7 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
 
 /**
  * Compares the bridge's desired state (services table) with FusionPBX's rows and, when a WHMCS
- * client is given, with WHMCS's service status. Reads only; every difference is one item.
+ * client is given, with WHMCS's service status and package. Reads only; every difference is one item.
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
   const [services, tenants] = await Promise.all([allServices(sources.pool), readFusionTenants(sources.fusionPool)]);
@@ -193,10 +235,7 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
   for (const service of services) {
     known.add(service.serviceId);
     items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
-    if (sources.whmcs) {
-      const whmcsItem = await compareWithWhmcs(sources.whmcs, service);
-      if (whmcsItem) items.push(whmcsItem);
-    }
+    if (sources.whmcs) items.push(...await compareWithWhmcs(sources.whmcs, service));
   }
   for (const tenant of tenants.values()) {
     if (known.has(tenant.serviceId) || tenant.status === 'terminated') continue;

@@ -11,7 +11,7 @@ import {
   type TenantEvent,
 } from '@ictvoip/fusionpbx';
 import type { DesiredState } from '@ictvoip/store';
-import { effectivePlan, type WebhookEvent } from '@ictvoip/whmcs';
+import { effectivePlan, storedPlan, type WebhookEvent } from '@ictvoip/whmcs';
 import { describeError, PendingApplyError, PermanentJobError } from '../../errors';
 import type { ActionResult, TenantActionContext } from '../../tenant-action';
 
@@ -69,12 +69,15 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
     status: result.status,
     domainName: result.domainName,
   };
-  if (desired) {
+  const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;
+  // change_package keeps the desired state but must store its plan: quotas and drift read it.
+  const desiredState = desired ?? (plan ? ctx.service?.desiredState ?? 'active' : null);
+  if (desiredState) {
     await deps.services.setDesired({
       serviceId: inboxEvent.serviceId,
       clientId: inboxEvent.clientId,
-      desiredState: desired,
-      plan: call === 'create' || call === 'changePackage' ? (effectivePlan(event) as Record<string, unknown>) : undefined,
+      desiredState,
+      plan,
       eventId: inboxEvent.eventId,
       newGeneration: call === 'create' && wasTerminated,
     });

@@ -1,0 +1,53 @@
+import Joi from 'joi';
+import { describeFreeswitchSide, type FreeswitchStep, type RecordedWrite, type TransactionMode } from '@ictvoip/fusionpbx';
+import type { Response } from 'express';
+import type { ApiDeps } from '../../deps';
+import type { RouteDefinition } from './define';
+import { cacheOptionsFrom } from './freeswitch';
+
+/**
+ * `?dryRun=1` on every /v1 write route: the request goes through the same authentication, tenant
+ * isolation, validation, locks and quota checks as the real one, its FusionPBX transaction is rolled
+ * back instead of committed, and nothing is sent to the event socket. The answer lists the rows it
+ * would have written (secrets masked) and the event-socket commands it would have sent.
+ */
+
+const DRY_RUN_QUERY = {
+  dryRun: Joi.boolean().truthy('1').falsy('0').default(false).description('1 = answer 200 with the rows and event-socket commands this request would apply; write nothing'),
+};
+
+const DRY_RUN_RESPONSE = 'with dryRun=1: {dryRun:true, outcome, rows:[{table, op, key, columns}], eslCommands:[…], freeswitch:[step]}; nothing written';
+
+export interface DryRunReply {
+  dryRun: true;
+  outcome: string;
+  /** Every insert/update/delete the request would issue, in order; passwords, hashes and keys masked. */
+  rows: RecordedWrite[];
+  /** The event-socket commands, as the real run would send them (`{switchname}` is asked at apply time). */
+  eslCommands: string[];
+  /** The same as FreeSWITCH steps, the form the webhook dry-run reports. */
+  freeswitch: FreeswitchStep[];
+}
+
+/** A rolled-back, recorded transaction for a dry-run; undefined for a real request. */
+export function dryRunTransaction(dryRun: boolean): (TransactionMode & { recorder: RecordedWrite[] }) | undefined {
+  return dryRun ? { rollback: true, recorder: [] } : undefined;
+}
+
+export function sendDryRun(deps: ApiDeps, res: Response, outcome: string, rows: RecordedWrite[], freeswitch: FreeswitchStep[], extra: Record<string, unknown> = {}): void {
+  const reply: DryRunReply = { dryRun: true, outcome, rows, eslCommands: describeFreeswitchSide(freeswitch, { cache: cacheOptionsFrom(deps) }), freeswitch };
+  res.status(200).json({ ...reply, ...extra });
+}
+
+/**
+ * Adds `dryRun` to a write route's query schema and its 200 answer, so validation and /openapi.json
+ * both know it. A route that declared no query schema keeps accepting other query keys as before.
+ */
+export function withDryRunQuery(definition: RouteDefinition): RouteDefinition {
+  const { spec } = definition;
+  if (spec.method === 'get') return definition;
+  const query = spec.query ? spec.query.keys(DRY_RUN_QUERY) : Joi.object(DRY_RUN_QUERY).unknown(true);
+  const ok = spec.responses['200'];
+  const responses = { ...spec.responses, '200': ok ? `${ok}; ${DRY_RUN_RESPONSE}` : DRY_RUN_RESPONSE };
+  return { ...definition, spec: { ...spec, query, responses } };
+}
