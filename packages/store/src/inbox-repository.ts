@@ -34,6 +34,12 @@ export interface NewInboxEvent {
   sealedSecrets: string | null;
   jobId: string;
   requestId?: string;
+  /**
+   * The status the row is committed with. `queued` lets a receiver that adds the job right after
+   * the commit skip a second commit; a job lost in between is found by the reconciler all the same,
+   * because it looks at every unfinished row, whatever its status, and asks Redis for the job.
+   */
+  status?: 'received' | 'queued';
 }
 
 type Queryable = Pool | PoolClient;
@@ -88,11 +94,11 @@ export class InboxRepository {
   /** Inserts the event once; a second delivery of the same event id returns the first row unchanged. */
   async record(event: NewInboxEvent): Promise<{ inserted: boolean; event: InboxEvent }> {
     const inserted = await this.db.query<InboxRow>(
-      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (event_id) DO NOTHING
        RETURNING *`,
-      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null],
+      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null, event.status ?? 'received'],
     );
     if (inserted.rows[0]) return { inserted: true, event: toEvent(inserted.rows[0]) };
     const existing = await this.get(event.eventId);
@@ -108,6 +114,15 @@ export class InboxRepository {
   /** Moves `received` to `queued` (never backwards from a later state). */
   async markQueued(eventId: string): Promise<void> {
     await this.db.query(`UPDATE webhook_inbox SET status = 'queued', updated_at = now() WHERE event_id = $1 AND status = 'received'`, [eventId]);
+  }
+
+  /**
+   * Moves `queued` back to `received` when the job could not be added, so a repeat delivery adds it.
+   * updated_at is left alone: the reconciler's clock keeps running from the commit, as for a row
+   * that was never marked queued.
+   */
+  async markNotQueued(eventId: string): Promise<void> {
+    await this.db.query(`UPDATE webhook_inbox SET status = 'received' WHERE event_id = $1 AND status = 'queued'`, [eventId]);
   }
 
   async markRunning(eventId: string): Promise<void> {

@@ -78,6 +78,20 @@ describe('inbox', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('commits a row already queued, moves it back to received only from queued, and leaves it stale-visible', async () => {
+    const inbox = new InboxRepository(pool);
+    const event = newEvent({ status: 'queued' });
+    const first = await inbox.record(event);
+    expect(first.event.status).toBe('queued');
+    // The reconciler looks at every unfinished row, queued ones included.
+    expect((await inbox.stale(-60)).map((e) => e.eventId)).toContain(event.eventId);
+    await inbox.markNotQueued(event.eventId);
+    expect((await inbox.get(event.eventId))?.status).toBe('received');
+    await inbox.markRunning(event.eventId);
+    await inbox.markNotQueued(event.eventId);
+    expect((await inbox.get(event.eventId))?.status).toBe('running');
+  });
+
   it('never moves a finished event back and wipes its secrets', async () => {
     const inbox = new InboxRepository(pool);
     const event = newEvent({ sealedSecrets: 'v1.x.y.z' });
