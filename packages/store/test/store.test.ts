@@ -61,12 +61,15 @@ describe('inbox', () => {
 
   it('records an event once and returns the first row on a repeat', async () => {
     const inbox = new InboxRepository(pool);
-    const event = newEvent();
+    const event = newEvent({ requestId: 'req-1', sealedSecrets: 'v1.a.b.c', payload: { hello: 'world', nested: { n: 1, list: [1, 'two'] } } });
     const first = await inbox.record(event);
     const second = await inbox.record({ ...event, bodyHash: 'h2' });
     expect(first.inserted).toBe(true);
     expect(second.inserted).toBe(false);
     expect(second.event.bodyHash).toBe('h1');
+    // The inserted event is built from the values given; it must equal the row as stored.
+    expect(first.event).toEqual(second.event);
+    expect(first.event).toEqual(await inbox.get(event.eventId));
   });
 
   it('keeps one row when the same event is recorded concurrently', async () => {
