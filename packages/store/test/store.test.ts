@@ -139,6 +139,14 @@ describe('sealed secrets', () => {
     expect(() => openSecrets(sealed, ['wrong'.repeat(8)])).toThrow(SealedSecretError);
     expect(() => openSecrets('garbage', ['k'.repeat(32)])).toThrow(SealedSecretError);
   });
+
+  it('never reuses an IV, across refills of the random pool', () => {
+    const sealed = Array.from({ length: 1000 }, (_, i) => sealSecrets({ servicePassword: `pass-${i}` }, 'k'.repeat(32)));
+    const ivs = sealed.map((value) => value.split('.')[1]);
+    expect(ivs.every((iv) => Buffer.from(iv, 'base64').length === 12)).toBe(true);
+    expect(new Set(ivs).size).toBe(sealed.length);
+    sealed.forEach((value, i) => expect(openSecrets(value, ['k'.repeat(32)])).toEqual({ servicePassword: `pass-${i}` }));
+  });
 });
 
 describe('service lock', () => {
