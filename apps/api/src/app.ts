@@ -32,11 +32,13 @@ export function createApp(deps: ApiDeps): Express {
     next();
   });
 
-  app.use(healthRouter(deps));
-  app.use(chkconRouter(deps));
+  // The webhook first: it is the hot path, and every router in front of it is walked per event.
+  // The paths do not overlap, so the order decides nothing else.
   // Before the webhook router: ?dryRun=1 is answered here and never reaches the inbox.
   app.use(webhookDryRunRouter(deps));
   app.use(webhookRouter(deps));
+  app.use(healthRouter(deps));
+  app.use(chkconRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));
   app.use(openApiRouter());

@@ -3,6 +3,8 @@ import { Queue } from 'bullmq';
 import { signBody } from '@ictvoip/whmcs';
 import { buildEvent, postWebhook, TEST_REDIS_URL, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { createProducerConnection } from '@ictvoip/queue';
+import pino from 'pino';
+import { startApi } from '../src';
 import { startTestApi, type TestApi } from './harness';
 
 let t: TestApi;
@@ -207,6 +209,26 @@ describe('Redis down', () => {
       const { rows } = await down.api.deps.pool.query('SELECT status, job_id FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
       expect(rows).toEqual([{ status: 'received', job_id: expect.stringContaining(String(event.eventId)) }]);
     } finally {
+      await down.close();
+    }
+  });
+
+  it('adds the job when the event comes again and Redis is back', async () => {
+    const down = await startTestApi({ REDIS_URL: 'redis://127.0.0.1:1' });
+    // A second API on the same database with a working Redis: the "Redis is back" side.
+    const up = await startApi({ ...down.config, redis: { ...down.config.redis, url: TEST_REDIS_URL } }, pino({ level: 'silent' }), { port: 0 });
+    try {
+      const body = JSON.stringify(buildEvent());
+      const event = JSON.parse(body) as { eventId: string };
+      expect((await postWebhook(down.url, body)).status).toBe(503);
+      const again = await postWebhook(up.url, body);
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ result: 'pending', eventId: event.eventId, state: 'queued' });
+      const { rows } = await up.deps.pool.query('SELECT status FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
+      expect(rows).toEqual([{ status: 'queued' }]);
+      expect((await up.deps.queues.provisioning.getJob(String(again.body.jobId)))?.data.eventId).toBe(event.eventId);
+    } finally {
+      await up.close();
       await down.close();
     }
   });

@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Job, Queue } from 'bullmq';
 import { createProvisioner } from '@ictvoip/fusionpbx';
-import { createWorkerConnection, PROVISIONING_JOBS } from '@ictvoip/queue';
+import { createWorkerConnection, eventJobId, PROVISIONING_JOBS } from '@ictvoip/queue';
+import { sealSecrets } from '@ictvoip/store';
+import { parseWebhookEvent, redactEvent } from '@ictvoip/whmcs';
 import { buildEvent, deleteRedisPrefix, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { HandlerRegistry, reconcileInbox, startWorker, PROVISIONING_JOB_DEFINITIONS } from '../src';
 import { provisionerOptionsFrom } from '../src/provisioning-options';
@@ -89,6 +91,31 @@ describe('Redis loses its data', () => {
     expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
     const again = await reconcileInbox(worker.deps, null, 0);
     expect(again.requeued).toBe(0);
+  });
+
+  it('the reconciler enqueues an event committed as queued whose job was never added (a crash in between)', async () => {
+    const body = buildEvent({ serviceId: 5203 });
+    const event = parseWebhookEvent(body);
+    const jobId = eventJobId(event.service.id, event.action, event.eventId);
+    // What the API commits before it adds the job; the process "dies" before the add.
+    await bridge.api!.deps.inbox.record({
+      eventId: event.eventId,
+      bodyHash: 'crash-before-add',
+      action: event.action,
+      serviceId: event.service.id,
+      clientId: event.client.id,
+      payload: redactEvent(event) as unknown as Record<string, unknown>,
+      sealedSecrets: sealSecrets({ servicePassword: event.secrets!.servicePassword! }, bridge.config.webhook.secrets[0]),
+      jobId,
+      status: 'queued',
+    });
+    expect(await bridge.api!.deps.queues.provisioning.getJob(jobId)).toBeUndefined();
+    const worker = await bridge.startWorker({ schedulers: false });
+    const outcome = await reconcileInbox(worker.deps, null, 0);
+    expect(outcome.requeued).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await inboxStatus(event.eventId)).status === 'succeeded', 20000, 'reconciled event');
+    expect(await inboxStatus(event.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
+    expect((await reconcileInbox(worker.deps, null, 0)).requeued).toBe(0);
   });
 
   it('the job scheduler itself comes back after a flush and re-enqueues on its own', async () => {

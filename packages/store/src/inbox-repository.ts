@@ -34,6 +34,12 @@ export interface NewInboxEvent {
   sealedSecrets: string | null;
   jobId: string;
   requestId?: string;
+  /**
+   * The status the row is committed with. `queued` lets a receiver that adds the job right after
+   * the commit skip a second commit; a job lost in between is found by the reconciler all the same,
+   * because it looks at every unfinished row, whatever its status, and asks Redis for the job.
+   */
+  status?: 'received' | 'queued';
 }
 
 type Queryable = Pool | PoolClient;
@@ -82,19 +88,47 @@ function toEvent(row: InboxRow): InboxEvent {
   };
 }
 
+type InsertedRow = Pick<InboxRow, 'seq' | 'status' | 'attempts' | 'received_at' | 'updated_at'>;
+
+/** A row just inserted: the values given plus what the database filled in (the payload as given). */
+function insertedEvent(event: NewInboxEvent, row: InsertedRow): InboxEvent {
+  return {
+    seq: row.seq,
+    eventId: event.eventId,
+    bodyHash: event.bodyHash,
+    action: event.action,
+    serviceId: event.serviceId,
+    clientId: event.clientId,
+    payload: event.payload,
+    sealedSecrets: event.sealedSecrets,
+    status: row.status,
+    jobId: event.jobId,
+    attempts: row.attempts,
+    result: null,
+    lastError: null,
+    retryable: null,
+    requestId: event.requestId ?? null,
+    receivedAt: row.received_at,
+    updatedAt: row.updated_at,
+    finishedAt: null,
+  };
+}
+
 export class InboxRepository {
   constructor(private readonly db: Queryable) {}
 
   /** Inserts the event once; a second delivery of the same event id returns the first row unchanged. */
   async record(event: NewInboxEvent): Promise<{ inserted: boolean; event: InboxEvent }> {
-    const inserted = await this.db.query<InboxRow>(
-      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    // Only what the database fills in comes back: sending the payload back as text and parsing it
+    // again cost both PostgreSQL and the API more than the rest of the insert's answer.
+    const inserted = await this.db.query<InsertedRow>(
+      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (event_id) DO NOTHING
-       RETURNING *`,
-      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null],
+       RETURNING seq, status, attempts, received_at, updated_at`,
+      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null, event.status ?? 'received'],
     );
-    if (inserted.rows[0]) return { inserted: true, event: toEvent(inserted.rows[0]) };
+    if (inserted.rows[0]) return { inserted: true, event: insertedEvent(event, inserted.rows[0]) };
     const existing = await this.get(event.eventId);
     if (!existing) throw new Error(`inbox row ${event.eventId} vanished after a conflicting insert`);
     return { inserted: false, event: existing };
@@ -108,6 +142,15 @@ export class InboxRepository {
   /** Moves `received` to `queued` (never backwards from a later state). */
   async markQueued(eventId: string): Promise<void> {
     await this.db.query(`UPDATE webhook_inbox SET status = 'queued', updated_at = now() WHERE event_id = $1 AND status = 'received'`, [eventId]);
+  }
+
+  /**
+   * Moves `queued` back to `received` when the job could not be added, so a repeat delivery adds it.
+   * updated_at is left alone: the reconciler's clock keeps running from the commit, as for a row
+   * that was never marked queued.
+   */
+  async markNotQueued(eventId: string): Promise<void> {
+    await this.db.query(`UPDATE webhook_inbox SET status = 'received' WHERE event_id = $1 AND status = 'queued'`, [eventId]);
   }
 
   async markRunning(eventId: string): Promise<void> {

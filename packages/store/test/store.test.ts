@@ -61,12 +61,15 @@ describe('inbox', () => {
 
   it('records an event once and returns the first row on a repeat', async () => {
     const inbox = new InboxRepository(pool);
-    const event = newEvent();
+    const event = newEvent({ requestId: 'req-1', sealedSecrets: 'v1.a.b.c', payload: { hello: 'world', nested: { n: 1, list: [1, 'two'] } } });
     const first = await inbox.record(event);
     const second = await inbox.record({ ...event, bodyHash: 'h2' });
     expect(first.inserted).toBe(true);
     expect(second.inserted).toBe(false);
     expect(second.event.bodyHash).toBe('h1');
+    // The inserted event is built from the values given; it must equal the row as stored.
+    expect(first.event).toEqual(second.event);
+    expect(first.event).toEqual(await inbox.get(event.eventId));
   });
 
   it('keeps one row when the same event is recorded concurrently', async () => {
@@ -76,6 +79,20 @@ describe('inbox', () => {
     expect(results.filter((r) => r.inserted)).toHaveLength(1);
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
     expect(rows[0].n).toBe(1);
+  });
+
+  it('commits a row already queued, moves it back to received only from queued, and leaves it stale-visible', async () => {
+    const inbox = new InboxRepository(pool);
+    const event = newEvent({ status: 'queued' });
+    const first = await inbox.record(event);
+    expect(first.event.status).toBe('queued');
+    // The reconciler looks at every unfinished row, queued ones included.
+    expect((await inbox.stale(-60)).map((e) => e.eventId)).toContain(event.eventId);
+    await inbox.markNotQueued(event.eventId);
+    expect((await inbox.get(event.eventId))?.status).toBe('received');
+    await inbox.markRunning(event.eventId);
+    await inbox.markNotQueued(event.eventId);
+    expect((await inbox.get(event.eventId))?.status).toBe('running');
   });
 
   it('never moves a finished event back and wipes its secrets', async () => {
@@ -121,6 +138,14 @@ describe('sealed secrets', () => {
     expect(openSecrets(sealed, ['other'.repeat(8), 'k'.repeat(32)])).toEqual({ servicePassword: 'S3cret!pass' });
     expect(() => openSecrets(sealed, ['wrong'.repeat(8)])).toThrow(SealedSecretError);
     expect(() => openSecrets('garbage', ['k'.repeat(32)])).toThrow(SealedSecretError);
+  });
+
+  it('never reuses an IV, across refills of the random pool', () => {
+    const sealed = Array.from({ length: 1000 }, (_, i) => sealSecrets({ servicePassword: `pass-${i}` }, 'k'.repeat(32)));
+    const ivs = sealed.map((value) => value.split('.')[1]);
+    expect(ivs.every((iv) => Buffer.from(iv, 'base64').length === 12)).toBe(true);
+    expect(new Set(ivs).size).toBe(sealed.length);
+    sealed.forEach((value, i) => expect(openSecrets(value, ['k'.repeat(32)])).toEqual({ servicePassword: `pass-${i}` }));
   });
 });
 

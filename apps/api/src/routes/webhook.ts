@@ -94,7 +94,7 @@ function parseWait(req: Request, max: number): number {
   return Math.min(Number(raw), max);
 }
 
-async function enqueue(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
+async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
   const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
   const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
   // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
@@ -108,6 +108,26 @@ async function enqueue(deps: ApiDeps, event: InboxEvent, requestId: string): Pro
     }
     throw error;
   }
+}
+
+/**
+ * Adds the job of a row committed as `queued` (the first delivery: one commit per webhook). When
+ * the add fails the row goes back to `received`, so the next delivery of the event adds the job as
+ * before; if the process dies first, the reconciler finds the row without a job.
+ */
+async function enqueueCommitted(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
+  try {
+    await addJob(deps, event, requestId);
+  } catch (error) {
+    // A failed revert (the database gone as well) leaves the row queued: the reconciler still finds it.
+    await deps.inbox.markNotQueued(event.eventId).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Adds the job of a row still `received` (an earlier delivery could not), then marks it queued. */
+async function enqueueReceived(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
+  await addJob(deps, event, requestId);
   await deps.inbox.markQueued(event.eventId);
 }
 
@@ -123,6 +143,7 @@ async function record(deps: ApiDeps, event: WebhookEvent, hash: string, requestI
     sealedSecrets: secrets,
     jobId: eventJobId(event.service.id, event.action, event.eventId),
     requestId,
+    status: 'queued',
   });
 }
 
@@ -154,8 +175,12 @@ export function webhookRouter(deps: ApiDeps): Router {
     }
     deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
     deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
-    if (inserted || stored.status === 'received') {
-      await enqueue(deps, stored, requestId);
+    if (inserted) {
+      await enqueueCommitted(deps, stored, requestId);
+      return respond(deps, res, stored, waitSeconds);
+    }
+    if (stored.status === 'received') {
+      await enqueueReceived(deps, stored, requestId);
       // Known without another round trip: the row was just moved from received to queued.
       return respond(deps, res, { ...stored, status: 'queued' }, waitSeconds);
     }
