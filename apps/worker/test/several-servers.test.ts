@@ -3,7 +3,8 @@ import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { call, createKey } from '../../api/test/v1-helpers';
-import { syncTenantCdrs } from '../src';
+import { buildDriftReport, driftSourcesOf, syncTenantCdrs } from '../src';
+import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 
 // Two FusionPBX servers behind one bridge: the default one (environment) and "pbx2" (registry).
@@ -164,6 +165,32 @@ describe('routing by the event server block', () => {
     const reply = await send(event(0, 'test_connection', { id: 2 }));
     expect(reply.body.result).toBe('success');
     expect(esl2.apiCommands).toContain('status');
+  });
+});
+
+describe('maintenance across servers', () => {
+  it('the drift report compares each tenant with its own server', async () => {
+    const clean = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(clean.items).toEqual([]);
+    expect(clean.tenants).toBeGreaterThanOrEqual(4);
+    // Tenant 9203 is disabled by hand on FusionPBX #2: only the comparison with #2 can notice it.
+    await fusion2.query("UPDATE v_domains SET domain_enabled = 'false' WHERE domain_name = 't9203.pbx.example.net'");
+    const drifted = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(drifted.items).toEqual([expect.objectContaining({ serviceId: 9203, kind: 'domain_disabled', fixAction: 'change_package' })]);
+    await fusion2.query("UPDATE v_domains SET domain_enabled = 'true' WHERE domain_name = 't9203.pbx.example.net'");
+  });
+
+  it("purges a terminated tenant of #2 from #2 after the retention period", async () => {
+    const serviceId = 9205;
+    const domain = `t${serviceId}.pbx.example.net`;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+    esl2.clearRecorded();
+    const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+    expect(outcome.purged).toContain(serviceId);
+    expect(await domainCount(fusion2, domain)).toBe(0);
+    expect((await bridge.api!.deps.pool.query('SELECT observed_state FROM services WHERE service_id = $1', [serviceId])).rows).toEqual([{ observed_state: 'purged' }]);
   });
 });
 
