@@ -101,6 +101,18 @@ describe('ictvoip servers', () => {
     expect(bad.json.ok).toBe(false);
     expect(bad.json.checks).toEqual([expect.objectContaining({ name: 'database', ok: true }), expect.objectContaining({ name: 'event socket', ok: false })]);
     expect(bad.stdout).not.toContain('not-the-password');
+    // Rotating the password in place (the only way for a server that has tenants).
+    const rotated = await cli(['servers', 'update', 'pbx-wrong', '--esl-password-env', 'PBX_ESL_PASSWORD', '--json'], secretEnv());
+    expect(rotated.code).toBe(0);
+    expect(rotated.json.server).toMatchObject({ name: 'pbx-wrong', whmcsServerId: null });
+    expect((await cli(['servers', 'test', 'pbx-wrong', '--json'])).json).toMatchObject({ ok: true });
+    const nothing = await cli(['servers', 'update', 'pbx-wrong']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('nothing to change');
+    const taken = await cli(['servers', 'update', 'pbx-wrong', '--whmcs-server-id', '2']);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain('already mapped to another server');
+    expect((await cli(['servers', 'update', 'nope', '--esl-port', '8022'])).stderr).toContain('no FusionPBX server named nope');
     const unknown = await cli(['servers', 'test', 'nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no FusionPBX server named nope');

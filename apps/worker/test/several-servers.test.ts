@@ -248,3 +248,16 @@ describe('secrets of a registered server', () => {
     expect(spec).toMatchObject({ eslPassword: SECOND_ESL_PASSWORD, eslPort: esl2.port });
   });
 });
+
+describe('an edited server', () => {
+  it('reaches the running worker and API at the next job or request, no restart', async () => {
+    const rotated = 'Rotated-Esl-Secret-5150';
+    esl2.password = rotated;
+    await registry.update('pbx2', { eslPassword: rotated });
+    esl2.clearRecorded();
+    expect((await send(event(9201, 'suspend', null))).body.result).toBe('success');
+    expect(esl2.apiCommands.length).toBeGreaterThan(0);
+    expect((await call(bridge.url, 'GET', '/readyz')).body.checks['fusionpbx:pbx2']).toMatchObject({ status: 'up' });
+    expect(bridge.logLines.join('\n')).not.toContain(rotated);
+  });
+});

@@ -200,6 +200,29 @@ export class FusionServersRepository {
     return rows[0] ?? null;
   }
 
+  /**
+   * Changes a registered server in place (a rotated password, a moved host, a new WHMCS mapping):
+   * the only way to change a server that has tenants. Validated as a whole before it is written.
+   */
+  async update(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSummary | null> {
+    const current = await this.spec(name);
+    if (!current) return null;
+    const next: NewFusionServer = { ...current, ...changes, name };
+    validateFusionServer(next);
+    const key = this.keySecrets[0]!;
+    try {
+      await this.db.query(
+        `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8, updated_at = now()
+          WHERE name = $1`,
+        [name, next.whmcsServerId ?? null, next.whmcsHostname ?? null, sealSecrets({ url: next.databaseUrl }, key), next.eslHost, next.eslPort, sealSecrets({ password: next.eslPassword }, key), next.enabled ?? true],
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      throw new FusionServerConflictError(`the WHMCS server id or hostname is already mapped to another server`);
+    }
+    return this.summary(name);
+  }
+
   async setEnabled(name: string, enabled: boolean): Promise<boolean> {
     const { rowCount } = await this.db.query('UPDATE fusionpbx_servers SET enabled = $2, updated_at = now() WHERE name = $1', [name, enabled]);
     return (rowCount ?? 0) > 0;

@@ -37,6 +37,12 @@ function eslPort(value: string): number {
   return Number(value);
 }
 
+/** An optional secret for `update`: at most one source; undefined keeps the stored one. */
+function optionalSecretFrom(label: string, flag: string | undefined, envName: string | undefined, stdin: boolean): string | undefined {
+  if (flag === undefined && envName === undefined && !stdin) return undefined;
+  return secretFrom(label, flag, envName, stdin);
+}
+
 /** A secret from exactly one of: the flag, a named environment variable, or standard input. */
 function secretFrom(label: string, flag: string | undefined, envName: string | undefined, stdin: boolean): string {
   const given = [flag !== undefined, envName !== undefined, stdin].filter(Boolean).length;
@@ -140,6 +146,38 @@ export function serversCommand(): Command {
         whmcsServerId: options.whmcsServerId ?? null, whmcsHostname: options.whmcsHostname ?? null, enabled: options.disabled !== true,
       }));
       emit(options, { server: added }, () => `added ${line(added)}`);
+    }));
+  servers
+    .command('update <name>')
+    .description('change a registered server in place (rotate a secret, move a host, change the WHMCS mapping); only the given options change')
+    .option('--database-url <url>', 'new database URL (prefer --database-url-env)')
+    .option('--database-url-env <VAR>', 'read the new database URL from this environment variable')
+    .option('--database-url-stdin', 'read the new database URL from the first line of standard input')
+    .option('--esl-host <host>', 'new event socket host')
+    .option('--esl-port <port>', 'new event socket port', eslPort)
+    .option('--esl-password <password>', 'new event socket password (prefer --esl-password-env)')
+    .option('--esl-password-env <VAR>', 'read the new event socket password from this environment variable')
+    .option('--esl-password-stdin', 'read the new event socket password from the first line of standard input')
+    .option('--whmcs-server-id <id>', 'new WHMCS server id', positiveInt('--whmcs-server-id'))
+    .option('--no-whmcs-server-id', 'remove the WHMCS server id mapping')
+    .option('--whmcs-hostname <host>', 'new WHMCS server hostname')
+    .option('--no-whmcs-hostname', 'remove the WHMCS hostname mapping')
+    .option('--json', 'machine-readable output')
+    .action(action(async (name: string, options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname'> & { eslHost?: string; eslPort?: number; whmcsServerId?: number | false; whmcsHostname?: string | false }) => {
+      if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
+      const changes = {
+        databaseUrl: optionalSecretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true),
+        eslPassword: optionalSecretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true),
+        eslHost: options.eslHost,
+        eslPort: options.eslPort,
+        whmcsServerId: options.whmcsServerId === false ? null : options.whmcsServerId,
+        whmcsHostname: options.whmcsHostname === false ? null : options.whmcsHostname,
+      };
+      const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+      if (Object.keys(given).length === 0) throw new CliError('INVALID_ARGUMENT', 'nothing to change: give at least one option');
+      const updated = await withRegistry((registry) => registry.update(name, given));
+      if (!updated) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+      emit(options, { server: updated }, () => `updated ${line(updated)}`);
     }));
   servers
     .command('list')

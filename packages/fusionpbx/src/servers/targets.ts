@@ -59,6 +59,14 @@ export interface FusionTargetsOptions {
   wrapProvisioner?(provisioner: Provisioner, serverName: string): Provisioner;
 }
 
+// Longer than any job or request holds a connection (the worker's job lock is 30 s by default).
+const RETIRE_AFTER_MS = 120_000;
+
+async function closeTarget(target: FusionTarget): Promise<void> {
+  await target.esl.close();
+  await target.pool.end();
+}
+
 function fingerprint(connection: Omit<FusionServerConnection, 'name' | 'enabled'>): string {
   return createHash('sha256').update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword])).digest('hex');
 }
@@ -71,7 +79,7 @@ function fingerprint(connection: Omit<FusionServerConnection, 'name' | 'enabled'
  */
 export class FusionTargets {
   private readonly targets = new Map<string, { fingerprint: string; target: FusionTarget }>();
-  private readonly retired: FusionTarget[] = [];
+  private readonly retired = new Set<FusionTarget>();
   readonly defaultTarget: FusionTarget;
 
   constructor(private readonly options: FusionTargetsOptions) {
@@ -87,7 +95,7 @@ export class FusionTargets {
     const print = fingerprint(server);
     const cached = this.targets.get(name);
     if (cached?.fingerprint === print) return cached.target;
-    if (cached) this.retired.push(cached.target);
+    if (cached) this.retire(cached.target);
     const target = this.open(name, name, server);
     this.targets.set(name, { fingerprint: print, target });
     return target;
@@ -104,11 +112,16 @@ export class FusionTargets {
   async close(): Promise<void> {
     const targets = [this.defaultTarget, ...[...this.targets.values()].map((entry) => entry.target), ...this.retired];
     this.targets.clear();
-    this.retired.length = 0;
-    await Promise.allSettled(targets.map(async (target) => {
-      await target.esl.close();
-      await target.pool.end();
-    }));
+    this.retired.clear();
+    await Promise.allSettled(targets.map(closeTarget));
+  }
+
+  /** Connections of an edited server: jobs that hold them finish first, then they are closed. */
+  private retire(target: FusionTarget): void {
+    this.retired.add(target);
+    setTimeout(() => {
+      if (this.retired.delete(target)) void closeTarget(target).catch(() => undefined);
+    }, RETIRE_AFTER_MS).unref();
   }
 
   private open(name: string, storedName: string | null, connection: Omit<FusionServerConnection, 'name' | 'enabled'>): FusionTarget {
