@@ -4,6 +4,9 @@ import { Pool } from 'pg';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { createTestDatabase, loadFusionpbxSchema, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 
+// Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
+jest.setTimeout(180_000);
+
 const ROOT = resolve(__dirname, '../../..');
 const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 const ESL_PASSWORD = 'Cli-Esl-Secret-4411';

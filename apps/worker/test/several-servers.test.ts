@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
+import { createProvisioner, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { call, createKey } from '../../api/test/v1-helpers';
@@ -216,6 +217,46 @@ describe('a disabled server', () => {
     }
     expect((await send(event(9211, 'suspend', null))).body.result).toBe('success');
     expect((await fusion2.query("SELECT domain_enabled::text AS e FROM v_domains WHERE domain_name = 't9211.pbx.example.net'")).rows).toEqual([{ e: 'false' }]);
+  });
+});
+
+describe('a crash or an outage in the middle, on #2', () => {
+  const inboxStatus = async (eventId: unknown) => (await bridge.api!.deps.pool.query('SELECT status FROM webhook_inbox WHERE event_id = $1', [eventId])).rows[0]?.status;
+
+  it("keeps #2's committed rows while #2's event socket is down and applies them on #2 once it is back", async () => {
+    const serviceId = 9221;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const body = event(serviceId, 'create', { id: 2 });
+    await esl2.stop();
+    bridge.esl.clearRecorded();
+    try {
+      expect((await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=2' })).status).toBe(202);
+      await waitFor(async () => (await inboxStatus(body.eventId)) === 'pending_apply', 10000, 'pending_apply');
+      expect(await boundServer(serviceId)).toBe('pbx2');
+      expect(await domainCount(fusion2, domain)).toBe(1);
+      esl2.clearRecorded();
+    } finally {
+      await esl2.start();
+    }
+    await waitFor(async () => (await inboxStatus(body.eventId)) === 'succeeded', 20000, 'applied after #2 is back');
+    expect(mentions(esl2, domain)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`]));
+    expect(mentions(bridge.esl, domain)).toEqual([]);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+  });
+
+  it('a create whose FusionPBX #2 part committed before a crash is finished on #2, not redone on the default', async () => {
+    const serviceId = 9222;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const body = event(serviceId, 'create', { id: 2 });
+    // The "crashed" attempt: #2 converged, nothing recorded in the bridge, nothing sent to FreeSWITCH.
+    await createProvisioner({ pool: fusion2, options: provisionerOptionsFrom(bridge.config) }).create(body as never);
+    expect(await boundServer(serviceId)).toBeUndefined();
+    esl2.clearRecorded();
+    expect((await send(body)).body.result).toBe('success');
+    expect(await domainCount(fusion2, domain)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+    expect(mentions(esl2, domain)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`]));
+    expect(await boundServer(serviceId)).toBe('pbx2');
   });
 });
 

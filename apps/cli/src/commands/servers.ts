@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_SERVER_NAME, EslClient } from '@ictvoip/fusionpbx';
 import {
   createPool,
+  DEFAULT_FUSION_SERVER as DEFAULT_SERVER_NAME,
   FusionServerConflictError,
   FusionServerInputError,
   FusionServerInUseError,
@@ -100,6 +100,8 @@ async function testServer(connection: { databaseUrl: string; eslHost: string; es
     }
   });
   const eventSocket = check('event socket', async () => {
+    // Loaded here only: the FusionPBX package would slow every other command's start.
+    const { EslClient } = await import('@ictvoip/fusionpbx');
     const esl = new EslClient({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword, connectTimeoutMs: 3000, commandTimeoutMs: 3000, reconnectAttempts: 1 });
     try {
       const status = await esl.api('status');
