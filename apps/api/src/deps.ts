@@ -2,8 +2,8 @@ import type { Pool } from 'pg';
 import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
-import type { ApiKeysRepository, InboxRepository } from '@ictvoip/store';
-import type { EslClient } from '@ictvoip/fusionpbx';
+import type { ApiKeysRepository, FusionServersRepository, InboxRepository } from '@ictvoip/store';
+import type { EslClient, FusionTargets } from '@ictvoip/fusionpbx';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
 
@@ -20,9 +20,21 @@ export interface ApiDeps {
   whitelist: WhitelistWatcher;
   trustProxy: TrustProxy;
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * Checks of the registered FusionPBX servers, listed anew on every /readyz. Reported, but a down
+   * registered server does not make /readyz 503 (status "degraded"): taking the API out of a load
+   * balancer would not bring that server back and would cut off every other server's tenants.
+   */
+  serverReadiness?: () => Promise<Record<string, ReadinessCheck>>;
   metrics?: ApiMetrics;
-  /** REST /v1: FusionPBX's database, the event socket (short timeouts), API keys. */
+  /**
+   * REST /v1: FusionPBX's database and the event socket (short timeouts) of ONE server: the default
+   * server's at the top level, the tenant's own server's in a TenantContext's deps (fusion-scope.ts).
+   */
   fusionPool: Pool;
   esl: EslClient;
+  /** Every FusionPBX server's connections, opened on first use. */
+  targets: FusionTargets;
+  fusionServers: FusionServersRepository;
   apiKeys: ApiKeysRepository;
 }

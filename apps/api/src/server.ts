@@ -2,12 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { ApiKeysRepository, createPool, InboxRepository, migrateBridgeDatabase } from '@ictvoip/store';
+import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
-import type { ApiDeps } from './deps';
+import type { ApiDeps, ReadinessCheck } from './deps';
 import { createApiMetrics } from './metrics';
-import { EslClient } from '@ictvoip/fusionpbx';
+import { EslClient, FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 
 export interface RunningApi {
   server: Server;
@@ -22,16 +22,41 @@ export interface StartApiOptions {
   migrate?: boolean;
 }
 
+/** One check per enabled registered server: its database answers SELECT 1 and its event socket `status`. */
+async function registeredServerChecks(targets: FusionTargets, registry: FusionServersRepository): Promise<Record<string, ReadinessCheck>> {
+  const checks: Record<string, ReadinessCheck> = {};
+  for (const server of await registry.specs()) {
+    if (!server.enabled) continue;
+    checks[`fusionpbx:${server.name}`] = async () => {
+      const target = await targets.get(server.name);
+      await target.pool.query('SELECT 1');
+      await target.esl.api('status');
+    };
+  }
+  return checks;
+}
+
 /** Builds every dependency, migrates, and listens. Fails at start-up on a bad whitelist or TRUST_PROXY. */
 export async function startApi(config: BridgeConfig, logger: Logger, options: StartApiOptions = {}): Promise<RunningApi> {
   const trustProxy = parseTrustProxy(config.http.trustProxy);
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
-  const fusionPool = createPool(config.fusionpbx.databaseUrl, { max: 5 }, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
+  const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
+  // Each FusionPBX server (the default one and every registered one) gets a small pool and an event socket.
+  const targets = new FusionTargets({
+    defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
+    loadServer: (name) => fusionServers.spec(name),
+    listServers: () => fusionServers.specs(),
+    openPool: (url, server) => createPool(url, { max: 5 }, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
+    // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
+    openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
+    provisionerOptions: provisionerOptionsFrom(config),
+    cacheOptions: config.fusionpbx.cacheMethod === 'file' ? { method: 'file', location: config.fusionpbx.cacheDir } : { method: config.fusionpbx.cacheMethod },
+  });
+  const fusionPool = targets.defaultTarget.pool;
+  const esl = targets.defaultTarget.esl;
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
   const redis = createProducerConnection(config.redis.url);
-  // Readiness only: one quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
-  const esl = new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 });
   const queues = createQueues({ connection: redis, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
   const deps: ApiDeps = {
     config,
@@ -45,6 +70,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     metrics: createApiMetrics({ queues, pool }),
     fusionPool,
     esl,
+    targets,
+    fusionServers,
     apiKeys: new ApiKeysRepository(pool),
     readiness: {
       database: async () => void (await pool.query('SELECT 1')),
@@ -52,6 +79,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       fusionpbxDatabase: async () => void (await fusionPool.query('SELECT 1')),
       eventSocket: async () => void (await esl.api('status')),
     },
+    serverReadiness: () => registeredServerChecks(targets, fusionServers),
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {
@@ -75,8 +103,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     await closeQueues(queues);
     redis.disconnect();
     await whitelist.close();
-    await esl.close();
-    await Promise.allSettled([pool.end(), fusionPool.end()]);
+    await Promise.allSettled([pool.end(), targets.close()]);
   };
   return { server, url, deps, close };
 }

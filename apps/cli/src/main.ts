@@ -10,6 +10,7 @@ import { keysCommand } from './commands/keys';
 import { ratesCommand } from './commands/rates';
 import { reconcileCommand } from './commands/reconcile';
 import { tenantsCommand } from './commands/tenants';
+import { serversCommand } from './commands/servers';
 
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
@@ -74,5 +75,6 @@ program.addCommand(reconcileCommand());
 program.addCommand(billingCommand());
 program.addCommand(rerateCommand());
 program.addCommand(cdrCommand());
+program.addCommand(serversCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

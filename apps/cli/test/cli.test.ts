@@ -55,7 +55,7 @@ describe('ictvoip', () => {
   it('lists every command in --help, and migrate is repeatable', async () => {
     const help = await cli('--help');
     expect(help.code).toBe(0);
-    for (const command of ['migrate', 'whitelist', 'keys', 'rates', 'jobs', 'tenants', 'reconcile']) expect(help.stdout).toContain(command);
+    for (const command of ['migrate', 'whitelist', 'keys', 'rates', 'jobs', 'tenants', 'reconcile', 'servers']) expect(help.stdout).toContain(command);
     const first = await cli('migrate', '--json');
     expect(first.code).toBe(0);
     expect((first.json.applied as string[]).length).toBeGreaterThan(0);

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import type { CacheOptions, EslClient, Provisioner } from '@ictvoip/fusionpbx';
+import type { CacheOptions, EslClient, FusionTargets, Provisioner } from '@ictvoip/fusionpbx';
 import type { QueueSet } from '@ictvoip/queue';
-import type { AuditRepository, InboxRepository, ServicesRepository } from '@ictvoip/store';
+import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
 
 export interface WorkerDeps {
@@ -10,11 +10,20 @@ export interface WorkerDeps {
   logger: Logger;
   /** The bridge's own database. */
   pool: Pool;
-  /** FusionPBX's database. */
+  /**
+   * FusionPBX's database, event socket, provisioner and cache of ONE server: the default server's
+   * at the top level; inside a job about a service, that service's server (see fusion-scope.ts).
+   */
   fusionPool: Pool;
   esl: EslClient;
   provisioner: Provisioner;
   cacheOptions: CacheOptions;
+  /** The server the four fields above belong to: null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
+  fusionServer: string | null;
+  /** Every FusionPBX server's connections, opened on first use. */
+  targets: FusionTargets;
+  /** The registry of FusionPBX servers besides the default one. */
+  fusionServers: FusionServersRepository;
   queues: QueueSet;
   inbox: InboxRepository;
   services: ServicesRepository;

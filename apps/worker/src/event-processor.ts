@@ -6,6 +6,7 @@ import type { WorkerDeps } from './deps';
 import { describeError, PendingApplyError, PermanentJobError } from './errors';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { withJobLogger } from './metrics';
+import { scopeForEvent } from './fusion-scope';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'failed' | 'skipped'; message: string };
 
@@ -35,8 +36,11 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
   await deps.inbox.markRunning(inboxEvent.eventId);
   try {
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
+    const event = restoreEvent(deps, inboxEvent);
+    // The job acts on the service's FusionPBX server only (a new service: the one its event names).
+    const scoped = await scopeForEvent(deps, service, event);
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
-    const result = await withJobLogger(logger, () => definition.run({ event: restoreEvent(deps, inboxEvent), inboxEvent, service, deps, logger }));
+    const result = await withJobLogger(logger, () => definition.run({ event, inboxEvent, service, deps: scoped, logger }));
     await atomically(deps, async (inbox, audit) => {
       await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
       await audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });

@@ -5,6 +5,6 @@ export { HandlerRegistry } from './registry';
 export type { WorkerDeps } from './deps';
 export { CDR_JOB_HANDLERS, syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
 export { BILLING_JOB_HANDLERS, closeBillingPeriods, pushBillingBatch, rerateServicePeriod } from './jobs/billing';
-export { buildDriftReport, DRIFT_KINDS, type DriftItem, type DriftKind, type DriftReport } from './jobs/maintenance/drift-report';
+export { buildDriftReport, driftSourcesOf, DRIFT_KINDS, type DriftItem, type DriftKind, type DriftReport } from './jobs/maintenance/drift-report';
 export { fixDrift, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixResult } from './jobs/maintenance/drift-fix';
 export { DRIFT_JOB_NAME, DRIFT_SCHEDULER_ID, type DriftJobResult } from './jobs/maintenance/drift-job';

@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import { createProvisioner, EslClient, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
+import { EslClient, FusionTargets, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
 import {
   closeQueues,
   createProducerConnection,
@@ -16,7 +16,7 @@ import {
   CDR_JOBS,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
-import { AuditRepository, createPool, InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { AuditRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import type { WorkerDeps } from './deps';
 import { processProvisioningJob } from './event-processor';
 import { PermanentJobError } from './errors';
@@ -119,14 +119,30 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   // another for its queries: a pool smaller than that starves itself once concurrency reaches it.
   const poolSize = { max: config.worker.concurrency * 2 + 4 };
   const pool = createPool(config.database.url, poolSize, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
-  const fusionPool = createPool(config.fusionpbx.databaseUrl, poolSize, (error) => logger.warn({ err: error.message }, 'FusionPBX database connection error'));
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
-  const esl = instrumentEsl(new EslClient({ host: config.esl.host, port: config.esl.port, password: config.esl.password, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger);
-  const deps: WorkerDeps = {
-    config, logger, pool, fusionPool, esl, queues,
-    provisioner: instrumentProvisioner(createProvisioner({ pool: fusionPool, options: provisionerOptions }), metrics, logger),
+  const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
+  // Every FusionPBX server gets its own pool of the same size and its own event socket, opened on first use.
+  const targets = new FusionTargets({
+    defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
+    loadServer: (name) => fusionServers.spec(name),
+    listServers: () => fusionServers.specs(),
+    openPool: (url, server) => createPool(url, poolSize, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
+    openEsl: (connection) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger),
+    provisionerOptions,
     cacheOptions: cacheOptionsFrom(config),
+    wrapProvisioner: (provisioner) => instrumentProvisioner(provisioner, metrics, logger),
+  });
+  const fallback = targets.defaultTarget;
+  const deps: WorkerDeps = {
+    config, logger, pool, queues,
+    fusionPool: fallback.pool,
+    esl: fallback.esl,
+    provisioner: fallback.provisioner,
+    cacheOptions: fallback.cacheOptions,
+    fusionServer: null,
+    targets,
+    fusionServers,
     inbox: new InboxRepository(pool),
     services: new ServicesRepository(pool),
     audit: new AuditRepository(pool),
@@ -174,11 +190,11 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     await budget.within(closeQueues(queues));
     producer.disconnect();
     workerConnection.disconnect();
-    await budget.within(esl.close());
     if (metricsServer) await budget.within(metricsServer.close());
     // After a forced close, jobs still running here hold pool clients and pool.end() would wait for
     // them past the deadline; their work is handed back (stalled, retried elsewhere, idempotent).
-    await budget.within(Promise.allSettled([pool.end(), fusionPool.end()]));
+    // targets.close() ends every FusionPBX server's pool and event socket.
+    await budget.within(Promise.allSettled([pool.end(), targets.close()]));
   };
   return { deps, workers, metrics, metricsUrl: metricsServer?.url ?? null, close };
 }

@@ -20,3 +20,4 @@ export * from './api/tenant-lookup';
 export * from './api/tenant-extensions';
 export * from './api/tenant-gateways';
 export * from './api/tenant-cdrs';
+export * from './servers/targets';

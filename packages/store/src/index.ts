@@ -21,3 +21,4 @@ export * from './transaction';
 export * from './rate-deck-repository';
 export * from './cdr-charges-repository';
 export * from './billing-repository';
+export * from './fusion-servers-repository';

@@ -13,6 +13,8 @@ export interface ServiceRecord {
   properties: Record<string, unknown>;
   pendingApply: unknown;
   lastEventId: string | null;
+  /** The registered FusionPBX server the tenant lives on; null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
+  fusionpbxServer: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -28,6 +30,7 @@ interface ServiceRow {
   properties: Record<string, unknown>;
   pending_apply: unknown;
   last_event_id: string | null;
+  fusionpbx_server: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -44,6 +47,7 @@ function toRecord(row: ServiceRow): ServiceRecord {
     properties: row.properties,
     pendingApply: row.pending_apply,
     lastEventId: row.last_event_id,
+    fusionpbxServer: row.fusionpbx_server ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -57,6 +61,8 @@ export interface DesiredStateChange {
   eventId: string;
   /** A create after a terminate starts a new generation of the tenant. */
   newGeneration?: boolean;
+  /** The server chosen for a service the bridge does not know yet; ignored for a known one (a tenant never moves). */
+  fusionpbxServer?: string | null;
 }
 
 export class ServicesRepository {
@@ -74,8 +80,8 @@ export class ServicesRepository {
 
   async setDesired(change: DesiredStateChange): Promise<ServiceRecord> {
     const { rows } = await this.db.query<ServiceRow>(
-      `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id)
-       VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), $5)
+      `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id, fusionpbx_server)
+       VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), $5, $7)
        ON CONFLICT (service_id) DO UPDATE SET
          client_id = EXCLUDED.client_id,
          desired_state = EXCLUDED.desired_state,
@@ -84,7 +90,7 @@ export class ServicesRepository {
          last_event_id = EXCLUDED.last_event_id,
          updated_at = now()
        RETURNING *`,
-      [change.serviceId, change.clientId, change.desiredState, change.plan ? JSON.stringify(change.plan) : null, change.eventId, change.newGeneration === true],
+      [change.serviceId, change.clientId, change.desiredState, change.plan ? JSON.stringify(change.plan) : null, change.eventId, change.newGeneration === true, change.fusionpbxServer ?? null],
     );
     return toRecord(rows[0]);
   }

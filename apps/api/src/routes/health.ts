@@ -28,6 +28,20 @@ async function runCheck(check: ReadinessCheck): Promise<CheckResult> {
   }
 }
 
+/** The registered servers' checks; a registry that cannot be read is one failed check. */
+async function serverResults(deps: ApiDeps): Promise<Record<string, CheckResult>> {
+  if (!deps.serverReadiness) return {};
+  let checks: Record<string, ReadinessCheck>;
+  try {
+    checks = await deps.serverReadiness();
+  } catch (error) {
+    return { 'fusionpbx:registry': { status: 'down', latencyMs: 0, error: error instanceof Error ? error.message : 'failed' } };
+  }
+  const names = Object.keys(checks);
+  const results = await Promise.all(names.map((name) => runCheck(checks[name]!)));
+  return Object.fromEntries(names.map((name, i) => [name, results[i]!]));
+}
+
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
@@ -35,11 +49,12 @@ export function healthRouter(deps: ApiDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const names = Object.keys(deps.readiness);
-    const results = await Promise.all(names.map((name) => runCheck(deps.readiness[name])));
-    const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+    const [results, servers] = await Promise.all([Promise.all(names.map((name) => runCheck(deps.readiness[name]))), serverResults(deps)]);
+    const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...servers };
     const ready = results.every((r) => r.status === 'up');
+    const degraded = Object.values(servers).some((r) => r.status === 'down');
     if (!ready) res.setHeader('Retry-After', '5');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+    res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks });
   });
   router.get('/metrics', async (_req, res) => {
     if (!deps.metrics) return void res.status(404).end();

@@ -3,6 +3,7 @@ import { chargeTotals, periodOf, ServicesRepository } from '@ictvoip/store';
 import type { WebhookEvent } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
+import { scopeForEvent } from '../fusion-scope';
 
 interface Usage {
   period: string;
@@ -62,9 +63,11 @@ async function registrationsOf(deps: ApiDeps, domainName: string): Promise<Regis
  * The `status` action: a read for WHMCS's admin service tab and the client area. Synchronous and
  * read-only, so it never enters the inbox or the queue.
  */
-export async function serviceStatus(deps: ApiDeps, event: WebhookEvent): Promise<ServiceStatusReply> {
+export async function serviceStatus(base: ApiDeps, event: WebhookEvent): Promise<ServiceStatusReply> {
   const serviceId = event.service.id;
-  const service = await new ServicesRepository(deps.pool).get(serviceId);
+  const service = await new ServicesRepository(base.pool).get(serviceId);
+  // The tenant's own server; a service the bridge does not know yet is looked for where its create would go.
+  const deps = await scopeForEvent(base, service ? service.fusionpbxServer : undefined, event);
   const domain = await findTenantDomain(deps.fusionPool, serviceId);
   if (!service && !domain) {
     return { result: 'success', message: 'not provisioned', adminFields: { 'PBX tenant': 'not provisioned yet' }, templateVariables: { usage: null, registrations: [], registrationsUnavailable: false } };

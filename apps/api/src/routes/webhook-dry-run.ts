@@ -1,11 +1,9 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { WEBHOOK_BODY_LIMIT } from './webhook';
 import {
-  createProvisioner,
   describeFreeswitchSide,
   FusionpbxConfigError,
   FusionpbxValidationError,
-  provisionerOptionsFrom,
   TenantConflictError,
   TenantNotFoundError,
   TenantStateError,
@@ -20,6 +18,8 @@ import { effectivePlan, EventValidationError, parseWebhookEvent, SignatureError,
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
 import { cacheOptionsFrom } from './v1/freeswitch';
+import { targetForEvent } from '../fusion-scope';
+import { ServicesRepository } from '@ictvoip/store';
 
 /** Webhook action → provisioner call (the same mapping the worker's tenant jobs use). */
 const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
@@ -71,15 +71,10 @@ function tenantEventOf(event: WebhookEvent): TenantEvent {
   return { ...event, plan: effectivePlan(event), configurableOptions: {} } as unknown as TenantEvent;
 }
 
-const provisioners = new WeakMap<ApiDeps, Provisioner>();
-
-function provisionerFor(deps: ApiDeps): Provisioner {
-  let provisioner = provisioners.get(deps);
-  if (!provisioner) {
-    provisioner = createProvisioner({ pool: deps.fusionPool, options: provisionerOptionsFrom(deps.config) });
-    provisioners.set(deps, provisioner);
-  }
-  return provisioner;
+/** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
+async function provisionerFor(deps: ApiDeps, event: WebhookEvent): Promise<Provisioner> {
+  const service = await new ServicesRepository(deps.pool).get(event.service.id);
+  return (await targetForEvent(deps, service ? service.fusionpbxServer : undefined, event)).provisioner;
 }
 
 /** Runs the event's provisioning in a rolled-back FusionPBX transaction: no inbox row, no job, no change. */
@@ -87,7 +82,7 @@ export async function previewEvent(deps: ApiDeps, event: WebhookEvent): Promise<
   const call = PREVIEW_CALLS[event.action];
   if (!call) throw new HttpError(400, 'VALIDATION_FAILED', `dryRun is not available for action ${event.action}`, [{ path: 'action', message: `dryRun supports ${Object.keys(PREVIEW_CALLS).join(', ')}` }]);
   try {
-    const { result, rows } = await provisionerFor(deps).preview(call, tenantEventOf(event));
+    const { result, rows } = await (await provisionerFor(deps, event)).preview(call, tenantEventOf(event));
     return { result: 'dry_run', action: event.action, serviceId: event.service.id, domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch, eslCommands: describeFreeswitchSide(result.freeswitch, { cache: cacheOptionsFrom(deps) }) };
   } catch (error) {
     if (!PERMANENT_ERRORS.some((type) => error instanceof type)) throw error;

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import type { QueueSet } from '@ictvoip/queue';
 import { openQueues } from '../redis';
-import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
+import type { Pool } from 'pg';
+import { createPool, FusionServersRepository, migrateBridgeDatabase } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import type { DriftFixResult, DriftReport } from '@ictvoip/worker';
@@ -41,11 +42,16 @@ export function reconcileCommand(): Command {
       const cfg = config();
       const pool = createPool(cfg.database.url);
       const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
+      const serverPools = new Map<string, Pool>();
       try {
         const { buildDriftReport, fixDrift } = await import('@ictvoip/worker');
         await migrateBridgeDatabase(pool);
+        // Every enabled registered server is compared too, each tenant on its own server.
+        for (const server of await new FusionServersRepository(pool, cfg.webhook.secrets).specs()) {
+          if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
+        }
         progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
-        const report = await buildDriftReport({ pool, fusionPool, whmcs: whmcsClient() });
+        const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
         let fix: DriftFixResult | null = null;
         if (options.fix) {
           const queues = await reachableQueues();
@@ -60,7 +66,7 @@ export function reconcileCommand(): Command {
         const unresolved = fix ? fix.manual.length : report.items.length;
         if (unresolved > 0) process.exitCode = 2;
       } finally {
-        await Promise.allSettled([pool.end(), fusionPool.end()]);
+        await Promise.allSettled([pool.end(), fusionPool.end(), ...[...serverPools.values()].map((serverPool) => serverPool.end())]);
       }
     }));
 }

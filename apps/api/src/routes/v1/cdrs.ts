@@ -101,8 +101,9 @@ export const listCdrsRoute: RouteDefinition = {
     responses: { '200': '{data:[cdr], nextCursor} or a CSV / NDJSON stream', '400': 'bad filter or cursor', '404': 'unknown tenant' },
   },
   bucketOf: (req) => (formatOf(req) === 'json' ? 'standard' : 'cdrExport'),
-  async handler({ deps, req, res, principal, input }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, req, res, principal, input }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const domain = requireDomain(context);
     const filter = filterOf(domain.domainUuid, input.query);
     const format = formatOf(req);

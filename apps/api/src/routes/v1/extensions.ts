@@ -17,7 +17,7 @@ import type { RouteDefinition } from './define';
 import { callerIdNumber, extensionNumber, safeText, tenantParam } from './common-schemas';
 import { dryRunTransaction, sendDryRun } from './dry-run';
 import { applyAfterWrite } from './freeswitch';
-import { planLimits, requireDomain, resolveTenant, type TenantContext } from './tenant-context';
+import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const fields = {
   numberAlias: extensionNumber.allow(null),
@@ -62,16 +62,16 @@ async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult
 
 export const listExtensionsRoute: RouteDefinition = {
   spec: { method: 'get', path: '/v1/tenants/{tenant}/extensions', summary: 'Extensions of the tenant', params: tenantOnly, responses: { '200': '{data:[extension]}', '404': 'unknown tenant' } },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     res.json({ data: await listTenantExtensions(deps.fusionPool, domain.domainUuid) });
   },
 };
 
 export const getExtensionRoute: RouteDefinition = {
   spec: { method: 'get', path: '/v1/tenants/{tenant}/extensions/{extension}', summary: 'One extension', params: tenantAndExtension, responses: { '200': 'extension', '404': 'unknown tenant or extension' } },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const extension = await getTenantExtension(deps.fusionPool, domain.domainUuid, input.params.extension as string);
     if (!extension) throw new HttpError(404, 'NOT_FOUND', `extension ${String(input.params.extension)} not found`);
     res.json(extension);
@@ -87,8 +87,9 @@ export const createExtensionRoute: RouteDefinition = {
     body: createBody,
     responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet (repeat with PUT)', '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const { extension, ...rest } = input.body as unknown as ExtensionFields & { extension: string };
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, extension, rest, 'create', writeOptions(deps, context, preview)));
@@ -105,8 +106,9 @@ export const putExtensionRoute: RouteDefinition = {
     body: updateBody,
     responses: { '200': 'updated or unchanged', '201': 'created', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, input.params.extension as string, input.body as ExtensionFields, 'upsert', writeOptions(deps, context, preview)));
     await answer(deps, res, result, result.outcome === 'created' ? 201 : 200, preview);
@@ -122,8 +124,9 @@ export const deleteExtensionRoute: RouteDefinition = {
     query: Joi.object({ deleteVoicemail: Joi.boolean().default(false) }),
     responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown tenant or extension' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => deleteTenantExtension(deps.fusionPool, input.params.extension as string, input.query.deleteVoicemail as boolean, writeOptions(deps, context, preview)));
     await answer(deps, res, result, 204, preview);

@@ -20,7 +20,7 @@ import type { RouteDefinition } from './define';
 import { safeText, tenantParam } from './common-schemas';
 import { dryRunTransaction, sendDryRun } from './dry-run';
 import { applyAfterWrite, withEslDeadline } from './freeswitch';
-import { planLimits, requireDomain, resolveTenant, type TenantContext } from './tenant-context';
+import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:\[\]_-]+$/, 'host[:port]');
 const sipToken = Joi.string().max(255).pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
@@ -71,16 +71,16 @@ async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, 
 
 export const listGatewaysRoute: RouteDefinition = {
   spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways', summary: 'Gateways of the tenant', params: Joi.object({ tenant: tenantParam }), bucket: 'gateways', responses: { '200': '{data:[gateway]}', '404': 'unknown tenant' } },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     res.json({ data: await listTenantGateways(deps.fusionPool, domain.domainUuid, domain.managedGatewayUuid) });
   },
 };
 
 export const getGatewayRoute: RouteDefinition = {
   spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways/{gateway}', summary: 'One gateway', params: gatewayParams, bucket: 'gateways', responses: { '200': 'gateway', '404': 'unknown tenant or gateway' } },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, input.params.gateway as string, domain.managedGatewayUuid);
     if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${String(input.params.gateway)} not found`);
     res.json(gateway);
@@ -97,8 +97,9 @@ export const createGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context, preview)));
     await answer(deps, res, result, 201, preview);
@@ -115,8 +116,9 @@ export const updateGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context, preview)));
     await answer(deps, res, result, 200, preview);
@@ -132,8 +134,9 @@ export const deleteGatewayRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown gateway', '409': 'managed by the plan' },
   },
-  async handler({ deps, res, principal, input, dryRun }) {
-    const context = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input, dryRun }) {
+    const context = await resolveTenant(base, principal, input.params.tenant as string);
+    const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context, preview)));
     await answer(deps, res, result, 204, preview);
@@ -149,8 +152,8 @@ export const gatewayStatusRoute: RouteDefinition = {
     bucket: 'gateways',
     responses: { '200': '{gatewayUuid, enabled, running, state, status, …}', '404': 'unknown gateway', '502': 'unreadable reply', '503': 'event socket down or slow; Retry-After' },
   },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const gatewayUuid = input.params.gateway as string;
     const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid);
     if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${gatewayUuid} not found`);

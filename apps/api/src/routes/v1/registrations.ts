@@ -5,7 +5,7 @@ import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
 import { withEslDeadline } from './freeswitch';
-import { requireDomain, resolveTenant } from './tenant-context';
+import { requireDomain, resolveTenant, requireDomainScope } from './tenant-context';
 
 interface ProfileRegistrations {
   registrations: Registration[];
@@ -69,8 +69,8 @@ export const listRegistrationsRoute: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam }),
     responses: { '200': '{data:[registration], unavailableProfiles}', '404': 'unknown tenant', '503': 'event socket down or slow; Retry-After' },
   },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const live = await liveRegistrations(deps, domain.domainName);
     res.json({ data: live.registrations.map(view), unavailableProfiles: live.unavailableProfiles });
   },
@@ -84,8 +84,8 @@ export const extensionRegistrationRoute: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
     responses: { '200': '{extension, registered, registrations}', '404': 'unknown tenant or extension', '503': 'event socket down or slow; Retry-After' },
   },
-  async handler({ deps, res, principal, input }) {
-    const domain = requireDomain(await resolveTenant(deps, principal, input.params.tenant as string));
+  async handler({ deps: base, res, principal, input }) {
+    const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const extension = input.params.extension as string;
     const { rows } = await deps.fusionPool.query<{ extension: string; number_alias: string | null }>(
       'select extension, number_alias from v_extensions where domain_uuid = $1 and extension = $2 limit 1',

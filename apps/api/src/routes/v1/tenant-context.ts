@@ -3,10 +3,13 @@ import type { ServiceRecord } from '@ictvoip/store';
 import { ServicesRepository } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
+import { scopeForServer } from '../../fusion-scope';
 import { type Principal, tenantOf } from '../../api-keys/principal';
 
 export interface TenantContext {
   service: ServiceRecord;
+  /** The deps with the tenant's own FusionPBX server (database, event socket): use these, not the caller's. */
+  deps: ApiDeps;
   /** The tagged FusionPBX domain; null before create has run or after purge. */
   domain: TenantDomainView | null;
 }
@@ -33,7 +36,13 @@ export async function resolveTenant(deps: ApiDeps, principal: Principal, tenant:
   if (!service) throw notFound(tenant);
   const allowed = tenantOf(principal);
   if (allowed !== null && allowed !== service.serviceId) throw notFound(tenant);
-  return { service, domain: await findTenantDomain(deps.fusionPool, service.serviceId) };
+  const scoped = await scopeForServer(deps, service.fusionpbxServer);
+  return { service, deps: scoped, domain: await findTenantDomain(scoped.fusionPool, service.serviceId) };
+}
+
+/** The tenant's server deps and its domain, for sub-resources that need the domain. */
+export function requireDomainScope(context: TenantContext): { deps: ApiDeps; domain: TenantDomainView } {
+  return { deps: context.deps, domain: requireDomain(context) };
 }
 
 /** Sub-resources need the FusionPBX domain. */

@@ -13,6 +13,8 @@ function summary(service: ServiceRecord) {
     domain: service.tenantDomain,
     desiredState: service.desiredState,
     observedState: service.observedState,
+    /** The FusionPBX server the tenant lives on ('default' = FUSIONPBX_DATABASE_URL / ESL_*). */
+    fusionpbxServer: service.fusionpbxServer ?? 'default',
     updatedAt: service.updatedAt.toISOString(),
   };
 }
@@ -51,8 +53,8 @@ export const getTenant: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam }),
     responses: { '200': 'tenant', '404': 'unknown tenant, or another tenant than the key’s' },
   },
-  async handler({ deps, res, principal, input }) {
-    const { service, domain } = await resolveTenant(deps, principal, input.params.tenant as string);
+  async handler({ deps: base, res, principal, input }) {
+    const { service, domain, deps } = await resolveTenant(base, principal, input.params.tenant as string);
     res.json({
       ...summary(service),
       desired: { state: service.desiredState, generation: service.generation, plan: service.plan },

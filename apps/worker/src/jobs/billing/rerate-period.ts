@@ -14,6 +14,7 @@ import {
   type StoredCharge,
 } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { scopeForService } from '../../fusion-scope';
 import { PermanentJobError } from '../../errors';
 import { readCdrsByUuid } from '../cdr/cdr-reader';
 import { loadServiceRating, rateInOrder } from '../cdr/service-rating';
@@ -44,6 +45,8 @@ const sumOf = (charges: readonly { amount: string | null }[]) => charges.reduce(
 export async function rerateServicePeriod(deps: WorkerDeps, serviceId: number, period: string): Promise<RerateOutcome> {
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
+  // The calls are re-read from the tenant's own server.
+  const { fusionPool } = await scopeForService(deps, service);
   return withBillingLock(deps.pool, serviceId, (client) => inTransaction(client, async () => {
     const outcome: RerateOutcome = { serviceId, period, updated: 0, immutable: 0, missing: 0, adjustment: null, dissolvedBatch: null };
     const ownBatch = batchIdFor(serviceId, period);
@@ -54,7 +57,7 @@ export async function rerateServicePeriod(deps: WorkerDeps, serviceId: number, p
       batches.delete(ownBatch);
     }
     const charges = await listCharges(client, { serviceId, period });
-    const sources = await readCdrsByUuid(deps.fusionPool, charges.map((charge) => charge.xmlCdrUuid), service.tenantDomain ?? '');
+    const sources = await readCdrsByUuid(fusionPool, charges.map((charge) => charge.xmlCdrUuid), service.tenantDomain ?? '');
     const present = charges.filter((charge) => sources.has(charge.xmlCdrUuid));
     outcome.missing = charges.length - present.length;
     const rating = await loadServiceRating(client, service, deps.config);

@@ -13,6 +13,7 @@ import {
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
 import type { WorkerDeps } from '../../deps';
+import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition } from './cdr-reader';
 import { loadServiceRating, rateInOrder, type ServiceRating } from './service-rating';
 
@@ -34,7 +35,7 @@ export interface CdrSyncOptions {
 
 export interface CdrSyncOutcome {
   serviceId: number;
-  status: 'synced' | 'no-tenant' | 'no-domain';
+  status: 'synced' | 'no-tenant' | 'no-domain' | 'server-unavailable';
   pages: number;
   read: number;
   inserted: number;
@@ -66,10 +67,20 @@ async function rateFresh(client: PoolClient, rating: ServiceRating, sources: Awa
  * each page inserts the new charges (ON CONFLICT DO NOTHING) and advances the cursor in ONE
  * transaction: a crash leaves either both or neither.
  */
-export async function syncTenantCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions = {}): Promise<CdrSyncOutcome> {
+export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, options: CdrSyncOptions = {}): Promise<CdrSyncOutcome> {
   const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
-  const service = await deps.services.get(serviceId);
+  const service = await base.services.get(serviceId);
   if (!service?.tenantDomain) return { ...outcome, status: 'no-tenant' };
+  let deps: WorkerDeps;
+  try {
+    // The tenant's CDRs are in its own server's v_xml_cdr.
+    deps = await scopeForService(base, service);
+  } catch (error) {
+    if (!isServerUnavailable(error)) throw error;
+    // A disabled server's tenants wait (the cursor stays); the next sync after enabling catches up.
+    base.logger.warn({ serviceId, server: service.fusionpbxServer, err: error.message }, 'CDR sync skipped: FusionPBX server unavailable');
+    return { ...outcome, status: 'server-unavailable' };
+  }
   const domainName = service.tenantDomain;
   return withBillingLock(deps.pool, serviceId, async (client) => {
     const cursor = await getCdrSyncCursor(client, serviceId);

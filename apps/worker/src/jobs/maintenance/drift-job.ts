@@ -4,7 +4,7 @@ import { validatePayload } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { fixDrift, type DriftFixResult } from './drift-fix';
-import { buildDriftReport, DRIFT_KINDS, type DriftReport } from './drift-report';
+import { buildDriftReport, driftSourcesOf, DRIFT_KINDS, type DriftReport } from './drift-report';
 
 /** On the maintenance queue; the API's /admin/drift reads this job's results. */
 export const DRIFT_JOB_NAME = 'drift.report';
@@ -30,7 +30,7 @@ export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: D
 /** The daily (and on-demand) drift report; with `fix` it also converges what a job can converge. */
 export async function runDriftJob(deps: WorkerDeps, job: Job | null, metrics?: WorkerMetrics): Promise<DriftJobResult> {
   const data = job ? validatePayload(driftJobDataSchema, DRIFT_JOB_NAME, job.data) : {};
-  const report = await buildDriftReport({ pool: deps.pool, fusionPool: deps.fusionPool, whmcs: deps.whmcs });
+  const report = await buildDriftReport(await driftSourcesOf(deps));
   recordDriftMetrics(metrics, report);
   deps.logger.info({ differences: report.items.length, counts: report.counts, whmcsChecked: report.whmcsChecked }, 'drift report');
   if (!data.fix) return { report, fix: null };

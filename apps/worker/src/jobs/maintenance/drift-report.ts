@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
+import type { WorkerDeps } from '../../deps';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -54,7 +55,13 @@ export interface FusionTenantRow {
 
 export interface DriftSources {
   pool: Pool;
+  /** The default server's database (services whose fusionpbx_server is NULL). */
   fusionPool: Pool;
+  /**
+   * The registered servers' databases by name. A service bound to a server missing here (disabled,
+   * or not given) is not compared with FusionPBX; a tenant is compared on its own server only.
+   */
+  servers?: ReadonlyMap<string, Pool>;
   /** Omitted when WHMCS_API_URL is not configured: the WHMCS comparison is skipped. */
   whmcs?: WhmcsApiClient | null;
 }
@@ -229,17 +236,31 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
  * client is given, with WHMCS's service status and package. Reads only; every difference is one item.
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
-  const [services, tenants] = await Promise.all([allServices(sources.pool), readFusionTenants(sources.fusionPool)]);
+  const pools = new Map<string | null, Pool>([[null, sources.fusionPool], ...(sources.servers ?? new Map<string, Pool>())]);
+  const [services, ...tenantMaps] = await Promise.all([allServices(sources.pool), ...[...pools.values()].map((pool) => readFusionTenants(pool))]);
+  const tenantsByServer = new Map([...pools.keys()].map((server, i) => [server, tenantMaps[i]!]));
   const items: DriftItem[] = [];
-  const known = new Set<number>();
+  const known = new Map<string | null, Set<number>>([...pools.keys()].map((server) => [server, new Set<number>()]));
   for (const service of services) {
-    known.add(service.serviceId);
-    items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
+    const tenants = tenantsByServer.get(service.fusionpbxServer);
+    known.get(service.fusionpbxServer)?.add(service.serviceId);
+    if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
     if (sources.whmcs) items.push(...await compareWithWhmcs(sources.whmcs, service));
   }
-  for (const tenant of tenants.values()) {
-    if (known.has(tenant.serviceId) || tenant.status === 'terminated') continue;
-    items.push({ kind: 'tenant_without_service', serviceId: tenant.serviceId, domain: tenant.domainName, expected: 'a service in the bridge database', actual: `tagged domain (${tenant.status ?? 'no state'})`, fixAction: null });
+  let tenantCount = 0;
+  for (const [server, tenants] of tenantsByServer) {
+    tenantCount += tenants.size;
+    for (const tenant of tenants.values()) {
+      if (known.get(server)!.has(tenant.serviceId) || tenant.status === 'terminated') continue;
+      items.push({ kind: 'tenant_without_service', serviceId: tenant.serviceId, domain: tenant.domainName, expected: `a service in the bridge database${server ? ` bound to server ${server}` : ''}`, actual: `tagged domain (${tenant.status ?? 'no state'})`, fixAction: null });
+    }
   }
-  return { checkedAt: new Date().toISOString(), services: services.length, tenants: tenants.size, whmcsChecked: !!sources.whmcs, items, counts: countKinds(items) };
+  return { checkedAt: new Date().toISOString(), services: services.length, tenants: tenantCount, whmcsChecked: !!sources.whmcs, items, counts: countKinds(items) };
+}
+
+/** The drift sources of every enabled server (the default and each registered one). */
+export async function driftSourcesOf(deps: WorkerDeps): Promise<DriftSources> {
+  const targets = await deps.targets.all();
+  const servers = new Map(targets.filter((target) => target.storedName !== null).map((target) => [target.storedName!, target.pool]));
+  return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, whmcs: deps.whmcs };
 }

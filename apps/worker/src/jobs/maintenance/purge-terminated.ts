@@ -1,6 +1,7 @@
 import { applyFreeswitchSide } from '@ictvoip/fusionpbx';
 import { withServiceLock } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
 export const PURGE_JOB_NAME = 'tenant.purge_terminated';
 export const PURGE_SCHEDULER_ID = 'purge-terminated';
@@ -32,9 +33,9 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
  * Deletes the FusionPBX rows of tenants terminated longer than TERMINATE_RETENTION_DAYS ago, once
  * nothing of theirs is left to bill. v_xml_cdr rows are never deleted (the provisioner keeps them).
  */
-export async function purgeTerminatedTenants(deps: WorkerDeps, now = new Date()): Promise<PurgeOutcome> {
-  const retentionDays = deps.config.fusionpbx.terminateRetentionDays;
-  const { rows } = await deps.pool.query<{ service_id: string }>(
+export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date()): Promise<PurgeOutcome> {
+  const retentionDays = base.config.fusionpbx.terminateRetentionDays;
+  const { rows } = await base.pool.query<{ service_id: string }>(
     `SELECT service_id FROM services
      WHERE desired_state = 'terminated' AND observed_state IS DISTINCT FROM 'purged'
        AND updated_at < $1::timestamptz - make_interval(days => $2)
@@ -43,9 +44,19 @@ export async function purgeTerminatedTenants(deps: WorkerDeps, now = new Date())
   );
   const outcome: PurgeOutcome = { purged: [], waiting: [] };
   for (const serviceId of rows.map((r) => Number(r.service_id))) {
-    const hold = await billingHold(deps, serviceId);
+    const hold = await billingHold(base, serviceId);
     if (hold) {
       outcome.waiting.push({ serviceId, reason: hold });
+      continue;
+    }
+    const service = await base.services.get(serviceId);
+    if (!service) continue;
+    let deps: WorkerDeps;
+    try {
+      deps = await scopeForService(base, service);
+    } catch (error) {
+      if (!isServerUnavailable(error)) throw error;
+      outcome.waiting.push({ serviceId, reason: error.message });
       continue;
     }
     await withServiceLock(deps.pool, serviceId, async () => {

@@ -80,6 +80,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
       plan,
       eventId: inboxEvent.eventId,
       newGeneration: call === 'create' && wasTerminated,
+      fusionpbxServer: deps.fusionServer,
     });
   }
   await deps.services.recordObserved(inboxEvent.serviceId, { state: result.status, tenantDomain: result.domainName, properties: result.serviceProperties ? { ...result.serviceProperties } : undefined, pendingApply: pending });
@@ -94,7 +95,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
 export async function runTenantAction(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<ActionResult> {
   const { deps, inboxEvent } = ctx;
   if (!ctx.service && call !== 'create') {
-    await deps.services.setDesired({ serviceId: inboxEvent.serviceId, clientId: inboxEvent.clientId, desiredState: desired ?? 'active', eventId: inboxEvent.eventId });
+    await deps.services.setDesired({ serviceId: inboxEvent.serviceId, clientId: inboxEvent.clientId, desiredState: desired ?? 'active', eventId: inboxEvent.eventId, fusionpbxServer: deps.fusionServer });
   }
   const pending = storedPendingApply(ctx) ?? (await convergeDatabase(ctx, call, desired));
   try {

@@ -1,13 +1,13 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ActionResult, ProvisioningJobDefinition, TenantActionContext } from '../../tenant-action';
-import { buildDriftReport } from '../maintenance/drift-report';
+import { buildDriftReport, driftSourcesOf } from '../maintenance/drift-report';
 
 /**
  * WHMCS's "Reconcile" button: compares this service in WHMCS, the bridge and FusionPBX now and reports
  * each difference. It changes nothing; `npx ictvoip reconcile --fix` (or Resync) converges.
  */
 async function reconcileService({ deps, inboxEvent }: TenantActionContext): Promise<ActionResult> {
-  const report = await buildDriftReport({ pool: deps.pool, fusionPool: deps.fusionPool, whmcs: deps.whmcs });
+  const report = await buildDriftReport(await driftSourcesOf(deps));
   const items = report.items.filter((item) => item.serviceId === inboxEvent.serviceId);
   if (items.length === 0) return { message: `in step: WHMCS${report.whmcsChecked ? '' : ' (not checked: WHMCS API not configured)'}, bridge and FusionPBX agree`, detail: { items } };
   const lines = items.map((item) => `${item.kind}: expected ${item.expected}, found ${item.actual}${item.fixAction ? ` (fix: ${item.fixAction})` : ' (needs an operator)'}`);

@@ -1,0 +1,40 @@
+import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
+import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { ApiDeps } from './deps';
+import { HttpError } from './errors';
+
+/** The deps with one server's FusionPBX database and event socket (a tenant's own server). */
+function scopedTo(deps: ApiDeps, target: FusionTarget): ApiDeps {
+  return { ...deps, fusionPool: target.pool, esl: target.esl };
+}
+
+/** A disabled or vanished server is a temporary 503 for the caller, named by its code. */
+async function targetOf(deps: ApiDeps, server: string | null): Promise<FusionTarget> {
+  try {
+    return await deps.targets.get(server);
+  } catch (error) {
+    if (error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError) {
+      throw new HttpError(503, error.code, `the tenant's FusionPBX server (${error.serverName}) is unavailable`, undefined, 30);
+    }
+    throw error;
+  }
+}
+
+/** The deps of a stored service's server (null = the default server). */
+export async function scopeForServer(deps: ApiDeps, server: string | null): Promise<ApiDeps> {
+  return scopedTo(deps, await targetOf(deps, server));
+}
+
+/**
+ * A webhook read (status, dry run) for a service: its stored server when the bridge knows it, else
+ * the server the worker would pick for its event (same rule: WHMCS server id, hostname, default).
+ */
+export async function targetForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: WebhookEvent): Promise<FusionTarget> {
+  if (storedServer !== undefined) return targetOf(deps, storedServer);
+  const match = await deps.fusionServers.findForWhmcsServer(event.server);
+  return targetOf(deps, match?.name ?? null);
+}
+
+export async function scopeForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: WebhookEvent): Promise<ApiDeps> {
+  return scopedTo(deps, await targetForEvent(deps, storedServer, event));
+}

@@ -1,0 +1,230 @@
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  createPool,
+  DEFAULT_FUSION_SERVER as DEFAULT_SERVER_NAME,
+  FusionServerConflictError,
+  FusionServerInputError,
+  FusionServerInUseError,
+  FusionServersRepository,
+  migrateBridgeDatabase,
+  redactDatabaseUrl,
+  type FusionServerSummary,
+} from '@ictvoip/store';
+import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+
+async function withRegistry<T>(work: (registry: FusionServersRepository) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const pool = createPool(cfg.database.url, { max: 2 });
+  try {
+    await migrateBridgeDatabase(pool);
+    return await work(new FusionServersRepository(pool, cfg.webhook.secrets));
+  } catch (error) {
+    if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError) throw new CliError(error.code, error.message);
+    throw error;
+  } finally {
+    await pool.end();
+  }
+}
+
+function line(server: FusionServerSummary): string {
+  const whmcs = [server.whmcsServerId !== null ? `whmcs id ${server.whmcsServerId}` : null, server.whmcsHostname ? `whmcs host ${server.whmcsHostname}` : null].filter(Boolean).join(', ') || 'no WHMCS mapping';
+  return `${server.name}\t${server.enabled ? 'enabled' : 'disabled'}\t${whmcs}\tdb ${server.database}\tesl ${server.eslHost}:${server.eslPort}\t${server.boundServices} service(s)`;
+}
+
+function eslPort(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidArgumentError('--esl-port must be an integer from 1 to 65535');
+  return Number(value);
+}
+
+/** An optional secret for `update`: at most one source; undefined keeps the stored one. */
+function optionalSecretFrom(label: string, flag: string | undefined, envName: string | undefined, stdin: boolean): string | undefined {
+  if (flag === undefined && envName === undefined && !stdin) return undefined;
+  return secretFrom(label, flag, envName, stdin);
+}
+
+/** A secret from exactly one of: the flag, a named environment variable, or standard input. */
+function secretFrom(label: string, flag: string | undefined, envName: string | undefined, stdin: boolean): string {
+  const given = [flag !== undefined, envName !== undefined, stdin].filter(Boolean).length;
+  if (given !== 1) throw new CliError('INVALID_ARGUMENT', `give the ${label} once: --${label} <value>, --${label}-env <VAR> or --${label}-stdin`);
+  if (flag !== undefined) return flag;
+  if (envName !== undefined) {
+    const value = process.env[envName];
+    if (value === undefined || value === '') throw new CliError('INVALID_ARGUMENT', `--${label}-env: environment variable ${envName} is not set`);
+    return value;
+  }
+  // The first line of standard input (a pipe or a here-string): never in the shell history.
+  return readFileSync(0, 'utf8').split(/\r?\n/)[0] ?? '';
+}
+
+interface AddOptions extends JsonOption {
+  databaseUrl?: string;
+  databaseUrlEnv?: string;
+  databaseUrlStdin?: boolean;
+  eslHost: string;
+  eslPort: number;
+  eslPassword?: string;
+  eslPasswordEnv?: string;
+  eslPasswordStdin?: boolean;
+  whmcsServerId?: number;
+  whmcsHostname?: string;
+  disabled?: boolean;
+}
+
+interface Check {
+  name: string;
+  ok: boolean;
+  latencyMs: number;
+  detail: string;
+}
+
+async function check(name: string, work: () => Promise<string>): Promise<Check> {
+  const started = Date.now();
+  try {
+    const detail = await work();
+    return { name, ok: true, latencyMs: Date.now() - started, detail };
+  } catch (error) {
+    return { name, ok: false, latencyMs: Date.now() - started, detail: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Connects to a server's database and event socket with short limits and reports each. */
+async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }): Promise<Check[]> {
+  const database = check('database', async () => {
+    const pool = createPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
+    try {
+      const { rows } = await pool.query<{ domains: string }>('SELECT count(*)::text AS domains FROM v_domains');
+      return `${rows[0]!.domains} domains`;
+    } finally {
+      await pool.end();
+    }
+  });
+  const eventSocket = check('event socket', async () => {
+    // Loaded here only: the FusionPBX package would slow every other command's start.
+    const { EslClient } = await import('@ictvoip/fusionpbx');
+    const esl = new EslClient({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword, connectTimeoutMs: 3000, commandTimeoutMs: 3000, reconnectAttempts: 1 });
+    try {
+      const status = await esl.api('status');
+      return status.split('\n')[0]?.trim() || 'answered';
+    } finally {
+      await esl.close();
+    }
+  });
+  return Promise.all([database, eventSocket]);
+}
+
+function serverName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(value)) throw new InvalidArgumentError('must be 1-63 characters a-z, 0-9 and -, starting with a letter or digit');
+  return value;
+}
+
+/**
+ * `ictvoip servers add|list|test|enable|disable|remove`: the FusionPBX servers besides the default
+ * one (FUSIONPBX_DATABASE_URL / ESL_*). Secrets are sealed in the bridge database and never printed.
+ */
+export function serversCommand(): Command {
+  const servers = new Command('servers').description('FusionPBX servers served by this bridge (besides the default one from the environment)');
+  servers
+    .command('add <name>')
+    .description('register a FusionPBX server; secrets are stored encrypted and never printed')
+    .option('--database-url <url>', "the server's FusionPBX database URL (prefer --database-url-env: a flag lands in the shell history)")
+    .option('--database-url-env <VAR>', 'read the database URL from this environment variable')
+    .option('--database-url-stdin', 'read the database URL from the first line of standard input')
+    .requiredOption('--esl-host <host>', 'event socket host')
+    .option('--esl-port <port>', 'event socket port', eslPort, 8021)
+    .option('--esl-password <password>', 'event socket password (prefer --esl-password-env)')
+    .option('--esl-password-env <VAR>', 'read the event socket password from this environment variable')
+    .option('--esl-password-stdin', 'read the event socket password from the first line of standard input')
+    .option('--whmcs-server-id <id>', "WHMCS server id whose events go to this server (the event's server.id)", positiveInt('--whmcs-server-id'))
+    .option('--whmcs-hostname <host>', "WHMCS server hostname whose events go to this server (when the id does not match)")
+    .option('--disabled', 'register it disabled (no job or request uses it until `servers enable`)')
+    .option('--json', 'machine-readable output')
+    .action(action(async (name: string, options: AddOptions) => {
+      if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
+      const databaseUrl = secretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true);
+      const eslPassword = secretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true);
+      const added = await withRegistry((registry) => registry.add({
+        name, databaseUrl, eslHost: options.eslHost, eslPort: options.eslPort, eslPassword,
+        whmcsServerId: options.whmcsServerId ?? null, whmcsHostname: options.whmcsHostname ?? null, enabled: options.disabled !== true,
+      }));
+      emit(options, { server: added }, () => `added ${line(added)}`);
+    }));
+  servers
+    .command('update <name>')
+    .description('change a registered server in place (rotate a secret, move a host, change the WHMCS mapping); only the given options change')
+    .option('--database-url <url>', 'new database URL (prefer --database-url-env)')
+    .option('--database-url-env <VAR>', 'read the new database URL from this environment variable')
+    .option('--database-url-stdin', 'read the new database URL from the first line of standard input')
+    .option('--esl-host <host>', 'new event socket host')
+    .option('--esl-port <port>', 'new event socket port', eslPort)
+    .option('--esl-password <password>', 'new event socket password (prefer --esl-password-env)')
+    .option('--esl-password-env <VAR>', 'read the new event socket password from this environment variable')
+    .option('--esl-password-stdin', 'read the new event socket password from the first line of standard input')
+    .option('--whmcs-server-id <id>', 'new WHMCS server id', positiveInt('--whmcs-server-id'))
+    .option('--no-whmcs-server-id', 'remove the WHMCS server id mapping')
+    .option('--whmcs-hostname <host>', 'new WHMCS server hostname')
+    .option('--no-whmcs-hostname', 'remove the WHMCS hostname mapping')
+    .option('--json', 'machine-readable output')
+    .action(action(async (name: string, options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname'> & { eslHost?: string; eslPort?: number; whmcsServerId?: number | false; whmcsHostname?: string | false }) => {
+      if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
+      const changes = {
+        databaseUrl: optionalSecretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true),
+        eslPassword: optionalSecretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true),
+        eslHost: options.eslHost,
+        eslPort: options.eslPort,
+        whmcsServerId: options.whmcsServerId === false ? null : options.whmcsServerId,
+        whmcsHostname: options.whmcsHostname === false ? null : options.whmcsHostname,
+      };
+      const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+      if (Object.keys(given).length === 0) throw new CliError('INVALID_ARGUMENT', 'nothing to change: give at least one option');
+      const updated = await withRegistry((registry) => registry.update(name, given));
+      if (!updated) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+      emit(options, { server: updated }, () => `updated ${line(updated)}`);
+    }));
+  servers
+    .command('list')
+    .description('list the servers (the default one first); never their secrets')
+    .option('--json', 'machine-readable output')
+    .action(action(async (options: JsonOption) => {
+      const cfg = config();
+      const list = await withRegistry((registry) => registry.list());
+      const defaultServer = { name: DEFAULT_SERVER_NAME, database: redactDatabaseUrl(cfg.fusionpbx.databaseUrl), eslHost: cfg.esl.host, eslPort: cfg.esl.port, source: 'environment' };
+      emit(options, { default: defaultServer, servers: list }, () => [`${DEFAULT_SERVER_NAME}\tenabled\tfrom the environment\tdb ${defaultServer.database}\tesl ${cfg.esl.host}:${cfg.esl.port}`, ...list.map(line)].join('\n'));
+    }));
+  servers
+    .command('test <name>')
+    .description("connect to a server's database and event socket and report each (exit 2 when one fails)")
+    .option('--json', 'machine-readable output')
+    .action(action(async (name: string, options: JsonOption) => {
+      const cfg = config();
+      const connection = name === DEFAULT_SERVER_NAME
+        ? { databaseUrl: cfg.fusionpbx.databaseUrl, eslHost: cfg.esl.host, eslPort: cfg.esl.port, eslPassword: cfg.esl.password }
+        : await withRegistry((registry) => registry.spec(name));
+      if (!connection) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+      const checks = await testServer(connection);
+      const ok = checks.every((c) => c.ok);
+      emit(options, { server: name, ok, checks }, () => checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`).join('\n'));
+      if (!ok) process.exitCode = 2;
+    }));
+  for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
+    servers
+      .command(`${verb} <name>`)
+      .description(enabled ? 'let jobs and requests use the server again' : "stop using the server: its tenants' jobs fail with FUSIONPBX_SERVER_DISABLED, its CDR sync waits")
+      .option('--json', 'machine-readable output')
+      .action(action(async (name: string, options: JsonOption) => {
+        const found = await withRegistry((registry) => registry.setEnabled(name, enabled));
+        if (!found) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+        emit(options, { server: name, enabled }, () => `${name} ${enabled ? 'enabled' : 'disabled'}`);
+      }));
+  }
+  servers
+    .command('remove <name>')
+    .description('remove a server; refused while any service is bound to it')
+    .option('--json', 'machine-readable output')
+    .action(action(async (name: string, options: JsonOption) => {
+      const removed = await withRegistry((registry) => registry.remove(serverName(name)));
+      if (!removed) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+      emit(options, { removed: name }, () => `removed ${name}`);
+    }));
+  return servers;
+}

@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { Pool } from 'pg';
+import { migrateBridgeDatabase } from '@ictvoip/store';
+import { createTestDatabase, loadFusionpbxSchema, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+
+// Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
+jest.setTimeout(180_000);
+
+const ROOT = resolve(__dirname, '../../..');
+const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
+const ESL_PASSWORD = 'Cli-Esl-Secret-4411';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+let db: TestDatabase;
+let fusionDb: TestDatabase;
+let pool: Pool;
+let esl: EslStandin;
+let env: Record<string, string>;
+/** The FusionPBX database URL with a password in it, to look for in every output. */
+let secretUrl: string;
+const outputs: string[] = [];
+
+function cli(args: string[], extraEnv: Record<string, string> = {}, input?: string): Promise<Run> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extraEnv }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
+      outputs.push(stdout, stderr);
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+      } catch {
+        json = {};
+      }
+      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+beforeAll(async () => {
+  [db, fusionDb] = await Promise.all([createTestDatabase('cli_servers'), createTestDatabase('cli_fusion')]);
+  await loadFusionpbxSchema(fusionDb.url);
+  pool = new Pool({ connectionString: db.url, max: 2 });
+  await migrateBridgeDatabase(pool);
+  esl = await startEslStandin({ password: ESL_PASSWORD });
+  // Trust auth ignores the password, so the URL works and still carries a secret to look for.
+  const url = new URL(fusionDb.url);
+  url.password = 'Db-Url-Secret-9090';
+  secretUrl = url.toString();
+  env = { NODE_ENV: 'test', DATABASE_URL: db.url, FUSIONPBX_DATABASE_URL: fusionDb.url, ESL_HOST: esl.host, ESL_PORT: String(esl.port), ESL_PASSWORD, LOG_LEVEL: 'silent' };
+});
+afterAll(async () => {
+  await esl.stop();
+  await pool.end();
+  await Promise.all([db.drop(), fusionDb.drop()]);
+});
+
+const addArgs = (name: string, extra: string[] = []) => ['servers', 'add', name, '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-env', 'PBX_ESL_PASSWORD', ...extra];
+const secretEnv = () => ({ PBX_DB_URL: secretUrl, PBX_ESL_PASSWORD: ESL_PASSWORD });
+
+describe('ictvoip servers', () => {
+  it('adds a server with secrets from environment variables, lists it without them, and stores them encrypted', async () => {
+    const added = await cli([...addArgs('pbx-b', ['--whmcs-server-id', '2', '--whmcs-hostname', 'pbx-b.example.net']), '--json'], secretEnv());
+    expect(added.code).toBe(0);
+    expect(added.json.server).toMatchObject({ name: 'pbx-b', whmcsServerId: 2, whmcsHostname: 'pbx-b.example.net', eslPort: esl.port, enabled: true, boundServices: 0 });
+    const list = await cli(['servers', 'list', '--json']);
+    expect(list.code).toBe(0);
+    expect(list.json.default).toMatchObject({ name: 'default', eslHost: esl.host });
+    expect(list.json.servers).toHaveLength(1);
+    expect(list.json.servers[0].database).toContain(new URL(fusionDb.url).pathname);
+    const text = await cli(['servers', 'list']);
+    expect(text.stdout).toMatch(/^default\tenabled/m);
+    expect(text.stdout).toMatch(/^pbx-b\tenabled\twhmcs id 2, whmcs host pbx-b\.example\.net/m);
+    const { rows } = await pool.query('SELECT row_to_json(s)::text AS row FROM fusionpbx_servers s');
+    expect(rows[0].row).not.toContain(ESL_PASSWORD);
+    expect(rows[0].row).not.toContain('Db-Url-Secret-9090');
+  });
+
+  it('takes a secret from standard input', async () => {
+    const added = await cli(['servers', 'add', 'pbx-c', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-stdin', '--json'], secretEnv(), `${ESL_PASSWORD}\n`);
+    expect(added.code).toBe(0);
+    const tested = await cli(['servers', 'test', 'pbx-c', '--json']);
+    expect(tested.json).toMatchObject({ server: 'pbx-c', ok: true });
+    expect((await cli(['servers', 'remove', 'pbx-c'])).code).toBe(0);
+  });
+
+  it('tests a server: database and event socket each reported; a wrong password fails with exit 2', async () => {
+    const ok = await cli(['servers', 'test', 'pbx-b']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/pbx-b database: ok \(\d+ ms, \d+ domains\)/);
+    expect(ok.stdout).toMatch(/pbx-b event socket: ok/);
+    const viaDefault = await cli(['servers', 'test', 'default', '--json']);
+    expect(viaDefault.json).toMatchObject({ server: 'default', ok: true });
+    expect((await cli(addArgs('pbx-wrong'), { ...secretEnv(), PBX_ESL_PASSWORD: 'not-the-password' })).code).toBe(0);
+    const bad = await cli(['servers', 'test', 'pbx-wrong', '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.json.ok).toBe(false);
+    expect(bad.json.checks).toEqual([expect.objectContaining({ name: 'database', ok: true }), expect.objectContaining({ name: 'event socket', ok: false })]);
+    expect(bad.stdout).not.toContain('not-the-password');
+    // Rotating the password in place (the only way for a server that has tenants).
+    const rotated = await cli(['servers', 'update', 'pbx-wrong', '--esl-password-env', 'PBX_ESL_PASSWORD', '--json'], secretEnv());
+    expect(rotated.code).toBe(0);
+    expect(rotated.json.server).toMatchObject({ name: 'pbx-wrong', whmcsServerId: null });
+    expect((await cli(['servers', 'test', 'pbx-wrong', '--json'])).json).toMatchObject({ ok: true });
+    const nothing = await cli(['servers', 'update', 'pbx-wrong']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('nothing to change');
+    const taken = await cli(['servers', 'update', 'pbx-wrong', '--whmcs-server-id', '2']);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain('already mapped to another server');
+    expect((await cli(['servers', 'update', 'nope', '--esl-port', '8022'])).stderr).toContain('no FusionPBX server named nope');
+    const unknown = await cli(['servers', 'test', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no FusionPBX server named nope');
+  });
+
+  it('refuses bad input with a message naming the field, and writes nothing', async () => {
+    // Each field's rule is tested on the repository (packages/store); here: the CLI names the field and exits 1.
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [addArgs('Bad_Name'), secretEnv(), /name: must be 1-63 characters/],
+      [addArgs('pbx-d'), { ...secretEnv(), PBX_DB_URL: 'mysql://user:Db-Url-Secret-9090@host/db' }, /databaseUrl: must be a postgres:\/\//],
+      [addArgs('pbx-d'), { PBX_DB_URL: secretUrl }, /--esl-password-env: environment variable PBX_ESL_PASSWORD is not set/],
+      [[...addArgs('pbx-d'), '--esl-password', 'x'], secretEnv(), /give the esl-password once/],
+      [addArgs('pbx-d', ['--whmcs-server-id', '2']), secretEnv(), /WHMCS server id 2 is already mapped/],
+      [['servers', 'add', 'pbx-d', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', '70000', '--esl-password-env', 'PBX_ESL_PASSWORD'], secretEnv(), /--esl-port must be an integer from 1 to 65535/],
+    ];
+    for (const [args, extra, message] of cases) {
+      const run = await cli(args, extra);
+      expect({ args, code: run.code }).toEqual({ args, code: 1 });
+      expect(run.stderr).toMatch(message);
+    }
+    const { rows } = await pool.query('SELECT name FROM fusionpbx_servers ORDER BY name');
+    expect(rows.map((r) => r.name)).toEqual(['pbx-b', 'pbx-wrong']);
+  });
+
+  it('removes a server only while no service is bound to it', async () => {
+    await pool.query(`INSERT INTO services (service_id, client_id, desired_state, fusionpbx_server) VALUES (777, 1, 'active', 'pbx-b')`);
+    const refused = await cli(['servers', 'remove', 'pbx-b', '--json']);
+    expect(refused.code).toBe(1);
+    expect(refused.json).toMatchObject({ error: { code: 'FUSIONPBX_SERVER_IN_USE' } });
+    expect(refused.stderr).toContain('pbx-b still serves 1 service(s)');
+    expect((await cli(['servers', 'list', '--json'])).json.servers.find((s: { name: string }) => s.name === 'pbx-b')).toMatchObject({ boundServices: 1 });
+    await pool.query('DELETE FROM services WHERE service_id = 777');
+    expect((await cli(['servers', 'remove', 'pbx-b'])).stdout).toContain('removed pbx-b');
+    const again = await cli(['servers', 'remove', 'pbx-b']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('no FusionPBX server named pbx-b');
+    expect((await cli(['servers', 'remove', 'pbx-wrong'])).code).toBe(0);
+  });
+
+  it('never printed a secret in any of the runs above', () => {
+    const all = outputs.join('\n');
+    expect(all).not.toContain(ESL_PASSWORD);
+    expect(all).not.toContain('Db-Url-Secret-9090');
+  });
+});

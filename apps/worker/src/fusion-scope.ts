@@ -1,0 +1,42 @@
+import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
+import type { ServiceRecord } from '@ictvoip/store';
+import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { WorkerDeps } from './deps';
+import { PermanentJobError } from './errors';
+
+/** The deps with the FusionPBX side (database, event socket, provisioner, cache) of one server. */
+export function scopedTo(deps: WorkerDeps, target: FusionTarget): WorkerDeps {
+  return { ...deps, fusionPool: target.pool, esl: target.esl, provisioner: target.provisioner, cacheOptions: target.cacheOptions, fusionServer: target.storedName };
+}
+
+/**
+ * The server a service not yet bound goes to: the registered server whose WHMCS server id (then
+ * hostname) matches the event's `server` block, else the default server. A matching but disabled
+ * server is refused rather than replaced by the default: the tenant would land on the wrong PBX.
+ */
+export async function serverForEvent(deps: WorkerDeps, event: WebhookEvent): Promise<string | null> {
+  const match = await deps.fusionServers.findForWhmcsServer(event.server);
+  if (!match) return null;
+  if (!match.enabled) throw new FusionServerDisabledError(match.name);
+  return match.name;
+}
+
+/** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
+export async function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: WebhookEvent): Promise<WorkerDeps> {
+  try {
+    const server = service ? service.fusionpbxServer : await serverForEvent(deps, event);
+    return scopedTo(deps, await deps.targets.get(server));
+  } catch (error) {
+    if (error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError) throw new PermanentJobError(error.code, error.message);
+    throw error;
+  }
+}
+
+/** For jobs about one known service (CDR sync, re-rating, purge): its stored server. */
+export async function scopeForService(deps: WorkerDeps, service: Pick<ServiceRecord, 'fusionpbxServer'>): Promise<WorkerDeps> {
+  return scopedTo(deps, await deps.targets.get(service.fusionpbxServer));
+}
+
+export function isServerUnavailable(error: unknown): error is FusionServerDisabledError | FusionServerUnknownError {
+  return error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError;
+}

@@ -1,0 +1,304 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { createProvisioner, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { FusionServersRepository } from '@ictvoip/store';
+import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { call, createKey } from '../../api/test/v1-helpers';
+import { buildDriftReport, driftSourcesOf, syncTenantCdrs } from '../src';
+import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
+import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
+
+// Two FusionPBX servers behind one bridge: the default one (environment) and "pbx2" (registry).
+const SECOND_ESL_PASSWORD = 'Second-Esl-Secret-7781';
+const SECOND_DB_PASSWORD_MARKER = 'second-db-url-marker';
+
+let bridge: Bridge;
+let fusion2Db: TestDatabase;
+let fusion2: Pool;
+let esl2: EslStandin;
+let registry: FusionServersRepository;
+let adminKey: string;
+
+beforeAll(async () => {
+  bridge = await startBridge({}, { logLevel: 'info' });
+  fusion2Db = await createTestDatabase('fusion2');
+  await loadFusionpbxSchema(fusion2Db.url);
+  fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
+  await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
+  esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
+  await bridge.startApi();
+  registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.webhook.secrets);
+  // The URL carries a query parameter as a marker, to find it (or not) in the stored row.
+  await registry.add({ name: 'pbx2', databaseUrl: `${fusion2Db.url}?application_name=${SECOND_DB_PASSWORD_MARKER}`, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2, whmcsHostname: 'pbx2.whmcs.example.net' });
+  await bridge.startWorker({ schedulers: false });
+  adminKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops', scope: 'admin', access: 'read-write' });
+});
+afterAll(async () => {
+  await bridge.close();
+  await esl2.stop();
+  await fusion2.end();
+  await fusion2Db.drop();
+});
+
+function event(serviceId: number, action: string, server: Record<string, unknown> | null) {
+  const base = buildEvent({ serviceId, action });
+  if (action !== 'create' && action !== 'change_password') delete base.secrets;
+  if (server === null) delete base.server;
+  else base.server = server;
+  return base;
+}
+
+const send = (body: Record<string, unknown>) => postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
+const domainCount = async (pool: Pool, domain: string) => Number((await pool.query('SELECT count(*) AS n FROM v_domains WHERE domain_name = $1', [domain])).rows[0].n);
+const boundServer = async (serviceId: number) => (await bridge.api!.deps.pool.query('SELECT fusionpbx_server FROM services WHERE service_id = $1', [serviceId])).rows[0]?.fusionpbx_server;
+const mentions = (esl: EslStandin, domain: string) => esl.apiCommands.filter((command) => command.includes(domain));
+
+describe('routing by the event server block', () => {
+  const onSecond = 9201;
+  const onDefault = 9202;
+  const domain2 = `t${onSecond}.pbx.example.net`;
+  const domain1 = `t${onDefault}.pbx.example.net`;
+  let createOnSecond: Record<string, unknown>;
+
+  it('a create with server.id=2 lands in FusionPBX #2 only, with its event-socket commands on #2 only', async () => {
+    bridge.esl.clearRecorded();
+    esl2.clearRecorded();
+    createOnSecond = event(onSecond, 'create', { id: 2, hostname: 'other.example.net' });
+    const reply = await send(createOnSecond);
+    expect(reply.body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain2 } });
+    expect(await domainCount(fusion2, domain2)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain2)).toBe(0);
+    expect(mentions(esl2, domain2)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain2}`]));
+    expect(mentions(bridge.esl, domain2)).toEqual([]);
+    expect(await boundServer(onSecond)).toBe('pbx2');
+  });
+
+  it('a create without a server block lands on the default server', async () => {
+    bridge.esl.clearRecorded();
+    esl2.clearRecorded();
+    expect((await send(event(onDefault, 'create', null))).body.result).toBe('success');
+    expect(await domainCount(bridge.fusion, domain1)).toBe(1);
+    expect(await domainCount(fusion2, domain1)).toBe(0);
+    expect(mentions(bridge.esl, domain1).length).toBeGreaterThan(0);
+    expect(mentions(esl2, domain1)).toEqual([]);
+    expect(await boundServer(onDefault)).toBeNull();
+  });
+
+  it('routes by hostname when the id does not match, and an unknown server id goes to the default', async () => {
+    const byHost = 9203;
+    const unknown = 9204;
+    expect((await send(event(byHost, 'create', { id: 77, hostname: 'PBX2.whmcs.example.net' }))).body.result).toBe('success');
+    expect(await domainCount(fusion2, `t${byHost}.pbx.example.net`)).toBe(1);
+    expect(await boundServer(byHost)).toBe('pbx2');
+    expect((await send(event(unknown, 'create', { id: 78, hostname: 'nowhere.example.net' }))).body.result).toBe('success');
+    expect(await domainCount(bridge.fusion, `t${unknown}.pbx.example.net`)).toBe(1);
+    expect(await boundServer(unknown)).toBeNull();
+  });
+
+  it('suspends the tenant on #2 on #2 only, even when the later event names another server (a tenant never moves)', async () => {
+    bridge.esl.clearRecorded();
+    esl2.clearRecorded();
+    expect((await send(event(onSecond, 'suspend', { id: 1 }))).body.result).toBe('success');
+    const rows = (await fusion2.query("SELECT d.domain_enabled::text AS enabled FROM v_domains d WHERE d.domain_name = $1", [domain2])).rows;
+    expect(rows).toEqual([{ enabled: 'false' }]);
+    expect(esl2.apiCommands).toEqual(expect.arrayContaining([`sofia profile internal flush_inbound_reg 100@${domain2} reboot`]));
+    expect(mentions(bridge.esl, domain2)).toEqual([]);
+    expect(await domainCount(bridge.fusion, domain2)).toBe(0);
+    expect(await boundServer(onSecond)).toBe('pbx2');
+    expect((await send(event(onSecond, 'unsuspend', null))).body.result).toBe('success');
+    expect((await fusion2.query('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain2])).rows).toEqual([{ enabled: 'true' }]);
+  });
+
+  it('replaying the create event is a no-op', async () => {
+    const audits = async () => Number((await bridge.api!.deps.pool.query('SELECT count(*) AS n FROM audit_log WHERE event_id = $1', [createOnSecond.eventId])).rows[0].n);
+    const before = await audits();
+    esl2.clearRecorded();
+    const again = await send(createOnSecond);
+    expect(again.body).toMatchObject({ result: 'success' });
+    expect(await audits()).toBe(before);
+    expect(esl2.apiCommands).toEqual([]);
+    expect(await domainCount(fusion2, domain2)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain2)).toBe(0);
+  });
+
+  it('REST /v1 reads the tenant on #2 from #2', async () => {
+    await fusion2.query("UPDATE v_extensions SET description = 'lives on two' WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain2]);
+    const list = await call(bridge.url, 'GET', `/v1/tenants/${onSecond}/extensions`, { token: adminKey });
+    expect(list.status).toBe(200);
+    expect(list.body.data.map((e: { extension: string }) => e.extension)).toEqual(['100', '101', '102']);
+    expect(list.body.data.find((e: { extension: string }) => e.extension === '101').description).toBe('lives on two');
+    const tenant = await call(bridge.url, 'GET', `/v1/tenants/${onSecond}`, { token: adminKey });
+    expect(tenant.body).toMatchObject({ fusionpbxServer: 'pbx2', observed: { fusionpbx: { domainName: domain2 } } });
+    const other = await call(bridge.url, 'GET', `/v1/tenants/${onDefault}`, { token: adminKey });
+    expect(other.body).toMatchObject({ fusionpbxServer: 'default', observed: { fusionpbx: { domainName: domain1 } } });
+  });
+
+  it("writes through REST /v1 go to #2's database and event socket", async () => {
+    esl2.clearRecorded();
+    bridge.esl.clearRecorded();
+    const reply = await call(bridge.url, 'PUT', `/v1/tenants/${onSecond}/extensions/101`, { token: adminKey, body: { description: 'edited via api' } });
+    expect(reply.status).toBe(200);
+    expect((await fusion2.query("SELECT description FROM v_extensions WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain2])).rows).toEqual([{ description: 'edited via api' }]);
+    expect(mentions(esl2, domain2).length).toBeGreaterThan(0);
+    expect(mentions(bridge.esl, domain2)).toEqual([]);
+  });
+
+  it('the WHMCS status action reads the tenant from #2', async () => {
+    const reply = await postWebhook(bridge.url, JSON.stringify(event(onSecond, 'status', { id: 2 })));
+    expect(reply.status).toBe(200);
+    expect(reply.body.adminFields).toMatchObject({ 'PBX domain': domain2, 'Extensions enabled / plan': '3 of 3 / 3' });
+  });
+
+  it("CDR sync reads the tenant's calls from #2", async () => {
+    const { rows } = await fusion2.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain2]);
+    await fusion2.query(
+      `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+       VALUES ($1, $2, $3, 'outbound', 'a', '12125550100', '12125550100', now(), 30, 'NORMAL_CLEARING')`,
+      [randomUUID(), rows[0]!.domain_uuid, domain2],
+    );
+    const outcome = await syncTenantCdrs(bridge.worker!.deps, onSecond);
+    expect(outcome).toMatchObject({ status: 'synced', read: 1, inserted: 1 });
+    expect(await syncTenantCdrs(bridge.worker!.deps, onDefault)).toMatchObject({ status: 'synced', read: 0 });
+  });
+
+  it('a test_connection for WHMCS server 2 probes #2', async () => {
+    esl2.clearRecorded();
+    const reply = await send(event(0, 'test_connection', { id: 2 }));
+    expect(reply.body.result).toBe('success');
+    expect(esl2.apiCommands).toContain('status');
+  });
+});
+
+describe('maintenance across servers', () => {
+  it('the drift report compares each tenant with its own server', async () => {
+    const clean = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(clean.items).toEqual([]);
+    expect(clean.tenants).toBeGreaterThanOrEqual(4);
+    // Tenant 9203 is disabled by hand on FusionPBX #2: only the comparison with #2 can notice it.
+    await fusion2.query("UPDATE v_domains SET domain_enabled = 'false' WHERE domain_name = 't9203.pbx.example.net'");
+    const drifted = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(drifted.items).toEqual([expect.objectContaining({ serviceId: 9203, kind: 'domain_disabled', fixAction: 'change_package' })]);
+    await fusion2.query("UPDATE v_domains SET domain_enabled = 'true' WHERE domain_name = 't9203.pbx.example.net'");
+  });
+
+  it("purges a terminated tenant of #2 from #2 after the retention period", async () => {
+    const serviceId = 9205;
+    const domain = `t${serviceId}.pbx.example.net`;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+    esl2.clearRecorded();
+    const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+    expect(outcome.purged).toContain(serviceId);
+    expect(await domainCount(fusion2, domain)).toBe(0);
+    expect((await bridge.api!.deps.pool.query('SELECT observed_state FROM services WHERE service_id = $1', [serviceId])).rows).toEqual([{ observed_state: 'purged' }]);
+  });
+});
+
+describe('a disabled server', () => {
+  it('refuses events for its tenants and for new services mapped to it (never the default instead), and resumes once enabled', async () => {
+    expect((await send(event(9211, 'create', { id: 2 }))).body.result).toBe('success');
+    await registry.setEnabled('pbx2', false);
+    try {
+      const create = await send(event(9212, 'create', { id: 2 }));
+      expect(create.body).toMatchObject({ result: 'error' });
+      expect(JSON.stringify(create.body)).toContain('pbx2 is disabled');
+      expect(await domainCount(bridge.fusion, 't9212.pbx.example.net')).toBe(0);
+      expect(await domainCount(fusion2, 't9212.pbx.example.net')).toBe(0);
+      const suspend = await send(event(9211, 'suspend', null));
+      expect(suspend.body).toMatchObject({ result: 'error' });
+      expect((await fusion2.query("SELECT domain_enabled::text AS e FROM v_domains WHERE domain_name = 't9211.pbx.example.net'")).rows).toEqual([{ e: 'true' }]);
+      expect(await syncTenantCdrs(bridge.worker!.deps, 9211)).toMatchObject({ status: 'server-unavailable' });
+      const rest = await call(bridge.url, 'GET', '/v1/tenants/9211/extensions', { token: adminKey });
+      expect(rest.status).toBe(503);
+      expect(rest.body.error ?? rest.body).toMatchObject({ code: 'FUSIONPBX_SERVER_DISABLED' });
+    } finally {
+      await registry.setEnabled('pbx2', true);
+    }
+    expect((await send(event(9211, 'suspend', null))).body.result).toBe('success');
+    expect((await fusion2.query("SELECT domain_enabled::text AS e FROM v_domains WHERE domain_name = 't9211.pbx.example.net'")).rows).toEqual([{ e: 'false' }]);
+  });
+});
+
+describe('a crash or an outage in the middle, on #2', () => {
+  const inboxStatus = async (eventId: unknown) => (await bridge.api!.deps.pool.query('SELECT status FROM webhook_inbox WHERE event_id = $1', [eventId])).rows[0]?.status;
+
+  it("keeps #2's committed rows while #2's event socket is down and applies them on #2 once it is back", async () => {
+    const serviceId = 9221;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const body = event(serviceId, 'create', { id: 2 });
+    await esl2.stop();
+    bridge.esl.clearRecorded();
+    try {
+      expect((await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=2' })).status).toBe(202);
+      await waitFor(async () => (await inboxStatus(body.eventId)) === 'pending_apply', 10000, 'pending_apply');
+      expect(await boundServer(serviceId)).toBe('pbx2');
+      expect(await domainCount(fusion2, domain)).toBe(1);
+      esl2.clearRecorded();
+    } finally {
+      await esl2.start();
+    }
+    await waitFor(async () => (await inboxStatus(body.eventId)) === 'succeeded', 20000, 'applied after #2 is back');
+    expect(mentions(esl2, domain)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`]));
+    expect(mentions(bridge.esl, domain)).toEqual([]);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+  });
+
+  it('a create whose FusionPBX #2 part committed before a crash is finished on #2, not redone on the default', async () => {
+    const serviceId = 9222;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const body = event(serviceId, 'create', { id: 2 });
+    // The "crashed" attempt: #2 converged, nothing recorded in the bridge, nothing sent to FreeSWITCH.
+    await createProvisioner({ pool: fusion2, options: provisionerOptionsFrom(bridge.config) }).create(body as never);
+    expect(await boundServer(serviceId)).toBeUndefined();
+    esl2.clearRecorded();
+    expect((await send(body)).body.result).toBe('success');
+    expect(await domainCount(fusion2, domain)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+    expect(mentions(esl2, domain)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`]));
+    expect(await boundServer(serviceId)).toBe('pbx2');
+  });
+});
+
+describe('/readyz with two servers', () => {
+  it('shows both; a down registered server is reported (degraded) without making /readyz 503', async () => {
+    const up = await call(bridge.url, 'GET', '/readyz');
+    expect(up.status).toBe(200);
+    expect(up.body).toMatchObject({ status: 'ready', checks: { fusionpbxDatabase: { status: 'up' }, eventSocket: { status: 'up' }, 'fusionpbx:pbx2': { status: 'up' } } });
+    await esl2.stop();
+    try {
+      const down = await call(bridge.url, 'GET', '/readyz');
+      expect(down.status).toBe(200);
+      expect(down.body).toMatchObject({ status: 'degraded', checks: { eventSocket: { status: 'up' }, 'fusionpbx:pbx2': { status: 'down' } } });
+    } finally {
+      await esl2.start();
+    }
+    await waitFor(async () => (await call(bridge.url, 'GET', '/readyz')).body.status === 'ready', 10000, 'pbx2 back up');
+  });
+});
+
+describe('secrets of a registered server', () => {
+  it('are encrypted at rest and never in a log line', async () => {
+    const { rows } = await bridge.api!.deps.pool.query('SELECT row_to_json(s)::text AS row FROM fusionpbx_servers s');
+    expect(rows).toHaveLength(1);
+    expect(rows[0].row).not.toContain(SECOND_ESL_PASSWORD);
+    expect(rows[0].row).not.toContain(SECOND_DB_PASSWORD_MARKER);
+    expect(rows[0].row).not.toContain(fusion2Db.url);
+    expect(bridge.logLines.join('\n')).not.toContain(SECOND_ESL_PASSWORD);
+    const spec = await registry.spec('pbx2');
+    expect(spec).toMatchObject({ eslPassword: SECOND_ESL_PASSWORD, eslPort: esl2.port });
+  });
+});
+
+describe('an edited server', () => {
+  it('reaches the running worker and API at the next job or request, no restart', async () => {
+    const rotated = 'Rotated-Esl-Secret-5150';
+    esl2.password = rotated;
+    await registry.update('pbx2', { eslPassword: rotated });
+    esl2.clearRecorded();
+    expect((await send(event(9201, 'suspend', null))).body.result).toBe('success');
+    expect(esl2.apiCommands.length).toBeGreaterThan(0);
+    expect((await call(bridge.url, 'GET', '/readyz')).body.checks['fusionpbx:pbx2']).toMatchObject({ status: 'up' });
+    expect(bridge.logLines.join('\n')).not.toContain(rotated);
+  });
+});

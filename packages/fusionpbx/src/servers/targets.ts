@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { Pool } from 'pg';
+import type { CacheOptions } from '../cache';
+import { EslClient } from '../esl/client';
+import { createProvisioner, type Provisioner } from '../provisioning/provisioner';
+import type { ProvisionerOptions } from '../provisioning/types';
+
+/** The server of FUSIONPBX_DATABASE_URL / ESL_*: a service whose `fusionpbx_server` is NULL lives there. */
+export const DEFAULT_SERVER_NAME = 'default';
+
+/** How to reach one FusionPBX server (secrets in clear: held in memory only, never logged). */
+export interface FusionServerConnection {
+  name: string;
+  databaseUrl: string;
+  eslHost: string;
+  eslPort: number;
+  eslPassword: string;
+  enabled: boolean;
+}
+
+/** Everything a job or a request needs to act on one FusionPBX server. */
+export interface FusionTarget {
+  name: string;
+  /** What is stored on the services row: null for the default server. */
+  storedName: string | null;
+  pool: Pool;
+  esl: EslClient;
+  provisioner: Provisioner;
+  cacheOptions: CacheOptions;
+}
+
+export class FusionServerUnknownError extends Error {
+  readonly code = 'FUSIONPBX_SERVER_UNKNOWN';
+  constructor(readonly serverName: string) {
+    super(`FusionPBX server ${serverName} is not registered`);
+    this.name = 'FusionServerUnknownError';
+  }
+}
+
+export class FusionServerDisabledError extends Error {
+  readonly code = 'FUSIONPBX_SERVER_DISABLED';
+  constructor(readonly serverName: string) {
+    super(`FusionPBX server ${serverName} is disabled`);
+    this.name = 'FusionServerDisabledError';
+  }
+}
+
+export interface FusionTargetsOptions {
+  defaultServer: Omit<FusionServerConnection, 'name' | 'enabled'>;
+  /** Reads a registered server (the registry); null when there is none of that name. */
+  loadServer(name: string): Promise<FusionServerConnection | null>;
+  /** Lists the registered servers (for health checks and the per-server scans). */
+  listServers(): Promise<FusionServerConnection[]>;
+  openPool(databaseUrl: string, serverName: string): Pool;
+  openEsl(connection: { host: string; port: number; password: string }, serverName: string): EslClient;
+  provisionerOptions: ProvisionerOptions;
+  cacheOptions: CacheOptions;
+  /** Lets the worker time the provisioner's calls. */
+  wrapProvisioner?(provisioner: Provisioner, serverName: string): Provisioner;
+}
+
+// Longer than any job or request holds a connection (the worker's job lock is 30 s by default).
+const RETIRE_AFTER_MS = 120_000;
+
+async function closeTarget(target: FusionTarget): Promise<void> {
+  await target.esl.close();
+  await target.pool.end();
+}
+
+function fingerprint(connection: Omit<FusionServerConnection, 'name' | 'enabled'>): string {
+  return createHash('sha256').update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword])).digest('hex');
+}
+
+/**
+ * Resolves a server name to its connections, opening each server's pool and event socket on first
+ * use and keeping them. A registered server is re-read on every resolve (one primary-key query), so
+ * an edit or a disable through `ictvoip servers` reaches running processes without a restart; the
+ * connections of an edited server are replaced and the old ones closed at shutdown (jobs may still use them).
+ */
+export class FusionTargets {
+  private readonly targets = new Map<string, { fingerprint: string; target: FusionTarget }>();
+  private readonly retired = new Set<FusionTarget>();
+  readonly defaultTarget: FusionTarget;
+
+  constructor(private readonly options: FusionTargetsOptions) {
+    this.defaultTarget = this.open(DEFAULT_SERVER_NAME, null, options.defaultServer);
+  }
+
+  /** null and 'default' are the default server. */
+  async get(name: string | null): Promise<FusionTarget> {
+    if (name === null || name === DEFAULT_SERVER_NAME) return this.defaultTarget;
+    const server = await this.options.loadServer(name);
+    if (!server) throw new FusionServerUnknownError(name);
+    if (!server.enabled) throw new FusionServerDisabledError(name);
+    const print = fingerprint(server);
+    const cached = this.targets.get(name);
+    if (cached?.fingerprint === print) return cached.target;
+    if (cached) this.retire(cached.target);
+    const target = this.open(name, name, server);
+    this.targets.set(name, { fingerprint: print, target });
+    return target;
+  }
+
+  /** The default server and every enabled registered one (a scan over "all tenants" covers each). */
+  async all(): Promise<FusionTarget[]> {
+    const servers = await this.options.listServers();
+    const targets = [this.defaultTarget];
+    for (const server of servers) if (server.enabled) targets.push(await this.get(server.name));
+    return targets;
+  }
+
+  async close(): Promise<void> {
+    const targets = [this.defaultTarget, ...[...this.targets.values()].map((entry) => entry.target), ...this.retired];
+    this.targets.clear();
+    this.retired.clear();
+    await Promise.allSettled(targets.map(closeTarget));
+  }
+
+  /** Connections of an edited server: jobs that hold them finish first, then they are closed. */
+  private retire(target: FusionTarget): void {
+    this.retired.add(target);
+    setTimeout(() => {
+      if (this.retired.delete(target)) void closeTarget(target).catch(() => undefined);
+    }, RETIRE_AFTER_MS).unref();
+  }
+
+  private open(name: string, storedName: string | null, connection: Omit<FusionServerConnection, 'name' | 'enabled'>): FusionTarget {
+    const pool = this.options.openPool(connection.databaseUrl, name);
+    const esl = this.options.openEsl({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword }, name);
+    const provisioner = createProvisioner({ pool, options: this.options.provisionerOptions });
+    return { name, storedName, pool, esl, provisioner: this.options.wrapProvisioner?.(provisioner, name) ?? provisioner, cacheOptions: this.options.cacheOptions };
+  }
+}

@@ -1,0 +1,258 @@
+import type { Pool, PoolClient } from 'pg';
+import { openSecrets, sealSecrets } from './sealed-secrets';
+
+/** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
+export const DEFAULT_FUSION_SERVER = 'default';
+export const FUSION_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/** A registered server with its secrets opened: for the processes that connect, never for output. */
+export interface FusionServerSpec {
+  name: string;
+  databaseUrl: string;
+  eslHost: string;
+  eslPort: number;
+  eslPassword: string;
+  enabled: boolean;
+  whmcsServerId: number | null;
+  whmcsHostname: string | null;
+}
+
+/** What may be shown: the database URL without its password, no event-socket password. */
+export interface FusionServerSummary {
+  name: string;
+  whmcsServerId: number | null;
+  whmcsHostname: string | null;
+  database: string;
+  eslHost: string;
+  eslPort: number;
+  enabled: boolean;
+  boundServices: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewFusionServer {
+  name: string;
+  databaseUrl: string;
+  eslHost: string;
+  eslPort: number;
+  eslPassword: string;
+  whmcsServerId?: number | null;
+  whmcsHostname?: string | null;
+  enabled?: boolean;
+}
+
+export class FusionServerInputError extends Error {
+  readonly code = 'FUSIONPBX_SERVER_INVALID';
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'FusionServerInputError';
+  }
+}
+
+export class FusionServerConflictError extends Error {
+  readonly code = 'FUSIONPBX_SERVER_CONFLICT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FusionServerConflictError';
+  }
+}
+
+export class FusionServerInUseError extends Error {
+  readonly code = 'FUSIONPBX_SERVER_IN_USE';
+  constructor(readonly serverName: string, readonly services: number) {
+    super(`server ${serverName} still serves ${services} service(s); it cannot be removed`);
+    this.name = 'FusionServerInUseError';
+  }
+}
+
+interface ServerRow {
+  name: string;
+  whmcs_server_id: number | null;
+  whmcs_hostname: string | null;
+  database_url: string;
+  esl_host: string;
+  esl_port: number;
+  esl_password: string;
+  enabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  bound_services?: string;
+}
+
+/** The URL as it may be printed: scheme, user, host, port and database; the password never. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(unparseable)';
+  }
+}
+
+function validDatabaseUrl(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return (parsed.protocol === 'postgres:' || parsed.protocol === 'postgresql:') && parsed.hostname !== '' && parsed.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
+/** Every field checked before anything is written; the first bad one is named. */
+export function validateFusionServer(input: NewFusionServer): void {
+  if (!FUSION_SERVER_NAME.test(input.name)) throw new FusionServerInputError('name', 'must be 1-63 characters a-z, 0-9 and -, starting with a letter or digit');
+  if (input.name === DEFAULT_FUSION_SERVER) throw new FusionServerInputError('name', `"${DEFAULT_FUSION_SERVER}" is the server set by FUSIONPBX_DATABASE_URL / ESL_* and cannot be registered`);
+  // The message never echoes the URL: it may carry a password.
+  if (!validDatabaseUrl(input.databaseUrl)) throw new FusionServerInputError('databaseUrl', 'must be a postgres:// or postgresql:// URL with a host and a database');
+  if (!HOSTNAME.test(input.eslHost) && !IPV6.test(input.eslHost)) throw new FusionServerInputError('eslHost', 'must be a host name or an IP address');
+  if (!Number.isInteger(input.eslPort) || input.eslPort < 1 || input.eslPort > 65535) throw new FusionServerInputError('eslPort', 'must be an integer from 1 to 65535');
+  if (input.eslPassword.length === 0 || /[\r\n]/.test(input.eslPassword)) throw new FusionServerInputError('eslPassword', 'must be non-empty and on one line');
+  if (input.whmcsServerId != null && (!Number.isSafeInteger(input.whmcsServerId) || input.whmcsServerId < 1)) throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
+  if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');
+}
+
+function summaryOf(row: ServerRow, keySecrets: readonly string[]): FusionServerSummary {
+  let database = '(sealed with another key)';
+  try {
+    database = redactDatabaseUrl(openSecrets(row.database_url, keySecrets).url ?? '');
+  } catch {
+    // listed anyway: the operator sees the server and can re-add it
+  }
+  return {
+    name: row.name,
+    whmcsServerId: row.whmcs_server_id,
+    whmcsHostname: row.whmcs_hostname,
+    database,
+    eslHost: row.esl_host,
+    eslPort: row.esl_port,
+    enabled: row.enabled,
+    boundServices: Number(row.bound_services ?? 0),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+const SELECT_WITH_COUNT = `SELECT s.*, (SELECT count(*) FROM services v WHERE v.fusionpbx_server = s.name) AS bound_services FROM fusionpbx_servers s`;
+
+/**
+ * The registry of FusionPBX servers besides the default one. Secrets are sealed with the first of
+ * `keySecrets` (the webhook secret) and opened with any of them, so a webhook-secret rotation that
+ * keeps the previous secret in WEBHOOK_SECRET_PREVIOUS still opens them.
+ */
+export class FusionServersRepository {
+  constructor(private readonly db: Pool | PoolClient, private readonly keySecrets: readonly string[]) {}
+
+  async add(input: NewFusionServer): Promise<FusionServerSummary> {
+    validateFusionServer(input);
+    const key = this.keySecrets[0];
+    if (!key) throw new FusionServerInputError('key', 'no sealing key configured');
+    try {
+      const { rows } = await this.db.query<ServerRow>(
+        `INSERT INTO fusionpbx_servers (name, whmcs_server_id, whmcs_hostname, database_url, esl_host, esl_port, esl_password, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *, 0 AS bound_services`,
+        [input.name, input.whmcsServerId ?? null, input.whmcsHostname ?? null, sealSecrets({ url: input.databaseUrl }, key), input.eslHost, input.eslPort, sealSecrets({ password: input.eslPassword }, key), input.enabled ?? true],
+      );
+      return summaryOf(rows[0]!, this.keySecrets);
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      const constraint = (error as { constraint?: string }).constraint ?? '';
+      if (constraint.includes('whmcs_server_id')) throw new FusionServerConflictError(`WHMCS server id ${input.whmcsServerId} is already mapped to another server`);
+      if (constraint.includes('hostname')) throw new FusionServerConflictError(`WHMCS hostname ${input.whmcsHostname} is already mapped to another server`);
+      throw new FusionServerConflictError(`a server named ${input.name} is already registered`);
+    }
+  }
+
+  async list(): Promise<FusionServerSummary[]> {
+    const { rows } = await this.db.query<ServerRow>(`${SELECT_WITH_COUNT} ORDER BY s.name`);
+    return rows.map((row) => summaryOf(row, this.keySecrets));
+  }
+
+  async summary(name: string): Promise<FusionServerSummary | null> {
+    const { rows } = await this.db.query<ServerRow>(`${SELECT_WITH_COUNT} WHERE s.name = $1`, [name]);
+    return rows[0] ? summaryOf(rows[0], this.keySecrets) : null;
+  }
+
+  /** The server with its secrets opened (throws SealedSecretError when no configured key opens them). */
+  async spec(name: string): Promise<FusionServerSpec | null> {
+    const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers WHERE name = $1', [name]);
+    return rows[0] ? this.open(rows[0]) : null;
+  }
+
+  async specs(): Promise<FusionServerSpec[]> {
+    const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers ORDER BY name');
+    return rows.map((row) => this.open(row));
+  }
+
+  /** The registered server an event's `server` block names: by WHMCS server id first, then by hostname. */
+  async findForWhmcsServer(server: { id?: number; hostname?: string } | undefined): Promise<{ name: string; enabled: boolean } | null> {
+    if (!server) return null;
+    const { rows } = await this.db.query<{ name: string; enabled: boolean }>(
+      `SELECT name, enabled FROM fusionpbx_servers
+        WHERE ($1::int IS NOT NULL AND whmcs_server_id = $1::int)
+           OR ($2::text IS NOT NULL AND lower(whmcs_hostname) = lower($2::text))
+        ORDER BY (whmcs_server_id IS NOT DISTINCT FROM $1::int) DESC LIMIT 1`,
+      [Number.isSafeInteger(server.id) ? server.id : null, typeof server.hostname === 'string' && server.hostname !== '' ? server.hostname : null],
+    );
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Changes a registered server in place (a rotated password, a moved host, a new WHMCS mapping):
+   * the only way to change a server that has tenants. Validated as a whole before it is written.
+   */
+  async update(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSummary | null> {
+    const current = await this.spec(name);
+    if (!current) return null;
+    const next: NewFusionServer = { ...current, ...changes, name };
+    validateFusionServer(next);
+    const key = this.keySecrets[0]!;
+    try {
+      await this.db.query(
+        `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8, updated_at = now()
+          WHERE name = $1`,
+        [name, next.whmcsServerId ?? null, next.whmcsHostname ?? null, sealSecrets({ url: next.databaseUrl }, key), next.eslHost, next.eslPort, sealSecrets({ password: next.eslPassword }, key), next.enabled ?? true],
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+      throw new FusionServerConflictError(`the WHMCS server id or hostname is already mapped to another server`);
+    }
+    return this.summary(name);
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<boolean> {
+    const { rowCount } = await this.db.query('UPDATE fusionpbx_servers SET enabled = $2, updated_at = now() WHERE name = $1', [name, enabled]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Refused while a service is bound to the server (its tenants would lose their home). */
+  async remove(name: string): Promise<boolean> {
+    const { rows } = await this.db.query<{ count: string }>('SELECT count(*) AS count FROM services WHERE fusionpbx_server = $1', [name]);
+    const bound = Number(rows[0]?.count ?? 0);
+    if (bound > 0) throw new FusionServerInUseError(name, bound);
+    try {
+      const { rowCount } = await this.db.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
+      return (rowCount ?? 0) > 0;
+    } catch (error) {
+      // A service bound between the count and the delete: the foreign key refuses (23503).
+      if ((error as { code?: string }).code === '23503') throw new FusionServerInUseError(name, 1);
+      throw error;
+    }
+  }
+
+  private open(row: ServerRow): FusionServerSpec {
+    return {
+      name: row.name,
+      databaseUrl: openSecrets(row.database_url, this.keySecrets).url ?? '',
+      eslHost: row.esl_host,
+      eslPort: row.esl_port,
+      eslPassword: openSecrets(row.esl_password, this.keySecrets).password ?? '',
+      enabled: row.enabled,
+      whmcsServerId: row.whmcs_server_id,
+      whmcsHostname: row.whmcs_hostname,
+    };
+  }
+}

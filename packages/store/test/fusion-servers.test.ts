@@ -1,0 +1,119 @@
+import type { Pool } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import {
+  createPool,
+  FusionServerConflictError,
+  FusionServerInputError,
+  FusionServerInUseError,
+  FusionServersRepository,
+  migrateBridgeDatabase,
+  redactDatabaseUrl,
+  SealedSecretError,
+  ServicesRepository,
+  type NewFusionServer,
+} from '@ictvoip/store';
+
+const KEY = 'fusion-servers-test-key-0123456789';
+const OLD_KEY = 'fusion-servers-old-key-9876543210';
+let db: TestDatabase;
+let pool: Pool;
+let registry: FusionServersRepository;
+
+const server = (name: string, extra: Partial<NewFusionServer> = {}): NewFusionServer => ({
+  name, databaseUrl: `postgres://pbx:Url-Secret-${name}@db.${name}.example.net:5432/fusionpbx`, eslHost: `fs.${name}.example.net`, eslPort: 8021, eslPassword: `Esl-Secret-${name}`, ...extra,
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase('fusion_servers');
+  pool = createPool(db.url);
+  await migrateBridgeDatabase(pool);
+  registry = new FusionServersRepository(pool, [KEY]);
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+describe('the FusionPBX server registry', () => {
+  it('stores secrets sealed, shows the URL without its password, and opens them with the key', async () => {
+    const added = await registry.add(server('a', { whmcsServerId: 10, whmcsHostname: 'a.whmcs.example.net' }));
+    expect(added).toMatchObject({ name: 'a', database: 'postgres://pbx@db.a.example.net:5432/fusionpbx', eslHost: 'fs.a.example.net', enabled: true, boundServices: 0 });
+    expect(JSON.stringify(added)).not.toContain('Secret');
+    const { rows } = await pool.query("SELECT row_to_json(s)::text AS row FROM fusionpbx_servers s WHERE name = 'a'");
+    expect(rows[0].row).not.toContain('Url-Secret-a');
+    expect(rows[0].row).not.toContain('Esl-Secret-a');
+    expect(await registry.spec('a')).toMatchObject({ databaseUrl: server('a').databaseUrl, eslPassword: 'Esl-Secret-a' });
+    expect(await registry.spec('missing')).toBeNull();
+  });
+
+  it('opens secrets sealed with the previous key after a rotation, and refuses with a typed error without it', async () => {
+    await new FusionServersRepository(pool, [OLD_KEY]).add(server('old'));
+    expect(await new FusionServersRepository(pool, [KEY, OLD_KEY]).spec('old')).toMatchObject({ eslPassword: 'Esl-Secret-old' });
+    await expect(registry.spec('old')).rejects.toBeInstanceOf(SealedSecretError);
+    // Listing still works (no secret needed), it only says the URL cannot be shown.
+    expect((await registry.list()).find((s) => s.name === 'old')).toMatchObject({ database: '(sealed with another key)' });
+    await registry.remove('old');
+  });
+
+  it('matches an event by WHMCS server id first, then by hostname (case-insensitive)', async () => {
+    await registry.add(server('b', { whmcsServerId: 11, whmcsHostname: 'b.whmcs.example.net' }));
+    expect(await registry.findForWhmcsServer({ id: 11, hostname: 'a.whmcs.example.net' })).toEqual({ name: 'b', enabled: true });
+    expect(await registry.findForWhmcsServer({ id: 99, hostname: 'A.WHMCS.example.net' })).toEqual({ name: 'a', enabled: true });
+    expect(await registry.findForWhmcsServer({ id: 99, hostname: 'none.example.net' })).toBeNull();
+    expect(await registry.findForWhmcsServer({})).toBeNull();
+    expect(await registry.findForWhmcsServer(undefined)).toBeNull();
+    await registry.setEnabled('b', false);
+    expect(await registry.findForWhmcsServer({ id: 11 })).toEqual({ name: 'b', enabled: false });
+  });
+
+  it('refuses bad input by field, duplicates and taken mappings, writing nothing', async () => {
+    const bad: [Partial<NewFusionServer>, string][] = [
+      [{ name: 'Upper' }, 'name'],
+      [{ name: 'default' }, 'name'],
+      [{ databaseUrl: 'mysql://x@h/db' }, 'databaseUrl'],
+      [{ databaseUrl: 'postgres://h' }, 'databaseUrl'],
+      [{ eslHost: 'bad host' }, 'eslHost'],
+      [{ eslPort: 0 }, 'eslPort'],
+      [{ eslPassword: '' }, 'eslPassword'],
+      [{ eslPassword: 'two\nlines' }, 'eslPassword'],
+      [{ whmcsServerId: -1 }, 'whmcsServerId'],
+      [{ whmcsHostname: 'no spaces please' }, 'whmcsHostname'],
+    ];
+    for (const [change, field] of bad) {
+      const error = await registry.add({ ...server('c'), ...change }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FusionServerInputError);
+      expect((error as FusionServerInputError).field).toBe(field);
+      expect((error as Error).message).not.toContain('Secret');
+    }
+    await expect(registry.add(server('a'))).rejects.toBeInstanceOf(FusionServerConflictError);
+    await expect(registry.add(server('c', { whmcsServerId: 10 }))).rejects.toThrow('WHMCS server id 10 is already mapped');
+    await expect(registry.add(server('c', { whmcsHostname: 'A.whmcs.example.net' }))).rejects.toThrow('already mapped');
+    expect((await registry.list()).map((s) => s.name)).toEqual(['a', 'b']);
+  });
+
+  it('binds a service once (sticky), and removal is refused while a service is bound', async () => {
+    const services = new ServicesRepository(pool);
+    await services.setDesired({ serviceId: 501, clientId: 1, desiredState: 'active', eventId: '00000000-0000-4000-8000-000000000001', fusionpbxServer: 'a' });
+    // A later event naming another server never moves it.
+    await services.setDesired({ serviceId: 501, clientId: 1, desiredState: 'suspended', eventId: '00000000-0000-4000-8000-000000000002', fusionpbxServer: 'b' });
+    expect(await services.get(501)).toMatchObject({ fusionpbxServer: 'a', desiredState: 'suspended' });
+    await expect(registry.remove('a')).rejects.toBeInstanceOf(FusionServerInUseError);
+    expect((await registry.summary('a'))?.boundServices).toBe(1);
+    await pool.query('DELETE FROM services WHERE service_id = 501');
+    expect(await registry.remove('a')).toBe(true);
+    expect(await registry.remove('a')).toBe(false);
+  });
+
+  it('updates in place, validating the result as a whole', async () => {
+    const updated = await registry.update('b', { eslPassword: 'Rotated-Secret', eslPort: 8022, whmcsHostname: null });
+    expect(updated).toMatchObject({ name: 'b', eslPort: 8022, whmcsHostname: null, whmcsServerId: 11, enabled: false });
+    expect(await registry.spec('b')).toMatchObject({ eslPassword: 'Rotated-Secret', databaseUrl: server('b').databaseUrl });
+    await expect(registry.update('b', { eslPort: 70000 })).rejects.toBeInstanceOf(FusionServerInputError);
+    expect(await registry.update('nope', { eslPort: 8021 })).toBeNull();
+  });
+
+  it('never shows a password in a redacted URL', () => {
+    expect(redactDatabaseUrl('postgresql://u:p%40ss@h:1/d?sslmode=require')).toBe('postgresql://u@h:1/d?sslmode=require');
+    expect(redactDatabaseUrl('not a url')).toBe('(unparseable)');
+  });
+});
