@@ -112,6 +112,19 @@ describe('CDR sync', () => {
     expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[120, '0.000000'], [0, '0.013700']]);
   });
 
+  test('included minutes spanning several pages and two periods in one run: each period allowance used once, in call order', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 7 });
+    // Page size 5: January's 7 included minutes run over two pages; February starts its own allowance mid-page.
+    for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-31T23:${String(40 + i).padStart(2, '0')}:00Z`, billsec: 60 });
+    for (let i = 0; i < 9; i += 1) await kit.insertCdr(tenant, { start: `2025-02-01T00:0${i}:00Z`, billsec: 60 });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-01-31T00:00:00Z') });
+    expect(outcome.pages).toBe(5);
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    const included = (period: string) => charges.filter((charge) => charge.period === period).map((charge) => charge.includedSeconds);
+    expect(included('2025-01')).toEqual([...Array(7).fill(60), ...Array(5).fill(0)]);
+    expect(included('2025-02')).toEqual([...Array(7).fill(60), 0, 0]);
+  });
+
   test('crash after inserting charges but before commit: nothing of that page; after commit: cursor matches the charges', async () => {
     const tenant = await kit.addTenant();
     for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-16T10:00:${String(i).padStart(2, '0')}Z`, billsec: 60 });

@@ -53,11 +53,14 @@ function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Dat
   return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
 
-/** Rates the CDRs not yet charged, in call order, taking each period's remaining allowance from the database. */
-async function rateFresh(client: PoolClient, rating: ServiceRating, sources: Awaited<ReturnType<typeof readCdrsAfter>>): Promise<NewCharge[]> {
+/**
+ * Rates the CDRs not yet charged, in call order. A period's remaining allowance comes from the
+ * database the first time the run sees the period, then from `remaining` (updated in place).
+ */
+async function rateFresh(client: PoolClient, rating: ServiceRating, sources: Awaited<ReturnType<typeof readCdrsAfter>>, remaining: Map<string, number>): Promise<NewCharge[]> {
   const existing = await existingChargeIds(client, sources.map((source) => source.cdr.xmlCdrUuid));
-  const fresh = sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
-  return rateInOrder(rating, fresh, async (period) => Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period))));
+  const fresh = existing.size === 0 ? sources : sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
+  return rateInOrder(rating, fresh, async (period) => Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period))), remaining);
 }
 
 /**
@@ -79,20 +82,26 @@ export async function syncTenantCdrs(deps: WorkerDeps, serviceId: number, option
     const rating = await loadServiceRating(client, service, deps.config);
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
+    // Included seconds left per period as committed so far in this run. Valid for the whole run:
+    // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
+    let allowance = new Map<string, number>();
     for (;;) {
       const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize);
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
       await options.hooks?.afterRead?.(page);
+      const pageAllowance = new Map(allowance);
       const charges = await inTransaction(client, async () => {
-        const rated = await rateFresh(client, rating, sources);
+        const rated = await rateFresh(client, rating, sources, pageAllowance);
         const inserted = await insertCharges(client, rated);
         await options.hooks?.afterInsert?.(page);
         await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted });
         outcome.inserted += inserted;
         return rated;
       });
+      // Only a committed page's consumption counts (a rolled-back page leaves `allowance` as it was).
+      allowance = pageAllowance;
       await options.hooks?.afterCommit?.(page);
       outcome.pages = page;
       outcome.read += sources.length;
