@@ -52,12 +52,17 @@ describe('billing push', () => {
       expect(items[0]!.description).toContain(pushTokenFor(batchId));
       const [batch] = await listBatches(kit.deps.pool, { serviceId: tenant.serviceId });
       expect(batch).toMatchObject({ batchId, state: 'pushed', whmcsBillableId: items[0]!.id, total: microToDecimal(exact) });
+      // The audit entry commits with the state change (one statement): exactly one, with the WHMCS id.
+      const audits = await kit.deps.pool.query<{ detail: Record<string, unknown> }>(`SELECT detail FROM audit_log WHERE action = 'billing.pushed' AND service_id = $1`, [tenant.serviceId]);
+      expect(audits.rows.map((row) => row.detail)).toEqual([expect.objectContaining({ batchId, billableId: items[0]!.id })]);
     }
     expect(await chargedMicro(kit.deps, terminated.serviceId)).toBe(expectedMicro('12125550100', 30) + expectedMicro('12125550100', 120));
 
     await closeBillingPeriods(kit.deps, new Date(CLOSE_AT.getTime() + 3 * 3600_000));
     for (const tenant of tenants) expect((await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).outcome).toBe('pushed');
     for (const tenant of tenants) expect(itemsFor(tenant)).toHaveLength(1);
+    const repeated = await kit.deps.pool.query(`SELECT 1 FROM audit_log WHERE action = 'billing.pushed' AND service_id = ANY($1::bigint[])`, [tenants.map((t) => t.serviceId)]);
+    expect(repeated.rows).toHaveLength(3);
   });
 
   test('WHMCS failing ~30% (500, result error, timeout after effect): after retries 0 unbilled, 0 double-billed, sums exact', async () => {

@@ -112,6 +112,41 @@ describe('CDR sync', () => {
     expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[120, '0.000000'], [0, '0.013700']]);
   });
 
+  test('included minutes spanning several pages and two periods in one run: each period allowance used once, in call order', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 7 });
+    // Page size 5: January's 7 included minutes run over two pages; February starts its own allowance mid-page.
+    for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-31T23:${String(40 + i).padStart(2, '0')}:00Z`, billsec: 60 });
+    for (let i = 0; i < 9; i += 1) await kit.insertCdr(tenant, { start: `2025-02-01T00:0${i}:00Z`, billsec: 60 });
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-01-31T00:00:00Z') });
+    expect(outcome.pages).toBe(5);
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    const included = (period: string) => charges.filter((charge) => charge.period === period).map((charge) => charge.includedSeconds);
+    expect(included('2025-01')).toEqual([...Array(7).fill(60), ...Array(5).fill(0)]);
+    expect(included('2025-02')).toEqual([...Array(7).fill(60), 0, 0]);
+  });
+
+  test('a look-back re-read of charged CDRs with included seconds left: the new CDRs get them, the charged ones are not rated again', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 5 });
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:00:00Z', billsec: 60 });
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:02:00Z', billsec: 60 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-01-18T00:00:00Z') })).toMatchObject({ inserted: 2, rated: 2 });
+    // A late CDR between the two and a new one after: the page re-reads both charged CDRs (180 s left).
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:01:00Z', billsec: 60 });
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:03:00Z', billsec: 60 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 4, inserted: 2, rated: 2, notBillable: 0, unrated: 0 });
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    expect(charges.map((charge) => [charge.startStamp.slice(11, 16), charge.includedSeconds, charge.amount])).toEqual([
+      ['10:00', 60, '0.000000'], ['10:01', 60, '0.000000'], ['10:02', 60, '0.000000'], ['10:03', 60, '0.000000'],
+    ]);
+    // Allowance used up: a re-read inserts and counts nothing, and a late call is billed in full.
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:04:00Z', billsec: 120 });
+    await kit.insertCdr(tenant, { start: '2025-01-18T10:05:00Z', billsec: 60 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 2, rated: 2 });
+    const after = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    expect(after.slice(4).map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[60, '0.013700'], [0, '0.013700']]);
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 0, rated: 0, notBillable: 0, unrated: 0 });
+  });
+
   test('crash after inserting charges but before commit: nothing of that page; after commit: cursor matches the charges', async () => {
     const tenant = await kit.addTenant();
     for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-16T10:00:${String(i).padStart(2, '0')}Z`, billsec: 60 });

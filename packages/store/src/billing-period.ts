@@ -36,8 +36,36 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
-/** The period (`YYYY-MM`) containing `at` in `timeZone`. */
+const HOUR_MS = 3_600_000;
+/** Per zone: UTC hour → its period, for hours that lie wholly inside one period. */
+const hourPeriods = new Map<string, Map<number, string>>();
+const MAX_CACHED_HOURS = 100_000;
+
+/**
+ * The period (`YYYY-MM`) containing `at` in `timeZone`. Cached per UTC hour: formatToParts costs
+ * microseconds and CDR sync asks once per call. An hour is cached only when its first and last
+ * millisecond fall in the same period (a local month can start mid-hour, e.g. UTC+05:45, and the
+ * period never moves backwards in time), so the answer is always exactly the uncached one.
+ */
 export function periodOf(at: Date, timeZone: string): string {
+  const ms = at.getTime();
+  if (!Number.isFinite(ms)) return periodOfUncached(at, timeZone);
+  const hour = Math.floor(ms / HOUR_MS);
+  let hours = hourPeriods.get(timeZone);
+  const cached = hours?.get(hour);
+  if (cached !== undefined) return cached;
+  const period = periodOfUncached(at, timeZone);
+  const first = periodOfUncached(new Date(hour * HOUR_MS), timeZone);
+  const last = periodOfUncached(new Date(hour * HOUR_MS + HOUR_MS - 1), timeZone);
+  if (first === last) {
+    if (!hours) hourPeriods.set(timeZone, (hours = new Map()));
+    if (hours.size >= MAX_CACHED_HOURS) hours.clear();
+    hours.set(hour, period);
+  }
+  return period;
+}
+
+function periodOfUncached(at: Date, timeZone: string): string {
   const parts = formatterFor(timeZone).formatToParts(at);
   const year = parts.find((part) => part.type === 'year')?.value ?? '';
   const month = parts.find((part) => part.type === 'month')?.value ?? '';

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
+import type { AuditEntry } from './audit-repository';
 
 /**
  * Billing batches: one per service, closing period and category, with a deterministic id, so a
@@ -167,81 +168,118 @@ export interface CreateBatchInput {
   period: string;
 }
 
-/**
- * Gathers a service's unbilled rated charges (periods up to `period`) and pending adjustments into
- * a new batch, in one transaction on `client` (the caller holds the billing lock). Returns the
- * existing batch when one was already made for this period, null when there is nothing to bill.
- */
-export async function createBatch(client: PoolClient, input: CreateBatchInput): Promise<BillingBatch | null> {
-  const batchId = batchIdFor(input.serviceId, input.period);
-  const existing = await getBatch(client, batchId);
-  if (existing) return existing;
-  await client.query('BEGIN');
-  try {
-    const batch = await insertBatch(client, batchId, input);
-    await client.query('COMMIT');
-    return batch;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+export interface CreateBatchOptions {
+  /**
+   * A NEW batch with a positive line is made straight in `pushing` (attempt 1), in the same commit
+   * as its charges: that commit is the push's "pushing before WHMCS is called", one commit instead of two.
+   */
+  startPush?: boolean;
 }
 
-async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput): Promise<BillingBatch | null> {
-  const charges = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[] }>(
-    `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
-       COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-     FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND status = 'rated' AND period <= $2`,
-    [input.serviceId, input.period],
+export interface MadeBatch {
+  batch: BillingBatch;
+  /** true when this call made the batch in `pushing`: the caller must call WHMCS (or leave it to reconciliation) */
+  pushStarted: boolean;
+}
+
+/**
+ * Gathers a service's unbilled rated charges (periods up to `period`) and pending adjustments into
+ * a new batch (the caller holds the billing lock: nothing else changes the service's charges in
+ * between). Returns the existing batch when one was already made for this period, null when there
+ * is nothing to bill. Two statements: one read (existing batch and sums together), one write (the
+ * batch, its charges and adjustments, atomically).
+ */
+export async function createBatch(client: PoolClient, input: CreateBatchInput, options: CreateBatchOptions = {}): Promise<MadeBatch | null> {
+  const batchId = batchIdFor(input.serviceId, input.period);
+  const pending = await existingOrPending(client, batchId, input);
+  if (!pending) throw new BillingStoreError('BILLING_SUMS_MISSING', `no sums returned for ${batchId}`);
+  if (pending.batch_id !== null) return { batch: toBatch(pending as BatchRow), pushStarted: false };
+  return insertBatch(client, batchId, input, pending, options.startPush === true);
+}
+
+interface PendingSums {
+  calls: string;
+  seconds: string;
+  amount: string;
+  currencies: string[];
+  adjustments: string;
+  adjustment_amount: string;
+  adjustment_currencies: string[];
+}
+
+type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null });
+
+/** The batch if it exists, else (same row) the unbilled rated charges up to `period` and the pending adjustments. */
+async function existingOrPending(client: PoolClient, batchId: string, input: CreateBatchInput): Promise<ExistingOrPending | undefined> {
+  const { rows } = await client.query<ExistingOrPending>(
+    `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies
+     FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+             COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
+           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND status = 'rated' AND period <= $2) c
+     CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+             COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
+           FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
+     LEFT JOIN (SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $3) b ON true`,
+    [input.serviceId, input.period, batchId],
   );
-  const adjustments = await client.query<{ n: string; amount: string; currencies: string[] }>(
-    `SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
-       COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-     FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`,
-    [input.serviceId],
-  );
-  const chargeRow = charges.rows[0];
-  const adjustmentRow = adjustments.rows[0];
-  const callCount = Number.parseInt(chargeRow?.calls ?? '0', 10);
-  const adjustmentCount = Number.parseInt(adjustmentRow?.n ?? '0', 10);
+  return rows[0];
+}
+
+async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput, sums: PendingSums, startPush: boolean): Promise<MadeBatch | null> {
+  const callCount = Number.parseInt(sums.calls ?? '0', 10);
+  const adjustmentCount = Number.parseInt(sums.adjustments ?? '0', 10);
   if (callCount === 0 && adjustmentCount === 0) return null;
   // Only sub-cent remainders pending and no calls: keep them for a period that has calls.
-  if (callCount === 0 && roundInvoiceLine(parseMoney(adjustmentRow?.amount ?? '0', { allowNegative: true })) === 0n) return null;
-  const currencies = [...new Set([...(chargeRow?.currencies ?? []), ...(adjustmentRow?.currencies ?? [])].map((c) => c.trim()))];
+  if (callCount === 0 && roundInvoiceLine(parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true })) === 0n) return null;
+  const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
   if (currencies.length > 1) {
     throw new BillingStoreError('BILLING_CURRENCY_MIXED', `service ${input.serviceId} has unbilled charges in several currencies (${currencies.join(', ')}); re-rate with one deck`);
   }
-  const chargeSum = parseMoney(chargeRow?.amount ?? '0');
-  const adjustmentSum = parseMoney(adjustmentRow?.amount ?? '0', { allowNegative: true });
+  const chargeSum = parseMoney(sums.amount ?? '0');
+  const adjustmentSum = parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true });
   const total = chargeSum + adjustmentSum;
+  const line = roundInvoiceLine(total);
   const pushToken = pushTokenFor(batchId);
   const draft = {
-    period: input.period, callCount, billedSeconds: Number.parseInt(chargeRow?.seconds ?? '0', 10),
+    period: input.period, callCount, billedSeconds: Number.parseInt(sums.seconds ?? '0', 10),
     adjustmentTotal: formatMoney(adjustmentSum), currency: currencies[0] ?? null, pushToken,
   };
-  await client.query(
-    `INSERT INTO billing_batches (batch_id, service_id, client_id, period, category, currency, state, total, line_amount, call_count,
-       billed_seconds, adjustment_total, description, push_token)
-     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13)`,
+  // Nothing to invoice (zero or a credit) is never pushed: it stays open for markBatchZero.
+  const pushStarted = startPush && line > 0n;
+  // One statement: the batch, its charges and its adjustments commit together (the FK checks see the new batch).
+  const { rows } = await client.query<BatchRow>(
+    `WITH batch AS (
+       INSERT INTO billing_batches (batch_id, service_id, client_id, period, category, currency, state, total, line_amount, call_count,
+         billed_seconds, adjustment_total, description, push_token, attempts, push_started_at)
+       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $14 THEN 'pushing' ELSE 'open' END, $7, $8, $9, $10, $11, $12, $13,
+         CASE WHEN $14 THEN 1 ELSE 0 END, CASE WHEN $14 THEN now() END)
+       RETURNING ${BATCH_COLUMNS}
+     ), charges AS (
+       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND status = 'rated' AND period <= $4
+     ), adjustments AS (
+       UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL
+     )
+     SELECT * FROM batch`,
     [batchId, input.serviceId, input.clientId, input.period, BILLING_CATEGORY_CALLS, draft.currency, formatMoney(total),
-      formatMoney(roundInvoiceLine(total), 2), callCount, draft.billedSeconds, draft.adjustmentTotal, describeBatch(draft), pushToken],
+      formatMoney(line, 2), callCount, draft.billedSeconds, draft.adjustmentTotal, describeBatch(draft), pushToken, pushStarted],
   );
-  await client.query(
-    `UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND status = 'rated' AND period <= $3`,
-    [batchId, input.serviceId, input.period],
-  );
-  await client.query('UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL', [batchId, input.serviceId]);
-  return getBatch(client, batchId);
+  const row = rows[0];
+  if (!row) throw new BillingStoreError('BILLING_BATCH_NOT_CREATED', `batch ${batchId} was not created`);
+  return { batch: toBatch(row), pushStarted };
 }
 
-/** open/failed → pushing (or a resend after reconciliation: unknown/pushing → pushing). False if another state. */
-export async function markBatchPushing(db: Pool | PoolClient, batchId: string, from: readonly BatchState[]): Promise<boolean> {
-  const { rowCount } = await db.query(
+/**
+ * open/failed → pushing (or a resend after reconciliation: unknown/pushing → pushing). Returns the
+ * batch as marked (this attempt counted), or null when it was in another state.
+ */
+export async function markBatchPushing(db: Pool | PoolClient, batchId: string, from: readonly BatchState[]): Promise<BillingBatch | null> {
+  const { rows } = await db.query<BatchRow>(
     `UPDATE billing_batches SET state = 'pushing', attempts = attempts + 1, push_started_at = now(), ambiguous_at = NULL, updated_at = now()
-     WHERE batch_id = $1 AND state = ANY($2::text[])`,
+     WHERE batch_id = $1 AND state = ANY($2::text[])
+     RETURNING ${BATCH_COLUMNS}`,
     [batchId, from],
   );
-  return rowCount === 1;
+  return rows[0] ? toBatch(rows[0]) : null;
 }
 
 export interface WhmcsRecordIds {
@@ -251,42 +289,42 @@ export interface WhmcsRecordIds {
 }
 
 /**
- * Final state (pushed or zero) plus the remainder carried to the next batch, in one transaction: the
- * remainder (total − line) keeps billed + carried equal to rated, to the micro-unit.
+ * Final state (pushed or zero), the remainder carried to the next batch and the audit entry, in ONE
+ * statement (so one commit): the remainder (total − line) keeps billed + carried equal to rated, to
+ * the micro-unit. The audit entry is written with the state change or not at all.
  */
-async function finalise(client: PoolClient, batch: BillingBatch, state: 'pushed' | 'zero', ids: WhmcsRecordIds): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    const { rowCount } = await client.query(
-      `UPDATE billing_batches SET state = $2, whmcs_billable_id = COALESCE($3, whmcs_billable_id), whmcs_invoice_id = COALESCE($4, whmcs_invoice_id),
+async function finalise(db: Pool | PoolClient, batch: BillingBatch, state: 'pushed' | 'zero', ids: WhmcsRecordIds, audit?: AuditEntry): Promise<void> {
+  const billed = state === 'pushed' ? parseMoney(batch.lineAmount, { allowNegative: true }) : 0n;
+  const remainder = parseMoney(batch.total, { allowNegative: true }) - billed;
+  await db.query(
+    `WITH done AS (
+       UPDATE billing_batches SET state = $2, whmcs_billable_id = COALESCE($3, whmcs_billable_id), whmcs_invoice_id = COALESCE($4, whmcs_invoice_id),
          whmcs_invoice_item_id = COALESCE($5, whmcs_invoice_item_id), pushed_at = CASE WHEN $2 = 'pushed' THEN now() END,
          last_error = NULL, last_error_code = NULL, updated_at = now()
-       WHERE batch_id = $1 AND state NOT IN ('pushed', 'verified', 'zero')`,
-      [batch.batchId, state, ids.billableId ?? null, ids.invoiceId ?? null, ids.invoiceItemId ?? null],
-    );
-    const billed = state === 'pushed' ? parseMoney(batch.lineAmount, { allowNegative: true }) : 0n;
-    const remainder = parseMoney(batch.total, { allowNegative: true }) - billed;
-    if (rowCount === 1 && remainder !== 0n) {
-      await client.query(
-        `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_period, source_batch_id, description)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (adjustment_id) DO NOTHING`,
-        [`carry-${batch.batchId}`, batch.serviceId, state === 'pushed' ? 'rounding' : 'carry', formatMoney(remainder), batch.currency, batch.period,
-          batch.batchId, state === 'pushed' ? `rounding remainder of ${batch.batchId}` : `not invoiced (${batch.total}), carried from ${batch.batchId}`],
-      );
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+       WHERE batch_id = $1 AND state NOT IN ('pushed', 'verified', 'zero')
+       RETURNING batch_id
+     ), carry AS (
+       INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_period, source_batch_id, description)
+       SELECT 'carry-' || done.batch_id, $6::bigint, $7::text, $8::numeric, $9::text, $10::text, done.batch_id, $11::text FROM done WHERE $12::boolean
+       ON CONFLICT (adjustment_id) DO NOTHING
+     ), audit AS (
+       INSERT INTO audit_log (actor, action, service_id, detail) SELECT $13::text, $14::text, $15::bigint, $16::jsonb WHERE $13::text IS NOT NULL
+     )
+     SELECT count(*)::int AS n FROM done`,
+    [batch.batchId, state, ids.billableId ?? null, ids.invoiceId ?? null, ids.invoiceItemId ?? null,
+      batch.serviceId, state === 'pushed' ? 'rounding' : 'carry', formatMoney(remainder), batch.currency, batch.period,
+      state === 'pushed' ? `rounding remainder of ${batch.batchId}` : `not invoiced (${batch.total}), carried from ${batch.batchId}`, remainder !== 0n,
+      audit?.actor ?? null, audit?.action ?? null, audit?.serviceId ?? null, JSON.stringify(audit?.detail ?? {})],
+  );
 }
 
-export function markBatchPushed(client: PoolClient, batch: BillingBatch, ids: WhmcsRecordIds): Promise<void> {
-  return finalise(client, batch, 'pushed', ids);
+/** → pushed with the WHMCS ids; `audit` (billing.pushed / billing.reconciled) commits with it. */
+export function markBatchPushed(db: Pool | PoolClient, batch: BillingBatch, ids: WhmcsRecordIds, audit?: AuditEntry): Promise<void> {
+  return finalise(db, batch, 'pushed', ids, audit);
 }
 
-export function markBatchZero(client: PoolClient, batch: BillingBatch): Promise<void> {
-  return finalise(client, batch, 'zero', {});
+export function markBatchZero(db: Pool | PoolClient, batch: BillingBatch): Promise<void> {
+  return finalise(db, batch, 'zero', {});
 }
 
 export interface WhmcsInvoiceLine {

@@ -76,6 +76,26 @@ export async function insertCharges(db: Pool | PoolClient, charges: readonly New
   return rowCount ?? 0;
 }
 
+/** Inserts charges like insertCharges; returns the status of each row that was new (already charged CDRs are absent). */
+export async function insertNewCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<ChargeStatus[]> {
+  if (charges.length === 0) return [];
+  const column = <K extends keyof NewCharge>(key: K) => charges.map((charge) => charge[key]);
+  const { rows } = await db.query<{ status: ChargeStatus }>(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
+       included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
+       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
+     ON CONFLICT (xml_cdr_uuid) DO NOTHING
+     RETURNING status`,
+    [
+      column('xmlCdrUuid'), column('serviceId'), column('domainName'), column('startStamp'), column('direction'), column('destination'),
+      column('billsec'), column('billableSeconds'), column('includedSeconds'), column('amount'), column('currency'), column('status'),
+      column('reason'), column('deckId'), column('deckRevision'), column('period'),
+    ],
+  );
+  return rows.map((row) => row.status);
+}
+
 /** Included seconds already consumed by a service's calls of one period. */
 export async function includedSecondsUsed(db: Pool | PoolClient, serviceId: number, period: string): Promise<number> {
   const { rows } = await db.query<{ used: string }>(

@@ -99,12 +99,11 @@ async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt
 
 async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, attempt: PushAttempt): Promise<PushOutcome> {
   const log = { batchId: batch.batchId, serviceId: batch.serviceId, amount: batch.lineAmount };
-  // `batch` was read before markBatchPushing counted this attempt.
-  const attemptsMade = batch.attempts + 1;
+  // `batch` is as marked `pushing`: this attempt is already counted.
+  const attemptsMade = batch.attempts;
   switch (attempt.kind) {
     case 'added':
-      await markBatchPushed(client, batch, { billableId: attempt.billableId });
-      await deps.audit.append({ actor: 'billing', action: 'billing.pushed', serviceId: batch.serviceId, detail: { ...log, billableId: attempt.billableId } });
+      await markBatchPushed(client, batch, { billableId: attempt.billableId }, { actor: 'billing', action: 'billing.pushed', serviceId: batch.serviceId, detail: { ...log, billableId: attempt.billableId } });
       deps.logger.info({ ...log, billableId: attempt.billableId }, 'billing batch pushed to WHMCS');
       return 'pushed';
     case 'ambiguous':
@@ -127,7 +126,13 @@ async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch,
 
 async function send(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, from: readonly BatchState[], hooks?: PushHooks): Promise<PushOutcome> {
   // Committed before the call: a crash from here on leaves `pushing`, which is only ever reconciled.
-  if (!(await markBatchPushing(client, batch.batchId, from))) return 'awaiting-reconciliation';
+  const marked = await markBatchPushing(client, batch.batchId, from);
+  if (!marked) return 'awaiting-reconciliation';
+  return pushMarked(deps, whmcs, client, marked, hooks);
+}
+
+/** The WHMCS call of a batch whose `pushing` (this attempt counted) is already committed. */
+async function pushMarked(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, batch: BillingBatch, hooks?: PushHooks): Promise<PushOutcome> {
   await hooks?.afterMarkPushing?.(batch);
   const attempt = await attemptAdd(deps, whmcs, batch);
   await hooks?.afterPush?.(attempt);
@@ -165,10 +170,10 @@ async function reconcile(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolCl
     if (!matches) {
       deps.logger.error({ batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS line for a batch differs from the batch amount');
     }
-    await markBatchPushed(client, batch, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
+    const audit = { actor: 'billing', action: 'billing.reconciled', serviceId: batch.serviceId, detail: { batchId: batch.batchId, invoiceId: found.invoiceId } };
+    await markBatchPushed(client, batch, { invoiceId: found.invoiceId, invoiceItemId: found.itemId }, audit);
     // Found on an invoice: that is also its verification (unless the amount differs: left pushed, alerted).
     if (matches) await markBatchVerified(client, batch.batchId, { invoiceId: found.invoiceId, invoiceItemId: found.itemId });
-    await deps.audit.append({ actor: 'billing', action: 'billing.reconciled', serviceId: batch.serviceId, detail: { batchId: batch.batchId, invoiceId: found.invoiceId } });
     deps.logger.info({ batchId: batch.batchId, invoiceId: found.invoiceId }, 'billing batch found in WHMCS by its token');
     return 'reconciled';
   }
@@ -208,16 +213,21 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   return withBillingLock(deps.pool, serviceId, async (client) => {
-    const batch = await createBatch(client, { serviceId, clientId: service.clientId, period });
-    if (!batch) return { outcome: 'nothing', batchId: null, state: null };
+    const whmcs = deps.whmcs;
+    // With WHMCS configured, a new batch is made already `pushing`: one commit before the call, not two.
+    const made = await createBatch(client, { serviceId, clientId: service.clientId, period }, { startPush: whmcs !== null });
+    if (!made) return { outcome: 'nothing', batchId: null, state: null };
+    const { batch } = made;
     let outcome: PushOutcome;
     try {
-      outcome = await advance(deps, client, batch, hooks);
+      outcome = made.pushStarted && whmcs ? await pushMarked(deps, whmcs, client, batch, hooks) : await advance(deps, client, batch, hooks);
       await hooks?.afterRecord?.(outcome);
     } catch (error) {
       deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
       throw error;
     }
+    // A push this job started and recorded as pushed is `pushed` (the lock keeps everything else out): no re-read.
+    if (made.pushStarted && outcome === 'pushed') return { outcome, batchId: batch.batchId, state: 'pushed' };
     const after = await getBatch(client, batch.batchId);
     return { outcome, batchId: batch.batchId, state: after?.state ?? null };
   });

@@ -61,7 +61,7 @@ function destinationOf(outcome: CallRating, source: SourceCdr): string | null {
 }
 
 /** A rating outcome as a charge row. Unrated calls keep their reason and no amount (never 0). */
-export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: CallRating): NewCharge {
+export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: CallRating, period = periodOf(source.cdr.startStamp, rating.timeZone)): NewCharge {
   const rated = outcome.status === 'rated';
   const reason = outcome.status === 'rated' ? null : outcome.status === 'unrated' && !rating.deck && outcome.reason === 'NO_MATCHING_RATE' ? 'NO_RATE_DECK' : outcome.reason;
   const billsec = Number.isSafeInteger(source.cdr.billsec) && source.cdr.billsec >= 0 ? source.cdr.billsec : 0;
@@ -81,23 +81,24 @@ export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: Call
     reason,
     deckId: rating.deck?.deckId ?? null,
     deckRevision: rating.deck?.revision ?? null,
-    period: periodOf(source.cdr.startStamp, rating.timeZone),
+    period,
   };
 }
 
 /**
  * Rates CDRs in the given (call) order, consuming each period's remaining included seconds;
- * `remainingFor` supplies a period's allowance the first time the period is seen.
+ * `remainingFor` supplies a period's allowance the first time the period is seen. `remaining`
+ * (period → seconds left) is updated in place: a caller may carry it to its next page.
  */
-export async function rateInOrder(rating: ServiceRating, sources: readonly SourceCdr[], remainingFor: (period: string) => Promise<number>): Promise<NewCharge[]> {
-  const remaining = new Map<string, number>();
+export async function rateInOrder(rating: ServiceRating, sources: readonly SourceCdr[], remainingFor: (period: string) => Promise<number>, remaining = new Map<string, number>()): Promise<NewCharge[]> {
   const charges: NewCharge[] = [];
   for (const source of sources) {
     const period = periodOf(source.cdr.startStamp, rating.timeZone);
-    if (!remaining.has(period)) remaining.set(period, await remainingFor(period));
-    const outcome = rateCdr(source.cdr, rating.context, remaining.get(period) ?? 0);
+    let left = remaining.get(period);
+    if (left === undefined) left = await remainingFor(period);
+    const outcome = rateCdr(source.cdr, rating.context, left);
     remaining.set(period, outcome.remainingIncludedSeconds);
-    charges.push(toCharge(rating, source, outcome));
+    charges.push(toCharge(rating, source, outcome, period));
   }
   return charges;
 }

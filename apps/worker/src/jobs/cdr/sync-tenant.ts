@@ -6,7 +6,7 @@ import {
   getCdrSyncCursor,
   includedSecondsUsed,
   inTransaction,
-  insertCharges,
+  insertNewCharges,
   touchCdrSyncCursor,
   withBillingLock,
   type NewCharge,
@@ -14,7 +14,7 @@ import {
 import type { PoolClient } from 'pg';
 import type { WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
-import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition } from './cdr-reader';
+import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition, type SourceCdr } from './cdr-reader';
 import { loadServiceRating, rateInOrder, type ServiceRating } from './service-rating';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
@@ -54,11 +54,32 @@ function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Dat
   return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
 
-/** Rates the CDRs not yet charged, in call order, taking each period's remaining allowance from the database. */
-async function rateFresh(client: PoolClient, rating: ServiceRating, sources: Awaited<ReturnType<typeof readCdrsAfter>>): Promise<NewCharge[]> {
+/**
+ * Rates a page's CDRs not yet charged, in call order. `allowance` holds each period's remaining
+ * included seconds as committed (a period not in it is read from the database once); it is not
+ * changed here: the returned `remaining` is what is left if the page commits.
+ *
+ * A call's rating depends on the other calls of the page only through the included seconds they
+ * consume. So the page is first rated as if every CDR were new: when that consumes no included
+ * seconds (allowance used up, none in the plan, nothing billable), the CDRs already charged do not
+ * change anyone else's rating and the insert's ON CONFLICT DO NOTHING skips them. Only a page
+ * that consumes included seconds asks the database which CDRs are new and rates those again.
+ * (The existence query cost the database as much per CDR as the insert itself.)
+ */
+async function ratePage(client: PoolClient, rating: ServiceRating, sources: readonly SourceCdr[], allowance: ReadonlyMap<string, number>): Promise<{ charges: NewCharge[]; remaining: Map<string, number> }> {
+  const fetched = new Map<string, number>();
+  const remainingFor = async (period: string) => {
+    const left = Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period)));
+    fetched.set(period, left);
+    return left;
+  };
+  const optimistic = new Map(allowance);
+  const charges = await rateInOrder(rating, sources, remainingFor, optimistic);
+  if (charges.every((charge) => charge.includedSeconds === 0)) return { charges, remaining: optimistic };
   const existing = await existingChargeIds(client, sources.map((source) => source.cdr.xmlCdrUuid));
-  const fresh = sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
-  return rateInOrder(rating, fresh, async (period) => Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period))));
+  const fresh = existing.size === 0 ? sources : sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
+  const remaining = new Map([...allowance, ...fetched]);
+  return { charges: await rateInOrder(rating, fresh, remainingFor, remaining), remaining };
 }
 
 /**
@@ -90,26 +111,35 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     const rating = await loadServiceRating(client, service, deps.config);
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
+    // Included seconds left per period as committed so far in this run. Valid for the whole run:
+    // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
+    let allowance = new Map<string, number>();
     for (;;) {
       const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize);
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
       await options.hooks?.afterRead?.(page);
-      const charges = await inTransaction(client, async () => {
-        const rated = await rateFresh(client, rating, sources);
-        const inserted = await insertCharges(client, rated);
+      let pageAllowance = allowance;
+      const statuses = await inTransaction(client, async () => {
+        const rated = await ratePage(client, rating, sources, allowance);
+        pageAllowance = rated.remaining;
+        const insertedStatuses = await insertNewCharges(client, rated.charges);
+        const inserted = insertedStatuses.length;
         await options.hooks?.afterInsert?.(page);
         await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted });
         outcome.inserted += inserted;
-        return rated;
+        return insertedStatuses;
       });
+      // Only a committed page's consumption counts (a rolled-back page leaves `allowance` as it was).
+      allowance = pageAllowance;
       await options.hooks?.afterCommit?.(page);
       outcome.pages = page;
       outcome.read += sources.length;
-      for (const charge of charges) {
-        if (charge.status === 'rated') outcome.rated += 1;
-        else if (charge.status === 'unrated') outcome.unrated += 1;
+      // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
+      for (const status of statuses) {
+        if (status === 'rated') outcome.rated += 1;
+        else if (status === 'unrated') outcome.unrated += 1;
         else outcome.notBillable += 1;
       }
       position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
