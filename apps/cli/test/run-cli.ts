@@ -42,3 +42,21 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 export function withoutUuids(text: string): string {
   return text.replace(UUID, '<uuid>');
 }
+
+interface Queryable {
+  query<R extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/**
+ * Every table of a database's public schema with its row count and a digest of its content: equal
+ * before and after a command proves it wrote nothing there (not even an UPDATE to the same count).
+ */
+export async function databaseDigest(db: Queryable): Promise<Record<string, string>> {
+  const { rows: tables } = await db.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1");
+  const digest: Record<string, string> = {};
+  for (const { name } of tables) {
+    const { rows } = await db.query<{ n: number; h: string }>(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${name}" t`);
+    digest[name] = `${rows[0]?.n}:${rows[0]?.h}`;
+  }
+  return digest;
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import type { Pool } from 'pg';
 import {
   cacheOptionsFromConfig,
   createProvisioner,
@@ -58,9 +59,9 @@ function previewText(preview: EventPreview): string {
 }
 
 /** Runs the shared dry-run against FusionPBX's database; no bridge database, no queue, no event socket. */
-export async function previewWebhookEvent(event: WebhookEvent): Promise<EventPreview> {
+export async function previewWebhookEvent(event: WebhookEvent, shared?: Pool): Promise<EventPreview> {
   const cfg = config();
-  const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 1 });
+  const fusionPool = shared ?? createPool(cfg.fusionpbx.databaseUrl, { max: 1 });
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
     return await previewTenantEvent(provisioner, event.action, withEffectivePlan(event) as unknown as TenantEvent, cacheOptionsFromConfig(cfg));
@@ -68,7 +69,7 @@ export async function previewWebhookEvent(event: WebhookEvent): Promise<EventPre
     if (error instanceof PreviewUnavailableError) throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
     throw error;
   } finally {
-    await fusionPool.end();
+    if (!shared) await fusionPool.end();
   }
 }
 
