@@ -93,7 +93,7 @@ describe('keys', () => {
     expect(revoked.code).toBe(0);
     expect((again.json.key as { revokedAt: string }).revokedAt).toBe((revoked.json.key as { revokedAt: string }).revokedAt);
     expect(((await cli('keys', 'list', '--json')).json.keys as { id: string }[]).map((k) => k.id)).not.toContain(key.id);
-  });
+  }, 120_000);
 
   it('--dry-run on create and revoke prints the row it would write and writes nothing, the same twice', async () => {
     const kept = await cli('keys', 'create', '--name', 'kept', '--scope', 'admin', '--json');
