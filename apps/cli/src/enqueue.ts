@@ -50,7 +50,9 @@ async function settle(queue: Queue, id: string, deadline: number): Promise<Job |
     const job = await queue.getJob(id);
     if (!job) return null;
     const state = await job.getState();
-    if (FINISHED.has(state) || Date.now() >= deadline) return job;
+    // Read again once finished: the copy above may predate the completion (no return value yet).
+    if (FINISHED.has(state)) return (await queue.getJob(id)) ?? job;
+    if (Date.now() >= deadline) return job;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

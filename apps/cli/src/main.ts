@@ -6,6 +6,7 @@ import { startLocal } from './commands/start';
 import { billingCommand, rerateCommand } from './commands/billing';
 import { cdrCommand } from './commands/cdr';
 import { jobsCommand } from './commands/jobs';
+import { previewCommand } from './commands/preview';
 import { keysCommand } from './commands/keys';
 import { ratesCommand } from './commands/rates';
 import { reconcileCommand } from './commands/reconcile';
@@ -76,5 +77,6 @@ program.addCommand(billingCommand());
 program.addCommand(rerateCommand());
 program.addCommand(cdrCommand());
 program.addCommand(serversCommand());
+program.addCommand(previewCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

@@ -6,6 +6,7 @@ import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Pool } from 'pg';
 import { migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { databaseDigest } from './run-cli';
 import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -92,7 +93,28 @@ describe('keys', () => {
     expect(revoked.code).toBe(0);
     expect((again.json.key as { revokedAt: string }).revokedAt).toBe((revoked.json.key as { revokedAt: string }).revokedAt);
     expect(((await cli('keys', 'list', '--json')).json.keys as { id: string }[]).map((k) => k.id)).not.toContain(key.id);
-  });
+  }, 120_000);
+
+  it('--dry-run on create and revoke prints the row it would write and writes nothing, the same twice', async () => {
+    const kept = await cli('keys', 'create', '--name', 'kept', '--scope', 'admin', '--json');
+    const id = (kept.json.key as { id: string }).id;
+    const before = await databaseDigest(pool);
+    const create = await cli('keys', 'create', '--name', 'portal', '--service', '4343', '--access', 'read-write', '--dry-run', '--json');
+    expect(create.code).toBe(0);
+    expect(create.json).toEqual({ dryRun: true, outcome: 'created', rows: [{ table: 'api_keys', op: 'insert', key: null, columns: { prefix: '********', secret_sha256: '********', name: 'portal', scope: 'tenant', service_id: '4343', access: 'read-write', created_by: 'cli' } }] });
+    expect(create.stdout).not.toMatch(/ivk_/);
+    const revoke = await cli('keys', 'revoke', id, '--dry-run', '--json');
+    expect(revoke.code).toBe(0);
+    expect(revoke.json).toEqual({ dryRun: true, outcome: 'revoked', rows: [{ table: 'api_keys', op: 'update', key: id, columns: { revoked_at: 'now()' } }], key: expect.objectContaining({ id, revokedAt: null }) });
+    expect((await cli('keys', 'revoke', id, '--dry-run', '--json')).json).toEqual(revoke.json);
+    const bad = await cli('keys', 'create', '--name', 'x', '--scope', 'admin', '--service', '5', '--dry-run', '--json');
+    expect(bad.code).toBe(1);
+    expect(bad.json).toEqual({ error: { code: expect.any(String), message: 'an admin key has no serviceId' } });
+    const unknown = await cli('keys', 'revoke', '999999', '--dry-run');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no API key with id 999999');
+    expect(await databaseDigest(pool)).toEqual(before);
+  }, 120_000);
 
   it('refuses bad input with a clear message and a non-zero exit', async () => {
     const noService = await cli('keys', 'create', '--name', 'x', '--scope', 'tenant', '--json');
@@ -118,9 +140,28 @@ describe('rates', () => {
   it('imports a deck whole, re-imports it as the next revision, and explains which rate applies', async () => {
     const file = join(dir, 'deck.csv');
     writeFileSync(file, good);
+    await cli('migrate');
+    const empty = await databaseDigest(pool);
+    const fresh = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json');
+    expect(fresh.code).toBe(0);
+    expect(fresh.json).toMatchObject({ dryRun: true, stored: false, deck: 'std', existing: null, revision: 1, entryCount: 3, added: 3, replaced: 0, removed: 0, unchanged: 0 });
+    expect(await databaseDigest(pool)).toEqual(empty);
     const first = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--json');
     expect(first.code).toBe(0);
     expect(first.json).toMatchObject({ stored: true, deck: 'std', revision: 1, entryCount: 3 });
+    // A changed file: 49 re-priced, 44 dropped, 33 new; the dry-run says so (twice alike) and stores nothing.
+    const changed = join(dir, 'deck-changed.csv');
+    writeFileSync(changed, good.replace('49,Germany,0.020000', '49,Germany,0.025000').replace(/\n44,.*$/, '\n33,France,0.040000,0,60,60,2020-01-01,'));
+    const stored = await databaseDigest(pool);
+    const preview = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json');
+    expect(preview.json).toMatchObject({ dryRun: true, stored: false, existing: { revision: 1, entryCount: 3, currency: 'EUR' }, revision: 2, entryCount: 3, added: 1, replaced: 1, removed: 1, unchanged: 1 });
+    const previewText = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run');
+    expect(previewText.stdout).toContain('deck std: would store revision 2, 3 rates, replaces revision 1 (3 rates, EUR): 1 added, 1 replaced, 1 removed, 1 unchanged; dry run, nothing stored');
+    expect((await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json')).json).toEqual(preview.json);
+    const refused = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'euro', '--country-code', '49', '--dry-run', '--json');
+    expect(refused.code).toBe(1);
+    expect(refused.json).toMatchObject({ error: { code: 'RATE_DECK_OPTIONS_INVALID', message: expect.stringContaining('currency') } });
+    expect(await databaseDigest(pool)).toEqual(stored);
     const second = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--json');
     expect(second.json).toMatchObject({ stored: true, revision: 2, entryCount: 3 });
     const { rows } = await pool.query("SELECT count(*)::int AS n FROM rate_entries e JOIN rate_decks d USING (deck_id) WHERE d.name = 'std'");
@@ -136,7 +177,7 @@ describe('rates', () => {
     const none = await cli('rates', 'show', '+33 1 23 45 67 89', '--deck', 'std', '--json');
     expect(none.code).toBe(2);
     expect(none.json).toMatchObject({ rate: null });
-  });
+  }, 120_000);
 
   it('reports every bad line with its number and stores nothing', async () => {
     const file = join(dir, 'bad.csv');
@@ -171,6 +212,11 @@ describe('jobs and tenants', () => {
       const [maintenance] = listed.json.queues as { counts: Record<string, number>; jobs: { id: string; failedReason: string }[] }[];
       expect(maintenance.counts.failed).toBe(1);
       expect(maintenance.jobs).toEqual([expect.objectContaining({ id: 'cli-test-job', failedReason: 'boom for the test' })]);
+      const dry = await cli('jobs', 'retry-failed', '--dry-run', '--json');
+      expect(dry.code).toBe(0);
+      expect(dry.json).toMatchObject({ dryRun: true, wouldRetry: { maintenance: 1, provisioning: 0 }, jobs: [expect.objectContaining({ queue: 'maintenance', id: 'cli-test-job', failedReason: 'boom for the test' })] });
+      expect((await cli('jobs', 'retry-failed', '--dry-run', '--json')).json).toEqual(dry.json);
+      expect(await queue.getJobCounts('failed', 'waiting')).toEqual({ failed: 1, waiting: 0 });
       const retried = await cli('jobs', 'retry-failed', '--json');
       expect(retried.json).toMatchObject({ retried: { maintenance: 1, provisioning: 0 } });
       expect(await queue.getFailedCount()).toBe(0);
@@ -182,7 +228,7 @@ describe('jobs and tenants', () => {
       workerConnection.disconnect();
       connection.disconnect();
     }
-  });
+  }, 120_000);
 
   it('lists the services table', async () => {
     await migrateBridgeDatabase(pool);

@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from '../../worker/test/harness';
+import { databaseDigest, runCli, withoutUuids } from './run-cli';
 
 const ROOT = resolve(__dirname, '../../..');
 const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
@@ -81,5 +82,44 @@ it('ictvoip reconcile compares a tenant of a registered FusionPBX server with th
     await esl2.stop();
     await fusion2.end();
     await fusion2Db.drop();
+  }
+}, 180_000);
+
+it('reconcile --fix --dry-run lists the event it would enqueue per service with its rows and event-socket commands, writing nothing; twice alike', async () => {
+  const serviceId = 6303;
+  expect((await postWebhook(bridge.url, JSON.stringify(buildEvent({ serviceId })), { query: '?wait=20' })).body.result).toBe('success');
+  const domain = `t${serviceId}.pbx.example.net`;
+  await bridge.fusion.query("UPDATE v_domains SET domain_enabled = 'false' WHERE domain_name = $1", [domain]);
+  const bridgeDb = new Pool({ connectionString: bridge.bridgeDb.url, max: 1 });
+  const everything = async () => ({
+    bridge: await databaseDigest(bridgeDb),
+    fusion: await databaseDigest(bridge.fusion),
+    provisioning: await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed'),
+    eslCommands: bridge.esl.apiCommands.length,
+  });
+  try {
+    const before = await everything();
+    const dry = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run', '--json']);
+    expect(dry.code).toBe(2);
+    expect(dry.json.dryRun).toBe(true);
+    const fixes = (dry.json.fix as { fixes: Record<string, unknown>[] }).fixes;
+    expect(fixes).toEqual([expect.objectContaining({ serviceId, action: 'change_package', kinds: ['domain_disabled'], outcome: 'would_enqueue', event: expect.objectContaining({ action: 'change_package', origin: 'drift-fix' }) })]);
+    const preview = fixes[0]?.preview as { result: string; rows: { table: string; op: string; columns: Record<string, unknown> }[]; eslCommands: string[] };
+    expect(preview.result).toBe('dry_run');
+    expect(preview.rows).toEqual(expect.arrayContaining([expect.objectContaining({ table: 'v_domains', op: 'update', columns: expect.objectContaining({ domain_enabled: 'true' }) })]));
+    expect(preview.eslCommands.length).toBeGreaterThan(0);
+    const text = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run']);
+    expect(text.stdout).toContain(`service ${serviceId}: would enqueue change_package for domain_disabled`);
+    expect(text.stdout).toContain('dry run: nothing recorded or enqueued');
+    const again = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run', '--json']);
+    // Each run has its own report time, and draws a fresh event id and occurredAt; everything else is the same.
+    const stable = (json: Record<string, unknown>) => withoutUuids(JSON.stringify(json)).replace(/"(occurredAt|checkedAt)":"[^"]+"/g, '"$1":"<time>"');
+    expect(stable(again.json)).toEqual(stable(dry.json));
+    const alone = await runCli(bridge.env, ['reconcile', '--dry-run']);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain('--dry-run goes with --fix');
+    expect(await everything()).toEqual(before);
+  } finally {
+    await bridgeDb.end();
   }
 }, 180_000);

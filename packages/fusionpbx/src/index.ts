@@ -12,6 +12,7 @@ export * from './provisioning/types';
 export { parseTenantInput, tenantDomainName, type TenantInput } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
+export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';
 export * from './status/registrations';
 export * from './status/gateway-status';

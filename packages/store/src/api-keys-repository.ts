@@ -82,6 +82,18 @@ function toRecord(row: ApiKeyRow): ApiKeyRecord {
   };
 }
 
+/** The checks create makes before writing (a dry-run makes them too); returns the key's service id, null for an admin key. */
+export function checkNewApiKey(input: NewApiKey): number | null {
+  const serviceId = input.scope === 'tenant' ? (input.serviceId ?? null) : null;
+  if (input.scope === 'tenant' && (!Number.isSafeInteger(serviceId) || (serviceId as number) <= 0)) {
+    throw new ApiKeyInputError('a tenant key needs a positive integer serviceId');
+  }
+  if (input.scope === 'admin' && input.serviceId !== undefined && input.serviceId !== null) {
+    throw new ApiKeyInputError('an admin key has no serviceId');
+  }
+  return serviceId;
+}
+
 /**
  * API keys, stored as sha256 of a 256-bit random secret. A fast hash is the right tool here: the
  * secret is not a human password, so there is nothing to slow down for, and each request verifies it.
@@ -91,13 +103,7 @@ export class ApiKeysRepository {
 
   /** Creates a key; the returned `token` is the only time the secret exists outside the caller. */
   async create(input: NewApiKey): Promise<{ record: ApiKeyRecord; token: string }> {
-    const serviceId = input.scope === 'tenant' ? input.serviceId : null;
-    if (input.scope === 'tenant' && (!Number.isSafeInteger(serviceId) || (serviceId as number) <= 0)) {
-      throw new ApiKeyInputError('a tenant key needs a positive integer serviceId');
-    }
-    if (input.scope === 'admin' && input.serviceId !== undefined && input.serviceId !== null) {
-      throw new ApiKeyInputError('an admin key has no serviceId');
-    }
+    const serviceId = checkNewApiKey(input);
     const secret = randomBytes(32).toString('base64url');
     for (;;) {
       const prefix = randomPrefix();

@@ -254,3 +254,52 @@ export async function loadRateEntries(db: Pool | PoolClient, deckId: number): Pr
     }));
   return { revision: rows[0]?.revision ?? 0, entries };
 }
+
+/** What importRateDeck would do to the named deck, without writing (`rates import --dry-run`). */
+export interface RateDeckImportPreview {
+  ok: boolean;
+  report: RateDeckImportResult;
+  /** the deck as stored now, or null when the import would create it */
+  existing: { deckId: number; revision: number; entryCount: number; currency: string } | null;
+  /** the revision the import would store */
+  revision: number | null;
+  entryCount: number;
+  /** rates (prefix + effective from) not in the stored deck */
+  added: number;
+  /** rates in both whose price, increments, destination or end date differ */
+  replaced: number;
+  unchanged: number;
+  /** stored rates the new file no longer has */
+  removed: number;
+}
+
+const rateKey = (entry: RateEntry) => `${entry.prefix}@${entry.effectiveFrom.toISOString()}`;
+const rateTerms = (entry: RateEntry) => [entry.destination, entry.ratePerMinute, entry.connectFee, entry.initialIncrement, entry.subsequentIncrement, entry.effectiveTo?.toISOString() ?? ''].join('|');
+
+/**
+ * Makes importRateDeck's checks (same errors) and compares the file with the stored deck of that
+ * name: what would be added, replaced and removed. Reads only.
+ */
+export async function previewRateDeckImport(db: Pool | PoolClient, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckImportPreview> {
+  validateOptions(name, options);
+  const report = importRateDeckCsv(csvText, { ...options.csv });
+  const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0 };
+  if (!report.ok) return { ok: false, report, ...empty };
+  const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>('SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1', [name]);
+  const deck = rows[0];
+  const stored = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
+  const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));
+  const preview: RateDeckImportPreview = { ok: true, report, ...empty, entryCount: report.entries.length, revision: deck ? deck.revision + 1 : 1 };
+  if (deck) preview.existing = { deckId: Number(deck.deck_id), revision: deck.revision, entryCount: deck.entry_count, currency: deck.currency };
+  const after = new Set<string>();
+  for (const entry of report.entries) {
+    const key = rateKey(entry);
+    after.add(key);
+    const old = before.get(key);
+    if (old === undefined) preview.added += 1;
+    else if (old === rateTerms(entry)) preview.unchanged += 1;
+    else preview.replaced += 1;
+  }
+  preview.removed = [...before.keys()].filter((key) => !after.has(key)).length;
+  return preview;
+}

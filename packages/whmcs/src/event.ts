@@ -167,6 +167,11 @@ export function effectivePlan(event: WebhookEvent): WebhookPlan {
   return { ...event.plan, ...planOverridesFromOptions(event.configurableOptions ?? {}) };
 }
 
+/** The event as provisioning reads it: configurable options folded into the plan once (the worker, the webhook dry-run and `ictvoip preview`). */
+export function withEffectivePlan(event: WebhookEvent): WebhookEvent {
+  return { ...event, plan: effectivePlan(event), configurableOptions: {} };
+}
+
 /**
  * The plan key under which the bridge keeps the WHMCS package (product id) of the last create or
  * change_package, so drift can tell when WHMCS moved the service to another package.

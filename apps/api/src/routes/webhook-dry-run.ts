@@ -1,42 +1,21 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { WEBHOOK_BODY_LIMIT } from './webhook';
 import {
-  describeFreeswitchSide,
-  FusionpbxConfigError,
-  FusionpbxValidationError,
-  TenantConflictError,
-  TenantNotFoundError,
-  TenantStateError,
-  UniquenessError,
-  type FreeswitchStep,
-  type PreviewCall,
+  previewTenantEvent,
+  PreviewUnavailableError,
+  type EventPreview,
   type Provisioner,
-  type RecordedWrite,
   type TenantEvent,
 } from '@ictvoip/fusionpbx';
-import { effectivePlan, EventValidationError, parseWebhookEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
+import { EventValidationError, parseWebhookEvent, SignatureError, verifySignature, withEffectivePlan, type WebhookEvent } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
 import { cacheOptionsFrom } from './v1/freeswitch';
 import { targetForEvent } from '../fusion-scope';
 import { ServicesRepository } from '@ictvoip/store';
 
-/** Webhook action → provisioner call (the same mapping the worker's tenant jobs use). */
-const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
-  create: 'create',
-  suspend: 'suspend',
-  unsuspend: 'unsuspend',
-  terminate: 'terminate',
-  change_package: 'changePackage',
-  change_password: 'changePassword',
-};
-
-/** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
-const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
-
-export type DryRunReply =
-  | { result: 'dry_run'; action: string; serviceId: number; domainName: string; status: string; rows: RecordedWrite[]; freeswitch: FreeswitchStep[]; eslCommands: string[] }
-  | { result: 'error'; message: string; code: string; retryable: false };
+/** The dry-run answer; `ictvoip preview --json` prints the same shape (both come from previewTenantEvent). */
+export type DryRunReply = EventPreview;
 
 function isDryRun(req: Request): boolean {
   const flag = req.query.dryRun;
@@ -66,11 +45,6 @@ function verifiedEvent(deps: ApiDeps, req: Request): WebhookEvent {
   }
 }
 
-/** Configurable options are folded into the plan exactly as the worker does before provisioning. */
-function tenantEventOf(event: WebhookEvent): TenantEvent {
-  return { ...event, plan: effectivePlan(event), configurableOptions: {} } as unknown as TenantEvent;
-}
-
 /** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
 async function provisionerFor(deps: ApiDeps, event: WebhookEvent): Promise<Provisioner> {
   const service = await new ServicesRepository(deps.pool).get(event.service.id);
@@ -79,14 +53,11 @@ async function provisionerFor(deps: ApiDeps, event: WebhookEvent): Promise<Provi
 
 /** Runs the event's provisioning in a rolled-back FusionPBX transaction: no inbox row, no job, no change. */
 export async function previewEvent(deps: ApiDeps, event: WebhookEvent): Promise<DryRunReply> {
-  const call = PREVIEW_CALLS[event.action];
-  if (!call) throw new HttpError(400, 'VALIDATION_FAILED', `dryRun is not available for action ${event.action}`, [{ path: 'action', message: `dryRun supports ${Object.keys(PREVIEW_CALLS).join(', ')}` }]);
   try {
-    const { result, rows } = await (await provisionerFor(deps, event)).preview(call, tenantEventOf(event));
-    return { result: 'dry_run', action: event.action, serviceId: event.service.id, domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch, eslCommands: describeFreeswitchSide(result.freeswitch, { cache: cacheOptionsFrom(deps) }) };
+    return await previewTenantEvent(await provisionerFor(deps, event), event.action, withEffectivePlan(event) as unknown as TenantEvent, cacheOptionsFrom(deps));
   } catch (error) {
-    if (!PERMANENT_ERRORS.some((type) => error instanceof type)) throw error;
-    return { result: 'error', message: (error as Error).message, code: (error as { code: string }).code, retryable: false };
+    if (!(error instanceof PreviewUnavailableError)) throw error;
+    throw new HttpError(400, 'VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
   }
 }
 

@@ -15,7 +15,9 @@ import {
   type BatchState,
 } from '@ictvoip/store';
 import { minuteSlot, type JobRequest } from '../enqueue';
-import { action, config, emit, positiveInt } from '../output';
+import type { RerateOutcome } from '@ictvoip/worker';
+import { action, CliError, config, emit, positiveInt } from '../output';
+import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
 
 interface PeriodOptions extends EnqueueOptions {
@@ -129,15 +131,38 @@ export function billingCommand(): Command {
     .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"));
 }
 
+function rerateText(outcome: RerateOutcome): string {
+  const lines = [
+    `service ${outcome.serviceId} ${outcome.period}: ${outcome.updated} charge(s) would be re-rated (${outcome.changes?.length ?? 0} changed), ${outcome.immutable} already invoiced, ${outcome.missing} no longer in FusionPBX`,
+    ...(outcome.changes ?? []).map((change) => `  ${change.xmlCdrUuid}: ${change.from.amount ?? '-'} ${change.from.status} → ${change.to.amount ?? '-'} ${change.to.status}`),
+    outcome.adjustment ? `adjustment for invoiced charges: ${outcome.adjustment}` : 'no adjustment',
+  ];
+  if (outcome.dissolvedBatch) lines.push(`open batch ${outcome.dissolvedBatch} would be dissolved (the next close makes it again)`);
+  lines.push('dry run: rolled back, nothing changed');
+  return lines.join('\n');
+}
+
 /** `ictvoip rerate --service <id> --period YYYY-MM [--wait]`: one billing.rerate-period job. */
 export function rerateCommand(): Command {
   return new Command('rerate')
     .description("re-rate one service's period with its current deck and plan (pushed charges get an adjustment)")
     .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
     .requiredOption('--period <YYYY-MM>', 'the period to re-rate', periodArgument)
+    .option('--dry-run', 're-rate in a transaction that is rolled back: print the charges and adjustment it would change; enqueue nothing')
     .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: EnqueueOptions & { service: number; period: string }) => {
+    .action(action(async (options: EnqueueOptions & { service: number; period: string; dryRun?: boolean }) => {
+      if (options.dryRun) {
+        const outcome = await withReadDeps(async (deps) => {
+          const { rerateServicePeriod } = await import('@ictvoip/worker');
+          return rerateServicePeriod(deps, options.service, options.period, { dryRun: true });
+        }, { serviceId: options.service }).catch((error: Error & { code?: string }) => {
+          if (error.code === 'SERVICE_UNKNOWN') throw new CliError(error.code, error.message);
+          throw error;
+        });
+        emit(options, { dryRun: true, ...outcome }, () => rerateText(outcome));
+        return;
+      }
       const job = { name: BILLING_JOBS.reratePeriod, id: `billing-rerate-${options.service}-${options.period}-${minuteSlot()}`, data: { serviceId: options.service, period: options.period } };
       await runJobs(QUEUE_NAMES.billing, [job], options);
     }));

@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CDR_JOBS, QUEUE_NAMES } from '@ictvoip/queue';
+import type { CdrBackfillPreview } from '@ictvoip/worker';
 import { minuteSlot } from '../enqueue';
-import { action, positiveInt } from '../output';
+import { action, emit, positiveInt } from '../output';
+import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -13,6 +15,11 @@ export function isoArgument(value: string): string {
   return at.toISOString();
 }
 
+function backfillText(preview: CdrBackfillPreview): string {
+  if (preview.status !== 'synced') return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
+  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? ' (more than one run\'s pages: a second backfill would continue)' : ''}; dry run, nothing enqueued`;
+}
+
 /** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */
 export function cdrCommand(): Command {
   const cdr = new Command('cdr').description('call detail records');
@@ -21,9 +28,18 @@ export function cdrCommand(): Command {
     .description("re-read a tenant's CDRs from a date (already charged calls are skipped)")
     .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
     .requiredOption('--from <iso>', 'read calls that started at or after this date', isoArgument)
+    .option('--dry-run', 'count the CDRs the backfill would read from v_xml_cdr and how many are not charged yet; enqueue nothing')
     .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: EnqueueOptions & { service: number; from: string }) => {
+    .action(action(async (options: EnqueueOptions & { service: number; from: string; dryRun?: boolean }) => {
+      if (options.dryRun) {
+        const preview = await withReadDeps(async (deps) => {
+          const { previewCdrBackfill } = await import('@ictvoip/worker');
+          return previewCdrBackfill(deps, options.service, new Date(options.from));
+        }, { serviceId: options.service });
+        emit(options, { dryRun: true, services: [preview] }, () => backfillText(preview));
+        return;
+      }
       const compactFrom = options.from.replace(/[-:.]/g, '');
       const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
       await runJobs(QUEUE_NAMES.cdrSync, [job], options);

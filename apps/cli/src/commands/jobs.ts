@@ -25,6 +25,25 @@ function describe(queue: string, state: string, job: Job) {
   return { queue, state, id: job.id ?? null, name: job.name, attemptsMade: job.attemptsMade, timestamp: new Date(job.timestamp).toISOString(), failedReason: job.failedReason || null };
 }
 
+/** `jobs retry-failed --dry-run`: the failed jobs per queue, read only. */
+async function previewRetry(options: JsonOption & { queue?: string }): Promise<void> {
+  const found = await withQueues(async (queues) => {
+    const jobs: ReturnType<typeof describe>[] = [];
+    const wouldRetry: Record<string, number> = {};
+    for (const name of selected(options.queue)) {
+      const failed = await queues[name].getJobs(['failed'], 0, -1, true);
+      wouldRetry[name] = failed.length;
+      jobs.push(...failed.map((job) => describe(name, 'failed', job)));
+    }
+    return { wouldRetry, jobs };
+  });
+  emit(options, { dryRun: true, ...found }, () => [
+    ...Object.entries(found.wouldRetry).map(([name, n]) => `${name}: ${n} job(s) would be retried`),
+    ...found.jobs.map((job) => `  ${job.queue} ${job.id} ${job.name} attempts ${job.attemptsMade}${job.failedReason ? ` — ${job.failedReason}` : ''}`),
+    'dry run: nothing moved',
+  ].join('\n'));
+}
+
 interface ListOptions extends JsonOption {
   queue?: string;
   state: JobState;
@@ -58,8 +77,10 @@ export function jobsCommand(): Command {
     .command('retry-failed')
     .description('move failed jobs back to waiting (each keeps its id, so a job runs at most once more)')
     .addOption(new Option('--queue <name>', 'one queue').choices(QUEUES))
+    .option('--dry-run', 'list the failed jobs it would retry; move nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { queue?: string }) => {
+    .action(action(async (options: JsonOption & { queue?: string; dryRun?: boolean }) => {
+      if (options.dryRun) return previewRetry(options);
       const retried = await withQueues(async (queues) => {
         const counts: Record<string, number> = {};
         for (const name of selected(options.queue)) {

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { ApiKeyInputError, ApiKeysRepository, createPool, migrateBridgeDatabase, type ApiKeyRecord } from '@ictvoip/store';
+import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, migrateBridgeDatabase, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 
 async function withKeys<T>(work: (keys: ApiKeysRepository) => Promise<T>): Promise<T> {
@@ -23,6 +23,21 @@ interface CreateOptions extends JsonOption {
   scope: 'tenant' | 'admin';
   service?: number;
   access: 'read' | 'read-write';
+  dryRun?: boolean;
+}
+
+const MASKED = '********';
+
+/** What `keys create --dry-run` would insert (the /v1 dry-run's row shape): no key is made, so no token exists. */
+function createPreview(input: NewApiKey) {
+  const serviceId = checkNewApiKey(input);
+  const columns = { prefix: MASKED, secret_sha256: MASKED, name: input.name, scope: input.scope, service_id: serviceId === null ? null : String(serviceId), access: input.access, created_by: input.createdBy };
+  return { dryRun: true, outcome: 'created', rows: [{ table: 'api_keys', op: 'insert', key: null, columns }] };
+}
+
+function revokePreview(key: ApiKeyRecord) {
+  const rows = key.revokedAt ? [] : [{ table: 'api_keys', op: 'update', key: key.id, columns: { revoked_at: 'now()' } }];
+  return { dryRun: true, outcome: key.revokedAt ? 'unchanged' : 'revoked', rows, key };
 }
 
 /** `ictvoip keys create|list|revoke`: REST /v1 API keys (stored hashed; the token is shown once). */
@@ -35,12 +50,20 @@ export function keysCommand(): Command {
     .addOption(new Option('--scope <scope>', 'tenant or admin').choices(['tenant', 'admin']).default('tenant'))
     .option('--service <id>', 'WHMCS service id of a tenant key', positiveInt('--service'))
     .addOption(new Option('--access <access>', 'read or read-write').choices(['read', 'read-write']).default('read'))
+    .option('--dry-run', 'check the input and print the row it would insert; create nothing')
     .option('--json', 'machine-readable output')
     .action(action(async (options: CreateOptions) => {
-      const created = await withKeys((repository) => repository.create({ name: options.name, scope: options.scope, serviceId: options.service ?? null, access: options.access, createdBy: 'cli' })).catch((error) => {
+      const input: NewApiKey = { name: options.name, scope: options.scope, serviceId: options.service ?? null, access: options.access, createdBy: 'cli' };
+      const refuse = (error: unknown): never => {
         if (error instanceof ApiKeyInputError) throw new CliError(error.code, error.message);
         throw error;
-      });
+      };
+      if (options.dryRun) {
+        const preview = await Promise.resolve(input).then(createPreview).catch(refuse);
+        emit(options, preview, () => `would create ${input.scope === 'tenant' ? `tenant ${input.serviceId}` : 'admin'} key "${input.name}" (${input.access}); dry run, nothing stored, no token made`);
+        return;
+      }
+      const created = await withKeys((repository) => repository.create(input)).catch(refuse);
       emit(options, { key: created.record, token: created.token }, () => `${line(created.record)}\ntoken (shown once): ${created.token}`);
     }));
   keys
@@ -56,8 +79,16 @@ export function keysCommand(): Command {
   keys
     .command('revoke <id>')
     .description('revoke a key (repeating it keeps the first revocation time)')
+    .option('--dry-run', 'print the key it would revoke; change nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (id: string, options: JsonOption) => {
+    .action(action(async (id: string, options: JsonOption & { dryRun?: boolean }) => {
+      if (options.dryRun) {
+        const existing = await withKeys((repository) => repository.get(id));
+        if (!existing) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
+        const preview = revokePreview(existing);
+        emit(options, preview, () => `${existing.revokedAt ? 'already revoked' : 'would revoke'} ${line(existing)}; dry run, nothing changed`);
+        return;
+      }
       const revoked = await withKeys((repository) => repository.revoke(id));
       if (!revoked) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
       emit(options, { key: revoked }, () => `revoked ${line(revoked)}`);

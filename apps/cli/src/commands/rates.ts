@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { createRateTable, formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckImportResult, type RateEntry } from '@ictvoip/rating';
-import { createPool, importRateDeck, loadRateEntries, migrateBridgeDatabase, resolveRateDeck, RateDeckStoreError } from '@ictvoip/store';
+import { createPool, importRateDeck, loadRateEntries, migrateBridgeDatabase, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview } from '@ictvoip/store';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 
 interface ImportOptions extends JsonOption {
@@ -10,6 +10,7 @@ interface ImportOptions extends JsonOption {
   countryCode?: string;
   nationalPrefix?: string;
   validateOnly?: boolean;
+  dryRun?: boolean;
 }
 
 const MAX_ISSUES_SHOWN = 50;
@@ -57,6 +58,11 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   const pool = createPool(config().database.url);
   try {
     await migrateBridgeDatabase(pool);
+    if (options.dryRun) {
+      const preview = await previewRateDeckImport(pool, options.name, text, { currency: options.currency, numberingPlan: numberingPlan(options) });
+      emit(options, dryRunView(options.name, preview), () => dryRunText(options.name as string, preview));
+      return;
+    }
     progress(options, `storing ${report.entries.length} rates as deck ${options.name}`);
     const stored = await importRateDeck(pool, options.name, text, { currency: options.currency, numberingPlan: numberingPlan(options) });
     emit(options, { stored: true, deck: options.name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) }, () => `deck ${options.name}: revision ${stored.revision}, ${stored.entryCount} rates stored`);
@@ -66,6 +72,16 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   } finally {
     await pool.end();
   }
+}
+
+function dryRunView(deck: string, preview: RateDeckImportPreview) {
+  const { report, ...rest } = preview;
+  return { dryRun: true, stored: false, deck, ...rest, report: summary(report) };
+}
+
+function dryRunText(deck: string, preview: RateDeckImportPreview): string {
+  const now = preview.existing ? `replaces revision ${preview.existing.revision} (${preview.existing.entryCount} rates, ${preview.existing.currency})` : 'a new deck';
+  return `deck ${deck}: would store revision ${preview.revision}, ${preview.entryCount} rates, ${now}: ${preview.added} added, ${preview.replaced} replaced, ${preview.removed} removed, ${preview.unchanged} unchanged; dry run, nothing stored`;
 }
 
 function describeRate(rate: RateEntry) {
@@ -131,6 +147,7 @@ export function ratesCommand(): Command {
     .option('--country-code <digits>', 'home country code of the tenants dialling with this deck, e.g. 49')
     .option('--national-prefix <digits>', 'trunk prefix replaced by the country code', '0')
     .option('--validate-only', 'check the file, store nothing')
+    .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')
     .action(action(importAction));
   rates

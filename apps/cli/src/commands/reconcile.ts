@@ -1,12 +1,14 @@
 import { Command } from 'commander';
+import type { Pool } from 'pg';
 import type { QueueSet } from '@ictvoip/queue';
 import { openQueues } from '../redis';
-import type { Pool } from 'pg';
-import { createPool, FusionServersRepository, migrateBridgeDatabase } from '@ictvoip/store';
+import { createPool, FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
-import type { DriftFixResult, DriftReport } from '@ictvoip/worker';
-import { action, config, emit, progress, type JsonOption } from '../output';
+import type { DriftFixPreview, DriftFixResult, DriftReport } from '@ictvoip/worker';
+import type { EventPreview } from '@ictvoip/fusionpbx';
+import { action, CliError, config, emit, progress, type JsonOption } from '../output';
+import { previewWebhookEvent } from './preview';
 
 function whmcsClient(): WhmcsApiClient | null {
   const { apiUrl, identifier, secret, timeoutMs } = config().whmcs;
@@ -32,13 +34,48 @@ function fixText(fix: DriftFixResult): string {
   return lines.length ? lines.join('\n') : 'nothing to fix';
 }
 
+type PlannedFix = DriftFixPreview & { preview: EventPreview | null };
+
+/**
+ * The rows and commands of each event --fix would enqueue: one rolled-back FusionPBX transaction per
+ * service, on the service's own server (`serverPools` by name; the default server otherwise).
+ */
+async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Pool, serverPools: ReadonlyMap<string, Pool>): Promise<PlannedFix[]> {
+  const services = new ServicesRepository(pool);
+  const planned: PlannedFix[] = [];
+  for (const fix of fixes) {
+    if (!fix.event) {
+      planned.push({ ...fix, preview: null });
+      continue;
+    }
+    const server = (await services.get(fix.serviceId))?.fusionpbxServer ?? null;
+    const target = server === null ? fusionPool : serverPools.get(server);
+    if (!target) throw new CliError('SERVER_UNAVAILABLE', `service ${fix.serviceId} is on FusionPBX server ${server}, which is disabled or not registered`);
+    planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
+  }
+  return planned;
+}
+
+function plannedText(fixes: readonly PlannedFix[]): string {
+  const lines = fixes.map((fix) => {
+    const head = `service ${fix.serviceId}: would ${fix.outcome === 'would_enqueue' ? 'enqueue' : 'skip (an event is already pending)'} ${fix.action} for ${fix.kinds.join(', ')}`;
+    if (!fix.preview) return head;
+    if (fix.preview.result === 'error') return `${head}\n  would fail: ${fix.preview.code}: ${fix.preview.message}`;
+    const rows = fix.preview.rows.map((row) => `  ${row.op} ${row.table} ${Object.entries(row.columns).map(([column, value]) => `${column}=${value ?? 'NULL'}`).join(' ')}`);
+    return [head, ...rows, ...fix.preview.eslCommands.map((command) => `  esl: ${command}`)].join('\n');
+  });
+  return `${lines.length ? lines.join('\n') : 'nothing to fix'}\ndry run: nothing recorded or enqueued`;
+}
+
 /** `ictvoip reconcile [--fix]`: the drift report; exit 2 when differences remain. */
 export function reconcileCommand(): Command {
   return new Command('reconcile')
     .description('compare WHMCS, the bridge\'s desired state and FusionPBX; --fix converges through the normal jobs')
     .option('--fix', 'enqueue one synthetic event per service with a fixable difference (request id drift-fix)')
+    .option('--dry-run', 'with --fix: print the events it would enqueue, per service, with the rows and event-socket commands each would apply; write nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { fix?: boolean }) => {
+    .action(action(async (options: JsonOption & { fix?: boolean; dryRun?: boolean }) => {
+      if (options.dryRun && !options.fix) throw new CliError('INVALID_ARGUMENT', '--dry-run goes with --fix (reconcile alone writes nothing)');
       const cfg = config();
       const pool = createPool(cfg.database.url);
       const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
@@ -52,6 +89,14 @@ export function reconcileCommand(): Command {
         }
         progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
         const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
+        if (options.dryRun) {
+          const { previewDriftFix } = await import('@ictvoip/worker');
+          const plan = await previewDriftFix(report, pool);
+          const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);
+          emit(options, { dryRun: true, report, fix: { fixes, manual: plan.manual } }, () => `${reportText(report)}\n${plannedText(fixes)}`);
+          if (report.items.length > 0) process.exitCode = 2;
+          return;
+        }
         let fix: DriftFixResult | null = null;
         if (options.fix) {
           const queues = await reachableQueues();

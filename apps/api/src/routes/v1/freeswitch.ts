@@ -1,4 +1,4 @@
-import { applyFreeswitchSide, type CacheOptions, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, cacheOptionsFromConfig, type CacheOptions, type FreeswitchStep } from '@ictvoip/fusionpbx';
 import type { ApiDeps } from '../../deps';
 import { EventSocketUnavailableError, isEslFailure } from './domain-errors';
 
@@ -20,8 +20,7 @@ export async function withEslDeadline<T>(deps: ApiDeps, work: () => Promise<T>):
 }
 
 export function cacheOptionsFrom(deps: ApiDeps): CacheOptions {
-  const { cacheMethod, cacheDir } = deps.config.fusionpbx;
-  return cacheMethod === 'file' ? { method: 'file', location: cacheDir } : { method: cacheMethod };
+  return cacheOptionsFromConfig(deps.config);
 }
 
 export interface FreeswitchOutcome {

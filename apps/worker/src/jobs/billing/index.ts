@@ -14,7 +14,7 @@ export const BILLING_JOB_HANDLERS: Record<BillingJobName, (deps: WorkerDeps, job
 
 export { closeBillingPeriods, type CloseOutcome } from './close-periods';
 export { pushBillingBatch, type PushAttempt, type PushHooks, type PushOutcome, type PushResult } from './push-batch';
-export { rerateServicePeriod, type RerateOutcome } from './rerate-period';
+export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate-period';
 export {
   enqueueFinalBill,
   finalBillJobId,

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { eventJobId, PROVISIONING_JOBS, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
-import { parseWebhookEvent, type WebhookAction } from '@ictvoip/whmcs';
+import { parseWebhookEvent, type WebhookAction, type WebhookEvent } from '@ictvoip/whmcs';
 import type { DriftItem, DriftReport } from './drift-report';
 
 /** The request id every drift-fix event carries, so its jobs are easy to follow in the logs. */
@@ -121,6 +121,34 @@ export async function fixDrift(report: DriftReport, targets: DriftFixTargets): P
     const service = await services.get(serviceId);
     if (!service) continue;
     fixes.push(await enqueueFix(targets, service, fix));
+  }
+  return { fixes, manual };
+}
+
+export interface DriftFixPreview {
+  serviceId: number;
+  action: WebhookAction;
+  kinds: string[];
+  /** `already_pending`: an unfinished event of the service exists, so --fix would add nothing */
+  outcome: 'would_enqueue' | 'already_pending';
+  /** the synthetic event --fix would record and enqueue (its event id is drawn afresh by the real run) */
+  event: WebhookEvent | null;
+}
+
+/** `reconcile --fix --dry-run`: the events fixDrift would enqueue, per service; reads only. */
+export async function previewDriftFix(report: DriftReport, pool: Pool): Promise<{ fixes: DriftFixPreview[]; manual: DriftItem[] }> {
+  const { planned, manual } = planFixes(report);
+  const services = new ServicesRepository(pool);
+  const fixes: DriftFixPreview[] = [];
+  for (const [serviceId, { action, kinds, plan }] of planned) {
+    const service = await services.get(serviceId);
+    if (!service) continue;
+    if (await hasUnfinishedEvent(pool, serviceId)) {
+      fixes.push({ serviceId, action, kinds, outcome: 'already_pending', event: null });
+      continue;
+    }
+    const event = syntheticEvent(service, action, randomUUID(), plan ?? service.plan) as unknown as WebhookEvent;
+    fixes.push({ serviceId, action, kinds, outcome: 'would_enqueue', event });
   }
   return { fixes, manual };
 }

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { Pool } from 'pg';
+import {
+  cacheOptionsFromConfig,
+  createProvisioner,
+  previewTenantEvent,
+  PreviewUnavailableError,
+  provisionerOptionsFrom,
+  type EventPreview,
+  type TenantEvent,
+} from '@ictvoip/fusionpbx';
+import type { BridgeConfig } from '@ictvoip/config';
+import { createPool, FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { EventValidationError, parseWebhookEvent, withEffectivePlan, type ValidationDetail, type WebhookEvent } from '@ictvoip/whmcs';
+import { action, CliError, config, emit, type JsonOption } from '../output';
+
+/** A refused event: the same code, message and field list as the webhook's 400 answer. */
+export class EventRefusedError extends CliError {
+  constructor(code: string, message: string, readonly details: ValidationDetail[]) {
+    super(code, message);
+    this.name = 'EventRefusedError';
+  }
+}
+
+function readSource(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new CliError('FILE_UNREADABLE', `${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** Parsed and validated exactly like the webhook body (minus the signature: the operator is not WHMCS). */
+export function eventFromText(text: string): WebhookEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new EventRefusedError('INVALID_JSON', 'request body is not valid JSON', []);
+  }
+  try {
+    return parseWebhookEvent(parsed);
+  } catch (error) {
+    if (error instanceof EventValidationError) throw new EventRefusedError('VALIDATION_FAILED', 'webhook event is invalid', error.details);
+    throw error;
+  }
+}
+
+function previewText(preview: EventPreview): string {
+  if (preview.result === 'error') return `would fail: ${preview.code}: ${preview.message}`;
+  const rows = preview.rows.map((row) => `  ${row.op} ${row.table}${row.key ? ` ${row.key}` : ''} ${Object.entries(row.columns).map(([column, value]) => `${column}=${value ?? 'NULL'}`).join(' ')}`);
+  return [
+    `${preview.action} service ${preview.serviceId} → ${preview.domainName} (${preview.status}); dry run, nothing written`,
+    `FusionPBX rows (${preview.rows.length}):`,
+    ...(rows.length ? rows : ['  none']),
+    `event-socket commands (${preview.eslCommands.length}):`,
+    ...(preview.eslCommands.length ? preview.eslCommands.map((command) => `  ${command}`) : ['  none']),
+  ].join('\n');
+}
+
+/**
+ * The FusionPBX database the webhook would use for this event: a known service's own server, else
+ * the registered server its `server` block names, else the default server.
+ */
+async function fusionUrlForEvent(cfg: BridgeConfig, event: WebhookEvent): Promise<string> {
+  const pool = createPool(cfg.database.url, { max: 1 });
+  try {
+    await migrateBridgeDatabase(pool);
+    const servers = new FusionServersRepository(pool, cfg.webhook.secrets);
+    const service = await new ServicesRepository(pool).get(event.service.id);
+    const name = service ? service.fusionpbxServer : ((await servers.findForWhmcsServer(event.server))?.name ?? null);
+    if (name === null) return cfg.fusionpbx.databaseUrl;
+    const spec = await servers.spec(name);
+    if (!spec || !spec.enabled) throw new CliError('SERVER_UNAVAILABLE', `the event goes to FusionPBX server ${name}, which is disabled or not registered`);
+    return spec.databaseUrl;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Runs the shared dry-run against FusionPBX's database (read-only use of the bridge's); no queue, no event socket. */
+export async function previewWebhookEvent(event: WebhookEvent, shared?: Pool): Promise<EventPreview> {
+  const cfg = config();
+  const fusionPool = shared ?? createPool(await fusionUrlForEvent(cfg, event), { max: 1 });
+  try {
+    const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
+    return await previewTenantEvent(provisioner, event.action, withEffectivePlan(event) as unknown as TenantEvent, cacheOptionsFromConfig(cfg));
+  } catch (error) {
+    if (error instanceof PreviewUnavailableError) throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
+    throw error;
+  } finally {
+    if (!shared) await fusionPool.end();
+  }
+}
+
+function refused(error: EventRefusedError, options: JsonOption): void {
+  const body = { error: { code: error.code, message: error.message, ...(error.details.length ? { details: error.details } : {}) } };
+  if (options.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+  process.stderr.write(`ictvoip: ${error.message}\n${error.details.map((detail) => `  ${detail.path}: ${detail.message}`).join('\n')}${error.details.length ? '\n' : ''}`);
+  process.exitCode = 1;
+}
+
+/**
+ * `ictvoip preview <event.json|->`: what a WHMCS webhook event would write to FusionPBX (secrets
+ * masked) and which event-socket commands it would send — the webhook's `?dryRun=1`, offline.
+ */
+export function previewCommand(): Command {
+  return new Command('preview')
+    .description('dry-run a WHMCS webhook event (file or - for stdin): the FusionPBX rows and event-socket commands it would apply; writes nothing')
+    .argument('<event>', 'the event JSON the WHMCS module posts, or - to read stdin')
+    .option('--json', 'machine-readable output (the webhook\'s ?dryRun=1 answer)')
+    .action(action(async (file: string, options: JsonOption) => {
+      let preview: EventPreview;
+      try {
+        preview = await previewWebhookEvent(eventFromText(readSource(file)));
+      } catch (error) {
+        if (error instanceof EventRefusedError) return refused(error, options);
+        throw error;
+      }
+      emit(options, preview, () => previewText(preview));
+      // The event would fail for good (e.g. the domain belongs to another service): say so in the exit code.
+      if (preview.result === 'error') process.exitCode = 1;
+    }));
+}

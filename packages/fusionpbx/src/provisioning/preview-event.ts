@@ -1,0 +1,60 @@
+import type { BridgeConfig } from '@ictvoip/config';
+import { describeFreeswitchSide } from '../apply';
+import type { CacheOptions } from '../cache';
+import type { RecordedWrite } from '../db';
+import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import type { FreeswitchStep } from '../freeswitch-steps';
+import type { PreviewCall, Provisioner } from './provisioner';
+import type { TenantEvent } from './types';
+
+/** Webhook action → provisioner call (the same mapping the worker's tenant jobs use). */
+export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
+  create: 'create',
+  suspend: 'suspend',
+  unsuspend: 'unsuspend',
+  terminate: 'terminate',
+  change_package: 'changePackage',
+  change_password: 'changePassword',
+};
+
+/** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
+const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
+
+/** The webhook's `?dryRun=1` answer, and `ictvoip preview --json`: the same shape from the same code. */
+export type EventPreview =
+  | { result: 'dry_run'; action: string; serviceId: number; domainName: string; status: string; rows: RecordedWrite[]; freeswitch: FreeswitchStep[]; eslCommands: string[] }
+  | { result: 'error'; message: string; code: string; retryable: false };
+
+/** The action changes nothing in FusionPBX (test_connection, a status probe): there is nothing to preview. */
+export class PreviewUnavailableError extends Error {
+  readonly code = 'PREVIEW_UNAVAILABLE';
+  readonly supported = Object.keys(PREVIEW_CALLS);
+  constructor(readonly action: string) {
+    super(`dryRun is not available for action ${action}`);
+    this.name = 'PreviewUnavailableError';
+  }
+}
+
+/** The cache options the worker and API apply with, from the bridge configuration. */
+export function cacheOptionsFromConfig(config: BridgeConfig): CacheOptions {
+  const { cacheMethod, cacheDir } = config.fusionpbx;
+  return cacheMethod === 'file' ? { method: 'file', location: cacheDir } : { method: cacheMethod };
+}
+
+/**
+ * Runs the event's provisioning in a rolled-back FusionPBX transaction and describes the
+ * event-socket commands it would send, without connecting to the event socket. A failure a real
+ * run would record as permanent is the `result: 'error'` answer; anything else (database down) throws.
+ * `event` is the tenant view of a validated webhook event (configurable options folded into the plan).
+ */
+export async function previewTenantEvent(provisioner: Provisioner, action: string, event: TenantEvent, cache: CacheOptions): Promise<EventPreview> {
+  const call = PREVIEW_CALLS[action];
+  if (!call) throw new PreviewUnavailableError(action);
+  try {
+    const { result, rows } = await provisioner.preview(call, event);
+    return { result: 'dry_run', action, serviceId: Number(event.service.id), domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch, eslCommands: describeFreeswitchSide(result.freeswitch, { cache }) };
+  } catch (error) {
+    if (!PERMANENT_ERRORS.some((type) => error instanceof type)) throw error;
+    return { result: 'error', message: (error as Error).message, code: (error as { code: string }).code, retryable: false };
+  }
+}
