@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { migrateBridgeDatabase } from '@ictvoip/store';
-import { createTestDatabase, loadFusionpbxSchema, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { randomUUID } from 'node:crypto';
+import { buildEvent, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 
 // Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
 jest.setTimeout(180_000);
@@ -138,6 +139,29 @@ describe('ictvoip servers', () => {
     }
     const { rows } = await pool.query('SELECT name FROM fusionpbx_servers ORDER BY name');
     expect(rows.map((r) => r.name)).toEqual(['pbx-b', 'pbx-wrong']);
+  });
+
+  it('preview reads the FusionPBX server the event would be routed to', async () => {
+    const otherDb = await createTestDatabase('cli_fusion_d');
+    const other = new Pool({ connectionString: otherDb.url, max: 1 });
+    try {
+      await loadFusionpbxSchema(otherDb.url);
+      await seedFusionpbxBasics(other, 'template.pbx.test');
+      const defaultFusion = new Pool({ connectionString: fusionDb.url, max: 1 });
+      await seedFusionpbxBasics(defaultFusion, 'template.pbx.test').finally(() => defaultFusion.end());
+      // The tenant's domain name is already taken on server #4 only: a preview there must say so.
+      await other.query("INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, 't8801.pbx.example.net', 'true')", [randomUUID()]);
+      expect((await cli(['servers', 'add', 'pbx-d', '--database-url', otherDb.url, '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-env', 'PBX_ESL_PASSWORD', '--whmcs-server-id', '4'], secretEnv())).code).toBe(0);
+      const event = (server: Record<string, unknown>) => JSON.stringify(buildEvent({ serviceId: 8801, server }));
+      const onDefault = await cli(['preview', '-', '--json'], { FUSIONPBX_TEMPLATE_DOMAIN: 'template.pbx.test' }, event({ id: 1 }));
+      const onD = await cli(['preview', '-', '--json'], { FUSIONPBX_TEMPLATE_DOMAIN: 'template.pbx.test' }, event({ id: 4 }));
+      expect({ defaultResult: onDefault.json.result, dResult: onD.json.result, dCode: onD.json.code }).toEqual({ defaultResult: 'dry_run', dResult: 'error', dCode: expect.any(String) });
+      expect(onD.code).toBe(1);
+      expect((await cli(['servers', 'remove', 'pbx-d'])).code).toBe(0);
+    } finally {
+      await other.end();
+      await otherDb.drop();
+    }
   });
 
   it('removes a server only while no service is bound to it', async () => {
