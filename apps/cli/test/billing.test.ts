@@ -1,32 +1,11 @@
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { batchIdFor } from '@ictvoip/store';
+import { runCli, type CliRun } from './run-cli';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
 
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 const PERIOD = '2025-01';
 let kit: BillingKit;
 
-interface CliRun {
-  code: number;
-  stderr: string;
-  json: Record<string, unknown>;
-}
-
-function cli(...args: string[]): Promise<CliRun> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...kit.bridge.env, LOG_LEVEL: 'silent' }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-      } catch {
-        json = {};
-      }
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr, json });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
 
 /** Exit 0; otherwise fails with the CLI's own message. */
 function expectSuccess(run: CliRun): void {

@@ -1,23 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Pool } from 'pg';
 import { migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
-import { databaseDigest } from './run-cli';
+import { databaseDigest, runCli, type CliRun } from './run-cli';
 import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
-
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: Record<string, unknown>;
-}
 
 let db: TestDatabase;
 let pool: Pool;
@@ -25,19 +14,7 @@ let prefix: string;
 let dir: string;
 let env: Record<string, string>;
 
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-      } catch {
-        json = {};
-      }
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
 
 beforeAll(async () => {
   db = await createTestDatabase('cli');

@@ -1,28 +1,12 @@
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from '../../worker/test/harness';
 import { databaseDigest, runCli, withoutUuids } from './run-cli';
 
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 let bridge: Bridge;
 
-function cli(...args: string[]): Promise<{ code: number; stderr: string; json: Record<string, unknown> }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...bridge.env, LOG_LEVEL: 'silent' }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-      } catch {
-        json = {};
-      }
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr, json });
-    });
-  });
-}
+const cli = (...args: string[]) => runCli(bridge.env, args);
 
 beforeAll(async () => {
   bridge = await startBridge();

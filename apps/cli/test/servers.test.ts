@@ -1,15 +1,12 @@
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { randomUUID } from 'node:crypto';
+import { runCli } from './run-cli';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 
 // Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
 jest.setTimeout(180_000);
 
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 const ESL_PASSWORD = 'Cli-Esl-Secret-4411';
 
 interface Run {
@@ -28,21 +25,10 @@ let env: Record<string, string>;
 let secretUrl: string;
 const outputs: string[] = [];
 
-function cli(args: string[], extraEnv: Record<string, string> = {}, input?: string): Promise<Run> {
-  return new Promise((done) => {
-    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extraEnv }, cwd: ROOT, timeout: 60000 }, (error, stdout, stderr) => {
-      outputs.push(stdout, stderr);
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-      } catch {
-        json = {};
-      }
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
-  });
+async function cli(args: string[], extraEnv: Record<string, string> = {}, input?: string): Promise<Run> {
+  const run = await runCli({ ...env, ...extraEnv }, args, input);
+  outputs.push(run.stdout, run.stderr);
+  return run as Run;
 }
 
 beforeAll(async () => {

@@ -27,6 +27,9 @@ export class HandlerRegistryError extends Error {
 
 /** A message safe to store and show: secrets are never part of error messages we build. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message.slice(0, 2000);
-  return String(error).slice(0, 2000);
+  // Not `instanceof Error` alone: an error raised in another realm (a vm context, a worker thread) is not one.
+  const message = error instanceof Error || (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string')
+    ? (error as { message: string }).message || String((error as { code?: unknown }).code ?? 'failed')
+    : String(error);
+  return message.slice(0, 2000);
 }

@@ -181,6 +181,27 @@ describe('maintenance across servers', () => {
     await fusion2.query("UPDATE v_domains SET domain_enabled = 'true' WHERE domain_name = 't9203.pbx.example.net'");
   });
 
+  it('a server that does not answer is one fusionpbx_unreachable item; the other servers are still compared', async () => {
+    const sources = await driftSourcesOf(bridge.worker!.deps);
+    // Nothing listens on port 1: pbx2's database refuses the connection, as a downed server would.
+    const unreachable = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/fusionpbx', connectionTimeoutMillis: 2000 });
+    await bridge.fusion.query("UPDATE v_domains SET domain_enabled = 'false' WHERE domain_name = 't9202.pbx.example.net'");
+    try {
+      const report = await buildDriftReport({ ...sources, servers: new Map([['pbx2', unreachable]]) });
+      const onSecond = Number((await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2'")).rows[0].n);
+      expect(onSecond).toBeGreaterThan(0);
+      expect(report.items).toEqual([
+        expect.objectContaining({ kind: 'fusionpbx_unreachable', serviceId: null, expected: 'an answer from FusionPBX server pbx2', actual: expect.stringContaining('ECONNREFUSED'), fixAction: null, note: expect.stringContaining(`its ${onSecond} service(s) were not compared`) }),
+        expect.objectContaining({ kind: 'domain_disabled', serviceId: 9202 }),
+      ]);
+      expect(report.counts.fusionpbx_unreachable).toBe(1);
+      expect(report.counts.tenant_missing).toBe(0);
+    } finally {
+      await unreachable.end();
+      await bridge.fusion.query("UPDATE v_domains SET domain_enabled = 'true' WHERE domain_name = 't9202.pbx.example.net'");
+    }
+  });
+
   it("purges a terminated tenant of #2 from #2 after the retention period", async () => {
     const serviceId = 9205;
     const domain = `t${serviceId}.pbx.example.net`;

@@ -34,11 +34,13 @@ function fixText(fix: DriftFixResult): string {
   return lines.length ? lines.join('\n') : 'nothing to fix';
 }
 
-type PlannedFix = DriftFixPreview & { preview: EventPreview | null };
+/** `unavailable`: why no preview could be computed (the service's server is disabled, unregistered or not answering). */
+type PlannedFix = DriftFixPreview & { preview: EventPreview | null; unavailable?: string };
 
 /**
  * The rows and commands of each event --fix would enqueue: one rolled-back FusionPBX transaction per
- * service, on the service's own server (`serverPools` by name; the default server otherwise).
+ * service, on the service's own server (`serverPools` by name; the default server otherwise). A server
+ * that cannot be read marks its services' fixes unavailable; the other services are still previewed.
  */
 async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Pool, serverPools: ReadonlyMap<string, Pool>): Promise<PlannedFix[]> {
   const services = new ServicesRepository(pool);
@@ -50,8 +52,16 @@ async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Po
     }
     const server = (await services.get(fix.serviceId))?.fusionpbxServer ?? null;
     const target = server === null ? fusionPool : serverPools.get(server);
-    if (!target) throw new CliError('SERVER_UNAVAILABLE', `service ${fix.serviceId} is on FusionPBX server ${server}, which is disabled or not registered`);
-    planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
+    if (!target) {
+      planned.push({ ...fix, preview: null, unavailable: `FusionPBX server ${server} is disabled or not registered` });
+      continue;
+    }
+    try {
+      planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      planned.push({ ...fix, preview: null, unavailable: `${server === null ? 'the default FusionPBX server' : `FusionPBX server ${server}`} did not answer: ${error instanceof Error ? error.message : 'failed'}` });
+    }
   }
   return planned;
 }
@@ -59,6 +69,7 @@ async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Po
 function plannedText(fixes: readonly PlannedFix[]): string {
   const lines = fixes.map((fix) => {
     const head = `service ${fix.serviceId}: would ${fix.outcome === 'would_enqueue' ? 'enqueue' : 'skip (an event is already pending)'} ${fix.action} for ${fix.kinds.join(', ')}`;
+    if (fix.unavailable) return `${head}\n  no preview: ${fix.unavailable}`;
     if (!fix.preview) return head;
     if (fix.preview.result === 'error') return `${head}\n  would fail: ${fix.preview.code}: ${fix.preview.message}`;
     const rows = fix.preview.rows.map((row) => `  ${row.op} ${row.table} ${Object.entries(row.columns).map(([column, value]) => `${column}=${value ?? 'NULL'}`).join(' ')}`);

@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
+import { describeError } from '../../errors';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -14,11 +15,13 @@ export type DriftKind =
   | 'whmcs_status_mismatch'
   | 'plan_mismatch'
   | 'whmcs_service_missing'
-  | 'whmcs_unreachable';
+  | 'whmcs_unreachable'
+  | 'fusionpbx_unreachable';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing', 'domain_disabled', 'domain_enabled', 'extensions_over_plan', 'state_mismatch',
   'tenant_without_service', 'whmcs_status_mismatch', 'plan_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
+  'fusionpbx_unreachable',
 ];
 
 export interface DriftItem {
@@ -225,6 +228,29 @@ async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): 
   return items;
 }
 
+/** A server that does not answer is one item, not a failed report: the other servers are still compared. */
+async function readTenantsOrReason(pool: Pool): Promise<Map<number, FusionTenantRow> | string> {
+  try {
+    return await readFusionTenants(pool);
+  } catch (error) {
+    return describeError(error);
+  }
+}
+
+function unreachableServerItem(server: string | null, reason: string, services: readonly ServiceRecord[]): DriftItem {
+  const name = server === null ? 'the default FusionPBX server' : `FusionPBX server ${server}`;
+  const bound = services.filter((service) => service.fusionpbxServer === server).length;
+  return {
+    kind: 'fusionpbx_unreachable',
+    serviceId: null,
+    domain: null,
+    expected: `an answer from ${name}`,
+    actual: reason,
+    fixAction: null,
+    note: `its ${bound} service(s) were not compared with FusionPBX; check the server, then run the report again`,
+  };
+}
+
 function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
   const counts = Object.fromEntries(DRIFT_KINDS.map((kind) => [kind, 0])) as Record<DriftKind, number>;
   for (const item of items) counts[item.kind] += 1;
@@ -237,10 +263,15 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
   const pools = new Map<string | null, Pool>([[null, sources.fusionPool], ...(sources.servers ?? new Map<string, Pool>())]);
-  const [services, ...tenantMaps] = await Promise.all([allServices(sources.pool), ...[...pools.values()].map((pool) => readFusionTenants(pool))]);
-  const tenantsByServer = new Map([...pools.keys()].map((server, i) => [server, tenantMaps[i]!]));
+  const [services, ...readings] = await Promise.all([allServices(sources.pool), ...[...pools.values()].map((pool) => readTenantsOrReason(pool))]);
   const items: DriftItem[] = [];
-  const known = new Map<string | null, Set<number>>([...pools.keys()].map((server) => [server, new Set<number>()]));
+  const tenantsByServer = new Map<string | null, Map<number, FusionTenantRow>>();
+  [...pools.keys()].forEach((server, i) => {
+    const reading = readings[i]!;
+    if (reading instanceof Map) tenantsByServer.set(server, reading);
+    else items.push(unreachableServerItem(server, reading, services));
+  });
+  const known = new Map<string | null, Set<number>>([...tenantsByServer.keys()].map((server) => [server, new Set<number>()]));
   for (const service of services) {
     const tenants = tenantsByServer.get(service.fusionpbxServer);
     known.get(service.fusionpbxServer)?.add(service.serviceId);
