@@ -157,6 +157,13 @@ describe('ictvoip servers', () => {
     expect(refused.json).toMatchObject({ error: { code: 'FUSIONPBX_SERVER_IN_USE' } });
     expect(refused.stderr).toContain('pbx-b still serves 1 service(s)');
     expect((await cli(['servers', 'list', '--json'])).json.servers.find((s: { name: string }) => s.name === 'pbx-b')).toMatchObject({ boundServices: 1 });
+    await pool.query(`INSERT INTO services (service_id, client_id, desired_state) VALUES (778, 1, 'active')`);
+    const onB = await cli(['tenants', 'list', '--server', 'pbx-b', '--json']);
+    expect(onB.json.tenants).toEqual([expect.objectContaining({ serviceId: 777, server: 'pbx-b' })]);
+    const onDefault = await cli(['tenants', 'list', '--server', 'default', '--json']);
+    expect(onDefault.json.tenants).toEqual([expect.objectContaining({ serviceId: 778, server: null })]);
+    expect((await cli(['tenants', 'list'])).stdout).toMatch(/^777\t-\tpbx-b\tdesired active/m);
+    await pool.query('DELETE FROM services WHERE service_id = 778');
     await pool.query('DELETE FROM services WHERE service_id = 777');
     expect((await cli(['servers', 'remove', 'pbx-b'])).stdout).toContain('removed pbx-b');
     const again = await cli(['servers', 'remove', 'pbx-b']);

@@ -78,6 +78,17 @@ export class ServicesRepository {
     return rows.map(toRecord);
   }
 
+  /** Every service, read in keyset pages of `pageSize` so one query never holds the whole table. */
+  async listAll(pageSize = 1000): Promise<ServiceRecord[]> {
+    const services: ServiceRecord[] = [];
+    for (let after = 0; ;) {
+      const page = await this.list(pageSize, after);
+      services.push(...page);
+      if (page.length < pageSize) return services;
+      after = page[page.length - 1]!.serviceId;
+    }
+  }
+
   async setDesired(change: DesiredStateChange): Promise<ServiceRecord> {
     const { rows } = await this.db.query<ServiceRow>(
       `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id, fusionpbx_server)

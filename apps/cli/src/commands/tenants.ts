@@ -10,6 +10,8 @@ function view(service: ServiceRecord) {
     desiredState: service.desiredState,
     observedState: service.observedState,
     pendingApply: service.pendingApply !== null && typeof service.pendingApply === 'object',
+    /** The registered FusionPBX server the tenant lives on; null: the default server (FUSIONPBX_DATABASE_URL). */
+    server: service.fusionpbxServer,
     maxExtensions: typeof service.plan.maxExtensions === 'number' ? service.plan.maxExtensions : null,
     updatedAt: service.updatedAt.toISOString(),
   };
@@ -22,22 +24,19 @@ export function tenantsCommand(): Command {
     .command('list')
     .description('every service with its desired and observed state')
     .addOption(new Option('--state <state>', 'only this desired state').choices(['active', 'suspended', 'terminated']))
+    .option('--server <name>', "only the tenants on this registered FusionPBX server ('default' for the default server)")
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { state?: string }) => {
+    .action(action(async (options: JsonOption & { state?: string; server?: string }) => {
       const pool = createPool(config().database.url);
       try {
         await migrateBridgeDatabase(pool);
-        const repository = new ServicesRepository(pool);
-        const all: ServiceRecord[] = [];
-        for (let after = 0; ;) {
-          const page = await repository.list(1000, after);
-          all.push(...page);
-          if (page.length < 1000) break;
-          after = page[page.length - 1].serviceId;
-        }
-        const rows = all.filter((s) => !options.state || s.desiredState === options.state).map(view);
+        const wantedServer = options.server === undefined ? undefined : options.server === 'default' ? null : options.server;
+        const rows = (await new ServicesRepository(pool).listAll())
+          .filter((s) => !options.state || s.desiredState === options.state)
+          .filter((s) => wantedServer === undefined || s.fusionpbxServer === wantedServer)
+          .map(view);
         emit(options, { tenants: rows }, () => (rows.length
-          ? rows.map((r) => `${r.serviceId}\t${r.domain ?? '-'}\tdesired ${r.desiredState}\tobserved ${r.observedState ?? '-'}${r.pendingApply ? '\tpending apply' : ''}`).join('\n')
+          ? rows.map((r) => `${r.serviceId}\t${r.domain ?? '-'}\t${r.server ?? 'default'}\tdesired ${r.desiredState}\tobserved ${r.observedState ?? '-'}${r.pendingApply ? '\tpending apply' : ''}`).join('\n')
           : 'no tenants'));
       } finally {
         await pool.end();

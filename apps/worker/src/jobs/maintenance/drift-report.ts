@@ -107,15 +107,8 @@ export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, F
   return tenants;
 }
 
-async function allServices(pool: Pool): Promise<ServiceRecord[]> {
-  const repository = new ServicesRepository(pool);
-  const services: ServiceRecord[] = [];
-  for (let after = 0; ;) {
-    const page = await repository.list(1000, after);
-    services.push(...page);
-    if (page.length < 1000) return services;
-    after = page[page.length - 1].serviceId;
-  }
+function allServices(pool: Pool): Promise<ServiceRecord[]> {
+  return new ServicesRepository(pool).listAll();
 }
 
 function planLimit(plan: Record<string, unknown>): number | null {
