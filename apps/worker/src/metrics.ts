@@ -15,11 +15,11 @@ export interface WorkerMetrics {
   registry: Registry;
   jobDuration: Histogram<'queue' | 'job' | 'outcome'>;
   jobFailures: Counter<'queue' | 'job'>;
-  eslCalls: Histogram<'command' | 'outcome'>;
-  eslErrors: Counter<'command'>;
+  eslCalls: Histogram<'server' | 'command' | 'outcome'>;
+  eslErrors: Counter<'server' | 'command'>;
   whmcsCalls: Histogram<'action' | 'outcome'>;
   whmcsErrors: Counter<'action'>;
-  fusionpbxCalls: Histogram<'call' | 'outcome'>;
+  fusionpbxCalls: Histogram<'server' | 'call' | 'outcome'>;
   driftDifferences: Gauge<'kind'>;
   driftLastRun: Gauge;
   /** CDRs in FusionPBX not yet collected, per tenant; read at scrape time from `watchCdrBacklog`'s source. */
@@ -75,11 +75,11 @@ export function createWorkerMetrics(): WorkerMetrics {
     },
     jobDuration: new Histogram({ name: 'ictvoip_job_duration_seconds', help: 'Time a job handler ran, by queue, job name and outcome', labelNames: ['queue', 'job', 'outcome'], buckets: JOB_BUCKETS, registers }),
     jobFailures: new Counter({ name: 'ictvoip_job_failures_total', help: 'Job attempts that threw, by queue and job name', labelNames: ['queue', 'job'], registers }),
-    eslCalls: new Histogram({ name: 'ictvoip_esl_call_duration_seconds', help: 'FreeSWITCH event-socket api/bgapi calls, by command and outcome (ok, refused = -ERR reply the caller asked to see, error)', labelNames: ['command', 'outcome'], buckets: CALL_BUCKETS, registers }),
-    eslErrors: new Counter({ name: 'ictvoip_esl_call_errors_total', help: 'Event-socket calls that threw (connection, timeout, -ERR), by command', labelNames: ['command'], registers }),
+    eslCalls: new Histogram({ name: 'ictvoip_esl_call_duration_seconds', help: 'FreeSWITCH event-socket api/bgapi calls, by FusionPBX server, command and outcome (ok, refused = -ERR reply the caller asked to see, error)', labelNames: ['server', 'command', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    eslErrors: new Counter({ name: 'ictvoip_esl_call_errors_total', help: 'Event-socket calls that threw (connection, timeout, -ERR), by FusionPBX server and command', labelNames: ['server', 'command'], registers }),
     whmcsCalls: new Histogram({ name: 'ictvoip_whmcs_call_duration_seconds', help: 'WHMCS API calls (retries included), by action and outcome', labelNames: ['action', 'outcome'], buckets: CALL_BUCKETS, registers }),
     whmcsErrors: new Counter({ name: 'ictvoip_whmcs_call_errors_total', help: 'WHMCS API calls that failed, by action', labelNames: ['action'], registers }),
-    fusionpbxCalls: new Histogram({ name: 'ictvoip_fusionpbx_transaction_duration_seconds', help: 'FusionPBX provisioning transactions, by call and outcome', labelNames: ['call', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    fusionpbxCalls: new Histogram({ name: 'ictvoip_fusionpbx_transaction_duration_seconds', help: 'FusionPBX provisioning transactions, by FusionPBX server, call and outcome', labelNames: ['server', 'call', 'outcome'], buckets: CALL_BUCKETS, registers }),
     driftDifferences: new Gauge({ name: 'ictvoip_drift_differences', help: 'Differences found by the last drift report, by kind', labelNames: ['kind'], registers }),
     driftLastRun: new Gauge({ name: 'ictvoip_drift_last_run_timestamp_seconds', help: 'When the last drift report finished (unix seconds)', registers }),
   };
@@ -139,7 +139,7 @@ function errorText(error: unknown): string {
  * Wraps the client's api/bgapi on this instance (the package stays untouched): each call is timed,
  * counted on failure and logged at debug level with the running job's request id.
  */
-export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: Logger): EslClient {
+export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: Logger, server: string): EslClient {
   for (const method of ['api', 'bgapi'] as const) {
     const original = esl[method].bind(esl) as (command: string, ...rest: unknown[]) => Promise<string>;
     const timed = async (command: string, ...rest: unknown[]): Promise<string> => {
@@ -149,13 +149,13 @@ export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: 
         const reply = await original(command, ...rest);
         // A raw `-ERR` reply reaches us only when the caller tolerates some (e.g. "not found"): outcome `refused`, not an error.
         const refused = reply.startsWith('-ERR');
-        metrics.eslCalls.observe({ command: label, outcome: refused ? 'refused' : 'ok' }, seconds(started));
-        currentLogger(fallback).debug({ esl: method, command, ms: Math.round(seconds(started) * 1000), refused }, 'event-socket call');
+        metrics.eslCalls.observe({ server, command: label, outcome: refused ? 'refused' : 'ok' }, seconds(started));
+        currentLogger(fallback).debug({ esl: method, server, command, ms: Math.round(seconds(started) * 1000), refused }, 'event-socket call');
         return reply;
       } catch (error) {
-        metrics.eslCalls.observe({ command: label, outcome: 'error' }, seconds(started));
-        metrics.eslErrors.inc({ command: label });
-        currentLogger(fallback).warn({ esl: method, command, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'event-socket call failed');
+        metrics.eslCalls.observe({ server, command: label, outcome: 'error' }, seconds(started));
+        metrics.eslErrors.inc({ server, command: label });
+        currentLogger(fallback).warn({ esl: method, server, command, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'event-socket call failed');
         throw error;
       }
     };
@@ -197,7 +197,7 @@ export function whmcsClientLogger(fallback: Logger): WhmcsApiLogger {
 const PROVISIONER_CALLS = ['create', 'suspend', 'unsuspend', 'terminate', 'changePackage', 'changePassword', 'purgeTenant'] as const;
 
 /** Times each FusionPBX transaction and logs its outcome (domain, status, changed) with the request id. */
-export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerMetrics, fallback: Logger): Provisioner {
+export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerMetrics, fallback: Logger, server: string): Provisioner {
   const wrapped = { ...provisioner };
   for (const call of PROVISIONER_CALLS) {
     const original = provisioner[call] as unknown as (...args: unknown[]) => Promise<Record<string, unknown>>;
@@ -205,15 +205,15 @@ export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerM
       const started = process.hrtime.bigint();
       try {
         const result = await original(...args);
-        metrics.fusionpbxCalls.observe({ call, outcome: 'ok' }, seconds(started));
+        metrics.fusionpbxCalls.observe({ server, call, outcome: 'ok' }, seconds(started));
         currentLogger(fallback).info(
-          { fusionpbx: call, domain: result.domainName, status: result.status, changed: result.changed, ms: Math.round(seconds(started) * 1000) },
+          { fusionpbx: call, server, domain: result.domainName, status: result.status, changed: result.changed, ms: Math.round(seconds(started) * 1000) },
           'FusionPBX transaction committed',
         );
         return result;
       } catch (error) {
-        metrics.fusionpbxCalls.observe({ call, outcome: 'error' }, seconds(started));
-        currentLogger(fallback).warn({ fusionpbx: call, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'FusionPBX transaction rolled back');
+        metrics.fusionpbxCalls.observe({ server, call, outcome: 'error' }, seconds(started));
+        currentLogger(fallback).warn({ fusionpbx: call, server, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'FusionPBX transaction rolled back');
         throw error;
       }
     };

@@ -128,10 +128,10 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
     openPool: (url, server) => createPool(url, poolSize, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
-    openEsl: (connection) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger),
+    openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),
     provisionerOptions,
     cacheOptions: cacheOptionsFrom(config),
-    wrapProvisioner: (provisioner) => instrumentProvisioner(provisioner, metrics, logger),
+    wrapProvisioner: (provisioner, server) => instrumentProvisioner(provisioner, metrics, logger, server),
   });
   const fallback = targets.defaultTarget;
   const deps: WorkerDeps = {

@@ -80,9 +80,9 @@ describe('metrics', () => {
 
     const worker = await scrape(workerMetricsUrl);
     expect(sample(worker, 'ictvoip_job_duration_seconds_count', { queue: 'provisioning', job: 'tenant.create', outcome: 'completed' })).toBe(1);
-    expect(sample(worker, 'ictvoip_fusionpbx_transaction_duration_seconds_count', { call: 'create', outcome: 'ok' })).toBe(1);
+    expect(sample(worker, 'ictvoip_fusionpbx_transaction_duration_seconds_count', { server: 'default', call: 'create', outcome: 'ok' })).toBe(1);
     const memcacheCalls = bridge.esl.apiCommands.filter((command) => command.startsWith('memcache delete')).length;
-    expect(sample(worker, 'ictvoip_esl_call_duration_seconds_count', { command: 'memcache delete', outcome: 'ok' })).toBe(memcacheCalls);
+    expect(sample(worker, 'ictvoip_esl_call_duration_seconds_count', { server: 'default', command: 'memcache delete', outcome: 'ok' })).toBe(memcacheCalls);
     expect(sample(worker, 'ictvoip_esl_call_duration_seconds_count', { command: 'memcache delete', outcome: 'refused' })).toBeNull();
   });
 

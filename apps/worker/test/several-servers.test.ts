@@ -63,6 +63,8 @@ describe('routing by the event server block', () => {
   it('a create with server.id=2 lands in FusionPBX #2 only, with its event-socket commands on #2 only', async () => {
     bridge.esl.clearRecorded();
     esl2.clearRecorded();
+    const transactionsOn = async (server: string) => ((await bridge.worker!.metrics.fusionpbxCalls.get()).values.find((value) => value.metricName?.endsWith('_count') && value.labels.server === server && value.labels.call === 'create' && value.labels.outcome === 'ok')?.value ?? 0);
+    const createsOnDefault = await transactionsOn('default');
     createOnSecond = event(onSecond, 'create', { id: 2, hostname: 'other.example.net' });
     const reply = await send(createOnSecond);
     expect(reply.body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain2 } });
@@ -71,6 +73,11 @@ describe('routing by the event server block', () => {
     expect(mentions(esl2, domain2)).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain2}`]));
     expect(mentions(bridge.esl, domain2)).toEqual([]);
     expect(await boundServer(onSecond)).toBe('pbx2');
+    // The worker's metrics name the server each transaction and event-socket call went to.
+    expect(await transactionsOn('pbx2')).toBe(1);
+    expect(await transactionsOn('default')).toBe(createsOnDefault);
+    const eslOnSecond = (await bridge.worker!.metrics.eslCalls.get()).values.filter((value) => value.metricName?.endsWith('_count') && value.labels.server === 'pbx2');
+    expect(eslOnSecond.reduce((sum, value) => sum + value.value, 0)).toBe(esl2.apiCommands.length);
   });
 
   it('a create without a server block lands on the default server', async () => {
