@@ -209,6 +209,21 @@ describe('maintenance across servers', () => {
     }
   });
 
+  it("WHMCS's Reconcile for a service whose server does not answer reports that, not \"in step\"", async () => {
+    const serviceId = 9298;
+    await registry.add({ name: 'pbx-dead', databaseUrl: 'postgres://postgres@127.0.0.1:1/fusionpbx', eslHost: '127.0.0.1', eslPort: 1, eslPassword: 'Dead-Server-Secret-1', whmcsServerId: 98 });
+    await bridge.api!.deps.pool.query(`INSERT INTO services (service_id, client_id, desired_state, fusionpbx_server) VALUES ($1, 1, 'active', 'pbx-dead')`, [serviceId]);
+    try {
+      const reply = await send(event(serviceId, 'reconcile', { id: 98 }));
+      expect(reply.body.result).toBe('success');
+      const [row] = (await bridge.api!.deps.pool.query("SELECT result FROM webhook_inbox WHERE service_id = $1 AND action = 'reconcile' ORDER BY seq DESC LIMIT 1", [serviceId])).rows;
+      expect(row.result.message).toMatch(/^1 difference\(s\): fusionpbx_unreachable: expected an answer from FusionPBX server pbx-dead/);
+    } finally {
+      await bridge.api!.deps.pool.query('DELETE FROM services WHERE service_id = $1', [serviceId]);
+      await registry.remove('pbx-dead');
+    }
+  });
+
   it("purges a terminated tenant of #2 from #2 after the retention period", async () => {
     const serviceId = 9205;
     const domain = `t${serviceId}.pbx.example.net`;

@@ -36,6 +36,8 @@ export interface DriftItem {
   fixPlan?: Record<string, unknown>;
   /** Why a person is needed, and what they should do. */
   note?: string;
+  /** fusionpbx_unreachable: the server that did not answer (null: the default server). */
+  server?: string | null;
 }
 
 export interface DriftReport {
@@ -235,6 +237,7 @@ function unreachableServerItem(server: string | null, reason: string, services: 
   const bound = services.filter((service) => service.fusionpbxServer === server).length;
   return {
     kind: 'fusionpbx_unreachable',
+    server,
     serviceId: null,
     domain: null,
     expected: `an answer from ${name}`,
