@@ -7,6 +7,7 @@ import {
   createQueues,
   createWorkerConnection,
   MAINTENANCE_JOBS,
+  FREESWITCH_JOBS,
   PROVISIONING_JOBS,
   QUEUE_NAMES,
   SCHEDULER_IDS,
@@ -24,6 +25,7 @@ import { purgeTerminatedTenants, PURGE_JOB_NAME, PURGE_SCHEDULER_ID } from './jo
 import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { BILLING_JOB_HANDLERS } from './jobs/billing';
 import { cdrBacklogByTenant, CDR_JOB_HANDLERS } from './jobs/cdr';
+import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
 import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
@@ -65,7 +67,7 @@ function buildRegistry(deps: WorkerDeps | null, definitions: readonly Provisioni
   registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
   registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
   registry.register(PURGE_JOB_NAME, () => purgeTerminatedTenants(deps!));
-  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS)]) {
+  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const]) {
     registry.register(name, async (job) => {
       try {
         return await handle(deps!, job);
@@ -105,7 +107,7 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
+const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(FREESWITCH_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
 
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;

@@ -150,6 +150,23 @@ describe('routing by the event server block', () => {
     expect(mentions(bridge.esl, domain2)).toEqual([]);
   });
 
+  it("a REST write while #2's event socket is down is queued and applied on #2's socket once it is back", async () => {
+    await esl2.stop();
+    let job: { id: string; url: string };
+    try {
+      const reply = await call(bridge.url, 'PUT', `/v1/tenants/${onSecond}/extensions/102`, { token: adminKey, body: { description: 'queued for two' } });
+      expect(reply.status).toBe(202);
+      job = (reply.body.freeswitch as { job: { id: string; url: string } }).job;
+    } finally {
+      esl2.clearRecorded();
+      bridge.esl.clearRecorded();
+      await esl2.start();
+    }
+    await waitFor(async () => (await call(bridge.url, 'GET', job.url, { token: adminKey })).body.state === 'completed', 30000, 'the queued step on #2');
+    expect(mentions(esl2, domain2)).toEqual(expect.arrayContaining([`memcache delete directory:102@${domain2}`]));
+    expect(mentions(bridge.esl, domain2)).toEqual([]);
+  });
+
   it('the WHMCS status action reads the tenant from #2', async () => {
     const reply = await postWebhook(bridge.url, JSON.stringify(event(onSecond, 'status', { id: 2 })));
     expect(reply.status).toBe(200);

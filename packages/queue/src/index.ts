@@ -4,3 +4,4 @@ export * from './payloads';
 export * from './connection';
 export * from './queues';
 export * from './billing-payloads';
+export * from './freeswitch-payloads';

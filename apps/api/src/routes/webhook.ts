@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { withEnqueueTimeout } from '../enqueue-timeout';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
 import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
@@ -11,7 +12,6 @@ import type { ApiDeps } from '../deps';
 import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
-const ENQUEUE_TIMEOUT_MS = 3000;
 const REDIS_READY_WAIT_MS = 1000;
 
 /** True when the producer connection is (or becomes, within `ms`) ready; a reconnect in progress gets a moment. */
@@ -28,22 +28,6 @@ function redisReady(redis: ApiDeps['redis'], ms: number): Promise<boolean> {
     }
     redis.once('ready', onReady);
   });
-}
-
-class EnqueueTimeoutError extends Error {
-  readonly code = 'ENQUEUE_TIMEOUT';
-  constructor() {
-    super('Redis did not accept the job in time (connection)');
-  }
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new EnqueueTimeoutError()), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
@@ -100,7 +84,7 @@ async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Prom
   // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
   if (!(await redisReady(deps.redis, REDIS_READY_WAIT_MS))) throw new DependencyUnavailableError('the job queue (Redis)');
   try {
-    await withTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }), ENQUEUE_TIMEOUT_MS);
+    await withEnqueueTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }));
   } catch (error) {
     // The event is safe in PostgreSQL; the reconciler enqueues it once Redis is back.
     if (isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message))) {

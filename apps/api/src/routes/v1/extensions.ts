@@ -16,7 +16,7 @@ import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { callerIdNumber, extensionNumber, safeText, tenantParam } from './common-schemas';
 import { dryRunTransaction, sendDryRun } from './dry-run';
-import { applyAfterWrite } from './freeswitch';
+import { applyAfterWrite, writeOrigin, type WriteOrigin } from './freeswitch';
 import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const fields = {
@@ -48,10 +48,10 @@ async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Pr
   return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
 }
 
-async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult, okStatus: number, dryRun?: TransactionMode): Promise<void> {
+async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult, okStatus: number, origin: WriteOrigin, dryRun?: TransactionMode): Promise<void> {
   // The generated SIP password of a dry-run create was never stored: it is not shown.
   if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { extension: result.extension });
-  const freeswitch = await applyAfterWrite(deps, result.freeswitch);
+  const freeswitch = await applyAfterWrite(deps, result.freeswitch, origin);
   const status = freeswitch.applied ? okStatus : 202;
   if (result.outcome === 'deleted' && freeswitch.applied) {
     res.status(204).end();
@@ -85,7 +85,7 @@ export const createExtensionRoute: RouteDefinition = {
     summary: 'Create an extension (the generated SIP password is in this answer only)',
     params: tenantOnly,
     body: createBody,
-    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet (repeat with PUT)', '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
+    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
@@ -93,7 +93,7 @@ export const createExtensionRoute: RouteDefinition = {
     const { extension, ...rest } = input.body as unknown as ExtensionFields & { extension: string };
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, extension, rest, 'create', writeOptions(deps, context, preview)));
-    await answer(deps, res, result, 201, preview);
+    await answer(deps, res, result, 201, writeOrigin(context, res), preview);
   },
 };
 
@@ -104,14 +104,14 @@ export const putExtensionRoute: RouteDefinition = {
     summary: 'Create or update an extension (idempotent; omitted fields keep their value)',
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
     body: updateBody,
-    responses: { '200': 'updated or unchanged', '201': 'created', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
+    responses: { '200': 'updated or unchanged', '201': 'created', '202': 'written; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, input.params.extension as string, input.body as ExtensionFields, 'upsert', writeOptions(deps, context, preview)));
-    await answer(deps, res, result, result.outcome === 'created' ? 201 : 200, preview);
+    await answer(deps, res, result, result.outcome === 'created' ? 201 : 200, writeOrigin(context, res), preview);
   },
 };
 
@@ -122,13 +122,13 @@ export const deleteExtensionRoute: RouteDefinition = {
     summary: 'Delete an extension (its mailbox stays unless deleteVoicemail=true)',
     params: tenantAndExtension,
     query: Joi.object({ deleteVoicemail: Joi.boolean().default(false) }),
-    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown tenant or extension' },
+    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '404': 'unknown tenant or extension' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => deleteTenantExtension(deps.fusionPool, input.params.extension as string, input.query.deleteVoicemail as boolean, writeOptions(deps, context, preview)));
-    await answer(deps, res, result, 204, preview);
+    await answer(deps, res, result, 204, writeOrigin(context, res), preview);
   },
 };

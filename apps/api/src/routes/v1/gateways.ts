@@ -19,7 +19,7 @@ import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { safeText, tenantParam } from './common-schemas';
 import { dryRunTransaction, sendDryRun } from './dry-run';
-import { applyAfterWrite, withEslDeadline } from './freeswitch';
+import { applyAfterWrite, writeOrigin, type WriteOrigin, withEslDeadline } from './freeswitch';
 import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:\[\]_-]+$/, 'host[:port]');
@@ -59,9 +59,9 @@ async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Pr
   return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
 }
 
-async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number, dryRun?: TransactionMode): Promise<void> {
+async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number, origin: WriteOrigin, dryRun?: TransactionMode): Promise<void> {
   if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { gateway: result.gateway });
-  const freeswitch = await applyAfterWrite(deps, result.freeswitch);
+  const freeswitch = await applyAfterWrite(deps, result.freeswitch, origin);
   if (result.outcome === 'deleted' && freeswitch.applied) {
     res.status(204).end();
     return;
@@ -95,14 +95,14 @@ export const createGatewayRoute: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam }),
     body: Joi.object({ ...fields, name: name.required(), proxy: host.required() }),
     bucket: 'gateways',
-    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
+    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context, preview)));
-    await answer(deps, res, result, 201, preview);
+    await answer(deps, res, result, 201, writeOrigin(context, res), preview);
   },
 };
 
@@ -114,14 +114,14 @@ export const updateGatewayRoute: RouteDefinition = {
     params: gatewayParams,
     body: Joi.object(fields),
     bucket: 'gateways',
-    responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
+    responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context, preview)));
-    await answer(deps, res, result, 200, preview);
+    await answer(deps, res, result, 200, writeOrigin(context, res), preview);
   },
 };
 
@@ -132,14 +132,14 @@ export const deleteGatewayRoute: RouteDefinition = {
     summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
     params: gatewayParams,
     bucket: 'gateways',
-    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet', '404': 'unknown gateway', '409': 'managed by the plan' },
+    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '404': 'unknown gateway', '409': 'managed by the plan' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps } = context;
     const preview = dryRunTransaction(dryRun);
     const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context, preview)));
-    await answer(deps, res, result, 204, preview);
+    await answer(deps, res, result, 204, writeOrigin(context, res), preview);
   },
 };
 

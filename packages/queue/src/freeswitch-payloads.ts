@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import Joi from 'joi';
+import { assertValidJobId } from './job-ids';
+
+/** The FreeSWITCH side of a REST write whose event socket did not answer in time: applied later by a worker. */
+export const FREESWITCH_JOBS = {
+  apply: 'freeswitch.apply',
+} as const;
+
+/**
+ * One FreeSWITCH step as the API recorded it (the same shape `@ictvoip/fusionpbx` builds); the worker
+ * validates each again before any reaches the event socket. Steps never carry a secret.
+ */
+export interface FreeswitchStepData {
+  kind: 'cache_delete' | 'sofia_conf_cache_delete' | 'sofia_rescan' | 'gateway_kill' | 'gateway_start' | 'flush_registration';
+  key?: string;
+  profile?: string;
+  gatewayUuid?: string;
+  user?: string;
+}
+
+export interface FreeswitchApplyJobData {
+  serviceId: number;
+  /** The REST request whose FusionPBX write these steps follow (its X-Request-Id): logs and the job id. */
+  requestId: string;
+  steps: FreeswitchStepData[];
+}
+
+const step = Joi.object<FreeswitchStepData>({
+  kind: Joi.string().valid('cache_delete', 'sofia_conf_cache_delete', 'sofia_rescan', 'gateway_kill', 'gateway_start', 'flush_registration').required(),
+  key: Joi.string().max(512),
+  profile: Joi.string().max(128),
+  gatewayUuid: Joi.string().max(64),
+  user: Joi.string().max(512),
+});
+
+export const freeswitchApplyJobDataSchema = Joi.object<FreeswitchApplyJobData>({
+  serviceId: Joi.number().integer().min(0).required(),
+  requestId: Joi.string().max(100).required(),
+  steps: Joi.array().items(step).min(1).max(1000).required(),
+});
+
+/** Deterministic: the same request with the same steps is one job, however often it is added. */
+export function freeswitchApplyJobId(data: FreeswitchApplyJobData): string {
+  const digest = createHash('sha256').update(JSON.stringify([data.requestId, data.steps])).digest('hex').slice(0, 32);
+  return assertValidJobId(`fs-apply-${data.serviceId}-${digest}`);
+}
