@@ -1,19 +1,8 @@
-import { createServer } from 'node:net';
+import { freePort } from '@ictvoip/testkit';
 import { cdrBacklog, cdrBacklogByTenant, syncTenantCdrs } from '../src';
 import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // CDR backlog (uncollected CDRs), lag and unrated calls per tenant, read over HTTP from /metrics.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Prometheus text → value of the sample with this name and exactly these labels, or null. */
 function sample(text: string, name: string, labels: Record<string, string>): number | null {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { buildDriftReport, DRIFT_FIX_REQUEST_ID, DRIFT_JOB_NAME, fixDrift, type DriftReport } from '../src';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { fixDriftTwiceWhilePaused, startBridge, waitFor, type Bridge } from './harness';
 
 // Drift compares the package WHMCS has for the service with the plan the bridge stored from the
 // last create / change_package (buildEvent sends pid 3 and maxExtensions 3).
@@ -80,11 +80,7 @@ describe('plan drift', () => {
   it('--fix converges options and hand-made extensions through change_package, once; the package change stays manual', async () => {
     const pool = bridge.worker!.deps.pool;
     const report = await buildDriftReport(sources());
-    const provisioning = bridge.worker!.workers[0];
-    await provisioning.pause();
-    const first = await fixDrift(report, { pool, queues: bridge.worker!.deps.queues });
-    const second = await fixDrift(report, { pool, queues: bridge.worker!.deps.queues });
-    provisioning.resume();
+    const [first, second] = await fixDriftTwiceWhilePaused(bridge, report);
     expect(first.fixes.map((f) => [f.serviceId, f.action, f.kinds, f.outcome]).sort()).toEqual([
       [OPTIONS_RAISED, 'change_package', ['plan_mismatch'], 'enqueued'],
       [HAND_EXTENSIONS, 'change_package', ['extensions_over_plan'], 'enqueued'],

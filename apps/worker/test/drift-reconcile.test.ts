@@ -1,6 +1,6 @@
 import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { buildDriftReport, DRIFT_FIX_REQUEST_ID, DRIFT_JOB_NAME, fixDrift, type DriftReport } from '../src';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { fixDriftTwiceWhilePaused, startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;
 let whmcs: WhmcsStandin;
@@ -76,11 +76,7 @@ describe('drift fix', () => {
   it('converges through the normal jobs, once, and leaves only what needs a person', async () => {
     const pool = bridge.worker!.deps.pool;
     const report = await buildDriftReport(sources());
-    const provisioning = bridge.worker!.workers[0];
-    await provisioning.pause();
-    const first = await fixDrift(report, { pool, queues: bridge.worker!.deps.queues });
-    const second = await fixDrift(report, { pool, queues: bridge.worker!.deps.queues });
-    provisioning.resume();
+    const [first, second] = await fixDriftTwiceWhilePaused(bridge, report);
     expect(first.fixes.map((f) => [f.serviceId, f.action, f.outcome]).sort()).toEqual([
       [ACTIVE_DISABLED, 'change_package', 'enqueued'],
       [OVER_PLAN, 'change_package', 'enqueued'],

@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '@ictvoip/testkit';
 import { startApi, type RunningApi } from '@ictvoip/api';
-import { startWorker, type RunningWorker, type StartWorkerOptions } from '../src';
+import { fixDrift, startWorker, type DriftFixResult, type DriftReport, type RunningWorker, type StartWorkerOptions } from '../src';
 
 export const TEMPLATE_DOMAIN = 'template.pbx.test';
 
@@ -116,5 +116,20 @@ export async function waitFor<T>(probe: () => Promise<T | null | undefined | fal
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * `fixDrift` twice on one report with the provisioning worker paused: the second run must see the
+ * first run's events still pending (outcome `already_pending`), not already applied.
+ */
+export async function fixDriftTwiceWhilePaused(bridge: Bridge, report: DriftReport): Promise<[DriftFixResult, DriftFixResult]> {
+  const provisioning = bridge.worker!.workers[0]!;
+  const sources = { pool: bridge.worker!.deps.pool, queues: bridge.worker!.deps.queues };
+  await provisioning.pause();
+  try {
+    return [await fixDrift(report, sources), await fixDrift(report, sources)];
+  } finally {
+    provisioning.resume();
   }
 }

@@ -1,19 +1,7 @@
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '@ictvoip/config';
-import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { buildEvent, freePort, postWebhook } from '@ictvoip/testkit';
 import { startBridge, waitFor, type Bridge } from './harness';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Prometheus text → value of the sample whose name and labels all match (labels given as a subset). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | null {

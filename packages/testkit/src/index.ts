@@ -5,3 +5,4 @@ export * from './esl-standin';
 export * from './fusionpbx-schema';
 export * from './whmcs-standin';
 export * from './random';
+export * from './ports';
