@@ -85,6 +85,24 @@ it('the same request repeated while the socket is down is the same job; a replay
   expect(await rowsNow()).toBe(before);
 }, 60_000);
 
+it('a queued step survives the worker going away: the next worker applies it', async () => {
+  await bridge.esl.stop();
+  await bridge.worker!.close();
+  let jobId: string;
+  try {
+    const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/100`, { token: key, body: { description: 'Reception' } });
+    expect(reply.status).toBe(202);
+    jobId = (reply.body.freeswitch as { job: { id: string } }).job.id;
+    expect(await jobState(jobId)).toBe('waiting');
+  } finally {
+    bridge.esl.clearRecorded();
+    await bridge.esl.start();
+  }
+  await bridge.startWorker({ schedulers: false });
+  await waitFor(async () => (await jobState(jobId)) === 'completed', 30_000, 'the new worker to apply the queued step');
+  expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`]));
+}, 60_000);
+
 it('a job whose step could break out of its command fails at once, and nothing reaches the event socket', async () => {
   bridge.esl.clearRecorded();
   const job = await bridge.api!.deps.queues.provisioning.add(
