@@ -38,6 +38,7 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
       script: 'bench/ingest/baseline-server.ts',
       env: { PORT: String(basePort), DATABASE_URL: baselineDb.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: baselinePrefix, WEBHOOK_SECRET: bridge.secret },
       healthUrl: `http://127.0.0.1:${basePort}/healthz`,
+      nodeOptions: profileFlags('baseline'),
     });
     services.push(baseline);
     const project: Target = { name: 'apps/api', service: api };

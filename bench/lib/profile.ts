@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * BENCH_CPU_PROF=api,worker starts those children with `node --cpu-prof`; the .cpuprofile files
+ * BENCH_CPU_PROF=api,worker,baseline (the ingest baseline server) starts those children with `node --cpu-prof`; the .cpuprofile files
  * land in bench/profiles/<role>-<time>/ (open them in Chrome DevTools → Performance, or speedscope).
  */
 export function profileFlags(role: string): string[] {
