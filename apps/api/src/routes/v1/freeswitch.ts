@@ -52,8 +52,8 @@ async function queueForWorker(deps: ApiDeps, steps: FreeswitchStep[], origin: Wr
   const data = { serviceId: origin.serviceId, requestId: origin.requestId, steps };
   const id = freeswitchApplyJobId(data);
   try {
-    // Retried with the queue's exponential backoff for about 18 hours (2 s doubling, 15 attempts).
-    await withEnqueueTimeout(deps.queues.provisioning.add(FREESWITCH_JOBS.apply, data, { jobId: id, attempts: 15 }));
+    // 16 attempts, the delay doubling from JOB_BACKOFF_MS (2 s by default): retried for up to about 18 hours.
+    await withEnqueueTimeout(deps.queues.provisioning.add(FREESWITCH_JOBS.apply, data, { jobId: id, attempts: 16 }));
     return { id, url: `/v1/jobs/${id}` };
   } catch (error) {
     deps.logger.warn({ err: (error as Error).message, serviceId: origin.serviceId }, 'FreeSWITCH side could not be queued either');
