@@ -1,5 +1,4 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { withEnqueueTimeout } from '../enqueue-timeout';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
 import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
@@ -9,6 +8,7 @@ import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
+import { withEnqueueTimeout } from '../enqueue-timeout';
 import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
