@@ -34,6 +34,30 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
   return {
     name,
     url: databaseUrl(name),
-    drop: () => withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () => withAdmin((client) => dropDatabase(client, name)),
   };
+}
+
+const OBJECT_IN_USE = '55006';
+const GRACE_MS = 2000;
+
+/**
+ * `pool.end()` resolves before its clients' sockets are closed. Terminating such a closing client
+ * (WITH FORCE) makes it emit 57P01 "terminating connection due to administrator command" into a
+ * pool that may have no error listener, which crashes the test file. So the plain DROP is tried
+ * for a moment first; FORCE is only for connections a test really left open.
+ */
+async function dropDatabase(client: Client, name: string): Promise<void> {
+  const deadline = Date.now() + GRACE_MS;
+  for (;;) {
+    try {
+      await client.query(`DROP DATABASE IF EXISTS ${name}`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== OBJECT_IN_USE) throw error;
+      if (Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
