@@ -22,12 +22,19 @@ export async function serverForEvent(deps: WorkerDeps, event: WebhookEvent): Pro
 }
 
 /** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
-export async function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: WebhookEvent): Promise<WorkerDeps> {
-  try {
+export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: WebhookEvent): Promise<WorkerDeps> {
+  return permanentWhenServerUnavailable(async () => {
     const server = service ? service.fusionpbxServer : await serverForEvent(deps, event);
     return scopedTo(deps, await deps.targets.get(server));
+  });
+}
+
+/** A disabled or unknown server fails the job for good: retrying cannot make the server come back. */
+export async function permanentWhenServerUnavailable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
   } catch (error) {
-    if (error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError) throw new PermanentJobError(error.code, error.message);
+    if (isServerUnavailable(error)) throw new PermanentJobError(error.code, error.message);
     throw error;
   }
 }

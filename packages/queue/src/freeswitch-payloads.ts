@@ -2,11 +2,6 @@ import { createHash } from 'node:crypto';
 import Joi from 'joi';
 import { assertValidJobId } from './job-ids';
 
-/** The FreeSWITCH side of a REST write whose event socket did not answer in time: applied later by a worker. */
-export const FREESWITCH_JOBS = {
-  apply: 'freeswitch.apply',
-} as const;
-
 /**
  * One FreeSWITCH step as the API recorded it (the same shape `@ictvoip/fusionpbx` builds); the worker
  * validates each again before any reaches the event socket. Steps never carry a secret.

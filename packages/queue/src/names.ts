@@ -20,6 +20,11 @@ export const PROVISIONING_JOBS = {
 } as const;
 export type ProvisioningJobName = (typeof PROVISIONING_JOBS)[keyof typeof PROVISIONING_JOBS];
 
+/** The FreeSWITCH side of a REST write whose event socket did not answer in time: applied later by a worker. */
+export const FREESWITCH_JOBS = {
+  apply: 'freeswitch.apply',
+} as const;
+
 export const MAINTENANCE_JOBS = {
   reconcileInbox: 'inbox.reconcile',
 } as const;

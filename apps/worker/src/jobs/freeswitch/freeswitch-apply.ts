@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
-import { applyFreeswitchSide, validateStep, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, DEFAULT_SERVER_NAME, validateStep, type FreeswitchStep } from '@ictvoip/fusionpbx';
 import { FREESWITCH_JOBS, freeswitchApplyJobDataSchema, validatePayload } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
-import { isServerUnavailable, scopeForService } from '../../fusion-scope';
+import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
 import { withJobLogger } from '../../metrics';
 
 export interface FreeswitchApplyResult {
@@ -29,15 +29,10 @@ export async function applyFreeswitchJob(deps: WorkerDeps, job: Job): Promise<Fr
   const steps = checkedSteps(data.steps);
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
-  let scoped: WorkerDeps;
-  try {
-    scoped = await scopeForService(deps, service);
-  } catch (error) {
-    if (isServerUnavailable(error)) throw new PermanentJobError(error.code, error.message);
-    throw error;
-  }
+  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, jobId: job.id });
   await withJobLogger(logger, () => applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }));
-  logger.info({ steps: steps.length, server: service.fusionpbxServer ?? 'default' }, 'FreeSWITCH side of a REST write applied');
-  return { server: service.fusionpbxServer ?? 'default', steps: steps.length };
+  logger.info({ steps: steps.length, server }, 'FreeSWITCH side of a REST write applied');
+  return { server, steps: steps.length };
 }

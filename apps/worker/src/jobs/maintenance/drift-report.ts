@@ -109,10 +109,6 @@ export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, F
   return tenants;
 }
 
-function allServices(pool: Pool): Promise<ServiceRecord[]> {
-  return new ServicesRepository(pool).listAll();
-}
-
 function planLimit(plan: Record<string, unknown>): number | null {
   const value = plan.maxExtensions;
   return typeof value === 'number' && Number.isInteger(value) ? value : null;
@@ -259,7 +255,7 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
   const pools = new Map<string | null, Pool>([[null, sources.fusionPool], ...(sources.servers ?? new Map<string, Pool>())]);
-  const [services, ...readings] = await Promise.all([allServices(sources.pool), ...[...pools.values()].map((pool) => readTenantsOrReason(pool))]);
+  const [services, ...readings] = await Promise.all([new ServicesRepository(sources.pool).listAll(), ...[...pools.values()].map((pool) => readTenantsOrReason(pool))]);
   const items: DriftItem[] = [];
   const tenantsByServer = new Map<string | null, Map<number, FusionTenantRow>>();
   [...pools.keys()].forEach((server, i) => {
