@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
-import type { ApiKeysRepository, FusionServersRepository, InboxRepository } from '@ictvoip/store';
+import type { ApiKeysRepository, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { EslClient, FusionTargets } from '@ictvoip/fusionpbx';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
@@ -17,6 +17,8 @@ export interface ApiDeps {
   redis: Redis;
   queues: QueueSet;
   inbox: InboxRepository;
+  /** REST writes of extensions and gateways: committed here, applied by a worker's job, answered from here. */
+  tenantWrites: TenantWritesRepository;
   whitelist: WhitelistWatcher;
   trustProxy: TrustProxy;
   readiness: Record<string, ReadinessCheck>;

@@ -1,3 +1,4 @@
+import { pollUntil } from './poll';
 import type { InboxEvent, InboxRepository } from '@ictvoip/store';
 
 export type EventReply =
@@ -30,15 +31,6 @@ export function replyFor(event: InboxEvent): EventReply {
 }
 
 /** Polls the inbox until the event is finished or the deadline passes (works across API processes). */
-export async function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
-  const deadline = Date.now() + waitSeconds * 1000;
-  let delay = 20;
-  let latest = await inbox.get(eventId);
-  while (latest && latest.status !== 'succeeded' && latest.status !== 'failed' && Date.now() < deadline && !signal?.aborted) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-    // A short cap: WHMCS waits on this reply, and a poll is one indexed primary-key read.
-    delay = Math.min(delay * 2, 100);
-    latest = await inbox.get(eventId);
-  }
-  return latest;
+export function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
+  return pollUntil(() => inbox.get(eventId), (event) => event.status === 'succeeded' || event.status === 'failed', waitSeconds * 1000, signal);
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase } from '@ictvoip/store';
+import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, TenantWritesRepository } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
@@ -65,6 +65,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     redis,
     queues,
     inbox: new InboxRepository(pool),
+    tenantWrites: new TenantWritesRepository(pool),
     whitelist,
     trustProxy,
     metrics: createApiMetrics({ queues, pool }),

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { CacheOptions, EslClient, FusionTargets, Provisioner } from '@ictvoip/fusionpbx';
 import type { QueueSet } from '@ictvoip/queue';
-import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository } from '@ictvoip/store';
+import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
 
 export interface WorkerDeps {
@@ -26,6 +26,8 @@ export interface WorkerDeps {
   fusionServers: FusionServersRepository;
   queues: QueueSet;
   inbox: InboxRepository;
+  /** REST writes of extensions and gateways, applied by the tenant-writes jobs. */
+  tenantWrites: TenantWritesRepository;
   services: ServicesRepository;
   audit: AuditRepository;
   /** WHMCS API for billing pushes; null when WHMCS_API_URL/IDENTIFIER/SECRET are not set (batches then wait). */

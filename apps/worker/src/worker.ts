@@ -3,7 +3,6 @@ import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { EslClient, FusionTargets, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
 import {
   closeQueues,
-  createProducerConnection,
   createQueues,
   createWorkerConnection,
   MAINTENANCE_JOBS,
@@ -15,9 +14,10 @@ import {
   BILLING_JOBS,
   BILLING_SCHEDULER_IDS,
   CDR_JOBS,
+  TENANT_WRITE_JOBS,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
-import { AuditRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { AuditRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WorkerDeps } from './deps';
 import { processProvisioningJob } from './event-processor';
 import { PermanentJobError } from './errors';
@@ -26,6 +26,7 @@ import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { BILLING_JOB_HANDLERS } from './jobs/billing';
 import { cdrBacklogByTenant, CDR_JOB_HANDLERS } from './jobs/cdr';
 import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
+import { TENANT_WRITE_JOB_HANDLERS } from './jobs/tenant-writes';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
 import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
@@ -67,7 +68,7 @@ function buildRegistry(deps: WorkerDeps | null, definitions: readonly Provisioni
   registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
   registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
   registry.register(PURGE_JOB_NAME, () => purgeTerminatedTenants(deps!));
-  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const]) {
+  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), ...Object.entries(TENANT_WRITE_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const]) {
     registry.register(name, async (job) => {
       try {
         return await handle(deps!, job);
@@ -107,7 +108,7 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(FREESWITCH_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
+const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(FREESWITCH_JOBS), ...Object.values(TENANT_WRITE_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
 
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;
@@ -146,6 +147,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     targets,
     fusionServers,
     inbox: new InboxRepository(pool),
+    tenantWrites: new TenantWritesRepository(pool),
     services: new ServicesRepository(pool),
     audit: new AuditRepository(pool),
     whmcs: whmcsClientFrom(config, logger),
@@ -164,6 +166,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     new Worker(QUEUE_NAMES.maintenance, processor, { ...common, concurrency: 1 }),
     new Worker(QUEUE_NAMES.cdrSync, processor, { ...common, concurrency: config.worker.concurrency }),
     new Worker(QUEUE_NAMES.billing, processor, { ...common, concurrency: config.worker.concurrency }),
+    new Worker(QUEUE_NAMES.tenantWrites, processor, { ...common, concurrency: config.worker.concurrency }),
   ];
   for (const worker of workers) {
     worker.on('error', (error) => logger.warn({ err: error.message, queue: worker.name }, 'worker error'));

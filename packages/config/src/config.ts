@@ -39,7 +39,7 @@ export interface BridgeConfig {
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
-  api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number };
+  api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number; writeWaitMs: number };
   worker: {
     concurrency: number;
     shutdownDeadlineMs: number;
@@ -136,6 +136,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       rateLimits: { standard: v.API_RATE_LIMIT_STANDARD, cdrExport: v.API_RATE_LIMIT_CDR_EXPORT, gateways: v.API_RATE_LIMIT_GATEWAYS },
       rateLimitWindowSeconds: v.API_RATE_LIMIT_WINDOW_SECONDS,
       eslDeadlineMs: v.API_ESL_DEADLINE_MS,
+      writeWaitMs: v.API_WRITE_WAIT_MS,
     },
     worker: {
       concurrency: v.WORKER_CONCURRENCY,

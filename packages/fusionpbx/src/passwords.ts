@@ -21,6 +21,11 @@ export function generatePassword(length = 20, strength = 4): string {
   return chars.slice(0, length).join('');
 }
 
+/** An extension's SIP password as extension_edit.php generates it (20 characters, strength 4). */
+export function newSipPassword(): string {
+  return generatePassword(20, 4);
+}
+
 /** Voicemail PIN: digits only, 8 long by default (voicemail/password_length). */
 export function generateVoicemailPin(length = 8): string {
   return generatePassword(length, 1);

@@ -5,3 +5,5 @@ export * from './connection';
 export * from './queues';
 export * from './billing-payloads';
 export * from './freeswitch-payloads';
+export * from './tenant-write-payloads';
+export * from './requeue';

@@ -4,6 +4,7 @@ export const QUEUE_NAMES = {
   maintenance: 'maintenance',
   cdrSync: 'cdr-sync',
   billing: 'billing',
+  tenantWrites: 'tenant-writes',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -24,6 +25,16 @@ export type ProvisioningJobName = (typeof PROVISIONING_JOBS)[keyof typeof PROVIS
 export const FREESWITCH_JOBS = {
   apply: 'freeswitch.apply',
 } as const;
+
+/**
+ * A REST write of one extension or gateway (queue tenant-writes, apart from provisioning so a burst
+ * of tenant creates never holds up an operator's edit). The request itself lives in PostgreSQL.
+ */
+export const TENANT_WRITE_JOBS = {
+  extension: 'tenant.extension.write',
+  gateway: 'tenant.gateway.write',
+} as const;
+export type TenantWriteJobName = (typeof TENANT_WRITE_JOBS)[keyof typeof TENANT_WRITE_JOBS];
 
 export const MAINTENANCE_JOBS = {
   reconcileInbox: 'inbox.reconcile',

@@ -33,6 +33,7 @@ export function createQueues(options: QueueSetOptions): QueueSet {
     maintenance: make(QUEUE_NAMES.maintenance),
     'cdr-sync': make(QUEUE_NAMES.cdrSync),
     billing: make(QUEUE_NAMES.billing),
+    'tenant-writes': make(QUEUE_NAMES.tenantWrites),
   };
 }
 

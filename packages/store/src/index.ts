@@ -22,3 +22,4 @@ export * from './rate-deck-repository';
 export * from './cdr-charges-repository';
 export * from './billing-repository';
 export * from './fusion-servers-repository';
+export * from './tenant-writes-repository';

@@ -8,27 +8,10 @@ import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
-import { withEnqueueTimeout } from '../enqueue-timeout';
+import { redisReady, withEnqueueTimeout } from '../enqueue-timeout';
 import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
-const REDIS_READY_WAIT_MS = 1000;
-
-/** True when the producer connection is (or becomes, within `ms`) ready; a reconnect in progress gets a moment. */
-function redisReady(redis: ApiDeps['redis'], ms: number): Promise<boolean> {
-  if (redis.status === 'ready') return Promise.resolve(true);
-  if (redis.status === 'end' || redis.status === 'close') return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onReady = () => finish(true);
-    const timer = setTimeout(() => finish(false), ms);
-    function finish(ok: boolean) {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      resolve(ok);
-    }
-    redis.once('ready', onReady);
-  });
-}
 
 function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
   const canonical = canonicalJson(parsedBody);
@@ -82,7 +65,7 @@ async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Prom
   const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
   const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
   // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
-  if (!(await redisReady(deps.redis, REDIS_READY_WAIT_MS))) throw new DependencyUnavailableError('the job queue (Redis)');
+  if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
   try {
     await withEnqueueTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }));
   } catch (error) {

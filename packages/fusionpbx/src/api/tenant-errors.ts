@@ -1,4 +1,5 @@
 /** Errors of the per-resource tenant writes (REST API). */
+import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 
 /** The plan's limit would be exceeded by this write. */
 export class QuotaExceededError extends Error {
@@ -25,4 +26,28 @@ export class ManagedResourceError extends Error {
     super(`${resource} ${id} is managed by the tenant's plan; change the plan in WHMCS instead`);
     this.name = 'ManagedResourceError';
   }
+}
+
+/**
+ * How a per-resource write was refused, in the contract's terms (HTTP status and error code): the
+ * API answers it directly, and the worker stores it for the request that queued the write.
+ */
+export interface WriteRejection {
+  status: 400 | 404 | 409;
+  code: string;
+  message: string;
+  /** For 400: the offending field, relative to the request body. */
+  field?: string;
+}
+
+/** The rejection a tenant write's typed error stands for; null for any other error (it is not the client's). */
+export function writeRejectionOf(error: unknown): WriteRejection | null {
+  if (error instanceof FusionpbxValidationError) return { status: 400, code: 'VALIDATION_FAILED', message: error.message, field: error.field };
+  if (error instanceof QuotaExceededError) return { status: 409, code: 'QUOTA_EXCEEDED', message: error.message };
+  if (error instanceof UniquenessError) return { status: 409, code: 'ALREADY_EXISTS', message: error.message };
+  if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };
+  if (error instanceof ResourceNotFoundError) return { status: 404, code: 'NOT_FOUND', message: error.message };
+  if (error instanceof TenantStateError) return { status: 409, code: 'TENANT_NOT_ACTIVE', message: error.message };
+  if (error instanceof TenantNotFoundError) return { status: 409, code: 'TENANT_NOT_PROVISIONED', message: error.message };
+  return null;
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, selectRows } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '../freeswitch-steps';
 import { newExtensionRow, newVoicemailRow } from '../provisioning/gui-defaults';
@@ -50,6 +50,14 @@ export interface ExtensionWriteOptions {
   actorUserUuid?: string | null;
   /** Dry-run: `{ rollback: true, recorder }` runs every check and write, then rolls back. */
   transaction?: TransactionMode;
+  /**
+   * The SIP password a create sets (a queued write carries the one the API showed its caller). A
+   * create that finds the extension already holding exactly this password is this write's own
+   * replay after a crash: it answers `created` again instead of a duplicate.
+   */
+  password?: string;
+  /** A replay of an update: send the FreeSWITCH steps of a change even if the rows are already as asked. */
+  forceApply?: boolean;
 }
 
 export interface ExtensionWriteResult {
@@ -178,6 +186,7 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
     outbound_caller_id_number: fields.outboundCallerIdNumber ?? null,
     enabled,
     description: fields.description ?? null,
+    ...(options.password ? { password: options.password } : {}),
   });
   const password = String(row.password);
   await insertExtension(tx, row);
@@ -199,10 +208,26 @@ async function updateExtension(tx: Tx, tenant: Tenant, own: CanonicalRow, fields
   const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desiredColumns(fields));
   const wroteVoicemail = await convergeVoicemail(tx, tenant, extension, fields, own.description);
   const steps = directorySteps([extension, own.number_alias, fields.numberAlias], tenant.domainName);
-  if (wasEnabled && fields.enabled === false) {
+  if ((wasEnabled || options.forceApply) && fields.enabled === false) {
     steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
   }
   return { outcome: wroteRow || wroteVoicemail ? 'updated' : 'unchanged', extension: await reread(tx, tenant, extension), freeswitch: uniqueSteps(steps) };
+}
+
+/** The answer the create gave before a crash cut its job short: nothing is written again. */
+async function replayedCreate(tx: Tx, tenant: Tenant, own: CanonicalRow, password: string): Promise<ExtensionWriteResult> {
+  const extension = own.extension as string;
+  return { outcome: 'created', extension: await reread(tx, tenant, extension), password, freeswitch: directorySteps([extension, own.number_alias], tenant.domainName) };
+}
+
+/**
+ * The FreeSWITCH side of removing an extension: its directory entries (number and alias) and any
+ * registration still held. Exported for a removal replayed after its rows are gone.
+ */
+export function extensionRemovalSteps(extension: string, numberAlias: string | null, domainName: string, registrationProfile: string): FreeswitchStep[] {
+  const steps = directorySteps([extension, numberAlias], domainName);
+  steps.push({ kind: 'flush_registration', profile: validateProfile(registrationProfile), user: `${extension}@${domainName}` });
+  return steps;
 }
 
 /**
@@ -220,6 +245,8 @@ export async function writeTenantExtension(
   return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
     const tenant = await lockedTenant(tx, options.serviceId);
     const own = await findOwn(tx, tenant.domainUuid, extension);
+    // Holding exactly this write's password, it can only have been created by an earlier attempt of this write.
+    if (own && mode !== 'update' && options.password && own.password === options.password) return replayedCreate(tx, tenant, own, options.password);
     if (own && mode === 'create') throw new UniquenessError('extension', extension, tenant.domainName);
     if (!own && mode === 'update') throw new ResourceNotFoundError('extension', extension);
     return own ? updateExtension(tx, tenant, own, fields, options) : createExtension(tx, tenant, extension, fields, options);
@@ -254,8 +281,6 @@ export async function deleteTenantExtension(pool: Pool, extensionInput: string, 
         await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
       }
     }
-    const steps = directorySteps([extension, own.number_alias], tenant.domainName);
-    steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
-    return { outcome: 'deleted', extension: null, freeswitch: steps };
+    return { outcome: 'deleted', extension: null, freeswitch: extensionRemovalSteps(extension, own.number_alias, tenant.domainName, options.registrationProfile) };
   }, options.transaction);
 }

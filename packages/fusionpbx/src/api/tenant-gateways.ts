@@ -65,6 +65,13 @@ export interface GatewayWriteOptions {
   actorUserUuid?: string | null;
   /** Dry-run: `{ rollback: true, recorder }` runs every check and write, then rolls back. */
   transaction?: TransactionMode;
+  /**
+   * The uuid a create gives the gateway (a queued write carries one fixed when it was queued). A
+   * create that finds this uuid already in the domain is this write's own replay after a crash.
+   */
+  gatewayUuid?: string;
+  /** A replay of an update: restart the gateway even if the row is already as asked. */
+  forceApply?: boolean;
 }
 
 export interface GatewayWriteResult {
@@ -173,10 +180,30 @@ async function reread(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<Gate
   return view(rows[0], tenant.state.gatewayUuid);
 }
 
+function creationSteps(enabled: boolean, profile: string): FreeswitchStep[] {
+  const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
+  if (enabled) steps.push({ kind: 'sofia_rescan', profile });
+  return steps;
+}
+
+/** The answer the create gave before a crash cut its job short: nothing is written again. */
+async function replayedCreate(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayWriteResult | null> {
+  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [tenant.domainUuid, gatewayUuid]);
+  if (!rows[0]) return null;
+  return { outcome: 'created', gateway: view(rows[0], tenant.state.gatewayUuid), freeswitch: creationSteps(rows[0].enabled === 'true', rows[0].profile ?? 'external') };
+}
+
+/** The FreeSWITCH side of removing a gateway; exported for a removal replayed after its row is gone. */
+export function gatewayRemovalSteps(profile: string | null, gatewayUuid: string): FreeswitchStep[] {
+  return [{ kind: 'gateway_kill', profile: profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }];
+}
+
 /** Creates a gateway (name unique in the domain; a second create with the same name is a UniquenessError). */
 export async function createTenantGateway(pool: Pool, fields: GatewayFields & { name: string; proxy: string }, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
   return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
     const tenant = await lockedTenant(tx, options.serviceId);
+    const replayed = options.gatewayUuid ? await replayedCreate(tx, tenant, options.gatewayUuid) : null;
+    if (replayed) return replayed;
     if (await findGatewayByName(tx, tenant.domainUuid, fields.name)) throw new UniquenessError('gateway', fields.name, tenant.domainName);
     const profile = fields.profile ?? 'external';
     await assertProfileEnabled(tx, profile);
@@ -187,7 +214,7 @@ export async function createTenantGateway(pool: Pool, fields: GatewayFields & { 
       const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [tenant.domainUuid]);
       if (rows[0].n + 1 > options.maxGateways) throw new QuotaExceededError('gateways', options.maxGateways);
     }
-    const gatewayUuid = newUuid();
+    const gatewayUuid = options.gatewayUuid ? validateUuid(options.gatewayUuid, 'gatewayUuid') : newUuid();
     // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0.
     await insertRow(tx, 'v_gateways', {
       ...desiredColumns(fields),
@@ -202,9 +229,7 @@ export async function createTenantGateway(pool: Pool, fields: GatewayFields & { 
       hostname: null,
       enabled,
     });
-    const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
-    if (enabled) steps.push({ kind: 'sofia_rescan', profile });
-    return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: steps };
+    return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: creationSteps(enabled, profile) };
   }, options.transaction);
 }
 
@@ -223,7 +248,7 @@ export async function updateTenantGateway(pool: Pool, gatewayUuidInput: string, 
     const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
     const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
     const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
-    if (changed) {
+    if (changed || options.forceApply) {
       steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
       if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
     }
@@ -237,10 +262,6 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
     const tenant = await lockedTenant(tx, options.serviceId);
     const own = await findOwn(tx, tenant, gatewayUuid);
     await deleteRows(tx, 'v_gateways', 'gateway_uuid = $1', [gatewayUuid]);
-    return {
-      outcome: 'deleted',
-      gateway: null,
-      freeswitch: [{ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }],
-    };
+    return { outcome: 'deleted', gateway: null, freeswitch: gatewayRemovalSteps(own.profile, gatewayUuid) };
   }, options.transaction);
 }

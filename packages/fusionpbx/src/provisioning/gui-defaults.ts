@@ -1,5 +1,5 @@
 import { type DesiredRow, newUuid } from '../db';
-import { generatePassword, generateVoicemailPin } from '../passwords';
+import { generateVoicemailPin, newSipPassword } from '../passwords';
 
 /**
  * A new extension as FusionPBX's extension_edit.php fills the form by default, so rows the bridge
@@ -11,7 +11,7 @@ export function newExtensionRow(domainUuid: string, domainName: string, number: 
     domain_uuid: domainUuid,
     extension: number,
     number_alias: null,
-    password: generatePassword(20, 4),
+    password: newSipPassword(),
     accountcode: domainName,
     effective_caller_id_name: number,
     effective_caller_id_number: number,

@@ -4,6 +4,7 @@ import { migration002 } from './002-api-keys';
 import { migration003 } from './003-rating-billing';
 import { migration004 } from './004-billing-verified';
 import { migration005 } from './005-fusionpbx-servers';
+import { migration006 } from './006-tenant-writes';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];

@@ -1,9 +1,11 @@
 import Joi from 'joi';
 import { describeFreeswitchSide, type FreeswitchStep, type RecordedWrite, type TransactionMode } from '@ictvoip/fusionpbx';
 import type { Response } from 'express';
+import { withServiceLock } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';
 import type { RouteDefinition } from './define';
 import { cacheOptionsFrom } from './freeswitch';
+import { requireDomain, type TenantContext } from './tenant-context';
 
 /**
  * `?dryRun=1` on every /v1 write route: the request goes through the same authentication, tenant
@@ -29,11 +31,6 @@ export interface DryRunReply {
   freeswitch: FreeswitchStep[];
 }
 
-/** A rolled-back, recorded transaction for a dry-run; undefined for a real request. */
-export function dryRunTransaction(dryRun: boolean): (TransactionMode & { recorder: RecordedWrite[] }) | undefined {
-  return dryRun ? { rollback: true, recorder: [] } : undefined;
-}
-
 export function sendDryRun(deps: ApiDeps, res: Response, outcome: string, rows: RecordedWrite[], freeswitch: FreeswitchStep[], extra: Record<string, unknown> = {}): void {
   const reply: DryRunReply = { dryRun: true, outcome, rows, eslCommands: describeFreeswitchSide(freeswitch, { cache: cacheOptionsFrom(deps) }), freeswitch };
   res.status(200).json({ ...reply, ...extra });
@@ -50,4 +47,22 @@ export function withDryRunQuery(definition: RouteDefinition): RouteDefinition {
   const ok = spec.responses['200'];
   const responses = { ...spec.responses, '200': ok ? `${ok}; ${DRY_RUN_RESPONSE}` : DRY_RUN_RESPONSE };
   return { ...definition, spec: { ...spec, query, responses } };
+}
+
+/**
+ * A write route's `?dryRun=1`: its FusionPBX write runs in this process (not as a job: nothing is
+ * kept) under the service lock, in a transaction that is rolled back. `shown` picks the fields of
+ * the result the answer includes (never a generated password: it was never stored).
+ */
+export async function previewWrite<R extends { outcome: string; freeswitch: FreeswitchStep[] }>(
+  context: TenantContext,
+  res: Response,
+  work: (transaction: TransactionMode) => Promise<R>,
+  shown: (result: R) => Record<string, unknown>,
+): Promise<void> {
+  requireDomain(context);
+  const { deps } = context;
+  const transaction = { rollback: true, recorder: [] as RecordedWrite[] };
+  const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), 10_000);
+  sendDryRun(deps, res, result.outcome, transaction.recorder, result.freeswitch, shown(result));
 }

@@ -6,18 +6,16 @@ import {
   writeTenantExtension,
   type ExtensionFields,
   type ExtensionWriteOptions,
-  type ExtensionWriteResult,
+  newSipPassword,
   type TransactionMode,
 } from '@ictvoip/fusionpbx';
-import { withServiceLock } from '@ictvoip/store';
-import type { Response } from 'express';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { callerIdNumber, extensionNumber, safeText, tenantParam } from './common-schemas';
-import { dryRunTransaction, sendDryRun } from './dry-run';
-import { applyAfterWrite, writeOrigin, type WriteOrigin } from './freeswitch';
-import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
+import { previewWrite } from './dry-run';
+import { PENDING_RESPONSE as PENDING, submitWrite } from './tenant-write';
+import { planLimits, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const fields = {
   numberAlias: extensionNumber.allow(null),
@@ -35,29 +33,8 @@ const updateBody = Joi.object(fields);
 const tenantOnly = Joi.object({ tenant: tenantParam });
 const tenantAndExtension = Joi.object({ tenant: tenantParam, extension: Joi.string().max(64).required() });
 
-function writeOptions(deps: ApiDeps, context: TenantContext, transaction?: TransactionMode): ExtensionWriteOptions {
+function writeOptions(deps: ApiDeps, context: TenantContext, transaction: TransactionMode): ExtensionWriteOptions {
   return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: deps.config.fusionpbx.registrationProfile, transaction };
-}
-
-/**
- * The write runs under the bridge's per-service lock (the one every provisioning job holds), then
- * inside FusionPBX under the provisioner's own locks; the FreeSWITCH side follows the commit.
- */
-async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Promise<ExtensionWriteResult>): Promise<ExtensionWriteResult> {
-  requireDomain(context);
-  return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
-}
-
-async function answer(deps: ApiDeps, res: Response, result: ExtensionWriteResult, okStatus: number, origin: WriteOrigin, dryRun?: TransactionMode): Promise<void> {
-  // The generated SIP password of a dry-run create was never stored: it is not shown.
-  if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { extension: result.extension });
-  const freeswitch = await applyAfterWrite(deps, result.freeswitch, origin);
-  const status = freeswitch.applied ? okStatus : 202;
-  if (result.outcome === 'deleted' && freeswitch.applied) {
-    res.status(204).end();
-    return;
-  }
-  res.status(status).json({ outcome: result.outcome, extension: result.extension, ...(result.password ? { password: result.password } : {}), freeswitch });
 }
 
 export const listExtensionsRoute: RouteDefinition = {
@@ -85,15 +62,13 @@ export const createExtensionRoute: RouteDefinition = {
     summary: 'Create an extension (the generated SIP password is in this answer only)',
     params: tenantOnly,
     body: createBody,
-    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
+    responses: { '201': 'created and applied', '202': PENDING, '400': 'validation failed', '409': 'exists, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const { extension, ...rest } = input.body as unknown as ExtensionFields & { extension: string };
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, extension, rest, 'create', writeOptions(deps, context, preview)));
-    await answer(deps, res, result, 201, writeOrigin(context, res), preview);
+    const { extension, ...fields } = input.body as unknown as ExtensionFields & { extension: string };
+    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    await submitWrite(context, res, { resource: 'extension', operation: 'create', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
 
@@ -104,14 +79,14 @@ export const putExtensionRoute: RouteDefinition = {
     summary: 'Create or update an extension (idempotent; omitted fields keep their value)',
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
     body: updateBody,
-    responses: { '200': 'updated or unchanged', '201': 'created', '202': 'written; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
+    responses: { '200': 'updated or unchanged', '201': 'created', '202': PENDING, '400': 'validation failed', '409': 'alias in use, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => writeTenantExtension(deps.fusionPool, input.params.extension as string, input.body as ExtensionFields, 'upsert', writeOptions(deps, context, preview)));
-    await answer(deps, res, result, result.outcome === 'created' ? 201 : 200, writeOrigin(context, res), preview);
+    const extension = input.params.extension as string;
+    const fields = input.body as ExtensionFields;
+    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    await submitWrite(context, res, { resource: 'extension', operation: 'upsert', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
 
@@ -122,13 +97,13 @@ export const deleteExtensionRoute: RouteDefinition = {
     summary: 'Delete an extension (its mailbox stays unless deleteVoicemail=true)',
     params: tenantAndExtension,
     query: Joi.object({ deleteVoicemail: Joi.boolean().default(false) }),
-    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '404': 'unknown tenant or extension' },
+    responses: { '204': 'deleted and applied', '202': PENDING, '404': 'unknown tenant or extension' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => deleteTenantExtension(deps.fusionPool, input.params.extension as string, input.query.deleteVoicemail as boolean, writeOptions(deps, context, preview)));
-    await answer(deps, res, result, 204, writeOrigin(context, res), preview);
+    const extension = input.params.extension as string;
+    const deleteVoicemail = input.query.deleteVoicemail as boolean;
+    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    await submitWrite(context, res, { resource: 'extension', operation: 'delete', target: extension, input: { deleteVoicemail } });
   },
 };

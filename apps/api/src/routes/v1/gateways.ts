@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Joi from 'joi';
 import {
   createTenantGateway,
@@ -9,18 +10,15 @@ import {
   GatewayStatusError,
   type GatewayFields,
   type GatewayWriteOptions,
-  type GatewayWriteResult,
   type TransactionMode,
 } from '@ictvoip/fusionpbx';
-import { withServiceLock } from '@ictvoip/store';
-import type { Response } from 'express';
-import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { safeText, tenantParam } from './common-schemas';
-import { dryRunTransaction, sendDryRun } from './dry-run';
-import { applyAfterWrite, writeOrigin, type WriteOrigin, withEslDeadline } from './freeswitch';
-import { planLimits, requireDomain, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
+import { previewWrite } from './dry-run';
+import { withEslDeadline } from './freeswitch';
+import { PENDING_RESPONSE as PENDING, submitWrite } from './tenant-write';
+import { planLimits, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
 const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:\[\]_-]+$/, 'host[:port]');
 const sipToken = Joi.string().max(255).pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
@@ -50,23 +48,15 @@ const fields = {
 
 const gatewayParams = Joi.object({ tenant: tenantParam, gateway: Joi.string().guid({ version: ['uuidv4', 'uuidv1', 'uuidv5'] }).lowercase().required() });
 
-function writeOptions(context: TenantContext, transaction?: TransactionMode): GatewayWriteOptions {
+function writeOptions(context: TenantContext, transaction: TransactionMode): GatewayWriteOptions {
   return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways, transaction };
 }
 
-async function lockedWrite(deps: ApiDeps, context: TenantContext, work: () => Promise<GatewayWriteResult>): Promise<GatewayWriteResult> {
-  requireDomain(context);
-  return withServiceLock(deps.pool, context.service.serviceId, work, 10_000);
-}
-
-async function answer(deps: ApiDeps, res: Response, result: GatewayWriteResult, okStatus: number, origin: WriteOrigin, dryRun?: TransactionMode): Promise<void> {
-  if (dryRun) return sendDryRun(deps, res, result.outcome, dryRun.recorder ?? [], result.freeswitch, { gateway: result.gateway });
-  const freeswitch = await applyAfterWrite(deps, result.freeswitch, origin);
-  if (result.outcome === 'deleted' && freeswitch.applied) {
-    res.status(204).end();
-    return;
-  }
-  res.status(freeswitch.applied ? okStatus : 202).json({ outcome: result.outcome, gateway: result.gateway, freeswitch });
+/** The request's fields for the write's row, its password apart (sealed); an explicit null password is no secret. */
+function splitPassword(body: GatewayFields): { input: Record<string, unknown>; secrets?: Record<string, string> } {
+  const { password, ...fields } = body;
+  if (typeof password === 'string') return { input: { fields }, secrets: { password } };
+  return { input: { fields: password === null ? { ...fields, password: null } : fields } };
 }
 
 export const listGatewaysRoute: RouteDefinition = {
@@ -95,14 +85,13 @@ export const createGatewayRoute: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam }),
     body: Joi.object({ ...fields, name: name.required(), proxy: host.required() }),
     bucket: 'gateways',
-    responses: { '201': 'created and applied', '202': 'created; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
+    responses: { '201': 'created and applied', '202': PENDING, '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => createTenantGateway(deps.fusionPool, input.body as unknown as GatewayFields & { name: string; proxy: string }, writeOptions(context, preview)));
-    await answer(deps, res, result, 201, writeOrigin(context, res), preview);
+    const body = input.body as unknown as GatewayFields & { name: string; proxy: string };
+    if (dryRun) return previewWrite(context, res, (transaction) => createTenantGateway(context.deps.fusionPool, body, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    await submitWrite(context, res, { resource: 'gateway', operation: 'create', target: null, ...splitPassword(body) }, () => ({ target: randomUUID() }));
   },
 };
 
@@ -114,14 +103,14 @@ export const updateGatewayRoute: RouteDefinition = {
     params: gatewayParams,
     body: Joi.object(fields),
     bucket: 'gateways',
-    responses: { '200': 'updated or unchanged', '202': 'written; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
+    responses: { '200': 'updated or unchanged', '202': PENDING, '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => updateTenantGateway(deps.fusionPool, input.params.gateway as string, input.body as GatewayFields, writeOptions(context, preview)));
-    await answer(deps, res, result, 200, writeOrigin(context, res), preview);
+    const gatewayUuid = input.params.gateway as string;
+    const body = input.body as GatewayFields;
+    if (dryRun) return previewWrite(context, res, (transaction) => updateTenantGateway(context.deps.fusionPool, gatewayUuid, body, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    await submitWrite(context, res, { resource: 'gateway', operation: 'update', target: gatewayUuid, ...splitPassword(body) });
   },
 };
 
@@ -132,14 +121,13 @@ export const deleteGatewayRoute: RouteDefinition = {
     summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
     params: gatewayParams,
     bucket: 'gateways',
-    responses: { '204': 'deleted and applied', '202': 'deleted; FreeSWITCH not reached yet: queued for a worker (freeswitch.job.url)', '404': 'unknown gateway', '409': 'managed by the plan' },
+    responses: { '204': 'deleted and applied', '202': PENDING, '404': 'unknown gateway', '409': 'managed by the plan' },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
-    const { deps } = context;
-    const preview = dryRunTransaction(dryRun);
-    const result = await lockedWrite(deps, context, () => deleteTenantGateway(deps.fusionPool, input.params.gateway as string, writeOptions(context, preview)));
-    await answer(deps, res, result, 204, writeOrigin(context, res), preview);
+    const gatewayUuid = input.params.gateway as string;
+    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantGateway(context.deps.fusionPool, gatewayUuid, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    await submitWrite(context, res, { resource: 'gateway', operation: 'delete', target: gatewayUuid, input: {} });
   },
 };
 

@@ -1,5 +1,6 @@
 import Joi from 'joi';
 import type { Job } from 'bullmq';
+import type { TenantWrite } from '@ictvoip/store';
 import { tenantOf } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
@@ -19,6 +20,27 @@ interface JobData {
   serviceId?: number;
   eventId?: string;
   action?: string;
+}
+
+/** Once Redis has dropped a finished job, its PostgreSQL row tells the outcome. */
+function stateFromRow(status: string | undefined): string {
+  if (status === 'succeeded' || status === 'rejected') return 'completed';
+  if (status === 'failed') return 'failed';
+  return 'unknown';
+}
+
+/** A REST write's answer as the request would have had it (its result never holds a password). */
+function writeView(write: TenantWrite) {
+  return {
+    status: write.status,
+    httpStatus: write.httpStatus,
+    resource: write.resource,
+    operation: write.operation,
+    target: write.target,
+    result: write.result,
+    error: write.error ? { ...write.error, message: scrubSecrets(write.error.message) } : null,
+    attempts: write.attempts,
+  };
 }
 
 async function findJob(deps: ApiDeps, id: string): Promise<Job | null> {
@@ -47,9 +69,10 @@ export const getJobRoute: RouteDefinition = {
     const job = await findJob(deps, id);
     const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
     const event = rows[0] ? await deps.inbox.get(rows[0].event_id) : null;
-    if (!job && !event) throw notFound;
+    const write = await deps.tenantWrites.get(id);
+    if (!job && !event && !write) throw notFound;
     const data = (job?.data ?? {}) as JobData;
-    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : event?.serviceId ?? null;
+    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : event?.serviceId ?? write?.serviceId ?? null;
     const own = tenantOf(principal);
     if (own !== null && serviceId !== own) throw notFound;
     res.json({
@@ -57,16 +80,17 @@ export const getJobRoute: RouteDefinition = {
       queue: job ? (job as Job & { queueName?: string }).queueName ?? null : null,
       name: job?.name ?? null,
       // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
-      state: job ? await job.getState() : event?.status === 'succeeded' ? 'completed' : event?.status === 'failed' ? 'failed' : 'unknown',
+      state: job ? await job.getState() : stateFromRow(event?.status ?? write?.status),
       attempts: job?.attemptsMade ?? event?.attempts ?? 0,
       maxAttempts: job?.opts.attempts ?? null,
       lastError: scrubSecrets(job?.failedReason || event?.lastError),
       serviceId,
-      action: data.action ?? event?.action ?? null,
+      action: data.action ?? event?.action ?? (write ? `${write.resource}.${write.operation}` : null),
       createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : event?.receivedAt.toISOString() ?? null,
       processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
       finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : event?.finishedAt?.toISOString() ?? null,
       event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
+      write: write ? writeView(write) : null,
     });
   },
 };

@@ -51,14 +51,4 @@ export function requireDomain(context: TenantContext): TenantDomainView {
   return context.domain;
 }
 
-function planInteger(plan: Record<string, unknown>, key: string): number | null {
-  const value = plan[key];
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string' && /^\d{1,9}$/.test(value)) return Number(value);
-  return null;
-}
-
-/** Plan limits as stored from the last create / change_package (null = the plan states no limit). */
-export function planLimits(service: ServiceRecord): { maxExtensions: number | null; maxGateways: number | null } {
-  return { maxExtensions: planInteger(service.plan, 'maxExtensions'), maxGateways: planInteger(service.plan, 'maxGateways') };
-}
+export { planLimits } from '@ictvoip/store';

@@ -1,33 +1,63 @@
-import { MAINTENANCE_JOBS, PROVISIONING_JOBS, reconcileJobDataSchema, validatePayload, type ProvisioningJobData } from '@ictvoip/queue';
+import { MAINTENANCE_JOBS, PROVISIONING_JOBS, reconcileJobDataSchema, requeueUnlessLive, TENANT_WRITE_JOBS, validatePayload, type ProvisioningJobData, type TenantWriteJobData } from '@ictvoip/queue';
 import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../../deps';
 
 export interface ReconcileOutcome {
   examined: number;
   requeued: number;
+  /** REST writes (tenant_writes) looked at and re-enqueued. */
+  writesExamined: number;
+  writesRequeued: number;
+  /** Sealed passwords wiped and rows deleted from REST writes finished long ago. */
+  writesPurged: { secretsWiped: number; deleted: number };
+}
+
+/** A repeated create shows its password again within a day; a write's answer is kept for 30 days. */
+const WRITE_SECRET_HOURS = 24;
+const WRITE_KEEP_DAYS = 30;
+
+async function reconcileEvents(deps: WorkerDeps, olderThanSeconds: number): Promise<{ examined: number; requeued: number }> {
+  const stale = await deps.inbox.stale(olderThanSeconds);
+  let requeued = 0;
+  for (const event of stale) {
+    const payload: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId: event.requestId ?? undefined };
+    const name = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
+    // Every row written since the first release has a deterministic job id; one without gets a fresh job.
+    const { previousState, added } = event.jobId
+      ? await requeueUnlessLive(deps.queues.provisioning, name, payload, event.jobId)
+      : { previousState: 'missing', added: !!(await deps.queues.provisioning.add(name, payload)) };
+    if (!added) continue;
+    await deps.inbox.markQueued(event.eventId);
+    requeued += 1;
+    deps.logger.info({ eventId: event.eventId, previousState }, 'reconciler re-enqueued an unfinished event');
+  }
+  return { examined: stale.length, requeued };
+}
+
+async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Promise<{ examined: number; requeued: number }> {
+  const stale = await deps.tenantWrites.stale(olderThanSeconds);
+  let requeued = 0;
+  for (const write of stale) {
+    const payload: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
+    const { previousState, added } = await requeueUnlessLive(deps.queues['tenant-writes'], TENANT_WRITE_JOBS[write.resource], payload, write.writeId);
+    if (!added) continue;
+    requeued += 1;
+    deps.logger.info({ writeId: write.writeId, previousState }, 'reconciler re-enqueued an unfinished REST write');
+  }
+  return { examined: stale.length, requeued };
 }
 
 /**
- * PostgreSQL is the source of truth: any inbox event not finished after a while and without a live
- * job in Redis (flushed, failed over, or never added because Redis was down) is enqueued again with
- * its deterministic id, so it runs once.
+ * PostgreSQL is the source of truth: any inbox event or REST write not finished after a while and
+ * without a live job in Redis (flushed, failed over, or never added because Redis was down) is
+ * enqueued again with its deterministic id, so it runs once. REST writes finished long ago are
+ * forgotten here too.
  */
 export async function reconcileInbox(deps: WorkerDeps, job: Job | null, olderThanSeconds = deps.config.worker.reconcileAfterSeconds): Promise<ReconcileOutcome> {
   const data = job ? validatePayload(reconcileJobDataSchema, MAINTENANCE_JOBS.reconcileInbox, job.data) : {};
-  const stale = await deps.inbox.stale(data.olderThanSeconds ?? olderThanSeconds);
-  let requeued = 0;
-  for (const event of stale) {
-    const jobId = event.jobId ?? undefined;
-    const existing = jobId ? await deps.queues.provisioning.getJob(jobId) : undefined;
-    const state = existing ? await existing.getState() : 'missing';
-    if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') continue;
-    // A failed or completed job with an unfinished event lost its outcome: remove it so the id is free.
-    if (existing) await existing.remove().catch(() => undefined);
-    const payload: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId: event.requestId ?? undefined };
-    await deps.queues.provisioning.add(PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS], payload, { jobId });
-    await deps.inbox.markQueued(event.eventId);
-    requeued += 1;
-    deps.logger.info({ eventId: event.eventId, previousState: state }, 'reconciler re-enqueued an unfinished event');
-  }
-  return { examined: stale.length, requeued };
+  const after = data.olderThanSeconds ?? olderThanSeconds;
+  const events = await reconcileEvents(deps, after);
+  const writes = await reconcileWrites(deps, after);
+  const writesPurged = await deps.tenantWrites.purge(WRITE_SECRET_HOURS, WRITE_KEEP_DAYS);
+  return { examined: events.examined, requeued: events.requeued, writesExamined: writes.examined, writesRequeued: writes.requeued, writesPurged };
 }

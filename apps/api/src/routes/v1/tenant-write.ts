@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type { Response } from 'express';
+import { requeueUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
+import { FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
+import { redisReady, withEnqueueTimeout } from '../../enqueue-timeout';
+import { DependencyUnavailableError, HttpError } from '../../errors';
+import { pollUntil } from '../../poll';
+import { rejectionToHttpError } from './domain-errors';
+import { requireDomain, type TenantContext } from './tenant-context';
+
+/**
+ * A REST write of one extension or gateway, as the issue asks: it goes through a job like every
+ * provisioning event. The request is committed to tenant_writes (its passwords sealed), a worker
+ * applies it to the tenant's FusionPBX server under the service lock, and the API answers with the
+ * final state, or 202 with the job's URL when that takes longer than API_WRITE_WAIT_MS.
+ */
+export interface WriteRequest {
+  resource: TenantWriteResource;
+  operation: TenantWriteOperation;
+  /** The extension number or gateway uuid of the URL; null for a gateway create. */
+  target: string | null;
+  /** The request's fields, without any password. */
+  input: Record<string, unknown>;
+  /** Passwords the client sent (sealed, never stored or queued in clear). */
+  secrets?: Record<string, string>;
+}
+
+/** What the bridge itself fixes for a write when it is first queued, so a replay repeats it exactly. */
+export interface WriteChoices {
+  /** A gateway create's uuid. */
+  target?: string;
+  /** An extension create's SIP password. */
+  secrets?: Record<string, string>;
+}
+
+const requestIdOf = (res: Response) => (typeof res.locals.requestId === 'string' ? res.locals.requestId : randomUUID());
+
+/** The 202 answer of every write route, as /openapi.json describes it. */
+export const PENDING_RESPONSE = 'queued, not finished within API_WRITE_WAIT_MS: {outcome:"pending", job:{id,url}}; GET job.url, or repeat with the same X-Request-Id, for the outcome';
+
+/**
+ * The password chosen for a created extension is part of the answer (the one time the client sees
+ * it): when the create is known (finished with outcome created, or a pending POST).
+ */
+function shownPassword(context: TenantContext, write: TenantWrite): Record<string, string> {
+  if (write.resource !== 'extension' || !write.sealedSecrets) return {};
+  const created = write.status === 'succeeded' ? write.result?.outcome === 'created' : write.operation === 'create';
+  if (!created) return {};
+  const { password } = openSecrets(write.sealedSecrets, context.deps.config.webhook.secrets);
+  return password ? { password } : {};
+}
+
+async function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
+  const { deps, service } = context;
+  const requestId = requestIdOf(res);
+  const key = deps.config.webhook.secrets[0];
+  const writeId = tenantWriteId(service.serviceId, [requestId, request.resource, request.operation, request.target, request.input, request.secrets ?? {}], key);
+  const existing = await deps.tenantWrites.get(writeId);
+  if (existing) return { inserted: false, write: existing };
+  const choices = choose();
+  const secrets = { ...request.secrets, ...choices.secrets };
+  return deps.tenantWrites.record({
+    writeId,
+    serviceId: service.serviceId,
+    resource: request.resource,
+    operation: request.operation,
+    target: choices.target ?? request.target,
+    input: request.input,
+    sealedSecrets: Object.keys(secrets).length > 0 ? sealSecrets(secrets, key) : null,
+    requestId,
+  });
+}
+
+/** Adds the write's job (again, when its job was lost); a write Redis refuses is withdrawn: nothing happens. */
+async function enqueue(context: TenantContext, write: TenantWrite, inserted: boolean): Promise<void> {
+  const { deps } = context;
+  const data: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
+  try {
+    if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
+    await withEnqueueTimeout(requeueUnlessLive(deps.queues['tenant-writes'], TENANT_WRITE_JOBS[write.resource], data, write.writeId));
+  } catch (error) {
+    if (inserted) await deps.tenantWrites.withdraw(write.writeId);
+    deps.logger.warn({ err: (error as Error).message, writeId: write.writeId }, 'REST write not queued; withdrawn');
+    throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; nothing was written, repeat the request', undefined, 5);
+  }
+}
+
+function sendFinished(context: TenantContext, res: Response, write: TenantWrite): void {
+  if (write.status === 'rejected' && write.error && write.httpStatus) {
+    throw rejectionToHttpError({ status: write.httpStatus as 400 | 404 | 409, code: write.error.code, message: write.error.message, field: write.error.field });
+  }
+  if (write.status !== 'succeeded' || !write.httpStatus) {
+    throw new HttpError(write.httpStatus ?? 503, write.error?.code ?? 'WRITE_FAILED', write.error?.message ?? 'the write failed', undefined, write.error?.retryAfter);
+  }
+  if (write.httpStatus === 204) return void res.status(204).end();
+  res.status(write.httpStatus).json({ ...write.result, ...shownPassword(context, write) });
+}
+
+function sendPending(context: TenantContext, res: Response, write: TenantWrite): void {
+  const url = `/v1/jobs/${write.writeId}`;
+  res.status(202).json({
+    outcome: 'pending',
+    state: write.status,
+    job: { id: write.writeId, url },
+    message: `The write is queued for a worker and has not finished within ${context.deps.config.api.writeWaitMs} ms. GET ${url} for its outcome; repeating the request with the same X-Request-Id returns it too.`,
+    ...shownPassword(context, write),
+  });
+}
+
+/** Queues the write (once per request), waits up to API_WRITE_WAIT_MS for its answer, and sends it. */
+export async function submitWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices = () => ({})): Promise<void> {
+  requireDomain(context);
+  const { deps } = context;
+  const recorded = await recordWrite(context, res, request, choose);
+  let write = recorded.write;
+  const finished = (w: TenantWrite) => FINISHED_WRITE_STATUSES.includes(w.status);
+  if (!finished(write)) {
+    await enqueue(context, write, recorded.inserted);
+    write = (await pollUntil(() => deps.tenantWrites.get(write.writeId), finished, deps.config.api.writeWaitMs)) ?? write;
+  }
+  if (finished(write)) return sendFinished(context, res, write);
+  sendPending(context, res, write);
+}

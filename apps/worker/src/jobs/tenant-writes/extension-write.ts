@@ -1,0 +1,68 @@
+import type { Job } from 'bullmq';
+import {
+  deleteTenantExtension,
+  extensionRemovalSteps,
+  findTenantDomain,
+  getTenantExtension,
+  ResourceNotFoundError,
+  writeTenantExtension,
+  type ExtensionFields,
+  type ExtensionWriteOptions,
+} from '@ictvoip/fusionpbx';
+import { planLimits } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+import { runTenantWrite, type ResourceWriteResult, type TenantWriteContext, type TenantWriteJobResult } from './run-tenant-write';
+
+/** What a removal needs to know of the extension once its rows are gone. */
+interface RemovedExtension {
+  extension: string;
+  numberAlias: string | null;
+  domainName: string;
+}
+
+function optionsOf(ctx: TenantWriteContext): ExtensionWriteOptions {
+  return {
+    serviceId: ctx.write.serviceId,
+    maxEnabledExtensions: planLimits(ctx.service).maxExtensions,
+    registrationProfile: ctx.deps.config.fusionpbx.registrationProfile,
+    password: ctx.secrets.password,
+    forceApply: ctx.replay,
+  };
+}
+
+async function rememberExtension(ctx: TenantWriteContext, extension: string): Promise<void> {
+  if (ctx.write.preimage) return;
+  const domain = await findTenantDomain(ctx.deps.fusionPool, ctx.write.serviceId);
+  const before = domain ? await getTenantExtension(ctx.deps.fusionPool, domain.domainUuid, extension) : null;
+  if (!domain || !before) return;
+  const removed: RemovedExtension = { extension, numberAlias: before.numberAlias, domainName: domain.domainName };
+  await ctx.deps.tenantWrites.keepPreimage(ctx.write.writeId, { ...removed });
+}
+
+async function removeExtension(ctx: TenantWriteContext, extension: string): Promise<ResourceWriteResult> {
+  await rememberExtension(ctx, extension);
+  const options = optionsOf(ctx);
+  try {
+    const result = await deleteTenantExtension(ctx.deps.fusionPool, extension, ctx.write.input.deleteVoicemail === true, options);
+    return { outcome: 'deleted', body: { extension: null }, freeswitch: result.freeswitch };
+  } catch (error) {
+    // An earlier attempt removed it and died before storing the answer: the removal is done.
+    const removed = ctx.write.preimage as RemovedExtension | null;
+    if (!(ctx.replay && removed && error instanceof ResourceNotFoundError)) throw error;
+    return { outcome: 'deleted', body: { extension: null }, freeswitch: extensionRemovalSteps(removed.extension, removed.numberAlias, removed.domainName, options.registrationProfile) };
+  }
+}
+
+/** Create, upsert or delete of one extension, written like extension_edit.php. */
+export async function writeExtension(ctx: TenantWriteContext): Promise<ResourceWriteResult> {
+  const extension = ctx.write.target ?? '';
+  if (ctx.write.operation === 'delete') return removeExtension(ctx, extension);
+  const fields = (ctx.write.input.fields ?? {}) as ExtensionFields;
+  const mode = ctx.write.operation === 'create' ? 'create' : 'upsert';
+  const result = await writeTenantExtension(ctx.deps.fusionPool, extension, fields, mode, optionsOf(ctx));
+  return { outcome: result.outcome, body: { extension: result.extension }, freeswitch: result.freeswitch };
+}
+
+export function extensionWriteJob(deps: WorkerDeps, job: Job): Promise<TenantWriteJobResult> {
+  return runTenantWrite(deps, job, writeExtension);
+}

@@ -1,0 +1,134 @@
+import type { Job } from 'bullmq';
+import { withDeadline } from '@ictvoip/config';
+import { applyFreeswitchSide, writeRejectionOf, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { FREESWITCH_JOBS, freeswitchApplyJobId, tenantWriteJobDataSchema, validatePayload, type FreeswitchApplyJobData } from '@ictvoip/queue';
+import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
+import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
+import { withJobLogger } from '../../metrics';
+
+/** What a resource's write gives back: the answer's outcome and body, and its FreeSWITCH side. */
+export interface ResourceWriteResult {
+  outcome: 'created' | 'updated' | 'unchanged' | 'deleted';
+  body: Record<string, unknown>;
+  freeswitch: FreeswitchStep[];
+}
+
+/** Everything a resource's write needs: the row, its opened secrets, its tenant's server. */
+export interface TenantWriteContext {
+  deps: WorkerDeps;
+  write: TenantWrite;
+  service: ServiceRecord;
+  secrets: Record<string, string>;
+  /** A later attempt: an earlier one may have committed before its worker died. */
+  replay: boolean;
+}
+
+export type ResourceWriter = (ctx: TenantWriteContext) => Promise<ResourceWriteResult>;
+
+/** What the job returns (kept by BullMQ): never a secret, only where the answer is. */
+export interface TenantWriteJobResult {
+  writeId: string;
+  status: TenantWrite['status'];
+  httpStatus: number | null;
+}
+
+interface FreeswitchOutcome {
+  applied: boolean;
+  job?: { id: string; url: string };
+  message?: string;
+}
+
+/**
+ * The FreeSWITCH side of a committed write. When the event socket does not answer in time, the
+ * steps go to a `freeswitch.apply` job (retried for hours) and the answer says so; the write itself
+ * is done. Only an error without a code (a bug) fails the write job.
+ */
+async function applyFreeswitch(ctx: TenantWriteContext, scoped: WorkerDeps, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
+  if (steps.length === 0) return { applied: true };
+  try {
+    const ms = ctx.deps.config.api.eslDeadlineMs;
+    // Bounded, so a silent event socket makes the answer "queued for FreeSWITCH", not a hang.
+    await withDeadline(applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }), ms, () => new EslDeadlineError(ms));
+    return { applied: true };
+  } catch (error) {
+    if (!(error instanceof Error && 'code' in error)) throw error;
+    const data: FreeswitchApplyJobData = { serviceId: ctx.write.serviceId, requestId: ctx.write.requestId, steps };
+    const id = freeswitchApplyJobId(data);
+    // 16 attempts, the delay doubling from JOB_BACKOFF_MS: retried for up to about 18 hours.
+    await ctx.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, data, { jobId: id, attempts: 16 });
+    const url = `/v1/jobs/${id}`;
+    ctx.deps.logger.warn({ err: error.message, writeId: ctx.write.writeId, steps: steps.length }, 'FreeSWITCH side of a REST write queued');
+    return { applied: false, job: { id, url }, message: `FusionPBX is updated; FreeSWITCH not yet (${error.message}). A worker applies it once the event socket answers: GET ${url}.` };
+  }
+}
+
+const OK_STATUS = { created: 201, updated: 200, unchanged: 200, deleted: 204 } as const;
+
+function succeeded(result: ResourceWriteResult, freeswitch: FreeswitchOutcome): TenantWriteOutcome {
+  const httpStatus = freeswitch.applied ? OK_STATUS[result.outcome] : 202;
+  return { status: 'succeeded', httpStatus, result: { outcome: result.outcome, ...result.body, freeswitch } };
+}
+
+async function serviceOf(deps: WorkerDeps, write: TenantWrite): Promise<ServiceRecord> {
+  const service = await deps.services.get(write.serviceId);
+  if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${write.serviceId} is not managed by the bridge`);
+  return service;
+}
+
+async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWriter): Promise<TenantWriteOutcome> {
+  const service = await serviceOf(deps, write);
+  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.webhook.secrets) : {};
+  const ctx: TenantWriteContext = { deps: scoped, write, service, secrets, replay: write.attempts > 1 };
+  // The lock every provisioning job of this service holds: a REST write never interleaves with one.
+  const result = await withServiceLock(deps.pool, write.serviceId, () => writer(ctx));
+  return succeeded(result, await applyFreeswitch(ctx, scoped, result.freeswitch));
+}
+
+function refusedOutcome(error: unknown): TenantWriteOutcome | null {
+  const rejection = writeRejectionOf(error);
+  if (rejection) return { status: 'rejected', httpStatus: rejection.status, error: { code: rejection.code, message: rejection.message, ...(rejection.field ? { field: rejection.field } : {}) } };
+  if (error instanceof PermanentJobError) return { status: 'failed', httpStatus: 503, error: { code: error.code, message: error.message, retryAfter: 30 } };
+  return null;
+}
+
+const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * One REST write, as a job: the request is read from tenant_writes, applied to the tenant's own
+ * FusionPBX server under the service lock, and its answer stored there for the API. A replayed job
+ * (its write already answered) changes nothing; a client's mistake (quota, duplicate, unknown
+ * resource) is an answer, not a retry; anything else is retried, and the last failure is stored.
+ */
+export async function runTenantWrite(deps: WorkerDeps, job: Job, writer: ResourceWriter): Promise<TenantWriteJobResult> {
+  const data = validatePayload(tenantWriteJobDataSchema, job.name, job.data);
+  const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, writeId: data.writeId, jobId: job.id });
+  const write = await deps.tenantWrites.markRunning(data.writeId);
+  if (!write) {
+    const done = await deps.tenantWrites.get(data.writeId);
+    return { writeId: data.writeId, status: done?.status ?? 'failed', httpStatus: done?.httpStatus ?? null };
+  }
+  try {
+    const outcome = await withJobLogger(logger, () => attempt(deps, write, writer));
+    await deps.tenantWrites.finish(write.writeId, outcome);
+    logger.info({ resource: write.resource, operation: write.operation, httpStatus: outcome.httpStatus }, 'REST write applied');
+    return { writeId: write.writeId, status: outcome.status, httpStatus: outcome.httpStatus };
+  } catch (error) {
+    const refused = refusedOutcome(error);
+    if (refused) {
+      await deps.tenantWrites.finish(write.writeId, refused);
+      logger.info({ code: refused.status === 'succeeded' ? null : refused.error.code }, 'REST write refused');
+      if (error instanceof PermanentJobError) throw error;
+      return { writeId: write.writeId, status: refused.status, httpStatus: refused.httpStatus };
+    }
+    const message = describeError(error);
+    if (isLastAttempt(job)) {
+      await deps.tenantWrites.finish(write.writeId, { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message, retryAfter: 30 } });
+    } else {
+      await deps.tenantWrites.markRetrying(write.writeId, message);
+    }
+    throw error;
+  }
+}
