@@ -24,6 +24,8 @@ beforeAll(async () => {
   // Rate limits far above what the fuzzer sends: a 429 would hide what the route itself does.
   bridge = await startBridge({ API_RATE_LIMIT_STANDARD: '1000000', API_RATE_LIMIT_GATEWAYS: '1000000', LOG_LEVEL: 'warn' });
   await bridge.startApi();
+  // REST writes are jobs: a worker applies them.
+  await bridge.startWorker({ schedulers: false });
   admin = bridge.config.adminToken;
   ({ domainUuid } = await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE, DOMAIN, { maxExtensions: 1000, maxGateways: 1000 }));
   tenantKey = await createKey(bridge.url, admin, { name: 'fuzz tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });

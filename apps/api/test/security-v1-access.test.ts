@@ -52,6 +52,8 @@ async function snapshot(): Promise<string> {
 beforeAll(async () => {
   bridge = await startBridge({ API_RATE_LIMIT_STANDARD: '100000', API_RATE_LIMIT_GATEWAYS: '100000', API_RATE_LIMIT_CDR_EXPORT: '100000', API_ESL_DEADLINE_MS: '500', LOG_LEVEL: 'warn' });
   await bridge.startApi();
+  // REST writes are jobs: a worker applies them.
+  await bridge.startWorker({ schedulers: false });
   admin = bridge.config.adminToken;
   await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE, DOMAIN, { maxExtensions: 10, maxGateways: 5 });
   writeKey = await createKey(bridge.url, admin, { name: 'rw', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });

@@ -3,8 +3,8 @@ import { freePort } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { startBridge, waitFor, type Bridge } from './harness';
 
-// A REST write while both the event socket and Redis are down: the FreeSWITCH side cannot be queued,
-// so the answer says to repeat the request. Redis here is a private redis-server this test kills.
+// A REST write while Redis is down: its job cannot be added, so the write is withdrawn and the API
+// answers 503 (repeat the request). Redis here is a private redis-server this test kills.
 let bridge: Bridge;
 let redisPort: number;
 let redisServer: ChildProcess | null = null;
@@ -44,7 +44,7 @@ afterAll(async () => {
 
 const description = async () => (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows[0]?.description;
 
-it('a tenant key is refused with 503 and nothing written; the operator token writes, and the 202 says to repeat; repeating applies it', async () => {
+it('with Redis down a write is refused with 503 within the bound, for a tenant key and the operator alike, and nothing is written; repeated once Redis is back, it applies', async () => {
   const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });
   await bridge.esl.stop();
   await killRedis();
@@ -54,12 +54,14 @@ it('a tenant key is refused with 503 and nothing written; the operator token wri
   expect(await description()).not.toBe('Written without Redis');
 
   const started = Date.now();
-  const written = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/101`, { token: bridge.config.adminToken, body, headers: { 'X-Request-Id': 'req-no-redis' } });
+  const operator = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/101`, { token: bridge.config.adminToken, body, headers: { 'X-Request-Id': 'req-no-redis' } });
   expect(Date.now() - started).toBeLessThan(6000);
-  expect(written.status).toBe(202);
-  expect(written.body.outcome).toBe('updated');
-  expect(written.body.freeswitch).toEqual({ applied: false, message: expect.stringContaining('Repeat the request to apply it') });
-  expect(await description()).toBe('Written without Redis');
+  expect(operator.status).toBe(503);
+  expect(operator.headers.get('retry-after')).toBe('5');
+  expect(operator.body.error).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', message: expect.stringContaining('nothing was written') });
+  expect(await description()).not.toBe('Written without Redis');
+  // Withdrawn: no row is left for a reconciler to apply behind the client's back.
+  expect((await bridge.api!.deps.pool.query('SELECT count(*)::int AS n FROM tenant_writes')).rows[0].n).toBe(0);
 
   await startRedis();
   bridge.esl.clearRecorded();
@@ -67,7 +69,8 @@ it('a tenant key is refused with 503 and nothing written; the operator token wri
   await waitFor(async () => (await call(bridge.url, 'GET', '/readyz')).status === 200, 20_000, 'the API to see Redis and the event socket again');
   const repeated = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/101`, { token: bridge.config.adminToken, body, headers: { 'X-Request-Id': 'req-no-redis' } });
   expect(repeated.status).toBe(200);
-  expect(repeated.body).toMatchObject({ outcome: 'unchanged', freeswitch: { applied: true } });
+  expect(repeated.body).toMatchObject({ outcome: 'updated', freeswitch: { applied: true } });
+  expect(await description()).toBe('Written without Redis');
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:101@${domain}`]));
   // The worker is back on Redis too: a webhook goes through end to end.
   await createTenant(bridge, SERVICE + 1);

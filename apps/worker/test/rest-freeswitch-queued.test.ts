@@ -2,8 +2,9 @@ import { FREESWITCH_JOBS } from '@ictvoip/queue';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { startBridge, waitFor, type Bridge } from './harness';
 
-// A REST write while the event socket is down: FusionPBX is committed, the FreeSWITCH side is queued
-// as a `freeswitch.apply` job, and a worker applies it once the socket answers.
+// A REST write is a tenant-writes job. While the event socket is down, its FusionPBX part commits,
+// the FreeSWITCH side is queued as a `freeswitch.apply` job, and a worker applies it once the socket
+// answers. While no worker runs, the write itself waits in its queue and the API answers 202.
 let bridge: Bridge;
 let key: string;
 let otherKey: string;
@@ -12,7 +13,7 @@ const SERVICE = 5401;
 const OTHER = 5402;
 
 beforeAll(async () => {
-  bridge = await startBridge({ API_ESL_DEADLINE_MS: '1000', JOB_BACKOFF_MS: '200' });
+  bridge = await startBridge({ API_ESL_DEADLINE_MS: '1000', JOB_BACKOFF_MS: '200', API_WRITE_WAIT_MS: '2000' });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
   domain = (await createTenant(bridge, SERVICE)).domain;
@@ -56,7 +57,7 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
   expect((await call(bridge.url, 'GET', `/v1/jobs/${jobId}`, { token: key })).body.state).toBe('completed');
 }, 60_000);
 
-it('the same request repeated while the socket is down is the same job; a replay of a finished job changes nothing in FusionPBX', async () => {
+it('the same request repeated while the socket is down is the same write and the same job; a replay of a finished job changes nothing in FusionPBX', async () => {
   await bridge.esl.stop();
   const ids: string[] = [];
   try {
@@ -67,7 +68,10 @@ it('the same request repeated while the socket is down is the same job; a replay
       outcomes.push(reply.body.outcome);
       ids.push((reply.body.freeswitch as { job: { id: string } }).job.id);
     }
-    expect(outcomes).toEqual(['updated', 'unchanged']);
+    // The repeat is answered from the first request's stored answer: nothing is written twice.
+    expect(outcomes).toEqual(['updated', 'updated']);
+    const writes = await bridge.api!.deps.pool.query("SELECT count(*)::int AS n, max(attempts) AS attempts FROM tenant_writes WHERE request_id = 'req-ext-102'");
+    expect(writes.rows[0]).toEqual({ n: 1, attempts: 1 });
   } finally {
     await bridge.esl.start();
   }
@@ -85,22 +89,32 @@ it('the same request repeated while the socket is down is the same job; a replay
   expect(await rowsNow()).toBe(before);
 }, 60_000);
 
-it('a queued step survives the worker going away: the next worker applies it', async () => {
-  await bridge.esl.stop();
+it('a write queued while no worker runs answers 202 with its job; the next worker applies it, FusionPBX then FreeSWITCH', async () => {
   await bridge.worker!.close();
-  let jobId: string;
-  try {
-    const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/100`, { token: key, body: { description: 'Reception' } });
-    expect(reply.status).toBe(202);
-    jobId = (reply.body.freeswitch as { job: { id: string } }).job.id;
-    expect(await jobState(jobId)).toBe('waiting');
-  } finally {
-    bridge.esl.clearRecorded();
-    await bridge.esl.start();
-  }
+  const path = `/v1/tenants/${SERVICE}/extensions/100`;
+  const request = { token: key, body: { description: 'Reception' }, headers: { 'X-Request-Id': 'req-ext-100' } };
+  const reply = await call(bridge.url, 'PUT', path, request);
+  expect(reply.status).toBe(202);
+  expect(reply.body).toMatchObject({ outcome: 'pending', state: 'queued', job: { id: expect.stringMatching(/^tw-5401-[0-9a-f]{32}$/), url: expect.stringMatching(/^\/v1\/jobs\/tw-5401-/) } });
+  expect(reply.body.password).toBeUndefined();
+  const jobId = reply.body.job.id as string;
+  const description = async () => (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [domain])).rows[0].description;
+  expect(await description()).not.toBe('Reception');
+  expect(await bridge.api!.deps.queues['tenant-writes'].getJob(jobId).then((job) => job?.getState())).toBe('waiting');
+  const pending = await call(bridge.url, 'GET', reply.body.job.url, { token: key });
+  expect(pending.body).toMatchObject({ id: jobId, name: 'tenant.extension.write', state: 'waiting', write: { status: 'queued', httpStatus: null } });
+  expect((await call(bridge.url, 'GET', reply.body.job.url, { token: otherKey })).status).toBe(404);
+  bridge.esl.clearRecorded();
   await bridge.startWorker({ schedulers: false });
-  await waitFor(async () => (await jobState(jobId)) === 'completed', 30_000, 'the new worker to apply the queued step');
+  await waitFor(async () => (await call(bridge.url, 'GET', reply.body.job.url, { token: key })).body.write.status === 'succeeded', 30_000, 'the new worker to apply the queued write');
+  expect(await description()).toBe('Reception');
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`]));
+  const done = await call(bridge.url, 'GET', reply.body.job.url, { token: key });
+  expect(done.body).toMatchObject({ state: 'completed', write: { status: 'succeeded', httpStatus: 200, result: { outcome: 'updated', extension: { extension: '100', description: 'Reception' }, freeswitch: { applied: true } } } });
+  // The same request again gets the final answer, and writes nothing more.
+  const again = await call(bridge.url, 'PUT', path, request);
+  expect(again.status).toBe(200);
+  expect(again.body).toMatchObject({ outcome: 'updated', extension: { description: 'Reception' } });
 }, 60_000);
 
 it('a job whose step could break out of its command fails at once, and nothing reaches the event socket', async () => {
