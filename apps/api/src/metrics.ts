@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { QueueSet } from '@ictvoip/queue';
-import { InboxRepository } from '@ictvoip/store';
+import { InboxRepository, TenantWritesRepository } from '@ictvoip/store';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -38,6 +38,11 @@ async function collectInbox(pool: Pool, inbox: Gauge<'status'>, pendingApply: Ga
   for (const [status, count] of Object.entries(counts)) inbox.set({ status }, count);
   const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM services WHERE jsonb_typeof(pending_apply) = 'object'");
   pendingApply.set(rows[0]?.n ?? 0);
+}
+
+async function collectTenantWrites(pool: Pool, writes: Gauge<'status'>): Promise<void> {
+  const counts = await new TenantWritesRepository(pool).countByStatus();
+  for (const [status, count] of Object.entries(counts)) writes.set({ status }, count);
 }
 
 async function collectBilling(pool: Pool, lag: Gauge<'service_id'>, unrated: Gauge<'service_id'>, batches: Gauge<'state'>): Promise<void> {
@@ -91,6 +96,7 @@ function registerStateGauges(registry: Registry, sources: ApiMetricsSources): vo
   const depth = new Gauge({ ...common, name: 'ictvoip_queue_jobs', help: 'Jobs per queue and state', labelNames: ['queue', 'state'] });
   const oldest = new Gauge({ ...common, name: 'ictvoip_queue_oldest_waiting_job_age_seconds', help: 'Age of the oldest job waiting to run, per queue (0 when none waits)', labelNames: ['queue'] });
   const inbox = new Gauge({ ...common, name: 'ictvoip_inbox_events', help: 'Webhook inbox events by status', labelNames: ['status'] });
+  const writes = new Gauge({ ...common, name: 'ictvoip_tenant_writes', help: 'REST writes of extensions and gateways (kept 30 days) by status; queued/running ones wait on a worker', labelNames: ['status'] });
   const pendingApply = new Gauge({ ...common, name: 'ictvoip_pending_apply_services', help: 'Services whose FusionPBX change is committed but not yet applied to FreeSWITCH' });
   const lag = new Gauge({ ...common, name: 'ictvoip_cdr_sync_lag_seconds', help: 'Seconds between now and the newest CDR synced, per tenant', labelNames: ['service_id'] });
   const unrated = new Gauge({ ...common, name: 'ictvoip_cdr_unrated_calls', help: 'Synced calls that could not be rated, per tenant', labelNames: ['service_id'] });
@@ -101,6 +107,7 @@ function registerStateGauges(registry: Registry, sources: ApiMetricsSources): vo
     await Promise.all([
       guarded('queues', errors, () => collectQueues(sources.queues, depth, oldest)),
       guarded('inbox', errors, () => collectInbox(sources.pool, inbox, pendingApply)),
+      guarded('tenant-writes', errors, () => collectTenantWrites(sources.pool, writes)),
       guarded('billing', errors, () => collectBilling(sources.pool, lag, unrated, batches)),
     ]);
     duration.set(Number(process.hrtime.bigint() - started) / 1e9);

@@ -222,6 +222,14 @@ describe('the reconciler and the purge', () => {
     expect((await reconcileInbox(bridge.worker!.deps, null, 0)).writesRequeued).toBe(0);
   });
 
+  it('reports the writes by status on /metrics, as the table holds them', async () => {
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    const { rows } = await bridge.api!.deps.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM tenant_writes GROUP BY status');
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    for (const row of rows) expect(text).toContain(`ictvoip_tenant_writes{status="${row.status}"} ${row.n}\n`);
+    expect(text).toContain('ictvoip_queue_jobs{queue="tenant-writes",state="completed"}');
+  });
+
   it('wipes sealed passwords after a day and forgets finished writes after 30 days', async () => {
     const pool = bridge.api!.deps.pool;
     await pool.query("UPDATE tenant_writes SET finished_at = now() - interval '2 days' WHERE request_id = 'req-create-150'");

@@ -177,4 +177,11 @@ export class TenantWritesRepository {
     const deleted = await this.db.query(`DELETE FROM tenant_writes WHERE finished_at < now() - make_interval(days => $1)`, [keepDays]);
     return { secretsWiped: wiped.rowCount ?? 0, deleted: deleted.rowCount ?? 0 };
   }
+
+  async countByStatus(): Promise<Record<TenantWriteStatus, number>> {
+    const { rows } = await this.db.query<{ status: TenantWriteStatus; count: string }>('SELECT status, count(*) FROM tenant_writes GROUP BY status');
+    const counts: Record<TenantWriteStatus, number> = { queued: 0, running: 0, succeeded: 0, rejected: 0, failed: 0 };
+    for (const row of rows) counts[row.status] = Number(row.count);
+    return counts;
+  }
 }
