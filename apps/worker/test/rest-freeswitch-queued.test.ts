@@ -53,7 +53,7 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
   await waitFor(async () => (await jobState(jobId)) === 'completed', 30_000, 'the queued FreeSWITCH side to be applied');
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:101@${domain}`]));
   const job = await bridge.api!.deps.queues.provisioning.getJob(jobId);
-  expect(job!.returnvalue).toEqual({ server: 'default', steps: expect.any(Number) });
+  expect(job!.returnvalue).toEqual({ server: 'default', steps: expect.any(Number), dropped: 0 });
   expect((await call(bridge.url, 'GET', `/v1/jobs/${jobId}`, { token: key })).body.state).toBe('completed');
 }, 60_000);
 
@@ -132,4 +132,22 @@ it('a job whose step could break out of its command fails at once, and nothing r
   const unknownService = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, { serviceId: 999_999, requestId: 'req-x', steps: [{ kind: 'sofia_conf_cache_delete' }] }, { jobId: 'fs-apply-unknown-service', attempts: 5 });
   await waitFor(async () => (await unknownService.getState()) === 'failed', 30_000, 'the unknown service job to fail');
   expect((await bridge.api!.deps.queues.provisioning.getJob('fs-apply-unknown-service'))!.failedReason).toContain('999999 is not managed');
+}, 60_000);
+
+it('a queued gateway start whose gateway a later write deleted is left out, so the job completes instead of failing on -ERR', async () => {
+  const created = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/gateways`, { token: key, body: { name: 'short-lived', proxy: 'sip.short.example', register: false } });
+  expect(created.status).toBe(201);
+  const gatewayUuid = created.body.gateway.gatewayUuid as string;
+  expect((await call(bridge.url, 'DELETE', `/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`, { token: key })).status).toBe(204);
+  // FreeSWITCH refuses to start a gateway it has no configuration for.
+  bridge.esl.respond(`sofia profile external startgw ${gatewayUuid}`, '-ERR no such gateway\n');
+  bridge.esl.clearRecorded();
+  const steps = [{ kind: 'sofia_conf_cache_delete' }, { kind: 'gateway_kill', profile: 'external', gatewayUuid }, { kind: 'gateway_start', profile: 'external', gatewayUuid }];
+  const job = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, { serviceId: SERVICE, requestId: 'req-stale-start', steps }, { jobId: 'fs-apply-stale-start', attempts: 3 });
+  await waitFor(async () => ['completed', 'failed'].includes(await job.getState()), 30_000, 'the stale job to finish');
+  const finished = await bridge.api!.deps.queues.provisioning.getJob('fs-apply-stale-start');
+  expect(await finished!.getState()).toBe('completed');
+  expect(finished!.returnvalue).toEqual({ server: 'default', steps: 2, dropped: 1 });
+  expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`sofia profile external killgw ${gatewayUuid}`]));
+  expect(bridge.esl.apiCommands.filter((command) => command.includes('startgw'))).toEqual([]);
 }, 60_000);

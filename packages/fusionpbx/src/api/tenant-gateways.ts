@@ -265,3 +265,16 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
     return { outcome: 'deleted', gateway: null, freeswitch: gatewayRemovalSteps(own.profile, gatewayUuid) };
   }, options.transaction);
 }
+
+/**
+ * Drops the `gateway_start` steps whose gateway is gone or disabled by now: steps queued while the
+ * event socket was down may run after a later write removed the gateway, and FreeSWITCH would
+ * answer -ERR to them for every retry. Every other step stays (cache deletes and kills are harmless).
+ */
+export async function withoutStaleGatewayStarts(pool: Pool, steps: FreeswitchStep[]): Promise<FreeswitchStep[]> {
+  const starts = steps.filter((step) => step.kind === 'gateway_start').map((step) => step.gatewayUuid as string);
+  if (starts.length === 0) return steps;
+  const { rows } = await pool.query<{ gateway_uuid: string }>("select gateway_uuid::text from v_gateways where gateway_uuid::text = any($1::text[]) and enabled::text = 'true'", [starts]);
+  const live = new Set(rows.map((row) => row.gateway_uuid));
+  return steps.filter((step) => step.kind !== 'gateway_start' || live.has(step.gatewayUuid as string));
+}

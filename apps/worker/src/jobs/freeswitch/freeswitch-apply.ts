@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import { applyFreeswitchSide, DEFAULT_SERVER_NAME, validateStep, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { withServiceLock } from '@ictvoip/store';
 import { FREESWITCH_JOBS, freeswitchApplyJobDataSchema, validatePayload } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
@@ -9,6 +10,8 @@ import { withJobLogger } from '../../metrics';
 export interface FreeswitchApplyResult {
   server: string;
   steps: number;
+  /** gateway_start steps left out because their gateway was deleted or disabled since. */
+  dropped: number;
 }
 
 function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
@@ -22,7 +25,8 @@ function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
 /**
  * The FreeSWITCH side of a REST write, queued by the API when the event socket did not answer: its
  * FusionPBX rows are committed already. Every step is idempotent, so a retry or a replay repeats
- * nothing harmful; the steps go to the event socket of the server the service lives on.
+ * nothing harmful; the steps go to the event socket of the server the service lives on. A gateway
+ * start whose gateway a later write removed or disabled is left out.
  */
 export async function applyFreeswitchJob(deps: WorkerDeps, job: Job): Promise<FreeswitchApplyResult> {
   const data = validatePayload(freeswitchApplyJobDataSchema, FREESWITCH_JOBS.apply, job.data);
@@ -32,7 +36,12 @@ export async function applyFreeswitchJob(deps: WorkerDeps, job: Job): Promise<Fr
   const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
   const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, jobId: job.id });
-  await withJobLogger(logger, () => applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }));
-  logger.info({ steps: steps.length, server }, 'FreeSWITCH side of a REST write applied');
-  return { server, steps: steps.length };
+  // Under the service lock, like the writes: no write of this service commits while the steps go out.
+  const sent = await withServiceLock(deps.pool, data.serviceId, async () => {
+    const wanted = await withoutStaleGatewayStarts(scoped.fusionPool, steps);
+    await withJobLogger(logger, () => applyFreeswitchSide(scoped.esl, wanted, { cache: scoped.cacheOptions }));
+    return wanted.length;
+  });
+  logger.info({ steps: sent, dropped: steps.length - sent, server }, 'FreeSWITCH side of a REST write applied');
+  return { server, steps: sent, dropped: steps.length - sent };
 }

@@ -82,9 +82,13 @@ async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWri
   const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
   const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.webhook.secrets) : {};
   const ctx: TenantWriteContext = { deps: scoped, write, service, secrets, replay: write.attempts > 1 };
-  // The lock every provisioning job of this service holds: a REST write never interleaves with one.
-  const result = await withServiceLock(deps.pool, write.serviceId, () => writer(ctx));
-  return succeeded(result, await applyFreeswitch(ctx, scoped, result.freeswitch));
+  // The lock every provisioning job of this service holds: a REST write never interleaves with one,
+  // and its FreeSWITCH side is sent before the next write of the service commits (a gateway's
+  // start never lands after a later delete of it).
+  return withServiceLock(deps.pool, write.serviceId, async () => {
+    const result = await writer(ctx);
+    return succeeded(result, await applyFreeswitch(ctx, scoped, result.freeswitch));
+  });
 }
 
 function refusedOutcome(error: unknown): TenantWriteOutcome | null {
