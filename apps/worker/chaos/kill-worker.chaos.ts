@@ -2,6 +2,7 @@ import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { sleep } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { WorkerKiller } from './support/worker-killer';
 import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, planWorkload, seededRandom } from './support/workload';
 
@@ -26,46 +27,27 @@ describe('kill -9 of workers during provisioning', () => {
     it(`run ${run + 1}/${RUNS} (seed ${seed}): ${EVENTS} events, every one applied exactly once`, async () => {
       const random = seededRandom(seed);
       const bridge = await ChaosBridge.start();
-      let kills = 0;
       try {
         await bridge.startApi();
         await Promise.all([bridge.startWorker(), bridge.startWorker()]);
         const plans = planWorkload(seed, EVENTS, 100_000 + run * 10_000);
-        let killDuringApply = false;
-        const killOne = async (why: string) => {
-          const live = bridge.liveWorkers();
-          if (live.length === 0) return;
-          const victim = live[Math.floor(random() * live.length)];
-          kills += 1;
-          await victim.kill9();
-          process.stdout.write(`run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
-          await sleep(Math.floor(random() * 500));
-          await bridge.startWorker();
-        };
-        // Armed kills fire on the next directory-cache delete: FusionPBX committed, success not yet recorded.
-        bridge.esl.respond(/^memcache delete directory:/, () => {
-          if (killDuringApply) {
-            killDuringApply = false;
-            void killOne('while applying FreeSWITCH steps');
-          }
-          return '+OK\n';
-        });
+        const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
         const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 16 });
         for (let k = 0; k < KILLS_PER_RUN; k += 1) {
           await sleep(500 + Math.floor(random() * 2500));
-          if (random() < 0.5) killDuringApply = true;
-          else await killOne('timer');
+          if (random() < 0.5) killer.armForNextApply();
+          else await killer.killOne('timer');
         }
         const tallyPosts = await delivery;
         await sleep(500);
         const { report, settledMs } = await settle(bridge, plans, 240_000);
         const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.servicePassword, CHAOS_SECRETS.admin]);
-        tally.add(report, { kills, serverErrors: tallyPosts.serverErrors, problems: leaks });
-        process.stdout.write(`run ${run + 1}: ${report.events} events, ${report.services} services, ${kills} kills, settled in ${settledMs} ms, posts ${JSON.stringify(tallyPosts.statuses)}\n`);
+        tally.add(report, { kills: killer.kills, serverErrors: tallyPosts.serverErrors, problems: leaks });
+        process.stdout.write(`run ${run + 1}: ${report.events} events, ${report.services} services, ${killer.kills} kills, settled in ${settledMs} ms, posts ${JSON.stringify(tallyPosts.statuses)}\n`);
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: tallyPosts.serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
         expect(leaks).toEqual([]);
-        expect(kills).toBeGreaterThan(0);
+        expect(killer.kills).toBeGreaterThan(0);
       } finally {
         await bridge.close();
       }

@@ -3,6 +3,7 @@ import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { domainOf } from './support/consistency';
 import { sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { WorkerKiller } from './support/worker-killer';
 import { pick, runsOf, seedOf } from './support/summary';
 import { seededRandom } from './support/workload';
 
@@ -169,7 +170,6 @@ describe('kill -9 of workers during REST writes', () => {
     it(`run ${run + 1}/${RUNS} (seed ${seed}): ${TENANTS} tenants × ${WRITES_PER_TENANT} writes, each applied once with the answer the client got`, async () => {
       const random = seededRandom(seed);
       const bridge = await ChaosBridge.start({ env: { API_WRITE_WAIT_MS: '2000' } });
-      let kills = 0;
       try {
         const api = await bridge.startApi();
         await Promise.all([bridge.startWorker(), bridge.startWorker()]);
@@ -181,24 +181,7 @@ describe('kill -9 of workers during REST writes', () => {
         }
         // Room for the client's extensions and gateways: the REST quota is the stored plan's.
         await bridge.bridge.query(`UPDATE services SET plan = plan || '{"maxExtensions": 500, "maxGateways": 100}'::jsonb WHERE service_id = ANY($1)`, [serviceIds]);
-        let killDuringApply = false;
-        const killOne = async (why: string) => {
-          const live = bridge.liveWorkers();
-          if (live.length === 0) return;
-          const victim = live[Math.floor(random() * live.length)];
-          kills += 1;
-          await victim.kill9();
-          process.stdout.write(`run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
-          await sleep(Math.floor(random() * 500));
-          await bridge.startWorker();
-        };
-        bridge.esl.respond(/^memcache delete directory:/, () => {
-          if (killDuringApply) {
-            killDuringApply = false;
-            void killOne('while sending a write’s FreeSWITCH side');
-          }
-          return '+OK\n';
-        });
+        const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
         const clientTally: ClientTally = { writes: 0, repeats: 0, serverErrors: 0, problems: [] };
         const models = new Map<number, TenantModel>();
         const clients = serviceIds.map(async (serviceId) => {
@@ -216,23 +199,23 @@ describe('kill -9 of workers during REST writes', () => {
         const allClients = Promise.all(clients).finally(() => { clientsDone = true; });
         for (let k = 0; k < KILLS_PER_RUN && !clientsDone; k += 1) {
           await sleep(200 + Math.floor(random() * 1000));
-          if (k === 0 || random() < 0.5) killDuringApply = true;
-          else await killOne('timer');
+          if (k === 0 || random() < 0.5) killer.armForNextApply();
+          else await killer.killOne('timer');
         }
         await allClients;
-        killDuringApply = false;
+        killer.disarm();
         await waitUntil(async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0, 60_000, 'every write finished');
         const state = await compare(bridge, models);
         const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));
         const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.admin, ...passwords]);
         const events = TENANTS * WRITES_PER_TENANT;
-        tally.add({ events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] }, { kills, serverErrors: clientTally.serverErrors, problems: leaks });
+        tally.add({ events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] }, { kills: killer.kills, serverErrors: clientTally.serverErrors, problems: leaks });
         const replayed = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
-        process.stdout.write(`run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${kills} kills\n`);
+        process.stdout.write(`run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`);
         expect([...state.problems, ...clientTally.problems].slice(0, 20)).toEqual([]);
         expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, answered: events });
         expect(leaks).toEqual([]);
-        expect(kills).toBeGreaterThan(0);
+        expect(killer.kills).toBeGreaterThan(0);
       } finally {
         await bridge.close();
       }

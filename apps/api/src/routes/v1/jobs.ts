@@ -58,7 +58,7 @@ export const getJobRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/jobs/{id}',
-    summary: 'A background job: state, attempts, last error (secrets scrubbed); a tenant key sees only its tenant’s jobs',
+    summary: 'A background job (a webhook event, a REST write, a queued FreeSWITCH side): state, attempts, last error (secrets scrubbed), and a REST write’s answer; a tenant key sees only its tenant’s jobs',
     params: Joi.object({ id: Joi.string().max(200).pattern(/^[A-Za-z0-9._-]+$/, 'job id').required() }),
     responses: { '200': 'job', '404': 'unknown job, or another tenant’s' },
   },
