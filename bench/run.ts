@@ -14,6 +14,7 @@ import { consoleTable, markdownTable, type ResultRow } from './lib/report';
 import { sizesFrom, type BenchSizes } from './lib/sizes';
 import { runProvisioningBenchmark } from './provisioning/provisioning.bench';
 import { runRegistrationsBenchmark } from './registrations/registrations.bench';
+import { runRestWritesBenchmark } from './rest-writes/rest-writes.bench';
 
 type Benchmark = (sizes: BenchSizes, log: (line: string) => void) => Promise<ResultRow[]>;
 
@@ -23,6 +24,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   cdr: runCdrBenchmark,
   registrations: runRegistrationsBenchmark,
   billing: runBillingBenchmark,
+  'rest-writes': runRestWritesBenchmark,
 };
 
 export class BenchUsageError extends Error {

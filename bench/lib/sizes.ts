@@ -10,6 +10,7 @@ export interface BenchSizes {
   cdr: { cdrs: number; tenants: number; prefixes: number; pageSize: number };
   registrations: { registrations: number; domains: number; rounds: number };
   billing: { services: number };
+  restWrites: { writes: number };
 }
 
 export const SIZES: Record<SizeName, BenchSizes> = {
@@ -21,6 +22,7 @@ export const SIZES: Record<SizeName, BenchSizes> = {
     cdr: { cdrs: 1_000_000, tenants: 200, prefixes: 2_000, pageSize: 500 },
     registrations: { registrations: 10_000, domains: 200, rounds: 20 },
     billing: { services: 10_000 },
+    restWrites: { writes: 400 },
   },
   smoke: {
     name: 'smoke',
@@ -29,6 +31,7 @@ export const SIZES: Record<SizeName, BenchSizes> = {
     cdr: { cdrs: 5_000, tenants: 5, prefixes: 200, pageSize: 500 },
     registrations: { registrations: 500, domains: 10, rounds: 3 },
     billing: { services: 20 },
+    restWrites: { writes: 10 },
   },
 };
 

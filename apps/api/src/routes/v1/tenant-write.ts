@@ -116,7 +116,8 @@ export async function submitWrite(context: TenantContext, res: Response, request
   const finished = (w: TenantWrite) => FINISHED_WRITE_STATUSES.includes(w.status);
   if (!finished(write)) {
     await enqueue(context, write, recorded.inserted);
-    write = (await pollUntil(() => deps.tenantWrites.get(write.writeId), finished, deps.config.api.writeWaitMs)) ?? write;
+    // A write's job takes a few milliseconds once a worker has it: look again soon.
+    write = (await pollUntil(() => deps.tenantWrites.get(write.writeId), finished, deps.config.api.writeWaitMs, { firstDelayMs: 4 })) ?? write;
   }
   if (finished(write)) return sendFinished(context, res, write);
   sendPending(context, res, write);
