@@ -133,6 +133,35 @@ describe('the answer of a write job', () => {
   });
 });
 
+describe('a write that cannot be applied', () => {
+  it('fails for good when its tenant’s FusionPBX server is disabled before a worker takes it: 503 with the code, nothing written', async () => {
+    const other = SERVICE + 1;
+    await createTenant(bridge, other);
+    const { fusionServers } = bridge.api!.deps;
+    // A registered server over the same FusionPBX database, the tenant moved onto it in the bridge's books.
+    await fusionServers.add({ name: 'second', databaseUrl: bridge.fusionDb.url, eslHost: bridge.esl.host, eslPort: bridge.esl.port, eslPassword: 'ClueCon' });
+    await bridge.api!.deps.pool.query("UPDATE services SET fusionpbx_server = 'second' WHERE service_id = $1", [other]);
+    const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'other', scope: 'tenant', serviceId: other, access: 'read-write' });
+    const put = () => call(bridge.url, 'PUT', `/v1/tenants/${other}/extensions/100`, { token: otherKey, body: { description: 'never' }, headers: { 'X-Request-Id': 'req-disabled' } });
+    await withoutWorker(async () => {
+      expect((await put()).status).toBe(202);
+      await fusionServers.update('second', { enabled: false });
+    });
+    await waitFor(async () => (await writeRow('req-disabled'))[0]?.status === 'failed', 20_000, 'the write to fail');
+    expect((await writeRow('req-disabled'))[0]).toMatchObject({ http_status: 503, attempts: 1, error: { code: 'FUSIONPBX_SERVER_DISABLED' } });
+    // Asked again, the API itself refuses the disabled server before it looks for the write.
+    const again = await put();
+    expect(again.status).toBe(503);
+    expect(again.body.error).toMatchObject({ code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second') });
+    const status = await call(bridge.url, 'GET', `/v1/jobs/${(await writeRow('req-disabled'))[0].write_id}`, { token: otherKey });
+    expect(status.body).toMatchObject({ state: 'failed', write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second is disabled'), retryAfter: 30 } } });
+    const job = await bridge.api!.deps.queues['tenant-writes'].getJob((await writeRow('req-disabled'))[0].write_id);
+    expect(await job!.getState()).toBe('failed');
+    expect(job!.attemptsMade).toBe(1);
+    expect((await fusionRows("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [`t${other}.pbx.example.net`]))[0].description).not.toBe('never');
+  });
+});
+
 describe('a write whose worker died after the FusionPBX commit', () => {
   // The state such a crash leaves: FusionPBX committed, the row still unfinished with one attempt
   // counted, the job handed to the next worker. Staged here by doing the first attempt's commit

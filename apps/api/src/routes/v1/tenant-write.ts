@@ -6,6 +6,7 @@ import { redisReady, withEnqueueTimeout } from '../../enqueue-timeout';
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { pollUntil } from '../../poll';
 import { rejectionToHttpError } from './domain-errors';
+import { scrubSecrets } from './jobs';
 import { requireDomain, type TenantContext } from './tenant-context';
 
 /**
@@ -90,7 +91,7 @@ function sendFinished(context: TenantContext, res: Response, write: TenantWrite)
     throw rejectionToHttpError({ status: write.httpStatus as 400 | 404 | 409, code: write.error.code, message: write.error.message, field: write.error.field });
   }
   if (write.status !== 'succeeded' || !write.httpStatus) {
-    throw new HttpError(write.httpStatus ?? 503, write.error?.code ?? 'WRITE_FAILED', write.error?.message ?? 'the write failed', undefined, write.error?.retryAfter);
+    throw new HttpError(write.httpStatus ?? 503, write.error?.code ?? 'WRITE_FAILED', scrubSecrets(write.error?.message) ?? 'the write failed', undefined, write.error?.retryAfter);
   }
   if (write.httpStatus === 204) return void res.status(204).end();
   res.status(write.httpStatus).json({ ...write.result, ...shownPassword(context, write) });

@@ -30,7 +30,8 @@ export type ResourceWriter = (ctx: TenantWriteContext) => Promise<ResourceWriteR
 /** What the job returns (kept by BullMQ): never a secret, only where the answer is. */
 export interface TenantWriteJobResult {
   writeId: string;
-  status: TenantWrite['status'];
+  /** `withdrawn`: the API took the write back (Redis refused the add) before this job ran. */
+  status: TenantWrite['status'] | 'withdrawn';
   httpStatus: number | null;
 }
 
@@ -91,7 +92,9 @@ async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWri
   });
 }
 
-function refusedOutcome(error: unknown): TenantWriteOutcome | null {
+type Refusal = Extract<TenantWriteOutcome, { status: 'rejected' | 'failed' }>;
+
+function refusedOutcome(error: unknown): Refusal | null {
   const rejection = writeRejectionOf(error);
   if (rejection) return { status: 'rejected', httpStatus: rejection.status, error: { code: rejection.code, message: rejection.message, ...(rejection.field ? { field: rejection.field } : {}) } };
   if (error instanceof PermanentJobError) return { status: 'failed', httpStatus: 503, error: { code: error.code, message: error.message, retryAfter: 30 } };
@@ -112,7 +115,7 @@ export async function runTenantWrite(deps: WorkerDeps, job: Job, writer: Resourc
   const write = await deps.tenantWrites.markRunning(data.writeId);
   if (!write) {
     const done = await deps.tenantWrites.get(data.writeId);
-    return { writeId: data.writeId, status: done?.status ?? 'failed', httpStatus: done?.httpStatus ?? null };
+    return { writeId: data.writeId, status: done?.status ?? 'withdrawn', httpStatus: done?.httpStatus ?? null };
   }
   try {
     const outcome = await withJobLogger(logger, () => attempt(deps, write, writer));
@@ -123,7 +126,7 @@ export async function runTenantWrite(deps: WorkerDeps, job: Job, writer: Resourc
     const refused = refusedOutcome(error);
     if (refused) {
       await deps.tenantWrites.finish(write.writeId, refused);
-      logger.info({ code: refused.status === 'succeeded' ? null : refused.error.code }, 'REST write refused');
+      logger.info({ code: refused.error.code, httpStatus: refused.httpStatus }, 'REST write refused');
       if (error instanceof PermanentJobError) throw error;
       return { writeId: write.writeId, status: refused.status, httpStatus: refused.httpStatus };
     }
