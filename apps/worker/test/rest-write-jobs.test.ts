@@ -79,6 +79,7 @@ describe('the answer of a write job', () => {
     const job = await bridge.api!.deps.queues['tenant-writes'].getJob(row.write_id);
     expect(job!.returnvalue).toEqual({ writeId: row.write_id, status: 'succeeded', httpStatus: 201 });
     expect(await redisDump()).not.toContain(password);
+    expect(bridge.logLines.filter((line) => line.includes(password))).toEqual([]);
     expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:150@${domain}`]));
   });
 
@@ -129,6 +130,7 @@ describe('the answer of a write job', () => {
     expect(row.target).toBe(reply.body.gateway.gatewayUuid);
     expect(JSON.stringify(row)).not.toContain(password);
     expect(await redisDump()).not.toContain(password);
+    expect(bridge.logLines.filter((line) => line.includes(password))).toEqual([]);
     expect((await fusionRows('SELECT password FROM v_gateways WHERE gateway_uuid = $1', [row.target]))[0].password).toBe(password);
   });
 });
