@@ -9,7 +9,6 @@ import {
   newSipPassword,
   type TransactionMode,
 } from '@ictvoip/fusionpbx';
-import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { callerIdNumber, extensionNumber, safeText, tenantParam } from './common-schemas';
@@ -33,8 +32,8 @@ const updateBody = Joi.object(fields);
 const tenantOnly = Joi.object({ tenant: tenantParam });
 const tenantAndExtension = Joi.object({ tenant: tenantParam, extension: Joi.string().max(64).required() });
 
-function writeOptions(deps: ApiDeps, context: TenantContext, transaction: TransactionMode): ExtensionWriteOptions {
-  return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: deps.config.fusionpbx.registrationProfile, transaction };
+function writeOptions(context: TenantContext, transaction: TransactionMode): ExtensionWriteOptions {
+  return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: context.deps.config.fusionpbx.registrationProfile, transaction };
 }
 
 export const listExtensionsRoute: RouteDefinition = {
@@ -67,7 +66,7 @@ export const createExtensionRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { extension, ...fields } = input.body as unknown as ExtensionFields & { extension: string };
-    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
     await submitWrite(context, res, { resource: 'extension', operation: 'create', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
@@ -85,7 +84,7 @@ export const putExtensionRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const extension = input.params.extension as string;
     const fields = input.body as ExtensionFields;
-    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
     await submitWrite(context, res, { resource: 'extension', operation: 'upsert', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
@@ -103,7 +102,7 @@ export const deleteExtensionRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const extension = input.params.extension as string;
     const deleteVoicemail = input.query.deleteVoicemail as boolean;
-    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context.deps, context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
     await submitWrite(context, res, { resource: 'extension', operation: 'delete', target: extension, input: { deleteVoicemail } });
   },
 };

@@ -37,7 +37,7 @@ export interface WriteChoices {
 const requestIdOf = (res: Response) => (typeof res.locals.requestId === 'string' ? res.locals.requestId : randomUUID());
 
 /** The 202 answer of every write route, as /openapi.json describes it. */
-export const PENDING_RESPONSE = 'queued, not finished within API_WRITE_WAIT_MS: {outcome:"pending", job:{id,url}}; GET job.url, or repeat with the same X-Request-Id, for the outcome';
+export const PENDING_RESPONSE = 'not finished within API_WRITE_WAIT_MS: {outcome:"pending", job:{id,url}} (GET job.url, or repeat with the same X-Request-Id); or written, with FreeSWITCH not reached yet: {outcome, …, freeswitch:{applied:false, job:{id,url}}}';
 
 /**
  * The password chosen for a created extension is part of the answer (the one time the client sees
@@ -51,13 +51,12 @@ function shownPassword(context: TenantContext, write: TenantWrite): Record<strin
   return password ? { password } : {};
 }
 
-async function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
+function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
   const { deps, service } = context;
   const requestId = requestIdOf(res);
   const key = deps.config.webhook.secrets[0];
   const writeId = tenantWriteId(service.serviceId, [requestId, request.resource, request.operation, request.target, request.input, request.secrets ?? {}], key);
-  const existing = await deps.tenantWrites.get(writeId);
-  if (existing) return { inserted: false, write: existing };
+  // On a repeat these choices are discarded: the first request's row (and password) is kept.
   const choices = choose();
   const secrets = { ...request.secrets, ...choices.secrets };
   return deps.tenantWrites.record({
