@@ -39,6 +39,7 @@ describe('kill -9 of workers during provisioning', () => {
           else await killer.killOne('timer');
         }
         const tallyPosts = await delivery;
+        await killer.idle();
         await sleep(500);
         const { report, settledMs } = await settle(bridge, plans, 240_000);
         const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.servicePassword, CHAOS_SECRETS.admin]);

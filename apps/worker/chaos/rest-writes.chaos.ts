@@ -203,7 +203,7 @@ describe('kill -9 of workers during REST writes', () => {
           else await killer.killOne('timer');
         }
         await allClients;
-        killer.disarm();
+        await killer.idle();
         await waitUntil(async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0, 60_000, 'every write finished');
         const state = await compare(bridge, models);
         const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));

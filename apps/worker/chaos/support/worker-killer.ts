@@ -9,12 +9,18 @@ import { sleep } from './processes';
 export class WorkerKiller {
   kills = 0;
   private armed = false;
+  /** Kills fired by the event socket run on their own; `idle()` waits for them before the checks and close. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly failures: Error[] = [];
 
   constructor(private readonly bridge: ChaosBridge, private readonly random: () => number, private readonly label: string) {
     bridge.esl.respond(/^memcache delete directory:/, () => {
       if (this.armed) {
         this.armed = false;
-        void this.killOne('while applying FreeSWITCH steps');
+        const kill = this.killOne('while applying FreeSWITCH steps');
+        this.inFlight.add(kill);
+        // Handled by idle(): a replacement worker that fails to start fails the run there, not later.
+        kill.catch((error: Error) => void this.failures.push(error)).finally(() => this.inFlight.delete(kill));
       }
       return '+OK\n';
     });
@@ -26,6 +32,13 @@ export class WorkerKiller {
 
   disarm(): void {
     this.armed = false;
+  }
+
+  /** Disarms and waits for every kill still under way (its replacement worker started). */
+  async idle(): Promise<void> {
+    this.disarm();
+    await Promise.allSettled([...this.inFlight]);
+    if (this.failures.length > 0) throw this.failures[0];
   }
 
   async killOne(why: string): Promise<void> {
