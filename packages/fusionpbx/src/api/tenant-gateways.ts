@@ -168,11 +168,17 @@ function assertRegisterCredentials(register: boolean, username: string | null | 
   if (!password) throw new FusionpbxValidationError('password', 'is required when register is true');
 }
 
-async function findOwn(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow> {
+/** The gateway with this uuid in the tenant's own domain, if any. */
+async function domainGateway(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow | null> {
   const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [tenant.domainUuid, gatewayUuid]);
-  if (!rows[0]) throw new ResourceNotFoundError('gateway', gatewayUuid);
-  if (tenant.state.gatewayUuid && rows[0].gateway_uuid === tenant.state.gatewayUuid) throw new ManagedResourceError('gateway', gatewayUuid);
-  return rows[0];
+  return rows[0] ?? null;
+}
+
+async function findOwn(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow> {
+  const row = await domainGateway(tx, tenant, gatewayUuid);
+  if (!row) throw new ResourceNotFoundError('gateway', gatewayUuid);
+  if (tenant.state.gatewayUuid && row.gateway_uuid === tenant.state.gatewayUuid) throw new ManagedResourceError('gateway', gatewayUuid);
+  return row;
 }
 
 async function reread(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayView> {
@@ -188,9 +194,9 @@ function creationSteps(enabled: boolean, profile: string): FreeswitchStep[] {
 
 /** The answer the create gave before a crash cut its job short: nothing is written again. */
 async function replayedCreate(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayWriteResult | null> {
-  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [tenant.domainUuid, gatewayUuid]);
-  if (!rows[0]) return null;
-  return { outcome: 'created', gateway: view(rows[0], tenant.state.gatewayUuid), freeswitch: creationSteps(rows[0].enabled === 'true', rows[0].profile ?? 'external') };
+  const row = await domainGateway(tx, tenant, gatewayUuid);
+  if (!row) return null;
+  return { outcome: 'created', gateway: view(row, tenant.state.gatewayUuid), freeswitch: creationSteps(row.enabled === 'true', row.profile ?? 'external') };
 }
 
 /** The FreeSWITCH side of removing a gateway; exported for a removal replayed after its row is gone. */
