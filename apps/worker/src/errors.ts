@@ -8,15 +8,6 @@ export class PermanentJobError extends Error {
   }
 }
 
-/** The database part is committed; only the FreeSWITCH side failed and will be retried. */
-export class PendingApplyError extends Error {
-  readonly code = 'PENDING_APPLY';
-  constructor(message: string) {
-    super(message);
-    this.name = 'PendingApplyError';
-  }
-}
-
 /** The event socket did not finish a REST write's FreeSWITCH side within API_ESL_DEADLINE_MS. */
 export class EslDeadlineError extends Error {
   readonly code = 'ESL_DEADLINE';

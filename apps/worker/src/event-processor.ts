@@ -3,12 +3,13 @@ import { provisioningJobDataSchema, validatePayload } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, inTransaction, openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
 import type { WebhookEvent } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
-import { describeError, PendingApplyError, PermanentJobError } from './errors';
+import { describeError, PermanentJobError } from './errors';
+import { queueBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
 
-export type EventOutcome = { eventId: string; status: 'succeeded' | 'failed' | 'skipped'; message: string };
+export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
 
 function restoreEvent(deps: WorkerDeps, inboxEvent: InboxEvent): WebhookEvent {
   const event = { ...inboxEvent.payload } as WebhookEvent;
@@ -41,6 +42,16 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     const scoped = await scopeForEvent(deps, service, event);
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
     const result = await withJobLogger(logger, () => definition.run({ event, inboxEvent, service, deps: scoped, logger }));
+    if (result.freeswitch?.state === 'settled') {
+      logger.info({ message: result.message }, 'event applied');
+      return { eventId: inboxEvent.eventId, status: 'succeeded', message: result.message };
+    }
+    if (result.freeswitch?.state === 'pending') {
+      // The database side is done: the service's next events go on; the backlog job finishes this one.
+      await deps.inbox.markPendingApply(inboxEvent.eventId, result.freeswitch.message);
+      logger.warn({ message: result.message, backlogJob: result.freeswitch.jobId }, 'FusionPBX updated; FreeSWITCH side pending');
+      return { eventId: inboxEvent.eventId, status: 'pending_apply', message: result.freeswitch.message };
+    }
     await atomically(deps, async (inbox, audit) => {
       await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
       await audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
@@ -57,11 +68,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
       logger.warn({ code: error.code, message }, 'event refused');
       return { eventId: inboxEvent.eventId, status: 'failed', message };
     }
-    if (error instanceof PendingApplyError) {
-      // Never "failed": FusionPBX already holds the change. Past the last attempt the reconciler keeps retrying.
-      await deps.inbox.markPendingApply(inboxEvent.eventId, message);
-      logger.warn({ message }, 'database committed; FreeSWITCH side pending, will retry');
-    } else if (isLastAttempt(job)) {
+    if (isLastAttempt(job)) {
       await deps.inbox.markFailed(inboxEvent.eventId, message, true);
       logger.error({ message }, 'event failed after the last attempt');
     } else {
@@ -70,6 +77,13 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     }
     throw error;
   }
+}
+
+/** A replayed job of an event whose database side is done: its service's backlog job finishes it. */
+async function ensureBacklogOf(deps: WorkerDeps, target: InboxEvent): Promise<EventOutcome> {
+  const backlog = await deps.services.freeswitchBacklog(target.serviceId);
+  if (backlog) await queueBacklogJob(deps, target.serviceId, backlog.origin);
+  return { eventId: target.eventId, status: 'skipped', message: backlog ? 'database side done; FreeSWITCH side pending' : 'database side done' };
 }
 
 /**
@@ -82,6 +96,7 @@ export async function processProvisioningJob(deps: WorkerDeps, job: Job, definit
   const target = await deps.inbox.get(data.eventId);
   if (!target) throw new PermanentJobError('EVENT_UNKNOWN', `event ${data.eventId} is not in the inbox`);
   if (target.status === 'succeeded' || target.status === 'failed') return [{ eventId: target.eventId, status: 'skipped', message: 'already finished' }];
+  if (target.status === 'pending_apply') return [await ensureBacklogOf(deps, target)];
   const definitionOf = (action: string) => {
     const definition = definitions.get(action);
     if (!definition) throw new PermanentJobError('ACTION_UNKNOWN', `no job handles action ${action}`);

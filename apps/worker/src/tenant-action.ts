@@ -3,10 +3,17 @@ import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
 import type { WebhookAction, WebhookEvent } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 
+/**
+ * `settled`: the FreeSWITCH side was applied and the backlog finished the event (status and audit);
+ * `pending`: the database side is done and the event waits for the service's backlog job.
+ */
+export type FreeswitchSettlement = { state: 'settled' } | { state: 'pending'; message: string; jobId: string };
+
 export interface ActionResult {
   message: string;
   serviceProperties?: Record<string, unknown>;
   detail?: Record<string, unknown>;
+  freeswitch?: FreeswitchSettlement;
 }
 
 export interface TenantActionContext {

@@ -26,6 +26,7 @@ import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { BILLING_JOB_HANDLERS } from './jobs/billing';
 import { cdrBacklogByTenant, CDR_JOB_HANDLERS } from './jobs/cdr';
 import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
+import { applyFreeswitchBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
 import { TENANT_WRITE_JOB_HANDLERS } from './jobs/tenant-writes';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 import { HandlerRegistry } from './registry';
@@ -68,7 +69,7 @@ function buildRegistry(deps: WorkerDeps | null, definitions: readonly Provisioni
   registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
   registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
   registry.register(PURGE_JOB_NAME, () => purgeTerminatedTenants(deps!));
-  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), ...Object.entries(TENANT_WRITE_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const]) {
+  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), ...Object.entries(TENANT_WRITE_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const, [FREESWITCH_JOBS.backlog, applyFreeswitchBacklogJob] as const]) {
     registry.register(name, async (job) => {
       try {
         return await handle(deps!, job);

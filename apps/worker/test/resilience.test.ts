@@ -44,7 +44,7 @@ describe('the event socket down, then up', () => {
     const [{ n: extensionsBefore }] = await fusionRows('SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain]);
     expect(extensionsBefore).toBe(3);
     const [service] = await bridgeRows('SELECT pending_apply FROM services WHERE service_id = $1', [serviceId]);
-    expect(service.pending_apply.eventId).toBe(body.eventId);
+    expect(service.pending_apply.events.map((event: { eventId: string }) => event.eventId)).toEqual([body.eventId]);
     expect(service.pending_apply.steps.length).toBeGreaterThan(0);
     bridge.esl.clearRecorded();
     await bridge.esl.start();

@@ -54,3 +54,31 @@ export function uniqueSteps(steps: FreeswitchStep[]): FreeswitchStep[] {
 
 export const directoryKey = (extension: string, domainName: string) => `directory:${extension}@${domainName}`;
 export const dialplanKey = (context: string) => `dialplan:${context}`;
+
+/**
+ * The FreeSWITCH steps still owed for a service, after `later` steps join the `earlier` ones: a
+ * gateway kill supersedes every earlier start of that gateway (a start after a kill is kept: the
+ * gateway is reloaded), and a repeated step keeps only its last place, so a rescan stays after the
+ * cache deletes it depends on. The result is what one apply must send to reach the current state.
+ */
+export function coalesceSteps(earlier: readonly FreeswitchStep[], later: readonly FreeswitchStep[]): FreeswitchStep[] {
+  const merged: FreeswitchStep[] = [];
+  for (const step of [...earlier, ...later]) {
+    if (step.kind === 'gateway_kill') {
+      for (let i = merged.length - 1; i >= 0; i -= 1) {
+        const previous = merged[i]!;
+        if (previous.kind === 'gateway_start' && previous.gatewayUuid === step.gatewayUuid) merged.splice(i, 1);
+      }
+    }
+    merged.push(step);
+  }
+  const lastPlace = new Map<string, number>();
+  merged.forEach((step, index) => lastPlace.set(stepIdentity(step), index));
+  return merged.filter((step, index) => lastPlace.get(stepIdentity(step)) === index);
+}
+
+/** Independent of key order: steps read back from a jsonb column come with their keys reordered. */
+function stepIdentity(step: FreeswitchStep): string {
+  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string };
+  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? ''].join('\u0000');
+}

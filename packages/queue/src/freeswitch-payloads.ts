@@ -40,3 +40,20 @@ export function freeswitchApplyJobId(data: FreeswitchApplyJobData): string {
   const digest = createHash('sha256').update(JSON.stringify([data.requestId, data.steps])).digest('hex').slice(0, 32);
   return assertValidJobId(`fs-apply-${data.serviceId}-${digest}`);
 }
+
+/** A service's FreeSWITCH backlog to apply; the steps are read from PostgreSQL when the job runs. */
+export interface FreeswitchBacklogJobData {
+  serviceId: number;
+  /** The backlog's version when the job was added (logs and the job id); the job applies whatever is owed then. */
+  version: number;
+}
+
+export const freeswitchBacklogJobDataSchema = Joi.object<FreeswitchBacklogJobData>({
+  serviceId: Joi.number().integer().min(1).required(),
+  version: Joi.number().integer().min(0).required(),
+});
+
+/** One job per backlog: the add made when a service falls behind, or the reconciler's, is the same job. */
+export function freeswitchBacklogJobId(data: FreeswitchBacklogJobData): string {
+  return assertValidJobId(`fs-backlog-${data.serviceId}-${data.version}`);
+}

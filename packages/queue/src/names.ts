@@ -21,9 +21,14 @@ export const PROVISIONING_JOBS = {
 } as const;
 export type ProvisioningJobName = (typeof PROVISIONING_JOBS)[keyof typeof PROVISIONING_JOBS];
 
-/** The FreeSWITCH side of a REST write whose event socket did not answer in time: applied later by a worker. */
+/**
+ * `apply`: the FreeSWITCH side of a REST write whose event socket did not answer in time.
+ * `backlog`: a service's FreeSWITCH backlog (every event's steps since the last apply, coalesced),
+ * applied as one once the event socket answers; events never wait for it.
+ */
 export const FREESWITCH_JOBS = {
   apply: 'freeswitch.apply',
+  backlog: 'freeswitch.backlog',
 } as const;
 
 /**

@@ -178,13 +178,14 @@ export class InboxRepository {
   }
 
   /** Final success; the sealed secrets are wiped because nothing needs them any more. */
-  async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<void> {
-    await this.db.query(
+  async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<boolean> {
+    const { rowCount } = await this.db.query(
       `UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
               sealed_secrets = NULL, updated_at = now(), finished_at = now()
        WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
       [eventId, result],
     );
+    return (rowCount ?? 0) > 0;
   }
 
   async markFailed(eventId: string, error: string, retryable: boolean): Promise<void> {
@@ -196,22 +197,29 @@ export class InboxRepository {
     );
   }
 
-  /** Unfinished events of one service up to and including `seq`, oldest first: applied in order. */
+  /**
+   * Events of one service up to and including `seq` whose database side is not done, oldest first:
+   * applied in order. An event waiting only for FreeSWITCH (pending_apply) is not among them: the
+   * service's backlog job finishes it, and the next events never wait for it.
+   */
   async unfinishedForService(serviceId: number, uptoSeq: string): Promise<InboxEvent[]> {
     const { rows } = await this.db.query<InboxRow>(
       `SELECT * FROM webhook_inbox
-       WHERE service_id = $1 AND seq <= $2 AND status NOT IN ('succeeded', 'failed')
+       WHERE service_id = $1 AND seq <= $2 AND status NOT IN ('succeeded', 'failed', 'pending_apply')
        ORDER BY seq`,
       [serviceId, uptoSeq],
     );
     return rows.map(toEvent);
   }
 
-  /** Events not finished and not touched for `olderThanSeconds`: candidates for re-enqueueing. */
+  /**
+   * Events whose database side is not done and not touched for `olderThanSeconds`: candidates for
+   * re-enqueueing (a pending_apply event is finished by its service's FreeSWITCH backlog job).
+   */
   async stale(olderThanSeconds: number, limit = 500): Promise<InboxEvent[]> {
     const { rows } = await this.db.query<InboxRow>(
       `SELECT * FROM webhook_inbox
-       WHERE status NOT IN ('succeeded', 'failed') AND updated_at < now() - make_interval(secs => $1)
+       WHERE status NOT IN ('succeeded', 'failed', 'pending_apply') AND updated_at < now() - make_interval(secs => $1)
        ORDER BY seq LIMIT $2`,
       [olderThanSeconds, limit],
     );

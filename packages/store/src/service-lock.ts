@@ -4,6 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 // one service serialise among themselves without waiting for each other.
 const SERVICE_LOCK_NAMESPACE = 71_203;
 const BILLING_LOCK_NAMESPACE = 71_204;
+const FREESWITCH_LOCK_NAMESPACE = 71_205;
 
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
@@ -53,4 +54,12 @@ export function withServiceLock<T>(pool: Pool, serviceId: number, work: (client:
 /** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */
 export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, BILLING_LOCK_NAMESPACE, serviceId, work, waitMs, () => new BillingLockTimeoutError(serviceId, waitMs));
+}
+
+/**
+ * The FreeSWITCH apply of one service's backlog. Apart from the service lock on purpose: an event
+ * socket that does not answer must never hold up the database side of the service's next events.
+ */
+export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, FREESWITCH_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'));
 }

@@ -11,7 +11,8 @@ export interface ServiceRecord {
   generation: number;
   plan: Record<string, unknown>;
   properties: Record<string, unknown>;
-  pendingApply: unknown;
+  /** The FreeSWITCH backlog (see FreeswitchBacklog); null when FreeSWITCH is in step with FusionPBX. */
+  pendingApply: FreeswitchBacklog | null;
   lastEventId: string | null;
   /** The registered FusionPBX server the tenant lives on; null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
   fusionpbxServer: string | null;
@@ -57,7 +58,7 @@ function toRecord(row: ServiceRow): ServiceRecord {
     generation: row.generation,
     plan: row.plan,
     properties: row.properties,
-    pendingApply: row.pending_apply,
+    pendingApply: parseFreeswitchBacklog(row.pending_apply, row.updated_at),
     lastEventId: row.last_event_id,
     fusionpbxServer: row.fusionpbx_server ?? null,
     createdAt: row.created_at,
@@ -118,15 +119,120 @@ export class ServicesRepository {
     return toRecord(rows[0]);
   }
 
-  async recordObserved(serviceId: number, observed: { state: string; tenantDomain?: string | null; properties?: Record<string, unknown>; pendingApply?: unknown }): Promise<void> {
+  /** The observed side of a service; `pendingApply` is written only when given (null clears the FreeSWITCH backlog). */
+  async recordObserved(serviceId: number, observed: { state: string; tenantDomain?: string | null; properties?: Record<string, unknown>; pendingApply?: FreeswitchBacklog | null }): Promise<void> {
+    const setsBacklog = observed.pendingApply !== undefined;
     await this.db.query(
       `UPDATE services SET observed_state = $2,
          tenant_domain = COALESCE($3, tenant_domain),
          properties = properties || COALESCE($4::jsonb, '{}'::jsonb),
-         pending_apply = $5::jsonb,
+         pending_apply = CASE WHEN $6 THEN $5::jsonb ELSE pending_apply END,
          updated_at = now()
        WHERE service_id = $1`,
-      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply == null ? null : JSON.stringify(observed.pendingApply)],
+      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply == null ? null : JSON.stringify(observed.pendingApply), setsBacklog],
     );
   }
+
+  /** The service's FreeSWITCH backlog, locked until the caller's transaction ends (call on a client in one). */
+  async lockFreeswitchBacklog(serviceId: number): Promise<FreeswitchBacklog | null> {
+    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1 FOR UPDATE', [serviceId]);
+    return rows[0] ? parseFreeswitchBacklog(rows[0].pending_apply, rows[0].updated_at) : null;
+  }
+
+  async freeswitchBacklog(serviceId: number): Promise<FreeswitchBacklog | null> {
+    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1', [serviceId]);
+    return rows[0] ? parseFreeswitchBacklog(rows[0].pending_apply, rows[0].updated_at) : null;
+  }
+
+  async writeFreeswitchBacklog(serviceId: number, backlog: FreeswitchBacklog | null): Promise<void> {
+    await this.db.query('UPDATE services SET pending_apply = $2::jsonb, updated_at = now() WHERE service_id = $1', [serviceId, backlog ? JSON.stringify(backlog) : null]);
+  }
+
+  /** Clears the backlog if it is still the version that was applied; false when a later event added to it meanwhile. */
+  async clearFreeswitchBacklog(serviceId: number, version: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE services SET pending_apply = NULL, updated_at = now()
+       WHERE service_id = $1 AND pending_apply IS NOT NULL AND COALESCE((pending_apply->>'version')::bigint, 1) = $2`,
+      [serviceId, version],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Notes a failed apply of this version (its error and the count), shown by `tenants list`, reconcile and /readyz. */
+  async noteFreeswitchFailure(serviceId: number, version: number, error: string): Promise<void> {
+    await this.db.query(
+      `UPDATE services SET pending_apply = pending_apply || jsonb_build_object('lastError', $3::text, 'attempts', COALESCE((pending_apply->>'attempts')::int, 0) + 1, 'lastAttemptAt', now())
+       WHERE service_id = $1 AND pending_apply IS NOT NULL AND COALESCE((pending_apply->>'version')::bigint, 1) = $2`,
+      [serviceId, version, error.slice(0, 500)],
+    );
+  }
+
+  /** Services whose FreeSWITCH side is behind their FusionPBX rows, oldest first. */
+  async freeswitchBehind(limit = 1000): Promise<FreeswitchBehind[]> {
+    const { rows } = await this.db.query<{ service_id: string; tenant_domain: string | null; fusionpbx_server: string | null; pending_apply: unknown; updated_at: Date }>(
+      'SELECT service_id, tenant_domain, fusionpbx_server, pending_apply, updated_at FROM services WHERE pending_apply IS NOT NULL ORDER BY updated_at LIMIT $1',
+      [limit],
+    );
+    return rows.flatMap((row) => {
+      const backlog = parseFreeswitchBacklog(row.pending_apply, row.updated_at);
+      return backlog ? [{ serviceId: Number(row.service_id), domain: row.tenant_domain, server: row.fusionpbx_server, backlog }] : [];
+    });
+  }
+}
+
+/** One event whose FreeSWITCH side is still owed: what WHMCS is told once it is applied. */
+export interface BacklogEvent {
+  eventId: string;
+  action: string;
+  message: string;
+  serviceProperties: Record<string, unknown>;
+}
+
+/**
+ * The FreeSWITCH side a service still owes (column pending_apply): the steps of every event and
+ * write since the last successful apply, coalesced, applied as one. `version` grows with every
+ * addition, so an apply clears exactly what it sent.
+ */
+export interface FreeswitchBacklog {
+  version: number;
+  /** The version the backlog started at: names its job, which stays the same while events add to it. */
+  origin: number;
+  /** FreeSWITCH steps as `@ictvoip/fusionpbx` builds them (validated again before they are sent). */
+  steps: unknown[];
+  events: BacklogEvent[];
+  /** When the FreeSWITCH side first fell behind (ISO 8601). */
+  since: string;
+  lastError: string | null;
+  attempts: number;
+}
+
+export interface FreeswitchBehind {
+  serviceId: number;
+  domain: string | null;
+  server: string | null;
+  backlog: FreeswitchBacklog;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads the column, including the one-event shape written before backlogs were coalesced. */
+export function parseFreeswitchBacklog(raw: unknown, updatedAt: Date = new Date()): FreeswitchBacklog | null {
+  if (!isObject(raw)) return null;
+  const steps = Array.isArray(raw.steps) ? raw.steps : [];
+  if (Array.isArray(raw.events)) {
+    const version = typeof raw.version === 'number' ? raw.version : 1;
+    return {
+      version,
+      origin: typeof raw.origin === 'number' ? raw.origin : version,
+      steps,
+      events: raw.events.filter(isObject).map((e) => ({ eventId: String(e.eventId), action: String(e.action ?? 'unknown'), message: String(e.message ?? ''), serviceProperties: isObject(e.serviceProperties) ? e.serviceProperties : {} })),
+      since: typeof raw.since === 'string' ? raw.since : updatedAt.toISOString(),
+      lastError: typeof raw.lastError === 'string' ? raw.lastError : null,
+      attempts: typeof raw.attempts === 'number' ? raw.attempts : 0,
+    };
+  }
+  const events = typeof raw.eventId === 'string' ? [{ eventId: raw.eventId, action: 'unknown', message: String(raw.message ?? ''), serviceProperties: isObject(raw.serviceProperties) ? raw.serviceProperties : {} }] : [];
+  return { version: 1, origin: 1, steps, events, since: updatedAt.toISOString(), lastError: null, attempts: 0 };
 }

@@ -1,6 +1,7 @@
 import { MAINTENANCE_JOBS, PROVISIONING_JOBS, reconcileJobDataSchema, requeueUnlessLive, TENANT_WRITE_JOBS, validatePayload, type ProvisioningJobData, type TenantWriteJobData } from '@ictvoip/queue';
 import type { Job } from 'bullmq';
 import type { WorkerDeps } from '../../deps';
+import { requeueBacklogs } from '../freeswitch/freeswitch-backlog';
 
 export interface ReconcileOutcome {
   examined: number;
@@ -10,6 +11,9 @@ export interface ReconcileOutcome {
   writesRequeued: number;
   /** Sealed passwords wiped and rows deleted from REST writes finished long ago. */
   writesPurged: { secretsWiped: number; deleted: number };
+  /** Services whose FreeSWITCH side is behind, and how many of their backlog jobs were added again. */
+  freeswitchBehind: number;
+  backlogsRequeued: number;
 }
 
 /** A repeated create shows its password again within a day; a write's answer is kept for 30 days. */
@@ -48,8 +52,8 @@ async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Prom
 }
 
 /**
- * PostgreSQL is the source of truth: any inbox event or REST write not finished after a while and
- * without a live job in Redis (flushed, failed over, or never added because Redis was down) is
+ * PostgreSQL is the source of truth: any inbox event, REST write or FreeSWITCH backlog not finished
+ * after a while and without a live job in Redis (flushed, failed over, or never added because Redis was down) is
  * enqueued again with its deterministic id, so it runs once. REST writes finished long ago are
  * forgotten here too.
  */
@@ -58,6 +62,7 @@ export async function reconcileInbox(deps: WorkerDeps, job: Job | null, olderTha
   const after = data.olderThanSeconds ?? olderThanSeconds;
   const events = await reconcileEvents(deps, after);
   const writes = await reconcileWrites(deps, after);
+  const backlogs = await requeueBacklogs(deps, after);
   const writesPurged = await deps.tenantWrites.purge(WRITE_SECRET_HOURS, WRITE_KEEP_DAYS);
-  return { examined: events.examined, requeued: events.requeued, writesExamined: writes.examined, writesRequeued: writes.requeued, writesPurged };
+  return { examined: events.examined, requeued: events.requeued, writesExamined: writes.examined, writesRequeued: writes.requeued, writesPurged, freeswitchBehind: backlogs.behind, backlogsRequeued: backlogs.requeued };
 }

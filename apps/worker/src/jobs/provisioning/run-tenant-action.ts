@@ -1,31 +1,20 @@
 import {
-  applyFreeswitchSide,
   FusionpbxConfigError,
   FusionpbxValidationError,
   TenantConflictError,
   TenantNotFoundError,
   TenantStateError,
   UniquenessError,
-  type FreeswitchStep,
   type ProvisionResult,
   type TenantEvent,
 } from '@ictvoip/fusionpbx';
-import type { DesiredState } from '@ictvoip/store';
+import type { BacklogEvent, DesiredState } from '@ictvoip/store';
 import { effectivePlan, storedPlan, type WebhookEvent } from '@ictvoip/whmcs';
-import { describeError, PendingApplyError, PermanentJobError } from '../../errors';
+import { describeError, PermanentJobError } from '../../errors';
+import { applyBacklog, pendingMessage, queueBacklogJob, recordConverged, type BacklogAddition } from '../freeswitch/freeswitch-backlog';
 import type { ActionResult, TenantActionContext } from '../../tenant-action';
 
 export type ProvisionerCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
-
-/** What is kept in the bridge database between the FusionPBX commit and the FreeSWITCH apply. */
-export interface PendingApply {
-  eventId: string;
-  steps: FreeswitchStep[];
-  message: string;
-  serviceProperties: Record<string, unknown>;
-  status: string;
-  domainName: string;
-}
 
 const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
 
@@ -52,23 +41,16 @@ function tenantEventOf(event: WebhookEvent): TenantEvent {
   return { ...event, plan: effectivePlan(event), configurableOptions: {} } as unknown as TenantEvent;
 }
 
-function storedPendingApply(ctx: TenantActionContext): PendingApply | null {
-  const pending = ctx.service?.pendingApply as PendingApply | null | undefined;
-  return pending && pending.eventId === ctx.inboxEvent.eventId ? pending : null;
+/** This event's entry in the service's FreeSWITCH backlog: its database side committed before (a replay). */
+function committedEarlier(ctx: TenantActionContext): BacklogEvent | null {
+  return ctx.service?.pendingApply?.events.find((known) => known.eventId === ctx.inboxEvent.eventId) ?? null;
 }
 
-async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<PendingApply> {
+async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<{ event: BacklogEvent; addition: BacklogAddition }> {
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
   const result = await deps.provisioner[call](tenantEventOf(event)).catch(asPermanent);
-  const pending: PendingApply = {
-    eventId: inboxEvent.eventId,
-    steps: result.freeswitch,
-    message: summarise(result),
-    serviceProperties: result.serviceProperties ? { ...result.serviceProperties } : ctx.service?.properties ?? {},
-    status: result.status,
-    domainName: result.domainName,
-  };
+  const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : ctx.service?.properties ?? {};
   const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;
   // change_package keeps the desired state but must store its plan: quotas and drift read it.
   const desiredState = desired ?? (plan ? ctx.service?.desiredState ?? 'active' : null);
@@ -83,26 +65,53 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
       fusionpbxServer: deps.fusionServer,
     });
   }
-  await deps.services.recordObserved(inboxEvent.serviceId, { state: result.status, tenantDomain: result.domainName, properties: result.serviceProperties ? { ...result.serviceProperties } : undefined, pendingApply: pending });
-  return pending;
+  const entry: BacklogEvent = { eventId: inboxEvent.eventId, action: inboxEvent.action, message: summarise(result), serviceProperties };
+  const observed = { state: result.status, tenantDomain: result.domainName, properties: result.serviceProperties ? { ...result.serviceProperties } : undefined };
+  return { event: entry, addition: await recordConverged(deps, inboxEvent.serviceId, observed, result.freeswitch, entry) };
+}
+
+/** Bounds the inline FreeSWITCH attempt of an event: past it, the backlog job takes over. */
+function inlineDeadlineMs(ctx: TenantActionContext): number {
+  return Math.min(ctx.deps.config.esl.timeoutMs, ctx.deps.config.api.eslDeadlineMs);
 }
 
 /**
- * The shape of every tenant job: converge FusionPBX in one transaction (skipped when this event's
- * database part already committed), remember the FreeSWITCH steps, then apply them as a separate,
- * retryable step. An event-socket failure never rolls back or repeats database work.
+ * The FreeSWITCH side of an event whose steps joined the backlog. When FreeSWITCH was in step, one
+ * bounded attempt is made at once (the common case: the event finishes here). When it was already
+ * behind, or the attempt fails, the event waits for the backlog job and the service's next events go on.
+ */
+async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, addition: BacklogAddition): Promise<ActionResult> {
+  const { deps, inboxEvent } = ctx;
+  const backlog = addition.backlog!;
+  const done = { message: entry.message, serviceProperties: entry.serviceProperties };
+  if (!addition.wasBehind) {
+    const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx) });
+    if (outcome.state !== 'failed') return { ...done, freeswitch: { state: 'settled' } };
+    const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
+    return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, outcome.error), jobId } };
+  }
+  const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
+  const reason = ctx.service?.pendingApply?.lastError ?? 'FreeSWITCH was already behind for this service';
+  return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, reason), jobId } };
+}
+
+/**
+ * The shape of every tenant job: converge FusionPBX in one transaction and record its state, add the
+ * FreeSWITCH steps to the service's backlog, then settle that side without ever holding up the next
+ * event. An event-socket failure never rolls back or repeats database work.
  */
 export async function runTenantAction(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<ActionResult> {
   const { deps, inboxEvent } = ctx;
+  const earlier = committedEarlier(ctx);
+  if (earlier) {
+    const backlog = ctx.service!.pendingApply!;
+    const othersOwed = backlog.events.some((known) => known.eventId !== earlier.eventId);
+    return settleFreeswitch(ctx, earlier, { backlog, wasBehind: othersOwed, waits: true });
+  }
   if (!ctx.service && call !== 'create') {
     await deps.services.setDesired({ serviceId: inboxEvent.serviceId, clientId: inboxEvent.clientId, desiredState: desired ?? 'active', eventId: inboxEvent.eventId, fusionpbxServer: deps.fusionServer });
   }
-  const pending = storedPendingApply(ctx) ?? (await convergeDatabase(ctx, call, desired));
-  try {
-    await applyFreeswitchSide(deps.esl, pending.steps, { cache: deps.cacheOptions });
-  } catch (error) {
-    throw new PendingApplyError(`FusionPBX updated; FreeSWITCH not yet: ${describeError(error)}`);
-  }
-  await deps.services.recordObserved(inboxEvent.serviceId, { state: pending.status, pendingApply: null });
-  return { message: pending.message, serviceProperties: pending.serviceProperties, detail: { message: pending.message, steps: pending.steps.length } };
+  const { event, addition } = await convergeDatabase(ctx, call, desired);
+  if (!addition.waits) return { message: event.message, serviceProperties: event.serviceProperties, detail: { message: event.message, steps: 0 } };
+  return settleFreeswitch(ctx, event, addition);
 }

@@ -1,0 +1,177 @@
+import type { Job } from 'bullmq';
+import { withDeadline } from '@ictvoip/config';
+import { applyFreeswitchSide, coalesceSteps, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { FREESWITCH_JOBS, freeswitchBacklogJobDataSchema, freeswitchBacklogJobId, requeueUnlessLive, validatePayload, type FreeswitchBacklogJobData } from '@ictvoip/queue';
+import { AuditRepository, InboxRepository, inTransaction, ServicesRepository, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+import { describeError, PermanentJobError } from '../../errors';
+import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
+
+/**
+ * A service's FreeSWITCH side is level-triggered: every event commits its FusionPBX rows and adds its
+ * steps to the service's backlog (coalesced), and one apply sends whatever is owed. The database side
+ * of the next events never waits for the event socket; an outage leaves a backlog, not a queue of
+ * blocked events.
+ */
+
+export interface ObservedChange {
+  state: string;
+  tenantDomain: string;
+  properties?: Record<string, unknown>;
+}
+
+export interface BacklogAddition {
+  /** The backlog after the addition; null when nothing is owed. */
+  backlog: FreeswitchBacklog | null;
+  /** FreeSWITCH was already behind before this addition (its backlog job exists). */
+  wasBehind: boolean;
+  /** This event owes steps and waits for the backlog. */
+  waits: boolean;
+}
+
+export type BacklogApplyOutcome =
+  | { state: 'none' }
+  | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] }
+  | { state: 'failed'; version: number; error: string };
+
+const BACKLOG_ATTEMPTS = 16;
+const MAX_ROUNDS = 5;
+
+async function transact<T>(deps: WorkerDeps, work: (repos: { services: ServicesRepository; inbox: InboxRepository; audit: AuditRepository }) => Promise<T>): Promise<T> {
+  const client = await deps.pool.connect();
+  try {
+    return await inTransaction(client, () => work({ services: new ServicesRepository(client), inbox: new InboxRepository(client), audit: new AuditRepository(client) }));
+  } finally {
+    client.release();
+  }
+}
+
+function nextBacklog(current: FreeswitchBacklog | null, steps: FreeswitchStep[], event: BacklogEvent): FreeswitchBacklog {
+  const started = Date.now();
+  if (!current) return { version: started, origin: started, steps: coalesceSteps([], steps), events: [event], since: new Date().toISOString(), lastError: null, attempts: 0 };
+  return {
+    ...current,
+    version: current.version + 1,
+    steps: coalesceSteps(current.steps as FreeswitchStep[], steps),
+    events: [...current.events.filter((known) => known.eventId !== event.eventId), event],
+  };
+}
+
+/** Records the event's converged FusionPBX state and adds its FreeSWITCH steps to the backlog, in one transaction. */
+export function recordConverged(deps: WorkerDeps, serviceId: number, observed: ObservedChange, steps: FreeswitchStep[], event: BacklogEvent): Promise<BacklogAddition> {
+  return transact(deps, async ({ services }) => {
+    const current = await services.lockFreeswitchBacklog(serviceId);
+    if (steps.length === 0) {
+      await services.recordObserved(serviceId, observed);
+      return { backlog: current, wasBehind: current !== null, waits: false };
+    }
+    const backlog = nextBacklog(current, steps, event);
+    await services.recordObserved(serviceId, { ...observed, pendingApply: backlog });
+    return { backlog, wasBehind: current !== null, waits: true };
+  });
+}
+
+export function pendingMessage(backlog: Pick<FreeswitchBacklog, 'since' | 'steps'>, error: string | null): string {
+  const why = error ? `; event socket: ${error}` : '';
+  return `FusionPBX updated; FreeSWITCH side pending since ${backlog.since} (${backlog.steps.length} step(s)${why}). Applied automatically once the event socket answers.`;
+}
+
+/** Adds the backlog's job unless a live one exists (a failed one is added again: the backlog is still owed). */
+export async function queueBacklogJob(deps: WorkerDeps, serviceId: number, version: number): Promise<{ jobId: string; added: boolean }> {
+  const data: FreeswitchBacklogJobData = { serviceId, version };
+  const jobId = freeswitchBacklogJobId(data);
+  const { added } = await requeueUnlessLive(deps.queues.provisioning, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS });
+  return { jobId, added };
+}
+
+function checkedSteps(deps: WorkerDeps, serviceId: number, steps: readonly unknown[]): FreeswitchStep[] {
+  return steps.flatMap((step) => {
+    try {
+      return [validateStep(step as FreeswitchStep)];
+    } catch (error) {
+      // Never sent, never retried: a step that could break out of its command is dropped and said so.
+      deps.logger.error({ serviceId, err: describeError(error) }, 'invalid FreeSWITCH step dropped from the backlog');
+      return [];
+    }
+  });
+}
+
+/** Clears exactly the applied version and finishes its events (status, result and audit) together. */
+function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, sent: number): Promise<boolean> {
+  return transact(deps, async ({ services, inbox, audit }) => {
+    if (!(await services.clearFreeswitchBacklog(serviceId, backlog.version))) return false;
+    for (const event of backlog.events) {
+      if (!(await inbox.markSucceeded(event.eventId, { message: event.message, serviceProperties: event.serviceProperties }))) continue;
+      await audit.append({ actor: 'worker', action: event.action, serviceId, eventId: event.eventId, detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version } });
+    }
+    return true;
+  });
+}
+
+async function noteFailure(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, error: string): Promise<void> {
+  await transact(deps, async ({ services, inbox }) => {
+    await services.noteFreeswitchFailure(serviceId, backlog.version, error);
+    for (const event of backlog.events) await inbox.markPendingApply(event.eventId, pendingMessage(backlog, error));
+  });
+}
+
+/**
+ * Sends the service's backlog to the event socket of `deps` (the service's own server) and clears
+ * what was sent. A later event adding to the backlog meanwhile makes it send again with the new
+ * steps (every step is idempotent). `deadlineMs` bounds an inline attempt.
+ */
+export function applyBacklog(deps: WorkerDeps, serviceId: number, options: { deadlineMs?: number } = {}): Promise<BacklogApplyOutcome> {
+  return withFreeswitchLock(deps.pool, serviceId, async () => {
+    let outcome: BacklogApplyOutcome = { state: 'none' };
+    for (let round = 0; round < MAX_ROUNDS; round += 1) {
+      const backlog = await deps.services.freeswitchBacklog(serviceId);
+      if (!backlog) return outcome;
+      const steps = checkedSteps(deps, serviceId, backlog.steps);
+      const wanted = await withoutStaleGatewayStarts(deps.fusionPool, steps);
+      try {
+        const sending = applyFreeswitchSide(deps.esl, wanted, { cache: deps.cacheOptions });
+        await (options.deadlineMs ? withDeadline(sending, options.deadlineMs, () => new Error(`no answer within ${options.deadlineMs} ms`)) : sending);
+      } catch (error) {
+        const message = describeError(error);
+        await noteFailure(deps, serviceId, backlog, message);
+        return { state: 'failed', version: backlog.version, error: message };
+      }
+      outcome = { state: 'applied', version: backlog.version, steps: wanted.length, dropped: backlog.steps.length - wanted.length, events: backlog.events.map((event) => event.eventId) };
+      if (await completeBacklog(deps, serviceId, backlog, wanted.length)) return outcome;
+    }
+    return outcome;
+  });
+}
+
+/** The `freeswitch.backlog` job: applies what the service owes FreeSWITCH, retried with backoff until it answers. */
+export async function applyFreeswitchBacklogJob(deps: WorkerDeps, job: Job): Promise<BacklogApplyOutcome & { server: string }> {
+  const data = validatePayload(freeswitchBacklogJobDataSchema, FREESWITCH_JOBS.backlog, job.data);
+  const service = await deps.services.get(data.serviceId);
+  if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
+  const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
+  if (!service.pendingApply) return { state: 'none', server };
+  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const logger = deps.logger.child({ serviceId: data.serviceId, jobId: job.id, server });
+  const outcome = await applyBacklog(scoped, data.serviceId);
+  if (outcome.state === 'failed') {
+    logger.warn({ err: outcome.error, attempt: job.attemptsMade + 1 }, 'FreeSWITCH backlog not applied; will retry');
+    throw new Error(`FreeSWITCH side still pending: ${outcome.error}`);
+  }
+  if (outcome.state === 'applied') logger.info({ steps: outcome.steps, dropped: outcome.dropped, events: outcome.events.length }, 'FreeSWITCH backlog applied');
+  return { ...outcome, server };
+}
+
+/** The reconciler's safety net: a backlog whose job is gone or failed (Redis lost, attempts used up) gets one again. */
+export async function requeueBacklogs(deps: WorkerDeps, olderThanSeconds: number): Promise<{ behind: number; requeued: number }> {
+  const behind = await deps.services.freeswitchBehind();
+  let requeued = 0;
+  const cutoff = Date.now() - olderThanSeconds * 1000;
+  for (const { serviceId, backlog } of behind) {
+    if (Date.parse(backlog.since) > cutoff) continue;
+    const { added, jobId } = await queueBacklogJob(deps, serviceId, backlog.origin);
+    if (!added) continue;
+    requeued += 1;
+    deps.logger.info({ serviceId, jobId, since: backlog.since }, 'reconciler re-enqueued a FreeSWITCH backlog');
+  }
+  return { behind: behind.length, requeued };
+}
