@@ -161,7 +161,7 @@ export class ServicesRepository {
   /** Notes a failed apply of this version (its error and the count), shown by `tenants list`, reconcile and /readyz. */
   async noteFreeswitchFailure(serviceId: number, version: number, error: string): Promise<void> {
     await this.db.query(
-      `UPDATE services SET pending_apply = pending_apply || jsonb_build_object('lastError', $3::text, 'attempts', COALESCE((pending_apply->>'attempts')::int, 0) + 1, 'lastAttemptAt', now())
+      `UPDATE services SET pending_apply = pending_apply || jsonb_build_object('lastError', $3::text, 'attempts', COALESCE((pending_apply->>'attempts')::int, 0) + 1, 'lastAttemptAt', now(), 'failedVersion', $2::bigint)
        WHERE service_id = $1 AND pending_apply IS NOT NULL AND COALESCE((pending_apply->>'version')::bigint, 1) = $2`,
       [serviceId, version, error.slice(0, 500)],
     );

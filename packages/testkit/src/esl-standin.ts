@@ -60,6 +60,11 @@ export class EslStandin {
     return this.portNumber;
   }
 
+  /** Whether FreeSWITCH is "up" (start() called and not stopped since). */
+  get listening(): boolean {
+    return this.server !== null;
+  }
+
   /** Starts listening (again, on the same port after stop()). */
   async start(): Promise<void> {
     const server = createServer((socket) => this.accept(socket));

@@ -1,0 +1,136 @@
+import { FREESWITCH_JOBS, freeswitchBacklogJobId } from '@ictvoip/queue';
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { reconcileInbox } from '../src';
+import { startBridge, waitFor, type Bridge } from './harness';
+
+let bridge: Bridge;
+
+beforeAll(async () => {
+  bridge = await startBridge();
+  await bridge.startApi();
+});
+afterAll(async () => {
+  await bridge.close();
+});
+afterEach(async () => {
+  await bridge.worker?.close();
+  bridge.worker = null;
+  if (!bridge.esl.listening) await bridge.esl.start();
+});
+
+const bridgeRows = async (sql: string, params: unknown[] = []) => (await bridge.api!.deps.pool.query(sql, params)).rows;
+const fusionRows = async (sql: string, params: unknown[] = []) => (await bridge.fusion.query(sql, params)).rows;
+const inbox = async (eventId: unknown) => (await bridgeRows('SELECT status, attempts, last_error FROM webhook_inbox WHERE event_id = $1', [eventId]))[0];
+const domainEnabled = async (domain: string) => (await fusionRows('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain]))[0]?.enabled;
+const backlogOf = async (serviceId: number) => (await bridgeRows('SELECT pending_apply FROM services WHERE service_id = $1', [serviceId]))[0]?.pending_apply;
+
+async function send(serviceId: number, action: string): Promise<string> {
+  const event = buildEvent({ serviceId, action });
+  // Only create and change_password carry secrets.
+  if (action !== 'create') delete event.secrets;
+  const reply = await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=0' });
+  expect([200, 202]).toContain(reply.status);
+  return String(event.eventId);
+}
+
+async function untilPendingApply(eventId: string): Promise<void> {
+  await waitFor(async () => (await inbox(eventId)).status === 'pending_apply', 15000, `event ${eventId} pending_apply`);
+}
+
+describe('an event socket that does not answer', () => {
+  it('never holds up suspend, unsuspend or terminate: FusionPBX follows each in order, FreeSWITCH gets one coalesced apply', async () => {
+    const serviceId = 7101;
+    const domain = `t${serviceId}.pbx.example.net`;
+    await bridge.startWorker({ schedulers: false });
+    await bridge.esl.stop();
+
+    const created = await send(serviceId, 'create');
+    await untilPendingApply(created);
+    expect(await domainEnabled(domain)).toBe('true');
+
+    const suspended = await send(serviceId, 'suspend');
+    await untilPendingApply(suspended);
+    expect(await domainEnabled(domain)).toBe('false');
+    // The suspend's own message: its database side is done, only FreeSWITCH waits.
+    const suspendRow = await inbox(suspended);
+    expect(suspendRow.attempts).toBe(1);
+    expect(suspendRow.last_error).toMatch(/^FusionPBX updated; FreeSWITCH side pending since/);
+
+    const unsuspended = await send(serviceId, 'unsuspend');
+    await untilPendingApply(unsuspended);
+    expect(await domainEnabled(domain)).toBe('true');
+
+    const terminated = await send(serviceId, 'terminate');
+    await untilPendingApply(terminated);
+    expect(await domainEnabled(domain)).toBe('false');
+    const [service] = await bridgeRows('SELECT desired_state, observed_state FROM services WHERE service_id = $1', [serviceId]);
+    expect(service).toEqual({ desired_state: 'terminated', observed_state: 'terminated' });
+
+    const backlog = await backlogOf(serviceId);
+    expect(backlog.events.map((event: { eventId: string }) => event.eventId)).toEqual([created, suspended, unsuspended, terminated]);
+    const identities = backlog.steps.map((step: Record<string, string>) => JSON.stringify([step.kind, step.key, step.profile, step.gatewayUuid, step.user]));
+    expect(new Set(identities).size).toBe(identities.length);
+
+    // FreeSWITCH comes back between two attempts of the backlog job, after one that read all four events' steps.
+    const job = await bridge.worker!.deps.queues.provisioning.getJob(freeswitchBacklogJobId({ serviceId, version: backlog.origin }));
+    await waitFor(async () => (await backlogOf(serviceId)).failedVersion === backlog.version && (await job!.getState()) === 'delayed', 15000, 'a failed attempt of the whole backlog');
+    bridge.esl.clearRecorded();
+    await bridge.esl.start();
+    for (const eventId of [created, suspended, unsuspended, terminated]) {
+      await waitFor(async () => (await inbox(eventId)).status === 'succeeded', 30000, `event ${eventId} succeeded once FreeSWITCH answers`);
+    }
+    expect(await backlogOf(serviceId)).toBeNull();
+    const commands = bridge.esl.apiCommands;
+    expect(commands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`, `memcache delete dialplan:${domain}`]));
+    // One apply of the coalesced steps: no command sent twice for the four events.
+    expect(commands.filter((command) => command === `memcache delete directory:100@${domain}`)).toHaveLength(1);
+    const audit = await bridgeRows(`SELECT action, detail->>'freeswitch' AS freeswitch FROM audit_log WHERE service_id = $1 ORDER BY id`, [serviceId]);
+    expect(audit).toEqual(['create', 'suspend', 'unsuspend', 'terminate'].map((action) => ({ action, freeswitch: 'applied' })));
+  });
+
+  it('re-adds the backlog job that Redis lost, and the backlog is applied once FreeSWITCH answers', async () => {
+    const serviceId = 7102;
+    const worker = await bridge.startWorker({ schedulers: false });
+    await bridge.esl.stop();
+    const created = await send(serviceId, 'create');
+    await untilPendingApply(created);
+    const backlog = await backlogOf(serviceId);
+    const jobId = freeswitchBacklogJobId({ serviceId, version: backlog.origin });
+    const job = await worker.deps.queues.provisioning.getJob(jobId);
+    expect(job?.name).toBe(FREESWITCH_JOBS.backlog);
+    await job!.remove().catch(async () => {
+      // Active at this moment: wait until it is between attempts (delayed), then remove it.
+      await waitFor(async () => (await job!.getState()) === 'delayed', 10000, 'backlog job delayed');
+      await job!.remove();
+    });
+    expect(await worker.deps.queues.provisioning.getJob(jobId)).toBeUndefined();
+
+    await bridge.esl.start();
+    const outcome = await reconcileInbox(worker.deps, null, 0);
+    // The first test's terminated service is in step again; only this one is behind.
+    expect(outcome.freeswitchBehind).toBe(1);
+    expect(outcome.backlogsRequeued).toBe(1);
+    await waitFor(async () => (await inbox(created)).status === 'succeeded', 20000, 'create succeeded after the reconciler');
+    expect(await backlogOf(serviceId)).toBeNull();
+    expect((await reconcileInbox(worker.deps, null, 0)).freeswitchBehind).toBe(0);
+  });
+
+  it('a replayed job of an event waiting for FreeSWITCH does not converge FusionPBX again', async () => {
+    const serviceId = 7103;
+    const worker = await bridge.startWorker({ schedulers: false });
+    await bridge.esl.stop();
+    const created = await send(serviceId, 'create');
+    await untilPendingApply(created);
+    const [before] = await fusionRows("SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [`t${serviceId}.pbx.example.net`]);
+    const [row] = await bridgeRows('SELECT job_id FROM webhook_inbox WHERE event_id = $1', [created]);
+    const job = await worker.deps.queues.provisioning.getJob(row.job_id);
+    await job!.remove();
+    await worker.deps.queues.provisioning.add('tenant.create', job!.data, { jobId: row.job_id });
+    await waitFor(async () => (await worker.deps.queues.provisioning.getJob(row.job_id))?.finishedOn !== undefined, 10000, 'replayed job finished');
+    const replay = await worker.deps.queues.provisioning.getJob(row.job_id);
+    expect(replay!.returnvalue).toEqual([{ eventId: created, status: 'skipped', message: 'database side done; FreeSWITCH side pending' }]);
+    const [after] = await fusionRows("SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [`t${serviceId}.pbx.example.net`]);
+    expect(after).toEqual(before);
+    expect((await inbox(created)).attempts).toBe(1);
+  });
+});
