@@ -28,6 +28,11 @@ export interface ApiDeps {
    * balancer would not bring that server back and would cut off every other server's tenants.
    */
   serverReadiness?: () => Promise<Record<string, ReadinessCheck>>;
+  /**
+   * Services whose FreeSWITCH side is behind their FusionPBX rows (an event socket not answering).
+   * Reported by /readyz as "degraded", never 503: the API still takes events, which is what catches up.
+   */
+  freeswitchBehind?: () => Promise<{ behind: number; oldestSince: string | null }>;
   metrics?: ApiMetrics;
   /**
    * REST /v1: FusionPBX's database and the event socket (short timeouts) of ONE server: the default

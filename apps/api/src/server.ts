@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, TenantWritesRepository } from '@ictvoip/store';
+import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
@@ -81,6 +81,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       eventSocket: async () => void (await esl.api('status')),
     },
     serverReadiness: () => registeredServerChecks(targets, fusionServers),
+    freeswitchBehind: () => new ServicesRepository(pool).freeswitchBehindSummary(),
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {

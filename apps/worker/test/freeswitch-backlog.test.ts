@@ -1,6 +1,6 @@
 import { FREESWITCH_JOBS, freeswitchBacklogJobId } from '@ictvoip/queue';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { reconcileInbox } from '../src';
+import { buildDriftReport, driftSourcesOf, reconcileInbox } from '../src';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;
@@ -132,5 +132,39 @@ describe('an event socket that does not answer', () => {
     const [after] = await fusionRows("SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [`t${serviceId}.pbx.example.net`]);
     expect(after).toEqual(before);
     expect((await inbox(created)).attempts).toBe(1);
+    await bridge.esl.start();
+    await waitFor(async () => (await inbox(created)).status === 'succeeded', 30000, 'create succeeded once FreeSWITCH answers');
+  });
+
+  it('shows where FreeSWITCH is behind: /readyz degraded (200), the drift report, the tenant view', async () => {
+    const serviceId = 7104;
+    const worker = await bridge.startWorker({ schedulers: false });
+    await bridge.esl.stop();
+    const created = await send(serviceId, 'create');
+    await untilPendingApply(created);
+    await waitFor(async () => (await backlogOf(serviceId)).lastError !== undefined, 10000, 'a failed apply noted');
+
+    const ready = await fetch(`${bridge.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const readyBody = (await ready.json()) as { status: string; checks: Record<string, { status: string }>; freeswitch: { behind: number; oldestSince: string } };
+    expect(readyBody.status).toBe('degraded');
+    expect(readyBody.checks.eventSocket!.status).toBe('down');
+    expect(readyBody.freeswitch.behind).toBe(1);
+
+    const report = await buildDriftReport(await driftSourcesOf(worker.deps));
+    const behind = report.items.filter((item) => item.kind === 'freeswitch_behind');
+    expect(behind).toEqual([expect.objectContaining({ serviceId, fixAction: null, expected: 'FreeSWITCH in step with FusionPBX' })]);
+    expect(behind[0]!.actual).toMatch(/step\(s\) of 1 event\(s\) pending since .*; last error: event socket .* unreachable/);
+
+    const tenant = await fetch(`${bridge.url}/v1/tenants/${serviceId}`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
+    expect(tenant.status).toBe(200);
+    const tenantBody = (await tenant.json()) as { observed: { freeswitch: { inStep: boolean; events: string[]; lastError: string } } };
+    expect(tenantBody.observed.freeswitch).toMatchObject({ inStep: false, events: [created] });
+
+    await bridge.esl.start();
+    await waitFor(async () => (await inbox(created)).status === 'succeeded', 30000, 'create succeeded');
+    const after = (await (await fetch(`${bridge.url}/readyz`)).json()) as { status: string; freeswitch: { behind: number } };
+    expect(after).toMatchObject({ status: 'ready', freeswitch: { behind: 0 } });
+    expect((await buildDriftReport(await driftSourcesOf(worker.deps))).counts.freeswitch_behind).toBe(0);
   });
 });

@@ -200,7 +200,8 @@ describe('a whole worker closing under a slow event socket', () => {
     try {
       const body = buildEvent({ serviceId: 5401 });
       expect((await postWebhook(bridge.url, JSON.stringify(body))).status).toBe(202);
-      await waitFor(async () => (await stuck.deps.queues.provisioning.getActiveCount()) > 0, 10000, 'the create job running');
+      // The create's inline FreeSWITCH attempt is bounded; the service's backlog job is what a slow event socket holds.
+      await waitFor(async () => (await stuck.deps.queues.provisioning.getActive()).some((job) => job.name === 'freeswitch.backlog'), 10000, 'the backlog job running');
       const began = Date.now();
       await stuck.close();
       // The deadline covers the jobs and the closing of queues, event socket and pools; the margin is timer slack.

@@ -167,6 +167,14 @@ export class ServicesRepository {
     );
   }
 
+  /** How many services' FreeSWITCH side is behind, and since when the oldest is (for /readyz and metrics). */
+  async freeswitchBehindSummary(): Promise<{ behind: number; oldestSince: string | null }> {
+    const { rows } = await this.db.query<{ behind: number; oldest: Date | null }>(
+      "SELECT count(*)::int AS behind, min(COALESCE((pending_apply->>'since')::timestamptz, updated_at)) AS oldest FROM services WHERE pending_apply IS NOT NULL",
+    );
+    return { behind: rows[0]?.behind ?? 0, oldestSince: rows[0]?.oldest ? rows[0].oldest.toISOString() : null };
+  }
+
   /** Services whose FreeSWITCH side is behind their FusionPBX rows, oldest first. */
   async freeswitchBehind(limit = 1000): Promise<FreeswitchBehind[]> {
     const { rows } = await this.db.query<{ service_id: string; tenant_domain: string | null; fusionpbx_server: string | null; pending_apply: unknown; updated_at: Date }>(

@@ -3,6 +3,13 @@ import type { ApiDeps, ReadinessCheck } from '../deps';
 
 const CHECK_TIMEOUT_MS = 2000;
 
+/**
+ * Reported, but down only makes /readyz "degraded" (200): events are still taken and stored, their
+ * FusionPBX side converges, and the FreeSWITCH side catches up from the backlog once it answers.
+ * Taking the API out of a load balancer would stop the very events (a suspend) that must go on.
+ */
+const ADVISORY_CHECKS = new Set(['eventSocket']);
+
 interface CheckResult {
   status: 'up' | 'down';
   latencyMs: number;
@@ -42,6 +49,12 @@ async function serverResults(deps: ApiDeps): Promise<Record<string, CheckResult>
   return Object.fromEntries(names.map((name, i) => [name, results[i]!]));
 }
 
+/** Services whose FreeSWITCH side is behind; null when the database cannot say (its own check reports that). */
+async function freeswitchBacklog(deps: ApiDeps): Promise<{ behind: number; oldestSince: string | null } | null> {
+  if (!deps.freeswitchBehind) return null;
+  return deps.freeswitchBehind().catch(() => null);
+}
+
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
@@ -49,12 +62,12 @@ export function healthRouter(deps: ApiDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const names = Object.keys(deps.readiness);
-    const [results, servers] = await Promise.all([Promise.all(names.map((name) => runCheck(deps.readiness[name]))), serverResults(deps)]);
+    const [results, servers, freeswitch] = await Promise.all([Promise.all(names.map((name) => runCheck(deps.readiness[name]))), serverResults(deps), freeswitchBacklog(deps)]);
     const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...servers };
-    const ready = results.every((r) => r.status === 'up');
-    const degraded = Object.values(servers).some((r) => r.status === 'down');
+    const ready = results.every((r, i) => r.status === 'up' || ADVISORY_CHECKS.has(names[i]!));
+    const degraded = results.some((r) => r.status === 'down') || Object.values(servers).some((r) => r.status === 'down') || (freeswitch?.behind ?? 0) > 0;
     if (!ready) res.setHeader('Retry-After', '5');
-    res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks });
+    res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks, ...(freeswitch ? { freeswitch } : {}) });
   });
   router.get('/metrics', async (_req, res) => {
     if (!deps.metrics) return void res.status(404).end();

@@ -1,5 +1,5 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
-import { chargeTotals, periodOf, ServicesRepository } from '@ictvoip/store';
+import { chargeTotals, periodOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { WebhookEvent } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
@@ -59,6 +59,13 @@ async function registrationsOf(deps: ApiDeps, domainName: string): Promise<Regis
   }
 }
 
+/** What the admin tab says of the FreeSWITCH side: in step, or exactly what is pending since when and why. */
+function freeswitchState(backlog: FreeswitchBacklog | null): string {
+  if (!backlog) return 'up to date';
+  const why = backlog.lastError ? `; last error: ${backlog.lastError}` : '';
+  return `pending since ${backlog.since}: ${backlog.steps.length} step(s) of ${backlog.events.length} event(s), applied automatically once the event socket answers${why}`;
+}
+
 /**
  * The `status` action: a read for WHMCS's admin service tab and the client area. Synchronous and
  * read-only, so it never enters the inbox or the queue.
@@ -84,7 +91,7 @@ export async function serviceStatus(base: ApiDeps, event: WebhookEvent): Promise
     Generation: String(service?.generation ?? '—'),
     'Extensions enabled / plan': counts ? `${counts.enabledExtensions} of ${counts.extensions} / ${maxExtensions ?? '—'}` : '—',
     Gateways: counts ? `${counts.enabledGateways} enabled of ${counts.gateways}` : '—',
-    'FreeSWITCH apply': service?.pendingApply ? 'pending (event socket unreachable; retrying)' : 'up to date',
+    'FreeSWITCH apply': freeswitchState(service?.pendingApply ?? null),
     [`Usage ${usage.period}`]: `${usage.calls} calls, ${usage.minutes} min, ${usage.amount}${usage.currency ? ` ${usage.currency}` : ''}${usage.unratedCalls ? `, ${usage.unratedCalls} unrated` : ''}`,
     'Registered phones': registrations === null ? 'event socket not answering' : String(registrations.length),
   };

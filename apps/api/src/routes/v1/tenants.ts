@@ -61,6 +61,9 @@ export const getTenant: RouteDefinition = {
       observed: {
         state: service.observedState,
         pendingFreeswitchApply: service.pendingApply !== null,
+        freeswitch: service.pendingApply
+          ? { inStep: false, since: service.pendingApply.since, steps: service.pendingApply.steps.length, events: service.pendingApply.events.map((event) => event.eventId), lastError: service.pendingApply.lastError, attempts: service.pendingApply.attempts }
+          : { inStep: true },
         fusionpbx: domain ? { domainUuid: domain.domainUuid, domainName: domain.domainName, domainEnabled: domain.domainEnabled, status: domain.status, generation: domain.generation } : null,
       },
       limits: planLimits(service),

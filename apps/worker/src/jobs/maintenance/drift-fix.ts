@@ -76,7 +76,8 @@ function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: 
 }
 
 async function hasUnfinishedEvent(pool: Pool, serviceId: number): Promise<boolean> {
-  const { rows } = await pool.query("SELECT 1 FROM webhook_inbox WHERE service_id = $1 AND status NOT IN ('succeeded', 'failed') LIMIT 1", [serviceId]);
+  // An event waiting only for FreeSWITCH (pending_apply) has its database side done: it does not count.
+  const { rows } = await pool.query("SELECT 1 FROM webhook_inbox WHERE service_id = $1 AND status NOT IN ('succeeded', 'failed', 'pending_apply') LIMIT 1", [serviceId]);
   return rows.length > 0;
 }
 

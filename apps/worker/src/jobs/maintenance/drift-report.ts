@@ -16,12 +16,13 @@ export type DriftKind =
   | 'plan_mismatch'
   | 'whmcs_service_missing'
   | 'whmcs_unreachable'
-  | 'fusionpbx_unreachable';
+  | 'fusionpbx_unreachable'
+  | 'freeswitch_behind';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing', 'domain_disabled', 'domain_enabled', 'extensions_over_plan', 'state_mismatch',
   'tenant_without_service', 'whmcs_status_mismatch', 'plan_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
-  'fusionpbx_unreachable',
+  'fusionpbx_unreachable', 'freeswitch_behind',
 ];
 
 export interface DriftItem {
@@ -269,6 +270,8 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
     known.get(service.fusionpbxServer)?.add(service.serviceId);
     if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
     if (sources.whmcs) items.push(...await compareWithWhmcs(sources.whmcs, service));
+    const behind = freeswitchBehindItem(service);
+    if (behind) items.push(behind);
   }
   let tenantCount = 0;
   for (const [server, tenants] of tenantsByServer) {
@@ -279,6 +282,26 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
     }
   }
   return { checkedAt: new Date().toISOString(), services: services.length, tenants: tenantCount, whmcsChecked: !!sources.whmcs, items, counts: countKinds(items) };
+}
+
+/**
+ * FusionPBX holds the service's rows but FreeSWITCH has not been told (its backlog): nothing to fix by
+ * hand once the event socket answers — the backlog job applies it — so the item says what to check.
+ */
+function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
+  const backlog = service.pendingApply;
+  if (!backlog) return null;
+  const failure = backlog.lastError ? `; last error: ${backlog.lastError} (${backlog.attempts} attempt(s))` : '';
+  return {
+    kind: 'freeswitch_behind',
+    serviceId: service.serviceId,
+    domain: service.tenantDomain,
+    expected: 'FreeSWITCH in step with FusionPBX',
+    actual: `${backlog.steps.length} FreeSWITCH step(s) of ${backlog.events.length} event(s) pending since ${backlog.since}${failure}`,
+    fixAction: null,
+    note: 'applied automatically once the event socket answers (job freeswitch.backlog); check ESL_HOST, ESL_PASSWORD and the event socket ACL of the tenant\'s FreeSWITCH',
+    server: service.fusionpbxServer,
+  };
 }
 
 /** The drift sources of every enabled server (the default and each registered one). */
