@@ -1,3 +1,5 @@
+import { loadDotEnv } from './dotenv';
+import { ConfigError, type ConfigProblem } from './errors';
 import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
 
 export interface BridgeConfig {
@@ -56,19 +58,7 @@ export interface BridgeConfig {
   };
 }
 
-export interface ConfigProblem {
-  variable: string;
-  message: string;
-}
-
-/** Thrown at start-up; the message lists every bad variable (names only, never values). */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  constructor(readonly problems: ConfigProblem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, type ConfigProblem } from './errors';
 
 type Env = Record<string, string | undefined>;
 
@@ -152,13 +142,11 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   });
 }
 
-/** Reads `.env` (if present) into process.env without overriding what is already set, then validates. */
-export function loadConfigFromProcess(): BridgeConfig {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require('dotenv').config({ quiet: true });
-  } catch {
-    // dotenv is optional at run time; the environment alone is enough.
-  }
+/**
+ * Reads `.env` from the working directory (if there is one) into process.env without overriding
+ * what is already set, then validates. A malformed `.env` is a ConfigError naming the file and line.
+ */
+export function loadConfigFromProcess(options: { dir?: string } = {}): BridgeConfig {
+  loadDotEnv({ dir: options.dir, env: process.env });
   return loadConfig(process.env);
 }
