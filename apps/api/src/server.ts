@@ -84,7 +84,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(options.port ?? config.http.port, config.http.host, () => resolve(listening));
+    // No host: Node's dual-stack default (`::` with IPv4 mapped in, 0.0.0.0 without IPv6).
+    const port = options.port ?? config.http.port;
+    const listening = app.listen(config.http.host === null ? { port } : { port, host: config.http.host }, () => resolve(listening));
     listening.once('error', reject);
   });
   server.keepAliveTimeout = 65_000;

@@ -5,7 +5,15 @@ import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './
 export interface BridgeConfig {
   nodeEnv: NodeEnvironment;
   logLevel: string;
-  http: { port: number; host: string; trustProxy: string };
+  http: {
+    port: number;
+    /**
+     * Listen address; null (HOST unset) = every address, IPv6 and IPv4: Node binds `::` dual-stack
+     * (IPv4 clients then appear as ::ffff:a.b.c.d) and falls back to 0.0.0.0 where there is no IPv6.
+     */
+    host: string | null;
+    trustProxy: string;
+  };
   database: { url: string };
   fusionpbx: {
     databaseUrl: string;
@@ -90,7 +98,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   return Object.freeze<BridgeConfig>({
     nodeEnv: v.NODE_ENV,
     logLevel: v.LOG_LEVEL,
-    http: { port: v.PORT, host: v.HOST, trustProxy: v.TRUST_PROXY },
+    http: { port: v.PORT, host: v.HOST ?? null, trustProxy: v.TRUST_PROXY },
     database: { url: v.DATABASE_URL },
     fusionpbx: {
       databaseUrl: v.FUSIONPBX_DATABASE_URL,
