@@ -39,6 +39,8 @@ async function registeredServerChecks(targets: FusionTargets, registry: FusionSe
 /** Builds every dependency, migrates, and listens. Fails at start-up on a bad whitelist or TRUST_PROXY. */
 export async function startApi(config: BridgeConfig, logger: Logger, options: StartApiOptions = {}): Promise<RunningApi> {
   const trustProxy = parseTrustProxy(config.http.trustProxy);
+  // Before anything is opened: a bad PROVISIONING_FILE stops start-up with nothing left behind.
+  const provisionerOptions = provisionerOptionsFrom(config);
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
   const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
@@ -50,7 +52,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     openPool: (url, server) => createPool(url, { max: 5 }, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
-    provisionerOptions: provisionerOptionsFrom(config),
+    provisionerOptions,
     cacheOptions: config.fusionpbx.cacheMethod === 'file' ? { method: 'file', location: config.fusionpbx.cacheDir } : { method: config.fusionpbx.cacheMethod },
   });
   const fusionPool = targets.defaultTarget.pool;
@@ -85,7 +87,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(options.port ?? config.http.port, config.http.host, () => resolve(listening));
+    // No host: Node's dual-stack default (`::` with IPv4 mapped in, 0.0.0.0 without IPv6).
+    const port = options.port ?? config.http.port;
+    const listening = app.listen(config.http.host === null ? { port } : { port, host: config.http.host }, () => resolve(listening));
     listening.once('error', reject);
   });
   server.keepAliveTimeout = 65_000;

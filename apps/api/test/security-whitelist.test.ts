@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { startTestApi, type TestApi } from './harness';
 
 const GRANTED = 'API Access Granted: Whitelisted IP';
@@ -100,6 +101,53 @@ describe('IPv6 and IPv4-mapped peers on a dual-stack socket (listening on ::)', 
       // A spoofed header changes nothing for these peers either.
       const spoofed = await chkcon(host, portOf(t), { 'x-forwarded-for': status === 200 ? '198.51.100.7' : ip === '::1' ? '127.0.0.1' : '::1' });
       expect(spoofed.status).toBe(status);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/** Whether this machine can bind an IPv6 socket at all (a kernel without IPv6 falls back to 0.0.0.0). */
+function hasIPv6(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port: 0, host: '::1' }, () => probe.close(() => resolve(true)));
+  });
+}
+
+function connectionRefused(host: string, port: number): Promise<boolean> {
+  return chkcon(host, port).then(() => false, (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
+}
+
+describe('listen address', () => {
+  it('without HOST: dual-stack, IPv6 and IPv4 clients both answered, each matched against its own family of whitelist entries', async () => {
+    const ipv6 = await hasIPv6();
+    const t = await startTestApi({ HOST: '' }, '::1\n');
+    try {
+      expect(t.config.http.host).toBeNull();
+      expect((t.api.server.address() as { address: string }).address).toBe(ipv6 ? '::' : '0.0.0.0');
+      if (ipv6) expect(await chkcon('::1', portOf(t))).toEqual({ status: 200, body: { success: 1, message: GRANTED, ip: '::1' } });
+      // An IPv4 client arrives as ::ffff:127.0.0.1: it is not ::1, so it is denied (but answered).
+      expect(await chkcon('127.0.0.1', portOf(t))).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '127.0.0.1' } });
+    } finally {
+      await t.close();
+    }
+    const v4 = await startTestApi({ HOST: '' }, '127.0.0.1\n');
+    try {
+      expect(await chkcon('127.0.0.1', portOf(v4))).toEqual({ status: 200, body: { success: 1, message: GRANTED, ip: '127.0.0.1' } });
+      if (ipv6) expect(await chkcon('::1', portOf(v4))).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '::1' } });
+    } finally {
+      await v4.close();
+    }
+  });
+
+  it('an explicit HOST is respected: HOST=127.0.0.1 answers on IPv4 loopback only', async () => {
+    const t = await startTestApi({ HOST: '127.0.0.1' }, '127.0.0.1\n::1\n');
+    try {
+      expect((t.api.server.address() as { address: string }).address).toBe('127.0.0.1');
+      expect((await chkcon('127.0.0.1', portOf(t))).status).toBe(200);
+      if (await hasIPv6()) expect(await connectionRefused('::1', portOf(t))).toBe(true);
     } finally {
       await t.close();
     }

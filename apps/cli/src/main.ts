@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError, loadConfigFromProcess } from '@ictvoip/config';
+import { ConfigError, loadConfigFromProcess, loadDotEnv } from '@ictvoip/config';
 import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
 import { loadWhitelist } from '@ictvoip/whitelist';
 import { startLocal } from './commands/start';
@@ -16,6 +16,14 @@ import { serversCommand } from './commands/servers';
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
   process.exit(1);
+}
+
+// `.env` of the working directory first, so every command (and --*-env options) sees it; the environment wins.
+try {
+  loadDotEnv();
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message);
+  throw error;
 }
 
 function config() {

@@ -222,7 +222,7 @@ export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerM
 }
 
 /** GET /metrics on its own port; rejects with a clear error when the port is taken. */
-export async function startMetricsServer(metrics: WorkerMetrics, port: number, host: string): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startMetricsServer(metrics: WorkerMetrics, port: number, host: string | null): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -235,7 +235,7 @@ export async function startMetricsServer(metrics: WorkerMetrics, port: number, h
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(new WorkerMetricsPortError(port, error.code ?? error.message)));
-    server.listen(port, host, () => resolve());
+    server.listen(host === null ? { port } : { port, host }, () => resolve());
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;

@@ -1,9 +1,19 @@
+import { loadDotEnv } from './dotenv';
+import { ConfigError, type ConfigProblem } from './errors';
 import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
 
 export interface BridgeConfig {
   nodeEnv: NodeEnvironment;
   logLevel: string;
-  http: { port: number; host: string; trustProxy: string };
+  http: {
+    port: number;
+    /**
+     * Listen address; null (HOST unset) = every address, IPv6 and IPv4: Node binds `::` dual-stack
+     * (IPv4 clients then appear as ::ffff:a.b.c.d) and falls back to 0.0.0.0 where there is no IPv6.
+     */
+    host: string | null;
+    trustProxy: string;
+  };
   database: { url: string };
   fusionpbx: {
     databaseUrl: string;
@@ -56,19 +66,7 @@ export interface BridgeConfig {
   };
 }
 
-export interface ConfigProblem {
-  variable: string;
-  message: string;
-}
-
-/** Thrown at start-up; the message lists every bad variable (names only, never values). */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  constructor(readonly problems: ConfigProblem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, type ConfigProblem } from './errors';
 
 type Env = Record<string, string | undefined>;
 
@@ -100,7 +98,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   return Object.freeze<BridgeConfig>({
     nodeEnv: v.NODE_ENV,
     logLevel: v.LOG_LEVEL,
-    http: { port: v.PORT, host: v.HOST, trustProxy: v.TRUST_PROXY },
+    http: { port: v.PORT, host: v.HOST ?? null, trustProxy: v.TRUST_PROXY },
     database: { url: v.DATABASE_URL },
     fusionpbx: {
       databaseUrl: v.FUSIONPBX_DATABASE_URL,
@@ -152,13 +150,11 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   });
 }
 
-/** Reads `.env` (if present) into process.env without overriding what is already set, then validates. */
-export function loadConfigFromProcess(): BridgeConfig {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require('dotenv').config({ quiet: true });
-  } catch {
-    // dotenv is optional at run time; the environment alone is enough.
-  }
+/**
+ * Reads `.env` from the working directory (if there is one) into process.env without overriding
+ * what is already set, then validates. A malformed `.env` is a ConfigError naming the file and line.
+ */
+export function loadConfigFromProcess(options: { dir?: string } = {}): BridgeConfig {
+  loadDotEnv({ dir: options.dir, env: process.env });
   return loadConfig(process.env);
 }

@@ -3,3 +3,4 @@ export { DEVELOPMENT_SECRETS, environmentSchema } from './schema';
 export * from './logger';
 export * from './service-process';
 export * from './deadline';
+export * from './dotenv';

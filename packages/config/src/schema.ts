@@ -15,7 +15,8 @@ export const environmentSchema = Joi.object({
   NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
   LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
   PORT: port.default(3000),
-  HOST: Joi.string().default('0.0.0.0'),
+  // Unset: every address, IPv6 and IPv4 (see BridgeConfig.http.host).
+  HOST: Joi.string(),
   DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/ictvoip'),
   FUSIONPBX_DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/fusionpbx'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),

@@ -14,6 +14,8 @@ describe('loadConfig', () => {
   it('gives laptop defaults from an empty environment', () => {
     const config = loadConfig({});
     expect(config.http.port).toBe(3000);
+    // no HOST: the API listens on every address, IPv6 and IPv4
+    expect(config.http.host).toBeNull();
     expect(config.esl).toMatchObject({ host: '127.0.0.1', port: 8021, password: 'ClueCon' });
     expect(config.chkcon.whitelistFile).toBe('./chkcon_whitelist.conf');
     expect(config.http.trustProxy).toBe('');
@@ -21,8 +23,9 @@ describe('loadConfig', () => {
   });
 
   it('reads and converts the documented variables', () => {
-    const config = loadConfig({ PORT: '8080', REDIS_URL: 'redis://10.0.0.5:6380', WEBHOOK_SECRET: 'a'.repeat(32), WEBHOOK_SECRET_PREVIOUS: 'b'.repeat(32), ESL_PORT: '9021' });
+    const config = loadConfig({ PORT: '8080', REDIS_URL: 'redis://10.0.0.5:6380', WEBHOOK_SECRET: 'a'.repeat(32), WEBHOOK_SECRET_PREVIOUS: 'b'.repeat(32), ESL_PORT: '9021', HOST: '192.0.2.5' });
     expect(config.http.port).toBe(8080);
+    expect(config.http.host).toBe('192.0.2.5');
     expect(config.redis.url).toBe('redis://10.0.0.5:6380');
     expect(config.webhook.secrets).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
     expect(config.esl.port).toBe(9021);

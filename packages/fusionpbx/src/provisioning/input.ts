@@ -1,6 +1,7 @@
-import { FusionpbxConfigError, FusionpbxValidationError } from '../errors';
+import { FusionpbxValidationError } from '../errors';
 import { validatePortalPassword } from '../passwords';
-import { validateDomainName, validateExtension, validateProfile, validateText, validateUsername } from '../validate';
+import { validateDomainName, validateExtension, validateUsername } from '../validate';
+import { gatewayTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, TenantEvent, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
@@ -61,9 +62,8 @@ function mergedTheme(brand: BrandConfig | undefined, brandKey: string | null): R
   const bySubcategory = new Map<string, Required<ThemeSetting>>();
   const add = (settings: ThemeSetting[], field: string) => {
     settings.forEach((setting, index) => {
+      throwFirst(themeSettingProblems(setting, `${field}[${index}]`));
       const subcategory = setting.subcategory.toLowerCase();
-      if (!/^[a-z0-9_]{1,64}$/.test(subcategory)) throw new FusionpbxConfigError(`${field}[${index}].subcategory "${setting.subcategory}" is not a FusionPBX setting name`);
-      validateText(setting.value, `${field}[${index}].value`, 4096);
       bySubcategory.set(subcategory, { subcategory, type: setting.type ?? 'text', value: setting.value });
     });
   };
@@ -76,11 +76,7 @@ function gatewayTemplateOf(options: ProvisionerOptions, key: string | null): Gat
   if (key === null) return null;
   const template = options.gatewayTemplates?.[key];
   if (!template) throw new FusionpbxValidationError('plan.gatewayTemplate', `unknown gateway template "${key}"`);
-  validateProfile(template.profile ?? 'external', `gatewayTemplates.${key}.profile`);
-  validateText(template.proxy, `gatewayTemplates.${key}.proxy`);
-  if (template.register && (!template.username || !template.password)) {
-    throw new FusionpbxConfigError(`gatewayTemplates.${key}: username and password are required when register is true`);
-  }
+  throwFirst(gatewayTemplateProblems(template, `gatewayTemplates.${key}`));
   return template;
 }
 

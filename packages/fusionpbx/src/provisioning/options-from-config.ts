@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Joi from 'joi';
 import type { BridgeConfig } from '@ictvoip/config';
+import { templateProblems } from './template-rules';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions } from './types';
 
 export class ProvisioningFileError extends Error {
@@ -20,18 +21,19 @@ export interface ProvisioningFile {
   adminGroup?: string;
 }
 
+// Shapes and types only; what a value must be is template-rules.ts, which every event checks again.
 const themeSetting = Joi.object({
-  subcategory: Joi.string().pattern(/^[a-z0-9_]{1,64}$/).required(),
+  subcategory: Joi.string().required(),
   type: Joi.string().valid('text', 'array', 'boolean', 'numeric'),
-  value: Joi.string().allow('').max(2000).required(),
+  value: Joi.string().allow('').required(),
 });
 
 const gatewayTemplate = Joi.object({
   name: Joi.string().max(100),
-  proxy: Joi.string().max(255).required(),
+  proxy: Joi.string().allow('').required(),
   register: Joi.boolean().required(),
-  username: Joi.string().max(255),
-  password: Joi.string().max(255),
+  username: Joi.string().allow('').max(255),
+  password: Joi.string().allow('').max(255),
   authUsername: Joi.string().max(255),
   realm: Joi.string().max(255),
   fromUser: Joi.string().max(255),
@@ -40,7 +42,7 @@ const gatewayTemplate = Joi.object({
   expireSeconds: Joi.number().integer().min(60).max(86400),
   retrySeconds: Joi.number().integer().min(5).max(86400),
   context: Joi.string().max(100),
-  profile: Joi.string().max(100),
+  profile: Joi.string().allow(''),
   channels: Joi.number().integer().min(0).max(10000),
   callerIdInFrom: Joi.boolean(),
   description: Joi.string().max(255),
@@ -57,17 +59,95 @@ const fileSchema = Joi.object<ProvisioningFile>({
 /** What a tenant looks like when no provisioning file says otherwise: FusionPBX's own look, titled. */
 export const DEFAULT_BRAND: BrandConfig = { default: [{ subcategory: 'title', value: 'Hosted PBX' }] };
 
-/** Reads the optional provisioning file (branding, gateway templates); a bad one stops start-up. */
+/** `['brand', 'default', 0, 'value']` → `brand.default[0].value`, the form events name fields in. */
+function pathText(path: readonly (string | number)[]): string {
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : index === 0 ? part : `.${part}`)).join('');
+}
+
+/**
+ * The line of every value of a valid JSON text, by path (`pathText` form). JSON strings hold no
+ * raw line break, so only the whitespace between tokens moves to the next line.
+ */
+export function jsonValueLines(text: string): Map<string, number> {
+  const lines = new Map<string, number>();
+  let at = 0;
+  let line = 1;
+  const space = () => {
+    while (at < text.length && /\s/.test(text[at]!)) {
+      if (text[at] === '\n') line += 1;
+      at += 1;
+    }
+  };
+  const string = (): string => {
+    const start = at;
+    at += 1;
+    while (text[at] !== '"') at += text[at] === '\\' ? 2 : 1;
+    at += 1;
+    return JSON.parse(text.slice(start, at)) as string;
+  };
+  const value = (path: (string | number)[]): void => {
+    space();
+    lines.set(pathText(path), line);
+    const open = text[at];
+    if (open === '{' || open === '[') {
+      at += 1;
+      for (let index = 0; ; index += 1) {
+        space();
+        if (text[at] === '}' || text[at] === ']') break;
+        if (open === '{') {
+          const key = string();
+          space();
+          at += 1; // ':'
+          value([...path, key]);
+        } else {
+          value([...path, index]);
+        }
+        space();
+        if (text[at] === ',') at += 1;
+      }
+      at += 1;
+    } else if (open === '"') {
+      string();
+    } else {
+      while (at < text.length && !/[\s,\]}]/.test(text[at]!)) at += 1;
+    }
+  };
+  value([]);
+  return lines;
+}
+
+/** `path (line n)`: the line of the value, or of its nearest enclosing value when it is missing. */
+function located(path: string, lines: Map<string, number>): string {
+  for (let probe = path; probe !== ''; ) {
+    const line = lines.get(probe);
+    if (line !== undefined) return `${path} (line ${line})`;
+    const parent = probe.replace(/(\[[0-9]+\]|\.[^.[]*)$/, '');
+    if (parent === probe) break;
+    probe = parent;
+  }
+  return path;
+}
+
+/**
+ * Reads the optional provisioning file (branding, gateway templates); a bad one stops start-up with
+ * every problem named by field path and line. The values are checked by the same rules every event
+ * applies (template-rules.ts), so a file that starts is a file no create fails on.
+ */
 export function loadProvisioningFile(file: string): ProvisioningFile {
   if (!file) return {};
+  let text: string;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new ProvisioningFileError(file, [error instanceof Error ? error.message : 'unreadable']);
   }
+  const lines = jsonValueLines(text);
   const { value, error } = fileSchema.validate(parsed, { abortEarly: false });
-  if (error) throw new ProvisioningFileError(file, error.details.map((d) => `${d.path.join('.')}: ${d.message.replace(/"/g, "'")}`));
+  if (error) throw new ProvisioningFileError(file, error.details.map((d) => `${located(pathText(d.path), lines)}: ${d.message.replace(/^"[^"]*" /, '').replace(/"/g, "'")}`));
+  const problems = templateProblems(value as ProvisioningFile);
+  if (problems.length > 0) throw new ProvisioningFileError(file, problems.map((p) => `${located(p.path, lines)}: ${p.message}`));
   return value as ProvisioningFile;
 }
 

@@ -1,3 +1,4 @@
+import { stringify, type Options } from 'csv-stringify/sync';
 import type { CdrRecord } from '@ictvoip/fusionpbx';
 
 export interface Charge {
@@ -13,15 +14,27 @@ export const CSV_COLUMNS: readonly (keyof CdrWithCharge)[] = [
   'destinationNumber', 'extension', 'duration', 'billsec', 'hangupCause', 'sipHangupDisposition', 'accountcode', 'amount', 'chargeStatus',
 ];
 
-/** RFC 4180: quote a field holding a comma, quote, CR or LF; double inner quotes. */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
+/** Only a number (`+15551234567`, `-0.50`, `42`): no spreadsheet reads a formula into it, so it is written as is. */
+const PLAIN_NUMBER = /^[+-]?[0-9]+(\.[0-9]+)?$/;
 
-export const csvHeader = () => `${CSV_COLUMNS.join(',')}\r\n`;
-export const csvLine = (record: CdrWithCharge) => `${CSV_COLUMNS.map((column) => csvField(record[column])).join(',')}\r\n`;
+/**
+ * RFC 4180 (CRLF records; a field holding a comma, quote, CR or LF quoted, inner quotes doubled)
+ * and safe to open in a spreadsheet: caller names and numbers come from whoever places the call,
+ * so a text field starting with `=`, `+`, `-`, `@`, tab or CR (or their full-width forms) gets a
+ * leading `'` (OWASP CSV injection) and is shown as text instead of run as a formula.
+ */
+const CSV_OPTIONS: Options = {
+  record_delimiter: 'windows',
+  // With a record_delimiter given, csv-stringify would quote only fields holding the whole CRLF.
+  quote_record_delimiter: true,
+  escape_formulas: true,
+  cast: {
+    string: (value) => (PLAIN_NUMBER.test(value) ? { value, escape_formulas: false } : value),
+  },
+};
+
+export const csvHeader = () => stringify([CSV_COLUMNS as string[]], CSV_OPTIONS);
+export const csvLines = (records: CdrWithCharge[]) => stringify(records.map((record) => CSV_COLUMNS.map((column) => record[column] ?? null)), CSV_OPTIONS);
 export const ndjsonLine = (record: CdrWithCharge) => `${JSON.stringify(record)}\n`;
 
 export function withCharges(records: CdrRecord[], charges: Map<string, Charge> | null): CdrWithCharge[] {

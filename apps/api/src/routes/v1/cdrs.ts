@@ -5,7 +5,7 @@ import { iterateCdrs, readCdrPage, type CdrFilter, type CdrKey } from '@ictvoip/
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
-import { csvHeader, csvLine, ndjsonLine, withCharges } from './cdr-format';
+import { csvHeader, csvLines, ndjsonLine, withCharges } from './cdr-format';
 import { chargesFor } from './charges';
 import { requireDomain, resolveTenant } from './tenant-context';
 
@@ -140,7 +140,7 @@ async function stream(res: Response, format: 'csv' | 'ndjson', domainName: strin
     if (format === 'csv') await write(res, csvHeader());
     let current = first;
     while (!current.done && !closed) {
-      const lines = current.value.map(format === 'csv' ? csvLine : ndjsonLine).join('');
+      const lines = format === 'csv' ? csvLines(current.value) : current.value.map(ndjsonLine).join('');
       await write(res, lines);
       current = await iterator.next();
     }

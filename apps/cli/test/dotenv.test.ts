@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './run-cli';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a real process (the CLI binary, or the api / worker entry point) in `cwd` with `env` on top of a clean environment. */
+function run(cwd: string, command: string[], env: Record<string, string> = {}): Promise<Run> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PORT|HOST|CHKCON_WHITELIST_FILE|LOG_LEVEL|NODE_ENV)$/.test(name)));
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, command, { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.once('error', fail);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+// tsx by absolute URL: `--import tsx` would be resolved from the working directory, a temp folder here.
+const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const entry = (name: 'api' | 'worker' | 'cli') => ['--import', TSX, join(ROOT, `apps/${name}/src/main.ts`)];
+const CLI = entry('cli');
+const service = (name: 'api' | 'worker') => entry(name);
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ictvoip-dotenv-cli-'));
+  writeFileSync(join(dir, 'from-dotenv.conf'), '192.0.2.1\n');
+  writeFileSync(join(dir, 'from-environment.conf'), '198.51.100.1\n');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('.env in the working directory', () => {
+  it('the CLI sees a .env value', async () => {
+    writeFileSync(join(dir, '.env'), `CHKCON_WHITELIST_FILE=${join(dir, 'from-dotenv.conf')}\n`);
+    const result = await run(dir, [...CLI, 'whitelist', 'check', '192.0.2.1', '--json']);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ ip: '192.0.2.1', allowed: true, file: join(dir, 'from-dotenv.conf') });
+    expect(result.code).toBe(0);
+  });
+
+  it('a variable set in the environment wins over .env', async () => {
+    writeFileSync(join(dir, '.env'), `CHKCON_WHITELIST_FILE=${join(dir, 'from-dotenv.conf')}\n`);
+    const result = await run(dir, [...CLI, 'whitelist', 'check', '192.0.2.1', '--json'], { CHKCON_WHITELIST_FILE: join(dir, 'from-environment.conf') });
+    expect(JSON.parse(result.stdout)).toEqual({ ip: '192.0.2.1', allowed: false, file: join(dir, 'from-environment.conf') });
+    expect(result.code).toBe(2);
+  });
+
+  it('a malformed .env stops the CLI, naming the file and line', async () => {
+    writeFileSync(join(dir, '.env'), 'LOG_LEVEL=info\nthis line is no assignment\n');
+    const result = await run(dir, [...CLI, 'whitelist', 'check', '192.0.2.1', '--file', join(dir, 'from-dotenv.conf')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${join(dir, '.env')} line 2`);
+  });
+
+  it.each(['api', 'worker'] as const)('the %s process reads .env at start-up (a bad value there stops it, named) and names a malformed one', async (name) => {
+    writeFileSync(join(dir, '.env'), 'PORT=eighty\n');
+    const bad = await run(dir, service(name));
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toMatch(/^\s+- PORT: /m);
+
+    writeFileSync(join(dir, '.env'), 'PORT=3000\nQUOTED="never closed\n');
+    const malformed = await run(dir, service(name));
+    expect(malformed.code).toBe(78);
+    expect(malformed.stderr).toContain(`${join(dir, '.env')} line 2`);
+  });
+});
