@@ -32,6 +32,7 @@ describe('event socket dropping, slow, -ERR', () => {
         const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 8 });
         const seenPendingApply = new Set<string>();
         const committedWhilePending = new Set<string>();
+        const backlogRetried = new Set<string>();
         const watchPending = async () => {
           const { rows } = await bridge.bridge.query<{ service_id: string }>(`SELECT DISTINCT service_id FROM webhook_inbox WHERE status = 'pending_apply'`);
           for (const row of rows) {
@@ -39,6 +40,9 @@ describe('event socket dropping, slow, -ERR', () => {
             const { rows: domains } = await bridge.fusion.query('SELECT 1 FROM v_domains WHERE domain_name = $1', [domainOf(Number(row.service_id))]);
             if (domains.length === 1) committedWhilePending.add(row.service_id);
           }
+          // A backlog apply that the fault made fail (and that was tried again later).
+          const { rows: failedApplies } = await bridge.bridge.query<{ service_id: string }>(`SELECT service_id FROM services WHERE (pending_apply->>'attempts')::int >= 1`);
+          for (const row of failedApplies) backlogRetried.add(row.service_id);
         };
         const phases: [string, () => void][] = [
           ['dropping connections', () => { bridge.esl.dropWhen = (command) => command.startsWith('memcache delete') && random() < 0.5; }],
@@ -79,9 +83,10 @@ describe('event socket dropping, slow, -ERR', () => {
         );
         const rewritten = writers.filter((w) => w.transactions !== 1).map((w) => `${w.domain_name}: written by ${w.transactions} transactions`);
         const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
-        const retried = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_inbox WHERE attempts > 1')).rows[0].n;
+        // Events never retry for FreeSWITCH (their database side is done once); their service's backlog does.
+        const retried = backlogRetried.size;
         tally.add(report, { problems: [...rewritten, ...leaks] });
-        process.stdout.write(`run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} events took more than one attempt\n`);
+        process.stdout.write(`run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} services' FreeSWITCH backlog failed an apply and was applied later\n`);
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
         expect(rewritten).toEqual([]);

@@ -36,14 +36,15 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
     expect(reply.status).toBe(202);
     expect(reply.body.outcome).toBe('updated');
     const freeswitch = reply.body.freeswitch as { applied: boolean; job: { id: string; url: string }; message: string };
-    expect(freeswitch).toMatchObject({ applied: false, job: { id: expect.stringMatching(/^fs-apply-5401-[0-9a-f]{32}$/), url: expect.stringMatching(/^\/v1\/jobs\/fs-apply-/) } });
+    // The service's FreeSWITCH backlog job: the one events of the tenant use as well.
+    expect(freeswitch).toMatchObject({ applied: false, job: { id: expect.stringMatching(/^fs-backlog-5401-\d+$/), url: expect.stringMatching(/^\/v1\/jobs\/fs-backlog-5401-/) } });
     expect(freeswitch.message).toContain('A worker applies it once the event socket answers');
     jobId = freeswitch.job.id;
     expect((await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows).toEqual([{ description: 'Front desk' }]);
     // The tenant sees its job; another tenant does not.
     const own = await call(bridge.url, 'GET', freeswitch.job.url, { token: key });
     expect(own.status).toBe(200);
-    expect(own.body).toMatchObject({ id: jobId, name: FREESWITCH_JOBS.apply });
+    expect(own.body).toMatchObject({ id: jobId, name: FREESWITCH_JOBS.backlog });
     expect(own.body.state).not.toBe('completed');
     expect((await call(bridge.url, 'GET', freeswitch.job.url, { token: otherKey })).status).toBe(404);
   } finally {
@@ -53,7 +54,8 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
   await waitFor(async () => (await jobState(jobId)) === 'completed', 30_000, 'the queued FreeSWITCH side to be applied');
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:101@${domain}`]));
   const job = await bridge.api!.deps.queues.provisioning.getJob(jobId);
-  expect(job!.returnvalue).toEqual({ server: 'default', steps: expect.any(Number), dropped: 0 });
+  expect(job!.returnvalue).toEqual({ state: 'applied', server: 'default', version: expect.any(Number), steps: expect.any(Number), dropped: 0, events: [] });
+  expect((await bridge.api!.deps.pool.query('SELECT pending_apply FROM services WHERE service_id = $1', [SERVICE])).rows[0].pending_apply).toBeNull();
   expect((await call(bridge.url, 'GET', `/v1/jobs/${jobId}`, { token: key })).body.state).toBe('completed');
 }, 60_000);
 
@@ -83,9 +85,11 @@ it('the same request repeated while the socket is down is the same write and the
   const before = await rowsNow();
   bridge.esl.clearRecorded();
   const finished = await bridge.api!.deps.queues.provisioning.getJob(ids[0]!);
-  const replay = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, finished!.data, { jobId: `${ids[0]}-replay` });
+  const replay = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.backlog, finished!.data, { jobId: `${ids[0]}-replay` });
   await waitFor(async () => (await replay.getState()) === 'completed', 30_000, 'the replay');
-  expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:102@${domain}`]));
+  // Level-triggered: the backlog was applied, so a replay finds nothing owed and sends nothing.
+  expect((await bridge.api!.deps.queues.provisioning.getJob(`${ids[0]}-replay`))!.returnvalue).toEqual({ state: 'none', server: 'default' });
+  expect(bridge.esl.apiCommands).toEqual([]);
   expect(await rowsNow()).toBe(before);
 }, 60_000);
 
@@ -117,6 +121,7 @@ it('a write queued while no worker runs answers 202 with its job; the next worke
   expect(again.body).toMatchObject({ outcome: 'updated', extension: { description: 'Reception' } });
 }, 60_000);
 
+// A freeswitch.apply job (queued by a REST write before backlogs existed) is still applied.
 it('a job whose step could break out of its command fails at once, and nothing reaches the event socket', async () => {
   bridge.esl.clearRecorded();
   const job = await bridge.api!.deps.queues.provisioning.add(

@@ -46,15 +46,27 @@ async function transact<T>(deps: WorkerDeps, work: (repos: { services: ServicesR
   }
 }
 
-function nextBacklog(current: FreeswitchBacklog | null, steps: FreeswitchStep[], event: BacklogEvent): FreeswitchBacklog {
+/** `event` null: a REST write's steps, which no inbox event waits for (the write answered 202 already). */
+function nextBacklog(current: FreeswitchBacklog | null, steps: FreeswitchStep[], event: BacklogEvent | null): FreeswitchBacklog {
   const started = Date.now();
-  if (!current) return { version: started, origin: started, steps: coalesceSteps([], steps), events: [event], since: new Date().toISOString(), lastError: null, attempts: 0 };
+  const waiting = event ? [event] : [];
+  if (!current) return { version: started, origin: started, steps: coalesceSteps([], steps), events: waiting, since: new Date().toISOString(), lastError: null, attempts: 0 };
   return {
     ...current,
     version: current.version + 1,
     steps: coalesceSteps(current.steps as FreeswitchStep[], steps),
-    events: [...current.events.filter((known) => known.eventId !== event.eventId), event],
+    events: [...current.events.filter((known) => known.eventId !== event?.eventId), ...waiting],
   };
+}
+
+/** Adds a REST write's FreeSWITCH steps to the service's backlog (the same backlog events use). */
+export function addWriteSteps(deps: WorkerDeps, serviceId: number, steps: FreeswitchStep[]): Promise<{ backlog: FreeswitchBacklog; wasBehind: boolean }> {
+  return transact(deps, async ({ services }) => {
+    const current = await services.lockFreeswitchBacklog(serviceId);
+    const backlog = nextBacklog(current, steps, null);
+    await services.writeFreeswitchBacklog(serviceId, backlog);
+    return { backlog, wasBehind: current !== null };
+  });
 }
 
 /** Records the event's converged FusionPBX state and adds its FreeSWITCH steps to the backlog, in one transaction. */

@@ -1,12 +1,13 @@
 import type { Job } from 'bullmq';
 import { withDeadline } from '@ictvoip/config';
 import { applyFreeswitchSide, writeRejectionOf, type FreeswitchStep } from '@ictvoip/fusionpbx';
-import { FREESWITCH_JOBS, freeswitchApplyJobId, tenantWriteJobDataSchema, validatePayload, type FreeswitchApplyJobData } from '@ictvoip/queue';
+import { tenantWriteJobDataSchema, validatePayload } from '@ictvoip/queue';
 import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
 import { withJobLogger } from '../../metrics';
+import { addWriteSteps, queueBacklogJob } from '../freeswitch/freeswitch-backlog';
 
 /** What a resource's write gives back: the answer's outcome and body, and its FreeSWITCH side. */
 export interface ResourceWriteResult {
@@ -42,27 +43,31 @@ interface FreeswitchOutcome {
 }
 
 /**
- * The FreeSWITCH side of a committed write. When the event socket does not answer in time, the
- * steps go to a `freeswitch.apply` job (retried for hours) and the answer says so; the write itself
- * is done. Only an error without a code (a bug) fails the write job.
+ * The FreeSWITCH side of a committed write. When FreeSWITCH is in step for the service, it is sent at
+ * once within API_ESL_DEADLINE_MS. When the event socket does not answer in time, or the service's
+ * FreeSWITCH side is already behind, the steps join the service's backlog (the one events use) and
+ * its `freeswitch.backlog` job sends them; the answer says so. Only an error without a code (a bug)
+ * fails the write job.
  */
 async function applyFreeswitch(ctx: TenantWriteContext, scoped: WorkerDeps, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
   if (steps.length === 0) return { applied: true };
-  try {
-    const ms = ctx.deps.config.api.eslDeadlineMs;
-    // Bounded, so a silent event socket makes the answer "queued for FreeSWITCH", not a hang.
-    await withDeadline(applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }), ms, () => new EslDeadlineError(ms));
-    return { applied: true };
-  } catch (error) {
-    if (!(error instanceof Error && 'code' in error)) throw error;
-    const data: FreeswitchApplyJobData = { serviceId: ctx.write.serviceId, requestId: ctx.write.requestId, steps };
-    const id = freeswitchApplyJobId(data);
-    // 16 attempts, the delay doubling from JOB_BACKOFF_MS: retried for up to about 18 hours.
-    await ctx.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, data, { jobId: id, attempts: 16 });
-    const url = `/v1/jobs/${id}`;
-    ctx.deps.logger.warn({ err: error.message, writeId: ctx.write.writeId, steps: steps.length }, 'FreeSWITCH side of a REST write queued');
-    return { applied: false, job: { id, url }, message: `FusionPBX is updated; FreeSWITCH not yet (${error.message}). A worker applies it once the event socket answers: GET ${url}.` };
+  let reason = 'FreeSWITCH is behind for this tenant';
+  if (!ctx.service.pendingApply) {
+    try {
+      const ms = ctx.deps.config.api.eslDeadlineMs;
+      // Bounded, so a silent event socket makes the answer "queued for FreeSWITCH", not a hang.
+      await withDeadline(applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }), ms, () => new EslDeadlineError(ms));
+      return { applied: true };
+    } catch (error) {
+      if (!(error instanceof Error && 'code' in error)) throw error;
+      reason = error.message;
+    }
   }
+  const { backlog } = await addWriteSteps(ctx.deps, ctx.write.serviceId, steps);
+  const { jobId: id } = await queueBacklogJob(ctx.deps, ctx.write.serviceId, backlog.origin);
+  const url = `/v1/jobs/${id}`;
+  ctx.deps.logger.warn({ err: reason, writeId: ctx.write.writeId, steps: steps.length, backlogJob: id }, 'FreeSWITCH side of a REST write queued');
+  return { applied: false, job: { id, url }, message: `FusionPBX is updated; FreeSWITCH not yet (${reason}). A worker applies it once the event socket answers: GET ${url}.` };
 }
 
 const OK_STATUS = { created: 201, updated: 200, unchanged: 200, deleted: 204 } as const;
