@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
-import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, migrateBridgeDatabase, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
+import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, assertBridgeDatabaseMigrated, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 
 async function withKeys<T>(work: (keys: ApiKeysRepository) => Promise<T>): Promise<T> {
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     return await work(new ApiKeysRepository(pool));
   } finally {
     await pool.end();

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { createRateTable, formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckImportResult, type RateEntry } from '@ictvoip/rating';
-import { createPool, importRateDeck, loadRateEntries, migrateBridgeDatabase, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview } from '@ictvoip/store';
+import { createPool, importRateDeck, loadRateEntries, assertBridgeDatabaseMigrated, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview } from '@ictvoip/store';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 
 interface ImportOptions extends JsonOption {
@@ -57,7 +57,7 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   if (!options.name || !options.currency) throw new CliError('INVALID_ARGUMENT', '--name and --currency are required to store a deck (or use --validate-only)');
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     if (options.dryRun) {
       const preview = await previewRateDeckImport(pool, options.name, text, { currency: options.currency, numberingPlan: numberingPlan(options) });
       emit(options, dryRunView(options.name, preview), () => dryRunText(options.name as string, preview));
@@ -109,7 +109,7 @@ async function showAction(number: string, options: JsonOption & { deck: string; 
   if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     const deck = await resolveRateDeck(pool, options.deck);
     if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${options.deck}`);
     const loaded = await loadRateEntries(pool, deck.deckId);
