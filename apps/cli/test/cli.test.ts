@@ -53,6 +53,27 @@ describe('ictvoip', () => {
 });
 
 describe('keys', () => {
+  beforeAll(async () => {
+    await migrateBridgeDatabase(pool);
+    const services = new ServicesRepository(pool);
+    for (const serviceId of [4242, 4343]) await services.setDesired({ serviceId, clientId: 5, desiredState: 'active', eventId: `00000000-0000-4000-8000-00000000${serviceId}` });
+  });
+  afterAll(async () => {
+    // The tenants tests below count every service.
+    await pool.query('DELETE FROM services WHERE service_id IN (4242, 4343)');
+  });
+
+  it('refuses a tenant key for a service the bridge does not know, with --dry-run too, and creates nothing', async () => {
+    const before = await databaseDigest(pool);
+    for (const extra of [[], ['--dry-run']]) {
+      const run = await cli('keys', 'create', '--name', 'typo', '--service', '4244', ...extra, '--json');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('ictvoip: service 4244 is not known to the bridge');
+      expect(run.json).toMatchObject({ error: { code: 'UNKNOWN_SERVICE' } });
+    }
+    expect(await databaseDigest(pool)).toEqual(before);
+  }, 60_000);
+
   it('creates a tenant key (token shown once), lists it without the secret, revokes it twice with one revocation time', async () => {
     const created = await cli('keys', 'create', '--name', 'portal', '--service', '4242', '--access', 'read-write', '--json');
     expect(created.code).toBe(0);
