@@ -68,7 +68,7 @@ export function keysCommand(): Command {
       };
       if (options.dryRun) {
         const preview = await Promise.resolve(input).then(createPreview).catch(refuse);
-        await withKeys((_keys, services) => requireKnownService(services, input.serviceId));
+        await withKeys((_keys, services) => requireKnownService(services, checkNewApiKey(input)));
         emit(options, preview, () => `would create ${input.scope === 'tenant' ? `tenant ${input.serviceId}` : 'admin'} key "${input.name}" (${input.access}); dry run, nothing stored, no token made`);
         return;
       }
