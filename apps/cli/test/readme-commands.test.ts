@@ -107,6 +107,30 @@ describe('README', () => {
     }
   }, 60_000);
 
+  it('its /v1 write examples answer as it says: add, change and delete an extension and a gateway', async () => {
+    const keyRun = await bash('npx ictvoip keys create --name writes --service 42 --access read-write --json', env);
+    const KEY = (JSON.parse(keyRun.stdout.trim().split('\n').pop() as string) as { token: string }).token;
+    const block = fencedBlocks(README).map((b) => b.body).find((body) => body.includes('V1=http://127.0.0.1:3000/v1/tenants/42'));
+    expect(block).toBeDefined();
+    const lines = (block as string).replace(/\\\n\s*/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#') && !line.startsWith('GW='));
+    const statuses: number[] = [];
+    const bodies: string[] = [];
+    let GW = '';
+    for (const line of lines.map((l) => l.replace('http://127.0.0.1:3000', bridge.url))) {
+      if (line.startsWith('V1=')) {
+        env = { ...env, V1: line.slice(3).replace(/^"|"$/g, '') };
+        continue;
+      }
+      // The line as written, plus the status on a last line of its own.
+      const run = await bash(`${line} -w '\\n%{http_code}'`, { ...env, KEY, GW });
+      const out = run.stdout.trim().split('\n');
+      statuses.push(Number(out.pop()));
+      bodies.push(out.join('\n'));
+      if (line.includes('-X POST "$V1/gateways"')) GW = (JSON.parse(out.join('\n')) as { gateway: { gatewayUuid: string } }).gateway.gatewayUuid;
+    }
+    expect({ statuses, bodies }).toEqual({ statuses: [201, 200, 204, 201, 200, 204], bodies });
+  }, 120_000);
+
   const commands = readmeCommands(README);
 
   it('shows CLI commands, and skips only commands it shows', () => {
