@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BridgeConfig, Logger } from '@ictvoip/config';
+import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
 import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
@@ -42,14 +42,16 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   // Before anything is opened: a bad PROVISIONING_FILE stops start-up with nothing left behind.
   const provisionerOptions = provisionerOptionsFrom(config);
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
-  const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
+  // A database that is down makes these fire on every request: one line per minute with the count.
+  const repeatedWarn = rateLimitedWarn(logger);
+  const pool = createPool(config.database.url, {}, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
   const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
   // Each FusionPBX server (the default one and every registered one) gets a small pool and an event socket.
   const targets = new FusionTargets({
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
-    openPool: (url, server) => createPool(url, { max: 5 }, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
+    openPool: (url, server) => createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
     provisionerOptions,
@@ -109,6 +111,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     await closeQueues(queues);
     redis.disconnect();
     await whitelist.close();
+    repeatedWarn.flush();
     await Promise.allSettled([pool.end(), targets.close()]);
   };
   return { server, url, deps, close };

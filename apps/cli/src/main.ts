@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, loadConfigFromProcess, loadDotEnv } from '@ictvoip/config';
 import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
@@ -35,7 +37,10 @@ function config() {
   }
 }
 
-const program = new Command().name('ictvoip').description('Operator CLI of the ictVoIP WHMCS ⇄ FusionPBX bridge');
+// The bridge's own version (the root package's; the apps share it).
+const { version } = JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version: string };
+
+const program = new Command().name('ictvoip').description('Operator CLI of the ictVoIP WHMCS ⇄ FusionPBX bridge').version(version, '-V, --version', 'print the version');
 
 program
   .command('start')

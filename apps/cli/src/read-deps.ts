@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
-import { AuditRepository, createPool, FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { AuditRepository, createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { CliError } from './output';
 import { config } from './output';
 
@@ -29,7 +29,7 @@ export async function withReadDeps<T>(work: (deps: ReadDeps) => Promise<T>, scop
   const pool = createPool(cfg.database.url, { max: 2 });
   let fusionPool: Pool | null = null;
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     fusionPool = createPool(await fusionUrlFor(pool, cfg, scope.serviceId), { max: 2 });
     return await work({ config: cfg, pool, fusionPool, services: new ServicesRepository(pool), audit: new AuditRepository(pool) });
   } finally {

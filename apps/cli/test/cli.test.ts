@@ -53,6 +53,27 @@ describe('ictvoip', () => {
 });
 
 describe('keys', () => {
+  beforeAll(async () => {
+    await migrateBridgeDatabase(pool);
+    const services = new ServicesRepository(pool);
+    for (const serviceId of [4242, 4343]) await services.setDesired({ serviceId, clientId: 5, desiredState: 'active', eventId: `00000000-0000-4000-8000-00000000${serviceId}` });
+  });
+  afterAll(async () => {
+    // The tenants tests below count every service.
+    await pool.query('DELETE FROM services WHERE service_id IN (4242, 4343)');
+  });
+
+  it('refuses a tenant key for a service the bridge does not know, with --dry-run too, and creates nothing', async () => {
+    const before = await databaseDigest(pool);
+    for (const extra of [[], ['--dry-run']]) {
+      const run = await cli('keys', 'create', '--name', 'typo', '--service', '4244', ...extra, '--json');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('ictvoip: service 4244 is not known to the bridge');
+      expect(run.json).toMatchObject({ error: { code: 'UNKNOWN_SERVICE' } });
+    }
+    expect(await databaseDigest(pool)).toEqual(before);
+  }, 60_000);
+
   it('creates a tenant key (token shown once), lists it without the secret, revokes it twice with one revocation time', async () => {
     const created = await cli('keys', 'create', '--name', 'portal', '--service', '4242', '--access', 'read-write', '--json');
     expect(created.code).toBe(0);
@@ -155,6 +176,55 @@ describe('rates', () => {
     const none = await cli('rates', 'show', '+33 1 23 45 67 89', '--deck', 'std', '--json');
     expect(none.code).toBe(2);
     expect(none.json).toMatchObject({ rate: null });
+  }, 120_000);
+
+  it('checks every option before it reads the file or says it is storing anything', async () => {
+    const file = join(dir, 'opts.csv');
+    writeFileSync(file, good);
+    const cases: Array<[string[], string]> = [
+      [['--name', 'x', '--currency', 'euro', '--country-code', '49'], '--currency: must be a 3-letter ISO 4217 code'],
+      [['--name', 'has space', '--currency', 'EUR', '--country-code', '49'], '--name: must be 1-100 letters'],
+      [['--name', 'x', '--currency', 'EUR', '--country-code', '049'], '--country-code: must be 1-3 digits'],
+      [['--name', 'x', '--currency', 'EUR'], '--country-code is required to store a deck'],
+      [['--currency', 'EUR', '--country-code', '49'], '--name is required to store a deck'],
+      [['--name', 'x', '--currency', 'EUR', '--country-code', '49', '--effective-from', 'next week'], '--effective-from: "next week" is not an ISO-8601 date'],
+      [['--name', 'x', '--currency', 'EUR', '--country-code', '49', '--map', 'price'], '--map: "price" is not <field>=<header>'],
+      [['--name', 'x', '--currency', 'EUR', '--country-code', '49', '--map', 'cost=Price'], '--map: "cost=Price" is not <field>=<header>'],
+      [['--validate-only', '--currency', 'eur'], '--currency: must be a 3-letter'],
+    ];
+    for (const [options, message] of cases) {
+      // The file does not exist: an option error must come first.
+      const run = await cli('rates', 'import', join(dir, 'no-such-file.csv'), ...options);
+      expect({ options, code: run.code, stderr: run.stderr }).toEqual({ options, code: 1, stderr: expect.stringContaining(message) });
+      expect(run.stderr).not.toMatch(/validating|storing/);
+    }
+    const missing = await cli('rates', 'import', join(dir, 'no-such-file.csv'), '--name', 'x', '--currency', 'EUR', '--country-code', '49');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no-such-file.csv: ENOENT');
+    expect(missing.stderr).not.toContain('storing');
+    expect((await pool.query("SELECT count(*)::int AS n FROM rate_decks WHERE name = 'x'")).rows[0].n).toBe(0);
+  }, 120_000);
+
+  it("imports ictVoIP's tariff columns as they are, and other headers with --map", async () => {
+    await cli('migrate');
+    const ictvoip = join(dir, 'ictvoip-tariff.csv');
+    writeFileSync(ictvoip, 'Description,Prefix,RateValue,Increment,ShortDescription\nGermany,49,0.0200,60,DE\nGermany mobile,4915,0.1500,6,DE-M\n');
+    const native = await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--json');
+    expect({ code: native.code, stderr: native.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(native.json).toMatchObject({ stored: true, entryCount: 2, report: { columns: { prefix: 'Prefix', ratePerMinute: 'RateValue', destination: 'Description', subsequentIncrement: 'Increment' } } });
+    expect((await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--map', 'rate=RateValue', '--json')).json).toMatchObject({ stored: true, revision: 2, entryCount: 2 });
+
+    const other = join(dir, 'carrier.csv');
+    writeFileSync(other, 'Dest Code;Charge;Where\n49;0.02;Germany\n');
+    const unmapped = await cli('rates', 'import', other, '--name', 'carrier', '--currency', 'EUR', '--country-code', '49');
+    expect(unmapped.code).toBe(1);
+    expect(unmapped.stderr).toContain('no column for prefix');
+    expect(unmapped.stderr).toContain('--map prefix=<header>,rate=<header>');
+    const mapped = await cli('rates', 'import', other, '--name', 'carrier', '--currency', 'EUR', '--country-code', '49', '--map', 'prefix=Dest Code,rate=Charge', '--map', 'destination=Where', '--effective-from', '2026-01-01', '--json');
+    expect({ code: mapped.code, stderr: mapped.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(mapped.json).toMatchObject({ stored: true, entryCount: 1 });
+    const shown = await cli('rates', 'show', '+49 30 123456', '--deck', 'carrier', '--at', '2026-02-01', '--json');
+    expect(shown.json).toMatchObject({ rate: { prefix: '49', destination: 'Germany', effectiveFrom: '2026-01-01T00:00:00.000Z' } });
   }, 120_000);
 
   it('reports every bad line with its number and stores nothing', async () => {

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Job } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Logger } from '@ictvoip/config';
+import { rateLimitedWarn, type Logger } from '@ictvoip/config';
 import type { EslClient, Provisioner } from '@ictvoip/fusionpbx';
 import type { WhmcsApiClient, WhmcsApiLogger } from '@ictvoip/whmcs';
 
@@ -140,6 +140,8 @@ function errorText(error: unknown): string {
  * counted on failure and logged at debug level with the running job's request id.
  */
 export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: Logger, server: string): EslClient {
+  // While the event socket is down every retried job fails the same way: one line per minute per error, with the count.
+  const failed = rateLimitedWarn({ warn: (fields, message) => currentLogger(fallback).warn(fields, message) });
   for (const method of ['api', 'bgapi'] as const) {
     const original = esl[method].bind(esl) as (command: string, ...rest: unknown[]) => Promise<string>;
     const timed = async (command: string, ...rest: unknown[]): Promise<string> => {
@@ -155,7 +157,7 @@ export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: 
       } catch (error) {
         metrics.eslCalls.observe({ server, command: label, outcome: 'error' }, seconds(started));
         metrics.eslErrors.inc({ server, command: label });
-        currentLogger(fallback).warn({ esl: method, server, command, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'event-socket call failed');
+        failed({ esl: method, server, command, ms: Math.round(seconds(started) * 1000), err: errorText(error) }, 'event-socket call failed', `${server}:${errorText(error)}`);
         throw error;
       }
     };

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { BridgeConfig, Logger } from '@ictvoip/config';
+import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { EslClient, FusionTargets, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
 import {
   closeQueues,
@@ -122,7 +122,9 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   // Each in-flight job holds one client for its service lock (or FusionPBX transaction) and needs
   // another for its queries: a pool smaller than that starves itself once concurrency reaches it.
   const poolSize = { max: config.worker.concurrency * 2 + 4 };
-  const pool = createPool(config.database.url, poolSize, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
+  // A database or Redis that is down makes these fire on every attempt: one line per minute with the count.
+  const repeatedWarn = rateLimitedWarn(logger);
+  const pool = createPool(config.database.url, poolSize, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
   const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
@@ -131,7 +133,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
-    openPool: (url, server) => createPool(url, poolSize, (error) => logger.warn({ err: error.message, server }, 'FusionPBX database connection error')),
+    openPool: (url, server) => createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),
     provisionerOptions,
     cacheOptions: cacheOptionsFrom(config),
@@ -170,7 +172,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     new Worker(QUEUE_NAMES.tenantWrites, processor, { ...common, concurrency: config.worker.concurrency }),
   ];
   for (const worker of workers) {
-    worker.on('error', (error) => logger.warn({ err: error.message, queue: worker.name }, 'worker error'));
+    worker.on('error', (error) => repeatedWarn({ err: error.message, queue: worker.name }, 'worker error', `worker:${worker.name}:${error.message}`));
     worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
   }
 
@@ -188,6 +190,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     if (closed) return;
     closed = true;
     clearInterval(watchdog);
+    repeatedWarn.flush();
     const deadlineMs = config.worker.shutdownDeadlineMs;
     const budget = new ShutdownBudget(deadlineMs);
     const graceMs = deadlineMs - closingReserveMs(deadlineMs);

@@ -32,3 +32,85 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   return pino(base, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
 }
+
+export interface RateLimitedWarnOptions {
+  /** One line per key per interval (default 60 s). */
+  intervalMs?: number;
+  /** The clock, for tests (default Date.now). */
+  now?: () => number;
+  /** Schedules the end of an interval, for tests (default an unref'd setTimeout). */
+  schedule?: (callback: () => void, ms: number) => { cancel(): void };
+}
+
+export interface RateLimitedWarn {
+  /**
+   * Logs `message` at warn level the first time it (or `key`) is seen in an interval; later calls in
+   * the interval are counted, and when it ends one line says how many there were:
+   * `<message> (repeated 57 times in the last 60 s)`, with the last call's fields and `repeated: 57`.
+   */
+  (fields: Record<string, unknown>, message: string, key?: string): void;
+  /** Writes the pending counts now and stops the timers (at shutdown). */
+  flush(): void;
+}
+
+interface WarnWindow {
+  started: number;
+  repeated: number;
+  fields: Record<string, unknown>;
+  message: string;
+  timer: { cancel(): void };
+}
+
+function defaultSchedule(callback: () => void, ms: number): { cancel(): void } {
+  const timer = setTimeout(callback, ms);
+  timer.unref?.();
+  return { cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * Rate-limits identical warnings (an event socket that is down, a pool that cannot connect): a
+ * retry loop or a poll must not print the same line hundreds of times a minute, and the count must
+ * still be visible.
+ */
+export interface WarnSink {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export function rateLimitedWarn(logger: WarnSink, options: RateLimitedWarnOptions = {}): RateLimitedWarn {
+  const intervalMs = options.intervalMs ?? 60_000;
+  const now = options.now ?? Date.now;
+  const schedule = options.schedule ?? defaultSchedule;
+  const windows = new Map<string, WarnWindow>();
+
+  const close = (key: string, window: WarnWindow, reopen: boolean): void => {
+    windows.delete(key);
+    if (window.repeated === 0) return;
+    const elapsed = reopen ? intervalMs : now() - window.started;
+    const seconds = Number((elapsed / 1000).toFixed(elapsed < 10_000 ? 1 : 0));
+    logger.warn({ ...window.fields, repeated: window.repeated }, `${window.message} (repeated ${window.repeated} time${window.repeated === 1 ? '' : 's'} in the last ${seconds} s)`);
+    if (reopen) open(key, window.fields, window.message);
+  };
+  const open = (key: string, fields: Record<string, unknown>, message: string): void => {
+    const window: WarnWindow = { started: now(), repeated: 0, fields, message, timer: { cancel() {} } };
+    window.timer = schedule(() => close(key, window, true), intervalMs);
+    windows.set(key, window);
+  };
+
+  const warn = ((fields: Record<string, unknown>, message: string, key = message) => {
+    const window = windows.get(key);
+    if (window) {
+      window.repeated += 1;
+      window.fields = fields;
+      return;
+    }
+    logger.warn(fields, message);
+    open(key, fields, message);
+  }) as RateLimitedWarn;
+  warn.flush = () => {
+    for (const [key, window] of [...windows]) {
+      window.timer.cancel();
+      close(key, window, false);
+    }
+  };
+  return warn;
+}

@@ -159,4 +159,15 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     expect(await rows('select 1 from v_users where domain_uuid = $1', [a.domainUuid])).toHaveLength(1);
     expect(await rows('select 1 from v_gateways where domain_uuid = $1', [a.domainUuid])).toHaveLength(1);
   });
+
+  test('initialExtensions creates only that many of the plan, leaving the rest of maxExtensions as room; change_package keeps it so', async () => {
+    const created = await provisioner.create(tenantEvent(1003, {}, { maxExtensions: 3, initialExtensions: 2 }));
+    expect(created.report.createdExtensions).toEqual(['100', '101']);
+    expect(await rows('select extension from v_extensions where domain_uuid = $1 order by extension', [created.domainUuid])).toEqual([{ extension: '100' }, { extension: '101' }]);
+    const again = await provisioner.changePackage(tenantEvent(1003, {}, { maxExtensions: 3, initialExtensions: 2 }));
+    expect(again.report.createdExtensions).toEqual([]);
+    // More than the limit is the limit: never above maxExtensions.
+    const capped = await provisioner.create(tenantEvent(1004, {}, { maxExtensions: 1, initialExtensions: 5 }));
+    expect(capped.report.createdExtensions).toEqual(['100']);
+  });
 });

@@ -8,12 +8,20 @@ export * from './sealed-secrets';
 export * from './service-lock';
 
 import type { Pool } from 'pg';
-import { migrate } from './migrator';
+import { assertMigrated, migrate } from './migrator';
 import { MIGRATIONS } from './migrations';
 
 /** Brings the bridge's own database to the latest schema. */
 export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
   return migrate(pool, MIGRATIONS);
+}
+
+/**
+ * Refuses (SchemaNotMigratedError) a bridge database that is not at the latest schema; reads only.
+ * For processes that must not change the schema themselves (the CLI's commands other than migrate).
+ */
+export function assertBridgeDatabaseMigrated(pool: Pool): Promise<void> {
+  return assertMigrated(pool, MIGRATIONS);
 }
 export * from './api-keys-repository';
 export * from './billing-period';

@@ -48,3 +48,39 @@ export async function migrate(pool: Pool, migrations: readonly Migration[]): Pro
     client.release();
   }
 }
+
+export interface SchemaStatus {
+  /** the last applied migration, null when none (or no schema_migrations table) */
+  current: string | null;
+  /** the last migration this code knows */
+  latest: string | null;
+  /** migrations this code knows that are not applied, in order */
+  pending: string[];
+}
+
+/** Where the database's schema is against `migrations`. Reads only: creates nothing, not even schema_migrations. */
+export async function schemaStatus(pool: Pool, migrations: readonly Migration[]): Promise<SchemaStatus> {
+  const { rows: table } = await pool.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  const applied = table[0]?.present ? (await pool.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((row) => row.version) : [];
+  const done = new Set(applied);
+  return {
+    current: applied.length ? (applied[applied.length - 1] as string) : null,
+    latest: migrations.length ? (migrations[migrations.length - 1] as Migration).version : null,
+    pending: migrations.filter((migration) => !done.has(migration.version)).map((migration) => migration.version),
+  };
+}
+
+/** A command that only uses the schema found a database that `ictvoip migrate` has not brought up to date. */
+export class SchemaNotMigratedError extends Error {
+  readonly code = 'DATABASE_NOT_MIGRATED';
+  constructor(readonly status: SchemaStatus) {
+    super(`the bridge database is not migrated (at version ${status.current ?? 'none'}, needs ${status.latest}; ${status.pending.length} pending): run \`ictvoip migrate\``);
+    this.name = 'SchemaNotMigratedError';
+  }
+}
+
+/** Throws SchemaNotMigratedError unless every migration is applied; never migrates. */
+export async function assertMigrated(pool: Pool, migrations: readonly Migration[]): Promise<void> {
+  const status = await schemaStatus(pool, migrations);
+  if (status.pending.length > 0) throw new SchemaNotMigratedError(status);
+}

@@ -55,6 +55,11 @@ export interface RateDeckRef {
 const DECK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const INSERT_CHUNK = 2000;
 
+/** The checks importRateDeck makes on its arguments before it reads the CSV (RateDeckStoreError). */
+export function checkRateDeckStoreOptions(name: string, options: RateDeckStoreOptions): void {
+  validateOptions(name, options);
+}
+
 function validateOptions(name: string, options: RateDeckStoreOptions): void {
   if (!DECK_NAME.test(name)) throw new RateDeckStoreError('name', 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit');
   if (!/^[A-Z]{3}$/.test(options.currency ?? '')) throw new RateDeckStoreError('currency', 'must be a 3-letter ISO 4217 code in upper case, e.g. "USD"');

@@ -11,6 +11,7 @@ export const TENANT_ACTIONS: readonly WebhookAction[] = ['create', 'suspend', 'u
 
 export interface WebhookPlan {
   maxExtensions?: number;
+  initialExtensions?: number;
   firstExtension: number;
   gatewayTemplate?: string;
   rateDeck?: string;
@@ -40,6 +41,8 @@ const positiveInt = Joi.number().integer().min(0);
 
 const planSchema = Joi.object({
   maxExtensions: Joi.number().integer().min(0).max(10000),
+  // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
+  initialExtensions: Joi.number().integer().min(0).max(10000),
   firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
   gatewayTemplate: optionalText,
   rateDeck: optionalText,
@@ -137,6 +140,7 @@ export function parseWebhookEvent(body: unknown): WebhookEvent {
 const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   maxextensions: 'maxExtensions',
   extensions: 'maxExtensions',
+  initialextensions: 'initialExtensions',
   firstextension: 'firstExtension',
   includedminutes: 'includedMinutes',
   ratedeck: 'rateDeck',
@@ -155,7 +159,7 @@ export function planOverridesFromOptions(options: Record<string, unknown>): Part
     const key = OPTION_LIMITS[rawName.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '')];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     const text = String(rawValue).split('|')[0].trim();
-    const numeric = key === 'maxExtensions' || key === 'firstExtension' || key === 'includedMinutes';
+    const numeric = key === 'maxExtensions' || key === 'initialExtensions' || key === 'firstExtension' || key === 'includedMinutes';
     if (numeric && !/^\d+$/.test(text)) continue;
     overrides[key] = numeric ? Number.parseInt(text, 10) : text;
   }

@@ -10,7 +10,7 @@ import {
   listAdjustments,
   listBatches,
   listCharges,
-  migrateBridgeDatabase,
+  assertBridgeDatabaseMigrated,
   servicesToBill,
   type BatchState,
 } from '@ictvoip/store';
@@ -58,7 +58,7 @@ function verifiesPushes(): boolean {
 async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
   const pool = createPool(config().database.url, { max: 2 });
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     return await work(pool);
   } finally {
     await pool.end();

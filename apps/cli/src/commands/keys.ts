@@ -1,14 +1,22 @@
 import { Command, Option } from 'commander';
-import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, migrateBridgeDatabase, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
+import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, assertBridgeDatabaseMigrated, ServicesRepository, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 
-async function withKeys<T>(work: (keys: ApiKeysRepository) => Promise<T>): Promise<T> {
+async function withKeys<T>(work: (keys: ApiKeysRepository, services: ServicesRepository) => Promise<T>): Promise<T> {
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
-    return await work(new ApiKeysRepository(pool));
+    await assertBridgeDatabaseMigrated(pool);
+    return await work(new ApiKeysRepository(pool), new ServicesRepository(pool));
   } finally {
     await pool.end();
+  }
+}
+
+/** A tenant key is for a service the bridge manages (one a WHMCS create reached); anything else is a typo. */
+async function requireKnownService(services: ServicesRepository, serviceId: number | null): Promise<void> {
+  if (serviceId === null) return;
+  if (!(await services.get(serviceId))) {
+    throw new CliError('UNKNOWN_SERVICE', `service ${serviceId} is not known to the bridge (no WHMCS create reached it; see \`ictvoip tenants list\`): no key created`);
   }
 }
 
@@ -60,10 +68,14 @@ export function keysCommand(): Command {
       };
       if (options.dryRun) {
         const preview = await Promise.resolve(input).then(createPreview).catch(refuse);
+        await withKeys((_keys, services) => requireKnownService(services, checkNewApiKey(input)));
         emit(options, preview, () => `would create ${input.scope === 'tenant' ? `tenant ${input.serviceId}` : 'admin'} key "${input.name}" (${input.access}); dry run, nothing stored, no token made`);
         return;
       }
-      const created = await withKeys((repository) => repository.create(input)).catch(refuse);
+      const created = await withKeys(async (repository, services) => {
+        await requireKnownService(services, checkNewApiKey(input));
+        return repository.create(input);
+      }).catch(refuse);
       emit(options, { key: created.record, token: created.token }, () => `${line(created.record)}\ntoken (shown once): ${created.token}`);
     }));
   keys

@@ -11,7 +11,7 @@ import {
   type TenantEvent,
 } from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
-import { createPool, FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseWebhookEvent, withEffectivePlan, type ValidationDetail, type WebhookEvent } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
 
@@ -66,7 +66,7 @@ function previewText(preview: EventPreview): string {
 async function fusionUrlForEvent(cfg: BridgeConfig, event: WebhookEvent): Promise<string> {
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     const servers = new FusionServersRepository(pool, cfg.webhook.secrets);
     const service = await new ServicesRepository(pool).get(event.service.id);
     const name = service ? service.fusionpbxServer : ((await servers.findForWhmcsServer(event.server))?.name ?? null);

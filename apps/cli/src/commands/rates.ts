@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { createRateTable, formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckImportResult, type RateEntry } from '@ictvoip/rating';
-import { createPool, importRateDeck, loadRateEntries, migrateBridgeDatabase, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview } from '@ictvoip/store';
+import { createRateTable, formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateDeckField, type RateDeckImportResult, type RateEntry } from '@ictvoip/rating';
+import { assertBridgeDatabaseMigrated, checkRateDeckStoreOptions, createPool, importRateDeck, loadRateEntries, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview, type RateDeckStoreOptions } from '@ictvoip/store';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 
 interface ImportOptions extends JsonOption {
@@ -9,11 +9,62 @@ interface ImportOptions extends JsonOption {
   currency?: string;
   countryCode?: string;
   nationalPrefix?: string;
+  map?: string[];
+  effectiveFrom?: string;
   validateOnly?: boolean;
   dryRun?: boolean;
 }
 
 const MAX_ISSUES_SHOWN = 50;
+
+/** `--map` field names: the importer's own, their snake_case spellings, and short forms. */
+const MAP_FIELDS: Record<string, RateDeckField> = {
+  prefix: 'prefix',
+  destination: 'destination',
+  rate: 'ratePerMinute',
+  rateperminute: 'ratePerMinute',
+  connect: 'connectFee',
+  connectfee: 'connectFee',
+  initial: 'initialIncrement',
+  initialincrement: 'initialIncrement',
+  increment: 'subsequentIncrement',
+  subsequentincrement: 'subsequentIncrement',
+  from: 'effectiveFrom',
+  effectivefrom: 'effectiveFrom',
+  to: 'effectiveTo',
+  effectiveto: 'effectiveTo',
+  includedseconds: 'includedSeconds',
+  status: 'status',
+};
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--map prefix=Code,rate=RateValue` (repeatable): which header in the file holds which field. */
+function columnMapping(specs: readonly string[] = []): RateDeckColumnMapping {
+  const mapping: RateDeckColumnMapping = {};
+  for (const pair of specs.flatMap((spec) => spec.split(',')).map((pair) => pair.trim()).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    const field = MAP_FIELDS[pair.slice(0, Math.max(at, 0)).toLowerCase().replace(/[_-]/g, '')];
+    const header = pair.slice(at + 1).trim();
+    if (at < 1 || !field || header === '') {
+      throw new CliError('INVALID_ARGUMENT', `--map: "${pair}" is not <field>=<header>; fields: ${[...new Set(Object.keys(MAP_FIELDS))].join(', ')}`);
+    }
+    if (mapping[field] !== undefined) throw new CliError('INVALID_ARGUMENT', `--map: ${field} is mapped twice`);
+    mapping[field] = header;
+  }
+  return mapping;
+}
+
+function effectiveFrom(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) throw new CliError('INVALID_ARGUMENT', `--effective-from: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z`);
+  return date;
+}
+
+const STORE_FLAGS: Record<string, string> = { name: '--name', currency: '--currency', 'numberingPlan.countryCode': '--country-code', numberingPlan: '--country-code/--national-prefix' };
 
 function readCsv(file: string): string {
   try {
@@ -30,18 +81,40 @@ function issuesText(file: string, report: RateDeckImportResult): string {
 }
 
 function summary(report: RateDeckImportResult) {
-  return { ok: report.ok, layout: report.layout, dataLines: report.dataLines, rejectedLines: report.rejectedLines, entries: report.entries.length, issues: report.issues, warnings: report.warnings };
+  return { ok: report.ok, layout: report.layout, columns: report.columns, dataLines: report.dataLines, rejectedLines: report.rejectedLines, entries: report.entries.length, issues: report.issues, warnings: report.warnings };
 }
 
-function numberingPlan(options: ImportOptions): NumberingPlan {
-  if (!options.countryCode) throw new CliError('INVALID_ARGUMENT', '--country-code is required to store a deck (the tenants\' home country, e.g. 49)');
-  return { countryCode: options.countryCode, nationalPrefix: options.nationalPrefix ?? '0' };
+/**
+ * Every option, checked before the file is read: a mistake in the last flag must not surface after
+ * a long validation, or after the operator was told the deck is being stored.
+ */
+function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions | null; csv: NonNullable<RateDeckStoreOptions['csv']> } {
+  const csv = { columns: columnMapping(options.map), defaultEffectiveFrom: effectiveFrom(options.effectiveFrom) };
+  const storing = !options.validateOnly;
+  if (storing) {
+    const missing = [!options.name && '--name', !options.currency && '--currency', !options.countryCode && '--country-code'].filter(Boolean);
+    if (missing.length) throw new CliError('INVALID_ARGUMENT', `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required to store a deck (--country-code: the tenants' home country, e.g. 49), or use --validate-only`);
+  }
+  if (!storing && !options.name && !options.currency && !options.countryCode) return { store: null, csv };
+  const store: RateDeckStoreOptions = {
+    currency: options.currency ?? 'USD',
+    numberingPlan: { countryCode: options.countryCode ?? '1', nationalPrefix: options.nationalPrefix ?? '0' } as NumberingPlan,
+    csv,
+  };
+  try {
+    checkRateDeckStoreOptions(options.name ?? 'deck', store);
+  } catch (error) {
+    if (error instanceof RateDeckStoreError) throw new CliError(error.code, `${STORE_FLAGS[error.field] ?? error.field}: ${error.message.slice(error.field.length + 2)}`);
+    throw error;
+  }
+  return { store: storing ? store : null, csv };
 }
 
 async function importAction(file: string, options: ImportOptions): Promise<void> {
+  const { store, csv } = checkedOptions(options);
   const text = readCsv(file);
   progress(options, `validating ${file} (${text.split('\n').length} lines)`);
-  const report = importRateDeckCsv(text);
+  const report = importRateDeckCsv(text, csv);
   progress(options, `validated: ${report.entries.length} rates, ${report.issues.length} problems, ${report.warnings.length} warnings`);
   if (!report.ok) {
     const message = `${file}: ${report.rejectedLines} bad line(s), nothing stored`;
@@ -50,22 +123,22 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
     process.exitCode = 1;
     return;
   }
-  if (options.validateOnly) {
+  if (!store) {
     emit(options, { stored: false, report: summary(report) }, () => `${file}: ${report.entries.length} rates valid (validation only, nothing stored)`);
     return;
   }
-  if (!options.name || !options.currency) throw new CliError('INVALID_ARGUMENT', '--name and --currency are required to store a deck (or use --validate-only)');
+  const name = options.name as string;
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     if (options.dryRun) {
-      const preview = await previewRateDeckImport(pool, options.name, text, { currency: options.currency, numberingPlan: numberingPlan(options) });
-      emit(options, dryRunView(options.name, preview), () => dryRunText(options.name as string, preview));
+      const preview = await previewRateDeckImport(pool, name, text, store);
+      emit(options, dryRunView(name, preview), () => dryRunText(name, preview));
       return;
     }
-    progress(options, `storing ${report.entries.length} rates as deck ${options.name}`);
-    const stored = await importRateDeck(pool, options.name, text, { currency: options.currency, numberingPlan: numberingPlan(options) });
-    emit(options, { stored: true, deck: options.name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) }, () => `deck ${options.name}: revision ${stored.revision}, ${stored.entryCount} rates stored`);
+    progress(options, `storing ${report.entries.length} rates as deck ${name}`);
+    const stored = await importRateDeck(pool, name, text, store);
+    emit(options, { stored: true, deck: name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) }, () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored`);
   } catch (error) {
     if (error instanceof RateDeckStoreError) throw new CliError(error.code, error.message);
     throw error;
@@ -109,7 +182,7 @@ async function showAction(number: string, options: JsonOption & { deck: string; 
   if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
   const pool = createPool(config().database.url);
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     const deck = await resolveRateDeck(pool, options.deck);
     if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${options.deck}`);
     const loaded = await loadRateEntries(pool, deck.deckId);
@@ -146,6 +219,8 @@ export function ratesCommand(): Command {
     .option('--currency <code>', 'ISO 4217 currency of the prices, e.g. EUR')
     .option('--country-code <digits>', 'home country code of the tenants dialling with this deck, e.g. 49')
     .option('--national-prefix <digits>', 'trunk prefix replaced by the country code', '0')
+    .option('--map <field=header,…>', 'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable)', collect)
+    .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none (default 1970-01-01)')
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Pool } from 'pg';
 import type { QueueSet } from '@ictvoip/queue';
 import { openQueues } from '../redis';
-import { createPool, FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import type { DriftFixPreview, DriftFixResult, DriftReport } from '@ictvoip/worker';
@@ -93,7 +93,7 @@ export function reconcileCommand(): Command {
       const serverPools = new Map<string, Pool>();
       try {
         const { buildDriftReport, fixDrift } = await import('@ictvoip/worker');
-        await migrateBridgeDatabase(pool);
+        await assertBridgeDatabaseMigrated(pool);
         // Every enabled registered server is compared too, each tenant on its own server.
         for (const server of await new FusionServersRepository(pool, cfg.webhook.secrets).specs()) {
           if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));

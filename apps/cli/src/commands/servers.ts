@@ -7,7 +7,7 @@ import {
   FusionServerInputError,
   FusionServerInUseError,
   FusionServersRepository,
-  migrateBridgeDatabase,
+  assertBridgeDatabaseMigrated,
   redactDatabaseUrl,
   type FusionServerSummary,
 } from '@ictvoip/store';
@@ -17,7 +17,7 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
   const cfg = config();
   const pool = createPool(cfg.database.url, { max: 2 });
   try {
-    await migrateBridgeDatabase(pool);
+    await assertBridgeDatabaseMigrated(pool);
     return await work(new FusionServersRepository(pool, cfg.webhook.secrets));
   } catch (error) {
     if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError) throw new CliError(error.code, error.message);

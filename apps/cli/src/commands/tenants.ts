@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { createPool, migrateBridgeDatabase, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
+import { createPool, assertBridgeDatabaseMigrated, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { action, config, emit, type JsonOption } from '../output';
 
 function view(service: ServiceRecord) {
@@ -32,7 +32,7 @@ export function tenantsCommand(): Command {
     .action(action(async (options: JsonOption & { state?: string; server?: string; freeswitchBehind?: boolean }) => {
       const pool = createPool(config().database.url);
       try {
-        await migrateBridgeDatabase(pool);
+        await assertBridgeDatabaseMigrated(pool);
         const wantedServer = options.server === undefined ? undefined : options.server === 'default' ? null : options.server;
         const rows = (await new ServicesRepository(pool).listAll())
           .filter((s) => !options.state || s.desiredState === options.state)

@@ -85,13 +85,14 @@ function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
 }
 
 /**
- * Extensions: the plan range first..first+max-1 is created as needed, but the number of enabled
+ * Extensions: the plan range first..first+initial-1 (initialExtensions, default maxExtensions) is
+ * created as needed, but the number of enabled
  * extensions never exceeds maxExtensions. Above the limit the newest enabled ones are disabled (and
  * remembered in state.surplusDisabled, so a later bigger plan re-enables exactly those).
  */
 async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
   const range: string[] = [];
-  for (let index = 0; index < input.maxExtensions; index += 1) range.push(String(input.firstExtension + index));
+  for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
   let extensions = await listExtensions(tx, tenant.domainUuid);
   let enabledCount = extensions.filter(isEnabled).length;
   const surplus = new Set(state.surplusDisabled);

@@ -13,6 +13,8 @@ export interface TenantInput {
   adminEmail: string | null;
   firstExtension: number;
   maxExtensions: number;
+  /** How many of the plan's extensions provisioning creates (first…first+n-1); the rest of maxExtensions is room for the tenant's own. */
+  initialExtensions: number;
   gatewayTemplateKey: string | null;
   gatewayTemplate: GatewayTemplate | null;
   theme: Required<ThemeSetting>[];
@@ -100,6 +102,7 @@ export function parseTenantInput(event: TenantEvent, options: ProvisionerOptions
   const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100, 1, 999_999_999);
   const maxExtensions = integerField(event, 'maxExtensions', options.defaultMaxExtensions ?? 0, 0, 10_000);
   validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
+  const initialExtensions = Math.min(integerField(event, 'initialExtensions', maxExtensions, 0, 10_000), maxExtensions);
   const gatewayTemplateKey = optionalName(event, 'gatewayTemplate');
   return {
     serviceId,
@@ -109,6 +112,7 @@ export function parseTenantInput(event: TenantEvent, options: ProvisionerOptions
     adminEmail: optionalEmail(event.client?.email),
     firstExtension,
     maxExtensions,
+    initialExtensions,
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),

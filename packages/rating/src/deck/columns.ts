@@ -19,11 +19,14 @@ export type RateDeckField =
 /** Header names as written in the file, per field, to override detection. */
 export type RateDeckColumnMapping = Partial<Record<RateDeckField, string>>;
 
-/** Known spellings per field, in order of preference (already normalised). */
+/**
+ * Known spellings per field, in order of preference (already normalised). ictVoIP's own tariff
+ * export (`Description`, `Prefix`, `RateValue`, `Increment`) is recognised as it is.
+ */
 const ALIASES: Record<RateDeckField, readonly string[]> = {
   prefix: ['prefix', 'code', 'dialcode', 'dialingcode', 'destinationcode', 'destinationprefix', 'pattern'],
   destination: ['destination', 'destinationname', 'description', 'name', 'country'],
-  ratePerMinute: ['rateperminute', 'rate', 'perminutecost', 'costmin', 'costperminute', 'priceperminute', 'price', 'ratemin'],
+  ratePerMinute: ['rateperminute', 'rate', 'ratevalue', 'perminutecost', 'costmin', 'costperminute', 'priceperminute', 'price', 'ratemin'],
   connectFee: ['connectfee', 'connectionfee', 'connectcost', 'connectioncost', 'setupfee', 'connectioncharge'],
   initialIncrement: ['initialincrement', 'initincrement', 'firstincrement', 'minimumincrement', 'initial'],
   subsequentIncrement: ['subsequentincrement', 'increment', 'nextincrement', 'billingincrement', 'incr'],
@@ -80,7 +83,7 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
   for (const [field, index] of Object.entries(indexes) as Array<[RateDeckField, number]>) names[field] = header[index]?.trim() ?? field;
   for (const field of REQUIRED_FIELDS) {
     if (indexes[field] === undefined) {
-      issues.push({ line: headerLine, column: field, message: `no column for ${field}; header was "${header.join(',')}" (use the column mapping option)` });
+      issues.push({ line: headerLine, column: field, message: `no column for ${field}; header was "${header.join(',')}" (name it with the column mapping, e.g. ictvoip rates import --map prefix=<header>,rate=<header>)` });
     }
   }
   return { indexes, names, layout: detectLayout(normalised), issues };
