@@ -173,7 +173,8 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   ];
   for (const worker of workers) {
     worker.on('error', (error) => repeatedWarn({ err: error.message, queue: worker.name }, 'worker error', `worker:${worker.name}:${error.message}`));
-    worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
+    // Keyed by job name and error: an outage fails many jobs (one backlog per service) the same way.
+    worker.on('failed', (job, error) => repeatedWarn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed', `job-failed:${job?.name}:${error.message}`));
   }
 
   let watchdog: NodeJS.Timeout | undefined;

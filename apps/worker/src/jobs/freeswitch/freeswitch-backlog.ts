@@ -166,7 +166,8 @@ export async function applyFreeswitchBacklogJob(deps: WorkerDeps, job: Job): Pro
   const logger = deps.logger.child({ serviceId: data.serviceId, jobId: job.id, server });
   const outcome = await applyBacklog(scoped, data.serviceId);
   if (outcome.state === 'failed') {
-    logger.warn({ err: outcome.error, attempt: job.attemptsMade + 1 }, 'FreeSWITCH backlog not applied; will retry');
+    // At debug: the failed job is logged once per interval and error by the worker ('job failed').
+    logger.debug({ err: outcome.error, attempt: job.attemptsMade + 1 }, 'FreeSWITCH backlog not applied; will retry');
     throw new Error(`FreeSWITCH side still pending: ${outcome.error}`);
   }
   if (outcome.state === 'applied') logger.info({ steps: outcome.steps, dropped: outcome.dropped, events: outcome.events.length }, 'FreeSWITCH backlog applied');
