@@ -1,5 +1,5 @@
 import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
-import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from './deps';
 import { HttpError } from './errors';
 
@@ -29,12 +29,12 @@ export async function scopeForServer(deps: ApiDeps, server: string | null): Prom
  * A webhook read (status, dry run) for a service: its stored server when the bridge knows it, else
  * the server the worker would pick for its event (same rule: WHMCS server id, hostname, default).
  */
-export async function targetForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: WebhookEvent): Promise<FusionTarget> {
+export async function targetForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<FusionTarget> {
   if (storedServer !== undefined) return targetOf(deps, storedServer);
   const match = await deps.fusionServers.findForWhmcsServer(event.server);
   return targetOf(deps, match?.name ?? null);
 }
 
-export async function scopeForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: WebhookEvent): Promise<ApiDeps> {
+export async function scopeForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<ApiDeps> {
   return scopedTo(deps, await targetForEvent(deps, storedServer, event));
 }

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { provisioningJobDataSchema, validatePayload } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, inTransaction, openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
-import type { WebhookEvent } from '@ictvoip/whmcs';
+import { commandFromStored, type TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
 import { queueBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
@@ -11,11 +11,14 @@ import { scopeForEvent } from './fusion-scope';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
 
-function restoreEvent(deps: WorkerDeps, inboxEvent: InboxEvent): WebhookEvent {
-  const event = { ...inboxEvent.payload } as WebhookEvent;
-  if (inboxEvent.sealedSecrets) event.secrets = openSecrets(inboxEvent.sealedSecrets, deps.config.webhook.secrets) as WebhookEvent['secrets'];
-  else delete event.secrets;
-  return event;
+/** The stored command with its sealed secrets opened; a row an earlier release stored is read the same way. */
+function restoreCommand(deps: WorkerDeps, inboxEvent: InboxEvent): TenantCommand {
+  const secrets = inboxEvent.sealedSecrets ? openSecrets(inboxEvent.sealedSecrets, deps.config.webhook.secrets) : undefined;
+  try {
+    return commandFromStored(inboxEvent.payload, secrets);
+  } catch (error) {
+    throw new PermanentJobError('EVENT_UNREADABLE', `stored event ${inboxEvent.eventId} is not a valid command: ${describeError(error)}`);
+  }
 }
 
 /** An event's final state and its audit entry are written together or not at all (a kill -9 between them). */
@@ -37,7 +40,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
   await deps.inbox.markRunning(inboxEvent.eventId);
   try {
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
-    const event = restoreEvent(deps, inboxEvent);
+    const event = restoreCommand(deps, inboxEvent);
     // The job acts on the service's FusionPBX server only (a new service: the one its event names).
     const scoped = await scopeForEvent(deps, service, event);
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).

@@ -1,6 +1,6 @@
 import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
-import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { PermanentJobError } from './errors';
 
@@ -14,7 +14,7 @@ export function scopedTo(deps: WorkerDeps, target: FusionTarget): WorkerDeps {
  * hostname) matches the event's `server` block, else the default server. A matching but disabled
  * server is refused rather than replaced by the default: the tenant would land on the wrong PBX.
  */
-export async function serverForEvent(deps: WorkerDeps, event: WebhookEvent): Promise<string | null> {
+export async function serverForEvent(deps: WorkerDeps, event: Pick<TenantCommand, 'server'>): Promise<string | null> {
   const match = await deps.fusionServers.findForWhmcsServer(event.server);
   if (!match) return null;
   if (!match.enabled) throw new FusionServerDisabledError(match.name);
@@ -22,7 +22,7 @@ export async function serverForEvent(deps: WorkerDeps, event: WebhookEvent): Pro
 }
 
 /** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
-export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: WebhookEvent): Promise<WorkerDeps> {
+export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: Pick<TenantCommand, 'server'>): Promise<WorkerDeps> {
   return permanentWhenServerUnavailable(async () => {
     const server = service ? service.fusionpbxServer : await serverForEvent(deps, event);
     return scopedTo(deps, await deps.targets.get(server));

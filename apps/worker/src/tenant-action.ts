@@ -1,6 +1,6 @@
 import type { Logger } from '@ictvoip/config';
 import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
-import type { WebhookAction, WebhookEvent } from '@ictvoip/whmcs';
+import type { TenantCommand, WebhookAction } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 
 /**
@@ -17,8 +17,8 @@ export interface ActionResult {
 }
 
 export interface TenantActionContext {
-  /** The webhook event, with its sealed secrets opened (never log this object whole). */
-  event: WebhookEvent;
+  /** The event's command, with its sealed secrets opened (never log this object whole). */
+  event: TenantCommand;
   inboxEvent: InboxEvent;
   service: ServiceRecord | null;
   deps: WorkerDeps;

@@ -1,6 +1,8 @@
 import { Pool } from 'pg';
 import { type EslStandin, type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
-import { EslClient, createProvisioner, type Provisioner, type ProvisionerOptions, type TenantEvent } from '@ictvoip/fusionpbx';
+import { randomUUID } from 'node:crypto';
+import { EslClient, createProvisioner, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
+import { toTenantCommand, type TenantCommand, type WebhookEvent } from '@ictvoip/whmcs';
 
 export interface FusionpbxTestDb {
   db: TestDatabase;
@@ -65,15 +67,25 @@ export function testOptions(basics: FusionpbxBasics): ProvisionerOptions {
   };
 }
 
-export function tenantEvent(serviceId: number, overrides: Partial<TenantEvent> = {}, plan: Record<string, unknown> = {}): TenantEvent {
-  return {
+export interface TenantEventOverrides {
+  service?: Partial<WebhookEvent['service']>;
+  configurableOptions?: Record<string, unknown>;
+  secrets?: { servicePassword?: string };
+}
+
+/** A create command as the webhook route builds it (configurable options folded into the plan). */
+export function tenantEvent(serviceId: number, overrides: TenantEventOverrides = {}, plan: Record<string, unknown> = {}): TenantCommand {
+  return toTenantCommand({
+    schemaVersion: 1,
+    eventId: randomUUID(),
     action: 'create',
-    service: { id: serviceId, domain: null, username: 'owner', ...(overrides.service ?? {}) },
+    occurredAt: new Date().toISOString(),
+    service: { id: serviceId, username: 'owner', ...(overrides.service ?? {}) },
     client: { id: 7, email: 'owner@customer.example.com', companyName: 'Customer Ltd' },
     plan: { maxExtensions: 3, firstExtension: 100, gatewayTemplate: 'trunk', brand: 'gold', ...plan },
     configurableOptions: overrides.configurableOptions ?? {},
     secrets: overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' },
-  };
+  });
 }
 
 /** What every provisioning test file runs against: a FusionPBX database, a provisioner, an ESL stand-in and a client. */

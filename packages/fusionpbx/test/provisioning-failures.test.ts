@@ -114,7 +114,8 @@ describe('bad names are rejected before anything is written', () => {
     ['newline in username', { service: { id: 7001, username: 'john\nadmin' } }, 'service.username'],
     ['unicode username', { service: { id: 7001, username: 'jöhn' } }, 'service.username'],
     ['missing password', { secrets: {} }, 'secrets.servicePassword'],
-    ['non-integer service id', { service: { id: '7001; drop table v_domains' } }, 'service.id'],
+    // A command built without the webhook schema (a bug) must still never reach SQL.
+    ['non-integer service id', { service: { id: '7001; drop table v_domains' as unknown as number } }, 'service.id'],
   ];
   test.each(cases)('%s', async (_label, overrides, field) => {
     const before = await dumpTables(fx.pool);

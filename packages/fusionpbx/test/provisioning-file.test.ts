@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@ictvoip/config';
-import { DEFAULT_BRAND, loadProvisioningFile, parseTenantInput, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile, type TenantEvent } from '@ictvoip/fusionpbx';
+import { DEFAULT_BRAND, loadProvisioningFile, parseTenantInput, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from '@ictvoip/fusionpbx';
+import { toTenantCommand, type TenantCommand } from '@ictvoip/whmcs';
 
 let dir: string;
 beforeAll(() => {
@@ -39,8 +40,8 @@ function startupError(file: string): ProvisioningFileError {
   throw new Error('start-up accepted the file');
 }
 
-function createEvent(plan: Record<string, unknown>): TenantEvent {
-  return {
+function createEvent(plan: Record<string, unknown>): TenantCommand {
+  return toTenantCommand({
     schemaVersion: 1,
     eventId: randomUUID(),
     action: 'create',
@@ -49,7 +50,7 @@ function createEvent(plan: Record<string, unknown>): TenantEvent {
     client: { id: 7, email: 'owner@example.com' },
     plan: { maxExtensions: 3, firstExtension: 100, ...plan },
     secrets: { servicePassword: 'Sup3r-Secret!' },
-  } as TenantEvent;
+  });
 }
 
 /** What an event does with the file's content as is (options built without the start-up check). */

@@ -36,13 +36,21 @@ export interface WebhookEvent {
   [key: string]: unknown;
 }
 
+/** The plan's numeric limits: the webhook schema and FusionPBX's provisioning input both read these. */
+export const PLAN_LIMITS = {
+  firstExtension: { min: 1, max: 99_999_999 },
+  maxExtensions: { min: 0, max: 10_000 },
+  /** How many of maxExtensions a create provisions (default all). */
+  initialExtensions: { min: 0, max: 10_000 },
+} as const;
+
 const optionalText = Joi.string().allow('').max(255);
 const positiveInt = Joi.number().integer().min(0);
 
 const planSchema = Joi.object({
   maxExtensions: Joi.number().integer().min(0).max(10000),
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
-  initialExtensions: Joi.number().integer().min(0).max(10000),
+  initialExtensions: Joi.number().integer().min(PLAN_LIMITS.initialExtensions.min).max(PLAN_LIMITS.initialExtensions.max),
   firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
   gatewayTemplate: optionalText,
   rateDeck: optionalText,
@@ -171,24 +179,11 @@ export function effectivePlan(event: WebhookEvent): WebhookPlan {
   return { ...event.plan, ...planOverridesFromOptions(event.configurableOptions ?? {}) };
 }
 
-/** The event as provisioning reads it: configurable options folded into the plan once (the worker, the webhook dry-run and `ictvoip preview`). */
-export function withEffectivePlan(event: WebhookEvent): WebhookEvent {
-  return { ...event, plan: effectivePlan(event), configurableOptions: {} };
-}
-
 /**
  * The plan key under which the bridge keeps the WHMCS package (product id) of the last create or
  * change_package, so drift can tell when WHMCS moved the service to another package.
  */
 export const STORED_PACKAGE_KEY = 'whmcsPid';
-
-/** The plan as the bridge stores it: the effective plan plus the WHMCS package id when the event names one. */
-export function storedPlan(event: WebhookEvent): Record<string, unknown> {
-  const pid = event.service.pid;
-  const plan: Record<string, unknown> = { ...effectivePlan(event) };
-  if (typeof pid === 'number' && pid > 0) plan[STORED_PACKAGE_KEY] = pid;
-  return plan;
-}
 
 /** The event as it may be stored or logged: the service password removed. */
 export function redactEvent(event: WebhookEvent): WebhookEvent {

@@ -1,5 +1,6 @@
 export * from './signature';
 export * from './event';
+export * from './command';
 export * from './api-errors';
 export * from './api-form';
 export * from './api-types';

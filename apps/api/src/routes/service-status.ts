@@ -1,6 +1,6 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
 import { chargeTotals, periodOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
-import type { WebhookEvent } from '@ictvoip/whmcs';
+import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
 import { scopeForEvent } from '../fusion-scope';
@@ -70,7 +70,7 @@ function freeswitchState(backlog: FreeswitchBacklog | null): string {
  * The `status` action: a read for WHMCS's admin service tab and the client area. Synchronous and
  * read-only, so it never enters the inbox or the queue.
  */
-export async function serviceStatus(base: ApiDeps, event: WebhookEvent): Promise<ServiceStatusReply> {
+export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promise<ServiceStatusReply> {
   const serviceId = event.service.id;
   const service = await new ServicesRepository(base.pool).get(serviceId);
   // The tenant's own server; a service the bridge does not know yet is looked for where its create would go.

@@ -5,9 +5,8 @@ import {
   PreviewUnavailableError,
   type EventPreview,
   type Provisioner,
-  type TenantEvent,
 } from '@ictvoip/fusionpbx';
-import { EventValidationError, parseWebhookEvent, SignatureError, verifySignature, withEffectivePlan, type WebhookEvent } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
 import { cacheOptionsFrom } from './v1/freeswitch';
@@ -22,7 +21,7 @@ function isDryRun(req: Request): boolean {
   return flag === '1' || flag === 'true';
 }
 
-function verifiedEvent(deps: ApiDeps, req: Request): WebhookEvent {
+function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
   if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
   const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   try {
@@ -38,7 +37,7 @@ function verifiedEvent(deps: ApiDeps, req: Request): WebhookEvent {
     throw new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
   }
   try {
-    return parseWebhookEvent(parsed);
+    return parseTenantCommand(parsed);
   } catch (error) {
     if (error instanceof EventValidationError) throw new HttpError(400, 'VALIDATION_FAILED', 'webhook event is invalid', error.details);
     throw error;
@@ -46,15 +45,15 @@ function verifiedEvent(deps: ApiDeps, req: Request): WebhookEvent {
 }
 
 /** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
-async function provisionerFor(deps: ApiDeps, event: WebhookEvent): Promise<Provisioner> {
+async function provisionerFor(deps: ApiDeps, event: TenantCommand): Promise<Provisioner> {
   const service = await new ServicesRepository(deps.pool).get(event.service.id);
   return (await targetForEvent(deps, service ? service.fusionpbxServer : undefined, event)).provisioner;
 }
 
 /** Runs the event's provisioning in a rolled-back FusionPBX transaction: no inbox row, no job, no change. */
-export async function previewEvent(deps: ApiDeps, event: WebhookEvent): Promise<DryRunReply> {
+export async function previewEvent(deps: ApiDeps, event: TenantCommand): Promise<DryRunReply> {
   try {
-    return await previewTenantEvent(await provisionerFor(deps, event), event.action, withEffectivePlan(event) as unknown as TenantEvent, cacheOptionsFrom(deps));
+    return await previewTenantEvent(await provisionerFor(deps, event), event.action, event, cacheOptionsFrom(deps));
   } catch (error) {
     if (!(error instanceof PreviewUnavailableError)) throw error;
     throw new HttpError(400, 'VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, redactCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
 import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
 import { sealSecrets, type InboxEvent } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
@@ -45,9 +45,10 @@ function parseBody(rawBody: Buffer): unknown {
   }
 }
 
-function validate(body: unknown): WebhookEvent {
+/** The one validation of the event: its command (plan folded in) is what is stored and what the worker runs. */
+function validate(body: unknown): TenantCommand {
   try {
-    return parseWebhookEvent(body);
+    return parseTenantCommand(body);
   } catch (error) {
     if (error instanceof EventValidationError) throw new HttpError(400, 'VALIDATION_FAILED', 'webhook event is invalid', error.details);
     throw error;
@@ -98,7 +99,7 @@ async function enqueueReceived(deps: ApiDeps, event: InboxEvent, requestId: stri
   await deps.inbox.markQueued(event.eventId);
 }
 
-async function record(deps: ApiDeps, event: WebhookEvent, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
+async function record(deps: ApiDeps, event: TenantCommand, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
   const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.webhook.secrets[0]) : null;
   return deps.inbox.record({
     eventId: event.eventId,
@@ -106,7 +107,7 @@ async function record(deps: ApiDeps, event: WebhookEvent, hash: string, requestI
     action: event.action,
     serviceId: event.service.id,
     clientId: event.client.id,
-    payload: redactEvent(event) as unknown as Record<string, unknown>,
+    payload: { ...redactCommand(event) },
     sealedSecrets: secrets,
     jobId: eventJobId(event.service.id, event.action, event.eventId),
     requestId,

@@ -8,11 +8,10 @@ import {
   PreviewUnavailableError,
   provisionerOptionsFrom,
   type EventPreview,
-  type TenantEvent,
 } from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
-import { EventValidationError, parseWebhookEvent, withEffectivePlan, type ValidationDetail, type WebhookEvent } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
 
 /** A refused event: the same code, message and field list as the webhook's 400 answer. */
@@ -32,7 +31,7 @@ function readSource(file: string): string {
 }
 
 /** Parsed and validated exactly like the webhook body (minus the signature: the operator is not WHMCS). */
-export function eventFromText(text: string): WebhookEvent {
+export function eventFromText(text: string): TenantCommand {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -40,7 +39,7 @@ export function eventFromText(text: string): WebhookEvent {
     throw new EventRefusedError('INVALID_JSON', 'request body is not valid JSON', []);
   }
   try {
-    return parseWebhookEvent(parsed);
+    return parseTenantCommand(parsed);
   } catch (error) {
     if (error instanceof EventValidationError) throw new EventRefusedError('VALIDATION_FAILED', 'webhook event is invalid', error.details);
     throw error;
@@ -63,7 +62,7 @@ function previewText(preview: EventPreview): string {
  * The FusionPBX database the webhook would use for this event: a known service's own server, else
  * the registered server its `server` block names, else the default server.
  */
-async function fusionUrlForEvent(cfg: BridgeConfig, event: WebhookEvent): Promise<string> {
+async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<string> {
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
@@ -80,12 +79,12 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: WebhookEvent): Promis
 }
 
 /** Runs the shared dry-run against FusionPBX's database (read-only use of the bridge's); no queue, no event socket. */
-export async function previewWebhookEvent(event: WebhookEvent, shared?: Pool): Promise<EventPreview> {
+export async function previewWebhookEvent(event: TenantCommand, shared?: Pool): Promise<EventPreview> {
   const cfg = config();
   const fusionPool = shared ?? createPool(await fusionUrlForEvent(cfg, event), { max: 1 });
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
-    return await previewTenantEvent(provisioner, event.action, withEffectivePlan(event) as unknown as TenantEvent, cacheOptionsFromConfig(cfg));
+    return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFromConfig(cfg));
   } catch (error) {
     if (error instanceof PreviewUnavailableError) throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
     throw error;

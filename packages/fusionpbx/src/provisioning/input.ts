@@ -2,7 +2,8 @@ import { FusionpbxValidationError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { validateDomainName, validateExtension, validateUsername } from '../validate';
 import { gatewayTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
-import type { BrandConfig, GatewayTemplate, ProvisionerOptions, TenantEvent, ThemeSetting } from './types';
+import { PLAN_LIMITS, type TenantCommand } from '@ictvoip/whmcs';
+import type { BrandConfig, GatewayTemplate, ProvisionerOptions, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
 export interface TenantInput {
@@ -20,7 +21,7 @@ export interface TenantInput {
   theme: Required<ThemeSetting>[];
 }
 
-export function serviceIdOf(event: TenantEvent): string {
+export function serviceIdOf(event: { service: { id: number | string } }): string {
   const id = event?.service?.id;
   const text = typeof id === 'number' ? String(id) : id;
   if (typeof text !== 'string' || !/^[1-9][0-9]{0,17}$/.test(text)) {
@@ -29,14 +30,14 @@ export function serviceIdOf(event: TenantEvent): string {
   return text;
 }
 
-function override(event: TenantEvent, key: string): unknown {
-  const fromOptions = event.configurableOptions?.[key];
-  if (fromOptions !== undefined && fromOptions !== null && fromOptions !== '') return fromOptions;
+/** The command's plan already holds its configurable options (folded once, at ingest). */
+function planValue(event: TenantCommand, key: string): unknown {
   return (event.plan as Record<string, unknown> | undefined)?.[key];
 }
 
-function integerField(event: TenantEvent, key: string, fallback: number, min: number, max: number): number {
-  const raw = override(event, key);
+function integerField(event: TenantCommand, key: keyof typeof PLAN_LIMITS, fallback: number): number {
+  const { min, max } = PLAN_LIMITS[key];
+  const raw = planValue(event, key);
   if (raw === undefined || raw === null || raw === '') return fallback;
   const text = typeof raw === 'number' ? String(raw) : raw;
   if (typeof text !== 'string' || !/^[0-9]{1,9}$/.test(text.trim())) throw new FusionpbxValidationError(`plan.${key}`, 'must be a whole number');
@@ -45,14 +46,14 @@ function integerField(event: TenantEvent, key: string, fallback: number, min: nu
   return value;
 }
 
-function optionalName(event: TenantEvent, key: string): string | null {
-  const raw = override(event, key);
+function optionalName(event: TenantCommand, key: string): string | null {
+  const raw = planValue(event, key);
   if (raw === undefined || raw === null || raw === '') return null;
   if (typeof raw !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new FusionpbxValidationError(`plan.${key}`, 'must be a short name (A-Z a-z 0-9 _ . -)');
   return raw;
 }
 
-export function tenantDomainName(event: TenantEvent, options: ProvisionerOptions, serviceId: string): string {
+export function tenantDomainName(event: Pick<TenantCommand, 'service'>, options: ProvisionerOptions, serviceId: string): string {
   const requested = event.service.domain;
   if (requested !== undefined && requested !== null && requested !== '') return validateDomainName(requested, 'service.domain');
   const prefix = options.domainPrefix ?? 'pbx';
@@ -92,17 +93,17 @@ function optionalEmail(value: unknown): string | null {
  * Validates the event for create / change_package / change_password. `requirePassword` is true for
  * create and change_password (the only events that carry secrets.servicePassword).
  */
-export function parseTenantInput(event: TenantEvent, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
+export function parseTenantInput(event: TenantCommand, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
   const serviceId = serviceIdOf(event);
   const domainName = tenantDomainName(event, options, serviceId);
   const username = event.service.username ? event.service.username : options.adminUsername ?? 'admin';
   const adminUsername = validateUsername(username, event.service.username ? 'service.username' : 'options.adminUsername');
   const password = event.secrets?.servicePassword;
   const adminPassword = requirePassword || (password !== undefined && password !== null && password !== '') ? validatePortalPassword(password) : null;
-  const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100, 1, 999_999_999);
-  const maxExtensions = integerField(event, 'maxExtensions', options.defaultMaxExtensions ?? 0, 0, 10_000);
+  const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100);
+  const maxExtensions = integerField(event, 'maxExtensions', options.defaultMaxExtensions ?? 0);
   validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
-  const initialExtensions = Math.min(integerField(event, 'initialExtensions', maxExtensions, 0, 10_000), maxExtensions);
+  const initialExtensions = Math.min(integerField(event, 'initialExtensions', maxExtensions), maxExtensions);
   const gatewayTemplateKey = optionalName(event, 'gatewayTemplate');
   return {
     serviceId,

@@ -5,7 +5,7 @@ import type { RecordedWrite } from '../db';
 import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import type { FreeswitchStep } from '../freeswitch-steps';
 import type { PreviewCall, Provisioner } from './provisioner';
-import type { TenantEvent } from './types';
+import type { TenantCommand } from '@ictvoip/whmcs';
 
 /** Webhook action → provisioner call (the same mapping the worker's tenant jobs use). */
 export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
@@ -45,9 +45,9 @@ export function cacheOptionsFromConfig(config: BridgeConfig): CacheOptions {
  * Runs the event's provisioning in a rolled-back FusionPBX transaction and describes the
  * event-socket commands it would send, without connecting to the event socket. A failure a real
  * run would record as permanent is the `result: 'error'` answer; anything else (database down) throws.
- * `event` is the tenant view of a validated webhook event (configurable options folded into the plan).
+ * `event` is the validated command (configurable options folded into the plan).
  */
-export async function previewTenantEvent(provisioner: Provisioner, action: string, event: TenantEvent, cache: CacheOptions): Promise<EventPreview> {
+export async function previewTenantEvent(provisioner: Provisioner, action: string, event: TenantCommand, cache: CacheOptions): Promise<EventPreview> {
   const call = PREVIEW_CALLS[action];
   if (!call) throw new PreviewUnavailableError(action);
   try {

@@ -9,28 +9,29 @@ import { listUsers, setUserEnabled } from '../repositories/users';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, ownerOf, writeState, writeTag } from './tenant-state';
-import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory, TenantEvent } from './types';
+import type { TenantCommand } from '@ictvoip/whmcs';
+import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
 export interface Provisioner {
   /** Create or adopt the tenant and converge it to the plan. Needs secrets.servicePassword. */
-  create(event: TenantEvent): Promise<ProvisionResult>;
+  create(event: TenantCommand): Promise<ProvisionResult>;
   /** Disable domain, extensions, gateways and users, remembering their previous state. */
-  suspend(event: TenantEvent): Promise<ProvisionResult>;
+  suspend(event: TenantCommand): Promise<ProvisionResult>;
   /** Restore exactly what suspend remembered. */
-  unsuspend(event: TenantEvent): Promise<ProvisionResult>;
+  unsuspend(event: TenantCommand): Promise<ProvisionResult>;
   /** Disable everything now and record the termination time; rows stay until purgeTenant. */
-  terminate(event: TenantEvent): Promise<ProvisionResult>;
+  terminate(event: TenantCommand): Promise<ProvisionResult>;
   /** Apply new plan limits / gateway / brand to an active tenant. */
-  changePackage(event: TenantEvent): Promise<ProvisionResult>;
+  changePackage(event: TenantCommand): Promise<ProvisionResult>;
   /** Set the tenant admin's portal password (secrets.servicePassword). */
-  changePassword(event: TenantEvent): Promise<ProvisionResult>;
+  changePassword(event: TenantCommand): Promise<ProvisionResult>;
   /** Delete a terminated tenant's FusionPBX rows once `retentionDays` have passed. Never touches v_xml_cdr*. */
   purgeTenant(serviceId: number | string, options: PurgeOptions): Promise<PurgeResult>;
   /**
    * Dry-run: runs `call` in a transaction that is rolled back, returning what it would write
    * (secrets masked) and the FreeSWITCH steps it would apply. Fails exactly like the real call.
    */
-  preview(call: PreviewCall, event: TenantEvent): Promise<ProvisionPreview>;
+  preview(call: PreviewCall, event: TenantCommand): Promise<ProvisionPreview>;
 }
 
 export type PreviewCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
@@ -168,7 +169,7 @@ async function purgeableTables(tx: Tx): Promise<string[]> {
 }
 
 export function createProvisioner({ pool, options }: { pool: Pool; options: ProvisionerOptions }): Provisioner {
-  const preview = async (call: PreviewCall, event: TenantEvent): Promise<ProvisionPreview> => {
+  const preview = async (call: PreviewCall, event: TenantCommand): Promise<ProvisionPreview> => {
     const rows: RecordedWrite[] = [];
     const result = await buildActions(pool, options, { rollback: true, recorder: rows })[call](event);
     return { result, rows };
@@ -181,7 +182,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   const registrationProfile = options.registrationProfile ?? 'internal';
   const run = <T>(work: (tx: Tx) => Promise<T>) => inTransaction(pool, actor, work, mode);
 
-  async function convergeAction(action: 'create' | 'change_package', event: TenantEvent): Promise<ProvisionResult> {
+  async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');
     return run(async (tx) => {
       await lockService(tx, input.serviceId);
@@ -209,7 +210,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
     });
   }
 
-  async function disableAction(action: 'suspend' | 'terminate', event: TenantEvent): Promise<ProvisionResult> {
+  async function disableAction(action: 'suspend' | 'terminate', event: TenantCommand): Promise<ProvisionResult> {
     const serviceId = serviceIdOf(event);
     return run(async (tx) => {
       await lockService(tx, serviceId);
@@ -235,7 +236,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
     });
   }
 
-  async function unsuspend(event: TenantEvent): Promise<ProvisionResult> {
+  async function unsuspend(event: TenantCommand): Promise<ProvisionResult> {
     const serviceId = serviceIdOf(event);
     return run(async (tx) => {
       await lockService(tx, serviceId);
@@ -254,7 +255,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
     });
   }
 
-  async function changePassword(event: TenantEvent): Promise<ProvisionResult> {
+  async function changePassword(event: TenantCommand): Promise<ProvisionResult> {
     const serviceId = serviceIdOf(event);
     return run(async (tx) => {
       await lockService(tx, serviceId);

@@ -1,34 +1,5 @@
 import type { FreeswitchStep } from '../freeswitch-steps';
 
-/** The parts of the WHMCS webhook body (CONTRACT.md) the provisioner reads. Unknown fields are ignored. */
-export interface TenantEvent {
-  eventId?: string;
-  action?: string;
-  service: {
-    id: number | string;
-    pid?: number | string | null;
-    domain?: string | null;
-    username?: string | null;
-    status?: string | null;
-  };
-  client?: {
-    id?: number | string;
-    email?: string | null;
-    companyName?: string | null;
-    firstName?: string | null;
-    lastName?: string | null;
-  };
-  plan?: {
-    maxExtensions?: number | string | null;
-    firstExtension?: number | string | null;
-    gatewayTemplate?: string | null;
-    brand?: string | null;
-  };
-  /** Overrides `plan` limits (same keys: maxExtensions, firstExtension, gatewayTemplate, brand). */
-  configurableOptions?: Record<string, string | number | boolean | null | undefined>;
-  secrets?: { servicePassword?: string | null };
-}
-
 /** One theme setting (v_domain_settings category `theme`). */
 export interface ThemeSetting {
   subcategory: string;

@@ -6,10 +6,9 @@ import {
   TenantStateError,
   UniquenessError,
   type ProvisionResult,
-  type TenantEvent,
 } from '@ictvoip/fusionpbx';
 import type { BacklogEvent, DesiredState } from '@ictvoip/store';
-import { effectivePlan, storedPlan, type WebhookEvent } from '@ictvoip/whmcs';
+import { storedPlan } from '@ictvoip/whmcs';
 import { describeError, PermanentJobError } from '../../errors';
 import { applyBacklog, pendingMessage, queueBacklogJob, recordConverged, type BacklogAddition } from '../freeswitch/freeswitch-backlog';
 import type { ActionResult, TenantActionContext } from '../../tenant-action';
@@ -36,11 +35,6 @@ function summarise(result: ProvisionResult): string {
   return parts.join('; ');
 }
 
-/** Configurable options (`key|Label` names) are folded into the plan once, here, by the contract's rules. */
-function tenantEventOf(event: WebhookEvent): TenantEvent {
-  return { ...event, plan: effectivePlan(event), configurableOptions: {} } as unknown as TenantEvent;
-}
-
 /** This event's entry in the service's FreeSWITCH backlog: its database side committed before (a replay). */
 function committedEarlier(ctx: TenantActionContext): BacklogEvent | null {
   return ctx.service?.pendingApply?.events.find((known) => known.eventId === ctx.inboxEvent.eventId) ?? null;
@@ -49,7 +43,7 @@ function committedEarlier(ctx: TenantActionContext): BacklogEvent | null {
 async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<{ event: BacklogEvent; addition: BacklogAddition }> {
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
-  const result = await deps.provisioner[call](tenantEventOf(event)).catch(asPermanent);
+  const result = await deps.provisioner[call](event).catch(asPermanent);
   const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : ctx.service?.properties ?? {};
   const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;
   // change_package keeps the desired state but must store its plan: quotas and drift read it.
