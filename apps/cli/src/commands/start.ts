@@ -1,14 +1,23 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
 
-const ROOT = path.resolve(__dirname, '../../../..');
+const ROOT = repoRoot(__dirname);
 const DATA = path.join(ROOT, '.data');
 /** The api/worker entry: compiled (dist/main.js) when this CLI runs compiled, src/main.ts (through tsx) from source. */
 const entryOf = (app: 'api' | 'worker') => (__filename.endsWith('.ts') ? `apps/${app}/src/main.ts` : `apps/${app}/dist/main.js`);
+
+/** The nearest folder up from `dir` whose package.json is the repository's (the same from src/ and dist/). */
+function repoRoot(dir: string): string {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const file = path.join(at, 'package.json');
+    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'ictvoip-bridge') return at;
+    if (path.dirname(at) === at) return path.resolve(dir, '../../../..');
+  }
+}
 
 function say(message: string): void {
   process.stdout.write(`[start] ${message}\n`);
