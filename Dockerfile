@@ -20,6 +20,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app
+# Not root. FUSIONPBX_CACHE_METHOD=file on a mounted cache folder needs that folder's owner (compose `user:`).
 USER node
 EXPOSE 3000
 CMD ["node", "apps/api/dist/main.js"]
