@@ -10,6 +10,8 @@
 // SIGTERM timing bounds are too load-sensitive for a shared CI box; scale-out alone takes minutes.
 const CI_SKIPS = ['graceful-shutdown', 'scale-out'];
 const ciOnly = process.env.CHAOS_SIZE === 'ci' ? CI_SKIPS.map((name) => `/apps/worker/chaos/${name}\\.chaos\\.ts$`) : [];
+// Child processes (the ictvoip bin, start's api/worker) run the TypeScript sources, not a stale dist/.
+process.env.ICTVOIP_FROM_SOURCE ??= '1';
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
 
 module.exports = {

@@ -2,6 +2,8 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
+// Child processes (the ictvoip bin, start's api/worker) run the TypeScript sources, not a stale dist/.
+process.env.ICTVOIP_FROM_SOURCE ??= '1';
 const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
 const moduleNameMapper = {
   // End-to-end tests start the api and worker apps by name; everything else is a package.

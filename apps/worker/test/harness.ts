@@ -130,6 +130,6 @@ export async function fixDriftTwiceWhilePaused(bridge: Bridge, report: DriftRepo
   try {
     return [await fixDrift(report, sources), await fixDrift(report, sources)];
   } finally {
-    provisioning.resume();
+    await provisioning.resume();
   }
 }

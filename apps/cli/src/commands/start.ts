@@ -1,12 +1,23 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
 
-const ROOT = path.resolve(__dirname, '../../../..');
+const ROOT = repoRoot(__dirname);
 const DATA = path.join(ROOT, '.data');
+/** The api/worker entry: compiled (dist/main.js) when this CLI runs compiled, src/main.ts (through tsx) from source. */
+const entryOf = (app: 'api' | 'worker') => (__filename.endsWith('.ts') ? `apps/${app}/src/main.ts` : `apps/${app}/dist/main.js`);
+
+/** The nearest folder up from `dir` whose package.json is the repository's (the same from src/ and dist/). */
+function repoRoot(dir: string): string {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const file = path.join(at, 'package.json');
+    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'ictvoip-bridge') return at;
+    if (path.dirname(at) === at) return path.resolve(dir, '../../../..');
+  }
+}
 
 function say(message: string): void {
   process.stdout.write(`[start] ${message}\n`);
@@ -123,7 +134,7 @@ async function prepareDemoFusionpbx(config: BridgeConfig): Promise<void> {
 }
 
 function runProcess(name: string, entry: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+  const child = spawn(process.execPath, [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), entry], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
   child.on('exit', (code, signal) => say(`${name} exited (${signal ?? code})`));
   return child;
 }
@@ -137,7 +148,7 @@ export async function startLocal(config: BridgeConfig): Promise<void> {
   if (!(await reachable(config.esl.host, config.esl.port))) {
     say(`no FreeSWITCH event socket at ${config.esl.host}:${config.esl.port}: jobs will show "pending apply" until it answers (set ESL_HOST/ESL_PORT/ESL_PASSWORD)`);
   }
-  const children = [runProcess('api', 'apps/api/src/main.ts'), runProcess('worker', 'apps/worker/src/main.ts')];
+  const children = [runProcess('api', entryOf('api')), runProcess('worker', entryOf('worker'))];
   say(`api on http://127.0.0.1:${config.http.port}  ·  Bull Board at /admin/queues (basic auth, password = ADMIN_TOKEN)`);
   const stop = (signal: NodeJS.Signals) => children.forEach((child) => child.kill(signal));
   process.once('SIGINT', () => stop('SIGTERM'));

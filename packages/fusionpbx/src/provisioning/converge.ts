@@ -1,7 +1,7 @@
-import { type CanonicalRow, type Tx, convergeRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '../freeswitch-steps';
-import { generatePassword, generateVoicemailPin, hashPortalPassword, portalPasswordMatches } from '../passwords';
+import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
 import { deleteSetting, listSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';

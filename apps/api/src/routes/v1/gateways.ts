@@ -20,7 +20,7 @@ import { withEslDeadline } from './freeswitch';
 import { PENDING_RESPONSE as PENDING, submitWrite } from './tenant-write';
 import { planLimits, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
-const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:\[\]_-]+$/, 'host[:port]');
+const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:[\]_-]+$/, 'host[:port]');
 const sipToken = Joi.string().max(255).pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 const name = Joi.string().max(100).pattern(/^[A-Za-z0-9 ._-]+$/, 'letters, digits, space . _ -');
 const profile = Joi.string().max(64).pattern(/^[A-Za-z0-9_.-]+$/, 'profile name');

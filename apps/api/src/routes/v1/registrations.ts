@@ -5,7 +5,7 @@ import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
 import { withEslDeadline } from './freeswitch';
-import { requireDomain, resolveTenant, requireDomainScope } from './tenant-context';
+import { resolveTenant, requireDomainScope } from './tenant-context';
 
 interface ProfileRegistrations {
   registrations: Registration[];
