@@ -14,7 +14,7 @@ export interface LoadedFusionpbxSchema {
 }
 
 /**
- * The schema file to use: env FUSIONPBX_SCHEMA (e.g. /work/shared/fusionpbx/schema-5.1.sql) or the fixture.
+ * The schema file to use: env FUSIONPBX_SCHEMA (e.g. fixtures/fusionpbx/schema-5.1.sql in the repository) or the fixture.
  * schema-5.1.sql and schema-5.3.sql load as-is into PostgreSQL 15 (plain CREATE TABLE, uuid columns
  * without defaults, no extension needed); the loader still strips psql meta-commands (a pg_dump of a
  * real install starts with `\connect` etc.) and creates pgcrypto/uuid-ossp first if the file uses them.
