@@ -1,8 +1,23 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx, like the api and worker processes.
-const { spawnSync } = require('node:child_process');
+// The CLI is TypeScript run through tsx, like the api and worker processes. It runs as a child of
+// this wrapper: SIGTERM/SIGINT/SIGHUP sent to the wrapper (by npm, a supervisor or `kill`) are passed
+// on, and the wrapper exits with the child's status (128 + the signal's number when it was killed).
+const { spawn } = require('node:child_process');
+const { constants } = require('node:os');
 const path = require('node:path');
 
 const main = path.join(__dirname, '..', 'src', 'main.ts');
-const result = spawnSync(process.execPath, ['--import', 'tsx', main, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+const child = spawn(process.execPath, ['--import', 'tsx', main, ...process.argv.slice(2)], { stdio: 'inherit' });
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  });
+}
+child.once('error', (error) => {
+  process.stderr.write(`ictvoip: ${error.message}\n`);
+  process.exit(1);
+});
+child.once('exit', (code, signal) => {
+  process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1));
+});

@@ -27,12 +27,16 @@ export async function runService(name: string, start: (config: BridgeConfig, log
     logger.fatal({ code: error.code }, error.message);
     process.exit(1);
   });
+  let closing = false;
   const shutdown = (signal: string) => {
+    // A Ctrl-C in a terminal reaches this process and its parent (`npm start`), which sends SIGTERM too: one shutdown.
+    if (closing) return;
+    closing = true;
     logger.info({ signal }, `${name} shutting down`);
     const hardStop = setTimeout(() => process.exit(1), config.worker.shutdownDeadlineMs + 5000);
     hardStop.unref();
     running.close().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
