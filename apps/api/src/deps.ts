@@ -28,6 +28,12 @@ export interface ApiDeps {
    * balancer would not bring that server back and would cut off every other server's tenants.
    */
   serverReadiness?: () => Promise<Record<string, ReadinessCheck>>;
+  /**
+   * Checks reported in /readyz that make it "degraded" (200), not 503: `workers` (at least one worker
+   * is connected to the provisioning queue). Without a worker this API still stores every webhook
+   * durably and answers it; a load balancer should keep sending them, so only the status says so.
+   */
+  degradingReadiness?: Record<string, ReadinessCheck>;
   metrics?: ApiMetrics;
   /**
    * REST /v1: FusionPBX's database and the event socket (short timeouts) of ONE server: the default

@@ -81,6 +81,13 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       eventSocket: async () => void (await esl.api('status')),
     },
     serverReadiness: () => registeredServerChecks(targets, fusionServers),
+    degradingReadiness: {
+      // BullMQ workers name their Redis connections after the queue; CLIENT LIST finds them.
+      workers: async () => {
+        const count = await queues.provisioning.getWorkersCount();
+        if (count === 0) throw new Error('no worker is connected to the provisioning queue: webhooks are stored but not applied until one is');
+      },
+    },
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -49,10 +49,17 @@ export function healthRouter(deps: ApiDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const names = Object.keys(deps.readiness);
-    const [results, servers] = await Promise.all([Promise.all(names.map((name) => runCheck(deps.readiness[name]))), serverResults(deps)]);
-    const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...servers };
+    const degrading = deps.degradingReadiness ?? {};
+    const softNames = Object.keys(degrading);
+    const [results, softResults, servers] = await Promise.all([
+      Promise.all(names.map((name) => runCheck(deps.readiness[name]))),
+      Promise.all(softNames.map((name) => runCheck(degrading[name]!))),
+      serverResults(deps),
+    ]);
+    const soft = Object.fromEntries(softNames.map((name, i) => [name, softResults[i]!]));
+    const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...soft, ...servers };
     const ready = results.every((r) => r.status === 'up');
-    const degraded = Object.values(servers).some((r) => r.status === 'down');
+    const degraded = [...softResults, ...Object.values(servers)].some((r) => r.status === 'down');
     if (!ready) res.setHeader('Retry-After', '5');
     res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks });
   });
