@@ -102,7 +102,11 @@ interface Started {
 }
 
 function startCommand(env: Record<string, string>, args: string[] = []): Started {
-  const child = spawn(process.execPath, [BIN, 'start', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [BIN, 'start', ...args], env);
+}
+
+function startProcess(command: string, args: string[], env: Record<string, string>): Started {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -238,6 +242,38 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       expect(Date.now() - signalled).toBeLessThan(SHUTDOWN_DEADLINE_MS + 3000);
       expect(exit).toEqual({ code: 0, signal: null });
       expect(started.output()).toContain(`stopping the Redis on ${redisPort} it started`);
+    } finally {
+      started.cleanup();
+    }
+  }, 120_000);
+});
+
+describe('SIGTERM to npm itself (npm runs the script under sh, which does not pass the signal on)', () => {
+  const cases: { script: string; args: string[]; up: (port: number) => Promise<boolean>; processes: string[] }[] = [
+    { script: 'start', args: ['--', '--demo'], up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up', processes: ['bin/ictvoip.js', 'apps/api/src/main.ts', 'apps/worker/src/main.ts'] },
+    { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/src/main.ts'] },
+  ];
+  it.each(cases)('npm run $script: every process below npm is gone and the port free within the deadline', async ({ script, args, up, processes }) => {
+    const env = await baseEnv();
+    const port = Number(env.PORT);
+    if (script === 'start:api') {
+      // start:api runs against existing databases (the api migrates the bridge's own).
+      await admin(async (c) => {
+        await c.query(`CREATE DATABASE ${new URL(env.DATABASE_URL!).pathname.slice(1)}`);
+        await c.query(`CREATE DATABASE ${new URL(env.FUSIONPBX_DATABASE_URL!).pathname.slice(1)}`);
+      });
+    }
+    const started = startProcess('npm', ['run', '--silent', script, ...args], env);
+    try {
+      await waitFor(() => up(port), 60_000, `npm run ${script} up`, started.output);
+      const tree = [...new Set([...started.seen, ...descendants(started.child.pid!)])];
+      const commands = tree.map((pid) => spawnSync('ps', ['-o', 'args=', '-p', String(pid)]).stdout.toString().trim());
+      for (const name of processes) expect(commands.some((command) => command.includes(name))).toBe(true);
+      const signalled = Date.now();
+      started.child.kill('SIGTERM');
+      await started.exited;
+      await waitFor(async () => tree.every((pid) => !alive(pid)) && !(await portAnswers(port)), SHUTDOWN_DEADLINE_MS + 3000, 'every process gone and the port free', started.output);
+      expect(Date.now() - signalled).toBeLessThan(SHUTDOWN_DEADLINE_MS + 3000);
     } finally {
       started.cleanup();
     }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { EXIT_CONFIG, type BridgeConfig } from '@ictvoip/config';
+import { EXIT_CONFIG, watchLauncher, type BridgeConfig } from '@ictvoip/config';
 import { createDemoFusionpbx } from '@ictvoip/fusionpbx';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -357,6 +357,8 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // The bin wrapper killed outright (SIGKILL) leaves this process re-parented: stop as on SIGTERM.
+  watchLauncher(() => onSignal('SIGTERM'));
   children.forEach((child) => child.start());
   say(`api on http://127.0.0.1:${config.http.port}  ·  Bull Board at /admin/queues (basic auth, password = ADMIN_TOKEN)`);
   await done;
