@@ -38,7 +38,8 @@ program
     if (!Number.isInteger(n) || n < 0) fail(`--max-restarts: "${value}" is not a whole number`);
     return n;
   })
-  .action(async (options: { demo?: boolean; maxRestarts?: number }) => {
+  .option('--data-dir <dir>', 'folder of the throw-away Redis/PostgreSQL it starts when none answers (default: .data in the repository)')
+  .action(async (options: { demo?: boolean; maxRestarts?: number; dataDir?: string }) => {
     const code = await startLocal(config(), options).catch((error: Error) => fail(error.message));
     process.exit(code);
   });

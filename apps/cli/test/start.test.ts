@@ -1,6 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { deleteRedisPrefix, freePort, startEslStandin, TEST_PG_ADMIN_URL, TEST_REDIS_URL, uniqueQueuePrefix, type EslStandin } from '@ictvoip/testkit';
@@ -246,6 +248,39 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       started.cleanup();
     }
   }, 120_000);
+});
+
+describe('a throw-away PostgreSQL and Redis', () => {
+  it('are started in --data-dir when none answers, and stopped with the command (a server that was already there is left alone)', async () => {
+    const env = await baseEnv();
+    const pgPort = await freePort();
+    const redisPort = await freePort();
+    const data = mkdtempSync(join(tmpdir(), 'ictvoip-start-'));
+    env.DATABASE_URL = `postgres://postgres@127.0.0.1:${pgPort}/ictvoip`;
+    env.FUSIONPBX_DATABASE_URL = `postgres://postgres@127.0.0.1:${pgPort}/fusionpbx_demo`;
+    env.REDIS_URL = `redis://127.0.0.1:${redisPort}`;
+    const port = Number(env.PORT);
+    const started = startCommand(env, ['--demo', '--data-dir', data]);
+    try {
+      await waitFor(async () => (await readyz(port)).body.checks?.workers?.status === 'up', 90_000, 'api ready with a worker connected', started.output);
+      expect(started.output()).toContain(`initialising a throw-away PostgreSQL cluster in ${join(data, 'postgres')}`);
+      expect(started.output()).toContain(`starting a throw-away Redis on ${redisPort}`);
+      expect(started.output()).toContain(`rm -rf ${data}`);
+      expect(existsSync(join(data, 'postgres', 'postmaster.pid'))).toBe(true);
+      // The shared test server was there before: it must still answer afterwards.
+      started.child.kill('SIGTERM');
+      expect(await started.exited).toEqual({ code: 0, signal: null });
+      expect(await portAnswers(pgPort)).toBe(false);
+      expect(await portAnswers(redisPort)).toBe(false);
+      expect(existsSync(join(data, 'postgres', 'postmaster.pid'))).toBe(false);
+      expect(started.output()).toContain(`stopping the PostgreSQL on ${pgPort} it started`);
+      expect(await admin(async (c) => (await c.query('SELECT 1 AS one')).rows[0])).toEqual({ one: 1 });
+    } finally {
+      started.cleanup();
+      spawnSync('sh', ['-c', `pg_ctl -D ${join(data, 'postgres')} -m immediate stop || su postgres -c "$(ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1) -D ${join(data, 'postgres')} -m immediate stop"`], { stdio: 'ignore' });
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
 
 describe('SIGTERM to npm itself (npm runs the script under sh, which does not pass the signal on)', () => {

@@ -7,7 +7,8 @@ import { EXIT_CONFIG, watchLauncher, type BridgeConfig } from '@ictvoip/config';
 import { createDemoFusionpbx } from '@ictvoip/fusionpbx';
 
 const ROOT = path.resolve(__dirname, '../../../..');
-const DATA = path.join(ROOT, '.data');
+/** Where the throw-away Redis and PostgreSQL live unless --data-dir says otherwise. */
+export const DEFAULT_DATA_DIR = path.join(ROOT, '.data');
 
 function say(message: string): void {
   process.stdout.write(`[start] ${message}\n`);
@@ -61,14 +62,14 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number)
   });
 }
 
-async function ensureRedis(url: string): Promise<Owned | null> {
+async function ensureRedis(url: string, data: string): Promise<Owned | null> {
   const { hostname, port } = new URL(url);
   const redisPort = Number(port || 6379);
   if (await reachable(hostname, redisPort)) return null;
   if (!isLoopback(hostname) || !has('redis-server')) {
     throw new Error(`Redis is not answering at ${hostname}:${redisPort}. Install redis-server, or run "docker compose up -d redis", or set REDIS_URL.`);
   }
-  const dir = path.join(DATA, 'redis');
+  const dir = path.join(data, 'redis');
   mkdirSync(dir, { recursive: true });
   say(`starting a throw-away Redis on ${redisPort} in ${dir}`);
   // A child of this process (not daemonized) in its own process group: a Ctrl-C in the terminal
@@ -99,7 +100,7 @@ function postgresBinary(name: string): string | null {
   return null;
 }
 
-async function ensurePostgres(url: string): Promise<Owned | null> {
+async function ensurePostgres(url: string, data: string): Promise<Owned | null> {
   const { hostname, port } = new URL(url);
   const pgPort = Number(port || 5432);
   if (await reachable(hostname, pgPort)) return null;
@@ -108,13 +109,13 @@ async function ensurePostgres(url: string): Promise<Owned | null> {
   if (!isLoopback(hostname) || !initdb || !pgCtl) {
     throw new Error(`PostgreSQL is not answering at ${hostname}:${pgPort}. Install PostgreSQL, or run "docker compose up -d postgres", or set DATABASE_URL.`);
   }
-  const dir = path.join(DATA, 'postgres');
+  const dir = path.join(data, 'postgres');
   const asRoot = process.getuid?.() === 0;
   const run = (command: string, args: string[]) => spawnSync(asRoot ? 'su' : command, asRoot ? ['postgres', '-c', [command, ...args].map((a) => `'${a}'`).join(' ')] : args, { stdio: 'inherit' });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     say(`initialising a throw-away PostgreSQL cluster in ${dir}`);
     mkdirSync(dir, { recursive: true });
-    if (asRoot) spawnSync('chown', ['-R', 'postgres', DATA]);
+    if (asRoot) spawnSync('chown', ['-R', 'postgres', data]);
     run(initdb, ['-D', dir, '-U', 'postgres', '--auth=trust']);
   }
   say(`starting PostgreSQL on ${pgPort}`);
@@ -205,6 +206,8 @@ export function demoAllowed(config: BridgeConfig, demo: boolean): boolean {
 export interface StartOptions {
   /** Create the demo FusionPBX database when FUSIONPBX_DATABASE_URL names one that does not exist. */
   demo?: boolean;
+  /** Folder of the throw-away Redis and PostgreSQL (default: .data in the repository). */
+  dataDir?: string;
   /** A child that crashes this many times in a row, each within RESTART_STABLE_MS of its start, stops `start`. */
   maxRestarts?: number;
 }
@@ -270,6 +273,7 @@ class Supervised {
 
 /** `npm start`: API + worker on this machine's defaults, starting local Redis/PostgreSQL if needed. */
 export async function startLocal(config: BridgeConfig, options: StartOptions = {}): Promise<number> {
+  const data = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
   const owned: Owned[] = [];
   const stopOwned = async () => {
     for (const item of owned.reverse()) {
@@ -279,9 +283,9 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
   };
   const created: string[] = [];
   try {
-    const redis = await ensureRedis(config.redis.url);
+    const redis = await ensureRedis(config.redis.url, data);
     if (redis) owned.push(redis);
-    const postgres = await ensurePostgres(config.database.url);
+    const postgres = await ensurePostgres(config.database.url, data);
     if (postgres) owned.push(postgres);
     // Decided before anything is created: a FUSIONPBX_DATABASE_URL naming a missing database stops here.
     const fusion = databaseName(config.fusionpbx.databaseUrl, 'FUSIONPBX_DATABASE_URL');
@@ -306,7 +310,7 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
       say(`created a DEMO FusionPBX database "${fusion.name}" (FUSIONPBX_DATABASE_URL; fixture schema, template domain ${config.fusionpbx.templateDomain})`);
     }
     if (created.length) say(`to remove what it created, stop it and run: ${created.join(' && ')}`);
-    if (owned.length) say(`the throw-away ${owned.map((item) => item.what).join(' and ')} in ${DATA} stop when this command stops; remove them with: rm -rf ${DATA}`);
+    if (owned.length) say(`the throw-away ${owned.map((item) => item.what).join(' and ')} in ${data} stop when this command stops; remove them afterwards with: rm -rf ${data}`);
     if (!(await reachable(config.esl.host, config.esl.port))) {
       say(`no FreeSWITCH event socket at ${config.esl.host}:${config.esl.port}: jobs will show "pending apply" until it answers (set ESL_HOST/ESL_PORT/ESL_PASSWORD)`);
     }
