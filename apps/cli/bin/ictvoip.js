@@ -15,14 +15,17 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
   });
 }
 // `npm start` runs this under `sh -c`, and a SIGTERM to npm reaches only that shell (dash does not
-// pass it on). When the shell is gone this process is re-parented: that counts as a SIGTERM.
-const launcher = process.ppid;
-const orphanWatch = setInterval(() => {
-  if (process.ppid === launcher) return;
-  clearInterval(orphanWatch);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-}, 500);
-orphanWatch.unref();
+// pass it on). When the shell is gone this process is re-parented: under npm (or npx) that counts as
+// a SIGTERM. (Not otherwise: `nohup ictvoip start &` from a shell that then exits must keep running.)
+if (process.env.npm_lifecycle_event) {
+  const launcher = process.ppid;
+  const orphanWatch = setInterval(() => {
+    if (process.ppid === launcher) return;
+    clearInterval(orphanWatch);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }, 500);
+  orphanWatch.unref();
+}
 child.once('error', (error) => {
   process.stderr.write(`ictvoip: ${error.message}\n`);
   process.exit(1);

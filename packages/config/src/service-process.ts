@@ -40,6 +40,7 @@ function isTsxWrapper(pid: number): boolean {
  * `sh -c "…"`, and a SIGTERM to npm reaches only that shell (dash does not pass it on): the process
  * below it is re-parented and would run on unseen. So a changed parent counts as a SIGTERM; when the
  * parent is the tsx wrapper (which passes signals on but is itself left running), its parent counts.
+ * Linux (/proc) for the tsx case; elsewhere only a changed parent is seen.
  */
 export function watchLauncher(gone: () => void, everyMs = 500): () => void {
   const parent = process.ppid;
@@ -82,5 +83,7 @@ export async function runService(name: string, start: (config: BridgeConfig, log
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
-  watchLauncher(() => shutdown('launcher exited'));
+  // Only under npm (`npm run start:api`): a process started with nohup/setsid from a shell that then
+  // exits is re-parented too, and must keep running.
+  if (process.env.npm_lifecycle_event) watchLauncher(() => shutdown('launcher exited'));
 }
