@@ -282,6 +282,13 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
     }
   };
   const created: string[] = [];
+  // A signal while Redis/PostgreSQL are being started or the databases created: stop once that step is done.
+  let earlySignal: NodeJS.Signals | null = null;
+  const early = (signal: NodeJS.Signals) => {
+    earlySignal = signal;
+  };
+  (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).forEach((signal) => process.on(signal, early));
+  const stopWatch = watchLauncher(() => early('SIGTERM'));
   try {
     const redis = await ensureRedis(config.redis.url, data);
     if (redis) owned.push(redis);
@@ -306,7 +313,11 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
       created.push(dropCommand(config.fusionpbx.databaseUrl, 'FUSIONPBX_DATABASE_URL'));
       // Only for a laptop with no FusionPBX: the project's FusionPBX fixture plus a template domain, so a
       // signed create converges end to end. Point FUSIONPBX_DATABASE_URL at a real FusionPBX otherwise.
-      await createDemoFusionpbx(config.fusionpbx.databaseUrl, config.fusionpbx.templateDomain);
+      await createDemoFusionpbx(config.fusionpbx.databaseUrl, config.fusionpbx.templateDomain).catch(async (error: Error) => {
+        // A half-seeded demo would be taken for a FusionPBX on the next start: it goes again.
+        await withAdmin(config.fusionpbx.databaseUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${fusion.name} WITH (FORCE)`)).catch(() => undefined);
+        throw new Error(`creating the demo FusionPBX database "${fusion.name}" failed: ${error.message}`);
+      });
       say(`created a DEMO FusionPBX database "${fusion.name}" (FUSIONPBX_DATABASE_URL; fixture schema, template domain ${config.fusionpbx.templateDomain})`);
     }
     if (created.length) say(`to remove what it created, stop it and run: ${created.join(' && ')}`);
@@ -317,6 +328,14 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
   } catch (error) {
     await stopOwned();
     throw error;
+  } finally {
+    (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).forEach((signal) => process.off(signal, early));
+    stopWatch();
+  }
+  if (earlySignal) {
+    say(`${earlySignal} during start-up: stopping`);
+    await stopOwned();
+    return 0;
   }
 
   let exitCode = 0;
