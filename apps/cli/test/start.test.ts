@@ -213,7 +213,8 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
     env.REDIS_URL = `redis://127.0.0.1:${redisPort}`;
     const port = Number(env.PORT);
     const fusion = new URL(env.FUSIONPBX_DATABASE_URL!).pathname.slice(1);
-    const started = startCommand(env, ['--demo']);
+    const data = mkdtempSync(join(tmpdir(), 'ictvoip-start-'));
+    const started = startCommand(env, ['--demo', '--data-dir', data]);
     try {
       await waitFor(async () => (await readyz(port)).body.checks?.workers?.status === 'up', 60_000, 'api ready with a worker connected', started.output);
       const ready = await readyz(port);
@@ -248,6 +249,7 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       expect(started.output()).toContain(`stopping the Redis on ${redisPort} it started`);
     } finally {
       started.cleanup();
+      rmSync(data, { recursive: true, force: true });
     }
   }, 120_000);
 });
