@@ -29,6 +29,12 @@ export interface ApiDeps {
    */
   serverReadiness?: () => Promise<Record<string, ReadinessCheck>>;
   /**
+   * Checks reported in /readyz that make it "degraded" (200), not 503: `workers` (at least one worker
+   * is connected to the provisioning queue) and `eventSocket` (events never wait for FreeSWITCH). Without a worker this API still stores every webhook
+   * durably and answers it; a load balancer should keep sending them, so only the status says so.
+   */
+  degradingReadiness?: Record<string, ReadinessCheck>;
+  /**
    * Services whose FreeSWITCH side is behind their FusionPBX rows (an event socket not answering).
    * Reported by /readyz as "degraded", never 503: the API still takes events, which is what catches up.
    */

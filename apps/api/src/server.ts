@@ -82,10 +82,17 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       database: async () => void (await pool.query('SELECT 1')),
       redis: async () => void (await redis.ping()),
       fusionpbxDatabase: async () => void (await fusionPool.query('SELECT 1')),
-      eventSocket: async () => void (await esl.api('status')),
     },
     serverReadiness: () => registeredServerChecks(targets, fusionServers),
     freeswitchBehind: () => new ServicesRepository(pool).freeswitchBehindSummary(),
+    degradingReadiness: {
+      eventSocket: async () => void (await esl.api('status')),
+      // BullMQ workers name their Redis connections after the queue; CLIENT LIST finds them.
+      workers: async () => {
+        const count = await queues.provisioning.getWorkersCount();
+        if (count === 0) throw new Error('no worker is connected to the provisioning queue: webhooks are stored but not applied until one is');
+      },
+    },
   };
   const app = createApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {

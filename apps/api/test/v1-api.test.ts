@@ -4,7 +4,7 @@ import { startBridge, type Bridge } from '../../worker/test/harness';
 import { V1_ROUTES } from '../src/routes/v1';
 import { call, createKey, createTenant } from './v1-helpers';
 
-const SAMPLE_REG = readFileSync(join(__dirname, '../../../../shared/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8');
+const SAMPLE_REG = readFileSync(join(__dirname, '../../../fixtures/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8');
 const SAMPLE_REALM = 'hornblower.tel';
 
 let bridge: Bridge;

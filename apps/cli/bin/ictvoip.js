@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The CLI runs compiled (dist/main.js, from `npm run build`, built here when it is missing);
-// ICTVOIP_FROM_SOURCE=1 (set by the jest configs) runs src/main.ts through tsx instead.
-const { spawnSync } = require('node:child_process');
+// ICTVOIP_FROM_SOURCE=1 (set by the jest configs) runs src/main.ts through tsx instead. It runs as a
+// child of this wrapper: SIGTERM/SIGINT/SIGHUP sent to the wrapper (by npm, a supervisor or `kill`)
+// are passed on, and the wrapper exits with the child's status (128 + the signal's number when killed).
+const { spawn, spawnSync } = require('node:child_process');
+const { constants } = require('node:os');
 const path = require('node:path');
 const { existsSync } = require('node:fs');
 
@@ -13,5 +16,29 @@ if (!fromSource && !existsSync(main) && (!existsSync(build) || spawnSync(process
   process.exit(1);
 }
 const launch = fromSource ? ['--import', 'tsx', main] : [main];
-const result = spawnSync(process.execPath, [...launch, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+const child = spawn(process.execPath, [...launch, ...process.argv.slice(2)], { stdio: 'inherit' });
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  });
+}
+// `npm start` runs this under `sh -c`, and a SIGTERM to npm reaches only that shell (dash does not
+// pass it on). When the shell is gone this process is re-parented: under npm (or npx) that counts as
+// a SIGTERM. (Not otherwise: `nohup ictvoip start &` from a shell that then exits must keep running.)
+if (process.env.npm_lifecycle_event) {
+  const launcher = process.ppid;
+  const orphanWatch = setInterval(() => {
+    if (process.ppid === launcher) return;
+    clearInterval(orphanWatch);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }, 500);
+  orphanWatch.unref();
+}
+child.once('error', (error) => {
+  process.stderr.write(`ictvoip: ${error.message}\n`);
+  process.exit(1);
+});
+child.once('exit', (code, signal) => {
+  process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1));
+});

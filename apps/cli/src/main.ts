@@ -45,8 +45,16 @@ const program = new Command().name('ictvoip').description('Operator CLI of the i
 program
   .command('start')
   .description('run API and worker on local defaults (starts a throw-away Redis/PostgreSQL when none answers)')
-  .action(async () => {
-    await startLocal(config()).catch((error: Error) => fail(error.message));
+  .option('--demo', 'create a demo FusionPBX database when FUSIONPBX_DATABASE_URL names one that does not exist')
+  .option('--max-restarts <n>', 'quick restarts of a crashed api or worker before start gives up', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) fail(`--max-restarts: "${value}" is not a whole number`);
+    return n;
+  })
+  .option('--data-dir <dir>', 'folder of the throw-away Redis/PostgreSQL it starts when none answers (default: .data in the repository)')
+  .action(async (options: { demo?: boolean; maxRestarts?: number; dataDir?: string }) => {
+    const code = await startLocal(config(), options).catch((error: Error) => fail(error.message));
+    process.exit(code);
   });
 
 program

@@ -22,3 +22,4 @@ export * from './api/tenant-extensions';
 export * from './api/tenant-gateways';
 export * from './api/tenant-cdrs';
 export * from './servers/targets';
+export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CANONICAL_HEADER, RateDeckError, assertRateDeckImported, formatMoney, importRateDeckCsv } from '@ictvoip/rating';
 
-const SAMPLES = '/work/shared/samples/rates';
+const SAMPLES = path.resolve(__dirname, '../../../fixtures/samples/rates');
 const sample = (file: string): string => readFileSync(path.join(SAMPLES, file), 'utf8');
 
 describe('rate deck import: canonical layout', () => {

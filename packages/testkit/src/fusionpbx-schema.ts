@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, type Pool } from 'pg';
+// The schema loader and the seeding are production code (the demo FusionPBX of `npm start`); the
+// test kit uses them for its test databases. Imported by path, not as a package dependency:
+// @ictvoip/fusionpbx's own tests depend on this kit.
+import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile } from '../../fusionpbx/src/demo';
 
-/** The project fixture: the FusionPBX tables the bridge touches, copied from the 5.3.0 schema. */
-export const FUSIONPBX_FIXTURE_PATH = path.resolve(__dirname, '../../fusionpbx/fixture/fusionpbx-fixture.sql');
+export { FUSIONPBX_FIXTURE_PATH, seedFusionpbxBasics, type FusionpbxBasics } from '../../fusionpbx/src/demo';
 
 export interface LoadedFusionpbxSchema {
   /** The file that was loaded (FUSIONPBX_SCHEMA or the fixture). */
@@ -14,7 +14,7 @@ export interface LoadedFusionpbxSchema {
 }
 
 /**
- * The schema file to use: env FUSIONPBX_SCHEMA (e.g. /work/shared/fusionpbx/schema-5.1.sql) or the fixture.
+ * The schema file to use: env FUSIONPBX_SCHEMA (e.g. fixtures/fusionpbx/schema-5.1.sql in the repository) or the fixture.
  * schema-5.1.sql and schema-5.3.sql load as-is into PostgreSQL 15 (plain CREATE TABLE, uuid columns
  * without defaults, no extension needed); the loader still strips psql meta-commands (a pg_dump of a
  * real install starts with `\connect` etc.) and creates pgcrypto/uuid-ossp first if the file uses them.
@@ -23,157 +23,9 @@ export function fusionpbxSchemaPath(): string {
   return process.env.FUSIONPBX_SCHEMA && process.env.FUSIONPBX_SCHEMA.trim() !== '' ? process.env.FUSIONPBX_SCHEMA : FUSIONPBX_FIXTURE_PATH;
 }
 
-function prepare(sql: string): string {
-  const body = sql
-    .split('\n')
-    .filter((line) => !line.startsWith('\\'))
-    .join('\n');
-  const prelude: string[] = [];
-  if (/gen_random_uuid|pgcrypto|crypt\(/i.test(body)) prelude.push('create extension if not exists pgcrypto;');
-  if (/uuid_generate_v4|uuid-ossp/i.test(body)) prelude.push('create extension if not exists "uuid-ossp";');
-  return `${prelude.join('\n')}\n${body}`;
-}
-
 /** Loads the FusionPBX schema into an (empty) database. */
 export async function loadFusionpbxSchema(databaseUrl: string): Promise<LoadedFusionpbxSchema> {
   const schemaPath = fusionpbxSchemaPath();
-  const sql = prepare(await readFile(schemaPath, 'utf8'));
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  await loadFusionpbxSchemaFile(databaseUrl, schemaPath);
   return { schemaPath, label: path.basename(schemaPath, '.sql') };
-}
-
-export interface FusionpbxBasics {
-  templateDomainUuid: string;
-  templateDomainName: string;
-  /** group_name → group_uuid (random per install, like FusionPBX). */
-  groups: Record<string, string>;
-  /** sip_profile_name → sip_profile_uuid. */
-  sipProfiles: Record<string, string>;
-  /** The template domain's dialplans (uuid, name) and one global dialplan that must never be copied. */
-  templateDialplans: { uuid: string; name: string; appUuid: string }[];
-  globalDialplanUuid: string;
-}
-
-/** Default global groups as FusionPBX 5.3 groups::defaults() creates them. */
-const GROUPS: [string, number][] = [
-  ['superadmin', 80],
-  ['admin', 50],
-  ['user', 30],
-  ['agent', 20],
-  ['fax', 20],
-  ['public', 10],
-];
-
-interface DialplanSeed {
-  name: string;
-  appUuid: string;
-  number: string;
-  order: number;
-  continue: boolean;
-  details: [tag: string, type: string, data: string, group: number][];
-}
-
-/** A few of FusionPBX's per-domain dialplan templates (app/dialplans/resources/switch/conf/dialplan). */
-const TEMPLATE_DIALPLANS: DialplanSeed[] = [
-  {
-    name: 'domain-variables', appUuid: '9f356fe7-8cf8-4c14-8fe2-6daf89304458', number: '', order: 20, continue: true,
-    details: [
-      ['condition', '', '', 0],
-      ['action', 'set', 'default_language=en', 0],
-      ['action', 'set', 'domain_name=${context}', 0],
-    ],
-  },
-  {
-    name: 'user_exists', appUuid: '5a1a3d0f-5f0b-4bd2-9fa8-2c9b0d6a4c11', number: '', order: 60, continue: true,
-    details: [
-      ['condition', '${user_exists}', '^true$', 0],
-      ['action', 'set', 'user_exists=${user_exists id ${destination_number} ${domain_name}}', 0],
-    ],
-  },
-  {
-    name: 'local_extension', appUuid: '71cf1310-b6e3-415b-8745-3cbdc8e15212', number: '[extension]', order: 890, continue: false,
-    details: [
-      ['condition', '${user_exists}', 'true', 0],
-      ['action', 'bridge', 'user/${destination_number}@${domain_name}', 0],
-    ],
-  },
-];
-
-function dialplanXml(uuid: string, seed: DialplanSeed, context: string): string {
-  const lines = [`<extension name="${seed.name}" continue="${seed.continue}" uuid="${uuid}">`, `\t<condition field="context" expression="^${context.replace(/\./g, '\\.')}$">`];
-  for (const [tag, type, data] of seed.details) {
-    if (tag === 'action') lines.push(`\t\t<action application="${type}" data="${data}"/>`);
-  }
-  lines.push('\t</condition>', '</extension>');
-  return lines.join('\n');
-}
-
-async function insertDialplan(pool: Pool, domainUuid: string | null, context: string, seed: DialplanSeed): Promise<string> {
-  const uuid = randomUUID();
-  await pool.query(
-    `insert into v_dialplans (domain_uuid, dialplan_uuid, app_uuid, hostname, dialplan_context, dialplan_name, dialplan_number,
-       dialplan_continue, dialplan_xml, dialplan_order, dialplan_enabled, dialplan_description, insert_date)
-     values ($1, $2, $3, null, $4, $5, $6, $7, $8, $9, 'true', null, now())`,
-    [domainUuid, uuid, seed.appUuid, context, seed.name, seed.number || null, String(seed.continue), dialplanXml(uuid, seed, context), seed.order],
-  );
-  let order = 5;
-  for (const [tag, type, data, group] of seed.details) {
-    await pool.query(
-      `insert into v_dialplan_details (domain_uuid, dialplan_uuid, dialplan_detail_uuid, dialplan_detail_tag, dialplan_detail_type,
-         dialplan_detail_data, dialplan_detail_group, dialplan_detail_order, dialplan_detail_enabled, insert_date)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, 'true', now())`,
-      [domainUuid, uuid, randomUUID(), tag, type || null, data || null, group, order],
-    );
-    order += 5;
-  }
-  return uuid;
-}
-
-/**
- * Seeds what a fresh FusionPBX install has and the bridge relies on: the global groups, the SIP
- * profiles internal/external (+ipv6), a template domain with a few per-domain dialplans, and one
- * global dialplan. Plain SQL that works on the fixture and on schema-5.1/5.3.
- */
-export async function seedFusionpbxBasics(pool: Pool, templateDomainName = 'template.pbx.test'): Promise<FusionpbxBasics> {
-  const groups: Record<string, string> = {};
-  for (const [name, level] of GROUPS) {
-    const uuid = randomUUID();
-    groups[name] = uuid;
-    await pool.query(
-      `insert into v_groups (group_uuid, domain_uuid, group_name, group_protected, group_level, group_description, insert_date)
-       values ($1, null, $2, 'false', $3, $4, now())`,
-      [uuid, name, level, `${name} group`],
-    );
-  }
-  const sipProfiles: Record<string, string> = {};
-  for (const name of ['internal', 'external', 'internal-ipv6', 'external-ipv6']) {
-    const uuid = randomUUID();
-    sipProfiles[name] = uuid;
-    await pool.query(
-      `insert into v_sip_profiles (sip_profile_uuid, sip_profile_name, sip_profile_hostname, sip_profile_enabled, sip_profile_description, insert_date)
-       values ($1, $2, null, $3, null, now())`,
-      [uuid, name, name.endsWith('ipv6') ? 'false' : 'true'],
-    );
-  }
-  const templateDomainUuid = randomUUID();
-  await pool.query(
-    `insert into v_domains (domain_uuid, domain_parent_uuid, domain_name, domain_enabled, domain_description, insert_date)
-     values ($1, null, $2, 'true', 'dialplan template', now())`,
-    [templateDomainUuid, templateDomainName],
-  );
-  const templateDialplans = [];
-  for (const seed of TEMPLATE_DIALPLANS) {
-    templateDialplans.push({ uuid: await insertDialplan(pool, templateDomainUuid, templateDomainName, seed), name: seed.name, appUuid: seed.appUuid });
-  }
-  const globalDialplanUuid = await insertDialplan(pool, null, 'global', {
-    name: 'call_direction', appUuid: '3780f814-5543-4350-b65d-563512d1fe71', number: '', order: 15, continue: true,
-    details: [['condition', '${call_direction}', '^$', 0]],
-  });
-  return { templateDomainUuid, templateDomainName, groups, sipProfiles, templateDialplans, globalDialplanUuid };
 }

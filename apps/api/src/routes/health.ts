@@ -3,12 +3,6 @@ import type { ApiDeps, ReadinessCheck } from '../deps';
 
 const CHECK_TIMEOUT_MS = 2000;
 
-/**
- * Reported, but down only makes /readyz "degraded" (200): events are still taken and stored, their
- * FusionPBX side converges, and the FreeSWITCH side catches up from the backlog once it answers.
- * Taking the API out of a load balancer would stop the very events (a suspend) that must go on.
- */
-const ADVISORY_CHECKS = new Set(['eventSocket']);
 
 interface CheckResult {
   status: 'up' | 'down';
@@ -62,10 +56,18 @@ export function healthRouter(deps: ApiDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const names = Object.keys(deps.readiness);
-    const [results, servers, freeswitch] = await Promise.all([Promise.all(names.map((name) => runCheck(deps.readiness[name]))), serverResults(deps), freeswitchBacklog(deps)]);
-    const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...servers };
-    const ready = results.every((r, i) => r.status === 'up' || ADVISORY_CHECKS.has(names[i]!));
-    const degraded = results.some((r) => r.status === 'down') || Object.values(servers).some((r) => r.status === 'down') || (freeswitch?.behind ?? 0) > 0;
+    const degrading = deps.degradingReadiness ?? {};
+    const softNames = Object.keys(degrading);
+    const [results, softResults, servers, freeswitch] = await Promise.all([
+      Promise.all(names.map((name) => runCheck(deps.readiness[name]))),
+      Promise.all(softNames.map((name) => runCheck(degrading[name]!))),
+      serverResults(deps),
+      freeswitchBacklog(deps),
+    ]);
+    const soft = Object.fromEntries(softNames.map((name, i) => [name, softResults[i]!]));
+    const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...soft, ...servers };
+    const ready = results.every((r) => r.status === 'up');
+    const degraded = [...softResults, ...Object.values(servers)].some((r) => r.status === 'down') || (freeswitch?.behind ?? 0) > 0;
     if (!ready) res.setHeader('Retry-After', '5');
     res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks, ...(freeswitch ? { freeswitch } : {}) });
   });

@@ -50,7 +50,7 @@ export const OPENAPI_DOCUMENT = {
     '/webhooks/whmcs/events/{eventId}': { get: { summary: 'State of an event (signed like the webhook, empty body)', responses: { '200': { description: 'finished' }, '202': { description: 'pending' }, '404': { description: 'unknown' } } } },
     '/app/xml_cdr/chkcon.php': { get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } } },
     '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },
-    '/readyz': { get: { summary: 'dependencies with status and latency', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
+    '/readyz': { get: { summary: 'dependencies with status and latency', responses: { '200': { description: 'ready, or degraded (a registered FusionPBX server down, or no worker connected: webhooks are still stored)' }, '503': { description: 'not ready' } } } },
     '/metrics': { get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } } },
     '/admin/queues': { get: { summary: 'Bull Board', security: [{ adminToken: [] }], responses: { '200': { description: 'UI' }, '401': { description: 'token required' } } } },
     ...v1OpenApiPaths(V1_ROUTES),
