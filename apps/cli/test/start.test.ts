@@ -290,7 +290,7 @@ describe('a throw-away PostgreSQL and Redis', () => {
 describe('SIGTERM to npm itself (npm runs the script under sh, which does not pass the signal on)', () => {
   const cases: { script: string; args: string[]; up: (port: number) => Promise<boolean>; processes: string[] }[] = [
     { script: 'start', args: ['--', '--demo'], up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up', processes: ['bin/ictvoip.js', 'apps/api/src/main.ts', 'apps/worker/src/main.ts'] },
-    { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/src/main.ts'] },
+    { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/dist/main.js'] },
   ];
   it.each(cases)('npm run $script: every process below npm is gone and the port free within the deadline', async ({ script, args, up, processes }) => {
     const env = await baseEnv();

@@ -1,10 +1,11 @@
 import path from 'node:path';
 // The schema loader and the seeding are production code (the demo FusionPBX of `npm start`); the
-// test kit uses them for its test databases. Imported by path, not as a package dependency:
-// @ictvoip/fusionpbx's own tests depend on this kit.
-import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile } from '../../fusionpbx/src/demo';
+// test kit uses them for its test databases. Imported by name (resolved in the workspace) but not
+// declared in package.json: @ictvoip/fusionpbx's own tests depend on this kit, and a declared
+// dependency both ways is a cycle for turbo.
+import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile } from '@ictvoip/fusionpbx';
 
-export { FUSIONPBX_FIXTURE_PATH, seedFusionpbxBasics, type FusionpbxBasics } from '../../fusionpbx/src/demo';
+export { FUSIONPBX_FIXTURE_PATH, seedFusionpbxBasics, type FusionpbxBasics } from '@ictvoip/fusionpbx';
 
 export interface LoadedFusionpbxSchema {
   /** The file that was loaded (FUSIONPBX_SCHEMA or the fixture). */
