@@ -14,7 +14,6 @@ export const BILLING_JOB_HANDLERS: Record<BillingJobName, (deps: WorkerDeps, job
 
 export { closeBillingPeriods, type CloseOutcome } from './close-periods';
 export { pushBillingBatch, type PushAttempt, type PushHooks, type PushOutcome, type PushResult } from './push-batch';
-export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate-period';
 export {
   enqueueFinalBill,
   finalBillJobId,

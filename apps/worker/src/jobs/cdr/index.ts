@@ -14,5 +14,4 @@ export const CDR_JOB_HANDLERS: Record<CdrJobName, (deps: WorkerDeps, job: Job) =
 
 export { syncTenantCdrs, type CdrSyncHooks, type CdrSyncOptions, type CdrSyncOutcome } from './sync-tenant';
 export { fanOutCdrSync } from './sync-all';
-export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './backfill';
 export { cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './backlog';

@@ -14,8 +14,7 @@ import {
 import type { PoolClient } from 'pg';
 import type { WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
-import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition, type SourceCdr } from './cdr-reader';
-import { loadServiceRating, rateInOrder, type ServiceRating } from './service-rating';
+import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
 export interface CdrSyncHooks {

@@ -3,8 +3,7 @@ import Joi from 'joi';
 import { validatePayload } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
-import { fixDrift, type DriftFixResult } from './drift-fix';
-import { buildDriftReport, driftSourcesOf, DRIFT_KINDS, type DriftReport } from './drift-report';
+import { buildDriftReport, driftSourcesOf, fixDrift, DRIFT_KINDS, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
 
 /** On the maintenance queue; the API's /admin/drift reads this job's results. */
 export const DRIFT_JOB_NAME = 'drift.report';
