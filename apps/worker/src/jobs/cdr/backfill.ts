@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { CDR_JOBS, cdrBackfillJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { syncTenantCdrs, type CdrSyncOutcome } from './sync-tenant';
 
@@ -8,7 +7,7 @@ import { syncTenantCdrs, type CdrSyncOutcome } from './sync-tenant';
  * after a long outage beyond the look-back window). Already charged CDRs are skipped by their
  * uuid; the cursor only moves forward.
  */
-export async function handleCdrBackfill(deps: WorkerDeps, job: Job): Promise<CdrSyncOutcome> {
-  const data = validatePayload(cdrBackfillJobDataSchema, CDR_JOBS.backfill, job.data);
+export async function handleCdrBackfill(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.backfill>): Promise<CdrSyncOutcome> {
+  const data = job.data;
   return syncTenantCdrs(deps, data.serviceId, { from: new Date(data.from as string) });
 }

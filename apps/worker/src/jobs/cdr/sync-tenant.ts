@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { CDR_JOBS, cdrSyncJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
   advanceCdrSyncCursor,
   existingChargeIds,
@@ -155,7 +154,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
   });
 }
 
-export async function handleCdrSyncTenant(deps: WorkerDeps, job: Job): Promise<CdrSyncOutcome> {
-  const data = validatePayload(cdrSyncJobDataSchema, CDR_JOBS.syncTenant, job.data);
+export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
+  const data = job.data;
   return syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
 }
