@@ -17,6 +17,10 @@ export function typeChecks(queues: QueueSet): void {
   // A handler for a job the catalogue does not know does not compile.
   // @ts-expect-error tenant.unknown is not a job
   const extra: Handlers = { ...complete, 'tenant.unknown': async () => undefined };
+  // Two handlers for one job do not compile either.
+  const handle = complete['tenant.create'];
+  // @ts-expect-error tenant.create twice
+  const twice: Handlers = { ...complete, 'tenant.create': handle, 'tenant.create': handle };
   // A handler must take its own job's payload.
   // @ts-expect-error a provisioning handler cannot handle cdr.backfill
   const crossed: Handlers = { ...complete, [CDR_JOBS.backfill]: async (_deps: null, job: TypedJob<'tenant.create'>) => job.data.eventId };
@@ -27,7 +31,7 @@ export function typeChecks(queues: QueueSet): void {
   void addJob(queues, 'billing.push', { serviceId: 1, period: '2026-01' });
   void addJob(queues, BILLING_JOBS.pushBatch, { serviceId: 1, period: '2026-01' });
   const payload: JobPayload<'tenant.create'> = { eventId: 'e', serviceId: 1, action: 'create' };
-  void [missing, extra, crossed, payload];
+  void [missing, extra, twice, crossed, payload];
 }
 
 describe('job catalogue', () => {
