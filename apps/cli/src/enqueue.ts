@@ -1,13 +1,9 @@
 import type { Job, Queue } from 'bullmq';
-import { assertValidJobId } from '@ictvoip/queue';
+import { assertValidJobId, type JobName, type JobPayload } from '@ictvoip/queue';
 import { CliError } from './output';
 
-/** One job the CLI asks a worker to run. */
-export interface JobRequest {
-  name: string;
-  id: string;
-  data: Record<string, unknown>;
-}
+/** One job the CLI asks a worker to run: a job of the catalogue with its own payload. */
+export type JobRequest<N extends JobName = JobName> = { [K in N]: { name: K; id: string; data: JobPayload<K> & Record<string, unknown> } }[N];
 
 export type JobOutcome = 'enqueued' | 'already-enqueued';
 

@@ -4,8 +4,10 @@ import type { CacheOptions, EslClient, FusionTargets, Provisioner } from '@ictvo
 import type { QueueSet } from '@ictvoip/queue';
 import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
+import type { OperationsDeps } from '@ictvoip/operations';
 
-export interface WorkerDeps {
+/** Everything the worker's jobs use; a superset of what the shared operations take (OperationsDeps). */
+export interface WorkerDeps extends OperationsDeps {
   config: BridgeConfig;
   logger: Logger;
   /** The bridge's own database. */

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { provisioningJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { ProvisioningJobName, TypedJob } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, inTransaction, openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
 import { commandFromStored, type TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
@@ -94,8 +94,8 @@ async function ensureBacklogOf(deps: WorkerDeps, target: InboxEvent): Promise<Ev
  * service up to this one in arrival order (so a suspend never overtakes its create), each at most
  * once to completion. A replayed job finds its event finished and does nothing.
  */
-export async function processProvisioningJob(deps: WorkerDeps, job: Job, definitions: ReadonlyMap<string, ProvisioningJobDefinition>): Promise<EventOutcome[]> {
-  const data = validatePayload(provisioningJobDataSchema, job.name, job.data);
+export async function processProvisioningJob(deps: WorkerDeps, job: TypedJob<ProvisioningJobName>, definitions: ReadonlyMap<string, ProvisioningJobDefinition>): Promise<EventOutcome[]> {
+  const data = job.data;
   const target = await deps.inbox.get(data.eventId);
   if (!target) throw new PermanentJobError('EVENT_UNKNOWN', `event ${data.eventId} is not in the inbox`);
   if (target.status === 'succeeded' || target.status === 'failed') return [{ eventId: target.eventId, status: 'skipped', message: 'already finished' }];

@@ -1,12 +1,7 @@
 export { startWorker, type RunningWorker, type StartWorkerOptions } from './worker';
 export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
-export { HandlerRegistry } from './registry';
 export type { WorkerDeps } from './deps';
-export { CDR_JOB_HANDLERS, syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
-export { previewCdrBackfill, type CdrBackfillPreview } from './jobs/cdr';
-export { BILLING_JOB_HANDLERS, closeBillingPeriods, pushBillingBatch, rerateServicePeriod } from './jobs/billing';
-export type { RerateChange, RerateOutcome } from './jobs/billing';
-export { buildDriftReport, driftSourcesOf, DRIFT_KINDS, type DriftItem, type DriftKind, type DriftReport } from './jobs/maintenance/drift-report';
-export { fixDrift, previewDriftFix, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixPreview, type DriftFixResult } from './jobs/maintenance/drift-fix';
+export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
+export { closeBillingPeriods, pushBillingBatch } from './jobs/billing';
 export { DRIFT_JOB_NAME, DRIFT_SCHEDULER_ID, type DriftJobResult } from './jobs/maintenance/drift-job';

@@ -1,3 +1,4 @@
+import type { ProvisioningJobName } from '@ictvoip/queue';
 import type { Logger } from '@ictvoip/config';
 import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
 import type { TenantCommand, WebhookAction } from '@ictvoip/whmcs';
@@ -27,7 +28,7 @@ export interface TenantActionContext {
 
 /** One job type: its BullMQ job name, the webhook action it serves, and what it does. */
 export interface ProvisioningJobDefinition {
-  jobName: string;
+  jobName: ProvisioningJobName;
   action: WebhookAction;
   /** Serialised per service and applied in arrival order; false for server-level probes. */
   perService: boolean;

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { EslClient, FusionTargets, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
 import {
@@ -6,34 +6,23 @@ import {
   createQueues,
   createWorkerConnection,
   MAINTENANCE_JOBS,
-  FREESWITCH_JOBS,
-  PROVISIONING_JOBS,
   QUEUE_NAMES,
   SCHEDULER_IDS,
-  JobPayloadError,
   BILLING_JOBS,
   BILLING_SCHEDULER_IDS,
   CDR_JOBS,
-  TENANT_WRITE_JOBS,
+  upsertJobScheduler,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { AuditRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WorkerDeps } from './deps';
-import { processProvisioningJob } from './event-processor';
-import { PermanentJobError } from './errors';
-import { purgeTerminatedTenants, PURGE_JOB_NAME, PURGE_SCHEDULER_ID } from './jobs/maintenance/purge-terminated';
-import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
-import { BILLING_JOB_HANDLERS } from './jobs/billing';
-import { cdrBacklogByTenant, CDR_JOB_HANDLERS } from './jobs/cdr';
-import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
-import { applyFreeswitchBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
-import { TENANT_WRITE_JOB_HANDLERS } from './jobs/tenant-writes';
+import { assertProvisioningDefinitions, jobHandlers, runJob } from './handlers';
+import { cdrBacklogByTenant } from './jobs/cdr';
 import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
-import { HandlerRegistry } from './registry';
 import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
-import { DRIFT_JOB_NAME, ensureDriftScheduler, runDriftJob } from './jobs/maintenance/drift-job';
+import { ensureDriftScheduler } from './jobs/maintenance/drift-job';
 
 export interface RunningWorker {
   deps: WorkerDeps;
@@ -50,51 +39,14 @@ export interface StartWorkerOptions {
   schedulers?: boolean;
 }
 
-type JobHandler = (job: Job) => Promise<unknown>;
-
-function buildRegistry(deps: WorkerDeps | null, definitions: readonly ProvisioningJobDefinition[], metrics?: WorkerMetrics): HandlerRegistry<JobHandler> {
-  const byAction = new Map(definitions.map((d) => [d.action as string, d]));
-  const registry = new HandlerRegistry<JobHandler>();
-  for (const definition of definitions) {
-    registry.register(definition.jobName, async (job) => {
-      try {
-        return await processProvisioningJob(deps!, job, byAction);
-      } catch (error) {
-        // BullMQ skips the remaining attempts for an UnrecoverableError.
-        if (error instanceof PermanentJobError || error instanceof JobPayloadError) throw new UnrecoverableError(error.message);
-        throw error;
-      }
-    });
-  }
-  registry.register(MAINTENANCE_JOBS.reconcileInbox, (job) => reconcileInbox(deps!, job));
-  registry.register(DRIFT_JOB_NAME, (job) => runDriftJob(deps!, job, metrics));
-  registry.register(PURGE_JOB_NAME, () => purgeTerminatedTenants(deps!));
-  for (const [name, handle] of [...Object.entries(CDR_JOB_HANDLERS), ...Object.entries(BILLING_JOB_HANDLERS), ...Object.entries(TENANT_WRITE_JOB_HANDLERS), [FREESWITCH_JOBS.apply, applyFreeswitchJob] as const, [FREESWITCH_JOBS.backlog, applyFreeswitchBacklogJob] as const]) {
-    registry.register(name, async (job) => {
-      try {
-        return await handle(deps!, job);
-      } catch (error) {
-        if (error instanceof PermanentJobError || error instanceof JobPayloadError) throw new UnrecoverableError(error.message);
-        throw error;
-      }
-    });
-  }
-  registry.assertComplete(EXPECTED_JOB_NAMES);
-  return registry;
-}
-
 async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
-  await deps.queues.maintenance.upsertJobScheduler(
-    SCHEDULER_IDS.reconcileInbox,
-    { every: deps.config.worker.reconcileEverySeconds * 1000 },
-    { name: MAINTENANCE_JOBS.reconcileInbox, data: {}, opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-  );
+  await upsertJobScheduler(deps.queues, SCHEDULER_IDS.reconcileInbox, { every: deps.config.worker.reconcileEverySeconds * 1000 }, MAINTENANCE_JOBS.reconcileInbox, {}, { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
   await ensureDriftScheduler(deps);
   // Purging is not urgent; a few times a day keeps FusionPBX tidy without adding load.
-  await deps.queues.maintenance.upsertJobScheduler(PURGE_SCHEDULER_ID, { every: 6 * 3600 * 1000 }, { name: PURGE_JOB_NAME, data: {}, opts: { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } } });
+  await upsertJobScheduler(deps.queues, SCHEDULER_IDS.purgeTerminated, { every: 6 * 3600 * 1000 }, MAINTENANCE_JOBS.purgeTerminated, {}, { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } });
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
-  await deps.queues['cdr-sync'].upsertJobScheduler(BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, { name: CDR_JOBS.syncAll, data: {}, opts: fanOut });
-  await deps.queues.billing.upsertJobScheduler(BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, { name: BILLING_JOBS.closePeriods, data: {}, opts: fanOut });
+  await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
+  await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
 }
 
 /** Starts the provisioning and maintenance workers; refuses to start on an incomplete handler registry. */
@@ -109,12 +61,10 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-const EXPECTED_JOB_NAMES = [...Object.values(PROVISIONING_JOBS), ...Object.values(FREESWITCH_JOBS), ...Object.values(TENANT_WRITE_JOBS), ...Object.values(MAINTENANCE_JOBS), ...Object.values(CDR_JOBS), ...Object.values(BILLING_JOBS), DRIFT_JOB_NAME, PURGE_JOB_NAME];
-
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
   const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;
   // Checked before any connection is opened, so a bad build fails fast and leaves nothing behind.
-  buildRegistry(null, definitions);
+  assertProvisioningDefinitions(definitions);
   const provisionerOptions = provisionerOptionsFrom(config);
   const metrics = createWorkerMetrics();
   // Before any connection: a taken port stops the start-up with nothing left open.
@@ -157,10 +107,10 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   };
   if (deps.whmcs) instrumentWhmcs(deps.whmcs, metrics, logger);
   metrics.watchCdrBacklog(() => cdrBacklogByTenant(deps));
-  const registry = buildRegistry(deps, definitions, metrics);
+  const handlers = jobHandlers(new Map(definitions.map((definition) => [definition.action as string, definition])), metrics);
   await migrateBridgeDatabase(pool);
 
-  const processor = (job: Job) => timeJob(metrics, job, () => registry.get(job.name)(job));
+  const processor = (job: Job) => timeJob(metrics, job, () => runJob(deps, handlers, job));
   const workerConnection = createWorkerConnection(config.redis.url);
   // A killed worker's jobs are taken over once their lock expires; checking as often as the lock lasts keeps that bounded.
   const common = { connection: workerConnection, prefix: config.redis.queuePrefix, lockDuration: config.worker.lockDurationMs, stalledInterval: config.worker.lockDurationMs };
@@ -184,7 +134,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     watchdog = setInterval(() => void ensureSchedulers(deps).catch((error: Error) => logger.warn({ err: error.message }, 'scheduler upsert failed')), config.worker.reconcileEverySeconds * 1000);
     watchdog.unref();
   }
-  logger.info({ jobs: registry.names(), concurrency: config.worker.concurrency, metricsUrl: metricsServer?.url ?? null }, 'worker started');
+  logger.info({ jobs: Object.keys(handlers), concurrency: config.worker.concurrency, metricsUrl: metricsServer?.url ?? null }, 'worker started');
 
   let closed = false;
   const close = async () => {

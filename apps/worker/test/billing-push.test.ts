@@ -1,6 +1,7 @@
 import { importRateDeck, listAdjustments, listBatches, pushTokenFor, batchIdFor } from '@ictvoip/store';
 import type { WorkerDeps } from '../src';
-import { closeBillingPeriods, pushBillingBatch, rerateServicePeriod, syncTenantCdrs } from '../src';
+import { rerateServicePeriod } from '@ictvoip/operations';
+import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import { waitFor } from './harness';
 import { chargedMicro, DECK_CSV, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 

@@ -1,5 +1,6 @@
 import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
-import { buildDriftReport, DRIFT_FIX_REQUEST_ID, DRIFT_JOB_NAME, fixDrift, type DriftReport } from '../src';
+import { buildDriftReport, DRIFT_FIX_REQUEST_ID, fixDrift, type DriftReport } from '@ictvoip/operations';
+import { DRIFT_JOB_NAME } from '../src';
 import { fixDriftTwiceWhilePaused, startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;

@@ -1,6 +1,7 @@
 import { FREESWITCH_JOBS, freeswitchBacklogJobId } from '@ictvoip/queue';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { buildDriftReport, driftSourcesOf, reconcileInbox } from '../src';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
+import { reconcileInbox } from '../src';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;

@@ -17,7 +17,8 @@ import {
   type TestDatabase,
 } from '@ictvoip/testkit';
 import { startApi, type RunningApi } from '@ictvoip/api';
-import { fixDrift, startWorker, type DriftFixResult, type DriftReport, type RunningWorker, type StartWorkerOptions } from '../src';
+import { fixDrift, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
+import { startWorker, type RunningWorker, type StartWorkerOptions } from '../src';
 
 export const TEMPLATE_DOMAIN = 'template.pbx.test';
 

@@ -4,7 +4,8 @@ import { createProvisioner, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { call, createKey } from '../../api/test/v1-helpers';
-import { buildDriftReport, driftSourcesOf, syncTenantCdrs } from '../src';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
+import { syncTenantCdrs } from '../src';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 

@@ -7,3 +7,4 @@ export * from './billing-payloads';
 export * from './freeswitch-payloads';
 export * from './tenant-write-payloads';
 export * from './requeue';
+export * from './catalogue';

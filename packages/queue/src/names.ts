@@ -8,7 +8,7 @@ export const QUEUE_NAMES = {
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-/** Every job name the workers must handle; the worker refuses to start if one lacks a handler. */
+/** Job names by concern; catalogue.ts gives each its queue and payload (and the worker one handler each). */
 export const PROVISIONING_JOBS = {
   create: 'tenant.create',
   suspend: 'tenant.suspend',
@@ -41,13 +41,18 @@ export const TENANT_WRITE_JOBS = {
 } as const;
 export type TenantWriteJobName = (typeof TENANT_WRITE_JOBS)[keyof typeof TENANT_WRITE_JOBS];
 
+/** `driftReport`: the daily (and on-demand) drift report; the API's /admin/drift reads its results. */
 export const MAINTENANCE_JOBS = {
   reconcileInbox: 'inbox.reconcile',
+  driftReport: 'drift.report',
+  purgeTerminated: 'tenant.purge_terminated',
 } as const;
 export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[keyof typeof MAINTENANCE_JOBS];
 
 export const SCHEDULER_IDS = {
   reconcileInbox: 'reconcile-inbox',
+  driftReport: 'drift-report',
+  purgeTerminated: 'purge-terminated',
 } as const;
 
 /** CDR sync (queue cdr-sync): a scheduled fan-out, one job per tenant, and an on-demand backfill. */

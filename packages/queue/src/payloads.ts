@@ -23,6 +23,18 @@ export const reconcileJobDataSchema = Joi.object<ReconcileJobData>({
   olderThanSeconds: Joi.number().integer().min(0),
 });
 
+/** drift.report: with `fix` it also converges what a job can converge. */
+export interface DriftJobData {
+  fix?: boolean;
+}
+
+export const driftJobDataSchema = Joi.object<DriftJobData>({ fix: Joi.boolean() });
+
+/** A job that carries nothing (tenant.purge_terminated). */
+export type EmptyJobData = Record<string, never>;
+
+export const emptyJobDataSchema = Joi.object<EmptyJobData>({});
+
 export class JobPayloadError extends Error {
   readonly code = 'JOB_PAYLOAD_INVALID';
   constructor(jobName: string, message: string) {

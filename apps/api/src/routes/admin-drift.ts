@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import type { Job } from 'bullmq';
+import { addJob, MAINTENANCE_JOBS } from '@ictvoip/queue';
 import { requireAdminToken } from '../admin-auth';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
 
 /** The worker's drift job (apps/worker jobs/maintenance/drift-job.ts); the API only enqueues it and reads its results. */
-const DRIFT_JOB_NAME = 'drift.report';
+const DRIFT_JOB_NAME = MAINTENANCE_JOBS.driftReport;
 const MAX_WAIT_SECONDS = 25;
 
 function waitSeconds(req: Request): number {
@@ -47,7 +48,7 @@ export function adminDriftRouter(deps: ApiDeps): Router {
   router.post('/admin/drift', async (req, res) => {
     const seconds = waitSeconds(req);
     const fix = req.query.fix === '1' || req.query.fix === 'true';
-    const job = await deps.queues.maintenance.add(DRIFT_JOB_NAME, { fix }, { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } });
+    const job = await addJob(deps.queues, DRIFT_JOB_NAME, { fix }, { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } });
     const state = await settle(job, seconds);
     const latest = (await deps.queues.maintenance.getJob(job.id!)) ?? job;
     res.status(state === 'completed' || state === 'failed' ? 200 : 202).json(view(latest, state));

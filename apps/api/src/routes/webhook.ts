@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseTenantCommand, redactCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
-import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
+import { addJob as addQueueJob, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
 import { sealSecrets, type InboxEvent } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
 import { assertStorableJson } from '../storable-json';
@@ -68,7 +68,7 @@ async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Prom
   // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
   if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
   try {
-    await withEnqueueTimeout(deps.queues.provisioning.add(jobName, data, { jobId: event.jobId ?? undefined }));
+    await withEnqueueTimeout(addQueueJob(deps.queues, jobName, data, { jobId: event.jobId ?? undefined }));
   } catch (error) {
     // The event is safe in PostgreSQL; the reconciler enqueues it once Redis is back.
     if (isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message))) {

@@ -15,7 +15,7 @@ import {
   type BatchState,
 } from '@ictvoip/store';
 import { minuteSlot, type JobRequest } from '../enqueue';
-import type { RerateOutcome } from '@ictvoip/worker';
+import { rerateServicePeriod, type RerateOutcome } from '@ictvoip/operations';
 import { action, CliError, config, emit, positiveInt } from '../output';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
@@ -153,10 +153,7 @@ export function rerateCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(action(async (options: EnqueueOptions & { service: number; period: string; dryRun?: boolean }) => {
       if (options.dryRun) {
-        const outcome = await withReadDeps(async (deps) => {
-          const { rerateServicePeriod } = await import('@ictvoip/worker');
-          return rerateServicePeriod(deps, options.service, options.period, { dryRun: true });
-        }, { serviceId: options.service }).catch((error: Error & { code?: string }) => {
+        const outcome = await withReadDeps((deps) => rerateServicePeriod(deps, options.service, options.period, { dryRun: true }), { serviceId: options.service }).catch((error: Error & { code?: string }) => {
           if (error.code === 'SERVICE_UNKNOWN') throw new CliError(error.code, error.message);
           throw error;
         });

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CDR_JOBS, QUEUE_NAMES } from '@ictvoip/queue';
-import type { CdrBackfillPreview } from '@ictvoip/worker';
+import { previewCdrBackfill, type CdrBackfillPreview } from '@ictvoip/operations';
 import { minuteSlot } from '../enqueue';
 import { action, emit, positiveInt } from '../output';
 import { withReadDeps } from '../read-deps';
@@ -33,10 +33,7 @@ export function cdrCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(action(async (options: EnqueueOptions & { service: number; from: string; dryRun?: boolean }) => {
       if (options.dryRun) {
-        const preview = await withReadDeps(async (deps) => {
-          const { previewCdrBackfill } = await import('@ictvoip/worker');
-          return previewCdrBackfill(deps, options.service, new Date(options.from));
-        }, { serviceId: options.service });
+        const preview = await withReadDeps((deps) => previewCdrBackfill(deps, options.service, new Date(options.from)), { serviceId: options.service });
         emit(options, { dryRun: true, services: [preview] }, () => backfillText(preview));
         return;
       }

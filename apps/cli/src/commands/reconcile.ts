@@ -5,7 +5,7 @@ import { openQueues } from '../redis';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { toTenantCommand, WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
-import type { DriftFixPreview, DriftFixResult, DriftReport } from '@ictvoip/worker';
+import { buildDriftReport, fixDrift, previewDriftFix, type DriftFixPreview, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
 import type { EventPreview } from '@ictvoip/fusionpbx';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 import { previewWebhookEvent } from './preview';
@@ -92,7 +92,6 @@ export function reconcileCommand(): Command {
       const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
       const serverPools = new Map<string, Pool>();
       try {
-        const { buildDriftReport, fixDrift } = await import('@ictvoip/worker');
         await assertBridgeDatabaseMigrated(pool);
         // Every enabled registered server is compared too, each tenant on its own server.
         for (const server of await new FusionServersRepository(pool, cfg.webhook.secrets).specs()) {
@@ -101,7 +100,6 @@ export function reconcileCommand(): Command {
         progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
         const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
         if (options.dryRun) {
-          const { previewDriftFix } = await import('@ictvoip/worker');
           const plan = await previewDriftFix(report, pool);
           const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);
           emit(options, { dryRun: true, report, fix: { fixes, manual: plan.manual } }, () => `${reportText(report)}\n${plannedText(fixes)}`);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
-import { requeueUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
+import { requeueJobUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
 import { FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
 import { redisReady, withEnqueueTimeout } from '../../enqueue-timeout';
 import { DependencyUnavailableError, HttpError } from '../../errors';
@@ -77,7 +77,7 @@ async function enqueue(context: TenantContext, write: TenantWrite, inserted: boo
   const data: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
   try {
     if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
-    await withEnqueueTimeout(requeueUnlessLive(deps.queues['tenant-writes'], TENANT_WRITE_JOBS[write.resource], data, write.writeId));
+    await withEnqueueTimeout(requeueJobUnlessLive(deps.queues, TENANT_WRITE_JOBS[write.resource], data, write.writeId));
   } catch (error) {
     if (inserted) await deps.tenantWrites.withdraw(write.writeId);
     deps.logger.warn({ err: (error as Error).message, writeId: write.writeId }, 'REST write not queued; withdrawn');

@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { assertValidJobId, BILLING_JOBS, billingFanOutJobDataSchema, billingPushJobId, validatePayload } from '@ictvoip/queue';
+import { addJobs, assertValidJobId, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip/queue';
 import { latestClosedPeriod, servicesToBill } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 
@@ -22,16 +21,15 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
   const work = await servicesToBill(deps.pool, period, { verify });
   const jobs = work.map((item) => ({
-    name: BILLING_JOBS.pushBatch,
     data: { serviceId: item.serviceId, period: item.period },
     opts: { jobId: assertValidJobId(billingPushJobId(item.serviceId, item.period, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
   }));
-  if (jobs.length > 0) await deps.queues.billing.addBulk(jobs);
+  if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
   deps.logger.info({ period, enqueued: jobs.length }, 'billing close: pushes enqueued');
   return { period, enqueued: jobs.length };
 }
 
-export async function handleBillingClose(deps: WorkerDeps, job: Job): Promise<CloseOutcome> {
-  const data = validatePayload(billingFanOutJobDataSchema, BILLING_JOBS.closePeriods, job.data);
+export async function handleBillingClose(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.closePeriods>): Promise<CloseOutcome> {
+  const data = job.data;
   return closeBillingPeriods(deps, data.now ? new Date(data.now) : new Date());
 }

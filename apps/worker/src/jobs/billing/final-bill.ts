@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { assertValidJobId, BILLING_JOBS, billingPushJobDataSchema, validatePayload } from '@ictvoip/queue';
+import { addJob, assertValidJobId, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
 import { periodOf } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
@@ -37,7 +36,7 @@ export async function enqueueFinalBill(deps: Pick<WorkerDeps, 'config' | 'queues
   const period = periodOf(now, deps.config.billing.timeZone);
   const jobId = finalBillJobId(serviceId, eventId);
   const delayMs = deps.config.billing.closeDelaySeconds * 1000;
-  await deps.queues.billing.add(BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+  await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
   deps.logger.info({ serviceId, period, jobId, delayMs }, 'final bill scheduled after termination');
   return { jobId, period, delayMs };
 }
@@ -72,8 +71,8 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
 }
 
 /** `billing.push-batch` jobs: a final bill when the job id says so, else a regular push. */
-export async function handleBillingPushOrFinalBill(deps: WorkerDeps, job: Job): Promise<PushResult | FinalBillResult> {
+export async function handleBillingPushOrFinalBill(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.pushBatch>): Promise<PushResult | FinalBillResult> {
   if (!isFinalBillJobId(job.id)) return handleBillingPush(deps, job);
-  const data = validatePayload(billingPushJobDataSchema, BILLING_JOBS.pushBatch, job.data);
+  const data = job.data;
   return runFinalBill(deps, data.serviceId, data.period);
 }

@@ -1,6 +1,5 @@
-import type { Job } from 'bullmq';
 import type { PoolClient } from 'pg';
-import { BILLING_JOBS, billingPushJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { BILLING_JOBS, TypedJob } from '@ictvoip/queue';
 import { parseMoney } from '@ictvoip/rating';
 import {
   createBatch,
@@ -233,7 +232,7 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   });
 }
 
-export async function handleBillingPush(deps: WorkerDeps, job: Job): Promise<PushResult> {
-  const data = validatePayload(billingPushJobDataSchema, BILLING_JOBS.pushBatch, job.data);
+export async function handleBillingPush(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.pushBatch>): Promise<PushResult> {
+  const data = job.data;
   return pushBillingBatch(deps, data.serviceId, data.period);
 }

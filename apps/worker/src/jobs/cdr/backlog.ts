@@ -1,7 +1,7 @@
 import { getCdrSyncCursor } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { scopeForService } from '../../fusion-scope';
-import { countCdrsAfter } from './cdr-reader';
+import { countCdrsAfter } from '@ictvoip/operations';
 
 /** CDRs in FusionPBX after a tenant's cursor (not yet read), or null before its first sync. For metrics. */
 export async function cdrBacklog(deps: WorkerDeps, serviceId: number): Promise<number | null> {

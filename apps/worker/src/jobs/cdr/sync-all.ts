@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { assertValidJobId, billingFanOutJobDataSchema, CDR_JOBS, cdrSyncJobId, validatePayload } from '@ictvoip/queue';
+import { addJobs, assertValidJobId, CDR_JOBS, cdrSyncJobId, type TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 
 /**
@@ -19,17 +18,16 @@ export async function fanOutCdrSync(deps: WorkerDeps, now = new Date()): Promise
     const jobs = services
       .filter((service) => service.tenantDomain)
       .map((service) => ({
-        name: CDR_JOBS.syncTenant,
         data: { serviceId: service.serviceId },
         opts: { jobId: assertValidJobId(cdrSyncJobId(service.serviceId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
       }));
-    if (jobs.length > 0) await deps.queues['cdr-sync'].addBulk(jobs);
+    if (jobs.length > 0) await addJobs(deps.queues, CDR_JOBS.syncTenant, jobs);
     enqueued += jobs.length;
   }
   return { enqueued };
 }
 
-export async function handleCdrSyncAll(deps: WorkerDeps, job: Job): Promise<{ enqueued: number }> {
-  const data = validatePayload(billingFanOutJobDataSchema, CDR_JOBS.syncAll, job.data);
+export async function handleCdrSyncAll(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncAll>): Promise<{ enqueued: number }> {
+  const data = job.data;
   return fanOutCdrSync(deps, data.now ? new Date(data.now) : new Date());
 }

@@ -1,5 +1,4 @@
-import type { Job } from 'bullmq';
-import { CDR_JOBS, cdrSyncJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
   advanceCdrSyncCursor,
   existingChargeIds,
@@ -14,8 +13,7 @@ import {
 import type { PoolClient } from 'pg';
 import type { WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
-import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition, type SourceCdr } from './cdr-reader';
-import { loadServiceRating, rateInOrder, type ServiceRating } from './service-rating';
+import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
 export interface CdrSyncHooks {
@@ -156,7 +154,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
   });
 }
 
-export async function handleCdrSyncTenant(deps: WorkerDeps, job: Job): Promise<CdrSyncOutcome> {
-  const data = validatePayload(cdrSyncJobDataSchema, CDR_JOBS.syncTenant, job.data);
+export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
+  const data = job.data;
   return syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
 }

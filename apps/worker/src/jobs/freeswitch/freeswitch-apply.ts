@@ -1,7 +1,6 @@
-import type { Job } from 'bullmq';
 import { applyFreeswitchSide, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
 import { withServiceLock } from '@ictvoip/store';
-import { FREESWITCH_JOBS, freeswitchApplyJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { FREESWITCH_JOBS, TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -28,8 +27,8 @@ function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
  * nothing harmful; the steps go to the event socket of the server the service lives on. A gateway
  * start whose gateway a later write removed or disabled is left out.
  */
-export async function applyFreeswitchJob(deps: WorkerDeps, job: Job): Promise<FreeswitchApplyResult> {
-  const data = validatePayload(freeswitchApplyJobDataSchema, FREESWITCH_JOBS.apply, job.data);
+export async function applyFreeswitchJob(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>): Promise<FreeswitchApplyResult> {
+  const data = job.data;
   const steps = checkedSteps(data.steps);
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);

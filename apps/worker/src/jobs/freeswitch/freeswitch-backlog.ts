@@ -1,7 +1,6 @@
-import type { Job } from 'bullmq';
 import { withDeadline } from '@ictvoip/config';
 import { applyFreeswitchSide, coalesceSteps, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
-import { FREESWITCH_JOBS, freeswitchBacklogJobDataSchema, freeswitchBacklogJobId, requeueUnlessLive, validatePayload, type FreeswitchBacklogJobData } from '@ictvoip/queue';
+import { FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, inTransaction, ServicesRepository, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
@@ -92,7 +91,7 @@ export function pendingMessage(backlog: Pick<FreeswitchBacklog, 'since' | 'steps
 export async function queueBacklogJob(deps: WorkerDeps, serviceId: number, version: number): Promise<{ jobId: string; added: boolean }> {
   const data: FreeswitchBacklogJobData = { serviceId, version };
   const jobId = freeswitchBacklogJobId(data);
-  const { added } = await requeueUnlessLive(deps.queues.provisioning, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS });
+  const { added } = await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS });
   return { jobId, added };
 }
 
@@ -156,8 +155,8 @@ export function applyBacklog(deps: WorkerDeps, serviceId: number, options: { dea
 }
 
 /** The `freeswitch.backlog` job: applies what the service owes FreeSWITCH, retried with backoff until it answers. */
-export async function applyFreeswitchBacklogJob(deps: WorkerDeps, job: Job): Promise<BacklogApplyOutcome & { server: string }> {
-  const data = validatePayload(freeswitchBacklogJobDataSchema, FREESWITCH_JOBS.backlog, job.data);
+export async function applyFreeswitchBacklogJob(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.backlog>): Promise<BacklogApplyOutcome & { server: string }> {
+  const data = job.data;
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
   const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;

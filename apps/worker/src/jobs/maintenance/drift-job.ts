@@ -1,25 +1,16 @@
-import type { Job } from 'bullmq';
-import Joi from 'joi';
-import { validatePayload } from '@ictvoip/queue';
+import { MAINTENANCE_JOBS, SCHEDULER_IDS, upsertJobScheduler, type DriftJobData, type TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
-import { fixDrift, type DriftFixResult } from './drift-fix';
-import { buildDriftReport, driftSourcesOf, DRIFT_KINDS, type DriftReport } from './drift-report';
+import { buildDriftReport, driftSourcesOf, fixDrift, DRIFT_KINDS, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
 
 /** On the maintenance queue; the API's /admin/drift reads this job's results. */
-export const DRIFT_JOB_NAME = 'drift.report';
-export const DRIFT_SCHEDULER_ID = 'drift-report';
-
-export interface DriftJobData {
-  fix?: boolean;
-}
+export const DRIFT_JOB_NAME = MAINTENANCE_JOBS.driftReport;
+export const DRIFT_SCHEDULER_ID = SCHEDULER_IDS.driftReport;
 
 export interface DriftJobResult {
   report: DriftReport;
   fix: DriftFixResult | null;
 }
-
-const driftJobDataSchema = Joi.object<DriftJobData>({ fix: Joi.boolean() });
 
 export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: DriftReport): void {
   if (!metrics) return;
@@ -28,8 +19,8 @@ export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: D
 }
 
 /** The daily (and on-demand) drift report; with `fix` it also converges what a job can converge. */
-export async function runDriftJob(deps: WorkerDeps, job: Job | null, metrics?: WorkerMetrics): Promise<DriftJobResult> {
-  const data = job ? validatePayload(driftJobDataSchema, DRIFT_JOB_NAME, job.data) : {};
+export async function runDriftJob(deps: WorkerDeps, job: TypedJob<typeof MAINTENANCE_JOBS.driftReport> | null, metrics?: WorkerMetrics): Promise<DriftJobResult> {
+  const data: DriftJobData = job?.data ?? {};
   const report = await buildDriftReport(await driftSourcesOf(deps));
   recordDriftMetrics(metrics, report);
   deps.logger.info({ differences: report.items.length, counts: report.counts, whmcsChecked: report.whmcsChecked }, 'drift report');
@@ -45,9 +36,5 @@ export async function ensureDriftScheduler(deps: WorkerDeps): Promise<void> {
     await deps.queues.maintenance.removeJobScheduler(DRIFT_SCHEDULER_ID);
     return;
   }
-  await deps.queues.maintenance.upsertJobScheduler(
-    DRIFT_SCHEDULER_ID,
-    { every: every * 1000 },
-    { name: DRIFT_JOB_NAME, data: {}, opts: { attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } } },
-  );
+  await upsertJobScheduler(deps.queues, DRIFT_SCHEDULER_ID, { every: every * 1000 }, DRIFT_JOB_NAME, {}, { attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } });
 }

@@ -1,10 +1,11 @@
 import { applyFreeswitchSide } from '@ictvoip/fusionpbx';
+import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { withServiceLock } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
-export const PURGE_JOB_NAME = 'tenant.purge_terminated';
-export const PURGE_SCHEDULER_ID = 'purge-terminated';
+export const PURGE_JOB_NAME = MAINTENANCE_JOBS.purgeTerminated;
+export const PURGE_SCHEDULER_ID = SCHEDULER_IDS.purgeTerminated;
 
 export interface PurgeOutcome {
   purged: number[];

@@ -1,5 +1,4 @@
-import { MAINTENANCE_JOBS, PROVISIONING_JOBS, reconcileJobDataSchema, requeueUnlessLive, TENANT_WRITE_JOBS, validatePayload, type ProvisioningJobData, type TenantWriteJobData } from '@ictvoip/queue';
-import type { Job } from 'bullmq';
+import { addJob, MAINTENANCE_JOBS, PROVISIONING_JOBS, requeueJobUnlessLive, TENANT_WRITE_JOBS, type ProvisioningJobData, type TenantWriteJobData, type TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { requeueBacklogs } from '../freeswitch/freeswitch-backlog';
 
@@ -28,8 +27,8 @@ async function reconcileEvents(deps: WorkerDeps, olderThanSeconds: number): Prom
     const name = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
     // Every row written since the first release has a deterministic job id; one without gets a fresh job.
     const { previousState, added } = event.jobId
-      ? await requeueUnlessLive(deps.queues.provisioning, name, payload, event.jobId)
-      : { previousState: 'missing', added: !!(await deps.queues.provisioning.add(name, payload)) };
+      ? await requeueJobUnlessLive(deps.queues, name, payload, event.jobId)
+      : { previousState: 'missing', added: !!(await addJob(deps.queues, name, payload)) };
     if (!added) continue;
     await deps.inbox.markQueued(event.eventId);
     requeued += 1;
@@ -43,7 +42,7 @@ async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Prom
   let requeued = 0;
   for (const write of stale) {
     const payload: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
-    const { previousState, added } = await requeueUnlessLive(deps.queues['tenant-writes'], TENANT_WRITE_JOBS[write.resource], payload, write.writeId);
+    const { previousState, added } = await requeueJobUnlessLive(deps.queues, TENANT_WRITE_JOBS[write.resource], payload, write.writeId);
     if (!added) continue;
     requeued += 1;
     deps.logger.info({ writeId: write.writeId, previousState }, 'reconciler re-enqueued an unfinished REST write');
@@ -57,8 +56,8 @@ async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Prom
  * enqueued again with its deterministic id, so it runs once. REST writes finished long ago are
  * forgotten here too.
  */
-export async function reconcileInbox(deps: WorkerDeps, job: Job | null, olderThanSeconds = deps.config.worker.reconcileAfterSeconds): Promise<ReconcileOutcome> {
-  const data = job ? validatePayload(reconcileJobDataSchema, MAINTENANCE_JOBS.reconcileInbox, job.data) : {};
+export async function reconcileInbox(deps: WorkerDeps, job: TypedJob<typeof MAINTENANCE_JOBS.reconcileInbox> | null, olderThanSeconds = deps.config.worker.reconcileAfterSeconds): Promise<ReconcileOutcome> {
+  const data = job?.data ?? {};
   const after = data.olderThanSeconds ?? olderThanSeconds;
   const events = await reconcileEvents(deps, after);
   const writes = await reconcileWrites(deps, after);

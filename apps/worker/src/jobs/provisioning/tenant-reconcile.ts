@@ -1,6 +1,6 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ActionResult, ProvisioningJobDefinition, TenantActionContext } from '../../tenant-action';
-import { buildDriftReport, driftSourcesOf } from '../maintenance/drift-report';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 
 /**
  * WHMCS's "Reconcile" button: compares this service in WHMCS, the bridge and FusionPBX now and reports

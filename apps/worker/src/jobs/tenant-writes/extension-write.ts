@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { TENANT_WRITE_JOBS, TypedJob } from '@ictvoip/queue';
 import {
   deleteTenantExtension,
   extensionRemovalSteps,
@@ -63,6 +63,6 @@ export async function writeExtension(ctx: TenantWriteContext): Promise<ResourceW
   return { outcome: result.outcome, body: { extension: result.extension }, freeswitch: result.freeswitch };
 }
 
-export function extensionWriteJob(deps: WorkerDeps, job: Job): Promise<TenantWriteJobResult> {
+export function extensionWriteJob(deps: WorkerDeps, job: TypedJob<typeof TENANT_WRITE_JOBS.extension>): Promise<TenantWriteJobResult> {
   return runTenantWrite(deps, job, writeExtension);
 }

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { TENANT_WRITE_JOBS, TypedJob } from '@ictvoip/queue';
 import {
   createTenantGateway,
   deleteTenantGateway,
@@ -63,6 +63,6 @@ export async function writeGateway(ctx: TenantWriteContext): Promise<ResourceWri
   return { outcome: result.outcome, body: { gateway: result.gateway }, freeswitch: result.freeswitch };
 }
 
-export function gatewayWriteJob(deps: WorkerDeps, job: Job): Promise<TenantWriteJobResult> {
+export function gatewayWriteJob(deps: WorkerDeps, job: TypedJob<typeof TENANT_WRITE_JOBS.gateway>): Promise<TenantWriteJobResult> {
   return runTenantWrite(deps, job, writeGateway);
 }

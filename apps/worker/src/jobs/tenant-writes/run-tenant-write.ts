@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { withDeadline } from '@ictvoip/config';
 import { applyFreeswitchSide, writeRejectionOf, type FreeswitchStep } from '@ictvoip/fusionpbx';
-import { tenantWriteJobDataSchema, validatePayload } from '@ictvoip/queue';
+import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
 import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
@@ -114,8 +114,8 @@ const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?
  * (its write already answered) changes nothing; a client's mistake (quota, duplicate, unknown
  * resource) is an answer, not a retry; anything else is retried, and the last failure is stored.
  */
-export async function runTenantWrite(deps: WorkerDeps, job: Job, writer: ResourceWriter): Promise<TenantWriteJobResult> {
-  const data = validatePayload(tenantWriteJobDataSchema, job.name, job.data);
+export async function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, writer: ResourceWriter): Promise<TenantWriteJobResult> {
+  const data = job.data;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, writeId: data.writeId, jobId: job.id });
   const write = await deps.tenantWrites.markRunning(data.writeId);
   if (!write) {

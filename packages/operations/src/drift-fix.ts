@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { eventJobId, PROVISIONING_JOBS, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
+import { addJob, eventJobId, PROVISIONING_JOBS, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { parseWebhookEvent, type WebhookAction, type WebhookEvent } from '@ictvoip/whmcs';
 import type { DriftItem, DriftReport } from './drift-report';
@@ -104,7 +104,7 @@ async function enqueueFix(targets: DriftFixTargets, service: ServiceRecord, { ac
   await new AuditRepository(targets.pool).append({ actor: 'drift-fix', action: `drift.${action}`, serviceId: service.serviceId, eventId, detail: { kinds } });
   if (!targets.queues) return { serviceId: service.serviceId, action, kinds, outcome: 'recorded', eventId };
   const data: ProvisioningJobData = { eventId, serviceId: service.serviceId, action, requestId: DRIFT_FIX_REQUEST_ID };
-  await targets.queues.provisioning.add(PROVISIONING_JOBS[action as keyof typeof PROVISIONING_JOBS], data, { jobId });
+  await addJob(targets.queues, PROVISIONING_JOBS[action as keyof typeof PROVISIONING_JOBS], data, { jobId });
   await inbox.markQueued(eventId);
   return { serviceId: service.serviceId, action, kinds, outcome: 'enqueued', eventId };
 }

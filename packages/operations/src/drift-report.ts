@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
-import type { WorkerDeps } from '../../deps';
-import { describeError } from '../../errors';
+import type { OperationsDeps } from './deps';
+import { describeError } from './errors';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -305,7 +305,7 @@ function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
 }
 
 /** The drift sources of every enabled server (the default and each registered one). */
-export async function driftSourcesOf(deps: WorkerDeps): Promise<DriftSources> {
+export async function driftSourcesOf(deps: Pick<OperationsDeps, 'pool' | 'whmcs'> & Required<Pick<OperationsDeps, 'targets'>>): Promise<DriftSources> {
   const targets = await deps.targets.all();
   const servers = new Map(targets.filter((target) => target.storedName !== null).map((target) => [target.storedName!, target.pool]));
   return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, whmcs: deps.whmcs };

@@ -1,0 +1,23 @@
+/**
+ * What the worker's jobs and the CLI both run: the drift report and its fix, re-rating a period,
+ * the CDR backfill's preview, and the CDR reading and rating they share. Depends on packages only.
+ */
+export type { OperationsDeps } from './deps';
+export { describeError, PermanentJobError } from './errors';
+export { countCdrsAfter, findDomainUuid, NIL_UUID, readCdrsAfter, readCdrsByUuid, type CdrPosition, type SourceCdr } from './cdr-reader';
+export { includedSecondsOf, loadServiceRating, rateInOrder, toCharge, type ServiceRating } from './service-rating';
+export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './cdr-backfill-preview';
+export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate';
+export {
+  buildDriftReport,
+  desiredFromWhmcs,
+  driftSourcesOf,
+  readFusionTenants,
+  DRIFT_KINDS,
+  type DriftItem,
+  type DriftKind,
+  type DriftReport,
+  type DriftSources,
+  type FusionTenantRow,
+} from './drift-report';
+export { fixDrift, planFixes, previewDriftFix, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixPreview, type DriftFixResult, type DriftFixTargets } from './drift-fix';

@@ -1,0 +1,98 @@
+import type { Job, JobsOptions } from 'bullmq';
+import type Joi from 'joi';
+import { billingFanOutJobDataSchema, billingPushJobDataSchema, billingRerateJobDataSchema, cdrBackfillJobDataSchema, cdrSyncJobDataSchema } from './billing-payloads';
+import { freeswitchApplyJobDataSchema, freeswitchBacklogJobDataSchema } from './freeswitch-payloads';
+import { BILLING_JOBS, CDR_JOBS, FREESWITCH_JOBS, MAINTENANCE_JOBS, PROVISIONING_JOBS, QUEUE_NAMES, TENANT_WRITE_JOBS, type QueueName } from './names';
+import { driftJobDataSchema, emptyJobDataSchema, provisioningJobDataSchema, reconcileJobDataSchema, validatePayload } from './payloads';
+import type { QueueSet } from './queues';
+import { requeueUnlessLive } from './requeue';
+import { tenantWriteJobDataSchema } from './tenant-write-payloads';
+
+/** One job: the queue it goes on and the schema of its payload (typed by the payload's interface). */
+export interface JobDefinition<Payload = unknown> {
+  readonly queue: QueueName;
+  readonly payload: Joi.ObjectSchema<Payload>;
+}
+
+const job = <Payload>(queue: QueueName, payload: Joi.ObjectSchema<Payload>): JobDefinition<Payload> => ({ queue, payload });
+
+const provisioning = job(QUEUE_NAMES.provisioning, provisioningJobDataSchema);
+
+/**
+ * Every job there is, once: its name, queue and payload schema. The payload's type comes from the
+ * schema (JobPayload), producers add jobs through addJob (which picks the queue), and the worker's
+ * handler map is typed by JobName, so a job without a handler (or a handler without a job) does not
+ * compile. The name constants in names.ts group these names by concern.
+ */
+export const JOBS = {
+  [PROVISIONING_JOBS.create]: provisioning,
+  [PROVISIONING_JOBS.suspend]: provisioning,
+  [PROVISIONING_JOBS.unsuspend]: provisioning,
+  [PROVISIONING_JOBS.terminate]: provisioning,
+  [PROVISIONING_JOBS.change_package]: provisioning,
+  [PROVISIONING_JOBS.change_password]: provisioning,
+  [PROVISIONING_JOBS.test_connection]: provisioning,
+  [PROVISIONING_JOBS.reconcile]: provisioning,
+  // FreeSWITCH jobs share the provisioning queue with the events whose steps they apply.
+  [FREESWITCH_JOBS.apply]: job(QUEUE_NAMES.provisioning, freeswitchApplyJobDataSchema),
+  [FREESWITCH_JOBS.backlog]: job(QUEUE_NAMES.provisioning, freeswitchBacklogJobDataSchema),
+  [TENANT_WRITE_JOBS.extension]: job(QUEUE_NAMES.tenantWrites, tenantWriteJobDataSchema),
+  [TENANT_WRITE_JOBS.gateway]: job(QUEUE_NAMES.tenantWrites, tenantWriteJobDataSchema),
+  [MAINTENANCE_JOBS.reconcileInbox]: job(QUEUE_NAMES.maintenance, reconcileJobDataSchema),
+  [MAINTENANCE_JOBS.driftReport]: job(QUEUE_NAMES.maintenance, driftJobDataSchema),
+  [MAINTENANCE_JOBS.purgeTerminated]: job(QUEUE_NAMES.maintenance, emptyJobDataSchema),
+  [CDR_JOBS.syncAll]: job(QUEUE_NAMES.cdrSync, billingFanOutJobDataSchema),
+  [CDR_JOBS.syncTenant]: job(QUEUE_NAMES.cdrSync, cdrSyncJobDataSchema),
+  [CDR_JOBS.backfill]: job(QUEUE_NAMES.cdrSync, cdrBackfillJobDataSchema),
+  [BILLING_JOBS.closePeriods]: job(QUEUE_NAMES.billing, billingFanOutJobDataSchema),
+  [BILLING_JOBS.pushBatch]: job(QUEUE_NAMES.billing, billingPushJobDataSchema),
+  [BILLING_JOBS.reratePeriod]: job(QUEUE_NAMES.billing, billingRerateJobDataSchema),
+} as const;
+
+export type JobName = keyof typeof JOBS;
+export type JobPayload<N extends JobName> = (typeof JOBS)[N] extends JobDefinition<infer Payload> ? Payload : never;
+/** A job as its handler sees it: its own name, and a payload already validated against the catalogue. */
+export type TypedJob<N extends JobName> = Job<JobPayload<N>, unknown, N>;
+/** Exactly one handler per job name: a missing or an extra one is a compile error. */
+export type JobHandlers<Deps> = { [N in JobName]: (deps: Deps, job: TypedJob<N>) => Promise<unknown> };
+
+// Every name in the groups of names.ts is in the catalogue (the catalogue's keys are built from them).
+type ValueOf<T> = T[keyof T];
+type GroupNames = ValueOf<typeof PROVISIONING_JOBS> | ValueOf<typeof FREESWITCH_JOBS> | ValueOf<typeof TENANT_WRITE_JOBS> | ValueOf<typeof MAINTENANCE_JOBS> | ValueOf<typeof CDR_JOBS> | ValueOf<typeof BILLING_JOBS>;
+const everyGroupedNameIsCatalogued: [GroupNames] extends [JobName] ? [JobName] extends [GroupNames] ? true : never : never = true;
+void everyGroupedNameIsCatalogued;
+
+export const JOB_NAMES = Object.keys(JOBS) as JobName[];
+
+export function isJobName(name: string): name is JobName {
+  return Object.prototype.hasOwnProperty.call(JOBS, name);
+}
+
+export function queueOf(name: JobName): QueueName {
+  return JOBS[name].queue;
+}
+
+/** Validates a job's payload against the catalogue (JobPayloadError when it does not match). */
+export function validateJobPayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  return validatePayload(JOBS[name].payload as Joi.ObjectSchema<JobPayload<N>>, name, data);
+}
+
+/** Adds a job on the queue the catalogue gives it; the payload is checked by the compiler. */
+export function addJob<N extends JobName>(queues: QueueSet, name: N, payload: JobPayload<N>, opts?: JobsOptions): Promise<Job<JobPayload<N>, unknown, N>> {
+  return queues[queueOf(name)].add(name, payload, opts) as Promise<Job<JobPayload<N>, unknown, N>>;
+}
+
+/** One bulk add of jobs of one name (a fan-out). */
+export function addJobs<N extends JobName>(queues: QueueSet, name: N, jobs: readonly { data: JobPayload<N>; opts?: JobsOptions }[]): Promise<Job<JobPayload<N>, unknown, N>[]> {
+  return queues[queueOf(name)].addBulk(jobs.map((entry) => ({ name, data: entry.data, opts: entry.opts }))) as Promise<Job<JobPayload<N>, unknown, N>[]>;
+}
+
+/** Creates or updates a repeatable job of the catalogue on its own queue. */
+export async function upsertJobScheduler<N extends JobName>(queues: QueueSet, schedulerId: string, repeat: { every: number }, name: N, payload: JobPayload<N>, opts?: JobsOptions): Promise<void> {
+  await queues[queueOf(name)].upsertJobScheduler(schedulerId, repeat, { name, data: payload, opts });
+}
+
+/** requeueUnlessLive for a job of the catalogue, on its own queue. */
+export function requeueJobUnlessLive<N extends JobName>(queues: QueueSet, name: N, payload: JobPayload<N>, jobId: string, opts: JobsOptions = {}): Promise<{ previousState: string; added: boolean }> {
+  return requeueUnlessLive(queues[queueOf(name)], name, payload, jobId, opts);
+}
