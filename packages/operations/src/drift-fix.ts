@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { addJob, eventJobId, PROVISIONING_JOBS, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
-import { parseWebhookEvent, type WebhookAction, type WebhookEvent } from '@ictvoip/whmcs';
+import { parseTenantCommand, redactCommand, type TenantCommand, type WebhookAction } from '@ictvoip/whmcs';
 import type { DriftItem, DriftReport } from './drift-report';
 
 /** The request id every drift-fix event carries, so its jobs are easy to follow in the logs. */
@@ -59,9 +59,9 @@ export function planFixes(report: DriftReport): { planned: Map<number, PlannedFi
 }
 
 /** A webhook-shaped event from the bridge's own record of the service (validated like any webhook). */
-function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: string, plan: Record<string, unknown>): Record<string, unknown> {
+function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: string, plan: Record<string, unknown>): TenantCommand {
   const adminUsername = typeof service.properties.adminUsername === 'string' ? service.properties.adminUsername : undefined;
-  return parseWebhookEvent({
+  return parseTenantCommand({
     schemaVersion: 1,
     eventId,
     action,
@@ -72,7 +72,7 @@ function syntheticEvent(service: ServiceRecord, action: WebhookAction, eventId: 
     configurableOptions: {},
     customFields: {},
     origin: 'drift-fix',
-  }) as unknown as Record<string, unknown>;
+  });
 }
 
 async function hasUnfinishedEvent(pool: Pool, serviceId: number): Promise<boolean> {
@@ -87,7 +87,7 @@ async function enqueueFix(targets: DriftFixTargets, service: ServiceRecord, { ac
     return { serviceId: service.serviceId, action, kinds, outcome: 'already_pending', eventId: null };
   }
   const eventId = randomUUID();
-  const payload = syntheticEvent(service, action, eventId, plan ?? service.plan);
+  const payload = { ...redactCommand(syntheticEvent(service, action, eventId, plan ?? service.plan)) };
   const jobId = eventJobId(service.serviceId, action, eventId);
   const inbox = new InboxRepository(targets.pool);
   await inbox.record({
@@ -133,7 +133,7 @@ export interface DriftFixPreview {
   /** `already_pending`: an unfinished event of the service exists, so --fix would add nothing */
   outcome: 'would_enqueue' | 'already_pending';
   /** the synthetic event --fix would record and enqueue (its event id is drawn afresh by the real run) */
-  event: WebhookEvent | null;
+  event: TenantCommand | null;
 }
 
 /** `reconcile --fix --dry-run`: the events fixDrift would enqueue, per service; reads only. */
@@ -148,7 +148,7 @@ export async function previewDriftFix(report: DriftReport, pool: Pool): Promise<
       fixes.push({ serviceId, action, kinds, outcome: 'already_pending', event: null });
       continue;
     }
-    const event = syntheticEvent(service, action, randomUUID(), plan ?? service.plan) as unknown as WebhookEvent;
+    const event = syntheticEvent(service, action, randomUUID(), plan ?? service.plan);
     fixes.push({ serviceId, action, kinds, outcome: 'would_enqueue', event });
   }
   return { fixes, manual };

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import type { QueueSet } from '@ictvoip/queue';
 import { openQueues } from '../redis';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
-import { toTenantCommand, WhmcsApiClient } from '@ictvoip/whmcs';
+import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import { buildDriftReport, fixDrift, previewDriftFix, type DriftFixPreview, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
 import type { EventPreview } from '@ictvoip/fusionpbx';
@@ -57,7 +57,7 @@ async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Po
       continue;
     }
     try {
-      planned.push({ ...fix, preview: await previewWebhookEvent(toTenantCommand(fix.event), target) });
+      planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
     } catch (error) {
       if (error instanceof CliError) throw error;
       planned.push({ ...fix, preview: null, unavailable: `${server === null ? 'the default FusionPBX server' : `FusionPBX server ${server}`} did not answer: ${error instanceof Error ? error.message : 'failed'}` });
