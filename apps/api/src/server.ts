@@ -43,7 +43,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const provisionerOptions = provisionerOptionsFrom(config);
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
   const pool = createPool(config.database.url, {}, (error) => logger.warn({ err: error.message }, 'bridge database connection error'));
-  const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
+  const fusionServers = new FusionServersRepository(pool, config.sealing);
   // Each FusionPBX server (the default one and every registered one) gets a small pool and an event socket.
   const targets = new FusionTargets({
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },

@@ -13,7 +13,7 @@ export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_app
 
 function restoreEvent(deps: WorkerDeps, inboxEvent: InboxEvent): WebhookEvent {
   const event = { ...inboxEvent.payload } as WebhookEvent;
-  if (inboxEvent.sealedSecrets) event.secrets = openSecrets(inboxEvent.sealedSecrets, deps.config.webhook.secrets) as WebhookEvent['secrets'];
+  if (inboxEvent.sealedSecrets) event.secrets = openSecrets(inboxEvent.sealedSecrets, deps.config.sealing) as WebhookEvent['secrets'];
   else delete event.secrets;
   return event;
 }

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
   });
 
   it('accepts production with real secrets', () => {
-    const config = loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default' });
+    const config = loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default', SEALING_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}` });
     expect(config.nodeEnv).toBe('production');
   });
 

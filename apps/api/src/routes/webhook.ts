@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseWebhookEvent, redactEvent, SignatureError, verifySignature, type WebhookEvent } from '@ictvoip/whmcs';
 import { eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
-import { sealSecrets, type InboxEvent } from '@ictvoip/store';
+import { derivedHmacKey, sealSecrets, type InboxEvent, type SealingKeyring } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
 import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
@@ -13,10 +13,15 @@ import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
 
-function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
+/**
+ * The first is stored. Keyed, so a stored hash is no offline oracle for the service password inside
+ * the body: by a key derived from each sealing key (a WEBHOOK_SECRET rotation changes nothing), then
+ * by the webhook secrets, which events stored before SEALING_KEY existed were hashed with.
+ */
+function bodyHashes(keyring: SealingKeyring, parsedBody: unknown): string[] {
   const canonical = canonicalJson(parsedBody);
-  // Keyed, so a stored hash is no offline oracle for the service password inside the body.
-  return secrets.map((secret) => createHmac('sha256', secret).update(canonical).digest('hex'));
+  const keys = [...keyring.keys.map((key) => derivedHmacKey(key, 'webhook-body-hash')), ...keyring.legacySecrets];
+  return keys.map((key) => createHmac('sha256', key).update(canonical).digest('hex'));
 }
 
 function requireJsonContentType(req: Request): void {
@@ -99,7 +104,7 @@ async function enqueueReceived(deps: ApiDeps, event: InboxEvent, requestId: stri
 }
 
 async function record(deps: ApiDeps, event: WebhookEvent, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
-  const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.webhook.secrets[0]) : null;
+  const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.sealing) : null;
   return deps.inbox.record({
     eventId: event.eventId,
     bodyHash: hash,
@@ -134,7 +139,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     res.locals.webhookAction = event.action;
     if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
     const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
-    const hashes = bodyHashes(deps.config.webhook.secrets, parsed);
+    const hashes = bodyHashes(deps.config.sealing, parsed);
     const requestId = String(res.locals.requestId ?? randomUUID());
     const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
     if (!inserted && !hashes.includes(stored.bodyHash)) {

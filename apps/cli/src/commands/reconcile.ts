@@ -95,7 +95,7 @@ export function reconcileCommand(): Command {
         const { buildDriftReport, fixDrift } = await import('@ictvoip/worker');
         await migrateBridgeDatabase(pool);
         // Every enabled registered server is compared too, each tenant on its own server.
-        for (const server of await new FusionServersRepository(pool, cfg.webhook.secrets).specs()) {
+        for (const server of await new FusionServersRepository(pool, cfg.sealing).specs()) {
           if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
         }
         progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
