@@ -107,6 +107,7 @@ describe('the answer of a write job', () => {
     // Another webhook secret and a new sealing key first (the old one still listed): the write id is the same write.
     const rotated = await startApi(loadConfig({ ...bridge.env, WEBHOOK_SECRET: 'rotated-webhook-secret-0123456789', SEALING_KEY: `${testSealingKey('test2')},${TEST_SEALING_KEY}` }), bridge.logger, { port: 0 });
     try {
+      await waitFor(async () => (await fetch(`${rotated.url}/readyz`)).status === 200, 10_000, 'the rotated API ready');
       const again = await call(rotated.url, 'POST', `${base}/extensions`, { token: key, body: { extension: '152' }, headers: { 'X-Request-Id': 'req-create-152' } });
       expect(again.status).toBe(201);
       expect(again.body.password).toBe(first.body.password);
@@ -114,6 +115,8 @@ describe('the answer of a write job', () => {
     } finally {
       await rotated.close();
     }
+    // Leaves the plan's quota as the next test counts it.
+    expect((await send('DELETE', '/extensions/152')).status).toBe(204);
   });
 
   it('carries each refusal back with its status and code, and writes nothing', async () => {
