@@ -3,6 +3,8 @@ import { startApi, type RunningApi } from '@ictvoip/api';
 import { createPool, resealAll } from '@ictvoip/store';
 import type { Pool } from 'pg';
 import { buildEvent, postWebhook, sealLegacy } from '@ictvoip/testkit';
+import { createHmac } from 'node:crypto';
+import { canonicalJson } from '../../api/src/canonical-json';
 import { startWorker } from '../src';
 import { startBridge, waitFor, type Bridge } from './harness';
 
@@ -46,7 +48,8 @@ describe('rotating WEBHOOK_SECRET', () => {
     const upgraded = buildEvent({ serviceId: 7302, secrets: { servicePassword: PASSWORD } });
     expect((await post(before, OLD)).status).toBe(202);
     expect((await post(upgraded, OLD)).status).toBe(202);
-    await pool.query('UPDATE webhook_inbox SET sealed_secrets = $2 WHERE event_id = $1', [upgraded.eventId, sealLegacy({ servicePassword: PASSWORD }, OLD)]);
+    const legacyHash = createHmac('sha256', OLD).update(canonicalJson(upgraded)).digest('hex');
+    await pool.query('UPDATE webhook_inbox SET sealed_secrets = $2, body_hash = $3 WHERE event_id = $1', [upgraded.eventId, sealLegacy({ servicePassword: PASSWORD }, OLD), legacyHash]);
 
     // Step 1: the new secret, the old one still listed (WHMCS may sign with either).
     await useApi({ WEBHOOK_SECRET: NEW, WEBHOOK_SECRET_PREVIOUS: OLD });
@@ -56,6 +59,7 @@ describe('rotating WEBHOOK_SECRET', () => {
     expect((await post(duringNew, NEW)).status).toBe(202);
     // A repeat of an event stored before the rotation is that event, whichever secret signs it.
     expect([200, 202]).toContain((await post(before, NEW)).status);
+    expect([200, 202]).toContain((await post(upgraded, NEW)).status);
     // Values of the format before SEALING_KEY open only with the webhook secret: re-seal them now.
     expect(await resealAll(pool, configWith({ WEBHOOK_SECRET: NEW, WEBHOOK_SECRET_PREVIOUS: OLD }).sealing)).toMatchObject({ unreadable: [] });
 

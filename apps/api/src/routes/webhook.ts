@@ -16,11 +16,11 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
 /**
  * The first is stored. Keyed, so a stored hash is no offline oracle for the service password inside
  * the body: by a key derived from each sealing key (a WEBHOOK_SECRET rotation changes nothing), then
- * by the webhook secrets, which events stored before SEALING_KEY existed were hashed with.
+ * (with `legacy`) by the webhook secrets, which events stored before SEALING_KEY existed were hashed with.
  */
-function bodyHashes(keyring: SealingKeyring, parsedBody: unknown): string[] {
+function bodyHashes(keyring: SealingKeyring, parsedBody: unknown, legacy = false): string[] {
   const canonical = canonicalJson(parsedBody);
-  const keys = [...keyring.keys.map((key) => derivedHmacKey(key, 'webhook-body-hash')), ...keyring.legacySecrets];
+  const keys = legacy ? keyring.legacySecrets : keyring.keys.map((key) => derivedHmacKey(key, 'webhook-body-hash'));
   return keys.map((key) => createHmac('sha256', key).update(canonical).digest('hex'));
 }
 
@@ -142,7 +142,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     const hashes = bodyHashes(deps.config.sealing, parsed);
     const requestId = String(res.locals.requestId ?? randomUUID());
     const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
-    if (!inserted && !hashes.includes(stored.bodyHash)) {
+    if (!inserted && !hashes.includes(stored.bodyHash) && !bodyHashes(deps.config.sealing, parsed, true).includes(stored.bodyHash)) {
       throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
     }
     deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
