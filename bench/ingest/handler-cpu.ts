@@ -5,7 +5,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { parseWebhookEvent, redactEvent, signBody, verifySignature } from '@ictvoip/whmcs';
 import { sealSecrets } from '@ictvoip/store';
-import { buildEvent, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
+import { buildEvent, TEST_WEBHOOK_SECRET, testKeyring } from '@ictvoip/testkit';
 
 const N = Number(process.env.N ?? 20_000);
 const bodies = Array.from({ length: N }, (_, i) => JSON.stringify(buildEvent({ serviceId: 1000 + i })));
@@ -28,6 +28,7 @@ measure('JSON.parse', (i) => JSON.parse(bodies[i]));
 measure('parseWebhookEvent (joi)', (i) => parseWebhookEvent(parsed[i]));
 // apps/api hashes its own canonical JSON (not exported); JSON.stringify is a lower bound of that step.
 measure('JSON.stringify + HMAC (body hash, lower bound)', (i) => createHmac('sha256', TEST_WEBHOOK_SECRET).update(JSON.stringify(parsed[i])).digest('hex'));
-measure('sealSecrets (hkdf + AES-GCM)', () => sealSecrets({ servicePassword: 'Adm1n-Pass-Example!' }, TEST_WEBHOOK_SECRET));
+const keyring = testKeyring(['bench']);
+measure('sealSecrets (AES-GCM)', () => sealSecrets({ servicePassword: 'Adm1n-Pass-Example!' }, keyring));
 measure('redactEvent', (i) => redactEvent(events[i]));
 measure('randomUUID (request id)', () => randomUUID());

@@ -45,7 +45,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   // A database that is down makes these fire on every request: one line per minute with the count.
   const repeatedWarn = rateLimitedWarn(logger);
   const pool = createPool(config.database.url, {}, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
-  const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
+  const fusionServers = new FusionServersRepository(pool, config.sealing);
   // Each FusionPBX server (the default one and every registered one) gets a small pool and an event socket.
   const targets = new FusionTargets({
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig, type BridgeConfig } from '@ictvoip/config';
-import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, TEST_WEBHOOK_SECRET, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, TEST_SEALING_KEY, TEST_WEBHOOK_SECRET, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 import { startApi, type RunningApi } from '../src';
 
 export interface TestApi {
@@ -31,6 +31,7 @@ export async function startTestApi(env: Record<string, string> = {}, whitelist =
     REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: prefix,
     WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    SEALING_KEY: TEST_SEALING_KEY,
     CHKCON_WHITELIST_FILE: whitelistFile,
     ESL_PORT: '1',
     HOST: '127.0.0.1',

@@ -11,6 +11,7 @@ const SECRETS = {
   esl: 'SecretEslPw-31337',
   servicePassword: 'Secret-Service-Pass-Q1w2E3!',
   newServicePassword: 'Secret-New-Pass-R4t5Y6!',
+  sealingKey: Buffer.from('Secret-Sealing-Key-32-bytes-long').toString('base64'),
 };
 
 let bridge: Bridge;
@@ -23,7 +24,7 @@ const bodies: string[] = [];
 
 beforeAll(async () => {
   bridge = await startBridge(
-    { WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, ADMIN_TOKEN: SECRETS.admin, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50', LOG_LEVEL: 'trace' },
+    { WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, SEALING_KEY: `sec:${SECRETS.sealingKey}`, ADMIN_TOKEN: SECRETS.admin, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50', LOG_LEVEL: 'trace' },
     { eslPassword: SECRETS.esl, logLevel: 'trace' },
   );
   api = await bridge.startApi();

@@ -47,7 +47,7 @@ describe('POST /webhooks/whmcs — happy path', () => {
     const [row] = await inboxRows(event.eventId as string);
     const password = (event.secrets as { servicePassword: string }).servicePassword;
     expect(JSON.stringify(row.payload)).not.toContain(password);
-    expect(row.sealed_secrets).toMatch(/^v1\./);
+    expect(row.sealed_secrets).toMatch(/^v2\.test1\./);
     expect(row.sealed_secrets).not.toContain(password);
     const job = await t.api.deps.queues.provisioning.getJob(String(reply.body.jobId));
     expect(JSON.stringify(job?.data)).not.toContain(password);

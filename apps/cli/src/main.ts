@@ -14,6 +14,7 @@ import { ratesCommand } from './commands/rates';
 import { reconcileCommand } from './commands/reconcile';
 import { tenantsCommand } from './commands/tenants';
 import { serversCommand } from './commands/servers';
+import { secretsCommand } from './commands/secrets';
 
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
@@ -99,5 +100,6 @@ program.addCommand(rerateCommand());
 program.addCommand(cdrCommand());
 program.addCommand(serversCommand());
 program.addCommand(previewCommand());
+program.addCommand(secretsCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

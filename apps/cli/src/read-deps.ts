@@ -18,7 +18,7 @@ async function fusionUrlFor(pool: Pool, cfg: BridgeConfig, serviceId: number | u
   if (serviceId === undefined) return cfg.fusionpbx.databaseUrl;
   const server = (await new ServicesRepository(pool).get(serviceId))?.fusionpbxServer ?? null;
   if (server === null) return cfg.fusionpbx.databaseUrl;
-  const spec = await new FusionServersRepository(pool, cfg.webhook.secrets).spec(server);
+  const spec = await new FusionServersRepository(pool, cfg.sealing).spec(server);
   if (!spec || !spec.enabled) throw new CliError('SERVER_UNAVAILABLE', `service ${serviceId} is on FusionPBX server ${server}, which is disabled or not registered`);
   return spec.databaseUrl;
 }

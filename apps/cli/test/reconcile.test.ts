@@ -48,7 +48,7 @@ it('ictvoip reconcile compares a tenant of a registered FusionPBX server with th
   await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
   const esl2 = await startEslStandin({ password: 'Reconcile-Two-Secret' });
   try {
-    await new FusionServersRepository(bridge.api!.deps.pool, bridge.config.webhook.secrets).add({ name: 'two', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: 'Reconcile-Two-Secret', whmcsServerId: 2 });
+    await new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing).add({ name: 'two', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: 'Reconcile-Two-Secret', whmcsServerId: 2 });
     const serviceId = 6302;
     const domain = `t${serviceId}.pbx.example.net`;
     expect((await postWebhook(bridge.url, JSON.stringify(buildEvent({ serviceId, server: { id: 2 } })), { query: '?wait=20' })).body.result).toBe('success');

@@ -13,7 +13,7 @@ export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_app
 
 /** The stored command with its sealed secrets opened; a row an earlier release stored is read the same way. */
 function restoreCommand(deps: WorkerDeps, inboxEvent: InboxEvent): TenantCommand {
-  const secrets = inboxEvent.sealedSecrets ? openSecrets(inboxEvent.sealedSecrets, deps.config.webhook.secrets) : undefined;
+  const secrets = inboxEvent.sealedSecrets ? openSecrets(inboxEvent.sealedSecrets, deps.config.sealing) : undefined;
   try {
     return commandFromStored(inboxEvent.payload, secrets);
   } catch (error) {

@@ -77,7 +77,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const pool = createPool(config.database.url, poolSize, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
-  const fusionServers = new FusionServersRepository(pool, config.webhook.secrets);
+  const fusionServers = new FusionServersRepository(pool, config.sealing);
   // Every FusionPBX server gets its own pool of the same size and its own event socket, opened on first use.
   const targets = new FusionTargets({
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },

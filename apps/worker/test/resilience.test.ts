@@ -105,7 +105,7 @@ describe('Redis loses its data', () => {
       serviceId: event.service.id,
       clientId: event.client.id,
       payload: redactEvent(event) as unknown as Record<string, unknown>,
-      sealedSecrets: sealSecrets({ servicePassword: event.secrets!.servicePassword! }, bridge.config.webhook.secrets[0]),
+      sealedSecrets: sealSecrets({ servicePassword: event.secrets!.servicePassword! }, bridge.config.sealing),
       jobId,
       status: 'queued',
     });

@@ -1,6 +1,8 @@
 import Redis from 'ioredis';
 import { deleteTenantGateway, writeTenantExtension } from '@ictvoip/fusionpbx';
-import { TEST_REDIS_URL } from '@ictvoip/testkit';
+import { loadConfig } from '@ictvoip/config';
+import { startApi } from '@ictvoip/api';
+import { TEST_REDIS_URL, TEST_SEALING_KEY, testSealingKey } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
 import { startBridge, waitFor, type Bridge } from './harness';
@@ -74,7 +76,7 @@ describe('the answer of a write job', () => {
     expect((await extensionRow('150')).password).toBe(password);
     const [row] = await writeRow('req-create-150');
     expect(row).toMatchObject({ status: 'succeeded', http_status: 201, attempts: 1, resource: 'extension', operation: 'create', target: '150' });
-    expect(row.sealed_secrets).toMatch(/^v1\./);
+    expect(row.sealed_secrets).toMatch(/^v2\.test1\./);
     expect(JSON.stringify(row)).not.toContain(password);
     const job = await bridge.api!.deps.queues['tenant-writes'].getJob(row.write_id);
     expect(job!.returnvalue).toEqual({ writeId: row.write_id, status: 'succeeded', httpStatus: 201 });
@@ -97,6 +99,24 @@ describe('the answer of a write job', () => {
     expect(other.body.error).toMatchObject({ code: 'ALREADY_EXISTS', message: expect.stringContaining('151') });
     // A refused write keeps nothing secret: the generated password it carried is wiped.
     expect((await writeRow('req-create-151-b'))[0]).toMatchObject({ status: 'rejected', http_status: 409, sealed_secrets: null });
+  });
+
+  it('answers a repeat after a WEBHOOK_SECRET rotation and during a SEALING_KEY rotation as the same write, not 409', async () => {
+    const first = await send('POST', '/extensions', { extension: '152' }, 'req-create-152');
+    expect(first.status).toBe(201);
+    // Another webhook secret and a new sealing key first (the old one still listed): the write id is the same write.
+    const rotated = await startApi(loadConfig({ ...bridge.env, WEBHOOK_SECRET: 'rotated-webhook-secret-0123456789', SEALING_KEY: `${testSealingKey('test2')},${TEST_SEALING_KEY}` }), bridge.logger, { port: 0 });
+    try {
+      await waitFor(async () => (await fetch(`${rotated.url}/readyz`)).status === 200, 10_000, 'the rotated API ready');
+      const again = await call(rotated.url, 'POST', `${base}/extensions`, { token: key, body: { extension: '152' }, headers: { 'X-Request-Id': 'req-create-152' } });
+      expect(again.status).toBe(201);
+      expect(again.body.password).toBe(first.body.password);
+      expect(await writeRow('req-create-152')).toHaveLength(1);
+    } finally {
+      await rotated.close();
+    }
+    // Leaves the plan's quota as the next test counts it.
+    expect((await send('DELETE', '/extensions/152')).status).toBe(204);
   });
 
   it('carries each refusal back with its status and code, and writes nothing', async () => {

@@ -28,7 +28,7 @@ beforeAll(async () => {
   await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
   esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
   await bridge.startApi();
-  registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.webhook.secrets);
+  registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   // The URL carries a query parameter as a marker, to find it (or not) in the stored row.
   await registry.add({ name: 'pbx2', databaseUrl: `${fusion2Db.url}?application_name=${SECOND_DB_PASSWORD_MARKER}`, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2, whmcsHostname: 'pbx2.whmcs.example.net' });
   await bridge.startWorker({ schedulers: false });

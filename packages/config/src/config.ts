@@ -1,6 +1,7 @@
 import { loadDotEnv } from './dotenv';
 import { ConfigError, type ConfigProblem } from './errors';
 import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
+import { parseSealingKeys, type SealingKeyConfig } from './sealing';
 
 export interface BridgeConfig {
   nodeEnv: NodeEnvironment;
@@ -29,6 +30,11 @@ export interface BridgeConfig {
   };
   redis: { url: string; queuePrefix: string };
   webhook: { secrets: readonly string[]; maxWaitSeconds: number };
+  /**
+   * Keys of sealed secrets (SEALING_KEY): `keys[0]` seals, every key opens values naming its id;
+   * `legacySecrets` (the webhook secrets) open only values sealed before SEALING_KEY existed.
+   */
+  sealing: { keys: readonly SealingKeyConfig[]; legacySecrets: readonly string[] };
   esl: { host: string; port: number; password: string; timeoutMs: number };
   whmcs: { apiUrl: string; identifier: string; secret: string; timeoutMs: number };
   billing: {
@@ -67,6 +73,7 @@ export interface BridgeConfig {
 }
 
 export { ConfigError, type ConfigProblem } from './errors';
+export { parseSealingKeys, type SealingKeyConfig } from './sealing';
 
 type Env = Record<string, string | undefined>;
 
@@ -76,11 +83,24 @@ function withoutEmpty(env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([key, value]) => value !== '' || keepEmpty.has(key)));
 }
 
-function productionProblems(values: Record<string, string>): ConfigProblem[] {
+const DEVELOPMENT_SEALING_KEY = parseSealingKeys(DEVELOPMENT_SECRETS.SEALING_KEY).keys[0]!.key;
+
+function productionProblems(values: Record<string, string>, env: Env, sealingKeys: readonly SealingKeyConfig[]): ConfigProblem[] {
   if (values.NODE_ENV !== 'production') return [];
-  return (Object.keys(DEVELOPMENT_SECRETS) as (keyof typeof DEVELOPMENT_SECRETS)[])
-    .filter((name) => values[name] === DEVELOPMENT_SECRETS[name])
+  const problems = (Object.keys(DEVELOPMENT_SECRETS) as (keyof typeof DEVELOPMENT_SECRETS)[])
+    .filter((name) => name !== 'SEALING_KEY' && values[name] === DEVELOPMENT_SECRETS[name])
     .map((name) => ({ variable: name, message: 'is the development default; set a real secret for NODE_ENV=production' }));
+  if (env.SEALING_KEY === undefined) {
+    problems.push({ variable: 'SEALING_KEY', message: 'is required for NODE_ENV=production: set k1:$(openssl rand -base64 32)' });
+  } else if (sealingKeys.some((k) => k.key.equals(DEVELOPMENT_SEALING_KEY))) {
+    problems.push({ variable: 'SEALING_KEY', message: 'lists the development key; set a real key for NODE_ENV=production' });
+  }
+  return problems;
+}
+
+/** The key bytes are not enumerable: a config printed or serialised by mistake shows the id only. */
+function hiddenKey(k: SealingKeyConfig): SealingKeyConfig {
+  return Object.freeze(Object.defineProperty({ id: k.id } as SealingKeyConfig, 'key', { value: k.key, enumerable: false }));
 }
 
 /** Validates the whole environment at once and returns a frozen, typed configuration. */
@@ -91,10 +111,12 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
     // joi quotes the value for some rules; keep only the rule text so a secret never reaches a log.
     message: detail.message.replace(/^"[^"]*"\s*/, '').replace(/\s*\[[^\]]*\]$/, '').replace(/with value "[\s\S]*?" /, ''),
   }));
-  if (value) problems.push(...productionProblems(value as Record<string, string>));
+  const sealing = typeof value?.SEALING_KEY === 'string' ? parseSealingKeys(value.SEALING_KEY) : { keys: [], problems: [] };
+  problems.push(...sealing.problems);
+  if (value) problems.push(...productionProblems(value as Record<string, string>, withoutEmpty(env), sealing.keys));
   if (problems.length > 0) throw new ConfigError(problems);
   const v = value as Record<string, never>;
-  const secrets = [v.WEBHOOK_SECRET as string, v.WEBHOOK_SECRET_PREVIOUS as string | undefined].filter((s): s is string => !!s);
+  const secrets = Object.freeze([v.WEBHOOK_SECRET as string, v.WEBHOOK_SECRET_PREVIOUS as string | undefined].filter((s): s is string => !!s));
   return Object.freeze<BridgeConfig>({
     nodeEnv: v.NODE_ENV,
     logLevel: v.LOG_LEVEL,
@@ -113,7 +135,8 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       terminateRetentionDays: v.TERMINATE_RETENTION_DAYS,
     },
     redis: { url: v.REDIS_URL, queuePrefix: v.QUEUE_PREFIX },
-    webhook: { secrets: Object.freeze(secrets), maxWaitSeconds: v.WEBHOOK_MAX_WAIT_SECONDS },
+    webhook: { secrets, maxWaitSeconds: v.WEBHOOK_MAX_WAIT_SECONDS },
+    sealing: { keys: Object.freeze(sealing.keys.map(hiddenKey)), legacySecrets: secrets },
     esl: { host: v.ESL_HOST, port: v.ESL_PORT, password: v.ESL_PASSWORD, timeoutMs: v.ESL_TIMEOUT_MS },
     whmcs: { apiUrl: v.WHMCS_API_URL ?? '', identifier: v.WHMCS_API_IDENTIFIER ?? '', secret: v.WHMCS_API_SECRET ?? '', timeoutMs: v.WHMCS_API_TIMEOUT_MS },
     billing: {

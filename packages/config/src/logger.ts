@@ -5,7 +5,7 @@ export const REDACTED_PATHS = [
   'secret', 'password', 'token', 'apiKey', 'authorization',
   '*.secret', '*.password', '*.servicePassword', '*.token', '*.apiKey', '*.authorization', '*.accesshash',
   'secrets', '*.secrets', 'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-ictvoip-signature"]',
-  'config.webhook.secrets', 'config.adminToken', 'config.esl.password', 'config.whmcs.secret',
+  'config.webhook.secrets', 'config.sealing', 'config.adminToken', 'config.esl.password', 'config.whmcs.secret',
 ];
 
 export interface LoggerOptions {

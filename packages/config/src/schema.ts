@@ -5,6 +5,8 @@ export const DEVELOPMENT_SECRETS = {
   WEBHOOK_SECRET: 'dev-webhook-secret-change-me',
   ADMIN_TOKEN: 'dev-admin-token-change-me',
   ESL_PASSWORD: 'ClueCon',
+  // key id "dev", key = base64 of the 32 bytes "dev-sealing-key-change-me-000000"
+  SEALING_KEY: 'dev:ZGV2LXNlYWxpbmcta2V5LWNoYW5nZS1tZS0wMDAwMDA=',
 } as const;
 
 const postgresUrl = Joi.string().uri({ scheme: ['postgres', 'postgresql'] });
@@ -23,6 +25,8 @@ export const environmentSchema = Joi.object({
   QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9{}_-]+$/).default('{ictvoip}'),
   WEBHOOK_SECRET: Joi.string().min(16).default(DEVELOPMENT_SECRETS.WEBHOOK_SECRET),
   WEBHOOK_SECRET_PREVIOUS: Joi.string().min(16).allow(''),
+  // `<key id>:<base64 32 bytes>[,<key id>:<key>…]`: the first seals, all open (checked in config.ts).
+  SEALING_KEY: Joi.string().default(DEVELOPMENT_SECRETS.SEALING_KEY),
   WEBHOOK_MAX_WAIT_SECONDS: Joi.number().integer().min(0).max(25).default(25),
   ESL_HOST: Joi.string().hostname().default('127.0.0.1'),
   ESL_PORT: port.default(8021),

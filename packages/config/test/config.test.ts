@@ -56,11 +56,54 @@ describe('loadConfig', () => {
   });
 
   it('accepts production with real secrets', () => {
-    const config = loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default' });
+    const config = loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default', SEALING_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}` });
     expect(config.nodeEnv).toBe('production');
   });
 
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '' }).http.port).toBe(3000);
+  });
+
+  describe('SEALING_KEY', () => {
+    const k1 = Buffer.alloc(32, 1).toString('base64');
+    const k2 = Buffer.alloc(32, 2).toString('base64');
+
+    it('defaults to the documented development key outside production', () => {
+      const config = loadConfig({});
+      expect(config.sealing.keys.map((k) => k.id)).toEqual(['dev']);
+      expect(config.sealing.keys[0]!.key).toEqual(Buffer.from('dev-sealing-key-change-me-000000'));
+      expect(config.sealing.legacySecrets).toEqual([DEVELOPMENT_SECRETS.WEBHOOK_SECRET]);
+    });
+
+    it('reads several keys, the first sealing, and keeps the webhook secrets only for the old format', () => {
+      const config = loadConfig({ SEALING_KEY: `k2:${k2}, k1:${k1}`, WEBHOOK_SECRET: 'a'.repeat(32), WEBHOOK_SECRET_PREVIOUS: 'b'.repeat(32) });
+      expect(config.sealing.keys.map((k) => k.id)).toEqual(['k2', 'k1']);
+      expect(config.sealing.keys[1]!.key).toEqual(Buffer.alloc(32, 1));
+      expect(config.sealing.legacySecrets).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+      // The key bytes stay out of a config printed or serialised by mistake.
+      expect(JSON.stringify(config)).not.toContain(k2);
+      expect(JSON.stringify(config.sealing)).toBe('{"keys":[{"id":"k2"},{"id":"k1"}],"legacySecrets":["' + 'a'.repeat(32) + '","' + 'b'.repeat(32) + '"]}');
+    });
+
+    it.each([
+      ['no key id', k1, /must be <key id>:<base64 key>/],
+      ['a bad key id', `k.1:${k1}`, /must be <key id>:<base64 key>/],
+      ['a short key', `k1:${Buffer.alloc(16, 3).toString('base64')}`, /key id "k1": the key must be 32 bytes/],
+      ['a key that is no base64', 'k1:not base64 at all!!', /key id "k1": the key must be 32 bytes/],
+      ['a key id twice', `k1:${k1},k1:${k2}`, /key id "k1" is listed twice/],
+    ])('refuses %s, naming the variable and never the key', (_case, value, message) => {
+      const problems = problemsOf({ SEALING_KEY: value });
+      expect(problems).toEqual([{ variable: 'SEALING_KEY', message: expect.stringMatching(message) }]);
+      const material = value.split(',').map((entry) => entry.slice(entry.indexOf(':') + 1));
+      for (const secret of [...material, k1, k2]) expect(JSON.stringify(problems)).not.toContain(secret);
+    });
+
+    it('is required in production, and the development key is refused there', () => {
+      const real = { NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default' };
+      expect(problemsOf(real)).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('is required for NODE_ENV=production') }]);
+      expect(problemsOf({ ...real, SEALING_KEY: '' })).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('is required') }]);
+      expect(problemsOf({ ...real, SEALING_KEY: `k2:${k2},${DEVELOPMENT_SECRETS.SEALING_KEY}` })).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('development key') }]);
+      expect(loadConfig({ ...real, SEALING_KEY: `k2:${k2}` }).sealing.keys.map((k) => k.id)).toEqual(['k2']);
+    });
   });
 });

@@ -21,8 +21,9 @@ export const tenantWriteJobDataSchema = Joi.object<TenantWriteJobData>({
 /**
  * Deterministic for one request: its id (X-Request-Id), what it asks and any secret it carries,
  * under an HMAC so the id reveals nothing of a password. The same request repeated is the same write.
+ * The API keys it with a key derived from the sealing key, so a WEBHOOK_SECRET rotation keeps ids.
  */
-export function tenantWriteId(serviceId: number, request: unknown, key: string): string {
+export function tenantWriteId(serviceId: number, request: unknown, key: string | Buffer): string {
   const digest = createHmac('sha256', key).update(JSON.stringify(request)).digest('hex').slice(0, 32);
   return assertValidJobId(`tw-${serviceId}-${digest}`);
 }

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { openSecrets, sealSecrets } from './sealed-secrets';
+import { openSecrets, sealSecrets, type SealingKeyring } from './sealed-secrets';
 
 /** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
 export const DEFAULT_FUSION_SERVER = 'default';
@@ -115,10 +115,10 @@ export function validateFusionServer(input: NewFusionServer): void {
   if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');
 }
 
-function summaryOf(row: ServerRow, keySecrets: readonly string[]): FusionServerSummary {
+function summaryOf(row: ServerRow, keyring: SealingKeyring): FusionServerSummary {
   let database = '(sealed with another key)';
   try {
-    database = redactDatabaseUrl(openSecrets(row.database_url, keySecrets).url ?? '');
+    database = redactDatabaseUrl(openSecrets(row.database_url, keyring).url ?? '');
   } catch {
     // listed anyway: the operator sees the server and can re-add it
   }
@@ -139,24 +139,24 @@ function summaryOf(row: ServerRow, keySecrets: readonly string[]): FusionServerS
 const SELECT_WITH_COUNT = `SELECT s.*, (SELECT count(*) FROM services v WHERE v.fusionpbx_server = s.name) AS bound_services FROM fusionpbx_servers s`;
 
 /**
- * The registry of FusionPBX servers besides the default one. Secrets are sealed with the first of
- * `keySecrets` (the webhook secret) and opened with any of them, so a webhook-secret rotation that
- * keeps the previous secret in WEBHOOK_SECRET_PREVIOUS still opens them.
+ * The registry of FusionPBX servers besides the default one. Secrets are sealed with the current
+ * SEALING_KEY and opened with the key their id names, so a rotation that keeps the previous key
+ * listed still opens them (and `ictvoip secrets reseal` moves them to the current key).
  */
 export class FusionServersRepository {
-  constructor(private readonly db: Pool | PoolClient, private readonly keySecrets: readonly string[]) {}
+  constructor(private readonly db: Pool | PoolClient, private readonly keyring: SealingKeyring) {}
 
   async add(input: NewFusionServer): Promise<FusionServerSummary> {
     validateFusionServer(input);
-    const key = this.keySecrets[0];
-    if (!key) throw new FusionServerInputError('key', 'no sealing key configured');
+    const key = this.keyring;
+    if (key.keys.length === 0) throw new FusionServerInputError('key', 'no sealing key configured');
     try {
       const { rows } = await this.db.query<ServerRow>(
         `INSERT INTO fusionpbx_servers (name, whmcs_server_id, whmcs_hostname, database_url, esl_host, esl_port, esl_password, enabled)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *, 0 AS bound_services`,
         [input.name, input.whmcsServerId ?? null, input.whmcsHostname ?? null, sealSecrets({ url: input.databaseUrl }, key), input.eslHost, input.eslPort, sealSecrets({ password: input.eslPassword }, key), input.enabled ?? true],
       );
-      return summaryOf(rows[0]!, this.keySecrets);
+      return summaryOf(rows[0]!, this.keyring);
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;
       const constraint = (error as { constraint?: string }).constraint ?? '';
@@ -168,12 +168,12 @@ export class FusionServersRepository {
 
   async list(): Promise<FusionServerSummary[]> {
     const { rows } = await this.db.query<ServerRow>(`${SELECT_WITH_COUNT} ORDER BY s.name`);
-    return rows.map((row) => summaryOf(row, this.keySecrets));
+    return rows.map((row) => summaryOf(row, this.keyring));
   }
 
   async summary(name: string): Promise<FusionServerSummary | null> {
     const { rows } = await this.db.query<ServerRow>(`${SELECT_WITH_COUNT} WHERE s.name = $1`, [name]);
-    return rows[0] ? summaryOf(rows[0], this.keySecrets) : null;
+    return rows[0] ? summaryOf(rows[0], this.keyring) : null;
   }
 
   /** The server with its secrets opened (throws SealedSecretError when no configured key opens them). */
@@ -209,7 +209,7 @@ export class FusionServersRepository {
     if (!current) return null;
     const next: NewFusionServer = { ...current, ...changes, name };
     validateFusionServer(next);
-    const key = this.keySecrets[0]!;
+    const key = this.keyring;
     try {
       await this.db.query(
         `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8, updated_at = now()
@@ -246,10 +246,10 @@ export class FusionServersRepository {
   private open(row: ServerRow): FusionServerSpec {
     return {
       name: row.name,
-      databaseUrl: openSecrets(row.database_url, this.keySecrets).url ?? '',
+      databaseUrl: openSecrets(row.database_url, this.keyring).url ?? '',
       eslHost: row.esl_host,
       eslPort: row.esl_port,
-      eslPassword: openSecrets(row.esl_password, this.keySecrets).password ?? '',
+      eslPassword: openSecrets(row.esl_password, this.keyring).password ?? '',
       enabled: row.enabled,
       whmcsServerId: row.whmcs_server_id,
       whmcsHostname: row.whmcs_hostname,

@@ -31,3 +31,4 @@ export * from './cdr-charges-repository';
 export * from './billing-repository';
 export * from './fusion-servers-repository';
 export * from './tenant-writes-repository';
+export * from './reseal';

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
 import {
   createPool,
   FusionServerConflictError,
@@ -13,8 +13,8 @@ import {
   type NewFusionServer,
 } from '@ictvoip/store';
 
-const KEY = 'fusion-servers-test-key-0123456789';
-const OLD_KEY = 'fusion-servers-old-key-9876543210';
+const KEY = testKeyring(['k2']);
+const OLD_KEY = testKeyring(['k1']);
 let db: TestDatabase;
 let pool: Pool;
 let registry: FusionServersRepository;
@@ -27,7 +27,7 @@ beforeAll(async () => {
   db = await createTestDatabase('fusion_servers');
   pool = createPool(db.url);
   await migrateBridgeDatabase(pool);
-  registry = new FusionServersRepository(pool, [KEY]);
+  registry = new FusionServersRepository(pool, KEY);
 });
 afterAll(async () => {
   await pool.end();
@@ -47,8 +47,8 @@ describe('the FusionPBX server registry', () => {
   });
 
   it('opens secrets sealed with the previous key after a rotation, and refuses with a typed error without it', async () => {
-    await new FusionServersRepository(pool, [OLD_KEY]).add(server('old'));
-    expect(await new FusionServersRepository(pool, [KEY, OLD_KEY]).spec('old')).toMatchObject({ eslPassword: 'Esl-Secret-old' });
+    await new FusionServersRepository(pool, OLD_KEY).add(server('old'));
+    expect(await new FusionServersRepository(pool, testKeyring(['k2', 'k1'])).spec('old')).toMatchObject({ eslPassword: 'Esl-Secret-old' });
     await expect(registry.spec('old')).rejects.toBeInstanceOf(SealedSecretError);
     // Listing still works (no secret needed), it only says the URL cannot be shown.
     expect((await registry.list()).find((s) => s.name === 'old')).toMatchObject({ database: '(sealed with another key)' });

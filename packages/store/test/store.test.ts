@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
 import {
   InboxRepository,
   MIGRATIONS,
@@ -132,20 +132,21 @@ describe('services', () => {
 });
 
 describe('sealed secrets', () => {
-  it('round-trips with the current or previous key and refuses others', () => {
-    const sealed = sealSecrets({ servicePassword: 'S3cret!pass' }, 'k'.repeat(32));
+  it('round-trips with the key its id names and refuses others', () => {
+    const sealed = sealSecrets({ servicePassword: 'S3cret!pass' }, testKeyring(['k']));
     expect(sealed).not.toContain('S3cret');
-    expect(openSecrets(sealed, ['other'.repeat(8), 'k'.repeat(32)])).toEqual({ servicePassword: 'S3cret!pass' });
-    expect(() => openSecrets(sealed, ['wrong'.repeat(8)])).toThrow(SealedSecretError);
-    expect(() => openSecrets('garbage', ['k'.repeat(32)])).toThrow(SealedSecretError);
+    expect(sealed.startsWith('v2.k.')).toBe(true);
+    expect(openSecrets(sealed, testKeyring(['other', 'k']))).toEqual({ servicePassword: 'S3cret!pass' });
+    expect(() => openSecrets(sealed, testKeyring(['wrong']))).toThrow(SealedSecretError);
+    expect(() => openSecrets('garbage', testKeyring(['k']))).toThrow(SealedSecretError);
   });
 
   it('never reuses an IV, across refills of the random pool', () => {
-    const sealed = Array.from({ length: 1000 }, (_, i) => sealSecrets({ servicePassword: `pass-${i}` }, 'k'.repeat(32)));
-    const ivs = sealed.map((value) => value.split('.')[1]);
+    const sealed = Array.from({ length: 1000 }, (_, i) => sealSecrets({ servicePassword: `pass-${i}` }, testKeyring(['k'])));
+    const ivs = sealed.map((value) => value.split('.')[2]!);
     expect(ivs.every((iv) => Buffer.from(iv, 'base64').length === 12)).toBe(true);
     expect(new Set(ivs).size).toBe(sealed.length);
-    sealed.forEach((value, i) => expect(openSecrets(value, ['k'.repeat(32)])).toEqual({ servicePassword: `pass-${i}` }));
+    sealed.forEach((value, i) => expect(openSecrets(value, testKeyring(['k']))).toEqual({ servicePassword: `pass-${i}` }));
   });
 });
 

@@ -6,3 +6,4 @@ export * from './fusionpbx-schema';
 export * from './whmcs-standin';
 export * from './random';
 export * from './ports';
+export * from './sealing';

@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseTenantCommand, redactCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
 import { addJob as addQueueJob, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
-import { sealSecrets, type InboxEvent } from '@ictvoip/store';
+import { derivedHmacKey, sealSecrets, type InboxEvent, type SealingKeyring } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
 import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
@@ -13,10 +13,15 @@ import { serviceStatus } from './service-status';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
 
-function bodyHashes(secrets: readonly string[], parsedBody: unknown): string[] {
+/**
+ * The first is stored. Keyed, so a stored hash is no offline oracle for the service password inside
+ * the body: by a key derived from each sealing key (a WEBHOOK_SECRET rotation changes nothing), then
+ * (with `legacy`) by the webhook secrets, which events stored before SEALING_KEY existed were hashed with.
+ */
+function bodyHashes(keyring: SealingKeyring, parsedBody: unknown, legacy = false): string[] {
   const canonical = canonicalJson(parsedBody);
-  // Keyed, so a stored hash is no offline oracle for the service password inside the body.
-  return secrets.map((secret) => createHmac('sha256', secret).update(canonical).digest('hex'));
+  const keys = legacy ? keyring.legacySecrets : keyring.keys.map((key) => derivedHmacKey(key, 'webhook-body-hash'));
+  return keys.map((key) => createHmac('sha256', key).update(canonical).digest('hex'));
 }
 
 function requireJsonContentType(req: Request): void {
@@ -100,7 +105,7 @@ async function enqueueReceived(deps: ApiDeps, event: InboxEvent, requestId: stri
 }
 
 async function record(deps: ApiDeps, event: TenantCommand, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
-  const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.webhook.secrets[0]) : null;
+  const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.sealing) : null;
   return deps.inbox.record({
     eventId: event.eventId,
     bodyHash: hash,
@@ -135,10 +140,10 @@ export function webhookRouter(deps: ApiDeps): Router {
     res.locals.webhookAction = event.action;
     if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
     const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
-    const hashes = bodyHashes(deps.config.webhook.secrets, parsed);
+    const hashes = bodyHashes(deps.config.sealing, parsed);
     const requestId = String(res.locals.requestId ?? randomUUID());
     const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
-    if (!inserted && !hashes.includes(stored.bodyHash)) {
+    if (!inserted && !hashes.includes(stored.bodyHash) && !bodyHashes(deps.config.sealing, parsed, true).includes(stored.bodyHash)) {
       throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
     }
     deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');

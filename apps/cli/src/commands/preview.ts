@@ -66,7 +66,7 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promi
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
-    const servers = new FusionServersRepository(pool, cfg.webhook.secrets);
+    const servers = new FusionServersRepository(pool, cfg.sealing);
     const service = await new ServicesRepository(pool).get(event.service.id);
     const name = service ? service.fusionpbxServer : ((await servers.findForWhmcsServer(event.server))?.name ?? null);
     if (name === null) return cfg.fusionpbx.databaseUrl;

@@ -94,7 +94,7 @@ export function reconcileCommand(): Command {
       try {
         await assertBridgeDatabaseMigrated(pool);
         // Every enabled registered server is compared too, each tenant on its own server.
-        for (const server of await new FusionServersRepository(pool, cfg.webhook.secrets).specs()) {
+        for (const server of await new FusionServersRepository(pool, cfg.sealing).specs()) {
           if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
         }
         progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');

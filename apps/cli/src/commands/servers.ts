@@ -18,7 +18,7 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
   const pool = createPool(cfg.database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
-    return await work(new FusionServersRepository(pool, cfg.webhook.secrets));
+    return await work(new FusionServersRepository(pool, cfg.sealing));
   } catch (error) {
     if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError) throw new CliError(error.code, error.message);
     throw error;

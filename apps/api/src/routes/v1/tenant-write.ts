@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
 import { requeueJobUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
-import { FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
+import { derivedHmacKey, FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
 import { redisReady, withEnqueueTimeout } from '../../enqueue-timeout';
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { pollUntil } from '../../poll';
@@ -47,26 +47,32 @@ function shownPassword(context: TenantContext, write: TenantWrite): Record<strin
   if (write.resource !== 'extension' || !write.sealedSecrets) return {};
   const created = write.status === 'succeeded' ? write.result?.outcome === 'created' : write.operation === 'create';
   if (!created) return {};
-  const { password } = openSecrets(write.sealedSecrets, context.deps.config.webhook.secrets);
+  const { password } = openSecrets(write.sealedSecrets, context.deps.config.sealing);
   return password ? { password } : {};
 }
 
-function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
+async function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
   const { deps, service } = context;
   const requestId = requestIdOf(res);
-  const key = deps.config.webhook.secrets[0];
-  const writeId = tenantWriteId(service.serviceId, [requestId, request.resource, request.operation, request.target, request.input, request.secrets ?? {}], key);
+  // Keyed by the sealing keys, not the webhook secret: a WEBHOOK_SECRET rotation keeps write ids.
+  const asked = [requestId, request.resource, request.operation, request.target, request.input, request.secrets ?? {}];
+  const [writeId, ...olderIds] = deps.config.sealing.keys.map((key) => tenantWriteId(service.serviceId, asked, derivedHmacKey(key, 'tenant-write-id')));
+  // During a SEALING_KEY rotation a repeat of a request first made under an older key is that write.
+  for (const olderId of olderIds) {
+    const older = await deps.tenantWrites.get(olderId);
+    if (older) return { inserted: false, write: older };
+  }
   // On a repeat these choices are discarded: the first request's row (and password) is kept.
   const choices = choose();
   const secrets = { ...request.secrets, ...choices.secrets };
   return deps.tenantWrites.record({
-    writeId,
+    writeId: writeId!,
     serviceId: service.serviceId,
     resource: request.resource,
     operation: request.operation,
     target: choices.target ?? request.target,
     input: request.input,
-    sealedSecrets: Object.keys(secrets).length > 0 ? sealSecrets(secrets, key) : null,
+    sealedSecrets: Object.keys(secrets).length > 0 ? sealSecrets(secrets, deps.config.sealing) : null,
     requestId,
   });
 }

@@ -86,7 +86,7 @@ async function serviceOf(deps: WorkerDeps, write: TenantWrite): Promise<ServiceR
 async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWriter): Promise<TenantWriteOutcome> {
   const service = await serviceOf(deps, write);
   const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
-  const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.webhook.secrets) : {};
+  const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.sealing) : {};
   const ctx: TenantWriteContext = { deps: scoped, write, service, secrets, replay: write.attempts > 1 };
   // The lock every provisioning job of this service holds: a REST write never interleaves with one,
   // and its FreeSWITCH side is sent before the next write of the service commits (a gateway's
