@@ -181,6 +181,7 @@ describe('a missing FusionPBX database', () => {
         NODE_ENV: 'production',
         WEBHOOK_SECRET: `whsec-${randomBytes(16).toString('hex')}`,
         ADMIN_TOKEN: `admin-${randomBytes(16).toString('hex')}`,
+        SEALING_KEY: `k1:${randomBytes(32).toString('base64')}`,
         ESL_PASSWORD: 'not-the-default-password',
         FUSIONPBX_DATABASE_URL: dbUrl(fusion, 'Sekrit-PW-42'),
       },
