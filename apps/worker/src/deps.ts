@@ -6,22 +6,16 @@ import type { AuditRepository, FusionServersRepository, InboxRepository, Service
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
 import type { OperationsDeps } from '@ictvoip/operations';
 
-/** Everything the worker's jobs use; a superset of what the shared operations take (OperationsDeps). */
-export interface WorkerDeps extends OperationsDeps {
+/**
+ * Everything the worker's jobs share. No FusionPBX server is in it: a job that acts on FusionPBX or
+ * FreeSWITCH first takes an explicit scope (ScopedDeps, from fusion-scope.ts) for the server of its
+ * service, its event or its name, so no handler can fall back to the default server by forgetting.
+ */
+export interface WorkerDeps extends Omit<OperationsDeps, 'fusionPool'> {
   config: BridgeConfig;
   logger: Logger;
   /** The bridge's own database. */
   pool: Pool;
-  /**
-   * FusionPBX's database, event socket, provisioner and cache of ONE server: the default server's
-   * at the top level; inside a job about a service, that service's server (see fusion-scope.ts).
-   */
-  fusionPool: Pool;
-  esl: EslClient;
-  provisioner: Provisioner;
-  cacheOptions: CacheOptions;
-  /** The server the four fields above belong to: null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
-  fusionServer: string | null;
   /** Every FusionPBX server's connections, opened on first use. */
   targets: FusionTargets;
   /** The registry of FusionPBX servers besides the default one. */
@@ -34,4 +28,14 @@ export interface WorkerDeps extends OperationsDeps {
   audit: AuditRepository;
   /** WHMCS API for billing pushes; null when WHMCS_API_URL/IDENTIFIER/SECRET are not set (batches then wait). */
   whmcs: WhmcsApiClient | null;
+}
+
+/** The deps of a job scoped to ONE FusionPBX server: its database, event socket, provisioner and cache. */
+export interface ScopedDeps extends WorkerDeps {
+  fusionPool: Pool;
+  esl: EslClient;
+  provisioner: Provisioner;
+  cacheOptions: CacheOptions;
+  /** The server the fields above belong to: null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
+  fusionServer: string | null;
 }

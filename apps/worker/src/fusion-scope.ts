@@ -1,11 +1,11 @@
 import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
-import type { WorkerDeps } from './deps';
+import type { ScopedDeps, WorkerDeps } from './deps';
 import { PermanentJobError } from './errors';
 
 /** The deps with the FusionPBX side (database, event socket, provisioner, cache) of one server. */
-export function scopedTo(deps: WorkerDeps, target: FusionTarget): WorkerDeps {
+export function scopedTo(deps: WorkerDeps, target: FusionTarget): ScopedDeps {
   return { ...deps, fusionPool: target.pool, esl: target.esl, provisioner: target.provisioner, cacheOptions: target.cacheOptions, fusionServer: target.storedName };
 }
 
@@ -22,7 +22,7 @@ export async function serverForEvent(deps: WorkerDeps, event: Pick<TenantCommand
 }
 
 /** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
-export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: Pick<TenantCommand, 'server'>): Promise<WorkerDeps> {
+export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: Pick<TenantCommand, 'server'>): Promise<ScopedDeps> {
   return permanentWhenServerUnavailable(async () => {
     const server = service ? service.fusionpbxServer : await serverForEvent(deps, event);
     return scopedTo(deps, await deps.targets.get(server));
@@ -40,7 +40,7 @@ export async function permanentWhenServerUnavailable<T>(work: () => Promise<T>):
 }
 
 /** For jobs about one known service (CDR sync, re-rating, purge): its stored server. */
-export async function scopeForService(deps: WorkerDeps, service: Pick<ServiceRecord, 'fusionpbxServer'>): Promise<WorkerDeps> {
+export async function scopeForService(deps: WorkerDeps, service: Pick<ServiceRecord, 'fusionpbxServer'>): Promise<ScopedDeps> {
   return scopedTo(deps, await deps.targets.get(service.fusionpbxServer));
 }
 

@@ -2,7 +2,7 @@ import type { ProvisioningJobName } from '@ictvoip/queue';
 import type { Logger } from '@ictvoip/config';
 import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
 import type { TenantCommand, WebhookAction } from '@ictvoip/whmcs';
-import type { WorkerDeps } from './deps';
+import type { ScopedDeps } from './deps';
 
 /**
  * `settled`: the FreeSWITCH side was applied and the backlog finished the event (status and audit);
@@ -22,7 +22,8 @@ export interface TenantActionContext {
   event: TenantCommand;
   inboxEvent: InboxEvent;
   service: ServiceRecord | null;
-  deps: WorkerDeps;
+  /** Scoped to the FusionPBX server of the event's service (a new one: the server its event names). */
+  deps: ScopedDeps;
   logger: Logger;
 }
 

@@ -89,14 +89,8 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     cacheOptions: cacheOptionsFrom(config),
     wrapProvisioner: (provisioner, server) => instrumentProvisioner(provisioner, metrics, logger, server),
   });
-  const fallback = targets.defaultTarget;
   const deps: WorkerDeps = {
     config, logger, pool, queues,
-    fusionPool: fallback.pool,
-    esl: fallback.esl,
-    provisioner: fallback.provisioner,
-    cacheOptions: fallback.cacheOptions,
-    fusionServer: null,
     targets,
     fusionServers,
     inbox: new InboxRepository(pool),

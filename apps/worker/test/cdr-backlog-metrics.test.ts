@@ -84,7 +84,7 @@ describe('CDR backlog per tenant', () => {
   });
 
   it('a FusionPBX database that fails leaves /metrics answering and counts the failure', async () => {
-    const fusion = kit.deps.fusionPool;
+    const fusion = kit.deps.targets.defaultTarget.pool;
     // A real failure from PostgreSQL: the statement runs against a table that is not there.
     await fusion.query('ALTER TABLE v_xml_cdr RENAME TO v_xml_cdr_moved');
     try {

@@ -40,7 +40,8 @@ export interface RerateChange {
 }
 
 /** What a re-rate reads and writes; a dry-run needs no queue, event socket or WHMCS. */
-export type RerateDeps = Pick<OperationsDeps, 'services' | 'pool' | 'fusionPool' | 'config' | 'audit' | 'targets'>;
+/** With `targets` the calls are read from the service's own server; without, from `fusionPool` (the CLI passes that server's pool). */
+export type RerateDeps = Pick<OperationsDeps, 'services' | 'pool' | 'config' | 'audit'> & ({ targets: NonNullable<OperationsDeps['targets']> } | { fusionPool: OperationsDeps['fusionPool'] });
 
 export interface RerateOptions {
   /** Run everything in the transaction, then roll it back: the outcome says what would change. */
@@ -67,7 +68,7 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   // The calls are re-read from the tenant's own server (the CLI's dry-run passes that server's pool as fusionPool).
-  const fusionPool = deps.targets ? (await deps.targets.get(service.fusionpbxServer)).pool : deps.fusionPool;
+  const fusionPool = 'targets' in deps ? (await deps.targets.get(service.fusionpbxServer)).pool : deps.fusionPool;
   const dryRun = options.dryRun === true;
   const finish = (outcome: RerateOutcome): RerateOutcome => {
     if (dryRun) throw new RolledBack(outcome);

@@ -8,7 +8,8 @@ export async function cdrBacklog(deps: WorkerDeps, serviceId: number): Promise<n
   const cursor = await getCdrSyncCursor(deps.pool, serviceId);
   if (!cursor) return null;
   const service = await deps.services.get(serviceId);
-  const fusionPool = service ? (await scopeForService(deps, service)).fusionPool : deps.fusionPool;
+  if (!service) return null;
+  const { fusionPool } = await scopeForService(deps, service);
   return countCdrsAfter(fusionPool, cursor.domainUuid, { startStamp: cursor.lastStartStamp, xmlCdrUuid: cursor.lastXmlCdrUuid });
 }
 
@@ -19,7 +20,8 @@ export interface TenantCdrBacklog {
 }
 
 // The stamps travel as text: a JS Date would drop the microseconds the keyset compares on.
-const CURSORS_SQL = 'SELECT service_id::text, domain_uuid::text, last_start_stamp::text AS stamp, last_xml_cdr_uuid::text AS cdr_uuid FROM cdr_sync_cursors ORDER BY service_id';
+const CURSORS_SQL = `SELECT c.service_id::text, c.domain_uuid::text, c.last_start_stamp::text AS stamp, c.last_xml_cdr_uuid::text AS cdr_uuid, s.fusionpbx_server AS server
+  FROM cdr_sync_cursors c LEFT JOIN services s USING (service_id) ORDER BY c.service_id`;
 
 // One statement for every tenant; the lower bound on start_stamp lets an index on it (or on
 // domain_uuid, start_stamp) limit the read to the CDRs after the oldest cursor.
@@ -31,12 +33,25 @@ SELECT c.service_id::text, count(x.xml_cdr_uuid)::text AS n
    AND (x.start_stamp, x.xml_cdr_uuid) > (c.stamp, c.cdr_uuid)
  GROUP BY c.service_id`;
 
-/** Every synced tenant's backlog in two queries (cursors from the bridge, one grouped count in FusionPBX). */
-export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'fusionPool'>): Promise<TenantCdrBacklog[]> {
-  const { rows: cursors } = await deps.pool.query<{ service_id: string; domain_uuid: string; stamp: string; cdr_uuid: string }>(CURSORS_SQL);
-  if (cursors.length === 0) return [];
-  const { rows } = await deps.fusionPool.query<{ service_id: string; n: string }>(BACKLOG_SQL, [
-    cursors.map((row) => row.service_id), cursors.map((row) => row.domain_uuid), cursors.map((row) => row.stamp), cursors.map((row) => row.cdr_uuid),
-  ]);
-  return rows.map((row) => ({ serviceId: Number(row.service_id), backlog: Number(row.n) }));
+type CursorRow = { service_id: string; domain_uuid: string; stamp: string; cdr_uuid: string; server: string | null };
+
+/**
+ * Every synced tenant's backlog: the cursors from the bridge, then one grouped count per FusionPBX
+ * server, each tenant counted in its own server's v_xml_cdr. A server that does not answer is left
+ * out of this scrape (its tenants keep their last value).
+ */
+export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'targets'>): Promise<TenantCdrBacklog[]> {
+  const { rows: cursors } = await deps.pool.query<CursorRow>(CURSORS_SQL);
+  const byServer = new Map<string | null, CursorRow[]>();
+  for (const row of cursors) byServer.set(row.server, [...(byServer.get(row.server) ?? []), row]);
+  const counts: TenantCdrBacklog[] = [];
+  for (const [server, rows] of byServer) {
+    const pool = await deps.targets.get(server).then((target) => target.pool, () => null);
+    if (!pool) continue;
+    const { rows: found } = await pool.query<{ service_id: string; n: string }>(BACKLOG_SQL, [
+      rows.map((row) => row.service_id), rows.map((row) => row.domain_uuid), rows.map((row) => row.stamp), rows.map((row) => row.cdr_uuid),
+    ]);
+    counts.push(...found.map((row) => ({ serviceId: Number(row.service_id), backlog: Number(row.n) })));
+  }
+  return counts;
 }

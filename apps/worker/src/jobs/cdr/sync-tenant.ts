@@ -11,7 +11,7 @@ import {
   type NewCharge,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
-import type { WorkerDeps } from '../../deps';
+import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
@@ -90,7 +90,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
   const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
   const service = await base.services.get(serviceId);
   if (!service?.tenantDomain) return { ...outcome, status: 'no-tenant' };
-  let deps: WorkerDeps;
+  let deps: ScopedDeps;
   try {
     // The tenant's CDRs are in its own server's v_xml_cdr.
     deps = await scopeForService(base, service);

@@ -2,7 +2,7 @@ import { withDeadline } from '@ictvoip/config';
 import { applyFreeswitchSide, coalesceSteps, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
 import { FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, inTransaction, ServicesRepository, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
-import type { WorkerDeps } from '../../deps';
+import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
 
@@ -131,7 +131,7 @@ async function noteFailure(deps: WorkerDeps, serviceId: number, backlog: Freeswi
  * what was sent. A later event adding to the backlog meanwhile makes it send again with the new
  * steps (every step is idempotent). `deadlineMs` bounds an inline attempt.
  */
-export function applyBacklog(deps: WorkerDeps, serviceId: number, options: { deadlineMs?: number } = {}): Promise<BacklogApplyOutcome> {
+export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { deadlineMs?: number } = {}): Promise<BacklogApplyOutcome> {
   return withFreeswitchLock(deps.pool, serviceId, async () => {
     let outcome: BacklogApplyOutcome = { state: 'none' };
     for (let round = 0; round < MAX_ROUNDS; round += 1) {

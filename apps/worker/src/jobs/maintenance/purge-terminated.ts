@@ -1,7 +1,7 @@
 import { applyFreeswitchSide } from '@ictvoip/fusionpbx';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { withServiceLock } from '@ictvoip/store';
-import type { WorkerDeps } from '../../deps';
+import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
 export const PURGE_JOB_NAME = MAINTENANCE_JOBS.purgeTerminated;
@@ -52,7 +52,7 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
     }
     const service = await base.services.get(serviceId);
     if (!service) continue;
-    let deps: WorkerDeps;
+    let deps: ScopedDeps;
     try {
       deps = await scopeForService(base, service);
     } catch (error) {

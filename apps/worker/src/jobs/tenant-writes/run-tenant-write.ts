@@ -3,7 +3,7 @@ import { withDeadline } from '@ictvoip/config';
 import { applyFreeswitchSide, writeRejectionOf, type FreeswitchStep } from '@ictvoip/fusionpbx';
 import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
 import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
-import type { WorkerDeps } from '../../deps';
+import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
 import { withJobLogger } from '../../metrics';
@@ -18,7 +18,8 @@ export interface ResourceWriteResult {
 
 /** Everything a resource's write needs: the row, its opened secrets, its tenant's server. */
 export interface TenantWriteContext {
-  deps: WorkerDeps;
+  /** Scoped to the FusionPBX server of the write's service. */
+  deps: ScopedDeps;
   write: TenantWrite;
   service: ServiceRecord;
   secrets: Record<string, string>;
@@ -49,7 +50,7 @@ interface FreeswitchOutcome {
  * its `freeswitch.backlog` job sends them; the answer says so. Only an error without a code (a bug)
  * fails the write job.
  */
-async function applyFreeswitch(ctx: TenantWriteContext, scoped: WorkerDeps, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
+async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
   if (steps.length === 0) return { applied: true };
   let reason = 'FreeSWITCH is behind for this tenant';
   if (!ctx.service.pendingApply) {
