@@ -16,10 +16,10 @@ export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnava
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';
 export * from './status/registrations';
 export * from './status/gateway-status';
-export * from './api/tenant-errors';
-export * from './api/tenant-lookup';
-export * from './api/tenant-extensions';
-export * from './api/tenant-gateways';
-export * from './api/tenant-cdrs';
+export * from './tenant-resources/tenant-errors';
+export * from './tenant-resources/tenant-lookup';
+export * from './tenant-resources/tenant-extensions';
+export * from './tenant-resources/tenant-gateways';
+export * from './tenant-resources/tenant-cdrs';
 export * from './servers/targets';
 export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';
