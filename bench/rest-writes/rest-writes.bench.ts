@@ -6,7 +6,8 @@
  * one. Baseline: the same FusionPBX write function and the same event-socket steps called directly
  * in this process (no HTTP, no row, no queue, no lock) for another tenant of the same database.
  */
-import { EslClient, applyFreeswitchSide, writeTenantExtension } from '@ictvoip/fusionpbx';
+import { writeTenantExtension } from '@ictvoip/fusionpbx';
+import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { Pool } from 'pg';
 import { createBenchBridge } from '../lib/bridge-env';

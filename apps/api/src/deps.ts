@@ -3,7 +3,8 @@ import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
 import type { ApiKeysRepository, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
-import type { EslClient, FusionTargets } from '@ictvoip/fusionpbx';
+import type { FusionTargets } from '@ictvoip/fusionpbx';
+import type { EslClient } from '@ictvoip/freeswitch';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
 

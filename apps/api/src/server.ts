@@ -7,7 +7,8 @@ import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { createApiMetrics } from './metrics';
-import { EslClient, FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { EslClient } from '@ictvoip/freeswitch';
 
 export interface RunningApi {
   server: Server;

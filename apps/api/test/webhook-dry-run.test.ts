@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
-import { directoryKey, MASKED_VALUE } from '@ictvoip/fusionpbx';
+import { MASKED_VALUE } from '@ictvoip/fusionpbx';
+import { directoryKey } from '@ictvoip/freeswitch';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import type { CacheOptions, EslClient, FusionTargets, Provisioner } from '@ictvoip/fusionpbx';
+import type { FusionTargets, Provisioner } from '@ictvoip/fusionpbx';
+import type { CacheOptions, EslClient } from '@ictvoip/freeswitch';
 import type { QueueSet } from '@ictvoip/queue';
 import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Job } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import type { EslClient, Provisioner } from '@ictvoip/fusionpbx';
+import type { Provisioner } from '@ictvoip/fusionpbx';
+import type { EslClient } from '@ictvoip/freeswitch';
 import type { WhmcsApiClient, WhmcsApiLogger } from '@ictvoip/whmcs';
 
 /**

@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
-import { EslClient, FusionTargets, provisionerOptionsFrom, type CacheOptions } from '@ictvoip/fusionpbx';
+import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { EslClient, type CacheOptions } from '@ictvoip/freeswitch';
 import {
   closeQueues,
   createQueues,

@@ -1,24 +1,24 @@
+import * as freeswitch from '@ictvoip/freeswitch';
 import { FusionpbxValidationError } from './errors';
 
 /**
- * Validators for every value that ends up inside an event-socket command or a cache key.
- * ESL is line-based: a space splits arguments and a newline starts a new command, so anything
- * outside a small ASCII alphabet is rejected rather than escaped.
+ * Validators for FusionPBX input (names that end up in rows, and later in event-socket commands or
+ * cache keys). The alphabets shared with the FreeSWITCH side are `@ictvoip/freeswitch`'s; here they
+ * raise FusionpbxValidationError, the error the worker and the REST API treat as the client's fault.
  */
 
-const FQDN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const EXTENSION = /^[A-Za-z0-9_+*#.-]{1,64}$/;
-const PROFILE = /^[A-Za-z0-9_.-]{1,64}$/;
 const USERNAME = /^[A-Za-z0-9_.@+-]{1,64}$/;
-const CACHE_KEY = /^[A-Za-z0-9_.:@+*#-]{1,255}$/;
-const SWITCHNAME = /^[A-Za-z0-9_.-]{1,253}$/;
 
-function describe(value: string): string {
-  if (/[\r\n]/.test(value)) return 'contains a line break';
-  if (/\s/.test(value)) return 'contains whitespace';
-  if (/[^\x21-\x7e]/.test(value)) return 'contains non-ASCII or control characters';
-  return 'contains characters that are not allowed';
+/** `check` with its FreeswitchValidationError turned into a FusionpbxValidationError (same field and message). */
+function asFusionpbx(check: (value: unknown, field?: string) => string): (value: unknown, field?: string) => string {
+  return (value, field) => {
+    try {
+      return check(value, field);
+    } catch (error) {
+      if (error instanceof freeswitch.FreeswitchValidationError) throw new FusionpbxValidationError(error.field, error.reason);
+      throw error;
+    }
+  };
 }
 
 function requireString(field: string, value: unknown): string {
@@ -27,51 +27,18 @@ function requireString(field: string, value: unknown): string {
 }
 
 /** A lower-cased fully qualified domain name (ASCII / punycode only, at least two labels). */
-export function validateDomainName(value: unknown, field = 'domain'): string {
-  const raw = requireString(field, value);
-  if (!/^[\x21-\x7e]+$/.test(raw)) throw new FusionpbxValidationError(field, `${describe(raw)}; use the punycode form of an international domain`);
-  const name = raw.toLowerCase().replace(/\.$/, '');
-  if (name.length > 253) throw new FusionpbxValidationError(field, 'is longer than 253 characters');
-  const labels = name.split('.');
-  if (labels.length < 2) throw new FusionpbxValidationError(field, 'must be a fully qualified domain name (at least two labels)');
-  for (const label of labels) {
-    if (!FQDN_LABEL.test(label)) throw new FusionpbxValidationError(field, `label "${label}" is not a valid DNS label (a-z, 0-9, inner "-")`);
-  }
-  if (/^[0-9]+$/.test(labels[labels.length - 1])) throw new FusionpbxValidationError(field, 'must not be an IP address');
-  return name;
-}
-
-function matchOrThrow(pattern: RegExp, field: string, value: unknown, hint: string): string {
-  const text = requireString(field, value);
-  if (!pattern.test(text)) throw new FusionpbxValidationError(field, `${describe(text)} (allowed: ${hint})`);
-  return text;
-}
-
-export const validateExtension = (value: unknown, field = 'extension'): string =>
-  matchOrThrow(EXTENSION, field, value, 'A-Z a-z 0-9 _ + * # . -, up to 64');
-
-export const validateUuid = (value: unknown, field = 'uuid'): string =>
-  matchOrThrow(UUID, field, typeof value === 'string' ? value.toLowerCase() : value, 'a lower-case UUID');
-
-export const validateProfile = (value: unknown, field = 'profile'): string =>
-  matchOrThrow(PROFILE, field, value, 'A-Z a-z 0-9 _ . -');
-
-export const validateUsername = (value: unknown, field = 'username'): string =>
-  matchOrThrow(USERNAME, field, value, 'A-Z a-z 0-9 _ . @ + -, up to 64');
-
-export const validateCacheKey = (value: unknown, field = 'cache key'): string =>
-  matchOrThrow(CACHE_KEY, field, value, 'A-Z a-z 0-9 _ . : @ + * # -');
-
-export const validateSwitchname = (value: unknown, field = 'switchname'): string =>
-  matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
-
+export const validateDomainName = asFusionpbx(freeswitch.validateDomainName);
+export const validateExtension = asFusionpbx(freeswitch.validateExtension);
+export const validateUuid = asFusionpbx(freeswitch.validateUuid);
+export const validateProfile = asFusionpbx(freeswitch.validateProfile);
+export const validateCacheKey = asFusionpbx(freeswitch.validateCacheKey);
+export const validateSwitchname = asFusionpbx(freeswitch.validateSwitchname);
 /** `<extension>@<domain>` as used by flush_inbound_reg and the directory cache key. */
-export function validateUserAtDomain(value: unknown, field = 'user'): string {
+export const validateUserAtDomain = asFusionpbx(freeswitch.validateUserAtDomain);
+
+export function validateUsername(value: unknown, field = 'username'): string {
   const text = requireString(field, value);
-  const at = text.lastIndexOf('@');
-  if (at <= 0) throw new FusionpbxValidationError(field, 'must be <extension>@<domain>');
-  validateExtension(text.slice(0, at), field);
-  validateDomainName(text.slice(at + 1), field);
+  if (!USERNAME.test(text)) throw new FusionpbxValidationError(field, `${freeswitch.describeBadCharacters(text)} (allowed: A-Z a-z 0-9 _ . @ + -, up to 64)`);
   return text;
 }
 

@@ -1,7 +1,8 @@
 import { Pool } from 'pg';
 import { type EslStandin, type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { randomUUID } from 'node:crypto';
-import { EslClient, createProvisioner, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
+import { createProvisioner, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
+import { EslClient } from '@ictvoip/freeswitch';
 import { toTenantCommand, type TenantCommand, type WebhookEvent } from '@ictvoip/whmcs';
 
 export interface FusionpbxTestDb {

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { EslClient, type Provisioner, applyFreeswitchSide, createProvisioner } from '@ictvoip/fusionpbx';
+import { type Provisioner, createProvisioner } from '@ictvoip/fusionpbx';
+import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { type FusionpbxTestDb, BRAND, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
 let fx: FusionpbxTestDb;

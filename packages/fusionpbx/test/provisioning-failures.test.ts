@@ -1,8 +1,9 @@
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
 import {
-  EslClient, EslCommandError, EslConnectionError, FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError,
-  applyFreeswitchSide, createProvisioner,
+  FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError,
+  createProvisioner,
 } from '@ictvoip/fusionpbx';
+import { EslClient, EslCommandError, EslConnectionError, FreeswitchValidationError, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { randomUUID } from 'node:crypto';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
@@ -134,7 +135,7 @@ describe('bad names are rejected before anything is written', () => {
     await expect(applyFreeswitchSide(esl, [
       { kind: 'cache_delete', key: 'directory:100@ok.example.com' },
       { kind: 'flush_registration', profile: 'internal', user: '100@x.example.com reboot\n\napi fsctl shutdown' },
-    ], { cache })).rejects.toBeInstanceOf(FusionpbxValidationError);
+    ], { cache })).rejects.toBeInstanceOf(FreeswitchValidationError);
     await expect(applyFreeswitchSide(esl, [{ kind: 'gateway_kill', profile: 'external', gatewayUuid: 'not-a-uuid' }], { cache })).rejects.toMatchObject({ field: 'step.gatewayUuid' });
     await expect(applyFreeswitchSide(esl, [{ kind: 'sofia_rescan', profile: 'external rescan' }], { cache })).rejects.toMatchObject({ field: 'step.profile' });
     expect(standin.apiCommands).toEqual([]);

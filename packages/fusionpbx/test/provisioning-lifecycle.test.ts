@@ -1,5 +1,6 @@
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { EslClient, type Provisioner, TenantStateError, applyFreeswitchSide, createProvisioner } from '@ictvoip/fusionpbx';
+import { type Provisioner, TenantStateError, createProvisioner } from '@ictvoip/fusionpbx';
+import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
 let fx: FusionpbxTestDb;

@@ -100,8 +100,8 @@ async function testServer(connection: { databaseUrl: string; eslHost: string; es
     }
   });
   const eventSocket = check('event socket', async () => {
-    // Loaded here only: the FusionPBX package would slow every other command's start.
-    const { EslClient } = await import('@ictvoip/fusionpbx');
+    // Loaded here only: the FreeSWITCH package would slow every other command's start.
+    const { EslClient } = await import('@ictvoip/freeswitch');
     const esl = new EslClient({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword, connectTimeoutMs: 3000, commandTimeoutMs: 3000, reconnectAttempts: 1 });
     try {
       const status = await esl.api('status');

@@ -1,6 +1,6 @@
 import { type CanonicalRow, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
-import { type FreeswitchStep, dialplanKey, directoryKey } from '../freeswitch-steps';
+import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
 import { deleteSetting, listSettings, upsertSetting } from '../repositories/domain-settings';

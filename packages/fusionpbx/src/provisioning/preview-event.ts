@@ -1,9 +1,7 @@
 import type { BridgeConfig } from '@ictvoip/config';
-import { describeFreeswitchSide } from '../apply';
-import type { CacheOptions } from '../cache';
+import { type CacheOptions, describeFreeswitchSide, FreeswitchValidationError, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { RecordedWrite } from '../db';
 import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
-import type { FreeswitchStep } from '../freeswitch-steps';
 import type { PreviewCall, Provisioner } from './provisioner';
 import type { TenantCommand } from '@ictvoip/whmcs';
 
@@ -18,7 +16,7 @@ export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
 };
 
 /** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
-const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
+const PERMANENT_ERRORS = [FusionpbxValidationError, FreeswitchValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
 
 /** The webhook's `?dryRun=1` answer, and `ictvoip preview --json`: the same shape from the same code. */
 export type EventPreview =

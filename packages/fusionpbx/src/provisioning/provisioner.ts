@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTransaction, lockKey } from '../db';
 import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
-import { type FreeswitchStep, uniqueSteps } from '../freeswitch-steps';
+import { type FreeswitchStep, uniqueSteps } from '@ictvoip/freeswitch';
 import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
 import { listExtensions, setExtensionEnabled } from '../repositories/extensions';
 import { listGateways, setGatewayEnabled } from '../repositories/gateways';

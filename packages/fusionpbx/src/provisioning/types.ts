@@ -1,4 +1,4 @@
-import type { FreeswitchStep } from '../freeswitch-steps';
+import type { FreeswitchStep } from '@ictvoip/freeswitch';
 
 /** One theme setting (v_domain_settings category `theme`). */
 export interface ThemeSetting {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import type { CacheOptions } from '../cache';
-import { EslClient } from '../esl/client';
+import { type CacheOptions, EslClient } from '@ictvoip/freeswitch';
 import { createProvisioner, type Provisioner } from '../provisioning/provisioner';
 import type { ProvisionerOptions } from '../provisioning/types';
 

@@ -1,11 +1,5 @@
-import {
-  EslAuthError,
-  EslCommandError,
-  EslConnectionError,
-  EslTimeoutError,
-  writeRejectionOf,
-  type WriteRejection,
-} from '@ictvoip/fusionpbx';
+import { writeRejectionOf, type WriteRejection } from '@ictvoip/fusionpbx';
+import { EslAuthError, EslCommandError, EslConnectionError, EslTimeoutError } from '@ictvoip/freeswitch';
 import { LockTimeoutError } from '@ictvoip/store';
 import { HttpError } from '../../errors';
 

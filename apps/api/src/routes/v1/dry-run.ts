@@ -1,5 +1,6 @@
 import Joi from 'joi';
-import { describeFreeswitchSide, type FreeswitchStep, type RecordedWrite, type TransactionMode } from '@ictvoip/fusionpbx';
+import type { RecordedWrite, TransactionMode } from '@ictvoip/fusionpbx';
+import { describeFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { Response } from 'express';
 import { withServiceLock } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';

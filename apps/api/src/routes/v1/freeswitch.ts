@@ -1,5 +1,6 @@
 import { withDeadline } from '@ictvoip/config';
-import { cacheOptionsFromConfig, type CacheOptions } from '@ictvoip/fusionpbx';
+import { cacheOptionsFromConfig } from '@ictvoip/fusionpbx';
+import type { CacheOptions } from '@ictvoip/freeswitch';
 import type { ApiDeps } from '../../deps';
 import { EventSocketUnavailableError } from './domain-errors';
 

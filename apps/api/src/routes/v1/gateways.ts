@@ -5,13 +5,12 @@ import {
   deleteTenantGateway,
   getTenantGateway,
   listTenantGateways,
-  parseGatewayStatus,
   updateTenantGateway,
-  GatewayStatusError,
   type GatewayFields,
   type GatewayWriteOptions,
   type TransactionMode,
 } from '@ictvoip/fusionpbx';
+import { parseGatewayStatus, GatewayStatusError } from '@ictvoip/freeswitch';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { safeText, tenantParam } from './common-schemas';

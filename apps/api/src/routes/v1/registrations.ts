@@ -1,5 +1,6 @@
 import Joi from 'joi';
-import { enabledSipProfiles, parseRegistrationsForDomain, RegistrationStatusError, validateProfile, type Registration } from '@ictvoip/fusionpbx';
+import { enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
+import { parseRegistrationsForDomain, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';

@@ -1,4 +1,5 @@
-import { applyFreeswitchSide, DEFAULT_SERVER_NAME, validateStep, withoutStaleGatewayStarts, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { withServiceLock } from '@ictvoip/store';
 import type { FREESWITCH_JOBS, TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';

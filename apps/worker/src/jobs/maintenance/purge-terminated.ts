@@ -1,4 +1,4 @@
-import { applyFreeswitchSide } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';

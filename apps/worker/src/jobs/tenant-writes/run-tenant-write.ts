@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { withDeadline } from '@ictvoip/config';
-import { applyFreeswitchSide, writeRejectionOf, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { writeRejectionOf } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
 import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';

@@ -18,7 +18,7 @@ export type FreeswitchStep =
   /** `sofia profile <profile> flush_inbound_reg <ext@domain> reboot`: drops a registration now. */
   | { kind: 'flush_registration'; profile: string; user: string };
 
-/** Throws FusionpbxValidationError when a step carries something that could break out of its command. */
+/** Throws FreeswitchValidationError when a step carries something that could break out of its command. */
 export function validateStep(step: FreeswitchStep): FreeswitchStep {
   switch (step.kind) {
     case 'cache_delete':

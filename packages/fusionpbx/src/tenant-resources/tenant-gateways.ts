@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
-import type { FreeswitchStep } from '../freeswitch-steps';
+import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { findGatewayByName } from '../repositories/gateways';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
 import { validateProfile, validateUuid } from '../validate';

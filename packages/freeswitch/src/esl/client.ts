@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Socket, connect as tcpConnect } from 'node:net';
-import { FusionpbxValidationError } from '../errors';
+import { FreeswitchValidationError } from '../errors';
 import { EslAuthError, EslCommandError, EslConnectionError, EslTimeoutError } from './errors';
 import { type EslFrame, EslFrameParser, parseEventPlain } from './framing';
 
@@ -134,8 +134,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Rejects anything that could smuggle a second command (the protocol is line based). */
 function assertSingleLine(command: string): void {
-  if (command.length === 0) throw new FusionpbxValidationError('command', 'is empty');
-  if (/[\r\n\0]/.test(command)) throw new FusionpbxValidationError('command', 'contains a line break or NUL');
+  if (command.length === 0) throw new FreeswitchValidationError('command', 'is empty');
+  if (/[\r\n\0]/.test(command)) throw new FreeswitchValidationError('command', 'contains a line break or NUL');
 }
 
 export interface ApiOptions {
@@ -155,7 +155,7 @@ export class EslClient {
 
   constructor(options: EslClientOptions) {
     if (/[\s]/.test(options.password) || options.password.length === 0) {
-      throw new FusionpbxValidationError('ESL password', 'must be non-empty without whitespace or line breaks');
+      throw new FreeswitchValidationError('ESL password', 'must be non-empty without whitespace or line breaks');
     }
     this.options = {
       connectTimeoutMs: 3000,

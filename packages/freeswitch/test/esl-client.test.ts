@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { EslAuthError, EslClient, EslCommandError, EslConnectionError, EslFrameParser, EslTimeoutError, FusionpbxValidationError } from '@ictvoip/fusionpbx';
+import { EslAuthError, EslClient, EslCommandError, EslConnectionError, EslFrameParser, EslTimeoutError, FreeswitchValidationError } from '@ictvoip/freeswitch';
 
 const SAMPLES = path.join(__dirname, 'samples/esl');
 let standin: EslStandin;
@@ -134,8 +134,8 @@ describe('EslClient against the stand-in', () => {
   test('line breaks in a command or password are rejected before anything is sent', async () => {
     standin.clearRecorded();
     const esl = client();
-    await expect(esl.api('status\n\napi fsctl shutdown')).rejects.toBeInstanceOf(FusionpbxValidationError);
-    expect(() => new EslClient({ host: '127.0.0.1', port: standin.port, password: 'Clue\nCon' })).toThrow(FusionpbxValidationError);
+    await expect(esl.api('status\n\napi fsctl shutdown')).rejects.toBeInstanceOf(FreeswitchValidationError);
+    expect(() => new EslClient({ host: '127.0.0.1', port: standin.port, password: 'Clue\nCon' })).toThrow(FreeswitchValidationError);
     expect(standin.received).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { parseRegistrationsForDomain, parseRegistrationsXml, registrationsForDomain, RegistrationStatusError } from '@ictvoip/fusionpbx';
+import { parseRegistrationsForDomain, parseRegistrationsXml, registrationsForDomain, RegistrationStatusError } from '@ictvoip/freeswitch';
 
 function registration(user: string, domain: string, realm: string, agent = 'Yealink SIP-T46U 66.86.0.15'): string {
   return `<registration><call-id>${user}-${domain}</call-id><user>${user}@${domain}</user>

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { EslClient, FusionpbxValidationError, SWITCHNAME_PLACEHOLDER, applyFreeswitchSide, describeFreeswitchSide, type CacheOptions, type FreeswitchStep } from '@ictvoip/fusionpbx';
+import { EslClient, SWITCHNAME_PLACEHOLDER, applyFreeswitchSide, describeFreeswitchSide, type CacheOptions, type FreeswitchStep, FreeswitchValidationError } from '@ictvoip/freeswitch';
 
 // The dry-run's command list must be exactly what a real apply sends, for every cache method.
 
@@ -50,5 +50,5 @@ test.each<[string, CacheOptions]>([
 });
 
 test('a step that could break out of its command is refused as by a real apply', () => {
-  expect(() => describeFreeswitchSide([{ kind: 'sofia_rescan', profile: 'external rescan' }], { cache: { method: 'memcache' } })).toThrow(FusionpbxValidationError);
+  expect(() => describeFreeswitchSide([{ kind: 'sofia_rescan', profile: 'external rescan' }], { cache: { method: 'memcache' } })).toThrow(FreeswitchValidationError);
 });

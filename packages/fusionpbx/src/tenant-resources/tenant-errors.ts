@@ -1,4 +1,5 @@
 /** Errors of the per-resource tenant writes (REST API). */
+import { FreeswitchValidationError } from '@ictvoip/freeswitch';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 
 /** The plan's limit would be exceeded by this write. */
@@ -42,7 +43,7 @@ export interface WriteRejection {
 
 /** The rejection a tenant write's typed error stands for; null for any other error (it is not the client's). */
 export function writeRejectionOf(error: unknown): WriteRejection | null {
-  if (error instanceof FusionpbxValidationError) return { status: 400, code: 'VALIDATION_FAILED', message: error.message, field: error.field };
+  if (error instanceof FusionpbxValidationError || error instanceof FreeswitchValidationError) return { status: 400, code: 'VALIDATION_FAILED', message: error.message, field: error.field };
   if (error instanceof QuotaExceededError) return { status: 409, code: 'QUOTA_EXCEEDED', message: error.message };
   if (error instanceof UniquenessError) return { status: 409, code: 'ALREADY_EXISTS', message: error.message };
   if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };

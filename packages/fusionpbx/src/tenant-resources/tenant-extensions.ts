@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, selectRows } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
-import { type FreeswitchStep, directoryKey, uniqueSteps } from '../freeswitch-steps';
+import { type FreeswitchStep, directoryKey, uniqueSteps } from '@ictvoip/freeswitch';
 import { newExtensionRow, newVoicemailRow } from '../provisioning/gui-defaults';
 import { findExtensionUsers, insertExtension } from '../repositories/extensions';
 import { ensureVoicemail, findVoicemail } from '../repositories/voicemails';
