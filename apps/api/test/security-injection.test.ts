@@ -14,7 +14,6 @@ let bridge: Bridge;
 let fusion: Pool;
 let esl: EslStandin;
 let api: RunningApi;
-let logLines: string[] = [];
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ictvoip-inj-'));
@@ -23,7 +22,7 @@ beforeAll(async () => {
   bridge = await startBridge({ ESL_TIMEOUT_MS: '2000', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '50', PROVISIONING_FILE: join(dir, 'provisioning.json') });
   api = await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
-  ({ fusion, esl, logLines } = bridge);
+  ({ fusion, esl } = bridge);
 }, 60000);
 
 afterAll(async () => {

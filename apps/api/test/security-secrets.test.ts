@@ -1,4 +1,3 @@
-import type { Pool } from 'pg';
 import { signBody } from '@ictvoip/whmcs';
 import { buildEvent, postWebhook, type EslStandin } from '@ictvoip/testkit';
 import type { RunningApi } from '../src';
@@ -15,7 +14,6 @@ const SECRETS = {
 };
 
 let bridge: Bridge;
-let fusion: Pool;
 let esl: EslStandin;
 let api: RunningApi;
 let logLines: string[] = [];
@@ -29,7 +27,7 @@ beforeAll(async () => {
   );
   api = await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
-  ({ fusion, esl, logLines } = bridge);
+  ({ esl, logLines } = bridge);
 }, 60000);
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { buildEvent, postWebhook, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { startBridge, type Bridge } from './harness';
 
 let bridge: Bridge;
 

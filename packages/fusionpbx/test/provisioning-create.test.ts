@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
-import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { type Provisioner, createProvisioner } from '@ictvoip/fusionpbx';
+import { EslStandin } from '@ictvoip/testkit';
+import { type Provisioner } from '@ictvoip/fusionpbx';
 import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { type FusionpbxTestDb, BRAND, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
+import { type FusionpbxTestDb, BRAND, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;

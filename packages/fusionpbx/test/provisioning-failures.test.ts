@@ -1,11 +1,10 @@
-import { EslStandin, startEslStandin } from '@ictvoip/testkit';
+import { EslStandin } from '@ictvoip/testkit';
 import {
   FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError,
-  createProvisioner,
 } from '@ictvoip/fusionpbx';
 import { EslClient, EslCommandError, EslConnectionError, FreeswitchValidationError, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { randomUUID } from 'node:crypto';
-import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;

@@ -1,7 +1,7 @@
-import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { type Provisioner, TenantStateError, createProvisioner } from '@ictvoip/fusionpbx';
+import { EslStandin } from '@ictvoip/testkit';
+import { type Provisioner, TenantStateError } from '@ictvoip/fusionpbx';
 import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;
