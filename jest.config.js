@@ -11,9 +11,9 @@ const moduleNameMapper = {
   '^@ictvoip/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts',
 };
 
-const dirs = ['packages', 'apps'].flatMap((top) =>
-  fs.readdirSync(path.join(__dirname, top)).map((name) => path.join(top, name)),
-).filter((dir) => fs.existsSync(path.join(__dirname, dir, 'test')));
+const dirs = ['packages', 'apps']
+  .flatMap((top) => fs.readdirSync(path.join(__dirname, top)).map((name) => path.join(top, name)))
+  .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'test')));
 
 module.exports = {
   projects: dirs.map((dir) => ({

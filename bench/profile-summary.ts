@@ -25,7 +25,9 @@ export class ProfileUsageError extends Error {
 
 function profileFile(target: string): string {
   if (!statSync(target).isDirectory()) return target;
-  const files = readdirSync(target).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(target, name));
+  const files = readdirSync(target)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => path.join(target, name));
   if (files.length === 0) throw new ProfileUsageError(`no .cpuprofile in ${target}`);
   return files.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
 }
@@ -59,9 +61,20 @@ export function summarise(profile: CpuProfile, top: number): string {
     functions.set(name, (functions.get(name) ?? 0) + micros);
   }
   const busy = total - (places.get('(idle)') ?? 0);
-  const rows = (map: Map<string, number>) => [...map].sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([name, micros]) => `${(micros / 1000).toFixed(0).padStart(8)} ms ${((100 * micros) / Math.max(busy, 1)).toFixed(1).padStart(5)} %  ${name}`);
-  return [`profiled ${(total / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(1)} s (% below: of busy time)`, '', 'by place:', ...rows(places), '', 'by function (self time):', ...rows(functions)].join('\n');
+  const rows = (map: Map<string, number>) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, micros]) => `${(micros / 1000).toFixed(0).padStart(8)} ms ${((100 * micros) / Math.max(busy, 1)).toFixed(1).padStart(5)} %  ${name}`);
+  return [
+    `profiled ${(total / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(1)} s (% below: of busy time)`,
+    '',
+    'by place:',
+    ...rows(places),
+    '',
+    'by function (self time):',
+    ...rows(functions),
+  ].join('\n');
 }
 
 function main(argv: readonly string[]): void {

@@ -41,12 +41,22 @@ function chargesFor(serviceId: number, clientDomain: string, period: string, ran
     const billsec = 30 + Math.floor(random() * 600);
     const micro = BigInt(1000 + Math.floor(random() * 900_000));
     return {
-      xmlCdrUuid: randomUUID(), serviceId, domainName: clientDomain,
+      xmlCdrUuid: randomUUID(),
+      serviceId,
+      domainName: clientDomain,
       startStamp: new Date(Date.UTC(year, month - 1, 2 + i, 12)).toISOString(),
-      direction: 'outbound', destination: `+4420${String(10_000_000 + Math.floor(random() * 89_999_999))}`,
-      billsec, billableSeconds: Math.ceil(billsec / 60) * 60, includedSeconds: 0,
-      amount: `${micro / 1_000_000n}.${String(micro % 1_000_000n).padStart(6, '0')}`, currency: 'USD',
-      status: 'rated', reason: null, deckId: null, deckRevision: null, period,
+      direction: 'outbound',
+      destination: `+4420${String(10_000_000 + Math.floor(random() * 89_999_999))}`,
+      billsec,
+      billableSeconds: Math.ceil(billsec / 60) * 60,
+      includedSeconds: 0,
+      amount: `${micro / 1_000_000n}.${String(micro % 1_000_000n).padStart(6, '0')}`,
+      currency: 'USD',
+      status: 'rated',
+      reason: null,
+      deckId: null,
+      deckRevision: null,
+      period,
     };
   });
 }
@@ -97,8 +107,11 @@ export async function runBillingBenchmark(sizes: BenchSizes, log: (line: string)
   }
   const standin = await startWhmcsStandin();
   const bridge = await createBenchBridge('billing', {
-    WHMCS_API_URL: standin.url, WHMCS_API_IDENTIFIER: standin.identifier, WHMCS_API_SECRET: standin.secret,
-    BILLING_CLOSE_EVERY_SECONDS: '86400', CDR_SYNC_EVERY_SECONDS: '86400',
+    WHMCS_API_URL: standin.url,
+    WHMCS_API_IDENTIFIER: standin.identifier,
+    WHMCS_API_SECRET: standin.secret,
+    BILLING_CLOSE_EVERY_SECONDS: '86400',
+    CDR_SYNC_EVERY_SECONDS: '86400',
   });
   const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 4 });
   const redis = createProducerConnection(TEST_REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null });
@@ -133,8 +146,11 @@ export async function runBillingBenchmark(sizes: BenchSizes, log: (line: string)
     const pushed = standin.state.billableItems.length - itemsBefore;
     const { rows } = await bridgePool.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM billing_batches GROUP BY state');
     const states = Object.fromEntries(rows.map((row) => [row.state, row.n]));
-    if (pushed !== services || states.pushed !== services) throw new BillingBenchError(`${pushed} items reached WHMCS, batches ${JSON.stringify(states)}; expected ${services} pushed`);
-    log(`  billing close: ${services} services in ${round(closeMs / 1000, 2)} s (${round(services / (closeMs / 1000), 0)} services/s), worker peak RSS ${round(worker.peakRssMiB() ?? 0, 0)} MiB`);
+    if (pushed !== services || states.pushed !== services)
+      throw new BillingBenchError(`${pushed} items reached WHMCS, batches ${JSON.stringify(states)}; expected ${services} pushed`);
+    log(
+      `  billing close: ${services} services in ${round(closeMs / 1000, 2)} s (${round(services / (closeMs / 1000), 0)} services/s), worker peak RSS ${round(worker.peakRssMiB() ?? 0, 0)} MiB`,
+    );
     const row = measuredRow({
       benchmark: 'billing close',
       metric,
@@ -143,7 +159,14 @@ export async function runBillingBenchmark(sizes: BenchSizes, log: (line: string)
       better: 'lower',
       target: '< 60 s',
       targetMet: sizes.name === 'full' ? closeMs < 60_000 : null,
-      details: { services, callsPerService: CALLS_PER_SERVICE, period, batches: states, servicesPerSecond: round(services / (closeMs / 1000), 1), workerPeakRssMiB: worker.peakRssMiB() },
+      details: {
+        services,
+        callsPerService: CALLS_PER_SERVICE,
+        period,
+        batches: states,
+        servicesPerSecond: round(services / (closeMs / 1000), 1),
+        workerPeakRssMiB: worker.peakRssMiB(),
+      },
     });
     return [row];
   } finally {

@@ -42,7 +42,14 @@ async function syncDomain(domainUuid: string): Promise<number> {
       await client.query(
         `INSERT INTO baseline_charges (xml_cdr_uuid, domain_name, start_stamp, direction, destination, billsec)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[]) ON CONFLICT (xml_cdr_uuid) DO NOTHING`,
-        [rows.map((r) => r.xml_cdr_uuid), rows.map((r) => r.domain_name), rows.map((r) => r.start_text), rows.map((r) => r.direction), rows.map((r) => r.destination_number), rows.map((r) => Math.trunc(Number(r.billsec ?? 0)))],
+        [
+          rows.map((r) => r.xml_cdr_uuid),
+          rows.map((r) => r.domain_name),
+          rows.map((r) => r.start_text),
+          rows.map((r) => r.direction),
+          rows.map((r) => r.destination_number),
+          rows.map((r) => Math.trunc(Number(r.billsec ?? 0))),
+        ],
       );
       await client.query('COMMIT');
     } finally {

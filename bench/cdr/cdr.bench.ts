@@ -41,9 +41,15 @@ function currentRssMiB(pid: number | undefined): number | null {
 }
 
 async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
-  const tenants: TenantRef[] = Array.from({ length: count }, (_, i) => ({ serviceId: FIRST_SERVICE_ID + i, domainUuid: randomUUID(), domainName: `t${FIRST_SERVICE_ID + i}.${BENCH_BASE_DOMAIN}` }));
+  const tenants: TenantRef[] = Array.from({ length: count }, (_, i) => ({
+    serviceId: FIRST_SERVICE_ID + i,
+    domainUuid: randomUUID(),
+    domainName: `t${FIRST_SERVICE_ID + i}.${BENCH_BASE_DOMAIN}`,
+  }));
   await fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[])`, [
-    tenants.map((t) => t.domainUuid), tenants.map((t) => t.domainName), tenants.map(() => true),
+    tenants.map((t) => t.domainUuid),
+    tenants.map((t) => t.domainName),
+    tenants.map(() => true),
   ]);
   return tenants;
 }
@@ -57,7 +63,13 @@ async function registerServices(bridgePool: Pool, tenants: readonly TenantRef[])
   }
 }
 
-async function loadCdrs(fusion: Pool, tenants: TenantRef[], sizes: BenchSizes['cdr'], deck: ReturnType<typeof generateDeck>, windowEndMs: number): Promise<{ onTime: number; late: SyntheticCdr[] }> {
+async function loadCdrs(
+  fusion: Pool,
+  tenants: TenantRef[],
+  sizes: BenchSizes['cdr'],
+  deck: ReturnType<typeof generateDeck>,
+  windowEndMs: number,
+): Promise<{ onTime: number; late: SyntheticCdr[] }> {
   const late: SyntheticCdr[] = [];
   let onTime = 0;
   for (const batch of generateCdrs({ count: sizes.cdrs, tenants: tenants.length, deck, windowEndMs, windowMs: 3.5 * 3600_000 })) {
@@ -100,7 +112,11 @@ async function chargeCounts(bridgePool: Pool): Promise<Record<string, number>> {
 
 export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
   const size = sizes.cdr;
-  const bridge = await createBenchBridge('cdr', { CDR_SYNC_EVERY_SECONDS: String(SYNC_EVERY_SECONDS), BILLING_CLOSE_EVERY_SECONDS: '86400', CDR_SYNC_PAGE_SIZE: String(size.pageSize) });
+  const bridge = await createBenchBridge('cdr', {
+    CDR_SYNC_EVERY_SECONDS: String(SYNC_EVERY_SECONDS),
+    BILLING_CLOSE_EVERY_SECONDS: '86400',
+    CDR_SYNC_PAGE_SIZE: String(size.pageSize),
+  });
   const baselineDb = await createTestDatabase('bench_cdr_base');
   const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 4 });
   const redis = createProducerConnection(TEST_REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null });
@@ -164,8 +180,15 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const step = Math.max(1, Math.floor(samples.length / 10));
     const rssSamples = samples.filter((_, i) => i % step === 0).map((v) => round(v, 0));
     const details = {
-      cdrs: onTime + late.length, firstPass: onTime, lateRows: late.length, tenants: size.tenants, prefixes: size.prefixes, pageSize: size.pageSize,
-      syncMs: round(syncMs, 0), lateCatchUpMs: round(pass2Ms, 0), charges: final,
+      cdrs: onTime + late.length,
+      firstPass: onTime,
+      lateRows: late.length,
+      tenants: size.tenants,
+      prefixes: size.prefixes,
+      pageSize: size.pageSize,
+      syncMs: round(syncMs, 0),
+      lateCatchUpMs: round(pass2Ms, 0),
+      charges: final,
       workerRssMiB: { start: startRss && round(startRss, 0), peak: peak && round(peak, 0), end: rssSamples[rssSamples.length - 1] ?? null, samples: rssSamples },
       baseline: { ms: round(baseline.ms, 0), peakRssMiB: round(baseline.peakRssMiB, 0) },
     };

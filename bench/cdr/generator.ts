@@ -171,9 +171,18 @@ export function* generateCdrs(options: CdrGeneratorOptions, batchSize = 5000): G
     const ring = 2 + Math.floor(random() * 20);
     const hangupCause = billsec === 0 ? unansweredCause(random) : random() < 0.03 ? 'MEDIA_TIMEOUT' : 'NORMAL_CLEARING';
     const a: SyntheticCdr = {
-      xmlCdrUuid: uuidFrom(random), domainIndex, direction, leg: 'a', originatingLegUuid: null,
+      xmlCdrUuid: uuidFrom(random),
+      domainIndex,
+      direction,
+      leg: 'a',
+      originatingLegUuid: null,
       callerIdNumber: direction === 'inbound' ? `1${digits(random, 10)}` : extension,
-      destinationNumber, startEpochMs, billsec, duration: billsec + ring, hangupCause, late: random() < lateFraction,
+      destinationNumber,
+      startEpochMs,
+      billsec,
+      duration: billsec + ring,
+      hangupCause,
+      late: random() < lateFraction,
     };
     push(a);
     if (direction === 'outbound' && billsec > 0 && random() < 0.4 && produced < options.count) {

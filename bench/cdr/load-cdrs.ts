@@ -21,9 +21,19 @@ export async function insertCdrs(fusion: Pool, tenants: readonly TenantRef[], cd
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::float8[], $10::int[], $11::int[], $12::text[], $13::bool[])
        AS t(u, d, n, dir, leg, orig, cid, dest, ms, dur, bs, cause, late)`,
     [
-      col((c) => c.xmlCdrUuid), col((c) => tenantOf(c).domainUuid), col((c) => tenantOf(c).domainName), col((c) => c.direction), col((c) => c.leg),
-      col((c) => c.originatingLegUuid), col((c) => c.callerIdNumber), col((c) => c.destinationNumber), col((c) => c.startEpochMs), col((c) => c.duration),
-      col((c) => c.billsec), col((c) => c.hangupCause), col((c) => c.late),
+      col((c) => c.xmlCdrUuid),
+      col((c) => tenantOf(c).domainUuid),
+      col((c) => tenantOf(c).domainName),
+      col((c) => c.direction),
+      col((c) => c.leg),
+      col((c) => c.originatingLegUuid),
+      col((c) => c.callerIdNumber),
+      col((c) => c.destinationNumber),
+      col((c) => c.startEpochMs),
+      col((c) => c.duration),
+      col((c) => c.billsec),
+      col((c) => c.hangupCause),
+      col((c) => c.late),
     ],
   );
 }

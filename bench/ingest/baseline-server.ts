@@ -40,7 +40,12 @@ async function main(): Promise<void> {
     const raw = req.body as Buffer;
     if (!signatureValid(req.get('x-ictvoip-timestamp'), req.get('x-ictvoip-signature'), raw)) return void res.status(401).json({ error: 'signature' });
     const event = JSON.parse(raw.toString('utf8')) as { eventId: string; action: string; service: { id: number } };
-    await pool.query('INSERT INTO baseline_inbox (event_id, action, service_id, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING', [event.eventId, event.action, event.service.id, raw.toString('utf8')]);
+    await pool.query('INSERT INTO baseline_inbox (event_id, action, service_id, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING', [
+      event.eventId,
+      event.action,
+      event.service.id,
+      raw.toString('utf8'),
+    ]);
     await queue.add(event.action, { eventId: event.eventId, serviceId: event.service.id }, { jobId: `${event.action}-${event.eventId}` });
     res.status(202).json({ result: 'pending', eventId: event.eventId });
   });

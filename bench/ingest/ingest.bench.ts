@@ -30,7 +30,13 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
   const services: RunningService[] = [];
   try {
     const apiPort = await freePort();
-    const api = await startService({ name: 'apps/api', script: 'apps/api/src/main.ts', env: { ...bridge.env, PORT: String(apiPort) }, healthUrl: `http://127.0.0.1:${apiPort}/healthz`, nodeOptions: profileFlags('api') });
+    const api = await startService({
+      name: 'apps/api',
+      script: 'apps/api/src/main.ts',
+      env: { ...bridge.env, PORT: String(apiPort) },
+      healthUrl: `http://127.0.0.1:${apiPort}/healthz`,
+      nodeOptions: profileFlags('api'),
+    });
     services.push(api);
     const basePort = await freePort();
     const baseline = await startService({
@@ -99,8 +105,13 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
       details: { project: summary(projectFixed), baseline: summary(baselineFixed) },
     });
     // autocannon cannot offer the rate to a server that answers slower than that: say so next to the p99.
-    const shortfall = [['apps/api', projectFixed], ['baseline', baselineFixed]] as const;
-    const missed = shortfall.filter(([, result]) => result.requestsPerSecond < fixedRate * 0.95).map(([name, result]) => `${name} reached only ${round(result.requestsPerSecond, 0)} req/s`);
+    const shortfall = [
+      ['apps/api', projectFixed],
+      ['baseline', baselineFixed],
+    ] as const;
+    const missed = shortfall
+      .filter(([, result]) => result.requestsPerSecond < fixedRate * 0.95)
+      .map(([name, result]) => `${name} reached only ${round(result.requestsPerSecond, 0)} req/s`);
     if (missed.length > 0) fixedP99.note = `offered ${fixedRate} req/s but ${missed.join(', ')}: the p99 is that of a saturated server`;
     const saturatedP99 = measuredRow({
       benchmark: 'webhook ingest',

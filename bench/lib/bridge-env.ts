@@ -79,7 +79,13 @@ export async function createBenchBridge(label: string, extraEnv: Record<string, 
     ...extraEnv,
   };
   return {
-    env, bridgeDb, fusionDb, fusion, esl, prefix, secret: TEST_WEBHOOK_SECRET,
+    env,
+    bridgeDb,
+    fusionDb,
+    fusion,
+    esl,
+    prefix,
+    secret: TEST_WEBHOOK_SECRET,
     async close() {
       await esl.stop().catch(() => undefined);
       await fusion.end().catch(() => undefined);

@@ -24,4 +24,3 @@ export function round(value: number, places = 2): number {
   const factor = 10 ** places;
   return Math.round(value * factor) / factor;
 }
-

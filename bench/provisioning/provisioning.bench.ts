@@ -25,7 +25,12 @@ export class ProvisioningBenchError extends Error {
 const FIRST_SERVICE_ID = 700_000;
 
 function createEvent(serviceId: number, extensions: number): string {
-  return JSON.stringify(buildEvent({ serviceId, plan: { maxExtensions: extensions, firstExtension: 100, gatewayTemplate: BENCH_GATEWAY_TEMPLATE, rateDeck: 'standard', brand: 'default', includedMinutes: 100 } }));
+  return JSON.stringify(
+    buildEvent({
+      serviceId,
+      plan: { maxExtensions: extensions, firstExtension: 100, gatewayTemplate: BENCH_GATEWAY_TEMPLATE, rateDeck: 'standard', brand: 'default', includedMinutes: 100 },
+    }),
+  );
 }
 
 interface InboxTiming {
@@ -46,7 +51,12 @@ async function inboxTimings(pool: Pool, serviceIds: number[]): Promise<InboxTimi
        FROM webhook_inbox WHERE service_id = ANY($1::bigint[]) AND action = 'create'`,
     [serviceIds],
   );
-  return rows.map((row) => ({ ...row, latency_ms: Number(row.latency_ms), received_ms: Number(row.received_ms), finished_ms: row.finished_ms === null ? null : Number(row.finished_ms) }));
+  return rows.map((row) => ({
+    ...row,
+    latency_ms: Number(row.latency_ms),
+    received_ms: Number(row.received_ms),
+    finished_ms: row.finished_ms === null ? null : Number(row.finished_ms),
+  }));
 }
 
 async function waitAllFinished(pool: Pool, serviceIds: number[], timeoutMs: number): Promise<InboxTiming[]> {
@@ -100,9 +110,20 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
   const baselinePool = new Pool({ connectionString: baselineDb.url, max: 2 });
   try {
     const apiPort = await freePort();
-    const api = await startService({ name: 'apps/api', script: 'apps/api/src/main.ts', env: { ...bridge.env, PORT: String(apiPort) }, healthUrl: `http://127.0.0.1:${apiPort}/healthz` });
+    const api = await startService({
+      name: 'apps/api',
+      script: 'apps/api/src/main.ts',
+      env: { ...bridge.env, PORT: String(apiPort) },
+      healthUrl: `http://127.0.0.1:${apiPort}/healthz`,
+    });
     services.push(api);
-    const worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') });
+    const worker = await startService({
+      name: 'apps/worker',
+      script: 'apps/worker/src/main.ts',
+      env: bridge.env,
+      readyLine: 'worker started',
+      nodeOptions: profileFlags('worker'),
+    });
     services.push(worker);
 
     // Warm-up tenant (JIT, pools, ESL connection), not counted.
@@ -112,7 +133,11 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
 
     const burstIds = Array.from({ length: tenants }, (_, i) => FIRST_SERVICE_ID + i);
     const burstStart = process.hrtime.bigint();
-    await postAll(api.url, burstIds.map((id) => createEvent(id, extensions)), 20);
+    await postAll(
+      api.url,
+      burstIds.map((id) => createEvent(id, extensions)),
+      20,
+    );
     const burst = await waitAllFinished(bridgePool, burstIds, 30 * 60_000);
     const burstMs = elapsedMs(burstStart);
     assertSucceeded(burst);
@@ -146,13 +171,39 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     const baseline = await copyTenantsWithMultiRowInserts(bridge.fusion, baselinePool, burstIds.map(domainOf));
     await assertFusionRows(baselinePool, burstIds.map(domainOf), extensions);
     const baselineRate = tenants / (baseline.totalMs / 1000);
-    log(`  provisioning baseline: ${round(baselineRate, 1)} tenants/s, p50 ${round(percentile(baseline.perTenantMs, 50), 1)} ms per tenant (${baseline.rowsPerTenant} rows in ${baseline.tables.length} tables)`);
+    log(
+      `  provisioning baseline: ${round(baselineRate, 1)} tenants/s, p50 ${round(percentile(baseline.perTenantMs, 50), 1)} ms per tenant (${baseline.rowsPerTenant} rows in ${baseline.tables.length} tables)`,
+    );
 
     const size = `${tenants} tenants × ${extensions} extensions + 1 gateway`;
     const target = `tenant of 100 extensions committed < 1 s`;
     const details = {
-      burst: { tenants, spanMs: round(burstSpanMs, 0), wallMs: round(burstMs, 0), p50Ms: round(percentile(burst.map((r) => r.latency_ms), 50), 0), p99Ms: round(percentile(burst.map((r) => r.latency_ms), 99), 0) },
-      sequential: { tenants: sequentialTenants, p50Ms: round(p50, 1), p99Ms: round(p99, 1), clientP50Ms: round(percentile(clientMs, 50), 1), clientP99Ms: round(percentile(clientMs, 99), 1) },
+      burst: {
+        tenants,
+        spanMs: round(burstSpanMs, 0),
+        wallMs: round(burstMs, 0),
+        p50Ms: round(
+          percentile(
+            burst.map((r) => r.latency_ms),
+            50,
+          ),
+          0,
+        ),
+        p99Ms: round(
+          percentile(
+            burst.map((r) => r.latency_ms),
+            99,
+          ),
+          0,
+        ),
+      },
+      sequential: {
+        tenants: sequentialTenants,
+        p50Ms: round(p50, 1),
+        p99Ms: round(p99, 1),
+        clientP50Ms: round(percentile(clientMs, 50), 1),
+        clientP99Ms: round(percentile(clientMs, 99), 1),
+      },
       baseline: { tables: baseline.tables, rowsPerTenant: baseline.rowsPerTenant, totalMs: round(baseline.totalMs, 1) },
       workerPeakRssMiB: workerRss,
       apiPeakRssMiB: apiRss,

@@ -48,7 +48,11 @@ function main(): void {
   if (available) {
     const { parseRegistrationsXml, registrationsForDomain, parseRegistrationsForDomain } = parser as Parser;
     // What the API runs: the tenant's blocks picked out first, then parsed (falls back to parse-all).
-    cases.push(parseRegistrationsForDomain ? () => parseRegistrationsForDomain(xml, 'internal', domain).length : () => registrationsForDomain(parseRegistrationsXml(xml, 'internal'), domain).length);
+    cases.push(
+      parseRegistrationsForDomain
+        ? () => parseRegistrationsForDomain(xml, 'internal', domain).length
+        : () => registrationsForDomain(parseRegistrationsXml(xml, 'internal'), domain).length,
+    );
   }
   const [baseline, project] = timeAlternating(rounds, cases);
   const result: RegistrationsChildResult = {

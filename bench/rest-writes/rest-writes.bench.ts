@@ -58,7 +58,11 @@ async function baselineWrites(fusionUrl: string, esl: EslClient, writes: { exten
   try {
     for (const write of writes) {
       const start = process.hrtime.bigint();
-      const result = await writeTenantExtension(pool, write.extension, { description: write.description }, 'upsert', { serviceId: BASELINE_SERVICE, maxEnabledExtensions: null, registrationProfile: 'internal' });
+      const result = await writeTenantExtension(pool, write.extension, { description: write.description }, 'upsert', {
+        serviceId: BASELINE_SERVICE,
+        maxEnabledExtensions: null,
+        registrationProfile: 'internal',
+      });
       await applyFreeswitchSide(esl, result.freeswitch, { cache: { method: 'memcache' } });
       latencies.push(elapsedMs(start));
     }
@@ -76,29 +80,67 @@ export async function runRestWritesBenchmark(sizes: BenchSizes, log: (line: stri
   const esl = new EslClient({ host: bridge.esl.host, port: bridge.esl.port, password: 'ClueCon' });
   try {
     const apiPort = await freePort();
-    const api = await startService({ name: 'apps/api', script: 'apps/api/src/main.ts', env: { ...bridge.env, PORT: String(apiPort) }, healthUrl: `http://127.0.0.1:${apiPort}/healthz`, nodeOptions: profileFlags('api') });
+    const api = await startService({
+      name: 'apps/api',
+      script: 'apps/api/src/main.ts',
+      env: { ...bridge.env, PORT: String(apiPort) },
+      healthUrl: `http://127.0.0.1:${apiPort}/healthz`,
+      nodeOptions: profileFlags('api'),
+    });
     services.push(api);
-    services.push(await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') }));
+    services.push(
+      await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') }),
+    );
     await createTenant(api.url, PROJECT_SERVICE);
     await createTenant(api.url, BASELINE_SERVICE);
     await bridgePool.query(`UPDATE services SET plan = plan || '{"maxExtensions": 100000}'::jsonb WHERE service_id = $1`, [PROJECT_SERVICE]);
 
     const work = plan(writes);
     // Warm-up (JIT, pools, the event socket), not counted: one write of each kind on extension 199.
-    await projectWrites(api.url, [{ extension: '199', description: 'warm' }, { extension: '199', description: 'warm again' }]);
-    await baselineWrites(bridge.fusionDb.url, esl, [{ extension: '199', description: 'warm' }, { extension: '199', description: 'warm again' }]);
+    await projectWrites(api.url, [
+      { extension: '199', description: 'warm' },
+      { extension: '199', description: 'warm again' },
+    ]);
+    await baselineWrites(bridge.fusionDb.url, esl, [
+      { extension: '199', description: 'warm' },
+      { extension: '199', description: 'warm again' },
+    ]);
     const project = await projectWrites(api.url, work);
     const baseline = await baselineWrites(bridge.fusionDb.url, esl, work);
     const { rows } = await bridgePool.query<{ n: number }>("SELECT count(*)::int AS n FROM tenant_writes WHERE status = 'succeeded'");
     if (rows[0].n !== writes + 2) throw new RestWritesBenchError(`${rows[0].n} writes succeeded, expected ${writes + 2}`);
     const [p50, p99, b50, b99] = [percentile(project, 50), percentile(project, 99), percentile(baseline, 50), percentile(baseline, 99)];
     log(`  rest writes: p50 ${round(p50, 1)} ms p99 ${round(p99, 1)} ms (direct call p50 ${round(b50, 1)} ms p99 ${round(b99, 1)} ms), ${writes} writes one at a time`);
-    const details = { writes, projectP50Ms: round(p50, 2), projectP99Ms: round(p99, 2), baselineP50Ms: round(b50, 2), baselineP99Ms: round(b99, 2), apiPeakRssMiB: api.peakRssMiB() };
+    const details = {
+      writes,
+      projectP50Ms: round(p50, 2),
+      projectP99Ms: round(p99, 2),
+      baselineP50Ms: round(b50, 2),
+      baselineP99Ms: round(b99, 2),
+      apiPeakRssMiB: api.peakRssMiB(),
+    };
     const label = 'PUT extension → api → tenant-writes job → FusionPBX + ESL → answer';
     const bare = 'writeTenantExtension + applyFreeswitchSide, called directly';
     return [
-      measuredRow({ benchmark: 'rest-writes', metric: `p50 of ${writes} extension writes, one at a time`, project: { value: p50, unit: 'ms', label }, baseline: { value: b50, unit: 'ms', label: bare }, better: 'lower', target: '—', targetMet: null, details }),
-      measuredRow({ benchmark: 'rest-writes', metric: `p99 of ${writes} extension writes, one at a time`, project: { value: p99, unit: 'ms', label }, baseline: { value: b99, unit: 'ms', label: bare }, better: 'lower', target: '—', targetMet: null }),
+      measuredRow({
+        benchmark: 'rest-writes',
+        metric: `p50 of ${writes} extension writes, one at a time`,
+        project: { value: p50, unit: 'ms', label },
+        baseline: { value: b50, unit: 'ms', label: bare },
+        better: 'lower',
+        target: '—',
+        targetMet: null,
+        details,
+      }),
+      measuredRow({
+        benchmark: 'rest-writes',
+        metric: `p99 of ${writes} extension writes, one at a time`,
+        project: { value: p99, unit: 'ms', label },
+        baseline: { value: b99, unit: 'ms', label: bare },
+        better: 'lower',
+        target: '—',
+        targetMet: null,
+      }),
     ];
   } finally {
     await esl.close();

@@ -32,5 +32,10 @@ export function replyFor(event: InboxEvent): EventReply {
 
 /** Polls the inbox until the event is finished or the deadline passes (works across API processes). */
 export function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
-  return pollUntil(() => inbox.get(eventId), (event) => event.status === 'succeeded' || event.status === 'failed', waitSeconds * 1000, { signal });
+  return pollUntil(
+    () => inbox.get(eventId),
+    (event) => event.status === 'succeeded' || event.status === 'failed',
+    waitSeconds * 1000,
+    { signal },
+  );
 }

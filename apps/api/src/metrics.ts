@@ -24,13 +24,15 @@ const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized', 'wa
 
 async function collectQueues(queues: QueueSet, depth: Gauge<'queue' | 'state'>, oldest: Gauge<'queue'>): Promise<void> {
   const now = Date.now();
-  await Promise.all(Object.entries(queues).map(async ([name, queue]) => {
-    const counts = await queue.getJobCounts(...JOB_STATES);
-    for (const state of JOB_STATES) depth.set({ queue: name, state }, counts[state] ?? 0);
-    // The oldest job still waiting to run; delayed jobs wait on purpose and are left out.
-    const [waiting] = await queue.getJobs(['waiting', 'prioritized'], 0, 0, true);
-    oldest.set({ queue: name }, waiting ? Math.max(0, (now - waiting.timestamp) / 1000) : 0);
-  }));
+  await Promise.all(
+    Object.entries(queues).map(async ([name, queue]) => {
+      const counts = await queue.getJobCounts(...JOB_STATES);
+      for (const state of JOB_STATES) depth.set({ queue: name, state }, counts[state] ?? 0);
+      // The oldest job still waiting to run; delayed jobs wait on purpose and are left out.
+      const [waiting] = await queue.getJobs(['waiting', 'prioritized'], 0, 0, true);
+      oldest.set({ queue: name }, waiting ? Math.max(0, (now - waiting.timestamp) / 1000) : 0);
+    }),
+  );
 }
 
 async function collectInbox(pool: Pool, inbox: Gauge<'status'>, pendingApply: Gauge): Promise<void> {
@@ -75,7 +77,12 @@ export function createApiMetrics(sources?: ApiMetricsSources): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ictvoip_api_' });
   const registers = [registry];
-  const webhooks = new Counter({ name: 'ictvoip_webhooks_received_total', help: 'Signed, valid webhook events received, by action and first delivery or repeat', labelNames: ['action', 'kind'], registers });
+  const webhooks = new Counter({
+    name: 'ictvoip_webhooks_received_total',
+    help: 'Signed, valid webhook events received, by action and first delivery or repeat',
+    labelNames: ['action', 'kind'],
+    registers,
+  });
   const outcomes = new Counter({ name: 'ictvoip_webhook_responses_total', help: 'Webhook POST answers by action and HTTP status', labelNames: ['action', 'status'], registers });
   const responses = new Counter({ name: 'ictvoip_http_responses_total', help: 'HTTP responses by route group and status', labelNames: ['route', 'status'], registers });
   if (sources) registerStateGauges(registry, sources);
@@ -90,13 +97,31 @@ export function createApiMetrics(sources?: ApiMetricsSources): ApiMetrics {
 function registerStateGauges(registry: Registry, sources: ApiMetricsSources): void {
   // prom-client reads every metric at once: each gauge joins the one refresh in flight for this scrape.
   let inflight: Promise<void> | null = null;
-  const collect = () => (inflight ??= refresh().finally(() => { inflight = null; }));
+  const collect = () =>
+    (inflight ??= refresh().finally(() => {
+      inflight = null;
+    }));
   const common = { registers: [registry], collect };
-  const errors = new Counter({ name: 'ictvoip_metrics_collect_errors_total', help: 'Scrapes where a collector could not read its source', labelNames: ['collector'], registers: [registry] });
+  const errors = new Counter({
+    name: 'ictvoip_metrics_collect_errors_total',
+    help: 'Scrapes where a collector could not read its source',
+    labelNames: ['collector'],
+    registers: [registry],
+  });
   const depth = new Gauge({ ...common, name: 'ictvoip_queue_jobs', help: 'Jobs per queue and state', labelNames: ['queue', 'state'] });
-  const oldest = new Gauge({ ...common, name: 'ictvoip_queue_oldest_waiting_job_age_seconds', help: 'Age of the oldest job waiting to run, per queue (0 when none waits)', labelNames: ['queue'] });
+  const oldest = new Gauge({
+    ...common,
+    name: 'ictvoip_queue_oldest_waiting_job_age_seconds',
+    help: 'Age of the oldest job waiting to run, per queue (0 when none waits)',
+    labelNames: ['queue'],
+  });
   const inbox = new Gauge({ ...common, name: 'ictvoip_inbox_events', help: 'Webhook inbox events by status', labelNames: ['status'] });
-  const writes = new Gauge({ ...common, name: 'ictvoip_tenant_writes', help: 'REST writes of extensions and gateways (kept 30 days) by status; queued/running ones wait on a worker', labelNames: ['status'] });
+  const writes = new Gauge({
+    ...common,
+    name: 'ictvoip_tenant_writes',
+    help: 'REST writes of extensions and gateways (kept 30 days) by status; queued/running ones wait on a worker',
+    labelNames: ['status'],
+  });
   const pendingApply = new Gauge({ ...common, name: 'ictvoip_pending_apply_services', help: 'Services whose FusionPBX change is committed but not yet applied to FreeSWITCH' });
   const lag = new Gauge({ ...common, name: 'ictvoip_cdr_sync_lag_seconds', help: 'Seconds between now and the newest CDR synced, per tenant', labelNames: ['service_id'] });
   const unrated = new Gauge({ ...common, name: 'ictvoip_cdr_unrated_calls', help: 'Synced calls that could not be rated, per tenant', labelNames: ['service_id'] });

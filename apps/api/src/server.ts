@@ -52,7 +52,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
-    openPool: (url, server) => createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
+    openPool: (url, server) =>
+      createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
     provisionerOptions,

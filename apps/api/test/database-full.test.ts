@@ -73,7 +73,11 @@ it('PostgreSQL refusing connections (53300): the webhook and /readyz answer 503 
   expect(refusal).toBe('53300');
 
   const refused = await postWebhook(t.url, body);
-  expect({ status: refused.status, code: (refused.body.error as { code?: string } | undefined)?.code, retryAfter: refused.headers.get('retry-after') }).toEqual({ status: 503, code: 'DEPENDENCY_UNAVAILABLE', retryAfter: expect.stringMatching(/^\d+$/) });
+  expect({ status: refused.status, code: (refused.body.error as { code?: string } | undefined)?.code, retryAfter: refused.headers.get('retry-after') }).toEqual({
+    status: 503,
+    code: 'DEPENDENCY_UNAVAILABLE',
+    retryAfter: expect.stringMatching(/^\d+$/),
+  });
   const ready = await fetch(`${t.url}/readyz`);
   expect(ready.status).toBe(503);
   expect(await inboxCount(String(event.eventId))).toBe(0);

@@ -40,7 +40,35 @@ afterAll(async () => {
 
 // Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL, lone surrogate), big strings.
 const nasty = fc.oneof(
-  fc.constantFrom("'; DROP TABLE v_extensions; --", "1' OR '1'='1", '$(reboot)', '`id`', '|| true', '; reloadxml', 'a\nb', 'a\r\nb', '\u0000', 'x\u0000y', '\u202e', '😀', 'e\u0301', '\ud83d', '%00', '../../etc/passwd', '{{7*7}}', '${jndi:ldap://x}', '<script>', '\\', '"', '', ' ', '100', '+4930123', 'sip.example.net:5061', 'api reloadxml'),
+  fc.constantFrom(
+    "'; DROP TABLE v_extensions; --",
+    "1' OR '1'='1",
+    '$(reboot)',
+    '`id`',
+    '|| true',
+    '; reloadxml',
+    'a\nb',
+    'a\r\nb',
+    '\u0000',
+    'x\u0000y',
+    '\u202e',
+    '😀',
+    'e\u0301',
+    '\ud83d',
+    '%00',
+    '../../etc/passwd',
+    '{{7*7}}',
+    '${jndi:ldap://x}',
+    '<script>',
+    '\\',
+    '"',
+    '',
+    ' ',
+    '100',
+    '+4930123',
+    'sip.example.net:5061',
+    'api reloadxml',
+  ),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.integer({ min: 1, max: 70000 }).map((n) => 'x'.repeat(n)),
@@ -53,8 +81,37 @@ const anyJson = fc.letrec((tie) => ({
   object: fc.dictionary(fc.oneof(nasty, fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), { maxKeys: 4 }),
 })).value;
 
-const EXTENSION_FIELDS = ['extension', 'numberAlias', 'callerIdName', 'callerIdNumber', 'outboundCallerIdName', 'outboundCallerIdNumber', 'voicemailEmail', 'enabled', 'description'];
-const GATEWAY_FIELDS = ['name', 'proxy', 'register', 'username', 'password', 'authUsername', 'realm', 'fromUser', 'fromDomain', 'registerTransport', 'expireSeconds', 'retrySeconds', 'callerIdInFrom', 'context', 'profile', 'channels', 'enabled', 'description'];
+const EXTENSION_FIELDS = [
+  'extension',
+  'numberAlias',
+  'callerIdName',
+  'callerIdNumber',
+  'outboundCallerIdName',
+  'outboundCallerIdNumber',
+  'voicemailEmail',
+  'enabled',
+  'description',
+];
+const GATEWAY_FIELDS = [
+  'name',
+  'proxy',
+  'register',
+  'username',
+  'password',
+  'authUsername',
+  'realm',
+  'fromUser',
+  'fromDomain',
+  'registerTransport',
+  'expireSeconds',
+  'retrySeconds',
+  'callerIdInFrom',
+  'context',
+  'profile',
+  'channels',
+  'enabled',
+  'description',
+];
 const KEY_FIELDS = ['name', 'scope', 'serviceId', 'access'];
 
 /** Objects shaped like the route's body (its own field names) with hostile values, plus any JSON at all. */
@@ -73,7 +130,12 @@ const brokenJson = fc.oneof(
 );
 
 /** A hostile path segment, URL-encoded so it reaches the route (or the router's 404). */
-const segment = fc.oneof(fc.constantFrom('100', '0', '-1', '1e3', '..', '%2e%2e', '100;DROP', "100'--", '00000000-0000-4000-8000-000000000000'), nasty.filter((s) => s.length < 300)).map(encodeSegment);
+const segment = fc
+  .oneof(
+    fc.constantFrom('100', '0', '-1', '1e3', '..', '%2e%2e', '100;DROP', "100'--", '00000000-0000-4000-8000-000000000000'),
+    nasty.filter((s) => s.length < 300),
+  )
+  .map(encodeSegment);
 
 /** encodeURIComponent, except that a lone surrogate (which it refuses) becomes bytes that are not UTF-8 at all. */
 function encodeSegment(text: string): string {
@@ -94,7 +156,9 @@ async function snapshot(): Promise<string> {
        (SELECT count(*) FROM v_extensions), (SELECT count(*) FROM v_gateways), (SELECT count(*) FROM v_voicemails)) AS d`,
     [domainUuid],
   );
-  const keys = await bridge.api!.deps.pool.query<{ d: string }>(`SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`);
+  const keys = await bridge.api!.deps.pool.query<{ d: string }>(
+    `SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`,
+  );
   return `${fusion.rows[0]!.d}#${keys.rows[0]!.d}`;
 }
 
@@ -146,10 +210,46 @@ interface FuzzTarget {
 }
 
 const TARGETS: FuzzTarget[] = [
-  { method: 'POST', route: '/v1/tenants/{tenant}/extensions', path: () => fc.constant(`/v1/tenants/${SERVICE}/extensions`), fields: EXTENSION_FIELDS, kind: 'extension', token: () => tenantKey },
-  { method: 'PUT', route: '/v1/tenants/{tenant}/extensions/{extension}', path: () => fc.oneof(fc.constant(`/v1/tenants/${SERVICE}/extensions/100`), segment.map((s) => `/v1/tenants/${SERVICE}/extensions/${s}`)), fields: EXTENSION_FIELDS, kind: 'extension', token: () => tenantKey },
-  { method: 'POST', route: '/v1/tenants/{tenant}/gateways', path: () => fc.constant(`/v1/tenants/${SERVICE}/gateways`), fields: GATEWAY_FIELDS, kind: 'gateway', token: () => tenantKey },
-  { method: 'PUT', route: '/v1/tenants/{tenant}/gateways/{gateway}', path: () => fc.oneof(fc.constant(`/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`), segment.map((s) => `/v1/tenants/${SERVICE}/gateways/${s}`)), fields: GATEWAY_FIELDS, kind: 'gateway', token: () => tenantKey },
+  {
+    method: 'POST',
+    route: '/v1/tenants/{tenant}/extensions',
+    path: () => fc.constant(`/v1/tenants/${SERVICE}/extensions`),
+    fields: EXTENSION_FIELDS,
+    kind: 'extension',
+    token: () => tenantKey,
+  },
+  {
+    method: 'PUT',
+    route: '/v1/tenants/{tenant}/extensions/{extension}',
+    path: () =>
+      fc.oneof(
+        fc.constant(`/v1/tenants/${SERVICE}/extensions/100`),
+        segment.map((s) => `/v1/tenants/${SERVICE}/extensions/${s}`),
+      ),
+    fields: EXTENSION_FIELDS,
+    kind: 'extension',
+    token: () => tenantKey,
+  },
+  {
+    method: 'POST',
+    route: '/v1/tenants/{tenant}/gateways',
+    path: () => fc.constant(`/v1/tenants/${SERVICE}/gateways`),
+    fields: GATEWAY_FIELDS,
+    kind: 'gateway',
+    token: () => tenantKey,
+  },
+  {
+    method: 'PUT',
+    route: '/v1/tenants/{tenant}/gateways/{gateway}',
+    path: () =>
+      fc.oneof(
+        fc.constant(`/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`),
+        segment.map((s) => `/v1/tenants/${SERVICE}/gateways/${s}`),
+      ),
+    fields: GATEWAY_FIELDS,
+    kind: 'gateway',
+    token: () => tenantKey,
+  },
   { method: 'POST', route: '/v1/admin/api-keys', path: () => fc.constant('/v1/admin/api-keys'), fields: KEY_FIELDS, kind: 'key', token: () => admin },
 ];
 
@@ -160,34 +260,42 @@ describe('REST /v1 write-route fuzz', () => {
   });
 
   for (const target of TARGETS) {
-    it(`${target.method} ${target.route}: hostile JSON bodies and path parameters — never 5xx, refused = nothing written, accepted = whole rows`, async () => {
-      await fc.assert(
-        fc.asyncProperty(target.path(), bodyFor(target.fields), async (path, body) => {
-          const before = await snapshot();
-          const reply = await send(target.method, path, target.token(), body, false);
-          checkReply(reply, `${target.method} ${path}`);
-          await checkEffect(before, reply, target.kind);
-        }),
-        { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 7301) },
-      );
-    }, 600_000 + RUNS * 200);
+    it(
+      `${target.method} ${target.route}: hostile JSON bodies and path parameters — never 5xx, refused = nothing written, accepted = whole rows`,
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(target.path(), bodyFor(target.fields), async (path, body) => {
+            const before = await snapshot();
+            const reply = await send(target.method, path, target.token(), body, false);
+            checkReply(reply, `${target.method} ${path}`);
+            await checkEffect(before, reply, target.kind);
+          }),
+          { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? 7301) },
+        );
+      },
+      600_000 + RUNS * 200,
+    );
 
-    it(`${target.method} ${target.route}: broken, deep and oversized JSON text — 400/413, nothing written`, async () => {
-      await fc.assert(
-        fc.asyncProperty(target.path(), brokenJson, async (path, text) => {
-          const before = await snapshot();
-          const reply = await send(target.method, path, target.token(), text, true);
-          checkReply(reply, `${target.method} ${path}`);
-          if (reply.status < 400) {
-            // Only an empty body (no changes) or JSON that parses to an acceptable object can pass (e.g. `{}` on a PUT;
-            // a leading UTF-8 byte-order mark is allowed, as RFC 8259 lets a parser ignore it).
-            if (text !== '') expect(() => JSON.parse(text.replace(/^\ufeff/, ''))).not.toThrow();
-          }
-          await checkEffect(before, reply, target.kind);
-        }),
-        { numRuns: Math.max(20, Math.round(RUNS / 2)), seed: Number(process.env.FUZZ_SEED ?? 7302) },
-      );
-    }, 600_000 + RUNS * 200);
+    it(
+      `${target.method} ${target.route}: broken, deep and oversized JSON text — 400/413, nothing written`,
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(target.path(), brokenJson, async (path, text) => {
+            const before = await snapshot();
+            const reply = await send(target.method, path, target.token(), text, true);
+            checkReply(reply, `${target.method} ${path}`);
+            if (reply.status < 400) {
+              // Only an empty body (no changes) or JSON that parses to an acceptable object can pass (e.g. `{}` on a PUT;
+              // a leading UTF-8 byte-order mark is allowed, as RFC 8259 lets a parser ignore it).
+              if (text !== '') expect(() => JSON.parse(text.replace(/^\ufeff/, ''))).not.toThrow();
+            }
+            await checkEffect(before, reply, target.kind);
+          }),
+          { numRuns: Math.max(20, Math.round(RUNS / 2)), seed: Number(process.env.FUZZ_SEED ?? 7302) },
+        );
+      },
+      600_000 + RUNS * 200,
+    );
   }
 
   it('the API process kept no error-level log line from all of the above (no unhandled failure)', () => {

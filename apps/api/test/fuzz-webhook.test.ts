@@ -43,7 +43,27 @@ async function assertWholeRowOrNone(eventId: unknown, accepted: boolean, body: R
 
 // Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL), big strings.
 const nasty = fc.oneof(
-  fc.constantFrom("'; DROP TABLE webhook_inbox; --", '$(reboot)', '`id`', '|| true', 'a\nb', 'a\r\nb', '\u0000', 'x\u0000y', '\u202e', '😀', 'e\u0301', '\ud83d', '%00', '../../etc/passwd', '{{7*7}}', '${jndi:ldap://x}', '<script>', '\\', '"'),
+  fc.constantFrom(
+    "'; DROP TABLE webhook_inbox; --",
+    '$(reboot)',
+    '`id`',
+    '|| true',
+    'a\nb',
+    'a\r\nb',
+    '\u0000',
+    'x\u0000y',
+    '\u202e',
+    '😀',
+    'e\u0301',
+    '\ud83d',
+    '%00',
+    '../../etc/passwd',
+    '{{7*7}}',
+    '${jndi:ldap://x}',
+    '<script>',
+    '\\',
+    '"',
+  ),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.integer({ min: 1, max: 20000 }).map((n) => 'x'.repeat(n)),
@@ -56,10 +76,31 @@ const anyJson = fc.letrec((tie) => ({
 })).value;
 
 const PATHS = [
-  'schemaVersion', 'eventId', 'action', 'occurredAt', 'service', 'service.id', 'service.domain', 'service.username', 'service.pid',
-  'client', 'client.id', 'client.email', 'client.companyName', 'server', 'server.hostname', 'plan', 'plan.maxExtensions',
-  'plan.firstExtension', 'plan.gatewayTemplate', 'plan.includedMinutes', 'configurableOptions', 'customFields', 'secrets',
-  'secrets.servicePassword', 'extra',
+  'schemaVersion',
+  'eventId',
+  'action',
+  'occurredAt',
+  'service',
+  'service.id',
+  'service.domain',
+  'service.username',
+  'service.pid',
+  'client',
+  'client.id',
+  'client.email',
+  'client.companyName',
+  'server',
+  'server.hostname',
+  'plan',
+  'plan.maxExtensions',
+  'plan.firstExtension',
+  'plan.gatewayTemplate',
+  'plan.includedMinutes',
+  'configurableOptions',
+  'customFields',
+  'secrets',
+  'secrets.servicePassword',
+  'extra',
 ];
 
 function setPath(target: Record<string, any>, path: string, value: unknown): void {
@@ -117,7 +158,20 @@ describe('webhook fuzz', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(nasty, { minLength: 12, maxLength: 12 }), async (values) => {
         const event = buildEvent() as Record<string, any>;
-        const textPaths = ['service.domain', 'service.username', 'service.status', 'client.email', 'client.companyName', 'client.firstName', 'client.lastName', 'server.hostname', 'plan.gatewayTemplate', 'plan.brand', 'customFields.notes', 'secrets.servicePassword'];
+        const textPaths = [
+          'service.domain',
+          'service.username',
+          'service.status',
+          'client.email',
+          'client.companyName',
+          'client.firstName',
+          'client.lastName',
+          'server.hostname',
+          'plan.gatewayTemplate',
+          'plan.brand',
+          'customFields.notes',
+          'secrets.servicePassword',
+        ];
         textPaths.forEach((path, i) => setPath(event, path, values[i]));
         event.configurableOptions = { [`${values[0]}|${values[1]}`]: values[2] };
         const reply = await postWebhook(t.url, JSON.stringify(event));
@@ -132,16 +186,20 @@ describe('webhook fuzz', () => {
   it.each([
     ['arrays', 'array' as const],
     ['objects', 'object' as const],
-  ])('deeply nested %s inside an open map (up to the 256 KiB limit): never 5xx', async (_name, kind) => {
-    for (const depth of [100, 1000, 5000, 20000, 40000]) {
-      const event = buildEvent() as Record<string, any>;
-      const json = JSON.stringify(event).replace('"customFields":{}', `"customFields":{"deep":${nested(depth, kind)}}`);
-      const reply = await postWebhook(t.url, json);
-      expect(reply.status).toBeLessThan(500);
-      expect(ALLOWED).toContain(reply.status);
-      await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
-    }
-  }, 120000);
+  ])(
+    'deeply nested %s inside an open map (up to the 256 KiB limit): never 5xx',
+    async (_name, kind) => {
+      for (const depth of [100, 1000, 5000, 20000, 40000]) {
+        const event = buildEvent() as Record<string, any>;
+        const json = JSON.stringify(event).replace('"customFields":{}', `"customFields":{"deep":${nested(depth, kind)}}`);
+        const reply = await postWebhook(t.url, json);
+        expect(reply.status).toBeLessThan(500);
+        expect(ALLOWED).toContain(reply.status);
+        await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
+      }
+    },
+    120000,
+  );
 
   it('huge strings and many keys near the body limit: 202 or 413, never 5xx', async () => {
     for (const size of [1000, 100_000, 250_000, 262_144, 300_000]) {
@@ -158,9 +216,30 @@ describe('webhook fuzz', () => {
 
 describe('bodies the fuzzer found (regressions: each was a 500 before)', () => {
   it.each([
-    ['a NUL character in a value', (e: Record<string, any>) => { e.client.companyName = 'x\u0000y'; }, 'client.companyName', /NUL/],
-    ['an unpaired surrogate in a key', (e: Record<string, any>) => { e.extra = { '\ud83d': 0 }; }, 'extra.?', /surrogate/],
-    ['an unpaired surrogate in a value', (e: Record<string, any>) => { e.service.domain = 'a\udc00'; }, 'service.domain', /surrogate/],
+    [
+      'a NUL character in a value',
+      (e: Record<string, any>) => {
+        e.client.companyName = 'x\u0000y';
+      },
+      'client.companyName',
+      /NUL/,
+    ],
+    [
+      'an unpaired surrogate in a key',
+      (e: Record<string, any>) => {
+        e.extra = { '\ud83d': 0 };
+      },
+      'extra.?',
+      /surrogate/,
+    ],
+    [
+      'an unpaired surrogate in a value',
+      (e: Record<string, any>) => {
+        e.service.domain = 'a\udc00';
+      },
+      'service.domain',
+      /surrogate/,
+    ],
   ])('%s → 400 naming the field, nothing stored', async (_name, mutate, path, message) => {
     const event = buildEvent() as Record<string, any>;
     mutate(event);

@@ -19,12 +19,35 @@ const goodLine = fc.oneof(
 const hostileLine = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 80 }),
   fc.string({ unit: 'grapheme', maxLength: 80 }),
-  fc.constantFrom('', '#', '   # comment', '\t', '0/0', '::/0', '127.1', '0x7f.0.0.1', '1.2.3.4/33', '::ffff:1.2.3.4', 'fe80::1%eth0', '1.2.3.4 # ok', '1.2.3.4\u00a0', '\u0000', '1.2.3.4/08', '١٢٧.0.0.1', '1.2.3.4\u200b'),
+  fc.constantFrom(
+    '',
+    '#',
+    '   # comment',
+    '\t',
+    '0/0',
+    '::/0',
+    '127.1',
+    '0x7f.0.0.1',
+    '1.2.3.4/33',
+    '::ffff:1.2.3.4',
+    'fe80::1%eth0',
+    '1.2.3.4 # ok',
+    '1.2.3.4\u00a0',
+    '\u0000',
+    '1.2.3.4/08',
+    '١٢٧.0.0.1',
+    '1.2.3.4\u200b',
+  ),
   fc.integer({ min: 200, max: 1000 }).map((n) => 'a'.repeat(n)),
 );
 const separator = fc.constantFrom('\n', '\r\n', '\r');
 
-const contentLines = (text: string) => text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).map((raw, i) => ({ line: i + 1, content: raw.split('#')[0].trim() })).filter((l) => l.content.length > 0);
+const contentLines = (text: string) =>
+  text
+    .replace(/^\uFEFF/, '')
+    .split(/\r\n|\r|\n/)
+    .map((raw, i) => ({ line: i + 1, content: raw.split('#')[0].trim() }))
+    .filter((l) => l.content.length > 0);
 
 describe('whitelist file fuzz', () => {
   it('any text: never throws; every entry line is accounted for exactly once, by line number', () => {
@@ -50,21 +73,31 @@ describe('whitelist file fuzz', () => {
 
   it('good lines among garbage: every good one is kept as an entry; alone they compile and allow their address', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), goodLine, hostileLine.filter((line) => !/[\r\n]/.test(line))), { minLength: 1, maxLength: 30 }), (rows) => {
-        const lines = rows.map(([good, address, garbage]) => (good ? address : garbage));
-        const { entries } = parseWhitelist(lines.join('\n'), FILE);
-        const goodLines = rows.flatMap(([good], i) => (good ? [i + 1] : []));
-        const cidrs = new Set(entries.map((e) => e.cidr));
-        for (const line of goodLines) {
-          const cidr = parseWhitelist(lines[line - 1], FILE).entries[0]?.cidr;
-          expect(cidr).toBeDefined();
-          // Kept (at this line, or at an earlier line holding the same network: a duplicate).
-          expect(cidrs.has(cidr!)).toBe(true);
-        }
-        const onlyGood = goodLines.map((line) => lines[line - 1]);
-        const { whitelist } = compileWhitelist(onlyGood.join('\n'), FILE);
-        for (const line of onlyGood) expect(whitelist.isAllowed(line.split('/')[0])).toBe(true);
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.boolean(),
+            goodLine,
+            hostileLine.filter((line) => !/[\r\n]/.test(line)),
+          ),
+          { minLength: 1, maxLength: 30 },
+        ),
+        (rows) => {
+          const lines = rows.map(([good, address, garbage]) => (good ? address : garbage));
+          const { entries } = parseWhitelist(lines.join('\n'), FILE);
+          const goodLines = rows.flatMap(([good], i) => (good ? [i + 1] : []));
+          const cidrs = new Set(entries.map((e) => e.cidr));
+          for (const line of goodLines) {
+            const cidr = parseWhitelist(lines[line - 1], FILE).entries[0]?.cidr;
+            expect(cidr).toBeDefined();
+            // Kept (at this line, or at an earlier line holding the same network: a duplicate).
+            expect(cidrs.has(cidr!)).toBe(true);
+          }
+          const onlyGood = goodLines.map((line) => lines[line - 1]);
+          const { whitelist } = compileWhitelist(onlyGood.join('\n'), FILE);
+          for (const line of onlyGood) expect(whitelist.isAllowed(line.split('/')[0])).toBe(true);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

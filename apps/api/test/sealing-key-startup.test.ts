@@ -15,8 +15,12 @@ function start(main: string, env: Record<string, string>): Promise<{ code: numbe
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.once('error', fail);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -29,7 +33,10 @@ const GOOD = Buffer.alloc(32, 9).toString('base64');
 const SHORT = 'U2VhbGluZy1LZXktU2hvcnQ=';
 const BARE = Buffer.from('Bare-Sealing-Key-Without-An-Id!!').toString('base64');
 
-describe.each([['api', 'apps/api/src/main.ts'], ['worker', 'apps/worker/src/main.ts']])('%s start-up with a bad SEALING_KEY', (_name, main) => {
+describe.each([
+  ['api', 'apps/api/src/main.ts'],
+  ['worker', 'apps/worker/src/main.ts'],
+])('%s start-up with a bad SEALING_KEY', (_name, main) => {
   it('stops with the configuration exit code, names the variable, and no line holds a key', async () => {
     const { code, output } = await start(main, {
       NODE_ENV: 'production',

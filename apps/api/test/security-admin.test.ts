@@ -59,7 +59,13 @@ describe('admin routes without the admin token', () => {
   });
 
   it('path tricks do not get around the check', async () => {
-    for (const path of ['/admin/queues/../queues/api/queues', '/ADMIN/queues/api/queues', '/admin//queues/api/queues', '/admin/queues%2fapi%2fqueues', '/admin/queues/%2e%2e/queues/api/queues']) {
+    for (const path of [
+      '/admin/queues/../queues/api/queues',
+      '/ADMIN/queues/api/queues',
+      '/admin//queues/api/queues',
+      '/admin/queues%2fapi%2fqueues',
+      '/admin/queues/%2e%2e/queues/api/queues',
+    ]) {
       const reply = await fetch(`${t.url}${path}`);
       expect([401, 404]).toContain(reply.status);
       expect(reply.status === 200).toBe(false);

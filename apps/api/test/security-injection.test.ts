@@ -48,7 +48,12 @@ async function create(shape: (event: Record<string, any>) => void): Promise<Outc
 }
 
 const tenantRows = async (serviceId: number) =>
-  (await fusion.query(`SELECT count(*)::int AS n FROM v_domain_settings WHERE domain_setting_category = 'ictvoip' AND domain_setting_subcategory = 'service_id' AND domain_setting_value = $1`, [String(serviceId)])).rows[0].n as number;
+  (
+    await fusion.query(
+      `SELECT count(*)::int AS n FROM v_domain_settings WHERE domain_setting_category = 'ictvoip' AND domain_setting_subcategory = 'service_id' AND domain_setting_value = $1`,
+      [String(serviceId)],
+    )
+  ).rows[0].n as number;
 
 // What the bridge legitimately sends over the event socket; anything else is an injected command.
 const ALLOWED_API = [
@@ -89,36 +94,90 @@ const ESL_PAYLOADS = [
 
 // Every event field whose value can reach an event-socket command (directly or via a derived name).
 const ESL_FIELDS: [string, (event: Record<string, any>, value: string) => void][] = [
-  ['service.domain', (e, v) => { e.service.domain = `t1.example.com${v}`; }],
-  ['service.domain (payload first)', (e, v) => { e.service.domain = `${v}.example.com`; }],
-  ['service.username', (e, v) => { e.service.username = `admin${v}`; }],
-  ['plan.gatewayTemplate', (e, v) => { e.plan.gatewayTemplate = `carrier${v}`; }],
-  ['plan.brand', (e, v) => { e.plan.brand = `default${v}`; }],
-  ['configurableOptions firstExtension', (e, v) => { e.configurableOptions = { 'firstExtension|First extension': `200${v}` }; }],
-  ['configurableOptions gateway template', (e, v) => { e.configurableOptions = { 'gatewayTemplate|Carrier': `carrier${v}` }; }],
-  ['plan.firstExtension as a string', (e, v) => { e.plan.firstExtension = `100${v}`; }],
-  ['server.hostname', (e, v) => { e.server.hostname = `bridge${v}`; }],
-  ['client.companyName', (e, v) => { e.client.companyName = `Evil${v}`; }],
+  [
+    'service.domain',
+    (e, v) => {
+      e.service.domain = `t1.example.com${v}`;
+    },
+  ],
+  [
+    'service.domain (payload first)',
+    (e, v) => {
+      e.service.domain = `${v}.example.com`;
+    },
+  ],
+  [
+    'service.username',
+    (e, v) => {
+      e.service.username = `admin${v}`;
+    },
+  ],
+  [
+    'plan.gatewayTemplate',
+    (e, v) => {
+      e.plan.gatewayTemplate = `carrier${v}`;
+    },
+  ],
+  [
+    'plan.brand',
+    (e, v) => {
+      e.plan.brand = `default${v}`;
+    },
+  ],
+  [
+    'configurableOptions firstExtension',
+    (e, v) => {
+      e.configurableOptions = { 'firstExtension|First extension': `200${v}` };
+    },
+  ],
+  [
+    'configurableOptions gateway template',
+    (e, v) => {
+      e.configurableOptions = { 'gatewayTemplate|Carrier': `carrier${v}` };
+    },
+  ],
+  [
+    'plan.firstExtension as a string',
+    (e, v) => {
+      e.plan.firstExtension = `100${v}`;
+    },
+  ],
+  [
+    'server.hostname',
+    (e, v) => {
+      e.server.hostname = `bridge${v}`;
+    },
+  ],
+  [
+    'client.companyName',
+    (e, v) => {
+      e.client.companyName = `Evil${v}`;
+    },
+  ],
 ];
 
 describe('event-socket command injection', () => {
-  it.each(ESL_FIELDS)('through %s: refused or neutralised; the stand-in never receives a second command or a newline', async (_field, put) => {
-    for (const payload of ESL_PAYLOADS) {
-      esl.clearRecorded();
-      const outcome = await create((event) => put(event, payload));
-      expect(outcome.status).toBeLessThan(500);
-      // Either the API refused it (400), or the job finished; never stuck or retrying forever.
-      if (outcome.status === 200) expect(['success', 'error']).toContain(outcome.result);
-      else expect(outcome.status).toBe(400);
-      if (outcome.result === 'error') {
-        expect(outcome.retryable).toBe(false);
-        // Nothing half-written: a refused create leaves no tenant behind.
-        expect(await tenantRows(outcome.serviceId)).toBe(0);
+  it.each(ESL_FIELDS)(
+    'through %s: refused or neutralised; the stand-in never receives a second command or a newline',
+    async (_field, put) => {
+      for (const payload of ESL_PAYLOADS) {
+        esl.clearRecorded();
+        const outcome = await create((event) => put(event, payload));
+        expect(outcome.status).toBeLessThan(500);
+        // Either the API refused it (400), or the job finished; never stuck or retrying forever.
+        if (outcome.status === 200) expect(['success', 'error']).toContain(outcome.result);
+        else expect(outcome.status).toBe(400);
+        if (outcome.result === 'error') {
+          expect(outcome.retryable).toBe(false);
+          // Nothing half-written: a refused create leaves no tenant behind.
+          expect(await tenantRows(outcome.serviceId)).toBe(0);
+        }
+        assertOnlyLegitimateCommands();
+        expect(esl.apiCommands.join('\n')).not.toMatch(/reloadxml|hupall|originate/);
       }
-      assertOnlyLegitimateCommands();
-      expect(esl.apiCommands.join('\n')).not.toMatch(/reloadxml|hupall|originate/);
-    }
-  }, 120000);
+    },
+    120000,
+  );
 
   it('a clean create through the same path does send commands (control)', async () => {
     esl.clearRecorded();
@@ -132,7 +191,7 @@ describe('event-socket command injection', () => {
 const SQL_PAYLOADS = [
   "'; DROP TABLE webhook_inbox; --",
   "x' OR '1'='1",
-  "1); DELETE FROM v_domains; --",
+  '1); DELETE FROM v_domains; --',
   '$$; DROP TABLE services; $$',
   "\\'; TRUNCATE audit_log; --",
   '" OR ""="',
@@ -143,42 +202,126 @@ const SQL_PAYLOADS = [
 
 // Every text field of the webhook body, including open maps and unknown fields.
 const SQL_FIELDS: [string, (event: Record<string, any>, value: string) => void][] = [
-  ['service.domain', (e, v) => { e.service.domain = v; }],
-  ['service.username', (e, v) => { e.service.username = v; }],
-  ['service.status', (e, v) => { e.service.status = v; }],
-  ['client.email', (e, v) => { e.client.email = v; }],
-  ['client.companyName', (e, v) => { e.client.companyName = v; }],
-  ['client.firstName', (e, v) => { e.client.firstName = v; }],
-  ['client.lastName', (e, v) => { e.client.lastName = v; }],
-  ['server.hostname', (e, v) => { e.server.hostname = v; }],
-  ['plan.gatewayTemplate', (e, v) => { e.plan.gatewayTemplate = v; }],
-  ['plan.rateDeck', (e, v) => { e.plan.rateDeck = v; }],
-  ['plan.brand', (e, v) => { e.plan.brand = v; }],
-  ['plan.billingMode', (e, v) => { e.plan.billingMode = v; }],
-  ['customFields key and value', (e, v) => { e.customFields = { [v]: v }; }],
-  ['configurableOptions key and value', (e, v) => { e.configurableOptions = { [`${v}|Label`]: v }; }],
-  ['secrets.servicePassword', (e, v) => { e.secrets = { servicePassword: v }; }],
-  ['an unknown top-level field', (e, v) => { e[v] = v; }],
+  [
+    'service.domain',
+    (e, v) => {
+      e.service.domain = v;
+    },
+  ],
+  [
+    'service.username',
+    (e, v) => {
+      e.service.username = v;
+    },
+  ],
+  [
+    'service.status',
+    (e, v) => {
+      e.service.status = v;
+    },
+  ],
+  [
+    'client.email',
+    (e, v) => {
+      e.client.email = v;
+    },
+  ],
+  [
+    'client.companyName',
+    (e, v) => {
+      e.client.companyName = v;
+    },
+  ],
+  [
+    'client.firstName',
+    (e, v) => {
+      e.client.firstName = v;
+    },
+  ],
+  [
+    'client.lastName',
+    (e, v) => {
+      e.client.lastName = v;
+    },
+  ],
+  [
+    'server.hostname',
+    (e, v) => {
+      e.server.hostname = v;
+    },
+  ],
+  [
+    'plan.gatewayTemplate',
+    (e, v) => {
+      e.plan.gatewayTemplate = v;
+    },
+  ],
+  [
+    'plan.rateDeck',
+    (e, v) => {
+      e.plan.rateDeck = v;
+    },
+  ],
+  [
+    'plan.brand',
+    (e, v) => {
+      e.plan.brand = v;
+    },
+  ],
+  [
+    'plan.billingMode',
+    (e, v) => {
+      e.plan.billingMode = v;
+    },
+  ],
+  [
+    'customFields key and value',
+    (e, v) => {
+      e.customFields = { [v]: v };
+    },
+  ],
+  [
+    'configurableOptions key and value',
+    (e, v) => {
+      e.configurableOptions = { [`${v}|Label`]: v };
+    },
+  ],
+  [
+    'secrets.servicePassword',
+    (e, v) => {
+      e.secrets = { servicePassword: v };
+    },
+  ],
+  [
+    'an unknown top-level field',
+    (e, v) => {
+      e[v] = v;
+    },
+  ],
 ];
 
 const NOT_CARRIED = new Set(['secrets.servicePassword', 'configurableOptions key and value', 'an unknown top-level field']);
 
 describe('SQL injection strings in every webhook field', () => {
-  it.each(SQL_FIELDS)('%s: no 5xx, stored verbatim, nothing broken', async (field, put) => {
-    for (const payload of SQL_PAYLOADS.slice(0, 4)) {
-      const serviceId = nextServiceId;
-      const outcome = await create((event) => put(event, payload));
-      expect(outcome.status).toBeLessThan(500);
-      if (outcome.status === 400) continue;
-      expect(['success', 'error']).toContain(outcome.result);
-      const { rows } = await api.deps.pool.query('SELECT payload::text AS text, status FROM webhook_inbox WHERE service_id = $1', [serviceId]);
-      expect(rows).toHaveLength(1);
-      // Parameterised all the way: the hostile text is data, kept as sent. Not stored: the password
-      // (sealed), and what the command does not carry (an unknown option, an unknown top-level key).
-      if (NOT_CARRIED.has(field)) expect(rows[0].text).not.toContain(JSON.stringify(payload).slice(1, -1));
-      else expect(rows[0].text).toContain(JSON.stringify(payload).slice(1, -1));
-    }
-  }, 120000);
+  it.each(SQL_FIELDS)(
+    '%s: no 5xx, stored verbatim, nothing broken',
+    async (field, put) => {
+      for (const payload of SQL_PAYLOADS.slice(0, 4)) {
+        const serviceId = nextServiceId;
+        const outcome = await create((event) => put(event, payload));
+        expect(outcome.status).toBeLessThan(500);
+        if (outcome.status === 400) continue;
+        expect(['success', 'error']).toContain(outcome.result);
+        const { rows } = await api.deps.pool.query('SELECT payload::text AS text, status FROM webhook_inbox WHERE service_id = $1', [serviceId]);
+        expect(rows).toHaveLength(1);
+        // Parameterised all the way: the hostile text is data, kept as sent. Not stored: the password
+        // (sealed), and what the command does not carry (an unknown option, an unknown top-level key).
+        if (NOT_CARRIED.has(field)) expect(rows[0].text).not.toContain(JSON.stringify(payload).slice(1, -1));
+        else expect(rows[0].text).toContain(JSON.stringify(payload).slice(1, -1));
+      }
+    },
+    120000,
+  );
 
   it('every payload at once in the free-text fields, then the databases are intact', async () => {
     for (const payload of SQL_PAYLOADS) {

@@ -22,7 +22,15 @@ const bodies: string[] = [];
 
 beforeAll(async () => {
   bridge = await startBridge(
-    { WEBHOOK_SECRET: SECRETS.webhook, WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook, SEALING_KEY: `sec:${SECRETS.sealingKey}`, ADMIN_TOKEN: SECRETS.admin, JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '50', LOG_LEVEL: 'trace' },
+    {
+      WEBHOOK_SECRET: SECRETS.webhook,
+      WEBHOOK_SECRET_PREVIOUS: SECRETS.previousWebhook,
+      SEALING_KEY: `sec:${SECRETS.sealingKey}`,
+      ADMIN_TOKEN: SECRETS.admin,
+      JOB_ATTEMPTS: '2',
+      JOB_BACKOFF_MS: '50',
+      LOG_LEVEL: 'trace',
+    },
     { eslPassword: SECRETS.esl, logLevel: 'trace' },
   );
   api = await bridge.startApi();
@@ -59,7 +67,11 @@ describe('secrets never appear in a log line or a response', () => {
     const serviceId = 990_001;
     const created = await signedPost(JSON.stringify(buildEvent({ serviceId, secrets: { servicePassword: SECRETS.servicePassword } })), SECRETS.webhook, '?wait=20');
     expect(created.body.result).toBe('success');
-    const changed = await signedPost(JSON.stringify(buildEvent({ serviceId, action: 'change_password', secrets: { servicePassword: SECRETS.newServicePassword } })), SECRETS.previousWebhook, '?wait=20');
+    const changed = await signedPost(
+      JSON.stringify(buildEvent({ serviceId, action: 'change_password', secrets: { servicePassword: SECRETS.newServicePassword } })),
+      SECRETS.previousWebhook,
+      '?wait=20',
+    );
     expect(changed.body.result).toBe('success');
     expectNoSecretAnywhere();
   });
@@ -138,14 +150,33 @@ describe('secrets never appear in a log line or a response', () => {
     expect((await capture('/v1/tenants/990001', { headers: bearer(revoked.token) })).status).toBe(401);
     expect((await capture('/v1/tenants/990001', { headers: bearer(`${tenantKey.token}x`) })).status).toBe(401);
     expect((await capture('/v1/tenants/990001', { headers: bearer(tenantKey.token.slice(0, -1)) })).status).toBe(401);
-    expect((await capture('/v1/tenants/990001', { headers: { authorization: `Basic ${Buffer.from(`${tenantKey.token}:${tenantKey.token}`).toString('base64')}` } })).status).toBe(401);
+    expect((await capture('/v1/tenants/990001', { headers: { authorization: `Basic ${Buffer.from(`${tenantKey.token}:${tenantKey.token}`).toString('base64')}` } })).status).toBe(
+      401,
+    );
     expect((await capture('/v1/tenants/990001', { headers: { authorization: tenantKey.token } })).status).toBe(401);
     // Values only: an unknown field is named in the answer (that is the path of the problem), its value never.
-    const echoed: Record<string, string> = { voicemailEmail: tenantKey.token, callerIdNumber: tenantKey.token, description: `a\n${tenantKey.token}`, notAField: tenantKey.token, outboundCallerIdName: `x fails to match ${tenantKey.token}\u0001` };
-    expect((await capture('/v1/tenants/990001/extensions', { method: 'POST', headers: bearer(tenantKey.token), body: JSON.stringify({ extension: tenantKey.token, ...echoed }) })).status).toBe(400);
+    const echoed: Record<string, string> = {
+      voicemailEmail: tenantKey.token,
+      callerIdNumber: tenantKey.token,
+      description: `a\n${tenantKey.token}`,
+      notAField: tenantKey.token,
+      outboundCallerIdName: `x fails to match ${tenantKey.token}\u0001`,
+    };
+    expect(
+      (await capture('/v1/tenants/990001/extensions', { method: 'POST', headers: bearer(tenantKey.token), body: JSON.stringify({ extension: tenantKey.token, ...echoed }) }))
+        .status,
+    ).toBe(400);
     expect((await capture('/v1/tenants/990001/extensions/100', { method: 'PUT', headers: bearer(tenantKey.token), body: JSON.stringify(echoed) })).status).toBe(400);
     expect((await capture('/v1/tenants/990001/gateways', { method: 'POST', headers: bearer(tenantKey.token), body: `{"name":"${tenantKey.token}",` })).status).toBe(400);
-    expect((await capture('/v1/admin/api-keys', { method: 'POST', headers: bearer(adminKey.token), body: JSON.stringify({ name: tenantKey.token, scope: 'nope', serviceId: tenantKey.token }) })).status).toBe(400);
+    expect(
+      (
+        await capture('/v1/admin/api-keys', {
+          method: 'POST',
+          headers: bearer(adminKey.token),
+          body: JSON.stringify({ name: tenantKey.token, scope: 'nope', serviceId: tenantKey.token }),
+        })
+      ).status,
+    ).toBe(400);
     const listed = await capture('/v1/admin/api-keys', { headers: bearer(adminKey.token) });
     expect(listed.status).toBe(200);
     expect(listed.text).toContain('secrets rw');
@@ -165,7 +196,9 @@ describe('secrets never appear in a log line or a response', () => {
   });
 
   it('secrets are not stored in clear in the inbox, the services table, the audit log or job data', async () => {
-    const stored = await api.deps.pool.query(`SELECT (SELECT json_agg(w) FROM webhook_inbox w)::text || (SELECT json_agg(s) FROM services s)::text || (SELECT json_agg(a) FROM audit_log a)::text AS text`);
+    const stored = await api.deps.pool.query(
+      `SELECT (SELECT json_agg(w) FROM webhook_inbox w)::text || (SELECT json_agg(s) FROM services s)::text || (SELECT json_agg(a) FROM audit_log a)::text AS text`,
+    );
     const jobs = await api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
     const everything = stored.rows[0].text + JSON.stringify(jobs.map((job) => [job.data, job.returnvalue, job.failedReason]));
     for (const value of Object.values(SECRETS)) expect(everything.includes(value)).toBe(false);

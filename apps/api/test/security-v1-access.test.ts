@@ -37,7 +37,14 @@ function concretePath(path: string): string {
     .replace('{id}', path.startsWith('/v1/admin/api-keys') ? revokedKeyId : 'j-0000000001');
 }
 
-const routes = () => V1_ROUTES.map(({ spec }) => ({ method: spec.method.toUpperCase(), key: `${spec.method} ${spec.path}`, path: concretePath(spec.path), write: spec.method !== 'get', adminOnly: !!spec.adminOnly }));
+const routes = () =>
+  V1_ROUTES.map(({ spec }) => ({
+    method: spec.method.toUpperCase(),
+    key: `${spec.method} ${spec.path}`,
+    path: concretePath(spec.path),
+    write: spec.method !== 'get',
+    adminOnly: !!spec.adminOnly,
+  }));
 
 async function snapshot(): Promise<string> {
   const fusion = await bridge.fusion.query<{ d: string }>(
@@ -45,12 +52,20 @@ async function snapshot(): Promise<string> {
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_gateways t),
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_voicemails t)) AS d`,
   );
-  const keys = await bridge.api!.deps.pool.query<{ d: string }>(`SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`);
+  const keys = await bridge.api!.deps.pool.query<{ d: string }>(
+    `SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`,
+  );
   return `${fusion.rows[0]!.d}#${keys.rows[0]!.d}`;
 }
 
 beforeAll(async () => {
-  bridge = await startBridge({ API_RATE_LIMIT_STANDARD: '100000', API_RATE_LIMIT_GATEWAYS: '100000', API_RATE_LIMIT_CDR_EXPORT: '100000', API_ESL_DEADLINE_MS: '500', LOG_LEVEL: 'warn' });
+  bridge = await startBridge({
+    API_RATE_LIMIT_STANDARD: '100000',
+    API_RATE_LIMIT_GATEWAYS: '100000',
+    API_RATE_LIMIT_CDR_EXPORT: '100000',
+    API_ESL_DEADLINE_MS: '500',
+    LOG_LEVEL: 'warn',
+  });
   await bridge.startApi();
   // REST writes are jobs: a worker applies them.
   await bridge.startWorker({ schedulers: false });
@@ -108,7 +123,9 @@ describe('/v1 key scope and access on every route', () => {
       expect(reply.body.error.code).toBe('FORBIDDEN');
     }
     expect(await snapshot()).toBe(before);
-    for (const route of all.filter((r) => !r.write && !r.adminOnly && r.key.startsWith('get /v1/tenants/{tenant}') && !r.key.endsWith('/status') && !r.key.includes('registration'))) {
+    for (const route of all.filter(
+      (r) => !r.write && !r.adminOnly && r.key.startsWith('get /v1/tenants/{tenant}') && !r.key.endsWith('/status') && !r.key.includes('registration'),
+    )) {
       const reply = await call(bridge.url, 'GET', route.path, { token: readKey });
       expect({ route: route.key, status: reply.status }).toEqual({ route: route.key, status: 200 });
     }
@@ -128,7 +145,10 @@ describe('/v1 key scope and access on every route', () => {
   it('the same write requests succeed with the read-write key (the refusals above were the key, not the request)', async () => {
     const extension = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/extensions`, { token: writeKey, body: BODIES['post /v1/tenants/{tenant}/extensions'] });
     expect([201, 202]).toContain(extension.status);
-    const gateway = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`, { token: writeKey, body: BODIES['put /v1/tenants/{tenant}/gateways/{gateway}'] });
+    const gateway = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/gateways/${gatewayUuid}`, {
+      token: writeKey,
+      body: BODIES['put /v1/tenants/{tenant}/gateways/{gateway}'],
+    });
     expect([200, 202]).toContain(gateway.status);
   });
 });

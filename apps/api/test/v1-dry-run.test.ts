@@ -38,7 +38,9 @@ async function snapshot(): Promise<{ fusion: Record<string, string>; keys: strin
     fusion[table] = `${rows[0].n}:${rows[0].d}`;
   }
   // last_used_at is the key's own use bookkeeping, written by authentication on any request.
-  const keys = await bridge.api!.deps.pool.query<{ d: string }>("SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, secret_sha256, name, scope, service_id, access, created_by, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys");
+  const keys = await bridge.api!.deps.pool.query<{ d: string }>(
+    "SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, secret_sha256, name, scope, service_id, access, created_by, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys",
+  );
   return { fusion, keys: keys.rows[0].d, esl: bridge.esl.received.length };
 }
 
@@ -74,7 +76,13 @@ beforeAll(async () => {
   keyA = await createKey(bridge.url, admin, { name: 'tenant A', scope: 'tenant', serviceId: A, access: 'read-write' });
   keyARead = await createKey(bridge.url, admin, { name: 'tenant A read', scope: 'tenant', serviceId: A, access: 'read' });
   keyB = await createKey(bridge.url, admin, { name: 'tenant B', scope: 'tenant', serviceId: B, access: 'read-write' });
-  const gateway = await send('POST', `/v1/tenants/${A}/gateways`, keyA, { name: 'carrier', proxy: 'sip.carrier.example', register: true, username: 'acct1', password: 's3cret-Pass' });
+  const gateway = await send('POST', `/v1/tenants/${A}/gateways`, keyA, {
+    name: 'carrier',
+    proxy: 'sip.carrier.example',
+    register: true,
+    username: 'acct1',
+    password: 's3cret-Pass',
+  });
   expect(gateway.status).toBe(201);
   gatewayUuid = gateway.body.gateway.gatewayUuid;
   const spare = await send('POST', '/v1/admin/api-keys', admin, { name: 'spare', scope: 'tenant', serviceId: A, access: 'read' });
@@ -103,7 +111,9 @@ describe('every write route', () => {
     const document = (await call(bridge.url, 'GET', '/openapi.json')).body;
     for (const { spec } of writes) {
       const operation = document.paths[spec.path][spec.method];
-      expect(operation.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'dryRun', in: 'query', required: false, schema: expect.objectContaining({ type: 'boolean' }) })]));
+      expect(operation.parameters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'dryRun', in: 'query', required: false, schema: expect.objectContaining({ type: 'boolean' }) })]),
+      );
       expect(operation.responses['200'].description).toContain('dryRun=1');
     }
     const reads = document.paths['/v1/tenants/{tenant}/extensions'].get.parameters.map((p: { name: string }) => p.name);
@@ -125,11 +135,17 @@ describe('extensions', () => {
   it('POST ?dryRun=1 answers the extension and mailbox rows (password masked) and the cache delete; nothing is written or sent', async () => {
     const reply = await dryRun('POST', base(), keyA, { extension: '300', callerIdName: 'Lobby', voicemailEmail: 'lobby@example.com', enabled: false });
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({ dryRun: true, outcome: 'created', extension: { extension: '300', callerIdName: 'Lobby', voicemailEmail: 'lobby@example.com', enabled: false } });
+    expect(reply.body).toMatchObject({
+      dryRun: true,
+      outcome: 'created',
+      extension: { extension: '300', callerIdName: 'Lobby', voicemailEmail: 'lobby@example.com', enabled: false },
+    });
     expect(reply.body.password).toBeUndefined();
     const [extension] = rowsOf(reply, 'v_extensions', 'insert');
     expect(extension.columns).toMatchObject({ extension: '300', user_context: domainA, password: MASKED_VALUE, enabled: 'false' });
-    expect(rowsOf(reply, 'v_voicemails', 'insert')).toEqual([expect.objectContaining({ columns: expect.objectContaining({ voicemail_id: '300', voicemail_mail_to: 'lobby@example.com', voicemail_password: MASKED_VALUE }) })]);
+    expect(rowsOf(reply, 'v_voicemails', 'insert')).toEqual([
+      expect.objectContaining({ columns: expect.objectContaining({ voicemail_id: '300', voicemail_mail_to: 'lobby@example.com', voicemail_password: MASKED_VALUE }) }),
+    ]);
     expect(reply.body.eslCommands).toEqual([`memcache delete directory:300@${domainA}`]);
     expect(reply.body.freeswitch).toEqual([{ kind: 'cache_delete', key: `directory:300@${domainA}` }]);
     expect((await send('GET', `${base()}/300`, keyA)).status).toBe(404);
@@ -158,8 +174,12 @@ describe('extensions', () => {
     const reply = await dryRun('DELETE', `${base()}/102?deleteVoicemail=true`, keyA);
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ dryRun: true, outcome: 'deleted', extension: null });
-    expect(rowsOf(reply, 'v_extensions', 'delete')).toEqual([expect.objectContaining({ key: expect.any(String), columns: expect.objectContaining({ extension: '102', password: MASKED_VALUE }) })]);
-    expect(rowsOf(reply, 'v_voicemails', 'delete')).toEqual([expect.objectContaining({ columns: expect.objectContaining({ voicemail_id: '102', voicemail_password: MASKED_VALUE }) })]);
+    expect(rowsOf(reply, 'v_extensions', 'delete')).toEqual([
+      expect.objectContaining({ key: expect.any(String), columns: expect.objectContaining({ extension: '102', password: MASKED_VALUE }) }),
+    ]);
+    expect(rowsOf(reply, 'v_voicemails', 'delete')).toEqual([
+      expect.objectContaining({ columns: expect.objectContaining({ voicemail_id: '102', voicemail_password: MASKED_VALUE }) }),
+    ]);
     expect(reply.body.eslCommands).toEqual([`memcache delete directory:102@${domainA}`, `sofia profile internal flush_inbound_reg 102@${domainA} reboot`]);
     const keepMailbox = await dryRun('DELETE', `${base()}/102`, keyA);
     expect(rowsOf(keepMailbox, 'v_voicemails')).toEqual([]);
@@ -182,7 +202,9 @@ describe('gateways', () => {
     expect(reply.status).toBe(200);
     expect(reply.text).not.toContain('An0ther-Secret');
     expect(reply.body).toMatchObject({ dryRun: true, outcome: 'created', gateway: { name: 'backup', passwordSet: true } });
-    expect(rowsOf(reply, 'v_gateways', 'insert')).toEqual([expect.objectContaining({ columns: expect.objectContaining({ gateway: 'backup', proxy: 'sip.backup.example', password: MASKED_VALUE }) })]);
+    expect(rowsOf(reply, 'v_gateways', 'insert')).toEqual([
+      expect.objectContaining({ columns: expect.objectContaining({ gateway: 'backup', proxy: 'sip.backup.example', password: MASKED_VALUE }) }),
+    ]);
     expect(reply.body.eslCommands).toEqual(['switchname', 'memcache delete configuration:sofia.conf:{switchname}', 'sofia profile external rescan']);
   });
 
@@ -199,7 +221,9 @@ describe('gateways', () => {
     ]);
     const remove = await dryRun('DELETE', `${base()}/${gatewayUuid}`, keyA);
     expect(remove.status).toBe(200);
-    expect(rowsOf(remove, 'v_gateways', 'delete')).toEqual([expect.objectContaining({ key: gatewayUuid, columns: expect.objectContaining({ gateway: 'carrier', password: MASKED_VALUE }) })]);
+    expect(rowsOf(remove, 'v_gateways', 'delete')).toEqual([
+      expect.objectContaining({ key: gatewayUuid, columns: expect.objectContaining({ gateway: 'carrier', password: MASKED_VALUE }) }),
+    ]);
     expect(remove.body.eslCommands).toEqual([`sofia profile external killgw ${gatewayUuid}`, 'switchname', 'memcache delete configuration:sofia.conf:{switchname}']);
     expect((await send('GET', `${base()}/${gatewayUuid}`, keyA)).status).toBe(200);
   });
@@ -239,7 +263,14 @@ describe('admin API keys', () => {
     expect(reply.status).toBe(200);
     expect(reply.body.token).toBeUndefined();
     expect(reply.body).toMatchObject({ dryRun: true, outcome: 'created', eslCommands: [], freeswitch: [] });
-    expect(reply.body.rows).toEqual([{ table: 'api_keys', op: 'insert', key: null, columns: expect.objectContaining({ name: 'ops', scope: 'tenant', service_id: String(A), access: 'read', secret_sha256: MASKED_VALUE }) }]);
+    expect(reply.body.rows).toEqual([
+      {
+        table: 'api_keys',
+        op: 'insert',
+        key: null,
+        columns: expect.objectContaining({ name: 'ops', scope: 'tenant', service_id: String(A), access: 'read', secret_sha256: MASKED_VALUE }),
+      },
+    ]);
     const invalid = await sameRefusal('POST', '/v1/admin/api-keys', admin, { name: 'x', scope: 'tenant', serviceId: 999999, access: 'read' }, 400);
     expect(invalid.body.error.details[0].path).toBe('body.serviceId');
   });

@@ -50,7 +50,11 @@ it('dry-run create lists the domain, extension, voicemail and user rows and the 
   expect(inserted('v_domains')).toEqual([expect.objectContaining({ key: expect.stringMatching(/^[0-9a-f-]{36}$/), columns: expect.objectContaining({ domain_name: domain }) })]);
   const extensions = inserted('v_extensions').map((row) => row.columns.extension as string);
   expect(extensions).toHaveLength(maxExtensions);
-  expect(inserted('v_voicemails').map((row) => row.columns.voicemail_id).sort()).toEqual([...extensions].sort());
+  expect(
+    inserted('v_voicemails')
+      .map((row) => row.columns.voicemail_id)
+      .sort(),
+  ).toEqual([...extensions].sort());
   const users = inserted('v_users');
   expect(users).toEqual([expect.objectContaining({ columns: expect.objectContaining({ username: (event.service as { username: string }).username, password: MASKED_VALUE }) })]);
   const cacheDeletes = (dry.body.freeswitch as Step[]).filter((step) => step.kind === 'cache_delete').map((step) => step.key);

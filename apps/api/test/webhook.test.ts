@@ -32,7 +32,12 @@ describe('POST /webhooks/whmcs — happy path', () => {
     const reply = await postWebhook(t.url, JSON.stringify(event));
     expect(reply.status).toBe(202);
     const service = event.service as { id: number };
-    expect(reply.body).toMatchObject({ result: 'pending', eventId: event.eventId, jobId: `svc-${service.id}-create-${event.eventId}`, statusUrl: `/webhooks/whmcs/events/${event.eventId}` });
+    expect(reply.body).toMatchObject({
+      result: 'pending',
+      eventId: event.eventId,
+      jobId: `svc-${service.id}-create-${event.eventId}`,
+      statusUrl: `/webhooks/whmcs/events/${event.eventId}`,
+    });
     const [row] = await inboxRows(event.eventId as string);
     expect(row).toMatchObject({ action: 'create', status: 'queued', service_id: String(service.id) });
     const job = await t.api.deps.queues.provisioning.getJob(String(reply.body.jobId));

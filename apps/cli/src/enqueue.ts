@@ -69,7 +69,8 @@ export async function waitForJobs(queue: Queue, reports: JobReport[], seconds: n
   const failed = reports.filter((report) => report.state === 'failed');
   if (failed.length > 0) return new CliError('JOB_FAILED', failed.map((r) => `job ${r.id} failed: ${r.failedReason ?? 'no reason recorded'}`).join('; '));
   const pending = reports.filter((report) => report.state !== 'completed');
-  if (pending.length > 0) return new CliError('WAIT_TIMEOUT', `${pending.length} job(s) not finished after ${seconds} s (${pending.map((r) => `${r.id}: ${r.state}`).join(', ')}); is a worker running?`);
+  if (pending.length > 0)
+    return new CliError('WAIT_TIMEOUT', `${pending.length} job(s) not finished after ${seconds} s (${pending.map((r) => `${r.id}: ${r.state}`).join(', ')}); is a worker running?`);
   return null;
 }
 

@@ -3,7 +3,11 @@ import { ConfigError, loadConfigFromProcess, type BridgeConfig } from '@ictvoip/
 
 /** A failure the operator can act on; `exitCode` 2 means "ran fine, the answer is no" (e.g. drift found). */
 export class CliError extends Error {
-  constructor(readonly code: string, message: string, readonly exitCode = 1) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }

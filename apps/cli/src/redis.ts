@@ -10,13 +10,25 @@ export async function openQueues(cfg: BridgeConfig): Promise<{ queues: QueueSet;
   try {
     await new Promise<void>((resolve, reject) => {
       if (connection.status === 'ready') return resolve();
-      const timer = setTimeout(() => reject(new CliError('REDIS_UNAVAILABLE', `Redis at ${new URL(cfg.redis.url).host} did not answer within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
-      connection.once('ready', () => { clearTimeout(timer); resolve(); });
+      const timer = setTimeout(
+        () => reject(new CliError('REDIS_UNAVAILABLE', `Redis at ${new URL(cfg.redis.url).host} did not answer within ${READY_TIMEOUT_MS / 1000} s`)),
+        READY_TIMEOUT_MS,
+      );
+      connection.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   } catch (error) {
     connection.disconnect();
     throw error;
   }
   const queues = createQueues({ connection, prefix: cfg.redis.queuePrefix, attempts: cfg.worker.jobAttempts, backoffMs: cfg.worker.jobBackoffMs });
-  return { queues, close: async () => { await closeQueues(queues); connection.disconnect(); } };
+  return {
+    queues,
+    close: async () => {
+      await closeQueues(queues);
+      connection.disconnect();
+    },
+  };
 }

@@ -36,17 +36,37 @@ it('cdr backfill → billing close --dry-run (writes nothing) → billing close 
 
   const backfill = await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-01-01', '--wait', '30', '--json');
   expectSuccess(backfill);
-  expect(jobsOf(backfill)).toEqual([expect.objectContaining({ name: 'cdr.backfill', outcome: 'enqueued', state: 'completed', result: expect.objectContaining({ inserted: calls.length, rated: calls.length }) })]);
+  expect(jobsOf(backfill)).toEqual([
+    expect.objectContaining({ name: 'cdr.backfill', outcome: 'enqueued', state: 'completed', result: expect.objectContaining({ inserted: calls.length, rated: calls.length }) }),
+  ]);
 
   const preview = await cli('billing', 'close', '--period', PERIOD, '--dry-run', '--json');
   expectSuccess(preview);
-  expect(preview.json.services).toEqual([{ serviceId: tenant.serviceId, batchId: batchIdFor(tenant.serviceId, PERIOD), period: PERIOD, state: null, charges: calls.length, adjustments: 0, total: expectedTotal, currency: 'USD' }]);
+  expect(preview.json.services).toEqual([
+    {
+      serviceId: tenant.serviceId,
+      batchId: batchIdFor(tenant.serviceId, PERIOD),
+      period: PERIOD,
+      state: null,
+      charges: calls.length,
+      adjustments: 0,
+      total: expectedTotal,
+      currency: 'USD',
+    },
+  ]);
   expect(await count('SELECT count(*)::text AS n FROM billing_batches', [])).toBe(0);
   expect(await kit.deps.queues.billing.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed')).toEqual({ waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0 });
 
   const close = await cli('billing', 'close', '--period', PERIOD, '--wait', '30', '--json');
   expectSuccess(close);
-  expect(jobsOf(close)).toEqual([expect.objectContaining({ name: 'billing.push-batch', outcome: 'enqueued', state: 'completed', result: expect.objectContaining({ outcome: 'pushed', batchId: batchIdFor(tenant.serviceId, PERIOD) }) })]);
+  expect(jobsOf(close)).toEqual([
+    expect.objectContaining({
+      name: 'billing.push-batch',
+      outcome: 'enqueued',
+      state: 'completed',
+      result: expect.objectContaining({ outcome: 'pushed', batchId: batchIdFor(tenant.serviceId, PERIOD) }),
+    }),
+  ]);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toHaveLength(1);
 
   // Nothing left to push for the period: push enqueues nothing.
@@ -56,7 +76,9 @@ it('cdr backfill → billing close --dry-run (writes nothing) → billing close 
 
   const rerate = await cli('rerate', '--service', String(tenant.serviceId), '--period', PERIOD, '--wait', '30', '--json');
   expectSuccess(rerate);
-  expect(jobsOf(rerate)).toEqual([expect.objectContaining({ name: 'billing.rerate-period', state: 'completed', result: expect.objectContaining({ immutable: calls.length, updated: 0, adjustment: null }) })]);
+  expect(jobsOf(rerate)).toEqual([
+    expect.objectContaining({ name: 'billing.rerate-period', state: 'completed', result: expect.objectContaining({ immutable: calls.length, updated: 0, adjustment: null }) }),
+  ]);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toHaveLength(1);
 }, 120_000);
 

@@ -100,11 +100,27 @@ describe('keys', () => {
     const before = await databaseDigest(pool);
     const create = await cli('keys', 'create', '--name', 'portal', '--service', '4343', '--access', 'read-write', '--dry-run', '--json');
     expect(create.code).toBe(0);
-    expect(create.json).toEqual({ dryRun: true, outcome: 'created', rows: [{ table: 'api_keys', op: 'insert', key: null, columns: { prefix: '********', secret_sha256: '********', name: 'portal', scope: 'tenant', service_id: '4343', access: 'read-write', created_by: 'cli' } }] });
+    expect(create.json).toEqual({
+      dryRun: true,
+      outcome: 'created',
+      rows: [
+        {
+          table: 'api_keys',
+          op: 'insert',
+          key: null,
+          columns: { prefix: '********', secret_sha256: '********', name: 'portal', scope: 'tenant', service_id: '4343', access: 'read-write', created_by: 'cli' },
+        },
+      ],
+    });
     expect(create.stdout).not.toMatch(/ivk_/);
     const revoke = await cli('keys', 'revoke', id, '--dry-run', '--json');
     expect(revoke.code).toBe(0);
-    expect(revoke.json).toEqual({ dryRun: true, outcome: 'revoked', rows: [{ table: 'api_keys', op: 'update', key: id, columns: { revoked_at: 'now()' } }], key: expect.objectContaining({ id, revokedAt: null }) });
+    expect(revoke.json).toEqual({
+      dryRun: true,
+      outcome: 'revoked',
+      rows: [{ table: 'api_keys', op: 'update', key: id, columns: { revoked_at: 'now()' } }],
+      key: expect.objectContaining({ id, revokedAt: null }),
+    });
     expect((await cli('keys', 'revoke', id, '--dry-run', '--json')).json).toEqual(revoke.json);
     const bad = await cli('keys', 'create', '--name', 'x', '--scope', 'admin', '--service', '5', '--dry-run', '--json');
     expect(bad.code).toBe(1);
@@ -153,9 +169,21 @@ describe('rates', () => {
     writeFileSync(changed, good.replace('49,Germany,0.020000', '49,Germany,0.025000').replace(/\n44,.*$/, '\n33,France,0.040000,0,60,60,2020-01-01,'));
     const stored = await databaseDigest(pool);
     const preview = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json');
-    expect(preview.json).toMatchObject({ dryRun: true, stored: false, existing: { revision: 1, entryCount: 3, currency: 'EUR' }, revision: 2, entryCount: 3, added: 1, replaced: 1, removed: 1, unchanged: 1 });
+    expect(preview.json).toMatchObject({
+      dryRun: true,
+      stored: false,
+      existing: { revision: 1, entryCount: 3, currency: 'EUR' },
+      revision: 2,
+      entryCount: 3,
+      added: 1,
+      replaced: 1,
+      removed: 1,
+      unchanged: 1,
+    });
     const previewText = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run');
-    expect(previewText.stdout).toContain('deck std: would store revision 2, 3 rates, replaces revision 1 (3 rates, EUR): 1 added, 1 replaced, 1 removed, 1 unchanged; dry run, nothing stored');
+    expect(previewText.stdout).toContain(
+      'deck std: would store revision 2, 3 rates, replaces revision 1 (3 rates, EUR): 1 added, 1 replaced, 1 removed, 1 unchanged; dry run, nothing stored',
+    );
     expect((await cli('rates', 'import', changed, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json')).json).toEqual(preview.json);
     const refused = await cli('rates', 'import', changed, '--name', 'std', '--currency', 'euro', '--country-code', '49', '--dry-run', '--json');
     expect(refused.code).toBe(1);
@@ -211,8 +239,16 @@ describe('rates', () => {
     writeFileSync(ictvoip, 'Description,Prefix,RateValue,Increment,ShortDescription\nGermany,49,0.0200,60,DE\nGermany mobile,4915,0.1500,6,DE-M\n');
     const native = await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--json');
     expect({ code: native.code, stderr: native.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(native.json).toMatchObject({ stored: true, entryCount: 2, report: { columns: { prefix: 'Prefix', ratePerMinute: 'RateValue', destination: 'Description', subsequentIncrement: 'Increment' } } });
-    expect((await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--map', 'rate=RateValue', '--json')).json).toMatchObject({ stored: true, revision: 2, entryCount: 2 });
+    expect(native.json).toMatchObject({
+      stored: true,
+      entryCount: 2,
+      report: { columns: { prefix: 'Prefix', ratePerMinute: 'RateValue', destination: 'Description', subsequentIncrement: 'Increment' } },
+    });
+    expect((await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--map', 'rate=RateValue', '--json')).json).toMatchObject({
+      stored: true,
+      revision: 2,
+      entryCount: 2,
+    });
 
     const other = join(dir, 'carrier.csv');
     writeFileSync(other, 'Dest Code;Charge;Where\n49;0.02;Germany\n');
@@ -220,7 +256,24 @@ describe('rates', () => {
     expect(unmapped.code).toBe(1);
     expect(unmapped.stderr).toContain('no column for prefix');
     expect(unmapped.stderr).toContain('--map prefix=<header>,rate=<header>');
-    const mapped = await cli('rates', 'import', other, '--name', 'carrier', '--currency', 'EUR', '--country-code', '49', '--map', 'prefix=Dest Code,rate=Charge', '--map', 'destination=Where', '--effective-from', '2026-01-01', '--json');
+    const mapped = await cli(
+      'rates',
+      'import',
+      other,
+      '--name',
+      'carrier',
+      '--currency',
+      'EUR',
+      '--country-code',
+      '49',
+      '--map',
+      'prefix=Dest Code,rate=Charge',
+      '--map',
+      'destination=Where',
+      '--effective-from',
+      '2026-01-01',
+      '--json',
+    );
     expect({ code: mapped.code, stderr: mapped.stderr }).toEqual({ code: 0, stderr: '' });
     expect(mapped.json).toMatchObject({ stored: true, entryCount: 1 });
     const shown = await cli('rates', 'show', '+49 30 123456', '--deck', 'carrier', '--at', '2026-02-01', '--json');
@@ -250,7 +303,13 @@ describe('jobs and tenants', () => {
     const connection = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const queue = new Queue('maintenance', { connection, prefix });
     const workerConnection = connection.duplicate();
-    const failing = new Worker('maintenance', async () => { throw new Error('boom for the test'); }, { connection: workerConnection, prefix });
+    const failing = new Worker(
+      'maintenance',
+      async () => {
+        throw new Error('boom for the test');
+      },
+      { connection: workerConnection, prefix },
+    );
     try {
       await queue.add('inbox.reconcile', {}, { jobId: 'cli-test-job', attempts: 1 });
       for (let i = 0; i < 100 && (await queue.getFailedCount()) === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
@@ -262,7 +321,11 @@ describe('jobs and tenants', () => {
       expect(maintenance.jobs).toEqual([expect.objectContaining({ id: 'cli-test-job', failedReason: 'boom for the test' })]);
       const dry = await cli('jobs', 'retry-failed', '--dry-run', '--json');
       expect(dry.code).toBe(0);
-      expect(dry.json).toMatchObject({ dryRun: true, wouldRetry: { maintenance: 1, provisioning: 0 }, jobs: [expect.objectContaining({ queue: 'maintenance', id: 'cli-test-job', failedReason: 'boom for the test' })] });
+      expect(dry.json).toMatchObject({
+        dryRun: true,
+        wouldRetry: { maintenance: 1, provisioning: 0 },
+        jobs: [expect.objectContaining({ queue: 'maintenance', id: 'cli-test-job', failedReason: 'boom for the test' })],
+      });
       expect((await cli('jobs', 'retry-failed', '--dry-run', '--json')).json).toEqual(dry.json);
       expect(await queue.getJobCounts('failed', 'waiting')).toEqual({ failed: 1, waiting: 0 });
       const retried = await cli('jobs', 'retry-failed', '--json');

@@ -37,7 +37,10 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
   const backfillArgs = ['cdr', 'backfill', '--service', String(invoiced.serviceId), '--from', '2025-01-01', '--dry-run', '--json'];
   const preview = await cli(...backfillArgs);
   expectSuccess(preview);
-  expect(preview.json).toEqual({ dryRun: true, services: [{ serviceId: invoiced.serviceId, status: 'synced', from: '2025-01-01T00:00:00.000Z', read: 2, new: 2, alreadyCharged: 0, more: false }] });
+  expect(preview.json).toEqual({
+    dryRun: true,
+    services: [{ serviceId: invoiced.serviceId, status: 'synced', from: '2025-01-01T00:00:00.000Z', read: 2, new: 2, alreadyCharged: 0, more: false }],
+  });
   expect((await cli(...backfillArgs)).json).toEqual(preview.json);
   expect(await everything()).toEqual(before);
 
@@ -52,7 +55,10 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
   expectSuccess(await cli('cdr', 'backfill', '--service', String(open.serviceId), '--from', '2025-01-01', '--wait', '30', '--json'));
 
   // Germany re-priced 0.021 → 0.030 a minute.
-  const repriced = await importRateDeck(kit.deps.pool, 'std', DECK_CSV.replace('49,Germany,0.021000', '49,Germany,0.030000'), { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
+  const repriced = await importRateDeck(kit.deps.pool, 'std', DECK_CSV.replace('49,Germany,0.021000', '49,Germany,0.030000'), {
+    currency: 'USD',
+    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
+  });
   expect(repriced.ok).toBe(true);
   const oldGermany = microToDecimal(expectedMicro('4930123456', 30));
   const newGermany = microToDecimal(expectedMicro('4930123456', 30, 30_000n));
@@ -60,10 +66,27 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
   before = await everything();
   const rerateInvoiced = await cli('rerate', '--service', String(invoiced.serviceId), '--period', PERIOD, '--dry-run', '--json');
   expectSuccess(rerateInvoiced);
-  expect(rerateInvoiced.json).toEqual({ dryRun: true, serviceId: invoiced.serviceId, period: PERIOD, updated: 0, immutable: 2, missing: 0, adjustment: microToDecimal(30_000n - 21_000n), dissolvedBatch: null, changes: [] });
+  expect(rerateInvoiced.json).toEqual({
+    dryRun: true,
+    serviceId: invoiced.serviceId,
+    period: PERIOD,
+    updated: 0,
+    immutable: 2,
+    missing: 0,
+    adjustment: microToDecimal(30_000n - 21_000n),
+    dissolvedBatch: null,
+    changes: [],
+  });
   const rerateOpen = await cli('rerate', '--service', String(open.serviceId), '--period', PERIOD, '--dry-run', '--json');
   expectSuccess(rerateOpen);
-  expect(rerateOpen.json).toEqual(expect.objectContaining({ updated: 1, immutable: 0, adjustment: null, changes: [{ xmlCdrUuid: expect.any(String), from: { amount: oldGermany, status: 'rated' }, to: { amount: newGermany, status: 'rated' } }] }));
+  expect(rerateOpen.json).toEqual(
+    expect.objectContaining({
+      updated: 1,
+      immutable: 0,
+      adjustment: null,
+      changes: [{ xmlCdrUuid: expect.any(String), from: { amount: oldGermany, status: 'rated' }, to: { amount: newGermany, status: 'rated' } }],
+    }),
+  );
   const text = await cli('rerate', '--service', String(open.serviceId), '--period', PERIOD, '--dry-run');
   expect(text.stdout).toContain(`: ${oldGermany} rated → ${newGermany} rated`);
   expect(text.stdout).toContain('dry run: rolled back, nothing changed');
@@ -72,7 +95,9 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
 
   // The real runs do what the dry-runs said.
   const real = await cli('rerate', '--service', String(invoiced.serviceId), '--period', PERIOD, '--wait', '30', '--json');
-  expect((real.json.jobs as { result: Record<string, unknown> }[])[0]?.result).toEqual(expect.objectContaining({ updated: 0, immutable: 2, adjustment: rerateInvoiced.json.adjustment }));
+  expect((real.json.jobs as { result: Record<string, unknown> }[])[0]?.result).toEqual(
+    expect.objectContaining({ updated: 0, immutable: 2, adjustment: rerateInvoiced.json.adjustment }),
+  );
   expectSuccess(await cli('rerate', '--service', String(open.serviceId), '--period', PERIOD, '--wait', '30', '--json'));
   const { rows } = await kit.deps.pool.query<{ amount: string }>('SELECT amount::text FROM cdr_charges WHERE service_id = $1', [open.serviceId]);
   expect(rows.map((row) => row.amount)).toEqual([newGermany]);

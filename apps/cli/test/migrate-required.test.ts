@@ -9,7 +9,8 @@ let prefix: string;
 let env: Record<string, string>;
 
 const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
-const tables = async () => (await pool.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((row) => row.name);
+const tables = async () =>
+  (await pool.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((row) => row.name);
 const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version as string;
 const previous = MIGRATIONS[MIGRATIONS.length - 2]?.version as string;
 
@@ -26,7 +27,13 @@ afterAll(async () => {
 });
 
 it('commands other than migrate refuse an unmigrated database, create no table, and work after `ictvoip migrate`', async () => {
-  for (const args of [['tenants', 'list'], ['keys', 'list'], ['servers', 'list'], ['rates', 'show', '4930123', '--deck', 'retail'], ['keys', 'create', '--name', 'x', '--scope', 'admin']]) {
+  for (const args of [
+    ['tenants', 'list'],
+    ['keys', 'list'],
+    ['servers', 'list'],
+    ['rates', 'show', '4930123', '--deck', 'retail'],
+    ['keys', 'create', '--name', 'x', '--scope', 'admin'],
+  ]) {
     const run = await cli(...args);
     expect({ args, code: run.code }).toEqual({ args, code: 1 });
     expect(run.stderr).toContain(`ictvoip: the bridge database is not migrated (at version none, needs ${latest}; ${MIGRATIONS.length} pending): run \`ictvoip migrate\``);

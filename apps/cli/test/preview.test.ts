@@ -75,7 +75,7 @@ it('ictvoip preview prints the rows (secrets masked) and event-socket commands o
   expect(await snapshot()).toEqual(before);
 }, 90_000);
 
-it('refuses a file that is not JSON, a missing file and an invalid event with the webhook\'s field errors, exit 1, writing nothing', async () => {
+it("refuses a file that is not JSON, a missing file and an invalid event with the webhook's field errors, exit 1, writing nothing", async () => {
   const before = await snapshot();
   const invalid = buildEvent({ serviceId: 7202, action: 'suspend', secrets: undefined });
   (invalid.service as Record<string, unknown>).id = 'seven';
@@ -94,7 +94,7 @@ it('refuses a file that is not JSON, a missing file and an invalid event with th
   expect(webhookBad.status).toBe(400);
   expect(bad.json).toEqual(webhookBad.body);
   expect((bad.json.error as { details: { path: string }[] }).details.map((detail) => detail.path).sort()).toEqual(['occurredAt', 'service.id']);
-  expect(bad.stderr).toContain('webhook event is invalid\n  occurredAt: \'occurredAt\' must be in iso format\n  service.id: \'service.id\' must be a number\n');
+  expect(bad.stderr).toContain("webhook event is invalid\n  occurredAt: 'occurredAt' must be in iso format\n  service.id: 'service.id' must be a number\n");
   const webhookProbe = await postWebhook(bridge.url, JSON.stringify(buildEvent({ action: 'test_connection', secrets: undefined })), { query: '?dryRun=1' });
   expect(probe.json).toEqual(webhookProbe.body);
   expect(await snapshot()).toEqual(before);

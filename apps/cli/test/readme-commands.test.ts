@@ -35,14 +35,21 @@ export function readmeCommands(text: string): string[] {
     for (const line of body.replace(/\\\n\s*/g, ' ').split('\n')) {
       const at = line.indexOf('npx ictvoip');
       if (at < 0) continue;
-      commands.push(line.slice(at).replace(/\s+#\s.*$/, '').trim());
+      commands.push(
+        line
+          .slice(at)
+          .replace(/\s+#\s.*$/, '')
+          .trim(),
+      );
     }
   }
   return commands;
 }
 
 function jsonBlocks(text: string): unknown[] {
-  return fencedBlocks(text).filter((block) => block.lang === 'json').map((block) => JSON.parse(block.body) as unknown);
+  return fencedBlocks(text)
+    .filter((block) => block.lang === 'json')
+    .map((block) => JSON.parse(block.body) as unknown);
 }
 
 interface ShellRun {
@@ -57,8 +64,12 @@ function bash(command: string, env: Record<string, string>): Promise<ShellRun> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     child.once('error', fail);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -102,7 +113,9 @@ describe('README', () => {
     const create = events.find((event) => event.action === 'create');
     const reply = await postWebhook(bridge.url, JSON.stringify(create), { query: '?wait=20' });
     expect({ status: reply.status, result: reply.body.result }).toEqual({ status: 200, result: 'success' });
-    const { rows } = await bridge.fusion.query<{ extension: string }>("SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = 't42.pbx.example.net' ORDER BY 1");
+    const { rows } = await bridge.fusion.query<{ extension: string }>(
+      "SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = 't42.pbx.example.net' ORDER BY 1",
+    );
     expect(rows.map((row) => row.extension)).toEqual(['100', '101', '102']);
     // The other bodies are accepted for that service too (previewed: nothing applied).
     for (const event of events.filter((e) => e.action !== 'create' && e.action !== 'test_connection')) {
@@ -114,9 +127,15 @@ describe('README', () => {
   it('its /v1 write examples answer as it says: add, change and delete an extension and a gateway', async () => {
     const keyRun = await bash('npx ictvoip keys create --name writes --service 42 --access read-write --json', env);
     const KEY = (JSON.parse(keyRun.stdout.trim().split('\n').pop() as string) as { token: string }).token;
-    const block = fencedBlocks(README).map((b) => b.body).find((body) => body.includes('V1=http://127.0.0.1:3000/v1/tenants/42'));
+    const block = fencedBlocks(README)
+      .map((b) => b.body)
+      .find((body) => body.includes('V1=http://127.0.0.1:3000/v1/tenants/42'));
     expect(block).toBeDefined();
-    const lines = (block as string).replace(/\\\n\s*/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#') && !line.startsWith('GW='));
+    const lines = (block as string)
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#') && !line.startsWith('GW='));
     const statuses: number[] = [];
     const bodies: string[] = [];
     let GW = '';

@@ -31,10 +31,14 @@ it('ictvoip reconcile reports a domain disabled by hand (exit 2), --fix converge
   const fixed = await cli('reconcile', '--fix', '--json');
   expect(fixed.code).toBe(0);
   expect((fixed.json.fix as { fixes: unknown[] }).fixes).toEqual([expect.objectContaining({ serviceId, action: 'change_package', outcome: 'enqueued' })]);
-  await waitFor(async () => {
-    const { rows } = await bridge.fusion.query('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain]);
-    return rows[0]?.enabled === 'true';
-  }, 20000, 'the domain to be enabled again');
+  await waitFor(
+    async () => {
+      const { rows } = await bridge.fusion.query('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain]);
+      return rows[0]?.enabled === 'true';
+    },
+    20000,
+    'the domain to be enabled again',
+  );
 
   const clean = await cli('reconcile');
   expect(clean.code).toBe(0);
@@ -48,7 +52,14 @@ it('ictvoip reconcile compares a tenant of a registered FusionPBX server with th
   await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
   const esl2 = await startEslStandin({ password: 'Reconcile-Two-Secret' });
   try {
-    await new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing).add({ name: 'two', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: 'Reconcile-Two-Secret', whmcsServerId: 2 });
+    await new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing).add({
+      name: 'two',
+      databaseUrl: fusion2Db.url,
+      eslHost: esl2.host,
+      eslPort: esl2.port,
+      eslPassword: 'Reconcile-Two-Secret',
+      whmcsServerId: 2,
+    });
     const serviceId = 6302;
     const domain = `t${serviceId}.pbx.example.net`;
     expect((await postWebhook(bridge.url, JSON.stringify(buildEvent({ serviceId, server: { id: 2 } })), { query: '?wait=20' })).body.result).toBe('success');
@@ -59,7 +70,11 @@ it('ictvoip reconcile compares a tenant of a registered FusionPBX server with th
     expect((report.json.report as { items: unknown[] }).items).toEqual([expect.objectContaining({ kind: 'domain_disabled', serviceId, domain, fixAction: 'change_package' })]);
 
     expect((await cli('reconcile', '--fix', '--json')).code).toBe(0);
-    await waitFor(async () => (await fusion2.query('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain])).rows[0]?.enabled === 'true', 20000, 'the domain on #2 to be enabled again');
+    await waitFor(
+      async () => (await fusion2.query('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain])).rows[0]?.enabled === 'true',
+      20000,
+      'the domain on #2 to be enabled again',
+    );
     expect((await bridge.fusion.query('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).rows).toEqual([{ n: 0 }]);
     expect((await cli('reconcile')).code).toBe(0);
   } finally {
@@ -87,10 +102,20 @@ it('reconcile --fix --dry-run lists the event it would enqueue per service with 
     expect(dry.code).toBe(2);
     expect(dry.json.dryRun).toBe(true);
     const fixes = (dry.json.fix as { fixes: Record<string, unknown>[] }).fixes;
-    expect(fixes).toEqual([expect.objectContaining({ serviceId, action: 'change_package', kinds: ['domain_disabled'], outcome: 'would_enqueue', event: expect.objectContaining({ action: 'change_package', origin: 'drift-fix' }) })]);
+    expect(fixes).toEqual([
+      expect.objectContaining({
+        serviceId,
+        action: 'change_package',
+        kinds: ['domain_disabled'],
+        outcome: 'would_enqueue',
+        event: expect.objectContaining({ action: 'change_package', origin: 'drift-fix' }),
+      }),
+    ]);
     const preview = fixes[0]?.preview as { result: string; rows: { table: string; op: string; columns: Record<string, unknown> }[]; eslCommands: string[] };
     expect(preview.result).toBe('dry_run');
-    expect(preview.rows).toEqual(expect.arrayContaining([expect.objectContaining({ table: 'v_domains', op: 'update', columns: expect.objectContaining({ domain_enabled: 'true' }) })]));
+    expect(preview.rows).toEqual(
+      expect.arrayContaining([expect.objectContaining({ table: 'v_domains', op: 'update', columns: expect.objectContaining({ domain_enabled: 'true' }) })]),
+    );
     expect(preview.eslCommands.length).toBeGreaterThan(0);
     const text = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run']);
     expect(text.stdout).toContain(`service ${serviceId}: would enqueue change_package for domain_disabled`);

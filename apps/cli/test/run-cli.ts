@@ -19,8 +19,12 @@ export function runCli(env: Record<string, string>, args: readonly string[], inp
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     child.once('error', fail);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -52,7 +56,9 @@ interface Queryable {
  * before and after a command proves it wrote nothing there (not even an UPDATE to the same count).
  */
 export async function databaseDigest(db: Queryable): Promise<Record<string, string>> {
-  const { rows: tables } = await db.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1");
+  const { rows: tables } = await db.query<{ name: string }>(
+    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+  );
   const digest: Record<string, string> = {};
   for (const { name } of tables) {
     const { rows } = await db.query<{ n: number; h: string }>(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${name}" t`);

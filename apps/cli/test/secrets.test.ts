@@ -18,11 +18,14 @@ afterAll(async () => {
   await db.drop();
 });
 
-const sealedValues = async () => (await pool.query<{ v: string }>(`SELECT esl_password AS v FROM fusionpbx_servers UNION ALL SELECT database_url FROM fusionpbx_servers ORDER BY 1`)).rows.map((r) => r.v);
-const addServer = (name: string, keyId: string) => pool.query(
-  `INSERT INTO fusionpbx_servers (name, database_url, esl_host, esl_port, esl_password) VALUES ($1, $2, 'fs.example.net', 8021, $3)`,
-  [name, sealSecrets({ url: 'postgres://u:Cli-Url-Secret@db.example.net/fusionpbx' }, testKeyring([keyId])), sealSecrets({ password: 'Cli-Esl-Secret' }, testKeyring([keyId]))],
-);
+const sealedValues = async () =>
+  (await pool.query<{ v: string }>(`SELECT esl_password AS v FROM fusionpbx_servers UNION ALL SELECT database_url FROM fusionpbx_servers ORDER BY 1`)).rows.map((r) => r.v);
+const addServer = (name: string, keyId: string) =>
+  pool.query(`INSERT INTO fusionpbx_servers (name, database_url, esl_host, esl_port, esl_password) VALUES ($1, $2, 'fs.example.net', 8021, $3)`, [
+    name,
+    sealSecrets({ url: 'postgres://u:Cli-Url-Secret@db.example.net/fusionpbx' }, testKeyring([keyId])),
+    sealSecrets({ password: 'Cli-Esl-Secret' }, testKeyring([keyId])),
+  ]);
 
 describe('ictvoip secrets reseal', () => {
   it('re-seals every value under the first key (a dry run first changes nothing), then names values no key opens', async () => {

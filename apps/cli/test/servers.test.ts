@@ -49,7 +49,20 @@ afterAll(async () => {
   await Promise.all([db.drop(), fusionDb.drop()]);
 });
 
-const addArgs = (name: string, extra: string[] = []) => ['servers', 'add', name, '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-env', 'PBX_ESL_PASSWORD', ...extra];
+const addArgs = (name: string, extra: string[] = []) => [
+  'servers',
+  'add',
+  name,
+  '--database-url-env',
+  'PBX_DB_URL',
+  '--esl-host',
+  esl.host,
+  '--esl-port',
+  String(esl.port),
+  '--esl-password-env',
+  'PBX_ESL_PASSWORD',
+  ...extra,
+];
 const secretEnv = () => ({ PBX_DB_URL: secretUrl, PBX_ESL_PASSWORD: ESL_PASSWORD });
 
 describe('ictvoip servers', () => {
@@ -71,7 +84,11 @@ describe('ictvoip servers', () => {
   });
 
   it('takes a secret from standard input', async () => {
-    const added = await cli(['servers', 'add', 'pbx-c', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-stdin', '--json'], secretEnv(), `${ESL_PASSWORD}\n`);
+    const added = await cli(
+      ['servers', 'add', 'pbx-c', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-stdin', '--json'],
+      secretEnv(),
+      `${ESL_PASSWORD}\n`,
+    );
     expect(added.code).toBe(0);
     const tested = await cli(['servers', 'test', 'pbx-c', '--json']);
     expect(tested.json).toMatchObject({ server: 'pbx-c', ok: true });
@@ -116,7 +133,11 @@ describe('ictvoip servers', () => {
       [addArgs('pbx-d'), { PBX_DB_URL: secretUrl }, /--esl-password-env: environment variable PBX_ESL_PASSWORD is not set/],
       [[...addArgs('pbx-d'), '--esl-password', 'x'], secretEnv(), /give the esl-password once/],
       [addArgs('pbx-d', ['--whmcs-server-id', '2']), secretEnv(), /WHMCS server id 2 is already mapped/],
-      [['servers', 'add', 'pbx-d', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', '70000', '--esl-password-env', 'PBX_ESL_PASSWORD'], secretEnv(), /--esl-port must be an integer from 1 to 65535/],
+      [
+        ['servers', 'add', 'pbx-d', '--database-url-env', 'PBX_DB_URL', '--esl-host', esl.host, '--esl-port', '70000', '--esl-password-env', 'PBX_ESL_PASSWORD'],
+        secretEnv(),
+        /--esl-port must be an integer from 1 to 65535/,
+      ],
     ];
     for (const [args, extra, message] of cases) {
       const run = await cli(args, extra);
@@ -137,11 +158,36 @@ describe('ictvoip servers', () => {
       await seedFusionpbxBasics(defaultFusion, 'template.pbx.test').finally(() => defaultFusion.end());
       // The tenant's domain name is already taken on server #4 only: a preview there must say so.
       await other.query("INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, 't8801.pbx.example.net', 'true')", [randomUUID()]);
-      expect((await cli(['servers', 'add', 'pbx-d', '--database-url', otherDb.url, '--esl-host', esl.host, '--esl-port', String(esl.port), '--esl-password-env', 'PBX_ESL_PASSWORD', '--whmcs-server-id', '4'], secretEnv())).code).toBe(0);
+      expect(
+        (
+          await cli(
+            [
+              'servers',
+              'add',
+              'pbx-d',
+              '--database-url',
+              otherDb.url,
+              '--esl-host',
+              esl.host,
+              '--esl-port',
+              String(esl.port),
+              '--esl-password-env',
+              'PBX_ESL_PASSWORD',
+              '--whmcs-server-id',
+              '4',
+            ],
+            secretEnv(),
+          )
+        ).code,
+      ).toBe(0);
       const event = (server: Record<string, unknown>) => JSON.stringify(buildEvent({ serviceId: 8801, server }));
       const onDefault = await cli(['preview', '-', '--json'], { FUSIONPBX_TEMPLATE_DOMAIN: 'template.pbx.test' }, event({ id: 1 }));
       const onD = await cli(['preview', '-', '--json'], { FUSIONPBX_TEMPLATE_DOMAIN: 'template.pbx.test' }, event({ id: 4 }));
-      expect({ defaultResult: onDefault.json.result, dResult: onD.json.result, dCode: onD.json.code }).toEqual({ defaultResult: 'dry_run', dResult: 'error', dCode: expect.any(String) });
+      expect({ defaultResult: onDefault.json.result, dResult: onD.json.result, dCode: onD.json.code }).toEqual({
+        defaultResult: 'dry_run',
+        dResult: 'error',
+        dCode: expect.any(String),
+      });
       expect(onD.code).toBe(1);
       expect((await cli(['servers', 'remove', 'pbx-d'])).code).toBe(0);
     } finally {

@@ -71,7 +71,11 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: numbe
 
 /** Every live process below `pid` (from ps), depth first. */
 function descendants(pid: number): number[] {
-  const table = spawnSync('ps', ['-e', '-o', 'pid=,ppid=']).stdout.toString().trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number));
+  const table = spawnSync('ps', ['-e', '-o', 'pid=,ppid='])
+    .stdout.toString()
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number));
   const found: number[] = [];
   const walk = (parent: number) => {
     for (const [child, ppid] of table) {
@@ -112,8 +116,12 @@ function startCommand(env: Record<string, string>, args: string[] = []): Started
 function startProcess(command: string, args: string[], env: Record<string, string>): Started {
   const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const seen = new Set<number>();
   const collect = setInterval(() => descendants(child.pid!).forEach((pid) => seen.add(pid)), 200);
@@ -235,7 +243,11 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       expect(rows.map((row) => row.domain_name)).toEqual(['template.invalid']);
 
       const tree = descendants(started.child.pid!);
-      const commands = tree.map((pid) => spawnSync('ps', ['-o', 'args=', '-p', String(pid)]).stdout.toString().trim());
+      const commands = tree.map((pid) =>
+        spawnSync('ps', ['-o', 'args=', '-p', String(pid)])
+          .stdout.toString()
+          .trim(),
+      );
       expect(commands.some((command) => command.includes('apps/api/src/main.ts'))).toBe(true);
       expect(commands.some((command) => command.includes('apps/worker/src/main.ts'))).toBe(true);
       expect(commands.some((command) => command.startsWith('redis-server'))).toBe(true);
@@ -243,7 +255,8 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       const signalled = Date.now();
       started.child.kill('SIGTERM');
       const exit = await started.exited;
-      const allGone = async () => tree.every((pid) => !alive(pid)) && !(await portAnswers(port)) && !(await portAnswers(redisPort)) && !(await portAnswers(Number(env.WORKER_METRICS_PORT)));
+      const allGone = async () =>
+        tree.every((pid) => !alive(pid)) && !(await portAnswers(port)) && !(await portAnswers(redisPort)) && !(await portAnswers(Number(env.WORKER_METRICS_PORT)));
       await waitFor(allGone, STOP_WITHIN_MS, 'every process gone and every port free', started.output);
       expect(Date.now() - signalled).toBeLessThan(STOP_WITHIN_MS);
       expect(exit).toEqual({ code: 0, signal: null });
@@ -282,7 +295,14 @@ describe('a throw-away PostgreSQL and Redis', () => {
       expect(await admin(async (c) => (await c.query('SELECT 1 AS one')).rows[0])).toEqual({ one: 1 });
     } finally {
       started.cleanup();
-      spawnSync('sh', ['-c', `pg_ctl -D ${join(data, 'postgres')} -m immediate stop || su postgres -c "$(ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1) -D ${join(data, 'postgres')} -m immediate stop"`], { stdio: 'ignore' });
+      spawnSync(
+        'sh',
+        [
+          '-c',
+          `pg_ctl -D ${join(data, 'postgres')} -m immediate stop || su postgres -c "$(ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1) -D ${join(data, 'postgres')} -m immediate stop"`,
+        ],
+        { stdio: 'ignore' },
+      );
       rmSync(data, { recursive: true, force: true });
     }
   }, 150_000);
@@ -290,34 +310,47 @@ describe('a throw-away PostgreSQL and Redis', () => {
 
 describe('SIGTERM to npm itself (npm runs the script under sh, which does not pass the signal on)', () => {
   const cases: { script: string; args: string[]; up: (port: number) => Promise<boolean>; processes: string[] }[] = [
-    { script: 'start', args: ['--', '--demo'], up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up', processes: ['bin/ictvoip.js', 'apps/api/src/main.ts', 'apps/worker/src/main.ts'] },
+    {
+      script: 'start',
+      args: ['--', '--demo'],
+      up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up',
+      processes: ['bin/ictvoip.js', 'apps/api/src/main.ts', 'apps/worker/src/main.ts'],
+    },
     { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/dist/main.js'] },
   ];
-  it.each(cases)('npm run $script: every process below npm is gone and the port free within the deadline', async ({ script, args, up, processes }) => {
-    const env = await baseEnv();
-    const port = Number(env.PORT);
-    if (script === 'start:api') {
-      // start:api runs against existing databases (the api migrates the bridge's own).
-      await admin(async (c) => {
-        await c.query(`CREATE DATABASE ${new URL(env.DATABASE_URL!).pathname.slice(1)}`);
-        await c.query(`CREATE DATABASE ${new URL(env.FUSIONPBX_DATABASE_URL!).pathname.slice(1)}`);
-      });
-    }
-    const started = startProcess('npm', ['run', '--silent', script, ...args], env);
-    try {
-      await waitFor(() => up(port), 60_000, `npm run ${script} up`, started.output);
-      const tree = [...new Set([...started.seen, ...descendants(started.child.pid!)])];
-      const commands = tree.map((pid) => spawnSync('ps', ['-o', 'args=', '-p', String(pid)]).stdout.toString().trim());
-      for (const name of processes) expect(commands.some((command) => command.includes(name))).toBe(true);
-      const signalled = Date.now();
-      started.child.kill('SIGTERM');
-      await started.exited;
-      await waitFor(async () => tree.every((pid) => !alive(pid)) && !(await portAnswers(port)), STOP_WITHIN_MS, 'every process gone and the port free', started.output);
-      expect(Date.now() - signalled).toBeLessThan(STOP_WITHIN_MS);
-    } finally {
-      started.cleanup();
-    }
-  }, 120_000);
+  it.each(cases)(
+    'npm run $script: every process below npm is gone and the port free within the deadline',
+    async ({ script, args, up, processes }) => {
+      const env = await baseEnv();
+      const port = Number(env.PORT);
+      if (script === 'start:api') {
+        // start:api runs against existing databases (the api migrates the bridge's own).
+        await admin(async (c) => {
+          await c.query(`CREATE DATABASE ${new URL(env.DATABASE_URL!).pathname.slice(1)}`);
+          await c.query(`CREATE DATABASE ${new URL(env.FUSIONPBX_DATABASE_URL!).pathname.slice(1)}`);
+        });
+      }
+      const started = startProcess('npm', ['run', '--silent', script, ...args], env);
+      try {
+        await waitFor(() => up(port), 60_000, `npm run ${script} up`, started.output);
+        const tree = [...new Set([...started.seen, ...descendants(started.child.pid!)])];
+        const commands = tree.map((pid) =>
+          spawnSync('ps', ['-o', 'args=', '-p', String(pid)])
+            .stdout.toString()
+            .trim(),
+        );
+        for (const name of processes) expect(commands.some((command) => command.includes(name))).toBe(true);
+        const signalled = Date.now();
+        started.child.kill('SIGTERM');
+        await started.exited;
+        await waitFor(async () => tree.every((pid) => !alive(pid)) && !(await portAnswers(port)), STOP_WITHIN_MS, 'every process gone and the port free', started.output);
+        expect(Date.now() - signalled).toBeLessThan(STOP_WITHIN_MS);
+      } finally {
+        started.cleanup();
+      }
+    },
+    120_000,
+  );
 });
 
 function holdPort(port: number): Promise<Server> {

@@ -150,7 +150,12 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         const started = Date.now();
         await waitUntil(async () => (await finishedCount(bridge)) === tenants.length, PUSH_TIMEOUT_MS, `${tenants.length} pushed batches`, 250).catch(async (error: Error) => {
           const states = (await bridge.bridge.query('SELECT batch_id, state, attempts, last_error_code, last_error FROM billing_batches ORDER BY 1')).rows;
-          process.stdout.write(`billing run ${run + 1}: batches ${JSON.stringify(states)}\nlast worker lines:\n${bridge.liveWorkers().flatMap((w) => w.lines.slice(-15)).join('\n')}\n`);
+          process.stdout.write(
+            `billing run ${run + 1}: batches ${JSON.stringify(states)}\nlast worker lines:\n${bridge
+              .liveWorkers()
+              .flatMap((w) => w.lines.slice(-15))
+              .join('\n')}\n`,
+          );
           throw error;
         });
         const pushedMs = Date.now() - started;
@@ -164,7 +169,9 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         const faults = whmcs.state.requests.filter((request) => request.fault !== null);
         const unkilled = kills === 0 ? ['no worker was killed during the push'] : [];
         tally.add(report, { kills, problems: [...leaks, ...unkilled] });
-        process.stdout.write(`billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`);
+        process.stdout.write(
+          `billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`,
+        );
         expect(new Set(faults.map((request) => request.fault))).toEqual(new Set(['http_500', 'result_error', 'timeout_after_effect', 'invalid_json']));
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
@@ -181,7 +188,10 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
 });
 
 async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, random: () => number, run: number, monthStart: Date): Promise<BillingTenant[]> {
-  const imported = await importRateDeck(bridge.bridge, 'std', DECK_CSV, { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
+  const imported = await importRateDeck(bridge.bridge, 'std', DECK_CSV, {
+    currency: 'USD',
+    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
+  });
   if (!imported.ok) throw new Error('chaos deck did not import');
   const tenants: BillingTenant[] = [];
   for (let t = 0; t < TENANTS; t += 1) {
@@ -191,10 +201,13 @@ async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, random: () 
     const domainName = `t${serviceId}.pbx.example.net`;
     const domainUuid = randomUUID();
     await bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-    await bridge.bridge.query(
-      `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, $5)`,
-      [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', includedMinutes: 0 }), new Date(monthStart.getTime() - 86400_000)],
-    );
+    await bridge.bridge.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, $5)`, [
+      serviceId,
+      client.id,
+      domainName,
+      JSON.stringify({ rateDeck: 'std', includedMinutes: 0 }),
+      new Date(monthStart.getTime() - 86400_000),
+    ]);
     let expected = 0n;
     for (let c = 0; c < CALLS_PER_TENANT; c += 1) {
       const destination = DESTINATIONS[Math.floor(random() * DESTINATIONS.length)]!;
@@ -222,13 +235,23 @@ async function killDuringPush(whmcs: WhmcsStandin, random: () => number, kills: 
   for (let k = 0; k < kills; k += 1) {
     const seen = adds().length;
     if (k === 0) {
-      const hit = await waitUntil(async () => adds().slice(seen).some((request) => request.fault === 'timeout_after_effect') || (await done()) ? true : null, 120_000, 'an unanswered AddBillableItem', 10).catch(() => false);
+      const hit = await waitUntil(
+        async () =>
+          adds()
+            .slice(seen)
+            .some((request) => request.fault === 'timeout_after_effect') || (await done())
+            ? true
+            : null,
+        120_000,
+        'an unanswered AddBillableItem',
+        10,
+      ).catch(() => false);
       if (!hit || (await done())) return;
       await killOne('waiting on a WHMCS write that took effect');
       continue;
     }
     const after = 1 + Math.floor(random() * 4);
-    await waitUntil(async () => adds().length >= seen + after || (await done()) ? true : null, 120_000, 'more AddBillableItem calls', 10).catch(() => false);
+    await waitUntil(async () => (adds().length >= seen + after || (await done()) ? true : null), 120_000, 'more AddBillableItem calls', 10).catch(() => false);
     if (await done()) return;
     await sleep(Math.floor(random() * 300));
     await killOne(`after ${after} more AddBillableItem calls`);
@@ -241,7 +264,12 @@ async function scriptFaults(whmcs: WhmcsStandin, plans: WhmcsFaultPlan[][]): Pro
     whmcs.setFaults(plan);
     if (index === plans.length - 1) return;
     const mode = plan[0]?.mode;
-    await waitUntil(() => whmcs.state.requests.some((request) => request.action === 'AddBillableItem' && request.fault === mode), 120_000, `an AddBillableItem failing with ${mode}`, 5);
+    await waitUntil(
+      () => whmcs.state.requests.some((request) => request.action === 'AddBillableItem' && request.fault === mode),
+      120_000,
+      `an AddBillableItem failing with ${mode}`,
+      5,
+    );
   }
 }
 
@@ -271,7 +299,9 @@ async function checkBilling(bridge: ChaosBridge, whmcs: WhmcsStandin, tenants: B
   const problems: string[] = [];
   let lost = 0;
   let doubled = 0;
-  const unbilled = (await bridge.bridge.query<{ service_id: string; n: number }>(`SELECT service_id, count(*)::int AS n FROM cdr_charges WHERE status = 'rated' AND batch_id IS NULL GROUP BY 1`)).rows;
+  const unbilled = (
+    await bridge.bridge.query<{ service_id: string; n: number }>(`SELECT service_id, count(*)::int AS n FROM cdr_charges WHERE status = 'rated' AND batch_id IS NULL GROUP BY 1`)
+  ).rows;
   for (const row of unbilled) {
     lost += row.n;
     problems.push(`service ${row.service_id}: ${row.n} rated calls in no batch`);
@@ -293,15 +323,34 @@ async function checkBilling(bridge: ChaosBridge, whmcs: WhmcsStandin, tenants: B
       doubled += items.length - 1;
       problems.push(`service ${tenant.serviceId}: ${items.length} WHMCS lines with ${token}`);
     }
-    const charged = (await bridge.bridge.query<{ amount: string }>(`SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`, [tenant.serviceId])).rows[0]?.amount ?? '0';
-    const carried = (await bridge.bridge.query<{ amount: string }>(`SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`, [tenant.serviceId])).rows[0]?.amount ?? '0';
+    const charged =
+      (
+        await bridge.bridge.query<{ amount: string }>(
+          `SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`,
+          [tenant.serviceId],
+        )
+      ).rows[0]?.amount ?? '0';
+    const carried =
+      (
+        await bridge.bridge.query<{ amount: string }>(
+          `SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`,
+          [tenant.serviceId],
+        )
+      ).rows[0]?.amount ?? '0';
     if (decimalToMicro(charged) !== tenant.expected) problems.push(`service ${tenant.serviceId}: rated ${charged}, the input prices to ${tenant.expected} micro-units`);
     const billed = decimalToMicro(items[0]!.amount);
-    if (billed + decimalToMicro(carried) !== tenant.expected) problems.push(`service ${tenant.serviceId}: billed ${items[0]!.amount} + carried ${carried} != ${tenant.expected} micro-units`);
-    const batch = (await bridge.bridge.query<{ state: string; whmcs_billable_id: string | null; whmcs_invoice_id: string | null; call_count: number }>(`SELECT state, whmcs_billable_id::text, whmcs_invoice_id::text, call_count FROM billing_batches WHERE batch_id = $1`, [batchId])).rows[0];
+    if (billed + decimalToMicro(carried) !== tenant.expected)
+      problems.push(`service ${tenant.serviceId}: billed ${items[0]!.amount} + carried ${carried} != ${tenant.expected} micro-units`);
+    const batch = (
+      await bridge.bridge.query<{ state: string; whmcs_billable_id: string | null; whmcs_invoice_id: string | null; call_count: number }>(
+        `SELECT state, whmcs_billable_id::text, whmcs_invoice_id::text, call_count FROM billing_batches WHERE batch_id = $1`,
+        [batchId],
+      )
+    ).rows[0];
     if (batch?.state !== 'pushed' && batch?.state !== 'verified') problems.push(`service ${tenant.serviceId}: batch ${batchId} is ${batch?.state ?? 'missing'}`);
     if (batch && batch.call_count !== tenant.calls) problems.push(`service ${tenant.serviceId}: batch has ${batch.call_count} calls, ${tenant.calls} were made`);
-    if (batch?.whmcs_billable_id && Number(batch.whmcs_billable_id) !== items[0]!.id) problems.push(`service ${tenant.serviceId}: batch records WHMCS item ${batch.whmcs_billable_id}, the line is ${items[0]!.id}`);
+    if (batch?.whmcs_billable_id && Number(batch.whmcs_billable_id) !== items[0]!.id)
+      problems.push(`service ${tenant.serviceId}: batch records WHMCS item ${batch.whmcs_billable_id}, the line is ${items[0]!.id}`);
   }
   const events = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
   return { events, services: tenants.length, lost, doubled, problems };

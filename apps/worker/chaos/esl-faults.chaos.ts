@@ -45,8 +45,18 @@ describe('event socket dropping, slow, -ERR', () => {
           for (const row of failedApplies) backlogRetried.add(row.service_id);
         };
         const phases: [string, () => void][] = [
-          ['dropping connections', () => { bridge.esl.dropWhen = (command) => command.startsWith('memcache delete') && random() < 0.5; }],
-          ['answering slowly (past the 1 s client timeout)', () => { bridge.esl.replyDelayMs = 1500; }],
+          [
+            'dropping connections',
+            () => {
+              bridge.esl.dropWhen = (command) => command.startsWith('memcache delete') && random() < 0.5;
+            },
+          ],
+          [
+            'answering slowly (past the 1 s client timeout)',
+            () => {
+              bridge.esl.replyDelayMs = 1500;
+            },
+          ],
           ['answering -ERR', () => bridge.esl.fail(/^memcache delete/, 'memcache unavailable')],
         ];
         // Faults start once the workers are applying (the first jobs need a moment after start-up).
@@ -60,7 +70,9 @@ describe('event socket dropping, slow, -ERR', () => {
             await watchPending();
             await sleep(200);
           }
-          process.stdout.write(`run ${run + 1}: ${bridge.esl.received.length - before} commands received during the fault, ${seenPendingApply.size} services seen pending apply so far\n`);
+          process.stdout.write(
+            `run ${run + 1}: ${bridge.esl.received.length - before} commands received during the fault, ${seenPendingApply.size} services seen pending apply so far\n`,
+          );
           bridge.esl.dropWhen = null;
           bridge.esl.replyDelayMs = 0;
           bridge.esl.failures.length = 0;
@@ -86,7 +98,9 @@ describe('event socket dropping, slow, -ERR', () => {
         // Events never retry for FreeSWITCH (their database side is done once); their service's backlog does.
         const retried = backlogRetried.size;
         tally.add(report, { problems: [...rewritten, ...leaks] });
-        process.stdout.write(`run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} services' FreeSWITCH backlog failed an apply and was applied later\n`);
+        process.stdout.write(
+          `run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} services' FreeSWITCH backlog failed an apply and was applied later\n`,
+        );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
         expect(rewritten).toEqual([]);

@@ -32,10 +32,14 @@ describe('graceful shutdown under load', () => {
       const exits: { ms: number; code: number | null; signal: string | null; busy: number }[] = [];
       for (let t = 0; t < TERMS; t += 1) {
         await sleep(1500);
-        const busy = await waitUntil(async () => {
-          const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status = 'running'`);
-          return rows[0].n > 0 ? rows[0].n : null;
-        }, 20000, 'jobs in flight');
+        const busy = await waitUntil(
+          async () => {
+            const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status = 'running'`);
+            return rows[0].n > 0 ? rows[0].n : null;
+          },
+          20000,
+          'jobs in flight',
+        );
         const victim = bridge.liveWorkers()[0];
         const began = Date.now();
         const exit = await victim.terminate(DEADLINE_MS + 20000);

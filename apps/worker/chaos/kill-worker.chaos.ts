@@ -44,7 +44,9 @@ describe('kill -9 of workers during provisioning', () => {
         const { report, settledMs } = await settle(bridge, plans, 240_000);
         const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.servicePassword, CHAOS_SECRETS.admin]);
         tally.add(report, { kills: killer.kills, serverErrors: tallyPosts.serverErrors, problems: leaks });
-        process.stdout.write(`run ${run + 1}: ${report.events} events, ${report.services} services, ${killer.kills} kills, settled in ${settledMs} ms, posts ${JSON.stringify(tallyPosts.statuses)}\n`);
+        process.stdout.write(
+          `run ${run + 1}: ${report.events} events, ${report.services} services, ${killer.kills} kills, settled in ${settledMs} ms, posts ${JSON.stringify(tallyPosts.statuses)}\n`,
+        );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: tallyPosts.serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
         expect(leaks).toEqual([]);

@@ -42,7 +42,14 @@ describe('PostgreSQL restarted mid-run', () => {
         let probing = true;
         const prober = (async () => {
           while (probing) {
-            const body = JSON.stringify({ schemaVersion: 1, eventId: randomUUID(), action: 'test_connection', occurredAt: new Date().toISOString(), service: { id: 0 }, client: { id: 0 } });
+            const body = JSON.stringify({
+              schemaVersion: 1,
+              eventId: randomUUID(),
+              action: 'test_connection',
+              occurredAt: new Date().toISOString(),
+              service: { id: 0 },
+              client: { id: 0 },
+            });
             await postSigned(api.url, body, probes.webhook);
             const ready = await fetch(`${api.url}/readyz`).catch(() => null);
             if (ready) probes.readyz[ready.status] = (probes.readyz[ready.status] ?? 0) + 1;
@@ -58,7 +65,9 @@ describe('PostgreSQL restarted mid-run', () => {
         const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
         const serverErrors = posts.serverErrors + probes.webhook.serverErrors + (probes.readyz['500'] ?? 0);
         tally.add(report, { serverErrors, problems: leaks });
-        process.stdout.write(`run ${run + 1}: settled in ${settledMs} ms; posts ${JSON.stringify(posts.statuses)}; probes while down ${JSON.stringify(probes.webhook.statuses)}; readyz ${JSON.stringify(probes.readyz)}\n`);
+        process.stdout.write(
+          `run ${run + 1}: settled in ${settledMs} ms; posts ${JSON.stringify(posts.statuses)}; probes while down ${JSON.stringify(probes.webhook.statuses)}; readyz ${JSON.stringify(probes.readyz)}\n`,
+        );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
         // The outage was seen, and answered the contract's way.

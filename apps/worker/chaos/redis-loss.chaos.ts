@@ -45,7 +45,9 @@ describe('Redis flushed and restarted mid-run', () => {
         const { report, settledMs } = await settle(bridge, plans, 180_000);
         const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
         tally.add(report, { serverErrors: posts.serverErrors, problems: leaks });
-        process.stdout.write(`run ${run + 1}: ${report.events} events, settled in ${settledMs} ms, posts ${JSON.stringify(posts.statuses)}, network errors ${posts.networkErrors}\n`);
+        process.stdout.write(
+          `run ${run + 1}: ${report.events} events, settled in ${settledMs} ms, posts ${JSON.stringify(posts.statuses)}, network errors ${posts.networkErrors}\n`,
+        );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
         expect(leaks).toEqual([]);

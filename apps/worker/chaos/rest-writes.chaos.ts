@@ -43,18 +43,36 @@ function planTenant(random: () => number, count: number): PlannedWrite[] {
     if (live.length === 0 || roll < 0.35) {
       const extension = String(nextExtension++);
       live.push(extension);
-      writes.push({ method: 'POST', path: () => '/extensions', body: { extension, callerIdName: `Caller ${extension}` }, expect: 201, apply: (model, answer) => void model.extensions.set(extension, { description: null, password: answer.password as string }) });
+      writes.push({
+        method: 'POST',
+        path: () => '/extensions',
+        body: { extension, callerIdName: `Caller ${extension}` },
+        expect: 201,
+        apply: (model, answer) => void model.extensions.set(extension, { description: null, password: answer.password as string }),
+      });
     } else if (roll < 0.65) {
       const extension = live[Math.floor(random() * live.length)];
       const description = `desk ${i}`;
-      writes.push({ method: 'PUT', path: () => `/extensions/${extension}`, body: { description }, expect: 200, apply: (model) => void (model.extensions.get(extension)!.description = description) });
+      writes.push({
+        method: 'PUT',
+        path: () => `/extensions/${extension}`,
+        body: { description },
+        expect: 200,
+        apply: (model) => void (model.extensions.get(extension)!.description = description),
+      });
     } else if (roll < 0.8) {
       const extension = live.splice(Math.floor(random() * live.length), 1)[0];
       writes.push({ method: 'DELETE', path: () => `/extensions/${extension}`, expect: 204, apply: (model) => void model.extensions.delete(extension) });
     } else if (gateways.length === 0 || roll < 0.92) {
       const name = `carrier-${nextGateway++}`;
       gateways.push(name);
-      writes.push({ method: 'POST', path: () => '/gateways', body: { name, proxy: `sip.${name}.example`, register: false }, expect: 201, apply: (model, answer) => void model.gateways.set(name, (answer.gateway as { gatewayUuid: string }).gatewayUuid) });
+      writes.push({
+        method: 'POST',
+        path: () => '/gateways',
+        body: { name, proxy: `sip.${name}.example`, register: false },
+        expect: 201,
+        apply: (model, answer) => void model.gateways.set(name, (answer.gateway as { gatewayUuid: string }).gatewayUuid),
+      });
     } else {
       const name = gateways.splice(Math.floor(random() * gateways.length), 1)[0];
       writes.push({ method: 'DELETE', path: (model) => `/gateways/${model.gateways.get(name)}`, expect: 204, apply: (model) => void model.gateways.delete(name) });
@@ -123,33 +141,62 @@ async function compare(bridge: ChaosBridge, models: Map<number, TenantModel>): P
   const report: StateReport = { lost: 0, doubled: 0, problems: [] };
   for (const [serviceId, model] of models) {
     const domain = domainOf(serviceId);
-    const extensions = (await bridge.fusion.query<{ extension: string; description: string | null; password: string; n: number }>(
-      `SELECT e.extension, max(e.description) AS description, max(e.password) AS password, count(*)::int AS n
+    const extensions = (
+      await bridge.fusion.query<{ extension: string; description: string | null; password: string; n: number }>(
+        `SELECT e.extension, max(e.description) AS description, max(e.password) AS password, count(*)::int AS n
          FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension <> '100' GROUP BY e.extension`,
-      [domain],
-    )).rows;
+        [domain],
+      )
+    ).rows;
     const found = new Map(extensions.map((row) => [row.extension, row]));
     for (const row of extensions) {
-      if (row.n > 1) { report.doubled += 1; report.problems.push(`${domain}: extension ${row.extension} ${row.n} times`); }
-      if (!model.extensions.has(row.extension)) { report.doubled += 1; report.problems.push(`${domain}: extension ${row.extension} exists, deleted (or never created) by the client`); }
+      if (row.n > 1) {
+        report.doubled += 1;
+        report.problems.push(`${domain}: extension ${row.extension} ${row.n} times`);
+      }
+      if (!model.extensions.has(row.extension)) {
+        report.doubled += 1;
+        report.problems.push(`${domain}: extension ${row.extension} exists, deleted (or never created) by the client`);
+      }
     }
     for (const [extension, want] of model.extensions) {
       const row = found.get(extension);
-      if (!row) { report.lost += 1; report.problems.push(`${domain}: extension ${extension} missing`); continue; }
-      if (row.description !== want.description) { report.lost += 1; report.problems.push(`${domain}: extension ${extension} description ${row.description}, the client was told ${want.description}`); }
-      if (row.password !== want.password) { report.lost += 1; report.problems.push(`${domain}: extension ${extension} has another password than the one answered`); }
+      if (!row) {
+        report.lost += 1;
+        report.problems.push(`${domain}: extension ${extension} missing`);
+        continue;
+      }
+      if (row.description !== want.description) {
+        report.lost += 1;
+        report.problems.push(`${domain}: extension ${extension} description ${row.description}, the client was told ${want.description}`);
+      }
+      if (row.password !== want.password) {
+        report.lost += 1;
+        report.problems.push(`${domain}: extension ${extension} has another password than the one answered`);
+      }
     }
-    const gateways = (await bridge.fusion.query<{ gateway: string; n: number }>(
-      'SELECT g.gateway, count(*)::int AS n FROM v_gateways g JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 GROUP BY g.gateway',
-      [domain],
-    )).rows;
+    const gateways = (
+      await bridge.fusion.query<{ gateway: string; n: number }>(
+        'SELECT g.gateway, count(*)::int AS n FROM v_gateways g JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 GROUP BY g.gateway',
+        [domain],
+      )
+    ).rows;
     const names = new Set(gateways.map((row) => row.gateway));
     for (const row of gateways) {
-      if (row.n > 1 || !model.gateways.has(row.gateway)) { report.doubled += 1; report.problems.push(`${domain}: gateway ${row.gateway} ×${row.n}, client model has it: ${model.gateways.has(row.gateway)}`); }
+      if (row.n > 1 || !model.gateways.has(row.gateway)) {
+        report.doubled += 1;
+        report.problems.push(`${domain}: gateway ${row.gateway} ×${row.n}, client model has it: ${model.gateways.has(row.gateway)}`);
+      }
     }
-    for (const name of model.gateways.keys()) if (!names.has(name)) { report.lost += 1; report.problems.push(`${domain}: gateway ${name} missing`); }
+    for (const name of model.gateways.keys())
+      if (!names.has(name)) {
+        report.lost += 1;
+        report.problems.push(`${domain}: gateway ${name} missing`);
+      }
   }
-  const unfinished = (await bridge.bridge.query<{ status: string; n: number }>("SELECT status, count(*)::int AS n FROM tenant_writes WHERE status NOT IN ('succeeded') GROUP BY status")).rows;
+  const unfinished = (
+    await bridge.bridge.query<{ status: string; n: number }>("SELECT status, count(*)::int AS n FROM tenant_writes WHERE status NOT IN ('succeeded') GROUP BY status")
+  ).rows;
   for (const row of unfinished) report.problems.push(`${row.n} writes ${row.status} in tenant_writes`);
   return report;
 }
@@ -196,7 +243,9 @@ describe('kill -9 of workers during REST writes', () => {
           }
         });
         let clientsDone = false;
-        const allClients = Promise.all(clients).finally(() => { clientsDone = true; });
+        const allClients = Promise.all(clients).finally(() => {
+          clientsDone = true;
+        });
         for (let k = 0; k < KILLS_PER_RUN && !clientsDone; k += 1) {
           await sleep(200 + Math.floor(random() * 1000));
           if (k === 0 || random() < 0.5) killer.armForNextApply();
@@ -204,16 +253,30 @@ describe('kill -9 of workers during REST writes', () => {
         }
         await allClients;
         await killer.idle();
-        await waitUntil(async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0, 60_000, 'every write finished');
+        await waitUntil(
+          async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0,
+          60_000,
+          'every write finished',
+        );
         const state = await compare(bridge, models);
         const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));
         const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.admin, ...passwords]);
         const events = TENANTS * WRITES_PER_TENANT;
-        tally.add({ events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] }, { kills: killer.kills, serverErrors: clientTally.serverErrors, problems: leaks });
+        tally.add(
+          { events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] },
+          { kills: killer.kills, serverErrors: clientTally.serverErrors, problems: leaks },
+        );
         const replayed = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
-        process.stdout.write(`run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`);
+        process.stdout.write(
+          `run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`,
+        );
         expect([...state.problems, ...clientTally.problems].slice(0, 20)).toEqual([]);
-        expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, answered: events });
+        expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({
+          lost: 0,
+          doubled: 0,
+          serverErrors: 0,
+          answered: events,
+        });
         expect(leaks).toEqual([]);
         expect(killer.kills).toBeGreaterThan(0);
       } finally {

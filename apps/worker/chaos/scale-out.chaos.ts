@@ -28,7 +28,9 @@ describe('scale-out burst', () => {
       const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
       const jobs = (await bridge.bridge.query<{ n: number }>('SELECT count(DISTINCT job_id)::int AS n FROM webhook_inbox')).rows[0].n;
       tally.add(report, { serverErrors: posts.serverErrors, problems: leaks });
-      process.stdout.write(`scale-out: ${posts.posted} deliveries of ${report.events} events (${report.services} services) accepted in ${acceptedMs} ms, all applied ${settledMs} ms later; statuses ${JSON.stringify(posts.statuses)}\n`);
+      process.stdout.write(
+        `scale-out: ${posts.posted} deliveries of ${report.events} events (${report.services} services) accepted in ${acceptedMs} ms, all applied ${settledMs} ms later; statuses ${JSON.stringify(posts.statuses)}\n`,
+      );
       expect(posts.posted).toBeGreaterThanOrEqual(Math.round(POSTS * 0.9));
       expect(posts.posted).toBeGreaterThan(report.events);
       expect(jobs).toBe(report.events);

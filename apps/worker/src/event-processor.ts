@@ -57,7 +57,13 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     }
     await atomically(deps, async (inbox, audit) => {
       await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
-      await audit.append({ actor: 'worker', action: inboxEvent.action, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: result.detail ?? { message: result.message } });
+      await audit.append({
+        actor: 'worker',
+        action: inboxEvent.action,
+        serviceId: inboxEvent.serviceId || null,
+        eventId: inboxEvent.eventId,
+        detail: result.detail ?? { message: result.message },
+      });
     });
     logger.info({ message: result.message }, 'event applied');
     return { eventId: inboxEvent.eventId, status: 'succeeded', message: result.message };
@@ -66,7 +72,13 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     if (error instanceof PermanentJobError) {
       await atomically(deps, async (inbox, audit) => {
         await inbox.markFailed(inboxEvent.eventId, message, false);
-        await audit.append({ actor: 'worker', action: `${inboxEvent.action}.failed`, serviceId: inboxEvent.serviceId || null, eventId: inboxEvent.eventId, detail: { code: error.code, message } });
+        await audit.append({
+          actor: 'worker',
+          action: `${inboxEvent.action}.failed`,
+          serviceId: inboxEvent.serviceId || null,
+          eventId: inboxEvent.eventId,
+          detail: { code: error.code, message },
+        });
       });
       logger.warn({ code: error.code, message }, 'event refused');
       return { eventId: inboxEvent.eventId, status: 'failed', message };
@@ -94,7 +106,11 @@ async function ensureBacklogOf(deps: WorkerDeps, target: InboxEvent): Promise<Ev
  * service up to this one in arrival order (so a suspend never overtakes its create), each at most
  * once to completion. A replayed job finds its event finished and does nothing.
  */
-export async function processProvisioningJob(deps: WorkerDeps, job: TypedJob<ProvisioningJobName>, definitions: ReadonlyMap<string, ProvisioningJobDefinition>): Promise<EventOutcome[]> {
+export async function processProvisioningJob(
+  deps: WorkerDeps,
+  job: TypedJob<ProvisioningJobName>,
+  definitions: ReadonlyMap<string, ProvisioningJobDefinition>,
+): Promise<EventOutcome[]> {
   const data = job.data;
   const target = await deps.inbox.get(data.eventId);
   if (!target) throw new PermanentJobError('EVENT_UNKNOWN', `event ${data.eventId} is not in the inbox`);

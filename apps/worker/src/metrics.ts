@@ -48,12 +48,17 @@ export function createWorkerMetrics(): WorkerMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'ictvoip_worker_' });
   const registers = [registry];
   let backlogSource: CdrBacklogSource | null = null;
-  const collectErrors = new Counter({ name: 'ictvoip_worker_metrics_collect_errors_total', help: 'Scrape-time collectors that failed (their gauges keep the last value), by collector', labelNames: ['collector'], registers });
+  const collectErrors = new Counter({
+    name: 'ictvoip_worker_metrics_collect_errors_total',
+    help: 'Scrape-time collectors that failed (their gauges keep the last value), by collector',
+    labelNames: ['collector'],
+    registers,
+  });
   // Read at scrape time from the bridge and FusionPBX databases, so every worker answers the same
   // (aggregate several with max()) and a tenant nobody synced lately is never left at an old value.
   const cdrBacklog: Gauge<'service_id'> = new Gauge({
     name: 'ictvoip_cdr_backlog',
-    help: 'CDRs in FusionPBX v_xml_cdr after the tenant\'s sync cursor (not collected, rated or billed yet), per tenant (service id) synced at least once',
+    help: "CDRs in FusionPBX v_xml_cdr after the tenant's sync cursor (not collected, rated or billed yet), per tenant (service id) synced at least once",
     labelNames: ['service_id'],
     registers,
     collect: async () => {
@@ -74,13 +79,42 @@ export function createWorkerMetrics(): WorkerMetrics {
     watchCdrBacklog: (source) => {
       backlogSource = source;
     },
-    jobDuration: new Histogram({ name: 'ictvoip_job_duration_seconds', help: 'Time a job handler ran, by queue, job name and outcome', labelNames: ['queue', 'job', 'outcome'], buckets: JOB_BUCKETS, registers }),
+    jobDuration: new Histogram({
+      name: 'ictvoip_job_duration_seconds',
+      help: 'Time a job handler ran, by queue, job name and outcome',
+      labelNames: ['queue', 'job', 'outcome'],
+      buckets: JOB_BUCKETS,
+      registers,
+    }),
     jobFailures: new Counter({ name: 'ictvoip_job_failures_total', help: 'Job attempts that threw, by queue and job name', labelNames: ['queue', 'job'], registers }),
-    eslCalls: new Histogram({ name: 'ictvoip_esl_call_duration_seconds', help: 'FreeSWITCH event-socket api/bgapi calls, by FusionPBX server, command and outcome (ok, refused = -ERR reply the caller asked to see, error)', labelNames: ['server', 'command', 'outcome'], buckets: CALL_BUCKETS, registers }),
-    eslErrors: new Counter({ name: 'ictvoip_esl_call_errors_total', help: 'Event-socket calls that threw (connection, timeout, -ERR), by FusionPBX server and command', labelNames: ['server', 'command'], registers }),
-    whmcsCalls: new Histogram({ name: 'ictvoip_whmcs_call_duration_seconds', help: 'WHMCS API calls (retries included), by action and outcome', labelNames: ['action', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    eslCalls: new Histogram({
+      name: 'ictvoip_esl_call_duration_seconds',
+      help: 'FreeSWITCH event-socket api/bgapi calls, by FusionPBX server, command and outcome (ok, refused = -ERR reply the caller asked to see, error)',
+      labelNames: ['server', 'command', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    }),
+    eslErrors: new Counter({
+      name: 'ictvoip_esl_call_errors_total',
+      help: 'Event-socket calls that threw (connection, timeout, -ERR), by FusionPBX server and command',
+      labelNames: ['server', 'command'],
+      registers,
+    }),
+    whmcsCalls: new Histogram({
+      name: 'ictvoip_whmcs_call_duration_seconds',
+      help: 'WHMCS API calls (retries included), by action and outcome',
+      labelNames: ['action', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    }),
     whmcsErrors: new Counter({ name: 'ictvoip_whmcs_call_errors_total', help: 'WHMCS API calls that failed, by action', labelNames: ['action'], registers }),
-    fusionpbxCalls: new Histogram({ name: 'ictvoip_fusionpbx_transaction_duration_seconds', help: 'FusionPBX provisioning transactions, by FusionPBX server, call and outcome', labelNames: ['server', 'call', 'outcome'], buckets: CALL_BUCKETS, registers }),
+    fusionpbxCalls: new Histogram({
+      name: 'ictvoip_fusionpbx_transaction_duration_seconds',
+      help: 'FusionPBX provisioning transactions, by FusionPBX server, call and outcome',
+      labelNames: ['server', 'call', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    }),
     driftDifferences: new Gauge({ name: 'ictvoip_drift_differences', help: 'Differences found by the last drift report, by kind', labelNames: ['kind'], registers }),
     driftLastRun: new Gauge({ name: 'ictvoip_drift_last_run_timestamp_seconds', help: 'When the last drift report finished (unix seconds)', registers }),
   };
@@ -245,9 +279,10 @@ export async function startMetricsServer(metrics: WorkerMetrics, port: number, h
   return {
     server,
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}/metrics`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -41,10 +41,24 @@ export interface StartWorkerOptions {
 }
 
 async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
-  await upsertJobScheduler(deps.queues, SCHEDULER_IDS.reconcileInbox, { every: deps.config.worker.reconcileEverySeconds * 1000 }, MAINTENANCE_JOBS.reconcileInbox, {}, { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
+  await upsertJobScheduler(
+    deps.queues,
+    SCHEDULER_IDS.reconcileInbox,
+    { every: deps.config.worker.reconcileEverySeconds * 1000 },
+    MAINTENANCE_JOBS.reconcileInbox,
+    {},
+    { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  );
   await ensureDriftScheduler(deps);
   // Purging is not urgent; a few times a day keeps FusionPBX tidy without adding load.
-  await upsertJobScheduler(deps.queues, SCHEDULER_IDS.purgeTerminated, { every: 6 * 3600 * 1000 }, MAINTENANCE_JOBS.purgeTerminated, {}, { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } });
+  await upsertJobScheduler(
+    deps.queues,
+    SCHEDULER_IDS.purgeTerminated,
+    { every: 6 * 3600 * 1000 },
+    MAINTENANCE_JOBS.purgeTerminated,
+    {},
+    { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } },
+  );
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
@@ -84,14 +98,18 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
-    openPool: (url, server) => createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
+    openPool: (url, server) =>
+      createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),
     provisionerOptions,
     cacheOptions: cacheOptionsFrom(config),
     wrapProvisioner: (provisioner, server) => instrumentProvisioner(provisioner, metrics, logger, server),
   });
   const deps: WorkerDeps = {
-    config, logger, pool, queues,
+    config,
+    logger,
+    pool,
+    queues,
     targets,
     fusionServers,
     inbox: new InboxRepository(pool),
@@ -119,14 +137,19 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   for (const worker of workers) {
     worker.on('error', (error) => repeatedWarn({ err: error.message, queue: worker.name }, 'worker error', `worker:${worker.name}:${error.message}`));
     // Keyed by job name and error: an outage fails many jobs (one backlog per service) the same way.
-    worker.on('failed', (job, error) => repeatedWarn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed', `job-failed:${job?.name}:${error.message}`));
+    worker.on('failed', (job, error) =>
+      repeatedWarn({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error.message }, 'job failed', `job-failed:${job?.name}:${error.message}`),
+    );
   }
 
   let watchdog: NodeJS.Timeout | undefined;
   if (options.schedulers !== false) {
     await ensureSchedulers(deps);
     // A FLUSHALL also removes job schedulers; re-upserting is idempotent and brings them back.
-    watchdog = setInterval(() => void ensureSchedulers(deps).catch((error: Error) => logger.warn({ err: error.message }, 'scheduler upsert failed')), config.worker.reconcileEverySeconds * 1000);
+    watchdog = setInterval(
+      () => void ensureSchedulers(deps).catch((error: Error) => logger.warn({ err: error.message }, 'scheduler upsert failed')),
+      config.worker.reconcileEverySeconds * 1000,
+    );
     watchdog.unref();
   }
   logger.info({ jobs: Object.keys(handlers), concurrency: config.worker.concurrency, metricsUrl: metricsServer?.url ?? null }, 'worker started');

@@ -26,10 +26,17 @@ async function tenantWithCalls(calls: readonly { billsec: number; destination?: 
   return tenant;
 }
 
-const januaryCalls = (seed: number) => Array.from({ length: 3 + (seed % 4) }, (_, i) => ({ billsec: 11 + 47 * i + seed, start: `2025-01-${String(10 + i).padStart(2, '0')}T08:00:00Z`, destination: i % 2 ? '+4930555' : '12125550100' }));
-const itemsWithToken = (tenant: Tenant, batchId: string) => kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId && item.description.includes(pushTokenFor(batchId)));
+const januaryCalls = (seed: number) =>
+  Array.from({ length: 3 + (seed % 4) }, (_, i) => ({
+    billsec: 11 + 47 * i + seed,
+    start: `2025-01-${String(10 + i).padStart(2, '0')}T08:00:00Z`,
+    destination: i % 2 ? '+4930555' : '12125550100',
+  }));
+const itemsWithToken = (tenant: Tenant, batchId: string) =>
+  kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId && item.description.includes(pushTokenFor(batchId)));
 const addRequests = (tenant: Tenant) => kit.whmcs.state.requests.filter((request) => request.action === 'AddBillableItem' && request.params.clientid === String(tenant.clientId));
-const pendingAdjustmentsMicro = async (serviceId: number) => (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
+const pendingAdjustmentsMicro = async (serviceId: number) =>
+  (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
 const errorLines = () => kit.bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 50);
 
 /** Retries like the queue would (WHMCS's cron invoicing in between) until the batch is verified. */
@@ -49,7 +56,13 @@ describe('a crash at every step of a push, then a retry', () => {
     const tenant = await tenantWithCalls(januaryCalls(steps.indexOf(step) + 1));
     const batchId = batchIdFor(tenant.serviceId, PERIOD);
     const crash = new Error(`simulated crash ${step}`);
-    await expect(pushBillingBatch(kit.deps, tenant.serviceId, PERIOD, { [step]: () => { throw crash; } })).rejects.toBe(crash);
+    await expect(
+      pushBillingBatch(kit.deps, tenant.serviceId, PERIOD, {
+        [step]: () => {
+          throw crash;
+        },
+      }),
+    ).rejects.toBe(crash);
     const afterCrash = await getBatch(kit.deps.pool, batchId);
     expect(afterCrash?.state).toBe(step === 'afterRecord' ? 'pushed' : 'pushing');
     expect(addRequests(tenant)).toHaveLength(step === 'afterMarkPushing' ? 0 : 1);
@@ -148,7 +161,11 @@ describe('the sum billed equals the sum rated to the last micro-unit', () => {
       for (const [t, tenant] of tenants.entries()) {
         // Billsecs and destinations chosen so most lines have a sub-cent remainder to carry.
         for (let c = 0; c < 2 + ((t + p) % 3); c += 1) {
-          await kit.insertCdr(tenant, { start: `${day}-${String(3 + c * 5).padStart(2, '0')}T1${t}:00:00Z`, billsec: 1 + 59 * c + 13 * t + p, destination: c % 3 === 1 ? '+4930123' : c % 3 === 2 ? '12025550123' : '12125550100' });
+          await kit.insertCdr(tenant, {
+            start: `${day}-${String(3 + c * 5).padStart(2, '0')}T1${t}:00:00Z`,
+            billsec: 1 + 59 * c + 13 * t + p,
+            destination: c % 3 === 1 ? '+4930123' : c % 3 === 2 ? '12025550123' : '12125550100',
+          });
         }
       }
     }
@@ -163,16 +180,20 @@ describe('the sum billed equals the sum rated to the last micro-unit', () => {
         await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-02-01T00:00:00Z') });
       }
       await closeBillingPeriods(kit.deps, closeAt);
-      await waitFor(async () => {
-        const batches = (await listBatches(kit.deps.pool)).filter((batch) => ids.has(batch.serviceId));
-        // On a loaded machine a WHMCS call can time out (400 ms in these tests): the batch is then
-        // unknown until the next close; do here what that close would do (after WHMCS's cron).
-        for (const batch of batches.filter((item) => item.state === 'unknown' || item.state === 'failed')) {
-          kit.whmcs.invoiceBillableItems(batch.clientId);
-          await pushBillingBatch(kit.deps, batch.serviceId, batch.period).catch(() => null);
-        }
-        return batches.every((batch) => FINAL_STATES.has(batch.state)) && batches.filter((batch) => batch.period === period).length === tenants.length;
-      }, 40000, `period ${period} billed`);
+      await waitFor(
+        async () => {
+          const batches = (await listBatches(kit.deps.pool)).filter((batch) => ids.has(batch.serviceId));
+          // On a loaded machine a WHMCS call can time out (400 ms in these tests): the batch is then
+          // unknown until the next close; do here what that close would do (after WHMCS's cron).
+          for (const batch of batches.filter((item) => item.state === 'unknown' || item.state === 'failed')) {
+            kit.whmcs.invoiceBillableItems(batch.clientId);
+            await pushBillingBatch(kit.deps, batch.serviceId, batch.period).catch(() => null);
+          }
+          return batches.every((batch) => FINAL_STATES.has(batch.state)) && batches.filter((batch) => batch.period === period).length === tenants.length;
+        },
+        40000,
+        `period ${period} billed`,
+      );
       for (const tenant of tenants) kit.whmcs.invoiceBillableItems(tenant.clientId); // WHMCS's cron between closes
     }
     expect(late).toHaveLength(1);
@@ -199,7 +220,11 @@ describe('the sum billed equals the sum rated to the last micro-unit', () => {
     // A last close after WHMCS's cron verifies every pushed batch; nothing is pushed again.
     const itemsBefore = kit.whmcs.state.billableItems.length;
     await closeBillingPeriods(kit.deps, new Date('2025-05-01T05:00:00Z'));
-    await waitFor(async () => (await listBatches(kit.deps.pool)).filter((batch) => ids.has(batch.serviceId) && batch.state === 'pushed').length === 0, 40000, 'all batches verified');
+    await waitFor(
+      async () => (await listBatches(kit.deps.pool)).filter((batch) => ids.has(batch.serviceId) && batch.state === 'pushed').length === 0,
+      40000,
+      'all batches verified',
+    );
     expect(kit.whmcs.state.billableItems.length).toBe(itemsBefore);
   }, 120000);
 });

@@ -38,7 +38,10 @@ describe('termination triggers a final bill', () => {
     const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
 
     const base = Date.now();
-    const calls = [{ start: at(base, 2), billsec: 61 }, { start: at(base, 3), billsec: 125 }];
+    const calls = [
+      { start: at(base, 2), billsec: 61 },
+      { start: at(base, 3), billsec: 125 },
+    ];
     await kit.insertCdr(tenant, calls[0]!);
     await syncTenantCdrs(kit.deps, serviceId); // the cursor is now at the first call
     await kit.insertCdr(tenant, calls[1]!);
@@ -75,10 +78,14 @@ describe('termination triggers a final bill', () => {
     await closeBillingPeriods(kit.deps, nextMonthClose);
     expect((await pushBillingBatch(kit.deps, serviceId, period)).batchId).toBe(batchId);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await waitFor(async () => {
-      const counts = await kit.deps.queues.billing.getJobCounts('active', 'waiting', 'delayed');
-      return counts.active + counts.waiting + counts.delayed === 0;
-    }, 10000, 'billing queue idle');
+    await waitFor(
+      async () => {
+        const counts = await kit.deps.queues.billing.getJobCounts('active', 'waiting', 'delayed');
+        return counts.active + counts.waiting + counts.delayed === 0;
+      },
+      10000,
+      'billing queue idle',
+    );
     expect(items()).toHaveLength(1);
     const { rows: unbilled } = await kit.deps.pool.query(`SELECT 1 FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL`, [serviceId]);
     expect(unbilled).toHaveLength(0);

@@ -43,7 +43,11 @@ describe('billing push', () => {
     const close = await closeBillingPeriods(kit.deps, CLOSE_AT);
     expect(close.period).toBe(PERIOD);
     const tenants = [a, b, terminated];
-    await waitFor(async () => (await listBatches(kit.deps.pool, { states: ['pushed'] })).filter((batch) => tenants.some((t) => t.serviceId === batch.serviceId)).length === 3, 15000, 'three pushed batches');
+    await waitFor(
+      async () => (await listBatches(kit.deps.pool, { states: ['pushed'] })).filter((batch) => tenants.some((t) => t.serviceId === batch.serviceId)).length === 3,
+      15000,
+      'three pushed batches',
+    );
     for (const tenant of tenants) {
       const items = itemsFor(tenant);
       expect(items).toHaveLength(1);
@@ -54,7 +58,9 @@ describe('billing push', () => {
       const [batch] = await listBatches(kit.deps.pool, { serviceId: tenant.serviceId });
       expect(batch).toMatchObject({ batchId, state: 'pushed', whmcsBillableId: items[0]!.id, total: microToDecimal(exact) });
       // The audit entry commits with the state change (one statement): exactly one, with the WHMCS id.
-      const audits = await kit.deps.pool.query<{ detail: Record<string, unknown> }>(`SELECT detail FROM audit_log WHERE action = 'billing.pushed' AND service_id = $1`, [tenant.serviceId]);
+      const audits = await kit.deps.pool.query<{ detail: Record<string, unknown> }>(`SELECT detail FROM audit_log WHERE action = 'billing.pushed' AND service_id = $1`, [
+        tenant.serviceId,
+      ]);
       expect(audits.rows.map((row) => row.detail)).toEqual([expect.objectContaining({ batchId, billableId: items[0]!.id })]);
     }
     expect(await chargedMicro(kit.deps, terminated.serviceId)).toBe(expectedMicro('12125550100', 30) + expectedMicro('12125550100', 120));
@@ -76,10 +82,14 @@ describe('billing push', () => {
     ]);
     const pending = new Set(tenants.map((tenant) => tenant.serviceId));
     for (let round = 0; round < 40 && pending.size > 0; round += 1) {
-      await Promise.all(tenants.filter((tenant) => pending.has(tenant.serviceId)).map(async (tenant) => {
-        const result = await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD).catch(() => null);
-        if (result?.state === 'pushed' || result?.state === 'verified') pending.delete(tenant.serviceId);
-      }));
+      await Promise.all(
+        tenants
+          .filter((tenant) => pending.has(tenant.serviceId))
+          .map(async (tenant) => {
+            const result = await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD).catch(() => null);
+            if (result?.state === 'pushed' || result?.state === 'verified') pending.delete(tenant.serviceId);
+          }),
+      );
       // WHMCS's cron (nextcron) invoices the items it has: what makes a lost reply findable by token.
       for (const tenant of tenants) kit.whmcs.invoiceBillableItems(tenant.clientId);
     }
@@ -104,7 +114,13 @@ describe('billing push', () => {
     const tenant = await tenantWithCalls([{ billsec: 200 }]);
     const token = pushTokenFor(batchIdFor(tenant.serviceId, PERIOD));
     const crash = new Error('simulated crash after WHMCS answered');
-    await expect(pushBillingBatch(kit.deps, tenant.serviceId, PERIOD, { afterPush: () => { throw crash; } })).rejects.toBe(crash);
+    await expect(
+      pushBillingBatch(kit.deps, tenant.serviceId, PERIOD, {
+        afterPush: () => {
+          throw crash;
+        },
+      }),
+    ).rejects.toBe(crash);
     expect((await listBatches(kit.deps.pool, { serviceId: tenant.serviceId }))[0]?.state).toBe('pushing');
     // Not yet on an invoice and the resend delay not over: wait, do not push.
     const patient: WorkerDeps = { ...kit.deps, config: { ...kit.deps.config, billing: { ...kit.deps.config.billing, resendAfterSeconds: 3600 } } };
@@ -130,7 +146,8 @@ describe('billing push', () => {
 
 describe('re-rating', () => {
   const csvAt = (rate: string) => DECK_CSV.replace('1212,USA New York,0.013700', `1212,USA New York,${rate}`);
-  const importAt = (name: string, rate: string) => importRateDeck(kit.deps.pool, name, csvAt(rate), { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
+  const importAt = (name: string, rate: string) =>
+    importRateDeck(kit.deps.pool, name, csvAt(rate), { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
 
   test('before the push: charges are rewritten and the push bills the new prices', async () => {
     await importAt('deck-before', '0.013700');

@@ -6,7 +6,9 @@ import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit
 
 /** Prometheus text → value of the sample with this name and exactly these labels, or null. */
 function sample(text: string, name: string, labels: Record<string, string>): number | null {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`).join(',');
+  const wanted = Object.entries(labels)
+    .map(([key, value]) => `${key}="${value}"`)
+    .join(',');
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{${wanted}} `));
   return line ? Number(line.split(' ').pop()) : null;
 }
@@ -58,7 +60,7 @@ describe('CDR backlog per tenant', () => {
     expect(await cdrBacklog(kit.deps, fresh.serviceId)).toBeNull();
   });
 
-  it('the worker\'s /metrics shows uncollected CDRs per service id; a tenant never synced has no series', async () => {
+  it("the worker's /metrics shows uncollected CDRs per service id; a tenant never synced has no series", async () => {
     const text = await scrape(workerMetrics);
     expect(text).toContain('# TYPE ictvoip_cdr_backlog gauge');
     expect(sample(text, 'ictvoip_cdr_backlog', { service_id: String(busy.serviceId) })).toBe(3);
@@ -74,7 +76,7 @@ describe('CDR backlog per tenant', () => {
     expect(sample(await scrape(workerMetrics), 'ictvoip_cdr_backlog', { service_id: String(idle.serviceId) })).toBe(1);
   });
 
-  it('the API\'s /metrics shows the lag and the unrated calls per tenant', async () => {
+  it("the API's /metrics shows the lag and the unrated calls per tenant", async () => {
     const text = await scrape(apiMetrics);
     expect(sample(text, 'ictvoip_cdr_unrated_calls', { service_id: String(busy.serviceId) })).toBe(1);
     expect(sample(text, 'ictvoip_cdr_unrated_calls', { service_id: String(idle.serviceId) })).toBe(0);

@@ -14,7 +14,9 @@ export const DECK_CSV = [
 
 /** Per-minute rate (micro-units) of the longest prefix in DECK_CSV, for expected amounts computed from the input. */
 export function rateMicroFor(e164Digits: string): bigint {
-  const rates = DECK_CSV.split('\n').slice(1).map((line) => line.split(','));
+  const rates = DECK_CSV.split('\n')
+    .slice(1)
+    .map((line) => line.split(','));
   const match = rates.filter(([prefix]) => e164Digits.startsWith(prefix as string)).sort((a, b) => (b[0] as string).length - (a[0] as string).length)[0];
   if (!match) throw new Error(`no rate for ${e164Digits} in the test deck`);
   const [whole, fraction] = (match[2] as string).split('.');
@@ -93,7 +95,9 @@ export async function startBillingKit(env: Record<string, string> = {}, standin?
   const imported = await importRateDeck(deps.pool, 'std', DECK_CSV, { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
   if (!imported.ok) throw new Error('test deck did not import');
   return {
-    bridge, deps, whmcs,
+    bridge,
+    deps,
+    whmcs,
     async addTenant(options = {}) {
       const client = whmcs.addClient();
       const serviceId = nextService++;
@@ -102,10 +106,13 @@ export async function startBillingKit(env: Record<string, string> = {}, standin?
       const domainUuid = randomUUID();
       await bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
       const plan = { rateDeck: options.rateDeck ?? 'std', includedMinutes: options.includedMinutes ?? 0 };
-      await deps.pool.query(
-        `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, $4, $5, '2024-12-01T00:00:00Z')`,
-        [serviceId, client.id, domainName, options.desiredState ?? 'active', JSON.stringify(plan)],
-      );
+      await deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, $4, $5, '2024-12-01T00:00:00Z')`, [
+        serviceId,
+        client.id,
+        domainName,
+        options.desiredState ?? 'active',
+        JSON.stringify(plan),
+      ]);
       return { serviceId, clientId: client.id, domainName, domainUuid };
     },
     async insertCdr(tenant, cdr) {
@@ -113,7 +120,17 @@ export async function startBillingKit(env: Record<string, string> = {}, standin?
       await bridge.fusion.query(
         `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)`,
-        [uuid, tenant.domainUuid, tenant.domainName, cdr.direction ?? 'outbound', cdr.leg ?? 'a', cdr.destination ?? '12125550100', cdr.start, cdr.billsec, cdr.hangupCause ?? 'NORMAL_CLEARING'],
+        [
+          uuid,
+          tenant.domainUuid,
+          tenant.domainName,
+          cdr.direction ?? 'outbound',
+          cdr.leg ?? 'a',
+          cdr.destination ?? '12125550100',
+          cdr.start,
+          cdr.billsec,
+          cdr.hangupCause ?? 'NORMAL_CLEARING',
+        ],
       );
       return uuid;
     },

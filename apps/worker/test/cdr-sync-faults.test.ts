@@ -63,7 +63,10 @@ describe('CDRs inserted during a sync', () => {
     expect(await chargedUuids(tenant)).toEqual(await sourceUuids(tenant));
     const third = await syncTenantCdrs(kit.deps, tenant.serviceId);
     expect(third.inserted).toBe(0);
-    const calls = [...[0, 2, 4, 6, 8, 10].map((second) => ({ billsec: 60, destination: '12125550100', second })), ...[3, 8, 9, 40].map((second) => ({ billsec: 60 + second, destination: '12125550100', second }))];
+    const calls = [
+      ...[0, 2, 4, 6, 8, 10].map((second) => ({ billsec: 60, destination: '12125550100', second })),
+      ...[3, 8, 9, 40].map((second) => ({ billsec: 60 + second, destination: '12125550100', second })),
+    ];
     expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(expectedWithAllowance(calls, 0));
   });
 
@@ -71,7 +74,11 @@ describe('CDRs inserted during a sync', () => {
     const tenant = await kit.addTenant({ includedMinutes: 4 });
     const calls: { start: string; billsec: number; destination: string }[] = [];
     const insert = async (second: number, billsec: number) => {
-      const call = { start: `2025-03-06T09:${String(Math.floor(second / 60)).padStart(2, '0')}:${String(second % 60).padStart(2, '0')}.250000Z`, billsec, destination: '12125550100' };
+      const call = {
+        start: `2025-03-06T09:${String(Math.floor(second / 60)).padStart(2, '0')}:${String(second % 60).padStart(2, '0')}.250000Z`,
+        billsec,
+        destination: '12125550100',
+      };
       calls.push(call);
       await kit.insertCdr(tenant, call);
     };
@@ -115,10 +122,18 @@ describe('a crash at every step of a sync, then a retry', () => {
 
   test.each(cases)('crash at %s on page %i: the retry ends with every CDR charged once, sums exact', async (step, crashPage) => {
     const tenant = await kit.addTenant({ includedMinutes: 3 });
-    const calls = Array.from({ length: 12 }, (_, i) => ({ start: `2025-03-07T11:00:${String(i * 3).padStart(2, '0')}Z`, billsec: 25 + 20 * i, destination: i % 4 === 0 ? '+4930123456' : '12125550100' }));
+    const calls = Array.from({ length: 12 }, (_, i) => ({
+      start: `2025-03-07T11:00:${String(i * 3).padStart(2, '0')}Z`,
+      billsec: 25 + 20 * i,
+      destination: i % 4 === 0 ? '+4930123456' : '12125550100',
+    }));
     for (const call of calls) await kit.insertCdr(tenant, call);
     const crash = new Error(`simulated crash at ${step}`);
-    const hooks: CdrSyncHooks = { [step]: (page: number) => { if (page === crashPage) throw crash; } };
+    const hooks: CdrSyncHooks = {
+      [step]: (page: number) => {
+        if (page === crashPage) throw crash;
+      },
+    };
     await expect(syncTenantCdrs(kit.deps, tenant.serviceId, { hooks })).rejects.toBe(crash);
 
     // What the crash left: whole committed pages only, and a cursor at the last charged CDR.

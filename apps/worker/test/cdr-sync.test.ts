@@ -90,7 +90,10 @@ describe('CDR sync', () => {
     const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
     expect(outcome).toMatchObject({ rated: 1, unrated: 2 });
     const unrated = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId, status: 'unrated' });
-    expect(unrated.map((charge) => [charge.reason, charge.amount])).toEqual([['NO_MATCHING_RATE', null], ['INVALID_NUMBER', null]]);
+    expect(unrated.map((charge) => [charge.reason, charge.amount])).toEqual([
+      ['NO_MATCHING_RATE', null],
+      ['INVALID_NUMBER', null],
+    ]);
     expect((await chargeTotals(kit.deps.pool, tenant.serviceId)).unrated).toBe(2);
     expect((await cdrSyncLag(kit.deps.pool, tenant.serviceId))[0]?.unratedCount).toBe(2);
     await expect(kit.deps.pool.query(`UPDATE cdr_charges SET amount = 0 WHERE xml_cdr_uuid = $1`, [unrated[0]!.xmlCdrUuid])).rejects.toThrow(/check constraint/);
@@ -109,7 +112,10 @@ describe('CDR sync', () => {
     await kit.insertCdr(tenant, { start: '2025-01-15T10:05:00Z', billsec: 60 }); // nothing left: billed
     await syncTenantCdrs(kit.deps, tenant.serviceId);
     const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
-    expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[120, '0.000000'], [0, '0.013700']]);
+    expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([
+      [120, '0.000000'],
+      [0, '0.013700'],
+    ]);
   });
 
   test('included minutes spanning several pages and two periods in one run: each period allowance used once, in call order', async () => {
@@ -136,14 +142,20 @@ describe('CDR sync', () => {
     expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 4, inserted: 2, rated: 2, notBillable: 0, unrated: 0 });
     const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
     expect(charges.map((charge) => [charge.startStamp.slice(11, 16), charge.includedSeconds, charge.amount])).toEqual([
-      ['10:00', 60, '0.000000'], ['10:01', 60, '0.000000'], ['10:02', 60, '0.000000'], ['10:03', 60, '0.000000'],
+      ['10:00', 60, '0.000000'],
+      ['10:01', 60, '0.000000'],
+      ['10:02', 60, '0.000000'],
+      ['10:03', 60, '0.000000'],
     ]);
     // Allowance used up: a re-read inserts and counts nothing, and a late call is billed in full.
     await kit.insertCdr(tenant, { start: '2025-01-18T10:04:00Z', billsec: 120 });
     await kit.insertCdr(tenant, { start: '2025-01-18T10:05:00Z', billsec: 60 });
     expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 2, rated: 2 });
     const after = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
-    expect(after.slice(4).map((charge) => [charge.includedSeconds, charge.amount])).toEqual([[60, '0.013700'], [0, '0.013700']]);
+    expect(after.slice(4).map((charge) => [charge.includedSeconds, charge.amount])).toEqual([
+      [60, '0.013700'],
+      [0, '0.013700'],
+    ]);
     expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 0, rated: 0, notBillable: 0, unrated: 0 });
   });
 
@@ -151,13 +163,29 @@ describe('CDR sync', () => {
     const tenant = await kit.addTenant();
     for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: `2025-01-16T10:00:${String(i).padStart(2, '0')}Z`, billsec: 60 });
     const crash = new Error('simulated crash');
-    await expect(syncTenantCdrs(kit.deps, tenant.serviceId, { hooks: { afterInsert: (page) => { if (page === 2) throw crash; } } })).rejects.toBe(crash);
+    await expect(
+      syncTenantCdrs(kit.deps, tenant.serviceId, {
+        hooks: {
+          afterInsert: (page) => {
+            if (page === 2) throw crash;
+          },
+        },
+      }),
+    ).rejects.toBe(crash);
     expect(await count(tenant.serviceId)).toBe(5);
     expect((await getCdrSyncCursor(kit.deps.pool, tenant.serviceId))?.lastStartStamp).toBe('2025-01-16T10:00:04.000000Z');
 
     const other = await kit.addTenant();
     for (let i = 0; i < 8; i += 1) await kit.insertCdr(other, { start: `2025-01-16T11:00:0${i}Z`, billsec: 60 });
-    await expect(syncTenantCdrs(kit.deps, other.serviceId, { hooks: { afterCommit: () => { throw crash; } } })).rejects.toBe(crash);
+    await expect(
+      syncTenantCdrs(kit.deps, other.serviceId, {
+        hooks: {
+          afterCommit: () => {
+            throw crash;
+          },
+        },
+      }),
+    ).rejects.toBe(crash);
     const cursor = await getCdrSyncCursor(kit.deps.pool, other.serviceId);
     const charged = await listCharges(kit.deps.pool, { serviceId: other.serviceId });
     expect(charged).toHaveLength(5);
@@ -187,7 +215,10 @@ describe('rate deck import into the store', () => {
     expect(result.report.issues[0]).toMatchObject({ line: 3 });
     const { rows } = await kit.deps.pool.query(`SELECT 1 FROM rate_decks WHERE name = 'broken'`);
     expect(rows).toHaveLength(0);
-    await expect(importRateDeck(kit.deps.pool, 'x', bad, { currency: 'euro', numberingPlan: { countryCode: '33' } })).rejects.toMatchObject({ code: 'RATE_DECK_OPTIONS_INVALID', field: 'currency' });
+    await expect(importRateDeck(kit.deps.pool, 'x', bad, { currency: 'euro', numberingPlan: { countryCode: '33' } })).rejects.toMatchObject({
+      code: 'RATE_DECK_OPTIONS_INVALID',
+      field: 'currency',
+    });
     await expect(importRateDeck(kit.deps.pool, 'x', bad, { currency: 'EUR', numberingPlan: { countryCode: '033' } })).rejects.toBeInstanceOf(RateDeckStoreError);
   });
 

@@ -36,7 +36,10 @@ beforeAll(async () => {
   const { rows } = await bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domainOf(HAND_EXTENSIONS)]);
   for (const extension of ['150', '151']) {
     await bridge.fusion.query("INSERT INTO v_extensions (extension_uuid, domain_uuid, extension, user_context, enabled, insert_date) VALUES ($1, $2, $3, $4, 'true', now())", [
-      randomUUID(), rows[0].domain_uuid, extension, domainOf(HAND_EXTENSIONS),
+      randomUUID(),
+      rows[0].domain_uuid,
+      extension,
+      domainOf(HAND_EXTENSIONS),
     ]);
   }
 }, 60000);
@@ -49,8 +52,13 @@ afterAll(async () => {
 const sources = () => ({ pool: bridge.worker!.deps.pool, fusionPool: bridge.fusion, whmcs: bridge.worker!.deps.whmcs });
 const itemsOf = (report: DriftReport, serviceId: number) => report.items.filter((item) => item.serviceId === serviceId);
 const enabledExtensions = async (serviceId: number) =>
-  (await bridge.fusion.query("SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.enabled::text = 'true'", [domainOf(serviceId)])).rows[0].n as number;
-const storedPlan = async (serviceId: number) => (await bridge.worker!.deps.pool.query('SELECT plan FROM services WHERE service_id = $1', [serviceId])).rows[0].plan as Record<string, unknown>;
+  (
+    await bridge.fusion.query("SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.enabled::text = 'true'", [
+      domainOf(serviceId),
+    ])
+  ).rows[0].n as number;
+const storedPlan = async (serviceId: number) =>
+  (await bridge.worker!.deps.pool.query('SELECT plan FROM services WHERE service_id = $1', [serviceId])).rows[0].plan as Record<string, unknown>;
 
 describe('plan drift', () => {
   it('stores the WHMCS package id with the plan of a create', async () => {
@@ -60,12 +68,28 @@ describe('plan drift', () => {
   it('reports a package change in WHMCS as plan_mismatch needing an operator, and options that differ as fixable', async () => {
     const report = await buildDriftReport(sources());
     expect(itemsOf(report, PACKAGE_MOVED)).toEqual([
-      { kind: 'plan_mismatch', serviceId: PACKAGE_MOVED, domain: domainOf(PACKAGE_MOVED), expected: 'package 3', actual: 'WHMCS package 4 (PBX Gold)', fixAction: null, note: expect.stringContaining('needs an operator') },
+      {
+        kind: 'plan_mismatch',
+        serviceId: PACKAGE_MOVED,
+        domain: domainOf(PACKAGE_MOVED),
+        expected: 'package 3',
+        actual: 'WHMCS package 4 (PBX Gold)',
+        fixAction: null,
+        note: expect.stringContaining('needs an operator'),
+      },
     ]);
     expect(itemsOf(report, OPTIONS_RAISED)).toEqual([
-      expect.objectContaining({ kind: 'plan_mismatch', expected: 'plan maxExtensions=3', actual: 'WHMCS configurable options maxExtensions=5', fixAction: 'change_package', fixPlan: expect.objectContaining({ maxExtensions: 5, whmcsPid: 3 }) }),
+      expect.objectContaining({
+        kind: 'plan_mismatch',
+        expected: 'plan maxExtensions=3',
+        actual: 'WHMCS configurable options maxExtensions=5',
+        fixAction: 'change_package',
+        fixPlan: expect.objectContaining({ maxExtensions: 5, whmcsPid: 3 }),
+      }),
     ]);
-    expect(itemsOf(report, HAND_EXTENSIONS)).toEqual([expect.objectContaining({ kind: 'extensions_over_plan', expected: 'at most 3 enabled extensions', actual: '5 enabled', fixAction: 'change_package' })]);
+    expect(itemsOf(report, HAND_EXTENSIONS)).toEqual([
+      expect.objectContaining({ kind: 'extensions_over_plan', expected: 'at most 3 enabled extensions', actual: '5 enabled', fixAction: 'change_package' }),
+    ]);
     expect(itemsOf(report, CLEAN)).toEqual([]);
     expect(report.counts).toMatchObject({ plan_mismatch: 2, extensions_over_plan: 1 });
   });
@@ -88,10 +112,16 @@ describe('plan drift', () => {
     ]);
     expect(first.manual).toEqual([expect.objectContaining({ serviceId: PACKAGE_MOVED, kind: 'plan_mismatch', note: expect.stringContaining('Change Package') })]);
     expect(second.fixes.map((f) => f.outcome)).toEqual(['already_pending', 'already_pending']);
-    await waitFor(async () => {
-      const { rows } = await pool.query("SELECT count(*) FILTER (WHERE status = 'succeeded')::int AS done, count(*)::int AS n FROM webhook_inbox WHERE request_id = $1", [DRIFT_FIX_REQUEST_ID]);
-      return rows[0].n === 2 && rows[0].done === 2;
-    }, 20000, 'the drift-fix events to succeed');
+    await waitFor(
+      async () => {
+        const { rows } = await pool.query("SELECT count(*) FILTER (WHERE status = 'succeeded')::int AS done, count(*)::int AS n FROM webhook_inbox WHERE request_id = $1", [
+          DRIFT_FIX_REQUEST_ID,
+        ]);
+        return rows[0].n === 2 && rows[0].done === 2;
+      },
+      20000,
+      'the drift-fix events to succeed',
+    );
 
     expect(await enabledExtensions(OPTIONS_RAISED)).toBe(5);
     expect(await storedPlan(OPTIONS_RAISED)).toMatchObject({ maxExtensions: 5, whmcsPid: 3 });
@@ -102,7 +132,13 @@ describe('plan drift', () => {
   });
 
   it('the operator path: a change_package from WHMCS with the new package clears the difference', async () => {
-    const event = buildEvent({ serviceId: PACKAGE_MOVED, action: 'change_package', service: { id: PACKAGE_MOVED, pid: 4, domain: '', username: 'admin', status: 'Active' }, plan: { maxExtensions: 4, firstExtension: 100 }, secrets: undefined });
+    const event = buildEvent({
+      serviceId: PACKAGE_MOVED,
+      action: 'change_package',
+      service: { id: PACKAGE_MOVED, pid: 4, domain: '', username: 'admin', status: 'Active' },
+      plan: { maxExtensions: 4, firstExtension: 100 },
+      secrets: undefined,
+    });
     expect((await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=20' })).body.result).toBe('success');
     expect(await storedPlan(PACKAGE_MOVED)).toMatchObject({ maxExtensions: 4, whmcsPid: 4 });
     expect(itemsOf(await buildDriftReport(sources()), PACKAGE_MOVED)).toEqual([]);

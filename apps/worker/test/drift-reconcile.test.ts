@@ -37,7 +37,11 @@ afterAll(async () => {
 });
 
 const sources = () => ({ pool: bridge.worker!.deps.pool, fusionPool: bridge.fusion, whmcs: bridge.worker!.deps.whmcs });
-const kindsOf = (report: DriftReport, serviceId: number) => report.items.filter((item) => item.serviceId === serviceId).map((item) => item.kind).sort();
+const kindsOf = (report: DriftReport, serviceId: number) =>
+  report.items
+    .filter((item) => item.serviceId === serviceId)
+    .map((item) => item.kind)
+    .sort();
 
 describe('drift report', () => {
   it('reports each hand-made difference, and nothing for the clean tenant', async () => {
@@ -87,11 +91,15 @@ describe('drift fix', () => {
     // Run again before the jobs finished: nothing is stacked on top.
     expect(second.fixes.map((f) => f.outcome)).toEqual(['already_pending', 'already_pending', 'already_pending']);
     const eventIds = first.fixes.map((f) => f.eventId);
-    await waitFor(async () => {
-      const { rows } = await pool.query("SELECT count(*)::int AS n FROM webhook_inbox WHERE request_id = $1 AND status = 'succeeded'", [DRIFT_FIX_REQUEST_ID]);
-      const { rows: all } = await pool.query('SELECT count(*)::int AS n FROM webhook_inbox WHERE request_id = $1', [DRIFT_FIX_REQUEST_ID]);
-      return rows[0].n === all[0].n && all[0].n >= 3;
-    }, 20000, 'the drift-fix events to succeed');
+    await waitFor(
+      async () => {
+        const { rows } = await pool.query("SELECT count(*)::int AS n FROM webhook_inbox WHERE request_id = $1 AND status = 'succeeded'", [DRIFT_FIX_REQUEST_ID]);
+        const { rows: all } = await pool.query('SELECT count(*)::int AS n FROM webhook_inbox WHERE request_id = $1', [DRIFT_FIX_REQUEST_ID]);
+        return rows[0].n === all[0].n && all[0].n >= 3;
+      },
+      20000,
+      'the drift-fix events to succeed',
+    );
     const { rows } = await pool.query('SELECT event_id FROM webhook_inbox WHERE request_id = $1', [DRIFT_FIX_REQUEST_ID]);
     expect(rows.map((r) => r.event_id).sort()).toEqual([...eventIds].sort());
 
@@ -102,7 +110,9 @@ describe('drift fix', () => {
       [`t${OVER_PLAN}.pbx.example.net`],
     );
     expect(enabled[0].n).toBe(2);
-    const log = bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === DRIFT_FIX_REQUEST_ID && line.msg === 'event applied');
+    const log = bridge.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.requestId === DRIFT_FIX_REQUEST_ID && line.msg === 'event applied');
     expect(log.length).toBeGreaterThanOrEqual(3);
 
     const again = await fixDrift(after, { pool, queues: bridge.worker!.deps.queues });

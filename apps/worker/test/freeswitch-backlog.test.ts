@@ -74,7 +74,11 @@ describe('an event socket that does not answer', () => {
 
     // FreeSWITCH comes back between two attempts of the backlog job, after one that read all four events' steps.
     const job = await bridge.worker!.deps.queues.provisioning.getJob(freeswitchBacklogJobId({ serviceId, version: backlog.origin }));
-    await waitFor(async () => (await backlogOf(serviceId)).failedVersion === backlog.version && (await job!.getState()) === 'delayed', 15000, 'a failed attempt of the whole backlog');
+    await waitFor(
+      async () => (await backlogOf(serviceId)).failedVersion === backlog.version && (await job!.getState()) === 'delayed',
+      15000,
+      'a failed attempt of the whole backlog',
+    );
     bridge.esl.clearRecorded();
     await bridge.esl.start();
     for (const eventId of [created, suspended, unsuspended, terminated]) {
@@ -100,7 +104,15 @@ describe('an event socket that does not answer', () => {
     const job = await worker.deps.queues.provisioning.getJob(jobId);
     expect(job?.name).toBe(FREESWITCH_JOBS.backlog);
     // Removable only between attempts (an active job is locked by its worker): try until it is gone.
-    await waitFor(async () => job!.remove().then(() => true, () => false), 15000, 'the backlog job removed between attempts');
+    await waitFor(
+      async () =>
+        job!.remove().then(
+          () => true,
+          () => false,
+        ),
+      15000,
+      'the backlog job removed between attempts',
+    );
     expect(await worker.deps.queues.provisioning.getJob(jobId)).toBeUndefined();
 
     await bridge.esl.start();
@@ -119,7 +131,10 @@ describe('an event socket that does not answer', () => {
     await bridge.esl.stop();
     const created = await send(serviceId, 'create');
     await untilPendingApply(created);
-    const [before] = await fusionRows("SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [`t${serviceId}.pbx.example.net`]);
+    const [before] = await fusionRows(
+      'SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1',
+      [`t${serviceId}.pbx.example.net`],
+    );
     const [row] = await bridgeRows('SELECT job_id FROM webhook_inbox WHERE event_id = $1', [created]);
     const job = await worker.deps.queues.provisioning.getJob(row.job_id);
     await job!.remove();
@@ -127,7 +142,10 @@ describe('an event socket that does not answer', () => {
     await waitFor(async () => (await worker.deps.queues.provisioning.getJob(row.job_id))?.finishedOn !== undefined, 10000, 'replayed job finished');
     const replay = await worker.deps.queues.provisioning.getJob(row.job_id);
     expect(replay!.returnvalue).toEqual([{ eventId: created, status: 'skipped', message: 'database side done; FreeSWITCH side pending' }]);
-    const [after] = await fusionRows("SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [`t${serviceId}.pbx.example.net`]);
+    const [after] = await fusionRows(
+      'SELECT count(*)::int AS n, max(coalesce(e.update_date, e.insert_date)) AS latest FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1',
+      [`t${serviceId}.pbx.example.net`],
+    );
     expect(after).toEqual(before);
     expect((await inbox(created)).attempts).toBe(1);
     await bridge.esl.start();

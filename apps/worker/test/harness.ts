@@ -87,7 +87,15 @@ export async function startBridge(env: Record<string, string> = {}, options: Bri
   const logLines: string[] = [];
   const logger = pino({ level: options.logLevel ?? 'debug' }, { write: (line: string) => void logLines.push(line) });
   const bridge: Bridge = {
-    config, env: fullEnv, bridgeDb, fusionDb, fusion, esl, prefix, logLines, logger,
+    config,
+    env: fullEnv,
+    bridgeDb,
+    fusionDb,
+    fusion,
+    esl,
+    prefix,
+    logLines,
+    logger,
     api: null,
     worker: null,
     url: '',

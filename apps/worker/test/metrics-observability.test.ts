@@ -89,10 +89,14 @@ describe('metrics', () => {
     const api = await scrape(`${bridge.url}/metrics`);
     expect(sample(api, 'ictvoip_pending_apply_services')).toBe(1);
     bridge.esl.failures.length = 0;
-    const done = await waitFor(async () => {
-      const { rows } = await bridge.api!.deps.pool.query("SELECT status FROM webhook_inbox WHERE service_id = $1 AND status = 'succeeded'", [serviceId]);
-      return rows.length > 0;
-    }, 20000, 'the create to succeed once memcache answers');
+    const done = await waitFor(
+      async () => {
+        const { rows } = await bridge.api!.deps.pool.query("SELECT status FROM webhook_inbox WHERE service_id = $1 AND status = 'succeeded'", [serviceId]);
+        return rows.length > 0;
+      },
+      20000,
+      'the create to succeed once memcache answers',
+    );
     expect(done).toBe(true);
     expect(sample(await scrape(`${bridge.url}/metrics`), 'ictvoip_pending_apply_services')).toBe(0);
   });
@@ -115,9 +119,22 @@ describe('logs', () => {
 
   it('redacts secrets by path in the production logger', () => {
     const lines: string[] = [];
-    const destination = new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } });
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
     const logger = createLogger({ level: 'info', name: 'test', destination: destination as never });
-    logger.info({ requestId: 'r1', secrets: { servicePassword: 'p4ss-word-1' }, config: { adminToken: 'admin-token-xyz', esl: { password: 'ClueCon-x' } }, req: { headers: { authorization: 'Bearer abc' } } }, 'line');
+    logger.info(
+      {
+        requestId: 'r1',
+        secrets: { servicePassword: 'p4ss-word-1' },
+        config: { adminToken: 'admin-token-xyz', esl: { password: 'ClueCon-x' } },
+        req: { headers: { authorization: 'Bearer abc' } },
+      },
+      'line',
+    );
     const [line] = lines;
     expect(line).toContain('"requestId":"r1"');
     for (const secret of ['p4ss-word-1', 'admin-token-xyz', 'ClueCon-x', 'Bearer abc']) expect(line).not.toContain(secret);

@@ -17,7 +17,11 @@ const logger = pino({ level: 'silent' });
 
 const BAD_FILES: [string, unknown, RegExp][] = [
   ["a theme value of ''", { brand: { default: [{ subcategory: 'title', value: '' }] } }, /brand\.default\[0\]\.value \(line \d+\): is required/],
-  ['a registering gateway without a username', { gatewayTemplates: { trunk: { proxy: 'sip.example.net', register: true, password: 'x' } } }, /gatewayTemplates\.trunk\.username \(line \d+\): is required when register is true/],
+  [
+    'a registering gateway without a username',
+    { gatewayTemplates: { trunk: { proxy: 'sip.example.net', register: true, password: 'x' } } },
+    /gatewayTemplates\.trunk\.username \(line \d+\): is required when register is true/,
+  ],
 ];
 
 describe.each(['api', 'worker'] as const)('%s start-up', (name) => {
@@ -25,9 +29,18 @@ describe.each(['api', 'worker'] as const)('%s start-up', (name) => {
     const file = join(dir, `${name}-${BAD_FILES.findIndex(([, c]) => c === content)}.json`);
     writeFileSync(file, JSON.stringify(content, null, 2));
     // Nothing answers on these URLs: the file is checked before any connection is made.
-    const config = loadConfig({ NODE_ENV: 'test', PROVISIONING_FILE: file, CHKCON_WHITELIST_FILE: join(dir, 'chkcon_whitelist.conf'), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' });
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      PROVISIONING_FILE: file,
+      CHKCON_WHITELIST_FILE: join(dir, 'chkcon_whitelist.conf'),
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    });
     const start = name === 'api' ? startApi(config, logger, { port: 0 }) : startWorker(config, logger);
-    const error = await start.then(() => null, (reason: Error & { code?: string }) => reason);
+    const error = await start.then(
+      () => null,
+      (reason: Error & { code?: string }) => reason,
+    );
     expect(error?.code).toBe('PROVISIONING_FILE_INVALID');
     expect(error?.message).toContain(file);
     expect(error?.message).toMatch(field);

@@ -60,9 +60,9 @@ describe('create through the webhook', () => {
   });
 
   it('leaves FusionPBX unchanged when a new create event for the same service arrives', async () => {
-    const snapshot = await fusionRows("SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [domain]);
+    const snapshot = await fusionRows('SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain]);
     for (let i = 0; i < 3; i += 1) expect((await send(event(serviceId, 'create'))).body.result).toBe('success');
-    expect(await fusionRows("SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1", [domain])).toEqual(snapshot);
+    expect(await fusionRows('SELECT count(*)::int AS n FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain])).toEqual(snapshot);
     expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toEqual([{ n: 1 }]);
   });
 });
@@ -73,16 +73,24 @@ describe('suspend and unsuspend', () => {
 
   it('restores exactly what was enabled before, keeping a customer-disabled extension disabled', async () => {
     expect((await send(event(serviceId, 'create'))).body.result).toBe('success');
-    await bridge.fusion.query("UPDATE v_extensions SET enabled = 'false' WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain]);
+    await bridge.fusion.query("UPDATE v_extensions SET enabled = 'false' WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [
+      domain,
+    ]);
     bridge.esl.clearRecorded();
     expect((await send(event(serviceId, 'suspend'))).body.result).toBe('success');
-    const suspended = await fusionRows("SELECT e.extension, e.enabled::text FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1", [domain]);
+    const suspended = await fusionRows('SELECT e.extension, e.enabled::text FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1', [
+      domain,
+    ]);
     expect(suspended.every((r) => r.enabled === 'false')).toBe(true);
     expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`sofia profile internal flush_inbound_reg 100@${domain} reboot`]));
     expect((await bridgeRows('SELECT desired_state FROM services WHERE service_id = $1', [serviceId]))[0].desired_state).toBe('suspended');
     expect((await send(event(serviceId, 'unsuspend'))).body.result).toBe('success');
-    const restored = await fusionRows("SELECT e.extension, e.enabled::text FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1", [domain]);
-    expect(restored).toEqual([{ extension: '100', enabled: 'true' }, { extension: '101', enabled: 'false' }, { extension: '102', enabled: 'true' }]);
+    const restored = await fusionRows('SELECT e.extension, e.enabled::text FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1', [domain]);
+    expect(restored).toEqual([
+      { extension: '100', enabled: 'true' },
+      { extension: '101', enabled: 'false' },
+      { extension: '102', enabled: 'true' },
+    ]);
   });
 
   it('applies events of one service in arrival order even when they are sent back to back', async () => {
@@ -94,7 +102,10 @@ describe('suspend and unsuspend', () => {
     expect([first.status, second.status]).toEqual([202, 200]);
     expect(second.body.result).toBe('success');
     const rows = await bridgeRows('SELECT action, status FROM webhook_inbox WHERE service_id = $1 ORDER BY seq', [id]);
-    expect(rows).toEqual([{ action: 'create', status: 'succeeded' }, { action: 'suspend', status: 'succeeded' }]);
+    expect(rows).toEqual([
+      { action: 'create', status: 'succeeded' },
+      { action: 'suspend', status: 'succeeded' },
+    ]);
     const [domainRow] = await fusionRows('SELECT domain_enabled::text FROM v_domains WHERE domain_name = $1', [`t${id}.pbx.example.net`]);
     expect(domainRow.domain_enabled).toBe('false');
   });
@@ -117,7 +128,7 @@ describe('terminate, create again, change package, change password', () => {
     const id = 4107;
     const reply = await send(event(id, 'create', { plan: { maxExtensions: 2, firstExtension: 200 }, configurableOptions: { 'maxExtensions|Extensions': '4|4 extensions' } }));
     expect(reply.body.result).toBe('success');
-    const rows = await fusionRows("SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1", [`t${id}.pbx.example.net`]);
+    const rows = await fusionRows('SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1', [`t${id}.pbx.example.net`]);
     expect(rows.map((r) => r.extension)).toEqual(['200', '201', '202', '203']);
     expect((await bridgeRows('SELECT plan FROM services WHERE service_id = $1', [id]))[0].plan).toMatchObject({ maxExtensions: 4, firstExtension: 200 });
   });
@@ -128,7 +139,10 @@ describe('terminate, create again, change package, change password', () => {
     expect(String(grow.body.message)).toContain('extensions created 103,104');
     const shrink = await send(event(serviceId, 'change_package', { plan: { maxExtensions: 2, firstExtension: 100 } }));
     expect(String(shrink.body.message)).toMatch(/disabled/);
-    const enabled = await fusionRows("SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.enabled::text = 'true' ORDER BY 1", [domain]);
+    const enabled = await fusionRows(
+      "SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.enabled::text = 'true' ORDER BY 1",
+      [domain],
+    );
     expect(enabled).toHaveLength(2);
   });
 
@@ -159,13 +173,16 @@ describe('refusals', () => {
     expect(await fusionRows('SELECT count(*)::int AS n FROM v_extensions')).toEqual(before);
   });
 
-  it.each([['bad domain.example.com'], ['evil.example.com\nreloadxml'], ['quote".example.com'], ['ünïcode.example.com']])('refuses the domain %j with a clear error', async (domain) => {
-    const id = 4200 + Math.floor(Math.random() * 1000);
-    const reply = await send(event(id, 'create', { service: { id, domain } }));
-    expect(reply.body).toMatchObject({ result: 'error', retryable: false });
-    expect(String(reply.body.message)).toMatch(/domain/i);
-    expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toEqual([{ n: 0 }]);
-  });
+  it.each([['bad domain.example.com'], ['evil.example.com\nreloadxml'], ['quote".example.com'], ['ünïcode.example.com']])(
+    'refuses the domain %j with a clear error',
+    async (domain) => {
+      const id = 4200 + Math.floor(Math.random() * 1000);
+      const reply = await send(event(id, 'create', { service: { id, domain } }));
+      expect(reply.body).toMatchObject({ result: 'error', retryable: false });
+      expect(String(reply.body.message)).toMatch(/domain/i);
+      expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toEqual([{ n: 0 }]);
+    },
+  );
 
   it('refuses a suspend for a service that was never created', async () => {
     const reply = await send(event(4999, 'suspend'));

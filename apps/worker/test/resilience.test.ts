@@ -154,10 +154,16 @@ describe('start-up and shutdown', () => {
     let started = false;
     let release: () => void = () => undefined;
     const workerConnection = createWorkerConnection(TEST_REDIS_URL);
-    const worker = new Worker('slow', async () => {
-      started = true;
-      await new Promise<void>((resolve) => { release = resolve; });
-    }, { connection: workerConnection, prefix });
+    const worker = new Worker(
+      'slow',
+      async () => {
+        started = true;
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+      { connection: workerConnection, prefix },
+    );
     await queue.add('x', {});
     await waitFor(async () => started, 5000, 'job start');
     const began = Date.now();
@@ -177,10 +183,14 @@ describe('start-up and shutdown', () => {
     const { Worker } = await import('bullmq');
     let finished = false;
     const workerConnection = createWorkerConnection(TEST_REDIS_URL);
-    const worker = new Worker('quick', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      finished = true;
-    }, { connection: workerConnection, prefix });
+    const worker = new Worker(
+      'quick',
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        finished = true;
+      },
+      { connection: workerConnection, prefix },
+    );
     await queue.add('x', {});
     await waitFor(async () => (await queue.getActiveCount()) > 0 || finished, 5000, 'job start');
     expect(await closeWorkerWithin(worker, 5000, new ShutdownBudget(6000))).toBe('graceful');
@@ -228,12 +238,16 @@ describe('replaying a finished job', () => {
       const body = buildEvent({ serviceId: 5301 });
       const reply = await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
       expect(reply.body.result).toBe('success');
-      const snapshot = await fusionRows("SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions");
+      const snapshot = await fusionRows('SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions');
       const job = await worker.deps.queues.provisioning.getJob(String(reply.body.jobId ?? `svc-5301-create-${body.eventId}`));
       await job?.remove();
-      const replay = await worker.deps.queues.provisioning.add(PROVISIONING_JOBS.create, { eventId: body.eventId, serviceId: 5301, action: 'create' }, { jobId: `svc-5301-create-${body.eventId}` });
+      const replay = await worker.deps.queues.provisioning.add(
+        PROVISIONING_JOBS.create,
+        { eventId: body.eventId, serviceId: 5301, action: 'create' },
+        { jobId: `svc-5301-create-${body.eventId}` },
+      );
       await waitFor(async () => (await Job.fromId(worker.deps.queues.provisioning, replay.id!))?.finishedOn, 10000, 'replay finished');
-      expect(await fusionRows("SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions")).toEqual(snapshot);
+      expect(await fusionRows('SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions')).toEqual(snapshot);
       expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
     } finally {
       await worker.close();
@@ -259,7 +273,9 @@ async function spawnApi(port: number): Promise<ChildProcess> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   // A cold tsx cache on a loaded 2-core CI machine can take tens of seconds to compile the API.
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 60000, 'api process').catch((error: Error) => {
     child.kill('SIGKILL');

@@ -42,7 +42,9 @@ afterAll(async () => {
   await killRedis();
 });
 
-const description = async () => (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows[0]?.description;
+const description = async () =>
+  (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows[0]
+    ?.description;
 
 it('with Redis down a write is refused with 503 within the bound, for a tenant key and the operator alike, and nothing is written; repeated once Redis is back, it applies', async () => {
   const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });

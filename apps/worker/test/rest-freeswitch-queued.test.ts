@@ -32,7 +32,11 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
   await bridge.esl.stop();
   let jobId: string;
   try {
-    const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/101`, { token: key, body: { description: 'Front desk' }, headers: { 'X-Request-Id': 'req-ext-101' } });
+    const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/101`, {
+      token: key,
+      body: { description: 'Front desk' },
+      headers: { 'X-Request-Id': 'req-ext-101' },
+    });
     expect(reply.status).toBe(202);
     expect(reply.body.outcome).toBe('updated');
     const freeswitch = reply.body.freeswitch as { applied: boolean; job: { id: string; url: string }; message: string };
@@ -40,7 +44,9 @@ it('answers 202 with the job, and the worker applies the FreeSWITCH side once th
     expect(freeswitch).toMatchObject({ applied: false, job: { id: expect.stringMatching(/^fs-backlog-5401-\d+$/), url: expect.stringMatching(/^\/v1\/jobs\/fs-backlog-5401-/) } });
     expect(freeswitch.message).toContain('A worker applies it once the event socket answers');
     jobId = freeswitch.job.id;
-    expect((await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows).toEqual([{ description: 'Front desk' }]);
+    expect(
+      (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '101'", [domain])).rows,
+    ).toEqual([{ description: 'Front desk' }]);
     // The tenant sees its job; another tenant does not.
     const own = await call(bridge.url, 'GET', freeswitch.job.url, { token: key });
     expect(own.status).toBe(200);
@@ -65,7 +71,11 @@ it('the same request repeated while the socket is down is the same write and the
   try {
     const outcomes: unknown[] = [];
     for (let i = 0; i < 2; i += 1) {
-      const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/102`, { token: key, body: { description: 'Back office' }, headers: { 'X-Request-Id': 'req-ext-102' } });
+      const reply = await call(bridge.url, 'PUT', `/v1/tenants/${SERVICE}/extensions/102`, {
+        token: key,
+        body: { description: 'Back office' },
+        headers: { 'X-Request-Id': 'req-ext-102' },
+      });
       expect(reply.status).toBe(202);
       outcomes.push(reply.body.outcome);
       ids.push((reply.body.freeswitch as { job: { id: string } }).job.id);
@@ -81,7 +91,7 @@ it('the same request repeated while the socket is down is the same write and the
   await waitFor(async () => (await jobState(ids[0]!)) === 'completed', 30_000, 'the delete to be applied');
   const counts = await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'delayed', 'active', 'failed');
   expect(counts).toEqual({ waiting: 0, delayed: 0, active: 0, failed: 0 });
-  const rowsNow = async () => (await bridge.fusion.query('SELECT md5(string_agg(e::text, \'|\' ORDER BY extension_uuid)) AS digest FROM v_extensions e')).rows[0].digest;
+  const rowsNow = async () => (await bridge.fusion.query("SELECT md5(string_agg(e::text, '|' ORDER BY extension_uuid)) AS digest FROM v_extensions e")).rows[0].digest;
   const before = await rowsNow();
   bridge.esl.clearRecorded();
   const finished = await bridge.api!.deps.queues.provisioning.getJob(ids[0]!);
@@ -99,10 +109,16 @@ it('a write queued while no worker runs answers 202 with its job; the next worke
   const request = { token: key, body: { description: 'Reception' }, headers: { 'X-Request-Id': 'req-ext-100' } };
   const reply = await call(bridge.url, 'PUT', path, request);
   expect(reply.status).toBe(202);
-  expect(reply.body).toMatchObject({ outcome: 'pending', state: 'queued', job: { id: expect.stringMatching(/^tw-5401-[0-9a-f]{32}$/), url: expect.stringMatching(/^\/v1\/jobs\/tw-5401-/) } });
+  expect(reply.body).toMatchObject({
+    outcome: 'pending',
+    state: 'queued',
+    job: { id: expect.stringMatching(/^tw-5401-[0-9a-f]{32}$/), url: expect.stringMatching(/^\/v1\/jobs\/tw-5401-/) },
+  });
   expect(reply.body.password).toBeUndefined();
   const jobId = reply.body.job.id as string;
-  const description = async () => (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [domain])).rows[0].description;
+  const description = async () =>
+    (await bridge.fusion.query("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [domain])).rows[0]
+      .description;
   expect(await description()).not.toBe('Reception');
   expect(await bridge.api!.deps.queues['tenant-writes'].getJob(jobId).then((job) => job?.getState())).toBe('waiting');
   const pending = await call(bridge.url, 'GET', reply.body.job.url, { token: key });
@@ -110,11 +126,18 @@ it('a write queued while no worker runs answers 202 with its job; the next worke
   expect((await call(bridge.url, 'GET', reply.body.job.url, { token: otherKey })).status).toBe(404);
   bridge.esl.clearRecorded();
   await bridge.startWorker({ schedulers: false });
-  await waitFor(async () => (await call(bridge.url, 'GET', reply.body.job.url, { token: key })).body.write.status === 'succeeded', 30_000, 'the new worker to apply the queued write');
+  await waitFor(
+    async () => (await call(bridge.url, 'GET', reply.body.job.url, { token: key })).body.write.status === 'succeeded',
+    30_000,
+    'the new worker to apply the queued write',
+  );
   expect(await description()).toBe('Reception');
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete directory:100@${domain}`]));
   const done = await call(bridge.url, 'GET', reply.body.job.url, { token: key });
-  expect(done.body).toMatchObject({ state: 'completed', write: { status: 'succeeded', httpStatus: 200, result: { outcome: 'updated', extension: { extension: '100', description: 'Reception' }, freeswitch: { applied: true } } } });
+  expect(done.body).toMatchObject({
+    state: 'completed',
+    write: { status: 'succeeded', httpStatus: 200, result: { outcome: 'updated', extension: { extension: '100', description: 'Reception' }, freeswitch: { applied: true } } },
+  });
   // The same request again gets the final answer, and writes nothing more.
   const again = await call(bridge.url, 'PUT', path, request);
   expect(again.status).toBe(200);
@@ -134,7 +157,11 @@ it('a job whose step could break out of its command fails at once, and nothing r
   expect(failed!.attemptsMade).toBe(1);
   expect(failed!.failedReason).toMatch(/step\.key/);
   expect(bridge.esl.apiCommands.filter((command) => command.includes('reloadxml') || command.includes('131@'))).toEqual([]);
-  const unknownService = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, { serviceId: 999_999, requestId: 'req-x', steps: [{ kind: 'sofia_conf_cache_delete' }] }, { jobId: 'fs-apply-unknown-service', attempts: 5 });
+  const unknownService = await bridge.api!.deps.queues.provisioning.add(
+    FREESWITCH_JOBS.apply,
+    { serviceId: 999_999, requestId: 'req-x', steps: [{ kind: 'sofia_conf_cache_delete' }] },
+    { jobId: 'fs-apply-unknown-service', attempts: 5 },
+  );
   await waitFor(async () => (await unknownService.getState()) === 'failed', 30_000, 'the unknown service job to fail');
   expect((await bridge.api!.deps.queues.provisioning.getJob('fs-apply-unknown-service'))!.failedReason).toContain('999999 is not managed');
 }, 60_000);
@@ -148,7 +175,11 @@ it('a queued gateway start whose gateway a later write deleted is left out, so t
   bridge.esl.respond(`sofia profile external startgw ${gatewayUuid}`, '-ERR no such gateway\n');
   bridge.esl.clearRecorded();
   const steps = [{ kind: 'sofia_conf_cache_delete' }, { kind: 'gateway_kill', profile: 'external', gatewayUuid }, { kind: 'gateway_start', profile: 'external', gatewayUuid }];
-  const job = await bridge.api!.deps.queues.provisioning.add(FREESWITCH_JOBS.apply, { serviceId: SERVICE, requestId: 'req-stale-start', steps }, { jobId: 'fs-apply-stale-start', attempts: 3 });
+  const job = await bridge.api!.deps.queues.provisioning.add(
+    FREESWITCH_JOBS.apply,
+    { serviceId: SERVICE, requestId: 'req-stale-start', steps },
+    { jobId: 'fs-apply-stale-start', attempts: 3 },
+  );
   await waitFor(async () => ['completed', 'failed'].includes(await job.getState()), 30_000, 'the stale job to finish');
   const finished = await bridge.api!.deps.queues.provisioning.getJob('fs-apply-stale-start');
   expect(await finished!.getState()).toBe('completed');

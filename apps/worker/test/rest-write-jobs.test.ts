@@ -105,7 +105,11 @@ describe('the answer of a write job', () => {
     const first = await send('POST', '/extensions', { extension: '152' }, 'req-create-152');
     expect(first.status).toBe(201);
     // Another webhook secret and a new sealing key first (the old one still listed): the write id is the same write.
-    const rotated = await startApi(loadConfig({ ...bridge.env, WEBHOOK_SECRET: 'rotated-webhook-secret-0123456789', SEALING_KEY: `${testSealingKey('test2')},${TEST_SEALING_KEY}` }), bridge.logger, { port: 0 });
+    const rotated = await startApi(
+      loadConfig({ ...bridge.env, WEBHOOK_SECRET: 'rotated-webhook-secret-0123456789', SEALING_KEY: `${testSealingKey('test2')},${TEST_SEALING_KEY}` }),
+      bridge.logger,
+      { port: 0 },
+    );
     try {
       await waitFor(async () => (await fetch(`${rotated.url}/readyz`)).status === 200, 10_000, 'the rotated API ready');
       const again = await call(rotated.url, 'POST', `${base}/extensions`, { token: key, body: { extension: '152' }, headers: { 'X-Request-Id': 'req-create-152' } });
@@ -164,7 +168,8 @@ describe('a write that cannot be applied', () => {
     await fusionServers.add({ name: 'second', databaseUrl: bridge.fusionDb.url, eslHost: bridge.esl.host, eslPort: bridge.esl.port, eslPassword: 'ClueCon' });
     await bridge.api!.deps.pool.query("UPDATE services SET fusionpbx_server = 'second' WHERE service_id = $1", [other]);
     const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'other', scope: 'tenant', serviceId: other, access: 'read-write' });
-    const put = () => call(bridge.url, 'PUT', `/v1/tenants/${other}/extensions/100`, { token: otherKey, body: { description: 'never' }, headers: { 'X-Request-Id': 'req-disabled' } });
+    const put = () =>
+      call(bridge.url, 'PUT', `/v1/tenants/${other}/extensions/100`, { token: otherKey, body: { description: 'never' }, headers: { 'X-Request-Id': 'req-disabled' } });
     await withoutWorker(async () => {
       expect((await put()).status).toBe(202);
       await fusionServers.update('second', { enabled: false });
@@ -176,11 +181,20 @@ describe('a write that cannot be applied', () => {
     expect(again.status).toBe(503);
     expect(again.body.error).toMatchObject({ code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second') });
     const status = await call(bridge.url, 'GET', `/v1/jobs/${(await writeRow('req-disabled'))[0].write_id}`, { token: otherKey });
-    expect(status.body).toMatchObject({ state: 'failed', write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second is disabled'), retryAfter: 30 } } });
+    expect(status.body).toMatchObject({
+      state: 'failed',
+      write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second is disabled'), retryAfter: 30 } },
+    });
     const job = await bridge.api!.deps.queues['tenant-writes'].getJob((await writeRow('req-disabled'))[0].write_id);
     expect(await job!.getState()).toBe('failed');
     expect(job!.attemptsMade).toBe(1);
-    expect((await fusionRows("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [`t${other}.pbx.example.net`]))[0].description).not.toBe('never');
+    expect(
+      (
+        await fusionRows("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [
+          `t${other}.pbx.example.net`,
+        ])
+      )[0].description,
+    ).not.toBe('never');
   });
 });
 
@@ -247,7 +261,9 @@ describe('a write whose worker died after the FusionPBX commit', () => {
       expect(reply.status).toBe(202);
       const [row] = await writeRow('req-gw-c');
       const { createTenantGateway } = await import('@ictvoip/fusionpbx');
-      await stageCommittedAttempt(row.write_id, () => createTenantGateway(bridge.fusion, { name: 'carrier-c', proxy: 'sip.c.example', register: false }, { serviceId: SERVICE, maxGateways: 3, gatewayUuid: row.target }));
+      await stageCommittedAttempt(row.write_id, () =>
+        createTenantGateway(bridge.fusion, { name: 'carrier-c', proxy: 'sip.c.example', register: false }, { serviceId: SERVICE, maxGateways: 3, gatewayUuid: row.target }),
+      );
     });
     await waitFor(async () => (await writeRow('req-gw-c'))[0]?.status !== 'running', 20_000, 'the replay');
     const [row] = await writeRow('req-gw-c');

@@ -49,7 +49,11 @@ describe('rotating WEBHOOK_SECRET', () => {
     expect((await post(before, OLD)).status).toBe(202);
     expect((await post(upgraded, OLD)).status).toBe(202);
     const legacyHash = createHmac('sha256', OLD).update(canonicalJson(upgraded)).digest('hex');
-    await pool.query('UPDATE webhook_inbox SET sealed_secrets = $2, body_hash = $3 WHERE event_id = $1', [upgraded.eventId, sealLegacy({ servicePassword: PASSWORD }, OLD), legacyHash]);
+    await pool.query('UPDATE webhook_inbox SET sealed_secrets = $2, body_hash = $3 WHERE event_id = $1', [
+      upgraded.eventId,
+      sealLegacy({ servicePassword: PASSWORD }, OLD),
+      legacyHash,
+    ]);
 
     // Step 1: the new secret, the old one still listed (WHMCS may sign with either).
     await useApi({ WEBHOOK_SECRET: NEW, WEBHOOK_SECRET_PREVIOUS: OLD });

@@ -30,7 +30,15 @@ beforeAll(async () => {
   await bridge.startApi();
   registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   // The URL carries a query parameter as a marker, to find it (or not) in the stored row.
-  await registry.add({ name: 'pbx2', databaseUrl: `${fusion2Db.url}?application_name=${SECOND_DB_PASSWORD_MARKER}`, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2, whmcsHostname: 'pbx2.whmcs.example.net' });
+  await registry.add({
+    name: 'pbx2',
+    databaseUrl: `${fusion2Db.url}?application_name=${SECOND_DB_PASSWORD_MARKER}`,
+    eslHost: esl2.host,
+    eslPort: esl2.port,
+    eslPassword: SECOND_ESL_PASSWORD,
+    whmcsServerId: 2,
+    whmcsHostname: 'pbx2.whmcs.example.net',
+  });
   await bridge.startWorker({ schedulers: false });
   adminKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops', scope: 'admin', access: 'read-write' });
 });
@@ -51,7 +59,8 @@ function event(serviceId: number, action: string, server: Record<string, unknown
 
 const send = (body: Record<string, unknown>) => postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
 const domainCount = async (pool: Pool, domain: string) => Number((await pool.query('SELECT count(*) AS n FROM v_domains WHERE domain_name = $1', [domain])).rows[0].n);
-const boundServer = async (serviceId: number) => (await bridge.api!.deps.pool.query('SELECT fusionpbx_server FROM services WHERE service_id = $1', [serviceId])).rows[0]?.fusionpbx_server;
+const boundServer = async (serviceId: number) =>
+  (await bridge.api!.deps.pool.query('SELECT fusionpbx_server FROM services WHERE service_id = $1', [serviceId])).rows[0]?.fusionpbx_server;
 const mentions = (esl: EslStandin, domain: string) => esl.apiCommands.filter((command) => command.includes(domain));
 
 describe('routing by the event server block', () => {
@@ -64,7 +73,10 @@ describe('routing by the event server block', () => {
   it('a create with server.id=2 lands in FusionPBX #2 only, with its event-socket commands on #2 only', async () => {
     bridge.esl.clearRecorded();
     esl2.clearRecorded();
-    const transactionsOn = async (server: string) => ((await bridge.worker!.metrics.fusionpbxCalls.get()).values.find((value) => value.metricName?.endsWith('_count') && value.labels.server === server && value.labels.call === 'create' && value.labels.outcome === 'ok')?.value ?? 0);
+    const transactionsOn = async (server: string) =>
+      (await bridge.worker!.metrics.fusionpbxCalls.get()).values.find(
+        (value) => value.metricName?.endsWith('_count') && value.labels.server === server && value.labels.call === 'create' && value.labels.outcome === 'ok',
+      )?.value ?? 0;
     const createsOnDefault = await transactionsOn('default');
     createOnSecond = event(onSecond, 'create', { id: 2, hostname: 'other.example.net' });
     const reply = await send(createOnSecond);
@@ -107,7 +119,7 @@ describe('routing by the event server block', () => {
     bridge.esl.clearRecorded();
     esl2.clearRecorded();
     expect((await send(event(onSecond, 'suspend', { id: 1 }))).body.result).toBe('success');
-    const rows = (await fusion2.query("SELECT d.domain_enabled::text AS enabled FROM v_domains d WHERE d.domain_name = $1", [domain2])).rows;
+    const rows = (await fusion2.query('SELECT d.domain_enabled::text AS enabled FROM v_domains d WHERE d.domain_name = $1', [domain2])).rows;
     expect(rows).toEqual([{ enabled: 'false' }]);
     expect(esl2.apiCommands).toEqual(expect.arrayContaining([`sofia profile internal flush_inbound_reg 100@${domain2} reboot`]));
     expect(mentions(bridge.esl, domain2)).toEqual([]);
@@ -130,7 +142,10 @@ describe('routing by the event server block', () => {
   });
 
   it('REST /v1 reads the tenant on #2 from #2', async () => {
-    await fusion2.query("UPDATE v_extensions SET description = 'lives on two' WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain2]);
+    await fusion2.query(
+      "UPDATE v_extensions SET description = 'lives on two' WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)",
+      [domain2],
+    );
     const list = await call(bridge.url, 'GET', `/v1/tenants/${onSecond}/extensions`, { token: adminKey });
     expect(list.status).toBe(200);
     expect(list.body.data.map((e: { extension: string }) => e.extension)).toEqual(['100', '101', '102']);
@@ -146,7 +161,10 @@ describe('routing by the event server block', () => {
     bridge.esl.clearRecorded();
     const reply = await call(bridge.url, 'PUT', `/v1/tenants/${onSecond}/extensions/101`, { token: adminKey, body: { description: 'edited via api' } });
     expect(reply.status).toBe(200);
-    expect((await fusion2.query("SELECT description FROM v_extensions WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain2])).rows).toEqual([{ description: 'edited via api' }]);
+    expect(
+      (await fusion2.query("SELECT description FROM v_extensions WHERE extension = '101' AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)", [domain2]))
+        .rows,
+    ).toEqual([{ description: 'edited via api' }]);
     expect(mentions(esl2, domain2).length).toBeGreaterThan(0);
     expect(mentions(bridge.esl, domain2)).toEqual([]);
   });
@@ -216,7 +234,14 @@ describe('maintenance across servers', () => {
       const onSecond = Number((await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2'")).rows[0].n);
       expect(onSecond).toBeGreaterThan(0);
       expect(report.items).toEqual([
-        expect.objectContaining({ kind: 'fusionpbx_unreachable', serviceId: null, expected: 'an answer from FusionPBX server pbx2', actual: expect.stringContaining('ECONNREFUSED'), fixAction: null, note: expect.stringContaining(`its ${onSecond} service(s) were not compared`) }),
+        expect.objectContaining({
+          kind: 'fusionpbx_unreachable',
+          serviceId: null,
+          expected: 'an answer from FusionPBX server pbx2',
+          actual: expect.stringContaining('ECONNREFUSED'),
+          fixAction: null,
+          note: expect.stringContaining(`its ${onSecond} service(s) were not compared`),
+        }),
         expect.objectContaining({ kind: 'domain_disabled', serviceId: 9202 }),
       ]);
       expect(report.counts.fusionpbx_unreachable).toBe(1);
@@ -227,14 +252,22 @@ describe('maintenance across servers', () => {
     }
   });
 
-  it("WHMCS's Reconcile for a service whose server does not answer reports that, not \"in step\"", async () => {
+  it('WHMCS\'s Reconcile for a service whose server does not answer reports that, not "in step"', async () => {
     const serviceId = 9298;
-    await registry.add({ name: 'pbx-dead', databaseUrl: 'postgres://postgres@127.0.0.1:1/fusionpbx', eslHost: '127.0.0.1', eslPort: 1, eslPassword: 'Dead-Server-Secret-1', whmcsServerId: 98 });
+    await registry.add({
+      name: 'pbx-dead',
+      databaseUrl: 'postgres://postgres@127.0.0.1:1/fusionpbx',
+      eslHost: '127.0.0.1',
+      eslPort: 1,
+      eslPassword: 'Dead-Server-Secret-1',
+      whmcsServerId: 98,
+    });
     await bridge.api!.deps.pool.query(`INSERT INTO services (service_id, client_id, desired_state, fusionpbx_server) VALUES ($1, 1, 'active', 'pbx-dead')`, [serviceId]);
     try {
       const reply = await send(event(serviceId, 'reconcile', { id: 98 }));
       expect(reply.body.result).toBe('success');
-      const [row] = (await bridge.api!.deps.pool.query("SELECT result FROM webhook_inbox WHERE service_id = $1 AND action = 'reconcile' ORDER BY seq DESC LIMIT 1", [serviceId])).rows;
+      const [row] = (await bridge.api!.deps.pool.query("SELECT result FROM webhook_inbox WHERE service_id = $1 AND action = 'reconcile' ORDER BY seq DESC LIMIT 1", [serviceId]))
+        .rows;
       expect(row.result.message).toMatch(/^1 difference\(s\): fusionpbx_unreachable: expected an answer from FusionPBX server pbx-dead/);
     } finally {
       await bridge.api!.deps.pool.query('DELETE FROM services WHERE service_id = $1', [serviceId]);
@@ -242,7 +275,7 @@ describe('maintenance across servers', () => {
     }
   });
 
-  it("purges a terminated tenant of #2 from #2 after the retention period", async () => {
+  it('purges a terminated tenant of #2 from #2 after the retention period', async () => {
     const serviceId = 9205;
     const domain = `t${serviceId}.pbx.example.net`;
     expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');

@@ -75,7 +75,10 @@ describe('the WHMCS module against the running bridge', () => {
     expect(admin.result['PBX domain']).toBe(DOMAIN);
     expect(admin.result['State (WHMCS / FusionPBX)']).toBe('active / active');
     expect(admin.result['Extensions enabled / plan']).toBe('4 of 4 / 4');
-    const client = await runModule<{ templateVariables: { ictvoip: { usage: { calls: number } | null; registrations: unknown[] }; ictvoipUnavailable: boolean } }>({ function: 'ClientArea', params: whmcsParams() });
+    const client = await runModule<{ templateVariables: { ictvoip: { usage: { calls: number } | null; registrations: unknown[] }; ictvoipUnavailable: boolean } }>({
+      function: 'ClientArea',
+      params: whmcsParams(),
+    });
     expect(client.result.templateVariables.ictvoipUnavailable).toBe(false);
     expect(client.result.templateVariables.ictvoip.usage?.calls).toBe(0);
     expect(Array.isArray(client.result.templateVariables.ictvoip.registrations)).toBe(true);
@@ -93,7 +96,8 @@ describe('the WHMCS module against the running bridge', () => {
     await bridge.fusion.query("UPDATE v_domains SET domain_enabled = 'false' WHERE domain_name = $1", [DOMAIN]);
     const { result } = await runModule<string>({ function: 'Reconcile', params: whmcsParams() });
     expect(result).toBe('success');
-    const [row] = (await bridge.api!.deps.pool.query("SELECT result FROM webhook_inbox WHERE service_id = $1 AND action = 'reconcile' ORDER BY seq DESC LIMIT 1", [SERVICE_ID])).rows;
+    const [row] = (await bridge.api!.deps.pool.query("SELECT result FROM webhook_inbox WHERE service_id = $1 AND action = 'reconcile' ORDER BY seq DESC LIMIT 1", [SERVICE_ID]))
+      .rows;
     expect(row.result.message).toMatch(/domain_disabled/);
     await bridge.fusion.query("UPDATE v_domains SET domain_enabled = 'true' WHERE domain_name = $1", [DOMAIN]);
   });

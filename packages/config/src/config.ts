@@ -79,7 +79,16 @@ type Env = Record<string, string | undefined>;
 
 function withoutEmpty(env: Env): Env {
   // An exported-but-empty variable means "not set", except where empty has a meaning of its own.
-  const keepEmpty = new Set(['TRUST_PROXY', 'WHMCS_API_URL', 'WHMCS_API_IDENTIFIER', 'WHMCS_API_SECRET', 'WEBHOOK_SECRET_PREVIOUS', 'FUSIONPBX_PORTAL_URL', 'FUSIONPBX_DOMAIN_PREFIX', 'PROVISIONING_FILE']);
+  const keepEmpty = new Set([
+    'TRUST_PROXY',
+    'WHMCS_API_URL',
+    'WHMCS_API_IDENTIFIER',
+    'WHMCS_API_SECRET',
+    'WEBHOOK_SECRET_PREVIOUS',
+    'FUSIONPBX_PORTAL_URL',
+    'FUSIONPBX_DOMAIN_PREFIX',
+    'PROVISIONING_FILE',
+  ]);
   return Object.fromEntries(Object.entries(env).filter(([key, value]) => value !== '' || keepEmpty.has(key)));
 }
 
@@ -109,7 +118,10 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   const problems: ConfigProblem[] = (error?.details ?? []).map((detail) => ({
     variable: String(detail.path[0]),
     // joi quotes the value for some rules; keep only the rule text so a secret never reaches a log.
-    message: detail.message.replace(/^"[^"]*"\s*/, '').replace(/\s*\[[^\]]*\]$/, '').replace(/with value "[\s\S]*?" /, ''),
+    message: detail.message
+      .replace(/^"[^"]*"\s*/, '')
+      .replace(/\s*\[[^\]]*\]$/, '')
+      .replace(/with value "[\s\S]*?" /, ''),
   }));
   const sealing = typeof value?.SEALING_KEY === 'string' ? parseSealingKeys(value.SEALING_KEY) : { keys: [], problems: [] };
   problems.push(...sealing.problems);

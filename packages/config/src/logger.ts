@@ -2,10 +2,28 @@ import pino, { type Logger } from 'pino';
 
 /** Paths whose values are replaced before a line is written, wherever they appear in a log object. */
 export const REDACTED_PATHS = [
-  'secret', 'password', 'token', 'apiKey', 'authorization',
-  '*.secret', '*.password', '*.servicePassword', '*.token', '*.apiKey', '*.authorization', '*.accesshash',
-  'secrets', '*.secrets', 'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-ictvoip-signature"]',
-  'config.webhook.secrets', 'config.sealing', 'config.adminToken', 'config.esl.password', 'config.whmcs.secret',
+  'secret',
+  'password',
+  'token',
+  'apiKey',
+  'authorization',
+  '*.secret',
+  '*.password',
+  '*.servicePassword',
+  '*.token',
+  '*.apiKey',
+  '*.authorization',
+  '*.accesshash',
+  'secrets',
+  '*.secrets',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-ictvoip-signature"]',
+  'config.webhook.secrets',
+  'config.sealing',
+  'config.adminToken',
+  'config.esl.password',
+  'config.whmcs.secret',
 ];
 
 export interface LoggerOptions {
@@ -87,7 +105,10 @@ export function rateLimitedWarn(logger: WarnSink, options: RateLimitedWarnOption
     if (window.repeated === 0) return;
     const elapsed = reopen ? intervalMs : now() - window.started;
     const seconds = Number((elapsed / 1000).toFixed(elapsed < 10_000 ? 1 : 0));
-    logger.warn({ ...window.fields, repeated: window.repeated }, `${window.message} (repeated ${window.repeated} time${window.repeated === 1 ? '' : 's'} in the last ${seconds} s)`);
+    logger.warn(
+      { ...window.fields, repeated: window.repeated },
+      `${window.message} (repeated ${window.repeated} time${window.repeated === 1 ? '' : 's'} in the last ${seconds} s)`,
+    );
     if (reopen) open(key, window.fields, window.message);
   };
   const open = (key: string, fields: Record<string, unknown>, message: string): void => {

@@ -22,7 +22,9 @@ export const environmentSchema = Joi.object({
   DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/ictvoip'),
   FUSIONPBX_DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/fusionpbx'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: Joi.string().pattern(/^[A-Za-z0-9{}_-]+$/).default('{ictvoip}'),
+  QUEUE_PREFIX: Joi.string()
+    .pattern(/^[A-Za-z0-9{}_-]+$/)
+    .default('{ictvoip}'),
   WEBHOOK_SECRET: Joi.string().min(16).default(DEVELOPMENT_SECRETS.WEBHOOK_SECRET),
   WEBHOOK_SECRET_PREVIOUS: Joi.string().min(16).allow(''),
   // `<key id>:<base64 32 bytes>[,<key id>:<key>…]`: the first seals, all open (checked in config.ts).
@@ -32,7 +34,9 @@ export const environmentSchema = Joi.object({
   ESL_PORT: port.default(8021),
   ESL_PASSWORD: Joi.string().min(1).default(DEVELOPMENT_SECRETS.ESL_PASSWORD),
   ESL_TIMEOUT_MS: Joi.number().integer().min(100).max(120000).default(5000),
-  WHMCS_API_URL: Joi.string().uri({ scheme: ['http', 'https'] }).allow(''),
+  WHMCS_API_URL: Joi.string()
+    .uri({ scheme: ['http', 'https'] })
+    .allow(''),
   WHMCS_API_IDENTIFIER: Joi.string().allow(''),
   WHMCS_API_SECRET: Joi.string().allow(''),
   CHKCON_WHITELIST_FILE: Joi.string().default('./chkcon_whitelist.conf'),
@@ -47,14 +51,30 @@ export const environmentSchema = Joi.object({
   // BullMQ's job lock: a job whose worker died (kill -9) is taken over after about this long (stalled check runs as often).
   WORKER_LOCK_DURATION_MS: Joi.number().integer().min(1000).max(3600000).default(30000),
   // 0 turns the worker's own /metrics listener off; off by default under NODE_ENV=test so parallel test workers never clash.
-  WORKER_METRICS_PORT: Joi.number().integer().min(0).max(65535).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(9464) }),
-  DRIFT_CHECK_EVERY_SECONDS: Joi.number().integer().min(0).max(7 * 86400).when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(86400) }),
+  WORKER_METRICS_PORT: Joi.number()
+    .integer()
+    .min(0)
+    .max(65535)
+    .when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(9464) }),
+  DRIFT_CHECK_EVERY_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(7 * 86400)
+    .when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(86400) }),
   FUSIONPBX_BASE_DOMAIN: Joi.string().hostname().default('pbx.example.net'),
-  FUSIONPBX_DOMAIN_PREFIX: Joi.string().pattern(/^[a-z0-9-]*$/).allow('').default('t'),
+  FUSIONPBX_DOMAIN_PREFIX: Joi.string()
+    .pattern(/^[a-z0-9-]*$/)
+    .allow('')
+    .default('t'),
   FUSIONPBX_TEMPLATE_DOMAIN: Joi.string().hostname().default('template.invalid'),
-  FUSIONPBX_PORTAL_URL: Joi.string().uri({ scheme: ['http', 'https'] }).allow('').default(''),
+  FUSIONPBX_PORTAL_URL: Joi.string()
+    .uri({ scheme: ['http', 'https'] })
+    .allow('')
+    .default(''),
   FUSIONPBX_CACHE_METHOD: Joi.string().valid('memcache', 'file-esl', 'file').default('file-esl'),
-  FUSIONPBX_PROFILE: Joi.string().pattern(/^[A-Za-z0-9_.-]+$/).default('internal'),
+  FUSIONPBX_PROFILE: Joi.string()
+    .pattern(/^[A-Za-z0-9_.-]+$/)
+    .default('internal'),
   PROVISIONING_FILE: Joi.string().allow('').default(''),
   FUSIONPBX_CACHE_DIR: Joi.string().default('/var/cache/fusionpbx'),
   TERMINATE_RETENTION_DAYS: Joi.number().integer().min(0).max(3650).default(30),
@@ -65,20 +85,38 @@ export const environmentSchema = Joi.object({
   API_ESL_DEADLINE_MS: Joi.number().integer().min(100).max(60000).default(3000),
   API_WRITE_WAIT_MS: Joi.number().integer().min(0).max(60000).default(10000),
   // Billing and CDR sync (issue 6).
-  BILLING_TIMEZONE: Joi.string().custom((value: string) => {
-    new Intl.DateTimeFormat('en-US', { timeZone: value });
-    return value;
-  }, 'IANA time zone').default('UTC').messages({ 'any.custom': 'must be an IANA time zone such as Europe/Berlin' }),
+  BILLING_TIMEZONE: Joi.string()
+    .custom((value: string) => {
+      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      return value;
+    }, 'IANA time zone')
+    .default('UTC')
+    .messages({ 'any.custom': 'must be an IANA time zone such as Europe/Berlin' }),
   BILLING_CLOSE_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(3600),
-  BILLING_CLOSE_DELAY_SECONDS: Joi.number().integer().min(0).max(31 * 86400).min(Joi.ref('CDR_LOOKBACK_SECONDS')).default(21600),
+  BILLING_CLOSE_DELAY_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(31 * 86400)
+    .min(Joi.ref('CDR_LOOKBACK_SECONDS'))
+    .default(21600),
   BILLING_INVOICE_ACTION: Joi.string().valid('nextcron', 'nextinvoice', 'duedate', 'noinvoice').default('nextcron'),
-  BILLING_RESEND_AFTER_SECONDS: Joi.number().integer().min(0).max(365 * 86400).default(172800),
+  BILLING_RESEND_AFTER_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(365 * 86400)
+    .default(172800),
   BILLING_MAX_ATTEMPTS: Joi.number().integer().min(1).max(100).default(5),
   BILLING_DEFAULT_RATE_DECK: Joi.string().allow('').default(''),
-  BILLING_DIRECTIONS: Joi.string().pattern(/^(inbound|outbound|local)(,(inbound|outbound|local))*$/).default('outbound'),
+  BILLING_DIRECTIONS: Joi.string()
+    .pattern(/^(inbound|outbound|local)(,(inbound|outbound|local))*$/)
+    .default('outbound'),
   BILLING_RECONCILE_SCAN_INVOICES: Joi.number().integer().min(1).max(100).default(10),
   CDR_SYNC_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(300),
-  CDR_LOOKBACK_SECONDS: Joi.number().integer().min(0).max(30 * 86400).default(14400),
+  CDR_LOOKBACK_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(30 * 86400)
+    .default(14400),
   CDR_SYNC_PAGE_SIZE: Joi.number().integer().min(1).max(5000).default(500),
   CDR_SYNC_MAX_PAGES: Joi.number().integer().min(1).max(100000).default(200),
   WHMCS_API_TIMEOUT_MS: Joi.number().integer().min(100).max(300000).default(30000),

@@ -78,7 +78,10 @@ export async function runService(name: string, start: (config: BridgeConfig, log
     logger.info({ signal }, `${name} shutting down`);
     const hardStop = setTimeout(() => process.exit(1), config.worker.shutdownDeadlineMs + 5000);
     hardStop.unref();
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

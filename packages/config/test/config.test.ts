@@ -23,7 +23,14 @@ describe('loadConfig', () => {
   });
 
   it('reads and converts the documented variables', () => {
-    const config = loadConfig({ PORT: '8080', REDIS_URL: 'redis://10.0.0.5:6380', WEBHOOK_SECRET: 'a'.repeat(32), WEBHOOK_SECRET_PREVIOUS: 'b'.repeat(32), ESL_PORT: '9021', HOST: '192.0.2.5' });
+    const config = loadConfig({
+      PORT: '8080',
+      REDIS_URL: 'redis://10.0.0.5:6380',
+      WEBHOOK_SECRET: 'a'.repeat(32),
+      WEBHOOK_SECRET_PREVIOUS: 'b'.repeat(32),
+      ESL_PORT: '9021',
+      HOST: '192.0.2.5',
+    });
     expect(config.http.port).toBe(8080);
     expect(config.http.host).toBe('192.0.2.5');
     expect(config.redis.url).toBe('redis://10.0.0.5:6380');
@@ -56,7 +63,13 @@ describe('loadConfig', () => {
   });
 
   it('accepts production with real secrets', () => {
-    const config = loadConfig({ NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default', SEALING_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}` });
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      WEBHOOK_SECRET: 'x'.repeat(40),
+      ADMIN_TOKEN: 'y'.repeat(40),
+      ESL_PASSWORD: 'not-the-default',
+      SEALING_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+    });
     expect(config.nodeEnv).toBe('production');
   });
 
@@ -102,7 +115,9 @@ describe('loadConfig', () => {
       const real = { NODE_ENV: 'production', WEBHOOK_SECRET: 'x'.repeat(40), ADMIN_TOKEN: 'y'.repeat(40), ESL_PASSWORD: 'not-the-default' };
       expect(problemsOf(real)).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('is required for NODE_ENV=production') }]);
       expect(problemsOf({ ...real, SEALING_KEY: '' })).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('is required') }]);
-      expect(problemsOf({ ...real, SEALING_KEY: `k2:${k2},${DEVELOPMENT_SECRETS.SEALING_KEY}` })).toEqual([{ variable: 'SEALING_KEY', message: expect.stringContaining('development key') }]);
+      expect(problemsOf({ ...real, SEALING_KEY: `k2:${k2},${DEVELOPMENT_SECRETS.SEALING_KEY}` })).toEqual([
+        { variable: 'SEALING_KEY', message: expect.stringContaining('development key') },
+      ]);
       expect(loadConfig({ ...real, SEALING_KEY: `k2:${k2}` }).sealing.keys.map((k) => k.id)).toEqual(['k2']);
     });
   });

@@ -10,15 +10,18 @@ function harness(intervalMs = 60_000) {
   const lines: Line[] = [];
   let time = 1_000_000;
   let pending: Array<{ at: number; callback: () => void; cancelled: boolean }> = [];
-  const warn = rateLimitedWarn({ warn: (fields, message) => void lines.push({ fields, message }) }, {
-    intervalMs,
-    now: () => time,
-    schedule: (callback, ms) => {
-      const entry = { at: time + ms, callback, cancelled: false };
-      pending.push(entry);
-      return { cancel: () => void (entry.cancelled = true) };
+  const warn = rateLimitedWarn(
+    { warn: (fields, message) => void lines.push({ fields, message }) },
+    {
+      intervalMs,
+      now: () => time,
+      schedule: (callback, ms) => {
+        const entry = { at: time + ms, callback, cancelled: false };
+        pending.push(entry);
+        return { cancel: () => void (entry.cancelled = true) };
+      },
     },
-  });
+  );
   const advance = (ms: number) => {
     const until = time + ms;
     for (;;) {
@@ -50,7 +53,11 @@ describe('rateLimitedWarn', () => {
     advance(10_000);
     warn({ server: 'default', attempt: 59 }, 'event socket down');
     advance(50_000);
-    expect(lines.map((line) => line.message)).toEqual(['event socket down', 'event socket down (repeated 57 times in the last 60 s)', 'event socket down (repeated 1 time in the last 60 s)']);
+    expect(lines.map((line) => line.message)).toEqual([
+      'event socket down',
+      'event socket down (repeated 57 times in the last 60 s)',
+      'event socket down (repeated 1 time in the last 60 s)',
+    ]);
     // A quiet interval ends the window without a line; the next warning is written in full again.
     advance(120_000);
     expect(lines).toHaveLength(3);
@@ -98,7 +105,10 @@ describe('rateLimitedWarn', () => {
     expect(written.map((line) => line.msg)).toEqual(['event socket down']);
     await summary;
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-    expect(written.map((line) => [line.msg, line.repeated])).toEqual([['event socket down', undefined], ['event socket down (repeated 24 times in the last 0.2 s)', 24]]);
+    expect(written.map((line) => [line.msg, line.repeated])).toEqual([
+      ['event socket down', undefined],
+      ['event socket down (repeated 24 times in the last 0.2 s)', 24],
+    ]);
     warn.flush();
   });
 });

@@ -12,10 +12,7 @@ import { validateCacheKey } from './validate';
  *   `app/servers/resources/clear_cache.lua` (`api lua … delete <file>`): works when the bridge runs elsewhere.
  * - `file`: the bridge runs on the FusionPBX host and unlinks `<location>/<file>` itself.
  */
-export type CacheOptions =
-  | { method: 'memcache' }
-  | { method: 'file-esl' }
-  | { method: 'file'; location?: string };
+export type CacheOptions = { method: 'memcache' } | { method: 'file-esl' } | { method: 'file'; location?: string };
 
 export const DEFAULT_CACHE_LOCATION = '/var/cache/fusionpbx';
 

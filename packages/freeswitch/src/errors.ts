@@ -7,7 +7,10 @@
  */
 export class FreeswitchValidationError extends Error {
   readonly code = 'FREESWITCH_VALIDATION';
-  constructor(readonly field: string, readonly reason: string) {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
     super(`${field}: ${reason}`);
     this.name = 'FreeswitchValidationError';
   }

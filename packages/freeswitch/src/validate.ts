@@ -47,20 +47,15 @@ function matchOrThrow(pattern: RegExp, field: string, value: unknown, hint: stri
   return text;
 }
 
-export const validateExtension = (value: unknown, field = 'extension'): string =>
-  matchOrThrow(EXTENSION, field, value, 'A-Z a-z 0-9 _ + * # . -, up to 64');
+export const validateExtension = (value: unknown, field = 'extension'): string => matchOrThrow(EXTENSION, field, value, 'A-Z a-z 0-9 _ + * # . -, up to 64');
 
-export const validateUuid = (value: unknown, field = 'uuid'): string =>
-  matchOrThrow(UUID, field, typeof value === 'string' ? value.toLowerCase() : value, 'a lower-case UUID');
+export const validateUuid = (value: unknown, field = 'uuid'): string => matchOrThrow(UUID, field, typeof value === 'string' ? value.toLowerCase() : value, 'a lower-case UUID');
 
-export const validateProfile = (value: unknown, field = 'profile'): string =>
-  matchOrThrow(PROFILE, field, value, 'A-Z a-z 0-9 _ . -');
+export const validateProfile = (value: unknown, field = 'profile'): string => matchOrThrow(PROFILE, field, value, 'A-Z a-z 0-9 _ . -');
 
-export const validateCacheKey = (value: unknown, field = 'cache key'): string =>
-  matchOrThrow(CACHE_KEY, field, value, 'A-Z a-z 0-9 _ . : @ + * # -');
+export const validateCacheKey = (value: unknown, field = 'cache key'): string => matchOrThrow(CACHE_KEY, field, value, 'A-Z a-z 0-9 _ . : @ + * # -');
 
-export const validateSwitchname = (value: unknown, field = 'switchname'): string =>
-  matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
+export const validateSwitchname = (value: unknown, field = 'switchname'): string => matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
 
 /** `<extension>@<domain>` as used by flush_inbound_reg and the directory cache key. */
 export function validateUserAtDomain(value: unknown, field = 'user'): string {

@@ -9,7 +9,12 @@ const rescan: FreeswitchStep = { kind: 'sofia_rescan', profile: 'external' };
 
 describe('coalesceSteps', () => {
   it('keeps each repeated step once, at its last place (a rescan stays after the deletes it needs)', () => {
-    expect(coalesceSteps([dialplan, rescan, directory], [dialplan, { kind: 'sofia_conf_cache_delete' }, rescan])).toEqual([directory, dialplan, { kind: 'sofia_conf_cache_delete' }, rescan]);
+    expect(coalesceSteps([dialplan, rescan, directory], [dialplan, { kind: 'sofia_conf_cache_delete' }, rescan])).toEqual([
+      directory,
+      dialplan,
+      { kind: 'sofia_conf_cache_delete' },
+      rescan,
+    ]);
   });
 
   it('a later kill supersedes an earlier start of the same gateway; a start after a kill reloads it', () => {

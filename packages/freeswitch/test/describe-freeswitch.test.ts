@@ -2,7 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
-import { EslClient, SWITCHNAME_PLACEHOLDER, applyFreeswitchSide, describeFreeswitchSide, type CacheOptions, type FreeswitchStep, FreeswitchValidationError } from '@ictvoip/freeswitch';
+import {
+  EslClient,
+  SWITCHNAME_PLACEHOLDER,
+  applyFreeswitchSide,
+  describeFreeswitchSide,
+  type CacheOptions,
+  type FreeswitchStep,
+  FreeswitchValidationError,
+} from '@ictvoip/freeswitch';
 
 // The dry-run's command list must be exactly what a real apply sends, for every cache method.
 

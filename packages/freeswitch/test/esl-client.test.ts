@@ -8,7 +8,16 @@ let standin: EslStandin;
 const clients: EslClient[] = [];
 
 function client(overrides: Partial<ConstructorParameters<typeof EslClient>[0]> = {}): EslClient {
-  const made = new EslClient({ host: standin.host, port: standin.port, password: 'ClueCon', commandTimeoutMs: 500, connectTimeoutMs: 500, reconnectAttempts: 3, reconnectInitialDelayMs: 20, ...overrides });
+  const made = new EslClient({
+    host: standin.host,
+    port: standin.port,
+    password: 'ClueCon',
+    commandTimeoutMs: 500,
+    connectTimeoutMs: 500,
+    reconnectAttempts: 3,
+    reconnectInitialDelayMs: 20,
+    ...overrides,
+  });
   clients.push(made);
   return made;
 }
@@ -71,7 +80,9 @@ describe('EslClient against the stand-in', () => {
 
   test('wrong password → EslAuthError, not retried', async () => {
     const before = standin.connectionsAccepted;
-    const error = await client({ password: 'wrong' }).api('status').catch((caught: unknown) => caught);
+    const error = await client({ password: 'wrong' })
+      .api('status')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(EslAuthError);
     expect((error as EslAuthError).code).toBe('ESL_AUTH_FAILED');
     expect((error as Error).message).not.toContain('wrong');
@@ -80,7 +91,9 @@ describe('EslClient against the stand-in', () => {
 
   test('rude-rejection (ACL) → EslConnectionError ESL_ACCESS_DENIED', async () => {
     standin.rejectConnections = true;
-    const error = await client().api('status').catch((caught: unknown) => caught);
+    const error = await client()
+      .api('status')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(EslConnectionError);
     expect((error as EslConnectionError).code).toBe('ESL_ACCESS_DENIED');
     expect((error as Error).message).toContain('Access Denied');

@@ -27,7 +27,7 @@ describe('parseRegistrationsForDomain', () => {
     expect(fast).toEqual(slow);
   });
 
-  it('finds the tenant\'s registrations, including one registered by realm only', () => {
+  it("finds the tenant's registrations, including one registered by realm only", () => {
     const found = parseRegistrationsForDomain(xml, 'internal', 't3.pbx.example.net');
     expect(found).toHaveLength(26);
     expect(found.map((r) => r.extension)).toContain('555');

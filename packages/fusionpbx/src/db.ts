@@ -206,13 +206,7 @@ function sameValue(type: string | undefined, have: string | null, want: string |
 }
 
 /** Brings an existing row to `desired`, writing only what differs. Returns true when it wrote. */
-export async function convergeRow(
-  tx: Tx,
-  table: string,
-  keyColumn: string,
-  existing: CanonicalRow,
-  desired: DesiredRow,
-): Promise<boolean> {
+export async function convergeRow(tx: Tx, table: string, keyColumn: string, existing: CanonicalRow, desired: DesiredRow): Promise<boolean> {
   const changes = diffRow(tx, table, existing, desired);
   if (Object.keys(changes).length === 0) return false;
   const key = existing[keyColumn];
@@ -228,12 +222,7 @@ export interface TransactionMode {
 }
 
 /** Runs `work` in one transaction on its own client; rolls back on any error (or always, in a dry-run). */
-export async function inTransaction<T>(
-  pool: Pool,
-  actorUserUuid: string | null,
-  work: (tx: Tx) => Promise<T>,
-  mode: TransactionMode = {},
-): Promise<T> {
+export async function inTransaction<T>(pool: Pool, actorUserUuid: string | null, work: (tx: Tx) => Promise<T>, mode: TransactionMode = {}): Promise<T> {
   const catalog = await columnCatalog(pool);
   const client = await pool.connect();
   try {

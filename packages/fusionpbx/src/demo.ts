@@ -74,7 +74,11 @@ interface DialplanSeed {
 /** A few of FusionPBX's per-domain dialplan templates (app/dialplans/resources/switch/conf/dialplan). */
 const TEMPLATE_DIALPLANS: DialplanSeed[] = [
   {
-    name: 'domain-variables', appUuid: '9f356fe7-8cf8-4c14-8fe2-6daf89304458', number: '', order: 20, continue: true,
+    name: 'domain-variables',
+    appUuid: '9f356fe7-8cf8-4c14-8fe2-6daf89304458',
+    number: '',
+    order: 20,
+    continue: true,
     details: [
       ['condition', '', '', 0],
       ['action', 'set', 'default_language=en', 0],
@@ -82,14 +86,22 @@ const TEMPLATE_DIALPLANS: DialplanSeed[] = [
     ],
   },
   {
-    name: 'user_exists', appUuid: '5a1a3d0f-5f0b-4bd2-9fa8-2c9b0d6a4c11', number: '', order: 60, continue: true,
+    name: 'user_exists',
+    appUuid: '5a1a3d0f-5f0b-4bd2-9fa8-2c9b0d6a4c11',
+    number: '',
+    order: 60,
+    continue: true,
     details: [
       ['condition', '${user_exists}', '^true$', 0],
       ['action', 'set', 'user_exists=${user_exists id ${destination_number} ${domain_name}}', 0],
     ],
   },
   {
-    name: 'local_extension', appUuid: '71cf1310-b6e3-415b-8745-3cbdc8e15212', number: '[extension]', order: 890, continue: false,
+    name: 'local_extension',
+    appUuid: '71cf1310-b6e3-415b-8745-3cbdc8e15212',
+    number: '[extension]',
+    order: 890,
+    continue: false,
     details: [
       ['condition', '${user_exists}', 'true', 0],
       ['action', 'bridge', 'user/${destination_number}@${domain_name}', 0],
@@ -164,7 +176,11 @@ export async function seedFusionpbxBasics(pool: Pool, templateDomainName = 'temp
     templateDialplans.push({ uuid: await insertDialplan(pool, templateDomainUuid, templateDomainName, seed), name: seed.name, appUuid: seed.appUuid });
   }
   const globalDialplanUuid = await insertDialplan(pool, null, 'global', {
-    name: 'call_direction', appUuid: '3780f814-5543-4350-b65d-563512d1fe71', number: '', order: 15, continue: true,
+    name: 'call_direction',
+    appUuid: '3780f814-5543-4350-b65d-563512d1fe71',
+    number: '',
+    order: 15,
+    continue: true,
     details: [['condition', '${call_direction}', '^$', 0]],
   });
   return { templateDomainUuid, templateDomainName, groups, sipProfiles, templateDialplans, globalDialplanUuid };

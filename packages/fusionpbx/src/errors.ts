@@ -3,7 +3,10 @@
 /** Bad input (event field, name, command argument); `field` names the offending field. */
 export class FusionpbxValidationError extends Error {
   readonly code = 'FUSIONPBX_VALIDATION';
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
     this.name = 'FusionpbxValidationError';
   }
@@ -12,7 +15,10 @@ export class FusionpbxValidationError extends Error {
 /** The domain exists but belongs to another service (or to nobody we know). Not retryable. */
 export class TenantConflictError extends Error {
   readonly code = 'TENANT_CONFLICT';
-  constructor(readonly domainName: string, readonly ownerServiceId: string | null) {
+  constructor(
+    readonly domainName: string,
+    readonly ownerServiceId: string | null,
+  ) {
     super(
       ownerServiceId === null
         ? `domain ${domainName} already exists in FusionPBX and is not managed by this bridge`
@@ -34,7 +40,10 @@ export class TenantNotFoundError extends Error {
 /** The action is not allowed in the tenant's current state (e.g. change_package while suspended). */
 export class TenantStateError extends Error {
   readonly code = 'TENANT_STATE';
-  constructor(readonly serviceId: string, message: string) {
+  constructor(
+    readonly serviceId: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'TenantStateError';
   }
@@ -52,7 +61,11 @@ export class FusionpbxConfigError extends Error {
 /** An extension number or alias is already used in the domain by a row we do not manage. */
 export class UniquenessError extends Error {
   readonly code = 'FUSIONPBX_DUPLICATE';
-  constructor(readonly what: string, readonly value: string, readonly domainName: string) {
+  constructor(
+    readonly what: string,
+    readonly value: string,
+    readonly domainName: string,
+  ) {
     super(`${what} ${value} already exists in domain ${domainName}`);
     this.name = 'UniquenessError';
   }

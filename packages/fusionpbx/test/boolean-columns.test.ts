@@ -12,8 +12,15 @@ let provisioner: Provisioner;
 beforeAll(async () => {
   fx = await setupFusionpbx('fpbx_bool');
   for (const [table, column] of [
-    ['v_extensions', 'enabled'], ['v_extensions', 'directory_visible'], ['v_extensions', 'directory_exten_visible'], ['v_extensions', 'call_screen_enabled'],
-    ['v_gateways', 'enabled'], ['v_gateways', 'register'], ['v_users', 'user_enabled'], ['v_dialplans', 'dialplan_enabled'], ['v_dialplans', 'dialplan_continue'],
+    ['v_extensions', 'enabled'],
+    ['v_extensions', 'directory_visible'],
+    ['v_extensions', 'directory_exten_visible'],
+    ['v_extensions', 'call_screen_enabled'],
+    ['v_gateways', 'enabled'],
+    ['v_gateways', 'register'],
+    ['v_users', 'user_enabled'],
+    ['v_dialplans', 'dialplan_enabled'],
+    ['v_dialplans', 'dialplan_continue'],
     ['v_sip_profiles', 'sip_profile_enabled'],
   ]) {
     await fx.pool.query(`alter table ${table} alter column ${column} type boolean using ${column}::boolean`);
@@ -27,7 +34,9 @@ afterAll(async () => {
 
 test('create / suspend / unsuspend converge and replay cleanly with boolean flag columns (5.5+)', async () => {
   const created = await provisioner.create(tenantEvent(8001));
-  const { rows: extensions } = await fx.pool.query('select extension, enabled, directory_visible from v_extensions where domain_uuid = $1 order by extension', [created.domainUuid]);
+  const { rows: extensions } = await fx.pool.query('select extension, enabled, directory_visible from v_extensions where domain_uuid = $1 order by extension', [
+    created.domainUuid,
+  ]);
   expect(extensions).toEqual([
     { extension: '100', enabled: true, directory_visible: true },
     { extension: '101', enabled: true, directory_visible: true },

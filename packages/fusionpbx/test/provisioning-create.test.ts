@@ -34,8 +34,13 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     expect(domainRow.insert_date).toBeInstanceOf(Date);
     expect(domainRow.update_date).toBeNull();
 
-    const meta = await rows("select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'ictvoip' order by domain_setting_subcategory", [result.domainUuid]);
-    expect(meta.map((row) => [row.domain_setting_subcategory, row.domain_setting_enabled])).toEqual([['service_id', false], ['state', false]]);
+    const meta = await rows("select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'ictvoip' order by domain_setting_subcategory", [
+      result.domainUuid,
+    ]);
+    expect(meta.map((row) => [row.domain_setting_subcategory, row.domain_setting_enabled])).toEqual([
+      ['service_id', false],
+      ['state', false],
+    ]);
     expect(meta[1].domain_setting_value && JSON.parse(meta[1].domain_setting_value)).toMatchObject({ status: 'active', generation: 1, adminUsername: 'owner' });
     expect(meta[0].domain_setting_value).toBe(String(serviceId));
 
@@ -57,7 +62,9 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     expect(await rows('select 1 from v_dialplans where domain_uuid is null')).toHaveLength(1);
 
     // Branding: default merged with the plan override (title from "gold").
-    const theme = await rows("select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'theme' order by domain_setting_subcategory", [result.domainUuid]);
+    const theme = await rows("select * from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'theme' order by domain_setting_subcategory", [
+      result.domainUuid,
+    ]);
     expect(theme.map((row) => [row.domain_setting_subcategory, row.domain_setting_name, row.domain_setting_value, row.domain_setting_enabled, row.domain_setting_order])).toEqual([
       ['favicon', 'text', BRAND.default[2].value, true, '0'],
       ['login_background_color', 'array', BRAND.default[3].value, true, '0'],
@@ -78,9 +85,20 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     expect(extensions.map((row) => row.extension)).toEqual(['100', '101', '102']);
     for (const ext of extensions) {
       expect(ext).toMatchObject({
-        user_context: domain, accountcode: domain, enabled: 'true', limit_max: '5', limit_destination: '!USER_BUSY', call_timeout: '30',
-        call_screen_enabled: 'false', directory_visible: 'true', directory_exten_visible: 'true', extension_type: 'default',
-        effective_caller_id_name: ext.extension, effective_caller_id_number: ext.extension, number_alias: null, description: null,
+        user_context: domain,
+        accountcode: domain,
+        enabled: 'true',
+        limit_max: '5',
+        limit_destination: '!USER_BUSY',
+        call_timeout: '30',
+        call_screen_enabled: 'false',
+        directory_visible: 'true',
+        directory_exten_visible: 'true',
+        extension_type: 'default',
+        effective_caller_id_name: ext.extension,
+        effective_caller_id_number: ext.extension,
+        number_alias: null,
+        description: null,
       });
       expect(ext.password).toHaveLength(20);
       expect(ext.password).toMatch(/[0-9]/);
@@ -92,7 +110,13 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     const voicemails = await rows('select * from v_voicemails where domain_uuid = $1 order by voicemail_id', [result.domainUuid]);
     expect(voicemails.map((row) => row.voicemail_id)).toEqual(['100', '101', '102']);
     for (const vm of voicemails) {
-      expect(vm).toMatchObject({ voicemail_enabled: 'true', voicemail_tutorial: 'true', voicemail_transcription_enabled: 'false', voicemail_local_after_email: 'true', voicemail_mail_to: null });
+      expect(vm).toMatchObject({
+        voicemail_enabled: 'true',
+        voicemail_tutorial: 'true',
+        voicemail_transcription_enabled: 'false',
+        voicemail_local_after_email: 'true',
+        voicemail_mail_to: null,
+      });
       expect(vm.voicemail_password).toMatch(/^[0-9]{8}$/);
     }
 
@@ -100,8 +124,18 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     const gateways = await rows('select * from v_gateways where domain_uuid = $1', [result.domainUuid]);
     expect(gateways).toHaveLength(1);
     expect(gateways[0]).toMatchObject({
-      gateway: 'trunk', proxy: 'sip.carrier.example.org', register: 'true', username: 'acct-1', password: 'trunk-secret-1',
-      expire_seconds: '800', retry_seconds: '30', context: 'public', profile: 'external', enabled: 'true', channels: '0', hostname: null,
+      gateway: 'trunk',
+      proxy: 'sip.carrier.example.org',
+      register: 'true',
+      username: 'acct-1',
+      password: 'trunk-secret-1',
+      expire_seconds: '800',
+      retry_seconds: '30',
+      context: 'public',
+      profile: 'external',
+      enabled: 'true',
+      channels: '0',
+      hostname: null,
     });
 
     // FreeSWITCH side: exactly these commands.
@@ -133,16 +167,15 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
   });
 
   test('the admin hash verifies with PHP password_verify, also after change_password', async () => {
-    const verify = (password: string, hash: string) =>
-      execFileSync('php', ['-r', 'echo password_verify($argv[1], $argv[2]) ? "yes" : "no";', password, hash]).toString();
-    const [user] = await rows("select u.password from v_users u join v_domains d using (domain_uuid) where d.domain_name = $1", [domain]);
+    const verify = (password: string, hash: string) => execFileSync('php', ['-r', 'echo password_verify($argv[1], $argv[2]) ? "yes" : "no";', password, hash]).toString();
+    const [user] = await rows('select u.password from v_users u join v_domains d using (domain_uuid) where d.domain_name = $1', [domain]);
     expect(verify('Portal-Pass-1!', user.password)).toBe('yes');
     expect(verify('wrong', user.password)).toBe('no');
 
     const changed = await provisioner.changePassword(tenantEvent(serviceId, { secrets: { servicePassword: 'N3w-P@ss $word' } }));
     expect(changed.changed).toBe(true);
     expect(changed.freeswitch).toEqual([]);
-    const [after] = await rows("select u.password, u.update_date from v_users u join v_domains d using (domain_uuid) where d.domain_name = $1", [domain]);
+    const [after] = await rows('select u.password, u.update_date from v_users u join v_domains d using (domain_uuid) where d.domain_name = $1', [domain]);
     expect(verify('N3w-P@ss $word', after.password)).toBe('yes');
     expect(verify('Portal-Pass-1!', after.password)).toBe('no');
     expect(after.update_date).toBeInstanceOf(Date);

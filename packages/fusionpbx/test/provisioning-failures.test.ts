@@ -1,7 +1,5 @@
 import { EslStandin } from '@ictvoip/testkit';
-import {
-  FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError,
-} from '@ictvoip/fusionpbx';
+import { FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError } from '@ictvoip/fusionpbx';
 import { EslClient, EslCommandError, EslConnectionError, FreeswitchValidationError, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { randomUUID } from 'node:crypto';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
@@ -62,7 +60,14 @@ describe('FreeSWITCH side fails after commit', () => {
     const dir = await mkdtemp('/tmp/fpbx-cache-');
     await writeFile(`${dir}/directory.100@${result.domainName}`, '<xml/>');
     await writeFile(`${dir}/directory.999@other.example.com`, '<xml/>');
-    const local = await applyFreeswitchSide(esl, [{ kind: 'cache_delete', key: `directory:100@${result.domainName}` }, { kind: 'cache_delete', key: 'directory:101@gone.example.com' }], { cache: { method: 'file', location: dir } });
+    const local = await applyFreeswitchSide(
+      esl,
+      [
+        { kind: 'cache_delete', key: `directory:100@${result.domainName}` },
+        { kind: 'cache_delete', key: 'directory:101@gone.example.com' },
+      ],
+      { cache: { method: 'file', location: dir } },
+    );
     expect(local.actions).toEqual([`unlink ${dir}/directory.100@${result.domainName}`, `unlink ${dir}/directory.101@gone.example.com`]);
     expect(await readdir(dir)).toEqual(['directory.999@other.example.com']);
     await rm(dir, { recursive: true });
@@ -90,11 +95,14 @@ describe('adopt vs conflict', () => {
 
     await fx.pool.query("insert into v_domains (domain_uuid, domain_name, domain_enabled, insert_date) values ($1, 'manual.example.com', 'true', now())", [randomUUID()]);
     const unmanagedBefore = await dumpTables(fx.pool);
-    await expect(provisioner.create(tenantEvent(6003, { service: { id: 6003, domain: 'MANUAL.example.com' } }))).rejects.toMatchObject({ code: 'TENANT_CONFLICT', ownerServiceId: null });
+    await expect(provisioner.create(tenantEvent(6003, { service: { id: 6003, domain: 'MANUAL.example.com' } }))).rejects.toMatchObject({
+      code: 'TENANT_CONFLICT',
+      ownerServiceId: null,
+    });
     expect(await dumpTables(fx.pool)).toEqual(unmanagedBefore);
   });
 
-  test('an extension number used as another extension\'s alias is refused and nothing is written', async () => {
+  test("an extension number used as another extension's alias is refused and nothing is written", async () => {
     const created = await provisioner.create(tenantEvent(6004));
     await fx.pool.query("update v_extensions set number_alias = '103' where domain_uuid = $1 and extension = '100'", [created.domainUuid]);
     const before = await dumpTables(fx.pool);
@@ -131,11 +139,19 @@ describe('bad names are rejected before anything is written', () => {
     await expect(provisioner.create(tenantEvent(7002, {}, { maxExtensions: 'ten' }))).rejects.toMatchObject({ field: 'plan.maxExtensions' });
     await expect(provisioner.create(tenantEvent(7002, {}, { gatewayTemplate: 'nope' }))).rejects.toMatchObject({ field: 'plan.gatewayTemplate' });
     standin.clearRecorded();
-    await expect(applyFreeswitchSide(esl, [
-      { kind: 'cache_delete', key: 'directory:100@ok.example.com' },
-      { kind: 'flush_registration', profile: 'internal', user: '100@x.example.com reboot\n\napi fsctl shutdown' },
-    ], { cache })).rejects.toBeInstanceOf(FreeswitchValidationError);
-    await expect(applyFreeswitchSide(esl, [{ kind: 'gateway_kill', profile: 'external', gatewayUuid: 'not-a-uuid' }], { cache })).rejects.toMatchObject({ field: 'step.gatewayUuid' });
+    await expect(
+      applyFreeswitchSide(
+        esl,
+        [
+          { kind: 'cache_delete', key: 'directory:100@ok.example.com' },
+          { kind: 'flush_registration', profile: 'internal', user: '100@x.example.com reboot\n\napi fsctl shutdown' },
+        ],
+        { cache },
+      ),
+    ).rejects.toBeInstanceOf(FreeswitchValidationError);
+    await expect(applyFreeswitchSide(esl, [{ kind: 'gateway_kill', profile: 'external', gatewayUuid: 'not-a-uuid' }], { cache })).rejects.toMatchObject({
+      field: 'step.gatewayUuid',
+    });
     await expect(applyFreeswitchSide(esl, [{ kind: 'sofia_rescan', profile: 'external rescan' }], { cache })).rejects.toMatchObject({ field: 'step.profile' });
     expect(standin.apiCommands).toEqual([]);
   });

@@ -14,7 +14,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const GOOD: ProvisioningFile = {
   brand: {
-    default: [{ subcategory: 'title', value: 'Acme Hosted PBX' }, { subcategory: 'logo', value: '/themes/acme/logo.png' }],
+    default: [
+      { subcategory: 'title', value: 'Acme Hosted PBX' },
+      { subcategory: 'logo', value: '/themes/acme/logo.png' },
+    ],
     plans: { gold: [{ subcategory: 'login_background_color', value: '#112233' }] },
   },
   gatewayTemplates: {
@@ -56,7 +59,11 @@ function createEvent(plan: Record<string, unknown>): TenantCommand {
 /** What an event does with the file's content as is (options built without the start-up check). */
 function eventProblem(content: ProvisioningFile, plan: Record<string, unknown>): string | null {
   try {
-    parseTenantInput(createEvent(plan), { baseDomain: 'pbx.example.net', templateDomain: 'template.invalid', brand: content.brand ?? DEFAULT_BRAND, gatewayTemplates: content.gatewayTemplates ?? {} }, true);
+    parseTenantInput(
+      createEvent(plan),
+      { baseDomain: 'pbx.example.net', templateDomain: 'template.invalid', brand: content.brand ?? DEFAULT_BRAND, gatewayTemplates: content.gatewayTemplates ?? {} },
+      true,
+    );
     return null;
   } catch (error) {
     return (error as Error).message;
@@ -94,19 +101,97 @@ describe('PROVISIONING_FILE at start-up and per event', () => {
 
   // Each variant breaks one thing; start-up refuses exactly the variants an event using them fails on.
   const variants: [string, (c: ProvisioningFile) => void, Record<string, unknown>][] = [
-    ['empty theme value in a plan', (c) => { c.brand!.plans!.gold![0]!.value = ''; }, { brand: 'gold' }],
-    ['theme value with a line break', (c) => { c.brand!.default[0]!.value = 'Acme\nPBX'; }, {}],
-    ['theme value of 4096 characters', (c) => { c.brand!.default[0]!.value = 'x'.repeat(4096); }, {}],
-    ['theme value of 4097 characters', (c) => { c.brand!.default[0]!.value = 'x'.repeat(4097); }, {}],
-    ['upper-case subcategory', (c) => { c.brand!.default[0]!.subcategory = 'Title'; }, {}],
-    ['subcategory with a dash', (c) => { c.brand!.default[0]!.subcategory = 'login-color'; }, {}],
-    ['registering gateway with an empty password', (c) => { c.gatewayTemplates!['carrier-a']!.password = ''; }, { gatewayTemplate: 'carrier-a' }],
-    ['registering gateway without a password', (c) => { delete c.gatewayTemplates!['carrier-a']!.password; }, { gatewayTemplate: 'carrier-a' }],
-    ['a gateway that does not register, without credentials', (c) => { c.gatewayTemplates!['carrier-b']!.register = false; }, { gatewayTemplate: 'carrier-b' }],
-    ['gateway profile with a space', (c) => { c.gatewayTemplates!['carrier-b']!.profile = 'ext ernal'; }, { gatewayTemplate: 'carrier-b' }],
-    ['gateway profile of 80 characters', (c) => { c.gatewayTemplates!['carrier-b']!.profile = 'p'.repeat(80); }, { gatewayTemplate: 'carrier-b' }],
-    ['empty gateway proxy', (c) => { c.gatewayTemplates!['carrier-b']!.proxy = ''; }, { gatewayTemplate: 'carrier-b' }],
-    ['gateway proxy with a tab', (c) => { c.gatewayTemplates!['carrier-b']!.proxy = 'sip.example\t'; }, { gatewayTemplate: 'carrier-b' }],
+    [
+      'empty theme value in a plan',
+      (c) => {
+        c.brand!.plans!.gold![0]!.value = '';
+      },
+      { brand: 'gold' },
+    ],
+    [
+      'theme value with a line break',
+      (c) => {
+        c.brand!.default[0]!.value = 'Acme\nPBX';
+      },
+      {},
+    ],
+    [
+      'theme value of 4096 characters',
+      (c) => {
+        c.brand!.default[0]!.value = 'x'.repeat(4096);
+      },
+      {},
+    ],
+    [
+      'theme value of 4097 characters',
+      (c) => {
+        c.brand!.default[0]!.value = 'x'.repeat(4097);
+      },
+      {},
+    ],
+    [
+      'upper-case subcategory',
+      (c) => {
+        c.brand!.default[0]!.subcategory = 'Title';
+      },
+      {},
+    ],
+    [
+      'subcategory with a dash',
+      (c) => {
+        c.brand!.default[0]!.subcategory = 'login-color';
+      },
+      {},
+    ],
+    [
+      'registering gateway with an empty password',
+      (c) => {
+        c.gatewayTemplates!['carrier-a']!.password = '';
+      },
+      { gatewayTemplate: 'carrier-a' },
+    ],
+    [
+      'registering gateway without a password',
+      (c) => {
+        delete c.gatewayTemplates!['carrier-a']!.password;
+      },
+      { gatewayTemplate: 'carrier-a' },
+    ],
+    [
+      'a gateway that does not register, without credentials',
+      (c) => {
+        c.gatewayTemplates!['carrier-b']!.register = false;
+      },
+      { gatewayTemplate: 'carrier-b' },
+    ],
+    [
+      'gateway profile with a space',
+      (c) => {
+        c.gatewayTemplates!['carrier-b']!.profile = 'ext ernal';
+      },
+      { gatewayTemplate: 'carrier-b' },
+    ],
+    [
+      'gateway profile of 80 characters',
+      (c) => {
+        c.gatewayTemplates!['carrier-b']!.profile = 'p'.repeat(80);
+      },
+      { gatewayTemplate: 'carrier-b' },
+    ],
+    [
+      'empty gateway proxy',
+      (c) => {
+        c.gatewayTemplates!['carrier-b']!.proxy = '';
+      },
+      { gatewayTemplate: 'carrier-b' },
+    ],
+    [
+      'gateway proxy with a tab',
+      (c) => {
+        c.gatewayTemplates!['carrier-b']!.proxy = 'sip.example\t';
+      },
+      { gatewayTemplate: 'carrier-b' },
+    ],
   ];
   it.each(variants)('%s: start-up and event agree', (_name, breakIt, plan) => {
     const content = structuredClone(GOOD);

@@ -16,7 +16,9 @@ beforeAll(() => {
 
 const rows = async (sql: string, params: unknown[] = []) => (await fx.pool.query(sql, params)).rows;
 const enabledMap = async (domainUuid: string) =>
-  Object.fromEntries((await rows('select extension, enabled from v_extensions where domain_uuid = $1 order by extension', [domainUuid])).map((row) => [row.extension, row.enabled]));
+  Object.fromEntries(
+    (await rows('select extension, enabled from v_extensions where domain_uuid = $1 order by extension', [domainUuid])).map((row) => [row.extension, row.enabled]),
+  );
 
 async function applyAndRecord(steps: Parameters<typeof applyFreeswitchSide>[1]): Promise<string[]> {
   standin.clearRecorded();

@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 describe('provisioner.preview', () => {
-  test('suspend preview lists the disabling updates, returns the real run\'s steps, and changes no row', async () => {
+  test("suspend preview lists the disabling updates, returns the real run's steps, and changes no row", async () => {
     const created = await provisioner.create(tenantEvent(2101));
     const before = await dumpTables(fx.pool);
     const preview = await provisioner.preview('suspend', tenantEvent(2101));

@@ -34,7 +34,10 @@ export async function previewCdrBackfill(deps: CdrBackfillDeps, serviceId: numbe
   for (let page = 1; ; page += 1) {
     const sources = await readCdrsAfter(deps.fusionPool, domainUuid, service.tenantDomain, position, pageSize);
     if (sources.length === 0) break;
-    const charged = await existingChargeIds(deps.pool, sources.map((source) => source.cdr.xmlCdrUuid));
+    const charged = await existingChargeIds(
+      deps.pool,
+      sources.map((source) => source.cdr.xmlCdrUuid),
+    );
     preview.read += sources.length;
     preview.alreadyCharged += charged.size;
     preview.new += sources.length - charged.size;

@@ -20,9 +20,18 @@ export type DriftKind =
   | 'freeswitch_behind';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
-  'tenant_missing', 'domain_disabled', 'domain_enabled', 'extensions_over_plan', 'state_mismatch',
-  'tenant_without_service', 'whmcs_status_mismatch', 'plan_mismatch', 'whmcs_service_missing', 'whmcs_unreachable',
-  'fusionpbx_unreachable', 'freeswitch_behind',
+  'tenant_missing',
+  'domain_disabled',
+  'domain_enabled',
+  'extensions_over_plan',
+  'state_mismatch',
+  'tenant_without_service',
+  'whmcs_status_mismatch',
+  'plan_mismatch',
+  'whmcs_service_missing',
+  'whmcs_unreachable',
+  'fusionpbx_unreachable',
+  'freeswitch_behind',
 ];
 
 export interface DriftItem {
@@ -94,7 +103,9 @@ function statusOf(stateJson: string | null): string | null {
 
 /** Reads every tenant the bridge tagged in FusionPBX (a domain tagged twice keeps its first row). */
 export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, FusionTenantRow>> {
-  const { rows } = await fusionPool.query<{ service_id: string; domain_name: string; domain_enabled: string | null; state: string | null; enabled_extensions: number }>(TENANTS_SQL);
+  const { rows } = await fusionPool.query<{ service_id: string; domain_name: string; domain_enabled: string | null; state: string | null; enabled_extensions: number }>(
+    TENANTS_SQL,
+  );
   const tenants = new Map<number, FusionTenantRow>();
   for (const row of rows) {
     const serviceId = Number(row.service_id);
@@ -138,11 +149,23 @@ function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | und
   if (tenant.domainEnabled !== wantEnabled) {
     // With FusionPBX's own bookkeeping already at the desired state, only change_package re-converges an active tenant.
     const fix = tenant.status === desired ? (desired === 'active' ? 'change_package' : null) : convergingAction(desired, tenant.status);
-    items.push({ ...base, kind: wantEnabled ? 'domain_disabled' : 'domain_enabled', expected: `domain ${wantEnabled ? 'enabled' : 'disabled'}`, actual: `domain ${tenant.domainEnabled ? 'enabled' : 'disabled'}`, fixAction: fix });
+    items.push({
+      ...base,
+      kind: wantEnabled ? 'domain_disabled' : 'domain_enabled',
+      expected: `domain ${wantEnabled ? 'enabled' : 'disabled'}`,
+      actual: `domain ${tenant.domainEnabled ? 'enabled' : 'disabled'}`,
+      fixAction: fix,
+    });
   }
   const limit = planLimit(service.plan);
   if (desired === 'active' && limit !== null && tenant.enabledExtensions > limit) {
-    items.push({ ...base, kind: 'extensions_over_plan', expected: `at most ${limit} enabled extensions`, actual: `${tenant.enabledExtensions} enabled`, fixAction: tenant.status === 'suspended' ? null : 'change_package' });
+    items.push({
+      ...base,
+      kind: 'extensions_over_plan',
+      expected: `at most ${limit} enabled extensions`,
+      actual: `${tenant.enabledExtensions} enabled`,
+      fixAction: tenant.status === 'suspended' ? null : 'change_package',
+    });
   }
   return items;
 }
@@ -168,7 +191,8 @@ function whmcsFix(desired: DesiredState, whmcs: DesiredState): WebhookAction | n
   return whmcs === 'suspended' ? 'suspend' : 'unsuspend';
 }
 
-const PACKAGE_CHANGE_NOTE = 'needs an operator: the new package\'s module settings are not in the WHMCS API answer; run Change Package (Module Commands) on the service in WHMCS so its plan is sent again';
+const PACKAGE_CHANGE_NOTE =
+  "needs an operator: the new package's module settings are not in the WHMCS API answer; run Change Package (Module Commands) on the service in WHMCS so its plan is sent again";
 
 function storedPackage(service: ServiceRecord): number | null {
   const value = service.plan[STORED_PACKAGE_KEY];
@@ -188,7 +212,13 @@ function comparePlan(service: ServiceRecord, product: WhmcsClientProduct): Drift
   const base = { serviceId: service.serviceId, domain: service.tenantDomain, kind: 'plan_mismatch' as const };
   const stored = storedPackage(service);
   if (stored !== null && product.pid > 0 && product.pid !== stored) {
-    return { ...base, expected: `package ${stored}`, actual: `WHMCS package ${product.pid}${product.name ? ` (${product.name})` : ''}`, fixAction: null, note: PACKAGE_CHANGE_NOTE };
+    return {
+      ...base,
+      expected: `package ${stored}`,
+      actual: `WHMCS package ${product.pid}${product.name ? ` (${product.name})` : ''}`,
+      fixAction: null,
+      note: PACKAGE_CHANGE_NOTE,
+    };
   }
   const options = Object.fromEntries(product.configOptions.map((option) => [option.option, option.value]));
   const differing = Object.entries(planOverridesFromOptions(options)).filter(([key, value]) => service.plan[key] !== value);
@@ -196,7 +226,8 @@ function comparePlan(service: ServiceRecord, product: WhmcsClientProduct): Drift
   const expected = `plan ${describePlan(differing.map(([key]) => [key, service.plan[key] ?? 'unset']))}`;
   const actual = `WHMCS configurable options ${describePlan(differing)}`;
   // The provisioner refuses change_package on a suspended tenant; the options apply once it is active again.
-  if (service.desiredState !== 'active') return { ...base, expected, actual, fixAction: null, note: `needs an operator: the tenant is ${service.desiredState}; change_package applies after unsuspend` };
+  if (service.desiredState !== 'active')
+    return { ...base, expected, actual, fixAction: null, note: `needs an operator: the tenant is ${service.desiredState}; change_package applies after unsuspend` };
   return { ...base, expected, actual, fixAction: 'change_package', fixPlan: { ...service.plan, ...Object.fromEntries(differing) } };
 }
 
@@ -213,7 +244,13 @@ async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): 
   const items: DriftItem[] = [];
   const whmcsDesired = desiredFromWhmcs(product.status);
   if (whmcsDesired !== null && whmcsDesired !== service.desiredState) {
-    items.push({ ...base, kind: 'whmcs_status_mismatch', expected: `bridge ${service.desiredState}`, actual: `WHMCS ${product.status}`, fixAction: whmcsFix(service.desiredState, whmcsDesired) });
+    items.push({
+      ...base,
+      kind: 'whmcs_status_mismatch',
+      expected: `bridge ${service.desiredState}`,
+      actual: `WHMCS ${product.status}`,
+      fixAction: whmcsFix(service.desiredState, whmcsDesired),
+    });
   }
   const plan = comparePlan(service, product);
   if (plan) items.push(plan);
@@ -269,7 +306,7 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
     const tenants = tenantsByServer.get(service.fusionpbxServer);
     known.get(service.fusionpbxServer)?.add(service.serviceId);
     if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
-    if (sources.whmcs) items.push(...await compareWithWhmcs(sources.whmcs, service));
+    if (sources.whmcs) items.push(...(await compareWithWhmcs(sources.whmcs, service)));
     const behind = freeswitchBehindItem(service);
     if (behind) items.push(behind);
   }
@@ -278,7 +315,14 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
     tenantCount += tenants.size;
     for (const tenant of tenants.values()) {
       if (known.get(server)!.has(tenant.serviceId) || tenant.status === 'terminated') continue;
-      items.push({ kind: 'tenant_without_service', serviceId: tenant.serviceId, domain: tenant.domainName, expected: `a service in the bridge database${server ? ` bound to server ${server}` : ''}`, actual: `tagged domain (${tenant.status ?? 'no state'})`, fixAction: null });
+      items.push({
+        kind: 'tenant_without_service',
+        serviceId: tenant.serviceId,
+        domain: tenant.domainName,
+        expected: `a service in the bridge database${server ? ` bound to server ${server}` : ''}`,
+        actual: `tagged domain (${tenant.status ?? 'no state'})`,
+        fixAction: null,
+      });
     }
   }
   return { checkedAt: new Date().toISOString(), services: services.length, tenants: tenantCount, whmcsChecked: !!sources.whmcs, items, counts: countKinds(items) };
@@ -299,7 +343,7 @@ function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
     expected: 'FreeSWITCH in step with FusionPBX',
     actual: `${backlog.steps.length} FreeSWITCH step(s) of ${backlog.events.length} event(s) pending since ${backlog.since}${failure}`,
     fixAction: null,
-    note: 'applied automatically once the event socket answers (job freeswitch.backlog); check ESL_HOST, ESL_PASSWORD and the event socket ACL of the tenant\'s FreeSWITCH',
+    note: "applied automatically once the event socket answers (job freeswitch.backlog); check ESL_HOST, ESL_PASSWORD and the event socket ACL of the tenant's FreeSWITCH",
     server: service.fusionpbxServer,
   };
 }

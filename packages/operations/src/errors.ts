@@ -11,8 +11,9 @@ export class PermanentJobError extends Error {
 /** A message safe to store and show: secrets are never part of error messages we build. */
 export function describeError(error: unknown): string {
   // Not `instanceof Error` alone: an error raised in another realm (a vm context, a worker thread) is not one.
-  const message = error instanceof Error || (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string')
-    ? (error as { message: string }).message || String((error as { code?: unknown }).code ?? 'failed')
-    : String(error);
+  const message =
+    error instanceof Error || (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string')
+      ? (error as { message: string }).message || String((error as { code?: unknown }).code ?? 'failed')
+      : String(error);
   return message.slice(0, 2000);
 }

@@ -41,7 +41,8 @@ export interface RerateChange {
 
 /** What a re-rate reads and writes; a dry-run needs no queue, event socket or WHMCS. */
 /** With `targets` the calls are read from the service's own server; without, from `fusionPool` (the CLI passes that server's pool). */
-export type RerateDeps = Pick<OperationsDeps, 'services' | 'pool' | 'config' | 'audit'> & ({ targets: NonNullable<OperationsDeps['targets']> } | { fusionPool: OperationsDeps['fusionPool'] });
+export type RerateDeps = Pick<OperationsDeps, 'services' | 'pool' | 'config' | 'audit'> &
+  ({ targets: NonNullable<OperationsDeps['targets']> } | { fusionPool: OperationsDeps['fusionPool'] });
 
 export interface RerateOptions {
   /** Run everything in the transaction, then roll it back: the outcome says what would change. */
@@ -74,59 +75,69 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
     if (dryRun) throw new RolledBack(outcome);
     return outcome;
   };
-  return withBillingLock(deps.pool, serviceId, (client) => inTransaction(client, async () => {
-    const outcome: RerateOutcome = { serviceId, period, updated: 0, immutable: 0, missing: 0, adjustment: null, dissolvedBatch: null, ...(dryRun ? { changes: [] } : {}) };
-    const ownBatch = batchIdFor(serviceId, period);
-    const batches = new Map((await listBatches(client, { serviceId })).map((batch) => [batch.batchId, batch]));
-    const own = batches.get(ownBatch);
-    if (own && (own.state === 'open' || own.state === 'failed') && (await dissolveBatch(client, ownBatch))) {
-      outcome.dissolvedBatch = ownBatch;
-      batches.delete(ownBatch);
-    }
-    const charges = await listCharges(client, { serviceId, period });
-    const sources = await readCdrsByUuid(fusionPool, charges.map((charge) => charge.xmlCdrUuid), service.tenantDomain ?? '');
-    const present = charges.filter((charge) => sources.has(charge.xmlCdrUuid));
-    outcome.missing = charges.length - present.length;
-    const rating = await loadServiceRating(client, service, deps.config);
-    const rerated = await rateInOrder(rating, present.map((charge) => sources.get(charge.xmlCdrUuid)!), async () => rating.includedSeconds);
-    const byUuid = new Map(present.map((charge) => [charge.xmlCdrUuid, charge]));
-    const isImmutable = (charge: StoredCharge) => charge.batchId !== null && batches.has(charge.batchId);
-    const frozenOld: StoredCharge[] = [];
-    const frozenNew: { amount: string | null }[] = [];
-    for (const charge of rerated) {
-      const old = byUuid.get(charge.xmlCdrUuid)!;
-      if (isImmutable(old)) {
-        frozenOld.push(old);
-        frozenNew.push(charge);
-        continue;
+  return withBillingLock(deps.pool, serviceId, (client) =>
+    inTransaction(client, async () => {
+      const outcome: RerateOutcome = { serviceId, period, updated: 0, immutable: 0, missing: 0, adjustment: null, dissolvedBatch: null, ...(dryRun ? { changes: [] } : {}) };
+      const ownBatch = batchIdFor(serviceId, period);
+      const batches = new Map((await listBatches(client, { serviceId })).map((batch) => [batch.batchId, batch]));
+      const own = batches.get(ownBatch);
+      if (own && (own.state === 'open' || own.state === 'failed') && (await dissolveBatch(client, ownBatch))) {
+        outcome.dissolvedBatch = ownBatch;
+        batches.delete(ownBatch);
       }
-      await updateChargeRating(client, charge);
-      outcome.updated += 1;
-      if (old.amount !== charge.amount || old.status !== charge.status) {
-        outcome.changes?.push({ xmlCdrUuid: charge.xmlCdrUuid, from: { amount: old.amount, status: old.status }, to: { amount: charge.amount, status: charge.status } });
+      const charges = await listCharges(client, { serviceId, period });
+      const sources = await readCdrsByUuid(
+        fusionPool,
+        charges.map((charge) => charge.xmlCdrUuid),
+        service.tenantDomain ?? '',
+      );
+      const present = charges.filter((charge) => sources.has(charge.xmlCdrUuid));
+      outcome.missing = charges.length - present.length;
+      const rating = await loadServiceRating(client, service, deps.config);
+      const rerated = await rateInOrder(
+        rating,
+        present.map((charge) => sources.get(charge.xmlCdrUuid)!),
+        async () => rating.includedSeconds,
+      );
+      const byUuid = new Map(present.map((charge) => [charge.xmlCdrUuid, charge]));
+      const isImmutable = (charge: StoredCharge) => charge.batchId !== null && batches.has(charge.batchId);
+      const frozenOld: StoredCharge[] = [];
+      const frozenNew: { amount: string | null }[] = [];
+      for (const charge of rerated) {
+        const old = byUuid.get(charge.xmlCdrUuid)!;
+        if (isImmutable(old)) {
+          frozenOld.push(old);
+          frozenNew.push(charge);
+          continue;
+        }
+        await updateChargeRating(client, charge);
+        outcome.updated += 1;
+        if (old.amount !== charge.amount || old.status !== charge.status) {
+          outcome.changes?.push({ xmlCdrUuid: charge.xmlCdrUuid, from: { amount: old.amount, status: old.status }, to: { amount: charge.amount, status: charge.status } });
+        }
       }
-    }
-    outcome.immutable = frozenOld.length;
-    if (frozenOld.length === 0) return finish(outcome);
-    const earlier = await listAdjustments(client, { serviceId, sourcePeriod: period, kind: 'rerate' });
-    const alreadyAdjusted = earlier.reduce((sum, adjustment) => sum + parseMoney(adjustment.amount, { allowNegative: true }), 0n);
-    const difference = sumOf(frozenNew) - sumOf(frozenOld) - alreadyAdjusted;
-    if (difference === 0n) return finish(outcome);
-    const amount = formatMoney(difference);
-    await insertAdjustment(client, {
-      adjustmentId: `rerate-${serviceId}-${period}-${earlier.length + 1}`,
-      serviceId,
-      kind: 'rerate',
-      amount,
-      currency: rating.deck?.currency ?? frozenOld[0]?.currency ?? null,
-      sourcePeriod: period,
-      description: `re-rating of ${period} after it was invoiced`,
-    });
-    outcome.adjustment = amount;
-    if (dryRun) return finish(outcome);
-    await deps.audit.append({ actor: 'billing', action: 'billing.rerate_adjustment', serviceId, detail: { period, amount } });
-    return outcome;
-  })).catch((error: unknown) => {
+      outcome.immutable = frozenOld.length;
+      if (frozenOld.length === 0) return finish(outcome);
+      const earlier = await listAdjustments(client, { serviceId, sourcePeriod: period, kind: 'rerate' });
+      const alreadyAdjusted = earlier.reduce((sum, adjustment) => sum + parseMoney(adjustment.amount, { allowNegative: true }), 0n);
+      const difference = sumOf(frozenNew) - sumOf(frozenOld) - alreadyAdjusted;
+      if (difference === 0n) return finish(outcome);
+      const amount = formatMoney(difference);
+      await insertAdjustment(client, {
+        adjustmentId: `rerate-${serviceId}-${period}-${earlier.length + 1}`,
+        serviceId,
+        kind: 'rerate',
+        amount,
+        currency: rating.deck?.currency ?? frozenOld[0]?.currency ?? null,
+        sourcePeriod: period,
+        description: `re-rating of ${period} after it was invoiced`,
+      });
+      outcome.adjustment = amount;
+      if (dryRun) return finish(outcome);
+      await deps.audit.append({ actor: 'billing', action: 'billing.rerate_adjustment', serviceId, detail: { period, amount } });
+      return outcome;
+    }),
+  ).catch((error: unknown) => {
     if (error instanceof RolledBack) return error.outcome;
     throw error;
   });

@@ -76,7 +76,7 @@ export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: Call
     billableSeconds: rated ? outcome.billableSeconds : 0,
     includedSeconds: rated ? outcome.includedSeconds : 0,
     amount: rated ? formatMoney(outcome.amount) : null,
-    currency: rated ? rating.deck?.currency ?? null : null,
+    currency: rated ? (rating.deck?.currency ?? null) : null,
     status: outcome.status,
     reason,
     deckId: rating.deck?.deckId ?? null,
@@ -90,7 +90,12 @@ export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: Call
  * `remainingFor` supplies a period's allowance the first time the period is seen. `remaining`
  * (period → seconds left) is updated in place: a caller may carry it to its next page.
  */
-export async function rateInOrder(rating: ServiceRating, sources: readonly SourceCdr[], remainingFor: (period: string) => Promise<number>, remaining = new Map<string, number>()): Promise<NewCharge[]> {
+export async function rateInOrder(
+  rating: ServiceRating,
+  sources: readonly SourceCdr[],
+  remainingFor: (period: string) => Promise<number>,
+  remaining = new Map<string, number>(),
+): Promise<NewCharge[]> {
   const charges: NewCharge[] = [];
   for (const source of sources) {
     const period = periodOf(source.cdr.startStamp, rating.timeZone);

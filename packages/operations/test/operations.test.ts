@@ -1,28 +1,45 @@
 import { describeError, desiredFromWhmcs, DRIFT_KINDS, includedSecondsOf, planFixes, type DriftItem, type DriftReport } from '../src';
 
-const item = (serviceId: number | null, kind: DriftItem['kind'], fixAction: DriftItem['fixAction'], extra: Partial<DriftItem> = {}): DriftItem => ({ kind, serviceId, domain: null, expected: '', actual: '', fixAction, ...extra });
+const item = (serviceId: number | null, kind: DriftItem['kind'], fixAction: DriftItem['fixAction'], extra: Partial<DriftItem> = {}): DriftItem => ({
+  kind,
+  serviceId,
+  domain: null,
+  expected: '',
+  actual: '',
+  fixAction,
+  ...extra,
+});
 const reportOf = (items: DriftItem[]): DriftReport => ({
-  checkedAt: new Date(0).toISOString(), services: 0, tenants: 0, whmcsChecked: true, items,
+  checkedAt: new Date(0).toISOString(),
+  services: 0,
+  tenants: 0,
+  whmcsChecked: true,
+  items,
   counts: Object.fromEntries(DRIFT_KINDS.map((kind) => [kind, 0])) as DriftReport['counts'],
 });
 
 describe('drift fix plan', () => {
   it('takes one action per service, WHMCS first, and leaves what no job converges to a person', () => {
-    const { planned, manual } = planFixes(reportOf([
-      item(1, 'domain_disabled', 'change_package'),
-      item(1, 'whmcs_status_mismatch', 'suspend'),
-      item(2, 'state_mismatch', 'unsuspend'),
-      item(2, 'domain_disabled', 'unsuspend'),
-      item(3, 'plan_mismatch', 'change_package', { fixPlan: { maxExtensions: 5 } }),
-      item(4, 'tenant_missing', null),
-      item(null, 'fusionpbx_unreachable', null),
-    ]));
+    const { planned, manual } = planFixes(
+      reportOf([
+        item(1, 'domain_disabled', 'change_package'),
+        item(1, 'whmcs_status_mismatch', 'suspend'),
+        item(2, 'state_mismatch', 'unsuspend'),
+        item(2, 'domain_disabled', 'unsuspend'),
+        item(3, 'plan_mismatch', 'change_package', { fixPlan: { maxExtensions: 5 } }),
+        item(4, 'tenant_missing', null),
+        item(null, 'fusionpbx_unreachable', null),
+      ]),
+    );
     expect(Object.fromEntries(planned)).toEqual({
       1: { action: 'suspend', kinds: ['whmcs_status_mismatch'] },
       2: { action: 'unsuspend', kinds: ['state_mismatch', 'domain_disabled'] },
       3: { action: 'change_package', kinds: ['plan_mismatch'], plan: { maxExtensions: 5 } },
     });
-    expect(manual.map((entry) => [entry.serviceId, entry.kind])).toEqual([[4, 'tenant_missing'], [null, 'fusionpbx_unreachable']]);
+    expect(manual.map((entry) => [entry.serviceId, entry.kind])).toEqual([
+      [4, 'tenant_missing'],
+      [null, 'fusionpbx_unreachable'],
+    ]);
   });
 
   it('maps WHMCS statuses to desired states (none for Pending or Fraud)', () => {

@@ -58,8 +58,14 @@ export type JobHandlers<Deps> = { [N in JobName]: (deps: Deps, job: TypedJob<N>)
 
 // Every name in the groups of names.ts is in the catalogue (the catalogue's keys are built from them).
 type ValueOf<T> = T[keyof T];
-type GroupNames = ValueOf<typeof PROVISIONING_JOBS> | ValueOf<typeof FREESWITCH_JOBS> | ValueOf<typeof TENANT_WRITE_JOBS> | ValueOf<typeof MAINTENANCE_JOBS> | ValueOf<typeof CDR_JOBS> | ValueOf<typeof BILLING_JOBS>;
-const everyGroupedNameIsCatalogued: [GroupNames] extends [JobName] ? [JobName] extends [GroupNames] ? true : never : never = true;
+type GroupNames =
+  | ValueOf<typeof PROVISIONING_JOBS>
+  | ValueOf<typeof FREESWITCH_JOBS>
+  | ValueOf<typeof TENANT_WRITE_JOBS>
+  | ValueOf<typeof MAINTENANCE_JOBS>
+  | ValueOf<typeof CDR_JOBS>
+  | ValueOf<typeof BILLING_JOBS>;
+const everyGroupedNameIsCatalogued: [GroupNames] extends [JobName] ? ([JobName] extends [GroupNames] ? true : never) : never = true;
 void everyGroupedNameIsCatalogued;
 
 export const JOB_NAMES = Object.keys(JOBS) as JobName[];
@@ -88,11 +94,24 @@ export function addJobs<N extends JobName>(queues: QueueSet, name: N, jobs: read
 }
 
 /** Creates or updates a repeatable job of the catalogue on its own queue. */
-export async function upsertJobScheduler<N extends JobName>(queues: QueueSet, schedulerId: string, repeat: { every: number }, name: N, payload: JobPayload<N>, opts?: JobsOptions): Promise<void> {
+export async function upsertJobScheduler<N extends JobName>(
+  queues: QueueSet,
+  schedulerId: string,
+  repeat: { every: number },
+  name: N,
+  payload: JobPayload<N>,
+  opts?: JobsOptions,
+): Promise<void> {
   await queues[queueOf(name)].upsertJobScheduler(schedulerId, repeat, { name, data: payload, opts });
 }
 
 /** requeueUnlessLive for a job of the catalogue, on its own queue. */
-export function requeueJobUnlessLive<N extends JobName>(queues: QueueSet, name: N, payload: JobPayload<N>, jobId: string, opts: JobsOptions = {}): Promise<{ previousState: string; added: boolean }> {
+export function requeueJobUnlessLive<N extends JobName>(
+  queues: QueueSet,
+  name: N,
+  payload: JobPayload<N>,
+  jobId: string,
+  opts: JobsOptions = {},
+): Promise<{ previousState: string; added: boolean }> {
   return requeueUnlessLive(queues[queueOf(name)], name, payload, jobId, opts);
 }

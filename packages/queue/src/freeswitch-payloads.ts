@@ -37,7 +37,10 @@ export const freeswitchApplyJobDataSchema = Joi.object<FreeswitchApplyJobData>({
 
 /** Deterministic: the same request with the same steps is one job, however often it is added. */
 export function freeswitchApplyJobId(data: FreeswitchApplyJobData): string {
-  const digest = createHash('sha256').update(JSON.stringify([data.requestId, data.steps])).digest('hex').slice(0, 32);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([data.requestId, data.steps]))
+    .digest('hex')
+    .slice(0, 32);
   return assertValidJobId(`fs-apply-${data.serviceId}-${digest}`);
 }
 

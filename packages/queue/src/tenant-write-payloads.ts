@@ -13,7 +13,10 @@ export interface TenantWriteJobData {
 }
 
 export const tenantWriteJobDataSchema = Joi.object<TenantWriteJobData>({
-  writeId: Joi.string().max(100).pattern(/^tw-[0-9]+-[0-9a-f]{32}$/).required(),
+  writeId: Joi.string()
+    .max(100)
+    .pattern(/^tw-[0-9]+-[0-9a-f]{32}$/)
+    .required(),
   serviceId: Joi.number().integer().min(0).required(),
   requestId: Joi.string().max(100).required(),
 });

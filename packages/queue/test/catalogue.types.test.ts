@@ -4,7 +4,25 @@
  * catalogue's data.
  */
 import type { QueueSet } from '@ictvoip/queue';
-import { addJob, BILLING_JOBS, CDR_JOBS, FREESWITCH_JOBS, isJobName, JOB_NAMES, JOBS, MAINTENANCE_JOBS, PROVISIONING_JOBS, QUEUE_NAMES, queueOf, TENANT_WRITE_JOBS, validateJobPayload, JobPayloadError, type JobHandlers, type JobPayload, type TypedJob } from '@ictvoip/queue';
+import {
+  addJob,
+  BILLING_JOBS,
+  CDR_JOBS,
+  FREESWITCH_JOBS,
+  isJobName,
+  JOB_NAMES,
+  JOBS,
+  MAINTENANCE_JOBS,
+  PROVISIONING_JOBS,
+  QUEUE_NAMES,
+  queueOf,
+  TENANT_WRITE_JOBS,
+  validateJobPayload,
+  JobPayloadError,
+  type JobHandlers,
+  type JobPayload,
+  type TypedJob,
+} from '@ictvoip/queue';
 
 type Handlers = JobHandlers<null>;
 declare const complete: Handlers;
@@ -45,7 +63,7 @@ describe('job catalogue', () => {
     expect(isJobName('toString')).toBe(false);
   });
 
-  it('validates a payload with its job\'s schema', () => {
+  it("validates a payload with its job's schema", () => {
     expect(validateJobPayload(BILLING_JOBS.pushBatch, { serviceId: '7', period: '2026-01' })).toEqual({ serviceId: 7, period: '2026-01' });
     expect(() => validateJobPayload(BILLING_JOBS.pushBatch, { serviceId: 7 })).toThrow(JobPayloadError);
     expect(() => validateJobPayload(MAINTENANCE_JOBS.purgeTerminated, { extra: 1 })).toThrow(JobPayloadError);

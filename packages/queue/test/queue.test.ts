@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '@ictvoip/testkit';
-import { JobIdError, assertValidJobId, createProducerConnection, eventJobId, isRedisUnavailable, provisioningJobDataSchema, validatePayload, JobPayloadError } from '@ictvoip/queue';
+import {
+  JobIdError,
+  assertValidJobId,
+  createProducerConnection,
+  eventJobId,
+  isRedisUnavailable,
+  provisioningJobDataSchema,
+  validatePayload,
+  JobPayloadError,
+} from '@ictvoip/queue';
 
 describe('job ids', () => {
   it('are deterministic and accepted by BullMQ', async () => {

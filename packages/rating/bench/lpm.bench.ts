@@ -15,7 +15,6 @@ interface BenchRate extends DatedPrefix {
   readonly id: number;
 }
 
-
 function digitsOf(random: () => number, count: number): string {
   let out = '';
   for (let i = 0; i < count; i++) out += Math.floor(random() * 10).toString();
@@ -92,8 +91,7 @@ function runCase(size: number, name: CaseName): number {
     const baseline = new BareMapBaseline(deck);
     return measure((digits) => baseline.lookup(digits), numbers);
   }
-  const index: PrefixIndex<BenchRate> =
-    name === 'MapPrefixIndex' ? new MapPrefixIndex(deck) : name === 'TriePrefixIndex' ? new TriePrefixIndex(deck) : new SortedPrefixIndex(deck);
+  const index: PrefixIndex<BenchRate> = name === 'MapPrefixIndex' ? new MapPrefixIndex(deck) : name === 'TriePrefixIndex' ? new TriePrefixIndex(deck) : new SortedPrefixIndex(deck);
   return measure((digits) => index.lookup(digits, at), numbers);
 }
 

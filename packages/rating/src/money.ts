@@ -39,9 +39,7 @@ export function parseMoney(text: string, options: ParseMoneyOptions = {}): Micro
     throw new MoneyFormatError(`${field}: negative amount "${truncate(text)}" is not allowed`);
   }
   if (fraction.length > MICRO_DECIMALS && options.rounding !== 'half-up') {
-    throw new MoneyFormatError(
-      `${field}: "${truncate(text)}" has ${fraction.length} decimal places, at most ${MICRO_DECIMALS} allowed`,
-    );
+    throw new MoneyFormatError(`${field}: "${truncate(text)}" has ${fraction.length} decimal places, at most ${MICRO_DECIMALS} allowed`);
   }
   const magnitude = fractionToMicro(whole as string, fraction);
   return sign === '-' ? -magnitude : magnitude;

@@ -62,7 +62,10 @@ function matchingExitCode(digits: string, exitCodes: readonly string[]): string 
 function requireDigits(text: string, raw: string): string {
   const bad = /[^0-9]/.exec(text);
   if (bad) {
-    throw new NumberFormatError(`number contains "${bad[0]}" at position ${raw.indexOf(bad[0]) + 1}; only digits, a leading '+' and spaces, '-', '.', '(', ')', '/' are allowed`, raw);
+    throw new NumberFormatError(
+      `number contains "${bad[0]}" at position ${raw.indexOf(bad[0]) + 1}; only digits, a leading '+' and spaces, '-', '.', '(', ')', '/' are allowed`,
+      raw,
+    );
   }
   return text;
 }

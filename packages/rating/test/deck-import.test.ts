@@ -143,9 +143,7 @@ describe('rate deck import: public samples', () => {
     expect(result.ok).toBe(true);
     expect(result.layout).toBe('astpp');
     expect(result.columns).toMatchObject({ prefix: 'Code', ratePerMinute: 'Per Minute Cost', connectFee: 'Connect Cost', subsequentIncrement: 'Increment' });
-    expect(result.entries).toEqual([
-      expect.objectContaining({ prefix: '1', destination: 'UNITED STATES', ratePerMinute: 0n, connectFee: 0n, sourceLine: 2 }),
-    ]);
+    expect(result.entries).toEqual([expect.objectContaining({ prefix: '1', destination: 'UNITED STATES', ratePerMinute: 0n, connectFee: 0n, sourceLine: 2 })]);
   });
 
   it('ASTPP origination template (whitespace-only line skipped)', () => {
@@ -172,9 +170,7 @@ describe('rate deck import: public samples', () => {
     ].join('\n');
     const result = importRateDeckCsv(repaired);
     expect(result.ok).toBe(true);
-    expect(result.entries).toEqual([
-      expect.objectContaining({ prefix: '36', connectFee: 383_000n, ratePerMinute: 15_000n, initialIncrement: 30, subsequentIncrement: 6 }),
-    ]);
+    expect(result.entries).toEqual([expect.objectContaining({ prefix: '36', connectFee: 383_000n, ratePerMinute: 15_000n, initialIncrement: 30, subsequentIncrement: 6 })]);
     expect(result.warnings.map((warning) => [warning.line, warning.column])).toEqual([
       [2, 'Grace Time'],
       [3, 'Status'],

@@ -30,8 +30,58 @@ const HEADERS = [
 ];
 
 const cell = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom('49', '4930', '+4915', '1', '001', '0.012', '0.0085', '0.10', '1e-3', '-0.01', '0', '60', '6', '1', '0', '3601', '2026-01-01', '2026-13-45', '2026-01-01T00:00:00+01:00', 'Germany', 'active', 'inactive', 'NaN', 'Infinity', '0x10', '١٢٣') },
-  { weight: 2, arbitrary: fc.constantFrom('"quoted, with comma"', '"with ""quotes"""', '"multi\nline"', '"unterminated', 'a"b', ';', ',', '\t', '#comment', '\ufeff49', '\u0000', '😀', 'e\u0301', '\u202e49', "'; DROP TABLE rates; --", '$(reboot)') },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      '49',
+      '4930',
+      '+4915',
+      '1',
+      '001',
+      '0.012',
+      '0.0085',
+      '0.10',
+      '1e-3',
+      '-0.01',
+      '0',
+      '60',
+      '6',
+      '1',
+      '0',
+      '3601',
+      '2026-01-01',
+      '2026-13-45',
+      '2026-01-01T00:00:00+01:00',
+      'Germany',
+      'active',
+      'inactive',
+      'NaN',
+      'Infinity',
+      '0x10',
+      '١٢٣',
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '"quoted, with comma"',
+      '"with ""quotes"""',
+      '"multi\nline"',
+      '"unterminated',
+      'a"b',
+      ';',
+      ',',
+      '\t',
+      '#comment',
+      '\ufeff49',
+      '\u0000',
+      '😀',
+      'e\u0301',
+      '\u202e49',
+      "'; DROP TABLE rates; --",
+      '$(reboot)',
+    ),
+  },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 12 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5000 }).map((n) => '9'.repeat(n)) },
@@ -41,7 +91,10 @@ const cell = fc.oneof(
 const csvFile = fc
   .record({
     bom: fc.boolean(),
-    header: fc.oneof(fc.constantFrom(...HEADERS), fc.array(cell, { minLength: 1, maxLength: 9 }).map((cells) => cells.join(','))),
+    header: fc.oneof(
+      fc.constantFrom(...HEADERS),
+      fc.array(cell, { minLength: 1, maxLength: 9 }).map((cells) => cells.join(',')),
+    ),
     rows: fc.array(fc.oneof({ weight: 8, arbitrary: fc.array(cell, { minLength: 0, maxLength: 9 }) }, { weight: 1, arbitrary: fc.constant(null) }), { maxLength: 25 }),
     delimiter: fc.constantFrom(',', ',', ';', '\t'),
     newline: fc.constantFrom('\n', '\r\n', '\r'),
@@ -56,7 +109,10 @@ const anyText = fc.oneof(
   { weight: 3, arbitrary: csvFile },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 400 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.constantFrom('', '\n', '\r\n\r\n', '\ufeff', '"', '"\n', ',,,\n,,,', '#only a comment\n', `${CANONICAL_HEADER}\n"unterminated,1,2\n49,DE,0.1,0,60,60,,`) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('', '\n', '\r\n\r\n', '\ufeff', '"', '"\n', ',,,\n,,,', '#only a comment\n', `${CANONICAL_HEADER}\n"unterminated,1,2\n49,DE,0.1,0,60,60,,`),
+  },
 );
 
 /** Everything a report must satisfy, whatever the input. */

@@ -80,12 +80,18 @@ describe('splitIncluded', () => {
 
   it('parts always add up to the whole (property)', () => {
     fc.assert(
-      fc.property(fc.nat(100_000), fc.nat(100_000), fc.bigInt({ min: 0n, max: 10n ** 8n }), fc.bigInt({ min: 0n, max: 10n ** 7n }), (seconds, allowance, ratePerMinute, connectFee) => {
-        const split = splitIncluded({ billableSeconds: seconds, ratePerMinute, connectFee }, allowance);
-        expect(split.includedSeconds + split.billedSeconds).toBe(seconds);
-        expect(split.includedSeconds + split.remainingIncludedSeconds).toBe(allowance);
-        expect(split.amount).toBe(split.billedSeconds > 0 ? connectFee + costForSeconds(ratePerMinute, split.billedSeconds) : 0n);
-      }),
+      fc.property(
+        fc.nat(100_000),
+        fc.nat(100_000),
+        fc.bigInt({ min: 0n, max: 10n ** 8n }),
+        fc.bigInt({ min: 0n, max: 10n ** 7n }),
+        (seconds, allowance, ratePerMinute, connectFee) => {
+          const split = splitIncluded({ billableSeconds: seconds, ratePerMinute, connectFee }, allowance);
+          expect(split.includedSeconds + split.billedSeconds).toBe(seconds);
+          expect(split.includedSeconds + split.remainingIncludedSeconds).toBe(allowance);
+          expect(split.amount).toBe(split.billedSeconds > 0 ? connectFee + costForSeconds(ratePerMinute, split.billedSeconds) : 0n);
+        },
+      ),
     );
   });
 });
@@ -236,7 +242,11 @@ describe('ratePeriod', () => {
     const callArb = fc.record({ billsec: fc.nat(4000), minute: fc.nat(59), number: fc.constantFrom('0301234567', '01511234567', '+15555550100', '+3312345') });
     fc.assert(
       fc.property(fc.array(callArb, { maxLength: 30 }), fc.nat(5000), (raw, allowance) => {
-        const period = ratePeriod(raw.map((call) => cdr({ billsec: call.billsec, startStamp: at(call.minute), destinationNumber: call.number })), context, allowance);
+        const period = ratePeriod(
+          raw.map((call) => cdr({ billsec: call.billsec, startStamp: at(call.minute), destinationNumber: call.number })),
+          context,
+          allowance,
+        );
         let total = 0n;
         let included = 0;
         for (const call of period.calls) {

@@ -134,10 +134,10 @@ export class ApiKeysRepository {
   }
 
   async list(filter: { serviceId?: number; includeRevoked?: boolean } = {}): Promise<ApiKeyRecord[]> {
-    const { rows } = await this.db.query<ApiKeyRow>(
-      `SELECT * FROM api_keys WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2 OR revoked_at IS NULL) ORDER BY id`,
-      [filter.serviceId ?? null, filter.includeRevoked === true],
-    );
+    const { rows } = await this.db.query<ApiKeyRow>(`SELECT * FROM api_keys WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2 OR revoked_at IS NULL) ORDER BY id`, [
+      filter.serviceId ?? null,
+      filter.includeRevoked === true,
+    ]);
     return rows.map(toRecord);
   }
 

@@ -27,6 +27,13 @@ export class AuditRepository {
       'SELECT at, actor, action, service_id, event_id, detail FROM audit_log WHERE service_id = $1 ORDER BY id DESC LIMIT $2',
       [serviceId, limit],
     );
-    return rows.map((row) => ({ at: row.at, actor: row.actor, action: row.action, serviceId: row.service_id === null ? null : Number(row.service_id), eventId: row.event_id, detail: row.detail }));
+    return rows.map((row) => ({
+      at: row.at,
+      actor: row.actor,
+      action: row.action,
+      serviceId: row.service_id === null ? null : Number(row.service_id),
+      eventId: row.event_id,
+      detail: row.detail,
+    }));
   }
 }

@@ -24,7 +24,10 @@ export const ATTENTION_BATCH_STATES: readonly BatchState[] = ['failed', 'unknown
 export const BILLING_CATEGORY_CALLS = 'calls';
 
 export class BillingStoreError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'BillingStoreError';
   }
@@ -233,7 +236,10 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
   if (callCount === 0 && roundInvoiceLine(parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true })) === 0n) return null;
   const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
   if (currencies.length > 1) {
-    throw new BillingStoreError('BILLING_CURRENCY_MIXED', `service ${input.serviceId} has unbilled charges in several currencies (${currencies.join(', ')}); re-rate with one deck`);
+    throw new BillingStoreError(
+      'BILLING_CURRENCY_MIXED',
+      `service ${input.serviceId} has unbilled charges in several currencies (${currencies.join(', ')}); re-rate with one deck`,
+    );
   }
   const chargeSum = parseMoney(sums.amount ?? '0');
   const adjustmentSum = parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true });
@@ -241,8 +247,12 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
   const line = roundInvoiceLine(total);
   const pushToken = pushTokenFor(batchId);
   const draft = {
-    period: input.period, callCount, billedSeconds: Number.parseInt(sums.seconds ?? '0', 10),
-    adjustmentTotal: formatMoney(adjustmentSum), currency: currencies[0] ?? null, pushToken,
+    period: input.period,
+    callCount,
+    billedSeconds: Number.parseInt(sums.seconds ?? '0', 10),
+    adjustmentTotal: formatMoney(adjustmentSum),
+    currency: currencies[0] ?? null,
+    pushToken,
   };
   // Nothing to invoice (zero or a credit) is never pushed: it stays open for markBatchZero.
   const pushStarted = startPush && line > 0n;
@@ -260,8 +270,22 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
        UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL
      )
      SELECT * FROM batch`,
-    [batchId, input.serviceId, input.clientId, input.period, BILLING_CATEGORY_CALLS, draft.currency, formatMoney(total),
-      formatMoney(line, 2), callCount, draft.billedSeconds, draft.adjustmentTotal, describeBatch(draft), pushToken, pushStarted],
+    [
+      batchId,
+      input.serviceId,
+      input.clientId,
+      input.period,
+      BILLING_CATEGORY_CALLS,
+      draft.currency,
+      formatMoney(total),
+      formatMoney(line, 2),
+      callCount,
+      draft.billedSeconds,
+      draft.adjustmentTotal,
+      describeBatch(draft),
+      pushToken,
+      pushStarted,
+    ],
   );
   const row = rows[0];
   if (!row) throw new BillingStoreError('BILLING_BATCH_NOT_CREATED', `batch ${batchId} was not created`);
@@ -311,10 +335,24 @@ async function finalise(db: Pool | PoolClient, batch: BillingBatch, state: 'push
        INSERT INTO audit_log (actor, action, service_id, detail) SELECT $13::text, $14::text, $15::bigint, $16::jsonb WHERE $13::text IS NOT NULL
      )
      SELECT count(*)::int AS n FROM done`,
-    [batch.batchId, state, ids.billableId ?? null, ids.invoiceId ?? null, ids.invoiceItemId ?? null,
-      batch.serviceId, state === 'pushed' ? 'rounding' : 'carry', formatMoney(remainder), batch.currency, batch.period,
-      state === 'pushed' ? `rounding remainder of ${batch.batchId}` : `not invoiced (${batch.total}), carried from ${batch.batchId}`, remainder !== 0n,
-      audit?.actor ?? null, audit?.action ?? null, audit?.serviceId ?? null, JSON.stringify(audit?.detail ?? {})],
+    [
+      batch.batchId,
+      state,
+      ids.billableId ?? null,
+      ids.invoiceId ?? null,
+      ids.invoiceItemId ?? null,
+      batch.serviceId,
+      state === 'pushed' ? 'rounding' : 'carry',
+      formatMoney(remainder),
+      batch.currency,
+      batch.period,
+      state === 'pushed' ? `rounding remainder of ${batch.batchId}` : `not invoiced (${batch.total}), carried from ${batch.batchId}`,
+      remainder !== 0n,
+      audit?.actor ?? null,
+      audit?.action ?? null,
+      audit?.serviceId ?? null,
+      JSON.stringify(audit?.detail ?? {}),
+    ],
   );
 }
 
@@ -412,8 +450,15 @@ export async function insertAdjustment(db: Pool | PoolClient, adjustment: NewAdj
   const { rowCount } = await db.query(
     `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_period, description)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (adjustment_id) DO NOTHING`,
-    [adjustment.adjustmentId, adjustment.serviceId, adjustment.kind, formatMoney(parseMoney(adjustment.amount, { allowNegative: true })),
-      adjustment.currency, adjustment.sourcePeriod, adjustment.description],
+    [
+      adjustment.adjustmentId,
+      adjustment.serviceId,
+      adjustment.kind,
+      formatMoney(parseMoney(adjustment.amount, { allowNegative: true })),
+      adjustment.currency,
+      adjustment.sourcePeriod,
+      adjustment.description,
+    ],
   );
   return rowCount === 1;
 }
@@ -430,8 +475,21 @@ export interface StoredAdjustment {
   batchId: string | null;
 }
 
-export async function listAdjustments(db: Pool | PoolClient, query: { serviceId?: number; pendingOnly?: boolean; sourcePeriod?: string; kind?: string } = {}): Promise<StoredAdjustment[]> {
-  const { rows } = await db.query<{ adjustment_id: string; service_id: string; kind: string; amount: string; currency: string | null; source_period: string | null; source_batch_id: string | null; description: string; batch_id: string | null }>(
+export async function listAdjustments(
+  db: Pool | PoolClient,
+  query: { serviceId?: number; pendingOnly?: boolean; sourcePeriod?: string; kind?: string } = {},
+): Promise<StoredAdjustment[]> {
+  const { rows } = await db.query<{
+    adjustment_id: string;
+    service_id: string;
+    kind: string;
+    amount: string;
+    currency: string | null;
+    source_period: string | null;
+    source_batch_id: string | null;
+    description: string;
+    batch_id: string | null;
+  }>(
     `SELECT adjustment_id, service_id, kind, amount::text, currency, source_period, source_batch_id, description, batch_id FROM billing_adjustments
      WHERE ($1::bigint IS NULL OR service_id = $1) AND (NOT $2 OR batch_id IS NULL) AND ($3::text IS NULL OR source_period = $3)
        AND ($4::text IS NULL OR kind = $4)
@@ -439,9 +497,15 @@ export async function listAdjustments(db: Pool | PoolClient, query: { serviceId?
     [query.serviceId ?? null, query.pendingOnly === true, query.sourcePeriod ?? null, query.kind ?? null],
   );
   return rows.map((row) => ({
-    adjustmentId: row.adjustment_id, serviceId: Number(row.service_id), kind: row.kind, amount: row.amount,
-    currency: row.currency === null ? null : row.currency.trim(), sourcePeriod: row.source_period, sourceBatchId: row.source_batch_id,
-    description: row.description, batchId: row.batch_id,
+    adjustmentId: row.adjustment_id,
+    serviceId: Number(row.service_id),
+    kind: row.kind,
+    amount: row.amount,
+    currency: row.currency === null ? null : row.currency.trim(),
+    sourcePeriod: row.source_period,
+    sourceBatchId: row.source_batch_id,
+    description: row.description,
+    batchId: row.batch_id,
   }));
 }
 

@@ -68,9 +68,22 @@ export async function insertCharges(db: Pool | PoolClient, charges: readonly New
        $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
      ON CONFLICT (xml_cdr_uuid) DO NOTHING`,
     [
-      column('xmlCdrUuid'), column('serviceId'), column('domainName'), column('startStamp'), column('direction'), column('destination'),
-      column('billsec'), column('billableSeconds'), column('includedSeconds'), column('amount'), column('currency'), column('status'),
-      column('reason'), column('deckId'), column('deckRevision'), column('period'),
+      column('xmlCdrUuid'),
+      column('serviceId'),
+      column('domainName'),
+      column('startStamp'),
+      column('direction'),
+      column('destination'),
+      column('billsec'),
+      column('billableSeconds'),
+      column('includedSeconds'),
+      column('amount'),
+      column('currency'),
+      column('status'),
+      column('reason'),
+      column('deckId'),
+      column('deckRevision'),
+      column('period'),
     ],
   );
   return rowCount ?? 0;
@@ -88,9 +101,22 @@ export async function insertNewCharges(db: Pool | PoolClient, charges: readonly 
      ON CONFLICT (xml_cdr_uuid) DO NOTHING
      RETURNING status`,
     [
-      column('xmlCdrUuid'), column('serviceId'), column('domainName'), column('startStamp'), column('direction'), column('destination'),
-      column('billsec'), column('billableSeconds'), column('includedSeconds'), column('amount'), column('currency'), column('status'),
-      column('reason'), column('deckId'), column('deckRevision'), column('period'),
+      column('xmlCdrUuid'),
+      column('serviceId'),
+      column('domainName'),
+      column('startStamp'),
+      column('direction'),
+      column('destination'),
+      column('billsec'),
+      column('billableSeconds'),
+      column('includedSeconds'),
+      column('amount'),
+      column('currency'),
+      column('status'),
+      column('reason'),
+      column('deckId'),
+      column('deckRevision'),
+      column('period'),
     ],
   );
   return rows.map((row) => row.status);
@@ -98,10 +124,10 @@ export async function insertNewCharges(db: Pool | PoolClient, charges: readonly 
 
 /** Included seconds already consumed by a service's calls of one period. */
 export async function includedSecondsUsed(db: Pool | PoolClient, serviceId: number, period: string): Promise<number> {
-  const { rows } = await db.query<{ used: string }>(
-    'SELECT COALESCE(sum(included_seconds), 0)::text AS used FROM cdr_charges WHERE service_id = $1 AND period = $2',
-    [serviceId, period],
-  );
+  const { rows } = await db.query<{ used: string }>('SELECT COALESCE(sum(included_seconds), 0)::text AS used FROM cdr_charges WHERE service_id = $1 AND period = $2', [
+    serviceId,
+    period,
+  ]);
   return Number.parseInt(rows[0]?.used ?? '0', 10);
 }
 
@@ -272,8 +298,18 @@ export async function updateChargeRating(db: Pool | PoolClient, charge: NewCharg
     `UPDATE cdr_charges SET destination = $2, billable_seconds = $3, included_seconds = $4, amount = $5, currency = $6, status = $7,
        reason = $8, deck_id = $9, deck_revision = $10, rated_at = now()
      WHERE xml_cdr_uuid = $1`,
-    [charge.xmlCdrUuid, charge.destination, charge.billableSeconds, charge.includedSeconds, charge.amount, charge.currency, charge.status,
-      charge.reason, charge.deckId, charge.deckRevision],
+    [
+      charge.xmlCdrUuid,
+      charge.destination,
+      charge.billableSeconds,
+      charge.includedSeconds,
+      charge.amount,
+      charge.currency,
+      charge.status,
+      charge.reason,
+      charge.deckId,
+      charge.deckRevision,
+    ],
   );
 }
 

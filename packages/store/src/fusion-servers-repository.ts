@@ -46,7 +46,10 @@ export interface NewFusionServer {
 
 export class FusionServerInputError extends Error {
   readonly code = 'FUSIONPBX_SERVER_INVALID';
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
     this.name = 'FusionServerInputError';
   }
@@ -62,7 +65,10 @@ export class FusionServerConflictError extends Error {
 
 export class FusionServerInUseError extends Error {
   readonly code = 'FUSIONPBX_SERVER_IN_USE';
-  constructor(readonly serverName: string, readonly services: number) {
+  constructor(
+    readonly serverName: string,
+    readonly services: number,
+  ) {
     super(`server ${serverName} still serves ${services} service(s); it cannot be removed`);
     this.name = 'FusionServerInUseError';
   }
@@ -105,13 +111,15 @@ function validDatabaseUrl(url: string): boolean {
 /** Every field checked before anything is written; the first bad one is named. */
 export function validateFusionServer(input: NewFusionServer): void {
   if (!FUSION_SERVER_NAME.test(input.name)) throw new FusionServerInputError('name', 'must be 1-63 characters a-z, 0-9 and -, starting with a letter or digit');
-  if (input.name === DEFAULT_FUSION_SERVER) throw new FusionServerInputError('name', `"${DEFAULT_FUSION_SERVER}" is the server set by FUSIONPBX_DATABASE_URL / ESL_* and cannot be registered`);
+  if (input.name === DEFAULT_FUSION_SERVER)
+    throw new FusionServerInputError('name', `"${DEFAULT_FUSION_SERVER}" is the server set by FUSIONPBX_DATABASE_URL / ESL_* and cannot be registered`);
   // The message never echoes the URL: it may carry a password.
   if (!validDatabaseUrl(input.databaseUrl)) throw new FusionServerInputError('databaseUrl', 'must be a postgres:// or postgresql:// URL with a host and a database');
   if (!HOSTNAME.test(input.eslHost) && !IPV6.test(input.eslHost)) throw new FusionServerInputError('eslHost', 'must be a host name or an IP address');
   if (!Number.isInteger(input.eslPort) || input.eslPort < 1 || input.eslPort > 65535) throw new FusionServerInputError('eslPort', 'must be an integer from 1 to 65535');
   if (input.eslPassword.length === 0 || /[\r\n]/.test(input.eslPassword)) throw new FusionServerInputError('eslPassword', 'must be non-empty and on one line');
-  if (input.whmcsServerId != null && (!Number.isSafeInteger(input.whmcsServerId) || input.whmcsServerId < 1)) throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
+  if (input.whmcsServerId != null && (!Number.isSafeInteger(input.whmcsServerId) || input.whmcsServerId < 1))
+    throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
   if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');
 }
 
@@ -144,7 +152,10 @@ const SELECT_WITH_COUNT = `SELECT s.*, (SELECT count(*) FROM services v WHERE v.
  * listed still opens them (and `ictvoip secrets reseal` moves them to the current key).
  */
 export class FusionServersRepository {
-  constructor(private readonly db: Pool | PoolClient, private readonly keyring: SealingKeyring) {}
+  constructor(
+    private readonly db: Pool | PoolClient,
+    private readonly keyring: SealingKeyring,
+  ) {}
 
   async add(input: NewFusionServer): Promise<FusionServerSummary> {
     validateFusionServer(input);
@@ -154,7 +165,16 @@ export class FusionServersRepository {
       const { rows } = await this.db.query<ServerRow>(
         `INSERT INTO fusionpbx_servers (name, whmcs_server_id, whmcs_hostname, database_url, esl_host, esl_port, esl_password, enabled)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *, 0 AS bound_services`,
-        [input.name, input.whmcsServerId ?? null, input.whmcsHostname ?? null, sealSecrets({ url: input.databaseUrl }, key), input.eslHost, input.eslPort, sealSecrets({ password: input.eslPassword }, key), input.enabled ?? true],
+        [
+          input.name,
+          input.whmcsServerId ?? null,
+          input.whmcsHostname ?? null,
+          sealSecrets({ url: input.databaseUrl }, key),
+          input.eslHost,
+          input.eslPort,
+          sealSecrets({ password: input.eslPassword }, key),
+          input.enabled ?? true,
+        ],
       );
       return summaryOf(rows[0]!, this.keyring);
     } catch (error) {
@@ -214,7 +234,16 @@ export class FusionServersRepository {
       await this.db.query(
         `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8, updated_at = now()
           WHERE name = $1`,
-        [name, next.whmcsServerId ?? null, next.whmcsHostname ?? null, sealSecrets({ url: next.databaseUrl }, key), next.eslHost, next.eslPort, sealSecrets({ password: next.eslPassword }, key), next.enabled ?? true],
+        [
+          name,
+          next.whmcsServerId ?? null,
+          next.whmcsHostname ?? null,
+          sealSecrets({ url: next.databaseUrl }, key),
+          next.eslHost,
+          next.eslPort,
+          sealSecrets({ password: next.eslPassword }, key),
+          next.enabled ?? true,
+        ],
       );
     } catch (error) {
       if ((error as { code?: string }).code !== '23505') throw error;

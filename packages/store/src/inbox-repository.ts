@@ -126,7 +126,18 @@ export class InboxRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (event_id) DO NOTHING
        RETURNING seq, status, attempts, received_at, updated_at`,
-      [event.eventId, event.bodyHash, event.action, event.serviceId, event.clientId, event.payload, event.sealedSecrets, event.jobId, event.requestId ?? null, event.status ?? 'received'],
+      [
+        event.eventId,
+        event.bodyHash,
+        event.action,
+        event.serviceId,
+        event.clientId,
+        event.payload,
+        event.sealedSecrets,
+        event.jobId,
+        event.requestId ?? null,
+        event.status ?? 'received',
+      ],
     );
     if (inserted.rows[0]) return { inserted: true, event: insertedEvent(event, inserted.rows[0]) };
     const existing = await this.get(event.eventId);

@@ -7,7 +7,10 @@ export interface Migration {
 
 export class MigrationError extends Error {
   readonly code = 'MIGRATION_FAILED';
-  constructor(readonly version: string, cause: unknown) {
+  constructor(
+    readonly version: string,
+    cause: unknown,
+  ) {
     super(`migration ${version} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'MigrationError';
   }

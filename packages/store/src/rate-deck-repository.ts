@@ -16,7 +16,10 @@ import { inTransaction } from './transaction';
 /** Bad arguments to importRateDeck / setPlanRateDeck (not a bad CSV line: that is the report). */
 export class RateDeckStoreError extends Error {
   readonly code = 'RATE_DECK_OPTIONS_INVALID';
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
     this.name = 'RateDeckStoreError';
   }
@@ -118,8 +121,15 @@ async function saveDeck(client: PoolClient, name: string, entries: readonly Rate
        revision = rate_decks.revision + 1, updated_at = now()
      RETURNING deck_id, revision`,
     [
-      name, options.currency, plan.countryCode, plan.nationalPrefix ?? '0', plan.internationalPrefixes ?? ['00'], plan.bareNumbers ?? 'national',
-      decimal(markup.percent, 'markup.percent'), decimal(markup.fixedPerMinute, 'markup.fixedPerMinute'), decimal(markup.fixedPerCall, 'markup.fixedPerCall'),
+      name,
+      options.currency,
+      plan.countryCode,
+      plan.nationalPrefix ?? '0',
+      plan.internationalPrefixes ?? ['00'],
+      plan.bareNumbers ?? 'national',
+      decimal(markup.percent, 'markup.percent'),
+      decimal(markup.fixedPerMinute, 'markup.fixedPerMinute'),
+      decimal(markup.fixedPerCall, 'markup.fixedPerCall'),
       entries.length,
     ],
   );
@@ -279,7 +289,8 @@ export interface RateDeckImportPreview {
 }
 
 const rateKey = (entry: RateEntry) => `${entry.prefix}@${entry.effectiveFrom.toISOString()}`;
-const rateTerms = (entry: RateEntry) => [entry.destination, entry.ratePerMinute, entry.connectFee, entry.initialIncrement, entry.subsequentIncrement, entry.effectiveTo?.toISOString() ?? ''].join('|');
+const rateTerms = (entry: RateEntry) =>
+  [entry.destination, entry.ratePerMinute, entry.connectFee, entry.initialIncrement, entry.subsequentIncrement, entry.effectiveTo?.toISOString() ?? ''].join('|');
 
 /**
  * Makes importRateDeck's checks (same errors) and compares the file with the stored deck of that
@@ -290,7 +301,10 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
   const report = importRateDeckCsv(csvText, { ...options.csv });
   const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0 };
   if (!report.ok) return { ok: false, report, ...empty };
-  const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>('SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1', [name]);
+  const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>(
+    'SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1',
+    [name],
+  );
   const deck = rows[0];
   const stored = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
   const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));

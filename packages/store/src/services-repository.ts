@@ -114,13 +114,24 @@ export class ServicesRepository {
          last_event_id = EXCLUDED.last_event_id,
          updated_at = now()
        RETURNING *`,
-      [change.serviceId, change.clientId, change.desiredState, change.plan ? JSON.stringify(change.plan) : null, change.eventId, change.newGeneration === true, change.fusionpbxServer ?? null],
+      [
+        change.serviceId,
+        change.clientId,
+        change.desiredState,
+        change.plan ? JSON.stringify(change.plan) : null,
+        change.eventId,
+        change.newGeneration === true,
+        change.fusionpbxServer ?? null,
+      ],
     );
     return toRecord(rows[0]);
   }
 
   /** The observed side of a service; `pendingApply` is written only when given (null clears the FreeSWITCH backlog). */
-  async recordObserved(serviceId: number, observed: { state: string; tenantDomain?: string | null; properties?: Record<string, unknown>; pendingApply?: FreeswitchBacklog | null }): Promise<void> {
+  async recordObserved(
+    serviceId: number,
+    observed: { state: string; tenantDomain?: string | null; properties?: Record<string, unknown>; pendingApply?: FreeswitchBacklog | null },
+  ): Promise<void> {
     const setsBacklog = observed.pendingApply !== undefined;
     await this.db.query(
       `UPDATE services SET observed_state = $2,
@@ -129,13 +140,22 @@ export class ServicesRepository {
          pending_apply = CASE WHEN $6 THEN $5::jsonb ELSE pending_apply END,
          updated_at = now()
        WHERE service_id = $1`,
-      [serviceId, observed.state, observed.tenantDomain ?? null, observed.properties ? JSON.stringify(observed.properties) : null, observed.pendingApply == null ? null : JSON.stringify(observed.pendingApply), setsBacklog],
+      [
+        serviceId,
+        observed.state,
+        observed.tenantDomain ?? null,
+        observed.properties ? JSON.stringify(observed.properties) : null,
+        observed.pendingApply == null ? null : JSON.stringify(observed.pendingApply),
+        setsBacklog,
+      ],
     );
   }
 
   /** The service's FreeSWITCH backlog, locked until the caller's transaction ends (call on a client in one). */
   async lockFreeswitchBacklog(serviceId: number): Promise<FreeswitchBacklog | null> {
-    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1 FOR UPDATE', [serviceId]);
+    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1 FOR UPDATE', [
+      serviceId,
+    ]);
     return rows[0] ? parseFreeswitchBacklog(rows[0].pending_apply, rows[0].updated_at) : null;
   }
 
@@ -235,12 +255,20 @@ export function parseFreeswitchBacklog(raw: unknown, updatedAt: Date = new Date(
       version,
       origin: typeof raw.origin === 'number' ? raw.origin : version,
       steps,
-      events: raw.events.filter(isObject).map((e) => ({ eventId: String(e.eventId), action: String(e.action ?? 'unknown'), message: String(e.message ?? ''), serviceProperties: isObject(e.serviceProperties) ? e.serviceProperties : {} })),
+      events: raw.events.filter(isObject).map((e) => ({
+        eventId: String(e.eventId),
+        action: String(e.action ?? 'unknown'),
+        message: String(e.message ?? ''),
+        serviceProperties: isObject(e.serviceProperties) ? e.serviceProperties : {},
+      })),
       since: typeof raw.since === 'string' ? raw.since : updatedAt.toISOString(),
       lastError: typeof raw.lastError === 'string' ? raw.lastError : null,
       attempts: typeof raw.attempts === 'number' ? raw.attempts : 0,
     };
   }
-  const events = typeof raw.eventId === 'string' ? [{ eventId: raw.eventId, action: 'unknown', message: String(raw.message ?? ''), serviceProperties: isObject(raw.serviceProperties) ? raw.serviceProperties : {} }] : [];
+  const events =
+    typeof raw.eventId === 'string'
+      ? [{ eventId: raw.eventId, action: 'unknown', message: String(raw.message ?? ''), serviceProperties: isObject(raw.serviceProperties) ? raw.serviceProperties : {} }]
+      : [];
   return { version: 1, origin: 1, steps, events, since: updatedAt.toISOString(), lastError: null, attempts: 0 };
 }

@@ -38,8 +38,7 @@ export interface TenantWrite {
 export type NewTenantWrite = Pick<TenantWrite, 'writeId' | 'serviceId' | 'resource' | 'operation' | 'target' | 'input' | 'sealedSecrets' | 'requestId'>;
 
 export type TenantWriteOutcome =
-  | { status: 'succeeded'; httpStatus: number; result: Record<string, unknown> }
-  | { status: 'rejected' | 'failed'; httpStatus: number; error: TenantWriteError };
+  { status: 'succeeded'; httpStatus: number; result: Record<string, unknown> } | { status: 'rejected' | 'failed'; httpStatus: number; error: TenantWriteError };
 
 export const FINISHED_WRITE_STATUSES: readonly TenantWriteStatus[] = ['succeeded', 'rejected', 'failed'];
 
@@ -134,10 +133,10 @@ export class TenantWritesRepository {
   }
 
   async markRetrying(writeId: string, error: string): Promise<void> {
-    await this.db.query(
-      `UPDATE tenant_writes SET status = 'queued', error = $2, updated_at = now() WHERE write_id = $1 AND ${UNFINISHED}`,
-      [writeId, { code: 'RETRYING', message: error }],
-    );
+    await this.db.query(`UPDATE tenant_writes SET status = 'queued', error = $2, updated_at = now() WHERE write_id = $1 AND ${UNFINISHED}`, [
+      writeId,
+      { code: 'RETRYING', message: error },
+    ]);
   }
 
   /**
@@ -170,10 +169,9 @@ export class TenantWritesRepository {
    * finished more than `keepDays` ago (the window in which a repeated request gets the same answer).
    */
   async purge(secretHours: number, keepDays: number): Promise<{ secretsWiped: number; deleted: number }> {
-    const wiped = await this.db.query(
-      `UPDATE tenant_writes SET sealed_secrets = NULL WHERE finished_at < now() - make_interval(hours => $1) AND sealed_secrets IS NOT NULL`,
-      [secretHours],
-    );
+    const wiped = await this.db.query(`UPDATE tenant_writes SET sealed_secrets = NULL WHERE finished_at < now() - make_interval(hours => $1) AND sealed_secrets IS NOT NULL`, [
+      secretHours,
+    ]);
     const deleted = await this.db.query(`DELETE FROM tenant_writes WHERE finished_at < now() - make_interval(days => $1)`, [keepDays]);
     return { secretsWiped: wiped.rowCount ?? 0, deleted: deleted.rowCount ?? 0 };
   }

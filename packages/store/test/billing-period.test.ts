@@ -1,7 +1,8 @@
 import { BillingPeriodError, periodOf } from '@ictvoip/store';
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
-const formatter = (timeZone: string) => formatters.get(timeZone) ?? formatters.set(timeZone, new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit' })).get(timeZone)!;
+const formatter = (timeZone: string) =>
+  formatters.get(timeZone) ?? formatters.set(timeZone, new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit' })).get(timeZone)!;
 
 /** What periodOf must answer, computed the slow way (no cache) from the zone's own calendar. */
 function expectedPeriod(at: Date, timeZone: string): string {

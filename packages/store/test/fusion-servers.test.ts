@@ -20,7 +20,12 @@ let pool: Pool;
 let registry: FusionServersRepository;
 
 const server = (name: string, extra: Partial<NewFusionServer> = {}): NewFusionServer => ({
-  name, databaseUrl: `postgres://pbx:Url-Secret-${name}@db.${name}.example.net:5432/fusionpbx`, eslHost: `fs.${name}.example.net`, eslPort: 8021, eslPassword: `Esl-Secret-${name}`, ...extra,
+  name,
+  databaseUrl: `postgres://pbx:Url-Secret-${name}@db.${name}.example.net:5432/fusionpbx`,
+  eslHost: `fs.${name}.example.net`,
+  eslPort: 8021,
+  eslPassword: `Esl-Secret-${name}`,
+  ...extra,
 });
 
 beforeAll(async () => {

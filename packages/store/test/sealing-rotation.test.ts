@@ -36,14 +36,33 @@ async function seedRows(keyring: SealingKeyring, tag: string, legacy = false): P
   seq += 1;
   const seal = (value: Record<string, string>) => (legacy ? sealLegacy(value, WEBHOOK_SECRET) : sealSecrets(value, keyring));
   const eventId = randomUUID();
-  await new InboxRepository(pool).record({ eventId, bodyHash: 'h', action: 'create', serviceId: 900 + seq, clientId: 1, payload: {}, sealedSecrets: seal({ servicePassword: `Svc-${tag}` }), jobId: `job-${eventId}` });
+  await new InboxRepository(pool).record({
+    eventId,
+    bodyHash: 'h',
+    action: 'create',
+    serviceId: 900 + seq,
+    clientId: 1,
+    payload: {},
+    sealedSecrets: seal({ servicePassword: `Svc-${tag}` }),
+    jobId: `job-${eventId}`,
+  });
   const writeId = `tw-${900 + seq}-${'0'.repeat(31)}${seq % 10}`;
-  await new TenantWritesRepository(pool).record({ writeId, serviceId: 900 + seq, resource: 'extension', operation: 'create', target: '100', input: {}, sealedSecrets: seal({ password: `Ext-${tag}` }), requestId: `r-${seq}` });
+  await new TenantWritesRepository(pool).record({
+    writeId,
+    serviceId: 900 + seq,
+    resource: 'extension',
+    operation: 'create',
+    target: '100',
+    input: {},
+    sealedSecrets: seal({ password: `Ext-${tag}` }),
+    requestId: `r-${seq}`,
+  });
   const server = `pbx-${tag}`;
-  await pool.query(
-    `INSERT INTO fusionpbx_servers (name, database_url, esl_host, esl_port, esl_password) VALUES ($1, $2, 'fs.example.net', 8021, $3)`,
-    [server, seal({ url: `postgres://u:Url-${tag}@db.example.net/fusionpbx` }), seal({ password: `Esl-${tag}` })],
-  );
+  await pool.query(`INSERT INTO fusionpbx_servers (name, database_url, esl_host, esl_port, esl_password) VALUES ($1, $2, 'fs.example.net', 8021, $3)`, [
+    server,
+    seal({ url: `postgres://u:Url-${tag}@db.example.net/fusionpbx` }),
+    seal({ password: `Esl-${tag}` }),
+  ]);
   return { eventId, writeId, server };
 }
 
@@ -127,10 +146,12 @@ describe('rotating SEALING_KEY', () => {
     const stray = await seedRows(testKeyring(['k9']), 'stray');
     const report = await resealAll(pool, testKeyring(['k2']));
     expect(report.resealed).toBe(0);
-    expect(report.unreadable).toEqual(expect.arrayContaining([
-      { table: 'webhook_inbox', column: 'sealed_secrets', row: stray.eventId, keyId: 'k9', code: 'SEALED_SECRET_UNKNOWN_KEY' },
-      { table: 'fusionpbx_servers', column: 'esl_password', row: stray.server, keyId: 'k9', code: 'SEALED_SECRET_UNKNOWN_KEY' },
-    ]));
+    expect(report.unreadable).toEqual(
+      expect.arrayContaining([
+        { table: 'webhook_inbox', column: 'sealed_secrets', row: stray.eventId, keyId: 'k9', code: 'SEALED_SECRET_UNKNOWN_KEY' },
+        { table: 'fusionpbx_servers', column: 'esl_password', row: stray.server, keyId: 'k9', code: 'SEALED_SECRET_UNKNOWN_KEY' },
+      ]),
+    );
     expect(report.unreadable).toHaveLength(4);
     expect(JSON.stringify(report)).not.toContain('stray@');
     await expect(new FusionServersRepository(pool, testKeyring(['k2'])).spec(stray.server)).rejects.toMatchObject({ code: 'SEALED_SECRET_UNKNOWN_KEY', keyId: 'k9' });

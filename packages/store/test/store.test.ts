@@ -107,7 +107,7 @@ describe('inbox', () => {
     expect(row).toMatchObject({ status: 'succeeded', sealedSecrets: null, attempts: 1, result: { message: 'done' } });
   });
 
-  it('lists a service\'s unfinished events in arrival order', async () => {
+  it("lists a service's unfinished events in arrival order", async () => {
     const inbox = new InboxRepository(pool);
     const serviceId = 9001;
     const a = await inbox.record(newEvent({ serviceId, action: 'create' }));
@@ -153,11 +153,12 @@ describe('sealed secrets', () => {
 describe('service lock', () => {
   it('serialises work on one service across connections', async () => {
     const order: string[] = [];
-    const slow = (name: string) => withServiceLock(pool, 77, async () => {
-      order.push(`${name}:start`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      order.push(`${name}:end`);
-    });
+    const slow = (name: string) =>
+      withServiceLock(pool, 77, async () => {
+        order.push(`${name}:start`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        order.push(`${name}:end`);
+      });
     await Promise.all([slow('a'), slow('b'), slow('c')]);
     for (let i = 0; i < order.length; i += 2) {
       expect(order[i].split(':')[0]).toBe(order[i + 1].split(':')[0]);
@@ -167,12 +168,13 @@ describe('service lock', () => {
   it('lets different services run at once', async () => {
     let concurrent = 0;
     let peak = 0;
-    const work = (serviceId: number) => withServiceLock(pool, serviceId, async () => {
-      concurrent += 1;
-      peak = Math.max(peak, concurrent);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      concurrent -= 1;
-    });
+    const work = (serviceId: number) =>
+      withServiceLock(pool, serviceId, async () => {
+        concurrent += 1;
+        peak = Math.max(peak, concurrent);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        concurrent -= 1;
+      });
     await Promise.all([work(1001), work(1002), work(1003)]);
     expect(peak).toBe(3);
   });

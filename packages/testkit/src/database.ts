@@ -28,7 +28,10 @@ async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
 
 /** Creates an empty database with a unique name; `drop()` removes it, ending stray connections. */
 export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
-  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]/g, '_').slice(0, 20);
+  const safeLabel = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '_')
+    .slice(0, 20);
   const name = `ictvoip_${safeLabel}_${randomBytes(5).toString('hex')}`;
   await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
   return {

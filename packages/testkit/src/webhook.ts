@@ -33,7 +33,11 @@ export interface SignedPostOptions {
 }
 
 /** POSTs raw bytes to the webhook, signed like the WHMCS module signs them (unless told otherwise). */
-export async function postWebhook(baseUrl: string, body: string | Buffer, options: SignedPostOptions = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+export async function postWebhook(
+  baseUrl: string,
+  body: string | Buffer,
+  options: SignedPostOptions = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const raw = typeof body === 'string' ? Buffer.from(body) : body;
   const headers: Record<string, string> = {

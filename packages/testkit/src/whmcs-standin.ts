@@ -145,11 +145,13 @@ export interface WhmcsStandin {
 }
 
 class StandinRefusal extends Error {
-  constructor(message: string, readonly httpStatus = 200) {
+  constructor(
+    message: string,
+    readonly httpStatus = 200,
+  ) {
     super(message);
   }
 }
-
 
 const MONEY = /^(-?)(\d+)(?:\.(\d{1,2}))?$/;
 
@@ -225,8 +227,16 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     const id = client.id ?? ++ids.client;
     ids.client = Math.max(ids.client, id);
     const row: StandinClient = {
-      id, uuid: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`, firstname: 'Test', lastname: `Client ${id}`,
-      companyname: '', email: `client${id}@example.test`, status: 'Active', currency: 1, currency_code: 'USD', ...client,
+      id,
+      uuid: `00000000-0000-4000-8000-${String(id).padStart(12, '0')}`,
+      firstname: 'Test',
+      lastname: `Client ${id}`,
+      companyname: '',
+      email: `client${id}@example.test`,
+      status: 'Active',
+      currency: 1,
+      currency_code: 'USD',
+      ...client,
     };
     state.clients.set(id, row);
     return row;
@@ -236,10 +246,26 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     const id = service.id ?? ++ids.service;
     ids.service = Math.max(ids.service, id);
     const row: StandinService = {
-      id, orderid: id, pid: 1, name: 'Hosted PBX', domain: `tenant${id}.pbx.test`, serverid: 1, status: 'Active',
-      billingcycle: 'Monthly', regdate: '2025-01-01', nextduedate: '2025-02-01', recurringamount: '20.00', username: `tenant${id}`,
-      password: `pw-${id}`, notes: '', suspendreason: '', overideautosuspend: false, overidesuspenduntil: '0000-00-00',
-      customfields: [], configoptions: [], ...service,
+      id,
+      orderid: id,
+      pid: 1,
+      name: 'Hosted PBX',
+      domain: `tenant${id}.pbx.test`,
+      serverid: 1,
+      status: 'Active',
+      billingcycle: 'Monthly',
+      regdate: '2025-01-01',
+      nextduedate: '2025-02-01',
+      recurringamount: '20.00',
+      username: `tenant${id}`,
+      password: `pw-${id}`,
+      notes: '',
+      suspendreason: '',
+      overideautosuspend: false,
+      overidesuspenduntil: '0000-00-00',
+      customfields: [],
+      configoptions: [],
+      ...service,
     };
     row.customfields = row.customfields.map((field) => ({ ...field, id: field.id || ++ids.customField }));
     state.services.set(id, row);
@@ -267,11 +293,26 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
   const invoiceTotal = (invoice: StandinInvoice) => fromCents(invoice.items.reduce((sum, item) => sum + toCents(item.amount), 0n));
 
   const productRow = (row: StandinService) => ({
-    id: row.id, clientid: String(row.clientid), orderid: row.orderid, pid: String(row.pid), regdate: row.regdate, name: row.name,
-    domain: row.domain, serverid: row.serverid, status: row.status, billingcycle: row.billingcycle, nextduedate: row.nextduedate,
-    recurringamount: row.recurringamount, username: row.username, password: row.password, overideautosuspend: row.overideautosuspend ? 1 : 0,
-    overidesuspenduntil: row.overidesuspenduntil, notes: row.notes,
-    customfields: row.customfields.length ? { customfield: row.customfields.map((field) => ({ id: field.id, name: field.name, translated_name: field.name, value: field.value })) } : '',
+    id: row.id,
+    clientid: String(row.clientid),
+    orderid: row.orderid,
+    pid: String(row.pid),
+    regdate: row.regdate,
+    name: row.name,
+    domain: row.domain,
+    serverid: row.serverid,
+    status: row.status,
+    billingcycle: row.billingcycle,
+    nextduedate: row.nextduedate,
+    recurringamount: row.recurringamount,
+    username: row.username,
+    password: row.password,
+    overideautosuspend: row.overideautosuspend ? 1 : 0,
+    overidesuspenduntil: row.overidesuspenduntil,
+    notes: row.notes,
+    customfields: row.customfields.length
+      ? { customfield: row.customfields.map((field) => ({ id: field.id, name: field.name, translated_name: field.name, value: field.value })) }
+      : '',
     configoptions: row.configoptions.length ? { configoption: row.configoptions } : '',
   });
 
@@ -287,8 +328,13 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       const start = Number(params.limitstart ?? 0);
       const page = rows.slice(start, start + Number(params.limitnum ?? 25));
       return {
-        result: 'success', clientid: params.clientid ?? '', serviceid: params.serviceid ?? null, totalresults: String(rows.length),
-        startnumber: start, numreturned: page.length, products: page.length ? { product: page.map(productRow) } : '',
+        result: 'success',
+        clientid: params.clientid ?? '',
+        serviceid: params.serviceid ?? null,
+        totalresults: String(rows.length),
+        startnumber: start,
+        numreturned: page.length,
+        products: page.length ? { product: page.map(productRow) } : '',
       };
     },
     GetClientsDetails: (params) => {
@@ -308,8 +354,15 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       if (newApi && !['hours', 'quantity'].includes(params.unit ?? '')) throw new StandinRefusal('Invalid Unit. Valid options are: hours, quantity');
       const amount = fromCents(toCents(params.amount ?? ''));
       const item: StandinBillableItem = {
-        id: ++ids.billable, clientid, description: params.description, amount, unit: newApi ? params.unit : 'hours',
-        quantity: (newApi ? params.quantity : params.hours) ?? '0', invoiceaction, duedate: params.duedate ?? '', invoiceId: null,
+        id: ++ids.billable,
+        clientid,
+        description: params.description,
+        amount,
+        unit: newApi ? params.unit : 'hours',
+        quantity: (newApi ? params.quantity : params.hours) ?? '0',
+        invoiceaction,
+        duedate: params.duedate ?? '',
+        invoiceId: null,
       };
       state.billableItems.push(item);
       // As in WHMCS's documented example, this action answers with `status` rather than `result`.
@@ -324,20 +377,45 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       const start = Number(params.limitstart ?? 0);
       const page = rows.slice(start, start + Number(params.limitnum ?? 25));
       return {
-        result: 'success', totalresults: rows.length, startnumber: start, numreturned: page.length,
-        invoices: page.length ? { invoice: page.map((invoice) => ({
-          id: invoice.id, userid: String(invoice.userid), invoicenum: '', date: invoice.date, duedate: invoice.duedate,
-          subtotal: invoiceTotal(invoice), total: invoiceTotal(invoice), status: invoice.status, notes: invoice.notes, currencycode: 'USD',
-        })) } : '',
+        result: 'success',
+        totalresults: rows.length,
+        startnumber: start,
+        numreturned: page.length,
+        invoices: page.length
+          ? {
+              invoice: page.map((invoice) => ({
+                id: invoice.id,
+                userid: String(invoice.userid),
+                invoicenum: '',
+                date: invoice.date,
+                duedate: invoice.duedate,
+                subtotal: invoiceTotal(invoice),
+                total: invoiceTotal(invoice),
+                status: invoice.status,
+                notes: invoice.notes,
+                currencycode: 'USD',
+              })),
+            }
+          : '',
       };
     },
     GetInvoice: (params) => {
       const invoice = state.invoices.find((row) => row.id === Number(params.invoiceid));
       if (!invoice) throw new StandinRefusal('Invoice ID Not Found');
       return {
-        result: 'success', invoiceid: invoice.id, invoicenum: '', userid: invoice.userid, date: invoice.date, duedate: invoice.duedate,
-        subtotal: invoiceTotal(invoice), total: invoiceTotal(invoice), balance: invoiceTotal(invoice), status: invoice.status, notes: invoice.notes,
-        items: invoice.items.length ? { item: invoice.items.map((item) => ({ ...item, relid: String(item.relid) })) } : '', transactions: '',
+        result: 'success',
+        invoiceid: invoice.id,
+        invoicenum: '',
+        userid: invoice.userid,
+        date: invoice.date,
+        duedate: invoice.duedate,
+        subtotal: invoiceTotal(invoice),
+        total: invoiceTotal(invoice),
+        balance: invoiceTotal(invoice),
+        status: invoice.status,
+        notes: invoice.notes,
+        items: invoice.items.length ? { item: invoice.items.map((item) => ({ ...item, relid: String(item.relid) })) } : '',
+        transactions: '',
       };
     },
     ModuleSuspend: (params) => {
@@ -450,7 +528,9 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       }
       const params = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
       if (params.responsetype !== 'json') {
-        response.writeHead(200, { 'content-type': 'text/xml' }).end('<?xml version="1.0" encoding="utf-8"?><whmcsapi><result>error</result><message>responsetype json expected by the stand-in</message></whmcsapi>');
+        response
+          .writeHead(200, { 'content-type': 'text/xml' })
+          .end('<?xml version="1.0" encoding="utf-8"?><whmcsapi><result>error</result><message>responsetype json expected by the stand-in</message></whmcsapi>');
         return;
       }
       handle(params, request.socket.remoteAddress ?? '', response);
@@ -469,7 +549,9 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     identifier,
     secret,
     state,
-    setFaults: (next) => { faults = next; },
+    setFaults: (next) => {
+      faults = next;
+    },
     addClient,
     addService,
     invoiceBillableItems,

@@ -10,11 +10,7 @@ export interface WhitelistLineError {
   readonly message: string;
 }
 
-export type WhitelistErrorCode =
-  | 'WHITELIST_INVALID'
-  | 'WHITELIST_FILE_MISSING'
-  | 'WHITELIST_READ_FAILED'
-  | 'WHITELIST_TOO_LARGE';
+export type WhitelistErrorCode = 'WHITELIST_INVALID' | 'WHITELIST_FILE_MISSING' | 'WHITELIST_READ_FAILED' | 'WHITELIST_TOO_LARGE';
 
 export class WhitelistError extends Error {
   override readonly name = 'WhitelistError';

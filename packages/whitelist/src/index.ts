@@ -2,12 +2,5 @@ export { WhitelistError, TrustProxyError, type WhitelistErrorCode, type Whitelis
 export { canonicalPeer, type CidrRange } from './address';
 export { parseWhitelist, type ParseResult, type WhitelistEntry } from './parse';
 export { Whitelist, compileWhitelist } from './whitelist';
-export {
-  WhitelistWatcher,
-  loadWhitelist,
-  type LoadWhitelistOptions,
-  type ReloadOutcome,
-  type WhitelistLogger,
-  type WhitelistSnapshot,
-} from './watcher';
+export { WhitelistWatcher, loadWhitelist, type LoadWhitelistOptions, type ReloadOutcome, type WhitelistLogger, type WhitelistSnapshot } from './watcher';
 export { parseTrustProxy, peerAddress, type PeerRequest, type TrustProxy } from './trust-proxy';

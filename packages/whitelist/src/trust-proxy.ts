@@ -78,7 +78,10 @@ function forwardedHops(request: PeerRequest): string[] {
   if (header === undefined) return [];
   const joined = typeof header === 'string' ? header : header.join(',');
   if (joined.trim().length === 0) return [];
-  return joined.split(',').map((hop) => hop.trim()).reverse();
+  return joined
+    .split(',')
+    .map((hop) => hop.trim())
+    .reverse();
 }
 
 function isTrustedHop(trust: TrustProxy, hop: string, index: number): boolean {

@@ -40,25 +40,36 @@ describe('Whitelist.isAllowed', () => {
     expect(listOf(entry).isAllowed(peer)).toBe(allowed);
   });
 
-  test.each(['10.0.0.0/8', '10.20.30.0/24', '192.0.2.128/25', '0.0.0.0/0', '192.0.2.5/32', '255.255.255.255/32',
-    '2001:db8::/32', '2001:db8::/127', '::/0', '2001:db8::1/128', '::/128', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128'])(
-    'CIDR edges of %s: first and last inside, neighbours outside',
-    (cidr) => {
-      const list = listOf(cidr);
-      const { first, last, before, after } = cidrEdges(cidr);
-      expect(list.isAllowed(first)).toBe(true);
-      expect(list.isAllowed(last)).toBe(true);
-      if (before !== null) expect(list.isAllowed(before)).toBe(false);
-      if (after !== null) expect(list.isAllowed(after)).toBe(false);
-      // /0 covers its whole family: there is no neighbour outside it
-      expect(before === null && after === null).toBe(cidr.endsWith('/0'));
+  test.each([
+    '10.0.0.0/8',
+    '10.20.30.0/24',
+    '192.0.2.128/25',
+    '0.0.0.0/0',
+    '192.0.2.5/32',
+    '255.255.255.255/32',
+    '2001:db8::/32',
+    '2001:db8::/127',
+    '::/0',
+    '2001:db8::1/128',
+    '::/128',
+    'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128',
+  ])('CIDR edges of %s: first and last inside, neighbours outside', (cidr) => {
+    const list = listOf(cidr);
+    const { first, last, before, after } = cidrEdges(cidr);
+    expect(list.isAllowed(first)).toBe(true);
+    expect(list.isAllowed(last)).toBe(true);
+    if (before !== null) expect(list.isAllowed(before)).toBe(false);
+    if (after !== null) expect(list.isAllowed(after)).toBe(false);
+    // /0 covers its whole family: there is no neighbour outside it
+    expect(before === null && after === null).toBe(cidr.endsWith('/0'));
+  });
+
+  test.each(['', ' ', 'garbage', '300.0.0.1', '127.1', '127.0.0.1/8', '::1/128', '[::1]', '127.0.0.1:80', '%eth0', '::1%', '1.2.3.4%eth0', 'a'.repeat(10_000)])(
+    'garbage peer %p is denied',
+    (peer) => {
+      expect(listOf('0.0.0.0/0', '::/0').isAllowed(peer)).toBe(false);
     },
   );
-
-  test.each(['', ' ', 'garbage', '300.0.0.1', '127.1', '127.0.0.1/8', '::1/128', '[::1]', '127.0.0.1:80',
-    '%eth0', '::1%', '1.2.3.4%eth0', 'a'.repeat(10_000)])('garbage peer %p is denied', (peer) => {
-    expect(listOf('0.0.0.0/0', '::/0').isAllowed(peer)).toBe(false);
-  });
 
   test.each([undefined, null, 42, {}, ['127.0.0.1'], Symbol('x')])('non-string peer %p is denied without throwing', (peer) => {
     expect(listOf('0.0.0.0/0', '::/0').isAllowed(peer)).toBe(false);
@@ -94,36 +105,36 @@ function withPrefixFrom(source: number[], noise: number[], prefix: number): numb
 describe('property: CIDR membership', () => {
   test('an address sharing the prefix bits matches; one differing inside the prefix does not', () => {
     fc.assert(
-      fc.property(
-        network,
-        fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }),
-        fc.nat(),
-        ([bytes, prefix], noise, flipSeed) => {
-          const list = listOf(`${addressText(bytes)}/${prefix}`);
-          const inside = withPrefixFrom(bytes, noise, prefix);
-          expect(list.isAllowed(addressText(inside))).toBe(true);
-          if (prefix === 0) return;
-          const bit = flipSeed % prefix;
-          const outside = [...inside];
-          outside[bit >> 3]! ^= 0x80 >> (bit & 7);
-          expect(list.isAllowed(addressText(outside))).toBe(false);
-        },
-      ),
+      fc.property(network, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }), fc.nat(), ([bytes, prefix], noise, flipSeed) => {
+        const list = listOf(`${addressText(bytes)}/${prefix}`);
+        const inside = withPrefixFrom(bytes, noise, prefix);
+        expect(list.isAllowed(addressText(inside))).toBe(true);
+        if (prefix === 0) return;
+        const bit = flipSeed % prefix;
+        const outside = [...inside];
+        outside[bit >> 3]! ^= 0x80 >> (bit & 7);
+        expect(list.isAllowed(addressText(outside))).toBe(false);
+      }),
       { numRuns: 500 },
     );
   });
 });
 
 describe('property: address syntax agrees with node:net', () => {
-  const hexGroup = fc.oneof(fc.constant('0'), fc.constant('ffff'), fc.integer({ min: 0, max: 0xfffff }).map((n) => n.toString(16)));
+  const hexGroup = fc.oneof(
+    fc.constant('0'),
+    fc.constant('ffff'),
+    fc.integer({ min: 0, max: 0xfffff }).map((n) => n.toString(16)),
+  );
   const quad = fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 3, maxLength: 5 }).map((parts) => parts.join('.'));
-  const candidate = fc
-    .tuple(fc.array(hexGroup, { minLength: 0, maxLength: 9 }), fc.integer({ min: -1, max: 9 }), fc.option(quad))
-    .map(([groups, gap, tail]) => {
-      const withGap = gap >= 0 && gap <= groups.length ? [...groups.slice(0, gap), '', ...groups.slice(gap)] : groups;
-      const text = withGap.join(':').replace(/^:(?!:)/, '::').replace(/(?<!:):$/, '::');
-      return tail === null ? text : `${text}:${tail}`;
-    });
+  const candidate = fc.tuple(fc.array(hexGroup, { minLength: 0, maxLength: 9 }), fc.integer({ min: -1, max: 9 }), fc.option(quad)).map(([groups, gap, tail]) => {
+    const withGap = gap >= 0 && gap <= groups.length ? [...groups.slice(0, gap), '', ...groups.slice(gap)] : groups;
+    const text = withGap
+      .join(':')
+      .replace(/^:(?!:)/, '::')
+      .replace(/(?<!:):$/, '::');
+    return tail === null ? text : `${text}:${tail}`;
+  });
 
   test('a peer text is accepted exactly when net.isIP accepts it', () => {
     const list = listOf('0.0.0.0/0', '::/0');

@@ -2,21 +2,18 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import {
-  compileWhitelist,
-  parseTrustProxy,
-  peerAddress,
-  TrustProxyError,
-  type PeerRequest,
-  type TrustProxy,
-} from '@ictvoip/whitelist';
+import { compileWhitelist, parseTrustProxy, peerAddress, TrustProxyError, type PeerRequest, type TrustProxy } from '@ictvoip/whitelist';
 
 describe('parseTrustProxy', () => {
   test.each([undefined, '', '  ', 'off', 'OFF', 'false', 'no', 'none', '0'])('%p → off', (value) => {
     expect(parseTrustProxy(value)).toEqual({ mode: 'off' });
   });
 
-  test.each([['1', 1], [' 2 ', 2], ['32', 32]])('%p → hop count %d', (value, hops) => {
+  test.each([
+    ['1', 1],
+    [' 2 ', 2],
+    ['32', 32],
+  ])('%p → hop count %d', (value, hops) => {
     expect(parseTrustProxy(value)).toEqual({ mode: 'hops', hops });
   });
 
@@ -30,7 +27,12 @@ describe('parseTrustProxy', () => {
   test('linklocal and uniquelocal shorthands as in express', () => {
     const trust = parseTrustProxy('LinkLocal,uniquelocal');
     expect(trust.mode === 'ranges' && trust.ranges.map((range) => range.cidr)).toEqual([
-      '169.254.0.0/16', 'fe80::/10', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7',
+      '169.254.0.0/16',
+      'fe80::/10',
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      'fc00::/7',
     ]);
   });
 
@@ -170,9 +172,7 @@ describe('property: same answer as express/proxy-addr', () => {
           socket: { remoteAddress: socketAddress },
           headers: hops.length > 0 ? { 'x-forwarded-for': hops.join(', ') } : {},
         };
-        const oracleTrust = /^\d+$/.test(text)
-          ? (_address: string, index: number) => index < Number.parseInt(text, 10)
-          : text.split(',');
+        const oracleTrust = /^\d+$/.test(text) ? (_address: string, index: number) => index < Number.parseInt(text, 10) : text.split(',');
         expect(peerAddress(request, parseTrustProxy(text))).toBe(proxyaddr(request, oracleTrust));
       }),
       { numRuns: 1000 },

@@ -1,12 +1,6 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  loadWhitelist,
-  WhitelistError,
-  type WhitelistLogger,
-  type WhitelistSnapshot,
-  type WhitelistWatcher,
-} from '@ictvoip/whitelist';
+import { loadWhitelist, WhitelistError, type WhitelistLogger, type WhitelistSnapshot, type WhitelistWatcher } from '@ictvoip/whitelist';
 import { waitFor, withTempDir } from './helpers';
 
 interface Recorder {

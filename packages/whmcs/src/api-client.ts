@@ -47,7 +47,14 @@ export interface WhmcsCallOptions {
 
 /** Actions that only read, so a transport failure may be retried without side effects. */
 export const WHMCS_READ_ACTIONS: ReadonlySet<string> = new Set([
-  'WhmcsDetails', 'GetClientsProducts', 'GetClientsDetails', 'GetInvoices', 'GetInvoice', 'GetModuleQueue', 'GetProducts', 'GetServers',
+  'WhmcsDetails',
+  'GetClientsProducts',
+  'GetClientsDetails',
+  'GetInvoices',
+  'GetInvoice',
+  'GetModuleQueue',
+  'GetProducts',
+  'GetServers',
 ]);
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -71,7 +78,14 @@ export function usesUnitQuantity(version: string): boolean {
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -139,10 +153,18 @@ export class WhmcsApiClient {
   }
 
   async getClientsProducts(query: WhmcsClientProductsQuery, options?: WhmcsCallOptions): Promise<WhmcsList<WhmcsClientProduct>> {
-    const reply = await this.call('GetClientsProducts', {
-      clientid: query.clientId, serviceid: query.serviceId, pid: query.pid, domain: query.domain,
-      limitstart: query.limitStart, limitnum: query.limitNum,
-    }, options);
+    const reply = await this.call(
+      'GetClientsProducts',
+      {
+        clientid: query.clientId,
+        serviceid: query.serviceId,
+        pid: query.pid,
+        domain: query.domain,
+        limitstart: query.limitStart,
+        limitnum: query.limitNum,
+      },
+      options,
+    );
     return { totalResults: toInt(reply.totalresults), items: listOf(reply.products, 'product').map(toClientProduct) };
   }
 
@@ -174,20 +196,36 @@ export class WhmcsApiClient {
     const quantity = input.quantity ?? '1';
     const version = await this.detectVersion(options);
     const units = usesUnitQuantity(version) ? { unit: 'quantity', quantity } : { hours: quantity };
-    const reply = await this.call('AddBillableItem', {
-      clientid: input.clientId, description: input.description, amount: input.amount,
-      invoiceaction: input.invoiceAction, duedate: input.dueDate, ...units,
-    }, options);
+    const reply = await this.call(
+      'AddBillableItem',
+      {
+        clientid: input.clientId,
+        description: input.description,
+        amount: input.amount,
+        invoiceaction: input.invoiceAction,
+        duedate: input.dueDate,
+        ...units,
+      },
+      options,
+    );
     const billableId = toInt(reply.billableid);
     if (billableId <= 0) throw new WhmcsTransportError('AddBillableItem', 'invalid_response', true, 'success without a billableid');
     return { billableId };
   }
 
   async getInvoices(query: WhmcsInvoicesQuery, options?: WhmcsCallOptions): Promise<WhmcsList<WhmcsInvoiceSummary>> {
-    const reply = await this.call('GetInvoices', {
-      userid: query.userId, status: query.status, orderby: query.orderBy, order: query.order,
-      limitstart: query.limitStart, limitnum: query.limitNum,
-    }, options);
+    const reply = await this.call(
+      'GetInvoices',
+      {
+        userid: query.userId,
+        status: query.status,
+        orderby: query.orderBy,
+        order: query.order,
+        limitstart: query.limitStart,
+        limitnum: query.limitNum,
+      },
+      options,
+    );
     return { totalResults: toInt(reply.totalresults), items: listOf(reply.invoices, 'invoice').map(toInvoiceSummary) };
   }
 
@@ -204,8 +242,12 @@ export class WhmcsApiClient {
       balance: toDecimal(reply.balance),
       notes: toText(reply.notes),
       items: listOf(reply.items, 'item').map((item) => ({
-        id: toInt(item.id), type: toText(item.type), relId: toInt(item.relid), description: toText(item.description),
-        amount: toDecimal(item.amount), taxed: toBool(item.taxed),
+        id: toInt(item.id),
+        type: toText(item.type),
+        relId: toInt(item.relid),
+        description: toText(item.description),
+        amount: toDecimal(item.amount),
+        taxed: toBool(item.taxed),
       })),
     };
   }
@@ -243,12 +285,21 @@ export class WhmcsApiClient {
       throw new WhmcsInputError('overrideSuspendUntil', 'must be YYYY-MM-DD');
     }
     const customFields = input.customFields === undefined ? undefined : Buffer.from(phpSerializeStringMap(input.customFields), 'utf8').toString('base64');
-    await this.call('UpdateClientProduct', {
-      serviceid: serviceId, status: input.status, domain: input.domain, notes: input.notes,
-      serviceusername: input.serviceUsername, suspendreason: input.suspendReason,
-      overideautosuspend: input.overrideAutoSuspend === undefined ? undefined : input.overrideAutoSuspend ? 'on' : 'off',
-      overidesuspenduntil: input.overrideSuspendUntil, customfields: customFields,
-    }, options);
+    await this.call(
+      'UpdateClientProduct',
+      {
+        serviceid: serviceId,
+        status: input.status,
+        domain: input.domain,
+        notes: input.notes,
+        serviceusername: input.serviceUsername,
+        suspendreason: input.suspendReason,
+        overideautosuspend: input.overrideAutoSuspend === undefined ? undefined : input.overrideAutoSuspend ? 'on' : 'off',
+        overidesuspenduntil: input.overrideSuspendUntil,
+        customfields: customFields,
+      },
+      options,
+    );
   }
 
   private async attempt(action: string, params: WhmcsParams, options: WhmcsCallOptions): Promise<WhmcsRecord> {
@@ -354,7 +405,10 @@ function toClientProduct(row: WhmcsRecord): WhmcsClientProduct {
     customFields,
     customFieldIds,
     configOptions: listOf(row.configoptions, 'configoption').map((option) => ({
-      id: toInt(option.id), option: toText(option.option), type: toText(option.type), value: toText(option.value),
+      id: toInt(option.id),
+      option: toText(option.option),
+      type: toText(option.type),
+      value: toText(option.value),
     })),
   };
 }

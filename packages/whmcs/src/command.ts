@@ -1,4 +1,14 @@
-import { effectivePlan, EventValidationError, parseWebhookEvent, PLAN_LIMITS, STORED_PACKAGE_KEY, type ValidationDetail, type WebhookAction, type WebhookEvent, type WebhookPlan } from './event';
+import {
+  effectivePlan,
+  EventValidationError,
+  parseWebhookEvent,
+  PLAN_LIMITS,
+  STORED_PACKAGE_KEY,
+  type ValidationDetail,
+  type WebhookAction,
+  type WebhookEvent,
+  type WebhookPlan,
+} from './event';
 
 /**
  * The one shape a WHMCS module event has inside the bridge, from the webhook route to the
@@ -27,7 +37,12 @@ export interface TenantCommand {
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
   const { schemaVersion, eventId, action, occurredAt, service, client, server, customFields, secrets } = event;
   return {
-    schemaVersion, eventId, action, occurredAt, service, client,
+    schemaVersion,
+    eventId,
+    action,
+    occurredAt,
+    service,
+    client,
     ...(server ? { server } : {}),
     plan: effectivePlan(event),
     configurableOptions: {},

@@ -62,8 +62,12 @@ const planSchema = Joi.object({
 // Split around service and client so both schemas keep the keys (and so the reported details) in one order.
 const headKeys = {
   schemaVersion: Joi.number().valid(1).required(),
-  eventId: Joi.string().guid({ version: ['uuidv1', 'uuidv4', 'uuidv5', 'uuidv7'] }).required(),
-  action: Joi.string().valid(...WEBHOOK_ACTIONS).required(),
+  eventId: Joi.string()
+    .guid({ version: ['uuidv1', 'uuidv4', 'uuidv5', 'uuidv7'] })
+    .required(),
+  action: Joi.string()
+    .valid(...WEBHOOK_ACTIONS)
+    .required(),
   occurredAt: Joi.string().isoDate().required(),
 };
 const tailKeys = {
@@ -83,8 +87,12 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
     // test_connection is server-level in WHMCS: it has no service, sent as id 0.
     id: positiveInt.required().when('...action', { is: 'test_connection', otherwise: Joi.number().min(1) }),
     ...serviceKeys,
-  }).unknown(true).when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
-  client: Joi.object(clientKeys).unknown(true).when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
+  })
+    .unknown(true)
+    .when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
+  client: Joi.object(clientKeys)
+    .unknown(true)
+    .when('action', { is: 'test_connection', then: Joi.optional().default({ id: 0 }), otherwise: Joi.required() }),
   ...tailKeys,
   secrets: secretsSchema,
 })
@@ -103,11 +111,18 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
  * again against the full schema, whose details are the ones reported (test: event-schema.test.ts).
  */
 function tenantActionSchema(action: WebhookAction): Joi.ObjectSchema<WebhookEvent> {
-  const secrets = action === 'create' ? secretsSchema : action === 'change_password' ? secretsSchema.keys({ servicePassword: Joi.string().min(1).max(255).required() }).required() : Joi.forbidden();
+  const secrets =
+    action === 'create'
+      ? secretsSchema
+      : action === 'change_password'
+        ? secretsSchema.keys({ servicePassword: Joi.string().min(1).max(255).required() }).required()
+        : Joi.forbidden();
   return Joi.object<WebhookEvent>({
     ...headKeys,
     action: Joi.string().valid(action).required(),
-    service: Joi.object({ id: Joi.number().integer().min(1).required(), ...serviceKeys }).unknown(true).required(),
+    service: Joi.object({ id: Joi.number().integer().min(1).required(), ...serviceKeys })
+      .unknown(true)
+      .required(),
     client: Joi.object(clientKeys).unknown(true).required(),
     ...tailKeys,
     secrets,
@@ -138,9 +153,7 @@ export function parseWebhookEvent(body: unknown): WebhookEvent {
   if (fast && !fast.error) return fast.value as WebhookEvent;
   const { value, error } = webhookEventSchema.validate(body, VALIDATION_OPTIONS);
   if (error) {
-    throw new EventValidationError(
-      error.details.map((detail) => ({ path: detail.path.join('.') || '(body)', message: detail.message.replace(/"/g, "'") })),
-    );
+    throw new EventValidationError(error.details.map((detail) => ({ path: detail.path.join('.') || '(body)', message: detail.message.replace(/"/g, "'") })));
   }
   return value as WebhookEvent;
 }
@@ -164,7 +177,14 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
 export function planOverridesFromOptions(options: Record<string, unknown>): Partial<WebhookPlan> {
   const overrides: Partial<WebhookPlan> = {};
   for (const [rawName, rawValue] of Object.entries(options)) {
-    const key = OPTION_LIMITS[rawName.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '')];
+    const key =
+      OPTION_LIMITS[
+        rawName
+          .split('|')[0]
+          .trim()
+          .toLowerCase()
+          .replace(/[\s_-]/g, '')
+      ];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     const text = String(rawValue).split('|')[0].trim();
     const numeric = key === 'maxExtensions' || key === 'initialExtensions' || key === 'firstExtension' || key === 'includedMinutes';

@@ -9,7 +9,10 @@ export type SignatureFailure = 'missing_timestamp' | 'bad_timestamp' | 'stale_ti
 
 export class SignatureError extends Error {
   readonly code = 'SIGNATURE_INVALID';
-  constructor(readonly reason: SignatureFailure, message: string) {
+  constructor(
+    readonly reason: SignatureFailure,
+    message: string,
+  ) {
     super(message);
     this.name = 'SignatureError';
   }

@@ -4,15 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { startWhmcsStandin, type WhmcsStandin, type WhmcsStandinOptions } from '@ictvoip/testkit';
-import {
-  encodeWhmcsForm,
-  phpSerializeStringMap,
-  WhmcsApiClient,
-  WhmcsApiError,
-  WhmcsInputError,
-  WhmcsTransportError,
-  type WhmcsApiClientOptions,
-} from '@ictvoip/whmcs';
+import { encodeWhmcsForm, phpSerializeStringMap, WhmcsApiClient, WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClientOptions } from '@ictvoip/whmcs';
 
 const SECRET = 'S3cr3t-api-secret-value-9f8e7d';
 const ACCESS_KEY = 'acc3ss-key-[x]';
@@ -43,7 +35,9 @@ function client(target: WhmcsStandin, options: Partial<WhmcsApiClientOptions> = 
 /** Awaits a rejection, keeps the error for the "no secret anywhere" check, and returns it typed. */
 async function failure<E>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
   const error = await promise.then(
-    () => { throw new Error('expected a rejection'); },
+    () => {
+      throw new Error('expected a rejection');
+    },
     (caught: unknown) => caught,
   );
   errorsSeen.push(error);
@@ -58,7 +52,13 @@ afterAll(async () => {
 describe('form encoding', () => {
   test('PHP bracket arrays, booleans PHP reads correctly, empty fields left out', () => {
     const body = new URLSearchParams(encodeWhmcsForm({ serviceids: [4, 5], item: { a: 'x y' }, stats: false, send: true, skip: undefined }));
-    expect([...body.entries()]).toEqual([['serviceids[0]', '4'], ['serviceids[1]', '5'], ['item[a]', 'x y'], ['stats', '0'], ['send', '1']]);
+    expect([...body.entries()]).toEqual([
+      ['serviceids[0]', '4'],
+      ['serviceids[1]', '5'],
+      ['item[a]', 'x y'],
+      ['stats', '0'],
+      ['send', '1'],
+    ]);
   });
 
   test('PHP serialize counts bytes, not characters', () => {
@@ -77,7 +77,12 @@ describe('happy path', () => {
     const products = await api.getClientsProducts({ clientId: owner.id });
     expect(products.totalResults).toBe(1);
     expect(products.items[0]).toMatchObject({
-      id: service.id, clientId: owner.id, domain: 'acme.pbx.test', status: 'Active', recurringAmount: '19.90', customFields: { 'Tenant UUID': 'u-1' },
+      id: service.id,
+      clientId: owner.id,
+      domain: 'acme.pbx.test',
+      status: 'Active',
+      recurringAmount: '19.90',
+      customFields: { 'Tenant UUID': 'u-1' },
     });
     // The decrypted service password WHMCS returns is never passed on.
     expect(JSON.stringify(products)).not.toContain(service.password);
@@ -111,7 +116,10 @@ describe('happy path', () => {
     const api = client(target);
     await api.addBillableItem({ clientId: owner.id, description: 'usage', amount: '5.00', invoiceAction: 'noinvoice' });
     await api.addBillableItem({ clientId: owner.id, description: 'usage 2', amount: '6.00', invoiceAction: 'noinvoice' });
-    expect(target.state.billableItems.map((item) => [item.unit, item.quantity])).toEqual([['hours', '1'], ['hours', '1']]);
+    expect(target.state.billableItems.map((item) => [item.unit, item.quantity])).toEqual([
+      ['hours', '1'],
+      ['hours', '1'],
+    ]);
     expect(target.state.requests.filter((request) => request.action === 'WhmcsDetails')).toHaveLength(1);
   });
 
@@ -158,7 +166,7 @@ describe('refusals (result: error)', () => {
     expect(error).toMatchObject({ code: 'WHMCS_AUTH_REFUSED', kind: 'permission' });
   });
 
-  test('unknown client and unknown action are typed refusals carrying WHMCS\'s text', async () => {
+  test("unknown client and unknown action are typed refusals carrying WHMCS's text", async () => {
     const target = await standin();
     const api = client(target);
     const missing = await failure(api.addBillableItem({ clientId: 999, description: 'x', amount: '1.00', invoiceAction: 'nextcron' }), WhmcsApiError);
@@ -253,7 +261,7 @@ describe('transport failures', () => {
     expect(error).toMatchObject({ reason: 'connect', mayHaveTakenEffect: false });
   });
 
-  test('the caller\'s AbortSignal cancels a hanging call', async () => {
+  test("the caller's AbortSignal cancels a hanging call", async () => {
     const target = await standin({ faults: [{ mode: 'timeout_after_effect', percent: 100 }] });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);

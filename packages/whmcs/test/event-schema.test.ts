@@ -40,7 +40,30 @@ const anyValue = fc.oneof(
   fc.string({ maxLength: 300 }),
   fc.integer(),
 );
-const FIELDS = ['schemaVersion', 'eventId', 'action', 'occurredAt', 'service', 'service.id', 'service.pid', 'service.domain', 'client', 'client.id', 'client.email', 'server', 'server.id', 'plan', 'plan.maxExtensions', 'plan.firstExtension', 'configurableOptions', 'customFields', 'secrets', 'secrets.servicePassword', 'secrets.extra', 'extraTopLevel'];
+const FIELDS = [
+  'schemaVersion',
+  'eventId',
+  'action',
+  'occurredAt',
+  'service',
+  'service.id',
+  'service.pid',
+  'service.domain',
+  'client',
+  'client.id',
+  'client.email',
+  'server',
+  'server.id',
+  'plan',
+  'plan.maxExtensions',
+  'plan.firstExtension',
+  'configurableOptions',
+  'customFields',
+  'secrets',
+  'secrets.servicePassword',
+  'secrets.extra',
+  'extraTopLevel',
+];
 
 function mutate(body: Record<string, unknown>, path: string, value: unknown): void {
   const [head, tail] = path.split('.');

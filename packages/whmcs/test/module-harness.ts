@@ -25,7 +25,10 @@ export function assertPhpAvailable(): void {
   if (probe.status !== 0) {
     throw new Error(`php is missing the "${probe.stdout.trim()}" extension the WHMCS module needs (Debian: apt-get install php-curl)`);
   }
-  const [major, minor] = probe.stdout.trim().split('.').map((part) => Number.parseInt(part, 10));
+  const [major, minor] = probe.stdout
+    .trim()
+    .split('.')
+    .map((part) => Number.parseInt(part, 10));
   if (major < 8 || (major === 8 && minor < 1)) throw new Error(`the WHMCS module needs PHP 8.1+, found ${probe.stdout.trim()}`);
 }
 

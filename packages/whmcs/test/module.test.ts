@@ -38,8 +38,8 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
     configoption5: 'postpaid',
     configoption6: '500',
     configoption7: 'acme-brand',
-    configoptions: { 'maxExtensions|Extensions': '40', 'Recording|Call recording': 'on', 'plan | Plan': 'gold|Gold plan', 'Region': ' eu-west ', 'ratio': '1.5', 'code': '0042' },
-    customfields: { 'Account PIN|PIN': '0042', 'Notes': 'call after 5pm' },
+    configoptions: { 'maxExtensions|Extensions': '40', 'Recording|Call recording': 'on', 'plan | Plan': 'gold|Gold plan', Region: ' eu-west ', ratio: '1.5', code: '0042' },
+    customfields: { 'Account PIN|PIN': '0042', Notes: 'call after 5pm' },
     clientsdetails: { userid: 42, id: 42, firstname: 'Ada', lastname: 'Lovelace', companyname: 'Acme Ltd', email: 'ada@acme.example' },
     server: true,
     serverip: '127.0.0.1',
@@ -101,7 +101,13 @@ describe('module files', () => {
     const options = await run<Record<string, { FriendlyName: string; Type: string }>>('ConfigOptions', {});
     // Positions are part of the module's public interface: configoption<N> follows this order forever.
     expect(Object.values(options.result).map((field) => field.FriendlyName)).toEqual([
-      'Max extensions', 'First extension', 'Gateway template', 'Rate deck', 'Billing mode', 'Included minutes', 'Brand',
+      'Max extensions',
+      'First extension',
+      'Gateway template',
+      'Rate deck',
+      'Billing mode',
+      'Included minutes',
+      'Brand',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
@@ -110,7 +116,10 @@ describe('module files', () => {
 
 describe('CreateAccount', () => {
   test('posts a signed event the bridge schema accepts, built from $params, and saves serviceProperties', async () => {
-    bridge.respond = () => ({ status: 200, json: { result: 'success', message: 'tenant ready', serviceProperties: { 'PBX Domain': 'acme.pbx.example.net', 'Tenant UUID': 'b1c4', Extensions: 40 } } });
+    bridge.respond = () => ({
+      status: 200,
+      json: { result: 'success', message: 'tenant ready', serviceProperties: { 'PBX Domain': 'acme.pbx.example.net', 'Tenant UUID': 'b1c4', Extensions: 40 } },
+    });
     const params = whmcsParams();
     const { result, savedProperties } = await run('CreateAccount', params, { withModel: true });
 
@@ -128,7 +137,15 @@ describe('CreateAccount', () => {
       service: { id: params.serviceid, pid: params.pid, domain: params.domain, username: params.username, status: params.status },
       client: { id: params.userid, email: 'ada@acme.example', companyName: 'Acme Ltd', firstName: 'Ada', lastName: 'Lovelace' },
       server: { id: params.serverid, hostname: params.serverhostname },
-      plan: { maxExtensions: 25, firstExtension: 200, gatewayTemplate: 'sip-trunk-default', rateDeck: 'retail-2025', billingMode: 'postpaid', includedMinutes: 500, brand: 'acme-brand' },
+      plan: {
+        maxExtensions: 25,
+        firstExtension: 200,
+        gatewayTemplate: 'sip-trunk-default',
+        rateDeck: 'retail-2025',
+        billingMode: 'postpaid',
+        includedMinutes: 500,
+        brand: 'acme-brand',
+      },
       configurableOptions: params.configoptions,
       customFields: { 'Account PIN': '0042', Notes: 'call after 5pm' },
       secrets: { servicePassword: SERVICE_PASSWORD },
@@ -262,7 +279,10 @@ describe('reply mapping', () => {
   });
 
   test('400 shows the validation details', async () => {
-    bridge.respond = () => ({ status: 400, json: { error: { code: 'VALIDATION_FAILED', message: 'invalid event', details: [{ path: 'plan.maxExtensions', message: 'must be <= 10000' }] } } });
+    bridge.respond = () => ({
+      status: 400,
+      json: { error: { code: 'VALIDATION_FAILED', message: 'invalid event', details: [{ path: 'plan.maxExtensions', message: 'must be <= 10000' }] } },
+    });
     const { result } = await run('ChangePackage', whmcsParams());
     expect(result).toContain('HTTP 400');
     expect(result).toContain('plan.maxExtensions: must be <= 10000');
@@ -319,8 +339,8 @@ describe('TestConnection, admin tab and client area', () => {
     expect(down.result.error).toContain('Could not reach');
   });
 
-  test('AdminServicesTabFields shows the bridge\'s adminFields, HTML-escaped', async () => {
-    bridge.respond = () => ({ status: 200, json: { result: 'success', adminFields: { 'Tenant state': 'active', 'Registered phones': 3, 'Note': '<b>x</b>' } } });
+  test("AdminServicesTabFields shows the bridge's adminFields, HTML-escaped", async () => {
+    bridge.respond = () => ({ status: 200, json: { result: 'success', adminFields: { 'Tenant state': 'active', 'Registered phones': 3, Note: '<b>x</b>' } } });
     const { result } = await run<Record<string, string>>('AdminServicesTabFields', whmcsParams());
     expect(result).toEqual({ 'Tenant state': 'active', 'Registered phones': '3', Note: '&lt;b&gt;x&lt;/b&gt;' });
     expect(bridge.deliveries[0].body).toMatchObject({ action: 'status', audience: 'admin' });

@@ -35,6 +35,12 @@ export async function enforceRateLimit(limiter: RateLimiter, config: BridgeConfi
   res.setHeader('X-RateLimit-Remaining', String(decision.remaining));
   res.setHeader('X-RateLimit-Reset', String(decision.resetAt));
   if (!decision.allowed) {
-    throw new HttpError(429, 'RATE_LIMITED', `rate limit of ${limit} requests per ${config.api.rateLimitWindowSeconds} s exceeded for this key (${bucket})`, undefined, decision.retryAfterSeconds);
+    throw new HttpError(
+      429,
+      'RATE_LIMITED',
+      `rate limit of ${limit} requests per ${config.api.rateLimitWindowSeconds} s exceeded for this key (${bucket})`,
+      undefined,
+      decision.retryAfterSeconds,
+    );
   }
 }

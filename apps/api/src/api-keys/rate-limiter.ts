@@ -32,7 +32,11 @@ type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>;
 export class RateLimiter {
   private readonly hitCommand: HitCommand;
 
-  constructor(private readonly redis: Redis, private readonly keyPrefix: string, private readonly windowSeconds: number) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly windowSeconds: number,
+  ) {
     redis.defineCommand('ictvoipRateLimitHit', { numberOfKeys: 1, lua: SCRIPT });
     const command = (redis as unknown as { ictvoipRateLimitHit: HitCommand }).ictvoipRateLimitHit;
     this.hitCommand = command.bind(redis);

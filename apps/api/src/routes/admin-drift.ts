@@ -13,12 +13,19 @@ const MAX_WAIT_SECONDS = 25;
 function waitSeconds(req: Request): number {
   const raw = req.query.wait;
   if (raw === undefined) return 0;
-  if (typeof raw !== 'string' || !/^\d{1,3}$/.test(raw)) throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter wait must be whole seconds', [{ path: 'wait', message: `must be an integer from 0 to ${MAX_WAIT_SECONDS}` }]);
+  if (typeof raw !== 'string' || !/^\d{1,3}$/.test(raw))
+    throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter wait must be whole seconds', [{ path: 'wait', message: `must be an integer from 0 to ${MAX_WAIT_SECONDS}` }]);
   return Math.min(Number(raw), MAX_WAIT_SECONDS);
 }
 
 function view(job: Job, state: string) {
-  return { jobId: job.id ?? null, state, finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null, failedReason: job.failedReason || null, result: job.returnvalue ?? null };
+  return {
+    jobId: job.id ?? null,
+    state,
+    finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    failedReason: job.failedReason || null,
+    result: job.returnvalue ?? null,
+  };
 }
 
 async function settle(job: Job, seconds: number): Promise<string> {
@@ -48,7 +55,12 @@ export function adminDriftRouter(deps: ApiDeps): Router {
   router.post('/admin/drift', async (req, res) => {
     const seconds = waitSeconds(req);
     const fix = req.query.fix === '1' || req.query.fix === 'true';
-    const job = await addJob(deps.queues, DRIFT_JOB_NAME, { fix }, { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } });
+    const job = await addJob(
+      deps.queues,
+      DRIFT_JOB_NAME,
+      { fix },
+      { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } },
+    );
     const state = await settle(job, seconds);
     const latest = (await deps.queues.maintenance.getJob(job.id!)) ?? job;
     res.status(state === 'completed' || state === 'failed' ? 200 : 202).json(view(latest, state));

@@ -3,7 +3,6 @@ import type { ApiDeps, ReadinessCheck } from '../deps';
 
 const CHECK_TIMEOUT_MS = 2000;
 
-
 interface CheckResult {
   status: 'up' | 'down';
   latencyMs: number;

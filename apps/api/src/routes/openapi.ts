@@ -23,7 +23,11 @@ export const OPENAPI_DOCUMENT = {
   info: { title: 'ictVoIP bridge', version: '0.1.0', description: 'WHMCS ⇄ FusionPBX bridge' },
   components: {
     schemas: { Error: errorSchema },
-    securitySchemes: { webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Ictvoip-Signature' }, adminToken: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'http', scheme: 'bearer', description: 'ivk_<prefix>_<secret> API key, or ADMIN_TOKEN' } },
+    securitySchemes: {
+      webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Ictvoip-Signature' },
+      adminToken: { type: 'http', scheme: 'bearer' },
+      apiKey: { type: 'http', scheme: 'bearer', description: 'ivk_<prefix>_<secret> API key, or ADMIN_TOKEN' },
+    },
   },
   paths: {
     '/webhooks/whmcs': {
@@ -33,7 +37,14 @@ export const OPENAPI_DOCUMENT = {
         parameters: [
           { name: 'X-Ictvoip-Timestamp', in: 'header', required: true, schema: { type: 'integer' } },
           { name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 25 } },
-          { name: 'dryRun', in: 'query', required: false, schema: { type: 'string', enum: ['1', 'true'] }, description: 'preview: answers result dry_run with the FusionPBX rows (secrets masked) and event-socket steps (freeswitch) and commands (eslCommands); stores and changes nothing' },
+          {
+            name: 'dryRun',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: ['1', 'true'] },
+            description:
+              'preview: answers result dry_run with the FusionPBX rows (secrets masked) and event-socket steps (freeswitch) and commands (eslCommands); stores and changes nothing',
+          },
         ],
         responses: {
           '200': { description: 'finished: result success or error (with dryRun: result dry_run, rows, freeswitch, eslCommands)' },
@@ -47,10 +58,25 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
-    '/webhooks/whmcs/events/{eventId}': { get: { summary: 'State of an event (signed like the webhook, empty body)', responses: { '200': { description: 'finished' }, '202': { description: 'pending' }, '404': { description: 'unknown' } } } },
-    '/app/xml_cdr/chkcon.php': { get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } } },
+    '/webhooks/whmcs/events/{eventId}': {
+      get: {
+        summary: 'State of an event (signed like the webhook, empty body)',
+        responses: { '200': { description: 'finished' }, '202': { description: 'pending' }, '404': { description: 'unknown' } },
+      },
+    },
+    '/app/xml_cdr/chkcon.php': {
+      get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } },
+    },
     '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },
-    '/readyz': { get: { summary: 'dependencies with status and latency', responses: { '200': { description: 'ready, or degraded (a registered FusionPBX server down, or no worker connected: webhooks are still stored)' }, '503': { description: 'not ready' } } } },
+    '/readyz': {
+      get: {
+        summary: 'dependencies with status and latency',
+        responses: {
+          '200': { description: 'ready, or degraded (a registered FusionPBX server down, or no worker connected: webhooks are still stored)' },
+          '503': { description: 'not ready' },
+        },
+      },
+    },
     '/metrics': { get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } } },
     '/admin/queues': { get: { summary: 'Bull Board', security: [{ adminToken: [] }], responses: { '200': { description: 'UI' }, '401': { description: 'token required' } } } },
     ...v1OpenApiPaths(V1_ROUTES),

@@ -52,7 +52,12 @@ async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknow
 async function registrationsOf(deps: ApiDeps, domainName: string): Promise<RegistrationLine[] | null> {
   try {
     const live = await liveRegistrations(deps, domainName);
-    return live.registrations.map((r) => ({ extension: r.extension, userAgent: r.userAgent ?? '', address: r.networkIp ? `${r.networkIp}:${r.networkPort ?? ''}` : '', status: r.status ?? '' }));
+    return live.registrations.map((r) => ({
+      extension: r.extension,
+      userAgent: r.userAgent ?? '',
+      address: r.networkIp ? `${r.networkIp}:${r.networkPort ?? ''}` : '',
+      status: r.status ?? '',
+    }));
   } catch {
     // The page still shows the rest when FreeSWITCH does not answer in time.
     return null;
@@ -77,7 +82,12 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
   const deps = await scopeForEvent(base, service ? service.fusionpbxServer : undefined, event);
   const domain = await findTenantDomain(deps.fusionPool, serviceId);
   if (!service && !domain) {
-    return { result: 'success', message: 'not provisioned', adminFields: { 'PBX tenant': 'not provisioned yet' }, templateVariables: { usage: null, registrations: [], registrationsUnavailable: false } };
+    return {
+      result: 'success',
+      message: 'not provisioned',
+      adminFields: { 'PBX tenant': 'not provisioned yet' },
+      templateVariables: { usage: null, registrations: [], registrationsUnavailable: false },
+    };
   }
   const [counts, usage, registrations] = await Promise.all([
     domain ? tenantCounts(deps.fusionPool, domain.domainUuid) : Promise.resolve(null),

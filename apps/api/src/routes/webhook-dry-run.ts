@@ -1,11 +1,6 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { WEBHOOK_BODY_LIMIT } from './webhook';
-import {
-  previewTenantEvent,
-  PreviewUnavailableError,
-  type EventPreview,
-  type Provisioner,
-} from '@ictvoip/fusionpbx';
+import { previewTenantEvent, PreviewUnavailableError, type EventPreview, type Provisioner } from '@ictvoip/fusionpbx';
 import { EventValidationError, parseTenantCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
@@ -68,12 +63,17 @@ export async function previewEvent(deps: ApiDeps, event: TenantCommand): Promise
 export function webhookDryRunRouter(deps: ApiDeps): Router {
   const router = Router();
   const rawJson = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
-  router.post('/webhooks/whmcs', (req: Request, _res: Response, next: NextFunction) => next(isDryRun(req) ? undefined : 'router'), rawJson, async (req, res) => {
-    const event = verifiedEvent(deps, req);
-    res.locals.webhookAction = event.action;
-    const reply = await previewEvent(deps, event);
-    deps.logger.info({ requestId: res.locals.requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, result: reply.result }, 'webhook dry-run');
-    res.status(200).json(reply);
-  });
+  router.post(
+    '/webhooks/whmcs',
+    (req: Request, _res: Response, next: NextFunction) => next(isDryRun(req) ? undefined : 'router'),
+    rawJson,
+    async (req, res) => {
+      const event = verifiedEvent(deps, req);
+      res.locals.webhookAction = event.action;
+      const reply = await previewEvent(deps, event);
+      deps.logger.info({ requestId: res.locals.requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, result: reply.result }, 'webhook dry-run');
+      res.status(200).json(reply);
+    },
+  );
   return router;
 }

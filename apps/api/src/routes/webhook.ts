@@ -63,7 +63,8 @@ function validate(body: unknown): TenantCommand {
 function parseWait(req: Request, max: number): number {
   const raw = req.query.wait;
   if (raw === undefined) return 0;
-  if (typeof raw !== 'string' || !/^\d{1,3}$/.test(raw)) throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter wait must be whole seconds', [{ path: 'wait', message: `must be an integer from 0 to ${max}` }]);
+  if (typeof raw !== 'string' || !/^\d{1,3}$/.test(raw))
+    throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter wait must be whole seconds', [{ path: 'wait', message: `must be an integer from 0 to ${max}` }]);
   return Math.min(Number(raw), max);
 }
 
@@ -121,7 +122,7 @@ async function record(deps: ApiDeps, event: TenantCommand, hash: string, request
 }
 
 async function respond(deps: ApiDeps, res: Response, event: InboxEvent, waitSeconds: number): Promise<void> {
-  const latest = waitSeconds > 0 ? (await waitForOutcome(deps.inbox, event.eventId, waitSeconds)) ?? event : event;
+  const latest = waitSeconds > 0 ? ((await waitForOutcome(deps.inbox, event.eventId, waitSeconds)) ?? event) : event;
   const reply = replyFor(latest);
   res.status(reply.status).json(reply.body);
 }
@@ -130,35 +131,40 @@ export function webhookRouter(deps: ApiDeps): Router {
   const router = Router();
   const rawJson = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
 
-  router.post('/webhooks/whmcs', (req, _res, next) => next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json')), rawJson, async (req, res) => {
-    requireJsonContentType(req);
-    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    verify(deps, req, rawBody);
-    const parsed = parseBody(rawBody);
-    assertStorableJson(parsed);
-    const event = validate(parsed);
-    res.locals.webhookAction = event.action;
-    if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
-    const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
-    const hashes = bodyHashes(deps.config.sealing, parsed);
-    const requestId = String(res.locals.requestId ?? randomUUID());
-    const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
-    if (!inserted && !hashes.includes(stored.bodyHash) && !bodyHashes(deps.config.sealing, parsed, true).includes(stored.bodyHash)) {
-      throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
-    }
-    deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
-    deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
-    if (inserted) {
-      await enqueueCommitted(deps, stored, requestId);
-      return respond(deps, res, stored, waitSeconds);
-    }
-    if (stored.status === 'received') {
-      await enqueueReceived(deps, stored, requestId);
-      // Known without another round trip: the row was just moved from received to queued.
-      return respond(deps, res, { ...stored, status: 'queued' }, waitSeconds);
-    }
-    await respond(deps, res, stored, waitSeconds);
-  });
+  router.post(
+    '/webhooks/whmcs',
+    (req, _res, next) => next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json')),
+    rawJson,
+    async (req, res) => {
+      requireJsonContentType(req);
+      const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      verify(deps, req, rawBody);
+      const parsed = parseBody(rawBody);
+      assertStorableJson(parsed);
+      const event = validate(parsed);
+      res.locals.webhookAction = event.action;
+      if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
+      const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
+      const hashes = bodyHashes(deps.config.sealing, parsed);
+      const requestId = String(res.locals.requestId ?? randomUUID());
+      const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
+      if (!inserted && !hashes.includes(stored.bodyHash) && !bodyHashes(deps.config.sealing, parsed, true).includes(stored.bodyHash)) {
+        throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
+      }
+      deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
+      deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
+      if (inserted) {
+        await enqueueCommitted(deps, stored, requestId);
+        return respond(deps, res, stored, waitSeconds);
+      }
+      if (stored.status === 'received') {
+        await enqueueReceived(deps, stored, requestId);
+        // Known without another round trip: the row was just moved from received to queued.
+        return respond(deps, res, { ...stored, status: 'queued' }, waitSeconds);
+      }
+      await respond(deps, res, stored, waitSeconds);
+    },
+  );
 
   router.get('/webhooks/whmcs/events/:eventId', async (req, res) => {
     verify(deps, req, Buffer.alloc(0));

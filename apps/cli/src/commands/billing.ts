@@ -81,7 +81,16 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
   for (const item of work) {
     const batch = await getBatch(pool, batchIdFor(item.serviceId, item.period));
     if (batch) {
-      previews.push({ serviceId: batch.serviceId, batchId: batch.batchId, period: batch.period, state: batch.state, charges: batch.callCount, adjustments: 0, total: batch.total, currency: batch.currency });
+      previews.push({
+        serviceId: batch.serviceId,
+        batchId: batch.batchId,
+        period: batch.period,
+        state: batch.state,
+        charges: batch.callCount,
+        adjustments: 0,
+        total: batch.total,
+        currency: batch.currency,
+      });
       continue;
     }
     const fresh = await previewNewBatch(pool, item.serviceId, item.period);
@@ -92,7 +101,16 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
 
 async function previewPush(pool: Pool, period: string): Promise<BillingPreview[]> {
   const batches = (await listBatches(pool, { states: PUSHABLE })).filter((batch) => batch.period === period);
-  return batches.map((batch) => ({ serviceId: batch.serviceId, batchId: batch.batchId, period: batch.period, state: batch.state, charges: batch.callCount, adjustments: 0, total: batch.total, currency: batch.currency }));
+  return batches.map((batch) => ({
+    serviceId: batch.serviceId,
+    batchId: batch.batchId,
+    period: batch.period,
+    state: batch.state,
+    charges: batch.callCount,
+    adjustments: 0,
+    total: batch.total,
+    currency: batch.currency,
+  }));
 }
 
 function previewText(previews: readonly BillingPreview[]): string {
@@ -151,18 +169,24 @@ export function rerateCommand(): Command {
     .option('--dry-run', 're-rate in a transaction that is rolled back: print the charges and adjustment it would change; enqueue nothing')
     .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: EnqueueOptions & { service: number; period: string; dryRun?: boolean }) => {
-      if (options.dryRun) {
-        const outcome = await withReadDeps((deps) => rerateServicePeriod(deps, options.service, options.period, { dryRun: true }), { serviceId: options.service }).catch((error: Error & { code?: string }) => {
-          if (error.code === 'SERVICE_UNKNOWN') throw new CliError(error.code, error.message);
-          throw error;
-        });
-        emit(options, { dryRun: true, ...outcome }, () => rerateText(outcome));
-        return;
-      }
-      const job = { name: BILLING_JOBS.reratePeriod, id: `billing-rerate-${options.service}-${options.period}-${minuteSlot()}`, data: { serviceId: options.service, period: options.period } };
-      await runJobs(QUEUE_NAMES.billing, [job], options);
-    }));
+    .action(
+      action(async (options: EnqueueOptions & { service: number; period: string; dryRun?: boolean }) => {
+        if (options.dryRun) {
+          const outcome = await withReadDeps((deps) => rerateServicePeriod(deps, options.service, options.period, { dryRun: true }), { serviceId: options.service }).catch(
+            (error: Error & { code?: string }) => {
+              if (error.code === 'SERVICE_UNKNOWN') throw new CliError(error.code, error.message);
+              throw error;
+            },
+          );
+          emit(options, { dryRun: true, ...outcome }, () => rerateText(outcome));
+          return;
+        }
+        const job = {
+          name: BILLING_JOBS.reratePeriod,
+          id: `billing-rerate-${options.service}-${options.period}-${minuteSlot()}`,
+          data: { serviceId: options.service, period: options.period },
+        };
+        await runJobs(QUEUE_NAMES.billing, [job], options);
+      }),
+    );
 }
-
-

@@ -16,8 +16,9 @@ export function isoArgument(value: string): string {
 }
 
 function backfillText(preview: CdrBackfillPreview): string {
-  if (preview.status !== 'synced') return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
-  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? ' (more than one run\'s pages: a second backfill would continue)' : ''}; dry run, nothing enqueued`;
+  if (preview.status !== 'synced')
+    return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
+  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? " (more than one run's pages: a second backfill would continue)" : ''}; dry run, nothing enqueued`;
 }
 
 /** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */
@@ -31,15 +32,17 @@ export function cdrCommand(): Command {
     .option('--dry-run', 'count the CDRs the backfill would read from v_xml_cdr and how many are not charged yet; enqueue nothing')
     .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: EnqueueOptions & { service: number; from: string; dryRun?: boolean }) => {
-      if (options.dryRun) {
-        const preview = await withReadDeps((deps) => previewCdrBackfill(deps, options.service, new Date(options.from)), { serviceId: options.service });
-        emit(options, { dryRun: true, services: [preview] }, () => backfillText(preview));
-        return;
-      }
-      const compactFrom = options.from.replace(/[-:.]/g, '');
-      const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
-      await runJobs(QUEUE_NAMES.cdrSync, [job], options);
-    }));
+    .action(
+      action(async (options: EnqueueOptions & { service: number; from: string; dryRun?: boolean }) => {
+        if (options.dryRun) {
+          const preview = await withReadDeps((deps) => previewCdrBackfill(deps, options.service, new Date(options.from)), { serviceId: options.service });
+          emit(options, { dryRun: true, services: [preview] }, () => backfillText(preview));
+          return;
+        }
+        const compactFrom = options.from.replace(/[-:.]/g, '');
+        const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
+        await runJobs(QUEUE_NAMES.cdrSync, [job], options);
+      }),
+    );
   return cdr;
 }

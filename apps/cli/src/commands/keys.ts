@@ -1,5 +1,14 @@
 import { Command, Option } from 'commander';
-import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, createPool, assertBridgeDatabaseMigrated, ServicesRepository, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
+import {
+  ApiKeyInputError,
+  ApiKeysRepository,
+  checkNewApiKey,
+  createPool,
+  assertBridgeDatabaseMigrated,
+  ServicesRepository,
+  type ApiKeyRecord,
+  type NewApiKey,
+} from '@ictvoip/store';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 
 async function withKeys<T>(work: (keys: ApiKeysRepository, services: ServicesRepository) => Promise<T>): Promise<T> {
@@ -39,7 +48,15 @@ const MASKED = '********';
 /** What `keys create --dry-run` would insert (the /v1 dry-run's row shape): no key is made, so no token exists. */
 function createPreview(input: NewApiKey) {
   const serviceId = checkNewApiKey(input);
-  const columns = { prefix: MASKED, secret_sha256: MASKED, name: input.name, scope: input.scope, service_id: serviceId === null ? null : String(serviceId), access: input.access, created_by: input.createdBy };
+  const columns = {
+    prefix: MASKED,
+    secret_sha256: MASKED,
+    name: input.name,
+    scope: input.scope,
+    service_id: serviceId === null ? null : String(serviceId),
+    access: input.access,
+    created_by: input.createdBy,
+  };
   return { dryRun: true, outcome: 'created', rows: [{ table: 'api_keys', op: 'insert', key: null, columns }] };
 }
 
@@ -60,50 +77,60 @@ export function keysCommand(): Command {
     .addOption(new Option('--access <access>', 'read or read-write').choices(['read', 'read-write']).default('read'))
     .option('--dry-run', 'check the input and print the row it would insert; create nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: CreateOptions) => {
-      const input: NewApiKey = { name: options.name, scope: options.scope, serviceId: options.service ?? null, access: options.access, createdBy: 'cli' };
-      const refuse = (error: unknown): never => {
-        if (error instanceof ApiKeyInputError) throw new CliError(error.code, error.message);
-        throw error;
-      };
-      if (options.dryRun) {
-        const preview = await Promise.resolve(input).then(createPreview).catch(refuse);
-        await withKeys((_keys, services) => requireKnownService(services, checkNewApiKey(input)));
-        emit(options, preview, () => `would create ${input.scope === 'tenant' ? `tenant ${input.serviceId}` : 'admin'} key "${input.name}" (${input.access}); dry run, nothing stored, no token made`);
-        return;
-      }
-      const created = await withKeys(async (repository, services) => {
-        await requireKnownService(services, checkNewApiKey(input));
-        return repository.create(input);
-      }).catch(refuse);
-      emit(options, { key: created.record, token: created.token }, () => `${line(created.record)}\ntoken (shown once): ${created.token}`);
-    }));
+    .action(
+      action(async (options: CreateOptions) => {
+        const input: NewApiKey = { name: options.name, scope: options.scope, serviceId: options.service ?? null, access: options.access, createdBy: 'cli' };
+        const refuse = (error: unknown): never => {
+          if (error instanceof ApiKeyInputError) throw new CliError(error.code, error.message);
+          throw error;
+        };
+        if (options.dryRun) {
+          const preview = await Promise.resolve(input).then(createPreview).catch(refuse);
+          await withKeys((_keys, services) => requireKnownService(services, checkNewApiKey(input)));
+          emit(
+            options,
+            preview,
+            () => `would create ${input.scope === 'tenant' ? `tenant ${input.serviceId}` : 'admin'} key "${input.name}" (${input.access}); dry run, nothing stored, no token made`,
+          );
+          return;
+        }
+        const created = await withKeys(async (repository, services) => {
+          await requireKnownService(services, checkNewApiKey(input));
+          return repository.create(input);
+        }).catch(refuse);
+        emit(options, { key: created.record, token: created.token }, () => `${line(created.record)}\ntoken (shown once): ${created.token}`);
+      }),
+    );
   keys
     .command('list')
     .description('list keys (never their secrets)')
     .option('--service <id>', 'only keys of this service', positiveInt('--service'))
     .option('--all', 'include revoked keys')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { service?: number; all?: boolean }) => {
-      const list = await withKeys((repository) => repository.list({ serviceId: options.service, includeRevoked: options.all === true }));
-      emit(options, { keys: list }, () => (list.length ? list.map(line).join('\n') : 'no keys'));
-    }));
+    .action(
+      action(async (options: JsonOption & { service?: number; all?: boolean }) => {
+        const list = await withKeys((repository) => repository.list({ serviceId: options.service, includeRevoked: options.all === true }));
+        emit(options, { keys: list }, () => (list.length ? list.map(line).join('\n') : 'no keys'));
+      }),
+    );
   keys
     .command('revoke <id>')
     .description('revoke a key (repeating it keeps the first revocation time)')
     .option('--dry-run', 'print the key it would revoke; change nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (id: string, options: JsonOption & { dryRun?: boolean }) => {
-      if (options.dryRun) {
-        const existing = await withKeys((repository) => repository.get(id));
-        if (!existing) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
-        const preview = revokePreview(existing);
-        emit(options, preview, () => `${existing.revokedAt ? 'already revoked' : 'would revoke'} ${line(existing)}; dry run, nothing changed`);
-        return;
-      }
-      const revoked = await withKeys((repository) => repository.revoke(id));
-      if (!revoked) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
-      emit(options, { key: revoked }, () => `revoked ${line(revoked)}`);
-    }));
+    .action(
+      action(async (id: string, options: JsonOption & { dryRun?: boolean }) => {
+        if (options.dryRun) {
+          const existing = await withKeys((repository) => repository.get(id));
+          if (!existing) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
+          const preview = revokePreview(existing);
+          emit(options, preview, () => `${existing.revokedAt ? 'already revoked' : 'would revoke'} ${line(existing)}; dry run, nothing changed`);
+          return;
+        }
+        const revoked = await withKeys((repository) => repository.revoke(id));
+        if (!revoked) throw new CliError('NOT_FOUND', `no API key with id ${id}`);
+        emit(options, { key: revoked }, () => `revoked ${line(revoked)}`);
+      }),
+    );
   return keys;
 }

@@ -1,14 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { Pool } from 'pg';
-import {
-  cacheOptionsFromConfig,
-  createProvisioner,
-  previewTenantEvent,
-  PreviewUnavailableError,
-  provisionerOptionsFrom,
-  type EventPreview,
-} from '@ictvoip/fusionpbx';
+import { cacheOptionsFromConfig, createProvisioner, previewTenantEvent, PreviewUnavailableError, provisionerOptionsFrom, type EventPreview } from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
@@ -16,7 +9,11 @@ import { action, CliError, config, emit, type JsonOption } from '../output';
 
 /** A refused event: the same code, message and field list as the webhook's 400 answer. */
 export class EventRefusedError extends CliError {
-  constructor(code: string, message: string, readonly details: ValidationDetail[]) {
+  constructor(
+    code: string,
+    message: string,
+    readonly details: ValidationDetail[],
+  ) {
     super(code, message);
     this.name = 'EventRefusedError';
   }
@@ -48,7 +45,12 @@ export function eventFromText(text: string): TenantCommand {
 
 function previewText(preview: EventPreview): string {
   if (preview.result === 'error') return `would fail: ${preview.code}: ${preview.message}`;
-  const rows = preview.rows.map((row) => `  ${row.op} ${row.table}${row.key ? ` ${row.key}` : ''} ${Object.entries(row.columns).map(([column, value]) => `${column}=${value ?? 'NULL'}`).join(' ')}`);
+  const rows = preview.rows.map(
+    (row) =>
+      `  ${row.op} ${row.table}${row.key ? ` ${row.key}` : ''} ${Object.entries(row.columns)
+        .map(([column, value]) => `${column}=${value ?? 'NULL'}`)
+        .join(' ')}`,
+  );
   return [
     `${preview.action} service ${preview.serviceId} → ${preview.domainName} (${preview.status}); dry run, nothing written`,
     `FusionPBX rows (${preview.rows.length}):`,
@@ -86,7 +88,8 @@ export async function previewWebhookEvent(event: TenantCommand, shared?: Pool): 
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
     return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFromConfig(cfg));
   } catch (error) {
-    if (error instanceof PreviewUnavailableError) throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
+    if (error instanceof PreviewUnavailableError)
+      throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);
     throw error;
   } finally {
     if (!shared) await fusionPool.end();
@@ -108,17 +111,19 @@ export function previewCommand(): Command {
   return new Command('preview')
     .description('dry-run a WHMCS webhook event (file or - for stdin): the FusionPBX rows and event-socket commands it would apply; writes nothing')
     .argument('<event>', 'the event JSON the WHMCS module posts, or - to read stdin')
-    .option('--json', 'machine-readable output (the webhook\'s ?dryRun=1 answer)')
-    .action(action(async (file: string, options: JsonOption) => {
-      let preview: EventPreview;
-      try {
-        preview = await previewWebhookEvent(eventFromText(readSource(file)));
-      } catch (error) {
-        if (error instanceof EventRefusedError) return refused(error, options);
-        throw error;
-      }
-      emit(options, preview, () => previewText(preview));
-      // The event would fail for good (e.g. the domain belongs to another service): say so in the exit code.
-      if (preview.result === 'error') process.exitCode = 1;
-    }));
+    .option('--json', "machine-readable output (the webhook's ?dryRun=1 answer)")
+    .action(
+      action(async (file: string, options: JsonOption) => {
+        let preview: EventPreview;
+        try {
+          preview = await previewWebhookEvent(eventFromText(readSource(file)));
+        } catch (error) {
+          if (error instanceof EventRefusedError) return refused(error, options);
+          throw error;
+        }
+        emit(options, preview, () => previewText(preview));
+        // The event would fail for good (e.g. the domain belongs to another service): say so in the exit code.
+        if (preview.result === 'error') process.exitCode = 1;
+      }),
+    );
 }

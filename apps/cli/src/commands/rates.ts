@@ -1,7 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { createRateTable, formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateDeckField, type RateDeckImportResult, type RateEntry } from '@ictvoip/rating';
-import { assertBridgeDatabaseMigrated, checkRateDeckStoreOptions, createPool, importRateDeck, loadRateEntries, previewRateDeckImport, resolveRateDeck, RateDeckStoreError, type RateDeckImportPreview, type RateDeckStoreOptions } from '@ictvoip/store';
+import {
+  createRateTable,
+  formatMoney,
+  importRateDeckCsv,
+  type NumberingPlan,
+  type RateDeckColumnMapping,
+  type RateDeckField,
+  type RateDeckImportResult,
+  type RateEntry,
+} from '@ictvoip/rating';
+import {
+  assertBridgeDatabaseMigrated,
+  checkRateDeckStoreOptions,
+  createPool,
+  importRateDeck,
+  loadRateEntries,
+  previewRateDeckImport,
+  resolveRateDeck,
+  RateDeckStoreError,
+  type RateDeckImportPreview,
+  type RateDeckStoreOptions,
+} from '@ictvoip/store';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 
 interface ImportOptions extends JsonOption {
@@ -44,7 +64,10 @@ function collect(value: string, previous: string[] = []): string[] {
 /** `--map prefix=Code,rate=RateValue` (repeatable): which header in the file holds which field. */
 function columnMapping(specs: readonly string[] = []): RateDeckColumnMapping {
   const mapping: RateDeckColumnMapping = {};
-  for (const pair of specs.flatMap((spec) => spec.split(',')).map((pair) => pair.trim()).filter(Boolean)) {
+  for (const pair of specs
+    .flatMap((spec) => spec.split(','))
+    .map((pair) => pair.trim())
+    .filter(Boolean)) {
     const at = pair.indexOf('=');
     const field = MAP_FIELDS[pair.slice(0, Math.max(at, 0)).toLowerCase().replace(/[_-]/g, '')];
     const header = pair.slice(at + 1).trim();
@@ -60,11 +83,17 @@ function columnMapping(specs: readonly string[] = []): RateDeckColumnMapping {
 function effectiveFrom(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) throw new CliError('INVALID_ARGUMENT', `--effective-from: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime()))
+    throw new CliError('INVALID_ARGUMENT', `--effective-from: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z`);
   return date;
 }
 
-const STORE_FLAGS: Record<string, string> = { name: '--name', currency: '--currency', 'numberingPlan.countryCode': '--country-code', numberingPlan: '--country-code/--national-prefix' };
+const STORE_FLAGS: Record<string, string> = {
+  name: '--name',
+  currency: '--currency',
+  'numberingPlan.countryCode': '--country-code',
+  numberingPlan: '--country-code/--national-prefix',
+};
 
 function readCsv(file: string): string {
   try {
@@ -81,7 +110,16 @@ function issuesText(file: string, report: RateDeckImportResult): string {
 }
 
 function summary(report: RateDeckImportResult) {
-  return { ok: report.ok, layout: report.layout, columns: report.columns, dataLines: report.dataLines, rejectedLines: report.rejectedLines, entries: report.entries.length, issues: report.issues, warnings: report.warnings };
+  return {
+    ok: report.ok,
+    layout: report.layout,
+    columns: report.columns,
+    dataLines: report.dataLines,
+    rejectedLines: report.rejectedLines,
+    entries: report.entries.length,
+    issues: report.issues,
+    warnings: report.warnings,
+  };
 }
 
 /**
@@ -93,7 +131,11 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   const storing = !options.validateOnly;
   if (storing) {
     const missing = [!options.name && '--name', !options.currency && '--currency', !options.countryCode && '--country-code'].filter(Boolean);
-    if (missing.length) throw new CliError('INVALID_ARGUMENT', `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required to store a deck (--country-code: the tenants' home country, e.g. 49), or use --validate-only`);
+    if (missing.length)
+      throw new CliError(
+        'INVALID_ARGUMENT',
+        `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required to store a deck (--country-code: the tenants' home country, e.g. 49), or use --validate-only`,
+      );
   }
   if (!storing && !options.name && !options.currency && !options.countryCode) return { store: null, csv };
   const store: RateDeckStoreOptions = {
@@ -138,7 +180,11 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
     }
     progress(options, `storing ${report.entries.length} rates as deck ${name}`);
     const stored = await importRateDeck(pool, name, text, store);
-    emit(options, { stored: true, deck: name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) }, () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored`);
+    emit(
+      options,
+      { stored: true, deck: name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) },
+      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored`,
+    );
   } catch (error) {
     if (error instanceof RateDeckStoreError) throw new CliError(error.code, error.message);
     throw error;
@@ -172,9 +218,13 @@ function describeRate(rate: RateEntry) {
 
 /** The other prefixes of the number that exist in the deck: they explain why the longest one won. */
 function shorterCandidates(entries: readonly RateEntry[], digits: string, chosen: string, at: Date): string[] {
-  return [...new Set(entries
-    .filter((entry) => digits.startsWith(entry.prefix) && entry.prefix !== chosen && entry.effectiveFrom <= at && (entry.effectiveTo === null || entry.effectiveTo > at))
-    .map((entry) => entry.prefix))].sort((a, b) => b.length - a.length);
+  return [
+    ...new Set(
+      entries
+        .filter((entry) => digits.startsWith(entry.prefix) && entry.prefix !== chosen && entry.effectiveFrom <= at && (entry.effectiveTo === null || entry.effectiveTo > at))
+        .map((entry) => entry.prefix),
+    ),
+  ].sort((a, b) => b.length - a.length);
 }
 
 async function showAction(number: string, options: JsonOption & { deck: string; at?: string }): Promise<void> {
@@ -191,19 +241,25 @@ async function showAction(number: string, options: JsonOption & { deck: string; 
     const base = { number, deck: deck.name, revision: deck.revision, currency: deck.currency, at: at.toISOString() };
     if (lookup.kind === 'invalid-number') throw new CliError('INVALID_NUMBER', `${number}: ${lookup.message}`);
     if (lookup.kind === 'no-rate') {
-      emit(options, { ...base, e164: lookup.e164, rate: null, why: 'no prefix of the number has a rate in force' }, () => `${number} → ${lookup.e164}: no rate in deck ${deck.name} (no prefix of the number has a rate in force at ${base.at})`);
+      emit(
+        options,
+        { ...base, e164: lookup.e164, rate: null, why: 'no prefix of the number has a rate in force' },
+        () => `${number} → ${lookup.e164}: no rate in deck ${deck.name} (no prefix of the number has a rate in force at ${base.at})`,
+      );
       process.exitCode = 2;
       return;
     }
     const rate = describeRate(lookup.rate);
     const others = shorterCandidates(entries, lookup.e164.slice(1), lookup.rate.prefix, at);
     const why = `longest matching prefix ${rate.prefix}${others.length ? ` (also matching: ${others.join(', ')})` : ''}, in force since ${rate.effectiveFrom}${rate.sourceLine ? `, from CSV line ${rate.sourceLine}` : ''}; markup of the plan/deck applied`;
-    emit(options, { ...base, e164: lookup.e164, rate, why }, () => [
-      `${number} → ${lookup.e164}`,
-      `deck ${deck.name} rev ${deck.revision} (${deck.currency})`,
-      `rate ${rate.ratePerMinute}/min, connect ${rate.connectFee}, increments ${rate.increments}, ${rate.destination}`,
-      `why: ${why}`,
-    ].join('\n'));
+    emit(options, { ...base, e164: lookup.e164, rate, why }, () =>
+      [
+        `${number} → ${lookup.e164}`,
+        `deck ${deck.name} rev ${deck.revision} (${deck.currency})`,
+        `rate ${rate.ratePerMinute}/min, connect ${rate.connectFee}, increments ${rate.increments}, ${rate.destination}`,
+        `why: ${why}`,
+      ].join('\n'),
+    );
   } finally {
     await pool.end();
   }
@@ -219,7 +275,11 @@ export function ratesCommand(): Command {
     .option('--currency <code>', 'ISO 4217 currency of the prices, e.g. EUR')
     .option('--country-code <digits>', 'home country code of the tenants dialling with this deck, e.g. 49')
     .option('--national-prefix <digits>', 'trunk prefix replaced by the country code', '0')
-    .option('--map <field=header,…>', 'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable)', collect)
+    .option(
+      '--map <field=header,…>',
+      'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable)',
+      collect,
+    )
     .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none (default 1970-01-01)')
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')

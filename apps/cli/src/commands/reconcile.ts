@@ -24,7 +24,10 @@ function reachableQueues(): Promise<{ queues: QueueSet; close(): Promise<void> }
 function reportText(report: DriftReport): string {
   const header = `checked ${report.services} service(s), ${report.tenants} FusionPBX tenant(s)${report.whmcsChecked ? ', WHMCS statuses and packages' : ' (WHMCS not configured: not compared)'}`;
   if (report.items.length === 0) return `${header}\nno drift`;
-  const lines = report.items.map((item) => `${item.kind}\tservice ${item.serviceId ?? '-'}\t${item.domain ?? '-'}\texpected ${item.expected}; actual ${item.actual}\t${item.fixAction ? `fix: ${item.fixAction}` : `fix: manual${item.note ? ` (${item.note})` : ''}`}`);
+  const lines = report.items.map(
+    (item) =>
+      `${item.kind}\tservice ${item.serviceId ?? '-'}\t${item.domain ?? '-'}\texpected ${item.expected}; actual ${item.actual}\t${item.fixAction ? `fix: ${item.fixAction}` : `fix: manual${item.note ? ` (${item.note})` : ''}`}`,
+  );
   return `${header}\n${report.items.length} difference(s):\n${lines.join('\n')}`;
 }
 
@@ -60,7 +63,11 @@ async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Po
       planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
     } catch (error) {
       if (error instanceof CliError) throw error;
-      planned.push({ ...fix, preview: null, unavailable: `${server === null ? 'the default FusionPBX server' : `FusionPBX server ${server}`} did not answer: ${error instanceof Error ? error.message : 'failed'}` });
+      planned.push({
+        ...fix,
+        preview: null,
+        unavailable: `${server === null ? 'the default FusionPBX server' : `FusionPBX server ${server}`} did not answer: ${error instanceof Error ? error.message : 'failed'}`,
+      });
     }
   }
   return planned;
@@ -72,7 +79,12 @@ function plannedText(fixes: readonly PlannedFix[]): string {
     if (fix.unavailable) return `${head}\n  no preview: ${fix.unavailable}`;
     if (!fix.preview) return head;
     if (fix.preview.result === 'error') return `${head}\n  would fail: ${fix.preview.code}: ${fix.preview.message}`;
-    const rows = fix.preview.rows.map((row) => `  ${row.op} ${row.table} ${Object.entries(row.columns).map(([column, value]) => `${column}=${value ?? 'NULL'}`).join(' ')}`);
+    const rows = fix.preview.rows.map(
+      (row) =>
+        `  ${row.op} ${row.table} ${Object.entries(row.columns)
+          .map(([column, value]) => `${column}=${value ?? 'NULL'}`)
+          .join(' ')}`,
+    );
     return [head, ...rows, ...fix.preview.eslCommands.map((command) => `  esl: ${command}`)].join('\n');
   });
   return `${lines.length ? lines.join('\n') : 'nothing to fix'}\ndry run: nothing recorded or enqueued`;
@@ -81,46 +93,48 @@ function plannedText(fixes: readonly PlannedFix[]): string {
 /** `ictvoip reconcile [--fix]`: the drift report; exit 2 when differences remain. */
 export function reconcileCommand(): Command {
   return new Command('reconcile')
-    .description('compare WHMCS, the bridge\'s desired state and FusionPBX; --fix converges through the normal jobs')
+    .description("compare WHMCS, the bridge's desired state and FusionPBX; --fix converges through the normal jobs")
     .option('--fix', 'enqueue one synthetic event per service with a fixable difference (request id drift-fix)')
     .option('--dry-run', 'with --fix: print the events it would enqueue, per service, with the rows and event-socket commands each would apply; write nothing')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { fix?: boolean; dryRun?: boolean }) => {
-      if (options.dryRun && !options.fix) throw new CliError('INVALID_ARGUMENT', '--dry-run goes with --fix (reconcile alone writes nothing)');
-      const cfg = config();
-      const pool = createPool(cfg.database.url);
-      const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
-      const serverPools = new Map<string, Pool>();
-      try {
-        await assertBridgeDatabaseMigrated(pool);
-        // Every enabled registered server is compared too, each tenant on its own server.
-        for (const server of await new FusionServersRepository(pool, cfg.sealing).specs()) {
-          if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
-        }
-        progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
-        const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
-        if (options.dryRun) {
-          const plan = await previewDriftFix(report, pool);
-          const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);
-          emit(options, { dryRun: true, report, fix: { fixes, manual: plan.manual } }, () => `${reportText(report)}\n${plannedText(fixes)}`);
-          if (report.items.length > 0) process.exitCode = 2;
-          return;
-        }
-        let fix: DriftFixResult | null = null;
-        if (options.fix) {
-          const queues = await reachableQueues();
-          if (!queues) progress(options, 'Redis is not answering: fix events are recorded and the worker\'s reconciler will enqueue them');
-          try {
-            fix = await fixDrift(report, { pool, queues: queues?.queues ?? null });
-          } finally {
-            await queues?.close();
+    .action(
+      action(async (options: JsonOption & { fix?: boolean; dryRun?: boolean }) => {
+        if (options.dryRun && !options.fix) throw new CliError('INVALID_ARGUMENT', '--dry-run goes with --fix (reconcile alone writes nothing)');
+        const cfg = config();
+        const pool = createPool(cfg.database.url);
+        const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
+        const serverPools = new Map<string, Pool>();
+        try {
+          await assertBridgeDatabaseMigrated(pool);
+          // Every enabled registered server is compared too, each tenant on its own server.
+          for (const server of await new FusionServersRepository(pool, cfg.sealing).specs()) {
+            if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
           }
+          progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
+          const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
+          if (options.dryRun) {
+            const plan = await previewDriftFix(report, pool);
+            const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);
+            emit(options, { dryRun: true, report, fix: { fixes, manual: plan.manual } }, () => `${reportText(report)}\n${plannedText(fixes)}`);
+            if (report.items.length > 0) process.exitCode = 2;
+            return;
+          }
+          let fix: DriftFixResult | null = null;
+          if (options.fix) {
+            const queues = await reachableQueues();
+            if (!queues) progress(options, "Redis is not answering: fix events are recorded and the worker's reconciler will enqueue them");
+            try {
+              fix = await fixDrift(report, { pool, queues: queues?.queues ?? null });
+            } finally {
+              await queues?.close();
+            }
+          }
+          emit(options, { report, fix }, () => (fix ? `${reportText(report)}\n${fixText(fix)}` : reportText(report)));
+          const unresolved = fix ? fix.manual.length : report.items.length;
+          if (unresolved > 0) process.exitCode = 2;
+        } finally {
+          await Promise.allSettled([pool.end(), fusionPool.end(), ...[...serverPools.values()].map((serverPool) => serverPool.end())]);
         }
-        emit(options, { report, fix }, () => (fix ? `${reportText(report)}\n${fixText(fix)}` : reportText(report)));
-        const unresolved = fix ? fix.manual.length : report.items.length;
-        if (unresolved > 0) process.exitCode = 2;
-      } finally {
-        await Promise.allSettled([pool.end(), fusionPool.end(), ...[...serverPools.values()].map((serverPool) => serverPool.end())]);
-      }
-    }));
+      }),
+    );
 }

@@ -20,7 +20,8 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
     await assertBridgeDatabaseMigrated(pool);
     return await work(new FusionServersRepository(pool, cfg.sealing));
   } catch (error) {
-    if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError) throw new CliError(error.code, error.message);
+    if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError)
+      throw new CliError(error.code, error.message);
     throw error;
   } finally {
     await pool.end();
@@ -28,7 +29,9 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
 }
 
 function line(server: FusionServerSummary): string {
-  const whmcs = [server.whmcsServerId !== null ? `whmcs id ${server.whmcsServerId}` : null, server.whmcsHostname ? `whmcs host ${server.whmcsHostname}` : null].filter(Boolean).join(', ') || 'no WHMCS mapping';
+  const whmcs =
+    [server.whmcsServerId !== null ? `whmcs id ${server.whmcsServerId}` : null, server.whmcsHostname ? `whmcs host ${server.whmcsHostname}` : null].filter(Boolean).join(', ') ||
+    'no WHMCS mapping';
   return `${server.name}\t${server.enabled ? 'enabled' : 'disabled'}\t${whmcs}\tdb ${server.database}\tesl ${server.eslHost}:${server.eslPort}\t${server.boundServices} service(s)`;
 }
 
@@ -102,7 +105,14 @@ async function testServer(connection: { databaseUrl: string; eslHost: string; es
   const eventSocket = check('event socket', async () => {
     // Loaded here only: the FreeSWITCH package would slow every other command's start.
     const { EslClient } = await import('@ictvoip/freeswitch');
-    const esl = new EslClient({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword, connectTimeoutMs: 3000, commandTimeoutMs: 3000, reconnectAttempts: 1 });
+    const esl = new EslClient({
+      host: connection.eslHost,
+      port: connection.eslPort,
+      password: connection.eslPassword,
+      connectTimeoutMs: 3000,
+      commandTimeoutMs: 3000,
+      reconnectAttempts: 1,
+    });
     try {
       const status = await esl.api('status');
       return status.split('\n')[0]?.trim() || 'answered';
@@ -136,19 +146,29 @@ export function serversCommand(): Command {
     .option('--esl-password-env <VAR>', 'read the event socket password from this environment variable')
     .option('--esl-password-stdin', 'read the event socket password from the first line of standard input')
     .option('--whmcs-server-id <id>', "WHMCS server id whose events go to this server (the event's server.id)", positiveInt('--whmcs-server-id'))
-    .option('--whmcs-hostname <host>', "WHMCS server hostname whose events go to this server (when the id does not match)")
+    .option('--whmcs-hostname <host>', 'WHMCS server hostname whose events go to this server (when the id does not match)')
     .option('--disabled', 'register it disabled (no job or request uses it until `servers enable`)')
     .option('--json', 'machine-readable output')
-    .action(action(async (name: string, options: AddOptions) => {
-      if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
-      const databaseUrl = secretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true);
-      const eslPassword = secretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true);
-      const added = await withRegistry((registry) => registry.add({
-        name, databaseUrl, eslHost: options.eslHost, eslPort: options.eslPort, eslPassword,
-        whmcsServerId: options.whmcsServerId ?? null, whmcsHostname: options.whmcsHostname ?? null, enabled: options.disabled !== true,
-      }));
-      emit(options, { server: added }, () => `added ${line(added)}`);
-    }));
+    .action(
+      action(async (name: string, options: AddOptions) => {
+        if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
+        const databaseUrl = secretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true);
+        const eslPassword = secretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true);
+        const added = await withRegistry((registry) =>
+          registry.add({
+            name,
+            databaseUrl,
+            eslHost: options.eslHost,
+            eslPort: options.eslPort,
+            eslPassword,
+            whmcsServerId: options.whmcsServerId ?? null,
+            whmcsHostname: options.whmcsHostname ?? null,
+            enabled: options.disabled !== true,
+          }),
+        );
+        emit(options, { server: added }, () => `added ${line(added)}`);
+      }),
+    );
   servers
     .command('update <name>')
     .description('change a registered server in place (rotate a secret, move a host, change the WHMCS mapping); only the given options change')
@@ -165,66 +185,98 @@ export function serversCommand(): Command {
     .option('--whmcs-hostname <host>', 'new WHMCS server hostname')
     .option('--no-whmcs-hostname', 'remove the WHMCS hostname mapping')
     .option('--json', 'machine-readable output')
-    .action(action(async (name: string, options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname'> & { eslHost?: string; eslPort?: number; whmcsServerId?: number | false; whmcsHostname?: string | false }) => {
-      if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
-      const changes = {
-        databaseUrl: optionalSecretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true),
-        eslPassword: optionalSecretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true),
-        eslHost: options.eslHost,
-        eslPort: options.eslPort,
-        whmcsServerId: options.whmcsServerId === false ? null : options.whmcsServerId,
-        whmcsHostname: options.whmcsHostname === false ? null : options.whmcsHostname,
-      };
-      const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-      if (Object.keys(given).length === 0) throw new CliError('INVALID_ARGUMENT', 'nothing to change: give at least one option');
-      const updated = await withRegistry((registry) => registry.update(name, given));
-      if (!updated) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-      emit(options, { server: updated }, () => `updated ${line(updated)}`);
-    }));
+    .action(
+      action(
+        async (
+          name: string,
+          options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname'> & {
+            eslHost?: string;
+            eslPort?: number;
+            whmcsServerId?: number | false;
+            whmcsHostname?: string | false;
+          },
+        ) => {
+          if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
+          const changes = {
+            databaseUrl: optionalSecretFrom('database-url', options.databaseUrl, options.databaseUrlEnv, options.databaseUrlStdin === true),
+            eslPassword: optionalSecretFrom('esl-password', options.eslPassword, options.eslPasswordEnv, options.eslPasswordStdin === true),
+            eslHost: options.eslHost,
+            eslPort: options.eslPort,
+            whmcsServerId: options.whmcsServerId === false ? null : options.whmcsServerId,
+            whmcsHostname: options.whmcsHostname === false ? null : options.whmcsHostname,
+          };
+          const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+          if (Object.keys(given).length === 0) throw new CliError('INVALID_ARGUMENT', 'nothing to change: give at least one option');
+          const updated = await withRegistry((registry) => registry.update(name, given));
+          if (!updated) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+          emit(options, { server: updated }, () => `updated ${line(updated)}`);
+        },
+      ),
+    );
   servers
     .command('list')
     .description('list the servers (the default one first); never their secrets')
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption) => {
-      const cfg = config();
-      const list = await withRegistry((registry) => registry.list());
-      const defaultServer = { name: DEFAULT_SERVER_NAME, database: redactDatabaseUrl(cfg.fusionpbx.databaseUrl), eslHost: cfg.esl.host, eslPort: cfg.esl.port, source: 'environment' };
-      emit(options, { default: defaultServer, servers: list }, () => [`${DEFAULT_SERVER_NAME}\tenabled\tfrom the environment\tdb ${defaultServer.database}\tesl ${cfg.esl.host}:${cfg.esl.port}`, ...list.map(line)].join('\n'));
-    }));
+    .action(
+      action(async (options: JsonOption) => {
+        const cfg = config();
+        const list = await withRegistry((registry) => registry.list());
+        const defaultServer = {
+          name: DEFAULT_SERVER_NAME,
+          database: redactDatabaseUrl(cfg.fusionpbx.databaseUrl),
+          eslHost: cfg.esl.host,
+          eslPort: cfg.esl.port,
+          source: 'environment',
+        };
+        emit(options, { default: defaultServer, servers: list }, () =>
+          [`${DEFAULT_SERVER_NAME}\tenabled\tfrom the environment\tdb ${defaultServer.database}\tesl ${cfg.esl.host}:${cfg.esl.port}`, ...list.map(line)].join('\n'),
+        );
+      }),
+    );
   servers
     .command('test <name>')
     .description("connect to a server's database and event socket and report each (exit 2 when one fails)")
     .option('--json', 'machine-readable output')
-    .action(action(async (name: string, options: JsonOption) => {
-      const cfg = config();
-      const connection = name === DEFAULT_SERVER_NAME
-        ? { databaseUrl: cfg.fusionpbx.databaseUrl, eslHost: cfg.esl.host, eslPort: cfg.esl.port, eslPassword: cfg.esl.password }
-        : await withRegistry((registry) => registry.spec(name));
-      if (!connection) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-      const checks = await testServer(connection);
-      const ok = checks.every((c) => c.ok);
-      emit(options, { server: name, ok, checks }, () => checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`).join('\n'));
-      if (!ok) process.exitCode = 2;
-    }));
-  for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
+    .action(
+      action(async (name: string, options: JsonOption) => {
+        const cfg = config();
+        const connection =
+          name === DEFAULT_SERVER_NAME
+            ? { databaseUrl: cfg.fusionpbx.databaseUrl, eslHost: cfg.esl.host, eslPort: cfg.esl.port, eslPassword: cfg.esl.password }
+            : await withRegistry((registry) => registry.spec(name));
+        if (!connection) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+        const checks = await testServer(connection);
+        const ok = checks.every((c) => c.ok);
+        emit(options, { server: name, ok, checks }, () => checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`).join('\n'));
+        if (!ok) process.exitCode = 2;
+      }),
+    );
+  for (const [verb, enabled] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const) {
     servers
       .command(`${verb} <name>`)
       .description(enabled ? 'let jobs and requests use the server again' : "stop using the server: its tenants' jobs fail with FUSIONPBX_SERVER_DISABLED, its CDR sync waits")
       .option('--json', 'machine-readable output')
-      .action(action(async (name: string, options: JsonOption) => {
-        const found = await withRegistry((registry) => registry.setEnabled(name, enabled));
-        if (!found) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-        emit(options, { server: name, enabled }, () => `${name} ${enabled ? 'enabled' : 'disabled'}`);
-      }));
+      .action(
+        action(async (name: string, options: JsonOption) => {
+          const found = await withRegistry((registry) => registry.setEnabled(name, enabled));
+          if (!found) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+          emit(options, { server: name, enabled }, () => `${name} ${enabled ? 'enabled' : 'disabled'}`);
+        }),
+      );
   }
   servers
     .command('remove <name>')
     .description('remove a server; refused while any service is bound to it')
     .option('--json', 'machine-readable output')
-    .action(action(async (name: string, options: JsonOption) => {
-      const removed = await withRegistry((registry) => registry.remove(serverName(name)));
-      if (!removed) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-      emit(options, { removed: name }, () => `removed ${name}`);
-    }));
+    .action(
+      action(async (name: string, options: JsonOption) => {
+        const removed = await withRegistry((registry) => registry.remove(serverName(name)));
+        if (!removed) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
+        emit(options, { removed: name }, () => `removed ${name}`);
+      }),
+    );
   return servers;
 }

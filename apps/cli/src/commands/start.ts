@@ -86,13 +86,18 @@ async function ensureRedis(url: string, data: string): Promise<Owned | null> {
   // A child of this process (not daemonized) in its own process group: a Ctrl-C in the terminal
   // reaches the api and worker first, and Redis is stopped after them.
   const log = openSync(path.join(dir, 'redis.log'), 'a');
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: ['ignore', log, log], detached: true });
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
   const owned: Owned = { what: `Redis on ${redisPort}`, stop: () => stopChild(redis, 'SIGTERM', 5000) };
   const exited = new Promise<void>((resolve) => redis.once('exit', () => resolve()));
   try {
     await Promise.race([
       waitUntil(() => reachable(hostname, redisPort), 'Redis'),
-      exited.then(() => { throw new Error(`redis-server exited at start; see ${path.join(dir, 'redis.log')}`); }),
+      exited.then(() => {
+        throw new Error(`redis-server exited at start; see ${path.join(dir, 'redis.log')}`);
+      }),
     ]);
   } catch (error) {
     await owned.stop();
@@ -122,7 +127,8 @@ async function ensurePostgres(url: string, data: string): Promise<Owned | null> 
   }
   const dir = path.join(data, 'postgres');
   const asRoot = process.getuid?.() === 0;
-  const run = (command: string, args: string[]) => spawnSync(asRoot ? 'su' : command, asRoot ? ['postgres', '-c', [command, ...args].map((a) => `'${a}'`).join(' ')] : args, { stdio: 'inherit' });
+  const run = (command: string, args: string[]) =>
+    spawnSync(asRoot ? 'su' : command, asRoot ? ['postgres', '-c', [command, ...args].map((a) => `'${a}'`).join(' ')] : args, { stdio: 'inherit' });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     say(`initialising a throw-away PostgreSQL cluster in ${dir}`);
     mkdirSync(dir, { recursive: true });
@@ -200,9 +206,15 @@ export const DEFAULT_FUSIONPBX_DATABASE_URL = 'postgres://postgres@127.0.0.1:543
 function isDefaultLoopbackUrl(url: string): boolean {
   const given = new URL(url);
   const expected = new URL(DEFAULT_FUSIONPBX_DATABASE_URL);
-  return isLoopback(given.hostname.replace(/^\[|\]$/g, '')) && given.protocol.replace('postgresql:', 'postgres:') === expected.protocol
-    && (given.port || '5432') === expected.port && decodeURIComponent(given.username) === expected.username
-    && given.password === '' && given.pathname === expected.pathname && given.search === '';
+  return (
+    isLoopback(given.hostname.replace(/^\[|\]$/g, '')) &&
+    given.protocol.replace('postgresql:', 'postgres:') === expected.protocol &&
+    (given.port || '5432') === expected.port &&
+    decodeURIComponent(given.username) === expected.username &&
+    given.password === '' &&
+    given.pathname === expected.pathname &&
+    given.search === ''
+  );
 }
 
 /**
@@ -246,7 +258,11 @@ class Supervised {
 
   start(): void {
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [...(this.entry.endsWith('.ts') ? ['--import', 'tsx'] : []), this.entry], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, [...(this.entry.endsWith('.ts') ? ['--import', 'tsx'] : []), this.entry], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: process.env,
+    });
     this.child = child;
     child.once('exit', (code, signal) => {
       this.child = null;
@@ -311,7 +327,7 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
     if (fusionMissing && !demoAllowed(config, options.demo ?? false)) {
       throw new Error(
         `FUSIONPBX_DATABASE_URL names the database "${fusion.name}" on ${fusion.host}:${fusion.port}, which does not exist. ` +
-          'Point FUSIONPBX_DATABASE_URL at FusionPBX\'s database (check the name for a typo), ' +
+          "Point FUSIONPBX_DATABASE_URL at FusionPBX's database (check the name for a typo), " +
           'or run "npm start -- --demo" (ictvoip start --demo) to create a demo FusionPBX database under that name. Nothing was created.',
       );
     }
@@ -361,10 +377,7 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
     exitCode = 1;
     void stop();
   };
-  const children = [
-    new Supervised('api', entryOf('api'), maxRestarts, giveUp),
-    new Supervised('worker', entryOf('worker'), maxRestarts, giveUp),
-  ];
+  const children = [new Supervised('api', entryOf('api'), maxRestarts, giveUp), new Supervised('worker', entryOf('worker'), maxRestarts, giveUp)];
   // The apps end their own shutdown within SHUTDOWN_DEADLINE_MS; a child still there a moment later is killed.
   const graceMs = config.worker.shutdownDeadlineMs + 1000;
   const stop = (): Promise<void> => {

@@ -11,7 +11,9 @@ function view(service: ServiceRecord) {
     observedState: service.observedState,
     pendingApply: service.pendingApply !== null,
     /** FreeSWITCH behind FusionPBX (event socket not answering): since when, how much, the last error. */
-    freeswitchBehind: service.pendingApply ? { since: service.pendingApply.since, steps: service.pendingApply.steps.length, events: service.pendingApply.events.length, lastError: service.pendingApply.lastError } : null,
+    freeswitchBehind: service.pendingApply
+      ? { since: service.pendingApply.since, steps: service.pendingApply.steps.length, events: service.pendingApply.events.length, lastError: service.pendingApply.lastError }
+      : null,
     /** The registered FusionPBX server the tenant lives on; null: the default server (FUSIONPBX_DATABASE_URL). */
     server: service.fusionpbxServer,
     maxExtensions: typeof service.plan.maxExtensions === 'number' ? service.plan.maxExtensions : null,
@@ -29,22 +31,31 @@ export function tenantsCommand(): Command {
     .option('--freeswitch-behind', 'only the tenants whose FreeSWITCH side is behind FusionPBX (event socket not answering)')
     .option('--server <name>', "only the tenants on this registered FusionPBX server ('default' for the default server)")
     .option('--json', 'machine-readable output')
-    .action(action(async (options: JsonOption & { state?: string; server?: string; freeswitchBehind?: boolean }) => {
-      const pool = createPool(config().database.url);
-      try {
-        await assertBridgeDatabaseMigrated(pool);
-        const wantedServer = options.server === undefined ? undefined : options.server === 'default' ? null : options.server;
-        const rows = (await new ServicesRepository(pool).listAll())
-          .filter((s) => !options.state || s.desiredState === options.state)
-          .filter((s) => wantedServer === undefined || s.fusionpbxServer === wantedServer)
-          .filter((s) => !options.freeswitchBehind || s.pendingApply !== null)
-          .map(view);
-        emit(options, { tenants: rows }, () => (rows.length
-          ? rows.map((r) => `${r.serviceId}\t${r.domain ?? '-'}\t${r.server ?? 'default'}\tdesired ${r.desiredState}\tobserved ${r.observedState ?? '-'}${r.freeswitchBehind ? `\tFreeSWITCH behind since ${r.freeswitchBehind.since} (${r.freeswitchBehind.steps} steps${r.freeswitchBehind.lastError ? `; ${r.freeswitchBehind.lastError}` : ''})` : ''}`).join('\n')
-          : 'no tenants'));
-      } finally {
-        await pool.end();
-      }
-    }));
+    .action(
+      action(async (options: JsonOption & { state?: string; server?: string; freeswitchBehind?: boolean }) => {
+        const pool = createPool(config().database.url);
+        try {
+          await assertBridgeDatabaseMigrated(pool);
+          const wantedServer = options.server === undefined ? undefined : options.server === 'default' ? null : options.server;
+          const rows = (await new ServicesRepository(pool).listAll())
+            .filter((s) => !options.state || s.desiredState === options.state)
+            .filter((s) => wantedServer === undefined || s.fusionpbxServer === wantedServer)
+            .filter((s) => !options.freeswitchBehind || s.pendingApply !== null)
+            .map(view);
+          emit(options, { tenants: rows }, () =>
+            rows.length
+              ? rows
+                  .map(
+                    (r) =>
+                      `${r.serviceId}\t${r.domain ?? '-'}\t${r.server ?? 'default'}\tdesired ${r.desiredState}\tobserved ${r.observedState ?? '-'}${r.freeswitchBehind ? `\tFreeSWITCH behind since ${r.freeswitchBehind.since} (${r.freeswitchBehind.steps} steps${r.freeswitchBehind.lastError ? `; ${r.freeswitchBehind.lastError}` : ''})` : ''}`,
+                  )
+                  .join('\n')
+              : 'no tenants',
+          );
+        } finally {
+          await pool.end();
+        }
+      }),
+    );
   return tenants;
 }

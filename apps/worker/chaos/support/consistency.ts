@@ -49,7 +49,11 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   let doubled = 0;
   const events = plans.flatMap((plan) => plan.events);
 
-  const inbox = new Map((await bridge.bridge.query<{ event_id: string; status: string; attempts: number }>(`SELECT event_id, status, attempts FROM webhook_inbox WHERE action <> 'test_connection'`)).rows.map((r) => [r.event_id, r]));
+  const inbox = new Map(
+    (
+      await bridge.bridge.query<{ event_id: string; status: string; attempts: number }>(`SELECT event_id, status, attempts FROM webhook_inbox WHERE action <> 'test_connection'`)
+    ).rows.map((r) => [r.event_id, r]),
+  );
   const audit = new Map<string, number>();
   for (const row of (await bridge.bridge.query<{ event_id: string; action: string; n: number }>('SELECT event_id, action, count(*)::int AS n FROM audit_log GROUP BY 1, 2')).rows) {
     audit.set(`${row.event_id}/${row.action}`, row.n);
@@ -68,8 +72,17 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   }
   if (inbox.size !== events.length) problems.push(`inbox holds ${inbox.size} rows for ${events.length} events`);
 
-  const services = new Map((await bridge.bridge.query<{ service_id: string; desired_state: string; observed_state: string | null; pending: boolean }>('SELECT service_id, desired_state, observed_state, pending_apply IS NOT NULL AS pending FROM services')).rows.map((r) => [Number(r.service_id), r]));
-  const { rows: templateRows } = await bridge.fusion.query<{ n: number }>('SELECT count(*)::int AS n FROM v_dialplans dp JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [TEMPLATE_DOMAIN]);
+  const services = new Map(
+    (
+      await bridge.bridge.query<{ service_id: string; desired_state: string; observed_state: string | null; pending: boolean }>(
+        'SELECT service_id, desired_state, observed_state, pending_apply IS NOT NULL AS pending FROM services',
+      )
+    ).rows.map((r) => [Number(r.service_id), r]),
+  );
+  const { rows: templateRows } = await bridge.fusion.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM v_dialplans dp JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1',
+    [TEMPLATE_DOMAIN],
+  );
   const templateDialplans = templateRows[0].n;
   const { rows: domainRows } = await bridge.fusion.query<DomainRow>(
     `SELECT d.domain_name, d.domain_enabled,
@@ -112,7 +125,8 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
     const row = rows[0];
     const status = row.state ? (JSON.parse(row.state) as { status?: string }).status : null;
     const enabledWanted = expected === 'active';
-    const duplicateRows = row.extensions !== row.distinct_extensions || row.dialplans !== row.distinct_dialplans || row.tags > 1 || row.users > 1 || row.voicemails > MAX_EXTENSIONS;
+    const duplicateRows =
+      row.extensions !== row.distinct_extensions || row.dialplans !== row.distinct_dialplans || row.tags > 1 || row.users > 1 || row.voicemails > MAX_EXTENSIONS;
     if (duplicateRows) doubled += 1;
     const checks: [boolean, string][] = [
       [row.tags === 1, `${row.tags} ownership tags`],
@@ -122,7 +136,10 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
       [row.enabled_extensions === (enabledWanted ? MAX_EXTENSIONS : 0), `${row.enabled_extensions} enabled extensions`],
       [row.voicemails === MAX_EXTENSIONS, `${row.voicemails} voicemails`],
       [row.users === 1, `${row.users} users`],
-      [row.dialplans === templateDialplans && row.distinct_dialplans === templateDialplans, `${row.dialplans} dialplans (${row.distinct_dialplans} distinct, template ${templateDialplans})`],
+      [
+        row.dialplans === templateDialplans && row.distinct_dialplans === templateDialplans,
+        `${row.dialplans} dialplans (${row.distinct_dialplans} distinct, template ${templateDialplans})`,
+      ],
       [commands.has(`memcache delete directory:100@${name}`), 'directory cache never invalidated on FreeSWITCH'],
     ];
     for (const [ok, text] of checks) if (!ok) problems.push(`${where}: ${text}`);
@@ -145,7 +162,9 @@ export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutM
   const ids = plans.flatMap((plan) => plan.events.map((event) => event.eventId));
   const total = ids.length;
   for (;;) {
-    const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status IN ('succeeded', 'failed') AND event_id = ANY($1::uuid[])`, [ids]).catch(() => ({ rows: [{ n: -1 }] }));
+    const { rows } = await bridge.bridge
+      .query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status IN ('succeeded', 'failed') AND event_id = ANY($1::uuid[])`, [ids])
+      .catch(() => ({ rows: [{ n: -1 }] }));
     if (rows[0].n >= total || Date.now() - started > timeoutMs) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -153,7 +172,9 @@ export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutM
   // The audit entry follows the inbox update by one statement: give a finished event a moment to get it.
   const graceUntil = Date.now() + 5000;
   for (;;) {
-    const { rows } = await bridge.bridge.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM audit_log WHERE event_id = ANY($1::uuid[])', [ids]).catch(() => ({ rows: [{ n: -1 }] }));
+    const { rows } = await bridge.bridge
+      .query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM audit_log WHERE event_id = ANY($1::uuid[])', [ids])
+      .catch(() => ({ rows: [{ n: -1 }] }));
     if (rows[0].n >= total || Date.now() > graceUntil) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

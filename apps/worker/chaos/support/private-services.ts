@@ -25,7 +25,9 @@ export class PrivateRedis {
   }
 
   async up(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
+      stdio: 'ignore',
+    });
     this.child = child;
     await waitUntil(() => this.ping(), 10000, `redis-server on ${this.port}`);
   }
@@ -85,7 +87,10 @@ function asPostgres(command: string): string {
  * restarted mid-run with pg_ctl without disturbing the shared server.
  */
 export class PrivatePostgres {
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
 
   static async start(): Promise<PrivatePostgres> {
     const dir = mkdtempSync(join(tmpdir(), 'ictvoip-chaos-pg-'));

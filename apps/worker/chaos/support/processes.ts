@@ -38,7 +38,12 @@ export class AppProcess {
   private stopping = false;
   private partial = '';
 
-  constructor(readonly kind: AppKind, readonly child: ChildProcess, sink: string[], readonly port: number | null) {
+  constructor(
+    readonly kind: AppKind,
+    readonly child: ChildProcess,
+    sink: string[],
+    readonly port: number | null,
+  ) {
     this.lines = sink;
     const collect = (chunk: Buffer) => {
       const text = this.partial + chunk.toString('utf8');
@@ -100,12 +105,16 @@ export async function spawnApp(kind: AppKind, env: Record<string, string>, sink:
   const app = new AppProcess(kind, child, sink, port);
   const started = sink.length;
   try {
-    await waitUntil(async () => {
-      if (!app.running) throw new Error(`${kind} exited during start-up: ${JSON.stringify(app.exit)} ${sink.slice(started).join('\n').slice(-2000)}`);
-      if (kind === 'worker') return sink.slice(started).some((line) => line.includes('worker started'));
-      const reply = await fetch(`${app.url}/healthz`).catch(() => null);
-      return reply?.ok ?? false;
-    }, timeoutMs, `${kind} process start-up`);
+    await waitUntil(
+      async () => {
+        if (!app.running) throw new Error(`${kind} exited during start-up: ${JSON.stringify(app.exit)} ${sink.slice(started).join('\n').slice(-2000)}`);
+        if (kind === 'worker') return sink.slice(started).some((line) => line.includes('worker started'));
+        const reply = await fetch(`${app.url}/healthz`).catch(() => null);
+        return reply?.ok ?? false;
+      },
+      timeoutMs,
+      `${kind} process start-up`,
+    );
   } catch (error) {
     await app.kill9();
     throw error;

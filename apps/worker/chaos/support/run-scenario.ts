@@ -28,8 +28,15 @@ export class ScenarioTally {
   record(): ScenarioResult {
     const ok = this.lost === 0 && this.doubled === 0 && this.serverErrors === 0 && this.problems.length === 0 && this.runs > 0;
     const result: ScenarioResult = {
-      scenario: this.scenario, runs: this.runs, events: this.events, kills: this.kills, lost: this.lost, doubled: this.doubled,
-      serverErrors: this.serverErrors, seconds: Math.round((Date.now() - this.started) / 1000), verdict: ok ? 'pass' : 'FAIL',
+      scenario: this.scenario,
+      runs: this.runs,
+      events: this.events,
+      kills: this.kills,
+      lost: this.lost,
+      doubled: this.doubled,
+      serverErrors: this.serverErrors,
+      seconds: Math.round((Date.now() - this.started) / 1000),
+      verdict: ok ? 'pass' : 'FAIL',
     };
     recordResult(result);
     return result;

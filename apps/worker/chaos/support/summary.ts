@@ -58,7 +58,10 @@ export function recordResult(result: ScenarioResult): void {
 
 export function readResults(file = summaryFile()): ScenarioResult[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as ScenarioResult);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as ScenarioResult);
 }
 
 export function formatTable(results: ScenarioResult[]): string {

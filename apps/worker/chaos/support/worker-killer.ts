@@ -13,7 +13,11 @@ export class WorkerKiller {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly failures: Error[] = [];
 
-  constructor(private readonly bridge: ChaosBridge, private readonly random: () => number, private readonly label: string) {
+  constructor(
+    private readonly bridge: ChaosBridge,
+    private readonly random: () => number,
+    private readonly label: string,
+  ) {
     bridge.esl.respond(/^memcache delete directory:/, () => {
       if (this.armed) {
         this.armed = false;

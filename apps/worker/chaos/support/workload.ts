@@ -36,13 +36,7 @@ export interface ServicePlan {
   events: PlannedEvent[];
 }
 
-const SEQUENCES: ChaosAction[][] = [
-  ['create'],
-  ['create', 'suspend'],
-  ['create', 'terminate'],
-  ['create', 'suspend', 'terminate'],
-  ['create', 'suspend', 'unsuspend'],
-];
+const SEQUENCES: ChaosAction[][] = [['create'], ['create', 'suspend'], ['create', 'terminate'], ['create', 'suspend', 'terminate'], ['create', 'suspend', 'unsuspend']];
 
 export const MAX_EXTENSIONS = 3;
 
@@ -131,7 +125,11 @@ export async function deliver(urls: () => string[], event: PlannedEvent, tally: 
  * events in order, each event accepted before the next is sent. `copies` extra deliveries of an
  * event (duplicates, possibly to another API process) are sent at random later moments.
  */
-export async function deliverAll(urls: () => string[], plans: ServicePlan[], options: { seed: number; parallel: number; duplicateRate?: number; timeoutMs?: number; tally?: PostTally }): Promise<PostTally> {
+export async function deliverAll(
+  urls: () => string[],
+  plans: ServicePlan[],
+  options: { seed: number; parallel: number; duplicateRate?: number; timeoutMs?: number; tally?: PostTally },
+): Promise<PostTally> {
   const random = seededRandom(options.seed ^ 0x5eed);
   const tally = options.tally ?? emptyTally();
   const deadline = Date.now() + (options.timeoutMs ?? 300000);

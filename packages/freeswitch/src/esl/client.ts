@@ -34,7 +34,10 @@ class Connection {
   readonly jobs = new Map<string, Waiter>();
   backgroundJobsSubscribed = false;
 
-  constructor(readonly socket: Socket, private readonly onEvent?: (event: EslFrame) => void) {
+  constructor(
+    readonly socket: Socket,
+    private readonly onEvent?: (event: EslFrame) => void,
+  ) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error) => this.fail(new EslConnectionError('closed', `event socket error: ${error.message}`)));
     socket.on('close', () => this.fail(new EslConnectionError('closed', 'event socket connection closed')));

@@ -10,7 +10,10 @@ export class EslAuthError extends Error {
 
 export class EslTimeoutError extends Error {
   readonly code = 'ESL_TIMEOUT';
-  constructor(readonly command: string, readonly timeoutMs: number) {
+  constructor(
+    readonly command: string,
+    readonly timeoutMs: number,
+  ) {
     super(`event socket command "${command}" got no reply within ${timeoutMs} ms`);
     this.name = 'EslTimeoutError';
   }
@@ -19,7 +22,10 @@ export class EslTimeoutError extends Error {
 /** FreeSWITCH answered, but with -ERR (or a body the caller treats as failure). */
 export class EslCommandError extends Error {
   readonly code = 'ESL_COMMAND_FAILED';
-  constructor(readonly command: string, readonly reply: string) {
+  constructor(
+    readonly command: string,
+    readonly reply: string,
+  ) {
     super(`event socket command "${command}" failed: ${reply.trim()}`);
     this.name = 'EslCommandError';
   }
@@ -30,7 +36,10 @@ export type EslConnectionReason = 'unreachable' | 'closed' | 'rejected' | 'proto
 /** Could not connect, the connection dropped, or FreeSWITCH's ACL refused us (rude-rejection). */
 export class EslConnectionError extends Error {
   readonly code: 'ESL_CONNECTION' | 'ESL_ACCESS_DENIED';
-  constructor(readonly reason: EslConnectionReason, message: string) {
+  constructor(
+    readonly reason: EslConnectionReason,
+    message: string,
+  ) {
     super(message);
     this.name = 'EslConnectionError';
     this.code = reason === 'rejected' ? 'ESL_ACCESS_DENIED' : 'ESL_CONNECTION';

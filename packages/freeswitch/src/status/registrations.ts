@@ -39,7 +39,10 @@ export interface Registration {
 
 export class RegistrationStatusError extends Error {
   readonly code = 'REGISTRATION_STATUS_INVALID';
-  constructor(readonly profile: string, message: string) {
+  constructor(
+    readonly profile: string,
+    message: string,
+  ) {
     super(`registrations of profile ${profile}: ${message}`);
     this.name = 'RegistrationStatusError';
   }

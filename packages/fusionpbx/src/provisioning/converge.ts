@@ -31,9 +31,17 @@ const BRAND_DESCRIPTION = 'ictVoIP brand';
 async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
   const wanted = new Set(input.theme.map((setting) => setting.subcategory));
   for (const setting of input.theme) {
-    changes.wrote(await upsertSetting(tx, tenant.domainUuid, {
-      category: 'theme', subcategory: setting.subcategory, name: setting.type, value: setting.value, order: 0, enabled: true, description: BRAND_DESCRIPTION,
-    }));
+    changes.wrote(
+      await upsertSetting(tx, tenant.domainUuid, {
+        category: 'theme',
+        subcategory: setting.subcategory,
+        name: setting.type,
+        value: setting.value,
+        order: 0,
+        enabled: true,
+        description: BRAND_DESCRIPTION,
+      }),
+    );
   }
   // Only rows this bridge wrote are removed when the brand config drops them; the customer's own stay.
   for (const row of await listSettings(tx, tenant.domainUuid, 'theme')) {
@@ -168,9 +176,7 @@ function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean
 
 /** The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template changes. */
 async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
-  const managed = state.gatewayUuid
-    ? (await listGateways(tx, tenant.domainUuid)).find((row) => row.gateway_uuid === state.gatewayUuid) ?? null
-    : null;
+  const managed = state.gatewayUuid ? ((await listGateways(tx, tenant.domainUuid)).find((row) => row.gateway_uuid === state.gatewayUuid) ?? null) : null;
   if (!input.gatewayTemplate || !input.gatewayTemplateKey) {
     if (managed && managed.enabled === 'true') {
       changes.wrote(await setGatewayEnabled(tx, managed, false));
@@ -205,14 +211,7 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
 }
 
 /** Brings an active tenant to the plan: domain enabled, dialplans, branding, admin, extensions, gateway. */
-export async function convergeTenant(
-  tx: Tx,
-  tenant: Tenant,
-  input: TenantInput,
-  options: ProvisionerOptions,
-  state: TenantState,
-  changes: Changes,
-): Promise<void> {
+export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
   await convergeBranding(tx, tenant, input, changes);

@@ -96,7 +96,7 @@ function optionalEmail(value: unknown): string | null {
 export function parseTenantInput(event: TenantCommand, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
   const serviceId = serviceIdOf(event);
   const domainName = tenantDomainName(event, options, serviceId);
-  const username = event.service.username ? event.service.username : options.adminUsername ?? 'admin';
+  const username = event.service.username ? event.service.username : (options.adminUsername ?? 'admin');
   const adminUsername = validateUsername(username, event.service.username ? 'service.username' : 'options.adminUsername');
   const password = event.secrets?.servicePassword;
   const adminPassword = requirePassword || (password !== undefined && password !== null && password !== '') ? validatePortalPassword(password) : null;

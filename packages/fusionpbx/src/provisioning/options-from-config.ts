@@ -118,7 +118,7 @@ export function jsonValueLines(text: string): Map<string, number> {
 
 /** `path (line n)`: the line of the value, or of its nearest enclosing value when it is missing. */
 function located(path: string, lines: Map<string, number>): string {
-  for (let probe = path; probe !== ''; ) {
+  for (let probe = path; probe !== '';) {
     const line = lines.get(probe);
     if (line !== undefined) return `${path} (line ${line})`;
     const parent = probe.replace(/(\[[0-9]+\]|\.[^.[]*)$/, '');
@@ -145,9 +145,17 @@ export function loadProvisioningFile(file: string): ProvisioningFile {
   }
   const lines = jsonValueLines(text);
   const { value, error } = fileSchema.validate(parsed, { abortEarly: false });
-  if (error) throw new ProvisioningFileError(file, error.details.map((d) => `${located(pathText(d.path), lines)}: ${d.message.replace(/^"[^"]*" /, '').replace(/"/g, "'")}`));
+  if (error)
+    throw new ProvisioningFileError(
+      file,
+      error.details.map((d) => `${located(pathText(d.path), lines)}: ${d.message.replace(/^"[^"]*" /, '').replace(/"/g, "'")}`),
+    );
   const problems = templateProblems(value as ProvisioningFile);
-  if (problems.length > 0) throw new ProvisioningFileError(file, problems.map((p) => `${located(p.path, lines)}: ${p.message}`));
+  if (problems.length > 0)
+    throw new ProvisioningFileError(
+      file,
+      problems.map((p) => `${located(p.path, lines)}: ${p.message}`),
+    );
   return value as ProvisioningFile;
 }
 

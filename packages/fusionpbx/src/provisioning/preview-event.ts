@@ -50,7 +50,16 @@ export async function previewTenantEvent(provisioner: Provisioner, action: strin
   if (!call) throw new PreviewUnavailableError(action);
   try {
     const { result, rows } = await provisioner.preview(call, event);
-    return { result: 'dry_run', action, serviceId: Number(event.service.id), domainName: result.domainName, status: result.status, rows, freeswitch: result.freeswitch, eslCommands: describeFreeswitchSide(result.freeswitch, { cache }) };
+    return {
+      result: 'dry_run',
+      action,
+      serviceId: Number(event.service.id),
+      domainName: result.domainName,
+      status: result.status,
+      rows,
+      freeswitch: result.freeswitch,
+      eslCommands: describeFreeswitchSide(result.freeswitch, { cache }),
+    };
   } catch (error) {
     if (!PERMANENT_ERRORS.some((type) => error instanceof type)) throw error;
     return { result: 'error', message: (error as Error).message, code: (error as { code: string }).code, retryable: false };

@@ -123,7 +123,7 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
     memory.users[row.username as string] = row.user_enabled !== 'false';
     changes.wrote(await setUserEnabled(tx, row, false));
   }
-  changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+  changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
   return memory;
 }
 
@@ -219,11 +219,11 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const changes = new Changes();
       const target = action === 'suspend' ? 'suspended' : 'terminated';
       if (state.status === target || state.status === 'terminated') {
-        changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
         return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory ?? undefined };
       }
       const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
-      if (state.status === 'suspended') changes.steps.push(...await disabledSteps(tx, tenant, registrationProfile));
+      if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
       state.status = target;
       if (action === 'suspend') state.suspendMemory = memory;
       else {

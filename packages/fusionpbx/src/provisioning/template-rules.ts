@@ -39,10 +39,7 @@ export function themeSettingProblems(setting: ThemeSetting, path: string): Templ
 
 /** Problems of one gateway template at `path` (`gatewayTemplates.<key>`). */
 export function gatewayTemplateProblems(template: GatewayTemplate, path: string): TemplateProblem[] {
-  const problems = [
-    ...captured(() => validateProfile(template?.profile ?? 'external', `${path}.profile`)),
-    ...captured(() => validateText(template?.proxy, `${path}.proxy`)),
-  ];
+  const problems = [...captured(() => validateProfile(template?.profile ?? 'external', `${path}.profile`)), ...captured(() => validateText(template?.proxy, `${path}.proxy`))];
   if (template?.register) {
     for (const field of ['username', 'password'] as const) {
       const value = template[field];

@@ -75,5 +75,13 @@ export function writeTag(tx: Tx, domainUuid: string, serviceId: string): Promise
 
 /** Writes the state row only when its content changed (so replays leave update_date alone). */
 export function writeState(tx: Tx, domainUuid: string, state: TenantState): Promise<boolean> {
-  return upsertSetting(tx, domainUuid, { category: META_CATEGORY, subcategory: STATE, name: 'text', value: JSON.stringify(state), order: 0, enabled: false, description: META_DESCRIPTION });
+  return upsertSetting(tx, domainUuid, {
+    category: META_CATEGORY,
+    subcategory: STATE,
+    name: 'text',
+    value: JSON.stringify(state),
+    order: 0,
+    enabled: false,
+    description: META_DESCRIPTION,
+  });
 }

@@ -7,11 +7,7 @@ export function listDialplans(tx: Tx, domainUuid: string): Promise<CanonicalRow[
 }
 
 function listDetails(tx: Tx, dialplanUuid: string): Promise<CanonicalRow[]> {
-  return selectRows(
-    tx,
-    'select * from v_dialplan_details where dialplan_uuid = $1 order by dialplan_detail_group, dialplan_detail_order, dialplan_detail_uuid',
-    [dialplanUuid],
-  );
+  return selectRows(tx, 'select * from v_dialplan_details where dialplan_uuid = $1 order by dialplan_detail_group, dialplan_detail_order, dialplan_detail_uuid', [dialplanUuid]);
 }
 
 const AUDIT = new Set(['insert_date', 'insert_user', 'update_date', 'update_user']);

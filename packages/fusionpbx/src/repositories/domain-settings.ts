@@ -55,11 +55,18 @@ export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainS
 }
 
 export async function deleteSetting(tx: Tx, domainUuid: string, category: string, subcategory: string): Promise<boolean> {
-  const result = await tx.client.query(
-    'delete from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2 and domain_setting_subcategory = $3',
-    [domainUuid, category, subcategory],
-  );
-  if (result.rowCount) recordWrite(tx, { table: 'v_domain_settings', op: 'delete', key: null, columns: { domain_uuid: domainUuid, domain_setting_category: category, domain_setting_subcategory: subcategory } });
+  const result = await tx.client.query('delete from v_domain_settings where domain_uuid = $1 and domain_setting_category = $2 and domain_setting_subcategory = $3', [
+    domainUuid,
+    category,
+    subcategory,
+  ]);
+  if (result.rowCount)
+    recordWrite(tx, {
+      table: 'v_domain_settings',
+      op: 'delete',
+      key: null,
+      columns: { domain_uuid: domainUuid, domain_setting_category: category, domain_setting_subcategory: subcategory },
+    });
   return (result.rowCount ?? 0) > 0;
 }
 

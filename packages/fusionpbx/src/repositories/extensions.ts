@@ -8,11 +8,7 @@ export function listExtensions(tx: Tx, domainUuid: string): Promise<CanonicalRow
 
 /** Rows whose extension or number_alias equals `number` (enabled or not). */
 export function findExtensionUsers(tx: Tx, domainUuid: string, number: string): Promise<CanonicalRow[]> {
-  return selectRows(
-    tx,
-    'select * from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) order by extension_uuid',
-    [domainUuid, number],
-  );
+  return selectRows(tx, 'select * from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) order by extension_uuid', [domainUuid, number]);
 }
 
 export async function insertExtension(tx: Tx, row: DesiredRow): Promise<void> {

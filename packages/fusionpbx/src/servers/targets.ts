@@ -67,7 +67,9 @@ async function closeTarget(target: FusionTarget): Promise<void> {
 }
 
 function fingerprint(connection: Omit<FusionServerConnection, 'name' | 'enabled'>): string {
-  return createHash('sha256').update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword]))
+    .digest('hex');
 }
 
 /**

@@ -5,7 +5,10 @@ import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, Unique
 /** The plan's limit would be exceeded by this write. */
 export class QuotaExceededError extends Error {
   readonly code = 'QUOTA_EXCEEDED';
-  constructor(readonly resource: string, readonly limit: number) {
+  constructor(
+    readonly resource: string,
+    readonly limit: number,
+  ) {
     super(`the plan allows at most ${limit} enabled ${resource}`);
     this.name = 'QuotaExceededError';
   }
@@ -14,7 +17,10 @@ export class QuotaExceededError extends Error {
 /** The extension / gateway named in the request does not exist in the tenant's domain. */
 export class ResourceNotFoundError extends Error {
   readonly code = 'NOT_FOUND';
-  constructor(readonly resource: string, readonly id: string) {
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+  ) {
     super(`${resource} ${id} not found`);
     this.name = 'ResourceNotFoundError';
   }
@@ -23,7 +29,10 @@ export class ResourceNotFoundError extends Error {
 /** The resource belongs to the plan (written by provisioning) and is not edited per request. */
 export class ManagedResourceError extends Error {
   readonly code = 'MANAGED_BY_PLAN';
-  constructor(readonly resource: string, readonly id: string) {
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+  ) {
     super(`${resource} ${id} is managed by the tenant's plan; change the plan in WHMCS instead`);
     this.name = 'ManagedResourceError';
   }
@@ -43,7 +52,8 @@ export interface WriteRejection {
 
 /** The rejection a tenant write's typed error stands for; null for any other error (it is not the client's). */
 export function writeRejectionOf(error: unknown): WriteRejection | null {
-  if (error instanceof FusionpbxValidationError || error instanceof FreeswitchValidationError) return { status: 400, code: 'VALIDATION_FAILED', message: error.message, field: error.field };
+  if (error instanceof FusionpbxValidationError || error instanceof FreeswitchValidationError)
+    return { status: 400, code: 'VALIDATION_FAILED', message: error.message, field: error.field };
   if (error instanceof QuotaExceededError) return { status: 409, code: 'QUOTA_EXCEEDED', message: error.message };
   if (error instanceof UniquenessError) return { status: 409, code: 'ALREADY_EXISTS', message: error.message };
   if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };

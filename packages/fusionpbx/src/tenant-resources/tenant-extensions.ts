@@ -158,11 +158,14 @@ function desiredColumns(fields: ExtensionFields): DesiredRow {
 async function convergeVoicemail(tx: Tx, tenant: Tenant, extension: string, fields: ExtensionFields, description: string | null): Promise<boolean> {
   const existing = await findVoicemail(tx, tenant.domainUuid, extension);
   if (!existing) {
-    return ensureVoicemail(tx, newVoicemailRow(tenant.domainUuid, extension, {
-      voicemail_mail_to: fields.voicemailEmail ?? null,
-      voicemail_file: fields.voicemailEmail ? 'attach' : null,
-      voicemail_description: description,
-    }));
+    return ensureVoicemail(
+      tx,
+      newVoicemailRow(tenant.domainUuid, extension, {
+        voicemail_mail_to: fields.voicemailEmail ?? null,
+        voicemail_file: fields.voicemailEmail ? 'attach' : null,
+        voicemail_description: description,
+      }),
+    );
   }
   if (fields.voicemailEmail === undefined) return false;
   return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, { voicemail_mail_to: fields.voicemailEmail });
@@ -242,15 +245,20 @@ export async function writeTenantExtension(
   options: ExtensionWriteOptions,
 ): Promise<ExtensionWriteResult> {
   const extension = validateExtension(extensionInput);
-  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
-    const tenant = await lockedTenant(tx, options.serviceId);
-    const own = await findOwn(tx, tenant.domainUuid, extension);
-    // Holding exactly this write's password, it can only have been created by an earlier attempt of this write.
-    if (own && mode !== 'update' && options.password && own.password === options.password) return replayedCreate(tx, tenant, own, options.password);
-    if (own && mode === 'create') throw new UniquenessError('extension', extension, tenant.domainName);
-    if (!own && mode === 'update') throw new ResourceNotFoundError('extension', extension);
-    return own ? updateExtension(tx, tenant, own, fields, options) : createExtension(tx, tenant, extension, fields, options);
-  }, options.transaction);
+  return inTransaction(
+    pool,
+    options.actorUserUuid ?? null,
+    async (tx) => {
+      const tenant = await lockedTenant(tx, options.serviceId);
+      const own = await findOwn(tx, tenant.domainUuid, extension);
+      // Holding exactly this write's password, it can only have been created by an earlier attempt of this write.
+      if (own && mode !== 'update' && options.password && own.password === options.password) return replayedCreate(tx, tenant, own, options.password);
+      if (own && mode === 'create') throw new UniquenessError('extension', extension, tenant.domainName);
+      if (!own && mode === 'update') throw new ResourceNotFoundError('extension', extension);
+      return own ? updateExtension(tx, tenant, own, fields, options) : createExtension(tx, tenant, extension, fields, options);
+    },
+    options.transaction,
+  );
 }
 
 /**
@@ -259,28 +267,33 @@ export async function writeTenantExtension(
  */
 export async function deleteTenantExtension(pool: Pool, extensionInput: string, deleteVoicemail: boolean, options: ExtensionWriteOptions): Promise<ExtensionWriteResult> {
   const extension = validateExtension(extensionInput);
-  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
-    const tenant = await lockedTenant(tx, options.serviceId);
-    const own = await findOwn(tx, tenant.domainUuid, extension);
-    if (!own) throw new ResourceNotFoundError('extension', extension);
-    const uuid = own.extension_uuid as string;
-    await deleteRows(tx, 'v_extension_users', 'extension_uuid = $1', [uuid]);
-    if (tx.catalog.hasTable('v_ring_group_destinations')) {
-      await deleteRows(tx, 'v_ring_group_destinations', 'domain_uuid = $1 and destination_number = any($2::text[])', [
-        tenant.domainUuid,
-        [extension, own.number_alias].filter((name): name is string => !!name),
-      ]);
-    }
-    await deleteRows(tx, 'v_extensions', 'extension_uuid = $1', [uuid]);
-    if (deleteVoicemail) {
-      const voicemail = await findVoicemail(tx, tenant.domainUuid, extension);
-      if (voicemail) {
-        for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
-          if (tx.catalog.hasTable(table)) await deleteRows(tx, table, 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
-        }
-        await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
+  return inTransaction(
+    pool,
+    options.actorUserUuid ?? null,
+    async (tx) => {
+      const tenant = await lockedTenant(tx, options.serviceId);
+      const own = await findOwn(tx, tenant.domainUuid, extension);
+      if (!own) throw new ResourceNotFoundError('extension', extension);
+      const uuid = own.extension_uuid as string;
+      await deleteRows(tx, 'v_extension_users', 'extension_uuid = $1', [uuid]);
+      if (tx.catalog.hasTable('v_ring_group_destinations')) {
+        await deleteRows(tx, 'v_ring_group_destinations', 'domain_uuid = $1 and destination_number = any($2::text[])', [
+          tenant.domainUuid,
+          [extension, own.number_alias].filter((name): name is string => !!name),
+        ]);
       }
-    }
-    return { outcome: 'deleted', extension: null, freeswitch: extensionRemovalSteps(extension, own.number_alias, tenant.domainName, options.registrationProfile) };
-  }, options.transaction);
+      await deleteRows(tx, 'v_extensions', 'extension_uuid = $1', [uuid]);
+      if (deleteVoicemail) {
+        const voicemail = await findVoicemail(tx, tenant.domainUuid, extension);
+        if (voicemail) {
+          for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
+            if (tx.catalog.hasTable(table)) await deleteRows(tx, table, 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
+          }
+          await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
+        }
+      }
+      return { outcome: 'deleted', extension: null, freeswitch: extensionRemovalSteps(extension, own.number_alias, tenant.domainName, options.registrationProfile) };
+    },
+    options.transaction,
+  );
 }

@@ -206,70 +206,85 @@ export function gatewayRemovalSteps(profile: string | null, gatewayUuid: string)
 
 /** Creates a gateway (name unique in the domain; a second create with the same name is a UniquenessError). */
 export async function createTenantGateway(pool: Pool, fields: GatewayFields & { name: string; proxy: string }, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
-  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
-    const tenant = await lockedTenant(tx, options.serviceId);
-    const replayed = options.gatewayUuid ? await replayedCreate(tx, tenant, options.gatewayUuid) : null;
-    if (replayed) return replayed;
-    if (await findGatewayByName(tx, tenant.domainUuid, fields.name)) throw new UniquenessError('gateway', fields.name, tenant.domainName);
-    const profile = fields.profile ?? 'external';
-    await assertProfileEnabled(tx, profile);
-    const register = fields.register ?? true;
-    assertRegisterCredentials(register, fields.username, fields.password);
-    const enabled = fields.enabled ?? true;
-    if (options.maxGateways !== null) {
-      const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [tenant.domainUuid]);
-      if (rows[0].n + 1 > options.maxGateways) throw new QuotaExceededError('gateways', options.maxGateways);
-    }
-    const gatewayUuid = options.gatewayUuid ? validateUuid(options.gatewayUuid, 'gatewayUuid') : newUuid();
-    // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0.
-    await insertRow(tx, 'v_gateways', {
-      ...desiredColumns(fields),
-      gateway_uuid: gatewayUuid,
-      domain_uuid: tenant.domainUuid,
-      register,
-      expire_seconds: fields.expireSeconds ?? 800,
-      retry_seconds: fields.retrySeconds ?? 30,
-      context: fields.context ?? 'public',
-      profile,
-      channels: fields.channels ?? 0,
-      hostname: null,
-      enabled,
-    });
-    return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: creationSteps(enabled, profile) };
-  }, options.transaction);
+  return inTransaction(
+    pool,
+    options.actorUserUuid ?? null,
+    async (tx) => {
+      const tenant = await lockedTenant(tx, options.serviceId);
+      const replayed = options.gatewayUuid ? await replayedCreate(tx, tenant, options.gatewayUuid) : null;
+      if (replayed) return replayed;
+      if (await findGatewayByName(tx, tenant.domainUuid, fields.name)) throw new UniquenessError('gateway', fields.name, tenant.domainName);
+      const profile = fields.profile ?? 'external';
+      await assertProfileEnabled(tx, profile);
+      const register = fields.register ?? true;
+      assertRegisterCredentials(register, fields.username, fields.password);
+      const enabled = fields.enabled ?? true;
+      if (options.maxGateways !== null) {
+        const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [tenant.domainUuid]);
+        if (rows[0].n + 1 > options.maxGateways) throw new QuotaExceededError('gateways', options.maxGateways);
+      }
+      const gatewayUuid = options.gatewayUuid ? validateUuid(options.gatewayUuid, 'gatewayUuid') : newUuid();
+      // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0.
+      await insertRow(tx, 'v_gateways', {
+        ...desiredColumns(fields),
+        gateway_uuid: gatewayUuid,
+        domain_uuid: tenant.domainUuid,
+        register,
+        expire_seconds: fields.expireSeconds ?? 800,
+        retry_seconds: fields.retrySeconds ?? 30,
+        context: fields.context ?? 'public',
+        profile,
+        channels: fields.channels ?? 0,
+        hostname: null,
+        enabled,
+      });
+      return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: creationSteps(enabled, profile) };
+    },
+    options.transaction,
+  );
 }
 
 /** Changes the given fields; a replay writes nothing and sends only the idempotent cache delete. */
 export async function updateTenantGateway(pool: Pool, gatewayUuidInput: string, fields: GatewayFields, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
   const gatewayUuid = validateUuid(gatewayUuidInput, 'gatewayUuid');
-  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
-    const tenant = await lockedTenant(tx, options.serviceId);
-    const own = await findOwn(tx, tenant, gatewayUuid);
-    if (fields.name && fields.name !== own.gateway && (await findGatewayByName(tx, tenant.domainUuid, fields.name))) {
-      throw new UniquenessError('gateway', fields.name, tenant.domainName);
-    }
-    if (fields.profile) await assertProfileEnabled(tx, fields.profile);
-    const register = fields.register ?? own.register === 'true';
-    assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
-    const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
-    const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
-    const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
-    if (changed || options.forceApply) {
-      steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
-      if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
-    }
-    return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, tenant.state.gatewayUuid), freeswitch: steps };
-  }, options.transaction);
+  return inTransaction(
+    pool,
+    options.actorUserUuid ?? null,
+    async (tx) => {
+      const tenant = await lockedTenant(tx, options.serviceId);
+      const own = await findOwn(tx, tenant, gatewayUuid);
+      if (fields.name && fields.name !== own.gateway && (await findGatewayByName(tx, tenant.domainUuid, fields.name))) {
+        throw new UniquenessError('gateway', fields.name, tenant.domainName);
+      }
+      if (fields.profile) await assertProfileEnabled(tx, fields.profile);
+      const register = fields.register ?? own.register === 'true';
+      assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
+      const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
+      const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
+      const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
+      if (changed || options.forceApply) {
+        steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
+        if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
+      }
+      return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, tenant.state.gatewayUuid), freeswitch: steps };
+    },
+    options.transaction,
+  );
 }
 
 export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
   const gatewayUuid = validateUuid(gatewayUuidInput, 'gatewayUuid');
-  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => {
-    const tenant = await lockedTenant(tx, options.serviceId);
-    const own = await findOwn(tx, tenant, gatewayUuid);
-    await deleteRows(tx, 'v_gateways', 'gateway_uuid = $1', [gatewayUuid]);
-    return { outcome: 'deleted', gateway: null, freeswitch: gatewayRemovalSteps(own.profile, gatewayUuid) };
-  }, options.transaction);
+  return inTransaction(
+    pool,
+    options.actorUserUuid ?? null,
+    async (tx) => {
+      const tenant = await lockedTenant(tx, options.serviceId);
+      const own = await findOwn(tx, tenant, gatewayUuid);
+      await deleteRows(tx, 'v_gateways', 'gateway_uuid = $1', [gatewayUuid]);
+      return { outcome: 'deleted', gateway: null, freeswitch: gatewayRemovalSteps(own.profile, gatewayUuid) };
+    },
+    options.transaction,
+  );
 }
 
 /**
@@ -280,7 +295,9 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
 export async function withoutStaleGatewayStarts(pool: Pool, steps: FreeswitchStep[]): Promise<FreeswitchStep[]> {
   const starts = steps.filter((step) => step.kind === 'gateway_start').map((step) => step.gatewayUuid as string);
   if (starts.length === 0) return steps;
-  const { rows } = await pool.query<{ gateway_uuid: string }>("select gateway_uuid::text from v_gateways where gateway_uuid::text = any($1::text[]) and enabled::text = 'true'", [starts]);
+  const { rows } = await pool.query<{ gateway_uuid: string }>("select gateway_uuid::text from v_gateways where gateway_uuid::text = any($1::text[]) and enabled::text = 'true'", [
+    starts,
+  ]);
   const live = new Set(rows.map((row) => row.gateway_uuid));
   return steps.filter((step) => step.kind !== 'gateway_start' || live.has(step.gatewayUuid as string));
 }

@@ -5,16 +5,7 @@
 import type { RateDeckIssue } from '../errors';
 
 export type RateDeckField =
-  | 'prefix'
-  | 'destination'
-  | 'ratePerMinute'
-  | 'connectFee'
-  | 'initialIncrement'
-  | 'subsequentIncrement'
-  | 'effectiveFrom'
-  | 'effectiveTo'
-  | 'includedSeconds'
-  | 'status';
+  'prefix' | 'destination' | 'ratePerMinute' | 'connectFee' | 'initialIncrement' | 'subsequentIncrement' | 'effectiveFrom' | 'effectiveTo' | 'includedSeconds' | 'status';
 
 /** Header names as written in the file, per field, to override detection. */
 export type RateDeckColumnMapping = Partial<Record<RateDeckField, string>>;
@@ -54,7 +45,10 @@ export type RateDeckLayout = 'canonical' | 'astpp' | 'mapped';
 export const CANONICAL_HEADER = 'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from,effective_to';
 
 export function normaliseHeader(name: string): string {
-  return name.replace(/\([^)]*\)/g, '').toLowerCase().replace(/[^a-z0-9]/g, '');
+  return name
+    .replace(/\([^)]*\)/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
 }
 
 export function resolveColumns(header: readonly string[], headerLine: number, mapping: RateDeckColumnMapping = {}): ResolvedColumns {
@@ -83,7 +77,11 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
   for (const [field, index] of Object.entries(indexes) as Array<[RateDeckField, number]>) names[field] = header[index]?.trim() ?? field;
   for (const field of REQUIRED_FIELDS) {
     if (indexes[field] === undefined) {
-      issues.push({ line: headerLine, column: field, message: `no column for ${field}; header was "${header.join(',')}" (name it with the column mapping, e.g. ictvoip rates import --map prefix=<header>,rate=<header>)` });
+      issues.push({
+        line: headerLine,
+        column: field,
+        message: `no column for ${field}; header was "${header.join(',')}" (name it with the column mapping, e.g. ictvoip rates import --map prefix=<header>,rate=<header>)`,
+      });
     }
   }
   return { indexes, names, layout: detectLayout(normalised), issues };

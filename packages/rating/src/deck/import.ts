@@ -7,16 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { RateDeckError, type RateDeckIssue } from '../errors';
 import type { RateEntry } from '../rate-entry';
 import { resolveColumns, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout, type ResolvedColumns } from './columns';
-import {
-  CellError,
-  isInactiveStatus,
-  parseDate,
-  parseDestinationName,
-  parseIncrement,
-  parsePrefix,
-  parsePrice,
-  parseSeconds,
-} from './values';
+import { CellError, isInactiveStatus, parseDate, parseDestinationName, parseIncrement, parsePrefix, parsePrice, parseSeconds } from './values';
 
 export interface RateDeckImportOptions {
   /** Header names in the file per field, overriding detection. */
@@ -173,7 +164,11 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
   }
   if (issues.length > 0) return issues;
   if (included) {
-    warnings.push({ line: row.line, column: columns.names.includedSeconds ?? 'includedSeconds', message: `${included} included seconds per call are not applied; use plan included minutes` });
+    warnings.push({
+      line: row.line,
+      column: columns.names.includedSeconds ?? 'includedSeconds',
+      message: `${included} included seconds per call are not applied; use plan included minutes`,
+    });
   }
   const defaults = options.defaultIncrements ?? { initial: 60, subsequent: 60 };
   // A deck with one "Increment" column means the same block size from the first second.

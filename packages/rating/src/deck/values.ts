@@ -74,8 +74,12 @@ function checkedUtc(text: string, ...parts: Array<string | undefined>): Date {
   const wallClock = Date.UTC(toInt(y), toInt(mo) - 1, toInt(d), toInt(h), toInt(mi), toInt(s));
   const check = new Date(wallClock);
   const sameFields =
-    check.getUTCFullYear() === toInt(y) && check.getUTCMonth() === toInt(mo) - 1 && check.getUTCDate() === toInt(d) &&
-    check.getUTCHours() === toInt(h) && check.getUTCMinutes() === toInt(mi) && check.getUTCSeconds() === toInt(s);
+    check.getUTCFullYear() === toInt(y) &&
+    check.getUTCMonth() === toInt(mo) - 1 &&
+    check.getUTCDate() === toInt(d) &&
+    check.getUTCHours() === toInt(h) &&
+    check.getUTCMinutes() === toInt(mi) &&
+    check.getUTCSeconds() === toInt(s);
   if (!sameFields) throw new CellError(`date "${text}" does not exist`);
   return new Date(wallClock - offsetMinutes(zone) * 60_000);
 }

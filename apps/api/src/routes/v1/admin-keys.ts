@@ -23,7 +23,11 @@ function view(record: ApiKeyRecord) {
   };
 }
 
-const keyId = Joi.object({ id: Joi.string().pattern(/^[0-9]{1,18}$/, 'key id').required() });
+const keyId = Joi.object({
+  id: Joi.string()
+    .pattern(/^[0-9]{1,18}$/, 'key id')
+    .required(),
+});
 
 export const createKeyRoute: RouteDefinition = {
   spec: {
@@ -46,7 +50,15 @@ export const createKeyRoute: RouteDefinition = {
     }
     if (dryRun) {
       // No key is made, so there is no token to show; prefix and secret are drawn only when it is.
-      const columns = { prefix: MASKED_VALUE, secret_sha256: MASKED_VALUE, name: body.name, scope: body.scope, service_id: body.serviceId === undefined ? null : String(body.serviceId), access: body.access, created_by: actorOf(principal) };
+      const columns = {
+        prefix: MASKED_VALUE,
+        secret_sha256: MASKED_VALUE,
+        name: body.name,
+        scope: body.scope,
+        service_id: body.serviceId === undefined ? null : String(body.serviceId),
+        access: body.access,
+        created_by: actorOf(principal),
+      };
       sendDryRun(deps, res, 'created', [{ table: 'api_keys', op: 'insert', key: null, columns }], []);
       return;
     }

@@ -10,8 +10,23 @@ export interface Charge {
 export type CdrWithCharge = CdrRecord & { amount?: string | null; chargeStatus?: string | null };
 
 export const CSV_COLUMNS: readonly (keyof CdrWithCharge)[] = [
-  'uuid', 'startStamp', 'answerStamp', 'endStamp', 'direction', 'leg', 'callerIdName', 'callerIdNumber',
-  'destinationNumber', 'extension', 'duration', 'billsec', 'hangupCause', 'sipHangupDisposition', 'accountcode', 'amount', 'chargeStatus',
+  'uuid',
+  'startStamp',
+  'answerStamp',
+  'endStamp',
+  'direction',
+  'leg',
+  'callerIdName',
+  'callerIdNumber',
+  'destinationNumber',
+  'extension',
+  'duration',
+  'billsec',
+  'hangupCause',
+  'sipHangupDisposition',
+  'accountcode',
+  'amount',
+  'chargeStatus',
 ];
 
 /** Only a number (`+15551234567`, `-0.50`, `42`): no spreadsheet reads a formula into it, so it is written as is. */
@@ -34,7 +49,11 @@ const CSV_OPTIONS: Options = {
 };
 
 export const csvHeader = () => stringify([CSV_COLUMNS as string[]], CSV_OPTIONS);
-export const csvLines = (records: CdrWithCharge[]) => stringify(records.map((record) => CSV_COLUMNS.map((column) => record[column] ?? null)), CSV_OPTIONS);
+export const csvLines = (records: CdrWithCharge[]) =>
+  stringify(
+    records.map((record) => CSV_COLUMNS.map((column) => record[column] ?? null)),
+    CSV_OPTIONS,
+  );
 export const ndjsonLine = (record: CdrWithCharge) => `${JSON.stringify(record)}\n`;
 
 export function withCharges(records: CdrRecord[], charges: Map<string, Charge> | null): CdrWithCharge[] {

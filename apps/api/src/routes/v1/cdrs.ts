@@ -16,12 +16,18 @@ const query = Joi.object({
   to: Joi.date().iso().greater(Joi.ref('from')).description('start_stamp < to (ISO-8601)'),
   direction: Joi.string().valid('inbound', 'outbound', 'local'),
   extension: extensionNumber,
-  destination: Joi.string().max(64).pattern(/^[A-Za-z0-9+*#._@-]+$/, 'dialled number'),
-  hangupCause: Joi.string().max(64).pattern(/^[A-Z0-9_]+$/, 'Q.850 cause name, e.g. NORMAL_CLEARING'),
+  destination: Joi.string()
+    .max(64)
+    .pattern(/^[A-Za-z0-9+*#._@-]+$/, 'dialled number'),
+  hangupCause: Joi.string()
+    .max(64)
+    .pattern(/^[A-Z0-9_]+$/, 'Q.850 cause name, e.g. NORMAL_CLEARING'),
   answeredOnly: Joi.boolean().default(false),
   leg: Joi.string().valid('a', 'b', 'all').default('a'),
   limit: Joi.number().integer().min(1).max(1000).default(100),
-  cursor: Joi.string().max(500).pattern(/^[A-Za-z0-9_-]+$/, 'opaque cursor'),
+  cursor: Joi.string()
+    .max(500)
+    .pattern(/^[A-Za-z0-9_-]+$/, 'opaque cursor'),
   format: Joi.string().valid('json', 'csv', 'ndjson').description('overrides the Accept header'),
 });
 
@@ -53,7 +59,17 @@ function filterOf(domainUuid: string, values: Record<string, unknown>): CdrFilte
 
 /** Binds a cursor to its filter, so a cursor reused with other filters is refused instead of skipping rows. */
 function filterFingerprint(filter: CdrFilter): string {
-  const canonical = JSON.stringify([filter.domainUuid, filter.from?.toISOString(), filter.to?.toISOString(), filter.direction, filter.extension, filter.destination, filter.hangupCause, filter.answeredOnly, filter.leg]);
+  const canonical = JSON.stringify([
+    filter.domainUuid,
+    filter.from?.toISOString(),
+    filter.to?.toISOString(),
+    filter.direction,
+    filter.extension,
+    filter.destination,
+    filter.hangupCause,
+    filter.answeredOnly,
+    filter.leg,
+  ]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }
 
@@ -110,13 +126,24 @@ export const listCdrsRoute: RouteDefinition = {
     if (format === 'json') {
       const after = input.query.cursor ? decodeCursor(input.query.cursor as string, filter) : null;
       const page = await readCdrPage(deps.fusionPool, filter, after, input.query.limit as number);
-      const charges = await chargesFor(deps.pool, context.service.serviceId, page.records.map((record) => record.uuid));
+      const charges = await chargesFor(
+        deps.pool,
+        context.service.serviceId,
+        page.records.map((record) => record.uuid),
+      );
       res.json({ data: withCharges(page.records, charges), nextCursor: page.next ? encodeCursor(page.next, filter) : null });
       return;
     }
     await stream(res, format, domain.domainName, async function* () {
       for await (const batch of iterateCdrs(deps.fusionPool, filter, EXPORT_BATCH)) {
-        yield withCharges(batch, await chargesFor(deps.pool, context.service.serviceId, batch.map((record) => record.uuid)));
+        yield withCharges(
+          batch,
+          await chargesFor(
+            deps.pool,
+            context.service.serviceId,
+            batch.map((record) => record.uuid),
+          ),
+        );
       }
     });
   },

@@ -16,7 +16,8 @@ export const isEslFailure = (error: unknown) =>
 
 /** A refusal stored by a write job (or raised here), as the contract's answer. */
 export function rejectionToHttpError(rejection: WriteRejection, fieldPrefix = 'body'): HttpError {
-  if (rejection.status === 400) return new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path: `${fieldPrefix}.${rejection.field ?? 'body'}`, message: rejection.message }]);
+  if (rejection.status === 400)
+    return new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path: `${fieldPrefix}.${rejection.field ?? 'body'}`, message: rejection.message }]);
   return new HttpError(rejection.status, rejection.code, rejection.message);
 }
 

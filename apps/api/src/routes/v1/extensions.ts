@@ -33,11 +33,22 @@ const tenantOnly = Joi.object({ tenant: tenantParam });
 const tenantAndExtension = Joi.object({ tenant: tenantParam, extension: Joi.string().max(64).required() });
 
 function writeOptions(context: TenantContext, transaction: TransactionMode): ExtensionWriteOptions {
-  return { serviceId: context.service.serviceId, maxEnabledExtensions: planLimits(context.service).maxExtensions, registrationProfile: context.deps.config.fusionpbx.registrationProfile, transaction };
+  return {
+    serviceId: context.service.serviceId,
+    maxEnabledExtensions: planLimits(context.service).maxExtensions,
+    registrationProfile: context.deps.config.fusionpbx.registrationProfile,
+    transaction,
+  };
 }
 
 export const listExtensionsRoute: RouteDefinition = {
-  spec: { method: 'get', path: '/v1/tenants/{tenant}/extensions', summary: 'Extensions of the tenant', params: tenantOnly, responses: { '200': '{data:[extension]}', '404': 'unknown tenant' } },
+  spec: {
+    method: 'get',
+    path: '/v1/tenants/{tenant}/extensions',
+    summary: 'Extensions of the tenant',
+    params: tenantOnly,
+    responses: { '200': '{data:[extension]}', '404': 'unknown tenant' },
+  },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     res.json({ data: await listTenantExtensions(deps.fusionPool, domain.domainUuid) });
@@ -45,7 +56,13 @@ export const listExtensionsRoute: RouteDefinition = {
 };
 
 export const getExtensionRoute: RouteDefinition = {
-  spec: { method: 'get', path: '/v1/tenants/{tenant}/extensions/{extension}', summary: 'One extension', params: tenantAndExtension, responses: { '200': 'extension', '404': 'unknown tenant or extension' } },
+  spec: {
+    method: 'get',
+    path: '/v1/tenants/{tenant}/extensions/{extension}',
+    summary: 'One extension',
+    params: tenantAndExtension,
+    responses: { '200': 'extension', '404': 'unknown tenant or extension' },
+  },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const extension = await getTenantExtension(deps.fusionPool, domain.domainUuid, input.params.extension as string);
@@ -66,7 +83,13 @@ export const createExtensionRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { extension, ...fields } = input.body as unknown as ExtensionFields & { extension: string };
-    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context, transaction)),
+        (result) => ({ extension: result.extension }),
+      );
     await submitWrite(context, res, { resource: 'extension', operation: 'create', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
@@ -84,7 +107,13 @@ export const putExtensionRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const extension = input.params.extension as string;
     const fields = input.body as ExtensionFields;
-    if (dryRun) return previewWrite(context, res, (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context, transaction)),
+        (result) => ({ extension: result.extension }),
+      );
     await submitWrite(context, res, { resource: 'extension', operation: 'upsert', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
   },
 };
@@ -102,7 +131,13 @@ export const deleteExtensionRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const extension = input.params.extension as string;
     const deleteVoicemail = input.query.deleteVoicemail as boolean;
-    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context, transaction)), (result) => ({ extension: result.extension }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context, transaction)),
+        (result) => ({ extension: result.extension }),
+      );
     await submitWrite(context, res, { resource: 'extension', operation: 'delete', target: extension, input: { deleteVoicemail } });
   },
 };

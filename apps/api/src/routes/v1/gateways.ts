@@ -19,10 +19,18 @@ import { withEslDeadline } from './freeswitch';
 import { PENDING_RESPONSE as PENDING, submitWrite } from './tenant-write';
 import { planLimits, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
-const host = Joi.string().max(255).pattern(/^[A-Za-z0-9.:[\]_-]+$/, 'host[:port]');
-const sipToken = Joi.string().max(255).pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
-const name = Joi.string().max(100).pattern(/^[A-Za-z0-9 ._-]+$/, 'letters, digits, space . _ -');
-const profile = Joi.string().max(64).pattern(/^[A-Za-z0-9_.-]+$/, 'profile name');
+const host = Joi.string()
+  .max(255)
+  .pattern(/^[A-Za-z0-9.:[\]_-]+$/, 'host[:port]');
+const sipToken = Joi.string()
+  .max(255)
+  .pattern(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+const name = Joi.string()
+  .max(100)
+  .pattern(/^[A-Za-z0-9 ._-]+$/, 'letters, digits, space . _ -');
+const profile = Joi.string()
+  .max(64)
+  .pattern(/^[A-Za-z0-9_.-]+$/, 'profile name');
 
 const fields = {
   name,
@@ -38,14 +46,22 @@ const fields = {
   expireSeconds: Joi.number().integer().min(60).max(86400),
   retrySeconds: Joi.number().integer().min(5).max(86400),
   callerIdInFrom: Joi.boolean().allow(null),
-  context: Joi.string().max(100).pattern(/^[A-Za-z0-9_.-]+$/, 'context name'),
+  context: Joi.string()
+    .max(100)
+    .pattern(/^[A-Za-z0-9_.-]+$/, 'context name'),
   profile,
   channels: Joi.number().integer().min(0).max(10000),
   enabled: Joi.boolean(),
   description: safeText(255).allow(null),
 };
 
-const gatewayParams = Joi.object({ tenant: tenantParam, gateway: Joi.string().guid({ version: ['uuidv4', 'uuidv1', 'uuidv5'] }).lowercase().required() });
+const gatewayParams = Joi.object({
+  tenant: tenantParam,
+  gateway: Joi.string()
+    .guid({ version: ['uuidv4', 'uuidv1', 'uuidv5'] })
+    .lowercase()
+    .required(),
+});
 
 function writeOptions(context: TenantContext, transaction: TransactionMode): GatewayWriteOptions {
   return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways, transaction };
@@ -59,7 +75,14 @@ function splitPassword(body: GatewayFields): { input: Record<string, unknown>; s
 }
 
 export const listGatewaysRoute: RouteDefinition = {
-  spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways', summary: 'Gateways of the tenant', params: Joi.object({ tenant: tenantParam }), bucket: 'gateways', responses: { '200': '{data:[gateway]}', '404': 'unknown tenant' } },
+  spec: {
+    method: 'get',
+    path: '/v1/tenants/{tenant}/gateways',
+    summary: 'Gateways of the tenant',
+    params: Joi.object({ tenant: tenantParam }),
+    bucket: 'gateways',
+    responses: { '200': '{data:[gateway]}', '404': 'unknown tenant' },
+  },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     res.json({ data: await listTenantGateways(deps.fusionPool, domain.domainUuid, domain.managedGatewayUuid) });
@@ -67,7 +90,14 @@ export const listGatewaysRoute: RouteDefinition = {
 };
 
 export const getGatewayRoute: RouteDefinition = {
-  spec: { method: 'get', path: '/v1/tenants/{tenant}/gateways/{gateway}', summary: 'One gateway', params: gatewayParams, bucket: 'gateways', responses: { '200': 'gateway', '404': 'unknown tenant or gateway' } },
+  spec: {
+    method: 'get',
+    path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    summary: 'One gateway',
+    params: gatewayParams,
+    bucket: 'gateways',
+    responses: { '200': 'gateway', '404': 'unknown tenant or gateway' },
+  },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, input.params.gateway as string, domain.managedGatewayUuid);
@@ -89,7 +119,13 @@ export const createGatewayRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const body = input.body as unknown as GatewayFields & { name: string; proxy: string };
-    if (dryRun) return previewWrite(context, res, (transaction) => createTenantGateway(context.deps.fusionPool, body, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => createTenantGateway(context.deps.fusionPool, body, writeOptions(context, transaction)),
+        (result) => ({ gateway: result.gateway }),
+      );
     await submitWrite(context, res, { resource: 'gateway', operation: 'create', target: null, ...splitPassword(body) }, () => ({ target: randomUUID() }));
   },
 };
@@ -108,7 +144,13 @@ export const updateGatewayRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const gatewayUuid = input.params.gateway as string;
     const body = input.body as GatewayFields;
-    if (dryRun) return previewWrite(context, res, (transaction) => updateTenantGateway(context.deps.fusionPool, gatewayUuid, body, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => updateTenantGateway(context.deps.fusionPool, gatewayUuid, body, writeOptions(context, transaction)),
+        (result) => ({ gateway: result.gateway }),
+      );
     await submitWrite(context, res, { resource: 'gateway', operation: 'update', target: gatewayUuid, ...splitPassword(body) });
   },
 };
@@ -125,7 +167,13 @@ export const deleteGatewayRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const gatewayUuid = input.params.gateway as string;
-    if (dryRun) return previewWrite(context, res, (transaction) => deleteTenantGateway(context.deps.fusionPool, gatewayUuid, writeOptions(context, transaction)), (result) => ({ gateway: result.gateway }));
+    if (dryRun)
+      return previewWrite(
+        context,
+        res,
+        (transaction) => deleteTenantGateway(context.deps.fusionPool, gatewayUuid, writeOptions(context, transaction)),
+        (result) => ({ gateway: result.gateway }),
+      );
     await submitWrite(context, res, { resource: 'gateway', operation: 'delete', target: gatewayUuid, input: {} });
   },
 };

@@ -58,8 +58,14 @@ export const getJobRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/jobs/{id}',
-    summary: 'A background job (a webhook event, a REST write, a queued FreeSWITCH side): state, attempts, last error (secrets scrubbed), and a REST write’s answer; a tenant key sees only its tenant’s jobs',
-    params: Joi.object({ id: Joi.string().max(200).pattern(/^[A-Za-z0-9._-]+$/, 'job id').required() }),
+    summary:
+      'A background job (a webhook event, a REST write, a queued FreeSWITCH side): state, attempts, last error (secrets scrubbed), and a REST write’s answer; a tenant key sees only its tenant’s jobs',
+    params: Joi.object({
+      id: Joi.string()
+        .max(200)
+        .pattern(/^[A-Za-z0-9._-]+$/, 'job id')
+        .required(),
+    }),
     responses: { '200': 'job', '404': 'unknown job, or another tenant’s' },
   },
   async handler({ deps, res, principal, input }) {
@@ -72,12 +78,12 @@ export const getJobRoute: RouteDefinition = {
     const write = await deps.tenantWrites.get(id);
     if (!job && !event && !write) throw notFound;
     const data = (job?.data ?? {}) as JobData;
-    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : event?.serviceId ?? write?.serviceId ?? null;
+    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? null);
     const own = tenantOf(principal);
     if (own !== null && serviceId !== own) throw notFound;
     res.json({
       id,
-      queue: job ? (job as Job & { queueName?: string }).queueName ?? null : null,
+      queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : null,
       name: job?.name ?? null,
       // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
       state: job ? await job.getState() : stateFromRow(event?.status ?? write?.status),
@@ -86,9 +92,9 @@ export const getJobRoute: RouteDefinition = {
       lastError: scrubSecrets(job?.failedReason || event?.lastError),
       serviceId,
       action: data.action ?? event?.action ?? (write ? `${write.resource}.${write.operation}` : null),
-      createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : event?.receivedAt.toISOString() ?? null,
+      createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : (event?.receivedAt.toISOString() ?? null),
       processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
-      finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : event?.finishedAt?.toISOString() ?? null,
+      finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : (event?.finishedAt?.toISOString() ?? null),
       event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
       write: write ? writeView(write) : null,
     });

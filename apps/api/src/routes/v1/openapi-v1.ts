@@ -17,7 +17,10 @@ const RATE_HEADERS = {
 
 function parameters(spec: RouteSpec): JsonSchema[] {
   const result: JsonSchema[] = [];
-  for (const [where, schema] of [['path', spec.params], ['query', spec.query]] as const) {
+  for (const [where, schema] of [
+    ['path', spec.params],
+    ['query', spec.query],
+  ] as const) {
     if (!schema) continue;
     const described = joiToJsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
     for (const [name, property] of Object.entries(described.properties ?? {})) {
@@ -46,7 +49,10 @@ export function v1OpenApiPaths(routes: readonly RouteDefinition[]): Record<strin
   for (const { spec } of routes) {
     const operation: JsonSchema = {
       summary: spec.summary,
-      operationId: `${spec.method}${spec.path.replace(/[{}]/g, '').replace(/\/([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/[^A-Za-z0-9]/g, '')}`,
+      operationId: `${spec.method}${spec.path
+        .replace(/[{}]/g, '')
+        .replace(/\/([a-z])/g, (_, c: string) => c.toUpperCase())
+        .replace(/[^A-Za-z0-9]/g, '')}`,
       security: [{ apiKey: [] }],
       parameters: parameters(spec),
       responses: responses(spec),

@@ -37,7 +37,8 @@ export interface WriteChoices {
 const requestIdOf = (res: Response) => (typeof res.locals.requestId === 'string' ? res.locals.requestId : randomUUID());
 
 /** The 202 answer of every write route, as /openapi.json describes it. */
-export const PENDING_RESPONSE = 'not finished within API_WRITE_WAIT_MS: {outcome:"pending", job:{id,url}} (GET job.url, or repeat with the same X-Request-Id); or written, with FreeSWITCH not reached yet: {outcome, …, freeswitch:{applied:false, job:{id,url}}}';
+export const PENDING_RESPONSE =
+  'not finished within API_WRITE_WAIT_MS: {outcome:"pending", job:{id,url}} (GET job.url, or repeat with the same X-Request-Id); or written, with FreeSWITCH not reached yet: {outcome, …, freeswitch:{applied:false, job:{id,url}}}';
 
 /**
  * The password chosen for a created extension is part of the answer (the one time the client sees

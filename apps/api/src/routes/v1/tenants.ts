@@ -62,9 +62,18 @@ export const getTenant: RouteDefinition = {
         state: service.observedState,
         pendingFreeswitchApply: service.pendingApply !== null,
         freeswitch: service.pendingApply
-          ? { inStep: false, since: service.pendingApply.since, steps: service.pendingApply.steps.length, events: service.pendingApply.events.map((event) => event.eventId), lastError: service.pendingApply.lastError, attempts: service.pendingApply.attempts }
+          ? {
+              inStep: false,
+              since: service.pendingApply.since,
+              steps: service.pendingApply.steps.length,
+              events: service.pendingApply.events.map((event) => event.eventId),
+              lastError: service.pendingApply.lastError,
+              attempts: service.pendingApply.attempts,
+            }
           : { inStep: true },
-        fusionpbx: domain ? { domainUuid: domain.domainUuid, domainName: domain.domainName, domainEnabled: domain.domainEnabled, status: domain.status, generation: domain.generation } : null,
+        fusionpbx: domain
+          ? { domainUuid: domain.domainUuid, domainName: domain.domainName, domainEnabled: domain.domainEnabled, status: domain.status, generation: domain.generation }
+          : null,
       },
       limits: planLimits(service),
       counts: domain ? await tenantCounts(deps.fusionPool, domain.domainUuid) : null,

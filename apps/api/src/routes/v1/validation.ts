@@ -31,7 +31,7 @@ export function validateRequest(spec: RouteSpec, req: Request): ValidatedRequest
   const validated = {
     params: check('params', spec.params, req.params, details),
     query: check('query', spec.query, req.query, details),
-    body: check('body', spec.body, spec.body ? req.body ?? {} : {}, details),
+    body: check('body', spec.body, spec.body ? (req.body ?? {}) : {}, details),
   };
   if (details.length > 0) throw new HttpError(400, 'VALIDATION_FAILED', `request is invalid (${details.length} problem${details.length === 1 ? '' : 's'})`, details);
   return validated;

@@ -36,17 +36,7 @@ export interface PushHooks {
   afterRecord?: (outcome: PushOutcome) => void | Promise<void>;
 }
 
-export type PushOutcome =
-  | 'nothing'
-  | 'pushed'
-  | 'verified'
-  | 'reconciled'
-  | 'zero'
-  | 'unknown'
-  | 'awaiting-reconciliation'
-  | 'failed'
-  | 'failed-final'
-  | 'whmcs-not-configured';
+export type PushOutcome = 'nothing' | 'pushed' | 'verified' | 'reconciled' | 'zero' | 'unknown' | 'awaiting-reconciliation' | 'failed' | 'failed-final' | 'whmcs-not-configured';
 
 export interface PushResult {
   outcome: PushOutcome;
@@ -90,7 +80,15 @@ function isFinalRefusal(deps: WorkerDeps, attempt: Extract<PushAttempt, { kind: 
 }
 
 async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): Promise<void> {
-  const detail = { batchId: batch.batchId, serviceId: batch.serviceId, clientId: batch.clientId, period: batch.period, amount: batch.lineAmount, code: attempt.code, attempts: attemptsMade };
+  const detail = {
+    batchId: batch.batchId,
+    serviceId: batch.serviceId,
+    clientId: batch.clientId,
+    period: batch.period,
+    amount: batch.lineAmount,
+    code: attempt.code,
+    attempts: attemptsMade,
+  };
   // Error level + "ALERT" + the code: what log-based alerting keys on; the batch stays `failed` (listBatchesNeedingAttention).
   deps.logger.error({ ...detail, err: attempt.message }, 'ALERT billing push refused by WHMCS: final, needs an operator');
   await deps.audit.append({ actor: 'billing', action: 'billing.failed', serviceId: batch.serviceId, detail });
@@ -102,7 +100,12 @@ async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch,
   const attemptsMade = batch.attempts;
   switch (attempt.kind) {
     case 'added':
-      await markBatchPushed(client, batch, { billableId: attempt.billableId }, { actor: 'billing', action: 'billing.pushed', serviceId: batch.serviceId, detail: { ...log, billableId: attempt.billableId } });
+      await markBatchPushed(
+        client,
+        batch,
+        { billableId: attempt.billableId },
+        { actor: 'billing', action: 'billing.pushed', serviceId: batch.serviceId, detail: { ...log, billableId: attempt.billableId } },
+      );
       deps.logger.info({ ...log, billableId: attempt.billableId }, 'billing batch pushed to WHMCS');
       return 'pushed';
     case 'ambiguous':
@@ -152,7 +155,11 @@ async function verify(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClien
   if (deps.config.billing.invoiceAction === 'noinvoice') return 'pushed';
   const found = await whmcs.findBilledItem(batch.clientId, batch.pushToken, deps.config.billing.reconcileScanInvoices);
   if (!found || !sameAmount(found, batch)) {
-    if (found) deps.logger.error({ batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS invoice line for a batch differs from the batch amount');
+    if (found)
+      deps.logger.error(
+        { batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount },
+        'ALERT WHMCS invoice line for a batch differs from the batch amount',
+      );
     await markBatchVerifyChecked(client, batch.batchId);
     return 'pushed';
   }
@@ -167,7 +174,10 @@ async function reconcile(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolCl
   if (found) {
     const matches = sameAmount(found, batch);
     if (!matches) {
-      deps.logger.error({ batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount }, 'ALERT WHMCS line for a batch differs from the batch amount');
+      deps.logger.error(
+        { batchId: batch.batchId, code: 'BILLING_AMOUNT_MISMATCH', whmcsAmount: found.amount, amount: batch.lineAmount },
+        'ALERT WHMCS line for a batch differs from the batch amount',
+      );
     }
     const audit = { actor: 'billing', action: 'billing.reconciled', serviceId: batch.serviceId, detail: { batchId: batch.batchId, invoiceId: found.invoiceId } };
     await markBatchPushed(client, batch, { invoiceId: found.invoiceId, invoiceItemId: found.itemId }, audit);

@@ -46,10 +46,16 @@ export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'target
   for (const row of cursors) byServer.set(row.server, [...(byServer.get(row.server) ?? []), row]);
   const counts: TenantCdrBacklog[] = [];
   for (const [server, rows] of byServer) {
-    const pool = await deps.targets.get(server).then((target) => target.pool, () => null);
+    const pool = await deps.targets.get(server).then(
+      (target) => target.pool,
+      () => null,
+    );
     if (!pool) continue;
     const { rows: found } = await pool.query<{ service_id: string; n: string }>(BACKLOG_SQL, [
-      rows.map((row) => row.service_id), rows.map((row) => row.domain_uuid), rows.map((row) => row.stamp), rows.map((row) => row.cdr_uuid),
+      rows.map((row) => row.service_id),
+      rows.map((row) => row.domain_uuid),
+      rows.map((row) => row.stamp),
+      rows.map((row) => row.cdr_uuid),
     ]);
     counts.push(...found.map((row) => ({ serviceId: Number(row.service_id), backlog: Number(row.n) })));
   }

@@ -64,7 +64,12 @@ function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Dat
  * that consumes included seconds asks the database which CDRs are new and rates those again.
  * (The existence query cost the database as much per CDR as the insert itself.)
  */
-async function ratePage(client: PoolClient, rating: ServiceRating, sources: readonly SourceCdr[], allowance: ReadonlyMap<string, number>): Promise<{ charges: NewCharge[]; remaining: Map<string, number> }> {
+async function ratePage(
+  client: PoolClient,
+  rating: ServiceRating,
+  sources: readonly SourceCdr[],
+  allowance: ReadonlyMap<string, number>,
+): Promise<{ charges: NewCharge[]; remaining: Map<string, number> }> {
   const fetched = new Map<string, number>();
   const remainingFor = async (period: string) => {
     const left = Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period)));
@@ -74,7 +79,10 @@ async function ratePage(client: PoolClient, rating: ServiceRating, sources: read
   const optimistic = new Map(allowance);
   const charges = await rateInOrder(rating, sources, remainingFor, optimistic);
   if (charges.every((charge) => charge.includedSeconds === 0)) return { charges, remaining: optimistic };
-  const existing = await existingChargeIds(client, sources.map((source) => source.cdr.xmlCdrUuid));
+  const existing = await existingChargeIds(
+    client,
+    sources.map((source) => source.cdr.xmlCdrUuid),
+  );
   const fresh = existing.size === 0 ? sources : sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
   const remaining = new Map([...allowance, ...fetched]);
   return { charges: await rateInOrder(rating, fresh, remainingFor, remaining), remaining };

@@ -30,9 +30,7 @@ export interface BacklogAddition {
 }
 
 export type BacklogApplyOutcome =
-  | { state: 'none' }
-  | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] }
-  | { state: 'failed'; version: number; error: string };
+  { state: 'none' } | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] } | { state: 'failed'; version: number; error: string };
 
 const BACKLOG_ATTEMPTS = 16;
 const MAX_ROUNDS = 5;
@@ -114,7 +112,13 @@ function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: Freeswitc
     if (!(await services.clearFreeswitchBacklog(serviceId, backlog.version))) return false;
     for (const event of backlog.events) {
       if (!(await inbox.markSucceeded(event.eventId, { message: event.message, serviceProperties: event.serviceProperties }))) continue;
-      await audit.append({ actor: 'worker', action: event.action, serviceId, eventId: event.eventId, detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version } });
+      await audit.append({
+        actor: 'worker',
+        action: event.action,
+        serviceId,
+        eventId: event.eventId,
+        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version },
+      });
     }
     return true;
   });
@@ -148,7 +152,13 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
         await noteFailure(deps, serviceId, backlog, message);
         return { state: 'failed', version: backlog.version, error: message };
       }
-      outcome = { state: 'applied', version: backlog.version, steps: wanted.length, dropped: backlog.steps.length - wanted.length, events: backlog.events.map((event) => event.eventId) };
+      outcome = {
+        state: 'applied',
+        version: backlog.version,
+        steps: wanted.length,
+        dropped: backlog.steps.length - wanted.length,
+        events: backlog.events.map((event) => event.eventId),
+      };
       if (await completeBacklog(deps, serviceId, backlog, wanted.length)) return outcome;
     }
     return outcome;

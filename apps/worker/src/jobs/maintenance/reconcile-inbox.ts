@@ -1,4 +1,13 @@
-import { addJob, MAINTENANCE_JOBS, PROVISIONING_JOBS, requeueJobUnlessLive, TENANT_WRITE_JOBS, type ProvisioningJobData, type TenantWriteJobData, type TypedJob } from '@ictvoip/queue';
+import {
+  addJob,
+  MAINTENANCE_JOBS,
+  PROVISIONING_JOBS,
+  requeueJobUnlessLive,
+  TENANT_WRITE_JOBS,
+  type ProvisioningJobData,
+  type TenantWriteJobData,
+  type TypedJob,
+} from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { requeueBacklogs } from '../freeswitch/freeswitch-backlog';
 
@@ -56,12 +65,24 @@ async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Prom
  * enqueued again with its deterministic id, so it runs once. REST writes finished long ago are
  * forgotten here too.
  */
-export async function reconcileInbox(deps: WorkerDeps, job: TypedJob<typeof MAINTENANCE_JOBS.reconcileInbox> | null, olderThanSeconds = deps.config.worker.reconcileAfterSeconds): Promise<ReconcileOutcome> {
+export async function reconcileInbox(
+  deps: WorkerDeps,
+  job: TypedJob<typeof MAINTENANCE_JOBS.reconcileInbox> | null,
+  olderThanSeconds = deps.config.worker.reconcileAfterSeconds,
+): Promise<ReconcileOutcome> {
   const data = job?.data ?? {};
   const after = data.olderThanSeconds ?? olderThanSeconds;
   const events = await reconcileEvents(deps, after);
   const writes = await reconcileWrites(deps, after);
   const backlogs = await requeueBacklogs(deps, after);
   const writesPurged = await deps.tenantWrites.purge(WRITE_SECRET_HOURS, WRITE_KEEP_DAYS);
-  return { examined: events.examined, requeued: events.requeued, writesExamined: writes.examined, writesRequeued: writes.requeued, writesPurged, freeswitchBehind: backlogs.behind, backlogsRequeued: backlogs.requeued };
+  return {
+    examined: events.examined,
+    requeued: events.requeued,
+    writesExamined: writes.examined,
+    writesRequeued: writes.requeued,
+    writesPurged,
+    freeswitchBehind: backlogs.behind,
+    backlogsRequeued: backlogs.requeued,
+  };
 }

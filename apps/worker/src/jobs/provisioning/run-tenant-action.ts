@@ -44,10 +44,10 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
   const result = await deps.provisioner[call](event).catch(asPermanent);
-  const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : ctx.service?.properties ?? {};
+  const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : (ctx.service?.properties ?? {});
   const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;
   // change_package keeps the desired state but must store its plan: quotas and drift read it.
-  const desiredState = desired ?? (plan ? ctx.service?.desiredState ?? 'active' : null);
+  const desiredState = desired ?? (plan ? (ctx.service?.desiredState ?? 'active') : null);
   if (desiredState) {
     await deps.services.setDesired({
       serviceId: inboxEvent.serviceId,
@@ -103,7 +103,13 @@ export async function runTenantAction(ctx: TenantActionContext, call: Provisione
     return settleFreeswitch(ctx, earlier, { backlog, wasBehind: othersOwed, waits: true });
   }
   if (!ctx.service && call !== 'create') {
-    await deps.services.setDesired({ serviceId: inboxEvent.serviceId, clientId: inboxEvent.clientId, desiredState: desired ?? 'active', eventId: inboxEvent.eventId, fusionpbxServer: deps.fusionServer });
+    await deps.services.setDesired({
+      serviceId: inboxEvent.serviceId,
+      clientId: inboxEvent.clientId,
+      desiredState: desired ?? 'active',
+      eventId: inboxEvent.eventId,
+      fusionpbxServer: deps.fusionServer,
+    });
   }
   const { event, addition } = await convergeDatabase(ctx, call, desired);
   if (!addition.waits) return { message: event.message, serviceProperties: event.serviceProperties, detail: { message: event.message, steps: 0 } };

@@ -11,7 +11,8 @@ async function reconcileService({ deps, inboxEvent, service }: TenantActionConte
   const server = service?.fusionpbxServer ?? null;
   // The service's own server not answering means it was not compared: that is a difference to report, not "in step".
   const items = report.items.filter((item) => item.serviceId === inboxEvent.serviceId || (item.kind === 'fusionpbx_unreachable' && item.server === server));
-  if (items.length === 0) return { message: `in step: WHMCS${report.whmcsChecked ? '' : ' (not checked: WHMCS API not configured)'}, bridge and FusionPBX agree`, detail: { items } };
+  if (items.length === 0)
+    return { message: `in step: WHMCS${report.whmcsChecked ? '' : ' (not checked: WHMCS API not configured)'}, bridge and FusionPBX agree`, detail: { items } };
   const lines = items.map((item) => `${item.kind}: expected ${item.expected}, found ${item.actual}${item.fixAction ? ` (fix: ${item.fixAction})` : ' (needs an operator)'}`);
   return { message: `${items.length} difference(s): ${lines.join('; ')}`, detail: { items } };
 }

@@ -49,7 +49,11 @@ async function removeExtension(ctx: TenantWriteContext, extension: string): Prom
     // An earlier attempt removed it and died before storing the answer: the removal is done.
     const removed = ctx.write.preimage as RemovedExtension | null;
     if (!(ctx.replay && removed && error instanceof ResourceNotFoundError)) throw error;
-    return { outcome: 'deleted', body: { extension: null }, freeswitch: extensionRemovalSteps(removed.extension, removed.numberAlias, removed.domainName, options.registrationProfile) };
+    return {
+      outcome: 'deleted',
+      body: { extension: null },
+      freeswitch: extensionRemovalSteps(removed.extension, removed.numberAlias, removed.domainName, options.registrationProfile),
+    };
   }
 }
 

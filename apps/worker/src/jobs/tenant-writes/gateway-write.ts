@@ -57,9 +57,10 @@ export async function writeGateway(ctx: TenantWriteContext): Promise<ResourceWri
   const gatewayUuid = ctx.write.target ?? '';
   if (ctx.write.operation === 'delete') return removeGateway(ctx, gatewayUuid);
   const options = optionsOf(ctx);
-  const result = ctx.write.operation === 'create'
-    ? await createTenantGateway(ctx.deps.fusionPool, fieldsOf(ctx) as GatewayFields & { name: string; proxy: string }, options)
-    : await updateTenantGateway(ctx.deps.fusionPool, gatewayUuid, fieldsOf(ctx), options);
+  const result =
+    ctx.write.operation === 'create'
+      ? await createTenantGateway(ctx.deps.fusionPool, fieldsOf(ctx) as GatewayFields & { name: string; proxy: string }, options)
+      : await updateTenantGateway(ctx.deps.fusionPool, gatewayUuid, fieldsOf(ctx), options);
   return { outcome: result.outcome, body: { gateway: result.gateway }, freeswitch: result.freeswitch };
 }
 

@@ -103,7 +103,12 @@ type Refusal = Extract<TenantWriteOutcome, { status: 'rejected' | 'failed' }>;
 
 function refusedOutcome(error: unknown): Refusal | null {
   const rejection = writeRejectionOf(error);
-  if (rejection) return { status: 'rejected', httpStatus: rejection.status, error: { code: rejection.code, message: rejection.message, ...(rejection.field ? { field: rejection.field } : {}) } };
+  if (rejection)
+    return {
+      status: 'rejected',
+      httpStatus: rejection.status,
+      error: { code: rejection.code, message: rejection.message, ...(rejection.field ? { field: rejection.field } : {}) },
+    };
   if (error instanceof PermanentJobError) return { status: 'failed', httpStatus: 503, error: { code: error.code, message: error.message, retryAfter: 30 } };
   return null;
 }
