@@ -5,7 +5,7 @@ import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { call, createKey } from '../../api/test/v1-helpers';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
-import { syncTenantCdrs } from '../src';
+import { cdrBacklogByTenant, syncTenantCdrs } from '../src';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 
@@ -202,6 +202,21 @@ describe('routing by the event server block', () => {
     const outcome = await syncTenantCdrs(bridge.worker!.deps, onSecond);
     expect(outcome).toMatchObject({ status: 'synced', read: 1, inserted: 1 });
     expect(await syncTenantCdrs(bridge.worker!.deps, onDefault)).toMatchObject({ status: 'synced', read: 0 });
+  });
+
+  it("the CDR backlog metric counts a tenant of #2 in #2's v_xml_cdr", async () => {
+    const { rows } = await fusion2.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain2]);
+    // A call after the cursor of the sync above: not collected yet.
+    await fusion2.query(
+      `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+       VALUES ($1, $2, $3, 'outbound', 'a', '12125550101', '12125550101', now() + interval '1 second', 12, 'NORMAL_CLEARING')`,
+      [randomUUID(), rows[0]!.domain_uuid, domain2],
+    );
+    const backlog = await cdrBacklogByTenant(bridge.worker!.deps);
+    expect(backlog).toEqual(expect.arrayContaining([{ serviceId: onSecond, backlog: 1 }]));
+    // The sync's look-back window reads the earlier call again; only the new one is inserted.
+    expect(await syncTenantCdrs(bridge.worker!.deps, onSecond)).toMatchObject({ status: 'synced', inserted: 1 });
+    expect(await cdrBacklogByTenant(bridge.worker!.deps)).toEqual(expect.arrayContaining([{ serviceId: onSecond, backlog: 0 }]));
   });
 
   it('a test_connection for WHMCS server 2 probes #2', async () => {
