@@ -223,10 +223,19 @@ export class RegistrationsRepository {
     }
   }
 
-  /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active). */
-  async forgetUnwatched(server: string, polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query('DELETE FROM registrations WHERE server = $1 AND last_polled_at < $2', [server, polledAt]);
+  /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
+  async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
+    const { rowCount } = await this.pool.query(`DELETE FROM registrations WHERE server = $1 AND (domain || '|' || extension) <> ALL($2::text[]) AND last_polled_at <= $3`, [
+      server,
+      watched,
+      polledAt,
+    ]);
     return rowCount ?? 0;
+  }
+
+  async statesOfServer(server: string): Promise<RegistrationState[]> {
+    const { rows } = await this.pool.query<StateRow>('SELECT * FROM registrations WHERE server = $1', [server]);
+    return rows.map(stateOf);
   }
 
   async states(serviceId: number): Promise<RegistrationState[]> {
@@ -250,8 +259,8 @@ export class RegistrationsRepository {
   }
 
   /** Transitions whose alert was not delivered yet (the outbox), oldest first. */
-  async unsentAlerts(limit = 100): Promise<RegistrationHistoryEntry[]> {
-    const { rows } = await this.pool.query<HistoryRow>('SELECT * FROM registration_history WHERE alert_sent_at IS NULL ORDER BY id LIMIT $1', [limit]);
+  async unsentAlerts(limit = 100, since = new Date(0)): Promise<RegistrationHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>('SELECT * FROM registration_history WHERE alert_sent_at IS NULL AND at >= $2 ORDER BY id LIMIT $1', [limit, since]);
     return rows.map(historyOf);
   }
 
