@@ -87,6 +87,7 @@ beforeAll(async () => {
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
   bridge = await startBridge({ REGISTRATION_LOST_AFTER_SECONDS: '180', ALERT_WEBHOOK_URL: url });
   await bridge.startWorker({ schedulers: false });
+  await bridge.startApi();
   await seedTenant(A, DOMAIN_A, 'active', ['101', '102', '103']);
   await seedTenant(B, DOMAIN_B, 'suspended', ['201']);
   bridge.esl.respond("sofia xmlstatus profile 'internal' reg", () => capture());
@@ -218,5 +219,25 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
       '101 registration.restored',
       '102 registration.lost',
     ]);
+  });
+
+  it('GET /v1/tenants/{tenant}/registrations/history pages the transitions newest first', async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`${bridge.url}${path}`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
+      return { status: response.status, body: (await response.json()) as { data: { type: string; extension: string; at: string }[]; nextCursor: string | null } };
+    };
+    const first = await get(`/v1/tenants/${A}/registrations/history?limit=2`);
+    expect(first.status).toBe(200);
+    expect(first.body.data.map((entry) => `${entry.extension} ${entry.type}`)).toEqual(['102 registration.lost', '101 registration.restored']);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await get(`/v1/tenants/${DOMAIN_A}/registrations/history?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body.data.map((entry) => `${entry.extension} ${entry.type}`)).toEqual(['101 registration.lost']);
+    expect(second.body.data[0]!.at).toBe(at(240).toISOString());
+    expect(second.body.nextCursor).toBeNull();
+    expect((await get(`/v1/tenants/${B}/registrations/history`)).body.data).toEqual([]);
+    expect((await get(`/v1/tenants/${A}/registrations/history?cursor=bm9wZQ`)).status).toBe(400);
+    expect((await get('/v1/tenants/7199/registrations/history')).status).toBe(404);
+    const openapi = (await (await fetch(`${bridge.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(openapi.paths['/v1/tenants/{tenant}/registrations/history']).toBeDefined();
   });
 });
