@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { signBody } from '@ictvoip/whmcs';
 import { pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
+import { runCli } from '../../cli/test/run-cli';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 /** A real FreeSWITCH 1.10 capture of `sofia xmlstatus profile internal reg` (one foreign-realm phone). */
@@ -240,4 +241,15 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     const openapi = (await (await fetch(`${bridge.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(openapi.paths['/v1/tenants/{tenant}/registrations/history']).toBeDefined();
   });
+
+  it('ictvoip registrations history --service lists them too', async () => {
+    const run = await runCli(bridge.env, ['registrations', 'history', '--service', String(A), '--limit', '2', '--json']);
+    expect(run.code).toBe(0);
+    const transitions = run.json.transitions as { extension: string; transition: string }[];
+    expect(transitions.map((entry) => `${entry.extension} ${entry.transition}`)).toEqual(['102 lost', '101 restored']);
+    const human = await runCli(bridge.env, ['registrations', 'history', '--service', String(A)]);
+    expect(human.stdout.trim().split('\n')).toHaveLength(3);
+    expect(human.stdout).toContain(`101@${DOMAIN_A}`);
+    expect((await runCli(bridge.env, ['registrations', 'history', '--service', '7199'])).code).not.toBe(0);
+  }, 60000);
 });
