@@ -30,6 +30,8 @@ interface Delivery {
 let bridge: Bridge;
 let receiver: Server;
 const deliveries: Delivery[] = [];
+/** The receiver answers this many next requests with 503 (a receiver that is down for a while). */
+let refuseNext = 0;
 /** The phones the stand-in lists on profile internal, as [extension, domain]. */
 let phones: [string, string][] = [];
 
@@ -79,6 +81,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      if (refuseNext > 0) {
+        refuseNext -= 1;
+        res.writeHead(503).end();
+        return;
+      }
       const raw = Buffer.concat(chunks).toString('utf8');
       deliveries.push({ headers: req.headers, raw, body: JSON.parse(raw) });
       res.writeHead(204).end();
@@ -252,4 +259,18 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     expect(human.stdout).toContain(`101@${DOMAIN_A}`);
     expect((await runCli(bridge.env, ['registrations', 'history', '--service', '7199'])).code).not.toBe(0);
   }, 60000);
+
+  it('an alert the receiver refuses is retried with backoff and delivered once', async () => {
+    phones = phones.filter(([extension]) => extension !== '103');
+    await poll(1000);
+    refuseNext = 2;
+    const lost = await poll(1180);
+    expect(lost.transitions.map((entry) => [entry.extension, entry.transition])).toEqual([['103', 'lost']]);
+    await waitFor(async () => (await history()).every((row) => row.alert_sent_at), 15000, 'the alert of 103 after two refusals');
+    await alertsSettled();
+    const row = (await history()).find((entry) => entry.extension === '103')!;
+    expect((row as unknown as { alert_attempts: number }).alert_attempts).toBe(3);
+    expect(deliveries.filter((delivery) => delivery.body.extension === '103').map((delivery) => delivery.body.type)).toEqual(['registration.lost']);
+    expect(refuseNext).toBe(0);
+  });
 });

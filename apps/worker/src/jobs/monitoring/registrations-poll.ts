@@ -1,6 +1,6 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { parseRegistrationsXml, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
-import { addJob, addJobs, assertValidJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, type TypedJob } from '@ictvoip/queue';
+import { addJob, addJobs, assertValidJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationSighting } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
@@ -196,7 +196,15 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
     );
   }
   const repository = new RegistrationsRepository(deps.pool);
-  await enqueueAlerts(deps, await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000)));
+  if (deps.config.monitoring.alertWebhookUrl) {
+    // A delivery that ran out of attempts keeps its job id: requeued (unless one is still live) so the outbox drains.
+    for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      });
+    }
+  }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   return { enqueued: servers.length };
 }
