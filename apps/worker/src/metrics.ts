@@ -31,6 +31,9 @@ export interface WorkerMetrics {
   registrationPollErrors: Counter<'server'>;
   registrationTransitions: Counter<'server' | 'transition'>;
   registrationAlerts: Counter<'outcome'>;
+  /** Per tenant (service id), from its server's last poll: watched extensions and those registered. */
+  registrationsWatched: Gauge<'service_id'>;
+  registrationsRegistered: Gauge<'service_id'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
 }
 
@@ -142,6 +145,18 @@ export function createWorkerMetrics(): WorkerMetrics {
       registers,
     }),
     registrationAlerts: new Counter({ name: 'ictvoip_registration_alerts_total', help: 'Alert webhook deliveries, by outcome (sent, failed)', labelNames: ['outcome'], registers }),
+    registrationsWatched: new Gauge({
+      name: 'ictvoip_registrations_watched',
+      help: "Enabled extensions of an active tenant watched by this worker's last poll of its server, per tenant (service id)",
+      labelNames: ['service_id'],
+      registers,
+    }),
+    registrationsRegistered: new Gauge({
+      name: 'ictvoip_registrations_registered',
+      help: "Watched extensions registered at this worker's last poll of the tenant's server, per tenant (service id)",
+      labelNames: ['service_id'],
+      registers,
+    }),
   };
 }
 

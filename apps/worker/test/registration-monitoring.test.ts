@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { signBody } from '@ictvoip/whmcs';
-import { pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
+import type { Job } from 'bullmq';
+import { MONITORING_JOBS, registrationPollJobId, type TypedJob } from '@ictvoip/queue';
+import { handleRegistrationPollAll, pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
 import { runCli } from '../../cli/test/run-cli';
 import { startBridge, waitFor, type Bridge } from './harness';
 
@@ -134,6 +136,9 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
       first_seen: at(0),
       missing_since: null,
     });
+    const gauge = async (name: 'registrationsWatched' | 'registrationsRegistered') =>
+      (await bridge.worker!.metrics[name].get()).values.find((value) => value.labels.service_id === String(A))?.value;
+    expect([await gauge('registrationsWatched'), await gauge('registrationsRegistered')]).toEqual([3, 3]);
     const watchedB = await bridge.worker!.deps.pool.query('SELECT count(*)::int AS n FROM registrations WHERE service_id = $1', [B]);
     expect(watchedB.rows[0].n).toBe(0);
   });
@@ -272,5 +277,37 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     expect((row as unknown as { alert_attempts: number }).alert_attempts).toBe(3);
     expect(deliveries.filter((delivery) => delivery.body.extension === '103').map((delivery) => delivery.body.type)).toEqual(['registration.lost']);
     expect(refuseNext).toBe(0);
+  });
+
+  it('the scheduled round polls every enabled server once per slot; a disabled server is not polled, and polling it fails loudly', async () => {
+    await bridge.worker!.deps.fusionServers.add({
+      name: 'pbx-off',
+      databaseUrl: bridge.fusionDb.url,
+      eslHost: '127.0.0.1',
+      eslPort: bridge.esl.port,
+      eslPassword: 'ClueCon',
+      enabled: false,
+    });
+    const now = at(1300).toISOString();
+    const round = { data: { now } } as unknown as TypedJob<typeof MONITORING_JOBS.pollAll>;
+    expect(await handleRegistrationPollAll(bridge.worker!.deps, round)).toEqual({ enqueued: 1 });
+    expect(await handleRegistrationPollAll(bridge.worker!.deps, round)).toEqual({ enqueued: 1 });
+    const slot = `t${Math.floor(Date.parse(now) / (bridge.config.monitoring.pollSeconds * 1000))}`;
+    const queue = bridge.worker!.deps.queues.monitoring;
+    const job = (await waitFor(
+      async () => {
+        const found = await queue.getJob(registrationPollJobId('default', slot));
+        return found && (await found.getState()) === 'completed' ? found : null;
+      },
+      15000,
+      'the scheduled poll of the default server',
+    )) as Job;
+    expect(job.returnvalue).toMatchObject({ server: 'default', watched: 3, registered: 1, transitions: 0 });
+    expect(await queue.getJob(registrationPollJobId('pbx-off', slot))).toBeUndefined();
+    const polls = (await queue.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed'])).filter((entry) => entry.name === MONITORING_JOBS.poll);
+    expect(polls).toHaveLength(1);
+    await expect(pollServerRegistrations(bridge.worker!.deps, 'pbx-off', at(1300), bridge.worker!.metrics)).rejects.toThrow(/disabled/);
+    const errors = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'pbx-off')?.value;
+    expect(errors).toBe(1);
   });
 });

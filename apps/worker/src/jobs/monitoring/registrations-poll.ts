@@ -112,10 +112,15 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     const transitions: RegistrationHistoryEntry[] = [];
     let registered = 0;
     let unobserved = 0;
+    const perTenant = new Map<number, { watched: number; registered: number }>();
     for (const extension of watched) {
       const key = `${extension.domain}|${extension.extension}`;
       const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
       if (entry) registered += 1;
+      const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
+      counts.watched += 1;
+      if (entry) counts.registered += 1;
+      perTenant.set(extension.serviceId, counts);
       const lastProfile = lastProfiles.get(key);
       if (!entry && lastProfile && unavailableProfiles.includes(lastProfile)) {
         unobserved += 1;
@@ -145,6 +150,10 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       );
     }
     await enqueueAlerts(deps, transitions);
+    for (const [serviceId, counts] of perTenant) {
+      metrics?.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
+      metrics?.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
+    }
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
     return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
