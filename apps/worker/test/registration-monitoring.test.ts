@@ -36,9 +36,12 @@ const deliveries: Delivery[] = [];
 let refuseNext = 0;
 /** The phones the stand-in lists on profile internal, as [extension, domain]. */
 let phones: [string, string][] = [];
+/** Profile internal answers `Invalid Profile!` (not running) instead of the capture. */
+let internalDown = false;
 
 /** The capture with its own (foreign) phone kept, plus one re-homed block per phone. */
 function capture(): string {
+  if (internalDown) return 'Invalid Profile!';
   const blocks = phones.map(([extension, domain]) =>
     SAMPLE_BLOCK.replaceAll(SAMPLE_REALM, domain)
       .replace(/999/g, extension)
@@ -201,6 +204,18 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     );
     expect(await state('103')).toMatchObject({ registered: true, lost: false, missing_since: null });
     expect((await history()).map((row) => row.extension)).toEqual(['101']);
+  });
+
+  it('no SIP profile answering fails the poll too, and nothing moves', async () => {
+    internalDown = true;
+    try {
+      const before = (await bridge.worker!.deps.pool.query('SELECT extension, registered, lost, missing_since FROM registrations ORDER BY extension')).rows;
+      await expect(poll(640)).rejects.toThrow(/no SIP profile answered/);
+      expect((await bridge.worker!.deps.pool.query('SELECT extension, registered, lost, missing_since FROM registrations ORDER BY extension')).rows).toEqual(before);
+      expect((await history()).map((row) => row.extension)).toEqual(['101']);
+    } finally {
+      internalDown = false;
+    }
   });
 
   it('a lost phone that is back is restored once, with its alert', async () => {

@@ -103,9 +103,9 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
         }
       }
     }
-    if (profiles.length > 0 && unavailableProfiles.length === profiles.length) {
-      throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
-    }
+    // Nothing observed at all: every phone would look gone. Fail instead of marking them missing.
+    if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
+    if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
     const repository = new RegistrationsRepository(deps.pool);
     const lastProfiles = new Map((await repository.statesOfServer(serverKey(target.storedName))).map((state) => [`${state.domain}|${state.extension}`, state.profile]));
     observing = true;
