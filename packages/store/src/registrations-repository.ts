@@ -223,6 +223,43 @@ export class RegistrationsRepository {
     }
   }
 
+  /**
+   * The common case in one statement: extensions whose observation cannot cause a transition (still
+   * registered; or still not listed and never seen or already lost) only get their figures and poll
+   * time. Returns the `domain|extension` keys updated; any other (a state that moved meanwhile) must go
+   * through `observe`.
+   */
+  async observeSteady(server: string, observations: readonly Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[], at: Date): Promise<Set<string>> {
+    const present = observations.filter((entry) => entry.seen);
+    const absent = observations.filter((entry) => !entry.seen);
+    const done = new Set<string>();
+    if (present.length > 0) {
+      const rows = present.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId, ...entry.seen }));
+      const { rows: updated } = await this.pool.query<{ domain: string; extension: string }>(
+        `UPDATE registrations r SET service_id = v.service_id, profile = v."profile", contact_ip = v."contactIp", contact_port = v."contactPort", lan_ip = v."lanIp",
+           user_agent = v."userAgent", expires = v."expires", expires_in_seconds = v."expiresInSeconds", last_seen = $2, last_polled_at = $2
+         FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint, "profile" text, "contactIp" text, "contactPort" integer, "lanIp" text,
+           "userAgent" text, "expires" text, "expiresInSeconds" integer)
+         WHERE r.server = $1 AND r.domain = v.domain AND r.extension = v.extension AND r.registered AND NOT r.lost AND r.missing_since IS NULL AND r.last_polled_at <= $2
+         RETURNING r.domain, r.extension`,
+        [server, at, JSON.stringify(rows)],
+      );
+      for (const row of updated) done.add(`${row.domain}|${row.extension}`);
+    }
+    if (absent.length > 0) {
+      const rows = absent.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId }));
+      const { rows: updated } = await this.pool.query<{ domain: string; extension: string }>(
+        `UPDATE registrations r SET service_id = v.service_id, last_polled_at = $2
+         FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint)
+         WHERE r.server = $1 AND r.domain = v.domain AND r.extension = v.extension AND NOT r.registered AND (r.first_seen IS NULL OR r.lost) AND r.last_polled_at <= $2
+         RETURNING r.domain, r.extension`,
+        [server, at, JSON.stringify(rows)],
+      );
+      for (const row of updated) done.add(`${row.domain}|${row.extension}`);
+    }
+    return done;
+  }
+
   /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
     const { rowCount } = await this.pool.query(`DELETE FROM registrations WHERE server = $1 AND (domain || '|' || extension) <> ALL($2::text[]) AND last_polled_at <= $3`, [

@@ -1,7 +1,7 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { parseRegistrationsXml, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
 import { addJob, addJobs, assertValidJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
-import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationSighting } from '@ictvoip/store';
+import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 
@@ -113,6 +113,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     let registered = 0;
     let unobserved = 0;
     const perTenant = new Map<number, { watched: number; registered: number }>();
+    const observations: Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[] = [];
     for (const extension of watched) {
       const key = `${extension.domain}|${extension.extension}`;
       const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
@@ -126,15 +127,13 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
         unobserved += 1;
         continue;
       }
-      const transition = await repository.observe({
-        server: serverKey(target.storedName),
-        serviceId: extension.serviceId,
-        domain: extension.domain,
-        extension: extension.extension,
-        seen: entry ? sightingOf(entry) : null,
-        at: now,
-        lostAfterSeconds: deps.config.monitoring.lostAfterSeconds,
-      });
+      observations.push({ serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now });
+    }
+    // Most extensions change nothing: one statement for them; the others, one locked transaction each.
+    const steady = await repository.observeSteady(serverKey(target.storedName), observations, now);
+    for (const observation of observations) {
+      if (steady.has(`${observation.domain}|${observation.extension}`)) continue;
+      const transition = await repository.observe({ ...observation, server: serverKey(target.storedName), lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
       if (transition) transitions.push(transition);
     }
     await repository.forgetUnwatched(
