@@ -6,6 +6,7 @@ import {
   isJobName,
   JobPayloadError,
   MAINTENANCE_JOBS,
+  MONITORING_JOBS,
   PROVISIONING_JOBS,
   TENANT_WRITE_JOBS,
   validateJobPayload,
@@ -27,6 +28,8 @@ import { applyFreeswitchBacklogJob } from './jobs/freeswitch/freeswitch-backlog'
 import { runDriftJob } from './jobs/maintenance/drift-job';
 import { purgeTerminatedTenants } from './jobs/maintenance/purge-terminated';
 import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
+import { handleRegistrationAlert } from './jobs/monitoring/registration-alert';
+import { handleRegistrationPoll, handleRegistrationPollAll } from './jobs/monitoring/registrations-poll';
 import { extensionWriteJob } from './jobs/tenant-writes/extension-write';
 import { gatewayWriteJob } from './jobs/tenant-writes/gateway-write';
 import type { WorkerMetrics } from './metrics';
@@ -61,6 +64,9 @@ export function jobHandlers(definitions: ReadonlyMap<string, ProvisioningJobDefi
     [BILLING_JOBS.closePeriods]: handleBillingClose,
     [BILLING_JOBS.pushBatch]: handleBillingPushOrFinalBill,
     [BILLING_JOBS.reratePeriod]: handleBillingRerate,
+    [MONITORING_JOBS.pollAll]: handleRegistrationPollAll,
+    [MONITORING_JOBS.poll]: (deps, job) => handleRegistrationPoll(deps, job, metrics),
+    [MONITORING_JOBS.alert]: (deps, job) => handleRegistrationAlert(deps, job, metrics),
   };
 }
 

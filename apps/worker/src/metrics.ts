@@ -26,6 +26,14 @@ export interface WorkerMetrics {
   /** CDRs in FusionPBX not yet collected, per tenant; read at scrape time from `watchCdrBacklog`'s source. */
   cdrBacklog: Gauge<'service_id'>;
   collectErrors: Counter<'collector'>;
+  /** Registration polls (issue 18): duration by server and outcome, failures by server, transitions, alert deliveries. */
+  registrationPolls: Histogram<'server' | 'outcome'>;
+  registrationPollErrors: Counter<'server'>;
+  registrationTransitions: Counter<'server' | 'transition'>;
+  registrationAlerts: Counter<'outcome'>;
+  /** Per tenant (service id), from its server's last poll: watched extensions and those registered. */
+  registrationsWatched: Gauge<'service_id'>;
+  registrationsRegistered: Gauge<'service_id'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
 }
 
@@ -117,6 +125,38 @@ export function createWorkerMetrics(): WorkerMetrics {
     }),
     driftDifferences: new Gauge({ name: 'ictvoip_drift_differences', help: 'Differences found by the last drift report, by kind', labelNames: ['kind'], registers }),
     driftLastRun: new Gauge({ name: 'ictvoip_drift_last_run_timestamp_seconds', help: 'When the last drift report finished (unix seconds)', registers }),
+    registrationPolls: new Histogram({
+      name: 'ictvoip_registration_poll_duration_seconds',
+      help: 'Registration polls of one FusionPBX server (every enabled SIP profile), by server and outcome',
+      labelNames: ['server', 'outcome'],
+      buckets: JOB_BUCKETS,
+      registers,
+    }),
+    registrationPollErrors: new Counter({
+      name: 'ictvoip_registration_poll_errors_total',
+      help: 'Registration polls that failed (event socket down, server disabled or unknown, database): nothing was marked lost, by server',
+      labelNames: ['server'],
+      registers,
+    }),
+    registrationTransitions: new Counter({
+      name: 'ictvoip_registration_transitions_total',
+      help: 'Registration transitions recorded (lost, restored), by server',
+      labelNames: ['server', 'transition'],
+      registers,
+    }),
+    registrationAlerts: new Counter({ name: 'ictvoip_registration_alerts_total', help: 'Alert webhook deliveries, by outcome (sent, failed)', labelNames: ['outcome'], registers }),
+    registrationsWatched: new Gauge({
+      name: 'ictvoip_registrations_watched',
+      help: "Enabled extensions of an active tenant watched by this worker's last poll of its server, per tenant (service id)",
+      labelNames: ['service_id'],
+      registers,
+    }),
+    registrationsRegistered: new Gauge({
+      name: 'ictvoip_registrations_registered',
+      help: "Watched extensions registered at this worker's last poll of the tenant's server, per tenant (service id)",
+      labelNames: ['service_id'],
+      registers,
+    }),
   };
 }
 

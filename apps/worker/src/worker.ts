@@ -12,6 +12,8 @@ import {
   BILLING_JOBS,
   BILLING_SCHEDULER_IDS,
   CDR_JOBS,
+  MONITORING_JOBS,
+  MONITORING_SCHEDULER_IDS,
   upsertJobScheduler,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
@@ -62,6 +64,7 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
+  await upsertJobScheduler(deps.queues, MONITORING_SCHEDULER_IDS.registrationsPollAll, { every: deps.config.monitoring.pollSeconds * 1000 }, MONITORING_JOBS.pollAll, {}, fanOut);
 }
 
 /** Starts the provisioning and maintenance workers; refuses to start on an incomplete handler registry. */
@@ -133,6 +136,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     new Worker(QUEUE_NAMES.cdrSync, processor, { ...common, concurrency: config.worker.concurrency }),
     new Worker(QUEUE_NAMES.billing, processor, { ...common, concurrency: config.worker.concurrency }),
     new Worker(QUEUE_NAMES.tenantWrites, processor, { ...common, concurrency: config.worker.concurrency }),
+    new Worker(QUEUE_NAMES.monitoring, processor, { ...common, concurrency: config.worker.concurrency }),
   ];
   for (const worker of workers) {
     worker.on('error', (error) => repeatedWarn({ err: error.message, queue: worker.name }, 'worker error', `worker:${worker.name}:${error.message}`));

@@ -52,6 +52,8 @@ export interface BridgeConfig {
     reconcileScanInvoices: number;
   };
   cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
+  /** Registration monitoring (issue 18): poll period, grace before "lost", history retention; alerts go to `alertWebhookUrl` ('' = none). */
+  monitoring: { pollSeconds: number; lostAfterSeconds: number; historyRetentionDays: number; alertWebhookUrl: string };
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
@@ -163,6 +165,12 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       reconcileScanInvoices: v.BILLING_RECONCILE_SCAN_INVOICES,
     },
     cdr: { syncEverySeconds: v.CDR_SYNC_EVERY_SECONDS, lookbackSeconds: v.CDR_LOOKBACK_SECONDS, pageSize: v.CDR_SYNC_PAGE_SIZE, maxPagesPerRun: v.CDR_SYNC_MAX_PAGES },
+    monitoring: {
+      pollSeconds: v.REGISTRATION_POLL_SECONDS,
+      lostAfterSeconds: v.REGISTRATION_LOST_AFTER_SECONDS,
+      historyRetentionDays: v.REGISTRATION_HISTORY_RETENTION_DAYS,
+      alertWebhookUrl: v.ALERT_WEBHOOK_URL ?? '',
+    },
     chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
     adminToken: v.ADMIN_TOKEN,
     api: {

@@ -120,6 +120,10 @@ export const environmentSchema = Joi.object({
   CDR_SYNC_PAGE_SIZE: Joi.number().integer().min(1).max(5000).default(500),
   CDR_SYNC_MAX_PAGES: Joi.number().integer().min(1).max(100000).default(200),
   WHMCS_API_TIMEOUT_MS: Joi.number().integer().min(100).max(300000).default(30000),
+  REGISTRATION_POLL_SECONDS: Joi.number().integer().min(5).max(3600).default(60),
+  REGISTRATION_LOST_AFTER_SECONDS: Joi.number().integer().min(0).max(86400).default(180),
+  REGISTRATION_HISTORY_RETENTION_DAYS: Joi.number().integer().min(1).max(3650).default(90),
+  ALERT_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';

@@ -43,6 +43,14 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'ESL_PORT', 'PORT', 'REDIS_URL']);
   });
 
+  it('reads registration monitoring settings, with defaults, and refuses bad ones', () => {
+    expect(loadConfig({}).monitoring).toEqual({ pollSeconds: 60, lostAfterSeconds: 180, historyRetentionDays: 90, alertWebhookUrl: '' });
+    const config = loadConfig({ REGISTRATION_POLL_SECONDS: '30', REGISTRATION_LOST_AFTER_SECONDS: '600', ALERT_WEBHOOK_URL: 'https://alerts.example.net/hook' });
+    expect(config.monitoring).toMatchObject({ pollSeconds: 30, lostAfterSeconds: 600, alertWebhookUrl: 'https://alerts.example.net/hook' });
+    const problems = problemsOf({ REGISTRATION_POLL_SECONDS: '0', REGISTRATION_LOST_AFTER_SECONDS: '-1', ALERT_WEBHOOK_URL: 'ftp://x.example.net/' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_WEBHOOK_URL', 'REGISTRATION_LOST_AFTER_SECONDS', 'REGISTRATION_POLL_SECONDS']);
+  });
+
   it('never puts a secret value into the error message', () => {
     const secret = 'short-secret';
     try {

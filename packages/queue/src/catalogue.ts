@@ -2,11 +2,12 @@ import type { Job, JobsOptions } from 'bullmq';
 import type Joi from 'joi';
 import { billingFanOutJobDataSchema, billingPushJobDataSchema, billingRerateJobDataSchema, cdrBackfillJobDataSchema, cdrSyncJobDataSchema } from './billing-payloads';
 import { freeswitchApplyJobDataSchema, freeswitchBacklogJobDataSchema } from './freeswitch-payloads';
-import { BILLING_JOBS, CDR_JOBS, FREESWITCH_JOBS, MAINTENANCE_JOBS, PROVISIONING_JOBS, QUEUE_NAMES, TENANT_WRITE_JOBS, type QueueName } from './names';
+import { BILLING_JOBS, CDR_JOBS, FREESWITCH_JOBS, MAINTENANCE_JOBS, MONITORING_JOBS, PROVISIONING_JOBS, QUEUE_NAMES, TENANT_WRITE_JOBS, type QueueName } from './names';
 import { driftJobDataSchema, emptyJobDataSchema, provisioningJobDataSchema, reconcileJobDataSchema, validatePayload } from './payloads';
 import type { QueueSet } from './queues';
 import { requeueUnlessLive } from './requeue';
 import { tenantWriteJobDataSchema } from './tenant-write-payloads';
+import { registrationAlertJobDataSchema, registrationPollAllJobDataSchema, registrationPollJobDataSchema } from './monitoring-payloads';
 
 /** One job: the queue it goes on and the schema of its payload (typed by the payload's interface). */
 export interface JobDefinition<Payload = unknown> {
@@ -47,6 +48,9 @@ export const JOBS = {
   [BILLING_JOBS.closePeriods]: job(QUEUE_NAMES.billing, billingFanOutJobDataSchema),
   [BILLING_JOBS.pushBatch]: job(QUEUE_NAMES.billing, billingPushJobDataSchema),
   [BILLING_JOBS.reratePeriod]: job(QUEUE_NAMES.billing, billingRerateJobDataSchema),
+  [MONITORING_JOBS.pollAll]: job(QUEUE_NAMES.monitoring, registrationPollAllJobDataSchema),
+  [MONITORING_JOBS.poll]: job(QUEUE_NAMES.monitoring, registrationPollJobDataSchema),
+  [MONITORING_JOBS.alert]: job(QUEUE_NAMES.monitoring, registrationAlertJobDataSchema),
 } as const;
 
 export type JobName = keyof typeof JOBS;
@@ -64,7 +68,8 @@ type GroupNames =
   | ValueOf<typeof TENANT_WRITE_JOBS>
   | ValueOf<typeof MAINTENANCE_JOBS>
   | ValueOf<typeof CDR_JOBS>
-  | ValueOf<typeof BILLING_JOBS>;
+  | ValueOf<typeof BILLING_JOBS>
+  | ValueOf<typeof MONITORING_JOBS>;
 const everyGroupedNameIsCatalogued: [GroupNames] extends [JobName] ? ([JobName] extends [GroupNames] ? true : never) : never = true;
 void everyGroupedNameIsCatalogued;
 

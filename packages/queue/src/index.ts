@@ -6,5 +6,6 @@ export * from './queues';
 export * from './billing-payloads';
 export * from './freeswitch-payloads';
 export * from './tenant-write-payloads';
+export * from './monitoring-payloads';
 export * from './requeue';
 export * from './catalogue';

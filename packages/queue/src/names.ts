@@ -5,6 +5,7 @@ export const QUEUE_NAMES = {
   cdrSync: 'cdr-sync',
   billing: 'billing',
   tenantWrites: 'tenant-writes',
+  monitoring: 'monitoring',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -74,4 +75,19 @@ export type BillingJobName = (typeof BILLING_JOBS)[keyof typeof BILLING_JOBS];
 export const BILLING_SCHEDULER_IDS = {
   cdrSyncAll: 'cdr-sync-all',
   billingClosePeriods: 'billing-close-periods',
+} as const;
+
+/**
+ * Registration monitoring (queue monitoring): a scheduled fan-out, one poll per FusionPBX server,
+ * and one alert delivery per recorded transition (job id from the history row: sent at most once).
+ */
+export const MONITORING_JOBS = {
+  pollAll: 'registrations.poll-all',
+  poll: 'registrations.poll',
+  alert: 'registrations.alert',
+} as const;
+export type MonitoringJobName = (typeof MONITORING_JOBS)[keyof typeof MONITORING_JOBS];
+
+export const MONITORING_SCHEDULER_IDS = {
+  registrationsPollAll: 'registrations-poll-all',
 } as const;

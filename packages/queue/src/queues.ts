@@ -34,6 +34,7 @@ export function createQueues(options: QueueSetOptions): QueueSet {
     'cdr-sync': make(QUEUE_NAMES.cdrSync),
     billing: make(QUEUE_NAMES.billing),
     'tenant-writes': make(QUEUE_NAMES.tenantWrites),
+    monitoring: make(QUEUE_NAMES.monitoring),
   };
 }
 

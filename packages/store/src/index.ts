@@ -32,3 +32,4 @@ export * from './billing-repository';
 export * from './fusion-servers-repository';
 export * from './tenant-writes-repository';
 export * from './reseal';
+export * from './registrations-repository';

@@ -5,6 +5,7 @@ import { migration003 } from './003-rating-billing';
 import { migration004 } from './004-billing-verified';
 import { migration005 } from './005-fusionpbx-servers';
 import { migration006 } from './006-tenant-writes';
+import { migration007 } from './007-registrations';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007];

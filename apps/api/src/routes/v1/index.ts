@@ -10,6 +10,7 @@ import { withDryRunQuery } from './dry-run';
 import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
 import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
 import { getJobRoute } from './jobs';
+import { registrationHistoryRoute } from './registration-history';
 import { extensionRegistrationRoute, listRegistrationsRoute } from './registrations';
 import { getTenant, listTenants } from './tenants';
 
@@ -24,6 +25,7 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   deleteExtensionRoute,
   extensionRegistrationRoute,
   listRegistrationsRoute,
+  registrationHistoryRoute,
   listGatewaysRoute,
   createGatewayRoute,
   getGatewayRoute,

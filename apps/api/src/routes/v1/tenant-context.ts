@@ -32,12 +32,18 @@ async function findService(deps: ApiDeps, tenant: string): Promise<ServiceRecord
  * tenant gets the same 404 as for a tenant that does not exist, so it learns nothing.
  */
 export async function resolveTenant(deps: ApiDeps, principal: Principal, tenant: string): Promise<TenantContext> {
+  const service = await resolveService(deps, principal, tenant);
+  const scoped = await scopeForServer(deps, service.fusionpbxServer);
+  return { service, deps: scoped, domain: await findTenantDomain(scoped.fusionPool, service.serviceId) };
+}
+
+/** The service only (the bridge's own data, no FusionPBX server touched), with the same 404 rules. */
+export async function resolveService(deps: ApiDeps, principal: Principal, tenant: string): Promise<ServiceRecord> {
   const service = await findService(deps, tenant);
   if (!service) throw notFound(tenant);
   const allowed = tenantOf(principal);
   if (allowed !== null && allowed !== service.serviceId) throw notFound(tenant);
-  const scoped = await scopeForServer(deps, service.fusionpbxServer);
-  return { service, deps: scoped, domain: await findTenantDomain(scoped.fusionPool, service.serviceId) };
+  return service;
 }
 
 /** The tenant's server deps and its domain, for sub-resources that need the domain. */

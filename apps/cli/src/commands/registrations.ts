@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { assertBridgeDatabaseMigrated, createPool, RegistrationsRepository, ServicesRepository, type RegistrationHistoryEntry } from '@ictvoip/store';
+import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+
+function line(entry: RegistrationHistoryEntry): string {
+  const figures = entry.figures as { contactIp?: string | null; contactPort?: number | null; userAgent?: string | null };
+  const contact = figures.contactIp ? `${figures.contactIp}${figures.contactPort ? `:${figures.contactPort}` : ''}` : '-';
+  return `${entry.id}\t${entry.at.toISOString()}\t${entry.transition}\t${entry.extension}@${entry.domain}\tmissing since ${entry.missingSince.toISOString()}\t${contact}\t${figures.userAgent ?? '-'}\talert ${entry.alertSentAt ? `sent ${entry.alertSentAt.toISOString()}` : 'not sent'}`;
+}
+
+/** `ictvoip registrations history`: a tenant's recorded lost / restored transitions, newest first. */
+export function registrationsCommand(): Command {
+  const registrations = new Command('registrations').description('registration monitoring');
+  registrations
+    .command('history')
+    .description('lost / restored transitions of a tenant, newest first')
+    .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
+    .option('--limit <n>', 'how many (default 50)', positiveInt('--limit'), 50)
+    .option('--before <id>', 'only transitions older than this id (the last id of the previous page)', positiveInt('--before'))
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service: number; limit: number; before?: number }) => {
+        const pool = createPool(config().database.url, { max: 2 });
+        try {
+          await assertBridgeDatabaseMigrated(pool);
+          if (!(await new ServicesRepository(pool).get(options.service))) throw new CliError('UNKNOWN_SERVICE', `service ${options.service} is not known to the bridge`);
+          const entries = await new RegistrationsRepository(pool).history(options.service, { limit: options.limit, beforeId: options.before });
+          emit(options, { transitions: entries }, () => (entries.length ? entries.map(line).join('\n') : `no registration transitions for service ${options.service}`));
+        } finally {
+          await pool.end();
+        }
+      }),
+    );
+  return registrations;
+}

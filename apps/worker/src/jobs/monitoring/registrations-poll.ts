@@ -1,0 +1,218 @@
+import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
+import { parseRegistrationsXml, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
+import { addJob, addJobs, assertValidJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
+import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import type { WorkerDeps } from '../../deps';
+import type { WorkerMetrics } from '../../metrics';
+
+export interface RegistrationPollResult {
+  server: string;
+  profiles: string[];
+  /** Enabled in FusionPBX but not answering: their phones were not observed (never marked lost). */
+  unavailableProfiles: string[];
+  watched: number;
+  registered: number;
+  /** Watched extensions not observed this poll (their last profile did not answer). */
+  unobserved: number;
+  transitions: RegistrationHistoryEntry[];
+}
+
+/** One watched extension: an enabled extension of an active tenant on the polled server. */
+interface WatchedExtension {
+  serviceId: number;
+  domain: string;
+  extension: string;
+  numberAlias: string | null;
+}
+
+/** The host (and port) of the first SIP URI of a contact: the phone's own (LAN) address. */
+export function contactHost(contact: string | null): string | null {
+  if (!contact) return null;
+  const match = /sips?:(?:[^@;>\s]*@)?(\[[0-9a-fA-F:.]+\]|[^:;>\s]+)/.exec(contact);
+  return match ? match[1]!.replace(/^\[|\]$/g, '') : null;
+}
+
+function sightingOf(entry: Registration): RegistrationSighting {
+  return {
+    profile: entry.profile,
+    contactIp: entry.networkIp,
+    contactPort: entry.networkPort,
+    lanIp: contactHost(entry.contact),
+    userAgent: entry.userAgent,
+    expires: entry.expires,
+    expiresInSeconds: entry.expiresInSeconds,
+  };
+}
+
+const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
+
+/** Active tenants of `server` (null = default) and their enabled extensions (from the server's FusionPBX). */
+async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedExtension[]> {
+  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === storedName);
+  if (services.length === 0) return [];
+  const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
+  const { rows } = await fusionPool.query<{ domain_name: string; extension: string; number_alias: string | null }>(
+    `select lower(d.domain_name) as domain_name, e.extension, e.number_alias
+       from v_extensions e join v_domains d on d.domain_uuid = e.domain_uuid
+      where lower(d.domain_name) = any($1::text[]) and coalesce(e.enabled::text, 'true') = 'true'
+      order by 1, 2`,
+    [[...byDomain.keys()]],
+  );
+  return rows.map((row) => ({ serviceId: byDomain.get(row.domain_name)!, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
+}
+
+/**
+ * Polls one FusionPBX server: one `sofia xmlstatus profile '<p>' reg` per enabled SIP profile, each
+ * reply parsed once for every tenant, then each watched extension's state moved (registrations
+ * repository). Any failure before the observations (server disabled or unknown, event socket or
+ * database down) fails the whole poll: logged, counted, and nothing is marked lost. A profile that
+ * answers `Invalid Profile!` leaves the phones last seen on it unobserved.
+ */
+export async function pollServerRegistrations(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<RegistrationPollResult> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
+  let observing = false;
+  try {
+    const target = await deps.targets.get(server === DEFAULT_SERVER_NAME ? null : server);
+    const profiles = (await enabledSipProfiles(target.pool)).filter((name) => {
+      try {
+        validateProfile(name);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const watched = await watchedExtensions(deps, target.storedName, target.pool);
+    const seen = new Map<string, Registration>();
+    const unavailableProfiles: string[] = [];
+    for (const profile of profiles) {
+      const body = await target.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
+      let entries: Registration[];
+      try {
+        entries = parseRegistrationsXml(body, profile);
+      } catch (error) {
+        if (!(error instanceof RegistrationStatusError)) throw error;
+        unavailableProfiles.push(profile);
+        continue;
+      }
+      for (const entry of entries) {
+        for (const realm of new Set([entry.domain, entry.sipAuthRealm?.toLowerCase()])) {
+          if (!realm) continue;
+          const key = `${realm}|${entry.extension}`;
+          if (!seen.has(key)) seen.set(key, entry);
+        }
+      }
+    }
+    // Nothing observed at all: every phone would look gone. Fail instead of marking them missing.
+    if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
+    if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
+    const repository = new RegistrationsRepository(deps.pool);
+    const lastProfiles = new Map((await repository.statesOfServer(serverKey(target.storedName))).map((state) => [`${state.domain}|${state.extension}`, state.profile]));
+    observing = true;
+    const transitions: RegistrationHistoryEntry[] = [];
+    let registered = 0;
+    let unobserved = 0;
+    const perTenant = new Map<number, { watched: number; registered: number }>();
+    const observations: Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[] = [];
+    for (const extension of watched) {
+      const key = `${extension.domain}|${extension.extension}`;
+      const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+      if (entry) registered += 1;
+      const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
+      counts.watched += 1;
+      if (entry) counts.registered += 1;
+      perTenant.set(extension.serviceId, counts);
+      const lastProfile = lastProfiles.get(key);
+      if (!entry && lastProfile && unavailableProfiles.includes(lastProfile)) {
+        unobserved += 1;
+        continue;
+      }
+      observations.push({ serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now });
+    }
+    // Most extensions change nothing: one statement for them; the others, one locked transaction each.
+    const steady = await repository.observeSteady(serverKey(target.storedName), observations, now);
+    for (const observation of observations) {
+      if (steady.has(`${observation.domain}|${observation.extension}`)) continue;
+      const transition = await repository.observe({ ...observation, server: serverKey(target.storedName), lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
+      if (transition) transitions.push(transition);
+    }
+    await repository.forgetUnwatched(
+      serverKey(target.storedName),
+      watched.map((extension) => `${extension.domain}|${extension.extension}`),
+      now,
+    );
+    for (const transition of transitions) {
+      metrics?.registrationTransitions.inc({ server, transition: transition.transition });
+      deps.logger.info(
+        { server, serviceId: transition.serviceId, extension: transition.extension, domain: transition.domain, transition: transition.transition, historyId: transition.id },
+        `registration ${transition.transition}`,
+      );
+    }
+    await enqueueAlerts(deps, transitions);
+    for (const [serviceId, counts] of perTenant) {
+      metrics?.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
+      metrics?.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
+    }
+    metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
+    if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
+    return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
+  } catch (error) {
+    metrics?.registrationPolls.observe({ server, outcome: 'failed' }, elapsed());
+    metrics?.registrationPollErrors.inc({ server });
+    deps.logger.error({ server, err: (error as Error).message, partial: observing }, 'registration poll failed: no extension marked lost');
+    throw error;
+  }
+}
+
+/** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
+export async function enqueueAlerts(deps: WorkerDeps, transitions: readonly Pick<RegistrationHistoryEntry, 'id'>[]): Promise<void> {
+  if (!deps.config.monitoring.alertWebhookUrl || transitions.length === 0) return;
+  await addJobs(
+    deps.queues,
+    MONITORING_JOBS.alert,
+    transitions.map((transition) => ({
+      data: { historyId: transition.id },
+      opts: { jobId: assertValidJobId(registrationAlertJobId(transition.id)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    })),
+  );
+}
+
+export async function handleRegistrationPoll(
+  deps: WorkerDeps,
+  job: TypedJob<typeof MONITORING_JOBS.poll>,
+  metrics?: WorkerMetrics,
+): Promise<Omit<RegistrationPollResult, 'transitions'> & { transitions: number }> {
+  const result = await pollServerRegistrations(deps, job.data.server, job.data.now ? new Date(job.data.now) : new Date(), metrics);
+  return { ...result, transitions: result.transitions.length };
+}
+
+/**
+ * Scheduled fan-out: one poll per enabled FusionPBX server (the default one included), its job id
+ * carrying the time slot; then the outbox: alerts of the last day not delivered yet are queued again
+ * (their job id makes that a no-op while one is queued), and history older than the retention goes.
+ */
+export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<typeof MONITORING_JOBS.pollAll>): Promise<{ enqueued: number }> {
+  const now = job.data.now ? new Date(job.data.now) : new Date();
+  const slot = `t${Math.floor(now.getTime() / (deps.config.monitoring.pollSeconds * 1000))}`;
+  const servers = [DEFAULT_SERVER_NAME, ...(await deps.fusionServers.list()).filter((server) => server.enabled).map((server) => server.name)];
+  for (const server of servers) {
+    await addJob(
+      deps.queues,
+      MONITORING_JOBS.poll,
+      { server, ...(job.data.now ? { now: job.data.now } : {}) },
+      { jobId: assertValidJobId(registrationPollJobId(server, slot)), attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } },
+    );
+  }
+  const repository = new RegistrationsRepository(deps.pool);
+  if (deps.config.monitoring.alertWebhookUrl) {
+    // A delivery that ran out of attempts keeps its job id: requeued (unless one is still live) so the outbox drains.
+    for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      });
+    }
+  }
+  await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
+  return { enqueued: servers.length };
+}

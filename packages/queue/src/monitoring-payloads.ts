@@ -1,0 +1,42 @@
+import Joi from 'joi';
+
+/** The scheduled fan-out; `now` pins the poll time (tests). */
+export interface RegistrationPollAllJobData {
+  now?: string;
+}
+
+export const registrationPollAllJobDataSchema = Joi.object<RegistrationPollAllJobData>({
+  now: Joi.string().isoDate(),
+});
+
+/** One FusionPBX server's poll: `server` is a registered server's name or 'default'; `now` pins the poll time. */
+export interface RegistrationPollJobData {
+  server: string;
+  now?: string;
+}
+
+export const registrationPollJobDataSchema = Joi.object<RegistrationPollJobData>({
+  server: Joi.string()
+    .pattern(/^[a-z0-9][a-z0-9-]{0,62}$/)
+    .required(),
+  now: Joi.string().isoDate(),
+});
+
+/** Delivery of the alert of one registration_history row. */
+export interface RegistrationAlertJobData {
+  historyId: number;
+}
+
+export const registrationAlertJobDataSchema = Joi.object<RegistrationAlertJobData>({
+  historyId: Joi.number().integer().min(1).required(),
+});
+
+/** One poll per server and time slot: two schedulers (or a replay) in the same slot add it once. */
+export function registrationPollJobId(server: string, slot: string): string {
+  return `registrations-poll-${server}-${slot}`;
+}
+
+/** One delivery per transition, whichever worker recorded or re-queued it. */
+export function registrationAlertJobId(historyId: number): string {
+  return `registration-alert-${historyId}`;
+}
