@@ -137,6 +137,8 @@ describe('an event socket that does not answer', () => {
     );
     const [row] = await bridgeRows('SELECT job_id FROM webhook_inbox WHERE event_id = $1', [created]);
     const job = await worker.deps.queues.provisioning.getJob(row.job_id);
+    // The event is pending_apply a moment before its job is marked completed (and unlocked).
+    await waitFor(async () => (await job!.getState()) === 'completed', 10000, 'the create job completed');
     await job!.remove();
     await worker.deps.queues.provisioning.add('tenant.create', job!.data, { jobId: row.job_id });
     await waitFor(async () => (await worker.deps.queues.provisioning.getJob(row.job_id))?.finishedOn !== undefined, 10000, 'replayed job finished');
