@@ -11,7 +11,7 @@ import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setU
 import { ensureVoicemail } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
-import type { TenantInput } from './input';
+import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
 
@@ -50,9 +50,6 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, chan
   }
 }
 
-/** Marks the `limit/*` rows this bridge writes, so only those are removed when a plan drops a limit. */
-export const LIMIT_DESCRIPTION = 'ictVoIP plan limit';
-
 /**
  * FusionPBX's own limits: the add pages refuse a new extension / gateway / destination when the
  * domain already has `limit/<key>/numeric` of them (extension_edit.php, gateway_edit.php,
@@ -71,13 +68,13 @@ async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, cha
           value: String(limit),
           order: 0,
           enabled: true,
-          description: LIMIT_DESCRIPTION,
+          description: GUI_LIMIT_DESCRIPTION,
         }),
       );
       continue;
     }
     for (const row of await listSettings(tx, tenant.domainUuid, 'limit')) {
-      if (row.domain_setting_subcategory === subcategory && row.domain_setting_description === LIMIT_DESCRIPTION) changes.wrote(await deleteSettingRow(tx, row));
+      if (row.domain_setting_subcategory === subcategory && row.domain_setting_description === GUI_LIMIT_DESCRIPTION) changes.wrote(await deleteSettingRow(tx, row));
     }
   }
 }

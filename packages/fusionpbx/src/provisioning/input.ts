@@ -23,6 +23,12 @@ export interface TenantInput {
   guiLimits: GuiLimits;
 }
 
+/** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
+export const GUI_LIMIT_PLAN_KEYS = { extensions: 'maxExtensions', gateways: 'maxGateways', destinations: 'maxDestinations' } as const;
+
+/** Marks the `limit/*` rows this bridge writes, so only those are removed when a plan drops a limit. */
+export const GUI_LIMIT_DESCRIPTION = 'ictVoIP plan limit';
+
 /** The `limit/*` keys FusionPBX's add pages check, by subcategory (extension_edit, gateway_edit, destination_edit). */
 export interface GuiLimits {
   extensions: number | null;
