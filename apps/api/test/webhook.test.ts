@@ -127,6 +127,18 @@ describe('POST /webhooks/whmcs — bad input', () => {
     expect(paths).toEqual(['eventId', 'occurredAt', 'schemaVersion']);
   });
 
+  it.each([
+    [{ plan: { maxExtensions: 3, firstExtension: 100, maxGateways: -1 } }, 'plan.maxGateways'],
+    [{ plan: { maxExtensions: 3, firstExtension: 100, maxDestinations: 10_001 } }, 'plan.maxDestinations'],
+    [{ configurableOptions: { 'maxGateways|Gateways': '1001' } }, 'configurableOptions.maxGateways'],
+  ])('refuses a FusionPBX limit out of bounds (%j) with 400 naming %s, and stores nothing', async (overrides, path) => {
+    const before = await inboxCount();
+    const reply = await postWebhook(t.url, JSON.stringify(buildEvent(overrides)));
+    expect(reply.status).toBe(400);
+    expect((reply.body.error as { details: { path: string }[] }).details.map((d) => d.path)).toEqual([path]);
+    expect(await inboxCount()).toBe(before);
+  });
+
   it('refuses a service password on a suspend', async () => {
     const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ action: 'suspend' })));
     expect(reply.status).toBe(400);

@@ -144,6 +144,50 @@ describe('plan drift', () => {
     expect(itemsOf(await buildDriftReport(sources()), PACKAGE_MOVED)).toEqual([]);
   });
 
+  it("reports FusionPBX's own limit rows that differ from the plan (limits_mismatch), and --fix rewrites them through change_package", async () => {
+    const LIMIT_EDITED = 6505;
+    whmcs.addService({ id: LIMIT_EDITED, clientid: 55, pid: 3, name: 'PBX Basic', domain: domainOf(LIMIT_EDITED) });
+    const created = await postWebhook(bridge.url, JSON.stringify(buildEvent({ serviceId: LIMIT_EDITED, plan: { maxExtensions: 3, firstExtension: 100, maxGateways: 2 } })), {
+      query: '?wait=20',
+    });
+    expect(created.body.result).toBe('success');
+    const limits = async () =>
+      (
+        await bridge.fusion.query(
+          `SELECT s.domain_setting_subcategory AS key, s.domain_setting_value AS value FROM v_domain_settings s JOIN v_domains d USING (domain_uuid)
+            WHERE d.domain_name = $1 AND s.domain_setting_category = 'limit' ORDER BY 1`,
+          [domainOf(LIMIT_EDITED)],
+        )
+      ).rows.map((row) => `${row.key}=${row.value}`);
+    expect(await limits()).toEqual(['extensions=3', 'gateways=2']);
+    expect(itemsOf(await buildDriftReport(sources()), LIMIT_EDITED)).toEqual([]);
+
+    // Raised by hand in FusionPBX's domain settings page, and the gateway limit deleted.
+    await bridge.fusion.query(
+      `UPDATE v_domain_settings SET domain_setting_value = '50' WHERE domain_setting_category = 'limit' AND domain_setting_subcategory = 'extensions'
+          AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)`,
+      [domainOf(LIMIT_EDITED)],
+    );
+    await bridge.fusion.query(
+      `DELETE FROM v_domain_settings WHERE domain_setting_category = 'limit' AND domain_setting_subcategory = 'gateways'
+          AND domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)`,
+      [domainOf(LIMIT_EDITED)],
+    );
+    const report = await buildDriftReport(sources());
+    expect(itemsOf(report, LIMIT_EDITED)).toEqual([
+      expect.objectContaining({
+        kind: 'limits_mismatch',
+        expected: 'limit/extensions/numeric=3, limit/gateways/numeric=2',
+        actual: 'limit/extensions/numeric=50, limit/gateways/numeric=none',
+        fixAction: 'change_package',
+      }),
+    ]);
+    const { fixes } = await fixDrift(report, { pool: bridge.worker!.deps.pool, queues: bridge.worker!.deps.queues });
+    expect(fixes.filter((fix) => fix.serviceId === LIMIT_EDITED).map((fix) => [fix.action, fix.kinds])).toEqual([['change_package', ['limits_mismatch']]]);
+    await waitFor(async () => (await limits()).join() === 'extensions=3,gateways=2', 20000, 'the drift fix to rewrite the limits');
+    expect(itemsOf(await buildDriftReport(sources()), LIMIT_EDITED)).toEqual([]);
+  });
+
   it('does not guess for a plan stored before packages were recorded', async () => {
     Object.assign(whmcs.state.services.get(CLEAN)!, { pid: 9 });
     expect(itemsOf(await buildDriftReport(sources()), CLEAN).map((item) => item.kind)).toEqual(['plan_mismatch']);

@@ -49,13 +49,26 @@ describe('drift report', () => {
     expect(report.whmcsChecked).toBe(true);
     expect(report.services).toBe(4);
     expect(kindsOf(report, ACTIVE_DISABLED)).toEqual(['domain_disabled']);
-    expect(kindsOf(report, OVER_PLAN)).toEqual(['extensions_over_plan']);
+    // The stored plan went down to 2 behind FusionPBX's back: its own extension limit row still says 3.
+    expect(kindsOf(report, OVER_PLAN)).toEqual(['extensions_over_plan', 'limits_mismatch']);
     expect(kindsOf(report, WHMCS_SUSPENDED)).toEqual(['whmcs_status_mismatch']);
     expect(kindsOf(report, ORPHAN)).toEqual(['tenant_without_service']);
     expect(kindsOf(report, CLEAN)).toEqual([]);
     expect(report.items.find((item) => item.serviceId === OVER_PLAN)).toMatchObject({ expected: 'at most 2 enabled extensions', actual: '3 enabled', fixAction: 'change_package' });
     expect(report.items.find((item) => item.serviceId === WHMCS_SUSPENDED)).toMatchObject({ actual: 'WHMCS Suspended', fixAction: 'suspend' });
-    expect(report.counts).toMatchObject({ domain_disabled: 1, extensions_over_plan: 1, whmcs_status_mismatch: 1, tenant_without_service: 1, tenant_missing: 0 });
+    expect(report.items.find((item) => item.serviceId === OVER_PLAN && item.kind === 'limits_mismatch')).toMatchObject({
+      expected: 'limit/extensions/numeric=2',
+      actual: 'limit/extensions/numeric=3',
+      fixAction: 'change_package',
+    });
+    expect(report.counts).toMatchObject({
+      domain_disabled: 1,
+      extensions_over_plan: 1,
+      limits_mismatch: 1,
+      whmcs_status_mismatch: 1,
+      tenant_without_service: 1,
+      tenant_missing: 0,
+    });
   });
 
   it('skips the WHMCS comparison when WHMCS is not configured', async () => {

@@ -3,7 +3,7 @@ export * from './validate';
 export { columnCatalog, forgetColumnCatalog, encodeValue, maskColumns, MASKED_VALUE, type ColumnCatalog, type DbValue, type RecordedWrite, type TransactionMode } from './db';
 export * from './passwords';
 export * from './provisioning/types';
-export { parseTenantInput, tenantDomainName, type TenantInput } from './provisioning/input';
+export { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS, parseTenantInput, tenantDomainName, type GuiLimits, type TenantInput } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, type EventPreview } from './provisioning/preview-event';

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS } from '@ictvoip/fusionpbx';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
@@ -10,6 +11,7 @@ export type DriftKind =
   | 'domain_disabled'
   | 'domain_enabled'
   | 'extensions_over_plan'
+  | 'limits_mismatch'
   | 'state_mismatch'
   | 'tenant_without_service'
   | 'whmcs_status_mismatch'
@@ -24,6 +26,7 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   'domain_disabled',
   'domain_enabled',
   'extensions_over_plan',
+  'limits_mismatch',
   'state_mismatch',
   'tenant_without_service',
   'whmcs_status_mismatch',
@@ -66,6 +69,8 @@ export interface FusionTenantRow {
   domainEnabled: boolean;
   status: string | null;
   enabledExtensions: number;
+  /** The bridge's enabled `limit/<key>/numeric` rows (FusionPBX's own GUI limits), value by key. */
+  guiLimits: Record<string, string>;
 }
 
 export interface DriftSources {
@@ -84,7 +89,10 @@ export interface DriftSources {
 const TENANTS_SQL = `
 select t.domain_setting_value as service_id, d.domain_name, d.domain_enabled::text as domain_enabled,
        s.domain_setting_value as state,
-       (select count(*)::int from v_extensions e where e.domain_uuid = d.domain_uuid and e.enabled::text = 'true') as enabled_extensions
+       (select count(*)::int from v_extensions e where e.domain_uuid = d.domain_uuid and e.enabled::text = 'true') as enabled_extensions,
+       (select coalesce(json_object_agg(l.domain_setting_subcategory, l.domain_setting_value), '{}'::json) from v_domain_settings l
+         where l.domain_uuid = d.domain_uuid and l.domain_setting_category = 'limit' and l.domain_setting_description = $1
+           and l.domain_setting_enabled::text = 'true') as gui_limits
   from v_domain_settings t
   join v_domains d on d.domain_uuid = t.domain_uuid
   left join v_domain_settings s on s.domain_uuid = d.domain_uuid
@@ -103,9 +111,14 @@ function statusOf(stateJson: string | null): string | null {
 
 /** Reads every tenant the bridge tagged in FusionPBX (a domain tagged twice keeps its first row). */
 export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, FusionTenantRow>> {
-  const { rows } = await fusionPool.query<{ service_id: string; domain_name: string; domain_enabled: string | null; state: string | null; enabled_extensions: number }>(
-    TENANTS_SQL,
-  );
+  const { rows } = await fusionPool.query<{
+    service_id: string;
+    domain_name: string;
+    domain_enabled: string | null;
+    state: string | null;
+    enabled_extensions: number;
+    gui_limits: Record<string, string> | null;
+  }>(TENANTS_SQL, [GUI_LIMIT_DESCRIPTION]);
   const tenants = new Map<number, FusionTenantRow>();
   for (const row of rows) {
     const serviceId = Number(row.service_id);
@@ -116,6 +129,7 @@ export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, F
       domainEnabled: row.domain_enabled === 'true',
       status: statusOf(row.state),
       enabledExtensions: row.enabled_extensions,
+      guiLimits: row.gui_limits ?? {},
     });
   }
   return tenants;
@@ -124,6 +138,31 @@ export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, F
 function planLimit(plan: Record<string, unknown>): number | null {
   const value = plan.maxExtensions;
   return typeof value === 'number' && Number.isInteger(value) ? value : null;
+}
+
+function planInteger(plan: Record<string, unknown>, key: string): number | null {
+  const value = plan[key];
+  return typeof value === 'number' && Number.isInteger(value) ? value : null;
+}
+
+/**
+ * FusionPBX's own limits against the stored plan: each limit the plan states is a bridge row with
+ * that value, and a gateway or destination limit it does not state has no bridge row. (A plan
+ * without maxExtensions is not compared: the provisioner may fall back to its configured default.)
+ */
+function guiLimitDifferences(plan: Record<string, unknown>, tenant: FusionTenantRow): { expected: string; actual: string } | null {
+  const expected: string[] = [];
+  const actual: string[] = [];
+  for (const [subcategory, planKey] of Object.entries(GUI_LIMIT_PLAN_KEYS)) {
+    const wanted = planInteger(plan, planKey);
+    if (wanted === null && planKey === 'maxExtensions') continue;
+    const want = wanted === null ? null : String(wanted);
+    const have = tenant.guiLimits[subcategory] ?? null;
+    if (want === have) continue;
+    expected.push(`limit/${subcategory}/numeric=${want ?? 'none'}`);
+    actual.push(`limit/${subcategory}/numeric=${have ?? 'none'}`);
+  }
+  return expected.length > 0 ? { expected: expected.join(', '), actual: actual.join(', ') } : null;
 }
 
 /** The job that takes a FusionPBX tenant in `actual` state to the desired one, if a job can. */
@@ -167,6 +206,8 @@ function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | und
       fixAction: tenant.status === 'suspended' ? null : 'change_package',
     });
   }
+  const limits = desired === 'active' && tenant.status === 'active' ? guiLimitDifferences(service.plan, tenant) : null;
+  if (limits) items.push({ ...base, kind: 'limits_mismatch', ...limits, fixAction: 'change_package' });
   return items;
 }
 

@@ -12,6 +12,10 @@ export const TENANT_ACTIONS: readonly WebhookAction[] = ['create', 'suspend', 'u
 export interface WebhookPlan {
   maxExtensions?: number;
   initialExtensions?: number;
+  /** Gateways the tenant may have (the /v1 quota and FusionPBX's own `limit/gateways/numeric`). */
+  maxGateways?: number;
+  /** Destinations the tenant may add in FusionPBX (`limit/destinations/numeric`). */
+  maxDestinations?: number;
   firstExtension: number;
   gatewayTemplate?: string;
   rateDeck?: string;
@@ -42,6 +46,8 @@ export const PLAN_LIMITS = {
   maxExtensions: { min: 0, max: 10_000 },
   /** How many of maxExtensions a create provisions (default all). */
   initialExtensions: { min: 0, max: 10_000 },
+  maxGateways: { min: 0, max: 1_000 },
+  maxDestinations: { min: 0, max: 10_000 },
 } as const;
 
 const optionalText = Joi.string().allow('').max(255);
@@ -52,6 +58,8 @@ const planSchema = Joi.object({
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
   initialExtensions: Joi.number().integer().min(PLAN_LIMITS.initialExtensions.min).max(PLAN_LIMITS.initialExtensions.max),
   firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
+  maxGateways: Joi.number().integer().min(PLAN_LIMITS.maxGateways.min).max(PLAN_LIMITS.maxGateways.max),
+  maxDestinations: Joi.number().integer().min(PLAN_LIMITS.maxDestinations.min).max(PLAN_LIMITS.maxDestinations.max),
   gatewayTemplate: optionalText,
   rateDeck: optionalText,
   billingMode: optionalText,
@@ -163,11 +171,15 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   extensions: 'maxExtensions',
   initialextensions: 'initialExtensions',
   firstextension: 'firstExtension',
+  maxgateways: 'maxGateways',
+  maxdestinations: 'maxDestinations',
   includedminutes: 'includedMinutes',
   ratedeck: 'rateDeck',
   gatewaytemplate: 'gatewayTemplate',
   brand: 'brand',
 };
+
+const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set(['maxExtensions', 'initialExtensions', 'firstExtension', 'includedMinutes', 'maxGateways', 'maxDestinations']);
 
 /**
  * The plan limits configurable options set (`key|Label` names, numeric strings; empty or
@@ -187,7 +199,7 @@ export function planOverridesFromOptions(options: Record<string, unknown>): Part
       ];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     const text = String(rawValue).split('|')[0].trim();
-    const numeric = key === 'maxExtensions' || key === 'initialExtensions' || key === 'firstExtension' || key === 'includedMinutes';
+    const numeric = NUMERIC_OPTIONS.has(key);
     if (numeric && !/^\d+$/.test(text)) continue;
     overrides[key] = numeric ? Number.parseInt(text, 10) : text;
   }

@@ -40,6 +40,19 @@ describe('the tenant command', () => {
     expect(refusal(() => parseTenantCommand(body({ plan: { firstExtension: PLAN_LIMITS.firstExtension.max + 1 } }))).details.map((d) => d.path)).toEqual(['plan.firstExtension']);
   });
 
+  it('carries the FusionPBX limits (maxGateways, maxDestinations) from the plan or the options, within PLAN_LIMITS', () => {
+    const command = parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, maxDestinations: 20 }, configurableOptions: { 'maxGateways|Gateways': '2' } }));
+    expect(command.plan).toEqual({ maxExtensions: 3, firstExtension: 100, maxDestinations: 20, maxGateways: 2 });
+    expect(PLAN_LIMITS.maxGateways).toEqual({ min: 0, max: 1000 });
+    expect(PLAN_LIMITS.maxDestinations).toEqual({ min: 0, max: 10_000 });
+    for (const maxGateways of [-1, PLAN_LIMITS.maxGateways.max + 1, 1.5, 'two']) {
+      expect(refusal(() => parseTenantCommand(body({ plan: { firstExtension: 100, maxGateways } }))).details.map((d) => d.path)).toEqual(['plan.maxGateways']);
+    }
+    expect(refusal(() => parseTenantCommand(body({ configurableOptions: { 'maxDestinations|Destinations': String(PLAN_LIMITS.maxDestinations.max + 1) } }))).details).toEqual([
+      { path: 'configurableOptions.maxDestinations', message: expect.stringContaining(`from 0 to ${PLAN_LIMITS.maxDestinations.max}`) },
+    ]);
+  });
+
   it('is stored redacted and read back the same, with the opened secrets', () => {
     const command = parseTenantCommand(body());
     const stored = JSON.parse(JSON.stringify(redactCommand(command))) as Record<string, unknown>;

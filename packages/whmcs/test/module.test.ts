@@ -38,6 +38,8 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
     configoption5: 'postpaid',
     configoption6: '500',
     configoption7: 'acme-brand',
+    configoption8: '4',
+    configoption9: '',
     configoptions: { 'maxExtensions|Extensions': '40', 'Recording|Call recording': 'on', 'plan | Plan': 'gold|Gold plan', Region: ' eu-west ', ratio: '1.5', code: '0042' },
     customfields: { 'Account PIN|PIN': '0042', Notes: 'call after 5pm' },
     clientsdetails: { userid: 42, id: 42, firstname: 'Ada', lastname: 'Lovelace', companyname: 'Acme Ltd', email: 'ada@acme.example' },
@@ -108,6 +110,8 @@ describe('module files', () => {
       'Billing mode',
       'Included minutes',
       'Brand',
+      'Max gateways',
+      'Max destinations',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
@@ -145,11 +149,13 @@ describe('CreateAccount', () => {
         billingMode: 'postpaid',
         includedMinutes: 500,
         brand: 'acme-brand',
+        maxGateways: 4,
       },
       configurableOptions: params.configoptions,
       customFields: { 'Account PIN': '0042', Notes: 'call after 5pm' },
       secrets: { servicePassword: SERVICE_PASSWORD },
     });
+    expect(event.plan).not.toHaveProperty('maxDestinations');
     expect(Date.parse(event.occurredAt)).not.toBeNaN();
     expect(delivery.body.configurableOptionsNormalized).toEqual({ maxExtensions: 40, Recording: true, plan: 'gold', Region: 'eu-west', ratio: 1.5, code: '0042' });
     // The raw options still let the bridge's own override logic work.
@@ -181,7 +187,7 @@ describe('CreateAccount', () => {
   });
 
   test('blank settings and no options or custom fields still make a valid event (objects, not [])', async () => {
-    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map((position) => [`configoption${position}`, '']));
+    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((position) => [`configoption${position}`, '']));
     await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
     expect(event.plan).toEqual({ firstExtension: 100 });

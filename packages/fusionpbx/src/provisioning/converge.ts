@@ -3,7 +3,7 @@ import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../erro
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
-import { deleteSetting, listSettings, upsertSetting } from '../repositories/domain-settings';
+import { deleteSetting, deleteSettingRow, listSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
 import { findExtensionUsers, insertExtension, listExtensions, setExtensionEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
@@ -11,7 +11,7 @@ import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setU
 import { ensureVoicemail } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
-import type { TenantInput } from './input';
+import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
 
@@ -47,6 +47,35 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, chan
   for (const row of await listSettings(tx, tenant.domainUuid, 'theme')) {
     if (row.domain_setting_description !== BRAND_DESCRIPTION || wanted.has(row.domain_setting_subcategory ?? '')) continue;
     changes.wrote(await deleteSetting(tx, tenant.domainUuid, 'theme', row.domain_setting_subcategory as string));
+  }
+}
+
+/**
+ * FusionPBX's own limits: the add pages refuse a new extension / gateway / destination when the
+ * domain already has `limit/<key>/numeric` of them (extension_edit.php, gateway_edit.php,
+ * destination_edit.php read `$_SESSION['limit'][<key>]['numeric']`). Written as domain settings the
+ * way domain_setting_edit.php writes them; the PHP loads them into the session at login, so there is
+ * no FreeSWITCH cache to clear. A limit the plan no longer states removes the bridge's row only.
+ */
+async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+  for (const [subcategory, limit] of Object.entries(input.guiLimits) as [string, number | null][]) {
+    if (limit !== null) {
+      changes.wrote(
+        await upsertSetting(tx, tenant.domainUuid, {
+          category: 'limit',
+          subcategory,
+          name: 'numeric',
+          value: String(limit),
+          order: 0,
+          enabled: true,
+          description: GUI_LIMIT_DESCRIPTION,
+        }),
+      );
+      continue;
+    }
+    for (const row of await listSettings(tx, tenant.domainUuid, 'limit')) {
+      if (row.domain_setting_subcategory === subcategory && row.domain_setting_description === GUI_LIMIT_DESCRIPTION) changes.wrote(await deleteSettingRow(tx, row));
+    }
   }
 }
 
@@ -210,11 +239,12 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   }
 }
 
-/** Brings an active tenant to the plan: domain enabled, dialplans, branding, admin, extensions, gateway. */
+/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway. */
 export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
   await convergeBranding(tx, tenant, input, changes);
+  await convergeGuiLimits(tx, tenant, input, changes);
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);

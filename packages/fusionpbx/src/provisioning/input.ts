@@ -19,6 +19,21 @@ export interface TenantInput {
   gatewayTemplateKey: string | null;
   gatewayTemplate: GatewayTemplate | null;
   theme: Required<ThemeSetting>[];
+  /** FusionPBX's own GUI limits (`limit/<key>/numeric` domain settings); null = the plan states none. */
+  guiLimits: GuiLimits;
+}
+
+/** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
+export const GUI_LIMIT_PLAN_KEYS = { extensions: 'maxExtensions', gateways: 'maxGateways', destinations: 'maxDestinations' } as const;
+
+/** Marks the `limit/*` rows this bridge writes, so only those are removed when a plan drops a limit. */
+export const GUI_LIMIT_DESCRIPTION = 'ictVoIP plan limit';
+
+/** The `limit/*` keys FusionPBX's add pages check, by subcategory (extension_edit, gateway_edit, destination_edit). */
+export interface GuiLimits {
+  extensions: number | null;
+  gateways: number | null;
+  destinations: number | null;
 }
 
 export function serviceIdOf(event: { service: { id: number | string } }): string {
@@ -44,6 +59,11 @@ function integerField(event: TenantCommand, key: keyof typeof PLAN_LIMITS, fallb
   const value = Number.parseInt(text.trim(), 10);
   if (value < min || value > max) throw new FusionpbxValidationError(`plan.${key}`, `must be between ${min} and ${max}`);
   return value;
+}
+
+function optionalInteger(event: TenantCommand, key: keyof typeof PLAN_LIMITS): number | null {
+  const raw = planValue(event, key);
+  return raw === undefined || raw === null || raw === '' ? null : integerField(event, key, 0);
 }
 
 function optionalName(event: TenantCommand, key: string): string | null {
@@ -117,5 +137,11 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),
+    guiLimits: {
+      // The extension limit the bridge enforces: the plan's, or the configured default when the plan states none.
+      extensions: optionalInteger(event, 'maxExtensions') ?? (options.defaultMaxExtensions !== undefined ? maxExtensions : null),
+      gateways: optionalInteger(event, 'maxGateways'),
+      destinations: optionalInteger(event, 'maxDestinations'),
+    },
   };
 }

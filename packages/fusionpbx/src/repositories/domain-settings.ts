@@ -70,6 +70,19 @@ export async function deleteSetting(tx: Tx, domainUuid: string, category: string
   return (result.rowCount ?? 0) > 0;
 }
 
+/** Deletes one row (by its uuid), leaving any other row of the same key alone. */
+export async function deleteSettingRow(tx: Tx, row: CanonicalRow): Promise<boolean> {
+  const result = await tx.client.query('delete from v_domain_settings where domain_setting_uuid = $1', [row.domain_setting_uuid]);
+  if (result.rowCount)
+    recordWrite(tx, {
+      table: 'v_domain_settings',
+      op: 'delete',
+      key: row.domain_setting_uuid ?? null,
+      columns: { domain_uuid: row.domain_uuid, domain_setting_category: row.domain_setting_category, domain_setting_subcategory: row.domain_setting_subcategory },
+    });
+  return (result.rowCount ?? 0) > 0;
+}
+
 /** Domains carrying the metadata row (category, subcategory) = value. */
 export async function findDomainsBySetting(tx: Tx, category: string, subcategory: string, value: string): Promise<string[]> {
   const rows = await selectRows(

@@ -22,6 +22,8 @@ final class Settings
         5 => ['billingMode', 'text', ['FriendlyName' => 'Billing mode', 'Type' => 'dropdown', 'Options' => 'postpaid,prepaid', 'Default' => 'postpaid', 'Description' => 'How usage is charged', 'SimpleMode' => true]],
         6 => ['includedMinutes', 'int', ['FriendlyName' => 'Included minutes', 'Type' => 'text', 'Size' => '8', 'Default' => '0', 'Description' => 'Minutes per period before usage is charged', 'SimpleMode' => true]],
         7 => ['brand', 'text', ['FriendlyName' => 'Brand', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Branding profile applied to the tenant (blank: default)', 'SimpleMode' => true]],
+        8 => ['maxGateways', 'int', ['FriendlyName' => 'Max gateways', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Gateways the tenant may have, also in FusionPBX (0-1000; blank: no limit)', 'SimpleMode' => true]],
+        9 => ['maxDestinations', 'int', ['FriendlyName' => 'Max destinations', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Destinations the tenant may add in FusionPBX (0-10000; blank: no limit)', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
