@@ -23,7 +23,7 @@ let gatewayUuid: string;
 beforeAll(async () => {
   // Rate limits far above what the fuzzer sends: a 429 would hide what the route itself does.
   // FUZZ_WRITE_WAIT_MS=0 makes every accepted write a 202 whose final state is read from its job URL.
-  const writeWait = process.env.FUZZ_WRITE_WAIT_MS ? { API_WRITE_WAIT_MS: process.env.FUZZ_WRITE_WAIT_MS } : {};
+  const writeWait: Record<string, string> = process.env.FUZZ_WRITE_WAIT_MS ? { API_WRITE_WAIT_MS: process.env.FUZZ_WRITE_WAIT_MS } : {};
   bridge = await startBridge({ API_RATE_LIMIT_STANDARD: '1000000', API_RATE_LIMIT_GATEWAYS: '1000000', LOG_LEVEL: 'warn', ...writeWait });
   await bridge.startApi();
   // REST writes are jobs: a worker applies them.
