@@ -20,9 +20,18 @@ afterAll(async () => {
 
 const inboxCount = async () => (await t.api.deps.pool.query('SELECT count(*)::int AS n FROM webhook_inbox')).rows[0].n as number;
 
-/** The inbox row for an event id, with its job, checked for completeness (never a partial row). */
-async function assertWholeRowOrNone(eventId: unknown, accepted: boolean, body: Record<string, any> | null): Promise<void> {
-  if (typeof eventId !== 'string' || !/^[0-9a-f-]{36}$/i.test(eventId)) return;
+/**
+ * The inbox row for an event id, with its job, checked for completeness (never a partial row).
+ * An event whose eventId is not an id at all (the fuzzed field) must be refused (4xx) with nothing
+ * stored: the inbox holds exactly `before` rows still.
+ */
+async function assertWholeRowOrNone(eventId: unknown, status: number, body: Record<string, any> | null, before: number): Promise<void> {
+  const accepted = status === 202;
+  if (typeof eventId !== 'string' || !/^[0-9a-f-]{36}$/i.test(eventId)) {
+    expect({ eventId, status, refused: status >= 400 && status < 500 }).toEqual({ eventId, status, refused: true });
+    expect(await inboxCount()).toBe(before);
+    return;
+  }
   const { rows } = await t.api.deps.pool.query('SELECT action, service_id, client_id, status, job_id, payload FROM webhook_inbox WHERE event_id = $1', [eventId]);
   if (!accepted) {
     expect(rows).toHaveLength(0);
@@ -145,12 +154,28 @@ describe('webhook fuzz', () => {
         if (action !== 'create' && action !== 'change_password') delete event.secrets;
         if (action === 'test_connection') event.service.id = 0;
         setPath(event, path, value);
+        const before = await inboxCount();
         const reply = await postWebhook(t.url, JSON.stringify(event));
         expect(reply.status).toBeLessThan(500);
         expect(ALLOWED).toContain(reply.status);
-        await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
+        await assertWholeRowOrNone(event.eventId, reply.status, event, before);
       }),
       { numRuns: RUNS },
+    );
+  }, 600000);
+
+  it('an eventId that is not an id (anything at all, or missing): a 4xx, nothing stored', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyJson, nasty, fc.constant(undefined)), async (value) => {
+        const event = buildEvent() as Record<string, any>;
+        if (value === undefined) delete event.eventId;
+        else event.eventId = value;
+        const before = await inboxCount();
+        const reply = await postWebhook(t.url, JSON.stringify(event));
+        expect(reply.status).toBeLessThan(500);
+        await assertWholeRowOrNone(event.eventId, reply.status, event, before);
+      }),
+      { numRuns: Math.max(20, Math.round(RUNS / 3)) },
     );
   }, 600000);
 
@@ -174,10 +199,11 @@ describe('webhook fuzz', () => {
         ];
         textPaths.forEach((path, i) => setPath(event, path, values[i]));
         event.configurableOptions = { [`${values[0]}|${values[1]}`]: values[2] };
+        const before = await inboxCount();
         const reply = await postWebhook(t.url, JSON.stringify(event));
         expect(reply.status).toBeLessThan(500);
         expect(ALLOWED).toContain(reply.status);
-        await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
+        await assertWholeRowOrNone(event.eventId, reply.status, event, before);
       }),
       { numRuns: RUNS },
     );
@@ -192,10 +218,11 @@ describe('webhook fuzz', () => {
       for (const depth of [100, 1000, 5000, 20000, 40000]) {
         const event = buildEvent() as Record<string, any>;
         const json = JSON.stringify(event).replace('"customFields":{}', `"customFields":{"deep":${nested(depth, kind)}}`);
+        const before = await inboxCount();
         const reply = await postWebhook(t.url, json);
         expect(reply.status).toBeLessThan(500);
         expect(ALLOWED).toContain(reply.status);
-        await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
+        await assertWholeRowOrNone(event.eventId, reply.status, event, before);
       }
     },
     120000,
@@ -204,9 +231,10 @@ describe('webhook fuzz', () => {
   it('huge strings and many keys near the body limit: 202 or 413, never 5xx', async () => {
     for (const size of [1000, 100_000, 250_000, 262_144, 300_000]) {
       const event = buildEvent({ customFields: { notes: 'n'.repeat(size) } });
+      const before = await inboxCount();
       const reply = await postWebhook(t.url, JSON.stringify(event));
       expect([202, 413]).toContain(reply.status);
-      await assertWholeRowOrNone(event.eventId, reply.status === 202, event);
+      await assertWholeRowOrNone(event.eventId, reply.status, event, before);
     }
     const manyKeys = buildEvent({ customFields: Object.fromEntries(Array.from({ length: 20000 }, (_, i) => [`k${i}`, i])) });
     const reply = await postWebhook(t.url, JSON.stringify(manyKeys));
@@ -243,10 +271,11 @@ describe('bodies the fuzzer found (regressions: each was a 500 before)', () => {
   ])('%s → 400 naming the field, nothing stored', async (_name, mutate, path, message) => {
     const event = buildEvent() as Record<string, any>;
     mutate(event);
+    const before = await inboxCount();
     const reply = await postWebhook(t.url, JSON.stringify(event));
     expect(reply.status).toBe(400);
     expect(reply.body).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: [expect.objectContaining({ path, message: expect.stringMatching(message) })] } });
-    await assertWholeRowOrNone(event.eventId, false, event);
+    await assertWholeRowOrNone(event.eventId, reply.status, event, before);
   });
 
   it('nesting deeper than 64 levels → 400 naming where; 60 levels are fine', async () => {

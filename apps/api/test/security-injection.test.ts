@@ -302,11 +302,32 @@ const SQL_FIELDS: [string, (event: Record<string, any>, value: string) => void][
 
 const NOT_CARRIED = new Set(['secrets.servicePassword', 'configurableOptions key and value', 'an unknown top-level field']);
 
+/** What existed before the SQL payloads were sent: its rows must stay exactly as they were. */
+let baseline: { firstNew: number; oldDomains: string[]; bridge: Record<string, string>; fusion: Record<string, string> };
+
+async function expectIntact(): Promise<void> {
+  expect(await digest(api.deps.pool, 'service_id', baseline.firstNew)).toEqual(baseline.bridge);
+  expect(await digest(fusion, 'domain_uuid', baseline.oldDomains)).toEqual(baseline.fusion);
+  expect((await fusion.query('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [TEMPLATE])).rows[0].n).toBe(1);
+}
+
 describe('SQL injection strings in every webhook field', () => {
+  beforeAll(async () => {
+    // Tenants from the tests above (and the template) are what a payload could damage.
+    const control = await create(() => undefined);
+    expect(control.result).toBe('success');
+    const firstNew = nextServiceId;
+    const oldDomains = (await fusion.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains')).rows.map((row) => row.domain_uuid);
+    baseline = { firstNew, oldDomains, bridge: await digest(api.deps.pool, 'service_id', firstNew), fusion: await digest(fusion, 'domain_uuid', oldDomains) };
+    // Not vacuous: there are rows to damage.
+    for (const table of ['v_domains', 'v_extensions', 'v_voicemails', 'v_domain_settings']) expect(baseline.fusion[table]).toMatch(/^[1-9]/);
+    for (const table of ['services', 'webhook_inbox', 'audit_log']) expect(baseline.bridge[table]).toMatch(/^[1-9]/);
+  }, 60000);
+
   it.each(SQL_FIELDS)(
     '%s: no 5xx, stored verbatim, nothing broken',
     async (field, put) => {
-      for (const payload of SQL_PAYLOADS.slice(0, 4)) {
+      for (const payload of SQL_PAYLOADS) {
         const serviceId = nextServiceId;
         const outcome = await create((event) => put(event, payload));
         expect(outcome.status).toBeLessThan(500);
@@ -319,11 +340,18 @@ describe('SQL injection strings in every webhook field', () => {
         if (NOT_CARRIED.has(field)) expect(rows[0].text).not.toContain(JSON.stringify(payload).slice(1, -1));
         else expect(rows[0].text).toContain(JSON.stringify(payload).slice(1, -1));
       }
+      await expectIntact();
     },
     120000,
   );
 
-  it('every payload at once in the free-text fields, then the databases are intact', async () => {
+  it('every payload at once in the free-text fields, then the databases are intact (exact row counts and checksums)', async () => {
+    const firstNew = nextServiceId;
+    // A clean create first: what one tenant's rows are, per table.
+    const control = await create(() => undefined);
+    expect(control.result).toBe('success');
+    const tenantShape = await tenantCounts(control.serviceId);
+    expect(Object.values(tenantShape).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     for (const payload of SQL_PAYLOADS) {
       const outcome = await create((event) => {
         Object.assign(event.client, { companyName: payload, firstName: payload, lastName: payload, email: payload });
@@ -332,13 +360,54 @@ describe('SQL injection strings in every webhook field', () => {
       });
       expect(outcome.status).toBe(200);
       expect(['success', 'error']).toContain(outcome.result);
+      // A created tenant has exactly the rows a clean one has; a refused one has none.
+      if (outcome.result === 'success') expect({ payload, counts: await tenantCounts(outcome.serviceId) }).toEqual({ payload, counts: tenantShape });
+      else expect(await tenantRows(outcome.serviceId)).toBe(0);
     }
-    for (const table of ['webhook_inbox', 'services', 'audit_log']) {
-      expect((await api.deps.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBeGreaterThan(0);
-    }
-    for (const table of ['v_domains', 'v_extensions']) {
-      expect((await fusion.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBeGreaterThan(0);
-    }
-    expect((await fusion.query('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [TEMPLATE])).rows[0].n).toBe(1);
-  }, 120000);
+    // Everything that was there before (other tenants, the template, the bridge's rows of other services) is byte-for-byte as it was.
+    await expectIntact();
+    // The new services' bridge rows: one service row and one inbox row each, all of them there.
+    const created = SQL_PAYLOADS.length + 1;
+    expect((await api.deps.pool.query('SELECT count(*)::int AS n FROM webhook_inbox WHERE service_id >= $1', [firstNew])).rows[0].n).toBe(created);
+  }, 300000);
 });
+
+/**
+ * Row count and md5 of the rows (as text, ordered) of every table of a database, keeping only the
+ * rows of what existed before the test: FusionPBX rows of the listed domains (or of no domain),
+ * bridge rows of services below an id (or of no service). Tables without that column are whole.
+ */
+async function digest(pool: Pool, column: 'domain_uuid' | 'service_id', keep: string[] | number): Promise<Record<string, string>> {
+  const { rows: tables } = await pool.query<{ table_name: string; scoped: boolean }>(
+    `SELECT t.table_name, EXISTS (SELECT 1 FROM information_schema.columns c WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.column_name = $1) AS scoped
+     FROM information_schema.tables t WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' ORDER BY t.table_name`,
+    [column],
+  );
+  const out: Record<string, string> = {};
+  for (const { table_name: table, scoped } of tables) {
+    const filter = !scoped ? '' : column === 'domain_uuid' ? 'WHERE t.domain_uuid IS NULL OR t.domain_uuid = ANY($1::uuid[])' : 'WHERE t.service_id IS NULL OR t.service_id < $1';
+    const { rows } = await pool.query<{ n: number; d: string }>(
+      `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS d FROM "${table}" t ${filter}`,
+      scoped ? [keep] : [],
+    );
+    out[table] = `${rows[0]!.n}:${rows[0]!.d}`;
+  }
+  return out;
+}
+
+/** Per FusionPBX table, how many rows the tenant of a service has. */
+async function tenantCounts(serviceId: number): Promise<Record<string, number>> {
+  const { rows: domains } = await fusion.query<{ domain_uuid: string }>(
+    `SELECT domain_uuid FROM v_domain_settings WHERE domain_setting_category = 'ictvoip' AND domain_setting_subcategory = 'service_id' AND domain_setting_value = $1`,
+    [String(serviceId)],
+  );
+  expect(domains).toHaveLength(1);
+  const { rows: tables } = await fusion.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'domain_uuid' ORDER BY table_name`,
+  );
+  const out: Record<string, number> = {};
+  for (const { table_name: table } of tables) {
+    out[table] = (await fusion.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}" WHERE domain_uuid = $1`, [domains[0]!.domain_uuid])).rows[0]!.n;
+  }
+  return out;
+}

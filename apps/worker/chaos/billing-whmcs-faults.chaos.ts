@@ -70,120 +70,121 @@ interface BillingTenant {
  * remainder equal to the input's price to the micro-unit.
  */
 describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
-  const tally = new ScenarioTally('billing: WHMCS 30% faults + kill -9');
+  const tally = new ScenarioTally('billing: WHMCS 30% faults + kill -9', RUNS);
   afterAll(() => {
     process.stdout.write(`${JSON.stringify(tally.record())}\n`);
   });
 
   for (let run = 0; run < RUNS; run += 1) {
     const seed = seedOf(run) + 600;
-    it(`run ${run + 1}/${RUNS} (seed ${seed}): ${TENANTS} tenants x ${CALLS_PER_TENANT} calls, 0 unbilled, 0 double-billed, sums exact`, async () => {
-      const random = seededRandom(seed);
-      const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed });
-      const bridge = await ChaosBridge.start({
-        env: {
-          WHMCS_API_URL: whmcs.url,
-          WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
-          WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
-          // Long enough for the suite to see an unanswered write and kill the worker still waiting on it.
-          WHMCS_API_TIMEOUT_MS: '2000',
-          BILLING_TIMEZONE: 'UTC',
-          CDR_SYNC_EVERY_SECONDS: '1',
-          CDR_LOOKBACK_SECONDS: '0',
-          CDR_SYNC_PAGE_SIZE: '7',
-          // Rating phase: a 31-day close delay never closes last month, so no batch can start before every call is rated.
-          BILLING_CLOSE_DELAY_SECONDS: String(31 * 86400),
-          BILLING_CLOSE_EVERY_SECONDS: '1',
-          // The stand-in's "cron" invoices every 300 ms: a token absent after 3 s was surely never written.
-          BILLING_RESEND_AFTER_SECONDS: '3',
-          BILLING_MAX_ATTEMPTS: '100',
-        },
-      });
-      const cron = setInterval(() => {
-        for (const client of whmcs.state.clients.keys()) whmcs.invoiceBillableItems(client);
-      }, 300);
-      let kills = 0;
-      let finished = false;
-      try {
-        await migrateBridgeDatabase(bridge.bridge);
-        const { period, start } = previousMonth(new Date());
-        const tenants = await seedTenants(bridge, whmcs, random, run, start);
-        const totalCalls = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
-
-        const raters = [await bridge.startWorker()];
-        await waitUntil(async () => (await countRated(bridge)) === totalCalls, 120_000, `${totalCalls} rated calls`, 250);
-        expect(await batchCount(bridge)).toBe(0);
-        await Promise.all(raters.map((worker) => worker.terminate()));
-
-        // The first write takes effect but is never answered (the first kill lands while a worker waits on it),
-        // the next one takes effect with an unparseable reply; then about 30 % of all WHMCS calls fail at random
-        // (reads ~25 %, writes ~33 %), write faults again including ones that took effect.
-        const scripted = scriptFaults(whmcs, [
-          [{ mode: 'timeout_after_effect', percent: 100, actions: ['AddBillableItem'] }],
-          [{ mode: 'invalid_json', percent: 100, actions: ['AddBillableItem'] }],
-          [
-            { mode: 'http_500', percent: 15 },
-            { mode: 'result_error', percent: 12 },
-            { mode: 'timeout_after_effect', percent: 6, actions: ['AddBillableItem'] },
-            { mode: 'invalid_json', percent: 5, actions: ['AddBillableItem'] },
-          ],
-        ]);
-        const billing = { BILLING_CLOSE_DELAY_SECONDS: '0' };
-        const restarts: Promise<AppProcess>[] = [];
-        const killOne = async (why: string) => {
-          // The first pusher can reach WHMCS before its start-up is confirmed: wait for it to be listed.
-          const live = await waitUntil(() => (bridge.liveWorkers().length > 0 ? bridge.liveWorkers() : null), 30_000, 'a live worker to kill').catch(() => []);
-          const victim: AppProcess | undefined = live[Math.floor(random() * live.length)];
-          if (!victim) return;
-          kills += 1;
-          await victim.kill9();
-          process.stdout.write(`billing run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
-          // Not awaited: the pushes go on (or wait) while the replacement starts, so later kills still land mid-push.
-          // After the first kill two workers push.
-          restarts.push(bridge.startWorker(billing));
-          if (kills === 1) restarts.push(bridge.startWorker(billing));
-        };
-        // One pusher at first, so the first kill hits exactly the worker waiting on the unanswered write;
-        // the watcher is armed before it starts, so it cannot miss that write.
-        const kill = killDuringPush(whmcs, random, KILLS_PER_RUN, killOne, async () => finished || (await finishedCount(bridge)) === tenants.length);
-        await bridge.startWorker(billing);
-        const started = Date.now();
-        await waitUntil(async () => (await finishedCount(bridge)) === tenants.length, PUSH_TIMEOUT_MS, `${tenants.length} pushed batches`, 250).catch(async (error: Error) => {
-          const states = (await bridge.bridge.query('SELECT batch_id, state, attempts, last_error_code, last_error FROM billing_batches ORDER BY 1')).rows;
-          process.stdout.write(
-            `billing run ${run + 1}: batches ${JSON.stringify(states)}\nlast worker lines:\n${bridge
-              .liveWorkers()
-              .flatMap((w) => w.lines.slice(-15))
-              .join('\n')}\n`,
-          );
-          throw error;
+    it(`run ${run + 1}/${RUNS} (seed ${seed}): ${TENANTS} tenants x ${CALLS_PER_TENANT} calls, 0 unbilled, 0 double-billed, sums exact`, () =>
+      tally.run(async () => {
+        const random = seededRandom(seed);
+        const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed });
+        const bridge = await ChaosBridge.start({
+          env: {
+            WHMCS_API_URL: whmcs.url,
+            WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
+            WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
+            // Long enough for the suite to see an unanswered write and kill the worker still waiting on it.
+            WHMCS_API_TIMEOUT_MS: '2000',
+            BILLING_TIMEZONE: 'UTC',
+            CDR_SYNC_EVERY_SECONDS: '1',
+            CDR_LOOKBACK_SECONDS: '0',
+            CDR_SYNC_PAGE_SIZE: '7',
+            // Rating phase: a 31-day close delay never closes last month, so no batch can start before every call is rated.
+            BILLING_CLOSE_DELAY_SECONDS: String(31 * 86400),
+            BILLING_CLOSE_EVERY_SECONDS: '1',
+            // The stand-in's "cron" invoices every 300 ms: a token absent after 3 s was surely never written.
+            BILLING_RESEND_AFTER_SECONDS: '3',
+            BILLING_MAX_ATTEMPTS: '100',
+          },
         });
-        const pushedMs = Date.now() - started;
-        await kill;
-        await scripted;
-        await Promise.all(restarts);
-        whmcs.setFaults([]);
+        const cron = setInterval(() => {
+          for (const client of whmcs.state.clients.keys()) whmcs.invoiceBillableItems(client);
+        }, 300);
+        let kills = 0;
+        let finished = false;
+        try {
+          await migrateBridgeDatabase(bridge.bridge);
+          const { period, start } = previousMonth(new Date());
+          const tenants = await seedTenants(bridge, whmcs, random, run, start);
+          const totalCalls = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
 
-        const report = await checkBilling(bridge, whmcs, tenants, period);
-        const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
-        const faults = whmcs.state.requests.filter((request) => request.fault !== null);
-        const unkilled = kills === 0 ? ['no worker was killed during the push'] : [];
-        tally.add(report, { kills, problems: [...leaks, ...unkilled] });
-        process.stdout.write(
-          `billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`,
-        );
-        expect(new Set(faults.map((request) => request.fault))).toEqual(new Set(['http_500', 'result_error', 'timeout_after_effect', 'invalid_json']));
-        expect(report.problems.slice(0, 20)).toEqual([]);
-        expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
-        expect(leaks).toEqual([]);
-        expect(kills).toBeGreaterThan(0);
-      } finally {
-        finished = true;
-        clearInterval(cron);
-        await bridge.close();
-        await whmcs.close();
-      }
-    });
+          const raters = [await bridge.startWorker()];
+          await waitUntil(async () => (await countRated(bridge)) === totalCalls, 120_000, `${totalCalls} rated calls`, 250);
+          expect(await batchCount(bridge)).toBe(0);
+          await Promise.all(raters.map((worker) => worker.terminate()));
+
+          // The first write takes effect but is never answered (the first kill lands while a worker waits on it),
+          // the next one takes effect with an unparseable reply; then about 30 % of all WHMCS calls fail at random
+          // (reads ~25 %, writes ~33 %), write faults again including ones that took effect.
+          const scripted = scriptFaults(whmcs, [
+            [{ mode: 'timeout_after_effect', percent: 100, actions: ['AddBillableItem'] }],
+            [{ mode: 'invalid_json', percent: 100, actions: ['AddBillableItem'] }],
+            [
+              { mode: 'http_500', percent: 15 },
+              { mode: 'result_error', percent: 12 },
+              { mode: 'timeout_after_effect', percent: 6, actions: ['AddBillableItem'] },
+              { mode: 'invalid_json', percent: 5, actions: ['AddBillableItem'] },
+            ],
+          ]);
+          const billing = { BILLING_CLOSE_DELAY_SECONDS: '0' };
+          const restarts: Promise<AppProcess>[] = [];
+          const killOne = async (why: string) => {
+            // The first pusher can reach WHMCS before its start-up is confirmed: wait for it to be listed.
+            const live = await waitUntil(() => (bridge.liveWorkers().length > 0 ? bridge.liveWorkers() : null), 30_000, 'a live worker to kill').catch(() => []);
+            const victim: AppProcess | undefined = live[Math.floor(random() * live.length)];
+            if (!victim) return;
+            kills += 1;
+            await victim.kill9();
+            process.stdout.write(`billing run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
+            // Not awaited: the pushes go on (or wait) while the replacement starts, so later kills still land mid-push.
+            // After the first kill two workers push.
+            restarts.push(bridge.startWorker(billing));
+            if (kills === 1) restarts.push(bridge.startWorker(billing));
+          };
+          // One pusher at first, so the first kill hits exactly the worker waiting on the unanswered write;
+          // the watcher is armed before it starts, so it cannot miss that write.
+          const kill = killDuringPush(whmcs, random, KILLS_PER_RUN, killOne, async () => finished || (await finishedCount(bridge)) === tenants.length);
+          await bridge.startWorker(billing);
+          const started = Date.now();
+          await waitUntil(async () => (await finishedCount(bridge)) === tenants.length, PUSH_TIMEOUT_MS, `${tenants.length} pushed batches`, 250).catch(async (error: Error) => {
+            const states = (await bridge.bridge.query('SELECT batch_id, state, attempts, last_error_code, last_error FROM billing_batches ORDER BY 1')).rows;
+            process.stdout.write(
+              `billing run ${run + 1}: batches ${JSON.stringify(states)}\nlast worker lines:\n${bridge
+                .liveWorkers()
+                .flatMap((w) => w.lines.slice(-15))
+                .join('\n')}\n`,
+            );
+            throw error;
+          });
+          const pushedMs = Date.now() - started;
+          await kill;
+          await scripted;
+          await Promise.all(restarts);
+          whmcs.setFaults([]);
+
+          const report = await checkBilling(bridge, whmcs, tenants, period);
+          const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
+          const faults = whmcs.state.requests.filter((request) => request.fault !== null);
+          const unkilled = kills === 0 ? ['no worker was killed during the push'] : [];
+          tally.add(report, { kills, problems: [...leaks, ...unkilled] });
+          process.stdout.write(
+            `billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`,
+          );
+          expect(new Set(faults.map((request) => request.fault))).toEqual(new Set(['http_500', 'result_error', 'timeout_after_effect', 'invalid_json']));
+          expect(report.problems.slice(0, 20)).toEqual([]);
+          expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
+          expect(leaks).toEqual([]);
+          expect(kills).toBeGreaterThan(0);
+        } finally {
+          finished = true;
+          clearInterval(cron);
+          await bridge.close();
+          await whmcs.close();
+        }
+      }));
   }
 });
 

@@ -1,7 +1,7 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { sleep, waitUntil } from './support/processes';
-import { ScenarioTally, secretLeaks } from './support/run-scenario';
+import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
 import { deliverAll, planWorkload } from './support/workload';
 
@@ -15,52 +15,53 @@ const DEADLINE_MS = 3000;
  * event still ends applied once by the remaining/new workers.
  */
 describe('graceful shutdown under load', () => {
-  const tally = new ScenarioTally('SIGTERM under load');
+  const tally = new ScenarioTally('SIGTERM under load', 1);
   afterAll(() => {
     process.stdout.write(`${JSON.stringify(tally.record())}\n`);
   });
 
   const seed = seedOf(0) + 500;
-  it(`${TERMS} SIGTERMs during ${EVENTS} events: each exits within the deadline, nothing lost`, async () => {
-    const bridge = await ChaosBridge.start({ env: { SHUTDOWN_DEADLINE_MS: String(DEADLINE_MS) } });
-    try {
-      await bridge.startApi();
-      await Promise.all([bridge.startWorker(), bridge.startWorker()]);
-      bridge.esl.replyDelayMs = 150;
-      const plans = planWorkload(seed, EVENTS, 600_000);
-      const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 8 });
-      const exits: { ms: number; code: number | null; signal: string | null; busy: number }[] = [];
-      for (let t = 0; t < TERMS; t += 1) {
-        await sleep(1500);
-        const busy = await waitUntil(
-          async () => {
-            const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status = 'running'`);
-            return rows[0].n > 0 ? rows[0].n : null;
-          },
-          20000,
-          'jobs in flight',
-        );
-        const victim = bridge.liveWorkers()[0];
-        const began = Date.now();
-        const exit = await victim.terminate(DEADLINE_MS + 20000);
-        exits.push({ ms: Date.now() - began, code: exit.code, signal: exit.signal, busy });
-        await bridge.startWorker();
+  it(`${TERMS} SIGTERMs during ${EVENTS} events: each exits within the deadline, nothing lost`, () =>
+    tally.run(async () => {
+      const bridge = await ChaosBridge.start({ env: { SHUTDOWN_DEADLINE_MS: String(DEADLINE_MS) } });
+      try {
+        await bridge.startApi();
+        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+        bridge.esl.replyDelayMs = 150;
+        const plans = planWorkload(seed, EVENTS, 600_000);
+        const delivery = deliverAll(() => bridge.liveApis().map((api) => api.url), plans, { seed, parallel: 8 });
+        const exits: { ms: number; code: number | null; signal: string | null; busy: number }[] = [];
+        for (let t = 0; t < TERMS; t += 1) {
+          await sleep(1500);
+          const busy = await waitUntil(
+            async () => {
+              const { rows } = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE status = 'running'`);
+              return rows[0].n > 0 ? rows[0].n : null;
+            },
+            20000,
+            'jobs in flight',
+          );
+          const victim = bridge.liveWorkers()[0];
+          const began = Date.now();
+          const exit = await victim.terminate(DEADLINE_MS + 20000);
+          exits.push({ ms: Date.now() - began, code: exit.code, signal: exit.signal, busy });
+          await bridge.startWorker();
+        }
+        const posts = await delivery;
+        bridge.esl.replyDelayMs = 0;
+        const { report, settledMs } = await settle(bridge, plans, 180_000);
+        const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
+        // The deadline covers jobs and closing connections; 2.5 s on top is for signal delivery and process exit
+        // on a loaded machine. The process's own hard stop is deadline + 5 s.
+        const late = exits.filter((exit) => exit.ms > DEADLINE_MS + 2500 || exit.code !== 0).map((exit) => `worker exit ${JSON.stringify(exit)}`);
+        tally.add(report, { ...clientErrorsOf(posts), problems: [...late, ...leaks] });
+        process.stdout.write(`shutdown: exits ${JSON.stringify(exits)}; settled in ${settledMs} ms\n`);
+        expect(late).toEqual([]);
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
+        expect(leaks).toEqual([]);
+      } finally {
+        await bridge.close();
       }
-      await delivery;
-      bridge.esl.replyDelayMs = 0;
-      const { report, settledMs } = await settle(bridge, plans, 180_000);
-      const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
-      // The deadline covers jobs and closing connections; 2.5 s on top is for signal delivery and process exit
-      // on a loaded machine. The process's own hard stop is deadline + 5 s.
-      const late = exits.filter((exit) => exit.ms > DEADLINE_MS + 2500 || exit.code !== 0).map((exit) => `worker exit ${JSON.stringify(exit)}`);
-      tally.add(report, { problems: [...late, ...leaks] });
-      process.stdout.write(`shutdown: exits ${JSON.stringify(exits)}; settled in ${settledMs} ms\n`);
-      expect(late).toEqual([]);
-      expect(report.problems.slice(0, 20)).toEqual([]);
-      expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
-      expect(leaks).toEqual([]);
-    } finally {
-      await bridge.close();
-    }
-  });
+    }));
 });

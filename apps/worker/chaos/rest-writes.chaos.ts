@@ -85,6 +85,8 @@ interface ClientTally {
   writes: number;
   repeats: number;
   serverErrors: number;
+  unavailable: number;
+  networkErrors: number;
   problems: string[];
 }
 
@@ -113,6 +115,8 @@ async function sendUntilDone(url: string, serviceId: number, write: PlannedWrite
       status = 0;
     }
     if (status >= 500 && status !== 503) tally.serverErrors += 1;
+    if (status === 503) tally.unavailable += 1;
+    if (status === 0) tally.networkErrors += 1;
     const pending = status === 202 && answer.outcome === 'pending';
     if (status === 0 || status >= 500 || pending) {
       tally.repeats += 1;
@@ -207,81 +211,82 @@ async function compare(bridge: ChaosBridge, models: Map<number, TenantModel>): P
  * stream of REST writes and repeats each until it has its final answer.
  */
 describe('kill -9 of workers during REST writes', () => {
-  const tally = new ScenarioTally('kill -9 worker, REST writes');
+  const tally = new ScenarioTally('kill -9 worker, REST writes', RUNS);
   afterAll(() => {
     process.stdout.write(`${JSON.stringify(tally.record())}\n`);
   });
 
   for (let run = 0; run < RUNS; run += 1) {
     const seed = seedOf(run);
-    it(`run ${run + 1}/${RUNS} (seed ${seed}): ${TENANTS} tenants × ${WRITES_PER_TENANT} writes, each applied once with the answer the client got`, async () => {
-      const random = seededRandom(seed);
-      const bridge = await ChaosBridge.start({ env: { API_WRITE_WAIT_MS: '2000' } });
-      try {
-        const api = await bridge.startApi();
-        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
-        const serviceIds = Array.from({ length: TENANTS }, (_, i) => 700_000 + run * 1000 + i);
-        for (const serviceId of serviceIds) {
-          const event = buildEvent({ serviceId, plan: { maxExtensions: 1, firstExtension: 100 } });
-          const reply = await postWebhook(api.url, JSON.stringify(event), { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
-          if (reply.body.result !== 'success') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
-        }
-        // Room for the client's extensions and gateways: the REST quota is the stored plan's.
-        await bridge.bridge.query(`UPDATE services SET plan = plan || '{"maxExtensions": 500, "maxGateways": 100}'::jsonb WHERE service_id = ANY($1)`, [serviceIds]);
-        const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
-        const clientTally: ClientTally = { writes: 0, repeats: 0, serverErrors: 0, problems: [] };
-        const models = new Map<number, TenantModel>();
-        const clients = serviceIds.map(async (serviceId) => {
-          const model: TenantModel = { extensions: new Map(), gateways: new Map() };
-          models.set(serviceId, model);
-          const writes = planTenant(seededRandom(seed * 7919 + serviceId), WRITES_PER_TENANT);
-          const pace = seededRandom(seed + serviceId);
-          for (const [index, write] of writes.entries()) {
-            await sendUntilDone(api.url, serviceId, write, model, `chaos-${seed}-${serviceId}-${index}`, clientTally);
-            // A person at a portal, not a loop: the kills land among the writes, not after them.
-            await sleep(Math.floor(pace() * 150));
+    it(`run ${run + 1}/${RUNS} (seed ${seed}): ${TENANTS} tenants × ${WRITES_PER_TENANT} writes, each applied once with the answer the client got`, () =>
+      tally.run(async () => {
+        const random = seededRandom(seed);
+        const bridge = await ChaosBridge.start({ env: { API_WRITE_WAIT_MS: '2000' } });
+        try {
+          const api = await bridge.startApi();
+          await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+          const serviceIds = Array.from({ length: TENANTS }, (_, i) => 700_000 + run * 1000 + i);
+          for (const serviceId of serviceIds) {
+            const event = buildEvent({ serviceId, plan: { maxExtensions: 1, firstExtension: 100 } });
+            const reply = await postWebhook(api.url, JSON.stringify(event), { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
+            if (reply.body.result !== 'success') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
           }
-        });
-        let clientsDone = false;
-        const allClients = Promise.all(clients).finally(() => {
-          clientsDone = true;
-        });
-        for (let k = 0; k < KILLS_PER_RUN && !clientsDone; k += 1) {
-          await sleep(200 + Math.floor(random() * 1000));
-          if (k === 0 || random() < 0.5) killer.armForNextApply();
-          else await killer.killOne('timer');
+          // Room for the client's extensions and gateways: the REST quota is the stored plan's.
+          await bridge.bridge.query(`UPDATE services SET plan = plan || '{"maxExtensions": 500, "maxGateways": 100}'::jsonb WHERE service_id = ANY($1)`, [serviceIds]);
+          const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
+          const clientTally: ClientTally = { writes: 0, repeats: 0, serverErrors: 0, unavailable: 0, networkErrors: 0, problems: [] };
+          const models = new Map<number, TenantModel>();
+          const clients = serviceIds.map(async (serviceId) => {
+            const model: TenantModel = { extensions: new Map(), gateways: new Map() };
+            models.set(serviceId, model);
+            const writes = planTenant(seededRandom(seed * 7919 + serviceId), WRITES_PER_TENANT);
+            const pace = seededRandom(seed + serviceId);
+            for (const [index, write] of writes.entries()) {
+              await sendUntilDone(api.url, serviceId, write, model, `chaos-${seed}-${serviceId}-${index}`, clientTally);
+              // A person at a portal, not a loop: the kills land among the writes, not after them.
+              await sleep(Math.floor(pace() * 150));
+            }
+          });
+          let clientsDone = false;
+          const allClients = Promise.all(clients).finally(() => {
+            clientsDone = true;
+          });
+          for (let k = 0; k < KILLS_PER_RUN && !clientsDone; k += 1) {
+            await sleep(200 + Math.floor(random() * 1000));
+            if (k === 0 || random() < 0.5) killer.armForNextApply();
+            else await killer.killOne('timer');
+          }
+          await allClients;
+          await killer.idle();
+          await waitUntil(
+            async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0,
+            60_000,
+            'every write finished',
+          );
+          const state = await compare(bridge, models);
+          const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));
+          const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.admin, ...passwords]);
+          const events = TENANTS * WRITES_PER_TENANT;
+          tally.add(
+            { events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] },
+            { kills: killer.kills, serverErrors: clientTally.serverErrors, unavailable: clientTally.unavailable, networkErrors: clientTally.networkErrors, problems: leaks },
+          );
+          const replayed = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
+          process.stdout.write(
+            `run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`,
+          );
+          expect([...state.problems, ...clientTally.problems].slice(0, 20)).toEqual([]);
+          expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({
+            lost: 0,
+            doubled: 0,
+            serverErrors: 0,
+            answered: events,
+          });
+          expect(leaks).toEqual([]);
+          expect(killer.kills).toBeGreaterThan(0);
+        } finally {
+          await bridge.close();
         }
-        await allClients;
-        await killer.idle();
-        await waitUntil(
-          async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0,
-          60_000,
-          'every write finished',
-        );
-        const state = await compare(bridge, models);
-        const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));
-        const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.admin, ...passwords]);
-        const events = TENANTS * WRITES_PER_TENANT;
-        tally.add(
-          { events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] },
-          { kills: killer.kills, serverErrors: clientTally.serverErrors, problems: leaks },
-        );
-        const replayed = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
-        process.stdout.write(
-          `run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`,
-        );
-        expect([...state.problems, ...clientTally.problems].slice(0, 20)).toEqual([]);
-        expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({
-          lost: 0,
-          doubled: 0,
-          serverErrors: 0,
-          answered: events,
-        });
-        expect(leaks).toEqual([]);
-        expect(killer.kills).toBeGreaterThan(0);
-      } finally {
-        await bridge.close();
-      }
-    });
+      }));
   }
 });

@@ -75,9 +75,18 @@ describe('termination triggers a final bill', () => {
 
     // The regular close of that period (and of the next) finds the charges billed: no second item.
     const nextMonthClose = new Date(Date.UTC(terminatedAt.getUTCFullYear(), terminatedAt.getUTCMonth() + 1, 1, 6));
-    await closeBillingPeriods(kit.deps, nextMonthClose);
+    const close = await closeBillingPeriods(kit.deps, nextMonthClose);
     expect((await pushBillingBatch(kit.deps, serviceId, period)).batchId).toBe(batchId);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Instead of a fixed wait: the push jobs that close enqueued (one for this service's pushed batch, to verify it) have run.
+    expect(close.jobIds.length).toBeGreaterThan(0);
+    await waitFor(
+      async () => {
+        const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
+        return states.every((state) => state === 'completed' || state === 'failed');
+      },
+      10000,
+      'the pushes the close enqueued',
+    );
     await waitFor(
       async () => {
         const counts = await kit.deps.queues.billing.getJobCounts('active', 'waiting', 'delayed');

@@ -3,6 +3,15 @@ import path from 'node:path';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
 import { EslAuthError, EslClient, EslCommandError, EslConnectionError, EslFrameParser, EslTimeoutError, FreeswitchValidationError } from '@ictvoip/freeswitch';
 
+/** Polls a condition (an event the test waits for) instead of sleeping a fixed time. */
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 const SAMPLES = path.join(__dirname, 'samples/esl');
 let standin: EslStandin;
 const clients: EslClient[] = [];
@@ -129,9 +138,11 @@ describe('EslClient against the stand-in', () => {
   test('down then up: reconnect with backoff within the attempts', async () => {
     const esl = client({ reconnectAttempts: 6, reconnectInitialDelayMs: 50 });
     await esl.api('status');
+    expect(esl.connectedNow).toBe(true);
     await standin.stop();
-    // Let the client see the close (a command written into a dying socket fails and is not resent).
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Until the client has seen the close (a command written into a dying socket fails and is not resent).
+    await waitUntil(() => !esl.connectedNow);
+    // The stand-in stays down 120 ms: the fault the reconnect backoff must ride out.
     const restarted = new Promise((resolve) => setTimeout(resolve, 120)).then(() => standin.start());
     expect(await esl.api('switchname')).toBe(standin.switchname);
     await restarted;

@@ -166,16 +166,19 @@ describe('service lock', () => {
   });
 
   it('lets different services run at once', async () => {
-    let concurrent = 0;
-    let peak = 0;
+    let inside = 0;
+    // Each holds its lock until all three are inside (instead of a fixed 100 ms and a peak count):
+    // that can only happen when the three run at once.
     const work = (serviceId: number) =>
       withServiceLock(pool, serviceId, async () => {
-        concurrent += 1;
-        peak = Math.max(peak, concurrent);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        concurrent -= 1;
+        inside += 1;
+        const deadline = Date.now() + 5000;
+        while (inside < 3) {
+          if (Date.now() > deadline) throw new Error(`only ${inside} of 3 services inside their locks at once`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
       });
     await Promise.all([work(1001), work(1002), work(1003)]);
-    expect(peak).toBe(3);
+    expect(inside).toBe(3);
   });
 });

@@ -166,11 +166,16 @@ describe('loadWhitelist / WhitelistWatcher', () => {
   test('a burst of writes is debounced into one reload of the final content', async () => {
     // a wide debounce window so a slow CI machine cannot split the burst
     const { watcher, rec } = await start('192.0.2.1\n', { debounceMs: 400 });
-    for (let index = 2; index <= 6; index += 1) await writeFile(file, `192.0.2.${index}\n`);
+    // Write k holds k addresses, so a reload's entryCount tells which content it read.
+    const lines = (count: number) => Array.from({ length: count }, (_, i) => `192.0.2.${i + 1}\n`).join('');
+    for (let index = 2; index <= 6; index += 1) await writeFile(file, lines(index));
     await waitFor(() => rec.reloads.length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(rec.reloads).toHaveLength(1);
     expect(watcher.isAllowed('192.0.2.6')).toBe(true);
+    // Instead of a fixed wait for a stray second reload: one more change, and its reload. A burst
+    // split in two would show a reload of part of it (fewer than 6 entries) before this one.
+    await writeFile(file, lines(7));
+    await waitFor(() => rec.reloads.length >= 2);
+    expect(rec.reloads.map((reload) => reload.entryCount)).toEqual([6, 7]);
   });
 
   test('reloading the same content twice is a no-op', async () => {
@@ -202,8 +207,13 @@ describe('loadWhitelist / WhitelistWatcher', () => {
   test('close() stops watching: later changes are ignored', async () => {
     const { watcher, rec } = await start('192.0.2.1\n', { pollIntervalMs: 30 });
     await watcher.close();
+    // A second, open watcher of the same file with the same settings is the clock: once it has
+    // seen two changes, the closed one would have seen the first (instead of a fixed wait).
+    const control = await start('192.0.2.1\n', { pollIntervalMs: 30 });
     await writeFile(file, '192.0.2.8\n');
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await waitFor(() => control.rec.reloads.length === 1);
+    await writeFile(file, '192.0.2.9\n');
+    await waitFor(() => control.rec.reloads.length === 2);
     expect(rec.reloads).toHaveLength(0);
     expect(watcher.isAllowed('192.0.2.1')).toBe(true);
     await watcher.close(); // closing twice is harmless

@@ -5,13 +5,21 @@ import { join } from 'node:path';
 /** One line of the summary table `npm run chaos` prints at the end. */
 export interface ScenarioResult {
   scenario: string;
+  /** Runs whose test body completed with every assertion, of plannedRuns. */
   runs: number;
+  plannedRuns: number;
   events: number;
   kills: number;
   lost: number;
   doubled: number;
+  /** 5xx answers other than 503. */
   serverErrors: number;
+  /** 503 answers ("retry later"). */
+  unavailable: number;
+  /** Requests with no HTTP answer. */
+  networkErrors: number;
   seconds: number;
+  /** From the scenario's assertions: every planned run passed. */
   verdict: 'pass' | 'FAIL';
 }
 
@@ -64,10 +72,19 @@ export function readResults(file = summaryFile()): ScenarioResult[] {
     .map((line) => JSON.parse(line) as ScenarioResult);
 }
 
+export const TABLE_NOTE =
+  'runs passed: runs whose every assertion held, of those planned (the verdict is pass only when all did); ' +
+  '5xx not 503: server errors; 503: "retry later" answers, expected while a dependency is down; net err: requests with no HTTP answer. ' +
+  'The three are counted apart.';
+
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scenario', 'runs', 'events', 'kills', 'lost', 'doubled', '5xx', 'seconds', 'verdict'];
-  const rows = results.map((r) => [r.scenario, r.runs, r.events, r.kills, r.lost, r.doubled, r.serverErrors, r.seconds, r.verdict].map(String));
+  const header = ['scenario', 'runs passed', 'events', 'kills', 'lost', 'doubled', '5xx not 503', '503', 'net err', 'seconds', 'verdict'];
+  const rows = results.map((r) =>
+    [r.scenario, `${r.runs}/${r.plannedRuns ?? '?'}`, r.events, r.kills, r.lost, r.doubled, r.serverErrors, r.unavailable ?? '?', r.networkErrors ?? '?', r.seconds, r.verdict].map(
+      String,
+    ),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line), TABLE_NOTE].join('\n');
 }

@@ -211,6 +211,11 @@ export class EslClient {
     return event.body;
   }
 
+  /** Whether a live, authenticated connection is open now (a dropped one is replaced on the next command). */
+  get connectedNow(): boolean {
+    return this.connection?.alive === true;
+  }
+
   /** Closes the connection; later commands fail. */
   async close(): Promise<void> {
     this.closed = true;

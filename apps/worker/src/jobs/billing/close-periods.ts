@@ -5,6 +5,8 @@ import type { WorkerDeps } from '../../deps';
 export interface CloseOutcome {
   period: string;
   enqueued: number;
+  /** The `billing.push-batch` job ids (deterministic; a repeat in the same slot names the same jobs). */
+  jobIds: string[];
 }
 
 /**
@@ -26,7 +28,7 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   }));
   if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
   deps.logger.info({ period, enqueued: jobs.length }, 'billing close: pushes enqueued');
-  return { period, enqueued: jobs.length };
+  return { period, enqueued: jobs.length, jobIds: jobs.map((job) => job.opts.jobId) };
 }
 
 export async function handleBillingClose(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.closePeriods>): Promise<CloseOutcome> {
