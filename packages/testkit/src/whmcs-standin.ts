@@ -386,6 +386,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     name: row.name,
     domain: row.domain,
     serverid: row.serverid,
+    suspensionreason: row.suspendreason,
     status: row.status,
     billingcycle: row.billingcycle,
     nextduedate: row.nextduedate,

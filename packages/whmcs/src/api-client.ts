@@ -528,6 +528,7 @@ function toClientProduct(row: WhmcsRecord): WhmcsClientProduct {
     regDate: toIsoDate(row.regdate),
     nextDueDate: toIsoDate(row.nextduedate),
     recurringAmount: toDecimal(row.recurringamount),
+    suspensionReason: toText(row.suspensionreason),
     username: toText(row.username),
     overrideAutoSuspend: toBool(row.overideautosuspend),
     overrideSuspendUntil: toText(row.overidesuspenduntil),

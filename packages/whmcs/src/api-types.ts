@@ -33,6 +33,8 @@ export interface WhmcsClientProduct {
   nextDueDate: string;
   /** decimal string, as WHMCS wrote it */
   recurringAmount: string;
+  /** `suspensionreason` (in WHMCS's documented example reply; "" when not suspended or none given) */
+  suspensionReason: string;
   username: string;
   overrideAutoSuspend: boolean;
   overrideSuspendUntil: string;

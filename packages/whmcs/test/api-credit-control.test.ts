@@ -101,9 +101,11 @@ describe('ModuleSuspend / ModuleUnsuspend', () => {
     await api.moduleSuspend(service.id, 'Credit limit reached');
     expect(target.state.services.get(service.id)).toMatchObject({ status: 'Suspended', suspendreason: 'Credit limit reached' });
     expect(target.state.requests.at(-1)?.params).toMatchObject({ accountid: String(service.id), suspendreason: 'Credit limit reached' });
+    expect(await api.getService(service.id)).toMatchObject({ status: 'Suspended', suspensionReason: 'Credit limit reached' });
     await api.moduleUnsuspend(service.id);
     expect(target.state.services.get(service.id)).toMatchObject({ status: 'Active', suspendreason: '' });
-    expect(target.state.requests.at(-1)?.params).toMatchObject({ accountid: String(service.id) });
+    expect(await api.getService(service.id)).toMatchObject({ status: 'Active', suspensionReason: '' });
+    expect(target.state.requests.filter((request) => request.action === 'ModuleUnsuspend').at(-1)?.params).toMatchObject({ accountid: String(service.id) });
   });
 
   test('unknown service: typed refusal; bad id refused before sending', async () => {
