@@ -1,7 +1,8 @@
 /**
  * A stand-in for WHMCS's external API (`POST /includes/api.php`, form-encoded, identifier + secret,
  * `responsetype=json`) on loopback, for tests of the bridge's WHMCS client and billing. It keeps clients,
- * services, billable items, invoices and the activity log in memory with deterministic ids, answers
+ * services (status, suspend reason), client credit, billable items, invoices (with applied credit),
+ * sent emails and the activity log in memory with deterministic ids, answers
  * with WHMCS's uneven shapes (numbers as strings, nested `{product: [...]}`, `""` when empty,
  * AddBillableItem's `status` instead of `result`), and can inject faults with seeded randomness.
  */
@@ -18,7 +19,9 @@ export type WhmcsFaultMode =
   /** the action is applied, then no answer ever comes (until the client gives up) */
   | 'timeout_after_effect'
   /** the action is applied, then a PHP notice precedes the JSON (not parseable) */
-  | 'invalid_json';
+  | 'invalid_json'
+  /** the action is applied, then `result: success` comes with every other value replaced by "N/A" */
+  | 'malformed_reply';
 
 export interface WhmcsFaultPlan {
   mode: WhmcsFaultMode;
@@ -38,6 +41,8 @@ export interface StandinClient {
   status: string;
   currency: number;
   currency_code: string;
+  /** credit balance as WHMCS's `client.credit` decimal string (WHMCS stores 2 decimals; tests may set more) */
+  credit: string;
 }
 
 export interface StandinCustomField {
@@ -97,7 +102,28 @@ export interface StandinInvoice {
   date: string;
   duedate: string;
   notes: string;
+  paymentmethod: string;
+  /** credit applied to the invoice (GetInvoice `credit`) */
+  credit: string;
   items: StandinInvoiceItem[];
+}
+
+export interface StandinEmailTemplate {
+  name: string;
+  /** general (related id = client id), product (service id), invoice (invoice id) */
+  type: 'general' | 'product' | 'invoice';
+  disabled?: boolean;
+}
+
+export interface StandinSentEmail {
+  messagename: string;
+  type: StandinEmailTemplate['type'];
+  /** the related id WHMCS got */
+  id: number;
+  /** the client the email went to */
+  clientid: number;
+  /** customvars as decoded from base64 PHP serialize */
+  customvars: Record<string, string>;
 }
 
 export interface StandinRequest {
@@ -113,6 +139,7 @@ export interface WhmcsStandinState {
   billableItems: StandinBillableItem[];
   invoices: StandinInvoice[];
   activity: { clientid: number; description: string }[];
+  emails: StandinSentEmail[];
   requests: StandinRequest[];
 }
 
@@ -126,6 +153,8 @@ export interface WhmcsStandinOptions {
   /** when set, other actions get "Invalid Permissions" (WHMCS API roles) */
   allowedActions?: readonly string[];
   faults?: WhmcsFaultPlan[];
+  /** email templates SendEmail knows (default: a few of WHMCS's stock client templates) */
+  emailTemplates?: StandinEmailTemplate[];
   /** seed for fault randomness: the same seed gives the same failures in the same order */
   seed?: number;
 }
@@ -167,6 +196,36 @@ function fromCents(cents: bigint): string {
   const abs = cents < 0n ? -cents : cents;
   return `${sign}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
 }
+
+/** Credit amounts in micro-units, so a test credit like "12.345678" stays exact. */
+const DECIMAL = /^(-?)(\d+)(?:\.(\d{1,6}))?$/;
+
+function toMicros(amount: string): bigint {
+  const match = DECIMAL.exec(amount.trim());
+  if (!match) throw new StandinRefusal('Invalid Amount');
+  const micros = BigInt(match[2]) * 1_000_000n + BigInt((match[3] ?? '0').padEnd(6, '0'));
+  return match[1] === '-' ? -micros : micros;
+}
+
+/** At least 2 decimals, more only when needed ("10.00", "2.345678"). */
+function fromMicros(micros: bigint): string {
+  const sign = micros < 0n ? '-' : '';
+  const abs = micros < 0n ? -micros : micros;
+  const fraction = (abs % 1_000_000n)
+    .toString()
+    .padStart(6, '0')
+    .replace(/0{1,4}$/, '');
+  return `${sign}${abs / 1_000_000n}.${fraction.padEnd(2, '0')}`;
+}
+
+const DEFAULT_EMAIL_TEMPLATES: StandinEmailTemplate[] = [
+  { name: 'Client Signup Email', type: 'general' },
+  { name: 'Credit Card Expiring Soon', type: 'general' },
+  { name: 'Service Suspension Notification', type: 'product' },
+  { name: 'Service Unsuspension Notification', type: 'product' },
+  { name: 'Invoice Created', type: 'invoice' },
+  { name: 'Invoice Payment Confirmation', type: 'invoice' },
+];
 
 function versionAtLeast(version: string, major: number, minor: number): boolean {
   const [a, b] = version.split(/[.-]/).map((part) => Number.parseInt(part, 10));
@@ -211,6 +270,16 @@ function phpUnserializeMap(text: string): Record<string, string> {
   return map;
 }
 
+/** Every value replaced by "N/A", keys kept: a reply of the right shape with nothing usable in it. */
+function mangle(value: unknown): Record<string, unknown> {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (node !== null && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([key, item]) => [key, walk(item)]));
+    return 'N/A';
+  };
+  return walk(value) as Record<string, unknown>;
+}
+
 const SECRET_FIELDS = new Set(['identifier', 'secret', 'accesskey', 'username', 'password', 'servicepassword']);
 
 export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Promise<WhmcsStandin> {
@@ -220,7 +289,8 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
   const random = seededRandom(options.seed ?? 1);
   let faults = options.faults ?? [];
   const ids = { client: 0, service: 0, billable: 0, invoice: 0, invoiceItem: 0, customField: 0 };
-  const state: WhmcsStandinState = { clients: new Map(), services: new Map(), billableItems: [], invoices: [], activity: [], requests: [] };
+  const state: WhmcsStandinState = { clients: new Map(), services: new Map(), billableItems: [], invoices: [], activity: [], emails: [], requests: [] };
+  const emailTemplates = options.emailTemplates ?? DEFAULT_EMAIL_TEMPLATES;
   const sockets = new Set<Socket>();
 
   const addClient = (client: Partial<StandinClient> = {}): StandinClient => {
@@ -236,6 +306,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       status: 'Active',
       currency: 1,
       currency_code: 'USD',
+      credit: '0.00',
       ...client,
     };
     state.clients.set(id, row);
@@ -275,7 +346,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
   const invoiceBillableItems = (clientId: number, date = '2025-02-01'): StandinInvoice | null => {
     const due = state.billableItems.filter((item) => item.clientid === clientId && item.invoiceId === null && item.invoiceaction !== 'noinvoice');
     if (due.length === 0) return null;
-    const invoice: StandinInvoice = { id: ++ids.invoice, userid: clientId, status: 'Unpaid', date, duedate: date, notes: '', items: [] };
+    const invoice: StandinInvoice = { id: ++ids.invoice, userid: clientId, status: 'Unpaid', date, duedate: date, notes: '', paymentmethod: 'mailin', credit: '0.00', items: [] };
     for (const item of due) {
       item.invoiceId = invoice.id;
       invoice.items.push({ id: ++ids.invoiceItem, type: 'Item', relid: item.id, description: item.description, amount: item.amount, taxed: 0 });
@@ -290,7 +361,21 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     return row;
   };
 
-  const invoiceTotal = (invoice: StandinInvoice) => fromCents(invoice.items.reduce((sum, item) => sum + toCents(item.amount), 0n));
+  const invoiceSubtotal = (invoice: StandinInvoice) => fromCents(invoice.items.reduce((sum, item) => sum + toCents(item.amount), 0n));
+  // No tax and no transactions here: total = subtotal - credit applied, balance = total (WHMCS's own
+  // total/balance arithmetic with tax and payments is not modelled).
+  const invoiceTotal = (invoice: StandinInvoice) => fromMicros(toMicros(invoiceSubtotal(invoice)) - toMicros(invoice.credit));
+  const today = () => new Date().toISOString().slice(0, 10);
+
+  /** PHP's unserialize(base64_decode(…)) of customvars, or WHMCS's refusal. */
+  const customVars = (encoded: string | undefined): Record<string, string> => {
+    if (encoded === undefined || encoded === '') return {};
+    try {
+      return phpUnserializeMap(Buffer.from(encoded, 'base64').toString('utf8'));
+    } catch {
+      throw new StandinRefusal('The custom variables you provided are invalid.');
+    }
+  };
 
   const productRow = (row: StandinService) => ({
     id: row.id,
@@ -301,6 +386,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     name: row.name,
     domain: row.domain,
     serverid: row.serverid,
+    suspensionreason: row.suspendreason,
     status: row.status,
     billingcycle: row.billingcycle,
     nextduedate: row.nextduedate,
@@ -315,6 +401,15 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       : '',
     configoptions: row.configoptions.length ? { configoption: row.configoptions } : '',
   });
+
+  /** Moves credit from the client to the invoice; true when that paid the invoice. */
+  const applyCreditTo = (invoice: StandinInvoice, client: StandinClient, amount: bigint): boolean => {
+    client.credit = fromMicros(toMicros(client.credit) - amount);
+    invoice.credit = fromMicros(toMicros(invoice.credit) + amount);
+    if (toMicros(invoiceTotal(invoice)) > 0n) return false;
+    invoice.status = 'Paid';
+    return true;
+  };
 
   type Handler = (params: Record<string, string>) => Record<string, unknown>;
   const handlers: Record<string, Handler> = {
@@ -389,7 +484,8 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
                 invoicenum: '',
                 date: invoice.date,
                 duedate: invoice.duedate,
-                subtotal: invoiceTotal(invoice),
+                subtotal: invoiceSubtotal(invoice),
+                credit: invoice.credit,
                 total: invoiceTotal(invoice),
                 status: invoice.status,
                 notes: invoice.notes,
@@ -409,15 +505,24 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
         userid: invoice.userid,
         date: invoice.date,
         duedate: invoice.duedate,
-        subtotal: invoiceTotal(invoice),
+        datepaid: invoice.status === 'Paid' ? `${invoice.date} 00:00:00` : '0000-00-00 00:00:00',
+        subtotal: invoiceSubtotal(invoice),
+        credit: invoice.credit,
+        tax: '0.00',
+        tax2: '0.00',
         total: invoiceTotal(invoice),
         balance: invoiceTotal(invoice),
+        taxrate: '0.00',
+        taxrate2: '0.00',
         status: invoice.status,
+        paymentmethod: invoice.paymentmethod,
         notes: invoice.notes,
+        ccgateway: '',
         items: invoice.items.length ? { item: invoice.items.map((item) => ({ ...item, relid: String(item.relid) })) } : '',
         transactions: '',
       };
     },
+    // WHMCS's API reference names the service `accountid` for the Module* actions; `serviceid` is taken too.
     ModuleSuspend: (params) => {
       const row = service(params);
       row.status = 'Suspended';
@@ -429,6 +534,80 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       row.status = 'Active';
       row.suspendreason = '';
       return { result: 'success' };
+    },
+    SendEmail: (params) => {
+      if (!params.messagename) throw new StandinRefusal('You must provide either an existing email template name or a custom message type');
+      const template = emailTemplates.find((candidate) => candidate.name === params.messagename);
+      if (!template) throw new StandinRefusal('Email Template not found');
+      if (template.disabled) throw new StandinRefusal('Email Template is disabled');
+      if (!params.id) throw new StandinRefusal('A related ID is required');
+      const vars = customVars(params.customvars);
+      const related = Number(params.id);
+      const clientid =
+        template.type === 'general'
+          ? state.clients.get(related)?.id
+          : template.type === 'product'
+            ? state.services.get(related)?.clientid
+            : state.invoices.find((invoice) => invoice.id === related)?.userid;
+      // WHMCS's generic answer for an invalid related id (and for mailer errors).
+      if (clientid === undefined) throw new StandinRefusal('Sending Failed. Please see documentation.');
+      state.emails.push({ messagename: template.name, type: template.type, id: related, clientid, customvars: vars });
+      return { result: 'success' };
+    },
+    CreateInvoice: (params) => {
+      const userid = Number(params.userid);
+      const client = state.clients.get(userid);
+      if (!client) throw new StandinRefusal('Client ID Not Found');
+      const draft = ['1', 'true', 'on'].includes(params.draft ?? '');
+      if (draft && ['1', 'true', 'on'].includes(params.sendinvoice ?? '')) {
+        throw new StandinRefusal('Cannot create and send a draft invoice in a single API request. Please create and send separately.');
+      }
+      for (const field of ['date', 'duedate']) {
+        if (params[field] && !/^\d{4}-\d{2}-\d{2}$/.test(params[field])) throw new StandinRefusal('Invalid Date Format. Expected: YYYY-mm-dd');
+      }
+      const invoice: StandinInvoice = {
+        id: ++ids.invoice,
+        userid,
+        status: draft ? 'Draft' : params.status || 'Unpaid',
+        date: params.date || today(),
+        duedate: params.duedate || params.date || today(),
+        notes: params.notes ?? '',
+        paymentmethod: params.paymentmethod || 'mailin',
+        credit: '0.00',
+        items: [],
+      };
+      for (let line = 1; params[`itemdescription${line}`] !== undefined; line += 1) {
+        invoice.items.push({
+          id: ++ids.invoiceItem,
+          type: '',
+          relid: 0,
+          description: params[`itemdescription${line}`],
+          amount: fromCents(toCents(params[`itemamount${line}`] ?? '0')),
+          taxed: ['1', 'true', 'on'].includes(params[`itemtaxed${line}`] ?? '') ? 1 : 0,
+        });
+      }
+      state.invoices.push(invoice);
+      if (['1', 'true', 'on'].includes(params.autoapplycredit ?? '') && invoice.status === 'Unpaid') {
+        const usable = [toMicros(client.credit), toMicros(invoiceTotal(invoice))].reduce((a, b) => (a < b ? a : b));
+        if (usable > 0n) applyCreditTo(invoice, client, usable);
+      }
+      return { result: 'success', invoiceid: String(invoice.id), status: invoice.status };
+    },
+    ApplyCredit: (params) => {
+      const invoice = state.invoices.find((row) => row.id === Number(params.invoiceid));
+      if (!invoice) throw new StandinRefusal('Invoice ID Not Found');
+      if (invoice.status !== 'Unpaid') throw new StandinRefusal('Invoice Not in Unpaid Status');
+      const client = state.clients.get(invoice.userid);
+      if (!client) throw new StandinRefusal('Client ID Not Found');
+      const balance = toMicros(invoiceTotal(invoice));
+      const credit = toMicros(client.credit);
+      // Without an amount WHMCS's docs do not say what is applied; the stand-in applies what it can.
+      const amount = params.amount === undefined ? (credit < balance ? credit : balance) : toMicros(params.amount);
+      if (amount <= 0n) throw new StandinRefusal('Credit Amount to apply must be greater than zero');
+      if (amount > credit) throw new StandinRefusal('Amount exceeds customer credit balance');
+      if (amount > balance) throw new StandinRefusal('Amount Exceeds Invoice Balance');
+      const paid = applyCreditTo(invoice, client, amount);
+      return { result: 'success', invoiceid: String(invoice.id), amount: fromMicros(amount), invoicepaid: paid ? 'true' : 'false' };
     },
     LogActivity: (params) => {
       if (!params.description) throw new StandinRefusal('Description is required');
@@ -513,6 +692,10 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     if (fault === 'timeout_after_effect') return; // the work is done; the answer never comes
     if (fault === 'invalid_json') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(`<br />\n<b>Notice</b>: Undefined index in api.php<br />\n${JSON.stringify(body)}`);
+      return;
+    }
+    if (fault === 'malformed_reply') {
+      reply(response, 200, { ...mangle(body), result: 'success' });
       return;
     }
     reply(response, 200, body);

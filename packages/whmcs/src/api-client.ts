@@ -1,11 +1,16 @@
 import axios, { type AxiosInstance } from 'axios';
 import { classifyRefusal, WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsTransportReason } from './api-errors';
 import { encodeWhmcsForm, phpSerializeStringMap, type WhmcsParams } from './api-form';
-import { asRecord, DATE_PATTERN, listOf, MONEY_PATTERN, QUANTITY_PATTERN, toBool, toDecimal, toInt, toText, type WhmcsRecord } from './api-normalize';
+import { asRecord, DATE_PATTERN, listOf, MONEY_PATTERN, parseMoney, QUANTITY_PATTERN, toBool, toDecimal, toInt, toIsoDate, toText, type WhmcsRecord } from './api-normalize';
 import type {
+  WhmcsAppliedCredit,
+  WhmcsApplyCreditInput,
   WhmcsBillableItemInput,
   WhmcsBilledItem,
+  WhmcsClientCredit,
   WhmcsClientDetails,
+  WhmcsCreatedInvoice,
+  WhmcsCreateInvoiceInput,
   WhmcsClientProduct,
   WhmcsClientProductsQuery,
   WhmcsDetails,
@@ -13,6 +18,7 @@ import type {
   WhmcsInvoiceSummary,
   WhmcsInvoicesQuery,
   WhmcsList,
+  WhmcsSendEmailInput,
   WhmcsUpdateClientProductInput,
 } from './api-types';
 
@@ -174,9 +180,18 @@ export class WhmcsApiClient {
     return items.find((item) => item.id === serviceId) ?? null;
   }
 
+  /**
+   * GetClientsDetails: the documented reply nests the client under `client` (the same fields repeated
+   * at the top level are deprecated); `client.credit` is the credit balance ("0.00"), `currency_code`
+   * its currency. A `credit` that is present but not a decimal is a malformed reply (typed error).
+   */
   async getClientsDetails(clientId: number, options?: WhmcsCallOptions): Promise<WhmcsClientDetails> {
     const reply = await this.call('GetClientsDetails', { clientid: clientId, stats: false }, options);
     const client = { ...reply, ...asRecord(reply.client) };
+    const credit = parseMoney(client.credit);
+    if (credit === null && client.credit !== undefined && client.credit !== null) {
+      throw new WhmcsTransportError('GetClientsDetails', 'invalid_response', false, 'client.credit is not a decimal amount');
+    }
     return {
       id: toInt(client.id ?? client.userid),
       uuid: toText(client.uuid),
@@ -187,7 +202,16 @@ export class WhmcsApiClient {
       status: toText(client.status),
       currencyId: toInt(client.currency),
       currencyCode: toText(client.currency_code),
+      credit,
     };
+  }
+
+  /** The client's credit balance for credit control; a reply without a decimal `client.credit` is a typed error. */
+  async getClientCredit(clientId: number, options?: WhmcsCallOptions): Promise<WhmcsClientCredit> {
+    const details = await this.getClientsDetails(clientId, options);
+    if (details.credit === null) throw new WhmcsTransportError('GetClientsDetails', 'invalid_response', false, 'no client.credit in the reply');
+    if (details.id !== clientId) throw new WhmcsTransportError('GetClientsDetails', 'invalid_response', false, `asked for client ${clientId}, got ${details.id}`);
+    return { clientId: details.id, credit: details.credit, currencyCode: details.currencyCode };
   }
 
   /** Not idempotent in WHMCS: on an ambiguous failure, look for the token with findBilledItem first. */
@@ -238,6 +262,7 @@ export class WhmcsApiClient {
       date: toText(reply.date),
       dueDate: toText(reply.duedate),
       subtotal: toDecimal(reply.subtotal),
+      credit: toDecimal(reply.credit),
       total: toDecimal(reply.total),
       balance: toDecimal(reply.balance),
       notes: toText(reply.notes),
@@ -267,12 +292,112 @@ export class WhmcsApiClient {
     return null;
   }
 
+  /**
+   * ModuleSuspend runs the module's SuspendAccount and marks the service Suspended with `reason`
+   * (shown to staff; WHMCS auto-unsuspends on payment only for its own "Overdue on Payment" reason,
+   * so a credit-control reason stays until ModuleUnsuspend). Converge-style: check the status with
+   * getService first; repeating it is harmless for the bridge's module. WHMCS's API reference names
+   * the service parameter `accountid`; the bridge's reference notes say `serviceid`: both are sent.
+   * The documented reply is only `result`; a module failure comes back as `result: error` with the
+   * module's message.
+   */
   async moduleSuspend(serviceId: number, reason?: string, options?: WhmcsCallOptions): Promise<void> {
-    await this.call('ModuleSuspend', { serviceid: serviceId, suspendreason: reason }, options);
+    validateId('serviceId', serviceId);
+    await this.call('ModuleSuspend', { accountid: serviceId, serviceid: serviceId, suspendreason: reason }, options);
   }
 
+  /** ModuleUnsuspend (`accountid`, see moduleSuspend); reply only `result`. */
   async moduleUnsuspend(serviceId: number, options?: WhmcsCallOptions): Promise<void> {
-    await this.call('ModuleUnsuspend', { serviceid: serviceId }, options);
+    validateId('serviceId', serviceId);
+    await this.call('ModuleUnsuspend', { accountid: serviceId, serviceid: serviceId }, options);
+  }
+
+  /**
+   * SendEmail with an existing client email template. `customVars` go base64 of PHP serialize(), the
+   * format of WHMCS's documented example (the parameter table only says "array"). The reply is only
+   * `result`; "Sending Failed. Please see documentation." covers a bad related id, an empty template,
+   * a hook abort and a mailer error, so it is reported as a refusal although a mailer error may
+   * have happened after WHMCS accepted the call.
+   * Not idempotent and WHMCS has no token to search by: a caller that must not mail twice records the
+   * send in its own outbox before calling (keyed like the billing outbox) and, on an outcome-unknown
+   * transport error, does not resend blindly (a missing reminder is cheaper than two).
+   */
+  async sendEmail(input: WhmcsSendEmailInput, options?: WhmcsCallOptions): Promise<void> {
+    if (input.templateName.trim() === '') throw new WhmcsInputError('templateName', 'must not be empty');
+    validateId('relatedId', input.relatedId);
+    const customVars = input.customVars === undefined ? undefined : Buffer.from(phpSerializeStringMap(input.customVars), 'utf8').toString('base64');
+    await this.call('SendEmail', { messagename: input.templateName, id: input.relatedId, customvars: customVars }, options);
+  }
+
+  /**
+   * CreateInvoice with numbered lines (`itemdescription1`, `itemamount1`, `itemtaxed1`, …). Reply:
+   * `invoiceid`, `status`. Not idempotent in WHMCS. Exactly-once the way the usage push does it for
+   * AddBillableItem: a deterministic token per charge (outbox key) goes into `notes`; before the first
+   * send and after any outcome-unknown failure, findInvoiceByToken looks for it and only an absent
+   * token is sent (again). Definite refusals (WhmcsApiError) are final.
+   */
+  async createInvoice(input: WhmcsCreateInvoiceInput, options?: WhmcsCallOptions): Promise<WhmcsCreatedInvoice> {
+    validateId('userId', input.userId);
+    if (input.items.length === 0) throw new WhmcsInputError('items', 'an invoice needs at least one line');
+    for (const field of ['date', 'dueDate'] as const) {
+      const value = input[field];
+      if (value !== undefined && !DATE_PATTERN.test(value)) throw new WhmcsInputError(field, 'must be YYYY-MM-DD');
+    }
+    if (input.draft && input.sendInvoice) throw new WhmcsInputError('sendInvoice', 'WHMCS cannot create and send a draft in one call');
+    const lines: Record<string, string | boolean> = {};
+    input.items.forEach((item, index) => {
+      if (item.description.trim() === '') throw new WhmcsInputError(`items[${index}].description`, 'must not be empty');
+      if (!MONEY_PATTERN.test(item.amount)) throw new WhmcsInputError(`items[${index}].amount`, 'must be a decimal string with at most 2 decimals');
+      lines[`itemdescription${index + 1}`] = item.description;
+      lines[`itemamount${index + 1}`] = item.amount;
+      lines[`itemtaxed${index + 1}`] = item.taxed ?? false;
+    });
+    const reply = await this.call(
+      'CreateInvoice',
+      {
+        userid: input.userId,
+        date: input.date,
+        duedate: input.dueDate,
+        notes: input.notes,
+        draft: input.draft,
+        sendinvoice: input.sendInvoice,
+        autoapplycredit: input.autoApplyCredit,
+        paymentmethod: input.paymentMethod,
+        ...lines,
+      },
+      options,
+    );
+    const invoiceId = toInt(reply.invoiceid);
+    if (invoiceId <= 0) throw new WhmcsTransportError('CreateInvoice', 'invalid_response', true, 'success without an invoiceid');
+    return { invoiceId, status: toText(reply.status) };
+  }
+
+  /** Reconciliation for CreateInvoice: the client's most recent invoice whose notes contain `token`, or null. */
+  async findInvoiceByToken(userId: number, token: string, scanInvoices = 25, options?: WhmcsCallOptions): Promise<WhmcsInvoiceSummary | null> {
+    if (token.trim() === '') throw new WhmcsInputError('token', 'a reconciliation token must not be empty');
+    const { items } = await this.getInvoices({ userId, orderBy: 'id', order: 'desc', limitNum: scanInvoices }, options);
+    return items.find((invoice) => invoice.notes.includes(token)) ?? null;
+  }
+
+  /**
+   * ApplyCredit: moves `amount` of the client's credit onto an unpaid invoice. Reply: `invoiceid`,
+   * `amount` (the credit applied), `invoicepaid` ("true"/"false"). Not idempotent: after an
+   * outcome-unknown failure, re-read the invoice (getInvoice: `balance`, `status`) and the client's
+   * credit (getClientCredit) against the amounts recorded before the call, and send again only if
+   * neither moved; WHMCS itself refuses more than the invoice balance or the credit balance.
+   */
+  async applyCredit(input: WhmcsApplyCreditInput, options?: WhmcsCallOptions): Promise<WhmcsAppliedCredit> {
+    validateId('invoiceId', input.invoiceId);
+    if (!MONEY_PATTERN.test(input.amount) || !/[1-9]/.test(input.amount) || input.amount.startsWith('-')) {
+      throw new WhmcsInputError('amount', 'must be a positive decimal string with at most 2 decimals');
+    }
+    const reply = await this.call('ApplyCredit', { invoiceid: input.invoiceId, amount: input.amount, noemail: input.noEmail }, options);
+    const amount = parseMoney(reply.amount);
+    const paid = toText(reply.invoicepaid).toLowerCase();
+    if (amount === null || !['true', 'false'].includes(paid)) {
+      throw new WhmcsTransportError('ApplyCredit', 'invalid_response', true, 'success without a decimal amount and a true/false invoicepaid');
+    }
+    return { invoiceId: toInt(reply.invoiceid) || input.invoiceId, amount, invoicePaid: paid === 'true' };
   }
 
   async logActivity(description: string, clientId?: number, options?: WhmcsCallOptions): Promise<void> {
@@ -365,6 +490,10 @@ function failHttp(action: string, status: number, mayHaveTakenEffect: boolean): 
   throw new WhmcsTransportError(action, 'http_status', mayHaveTakenEffect, `HTTP ${status}`, status);
 }
 
+function validateId(field: string, value: number): void {
+  if (!Number.isInteger(value) || value <= 0) throw new WhmcsInputError(field, 'must be a positive integer');
+}
+
 function validateBillableItem(input: WhmcsBillableItemInput): void {
   if (!Number.isInteger(input.clientId) || input.clientId <= 0) throw new WhmcsInputError('clientId', 'must be a positive integer');
   if (input.description.trim() === '') throw new WhmcsInputError('description', 'must not be empty');
@@ -396,9 +525,10 @@ function toClientProduct(row: WhmcsRecord): WhmcsClientProduct {
     serverId: toInt(row.serverid),
     status: toText(row.status),
     billingCycle: toText(row.billingcycle),
-    regDate: toText(row.regdate),
-    nextDueDate: toText(row.nextduedate),
+    regDate: toIsoDate(row.regdate),
+    nextDueDate: toIsoDate(row.nextduedate),
     recurringAmount: toDecimal(row.recurringamount),
+    suspensionReason: toText(row.suspensionreason),
     username: toText(row.username),
     overrideAutoSuspend: toBool(row.overideautosuspend),
     overrideSuspendUntil: toText(row.overidesuspenduntil),

@@ -36,6 +36,24 @@ export function toDecimal(value: unknown): string {
   return '0.00';
 }
 
+/**
+ * Strict money: WHMCS's decimal (string, or a JSON number) as a decimal string kept digit for digit
+ * ("12.345678" and "-0.01" stay exact), or null when the value is absent or not a decimal. For
+ * amounts a decision hangs on (credit, applied credit), where reading garbage as "0.00" would be wrong.
+ */
+export function parseMoney(value: unknown): string | null {
+  if (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim())) return value.trim();
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return null;
+}
+
+/** WHMCS dates (`Y-m-d`, or `Y-m-d H:i:s`) as ISO `YYYY-MM-DD`; "" for WHMCS's "no date" `0000-00-00` and anything else. */
+export function toIsoDate(value: unknown): string {
+  const match = /^(\d{4}-\d{2}-\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$/.exec(toText(value).trim());
+  if (!match || match[1] === '0000-00-00') return '';
+  return Number.isNaN(Date.parse(`${match[1]}T00:00:00Z`)) ? '' : match[1];
+}
+
 export function toBool(value: unknown): boolean {
   if (typeof value === 'boolean') return value;
   return ['1', 'true', 'on', 'yes'].includes(toText(value).trim().toLowerCase());

@@ -23,11 +23,18 @@ export interface WhmcsClientProduct {
   name: string;
   domain: string;
   serverId: number;
+  /** Pending, Active, Suspended, Terminated, Cancelled, Fraud, Completed */
   status: string;
+  /** WHMCS's words: Free Account, One Time, Monthly, Quarterly, Semi-Annually, Annually, Biennially, Triennially */
   billingCycle: string;
+  /** YYYY-MM-DD, "" when WHMCS has none (0000-00-00) */
   regDate: string;
+  /** YYYY-MM-DD, "" when WHMCS has none (0000-00-00, e.g. free or one-time services) */
   nextDueDate: string;
+  /** decimal string, as WHMCS wrote it */
   recurringAmount: string;
+  /** `suspensionreason` (in WHMCS's documented example reply; "" when not suspended or none given) */
+  suspensionReason: string;
   username: string;
   overrideAutoSuspend: boolean;
   overrideSuspendUntil: string;
@@ -61,6 +68,78 @@ export interface WhmcsClientDetails {
   status: string;
   currencyId: number;
   currencyCode: string;
+  /**
+   * The client's credit balance (`client.credit`), a decimal string kept exactly as WHMCS wrote it,
+   * in the client's currency; null only when WHMCS left the field out.
+   */
+  credit: string | null;
+}
+
+/** GetClientsDetails reduced to what credit control needs; `credit` is required here. */
+export interface WhmcsClientCredit {
+  clientId: number;
+  credit: string;
+  currencyCode: string;
+}
+
+export interface WhmcsInvoiceLineInput {
+  description: string;
+  /** decimal string with at most 2 decimals */
+  amount: string;
+  taxed?: boolean;
+}
+
+export interface WhmcsCreateInvoiceInput {
+  userId: number;
+  /** YYYY-MM-DD, default today in WHMCS */
+  date?: string;
+  /** YYYY-MM-DD */
+  dueDate?: string;
+  /** put the reconciliation token here (see findInvoiceByToken) */
+  notes?: string;
+  items: readonly WhmcsInvoiceLineInput[];
+  /** create as Draft (WHMCS refuses draft together with sendInvoice) */
+  draft?: boolean;
+  /** send the Invoice Created email */
+  sendInvoice?: boolean;
+  /** let WHMCS apply the client's credit at once */
+  autoApplyCredit?: boolean;
+  /** system name of the gateway, e.g. "mailin" */
+  paymentMethod?: string;
+}
+
+export interface WhmcsCreatedInvoice {
+  invoiceId: number;
+  /** e.g. Unpaid, Draft (or Paid when autoApplyCredit covered it) */
+  status: string;
+}
+
+export interface WhmcsApplyCreditInput {
+  invoiceId: number;
+  /** decimal string with at most 2 decimals, > 0 */
+  amount: string;
+  /** no "Invoice Payment Confirmation" email if the invoice becomes paid */
+  noEmail?: boolean;
+}
+
+export interface WhmcsAppliedCredit {
+  invoiceId: number;
+  /** the credit WHMCS applied, decimal string */
+  amount: string;
+  /** WHMCS's "true"/"false" string */
+  invoicePaid: boolean;
+}
+
+export interface WhmcsSendEmailInput {
+  /** name of an existing client email template, e.g. "Service Suspension Notification" */
+  templateName: string;
+  /**
+   * the related id for the template's type: client id (general), service id (product), invoice id
+   * (invoice), domain id, ticket id or affiliate id
+   */
+  relatedId: number;
+  /** extra Smarty variables for the template ({$name}); sent base64 PHP-serialized as WHMCS's docs show */
+  customVars?: Record<string, string>;
 }
 
 export type WhmcsInvoiceAction = 'noinvoice' | 'nextcron' | 'nextinvoice' | 'duedate' | 'recur';
@@ -115,6 +194,8 @@ export interface WhmcsInvoice {
   date: string;
   dueDate: string;
   subtotal: string;
+  /** credit applied to the invoice (GetInvoice `credit`) */
+  credit: string;
   total: string;
   balance: string;
   notes: string;
