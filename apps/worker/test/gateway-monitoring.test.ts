@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import type { GatewayStatus } from '@ictvoip/freeswitch';
 import { signBody } from '@ictvoip/whmcs';
+import type { MONITORING_JOBS, TypedJob } from '@ictvoip/queue';
 import { gatewayFailing, pollServerGateways } from '../src/jobs/monitoring/gateways-poll';
+import { handleRegistrationPoll } from '../src/jobs/monitoring/registrations-poll';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 const A = 7201;
@@ -201,5 +203,12 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     expect((await poll(760)).watched).toBe(1);
     expect(await state(PEER)).toBeUndefined();
     await alertsSettled();
+  });
+
+  it('the per-server poll job polls the gateways even when the registrations cannot be read', async () => {
+    // No SIP profile answers here: the registrations' poll fails, the job with it, but the gateways were polled.
+    const job = { data: { server: 'default', now: at(820).toISOString() } } as unknown as TypedJob<typeof MONITORING_JOBS.poll>;
+    await expect(handleRegistrationPoll(bridge.worker!.deps, job)).rejects.toThrow();
+    expect(await state(TRUNK)).toMatchObject({ state: 'REGED', last_polled_at: at(820) });
   });
 });
