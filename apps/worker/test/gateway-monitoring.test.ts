@@ -7,6 +7,7 @@ import { signBody } from '@ictvoip/whmcs';
 import type { MONITORING_JOBS, TypedJob } from '@ictvoip/queue';
 import { gatewayFailing, pollServerGateways } from '../src/jobs/monitoring/gateways-poll';
 import { handleRegistrationPoll } from '../src/jobs/monitoring/registrations-poll';
+import { runCli } from '../../cli/test/run-cli';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 const A = 7201;
@@ -211,4 +212,15 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     await expect(handleRegistrationPoll(bridge.worker!.deps, job)).rejects.toThrow();
     expect(await state(TRUNK)).toMatchObject({ state: 'REGED', last_polled_at: at(820) });
   });
+
+  it('npx ictvoip registrations gateways lists the states and the transitions', async () => {
+    const run = await runCli(bridge.env, ['registrations', 'gateways', '--service', String(A), '--json']);
+    expect(run.code).toBe(0);
+    expect((run.json.gateways as { gatewayUuid: string; state: string }[]).map((gateway) => [gateway.gatewayUuid, gateway.state])).toEqual([[TRUNK, 'REGED']]);
+    expect((run.json.transitions as { transition: string }[]).map((entry) => entry.transition)).toEqual(['down', 'up', 'down']);
+    const human = await runCli(bridge.env, ['registrations', 'gateways', '--service', String(A)]);
+    expect(human.stdout).toContain(`carrier (${TRUNK})`);
+    expect(human.stdout).toContain('gateway up');
+    expect((await runCli(bridge.env, ['registrations', 'gateways', '--service', '7299'])).code).not.toBe(0);
+  }, 60000);
 });
