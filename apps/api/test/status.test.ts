@@ -85,6 +85,8 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     }
     // ictVoIP's clients POST.
     expect((await getStatus('/app/status/index.php', {}, 'POST')).body.status).toBe('success');
+    const openapi = (await getStatus('/openapi.json')).body as { paths: Record<string, { get?: unknown }> };
+    expect(openapi.paths['/status']?.get).toBeDefined();
   });
 
   it('refuses a caller outside the whitelist (403), unless it presents the admin token', async () => {
