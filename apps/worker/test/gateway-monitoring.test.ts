@@ -37,7 +37,7 @@ function gatewayStatusXml(uuid: string, state: string): string {
   return `<?xml version="1.0" encoding="ISO-8859-1"?>\n<gateway>\n  <name>${uuid}</name>\n  <profile>external</profile>\n  <scheme>Digest</scheme>\n  <realm>sip.carrier.example</realm>\n  <username>acct1</username>\n  <proxy>sip:sip.carrier.example</proxy>\n  <state>${state}</state>\n  <status>UP</status>\n  <uptime-usec>93000000</uptime-usec>\n  <calls-in>4</calls-in>\n  <calls-out>7</calls-out>\n</gateway>\n`;
 }
 
-const poll = (seconds: number) => pollServerGateways(bridge.worker!.deps, 'default', at(seconds));
+const poll = (seconds: number) => pollServerGateways(bridge.worker!.deps, 'default', at(seconds), bridge.worker!.metrics);
 
 async function history(): Promise<{ gateway_uuid: string; transition: string; failing_since: Date; alert_sent_at: Date | null; figures: Record<string, unknown> }[]> {
   return (await bridge.worker!.deps.pool.query('SELECT * FROM gateway_history ORDER BY id')).rows;
@@ -161,8 +161,11 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     states.set(TRUNK, 'REGED');
     await bridge.esl.stop();
     try {
+      const errorsBefore = (await bridge.worker!.metrics.gatewayPollErrors.get()).values.find((value) => value.labels.server === 'default')?.value ?? 0;
       await expect(poll(360)).rejects.toThrow();
       await expect(poll(900)).rejects.toThrow();
+      expect((await bridge.worker!.metrics.gatewayPollErrors.get()).values.find((value) => value.labels.server === 'default')?.value).toBe(errorsBefore + 2);
+      expect(bridge.logLines.some((line) => line.includes('gateway poll failed'))).toBe(true);
       expect((await bridge.worker!.deps.pool.query('SELECT gateway_uuid, state, down, failing_since, last_polled_at FROM gateway_states ORDER BY gateway_uuid')).rows).toEqual(
         before,
       );
@@ -188,6 +191,12 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     expect((await poll(480)).transitions).toEqual([]);
     expect(await state(TRUNK)).toMatchObject({ state: 'REGED', down: false, failing_since: null, last_ok: at(480) });
     expect((await history()).map((row) => row.transition)).toEqual(['down', 'up']);
+    expect((await bridge.worker!.metrics.gatewayTransitions.get()).values.map((value) => [value.labels.transition, value.value])).toEqual(
+      expect.arrayContaining([
+        ['down', 1],
+        ['up', 1],
+      ]),
+    );
     await alertsSettled();
     const alerts = deliveries.filter((delivery) => delivery.body.type.startsWith('gateway.'));
     expect(alerts.map((delivery) => delivery.body.type)).toEqual(['gateway.down', 'gateway.up']);

@@ -3,6 +3,7 @@ import { GatewayStatusError, parseGatewayStatus, type GatewayStatus } from '@ict
 import { addJobs, assertValidJobId, gatewayAlertJobId, MONITORING_JOBS } from '@ictvoip/queue';
 import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import type { WorkerMetrics } from '../../metrics';
 
 /** FreeSWITCH answered `Invalid Gateway!`: FusionPBX has it enabled but it is not running. */
 export const NOT_RUNNING = 'NOT_RUNNING';
@@ -41,7 +42,17 @@ export function gatewayFailing(register: boolean, status: GatewayStatus): boolea
  * poll and marks nothing down. A gateway failing for longer than the grace period
  * (REGISTRATION_LOST_AFTER_SECONDS) records one `down` transition, its recovery one `up`.
  */
-export async function pollServerGateways(deps: WorkerDeps, server: string, now: Date): Promise<GatewayPollResult> {
+export async function pollServerGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
+  try {
+    return await pollGateways(deps, server, now, metrics);
+  } catch (error) {
+    metrics?.gatewayPollErrors.inc({ server });
+    deps.logger.error({ server, err: (error as Error).message }, 'gateway poll failed: no gateway marked down');
+    throw error;
+  }
+}
+
+async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
   const target = await deps.targets.get(server === DEFAULT_SERVER_NAME ? null : server);
   const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === target.storedName);
   const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
@@ -105,6 +116,7 @@ export async function pollServerGateways(deps: WorkerDeps, server: string, now: 
     now,
   );
   for (const transition of transitions) {
+    metrics?.gatewayTransitions.inc({ server, transition: transition.transition });
     deps.logger.info(
       { server, serviceId: transition.serviceId, gatewayUuid: transition.gatewayUuid, domain: transition.domain, transition: transition.transition, historyId: transition.id },
       `gateway ${transition.transition}`,

@@ -196,10 +196,7 @@ export async function handleRegistrationPoll(
   const now = job.data.now ? new Date(job.data.now) : new Date();
   const result = await pollServerRegistrations(deps, job.data.server, now, metrics).catch((error: unknown) => error as Error);
   // The gateways are polled even when the registrations' poll failed (a profile down, say); either failure fails the job.
-  const gateways = await pollServerGateways(deps, job.data.server, now).catch((error: unknown) => {
-    deps.logger.error({ server: job.data.server, err: (error as Error).message }, 'gateway poll failed: no gateway marked down');
-    return error as Error;
-  });
+  const gateways = await pollServerGateways(deps, job.data.server, now, metrics).catch((error: unknown) => error as Error);
   if (result instanceof Error) throw result;
   if (gateways instanceof Error) throw gateways;
   return { ...result, transitions: result.transitions.length, gateways: { ...gateways, transitions: gateways.transitions.length } };
