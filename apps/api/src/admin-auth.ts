@@ -21,6 +21,12 @@ function presentedToken(authorization: string | undefined): string | null {
   return colon === -1 ? null : decoded.slice(colon + 1);
 }
 
+/** Whether the Authorization header carries the admin token (Bearer, or basic auth's password). */
+export function isAdminToken(authorization: string | undefined, adminToken: string): boolean {
+  const token = presentedToken(authorization);
+  return token !== null && adminToken !== '' && sameSecret(token, adminToken);
+}
+
 export function requireAdminToken(adminToken: string, realm = 'ictvoip admin'): RequestHandler {
   return (req, res, next) => {
     const token = presentedToken(req.get('authorization'));

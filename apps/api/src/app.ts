@@ -7,6 +7,7 @@ import { adminDriftRouter } from './routes/admin-drift';
 import { chkconRouter } from './routes/chkcon';
 import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
+import { statusRouter } from './routes/status';
 import { v1Router } from './routes/v1';
 import { webhookRouter } from './routes/webhook';
 import { webhookDryRunRouter } from './routes/webhook-dry-run';
@@ -39,6 +40,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(webhookRouter(deps));
   app.use(healthRouter(deps));
   app.use(chkconRouter(deps));
+  app.use(statusRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));
   app.use(openApiRouter());

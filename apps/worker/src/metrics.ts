@@ -34,6 +34,9 @@ export interface WorkerMetrics {
   /** Per tenant (service id), from its server's last poll: watched extensions and those registered. */
   registrationsWatched: Gauge<'service_id'>;
   registrationsRegistered: Gauge<'service_id'>;
+  /** Gateway monitoring: failed polls and down/up transitions, by server. */
+  gatewayPollErrors: Counter<'server'>;
+  gatewayTransitions: Counter<'server' | 'transition'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
 }
 
@@ -155,6 +158,18 @@ export function createWorkerMetrics(): WorkerMetrics {
       name: 'ictvoip_registrations_registered',
       help: "Watched extensions registered at this worker's last poll of the tenant's server, per tenant (service id)",
       labelNames: ['service_id'],
+      registers,
+    }),
+    gatewayPollErrors: new Counter({
+      name: 'ictvoip_gateway_poll_errors_total',
+      help: 'Gateway polls that failed (event socket down, server disabled or unknown, database): no gateway was marked down, by server',
+      labelNames: ['server'],
+      registers,
+    }),
+    gatewayTransitions: new Counter({
+      name: 'ictvoip_gateway_transitions_total',
+      help: 'Gateway transitions recorded (down, up), by server',
+      labelNames: ['server', 'transition'],
       registers,
     }),
   };

@@ -22,13 +22,15 @@ export const registrationPollJobDataSchema = Joi.object<RegistrationPollJobData>
   now: Joi.string().isoDate(),
 });
 
-/** Delivery of the alert of one registration_history row. */
+/** Delivery of the alert of one registration_history row (or, with kind 'gateway', of one gateway_history row). */
 export interface RegistrationAlertJobData {
   historyId: number;
+  kind?: 'registration' | 'gateway';
 }
 
 export const registrationAlertJobDataSchema = Joi.object<RegistrationAlertJobData>({
   historyId: Joi.number().integer().min(1).required(),
+  kind: Joi.string().valid('registration', 'gateway'),
 });
 
 /** One poll per server and time slot: two schedulers (or a replay) in the same slot add it once. */
@@ -39,4 +41,9 @@ export function registrationPollJobId(server: string, slot: string): string {
 /** One delivery per transition, whichever worker recorded or re-queued it. */
 export function registrationAlertJobId(historyId: number): string {
   return `registration-alert-${historyId}`;
+}
+
+/** One delivery per gateway transition, whichever worker recorded or re-queued it. */
+export function gatewayAlertJobId(historyId: number): string {
+  return `gateway-alert-${historyId}`;
 }

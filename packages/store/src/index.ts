@@ -33,3 +33,4 @@ export * from './fusion-servers-repository';
 export * from './tenant-writes-repository';
 export * from './reseal';
 export * from './registrations-repository';
+export * from './gateway-monitoring-repository';

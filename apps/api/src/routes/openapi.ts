@@ -67,6 +67,13 @@ export const OPENAPI_DOCUMENT = {
     '/app/xml_cdr/chkcon.php': {
       get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } },
     },
+    '/status': {
+      get: {
+        summary:
+          'ictVoIP-compatible status (also /app/status/ and /app/status/index.php, GET or POST): version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token',
+        responses: { '200': { description: 'status "success", or "error" when a server did not fully answer' }, '403': { description: 'not whitelisted, no admin token' } },
+      },
+    },
     '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },
     '/readyz': {
       get: {

@@ -1,8 +1,19 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { parseRegistrationsXml, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
-import { addJob, addJobs, assertValidJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
-import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import {
+  addJob,
+  addJobs,
+  assertValidJobId,
+  gatewayAlertJobId,
+  MONITORING_JOBS,
+  registrationAlertJobId,
+  registrationPollJobId,
+  requeueJobUnlessLive,
+  type TypedJob,
+} from '@ictvoip/queue';
+import { GatewayMonitoringRepository, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import type { WorkerMetrics } from '../../metrics';
 
 export interface RegistrationPollResult {
@@ -181,9 +192,14 @@ export async function handleRegistrationPoll(
   deps: WorkerDeps,
   job: TypedJob<typeof MONITORING_JOBS.poll>,
   metrics?: WorkerMetrics,
-): Promise<Omit<RegistrationPollResult, 'transitions'> & { transitions: number }> {
-  const result = await pollServerRegistrations(deps, job.data.server, job.data.now ? new Date(job.data.now) : new Date(), metrics);
-  return { ...result, transitions: result.transitions.length };
+): Promise<Omit<RegistrationPollResult, 'transitions'> & { transitions: number; gateways: Omit<GatewayPollResult, 'transitions'> & { transitions: number } }> {
+  const now = job.data.now ? new Date(job.data.now) : new Date();
+  const result = await pollServerRegistrations(deps, job.data.server, now, metrics).catch((error: unknown) => error as Error);
+  // The gateways are polled even when the registrations' poll failed (a profile down, say); either failure fails the job.
+  const gateways = await pollServerGateways(deps, job.data.server, now, metrics).catch((error: unknown) => error as Error);
+  if (result instanceof Error) throw result;
+  if (gateways instanceof Error) throw gateways;
+  return { ...result, transitions: result.transitions.length, gateways: { ...gateways, transitions: gateways.transitions.length } };
 }
 
 /**
@@ -213,6 +229,16 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
       });
     }
   }
+  const gatewayRepository = new GatewayMonitoringRepository(deps.pool);
+  if (deps.config.monitoring.alertWebhookUrl) {
+    for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      });
+    }
+  }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
+  await gatewayRepository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   return { enqueued: servers.length };
 }

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { startBridge, type Bridge } from '../../worker/test/harness';
+import { parseCallsCount, uptimeText } from '../src/routes/status';
+
+let bridge: Bridge;
+let calls = '3 total.\n';
+const A = 7301;
+const B = 7302;
+const DOMAIN_A = 'status-a.pbx.test';
+const DOMAIN_B = 'status-b.pbx.test';
+const OUTSIDER = { 'x-forwarded-for': '198.51.100.7' };
+
+async function getStatus(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${bridge.url}${path}`, { method, headers });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function seedTenant(serviceId: number, domain: string, desiredState: string, extensions: [string, boolean][]): Promise<void> {
+  await bridge.api!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state) VALUES ($1, 1, $2, $3)`, [serviceId, domain, desiredState]);
+  const domainUuid = randomUUID();
+  await bridge.fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, $2, true)', [domainUuid, domain]);
+  for (const [extension, enabled] of extensions) {
+    await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, enabled) values ($1, $2, $3, $4)`, [
+      randomUUID(),
+      domainUuid,
+      extension,
+      String(enabled),
+    ]);
+  }
+}
+
+beforeAll(async () => {
+  // The test client is 127.0.0.1 (whitelisted); behind the trusted loopback proxy, X-Forwarded-For names an outsider.
+  bridge = await startBridge({ TRUST_PROXY: '127.0.0.1' });
+  await bridge.startApi();
+  await seedTenant(A, DOMAIN_A, 'active', [
+    ['101', true],
+    ['102', true],
+    ['103', false],
+  ]);
+  await seedTenant(B, DOMAIN_B, 'suspended', [['201', true]]);
+  const registration = (extension: string, registered: boolean) =>
+    bridge.api!.deps.pool.query(
+      `INSERT INTO registrations (server, domain, extension, service_id, registered, last_change, last_polled_at) VALUES ('default', $1, $2, $3, $4, now(), now())`,
+      [DOMAIN_A, extension, A, registered],
+    );
+  await registration('101', true);
+  await registration('102', false);
+  bridge.esl.respond('show calls count', () => calls);
+}, 60000);
+
+afterAll(async () => {
+  await bridge?.close();
+});
+
+describe('parsers', () => {
+  it('reads FreeSWITCH show calls count and writes ictVoIP uptime text', () => {
+    expect(parseCallsCount('\n3 total.\n')).toBe(3);
+    expect(parseCallsCount('0 total.')).toBe(0);
+    expect(() => parseCallsCount('-ERR no reply')).toThrow(/unexpected reply/);
+    expect(uptimeText(7 * 86400 + 3 * 3600 + 59)).toBe('7 days, 3 hours');
+    expect(uptimeText(86400 + 3600)).toBe('1 day, 1 hour');
+    expect(uptimeText(125)).toBe('0 hours, 2 minutes');
+  });
+});
+
+describe('GET /status (ictVoIP /app/status/index.php)', () => {
+  it('answers a whitelisted caller with ictVoIP field names and types, on every path', async () => {
+    for (const path of ['/status', '/app/status/', '/app/status/index.php']) {
+      const { status, body } = await getStatus(path);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({
+        status: 'success',
+        message: 'System operational',
+        version: '0.1.0',
+        active_calls: 3,
+        total_extensions: 2,
+        registered_extensions: 1,
+        servers: [{ name: 'default', active_calls: 3, total_extensions: 2, registered_extensions: 1 }],
+      });
+      expect(body.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(body.uptime).toMatch(/^\d+ (day|hour)s?, \d+ (hour|minute)s?$/);
+      expect(typeof body.uptime_seconds).toBe('number');
+      expect((body.servers as Record<string, unknown>[])[0]).not.toHaveProperty('error');
+    }
+    // ictVoIP's clients POST.
+    expect((await getStatus('/app/status/index.php', {}, 'POST')).body.status).toBe('success');
+    const openapi = (await getStatus('/openapi.json')).body as { paths: Record<string, { get?: unknown }> };
+    expect(openapi.paths['/status']?.get).toBeDefined();
+  });
+
+  it('refuses a caller outside the whitelist (403), unless it presents the admin token', async () => {
+    const denied = await getStatus('/status', OUTSIDER);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({ status: 'error', message: 'API Access Denied: Only whitelisted IPs may access this endpoint.' });
+    expect(denied.body).not.toHaveProperty('active_calls');
+    expect((await getStatus('/app/status/', { ...OUTSIDER, authorization: 'Bearer wrong' })).status).toBe(403);
+    const admitted = await getStatus('/app/status/', { ...OUTSIDER, authorization: `Bearer ${bridge.config.adminToken}` });
+    expect(admitted.status).toBe(200);
+    expect(admitted.body.status).toBe('success');
+  });
+
+  it('an event socket that fails counts as null for its server and makes the status "error"', async () => {
+    calls = '-ERR command not found\n';
+    const odd = await getStatus('/status');
+    expect(odd.body).toMatchObject({ status: 'error', active_calls: 0, total_extensions: 2, registered_extensions: 1 });
+    expect((odd.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', active_calls: null, total_extensions: 2 });
+    expect(String(odd.body.message)).toMatch(/default/);
+    calls = '3 total.\n';
+    await bridge.esl.stop();
+    try {
+      const down = await getStatus('/status');
+      expect(down.status).toBe(200);
+      expect(down.body.status).toBe('error');
+      expect((down.body.servers as Record<string, unknown>[])[0]).toMatchObject({
+        active_calls: null,
+        total_extensions: 2,
+        registered_extensions: 1,
+        error: expect.stringMatching(/event socket/),
+      });
+    } finally {
+      await bridge.esl.start();
+    }
+  }, 20000);
+});
