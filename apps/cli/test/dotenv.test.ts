@@ -1,36 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from './run-cli';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { ROOT, runProcess, type ProcessRun } from './run-cli';
 
 /** Runs a real process (the CLI binary, or the api / worker entry point) in `cwd` with `env` on top of a clean environment. */
-function run(cwd: string, command: string[], env: Record<string, string> = {}): Promise<Run> {
+function run(cwd: string, command: string[], env: Record<string, string> = {}): Promise<ProcessRun> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PORT|HOST|CHKCON_WHITELIST_FILE|LOG_LEVEL|NODE_ENV)$/.test(name)));
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, command, { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', fail);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr });
-    });
-  });
+  return runProcess(process.execPath, command, { cwd, env: { ...base, ...env } });
 }
 
 // tsx by absolute URL: `--import tsx` would be resolved from the working directory, a temp folder here.

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWebhookEvent } from '@ictvoip/whmcs';
 import { createTestDatabase, loadFusionpbxSchema, postWebhook, type TestDatabase } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from '../../worker/test/harness';
-import { ROOT } from './run-cli';
+import { ROOT, runProcess, type ProcessRun } from './run-cli';
 
 /**
  * Every `npx ictvoip …` line of the README's fenced code blocks runs, as written (through bash, from
@@ -52,30 +51,8 @@ function jsonBlocks(text: string): unknown[] {
     .map((block) => JSON.parse(block.body) as unknown);
 }
 
-interface ShellRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function bash(command: string, env: Record<string, string>): Promise<ShellRun> {
-  return new Promise((done, fail) => {
-    const child = spawn('bash', ['-c', command], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', fail);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr });
-    });
-  });
+function bash(command: string, env: Record<string, string>): Promise<ProcessRun> {
+  return runProcess('bash', ['-c', command], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, timeoutMs: 90_000 });
 }
 
 const events = jsonBlocks(README).filter((value): value is Record<string, unknown> => typeof value === 'object' && value !== null && 'schemaVersion' in value);

@@ -12,11 +12,17 @@ export interface CliRun {
   json: Record<string, unknown>;
 }
 
-/** Runs the real `ictvoip` binary (tsx, a separate process) with the bridge's environment; `input` is piped to stdin. */
-export function runCli(env: Record<string, string>, args: readonly string[], input?: string): Promise<CliRun> {
+export interface ProcessRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `file args` to its end (killed after `timeoutMs`), collecting its output; `input` is piped to stdin. */
+export function runProcess(file: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number; input?: string }): Promise<ProcessRun> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -28,16 +34,22 @@ export function runCli(env: Record<string, string>, args: readonly string[], inp
     child.once('error', fail);
     child.once('close', (code) => {
       clearTimeout(timer);
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-      } catch {
-        json = {};
-      }
-      done({ code: code ?? 1, stdout, stderr, json });
+      done({ code: code ?? 1, stdout, stderr });
     });
-    child.stdin.end(input ?? '');
+    child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs the real `ictvoip` binary (a separate process) with the bridge's environment; `input` is piped to stdin. */
+export async function runCli(env: Record<string, string>, args: readonly string[], input?: string): Promise<CliRun> {
+  const run = await runProcess(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, input });
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+  } catch {
+    json = {};
+  }
+  return { ...run, json };
 }
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
