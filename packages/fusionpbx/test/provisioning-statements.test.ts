@@ -58,6 +58,8 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     const hundredSummary = summary();
     const ten = await countCreate(5002, 10);
     console.log(`statements per create: 100 extensions ${hundred}, 10 extensions ${ten}\n${hundredSummary}`);
-    expect(hundred).toBeLessThanOrEqual(457); // before #20: 457 (4 per extension + 57)
+    // Before #20: 457 for 100 extensions, 97 for 10 (4 statements per extension + 57).
+    expect(hundred).toBe(ten);
+    expect(hundred).toBeLessThanOrEqual(59);
   });
 });

@@ -1,14 +1,14 @@
-import { type CanonicalRow, type Tx, convergeRow, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
 import { deleteSetting, deleteSettingRow, listSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
-import { findExtensionUsers, insertExtension, listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { insertExtensions, listExtensionStates, listExtensions, setExtensionEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
 import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
-import { ensureVoicemail } from '../repositories/voicemails';
+import { ensureVoicemails } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
@@ -130,17 +130,22 @@ function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
 async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
   const range: string[] = [];
   for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
-  let extensions = await listExtensions(tx, tenant.domainUuid);
+  // One snapshot answers the per-number uniqueness checks (extension or number_alias, enabled or not).
+  let extensions = await listExtensionStates(tx, tenant.domainUuid);
   let enabledCount = extensions.filter(isEnabled).length;
   const surplus = new Set(state.surplusDisabled);
+  const newExtensions: DesiredRow[] = [];
+  const newVoicemails: (DesiredRow & { voicemail_id: string })[] = [];
+  let reenabled = false;
 
   for (const number of range) {
-    const users = await findExtensionUsers(tx, tenant.domainUuid, number);
+    const users = extensions.filter((row) => row.extension === number || row.number_alias === number);
     const own = users.find((row) => row.extension === number);
     if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
     if (own) {
       if (!isEnabled(own) && surplus.has(number) && enabledCount < input.maxExtensions) {
         changes.wrote(await setExtensionEnabled(tx, own, true));
+        reenabled = true;
         surplus.delete(number);
         enabledCount += 1;
         changes.report.reenabledExtensions.push(number);
@@ -151,14 +156,17 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    await insertExtension(tx, newExtensionRow(tenant.domainUuid, tenant.domainName, number));
-    changes.wrote(await ensureVoicemail(tx, newVoicemailRow(tenant.domainUuid, number)));
-    changes.wrote(true);
+    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number));
+    newVoicemails.push(newVoicemailRow(tenant.domainUuid, number));
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
   }
+  // One multi-row insert each instead of one statement per extension; same rows.
+  await insertExtensions(tx, newExtensions);
+  await ensureVoicemails(tx, tenant.domainUuid, newVoicemails);
+  if (newExtensions.length > 0) changes.wrote(true);
 
-  extensions = await listExtensions(tx, tenant.domainUuid);
+  if (newExtensions.length > 0 || reenabled) extensions = await listExtensionStates(tx, tenant.domainUuid);
   const enabled = extensions.filter(isEnabled).sort(newestFirst);
   for (const row of enabled.slice(0, Math.max(enabled.length - input.maxExtensions, 0))) {
     changes.wrote(await setExtensionEnabled(tx, row, false));
@@ -167,7 +175,8 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
   }
   state.surplusDisabled = [...surplus].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 
-  for (const row of await listExtensions(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
+  // Disabling does not change extension or number_alias: the same snapshot gives the cache keys.
+  for (const row of extensions) pushDirectorySteps(changes.steps, row, tenant.domainName);
   for (const number of changes.report.disabledExtensions) {
     changes.steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${number}@${tenant.domainName}` });
   }
