@@ -1,13 +1,19 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { hashPortalPassword, portalPasswordMatches } from '@ictvoip/fusionpbx';
 
 /** Event-loop delay (ms, mean and max) observed while `work` runs, sampled every 5 ms. */
 async function loopDelay(work: () => Promise<unknown>): Promise<{ mean: number; max: number }> {
   const histogram = monitorEventLoopDelay({ resolution: 5 });
+  const started = performance.now();
   histogram.enable();
   await work();
   histogram.disable();
+  // No sample at all: the sampling timer never fired, i.e. the loop was blocked the whole time.
+  if (histogram.count === 0) {
+    const blocked = performance.now() - started;
+    return { mean: blocked, max: blocked };
+  }
   return { mean: histogram.mean / 1e6, max: histogram.max / 1e6 };
 }
 
