@@ -8,7 +8,7 @@ import { listGateways, setGatewayEnabled } from '../repositories/gateways';
 import { listUsers, setUserEnabled } from '../repositories/users';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
-import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, ownerOf, writeState, writeTag } from './tenant-state';
+import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
@@ -95,9 +95,8 @@ async function claimTenant(tx: Tx, input: TenantInput, changes: Changes): Promis
   const domain = await insertDomain(tx, input.domainName, null);
   await writeTag(tx, domain.domain_uuid as string, input.serviceId);
   changes.wrote(true);
-  const tenant = await findTenant(tx, input.serviceId, input.adminUsername);
-  if (!tenant) throw new Error('created tenant not found');
-  return tenant;
+  // What findTenant would read back: the row just inserted (ours until commit) and no state row yet.
+  return newTenant(domain, input.adminUsername);
 }
 
 async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {

@@ -20,7 +20,7 @@ export async function ensureVoicemail(tx: Tx, row: DesiredRow & { domain_uuid: s
  */
 export async function ensureVoicemails(tx: Tx, domainUuid: string, rows: readonly (DesiredRow & { voicemail_id: string })[]): Promise<number> {
   if (rows.length === 0) return 0;
-  const existing = await selectRows(tx, 'select voicemail_id from v_voicemails where domain_uuid = $1 and voicemail_id::text = any($2::text[])', [
+  const existing = await selectRows(tx, 'select voicemail_id from v_voicemails where domain_uuid = $1 and voicemail_id = any($2)', [
     domainUuid,
     rows.map((row) => row.voicemail_id),
   ]);
