@@ -3,7 +3,7 @@ import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../erro
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
-import { deleteSetting, deleteSettingRow, listSettings, upsertSetting } from '../repositories/domain-settings';
+import { type SettingsSnapshot, deleteSetting, deleteSettingRow, loadSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
 import { insertExtensions, listExtensionStates, listExtensions, setExtensionEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
@@ -28,23 +28,28 @@ export class Changes {
 
 const BRAND_DESCRIPTION = 'ictVoIP brand';
 
-async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
   const wanted = new Set(input.theme.map((setting) => setting.subcategory));
   for (const setting of input.theme) {
     changes.wrote(
-      await upsertSetting(tx, tenant.domainUuid, {
-        category: 'theme',
-        subcategory: setting.subcategory,
-        name: setting.type,
-        value: setting.value,
-        order: 0,
-        enabled: true,
-        description: BRAND_DESCRIPTION,
-      }),
+      await upsertSetting(
+        tx,
+        tenant.domainUuid,
+        {
+          category: 'theme',
+          subcategory: setting.subcategory,
+          name: setting.type,
+          value: setting.value,
+          order: 0,
+          enabled: true,
+          description: BRAND_DESCRIPTION,
+        },
+        settings,
+      ),
     );
   }
   // Only rows this bridge wrote are removed when the brand config drops them; the customer's own stay.
-  for (const row of await listSettings(tx, tenant.domainUuid, 'theme')) {
+  for (const row of settings.list('theme')) {
     if (row.domain_setting_description !== BRAND_DESCRIPTION || wanted.has(row.domain_setting_subcategory ?? '')) continue;
     changes.wrote(await deleteSetting(tx, tenant.domainUuid, 'theme', row.domain_setting_subcategory as string));
   }
@@ -57,23 +62,28 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, chan
  * way domain_setting_edit.php writes them; the PHP loads them into the session at login, so there is
  * no FreeSWITCH cache to clear. A limit the plan no longer states removes the bridge's row only.
  */
-async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
   for (const [subcategory, limit] of Object.entries(input.guiLimits) as [string, number | null][]) {
     if (limit !== null) {
       changes.wrote(
-        await upsertSetting(tx, tenant.domainUuid, {
-          category: 'limit',
-          subcategory,
-          name: 'numeric',
-          value: String(limit),
-          order: 0,
-          enabled: true,
-          description: GUI_LIMIT_DESCRIPTION,
-        }),
+        await upsertSetting(
+          tx,
+          tenant.domainUuid,
+          {
+            category: 'limit',
+            subcategory,
+            name: 'numeric',
+            value: String(limit),
+            order: 0,
+            enabled: true,
+            description: GUI_LIMIT_DESCRIPTION,
+          },
+          settings,
+        ),
       );
       continue;
     }
-    for (const row of await listSettings(tx, tenant.domainUuid, 'limit')) {
+    for (const row of settings.list('limit')) {
       if (row.domain_setting_subcategory === subcategory && row.domain_setting_description === GUI_LIMIT_DESCRIPTION) changes.wrote(await deleteSettingRow(tx, row));
     }
   }
@@ -252,8 +262,10 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
 export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
-  await convergeBranding(tx, tenant, input, changes);
-  await convergeGuiLimits(tx, tenant, input, changes);
+  // One read of the domain's settings answers every branding and limit lookup below.
+  const settings = await loadSettings(tx, tenant.domainUuid);
+  await convergeBranding(tx, tenant, input, settings, changes);
+  await convergeGuiLimits(tx, tenant, input, settings, changes);
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
