@@ -5,7 +5,7 @@ import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
 import { type SettingsSnapshot, deleteSetting, deleteSettingRow, loadSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
-import { insertExtensions, listExtensionStates, listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { insertExtensions, listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
 import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
 import { ensureVoicemails } from '../repositories/voicemails';
@@ -274,7 +274,7 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   for (const user of await listUsers(tx, tenant.domainUuid)) changes.wrote(await setUserEnabled(tx, user, true));
-  for (const row of await listExtensions(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
+  for (const row of await listExtensionStates(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
 }
 
 export { convergeAdminUser };
