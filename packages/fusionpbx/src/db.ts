@@ -156,6 +156,49 @@ export async function insertRow(tx: Tx, table: string, row: DesiredRow): Promise
   recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
 }
 
+/** PostgreSQL's limit is 65535 bind parameters per statement; stay well below it. */
+const MAX_PARAMS = 30_000;
+
+/**
+ * Multi-row INSERT, the same rows `insertRow` would write one by one (insert_date = now() is the
+ * transaction's time either way). Rows are grouped by their column list, so a row never gets an
+ * explicit NULL where a single insert would have left the column to its default.
+ */
+export async function insertRows(tx: Tx, table: string, rows: readonly DesiredRow[]): Promise<void> {
+  const groups = new Map<string, [string, string | null][][]>();
+  for (const row of rows) {
+    const entries = knownColumns(tx, ident(table), row);
+    const signature = entries.map(([column]) => ident(column)).join(', ');
+    const group = groups.get(signature) ?? [];
+    group.push(entries);
+    groups.set(signature, group);
+  }
+  const audit = tx.catalog.hasColumn(table, 'insert_date');
+  for (const [signature, group] of groups) {
+    const perRow = group[0].length;
+    const chunkSize = Math.max(1, Math.floor((MAX_PARAMS - 1) / Math.max(perRow, 1)));
+    for (let start = 0; start < group.length; start += chunkSize) {
+      const chunk = group.slice(start, start + chunkSize);
+      const params: unknown[] = [];
+      if (audit) params.push(tx.actorUserUuid);
+      const tuples = chunk.map((entries) => {
+        const placeholders = entries.map(([, value]) => {
+          params.push(value);
+          return `$${params.length}`;
+        });
+        if (audit) placeholders.push('now()', '$1');
+        return `(${placeholders.join(', ')})`;
+      });
+      const columns = audit ? `${signature}, insert_date, insert_user` : signature;
+      await tx.client.query(`insert into ${table} (${columns}) values ${tuples.join(', ')}`, params);
+      for (const entries of chunk) {
+        const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
+        recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
+      }
+    }
+  }
+}
+
 /** UPDATE only the given columns plus update_date = now(). */
 export async function updateRow(tx: Tx, table: string, keyColumn: string, key: string, changes: DesiredRow): Promise<void> {
   const entries = knownColumns(tx, ident(table), changes);

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { bcryptCompare, bcryptHash } from './bcrypt-pool';
 import { FusionpbxValidationError } from './errors';
 
 /**
@@ -32,16 +32,16 @@ export function generateVoicemailPin(length = 8): string {
 }
 
 /**
- * PHP password_hash(PASSWORD_DEFAULT, cost 10) format: bcrypt with the $2y$ prefix. Asynchronous:
- * bcryptjs then works in slices, so one hash does not stall every other job of the worker.
+ * PHP password_hash(PASSWORD_DEFAULT, cost 10) format: bcrypt with the $2y$ prefix. Computed in a
+ * worker thread (bcrypt-pool.ts), so a hash never blocks the event loop of the API or the worker.
  */
 export async function hashPortalPassword(password: string, cost = 10): Promise<string> {
-  return (await bcrypt.hash(password, cost)).replace(/^\$2[ab]\$/, '$2y$');
+  return (await bcryptHash(password, cost)).replace(/^\$2[ab]\$/, '$2y$');
 }
 
 export async function portalPasswordMatches(password: string, hash: string | null): Promise<boolean> {
   if (!hash || !hash.startsWith('$2')) return false;
-  return bcrypt.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
+  return bcryptCompare(password, hash.replace(/^\$2y\$/, '$2b$'));
 }
 
 /** bcrypt uses only the first 72 bytes; reject longer passwords instead of silently truncating. */

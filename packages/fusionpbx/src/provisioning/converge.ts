@@ -1,14 +1,14 @@
-import { type CanonicalRow, type Tx, convergeRow, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
-import { deleteSetting, deleteSettingRow, listSettings, upsertSetting } from '../repositories/domain-settings';
+import { type SettingsSnapshot, deleteSetting, deleteSettingRow, loadSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
-import { findExtensionUsers, insertExtension, listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { insertExtensions, listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
 import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
-import { ensureVoicemail } from '../repositories/voicemails';
+import { ensureVoicemails } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
@@ -28,23 +28,28 @@ export class Changes {
 
 const BRAND_DESCRIPTION = 'ictVoIP brand';
 
-async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
   const wanted = new Set(input.theme.map((setting) => setting.subcategory));
   for (const setting of input.theme) {
     changes.wrote(
-      await upsertSetting(tx, tenant.domainUuid, {
-        category: 'theme',
-        subcategory: setting.subcategory,
-        name: setting.type,
-        value: setting.value,
-        order: 0,
-        enabled: true,
-        description: BRAND_DESCRIPTION,
-      }),
+      await upsertSetting(
+        tx,
+        tenant.domainUuid,
+        {
+          category: 'theme',
+          subcategory: setting.subcategory,
+          name: setting.type,
+          value: setting.value,
+          order: 0,
+          enabled: true,
+          description: BRAND_DESCRIPTION,
+        },
+        settings,
+      ),
     );
   }
   // Only rows this bridge wrote are removed when the brand config drops them; the customer's own stay.
-  for (const row of await listSettings(tx, tenant.domainUuid, 'theme')) {
+  for (const row of settings.list('theme')) {
     if (row.domain_setting_description !== BRAND_DESCRIPTION || wanted.has(row.domain_setting_subcategory ?? '')) continue;
     changes.wrote(await deleteSetting(tx, tenant.domainUuid, 'theme', row.domain_setting_subcategory as string));
   }
@@ -57,23 +62,28 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, chan
  * way domain_setting_edit.php writes them; the PHP loads them into the session at login, so there is
  * no FreeSWITCH cache to clear. A limit the plan no longer states removes the bridge's row only.
  */
-async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, changes: Changes): Promise<void> {
+async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
   for (const [subcategory, limit] of Object.entries(input.guiLimits) as [string, number | null][]) {
     if (limit !== null) {
       changes.wrote(
-        await upsertSetting(tx, tenant.domainUuid, {
-          category: 'limit',
-          subcategory,
-          name: 'numeric',
-          value: String(limit),
-          order: 0,
-          enabled: true,
-          description: GUI_LIMIT_DESCRIPTION,
-        }),
+        await upsertSetting(
+          tx,
+          tenant.domainUuid,
+          {
+            category: 'limit',
+            subcategory,
+            name: 'numeric',
+            value: String(limit),
+            order: 0,
+            enabled: true,
+            description: GUI_LIMIT_DESCRIPTION,
+          },
+          settings,
+        ),
       );
       continue;
     }
-    for (const row of await listSettings(tx, tenant.domainUuid, 'limit')) {
+    for (const row of settings.list('limit')) {
       if (row.domain_setting_subcategory === subcategory && row.domain_setting_description === GUI_LIMIT_DESCRIPTION) changes.wrote(await deleteSettingRow(tx, row));
     }
   }
@@ -130,17 +140,22 @@ function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
 async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
   const range: string[] = [];
   for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
-  let extensions = await listExtensions(tx, tenant.domainUuid);
+  // One snapshot answers the per-number uniqueness checks (extension or number_alias, enabled or not).
+  let extensions = await listExtensionStates(tx, tenant.domainUuid);
   let enabledCount = extensions.filter(isEnabled).length;
   const surplus = new Set(state.surplusDisabled);
+  const newExtensions: DesiredRow[] = [];
+  const newVoicemails: (DesiredRow & { voicemail_id: string })[] = [];
+  let reenabled = false;
 
   for (const number of range) {
-    const users = await findExtensionUsers(tx, tenant.domainUuid, number);
+    const users = extensions.filter((row) => row.extension === number || row.number_alias === number);
     const own = users.find((row) => row.extension === number);
     if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
     if (own) {
       if (!isEnabled(own) && surplus.has(number) && enabledCount < input.maxExtensions) {
         changes.wrote(await setExtensionEnabled(tx, own, true));
+        reenabled = true;
         surplus.delete(number);
         enabledCount += 1;
         changes.report.reenabledExtensions.push(number);
@@ -151,14 +166,17 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    await insertExtension(tx, newExtensionRow(tenant.domainUuid, tenant.domainName, number));
-    changes.wrote(await ensureVoicemail(tx, newVoicemailRow(tenant.domainUuid, number)));
-    changes.wrote(true);
+    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number));
+    newVoicemails.push(newVoicemailRow(tenant.domainUuid, number));
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
   }
+  // One multi-row insert each instead of one statement per extension; same rows.
+  await insertExtensions(tx, newExtensions);
+  await ensureVoicemails(tx, tenant.domainUuid, newVoicemails);
+  if (newExtensions.length > 0) changes.wrote(true);
 
-  extensions = await listExtensions(tx, tenant.domainUuid);
+  if (newExtensions.length > 0 || reenabled) extensions = await listExtensionStates(tx, tenant.domainUuid);
   const enabled = extensions.filter(isEnabled).sort(newestFirst);
   for (const row of enabled.slice(0, Math.max(enabled.length - input.maxExtensions, 0))) {
     changes.wrote(await setExtensionEnabled(tx, row, false));
@@ -167,7 +185,8 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
   }
   state.surplusDisabled = [...surplus].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 
-  for (const row of await listExtensions(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
+  // Disabling does not change extension or number_alias: the same snapshot gives the cache keys.
+  for (const row of extensions) pushDirectorySteps(changes.steps, row, tenant.domainName);
   for (const number of changes.report.disabledExtensions) {
     changes.steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${number}@${tenant.domainName}` });
   }
@@ -243,8 +262,10 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
 export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
-  await convergeBranding(tx, tenant, input, changes);
-  await convergeGuiLimits(tx, tenant, input, changes);
+  // One read of the domain's settings answers every branding and limit lookup below.
+  const settings = await loadSettings(tx, tenant.domainUuid);
+  await convergeBranding(tx, tenant, input, settings, changes);
+  await convergeGuiLimits(tx, tenant, input, settings, changes);
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
@@ -253,7 +274,7 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   for (const user of await listUsers(tx, tenant.domainUuid)) changes.wrote(await setUserEnabled(tx, user, true));
-  for (const row of await listExtensions(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
+  for (const row of await listExtensionStates(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
 }
 
 export { convergeAdminUser };

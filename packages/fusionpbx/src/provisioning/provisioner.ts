@@ -3,12 +3,12 @@ import { type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTra
 import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
 import { type FreeswitchStep, uniqueSteps } from '@ictvoip/freeswitch';
 import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
-import { listExtensions, setExtensionEnabled } from '../repositories/extensions';
+import { listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
 import { listGateways, setGatewayEnabled } from '../repositories/gateways';
 import { listUsers, setUserEnabled } from '../repositories/users';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
-import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, ownerOf, writeState, writeTag } from './tenant-state';
+import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
@@ -95,9 +95,8 @@ async function claimTenant(tx: Tx, input: TenantInput, changes: Changes): Promis
   const domain = await insertDomain(tx, input.domainName, null);
   await writeTag(tx, domain.domain_uuid as string, input.serviceId);
   changes.wrote(true);
-  const tenant = await findTenant(tx, input.serviceId, input.adminUsername);
-  if (!tenant) throw new Error('created tenant not found');
-  return tenant;
+  // What findTenant would read back: the row just inserted (ours until commit) and no state row yet.
+  return newTenant(domain, input.adminUsername);
 }
 
 async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {
@@ -110,7 +109,7 @@ async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {
 async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string, changes: Changes): Promise<SuspendMemory> {
   const memory: SuspendMemory = { domainEnabled: tenant.domain.domain_enabled === 'true', extensions: {}, gateways: {}, users: {} };
   changes.wrote(await setDomainEnabled(tx, tenant.domain, false));
-  const extensions = await listExtensions(tx, tenant.domainUuid);
+  const extensions = await listExtensionStates(tx, tenant.domainUuid);
   for (const row of extensions) {
     memory.extensions[row.extension as string] = row.enabled === 'true';
     changes.wrote(await setExtensionEnabled(tx, row, false));
@@ -130,7 +129,7 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
 /** FreeSWITCH side of a disabled tenant: cache deletes, registrations flushed, gateways stopped. */
 async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string): Promise<FreeswitchStep[]> {
   const steps: FreeswitchStep[] = [];
-  const extensions = await listExtensions(tx, tenant.domainUuid);
+  const extensions = await listExtensionStates(tx, tenant.domainUuid);
   for (const row of extensions) pushDirectorySteps(steps, row, tenant.domainName);
   for (const row of extensions) steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${row.extension}@${tenant.domainName}` });
   const gateways = await listGateways(tx, tenant.domainUuid);
@@ -141,7 +140,7 @@ async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string
 
 async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, memory.domainEnabled));
-  const extensions = await listExtensions(tx, tenant.domainUuid);
+  const extensions = await listExtensionStates(tx, tenant.domainUuid);
   for (const row of extensions) {
     const previous = memory.extensions[row.extension as string];
     if (previous !== undefined) changes.wrote(await setExtensionEnabled(tx, row, previous));
@@ -246,7 +245,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       if (state.status === 'terminated') throw new TenantStateError(serviceId, 'unsuspend refused: tenant is terminated; create it again instead');
       if (state.status === 'suspended' && state.suspendMemory) await restoreTenant(tx, tenant, state.suspendMemory, changes);
       else if (state.status === 'active') {
-        for (const row of await listExtensions(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
+        for (const row of await listExtensionStates(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
       }
       state.status = 'active';
       state.suspendMemory = null;

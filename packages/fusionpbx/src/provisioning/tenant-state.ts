@@ -69,6 +69,11 @@ export async function findTenant(tx: Tx, serviceId: string, fallbackUsername = '
   return { domain, domainUuid, domainName: domain.domain_name as string, state };
 }
 
+/** The Tenant of a domain row just inserted in this transaction (no state row yet): no read needed. */
+export function newTenant(domain: CanonicalRow, adminUsername: string): Tenant {
+  return { domain, domainUuid: domain.domain_uuid as string, domainName: domain.domain_name as string, state: parseState(null, adminUsername) };
+}
+
 export function writeTag(tx: Tx, domainUuid: string, serviceId: string): Promise<boolean> {
   return upsertSetting(tx, domainUuid, { category: META_CATEGORY, subcategory: TAG, name: 'text', value: serviceId, order: 0, enabled: false, description: META_DESCRIPTION });
 }

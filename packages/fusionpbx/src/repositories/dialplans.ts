@@ -1,4 +1,4 @@
-import { type CanonicalRow, type Tx, insertRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, insertRows, newUuid, selectRows } from '../db';
 
 /** v_dialplans + v_dialplan_details. FreeSWITCH executes only dialplan_xml; the details let the GUI edit it. */
 
@@ -6,8 +6,20 @@ export function listDialplans(tx: Tx, domainUuid: string): Promise<CanonicalRow[
   return selectRows(tx, 'select * from v_dialplans where domain_uuid = $1 order by dialplan_order, dialplan_name, dialplan_uuid', [domainUuid]);
 }
 
-function listDetails(tx: Tx, dialplanUuid: string): Promise<CanonicalRow[]> {
-  return selectRows(tx, 'select * from v_dialplan_details where dialplan_uuid = $1 order by dialplan_detail_group, dialplan_detail_order, dialplan_detail_uuid', [dialplanUuid]);
+/** The details of several dialplans in one read, grouped by dialplan_uuid (each group in the GUI's order). */
+async function listDetails(tx: Tx, dialplanUuids: string[]): Promise<Map<string, CanonicalRow[]>> {
+  const byDialplan = new Map<string, CanonicalRow[]>();
+  if (dialplanUuids.length === 0) return byDialplan;
+  const rows = await selectRows(
+    tx,
+    'select * from v_dialplan_details where dialplan_uuid = any($1) order by dialplan_uuid, dialplan_detail_group, dialplan_detail_order, dialplan_detail_uuid',
+    [dialplanUuids],
+  );
+  for (const row of rows) {
+    const key = (row.dialplan_uuid ?? '').toLowerCase();
+    byDialplan.set(key, [...(byDialplan.get(key) ?? []), row]);
+  }
+  return byDialplan;
 }
 
 const AUDIT = new Set(['insert_date', 'insert_user', 'update_date', 'update_user']);
@@ -47,9 +59,14 @@ function alreadyPresent(existing: CanonicalRow[], template: CanonicalRow): boole
 export async function cloneDialplans(tx: Tx, template: DomainRef, target: DomainRef): Promise<number> {
   const templates = await listDialplans(tx, template.uuid);
   const existing = await listDialplans(tx, target.uuid);
-  let added = 0;
-  for (const source of templates) {
-    if (alreadyPresent(existing, source)) continue;
+  const missing = templates.filter((source) => !alreadyPresent(existing, source));
+  const details = await listDetails(
+    tx,
+    missing.map((source) => source.dialplan_uuid as string),
+  );
+  const dialplanRows: DesiredRow[] = [];
+  const detailRows: DesiredRow[] = [];
+  for (const source of missing) {
     const dialplanUuid = newUuid();
     const substitute = substitution([
       // Regex-escaped form first (conditions such as expression="^tenant\.example\.com$").
@@ -62,18 +79,20 @@ export async function cloneDialplans(tx: Tx, template: DomainRef, target: Domain
     for (const column of ['dialplan_context', 'dialplan_xml', 'dialplan_number', 'dialplan_destination', 'dialplan_description']) {
       if (column in row) row[column] = substitute(row[column]);
     }
-    await insertRow(tx, 'v_dialplans', { ...row, dialplan_uuid: dialplanUuid, domain_uuid: target.uuid });
-    for (const detail of await listDetails(tx, source.dialplan_uuid as string)) {
+    dialplanRows.push({ ...row, dialplan_uuid: dialplanUuid, domain_uuid: target.uuid });
+    for (const detail of details.get((source.dialplan_uuid as string).toLowerCase()) ?? []) {
       const detailRow = copyColumns(detail, ['dialplan_detail_uuid', 'dialplan_uuid', 'domain_uuid']);
       detailRow.dialplan_detail_data = substitute(detailRow.dialplan_detail_data ?? null);
-      await insertRow(tx, 'v_dialplan_details', {
+      detailRows.push({
         ...detailRow,
         dialplan_detail_uuid: newUuid(),
         dialplan_uuid: dialplanUuid,
         domain_uuid: target.uuid,
       });
     }
-    added += 1;
   }
-  return added;
+  // One multi-row INSERT per table (dialplans first: details reference them).
+  if (dialplanRows.length > 0) await insertRows(tx, 'v_dialplans', dialplanRows);
+  if (detailRows.length > 0) await insertRows(tx, 'v_dialplan_details', detailRows);
+  return missing.length;
 }

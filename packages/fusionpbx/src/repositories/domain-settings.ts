@@ -32,6 +32,33 @@ export async function findSetting(tx: Tx, domainUuid: string, category: string, 
   return rows[0] ?? null;
 }
 
+/**
+ * Every setting row of one domain, read once, answering findSetting and listSettings the way their
+ * queries would (same order). Valid while each (category, subcategory) is written at most once, as a
+ * converge does.
+ */
+export class SettingsSnapshot {
+  constructor(private readonly rows: readonly CanonicalRow[]) {}
+
+  find(category: string, subcategory: string): CanonicalRow | null {
+    return this.rows.find((row) => row.domain_setting_category === category && row.domain_setting_subcategory === subcategory) ?? null;
+  }
+
+  list(category: string): CanonicalRow[] {
+    return this.rows.filter((row) => row.domain_setting_category === category);
+  }
+}
+
+export async function loadSettings(tx: Tx, domainUuid: string): Promise<SettingsSnapshot> {
+  const rows = await selectRows(
+    tx,
+    `select * from v_domain_settings where domain_uuid = $1
+      order by domain_setting_category, domain_setting_subcategory, domain_setting_order, domain_setting_uuid`,
+    [domainUuid],
+  );
+  return new SettingsSnapshot(rows);
+}
+
 function desiredColumns(domainUuid: string, setting: DomainSetting) {
   return {
     domain_uuid: domainUuid,
@@ -47,8 +74,8 @@ function desiredColumns(domainUuid: string, setting: DomainSetting) {
 }
 
 /** Creates or converges the single row (domain, category, subcategory). Returns true when it wrote. */
-export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainSetting): Promise<boolean> {
-  const existing = await findSetting(tx, domainUuid, setting.category, setting.subcategory);
+export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainSetting, snapshot?: SettingsSnapshot): Promise<boolean> {
+  const existing = snapshot ? snapshot.find(setting.category, setting.subcategory) : await findSetting(tx, domainUuid, setting.category, setting.subcategory);
   if (existing) return convergeRow(tx, 'v_domain_settings', 'domain_setting_uuid', existing, desiredColumns(domainUuid, setting));
   await insertRow(tx, 'v_domain_settings', { domain_setting_uuid: newUuid(), ...desiredColumns(domainUuid, setting) });
   return true;

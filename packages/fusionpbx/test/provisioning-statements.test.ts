@@ -1,0 +1,65 @@
+import type { PoolClient } from 'pg';
+import { createProvisioner } from '@ictvoip/fusionpbx';
+import { type FusionpbxTestDb, setupFusionpbx, tenantEvent, testOptions } from './helpers';
+
+/**
+ * Issue #20: the SQL statements one create issues, counted on the transaction's client. The count
+ * must not grow with the number of extensions (one snapshot, batched inserts).
+ */
+let fx: FusionpbxTestDb;
+const statements: string[] = [];
+const counted = new WeakSet<PoolClient>();
+
+beforeAll(async () => {
+  fx = await setupFusionpbx('fpbx_statements');
+  // Only the provisioner's transactions (pool.connect() without a callback); pool.query passes one.
+  const connect = fx.pool.connect.bind(fx.pool) as (callback?: unknown) => Promise<PoolClient>;
+  (fx.pool as unknown as { connect: (callback?: unknown) => unknown }).connect = (callback?: unknown) => {
+    if (callback) return connect(callback);
+    return connect().then(wrap);
+  };
+});
+afterAll(() => fx?.close());
+
+function wrap(client: PoolClient): PoolClient {
+  if (counted.has(client)) return client;
+  counted.add(client);
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text));
+    return query(...args);
+  };
+  return client;
+}
+
+async function countCreate(serviceId: number, extensions: number): Promise<number> {
+  const provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
+  statements.length = 0;
+  const result = await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions }));
+  expect(result.report.createdExtensions).toHaveLength(extensions);
+  return statements.length;
+}
+
+function summary(): string {
+  const byKind = new Map<string, number>();
+  for (const sql of statements) {
+    const kind = sql.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' ').slice(0, 60);
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
+  return [...byKind.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, count]) => `${count} × ${kind}`)
+    .join('\n');
+}
+
+describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
+  test('a 100-extension tenant', async () => {
+    const hundred = await countCreate(5001, 100);
+    const hundredSummary = summary();
+    const ten = await countCreate(5002, 10);
+    console.log(`statements per create: 100 extensions ${hundred}, 10 extensions ${ten}\n${hundredSummary}`);
+    // Before #20: 457 for 100 extensions, 97 for 10 (4 statements per extension + 57).
+    expect(hundred).toBe(ten);
+    expect(hundred).toBeLessThanOrEqual(38); // issue #20 target: at most 40
+  });
+});
