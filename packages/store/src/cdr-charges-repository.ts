@@ -57,68 +57,48 @@ export async function existingChargeIds(db: Pool | PoolClient, uuids: readonly s
   return new Set(rows.map((row) => row.id));
 }
 
-/** Inserts charges; a CDR already charged is left untouched. Returns how many rows were new. */
-export async function insertCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<number> {
-  if (charges.length === 0) return 0;
-  const column = <K extends keyof NewCharge>(key: K) => charges.map((charge) => charge[key]);
-  const { rowCount } = await db.query(
-    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
+const INSERT_CHARGES_SQL = `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
        included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
      SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
        $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
-     ON CONFLICT (xml_cdr_uuid) DO NOTHING`,
-    [
-      column('xmlCdrUuid'),
-      column('serviceId'),
-      column('domainName'),
-      column('startStamp'),
-      column('direction'),
-      column('destination'),
-      column('billsec'),
-      column('billableSeconds'),
-      column('includedSeconds'),
-      column('amount'),
-      column('currency'),
-      column('status'),
-      column('reason'),
-      column('deckId'),
-      column('deckRevision'),
-      column('period'),
-    ],
-  );
+     ON CONFLICT (xml_cdr_uuid) DO NOTHING`;
+
+/** The fields of NewCharge in the order of INSERT_CHARGES_SQL's columns. */
+const CHARGE_FIELDS: readonly (keyof NewCharge)[] = [
+  'xmlCdrUuid',
+  'serviceId',
+  'domainName',
+  'startStamp',
+  'direction',
+  'destination',
+  'billsec',
+  'billableSeconds',
+  'includedSeconds',
+  'amount',
+  'currency',
+  'status',
+  'reason',
+  'deckId',
+  'deckRevision',
+  'period',
+];
+
+/** One array per column (unnest's parameters). */
+function chargeColumns(charges: readonly NewCharge[]): unknown[][] {
+  return CHARGE_FIELDS.map((field) => charges.map((charge) => charge[field]));
+}
+
+/** Inserts charges; a CDR already charged is left untouched. Returns how many rows were new. */
+export async function insertCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<number> {
+  if (charges.length === 0) return 0;
+  const { rowCount } = await db.query(INSERT_CHARGES_SQL, chargeColumns(charges));
   return rowCount ?? 0;
 }
 
 /** Inserts charges like insertCharges; returns the status of each row that was new (already charged CDRs are absent). */
 export async function insertNewCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<ChargeStatus[]> {
   if (charges.length === 0) return [];
-  const column = <K extends keyof NewCharge>(key: K) => charges.map((charge) => charge[key]);
-  const { rows } = await db.query<{ status: ChargeStatus }>(
-    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
-       included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
-     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
-       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
-     ON CONFLICT (xml_cdr_uuid) DO NOTHING
-     RETURNING status`,
-    [
-      column('xmlCdrUuid'),
-      column('serviceId'),
-      column('domainName'),
-      column('startStamp'),
-      column('direction'),
-      column('destination'),
-      column('billsec'),
-      column('billableSeconds'),
-      column('includedSeconds'),
-      column('amount'),
-      column('currency'),
-      column('status'),
-      column('reason'),
-      column('deckId'),
-      column('deckRevision'),
-      column('period'),
-    ],
-  );
+  const { rows } = await db.query<{ status: ChargeStatus }>(`${INSERT_CHARGES_SQL}\n     RETURNING status`, chargeColumns(charges));
   return rows.map((row) => row.status);
 }
 

@@ -153,14 +153,15 @@ export class ServicesRepository {
 
   /** The service's FreeSWITCH backlog, locked until the caller's transaction ends (call on a client in one). */
   async lockFreeswitchBacklog(serviceId: number): Promise<FreeswitchBacklog | null> {
-    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1 FOR UPDATE', [
-      serviceId,
-    ]);
-    return rows[0] ? parseFreeswitchBacklog(rows[0].pending_apply, rows[0].updated_at) : null;
+    return this.readFreeswitchBacklog(serviceId, ' FOR UPDATE');
   }
 
   async freeswitchBacklog(serviceId: number): Promise<FreeswitchBacklog | null> {
-    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>('SELECT pending_apply, updated_at FROM services WHERE service_id = $1', [serviceId]);
+    return this.readFreeswitchBacklog(serviceId, '');
+  }
+
+  private async readFreeswitchBacklog(serviceId: number, lock: '' | ' FOR UPDATE'): Promise<FreeswitchBacklog | null> {
+    const { rows } = await this.db.query<{ pending_apply: unknown; updated_at: Date }>(`SELECT pending_apply, updated_at FROM services WHERE service_id = $1${lock}`, [serviceId]);
     return rows[0] ? parseFreeswitchBacklog(rows[0].pending_apply, rows[0].updated_at) : null;
   }
 

@@ -43,7 +43,11 @@ type CursorRow = { service_id: string; domain_uuid: string; stamp: string; cdr_u
 export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'targets'>): Promise<TenantCdrBacklog[]> {
   const { rows: cursors } = await deps.pool.query<CursorRow>(CURSORS_SQL);
   const byServer = new Map<string | null, CursorRow[]>();
-  for (const row of cursors) byServer.set(row.server, [...(byServer.get(row.server) ?? []), row]);
+  for (const row of cursors) {
+    const group = byServer.get(row.server);
+    if (group) group.push(row);
+    else byServer.set(row.server, [row]);
+  }
   const counts: TenantCdrBacklog[] = [];
   for (const [server, rows] of byServer) {
     const pool = await deps.targets.get(server).then(

@@ -78,14 +78,13 @@ async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, a
   const { deps, inboxEvent } = ctx;
   const backlog = addition.backlog!;
   const done = { message: entry.message, serviceProperties: entry.serviceProperties };
+  let reason = ctx.service?.pendingApply?.lastError ?? 'FreeSWITCH was already behind for this service';
   if (!addition.wasBehind) {
     const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx) });
     if (outcome.state !== 'failed') return { ...done, freeswitch: { state: 'settled' } };
-    const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
-    return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, outcome.error), jobId } };
+    reason = outcome.error;
   }
   const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
-  const reason = ctx.service?.pendingApply?.lastError ?? 'FreeSWITCH was already behind for this service';
   return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, reason), jobId } };
 }
 
