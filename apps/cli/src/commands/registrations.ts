@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { Pool } from 'pg';
 import {
   assertBridgeDatabaseMigrated,
   createPool,
@@ -21,6 +22,18 @@ function gatewayLine(entry: GatewayHistoryEntry): string {
   return `${entry.id}\t${entry.at.toISOString()}\tgateway ${entry.transition}\t${entry.gatewayName ?? '-'} (${entry.gatewayUuid})@${entry.domain}\tfailing since ${entry.failingSince.toISOString()}\t${figures.state ?? '-'}\talert ${entry.alertSentAt ? `sent ${entry.alertSentAt.toISOString()}` : 'not sent'}`;
 }
 
+/** Runs `work` on the bridge database (migrated) for a service the bridge knows; refuses an unknown one. */
+async function withKnownService(serviceId: number, work: (pool: Pool) => Promise<void>): Promise<void> {
+  const pool = createPool(config().database.url, { max: 2 });
+  try {
+    await assertBridgeDatabaseMigrated(pool);
+    if (!(await new ServicesRepository(pool).get(serviceId))) throw new CliError('UNKNOWN_SERVICE', `service ${serviceId} is not known to the bridge`);
+    await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 /** `ictvoip registrations history`: a tenant's recorded lost / restored transitions, newest first. */
 export function registrationsCommand(): Command {
   const registrations = new Command('registrations').description('registration monitoring');
@@ -33,15 +46,10 @@ export function registrationsCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(
       action(async (options: JsonOption & { service: number; limit: number; before?: number }) => {
-        const pool = createPool(config().database.url, { max: 2 });
-        try {
-          await assertBridgeDatabaseMigrated(pool);
-          if (!(await new ServicesRepository(pool).get(options.service))) throw new CliError('UNKNOWN_SERVICE', `service ${options.service} is not known to the bridge`);
+        await withKnownService(options.service, async (pool) => {
           const entries = await new RegistrationsRepository(pool).history(options.service, { limit: options.limit, beforeId: options.before });
           emit(options, { transitions: entries }, () => (entries.length ? entries.map(line).join('\n') : `no registration transitions for service ${options.service}`));
-        } finally {
-          await pool.end();
-        }
+        });
       }),
     );
   registrations
@@ -53,10 +61,7 @@ export function registrationsCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(
       action(async (options: JsonOption & { service: number; limit: number; before?: number }) => {
-        const pool = createPool(config().database.url, { max: 2 });
-        try {
-          await assertBridgeDatabaseMigrated(pool);
-          if (!(await new ServicesRepository(pool).get(options.service))) throw new CliError('UNKNOWN_SERVICE', `service ${options.service} is not known to the bridge`);
+        await withKnownService(options.service, async (pool) => {
           const repository = new GatewayMonitoringRepository(pool);
           const [gateways, transitions] = await Promise.all([
             repository.states(options.service),
@@ -71,9 +76,7 @@ export function registrationsCommand(): Command {
               ...(transitions.length ? transitions.map(gatewayLine) : [`no gateway transitions for service ${options.service}`]),
             ].join('\n'),
           );
-        } finally {
-          await pool.end();
-        }
+        });
       }),
     );
   return registrations;
