@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { ProvisioningJobName, TypedJob } from '@ictvoip/queue';
-import { AuditRepository, InboxRepository, inTransaction, openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
+import { openSecrets, withServiceLock, type InboxEvent } from '@ictvoip/store';
 import { commandFromStored, type TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
@@ -8,6 +8,7 @@ import { queueBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
+import { inBridgeTransaction } from './transaction';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
 
@@ -18,16 +19,6 @@ function restoreCommand(deps: WorkerDeps, inboxEvent: InboxEvent): TenantCommand
     return commandFromStored(inboxEvent.payload, secrets);
   } catch (error) {
     throw new PermanentJobError('EVENT_UNREADABLE', `stored event ${inboxEvent.eventId} is not a valid command: ${describeError(error)}`);
-  }
-}
-
-/** An event's final state and its audit entry are written together or not at all (a kill -9 between them). */
-async function atomically(deps: WorkerDeps, work: (inbox: InboxRepository, audit: AuditRepository) => Promise<void>): Promise<void> {
-  const client = await deps.pool.connect();
-  try {
-    await inTransaction(client, () => work(new InboxRepository(client), new AuditRepository(client)));
-  } finally {
-    client.release();
   }
 }
 
@@ -55,7 +46,8 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
       logger.warn({ message: result.message, backlogJob: result.freeswitch.jobId }, 'FusionPBX updated; FreeSWITCH side pending');
       return { eventId: inboxEvent.eventId, status: 'pending_apply', message: result.freeswitch.message };
     }
-    await atomically(deps, async (inbox, audit) => {
+    // An event's final state and its audit entry are written together or not at all (a kill -9 between them).
+    await inBridgeTransaction(deps, async ({ inbox, audit }) => {
       await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
       await audit.append({
         actor: 'worker',
@@ -70,7 +62,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
   } catch (error) {
     const message = describeError(error);
     if (error instanceof PermanentJobError) {
-      await atomically(deps, async (inbox, audit) => {
+      await inBridgeTransaction(deps, async ({ inbox, audit }) => {
         await inbox.markFailed(inboxEvent.eventId, message, false);
         await audit.append({
           actor: 'worker',

@@ -2,10 +2,11 @@ import { withDeadline } from '@ictvoip/config';
 import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, coalesceSteps, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
-import { AuditRepository, InboxRepository, inTransaction, ServicesRepository, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
+import { withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
+import { inBridgeTransaction } from '../../transaction';
 
 /**
  * A service's FreeSWITCH side is level-triggered: every event commits its FusionPBX rows and adds its
@@ -35,15 +36,6 @@ export type BacklogApplyOutcome =
 const BACKLOG_ATTEMPTS = 16;
 const MAX_ROUNDS = 5;
 
-async function transact<T>(deps: WorkerDeps, work: (repos: { services: ServicesRepository; inbox: InboxRepository; audit: AuditRepository }) => Promise<T>): Promise<T> {
-  const client = await deps.pool.connect();
-  try {
-    return await inTransaction(client, () => work({ services: new ServicesRepository(client), inbox: new InboxRepository(client), audit: new AuditRepository(client) }));
-  } finally {
-    client.release();
-  }
-}
-
 /** `event` null: a REST write's steps, which no inbox event waits for (the write answered 202 already). */
 function nextBacklog(current: FreeswitchBacklog | null, steps: FreeswitchStep[], event: BacklogEvent | null): FreeswitchBacklog {
   const started = Date.now();
@@ -59,7 +51,7 @@ function nextBacklog(current: FreeswitchBacklog | null, steps: FreeswitchStep[],
 
 /** Adds a REST write's FreeSWITCH steps to the service's backlog (the same backlog events use). */
 export function addWriteSteps(deps: WorkerDeps, serviceId: number, steps: FreeswitchStep[]): Promise<{ backlog: FreeswitchBacklog; wasBehind: boolean }> {
-  return transact(deps, async ({ services }) => {
+  return inBridgeTransaction(deps, async ({ services }) => {
     const current = await services.lockFreeswitchBacklog(serviceId);
     const backlog = nextBacklog(current, steps, null);
     await services.writeFreeswitchBacklog(serviceId, backlog);
@@ -69,7 +61,7 @@ export function addWriteSteps(deps: WorkerDeps, serviceId: number, steps: Freesw
 
 /** Records the event's converged FusionPBX state and adds its FreeSWITCH steps to the backlog, in one transaction. */
 export function recordConverged(deps: WorkerDeps, serviceId: number, observed: ObservedChange, steps: FreeswitchStep[], event: BacklogEvent): Promise<BacklogAddition> {
-  return transact(deps, async ({ services }) => {
+  return inBridgeTransaction(deps, async ({ services }) => {
     const current = await services.lockFreeswitchBacklog(serviceId);
     if (steps.length === 0) {
       await services.recordObserved(serviceId, observed);
@@ -108,7 +100,7 @@ function checkedSteps(deps: WorkerDeps, serviceId: number, steps: readonly unkno
 
 /** Clears exactly the applied version and finishes its events (status, result and audit) together. */
 function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, sent: number): Promise<boolean> {
-  return transact(deps, async ({ services, inbox, audit }) => {
+  return inBridgeTransaction(deps, async ({ services, inbox, audit }) => {
     if (!(await services.clearFreeswitchBacklog(serviceId, backlog.version))) return false;
     for (const event of backlog.events) {
       if (!(await inbox.markSucceeded(event.eventId, { message: event.message, serviceProperties: event.serviceProperties }))) continue;
@@ -125,7 +117,7 @@ function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: Freeswitc
 }
 
 async function noteFailure(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, error: string): Promise<void> {
-  await transact(deps, async ({ services, inbox }) => {
+  await inBridgeTransaction(deps, async ({ services, inbox }) => {
     await services.noteFreeswitchFailure(serviceId, backlog.version, error);
     for (const event of backlog.events) await inbox.markPendingApply(event.eventId, pendingMessage(backlog, error));
   });
