@@ -2,6 +2,7 @@ import { FREESWITCH_JOBS, freeswitchBacklogJobId } from '@ictvoip/queue';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 import { reconcileInbox } from '../src';
+import { addWriteSteps } from '../src/jobs/freeswitch/freeswitch-backlog';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;
@@ -14,6 +15,7 @@ afterAll(async () => {
   await bridge.close();
 });
 afterEach(async () => {
+  bridge.esl.beforeAnswer = null;
   await bridge.worker?.close();
   bridge.worker = null;
   if (!bridge.esl.listening) await bridge.esl.start();
@@ -184,5 +186,37 @@ describe('an event socket that does not answer', () => {
     const after = (await (await fetch(`${bridge.url}/readyz`)).json()) as { status: string; freeswitch: { behind: number } };
     expect(after).toMatchObject({ status: 'ready', freeswitch: { behind: 0 } });
     expect((await buildDriftReport(await driftSourcesOf(worker.deps))).counts.freeswitch_behind).toBe(0);
+  });
+});
+
+describe('a backlog that keeps changing while it is sent', () => {
+  it('never reports the event done while steps it did not send are still owed; the backlog job finishes it', async () => {
+    const serviceId = 7105;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const worker = await bridge.startWorker({ schedulers: false });
+    const created = await send(serviceId, 'create');
+    await waitFor(async () => (await inbox(created)).status === 'succeeded', 15000, 'create succeeded');
+
+    // While FreeSWITCH answers, a REST write adds a step each time: every send is outrun by a newer version.
+    let outrun = 0;
+    bridge.esl.beforeAnswer = async (command) => {
+      if (!command.startsWith('memcache delete')) return;
+      outrun += 1;
+      await addWriteSteps(worker.deps, serviceId, [{ kind: 'cache_delete', key: `directory:${200 + outrun}@${domain}` }]);
+    };
+    const suspended = await send(serviceId, 'suspend');
+    await untilPendingApply(suspended);
+    expect(outrun).toBeGreaterThanOrEqual(5);
+    const owed = await backlogOf(serviceId);
+    expect(owed.events.map((event: { eventId: string }) => event.eventId)).toEqual([suspended]);
+    const [row] = await bridgeRows('SELECT last_error FROM webhook_inbox WHERE event_id = $1', [suspended]);
+    expect(row.last_error).toMatch(/backlog changed during each of 5 sends/);
+
+    bridge.esl.beforeAnswer = null;
+    await waitFor(async () => (await inbox(suspended)).status === 'succeeded', 30000, 'suspend succeeded once the backlog settles');
+    expect(await backlogOf(serviceId)).toBeNull();
+    expect(await domainEnabled(domain)).toBe('false');
+    const audit = await bridgeRows(`SELECT detail->>'freeswitch' AS freeswitch FROM audit_log WHERE service_id = $1 AND action = 'suspend'`, [serviceId]);
+    expect(audit).toEqual([{ freeswitch: 'applied' }]);
   });
 });

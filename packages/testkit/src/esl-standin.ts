@@ -34,6 +34,8 @@ export class EslStandin {
   rejectConnections = false;
   /** Delay before each reply (answer slowly). */
   replyDelayMs = 0;
+  /** Awaited before an api/bgapi command is answered: lets a test change the world while FreeSWITCH is "busy". */
+  beforeAnswer: ((command: string) => Promise<void>) | null = null;
   /** Close the connection without a reply when a received api command matches. */
   dropWhen: ((command: string) => boolean) | null = null;
   /** api commands answered with this -ERR body (first match wins). */
@@ -129,6 +131,8 @@ export class EslStandin {
     const [line, ...headerLines] = block.replace(/\r/g, '').split('\n');
     this.received.push(block);
     if (this.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.replyDelayMs));
+    if (socket.destroyed) return;
+    if (this.beforeAnswer && session.authed && /^(bg)?api /.test(line)) await this.beforeAnswer(line.replace(/^(bg)?api /, ''));
     if (socket.destroyed) return;
     if (!session.authed) return this.authenticate(socket, session, line);
     if (line.startsWith('api ')) return this.api(socket, line.slice(4));

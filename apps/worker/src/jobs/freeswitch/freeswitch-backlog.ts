@@ -153,7 +153,10 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
       };
       if (await completeBacklog(deps, serviceId, backlog, wanted.length)) return outcome;
     }
-    return outcome;
+    // Steps kept arriving faster than they were sent: nothing is cleared, so nobody may report done.
+    const owed = await deps.services.freeswitchBacklog(serviceId);
+    if (!owed) return outcome;
+    return { state: 'failed', version: owed.version, error: `the backlog changed during each of ${MAX_ROUNDS} sends; the backlog job finishes it` };
   });
 }
 
