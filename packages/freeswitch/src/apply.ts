@@ -1,4 +1,4 @@
-import { type CacheOptions, cacheDeleteCommand, deleteCacheKey } from './cache';
+import { type CacheDeletePlan, type CacheOptions, cacheDeletePlan, unlinkCacheFile } from './cache';
 import type { EslClient } from './esl/client';
 import { EslCommandError } from './esl/errors';
 import { type FreeswitchStep, validateStep } from './freeswitch-steps';
@@ -16,73 +16,76 @@ export interface ApplyResult {
 const GATEWAY_NOT_RUNNING = /no such gateway|invalid gateway/i;
 const GATEWAY_ALREADY_RUNNING = /already exists|already running/i;
 
-async function switchname(esl: EslClient): Promise<string> {
-  return validateSwitchname((await esl.api('switchname')).trim(), 'switchname reply');
-}
-
-async function applyStep(esl: EslClient, options: ApplyOptions, step: FreeswitchStep, resolveSwitchname: () => Promise<string>): Promise<string> {
-  switch (step.kind) {
-    case 'cache_delete':
-      return deleteCacheKey(esl, options.cache, step.key);
-    case 'sofia_conf_cache_delete':
-      return deleteCacheKey(esl, options.cache, `configuration:sofia.conf:${await resolveSwitchname()}`);
-    case 'sofia_rescan': {
-      const command = `sofia profile ${step.profile} rescan`;
-      await esl.api(command);
-      return command;
-    }
-    case 'gateway_kill':
-      return tolerant(esl, `sofia profile ${step.profile} killgw ${step.gatewayUuid}`, GATEWAY_NOT_RUNNING);
-    case 'gateway_start':
-      return tolerant(esl, `sofia profile ${step.profile} startgw ${step.gatewayUuid}`, GATEWAY_ALREADY_RUNNING);
-    case 'flush_registration': {
-      const command = `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`;
-      await esl.api(command);
-      return command;
-    }
-  }
-}
-
-async function tolerant(esl: EslClient, command: string, acceptable: RegExp): Promise<string> {
-  const body = await esl.api(command, { allowErr: true });
-  if (body.startsWith('-ERR') && !acceptable.test(body)) throw new EslCommandError(command, body);
-  return command;
-}
-
-/**
- * Applies the FreeSWITCH side of a committed provisioning action. Every step is validated before the
- * first command is sent; each step is idempotent, so after a failure the caller retries the whole list.
- */
-export async function applyFreeswitchSide(esl: EslClient, steps: FreeswitchStep[], options: ApplyOptions): Promise<ApplyResult> {
-  steps.forEach(validateStep);
-  let cachedSwitchname: Promise<string> | null = null;
-  const resolveSwitchname = () => (cachedSwitchname ??= switchname(esl));
-  const actions: string[] = [];
-  for (const step of steps) {
-    if (step.kind === 'sofia_conf_cache_delete' && cachedSwitchname === null) actions.push('switchname');
-    actions.push(await applyStep(esl, options, step, resolveSwitchname));
-  }
-  return { actions };
-}
+/** One event-socket command and the -ERR replies that still mean done (null: any -ERR is a failure). */
+type EslCommandPlan = { command: string; tolerated: RegExp | null };
 
 /** What the dry-run shows for the sofia.conf cache key: the switchname is only known by asking FreeSWITCH. */
 export const SWITCHNAME_PLACEHOLDER = '{switchname}';
 
-function stepCommand(options: ApplyOptions, step: FreeswitchStep): string {
+function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: string): EslCommandPlan | CacheDeletePlan {
   switch (step.kind) {
     case 'cache_delete':
-      return cacheDeleteCommand(options.cache, step.key);
+      return cacheDeletePlan(options.cache, step.key);
     case 'sofia_conf_cache_delete':
-      return cacheDeleteCommand(options.cache, `configuration:sofia.conf:${SWITCHNAME_PLACEHOLDER}`);
+      return cacheDeletePlan(options.cache, `configuration:sofia.conf:${switchname}`);
     case 'sofia_rescan':
-      return `sofia profile ${step.profile} rescan`;
+      return { command: `sofia profile ${step.profile} rescan`, tolerated: null };
     case 'gateway_kill':
-      return `sofia profile ${step.profile} killgw ${step.gatewayUuid}`;
+      return { command: `sofia profile ${step.profile} killgw ${step.gatewayUuid}`, tolerated: GATEWAY_NOT_RUNNING };
     case 'gateway_start':
-      return `sofia profile ${step.profile} startgw ${step.gatewayUuid}`;
+      return { command: `sofia profile ${step.profile} startgw ${step.gatewayUuid}`, tolerated: GATEWAY_ALREADY_RUNNING };
     case 'flush_registration':
-      return `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`;
+      return { command: `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`, tolerated: null };
   }
+}
+
+async function askSwitchname(esl: EslClient): Promise<string> {
+  return validateSwitchname((await esl.api('switchname')).trim(), 'switchname reply');
+}
+
+/** Sends the commands back to back on one connection (FreeSWITCH answers in order) and checks each reply. */
+async function sendPipelined(esl: EslClient, batch: EslCommandPlan[]): Promise<void> {
+  if (batch.length === 0) return;
+  const bodies = await esl.apiPipelined(batch.map((planned) => planned.command));
+  batch.forEach(({ command, tolerated }, index) => {
+    const body = bodies[index];
+    if (body.startsWith('-ERR') && !tolerated?.test(body)) throw new EslCommandError(command, body);
+  });
+}
+
+/**
+ * Applies the FreeSWITCH side of a committed provisioning action. Every step is validated before the
+ * first command is sent. Commands go out pipelined, in order, with one round trip per run of commands
+ * (the switchname question and local cache unlinks split runs). Each step is idempotent, so after a
+ * failure the caller retries the whole list; a failed command does not stop the ones already sent after it.
+ */
+export async function applyFreeswitchSide(esl: EslClient, steps: FreeswitchStep[], options: ApplyOptions): Promise<ApplyResult> {
+  steps.forEach(validateStep);
+  const actions: string[] = [];
+  let switchname: string | null = null;
+  let batch: EslCommandPlan[] = [];
+  const flush = async () => {
+    await sendPipelined(esl, batch);
+    actions.push(...batch.map((planned) => planned.command));
+    batch = [];
+  };
+  for (const step of steps) {
+    if (step.kind === 'sofia_conf_cache_delete' && switchname === null) {
+      await flush();
+      switchname = await askSwitchname(esl);
+      actions.push('switchname');
+    }
+    const plan = stepPlan(options, step, switchname ?? SWITCHNAME_PLACEHOLDER);
+    if ('unlink' in plan) {
+      await flush();
+      await unlinkCacheFile(plan.unlink);
+      actions.push(`unlink ${plan.unlink}`);
+      continue;
+    }
+    batch.push(plan);
+  }
+  await flush();
+  return { actions };
 }
 
 /**
@@ -98,7 +101,8 @@ export function describeFreeswitchSide(steps: FreeswitchStep[], options: ApplyOp
       actions.push('switchname');
       askedSwitchname = true;
     }
-    actions.push(stepCommand(options, step));
+    const plan = stepPlan(options, step, SWITCHNAME_PLACEHOLDER);
+    actions.push('unlink' in plan ? `unlink ${plan.unlink}` : plan.command);
   }
   return actions;
 }

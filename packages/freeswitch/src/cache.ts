@@ -21,32 +21,39 @@ export function cacheFileName(key: string): string {
   return key.replace(/:/g, '.').replace(/[\\/]/g, '_');
 }
 
+/** What deleting one key takes: an event-socket command (and the -ERR replies that mean "already gone"), or a local unlink. */
+export type CacheDeletePlan = { command: string; tolerated: RegExp } | { unlink: string };
+
+/** Plans the deletion of `key` without doing it (the key is validated by the caller, or is a dry-run placeholder). */
+export function cacheDeletePlan(options: CacheOptions, key: string): CacheDeletePlan {
+  if (options.method === 'memcache') return { command: `memcache delete ${key}`, tolerated: /not.?found/i };
+  // The script writes nothing to the stream, so FreeSWITCH answers "-ERR no reply".
+  if (options.method === 'file-esl') return { command: `lua app/servers/resources/clear_cache.lua delete ${cacheFileName(key)}`, tolerated: /no reply/i };
+  return { unlink: path.join(options.location ?? DEFAULT_CACHE_LOCATION, cacheFileName(key)) };
+}
+
 /** The command deleteCacheKey would run for `key`, without running it (dry-run). */
 export function cacheDeleteCommand(options: CacheOptions, key: string): string {
-  if (options.method === 'memcache') return `memcache delete ${key}`;
-  if (options.method === 'file-esl') return `lua app/servers/resources/clear_cache.lua delete ${cacheFileName(key)}`;
-  return `unlink ${path.join(options.location ?? DEFAULT_CACHE_LOCATION, cacheFileName(key))}`;
+  const plan = cacheDeletePlan(options, key);
+  return 'unlink' in plan ? `unlink ${plan.unlink}` : plan.command;
+}
+
+/** Removes a cache file; one that is already gone counts as removed. */
+export async function unlinkCacheFile(file: string): Promise<void> {
+  await unlink(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }
 
 /** Deletes one key; a key that is already gone counts as success. Returns what was done (for logs/tests). */
 export async function deleteCacheKey(esl: EslClient, options: CacheOptions, key: string): Promise<string> {
   validateCacheKey(key);
-  if (options.method === 'memcache') {
-    const command = cacheDeleteCommand(options, key);
-    const body = await esl.api(command, { allowErr: true });
-    if (body.startsWith('-ERR') && !/not.?found/i.test(body)) throw new EslCommandError(command, body);
-    return command;
+  const plan = cacheDeletePlan(options, key);
+  if ('unlink' in plan) {
+    await unlinkCacheFile(plan.unlink);
+    return `unlink ${plan.unlink}`;
   }
-  if (options.method === 'file-esl') {
-    const command = cacheDeleteCommand(options, key);
-    // The script writes nothing to the stream, so FreeSWITCH answers "-ERR no reply".
-    const body = await esl.api(command, { allowErr: true });
-    if (body.startsWith('-ERR') && !/no reply/i.test(body)) throw new EslCommandError(command, body);
-    return command;
-  }
-  const file = path.join(options.location ?? DEFAULT_CACHE_LOCATION, cacheFileName(key));
-  await unlink(file).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  return `unlink ${file}`;
+  const body = await esl.api(plan.command, { allowErr: true });
+  if (body.startsWith('-ERR') && !plan.tolerated.test(body)) throw new EslCommandError(plan.command, body);
+  return plan.command;
 }

@@ -163,3 +163,50 @@ describe('EslClient against the stand-in', () => {
     expect(standin.received).toEqual([]);
   });
 });
+
+describe('pipelined api commands', () => {
+  afterEach(() => {
+    standin.beforeAnswer = null;
+  });
+
+  test('every command is on the wire before the first is answered, and replies pair in order (-ERR bodies returned as they are)', async () => {
+    const esl = client();
+    await esl.api('status');
+    standin.clearRecorded();
+    standin.respond('show calls count', '\n3 total.\n');
+    let arrivedAtFirstAnswer = 0;
+    standin.beforeAnswer = async () => {
+      arrivedAtFirstAnswer ||= standin.apiCommandsArrived;
+    };
+    const commands = ['switchname', 'show calls count', 'no_such_command', 'memcache delete directory:100@t1.example.net'];
+    const bodies = await esl.apiPipelined(commands);
+    expect(arrivedAtFirstAnswer).toBe(commands.length);
+    expect(standin.apiCommands).toEqual(commands);
+    expect(bodies).toEqual([standin.switchname, '\n3 total.\n', '-ERR no_such_command Command not found!\n', '+OK\n']);
+    // The connection stays in step: the next plain command gets its own reply.
+    expect(await esl.api('switchname')).toBe(standin.switchname);
+  });
+
+  test('a reply that does not come drops the connection, so a late reply cannot pair with the next command', async () => {
+    const esl = client({ commandTimeoutMs: 200 });
+    await esl.api('status');
+    const before = standin.connectionsAccepted;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    standin.beforeAnswer = async (command) => {
+      if (command === 'status') await held;
+    };
+    await expect(esl.apiPipelined(['switchname', 'status', 'switchname'])).rejects.toBeInstanceOf(EslTimeoutError);
+    standin.beforeAnswer = null;
+    release();
+    expect(await esl.api('switchname')).toBe(standin.switchname);
+    expect(standin.connectionsAccepted).toBe(before + 1);
+  });
+
+  test('a line break in any command is refused before anything is sent', async () => {
+    const esl = client();
+    standin.clearRecorded();
+    await expect(esl.apiPipelined(['status', 'status\napi reloadxml'])).rejects.toBeInstanceOf(FreeswitchValidationError);
+    expect(standin.apiCommandsArrived).toBe(0);
+  });
+});

@@ -26,6 +26,8 @@ export type CannedReply = string | ((command: string) => string);
 export class EslStandin {
   /** Every command block received (first line, plus header lines for bgapi), in order, across connections. */
   readonly received: string[] = [];
+  /** api/bgapi command blocks that have arrived on the wire, counted before any of them is answered (shows pipelining). */
+  apiCommandsArrived = 0;
   /** The `api`/`bgapi` command strings only (without the `api ` prefix), in order. */
   readonly apiCommands: string[] = [];
   password: string;
@@ -89,6 +91,7 @@ export class EslStandin {
 
   /** Forget recorded commands (keeps behaviour settings). */
   clearRecorded(): void {
+    this.apiCommandsArrived = 0;
     this.received.length = 0;
     this.apiCommands.length = 0;
   }
@@ -121,6 +124,7 @@ export class EslStandin {
         if (end === -1) break;
         const block = session.buffer.slice(0, end);
         session.buffer = session.buffer.slice(end + 2);
+        if (/^(bg)?api /.test(block)) this.apiCommandsArrived += 1;
         session.chain = session.chain.then(() => this.handle(socket, session, block));
       }
     });

@@ -181,6 +181,32 @@ export class EslClient {
     });
   }
 
+  /**
+   * Several `api` commands written back to back on one connection; FreeSWITCH runs them in order and
+   * answers in order, so replies pair by position. Bodies come back as they are ("-ERR …" included):
+   * the caller decides which errors count. One round trip instead of one per command.
+   */
+  async apiPipelined(commands: readonly string[]): Promise<string[]> {
+    commands.forEach(assertSingleLine);
+    if (commands.length === 0) return [];
+    return this.serial(async (connection) => {
+      connection.send(commands.map((command) => `api ${command}\n\n`).join(''));
+      const bodies: string[] = [];
+      try {
+        for (const command of commands) {
+          const frame = await this.reply(connection, command);
+          if (frame.headers['Content-Type'] !== 'api/response') throw new EslCommandError(command, `unexpected reply ${frame.headers['Content-Type']}`);
+          bodies.push(frame.body);
+        }
+      } catch (error) {
+        // Replies still owed would pair with the next command's: this connection is done.
+        connection.destroy(error as Error);
+        throw error;
+      }
+      return bodies;
+    });
+  }
+
   /** A non-api command (e.g. `event plain BACKGROUND_JOB`); returns Reply-Text, throws on -ERR. */
   async command(command: string): Promise<string> {
     assertSingleLine(command);
@@ -242,9 +268,14 @@ export class EslClient {
     return result;
   }
 
-  private async roundTrip(connection: Connection, wire: string, label: string): Promise<EslFrame> {
-    const timeoutMs = this.options.commandTimeoutMs;
+  private roundTrip(connection: Connection, wire: string, label: string): Promise<EslFrame> {
     connection.send(wire);
+    return this.reply(connection, label);
+  }
+
+  /** The next reply on the connection, within the command timeout (on expiry the connection is dropped). */
+  private async reply(connection: Connection, label: string): Promise<EslFrame> {
+    const timeoutMs = this.options.commandTimeoutMs;
     try {
       return await withTimeout(connection.nextFrame(), timeoutMs, () => new EslTimeoutError(label, timeoutMs));
     } catch (error) {
