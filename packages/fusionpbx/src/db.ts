@@ -258,6 +258,45 @@ export async function convergeRow(tx: Tx, table: string, keyColumn: string, exis
   return true;
 }
 
+/**
+ * Brings many rows of one table to the same `desired` values: one UPDATE per distinct set of changes
+ * (usually one), instead of one per row. Returns how many rows it wrote.
+ */
+export async function convergeRowsTo(tx: Tx, table: string, keyColumn: string, existing: readonly CanonicalRow[], desired: DesiredRow): Promise<number> {
+  const groups = new Map<string, { changes: DesiredRow; keys: string[] }>();
+  for (const row of existing) {
+    const changes = diffRow(tx, table, row, desired);
+    if (Object.keys(changes).length === 0) continue;
+    const key = row[keyColumn];
+    if (key === null || key === undefined) throw new Error(`${table} row has no ${keyColumn}`);
+    const signature = JSON.stringify(Object.entries(changes));
+    const group = groups.get(signature) ?? { changes, keys: [] };
+    group.keys.push(key);
+    groups.set(signature, group);
+  }
+  let written = 0;
+  for (const { changes, keys } of groups.values()) {
+    await updateRows(tx, table, keyColumn, keys, changes);
+    written += keys.length;
+  }
+  return written;
+}
+
+/** UPDATE of the same columns on every row whose key is in `keys`, plus update_date = now(). */
+async function updateRows(tx: Tx, table: string, keyColumn: string, keys: readonly string[], changes: DesiredRow): Promise<void> {
+  const entries = knownColumns(tx, ident(table), changes);
+  if (entries.length === 0 || keys.length === 0) return;
+  const params: unknown[] = entries.map(([, value]) => value);
+  const sets = entries.map(([column], index) => `${ident(column)} = $${index + 1}`);
+  if (tx.catalog.hasColumn(table, 'update_date')) {
+    sets.push('update_date = now()', `update_user = $${params.length + 1}`);
+    params.push(tx.actorUserUuid);
+  }
+  params.push([...keys]);
+  await tx.client.query(`update ${table} set ${sets.join(', ')} where ${ident(keyColumn)} = any($${params.length})`, params);
+  for (const key of keys) recordWrite(tx, { table, op: 'update', key, columns: maskColumns(entries) });
+}
+
 /** Dry-run: roll back instead of committing, and record each write issued. */
 export interface TransactionMode {
   rollback?: boolean;

@@ -63,3 +63,27 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     expect(hundred).toBeLessThanOrEqual(38); // issue #20 target: at most 40
   });
 });
+
+describe(`SQL statements per suspend, unsuspend and terminate (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
+  async function countLifecycle(serviceId: number, extensions: number): Promise<Record<string, number>> {
+    const provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
+    await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions }));
+    const counts: Record<string, number> = {};
+    for (const action of ['suspend', 'unsuspend', 'terminate'] as const) {
+      statements.length = 0;
+      const result = await provisioner[action](tenantEvent(serviceId));
+      expect(result.changed).toBe(true);
+      counts[action] = statements.length;
+    }
+    return counts;
+  }
+
+  test('do not grow with the number of extensions (one UPDATE per table, not one per row)', async () => {
+    const hundred = await countLifecycle(5101, 100);
+    const ten = await countLifecycle(5102, 10);
+    console.log(`statements: 100 extensions ${JSON.stringify(hundred)}, 10 extensions ${JSON.stringify(ten)}`);
+    // Before: suspend 100 extensions issued 100 extension UPDATEs (plus users and gateways).
+    expect(hundred).toEqual(ten);
+    for (const count of Object.values(hundred)) expect(count).toBeLessThanOrEqual(20);
+  });
+});

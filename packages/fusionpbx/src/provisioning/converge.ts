@@ -5,9 +5,9 @@ import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import { cloneDialplans, listDialplans } from '../repositories/dialplans';
 import { type SettingsSnapshot, deleteSetting, deleteSettingRow, loadSettings, upsertSetting } from '../repositories/domain-settings';
 import { findDomainByName, setDomainEnabled } from '../repositories/domains';
-import { insertExtensions, listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
+import { insertExtensions, listExtensionStates, setExtensionEnabled, setExtensionsEnabled } from '../repositories/extensions';
 import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
-import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword } from '../repositories/users';
+import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword, setUsersEnabled } from '../repositories/users';
 import { ensureVoicemails } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
@@ -178,8 +178,9 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
 
   if (newExtensions.length > 0 || reenabled) extensions = await listExtensionStates(tx, tenant.domainUuid);
   const enabled = extensions.filter(isEnabled).sort(newestFirst);
-  for (const row of enabled.slice(0, Math.max(enabled.length - input.maxExtensions, 0))) {
-    changes.wrote(await setExtensionEnabled(tx, row, false));
+  const overPlan = enabled.slice(0, Math.max(enabled.length - input.maxExtensions, 0));
+  changes.wrote((await setExtensionsEnabled(tx, overPlan, false)) > 0);
+  for (const row of overPlan) {
     surplus.add(row.extension as string);
     changes.report.disabledExtensions.push(row.extension as string);
   }
@@ -273,8 +274,8 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
-  for (const user of await listUsers(tx, tenant.domainUuid)) changes.wrote(await setUserEnabled(tx, user, true));
-  for (const row of await listExtensionStates(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
+  changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
+  changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
 }
 
 export { convergeAdminUser };

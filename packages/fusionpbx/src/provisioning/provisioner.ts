@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
-import { type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTransaction, lockKey } from '../db';
+import { type CanonicalRow, type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTransaction, lockKey } from '../db';
 import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
 import { type FreeswitchStep, uniqueSteps } from '@ictvoip/freeswitch';
 import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
-import { listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
-import { listGateways, setGatewayEnabled } from '../repositories/gateways';
-import { listUsers, setUserEnabled } from '../repositories/users';
+import { listExtensionStates, setExtensionsEnabled } from '../repositories/extensions';
+import { listGateways, setGatewaysEnabled } from '../repositories/gateways';
+import { listUsers, setUsersEnabled } from '../repositories/users';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
@@ -110,29 +110,28 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
   const memory: SuspendMemory = { domainEnabled: tenant.domain.domain_enabled === 'true', extensions: {}, gateways: {}, users: {} };
   changes.wrote(await setDomainEnabled(tx, tenant.domain, false));
   const extensions = await listExtensionStates(tx, tenant.domainUuid);
-  for (const row of extensions) {
-    memory.extensions[row.extension as string] = row.enabled === 'true';
-    changes.wrote(await setExtensionEnabled(tx, row, false));
-  }
-  for (const row of await listGateways(tx, tenant.domainUuid)) {
-    memory.gateways[row.gateway_uuid as string] = row.enabled === 'true';
-    changes.wrote(await setGatewayEnabled(tx, row, false));
-  }
-  for (const row of await listUsers(tx, tenant.domainUuid)) {
-    memory.users[row.username as string] = row.user_enabled !== 'false';
-    changes.wrote(await setUserEnabled(tx, row, false));
-  }
-  changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+  for (const row of extensions) memory.extensions[row.extension as string] = row.enabled === 'true';
+  changes.wrote((await setExtensionsEnabled(tx, extensions, false)) > 0);
+  const gateways = await listGateways(tx, tenant.domainUuid);
+  for (const row of gateways) memory.gateways[row.gateway_uuid as string] = row.enabled === 'true';
+  changes.wrote((await setGatewaysEnabled(tx, gateways, false)) > 0);
+  const users = await listUsers(tx, tenant.domainUuid);
+  for (const row of users) memory.users[row.username as string] = row.user_enabled !== 'false';
+  changes.wrote((await setUsersEnabled(tx, users, false)) > 0);
+  changes.steps.push(...disabledStepsFor(tenant, registrationProfile, extensions, gateways));
   return memory;
 }
 
-/** FreeSWITCH side of a disabled tenant: cache deletes, registrations flushed, gateways stopped. */
+/** FreeSWITCH side of a disabled tenant, read from its current rows. */
 async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string): Promise<FreeswitchStep[]> {
+  return disabledStepsFor(tenant, registrationProfile, await listExtensionStates(tx, tenant.domainUuid), await listGateways(tx, tenant.domainUuid));
+}
+
+/** FreeSWITCH side of a disabled tenant: cache deletes, registrations flushed, gateways stopped. */
+function disabledStepsFor(tenant: Tenant, registrationProfile: string, extensions: readonly CanonicalRow[], gateways: readonly CanonicalRow[]): FreeswitchStep[] {
   const steps: FreeswitchStep[] = [];
-  const extensions = await listExtensionStates(tx, tenant.domainUuid);
   for (const row of extensions) pushDirectorySteps(steps, row, tenant.domainName);
   for (const row of extensions) steps.push({ kind: 'flush_registration', profile: registrationProfile, user: `${row.extension}@${tenant.domainName}` });
-  const gateways = await listGateways(tx, tenant.domainUuid);
   if (gateways.length > 0) steps.push({ kind: 'sofia_conf_cache_delete' });
   for (const row of gateways) steps.push({ kind: 'gateway_kill', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
   return steps;
@@ -141,22 +140,33 @@ async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string
 async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, memory.domainEnabled));
   const extensions = await listExtensionStates(tx, tenant.domainUuid);
-  for (const row of extensions) {
-    const previous = memory.extensions[row.extension as string];
-    if (previous !== undefined) changes.wrote(await setExtensionEnabled(tx, row, previous));
-    pushDirectorySteps(changes.steps, row, tenant.domainName);
+  for (const [enabled, rows] of byRemembered(extensions, (row) => memory.extensions[row.extension as string])) {
+    changes.wrote((await setExtensionsEnabled(tx, rows, enabled)) > 0);
   }
-  for (const row of await listUsers(tx, tenant.domainUuid)) {
-    const previous = memory.users[row.username as string];
-    if (previous !== undefined) changes.wrote(await setUserEnabled(tx, row, previous));
+  for (const row of extensions) pushDirectorySteps(changes.steps, row, tenant.domainName);
+  const users = await listUsers(tx, tenant.domainUuid);
+  for (const [enabled, rows] of byRemembered(users, (row) => memory.users[row.username as string])) {
+    changes.wrote((await setUsersEnabled(tx, rows, enabled)) > 0);
   }
   const gateways = await listGateways(tx, tenant.domainUuid);
   if (gateways.length > 0) changes.steps.push({ kind: 'sofia_conf_cache_delete' });
-  for (const row of gateways) {
-    const previous = memory.gateways[row.gateway_uuid as string];
-    if (previous !== undefined) changes.wrote(await setGatewayEnabled(tx, row, previous));
-    if (previous) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  for (const [enabled, rows] of byRemembered(gateways, (row) => memory.gateways[row.gateway_uuid as string])) {
+    changes.wrote((await setGatewaysEnabled(tx, rows, enabled)) > 0);
   }
+  for (const row of gateways) {
+    if (memory.gateways[row.gateway_uuid as string]) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  }
+}
+
+/** Rows split by the enabled state remembered at suspend; rows created since (nothing remembered) are left as they are. */
+function byRemembered(rows: readonly CanonicalRow[], remembered: (row: CanonicalRow) => boolean | undefined): [boolean, CanonicalRow[]][] {
+  const split = new Map<boolean, CanonicalRow[]>();
+  for (const row of rows) {
+    const previous = remembered(row);
+    if (previous === undefined) continue;
+    split.set(previous, [...(split.get(previous) ?? []), row]);
+  }
+  return [...split.entries()];
 }
 
 /** Tables holding per-domain rows, minus CDR tables (billing may still need them) and v_domains itself. */

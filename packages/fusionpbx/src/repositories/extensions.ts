@@ -1,4 +1,4 @@
-import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, insertRow, insertRows, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, convergeRowsTo, insertRow, insertRows, selectRows } from '../db';
 
 /** v_extensions. Uniqueness of extension/number_alias per domain is ours to enforce (PHP-only in FusionPBX). */
 
@@ -34,4 +34,9 @@ export async function insertExtensions(tx: Tx, rows: readonly DesiredRow[]): Pro
 
 export function setExtensionEnabled(tx: Tx, extension: CanonicalRow, enabled: boolean): Promise<boolean> {
   return convergeRow(tx, 'v_extensions', 'extension_uuid', extension, { enabled });
+}
+
+/** The same flag on many extensions in one UPDATE (rows already in that state are left alone). */
+export function setExtensionsEnabled(tx: Tx, extensions: readonly CanonicalRow[], enabled: boolean): Promise<number> {
+  return convergeRowsTo(tx, 'v_extensions', 'extension_uuid', extensions, { enabled });
 }

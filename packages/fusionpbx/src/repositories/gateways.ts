@@ -1,4 +1,4 @@
-import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, insertRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, convergeRowsTo, insertRow, newUuid, selectRows } from '../db';
 
 /** v_gateways. The gateway_uuid is also the gateway's name inside FreeSWITCH. */
 
@@ -31,4 +31,8 @@ export async function upsertGateway(tx: Tx, domainUuid: string, desired: Desired
 
 export function setGatewayEnabled(tx: Tx, gateway: CanonicalRow, enabled: boolean): Promise<boolean> {
   return convergeRow(tx, 'v_gateways', 'gateway_uuid', gateway, { enabled });
+}
+
+export function setGatewaysEnabled(tx: Tx, gateways: readonly CanonicalRow[], enabled: boolean): Promise<number> {
+  return convergeRowsTo(tx, 'v_gateways', 'gateway_uuid', gateways, { enabled });
 }

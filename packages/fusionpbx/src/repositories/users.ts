@@ -1,4 +1,4 @@
-import { type CanonicalRow, type Tx, convergeRow, insertRow, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type Tx, convergeRow, convergeRowsTo, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 
 /** v_users, v_user_groups and (read-only) v_groups. Groups are looked up by name, never by a fixed uuid. */
@@ -42,6 +42,10 @@ export function setUserPassword(tx: Tx, user: CanonicalRow, passwordHash: string
 
 export function setUserEnabled(tx: Tx, user: CanonicalRow, enabled: boolean): Promise<boolean> {
   return convergeRow(tx, 'v_users', 'user_uuid', user, { user_enabled: enabled });
+}
+
+export function setUsersEnabled(tx: Tx, users: readonly CanonicalRow[], enabled: boolean): Promise<number> {
+  return convergeRowsTo(tx, 'v_users', 'user_uuid', users, { user_enabled: enabled });
 }
 
 /** Adds the user to the group unless already a member. Returns true when it wrote. */
