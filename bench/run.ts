@@ -3,12 +3,16 @@
  * process tree on this machine. Prints a table and writes bench/results/latest.{json,md}.
  *   --smoke (or BENCH_SIZE=smoke)  tiny sizes, well under a minute; writes results/smoke.{json,md}
  *   --only=ingest,registrations    run a subset; writes results/partial.{json,md}
+ *   --runs=N                       runs per benchmark (default 3, smoke 1): each row is the median,
+ *                                  with the project's min–max, and a target is met only if every run met it
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runBillingBenchmark } from './billing/billing.bench';
 import { runCdrBenchmark } from './cdr/cdr.bench';
 import { runIngestBenchmark } from './ingest/ingest.bench';
+import { aggregateRuns, type AggregatedRow } from './lib/aggregate';
 import { describeMachine, type MachineDescription } from './lib/machine';
 import { consoleTable, markdownTable, type ResultRow } from './lib/report';
 import { sizesFrom, type BenchSizes } from './lib/sizes';
@@ -40,17 +44,29 @@ function selected(argv: readonly string[]): string[] {
   return names;
 }
 
+function runsFrom(argv: readonly string[], sizes: BenchSizes): number {
+  const flag = argv.find((arg) => arg.startsWith('--runs='));
+  if (!flag) return sizes.name === 'smoke' ? 1 : 3;
+  const runs = Number(flag.slice('--runs='.length));
+  if (!Number.isInteger(runs) || runs < 1 || runs > 9) throw new BenchUsageError('--runs: a whole number from 1 to 9');
+  return runs;
+}
+
+function commitLabel(machine: MachineDescription): string {
+  return machine.dirty ? `${machine.gitCommit}-dirty` : machine.gitCommit;
+}
+
 function machineMarkdown(machine: MachineDescription): string {
   return [
     `- CPU: ${machine.cpuModel}, ${machine.cores} cores`,
     `- Memory: ${machine.memoryGiB} GiB`,
     `- OS: ${machine.os}`,
     `- Node ${machine.node}, PostgreSQL ${machine.postgresql}, Redis ${machine.redis}`,
-    `- Commit: ${machine.gitCommit}; load average at start ${machine.loadAverage.join(' / ')} (1/5/15 min)`,
+    `- Commit: ${commitLabel(machine)}${machine.dirty ? " (uncommitted changes: these figures are not the commit's)" : ''}; load average at start ${machine.loadAverage.join(' / ')} (1/5/15 min)`,
   ].join('\n');
 }
 
-function markdownReport(rows: readonly ResultRow[], machine: MachineDescription, sizes: BenchSizes, startedAt: Date, seconds: number): string {
+function markdownReport(rows: readonly AggregatedRow[], machine: MachineDescription, sizes: BenchSizes, startedAt: Date, seconds: number): string {
   const pending = rows.filter((row) => row.status === 'pending' || row.note);
   return [
     `# Benchmark results (${sizes.name} size)`,
@@ -73,27 +89,34 @@ async function main(): Promise<void> {
   const names = selected(argv);
   const startedAt = new Date();
   const machine = await describeMachine();
+  // The bridge is measured as production runs it: compiled JavaScript, not tsx.
+  execFileSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'build.js')], { stdio: ['ignore', 'ignore', 'inherit'] });
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`bench (${sizes.name}): ${names.join(', ')} on ${machine.cores} cores, Node ${machine.node}, PostgreSQL ${machine.postgresql}, Redis ${machine.redis}`);
-  const rows: ResultRow[] = [];
+  const runs = runsFrom(argv, sizes);
+  const rows: AggregatedRow[] = [];
   const failures: string[] = [];
   for (const name of names) {
-    const started = Date.now();
-    log(`→ ${name}`);
-    try {
-      rows.push(...(await BENCHMARKS[name](sizes, log)));
-    } catch (error) {
-      failures.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
-      log(`✗ ${name} failed: ${error instanceof Error ? error.stack : String(error)}`);
+    const perRun: ResultRow[][] = [];
+    for (let run = 1; run <= runs; run += 1) {
+      const started = Date.now();
+      log(`→ ${name}${runs > 1 ? ` (run ${run} of ${runs})` : ''}`);
+      try {
+        perRun.push(await BENCHMARKS[name](sizes, log));
+      } catch (error) {
+        failures.push(`${name} run ${run}: ${error instanceof Error ? error.message : String(error)}`);
+        log(`✗ ${name} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      }
+      log(`  ${name} took ${Math.round((Date.now() - started) / 1000)} s`);
     }
-    log(`  ${name} took ${Math.round((Date.now() - started) / 1000)} s`);
+    rows.push(...aggregateRuns(perRun, commitLabel(machine)));
   }
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
   process.stdout.write(`\n${consoleTable(rows)}\n`);
   const base = sizes.name === 'smoke' ? 'smoke' : sizes.overridden || names.length !== Object.keys(BENCHMARKS).length ? 'partial' : 'latest';
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  const json = { size: sizes.name, startedAt: startedAt.toISOString(), seconds: Math.round(seconds), machine, sizes, rows, failures };
+  const json = { size: sizes.name, startedAt: startedAt.toISOString(), seconds: Math.round(seconds), runs, machine, sizes, rows, failures };
   writeFileSync(path.join(dir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(path.join(dir, `${base}.md`), markdownReport(rows, machine, sizes, startedAt, seconds));
   process.stdout.write(`\nresults: bench/results/${base}.json, bench/results/${base}.md\n`);

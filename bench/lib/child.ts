@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -54,7 +54,22 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** The compiled file of an app's entry point (apps/<app>/src/x.ts → apps/<app>/dist/x.js), as production runs it. */
+export function compiledEntry(script: string): string | null {
+  const match = /^apps\/([a-z-]+)\/src\/(.+)\.ts$/.exec(script);
+  return match ? path.join('apps', match[1], 'dist', `${match[2]}.js`) : null;
+}
+
+/**
+ * The bridge's own processes run compiled (bench/run.ts builds first), like `npm start`; bench-only
+ * scripts (baselines, children) run through tsx.
+ */
 function nodeArgs(script: string, extra: readonly string[]): string[] {
+  const compiled = compiledEntry(script);
+  if (compiled) {
+    if (!existsSync(path.resolve(REPO_ROOT, compiled))) throw new ChildProcessError(script, `${compiled} is missing: run npm run build first`, '');
+    return [...extra, path.resolve(REPO_ROOT, compiled)];
+  }
   return ['--import', 'tsx', ...extra, path.resolve(REPO_ROOT, script)];
 }
 

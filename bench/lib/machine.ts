@@ -13,6 +13,8 @@ export interface MachineDescription {
   postgresql: string;
   redis: string;
   gitCommit: string;
+  /** Uncommitted changes in the tree when the run started: such figures are not the commit's. */
+  dirty: boolean;
   /** 1/5/15-minute load average when the run started: other work on a shared machine skews every figure. */
   loadAverage: number[];
 }
@@ -22,6 +24,14 @@ function gitCommit(): string {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
+  }
+}
+
+function treeDirty(): boolean {
+  try {
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return true;
   }
 }
 
@@ -58,6 +68,7 @@ export async function describeMachine(): Promise<MachineDescription> {
     postgresql: await postgresVersion(),
     redis: await redisVersion(),
     gitCommit: gitCommit(),
+    dirty: treeDirty(),
     loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100),
   };
 }

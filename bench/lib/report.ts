@@ -55,20 +55,35 @@ function formatRatio(row: ResultRow): string {
   return row.ratio === null ? '—' : row.ratio.toFixed(2);
 }
 
-function formatMet(row: ResultRow): string {
-  if (row.status === 'pending') return 'pending';
-  if (row.targetMet === null) return '—';
-  return row.targetMet ? 'yes' : 'NO';
+/** What run aggregation adds to a row (bench/lib/aggregate.ts). */
+export interface RunColumns {
+  spread?: { runs: number; min: number; max: number } | null;
+  targetMetRuns?: number | null;
+  commit?: string;
 }
 
-const HEADERS = ['benchmark', 'metric', 'project', 'bare baseline', 'ratio', 'target', 'met'];
+type TableRow = ResultRow & RunColumns;
 
-function cells(row: ResultRow): string[] {
-  return [row.benchmark, row.metric, formatFigure(row.project), formatFigure(row.baseline), formatRatio(row), row.target, formatMet(row)];
+function formatMet(row: TableRow): string {
+  if (row.status === 'pending') return 'pending';
+  if (row.targetMet === null) return '—';
+  const runs = row.spread && row.spread.runs > 1 && row.targetMetRuns !== null && row.targetMetRuns !== undefined ? ` (${row.targetMetRuns}/${row.spread.runs})` : '';
+  return `${row.targetMet ? 'yes' : 'NO'}${runs}`;
+}
+
+function formatSpread(row: TableRow): string {
+  if (!row.spread || !row.project) return '—';
+  return `${row.spread.runs}: ${formatNumber(row.spread.min)}–${formatNumber(row.spread.max)}`;
+}
+
+const HEADERS = ['benchmark', 'metric', 'project (median)', 'runs: min–max', 'bare baseline', 'ratio', 'target', 'met', 'commit'];
+
+function cells(row: TableRow): string[] {
+  return [row.benchmark, row.metric, formatFigure(row.project), formatSpread(row), formatFigure(row.baseline), formatRatio(row), row.target, formatMet(row), row.commit ?? '—'];
 }
 
 /** Fixed-width console table. */
-export function consoleTable(rows: readonly ResultRow[]): string {
+export function consoleTable(rows: readonly TableRow[]): string {
   const table = [HEADERS, ...rows.map(cells)];
   const widths = HEADERS.map((_, column) => Math.max(...table.map((line) => line[column].length)));
   const line = (values: string[]) => values.map((value, column) => value.padEnd(widths[column])).join('  ');
@@ -79,7 +94,7 @@ function escapeCell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-export function markdownTable(rows: readonly ResultRow[]): string {
+export function markdownTable(rows: readonly TableRow[]): string {
   const head = `| ${HEADERS.join(' | ')} |`;
   const rule = `|${HEADERS.map(() => '---').join('|')}|`;
   const body = rows.map((row) => `| ${cells(row).map(escapeCell).join(' | ')} |`);

@@ -1,6 +1,6 @@
 /** Child process of registrations.bench.ts: prints one JSON line (RegistrationsChildResult). */
 import { XMLParser } from 'fast-xml-parser';
-import * as fusionpbx from '@ictvoip/fusionpbx';
+import { parseRegistrationsForDomain } from '@ictvoip/freeswitch';
 import { elapsedMs, median, percentile } from '../lib/stats';
 import { registrationsXml, tenantDomain } from './generator';
 import type { RegistrationsChildResult } from './registrations.bench';
@@ -8,12 +8,6 @@ import type { RegistrationsChildResult } from './registrations.bench';
 const count = Number(process.env.BENCH_REGISTRATIONS ?? 10_000);
 const domains = Number(process.env.BENCH_DOMAINS ?? 200);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
-
-interface Parser {
-  parseRegistrationsXml(body: string, profile: string): { domain: string }[];
-  registrationsForDomain<T>(registrations: readonly T[], domain: string): T[];
-  parseRegistrationsForDomain?(body: string, profile: string, domain: string): { domain: string }[];
-}
 
 interface Timed {
   times: number[];
@@ -34,38 +28,33 @@ function timeAlternating(rounds: number, cases: (() => number)[]): Timed[] {
   return results;
 }
 
+const REGISTRATION_BLOCK = /<registration>[\s\S]*?<\/registration>/g;
+
 function main(): void {
   const xml = registrationsXml(count, domains);
   const domain = tenantDomain(1);
-  const parser = fusionpbx as unknown as Partial<Parser>;
   const bare = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'registration' });
+  // The fair baseline: the same block prefilter the project uses, then a bare parse and filter
+  // (no mapping, no URL decoding, no status split).
   const bareCase = () => {
-    const document = bare.parse(xml) as { profile: { registrations: { registration: { 'sip-auth-realm'?: string; user: string }[] } } };
-    return document.profile.registrations.registration.filter((entry) => entry['sip-auth-realm'] === domain || entry.user.endsWith(`@${domain}`)).length;
+    const blocks = [...xml.matchAll(REGISTRATION_BLOCK)].map((match) => match[0]).filter((block) => block.toLowerCase().includes(domain));
+    const document = bare.parse(`<profile><registrations>${blocks.join('')}</registrations></profile>`) as {
+      profile: { registrations: { registration?: { 'sip-auth-realm'?: string; user: string }[] } };
+    };
+    return (document.profile.registrations.registration ?? []).filter((entry) => entry['sip-auth-realm'] === domain || entry.user.endsWith(`@${domain}`)).length;
   };
-  const available = typeof parser.parseRegistrationsXml === 'function' && typeof parser.registrationsForDomain === 'function';
-  const cases = [bareCase];
-  if (available) {
-    const { parseRegistrationsXml, registrationsForDomain, parseRegistrationsForDomain } = parser as Parser;
-    // What the API runs: the tenant's blocks picked out first, then parsed (falls back to parse-all).
-    cases.push(
-      parseRegistrationsForDomain
-        ? () => parseRegistrationsForDomain(xml, 'internal', domain).length
-        : () => registrationsForDomain(parseRegistrationsXml(xml, 'internal'), domain).length,
-    );
-  }
-  const [baseline, project] = timeAlternating(rounds, cases);
+  const projectCase = () => parseRegistrationsForDomain(xml, 'internal', domain).length;
+  const [baseline, project] = timeAlternating(rounds, [bareCase, projectCase]);
   const result: RegistrationsChildResult = {
-    available,
-    medianMs: project ? median(project.times) : Number.NaN,
-    p99Ms: project ? percentile(project.times, 99) : Number.NaN,
+    medianMs: median(project.times),
+    p99Ms: percentile(project.times, 99),
     bytes: Buffer.byteLength(xml),
-    matched: project?.matched ?? 0,
+    matched: project.matched,
     baselineMatched: baseline.matched,
     baselineMedianMs: median(baseline.times),
     baselineP99Ms: percentile(baseline.times, 99),
   };
-  if (project && project.matched !== baseline.matched) throw new Error(`project matched ${project.matched} registrations, baseline ${baseline.matched}`);
+  if (project.matched !== baseline.matched) throw new Error(`project matched ${project.matched} registrations, baseline ${baseline.matched}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
