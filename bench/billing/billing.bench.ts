@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { loadConfig } from '@ictvoip/config';
-import { BILLING_JOBS, closeQueues, createProducerConnection, createQueues, type QueueSet } from '@ictvoip/queue';
+import { addJob, BILLING_JOBS, closeQueues, createProducerConnection, createQueues, type QueueSet } from '@ictvoip/queue';
 import { startWhmcsStandin, TEST_REDIS_URL, type WhmcsStandin } from '@ictvoip/testkit';
 import { insertCharges, latestClosedPeriod, migrateBridgeDatabase, ServicesRepository, type NewCharge } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
@@ -140,7 +140,7 @@ export async function runBillingBenchmark(sizes: BenchSizes, log: (line: string)
       await insertCharges(bridgePool, chargesFor(serviceId, `t${serviceId}.${BENCH_BASE_DOMAIN}`, period, random));
     }
     const start = process.hrtime.bigint();
-    await queues.billing.add(BILLING_JOBS.closePeriods, { now: now.toISOString() }, { jobId: 'bench-close', removeOnComplete: false });
+    await addJob(queues, BILLING_JOBS.closePeriods, { now: now.toISOString() }, { jobId: 'bench-close', removeOnComplete: false });
     await waitForBilling(queues, bridgePool, services, 30 * 60_000);
     const closeMs = elapsedMs(start);
     const pushed = standin.state.billableItems.length - itemsBefore;
