@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueSet } from '@ictvoip/queue';
 import { InboxRepository, TenantWritesRepository } from '@ictvoip/store';
 
@@ -9,6 +9,8 @@ export interface ApiMetrics {
   /** The final answer to a webhook POST, by action ('unknown' before the body was valid) and HTTP status. */
   webhookOutcome(action: string, status: number): void;
   httpResponse(route: string, status: number): void;
+  /** Webhook rows of one group-commit INSERT: committed together, or split into one INSERT each after the batch failed. */
+  webhookGroupCommit(rows: number, outcome: 'committed' | 'split'): void;
 }
 
 /**
@@ -85,12 +87,20 @@ export function createApiMetrics(sources?: ApiMetricsSources): ApiMetrics {
   });
   const outcomes = new Counter({ name: 'ictvoip_webhook_responses_total', help: 'Webhook POST answers by action and HTTP status', labelNames: ['action', 'status'], registers });
   const responses = new Counter({ name: 'ictvoip_http_responses_total', help: 'HTTP responses by route group and status', labelNames: ['route', 'status'], registers });
+  const groupCommits = new Histogram({
+    name: 'ictvoip_webhook_group_commit_rows',
+    help: 'Webhook inbox rows per group INSERT (concurrent webhooks are committed together); split: the batch failed and each row was tried alone',
+    labelNames: ['outcome'],
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers,
+  });
   if (sources) registerStateGauges(registry, sources);
   return {
     registry,
     webhookReceived: (action, kind) => webhooks.inc({ action, kind }),
     webhookOutcome: (action, status) => outcomes.inc({ action, status: String(status) }),
     httpResponse: (route, status) => responses.inc({ route, status: String(status) }),
+    webhookGroupCommit: (rows, outcome) => groupCommits.observe({ outcome }, rows),
   };
 }
 

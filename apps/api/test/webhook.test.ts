@@ -199,6 +199,69 @@ describe('POST /webhooks/whmcs — repeats', () => {
   });
 });
 
+describe('POST /webhooks/whmcs — group commit of concurrent webhooks', () => {
+  const groupCommits = async (outcome: 'committed' | 'split' = 'committed') => {
+    const metric = await t.api.deps.metrics!.registry.getSingleMetricAsString('ictvoip_webhook_group_commit_rows');
+    const count = new RegExp(`ictvoip_webhook_group_commit_rows_count\\{outcome="${outcome}"\\} (\\d+)`).exec(metric);
+    const sum = new RegExp(`ictvoip_webhook_group_commit_rows_sum\\{outcome="${outcome}"\\} (\\d+)`).exec(metric);
+    return { inserts: Number(count?.[1] ?? 0), rows: Number(sum?.[1] ?? 0) };
+  };
+
+  it('commits a burst of distinct events, repeats and a conflicting body in fewer INSERTs than requests, each answered as alone', async () => {
+    const before = await groupCommits();
+    const events = Array.from({ length: 40 }, () => buildEvent());
+    const known = buildEvent();
+    expect((await postWebhook(t.url, JSON.stringify(known))).status).toBe(202);
+    const twice = JSON.stringify(events[0]);
+    const conflicting = JSON.stringify({ ...known, plan: { ...(known.plan as object), maxExtensions: 9 } });
+    const bodies = [...events.map((event) => JSON.stringify(event)), twice, JSON.stringify(known), conflicting];
+    const replies = await Promise.all(bodies.map((body) => postWebhook(t.url, body)));
+
+    expect(replies.slice(0, 42).map((reply) => reply.status)).toEqual(Array(42).fill(202));
+    expect(replies[42].status).toBe(409);
+    for (const [index, event] of events.entries()) expect(replies[index].body.eventId).toBe(event.eventId);
+    const ids = events.map((event) => event.eventId as string);
+    const { rows } = await t.api.deps.pool.query('SELECT event_id, status FROM webhook_inbox WHERE event_id = ANY($1::uuid[])', [ids]);
+    expect(rows).toHaveLength(40);
+    expect(rows.every((row: { status: string }) => row.status === 'queued')).toBe(true);
+    const jobs = await t.api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed']);
+    for (const id of ids) expect(jobs.filter((job) => job.data.eventId === id)).toHaveLength(1);
+
+    const after = await groupCommits();
+    // Every request's row went through a group INSERT, and some INSERTs carried several.
+    expect(after.rows - before.rows).toBe(bodies.length + 1);
+    expect(after.inserts - before.inserts).toBeLessThan(bodies.length + 1);
+  });
+
+  it('a row the batch cannot take fails alone: the other requests of the same INSERT are committed', async () => {
+    const pool = t.api.deps.pool;
+    // A real fault inside PostgreSQL: a trigger refuses one service's row, so the multi-row INSERT fails as a whole.
+    await pool.query(`CREATE FUNCTION refuse_service_991() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.service_id = 991 THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`);
+    await pool.query('CREATE TRIGGER refuse_service_991 BEFORE INSERT ON webhook_inbox FOR EACH ROW EXECUTE FUNCTION refuse_service_991()');
+    try {
+      // Until a burst puts the refused row in a batch with others (concurrent arrivals usually do at once).
+      for (let burst = 1; ; burst += 1) {
+        const before = await groupCommits('split');
+        const good = Array.from({ length: 8 }, () => buildEvent());
+        const refused = buildEvent({ serviceId: 991 });
+        const replies = await Promise.all([...good, refused].map((event) => postWebhook(t.url, JSON.stringify(event))));
+        expect(replies.slice(0, 8).map((reply) => reply.status)).toEqual(Array(8).fill(202));
+        expect(replies[8].status).toBe(500);
+        for (const event of good) expect(await inboxRows(event.eventId as string)).toHaveLength(1);
+        expect(await inboxRows(refused.eventId as string)).toHaveLength(0);
+        const split = await groupCommits('split');
+        expect(split.inserts).toBeGreaterThan(before.inserts);
+        if (split.rows - before.rows > split.inserts - before.inserts) break;
+        if (burst === 10) throw new Error('the refused row never shared a batch in 10 bursts');
+      }
+    } finally {
+      await pool.query('DROP TRIGGER refuse_service_991 ON webhook_inbox');
+      await pool.query('DROP FUNCTION refuse_service_991()');
+    }
+  });
+});
+
 describe('GET /webhooks/whmcs/events/:id', () => {
   it('reports a stored event when signed, 401 unsigned, 404 unknown', async () => {
     const event = buildEvent();

@@ -145,6 +145,58 @@ export class InboxRepository {
     return { inserted: false, event: existing };
   }
 
+  /**
+   * `record` for several events in one statement (group commit of concurrent webhooks): one INSERT of
+   * every row, then one read of the rows that were already there. Results in the order given; an
+   * event id twice in the list is inserted once (the later one is answered with the first row).
+   */
+  async recordMany(events: readonly NewInboxEvent[]): Promise<{ inserted: boolean; event: InboxEvent }[]> {
+    if (events.length === 0) return [];
+    const column = <T>(pick: (event: NewInboxEvent) => T) => events.map(pick);
+    const inserted = await this.db.query<InsertedRow & { event_id: string }>(
+      `INSERT INTO webhook_inbox (event_id, body_hash, action, service_id, client_id, payload, sealed_secrets, job_id, request_id, status)
+       SELECT e, h, a, s, c, p::jsonb, x, j, r, st
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+              AS input(e, h, a, s, c, p, x, j, r, st)
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING event_id, seq, status, attempts, received_at, updated_at`,
+      [
+        column((event) => event.eventId),
+        column((event) => event.bodyHash),
+        column((event) => event.action),
+        column((event) => event.serviceId),
+        column((event) => event.clientId),
+        column((event) => JSON.stringify(event.payload)),
+        column((event) => event.sealedSecrets),
+        column((event) => event.jobId),
+        column((event) => event.requestId ?? null),
+        column((event) => event.status ?? 'received'),
+      ],
+    );
+    const fresh = new Map(inserted.rows.map((row) => [row.event_id.toLowerCase(), row]));
+    const claimed = new Set<string>();
+    const isFirstInsert = (event: NewInboxEvent) => {
+      const key = event.eventId.toLowerCase();
+      if (!fresh.has(key) || claimed.has(key)) return false;
+      claimed.add(key);
+      return true;
+    };
+    const outcomes = events.map((event) => (isFirstInsert(event) ? { inserted: true as const, event: insertedEvent(event, fresh.get(event.eventId.toLowerCase())!) } : null));
+    const missing = events.filter((_, index) => outcomes[index] === null).map((event) => event.eventId);
+    const existing = new Map<string, InboxEvent>();
+    if (missing.length > 0) {
+      const { rows } = await this.db.query<InboxRow>('SELECT * FROM webhook_inbox WHERE event_id = ANY($1::uuid[])', [missing]);
+      for (const row of rows) existing.set(row.event_id.toLowerCase(), toEvent(row));
+    }
+    return events.map((event, index) => {
+      const outcome = outcomes[index];
+      if (outcome) return outcome;
+      const row = existing.get(event.eventId.toLowerCase());
+      if (!row) throw new Error(`inbox row ${event.eventId} vanished after a conflicting insert`);
+      return { inserted: false, event: row };
+    });
+  }
+
   async get(eventId: string): Promise<InboxEvent | null> {
     const { rows } = await this.db.query<InboxRow>('SELECT * FROM webhook_inbox WHERE event_id = $1', [eventId]);
     return rows[0] ? toEvent(rows[0]) : null;

@@ -81,6 +81,22 @@ describe('inbox', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('records a batch in one statement as record would one by one: new rows, a repeat inside the batch, a row already there', async () => {
+    const inbox = new InboxRepository(pool);
+    const known = newEvent({ payload: { kept: true } });
+    await inbox.record(known);
+    const fresh = [newEvent({ requestId: 'r1', payload: { a: [1, 'x'], b: { c: null } } }), newEvent({ sealedSecrets: 'v1.a.b.c', status: 'queued' })];
+    const results = await inbox.recordMany([fresh[0], { ...known, bodyHash: 'other' }, fresh[1], { ...fresh[0], bodyHash: 'later' }]);
+    expect(results.map((result) => result.inserted)).toEqual([true, false, true, false]);
+    // Each inserted event equals the row as stored; repeats get the first row, whatever they carried.
+    expect(results[0].event).toEqual(await inbox.get(fresh[0].eventId));
+    expect(results[2].event).toEqual(await inbox.get(fresh[1].eventId));
+    expect(results[1].event).toEqual(await inbox.get(known.eventId));
+    expect(results[3].event).toEqual(results[0].event);
+    expect(results[2].event.status).toBe('queued');
+    expect(await inbox.recordMany([])).toEqual([]);
+  });
+
   it('commits a row already queued, moves it back to received only from queued, and leaves it stale-visible', async () => {
     const inbox = new InboxRepository(pool);
     const event = newEvent({ status: 'queued' });

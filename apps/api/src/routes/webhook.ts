@@ -1,8 +1,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { EventValidationError, parseTenantCommand, redactCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
-import { addJob as addQueueJob, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
-import { derivedHmacKey, sealSecrets, type InboxEvent, type SealingKeyring } from '@ictvoip/store';
+import { addJobs, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
+import { derivedHmacKey, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
 import { assertStorableJson } from '../storable-json';
 import { DependencyUnavailableError, HttpError } from '../errors';
@@ -10,6 +10,7 @@ import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
 import { redisReady, withEnqueueTimeout } from '../enqueue-timeout';
 import { serviceStatus } from './service-status';
+import { allFailed, Batcher, type Settled } from '../group-commit';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
 
@@ -68,20 +69,53 @@ function parseWait(req: Request, max: number): number {
   return Math.min(Number(raw), max);
 }
 
-async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
-  const data: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId };
-  const jobName = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
-  // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
-  if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
-  try {
-    await withEnqueueTimeout(addQueueJob(deps.queues, jobName, data, { jobId: event.jobId ?? undefined }));
-  } catch (error) {
-    // The event is safe in PostgreSQL; the reconciler enqueues it once Redis is back.
-    if (isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message))) {
-      throw new DependencyUnavailableError('the job queue (Redis)');
+interface JobRequest {
+  event: InboxEvent;
+  requestId: string;
+}
+
+/** The committed rows of concurrent webhooks: one INSERT for the batch; should it fail, each row alone (one bad row fails only its own request). */
+function inboxBatcher(deps: ApiDeps): Batcher<NewInboxEvent, { inserted: boolean; event: InboxEvent }> {
+  return new Batcher(async (rows) => {
+    try {
+      const recorded = await deps.inbox.recordMany(rows);
+      deps.metrics?.webhookGroupCommit(rows.length, 'committed');
+      return recorded.map((value) => ({ ok: true as const, value }));
+    } catch {
+      deps.metrics?.webhookGroupCommit(rows.length, 'split');
+      const settled = await Promise.allSettled(rows.map((row) => deps.inbox.record(row)));
+      return settled.map((outcome) => (outcome.status === 'fulfilled' ? { ok: true as const, value: outcome.value } : { ok: false as const, error: outcome.reason }));
     }
-    throw error;
-  }
+  });
+}
+
+/** The jobs of concurrent webhooks: one bulk add per job name. */
+function jobBatcher(deps: ApiDeps): Batcher<JobRequest, void> {
+  return new Batcher(async (requests): Promise<Settled<void>[]> => {
+    // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
+    if (!(await redisReady(deps.redis))) return allFailed(requests.length, new DependencyUnavailableError('the job queue (Redis)'));
+    const byName = new Map<keyof typeof PROVISIONING_JOBS, { data: ProvisioningJobData; opts: { jobId?: string } }[]>();
+    for (const { event, requestId } of requests) {
+      const action = event.action as keyof typeof PROVISIONING_JOBS;
+      const jobs = byName.get(action) ?? [];
+      jobs.push({ data: { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId }, opts: { jobId: event.jobId ?? undefined } });
+      byName.set(action, jobs);
+    }
+    try {
+      await withEnqueueTimeout(Promise.all([...byName].map(([action, jobs]) => addJobs(deps.queues, PROVISIONING_JOBS[action], jobs))));
+      return requests.map(() => ({ ok: true as const, value: undefined }));
+    } catch (error) {
+      // The events are safe in PostgreSQL; the reconciler enqueues them once Redis is back.
+      const down = isRedisUnavailable(error) || (error instanceof Error && /connection|redis|ECONN|closed/i.test(error.message));
+      return allFailed(requests.length, down ? new DependencyUnavailableError('the job queue (Redis)') : error);
+    }
+  });
+}
+
+type Batchers = { inbox: ReturnType<typeof inboxBatcher>; jobs: ReturnType<typeof jobBatcher> };
+
+function addJob(batchers: Batchers, event: InboxEvent, requestId: string): Promise<void> {
+  return batchers.jobs.submit({ event, requestId });
 }
 
 /**
@@ -89,9 +123,9 @@ async function addJob(deps: ApiDeps, event: InboxEvent, requestId: string): Prom
  * the add fails the row goes back to `received`, so the next delivery of the event adds the job as
  * before; if the process dies first, the reconciler finds the row without a job.
  */
-async function enqueueCommitted(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
+async function enqueueCommitted(deps: ApiDeps, batchers: Batchers, event: InboxEvent, requestId: string): Promise<void> {
   try {
-    await addJob(deps, event, requestId);
+    await addJob(batchers, event, requestId);
   } catch (error) {
     // A failed revert (the database gone as well) leaves the row queued: the reconciler still finds it.
     await deps.inbox.markNotQueued(event.eventId).catch(() => undefined);
@@ -100,14 +134,14 @@ async function enqueueCommitted(deps: ApiDeps, event: InboxEvent, requestId: str
 }
 
 /** Adds the job of a row still `received` (an earlier delivery could not), then marks it queued. */
-async function enqueueReceived(deps: ApiDeps, event: InboxEvent, requestId: string): Promise<void> {
-  await addJob(deps, event, requestId);
+async function enqueueReceived(deps: ApiDeps, batchers: Batchers, event: InboxEvent, requestId: string): Promise<void> {
+  await addJob(batchers, event, requestId);
   await deps.inbox.markQueued(event.eventId);
 }
 
-async function record(deps: ApiDeps, event: TenantCommand, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
+async function record(deps: ApiDeps, batchers: Batchers, event: TenantCommand, hash: string, requestId: string): Promise<{ inserted: boolean; event: InboxEvent }> {
   const secrets = event.secrets?.servicePassword ? sealSecrets({ servicePassword: event.secrets.servicePassword }, deps.config.sealing) : null;
-  return deps.inbox.record({
+  return batchers.inbox.submit({
     eventId: event.eventId,
     bodyHash: hash,
     action: event.action,
@@ -129,6 +163,7 @@ async function respond(deps: ApiDeps, res: Response, event: InboxEvent, waitSeco
 
 export function webhookRouter(deps: ApiDeps): Router {
   const router = Router();
+  const batchers: Batchers = { inbox: inboxBatcher(deps), jobs: jobBatcher(deps) };
   const rawJson = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
 
   router.post(
@@ -147,18 +182,18 @@ export function webhookRouter(deps: ApiDeps): Router {
       const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
       const hashes = bodyHashes(deps.config.sealing, parsed);
       const requestId = String(res.locals.requestId ?? randomUUID());
-      const { inserted, event: stored } = await record(deps, event, hashes[0], requestId);
+      const { inserted, event: stored } = await record(deps, batchers, event, hashes[0], requestId);
       if (!inserted && !hashes.includes(stored.bodyHash) && !bodyHashes(deps.config.sealing, parsed, true).includes(stored.bodyHash)) {
         throw new HttpError(409, 'EVENT_CONFLICT', `event ${event.eventId} was already received with a different body`);
       }
       deps.metrics?.webhookReceived(event.action, inserted ? 'new' : 'repeat');
       deps.logger.info({ requestId, eventId: event.eventId, action: event.action, serviceId: event.service.id, repeat: !inserted }, 'webhook event recorded');
       if (inserted) {
-        await enqueueCommitted(deps, stored, requestId);
+        await enqueueCommitted(deps, batchers, stored, requestId);
         return respond(deps, res, stored, waitSeconds);
       }
       if (stored.status === 'received') {
-        await enqueueReceived(deps, stored, requestId);
+        await enqueueReceived(deps, batchers, stored, requestId);
         // Known without another round trip: the row was just moved from received to queued.
         return respond(deps, res, { ...stored, status: 'queued' }, waitSeconds);
       }

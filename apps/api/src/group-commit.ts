@@ -1,0 +1,66 @@
+/** One item's outcome inside a batch: a batch may succeed for some items and fail for others. */
+export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+interface Waiting<I, O> {
+  item: I;
+  resolve(value: O): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit without a timer: a call made while the bridge is idle runs on the next tick, alone;
+ * calls that arrive while `parallel` batches are in flight wait and go together in the next one.
+ * An idle bridge adds no latency; a busy one writes many webhooks per statement and round trip.
+ */
+export class Batcher<I, O> {
+  private readonly waiting: Waiting<I, O>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly run: (items: I[]) => Promise<Settled<O>[]>,
+    private readonly options: { maxBatch: number; parallel: number } = { maxBatch: 64, parallel: 2 },
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.options.parallel || this.waiting.length === 0) return;
+    this.scheduled = true;
+    // setImmediate: requests parsed in the same turn of the event loop join one batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.runNext();
+    });
+  }
+
+  private async runNext(): Promise<void> {
+    if (this.inFlight >= this.options.parallel || this.waiting.length === 0) return;
+    const batch = this.waiting.splice(0, this.options.maxBatch);
+    this.inFlight += 1;
+    try {
+      const outcomes = await this.run(batch.map((entry) => entry.item));
+      batch.forEach((entry, index) => {
+        const outcome = outcomes[index];
+        if (!outcome) entry.reject(new Error('batch returned no outcome for an item'));
+        else if (outcome.ok) entry.resolve(outcome.value);
+        else entry.reject(outcome.error);
+      });
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
+    } finally {
+      this.inFlight -= 1;
+      this.schedule();
+    }
+  }
+}
+
+/** Every item settled with the same error (a batch-wide failure such as Redis being down). */
+export function allFailed<O>(count: number, error: unknown): Settled<O>[] {
+  return Array.from({ length: count }, () => ({ ok: false as const, error }));
+}
