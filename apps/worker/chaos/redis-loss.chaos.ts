@@ -69,7 +69,7 @@ describe('Redis flushed and restarted mid-run', () => {
           const requeued = requeuedEvents(bridge);
           const hit = { atFlush: atFlush.size, atRestart: atRestart.size, requeuedOfThose: [...new Set([...atFlush, ...atRestart])].filter((id) => requeued.has(id)).length };
           process.stdout.write(`run ${run + 1}: work in flight ${JSON.stringify(hit)}, reconciler re-enqueued ${requeued.size} events in all\n`);
-          tally.add(report, { ...clientErrorsOf(posts), problems: leaks });
+          tally.add(report, { ...clientErrorsOf(posts), interrupted: hit.atFlush, problems: leaks });
           process.stdout.write(
             `run ${run + 1}: ${report.events} events, settled in ${settledMs} ms, posts ${JSON.stringify(posts.statuses)}, network errors ${posts.networkErrors}\n`,
           );

@@ -206,9 +206,10 @@ async function compare(bridge: ChaosBridge, models: Map<number, TenantModel>): P
 }
 
 /**
- * kill -9 of workers (on a timer, and right while a write's FreeSWITCH side is being sent, i.e.
- * after its FusionPBX commit and before its answer is stored) while one client per tenant sends a
- * stream of REST writes and repeats each until it has its final answer.
+ * kill -9 of the worker that owns work in flight — the one sending a write's FreeSWITCH side, killed
+ * before the event socket answers (after its FusionPBX commit, before its answer is stored), or one
+ * holding an active job — while one client per tenant sends a stream of REST writes and repeats each
+ * until it has its final answer. Each run must show jobs the kills interrupted that were run again.
  */
 describe('kill -9 of workers during REST writes', () => {
   const tally = new ScenarioTally('kill -9 worker, REST writes', RUNS);
@@ -222,6 +223,7 @@ describe('kill -9 of workers during REST writes', () => {
       tally.run(async () => {
         const random = seededRandom(seed);
         const bridge = await ChaosBridge.start({ env: { API_WRITE_WAIT_MS: '2000' } });
+        const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
         try {
           const api = await bridge.startApi();
           await Promise.all([bridge.startWorker(), bridge.startWorker()]);
@@ -233,7 +235,6 @@ describe('kill -9 of workers during REST writes', () => {
           }
           // Room for the client's extensions and gateways: the REST quota is the stored plan's.
           await bridge.bridge.query(`UPDATE services SET plan = plan || '{"maxExtensions": 500, "maxGateways": 100}'::jsonb WHERE service_id = ANY($1)`, [serviceIds]);
-          const killer = new WorkerKiller(bridge, random, `run ${run + 1}`);
           const clientTally: ClientTally = { writes: 0, repeats: 0, serverErrors: 0, unavailable: 0, networkErrors: 0, problems: [] };
           const models = new Map<number, TenantModel>();
           const clients = serviceIds.map(async (serviceId) => {
@@ -251,11 +252,8 @@ describe('kill -9 of workers during REST writes', () => {
           const allClients = Promise.all(clients).finally(() => {
             clientsDone = true;
           });
-          for (let k = 0; k < KILLS_PER_RUN && !clientsDone; k += 1) {
-            await sleep(200 + Math.floor(random() * 1000));
-            if (k === 0 || random() < 0.5) killer.armForNextApply();
-            else await killer.killOne('timer');
-          }
+          // Kills only while the clients still write: the work in flight is theirs.
+          await killer.killWhileBusy(KILLS_PER_RUN, async () => !clientsDone, [200, 1200]);
           await allClients;
           await killer.idle();
           await waitUntil(
@@ -267,14 +265,24 @@ describe('kill -9 of workers during REST writes', () => {
           const passwords = [...models.values()].flatMap((model) => [...model.extensions.values()].map((e) => e.password).filter((p): p is string => !!p));
           const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.admin, ...passwords]);
           const events = TENANTS * WRITES_PER_TENANT;
+          const hit = await killer.interruptions();
           tally.add(
             { events, services: TENANTS, lost: state.lost, doubled: state.doubled, problems: [...state.problems, ...clientTally.problems] },
-            { kills: killer.kills, serverErrors: clientTally.serverErrors, unavailable: clientTally.unavailable, networkErrors: clientTally.networkErrors, problems: leaks },
+            {
+              kills: killer.kills,
+              interrupted: hit.interrupted,
+              serverErrors: clientTally.serverErrors,
+              unavailable: clientTally.unavailable,
+              networkErrors: clientTally.networkErrors,
+              problems: leaks,
+            },
           );
-          const replayed = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
+          const rerunWrites = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_writes WHERE attempts > 1')).rows[0].n;
           process.stdout.write(
-            `run ${run + 1}: ${events} writes, ${replayed} run again after their worker died, ${clientTally.repeats} repeats of a pending or 503 answer, ${killer.kills} kills\n`,
+            `run ${run + 1}: ${events} writes, ${killer.kills} kills, ${hit.interrupted} jobs in flight interrupted, ${hit.replayed} of them taken over and completed, ` +
+              `${rerunWrites} tenant_writes rows run more than once, ${clientTally.repeats} repeats of a pending or 503 answer\n`,
           );
+          for (const line of hit.unconfirmed) process.stdout.write(`run ${run + 1}: ${line}\n`);
           expect([...state.problems, ...clientTally.problems].slice(0, 20)).toEqual([]);
           expect({ lost: state.lost, doubled: state.doubled, serverErrors: clientTally.serverErrors, answered: clientTally.writes }).toEqual({
             lost: 0,
@@ -284,7 +292,12 @@ describe('kill -9 of workers during REST writes', () => {
           });
           expect(leaks).toEqual([]);
           expect(killer.kills).toBeGreaterThan(0);
+          // A kill of the sender of an unanswered command always finds the job that sent it.
+          expect(killer.records.filter((kill) => kill.kind === 'command' && kill.held.length === 0)).toEqual([]);
+          expect(hit.interrupted).toBeGreaterThan(0);
+          expect(hit.replayed).toBeGreaterThan(0);
         } finally {
+          await killer.close();
           await bridge.close();
         }
       }));

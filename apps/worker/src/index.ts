@@ -1,4 +1,4 @@
-export { startWorker, type RunningWorker, type StartWorkerOptions } from './worker';
+export { startWorker, workerProcessName, type RunningWorker, type StartWorkerOptions } from './worker';
 export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
 export type { WorkerDeps } from './deps';

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
@@ -26,6 +27,11 @@ import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown'
 import type { ProvisioningJobDefinition } from './tenant-action';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
 import { ensureDriftScheduler } from './jobs/maintenance/drift-job';
+
+/** This process as BullMQ names it on the jobs it runs (`processedBy`): `host:pid`. */
+export function workerProcessName(): string {
+  return `${hostname()}:${process.pid}`;
+}
 
 export interface RunningWorker {
   deps: WorkerDeps;
@@ -129,7 +135,14 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const processor = (job: Job) => timeJob(metrics, job, () => runJob(deps, handlers, job));
   const workerConnection = createWorkerConnection(config.redis.url);
   // A killed worker's jobs are taken over once their lock expires; checking as often as the lock lasts keeps that bounded.
-  const common = { connection: workerConnection, prefix: config.redis.queuePrefix, lockDuration: config.worker.lockDurationMs, stalledInterval: config.worker.lockDurationMs };
+  // The name (host:pid) is stored on each job it takes (BullMQ's processedBy): which process holds a job in flight.
+  const common = {
+    name: workerProcessName(),
+    connection: workerConnection,
+    prefix: config.redis.queuePrefix,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.lockDurationMs,
+  };
   const workers = [
     new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),
     new Worker(QUEUE_NAMES.maintenance, processor, { ...common, concurrency: 1 }),

@@ -66,4 +66,17 @@ describe('chaos summary', () => {
     });
     expect(note).toMatch(/503.*counted apart/);
   });
+
+  it('shows per run the work in flight the fault hit, and - for a scenario that does not count it', async () => {
+    const counted = new ScenarioTally('kills', 2);
+    await counted.run(async () => counted.add(clean, { kills: 3, interrupted: 5 }));
+    await counted.run(async () => counted.add(clean, { kills: 2, interrupted: 2 }));
+    const uncounted = new ScenarioTally('restart', 1);
+    await uncounted.run(async () => uncounted.add(clean));
+    const [header, , first, second] = formatTable([counted.record(), uncounted.record()]).split('\n');
+    const cells = (line: string) => line.split('|').map((cell) => cell.trim());
+    const column = cells(header!).indexOf('in flight hit');
+    expect([cells(first!)[column], cells(second!)[column]]).toEqual(['5, 2', '-']);
+    expect(readResults()[0]!.interrupted).toEqual([5, 2]);
+  });
 });

@@ -7,7 +7,7 @@ import { createWorkerConnection, eventJobId, PROVISIONING_JOBS } from '@ictvoip/
 import { sealSecrets } from '@ictvoip/store';
 import { parseWebhookEvent, redactEvent } from '@ictvoip/whmcs';
 import { buildEvent, deleteRedisPrefix, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
-import { reconcileInbox, startWorker, PROVISIONING_JOB_DEFINITIONS } from '../src';
+import { reconcileInbox, startWorker, workerProcessName, PROVISIONING_JOB_DEFINITIONS } from '../src';
 import { provisionerOptionsFrom } from '../src/provisioning-options';
 import { closeWorkerWithin, ShutdownBudget } from '../src/shutdown';
 import { startBridge, waitFor, type Bridge } from './harness';
@@ -89,6 +89,9 @@ describe('Redis loses its data', () => {
     await waitFor(async () => (await inboxStatus(body.eventId)).status === 'succeeded', 20000, 'reconciled event');
     expect(await inboxStatus(body.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
     expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
+    // The job names the process that ran it (what the chaos suite uses to kill the owner of work in flight).
+    const [requeuedJob] = await worker.deps.queues.provisioning.getJobs(['completed']);
+    expect(requeuedJob.processedBy).toBe(workerProcessName());
     const again = await reconcileInbox(worker.deps, null, 0);
     expect(again.requeued).toBe(0);
   });
@@ -181,19 +184,31 @@ describe('start-up and shutdown', () => {
     const connection = createWorkerConnection(TEST_REDIS_URL);
     const queue = new Queue('quick', { connection, prefix });
     const { Worker } = await import('bullmq');
+    let started = false;
     let finished = false;
+    let release!: () => void;
+    // The job holds until the test lets it go: the close must have begun while it was in flight.
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const workerConnection = createWorkerConnection(TEST_REDIS_URL);
     const worker = new Worker(
       'quick',
       async () => {
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        started = true;
+        await gate;
         finished = true;
       },
       { connection: workerConnection, prefix },
     );
     await queue.add('x', {});
-    await waitFor(async () => (await queue.getActiveCount()) > 0 || finished, 5000, 'job start');
-    expect(await closeWorkerWithin(worker, 5000, new ShutdownBudget(6000))).toBe('graceful');
+    await waitFor(async () => started, 5000, 'job start');
+    const closing = new Promise((resolve) => worker.once('closing', resolve));
+    const closed = closeWorkerWithin(worker, 5000, new ShutdownBudget(6000));
+    await closing;
+    expect(finished).toBe(false);
+    release();
+    expect(await closed).toBe('graceful');
     expect(finished).toBe(true);
     await queue.close();
     connection.disconnect();

@@ -169,13 +169,31 @@ describe('sealed secrets', () => {
 describe('service lock', () => {
   it('serialises work on one service across connections', async () => {
     const order: string[] = [];
-    const slow = (name: string) =>
+    let inside = 0;
+    let mostInside = 0;
+    // Sessions whose last statement was a try for the lock: the holder's and every waiter's that was refused.
+    const sessionsThatTried = async () =>
+      (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_try_advisory_lock%'")).rows[0]
+        .n;
+    const work = (name: string) =>
       withServiceLock(pool, 77, async () => {
+        inside += 1;
+        mostInside = Math.max(mostInside, inside);
         order.push(`${name}:start`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // The first holder keeps the lock until the two others have tried for it and been refused.
+        if (order.length === 1) {
+          const deadline = Date.now() + 5000;
+          while ((await sessionsThatTried()) < 3) {
+            if (Date.now() > deadline) throw new Error('the other two never tried for the lock');
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }
         order.push(`${name}:end`);
+        inside -= 1;
       });
-    await Promise.all([slow('a'), slow('b'), slow('c')]);
+    await Promise.all([work('a'), work('b'), work('c')]);
+    expect(mostInside).toBe(1);
+    expect(order).toHaveLength(6);
     for (let i = 0; i < order.length; i += 2) {
       expect(order[i].split(':')[0]).toBe(order[i + 1].split(':')[0]);
     }

@@ -23,6 +23,11 @@ export interface EslStandinOptions {
 
 export type CannedReply = string | ((command: string) => string);
 
+/** The client connection a command came on: its port on the client's side names the process that sent it. */
+export interface EslConnectionInfo {
+  remotePort: number;
+}
+
 export class EslStandin {
   /** Every command block received (first line, plus header lines for bgapi), in order, across connections. */
   readonly received: string[] = [];
@@ -37,7 +42,7 @@ export class EslStandin {
   /** Delay before each reply (answer slowly). */
   replyDelayMs = 0;
   /** Awaited before an api/bgapi command is answered: lets a test change the world while FreeSWITCH is "busy". */
-  beforeAnswer: ((command: string) => Promise<void>) | null = null;
+  beforeAnswer: ((command: string, connection: EslConnectionInfo) => Promise<void>) | null = null;
   /** Close the connection without a reply when a received api command matches. */
   dropWhen: ((command: string) => boolean) | null = null;
   /** api commands answered with this -ERR body (first match wins). */
@@ -136,7 +141,7 @@ export class EslStandin {
     this.received.push(block);
     if (this.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.replyDelayMs));
     if (socket.destroyed) return;
-    if (this.beforeAnswer && session.authed && /^(bg)?api /.test(line)) await this.beforeAnswer(line.replace(/^(bg)?api /, ''));
+    if (this.beforeAnswer && session.authed && /^(bg)?api /.test(line)) await this.beforeAnswer(line.replace(/^(bg)?api /, ''), { remotePort: socket.remotePort ?? 0 });
     if (socket.destroyed) return;
     if (!session.authed) return this.authenticate(socket, session, line);
     if (line.startsWith('api ')) return this.api(socket, line.slice(4));

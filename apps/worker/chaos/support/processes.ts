@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
@@ -120,4 +121,47 @@ export async function spawnApp(kind: AppKind, env: Record<string, string>, sink:
     throw error;
   }
   return app;
+}
+
+/** Inodes of the TCP sockets whose local port is `port` (IPv4 and IPv6 tables of this network namespace). */
+function socketInodesOnLocalPort(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const localPort = parseInt(fields[1].split(':').pop() ?? '', 16);
+      if (localPort === port) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Which of `candidates` holds the client side of the TCP connection whose local port is `port`
+ * (Linux /proc): the process that sent a command the event-socket stand-in is holding.
+ */
+export function processOwningPort(port: number, candidates: readonly AppProcess[]): AppProcess | null {
+  const inodes = socketInodesOnLocalPort(port);
+  if (inodes.size === 0) return null;
+  for (const candidate of candidates) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${candidate.pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/${candidate.pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && inodes.has(inode)) return candidate;
+    }
+  }
+  return null;
 }

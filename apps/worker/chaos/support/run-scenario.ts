@@ -38,6 +38,8 @@ export class ScenarioTally {
   serverErrors = 0;
   unavailable = 0;
   networkErrors = 0;
+  /** Per run: jobs (or inbox rows) in flight that the run's fault hit; empty when the scenario does not count them. */
+  readonly interruptedPerRun: number[] = [];
   readonly problems: string[] = [];
 
   constructor(
@@ -56,8 +58,9 @@ export class ScenarioTally {
     this.passedRuns += 1;
   }
 
-  add(report: ConsistencyReport, extra: { kills?: number; problems?: string[] } & ClientErrors = {}): void {
+  add(report: ConsistencyReport, extra: { kills?: number; problems?: string[]; interrupted?: number } & ClientErrors = {}): void {
     this.events += report.events;
+    if (extra.interrupted !== undefined) this.interruptedPerRun.push(extra.interrupted);
     this.kills += extra.kills ?? 0;
     this.lost += report.lost;
     this.doubled += report.doubled;
@@ -79,6 +82,7 @@ export class ScenarioTally {
       serverErrors: this.serverErrors,
       unavailable: this.unavailable,
       networkErrors: this.networkErrors,
+      interrupted: [...this.interruptedPerRun],
       seconds: Math.round((Date.now() - this.started) / 1000),
       verdict: scenarioVerdict(this.passedRuns, this.failedRuns, this.plannedRuns),
     };

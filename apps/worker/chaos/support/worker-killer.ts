@@ -1,58 +1,207 @@
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import type { ChaosBridge } from './chaos-bridge';
-import { sleep } from './processes';
+import { processOwningPort, sleep, waitUntil, type AppProcess } from './processes';
+
+/** A job a killed worker held: in its queue's active list, `processedBy` the dead process. */
+export interface HeldJob {
+  queue: QueueName;
+  id: string;
+  name: string;
+  /** When the process holding it died (ms). */
+  killedAt: number;
+}
+
+export interface KillRecord {
+  pid: number;
+  /** `command`: the process that sent an event-socket command, killed before its answer; `job`: a holder of an active job. */
+  kind: 'command' | 'job';
+  why: string;
+  /** The jobs the process held when it died: the work in flight the kill interrupted. */
+  held: HeldJob[];
+}
+
+/** What BullMQ says became of the jobs the kills interrupted, once the run settled. */
+export interface InterruptionReport {
+  kills: number;
+  /** Jobs a killed process held at its death (each counted once, even when killed twice). */
+  interrupted: number;
+  /**
+   * Of those: run again after the kill and completed — BullMQ found it stalled and started it again
+   * (stalledCounter > 0, attemptsStarted > 1), or the reconciler added it again under its id (a job
+   * created after the kill) because its lock had expired first.
+   */
+  replayed: number;
+  /**
+   * Interrupted jobs not shown as run again to completion, one line each: e.g. a job whose worker was
+   * killed twice is failed by BullMQ (stalled more than once); the service's next job or the
+   * reconciler does its work, which the end-state checks verify.
+   */
+  unconfirmed: string[];
+}
+
+/** The BullMQ name a worker process gives itself (apps/worker: `host:pid`). */
+const workerName = (worker: AppProcess) => `${hostname()}:${worker.pid}`;
 
 /**
- * kill -9 of a random live worker, and a new one started after a random pause. `armForNextApply`
- * makes the next directory-cache delete the event socket sees trigger a kill: the moment after a
- * FusionPBX commit and before the bridge records its outcome.
+ * kill -9 of the worker process that owns work in flight, and a new worker started after a random
+ * pause. `armForNextApply` makes the next directory-cache delete the event socket receives kill the
+ * process that sent it, before it is answered: the job is between its FusionPBX commit and recording
+ * its outcome. `killOwnerOfWorkInFlight` kills a worker holding an active job of the scenario's
+ * queues. Every kill records the jobs the dead process held (still in the active list under its
+ * name until their lock expires); `interruptions()` then reads from BullMQ whether each was taken
+ * over and run again.
  */
 export class WorkerKiller {
-  kills = 0;
+  readonly records: KillRecord[] = [];
   private armed = false;
-  /** Kills fired by the event socket run on their own; `idle()` waits for them before the checks and close. */
+  /** Kills and replacement workers under way; `idle()` waits for them before the checks and close. */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly failures: Error[] = [];
+  private readonly connection: Redis;
+  private readonly queues: Queue[];
 
   constructor(
     private readonly bridge: ChaosBridge,
     private readonly random: () => number,
     private readonly label: string,
+    workQueues: readonly QueueName[] = [QUEUE_NAMES.provisioning, QUEUE_NAMES.tenantWrites],
   ) {
-    bridge.esl.respond(/^memcache delete directory:/, () => {
-      if (this.armed) {
-        this.armed = false;
-        const kill = this.killOne('while applying FreeSWITCH steps');
-        this.inFlight.add(kill);
-        // Handled by idle(): a replacement worker that fails to start fails the run there, not later.
-        kill.catch((error: Error) => void this.failures.push(error)).finally(() => this.inFlight.delete(kill));
-      }
-      return '+OK\n';
-    });
+    this.connection = new Redis(bridge.env.REDIS_URL, { maxRetriesPerRequest: null });
+    this.queues = workQueues.map((name) => new Queue(name, { connection: this.connection, prefix: bridge.prefix }));
+    bridge.esl.beforeAnswer = async (command, connection) => {
+      if (!this.armed || !/^memcache delete directory:/.test(command)) return;
+      const owner = processOwningPort(connection.remotePort, this.bridge.liveWorkers());
+      if (!owner) return;
+      this.armed = false;
+      // Awaited: the command is answered only after its sender is dead, so it never gets the answer.
+      await this.track(this.kill(owner, 'command', `while its "${command}" was unanswered`));
+    };
+  }
+
+  get kills(): number {
+    return this.records.length;
   }
 
   armForNextApply(): void {
     this.armed = true;
   }
 
-  disarm(): void {
-    this.armed = false;
-  }
-
-  /** Disarms and waits for every kill still under way (its replacement worker started). */
+  /** Disarms and waits for every kill and replacement worker still under way. */
   async idle(): Promise<void> {
-    this.disarm();
-    await Promise.allSettled([...this.inFlight]);
+    this.armed = false;
+    // A kill adds its replacement's start while it finishes: wait until nothing is left.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     if (this.failures.length > 0) throw this.failures[0];
   }
 
-  async killOne(why: string): Promise<void> {
-    const live = this.bridge.liveWorkers();
-    if (live.length === 0) return;
-    const victim = live[Math.floor(this.random() * live.length)];
-    this.kills += 1;
+  /** Kills a live worker that holds an active job of the work queues; false (nothing killed) when none does. */
+  async killOwnerOfWorkInFlight(why: string): Promise<boolean> {
+    const owners = new Set((await this.activeJobs()).map((entry) => entry.processedBy));
+    const candidates = this.bridge.liveWorkers().filter((worker) => owners.has(workerName(worker)));
+    if (candidates.length === 0) return false;
+    await this.kill(candidates[Math.floor(this.random() * candidates.length)], 'job', why);
+    return true;
+  }
+
+  /**
+   * Up to `count` kills while `busy()` says the run's work is in flight, each after a random pause
+   * in `pauseMs`: the first and about half of the others armed on the next FreeSWITCH command (the
+   * next kill waits until it fired), the rest of a worker holding an active job. Never a kill once
+   * the work is over, never one of a process that holds nothing.
+   */
+  async killWhileBusy(count: number, busy: () => Promise<boolean>, pauseMs: readonly [number, number]): Promise<void> {
+    for (let done = 0; done < count;) {
+      await sleep(pauseMs[0] + Math.floor(this.random() * (pauseMs[1] - pauseMs[0])));
+      if (!(await busy())) break;
+      if (done === 0 || this.random() < 0.5) {
+        const before = this.kills;
+        this.armForNextApply();
+        while (this.kills === before && (await busy())) await sleep(50);
+        this.armed = false;
+        if (this.kills > before) done += 1;
+      } else if (await this.killOwnerOfWorkInFlight('holding an active job')) done += 1;
+    }
+  }
+
+  /** The interrupted jobs' fate, read from BullMQ after the run settled. */
+  async interruptions(): Promise<InterruptionReport> {
+    const held = new Map<string, HeldJob>();
+    // A job held by two killed processes counts once, from the first kill.
+    for (const record of this.records) for (const job of record.held) if (!held.has(`${job.queue}/${job.id}`)) held.set(`${job.queue}/${job.id}`, job);
+    const unconfirmed: string[] = [];
+    let replayed = 0;
+    for (const job of held.values()) {
+      const queue = this.queues.find((candidate) => candidate.name === job.queue)!;
+      // The run's rows can be final a moment before their job is: give it a few seconds to finish.
+      const stored = await waitUntil(
+        async () => {
+          const found = await queue.getJob(job.id);
+          return !found || found.finishedOn ? { found } : null;
+        },
+        15_000,
+        `job ${job.id} to finish`,
+      ).then(
+        ({ found }) => found,
+        () => queue.getJob(job.id),
+      );
+      if (!stored) {
+        unconfirmed.push(`${job.queue} job ${job.id} (${job.name}) interrupted by a kill is gone from Redis`);
+        continue;
+      }
+      const state = await stored.getState();
+      const startedAgain = stored.stalledCounter > 0 && stored.attemptsStarted > 1;
+      const addedAgain = stored.timestamp > job.killedAt;
+      if ((startedAgain || addedAgain) && state === 'completed') replayed += 1;
+      else
+        unconfirmed.push(
+          `${job.queue} job ${job.id} (${job.name}) interrupted by a kill: stalled ${stored.stalledCounter}, started ${stored.attemptsStarted} times, ` +
+            `${addedAgain ? 'added again after the kill, ' : ''}${state}`,
+        );
+    }
+    return { kills: this.kills, interrupted: held.size, replayed, unconfirmed };
+  }
+
+  /** Disarms, waits for replacements, and closes the killer's Redis connection. */
+  async close(): Promise<void> {
+    this.bridge.esl.beforeAnswer = null;
+    await this.idle().catch(() => undefined);
+    await Promise.allSettled(this.queues.map((queue) => queue.close()));
+    this.connection.disconnect();
+  }
+
+  private async activeJobs(): Promise<{ queue: QueueName; id: string; name: string; processedBy: string }[]> {
+    const found: { queue: QueueName; id: string; name: string; processedBy: string }[] = [];
+    for (const queue of this.queues) {
+      for (const job of await queue.getJobs(['active'])) {
+        if (job?.id && job.processedBy) found.push({ queue: queue.name as QueueName, id: job.id, name: job.name, processedBy: job.processedBy });
+      }
+    }
+    return found;
+  }
+
+  private async kill(victim: AppProcess, kind: KillRecord['kind'], why: string): Promise<void> {
     await victim.kill9();
-    process.stdout.write(`${this.label}: kill -9 worker ${victim.pid} (${why})\n`);
-    await sleep(Math.floor(this.random() * 500));
-    await this.bridge.startWorker();
+    const killedAt = Date.now();
+    // The dead process's jobs stay in the active list under its name until their lock expires (seconds): read them now.
+    const name = workerName(victim);
+    const held = (await this.activeJobs()).filter((job) => job.processedBy === name).map(({ queue, id, name: jobName }) => ({ queue, id, name: jobName, killedAt }));
+    this.records.push({ pid: victim.pid, kind, why, held });
+    process.stdout.write(`${this.label}: kill -9 worker ${victim.pid} (${why}), ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`);
+    void this.track(sleep(Math.floor(this.random() * 500)).then(async () => void (await this.bridge.startWorker())));
+  }
+
+  /** Kills and replacement starts under way: `idle()` waits for them; a failure fails the run there. */
+  private async track(step: Promise<void>): Promise<void> {
+    this.inFlight.add(step);
+    try {
+      await step;
+    } catch (error) {
+      this.failures.push(error as Error);
+    } finally {
+      this.inFlight.delete(step);
+    }
   }
 }

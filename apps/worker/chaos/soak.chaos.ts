@@ -1,0 +1,216 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QUEUE_NAMES } from '@ictvoip/queue';
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
+import { settle } from './support/consistency';
+import { PrivateRedis } from './support/private-services';
+import { REPO_ROOT, sleep, type AppProcess } from './support/processes';
+import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
+import { pick, seedOf } from './support/summary';
+import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
+
+/** Full: 30 minutes with every scheduler at a production-like pace; smoke: a three-minute look. Not in the CI subset. */
+const DURATION_MS = pick(180_000, 30 * 60_000);
+const SAMPLE_EVERY_MS = pick(5_000, 30_000);
+const SCHEDULE_SECONDS = pick('10', '60');
+/** Steady load: webhook events and REST writes per second. */
+const EVENTS_PER_SECOND = 2;
+const WRITES_PER_SECOND = 2;
+const TENANTS = 5;
+/** Allowed growth between the settled start and the end of the run. */
+const FLAT_WITHIN = 0.1;
+
+const EMPTY_PROFILE_REG = readFileSync(join(REPO_ROOT, 'fixtures/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8').replace(
+  /<registration>[\s\S]*?<\/registration>\s*/g,
+  '',
+);
+
+interface Sample {
+  at: number;
+  rssBytes: number;
+  pgConnections: number;
+  /** Redis used_memory less BullMQ's bounded history (see retainedHistoryBytes). */
+  redisBytes: number;
+  redisRawBytes: number;
+}
+
+/**
+ * Bytes of the history BullMQ keeps by design and caps: finished jobs (removeOnComplete 5,000 per
+ * queue, failed ones 14 days) with their sorted sets, and each queue's event stream (10,000 entries).
+ * It grows until its caps whatever the load, so the flatness check is on the rest.
+ */
+async function retainedHistoryBytes(redis: Redis, prefix: string): Promise<number> {
+  const keys: string[] = [];
+  for (const queue of Object.values(QUEUE_NAMES)) {
+    const base = `${prefix}:${queue}`;
+    keys.push(`${base}:events`);
+    for (const finished of ['completed', 'failed']) {
+      keys.push(`${base}:${finished}`);
+      for (const id of await redis.zrange(`${base}:${finished}`, 0, -1)) keys.push(`${base}:${id}`, `${base}:${id}:logs`);
+    }
+  }
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.call('MEMORY', 'USAGE', key);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.reduce((sum, [, bytes]) => sum + (typeof bytes === 'number' ? bytes : 0), 0);
+}
+
+function rssOf(app: AppProcess): number {
+  try {
+    const line = readFileSync(`/proc/${app.pid}/status`, 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('VmRSS:'));
+    return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
+  const admin = new Client({ connectionString: bridge.pgAdminUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend']);
+    const memory = await redis.info('memory');
+    const redisRawBytes = Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0);
+    const redisBytes = redisRawBytes - (await retainedHistoryBytes(redis, bridge.prefix));
+    const rssBytes = [...bridge.liveApis(), ...bridge.liveWorkers()].reduce((sum, app) => sum + rssOf(app), 0);
+    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes };
+  } finally {
+    await admin.end();
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+/**
+ * Growth of each measure from the settled start (the fifth of the run after the first third, which
+ * is warm-up: pools open connections and the JIT settles) to the end (the last fifth), as a fraction
+ * of the start.
+ */
+function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisRawBytes', number> {
+  const fifth = Math.max(1, Math.floor(samples.length / 5));
+  const warm = Math.floor(samples.length / 3);
+  const start = samples.slice(warm, warm + fifth);
+  const end = samples.slice(-fifth);
+  const of = (key: keyof Omit<Sample, 'at'>) => {
+    const before = median(start.map((s) => s[key]));
+    return before > 0 ? (median(end.map((s) => s[key])) - before) / before : 0;
+  };
+  return { rssBytes: of('rssBytes'), pgConnections: of('pgConnections'), redisBytes: of('redisBytes'), redisRawBytes: of('redisRawBytes') };
+}
+
+/** Error-level lines (pino level 50 and up) any process printed: none is expected, no fault is injected. */
+function errorLines(bridge: ChaosBridge): string[] {
+  return bridge.allLines().filter((line) => {
+    const level = /"level":(\d+)/.exec(line)?.[1];
+    return level !== undefined && Number(level) >= 50;
+  });
+}
+
+/**
+ * Soak: the bridge under steady webhook and REST load with its background jobs running (CDR sync,
+ * registration and gateway polls, drift check, reconciler) for DURATION_MS. RSS of the api and
+ * worker processes, PostgreSQL connections and Redis memory (less BullMQ's capped history) must stay
+ * within 10 % of their settled start; no process may print an error-level line (nothing is broken on purpose); every event is
+ * applied exactly once. `CHAOS_SIZE=full npx jest --config jest.chaos.config.js apps/worker/chaos/soak.chaos.ts`.
+ */
+describe('soak: steady load with every background job running', () => {
+  const tally = new ScenarioTally('soak', 1);
+  let redis: PrivateRedis;
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+  });
+  afterAll(async () => {
+    process.stdout.write(`${JSON.stringify(tally.record())}\n`);
+    await redis.stop();
+  });
+
+  const seed = seedOf(0) + 900;
+  it(`${Math.round(DURATION_MS / 60_000)} min (seed ${seed}): memory, connections and Redis flat within ${FLAT_WITHIN * 100} %, no error line`, () =>
+    tally.run(async () => {
+      const random = seededRandom(seed);
+      const bridge = await ChaosBridge.start({
+        redisUrl: redis.url,
+        env: {
+          CDR_SYNC_EVERY_SECONDS: SCHEDULE_SECONDS,
+          REGISTRATION_POLL_SECONDS: SCHEDULE_SECONDS,
+          DRIFT_CHECK_EVERY_SECONDS: SCHEDULE_SECONDS,
+          RECONCILE_EVERY_SECONDS: '5',
+          // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
+          ESL_TIMEOUT_MS: '5000',
+        },
+      });
+      // Registration polls get FreeSWITCH's reply for a profile with no phone registered (a real capture, emptied).
+      bridge.esl.respond(/^sofia xmlstatus profile '\w+' reg$/, () => EMPTY_PROFILE_REG);
+      const probe = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      try {
+        const api = await bridge.startApi();
+        await Promise.all([bridge.startWorker(), bridge.startWorker()]);
+        const tenants = Array.from({ length: TENANTS }, (_, i) => 900_000 + i);
+        // The REST clients' tenants are part of the end-state check too (one create each).
+        const plans: ServicePlan[] = [];
+        for (const serviceId of tenants) {
+          const event = buildEvent({ serviceId, plan: { maxExtensions: MAX_EXTENSIONS, firstExtension: 100 } });
+          const body = JSON.stringify(event);
+          const reply = await postWebhook(api.url, body, { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
+          if (reply.body.result !== 'success') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
+          plans.push({ serviceId, events: [{ serviceId, action: 'create', eventId: String(event.eventId), body }] });
+        }
+        const endsAt = Date.now() + DURATION_MS;
+        const posts = emptyTally();
+        let writes = 0;
+        let writeErrors = 0;
+        // One second's events at a time, each second's batch from its own part of the service range.
+        const webhooks = (async () => {
+          for (let second = 0; Date.now() < endsAt; second += 1) {
+            const batch = planWorkload(seed + second, EVENTS_PER_SECOND, 910_000 + second * 10);
+            plans.push(...batch);
+            await Promise.all([deliverAll(() => [api.url], batch, { seed: seed + second, parallel: EVENTS_PER_SECOND, tally: posts }), sleep(1000)]);
+          }
+        })();
+        const restWrites = (async () => {
+          while (Date.now() < endsAt) {
+            const serviceId = tenants[Math.floor(random() * tenants.length)];
+            const reply = await fetch(`${api.url}/v1/tenants/${serviceId}/extensions/100`, {
+              method: 'PUT',
+              headers: { authorization: `Bearer ${CHAOS_SECRETS.admin}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ description: `soak ${writes}` }),
+            }).catch(() => null);
+            writes += 1;
+            if (!reply || reply.status >= 500) writeErrors += 1;
+            await reply?.text();
+            await sleep(1000 / WRITES_PER_SECOND);
+          }
+        })();
+        const samples: Sample[] = [];
+        while (Date.now() < endsAt) {
+          samples.push(await sample(bridge, probe));
+          await sleep(SAMPLE_EVERY_MS);
+        }
+        await Promise.all([webhooks, restWrites]);
+        const { report } = await settle(bridge, plans, 120_000);
+        const grew = growth(samples);
+        const errors = errorLines(bridge);
+        const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
+        tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5)] });
+        process.stdout.write(
+          `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
+            `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
+        );
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
+        expect(errors.slice(0, 5)).toEqual([]);
+        expect(leaks).toEqual([]);
+        expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+        expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
+        expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+      } finally {
+        probe.disconnect();
+        await bridge.close();
+      }
+    }));
+});
