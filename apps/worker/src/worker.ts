@@ -142,6 +142,9 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     prefix: config.redis.queuePrefix,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.lockDurationMs,
+    // Every job is idempotent (replayed jobs converge to the same rows): a job whose worker was killed
+    // twice is taken over again, not failed with "stalled more than allowable limit" (BullMQ's default 1).
+    maxStalledCount: 5,
   };
   const workers = [
     new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),
