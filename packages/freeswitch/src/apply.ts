@@ -40,6 +40,10 @@ async function applyStep(esl: EslClient, options: ApplyOptions, step: Freeswitch
       await esl.api(command);
       return command;
     }
+    case 'reload_acl':
+      // FreeSWITCH answers "+OK acl reloaded" or "-ERR Acl reload failed"; esl.api throws on -ERR.
+      await esl.api('reloadacl');
+      return 'reloadacl';
   }
 }
 
@@ -82,6 +86,8 @@ function stepCommand(options: ApplyOptions, step: FreeswitchStep): string {
       return `sofia profile ${step.profile} startgw ${step.gatewayUuid}`;
     case 'flush_registration':
       return `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`;
+    case 'reload_acl':
+      return 'reloadacl';
   }
 }
 

@@ -14,6 +14,8 @@ import { newExtensionRow, newVoicemailRow } from './gui-defaults';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
+import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';
+import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 
 /** Collects whether anything was written and which FreeSWITCH steps follow. */
 export class Changes {
@@ -258,7 +260,7 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   }
 }
 
-/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway. */
+/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway, outbound routes, trunk ACL. */
 export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
@@ -269,6 +271,8 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
+  await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes);
+  await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes);
 }
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
