@@ -218,7 +218,8 @@ const UUID_PLACEHOLDER = '{dialplan_uuid}';
 /** What a managed route looks like, uuids left out: equal fingerprints mean nothing to write. */
 function specFingerprint(domainName: string, spec: DialplanSpec): string {
   const details = spec.details.map((detail, index) => [detail.tag, detail.type, detail.data, detail.inline ?? null, '0', String((index + 1) * 10), String(detail.enabled)]);
-  const xml = renderDialplanXml(spec.name, spec.continue, UUID_PLACEHOLDER, details.map(([tag, type, data, inline, , , on]) => ({ tag: tag!, type: type!, data: data!, inline, enabled: on === 'true' })));
+  // database::save() trims what it stores, the XML's last line break included.
+  const xml = renderDialplanXml(spec.name, spec.continue, UUID_PLACEHOLDER, details.map(([tag, type, data, inline, , , on]) => ({ tag: tag!, type: type!, data: data!, inline, enabled: on === 'true' }))).trim();
   return JSON.stringify([OUTBOUND_ROUTE_APP_UUID, domainName, spec.name, String(spec.order), spec.continue, String(spec.enabled), spec.description, xml, details]);
 }
 
