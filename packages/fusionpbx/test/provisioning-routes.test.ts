@@ -47,10 +47,10 @@ afterAll(async () => {
 });
 
 const rows = async (sql: string, params: unknown[] = []) => (await fx.pool.query(sql, params)).rows;
-const routeRows = (domainUuid: string) =>
-  rows('select * from v_dialplans where domain_uuid = $1 and app_uuid = $2 order by dialplan_order, dialplan_name', [domainUuid, APP_UUID]);
+const routeRows = (domainUuid: string) => rows('select * from v_dialplans where domain_uuid = $1 and app_uuid = $2 order by dialplan_order, dialplan_name', [domainUuid, APP_UUID]);
 const detailRows = (dialplanUuid: string) => rows('select * from v_dialplan_details where dialplan_uuid = $1 order by dialplan_detail_order', [dialplanUuid]);
-const gatewayOf = async (domainUuid: string) => (await rows('select gateway_uuid, gateway from v_gateways where domain_uuid = $1', [domainUuid]))[0] as { gateway_uuid: string; gateway: string };
+const gatewayOf = async (domainUuid: string) =>
+  (await rows('select gateway_uuid, gateway from v_gateways where domain_uuid = $1', [domainUuid]))[0] as { gateway_uuid: string; gateway: string };
 
 type Detail = [tag: string, type: string, data: string, enabled?: boolean, inline?: string];
 
@@ -79,7 +79,8 @@ function routeDetails(pattern: string, gatewayUuid: string, toll: string | null)
   );
   if (emergency && release === '5.3') details.push(['action', 'set', 'call_date=${strftime(%d-%b-%Y %r)}', false], ['action', 'lua', 'app.lua emergency 1', false]);
   // 5.1.0 line 631.
-  if (emergency && release === '5.1') details.push(['action', 'lua', "email.lua ${email_to} ${email_from} '' 'Emergency Call' '${sip_from_user}@${domain_name} has called 911 emergency'", false]);
+  if (emergency && release === '5.1')
+    details.push(['action', 'lua', "email.lua ${email_to} ${email_from} '' 'Emergency Call' '${sip_from_user}@${domain_name} has called 911 emergency'", false]);
   details.push(
     ['action', 'set', 'inherit_codec=true'],
     ['action', 'set', 'ignore_display_updates=true'],
@@ -98,7 +99,13 @@ async function expectDetails(dialplanUuid: string, domainUuid: string, expected:
   );
   details.forEach((row, index) => {
     // Every detail: group 0, order $y * 10, no break (the page sets none).
-    expect(row).toMatchObject({ domain_uuid: domainUuid, dialplan_uuid: dialplanUuid, dialplan_detail_group: '0', dialplan_detail_order: String((index + 1) * 10), dialplan_detail_break: null });
+    expect(row).toMatchObject({
+      domain_uuid: domainUuid,
+      dialplan_uuid: dialplanUuid,
+      dialplan_detail_group: '0',
+      dialplan_detail_order: String((index + 1) * 10),
+      dialplan_detail_break: null,
+    });
     expect(row.dialplan_detail_uuid).toMatch(/^[0-9a-f-]{36}$/);
   });
 }
@@ -253,7 +260,10 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     const withoutGateway = await provisioner.changePackage(routeEvent(8104, { routeTemplate: 'office', gatewayTemplate: '' }, 'change_package'));
     expect(withoutGateway.changed).toBe(true);
     expect((await routeRows(first.domainUuid)).map((row) => row.dialplan_name)).toEqual(['mine.7d']);
-    const orphans = await rows('select count(*)::int as n from v_dialplan_details d where domain_uuid = $1 and not exists (select 1 from v_dialplans p where p.dialplan_uuid = d.dialplan_uuid)', [first.domainUuid]);
+    const orphans = await rows(
+      'select count(*)::int as n from v_dialplan_details d where domain_uuid = $1 and not exists (select 1 from v_dialplans p where p.dialplan_uuid = d.dialplan_uuid)',
+      [first.domainUuid],
+    );
     expect(orphans[0].n).toBe(0);
   });
 
@@ -303,10 +313,10 @@ describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_
     providers = randomUUID();
     operatorNode = randomUUID();
     await fx.pool.query("insert into v_access_controls (access_control_uuid, access_control_name, access_control_default) values ($1, 'providers', 'deny')", [providers]);
-    await fx.pool.query("insert into v_access_control_nodes (access_control_node_uuid, access_control_uuid, node_type, node_cidr, node_description) values ($1, $2, 'allow', '192.0.2.1/32', 'carrier')", [
-      operatorNode,
-      providers,
-    ]);
+    await fx.pool.query(
+      "insert into v_access_control_nodes (access_control_node_uuid, access_control_uuid, node_type, node_cidr, node_description) values ($1, $2, 'allow', '192.0.2.1/32', 'carrier')",
+      [operatorNode, providers],
+    );
   });
   const nodes = (description: string) => rows('select * from v_access_control_nodes where node_description = $1 order by node_cidr', [description]);
 
@@ -378,9 +388,12 @@ describe(`FusionPBX's other limit/* keys (${process.env.FUSIONPBX_SCHEMA ?? 'fix
   test('devices, ring groups, IVR menus, call-center queues and users are written like the other limits and follow change package', async () => {
     const result = await provisioner.create(routeEvent(8301, { maxDevices: 4, maxRingGroups: 2, maxIvrMenus: 1, maxCallCenterQueues: 0, maxUsers: 5 }));
     const limits = async () =>
-      (await rows("select domain_setting_subcategory, domain_setting_name, domain_setting_value, domain_setting_enabled from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'limit' order by 1", [result.domainUuid])).map(
-        (row) => [row.domain_setting_subcategory, row.domain_setting_name, row.domain_setting_value, String(row.domain_setting_enabled)],
-      );
+      (
+        await rows(
+          "select domain_setting_subcategory, domain_setting_name, domain_setting_value, domain_setting_enabled from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'limit' order by 1",
+          [result.domainUuid],
+        )
+      ).map((row) => [row.domain_setting_subcategory, row.domain_setting_name, row.domain_setting_value, String(row.domain_setting_enabled)]);
     expect(await limits()).toEqual([
       ['call_center_queues', 'numeric', '0', 'true'],
       ['devices', 'numeric', '4', 'true'],

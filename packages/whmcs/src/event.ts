@@ -216,7 +216,19 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   brand: 'brand',
 };
 
-const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set(['maxExtensions', 'initialExtensions', 'firstExtension', 'includedMinutes', 'maxGateways', 'maxDestinations', 'maxDevices', 'maxRingGroups', 'maxIvrMenus', 'maxCallCenterQueues', 'maxUsers']);
+const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set([
+  'maxExtensions',
+  'initialExtensions',
+  'firstExtension',
+  'includedMinutes',
+  'maxGateways',
+  'maxDestinations',
+  'maxDevices',
+  'maxRingGroups',
+  'maxIvrMenus',
+  'maxCallCenterQueues',
+  'maxUsers',
+]);
 
 /**
  * The plan limits configurable options set (`key|Label` names, numeric strings; empty or

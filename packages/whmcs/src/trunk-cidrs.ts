@@ -39,7 +39,9 @@ export function trunkCidrProblems(value: unknown, field = 'plan.trunkCidrs'): Tr
   if (entries === null) return [{ path: field, message: 'must be a list of IP addresses or CIDRs' }];
   if (entries.length > MAX_TRUNK_CIDRS) return [{ path: field, message: `must hold at most ${MAX_TRUNK_CIDRS} entries` }];
   return entries.flatMap((entry, index) =>
-    normaliseTrunkCidr(entry) === null ? [{ path: `${field}[${index}]`, message: `${JSON.stringify(entry)} is not an IPv4/IPv6 address or CIDR (e.g. 203.0.113.10 or 198.51.100.0/24)` }] : [],
+    normaliseTrunkCidr(entry) === null
+      ? [{ path: `${field}[${index}]`, message: `${JSON.stringify(entry)} is not an IPv4/IPv6 address or CIDR (e.g. 203.0.113.10 or 198.51.100.0/24)` }]
+      : [],
   );
 }
 

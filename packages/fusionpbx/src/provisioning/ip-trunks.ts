@@ -17,7 +17,9 @@ export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
 /** access_control_edit.php line 63-68: `providers` and `domains` are always `deny` by default. */
 async function ensureList(tx: Tx, name: string): Promise<string> {
-  const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [name]);
+  const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [
+    name,
+  ]);
   if (list?.access_control_uuid) return list.access_control_uuid;
   const uuid = newUuid();
   await insertRow(tx, 'v_access_controls', { access_control_uuid: uuid, access_control_name: name, access_control_default: 'deny', access_control_description: null });
@@ -59,7 +61,10 @@ export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[]
   const nodes = await managedNodes(tx, state.trunkNodes);
   const keep = nodes.filter(
     (node) =>
-      node.access_control_uuid?.toLowerCase() === listUuid.toLowerCase() && cidrs.includes(node.node_cidr ?? '') && node.node_type === 'allow' && node.node_description === tenant.domainName,
+      node.access_control_uuid?.toLowerCase() === listUuid.toLowerCase() &&
+      cidrs.includes(node.node_cidr ?? '') &&
+      node.node_type === 'allow' &&
+      node.node_description === tenant.domainName,
   );
   const stale = state.trunkNodes.filter((uuid) => !keep.some((node) => node.access_control_node_uuid?.toLowerCase() === uuid.toLowerCase()));
   const missing = cidrs.filter((cidr) => !keep.some((node) => node.node_cidr === cidr));

@@ -148,7 +148,12 @@ function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: st
   }
   // 5.3.0 line 686 added cause 809 to 5.1.0's list.
   const causes = `1,2,3,6,18,21,27,28,31,34,38,41,42,44,58,88,111,403,501,602,607${release === '5.3' ? ',809' : ''}`;
-  details.push(action('set', 'inherit_codec=true'), action('set', 'ignore_display_updates=true'), action('set', 'callee_id_number=$1'), action('set', `continue_on_fail=${causes}`));
+  details.push(
+    action('set', 'inherit_codec=true'),
+    action('set', 'ignore_display_updates=true'),
+    action('set', 'callee_id_number=$1'),
+    action('set', `continue_on_fail=${causes}`),
+  );
   if (route.limit) details.push(action('limit', `hash \${domain_name} outbound ${route.limit} !USER_BUSY`)); // line 712
   const outboundPrefix = outboundPrefixOf(route.pattern);
   if (outboundPrefix) details.push(action('set', `outbound_prefix=${outboundPrefix}`)); // line 725
@@ -219,7 +224,12 @@ const UUID_PLACEHOLDER = '{dialplan_uuid}';
 function specFingerprint(domainName: string, spec: DialplanSpec): string {
   const details = spec.details.map((detail, index) => [detail.tag, detail.type, detail.data, detail.inline ?? null, '0', String((index + 1) * 10), String(detail.enabled)]);
   // database::save() trims what it stores, the XML's last line break included.
-  const xml = renderDialplanXml(spec.name, spec.continue, UUID_PLACEHOLDER, details.map(([tag, type, data, inline, , , on]) => ({ tag: tag!, type: type!, data: data!, inline, enabled: on === 'true' }))).trim();
+  const xml = renderDialplanXml(
+    spec.name,
+    spec.continue,
+    UUID_PLACEHOLDER,
+    details.map(([tag, type, data, inline, , , on]) => ({ tag: tag!, type: type!, data: data!, inline, enabled: on === 'true' })),
+  ).trim();
   return JSON.stringify([OUTBOUND_ROUTE_APP_UUID, domainName, spec.name, String(spec.order), spec.continue, String(spec.enabled), spec.description, xml, details]);
 }
 
@@ -308,7 +318,12 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
   const byUuid = new Map(dialplans.map((row) => [(row.dialplan_uuid as string).toLowerCase(), row]));
   const current = state.outboundRoutes.map((uuid) => {
     const row = byUuid.get(uuid.toLowerCase());
-    return row ? rowFingerprint(row, details.filter((detail) => detail.dialplan_uuid?.toLowerCase() === uuid.toLowerCase())) : 'missing';
+    return row
+      ? rowFingerprint(
+          row,
+          details.filter((detail) => detail.dialplan_uuid?.toLowerCase() === uuid.toLowerCase()),
+        )
+      : 'missing';
   });
   const wanted = specs.map((spec) => specFingerprint(tenant.domainName, spec));
   if (JSON.stringify(current) === JSON.stringify(wanted)) return;
@@ -335,6 +350,7 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
 export function outboundRoutesInput(input: TenantInput, gatewayUuid: string | null): OutboundRoutesInput {
   if (!input.gatewayTemplate || !input.gatewayTemplateKey || !gatewayUuid) return { gateway: null, routes: [] };
   const name = input.gatewayTemplate.name ?? input.gatewayTemplateKey;
-  if (/["<>&]/.test(name)) throw new FusionpbxConfigError(`gatewayTemplates.${input.gatewayTemplateKey}.name: must not contain " < > & (it is written into the route's dialplan XML)`);
+  if (/["<>&]/.test(name))
+    throw new FusionpbxConfigError(`gatewayTemplates.${input.gatewayTemplateKey}.name: must not contain " < > & (it is written into the route's dialplan XML)`);
   return { gateway: { uuid: gatewayUuid, name }, routes: input.routes };
 }

@@ -75,8 +75,10 @@ export function routeTemplateProblems(routes: RouteTemplate[], path: string): Te
       problems.push({ path: `${at}.accountcode`, message: 'must be A-Z a-z 0-9 _ . @ -, up to 80' });
     }
     problems.push(...xmlSafeText(route?.tollAllow, `${at}.tollAllow`, false), ...xmlSafeText(route?.description, `${at}.description`, false));
-    if (route?.limit !== undefined && !(Number.isInteger(route.limit) && route.limit >= 1)) problems.push({ path: `${at}.limit`, message: 'must be a whole number of calls, at least 1' });
-    if (route?.order !== undefined && !(Number.isInteger(route.order) && route.order >= 0 && route.order <= 999)) problems.push({ path: `${at}.order`, message: 'must be a whole number from 0 to 999' });
+    if (route?.limit !== undefined && !(Number.isInteger(route.limit) && route.limit >= 1))
+      problems.push({ path: `${at}.limit`, message: 'must be a whole number of calls, at least 1' });
+    if (route?.order !== undefined && !(Number.isInteger(route.order) && route.order >= 0 && route.order <= 999))
+      problems.push({ path: `${at}.order`, message: 'must be a whole number from 0 to 999' });
   });
   return problems;
 }
@@ -85,7 +87,8 @@ export function routeTemplateProblems(routes: RouteTemplate[], path: string): Te
 export function gatewayTemplateProblems(template: GatewayTemplate, path: string): TemplateProblem[] {
   const problems = [...captured(() => validateProfile(template?.profile ?? 'external', `${path}.profile`)), ...captured(() => validateText(template?.proxy, `${path}.proxy`))];
   // The name is part of the outbound routes' dialplan names, which go into their XML.
-  if (typeof template?.name === 'string' && XML_UNSAFE.test(template.name)) problems.push({ path: `${path}.name`, message: 'must not contain " < > & (outbound routes put it in their dialplan XML)' });
+  if (typeof template?.name === 'string' && XML_UNSAFE.test(template.name))
+    problems.push({ path: `${path}.name`, message: 'must not contain " < > & (outbound routes put it in their dialplan XML)' });
   if (template?.register) {
     for (const field of ['username', 'password'] as const) {
       const value = template[field];
@@ -96,7 +99,11 @@ export function gatewayTemplateProblems(template: GatewayTemplate, path: string)
 }
 
 /** Every problem of a file's branding, gateway and route templates. */
-export function templateProblems(file: { brand?: BrandConfig; gatewayTemplates?: Record<string, GatewayTemplate>; routeTemplates?: Record<string, RouteTemplate[]> }): TemplateProblem[] {
+export function templateProblems(file: {
+  brand?: BrandConfig;
+  gatewayTemplates?: Record<string, GatewayTemplate>;
+  routeTemplates?: Record<string, RouteTemplate[]>;
+}): TemplateProblem[] {
   const problems: TemplateProblem[] = [];
   const brand = file.brand;
   if (brand) {

@@ -52,7 +52,17 @@ export async function lockService(tx: Tx, serviceId: string): Promise<void> {
 }
 
 function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {
-  const empty: TenantState = { status: 'active', generation: 1, adminUsername: fallbackUsername, gatewayUuid: null, suspendMemory: null, surplusDisabled: [], terminatedAt: null, outboundRoutes: [], trunkNodes: [] };
+  const empty: TenantState = {
+    status: 'active',
+    generation: 1,
+    adminUsername: fallbackUsername,
+    gatewayUuid: null,
+    suspendMemory: null,
+    surplusDisabled: [],
+    terminatedAt: null,
+    outboundRoutes: [],
+    trunkNodes: [],
+  };
   if (!row?.domain_setting_value) return empty;
   return { ...empty, ...(JSON.parse(row.domain_setting_value) as Partial<TenantState>) };
 }
