@@ -1,4 +1,4 @@
-import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
@@ -271,8 +271,11 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
-  await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes);
-  await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes);
+  // Routes and trunk nodes are written together, in one statement (issue #20's statement budget).
+  const inserts = new InsertBatch();
+  await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
+  await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
+  await inserts.flush(tx);
 }
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */

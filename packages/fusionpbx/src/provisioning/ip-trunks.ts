@@ -7,7 +7,7 @@
  * `reloadacl` (lines 235-239); the bridge queues the same two FreeSWITCH steps.
  * Only nodes whose uuids the tenant state lists are changed or removed; the operator's own stay.
  */
-import { type CanonicalRow, type Tx, deleteRows, insertRow, insertRows, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 import { ACL_CACHE_KEY } from '@ictvoip/freeswitch';
 import type { Changes } from './converge';
@@ -16,13 +16,13 @@ import type { Tenant, TenantState } from './tenant-state';
 export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
 /** access_control_edit.php line 63-68: `providers` and `domains` are always `deny` by default. */
-async function ensureList(tx: Tx, name: string): Promise<string> {
+async function ensureList(tx: Tx, name: string, inserts: InsertBatch): Promise<string> {
   const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [
     name,
   ]);
   if (list?.access_control_uuid) return list.access_control_uuid;
   const uuid = newUuid();
-  await insertRow(tx, 'v_access_controls', { access_control_uuid: uuid, access_control_name: name, access_control_default: 'deny', access_control_description: null });
+  inserts.add('v_access_controls', [{ access_control_uuid: uuid, access_control_name: name, access_control_default: 'deny', access_control_description: null }]);
   return uuid;
 }
 
@@ -52,12 +52,13 @@ export async function removeTrunkCidrs(tx: Tx, state: TenantState, changes: Chan
 
 /**
  * One allow node per CIDR of the plan in the configured list: a CIDR the plan dropped (or a node in a
- * list the operator no longer configures) is deleted, a new one inserted, the rest left alone.
+ * list the operator no longer configures) is deleted, a new one inserted (into `inserts`, written by
+ * the caller), the rest left alone.
  */
-export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[], listName: string, state: TenantState, changes: Changes): Promise<void> {
+export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[], listName: string, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   if (cidrs.length === 0) return removeTrunkCidrs(tx, state, changes);
   requireTables(tx);
-  const listUuid = await ensureList(tx, listName);
+  const listUuid = await ensureList(tx, listName, inserts);
   const nodes = await managedNodes(tx, state.trunkNodes);
   const keep = nodes.filter(
     (node) =>
@@ -77,7 +78,7 @@ export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[]
     node_cidr: cidr,
     node_description: tenant.domainName,
   }));
-  if (added.length > 0) await insertRows(tx, 'v_access_control_nodes', added);
+  inserts.add('v_access_control_nodes', added);
   state.trunkNodes = [...keep.map((node) => node.access_control_node_uuid as string), ...added.map((node) => node.access_control_node_uuid)];
   changes.wrote(true);
   reloadSteps(changes);

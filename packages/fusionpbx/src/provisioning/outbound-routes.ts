@@ -13,7 +13,7 @@
  * Only the dialplans whose uuids the tenant state lists are ever changed or removed: routes the tenant
  * made in FusionPBX stay as they are.
  */
-import { type CanonicalRow, type DesiredRow, type Tx, deleteRows, insertRows, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 import { dialplanKey } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../validate';
@@ -309,9 +309,9 @@ export async function removeOutboundRoutes(tx: Tx, tenant: Tenant, state: Tenant
 /**
  * Brings the managed routes to the plan: unchanged when every managed row and detail already is what
  * the page would write; otherwise the managed set is replaced in this transaction (and the domain's
- * dialplan cache cleared, as the page does at line 843).
+ * dialplan cache cleared, as the page does at line 843). New rows join `inserts`, written by the caller.
  */
-export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: OutboundRoutesInput, state: TenantState, changes: Changes): Promise<void> {
+export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: OutboundRoutesInput, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   const release = releaseOf(tx);
   const specs = input.gateway ? input.routes.flatMap((route) => outboundRouteSpecs(route, input.gateway!, release)) : [];
   const { dialplans, details } = await managedRows(tx, tenant, state.outboundRoutes);
@@ -329,18 +329,15 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
   if (JSON.stringify(current) === JSON.stringify(wanted)) return;
   await removeOutboundRoutes(tx, tenant, state, changes);
   const rows = specs.map((spec) => rowsOf(tenant, spec));
-  if (rows.length > 0) {
-    await insertRows(
-      tx,
-      'v_dialplans',
-      rows.map((row) => row.dialplan),
-    );
-    await insertRows(
-      tx,
-      'v_dialplan_details',
-      rows.flatMap((row) => row.details),
-    );
-  }
+  // Written with the converge's other inserts (one statement): dialplans and their details.
+  inserts.add(
+    'v_dialplans',
+    rows.map((row) => row.dialplan),
+  );
+  inserts.add(
+    'v_dialplan_details',
+    rows.flatMap((row) => row.details),
+  );
   state.outboundRoutes = rows.map((row) => row.dialplan.dialplan_uuid as string);
   changes.wrote(true);
   changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(tenant.domainName), 'dialplan_context') });
