@@ -40,7 +40,12 @@ export function trunkCidrProblems(value: unknown, field = 'plan.trunkCidrs'): Tr
   if (entries.length > MAX_TRUNK_CIDRS) return [{ path: field, message: `must hold at most ${MAX_TRUNK_CIDRS} entries` }];
   return entries.flatMap((entry, index) =>
     normaliseTrunkCidr(entry) === null
-      ? [{ path: `${field}[${index}]`, message: `${JSON.stringify(entry)} is not an IPv4/IPv6 address or CIDR (e.g. 203.0.113.10 or 198.51.100.0/24)` }]
+      ? [
+          {
+            path: `${field}[${index}]`,
+            message: `'${typeof entry === 'string' ? entry : JSON.stringify(entry)}' is not an IPv4/IPv6 address or CIDR (e.g. 203.0.113.10 or 198.51.100.0/24)`,
+          },
+        ]
       : [],
   );
 }
