@@ -26,6 +26,7 @@ let provisioner: Provisioner;
 let standin: EslStandin;
 let esl: EslClient;
 let release: '5.1' | '5.3';
+const providers = randomUUID();
 const cache = { method: 'memcache' as const };
 
 function options(extra: Partial<ProvisionerOptions> = {}): ProvisionerOptions {
@@ -39,6 +40,8 @@ beforeAll(async () => {
   esl = new EslClient({ host: standin.host, port: standin.port, password: 'ClueCon', commandTimeoutMs: 2000, reconnectAttempts: 2, reconnectInitialDelayMs: 20 });
   const { rows } = await fx.pool.query("select 1 from information_schema.tables where table_schema = current_schema() and table_name = 'v_xml_cdr_json'");
   release = rows.length > 0 ? '5.3' : '5.1';
+  // app/access_controls/app_defaults.php creates `providers` (default deny) on install, before any tenant.
+  await fx.pool.query("insert into v_access_controls (access_control_uuid, access_control_name, access_control_default) values ($1, 'providers', 'deny')", [providers]);
 });
 afterAll(async () => {
   await esl?.close();
@@ -306,13 +309,9 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
 });
 
 describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
-  let providers: string;
   let operatorNode: string;
   beforeAll(async () => {
-    // app/access_controls/app_defaults.php creates `providers` (default deny) on install.
-    providers = randomUUID();
     operatorNode = randomUUID();
-    await fx.pool.query("insert into v_access_controls (access_control_uuid, access_control_name, access_control_default) values ($1, 'providers', 'deny')", [providers]);
     await fx.pool.query(
       "insert into v_access_control_nodes (access_control_node_uuid, access_control_uuid, node_type, node_cidr, node_description) values ($1, $2, 'allow', '192.0.2.1/32', 'carrier')",
       [operatorNode, providers],

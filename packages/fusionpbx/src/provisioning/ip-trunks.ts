@@ -15,7 +15,11 @@ import type { Tenant, TenantState } from './tenant-state';
 
 export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
-/** access_control_edit.php line 63-68: `providers` and `domains` are always `deny` by default. */
+/**
+ * The configured list (the oldest of that name; no insert_date means made before the GUI, by the
+ * installer), or a new one as access_control_edit.php adds a list
+ * (lines 63-68: `providers` and `domains` are always `deny` by default; the page's default is `deny` too).
+ */
 async function ensureList(tx: Tx, name: string, inserts: InsertBatch): Promise<string> {
   const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [
     name,

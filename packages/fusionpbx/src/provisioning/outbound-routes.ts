@@ -221,15 +221,14 @@ export interface OutboundRoutesInput {
 const UUID_PLACEHOLDER = '{dialplan_uuid}';
 
 /** What a managed route looks like, uuids left out: equal fingerprints mean nothing to write. */
+function renderDetails(spec: DialplanSpec): RenderDetail[] {
+  return spec.details.map((detail) => ({ tag: detail.tag, type: detail.type, data: detail.data, inline: detail.inline ?? null, enabled: detail.enabled }));
+}
+
 function specFingerprint(domainName: string, spec: DialplanSpec): string {
-  const details = spec.details.map((detail, index) => [detail.tag, detail.type, detail.data, detail.inline ?? null, '0', String((index + 1) * 10), String(detail.enabled)]);
   // database::save() trims what it stores, the XML's last line break included.
-  const xml = renderDialplanXml(
-    spec.name,
-    spec.continue,
-    UUID_PLACEHOLDER,
-    details.map(([tag, type, data, inline, , , on]) => ({ tag: tag!, type: type!, data: data!, inline, enabled: on === 'true' })),
-  ).trim();
+  const xml = renderDialplanXml(spec.name, spec.continue, UUID_PLACEHOLDER, renderDetails(spec)).trim();
+  const details = spec.details.map((detail, index) => [detail.tag, detail.type, detail.data, detail.inline ?? null, '0', String((index + 1) * 10), String(detail.enabled)]);
   return JSON.stringify([OUTBOUND_ROUTE_APP_UUID, domainName, spec.name, String(spec.order), spec.continue, String(spec.enabled), spec.description, xml, details]);
 }
 
@@ -266,7 +265,6 @@ async function managedRows(tx: Tx, tenant: Tenant, uuids: string[]): Promise<{ d
 
 function rowsOf(tenant: Tenant, spec: DialplanSpec): { dialplan: DesiredRow; details: DesiredRow[] } {
   const dialplanUuid = newUuid();
-  const render = spec.details.map((detail) => ({ tag: detail.tag, type: detail.type, data: detail.data, inline: detail.inline ?? null, enabled: detail.enabled }));
   return {
     dialplan: {
       domain_uuid: tenant.domainUuid,
@@ -278,7 +276,7 @@ function rowsOf(tenant: Tenant, spec: DialplanSpec): { dialplan: DesiredRow; det
       dialplan_context: tenant.domainName,
       dialplan_enabled: spec.enabled,
       dialplan_description: spec.description,
-      dialplan_xml: renderDialplanXml(spec.name, spec.continue, dialplanUuid, render),
+      dialplan_xml: renderDialplanXml(spec.name, spec.continue, dialplanUuid, renderDetails(spec)),
     },
     details: spec.details.map((detail, index) => ({
       dialplan_detail_uuid: newUuid(),
@@ -295,11 +293,11 @@ function rowsOf(tenant: Tenant, spec: DialplanSpec): { dialplan: DesiredRow; det
   };
 }
 
-/** Deletes the managed dialplans (details first) and forgets them. Returns true when it deleted any. */
+/** Deletes the managed dialplans (details first) and forgets them. */
 export async function removeOutboundRoutes(tx: Tx, tenant: Tenant, state: TenantState, changes: Changes): Promise<void> {
   const uuids = state.outboundRoutes;
   if (uuids.length === 0) return;
-  await deleteRows(tx, 'v_dialplan_details', 'dialplan_uuid = any($1::uuid[])', [uuids]);
+  await deleteRows(tx, 'v_dialplan_details', 'domain_uuid = $1 and dialplan_uuid = any($2::uuid[])', [tenant.domainUuid, uuids]);
   const deleted = await deleteRows(tx, 'v_dialplans', 'domain_uuid = $1 and dialplan_uuid = any($2::uuid[])', [tenant.domainUuid, uuids]);
   state.outboundRoutes = [];
   changes.wrote(deleted > 0);
