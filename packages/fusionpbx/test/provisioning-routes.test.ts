@@ -322,7 +322,7 @@ describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_
   test('create adds one allow node per CIDR, named after the domain, as access_control_edit.php saves it; reloadacl reaches FreeSWITCH', async () => {
     const result = await provisioner.create(routeEvent(8201, { trunkCidrs: '203.0.113.10 | 198.51.100.0/24, 2001:db8::/48' }));
     const written = await nodes(result.domainName);
-    expect(written.map((row) => row.node_cidr)).toEqual(['198.51.100.0/24', '2001:db8::/48', '203.0.113.10/32']); // bare IPv4 gets /32 (5.3.0 line 166)
+    expect(written.map((row) => row.node_cidr)).toEqual(['198.51.100.0/24', '2001:db8::/48', '203.0.113.10/32']); // bare IPv4 gets /32 (access_control_edit.php 5.3.0 line 170)
     for (const row of written) {
       expect(row).toMatchObject({ access_control_uuid: providers, node_type: 'allow', node_description: result.domainName });
       expect(row.access_control_node_uuid).toMatch(/^[0-9a-f-]{36}$/);

@@ -1,10 +1,10 @@
 /**
  * IP-authenticated customer trunks: the plan's `trunkCidrs` as nodes of one FusionPBX access control
  * list (default `providers`, the list the 5.1.0 and 5.3.0 sip profiles apply with apply-inbound-acl),
- * written the way app/access_controls/access_control_edit.php saves a node (5.3.0 lines 155-198):
+ * written the way app/access_controls/access_control_edit.php saves a node (5.3.0 lines 155-235):
  * node_type `allow`, node_cidr with `/32` added to a bare IPv4 address, and the tenant's domain name
  * as node_description. Afterwards the page deletes the `configuration:acl.conf` cache and sends
- * `reloadacl` (lines 235-239); the bridge queues the same two FreeSWITCH steps.
+ * `reloadacl` (lines 240-243); the bridge queues the same two FreeSWITCH steps.
  * Only nodes whose uuids the tenant state lists are changed or removed; the operator's own stay.
  */
 import { type CanonicalRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
