@@ -139,6 +139,27 @@ describe('POST /webhooks/whmcs — bad input', () => {
     expect(await inboxCount()).toBe(before);
   });
 
+  it.each([[['203.0.113.10', '203.0.113.300']], ['198.51.100.0/24 | 198.51.100.0/33'], [['2001:db8::/129']], [{ cidr: '203.0.113.10' }]])(
+    'refuses a bad trunk CIDR (%j) with 400 naming plan.trunkCidrs and the entry, and stores nothing',
+    async (trunkCidrs) => {
+      const before = await inboxCount();
+      const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ plan: { maxExtensions: 3, firstExtension: 100, trunkCidrs } })));
+      expect(reply.status).toBe(400);
+      const details = (reply.body.error as { details: { path: string; message: string }[] }).details;
+      expect(details.map((d) => d.path)).toEqual(['plan.trunkCidrs']);
+      // The message names the entry: 'plan.trunkCidrs[1]' '203.0.113.300' is not …
+      expect(details[0]!.message).toMatch(/^'plan\.trunkCidrs(\[[01]\])?' /);
+      expect(await inboxCount()).toBe(before);
+    },
+  );
+
+  it('accepts trunk CIDRs as a list or as one "a | b" string', async () => {
+    for (const trunkCidrs of [['203.0.113.10', '2001:db8::/48'], '198.51.100.0/24 | 203.0.113.11']) {
+      const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ plan: { maxExtensions: 3, firstExtension: 100, trunkCidrs } })));
+      expect(reply.status).toBe(202);
+    }
+  });
+
   it('refuses a service password on a suspend', async () => {
     const reply = await postWebhook(t.url, JSON.stringify(buildEvent({ action: 'suspend' })));
     expect(reply.status).toBe(400);

@@ -22,6 +22,12 @@ const BAD_FILES: [string, unknown, RegExp][] = [
     { gatewayTemplates: { trunk: { proxy: 'sip.example.net', register: true, password: 'x' } } },
     /gatewayTemplates\.trunk\.username \(line \d+\): is required when register is true/,
   ],
+  [
+    'an outbound route pattern that would break the dialplan XML',
+    { routeTemplates: { uk: [{ pattern: '^(0\\d{10})$' }, { pattern: '^(00\\d+)$" x="' }] } },
+    /routeTemplates\.uk\[1\]\.pattern \(line \d+\): must not contain/,
+  ],
+  ['an access control list name with a space', { trunkAccessControl: 'my providers' }, /trunkAccessControl \(line \d+\): /],
 ];
 
 describe.each(['api', 'worker'] as const)('%s start-up', (name) => {

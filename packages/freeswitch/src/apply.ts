@@ -36,6 +36,9 @@ function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: strin
       return { command: `sofia profile ${step.profile} startgw ${step.gatewayUuid}`, tolerated: GATEWAY_ALREADY_RUNNING };
     case 'flush_registration':
       return { command: `sofia profile ${step.profile} flush_inbound_reg ${step.user} reboot`, tolerated: null };
+    case 'reload_acl':
+      // FreeSWITCH answers "+OK acl reloaded" or "-ERR Acl reload failed".
+      return { command: 'reloadacl', tolerated: null };
   }
 }
 

@@ -16,7 +16,9 @@ export type FreeswitchStep =
   /** `sofia profile <profile> startgw <uuid>`: (re)loads one gateway from sofia.conf. */
   | { kind: 'gateway_start'; profile: string; gatewayUuid: string }
   /** `sofia profile <profile> flush_inbound_reg <ext@domain> reboot`: drops a registration now. */
-  | { kind: 'flush_registration'; profile: string; user: string };
+  | { kind: 'flush_registration'; profile: string; user: string }
+  /** `reloadacl`: FreeSWITCH re-reads acl.conf (FusionPBX's Access Controls) after `configuration:acl.conf` is deleted. */
+  | { kind: 'reload_acl' };
 
 /** Throws FreeswitchValidationError when a step carries something that could break out of its command. */
 export function validateStep(step: FreeswitchStep): FreeswitchStep {
@@ -25,6 +27,7 @@ export function validateStep(step: FreeswitchStep): FreeswitchStep {
       validateCacheKey(step.key, 'step.key');
       return step;
     case 'sofia_conf_cache_delete':
+    case 'reload_acl':
       return step;
     case 'sofia_rescan':
       validateProfile(step.profile, 'step.profile');
@@ -54,6 +57,8 @@ export function uniqueSteps(steps: FreeswitchStep[]): FreeswitchStep[] {
 
 export const directoryKey = (extension: string, domainName: string) => `directory:${extension}@${domainName}`;
 export const dialplanKey = (context: string) => `dialplan:${context}`;
+/** The key acl.conf.lua caches the Access Controls under (access_control_edit.php deletes it before reloadacl). */
+export const ACL_CACHE_KEY = 'configuration:acl.conf';
 
 /**
  * The FreeSWITCH steps still owed for a service, after `later` steps join the `earlier` ones: a

@@ -10,6 +10,7 @@ import {
   type CacheOptions,
   type FreeswitchStep,
   FreeswitchValidationError,
+  EslCommandError,
 } from '@ictvoip/freeswitch';
 
 // The dry-run's command list must be exactly what a real apply sends, for every cache method.
@@ -23,6 +24,9 @@ const STEPS: FreeswitchStep[] = [
   { kind: 'sofia_rescan', profile: 'external' },
   { kind: 'flush_registration', profile: 'internal', user: '100@t1.pbx.test' },
   { kind: 'sofia_conf_cache_delete' },
+  // Access Controls changed (IP trunks): the acl.conf cache key, then reloadacl.
+  { kind: 'cache_delete', key: 'configuration:acl.conf' },
+  { kind: 'reload_acl' },
 ];
 
 let standin: EslStandin;
@@ -59,4 +63,14 @@ test.each<[string, CacheOptions]>([
 
 test('a step that could break out of its command is refused as by a real apply', () => {
   expect(() => describeFreeswitchSide([{ kind: 'sofia_rescan', profile: 'external rescan' }], { cache: { method: 'memcache' } })).toThrow(FreeswitchValidationError);
+});
+
+test('reload_acl sends reloadacl; FreeSWITCH refusing it fails the apply', async () => {
+  standin.clearRecorded();
+  const { actions } = await applyFreeswitchSide(esl, [{ kind: 'reload_acl' }], { cache: { method: 'memcache' } });
+  expect(actions).toEqual(['reloadacl']);
+  expect(standin.apiCommands).toEqual(['reloadacl']);
+  standin.fail('reloadacl', 'Acl reload failed');
+  await expect(applyFreeswitchSide(esl, [{ kind: 'reload_acl' }], { cache: { method: 'memcache' } })).rejects.toBeInstanceOf(EslCommandError);
+  standin.failures.length = 0;
 });

@@ -165,6 +165,23 @@ const MAX_PARAMS = 30_000;
  * explicit NULL where a single insert would have left the column to its default.
  */
 export async function insertRows(tx: Tx, table: string, rows: readonly DesiredRow[]): Promise<void> {
+  const audit = tx.catalog.hasColumn(table, 'insert_date');
+  for (const [signature, group] of groupedRows(tx, table, rows)) {
+    const perRow = group[0].length;
+    const chunkSize = Math.max(1, Math.floor((MAX_PARAMS - 1) / Math.max(perRow, 1)));
+    for (let start = 0; start < group.length; start += chunkSize) {
+      const chunk = group.slice(start, start + chunkSize);
+      const params: unknown[] = [];
+      if (audit) params.push(tx.actorUserUuid);
+      const sql = insertSql(table, signature, chunk, params, audit ? 1 : null);
+      await tx.client.query(sql, params);
+      recordInserts(tx, table, chunk);
+    }
+  }
+}
+
+/** Rows as known (column, value) entries, grouped by their column list. */
+function groupedRows(tx: Tx, table: string, rows: readonly DesiredRow[]): Map<string, [string, string | null][][]> {
   const groups = new Map<string, [string, string | null][][]>();
   for (const row of rows) {
     const entries = knownColumns(tx, ident(table), row);
@@ -173,29 +190,81 @@ export async function insertRows(tx: Tx, table: string, rows: readonly DesiredRo
     group.push(entries);
     groups.set(signature, group);
   }
-  const audit = tx.catalog.hasColumn(table, 'insert_date');
-  for (const [signature, group] of groups) {
-    const perRow = group[0].length;
-    const chunkSize = Math.max(1, Math.floor((MAX_PARAMS - 1) / Math.max(perRow, 1)));
-    for (let start = 0; start < group.length; start += chunkSize) {
-      const chunk = group.slice(start, start + chunkSize);
-      const params: unknown[] = [];
-      if (audit) params.push(tx.actorUserUuid);
-      const tuples = chunk.map((entries) => {
-        const placeholders = entries.map(([, value]) => {
-          params.push(value);
-          return `$${params.length}`;
-        });
-        if (audit) placeholders.push('now()', '$1');
-        return `(${placeholders.join(', ')})`;
-      });
-      const columns = audit ? `${signature}, insert_date, insert_user` : signature;
-      await tx.client.query(`insert into ${table} (${columns}) values ${tuples.join(', ')}`, params);
-      for (const entries of chunk) {
-        const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
-        recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
-      }
+  return groups;
+}
+
+/** One multi-row INSERT; values are appended to `params`; `actorParam` is the insert_user placeholder (null: no audit columns). */
+function insertSql(table: string, signature: string, rows: [string, string | null][][], params: unknown[], actorParam: number | null): string {
+  const tuples = rows.map((entries) => {
+    const placeholders = entries.map(([, value]) => {
+      params.push(value);
+      return `$${params.length}`;
+    });
+    if (actorParam !== null) placeholders.push('now()', `$${actorParam}`);
+    return `(${placeholders.join(', ')})`;
+  });
+  const columns = actorParam !== null ? `${signature}, insert_date, insert_user` : signature;
+  return `insert into ${table} (${columns}) values ${tuples.join(', ')}`;
+}
+
+function recordInserts(tx: Tx, table: string, rows: [string, string | null][][]): void {
+  for (const entries of rows) {
+    const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
+    recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
+  }
+}
+
+export interface TableRows {
+  table: string;
+  rows: readonly DesiredRow[];
+}
+
+/**
+ * The rows of several tables in one statement (each INSERT but the last in a WITH clause), the same
+ * rows insertRows writes table by table; falls back to insertRows when they need too many parameters.
+ * For tables without references between them (FusionPBX declares none).
+ */
+export async function insertRowsTogether(tx: Tx, parts: readonly TableRows[]): Promise<void> {
+  const params: unknown[] = [];
+  let actorParam: number | null = null;
+  const statements: string[] = [];
+  const recorded: [string, [string, string | null][][]][] = [];
+  for (const { table, rows } of parts) {
+    const audit = tx.catalog.hasColumn(table, 'insert_date');
+    if (audit && actorParam === null) {
+      params.push(tx.actorUserUuid);
+      actorParam = params.length;
     }
+    for (const [signature, group] of groupedRows(tx, table, rows)) {
+      statements.push(insertSql(table, signature, group, params, audit ? actorParam : null));
+      recorded.push([table, group]);
+    }
+  }
+  if (params.length > MAX_PARAMS) {
+    for (const { table, rows } of parts) await insertRows(tx, table, rows);
+    return;
+  }
+  const last = statements.pop();
+  if (last === undefined) return;
+  const sql = statements.length > 0 ? `with ${statements.map((statement, index) => `w${index} as (${statement})`).join(', ')} ${last}` : last;
+  await tx.client.query(sql, params);
+  for (const [table, group] of recorded) recordInserts(tx, table, group);
+}
+
+/** Inserts collected during a converge and written at its end in one statement. */
+export class InsertBatch {
+  private readonly parts: { table: string; rows: DesiredRow[] }[] = [];
+
+  add(table: string, rows: readonly DesiredRow[]): void {
+    if (rows.length === 0) return;
+    const part = this.parts.find((candidate) => candidate.table === table);
+    if (part) part.rows.push(...rows);
+    else this.parts.push({ table, rows: [...rows] });
+  }
+
+  async flush(tx: Tx): Promise<void> {
+    const parts = this.parts.splice(0);
+    if (parts.length > 0) await insertRowsTogether(tx, parts);
   }
 }
 

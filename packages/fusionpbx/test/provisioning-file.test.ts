@@ -24,6 +24,16 @@ const GOOD: ProvisioningFile = {
     'carrier-a': { proxy: 'sip.carrier-a.example', register: true, username: 'acme', password: 'secret', profile: 'external', expireSeconds: 800 },
     'carrier-b': { proxy: 'sip.carrier-b.example', register: false },
   },
+  // Issue #15: outbound routes as dialplan_outbound_add.php's fields.
+  routeTemplates: {
+    nanp: [
+      { pattern: '^(?:\\+1|1)?([2-9]\\d{2}[2-9]\\d{2}\\d{4})$' },
+      { pattern: '^(011\\d{9,17})$', tollAllow: 'international', order: 110 },
+      { pattern: '(^911$|^933$)', description: 'Emergency' },
+    ],
+    office: [{ pattern: '^9(\\d{10})$', prefix: '1010', limit: 5, accountcode: 'acct-77', pinNumbers: true }],
+  },
+  trunkAccessControl: 'providers',
 };
 
 /** Writes the file pretty-printed (one value a line), so lines can be checked. */
@@ -61,7 +71,13 @@ function eventProblem(content: ProvisioningFile, plan: Record<string, unknown>):
   try {
     parseTenantInput(
       createEvent(plan),
-      { baseDomain: 'pbx.example.net', templateDomain: 'template.invalid', brand: content.brand ?? DEFAULT_BRAND, gatewayTemplates: content.gatewayTemplates ?? {} },
+      {
+        baseDomain: 'pbx.example.net',
+        templateDomain: 'template.invalid',
+        brand: content.brand ?? DEFAULT_BRAND,
+        gatewayTemplates: content.gatewayTemplates ?? {},
+        routeTemplates: content.routeTemplates ?? {},
+      },
       true,
     );
     return null;
@@ -74,7 +90,30 @@ describe('PROVISIONING_FILE at start-up and per event', () => {
   it('a good file starts, and events using every template and brand succeed', () => {
     const file = fileWith(GOOD);
     expect(loadProvisioningFile(file)).toEqual(GOOD);
-    for (const plan of [{}, { brand: 'gold' }, { gatewayTemplate: 'carrier-a' }, { gatewayTemplate: 'carrier-b', brand: 'gold' }]) expect(eventProblem(GOOD, plan)).toBeNull();
+    for (const plan of [
+      {},
+      { brand: 'gold' },
+      { gatewayTemplate: 'carrier-a' },
+      { gatewayTemplate: 'carrier-b', brand: 'gold' },
+      { gatewayTemplate: 'carrier-a', routeTemplate: 'office' },
+    ])
+      expect(eventProblem(GOOD, plan)).toBeNull();
+  });
+
+  it('refuses a route pattern that would break the dialplan XML at start-up, naming field and line (an event fails on it)', () => {
+    const content = structuredClone(GOOD);
+    content.routeTemplates!.nanp![1]!.pattern = '^(011\\d{9,17})$" onload="';
+    expect(eventProblem(content, { gatewayTemplate: 'carrier-a', routeTemplate: 'nanp' })).toMatch(/routeTemplates\.nanp\[1\]\.pattern/);
+    const file = fileWith(content);
+    const error = startupError(file);
+    expect(error.code).toBe('PROVISIONING_FILE_INVALID');
+    expect(error.message).toMatch(/routeTemplates\.nanp\[1\]\.pattern \(line 42\): must not contain " < > &/);
+  });
+
+  it('refuses a route template entry without a pattern at start-up, naming the field', () => {
+    const content = structuredClone(GOOD) as unknown as { routeTemplates: Record<string, Record<string, unknown>[]> };
+    delete content.routeTemplates.office![0]!.pattern;
+    expect(startupError(fileWith(content)).message).toMatch(/routeTemplates\.office\[0\]\.pattern \(line \d+\): is required/);
   });
 
   it("refuses a theme value of '' at start-up, naming the file, field and line (an event fails on it)", () => {
@@ -192,6 +231,20 @@ describe('PROVISIONING_FILE at start-up and per event', () => {
       },
       { gatewayTemplate: 'carrier-b' },
     ],
+    ...(
+      [
+        ['route pattern with a quote', (c) => (c.routeTemplates!.nanp![0]!.pattern = '^(\\d{10})$"')],
+        ['route pattern that is no regular expression', (c) => (c.routeTemplates!.nanp![0]!.pattern = '^(\\d{10}$')],
+        ['route pattern used twice', (c) => (c.routeTemplates!.nanp![1]!.pattern = c.routeTemplates!.nanp![0]!.pattern)],
+        ['route prefix with a space', (c) => (c.routeTemplates!.nanp![0]!.prefix = '10 10')],
+        ['route limit 0', (c) => (c.routeTemplates!.nanp![0]!.limit = 0)],
+        ['route order 1000', (c) => (c.routeTemplates!.nanp![0]!.order = 1000)],
+        ['route order 990', (c) => (c.routeTemplates!.nanp![0]!.order = 990)],
+        ['toll allow with <', (c) => (c.routeTemplates!.nanp![0]!.tollAllow = '<international>')],
+        ['account code with a space', (c) => (c.routeTemplates!.nanp![0]!.accountcode = 'acct 1')],
+        ['gateway name with a quote', (c) => (c.gatewayTemplates!['carrier-a']!.name = 'carrier "a"')],
+      ] as [string, (c: ProvisioningFile) => void][]
+    ).map(([name, breakIt]): [string, (c: ProvisioningFile) => void, Record<string, unknown>] => [name, breakIt, { gatewayTemplate: 'carrier-a', routeTemplate: 'nanp' }]),
   ];
   it.each(variants)('%s: start-up and event agree', (_name, breakIt, plan) => {
     const content = structuredClone(GOOD);

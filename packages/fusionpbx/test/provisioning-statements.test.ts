@@ -32,10 +32,14 @@ function wrap(client: PoolClient): PoolClient {
   return client;
 }
 
-async function countCreate(serviceId: number, extensions: number): Promise<number> {
-  const provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
+async function countCreate(serviceId: number, extensions: number, routesAndTrunk = false): Promise<number> {
+  const options = routesAndTrunk
+    ? { ...testOptions(fx.basics), routeTemplates: { default: [{ pattern: '^(\\d{10})$' }, { pattern: '^(011\\d{9,17})$', tollAllow: 'international' }] } }
+    : testOptions(fx.basics);
+  const provisioner = createProvisioner({ pool: fx.pool, options });
   statements.length = 0;
-  const result = await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions }));
+  const plan = routesAndTrunk ? { maxExtensions: extensions, trunkCidrs: ['203.0.113.9', '198.51.100.0/24'] } : { maxExtensions: extensions };
+  const result = await provisioner.create(tenantEvent(serviceId, {}, plan));
   expect(result.report.createdExtensions).toHaveLength(extensions);
   return statements.length;
 }
@@ -61,6 +65,17 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     // Before #20: 457 for 100 extensions, 97 for 10 (4 statements per extension + 57).
     expect(hundred).toBe(ten);
     expect(hundred).toBeLessThanOrEqual(38); // issue #20 target: at most 40
+  });
+
+  test('with two outbound routes and an IP trunk (issue #15): still at most 40', async () => {
+    // The first create on the server also creates the `providers` access control list.
+    const first = await countCreate(5003, 100, true);
+    const hundred = await countCreate(5004, 100, true);
+    const ten = await countCreate(5005, 10, true);
+    console.log(`statements per create with routes and a trunk: ${first} (list created), 100 extensions ${hundred}, 10 extensions ${ten}\n${summary()}`);
+    expect(hundred).toBe(ten);
+    expect(first).toBe(hundred);
+    expect(hundred).toBeLessThanOrEqual(40);
   });
 });
 

@@ -7,7 +7,7 @@ import { assertValidJobId } from './job-ids';
  * validates each again before any reaches the event socket. Steps never carry a secret.
  */
 export interface FreeswitchStepData {
-  kind: 'cache_delete' | 'sofia_conf_cache_delete' | 'sofia_rescan' | 'gateway_kill' | 'gateway_start' | 'flush_registration';
+  kind: 'cache_delete' | 'sofia_conf_cache_delete' | 'sofia_rescan' | 'gateway_kill' | 'gateway_start' | 'flush_registration' | 'reload_acl';
   key?: string;
   profile?: string;
   gatewayUuid?: string;
@@ -22,7 +22,7 @@ export interface FreeswitchApplyJobData {
 }
 
 const step = Joi.object<FreeswitchStepData>({
-  kind: Joi.string().valid('cache_delete', 'sofia_conf_cache_delete', 'sofia_rescan', 'gateway_kill', 'gateway_start', 'flush_registration').required(),
+  kind: Joi.string().valid('cache_delete', 'sofia_conf_cache_delete', 'sofia_rescan', 'gateway_kill', 'gateway_start', 'flush_registration', 'reload_acl').required(),
   key: Joi.string().max(512),
   profile: Joi.string().max(128),
   gatewayUuid: Joi.string().max(64),

@@ -220,7 +220,9 @@ export class EslStandin {
     if (/^sofia profile \S+ startgw \S+$/.test(command)) return '+OK\n';
     if (/^sofia profile \S+ flush_inbound_reg \S+( reboot)?$/.test(command)) return '+OK\n';
     if (/^sofia xmlstatus gateway \S+$/.test(command)) return 'Invalid Gateway!';
-    if (command === 'reloadacl' || command === 'reloadxml') return '+OK [Success]\n';
+    if (command === 'reloadxml') return '+OK [Success]\n';
+    // mod_commands reload_acl_function: "+OK acl reloaded" (or "-ERR Acl reload failed").
+    if (command === 'reloadacl') return '+OK acl reloaded\n';
     return `-ERR ${command} Command not found!\n`;
   }
 }

@@ -9,6 +9,7 @@ import {
   type WebhookEvent,
   type WebhookPlan,
 } from './event';
+import { trunkCidrProblems } from './trunk-cidrs';
 
 /**
  * The one shape a WHMCS module event has inside the bridge, from the webhook route to the
@@ -33,6 +34,29 @@ export interface TenantCommand {
   secrets?: { servicePassword?: string };
 }
 
+/**
+ * The service's own trunk addresses may come from a WHMCS custom field named `trunkCidrs` (or
+ * `Trunk CIDRs`, `trunk_cidrs|…`): they belong to one customer, not to the product. The plan's own
+ * `trunkCidrs` wins when both are set.
+ */
+function trunkCidrsField(customFields: Record<string, unknown> | undefined): [name: string, value: unknown] | null {
+  for (const [name, value] of Object.entries(customFields ?? {})) {
+    const key = name
+      .split('|')[0]!
+      .trim()
+      .toLowerCase()
+      .replace(/[\s_-]/g, '');
+    if (key === 'trunkcidrs' && value !== '' && value !== null && value !== undefined) return [name, value];
+  }
+  return null;
+}
+
+function planWithTrunk(event: WebhookEvent): WebhookPlan {
+  const plan = effectivePlan(event);
+  const field = trunkCidrsField(event.customFields);
+  return field && plan.trunkCidrs === undefined ? { ...plan, trunkCidrs: field[1] as string } : plan;
+}
+
 /** Builds the command from a validated event: the plan with its configurable options applied; unknown top-level keys are not carried. */
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
   const { schemaVersion, eventId, action, occurredAt, service, client, server, customFields, secrets } = event;
@@ -44,7 +68,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     service,
     client,
     ...(server ? { server } : {}),
-    plan: effectivePlan(event),
+    plan: planWithTrunk(event),
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
@@ -58,10 +82,19 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
  * field: the worker never sees a plan it would have to refuse.
  */
 export function parseTenantCommand(body: unknown): TenantCommand {
-  const command = toTenantCommand(parseWebhookEvent(body));
-  const problems = planLimitProblems(command.plan);
+  const event = parseWebhookEvent(body);
+  const command = toTenantCommand(event);
+  const problems = [...planLimitProblems(command.plan), ...customTrunkProblems(event)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
+}
+
+/** A trunk custom field is checked like plan.trunkCidrs, naming the custom field. */
+function customTrunkProblems(event: WebhookEvent): ValidationDetail[] {
+  const field = trunkCidrsField(event.customFields);
+  if (!field || event.plan.trunkCidrs !== undefined) return [];
+  const [problem] = trunkCidrProblems(field[1], `customFields.${field[0]}`);
+  return problem ? [{ path: `customFields.${field[0]}`, message: `'${problem.path}' ${problem.message}` }] : [];
 }
 
 function planLimitProblems(plan: WebhookPlan): ValidationDetail[] {

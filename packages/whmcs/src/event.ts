@@ -1,4 +1,5 @@
 import Joi from 'joi';
+import { trunkCidrProblems } from './trunk-cidrs';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
 
@@ -16,6 +17,16 @@ export interface WebhookPlan {
   maxGateways?: number;
   /** Destinations the tenant may add in FusionPBX (`limit/destinations/numeric`). */
   maxDestinations?: number;
+  /** FusionPBX-only limits (`limit/<key>/numeric`): devices, ring groups, IVR menus, call-center queues, users. */
+  maxDevices?: number;
+  maxRingGroups?: number;
+  maxIvrMenus?: number;
+  maxCallCenterQueues?: number;
+  maxUsers?: number;
+  /** Outbound route template (PROVISIONING_FILE routeTemplates) written through the plan's gateway. */
+  routeTemplate?: string;
+  /** IP-authenticated trunk: the tenant PBX's addresses, added to FusionPBX's access control list. */
+  trunkCidrs?: string[] | string;
   firstExtension: number;
   gatewayTemplate?: string;
   rateDeck?: string;
@@ -48,10 +59,24 @@ export const PLAN_LIMITS = {
   initialExtensions: { min: 0, max: 10_000 },
   maxGateways: { min: 0, max: 1_000 },
   maxDestinations: { min: 0, max: 10_000 },
+  maxDevices: { min: 0, max: 10_000 },
+  maxRingGroups: { min: 0, max: 10_000 },
+  maxIvrMenus: { min: 0, max: 10_000 },
+  maxCallCenterQueues: { min: 0, max: 10_000 },
+  maxUsers: { min: 0, max: 10_000 },
 } as const;
 
 const optionalText = Joi.string().allow('').max(255);
 const positiveInt = Joi.number().integer().min(0);
+
+const limit = (key: keyof typeof PLAN_LIMITS) => Joi.number().integer().min(PLAN_LIMITS[key].min).max(PLAN_LIMITS[key].max);
+const FUSIONPBX_ONLY_LIMITS = {
+  maxDevices: limit('maxDevices'),
+  maxRingGroups: limit('maxRingGroups'),
+  maxIvrMenus: limit('maxIvrMenus'),
+  maxCallCenterQueues: limit('maxCallCenterQueues'),
+  maxUsers: limit('maxUsers'),
+};
 
 const planSchema = Joi.object({
   maxExtensions: Joi.number().integer().min(0).max(10000),
@@ -60,6 +85,12 @@ const planSchema = Joi.object({
   firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
   maxGateways: Joi.number().integer().min(PLAN_LIMITS.maxGateways.min).max(PLAN_LIMITS.maxGateways.max),
   maxDestinations: Joi.number().integer().min(PLAN_LIMITS.maxDestinations.min).max(PLAN_LIMITS.maxDestinations.max),
+  ...FUSIONPBX_ONLY_LIMITS,
+  routeTemplate: optionalText,
+  trunkCidrs: Joi.any().custom((value: unknown, helpers) => {
+    const [problem] = trunkCidrProblems(value, 'plan.trunkCidrs');
+    return problem ? helpers.message({ custom: `'${problem.path}' ${problem.message}` }) : value;
+  }),
   gatewayTemplate: optionalText,
   rateDeck: optionalText,
   billingMode: optionalText,
@@ -173,13 +204,31 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   firstextension: 'firstExtension',
   maxgateways: 'maxGateways',
   maxdestinations: 'maxDestinations',
+  maxdevices: 'maxDevices',
+  maxringgroups: 'maxRingGroups',
+  maxivrmenus: 'maxIvrMenus',
+  maxcallcenterqueues: 'maxCallCenterQueues',
+  maxusers: 'maxUsers',
+  routetemplate: 'routeTemplate',
   includedminutes: 'includedMinutes',
   ratedeck: 'rateDeck',
   gatewaytemplate: 'gatewayTemplate',
   brand: 'brand',
 };
 
-const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set(['maxExtensions', 'initialExtensions', 'firstExtension', 'includedMinutes', 'maxGateways', 'maxDestinations']);
+const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set([
+  'maxExtensions',
+  'initialExtensions',
+  'firstExtension',
+  'includedMinutes',
+  'maxGateways',
+  'maxDestinations',
+  'maxDevices',
+  'maxRingGroups',
+  'maxIvrMenus',
+  'maxCallCenterQueues',
+  'maxUsers',
+]);
 
 /**
  * The plan limits configurable options set (`key|Label` names, numeric strings; empty or

@@ -1,4 +1,4 @@
-import { commandFromStored, EventValidationError, parseTenantCommand, PLAN_LIMITS, redactCommand, storedPlan } from '../src';
+import { commandFromStored, EventValidationError, normaliseTrunkCidrs, parseTenantCommand, PLAN_LIMITS, redactCommand, storedPlan } from '../src';
 
 const body = (overrides: Record<string, unknown> = {}) => ({
   schemaVersion: 1,
@@ -25,6 +25,24 @@ function refusal(run: () => unknown): EventValidationError {
 }
 
 describe('the tenant command', () => {
+  it('takes the trunk CIDRs from the plan, or from a "Trunk CIDRs" custom field (the plan wins), normalised as FusionPBX stores them', () => {
+    const fromPlan = parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, trunkCidrs: ['203.0.113.10'] }, customFields: { 'Trunk CIDRs': '198.51.100.7' } }));
+    expect(fromPlan.plan.trunkCidrs).toEqual(['203.0.113.10']);
+    const fromField = parseTenantCommand(body({ customFields: { 'Trunk CIDRs|Your PBX addresses': '198.51.100.7 | 2001:db8::/48' } }));
+    expect(fromField.plan.trunkCidrs).toBe('198.51.100.7 | 2001:db8::/48');
+    expect(normaliseTrunkCidrs(fromField.plan.trunkCidrs)).toEqual(['198.51.100.7/32', '2001:db8::/48']);
+    expect(parseTenantCommand(body({ customFields: { 'Trunk CIDRs': '' } })).plan).not.toHaveProperty('trunkCidrs');
+  });
+
+  it('refuses a bad trunk CIDR in the plan or in the custom field, naming the field and the entry', () => {
+    expect(refusal(() => parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, trunkCidrs: ['10.0.0.0/8', '10.0.0.1/40'] } }))).details).toEqual([
+      { path: 'plan.trunkCidrs', message: expect.stringMatching(/^'plan\.trunkCidrs\[1\]' '10\.0\.0\.1\/40' is not/) },
+    ]);
+    expect(refusal(() => parseTenantCommand(body({ customFields: { trunk_cidrs: 'pbx.example.com' } }))).details).toEqual([
+      { path: 'customFields.trunk_cidrs', message: expect.stringMatching(/^'customFields\.trunk_cidrs\[0\]' 'pbx\.example\.com' is not/) },
+    ]);
+  });
+
   it('folds the configurable options into the plan once and carries only what is read', () => {
     const command = parseTenantCommand(body());
     expect(command.plan).toEqual({ maxExtensions: 5, firstExtension: 100 });

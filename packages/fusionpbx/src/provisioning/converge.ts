@@ -1,4 +1,4 @@
-import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, selectRows } from '../db';
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
@@ -14,6 +14,8 @@ import { newExtensionRow, newVoicemailRow } from './gui-defaults';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
+import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';
+import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 
 /** Collects whether anything was written and which FreeSWITCH steps follow. */
 export class Changes {
@@ -259,7 +261,7 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   }
 }
 
-/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway. */
+/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway, outbound routes, trunk ACL. */
 export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
@@ -270,6 +272,11 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
+  // Routes and trunk nodes are written together, in one statement (issue #20's statement budget).
+  const inserts = new InsertBatch();
+  await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
+  await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
+  await inserts.flush(tx);
 }
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */

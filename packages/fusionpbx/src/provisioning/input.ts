@@ -1,9 +1,9 @@
 import { FusionpbxValidationError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { validateDomainName, validateExtension, validateUsername } from '../validate';
-import { gatewayTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
-import { PLAN_LIMITS, type TenantCommand } from '@ictvoip/whmcs';
-import type { BrandConfig, GatewayTemplate, ProvisionerOptions, ThemeSetting } from './types';
+import { gatewayTemplateProblems, routeTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
+import { PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
+import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
 export interface TenantInput {
@@ -19,22 +19,39 @@ export interface TenantInput {
   gatewayTemplateKey: string | null;
   gatewayTemplate: GatewayTemplate | null;
   theme: Required<ThemeSetting>[];
+  /** The outbound routes written through the plan's gateway (empty without a route template). */
+  routes: RouteTemplate[];
+  /** The tenant PBX's addresses for the access control list, as FusionPBX stores them. */
+  trunkCidrs: string[];
   /** FusionPBX's own GUI limits (`limit/<key>/numeric` domain settings); null = the plan states none. */
   guiLimits: GuiLimits;
 }
 
 /** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
-export const GUI_LIMIT_PLAN_KEYS = { extensions: 'maxExtensions', gateways: 'maxGateways', destinations: 'maxDestinations' } as const;
+export const GUI_LIMIT_PLAN_KEYS = {
+  extensions: 'maxExtensions',
+  gateways: 'maxGateways',
+  destinations: 'maxDestinations',
+  devices: 'maxDevices',
+  ring_groups: 'maxRingGroups',
+  ivr_menus: 'maxIvrMenus',
+  call_center_queues: 'maxCallCenterQueues',
+  users: 'maxUsers',
+} as const;
 
 /** Marks the `limit/*` rows this bridge writes, so only those are removed when a plan drops a limit. */
 export const GUI_LIMIT_DESCRIPTION = 'ictVoIP plan limit';
 
-/** The `limit/*` keys FusionPBX's add pages check, by subcategory (extension_edit, gateway_edit, destination_edit). */
-export interface GuiLimits {
-  extensions: number | null;
-  gateways: number | null;
-  destinations: number | null;
-}
+/**
+ * The `limit/<key>/numeric` settings FusionPBX 5.1.0 and 5.3.0 read (`$_SESSION['limit'][<key>]['numeric']`):
+ * extensions (app/extensions), gateways (app/gateways), destinations (app/destinations), devices
+ * (app/devices), ring_groups (app/ring_groups), ivr_menus (app/ivr_menus), call_center_queues
+ * (app/call_centers) and users (core/users). The add pages refuse only when the value is not empty
+ * (`!empty(...)`), so PHP's "0" means no check there, while the list pages hide their Add button when
+ * the count is not below it: 0 therefore hides the button but does not stop a direct add. A plan that
+ * states no limit writes no row (no limit at all).
+ */
+export type GuiLimits = Record<keyof typeof GUI_LIMIT_PLAN_KEYS, number | null>;
 
 export function serviceIdOf(event: { service: { id: number | string } }): string {
   const id = event?.service?.id;
@@ -64,6 +81,23 @@ function integerField(event: TenantCommand, key: keyof typeof PLAN_LIMITS, fallb
 function optionalInteger(event: TenantCommand, key: keyof typeof PLAN_LIMITS): number | null {
   const raw = planValue(event, key);
   return raw === undefined || raw === null || raw === '' ? null : integerField(event, key, 0);
+}
+
+function routesOf(options: ProvisionerOptions, key: string | null): RouteTemplate[] {
+  const templates = options.routeTemplates ?? {};
+  const name = key ?? (templates.default ? 'default' : null);
+  if (name === null) return [];
+  const routes = templates[name];
+  if (!routes) throw new FusionpbxValidationError('plan.routeTemplate', `unknown route template "${name}"`);
+  throwFirst(routeTemplateProblems(routes, `routeTemplates.${name}`));
+  return routes;
+}
+
+function trunkCidrsOf(event: TenantCommand): string[] {
+  const raw = planValue(event, 'trunkCidrs');
+  const [problem] = trunkCidrProblems(raw);
+  if (problem) throw new FusionpbxValidationError(problem.path, problem.message);
+  return normaliseTrunkCidrs(raw);
 }
 
 function optionalName(event: TenantCommand, key: string): string | null {
@@ -137,11 +171,18 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),
+    routes: routesOf(options, optionalName(event, 'routeTemplate')),
+    trunkCidrs: trunkCidrsOf(event),
     guiLimits: {
       // The extension limit the bridge enforces: the plan's, or the configured default when the plan states none.
       extensions: optionalInteger(event, 'maxExtensions') ?? (options.defaultMaxExtensions !== undefined ? maxExtensions : null),
       gateways: optionalInteger(event, 'maxGateways'),
       destinations: optionalInteger(event, 'maxDestinations'),
+      devices: optionalInteger(event, 'maxDevices'),
+      ring_groups: optionalInteger(event, 'maxRingGroups'),
+      ivr_menus: optionalInteger(event, 'maxIvrMenus'),
+      call_center_queues: optionalInteger(event, 'maxCallCenterQueues'),
+      users: optionalInteger(event, 'maxUsers'),
     },
   };
 }

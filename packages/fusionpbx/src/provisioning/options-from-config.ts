@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import Joi from 'joi';
 import type { BridgeConfig } from '@ictvoip/config';
 import { templateProblems } from './template-rules';
-import type { BrandConfig, GatewayTemplate, ProvisionerOptions } from './types';
+import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate } from './types';
 
 export class ProvisioningFileError extends Error {
   readonly code = 'PROVISIONING_FILE_INVALID';
@@ -16,6 +16,8 @@ export class ProvisioningFileError extends Error {
 export interface ProvisioningFile {
   brand?: BrandConfig;
   gatewayTemplates?: Record<string, GatewayTemplate>;
+  routeTemplates?: Record<string, RouteTemplate[]>;
+  trunkAccessControl?: string;
   defaultMaxExtensions?: number;
   defaultFirstExtension?: number;
   adminGroup?: string;
@@ -48,9 +50,25 @@ const gatewayTemplate = Joi.object({
   description: Joi.string().max(255),
 });
 
+// The fields of FusionPBX's outbound-route page (dialplan_outbound_add.php) an operator fills per route.
+const routeTemplate = Joi.object({
+  pattern: Joi.string().required(),
+  prefix: Joi.string(),
+  limit: Joi.number().integer(),
+  accountcode: Joi.string(),
+  tollAllow: Joi.string(),
+  order: Joi.number().integer(),
+  enabled: Joi.boolean(),
+  description: Joi.string(),
+  pinNumbers: Joi.boolean(),
+});
+
 const fileSchema = Joi.object<ProvisioningFile>({
   brand: Joi.object({ default: Joi.array().items(themeSetting).required(), plans: Joi.object().pattern(Joi.string(), Joi.array().items(themeSetting)) }),
   gatewayTemplates: Joi.object().pattern(Joi.string().pattern(/^[A-Za-z0-9_-]{1,64}$/), gatewayTemplate),
+  routeTemplates: Joi.object().pattern(Joi.string().pattern(/^[A-Za-z0-9_.-]{1,64}$/), Joi.array().items(routeTemplate)),
+  // An access control list name as access_control_edit.php stores it (acl.conf.lua puts it in an XML attribute).
+  trunkAccessControl: Joi.string().pattern(/^[A-Za-z0-9_.-]{1,64}$/),
   defaultMaxExtensions: Joi.number().integer().min(0).max(10000),
   defaultFirstExtension: Joi.number().integer().min(1),
   adminGroup: Joi.string().max(100),
@@ -171,6 +189,8 @@ export function provisionerOptionsFrom(config: BridgeConfig): ProvisionerOptions
     portalUrl: (domain) => (portalBase ? portalBase : `https://${domain}/`),
     brand: file.brand ?? DEFAULT_BRAND,
     gatewayTemplates: file.gatewayTemplates ?? {},
+    routeTemplates: file.routeTemplates ?? {},
+    trunkAccessControl: file.trunkAccessControl,
     defaultMaxExtensions: file.defaultMaxExtensions,
     defaultFirstExtension: file.defaultFirstExtension,
     adminGroup: file.adminGroup,

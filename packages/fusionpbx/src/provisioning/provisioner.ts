@@ -10,6 +10,8 @@ import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, 
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
+import { removeOutboundRoutes } from './outbound-routes';
+import { removeTrunkCidrs } from './ip-trunks';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
 export interface Provisioner {
@@ -233,6 +235,11 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       }
       const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
       if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+      if (action === 'terminate') {
+        // A terminated tenant has no way out and no trunk: its routes and ACL nodes go now, not at purge.
+        await removeOutboundRoutes(tx, tenant, state, changes);
+        await removeTrunkCidrs(tx, state, changes);
+      }
       state.status = target;
       if (action === 'suspend') state.suspendMemory = memory;
       else {

@@ -9,7 +9,8 @@ import type { SuspendMemory, TenantStatus } from './types';
  * - `ictvoip/service_id` (type text): the WHMCS service id. This is the ownership tag: a domain with
  *   this row for our service is adopted by create, one tagged for another service is a conflict.
  * - `ictvoip/state` (type text, JSON): status, generation, admin username, managed gateway uuid,
- *   suspend memory and the extensions disabled for the plan limit.
+ *   suspend memory, the extensions disabled for the plan limit, and the uuids of the outbound-route
+ *   dialplans and access-control nodes the bridge wrote.
  * Both disappear with the domain on purge, so a later create starts a new generation from scratch.
  */
 export const META_CATEGORY = 'ictvoip';
@@ -25,6 +26,10 @@ export interface TenantState {
   suspendMemory: SuspendMemory | null;
   surplusDisabled: string[];
   terminatedAt: string | null;
+  /** v_dialplans uuids of the outbound routes the bridge wrote (the only routes it changes or removes). */
+  outboundRoutes: string[];
+  /** v_access_control_nodes uuids of the plan's trunk CIDRs the bridge wrote. */
+  trunkNodes: string[];
 }
 
 export interface Tenant {
@@ -47,7 +52,17 @@ export async function lockService(tx: Tx, serviceId: string): Promise<void> {
 }
 
 function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {
-  const empty: TenantState = { status: 'active', generation: 1, adminUsername: fallbackUsername, gatewayUuid: null, suspendMemory: null, surplusDisabled: [], terminatedAt: null };
+  const empty: TenantState = {
+    status: 'active',
+    generation: 1,
+    adminUsername: fallbackUsername,
+    gatewayUuid: null,
+    suspendMemory: null,
+    surplusDisabled: [],
+    terminatedAt: null,
+    outboundRoutes: [],
+    trunkNodes: [],
+  };
   if (!row?.domain_setting_value) return empty;
   return { ...empty, ...(JSON.parse(row.domain_setting_value) as Partial<TenantState>) };
 }

@@ -36,6 +36,31 @@ export interface GatewayTemplate {
   description?: string;
 }
 
+/**
+ * One outbound route as an operator would submit FusionPBX's outbound-route page
+ * (app/dialplan_outbound/dialplan_outbound_add.php) once, with the plan's gateway selected.
+ */
+export interface RouteTemplate {
+  /** The page's "Dialplan Expression" (one line), e.g. `^(\d{10})$`; `$1` is what is dialled out. */
+  pattern: string;
+  /** "Prefix": digits put before `$1` in the bridge string (`provider_prefix` when longer than 2). */
+  prefix?: string;
+  /** "Limit": concurrent outbound calls of the domain through this route (`limit hash`). */
+  limit?: number;
+  /** "Account Code": sent as `sip_h_accountcode` (the page writes that detail disabled). */
+  accountcode?: string;
+  /** "Toll Allow": the route only matches extensions whose `toll_allow` matches this (a regex). */
+  tollAllow?: string;
+  /** "Order" (the page's select offers 100-990; default 100, its first option). */
+  order?: number;
+  /** "Enabled" (default true). */
+  enabled?: boolean;
+  /** "Description"; when empty, 5.3 names the call-direction dialplan after the pattern. */
+  description?: string;
+  /** "PIN Numbers" (default false): the caller is asked for a PIN (pin_number.lua). */
+  pinNumbers?: boolean;
+}
+
 export interface ProvisionerOptions {
   /** Generated tenant domains are `<domainPrefix><serviceId>.<baseDomain>` when service.domain is empty. */
   baseDomain: string;
@@ -50,6 +75,10 @@ export interface ProvisionerOptions {
   portalUrl?: (domainName: string) => string;
   brand?: BrandConfig;
   gatewayTemplates?: Record<string, GatewayTemplate>;
+  /** Outbound routes by name (plan.routeTemplate, else `default`); written through the plan's gateway. */
+  routeTemplates?: Record<string, RouteTemplate[]>;
+  /** FusionPBX Access Control list the plan's trunkCidrs go into (default `providers`). */
+  trunkAccessControl?: string;
   /** Profile the phones register on, for flush_inbound_reg (default `internal`). */
   registrationProfile?: string;
   /** Default firstExtension / maxExtensions when the plan does not say. */

@@ -1,0 +1,89 @@
+/**
+ * IP-authenticated customer trunks: the plan's `trunkCidrs` as nodes of one FusionPBX access control
+ * list (default `providers`, the list the 5.1.0 and 5.3.0 sip profiles apply with apply-inbound-acl),
+ * written the way app/access_controls/access_control_edit.php saves a node (5.3.0 lines 155-235):
+ * node_type `allow`, node_cidr with `/32` added to a bare IPv4 address, and the tenant's domain name
+ * as node_description. Afterwards the page deletes the `configuration:acl.conf` cache and sends
+ * `reloadacl` (lines 240-243); the bridge queues the same two FreeSWITCH steps.
+ * Only nodes whose uuids the tenant state lists are changed or removed; the operator's own stay.
+ */
+import { type CanonicalRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
+import { FusionpbxConfigError } from '../errors';
+import { ACL_CACHE_KEY } from '@ictvoip/freeswitch';
+import type { Changes } from './converge';
+import type { Tenant, TenantState } from './tenant-state';
+
+export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
+
+/**
+ * The configured list (the oldest of that name; no insert_date means made before the GUI, by the
+ * installer), or a new one as access_control_edit.php adds a list
+ * (lines 63-68: `providers` and `domains` are always `deny` by default; the page's default is `deny` too).
+ */
+async function ensureList(tx: Tx, name: string, inserts: InsertBatch): Promise<string> {
+  const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [
+    name,
+  ]);
+  if (list?.access_control_uuid) return list.access_control_uuid;
+  const uuid = newUuid();
+  inserts.add('v_access_controls', [{ access_control_uuid: uuid, access_control_name: name, access_control_default: 'deny', access_control_description: null }]);
+  return uuid;
+}
+
+function requireTables(tx: Tx): void {
+  if (!tx.catalog.hasTable('v_access_controls') || !tx.catalog.hasTable('v_access_control_nodes')) {
+    throw new FusionpbxConfigError('this FusionPBX database has no Access Controls tables (v_access_controls, v_access_control_nodes)');
+  }
+}
+
+function managedNodes(tx: Tx, uuids: string[]): Promise<CanonicalRow[]> {
+  if (uuids.length === 0) return Promise.resolve([]);
+  return selectRows(tx, 'select * from v_access_control_nodes where access_control_node_uuid = any($1::uuid[]) order by node_cidr', [uuids]);
+}
+
+function reloadSteps(changes: Changes): void {
+  changes.steps.push({ kind: 'cache_delete', key: ACL_CACHE_KEY }, { kind: 'reload_acl' });
+}
+
+/** Removes every node the bridge wrote for the tenant (terminate, or a plan without trunkCidrs). */
+export async function removeTrunkCidrs(tx: Tx, state: TenantState, changes: Changes): Promise<void> {
+  if (state.trunkNodes.length === 0) return;
+  const deleted = await deleteRows(tx, 'v_access_control_nodes', 'access_control_node_uuid = any($1::uuid[])', [state.trunkNodes]);
+  state.trunkNodes = [];
+  changes.wrote(deleted > 0);
+  reloadSteps(changes);
+}
+
+/**
+ * One allow node per CIDR of the plan in the configured list: a CIDR the plan dropped (or a node in a
+ * list the operator no longer configures) is deleted, a new one inserted (into `inserts`, written by
+ * the caller), the rest left alone.
+ */
+export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[], listName: string, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
+  if (cidrs.length === 0) return removeTrunkCidrs(tx, state, changes);
+  requireTables(tx);
+  const listUuid = await ensureList(tx, listName, inserts);
+  const nodes = await managedNodes(tx, state.trunkNodes);
+  const keep = nodes.filter(
+    (node) =>
+      node.access_control_uuid?.toLowerCase() === listUuid.toLowerCase() &&
+      cidrs.includes(node.node_cidr ?? '') &&
+      node.node_type === 'allow' &&
+      node.node_description === tenant.domainName,
+  );
+  const stale = state.trunkNodes.filter((uuid) => !keep.some((node) => node.access_control_node_uuid?.toLowerCase() === uuid.toLowerCase()));
+  const missing = cidrs.filter((cidr) => !keep.some((node) => node.node_cidr === cidr));
+  if (stale.length === 0 && missing.length === 0) return;
+  if (stale.length > 0) await deleteRows(tx, 'v_access_control_nodes', 'access_control_node_uuid = any($1::uuid[])', [stale]);
+  const added = missing.map((cidr) => ({
+    access_control_node_uuid: newUuid(),
+    access_control_uuid: listUuid,
+    node_type: 'allow',
+    node_cidr: cidr,
+    node_description: tenant.domainName,
+  }));
+  inserts.add('v_access_control_nodes', added);
+  state.trunkNodes = [...keep.map((node) => node.access_control_node_uuid as string), ...added.map((node) => node.access_control_node_uuid)];
+  changes.wrote(true);
+  reloadSteps(changes);
+}
