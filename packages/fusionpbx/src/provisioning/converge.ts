@@ -11,6 +11,7 @@ import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setU
 import { ensureVoicemails } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
+import { convergePlanNumbers, enableAllDestinations, outboundCallerIdColumns } from '../destinations/plan-numbers';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
@@ -166,7 +167,7 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number));
+    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number, outboundCallerIdColumns(input.numbers)));
     newVoicemails.push(newVoicemailRow(tenant.domainUuid, number));
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
@@ -269,12 +270,24 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   await convergeAdminUser(tx, tenant, input, options, true, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
+  await convergeNumbers(tx, tenant, input, state, changes);
+}
+
+/** The plan's DIDs and ring group, after the extensions they route to exist. */
+async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
+  const members: string[] = [];
+  for (let index = 0; index < input.initialExtensions; index += 1) members.push(String(input.firstExtension + index));
+  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members);
+  changes.wrote(outcome.changed);
+  changes.steps.push(...outcome.steps);
+  if (outcome.planNumbers.length > 0 || state.planNumbers !== undefined) state.planNumbers = outcome.planNumbers;
 }
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   for (const user of await listUsers(tx, tenant.domainUuid)) changes.wrote(await setUserEnabled(tx, user, true));
   for (const row of await listExtensionStates(tx, tenant.domainUuid)) changes.wrote(await setExtensionEnabled(tx, row, true));
+  if (tx.catalog.hasTable('v_destinations')) changes.wrote(await enableAllDestinations(tx, tenant.domainUuid));
 }
 
 export { convergeAdminUser };

@@ -2,6 +2,7 @@ import { FusionpbxValidationError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { validateDomainName, validateExtension, validateUsername } from '../validate';
 import { gatewayTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
+import { type NumberInput, parseNumberInput } from '../destinations/plan-numbers';
 import { PLAN_LIMITS, type TenantCommand } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, ThemeSetting } from './types';
 
@@ -21,6 +22,8 @@ export interface TenantInput {
   theme: Required<ThemeSetting>[];
   /** FusionPBX's own GUI limits (`limit/<key>/numeric` domain settings); null = the plan states none. */
   guiLimits: GuiLimits;
+  /** The plan's phone numbers (DIDs), ring group and number format. */
+  numbers: NumberInput;
 }
 
 /** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
@@ -143,5 +146,6 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
       gateways: optionalInteger(event, 'maxGateways'),
       destinations: optionalInteger(event, 'maxDestinations'),
     },
+    numbers: parseNumberInput(event.plan as Record<string, unknown>, event.client?.companyName),
   };
 }

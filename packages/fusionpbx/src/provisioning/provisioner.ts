@@ -6,6 +6,7 @@ import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from 
 import { listExtensionStates, setExtensionEnabled } from '../repositories/extensions';
 import { listGateways, setGatewayEnabled } from '../repositories/gateways';
 import { listUsers, setUserEnabled } from '../repositories/users';
+import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
@@ -122,6 +123,10 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
     memory.users[row.username as string] = row.user_enabled !== 'false';
     changes.wrote(await setUserEnabled(tx, row, false));
   }
+  // Inbound numbers: dialplan.lua skips disabled dialplans, so calls take FusionPBX's "not found" path.
+  const destinations = await disableDestinations(tx, tenant.domainUuid);
+  memory.destinations = destinations.memory;
+  changes.wrote(destinations.changed);
   changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
   return memory;
 }
@@ -135,6 +140,7 @@ async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string
   const gateways = await listGateways(tx, tenant.domainUuid);
   if (gateways.length > 0) steps.push({ kind: 'sofia_conf_cache_delete' });
   for (const row of gateways) steps.push({ kind: 'gateway_kill', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  steps.push(...(await tenantDestinationSteps(tx, tenant.domainUuid)));
   return steps;
 }
 
@@ -157,6 +163,8 @@ async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, chan
     if (previous !== undefined) changes.wrote(await setGatewayEnabled(tx, row, previous));
     if (previous) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
   }
+  if (memory.destinations) changes.wrote(await restoreDestinations(tx, tenant.domainUuid, memory.destinations));
+  changes.steps.push(...(await tenantDestinationSteps(tx, tenant.domainUuid)));
 }
 
 /** Tables holding per-domain rows, minus CDR tables (billing may still need them) and v_domains itself. */

@@ -25,6 +25,8 @@ export interface TenantState {
   suspendMemory: SuspendMemory | null;
   surplusDisabled: string[];
   terminatedAt: string | null;
+  /** Canonical numbers of the destinations the plan's DIDs made (change_package removes those the plan drops). */
+  planNumbers?: string[];
 }
 
 export interface Tenant {
