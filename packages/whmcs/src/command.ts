@@ -64,7 +64,11 @@ function planDids(plan: WebhookPlan, domainDid: string | null, customFields: Rec
   const sources: [string, string[]][] = [['service.domain', domainDid ? [domainDid] : []]];
   if (plan.dids !== undefined) sources.push(['plan.dids', splitList(plan.dids)]);
   for (const [name, value] of Object.entries(customFields ?? {})) {
-    const key = name.split('|')[0].trim().toLowerCase().replace(/[\s_-]/g, '');
+    const key = name
+      .split('|')[0]
+      .trim()
+      .toLowerCase()
+      .replace(/[\s_-]/g, '');
     if (DID_FIELDS.has(key)) sources.push([`customFields.${name}`, splitList(value)]);
   }
   const seen = new Set<string>();

@@ -67,13 +67,19 @@ export async function resolveAction(tx: Tx, domain: { uuid: string; name: string
     return { app: 'transfer', data: `${target} XML ${row.user_context ?? domain.name}` };
   }
   if (request.type === 'voicemail') {
-    const row = await one(tx, `select voicemail_uuid from v_voicemails where domain_uuid = $1 and voicemail_id = $2 and ${enabled('voicemail_enabled')} limit 1`, [domain.uuid, target]);
+    const row = await one(tx, `select voicemail_uuid from v_voicemails where domain_uuid = $1 and voicemail_id = $2 and ${enabled('voicemail_enabled')} limit 1`, [
+      domain.uuid,
+      target,
+    ]);
     if (!row) throw missing(`${field}.target`, 'voicemail box', target);
     return { app: 'transfer', data: `*99${target} XML ${domain.name}` };
   }
   if (request.type === 'ring_group') {
     const row = tx.catalog.hasTable('v_ring_groups')
-      ? await one(tx, `select ring_group_context from v_ring_groups where domain_uuid = $1 and ring_group_extension = $2 and ${enabled('ring_group_enabled')} limit 1`, [domain.uuid, target])
+      ? await one(tx, `select ring_group_context from v_ring_groups where domain_uuid = $1 and ring_group_extension = $2 and ${enabled('ring_group_enabled')} limit 1`, [
+          domain.uuid,
+          target,
+        ])
       : null;
     if (!row) throw missing(`${field}.target`, 'ring group', target);
     return { app: 'transfer', data: `${target} XML ${row.ring_group_context ?? domain.name}` };
@@ -94,9 +100,7 @@ export interface ActionTargets {
 }
 
 export async function actionTargets(tx: Tx, domainUuid: string): Promise<ActionTargets> {
-  const ringGroups = tx.catalog.hasTable('v_ring_groups')
-    ? await selectRows(tx, 'select ring_group_extension from v_ring_groups where domain_uuid = $1', [domainUuid])
-    : [];
+  const ringGroups = tx.catalog.hasTable('v_ring_groups') ? await selectRows(tx, 'select ring_group_extension from v_ring_groups where domain_uuid = $1', [domainUuid]) : [];
   const extensions = await selectRows(tx, 'select extension, number_alias from v_extensions where domain_uuid = $1', [domainUuid]);
   return {
     ringGroups: new Set(ringGroups.map((row) => row.ring_group_extension).filter((name): name is string => !!name)),

@@ -4,7 +4,16 @@ import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateExtension } from '../validate';
 import { type ActionRequest, resolveAction } from './actions';
 import { type NumberPlan, type PhoneNumber, normaliseNumber, numberPlanOf } from './numbers';
-import { type DialplanMode, deleteInboundDestinations, destinationSteps, dialplanMode, insertInboundDestinations, listInboundDestinations, ownRowOfNumber, setInboundDestinationEnabled } from './repository';
+import {
+  type DialplanMode,
+  deleteInboundDestinations,
+  destinationSteps,
+  dialplanMode,
+  insertInboundDestinations,
+  listInboundDestinations,
+  ownRowOfNumber,
+  setInboundDestinationEnabled,
+} from './repository';
 import { ensureRingGroup } from './ring-groups';
 import { PUBLIC_CONTEXT } from './rows';
 
@@ -44,7 +53,13 @@ export function parseNumberInput(plan: Record<string, unknown>, companyName: unk
   const ringGroup = plan.ringGroup === undefined || plan.ringGroup === null || plan.ringGroup === '' ? null : validateExtension(String(plan.ringGroup), 'plan.ringGroup');
   const prefix = typeof plan.callerIdNamePrefix === 'string' && plan.callerIdNamePrefix !== '' ? plan.callerIdNamePrefix : null;
   if (prefix !== null && !PREFIX.test(prefix)) throw new FusionpbxValidationError('plan.callerIdNamePrefix', 'allowed: letters, digits, space _ . : + # -, up to 32');
-  const company = typeof companyName === 'string' ? companyName.replace(/[^A-Za-z0-9 _.,&'()+-]/g, '').trim().slice(0, 64) : '';
+  const company =
+    typeof companyName === 'string'
+      ? companyName
+          .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
+          .trim()
+          .slice(0, 64)
+      : '';
   return { plan: numberPlan, dids, ringGroup, callerIdNamePrefix: prefix, outboundCallerIdName: company === '' ? null : company };
 }
 
@@ -131,7 +146,12 @@ export async function convergePlanNumbers(tx: Tx, tenant: TenantRef, numbers: Nu
     );
     result.changed = true;
     result.created = missing.map((phone) => phone.canonical);
-    result.steps.push(...destinationSteps(mode, created.map((spec) => rowForSteps(spec.phone))));
+    result.steps.push(
+      ...destinationSteps(
+        mode,
+        created.map((spec) => rowForSteps(spec.phone)),
+      ),
+    );
   }
 
   const dropped = previous.filter((canonical) => !wanted.has(canonical));

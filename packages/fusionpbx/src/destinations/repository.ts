@@ -169,12 +169,7 @@ export async function deleteInboundDestinations(tx: Tx, rows: readonly Canonical
     await deleteRows(tx, 'v_dialplan_details', 'dialplan_uuid = any($1::uuid[])', [dialplans]);
     await deleteRows(tx, 'v_dialplans', 'dialplan_uuid = any($1::uuid[])', [dialplans]);
   }
-  await deleteRows(
-    tx,
-    'v_destinations',
-    'destination_uuid = any($1::uuid[])',
-    [rows.map((row) => row.destination_uuid)],
-  );
+  await deleteRows(tx, 'v_destinations', 'destination_uuid = any($1::uuid[])', [rows.map((row) => row.destination_uuid)]);
 }
 
 /** The stored action of a destination row (the first of destination_actions), or null. */

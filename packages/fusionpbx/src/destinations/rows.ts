@@ -135,7 +135,14 @@ export function detailRows(spec: InboundDestination, is53: boolean): DesiredRow[
   const group = is53 ? 0 : 1;
   const base = { domain_uuid: spec.domainUuid, dialplan_uuid: spec.dialplanUuid, dialplan_detail_group: group };
   const rows: DesiredRow[] = [
-    { ...base, dialplan_detail_uuid: newUuid(), dialplan_detail_tag: 'condition', dialplan_detail_type: 'destination_number', dialplan_detail_data: numberRegex(spec.phone), dialplan_detail_order: 20 },
+    {
+      ...base,
+      dialplan_detail_uuid: newUuid(),
+      dialplan_detail_tag: 'condition',
+      dialplan_detail_type: 'destination_number',
+      dialplan_detail_data: numberRegex(spec.phone),
+      dialplan_detail_order: 20,
+    },
   ];
   let order = 40;
   if (spec.callerIdNamePrefix) {
