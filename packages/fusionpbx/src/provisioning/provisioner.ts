@@ -125,7 +125,7 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
   }
   // Inbound numbers: dialplan.lua skips disabled dialplans, so calls take FusionPBX's "not found" path.
   const destinations = await disableDestinations(tx, tenant.domainUuid);
-  memory.destinations = destinations.memory;
+  if (Object.keys(destinations.memory).length > 0) memory.destinations = destinations.memory;
   changes.wrote(destinations.changed);
   changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
   return memory;
