@@ -52,7 +52,7 @@ const fields = {
 };
 
 const tenantOnly = Joi.object({ tenant: tenantParam });
-const tenantAndNumber = Joi.object({ tenant: tenantParam, number: Joi.string().max(40).required() });
+const tenantAndNumber = Joi.object({ tenant: tenantParam, number: phoneNumber.required() });
 
 function planOf(context: TenantContext): Record<string, unknown> {
   return context.service.plan as Record<string, unknown>;
