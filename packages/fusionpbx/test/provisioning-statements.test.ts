@@ -32,10 +32,10 @@ function wrap(client: PoolClient): PoolClient {
   return client;
 }
 
-async function countCreate(serviceId: number, extensions: number): Promise<number> {
+async function countCreate(serviceId: number, extensions: number, plan: Record<string, unknown> = {}): Promise<number> {
   const provisioner = createProvisioner({ pool: fx.pool, options: testOptions(fx.basics) });
   statements.length = 0;
-  const result = await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions }));
+  const result = await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions, ...plan }));
   expect(result.report.createdExtensions).toHaveLength(extensions);
   return statements.length;
 }
@@ -61,5 +61,16 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     // Before #20: 457 for 100 extensions, 97 for 10 (4 statements per extension + 57).
     expect(hundred).toBe(ten);
     expect(hundred).toBeLessThanOrEqual(38); // issue #20 target: at most 40
+  });
+
+  test('DIDs add a fixed number of statements, whatever their count (one lock statement, one ownership read, one insert per table)', async () => {
+    const dids = (count: number, base: number) => Array.from({ length: count }, (_, index) => String(base + index));
+    const without = await countCreate(5003, 10);
+    const two = await countCreate(5004, 10, { countryCode: '1', dids: dids(2, 5_553_000_000) });
+    const twenty = await countCreate(5005, 10, { countryCode: '1', dids: dids(20, 5_553_100_000) });
+    console.log(`statements per create with 10 extensions: no DIDs ${without}, 2 DIDs ${two}, 20 DIDs ${twenty}\n${summary()}`);
+    expect(twenty).toBe(two);
+    // locks, ownership read, dialplan mode, default extension, 3 multi-row inserts.
+    expect(two - without).toBe(7);
   });
 });

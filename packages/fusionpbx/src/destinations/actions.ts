@@ -30,14 +30,14 @@ export interface ActionView {
 
 const enabled = (column: string) => `${column}::text = 'true'`;
 
-/** The tenant's lowest-numbered enabled extension (the default target of a new number), or null. */
-export async function firstExtension(tx: Tx, domainUuid: string): Promise<string | null> {
+/** The tenant's lowest-numbered enabled extension (the default target of a new number) with its context, or null. */
+export async function firstExtension(tx: Tx, domainUuid: string): Promise<CanonicalRow | null> {
   const rows = await selectRows(
     tx,
-    `select extension from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`,
+    `select extension, user_context from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`,
     [domainUuid],
   );
-  return rows[0]?.extension ?? null;
+  return rows[0] ?? null;
 }
 
 async function one(tx: Tx, sql: string, params: unknown[]): Promise<CanonicalRow | null> {
@@ -50,10 +50,12 @@ function missing(field: string, what: string, target: string): FusionpbxValidati
 
 /** The stored action for a request, checked against the tenant's rows like destinations->valid(). */
 export async function resolveAction(tx: Tx, domain: { uuid: string; name: string }, request: ActionRequest, field = 'action'): Promise<StoredAction> {
-  let target = request.target ?? null;
+  const target = request.target ?? null;
   if (request.type === 'extension' && !target) {
-    target = await firstExtension(tx, domain.uuid);
-    if (!target) throw new FusionpbxValidationError(`${field}.target`, 'the tenant has no enabled extension to send the number to; name a target');
+    // The first enabled extension is valid by construction: one read answers both.
+    const first = await firstExtension(tx, domain.uuid);
+    if (!first) throw new FusionpbxValidationError(`${field}.target`, 'the tenant has no enabled extension to send the number to; name a target');
+    return { app: 'transfer', data: `${first.extension} XML ${first.user_context ?? domain.name}` };
   }
   if (!target) throw new FusionpbxValidationError(`${field}.target`, `is required for a ${request.type} action`);
   validateExtension(target, `${field}.target`);

@@ -11,7 +11,7 @@ import {
   dialplanMode,
   insertInboundDestinations,
   listInboundDestinations,
-  ownRowOfNumber,
+  ownRowsOfNumbers,
   setInboundDestinationEnabled,
 } from './repository';
 import { ensureRingGroup } from './ring-groups';
@@ -85,9 +85,11 @@ interface TenantRef {
 }
 
 /** Extensions of the plan's range still without an outbound caller ID get the main DID; a value the tenant set is kept. */
-async function defaultOutboundCallerId(tx: Tx, tenant: TenantRef, numbers: NumberInput, members: readonly string[]): Promise<boolean> {
+async function defaultOutboundCallerId(tx: Tx, tenant: TenantRef, numbers: NumberInput, members: readonly string[], createdNow: readonly string[]): Promise<boolean> {
   const columns = outboundCallerIdColumns(numbers);
   if (!columns.outbound_caller_id_number || members.length === 0) return false;
+  // Extensions this action created already carry it (outboundCallerIdColumns at insert): no read needed.
+  if (members.every((member) => createdNow.includes(member))) return false;
   const rows = await selectRows(
     tx,
     'select extension_uuid, outbound_caller_id_name, outbound_caller_id_number from v_extensions where domain_uuid = $1 and extension = any($2) and outbound_caller_id_number is null',
@@ -108,7 +110,14 @@ async function defaultOutboundCallerId(tx: Tx, tenant: TenantRef, numbers: Numbe
  * the plan made earlier and no longer names. A number of another tenant stops the whole action
  * (NumberOwnedError) before anything is written for it; numbers the tenant added itself are not touched.
  */
-export async function convergePlanNumbers(tx: Tx, tenant: TenantRef, numbers: NumberInput, previous: readonly string[], members: readonly string[]): Promise<PlanNumbersResult> {
+export async function convergePlanNumbers(
+  tx: Tx,
+  tenant: TenantRef,
+  numbers: NumberInput,
+  previous: readonly string[],
+  members: readonly string[],
+  createdNow: readonly string[] = [],
+): Promise<PlanNumbersResult> {
   const result: PlanNumbersResult = { changed: false, steps: [], planNumbers: [...previous], created: [], removed: [] };
   const domain = { uuid: tenant.domainUuid, name: tenant.domainName };
   if (numbers.ringGroup) {
@@ -126,15 +135,13 @@ export async function convergePlanNumbers(tx: Tx, tenant: TenantRef, numbers: Nu
     if (steps.length > 0) result.changed = true;
     result.steps.push(...steps);
   }
-  result.changed = (await defaultOutboundCallerId(tx, tenant, numbers, members)) || result.changed;
+  result.changed = (await defaultOutboundCallerId(tx, tenant, numbers, members, createdNow)) || result.changed;
   if (numbers.dids === null) return result;
 
   const mode = await dialplanMode(tx);
   const wanted = new Set(numbers.dids.map((phone) => phone.canonical));
-  const missing: PhoneNumber[] = [];
-  for (const phone of numbers.dids) {
-    if (!(await ownRowOfNumber(tx, tenant.domainUuid, phone, numbers.plan))) missing.push(phone);
-  }
+  const owned = await ownRowsOfNumbers(tx, tenant.domainUuid, numbers.dids, numbers.plan);
+  const missing = numbers.dids.filter((_, index) => owned[index] === null);
   if (missing.length > 0) {
     const request: ActionRequest = numbers.ringGroup ? { type: 'ring_group', target: numbers.ringGroup } : { type: 'extension' };
     const action = await resolveAction(tx, domain, request, 'plan.dids');

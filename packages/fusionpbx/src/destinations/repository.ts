@@ -50,11 +50,22 @@ export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
   return lockKey(tx, `ictvoip:number:${phone.canonical}`);
 }
 
+/** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
+export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
+  const keys = [...new Set(phones.map((phone) => `ictvoip:number:${phone.canonical}`))].sort();
+  if (keys.length === 0) return;
+  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
+}
+
 /**
  * Inbound destinations of the number in any form (see storedForms), in any domain: FusionPBX's own
  * duplicate check (destinations/unique) compares destination_number and prefix || number the same way.
  */
 export function findNumberRows(tx: Tx, phone: PhoneNumber, plan: NumberPlan): Promise<CanonicalRow[]> {
+  return findRowsOfForms(tx, storedForms(phone, plan));
+}
+
+function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
   return selectRows(
     tx,
     `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
@@ -62,8 +73,30 @@ export function findNumberRows(tx: Tx, phone: PhoneNumber, plan: NumberPlan): Pr
         and (d.destination_number = any($1) or coalesce(d.destination_prefix, '') || d.destination_number = any($1)
              or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($1))
       order by d.destination_uuid`,
-    [storedForms(phone, plan)],
+    [forms],
   );
+}
+
+/**
+ * ownRowOfNumber for several numbers with one lock statement and one read, whatever their count:
+ * each number's row in this tenant (or null); any of them in another domain is a NumberOwnedError.
+ */
+export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<(CanonicalRow | null)[]> {
+  if (phones.length === 0) return [];
+  await lockNumbers(tx, phones);
+  const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
+  const rows = await findRowsOfForms(tx, [...new Set(formsOf.flatMap((forms) => [...forms]))]);
+  const matches = (row: CanonicalRow, forms: Set<string>) => {
+    const number = row.destination_number ?? '';
+    const prefixed = `${row.destination_prefix ?? ''}${number}`;
+    return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
+  };
+  return phones.map((phone, index) => {
+    const found = rows.filter((row) => matches(row, formsOf[index]));
+    const foreign = found.find((row) => row.domain_uuid !== domainUuid);
+    if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
+    return found[0] ?? null;
+  });
 }
 
 /** The tenant's row for the number, or null; another domain's row is a NumberOwnedError naming it. */

@@ -133,6 +133,7 @@ export function dialplanRow(spec: InboundDestination, is53: boolean): DesiredRow
  */
 export function detailRows(spec: InboundDestination, is53: boolean): DesiredRow[] {
   const group = is53 ? 0 : 1;
+  // Every row names the same columns (inline NULL where the page sets none), so all go in one multi-row insert.
   const base = { domain_uuid: spec.domainUuid, dialplan_uuid: spec.dialplanUuid, dialplan_detail_group: group };
   const rows: DesiredRow[] = [
     {
@@ -141,6 +142,7 @@ export function detailRows(spec: InboundDestination, is53: boolean): DesiredRow[
       dialplan_detail_tag: 'condition',
       dialplan_detail_type: 'destination_number',
       dialplan_detail_data: numberRegex(spec.phone),
+      dialplan_detail_inline: null,
       dialplan_detail_order: 20,
     },
   ];

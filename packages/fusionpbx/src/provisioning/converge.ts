@@ -277,7 +277,7 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
 async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
   const members: string[] = [];
   for (let index = 0; index < input.initialExtensions; index += 1) members.push(String(input.firstExtension + index));
-  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members);
+  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members, changes.report.createdExtensions);
   changes.wrote(outcome.changed);
   changes.steps.push(...outcome.steps);
   if (outcome.planNumbers.length > 0 || state.planNumbers !== undefined) state.planNumbers = outcome.planNumbers;
