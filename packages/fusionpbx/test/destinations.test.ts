@@ -223,6 +223,10 @@ describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     expect(await destinationsOf(created.domainUuid)).toHaveLength(3);
     await provisioner.changePackage({ ...tenantEvent(8106, {}, { dids: [], countryCode: '1' }), action: 'change_package' });
     expect((await destinationsOf(created.domainUuid)).map((row) => row.destination_number)).toEqual(['5552069999']);
+    // The plan naming the tenant's own number later does not make it the plan's: dropping it again leaves it.
+    await provisioner.changePackage({ ...tenantEvent(8106, {}, { dids: ['+15552069999'], countryCode: '1' }), action: 'change_package' });
+    await provisioner.changePackage({ ...tenantEvent(8106, {}, { dids: [], countryCode: '1' }), action: 'change_package' });
+    expect((await destinationsOf(created.domainUuid)).map((row) => row.destination_number)).toEqual(['5552069999']);
   });
 
   test('suspend disables the numbers, unsuspend restores exactly what suspend found, terminate disables, purge removes', async () => {

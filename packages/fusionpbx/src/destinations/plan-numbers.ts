@@ -169,7 +169,9 @@ export async function convergePlanNumbers(
     result.removed = dropped;
     if (rows.length > 0) result.changed = true;
   }
-  result.planNumbers = numbers.dids.map((phone) => phone.canonical);
+  // A number the tenant already had on its own stays the tenant's: the plan does not adopt (and later remove) it.
+  const planMade = new Set([...previous, ...result.created]);
+  result.planNumbers = numbers.dids.map((phone) => phone.canonical).filter((canonical) => planMade.has(canonical));
   return result;
 }
 
