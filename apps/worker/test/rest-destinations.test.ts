@@ -204,7 +204,7 @@ describe('change_package and the webhook', () => {
     delete (bad as { secrets?: unknown }).secrets;
     const refused = await postWebhook(bridge.url, JSON.stringify(bad));
     expect(refused.status).toBe(400);
-    expect(refused.body.error.details).toEqual([expect.objectContaining({ path: 'plan.dids.1' })]);
+    expect((refused.body as { error: { details: unknown[] } }).error.details).toEqual([expect.objectContaining({ path: 'plan.dids.1' })]);
   });
 
   it('/openapi.json describes the destinations routes', async () => {
