@@ -207,6 +207,15 @@ describe('change_package and the webhook', () => {
     expect((refused.body as { error: { details: unknown[] } }).error.details).toEqual([expect.objectContaining({ path: 'plan.dids.1' })]);
   });
 
+  it("a WHMCS create naming another tenant's number fails at once (not retried), naming the domain that has it; nothing is written", async () => {
+    const event = buildEvent({ serviceId: 5803, plan: { maxExtensions: 2, firstExtension: 100, ...NUMBERING, dids: ['5555800050', '+1 555 580 0099'] } });
+    const reply = await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=20' });
+    expect(reply.body).toMatchObject({ result: 'error', retryable: false });
+    expect(String(reply.body.message)).toContain('number +15555800099 is already an inbound destination of domain t5802.');
+    expect(await fusionRows("SELECT 1 FROM v_domains WHERE domain_name LIKE 't5803.%'")).toEqual([]);
+    expect(await fusionRows("SELECT 1 FROM v_destinations WHERE destination_number = '5555800050'")).toEqual([]);
+  });
+
   it('/openapi.json describes the destinations routes', async () => {
     const reply = await call(bridge.url, 'GET', '/openapi.json');
     expect(Object.keys(reply.body.paths)).toEqual(expect.arrayContaining(['/v1/tenants/{tenant}/destinations', '/v1/tenants/{tenant}/destinations/{number}']));
