@@ -13,6 +13,7 @@ import { seedTenant } from './v1-tenant-fixture';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 const SERVICE = 7301;
 const DOMAIN = 't7301.pbx.example.net';
+const SEED_NUMBER = '5550007301';
 
 let bridge: Bridge;
 let admin: string;
@@ -37,6 +38,8 @@ beforeAll(async () => {
   );
   if (gateway.status >= 300) throw new Error(`gateway seed failed: ${gateway.status} ${gateway.text}`);
   gatewayUuid = gateway.body.gateway.gatewayUuid;
+  const number = await finalReply(await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/destinations`, { token: tenantKey, body: { number: SEED_NUMBER } }), tenantKey);
+  if (number.status >= 300) throw new Error(`number seed failed: ${number.status} ${number.text}`);
 }, 60000);
 
 afterAll(async () => {
@@ -118,19 +121,22 @@ const GATEWAY_FIELDS = [
   'description',
 ];
 const KEY_FIELDS = ['name', 'scope', 'serviceId', 'access'];
+const DESTINATION_FIELDS = ['number', 'action', 'callerIdNamePrefix', 'description', 'enabled'];
+type TargetKind = 'extension' | 'gateway' | 'key' | 'destination';
 
 /** Bodies the route accepts as they are: the fuzz must reach the accepted path (and its effect check), not only refusals. */
 const VALID_BODY = {
   extension: fc.integer({ min: 200, max: 99999 }).map((n) => ({ extension: String(n) })),
   gateway: fc.integer({ min: 0, max: 1e9 }).map((n) => ({ name: `fz-${n}`, proxy: 'sip.example.net', register: false })),
   key: fc.constant({ name: 'fuzz key', scope: 'tenant', serviceId: SERVICE, access: 'read' }),
+  destination: fc.integer({ min: 5_550_000_000, max: 5_559_999_999 }).map((n) => ({ number: `+1${n}` })),
 };
 
 /**
  * Objects shaped like the route's body (its own field names) with hostile values, any JSON at all,
  * and an acceptable body with one field (maybe) made hostile.
  */
-function bodyFor(fields: string[], kind: 'extension' | 'gateway' | 'key'): fc.Arbitrary<unknown> {
+function bodyFor(fields: string[], kind: TargetKind): fc.Arbitrary<unknown> {
   const shaped = fc.dictionary(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...fields) }, { weight: 1, arbitrary: nasty }), anyJson, { maxKeys: 6 });
   const nearlyValid = fc
     .tuple(VALID_BODY[kind] as fc.Arbitrary<Record<string, unknown>>, fc.dictionary(fc.constantFrom(...fields), fc.oneof(nasty, leaf), { maxKeys: 1 }))
@@ -171,7 +177,10 @@ async function snapshot(): Promise<string> {
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_extensions t WHERE domain_uuid = $1),
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_voicemails t WHERE domain_uuid = $1),
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_gateways t WHERE domain_uuid = $1),
-       (SELECT count(*) FROM v_extensions), (SELECT count(*) FROM v_gateways), (SELECT count(*) FROM v_voicemails)) AS d`,
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_destinations t WHERE domain_uuid = $1),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_dialplans t WHERE domain_uuid = $1),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_dialplan_details t WHERE domain_uuid = $1),
+       (SELECT count(*) FROM v_extensions), (SELECT count(*) FROM v_gateways), (SELECT count(*) FROM v_voicemails), (SELECT count(*) FROM v_destinations)) AS d`,
     [domainUuid],
   );
   const keys = await bridge.api!.deps.pool.query<{ d: string }>(
@@ -213,7 +222,7 @@ async function finalReply(reply: Reply, token: string): Promise<Reply> {
  * A refused request changed nothing; an accepted extension or gateway exists whole — the one the
  * answer names (the row a POST created, the row a PUT changed). A 202 is followed to its final state.
  */
-async function checkEffect(before: string, answered: Reply, kind: 'extension' | 'gateway' | 'key', token: string): Promise<void> {
+async function checkEffect(before: string, answered: Reply, kind: TargetKind, token: string): Promise<void> {
   const reply = await finalReply(answered, token);
   if (reply !== answered) checkReply(reply, `final state of ${answered.body?.job?.url}`);
   if (reply.status >= 400) {
@@ -230,6 +239,17 @@ async function checkEffect(before: string, answered: Reply, kind: 'extension' | 
     expect(rows).toHaveLength(1);
     expect(rows[0].user_context).toBe(DOMAIN);
     expect(rows[0].mailboxes).toBe(1);
+  }
+  if (kind === 'destination' && reply.body?.destination) {
+    // A whole inbound number: its row, its public dialplan, the dialplan's details.
+    const { rows } = await bridge.fusion.query(
+      `SELECT t.domain_uuid, p.dialplan_context, (SELECT count(*)::int FROM v_dialplan_details x WHERE x.dialplan_uuid = t.dialplan_uuid) AS details
+       FROM v_destinations t JOIN v_dialplans p ON p.dialplan_uuid = t.dialplan_uuid WHERE t.destination_uuid = $1`,
+      [reply.body.destination.destinationUuid],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ domain_uuid: domainUuid, dialplan_context: 'public' });
+    expect(rows[0].details).toBeGreaterThanOrEqual(2);
   }
   if (kind === 'gateway' && reply.body?.gateway) {
     const gateway = reply.body.gateway;
@@ -252,7 +272,7 @@ interface FuzzTarget {
   route: string;
   path: () => fc.Arbitrary<string>;
   fields: string[];
-  kind: 'extension' | 'gateway' | 'key';
+  kind: TargetKind;
   token: () => string;
 }
 
@@ -298,6 +318,26 @@ const TARGETS: FuzzTarget[] = [
     token: () => tenantKey,
   },
   { method: 'POST', route: '/v1/admin/api-keys', path: () => fc.constant('/v1/admin/api-keys'), fields: KEY_FIELDS, kind: 'key', token: () => admin },
+  {
+    method: 'POST',
+    route: '/v1/tenants/{tenant}/destinations',
+    path: () => fc.constant(`/v1/tenants/${SERVICE}/destinations`),
+    fields: DESTINATION_FIELDS,
+    kind: 'destination',
+    token: () => tenantKey,
+  },
+  {
+    method: 'PUT',
+    route: '/v1/tenants/{tenant}/destinations/{number}',
+    path: () =>
+      fc.oneof(
+        fc.constant(`/v1/tenants/${SERVICE}/destinations/${SEED_NUMBER}`),
+        segment.map((s) => `/v1/tenants/${SERVICE}/destinations/${s}`),
+      ),
+    fields: DESTINATION_FIELDS,
+    kind: 'destination',
+    token: () => tenantKey,
+  },
 ];
 
 describe('REST /v1 write-route fuzz', () => {

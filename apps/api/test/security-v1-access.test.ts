@@ -26,6 +26,8 @@ const BODIES: Record<string, unknown> = {
   'put /v1/tenants/{tenant}/extensions/{extension}': { callerIdName: 'should not exist' },
   'post /v1/tenants/{tenant}/gateways': { name: 'should-not-exist', proxy: 'sip.example.net', register: false },
   'put /v1/tenants/{tenant}/gateways/{gateway}': { description: 'should not exist' },
+  'post /v1/tenants/{tenant}/destinations': { number: '5550001111' },
+  'put /v1/tenants/{tenant}/destinations/{number}': { description: 'should not exist' },
   'post /v1/admin/api-keys': { name: 'should not exist', scope: 'admin' },
 };
 
@@ -34,6 +36,7 @@ function concretePath(path: string): string {
     .replace('{tenant}', String(SERVICE))
     .replace('{extension}', '100')
     .replace('{gateway}', gatewayUuid)
+    .replace('{number}', '5550001234')
     .replace('{id}', path.startsWith('/v1/admin/api-keys') ? revokedKeyId : 'j-0000000001');
 }
 
@@ -50,7 +53,9 @@ async function snapshot(): Promise<string> {
   const fusion = await bridge.fusion.query<{ d: string }>(
     `SELECT concat_ws('#', (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_extensions t),
        (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_gateways t),
-       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_voicemails t)) AS d`,
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_voicemails t),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_destinations t),
+       (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM v_dialplans t)) AS d`,
   );
   const keys = await bridge.api!.deps.pool.query<{ d: string }>(
     `SELECT md5(coalesce(string_agg(concat_ws(',', id, prefix, name, scope, service_id, access, revoked_at), '|' ORDER BY id), '')) AS d FROM api_keys`,
@@ -80,6 +85,8 @@ beforeAll(async () => {
   const gateway = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/gateways`, { token: writeKey, body: { name: 'existing', proxy: 'sip.example.net', register: false } });
   if (gateway.status >= 300) throw new Error(`gateway seed failed: ${gateway.status} ${gateway.text}`);
   gatewayUuid = gateway.body.gateway.gatewayUuid;
+  const number = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/destinations`, { token: writeKey, body: { number: '5550001234' } });
+  if (number.status >= 300) throw new Error(`number seed failed: ${number.status} ${number.text}`);
 }, 60000);
 
 afterAll(async () => {

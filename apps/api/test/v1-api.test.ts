@@ -370,6 +370,11 @@ describe('tenant isolation matrix', () => {
         ['GET', `/v1/tenants/${tenant}/gateways/${someGateway}/status`],
         ['GET', `/v1/tenants/${tenant}/cdrs`],
         ['GET', `/v1/tenants/${tenant}/cdrs?format=csv`],
+        ['GET', `/v1/tenants/${tenant}/destinations`],
+        ['POST', `/v1/tenants/${tenant}/destinations`, { number: '5550009999' }],
+        ['GET', `/v1/tenants/${tenant}/destinations/5550009999`],
+        ['PUT', `/v1/tenants/${tenant}/destinations/5550009999`, { enabled: false }],
+        ['DELETE', `/v1/tenants/${tenant}/destinations/5550009999`],
       );
     }
     const tenantRoutes = V1_ROUTES.filter((r) => r.spec.path.startsWith('/v1/tenants/{tenant}'));

@@ -31,6 +31,7 @@ import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { handleRegistrationAlert } from './jobs/monitoring/registration-alert';
 import { handleRegistrationPoll, handleRegistrationPollAll } from './jobs/monitoring/registrations-poll';
 import { extensionWriteJob } from './jobs/tenant-writes/extension-write';
+import { destinationWriteJob } from './jobs/tenant-writes/destination-write';
 import { gatewayWriteJob } from './jobs/tenant-writes/gateway-write';
 import type { WorkerMetrics } from './metrics';
 import type { ProvisioningJobDefinition } from './tenant-action';
@@ -55,6 +56,7 @@ export function jobHandlers(definitions: ReadonlyMap<string, ProvisioningJobDefi
     [FREESWITCH_JOBS.backlog]: applyFreeswitchBacklogJob,
     [TENANT_WRITE_JOBS.extension]: extensionWriteJob,
     [TENANT_WRITE_JOBS.gateway]: gatewayWriteJob,
+    [TENANT_WRITE_JOBS.destination]: destinationWriteJob,
     [MAINTENANCE_JOBS.reconcileInbox]: (deps, job) => reconcileInbox(deps, job),
     [MAINTENANCE_JOBS.driftReport]: (deps, job) => runDriftJob(deps, job, metrics),
     [MAINTENANCE_JOBS.purgeTerminated]: (deps) => purgeTerminatedTenants(deps),

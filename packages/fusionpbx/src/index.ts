@@ -15,3 +15,7 @@ export * from './tenant-resources/tenant-gateways';
 export * from './tenant-resources/tenant-cdrs';
 export * from './servers/targets';
 export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';
+export { NumberOwnedError } from './destinations/errors';
+export * from './tenant-resources/tenant-destinations';
+export { ACTION_TYPES, type ActionRequest, type ActionType, type ActionView } from './destinations/actions';
+export { numberPlanOf, normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';

@@ -32,14 +32,14 @@ function wrap(client: PoolClient): PoolClient {
   return client;
 }
 
-async function countCreate(serviceId: number, extensions: number, routesAndTrunk = false): Promise<number> {
+async function countCreate(serviceId: number, extensions: number, plan: Record<string, unknown> = {}, routesAndTrunk = false): Promise<number> {
   const options = routesAndTrunk
     ? { ...testOptions(fx.basics), routeTemplates: { default: [{ pattern: '^(\\d{10})$' }, { pattern: '^(011\\d{9,17})$', tollAllow: 'international' }] } }
     : testOptions(fx.basics);
   const provisioner = createProvisioner({ pool: fx.pool, options });
   statements.length = 0;
-  const plan = routesAndTrunk ? { maxExtensions: extensions, trunkCidrs: ['203.0.113.9', '198.51.100.0/24'] } : { maxExtensions: extensions };
-  const result = await provisioner.create(tenantEvent(serviceId, {}, plan));
+  const trunk = routesAndTrunk ? { trunkCidrs: ['203.0.113.9', '198.51.100.0/24'] } : {};
+  const result = await provisioner.create(tenantEvent(serviceId, {}, { maxExtensions: extensions, ...trunk, ...plan }));
   expect(result.report.createdExtensions).toHaveLength(extensions);
   return statements.length;
 }
@@ -69,13 +69,24 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
 
   test('with two outbound routes and an IP trunk (issue #15): still at most 40', async () => {
     // The first create on the server also creates the `providers` access control list.
-    const first = await countCreate(5003, 100, true);
-    const hundred = await countCreate(5004, 100, true);
-    const ten = await countCreate(5005, 10, true);
+    const first = await countCreate(5003, 100, {}, true);
+    const hundred = await countCreate(5004, 100, {}, true);
+    const ten = await countCreate(5005, 10, {}, true);
     console.log(`statements per create with routes and a trunk: ${first} (list created), 100 extensions ${hundred}, 10 extensions ${ten}\n${summary()}`);
     expect(hundred).toBe(ten);
     expect(first).toBe(hundred);
     expect(hundred).toBeLessThanOrEqual(40);
+  });
+
+  test('DIDs add a fixed number of statements, whatever their count (one lock statement, one ownership read, one insert per table)', async () => {
+    const dids = (count: number, base: number) => Array.from({ length: count }, (_, index) => String(base + index));
+    const without = await countCreate(5006, 10);
+    const two = await countCreate(5007, 10, { countryCode: '1', dids: dids(2, 5_553_000_000) });
+    const twenty = await countCreate(5008, 10, { countryCode: '1', dids: dids(20, 5_553_100_000) });
+    console.log(`statements per create with 10 extensions: no DIDs ${without}, 2 DIDs ${two}, 20 DIDs ${twenty}\n${summary()}`);
+    expect(twenty).toBe(two);
+    // locks, ownership read, dialplan mode, default extension, 3 multi-row inserts.
+    expect(two - without).toBe(7);
   });
 });
 

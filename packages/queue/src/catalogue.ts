@@ -39,6 +39,7 @@ export const JOBS = {
   [FREESWITCH_JOBS.backlog]: job(QUEUE_NAMES.provisioning, freeswitchBacklogJobDataSchema),
   [TENANT_WRITE_JOBS.extension]: job(QUEUE_NAMES.tenantWrites, tenantWriteJobDataSchema),
   [TENANT_WRITE_JOBS.gateway]: job(QUEUE_NAMES.tenantWrites, tenantWriteJobDataSchema),
+  [TENANT_WRITE_JOBS.destination]: job(QUEUE_NAMES.tenantWrites, tenantWriteJobDataSchema),
   [MAINTENANCE_JOBS.reconcileInbox]: job(QUEUE_NAMES.maintenance, reconcileJobDataSchema),
   [MAINTENANCE_JOBS.driftReport]: job(QUEUE_NAMES.maintenance, driftJobDataSchema),
   [MAINTENANCE_JOBS.purgeTerminated]: job(QUEUE_NAMES.maintenance, emptyJobDataSchema),

@@ -39,6 +39,7 @@ export const FREESWITCH_JOBS = {
 export const TENANT_WRITE_JOBS = {
   extension: 'tenant.extension.write',
   gateway: 'tenant.gateway.write',
+  destination: 'tenant.destination.write',
 } as const;
 export type TenantWriteJobName = (typeof TENANT_WRITE_JOBS)[keyof typeof TENANT_WRITE_JOBS];
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 
-export type TenantWriteResource = 'extension' | 'gateway';
+export type TenantWriteResource = 'extension' | 'gateway' | 'destination';
 export type TenantWriteOperation = 'create' | 'upsert' | 'update' | 'delete';
 export type TenantWriteStatus = 'queued' | 'running' | 'succeeded' | 'rejected' | 'failed';
 

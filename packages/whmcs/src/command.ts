@@ -57,9 +57,77 @@ function planWithTrunk(event: WebhookEvent): WebhookPlan {
   return field && plan.trunkCidrs === undefined ? { ...plan, trunkCidrs: field[1] as string } : plan;
 }
 
+/** Custom field names (lower case, without spaces, `_` and `-`) that hold the service's DIDs. */
+const DID_FIELDS: ReadonlySet<string> = new Set(['dids', 'did', 'maindid', 'didnumbers', 'phonenumbers', 'numbers']);
+const DID_PATTERN = /^\+?[0-9 ().-]{3,40}$/;
+
+/** ictVoIP writes lists as `2112 | 2113`; commas and new lines are accepted too. */
+function splitList(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map((item) => String(item).trim()).filter((item) => item !== '');
+  if (typeof value === 'number') return [String(value)];
+  if (typeof value !== 'string') return [];
+  return value
+    .split(/[|,;\n]/)
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** ictVoIP's service domain `"<tenant domain> | <main DID>"`: the domain and the DID apart. */
+function splitServiceDomain(domain: string | undefined): { domain: string | undefined; did: string | null } {
+  if (typeof domain !== 'string' || !domain.includes('|')) return { domain, did: null };
+  const [name, did] = domain.split('|', 2).map((part) => part.trim());
+  return { domain: name, did: did === '' ? null : did };
+}
+
+/**
+ * The plan's DIDs, main number first: the DID of ictVoIP's `domain | DID` service field, then
+ * `plan.dids` (a list or ictVoIP's `a | b` text), then a custom field named like "DIDs". The same
+ * number written twice (formatting aside) counts once. Each is checked here, naming where it came from.
+ */
+function planDids(plan: WebhookPlan, domainDid: string | null, customFields: Record<string, unknown> | undefined): { dids: string[]; stated: boolean } {
+  const sources: [string, string[]][] = [['service.domain', domainDid ? [domainDid] : []]];
+  if (plan.dids !== undefined) sources.push(['plan.dids', splitList(plan.dids)]);
+  for (const [name, value] of Object.entries(customFields ?? {})) {
+    const key = name
+      .split('|')[0]
+      .trim()
+      .toLowerCase()
+      .replace(/[\s_-]/g, '');
+    if (DID_FIELDS.has(key)) sources.push([`customFields.${name}`, splitList(value)]);
+  }
+  const seen = new Set<string>();
+  const dids: string[] = [];
+  const problems: ValidationDetail[] = [];
+  for (const [path, items] of sources) {
+    items.forEach((item, index) => {
+      if (!DID_PATTERN.test(item)) {
+        problems.push({ path: path === 'service.domain' ? path : `${path}[${index}]`, message: `'${item.slice(0, 40)}' is not a phone number (digits, optional leading +)` });
+        return;
+      }
+      const key = item.replace(/[^0-9+]/g, '');
+      if (seen.has(key)) return;
+      seen.add(key);
+      dids.push(item);
+    });
+  }
+  if (problems.length > 0) throw new EventValidationError(problems);
+  // An empty source still states the numbers (an emptied custom field removes them); no source leaves them alone.
+  return { dids, stated: domainDid !== null || sources.length > 1 };
+}
+
+/** The plan with its DIDs as one list (absent when the event names none, so stored plans stay as they were). */
+function planWithDids(event: WebhookEvent, domainDid: string | null): WebhookPlan {
+  const plan = planWithTrunk(event);
+  const { dids, stated } = planDids(plan, domainDid, event.customFields);
+  const { dids: _raw, ...rest } = plan;
+  return stated ? { ...rest, dids } : rest;
+}
+
 /** Builds the command from a validated event: the plan with its configurable options applied; unknown top-level keys are not carried. */
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
-  const { schemaVersion, eventId, action, occurredAt, service, client, server, customFields, secrets } = event;
+  const { schemaVersion, eventId, action, occurredAt, client, server, customFields, secrets } = event;
+  const { domain, did } = splitServiceDomain(event.service.domain);
+  const service = domain === event.service.domain ? event.service : { ...event.service, domain };
   return {
     schemaVersion,
     eventId,
@@ -68,7 +136,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     service,
     client,
     ...(server ? { server } : {}),
-    plan: planWithTrunk(event),
+    plan: planWithDids(event, did),
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),

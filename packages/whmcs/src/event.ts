@@ -33,6 +33,16 @@ export interface WebhookPlan {
   billingMode?: string;
   brand?: string;
   includedMinutes?: number;
+  /** The tenant's phone numbers (DIDs), main number first; see `planDids`. */
+  dids?: string[];
+  /** Country code the plan's numbers belong to (digits, e.g. `1`, `44`): national numbers are completed with it. */
+  countryCode?: string;
+  /** How a DID is written to FusionPBX: `national` (destination_prefix + national number) or `e164` (`+<digits>`). */
+  numberFormat?: 'national' | 'e164';
+  /** Extension of a ring group of the plan's extensions; the plan's DIDs ring it when set. */
+  ringGroup?: string;
+  /** Caller ID name prefix inbound calls on the plan's DIDs get (destination_cid_name_prefix). */
+  callerIdNamePrefix?: string;
   [key: string]: unknown;
 }
 
@@ -67,6 +77,14 @@ export const PLAN_LIMITS = {
 } as const;
 
 const optionalText = Joi.string().allow('').max(255);
+/** One phone number as WHMCS holds it: digits with an optional leading + or 00, spaces, dots, dashes and brackets allowed. */
+const didSchema = Joi.alternatives(
+  Joi.string()
+    .trim()
+    .max(40)
+    .pattern(/^\+?[0-9 ().-]{3,40}$/, 'phone number'),
+  Joi.number().integer().min(100),
+);
 const positiveInt = Joi.number().integer().min(0);
 
 const limit = (key: keyof typeof PLAN_LIMITS) => Joi.number().integer().min(PLAN_LIMITS[key].min).max(PLAN_LIMITS[key].max);
@@ -96,6 +114,14 @@ const planSchema = Joi.object({
   billingMode: optionalText,
   brand: optionalText,
   includedMinutes: Joi.number().integer().min(0),
+  dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
+  countryCode: Joi.alternatives(Joi.string().pattern(/^\+?[1-9][0-9]{0,3}$/, 'country code'), Joi.number().integer().min(1).max(9999)),
+  numberFormat: Joi.string().valid('national', 'e164'),
+  ringGroup: Joi.alternatives(Joi.string().pattern(/^[0-9]{1,15}$/, 'extension number'), Joi.number().integer().min(0)),
+  callerIdNamePrefix: Joi.string()
+    .allow('')
+    .max(32)
+    .pattern(/^[A-Za-z0-9 _.:+#-]*$/, 'letters, digits, space _ . : + # -'),
 }).unknown(true);
 
 // Split around service and client so both schemas keep the keys (and so the reported details) in one order.

@@ -86,3 +86,34 @@ describe('the tenant command', () => {
     expect(commandFromStored(legacy, { servicePassword: 'Adm1n-Pass-Example!' })).toEqual(parseTenantCommand(body()));
   });
 });
+
+describe("the plan's DIDs (issue 15)", () => {
+  it('are one list, main DID first: the `domain | DID` service field, plan.dids (list or `a | b`), a DIDs custom field; duplicates once', () => {
+    const command = parseTenantCommand(
+      body({
+        service: { id: 41, domain: 'pbx41.example.net | +1 555 100 0001', username: 'admin' },
+        plan: { firstExtension: 100, dids: '15551000002 | +1 555 100 0001' },
+        customFields: { 'Phone Numbers': '5551000003, 5551000004', Other: '5559999999' },
+      }),
+    );
+    expect(command.service.domain).toBe('pbx41.example.net');
+    expect(command.plan.dids).toEqual(['+1 555 100 0001', '15551000002', '5551000003', '5551000004']);
+    // Stored and read back, the command is the same (nothing folded twice).
+    expect(commandFromStored(redactCommand(command) as unknown as Record<string, unknown>).plan.dids).toEqual(command.plan.dids);
+  });
+
+  it('are absent when nothing states them (the numbers stay), an empty list when a source is emptied (the plan numbers go)', () => {
+    expect(parseTenantCommand(body()).plan).not.toHaveProperty('dids');
+    expect(parseTenantCommand(body({ customFields: { DIDs: '' } })).plan.dids).toEqual([]);
+    expect(parseTenantCommand(body({ plan: { firstExtension: 100, dids: [] } })).plan.dids).toEqual([]);
+  });
+
+  it('refuses a bad number naming where it came from, and a bad country code or format', () => {
+    expect(refusal(() => parseTenantCommand(body({ customFields: { DIDs: '5551000001 | 555-CALL-NOW' } }))).details).toEqual([
+      { path: 'customFields.DIDs[1]', message: "'555-CALL-NOW' is not a phone number (digits, optional leading +)" },
+    ]);
+    expect(refusal(() => parseTenantCommand(body({ service: { id: 41, domain: 'pbx41.example.net | nope' } }))).details[0].path).toBe('service.domain');
+    const paths = refusal(() => parseTenantCommand(body({ plan: { firstExtension: 100, countryCode: '0x1', numberFormat: 'local' } }))).details.map((detail) => detail.path);
+    expect(paths).toEqual(['plan.countryCode', 'plan.numberFormat']);
+  });
+});

@@ -112,6 +112,9 @@ describe('module files', () => {
       'Brand',
       'Max gateways',
       'Max destinations',
+      'Country code',
+      'Number format',
+      'Ring group',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });

@@ -11,6 +11,7 @@ import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setU
 import { ensureVoicemails } from '../repositories/voicemails';
 import { validateCacheKey } from '../validate';
 import { newExtensionRow, newVoicemailRow } from './gui-defaults';
+import { convergePlanNumbers, enableAllDestinations, outboundCallerIdColumns } from '../destinations/plan-numbers';
 import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
@@ -168,7 +169,7 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number));
+    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number, outboundCallerIdColumns(input.numbers)));
     newVoicemails.push(newVoicemailRow(tenant.domainUuid, number));
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
@@ -277,12 +278,24 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await inserts.flush(tx);
+  await convergeNumbers(tx, tenant, input, state, changes);
+}
+
+/** The plan's DIDs and ring group, after the extensions they route to exist. */
+async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
+  const members: string[] = [];
+  for (let index = 0; index < input.initialExtensions; index += 1) members.push(String(input.firstExtension + index));
+  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members, changes.report.createdExtensions);
+  changes.wrote(outcome.changed);
+  changes.steps.push(...outcome.steps);
+  if (outcome.planNumbers.length > 0 || state.planNumbers !== undefined) state.planNumbers = outcome.planNumbers;
 }
 
 /** Re-enables everything for a new generation after terminate (customer-disabled state is not kept). */
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
   changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
+  if (tx.catalog.hasTable('v_destinations')) changes.wrote(await enableAllDestinations(tx, tenant.domainUuid));
 }
 
 export { convergeAdminUser };

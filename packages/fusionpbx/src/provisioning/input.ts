@@ -2,6 +2,7 @@ import { FusionpbxValidationError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { validateDomainName, validateExtension, validateUsername } from '../validate';
 import { gatewayTemplateProblems, routeTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
+import { type NumberInput, parseNumberInput } from '../destinations/plan-numbers';
 import { PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
@@ -25,6 +26,8 @@ export interface TenantInput {
   trunkCidrs: string[];
   /** FusionPBX's own GUI limits (`limit/<key>/numeric` domain settings); null = the plan states none. */
   guiLimits: GuiLimits;
+  /** The plan's phone numbers (DIDs), ring group and number format. */
+  numbers: NumberInput;
 }
 
 /** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
@@ -184,5 +187,6 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
       call_center_queues: optionalInteger(event, 'maxCallCenterQueues'),
       users: optionalInteger(event, 'maxUsers'),
     },
+    numbers: parseNumberInput(event.plan as Record<string, unknown>, event.client?.companyName),
   };
 }

@@ -6,6 +6,7 @@ import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from 
 import { listExtensionStates, setExtensionsEnabled } from '../repositories/extensions';
 import { listGateways, setGatewaysEnabled } from '../repositories/gateways';
 import { listUsers, setUsersEnabled } from '../repositories/users';
+import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
@@ -120,13 +121,18 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
   const users = await listUsers(tx, tenant.domainUuid);
   for (const row of users) memory.users[row.username as string] = row.user_enabled !== 'false';
   changes.wrote((await setUsersEnabled(tx, users, false)) > 0);
-  changes.steps.push(...disabledStepsFor(tenant, registrationProfile, extensions, gateways));
+  // Inbound numbers: dialplan.lua skips disabled dialplans, so calls take FusionPBX's "not found" path.
+  const destinations = await disableDestinations(tx, tenant.domainUuid);
+  if (Object.keys(destinations.memory).length > 0) memory.destinations = destinations.memory;
+  changes.wrote(destinations.changed);
+  changes.steps.push(...disabledStepsFor(tenant, registrationProfile, extensions, gateways), ...(await tenantDestinationSteps(tx, tenant.domainUuid)));
   return memory;
 }
 
 /** FreeSWITCH side of a disabled tenant, read from its current rows. */
 async function disabledSteps(tx: Tx, tenant: Tenant, registrationProfile: string): Promise<FreeswitchStep[]> {
-  return disabledStepsFor(tenant, registrationProfile, await listExtensionStates(tx, tenant.domainUuid), await listGateways(tx, tenant.domainUuid));
+  const steps = disabledStepsFor(tenant, registrationProfile, await listExtensionStates(tx, tenant.domainUuid), await listGateways(tx, tenant.domainUuid));
+  return [...steps, ...(await tenantDestinationSteps(tx, tenant.domainUuid))];
 }
 
 /** FreeSWITCH side of a disabled tenant: cache deletes, registrations flushed, gateways stopped. */
@@ -158,6 +164,8 @@ async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, chan
   for (const row of gateways) {
     if (memory.gateways[row.gateway_uuid as string]) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
   }
+  if (memory.destinations) changes.wrote(await restoreDestinations(tx, tenant.domainUuid, memory.destinations));
+  changes.steps.push(...(await tenantDestinationSteps(tx, tenant.domainUuid)));
 }
 
 /** Rows split by the enabled state remembered at suspend; rows created since (nothing remembered) are left as they are. */

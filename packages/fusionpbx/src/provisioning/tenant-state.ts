@@ -30,6 +30,8 @@ export interface TenantState {
   outboundRoutes: string[];
   /** v_access_control_nodes uuids of the plan's trunk CIDRs the bridge wrote. */
   trunkNodes: string[];
+  /** Canonical numbers of the destinations the plan's DIDs made (change_package removes those the plan drops). */
+  planNumbers?: string[];
 }
 
 export interface Tenant {

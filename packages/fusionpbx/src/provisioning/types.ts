@@ -102,6 +102,8 @@ export interface SuspendMemory {
   extensions: Record<string, boolean>;
   gateways: Record<string, boolean>;
   users: Record<string, boolean>;
+  /** Inbound destinations by destination_uuid (absent in memories written before numbers existed). */
+  destinations?: Record<string, boolean>;
 }
 
 export type TenantStatus = 'active' | 'suspended' | 'terminated';

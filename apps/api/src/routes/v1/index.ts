@@ -6,6 +6,7 @@ import { RateLimiter } from '../../api-keys/rate-limiter';
 import { createKeyRoute, listKeysRoute, revokeKeyRoute } from './admin-keys';
 import { listCdrsRoute } from './cdrs';
 import { mount, type RouteDefinition } from './define';
+import { createDestinationRoute, deleteDestinationRoute, getDestinationRoute, listDestinationsRoute, updateDestinationRoute } from './destinations';
 import { withDryRunQuery } from './dry-run';
 import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
 import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
@@ -32,6 +33,11 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   updateGatewayRoute,
   deleteGatewayRoute,
   gatewayStatusRoute,
+  listDestinationsRoute,
+  createDestinationRoute,
+  getDestinationRoute,
+  updateDestinationRoute,
+  deleteDestinationRoute,
   listCdrsRoute,
   getJobRoute,
   createKeyRoute,

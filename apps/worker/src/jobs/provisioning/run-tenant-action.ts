@@ -1,6 +1,7 @@
 import {
   FusionpbxConfigError,
   FusionpbxValidationError,
+  NumberOwnedError,
   TenantConflictError,
   TenantNotFoundError,
   TenantStateError,
@@ -15,7 +16,7 @@ import type { ActionResult, TenantActionContext } from '../../tenant-action';
 
 export type ProvisionerCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
 
-const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
+const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError, NumberOwnedError];
 
 function asPermanent(error: unknown): never {
   if (PERMANENT_ERRORS.some((type) => error instanceof type)) {

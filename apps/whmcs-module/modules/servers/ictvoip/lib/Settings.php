@@ -24,6 +24,9 @@ final class Settings
         7 => ['brand', 'text', ['FriendlyName' => 'Brand', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Branding profile applied to the tenant (blank: default)', 'SimpleMode' => true]],
         8 => ['maxGateways', 'int', ['FriendlyName' => 'Max gateways', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Gateways the tenant may have, also in FusionPBX (0-1000; blank: no limit)', 'SimpleMode' => true]],
         9 => ['maxDestinations', 'int', ['FriendlyName' => 'Max destinations', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Destinations the tenant may add in FusionPBX (0-10000; blank: no limit)', 'SimpleMode' => true]],
+        10 => ['countryCode', 'text', ['FriendlyName' => 'Country code', 'Type' => 'text', 'Size' => '4', 'Default' => '', 'Description' => 'Country code of the DIDs (e.g. 1, 44); blank: numbers stored as given', 'SimpleMode' => true]],
+        11 => ['numberFormat', 'text', ['FriendlyName' => 'Number format', 'Type' => 'dropdown', 'Options' => 'national,e164', 'Default' => 'national', 'Description' => 'How DIDs are written to FusionPBX', 'SimpleMode' => true]],
+        12 => ['ringGroup', 'text', ['FriendlyName' => 'Ring group', 'Type' => 'text', 'Size' => '8', 'Default' => '', 'Description' => 'Extension of a ring group of the plan extensions that the DIDs ring (blank: first extension)', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */

@@ -1,0 +1,238 @@
+import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
+import { FusionpbxValidationError } from '../errors';
+import type { FreeswitchStep } from '@ictvoip/freeswitch';
+import { validateExtension } from '../validate';
+import { type ActionRequest, resolveAction } from './actions';
+import { type NumberPlan, type PhoneNumber, normaliseNumber, numberPlanOf } from './numbers';
+import {
+  type DialplanMode,
+  deleteInboundDestinations,
+  destinationSteps,
+  dialplanMode,
+  insertInboundDestinations,
+  listInboundDestinations,
+  ownRowsOfNumbers,
+  setInboundDestinationEnabled,
+} from './repository';
+import { ensureRingGroup } from './ring-groups';
+import { PUBLIC_CONTEXT } from './rows';
+
+/** The plan's phone numbers, validated before the first SQL statement. */
+export interface NumberInput {
+  plan: NumberPlan;
+  /** The plan's DIDs (main first), or null when the event states none (the tenant's numbers are left as they are). */
+  dids: PhoneNumber[] | null;
+  /** Extension of the plan's ring group, or null. */
+  ringGroup: string | null;
+  callerIdNamePrefix: string | null;
+  /** outbound_caller_id_name of the extensions provisioning creates (the client's company, else the main DID). */
+  outboundCallerIdName: string | null;
+}
+
+/** Marks the destinations the plan made (v_destinations.destination_description), like the brand and limit rows. */
+export const PLAN_NUMBER_DESCRIPTION = 'ictVoIP plan number';
+
+const PREFIX = /^[A-Za-z0-9 _.:+#-]{1,32}$/;
+
+export function parseNumberInput(plan: Record<string, unknown>, companyName: unknown): NumberInput {
+  const numberPlan = numberPlanOf(plan.countryCode, plan.numberFormat);
+  const raw = plan.dids;
+  let dids: PhoneNumber[] | null = null;
+  if (Array.isArray(raw)) {
+    const seen = new Set<string>();
+    dids = [];
+    raw.forEach((item, index) => {
+      const phone = normaliseNumber(item, numberPlan, `plan.dids[${index}]`);
+      if (seen.has(phone.canonical)) return;
+      seen.add(phone.canonical);
+      dids!.push(phone);
+    });
+  } else if (raw !== undefined && raw !== null) {
+    throw new FusionpbxValidationError('plan.dids', 'must be a list of phone numbers');
+  }
+  const ringGroup = plan.ringGroup === undefined || plan.ringGroup === null || plan.ringGroup === '' ? null : validateExtension(String(plan.ringGroup), 'plan.ringGroup');
+  const prefix = typeof plan.callerIdNamePrefix === 'string' && plan.callerIdNamePrefix !== '' ? plan.callerIdNamePrefix : null;
+  if (prefix !== null && !PREFIX.test(prefix)) throw new FusionpbxValidationError('plan.callerIdNamePrefix', 'allowed: letters, digits, space _ . : + # -, up to 32');
+  const company =
+    typeof companyName === 'string'
+      ? companyName
+          .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
+          .trim()
+          .slice(0, 64)
+      : '';
+  return { plan: numberPlan, dids, ringGroup, callerIdNamePrefix: prefix, outboundCallerIdName: company === '' ? null : company };
+}
+
+/** The outbound caller ID columns of an extension provisioning creates: the main DID (extension_edit.php keeps only + and digits). */
+export function outboundCallerIdColumns(numbers: NumberInput): DesiredRow {
+  const main = numbers.dids?.[0];
+  if (!main) return {};
+  return { outbound_caller_id_name: numbers.outboundCallerIdName ?? main.canonical, outbound_caller_id_number: main.canonical };
+}
+
+export interface PlanNumbersResult {
+  changed: boolean;
+  steps: FreeswitchStep[];
+  /** Canonical numbers the plan's destinations now hold (kept in the tenant state). */
+  planNumbers: string[];
+  created: string[];
+  removed: string[];
+}
+
+interface TenantRef {
+  domainUuid: string;
+  domainName: string;
+}
+
+/** Extensions of the plan's range still without an outbound caller ID get the main DID; a value the tenant set is kept. */
+async function defaultOutboundCallerId(tx: Tx, tenant: TenantRef, numbers: NumberInput, members: readonly string[], createdNow: readonly string[]): Promise<boolean> {
+  const columns = outboundCallerIdColumns(numbers);
+  if (!columns.outbound_caller_id_number || members.length === 0) return false;
+  // Extensions this action created already carry it (outboundCallerIdColumns at insert): no read needed.
+  if (members.every((member) => createdNow.includes(member))) return false;
+  const rows = await selectRows(
+    tx,
+    'select extension_uuid, outbound_caller_id_name, outbound_caller_id_number from v_extensions where domain_uuid = $1 and extension = any($2) and outbound_caller_id_number is null',
+    [tenant.domainUuid, members],
+  );
+  let wrote = false;
+  for (const row of rows) {
+    const desired: DesiredRow = { outbound_caller_id_number: columns.outbound_caller_id_number };
+    if (!row.outbound_caller_id_name) desired.outbound_caller_id_name = columns.outbound_caller_id_name;
+    wrote = (await convergeRow(tx, 'v_extensions', 'extension_uuid', row, desired)) || wrote;
+  }
+  return wrote;
+}
+
+/**
+ * Brings the tenant's plan numbers to the plan: the ring group when asked for, a destination for
+ * each DID it lacks (routed to the ring group, else its first extension), and removal of the numbers
+ * the plan made earlier and no longer names. A number of another tenant stops the whole action
+ * (NumberOwnedError) before anything is written for it; numbers the tenant added itself are not touched.
+ */
+export async function convergePlanNumbers(
+  tx: Tx,
+  tenant: TenantRef,
+  numbers: NumberInput,
+  previous: readonly string[],
+  members: readonly string[],
+  createdNow: readonly string[] = [],
+): Promise<PlanNumbersResult> {
+  const result: PlanNumbersResult = { changed: false, steps: [], planNumbers: [...previous], created: [], removed: [] };
+  const domain = { uuid: tenant.domainUuid, name: tenant.domainName };
+  if (numbers.ringGroup) {
+    const existing = await selectRows(
+      tx,
+      "select extension from v_extensions where domain_uuid = $1 and extension = any($2) and enabled::text = 'true' order by length(extension), extension",
+      [tenant.domainUuid, members],
+    );
+    const steps = await ensureRingGroup(
+      tx,
+      domain,
+      numbers.ringGroup,
+      existing.map((row) => row.extension as string),
+    );
+    if (steps.length > 0) result.changed = true;
+    result.steps.push(...steps);
+  }
+  result.changed = (await defaultOutboundCallerId(tx, tenant, numbers, members, createdNow)) || result.changed;
+  if (numbers.dids === null) return result;
+
+  const mode = await dialplanMode(tx);
+  const wanted = new Set(numbers.dids.map((phone) => phone.canonical));
+  const owned = await ownRowsOfNumbers(tx, tenant.domainUuid, numbers.dids, numbers.plan);
+  const missing = numbers.dids.filter((_, index) => owned[index] === null);
+  if (missing.length > 0) {
+    const request: ActionRequest = numbers.ringGroup ? { type: 'ring_group', target: numbers.ringGroup } : { type: 'extension' };
+    const action = await resolveAction(tx, domain, request, 'plan.dids');
+    const created = await insertInboundDestinations(
+      tx,
+      tenant.domainUuid,
+      tenant.domainName,
+      missing.map((phone) => ({ phone, action, callerIdNamePrefix: numbers.callerIdNamePrefix, enabled: true, description: PLAN_NUMBER_DESCRIPTION })),
+    );
+    result.changed = true;
+    result.created = missing.map((phone) => phone.canonical);
+    result.steps.push(
+      ...destinationSteps(
+        mode,
+        created.map((spec) => rowForSteps(spec.phone)),
+      ),
+    );
+  }
+
+  const dropped = previous.filter((canonical) => !wanted.has(canonical));
+  if (dropped.length > 0) {
+    const rows = await rowsOfNumbers(tx, tenant.domainUuid, dropped, numbers.plan);
+    await deleteInboundDestinations(tx, rows);
+    result.steps.push(...destinationSteps(mode, rows));
+    result.removed = dropped;
+    if (rows.length > 0) result.changed = true;
+  }
+  // A number the tenant already had on its own stays the tenant's: the plan does not adopt (and later remove) it.
+  const planMade = new Set([...previous, ...result.created]);
+  result.planNumbers = numbers.dids.map((phone) => phone.canonical).filter((canonical) => planMade.has(canonical));
+  return result;
+}
+
+function rowForSteps(phone: { prefix: string | null; number: string }): Pick<CanonicalRow, string> {
+  return { destination_prefix: phone.prefix, destination_number: phone.number, destination_context: PUBLIC_CONTEXT };
+}
+
+/** The tenant's destinations holding these canonical numbers (in whichever format they were stored). */
+async function rowsOfNumbers(tx: Tx, domainUuid: string, canonicals: readonly string[], plan: NumberPlan): Promise<CanonicalRow[]> {
+  const wanted = new Set(canonicals);
+  const rows = await listInboundDestinations(tx, domainUuid);
+  return rows.filter((row) => wanted.has(canonicalOfRow(row, plan)));
+}
+
+/** A stored destination's canonical number under the plan's numbering. */
+export function canonicalOfRow(row: Pick<CanonicalRow, string>, plan: NumberPlan): string {
+  const number = row.destination_number ?? '';
+  const written = row.destination_prefix ? `+${row.destination_prefix}${number}` : number;
+  try {
+    return normaliseNumber(written, plan, 'destination_number').canonical;
+  } catch {
+    return written;
+  }
+}
+
+/** Suspend: every inbound destination disabled; returns what each was, by destination_uuid. */
+export async function disableDestinations(tx: Tx, domainUuid: string): Promise<{ memory: Record<string, boolean>; changed: boolean }> {
+  const memory: Record<string, boolean> = {};
+  if (!tx.catalog.hasTable('v_destinations')) return { memory, changed: false };
+  let changed = false;
+  for (const row of await listInboundDestinations(tx, domainUuid)) {
+    memory[row.destination_uuid as string] = row.destination_enabled === 'true';
+    changed = (await setInboundDestinationEnabled(tx, row, false)) || changed;
+  }
+  return { memory, changed };
+}
+
+/** Unsuspend: exactly the remembered state back; destinations added since (none can be, while suspended) are left alone. */
+export async function restoreDestinations(tx: Tx, domainUuid: string, memory: Record<string, boolean>): Promise<boolean> {
+  let changed = false;
+  if (!tx.catalog.hasTable('v_destinations')) return false;
+  for (const row of await listInboundDestinations(tx, domainUuid)) {
+    const previous = memory[row.destination_uuid as string];
+    if (previous !== undefined) changed = (await setInboundDestinationEnabled(tx, row, previous)) || changed;
+  }
+  return changed;
+}
+
+/** A new generation after terminate: every inbound destination of the tenant enabled again. */
+export async function enableAllDestinations(tx: Tx, domainUuid: string): Promise<boolean> {
+  let changed = false;
+  for (const row of await listInboundDestinations(tx, domainUuid)) changed = (await setInboundDestinationEnabled(tx, row, true)) || changed;
+  return changed;
+}
+
+/** The cache deletes for every inbound destination of the tenant (suspend, unsuspend, terminate, purge). */
+export async function tenantDestinationSteps(tx: Tx, domainUuid: string): Promise<FreeswitchStep[]> {
+  if (!tx.catalog.hasTable('v_destinations')) return [];
+  const rows = await listInboundDestinations(tx, domainUuid);
+  if (rows.length === 0) return [];
+  return destinationSteps(await dialplanMode(tx), rows);
+}
+
+export type { DialplanMode };

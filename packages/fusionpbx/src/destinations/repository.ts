@@ -1,0 +1,221 @@
+import { type CanonicalRow, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
+import type { FreeswitchStep } from '@ictvoip/freeswitch';
+import { validateCacheKey } from '../validate';
+import { NumberOwnedError } from './errors';
+import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
+import { type InboundDestination, type StoredAction, PUBLIC_CONTEXT, actionsJson, destinationRow, detailRows, dialplanRow, isFusionpbx53 } from './rows';
+
+/** v_destinations (type inbound) with their public-context v_dialplans and v_dialplan_details. */
+
+export type DialplanMode = 'single' | 'multiple';
+
+/** The tenant's inbound destinations, by number. */
+export function listInboundDestinations(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
+  return selectRows(
+    tx,
+    "select * from v_destinations where domain_uuid = $1 and destination_type = 'inbound' order by length(destination_number), destination_number, destination_uuid",
+    [domainUuid],
+  );
+}
+
+/**
+ * destinations/dialplan_mode as the Lua dialplan reads it (default setting, default `multiple`,
+ * 5.1.0 and 5.3.0 app/destinations/app_config.php): which cache key a destination write must clear.
+ */
+export async function dialplanMode(tx: Tx): Promise<DialplanMode> {
+  if (!tx.catalog.hasTable('v_default_settings')) return 'multiple';
+  const rows = await selectRows(
+    tx,
+    `select default_setting_value from v_default_settings
+      where default_setting_category = 'destinations' and default_setting_subcategory = 'dialplan_mode' and default_setting_enabled::text = 'true'
+      order by default_setting_uuid limit 1`,
+  );
+  return rows[0]?.default_setting_value === 'single' ? 'single' : 'multiple';
+}
+
+/** The cache deletes a write of these destinations needs (destination_edit.php / destinations->delete()). */
+export function destinationSteps(mode: DialplanMode, rows: readonly Pick<CanonicalRow, string>[]): FreeswitchStep[] {
+  const steps: FreeswitchStep[] = [];
+  for (const row of rows) {
+    const phone = { prefix: row.destination_prefix ?? null, number: row.destination_number ?? '' };
+    for (const key of destinationCacheKeys(mode, row.destination_context ?? PUBLIC_CONTEXT, phone)) {
+      steps.push({ kind: 'cache_delete', key: validateCacheKey(key, 'destination_number') });
+    }
+  }
+  return steps;
+}
+
+/** Serialises every write of one number across the server, whichever tenant makes it. */
+export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
+  return lockKey(tx, `ictvoip:number:${phone.canonical}`);
+}
+
+/** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
+export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
+  const keys = [...new Set(phones.map((phone) => `ictvoip:number:${phone.canonical}`))].sort();
+  if (keys.length === 0) return;
+  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
+}
+
+/**
+ * Inbound destinations of the number in any form (see storedForms), in any domain: FusionPBX's own
+ * duplicate check (destinations/unique) compares destination_number and prefix || number the same way.
+ */
+export function findNumberRows(tx: Tx, phone: PhoneNumber, plan: NumberPlan): Promise<CanonicalRow[]> {
+  return findRowsOfForms(tx, storedForms(phone, plan));
+}
+
+function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
+  return selectRows(
+    tx,
+    `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
+      where d.destination_type = 'inbound'
+        and (d.destination_number = any($1) or coalesce(d.destination_prefix, '') || d.destination_number = any($1)
+             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($1))
+      order by d.destination_uuid`,
+    [forms],
+  );
+}
+
+/**
+ * ownRowOfNumber for several numbers with one lock statement and one read, whatever their count:
+ * each number's row in this tenant (or null); any of them in another domain is a NumberOwnedError.
+ */
+export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<(CanonicalRow | null)[]> {
+  if (phones.length === 0) return [];
+  await lockNumbers(tx, phones);
+  const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
+  const rows = await findRowsOfForms(tx, [...new Set(formsOf.flatMap((forms) => [...forms]))]);
+  const matches = (row: CanonicalRow, forms: Set<string>) => {
+    const number = row.destination_number ?? '';
+    const prefixed = `${row.destination_prefix ?? ''}${number}`;
+    return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
+  };
+  return phones.map((phone, index) => {
+    const found = rows.filter((row) => matches(row, formsOf[index]));
+    const foreign = found.find((row) => row.domain_uuid !== domainUuid);
+    if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
+    return found[0] ?? null;
+  });
+}
+
+/** The tenant's row for the number, or null; another domain's row is a NumberOwnedError naming it. */
+export async function ownRowOfNumber(tx: Tx, domainUuid: string, phone: PhoneNumber, plan: NumberPlan): Promise<CanonicalRow | null> {
+  await lockNumber(tx, phone);
+  const rows = await findNumberRows(tx, phone, plan);
+  const foreign = rows.find((row) => row.domain_uuid !== domainUuid);
+  if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
+  return rows[0] ?? null;
+}
+
+export interface NewDestination {
+  phone: Pick<PhoneNumber, 'prefix' | 'number'>;
+  action: StoredAction;
+  callerIdNamePrefix: string | null;
+  enabled: boolean;
+  description: string | null;
+  destinationUuid?: string;
+}
+
+function specOf(domainUuid: string, domainName: string, destination: NewDestination, dialplanUuid: string): InboundDestination {
+  return { domainUuid, domainName, destinationUuid: destination.destinationUuid ?? newUuid(), dialplanUuid, ...destination };
+}
+
+/**
+ * Inserts destinations like one database->save() of the page: dialplans, their details, then the
+ * destinations, each table in one multi-row statement whatever the count (at most 3 statements).
+ */
+export async function insertInboundDestinations(tx: Tx, domainUuid: string, domainName: string, destinations: readonly NewDestination[]): Promise<InboundDestination[]> {
+  if (destinations.length === 0) return [];
+  const is53 = isFusionpbx53(tx);
+  const specs = destinations.map((destination) => specOf(domainUuid, domainName, destination, newUuid()));
+  await insertRows(
+    tx,
+    'v_dialplans',
+    specs.map((spec) => dialplanRow(spec, is53)),
+  );
+  await insertRows(
+    tx,
+    'v_dialplan_details',
+    specs.flatMap((spec) => detailRows(spec, is53)),
+  );
+  await insertRows(tx, 'v_destinations', specs.map(destinationRow));
+  return specs;
+}
+
+/**
+ * The page's update of a destination's action or caller-id prefix: the dialplan row rewritten, its
+ * details deleted and saved again ("delete the previous details"), the destination row converged.
+ * Returns true when anything changed.
+ */
+export async function rewriteInboundDestination(
+  tx: Tx,
+  row: CanonicalRow,
+  domainName: string,
+  change: { action: StoredAction; callerIdNamePrefix: string | null; description?: string | null },
+): Promise<boolean> {
+  const is53 = isFusionpbx53(tx);
+  const spec: InboundDestination = {
+    domainUuid: row.domain_uuid as string,
+    domainName,
+    destinationUuid: row.destination_uuid as string,
+    dialplanUuid: (row.dialplan_uuid as string | null) ?? newUuid(),
+    phone: { prefix: row.destination_prefix, number: row.destination_number as string },
+    action: change.action,
+    callerIdNamePrefix: change.callerIdNamePrefix,
+    enabled: row.destination_enabled === 'true',
+    description: change.description === undefined ? row.destination_description : change.description,
+  };
+  const desired = destinationRow(spec);
+  const wroteDestination = await convergeRow(tx, 'v_destinations', 'destination_uuid', row, {
+    dialplan_uuid: spec.dialplanUuid,
+    destination_actions: desired.destination_actions,
+    destination_cid_name_prefix: desired.destination_cid_name_prefix,
+    destination_description: desired.destination_description,
+  });
+  const [dialplan] = await selectRows(tx, 'select * from v_dialplans where dialplan_uuid = $1', [spec.dialplanUuid]);
+  const wanted = dialplanRow(spec, is53);
+  if (!dialplan) {
+    await insertRows(tx, 'v_dialplans', [wanted]);
+  } else if (!(await convergeRow(tx, 'v_dialplans', 'dialplan_uuid', dialplan, wanted)) && !wroteDestination) {
+    return false;
+  }
+  await deleteRows(tx, 'v_dialplan_details', 'dialplan_uuid = $1 and (domain_uuid = $2 or domain_uuid is null)', [spec.dialplanUuid, spec.domainUuid]);
+  await insertRows(tx, 'v_dialplan_details', detailRows(spec, is53));
+  return true;
+}
+
+/** destination_enabled and its dialplan's dialplan_enabled (dialplan.lua reads only enabled dialplans). */
+export async function setInboundDestinationEnabled(tx: Tx, row: CanonicalRow, enabled: boolean): Promise<boolean> {
+  const wrote = await convergeRow(tx, 'v_destinations', 'destination_uuid', row, { destination_enabled: enabled });
+  if (!row.dialplan_uuid) return wrote;
+  const [dialplan] = await selectRows(tx, 'select dialplan_uuid, dialplan_enabled from v_dialplans where dialplan_uuid = $1', [row.dialplan_uuid]);
+  const wroteDialplan = dialplan ? await convergeRow(tx, 'v_dialplans', 'dialplan_uuid', dialplan, { dialplan_enabled: enabled }) : false;
+  return wrote || wroteDialplan;
+}
+
+/** destinations->delete(): the destination, its dialplan and the dialplan's details. */
+export async function deleteInboundDestinations(tx: Tx, rows: readonly CanonicalRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const dialplans = rows.map((row) => row.dialplan_uuid).filter((uuid): uuid is string => !!uuid);
+  if (dialplans.length > 0) {
+    await deleteRows(tx, 'v_dialplan_details', 'dialplan_uuid = any($1::uuid[])', [dialplans]);
+    await deleteRows(tx, 'v_dialplans', 'dialplan_uuid = any($1::uuid[])', [dialplans]);
+  }
+  await deleteRows(tx, 'v_destinations', 'destination_uuid = any($1::uuid[])', [rows.map((row) => row.destination_uuid)]);
+}
+
+/** The stored action of a destination row (the first of destination_actions), or null. */
+export function storedActionOf(row: Pick<CanonicalRow, string>): StoredAction | null {
+  const text = row.destination_actions;
+  if (!text) return null;
+  try {
+    const parsed = JSON.parse(text) as { destination_app?: string; destination_data?: string }[] | null;
+    const first = Array.isArray(parsed) ? parsed[0] : undefined;
+    return first?.destination_app ? { app: first.destination_app, data: first.destination_data ?? '' } : null;
+  } catch {
+    return null;
+  }
+}
+
+export { actionsJson };
