@@ -34,3 +34,4 @@ export * from './tenant-writes-repository';
 export * from './reseal';
 export * from './registrations-repository';
 export * from './gateway-monitoring-repository';
+export * from './credit-repository';
