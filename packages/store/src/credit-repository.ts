@@ -329,3 +329,21 @@ export async function moveCreditMail(db: Pool | PoolClient, mail: Pick<CreditMai
   );
   return rowCount === 1;
 }
+
+export interface CreditServiceRow {
+  serviceId: number;
+  clientId: number;
+  tenantDomain: string | null;
+  plan: Record<string, unknown>;
+}
+
+/** The client's services under credit control (prepaid, or postpaid with a credit limit), not terminated. */
+export async function creditServicesOfClient(db: Pool | PoolClient, clientId: number): Promise<CreditServiceRow[]> {
+  const { rows } = await db.query<{ service_id: string; client_id: string; tenant_domain: string | null; plan: Record<string, unknown> }>(
+    `SELECT service_id, client_id, tenant_domain, plan FROM services
+     WHERE client_id = $1 AND desired_state <> 'terminated' AND (plan->>'billingMode' = 'prepaid' OR COALESCE(plan->>'creditLimit', '') <> '')
+     ORDER BY service_id`,
+    [clientId],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), clientId: Number(row.client_id), tenantDomain: row.tenant_domain, plan: row.plan }));
+}
