@@ -260,16 +260,27 @@ export async function noteCreditActionError(db: Pool | PoolClient, serviceId: nu
  * the bridge's own marks the service `other` (never lifted by the bridge); an unsuspend means the
  * restriction is gone, whoever made it. A suspend with the bridge's reason is its own echo.
  */
-export async function noteWhmcsSuspendEvent(db: Pool | PoolClient, serviceId: number, clientId: number, change: { suspended: boolean; ours: boolean }): Promise<void> {
+export async function noteWhmcsSuspendEvent(db: Pool | PoolClient, serviceId: number, change: { suspended: boolean; ours: boolean }): Promise<void> {
   if (change.suspended && change.ours) {
     await db.query(`UPDATE credit_states SET suspended_by = 'bridge', updated_at = now() WHERE service_id = $1 AND suspended_by IS NULL`, [serviceId]);
     return;
   }
+  if (!change.suspended) {
+    await db.query(
+      `UPDATE credit_states SET suspended_by = NULL, pending_action = CASE WHEN pending_action = 'lift' THEN NULL ELSE pending_action END, updated_at = now()
+       WHERE service_id = $1`,
+      [serviceId],
+    );
+    return;
+  }
+  // Only a service under credit control gets a row (the next check reads who suspended it).
   await db.query(
-    `INSERT INTO credit_states (service_id, client_id, suspended_by) VALUES ($1, $2, $3)
-     ON CONFLICT (service_id) DO UPDATE SET suspended_by = EXCLUDED.suspended_by,
+    `INSERT INTO credit_states (service_id, client_id, suspended_by)
+     SELECT service_id, client_id, 'other' FROM services
+     WHERE service_id = $1 AND (plan->>'billingMode' = 'prepaid' OR COALESCE(plan->>'creditLimit', '') <> '')
+     ON CONFLICT (service_id) DO UPDATE SET suspended_by = 'other',
        pending_action = CASE WHEN credit_states.pending_action = 'lift' THEN NULL ELSE credit_states.pending_action END, updated_at = now()`,
-    [serviceId, clientId, change.suspended ? 'other' : null],
+    [serviceId],
   );
 }
 

@@ -33,6 +33,8 @@ export interface TenantCommand {
   customFields?: Record<string, unknown>;
   /** Who made the event when not WHMCS (e.g. `drift-fix`). */
   origin?: string;
+  /** suspend: WHMCS's suspend reason as the module sent it (credit control tells its own from others by it). */
+  reason?: string;
   secrets?: { servicePassword?: string };
 }
 
@@ -51,6 +53,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
+    ...(typeof event.reason === 'string' && event.reason.trim() !== '' ? { reason: event.reason.trim().slice(0, 255) } : {}),
     ...(secrets ? { secrets } : {}),
   };
 }

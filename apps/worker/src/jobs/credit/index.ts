@@ -1,0 +1,2 @@
+export { fanOutCreditChecks, handleCreditCheckAll } from './check-all';
+export { handleCreditCheck, queueCreditCheckAfterSync, runCreditCheck } from './check-client';
