@@ -304,11 +304,18 @@ export async function checkClientCredit(deps: CreditDeps, clientId: number, opti
               actor: 'credit',
               action: `credit.${decision.outcome.after}`,
               serviceId: service.serviceId,
-              detail: { from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures, decided: decision.outcome.actions, manualHold: decision.outcome.manualHold },
+              detail: {
+                from: decision.outcome.before,
+                to: decision.outcome.after,
+                ...decision.outcome.figures,
+                decided: decision.outcome.actions,
+                manualHold: decision.outcome.manualHold,
+              },
             }
           : undefined,
       });
-      if (decision.transition) deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
+      if (decision.transition)
+        deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
       if (reading.error) await alertUnreadable(deps, client, stored, reading.error);
       await sendOpenMails(deps, client, service.serviceId, decision.outcome, options.hooks);
       if (stored.pendingAction) await carryOut(deps, client, stored, decision.outcome, options.hooks);
@@ -373,7 +380,7 @@ async function carryOut(deps: CreditDeps, db: PoolClient, stored: CreditStateRec
   const action = stored.pendingAction;
   if (!action || !deps.whmcs) return;
   const figures = { available: stored.available, credit: stored.credit, usage: stored.usage, threshold: stored.threshold, currency: stored.currency };
-  const done = (suspendedBy: 'bridge' | 'other' | null, auditAction: string, extra: Record<string, unknown> = {}) =>
+  const done: Done = (suspendedBy, auditAction, extra = {}) =>
     completeCreditAction(db, stored.serviceId, action, suspendedBy, { actor: 'credit', action: auditAction, serviceId: stored.serviceId, detail: { ...figures, ...extra } });
   if ((stored.restriction ?? outcome.restriction) === 'outbound') {
     // FusionPBX-only restriction is not carried out by this release: recorded and alerted, never silently dropped.
@@ -381,33 +388,46 @@ async function carryOut(deps: CreditDeps, db: PoolClient, stored: CreditStateRec
     deps.logger?.error({ serviceId: stored.serviceId, code: 'CREDIT_OUTBOUND_UNAVAILABLE' }, 'ALERT credit restriction (outbound) needs an operator');
     return;
   }
-  const reason = deps.config.credit.suspendReason;
+  let step: { record: () => Promise<boolean>; called: boolean; done?: string };
   try {
-    const service = await deps.whmcs.getService(stored.serviceId);
-    if (!service) throw new CreditControlError('CREDIT_SERVICE_UNKNOWN', `WHMCS has no service ${stored.serviceId}`);
-    const suspended = service.status === 'Suspended';
-    const ours = suspended && service.suspensionReason === reason;
-    if (action === 'restrict') {
-      if (ours) await done('bridge', 'credit.suspended', { found: 'already suspended by the bridge' });
-      else if (suspended) await done('other', 'credit.suspended-by-other', { reason: service.suspensionReason });
-      else if (service.status !== 'Active') await done(null, 'credit.restrict-skipped', { status: service.status });
-      else {
-        await deps.whmcs.moduleSuspend(stored.serviceId, reason);
-        await hooks?.afterWhmcsAction?.(stored.serviceId, action);
-        await done('bridge', 'credit.suspended', { reason });
-        outcome.actions.push('suspended');
-      }
-      return;
-    }
-    if (ours) {
-      await deps.whmcs.moduleUnsuspend(stored.serviceId);
-      await hooks?.afterWhmcsAction?.(stored.serviceId, action);
-      await done(null, 'credit.unsuspended');
-      outcome.actions.push('unsuspended');
-    } else if (suspended) await done('other', 'credit.lift-refused', { reason: service.suspensionReason });
-    else await done(null, 'credit.unsuspended', { found: `service is ${service.status}` });
+    step = await converge(deps, deps.whmcs, stored.serviceId, action, done);
   } catch (error) {
     await noteCreditActionError(db, stored.serviceId, describeError(error));
     deps.logger?.warn({ serviceId: stored.serviceId, action, err: describeError(error) }, 'credit action not done; retried at the next check');
+    return;
   }
+  // Outside the try: a crash here (the hook) must not be taken for a WHMCS failure.
+  if (step.called) await hooks?.afterWhmcsAction?.(stored.serviceId, action);
+  await step.record();
+  if (step.done) outcome.actions.push(step.done);
+}
+
+type Done = (suspendedBy: 'bridge' | 'other' | null, auditAction: string, extra?: Record<string, unknown>) => Promise<boolean>;
+
+/** Reads the service in WHMCS and makes the one call still needed (if any); `record` writes the outcome. */
+async function converge(
+  deps: CreditDeps,
+  whmcs: WhmcsApiClient,
+  serviceId: number,
+  action: CreditPendingAction,
+  done: Done,
+): Promise<{ record: () => Promise<boolean>; called: boolean; done?: string }> {
+  const reason = deps.config.credit.suspendReason;
+  const service = await whmcs.getService(serviceId);
+  if (!service) throw new CreditControlError('CREDIT_SERVICE_UNKNOWN', `WHMCS has no service ${serviceId}`);
+  const suspended = service.status === 'Suspended';
+  const ours = suspended && service.suspensionReason === reason;
+  if (action === 'restrict') {
+    if (ours) return { called: false, record: () => done('bridge', 'credit.suspended', { found: 'already suspended by the bridge' }) };
+    if (suspended) return { called: false, record: () => done('other', 'credit.suspended-by-other', { reason: service.suspensionReason }) };
+    if (service.status !== 'Active') return { called: false, record: () => done(null, 'credit.restrict-skipped', { status: service.status }) };
+    await whmcs.moduleSuspend(serviceId, reason);
+    return { called: true, done: 'suspended', record: () => done('bridge', 'credit.suspended', { reason }) };
+  }
+  if (ours) {
+    await whmcs.moduleUnsuspend(serviceId);
+    return { called: true, done: 'unsuspended', record: () => done(null, 'credit.unsuspended') };
+  }
+  if (suspended) return { called: false, record: () => done('other', 'credit.lift-refused', { reason: service.suspensionReason }) };
+  return { called: false, record: () => done(null, 'credit.unsuspended', { found: `service is ${service.status}` }) };
 }
