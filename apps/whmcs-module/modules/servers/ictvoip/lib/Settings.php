@@ -24,6 +24,9 @@ final class Settings
         7 => ['brand', 'text', ['FriendlyName' => 'Brand', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Branding profile applied to the tenant (blank: default)', 'SimpleMode' => true]],
         8 => ['maxGateways', 'int', ['FriendlyName' => 'Max gateways', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Gateways the tenant may have, also in FusionPBX (0-1000; blank: no limit)', 'SimpleMode' => true]],
         9 => ['maxDestinations', 'int', ['FriendlyName' => 'Max destinations', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Destinations the tenant may add in FusionPBX (0-10000; blank: no limit)', 'SimpleMode' => true]],
+        10 => ['creditLimit', 'decimal', ['FriendlyName' => 'Credit limit', 'Type' => 'text', 'Size' => '10', 'Default' => '', 'Description' => 'Postpaid: how far usage may go past the credit balance, e.g. 50.00 (blank: no credit control)', 'SimpleMode' => true]],
+        11 => ['lowBalanceThreshold', 'decimal', ['FriendlyName' => 'Low balance threshold', 'Type' => 'text', 'Size' => '10', 'Default' => '', 'Description' => 'Available credit under which the low-balance email goes out, e.g. 5.00', 'SimpleMode' => true]],
+        12 => ['creditRestriction', 'text', ['FriendlyName' => 'At zero balance', 'Type' => 'dropdown', 'Options' => 'suspend,outbound', 'Default' => 'suspend', 'Description' => 'suspend: WHMCS suspends the service; outbound: only outbound calls stop in FusionPBX', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
@@ -60,6 +63,19 @@ final class Settings
                     ));
                 }
                 $plan[$key] = (int) $value;
+                continue;
+            }
+            if ($kind === 'decimal') {
+                // Sent as the decimal string it is: money never becomes a PHP float.
+                if (!preg_match('/^\d{1,12}(\.\d{1,6})?$/', $value)) {
+                    throw new ModuleInputError(sprintf(
+                        'Module setting %d (%s) must be an amount such as 5.00, got "%s"',
+                        $position,
+                        $definition['FriendlyName'],
+                        substr($value, 0, 40)
+                    ));
+                }
+                $plan[$key] = $value;
                 continue;
             }
             $plan[$key] = $value;
