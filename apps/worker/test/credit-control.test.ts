@@ -5,6 +5,7 @@
  * the bridge's, WHMCS faults in fail-open and fail-closed, two workers on one client, a crash
  * between ModuleSuspend and its record, and exact sums.
  */
+import { randomUUID } from 'node:crypto';
 import { getCreditState, listCreditMails, noteWhmcsSuspendEvent } from '@ictvoip/store';
 import { runCreditCheck, startWorker, syncTenantCdrs, type RunningWorker } from '../src';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
@@ -208,6 +209,47 @@ describe('credit control (fail-open)', () => {
     } finally {
       kit.whmcs.setFaults([]);
     }
+  });
+
+  test('outbound restriction: at zero only the gateways the tenant had enabled are stopped (no WHMCS suspend, inbound untouched); a top-up starts exactly those again', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', creditRestriction: 'outbound' }, '5.00');
+    const [trunk, spare] = [randomUUID(), randomUUID()];
+    for (const [uuid, enabled] of [
+      [trunk, 'true'],
+      [spare, 'false'],
+    ] as const) {
+      await kit.bridge.fusion.query(`insert into v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) values ($1, $2, $3, 'false', 'external', $4)`, [
+        uuid,
+        tenant.domainUuid,
+        `gw-${uuid.slice(0, 8)}`,
+        enabled,
+      ]);
+    }
+    const gateways = async () =>
+      Object.fromEntries(
+        (
+          await kit.bridge.fusion.query<{ gateway_uuid: string; enabled: string }>('select gateway_uuid::text, enabled::text from v_gateways where domain_uuid = $1', [
+            tenant.domainUuid,
+          ])
+        ).rows.map((row) => [row.gateway_uuid, row.enabled]),
+      );
+    kit.bridge.esl.received.length = 0;
+    setCredit(kit, tenant, '-0.01');
+    const zero = await check(kit, tenant);
+    expect(zero.actions).toContain('outbound-restricted');
+    expect(await gateways()).toEqual({ [trunk]: 'false', [spare]: 'false' });
+    expect(kit.bridge.esl.received.some((command) => command.includes(`sofia profile external killgw ${trunk}`))).toBe(true);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(0);
+    expect((await kit.bridge.fusion.query('select domain_enabled::text as e from v_domains where domain_uuid = $1', [tenant.domainUuid])).rows[0]?.e).toBe('true');
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ suspendedBy: 'bridge', restrictedGateways: [trunk], pendingAction: null });
+
+    setCredit(kit, tenant, '20.00');
+    expect((await check(kit, tenant)).actions).toContain('outbound-lifted');
+    expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+    expect(kit.bridge.esl.received.some((command) => command.includes(`sofia profile external startgw ${trunk}`))).toBe(true);
+    expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${spare}`))).toBe(false);
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ suspendedBy: null, restrictedGateways: [] });
+    expect((await audit(kit, tenant)).map((entry) => entry.action)).toEqual(['credit.zero', 'credit.outbound-restricted', 'credit.ok', 'credit.outbound-lifted']);
   });
 
   test('two workers checking the same client at once: one mail, one suspend', async () => {

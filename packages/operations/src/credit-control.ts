@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
+import { applyFreeswitchSide } from '@ictvoip/freeswitch';
+import { enabledDomainGateways, toggleDomainGateways, type FusionTargets } from '@ictvoip/fusionpbx';
 import { formatMoney, parseMoney, roundHalfUp, type Micro } from '@ictvoip/rating';
 import {
   completeCreditAction,
@@ -10,6 +12,7 @@ import {
   moveCreditMail,
   noteCreditActionError,
   recordCreditCheck,
+  rememberRestrictedGateways,
   uninvoicedUsageOfClient,
   withCreditLock,
   type CreditFigures,
@@ -21,6 +24,7 @@ import {
   type CreditStateRecord,
 } from '@ictvoip/store';
 import { WhmcsApiError, WhmcsInputError, type WhmcsApiClient, type WhmcsClientDetails } from '@ictvoip/whmcs';
+import { findDomainUuid } from './cdr-reader';
 import { describeError } from './errors';
 
 /**
@@ -34,6 +38,8 @@ export interface CreditDeps {
   pool: Pool;
   logger?: Logger;
   whmcs: WhmcsApiClient | null;
+  /** FusionPBX servers, for the outbound restriction (the worker has them; without them it stays pending) */
+  targets?: Pick<FusionTargets, 'get'> | null;
 }
 
 /** Test seams: throwing from one simulates a crash at that exact point. */
@@ -318,7 +324,7 @@ export async function checkClientCredit(deps: CreditDeps, clientId: number, opti
         deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
       if (reading.error) await alertUnreadable(deps, client, stored, reading.error);
       await sendOpenMails(deps, client, service.serviceId, decision.outcome, options.hooks);
-      if (stored.pendingAction) await carryOut(deps, client, stored, decision.outcome, options.hooks);
+      if (stored.pendingAction) await carryOut(deps, client, service, stored, decision.outcome, options.hooks);
       outcome.services.push(decision.outcome);
     }
     return outcome;
@@ -376,21 +382,35 @@ async function sendOpenMails(deps: CreditDeps, db: PoolClient, serviceId: number
  * The decided WHMCS action, converge-style: WHMCS's service status is read first, so an action
  * already done (by an earlier attempt whose outcome was lost) is recorded, not repeated.
  */
-async function carryOut(deps: CreditDeps, db: PoolClient, stored: CreditStateRecord, outcome: ServiceCreditOutcome, hooks?: CreditHooks): Promise<void> {
+async function carryOut(
+  deps: CreditDeps,
+  db: PoolClient,
+  service: CreditServiceRow,
+  stored: CreditStateRecord,
+  outcome: ServiceCreditOutcome,
+  hooks?: CreditHooks,
+): Promise<void> {
   const action = stored.pendingAction;
-  if (!action || !deps.whmcs) return;
+  if (!action) return;
   const figures = { available: stored.available, credit: stored.credit, usage: stored.usage, threshold: stored.threshold, currency: stored.currency };
   const done: Done = (suspendedBy, auditAction, extra = {}) =>
     completeCreditAction(db, stored.serviceId, action, suspendedBy, { actor: 'credit', action: auditAction, serviceId: stored.serviceId, detail: { ...figures, ...extra } });
-  if ((stored.restriction ?? outcome.restriction) === 'outbound') {
-    // FusionPBX-only restriction is not carried out by this release: recorded and alerted, never silently dropped.
-    await noteCreditActionError(db, stored.serviceId, 'outbound-restricted mode is not available yet: restrict the tenant by hand or use creditRestriction=suspend');
-    deps.logger?.error({ serviceId: stored.serviceId, code: 'CREDIT_OUTBOUND_UNAVAILABLE' }, 'ALERT credit restriction (outbound) needs an operator');
+  const outbound = (stored.restriction ?? outcome.restriction) === 'outbound';
+  const { targets, whmcs } = deps;
+  const attempt = outbound
+    ? targets
+      ? () => convergeOutbound(targets, db, service, stored, action, done)
+      : null
+    : whmcs
+      ? () => converge(deps, whmcs, stored.serviceId, action, done)
+      : null;
+  if (!attempt) {
+    if (outbound) await noteCreditActionError(db, stored.serviceId, 'the outbound restriction needs FusionPBX: a worker carries it out');
     return;
   }
   let step: { record: () => Promise<boolean>; called: boolean; done?: string };
   try {
-    step = await converge(deps, deps.whmcs, stored.serviceId, action, done);
+    step = await attempt();
   } catch (error) {
     await noteCreditActionError(db, stored.serviceId, describeError(error));
     deps.logger?.warn({ serviceId: stored.serviceId, action, err: describeError(error) }, 'credit action not done; retried at the next check');
@@ -430,4 +450,33 @@ async function converge(
   }
   if (suspended) return { called: false, record: () => done('other', 'credit.lift-refused', { reason: service.suspensionReason }) };
   return { called: false, record: () => done(null, 'credit.unsuspended', { found: `service is ${service.status}` }) };
+}
+
+/**
+ * The FusionPBX-only restriction: the tenant's enabled gateways are recorded, then disabled (row and
+ * FreeSWITCH); lifting enables exactly the recorded ones. Inbound calls and routes that do not use
+ * the tenant's own gateways are untouched.
+ */
+async function convergeOutbound(
+  targets: Pick<FusionTargets, 'get'>,
+  db: PoolClient,
+  service: CreditServiceRow,
+  stored: CreditStateRecord,
+  action: CreditPendingAction,
+  done: Done,
+): Promise<{ record: () => Promise<boolean>; called: boolean; done?: string }> {
+  const target = await targets.get(service.fusionpbxServer);
+  const domainUuid = service.tenantDomain ? await findDomainUuid(target.pool, service.tenantDomain) : null;
+  if (!domainUuid) throw new CreditControlError('CREDIT_TENANT_UNKNOWN', `service ${service.serviceId} has no FusionPBX domain`);
+  if (action === 'restrict') {
+    // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
+    const gateways = await rememberRestrictedGateways(db, service.serviceId, await enabledDomainGateways(target.pool, domainUuid));
+    const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways);
+    await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
+    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', { gateways }) };
+  }
+  const gateways = stored.restrictedGateways;
+  const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
+  await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
+  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways }) };
 }

@@ -33,6 +33,8 @@ export interface CreditStateRecord extends CreditFigures {
   suspendedBy: SuspendedBy | null;
   pendingAction: CreditPendingAction | null;
   pendingSince: Date | null;
+  /** outbound restriction: the gateways the bridge disabled (and will enable again) */
+  restrictedGateways: string[];
   unreadableSince: Date | null;
   unreadableAlerted: boolean;
   lastError: string | null;
@@ -50,6 +52,7 @@ interface CreditRow {
   suspended_by: SuspendedBy | null;
   pending_action: CreditPendingAction | null;
   pending_since: Date | null;
+  restricted_gateways: string[];
   credit: string | null;
   credit_limit: string | null;
   usage: string | null;
@@ -64,7 +67,7 @@ interface CreditRow {
   last_transition_at: Date | null;
 }
 
-const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, credit::text, credit_limit::text,
+const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, credit::text, credit_limit::text,
   usage::text, available::text, threshold::text, currency, unreadable_since, unreadable_alerted, last_error, last_checked_at, last_transition, last_transition_at`;
 
 function toRecord(row: CreditRow): CreditStateRecord {
@@ -77,6 +80,7 @@ function toRecord(row: CreditRow): CreditStateRecord {
     suspendedBy: row.suspended_by,
     pendingAction: row.pending_action,
     pendingSince: row.pending_since,
+    restrictedGateways: row.restricted_gateways ?? [],
     credit: row.credit,
     creditLimit: row.credit_limit,
     usage: row.usage ?? '0.000000',
@@ -238,7 +242,8 @@ export async function completeCreditAction(
 ): Promise<boolean> {
   const { rows } = await db.query<{ n: number }>(
     `WITH done AS (
-       UPDATE credit_states SET suspended_by = $3, pending_action = NULL, pending_since = NULL, last_error = NULL, updated_at = now()
+       UPDATE credit_states SET suspended_by = $3, pending_action = NULL, pending_since = NULL, last_error = NULL, updated_at = now(),
+         restricted_gateways = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_gateways END
        WHERE service_id = $1 AND pending_action = $2
        RETURNING service_id
      ), audit AS (
@@ -248,6 +253,16 @@ export async function completeCreditAction(
     [serviceId, action, suspendedBy, audit.actor, audit.action, JSON.stringify(audit.detail ?? {})],
   );
   return rows[0]?.n === 1;
+}
+
+/** Outbound restriction: the gateways about to be disabled, added to those already recorded (before FusionPBX is written). */
+export async function rememberRestrictedGateways(db: Pool | PoolClient, serviceId: number, gatewayUuids: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ restricted_gateways: string[] }>(
+    `UPDATE credit_states SET restricted_gateways = ARRAY(SELECT DISTINCT unnest(restricted_gateways || $2::text[]) ORDER BY 1), updated_at = now()
+     WHERE service_id = $1 RETURNING restricted_gateways`,
+    [serviceId, gatewayUuids],
+  );
+  return rows[0]?.restricted_gateways ?? [];
 }
 
 /** The pending action failed this time (it stays pending for the next check); the error is kept for the operator. */
@@ -345,16 +360,24 @@ export interface CreditServiceRow {
   serviceId: number;
   clientId: number;
   tenantDomain: string | null;
+  /** the registered FusionPBX server (null = the default one) */
+  fusionpbxServer: string | null;
   plan: Record<string, unknown>;
 }
 
 /** The client's services under credit control (prepaid, or postpaid with a credit limit), not terminated. */
 export async function creditServicesOfClient(db: Pool | PoolClient, clientId: number): Promise<CreditServiceRow[]> {
-  const { rows } = await db.query<{ service_id: string; client_id: string; tenant_domain: string | null; plan: Record<string, unknown> }>(
-    `SELECT service_id, client_id, tenant_domain, plan FROM services
+  const { rows } = await db.query<{ service_id: string; client_id: string; tenant_domain: string | null; fusionpbx_server: string | null; plan: Record<string, unknown> }>(
+    `SELECT service_id, client_id, tenant_domain, fusionpbx_server, plan FROM services
      WHERE client_id = $1 AND desired_state <> 'terminated' AND (plan->>'billingMode' = 'prepaid' OR COALESCE(plan->>'creditLimit', '') <> '')
      ORDER BY service_id`,
     [clientId],
   );
-  return rows.map((row) => ({ serviceId: Number(row.service_id), clientId: Number(row.client_id), tenantDomain: row.tenant_domain, plan: row.plan }));
+  return rows.map((row) => ({
+    serviceId: Number(row.service_id),
+    clientId: Number(row.client_id),
+    tenantDomain: row.tenant_domain,
+    fusionpbxServer: row.fusionpbx_server,
+    plan: row.plan,
+  }));
 }

@@ -6,7 +6,9 @@ import type { Migration } from '../migrator';
  * goes out once per crossing), who restricted the service (`bridge` = the bridge for credit, so it
  * may lift it; `other` = an operator, an overdue invoice, fraud: never lifted by the bridge), the
  * WHMCS action decided but not yet confirmed (`pending_action`, written BEFORE the call so a crash
- * is resolved by reading WHMCS, never by calling twice) and the figures of the last check.
+ * is resolved by reading WHMCS, never by calling twice), the FusionPBX gateways an outbound
+ * restriction disabled (recorded before they are disabled, so exactly those are enabled again) and
+ * the figures of the last check.
  * `credit_mails` is the mail outbox: one row per service, kind and crossing; a row left `sending`
  * by a crash becomes `unknown` and is never sent again (a missing reminder is cheaper than two).
  */
@@ -22,6 +24,7 @@ CREATE TABLE credit_states (
   suspended_by        text          CHECK (suspended_by IN ('bridge', 'other')),
   pending_action      text          CHECK (pending_action IN ('restrict', 'lift')),
   pending_since       timestamptz,
+  restricted_gateways text[]        NOT NULL DEFAULT '{}',
   credit              numeric(18,6),
   credit_limit        numeric(18,6),
   usage               numeric(18,6),

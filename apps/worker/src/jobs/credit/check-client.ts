@@ -3,13 +3,16 @@ import { checkClientCredit, type CreditCheckOutcome, type CreditHooks } from '@i
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 
+/** What was done (not only decided), as counted in ictvoip_credit_actions_total. */
+const DONE_ACTIONS: ReadonlySet<string> = new Set(['suspended', 'unsuspended', 'outbound-restricted', 'outbound-lifted']);
+
 /** One client's credit check (see checkClientCredit); counted in the ictvoip_credit_* metrics. */
 export async function runCreditCheck(deps: WorkerDeps, clientId: number, metrics?: WorkerMetrics, hooks?: CreditHooks): Promise<CreditCheckOutcome> {
   const outcome = await checkClientCredit(deps, clientId, { hooks });
   for (const service of outcome.services) {
     metrics?.creditChecks.inc({ outcome: service.unreadable ? 'unreadable' : 'read' });
     if (service.before !== service.after) metrics?.creditTransitions.inc({ from: service.before, to: service.after });
-    for (const action of service.actions.filter((done) => done === 'suspended' || done === 'unsuspended' || done.startsWith('mailed:'))) {
+    for (const action of service.actions.filter((done) => DONE_ACTIONS.has(done) || done.startsWith('mailed:'))) {
       metrics?.creditActions.inc({ action });
     }
   }
