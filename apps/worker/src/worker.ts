@@ -70,6 +70,16 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
   if (deps.config.credit.checkEverySeconds > 0) {
     await upsertJobScheduler(deps.queues, CREDIT_SCHEDULER_IDS.creditCheckAll, { every: deps.config.credit.checkEverySeconds * 1000 }, CREDIT_JOBS.checkAll, {}, fanOut);
   }
+  if (deps.config.credit.prepaidInvoiceEverySeconds > 0) {
+    await upsertJobScheduler(
+      deps.queues,
+      CREDIT_SCHEDULER_IDS.prepaidInvoiceAll,
+      { every: deps.config.credit.prepaidInvoiceEverySeconds * 1000 },
+      CREDIT_JOBS.prepaidInvoiceAll,
+      {},
+      fanOut,
+    );
+  }
   await upsertJobScheduler(deps.queues, MONITORING_SCHEDULER_IDS.registrationsPollAll, { every: deps.config.monitoring.pollSeconds * 1000 }, MONITORING_JOBS.pollAll, {}, fanOut);
 }
 

@@ -72,6 +72,8 @@ export interface BridgeConfig {
     hysteresis: string;
     thresholdFieldId: number;
     manualSuspendFieldId: number;
+    /** how often prepaid usage is invoiced and paid from credit (0 = never by the timer) */
+    prepaidInvoiceEverySeconds: number;
   };
   chkcon: { whitelistFile: string };
   adminToken: string;
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       hysteresis: v.CREDIT_HYSTERESIS,
       thresholdFieldId: v.CREDIT_THRESHOLD_FIELD_ID,
       manualSuspendFieldId: v.CREDIT_MANUAL_SUSPEND_FIELD_ID,
+      prepaidInvoiceEverySeconds: v.CREDIT_PREPAID_INVOICE_EVERY_SECONDS,
     },
     chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
     adminToken: v.ADMIN_TOKEN,

@@ -130,12 +130,21 @@ export const environmentSchema = Joi.object({
   CREDIT_ZERO_TEMPLATE: Joi.string().trim().min(1).max(255).default('VoIP Zero Balance'),
   CREDIT_SUSPEND_REASON: Joi.string().trim().min(1).max(255).default('VoIP zero balance'),
   CREDIT_UNREADABLE: Joi.string().valid('open', 'closed').default('open'),
-  CREDIT_UNREADABLE_ALERT_SECONDS: Joi.number().integer().min(0).max(7 * 86400).default(3600),
+  CREDIT_UNREADABLE_ALERT_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(7 * 86400)
+    .default(3600),
   CREDIT_CACHE_SECONDS: Joi.number().integer().min(0).max(3600).default(30),
   CREDIT_HYSTERESIS: Joi.string()
     .pattern(/^\d{1,9}(\.\d{1,6})?$/)
     .default('1.00')
     .messages({ 'string.pattern.base': 'must be a decimal amount such as "1.00"' }),
+  CREDIT_PREPAID_INVOICE_EVERY_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(31 * 86400)
+    .default(86400),
   CREDIT_THRESHOLD_FIELD_ID: Joi.number().integer().min(0).default(0),
   CREDIT_MANUAL_SUSPEND_FIELD_ID: Joi.number().integer().min(0).default(0),
 }).unknown(true);

@@ -22,3 +22,18 @@ export const creditCheckJobDataSchema = Joi.object<CreditCheckJobData>({
 export function creditCheckJobId(clientId: number, slot: string): string {
   return `credit-check-${clientId}-${slot}`;
 }
+
+/** One prepaid service's invoice of its unbilled usage, paid from credit; `now` pins the day (tests). */
+export interface PrepaidInvoiceJobData {
+  serviceId: number;
+  now?: string;
+}
+
+export const prepaidInvoiceJobDataSchema = Joi.object<PrepaidInvoiceJobData>({
+  serviceId: Joi.number().integer().min(1).required(),
+  now: Joi.string().isoDate(),
+});
+
+export function prepaidInvoiceJobId(serviceId: number, slot: string): string {
+  return `prepaid-invoice-${serviceId}-${slot}`;
+}

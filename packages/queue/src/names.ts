@@ -96,9 +96,12 @@ export const MONITORING_SCHEDULER_IDS = {
 export const CREDIT_JOBS = {
   checkAll: 'credit.check-all',
   checkClient: 'credit.check-client',
+  prepaidInvoiceAll: 'credit.prepaid-invoice-all',
+  prepaidInvoice: 'credit.prepaid-invoice',
 } as const;
 export type CreditJobName = (typeof CREDIT_JOBS)[keyof typeof CREDIT_JOBS];
 
 export const CREDIT_SCHEDULER_IDS = {
   creditCheckAll: 'credit-check-all',
+  prepaidInvoiceAll: 'credit-prepaid-invoice-all',
 } as const;

@@ -114,12 +114,15 @@ export async function listCreditStates(db: Pool | PoolClient, query: { serviceId
  * WHMCS has not invoiced yet (anything but `verified` and `zero`). Exact, 6 places.
  */
 export async function uninvoicedUsageOfClient(db: Pool | PoolClient, clientId: number): Promise<string> {
+  // Charges on a prepaid invoice count through the invoice: what of it is not yet paid from credit.
   const { rows } = await db.query<{ usage: string }>(
-    `SELECT COALESCE(sum(c.amount), 0)::numeric(18,6)::text AS usage
-     FROM services s
-     JOIN cdr_charges c ON c.service_id = s.service_id AND c.status = 'rated'
-     LEFT JOIN billing_batches b ON b.batch_id = c.batch_id
-     WHERE s.client_id = $1 AND (c.batch_id IS NULL OR b.state NOT IN ('verified', 'zero'))`,
+    `SELECT ((SELECT COALESCE(sum(c.amount), 0)
+              FROM services s
+              JOIN cdr_charges c ON c.service_id = s.service_id AND c.status = 'rated' AND c.prepaid_invoice IS NULL
+              LEFT JOIN billing_batches b ON b.batch_id = c.batch_id
+              WHERE s.client_id = $1 AND (c.batch_id IS NULL OR b.state NOT IN ('verified', 'zero')))
+           + (SELECT COALESCE(sum(p.total - p.credit_applied), 0) FROM prepaid_invoices p WHERE p.client_id = $1 AND p.state <> 'paid')
+           )::numeric(18,6)::text AS usage`,
     [clientId],
   );
   return rows[0]?.usage ?? '0.000000';
@@ -348,7 +351,13 @@ export async function listCreditMails(db: Pool | PoolClient, query: { serviceId?
 }
 
 /** Moves a mail from one state to another; false when it was not in `from` (someone else moved it). */
-export async function moveCreditMail(db: Pool | PoolClient, mail: Pick<CreditMail, 'serviceId' | 'kind' | 'crossing'>, from: CreditMailState, to: CreditMailState, error?: string): Promise<boolean> {
+export async function moveCreditMail(
+  db: Pool | PoolClient,
+  mail: Pick<CreditMail, 'serviceId' | 'kind' | 'crossing'>,
+  from: CreditMailState,
+  to: CreditMailState,
+  error?: string,
+): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE credit_mails SET state = $5, last_error = $6, updated_at = now() WHERE service_id = $1 AND kind = $2 AND crossing = $3 AND state = $4`,
     [mail.serviceId, mail.kind, mail.crossing, from, to, error?.slice(0, 2000) ?? null],

@@ -35,3 +35,4 @@ export * from './reseal';
 export * from './registrations-repository';
 export * from './gateway-monitoring-repository';
 export * from './credit-repository';
+export * from './prepaid-invoices-repository';

@@ -56,5 +56,35 @@ CREATE TABLE credit_mails (
   PRIMARY KEY (service_id, kind, crossing)
 );
 CREATE INDEX credit_mails_open ON credit_mails (service_id) WHERE state IN ('pending', 'sending');
+
+-- Prepaid usage invoiced (CreateInvoice, token in the notes) and paid from credit (ApplyCredit), at
+-- most one per service and day; a charge is on a prepaid invoice or in a batch, never both.
+CREATE TABLE prepaid_invoices (
+  invoice_key      text          PRIMARY KEY CHECK (invoice_key ~ '^pp-[0-9]+-[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
+  service_id       bigint        NOT NULL,
+  client_id        bigint        NOT NULL,
+  day              date          NOT NULL,
+  state            text          NOT NULL CHECK (state IN ('creating', 'unknown', 'created', 'paid')),
+  total            numeric(18,6) NOT NULL,
+  line_amount      numeric(18,2) NOT NULL CHECK (line_amount > 0),
+  call_count       integer       NOT NULL,
+  billed_seconds   bigint        NOT NULL,
+  currency         char(3),
+  description      text          NOT NULL,
+  token            text          NOT NULL UNIQUE,
+  whmcs_invoice_id bigint,
+  credit_applied   numeric(18,2) NOT NULL DEFAULT 0,
+  attempts         integer       NOT NULL DEFAULT 0,
+  last_error       text,
+  created_at       timestamptz   NOT NULL DEFAULT now(),
+  updated_at       timestamptz   NOT NULL DEFAULT now(),
+  paid_at          timestamptz,
+  UNIQUE (service_id, day),
+  CHECK (state NOT IN ('created', 'paid') OR whmcs_invoice_id IS NOT NULL)
+);
+CREATE INDEX prepaid_invoices_open ON prepaid_invoices (service_id) WHERE state <> 'paid';
+ALTER TABLE cdr_charges ADD COLUMN prepaid_invoice text REFERENCES prepaid_invoices (invoice_key);
+ALTER TABLE cdr_charges ADD CONSTRAINT cdr_charges_billed_once CHECK (batch_id IS NULL OR prepaid_invoice IS NULL);
+CREATE INDEX cdr_charges_prepaid ON cdr_charges (prepaid_invoice) WHERE prepaid_invoice IS NOT NULL;
 `,
 };
