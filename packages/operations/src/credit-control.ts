@@ -382,14 +382,7 @@ async function sendOpenMails(deps: CreditDeps, db: PoolClient, serviceId: number
  * The decided WHMCS action, converge-style: WHMCS's service status is read first, so an action
  * already done (by an earlier attempt whose outcome was lost) is recorded, not repeated.
  */
-async function carryOut(
-  deps: CreditDeps,
-  db: PoolClient,
-  service: CreditServiceRow,
-  stored: CreditStateRecord,
-  outcome: ServiceCreditOutcome,
-  hooks?: CreditHooks,
-): Promise<void> {
+async function carryOut(deps: CreditDeps, db: PoolClient, service: CreditServiceRow, stored: CreditStateRecord, outcome: ServiceCreditOutcome, hooks?: CreditHooks): Promise<void> {
   const action = stored.pendingAction;
   if (!action) return;
   const figures = { available: stored.available, credit: stored.credit, usage: stored.usage, threshold: stored.threshold, currency: stored.currency };

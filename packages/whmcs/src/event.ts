@@ -54,7 +54,10 @@ export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
 /** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
 export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
-const planAmount = Joi.string().trim().pattern(PLAN_AMOUNT_PATTERN).messages({ 'string.pattern.base': '{{#label}} must be a decimal amount such as "5.00" (not negative, at most 6 decimals)' });
+const planAmount = Joi.string()
+  .trim()
+  .pattern(PLAN_AMOUNT_PATTERN)
+  .messages({ 'string.pattern.base': '{{#label}} must be a decimal amount such as "5.00" (not negative, at most 6 decimals)' });
 
 /** The plan's numeric limits: the webhook schema and FusionPBX's provisioning input both read these. */
 export const PLAN_LIMITS = {
