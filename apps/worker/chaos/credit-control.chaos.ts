@@ -20,6 +20,7 @@ const TEMPLATES = [
 ];
 /** What WHMCS did (not only what it was asked): a request that failed before doing anything does not count. */
 const NO_EFFECT = new Set(['http_500', 'result_error']);
+const WRITES = new Set(['ModuleSuspend', 'ModuleUnsuspend', 'SendEmail']);
 
 interface CreditTenant {
   serviceId: number;
@@ -68,23 +69,27 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
             { mode: 'result_error', percent: 10 },
             { mode: 'timeout_after_effect', percent: 15, actions: ['ModuleSuspend', 'ModuleUnsuspend', 'SendEmail'] },
           ]);
-          const workers: AppProcess[] = [await bridge.startWorker(), await bridge.startWorker()];
+          let done = false;
           const restarts: Promise<AppProcess>[] = [];
-          const suspends = () => whmcs.state.requests.filter((request) => request.action === 'ModuleSuspend').length;
-          for (let k = 0; k < KILLS_PER_RUN; k += 1) {
-            const seen = suspends();
-            const moved = await waitUntil(() => (suspends() > seen ? true : null), 60_000, 'a ModuleSuspend call', 5).catch(() => false);
-            if (!moved) break;
-            await sleep(Math.floor(random() * 200));
-            const live = bridge.liveWorkers();
-            const victim = live[Math.floor(random() * live.length)];
-            if (!victim) break;
-            await victim.kill9();
-            kills += 1;
-            process.stdout.write(`credit run ${run + 1}: kill -9 worker ${victim.pid} after ${suspends()} ModuleSuspend calls\n`);
-            restarts.push(bridge.startWorker());
-          }
-          await Promise.all(restarts);
+          const writes = () => whmcs.state.requests.filter((request) => WRITES.has(request.action)).length;
+          // Kills land after a seeded number of WHMCS writes (suspends, mails, unsuspends), in both phases.
+          const killer = (async () => {
+            for (let k = 0; k < KILLS_PER_RUN && !done; k += 1) {
+              const target = writes() + 1 + Math.floor(random() * 3);
+              const reached = await waitUntil(() => (writes() >= target || done ? true : null), 120_000, 'more WHMCS writes', 5).catch(() => false);
+              if (!reached || done) return;
+              await sleep(Math.floor(random() * 150));
+              const live = await waitUntil(() => (bridge.liveWorkers().length > 0 ? bridge.liveWorkers() : null), 30_000, 'a live worker').catch(() => []);
+              const victim = live[Math.floor(random() * live.length)];
+              if (!victim) return;
+              await victim.kill9();
+              kills += 1;
+              process.stdout.write(`credit run ${run + 1}: kill -9 worker ${victim.pid} after ${writes()} WHMCS writes\n`);
+              restarts.push(bridge.startWorker());
+            }
+          })();
+          await bridge.startWorker();
+          await bridge.startWorker();
           const zero = tenants.filter((tenant) => tenant.kind === 'zero');
           const low = tenants.filter((tenant) => tenant.kind === 'low');
           await waitUntil(
@@ -97,8 +102,10 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
           // Top-ups: every zero tenant gets credit back; the bridge lifts what it suspended, once.
           for (const tenant of zero) whmcs.state.clients.get(tenant.clientId)!.credit = '50.00';
           await waitUntil(async () => ((await settled(bridge, zero, 'ok', null)) ? true : null), SETTLE_TIMEOUT_MS, 'every zero tenant back on', 250);
+          done = true;
+          await killer;
+          await Promise.all(restarts);
           whmcs.setFaults([]);
-          void workers;
 
           const report = checkCredit(whmcs, tenants);
           const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
