@@ -43,7 +43,7 @@ it('credit check --dry-run decides and changes nothing; credit check acts once; 
   expect(status.json).toMatchObject({ services: [{ serviceId: tenant.serviceId, state: 'zero', suspendedBy: 'bridge', pendingAction: null, lastTransition: 'zero' }] });
   const human = await cli('credit', 'status');
   expect(human.stdout).toContain(`service ${tenant.serviceId}\tclient ${tenant.clientId}\tzero\tbalance -0.500000 USD`);
-});
+}, 180_000);
 
 it('bad input names the option; an unknown service is refused', async () => {
   const bad = await cli('credit', 'status', '--service', 'abc');
@@ -52,4 +52,4 @@ it('bad input names the option; an unknown service is refused', async () => {
   const unknown = await cli('credit', 'check', '--service', '999999', '--dry-run', '--json');
   expect(unknown.code).toBe(1);
   expect(unknown.json).toEqual({ error: { code: 'UNKNOWN_SERVICE', message: 'service 999999 is not known to the bridge' } });
-});
+}, 120_000);
