@@ -28,6 +28,11 @@ test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance 
   // A second sync with nothing new queues nothing more; the state stays low, the mail is not repeated.
   await addJob(kit.deps.queues, CDR_JOBS.syncTenant, { serviceId: tenant.serviceId }, { jobId: `cdr-sync-${tenant.serviceId}-credit-e2e-2` });
 
+  const metrics = kit.bridge.worker!.metrics.registry;
+  await waitFor(async () => (await metrics.getSingleMetricAsString('ictvoip_credit_actions_total')).includes('action="mailed:low"} 1'), 10000, 'the mail counted');
+  expect(await metrics.getSingleMetricAsString('ictvoip_credit_transitions_total')).toContain('ictvoip_credit_transitions_total{from="ok",to="low"} 1');
+  expect(await metrics.getSingleMetricAsString('ictvoip_credit_checks_total')).toMatch(/ictvoip_credit_checks_total\{outcome="read"\} [1-9]/);
+
   const unauthorised = await fetch(`${kit.bridge.url}/admin/credit`);
   expect(unauthorised.status).toBe(401);
   const view = await fetch(`${kit.bridge.url}/admin/credit?service=${tenant.serviceId}`, { headers: auth() });
