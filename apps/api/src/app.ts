@@ -4,6 +4,7 @@ import type { ApiDeps } from './deps';
 import { errorHandler, HttpError } from './errors';
 import { adminBoardRouter } from './routes/admin-board';
 import { adminDriftRouter } from './routes/admin-drift';
+import { adminCreditRouter } from './routes/admin-credit';
 import { chkconRouter } from './routes/chkcon';
 import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
@@ -43,6 +44,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(statusRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));
+  app.use(adminCreditRouter(deps));
   app.use(openApiRouter());
   app.use(v1Router(deps));
 

@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import {
   BILLING_JOBS,
   CDR_JOBS,
+  CREDIT_JOBS,
   FREESWITCH_JOBS,
   isJobName,
   JobPayloadError,
@@ -23,6 +24,7 @@ import { handleBillingRerate } from './jobs/billing/rerate-period';
 import { handleCdrBackfill } from './jobs/cdr/backfill';
 import { handleCdrSyncAll } from './jobs/cdr/sync-all';
 import { handleCdrSyncTenant } from './jobs/cdr/sync-tenant';
+import { handleCreditCheck, handleCreditCheckAll, handlePrepaidInvoice, handlePrepaidInvoiceAll } from './jobs/credit';
 import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
 import { applyFreeswitchBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
 import { runDriftJob } from './jobs/maintenance/drift-job';
@@ -69,6 +71,10 @@ export function jobHandlers(definitions: ReadonlyMap<string, ProvisioningJobDefi
     [MONITORING_JOBS.pollAll]: handleRegistrationPollAll,
     [MONITORING_JOBS.poll]: (deps, job) => handleRegistrationPoll(deps, job, metrics),
     [MONITORING_JOBS.alert]: (deps, job) => handleRegistrationAlert(deps, job, metrics),
+    [CREDIT_JOBS.checkAll]: handleCreditCheckAll,
+    [CREDIT_JOBS.checkClient]: (deps, job) => handleCreditCheck(deps, job, metrics),
+    [CREDIT_JOBS.prepaidInvoiceAll]: handlePrepaidInvoiceAll,
+    [CREDIT_JOBS.prepaidInvoice]: handlePrepaidInvoice,
   };
 }
 

@@ -37,6 +37,10 @@ export interface WorkerMetrics {
   /** Gateway monitoring: failed polls and down/up transitions, by server. */
   gatewayPollErrors: Counter<'server'>;
   gatewayTransitions: Counter<'server' | 'transition'>;
+  /** Credit control (issue 16): services checked (by outcome), state transitions, WHMCS actions and mails done. */
+  creditChecks: Counter<'outcome'>;
+  creditTransitions: Counter<'from' | 'to'>;
+  creditActions: Counter<'action'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
 }
 
@@ -170,6 +174,24 @@ export function createWorkerMetrics(): WorkerMetrics {
       name: 'ictvoip_gateway_transitions_total',
       help: 'Gateway transitions recorded (down, up), by server',
       labelNames: ['server', 'transition'],
+      registers,
+    }),
+    creditChecks: new Counter({
+      name: 'ictvoip_credit_checks_total',
+      help: 'Credit checks of a service, by outcome (read = balance read from WHMCS, unreadable = it could not be read)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    creditTransitions: new Counter({
+      name: 'ictvoip_credit_transitions_total',
+      help: 'Credit state changes of a service (ok, low, zero), by from and to',
+      labelNames: ['from', 'to'],
+      registers,
+    }),
+    creditActions: new Counter({
+      name: 'ictvoip_credit_actions_total',
+      help: 'What credit control did in WHMCS: suspended, unsuspended, mailed:low, mailed:zero',
+      labelNames: ['action'],
       registers,
     }),
   };

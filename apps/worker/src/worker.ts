@@ -13,6 +13,8 @@ import {
   BILLING_JOBS,
   BILLING_SCHEDULER_IDS,
   CDR_JOBS,
+  CREDIT_JOBS,
+  CREDIT_SCHEDULER_IDS,
   MONITORING_JOBS,
   MONITORING_SCHEDULER_IDS,
   upsertJobScheduler,
@@ -70,6 +72,20 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
   const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
+  // CREDIT_CHECK_EVERY_SECONDS=0: no timer (checks still follow every CDR sync of a credit-controlled tenant).
+  if (deps.config.credit.checkEverySeconds > 0) {
+    await upsertJobScheduler(deps.queues, CREDIT_SCHEDULER_IDS.creditCheckAll, { every: deps.config.credit.checkEverySeconds * 1000 }, CREDIT_JOBS.checkAll, {}, fanOut);
+  }
+  if (deps.config.credit.prepaidInvoiceEverySeconds > 0) {
+    await upsertJobScheduler(
+      deps.queues,
+      CREDIT_SCHEDULER_IDS.prepaidInvoiceAll,
+      { every: deps.config.credit.prepaidInvoiceEverySeconds * 1000 },
+      CREDIT_JOBS.prepaidInvoiceAll,
+      {},
+      fanOut,
+    );
+  }
   await upsertJobScheduler(deps.queues, MONITORING_SCHEDULER_IDS.registrationsPollAll, { every: deps.config.monitoring.pollSeconds * 1000 }, MONITORING_JOBS.pollAll, {}, fanOut);
 }
 

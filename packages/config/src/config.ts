@@ -54,6 +54,27 @@ export interface BridgeConfig {
   cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
   /** Registration monitoring (issue 18): poll period, grace before "lost", history retention; alerts go to `alertWebhookUrl` ('' = none). */
   monitoring: { pollSeconds: number; lostAfterSeconds: number; historyRetentionDays: number; alertWebhookUrl: string };
+  /**
+   * Credit control (issue 16): check period (0 = no timer, checks after CDR syncs only), the WHMCS
+   * mail templates, the ModuleSuspend reason, what an unreadable balance means (`open`: nothing is
+   * restricted; `closed`: read as zero), how long until that is alerted, how long a WHMCS read is
+   * reused, the hysteresis above the threshold before a restriction is lifted (decimal string), and
+   * the ids of the client custom fields "Low Balance Threshold" / "Manual VoIP Suspend" (0 = by name).
+   */
+  credit: {
+    checkEverySeconds: number;
+    lowTemplate: string;
+    zeroTemplate: string;
+    suspendReason: string;
+    unreadable: 'open' | 'closed';
+    unreadableAlertSeconds: number;
+    cacheSeconds: number;
+    hysteresis: string;
+    thresholdFieldId: number;
+    manualSuspendFieldId: number;
+    /** how often prepaid usage is invoiced and paid from credit (0 = never by the timer) */
+    prepaidInvoiceEverySeconds: number;
+  };
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
@@ -170,6 +191,19 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       lostAfterSeconds: v.REGISTRATION_LOST_AFTER_SECONDS,
       historyRetentionDays: v.REGISTRATION_HISTORY_RETENTION_DAYS,
       alertWebhookUrl: v.ALERT_WEBHOOK_URL ?? '',
+    },
+    credit: {
+      checkEverySeconds: v.CREDIT_CHECK_EVERY_SECONDS,
+      lowTemplate: v.CREDIT_LOW_TEMPLATE,
+      zeroTemplate: v.CREDIT_ZERO_TEMPLATE,
+      suspendReason: v.CREDIT_SUSPEND_REASON,
+      unreadable: v.CREDIT_UNREADABLE,
+      unreadableAlertSeconds: v.CREDIT_UNREADABLE_ALERT_SECONDS,
+      cacheSeconds: v.CREDIT_CACHE_SECONDS,
+      hysteresis: v.CREDIT_HYSTERESIS,
+      thresholdFieldId: v.CREDIT_THRESHOLD_FIELD_ID,
+      manualSuspendFieldId: v.CREDIT_MANUAL_SUSPEND_FIELD_ID,
+      prepaidInvoiceEverySeconds: v.CREDIT_PREPAID_INVOICE_EVERY_SECONDS,
     },
     chkcon: { whitelistFile: v.CHKCON_WHITELIST_FILE },
     adminToken: v.ADMIN_TOKEN,

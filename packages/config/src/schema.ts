@@ -124,6 +124,29 @@ export const environmentSchema = Joi.object({
   REGISTRATION_LOST_AFTER_SECONDS: Joi.number().integer().min(0).max(86400).default(180),
   REGISTRATION_HISTORY_RETENTION_DAYS: Joi.number().integer().min(1).max(3650).default(90),
   ALERT_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  // Credit control (issue 16).
+  CREDIT_CHECK_EVERY_SECONDS: Joi.number().integer().min(0).max(86400).default(300),
+  CREDIT_LOW_TEMPLATE: Joi.string().trim().min(1).max(255).default('VoIP Low Balance Alert'),
+  CREDIT_ZERO_TEMPLATE: Joi.string().trim().min(1).max(255).default('VoIP Zero Balance'),
+  CREDIT_SUSPEND_REASON: Joi.string().trim().min(1).max(255).default('VoIP zero balance'),
+  CREDIT_UNREADABLE: Joi.string().valid('open', 'closed').default('open'),
+  CREDIT_UNREADABLE_ALERT_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(7 * 86400)
+    .default(3600),
+  CREDIT_CACHE_SECONDS: Joi.number().integer().min(0).max(3600).default(30),
+  CREDIT_HYSTERESIS: Joi.string()
+    .pattern(/^\d{1,9}(\.\d{1,6})?$/)
+    .default('1.00')
+    .messages({ 'string.pattern.base': 'must be a decimal amount such as "1.00"' }),
+  CREDIT_PREPAID_INVOICE_EVERY_SECONDS: Joi.number()
+    .integer()
+    .min(0)
+    .max(31 * 86400)
+    .default(86400),
+  CREDIT_THRESHOLD_FIELD_ID: Joi.number().integer().min(0).default(0),
+  CREDIT_MANUAL_SUSPEND_FIELD_ID: Joi.number().integer().min(0).default(0),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';

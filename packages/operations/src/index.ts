@@ -21,3 +21,16 @@ export {
   type FusionTenantRow,
 } from './drift-report';
 export { fixDrift, planFixes, previewDriftFix, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixPreview, type DriftFixResult, type DriftFixTargets } from './drift-fix';
+export {
+  cachedClientDetails,
+  checkClientCredit,
+  CreditControlError,
+  forgetClientDetails,
+  nextCreditState,
+  type CreditCheckOptions,
+  type CreditCheckOutcome,
+  type CreditDeps,
+  type CreditHooks,
+  type CreditLevels,
+  type ServiceCreditOutcome,
+} from './credit-control';

@@ -2,7 +2,19 @@ import type { Job, JobsOptions } from 'bullmq';
 import type Joi from 'joi';
 import { billingFanOutJobDataSchema, billingPushJobDataSchema, billingRerateJobDataSchema, cdrBackfillJobDataSchema, cdrSyncJobDataSchema } from './billing-payloads';
 import { freeswitchApplyJobDataSchema, freeswitchBacklogJobDataSchema } from './freeswitch-payloads';
-import { BILLING_JOBS, CDR_JOBS, FREESWITCH_JOBS, MAINTENANCE_JOBS, MONITORING_JOBS, PROVISIONING_JOBS, QUEUE_NAMES, TENANT_WRITE_JOBS, type QueueName } from './names';
+import { creditCheckAllJobDataSchema, creditCheckJobDataSchema, prepaidInvoiceJobDataSchema } from './credit-payloads';
+import {
+  BILLING_JOBS,
+  CDR_JOBS,
+  CREDIT_JOBS,
+  FREESWITCH_JOBS,
+  MAINTENANCE_JOBS,
+  MONITORING_JOBS,
+  PROVISIONING_JOBS,
+  QUEUE_NAMES,
+  TENANT_WRITE_JOBS,
+  type QueueName,
+} from './names';
 import { driftJobDataSchema, emptyJobDataSchema, provisioningJobDataSchema, reconcileJobDataSchema, validatePayload } from './payloads';
 import type { QueueSet } from './queues';
 import { requeueUnlessLive } from './requeue';
@@ -52,6 +64,10 @@ export const JOBS = {
   [MONITORING_JOBS.pollAll]: job(QUEUE_NAMES.monitoring, registrationPollAllJobDataSchema),
   [MONITORING_JOBS.poll]: job(QUEUE_NAMES.monitoring, registrationPollJobDataSchema),
   [MONITORING_JOBS.alert]: job(QUEUE_NAMES.monitoring, registrationAlertJobDataSchema),
+  [CREDIT_JOBS.checkAll]: job(QUEUE_NAMES.billing, creditCheckAllJobDataSchema),
+  [CREDIT_JOBS.checkClient]: job(QUEUE_NAMES.billing, creditCheckJobDataSchema),
+  [CREDIT_JOBS.prepaidInvoiceAll]: job(QUEUE_NAMES.billing, creditCheckAllJobDataSchema),
+  [CREDIT_JOBS.prepaidInvoice]: job(QUEUE_NAMES.billing, prepaidInvoiceJobDataSchema),
 } as const;
 
 export type JobName = keyof typeof JOBS;
@@ -70,7 +86,8 @@ type GroupNames =
   | ValueOf<typeof MAINTENANCE_JOBS>
   | ValueOf<typeof CDR_JOBS>
   | ValueOf<typeof BILLING_JOBS>
-  | ValueOf<typeof MONITORING_JOBS>;
+  | ValueOf<typeof MONITORING_JOBS>
+  | ValueOf<typeof CREDIT_JOBS>;
 const everyGroupedNameIsCatalogued: [GroupNames] extends [JobName] ? ([JobName] extends [GroupNames] ? true : never) : never = true;
 void everyGroupedNameIsCatalogued;
 

@@ -7,5 +7,6 @@ export * from './billing-payloads';
 export * from './freeswitch-payloads';
 export * from './tenant-write-payloads';
 export * from './monitoring-payloads';
+export * from './credit-payloads';
 export * from './requeue';
 export * from './catalogue';

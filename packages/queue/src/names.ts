@@ -92,3 +92,17 @@ export type MonitoringJobName = (typeof MONITORING_JOBS)[keyof typeof MONITORING
 export const MONITORING_SCHEDULER_IDS = {
   registrationsPollAll: 'registrations-poll-all',
 } as const;
+
+/** Credit control (queue billing): the timer's fan-out and one check per WHMCS client. */
+export const CREDIT_JOBS = {
+  checkAll: 'credit.check-all',
+  checkClient: 'credit.check-client',
+  prepaidInvoiceAll: 'credit.prepaid-invoice-all',
+  prepaidInvoice: 'credit.prepaid-invoice',
+} as const;
+export type CreditJobName = (typeof CREDIT_JOBS)[keyof typeof CREDIT_JOBS];
+
+export const CREDIT_SCHEDULER_IDS = {
+  creditCheckAll: 'credit-check-all',
+  prepaidInvoiceAll: 'credit-prepaid-invoice-all',
+} as const;

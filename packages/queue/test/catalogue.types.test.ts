@@ -14,6 +14,7 @@ import {
   JOBS,
   MAINTENANCE_JOBS,
   MONITORING_JOBS,
+  CREDIT_JOBS,
   PROVISIONING_JOBS,
   QUEUE_NAMES,
   queueOf,
@@ -55,7 +56,9 @@ export function typeChecks(queues: QueueSet): void {
 
 describe('job catalogue', () => {
   it('holds every job name of the groups, each on a known queue', () => {
-    const grouped = [PROVISIONING_JOBS, FREESWITCH_JOBS, TENANT_WRITE_JOBS, MAINTENANCE_JOBS, CDR_JOBS, BILLING_JOBS, MONITORING_JOBS].flatMap((group) => Object.values(group));
+    const grouped = [PROVISIONING_JOBS, FREESWITCH_JOBS, TENANT_WRITE_JOBS, MAINTENANCE_JOBS, CDR_JOBS, BILLING_JOBS, MONITORING_JOBS, CREDIT_JOBS].flatMap((group) =>
+      Object.values(group),
+    );
     expect([...JOB_NAMES].sort()).toEqual([...new Set(grouped)].sort());
     for (const name of JOB_NAMES) expect(Object.values(QUEUE_NAMES)).toContain(JOBS[name].queue);
     expect(queueOf(FREESWITCH_JOBS.backlog)).toBe('provisioning');

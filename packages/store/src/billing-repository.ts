@@ -218,7 +218,7 @@ async function existingOrPending(client: PoolClient, batchId: string, input: Cre
     `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND status = 'rated' AND period <= $2) c
+           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2) c
      CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
@@ -265,7 +265,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
          CASE WHEN $14 THEN 1 ELSE 0 END, CASE WHEN $14 THEN now() END)
        RETURNING ${BATCH_COLUMNS}
      ), charges AS (
-       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND status = 'rated' AND period <= $4
+       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4
      ), adjustments AS (
        UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL
      )
@@ -521,7 +521,7 @@ export const VERIFY_WINDOW_DAYS = 62;
  */
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: { verify?: boolean } = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated' AND period <= $1
+    `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $1
      UNION
      SELECT DISTINCT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL
      UNION

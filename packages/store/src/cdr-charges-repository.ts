@@ -272,12 +272,15 @@ export async function listCharges(db: Pool | PoolClient, query: { serviceId: num
   return rows.map(toCharge);
 }
 
-/** Overwrites the rating of one charge not in a pushed batch (re-rating). */
+/**
+ * Overwrites the rating of one charge not in a pushed batch (re-rating). A charge already on a
+ * prepaid invoice (credit control) keeps the rating it was invoiced at.
+ */
 export async function updateChargeRating(db: Pool | PoolClient, charge: NewCharge): Promise<void> {
   await db.query(
     `UPDATE cdr_charges SET destination = $2, billable_seconds = $3, included_seconds = $4, amount = $5, currency = $6, status = $7,
        reason = $8, deck_id = $9, deck_revision = $10, rated_at = now()
-     WHERE xml_cdr_uuid = $1`,
+     WHERE xml_cdr_uuid = $1 AND prepaid_invoice IS NULL`,
     [
       charge.xmlCdrUuid,
       charge.destination,

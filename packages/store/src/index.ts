@@ -34,3 +34,5 @@ export * from './tenant-writes-repository';
 export * from './reseal';
 export * from './registrations-repository';
 export * from './gateway-monitoring-repository';
+export * from './credit-repository';
+export * from './prepaid-invoices-repository';

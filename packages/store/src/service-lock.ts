@@ -5,6 +5,8 @@ import type { Pool, PoolClient } from 'pg';
 const SERVICE_LOCK_NAMESPACE = 71_203;
 const BILLING_LOCK_NAMESPACE = 71_204;
 const FREESWITCH_LOCK_NAMESPACE = 71_205;
+// Keyed by the WHMCS client: credit is the client's, shared by all its services.
+const CREDIT_LOCK_NAMESPACE = 71_206;
 
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
@@ -62,4 +64,9 @@ export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client:
  */
 export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, FREESWITCH_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'));
+}
+
+/** Credit control of one WHMCS client (its balance is shared by its services): one check at a time. */
+export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, CREDIT_LOCK_NAMESPACE, clientId, work, waitMs, () => new LockTimeoutError(clientId, waitMs, 'credit check of client'));
 }

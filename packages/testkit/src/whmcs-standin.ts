@@ -43,6 +43,8 @@ export interface StandinClient {
   currency_code: string;
   /** credit balance as WHMCS's `client.credit` decimal string (WHMCS stores 2 decimals; tests may set more) */
   credit: string;
+  /** client custom fields; GetClientsDetails answers `customfields: [{id, value}]` as WHMCS documents (no name) */
+  customfields?: { id: number; value: string }[];
 }
 
 export interface StandinCustomField {
@@ -435,7 +437,8 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     GetClientsDetails: (params) => {
       const client = state.clients.get(Number(params.clientid));
       if (!client) throw new StandinRefusal('Client Not Found');
-      return { result: 'success', userid: client.id, ...client, client: { ...client, id: String(client.id), userid: client.id } };
+      const customfields = client.customfields ?? [];
+      return { result: 'success', userid: client.id, ...client, customfields, client: { ...client, customfields, id: String(client.id), userid: client.id } };
     },
     AddBillableItem: (params) => {
       const clientid = Number(params.clientid);

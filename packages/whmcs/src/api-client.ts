@@ -203,6 +203,11 @@ export class WhmcsApiClient {
       currencyId: toInt(client.currency),
       currencyCode: toText(client.currency_code),
       credit,
+      customFields: listOf(client.customfields, 'customfield').map((field) => ({
+        id: toInt(field.id),
+        name: toText(field.name ?? field.translated_name),
+        value: toText(field.value),
+      })),
     };
   }
 

@@ -73,6 +73,19 @@ export interface WhmcsClientDetails {
    * in the client's currency; null only when WHMCS left the field out.
    */
   credit: string | null;
+  /**
+   * The client's custom fields (`client.customfields`: WHMCS documents `id` and `value`; a `name`
+   * is kept when a version sends one). Credit control reads "Low Balance Threshold" and "Manual
+   * VoIP Suspend" from here.
+   */
+  customFields: WhmcsClientCustomField[];
+}
+
+export interface WhmcsClientCustomField {
+  id: number;
+  /** "" when WHMCS sent only the id */
+  name: string;
+  value: string;
 }
 
 /** GetClientsDetails reduced to what credit control needs; `credit` is required here. */

@@ -1,5 +1,8 @@
 import {
+  BILLING_MODES,
+  CREDIT_RESTRICTIONS,
   effectivePlan,
+  PLAN_AMOUNT_PATTERN,
   EventValidationError,
   parseWebhookEvent,
   PLAN_LIMITS,
@@ -31,6 +34,8 @@ export interface TenantCommand {
   customFields?: Record<string, unknown>;
   /** Who made the event when not WHMCS (e.g. `drift-fix`). */
   origin?: string;
+  /** suspend: WHMCS's suspend reason as the module sent it (credit control tells its own from others by it). */
+  reason?: string;
   secrets?: { servicePassword?: string };
 }
 
@@ -140,6 +145,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
+    ...(typeof event.reason === 'string' && event.reason.trim() !== '' ? { reason: event.reason.trim().slice(0, 255) } : {}),
     ...(secrets ? { secrets } : {}),
   };
 }
@@ -166,6 +172,32 @@ function customTrunkProblems(event: WebhookEvent): ValidationDetail[] {
 }
 
 function planLimitProblems(plan: WebhookPlan): ValidationDetail[] {
+  return [...numericLimitProblems(plan), ...creditPlanProblems(plan)];
+}
+
+/** The credit-control fields a configurable option may set: the same rules as the plan's own fields. */
+function creditPlanProblems(plan: WebhookPlan): ValidationDetail[] {
+  const problems: ValidationDetail[] = [];
+  for (const key of ['creditLimit', 'lowBalanceThreshold'] as const) {
+    const value = plan[key];
+    if (value !== undefined && !(typeof value === 'string' && PLAN_AMOUNT_PATTERN.test(value))) {
+      problems.push({ path: `configurableOptions.${key}`, message: `'${key}' must be a decimal amount such as "5.00" (not negative, at most 6 decimals)` });
+    }
+  }
+  const choices = [
+    ['billingMode', BILLING_MODES],
+    ['creditRestriction', CREDIT_RESTRICTIONS],
+  ] as const;
+  for (const [key, allowed] of choices) {
+    const value = plan[key];
+    if (value !== undefined && !(allowed as readonly unknown[]).includes(value)) {
+      problems.push({ path: `configurableOptions.${key}`, message: `'${key}' must be one of ${allowed.join(', ')}` });
+    }
+  }
+  return problems;
+}
+
+function numericLimitProblems(plan: WebhookPlan): ValidationDetail[] {
   return (Object.keys(PLAN_LIMITS) as (keyof typeof PLAN_LIMITS)[]).flatMap((key) => {
     const value = plan[key];
     const { min, max } = PLAN_LIMITS[key];

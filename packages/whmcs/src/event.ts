@@ -30,7 +30,14 @@ export interface WebhookPlan {
   firstExtension: number;
   gatewayTemplate?: string;
   rateDeck?: string;
-  billingMode?: string;
+  /** Credit control (issue 16): `postpaid` (default) or `prepaid`. */
+  billingMode?: BillingMode;
+  /** Postpaid only: how far below zero the client's balance may go, decimal string ("50.00"). */
+  creditLimit?: string;
+  /** Available credit under which the low-balance mail goes out, decimal string ("5.00"). */
+  lowBalanceThreshold?: string;
+  /** At zero: `suspend` through WHMCS (ModuleSuspend, default) or `outbound` (FusionPBX gateways off, inbound and emergency kept). */
+  creditRestriction?: CreditRestriction;
   brand?: string;
   includedMinutes?: number;
   /** The tenant's phone numbers (DIDs), main number first; see `planDids`. */
@@ -60,6 +67,18 @@ export interface WebhookEvent {
   secrets?: { servicePassword?: string };
   [key: string]: unknown;
 }
+
+export const BILLING_MODES = ['postpaid', 'prepaid'] as const;
+export type BillingMode = (typeof BILLING_MODES)[number];
+export const CREDIT_RESTRICTIONS = ['suspend', 'outbound'] as const;
+export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
+
+/** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
+export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
+const planAmount = Joi.string()
+  .trim()
+  .pattern(PLAN_AMOUNT_PATTERN)
+  .messages({ 'string.pattern.base': '{{#label}} must be a decimal amount such as "5.00" (not negative, at most 6 decimals)' });
 
 /** The plan's numeric limits: the webhook schema and FusionPBX's provisioning input both read these. */
 export const PLAN_LIMITS = {
@@ -111,7 +130,18 @@ const planSchema = Joi.object({
   }),
   gatewayTemplate: optionalText,
   rateDeck: optionalText,
-  billingMode: optionalText,
+  billingMode: Joi.string()
+    .trim()
+    .lowercase()
+    .valid(...BILLING_MODES, '')
+    .empty(''),
+  creditLimit: planAmount.allow('').empty(''),
+  lowBalanceThreshold: planAmount.allow('').empty(''),
+  creditRestriction: Joi.string()
+    .trim()
+    .lowercase()
+    .valid(...CREDIT_RESTRICTIONS, '')
+    .empty(''),
   brand: optionalText,
   includedMinutes: Joi.number().integer().min(0),
   dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
@@ -240,7 +270,13 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   ratedeck: 'rateDeck',
   gatewaytemplate: 'gatewayTemplate',
   brand: 'brand',
+  billingmode: 'billingMode',
+  creditlimit: 'creditLimit',
+  lowbalancethreshold: 'lowBalanceThreshold',
+  creditrestriction: 'creditRestriction',
 };
+
+const LOWER_CASE_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set(['billingMode', 'creditRestriction']);
 
 const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set([
   'maxExtensions',
@@ -276,7 +312,7 @@ export function planOverridesFromOptions(options: Record<string, unknown>): Part
     const text = String(rawValue).split('|')[0].trim();
     const numeric = NUMERIC_OPTIONS.has(key);
     if (numeric && !/^\d+$/.test(text)) continue;
-    overrides[key] = numeric ? Number.parseInt(text, 10) : text;
+    overrides[key] = numeric ? Number.parseInt(text, 10) : LOWER_CASE_OPTIONS.has(key) ? text.toLowerCase() : text;
   }
   return overrides;
 }

@@ -43,6 +43,36 @@ describe('the tenant command', () => {
     ]);
   });
 
+  it('carries the credit-control plan fields (issue 16) from the plan or the options, normalised; refuses bad ones naming the field', () => {
+    const fromPlan = parseTenantCommand(
+      body({ configurableOptions: {}, plan: { firstExtension: 100, billingMode: 'Prepaid', lowBalanceThreshold: '5.00', creditRestriction: 'suspend' } }),
+    );
+    expect(fromPlan.plan).toEqual({ firstExtension: 100, billingMode: 'prepaid', lowBalanceThreshold: '5.00', creditRestriction: 'suspend' });
+    const fromOptions = parseTenantCommand(
+      body({ configurableOptions: { 'billingMode|Billing': 'Postpaid|Pay later', 'creditLimit|Credit limit': '50.00', 'lowBalanceThreshold|Low': '2.5' } }),
+    );
+    expect(fromOptions.plan).toMatchObject({ billingMode: 'postpaid', creditLimit: '50.00', lowBalanceThreshold: '2.5' });
+    // Blank values leave the field out (the bridge's default applies).
+    expect(parseTenantCommand(body({ configurableOptions: {}, plan: { firstExtension: 100, billingMode: '', creditLimit: '' } })).plan).toEqual({ firstExtension: 100 });
+    for (const [key, value] of [
+      ['billingMode', 'credit-card'],
+      ['creditLimit', '-5.00'],
+      ['creditLimit', '5,00'],
+      ['lowBalanceThreshold', '1e3'],
+      ['lowBalanceThreshold', '0.1234567'],
+      ['creditRestriction', 'hangup'],
+    ] as const) {
+      expect(refusal(() => parseTenantCommand(body({ configurableOptions: {}, plan: { firstExtension: 100, [key]: value } }))).details.map((d) => d.path)).toEqual([`plan.${key}`]);
+      expect(refusal(() => parseTenantCommand(body({ configurableOptions: { [`${key}|Label`]: value } }))).details.map((d) => d.path)).toEqual([`configurableOptions.${key}`]);
+    }
+  });
+
+  it('carries the suspend reason WHMCS sent (credit control tells its own suspends from others by it)', () => {
+    const suspend = parseTenantCommand(body({ action: 'suspend', secrets: undefined, reason: ' Overdue on Payment ' }));
+    expect(suspend.reason).toBe('Overdue on Payment');
+    expect(parseTenantCommand(body({ action: 'suspend', secrets: undefined }))).not.toHaveProperty('reason');
+  });
+
   it('folds the configurable options into the plan once and carries only what is read', () => {
     const command = parseTenantCommand(body());
     expect(command.plan).toEqual({ maxExtensions: 5, firstExtension: 100 });

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { effectivePlan, parseWebhookEvent } from '@ictvoip/whmcs';
+import { effectivePlan, parseTenantCommand, parseWebhookEvent } from '@ictvoip/whmcs';
 import { assertPhpAvailable, closedPort, MODULE_DIR, runModule, startBridge, type FakeBridge, type LogEntry } from './module-harness';
 
 const SECRET = 'whsec-test-0123456789abcdef-access-hash';
@@ -115,6 +115,9 @@ describe('module files', () => {
       'Country code',
       'Number format',
       'Ring group',
+      'Credit limit',
+      'Low balance threshold',
+      'At zero balance',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
@@ -181,6 +184,17 @@ describe('CreateAccount', () => {
     const { result } = await run('CreateAccount', whmcsParams({ configoption1: 'ten' }));
     expect(result).toContain('Module setting 1 (Max extensions)');
     expect(bridge.deliveries).toHaveLength(0);
+  });
+
+  test('credit-control settings (positions 13-15) go out as decimal strings and a choice; a bad amount is refused by name', async () => {
+    const { result } = await run('CreateAccount', whmcsParams({ configoption5: 'prepaid', configoption13: '', configoption14: '5.25', configoption15: 'outbound' }));
+    expect(result).toBe('success');
+    const event = parseTenantCommand(bridge.deliveries[0].body);
+    expect(event.plan).toMatchObject({ billingMode: 'prepaid', lowBalanceThreshold: '5.25', creditRestriction: 'outbound' });
+    expect(event.plan).not.toHaveProperty('creditLimit');
+    const refused = await run('CreateAccount', whmcsParams({ configoption13: '50,00' }));
+    expect(refused.result).toContain('Module setting 13 (Credit limit) must be an amount');
+    expect(bridge.deliveries).toHaveLength(1);
   });
 
   test('a server record without Access Hash is refused, nothing is sent', async () => {

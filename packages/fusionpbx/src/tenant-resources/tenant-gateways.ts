@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { findGatewayByName } from '../repositories/gateways';
+import { findGatewayByName, listGateways, setGatewayEnabled } from '../repositories/gateways';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
 import { validateProfile, validateUuid } from '../validate';
 import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
@@ -300,4 +300,40 @@ export async function withoutStaleGatewayStarts(pool: Pool, steps: FreeswitchSte
   ]);
   const live = new Set(rows.map((row) => row.gateway_uuid));
   return steps.filter((step) => step.kind !== 'gateway_start' || live.has(step.gatewayUuid as string));
+}
+
+export interface DomainGatewaysToggle {
+  /** the gateways the toggle was about (for a disable without `only`: the ones that were enabled) */
+  gatewayUuids: string[];
+  /** written this time (a replay writes none) */
+  changed: string[];
+  /** FreeSWITCH side for every gateway of `gatewayUuids`, changed or not (a replay after a crash sends it again) */
+  steps: FreeswitchStep[];
+}
+
+/** The uuids of a domain's enabled gateways. */
+export async function enabledDomainGateways(pool: Pool, domainUuid: string): Promise<string[]> {
+  const { rows } = await pool.query<{ gateway_uuid: string }>("select gateway_uuid::text from v_gateways where domain_uuid = $1 and enabled::text = 'true' order by gateway_uuid", [
+    domainUuid,
+  ]);
+  return rows.map((row) => row.gateway_uuid);
+}
+
+/**
+ * Credit control's outbound restriction: sets `enabled` on a domain's gateways (`only` those, or
+ * every gateway when absent) the way FusionPBX's gateway toggle does, the row's `enabled` column,
+ * then the gateway stopped (killgw) or started in its profile after sofia.conf leaves the cache.
+ * Idempotent; the steps cover every listed gateway so a replay finishes a FreeSWITCH side a crash cut off.
+ */
+export async function toggleDomainGateways(pool: Pool, domainUuid: string, enabled: boolean, only?: readonly string[]): Promise<DomainGatewaysToggle> {
+  return inTransaction(pool, null, async (tx) => {
+    const rows = (await listGateways(tx, domainUuid)).filter((row) => only === undefined || only.includes(row.gateway_uuid as string));
+    const changed: string[] = [];
+    for (const row of rows) if (await setGatewayEnabled(tx, row, enabled)) changed.push(row.gateway_uuid as string);
+    const steps: FreeswitchStep[] = rows.length > 0 ? [{ kind: 'sofia_conf_cache_delete' }] : [];
+    for (const row of rows) {
+      steps.push({ kind: enabled ? 'gateway_start' : 'gateway_kill', profile: (row.profile as string | null) ?? 'external', gatewayUuid: row.gateway_uuid as string });
+    }
+    return { gatewayUuids: rows.map((row) => row.gateway_uuid as string), changed, steps };
+  });
 }

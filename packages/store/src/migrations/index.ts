@@ -7,7 +7,19 @@ import { migration005 } from './005-fusionpbx-servers';
 import { migration006 } from './006-tenant-writes';
 import { migration007 } from './007-registrations';
 import { migration008 } from './008-gateway-monitoring';
+import { migration009 } from './009-credit-control';
 import { migration013 } from './013-tenant-write-destinations';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration013];
+export const MIGRATIONS: readonly Migration[] = [
+  migration001,
+  migration002,
+  migration003,
+  migration004,
+  migration005,
+  migration006,
+  migration007,
+  migration008,
+  migration009,
+  migration013,
+];

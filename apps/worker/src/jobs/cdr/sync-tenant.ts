@@ -12,6 +12,7 @@ import {
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
+import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
@@ -162,7 +163,18 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
   });
 }
 
+/** Prepaid, or postpaid with a credit limit: the plan fields credit control acts on. */
+function underCreditControl(plan: Record<string, unknown>): boolean {
+  return plan.billingMode === 'prepaid' || (typeof plan.creditLimit === 'string' && plan.creditLimit !== '');
+}
+
 export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
   const data = job.data;
-  return syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
+  const outcome = await syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
+  // New rated calls of a credit-controlled tenant: its client's balance is checked now, not at the next timer.
+  if (outcome.rated > 0) {
+    const service = await deps.services.get(data.serviceId);
+    if (service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
+  }
+  return outcome;
 }

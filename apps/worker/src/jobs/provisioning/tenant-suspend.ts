@@ -1,11 +1,22 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
+import { noteWhmcsSuspendEvent } from '@ictvoip/store';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { runTenantAction } from './run-tenant-action';
 
-/** Disables the tenant and drops its registrations, remembering what was enabled so unsuspend restores exactly that. */
+/**
+ * Disables the tenant and drops its registrations, remembering what was enabled so unsuspend
+ * restores exactly that. Credit control learns who suspended: the bridge's own ModuleSuspend comes
+ * back with its reason (CREDIT_SUSPEND_REASON); any other reason (overdue, fraud, an operator) marks
+ * the service as not the bridge's to lift.
+ */
 export const suspendJob: ProvisioningJobDefinition = {
   jobName: PROVISIONING_JOBS.suspend,
   action: 'suspend',
   perService: true,
-  run: (context) => runTenantAction(context, 'suspend', 'suspended'),
+  run: async (context) => {
+    const result = await runTenantAction(context, 'suspend', 'suspended');
+    const ours = context.event.reason === context.deps.config.credit.suspendReason;
+    await noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: true, ours });
+    return result;
+  },
 };

@@ -1,11 +1,19 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
+import { noteWhmcsSuspendEvent } from '@ictvoip/store';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { runTenantAction } from './run-tenant-action';
 
-/** Restores exactly what suspend found enabled (an extension the customer had disabled stays disabled). */
+/**
+ * Restores exactly what suspend found enabled (an extension the customer had disabled stays
+ * disabled). For credit control the restriction is gone, whoever lifted it.
+ */
 export const unsuspendJob: ProvisioningJobDefinition = {
   jobName: PROVISIONING_JOBS.unsuspend,
   action: 'unsuspend',
   perService: true,
-  run: (context) => runTenantAction(context, 'unsuspend', 'active'),
+  run: async (context) => {
+    const result = await runTenantAction(context, 'unsuspend', 'active');
+    await noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: false, ours: false });
+    return result;
+  },
 };

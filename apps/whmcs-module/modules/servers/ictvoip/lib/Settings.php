@@ -27,6 +27,9 @@ final class Settings
         10 => ['countryCode', 'text', ['FriendlyName' => 'Country code', 'Type' => 'text', 'Size' => '4', 'Default' => '', 'Description' => 'Country code of the DIDs (e.g. 1, 44); blank: numbers stored as given', 'SimpleMode' => true]],
         11 => ['numberFormat', 'text', ['FriendlyName' => 'Number format', 'Type' => 'dropdown', 'Options' => 'national,e164', 'Default' => 'national', 'Description' => 'How DIDs are written to FusionPBX', 'SimpleMode' => true]],
         12 => ['ringGroup', 'text', ['FriendlyName' => 'Ring group', 'Type' => 'text', 'Size' => '8', 'Default' => '', 'Description' => 'Extension of a ring group of the plan extensions that the DIDs ring (blank: first extension)', 'SimpleMode' => true]],
+        13 => ['creditLimit', 'decimal', ['FriendlyName' => 'Credit limit', 'Type' => 'text', 'Size' => '10', 'Default' => '', 'Description' => 'Postpaid: how far usage may go past the credit balance, e.g. 50.00 (blank: no credit control)', 'SimpleMode' => true]],
+        14 => ['lowBalanceThreshold', 'decimal', ['FriendlyName' => 'Low balance threshold', 'Type' => 'text', 'Size' => '10', 'Default' => '', 'Description' => 'Available credit under which the low-balance email goes out, e.g. 5.00', 'SimpleMode' => true]],
+        15 => ['creditRestriction', 'text', ['FriendlyName' => 'At zero balance', 'Type' => 'dropdown', 'Options' => 'suspend,outbound', 'Default' => 'suspend', 'Description' => 'suspend: WHMCS suspends the service; outbound: only outbound calls stop in FusionPBX', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
@@ -63,6 +66,19 @@ final class Settings
                     ));
                 }
                 $plan[$key] = (int) $value;
+                continue;
+            }
+            if ($kind === 'decimal') {
+                // Sent as the decimal string it is: money never becomes a PHP float.
+                if (!preg_match('/^\d{1,12}(\.\d{1,6})?$/', $value)) {
+                    throw new ModuleInputError(sprintf(
+                        'Module setting %d (%s) must be an amount such as 5.00, got "%s"',
+                        $position,
+                        $definition['FriendlyName'],
+                        substr($value, 0, 40)
+                    ));
+                }
+                $plan[$key] = $value;
                 continue;
             }
             $plan[$key] = $value;

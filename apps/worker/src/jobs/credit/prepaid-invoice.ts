@@ -1,0 +1,127 @@
+import type { PoolClient } from 'pg';
+import { addJobs, assertValidJobId, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
+import { forgetClientDetails } from '@ictvoip/operations';
+import { formatMoney, parseMoney } from '@ictvoip/rating';
+import { createPrepaidInvoice, openPrepaidInvoice, servicesToInvoicePrepaid, updatePrepaidInvoice, withBillingLock, type PrepaidInvoice } from '@ictvoip/store';
+import { WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
+import type { WorkerDeps } from '../../deps';
+import { describeError } from '../../errors';
+
+const CENT = 10_000n;
+
+/** Test seams: throwing from one simulates a crash at that exact point. */
+export interface PrepaidHooks {
+  /** after WHMCS made the invoice, before its id is recorded */
+  afterCreateInvoice?: (invoice: PrepaidInvoice) => void | Promise<void>;
+  /** after WHMCS applied credit, before it is recorded */
+  afterApplyCredit?: (invoice: PrepaidInvoice) => void | Promise<void>;
+}
+
+export interface PrepaidOutcome {
+  serviceId: number;
+  outcome: 'not-prepaid' | 'whmcs-not-configured' | 'nothing' | 'creating' | 'unknown' | 'created' | 'paid';
+  invoiceKey: string | null;
+}
+
+/** The day (YYYY-MM-DD) of `at` in the billing time zone: one prepaid invoice per service and day. */
+export function billingDay(at: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(at);
+  const part = (type: string) => parts.find((candidate) => candidate.type === type)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')}`;
+}
+
+/**
+ * CreateInvoice exactly once: the token is looked for first (an earlier attempt whose answer was
+ * lost made it already); an outcome-unknown failure is marked `unknown` and only sent again once
+ * the token is provably absent after twice the WHMCS timeout.
+ */
+async function ensureCreated(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, invoice: PrepaidInvoice, hooks?: PrepaidHooks): Promise<PrepaidInvoice | null> {
+  const found = await whmcs.findInvoiceByToken(invoice.clientId, invoice.token);
+  if (found) return updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: 'created', whmcsInvoiceId: found.id });
+  if (invoice.state === 'unknown' && Date.now() - invoice.updatedAt.getTime() < 2 * deps.config.whmcs.timeoutMs) return invoice;
+  let invoiceId: number;
+  try {
+    ({ invoiceId } = await whmcs.createInvoice({
+      userId: invoice.clientId,
+      items: [{ description: invoice.description, amount: invoice.lineAmount }],
+      notes: invoice.token,
+      sendInvoice: false,
+    }));
+  } catch (error) {
+    const unknown = error instanceof WhmcsTransportError && error.mayHaveTakenEffect;
+    await updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: unknown ? 'unknown' : invoice.state, lastError: describeError(error), attempt: true });
+    deps.logger.warn(
+      { invoiceKey: invoice.invoiceKey, err: describeError(error) },
+      unknown ? 'prepaid invoice outcome unknown: found by its token later' : 'prepaid invoice refused',
+    );
+    return null;
+  }
+  await hooks?.afterCreateInvoice?.(invoice);
+  return updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: 'created', whmcsInvoiceId: invoiceId });
+}
+
+/**
+ * Pays the invoice from the client's credit, as far as it goes: the invoice's balance is read first,
+ * so credit applied by an attempt whose answer was lost is never applied again (WHMCS refuses more
+ * than the balance anyway). Without enough credit it stays `created` (unpaid in WHMCS) and is tried again.
+ */
+async function payFromCredit(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, invoice: PrepaidInvoice, hooks?: PrepaidHooks): Promise<PrepaidInvoice | null> {
+  const invoiceId = invoice.whmcsInvoiceId ?? 0;
+  const current = await whmcs.getInvoice(invoiceId);
+  const balance = parseMoney(current.balance, { allowNegative: true });
+  if (current.status === 'Paid' || balance <= 0n) return updatePrepaidInvoice(client, invoice.invoiceKey, ['created'], { state: 'paid', creditApplied: current.credit });
+  const credit = parseMoney((await whmcs.getClientCredit(invoice.clientId)).credit, { allowNegative: true, rounding: 'half-up' });
+  // Whole cents (rounded down), never more than the credit nor the balance.
+  const usable = credit < balance ? credit : balance;
+  const amount = usable > 0n ? usable - (usable % CENT) : 0n;
+  if (amount <= 0n)
+    return updatePrepaidInvoice(client, invoice.invoiceKey, ['created'], { state: 'created', creditApplied: current.credit, lastError: 'not enough credit to pay it yet' });
+  const applied = await whmcs.applyCredit({ invoiceId, amount: formatMoney(amount, 2), noEmail: true });
+  await hooks?.afterApplyCredit?.(invoice);
+  forgetClientDetails(whmcs, invoice.clientId);
+  const total = formatMoney(parseMoney(current.credit) + parseMoney(applied.amount), 2);
+  return updatePrepaidInvoice(client, invoice.invoiceKey, ['created'], { state: applied.invoicePaid ? 'paid' : 'created', creditApplied: total });
+}
+
+/**
+ * A prepaid service's usage: the unbilled rated calls on one WHMCS invoice per day, paid from the
+ * client's credit. Under the service's billing lock (no CDR sync, re-rating or batch moves its
+ * charges meanwhile); an unfinished invoice is finished before the next is made.
+ */
+export async function invoicePrepaidUsage(deps: WorkerDeps, serviceId: number, now = new Date(), hooks?: PrepaidHooks): Promise<PrepaidOutcome> {
+  const service = await deps.services.get(serviceId);
+  if (!service || service.plan.billingMode !== 'prepaid') return { serviceId, outcome: 'not-prepaid', invoiceKey: null };
+  const whmcs = deps.whmcs;
+  if (!whmcs) return { serviceId, outcome: 'whmcs-not-configured', invoiceKey: null };
+  return withBillingLock(deps.pool, serviceId, async (client) => {
+    let invoice =
+      (await openPrepaidInvoice(client, serviceId)) ??
+      (await createPrepaidInvoice(client, { serviceId, clientId: service.clientId, day: billingDay(now, deps.config.billing.timeZone) }));
+    if (!invoice) return { serviceId, outcome: 'nothing', invoiceKey: null };
+    const key = invoice.invoiceKey;
+    if (invoice.state === 'creating' || invoice.state === 'unknown') invoice = (await ensureCreated(deps, whmcs, client, invoice, hooks)) ?? invoice;
+    if (invoice.state === 'created') invoice = (await payFromCredit(deps, whmcs, client, invoice, hooks)) ?? invoice;
+    if (invoice.state === 'paid') deps.logger.info({ invoiceKey: key, amount: invoice.lineAmount }, 'prepaid usage invoiced and paid from credit');
+    return { serviceId, outcome: invoice.state, invoiceKey: key };
+  });
+}
+
+export function handlePrepaidInvoice(deps: WorkerDeps, job: TypedJob<typeof CREDIT_JOBS.prepaidInvoice>): Promise<PrepaidOutcome> {
+  return invoicePrepaidUsage(deps, job.data.serviceId, job.data.now ? new Date(job.data.now) : new Date());
+}
+
+/** The cadence (CREDIT_PREPAID_INVOICE_EVERY_SECONDS): one job per prepaid service with something to invoice or finish. */
+export async function fanOutPrepaidInvoices(deps: WorkerDeps, now = new Date()): Promise<{ enqueued: number }> {
+  const every = Math.max(1, deps.config.credit.prepaidInvoiceEverySeconds);
+  const slot = `t${Math.floor(now.getTime() / (every * 1000))}`;
+  const jobs = (await servicesToInvoicePrepaid(deps.pool)).map((serviceId) => ({
+    data: { serviceId, now: now.toISOString() },
+    opts: { jobId: assertValidJobId(prepaidInvoiceJobId(serviceId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+  }));
+  if (jobs.length > 0) await addJobs(deps.queues, CREDIT_JOBS.prepaidInvoice, jobs);
+  return { enqueued: jobs.length };
+}
+
+export function handlePrepaidInvoiceAll(deps: WorkerDeps, job: TypedJob<typeof CREDIT_JOBS.prepaidInvoiceAll>): Promise<{ enqueued: number }> {
+  return fanOutPrepaidInvoices(deps, job.data.now ? new Date(job.data.now) : new Date());
+}

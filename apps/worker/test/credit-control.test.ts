@@ -1,0 +1,337 @@
+/**
+ * Credit control (issue 16) against real PostgreSQL, Redis, the FusionPBX schema (CDRs) and the
+ * WHMCS stand-in over HTTP: thresholds crossed down and up (one mail per crossing, no flapping),
+ * suspend at zero and unsuspend after a top-up exactly once, never lifting a suspend that is not
+ * the bridge's, WHMCS faults in fail-open and fail-closed, two workers on one client, a crash
+ * between ModuleSuspend and its record, and exact sums.
+ */
+import { randomUUID } from 'node:crypto';
+import { getCreditState, listCreditMails, noteWhmcsSuspendEvent } from '@ictvoip/store';
+import { runCreditCheck, startWorker, syncTenantCdrs, type RunningWorker } from '../src';
+import { expectedMicro, microToDecimal, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+const TEMPLATES = [
+  { name: 'VoIP Low Balance Alert', type: 'product' as const },
+  { name: 'VoIP Zero Balance', type: 'product' as const },
+];
+const CREDIT_ENV = { CREDIT_CACHE_SECONDS: '0', CREDIT_HYSTERESIS: '1.00', CREDIT_UNREADABLE_ALERT_SECONDS: '0' };
+
+async function creditTenant(kit: BillingKit, plan: Record<string, string>, credit: string): Promise<Tenant> {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || $2::jsonb WHERE service_id = $1`, [tenant.serviceId, JSON.stringify(plan)]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = credit;
+  return tenant;
+}
+
+function setCredit(kit: BillingKit, tenant: Tenant, credit: string): void {
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = credit;
+}
+
+const calls = (kit: BillingKit, action: string, serviceId: number) =>
+  kit.whmcs.state.requests.filter((request) => request.action === action && (request.params.serviceid === String(serviceId) || request.params.accountid === String(serviceId)));
+const mails = (kit: BillingKit, tenant: Tenant, template: string) => kit.whmcs.state.emails.filter((mail) => mail.id === tenant.serviceId && mail.messagename === template);
+const status = (kit: BillingKit, tenant: Tenant) => kit.whmcs.state.services.get(tenant.serviceId)!;
+
+async function check(kit: BillingKit, tenant: Tenant) {
+  const outcome = await runCreditCheck(kit.deps, tenant.clientId);
+  return outcome.services.find((service) => service.serviceId === tenant.serviceId)!;
+}
+
+async function audit(kit: BillingKit, tenant: Tenant) {
+  const { rows } = await kit.deps.pool.query<{ action: string; detail: Record<string, unknown> }>(
+    `SELECT action, detail FROM audit_log WHERE service_id = $1 AND actor = 'credit' ORDER BY id`,
+    [tenant.serviceId],
+  );
+  return rows;
+}
+
+describe('credit control (fail-open)', () => {
+  let kit: BillingKit;
+  beforeAll(async () => {
+    kit = await startBillingKit(CREDIT_ENV, { emailTemplates: TEMPLATES });
+  }, 30000);
+  afterAll(async () => {
+    await kit.close();
+  });
+
+  test('prepaid: low and back several times (one mail per crossing, no flapping), zero → one suspend and one mail, top-up → one unsuspend', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '5.00' }, '10.00');
+    expect((await check(kit, tenant)).after).toBe('ok');
+    const walk: [string, string][] = [
+      ['4.50', 'low'],
+      ['4.50', 'low'],
+      ['5.50', 'low'], // above the threshold but inside the hysteresis margin: no flap
+      ['4.80', 'low'],
+      ['6.50', 'ok'],
+      ['5.20', 'ok'],
+      ['4.00', 'low'],
+      ['6.00', 'ok'],
+      ['4.99', 'low'],
+    ];
+    for (const [credit, expected] of walk) {
+      setCredit(kit, tenant, credit);
+      expect((await check(kit, tenant)).after).toBe(expected);
+    }
+    expect(mails(kit, tenant, 'VoIP Low Balance Alert')).toHaveLength(3);
+    expect(mails(kit, tenant, 'VoIP Low Balance Alert')[0]!.customvars).toMatchObject({
+      balance: '4.50',
+      threshold: '5.00',
+      currency: 'USD',
+      service_id: String(tenant.serviceId),
+    });
+
+    // Calls eat the rest: 10 minutes to New York at 0.0137 = 0.137 against 0.05 of credit.
+    setCredit(kit, tenant, '0.05');
+    await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 600 });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const zero = await check(kit, tenant);
+    expect(zero).toMatchObject({ before: 'low', after: 'zero', figures: { credit: '0.050000', usage: '0.137000', available: '-0.087000' } });
+    expect(status(kit, tenant)).toMatchObject({ status: 'Suspended', suspendreason: 'VoIP zero balance' });
+    for (let i = 0; i < 3; i += 1) expect((await check(kit, tenant)).after).toBe('zero');
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+
+    // A top-up that leaves less than threshold + hysteresis keeps it restricted; a real one lifts it once.
+    setCredit(kit, tenant, '3.00');
+    expect((await check(kit, tenant)).after).toBe('zero');
+    setCredit(kit, tenant, '10.00');
+    expect((await check(kit, tenant)).after).toBe('ok');
+    expect((await check(kit, tenant)).after).toBe('ok');
+    expect(calls(kit, 'ModuleUnsuspend', tenant.serviceId)).toHaveLength(1);
+    expect(status(kit, tenant).status).toBe('Active');
+    expect((await getCreditState(kit.deps.pool, tenant.serviceId))?.suspendedBy).toBeNull();
+
+    const entries = await audit(kit, tenant);
+    expect(entries.map((entry) => entry.action)).toEqual([
+      'credit.low',
+      'credit.ok',
+      'credit.low',
+      'credit.ok',
+      'credit.low',
+      'credit.zero',
+      'credit.suspended',
+      'credit.ok',
+      'credit.unsuspended',
+    ]);
+    expect(entries[5]!.detail).toMatchObject({ from: 'low', to: 'zero', available: '-0.087000', usage: '0.137000', threshold: '5.000000' });
+  });
+
+  test('postpaid with a credit limit: available = credit + limit − uninvoiced usage, exact to the micro-unit', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'postpaid', creditLimit: '0.50', lowBalanceThreshold: '0.25' }, '0.010001');
+    let expected = 0n;
+    // dialled → E.164 digits (011 is the deck's international prefix)
+    const destinations = [
+      ['12125550100', '12125550100'],
+      ['011493012345', '493012345'],
+      ['15551234567', '15551234567'],
+    ] as const;
+    for (let i = 0; i < 12; i += 1) {
+      const [destination, e164] = destinations[i % 3]!;
+      const billsec = 7 + i * 13;
+      expected += expectedMicro(e164, billsec);
+      await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000 + i * 1000).toISOString(), billsec, destination });
+    }
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const result = await check(kit, tenant);
+    expect(result.figures.usage).toBe(microToDecimal(expected));
+    expect(result.figures.available).toBe(microToDecimal(10_001n + 500_000n - expected));
+    expect(result.after).toBe(10_001n + 500_000n - expected < 250_000n ? 'low' : 'ok');
+  });
+
+  test('a suspend by someone else (overdue) is never lifted; nor is one WHMCS reports by a suspend event', async () => {
+    const overdue = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '1.00' }, '-2.00');
+    status(kit, overdue).status = 'Suspended';
+    status(kit, overdue).suspendreason = 'Overdue on Payment';
+    expect((await check(kit, overdue)).after).toBe('zero');
+    expect(calls(kit, 'ModuleSuspend', overdue.serviceId)).toHaveLength(0);
+    expect((await getCreditState(kit.deps.pool, overdue.serviceId))?.suspendedBy).toBe('other');
+    setCredit(kit, overdue, '50.00');
+    expect((await check(kit, overdue)).after).toBe('ok');
+    expect(calls(kit, 'ModuleUnsuspend', overdue.serviceId)).toHaveLength(0);
+    expect(status(kit, overdue)).toMatchObject({ status: 'Suspended', suspendreason: 'Overdue on Payment' });
+
+    // Suspended by the bridge, then WHMCS sends a suspend for another reason (fraud): no longer the bridge's to lift.
+    const fraud = await creditTenant(kit, { billingMode: 'prepaid' }, '0.00');
+    expect((await check(kit, fraud)).after).toBe('zero');
+    expect((await getCreditState(kit.deps.pool, fraud.serviceId))?.suspendedBy).toBe('bridge');
+    await noteWhmcsSuspendEvent(kit.deps.pool, fraud.serviceId, { suspended: true, ours: false });
+    status(kit, fraud).suspendreason = 'Fraud';
+    setCredit(kit, fraud, '50.00');
+    expect((await check(kit, fraud)).after).toBe('ok');
+    expect(calls(kit, 'ModuleUnsuspend', fraud.serviceId)).toHaveLength(0);
+    expect(status(kit, fraud).status).toBe('Suspended');
+  });
+
+  test('"Manual VoIP Suspend" and "Low Balance Threshold" client custom fields are honoured', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '1.00' }, '3.00');
+    kit.whmcs.state.clients.get(tenant.clientId)!.customfields = [
+      { id: 7, value: '4.00' },
+      { id: 8, value: 'on' },
+    ];
+    // The bridge is told the field ids (GetClientsDetails sends ids and values only).
+    const worker = await startWorker({ ...kit.bridge.config, credit: { ...kit.bridge.config.credit, thresholdFieldId: 7, manualSuspendFieldId: 8 } }, kit.bridge.logger, {
+      schedulers: false,
+    });
+    try {
+      expect((await runCreditCheck(worker.deps, tenant.clientId)).services[0]).toMatchObject({ after: 'low', manualHold: true, figures: { threshold: '4.000000' } });
+      setCredit(kit, tenant, '-1.00');
+      expect((await runCreditCheck(worker.deps, tenant.clientId)).services[0]?.after).toBe('zero');
+      expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(0);
+      expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  test('WHMCS unreadable (fail-open): nothing is restricted, the outage is alerted once; ModuleSuspend failing is retried to exactly one', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '0.00');
+    kit.whmcs.setFaults([{ mode: 'http_500', percent: 100, actions: ['GetClientsDetails'] }]);
+    try {
+      const first = await check(kit, tenant);
+      expect(first).toMatchObject({ unreadable: true, after: 'ok', figures: { credit: null, available: null } });
+      await check(kit, tenant);
+      expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(0);
+      expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.unreadable')).toHaveLength(1);
+      expect(kit.bridge.logLines.some((line) => line.includes('ALERT credit balance unreadable') && line.includes(`"serviceId":${tenant.serviceId}`))).toBe(true);
+      // WHMCS answers reads again but refuses the suspend: the decision stays pending and is retried.
+      kit.whmcs.setFaults([{ mode: 'result_error', percent: 100, actions: ['ModuleSuspend'] }]);
+      expect((await check(kit, tenant)).after).toBe('zero');
+      expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ pendingAction: 'restrict', suspendedBy: null });
+      // The suspend is applied but its answer never comes: found in WHMCS at the next check, not sent again.
+      kit.whmcs.setFaults([{ mode: 'timeout_after_effect', percent: 100, actions: ['ModuleSuspend'] }]);
+      await check(kit, tenant);
+      kit.whmcs.setFaults([]);
+      await check(kit, tenant);
+      await check(kit, tenant);
+      expect(calls(kit, 'ModuleSuspend', tenant.serviceId).filter((request) => request.fault !== 'result_error')).toHaveLength(1);
+      expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ pendingAction: null, suspendedBy: 'bridge', unreadableSince: null });
+      expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    } finally {
+      kit.whmcs.setFaults([]);
+    }
+  });
+
+  test('outbound restriction: at zero only the gateways the tenant had enabled are stopped (no WHMCS suspend, inbound untouched); a top-up starts exactly those again', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', creditRestriction: 'outbound' }, '5.00');
+    const [trunk, spare] = [randomUUID(), randomUUID()];
+    for (const [uuid, enabled] of [
+      [trunk, 'true'],
+      [spare, 'false'],
+    ] as const) {
+      await kit.bridge.fusion.query(`insert into v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) values ($1, $2, $3, 'false', 'external', $4)`, [
+        uuid,
+        tenant.domainUuid,
+        `gw-${uuid.slice(0, 8)}`,
+        enabled,
+      ]);
+    }
+    const gateways = async () =>
+      Object.fromEntries(
+        (
+          await kit.bridge.fusion.query<{ gateway_uuid: string; enabled: string }>('select gateway_uuid::text, enabled::text from v_gateways where domain_uuid = $1', [
+            tenant.domainUuid,
+          ])
+        ).rows.map((row) => [row.gateway_uuid, row.enabled]),
+      );
+    kit.bridge.esl.received.length = 0;
+    setCredit(kit, tenant, '-0.01');
+    const zero = await check(kit, tenant);
+    expect(zero.actions).toContain('outbound-restricted');
+    expect(await gateways()).toEqual({ [trunk]: 'false', [spare]: 'false' });
+    expect(kit.bridge.esl.received.some((command) => command.includes(`sofia profile external killgw ${trunk}`))).toBe(true);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(0);
+    expect((await kit.bridge.fusion.query('select domain_enabled::text as e from v_domains where domain_uuid = $1', [tenant.domainUuid])).rows[0]?.e).toBe('true');
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ suspendedBy: 'bridge', restrictedGateways: [trunk], pendingAction: null });
+
+    setCredit(kit, tenant, '20.00');
+    expect((await check(kit, tenant)).actions).toContain('outbound-lifted');
+    expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+    expect(kit.bridge.esl.received.some((command) => command.includes(`sofia profile external startgw ${trunk}`))).toBe(true);
+    expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${spare}`))).toBe(false);
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ suspendedBy: null, restrictedGateways: [] });
+    expect((await audit(kit, tenant)).map((entry) => entry.action)).toEqual(['credit.zero', 'credit.outbound-restricted', 'credit.ok', 'credit.outbound-lifted']);
+  });
+
+  test('two workers checking the same client at once: one mail, one suspend', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '-0.01');
+    const second: RunningWorker = await startWorker(kit.bridge.config, kit.bridge.logger, { schedulers: false });
+    try {
+      await Promise.all([runCreditCheck(kit.deps, tenant.clientId), runCreditCheck(second.deps, tenant.clientId), runCreditCheck(second.deps, tenant.clientId)]);
+    } finally {
+      await second.close();
+    }
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
+  });
+
+  test('a crash between ModuleSuspend and its record: the replay finds it in WHMCS, still one suspend; a crash before a mail never sends it twice', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '-1.00');
+    const crash = new Error('simulated crash');
+    await expect(
+      runCreditCheck(kit.deps, tenant.clientId, undefined, {
+        afterWhmcsAction: () => {
+          throw crash;
+        },
+      }),
+    ).rejects.toBe(crash);
+    expect(status(kit, tenant).status).toBe('Suspended');
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ state: 'zero', pendingAction: 'restrict', suspendedBy: null });
+    await check(kit, tenant);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ pendingAction: null, suspendedBy: 'bridge' });
+
+    // Top-up; the crash comes between ModuleUnsuspend and its record.
+    setCredit(kit, tenant, '20.00');
+    await expect(
+      runCreditCheck(kit.deps, tenant.clientId, undefined, {
+        afterWhmcsAction: () => {
+          throw crash;
+        },
+      }),
+    ).rejects.toBe(crash);
+    await check(kit, tenant);
+    expect(calls(kit, 'ModuleUnsuspend', tenant.serviceId)).toHaveLength(1);
+    expect(status(kit, tenant).status).toBe('Active');
+
+    // Down again; the crash comes after the mail is marked sending: it is never sent twice.
+    setCredit(kit, tenant, '-5.00');
+    await expect(
+      runCreditCheck(kit.deps, tenant.clientId, undefined, {
+        beforeMailSend: () => {
+          throw crash;
+        },
+      }),
+    ).rejects.toBe(crash);
+    await check(kit, tenant);
+    await check(kit, tenant);
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    const outbox = await listCreditMails(kit.deps.pool, { serviceId: tenant.serviceId });
+    expect(outbox.map((mail) => [mail.kind, mail.crossing, mail.state])).toEqual([
+      ['zero', 1, 'sent'],
+      ['zero', 2, 'unknown'],
+    ]);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(2);
+  });
+});
+
+describe('credit control (fail-closed)', () => {
+  let kit: BillingKit;
+  beforeAll(async () => {
+    kit = await startBillingKit({ ...CREDIT_ENV, CREDIT_UNREADABLE: 'closed' }, { emailTemplates: TEMPLATES });
+  }, 30000);
+  afterAll(async () => {
+    await kit.close();
+  });
+
+  test('an unreadable balance counts as no credit: the service is restricted', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '100.00');
+    kit.whmcs.setFaults([{ mode: 'malformed_reply', percent: 100, actions: ['GetClientsDetails'] }]);
+    try {
+      expect(await check(kit, tenant)).toMatchObject({ unreadable: true, after: 'zero', figures: { credit: null, available: '0.000000' } });
+      expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    } finally {
+      kit.whmcs.setFaults([]);
+    }
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Prepaid usage invoiced (CreateInvoice, token in the notes) and paid from credit (ApplyCredit)
+ * exactly once per day and service, against the WHMCS stand-in: crashes after each WHMCS write,
+ * not enough credit, exact sums (line + carried remainder = rated), and the period close not
+ * billing the same calls again.
+ */
+import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
+import { invoicePrepaidUsage, pushBillingBatch, runCreditCheck, syncTenantCdrs } from '../src';
+import { decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+let kit: BillingKit;
+const DAY = new Date('2026-12-05T12:00:00Z');
+
+beforeAll(async () => {
+  kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0' });
+}, 30000);
+afterAll(async () => {
+  await kit.close();
+});
+
+async function prepaidTenant(credit: string, calls: { destination: string; e164: string; billsec: number }[]): Promise<{ tenant: Tenant; rated: bigint }> {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode":"prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = credit;
+  let rated = 0n;
+  for (const [index, call] of calls.entries()) {
+    rated += expectedMicro(call.e164, call.billsec);
+    await kit.insertCdr(tenant, { start: new Date(Date.now() - 300_000 + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
+  }
+  await syncTenantCdrs(kit.deps, tenant.serviceId);
+  return { tenant, rated };
+}
+
+const requests = (action: string, clientId: number) =>
+  kit.whmcs.state.requests.filter((request) => request.action === action && (request.params.userid ?? '') === String(clientId));
+const invoicesOf = (clientId: number) => kit.whmcs.state.invoices.filter((invoice) => invoice.userid === clientId);
+
+const CALLS = [
+  { destination: '12125550100', e164: '12125550100', billsec: 61 }, // 2 min at 0.0137
+  { destination: '011493012345', e164: '493012345', billsec: 30 }, // 1 min at 0.021
+  { destination: '15551234567', e164: '15551234567', billsec: 200 }, // 4 min at 0.01
+];
+
+test('invoiced and paid from credit once a day; the line plus the carried remainder equal the rated sum; the period close does not bill the calls again', async () => {
+  const { tenant, rated } = await prepaidTenant('10.00', CALLS);
+  const before = await runCreditCheck(kit.deps, tenant.clientId);
+  expect(before.services[0]?.figures).toMatchObject({ usage: microToDecimal(rated), available: microToDecimal(10_000_000n - rated) });
+
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-2026-12-05` });
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'nothing' });
+  const [invoice] = await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId });
+  const line = roundCents(rated);
+  expect(invoice).toMatchObject({ state: 'paid', total: microToDecimal(rated), lineAmount: microToDecimal(line, 2), callCount: 3, creditApplied: microToDecimal(line, 2) });
+  const remainder = await listAdjustments(kit.deps.pool, { serviceId: tenant.serviceId, kind: 'rounding' });
+  expect(decimalToMicro(invoice!.lineAmount) + remainder.reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n)).toBe(rated);
+
+  expect(invoicesOf(tenant.clientId)).toHaveLength(1);
+  expect(invoicesOf(tenant.clientId)[0]).toMatchObject({ status: 'Paid', notes: invoice!.token });
+  expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe(microToDecimal(10_000_000n - line, 2));
+  // Paid from credit: the usage is no longer subtracted on top of the lower balance.
+  const after = await runCreditCheck(kit.deps, tenant.clientId);
+  expect(after.services[0]?.figures).toMatchObject({ usage: '0.000000', available: microToDecimal(10_000_000n - line) });
+  // The month's close finds nothing of these calls left to bill.
+  const close = await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12');
+  expect(close.outcome).toBe('nothing');
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
+});
+
+test('a crash after CreateInvoice, then after ApplyCredit: one invoice, credit applied once', async () => {
+  const { tenant, rated } = await prepaidTenant('5.00', CALLS);
+  const crash = new Error('simulated crash');
+  await expect(
+    invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY, {
+      afterCreateInvoice: () => {
+        throw crash;
+      },
+    }),
+  ).rejects.toBe(crash);
+  await expect(
+    invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY, {
+      afterApplyCredit: () => {
+        throw crash;
+      },
+    }),
+  ).rejects.toBe(crash);
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid' });
+  expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
+  expect(invoicesOf(tenant.clientId)).toHaveLength(1);
+  const invoiceId = String(invoicesOf(tenant.clientId)[0]!.id);
+  expect(kit.whmcs.state.requests.filter((request) => request.action === 'ApplyCredit' && request.params.invoiceid === invoiceId)).toHaveLength(1);
+  expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe(microToDecimal(5_000_000n - roundCents(rated), 2));
+});
+
+test('not enough credit: the invoice waits unpaid (usage still counts) and is paid after a top-up', async () => {
+  const { tenant, rated } = await prepaidTenant('0.00', CALLS);
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'created' });
+  expect((await runCreditCheck(kit.deps, tenant.clientId)).services[0]?.figures.usage).toBe(microToDecimal(rated));
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '3.00';
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid' });
+  expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
+  expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe(microToDecimal(3_000_000n - roundCents(rated), 2));
+});

@@ -1,0 +1,475 @@
+import type { Pool, PoolClient } from 'pg';
+import type { BridgeConfig, Logger } from '@ictvoip/config';
+import { applyFreeswitchSide } from '@ictvoip/freeswitch';
+import { enabledDomainGateways, toggleDomainGateways, type FusionTargets } from '@ictvoip/fusionpbx';
+import { formatMoney, parseMoney, roundHalfUp, type Micro } from '@ictvoip/rating';
+import {
+  completeCreditAction,
+  creditServicesOfClient,
+  getCreditState,
+  listCreditMails,
+  markUnreadableAlerted,
+  moveCreditMail,
+  noteCreditActionError,
+  recordCreditCheck,
+  rememberRestrictedGateways,
+  uninvoicedUsageOfClient,
+  withCreditLock,
+  type CreditFigures,
+  type CreditMail,
+  type CreditPendingAction,
+  type CreditRestrictionMode,
+  type CreditServiceRow,
+  type CreditState,
+  type CreditStateRecord,
+} from '@ictvoip/store';
+import { WhmcsApiError, WhmcsInputError, type WhmcsApiClient, type WhmcsClientDetails } from '@ictvoip/whmcs';
+import { findDomainUuid } from './cdr-reader';
+import { describeError } from './errors';
+
+/**
+ * Credit control (issue 16): per service, available credit = the client's WHMCS credit (+ the
+ * plan's credit limit when postpaid) − the client's rated usage not yet on a WHMCS invoice. The
+ * state machine and its actions are here so the worker (checks) and the CLI (dry-run, status) run
+ * the same code.
+ */
+export interface CreditDeps {
+  config: BridgeConfig;
+  pool: Pool;
+  logger?: Logger;
+  whmcs: WhmcsApiClient | null;
+  /** FusionPBX servers, for the outbound restriction (the worker has them; without them it stays pending) */
+  targets?: Pick<FusionTargets, 'get'> | null;
+}
+
+/** Test seams: throwing from one simulates a crash at that exact point. */
+export interface CreditHooks {
+  /** after WHMCS accepted ModuleSuspend / ModuleUnsuspend, before the bridge records it */
+  afterWhmcsAction?: (serviceId: number, action: CreditPendingAction) => void | Promise<void>;
+  /** after a mail is marked `sending` (committed), before SendEmail */
+  beforeMailSend?: (mail: CreditMail) => void | Promise<void>;
+}
+
+export interface CreditCheckOptions {
+  /** compute and report, change nothing (no state, no mail, no WHMCS write) */
+  dryRun?: boolean;
+  hooks?: CreditHooks;
+}
+
+export interface ServiceCreditOutcome {
+  serviceId: number;
+  clientId: number;
+  billingMode: 'prepaid' | 'postpaid';
+  restriction: CreditRestrictionMode;
+  before: CreditState;
+  after: CreditState;
+  figures: CreditFigures;
+  /** what was decided or done: "mail:low", "restrict", "suspended", "lifted", … */
+  actions: string[];
+  /** the balance could not be read (WHMCS down or a malformed reply) */
+  unreadable: boolean;
+  /** the client's "Manual VoIP Suspend" field is set: the bridge never restricts or lifts */
+  manualHold: boolean;
+}
+
+export interface CreditCheckOutcome {
+  clientId: number;
+  dryRun: boolean;
+  services: ServiceCreditOutcome[];
+}
+
+export class CreditControlError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CreditControlError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The state machine (pure).
+
+export interface CreditLevels {
+  available: Micro;
+  threshold: Micro;
+  hysteresis: Micro;
+}
+
+/**
+ * The next state. Down: below the threshold → low, nothing available (≤ 0) → zero. Up: only once
+ * the threshold plus the hysteresis margin is reached (from low and from zero alike), so a balance
+ * hovering around either line changes state once, not at every check.
+ */
+export function nextCreditState(current: CreditState, { available, threshold, hysteresis }: CreditLevels): CreditState {
+  if (available <= 0n) return 'zero';
+  const recovered = available >= threshold + hysteresis && available > hysteresis;
+  if (current === 'zero') return recovered ? 'ok' : 'zero';
+  if (available < threshold) return 'low';
+  if (current === 'low') return recovered ? 'ok' : 'low';
+  return 'ok';
+}
+
+// ---------------------------------------------------------------------------------------------
+// WHMCS reads, cached within a bound.
+
+const CACHE_LIMIT = 10_000;
+const caches = new WeakMap<WhmcsApiClient, Map<number, { at: number; details: WhmcsClientDetails }>>();
+
+/** GetClientsDetails, reused for CREDIT_CACHE_SECONDS; at most CACHE_LIMIT clients are kept (oldest dropped). */
+export async function cachedClientDetails(whmcs: WhmcsApiClient, clientId: number, cacheSeconds: number): Promise<WhmcsClientDetails> {
+  let cache = caches.get(whmcs);
+  if (!cache) caches.set(whmcs, (cache = new Map()));
+  const hit = cache.get(clientId);
+  if (hit && Date.now() - hit.at < cacheSeconds * 1000) return hit.details;
+  const details = await whmcs.getClientsDetails(clientId);
+  if (details.credit === null) throw new CreditControlError('CREDIT_UNREADABLE', `WHMCS sent no credit balance for client ${clientId}`);
+  if (details.id !== clientId) throw new CreditControlError('CREDIT_UNREADABLE', `asked WHMCS for client ${clientId}, got ${details.id}`);
+  cache.delete(clientId);
+  cache.set(clientId, { at: Date.now(), details });
+  if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as number);
+  return details;
+}
+
+/** Forgets what was read of a client (after the bridge itself changed it, and in tests). */
+export function forgetClientDetails(whmcs: WhmcsApiClient, clientId: number): void {
+  caches.get(whmcs)?.delete(clientId);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-service settings.
+
+const TRUTHY = new Set(['on', 'yes', 'true', '1', 'y']);
+
+function clientField(details: WhmcsClientDetails | null, name: string, id: number): string | null {
+  if (!details) return null;
+  const field = details.customFields.find((candidate) => (id > 0 && candidate.id === id) || (candidate.name !== '' && candidate.name.toLowerCase() === name.toLowerCase()));
+  const value = field?.value.trim() ?? '';
+  return value === '' ? null : value;
+}
+
+function planAmount(plan: Record<string, unknown>, key: string): Micro | null {
+  const value = plan[key];
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  try {
+    return parseMoney(value.trim(), { field: key, rounding: 'half-up' });
+  } catch {
+    return null;
+  }
+}
+
+interface ServiceSettings {
+  billingMode: 'prepaid' | 'postpaid';
+  creditLimit: Micro | null;
+  threshold: Micro;
+  restriction: CreditRestrictionMode;
+  manualHold: boolean;
+}
+
+function settingsOf(config: BridgeConfig, service: CreditServiceRow, details: WhmcsClientDetails | null): ServiceSettings {
+  const billingMode = service.plan.billingMode === 'prepaid' ? 'prepaid' : 'postpaid';
+  // The client's own "Low Balance Threshold" (ictVoIP's field) wins over the plan's.
+  const fieldThreshold = clientField(details, 'Low Balance Threshold', config.credit.thresholdFieldId);
+  let threshold = planAmount(service.plan, 'lowBalanceThreshold') ?? 0n;
+  if (fieldThreshold !== null) {
+    try {
+      threshold = parseMoney(fieldThreshold, { field: 'Low Balance Threshold', rounding: 'half-up' });
+    } catch {
+      // A threshold nobody can read is ignored (the plan's stays), never read as 0.
+    }
+  }
+  const manual = clientField(details, 'Manual VoIP Suspend', config.credit.manualSuspendFieldId);
+  return {
+    billingMode,
+    creditLimit: billingMode === 'postpaid' ? planAmount(service.plan, 'creditLimit') : null,
+    threshold,
+    restriction: service.plan.creditRestriction === 'outbound' ? 'outbound' : 'suspend',
+    manualHold: manual !== null && TRUTHY.has(manual.toLowerCase()),
+  };
+}
+
+const money6 = (value: Micro) => formatMoney(value);
+const money2 = (value: Micro) => formatMoney(roundHalfUp(value, 2), 2);
+
+// ---------------------------------------------------------------------------------------------
+// One client's check.
+
+interface ClientReading {
+  details: WhmcsClientDetails | null;
+  credit: Micro | null;
+  error: string | null;
+}
+
+async function readClient(deps: CreditDeps, clientId: number): Promise<ClientReading> {
+  if (!deps.whmcs) return { details: null, credit: null, error: 'WHMCS API is not configured (WHMCS_API_URL, WHMCS_API_IDENTIFIER, WHMCS_API_SECRET)' };
+  try {
+    const details = await cachedClientDetails(deps.whmcs, clientId, deps.config.credit.cacheSeconds);
+    return { details, credit: parseMoney(details.credit ?? '', { allowNegative: true, rounding: 'half-up', field: 'client.credit' }), error: null };
+  } catch (error) {
+    return { details: null, credit: null, error: describeError(error) };
+  }
+}
+
+interface Decision {
+  outcome: ServiceCreditOutcome;
+  pendingAction: CreditPendingAction | null;
+  mails: { kind: 'low' | 'zero'; template: string; customVars: Record<string, string> }[];
+  transition: boolean;
+}
+
+function decide(deps: CreditDeps, service: CreditServiceRow, current: CreditStateRecord | null, reading: ClientReading, usage: Micro): Decision {
+  const { config } = deps;
+  const settings = settingsOf(config, service, reading.details);
+  const before = current?.state ?? 'ok';
+  const unreadable = reading.credit === null;
+  // Fail-open: a balance that could not be read changes nothing. Fail-closed: it counts as no credit.
+  const credit = reading.credit ?? (config.credit.unreadable === 'closed' ? 0n : null);
+  const available = credit === null ? null : credit + (settings.creditLimit ?? 0n) - usage;
+  const figures: CreditFigures = {
+    credit: reading.credit === null ? null : money6(reading.credit),
+    creditLimit: settings.creditLimit === null ? null : money6(settings.creditLimit),
+    usage: money6(usage),
+    available: available === null ? null : money6(available),
+    threshold: money6(settings.threshold),
+    currency: reading.details?.currencyCode || null,
+  };
+  const after = available === null ? before : nextCreditState(before, { available, threshold: settings.threshold, hysteresis: parseMoney(config.credit.hysteresis) });
+  const outcome: ServiceCreditOutcome = {
+    serviceId: service.serviceId,
+    clientId: service.clientId,
+    billingMode: settings.billingMode,
+    restriction: settings.restriction,
+    before,
+    after,
+    figures,
+    actions: [],
+    unreadable,
+    manualHold: settings.manualHold,
+  };
+  const transition = after !== before;
+  const mails: Decision['mails'] = [];
+  let pendingAction: CreditPendingAction | null = null;
+  if (transition) {
+    const vars = mailVars(service, reading.details, figures);
+    if (after === 'low') mails.push({ kind: 'low', template: config.credit.lowTemplate, customVars: vars });
+    if (after === 'zero') mails.push({ kind: 'zero', template: config.credit.zeroTemplate, customVars: vars });
+    if (!settings.manualHold && after === 'zero' && current?.suspendedBy !== 'other') pendingAction = 'restrict';
+    // Lifted only what the bridge restricted, or may have (a restrict decided and not known to be done).
+    const oursOrMaybe = current?.suspendedBy === 'bridge' || (current?.suspendedBy == null && current?.pendingAction === 'restrict');
+    if (!settings.manualHold && before === 'zero' && after === 'ok' && oursOrMaybe) pendingAction = 'lift';
+    outcome.actions.push(...mails.map((mail) => `mail:${mail.kind}`), ...(pendingAction ? [pendingAction] : []));
+  }
+  return { outcome, pendingAction, mails, transition };
+}
+
+function mailVars(service: CreditServiceRow, details: WhmcsClientDetails | null, figures: CreditFigures): Record<string, string> {
+  const name = details ? [details.firstName, details.lastName].filter(Boolean).join(' ') || details.companyName : '';
+  return {
+    client: name,
+    client_id: String(service.clientId),
+    service: service.tenantDomain ?? String(service.serviceId),
+    service_id: String(service.serviceId),
+    balance: figures.available === null ? '' : money2(parseMoney(figures.available, { allowNegative: true })),
+    threshold: money2(parseMoney(figures.threshold)),
+    currency: figures.currency ?? '',
+  };
+}
+
+/**
+ * Checks one client's services: reads WHMCS (cached), decides per service and, unless dry-run,
+ * records the check and carries out what is open (mails, WHMCS suspend/unsuspend) under the
+ * client's credit lock, so two workers checking the same client serialise and the second finds
+ * nothing left to do. Every state change is written before the WHMCS call it leads to; a call
+ * whose outcome was not recorded is resolved by reading WHMCS, never by calling again blindly.
+ */
+export async function checkClientCredit(deps: CreditDeps, clientId: number, options: CreditCheckOptions = {}): Promise<CreditCheckOutcome> {
+  if (options.dryRun) return dryRunCheck(deps, clientId);
+  return withCreditLock(deps.pool, clientId, async (client) => {
+    const services = await creditServicesOfClient(client, clientId);
+    const outcome: CreditCheckOutcome = { clientId, dryRun: false, services: [] };
+    if (services.length === 0) return outcome;
+    const reading = await readClient(deps, clientId);
+    const usage = parseMoney(await uninvoicedUsageOfClient(client, clientId), { allowNegative: true });
+    for (const service of services) {
+      const current = await getCreditState(client, service.serviceId);
+      const decision = decide(deps, service, current, reading, usage);
+      const stored = await recordCreditCheck(client, {
+        serviceId: service.serviceId,
+        clientId,
+        figures: decision.outcome.figures,
+        state: decision.outcome.after,
+        transition: decision.transition,
+        restriction: decision.outcome.restriction,
+        pendingAction: decision.pendingAction,
+        mails: decision.mails,
+        unreadable: decision.outcome.unreadable,
+        error: reading.error,
+        audit: decision.transition
+          ? {
+              actor: 'credit',
+              action: `credit.${decision.outcome.after}`,
+              serviceId: service.serviceId,
+              detail: {
+                from: decision.outcome.before,
+                to: decision.outcome.after,
+                ...decision.outcome.figures,
+                decided: decision.outcome.actions,
+                manualHold: decision.outcome.manualHold,
+              },
+            }
+          : undefined,
+      });
+      if (decision.transition)
+        deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
+      if (reading.error) await alertUnreadable(deps, client, stored, reading.error);
+      await sendOpenMails(deps, client, service.serviceId, decision.outcome, options.hooks);
+      if (stored.pendingAction) await carryOut(deps, client, service, stored, decision.outcome, options.hooks);
+      outcome.services.push(decision.outcome);
+    }
+    return outcome;
+  });
+}
+
+async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCheckOutcome> {
+  const services = await creditServicesOfClient(deps.pool, clientId);
+  const outcome: CreditCheckOutcome = { clientId, dryRun: true, services: [] };
+  if (services.length === 0) return outcome;
+  const reading = await readClient(deps, clientId);
+  const usage = parseMoney(await uninvoicedUsageOfClient(deps.pool, clientId), { allowNegative: true });
+  for (const service of services) {
+    outcome.services.push(decide(deps, service, await getCreditState(deps.pool, service.serviceId), reading, usage).outcome);
+  }
+  return outcome;
+}
+
+async function alertUnreadable(deps: CreditDeps, db: Pool | PoolClient, stored: CreditStateRecord, error: string): Promise<void> {
+  if (!stored.unreadableSince || stored.unreadableAlerted) return;
+  if (Date.now() - stored.unreadableSince.getTime() < deps.config.credit.unreadableAlertSeconds * 1000) return;
+  if (!(await markUnreadableAlerted(db, stored.serviceId))) return;
+  const detail = { serviceId: stored.serviceId, clientId: stored.clientId, since: stored.unreadableSince.toISOString(), mode: deps.config.credit.unreadable, error };
+  deps.logger?.error({ ...detail, code: 'CREDIT_UNREADABLE' }, 'ALERT credit balance unreadable in WHMCS for too long');
+  await db.query('INSERT INTO audit_log (actor, action, service_id, detail) VALUES ($1, $2, $3, $4)', ['credit', 'credit.unreadable', stored.serviceId, JSON.stringify(detail)]);
+}
+
+/**
+ * Sends the service's pending mails once: `pending` → `sending` (committed) → SendEmail → `sent`
+ * (or `failed` on a definite refusal). A mail found in `sending` was interrupted: `unknown`, never
+ * sent again (WHMCS has no token to look it up by; a missing reminder is cheaper than two).
+ */
+async function sendOpenMails(deps: CreditDeps, db: PoolClient, serviceId: number, outcome: ServiceCreditOutcome, hooks?: CreditHooks): Promise<void> {
+  for (const mail of await listCreditMails(db, { serviceId, states: ['pending', 'sending'] })) {
+    if (mail.state === 'sending') {
+      await moveCreditMail(db, mail, 'sending', 'unknown', 'interrupted after it was marked sending; not sent again');
+      continue;
+    }
+    if (!deps.whmcs) continue;
+    if (!(await moveCreditMail(db, mail, 'pending', 'sending'))) continue;
+    await hooks?.beforeMailSend?.(mail);
+    try {
+      await deps.whmcs.sendEmail({ templateName: mail.template, relatedId: mail.serviceId, customVars: mail.customVars });
+      await moveCreditMail(db, mail, 'sending', 'sent');
+      outcome.actions.push(`mailed:${mail.kind}`);
+    } catch (error) {
+      const definite = error instanceof WhmcsApiError || error instanceof WhmcsInputError;
+      await moveCreditMail(db, mail, 'sending', definite ? 'failed' : 'unknown', describeError(error));
+      deps.logger?.warn({ serviceId, kind: mail.kind, err: describeError(error) }, 'credit mail not sent');
+    }
+  }
+}
+
+/**
+ * The decided WHMCS action, converge-style: WHMCS's service status is read first, so an action
+ * already done (by an earlier attempt whose outcome was lost) is recorded, not repeated.
+ */
+async function carryOut(deps: CreditDeps, db: PoolClient, service: CreditServiceRow, stored: CreditStateRecord, outcome: ServiceCreditOutcome, hooks?: CreditHooks): Promise<void> {
+  const action = stored.pendingAction;
+  if (!action) return;
+  const figures = { available: stored.available, credit: stored.credit, usage: stored.usage, threshold: stored.threshold, currency: stored.currency };
+  const done: Done = (suspendedBy, auditAction, extra = {}) =>
+    completeCreditAction(db, stored.serviceId, action, suspendedBy, { actor: 'credit', action: auditAction, serviceId: stored.serviceId, detail: { ...figures, ...extra } });
+  const outbound = (stored.restriction ?? outcome.restriction) === 'outbound';
+  const { targets, whmcs } = deps;
+  const attempt = outbound
+    ? targets
+      ? () => convergeOutbound(targets, db, service, stored, action, done)
+      : null
+    : whmcs
+      ? () => converge(deps, whmcs, stored.serviceId, action, done)
+      : null;
+  if (!attempt) {
+    if (outbound) await noteCreditActionError(db, stored.serviceId, 'the outbound restriction needs FusionPBX: a worker carries it out');
+    return;
+  }
+  let step: { record: () => Promise<boolean>; called: boolean; done?: string };
+  try {
+    step = await attempt();
+  } catch (error) {
+    await noteCreditActionError(db, stored.serviceId, describeError(error));
+    deps.logger?.warn({ serviceId: stored.serviceId, action, err: describeError(error) }, 'credit action not done; retried at the next check');
+    return;
+  }
+  // Outside the try: a crash here (the hook) must not be taken for a WHMCS failure.
+  if (step.called) await hooks?.afterWhmcsAction?.(stored.serviceId, action);
+  await step.record();
+  if (step.done) outcome.actions.push(step.done);
+}
+
+type Done = (suspendedBy: 'bridge' | 'other' | null, auditAction: string, extra?: Record<string, unknown>) => Promise<boolean>;
+
+/** Reads the service in WHMCS and makes the one call still needed (if any); `record` writes the outcome. */
+async function converge(
+  deps: CreditDeps,
+  whmcs: WhmcsApiClient,
+  serviceId: number,
+  action: CreditPendingAction,
+  done: Done,
+): Promise<{ record: () => Promise<boolean>; called: boolean; done?: string }> {
+  const reason = deps.config.credit.suspendReason;
+  const service = await whmcs.getService(serviceId);
+  if (!service) throw new CreditControlError('CREDIT_SERVICE_UNKNOWN', `WHMCS has no service ${serviceId}`);
+  const suspended = service.status === 'Suspended';
+  const ours = suspended && service.suspensionReason === reason;
+  if (action === 'restrict') {
+    if (ours) return { called: false, record: () => done('bridge', 'credit.suspended', { found: 'already suspended by the bridge' }) };
+    if (suspended) return { called: false, record: () => done('other', 'credit.suspended-by-other', { reason: service.suspensionReason }) };
+    if (service.status !== 'Active') return { called: false, record: () => done(null, 'credit.restrict-skipped', { status: service.status }) };
+    await whmcs.moduleSuspend(serviceId, reason);
+    return { called: true, done: 'suspended', record: () => done('bridge', 'credit.suspended', { reason }) };
+  }
+  if (ours) {
+    await whmcs.moduleUnsuspend(serviceId);
+    return { called: true, done: 'unsuspended', record: () => done(null, 'credit.unsuspended') };
+  }
+  if (suspended) return { called: false, record: () => done('other', 'credit.lift-refused', { reason: service.suspensionReason }) };
+  return { called: false, record: () => done(null, 'credit.unsuspended', { found: `service is ${service.status}` }) };
+}
+
+/**
+ * The FusionPBX-only restriction: the tenant's enabled gateways are recorded, then disabled (row and
+ * FreeSWITCH); lifting enables exactly the recorded ones. Inbound calls and routes that do not use
+ * the tenant's own gateways are untouched.
+ */
+async function convergeOutbound(
+  targets: Pick<FusionTargets, 'get'>,
+  db: PoolClient,
+  service: CreditServiceRow,
+  stored: CreditStateRecord,
+  action: CreditPendingAction,
+  done: Done,
+): Promise<{ record: () => Promise<boolean>; called: boolean; done?: string }> {
+  const target = await targets.get(service.fusionpbxServer);
+  const domainUuid = service.tenantDomain ? await findDomainUuid(target.pool, service.tenantDomain) : null;
+  if (!domainUuid) throw new CreditControlError('CREDIT_TENANT_UNKNOWN', `service ${service.serviceId} has no FusionPBX domain`);
+  if (action === 'restrict') {
+    // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
+    const gateways = await rememberRestrictedGateways(db, service.serviceId, await enabledDomainGateways(target.pool, domainUuid));
+    const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways);
+    await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
+    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', { gateways }) };
+  }
+  const gateways = stored.restrictedGateways;
+  const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
+  await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
+  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways }) };
+}

@@ -1,0 +1,182 @@
+import type { Pool, PoolClient } from 'pg';
+import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
+import { inTransaction } from './transaction';
+
+/**
+ * Prepaid usage invoices (credit control): the service's rated calls not yet billed, put on a WHMCS
+ * invoice (CreateInvoice, token in the notes) and paid from the client's credit (ApplyCredit), at
+ * most one per service and day. States:
+ *   creating ──► created ──► paid      (invoice made, id recorded; credit applied until it is paid)
+ *       └──────► unknown ──► created   (CreateInvoice outcome unknown: found by its token, or sent again when provably absent)
+ * The row, its charges and the rounding remainder (carried to the next bill) commit together before
+ * WHMCS is called.
+ */
+export type PrepaidInvoiceState = 'creating' | 'unknown' | 'created' | 'paid';
+
+export interface PrepaidInvoice {
+  invoiceKey: string;
+  serviceId: number;
+  clientId: number;
+  day: string;
+  state: PrepaidInvoiceState;
+  total: string;
+  lineAmount: string;
+  callCount: number;
+  billedSeconds: number;
+  currency: string | null;
+  description: string;
+  token: string;
+  whmcsInvoiceId: number | null;
+  creditApplied: string;
+  attempts: number;
+  lastError: string | null;
+  updatedAt: Date;
+}
+
+interface Row {
+  invoice_key: string;
+  service_id: string;
+  client_id: string;
+  day: string;
+  state: PrepaidInvoiceState;
+  total: string;
+  line_amount: string;
+  call_count: number;
+  billed_seconds: string;
+  currency: string | null;
+  description: string;
+  token: string;
+  whmcs_invoice_id: string | null;
+  credit_applied: string;
+  attempts: number;
+  last_error: string | null;
+  updated_at: Date;
+}
+
+const COLUMNS = `invoice_key, service_id, client_id, day::text, state, total::text, line_amount::text, call_count, billed_seconds, currency, description, token,
+  whmcs_invoice_id, credit_applied::text, attempts, last_error, updated_at`;
+
+const toInvoice = (row: Row): PrepaidInvoice => ({
+  invoiceKey: row.invoice_key,
+  serviceId: Number(row.service_id),
+  clientId: Number(row.client_id),
+  day: row.day,
+  state: row.state,
+  total: row.total,
+  lineAmount: row.line_amount,
+  callCount: row.call_count,
+  billedSeconds: Number(row.billed_seconds),
+  currency: row.currency === null ? null : row.currency.trim(),
+  description: row.description,
+  token: row.token,
+  whmcsInvoiceId: row.whmcs_invoice_id === null ? null : Number(row.whmcs_invoice_id),
+  creditApplied: row.credit_applied,
+  attempts: row.attempts,
+  lastError: row.last_error,
+  updatedAt: row.updated_at,
+});
+
+export function prepaidInvoiceKey(serviceId: number, day: string): string {
+  return `pp-${serviceId}-${day}`;
+}
+
+/** Put in the invoice's notes and line; findInvoiceByToken looks for it. */
+export function prepaidTokenFor(invoiceKey: string): string {
+  return `[ictvoip:${invoiceKey}]`;
+}
+
+export async function listPrepaidInvoices(db: Pool | PoolClient, query: { serviceId?: number } = {}): Promise<PrepaidInvoice[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE ($1::bigint IS NULL OR service_id = $1) ORDER BY service_id, day`, [query.serviceId ?? null]);
+  return rows.map(toInvoice);
+}
+
+/** The service's oldest prepaid invoice not yet paid (it is finished before another is made). */
+export async function openPrepaidInvoice(db: Pool | PoolClient, serviceId: number): Promise<PrepaidInvoice | null> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE service_id = $1 AND state <> 'paid' ORDER BY day LIMIT 1`, [serviceId]);
+  return rows[0] ? toInvoice(rows[0]) : null;
+}
+
+/**
+ * Makes the day's prepaid invoice from the service's unbilled rated charges (the caller holds the
+ * service's billing lock): null when there is nothing to invoice or the day already has one. The
+ * row (in `creating`, attempt 1), its charges and the sub-cent remainder commit together.
+ */
+export async function createPrepaidInvoice(client: PoolClient, input: { serviceId: number; clientId: number; day: string }): Promise<PrepaidInvoice | null> {
+  const key = prepaidInvoiceKey(input.serviceId, input.day);
+  return inTransaction(client, async () => {
+    const { rows: sums } = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[]; taken: boolean }>(
+      `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+         COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies,
+         EXISTS (SELECT 1 FROM prepaid_invoices WHERE invoice_key = $2) AS taken
+       FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated'`,
+      [input.serviceId, key],
+    );
+    const found = sums[0];
+    if (!found || found.taken || found.calls === '0' || found.currencies.length > 1) return null;
+    const total = parseMoney(found.amount);
+    const line = roundInvoiceLine(total);
+    if (line <= 0n) return null;
+    const token = prepaidTokenFor(key);
+    const minutes = Math.ceil(Number(found.seconds) / 60);
+    const description = `Prepaid calls ${input.day}: ${found.calls} calls, ${minutes} min ${token}`;
+    const { rows } = await client.query<Row>(
+      `INSERT INTO prepaid_invoices (invoice_key, service_id, client_id, day, state, total, line_amount, call_count, billed_seconds, currency, description, token, attempts)
+       VALUES ($1, $2, $3, $4, 'creating', $5, $6, $7, $8, $9, $10, $11, 1) RETURNING ${COLUMNS}`,
+      [
+        key,
+        input.serviceId,
+        input.clientId,
+        input.day,
+        formatMoney(total),
+        formatMoney(line, 2),
+        Number(found.calls),
+        found.seconds,
+        found.currencies[0] ?? null,
+        description,
+        token,
+      ],
+    );
+    await client.query(`UPDATE cdr_charges SET prepaid_invoice = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated'`, [
+      key,
+      input.serviceId,
+    ]);
+    const remainder = total - line;
+    if (remainder !== 0n) {
+      // Billed + carried = rated, to the micro-unit: the remainder rides on the service's next batch.
+      await client.query(
+        `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description) VALUES ($1, $2, 'rounding', $3, $4, $5)
+         ON CONFLICT (adjustment_id) DO NOTHING`,
+        [`rounding-${key}`, input.serviceId, formatMoney(remainder), found.currencies[0] ?? null, `rounding remainder of prepaid invoice ${key}`],
+      );
+    }
+    return toInvoice(rows[0]!);
+  });
+}
+
+/** Moves an invoice on (only from `from`); returns the row as stored, or null when it was in another state. */
+export async function updatePrepaidInvoice(
+  db: Pool | PoolClient,
+  invoiceKey: string,
+  from: readonly PrepaidInvoiceState[],
+  change: { state: PrepaidInvoiceState; whmcsInvoiceId?: number; creditApplied?: string; lastError?: string | null; attempt?: boolean },
+): Promise<PrepaidInvoice | null> {
+  const { rows } = await db.query<Row>(
+    `UPDATE prepaid_invoices SET state = $3, whmcs_invoice_id = COALESCE($4, whmcs_invoice_id), credit_applied = COALESCE($5::numeric, credit_applied),
+       last_error = $6, attempts = attempts + CASE WHEN $7 THEN 1 ELSE 0 END, paid_at = CASE WHEN $3 = 'paid' THEN now() ELSE paid_at END, updated_at = now()
+     WHERE invoice_key = $1 AND state = ANY($2::text[]) RETURNING ${COLUMNS}`,
+    [invoiceKey, from, change.state, change.whmcsInvoiceId ?? null, change.creditApplied ?? null, change.lastError?.slice(0, 2000) ?? null, change.attempt === true],
+  );
+  return rows[0] ? toInvoice(rows[0]) : null;
+}
+
+/** Prepaid services (not terminated) with unbilled rated charges or an invoice not yet paid. */
+export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<number[]> {
+  const { rows } = await db.query<{ service_id: string }>(
+    `SELECT s.service_id FROM services s
+     WHERE s.plan->>'billingMode' = 'prepaid'
+       AND (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND c.batch_id IS NULL AND c.prepaid_invoice IS NULL AND c.status = 'rated')
+         OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
+     ORDER BY 1`,
+  );
+  return rows.map((row) => Number(row.service_id));
+}
