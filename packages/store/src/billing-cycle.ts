@@ -188,11 +188,54 @@ function dayFormatter(timeZone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
-/** The local calendar day (`YYYY-MM-DD`) of an instant in `timeZone`. */
-export function localDateOf(at: Date, timeZone: string): string {
+function localDateUncached(at: Date, timeZone: string): string {
   const parts = dayFormatter(timeZone).formatToParts(at);
   const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
   return assertLocalDate(`${part('year')}-${part('month')}-${part('day')}`);
+}
+
+const HOUR_MS = 3_600_000;
+const MAX_CACHED_HOURS = 100_000;
+/** Per zone: UTC hour → local day, for hours that lie wholly inside one local day. */
+const hourDays = new Map<string, Map<number, string>>();
+
+/**
+ * The local calendar day (`YYYY-MM-DD`) of an instant in `timeZone`. Cached per UTC hour (CDR sync
+ * asks once per call), only for an hour whose first and last millisecond fall on the same local day
+ * (zones such as +05:45 start a day mid-hour), so the answer is always the uncached one.
+ */
+export function localDateOf(at: Date, timeZone: string): string {
+  const ms = at.getTime();
+  if (!Number.isFinite(ms)) throw new BillingPeriodError('not a valid date');
+  const hour = Math.floor(ms / HOUR_MS);
+  let hours = hourDays.get(timeZone);
+  const cached = hours?.get(hour);
+  if (cached !== undefined) return cached;
+  const day = localDateUncached(at, timeZone);
+  if (localDateUncached(new Date(hour * HOUR_MS), timeZone) === localDateUncached(new Date(hour * HOUR_MS + HOUR_MS - 1), timeZone)) {
+    if (!hours) hourDays.set(timeZone, (hours = new Map()));
+    if (hours.size >= MAX_CACHED_HOURS) hours.clear();
+    hours.set(hour, day);
+  }
+  return day;
+}
+
+/**
+ * One service's period labels by instant, for rating many calls: the segments are checked once and
+ * each local day's label is remembered.
+ */
+export function servicePeriodLabeller(segments: readonly CycleSegment[], timeZone: string): (at: Date) => string {
+  const ordered = orderedSegments(segments);
+  const labels = new Map<string, string>();
+  return (at: Date) => {
+    const day = localDateOf(at, timeZone);
+    let label = labels.get(day);
+    if (label === undefined) {
+      label = servicePeriodOfDate(day, ordered).label;
+      labels.set(day, label);
+    }
+    return label;
+  };
 }
 
 /** The service period containing `at` (its local day in `timeZone`). */
