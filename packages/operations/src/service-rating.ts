@@ -2,12 +2,9 @@ import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
 import { billingPolicy, createRateTable, formatMoney, planBilling, rateCdr, type CallRating, type InboundRating, type RatingContext } from '@ictvoip/rating';
 import {
-  billingPeriodsMode,
   loadRateEntries,
-  periodOf,
   resolveRateDeck,
-  serviceCycleSegments,
-  servicePeriodLabeller,
+  servicePeriodsOf,
   type NewCharge,
   type RateDeckRef,
   type ServiceRecord,
@@ -54,14 +51,9 @@ async function tableFor(db: Pool | PoolClient, deck: RateDeckRef): Promise<Ratin
   return table;
 }
 
-/**
- * The period labeller of a service: calendar months in BILLING_TIMEZONE, or (BILLING_PERIODS=service)
- * the periods of its recorded WHMCS cycle (calendar months until one is recorded).
- */
-export async function servicePeriods(db: Pool | PoolClient, serviceId: number, config: BridgeConfig): Promise<(at: Date) => string> {
-  const { timeZone } = config.billing;
-  if ((await billingPeriodsMode(db, config.billing.periods)) === 'calendar') return (at) => periodOf(at, timeZone);
-  return servicePeriodLabeller(await serviceCycleSegments(db, serviceId), timeZone);
+/** The period labeller of a service (calendar months, or its own cycle's periods with BILLING_PERIODS=service). */
+export function servicePeriods(db: Pool | PoolClient, serviceId: number, config: BridgeConfig): Promise<(at: Date) => string> {
+  return servicePeriodsOf(db, serviceId, config.billing);
 }
 
 async function inboundRating(db: Pool | PoolClient, inbound: ReturnType<typeof planBilling>['inbound']): Promise<{ rating?: InboundRating; deck: RateDeckRef | null }> {

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { isOnSchedule, parseBillingCycle, type BillingCycle, type CycleSegment } from './billing-cycle';
-import { BillingPeriodError } from './billing-period';
+import { isOnSchedule, parseBillingCycle, servicePeriodLabeller, type BillingCycle, type CycleSegment } from './billing-cycle';
+import { BillingPeriodError, periodOf } from './billing-period';
 
 export type BillingPeriodsMode = 'calendar' | 'service';
 
@@ -124,4 +124,18 @@ function sameSchedule(current: CycleSegment, next: Omit<CycleSegment, 'from'>): 
   if (current.cycle !== next.cycle) return false;
   if (current.anchor === null || next.anchor === null) return current.anchor === next.anchor;
   return isOnSchedule(next.anchor, current);
+}
+
+/**
+ * The period labeller of one service: calendar months in `timeZone`, or (service billing periods)
+ * the periods of its recorded WHMCS cycle (calendar months until one is recorded).
+ */
+export async function servicePeriodsOf(
+  db: Pool | PoolClient,
+  serviceId: number,
+  billing: { timeZone: string; periods: BillingPeriodsMode | undefined },
+): Promise<(at: Date) => string> {
+  const { timeZone } = billing;
+  if ((await billingPeriodsMode(db, billing.periods)) === 'calendar') return (at) => periodOf(at, timeZone);
+  return servicePeriodLabeller(await serviceCycleSegments(db, serviceId), timeZone);
 }
