@@ -11,7 +11,9 @@
  *   a leading `+` (`+18005550100` is matched as `18005550100`): list each form the PBX writes, as
  *   in ictVoIP (`800xxxxxxx,1800xxxxxxx`).
  * - `[local]`, `[inbound]`, `[outbound]` match the call's direction.
- * - `[emergency]` and `[tollfree]` stand for the shipped lists below.
+ * - `[emergency]` and `[tollfree]` stand for the shipped lists below; they match calls the tenant
+ *   dials (outbound, local), not inbound calls to its own toll-free DIDs. Patterns written out match
+ *   the number of a call in any direction.
  */
 import type { CdrDirection } from './cdr';
 import { RatingConfigError } from './errors';
@@ -31,7 +33,7 @@ const FORMATTING = /[\s().-]/g;
 
 export type ExclusionRule =
   | { readonly kind: 'direction'; readonly rule: string; readonly direction: CdrDirection }
-  | { readonly kind: 'number'; readonly rule: string; readonly pattern: RegExp };
+  | { readonly kind: 'number'; readonly rule: string; readonly pattern: RegExp; readonly outgoingOnly: boolean };
 
 export interface ExclusionList {
   readonly rules: readonly ExclusionRule[];
@@ -39,13 +41,13 @@ export interface ExclusionList {
 
 export const NO_EXCLUSIONS: ExclusionList = { rules: [] };
 
-function numberRule(text: string, rule: string, field: string): ExclusionRule {
+function numberRule(text: string, rule: string, field: string, outgoingOnly = false): ExclusionRule {
   const compact = text.replace(FORMATTING, '').replace(/^\+/, '');
   if (!/^[0-9xX*#]+$/.test(compact)) throw new RatingConfigError(`"${text}" is not a pattern: use digits, x, *, # (or [local], [inbound], [outbound], [emergency], [tollfree])`, field);
   const openEnded = compact.length > 1 && compact.endsWith('*');
   const body = openEnded ? compact.slice(0, -1) : compact;
   const source = [...body].map((char) => (char === 'x' || char === 'X' ? '\\d' : char === '*' || char === '#' ? `\\${char}` : char)).join('');
-  return { kind: 'number', rule, pattern: new RegExp(`^${source}${openEnded ? '.*' : ''}$`) };
+  return { kind: 'number', rule, pattern: new RegExp(`^${source}${openEnded ? '.*' : ''}$`), outgoingOnly };
 }
 
 function tokenRules(item: string, field: string): ExclusionRule[] {
@@ -53,7 +55,8 @@ function tokenRules(item: string, field: string): ExclusionRule[] {
   const direction = DIRECTION_TOKENS[name];
   if (direction) return [{ kind: 'direction', rule: `[${name}]`, direction }];
   const set = SET_TOKENS[name];
-  if (set) return set.map((pattern) => numberRule(pattern, `[${name}]${pattern}`, field));
+  // The shipped sets describe numbers a tenant dials: an inbound call to the tenant's own toll-free DID is what inbound billing prices.
+  if (set) return set.map((pattern) => numberRule(pattern, `[${name}]${pattern}`, field, true));
   throw new RatingConfigError(`unknown token "${item}": use [local], [inbound], [outbound], [emergency] or [tollfree]`, field);
 }
 
@@ -79,7 +82,7 @@ export function matchExclusion(list: ExclusionList, call: { readonly direction: 
   if (list.rules.length === 0) return undefined;
   const number = exclusionNumber(call.number);
   for (const rule of list.rules) {
-    if (rule.kind === 'direction' ? rule.direction === call.direction : rule.pattern.test(number)) return rule.rule;
+    if (rule.kind === 'direction' ? rule.direction === call.direction : (!rule.outgoingOnly || call.direction !== 'inbound') && rule.pattern.test(number)) return rule.rule;
   }
   return undefined;
 }
