@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { isOnSchedule, parseBillingCycle, servicePeriodLabeller, type BillingCycle, type CycleSegment } from './billing-cycle';
+import { assertLocalDate, isOnSchedule, parseBillingCycle, servicePeriodLabeller, type BillingCycle, type CycleSegment } from './billing-cycle';
 import { BillingPeriodError, periodOf } from './billing-period';
 
 export type BillingPeriodsMode = 'calendar' | 'service';
@@ -77,12 +77,21 @@ export async function cycleSegmentsOf(db: Pool | PoolClient, serviceIds: readonl
   return segments;
 }
 
+/** WHMCS's date, or null for none (`''`, `0000-00-00`, anything that is not a real day). */
+function dueDateOf(text: string): string | null {
+  try {
+    return assertLocalDate(text);
+  } catch {
+    return null;
+  }
+}
+
 /** The segment an observation describes: calendar months when WHMCS gives no due date or no recurring cycle. */
 export function segmentFor(observation: CycleObservation): Omit<CycleSegment, 'from'> {
   const cycle = parseBillingCycle(observation.whmcsCycle);
   if (cycle === null) throw new BillingPeriodError(`unknown WHMCS billing cycle "${observation.whmcsCycle}"`);
-  const recurring = cycle !== 'free' && cycle !== 'onetime' && /^\d{4}-\d{2}-\d{2}$/.test(observation.nextDueDate);
-  return { cycle, anchor: recurring ? observation.nextDueDate : null };
+  const due = dueDateOf(observation.nextDueDate);
+  return { cycle, anchor: cycle !== 'free' && cycle !== 'onetime' ? due : null };
 }
 
 export type CycleRecordOutcome = 'first' | 'unchanged' | 'changed';
@@ -98,7 +107,7 @@ export async function recordCycleObservation(db: Pool | PoolClient, serviceId: n
   const next = segmentFor(observation);
   const segments = await serviceCycleSegments(db, serviceId);
   const current = segments[segments.length - 1];
-  const nextDue = /^\d{4}-\d{2}-\d{2}$/.test(observation.nextDueDate) ? observation.nextDueDate : null;
+  const nextDue = dueDateOf(observation.nextDueDate);
   if (current && sameSchedule(current, next)) {
     await db.query(
       `UPDATE service_billing_cycles SET checked_at = now(), next_due = COALESCE($3::date, next_due), whmcs_cycle = $4
