@@ -57,14 +57,14 @@ function toSegment(row: SegmentRow): StoredCycleSegment {
 
 /** A service's cycle segments, oldest first (empty when its cycle was never seen). */
 export async function serviceCycleSegments(db: Pool | PoolClient, serviceId: number): Promise<StoredCycleSegment[]> {
-  const { rows } = await db.query<SegmentRow>(`SELECT ${SEGMENT_COLUMNS} FROM service_billing_cycles WHERE service_id = $1 ORDER BY valid_from`, [serviceId]);
+  const { rows } = await db.query<SegmentRow>(`SELECT ${SEGMENT_COLUMNS} FROM service_billing_cycles c WHERE service_id = $1 ORDER BY c.valid_from`, [serviceId]);
   return rows.map(toSegment);
 }
 
 /** The segments of several services at once (the period close), by service. */
 export async function cycleSegmentsOf(db: Pool | PoolClient, serviceIds: readonly number[]): Promise<Map<number, StoredCycleSegment[]>> {
   const { rows } = await db.query<SegmentRow & { service_id: string }>(
-    `SELECT ${SEGMENT_COLUMNS} FROM service_billing_cycles WHERE service_id = ANY($1::bigint[]) ORDER BY service_id, valid_from`,
+    `SELECT ${SEGMENT_COLUMNS} FROM service_billing_cycles c WHERE service_id = ANY($1::bigint[]) ORDER BY c.service_id, c.valid_from`,
     [serviceIds],
   );
   const segments = new Map<number, StoredCycleSegment[]>();
