@@ -18,10 +18,15 @@ let nextService = 7100;
 
 beforeAll(async () => {
   kit = await startBillingKit({ BILLING_PERIODS: 'service', BILLING_TIMEZONE: ZONE }, { seed: 16 });
-  const dids = await importRateDeck(kit.deps.pool, 'dids', ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1800,toll-free DID,0.020000,0,6,6'].join('\n'), {
-    currency: 'USD',
-    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
-  });
+  const dids = await importRateDeck(
+    kit.deps.pool,
+    'dids',
+    ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1800,toll-free DID,0.020000,0,6,6'].join('\n'),
+    {
+      currency: 'USD',
+      numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
+    },
+  );
   if (!dids.ok) throw new Error('dids deck did not import');
 }, 30000);
 
@@ -37,19 +42,25 @@ async function tenant(cycle: string, nextduedate: string, plan: Record<string, u
   const domainName = `t${serviceId}.pbx.example.net`;
   const domainUuid = randomUUID();
   await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-  await kit.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, '2024-01-01T00:00:00Z')`, [
-    serviceId,
-    client.id,
-    domainName,
-    JSON.stringify({ rateDeck: 'std', ...plan }),
-  ]);
+  await kit.deps.pool.query(
+    `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, '2024-01-01T00:00:00Z')`,
+    [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', ...plan })],
+  );
   return { serviceId, clientId: client.id, domainName, domainUuid };
 }
 
 /** Local wall-clock time in New York → the UTC instant FusionPBX stores. */
 function newYork(local: string): string {
   const guess = new Date(`${local}Z`);
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone: ZONE, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(guess);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: ZONE,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).formatToParts(guess);
   const p = (type: string) => Number(parts.find((part) => part.type === type)?.value);
   const shown = Date.UTC(p('year'), p('month') - 1, p('day'), p('hour'), p('minute'));
   return new Date(guess.getTime() + (guess.getTime() - shown)).toISOString();
@@ -109,7 +120,11 @@ describe('service billing cycles', () => {
         charges.filter((c) => c.batchId === batch.batchId).reduce((sum, c) => sum + decimalToMicro(c.amount as string), 0n) +
         adjustments.filter((a) => a.batchId === batch.batchId).reduce((sum, a) => sum + decimalToMicro(a.amount), 0n);
       expect(batch.total).toBe(microToDecimal(exact));
-      expect(itemsFor(t).filter((item) => item.description.includes(pushTokenFor(batch.batchId))).map((item) => item.amount)).toEqual([microToDecimal(roundCents(exact), 2)]);
+      expect(
+        itemsFor(t)
+          .filter((item) => item.description.includes(pushTokenFor(batch.batchId)))
+          .map((item) => item.amount),
+      ).toEqual([microToDecimal(roundCents(exact), 2)]);
     }
     // billed lines + the remainder still carried = every rated call, to the micro-unit
     const billed = itemsFor(t).reduce((sum, item) => sum + decimalToMicro(item.amount), 0n);
@@ -209,7 +224,12 @@ describe('service billing cycles', () => {
 
 describe('billing filters and inbound rates through the CDR sync', () => {
   test('each call stored rated or not billable with the rule that matched, never unrated; inbound at the plan rate; sum exact', async () => {
-    const flat = await tenant('Monthly', '2025-02-01', { inboundBilling: 'on', inboundRate: '0.013333', inboundIncrement: '30/6', billingExcludes: '[emergency],[tollfree],*xx,4443' });
+    const flat = await tenant('Monthly', '2025-02-01', {
+      inboundBilling: 'on',
+      inboundRate: '0.013333',
+      inboundIncrement: '30/6',
+      billingExcludes: '[emergency],[tollfree],*xx,4443',
+    });
     const didDeck = await tenant('Monthly', '2025-02-01', { inboundBilling: 'yes', inboundRateDeck: 'dids' });
     const cases: { t: Tenant; cdr: Parameters<BillingKit['insertCdr']>[1]; status: string; reason: string | null; amount: string | null }[] = [
       { t: flat, cdr: { start: '2025-01-10T10:00:00Z', billsec: 61, destination: '911' }, status: 'not_billable', reason: 'EXCLUDED:[emergency]911', amount: null },
@@ -219,18 +239,38 @@ describe('billing filters and inbound rates through the CDR sync', () => {
       { t: flat, cdr: { start: '2025-01-10T10:04:00Z', billsec: 61, destination: '12125550100' }, status: 'rated', reason: null, amount: '0.027400' },
       // inbound 31 s at 30/6 = 36 s × 0.013333/min = 0.0079998 → 0.008000 (half-up, once per call)
       { t: flat, cdr: { start: '2025-01-10T10:05:00Z', billsec: 31, destination: '12125550199', direction: 'inbound' }, status: 'rated', reason: null, amount: '0.008000' },
-      { t: flat, cdr: { start: '2025-01-10T10:06:00Z', billsec: 0, destination: '12125550199', direction: 'inbound' }, status: 'not_billable', reason: 'NOT_ANSWERED', amount: null },
-      { t: flat, cdr: { start: '2025-01-10T10:07:00Z', billsec: 20, destination: '201', direction: 'local' }, status: 'not_billable', reason: 'DIRECTION_NOT_BILLED', amount: null },
+      {
+        t: flat,
+        cdr: { start: '2025-01-10T10:06:00Z', billsec: 0, destination: '12125550199', direction: 'inbound' },
+        status: 'not_billable',
+        reason: 'NOT_ANSWERED',
+        amount: null,
+      },
+      {
+        t: flat,
+        cdr: { start: '2025-01-10T10:07:00Z', billsec: 20, destination: '201', direction: 'local' },
+        status: 'not_billable',
+        reason: 'DIRECTION_NOT_BILLED',
+        amount: null,
+      },
       // the DID deck prices an inbound call to the tenant's toll-free number (the [tollfree] default is for numbers dialled out)
       { t: didDeck, cdr: { start: '2025-01-10T10:00:00Z', billsec: 7, destination: '18005550123', direction: 'inbound' }, status: 'rated', reason: null, amount: '0.004000' },
-      { t: didDeck, cdr: { start: '2025-01-10T10:01:00Z', billsec: 7, destination: '12125550123', direction: 'inbound' }, status: 'unrated', reason: 'NO_MATCHING_RATE', amount: null },
+      {
+        t: didDeck,
+        cdr: { start: '2025-01-10T10:01:00Z', billsec: 7, destination: '12125550123', direction: 'inbound' },
+        status: 'unrated',
+        reason: 'NO_MATCHING_RATE',
+        amount: null,
+      },
       { t: didDeck, cdr: { start: '2025-01-10T10:02:00Z', billsec: 60, destination: '112' }, status: 'not_billable', reason: 'EXCLUDED:[emergency]112', amount: null },
     ];
     const uuids: string[] = [];
     for (const c of cases) uuids.push(await kit.insertCdr(c.t, c.cdr));
     for (const t of [flat, didDeck]) await syncTenantCdrs(kit.deps, t.serviceId);
     for (const t of [flat, didDeck]) await syncTenantCdrs(kit.deps, t.serviceId); // replayed: nothing new
-    const stored = new Map([...(await listCharges(kit.deps.pool, { serviceId: flat.serviceId })), ...(await listCharges(kit.deps.pool, { serviceId: didDeck.serviceId }))].map((c) => [c.xmlCdrUuid, c]));
+    const stored = new Map(
+      [...(await listCharges(kit.deps.pool, { serviceId: flat.serviceId })), ...(await listCharges(kit.deps.pool, { serviceId: didDeck.serviceId }))].map((c) => [c.xmlCdrUuid, c]),
+    );
     expect(stored.size).toBe(cases.length);
     cases.forEach((c, index) => {
       const charge = stored.get(uuids[index]!)!;

@@ -1,14 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
 import { billingPolicy, createRateTable, formatMoney, planBilling, rateCdr, type CallRating, type InboundRating, type RatingContext } from '@ictvoip/rating';
-import {
-  loadRateEntries,
-  resolveRateDeck,
-  servicePeriodsOf,
-  type NewCharge,
-  type RateDeckRef,
-  type ServiceRecord,
-} from '@ictvoip/store';
+import { loadRateEntries, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
 import type { SourceCdr } from './cdr-reader';
 
 /** How one service's calls are rated: its deck (or none), the rating context and the plan's allowance. */

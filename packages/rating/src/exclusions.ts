@@ -43,7 +43,8 @@ export const NO_EXCLUSIONS: ExclusionList = { rules: [] };
 
 function numberRule(text: string, rule: string, field: string, outgoingOnly = false): ExclusionRule {
   const compact = text.replace(FORMATTING, '').replace(/^\+/, '');
-  if (!/^[0-9xX*#]+$/.test(compact)) throw new RatingConfigError(`"${text}" is not a pattern: use digits, x, *, # (or [local], [inbound], [outbound], [emergency], [tollfree])`, field);
+  if (!/^[0-9xX*#]+$/.test(compact))
+    throw new RatingConfigError(`"${text}" is not a pattern: use digits, x, *, # (or [local], [inbound], [outbound], [emergency], [tollfree])`, field);
   const openEnded = compact.length > 1 && compact.endsWith('*');
   const body = openEnded ? compact.slice(0, -1) : compact;
   const source = [...body].map((char) => (char === 'x' || char === 'X' ? '\\d' : char === '*' || char === '#' ? `\\${char}` : char)).join('');

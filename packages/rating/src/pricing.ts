@@ -55,8 +55,7 @@ export type CallRating = RatedCall | UnratedCall | NotBillableCall;
  * the DID) or one flat rate with its own increments. Without it, inbound calls use the main deck.
  */
 export type InboundRating =
-  | { readonly kind: 'deck'; readonly table: RateTable }
-  | { readonly kind: 'flat'; readonly ratePerMinute: Micro; readonly connectFee: Micro; readonly increments: Increments };
+  { readonly kind: 'deck'; readonly table: RateTable } | { readonly kind: 'flat'; readonly ratePerMinute: Micro; readonly connectFee: Micro; readonly increments: Increments };
 
 export interface RatingContext {
   readonly table: RateTable;

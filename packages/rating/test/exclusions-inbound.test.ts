@@ -16,14 +16,20 @@ import {
   type RatingContext,
 } from '@ictvoip/rating';
 
-const deck = importRateDeckCsv(['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1,USA,0.010000,0,60,60', '1800,USA toll-free,0.050000,0,60,60'].join('\n'), {
-  effectiveFrom: new Date('2020-01-01T00:00:00Z'),
-});
+const deck = importRateDeckCsv(
+  ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1,USA,0.010000,0,60,60', '1800,USA toll-free,0.050000,0,60,60'].join('\n'),
+  {
+    effectiveFrom: new Date('2020-01-01T00:00:00Z'),
+  },
+);
 if (!deck.ok) throw new Error('deck');
 const table = createRateTable({ entries: deck.entries, numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
-const didDeck = importRateDeckCsv(['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1800,toll-free DID,0.020000,0,6,6', '1,DID,0.003000,0,60,60'].join('\n'), {
-  effectiveFrom: new Date('2020-01-01T00:00:00Z'),
-});
+const didDeck = importRateDeckCsv(
+  ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1800,toll-free DID,0.020000,0,6,6', '1,DID,0.003000,0,60,60'].join('\n'),
+  {
+    effectiveFrom: new Date('2020-01-01T00:00:00Z'),
+  },
+);
 if (!didDeck.ok) throw new Error('did deck');
 const didTable = createRateTable({ entries: didDeck.entries, numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
 
@@ -44,7 +50,8 @@ function cdr(overrides: Partial<RatingCdr> = {}): RatingCdr {
 function contextFor(plan: Record<string, unknown>, defaults = { excludes: DEFAULT_EXCLUDES, billedDirections: ['outbound' as const] }): RatingContext {
   const billing = planBilling(plan, defaults);
   const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions });
-  if (billing.inbound?.kind === 'flat') return { table, policy, inbound: { kind: 'flat', ratePerMinute: billing.inbound.ratePerMinute, connectFee: 0n, increments: billing.inbound.increments } };
+  if (billing.inbound?.kind === 'flat')
+    return { table, policy, inbound: { kind: 'flat', ratePerMinute: billing.inbound.ratePerMinute, connectFee: 0n, increments: billing.inbound.increments } };
   if (billing.inbound?.kind === 'deck') return { table, policy, inbound: { kind: 'deck', table: didTable } };
   return { table, policy };
 }
@@ -94,18 +101,43 @@ describe('rating with the plan: exclusions, inbound billing switch, inbound deck
     ['default: toll-free', {}, { destinationNumber: '18005550100' }, { status: 'not_billable', reason: 'EXCLUDED', rule: '[tollfree]1800xxxxxxx' }],
     ['default: a normal call is rated', {}, { destinationNumber: '2125550100' }, { status: 'rated', amount: '0.020000' }],
     ['plan list replaces the defaults', { billingExcludes: '*xx' }, { destinationNumber: '18005550100' }, { status: 'rated', amount: '0.100000' }],
-    ['plan list with the defaults named', { billingExcludes: '[emergency],[tollfree],*xx' }, { destinationNumber: '*97', direction: 'outbound' }, { status: 'not_billable', reason: 'EXCLUDED', rule: '*xx' }],
+    [
+      'plan list with the defaults named',
+      { billingExcludes: '[emergency],[tollfree],*xx' },
+      { destinationNumber: '*97', direction: 'outbound' },
+      { status: 'not_billable', reason: 'EXCLUDED', rule: '*xx' },
+    ],
     ['"none" turns exclusions off', { billingExcludes: 'none' }, { destinationNumber: '18005550100' }, { status: 'rated', amount: '0.100000' }],
     ['empty setting keeps the defaults', { billingExcludes: '' }, { destinationNumber: '911' }, { status: 'not_billable', reason: 'EXCLUDED', rule: '[emergency]911' }],
     // inbound: BILLING_DIRECTIONS (outbound) is the default; the plan switches it
     ['inbound not billed by default', {}, { direction: 'inbound', destinationNumber: '2125550100' }, { status: 'not_billable', reason: 'DIRECTION_NOT_BILLED' }],
     ['inbound switched on: main deck', { inboundBilling: 'on' }, { direction: 'inbound', destinationNumber: '2125550100' }, { status: 'rated', amount: '0.020000' }],
-    ['inbound flat rate 60/6', { inboundBilling: 'yes', inboundRate: '0.0125', inboundIncrement: '60/6' }, { direction: 'inbound', billsec: 61 }, { status: 'rated', amount: '0.013750', billableSeconds: 66 }],
-    ['inbound flat rate, one increment for both', { inboundBilling: true, inboundRate: '0.006', inboundIncrement: '6' }, { direction: 'inbound', billsec: 13 }, { status: 'rated', amount: '0.001800', billableSeconds: 18 }],
+    [
+      'inbound flat rate 60/6',
+      { inboundBilling: 'yes', inboundRate: '0.0125', inboundIncrement: '60/6' },
+      { direction: 'inbound', billsec: 61 },
+      { status: 'rated', amount: '0.013750', billableSeconds: 66 },
+    ],
+    [
+      'inbound flat rate, one increment for both',
+      { inboundBilling: true, inboundRate: '0.006', inboundIncrement: '6' },
+      { direction: 'inbound', billsec: 13 },
+      { status: 'rated', amount: '0.001800', billableSeconds: 18 },
+    ],
     ['inbound flat rate does not touch outbound', { inboundBilling: 'on', inboundRate: '0.0125' }, { destinationNumber: '2125550100' }, { status: 'rated', amount: '0.020000' }],
-    ['inbound deck by the number called', { inboundBilling: '1', inboundRateDeck: 'dids' }, { direction: 'inbound', destinationNumber: '18005550100', billsec: 7 }, { status: 'rated', amount: '0.004000', billableSeconds: 12 }],
+    [
+      'inbound deck by the number called',
+      { inboundBilling: '1', inboundRateDeck: 'dids' },
+      { direction: 'inbound', destinationNumber: '18005550100', billsec: 7 },
+      { status: 'rated', amount: '0.004000', billableSeconds: 12 },
+    ],
     ['inbound off even if the default bills it', { inboundBilling: 'off' }, { direction: 'inbound' }, { status: 'not_billable', reason: 'DIRECTION_NOT_BILLED' }],
-    ['[inbound] exclusion beats inbound billing', { inboundBilling: 'on', billingExcludes: '[inbound]' }, { direction: 'inbound' }, { status: 'not_billable', reason: 'EXCLUDED', rule: '[inbound]' }],
+    [
+      '[inbound] exclusion beats inbound billing',
+      { inboundBilling: 'on', billingExcludes: '[inbound]' },
+      { direction: 'inbound' },
+      { status: 'not_billable', reason: 'EXCLUDED', rule: '[inbound]' },
+    ],
   ])('%s', (_name, plan, overrides, expected) => {
     const outcome = rateCdr(cdr(overrides), contextFor(plan));
     expect(outcome.status).toBe(expected.status);

@@ -85,7 +85,9 @@ export function assertLocalDate(text: string): string {
 }
 
 function civil(text: string): Civil {
-  const [year, month, day] = assertLocalDate(text).split('-').map((part) => Number.parseInt(part, 10)) as [number, number, number];
+  const [year, month, day] = assertLocalDate(text)
+    .split('-')
+    .map((part) => Number.parseInt(part, 10)) as [number, number, number];
   return { year, month, day };
 }
 

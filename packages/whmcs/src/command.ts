@@ -96,7 +96,11 @@ function planBillingProblems(plan: WebhookPlan): ValidationDetail[] {
   const excludes = billingText(plan, 'billingExcludes');
   if (excludes !== undefined && excludes.toLowerCase() !== 'none') {
     const bad = excludes.split(',').filter((item) => item.trim() !== '' && !EXCLUSION_ITEM.test(item));
-    if (bad.length > 0) problem('billingExcludes', `has patterns that are not ictVoIP exclusions ('${bad.map((b) => b.trim()).join("', '")}'): use digits, x, *, # or [local], [inbound], [outbound], [emergency], [tollfree]`);
+    if (bad.length > 0)
+      problem(
+        'billingExcludes',
+        `has patterns that are not ictVoIP exclusions ('${bad.map((b) => b.trim()).join("', '")}'): use digits, x, *, # or [local], [inbound], [outbound], [emergency], [tollfree]`,
+      );
   }
   const inbound = billingText(plan, 'inboundBilling');
   if (inbound !== undefined && !YES_NO.test(inbound)) problem('inboundBilling', 'must be yes or no (on, off, true, false, 1, 0)');

@@ -47,7 +47,9 @@ describe('billing fields of the one plan and the service cycle', () => {
   });
 
   test("WHMCS's no-date value and empty settings are accepted", () => {
-    const command = parseTenantCommand(body({ service: { id: 41, billingCycle: 'Free Account', nextDueDate: '0000-00-00' }, plan: { firstExtension: 100, billingExcludes: '', inboundBilling: '' } }));
+    const command = parseTenantCommand(
+      body({ service: { id: 41, billingCycle: 'Free Account', nextDueDate: '0000-00-00' }, plan: { firstExtension: 100, billingExcludes: '', inboundBilling: '' } }),
+    );
     expect(command.service.nextDueDate).toBe('0000-00-00');
   });
 });

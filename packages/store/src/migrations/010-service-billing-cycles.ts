@@ -6,7 +6,7 @@ import type { Migration } from '../migrator';
  * - `billing_settings.periods`: what an install bills by when BILLING_PERIODS is not set. An install
  *   that already rated calls when this migration ran keeps `calendar` (its batches, tokens and
  *   customers' invoices stay as they were); a new install gets `service`. BILLING_PERIODS, when set,
- *   always wins; `ictvoip billing mode` shows both.
+ *   always wins.
  * - `service_billing_cycles`: each service's WHMCS cycle and due-date anchor, one row per segment
  *   (a cycle change starts a new one on the local day it was seen; the first is valid since always,
  *   stored as -infinity). `checked_at` on the newest row says when WHMCS was last asked.

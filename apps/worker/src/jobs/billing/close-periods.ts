@@ -42,7 +42,8 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   // Pushed batches are also looked for on WHMCS invoices (-> verified), unless WHMCS never invoices them.
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
   const period = mode === 'calendar' ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : 'service';
-  const work = mode === 'calendar' ? await servicesToBill(deps.pool, period, { verify }) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), { verify });
+  const work =
+    mode === 'calendar' ? await servicesToBill(deps.pool, period, { verify }) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), { verify });
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },
     opts: { jobId: assertValidJobId(billingPushJobId(item.serviceId, item.period, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },

@@ -33,7 +33,12 @@ export interface FinalBillEnqueued {
 }
 
 /** Enqueues the final bill of a service terminated by `eventId` (idempotent per event). */
-export async function enqueueFinalBill(deps: Pick<WorkerDeps, 'config' | 'queues' | 'logger' | 'pool'>, serviceId: number, eventId: string, now = new Date()): Promise<FinalBillEnqueued> {
+export async function enqueueFinalBill(
+  deps: Pick<WorkerDeps, 'config' | 'queues' | 'logger' | 'pool'>,
+  serviceId: number,
+  eventId: string,
+  now = new Date(),
+): Promise<FinalBillEnqueued> {
   const period = (await servicePeriods(deps.pool, serviceId, deps.config))(now);
   const jobId = finalBillJobId(serviceId, eventId);
   const delayMs = deps.config.billing.closeDelaySeconds * 1000;
@@ -72,7 +77,8 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
     result.syncs.push(sync);
     if (!sync.more) break;
   }
-  if (options.terminatedAt && (await billingPeriodsMode(deps.pool, deps.config.billing.periods)) === 'service') result.period = (await servicePeriods(deps.pool, serviceId, deps.config))(options.terminatedAt);
+  if (options.terminatedAt && (await billingPeriodsMode(deps.pool, deps.config.billing.periods)) === 'service')
+    result.period = (await servicePeriods(deps.pool, serviceId, deps.config))(options.terminatedAt);
   result.push = await pushBillingBatch(deps, serviceId, result.period, options.hooks);
   deps.logger.info({ serviceId, period: result.period, outcome: result.push.outcome, batchId: result.push.batchId }, 'final bill after termination');
   return result;
