@@ -12,6 +12,7 @@ import {
   rateCdr,
   ratePeriod,
   RatingConfigError,
+  type PlanBillingDefaults,
   type RatingCdr,
   type RatingContext,
 } from '@ictvoip/rating';
@@ -19,7 +20,7 @@ import {
 const deck = importRateDeckCsv(
   ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1,USA,0.010000,0,60,60', '1800,USA toll-free,0.050000,0,60,60'].join('\n'),
   {
-    effectiveFrom: new Date('2020-01-01T00:00:00Z'),
+    defaultEffectiveFrom: new Date('2020-01-01T00:00:00Z'),
   },
 );
 if (!deck.ok) throw new Error('deck');
@@ -27,7 +28,7 @@ const table = createRateTable({ entries: deck.entries, numberingPlan: { countryC
 const didDeck = importRateDeckCsv(
   ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1800,toll-free DID,0.020000,0,6,6', '1,DID,0.003000,0,60,60'].join('\n'),
   {
-    effectiveFrom: new Date('2020-01-01T00:00:00Z'),
+    defaultEffectiveFrom: new Date('2020-01-01T00:00:00Z'),
   },
 );
 if (!didDeck.ok) throw new Error('did deck');
@@ -47,7 +48,7 @@ function cdr(overrides: Partial<RatingCdr> = {}): RatingCdr {
   };
 }
 
-function contextFor(plan: Record<string, unknown>, defaults = { excludes: DEFAULT_EXCLUDES, billedDirections: ['outbound' as const] }): RatingContext {
+function contextFor(plan: Record<string, unknown>, defaults: PlanBillingDefaults = { excludes: DEFAULT_EXCLUDES, billedDirections: ['outbound'] }): RatingContext {
   const billing = planBilling(plan, defaults);
   const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions });
   if (billing.inbound?.kind === 'flat')
