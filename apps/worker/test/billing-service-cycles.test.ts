@@ -9,6 +9,7 @@ import { rerateServicePeriod } from '@ictvoip/operations';
 import { parseTenantCommand } from '@ictvoip/whmcs';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import { recordEventCycle } from '../src/jobs/billing/service-cycle';
+import { runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
 import { decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
@@ -218,6 +219,26 @@ describe('service billing cycles', () => {
     expect(rerate).toMatchObject({ updated: 1, immutable: 0, adjustment: null });
     const after = (await listCharges(kit.deps.pool, { serviceId: t.serviceId, period: '2025-05-20' }))[0]!.amount;
     expect(decimalToMicro(after as string)).toBe(2n * decimalToMicro(before as string));
+    expect(itemsFor(t)).toHaveLength(1);
+  });
+});
+
+describe('final bill with service periods', () => {
+  test("a terminated quarterly service's final batch is the cycle period of the termination, with every call before it, once", async () => {
+    const t = await tenant('Quarterly', '2025-04-15');
+    await kit.insertCdr(t, { start: newYork('2025-01-10T10:00'), billsec: 61 });
+    await kit.insertCdr(t, { start: newYork('2025-02-20T10:00'), billsec: 120 });
+    await kit.deps.pool.query(`UPDATE services SET desired_state = 'terminated' WHERE service_id = $1`, [t.serviceId]);
+    const terminatedAt = new Date(newYork('2025-02-21T08:00'));
+    // the period named at enqueue time predates the recorded cycle (calendar '2025-02'); the job recomputes it after the final sync
+    const result = await runFinalBill(kit.deps, t.serviceId, '2025-02', { terminatedAt });
+    expect(result.period).toBe('2025-01-15');
+    expect(result.push).toMatchObject({ batchId: batchIdFor(t.serviceId, '2025-01-15'), state: 'pushed' });
+    expect((await listBatches(kit.deps.pool, { serviceId: t.serviceId }))[0]).toMatchObject({ callCount: 2 });
+    // the job replayed, then the regular close: nothing more in WHMCS
+    expect((await runFinalBill(kit.deps, t.serviceId, '2025-02', { terminatedAt })).push?.batchId).toBe(batchIdFor(t.serviceId, '2025-01-15'));
+    await closeBillingPeriods(kit.deps, new Date(newYork('2025-04-16T12:00')));
+    await waitFor(async () => (await kit.deps.queues.billing.getJobCounts('waiting', 'active')).waiting === 0, 15000, 'queue drained');
     expect(itemsFor(t)).toHaveLength(1);
   });
 });
