@@ -223,6 +223,32 @@ describe('service billing cycles', () => {
   });
 });
 
+describe('WHMCS failing while the cycle is looked up', () => {
+  test('no cycle recorded: the sync stops (cursor stays, nothing rated in a guessed period); recorded: a failed daily refresh keeps it', async () => {
+    const t = await tenant('Quarterly', '2025-04-15');
+    await kit.insertCdr(t, { start: newYork('2025-01-14T12:00'), billsec: 61 });
+    kit.whmcs.setFaults([{ mode: 'http_500', percent: 100, actions: ['GetClientsProducts'] }]);
+    try {
+      await expect(syncTenantCdrs(kit.deps, t.serviceId)).rejects.toMatchObject({ code: 'BILLING_CYCLE_UNKNOWN' });
+      expect(await listCharges(kit.deps.pool, { serviceId: t.serviceId })).toEqual([]);
+    } finally {
+      kit.whmcs.setFaults([]);
+    }
+    await syncTenantCdrs(kit.deps, t.serviceId);
+    expect((await listCharges(kit.deps.pool, { serviceId: t.serviceId })).map((c) => c.period)).toEqual(['2024-10-15']);
+    // a day later WHMCS fails again: the recorded cycle is used, the refresh retried at the next sync
+    await kit.deps.pool.query(`UPDATE service_billing_cycles SET checked_at = now() - interval '25 hours' WHERE service_id = $1`, [t.serviceId]);
+    await kit.insertCdr(t, { start: newYork('2025-01-15T12:00'), billsec: 61 });
+    kit.whmcs.setFaults([{ mode: 'http_500', percent: 100, actions: ['GetClientsProducts'] }]);
+    try {
+      expect((await syncTenantCdrs(kit.deps, t.serviceId)).rated).toBe(1);
+    } finally {
+      kit.whmcs.setFaults([]);
+    }
+    expect((await listCharges(kit.deps.pool, { serviceId: t.serviceId })).map((c) => c.period)).toEqual(['2024-10-15', '2025-01-15']);
+  });
+});
+
 describe('final bill with service periods', () => {
   test("a terminated quarterly service's final batch is the cycle period of the termination, with every call before it, once", async () => {
     const t = await tenant('Quarterly', '2025-04-15');
