@@ -81,6 +81,8 @@ export async function startBridge(env: Record<string, string> = {}, options: Bri
     RECONCILE_EVERY_SECONDS: '1',
     RECONCILE_AFTER_SECONDS: '1',
     SHUTDOWN_DEADLINE_MS: '3000',
+    // The suites written for calendar months keep them; service billing periods are tested with BILLING_PERIODS=service.
+    BILLING_PERIODS: 'calendar',
     ...env,
   };
   const config = loadConfig(fullEnv);

@@ -50,6 +50,10 @@ export interface BridgeConfig {
     defaultRateDeck: string;
     billedDirections: readonly ('inbound' | 'outbound' | 'local')[];
     reconcileScanInvoices: number;
+    /** BILLING_PERIODS; undefined = what the bridge database recorded (see billingPeriodsMode) */
+    periods: 'calendar' | 'service' | undefined;
+    /** BILLING_EXCLUDES: exclusion patterns for plans that set none ('' = none) */
+    excludes: string;
   };
   cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
   /** Registration monitoring (issue 18): poll period, grace before "lost", history retention; alerts go to `alertWebhookUrl` ('' = none). */
@@ -111,6 +115,7 @@ function withoutEmpty(env: Env): Env {
     'FUSIONPBX_PORTAL_URL',
     'FUSIONPBX_DOMAIN_PREFIX',
     'PROVISIONING_FILE',
+    'BILLING_EXCLUDES',
   ]);
   return Object.fromEntries(Object.entries(env).filter(([key, value]) => value !== '' || keepEmpty.has(key)));
 }
@@ -184,6 +189,8 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       defaultRateDeck: v.BILLING_DEFAULT_RATE_DECK,
       billedDirections: Object.freeze((v.BILLING_DIRECTIONS as string).split(',') as ('inbound' | 'outbound' | 'local')[]),
       reconcileScanInvoices: v.BILLING_RECONCILE_SCAN_INVOICES,
+      periods: v.BILLING_PERIODS as 'calendar' | 'service' | undefined,
+      excludes: v.BILLING_EXCLUDES as string,
     },
     cdr: { syncEverySeconds: v.CDR_SYNC_EVERY_SECONDS, lookbackSeconds: v.CDR_LOOKBACK_SECONDS, pageSize: v.CDR_SYNC_PAGE_SIZE, maxPagesPerRun: v.CDR_SYNC_MAX_PAGES },
     monitoring: {

@@ -51,6 +51,14 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_WEBHOOK_URL', 'REGISTRATION_LOST_AFTER_SECONDS', 'REGISTRATION_POLL_SECONDS']);
   });
 
+  it('reads billing periods and exclusions, with defaults, and refuses bad ones by name', () => {
+    expect(loadConfig({}).billing).toMatchObject({ periods: undefined, excludes: '[emergency],[tollfree]' });
+    expect(loadConfig({ BILLING_PERIODS: 'service', BILLING_EXCLUDES: '' }).billing).toMatchObject({ periods: 'service', excludes: '' });
+    expect(loadConfig({ BILLING_EXCLUDES: '911, *xx, 1-800-xxx-xxxx, [local]' }).billing.excludes).toBe('911, *xx, 1-800-xxx-xxxx, [local]');
+    const problems = problemsOf({ BILLING_PERIODS: 'weekly', BILLING_EXCLUDES: '911,[voip]' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['BILLING_EXCLUDES', 'BILLING_PERIODS']);
+  });
+
   it('never puts a secret value into the error message', () => {
     const secret = 'short-secret';
     try {

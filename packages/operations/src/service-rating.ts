@@ -1,16 +1,19 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
-import { billingPolicy, createRateTable, formatMoney, rateCdr, type CallRating, type RatingContext } from '@ictvoip/rating';
-import { loadRateEntries, periodOf, resolveRateDeck, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
+import { billingPolicy, createRateTable, formatMoney, planBilling, rateCdr, type CallRating, type InboundRating, type RatingContext } from '@ictvoip/rating';
+import { loadRateEntries, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
 import type { SourceCdr } from './cdr-reader';
 
 /** How one service's calls are rated: its deck (or none), the rating context and the plan's allowance. */
 export interface ServiceRating {
   deck: RateDeckRef | null;
+  /** the plan's inbound deck (plan.inboundRateDeck), when it names one that exists */
+  inboundDeck: RateDeckRef | null;
   context: RatingContext;
   includedSeconds: number;
   serviceId: number;
-  timeZone: string;
+  /** the billing period (label) a call starting at `at` belongs to: a calendar month, or the service's own cycle period */
+  periodOf: (at: Date) => string;
 }
 
 // Decks can hold 50,000 rates: keep the built table per deck revision and markup.
@@ -41,17 +44,47 @@ async function tableFor(db: Pool | PoolClient, deck: RateDeckRef): Promise<Ratin
   return table;
 }
 
+/** The period labeller of a service (calendar months, or its own cycle's periods with BILLING_PERIODS=service). */
+export function servicePeriods(db: Pool | PoolClient, serviceId: number, config: BridgeConfig): Promise<(at: Date) => string> {
+  return servicePeriodsOf(db, serviceId, config.billing);
+}
+
+async function inboundRating(db: Pool | PoolClient, inbound: ReturnType<typeof planBilling>['inbound']): Promise<{ rating?: InboundRating; deck: RateDeckRef | null }> {
+  if (inbound === null) return { deck: null };
+  if (inbound.kind === 'flat') return { rating: { kind: 'flat', ratePerMinute: inbound.ratePerMinute, connectFee: 0n, increments: inbound.increments }, deck: null };
+  const deck = await resolveRateDeck(db, inbound.deck);
+  // A deck the plan names but that is not imported: inbound calls come out unrated (NO_MATCHING_RATE), never free.
+  const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
+  return { rating: { kind: 'deck', table }, deck };
+}
+
 export async function loadServiceRating(db: Pool | PoolClient, service: ServiceRecord, config: BridgeConfig): Promise<ServiceRating> {
   const deckKey = planText(service.plan, 'rateDeck') || config.billing.defaultRateDeck;
   const deck = await resolveRateDeck(db, deckKey);
   const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
+  const billing = planBilling(service.plan, { excludes: config.billing.excludes, billedDirections: config.billing.billedDirections });
+  const inbound = await inboundRating(db, billing.inbound);
+  const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions });
   return {
     deck,
-    context: { table, policy: billingPolicy({ billedDirections: config.billing.billedDirections }) },
+    inboundDeck: inbound.deck,
+    context: { table, policy, ...(inbound.rating ? { inbound: inbound.rating } : {}) },
     includedSeconds: includedSecondsOf(service.plan),
     serviceId: service.serviceId,
-    timeZone: config.billing.timeZone,
+    periodOf: await servicePeriods(db, service.serviceId, config),
   };
+}
+
+/** The deck a call was priced with: the plan's inbound deck for an inbound call when it has one, else the main deck. */
+function deckOf(rating: ServiceRating, direction: string): RateDeckRef | null {
+  return direction === 'inbound' && rating.context.inbound?.kind === 'deck' ? rating.inboundDeck : rating.deck;
+}
+
+/** The stored reason: the policy or unrated reason, and for an exclusion the rule that matched (`EXCLUDED:[emergency]911`). */
+function reasonOf(rating: ServiceRating, outcome: CallRating, deck: RateDeckRef | null): string | null {
+  if (outcome.status === 'rated') return null;
+  if (outcome.status === 'not_billable') return outcome.rule === undefined ? outcome.reason : `${outcome.reason}:${outcome.rule}`;
+  return !deck && outcome.reason === 'NO_MATCHING_RATE' && rating.context.inbound?.kind !== 'flat' ? 'NO_RATE_DECK' : outcome.reason;
 }
 
 function destinationOf(outcome: CallRating, source: SourceCdr): string | null {
@@ -61,9 +94,10 @@ function destinationOf(outcome: CallRating, source: SourceCdr): string | null {
 }
 
 /** A rating outcome as a charge row. Unrated calls keep their reason and no amount (never 0). */
-export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: CallRating, period = periodOf(source.cdr.startStamp, rating.timeZone)): NewCharge {
+export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: CallRating, period = rating.periodOf(source.cdr.startStamp)): NewCharge {
   const rated = outcome.status === 'rated';
-  const reason = outcome.status === 'rated' ? null : outcome.status === 'unrated' && !rating.deck && outcome.reason === 'NO_MATCHING_RATE' ? 'NO_RATE_DECK' : outcome.reason;
+  const deck = deckOf(rating, String(source.cdr.direction));
+  const reason = reasonOf(rating, outcome, deck);
   const billsec = Number.isSafeInteger(source.cdr.billsec) && source.cdr.billsec >= 0 ? source.cdr.billsec : 0;
   return {
     xmlCdrUuid: source.cdr.xmlCdrUuid,
@@ -76,11 +110,12 @@ export function toCharge(rating: ServiceRating, source: SourceCdr, outcome: Call
     billableSeconds: rated ? outcome.billableSeconds : 0,
     includedSeconds: rated ? outcome.includedSeconds : 0,
     amount: rated ? formatMoney(outcome.amount) : null,
-    currency: rated ? (rating.deck?.currency ?? null) : null,
+    // A flat inbound rate has no deck of its own: it is in the main deck's currency.
+    currency: rated ? (deck?.currency ?? rating.deck?.currency ?? null) : null,
     status: outcome.status,
     reason,
-    deckId: rating.deck?.deckId ?? null,
-    deckRevision: rating.deck?.revision ?? null,
+    deckId: deck?.deckId ?? null,
+    deckRevision: deck?.revision ?? null,
     period,
   };
 }
@@ -98,7 +133,7 @@ export async function rateInOrder(
 ): Promise<NewCharge[]> {
   const charges: NewCharge[] = [];
   for (const source of sources) {
-    const period = periodOf(source.cdr.startStamp, rating.timeZone);
+    const period = rating.periodOf(source.cdr.startStamp);
     let left = remaining.get(period);
     if (left === undefined) left = await remainingFor(period);
     const outcome = rateCdr(source.cdr, rating.context, left);

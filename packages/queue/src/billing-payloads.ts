@@ -1,6 +1,7 @@
 import Joi from 'joi';
 
-const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
+// A calendar month, or a service period's first day (`YYYY-MM-DD`; a period starting on the 1st is named `YYYY-MM`).
+const PERIOD = /^\d{4}-(0[1-9]|1[0-2])(-(0[2-9]|[12]\d|3[01]))?$/;
 
 /** One tenant's CDR sync; `from` (ISO-8601) re-reads from that date (a backfill), else from the cursor. */
 export interface CdrSyncJobData {

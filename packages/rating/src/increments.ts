@@ -54,3 +54,13 @@ export function splitIncluded(input: IncludedSplitInput, remainingIncludedSecond
   const amount = billedSeconds > 0 ? input.connectFee + costForSeconds(input.ratePerMinute, billedSeconds) : 0n;
   return { includedSeconds, billedSeconds, amount, remainingIncludedSeconds: remainingIncludedSeconds - includedSeconds };
 }
+
+/** `60/6` (initial/subsequent) or `6` (both), as a plan's inbound increments are written; throws naming `field`. */
+export function parseIncrements(text: string, field: string): Increments {
+  const match = /^\s*(\d{1,5})\s*(?:\/\s*(\d{1,5})\s*)?$/.exec(text);
+  if (!match) throw new RatingConfigError(`"${text}" is not an increment: write seconds like 60/6 or 6`, field);
+  const initial = Number.parseInt(match[1] as string, 10);
+  const subsequent = match[2] === undefined ? initial : Number.parseInt(match[2], 10);
+  if (initial < 1 || subsequent < 1) throw new RatingConfigError(`"${text}": increments are at least 1 second`, field);
+  return { initial, subsequent };
+}

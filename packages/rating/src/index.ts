@@ -13,4 +13,6 @@ export * from './rate-table';
 export * from './increments';
 export * from './cdr';
 export * from './policy';
+export * from './exclusions';
+export * from './plan-billing';
 export * from './pricing';

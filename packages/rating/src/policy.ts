@@ -11,6 +11,7 @@
  */
 import { RatingConfigError } from './errors';
 import type { CdrDirection } from './cdr';
+import { matchExclusion, NO_EXCLUSIONS, type ExclusionList } from './exclusions';
 
 export interface BillingPolicy {
   readonly billedDirections: readonly CdrDirection[];
@@ -20,6 +21,8 @@ export interface BillingPolicy {
   readonly minimumBillsec: number;
   /** Which CDR number is rated. */
   readonly ratedNumber: 'destinationNumber' | 'callerDestination';
+  /** The plan's exclusions (ictVoIP syntax, parseExclusions): a matching call is not billable, with the rule. */
+  readonly exclusions: ExclusionList;
 }
 
 export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = ['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT'];
@@ -29,6 +32,7 @@ export const DEFAULT_BILLING_POLICY: BillingPolicy = {
   billableHangupCauses: DEFAULT_BILLABLE_HANGUP_CAUSES,
   minimumBillsec: 1,
   ratedNumber: 'destinationNumber',
+  exclusions: NO_EXCLUSIONS,
 };
 
 const DIRECTIONS: readonly CdrDirection[] = ['inbound', 'outbound', 'local'];
@@ -49,19 +53,33 @@ export function billingPolicy(overrides: Partial<BillingPolicy> = {}): BillingPo
   return policy;
 }
 
-export type NotBillableReason = 'B_LEG' | 'DIRECTION_NOT_BILLED' | 'NOT_ANSWERED' | 'BELOW_MINIMUM_BILLSEC' | 'HANGUP_CAUSE_NOT_BILLABLE';
+export type NotBillableReason = 'B_LEG' | 'DIRECTION_NOT_BILLED' | 'EXCLUDED' | 'NOT_ANSWERED' | 'BELOW_MINIMUM_BILLSEC' | 'HANGUP_CAUSE_NOT_BILLABLE';
+
+export interface PolicyCdr {
+  readonly leg: string;
+  readonly direction: string;
+  readonly billsec: number;
+  readonly hangupCause: string | null;
+  readonly destinationNumber?: string | null;
+  readonly callerDestination?: string | null;
+}
+
+/** Why a valid CDR is not billed (with the exclusion rule that matched), or undefined when it is billable. */
+export function notBillable(cdr: PolicyCdr, policy: BillingPolicy): { reason: NotBillableReason; rule?: string } | undefined {
+  if (cdr.leg !== 'a') return { reason: 'B_LEG' };
+  if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return { reason: 'DIRECTION_NOT_BILLED' };
+  // Before the answer checks: an emergency or toll-free call says so whether or not it was answered.
+  const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: cdr[policy.ratedNumber] });
+  if (rule !== undefined) return { reason: 'EXCLUDED', rule };
+  if (cdr.billsec === 0) return { reason: 'NOT_ANSWERED' };
+  if (cdr.billsec < policy.minimumBillsec) return { reason: 'BELOW_MINIMUM_BILLSEC' };
+  if (!isBillableCause(cdr.hangupCause, policy.billableHangupCauses)) return { reason: 'HANGUP_CAUSE_NOT_BILLABLE' };
+  return undefined;
+}
 
 /** Why a valid CDR is not billed, or undefined when it is billable. */
-export function notBillableReason(
-  cdr: { readonly leg: string; readonly direction: string; readonly billsec: number; readonly hangupCause: string | null },
-  policy: BillingPolicy,
-): NotBillableReason | undefined {
-  if (cdr.leg !== 'a') return 'B_LEG';
-  if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return 'DIRECTION_NOT_BILLED';
-  if (cdr.billsec === 0) return 'NOT_ANSWERED';
-  if (cdr.billsec < policy.minimumBillsec) return 'BELOW_MINIMUM_BILLSEC';
-  if (!isBillableCause(cdr.hangupCause, policy.billableHangupCauses)) return 'HANGUP_CAUSE_NOT_BILLABLE';
-  return undefined;
+export function notBillableReason(cdr: PolicyCdr, policy: BillingPolicy): NotBillableReason | undefined {
+  return notBillable(cdr, policy)?.reason;
 }
 
 function isBillableCause(cause: string | null, billable: readonly string[]): boolean {

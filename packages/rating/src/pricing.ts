@@ -4,9 +4,9 @@
  * (no rate, bad number or bad CDR: to be stored, counted, shown and alerted, never priced at 0).
  */
 import type { RatingCdr } from './cdr';
-import { billableSeconds, splitIncluded } from './increments';
+import { billableSeconds, splitIncluded, type Increments } from './increments';
 import type { Micro } from './money';
-import { notBillableReason, type BillingPolicy, type NotBillableReason } from './policy';
+import { notBillable, type BillingPolicy, type NotBillableReason } from './policy';
 import type { RateTable } from './rate-table';
 
 export type UnratedReason = 'NO_MATCHING_RATE' | 'INVALID_NUMBER' | 'INVALID_CDR';
@@ -44,25 +44,40 @@ export interface UnratedCall extends OutcomeBase {
 export interface NotBillableCall extends OutcomeBase {
   readonly status: 'not_billable';
   readonly reason: NotBillableReason;
+  /** for EXCLUDED: the plan's exclusion rule that matched (e.g. `[emergency]911`, `800xxxxxxx`, `[inbound]`) */
+  readonly rule?: string;
 }
 
 export type CallRating = RatedCall | UnratedCall | NotBillableCall;
 
+/**
+ * How a plan prices inbound calls when it bills them: its own deck (looked up by the number called,
+ * the DID) or one flat rate with its own increments. Without it, inbound calls use the main deck.
+ */
+export type InboundRating =
+  { readonly kind: 'deck'; readonly table: RateTable } | { readonly kind: 'flat'; readonly ratePerMinute: Micro; readonly connectFee: Micro; readonly increments: Increments };
+
 export interface RatingContext {
   readonly table: RateTable;
   readonly policy: BillingPolicy;
+  readonly inbound?: InboundRating;
 }
+
+/** The destination name a flat inbound rate is stored with. */
+export const FLAT_INBOUND_DESTINATION = 'inbound (flat rate)';
 
 /** Rate one CDR, consuming from `remainingIncludedSeconds` (the plan's allowance left this period). */
 export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingIncludedSeconds = 0): CallRating {
   const base = { xmlCdrUuid: String(cdr.xmlCdrUuid ?? ''), domainName: String(cdr.domainName ?? ''), remainingIncludedSeconds };
   const invalid = cdrProblem(cdr);
   if (invalid) return { ...base, status: 'unrated', reason: 'INVALID_CDR', detail: invalid, number: null };
-  const reason = notBillableReason(cdr, context.policy);
-  if (reason) return { ...base, status: 'not_billable', reason };
+  const excluded = notBillable(cdr, context.policy);
+  if (excluded) return { ...base, status: 'not_billable', ...excluded };
 
   const number = cdr[context.policy.ratedNumber] ?? '';
-  const lookup = context.table.lookup(number, cdr.startStamp);
+  const inbound = cdr.direction === 'inbound' ? context.inbound : undefined;
+  if (inbound?.kind === 'flat') return rateFlat(cdr, number, inbound, base);
+  const lookup = (inbound?.kind === 'deck' ? inbound.table : context.table).lookup(number, cdr.startStamp);
   if (lookup.kind === 'invalid-number') return { ...base, status: 'unrated', reason: 'INVALID_NUMBER', detail: lookup.message, number };
   if (lookup.kind === 'no-rate') {
     return { ...base, status: 'unrated', reason: 'NO_MATCHING_RATE', detail: `no rate for ${lookup.e164} at ${cdr.startStamp.toISOString()}`, number };
@@ -80,6 +95,28 @@ export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingInclude
     ratePerMinute: rate.ratePerMinute,
     connectFee: rate.connectFee,
     rateEffectiveFrom: rate.effectiveFrom,
+    billsec: cdr.billsec,
+    billableSeconds: seconds,
+    includedSeconds: split.includedSeconds,
+    billedSeconds: split.billedSeconds,
+    amount: split.amount,
+  };
+}
+
+/** An inbound call at the plan's flat rate and increments (no deck, no number normalisation: the DID is kept as written). */
+function rateFlat(cdr: RatingCdr, number: string, flat: Extract<InboundRating, { kind: 'flat' }>, base: OutcomeBase): RatedCall {
+  const seconds = billableSeconds(cdr.billsec, flat.increments);
+  const split = splitIncluded({ billableSeconds: seconds, ratePerMinute: flat.ratePerMinute, connectFee: flat.connectFee }, base.remainingIncludedSeconds);
+  return {
+    ...base,
+    status: 'rated',
+    remainingIncludedSeconds: split.remainingIncludedSeconds,
+    e164: number,
+    prefix: '',
+    destination: FLAT_INBOUND_DESTINATION,
+    ratePerMinute: flat.ratePerMinute,
+    connectFee: flat.connectFee,
+    rateEffectiveFrom: cdr.startStamp,
     billsec: cdr.billsec,
     billableSeconds: seconds,
     includedSeconds: split.includedSeconds,

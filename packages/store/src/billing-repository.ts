@@ -535,3 +535,40 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
+
+/** Services with unbilled rated charges or pending adjustments (any period): the candidates of a service-period close. */
+export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<number[]> {
+  const { rows } = await db.query<{ service_id: string }>(
+    `SELECT DISTINCT service_id FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated'
+     UNION SELECT DISTINCT service_id FROM billing_adjustments WHERE batch_id IS NULL ORDER BY 1`,
+  );
+  return rows.map((row) => Number(row.service_id));
+}
+
+/**
+ * servicesToBill for service billing periods: each service has its own closing period (`closing`,
+ * service → label, from its cycle). A service is listed with its label when it has unbilled rated
+ * charges of that or an earlier period or pending adjustments; batches not yet final and pushed
+ * batches due for verification are listed as in servicesToBill.
+ */
+export async function servicesToBillPerService(
+  db: Pool | PoolClient,
+  closing: ReadonlyMap<number, string>,
+  options: { verify?: boolean } = {},
+): Promise<{ serviceId: number; period: string }[]> {
+  const { rows } = await db.query<{ service_id: string; period: string }>(
+    `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
+     SELECT k.service_id, k.period FROM closing k
+     WHERE EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
+        OR EXISTS (SELECT 1 FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+     UNION
+     SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
+     UNION
+     SELECT service_id, period FROM billing_batches
+     WHERE $3 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $4)
+       AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $5))
+     ORDER BY 1, 2`,
+    [[...closing.keys()], [...closing.values()], options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
+}

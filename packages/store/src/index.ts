@@ -25,6 +25,8 @@ export function assertBridgeDatabaseMigrated(pool: Pool): Promise<void> {
 }
 export * from './api-keys-repository';
 export * from './billing-period';
+export * from './billing-cycle';
+export * from './billing-cycles-repository';
 export * from './transaction';
 export * from './rate-deck-repository';
 export * from './cdr-charges-repository';

@@ -50,6 +50,16 @@ export interface WebhookPlan {
   ringGroup?: string;
   /** Caller ID name prefix inbound calls on the plan's DIDs get (destination_cid_name_prefix). */
   callerIdNamePrefix?: string;
+  /** Exclusions in ictVoIP's syntax (`911,112,800xxxxxxx,*xx,[local]`); unset = BILLING_EXCLUDES. */
+  billingExcludes?: string;
+  /** Bill inbound calls (true) or not (false); unset = whether BILLING_DIRECTIONS lists inbound. */
+  inboundBilling?: boolean | string;
+  /** Deck for inbound calls, looked up by the number called (the DID). */
+  inboundRateDeck?: string;
+  /** Flat inbound price per minute (decimal string, up to 6 places), in the main deck's currency. */
+  inboundRate?: string;
+  /** Increments of the flat inbound rate: `60/6` or `6` (default 60/60). */
+  inboundIncrement?: string;
   [key: string]: unknown;
 }
 
@@ -58,7 +68,19 @@ export interface WebhookEvent {
   eventId: string;
   action: WebhookAction;
   occurredAt: string;
-  service: { id: number; pid?: number; domain?: string; username?: string; status?: string; [key: string]: unknown };
+  service: {
+    id: number;
+    pid?: number;
+    domain?: string;
+    username?: string;
+    status?: string;
+    /** WHMCS's words: Monthly, Quarterly, Semi-Annually, Annually, Biennially, Triennially, Free Account, One Time */
+    billingCycle?: string;
+    /** YYYY-MM-DD; '0000-00-00' or '' when WHMCS has none */
+    nextDueDate?: string;
+    regDate?: string;
+    [key: string]: unknown;
+  };
   client: { id: number; email?: string; companyName?: string; firstName?: string; lastName?: string; [key: string]: unknown };
   server?: { id?: number; hostname?: string; [key: string]: unknown };
   plan: WebhookPlan;
@@ -152,6 +174,11 @@ const planSchema = Joi.object({
     .allow('')
     .max(32)
     .pattern(/^[A-Za-z0-9 _.:+#-]*$/, 'letters, digits, space _ . : + # -'),
+  billingExcludes: Joi.string().allow('').max(2000),
+  inboundBilling: Joi.alternatives(Joi.boolean(), Joi.string().allow('').max(10)),
+  inboundRateDeck: optionalText,
+  inboundRate: Joi.alternatives(Joi.string().allow('').max(32), Joi.number().min(0)),
+  inboundIncrement: Joi.alternatives(Joi.string().allow('').max(16), Joi.number().integer().min(1)),
 }).unknown(true);
 
 // Split around service and client so both schemas keep the keys (and so the reported details) in one order.
@@ -171,7 +198,24 @@ const tailKeys = {
   configurableOptions: Joi.object().unknown(true),
   customFields: Joi.object().unknown(true),
 };
-const serviceKeys = { pid: positiveInt, domain: optionalText, username: optionalText, status: optionalText };
+// WHMCS's tblhosting values as the module sends them: the billing cycle's words and dates ('0000-00-00' = none).
+const WHMCS_CYCLE = /^(free ?account|one ?time|monthly|quarterly|semi-?annually|annually|biennially|triennially)$/i;
+const whmcsDate = Joi.string()
+  .allow('')
+  .pattern(/^\d{4}-\d{2}-\d{2}$/)
+  .messages({ 'string.pattern.base': '{{#label}} must be YYYY-MM-DD' });
+const serviceKeys = {
+  pid: positiveInt,
+  domain: optionalText,
+  username: optionalText,
+  status: optionalText,
+  billingCycle: Joi.string()
+    .allow('')
+    .pattern(WHMCS_CYCLE)
+    .messages({ 'string.pattern.base': '{{#label}} must be a WHMCS billing cycle (Monthly, Quarterly, Semi-Annually, Annually, Biennially, Triennially, Free Account, One Time)' }),
+  nextDueDate: whmcsDate,
+  regDate: whmcsDate,
+};
 const clientKeys = { id: positiveInt.required(), email: Joi.string().allow('').max(255), companyName: optionalText, firstName: optionalText, lastName: optionalText };
 const secretsSchema = Joi.object({ servicePassword: Joi.string().min(1).max(255) }).unknown(false);
 const SECRETS_FORBIDDEN = { 'any.unknown': '"secrets" is only allowed for create and change_password' };
@@ -274,6 +318,11 @@ const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   creditlimit: 'creditLimit',
   lowbalancethreshold: 'lowBalanceThreshold',
   creditrestriction: 'creditRestriction',
+  billingexcludes: 'billingExcludes',
+  inboundbilling: 'inboundBilling',
+  inboundratedeck: 'inboundRateDeck',
+  inboundrate: 'inboundRate',
+  inboundincrement: 'inboundIncrement',
 };
 
 const LOWER_CASE_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set(['billingMode', 'creditRestriction']);

@@ -144,7 +144,17 @@ describe('CreateAccount', () => {
     expect(event).toMatchObject({
       schemaVersion: 1,
       action: 'create',
-      service: { id: params.serviceid, pid: params.pid, domain: params.domain, username: params.username, status: params.status },
+      // the service model's billing cycle and dates (service billing periods); the date part of a datetime
+      service: {
+        id: params.serviceid,
+        pid: params.pid,
+        domain: params.domain,
+        username: params.username,
+        status: params.status,
+        billingCycle: 'Quarterly',
+        nextDueDate: '2027-01-15',
+        regDate: '2026-01-15',
+      },
       client: { id: params.userid, email: 'ada@acme.example', companyName: 'Acme Ltd', firstName: 'Ada', lastName: 'Lovelace' },
       server: { id: params.serverid, hostname: params.serverhostname },
       plan: {

@@ -1,5 +1,5 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
-import { chargeTotals, periodOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
+import { chargeTotals, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
@@ -30,7 +30,8 @@ export interface ServiceStatusReply {
 }
 
 async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown): Promise<Usage> {
-  const period = periodOf(new Date(), deps.config.billing.timeZone);
+  // The period running now: a calendar month, or the service's own cycle period (BILLING_PERIODS=service).
+  const period = (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(new Date());
   const totals = await chargeTotals(deps.pool, serviceId, period);
   const { rows } = await deps.pool.query<{ seconds: string; currency: string | null }>(
     `SELECT COALESCE(sum(billable_seconds), 0)::text AS seconds, max(currency) AS currency

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { BILLING_JOBS, billingPushJobId, QUEUE_NAMES } from '@ictvoip/queue';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import {
-  assertPeriod,
+  assertPeriodLabel,
   batchIdFor,
   createPool,
   getBatch,
@@ -44,9 +44,9 @@ const PUSHABLE: readonly BatchState[] = ['open', 'failed', 'unknown', 'pushing']
 
 export function periodArgument(value: string): string {
   try {
-    return assertPeriod(value);
+    return assertPeriodLabel(value);
   } catch {
-    throw new InvalidArgumentError('period must be YYYY-MM');
+    throw new InvalidArgumentError("period must be YYYY-MM (or, with service billing periods, a period's first day YYYY-MM-DD)");
   }
 }
 

@@ -8,6 +8,7 @@ import { migration006 } from './006-tenant-writes';
 import { migration007 } from './007-registrations';
 import { migration008 } from './008-gateway-monitoring';
 import { migration009 } from './009-credit-control';
+import { migration010 } from './010-service-billing-cycles';
 import { migration013 } from './013-tenant-write-destinations';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
@@ -21,5 +22,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration007,
   migration008,
   migration009,
+  migration010,
   migration013,
 ];

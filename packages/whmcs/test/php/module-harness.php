@@ -42,6 +42,10 @@ final class HarnessServiceProperties
 final class HarnessServiceModel
 {
     public HarnessServiceProperties $serviceProperties;
+    /** tblhosting columns, as WHMCS's service model exposes them */
+    public string $billingcycle = 'Quarterly';
+    public string $nextduedate = '2027-01-15';
+    public string $regdate = '2026-01-15 00:00:00';
 
     public function __construct()
     {

@@ -1,34 +1,56 @@
 import { addJobs, assertValidJobId, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip/queue';
-import { latestClosedPeriod, servicesToBill } from '@ictvoip/store';
+import {
+  billingPeriodsMode,
+  cycleSegmentsOf,
+  latestClosedPeriod,
+  latestClosedServicePeriod,
+  servicesToBill,
+  servicesToBillPerService,
+  servicesWithUnbilledWork,
+  type BillingPeriodsMode,
+} from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 
 export interface CloseOutcome {
+  mode: BillingPeriodsMode;
+  /** the closing period (calendar mode); `service` when each service closes its own cycle period */
   period: string;
   enqueued: number;
   /** The `billing.push-batch` job ids (deterministic; a repeat in the same slot names the same jobs). */
   jobIds: string[];
 }
 
+/** Per service with something unbilled: the label of its latest closed cycle period. */
+async function closingPerService(deps: WorkerDeps, now: Date): Promise<Map<number, string>> {
+  const { timeZone, closeDelaySeconds } = deps.config.billing;
+  const serviceIds = await servicesWithUnbilledWork(deps.pool);
+  const segments = await cycleSegmentsOf(deps.pool, serviceIds);
+  return new Map(serviceIds.map((serviceId) => [serviceId, latestClosedServicePeriod(now, timeZone, closeDelaySeconds, segments.get(serviceId) ?? [])]));
+}
+
 /**
- * Scheduled at period close: the latest closed period in BILLING_TIMEZONE (ended at least
- * BILLING_CLOSE_DELAY_SECONDS ago, so late CDRs inside the look-back window are in), then one
+ * Scheduled at period close: the latest closed period (ended at least BILLING_CLOSE_DELAY_SECONDS
+ * ago, so late CDRs inside the look-back window are in): one calendar month in BILLING_TIMEZONE for
+ * every service, or with service billing periods each service's own cycle period. Then one
  * `billing.push-batch` job per service with something to bill, plus one per batch still to push,
  * reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
  */
 export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): Promise<CloseOutcome> {
   const { timeZone, closeDelaySeconds, closeEverySeconds } = deps.config.billing;
-  const period = latestClosedPeriod(now, timeZone, closeDelaySeconds);
+  const mode = await billingPeriodsMode(deps.pool, deps.config.billing.periods);
   const slot = `t${Math.floor(now.getTime() / (closeEverySeconds * 1000))}`;
   // Pushed batches are also looked for on WHMCS invoices (-> verified), unless WHMCS never invoices them.
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
-  const work = await servicesToBill(deps.pool, period, { verify });
+  const period = mode === 'calendar' ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : 'service';
+  const work =
+    mode === 'calendar' ? await servicesToBill(deps.pool, period, { verify }) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), { verify });
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },
     opts: { jobId: assertValidJobId(billingPushJobId(item.serviceId, item.period, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
-  deps.logger.info({ period, enqueued: jobs.length }, 'billing close: pushes enqueued');
-  return { period, enqueued: jobs.length, jobIds: jobs.map((job) => job.opts.jobId) };
+  deps.logger.info({ mode, period, enqueued: jobs.length }, 'billing close: pushes enqueued');
+  return { mode, period, enqueued: jobs.length, jobIds: jobs.map((job) => job.opts.jobId) };
 }
 
 export async function handleBillingClose(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.closePeriods>): Promise<CloseOutcome> {

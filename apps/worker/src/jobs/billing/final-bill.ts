@@ -1,5 +1,6 @@
 import { addJob, assertValidJobId, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
-import { periodOf } from '@ictvoip/store';
+import { servicePeriods } from '@ictvoip/operations';
+import { billingPeriodsMode } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
 import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } from './push-batch';
@@ -32,8 +33,13 @@ export interface FinalBillEnqueued {
 }
 
 /** Enqueues the final bill of a service terminated by `eventId` (idempotent per event). */
-export async function enqueueFinalBill(deps: Pick<WorkerDeps, 'config' | 'queues' | 'logger'>, serviceId: number, eventId: string, now = new Date()): Promise<FinalBillEnqueued> {
-  const period = periodOf(now, deps.config.billing.timeZone);
+export async function enqueueFinalBill(
+  deps: Pick<WorkerDeps, 'config' | 'queues' | 'logger' | 'pool'>,
+  serviceId: number,
+  eventId: string,
+  now = new Date(),
+): Promise<FinalBillEnqueued> {
+  const period = (await servicePeriods(deps.pool, serviceId, deps.config))(now);
   const jobId = finalBillJobId(serviceId, eventId);
   const delayMs = deps.config.billing.closeDelaySeconds * 1000;
   await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
@@ -52,6 +58,12 @@ export interface FinalBillResult {
 
 export interface FinalBillOptions {
   hooks?: PushHooks;
+  /**
+   * When the termination was scheduled (the job's timestamp, the same on every replay). With service
+   * billing periods the final batch is the period containing it, computed after the final sync has
+   * recorded the service's cycle (the period named at enqueue may predate that).
+   */
+  terminatedAt?: Date;
 }
 
 /** The final CDR sync (every page, not just one run's worth) followed by the close and push of `period`. */
@@ -65,8 +77,10 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
     result.syncs.push(sync);
     if (!sync.more) break;
   }
-  result.push = await pushBillingBatch(deps, serviceId, period, options.hooks);
-  deps.logger.info({ serviceId, period, outcome: result.push.outcome, batchId: result.push.batchId }, 'final bill after termination');
+  if (options.terminatedAt && (await billingPeriodsMode(deps.pool, deps.config.billing.periods)) === 'service')
+    result.period = (await servicePeriods(deps.pool, serviceId, deps.config))(options.terminatedAt);
+  result.push = await pushBillingBatch(deps, serviceId, result.period, options.hooks);
+  deps.logger.info({ serviceId, period: result.period, outcome: result.push.outcome, batchId: result.push.batchId }, 'final bill after termination');
   return result;
 }
 
@@ -74,5 +88,5 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
 export async function handleBillingPushOrFinalBill(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.pushBatch>): Promise<PushResult | FinalBillResult> {
   if (!isFinalBillJobId(job.id)) return handleBillingPush(deps, job);
   const data = job.data;
-  return runFinalBill(deps, data.serviceId, data.period);
+  return runFinalBill(deps, data.serviceId, data.period, { terminatedAt: new Date(job.timestamp) });
 }

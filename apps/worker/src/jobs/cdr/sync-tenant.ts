@@ -14,6 +14,7 @@ import type { PoolClient } from 'pg';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
+import { ensureServiceCycle } from '../billing/service-cycle';
 import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
@@ -115,6 +116,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
     const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, domainName));
     if (!domainUuid) return { ...outcome, status: 'no-domain' };
+    await ensureServiceCycle(deps, client, serviceId);
     const rating = await loadServiceRating(client, service, deps.config);
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;

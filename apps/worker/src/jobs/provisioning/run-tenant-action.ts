@@ -13,6 +13,7 @@ import { storedPlan } from '@ictvoip/whmcs';
 import { describeError, PermanentJobError } from '../../errors';
 import { applyBacklog, pendingMessage, queueBacklogJob, recordConverged, type BacklogAddition } from '../freeswitch/freeswitch-backlog';
 import type { ActionResult, TenantActionContext } from '../../tenant-action';
+import { recordEventCycle } from '../billing/service-cycle';
 
 export type ProvisionerCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
 
@@ -96,6 +97,8 @@ async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, a
  */
 export async function runTenantAction(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<ActionResult> {
   const { deps, inboxEvent } = ctx;
+  // WHMCS's billing cycle as the event states it (service billing periods); best effort, never fails the event.
+  await recordEventCycle(deps, ctx.event, inboxEvent.serviceId);
   const earlier = committedEarlier(ctx);
   if (earlier) {
     const backlog = ctx.service!.pendingApply!;

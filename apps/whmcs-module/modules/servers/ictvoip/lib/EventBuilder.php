@@ -72,7 +72,34 @@ final class EventBuilder
         if (isset($params['producttype'])) {
             $service['productType'] = (string) $params['producttype'];
         }
-        return $service;
+        return $service + self::billingDates($params);
+    }
+
+    /**
+     * The service's billing cycle and dates (tblhosting billingcycle, nextduedate, regdate) from the
+     * service model, for billing usage on the service's own cycle. Omitted when the model lacks them:
+     * the bridge then asks WHMCS's API (GetClientsProducts).
+     */
+    private static function billingDates(array $params): array
+    {
+        $model = $params['model'] ?? null;
+        $fields = ['billingCycle' => 'billingcycle', 'nextDueDate' => 'nextduedate', 'regDate' => 'regdate'];
+        $dates = [];
+        foreach ($fields as $key => $column) {
+            try {
+                $value = is_object($model) && isset($model->{$column}) ? $model->{$column} : null;
+            } catch (\Throwable $ignored) {
+                $value = null;
+            }
+            if ($value instanceof \DateTimeInterface) {
+                $value = $value->format('Y-m-d');
+            }
+            if (is_scalar($value) && (string) $value !== '') {
+                // Eloquent may give a date column as "2027-01-15 00:00:00": the day is what counts.
+                $dates[$key] = $column === 'billingcycle' ? (string) $value : substr((string) $value, 0, 10);
+            }
+        }
+        return $dates;
     }
 
     /** `status` is in $params on most versions; the service model's domainstatus column is the fallback. */
