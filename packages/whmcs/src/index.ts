@@ -5,3 +5,4 @@ export * from './api-errors';
 export * from './api-form';
 export * from './api-types';
 export * from './api-client';
+export * from './ictvoip-formats';
