@@ -34,7 +34,8 @@ export const isIctvoipList = (value: string) => value.includes('|');
 /** `"mcon.example.ca | 5192229000"` → domain + DIDs; a plain domain gives no DIDs. */
 export function parseIctvoipDomainField(value: string, field = 'service.domain'): IctvoipDomainField {
   const [domain = '', ...rest] = parts(value);
-  if (!DOMAIN.test(domain)) throw new IctvoipFormatError(field, `must start with a tenant domain (e.g. "mcon.example.ca | 5192229000"); got ${JSON.stringify(domain.slice(0, 80))}`);
+  if (!DOMAIN.test(domain))
+    throw new IctvoipFormatError(field, `must start with a tenant domain (e.g. "mcon.example.ca | 5192229000"); got ${JSON.stringify(domain.slice(0, 80))}`);
   const dids = rest.map((did) => did.replace(/[\s().-]/g, ''));
   dids.forEach((did, index) => {
     if (!DID.test(did)) throw new IctvoipFormatError(field, `part ${index + 2} must be a DID of 3 to 20 digits (optionally +); got ${JSON.stringify(rest[index]!.slice(0, 40))}`);

@@ -9,10 +9,7 @@ import { HttpError } from '../errors';
  * endpoints only, COMPAT_ICTVOIP=1) a FusionPBX superadmin, who sees the tenants of the FusionPBX
  * servers whose own v_users accepted the password, and no others.
  */
-export type Principal =
-  | { kind: 'admin-token' }
-  | { kind: 'key'; key: ApiKeyRecord }
-  | { kind: 'fusionpbx-superadmin'; username: string; servers: readonly (string | null)[] };
+export type Principal = { kind: 'admin-token' } | { kind: 'key'; key: ApiKeyRecord } | { kind: 'fusionpbx-superadmin'; username: string; servers: readonly (string | null)[] };
 
 export const isAdmin = (principal: Principal) => principal.kind === 'admin-token' || (principal.kind === 'key' && principal.key.scope === 'admin');
 export const canWrite = (principal: Principal) => principal.kind !== 'key' || principal.key.access === 'read-write';

@@ -117,15 +117,7 @@ async function* exportRecords(deps: ApiDeps, contexts: TenantContext[], request:
 // XML 1.0 allows tab, LF, CR and everything from U+0020 up; other control characters are dropped.
 const XML_INVALID = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g;
 export const xmlText = (value: string | number | null) =>
-  value === null
-    ? ''
-    : String(value)
-        .replace(XML_INVALID, '')
-        .replace(/&/g, '&amp;')
-        .replace(/</g, '&lt;')
-        .replace(/>/g, '&gt;')
-        .replace(/"/g, '&quot;')
-        .replace(/'/g, '&apos;');
+  value === null ? '' : String(value).replace(XML_INVALID, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 const xmlElement = (name: string, value: string | number | null) => `<${name}>${xmlText(value)}</${name}>`;
 const xmlRecord = (record: ExportRecord) => `<record>${EXPORT_COLUMNS.map((column) => xmlElement(column, record[column])).join('')}</record>\n`;
 
@@ -158,7 +150,13 @@ export async function exportCdrs(deps: ApiDeps, principal: Principal, req: Reque
   try {
     let current = await iterator.next();
     if (request.format === 'JSON') await write(res, `${JSON.stringify(head).slice(0, -1)},"records":[`);
-    if (request.format === 'XML') await write(res, `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head).map(([name, value]) => xmlElement(name, value as string)).join('')}<records>\n`);
+    if (request.format === 'XML')
+      await write(
+        res,
+        `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head)
+          .map(([name, value]) => xmlElement(name, value as string))
+          .join('')}<records>\n`,
+      );
     if (request.format === 'CSV') await write(res, csvRows([[...EXPORT_COLUMNS]]));
     while (!current.done && !closed) {
       const records = current.value;

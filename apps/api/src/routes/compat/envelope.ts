@@ -62,9 +62,12 @@ export function compatErrorHandler(logger: Logger): ErrorRequestHandler {
     if (error instanceof HttpError) return sendCompatError(res, error);
     const parser = error as { type?: string; status?: number };
     if (parser.type === 'entity.too.large') return sendCompatError(res, new CompatError(413, 'PAYLOAD_TOO_LARGE', 'Invalid Request: request body exceeds 64 KiB'));
-    if (parser.status && parser.status >= 400 && parser.status < 500) return sendCompatError(res, new CompatError(400, 'BAD_REQUEST', 'Invalid Request: request body could not be read'));
-    if (isDatabaseUnavailable(error)) return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the bridge database is unavailable; retry later', 5));
-    if (isRedisUnavailable(error)) return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
+    if (parser.status && parser.status >= 400 && parser.status < 500)
+      return sendCompatError(res, new CompatError(400, 'BAD_REQUEST', 'Invalid Request: request body could not be read'));
+    if (isDatabaseUnavailable(error))
+      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the bridge database is unavailable; retry later', 5));
+    if (isRedisUnavailable(error))
+      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
     logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error (ictVoIP endpoint)');
     sendCompatError(res, new CompatError(500, 'INTERNAL', 'Server Error: internal error; see the bridge log for the request id'));
   };

@@ -64,7 +64,12 @@ export async function provisionGateway(deps: ApiDeps, principal: Principal, req:
   const write = await performWrite(context, res, request, () => (existing ? {} : { target: randomUUID() }));
   const answer = { gateway_uuid: write.target ?? '', gateway_name: fields.name, gateway_domain: fields.proxy };
   if (!isFinishedWrite(write)) {
-    return sendSuccess(res, 'Gateway configuration queued', { ...answer, gateway_enabled: enabledText(existing?.enabled ?? true), job_id: write.writeId, job_url: `/v1/jobs/${write.writeId}` }, 202);
+    return sendSuccess(
+      res,
+      'Gateway configuration queued',
+      { ...answer, gateway_enabled: enabledText(existing?.enabled ?? true), job_id: write.writeId, job_url: `/v1/jobs/${write.writeId}` },
+      202,
+    );
   }
   const failure = writeFailure(write);
   if (failure) throw failure;

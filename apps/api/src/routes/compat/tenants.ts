@@ -42,9 +42,7 @@ export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: R
   const own = tenantOf(principal);
   if (own !== null) return [await resolveTenant(deps, principal, String(own))];
   const servers = serversOf(principal);
-  const services = (await new ServicesRepository(deps.pool).listAll()).filter(
-    (service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)),
-  );
+  const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
   const contexts: TenantContext[] = [];
   for (const service of services) {
     const context = await resolveTenant(deps, principal, String(service.serviceId));

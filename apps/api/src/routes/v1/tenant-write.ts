@@ -116,7 +116,13 @@ export function writeFailure(write: TenantWrite): HttpError | null {
     return rejectionToHttpError({ status: write.httpStatus as 400 | 404 | 409, code: write.error.code, message: write.error.message, field: write.error.field });
   }
   if (write.status !== 'succeeded' || !write.httpStatus) {
-    return new HttpError(write.httpStatus ?? 503, write.error?.code ?? 'WRITE_FAILED', scrubSecrets(write.error?.message) ?? 'the write failed', undefined, write.error?.retryAfter);
+    return new HttpError(
+      write.httpStatus ?? 503,
+      write.error?.code ?? 'WRITE_FAILED',
+      scrubSecrets(write.error?.message) ?? 'the write failed',
+      undefined,
+      write.error?.retryAfter,
+    );
   }
   return null;
 }
