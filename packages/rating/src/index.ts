@@ -14,3 +14,4 @@ export * from './increments';
 export * from './cdr';
 export * from './policy';
 export * from './pricing';
+export { entriesInForce, exportRateDeckCsv, formatColumnMapping, ICTVOIP_HEADER, plainDecimal, RATE_DECK_FORMATS, RateDeckExportError, type RateDeckFormat } from './deck/formats';
