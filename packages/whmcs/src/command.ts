@@ -9,6 +9,7 @@ import {
   type WebhookEvent,
   type WebhookPlan,
 } from './event';
+import { IctvoipFormatError, isIctvoipList, parseIctvoipDomainField } from './ictvoip-formats';
 
 /**
  * The one shape a WHMCS module event has inside the bridge, from the webhook route to the
@@ -35,13 +36,13 @@ export interface TenantCommand {
 
 /** Builds the command from a validated event: the plan with its configurable options applied; unknown top-level keys are not carried. */
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
-  const { schemaVersion, eventId, action, occurredAt, service, client, server, customFields, secrets } = event;
+  const { schemaVersion, eventId, action, occurredAt, client, server, customFields, secrets } = event;
   return {
     schemaVersion,
     eventId,
     action,
     occurredAt,
-    service,
+    service: withPlainDomain(event.service),
     client,
     ...(server ? { server } : {}),
     plan: effectivePlan(event),
@@ -53,12 +54,28 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
 }
 
 /**
+ * ictVoIP's service Domain field `"<tenant domain> | <main DID>"`: the domain is the tenant's; the
+ * DIDs after it are not the tenant's domain (numbers are provisioned from the plan), so they are
+ * dropped here. A malformed field is an IctvoipFormatError naming service.domain.
+ */
+function withPlainDomain(service: WebhookEvent['service']): WebhookEvent['service'] {
+  if (typeof service.domain !== 'string' || !isIctvoipList(service.domain)) return service;
+  return { ...service, domain: parseIctvoipDomainField(service.domain, 'service.domain').domain };
+}
+
+/**
  * Validates a webhook body and builds its command. A configurable option that moves a plan limit
  * outside the one set of limits (PLAN_LIMITS) is refused here, naming the option, like any other
  * field: the worker never sees a plan it would have to refuse.
  */
 export function parseTenantCommand(body: unknown): TenantCommand {
-  const command = toTenantCommand(parseWebhookEvent(body));
+  let command: TenantCommand;
+  try {
+    command = toTenantCommand(parseWebhookEvent(body));
+  } catch (error) {
+    if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
+    throw error;
+  }
   const problems = planLimitProblems(command.plan);
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
