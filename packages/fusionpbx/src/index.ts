@@ -16,3 +16,4 @@ export * from './tenant-resources/tenant-cdrs';
 export * from './servers/targets';
 export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';
 export { fusionpbxPasswordMatches, legacyMd5Matches, verifySuperadmin } from './auth/superadmin-login';
+export { adoptDomain, type AdoptDomainOptions, type DomainAdoption } from './provisioning/adopt';

@@ -21,3 +21,4 @@ export {
   type FusionTenantRow,
 } from './drift-report';
 export { fixDrift, planFixes, previewDriftFix, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixPreview, type DriftFixResult, type DriftFixTargets } from './drift-fix';
+export { adoptTenants, type AdoptDeps, type AdoptLine, type AdoptOptions, type AdoptOutcome, type AdoptSummary } from './adopt';

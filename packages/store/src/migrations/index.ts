@@ -7,7 +7,7 @@ import { migration005 } from './005-fusionpbx-servers';
 import { migration006 } from './006-tenant-writes';
 import { migration007 } from './007-registrations';
 import { migration008 } from './008-gateway-monitoring';
-import { migration011 } from './011-rate-deck-column-mapping';
+import { migration011 } from './011-ictvoip-migration';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration011];
