@@ -6,6 +6,7 @@ import { adminBoardRouter } from './routes/admin-board';
 import { adminDriftRouter } from './routes/admin-drift';
 import { adminCreditRouter } from './routes/admin-credit';
 import { chkconRouter } from './routes/chkcon';
+import { compatRouter } from './routes/compat';
 import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
 import { statusRouter } from './routes/status';
@@ -41,6 +42,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(webhookRouter(deps));
   app.use(healthRouter(deps));
   app.use(chkconRouter(deps));
+  // Before statusRouter: it checks the credentials an ictVoIP script sends to the status page.
+  app.use(compatRouter(deps));
   app.use(statusRouter(deps));
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));

@@ -16,6 +16,7 @@ import { ratesCommand } from './commands/rates';
 import { reconcileCommand } from './commands/reconcile';
 import { tenantsCommand } from './commands/tenants';
 import { serversCommand } from './commands/servers';
+import { adoptCommand } from './commands/adopt';
 import { secretsCommand } from './commands/secrets';
 
 function fail(message: string): never {
@@ -105,5 +106,6 @@ program.addCommand(registrationsCommand());
 program.addCommand(serversCommand());
 program.addCommand(previewCommand());
 program.addCommand(secretsCommand());
+program.addCommand(adoptCommand());
 
 program.parseAsync(process.argv).catch((error: Error) => fail(error.message));

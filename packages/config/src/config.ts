@@ -83,6 +83,8 @@ export interface BridgeConfig {
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
   api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number; writeWaitMs: number };
+  /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
+  compatIctvoip: boolean;
   worker: {
     concurrency: number;
     shutdownDeadlineMs: number;
@@ -220,6 +222,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       eslDeadlineMs: v.API_ESL_DEADLINE_MS,
       writeWaitMs: v.API_WRITE_WAIT_MS,
     },
+    compatIctvoip: v.COMPAT_ICTVOIP === '1',
     worker: {
       concurrency: v.WORKER_CONCURRENCY,
       shutdownDeadlineMs: v.SHUTDOWN_DEADLINE_MS,

@@ -19,3 +19,5 @@ export { NumberOwnedError } from './destinations/errors';
 export * from './tenant-resources/tenant-destinations';
 export { ACTION_TYPES, type ActionRequest, type ActionType, type ActionView } from './destinations/actions';
 export { numberPlanOf, normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';
+export { fusionpbxPasswordMatches, legacyMd5Matches, verifySuperadmin } from './auth/superadmin-login';
+export { adoptDomain, type AdoptDomainOptions, type DomainAdoption } from './provisioning/adopt';

@@ -34,3 +34,4 @@ export {
   type CreditLevels,
   type ServiceCreditOutcome,
 } from './credit-control';
+export { adoptTenants, type AdoptDeps, type AdoptLine, type AdoptOptions, type AdoptOutcome, type AdoptSummary } from './adopt';

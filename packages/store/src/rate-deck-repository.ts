@@ -7,6 +7,7 @@ import {
   parseMoney,
   type Markup,
   type NumberingPlan,
+  type RateDeckColumnMapping,
   type RateDeckImportOptions,
   type RateDeckImportResult,
   type RateEntry,
@@ -83,6 +84,17 @@ function validateOptions(name: string, options: RateDeckStoreOptions): void {
   if (options.csv && 'allowPartial' in options.csv) throw new RateDeckStoreError('csv.allowPartial', 'a deck is imported whole or not at all');
 }
 
+/** The mapping an import used, kept with the deck for its next import; null when none was given. */
+function savedMapping(mapping: RateDeckColumnMapping | undefined): string | null {
+  return mapping && Object.keys(mapping).length > 0 ? JSON.stringify(mapping) : null;
+}
+
+/** The column mapping saved with a deck by its last import (none: an empty mapping). */
+export async function savedColumnMapping(db: Pool | PoolClient, name: string): Promise<RateDeckColumnMapping> {
+  const { rows } = await db.query<{ column_mapping: RateDeckColumnMapping | null }>('SELECT column_mapping FROM rate_decks WHERE name = $1', [name]);
+  return rows[0]?.column_mapping ?? {};
+}
+
 function decimal(value: string | undefined, field: string): string {
   if (value === undefined) return '0';
   return formatMoney(parseMoney(value, { field }));
@@ -111,13 +123,14 @@ async function saveDeck(client: PoolClient, name: string, entries: readonly Rate
   const markup = options.markup ?? {};
   const { rows } = await client.query<{ deck_id: string; revision: number }>(
     `INSERT INTO rate_decks (name, currency, country_code, national_prefix, international_prefixes, bare_numbers,
-       markup_percent, markup_per_minute, markup_per_call, entry_count)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (name) DO UPDATE SET
        currency = EXCLUDED.currency, country_code = EXCLUDED.country_code, national_prefix = EXCLUDED.national_prefix,
        international_prefixes = EXCLUDED.international_prefixes, bare_numbers = EXCLUDED.bare_numbers,
        markup_percent = EXCLUDED.markup_percent, markup_per_minute = EXCLUDED.markup_per_minute,
        markup_per_call = EXCLUDED.markup_per_call, entry_count = EXCLUDED.entry_count,
+       column_mapping = EXCLUDED.column_mapping,
        revision = rate_decks.revision + 1, updated_at = now()
      RETURNING deck_id, revision`,
     [
@@ -131,6 +144,7 @@ async function saveDeck(client: PoolClient, name: string, entries: readonly Rate
       decimal(markup.fixedPerMinute, 'markup.fixedPerMinute'),
       decimal(markup.fixedPerCall, 'markup.fixedPerCall'),
       entries.length,
+      savedMapping(options.csv?.columns),
     ],
   );
   const deckId = Number(rows[0]?.deck_id);

@@ -16,6 +16,10 @@ export interface ServiceRecord {
   lastEventId: string | null;
   /** The registered FusionPBX server the tenant lives on; null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
   fusionpbxServer: string | null;
+  /** When `ictvoip adopt --apply` took the tenant over; null when the bridge created it. */
+  adoptedAt: Date | null;
+  /** Calls that started before this are never billed by the bridge (an adopted tenant's old system billed them). */
+  cdrBillingFrom: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -44,6 +48,8 @@ interface ServiceRow {
   pending_apply: unknown;
   last_event_id: string | null;
   fusionpbx_server: string | null;
+  adopted_at?: Date | null;
+  cdr_billing_from?: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -61,6 +67,8 @@ function toRecord(row: ServiceRow): ServiceRecord {
     pendingApply: parseFreeswitchBacklog(row.pending_apply, row.updated_at),
     lastEventId: row.last_event_id,
     fusionpbxServer: row.fusionpbx_server ?? null,
+    adoptedAt: row.adopted_at ?? null,
+    cdrBillingFrom: row.cdr_billing_from ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -125,6 +133,14 @@ export class ServicesRepository {
       ],
     );
     return toRecord(rows[0]);
+  }
+
+  /** Marks a service as taken over by `ictvoip adopt`, with the first moment the bridge bills calls of. */
+  async markAdopted(serviceId: number, cdrBillingFrom: Date): Promise<void> {
+    await this.db.query('UPDATE services SET adopted_at = COALESCE(adopted_at, now()), cdr_billing_from = $2, updated_at = now() WHERE service_id = $1', [
+      serviceId,
+      cdrBillingFrom.toISOString(),
+    ]);
   }
 
   /** The observed side of a service; `pendingApply` is written only when given (null clears the FreeSWITCH backlog). */

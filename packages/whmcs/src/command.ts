@@ -13,6 +13,7 @@ import {
   type WebhookPlan,
 } from './event';
 import { trunkCidrProblems } from './trunk-cidrs';
+import { IctvoipFormatError, isIctvoipList, parseIctvoipDomainField } from './ictvoip-formats';
 
 /**
  * The one shape a WHMCS module event has inside the bridge, from the webhook route to the
@@ -77,20 +78,13 @@ function splitList(value: unknown): string[] {
     .filter((item) => item !== '');
 }
 
-/** ictVoIP's service domain `"<tenant domain> | <main DID>"`: the domain and the DID apart. */
-function splitServiceDomain(domain: string | undefined): { domain: string | undefined; did: string | null } {
-  if (typeof domain !== 'string' || !domain.includes('|')) return { domain, did: null };
-  const [name, did] = domain.split('|', 2).map((part) => part.trim());
-  return { domain: name, did: did === '' ? null : did };
-}
-
 /**
  * The plan's DIDs, main number first: the DID of ictVoIP's `domain | DID` service field, then
  * `plan.dids` (a list or ictVoIP's `a | b` text), then a custom field named like "DIDs". The same
  * number written twice (formatting aside) counts once. Each is checked here, naming where it came from.
  */
-function planDids(plan: WebhookPlan, domainDid: string | null, customFields: Record<string, unknown> | undefined): { dids: string[]; stated: boolean } {
-  const sources: [string, string[]][] = [['service.domain', domainDid ? [domainDid] : []]];
+function planDids(plan: WebhookPlan, domainDids: readonly string[], customFields: Record<string, unknown> | undefined): { dids: string[]; stated: boolean } {
+  const sources: [string, string[]][] = [['service.domain', [...domainDids]]];
   if (plan.dids !== undefined) sources.push(['plan.dids', splitList(plan.dids)]);
   for (const [name, value] of Object.entries(customFields ?? {})) {
     const key = name
@@ -117,13 +111,13 @@ function planDids(plan: WebhookPlan, domainDid: string | null, customFields: Rec
   }
   if (problems.length > 0) throw new EventValidationError(problems);
   // An empty source still states the numbers (an emptied custom field removes them); no source leaves them alone.
-  return { dids, stated: domainDid !== null || sources.length > 1 };
+  return { dids, stated: domainDids.length > 0 || sources.length > 1 };
 }
 
 /** The plan with its DIDs as one list (absent when the event names none, so stored plans stay as they were). */
-function planWithDids(event: WebhookEvent, domainDid: string | null): WebhookPlan {
+function planWithDids(event: WebhookEvent, domainDids: readonly string[]): WebhookPlan {
   const plan = planWithTrunk(event);
-  const { dids, stated } = planDids(plan, domainDid, event.customFields);
+  const { dids, stated } = planDids(plan, domainDids, event.customFields);
   const { dids: _raw, ...rest } = plan;
   return stated ? { ...rest, dids } : rest;
 }
@@ -131,8 +125,7 @@ function planWithDids(event: WebhookEvent, domainDid: string | null): WebhookPla
 /** Builds the command from a validated event: the plan with its configurable options applied; unknown top-level keys are not carried. */
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
   const { schemaVersion, eventId, action, occurredAt, client, server, customFields, secrets } = event;
-  const { domain, did } = splitServiceDomain(event.service.domain);
-  const service = domain === event.service.domain ? event.service : { ...event.service, domain };
+  const { service, dids: domainDids } = splitDomainField(event.service);
   return {
     schemaVersion,
     eventId,
@@ -141,7 +134,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     service,
     client,
     ...(server ? { server } : {}),
-    plan: planWithDids(event, did),
+    plan: planWithDids(event, domainDids),
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
@@ -151,13 +144,31 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
 }
 
 /**
+ * ictVoIP's service Domain field `"<tenant domain> | <main DID> | …"`: the tenant's domain, and the
+ * DIDs after it, which join the plan's numbers (main number first). A malformed field is an
+ * IctvoipFormatError naming service.domain.
+ */
+function splitDomainField(service: WebhookEvent['service']): { service: WebhookEvent['service']; dids: string[] } {
+  if (typeof service.domain !== 'string' || !isIctvoipList(service.domain)) return { service, dids: [] };
+  const { domain, dids } = parseIctvoipDomainField(service.domain, 'service.domain');
+  return { service: { ...service, domain }, dids };
+}
+
+/**
  * Validates a webhook body and builds its command. A configurable option that moves a plan limit
  * outside the one set of limits (PLAN_LIMITS) is refused here, naming the option, like any other
  * field: the worker never sees a plan it would have to refuse.
  */
 export function parseTenantCommand(body: unknown): TenantCommand {
-  const event = parseWebhookEvent(body);
-  const command = toTenantCommand(event);
+  let event: WebhookEvent;
+  let command: TenantCommand;
+  try {
+    event = parseWebhookEvent(body);
+    command = toTenantCommand(event);
+  } catch (error) {
+    if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
+    throw error;
+  }
   const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;

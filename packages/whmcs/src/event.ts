@@ -1,5 +1,6 @@
 import Joi from 'joi';
 import { trunkCidrProblems } from './trunk-cidrs';
+import { parseIctvoipExtensionList } from './ictvoip-formats';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
 
@@ -28,6 +29,11 @@ export interface WebhookPlan {
   /** IP-authenticated trunk: the tenant PBX's addresses, added to FusionPBX's access control list. */
   trunkCidrs?: string[] | string;
   firstExtension: number;
+  /**
+   * The tenant's extension numbers, not necessarily consecutive (ictVoIP's `"2112 | 2113 | 2120"`,
+   * or a list): provisioned instead of the firstExtension range; maxExtensions defaults to its length.
+   */
+  extensionNumbers?: string[];
   gatewayTemplate?: string;
   rateDeck?: string;
   /** Credit control (issue 16): `postpaid` (default) or `prepaid`. */
@@ -126,6 +132,15 @@ const didSchema = Joi.alternatives(
     .pattern(/^\+?[0-9 ().-]{3,40}$/, 'phone number'),
   Joi.number().integer().min(100),
 );
+
+/** `["2112", "2113"]` or ictVoIP's `"2112 | 2113"`: the same list; anything else is refused with the part at fault. */
+function extensionNumbersOf(value: unknown): string[] {
+  const text = Array.isArray(value) ? value.map((item) => (typeof item === 'string' || typeof item === 'number' ? String(item) : '?')).join('|') : value;
+  if (typeof text !== 'string' || text.trim() === '') throw new Error('must be a list of extension numbers or "2112 | 2113 | 2120"');
+  const numbers = parseIctvoipExtensionList(text, 'plan.extensionNumbers');
+  if (numbers.length > PLAN_LIMITS.maxExtensions.max) throw new Error(`lists more than ${PLAN_LIMITS.maxExtensions.max} extensions`);
+  return numbers;
+}
 const positiveInt = Joi.number().integer().min(0);
 
 const limit = (key: keyof typeof PLAN_LIMITS) => Joi.number().integer().min(PLAN_LIMITS[key].min).max(PLAN_LIMITS[key].max);
@@ -142,6 +157,7 @@ const planSchema = Joi.object({
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
   initialExtensions: Joi.number().integer().min(PLAN_LIMITS.initialExtensions.min).max(PLAN_LIMITS.initialExtensions.max),
   firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
+  extensionNumbers: Joi.any().custom(extensionNumbersOf, 'extension numbers'),
   maxGateways: Joi.number().integer().min(PLAN_LIMITS.maxGateways.min).max(PLAN_LIMITS.maxGateways.max),
   maxDestinations: Joi.number().integer().min(PLAN_LIMITS.maxDestinations.min).max(PLAN_LIMITS.maxDestinations.max),
   ...FUSIONPBX_ONLY_LIMITS,

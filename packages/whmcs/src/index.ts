@@ -6,3 +6,4 @@ export * from './api-form';
 export * from './api-types';
 export * from './api-client';
 export * from './trunk-cidrs';
+export * from './ictvoip-formats';

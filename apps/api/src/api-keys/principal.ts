@@ -4,14 +4,24 @@ import type { ApiKeyRecord, ApiKeysRepository } from '@ictvoip/store';
 import type { Logger } from '@ictvoip/config';
 import { HttpError } from '../errors';
 
-/** Who is calling /v1: the operator's ADMIN_TOKEN, or an API key (admin or one tenant). */
-export type Principal = { kind: 'admin-token' } | { kind: 'key'; key: ApiKeyRecord };
+/**
+ * Who is calling: the operator's ADMIN_TOKEN, an API key (admin or one tenant), or (ictVoIP's
+ * endpoints only, COMPAT_ICTVOIP=1) a FusionPBX superadmin, who sees the tenants of the FusionPBX
+ * servers whose own v_users accepted the password, and no others.
+ */
+export type Principal = { kind: 'admin-token' } | { kind: 'key'; key: ApiKeyRecord } | { kind: 'fusionpbx-superadmin'; username: string; servers: readonly (string | null)[] };
 
-export const isAdmin = (principal: Principal) => principal.kind === 'admin-token' || principal.key.scope === 'admin';
-export const canWrite = (principal: Principal) => principal.kind === 'admin-token' || principal.key.access === 'read-write';
+export const isAdmin = (principal: Principal) => principal.kind === 'admin-token' || (principal.kind === 'key' && principal.key.scope === 'admin');
+export const canWrite = (principal: Principal) => principal.kind !== 'key' || principal.key.access === 'read-write';
 /** The only service a tenant key may see; null for admin principals. */
 export const tenantOf = (principal: Principal): number | null => (principal.kind === 'key' && principal.key.scope === 'tenant' ? principal.key.serviceId : null);
-export const actorOf = (principal: Principal) => (principal.kind === 'admin-token' ? 'admin-token' : `api-key:${principal.key.id}`);
+/** The FusionPBX servers (stored names, null = default) a principal is limited to; null = every server. */
+export const serversOf = (principal: Principal): readonly (string | null)[] | null => (principal.kind === 'fusionpbx-superadmin' ? principal.servers : null);
+export function actorOf(principal: Principal): string {
+  if (principal.kind === 'admin-token') return 'admin-token';
+  if (principal.kind === 'key') return `api-key:${principal.key.id}`;
+  return `fusionpbx-superadmin:${principal.username}`;
+}
 
 export function principalOf(res: Response): Principal {
   const principal = res.locals.principal as Principal | undefined;

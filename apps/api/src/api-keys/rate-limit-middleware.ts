@@ -16,6 +16,11 @@ function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Whose budget a request spends: an API key's, or a FusionPBX user's (by lower-cased username). */
+function rateSubject(principal: Exclude<Principal, { kind: 'admin-token' }>): string {
+  return principal.kind === 'key' ? `key-${principal.key.id}` : `fusionpbx-${principal.username.toLowerCase()}`;
+}
+
 /**
  * Counts the request against the key's bucket and sets X-RateLimit-Limit / -Remaining / -Reset
  * (unix seconds); over the limit → 429 + Retry-After. The ADMIN_TOKEN (operator) is not limited.
@@ -26,7 +31,7 @@ export async function enforceRateLimit(limiter: RateLimiter, config: BridgeConfi
   const limit = config.api.rateLimits[bucket];
   let decision;
   try {
-    decision = await deadline(limiter.hit(`key-${principal.key.id}`, bucket, limit), REDIS_DEADLINE_MS);
+    decision = await deadline(limiter.hit(rateSubject(principal), bucket, limit), REDIS_DEADLINE_MS);
   } catch (error) {
     if (error instanceof HttpError) throw error;
     throw new DependencyUnavailableError('the rate limiter (Redis)');

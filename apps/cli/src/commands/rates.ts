@@ -1,9 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import {
   createRateTable,
+  exportRateDeckCsv,
+  formatColumnMapping,
   formatMoney,
   importRateDeckCsv,
+  RATE_DECK_FORMATS,
+  RateDeckExportError,
+  type RateDeckFormat,
   type NumberingPlan,
   type RateDeckColumnMapping,
   type RateDeckField,
@@ -19,6 +24,7 @@ import {
   previewRateDeckImport,
   resolveRateDeck,
   RateDeckStoreError,
+  savedColumnMapping,
   type RateDeckImportPreview,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
@@ -29,6 +35,9 @@ interface ImportOptions extends JsonOption {
   currency?: string;
   countryCode?: string;
   nationalPrefix?: string;
+  exitCode?: string;
+  markupPercent?: string;
+  format?: string;
   map?: string[];
   effectiveFrom?: string;
   validateOnly?: boolean;
@@ -80,6 +89,25 @@ function columnMapping(specs: readonly string[] = []): RateDeckColumnMapping {
   return mapping;
 }
 
+function deckFormat(value: string | undefined): RateDeckFormat | undefined {
+  if (value === undefined) return undefined;
+  const format = value.toLowerCase();
+  if (!(RATE_DECK_FORMATS as readonly string[]).includes(format)) throw new CliError('INVALID_ARGUMENT', `--format: "${value}" is not one of ${RATE_DECK_FORMATS.join(', ')}`);
+  return format as RateDeckFormat;
+}
+
+/** `--exit-code 011` (NANP) or `00,011`; default 011 for country code 1, else 00. */
+function exitCodes(value: string | undefined, countryCode: string | undefined): string[] {
+  if (value === undefined) return [countryCode === '1' ? '011' : '00'];
+  const codes = value
+    .split(',')
+    .map((code) => code.trim())
+    .filter(Boolean);
+  if (codes.length === 0 || codes.some((code) => !/^[0-9]{2,4}$/.test(code)))
+    throw new CliError('INVALID_ARGUMENT', `--exit-code: "${value}" must be 2-4 digits (comma-separated for several), e.g. 011`);
+  return codes;
+}
+
 function effectiveFrom(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
@@ -92,7 +120,8 @@ const STORE_FLAGS: Record<string, string> = {
   name: '--name',
   currency: '--currency',
   'numberingPlan.countryCode': '--country-code',
-  numberingPlan: '--country-code/--national-prefix',
+  numberingPlan: '--country-code/--national-prefix/--exit-code',
+  markup: '--markup-percent',
 };
 
 function readCsv(file: string): string {
@@ -127,7 +156,10 @@ function summary(report: RateDeckImportResult) {
  * a long validation, or after the operator was told the deck is being stored.
  */
 function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions | null; csv: NonNullable<RateDeckStoreOptions['csv']> } {
-  const csv = { columns: columnMapping(options.map), defaultEffectiveFrom: effectiveFrom(options.effectiveFrom) };
+  const format = deckFormat(options.format);
+  // --map entries override the preset's columns.
+  const columns = { ...(format ? formatColumnMapping(format) : {}), ...columnMapping(options.map) };
+  const csv = { columns, defaultEffectiveFrom: effectiveFrom(options.effectiveFrom) };
   const storing = !options.validateOnly;
   if (storing) {
     const missing = [!options.name && '--name', !options.currency && '--currency', !options.countryCode && '--country-code'].filter(Boolean);
@@ -138,9 +170,16 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
       );
   }
   if (!storing && !options.name && !options.currency && !options.countryCode) return { store: null, csv };
+  const countryCode = options.countryCode ?? '1';
   const store: RateDeckStoreOptions = {
     currency: options.currency ?? 'USD',
-    numberingPlan: { countryCode: options.countryCode ?? '1', nationalPrefix: options.nationalPrefix ?? '0' } as NumberingPlan,
+    // NANP: "1" is both the country code and the trunk prefix of 1 + 10 digits; 011 the exit code.
+    numberingPlan: {
+      countryCode,
+      nationalPrefix: options.nationalPrefix ?? (countryCode === '1' ? '1' : '0'),
+      internationalPrefixes: exitCodes(options.exitCode, countryCode),
+    } as NumberingPlan,
+    ...(options.markupPercent !== undefined ? { markup: { percent: options.markupPercent } } : {}),
     csv,
   };
   try {
@@ -152,8 +191,24 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   return { store: storing ? store : null, csv };
 }
 
+/** No --map and no --format: the mapping saved with the deck by its last import, if any. */
+async function withSavedMapping(options: ImportOptions, csv: ReturnType<typeof checkedOptions>['csv']): Promise<ReturnType<typeof checkedOptions>['csv']> {
+  if (!options.name || options.map?.length || options.format) return csv;
+  const pool = createPool(config().database.url);
+  try {
+    await assertBridgeDatabaseMigrated(pool);
+    const saved = await savedColumnMapping(pool, options.name);
+    if (Object.keys(saved).length > 0) progress(options, `using the column mapping saved with deck ${options.name}: ${JSON.stringify(saved)}`);
+    return { ...csv, columns: saved };
+  } finally {
+    await pool.end();
+  }
+}
+
 async function importAction(file: string, options: ImportOptions): Promise<void> {
-  const { store, csv } = checkedOptions(options);
+  const checked = checkedOptions(options);
+  const csv = await withSavedMapping(options, checked.csv);
+  const store = checked.store ? { ...checked.store, csv } : null;
   const text = readCsv(file);
   progress(options, `validating ${file} (${text.split('\n').length} lines)`);
   const report = importRateDeckCsv(text, csv);
@@ -201,6 +256,30 @@ function dryRunView(deck: string, preview: RateDeckImportPreview) {
 function dryRunText(deck: string, preview: RateDeckImportPreview): string {
   const now = preview.existing ? `replaces revision ${preview.existing.revision} (${preview.existing.entryCount} rates, ${preview.existing.currency})` : 'a new deck';
   return `deck ${deck}: would store revision ${preview.revision}, ${preview.entryCount} rates, ${now}: ${preview.added} added, ${preview.replaced} replaced, ${preview.removed} removed, ${preview.unchanged} unchanged; dry run, nothing stored`;
+}
+
+async function exportAction(options: { deck: string; format: string; at?: string; output?: string }): Promise<void> {
+  const format = deckFormat(options.format) as RateDeckFormat;
+  const at = options.at ? new Date(options.at) : new Date();
+  if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
+  const pool = createPool(config().database.url);
+  try {
+    await assertBridgeDatabaseMigrated(pool);
+    const deck = await resolveRateDeck(pool, options.deck);
+    if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${options.deck}`);
+    const entries = (await loadRateEntries(pool, deck.deckId))?.entries ?? [];
+    let text: string;
+    try {
+      text = exportRateDeckCsv(entries, format, at);
+    } catch (error) {
+      if (error instanceof RateDeckExportError) throw new CliError(error.code, `deck ${deck.name}: ${error.message}; use --format canonical`);
+      throw error;
+    }
+    if (options.output) writeFileSync(options.output, text);
+    else process.stdout.write(text);
+  } finally {
+    await pool.end();
+  }
 }
 
 function describeRate(rate: RateEntry) {
@@ -274,10 +353,13 @@ export function ratesCommand(): Command {
     .option('--name <deck>', 'deck name (a plan\'s "Rate deck" value)')
     .option('--currency <code>', 'ISO 4217 currency of the prices, e.g. EUR')
     .option('--country-code <digits>', 'home country code of the tenants dialling with this deck, e.g. 49')
-    .option('--national-prefix <digits>', 'trunk prefix replaced by the country code', '0')
+    .option('--national-prefix <digits>', 'trunk prefix replaced by the country code (default 0; 1 with --country-code 1)')
+    .option('--exit-code <digits>', 'international exit code(s), comma-separated (default 00; 011 with --country-code 1)')
+    .option('--markup-percent <percent>', "the deck's markup in percent on every rate, e.g. 25 (a plan mapping may override it)")
+    .option('--format <name>', `a named column layout: ${RATE_DECK_FORMATS.join(', ')} (ictvoip: Description, Prefix, RateValue, Increment); --map overrides single columns`)
     .option(
       '--map <field=header,…>',
-      'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable)',
+      'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable); saved with the deck and reused by its next import without --map/--format',
       collect,
     )
     .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none (default 1970-01-01)')
@@ -285,6 +367,14 @@ export function ratesCommand(): Command {
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')
     .action(action(importAction));
+  rates
+    .command('export')
+    .description("write a stored deck as CSV (ictvoip: the rates in force, in ictVoIP's tariff layout; canonical: every entry with its dates)")
+    .requiredOption('--deck <name>', 'plan key or deck name')
+    .option('--format <name>', `layout: ${RATE_DECK_FORMATS.join(', ')}`, 'ictvoip')
+    .option('--at <iso-date>', 'ictvoip: the rates in force at this time (default now)')
+    .option('--output <file>', 'write to this file instead of standard output')
+    .action(action(exportAction));
   rates
     .command('show <number>')
     .description('which rate applies to a dialled number, and why')

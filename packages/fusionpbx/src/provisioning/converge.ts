@@ -135,14 +135,15 @@ function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
 }
 
 /**
- * Extensions: the plan range first..first+initial-1 (initialExtensions, default maxExtensions) is
+ * Extensions: the plan range first..first+initial-1 (initialExtensions, default maxExtensions), or the
+ * plan's own list (extensionNumbers, e.g. ictVoIP's "2112 | 2113 | 2120"), is
  * created as needed, but the number of enabled
  * extensions never exceeds maxExtensions. Above the limit the newest enabled ones are disabled (and
  * remembered in state.surplusDisabled, so a later bigger plan re-enables exactly those).
  */
 async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
-  const range: string[] = [];
-  for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
+  const range: string[] = input.extensionNumbers ? input.extensionNumbers.slice(0, input.initialExtensions) : [];
+  if (!input.extensionNumbers) for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
   // One snapshot answers the per-number uniqueness checks (extension or number_alias, enabled or not).
   let extensions = await listExtensionStates(tx, tenant.domainUuid);
   let enabledCount = extensions.filter(isEnabled).length;

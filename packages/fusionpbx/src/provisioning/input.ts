@@ -3,7 +3,7 @@ import { validatePortalPassword } from '../passwords';
 import { validateDomainName, validateExtension, validateUsername } from '../validate';
 import { gatewayTemplateProblems, routeTemplateProblems, themeSettingProblems, throwFirst } from './template-rules';
 import { type NumberInput, parseNumberInput } from '../destinations/plan-numbers';
-import { PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
+import { IctvoipFormatError, parseIctvoipExtensionList, PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
@@ -17,6 +17,8 @@ export interface TenantInput {
   maxExtensions: number;
   /** How many of the plan's extensions provisioning creates (first…first+n-1); the rest of maxExtensions is room for the tenant's own. */
   initialExtensions: number;
+  /** The plan's own numbers (ictVoIP's non-consecutive list), provisioned instead of the range; null = the range. */
+  extensionNumbers: string[] | null;
   gatewayTemplateKey: string | null;
   gatewayTemplate: GatewayTemplate | null;
   theme: Required<ThemeSetting>[];
@@ -140,6 +142,23 @@ function gatewayTemplateOf(options: ProvisionerOptions, key: string | null): Gat
   return template;
 }
 
+/** plan.extensionNumbers (a list after the webhook schema; ictVoIP's "a | b" string read too), each checked as FusionPBX would. */
+function extensionList(event: TenantCommand): string[] | null {
+  const given: unknown = event.plan?.extensionNumbers;
+  if (given === undefined || given === null) return null;
+  let list: unknown = given;
+  if (typeof given === 'string') {
+    try {
+      list = parseIctvoipExtensionList(given, 'plan.extensionNumbers');
+    } catch (error) {
+      if (error instanceof IctvoipFormatError) throw new FusionpbxValidationError('plan.extensionNumbers', error.message.slice('plan.extensionNumbers '.length));
+      throw error;
+    }
+  }
+  if (!Array.isArray(list) || list.length === 0) throw new FusionpbxValidationError('plan.extensionNumbers', 'must list at least one extension');
+  return list.map((number, index) => validateExtension(String(number), `plan.extensionNumbers[${index}]`));
+}
+
 function optionalEmail(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
@@ -158,9 +177,10 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
   const password = event.secrets?.servicePassword;
   const adminPassword = requirePassword || (password !== undefined && password !== null && password !== '') ? validatePortalPassword(password) : null;
   const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100);
-  const maxExtensions = integerField(event, 'maxExtensions', options.defaultMaxExtensions ?? 0);
-  validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
-  const initialExtensions = Math.min(integerField(event, 'initialExtensions', maxExtensions), maxExtensions);
+  const extensionNumbers = extensionList(event);
+  const maxExtensions = integerField(event, 'maxExtensions', extensionNumbers?.length ?? options.defaultMaxExtensions ?? 0);
+  if (!extensionNumbers) validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
+  const initialExtensions = Math.min(integerField(event, 'initialExtensions', extensionNumbers?.length ?? maxExtensions), maxExtensions);
   const gatewayTemplateKey = optionalName(event, 'gatewayTemplate');
   return {
     serviceId,
@@ -171,6 +191,7 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
     firstExtension,
     maxExtensions,
     initialExtensions,
+    extensionNumbers,
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),

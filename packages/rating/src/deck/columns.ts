@@ -59,7 +59,9 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
   const taken = new Set<number>();
 
   for (const [field, wanted] of Object.entries(mapping) as Array<[RateDeckField, string]>) {
-    const index = header.findIndex((cell) => cell.trim() === wanted.trim());
+    // Exactly as written first; then as the header detection compares names ("rateValue" = "RateValue").
+    const exact = header.findIndex((cell) => cell.trim() === wanted.trim());
+    const index = exact >= 0 ? exact : normalised.findIndex((name, i) => name === normaliseHeader(wanted) && name !== '' && !taken.has(i));
     if (index < 0) {
       issues.push({ line: headerLine, column: wanted, message: `mapped column "${wanted}" for ${field} is not in the header` });
       continue;

@@ -9,6 +9,7 @@ import { migration007 } from './007-registrations';
 import { migration008 } from './008-gateway-monitoring';
 import { migration009 } from './009-credit-control';
 import { migration010 } from './010-service-billing-cycles';
+import { migration011 } from './011-ictvoip-migration';
 import { migration013 } from './013-tenant-write-destinations';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
@@ -23,5 +24,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration008,
   migration009,
   migration010,
+  migration011,
   migration013,
 ];

@@ -48,6 +48,9 @@ const CSV_OPTIONS: Options = {
   },
 };
 
+/** Rows of any columns in the same safe CSV as the /v1 export (ictVoIP's export_cdr.php uses it). */
+export const csvRows = (rows: unknown[][]) => stringify(rows, CSV_OPTIONS);
+
 export const csvHeader = () => stringify([CSV_COLUMNS as string[]], CSV_OPTIONS);
 export const csvLines = (records: CdrWithCharge[]) =>
   stringify(

@@ -92,7 +92,7 @@ function decodeCursor(cursor: string, filter: CdrFilter): CdrKey {
   return { startStamp: parsed.s, uuid: parsed.u };
 }
 
-async function write(res: Response, chunk: string): Promise<void> {
+export async function write(res: Response, chunk: string): Promise<void> {
   if (res.write(chunk)) return;
   // Wait for the socket to take more, or for the client to go away (then the loop stops).
   await new Promise<void>((resolve) => {

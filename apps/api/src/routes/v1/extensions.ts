@@ -16,7 +16,8 @@ import { previewWrite } from './dry-run';
 import { PENDING_RESPONSE as PENDING, submitWrite } from './tenant-write';
 import { planLimits, resolveTenant, type TenantContext, requireDomainScope } from './tenant-context';
 
-const fields = {
+/** The extension fields /v1 accepts; ictVoIP's manage.php validates its form with the same rules. */
+export const EXTENSION_FIELDS = {
   numberAlias: extensionNumber.allow(null),
   callerIdName: safeText(80).allow(null),
   callerIdNumber: callerIdNumber.allow(null),
@@ -27,8 +28,8 @@ const fields = {
   description: safeText(255).allow(null),
 };
 
-const createBody = Joi.object({ extension: extensionNumber.required(), ...fields });
-const updateBody = Joi.object(fields);
+const createBody = Joi.object({ extension: extensionNumber.required(), ...EXTENSION_FIELDS });
+const updateBody = Joi.object(EXTENSION_FIELDS);
 const tenantOnly = Joi.object({ tenant: tenantParam });
 const tenantAndExtension = Joi.object({ tenant: tenantParam, extension: Joi.string().max(64).required() });
 

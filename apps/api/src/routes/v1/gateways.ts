@@ -32,7 +32,8 @@ const profile = Joi.string()
   .max(64)
   .pattern(/^[A-Za-z0-9_.-]+$/, 'profile name');
 
-const fields = {
+/** The gateway fields /v1 accepts; ictVoIP's provision.php validates its form with the same rules. */
+export const GATEWAY_FIELDS = {
   name,
   proxy: host,
   register: Joi.boolean(),
@@ -68,7 +69,7 @@ function writeOptions(context: TenantContext, transaction: TransactionMode): Gat
 }
 
 /** The request's fields for the write's row, its password apart (sealed); an explicit null password is no secret. */
-function splitPassword(body: GatewayFields): { input: Record<string, unknown>; secrets?: Record<string, string> } {
+export function splitPassword(body: GatewayFields): { input: Record<string, unknown>; secrets?: Record<string, string> } {
   const { password, ...fields } = body;
   if (typeof password === 'string') return { input: { fields }, secrets: { password } };
   return { input: { fields: password === null ? { ...fields, password: null } : fields } };
@@ -112,7 +113,7 @@ export const createGatewayRoute: RouteDefinition = {
     path: '/v1/tenants/{tenant}/gateways',
     summary: 'Create a gateway (sofia.conf cache delete + profile rescan)',
     params: Joi.object({ tenant: tenantParam }),
-    body: Joi.object({ ...fields, name: name.required(), proxy: host.required() }),
+    body: Joi.object({ ...GATEWAY_FIELDS, name: name.required(), proxy: host.required() }),
     bucket: 'gateways',
     responses: { '201': 'created and applied', '202': PENDING, '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
   },
@@ -136,7 +137,7 @@ export const updateGatewayRoute: RouteDefinition = {
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
     summary: 'Change a gateway (idempotent; killgw + startgw when something changed)',
     params: gatewayParams,
-    body: Joi.object(fields),
+    body: Joi.object(GATEWAY_FIELDS),
     bucket: 'gateways',
     responses: { '200': 'updated or unchanged', '202': PENDING, '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
   },

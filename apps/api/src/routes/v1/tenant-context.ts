@@ -4,7 +4,7 @@ import { ServicesRepository } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import { scopeForServer } from '../../fusion-scope';
-import { type Principal, tenantOf } from '../../api-keys/principal';
+import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
 
 export interface TenantContext {
   service: ServiceRecord;
@@ -43,6 +43,8 @@ export async function resolveService(deps: ApiDeps, principal: Principal, tenant
   if (!service) throw notFound(tenant);
   const allowed = tenantOf(principal);
   if (allowed !== null && allowed !== service.serviceId) throw notFound(tenant);
+  const servers = serversOf(principal);
+  if (servers !== null && !servers.includes(service.fusionpbxServer)) throw notFound(tenant);
   return service;
 }
 

@@ -93,14 +93,10 @@ async function enqueue(context: TenantContext, write: TenantWrite, inserted: boo
 }
 
 function sendFinished(context: TenantContext, res: Response, write: TenantWrite): void {
-  if (write.status === 'rejected' && write.error && write.httpStatus) {
-    throw rejectionToHttpError({ status: write.httpStatus as 400 | 404 | 409, code: write.error.code, message: write.error.message, field: write.error.field });
-  }
-  if (write.status !== 'succeeded' || !write.httpStatus) {
-    throw new HttpError(write.httpStatus ?? 503, write.error?.code ?? 'WRITE_FAILED', scrubSecrets(write.error?.message) ?? 'the write failed', undefined, write.error?.retryAfter);
-  }
+  const failure = writeFailure(write);
+  if (failure) throw failure;
   if (write.httpStatus === 204) return void res.status(204).end();
-  res.status(write.httpStatus).json({ ...write.result, ...shownPassword(context, write) });
+  res.status(write.httpStatus ?? 200).json({ ...write.result, ...shownPassword(context, write) });
 }
 
 function sendPending(context: TenantContext, res: Response, write: TenantWrite): void {
@@ -114,18 +110,48 @@ function sendPending(context: TenantContext, res: Response, write: TenantWrite):
   });
 }
 
-/** Queues the write (once per request), waits up to API_WRITE_WAIT_MS for its answer, and sends it. */
-export async function submitWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices = () => ({})): Promise<void> {
+/** A finished write's refusal or failure as the HTTP error /v1 answers; null when it succeeded. */
+export function writeFailure(write: TenantWrite): HttpError | null {
+  if (write.status === 'rejected' && write.error && write.httpStatus) {
+    return rejectionToHttpError({ status: write.httpStatus as 400 | 404 | 409, code: write.error.code, message: write.error.message, field: write.error.field });
+  }
+  if (write.status !== 'succeeded' || !write.httpStatus) {
+    return new HttpError(
+      write.httpStatus ?? 503,
+      write.error?.code ?? 'WRITE_FAILED',
+      scrubSecrets(write.error?.message) ?? 'the write failed',
+      undefined,
+      write.error?.retryAfter,
+    );
+  }
+  return null;
+}
+
+export const isFinishedWrite = (write: TenantWrite) => FINISHED_WRITE_STATUSES.includes(write.status);
+
+/**
+ * Records the write (once per request), queues its job and waits up to API_WRITE_WAIT_MS for it:
+ * the write as it then stands, finished or not. /v1 and ictVoIP's endpoints answer from it.
+ */
+export async function performWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices = () => ({})): Promise<TenantWrite> {
   requireDomain(context);
   const { deps } = context;
   const recorded = await recordWrite(context, res, request, choose);
-  let write = recorded.write;
-  const finished = (w: TenantWrite) => FINISHED_WRITE_STATUSES.includes(w.status);
-  if (!finished(write)) {
-    await enqueue(context, write, recorded.inserted);
-    // A write's job takes a few milliseconds once a worker has it: look again soon.
-    write = (await pollUntil(() => deps.tenantWrites.get(write.writeId), finished, deps.config.api.writeWaitMs, { firstDelayMs: 4 })) ?? write;
-  }
-  if (finished(write)) return sendFinished(context, res, write);
+  const write = recorded.write;
+  if (isFinishedWrite(write)) return write;
+  await enqueue(context, write, recorded.inserted);
+  // A write's job takes a few milliseconds once a worker has it: look again soon.
+  return (await pollUntil(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, deps.config.api.writeWaitMs, { firstDelayMs: 4 })) ?? write;
+}
+
+/** The password the client may see in this answer (a created extension's), or none. */
+export function passwordShown(context: TenantContext, write: TenantWrite): string | null {
+  return shownPassword(context, write).password ?? null;
+}
+
+/** Queues the write (once per request), waits up to API_WRITE_WAIT_MS for its answer, and sends it. */
+export async function submitWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices = () => ({})): Promise<void> {
+  const write = await performWrite(context, res, request, choose);
+  if (isFinishedWrite(write)) return sendFinished(context, res, write);
   sendPending(context, res, write);
 }

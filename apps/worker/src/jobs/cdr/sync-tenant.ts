@@ -46,7 +46,14 @@ export interface CdrSyncOutcome {
   more: boolean;
 }
 
-function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date): CdrPosition {
+function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date, billingFrom?: Date | null): CdrPosition {
+  const position = unflooredLowerBound(deps, cursorStamp, createdAt, from);
+  // An adopted tenant's calls before its switch-over were billed by the old system: never read them.
+  if (billingFrom && new Date(position.startStamp).getTime() < billingFrom.getTime()) return { startStamp: billingFrom.toISOString(), xmlCdrUuid: NIL_UUID };
+  return position;
+}
+
+function unflooredLowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date): CdrPosition {
   if (from) return { startStamp: from.toISOString(), xmlCdrUuid: NIL_UUID };
   const lookbackMs = deps.config.cdr.lookbackSeconds * 1000;
   // Without a cursor, calls from before the bridge knew the service are not its to bill (backfill reaches further).
@@ -118,7 +125,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     if (!domainUuid) return { ...outcome, status: 'no-domain' };
     await ensureServiceCycle(deps, client, serviceId);
     const rating = await loadServiceRating(client, service, deps.config);
-    let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from);
+    let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
     // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.

@@ -1,0 +1,74 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { verifySuperadmin } from '@ictvoip/fusionpbx';
+import { canonicalPeer, peerAddress } from '@ictvoip/whitelist';
+import { authenticate, type Principal } from '../../api-keys/principal';
+import type { ApiDeps } from '../../deps';
+import { CompatError, missingParameter } from './envelope';
+
+/** chkcon's own refusal text: ictVoIP answers every endpoint's unlisted peer with it. */
+export const NOT_WHITELISTED = 'API Access Denied: Only whitelisted IPs may access this endpoint.';
+
+/** A form field as text; arrays (`a=1&a=2`) and objects are refused, not guessed at. */
+export function formField(req: Request, name: string): string | undefined {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const value = body[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new CompatError(400, 'INVALID_REQUEST', `Invalid Request: ${name} must be given once, as text`);
+  return value;
+}
+
+/** `Authorization: Basic` (servers.rst tests the endpoints with `curl -u username:password`). */
+function basicCredentials(req: Request): { username: string; password: string } | null {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.get('authorization') ?? '');
+  if (!match) return null;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** The FusionPBX servers (stored names) whose database knows this superadmin with this password. */
+async function superadminServers(deps: ApiDeps, username: string, password: string): Promise<{ name: string; servers: (string | null)[] }> {
+  const servers: (string | null)[] = [];
+  let name = username;
+  for (const target of await deps.targets.all()) {
+    const matched = await verifySuperadmin(target.pool, username, password);
+    if (matched === null) continue;
+    name = matched;
+    servers.push(target.storedName);
+  }
+  return { name, servers };
+}
+
+/**
+ * ictVoIP's authentication: the peer inside chkcon_whitelist.conf AND the `username` / `password`
+ * (form fields, or `Authorization: Basic`) of a FusionPBX superadmin, checked against that server's
+ * own v_users; or, instead, one of the bridge's API keys (or the ADMIN_TOKEN) as `Authorization: Bearer`, exactly as on /v1.
+ */
+export function compatAuthenticate(deps: ApiDeps): RequestHandler {
+  const bearer = authenticate(deps.apiKeys, deps.config.adminToken, deps.logger);
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const basic = basicCredentials(req);
+    if (req.get('authorization') && !basic) return bearer(req, res, next);
+    const peer = peerAddress(req, deps.trustProxy);
+    const ip = canonicalPeer(peer) ?? peer ?? '';
+    if (!deps.whitelist.isAllowed(peer)) {
+      deps.logger.warn({ ip, path: req.path }, 'ictVoIP endpoint denied: peer not whitelisted');
+      return next(new CompatError(403, 'NOT_WHITELISTED', NOT_WHITELISTED));
+    }
+    try {
+      const username = basic?.username ?? formField(req, 'username');
+      const password = basic?.password ?? formField(req, 'password');
+      if (!username) throw missingParameter('username');
+      if (!password) throw missingParameter('password');
+      const found = await superadminServers(deps, username, password);
+      if (found.servers.length === 0) {
+        deps.logger.warn({ ip, username, path: req.path }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
+        throw new CompatError(401, 'AUTHENTICATION_FAILED', 'Authentication Failed: Invalid credentials');
+      }
+      res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers } satisfies Principal;
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+}

@@ -1,0 +1,70 @@
+import express, { Router, type Request, type Response } from 'express';
+import { canWrite, principalOf, type Principal } from '../../api-keys/principal';
+import { enforceRateLimit } from '../../api-keys/rate-limit-middleware';
+import { RateLimiter, type RateLimitBucket } from '../../api-keys/rate-limiter';
+import type { ApiDeps } from '../../deps';
+import { toHttpError } from '../v1/domain-errors';
+import { compatAuthenticate } from './auth';
+import { exportCdrs } from './cdr-export';
+import { CompatError, compatErrorHandler } from './envelope';
+import { manageExtension } from './extensions';
+import { listGateways, provisionGateway } from './gateways';
+import { checkRegistration } from './registration';
+
+type CompatHandler = (deps: ApiDeps, principal: Principal, req: Request, res: Response) => Promise<void>;
+
+interface CompatRoute {
+  path: string;
+  /** ictVoIP's documented limits: 100/min standard, 10 for the CDR export, 50 for gateways. */
+  bucket: RateLimitBucket;
+  writes: boolean;
+  handler: CompatHandler;
+}
+
+/** ictVoIP's endpoints on the FusionPBX host (modules/fusionpbx/api_endpoints.rst, configuration.rst). */
+export const COMPAT_ROUTES: readonly CompatRoute[] = [
+  { path: '/app/registrations/check_registration.php', bucket: 'standard', writes: false, handler: checkRegistration },
+  { path: '/app/gateways/provision.php', bucket: 'gateways', writes: true, handler: provisionGateway },
+  { path: '/app/gateways/provision_list.php', bucket: 'gateways', writes: false, handler: listGateways },
+  { path: '/app/extensions/manage.php', bucket: 'standard', writes: true, handler: manageExtension },
+  { path: '/app/xml_cdr/export_cdr.php', bucket: 'cdrExport', writes: false, handler: exportCdrs },
+];
+
+/** The status page of ictVoIP's list: answered by statusRouter; here only the credentials a script sends are checked. */
+export const COMPAT_STATUS_PATH = '/app/status/index.php';
+
+const FORM_LIMIT = '64kb';
+
+/**
+ * COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints as a thin layer over /v1's code (tenant lookup and
+ * isolation, the write jobs and their tenant_writes audit rows, the live FreeSWITCH reads, the CDR
+ * reader, the per-caller rate limiter), answering in ictVoIP's envelope. Off: the paths do not exist.
+ */
+export function compatRouter(deps: ApiDeps): Router {
+  const router = Router();
+  if (!deps.config.compatIctvoip) return router;
+  const limiter = new RateLimiter(deps.redis, deps.config.redis.queuePrefix, deps.config.api.rateLimitWindowSeconds);
+  const form = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 });
+  const authenticate = compatAuthenticate(deps);
+  for (const route of COMPAT_ROUTES) {
+    router.post(route.path, form, authenticate, async (req: Request, res: Response) => {
+      const principal = principalOf(res);
+      await enforceRateLimit(limiter, deps.config, principal, route.bucket, res);
+      if (route.writes && !canWrite(principal)) throw new CompatError(403, 'FORBIDDEN', 'Access Denied: this API key is read-only');
+      try {
+        await route.handler(deps, principal, req, res);
+      } catch (error) {
+        throw toHttpError(error);
+      }
+    });
+  }
+  // A status request carrying credentials has them checked (wrong ones are refused as ictVoIP
+  // would); the status itself is statusRouter's, open to whitelisted peers as before.
+  router.post(COMPAT_STATUS_PATH, form, (req, res, next) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (body.username === undefined && body.password === undefined && !req.get('authorization')) return next();
+    return authenticate(req, res, next);
+  });
+  router.use(COMPAT_ROUTES.map((route) => route.path).concat(COMPAT_STATUS_PATH), compatErrorHandler(deps.logger));
+  return router;
+}

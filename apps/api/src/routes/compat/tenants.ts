@@ -1,0 +1,52 @@
+import type { Request } from 'express';
+import { IctvoipFormatError, parseIctvoipDomainField } from '@ictvoip/whmcs';
+import { ServicesRepository } from '@ictvoip/store';
+import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
+import type { ApiDeps } from '../../deps';
+import { resolveTenant, type TenantContext } from '../v1/tenant-context';
+import { formField } from './auth';
+import { invalidParameter, missingParameter } from './envelope';
+
+/** The tenant domain a form names (its first field present), ictVoIP's trailing `| DID` dropped. */
+export function domainField(req: Request, fields: readonly string[]): { field: string; domain: string } | null {
+  for (const field of fields) {
+    const value = formField(req, field);
+    if (value === undefined || value.trim() === '') continue;
+    try {
+      return { field, domain: parseIctvoipDomainField(value, field).domain };
+    } catch (error) {
+      if (error instanceof IctvoipFormatError) throw invalidParameter(field, error.message.slice(field.length + 1));
+      throw error;
+    }
+  }
+  return null;
+}
+
+/**
+ * The tenant a form names, with /v1's isolation: a tenant key sees only its own (another is "not
+ * found"), a FusionPBX superadmin only the tenants of its own servers. A tenant key may leave the
+ * domain out; every other caller must name it.
+ */
+export async function namedTenant(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[]): Promise<TenantContext> {
+  const named = domainField(req, fields);
+  if (named) return resolveTenant(deps, principal, named.domain);
+  const own = tenantOf(principal);
+  if (own !== null) return resolveTenant(deps, principal, String(own));
+  throw missingParameter(fields[0]!);
+}
+
+/** The form's tenant when it names one; otherwise every provisioned tenant the caller may see. */
+export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[]): Promise<TenantContext[]> {
+  const named = domainField(req, fields);
+  if (named) return [await resolveTenant(deps, principal, named.domain)];
+  const own = tenantOf(principal);
+  if (own !== null) return [await resolveTenant(deps, principal, String(own))];
+  const servers = serversOf(principal);
+  const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
+  const contexts: TenantContext[] = [];
+  for (const service of services) {
+    const context = await resolveTenant(deps, principal, String(service.serviceId));
+    if (context.domain) contexts.push(context);
+  }
+  return contexts;
+}

@@ -1,0 +1,133 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { ROOT, runCli, type CliRun } from './run-cli';
+
+// `rates import --format ictvoip` / `--map` (saved with the deck) / `--exit-code` / `--markup-percent`
+// and `rates export`, through the real binary against a real database.
+const DOC_EXAMPLE = join(ROOT, 'fixtures/samples/rates/ictvoip/tariffs-doc-example.csv');
+// Each step starts the real binary (several seconds each on a loaded machine).
+jest.setTimeout(180_000);
+
+let db: TestDatabase;
+let pool: Pool;
+let dir: string;
+let env: Record<string, string>;
+const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
+const deckRow = async (name: string) => (await pool.query('SELECT * FROM rate_decks WHERE name = $1', [name])).rows[0];
+
+beforeAll(async () => {
+  db = await createTestDatabase('cli_rates_ictvoip');
+  pool = new Pool({ connectionString: db.url, max: 2 });
+  dir = mkdtempSync(join(tmpdir(), 'ictvoip-rates-'));
+  env = { NODE_ENV: 'test', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniqueQueuePrefix('cli'), LOG_LEVEL: 'silent' };
+  expect((await cli('migrate')).code).toBe(0);
+}, 60_000);
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+describe('an ictVoIP tariff', () => {
+  it('imports the documented file with --format ictvoip, NANP defaults (1, trunk 1, exit 011) and a 25 % markup, and exports it back byte for byte', async () => {
+    const run = await cli(
+      'rates',
+      'import',
+      DOC_EXAMPLE,
+      '--format',
+      'ictvoip',
+      '--name',
+      'Telnyx_Outbound_2024_01',
+      '--currency',
+      'CAD',
+      '--country-code',
+      '1',
+      '--markup-percent',
+      '25',
+      '--json',
+    );
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ stored: true, revision: 1, entryCount: 3 });
+    expect(await deckRow('Telnyx_Outbound_2024_01')).toMatchObject({ country_code: '1', national_prefix: '1', international_prefixes: ['011'], markup_percent: '25.000000' });
+
+    // 10 digits and 011 + country code both reach E.164; the rate carries the markup ($0.01 × 1.25).
+    for (const dialled of ['2045551234', '12045551234', '01112045551234']) {
+      const shown = await cli('rates', 'show', dialled, '--deck', 'Telnyx_Outbound_2024_01', '--json');
+      expect(shown.json).toMatchObject({ e164: '+12045551234', rate: { prefix: '1204', ratePerMinute: '0.012500', increments: '6/6' } });
+    }
+    const exported = await cli('rates', 'export', '--deck', 'Telnyx_Outbound_2024_01');
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toBe(readFileSync(DOC_EXAMPLE, 'utf8'));
+    const file = join(dir, 'out.csv');
+    expect((await cli('rates', 'export', '--deck', 'Telnyx_Outbound_2024_01', '--format', 'canonical', '--output', file)).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toMatch(/^prefix,destination,rate_per_minute,.*\r\n1204,Canada - 204 Manitoba,0\.01,0,6,6,1970-01-01T00:00:00Z,\r\n/);
+  });
+
+  it('saves a --map with the deck: the provider’s next file imports without mapping it again', async () => {
+    const provider = (rate: string) => `Zone,Dial Code,Cost,Secs\nGermany,49,${rate},60\nUK,44,0.03,60\n`;
+    const first = join(dir, 'provider-1.csv');
+    writeFileSync(first, provider('0.02'));
+    const mapped = await cli(
+      'rates',
+      'import',
+      first,
+      '--name',
+      'carrier',
+      '--currency',
+      'EUR',
+      '--country-code',
+      '49',
+      '--map',
+      'destination=Zone,prefix=Dial Code,rate=Cost,increment=Secs',
+      '--json',
+    );
+    expect(mapped.code).toBe(0);
+    expect((await deckRow('carrier')).column_mapping).toEqual({ destination: 'Zone', prefix: 'Dial Code', ratePerMinute: 'Cost', subsequentIncrement: 'Secs' });
+    const next = join(dir, 'provider-2.csv');
+    writeFileSync(next, provider('0.025'));
+    const again = await cli('rates', 'import', next, '--name', 'carrier', '--currency', 'EUR', '--country-code', '49', '--json');
+    expect(again.code).toBe(0);
+    expect(again.json).toMatchObject({ stored: true, revision: 2, report: { columns: { destination: 'Zone', prefix: 'Dial Code', ratePerMinute: 'Cost' } } });
+    expect((await cli('rates', 'show', '+4930123456', '--deck', 'carrier', '--json')).json).toMatchObject({ rate: { ratePerMinute: '0.025000' } });
+  });
+
+  it('names a bad --format, --exit-code or --markup-percent and stores nothing', async () => {
+    const before = (await pool.query('SELECT count(*)::int AS n FROM rate_decks')).rows[0].n;
+    const badFormat = await cli('rates', 'import', DOC_EXAMPLE, '--format', 'vodia', '--name', 'x', '--currency', 'CAD', '--country-code', '1', '--json');
+    expect(badFormat.code).not.toBe(0);
+    expect(badFormat.stderr + badFormat.stdout).toContain('--format: "vodia" is not one of ictvoip, canonical');
+    const badExit = await cli('rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'x', '--currency', 'CAD', '--country-code', '1', '--exit-code', '+', '--json');
+    expect(badExit.stderr + badExit.stdout).toContain('--exit-code');
+    const badMarkup = await cli(
+      'rates',
+      'import',
+      DOC_EXAMPLE,
+      '--format',
+      'ictvoip',
+      '--name',
+      'x',
+      '--currency',
+      'CAD',
+      '--country-code',
+      '1',
+      '--markup-percent',
+      'lots',
+      '--json',
+    );
+    expect(badMarkup.stderr + badMarkup.stdout).toContain('--markup-percent');
+    expect((await pool.query('SELECT count(*)::int AS n FROM rate_decks')).rows[0].n).toBe(before);
+  });
+
+  it('refuses to export in ictVoIP’s layout a deck it cannot hold, pointing at the canonical one', async () => {
+    const file = join(dir, 'split.csv');
+    writeFileSync(file, 'prefix,destination,rate_per_minute,initial_increment,subsequent_increment\n49,Germany,0.02,60,6\n');
+    expect((await cli('rates', 'import', file, '--name', 'split', '--currency', 'EUR', '--country-code', '49')).code).toBe(0);
+    const run = await cli('rates', 'export', '--deck', 'split');
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('prefix 49: increments 60/6');
+    expect(run.stderr).toContain('--format canonical');
+  });
+});

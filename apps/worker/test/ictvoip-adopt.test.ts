@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { adoptDomain } from '@ictvoip/fusionpbx';
+import { adoptTenants, type AdoptLine, type AdoptOptions } from '@ictvoip/operations';
+import { FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { WhmcsApiClient } from '@ictvoip/whmcs';
+import { createTestDatabase, loadFusionpbxSchema, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
+
+// `ictvoip adopt` over a FusionPBX database whose tenants were made by hand (the GUI, ictVoIP): run
+// twice (the second run changes nothing), interrupted half-way (the rerun finishes the rest), with
+// no tenant row of FusionPBX changed: only the bridge's two bookkeeping settings per domain appear.
+const PID = 12;
+const TENANTS = 100;
+const CDR_FROM = new Date('2026-12-01T00:00:00Z');
+
+let bridgeDb: TestDatabase;
+let fusionDb: TestDatabase;
+let bridge: Pool;
+let fusion: Pool;
+let whmcsStandin: WhmcsStandin;
+let whmcs: WhmcsApiClient;
+
+type Digest = Record<string, string>;
+async function digest(db: Pool, except: (table: string) => string = () => ''): Promise<Digest> {
+  const { rows: tables } = await db.query<{ name: string }>(
+    "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+  );
+  const result: Digest = {};
+  for (const { name } of tables) {
+    const where = except(name);
+    const { rows } = await db.query<{ n: number; h: string }>(
+      `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS h FROM "${name}" t ${where}`,
+    );
+    result[name] = `${rows[0]!.n}:${rows[0]!.h}`;
+  }
+  return result;
+}
+/** FusionPBX without the bridge's bookkeeping rows: what adoption must leave exactly as it was. */
+const tenantRows = () => digest(fusion, (table) => (table === 'v_domain_settings' ? "WHERE domain_setting_category IS DISTINCT FROM 'ictvoip'" : ''));
+
+/** A tenant as the FusionPBX GUI makes it: domain, two extensions, a gateway. */
+async function handMadeTenant(domain: string, enabled = 'true'): Promise<string> {
+  const domainUuid = randomUUID();
+  await fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled, insert_date) values ($1, $2, $3, now())', [domainUuid, domain, enabled]);
+  for (const extension of ['2112', '2113']) {
+    await fusion.query("insert into v_extensions (extension_uuid, domain_uuid, extension, user_context, enabled, insert_date) values ($1, $2, $3, $4, 'true', now())", [
+      randomUUID(),
+      domainUuid,
+      extension,
+      domain,
+    ]);
+  }
+  await fusion.query("insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, enabled) values ($1, $2, 'trunk', 'sip.provider.com', 'true')", [
+    randomUUID(),
+    domainUuid,
+  ]);
+  return domainUuid;
+}
+
+const options = (overrides: Partial<AdoptOptions> = {}): AdoptOptions => ({ apply: true, cdrFrom: CDR_FROM, pids: [PID], server: null, ...overrides });
+const deps = () => ({ pool: bridge, whmcs, fusionPool: fusion });
+
+beforeAll(async () => {
+  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('adopt_bridge'), createTestDatabase('adopt_fusion')]);
+  await loadFusionpbxSchema(fusionDb.url);
+  bridge = new Pool({ connectionString: bridgeDb.url, max: 3 });
+  fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
+  await migrateBridgeDatabase(bridge);
+  whmcsStandin = await startWhmcsStandin();
+  whmcs = new WhmcsApiClient({ url: whmcsStandin.url, identifier: whmcsStandin.identifier, secret: whmcsStandin.secret, retries: 0 });
+  const client = whmcsStandin.addClient();
+  for (let i = 1; i <= TENANTS; i += 1) {
+    const domain = `t${i}.wat7.ictvoip.test`;
+    await handMadeTenant(domain);
+    // ictVoIP's Domain field: the tenant domain and its main DID.
+    whmcsStandin.addService({ id: 7000 + i, clientid: client.id, pid: PID, domain: `${domain} | 519222${String(i).padStart(4, '0')}`, status: i === 50 ? 'Suspended' : 'Active' });
+  }
+  // What cannot be adopted, each with its reason.
+  whmcsStandin.addService({ id: 7201, clientid: client.id, pid: PID, domain: 'missing.wat7.ictvoip.test | 5192229999' });
+  const taken = await handMadeTenant('taken.wat7.ictvoip.test');
+  await fusion.query(
+    "insert into v_domain_settings (domain_setting_uuid, domain_uuid, domain_setting_category, domain_setting_subcategory, domain_setting_name, domain_setting_value, domain_setting_enabled) values ($1, $2, 'ictvoip', 'service_id', 'text', '9999', 'false')",
+    [randomUUID(), taken],
+  );
+  whmcsStandin.addService({ id: 7202, clientid: client.id, pid: PID, domain: 'taken.wat7.ictvoip.test' });
+  await handMadeTenant('old.wat7.ictvoip.test');
+  whmcsStandin.addService({ id: 7203, clientid: client.id, pid: PID, domain: 'old.wat7.ictvoip.test', status: 'Terminated' });
+  await handMadeTenant('off.wat7.ictvoip.test', 'false');
+  whmcsStandin.addService({ id: 7204, clientid: client.id, pid: PID, domain: 'off.wat7.ictvoip.test' });
+  await handMadeTenant('elsewhere.wat7.ictvoip.test');
+  whmcsStandin.addService({ id: 7205, clientid: client.id, pid: PID, domain: 'elsewhere.wat7.ictvoip.test' });
+  await new FusionServersRepository(bridge, testKeyring(['test1'])).add({ name: 'pbx2', databaseUrl: fusionDb.url, eslHost: '127.0.0.1', eslPort: 1, eslPassword: 'unused-here' });
+  await new ServicesRepository(bridge).setDesired({ serviceId: 7205, clientId: client.id, desiredState: 'active', eventId: randomUUID(), fusionpbxServer: 'pbx2' });
+  // A run that crashed after FusionPBX's commit and before the bridge's: the domain is tagged, the bridge knows nothing.
+  await handMadeTenant('half.wat7.ictvoip.test');
+  expect(await adoptDomain(fusion, 'half.wat7.ictvoip.test', 7206, { dryRun: false })).toMatchObject({ outcome: 'adopted' });
+  whmcsStandin.addService({ id: 7206, clientid: client.id, pid: PID, domain: 'half.wat7.ictvoip.test' });
+  // Another product's services are not looked at.
+  whmcsStandin.addService({ id: 7301, clientid: client.id, pid: 99, domain: 't1.wat7.ictvoip.test' });
+}, 120_000);
+
+afterAll(async () => {
+  await whmcsStandin?.close();
+  await Promise.allSettled([bridge?.end(), fusion?.end()]);
+  await Promise.allSettled([bridgeDb?.drop(), fusionDb?.drop()]);
+});
+
+describe('ictvoip adopt', () => {
+  it('dry run: says what it would do, one line per service, and writes nothing anywhere', async () => {
+    const before = [await digest(bridge), await digest(fusion)];
+    const lines: AdoptLine[] = [];
+    const summary = await adoptTenants(deps(), options({ apply: false, onProgress: (line) => void lines.push(line) }));
+    expect(summary).toMatchObject({ services: TENANTS + 6, wouldAdopt: TENANTS + 1, adopted: 0, skipped: 5 });
+    expect(lines).toHaveLength(TENANTS + 6);
+    expect(lines[0]).toEqual({ serviceId: 7001, domain: 't1.wat7.ictvoip.test', outcome: 'would-adopt' });
+    expect([await digest(bridge), await digest(fusion)]).toEqual(before);
+  });
+
+  it('an interrupted run adopts whole services only, and the next run finishes the rest', async () => {
+    const fusionTenants = await tenantRows();
+    let seen = 0;
+    await expect(
+      adoptTenants(
+        deps(),
+        options({
+          onProgress: () => {
+            seen += 1;
+            if (seen === 30) throw new Error('operator pressed ^C');
+          },
+        }),
+      ),
+    ).rejects.toThrow('operator pressed ^C');
+    const { rows } = await bridge.query('SELECT count(*)::int AS n FROM services WHERE adopted_at IS NOT NULL');
+    expect(rows[0].n).toBe(30);
+
+    const lines: AdoptLine[] = [];
+    const summary = await adoptTenants(deps(), options({ onProgress: (line) => void lines.push(line) }));
+    expect(summary).toMatchObject({ services: TENANTS + 6, adopted: TENANTS + 1 - 30 });
+    expect(summary.skippedBy).toEqual({ 'already-adopted': 30, 'no-domain': 1, owned: 1, status: 1, disabled: 1, 'other-server': 1 });
+    expect(lines.find((line) => line.serviceId === 7201)).toMatchObject({ outcome: 'skipped', reason: 'no FusionPBX domain missing.wat7.ictvoip.test on server default' });
+    expect(lines.find((line) => line.serviceId === 7202)).toMatchObject({ reason: 'FusionPBX domain taken.wat7.ictvoip.test belongs to service 9999' });
+    expect(lines.find((line) => line.serviceId === 7203)).toMatchObject({ reason: 'WHMCS status Terminated' });
+    expect(lines.find((line) => line.serviceId === 7205)).toMatchObject({ reason: 'owned by FusionPBX server pbx2' });
+    // The half-done one is finished: its own tag is no conflict.
+    expect(lines.find((line) => line.serviceId === 7206)).toEqual({ serviceId: 7206, domain: 'half.wat7.ictvoip.test', outcome: 'adopted' });
+
+    // No row of any tenant changed: only the bridge's bookkeeping settings were added.
+    expect(await tenantRows()).toEqual(fusionTenants);
+    const tags = await fusion.query("select count(*)::int as n from v_domain_settings where domain_setting_category = 'ictvoip' and domain_setting_enabled::text = 'false'");
+    expect(tags.rows[0].n).toBe((TENANTS + 1) * 2 + 1);
+  });
+
+  it('records each service with its WHMCS state, its domain, a billing floor and CDR cursor at --cdr-from, and an audit row', async () => {
+    const service = await new ServicesRepository(bridge).get(7007);
+    expect(service).toMatchObject({ tenantDomain: 't7.wat7.ictvoip.test', desiredState: 'active', observedState: 'active', fusionpbxServer: null, cdrBillingFrom: CDR_FROM });
+    expect(service!.adoptedAt).toBeInstanceOf(Date);
+    expect(service!.plan).toMatchObject({ whmcsPid: PID });
+    expect((await new ServicesRepository(bridge).get(7050))!.desiredState).toBe('suspended');
+    const cursor = await bridge.query('SELECT domain_name, last_start_stamp FROM cdr_sync_cursors WHERE service_id = 7007');
+    expect(cursor.rows[0]).toEqual({ domain_name: 't7.wat7.ictvoip.test', last_start_stamp: CDR_FROM });
+    const audit = await bridge.query("SELECT actor, detail FROM audit_log WHERE service_id = 7007 AND action = 'adopt'");
+    expect(audit.rows).toEqual([{ actor: 'ictvoip-adopt', detail: expect.objectContaining({ domain: 't7.wat7.ictvoip.test', cdrFrom: CDR_FROM.toISOString() }) }]);
+  });
+
+  it('a second run changes nothing at all, and reports the drift of the adopted tenants', async () => {
+    const before = [await digest(bridge), await digest(fusion)];
+    const summary = await adoptTenants(deps(), options());
+    expect(summary).toMatchObject({ adopted: 0, skipped: TENANTS + 6 });
+    expect(summary.skippedBy['already-adopted']).toBe(TENANTS + 1);
+    expect([await digest(bridge), await digest(fusion)]).toEqual(before);
+    // The suspended service: WHMCS says Suspended, FusionPBX's domain is enabled.
+    expect(summary.drift.some((item) => item.serviceId === 7050)).toBe(true);
+    expect(summary.drift.every((item) => item.serviceId !== null && ((item.serviceId >= 7001 && item.serviceId <= 7100) || item.serviceId === 7206))).toBe(true);
+  });
+});

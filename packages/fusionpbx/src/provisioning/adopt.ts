@@ -1,0 +1,60 @@
+import type { Pool } from 'pg';
+import { inTransaction, lockKey } from '../db';
+import { findDomainByName, lockDomainRow } from '../repositories/domains';
+import { domainLockKey, lockService, ownerOf, writeState, writeTag, type TenantState } from './tenant-state';
+
+/**
+ * Taking over a tenant domain another system made (ictVoIP's tenants, made in the FusionPBX GUI):
+ * the only rows written are the bridge's two bookkeeping settings of the domain (`ictvoip/service_id`
+ * and `ictvoip/state`, disabled so FusionPBX never loads them): without them the bridge cannot find
+ * the tenant. Nothing of the tenant itself (domain, extensions, gateways, users) is written.
+ */
+export type DomainAdoption =
+  | { outcome: 'adopted' | 'would-adopt' | 'already-tagged'; domainUuid: string; domainName: string }
+  | { outcome: 'no-domain' }
+  | { outcome: 'disabled'; domainName: string }
+  | { outcome: 'owned'; domainName: string; owner: string };
+
+export interface AdoptDomainOptions {
+  /** Check everything and write nothing (the transaction rolls back). */
+  dryRun: boolean;
+}
+
+const truthy = (value: unknown) => value === true || value === 'true';
+
+export async function adoptDomain(pool: Pool, domainName: string, serviceId: number, options: AdoptDomainOptions): Promise<DomainAdoption> {
+  const service = String(serviceId);
+  return inTransaction(
+    pool,
+    null,
+    async (tx) => {
+      // The same locks as provisioning: a create of the same service or domain waits for this one.
+      await lockService(tx, service);
+      await lockKey(tx, domainLockKey(domainName));
+      const domain = await findDomainByName(tx, domainName);
+      if (!domain) return { outcome: 'no-domain' } as const;
+      const domainUuid = domain.domain_uuid as string;
+      const name = domain.domain_name as string;
+      await lockDomainRow(tx, domainUuid);
+      const owner = await ownerOf(tx, domainUuid);
+      if (owner === service) return { outcome: 'already-tagged', domainUuid, domainName: name } as const;
+      if (owner !== null) return { outcome: 'owned', domainName: name, owner } as const;
+      if (!truthy(domain.domain_enabled)) return { outcome: 'disabled', domainName: name } as const;
+      const state: TenantState = {
+        status: 'active',
+        generation: 1,
+        adminUsername: 'admin',
+        gatewayUuid: null,
+        suspendMemory: null,
+        surplusDisabled: [],
+        terminatedAt: null,
+        outboundRoutes: [],
+        trunkNodes: [],
+      };
+      await writeTag(tx, domainUuid, service);
+      await writeState(tx, domainUuid, state);
+      return { outcome: options.dryRun ? 'would-adopt' : 'adopted', domainUuid, domainName: name } as const;
+    },
+    { rollback: options.dryRun },
+  );
+}
