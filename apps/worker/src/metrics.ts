@@ -30,7 +30,7 @@ export interface WorkerMetrics {
   registrationPolls: Histogram<'server' | 'outcome'>;
   registrationPollErrors: Counter<'server'>;
   registrationTransitions: Counter<'server' | 'transition'>;
-  registrationAlerts: Counter<'outcome'>;
+  registrationAlerts: Counter<'channel' | 'outcome'>;
   /** Per tenant (service id), from its server's last poll: watched extensions and those registered. */
   registrationsWatched: Gauge<'service_id'>;
   registrationsRegistered: Gauge<'service_id'>;
@@ -147,7 +147,12 @@ export function createWorkerMetrics(): WorkerMetrics {
       labelNames: ['server', 'transition'],
       registers,
     }),
-    registrationAlerts: new Counter({ name: 'ictvoip_registration_alerts_total', help: 'Alert webhook deliveries, by outcome (sent, failed)', labelNames: ['outcome'], registers }),
+    registrationAlerts: new Counter({
+      name: 'ictvoip_registration_alerts_total',
+      help: 'Monitoring alert deliveries, by channel (webhook, email) and outcome (sent, retried, unknown: may have been sent, not resent; failed: given up)',
+      labelNames: ['channel', 'outcome'],
+      registers,
+    }),
     registrationsWatched: new Gauge({
       name: 'ictvoip_registrations_watched',
       help: "Enabled extensions of an active tenant watched by this worker's last poll of its server, per tenant (service id)",

@@ -124,6 +124,12 @@ export const environmentSchema = Joi.object({
   REGISTRATION_LOST_AFTER_SECONDS: Joi.number().integer().min(0).max(86400).default(180),
   REGISTRATION_HISTORY_RETENTION_DAYS: Joi.number().integer().min(1).max(3650).default(90),
   ALERT_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  GATEWAY_DOWN_AFTER_SECONDS: Joi.number().integer().min(0).max(86400),
+  ALERT_EMAIL_TEMPLATE_LOST: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_RESTORED: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_GATEWAY_DOWN: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_GATEWAY_UP: Joi.string().trim().max(200).allow(''),
+  STATUS_RATE_LIMIT: Joi.number().integer().min(1).max(100000).default(100),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';

@@ -34,3 +34,5 @@ export * from './tenant-writes-repository';
 export * from './reseal';
 export * from './registrations-repository';
 export * from './gateway-monitoring-repository';
+export * from './monitoring-alerts-repository';
+export * from './monitoring-watch-repository';

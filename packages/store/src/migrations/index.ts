@@ -7,6 +7,7 @@ import { migration005 } from './005-fusionpbx-servers';
 import { migration006 } from './006-tenant-writes';
 import { migration007 } from './007-registrations';
 import { migration008 } from './008-gateway-monitoring';
+import { migration012 } from './012-monitoring-alerts-watch';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration012];

@@ -106,7 +106,7 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
       status: status.running ? status.status : null,
       failing: isFailing,
       at: now,
-      downAfterSeconds: deps.config.monitoring.lostAfterSeconds,
+      downAfterSeconds: deps.config.monitoring.gatewayDownAfterSeconds,
     });
     if (transition) transitions.push(transition);
   }
@@ -129,7 +129,7 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
 
 /** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
 export async function enqueueGatewayAlerts(deps: WorkerDeps, transitions: readonly Pick<GatewayHistoryEntry, 'id'>[]): Promise<void> {
-  if (!deps.config.monitoring.alertWebhookUrl || transitions.length === 0) return;
+  if (transitions.length === 0) return;
   await addJobs(
     deps.queues,
     MONITORING_JOBS.alert,

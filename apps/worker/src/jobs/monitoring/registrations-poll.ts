@@ -11,7 +11,14 @@ import {
   requeueJobUnlessLive,
   type TypedJob,
 } from '@ictvoip/queue';
-import { GatewayMonitoringRepository, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import {
+  GatewayMonitoringRepository,
+  MonitoringAlertsRepository,
+  RegistrationsRepository,
+  type RegistrationHistoryEntry,
+  type RegistrationObservation,
+  type RegistrationSighting,
+} from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import type { WorkerMetrics } from '../../metrics';
@@ -177,7 +184,8 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
 
 /** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
 export async function enqueueAlerts(deps: WorkerDeps, transitions: readonly Pick<RegistrationHistoryEntry, 'id'>[]): Promise<void> {
-  if (!deps.config.monitoring.alertWebhookUrl || transitions.length === 0) return;
+  // Always queued, even with no channel configured: the delivery job settles the transition, and a tenant's own recipients count too.
+  if (transitions.length === 0) return;
   await addJobs(
     deps.queues,
     MONITORING_JOBS.alert,
@@ -220,25 +228,23 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
     );
   }
   const repository = new RegistrationsRepository(deps.pool);
-  if (deps.config.monitoring.alertWebhookUrl) {
-    // A delivery that ran out of attempts keeps its job id: requeued (unless one is still live) so the outbox drains.
-    for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      });
-    }
+  // The outbox: a transition whose job was lost (Redis flushed, a worker killed before it queued it) or ran out of
+  // attempts is queued again (unless its job is still live); its delivery rows keep it from being sent twice.
+  for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
   }
   const gatewayRepository = new GatewayMonitoringRepository(deps.pool);
-  if (deps.config.monitoring.alertWebhookUrl) {
-    for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      });
-    }
+  for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
   }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   await gatewayRepository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
+  await new MonitoringAlertsRepository(deps.pool).purge(deps.config.monitoring.historyRetentionDays, now);
   return { enqueued: servers.length };
 }
