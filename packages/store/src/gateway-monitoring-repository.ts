@@ -22,6 +22,16 @@ export interface GatewayObservation {
 
 export type GatewayTransition = 'down' | 'up';
 
+/** Filters of a gateway history page; `beforeId` is the keyset cursor. */
+export interface GatewayHistoryQuery {
+  limit: number;
+  beforeId?: number;
+  gatewayUuid?: string;
+  transition?: GatewayTransition;
+  from?: Date;
+  to?: Date;
+}
+
 export interface GatewayHistoryEntry {
   id: number;
   server: string;
@@ -221,13 +231,15 @@ export class GatewayMonitoringRepository {
     return rows.map(stateOf);
   }
 
-  /** One tenant's transitions, newest first; `beforeId` is the keyset cursor. */
-  async history(serviceId: number, options: { limit: number; beforeId?: number }): Promise<GatewayHistoryEntry[]> {
-    const { rows } = await this.pool.query<HistoryRow>(`SELECT * FROM gateway_history WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`, [
-      serviceId,
-      options.beforeId ?? null,
-      options.limit,
-    ]);
+  /** One tenant's transitions, newest first, filtered; `beforeId` is the keyset cursor. */
+  async history(serviceId: number, options: GatewayHistoryQuery): Promise<GatewayHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>(
+      `SELECT * FROM gateway_history
+        WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($4::text IS NULL OR gateway_uuid = $4) AND ($5::text IS NULL OR transition = $5)
+          AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
+        ORDER BY id DESC LIMIT $3`,
+      [serviceId, options.beforeId ?? null, options.limit, options.gatewayUuid?.toLowerCase() ?? null, options.transition ?? null, options.from ?? null, options.to ?? null],
+    );
     return rows.map(historyOf);
   }
 

@@ -27,6 +27,18 @@ export interface RegistrationObservation {
 
 export type RegistrationTransition = 'lost' | 'restored';
 
+/** Filters of a history page; `beforeId` is the keyset cursor. */
+export interface RegistrationHistoryQuery {
+  limit: number;
+  beforeId?: number;
+  extension?: string;
+  transition?: RegistrationTransition;
+  /** at >= from */
+  from?: Date;
+  /** at < to */
+  to?: Date;
+}
+
 export interface RegistrationHistoryEntry {
   id: number;
   server: string;
@@ -280,14 +292,25 @@ export class RegistrationsRepository {
     return rows.map(stateOf);
   }
 
-  /** One tenant's transitions, newest first; `beforeId` is the keyset cursor (the last id of the previous page). */
-  async history(serviceId: number, options: { limit: number; beforeId?: number }): Promise<RegistrationHistoryEntry[]> {
-    const { rows } = await this.pool.query<HistoryRow>(`SELECT * FROM registration_history WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`, [
-      serviceId,
-      options.beforeId ?? null,
-      options.limit,
-    ]);
+  /** One tenant's transitions, newest first, filtered; `beforeId` is the keyset cursor (the last id of the previous page). */
+  async history(serviceId: number, options: RegistrationHistoryQuery): Promise<RegistrationHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>(
+      `SELECT * FROM registration_history
+        WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($4::text IS NULL OR extension = $4) AND ($5::text IS NULL OR transition = $5)
+          AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
+        ORDER BY id DESC LIMIT $3`,
+      [serviceId, options.beforeId ?? null, options.limit, options.extension ?? null, options.transition ?? null, options.from ?? null, options.to ?? null],
+    );
     return rows.map(historyOf);
+  }
+
+  /** The tenant's extensions currently lost (missing past the grace period), longest lost first. */
+  async lost(serviceId?: number): Promise<RegistrationState[]> {
+    const { rows } = await this.pool.query<StateRow>(
+      'SELECT * FROM registrations WHERE lost AND ($1::bigint IS NULL OR service_id = $1) ORDER BY missing_since, domain, extension',
+      [serviceId ?? null],
+    );
+    return rows.map(stateOf);
   }
 
   async historyEntry(id: number): Promise<RegistrationHistoryEntry | null> {

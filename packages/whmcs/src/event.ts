@@ -22,6 +22,8 @@ export interface WebhookPlan {
   billingMode?: string;
   brand?: string;
   includedMinutes?: number;
+  /** Registration monitoring's watch scope (module setting 10): every extension, only those marked, or none. */
+  registrationWatch?: 'all' | 'marked' | 'off';
   [key: string]: unknown;
 }
 
@@ -65,6 +67,7 @@ const planSchema = Joi.object({
   billingMode: optionalText,
   brand: optionalText,
   includedMinutes: Joi.number().integer().min(0),
+  registrationWatch: Joi.string().valid('all', 'marked', 'off'),
 }).unknown(true);
 
 // Split around service and client so both schemas keep the keys (and so the reported details) in one order.

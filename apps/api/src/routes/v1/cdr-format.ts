@@ -48,6 +48,9 @@ const CSV_OPTIONS: Options = {
   },
 };
 
+/** Any table (header row first) with the same RFC 4180 and formula-injection rules as the CDR export. */
+export const csvTable = (rows: readonly (readonly unknown[])[]) => stringify(rows as unknown[][], CSV_OPTIONS);
+
 export const csvHeader = () => stringify([CSV_COLUMNS as string[]], CSV_OPTIONS);
 export const csvLines = (records: CdrWithCharge[]) =>
   stringify(

@@ -10,7 +10,8 @@ import { withDryRunQuery } from './dry-run';
 import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
 import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
 import { getJobRoute } from './jobs';
-import { registrationHistoryRoute } from './registration-history';
+import { gatewayHistoryRoute, registrationHistoryRoute } from './registration-history';
+import { getRegistrationWatchRoute, lostRegistrationsRoute, putRegistrationWatchRoute } from './registration-watch';
 import { extensionRegistrationRoute, listRegistrationsRoute } from './registrations';
 import { getTenant, listTenants } from './tenants';
 
@@ -26,12 +27,16 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   extensionRegistrationRoute,
   listRegistrationsRoute,
   registrationHistoryRoute,
+  getRegistrationWatchRoute,
+  putRegistrationWatchRoute,
+  lostRegistrationsRoute,
   listGatewaysRoute,
   createGatewayRoute,
   getGatewayRoute,
   updateGatewayRoute,
   deleteGatewayRoute,
   gatewayStatusRoute,
+  gatewayHistoryRoute,
   listCdrsRoute,
   getJobRoute,
   createKeyRoute,

@@ -4,6 +4,7 @@ import { addJobs, assertValidJobId, gatewayAlertJobId, MONITORING_JOBS } from '@
 import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
+import { watchedTenants } from './watch-scope';
 
 /** FreeSWITCH answered `Invalid Gateway!`: FusionPBX has it enabled but it is not running. */
 export const NOT_RUNNING = 'NOT_RUNNING';
@@ -54,8 +55,8 @@ export async function pollServerGateways(deps: WorkerDeps, server: string, now: 
 
 async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
   const target = await deps.targets.get(server === DEFAULT_SERVER_NAME ? null : server);
-  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === target.storedName);
-  const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
+  // The tenants registration monitoring watches (scope `off`: neither phones nor gateways).
+  const byDomain = new Map((await watchedTenants(deps, target.storedName)).map((tenant) => [tenant.domain, tenant.serviceId]));
   let watched: WatchedGateway[] = [];
   if (byDomain.size > 0) {
     const { rows } = await target.pool.query<{ gateway_uuid: string; gateway: string | null; register: string | null; domain_name: string }>(

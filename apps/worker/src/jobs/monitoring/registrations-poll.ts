@@ -21,6 +21,7 @@ import {
 } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
+import { watchedTenants } from './watch-scope';
 import type { WorkerMetrics } from '../../metrics';
 
 export interface RegistrationPollResult {
@@ -64,11 +65,11 @@ function sightingOf(entry: Registration): RegistrationSighting {
 
 const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
 
-/** Active tenants of `server` (null = default) and their enabled extensions (from the server's FusionPBX). */
+/** The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones where the scope says so. */
 async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedExtension[]> {
-  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === storedName);
-  if (services.length === 0) return [];
-  const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
+  const tenants = await watchedTenants(deps, storedName);
+  if (tenants.length === 0) return [];
+  const byDomain = new Map(tenants.map((tenant) => [tenant.domain, tenant]));
   const { rows } = await fusionPool.query<{ domain_name: string; extension: string; number_alias: string | null }>(
     `select lower(d.domain_name) as domain_name, e.extension, e.number_alias
        from v_extensions e join v_domains d on d.domain_uuid = e.domain_uuid
@@ -76,7 +77,12 @@ async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fu
       order by 1, 2`,
     [[...byDomain.keys()]],
   );
-  return rows.map((row) => ({ serviceId: byDomain.get(row.domain_name)!, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
+  return rows
+    .filter((row) => {
+      const marked = byDomain.get(row.domain_name)!.marked;
+      return !marked || marked.has(row.extension);
+    })
+    .map((row) => ({ serviceId: byDomain.get(row.domain_name)!.serviceId, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
 }
 
 /**

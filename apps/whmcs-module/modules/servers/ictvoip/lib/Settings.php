@@ -24,6 +24,7 @@ final class Settings
         7 => ['brand', 'text', ['FriendlyName' => 'Brand', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Branding profile applied to the tenant (blank: default)', 'SimpleMode' => true]],
         8 => ['maxGateways', 'int', ['FriendlyName' => 'Max gateways', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Gateways the tenant may have, also in FusionPBX (0-1000; blank: no limit)', 'SimpleMode' => true]],
         9 => ['maxDestinations', 'int', ['FriendlyName' => 'Max destinations', 'Type' => 'text', 'Size' => '6', 'Default' => '', 'Description' => 'Destinations the tenant may add in FusionPBX (0-10000; blank: no limit)', 'SimpleMode' => true]],
+        10 => ['registrationWatch', 'text', ['FriendlyName' => 'Registration watch', 'Type' => 'dropdown', 'Options' => 'all,marked,off', 'Default' => 'all', 'Description' => 'Which phones registration monitoring watches and alerts on: every extension, only those marked (REST/CLI), or none', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
