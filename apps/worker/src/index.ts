@@ -5,3 +5,4 @@ export type { WorkerDeps } from './deps';
 export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
 export { closeBillingPeriods, pushBillingBatch } from './jobs/billing';
 export { DRIFT_JOB_NAME, DRIFT_SCHEDULER_ID, type DriftJobResult } from './jobs/maintenance/drift-job';
+export { pollServerRegistrations, type RegistrationPollResult } from './jobs/monitoring/registrations-poll';

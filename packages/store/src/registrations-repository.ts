@@ -272,6 +272,31 @@ export class RegistrationsRepository {
     return done;
   }
 
+  /**
+   * Extensions seen for the first time, in one statement: a new row cannot cause a transition (it was
+   * never lost), so it is written with its final state at once (registered with its figures, or not
+   * registered and never seen). Returns the `domain|extension` keys inserted; a row that already
+   * exists (a concurrent poll inserted it) is left to the other paths.
+   */
+  async observeNew(server: string, observations: readonly Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[], at: Date): Promise<Set<string>> {
+    const done = new Set<string>();
+    if (observations.length === 0) return done;
+    const rows = observations.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId, registered: entry.seen !== null, ...entry.seen }));
+    const { rows: inserted } = await this.pool.query<{ domain: string; extension: string }>(
+      `INSERT INTO registrations (server, domain, extension, service_id, registered, profile, contact_ip, contact_port, lan_ip, user_agent, expires, expires_in_seconds,
+         first_seen, last_seen, last_change, last_polled_at)
+       SELECT $1, v.domain, v.extension, v.service_id, v.registered, v."profile", v."contactIp", v."contactPort", v."lanIp", v."userAgent", v."expires", v."expiresInSeconds",
+         CASE WHEN v.registered THEN $2::timestamptz END, CASE WHEN v.registered THEN $2::timestamptz END, $2, $2
+       FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint, registered boolean, "profile" text, "contactIp" text, "contactPort" integer,
+         "lanIp" text, "userAgent" text, "expires" text, "expiresInSeconds" integer)
+       ON CONFLICT (server, domain, extension) DO NOTHING
+       RETURNING domain, extension`,
+      [server, at, JSON.stringify(rows)],
+    );
+    for (const row of inserted) done.add(`${row.domain}|${row.extension}`);
+    return done;
+  }
+
   /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
     const { rowCount } = await this.pool.query(`DELETE FROM registrations WHERE server = $1 AND (domain || '|' || extension) <> ALL($2::text[]) AND last_polled_at <= $3`, [
@@ -280,6 +305,14 @@ export class RegistrationsRepository {
       polledAt,
     ]);
     return rowCount ?? 0;
+  }
+
+  /** `domain|extension` → the profile it was last seen on (null: never seen), for every row of `server`: what a poll needs, without the figures. */
+  async profilesOfServer(server: string): Promise<Map<string, string | null>> {
+    const { rows } = await this.pool.query<{ key: string; profile: string | null }>(`SELECT domain || '|' || extension AS key, profile FROM registrations WHERE server = $1`, [
+      server,
+    ]);
+    return new Map(rows.map((row) => [row.key, row.profile]));
   }
 
   async statesOfServer(server: string): Promise<RegistrationState[]> {

@@ -131,7 +131,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
     if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
     const repository = new RegistrationsRepository(deps.pool);
-    const lastProfiles = new Map((await repository.statesOfServer(serverKey(target.storedName))).map((state) => [`${state.domain}|${state.extension}`, state.profile]));
+    const lastProfiles = await repository.profilesOfServer(serverKey(target.storedName));
     observing = true;
     const transitions: RegistrationHistoryEntry[] = [];
     let registered = 0;
@@ -153,10 +153,21 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       }
       observations.push({ serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now });
     }
-    // Most extensions change nothing: one statement for them; the others, one locked transaction each.
-    const steady = await repository.observeSteady(serverKey(target.storedName), observations, now);
+    // Most extensions change nothing: one statement for them (and one for those seen the first time); the others, one locked transaction each.
+    const known = new Set(lastProfiles.keys());
+    const fresh = await repository.observeNew(
+      serverKey(target.storedName),
+      observations.filter((observation) => !known.has(`${observation.domain}|${observation.extension}`)),
+      now,
+    );
+    const steady = await repository.observeSteady(
+      serverKey(target.storedName),
+      observations.filter((observation) => !fresh.has(`${observation.domain}|${observation.extension}`)),
+      now,
+    );
     for (const observation of observations) {
-      if (steady.has(`${observation.domain}|${observation.extension}`)) continue;
+      const key = `${observation.domain}|${observation.extension}`;
+      if (steady.has(key) || fresh.has(key)) continue;
       const transition = await repository.observe({ ...observation, server: serverKey(target.storedName), lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
       if (transition) transitions.push(transition);
     }
