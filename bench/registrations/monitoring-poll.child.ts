@@ -105,12 +105,16 @@ async function main(): Promise<void> {
         clock += 60_000;
         return pollServerRegistrations(worker.deps, 'default', new Date(clock));
       };
+      const progress = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      progress('seeded; first poll');
       const first = await cpuMsAsync(poll);
+      progress(`first poll: ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
       if (first.value.registered !== tenants * perTenant) throw new Error(`first poll saw ${first.value.registered} of ${tenants * perTenant} registered`);
       const steady: { cpu: number; wall: number }[] = [];
       const changed: { cpu: number; wall: number; transitions: number }[] = [];
       for (let round = 0; round < rounds; round += 1) {
         const run = await cpuMsAsync(poll);
+        progress(`steady poll: ${run.cpu.toFixed(0)} ms CPU, ${run.wall.toFixed(0)} ms wall`);
         if (run.value.transitions.length !== 0) throw new Error('a steady poll moved a state');
         steady.push(run);
         // Every other round: 1 % gone, then back (lost, restored).
@@ -119,6 +123,7 @@ async function main(): Promise<void> {
           const gone = await cpuMsAsync(poll);
           reply = all;
           const back = await cpuMsAsync(poll);
+          progress(`changed polls: ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
           changed.push(
             { cpu: gone.cpu, wall: gone.wall, transitions: gone.value.transitions.length },
             { cpu: back.cpu, wall: back.wall, transitions: back.value.transitions.length },

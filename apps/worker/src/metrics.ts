@@ -36,6 +36,7 @@ export interface WorkerMetrics {
   registrationsRegistered: Gauge<'service_id'>;
   /** Gateway monitoring: failed polls and down/up transitions, by server. */
   gatewayPollErrors: Counter<'server'>;
+  gatewayPolls: Histogram<'server' | 'outcome'>;
   gatewayTransitions: Counter<'server' | 'transition'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
 }
@@ -163,6 +164,13 @@ export function createWorkerMetrics(): WorkerMetrics {
       name: 'ictvoip_registrations_registered',
       help: "Watched extensions registered at this worker's last poll of the tenant's server, per tenant (service id)",
       labelNames: ['service_id'],
+      registers,
+    }),
+    gatewayPolls: new Histogram({
+      name: 'ictvoip_gateway_poll_duration_seconds',
+      help: 'Gateway polls of one FusionPBX server (sofia xmlstatus gateway per watched gateway), by server and outcome',
+      labelNames: ['server', 'outcome'],
+      buckets: JOB_BUCKETS,
       registers,
     }),
     gatewayPollErrors: new Counter({

@@ -193,6 +193,8 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     expect((await poll(480)).transitions).toEqual([]);
     expect(await state(TRUNK)).toMatchObject({ state: 'REGED', down: false, failing_since: null, last_ok: at(480) });
     expect((await history()).map((row) => row.transition)).toEqual(['down', 'up']);
+    const durations = (await bridge.worker!.metrics.gatewayPolls.get()).values.filter((value) => value.metricName === 'ictvoip_gateway_poll_duration_seconds_count');
+    expect(durations.map((value) => value.labels.outcome).sort()).toEqual(['failed', 'ok']);
     expect((await bridge.worker!.metrics.gatewayTransitions.get()).values.map((value) => [value.labels.transition, value.value])).toEqual(
       expect.arrayContaining([
         ['down', 1],

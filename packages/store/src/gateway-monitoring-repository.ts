@@ -218,11 +218,10 @@ export class GatewayMonitoringRepository {
 
   /** Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active). */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(`DELETE FROM gateway_states WHERE server = $1 AND gateway_uuid <> ALL($2::text[]) AND last_polled_at <= $3`, [
-      server,
-      watched,
-      polledAt,
-    ]);
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM gateway_states g WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)`,
+      [server, watched, polledAt],
+    );
     return rowCount ?? 0;
   }
 

@@ -299,11 +299,12 @@ export class RegistrationsRepository {
 
   /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(`DELETE FROM registrations WHERE server = $1 AND (domain || '|' || extension) <> ALL($2::text[]) AND last_polled_at <= $3`, [
-      server,
-      watched,
-      polledAt,
-    ]);
+    // An anti-join on the unnested keys (hashed), not `<> ALL(array)`, which compares every row with every key.
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM registrations r WHERE r.server = $1 AND r.last_polled_at <= $3
+         AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(key) WHERE w.key = r.domain || '|' || r.extension)`,
+      [server, watched, polledAt],
+    );
     return rowCount ?? 0;
   }
 

@@ -44,9 +44,14 @@ export function gatewayFailing(register: boolean, status: GatewayStatus): boolea
  * (REGISTRATION_LOST_AFTER_SECONDS) records one `down` transition, its recovery one `up`.
  */
 export async function pollServerGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   try {
-    return await pollGateways(deps, server, now, metrics);
+    const result = await pollGateways(deps, server, now, metrics);
+    metrics?.gatewayPolls.observe({ server, outcome: 'ok' }, elapsed());
+    return result;
   } catch (error) {
+    metrics?.gatewayPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.gatewayPollErrors.inc({ server });
     deps.logger.error({ server, err: (error as Error).message }, 'gateway poll failed: no gateway marked down');
     throw error;

@@ -184,10 +184,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       );
     }
     await enqueueAlerts(deps, transitions);
-    for (const [serviceId, counts] of perTenant) {
-      metrics?.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
-      metrics?.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
-    }
+    if (metrics) setTenantGauges(metrics, server, perTenant);
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
     return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
@@ -197,6 +194,24 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     deps.logger.error({ server, err: (error as Error).message, partial: observing }, 'registration poll failed: no extension marked lost');
     throw error;
   }
+}
+
+/** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */
+const gaugedTenants = new WeakMap<WorkerMetrics, Map<string, Set<number>>>();
+
+function setTenantGauges(metrics: WorkerMetrics, server: string, perTenant: ReadonlyMap<number, { watched: number; registered: number }>): void {
+  const byServer = gaugedTenants.get(metrics) ?? new Map<string, Set<number>>();
+  gaugedTenants.set(metrics, byServer);
+  for (const serviceId of byServer.get(server) ?? []) {
+    if (perTenant.has(serviceId)) continue;
+    metrics.registrationsWatched.remove({ service_id: String(serviceId) });
+    metrics.registrationsRegistered.remove({ service_id: String(serviceId) });
+  }
+  for (const [serviceId, counts] of perTenant) {
+    metrics.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
+    metrics.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
+  }
+  byServer.set(server, new Set(perTenant.keys()));
 }
 
 /** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
