@@ -82,7 +82,7 @@ async function seed(bridge: Awaited<ReturnType<typeof createBenchBridge>>): Prom
 }
 
 async function main(): Promise<void> {
-  const bridge = await createBenchBridge('monpoll', { REGISTRATION_LOST_AFTER_SECONDS: '0' });
+  const bridge = await createBenchBridge('monpoll', { REGISTRATION_LOST_AFTER_SECONDS: '0', ESL_TIMEOUT_MS: '120000' });
   try {
     await seed(bridge);
     const all = monitoredRegistrationsXml(tenants, perTenant);

@@ -118,19 +118,21 @@ const GATEWAY_FIELDS = [
   'description',
 ];
 const KEY_FIELDS = ['name', 'scope', 'serviceId', 'access'];
+const WATCH_FIELDS = ['scope', 'mark', 'unmark', 'recipients'];
 
 /** Bodies the route accepts as they are: the fuzz must reach the accepted path (and its effect check), not only refusals. */
 const VALID_BODY = {
   extension: fc.integer({ min: 200, max: 99999 }).map((n) => ({ extension: String(n) })),
   gateway: fc.integer({ min: 0, max: 1e9 }).map((n) => ({ name: `fz-${n}`, proxy: 'sip.example.net', register: false })),
   key: fc.constant({ name: 'fuzz key', scope: 'tenant', serviceId: SERVICE, access: 'read' }),
+  watch: fc.constantFrom({ scope: 'all' }, { scope: 'marked', mark: ['100'] }, { scope: null }, { unmark: ['100'] }),
 };
 
 /**
  * Objects shaped like the route's body (its own field names) with hostile values, any JSON at all,
  * and an acceptable body with one field (maybe) made hostile.
  */
-function bodyFor(fields: string[], kind: 'extension' | 'gateway' | 'key'): fc.Arbitrary<unknown> {
+function bodyFor(fields: string[], kind: 'extension' | 'gateway' | 'key' | 'watch'): fc.Arbitrary<unknown> {
   const shaped = fc.dictionary(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...fields) }, { weight: 1, arbitrary: nasty }), anyJson, { maxKeys: 6 });
   const nearlyValid = fc
     .tuple(VALID_BODY[kind] as fc.Arbitrary<Record<string, unknown>>, fc.dictionary(fc.constantFrom(...fields), fc.oneof(nasty, leaf), { maxKeys: 1 }))
@@ -213,12 +215,18 @@ async function finalReply(reply: Reply, token: string): Promise<Reply> {
  * A refused request changed nothing; an accepted extension or gateway exists whole — the one the
  * answer names (the row a POST created, the row a PUT changed). A 202 is followed to its final state.
  */
-async function checkEffect(before: string, answered: Reply, kind: 'extension' | 'gateway' | 'key', token: string): Promise<void> {
+async function checkEffect(before: string, answered: Reply, kind: 'extension' | 'gateway' | 'key' | 'watch', token: string): Promise<void> {
   const reply = await finalReply(answered, token);
   if (reply !== answered) checkReply(reply, `final state of ${answered.body?.job?.url}`);
   if (reply.status >= 400) {
     expect(await snapshot()).toBe(before);
     return;
+  }
+  if (kind === 'watch') {
+    // Accepted: the settings the answer shows are the stored ones, within the three scopes; a tenant key never sets recipients.
+    expect(['all', 'marked', 'off']).toContain(reply.body?.scope);
+    const { rows } = await bridge.api!.deps.pool.query('SELECT recipients FROM monitoring_watch WHERE service_id = $1', [SERVICE]);
+    expect(rows[0]?.recipients ?? []).toEqual([]);
   }
   if (kind === 'extension' && reply.body?.extension?.extension) {
     const number = String(reply.body.extension.extension);
@@ -252,7 +260,7 @@ interface FuzzTarget {
   route: string;
   path: () => fc.Arbitrary<string>;
   fields: string[];
-  kind: 'extension' | 'gateway' | 'key';
+  kind: 'extension' | 'gateway' | 'key' | 'watch';
   token: () => string;
 }
 
@@ -298,6 +306,18 @@ const TARGETS: FuzzTarget[] = [
     token: () => tenantKey,
   },
   { method: 'POST', route: '/v1/admin/api-keys', path: () => fc.constant('/v1/admin/api-keys'), fields: KEY_FIELDS, kind: 'key', token: () => admin },
+  {
+    method: 'PUT',
+    route: '/v1/tenants/{tenant}/registrations/watch',
+    path: () =>
+      fc.oneof(
+        fc.constant(`/v1/tenants/${SERVICE}/registrations/watch`),
+        segment.map((s) => `/v1/tenants/${s}/registrations/watch`),
+      ),
+    fields: WATCH_FIELDS,
+    kind: 'watch',
+    token: () => tenantKey,
+  },
 ];
 
 describe('REST /v1 write-route fuzz', () => {

@@ -27,6 +27,7 @@ const BODIES: Record<string, unknown> = {
   'post /v1/tenants/{tenant}/gateways': { name: 'should-not-exist', proxy: 'sip.example.net', register: false },
   'put /v1/tenants/{tenant}/gateways/{gateway}': { description: 'should not exist' },
   'post /v1/admin/api-keys': { name: 'should not exist', scope: 'admin' },
+  'put /v1/tenants/{tenant}/registrations/watch': { scope: 'off' },
 };
 
 function concretePath(path: string): string {
