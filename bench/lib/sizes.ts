@@ -9,6 +9,8 @@ export interface BenchSizes {
   provisioning: { tenants: number; extensions: number; sequentialTenants: number };
   cdr: { cdrs: number; tenants: number; prefixes: number; pageSize: number };
   registrations: { registrations: number; domains: number; rounds: number };
+  /** The monitoring poll: tenants × perTenant registered extensions on one server. */
+  monitoring: { tenants: number; perTenant: number; rounds: number };
   billing: { services: number };
   restWrites: { writes: number };
 }
@@ -21,6 +23,7 @@ export const SIZES: Record<SizeName, BenchSizes> = {
     // pageSize 500 = the worker's default CDR_SYNC_PAGE_SIZE; the baseline reads the same pages.
     cdr: { cdrs: 1_000_000, tenants: 200, prefixes: 2_000, pageSize: 500 },
     registrations: { registrations: 10_000, domains: 200, rounds: 20 },
+    monitoring: { tenants: 500, perTenant: 20, rounds: 6 },
     billing: { services: 10_000 },
     restWrites: { writes: 400 },
   },
@@ -30,6 +33,7 @@ export const SIZES: Record<SizeName, BenchSizes> = {
     provisioning: { tenants: 3, extensions: 5, sequentialTenants: 2 },
     cdr: { cdrs: 5_000, tenants: 5, prefixes: 200, pageSize: 500 },
     registrations: { registrations: 500, domains: 10, rounds: 3 },
+    monitoring: { tenants: 5, perTenant: 10, rounds: 2 },
     billing: { services: 20 },
     restWrites: { writes: 10 },
   },

@@ -52,3 +52,40 @@ export function registrationsXml(count: number, domains: number, seed = 7): stri
   parts.push('  </registrations>\n</profile>\n');
   return parts.join('');
 }
+
+/**
+ * The registrations of a monitoring poll: every one of `perTenant` extensions (100, 101, …) of each
+ * of `tenants` tenant domains registered once, in the same element shape as `registrationsXml`,
+ * minus the extensions named in `missing` (`<ext>@<domain>`).
+ */
+export function monitoredRegistrationsXml(tenants: number, perTenant: number, missing: ReadonlySet<string> = new Set(), seed = 11): string {
+  const random = prng(seed);
+  const parts: string[] = ['<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n'];
+  for (let tenant = 0; tenant < tenants; tenant += 1) {
+    const domain = tenantDomain(tenant);
+    for (let index = 0; index < perTenant; index += 1) {
+      const extension = String(100 + index);
+      if (missing.has(`${extension}@${domain}`)) continue;
+      const ip = `198.51.${tenant % 255}.${1 + index}`;
+      const port = 1024 + Math.floor(random() * 60000);
+      parts.push(
+        '    <registration>\n',
+        `        <call-id>${Math.floor(random() * 2 ** 48).toString(36)}</call-id>\n`,
+        `        <user>${extension}@${domain}</user>\n`,
+        `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.1.${1 + index}:5060;fs_nat=yes;fs_path=sip%3A${extension}%40${ip}%3A${port}&gt;</contact>\n`,
+        `        <agent>${AGENTS[index % AGENTS.length]}</agent>\n`,
+        `        <status>Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(${Math.floor(random() * 3600)})</status>\n`,
+        '        <ping-status>Reachable</ping-status>\n        <ping-time>12.40</ping-time>\n',
+        '        <host>fs1.pbx.example.net</host>\n',
+        `        <network-ip>${ip}</network-ip>\n`,
+        `        <network-port>${port}</network-port>\n`,
+        `        <sip-auth-user>${extension}</sip-auth-user>\n`,
+        `        <sip-auth-realm>${domain}</sip-auth-realm>\n`,
+        `        <mwi-account>${extension}@${domain}</mwi-account>\n`,
+        '    </registration>\n',
+      );
+    }
+  }
+  parts.push('  </registrations>\n</profile>\n');
+  return parts.join('');
+}

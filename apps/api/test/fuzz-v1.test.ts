@@ -122,7 +122,8 @@ const GATEWAY_FIELDS = [
 ];
 const KEY_FIELDS = ['name', 'scope', 'serviceId', 'access'];
 const DESTINATION_FIELDS = ['number', 'action', 'callerIdNamePrefix', 'description', 'enabled'];
-type TargetKind = 'extension' | 'gateway' | 'key' | 'destination';
+const WATCH_FIELDS = ['scope', 'mark', 'unmark', 'recipients'];
+type TargetKind = 'extension' | 'gateway' | 'key' | 'destination' | 'watch';
 
 /** Bodies the route accepts as they are: the fuzz must reach the accepted path (and its effect check), not only refusals. */
 const VALID_BODY = {
@@ -130,6 +131,7 @@ const VALID_BODY = {
   gateway: fc.integer({ min: 0, max: 1e9 }).map((n) => ({ name: `fz-${n}`, proxy: 'sip.example.net', register: false })),
   key: fc.constant({ name: 'fuzz key', scope: 'tenant', serviceId: SERVICE, access: 'read' }),
   destination: fc.integer({ min: 5_550_000_000, max: 5_559_999_999 }).map((n) => ({ number: `+1${n}` })),
+  watch: fc.constantFrom({ scope: 'all' }, { scope: 'marked', mark: ['100'] }, { scope: null }, { unmark: ['100'] }),
 };
 
 /**
@@ -228,6 +230,12 @@ async function checkEffect(before: string, answered: Reply, kind: TargetKind, to
   if (reply.status >= 400) {
     expect(await snapshot()).toBe(before);
     return;
+  }
+  if (kind === 'watch') {
+    // Accepted: the settings the answer shows are the stored ones, within the three scopes; a tenant key never sets recipients.
+    expect(['all', 'marked', 'off']).toContain(reply.body?.scope);
+    const { rows } = await bridge.api!.deps.pool.query('SELECT recipients FROM monitoring_watch WHERE service_id = $1', [SERVICE]);
+    expect(rows[0]?.recipients ?? []).toEqual([]);
   }
   if (kind === 'extension' && reply.body?.extension?.extension) {
     const number = String(reply.body.extension.extension);
@@ -336,6 +344,18 @@ const TARGETS: FuzzTarget[] = [
       ),
     fields: DESTINATION_FIELDS,
     kind: 'destination',
+    token: () => tenantKey,
+  },
+  {
+    method: 'PUT',
+    route: '/v1/tenants/{tenant}/registrations/watch',
+    path: () =>
+      fc.oneof(
+        fc.constant(`/v1/tenants/${SERVICE}/registrations/watch`),
+        segment.map((s) => `/v1/tenants/${s}/registrations/watch`),
+      ),
+    fields: WATCH_FIELDS,
+    kind: 'watch',
     token: () => tenantKey,
   },
 ];

@@ -29,6 +29,7 @@ const BODIES: Record<string, unknown> = {
   'post /v1/tenants/{tenant}/destinations': { number: '5550001111' },
   'put /v1/tenants/{tenant}/destinations/{number}': { description: 'should not exist' },
   'post /v1/admin/api-keys': { name: 'should not exist', scope: 'admin' },
+  'put /v1/tenants/{tenant}/registrations/watch': { scope: 'off' },
 };
 
 function concretePath(path: string): string {

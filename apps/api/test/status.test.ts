@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { startBridge, type Bridge } from '../../worker/test/harness';
-import { parseCallsCount, uptimeText } from '../src/routes/status';
+import { parseCallsCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
 
 let bridge: Bridge;
 let calls = '3 total.\n';
@@ -31,7 +31,7 @@ async function seedTenant(serviceId: number, domain: string, desiredState: strin
 
 beforeAll(async () => {
   // The test client is 127.0.0.1 (whitelisted); behind the trusted loopback proxy, X-Forwarded-For names an outsider.
-  bridge = await startBridge({ TRUST_PROXY: '127.0.0.1' });
+  bridge = await startBridge({ TRUST_PROXY: '127.0.0.1', STATUS_RATE_LIMIT: '40', API_RATE_LIMIT_WINDOW_SECONDS: '3600' });
   await bridge.startApi();
   await seedTenant(A, DOMAIN_A, 'active', [
     ['101', true],
@@ -61,6 +61,16 @@ describe('parsers', () => {
     expect(uptimeText(7 * 86400 + 3 * 3600 + 59)).toBe('7 days, 3 hours');
     expect(uptimeText(86400 + 3600)).toBe('1 day, 1 hour');
     expect(uptimeText(125)).toBe('0 hours, 2 minutes');
+  });
+});
+
+describe("WHMCS's server-status text", () => {
+  it('writes <load> and <uptime> the way the stock WHMCS status script does', () => {
+    expect(whmcsUptime(7 * 86400 + 3 * 3600 + 12 * 60 + 5)).toBe('7 Days 03:12:05');
+    expect(whmcsUptime(59)).toBe('0 Days 00:00:59');
+    expect(whmcsStatusText({ load: 0.5, uptimeSeconds: 3661, activeCalls: 3, totalExtensions: 2, registeredExtensions: 1 })).toBe(
+      '<load>0.50</load>\n<uptime>0 Days 01:01:01</uptime>\n<active_calls>3</active_calls>\n<total_extensions>2</total_extensions>\n<registered_extensions>1</registered_extensions>\n',
+    );
   });
 });
 
@@ -122,4 +132,42 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
       await bridge.esl.start();
     }
   }, 20000);
+
+  it('answers the WHMCS server-status text on /status/whmcs/ (with or without index.php), on ?format=whmcs and to Accept: text/plain', async () => {
+    for (const [path, headers] of [
+      ['/status/whmcs/', {}],
+      ['/status/whmcs/index.php', {}],
+      ['/app/status/?format=whmcs', {}],
+      ['/status', { accept: 'text/plain' }],
+    ] as [string, Record<string, string>][]) {
+      const response = await fetch(`${bridge.url}${path}`, { headers });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      const text = await response.text();
+      expect(text).toMatch(/^<load>\d+\.\d\d<\/load>\n<uptime>\d+ Days \d\d:\d\d:\d\d<\/uptime>\n/);
+      expect(text).toContain('<active_calls>3</active_calls>');
+      expect(text).toContain('<registered_extensions>1</registered_extensions>');
+    }
+    // A browser's Accept (html, then */*) still gets JSON.
+    const browser = await fetch(`${bridge.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(browser.headers.get('content-type')).toContain('application/json');
+    expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER })).status).toBe(403);
+  });
+
+  it('carries X-RateLimit-* per caller and answers 429 with Retry-After past STATUS_RATE_LIMIT; the admin token is not limited', async () => {
+    const first = await fetch(`${bridge.url}/status`);
+    expect(first.headers.get('x-ratelimit-limit')).toBe('40');
+    const remaining = Number(first.headers.get('x-ratelimit-remaining'));
+    expect(remaining).toBeGreaterThan(0);
+    expect(Number(first.headers.get('x-ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000 - 1);
+    for (let index = 0; index < remaining; index += 1) expect((await fetch(`${bridge.url}/status/whmcs/`)).status).toBe(200);
+    const limited = await fetch(`${bridge.url}/app/status/`);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(((await limited.json()) as { status: string }).status).toBe('error');
+    const admin = await fetch(`${bridge.url}/status`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
+    expect(admin.status).toBe(200);
+    expect(admin.headers.get('x-ratelimit-limit')).toBeNull();
+  }, 30000);
 });

@@ -6,3 +6,4 @@ export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type Ten
 export { closeBillingPeriods, pushBillingBatch } from './jobs/billing';
 export { DRIFT_JOB_NAME, DRIFT_SCHEDULER_ID, type DriftJobResult } from './jobs/maintenance/drift-job';
 export { fanOutCreditChecks, fanOutPrepaidInvoices, invoicePrepaidUsage, runCreditCheck } from './jobs/credit';
+export { pollServerRegistrations, type RegistrationPollResult } from './jobs/monitoring/registrations-poll';

@@ -30,12 +30,13 @@ export interface WorkerMetrics {
   registrationPolls: Histogram<'server' | 'outcome'>;
   registrationPollErrors: Counter<'server'>;
   registrationTransitions: Counter<'server' | 'transition'>;
-  registrationAlerts: Counter<'outcome'>;
+  registrationAlerts: Counter<'channel' | 'outcome'>;
   /** Per tenant (service id), from its server's last poll: watched extensions and those registered. */
   registrationsWatched: Gauge<'service_id'>;
   registrationsRegistered: Gauge<'service_id'>;
   /** Gateway monitoring: failed polls and down/up transitions, by server. */
   gatewayPollErrors: Counter<'server'>;
+  gatewayPolls: Histogram<'server' | 'outcome'>;
   gatewayTransitions: Counter<'server' | 'transition'>;
   /** Credit control (issue 16): services checked (by outcome), state transitions, WHMCS actions and mails done. */
   creditChecks: Counter<'outcome'>;
@@ -151,7 +152,12 @@ export function createWorkerMetrics(): WorkerMetrics {
       labelNames: ['server', 'transition'],
       registers,
     }),
-    registrationAlerts: new Counter({ name: 'ictvoip_registration_alerts_total', help: 'Alert webhook deliveries, by outcome (sent, failed)', labelNames: ['outcome'], registers }),
+    registrationAlerts: new Counter({
+      name: 'ictvoip_registration_alerts_total',
+      help: 'Monitoring alert deliveries, by channel (webhook, email) and outcome (sent, retried, unknown: may have been sent, not resent; failed: given up)',
+      labelNames: ['channel', 'outcome'],
+      registers,
+    }),
     registrationsWatched: new Gauge({
       name: 'ictvoip_registrations_watched',
       help: "Enabled extensions of an active tenant watched by this worker's last poll of its server, per tenant (service id)",
@@ -162,6 +168,13 @@ export function createWorkerMetrics(): WorkerMetrics {
       name: 'ictvoip_registrations_registered',
       help: "Watched extensions registered at this worker's last poll of the tenant's server, per tenant (service id)",
       labelNames: ['service_id'],
+      registers,
+    }),
+    gatewayPolls: new Histogram({
+      name: 'ictvoip_gateway_poll_duration_seconds',
+      help: 'Gateway polls of one FusionPBX server (sofia xmlstatus gateway per watched gateway), by server and outcome',
+      labelNames: ['server', 'outcome'],
+      buckets: JOB_BUCKETS,
       registers,
     }),
     gatewayPollErrors: new Counter({

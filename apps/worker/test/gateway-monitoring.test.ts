@@ -84,8 +84,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
-  bridge = await startBridge({ REGISTRATION_LOST_AFTER_SECONDS: '180', ALERT_WEBHOOK_URL: url });
+  // The gateways' own grace period (GATEWAY_DOWN_AFTER_SECONDS), not the phones' 600 s.
+  bridge = await startBridge({ REGISTRATION_LOST_AFTER_SECONDS: '600', GATEWAY_DOWN_AFTER_SECONDS: '180', ALERT_WEBHOOK_URL: url });
   await bridge.startWorker({ schedulers: false });
+  await bridge.startApi();
   await seedTenant(A, DOMAIN_A, 'active', [
     [TRUNK, 'carrier', true],
     [PEER, 'peer', false],
@@ -191,6 +193,8 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     expect((await poll(480)).transitions).toEqual([]);
     expect(await state(TRUNK)).toMatchObject({ state: 'REGED', down: false, failing_since: null, last_ok: at(480) });
     expect((await history()).map((row) => row.transition)).toEqual(['down', 'up']);
+    const durations = (await bridge.worker!.metrics.gatewayPolls.get()).values.filter((value) => value.metricName === 'ictvoip_gateway_poll_duration_seconds_count');
+    expect(durations.map((value) => value.labels.outcome).sort()).toEqual(['failed', 'ok']);
     expect((await bridge.worker!.metrics.gatewayTransitions.get()).values.map((value) => [value.labels.transition, value.value])).toEqual(
       expect.arrayContaining([
         ['down', 1],
@@ -220,6 +224,38 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     const job = { data: { server: 'default', now: at(820).toISOString() } } as unknown as TypedJob<typeof MONITORING_JOBS.poll>;
     await expect(handleRegistrationPoll(bridge.worker!.deps, job)).rejects.toThrow();
     expect(await state(TRUNK)).toMatchObject({ state: 'REGED', last_polled_at: at(820) });
+  });
+
+  it('GET /v1/tenants/{tenant}/gateways/{id}/history pages the transitions of one gateway, filters them and exports CSV', async () => {
+    const get = async (path: string, accept = 'application/json') => {
+      const response = await fetch(`${bridge.url}${path}`, { headers: { authorization: `Bearer ${bridge.config.adminToken}`, accept } });
+      return { status: response.status, text: await response.text(), type: response.headers.get('content-type') ?? '' };
+    };
+    const first = await get(`/v1/tenants/${A}/gateways/${TRUNK}/history?limit=1`);
+    expect(first.status).toBe(200);
+    const page = JSON.parse(first.text) as { data: { type: string; gatewayUuid: string; failingSince: string }[]; nextCursor: string | null };
+    expect(page.data.map((entry) => entry.type)).toEqual(['gateway.up']);
+    expect(page.data[0]).toMatchObject({ gatewayUuid: TRUNK, failingSince: at(60).toISOString() });
+    const second = JSON.parse((await get(`/v1/tenants/${DOMAIN_A}/gateways/${TRUNK.toUpperCase()}/history?cursor=${page.nextCursor}`)).text) as {
+      data: { type: string }[];
+      nextCursor: null;
+    };
+    expect(second).toEqual({ data: [expect.objectContaining({ type: 'gateway.down' })], nextCursor: null });
+    const downs = JSON.parse((await get(`/v1/tenants/${A}/gateways/${PEER}/history?type=down`)).text) as { data: { type: string }[] };
+    expect(downs.data.map((entry) => entry.type)).toEqual(['gateway.down']);
+    const csv = await get(`/v1/tenants/${A}/gateways/${TRUNK}/history`, 'text/csv');
+    expect(csv.type).toContain('text/csv');
+    expect(csv.text.trim().split('\r\n')).toEqual([
+      'id,type,gatewayUuid,gatewayName,domain,at,failingSince,state,status,alertSentAt',
+      expect.stringContaining(`,gateway.up,${TRUNK},carrier,${DOMAIN_A},${at(420).toISOString()}`),
+      expect.stringContaining(`,gateway.down,${TRUNK},carrier,${DOMAIN_A},${at(240).toISOString()}`),
+    ]);
+    expect((await get(`/v1/tenants/${A}/gateways/not-a-uuid/history`)).status).toBe(400);
+    expect((await get(`/v1/tenants/${A}/gateways/${TRUNK}/history?type=sideways`)).status).toBe(400);
+    expect((await get(`/v1/tenants/7299/gateways/${TRUNK}/history`)).status).toBe(404);
+    expect(JSON.parse((await get(`/v1/tenants/${B}/gateways/${TRUNK}/history`)).text)).toEqual({ data: [], nextCursor: null });
+    const openapi = JSON.parse((await get('/openapi.json')).text) as { paths: Record<string, unknown> };
+    expect(openapi.paths['/v1/tenants/{tenant}/gateways/{gateway}/history']).toBeDefined();
   });
 
   it('npx ictvoip registrations gateways lists the states and the transitions', async () => {

@@ -57,7 +57,18 @@ export interface BridgeConfig {
   };
   cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
   /** Registration monitoring (issue 18): poll period, grace before "lost", history retention; alerts go to `alertWebhookUrl` ('' = none). */
-  monitoring: { pollSeconds: number; lostAfterSeconds: number; historyRetentionDays: number; alertWebhookUrl: string };
+  monitoring: {
+    pollSeconds: number;
+    lostAfterSeconds: number;
+    /** Grace before a failing gateway is *down* (GATEWAY_DOWN_AFTER_SECONDS; defaults to lostAfterSeconds). */
+    gatewayDownAfterSeconds: number;
+    historyRetentionDays: number;
+    alertWebhookUrl: string;
+    /** WHMCS e-mail template per alert type ('' = no e-mail of that type): ALERT_EMAIL_TEMPLATE_*. */
+    emailTemplates: Record<MonitoringAlertType, string>;
+    /** /status requests per client address per rate-limit window (STATUS_RATE_LIMIT). */
+    statusRateLimit: number;
+  };
   /**
    * Credit control (issue 16): check period (0 = no timer, checks after CDR syncs only), the WHMCS
    * mail templates, the ModuleSuspend reason, what an unreadable balance means (`open`: nothing is
@@ -102,6 +113,9 @@ export interface BridgeConfig {
 }
 
 export { ConfigError, type ConfigProblem } from './errors';
+
+/** The four monitoring alerts (the `type` of the alert webhook's body). */
+export type MonitoringAlertType = 'registration.lost' | 'registration.restored' | 'gateway.down' | 'gateway.up';
 export { parseSealingKeys, type SealingKeyConfig } from './sealing';
 
 type Env = Record<string, string | undefined>;
@@ -200,6 +214,14 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       lostAfterSeconds: v.REGISTRATION_LOST_AFTER_SECONDS,
       historyRetentionDays: v.REGISTRATION_HISTORY_RETENTION_DAYS,
       alertWebhookUrl: v.ALERT_WEBHOOK_URL ?? '',
+      gatewayDownAfterSeconds: v.GATEWAY_DOWN_AFTER_SECONDS ?? v.REGISTRATION_LOST_AFTER_SECONDS,
+      emailTemplates: {
+        'registration.lost': v.ALERT_EMAIL_TEMPLATE_LOST ?? '',
+        'registration.restored': v.ALERT_EMAIL_TEMPLATE_RESTORED ?? '',
+        'gateway.down': v.ALERT_EMAIL_TEMPLATE_GATEWAY_DOWN ?? '',
+        'gateway.up': v.ALERT_EMAIL_TEMPLATE_GATEWAY_UP ?? '',
+      },
+      statusRateLimit: v.STATUS_RATE_LIMIT,
     },
     credit: {
       checkEverySeconds: v.CREDIT_CHECK_EVERY_SECONDS,

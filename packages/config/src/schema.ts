@@ -157,6 +157,12 @@ export const environmentSchema = Joi.object({
     .default(86400),
   CREDIT_THRESHOLD_FIELD_ID: Joi.number().integer().min(0).default(0),
   CREDIT_MANUAL_SUSPEND_FIELD_ID: Joi.number().integer().min(0).default(0),
+  GATEWAY_DOWN_AFTER_SECONDS: Joi.number().integer().min(0).max(86400),
+  ALERT_EMAIL_TEMPLATE_LOST: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_RESTORED: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_GATEWAY_DOWN: Joi.string().trim().max(200).allow(''),
+  ALERT_EMAIL_TEMPLATE_GATEWAY_UP: Joi.string().trim().max(200).allow(''),
+  STATUS_RATE_LIMIT: Joi.number().integer().min(1).max(100000).default(100),
 }).unknown(true);
 
 export type NodeEnvironment = 'development' | 'production' | 'test';

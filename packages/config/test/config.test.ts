@@ -44,7 +44,15 @@ describe('loadConfig', () => {
   });
 
   it('reads registration monitoring settings, with defaults, and refuses bad ones', () => {
-    expect(loadConfig({}).monitoring).toEqual({ pollSeconds: 60, lostAfterSeconds: 180, historyRetentionDays: 90, alertWebhookUrl: '' });
+    expect(loadConfig({}).monitoring).toEqual({
+      pollSeconds: 60,
+      lostAfterSeconds: 180,
+      gatewayDownAfterSeconds: 180,
+      historyRetentionDays: 90,
+      alertWebhookUrl: '',
+      emailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': '', 'gateway.up': '' },
+      statusRateLimit: 100,
+    });
     const config = loadConfig({ REGISTRATION_POLL_SECONDS: '30', REGISTRATION_LOST_AFTER_SECONDS: '600', ALERT_WEBHOOK_URL: 'https://alerts.example.net/hook' });
     expect(config.monitoring).toMatchObject({ pollSeconds: 30, lostAfterSeconds: 600, alertWebhookUrl: 'https://alerts.example.net/hook' });
     const problems = problemsOf({ REGISTRATION_POLL_SECONDS: '0', REGISTRATION_LOST_AFTER_SECONDS: '-1', ALERT_WEBHOOK_URL: 'ftp://x.example.net/' });
@@ -57,6 +65,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ BILLING_EXCLUDES: '911, *xx, 1-800-xxx-xxxx, [local]' }).billing.excludes).toBe('911, *xx, 1-800-xxx-xxxx, [local]');
     const problems = problemsOf({ BILLING_PERIODS: 'weekly', BILLING_EXCLUDES: '911,[voip]' });
     expect(problems.map((p) => p.variable).sort()).toEqual(['BILLING_EXCLUDES', 'BILLING_PERIODS']);
+  });
+
+  it('reads the gateway grace period and the alert e-mail templates, and names a bad one', () => {
+    const config = loadConfig({
+      REGISTRATION_LOST_AFTER_SECONDS: '600',
+      GATEWAY_DOWN_AFTER_SECONDS: '30',
+      ALERT_EMAIL_TEMPLATE_LOST: 'Phone Lost',
+      ALERT_EMAIL_TEMPLATE_GATEWAY_UP: 'Trunk Up',
+    });
+    expect(config.monitoring).toMatchObject({
+      lostAfterSeconds: 600,
+      gatewayDownAfterSeconds: 30,
+      emailTemplates: { 'registration.lost': 'Phone Lost', 'registration.restored': '', 'gateway.down': '', 'gateway.up': 'Trunk Up' },
+    });
+    const problems = problemsOf({ GATEWAY_DOWN_AFTER_SECONDS: 'soon', ALERT_EMAIL_TEMPLATE_RESTORED: 'x'.repeat(201), STATUS_RATE_LIMIT: '0' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_EMAIL_TEMPLATE_RESTORED', 'GATEWAY_DOWN_AFTER_SECONDS', 'STATUS_RATE_LIMIT']);
   });
 
   it('never puts a secret value into the error message', () => {

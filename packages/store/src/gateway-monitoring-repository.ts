@@ -22,6 +22,16 @@ export interface GatewayObservation {
 
 export type GatewayTransition = 'down' | 'up';
 
+/** Filters of a gateway history page; `beforeId` is the keyset cursor. */
+export interface GatewayHistoryQuery {
+  limit: number;
+  beforeId?: number;
+  gatewayUuid?: string;
+  transition?: GatewayTransition;
+  from?: Date;
+  to?: Date;
+}
+
 export interface GatewayHistoryEntry {
   id: number;
   server: string;
@@ -208,11 +218,10 @@ export class GatewayMonitoringRepository {
 
   /** Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active). */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(`DELETE FROM gateway_states WHERE server = $1 AND gateway_uuid <> ALL($2::text[]) AND last_polled_at <= $3`, [
-      server,
-      watched,
-      polledAt,
-    ]);
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM gateway_states g WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)`,
+      [server, watched, polledAt],
+    );
     return rowCount ?? 0;
   }
 
@@ -221,13 +230,15 @@ export class GatewayMonitoringRepository {
     return rows.map(stateOf);
   }
 
-  /** One tenant's transitions, newest first; `beforeId` is the keyset cursor. */
-  async history(serviceId: number, options: { limit: number; beforeId?: number }): Promise<GatewayHistoryEntry[]> {
-    const { rows } = await this.pool.query<HistoryRow>(`SELECT * FROM gateway_history WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`, [
-      serviceId,
-      options.beforeId ?? null,
-      options.limit,
-    ]);
+  /** One tenant's transitions, newest first, filtered; `beforeId` is the keyset cursor. */
+  async history(serviceId: number, options: GatewayHistoryQuery): Promise<GatewayHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>(
+      `SELECT * FROM gateway_history
+        WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($4::text IS NULL OR gateway_uuid = $4) AND ($5::text IS NULL OR transition = $5)
+          AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
+        ORDER BY id DESC LIMIT $3`,
+      [serviceId, options.beforeId ?? null, options.limit, options.gatewayUuid?.toLowerCase() ?? null, options.transition ?? null, options.from ?? null, options.to ?? null],
+    );
     return rows.map(historyOf);
   }
 

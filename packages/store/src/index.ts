@@ -38,3 +38,5 @@ export * from './registrations-repository';
 export * from './gateway-monitoring-repository';
 export * from './credit-repository';
 export * from './prepaid-invoices-repository';
+export * from './monitoring-alerts-repository';
+export * from './monitoring-watch-repository';

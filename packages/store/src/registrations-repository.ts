@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
 import { inTransaction } from './transaction';
 
 /** What one poll saw of one extension (the first of its registrations when it has several). */
@@ -26,6 +26,18 @@ export interface RegistrationObservation {
 }
 
 export type RegistrationTransition = 'lost' | 'restored';
+
+/** Filters of a history page; `beforeId` is the keyset cursor. */
+export interface RegistrationHistoryQuery {
+  limit: number;
+  beforeId?: number;
+  extension?: string;
+  transition?: RegistrationTransition;
+  /** at >= from */
+  from?: Date;
+  /** at < to */
+  to?: Date;
+}
 
 export interface RegistrationHistoryEntry {
   id: number;
@@ -155,6 +167,23 @@ function figuresOf(state: Pick<RegistrationState, 'profile' | 'contactIp' | 'con
 export class RegistrationsRepository {
   constructor(private readonly pool: Pool) {}
 
+  /**
+   * One statement joining a whole poll (10,000 rows) against `registrations`. PostgreSQL guesses 100
+   * rows for jsonb_to_recordset / unnest and would pick a nested loop over every row of the table
+   * for each of them (quadratic: minutes at 10,000 phones); hash joins are what these need.
+   */
+  private async bulk<T extends QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
+    const client = await this.pool.connect();
+    try {
+      return await inTransaction(client, async () => {
+        await client.query('SET LOCAL enable_nestloop = off');
+        return (await client.query<T>(sql, params)).rows;
+      });
+    } finally {
+      client.release();
+    }
+  }
+
   /** Applies one poll's observation of one extension; returns the transition it caused, if any. */
   async observe(input: RegistrationObservation): Promise<RegistrationHistoryEntry | null> {
     const client = await this.pool.connect();
@@ -235,7 +264,7 @@ export class RegistrationsRepository {
     const done = new Set<string>();
     if (present.length > 0) {
       const rows = present.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId, ...entry.seen }));
-      const { rows: updated } = await this.pool.query<{ domain: string; extension: string }>(
+      const updated = await this.bulk<{ domain: string; extension: string }>(
         `UPDATE registrations r SET service_id = v.service_id, profile = v."profile", contact_ip = v."contactIp", contact_port = v."contactPort", lan_ip = v."lanIp",
            user_agent = v."userAgent", expires = v."expires", expires_in_seconds = v."expiresInSeconds", last_seen = $2, last_polled_at = $2
          FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint, "profile" text, "contactIp" text, "contactPort" integer, "lanIp" text,
@@ -248,7 +277,7 @@ export class RegistrationsRepository {
     }
     if (absent.length > 0) {
       const rows = absent.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId }));
-      const { rows: updated } = await this.pool.query<{ domain: string; extension: string }>(
+      const updated = await this.bulk<{ domain: string; extension: string }>(
         `UPDATE registrations r SET service_id = v.service_id, last_polled_at = $2
          FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint)
          WHERE r.server = $1 AND r.domain = v.domain AND r.extension = v.extension AND NOT r.registered AND (r.first_seen IS NULL OR r.lost) AND r.last_polled_at <= $2
@@ -260,14 +289,49 @@ export class RegistrationsRepository {
     return done;
   }
 
+  /**
+   * Extensions seen for the first time, in one statement: a new row cannot cause a transition (it was
+   * never lost), so it is written with its final state at once (registered with its figures, or not
+   * registered and never seen). Returns the `domain|extension` keys inserted; a row that already
+   * exists (a concurrent poll inserted it) is left to the other paths.
+   */
+  async observeNew(server: string, observations: readonly Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[], at: Date): Promise<Set<string>> {
+    const done = new Set<string>();
+    if (observations.length === 0) return done;
+    const rows = observations.map((entry) => ({ domain: entry.domain, extension: entry.extension, service_id: entry.serviceId, registered: entry.seen !== null, ...entry.seen }));
+    const { rows: inserted } = await this.pool.query<{ domain: string; extension: string }>(
+      `INSERT INTO registrations (server, domain, extension, service_id, registered, profile, contact_ip, contact_port, lan_ip, user_agent, expires, expires_in_seconds,
+         first_seen, last_seen, last_change, last_polled_at)
+       SELECT $1, v.domain, v.extension, v.service_id, v.registered, v."profile", v."contactIp", v."contactPort", v."lanIp", v."userAgent", v."expires", v."expiresInSeconds",
+         CASE WHEN v.registered THEN $2::timestamptz END, CASE WHEN v.registered THEN $2::timestamptz END, $2, $2
+       FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint, registered boolean, "profile" text, "contactIp" text, "contactPort" integer,
+         "lanIp" text, "userAgent" text, "expires" text, "expiresInSeconds" integer)
+       ON CONFLICT (server, domain, extension) DO NOTHING
+       RETURNING domain, extension`,
+      [server, at, JSON.stringify(rows)],
+    );
+    for (const row of inserted) done.add(`${row.domain}|${row.extension}`);
+    return done;
+  }
+
   /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(`DELETE FROM registrations WHERE server = $1 AND (domain || '|' || extension) <> ALL($2::text[]) AND last_polled_at <= $3`, [
+    // An anti-join on the unnested keys (hashed), not `<> ALL(array)`, which compares every row with every key.
+    const deleted = await this.bulk(
+      `DELETE FROM registrations r WHERE r.server = $1 AND r.last_polled_at <= $3
+         AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(key) WHERE w.key = r.domain || '|' || r.extension)
+       RETURNING 1`,
+      [server, watched, polledAt],
+    );
+    return deleted.length;
+  }
+
+  /** `domain|extension` → the profile it was last seen on (null: never seen), for every row of `server`: what a poll needs, without the figures. */
+  async profilesOfServer(server: string): Promise<Map<string, string | null>> {
+    const { rows } = await this.pool.query<{ key: string; profile: string | null }>(`SELECT domain || '|' || extension AS key, profile FROM registrations WHERE server = $1`, [
       server,
-      watched,
-      polledAt,
     ]);
-    return rowCount ?? 0;
+    return new Map(rows.map((row) => [row.key, row.profile]));
   }
 
   async statesOfServer(server: string): Promise<RegistrationState[]> {
@@ -280,14 +344,25 @@ export class RegistrationsRepository {
     return rows.map(stateOf);
   }
 
-  /** One tenant's transitions, newest first; `beforeId` is the keyset cursor (the last id of the previous page). */
-  async history(serviceId: number, options: { limit: number; beforeId?: number }): Promise<RegistrationHistoryEntry[]> {
-    const { rows } = await this.pool.query<HistoryRow>(`SELECT * FROM registration_history WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`, [
-      serviceId,
-      options.beforeId ?? null,
-      options.limit,
-    ]);
+  /** One tenant's transitions, newest first, filtered; `beforeId` is the keyset cursor (the last id of the previous page). */
+  async history(serviceId: number, options: RegistrationHistoryQuery): Promise<RegistrationHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>(
+      `SELECT * FROM registration_history
+        WHERE service_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($4::text IS NULL OR extension = $4) AND ($5::text IS NULL OR transition = $5)
+          AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
+        ORDER BY id DESC LIMIT $3`,
+      [serviceId, options.beforeId ?? null, options.limit, options.extension ?? null, options.transition ?? null, options.from ?? null, options.to ?? null],
+    );
     return rows.map(historyOf);
+  }
+
+  /** The tenant's extensions currently lost (missing past the grace period), longest lost first. */
+  async lost(serviceId?: number): Promise<RegistrationState[]> {
+    const { rows } = await this.pool.query<StateRow>(
+      'SELECT * FROM registrations WHERE lost AND ($1::bigint IS NULL OR service_id = $1) ORDER BY missing_since, domain, extension',
+      [serviceId ?? null],
+    );
+    return rows.map(stateOf);
   }
 
   async historyEntry(id: number): Promise<RegistrationHistoryEntry | null> {

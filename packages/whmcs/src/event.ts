@@ -66,6 +66,8 @@ export interface WebhookPlan {
   inboundRate?: string;
   /** Increments of the flat inbound rate: `60/6` or `6` (default 60/60). */
   inboundIncrement?: string;
+  /** Registration monitoring's watch scope (module setting 16): every extension, only those marked, or none. */
+  registrationWatch?: 'all' | 'marked' | 'off';
   [key: string]: unknown;
 }
 
@@ -195,6 +197,7 @@ const planSchema = Joi.object({
   inboundRateDeck: optionalText,
   inboundRate: Joi.alternatives(Joi.string().allow('').max(32), Joi.number().min(0)),
   inboundIncrement: Joi.alternatives(Joi.string().allow('').max(16), Joi.number().integer().min(1)),
+  registrationWatch: Joi.string().valid('all', 'marked', 'off'),
 }).unknown(true);
 
 // Split around service and client so both schemas keep the keys (and so the reported details) in one order.

@@ -73,6 +73,12 @@ describe('the tenant command', () => {
     expect(parseTenantCommand(body({ action: 'suspend', secrets: undefined }))).not.toHaveProperty('reason');
   });
 
+  it('carries the registration watch scope (module setting 16) and refuses another value, naming the field', () => {
+    expect(parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, registrationWatch: 'marked' } })).plan.registrationWatch).toBe('marked');
+    const error = refusal(() => parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, registrationWatch: 'some' } })));
+    expect(error.details.map((detail) => detail.path)).toEqual(['plan.registrationWatch']);
+  });
+
   it('folds the configurable options into the plan once and carries only what is read', () => {
     const command = parseTenantCommand(body());
     expect(command.plan).toEqual({ maxExtensions: 5, firstExtension: 100 });

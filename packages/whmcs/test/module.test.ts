@@ -40,6 +40,7 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
     configoption7: 'acme-brand',
     configoption8: '4',
     configoption9: '',
+    configoption16: 'marked',
     configoptions: { 'maxExtensions|Extensions': '40', 'Recording|Call recording': 'on', 'plan | Plan': 'gold|Gold plan', Region: ' eu-west ', ratio: '1.5', code: '0042' },
     customfields: { 'Account PIN|PIN': '0042', Notes: 'call after 5pm' },
     clientsdetails: { userid: 42, id: 42, firstname: 'Ada', lastname: 'Lovelace', companyname: 'Acme Ltd', email: 'ada@acme.example' },
@@ -118,6 +119,7 @@ describe('module files', () => {
       'Credit limit',
       'Low balance threshold',
       'At zero balance',
+      'Registration watch',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
@@ -166,6 +168,7 @@ describe('CreateAccount', () => {
         includedMinutes: 500,
         brand: 'acme-brand',
         maxGateways: 4,
+        registrationWatch: 'marked',
       },
       configurableOptions: params.configoptions,
       customFields: { 'Account PIN': '0042', Notes: 'call after 5pm' },
@@ -214,7 +217,7 @@ describe('CreateAccount', () => {
   });
 
   test('blank settings and no options or custom fields still make a valid event (objects, not [])', async () => {
-    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((position) => [`configoption${position}`, '']));
+    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((position) => [`configoption${position}`, '']));
     await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
     expect(event.plan).toEqual({ firstExtension: 100 });

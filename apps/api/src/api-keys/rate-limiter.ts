@@ -43,7 +43,7 @@ export class RateLimiter {
   }
 
   /** Counts one request of `subject` in `bucket` and says whether it is within `limit`. */
-  async hit(subject: string, bucket: RateLimitBucket, limit: number): Promise<RateLimitDecision> {
+  async hit(subject: string, bucket: RateLimitBucket | 'status', limit: number): Promise<RateLimitDecision> {
     const windowMs = this.windowSeconds * 1000;
     const [count, ttlMs] = await this.hitCommand(`${this.keyPrefix}:ratelimit:${subject}:${bucket}`, windowMs);
     const resetAt = Math.ceil((Date.now() + ttlMs) / 1000);

@@ -71,7 +71,26 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary:
           'ictVoIP-compatible status (also /app/status/ and /app/status/index.php, GET or POST): version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token',
-        responses: { '200': { description: 'status "success", or "error" when a server did not fully answer' }, '403': { description: 'not whitelisted, no admin token' } },
+        parameters: [
+          {
+            name: 'format',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: ['json', 'whmcs', 'text'] },
+            description: "whmcs/text: WHMCS's server-status text (<load>, <uptime>)",
+          },
+        ],
+        responses: {
+          '200': { description: 'status "success", or "error" when a server did not fully answer; X-RateLimit-Limit/-Remaining/-Reset' },
+          '403': { description: 'not whitelisted, no admin token' },
+          '429': { description: 'over STATUS_RATE_LIMIT for this caller; Retry-After' },
+        },
+      },
+    },
+    '/status/whmcs/': {
+      get: {
+        summary: "WHMCS's server-status text for a Server Status Address (also /status/whmcs/index.php): <load>, <uptime>, plus the call and extension counts",
+        responses: { '200': { description: 'text/plain' }, '403': { description: 'not whitelisted, no admin token' }, '429': { description: 'rate limited' } },
       },
     },
     '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },

@@ -1,14 +1,23 @@
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { ServicesRepository } from '@ictvoip/store';
 import type { FusionTarget } from '@ictvoip/fusionpbx';
 import { canonicalPeer, peerAddress } from '@ictvoip/whitelist';
 import { isAdminToken } from '../admin-auth';
+import { RateLimiter } from '../api-keys/rate-limiter';
 import type { ApiDeps } from '../deps';
 
-/** ictVoIP's status endpoint (`/app/status/index.php`, WHMCS's "Server Status Address") and ours. */
+/** ictVoIP's status endpoint (`/app/status/index.php`) and ours: JSON, or WHMCS's text with `?format=whmcs`. */
 export const STATUS_PATHS = ['/status', '/app/status', '/app/status/', '/app/status/index.php'];
+/**
+ * Always WHMCS's server-status text: a *Server Status Address* of `https://<bridge>/status/whmcs/`
+ * works whether WHMCS fetches it as given or with `index.php` appended.
+ */
+export const WHMCS_STATUS_PATHS = ['/status/whmcs', '/status/whmcs/', '/status/whmcs/index.php'];
+
+const RATE_LIMIT_DEADLINE_MS = 1000;
 
 const SERVER_TIMEOUT_MS = 3000;
 
@@ -94,6 +103,73 @@ async function serverStatus(deps: ApiDeps, target: FusionTarget, domains: string
   };
 }
 
+/** WHMCS's uptime text, as its stock server-status script writes it: "7 Days 03:12:45". */
+export function whmcsUptime(seconds: number): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const days = Math.floor(seconds / 86400);
+  return `${days} Days ${two(Math.floor((seconds % 86400) / 3600))}:${two(Math.floor((seconds % 3600) / 60))}:${two(seconds % 60)}`;
+}
+
+/**
+ * The text WHMCS's server-status page (Network Status, admin homepage widget) reads from a *Server
+ * Status Address*: `<load>` and `<uptime>` tags, as WHMCS's stock status script prints them. Load is
+ * the bridge host's 1-minute load average, uptime the bridge's. The call and extension counts follow
+ * as extra tags (WHMCS ignores them).
+ */
+export function whmcsStatusText(values: { load: number; uptimeSeconds: number; activeCalls: number; totalExtensions: number; registeredExtensions: number }): string {
+  return [
+    `<load>${values.load.toFixed(2)}</load>`,
+    `<uptime>${whmcsUptime(values.uptimeSeconds)}</uptime>`,
+    `<active_calls>${values.activeCalls}</active_calls>`,
+    `<total_extensions>${values.totalExtensions}</total_extensions>`,
+    `<registered_extensions>${values.registeredExtensions}</registered_extensions>`,
+    '',
+  ].join('\n');
+}
+
+/** `?format=whmcs` (or `text`), or an Accept naming text/plain before any JSON, asks for WHMCS's text. */
+function wantsWhmcsText(req: Request, forced: boolean): boolean {
+  if (forced) return true;
+  const format = typeof req.query.format === 'string' ? req.query.format.toLowerCase() : '';
+  if (format === 'whmcs' || format === 'text') return true;
+  if (format === 'json') return false;
+  return req.accepts(['application/json', 'text/plain']) === 'text/plain' && !/json/i.test(req.get('accept') ?? '');
+}
+
+/**
+ * ictVoIP's documented limits come with `X-RateLimit-Limit/-Remaining/-Reset` (100 a minute by
+ * default, STATUS_RATE_LIMIT per API_RATE_LIMIT_WINDOW_SECONDS), counted per caller address in Redis
+ * (every API process shares it). The admin token is not limited. Redis down: answered without the
+ * headers (a status probe must keep working when Redis is what is broken).
+ */
+async function statusRateLimit(deps: ApiDeps, limiter: RateLimiter, req: Request, res: Response): Promise<boolean> {
+  if (isAdminToken(req.get('authorization'), deps.config.adminToken)) return true;
+  const peer = peerAddress(req, deps.trustProxy);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const decision = await Promise.race([
+      limiter.hit(`ip-${canonicalPeer(peer) ?? peer ?? 'unknown'}`, 'status', deps.config.monitoring.statusRateLimit),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('rate limiter (Redis) did not answer')), RATE_LIMIT_DEADLINE_MS);
+      }),
+    ]);
+    res.setHeader('X-RateLimit-Limit', String(decision.limit));
+    res.setHeader('X-RateLimit-Remaining', String(decision.remaining));
+    res.setHeader('X-RateLimit-Reset', String(decision.resetAt));
+    if (decision.allowed) return true;
+    res.setHeader('Retry-After', String(decision.retryAfterSeconds));
+    res
+      .status(429)
+      .json({ status: 'error', message: `Rate limit exceeded: ${decision.limit} requests per ${deps.config.api.rateLimitWindowSeconds} s`, timestamp: isoSeconds(new Date()) });
+    return false;
+  } catch (error) {
+    deps.logger.warn({ err: (error as Error).message }, 'status rate limit not counted');
+    return true;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function allowed(deps: ApiDeps, req: Request): boolean {
   if (isAdminToken(req.get('authorization'), deps.config.adminToken)) return true;
   return deps.whitelist.isAllowed(peerAddress(req, deps.trustProxy));
@@ -108,47 +184,62 @@ function allowed(deps: ApiDeps, req: Request): boolean {
  */
 export function statusRouter(deps: ApiDeps): Router {
   const router = Router();
+  const limiter = new RateLimiter(deps.redis, deps.config.redis.queuePrefix, deps.config.api.rateLimitWindowSeconds);
   // One route per path: the metrics label each by its own path.
-  const handler: RequestHandler = async (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') return next();
-    const now = new Date();
-    if (!allowed(deps, req)) {
-      const peer = peerAddress(req, deps.trustProxy);
-      deps.logger.warn({ ip: canonicalPeer(peer) ?? peer ?? '' }, 'status denied');
-      return void res.status(403).json({ status: 'error', message: 'API Access Denied: Only whitelisted IPs may access this endpoint.', timestamp: isoSeconds(now) });
-    }
-    try {
-      const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain);
-      const targets = await deps.targets.all();
-      const servers = await Promise.all(
-        targets.map((target) =>
-          serverStatus(
-            deps,
-            target,
-            services.filter((service) => service.fusionpbxServer === target.storedName).map((service) => service.tenantDomain!.toLowerCase()),
+  const handlerFor =
+    (forceText: boolean): RequestHandler =>
+    async (req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') return next();
+      const now = new Date();
+      if (!allowed(deps, req)) {
+        const peer = peerAddress(req, deps.trustProxy);
+        deps.logger.warn({ ip: canonicalPeer(peer) ?? peer ?? '' }, 'status denied');
+        return void res.status(403).json({ status: 'error', message: 'API Access Denied: Only whitelisted IPs may access this endpoint.', timestamp: isoSeconds(now) });
+      }
+      if (!(await statusRateLimit(deps, limiter, req, res))) return;
+      try {
+        const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain);
+        const targets = await deps.targets.all();
+        const servers = await Promise.all(
+          targets.map((target) =>
+            serverStatus(
+              deps,
+              target,
+              services.filter((service) => service.fusionpbxServer === target.storedName).map((service) => service.tenantDomain!.toLowerCase()),
+            ),
           ),
-        ),
-      );
-      const sum = (field: 'active_calls' | 'total_extensions' | 'registered_extensions') => servers.reduce((total, server) => total + (server[field] ?? 0), 0);
-      const failing = servers.filter((server) => server.error);
-      const uptimeSeconds = Math.floor(process.uptime());
-      res.status(200).json({
-        status: failing.length === 0 ? 'success' : 'error',
-        message: failing.length === 0 ? 'System operational' : `Degraded: ${failing.map((server) => `${server.name} (${server.error})`).join(', ')}`,
-        timestamp: isoSeconds(now),
-        version: VERSION,
-        uptime: uptimeText(uptimeSeconds),
-        uptime_seconds: uptimeSeconds,
-        active_calls: sum('active_calls'),
-        total_extensions: sum('total_extensions'),
-        registered_extensions: sum('registered_extensions'),
-        servers,
-      });
-    } catch (error) {
-      deps.logger.error({ err: (error as Error).message }, 'status failed');
-      res.status(500).json({ status: 'error', message: 'Server Error', timestamp: isoSeconds(now) });
-    }
-  };
-  for (const path of STATUS_PATHS) router.all(path, handler);
+        );
+        const sum = (field: 'active_calls' | 'total_extensions' | 'registered_extensions') => servers.reduce((total, server) => total + (server[field] ?? 0), 0);
+        const failing = servers.filter((server) => server.error);
+        const uptimeSeconds = Math.floor(process.uptime());
+        if (wantsWhmcsText(req, forceText)) {
+          const text = whmcsStatusText({
+            load: loadavg()[0] ?? 0,
+            uptimeSeconds,
+            activeCalls: sum('active_calls'),
+            totalExtensions: sum('total_extensions'),
+            registeredExtensions: sum('registered_extensions'),
+          });
+          return void res.status(200).type('text/plain').send(text);
+        }
+        res.status(200).json({
+          status: failing.length === 0 ? 'success' : 'error',
+          message: failing.length === 0 ? 'System operational' : `Degraded: ${failing.map((server) => `${server.name} (${server.error})`).join(', ')}`,
+          timestamp: isoSeconds(now),
+          version: VERSION,
+          uptime: uptimeText(uptimeSeconds),
+          uptime_seconds: uptimeSeconds,
+          active_calls: sum('active_calls'),
+          total_extensions: sum('total_extensions'),
+          registered_extensions: sum('registered_extensions'),
+          servers,
+        });
+      } catch (error) {
+        deps.logger.error({ err: (error as Error).message }, 'status failed');
+        res.status(500).json({ status: 'error', message: 'Server Error', timestamp: isoSeconds(now) });
+      }
+    };
+  for (const path of STATUS_PATHS) router.all(path, handlerFor(false));
+  for (const path of WHMCS_STATUS_PATHS) router.all(path, handlerFor(true));
   return router;
 }

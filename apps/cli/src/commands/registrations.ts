@@ -1,11 +1,14 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { Pool } from 'pg';
 import {
   assertBridgeDatabaseMigrated,
   createPool,
+  effectiveWatchScope,
   GatewayMonitoringRepository,
+  MonitoringWatchRepository,
   RegistrationsRepository,
   ServicesRepository,
+  type RegistrationState,
   type GatewayHistoryEntry,
   type RegistrationHistoryEntry,
 } from '@ictvoip/store';
@@ -22,16 +25,62 @@ function gatewayLine(entry: GatewayHistoryEntry): string {
   return `${entry.id}\t${entry.at.toISOString()}\tgateway ${entry.transition}\t${entry.gatewayName ?? '-'} (${entry.gatewayUuid})@${entry.domain}\tfailing since ${entry.failingSince.toISOString()}\t${figures.state ?? '-'}\talert ${entry.alertSentAt ? `sent ${entry.alertSentAt.toISOString()}` : 'not sent'}`;
 }
 
+function lostLine(state: RegistrationState): string {
+  const contact = state.contactIp ? `${state.contactIp}${state.contactPort ? `:${state.contactPort}` : ''}` : '-';
+  return `${state.serviceId}\t${state.extension}@${state.domain}\tlost, missing since ${state.missingSince?.toISOString() ?? '-'}\tlast seen ${state.lastSeen?.toISOString() ?? '-'}\t${contact}\t${state.userAgent ?? '-'}`;
+}
+
 /** Runs `work` on the bridge database (migrated) for a service the bridge knows; refuses an unknown one. */
 async function withKnownService(serviceId: number, work: (pool: Pool) => Promise<void>): Promise<void> {
+  await withBridgePool(async (pool) => {
+    if (!(await new ServicesRepository(pool).get(serviceId))) throw new CliError('UNKNOWN_SERVICE', `service ${serviceId} is not known to the bridge`);
+    await work(pool);
+  });
+}
+
+async function withBridgePool(work: (pool: Pool) => Promise<void>): Promise<void> {
   const pool = createPool(config().database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
-    if (!(await new ServicesRepository(pool).get(serviceId))) throw new CliError('UNKNOWN_SERVICE', `service ${serviceId} is not known to the bridge`);
     await work(pool);
   } finally {
     await pool.end();
   }
+}
+
+/** `--mark 101,102`: extension numbers, comma-separated. */
+function extensionList(name: string): (value: string) => string[] {
+  return (value: string) => {
+    const list = value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+    if (list.length === 0 || !list.every((item) => /^[0-9]{2,15}$/.test(item))) throw new InvalidArgumentError(`${name} takes extension numbers (2-15 digits), comma-separated`);
+    return list;
+  };
+}
+
+function urlList(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  for (const item of list) {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new InvalidArgumentError(`--recipients: "${item.slice(0, 80)}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('--recipients takes http(s) URLs, comma-separated (an empty string clears them)');
+  }
+  return list;
+}
+
+function watchScope(value: string): 'all' | 'marked' | 'off' | null {
+  if (value === 'plan') return null;
+  if (value === 'all' || value === 'marked' || value === 'off') return value;
+  throw new InvalidArgumentError('--scope must be all, marked, off or plan (back to the WHMCS module setting)');
 }
 
 /** `ictvoip registrations history`: a tenant's recorded lost / restored transitions, newest first. */
@@ -74,6 +123,60 @@ export function registrationsCommand(): Command {
                   `${gateway.gatewayName ?? '-'} (${gateway.gatewayUuid})\t${gateway.state ?? '-'}\t${gateway.down ? 'DOWN' : gateway.failingSince ? 'failing' : 'ok'}${gateway.failingSince ? ` since ${gateway.failingSince.toISOString()}` : ''}`,
               ),
               ...(transitions.length ? transitions.map(gatewayLine) : [`no gateway transitions for service ${options.service}`]),
+            ].join('\n'),
+          );
+        });
+      }),
+    );
+  registrations
+    .command('lost')
+    .description('extensions currently lost (missing past REGISTRATION_LOST_AFTER_SECONDS), longest lost first; exit 2 when any')
+    .option('--service <id>', 'only this WHMCS service', positiveInt('--service'))
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service?: number }) => {
+        const run = async (pool: Pool) => {
+          const lost = await new RegistrationsRepository(pool).lost(options.service);
+          emit(options, { lost }, () => (lost.length ? lost.map(lostLine).join('\n') : 'no extension is lost'));
+          // Like `reconcile`: scripts and monitoring checks can test the exit code.
+          if (lost.length > 0) process.exitCode = 2;
+        };
+        if (options.service) await withKnownService(options.service, run);
+        else await withBridgePool(run);
+      }),
+    );
+  registrations
+    .command('watch')
+    .description('show or set what registration monitoring watches for a tenant: scope all|marked|off (or plan), marked extensions, extra alert webhooks')
+    .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
+    .option('--scope <scope>', 'all, marked, off, or plan (the WHMCS module setting "Registration watch")', watchScope)
+    .option('--mark <extensions>', 'mark extensions for the marked scope (comma-separated)', extensionList('--mark'))
+    .option('--unmark <extensions>', 'unmark extensions (comma-separated)', extensionList('--unmark'))
+    .option('--recipients <urls>', "replace the tenant's extra alert webhook URLs (comma-separated; '' clears them)", urlList)
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service: number; scope?: 'all' | 'marked' | 'off' | null; mark?: string[]; unmark?: string[]; recipients?: string[] }) => {
+        await withKnownService(options.service, async (pool) => {
+          const repository = new MonitoringWatchRepository(pool);
+          if (options.scope !== undefined || options.recipients) await repository.set(options.service, { scope: options.scope, recipients: options.recipients });
+          if (options.mark) await repository.mark(options.service, options.mark, true);
+          if (options.unmark) await repository.mark(options.service, options.unmark, false);
+          const watch = await repository.get(options.service);
+          const service = (await new ServicesRepository(pool).get(options.service))!;
+          const scope = effectiveWatchScope(watch.scopeOverride, service.plan);
+          const value = {
+            serviceId: options.service,
+            scope,
+            scopeOverride: watch.scopeOverride,
+            marked: watch.marked,
+            recipients: watch.recipients,
+            watched: service.desiredState === 'active',
+          };
+          emit(options, value, () =>
+            [
+              `service ${options.service}: scope ${scope}${watch.scopeOverride ? ' (set here)' : ' (from the plan)'}${service.desiredState === 'active' ? '' : `, not watched while ${service.desiredState}`}`,
+              `marked: ${watch.marked.length ? watch.marked.join(', ') : '-'}`,
+              `extra alert webhooks: ${watch.recipients.length ? watch.recipients.join(', ') : '-'}`,
             ].join('\n'),
           );
         });

@@ -10,6 +10,7 @@ import { migration008 } from './008-gateway-monitoring';
 import { migration009 } from './009-credit-control';
 import { migration010 } from './010-service-billing-cycles';
 import { migration011 } from './011-ictvoip-migration';
+import { migration012 } from './012-monitoring-alerts-watch';
 import { migration013 } from './013-tenant-write-destinations';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
@@ -25,5 +26,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration009,
   migration010,
   migration011,
+  migration012,
   migration013,
 ];

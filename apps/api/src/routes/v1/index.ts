@@ -11,7 +11,8 @@ import { withDryRunQuery } from './dry-run';
 import { createExtensionRoute, deleteExtensionRoute, getExtensionRoute, listExtensionsRoute, putExtensionRoute } from './extensions';
 import { createGatewayRoute, deleteGatewayRoute, gatewayStatusRoute, getGatewayRoute, listGatewaysRoute, updateGatewayRoute } from './gateways';
 import { getJobRoute } from './jobs';
-import { registrationHistoryRoute } from './registration-history';
+import { gatewayHistoryRoute, registrationHistoryRoute } from './registration-history';
+import { getRegistrationWatchRoute, lostRegistrationsRoute, putRegistrationWatchRoute } from './registration-watch';
 import { extensionRegistrationRoute, listRegistrationsRoute } from './registrations';
 import { getTenant, listTenants } from './tenants';
 
@@ -27,6 +28,9 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   extensionRegistrationRoute,
   listRegistrationsRoute,
   registrationHistoryRoute,
+  getRegistrationWatchRoute,
+  putRegistrationWatchRoute,
+  lostRegistrationsRoute,
   listGatewaysRoute,
   createGatewayRoute,
   getGatewayRoute,
@@ -38,6 +42,7 @@ export const V1_ROUTES: readonly RouteDefinition[] = [
   getDestinationRoute,
   updateDestinationRoute,
   deleteDestinationRoute,
+  gatewayHistoryRoute,
   listCdrsRoute,
   getJobRoute,
   createKeyRoute,

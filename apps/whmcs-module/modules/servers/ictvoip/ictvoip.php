@@ -42,7 +42,7 @@ function ictvoip_MetaData()
     ];
 }
 
-/** Positional module settings: configoption1..9. Append new ones at the end only (see lib/Settings.php). */
+/** Positional module settings: configoption1..10. Append new ones at the end only (see lib/Settings.php). */
 function ictvoip_ConfigOptions()
 {
     return Settings::configOptions();

@@ -4,6 +4,7 @@ import { addJobs, assertValidJobId, gatewayAlertJobId, MONITORING_JOBS } from '@
 import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
+import { watchedTenants } from './watch-scope';
 
 /** FreeSWITCH answered `Invalid Gateway!`: FusionPBX has it enabled but it is not running. */
 export const NOT_RUNNING = 'NOT_RUNNING';
@@ -43,9 +44,14 @@ export function gatewayFailing(register: boolean, status: GatewayStatus): boolea
  * (REGISTRATION_LOST_AFTER_SECONDS) records one `down` transition, its recovery one `up`.
  */
 export async function pollServerGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   try {
-    return await pollGateways(deps, server, now, metrics);
+    const result = await pollGateways(deps, server, now, metrics);
+    metrics?.gatewayPolls.observe({ server, outcome: 'ok' }, elapsed());
+    return result;
   } catch (error) {
+    metrics?.gatewayPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.gatewayPollErrors.inc({ server });
     deps.logger.error({ server, err: (error as Error).message }, 'gateway poll failed: no gateway marked down');
     throw error;
@@ -54,8 +60,8 @@ export async function pollServerGateways(deps: WorkerDeps, server: string, now: 
 
 async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<GatewayPollResult> {
   const target = await deps.targets.get(server === DEFAULT_SERVER_NAME ? null : server);
-  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === target.storedName);
-  const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
+  // The tenants registration monitoring watches (scope `off`: neither phones nor gateways).
+  const byDomain = new Map((await watchedTenants(deps, target.storedName)).map((tenant) => [tenant.domain, tenant.serviceId]));
   let watched: WatchedGateway[] = [];
   if (byDomain.size > 0) {
     const { rows } = await target.pool.query<{ gateway_uuid: string; gateway: string | null; register: string | null; domain_name: string }>(
@@ -106,7 +112,7 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
       status: status.running ? status.status : null,
       failing: isFailing,
       at: now,
-      downAfterSeconds: deps.config.monitoring.lostAfterSeconds,
+      downAfterSeconds: deps.config.monitoring.gatewayDownAfterSeconds,
     });
     if (transition) transitions.push(transition);
   }
@@ -129,7 +135,7 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
 
 /** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
 export async function enqueueGatewayAlerts(deps: WorkerDeps, transitions: readonly Pick<GatewayHistoryEntry, 'id'>[]): Promise<void> {
-  if (!deps.config.monitoring.alertWebhookUrl || transitions.length === 0) return;
+  if (transitions.length === 0) return;
   await addJobs(
     deps.queues,
     MONITORING_JOBS.alert,

@@ -11,9 +11,17 @@ import {
   requeueJobUnlessLive,
   type TypedJob,
 } from '@ictvoip/queue';
-import { GatewayMonitoringRepository, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import {
+  GatewayMonitoringRepository,
+  MonitoringAlertsRepository,
+  RegistrationsRepository,
+  type RegistrationHistoryEntry,
+  type RegistrationObservation,
+  type RegistrationSighting,
+} from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
+import { watchedTenants } from './watch-scope';
 import type { WorkerMetrics } from '../../metrics';
 
 export interface RegistrationPollResult {
@@ -57,11 +65,11 @@ function sightingOf(entry: Registration): RegistrationSighting {
 
 const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
 
-/** Active tenants of `server` (null = default) and their enabled extensions (from the server's FusionPBX). */
+/** The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones where the scope says so. */
 async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedExtension[]> {
-  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === storedName);
-  if (services.length === 0) return [];
-  const byDomain = new Map(services.map((service) => [service.tenantDomain!.toLowerCase(), service.serviceId]));
+  const tenants = await watchedTenants(deps, storedName);
+  if (tenants.length === 0) return [];
+  const byDomain = new Map(tenants.map((tenant) => [tenant.domain, tenant]));
   const { rows } = await fusionPool.query<{ domain_name: string; extension: string; number_alias: string | null }>(
     `select lower(d.domain_name) as domain_name, e.extension, e.number_alias
        from v_extensions e join v_domains d on d.domain_uuid = e.domain_uuid
@@ -69,7 +77,12 @@ async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fu
       order by 1, 2`,
     [[...byDomain.keys()]],
   );
-  return rows.map((row) => ({ serviceId: byDomain.get(row.domain_name)!, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
+  return rows
+    .filter((row) => {
+      const marked = byDomain.get(row.domain_name)!.marked;
+      return !marked || marked.has(row.extension);
+    })
+    .map((row) => ({ serviceId: byDomain.get(row.domain_name)!.serviceId, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
 }
 
 /**
@@ -118,7 +131,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
     if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
     const repository = new RegistrationsRepository(deps.pool);
-    const lastProfiles = new Map((await repository.statesOfServer(serverKey(target.storedName))).map((state) => [`${state.domain}|${state.extension}`, state.profile]));
+    const lastProfiles = await repository.profilesOfServer(serverKey(target.storedName));
     observing = true;
     const transitions: RegistrationHistoryEntry[] = [];
     let registered = 0;
@@ -140,10 +153,21 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       }
       observations.push({ serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now });
     }
-    // Most extensions change nothing: one statement for them; the others, one locked transaction each.
-    const steady = await repository.observeSteady(serverKey(target.storedName), observations, now);
+    // Most extensions change nothing: one statement for them (and one for those seen the first time); the others, one locked transaction each.
+    const known = new Set(lastProfiles.keys());
+    const fresh = await repository.observeNew(
+      serverKey(target.storedName),
+      observations.filter((observation) => !known.has(`${observation.domain}|${observation.extension}`)),
+      now,
+    );
+    const steady = await repository.observeSteady(
+      serverKey(target.storedName),
+      observations.filter((observation) => !fresh.has(`${observation.domain}|${observation.extension}`)),
+      now,
+    );
     for (const observation of observations) {
-      if (steady.has(`${observation.domain}|${observation.extension}`)) continue;
+      const key = `${observation.domain}|${observation.extension}`;
+      if (steady.has(key) || fresh.has(key)) continue;
       const transition = await repository.observe({ ...observation, server: serverKey(target.storedName), lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
       if (transition) transitions.push(transition);
     }
@@ -160,10 +184,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       );
     }
     await enqueueAlerts(deps, transitions);
-    for (const [serviceId, counts] of perTenant) {
-      metrics?.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
-      metrics?.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
-    }
+    if (metrics) setTenantGauges(metrics, server, perTenant);
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
     return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
@@ -175,9 +196,28 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
   }
 }
 
+/** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */
+const gaugedTenants = new WeakMap<WorkerMetrics, Map<string, Set<number>>>();
+
+function setTenantGauges(metrics: WorkerMetrics, server: string, perTenant: ReadonlyMap<number, { watched: number; registered: number }>): void {
+  const byServer = gaugedTenants.get(metrics) ?? new Map<string, Set<number>>();
+  gaugedTenants.set(metrics, byServer);
+  for (const serviceId of byServer.get(server) ?? []) {
+    if (perTenant.has(serviceId)) continue;
+    metrics.registrationsWatched.remove({ service_id: String(serviceId) });
+    metrics.registrationsRegistered.remove({ service_id: String(serviceId) });
+  }
+  for (const [serviceId, counts] of perTenant) {
+    metrics.registrationsWatched.set({ service_id: String(serviceId) }, counts.watched);
+    metrics.registrationsRegistered.set({ service_id: String(serviceId) }, counts.registered);
+  }
+  byServer.set(server, new Set(perTenant.keys()));
+}
+
 /** One delivery job per transition (job id from the history row): a second worker's add is a no-op. */
 export async function enqueueAlerts(deps: WorkerDeps, transitions: readonly Pick<RegistrationHistoryEntry, 'id'>[]): Promise<void> {
-  if (!deps.config.monitoring.alertWebhookUrl || transitions.length === 0) return;
+  // Always queued, even with no channel configured: the delivery job settles the transition, and a tenant's own recipients count too.
+  if (transitions.length === 0) return;
   await addJobs(
     deps.queues,
     MONITORING_JOBS.alert,
@@ -220,25 +260,23 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
     );
   }
   const repository = new RegistrationsRepository(deps.pool);
-  if (deps.config.monitoring.alertWebhookUrl) {
-    // A delivery that ran out of attempts keeps its job id: requeued (unless one is still live) so the outbox drains.
-    for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      });
-    }
+  // The outbox: a transition whose job was lost (Redis flushed, a worker killed before it queued it) or ran out of
+  // attempts is queued again (unless its job is still live); its delivery rows keep it from being sent twice.
+  for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
   }
   const gatewayRepository = new GatewayMonitoringRepository(deps.pool);
-  if (deps.config.monitoring.alertWebhookUrl) {
-    for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-      await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      });
-    }
+  for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
   }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   await gatewayRepository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
+  await new MonitoringAlertsRepository(deps.pool).purge(deps.config.monitoring.historyRetentionDays, now);
   return { enqueued: servers.length };
 }

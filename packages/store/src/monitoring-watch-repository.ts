@@ -1,0 +1,76 @@
+import type { Pool } from 'pg';
+
+/** Which extensions of a tenant registration monitoring watches. */
+export type WatchScope = 'all' | 'marked' | 'off';
+export const WATCH_SCOPES: readonly WatchScope[] = ['all', 'marked', 'off'];
+
+export interface TenantWatch {
+  serviceId: number;
+  /** Set through REST / the CLI; null = the plan's `registrationWatch` (WHMCS module setting), else `all`. */
+  scopeOverride: WatchScope | null;
+  /** Extra alert recipients of the tenant: webhook URLs, signed like ALERT_WEBHOOK_URL. */
+  recipients: string[];
+  /** Extensions watched under the `marked` scope. */
+  marked: string[];
+}
+
+/** The scope in force: the REST/CLI override, else the plan's module setting, else every extension. */
+export function effectiveWatchScope(scopeOverride: WatchScope | null, plan: Record<string, unknown>): WatchScope {
+  if (scopeOverride) return scopeOverride;
+  const fromPlan = plan.registrationWatch;
+  return typeof fromPlan === 'string' && (WATCH_SCOPES as readonly string[]).includes(fromPlan) ? (fromPlan as WatchScope) : 'all';
+}
+
+/** Per-tenant watch settings (monitoring_watch) and marked extensions (monitoring_watch_extensions). */
+export class MonitoringWatchRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async get(serviceId: number): Promise<TenantWatch> {
+    return (await this.many([serviceId])).get(serviceId)!;
+  }
+
+  /** The settings of several tenants in two queries (the poll reads every tenant of a server at once). */
+  async many(serviceIds: readonly number[]): Promise<Map<number, TenantWatch>> {
+    const result = new Map<number, TenantWatch>(serviceIds.map((serviceId) => [serviceId, { serviceId, scopeOverride: null, recipients: [], marked: [] }]));
+    if (serviceIds.length === 0) return result;
+    const settings = await this.pool.query<{ service_id: string; scope: WatchScope | null; recipients: string[] }>(
+      'SELECT service_id, scope, recipients FROM monitoring_watch WHERE service_id = ANY($1::bigint[])',
+      [serviceIds],
+    );
+    for (const row of settings.rows) {
+      const entry = result.get(Number(row.service_id))!;
+      entry.scopeOverride = row.scope;
+      entry.recipients = row.recipients;
+    }
+    const marked = await this.pool.query<{ service_id: string; extension: string }>(
+      'SELECT service_id, extension FROM monitoring_watch_extensions WHERE service_id = ANY($1::bigint[]) ORDER BY service_id, extension',
+      [serviceIds],
+    );
+    for (const row of marked.rows) result.get(Number(row.service_id))!.marked.push(row.extension);
+    return result;
+  }
+
+  /** Sets (or, with null, clears) the scope override; `recipients` replaces the list when given. */
+  async set(serviceId: number, change: { scope?: WatchScope | null; recipients?: readonly string[] }): Promise<TenantWatch> {
+    await this.pool.query(
+      `INSERT INTO monitoring_watch (service_id, scope, recipients) VALUES ($1, $2, COALESCE($3::jsonb, '[]'::jsonb))
+       ON CONFLICT (service_id) DO UPDATE SET scope = CASE WHEN $4 THEN EXCLUDED.scope ELSE monitoring_watch.scope END,
+         recipients = COALESCE($3::jsonb, monitoring_watch.recipients), updated_at = now()`,
+      [serviceId, change.scope ?? null, change.recipients ? JSON.stringify(change.recipients) : null, change.scope !== undefined],
+    );
+    return this.get(serviceId);
+  }
+
+  /** Marks (or unmarks) extensions for the `marked` scope; idempotent. */
+  async mark(serviceId: number, extensions: readonly string[], marked: boolean): Promise<TenantWatch> {
+    if (marked) {
+      await this.pool.query(`INSERT INTO monitoring_watch_extensions (service_id, extension) SELECT $1, unnest($2::text[]) ON CONFLICT (service_id, extension) DO NOTHING`, [
+        serviceId,
+        extensions,
+      ]);
+    } else {
+      await this.pool.query('DELETE FROM monitoring_watch_extensions WHERE service_id = $1 AND extension = ANY($2::text[])', [serviceId, extensions]);
+    }
+    return this.get(serviceId);
+  }
+}
