@@ -217,7 +217,7 @@ describe('CreateAccount', () => {
   });
 
   test('blank settings and no options or custom fields still make a valid event (objects, not [])', async () => {
-    const blank = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((position) => [`configoption${position}`, '']));
+    const blank = Object.fromEntries(Array.from({ length: 16 }, (_, index) => index + 1).map((position) => [`configoption${position}`, '']));
     await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
     expect(event.plan).toEqual({ firstExtension: 100 });
