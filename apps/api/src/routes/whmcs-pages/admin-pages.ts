@@ -200,6 +200,7 @@ async function previewDeck(deps: ApiDeps, input: DeckRequest) {
     warnings: report.warnings.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
     existing: preview.existing,
     revision: preview.revision,
+    entryCount: preview.entryCount,
     added: preview.added,
     replaced: preview.replaced,
     unchanged: preview.unchanged,
