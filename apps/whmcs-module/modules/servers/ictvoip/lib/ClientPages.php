@@ -18,6 +18,13 @@ final class ClientPages
     public const PHONES_PATH = '/whmcs/client/phones';
     public const PAGE_SIZE = 25;
 
+    /** Calls per page; ICTVOIP_CALLS_PAGE_SIZE (1-100) in WHMCS's configuration.php changes it. */
+    public static function pageSize(): int
+    {
+        $size = defined('ICTVOIP_CALLS_PAGE_SIZE') ? (int) constant('ICTVOIP_CALLS_PAGE_SIZE') : self::PAGE_SIZE;
+        return max(1, min(100, $size));
+    }
+
     /** Template variables of templates/clientarea.tpl. */
     public static function overview(array $params, array $request): array
     {
@@ -48,7 +55,7 @@ final class ClientPages
             $variables['ictvoipPhonesUnavailable'] = true;
             return $variables;
         }
-        $body = ['serviceId' => $serviceId, 'limit' => self::PAGE_SIZE];
+        $body = ['serviceId' => $serviceId, 'limit' => self::pageSize()];
         foreach (['period', 'number', 'cursor'] as $key) {
             if ($selection[$key] !== '') {
                 $body[$key] = $selection[$key];
