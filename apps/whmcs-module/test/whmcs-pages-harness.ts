@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { QUEUE_NAMES } from '@ictvoip/queue';
 import { freePort } from '@ictvoip/testkit';
+import { redisConnection } from './redis-connection';
 import { startBridge, waitFor, type Bridge } from '../../worker/test/harness';
 import { seedTenant } from '../../api/test/v1-tenant-fixture';
 
@@ -233,4 +236,34 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
 
 export function readModuleLog(file: string): string {
   return readFileSync(file, 'utf8');
+}
+
+/**
+ * A job that really failed on the maintenance queue (a BullMQ worker of the test threw), for the
+ * dashboard's failed-job list and its Retry button. Returns the queue, for the caller to close.
+ */
+export async function failedMaintenanceJob(pages: WhmcsPages, jobId: string, reason: string): Promise<{ queue: Queue; close(): Promise<void> }> {
+  const connection = redisConnection();
+  const queue = new Queue(QUEUE_NAMES.maintenance, { connection, prefix: pages.bridge.prefix });
+  const worker = new Worker(
+    QUEUE_NAMES.maintenance,
+    async () => {
+      throw new Error(reason);
+    },
+    { connection, prefix: pages.bridge.prefix },
+  );
+  try {
+    const job = await queue.add('maintenance.test-failure', {}, { jobId, attempts: 1 });
+    await waitFor(async () => (await job.getState()) === 'failed', 15000, `job ${jobId} failed`);
+  } finally {
+    await worker.close();
+  }
+  return {
+    queue,
+    async close() {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await connection.quit();
+    },
+  };
 }

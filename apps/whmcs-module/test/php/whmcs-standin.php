@@ -22,10 +22,18 @@ foreach (($config['constants'] ?? []) as $name => $value) {
 $GLOBALS['templates_compiledir'] = $config['compileDir'];
 require_once $config['smarty'];
 
-/** WHMCS signature: module, action, request, response, processed data, values to scrub. */
+/**
+ * WHMCS signature: module, action, request, response, processed data, values to scrub. Like WHMCS,
+ * the values to scrub are replaced in what is written and never written themselves.
+ */
 function logModuleCall($module, $action, $requestString, $responseData, $processedData = '', $replaceVars = [])
 {
-    $line = json_encode(['module' => $module, 'action' => $action, 'request' => $requestString, 'response' => $responseData, 'processed' => $processedData, 'replaceVars' => $replaceVars], JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR);
+    $line = json_encode(['module' => $module, 'action' => $action, 'request' => $requestString, 'response' => $responseData, 'processed' => $processedData], JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR);
+    foreach ($replaceVars as $secret) {
+        if (is_string($secret) && $secret !== '') {
+            $line = str_replace([$secret, trim(json_encode($secret, JSON_UNESCAPED_SLASHES), '"')], '***', $line);
+        }
+    }
     file_put_contents($GLOBALS['standinConfig']['moduleLog'], $line . "\n", FILE_APPEND | LOCK_EX);
 }
 
@@ -39,7 +47,7 @@ function standinPage(string $title, string $body): void
         }
     }
     header('Content-Type: text/html; charset=utf-8');
-    echo '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>' . htmlspecialchars($title, ENT_QUOTES) . '</title>' . $css
+    echo '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>' . htmlspecialchars($title, ENT_QUOTES) . '</title>' . $css
         . '<style>body{padding:20px;font-size:14px}</style></head><body><div class="container-fluid"><h2>' . htmlspecialchars($title, ENT_QUOTES) . '</h2>' . $body . '</div></body></html>';
 }
 

@@ -23,7 +23,7 @@ export const ADMIN_PAGES_BODY_LIMIT = '8mb';
  */
 function actorOf(req: Request): string {
   const given = req.get('x-ictvoip-admin-user') ?? '';
-  const clean = given.replace(/[^A-Za-z0-9@._ -]/g, '').slice(0, 100).trim();
+  const clean = given.replace(/[^A-Za-z0-9@#._ -]/g, '').slice(0, 100).trim();
   return clean ? `whmcs-admin:${clean}` : 'admin-token';
 }
 

@@ -33,6 +33,21 @@ final class AdminPages
             'csrfToken' => function_exists('generate_token') ? (string) generate_token('plain') : '',
             'notice' => null,
             'error' => null,
+            // Every variable any page template reads, so a page cut short by an error still renders.
+            'dashboard' => null,
+            'lostCount' => 0,
+            'decks' => [],
+            'deck' => null,
+            'prefix' => '',
+            'form' => self::deckForm([]),
+            'preview' => null,
+            'previewSummary' => '',
+            'batches' => [],
+            'periods' => [],
+            'period' => '',
+            'servers' => [],
+            'cdrSync' => [],
+            'registrations' => ['lostNow' => [], 'history' => []],
         ];
         try {
             $client = AdminClient::fromVars($vars, $adminName);
@@ -64,7 +79,7 @@ final class AdminPages
                 $shown = is_string($get['deck'] ?? null) && preg_match('/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/', $get['deck']) ? $get['deck'] : '';
                 $prefix = is_string($get['prefix'] ?? null) && preg_match('/^[0-9]{1,15}$/', $get['prefix']) ? $get['prefix'] : '';
                 $deck = $shown === '' ? null : $client->get('/admin/pages/rate-decks/' . rawurlencode($shown), $prefix === '' ? [] : ['prefix' => $prefix]);
-                return ['decks' => $decks['decks'] ?? [], 'deck' => $deck, 'prefix' => $prefix, 'form' => $view['form'] ?? self::deckForm([])];
+                return ['decks' => $decks['decks'] ?? [], 'deck' => $deck, 'prefix' => $prefix];
             case 'batches':
                 $period = is_string($get['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $get['period']) ? $get['period'] : '';
                 $batches = $client->get('/admin/pages/billing/batches', $period === '' ? [] : ['period' => $period]);

@@ -33,7 +33,7 @@ final class ClientPages
         $selection = self::selection($request);
         [$status, $statusError] = Module::read('ClientArea', 'client', $params);
         $variables = [
-            'ictvoip' => is_array($status['templateVariables'] ?? null) ? $status['templateVariables'] : [],
+            'ictvoip' => array_merge(['usage' => null, 'registrations' => []], is_array($status['templateVariables'] ?? null) ? $status['templateVariables'] : []),
             'ictvoipUnavailable' => $statusError !== null,
             'ictvoipLang' => $lang,
             'ictvoipCalls' => null,
