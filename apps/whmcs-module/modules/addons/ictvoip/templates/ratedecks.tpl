@@ -4,7 +4,7 @@
 <h3>{$lang.importDeck|escape}</h3>
 <form method="post" enctype="multipart/form-data" action="{$modulelink|escape}&amp;page=ratedecks" id="ictvoip-deck-form">
     <input type="hidden" name="token" value="{$csrfToken|escape}">
-    <div class="form-group"><label for="deck-name">{$lang.deckName|escape}</label><input class="form-control" id="deck-name" name="name" value="{$form.name|escape}" required pattern="[A-Za-z0-9][A-Za-z0-9._-]{literal}{0,99}{/literal}"></div>
+    <div class="form-group"><label for="deck-name">{$lang.deckName|escape}</label><input class="form-control" id="deck-name" name="name" value="{$form.name|escape}" required pattern="[A-Za-z0-9][A-Za-z0-9._\-]{literal}{0,99}{/literal}"></div>
     <div class="form-row row">
         <div class="form-group col-sm-4"><label for="deck-currency">{$lang.currency|escape}</label><input class="form-control" id="deck-currency" name="currency" value="{$form.currency|escape}" required maxlength="3"></div>
         <div class="form-group col-sm-4"><label for="deck-cc">{$lang.countryCode|escape}</label><input class="form-control" id="deck-cc" name="countryCode" value="{$form.countryCode|escape}" required maxlength="3"></div>
