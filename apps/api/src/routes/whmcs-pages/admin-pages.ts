@@ -23,7 +23,10 @@ export const ADMIN_PAGES_BODY_LIMIT = '8mb';
  */
 function actorOf(req: Request): string {
   const given = req.get('x-ictvoip-admin-user') ?? '';
-  const clean = given.replace(/[^A-Za-z0-9@#._ -]/g, '').slice(0, 100).trim();
+  const clean = given
+    .replace(/[^A-Za-z0-9@#._ -]/g, '')
+    .slice(0, 100)
+    .trim();
   return clean ? `whmcs-admin:${clean}` : 'admin-token';
 }
 
@@ -58,10 +61,10 @@ function failedView(queue: QueueName, job: Job) {
 }
 
 async function queueSummary(deps: ApiDeps) {
-  const queues = await Promise.all(
-    QUEUES.map(async (name) => ({ name, counts: await deps.queues[name].getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed') })),
-  );
-  const failed = (await Promise.all(QUEUES.map(async (name) => (await deps.queues[name].getJobs(['failed'], 0, FAILED_SHOWN - 1, false)).map((job) => failedView(name, job))))).flat();
+  const queues = await Promise.all(QUEUES.map(async (name) => ({ name, counts: await deps.queues[name].getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed') })));
+  const failed = (
+    await Promise.all(QUEUES.map(async (name) => (await deps.queues[name].getJobs(['failed'], 0, FAILED_SHOWN - 1, false)).map((job) => failedView(name, job))))
+  ).flat();
   failed.sort((a, b) => (b.failedAt ?? '').localeCompare(a.failedAt ?? ''));
   return { queues, failedJobs: failed.slice(0, FAILED_SHOWN) };
 }
@@ -71,14 +74,21 @@ async function driftSummary(deps: ApiDeps) {
   const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
   if (!latest) return null;
   const report = (latest.returnvalue ?? {}) as { checkedAt?: string; counts?: Record<string, number>; items?: unknown[] };
-  return { checkedAt: report.checkedAt ?? new Date(latest.finishedOn ?? 0).toISOString(), counts: report.counts ?? {}, items: Array.isArray(report.items) ? report.items.length : 0 };
+  return {
+    checkedAt: report.checkedAt ?? new Date(latest.finishedOn ?? 0).toISOString(),
+    counts: report.counts ?? {},
+    items: Array.isArray(report.items) ? report.items.length : 0,
+  };
 }
 
 async function unratedSummary(deps: ApiDeps) {
   const { rows } = await deps.pool.query<{ service_id: string; calls: string; oldest: Date }>(
     `SELECT service_id::text, count(*)::text AS calls, min(start_stamp) AS oldest FROM cdr_charges WHERE status = 'unrated' GROUP BY service_id ORDER BY count(*) DESC LIMIT 20`,
   );
-  return { total: rows.reduce((sum, row) => sum + Number(row.calls), 0), byService: rows.map((row) => ({ serviceId: Number(row.service_id), calls: Number(row.calls), oldest: row.oldest.toISOString() })) };
+  return {
+    total: rows.reduce((sum, row) => sum + Number(row.calls), 0),
+    byService: rows.map((row) => ({ serviceId: Number(row.service_id), calls: Number(row.calls), oldest: row.oldest.toISOString() })),
+  };
 }
 
 async function cdrSyncByServer(deps: ApiDeps) {
@@ -104,7 +114,14 @@ async function serversHealth(deps: ApiDeps) {
       };
       const [database, eventSocket] = await Promise.all([probe('FusionPBX database', () => target.pool.query('select 1')), probe('event socket', () => target.esl.api('status'))]);
       const summary = registered.get(target.name);
-      return { name: target.name, database: summary?.database ?? 'FUSIONPBX_DATABASE_URL', eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : 'ESL_HOST:ESL_PORT', databaseOk: database.ok, eventSocketOk: eventSocket.ok, errors: [database.error, eventSocket.error].filter(Boolean) };
+      return {
+        name: target.name,
+        database: summary?.database ?? 'FUSIONPBX_DATABASE_URL',
+        eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : 'ESL_HOST:ESL_PORT',
+        databaseOk: database.ok,
+        eventSocketOk: eventSocket.ok,
+        errors: [database.error, eventSocket.error].filter(Boolean),
+      };
     }),
   );
 }
@@ -119,8 +136,22 @@ async function registrationAlerts(deps: ApiDeps) {
     ),
   ]);
   return {
-    lostNow: lost.rows.map((row) => ({ serviceId: Number(row.service_id), domain: row.domain, extension: row.extension, missingSince: row.missing_since?.toISOString() ?? null, lastSeen: row.last_seen?.toISOString() ?? null })),
-    history: history.rows.map((row) => ({ id: Number(row.id), serviceId: Number(row.service_id), domain: row.domain, extension: row.extension, transition: row.transition, at: row.at.toISOString(), alertSent: row.alert_sent_at !== null })),
+    lostNow: lost.rows.map((row) => ({
+      serviceId: Number(row.service_id),
+      domain: row.domain,
+      extension: row.extension,
+      missingSince: row.missing_since?.toISOString() ?? null,
+      lastSeen: row.last_seen?.toISOString() ?? null,
+    })),
+    history: history.rows.map((row) => ({
+      id: Number(row.id),
+      serviceId: Number(row.service_id),
+      domain: row.domain,
+      extension: row.extension,
+      transition: row.transition,
+      at: row.at.toISOString(),
+      alertSent: row.alert_sent_at !== null,
+    })),
   };
 }
 
@@ -241,17 +272,39 @@ async function listDecks(deps: ApiDeps) {
   const { rows } = await deps.pool.query<{ name: string; currency: string; country_code: string; revision: number; entry_count: number; updated_at: Date }>(
     'SELECT name, currency, country_code, revision, entry_count, updated_at FROM rate_decks ORDER BY name',
   );
-  return rows.map((row) => ({ name: row.name, currency: row.currency, countryCode: row.country_code, revision: row.revision, entryCount: row.entry_count, updatedAt: row.updated_at.toISOString() }));
+  return rows.map((row) => ({
+    name: row.name,
+    currency: row.currency,
+    countryCode: row.country_code,
+    revision: row.revision,
+    entryCount: row.entry_count,
+    updatedAt: row.updated_at.toISOString(),
+  }));
 }
 
 async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
-  const { rows: decks } = await deps.pool.query<{ deck_id: string; name: string; currency: string; country_code: string; national_prefix: string; revision: number; entry_count: number }>(
-    'SELECT deck_id::text, name, currency, country_code, national_prefix, revision, entry_count FROM rate_decks WHERE name = $1',
-    [name],
-  );
+  const { rows: decks } = await deps.pool.query<{
+    deck_id: string;
+    name: string;
+    currency: string;
+    country_code: string;
+    national_prefix: string;
+    revision: number;
+    entry_count: number;
+  }>('SELECT deck_id::text, name, currency, country_code, national_prefix, revision, entry_count FROM rate_decks WHERE name = $1', [name]);
   const deck = decks[0];
   if (!deck) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
-  const { rows } = await deps.pool.query<{ prefix: string; destination: string; rate: string; connect: string; initial: number; subsequent: number; from: Date; to: Date | null; line: number | null }>(
+  const { rows } = await deps.pool.query<{
+    prefix: string;
+    destination: string;
+    rate: string;
+    connect: string;
+    initial: number;
+    subsequent: number;
+    from: Date;
+    to: Date | null;
+    line: number | null;
+  }>(
     `SELECT prefix, destination, rate_per_minute::text AS rate, connect_fee::text AS connect, initial_increment AS initial, subsequent_increment AS subsequent,
             effective_from AS "from", effective_to AS "to", source_line AS line
        FROM rate_entries WHERE deck_id = $1 AND ($2::text IS NULL OR prefix LIKE $2 || '%') ORDER BY prefix, effective_from LIMIT $3`,

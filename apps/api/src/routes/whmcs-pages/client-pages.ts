@@ -129,7 +129,11 @@ async function callsPage(deps: ApiDeps, input: CallsRequest) {
   const filter = await filterFor(context, selected, input.number);
   const after = input.cursor ? decodeCursorFor(input.cursor, filter, 'cursor') : null;
   const page = await readCdrPage(context.deps.fusionPool, filter, after, input.limit);
-  const ledger = await ledgerOf(deps, input.serviceId, page.records.map((record) => record.uuid));
+  const ledger = await ledgerOf(
+    deps,
+    input.serviceId,
+    page.records.map((record) => record.uuid),
+  );
   const totals = await chargeTotals(deps.pool, input.serviceId, selected);
   const includedMinutes = context.service.plan.includedMinutes;
   return {
@@ -169,7 +173,11 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
     await writeWithBackPressure(res, csvHeader());
     for await (const batch of batches) {
       if (closed) break;
-      const charges = await chargesFor(deps.pool, input.serviceId, batch.map((record) => record.uuid));
+      const charges = await chargesFor(
+        deps.pool,
+        input.serviceId,
+        batch.map((record) => record.uuid),
+      );
       await writeWithBackPressure(res, csvLines(withCharges(batch, charges)));
     }
     res.end();
@@ -234,4 +242,3 @@ export function clientPagesRouter(deps: ApiDeps): Router {
   });
   return router;
 }
-
