@@ -45,7 +45,7 @@ const serviceSchema = Joi.object<{ serviceId: number }>({ serviceId });
 function whyNoAmount(status: string | null, reason: string | null, billsec: number | null): string {
   if (status === 'not_billable') return reason ?? (billsec === 0 ? 'not answered' : 'not billed for this direction');
   if (status === 'unrated') return reason ?? 'no rate found for this destination';
-  return 'not rated yet (calls are collected every few minutes)';
+  return 'calls are collected and rated every few minutes';
 }
 
 export interface ClientCall {
