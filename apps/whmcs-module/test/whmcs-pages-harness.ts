@@ -76,7 +76,8 @@ async function startPhp(config: StandinConfig, dir: string): Promise<{ url: stri
   writeFileSync(file, JSON.stringify(config));
   const port = await freePort();
   const child = spawn('php', ['-d', 'display_errors=stderr', '-d', 'error_reporting=E_ALL', '-S', `127.0.0.1:${port}`, ROUTER], {
-    env: { ...process.env, ICTVOIP_STANDIN_CONFIG: file, PHP_CLI_SERVER_WORKERS: '2' },
+    // One process: with PHP_CLI_SERVER_WORKERS the forked workers outlive a SIGTERM to the parent.
+    env: { ...process.env, ICTVOIP_STANDIN_CONFIG: file },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr: string[] = [];
