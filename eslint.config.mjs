@@ -7,7 +7,7 @@ const tests = ['**/test/**/*.ts', 'apps/worker/chaos/**/*.ts', 'bench/**/*.ts', 
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', '.data/**', '.turbo/**', 'bench/results/**', 'bench/profiles/**', 'apps/whmcs-module/**', '**/*.d.ts'],
+    ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', '.data/**', '.turbo/**', 'bench/results/**', 'bench/profiles/**', 'apps/whmcs-module/modules/**', '**/*.d.ts'],
   },
   { linterOptions: { reportUnusedDisableDirectives: 'off' } },
   js.configs.recommended,

@@ -13,6 +13,8 @@ import { statusRouter } from './routes/status';
 import { v1Router } from './routes/v1';
 import { webhookRouter } from './routes/webhook';
 import { webhookDryRunRouter } from './routes/webhook-dry-run';
+import { adminPagesRouter } from './routes/whmcs-pages/admin-pages';
+import { clientPagesRouter } from './routes/whmcs-pages/client-pages';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -48,6 +50,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(adminBoardRouter(deps));
   app.use(adminDriftRouter(deps));
   app.use(adminCreditRouter(deps));
+  app.use(adminPagesRouter(deps));
+  app.use(clientPagesRouter(deps));
   app.use(openApiRouter());
   app.use(v1Router(deps));
 

@@ -388,10 +388,16 @@ describe('TestConnection, admin tab and client area', () => {
     bridge.respond = () => ({ status: 200, json: { result: 'success', templateVariables: { usage, registrations: [] } } });
     const ok = await run<{ tabOverviewModuleOutputTemplate: string; templateVariables: Record<string, unknown> }>('ClientArea', whmcsParams());
     expect(ok.result.tabOverviewModuleOutputTemplate).toBe('templates/clientarea.tpl');
-    expect(ok.result.templateVariables).toEqual({ ictvoip: { usage, registrations: [] }, ictvoipUnavailable: false });
+    // The status read's variables; the calls and phones pages (tested in apps/whmcs-module) come beside them.
+    expect(ok.result.templateVariables).toMatchObject({ ictvoip: { usage, registrations: [] }, ictvoipUnavailable: false });
 
     const down = await run<{ templateVariables: Record<string, unknown> }>('ClientArea', whmcsParams({ serverport: await closedPort() }));
-    expect(down.result.templateVariables).toEqual({ ictvoip: [], ictvoipUnavailable: true });
+    expect(down.result.templateVariables).toMatchObject({
+      ictvoip: { usage: null, registrations: [] },
+      ictvoipUnavailable: true,
+      ictvoipCallsUnavailable: true,
+      ictvoipPhonesUnavailable: true,
+    });
   });
 });
 

@@ -15,6 +15,8 @@ export interface CdrFilter {
   /** Extension number of the tenant (matched through v_xml_cdr.extension_uuid). */
   extension?: string;
   destination?: string;
+  /** Digits (and `+*#`) found anywhere in the caller or the dialled number: the customer's "search by number". */
+  number?: string;
   hangupCause?: string;
   answeredOnly?: boolean;
   leg?: 'a' | 'b' | 'all';
@@ -78,6 +80,7 @@ function whereClause(filter: CdrFilter, after: CdrKey | null): { sql: string; pa
   if (filter.to) add((p) => `c.start_stamp < ${p}::timestamptz`, filter.to.toISOString());
   if (filter.direction) add((p) => `c.direction = ${p}`, filter.direction);
   if (filter.destination) add((p) => `c.destination_number = ${p}`, filter.destination);
+  if (filter.number) add((p) => `(strpos(c.caller_id_number, ${p}) > 0 or strpos(c.destination_number, ${p}) > 0)`, filter.number);
   if (filter.hangupCause) add((p) => `c.hangup_cause = ${p}`, filter.hangupCause);
   if (filter.answeredOnly) conditions.push('c.billsec > 0');
   if (filter.extension) add((p) => `c.extension_uuid in (select extension_uuid from v_extensions where domain_uuid = $1 and extension = ${p})`, filter.extension);

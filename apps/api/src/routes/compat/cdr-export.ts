@@ -4,7 +4,7 @@ import type { Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { csvRows, withCharges, type CdrWithCharge } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
-import { write } from '../v1/cdrs';
+import { writeWithBackPressure as write } from '../v1/cdrs';
 import type { TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { envelope, invalidParameter, missingParameter } from './envelope';

@@ -69,6 +69,8 @@ function filterFingerprint(filter: CdrFilter): string {
     filter.hangupCause,
     filter.answeredOnly,
     filter.leg,
+    // Only the WHMCS pages search by number; left out otherwise so cursors already issued stay valid.
+    ...(filter.number ? [filter.number] : []),
   ]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }
@@ -78,7 +80,12 @@ export function encodeCursor(key: CdrKey, filter: CdrFilter): string {
 }
 
 function decodeCursor(cursor: string, filter: CdrFilter): CdrKey {
-  const invalid = (message: string) => new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path: 'query.cursor', message }]);
+  return decodeCursorFor(cursor, filter, 'query.cursor');
+}
+
+/** `path` names the field the cursor came in (a query parameter here, a body field for the WHMCS pages). */
+export function decodeCursorFor(cursor: string, filter: CdrFilter, path: string): CdrKey {
+  const invalid = (message: string) => new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path, message }]);
   let parsed: { v?: unknown; s?: unknown; u?: unknown; f?: unknown };
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as typeof parsed;
@@ -92,7 +99,7 @@ function decodeCursor(cursor: string, filter: CdrFilter): CdrKey {
   return { startStamp: parsed.s, uuid: parsed.u };
 }
 
-export async function write(res: Response, chunk: string): Promise<void> {
+export async function writeWithBackPressure(res: Response, chunk: string): Promise<void> {
   if (res.write(chunk)) return;
   // Wait for the socket to take more, or for the client to go away (then the loop stops).
   await new Promise<void>((resolve) => {
@@ -164,11 +171,11 @@ async function stream(res: Response, format: 'csv' | 'ndjson', domainName: strin
   const iterator = batches();
   try {
     const first = await iterator.next();
-    if (format === 'csv') await write(res, csvHeader());
+    if (format === 'csv') await writeWithBackPressure(res, csvHeader());
     let current = first;
     while (!current.done && !closed) {
       const lines = format === 'csv' ? csvLines(current.value) : current.value.map(ndjsonLine).join('');
-      await write(res, lines);
+      await writeWithBackPressure(res, lines);
       current = await iterator.next();
     }
     res.end();

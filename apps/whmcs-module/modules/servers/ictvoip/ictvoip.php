@@ -27,7 +27,11 @@ require_once __DIR__ . '/lib/ReplyMapper.php';
 require_once __DIR__ . '/lib/ModuleLog.php';
 require_once __DIR__ . '/lib/ServiceProperties.php';
 require_once __DIR__ . '/lib/Module.php';
+require_once __DIR__ . '/lib/Lang.php';
+require_once __DIR__ . '/lib/PageClient.php';
+require_once __DIR__ . '/lib/ClientPages.php';
 
+use WHMCS\Module\Server\Ictvoip\ClientPages;
 use WHMCS\Module\Server\Ictvoip\Module;
 use WHMCS\Module\Server\Ictvoip\Settings;
 
@@ -129,17 +133,47 @@ function ictvoip_AdminServicesTabFields(array $params)
     return $fields === [] ? ['ictVoIP bridge' => 'No tenant state reported'] : $fields;
 }
 
-/** This period's usage and registrations on the client's product page (templates/clientarea.tpl). */
+/**
+ * The client's product page (templates/clientarea.tpl): this period's usage, the selected period's
+ * calls (?period=YYYY-MM, ?number= search, ?cursor= paging), the phones and the PBX portal link.
+ */
 function ictvoip_ClientArea(array $params)
 {
-    [$reply, $error] = Module::read('ClientArea', 'client', $params);
-    $variables = is_array($reply['templateVariables'] ?? null) ? $reply['templateVariables'] : [];
     return [
         'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
-        'templateVariables' => [
-            'ictvoip' => $variables,
-            // Clients see a generic note; the detailed reason is in the Module Log.
-            'ictvoipUnavailable' => $error !== null,
-        ],
+        'templateVariables' => ClientPages::overview($params, $_GET),
     ];
+}
+
+/** Custom functions the client area may call without showing a button (the template links to them). */
+function ictvoip_ClientAreaAllowedFunctions()
+{
+    return ['Download calls (CSV)' => 'downloadCalls'];
+}
+
+/**
+ * clientarea.php?action=productdetails&id=<service>&modop=custom&a=downloadCalls&period=YYYY-MM:
+ * the period's calls as CSV, streamed from the bridge through WHMCS (the browser never talks to the
+ * bridge). WHMCS only calls it for the logged-in owner of the service.
+ */
+function ictvoip_downloadCalls(array $params)
+{
+    while (ob_get_level() > 0) {
+        ob_end_clean();
+    }
+    $error = ClientPages::downloadCalls(
+        $params,
+        $_GET,
+        static function (string $header): void {
+            header($header);
+        },
+        static function (string $chunk): void {
+            echo $chunk;
+            flush();
+        }
+    );
+    if ($error !== null) {
+        return $error;
+    }
+    exit;
 }

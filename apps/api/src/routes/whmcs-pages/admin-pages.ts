@@ -1,0 +1,413 @@
+import express, { Router, type Request } from 'express';
+import Joi from 'joi';
+import type { Job } from 'bullmq';
+import { MAINTENANCE_JOBS, QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
+import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
+import { AuditRepository, importRateDeck, listBatches, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
+import { requireAdminToken } from '../../admin-auth';
+import type { ApiDeps } from '../../deps';
+import { HttpError } from '../../errors';
+
+const QUEUES = Object.values(QUEUE_NAMES) as QueueName[];
+const FAILED_SHOWN = 50;
+const PREVIEW_LINES = 10;
+const ISSUES_SHOWN = 100;
+const DECK_ENTRIES_SHOWN = 500;
+const HEALTH_TIMEOUT_MS = 3000;
+/** A rate deck CSV pasted or uploaded through the WHMCS addon (the CLI has no such limit). */
+export const ADMIN_PAGES_BODY_LIMIT = '8mb';
+
+/**
+ * Who pressed the button: the WHMCS admin's user name, sent by the addon. The admin token proves it
+ * is the addon; the name only labels the audit row (WHMCS's own access control decided who may see it).
+ */
+function actorOf(req: Request): string {
+  const given = req.get('x-ictvoip-admin-user') ?? '';
+  const clean = given
+    .replace(/[^A-Za-z0-9@#._ -]/g, '')
+    .slice(0, 100)
+    .trim();
+  return clean ? `whmcs-admin:${clean}` : 'admin-token';
+}
+
+function validated<T>(schema: Joi.ObjectSchema<T>, value: unknown, where: 'body' | 'query'): T {
+  const result = schema.validate(value ?? {}, { abortEarly: false, stripUnknown: true, convert: true });
+  if (result.error) {
+    const details = result.error.details.map((detail) => ({ path: `${where}.${detail.path.join('.')}`, message: detail.message }));
+    throw new HttpError(400, 'VALIDATION_FAILED', `request is invalid: ${details.map((detail) => detail.path).join(', ')}`, details);
+  }
+  return result.value as T;
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function failedView(queue: QueueName, job: Job) {
+  return {
+    queue,
+    id: job.id ?? '',
+    name: job.name,
+    attemptsMade: job.attemptsMade,
+    failedReason: job.failedReason || '',
+    failedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+  };
+}
+
+async function queueSummary(deps: ApiDeps) {
+  const queues = await Promise.all(QUEUES.map(async (name) => ({ name, counts: await deps.queues[name].getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed') })));
+  const failed = (
+    await Promise.all(QUEUES.map(async (name) => (await deps.queues[name].getJobs(['failed'], 0, FAILED_SHOWN - 1, false)).map((job) => failedView(name, job))))
+  ).flat();
+  failed.sort((a, b) => (b.failedAt ?? '').localeCompare(a.failedAt ?? ''));
+  return { queues, failedJobs: failed.slice(0, FAILED_SHOWN) };
+}
+
+async function driftSummary(deps: ApiDeps) {
+  const finished = (await deps.queues.maintenance.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === MAINTENANCE_JOBS.driftReport);
+  const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+  if (!latest) return null;
+  const report = (latest.returnvalue ?? {}) as { checkedAt?: string; counts?: Record<string, number>; items?: unknown[] };
+  return {
+    checkedAt: report.checkedAt ?? new Date(latest.finishedOn ?? 0).toISOString(),
+    counts: report.counts ?? {},
+    items: Array.isArray(report.items) ? report.items.length : 0,
+  };
+}
+
+async function unratedSummary(deps: ApiDeps) {
+  const { rows } = await deps.pool.query<{ service_id: string; calls: string; oldest: Date }>(
+    `SELECT service_id::text, count(*)::text AS calls, min(start_stamp) AS oldest FROM cdr_charges WHERE status = 'unrated' GROUP BY service_id ORDER BY count(*) DESC LIMIT 20`,
+  );
+  return {
+    total: rows.reduce((sum, row) => sum + Number(row.calls), 0),
+    byService: rows.map((row) => ({ serviceId: Number(row.service_id), calls: Number(row.calls), oldest: row.oldest.toISOString() })),
+  };
+}
+
+async function cdrSyncByServer(deps: ApiDeps) {
+  const { rows } = await deps.pool.query<{ server: string; tenants: string; last_run: Date; newest_cdr: Date }>(
+    `SELECT coalesce(s.fusionpbx_server, 'default') AS server, count(*)::text AS tenants, max(c.last_run_at) AS last_run, max(c.last_start_stamp) AS newest_cdr
+       FROM cdr_sync_cursors c LEFT JOIN services s ON s.service_id = c.service_id GROUP BY 1 ORDER BY 1`,
+  );
+  return rows.map((row) => ({ server: row.server, tenants: Number(row.tenants), lastRunAt: row.last_run.toISOString(), newestCdrAt: row.newest_cdr.toISOString() }));
+}
+
+async function serversHealth(deps: ApiDeps) {
+  const registered = new Map((await deps.fusionServers.list()).map((server) => [server.name, server]));
+  const targets = await deps.targets.all();
+  return Promise.all(
+    targets.map(async (target) => {
+      const probe = async (what: string, run: () => Promise<unknown>) => {
+        try {
+          await withTimeout(run(), what);
+          return { ok: true, error: null };
+        } catch (error) {
+          return { ok: false, error: `${what}: ${(error as Error).message}` };
+        }
+      };
+      const [database, eventSocket] = await Promise.all([probe('FusionPBX database', () => target.pool.query('select 1')), probe('event socket', () => target.esl.api('status'))]);
+      const summary = registered.get(target.name);
+      return {
+        name: target.name,
+        database: summary?.database ?? 'FUSIONPBX_DATABASE_URL',
+        eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : 'ESL_HOST:ESL_PORT',
+        databaseOk: database.ok,
+        eventSocketOk: eventSocket.ok,
+        errors: [database.error, eventSocket.error].filter(Boolean),
+      };
+    }),
+  );
+}
+
+async function registrationAlerts(deps: ApiDeps) {
+  const [lost, history] = await Promise.all([
+    deps.pool.query<{ service_id: string; domain: string; extension: string; missing_since: Date | null; last_seen: Date | null }>(
+      'SELECT service_id::text, domain, extension, missing_since, last_seen FROM registrations WHERE lost ORDER BY missing_since NULLS LAST LIMIT 100',
+    ),
+    deps.pool.query<{ id: string; service_id: string; domain: string; extension: string; transition: string; at: Date; alert_sent_at: Date | null }>(
+      'SELECT id::text, service_id::text, domain, extension, transition, at, alert_sent_at FROM registration_history ORDER BY id DESC LIMIT 50',
+    ),
+  ]);
+  return {
+    lostNow: lost.rows.map((row) => ({
+      serviceId: Number(row.service_id),
+      domain: row.domain,
+      extension: row.extension,
+      missingSince: row.missing_since?.toISOString() ?? null,
+      lastSeen: row.last_seen?.toISOString() ?? null,
+    })),
+    history: history.rows.map((row) => ({
+      id: Number(row.id),
+      serviceId: Number(row.service_id),
+      domain: row.domain,
+      extension: row.extension,
+      transition: row.transition,
+      at: row.at.toISOString(),
+      alertSent: row.alert_sent_at !== null,
+    })),
+  };
+}
+
+interface RetryRequest {
+  queue: QueueName;
+  jobId: string;
+}
+const retrySchema = Joi.object<RetryRequest>({
+  queue: Joi.string()
+    .valid(...QUEUES)
+    .required(),
+  jobId: Joi.string().max(300).required(),
+});
+
+async function retryJob(deps: ApiDeps, req: Request) {
+  const input = validated(retrySchema, req.body, 'body');
+  const job = await deps.queues[input.queue].getJob(input.jobId);
+  if (!job) throw new HttpError(404, 'NOT_FOUND', `no job ${input.jobId} in queue ${input.queue}`);
+  const state = await job.getState();
+  // A second press (or a replayed request) finds the job no longer failed: nothing is retried twice.
+  if (state !== 'failed') return { retried: false, state, message: `job ${input.jobId} is ${state}, not failed: nothing to retry` };
+  await job.retry('failed');
+  await new AuditRepository(deps.pool).append({ actor: actorOf(req), action: 'admin.job.retry', detail: { queue: input.queue, jobId: input.jobId, name: job.name } });
+  return { retried: true, state: 'waiting', message: `job ${input.jobId} (${job.name}) queued again` };
+}
+
+interface DeckRequest {
+  name: string;
+  currency: string;
+  countryCode: string;
+  nationalPrefix: string;
+  csv: string;
+}
+const deckSchema = Joi.object<DeckRequest>({
+  name: Joi.string()
+    .pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'deck name')
+    .required(),
+  currency: Joi.string()
+    .pattern(/^[A-Z]{3}$/, 'ISO 4217 code')
+    .required(),
+  countryCode: Joi.string()
+    .pattern(/^[1-9][0-9]{0,2}$/, 'country calling code')
+    .required(),
+  nationalPrefix: Joi.string()
+    .pattern(/^[0-9]{0,3}$/, 'national prefix')
+    .allow('')
+    .default('0'),
+  csv: Joi.string().min(1).required(),
+});
+
+function storeOptions(input: DeckRequest): RateDeckStoreOptions {
+  return { currency: input.currency, numberingPlan: { countryCode: input.countryCode, nationalPrefix: input.nationalPrefix } as NumberingPlan, csv: {} };
+}
+
+const entryView = (entry: RateEntry) => ({
+  prefix: entry.prefix,
+  destination: entry.destination,
+  ratePerMinute: formatMoney(entry.ratePerMinute),
+  connectFee: formatMoney(entry.connectFee),
+  increments: `${entry.initialIncrement}/${entry.subsequentIncrement}`,
+  effectiveFrom: entry.effectiveFrom.toISOString(),
+  line: entry.sourceLine ?? null,
+});
+
+async function previewDeck(deps: ApiDeps, input: DeckRequest) {
+  const preview = await previewRateDeckImport(deps.pool, input.name, input.csv, storeOptions(input));
+  const { report } = preview;
+  return {
+    ok: preview.ok,
+    deck: input.name,
+    firstLines: input.csv.split(/\r?\n/).slice(0, PREVIEW_LINES),
+    firstRates: report.entries.slice(0, PREVIEW_LINES).map(entryView),
+    dataLines: report.dataLines,
+    rejectedLines: report.rejectedLines,
+    issues: report.issues.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
+    moreIssues: Math.max(0, report.issues.length - ISSUES_SHOWN),
+    warnings: report.warnings.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
+    existing: preview.existing,
+    revision: preview.revision,
+    entryCount: preview.entryCount,
+    added: preview.added,
+    replaced: preview.replaced,
+    unchanged: preview.unchanged,
+    removed: preview.removed,
+  };
+}
+
+async function deckOrStoreError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof RateDeckStoreError) throw new HttpError(400, error.code, error.message, [{ path: `body.${error.field}`, message: error.message }]);
+    throw error;
+  }
+}
+
+async function importDeck(deps: ApiDeps, req: Request) {
+  const input = validated(deckSchema, req.body, 'body');
+  const stored = await deckOrStoreError(() => importRateDeck(deps.pool, input.name, input.csv, storeOptions(input)));
+  if (!stored.ok) {
+    const preview = await deckOrStoreError(() => previewDeck(deps, input));
+    throw new HttpError(
+      422,
+      'RATE_DECK_INVALID',
+      `${stored.report.rejectedLines} bad line(s), nothing stored`,
+      preview.issues.map((issue) => ({ path: `line ${issue.line}`, message: `${issue.column}: ${issue.message}` })),
+    );
+  }
+  await new AuditRepository(deps.pool).append({
+    actor: actorOf(req),
+    action: 'admin.rate-deck.import',
+    detail: { deck: input.name, revision: stored.revision, entryCount: stored.entryCount, currency: input.currency },
+  });
+  return { stored: true, deck: input.name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount };
+}
+
+async function listDecks(deps: ApiDeps) {
+  const { rows } = await deps.pool.query<{ name: string; currency: string; country_code: string; revision: number; entry_count: number; updated_at: Date }>(
+    'SELECT name, currency, country_code, revision, entry_count, updated_at FROM rate_decks ORDER BY name',
+  );
+  return rows.map((row) => ({
+    name: row.name,
+    currency: row.currency,
+    countryCode: row.country_code,
+    revision: row.revision,
+    entryCount: row.entry_count,
+    updatedAt: row.updated_at.toISOString(),
+  }));
+}
+
+async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
+  const { rows: decks } = await deps.pool.query<{
+    deck_id: string;
+    name: string;
+    currency: string;
+    country_code: string;
+    national_prefix: string;
+    revision: number;
+    entry_count: number;
+  }>('SELECT deck_id::text, name, currency, country_code, national_prefix, revision, entry_count FROM rate_decks WHERE name = $1', [name]);
+  const deck = decks[0];
+  if (!deck) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
+  const { rows } = await deps.pool.query<{
+    prefix: string;
+    destination: string;
+    rate: string;
+    connect: string;
+    initial: number;
+    subsequent: number;
+    from: Date;
+    to: Date | null;
+    line: number | null;
+  }>(
+    `SELECT prefix, destination, rate_per_minute::text AS rate, connect_fee::text AS connect, initial_increment AS initial, subsequent_increment AS subsequent,
+            effective_from AS "from", effective_to AS "to", source_line AS line
+       FROM rate_entries WHERE deck_id = $1 AND ($2::text IS NULL OR prefix LIKE $2 || '%') ORDER BY prefix, effective_from LIMIT $3`,
+    [deck.deck_id, prefix ?? null, DECK_ENTRIES_SHOWN],
+  );
+  return {
+    name: deck.name,
+    currency: deck.currency,
+    countryCode: deck.country_code,
+    nationalPrefix: deck.national_prefix,
+    revision: deck.revision,
+    entryCount: deck.entry_count,
+    shown: rows.length,
+    entries: rows.map((row) => ({
+      prefix: row.prefix,
+      destination: row.destination,
+      ratePerMinute: row.rate,
+      connectFee: row.connect,
+      increments: `${row.initial}/${row.subsequent}`,
+      effectiveFrom: row.from.toISOString(),
+      effectiveTo: row.to?.toISOString() ?? null,
+      line: row.line,
+    })),
+  };
+}
+
+const batchesQuery = Joi.object<{ period?: string }>({ period: Joi.string().pattern(/^\d{4}-(0[1-9]|1[0-2])$/, 'YYYY-MM') });
+const deckQuery = Joi.object<{ prefix?: string }>({ prefix: Joi.string().pattern(/^[0-9]{1,15}$/, 'digits') });
+
+async function batchesOf(deps: ApiDeps, period: string | undefined) {
+  const batches = (await listBatches(deps.pool)).filter((batch) => period === undefined || batch.period === period);
+  const { rows } = await deps.pool.query<{ period: string }>('SELECT DISTINCT period FROM billing_batches ORDER BY period DESC LIMIT 24');
+  return {
+    period: period ?? null,
+    periods: rows.map((row) => row.period),
+    batches: batches.map((batch) => ({
+      batchId: batch.batchId,
+      serviceId: batch.serviceId,
+      clientId: batch.clientId,
+      period: batch.period,
+      state: batch.state,
+      callCount: batch.callCount,
+      lineAmount: batch.lineAmount,
+      currency: batch.currency,
+      whmcsInvoiceId: batch.whmcsInvoiceId,
+      whmcsBillableId: batch.whmcsBillableId,
+      attempts: batch.attempts,
+      lastError: batch.lastError,
+      pushedAt: batch.pushedAt?.toISOString() ?? null,
+    })),
+  };
+}
+
+/**
+ * What the WHMCS addon module (modules/addons/ictvoip) shows and does: one JSON read per page, and
+ * the operator's actions (retry a failed job, import a rate deck), each written to audit_log with the
+ * WHMCS admin's name. ADMIN_TOKEN only, like every /admin route; the addon keeps the token server-side.
+ */
+export function adminPagesRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.use('/admin/pages', requireAdminToken(deps.config.adminToken));
+  router.use('/admin/pages', (req, _res, next) => {
+    if (req.method !== 'POST') return next();
+    next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'));
+  });
+  router.use('/admin/pages', express.json({ limit: ADMIN_PAGES_BODY_LIMIT, strict: true }));
+  router.get('/admin/pages/dashboard', async (_req, res) => {
+    const [queues, drift, unrated, cdrSync, servers, registrations] = await Promise.all([
+      queueSummary(deps),
+      driftSummary(deps),
+      unratedSummary(deps),
+      cdrSyncByServer(deps),
+      serversHealth(deps),
+      registrationAlerts(deps),
+    ]);
+    res.json({ ...queues, drift, unrated, cdrSync, servers, registrations });
+  });
+  router.post('/admin/pages/jobs/retry', async (req, res) => {
+    res.json(await retryJob(deps, req));
+  });
+  router.get('/admin/pages/rate-decks', async (_req, res) => {
+    res.json({ decks: await listDecks(deps) });
+  });
+  router.get('/admin/pages/rate-decks/:name', async (req, res) => {
+    const { prefix } = validated(deckQuery, req.query, 'query');
+    res.json(await showDeck(deps, String(req.params.name), prefix));
+  });
+  router.post('/admin/pages/rate-decks/preview', async (req, res) => {
+    const input = validated(deckSchema, req.body, 'body');
+    res.json(await deckOrStoreError(() => previewDeck(deps, input)));
+  });
+  router.post('/admin/pages/rate-decks/import', async (req, res) => {
+    res.status(201).json(await importDeck(deps, req));
+  });
+  router.get('/admin/pages/billing/batches', async (req, res) => {
+    const { period } = validated(batchesQuery, req.query, 'query');
+    res.json(await batchesOf(deps, period));
+  });
+  router.get('/admin/pages/servers', async (_req, res) => {
+    res.json({ servers: await serversHealth(deps), cdrSync: await cdrSyncByServer(deps) });
+  });
+  router.get('/admin/pages/registrations', async (_req, res) => {
+    res.json(await registrationAlerts(deps));
+  });
+  return router;
+}

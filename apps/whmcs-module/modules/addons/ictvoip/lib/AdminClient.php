@@ -1,0 +1,100 @@
+<?php
+/**
+ * The addon's only way to the bridge: its /admin/pages routes with the ADMIN_TOKEN kept in the addon's
+ * settings (server side; WHMCS stores addon passwords encrypted). The browser never sees the token.
+ */
+
+namespace WHMCS\Module\Addon\Ictvoip;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class AdminClient
+{
+    public const CONNECT_TIMEOUT_SECONDS = 5;
+    public const TIMEOUT_SECONDS = 30;
+
+    private function __construct(private readonly string $baseUrl, private readonly string $token, private readonly string $adminName)
+    {
+    }
+
+    /** @throws AdminPageError when the addon is not configured */
+    public static function fromVars(array $vars, string $adminName): self
+    {
+        $url = rtrim(trim((string) ($vars['bridgeUrl'] ?? '')), '/');
+        if (!preg_match('#^https?://[^\s/]+(/[^\s]*)?$#i', $url)) {
+            throw new AdminPageError('setup', 'Set "Bridge URL" (e.g. https://bridge.example.net:3000) in the addon\'s configuration.');
+        }
+        $token = trim((string) ($vars['adminToken'] ?? ''));
+        if ($token === '') {
+            throw new AdminPageError('setup', 'Set "Admin token" (the bridge\'s ADMIN_TOKEN) in the addon\'s configuration.');
+        }
+        return new self($url, $token, $adminName);
+    }
+
+    public function token(): string
+    {
+        return $this->token;
+    }
+
+    /** @throws AdminPageError */
+    public function get(string $path, array $query = []): array
+    {
+        $url = $this->baseUrl . $path . ($query === [] ? '' : '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
+        return $this->call('GET', $url, null);
+    }
+
+    /** @throws AdminPageError */
+    public function post(string $path, array $body): array
+    {
+        return $this->call('POST', $this->baseUrl . $path, json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_THROW_ON_ERROR));
+    }
+
+    /** @throws AdminPageError */
+    private function call(string $method, string $url, ?string $body): array
+    {
+        if (!function_exists('curl_init')) {
+            throw new AdminPageError('bridge', 'The PHP curl extension is not installed.');
+        }
+        $headers = ['Accept: application/json', 'Expect:', 'Authorization: Bearer ' . $this->token, 'X-Ictvoip-Admin-User: ' . $this->adminName];
+        $handle = curl_init($url);
+        $options = [
+            CURLOPT_CUSTOMREQUEST => $method,
+            CURLOPT_RETURNTRANSFER => true,
+            CURLOPT_FOLLOWLOCATION => false,
+            CURLOPT_CONNECTTIMEOUT => self::CONNECT_TIMEOUT_SECONDS,
+            CURLOPT_TIMEOUT => self::TIMEOUT_SECONDS,
+            CURLOPT_SSL_VERIFYPEER => true,
+            CURLOPT_SSL_VERIFYHOST => 2,
+            CURLOPT_PROTOCOLS => CURLPROTO_HTTP | CURLPROTO_HTTPS,
+        ];
+        if ($body !== null) {
+            $headers[] = 'Content-Type: application/json';
+            $options[CURLOPT_POSTFIELDS] = $body;
+        }
+        $options[CURLOPT_HTTPHEADER] = $headers;
+        curl_setopt_array($handle, $options);
+        $raw = curl_exec($handle);
+        $errno = curl_errno($handle);
+        $error = curl_error($handle);
+        $status = (int) curl_getinfo($handle, CURLINFO_RESPONSE_CODE);
+        curl_close($handle);
+        if ($raw === false || $errno !== 0) {
+            throw new AdminPageError('bridge', 'The bridge did not answer: ' . $this->scrub($error !== '' ? $error : 'curl error ' . $errno));
+        }
+        $json = json_decode((string) $raw, true);
+        if (!is_array($json)) {
+            throw new AdminPageError('bridge', 'The bridge answered HTTP ' . $status . ' with something that is not JSON.');
+        }
+        if ($status >= 400) {
+            throw AdminPageError::fromReply($status, $json, fn (string $text) => $this->scrub($text));
+        }
+        return $json;
+    }
+
+    private function scrub(string $text): string
+    {
+        return str_replace($this->token, '[redacted]', $text);
+    }
+}

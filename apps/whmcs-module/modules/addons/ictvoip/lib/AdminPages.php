@@ -1,0 +1,155 @@
+<?php
+/**
+ * The addon's pages: each builds its template variables from one bridge read, and the operator's
+ * actions (retry a failed job, preview and import a rate deck) are POSTs the bridge audits with the
+ * WHMCS admin's name. Request values are checked here before they reach the bridge.
+ */
+
+namespace WHMCS\Module\Addon\Ictvoip;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class AdminPages
+{
+    public const PAGES = ['dashboard', 'ratedecks', 'batches', 'servers'];
+    /** A pasted or uploaded deck; the bridge refuses bigger bodies anyway (8 MB). */
+    public const MAX_DECK_BYTES = 7000000;
+
+    /**
+     * @param array $vars what WHMCS passes to _output (modulelink, _lang, the addon's settings)
+     * @return array{template: string, vars: array}
+     */
+    public static function handle(array $vars, array $get, array $post, array $files, string $adminName): array
+    {
+        $page = in_array($get['page'] ?? '', self::PAGES, true) ? $get['page'] : 'dashboard';
+        $lang = is_array($vars['_lang'] ?? null) ? $vars['_lang'] : [];
+        $view = [
+            'page' => $page,
+            'modulelink' => (string) ($vars['modulelink'] ?? 'addonmodules.php?module=ictvoip'),
+            'lang' => $lang,
+            'pages' => self::PAGES,
+            'csrfToken' => function_exists('generate_token') ? (string) generate_token('plain') : '',
+            'notice' => null,
+            'error' => null,
+            // Every variable any page template reads, so a page cut short by an error still renders.
+            'dashboard' => null,
+            'lostCount' => 0,
+            'decks' => [],
+            'deck' => null,
+            'prefix' => '',
+            'form' => self::deckForm([]),
+            'preview' => null,
+            'previewSummary' => '',
+            'batches' => [],
+            'periods' => [],
+            'period' => '',
+            'servers' => [],
+            'cdrSync' => [],
+            'registrations' => ['lostNow' => [], 'history' => []],
+        ];
+        try {
+            $client = AdminClient::fromVars($vars, $adminName);
+            if (($_SERVER['REQUEST_METHOD'] ?? 'GET') === 'POST' && isset($post['do'])) {
+                self::checkCsrf();
+                $view = array_merge($view, self::act($client, (string) $post['do'], $post, $files, $lang));
+            }
+            $view = array_merge($view, self::read($client, $page, $get, $view));
+        } catch (AdminPageError $error) {
+            $view['error'] = ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details];
+        }
+        return ['template' => $page, 'vars' => $view];
+    }
+
+    private static function checkCsrf(): void
+    {
+        // WHMCS admin forms carry a token; check_token() stops the request itself when it does not match.
+        if (function_exists('check_token')) {
+            check_token('WHMCS.admin.default');
+        }
+    }
+
+    /** @throws AdminPageError */
+    private static function read(AdminClient $client, string $page, array $get, array $view): array
+    {
+        switch ($page) {
+            case 'ratedecks':
+                $decks = $client->get('/admin/pages/rate-decks');
+                $shown = is_string($get['deck'] ?? null) && preg_match('/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/', $get['deck']) ? $get['deck'] : '';
+                $prefix = is_string($get['prefix'] ?? null) && preg_match('/^[0-9]{1,15}$/', $get['prefix']) ? $get['prefix'] : '';
+                $deck = $shown === '' ? null : $client->get('/admin/pages/rate-decks/' . rawurlencode($shown), $prefix === '' ? [] : ['prefix' => $prefix]);
+                return ['decks' => $decks['decks'] ?? [], 'deck' => $deck, 'prefix' => $prefix];
+            case 'batches':
+                $period = is_string($get['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $get['period']) ? $get['period'] : '';
+                $batches = $client->get('/admin/pages/billing/batches', $period === '' ? [] : ['period' => $period]);
+                foreach ($batches['batches'] as &$batch) {
+                    $batch['invoiceLink'] = isset($batch['whmcsInvoiceId']) && is_int($batch['whmcsInvoiceId']) ? 'invoices.php?action=edit&id=' . $batch['whmcsInvoiceId'] : '';
+                    $batch['serviceLink'] = 'clientsservices.php?id=' . (int) $batch['serviceId'];
+                }
+                unset($batch);
+                return ['batches' => $batches['batches'], 'periods' => $batches['periods'] ?? [], 'period' => $period];
+            case 'servers':
+                $servers = $client->get('/admin/pages/servers');
+                $registrations = $client->get('/admin/pages/registrations');
+                return ['servers' => $servers['servers'] ?? [], 'cdrSync' => $servers['cdrSync'] ?? [], 'registrations' => $registrations];
+            default:
+                $dashboard = $client->get('/admin/pages/dashboard');
+                return ['dashboard' => $dashboard, 'lostCount' => count((array) ($dashboard['registrations']['lostNow'] ?? []))];
+        }
+    }
+
+    /** @throws AdminPageError */
+    private static function act(AdminClient $client, string $action, array $post, array $files, array $lang): array
+    {
+        switch ($action) {
+            case 'retry':
+                $reply = $client->post('/admin/pages/jobs/retry', ['queue' => (string) ($post['queue'] ?? ''), 'jobId' => (string) ($post['jobId'] ?? '')]);
+                return ['notice' => (string) ($reply['message'] ?? '')];
+            case 'deckPreview':
+                $form = self::deckForm($post, $files);
+                try {
+                    $preview = $client->post('/admin/pages/rate-decks/preview', self::deckBody($form));
+                    $summary = vsprintf((string) ($lang['previewSummary'] ?? 'revision %s: %s rates (%s added, %s changed, %s unchanged, %s removed)'), [
+                        (int) ($preview['revision'] ?? 0), (int) ($preview['entryCount'] ?? 0), (int) ($preview['added'] ?? 0),
+                        (int) ($preview['replaced'] ?? 0), (int) ($preview['unchanged'] ?? 0), (int) ($preview['removed'] ?? 0),
+                    ]);
+                    return ['form' => $form, 'preview' => $preview, 'previewSummary' => $summary];
+                } catch (AdminPageError $error) {
+                    return ['form' => $form, 'error' => ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details]];
+                }
+            case 'deckImport':
+                $form = self::deckForm($post, $files);
+                try {
+                    $reply = $client->post('/admin/pages/rate-decks/import', self::deckBody($form));
+                    return ['form' => self::deckForm([]), 'notice' => sprintf('Deck %s: revision %d, %d rates stored.', $reply['deck'] ?? '', (int) ($reply['revision'] ?? 0), (int) ($reply['entryCount'] ?? 0))];
+                } catch (AdminPageError $error) {
+                    return ['form' => $form, 'error' => ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details]];
+                }
+            default:
+                throw new AdminPageError('input', 'Unknown action.');
+        }
+    }
+
+    /** The deck form as typed; an uploaded file wins over the pasted text. */
+    private static function deckForm(array $post, array $files = []): array
+    {
+        $csv = (string) ($post['csv'] ?? '');
+        $upload = $files['csvFile'] ?? null;
+        if (is_array($upload) && ($upload['error'] ?? UPLOAD_ERR_NO_FILE) === UPLOAD_ERR_OK && is_uploaded_file((string) $upload['tmp_name'])) {
+            $csv = (string) file_get_contents((string) $upload['tmp_name'], false, null, 0, self::MAX_DECK_BYTES);
+        }
+        return [
+            'name' => trim((string) ($post['name'] ?? '')),
+            'currency' => strtoupper(trim((string) ($post['currency'] ?? ''))),
+            'countryCode' => trim((string) ($post['countryCode'] ?? '')),
+            'nationalPrefix' => trim((string) ($post['nationalPrefix'] ?? '0')),
+            'csv' => substr($csv, 0, self::MAX_DECK_BYTES),
+        ];
+    }
+
+    private static function deckBody(array $form): array
+    {
+        return $form;
+    }
+}

@@ -1,0 +1,135 @@
+<?php
+/**
+ * A stand-in for the two WHMCS entry points the modules render in, served by `php -S` (router script):
+ *   /clientarea.php?action=productdetails&id=<serviceid>[&modop=custom&a=<function>]  (server module)
+ *   /admin/addonmodules.php?module=ictvoip[&page=…]                                   (addon module)
+ * It calls the real module functions the way WHMCS does ($params for the service, $vars for the addon,
+ * ClientAreaAllowedFunctions for custom actions), renders the returned Smarty template, and wraps it
+ * in a page with the default theme's Bootstrap when Debian's libjs-bootstrap4 is installed.
+ * `&harness=json` answers with the data instead (template name and variables) for the PHP tests.
+ * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, service: {...},
+ * addon: {...}, smarty: "/path/Smarty.class.php", moduleLog: "/path/log.jsonl"}.
+ * Only WHMCS's own globals are stood in for here; the module code runs unchanged.
+ */
+
+define('WHMCS', true);
+
+$config = json_decode((string) file_get_contents((string) getenv('ICTVOIP_STANDIN_CONFIG')), true, 512, JSON_THROW_ON_ERROR);
+$GLOBALS['standinConfig'] = $config;
+foreach (($config['constants'] ?? []) as $name => $value) {
+    define($name, $value);
+}
+$GLOBALS['templates_compiledir'] = $config['compileDir'];
+require_once $config['smarty'];
+
+/**
+ * WHMCS signature: module, action, request, response, processed data, values to scrub. Like WHMCS,
+ * the values to scrub are replaced in what is written and never written themselves.
+ */
+function logModuleCall($module, $action, $requestString, $responseData, $processedData = '', $replaceVars = [])
+{
+    $line = json_encode(['module' => $module, 'action' => $action, 'request' => $requestString, 'response' => $responseData, 'processed' => $processedData], JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR);
+    foreach ($replaceVars as $secret) {
+        if (is_string($secret) && $secret !== '') {
+            $line = str_replace([$secret, trim(json_encode($secret, JSON_UNESCAPED_SLASHES), '"')], '***', $line);
+        }
+    }
+    file_put_contents($GLOBALS['standinConfig']['moduleLog'], $line . "\n", FILE_APPEND | LOCK_EX);
+}
+
+function standinPage(string $title, string $body): void
+{
+    $css = '';
+    foreach (['/usr/share/javascript/bootstrap4/css/bootstrap.min.css', '/usr/share/nodejs/bootstrap/dist/css/bootstrap.min.css'] as $file) {
+        if (is_file($file)) {
+            $css = '<style>' . file_get_contents($file) . '</style>';
+            break;
+        }
+    }
+    header('Content-Type: text/html; charset=utf-8');
+    echo '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>' . htmlspecialchars($title, ENT_QUOTES) . '</title>' . $css
+        . '<style>body{padding:20px;font-size:14px}</style></head><body><div class="container-fluid"><h2>' . htmlspecialchars($title, ENT_QUOTES) . '</h2>' . $body . '</div></body></html>';
+}
+
+function standinJson(array $data): void
+{
+    header('Content-Type: application/json');
+    echo json_encode($data, JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION | JSON_THROW_ON_ERROR);
+}
+
+function renderSmarty(string $templateDir, string $template, array $variables): string
+{
+    $smarty = new Smarty();
+    $smarty->setTemplateDir($templateDir);
+    $smarty->setCompileDir($GLOBALS['templates_compiledir']);
+    $smarty->assign($variables);
+    return $smarty->fetch($template);
+}
+
+function clientArea(array $config): void
+{
+    $params = array_merge($config['service'], $config['server']);
+    if ((int) ($_GET['id'] ?? 0) !== (int) $params['serviceid']) {
+        http_response_code(404);
+        standinPage('Not found', '<p>No such service for this client.</p>');
+        return;
+    }
+    require $config['serverModule'];
+    if (($_GET['modop'] ?? '') === 'custom') {
+        $allowed = array_values(ictvoip_ClientAreaAllowedFunctions());
+        $function = (string) ($_GET['a'] ?? '');
+        if (!in_array($function, $allowed, true)) {
+            http_response_code(403);
+            standinPage('Not allowed', '<p>This function is not allowed.</p>');
+            return;
+        }
+        $result = call_user_func('ictvoip_' . $function, $params);
+        // WHMCS shows a custom function's message on the product page.
+        standinPage('Product details', '<div class="alert alert-danger" id="module-error">' . htmlspecialchars((string) $result, ENT_QUOTES) . '</div>');
+        return;
+    }
+    $output = ictvoip_ClientArea($params);
+    if (($_GET['harness'] ?? '') === 'json') {
+        standinJson($output);
+        return;
+    }
+    $html = renderSmarty(dirname($config['serverModule']), $output['tabOverviewModuleOutputTemplate'], $output['templateVariables']);
+    standinPage('Product details', $html);
+}
+
+function addonLang(string $addonDir): array
+{
+    $_ADDONLANG = [];
+    include $addonDir . '/lang/english.php';
+    return $_ADDONLANG;
+}
+
+function addonPage(array $config): void
+{
+    session_start();
+    $_SESSION['adminid'] = 1;
+    require $config['addonModule'];
+    $vars = array_merge($config['addon'], [
+        'module' => 'ictvoip',
+        'modulelink' => 'addonmodules.php?module=ictvoip',
+        'version' => '1.0',
+        '_lang' => addonLang(dirname($config['addonModule'])),
+    ]);
+    if (($_GET['harness'] ?? '') === 'json') {
+        standinJson(\WHMCS\Module\Addon\Ictvoip\AdminPages::handle($vars, $_GET, $_POST, $_FILES, 'admin#1'));
+        return;
+    }
+    ob_start();
+    ictvoip_output($vars);
+    standinPage('ictVoIP Bridge', (string) ob_get_clean());
+}
+
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+if ($path === '/clientarea.php') {
+    clientArea($config);
+} elseif ($path === '/admin/addonmodules.php' && ($_GET['module'] ?? '') === 'ictvoip') {
+    addonPage($config);
+} else {
+    http_response_code(404);
+    echo 'not found';
+}

@@ -1,0 +1,166 @@
+/**
+ * Each page rendered by the real modules through Smarty (the php -S WHMCS stand-in) and loaded in
+ * headless Chromium (Debian's chromium, driven by playwright-core): no console errors, no script from
+ * the data runs, the tables and the download link are there and work. Screenshots are written to
+ * ICTVOIP_ARTIFACTS_DIR (default artifacts/whmcs-pages at the repository root, gitignored; CI keeps them).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { QUEUE_NAMES } from '@ictvoip/queue';
+import { failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = process.env.ICTVOIP_ARTIFACTS_DIR ?? path.resolve(__dirname, '../../../artifacts/whmcs-pages');
+
+// A real browser, a PHP server and a bridge per step on a shared CI machine: generous, never a sleep.
+jest.setTimeout(120000);
+
+let pages: WhmcsPages;
+let browser: Browser;
+
+interface Visit {
+  page: Page;
+  problems: string[];
+  /** Requests Chromium aborted, and the downloads: a navigation that becomes a download is aborted, and expected. */
+  aborted: string[];
+  downloads: Set<string>;
+}
+
+/** A fresh page that records console errors, failed requests and uncaught exceptions. */
+async function open(url: string): Promise<Visit> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  const downloads = new Set<string>();
+  const aborted: string[] = [];
+  page.on('download', (download) => downloads.add(download.url()));
+  page.on('requestfailed', (request) => {
+    if (request.failure()?.errorText === 'net::ERR_ABORTED') aborted.push(request.url());
+    else problems.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`);
+  });
+  const response = await page.goto(url);
+  expect(response?.status()).toBe(200);
+  return { page, problems, aborted, downloads };
+}
+
+async function finish(visit: Visit, screenshot: string): Promise<void> {
+  await visit.page.screenshot({ path: path.join(ARTIFACTS, `${screenshot}.png`), fullPage: true });
+  expect(await visit.page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned ?? null)).toBeNull();
+  expect(await visit.page.content()).not.toContain(pages.webhookSecret);
+  expect(await visit.page.content()).not.toContain(pages.adminToken);
+  const abortedElsewhere = visit.aborted.filter((url) => !visit.downloads.has(url)).map((url) => `request aborted: ${url}`);
+  expect([...visit.problems, ...abortedElsewhere]).toEqual([]);
+  await visit.page.context().close();
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is required for the browser tests: apt-get install chromium (or set CHROMIUM_PATH); not found at ${CHROMIUM}`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  pages = await startWhmcsPages();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+}, 90000);
+
+afterAll(async () => {
+  await browser?.close();
+  await pages?.stop();
+});
+
+test('client area: pick a period, see its calls with amounts, search a number, download the CSV, see the phones', async () => {
+  const visit = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}`);
+  const { page } = visit;
+  await page.selectOption('#ictvoip-period', PERIOD);
+  await Promise.all([page.waitForURL(/period=2026-10/), page.click('#ictvoip-calls-filter button[type=submit]')]);
+  expect(await page.locator('#ictvoip-calls tbody tr').count()).toBe(2);
+  expect(await page.locator('#ictvoip-calls tbody tr').first().innerText()).toContain('0.042 EUR');
+  expect(await page.locator('#ictvoip-calls tbody tr').first().innerText()).toContain('<script>window.__pwned=1</script>"quoted"');
+  expect(await page.locator('#ictvoip-phones tbody tr').count()).toBe(2);
+  expect(await page.locator('#ictvoip-portal').getAttribute('href')).toBe('https://pages-tenant.pbx.example.net/');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'client-area-calls.png'), fullPage: true });
+  await Promise.all([page.waitForURL(/cursor=/), page.click('#ictvoip-next')]);
+  expect(await page.locator('#ictvoip-calls tbody tr').count()).toBe(2);
+  expect(await page.locator('#ictvoip-calls').innerText()).toContain('not billable');
+  await finish(visit, 'client-area-calls-page-2');
+
+  const search = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+  await search.page.fill('#ictvoip-number', '4930');
+  await Promise.all([search.page.waitForURL(/number=4930/), search.page.click('#ictvoip-calls-filter button[type=submit]')]);
+  expect(await search.page.locator('#ictvoip-calls tbody tr').count()).toBe(2);
+  expect(await search.page.locator('#ictvoip-calls').innerText()).toContain('+4930123456');
+  const [download] = await Promise.all([search.page.waitForEvent('download'), search.page.click('#ictvoip-csv')]);
+  expect(download.suggestedFilename()).toBe(`calls-pages-tenant.pbx.example.net-${PERIOD}.csv`);
+  const csv = readFileSync((await download.path())!, 'utf8').trimEnd().split('\r\n');
+  expect(csv).toHaveLength(3);
+  expect(csv[0]).toMatch(/^uuid,startStamp/);
+  await finish(search, 'client-area-search');
+});
+
+test('client area when the bridge is down: a plain message, no error', async () => {
+  await pages.withBridgeAt('http://127.0.0.1:1', async (phpUrl) => {
+    const visit = await open(`${phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}`);
+    expect(await visit.page.locator('.alert-info').first().innerText()).toContain('temporarily unavailable');
+    await finish(visit, 'client-area-bridge-down');
+  });
+});
+
+test('addon: dashboard with a failed job retried from its button', async () => {
+  const failed = await failedMaintenanceJob(pages, 'browser-failing-job', 'event socket refused <img src=x onerror=window.__pwned=1>');
+  try {
+    const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip`);
+    const { page } = visit;
+    expect(await page.locator('#ictvoip-queues tbody tr').count()).toBe(Object.values(QUEUE_NAMES).length);
+    expect(await page.locator('#ictvoip-failed-jobs tbody tr').count()).toBe(1);
+    await finish(visit, 'addon-dashboard');
+    const retry = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip`);
+    await Promise.all([retry.page.waitForNavigation(), retry.page.click('#ictvoip-failed-jobs .btn-retry')]);
+    expect(await retry.page.locator('#ictvoip-notice').innerText()).toContain('queued again');
+    expect(await retry.page.locator('#ictvoip-failed-jobs').count()).toBe(0);
+    expect(await (await failed.queue.getJob('browser-failing-job'))!.getState()).toBe('waiting');
+    await finish(retry, 'addon-dashboard-retried');
+  } finally {
+    await failed.close();
+  }
+});
+
+test('addon: rate deck preview with errors by line, then import, then the deck shown', async () => {
+  const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=ratedecks`);
+  const { page } = visit;
+  await page.fill('#deck-name', 'browser-deck');
+  await page.fill('#deck-currency', 'EUR');
+  await page.fill('#deck-cc', '49');
+  await page.fill('#deck-csv', 'prefix,destination,rate_per_minute\n4930,Berlin,0.0100\n49x,Broken,abc\n');
+  await Promise.all([page.waitForNavigation(), page.click('#ictvoip-preview')]);
+  expect(await page.locator('#ictvoip-deck-issues tr').count()).toBeGreaterThan(1);
+  expect(await page.locator('#ictvoip-deck-issues').innerText()).toContain('3');
+  await finish(visit, 'addon-rate-deck-preview-errors');
+
+  const good = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=ratedecks`);
+  await good.page.fill('#deck-name', 'browser-deck');
+  await good.page.fill('#deck-currency', 'EUR');
+  await good.page.fill('#deck-cc', '49');
+  await good.page.fill('#deck-csv', 'prefix,destination,rate_per_minute\n4930,Berlin,0.0100\n49,Germany,0.0200\n');
+  await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-preview')]);
+  expect(await good.page.locator('#ictvoip-first-rates').innerText()).toContain('Berlin');
+  await good.page.screenshot({ path: path.join(ARTIFACTS, 'addon-rate-deck-preview.png'), fullPage: true });
+  await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-import')]);
+  expect(await good.page.locator('#ictvoip-notice').innerText()).toContain('Deck browser-deck: revision 1, 2 rates stored.');
+  await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-decks a')]);
+  expect(await good.page.locator('#ictvoip-deck-entries tr').count()).toBe(3);
+  await finish(good, 'addon-rate-deck-shown');
+});
+
+test("addon: a period's billing batches with the WHMCS invoice link; servers and registration alerts", async () => {
+  const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=batches`);
+  await Promise.all([visit.page.waitForURL(/period=2026-09/), visit.page.selectOption('#ictvoip-period', OTHER_PERIOD)]);
+  expect(await visit.page.locator('#ictvoip-batches tbody tr').count()).toBe(2);
+  expect(await visit.page.locator('#ictvoip-batches a.ictvoip-invoice').getAttribute('href')).toBe(`invoices.php?action=edit&id=${INVOICE_ID}`);
+  await finish(visit, 'addon-batches');
+  const servers = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=servers`);
+  expect(await servers.page.locator('#ictvoip-servers tr').count()).toBe(2);
+  expect(await servers.page.locator('#ictvoip-lost').innerText()).toContain('101');
+  await finish(servers, 'addon-servers');
+});

@@ -1,0 +1,270 @@
+/**
+ * The WHMCS pages under test: a whole bridge (real API, PostgreSQL, Redis, FusionPBX schema) with one
+ * tenant whose calls, charges, phones and billing batches are seeded, and the PHP stand-in for WHMCS's
+ * clientarea.php and addonmodules.php (php -S with test/php/whmcs-standin.php) pointed at it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { QUEUE_NAMES } from '@ictvoip/queue';
+import { freePort } from '@ictvoip/testkit';
+import { redisConnection } from './redis-connection';
+import { startBridge, waitFor, type Bridge } from '../../worker/test/harness';
+import { seedTenant } from '../../api/test/v1-tenant-fixture';
+
+export const MODULE_ROOT = path.resolve(__dirname, '../modules');
+export const SERVER_MODULE = path.join(MODULE_ROOT, 'servers/ictvoip/ictvoip.php');
+export const ADDON_MODULE = path.join(MODULE_ROOT, 'addons/ictvoip/ictvoip.php');
+const ROUTER = path.join(__dirname, 'php', 'whmcs-standin.php');
+
+/**
+ * Smarty from Debian (`apt-get install smarty4`, or smarty3), or wherever SMARTY_CLASS points. The
+ * tests fail (never skip) without it: the templates are what they check.
+ */
+export function smartyClass(): string {
+  const candidates = [process.env.SMARTY_CLASS, '/usr/share/php/smarty4/Smarty.class.php', '/usr/share/php/smarty3/Smarty.class.php'].filter(Boolean) as string[];
+  const found = candidates.find((file) => existsSync(file));
+  if (!found) throw new Error('Smarty is required for the WHMCS page tests: apt-get install smarty4 (or set SMARTY_CLASS to Smarty.class.php)');
+  return found;
+}
+
+export function assertPhp(): void {
+  const probe = spawnSync('php', ['-r', 'echo extension_loaded("curl") ? "ok" : "no-curl";'], { encoding: 'utf8' });
+  if (probe.error) throw new Error('php-cli is required for the WHMCS page tests (Debian: apt-get install php-cli php-curl)');
+  if (probe.stdout.trim() !== 'ok') throw new Error('php needs the curl extension (Debian: apt-get install php-curl)');
+}
+
+export const SERVICE_ID = 8801;
+export const DOMAIN = 'pages-tenant.pbx.example.net';
+export const HOSTILE_NAME = '<script>window.__pwned=1</script>"quoted"';
+export const HOSTILE_NUMBER = '=cmd|\' /C calc\'!A0';
+export const PERIOD = '2026-10';
+export const OTHER_PERIOD = '2026-09';
+export const INVOICE_ID = 4242;
+
+export interface WhmcsPages {
+  bridge: Bridge;
+  phpUrl: string;
+  moduleLog: string;
+  adminToken: string;
+  webhookSecret: string;
+  stop(): Promise<void>;
+  /** Restarts the PHP stand-in pointed at another bridge URL (e.g. a closed port: "the bridge is down"). */
+  withBridgeAt<T>(baseUrl: string, work: (phpUrl: string) => Promise<T>): Promise<T>;
+}
+
+interface StandinConfig {
+  server: Record<string, unknown>;
+  service: Record<string, unknown>;
+  addon: Record<string, unknown>;
+  serverModule: string;
+  addonModule: string;
+  smarty: string;
+  compileDir: string;
+  moduleLog: string;
+  constants: Record<string, number>;
+}
+
+/** Two calls per page, so paging is visible with the few seeded calls. */
+export const PAGE_SIZE = 2;
+
+async function startPhp(config: StandinConfig, dir: string): Promise<{ url: string; process: ChildProcess }> {
+  const file = path.join(dir, `standin-${randomUUID()}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const port = await freePort();
+  const child = spawn('php', ['-d', 'display_errors=stderr', '-d', 'error_reporting=E_ALL', '-S', `127.0.0.1:${port}`, ROUTER], {
+    // One process: with PHP_CLI_SERVER_WORKERS the forked workers outlive a SIGTERM to the parent.
+    env: { ...process.env, ICTVOIP_STANDIN_CONFIG: file },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  child.stdout?.resume();
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`php -S exited: ${stderr.join('')}`);
+      return fetch(`${url}/nothing`)
+        .then(() => true)
+        .catch(() => false);
+    },
+    10000,
+    'php -S listening',
+  );
+  return { url, process: child };
+}
+
+async function stopPhp(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** $params as WHMCS 8 passes them to a server module for this service and server record. */
+function serviceParams(): Record<string, unknown> {
+  return {
+    whmcsVersion: '8.13.1-release.1',
+    accountid: SERVICE_ID,
+    serviceid: SERVICE_ID,
+    userid: 42,
+    pid: 7,
+    serverid: 3,
+    domain: DOMAIN,
+    username: 'pagespbx',
+    password: 'Client-Service-Pass-9',
+    producttype: 'other',
+    moduletype: 'ictvoip',
+    status: 'Active',
+    configoption1: '10',
+    configoption6: '100',
+    configoptions: {},
+    customfields: {},
+    clientsdetails: { userid: 42, id: 42, firstname: 'Ada', lastname: 'Lovelace', email: 'ada@acme.example', language: 'english' },
+  };
+}
+
+function serverParams(baseUrl: string, secret: string): Record<string, unknown> {
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : null;
+  return { server: true, serverip: url?.hostname ?? '', serverhostname: url?.hostname ?? '', serverusername: '', serverpassword: '', serveraccesshash: secret, serversecure: false, serverport: Number(url?.port ?? 0) };
+}
+
+/** Calls of PERIOD (one answered and rated, one unrated, one not billable, one not yet rated, a hostile one) and one of OTHER_PERIOD. */
+async function seedCalls(bridge: Bridge, domainUuid: string): Promise<void> {
+  const calls = [
+    { at: '2026-10-03 09:00:00+00', from: '100', name: 'Reception', to: '+4930123456', billsec: 125, charge: { status: 'rated', amount: '0.125000', reason: null } },
+    { at: '2026-10-04 10:00:00+00', from: '100', name: 'Reception', to: '+88212345678', billsec: 60, charge: { status: 'unrated', amount: null, reason: 'no rate for +88212345678 in deck retail' } },
+    { at: '2026-10-05 11:00:00+00', from: '+4930999999', name: 'Caller', to: '100', billsec: 0, charge: { status: 'not_billable', amount: null, reason: 'inbound calls are not billed' } },
+    { at: '2026-10-06 12:00:00+00', from: '101', name: 'Desk', to: '+4940111111', billsec: 30, charge: null },
+    { at: '2026-10-07 13:00:00+00', from: HOSTILE_NUMBER, name: HOSTILE_NAME, to: '+4940222222', billsec: 42, charge: { status: 'rated', amount: '0.042000', reason: null } },
+    { at: '2026-09-20 08:00:00+00', from: '100', name: 'Reception', to: '+4989777777', billsec: 61, charge: { status: 'rated', amount: '0.061000', reason: null } },
+  ];
+  for (const [index, call] of calls.entries()) {
+    const uuid = randomUUID();
+    await bridge.fusion.query(
+      `insert into v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, caller_id_name, caller_id_number, destination_number,
+                              start_stamp, answer_stamp, end_stamp, duration, billsec, hangup_cause)
+       values ($1, $2, $3, $4, 'a', $5, $6, $7, $8::timestamptz, $8::timestamptz + interval '3 seconds', $8::timestamptz + make_interval(secs => $9 + 3), $9 + 3, $9, 'NORMAL_CLEARING')`,
+      [uuid, domainUuid, DOMAIN, call.to === '100' ? 'inbound' : 'outbound', call.name, call.from, call.to, call.at, call.billsec],
+    );
+    if (!call.charge) continue;
+    await bridge.api!.deps.pool.query(
+      `insert into cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, amount, currency, status, reason, period)
+       values ($1, $2, $3, $4::timestamptz, 'outbound', $5, $6, $7, $8, $9, $10)`,
+      [uuid, SERVICE_ID, DOMAIN, call.at, call.billsec, call.charge.amount, call.charge.amount ? 'EUR' : null, call.charge.status, call.charge.reason, call.at.slice(0, 7)],
+    );
+    void index;
+  }
+}
+
+async function seedPhonesAndBatches(bridge: Bridge, domainUuid: string): Promise<void> {
+  await bridge.fusion.query("insert into v_extensions (extension_uuid, domain_uuid, extension, user_context, enabled, effective_caller_id_name, insert_date) values ($1, $2, '101', $3, 'true', $4, now())", [
+    randomUUID(),
+    domainUuid,
+    DOMAIN,
+    HOSTILE_NAME,
+  ]);
+  await bridge.api!.deps.pool.query(
+    `insert into registrations (server, domain, extension, service_id, registered, lost, user_agent, first_seen, last_seen, last_change, last_polled_at)
+     values ('default', $1, '100', $2, true, false, $3, '2026-10-01T08:00:00Z', now(), '2026-10-01T08:00:00Z', now()),
+            ('default', $1, '101', $2, false, true, 'Yealink SIP-T46U', '2026-09-01T08:00:00Z', '2026-10-02T07:00:00Z', '2026-10-02T07:05:00Z', now())`,
+    [DOMAIN, SERVICE_ID, 'Grandstream GXP2170 <script>x</script>'],
+  );
+  await bridge.api!.deps.pool.query(
+    `insert into registration_history (server, service_id, domain, extension, transition, at, missing_since, figures)
+     values ('default', $1, $2, '101', 'lost', '2026-10-02T07:05:00Z', '2026-10-02T07:00:00Z', '{}')`,
+    [SERVICE_ID, DOMAIN],
+  );
+  await bridge.api!.deps.pool.query(
+    `insert into billing_batches (batch_id, service_id, client_id, period, currency, state, total, line_amount, call_count, billed_seconds, description, push_token, whmcs_billable_id, whmcs_invoice_id, pushed_at)
+     values ($1, $2, 77, $3, 'EUR', 'pushed', 0.061, 0.06, 1, 61, 'Calls 2026-09', $4, 9001, $5, now()),
+            ($6, 8802, 78, $3, 'EUR', 'failed', 1.5, 1.50, 3, 300, 'Calls 2026-09', $7, null, null, null)`,
+    [`b-${SERVICE_ID}-${OTHER_PERIOD}`, SERVICE_ID, OTHER_PERIOD, `tok-${randomUUID()}`, INVOICE_ID, `b-8802-${OTHER_PERIOD}`, `tok-${randomUUID()}`],
+  );
+}
+
+export async function startWhmcsPages(): Promise<WhmcsPages> {
+  assertPhp();
+  const smarty = smartyClass();
+  const bridge = await startBridge();
+  await bridge.startApi();
+  const { domainUuid } = await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE_ID, DOMAIN, { maxExtensions: 10, includedMinutes: 100 });
+  await seedCalls(bridge, domainUuid);
+  await seedPhonesAndBatches(bridge, domainUuid);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ictvoip-whmcs-pages-'));
+  const compileDir = path.join(dir, 'templates_c');
+  mkdirSync(compileDir);
+  const moduleLog = path.join(dir, 'module-log.jsonl');
+  writeFileSync(moduleLog, '');
+  const webhookSecret = bridge.config.webhook.secrets[0]!;
+  const adminToken = bridge.config.adminToken;
+  const configFor = (baseUrl: string): StandinConfig => ({
+    server: serverParams(baseUrl, webhookSecret),
+    service: serviceParams(),
+    addon: { bridgeUrl: baseUrl, adminToken },
+    serverModule: SERVER_MODULE,
+    addonModule: ADDON_MODULE,
+    smarty,
+    compileDir,
+    moduleLog,
+    constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10 },
+  });
+  const php = await startPhp(configFor(bridge.url), dir);
+  return {
+    bridge,
+    phpUrl: php.url,
+    moduleLog,
+    adminToken,
+    webhookSecret,
+    async withBridgeAt(baseUrl, work) {
+      const other = await startPhp(configFor(baseUrl), dir);
+      try {
+        return await work(other.url);
+      } finally {
+        await stopPhp(other.process);
+      }
+    },
+    async stop() {
+      await stopPhp(php.process);
+      await bridge.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function readModuleLog(file: string): string {
+  return readFileSync(file, 'utf8');
+}
+
+/**
+ * A job that really failed on the maintenance queue (a BullMQ worker of the test threw), for the
+ * dashboard's failed-job list and its Retry button. Returns the queue, for the caller to close.
+ */
+export async function failedMaintenanceJob(pages: WhmcsPages, jobId: string, reason: string): Promise<{ queue: Queue; close(): Promise<void> }> {
+  const connection = redisConnection();
+  const queue = new Queue(QUEUE_NAMES.maintenance, { connection, prefix: pages.bridge.prefix });
+  const worker = new Worker(
+    QUEUE_NAMES.maintenance,
+    async () => {
+      throw new Error(reason);
+    },
+    { connection, prefix: pages.bridge.prefix },
+  );
+  try {
+    const job = await queue.add('maintenance.test-failure', {}, { jobId, attempts: 1 });
+    await waitFor(async () => (await job.getState()) === 'failed', 15000, `job ${jobId} failed`);
+  } finally {
+    await worker.close();
+  }
+  return {
+    queue,
+    async close() {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await connection.quit();
+    },
+  };
+}

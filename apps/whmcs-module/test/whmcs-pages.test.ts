@@ -1,0 +1,285 @@
+/**
+ * The client area and the addon's data, produced by the real PHP modules as WHMCS calls them (the
+ * php -S stand-in builds WHMCS-shaped $params / $vars) against a running bridge: periods, search,
+ * paging, the CSV stream, escaping of hostile values, the operator's actions and their audit rows,
+ * and what the pages say when the bridge is down.
+ */
+import { QUEUE_NAMES } from '@ictvoip/queue';
+import { signBody } from '@ictvoip/whmcs';
+import { closedPort } from '../../../packages/whmcs/test/module-harness';
+import { DOMAIN, failedMaintenanceJob, HOSTILE_NAME, INVOICE_ID, OTHER_PERIOD, PAGE_SIZE, PERIOD, readModuleLog, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+
+let pages: WhmcsPages;
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the pages' JSON is checked field by field below */
+async function clientData(query: Record<string, string> = {}, base = pages.phpUrl): Promise<any> {
+  const params = new URLSearchParams({ action: 'productdetails', id: String(SERVICE_ID), harness: 'json', ...query });
+  const response = await fetch(`${base}/clientarea.php?${params}`);
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { templateVariables: unknown }).templateVariables;
+}
+
+async function addonData(query: Record<string, string> = {}, form?: Record<string, string>, base = pages.phpUrl): Promise<any> {
+  const params = new URLSearchParams({ module: 'ictvoip', harness: 'json', ...query });
+  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { vars: unknown }).vars;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+async function html(pathAndQuery: string, base = pages.phpUrl): Promise<string> {
+  const response = await fetch(`${base}${pathAndQuery}`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+function expectNoPhpError(text: string): void {
+  const found = /.{0,80}\b(Fatal error|Warning|Notice|Deprecated|Uncaught)\b.{0,200}/.exec(text);
+  expect(found?.[0] ?? null).toBeNull();
+}
+
+async function auditRows(action: string): Promise<{ actor: string; detail: Record<string, unknown> }[]> {
+  const { rows } = await pages.bridge.api!.deps.pool.query('SELECT actor, detail FROM audit_log WHERE action = $1 ORDER BY id', [action]);
+  return rows;
+}
+
+beforeAll(async () => {
+  pages = await startWhmcsPages();
+}, 60000);
+
+afterAll(async () => {
+  await pages?.stop();
+});
+
+describe('client area (server module ClientArea)', () => {
+  test("a period's calls: amounts, or why there is none, newest first, paged", async () => {
+    const first = await clientData({ period: PERIOD });
+    expect(first.ictvoipCallsUnavailable).toBe(false);
+    expect(first.ictvoipCalls.period).toBe(PERIOD);
+    expect(first.ictvoipLinks.periods.map((option: { value: string }) => option.value)).toContain(PERIOD);
+    expect(first.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe(PERIOD);
+    expect(first.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
+    expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: '2026-10-07 13:00:00', fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
+    expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: '2026-10-06 12:00:00', rated: false, statusText: 'not rated yet' });
+    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167' });
+    expect(first.ictvoipLinks.csv).toBe(`clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
+
+    const rows = [...first.ictvoipCalls.rows];
+    let next: string = first.ictvoipLinks.next;
+    while (next) {
+      const cursor = new URL(next, 'http://whmcs.test/').searchParams.get('cursor')!;
+      const page = await clientData({ period: PERIOD, cursor });
+      rows.push(...page.ictvoipCalls.rows);
+      next = page.ictvoipLinks.next;
+    }
+    expect(rows.map((row) => row.date)).toEqual(['2026-10-07 13:00:00', '2026-10-06 12:00:00', '2026-10-05 11:00:00', '2026-10-04 10:00:00', '2026-10-03 09:00:00']);
+    expect(rows[2]).toMatchObject({ rated: false, statusText: 'not billable', reason: 'inbound calls are not billed', duration: '0:00' });
+    expect(rows[3]).toMatchObject({ rated: false, statusText: 'unrated', reason: 'no rate for +88212345678 in deck retail' });
+    expect(rows[4]).toMatchObject({ rated: true, amount: '0.125 EUR', duration: '2:05' });
+
+    const september = await clientData({ period: OTHER_PERIOD });
+    expect(september.ictvoipCalls.rows).toEqual([expect.objectContaining({ date: '2026-09-20 08:00:00', amount: '0.061 EUR' })]);
+  });
+
+  test('search by number matches the caller or the dialled number; a bad search is refused, not sent', async () => {
+    const found = await clientData({ period: PERIOD, number: '4930' });
+    expect(found.ictvoipSearch).toBe('4930');
+    expect(found.ictvoipCalls.rows.map((row: { from: string; to: string }) => `${row.from}>${row.to}`)).toEqual(['+4930999999>100', '100>+4930123456']);
+    expect(found.ictvoipLinks.csv).toContain('number=4930');
+    const none = await clientData({ period: PERIOD, number: '000000' });
+    expect(none.ictvoipCalls.rows).toEqual([]);
+    const hostile = await clientData({ period: PERIOD, number: '1\' OR 1=1 --<b>' });
+    expect(hostile.ictvoipSearchInvalid).toBe(true);
+    expect(hostile.ictvoipSearch).toBe('');
+    expect(hostile.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
+    // A period that is not YYYY-MM is dropped: the current period is shown.
+    const badPeriod = await clientData({ period: '2026-13' });
+    expect(badPeriod.ictvoipCalls.period).toMatch(/^\d{4}-\d{2}$/);
+    expect(badPeriod.ictvoipCalls.period).not.toBe('2026-13');
+  });
+
+  test('phones: registration state, device and since when; portal link', async () => {
+    const data = await clientData();
+    expect(data.ictvoipPhones).toEqual([
+      { extension: '100', name: '', state: 'registered', device: 'Grandstream GXP2170 <script>x</script>', since: '2026-10-01 08:00:00' },
+      { extension: '101', name: HOSTILE_NAME, state: 'lost', device: 'Yealink SIP-T46U', since: '2026-10-02 07:05:00' },
+    ]);
+    expect(data.ictvoipPortalUrl).toBe(`https://${DOMAIN}/`);
+    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100 });
+  });
+
+  test('the page escapes hostile caller names, devices and numbers and holds no secret', async () => {
+    const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+    expectNoPhpError(page);
+    expect(page).toContain('id="ictvoip-calls"');
+    expect(page).toContain('id="ictvoip-csv"');
+    expect(page).not.toContain('<script>');
+    expect(page).toContain('&lt;script&gt;window.__pwned=1&lt;/script&gt;&quot;quoted&quot;');
+    expect(page).toContain('=cmd|&#039; /C calc&#039;!A0');
+    expect(page).not.toContain(pages.webhookSecret);
+    expect(page).not.toContain(pages.adminToken);
+    expect(page).toContain('href="clientarea.php?action=productdetails&amp;id=8801&amp;modop=custom&amp;a=downloadCalls&amp;period=2026-10"');
+  });
+
+  test('CSV download: streamed by the bridge through the module, formulas neutralised, same calls as the page', async () => {
+    const response = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(response.headers.get('content-disposition')).toBe(`attachment; filename="calls-${DOMAIN}-${PERIOD}.csv"`);
+    const lines = (await response.text()).trimEnd().split('\r\n');
+    expect(lines[0]).toMatch(/^uuid,startStamp,/);
+    expect(lines).toHaveLength(6);
+    const hostile = lines.find((line) => line.includes('calc'))!;
+    expect(hostile).toContain(`,'=cmd|' /C calc'!A0,`);
+    expect(hostile).toContain('0.042000,rated');
+    expect(lines.filter((line) => line.endsWith(',not_billable'))).toHaveLength(1);
+    const searched = await (await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}&number=4930`)).text();
+    expect(searched.trimEnd().split('\r\n')).toHaveLength(3);
+    // Only allowed custom functions run.
+    const refused = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=TerminateAccount`);
+    expect(refused.status).toBe(403);
+  });
+
+  test('bridge down: a message on the page and for the download, never a PHP error', async () => {
+    const port = await closedPort();
+    await pages.withBridgeAt(`http://127.0.0.1:${port}`, async (phpUrl) => {
+      const data = await clientData({ period: PERIOD }, phpUrl);
+      expect(data).toMatchObject({ ictvoipUnavailable: true, ictvoipCallsUnavailable: true, ictvoipPhonesUnavailable: true, ictvoipCalls: null, ictvoipPhones: null });
+      const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}`, phpUrl);
+      expectNoPhpError(page);
+      expect(page).toContain('Live telephony details are temporarily unavailable');
+      const download = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`, phpUrl);
+      expectNoPhpError(download);
+      expect(download).toContain('The call list could not be downloaded right now');
+    });
+    const log = readModuleLog(pages.moduleLog);
+    expect(log).toContain('downloadCalls');
+    expect(log).not.toContain(pages.webhookSecret);
+  });
+});
+
+describe('bridge routes the module calls', () => {
+  async function signedPost(path: string, body: unknown, secret = pages.webhookSecret) {
+    const raw = JSON.stringify(body);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    return fetch(`${pages.bridge.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-ictvoip-timestamp': timestamp, 'x-ictvoip-signature': signBody(secret, timestamp, raw) },
+      body: raw,
+    });
+  }
+
+  test('unsigned or wrongly signed requests are 401; bad fields are 400 naming the field', async () => {
+    expect((await fetch(`${pages.bridge.url}/whmcs/client/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801}' })).status).toBe(401);
+    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID }, 'not-the-secret')).status).toBe(401);
+    const bad = await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-13', number: 'abc' });
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { error: { details: { path: string }[] } };
+    expect(body.error.details.map((detail) => detail.path).sort()).toEqual(['number', 'period']);
+    expect((await signedPost('/whmcs/client/phones', { serviceId: 999999 })).status).toBe(404);
+    const forged = await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: PERIOD, cursor: 'bm90LWEtY3Vyc29y' });
+    expect(forged.status).toBe(400);
+  });
+
+  test('admin page routes need the admin token and name bad fields', async () => {
+    expect((await fetch(`${pages.bridge.url}/admin/pages/dashboard`)).status).toBe(401);
+    const bad = await fetch(`${pages.bridge.url}/admin/pages/rate-decks/preview`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${pages.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', currency: 'euro', countryCode: '49', csv: 'prefix,rate_per_minute\n49,0.01\n' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { details: { path: string }[] } }).error.details.map((detail) => detail.path)).toEqual(['body.currency']);
+  });
+});
+
+describe('addon module (admin pages)', () => {
+  test('dashboard: queues, a failed job retried once and audited, drift, unrated calls, CDR sync, server health', async () => {
+    const failed = await failedMaintenanceJob(pages, 'failing-job-1', 'FusionPBX said no <b>bold</b>');
+    try {
+      const dashboard = (await addonData()).dashboard;
+      expect(dashboard.queues.map((entry: { name: string }) => entry.name)).toEqual(expect.arrayContaining(Object.values(QUEUE_NAMES)));
+      expect(dashboard.failedJobs).toEqual([expect.objectContaining({ queue: QUEUE_NAMES.maintenance, id: 'failing-job-1', failedReason: 'FusionPBX said no <b>bold</b>' })]);
+      expect(dashboard.unrated).toMatchObject({ total: 1, byService: [{ serviceId: SERVICE_ID, calls: 1, oldest: '2026-10-04T10:00:00.000Z' }] });
+      expect(dashboard.servers).toEqual([expect.objectContaining({ name: 'default', databaseOk: true })]);
+      expect(dashboard.registrations.lostNow).toEqual([expect.objectContaining({ extension: '101', serviceId: SERVICE_ID })]);
+
+      const page = await html('/admin/addonmodules.php?module=ictvoip');
+      expectNoPhpError(page);
+      expect(page).toContain('FusionPBX said no &lt;b&gt;bold&lt;/b&gt;');
+      expect(page).not.toContain(pages.adminToken);
+
+      const retried = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
+      expect(retried.notice).toBe('job failing-job-1 (maintenance.test-failure) queued again');
+      expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('waiting');
+      const again = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
+      expect(again.notice).toBe('job failing-job-1 is waiting, not failed: nothing to retry');
+      expect(await auditRows('admin.job.retry')).toEqual([{ actor: 'whmcs-admin:admin#1', detail: { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' } }]);
+
+      const unknown = await addonData({ page: 'dashboard' }, { do: 'retry', queue: 'no-such-queue', jobId: 'x' });
+      expect(unknown.error).toMatchObject({ kind: 'refused', details: [expect.objectContaining({ path: 'body.queue' })] });
+    } finally {
+      await failed.close();
+    }
+  });
+
+  const GOOD_DECK = 'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from\n4930,Berlin,0.0100,0,60,60,2026-01-01\n49,Germany,0.0200,0.05,30,6,2026-01-01\n';
+  const BAD_DECK = 'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from\n4930,Berlin,0.0100,0,60,60,2026-01-01\n49x,Bad,cheap,0,60,60,2026-01-01\n';
+  const deckForm = (csv: string, action: string) => ({ do: action, name: 'retail-de', currency: 'EUR', countryCode: '49', nationalPrefix: '0', csv });
+
+  test('rate deck: preview shows the first lines and the errors by line; a bad deck stores nothing; a good one is imported, audited and shown', async () => {
+    const bad = await addonData({ page: 'ratedecks' }, deckForm(BAD_DECK, 'deckPreview'));
+    expect(bad.preview.ok).toBe(false);
+    expect(bad.preview.firstLines[2]).toBe('49x,Bad,cheap,0,60,60,2026-01-01');
+    expect(bad.preview.issues.map((issue: { line: number }) => issue.line)).toEqual([3, 3]);
+    const refused = await addonData({ page: 'ratedecks' }, deckForm(BAD_DECK, 'deckImport'));
+    expect(refused.error).toMatchObject({ kind: 'refused', message: expect.stringContaining('nothing stored') });
+    expect(refused.error.details[0].path).toBe('line 3');
+    expect(refused.form.csv).toBe(BAD_DECK);
+    expect(refused.decks).toEqual([]);
+
+    const preview = await addonData({ page: 'ratedecks' }, deckForm(GOOD_DECK, 'deckPreview'));
+    expect(preview.preview).toMatchObject({ ok: true, revision: 1, added: 2, issues: [] });
+    expect(preview.preview.firstRates[0]).toMatchObject({ prefix: '4930', ratePerMinute: '0.010000', increments: '60/60', line: 2 });
+    expect(preview.previewSummary).toBe('Would store revision 1: 2 rates (2 added, 0 changed, 0 unchanged, 0 removed).');
+    const imported = await addonData({ page: 'ratedecks' }, deckForm(GOOD_DECK, 'deckImport'));
+    expect(imported.notice).toBe('Deck retail-de: revision 1, 2 rates stored.');
+    expect(imported.decks).toEqual([expect.objectContaining({ name: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' })]);
+    const shown = await addonData({ page: 'ratedecks', deck: 'retail-de', prefix: '493' });
+    expect(shown.deck.entries).toEqual([expect.objectContaining({ prefix: '4930', destination: 'Berlin', ratePerMinute: '0.010000' })]);
+    expect(await auditRows('admin.rate-deck.import')).toEqual([{ actor: 'whmcs-admin:admin#1', detail: { deck: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' } }]);
+  });
+
+  test("billing batches of a period with their state and the WHMCS invoice link", async () => {
+    const data = await addonData({ page: 'batches', period: OTHER_PERIOD });
+    expect(data.periods).toContain(OTHER_PERIOD);
+    expect(data.batches).toHaveLength(2);
+    const pushed = data.batches.find((batch: { serviceId: number }) => batch.serviceId === SERVICE_ID);
+    expect(pushed).toMatchObject({ state: 'pushed', lineAmount: '0.06', invoiceLink: `invoices.php?action=edit&id=${INVOICE_ID}` });
+    expect(data.batches.find((batch: { serviceId: number }) => batch.serviceId === 8802)).toMatchObject({ state: 'failed', invoiceLink: '' });
+    expect((await addonData({ page: 'batches', period: PERIOD })).batches).toEqual([]);
+    const page = await html(`/admin/addonmodules.php?module=ictvoip&page=batches&period=${OTHER_PERIOD}`);
+    expectNoPhpError(page);
+    expect(page).toContain(`href="invoices.php?action=edit&amp;id=${INVOICE_ID}"`);
+  });
+
+  test('servers and registration alerts', async () => {
+    const data = await addonData({ page: 'servers' });
+    expect(data.servers).toEqual([expect.objectContaining({ name: 'default', databaseOk: true })]);
+    expect(data.registrations.history).toEqual([expect.objectContaining({ extension: '101', transition: 'lost', alertSent: false })]);
+  });
+
+  test('bridge down or addon not configured: a message naming what to do, never a PHP error', async () => {
+    const port = await closedPort();
+    await pages.withBridgeAt(`http://127.0.0.1:${port}`, async (phpUrl) => {
+      const data = await addonData({}, undefined, phpUrl);
+      expect(data.error).toMatchObject({ kind: 'bridge', message: expect.stringContaining('The bridge did not answer') });
+      const page = await html('/admin/addonmodules.php?module=ictvoip', phpUrl);
+      expectNoPhpError(page);
+      expect(page).toContain('The bridge could not be asked');
+    });
+    await pages.withBridgeAt('not a url', async (phpUrl) => {
+      expect((await addonData({}, undefined, phpUrl)).error).toMatchObject({ kind: 'setup', message: expect.stringContaining('Bridge URL') });
+    });
+  });
+});
