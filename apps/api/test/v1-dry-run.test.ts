@@ -109,6 +109,7 @@ describe('every write route', () => {
         'post /v1/tenants/{tenant}/gateways',
         'put /v1/tenants/{tenant}/extensions/{extension}',
         'put /v1/tenants/{tenant}/gateways/{gateway}',
+        'put /v1/tenants/{tenant}/registrations/watch',
       ].sort(),
     );
     const document = (await call(bridge.url, 'GET', '/openapi.json')).body;

@@ -288,6 +288,33 @@ export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: 
     };
     Object.defineProperty(esl, method, { value: timed, configurable: true, writable: true });
   }
+  const pipelined = esl.apiPipelined.bind(esl);
+  // A pipeline is one round trip: each command is counted with the pipeline's duration.
+  const timedPipeline = async (commands: readonly string[]): Promise<string[]> => {
+    const started = process.hrtime.bigint();
+    try {
+      const replies = await pipelined(commands);
+      const ms = Math.round(seconds(started) * 1000);
+      commands.forEach((command, index) => {
+        const refused = replies[index]?.startsWith('-ERR') ?? false;
+        metrics.eslCalls.observe({ server, command: eslCommandLabel(command), outcome: refused ? 'refused' : 'ok' }, seconds(started));
+        currentLogger(fallback).debug({ esl: 'api', server, command, ms, refused, pipelined: commands.length }, 'event-socket call');
+      });
+      return replies;
+    } catch (error) {
+      for (const command of commands) {
+        metrics.eslCalls.observe({ server, command: eslCommandLabel(command), outcome: 'error' }, seconds(started));
+        metrics.eslErrors.inc({ server, command: eslCommandLabel(command) });
+      }
+      failed(
+        { esl: 'api', server, command: commands.join('; '), ms: Math.round(seconds(started) * 1000), err: errorText(error) },
+        'event-socket call failed',
+        `${server}:${errorText(error)}`,
+      );
+      throw error;
+    }
+  };
+  Object.defineProperty(esl, 'apiPipelined', { value: timedPipeline, configurable: true, writable: true });
   return esl;
 }
 
