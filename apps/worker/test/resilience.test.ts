@@ -90,7 +90,8 @@ describe('Redis loses its data', () => {
     expect(await inboxStatus(body.eventId)).toEqual({ status: 'succeeded', attempts: 1 });
     expect(await bridgeRows('SELECT count(*)::int AS n FROM audit_log WHERE event_id = $1', [body.eventId])).toEqual([{ n: 1 }]);
     // The job names the process that ran it (what the chaos suite uses to kill the owner of work in flight).
-    const [requeuedJob] = await worker.deps.queues.provisioning.getJobs(['completed']);
+    // The inbox row succeeds inside the job, a moment before BullMQ moves the job to completed.
+    const requeuedJob = await waitFor(async () => (await worker.deps.queues.provisioning.getJobs(['completed']))[0], 10000, 'the re-enqueued job completed');
     expect(requeuedJob.processedBy).toBe(workerProcessName());
     const again = await reconcileInbox(worker.deps, null, 0);
     expect(again.requeued).toBe(0);
