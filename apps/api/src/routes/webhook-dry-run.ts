@@ -1,9 +1,10 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { WEBHOOK_BODY_LIMIT } from './webhook';
 import { previewTenantEvent, PreviewUnavailableError, type EventPreview, type Provisioner } from '@ictvoip/fusionpbx';
-import { EventValidationError, parseTenantCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, type TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
+import { signedJson } from '../signed-body';
 import { cacheOptionsFrom } from './v1/freeswitch';
 import { targetForEvent } from '../fusion-scope';
 import { ServicesRepository } from '@ictvoip/store';
@@ -18,19 +19,7 @@ function isDryRun(req: Request): boolean {
 
 function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
   if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
-  const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  try {
-    verifySignature({ secrets: deps.config.webhook.secrets, timestampHeader: req.get('x-ictvoip-timestamp'), signatureHeader: req.get('x-ictvoip-signature'), rawBody });
-  } catch (error) {
-    if (error instanceof SignatureError) throw new HttpError(401, 'UNAUTHORIZED', error.message);
-    throw error;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(rawBody.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
-  }
+  const parsed = signedJson(deps, req);
   try {
     return parseTenantCommand(parsed);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import { EventValidationError, parseTenantCommand, redactCommand, SignatureError, verifySignature, type TenantCommand } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, redactCommand, type TenantCommand } from '@ictvoip/whmcs';
 import { addJobs, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
 import { derivedHmacKey, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring } from '@ictvoip/store';
 import { canonicalJson } from '../canonical-json';
@@ -10,6 +10,7 @@ import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
 import { redisReady, withEnqueueTimeout } from '../enqueue-timeout';
 import { serviceStatus } from './service-status';
+import { parseJsonBody, verifySignedRequest } from '../signed-body';
 import { allFailed, Batcher, type Settled } from '../group-commit';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
@@ -27,28 +28,6 @@ function bodyHashes(keyring: SealingKeyring, parsedBody: unknown, legacy = false
 
 function requireJsonContentType(req: Request): void {
   if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
-}
-
-function verify(deps: ApiDeps, req: Request, rawBody: Buffer): void {
-  try {
-    verifySignature({
-      secrets: deps.config.webhook.secrets,
-      timestampHeader: req.get('x-ictvoip-timestamp'),
-      signatureHeader: req.get('x-ictvoip-signature'),
-      rawBody,
-    });
-  } catch (error) {
-    if (error instanceof SignatureError) throw new HttpError(401, 'UNAUTHORIZED', error.message);
-    throw error;
-  }
-}
-
-function parseBody(rawBody: Buffer): unknown {
-  try {
-    return JSON.parse(rawBody.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
-  }
 }
 
 /** The one validation of the event: its command (plan folded in) is what is stored and what the worker runs. */
@@ -173,8 +152,8 @@ export function webhookRouter(deps: ApiDeps): Router {
     async (req, res) => {
       requireJsonContentType(req);
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      verify(deps, req, rawBody);
-      const parsed = parseBody(rawBody);
+      verifySignedRequest(deps, req, rawBody);
+      const parsed = parseJsonBody(rawBody);
       assertStorableJson(parsed);
       const event = validate(parsed);
       res.locals.webhookAction = event.action;
@@ -202,7 +181,7 @@ export function webhookRouter(deps: ApiDeps): Router {
   );
 
   router.get('/webhooks/whmcs/events/:eventId', async (req, res) => {
-    verify(deps, req, Buffer.alloc(0));
+    verifySignedRequest(deps, req, Buffer.alloc(0));
     const eventId = String(req.params.eventId);
     if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new HttpError(404, 'NOT_FOUND', 'no such event');
     const event = await deps.inbox.get(eventId);

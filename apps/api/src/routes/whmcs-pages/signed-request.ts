@@ -1,8 +1,8 @@
 import express, { type Request, type RequestHandler } from 'express';
 import type Joi from 'joi';
-import { SignatureError, verifySignature } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
+import { signedJson } from '../../signed-body';
 
 export const PAGE_BODY_LIMIT = '16kb';
 
@@ -18,19 +18,7 @@ export const rawPageBody: RequestHandler[] = [
  * nothing a browser could hold opens these routes.
  */
 export function signedBody<T>(deps: ApiDeps, req: Request, schema: Joi.ObjectSchema<T>): T {
-  const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  try {
-    verifySignature({ secrets: deps.config.webhook.secrets, timestampHeader: req.get('x-ictvoip-timestamp'), signatureHeader: req.get('x-ictvoip-signature'), rawBody });
-  } catch (error) {
-    if (error instanceof SignatureError) throw new HttpError(401, 'UNAUTHORIZED', error.message);
-    throw error;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(rawBody.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
-  }
+  const parsed = signedJson(deps, req);
   const { value, error } = schema.validate(parsed, { abortEarly: false, stripUnknown: true, convert: true });
   if (error) {
     const details = error.details.map((detail) => ({ path: detail.path.join('.'), message: detail.message }));
