@@ -2,9 +2,9 @@ import type { Request, Response } from 'express';
 import { iterateCdrs, type CdrFilter } from '@ictvoip/fusionpbx';
 import type { Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
-import { csvRows, withCharges, type CdrWithCharge } from '../v1/cdr-format';
+import { csvTable, withCharges, type CdrWithCharge } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
-import { writeWithBackPressure as write } from '../v1/cdrs';
+import { writeWithBackPressure } from '../v1/cdrs';
 import type { TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { envelope, invalidParameter, missingParameter } from './envelope';
@@ -149,25 +149,25 @@ export async function exportCdrs(deps: ApiDeps, principal: Principal, req: Reque
   const iterator = exportRecords(deps, contexts, request);
   try {
     let current = await iterator.next();
-    if (request.format === 'JSON') await write(res, `${JSON.stringify(head).slice(0, -1)},"records":[`);
+    if (request.format === 'JSON') await writeWithBackPressure(res, `${JSON.stringify(head).slice(0, -1)},"records":[`);
     if (request.format === 'XML')
-      await write(
+      await writeWithBackPressure(
         res,
         `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head)
           .map(([name, value]) => xmlElement(name, value as string))
           .join('')}<records>\n`,
       );
-    if (request.format === 'CSV') await write(res, csvRows([[...EXPORT_COLUMNS]]));
+    if (request.format === 'CSV') await writeWithBackPressure(res, csvTable([[...EXPORT_COLUMNS]]));
     while (!current.done && !closed) {
       const records = current.value;
-      if (request.format === 'JSON') await write(res, `${total > 0 ? ',' : ''}${records.map((record) => JSON.stringify(record)).join(',')}`);
-      if (request.format === 'XML') await write(res, records.map(xmlRecord).join(''));
-      if (request.format === 'CSV') await write(res, csvRows(records.map((record) => EXPORT_COLUMNS.map((column) => record[column]))));
+      if (request.format === 'JSON') await writeWithBackPressure(res, `${total > 0 ? ',' : ''}${records.map((record) => JSON.stringify(record)).join(',')}`);
+      if (request.format === 'XML') await writeWithBackPressure(res, records.map(xmlRecord).join(''));
+      if (request.format === 'CSV') await writeWithBackPressure(res, csvTable(records.map((record) => EXPORT_COLUMNS.map((column) => record[column]))));
       total += records.length;
       current = await iterator.next();
     }
-    if (request.format === 'JSON') await write(res, `],"total_records":${total}}`);
-    if (request.format === 'XML') await write(res, `</records>${xmlElement('total_records', total)}</response>\n`);
+    if (request.format === 'JSON') await writeWithBackPressure(res, `],"total_records":${total}}`);
+    if (request.format === 'XML') await writeWithBackPressure(res, `</records>${xmlElement('total_records', total)}</response>\n`);
     res.end();
   } catch (error) {
     await iterator.return(undefined);

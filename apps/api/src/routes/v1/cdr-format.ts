@@ -50,8 +50,6 @@ const CSV_OPTIONS: Options = {
 
 /** Any table (header row first) with the same RFC 4180 and formula-injection rules as the CDR export. */
 export const csvTable = (rows: readonly (readonly unknown[])[]) => stringify(rows as unknown[][], CSV_OPTIONS);
-/** Rows of any columns in the same safe CSV as the /v1 export (ictVoIP's export_cdr.php uses it). */
-export const csvRows = csvTable;
 
 export const csvHeader = () => stringify([CSV_COLUMNS as string[]], CSV_OPTIONS);
 export const csvLines = (records: CdrWithCharge[]) =>
