@@ -100,3 +100,94 @@ test('not enough credit: the invoice waits unpaid (usage still counts) and is pa
   expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
   expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe(microToDecimal(3_000_000n - roundCents(rated), 2));
 });
+
+describe('period close of a prepaid service (calls after the last daily invoice)', () => {
+  // 60 s at 0.01: whole cents, so no rounding remainder rides on a batch.
+  const LATE = [
+    { destination: '15551234567', e164: '15551234567', billsec: 60 },
+    { destination: '15551234568', e164: '15551234568', billsec: 45 },
+  ];
+  const closeKey = (serviceId: number) => `pp-${serviceId}-close-2026-12`;
+
+  async function addCalls(tenant: Tenant, calls: typeof LATE): Promise<void> {
+    for (const [index, call] of calls.entries()) {
+      await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000 + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
+    }
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+  }
+
+  test('the close puts the calls after the day’s invoice on one closing invoice paid from credit, never in the batch; a repeat adds nothing', async () => {
+    const { tenant } = await prepaidTenant('10.00', []);
+    await addCalls(tenant, CALLS.slice(2));
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid' });
+    await addCalls(tenant, LATE);
+    // The day already has its invoice: the late calls wait for the close.
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'nothing' });
+
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    const closing = (await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).find((invoice) => invoice.invoiceKey === closeKey(tenant.serviceId));
+    expect(closing).toMatchObject({ state: 'paid', callCount: 2, total: '0.020000', lineAmount: '0.02', creditApplied: '0.02' });
+    expect(closing!.description).toContain('Prepaid calls 2026-12 (period close): 2 calls, 2 min');
+    expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
+
+    // Repeated closes (the hourly job, a replay): no second invoice, no batch.
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(2);
+    expect(invoicesOf(tenant.clientId).map((invoice) => invoice.status)).toEqual(['Paid', 'Paid']);
+    const { rows } = await kit.deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE service_id = $1 AND prepaid_invoice IS NULL`, [tenant.serviceId]);
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  test('a call of the closed period rated after its closing invoice waits for the next daily invoice, never a batch', async () => {
+    const { tenant } = await prepaidTenant('10.00', []);
+    await addCalls(tenant, LATE.slice(0, 1));
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    await addCalls(tenant, LATE.slice(1));
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date('2026-12-06T12:00:00Z'))).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-2026-12-06` });
+    expect((await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).map((invoice) => [invoice.invoiceKey, invoice.callCount])).toEqual([
+      [closeKey(tenant.serviceId), 1],
+      [`pp-${tenant.serviceId}-2026-12-06`, 1],
+    ]);
+  });
+
+  test('a crash after the closing CreateInvoice: the next close finds it by its token, one invoice, paid once', async () => {
+    const { tenant } = await prepaidTenant('10.00', []);
+    await addCalls(tenant, LATE);
+    const crash = new Error('simulated crash');
+    await expect(
+      pushBillingBatch(kit.deps, tenant.serviceId, '2026-12', {
+        prepaid: {
+          afterCreateInvoice: () => {
+            throw crash;
+          },
+        },
+      }),
+    ).rejects.toBe(crash);
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
+    expect(invoicesOf(tenant.clientId)).toHaveLength(1);
+    expect(invoicesOf(tenant.clientId)[0]).toMatchObject({ status: 'Paid' });
+    expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe('9.98');
+  });
+
+  test('WHMCS down at the close: the closing invoice is made later by the prepaid cadence, and a postpaid service is billed by its batch as before', async () => {
+    const { tenant } = await prepaidTenant('10.00', []);
+    await addCalls(tenant, LATE);
+    kit.whmcs.setFaults([{ mode: 'result_error', percent: 100, actions: ['CreateInvoice'] }]);
+    try {
+      expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    } finally {
+      kit.whmcs.setFaults([]);
+    }
+    expect(invoicesOf(tenant.clientId)).toHaveLength(0);
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid', invoiceKey: closeKey(tenant.serviceId) });
+    expect(invoicesOf(tenant.clientId)).toHaveLength(1);
+
+    const postpaid = await kit.addTenant();
+    await addCalls(postpaid, LATE);
+    expect(await pushBillingBatch(kit.deps, postpaid.serviceId, '2026-12')).toMatchObject({ outcome: 'pushed' });
+    expect(await listPrepaidInvoices(kit.deps.pool, { serviceId: postpaid.serviceId })).toEqual([]);
+  });
+});

@@ -169,6 +169,8 @@ export interface CreateBatchInput {
   clientId: number;
   /** the closing period: unbilled rated charges of this and earlier periods (late CDRs) go in */
   period: string;
+  /** the service's calls are billed on prepaid invoices (credit control): the batch takes only adjustments */
+  callsOnPrepaidInvoices?: boolean;
 }
 
 export interface CreateBatchOptions {
@@ -218,12 +220,12 @@ async function existingOrPending(client: PoolClient, batchId: string, input: Cre
     `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2) c
+           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
      CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
      LEFT JOIN (SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $3) b ON true`,
-    [input.serviceId, input.period, batchId],
+    [input.serviceId, input.period, batchId, input.callsOnPrepaidInvoices === true],
   );
   return rows[0];
 }
@@ -265,7 +267,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
          CASE WHEN $14 THEN 1 ELSE 0 END, CASE WHEN $14 THEN now() END)
        RETURNING ${BATCH_COLUMNS}
      ), charges AS (
-       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4
+       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
      ), adjustments AS (
        UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL
      )
@@ -285,6 +287,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
       describeBatch(draft),
       pushToken,
       pushStarted,
+      input.callsOnPrepaidInvoices === true,
     ],
   );
   const row = rows[0];

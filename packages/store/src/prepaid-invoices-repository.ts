@@ -96,20 +96,38 @@ export async function openPrepaidInvoice(db: Pool | PoolClient, serviceId: numbe
   return rows[0] ? toInvoice(rows[0]) : null;
 }
 
+/** The closing invoice of a period: the calls of the period not yet on a daily invoice (see createPrepaidInvoice). */
+export function prepaidCloseKey(serviceId: number, period: string): string {
+  return `pp-${serviceId}-close-${period}`;
+}
+
+export interface PrepaidInvoiceInput {
+  serviceId: number;
+  clientId: number;
+  /** the local day it is made (the daily invoice's day; a closing invoice records the day of its close) */
+  day: string;
+  /** a period's closing invoice: only charges of this period or earlier, key `pp-<service>-close-<period>` */
+  closingPeriod?: string;
+}
+
 /**
- * Makes the day's prepaid invoice from the service's unbilled rated charges (the caller holds the
- * service's billing lock): null when there is nothing to invoice or the day already has one. The
- * row (in `creating`, attempt 1), its charges and the sub-cent remainder commit together.
+ * Makes the day's prepaid invoice (or, with `closingPeriod`, the period's closing invoice) from the
+ * service's unbilled rated charges (the caller holds the service's billing lock): null when there is
+ * nothing to invoice or the key already exists. The row (in `creating`, attempt 1), its charges and
+ * the sub-cent remainder commit together.
  */
-export async function createPrepaidInvoice(client: PoolClient, input: { serviceId: number; clientId: number; day: string }): Promise<PrepaidInvoice | null> {
-  const key = prepaidInvoiceKey(input.serviceId, input.day);
+export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInvoiceInput): Promise<PrepaidInvoice | null> {
+  const closing = input.closingPeriod ?? null;
+  const key = closing === null ? prepaidInvoiceKey(input.serviceId, input.day) : prepaidCloseKey(input.serviceId, closing);
+  // A daily invoice takes every unbilled call; a closing one only those of its period and earlier.
+  const scope = `service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND ($3::text IS NULL OR period <= $3)`;
   return inTransaction(client, async () => {
     const { rows: sums } = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[]; taken: boolean }>(
       `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
          COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies,
          EXISTS (SELECT 1 FROM prepaid_invoices WHERE invoice_key = $2) AS taken
-       FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated'`,
-      [input.serviceId, key],
+       FROM cdr_charges WHERE ${scope}`,
+      [input.serviceId, key, closing],
     );
     const found = sums[0];
     if (!found || found.taken || found.calls === '0' || found.currencies.length > 1) return null;
@@ -118,10 +136,11 @@ export async function createPrepaidInvoice(client: PoolClient, input: { serviceI
     if (line <= 0n) return null;
     const token = prepaidTokenFor(key);
     const minutes = Math.ceil(Number(found.seconds) / 60);
-    const description = `Prepaid calls ${input.day}: ${found.calls} calls, ${minutes} min ${token}`;
+    const what = closing === null ? input.day : `${closing} (period close)`;
+    const description = `Prepaid calls ${what}: ${found.calls} calls, ${minutes} min ${token}`;
     const { rows } = await client.query<Row>(
-      `INSERT INTO prepaid_invoices (invoice_key, service_id, client_id, day, state, total, line_amount, call_count, billed_seconds, currency, description, token, attempts)
-       VALUES ($1, $2, $3, $4, 'creating', $5, $6, $7, $8, $9, $10, $11, 1) RETURNING ${COLUMNS}`,
+      `INSERT INTO prepaid_invoices (invoice_key, service_id, client_id, day, state, total, line_amount, call_count, billed_seconds, currency, description, token, attempts, closing_period)
+       VALUES ($1, $2, $3, $4, 'creating', $5, $6, $7, $8, $9, $10, $11, 1, $12) RETURNING ${COLUMNS}`,
       [
         key,
         input.serviceId,
@@ -134,12 +153,10 @@ export async function createPrepaidInvoice(client: PoolClient, input: { serviceI
         found.currencies[0] ?? null,
         description,
         token,
+        closing,
       ],
     );
-    await client.query(`UPDATE cdr_charges SET prepaid_invoice = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated'`, [
-      key,
-      input.serviceId,
-    ]);
+    await client.query(`UPDATE cdr_charges SET prepaid_invoice = $2 WHERE ${scope}`, [input.serviceId, key, closing]);
     const remainder = total - line;
     if (remainder !== 0n) {
       // Billed + carried = rated, to the micro-unit: the remainder rides on the service's next batch.

@@ -17,6 +17,7 @@ import {
 } from '@ictvoip/store';
 import { WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
+import { billsOnPrepaidInvoices, invoicePrepaidClose, type PrepaidHooks } from '../credit/prepaid-invoice';
 import { describeError, PermanentJobError } from '../../errors';
 
 /** What one push attempt got from WHMCS. Only `ambiguous` may have created the item without us knowing its id. */
@@ -34,6 +35,8 @@ export interface PushHooks {
   afterPush?: (attempt: PushAttempt) => void | Promise<void>;
   /** after the outcome is recorded (committed), before the job returns */
   afterRecord?: (outcome: PushOutcome) => void | Promise<void>;
+  /** a prepaid service's closing invoice (see invoicePrepaidClose) */
+  prepaid?: PrepaidHooks;
 }
 
 export type PushOutcome = 'nothing' | 'pushed' | 'verified' | 'reconciled' | 'zero' | 'unknown' | 'awaiting-reconciliation' | 'failed' | 'failed-final' | 'whmcs-not-configured';
@@ -223,8 +226,11 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   return withBillingLock(deps.pool, serviceId, async (client) => {
     const whmcs = deps.whmcs;
+    // A prepaid service's calls are billed on prepaid invoices only: the period's rest on its closing invoice, first.
+    const prepaid = billsOnPrepaidInvoices(deps, service.plan);
+    if (prepaid) await invoicePrepaidClose(deps, client, { serviceId, clientId: service.clientId }, period, new Date(), hooks?.prepaid);
     // With WHMCS configured, a new batch is made already `pushing`: one commit before the call, not two.
-    const made = await createBatch(client, { serviceId, clientId: service.clientId, period }, { startPush: whmcs !== null });
+    const made = await createBatch(client, { serviceId, clientId: service.clientId, period, callsOnPrepaidInvoices: prepaid }, { startPush: whmcs !== null });
     if (!made) return { outcome: 'nothing', batchId: null, state: null };
     const { batch } = made;
     let outcome: PushOutcome;

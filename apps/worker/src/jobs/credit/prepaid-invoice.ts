@@ -2,8 +2,17 @@ import type { PoolClient } from 'pg';
 import { addJobs, assertValidJobId, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
 import { forgetClientDetails } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
-import { createPrepaidInvoice, openPrepaidInvoice, servicesToInvoicePrepaid, updatePrepaidInvoice, withBillingLock, type PrepaidInvoice } from '@ictvoip/store';
-import { WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
+import {
+  createPrepaidInvoice,
+  listPrepaidInvoices,
+  openPrepaidInvoice,
+  prepaidCloseKey,
+  servicesToInvoicePrepaid,
+  updatePrepaidInvoice,
+  withBillingLock,
+  type PrepaidInvoice,
+} from '@ictvoip/store';
+import { WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
 import { describeError } from '../../errors';
 
@@ -84,6 +93,55 @@ async function payFromCredit(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
 }
 
 /**
+ * Whether a service's calls are billed on prepaid invoices: a prepaid plan, WHMCS configured and
+ * the cadence on. Then its period batch never takes calls (only adjustments): the period's calls
+ * not yet on a daily invoice go on its closing invoice (invoicePrepaidClose).
+ */
+export function billsOnPrepaidInvoices(deps: Pick<WorkerDeps, 'config' | 'whmcs'>, plan: Record<string, unknown>): boolean {
+  return plan.billingMode === 'prepaid' && deps.whmcs !== null && deps.config.credit.prepaidInvoiceEverySeconds > 0;
+}
+
+/** Drives one invoice on: made in WHMCS (found by its token first), then paid from credit. */
+async function finishInvoice(deps: WorkerDeps, whmcs: WhmcsApiClient, client: PoolClient, start: PrepaidInvoice, hooks?: PrepaidHooks): Promise<PrepaidInvoice> {
+  let invoice = start;
+  if (invoice.state === 'creating' || invoice.state === 'unknown') invoice = (await ensureCreated(deps, whmcs, client, invoice, hooks)) ?? invoice;
+  if (invoice.state === 'created') invoice = (await payFromCredit(deps, whmcs, client, invoice, hooks)) ?? invoice;
+  if (invoice.state === 'paid') deps.logger.info({ invoiceKey: invoice.invoiceKey, amount: invoice.lineAmount }, 'prepaid usage invoiced and paid from credit');
+  return invoice;
+}
+
+/**
+ * At a period's close (the caller holds the service's billing lock, before the batch is made): the
+ * calls of `period` and earlier not yet on a prepaid invoice go on the period's closing invoice
+ * (`pp-<service>-close-<period>`, at most one, whatever daily invoices exist), which is then made
+ * in WHMCS and paid from credit like a daily one. A WHMCS failure here leaves it to the cadence job
+ * (servicesToInvoicePrepaid lists every invoice not yet paid); the batch goes on regardless.
+ */
+export async function invoicePrepaidClose(
+  deps: WorkerDeps,
+  client: PoolClient,
+  service: { serviceId: number; clientId: number },
+  period: string,
+  now = new Date(),
+  hooks?: PrepaidHooks,
+): Promise<PrepaidOutcome> {
+  const whmcs = deps.whmcs;
+  if (!whmcs) return { serviceId: service.serviceId, outcome: 'whmcs-not-configured', invoiceKey: null };
+  const made = await createPrepaidInvoice(client, { ...service, day: billingDay(now, deps.config.billing.timeZone), closingPeriod: period });
+  const invoice = made ?? (await listPrepaidInvoices(client, { serviceId: service.serviceId })).find((found) => found.invoiceKey === prepaidCloseKey(service.serviceId, period));
+  if (!invoice) return { serviceId: service.serviceId, outcome: 'nothing', invoiceKey: null };
+  if (invoice.state === 'paid') return { serviceId: service.serviceId, outcome: 'paid', invoiceKey: invoice.invoiceKey };
+  try {
+    const after = await finishInvoice(deps, whmcs, client, invoice, hooks);
+    return { serviceId: service.serviceId, outcome: after.state, invoiceKey: invoice.invoiceKey };
+  } catch (error) {
+    if (!(error instanceof WhmcsTransportError || error instanceof WhmcsApiError || error instanceof WhmcsInputError)) throw error;
+    deps.logger.warn({ invoiceKey: invoice.invoiceKey, err: describeError(error) }, 'prepaid closing invoice not finished: the prepaid cadence finishes it');
+    return { serviceId: service.serviceId, outcome: invoice.state, invoiceKey: invoice.invoiceKey };
+  }
+}
+
+/**
  * A prepaid service's usage: the unbilled rated calls on one WHMCS invoice per day, paid from the
  * client's credit. Under the service's billing lock (no CDR sync, re-rating or batch moves its
  * charges meanwhile); an unfinished invoice is finished before the next is made.
@@ -94,15 +152,12 @@ export async function invoicePrepaidUsage(deps: WorkerDeps, serviceId: number, n
   const whmcs = deps.whmcs;
   if (!whmcs) return { serviceId, outcome: 'whmcs-not-configured', invoiceKey: null };
   return withBillingLock(deps.pool, serviceId, async (client) => {
-    let invoice =
+    const invoice =
       (await openPrepaidInvoice(client, serviceId)) ??
       (await createPrepaidInvoice(client, { serviceId, clientId: service.clientId, day: billingDay(now, deps.config.billing.timeZone) }));
     if (!invoice) return { serviceId, outcome: 'nothing', invoiceKey: null };
-    const key = invoice.invoiceKey;
-    if (invoice.state === 'creating' || invoice.state === 'unknown') invoice = (await ensureCreated(deps, whmcs, client, invoice, hooks)) ?? invoice;
-    if (invoice.state === 'created') invoice = (await payFromCredit(deps, whmcs, client, invoice, hooks)) ?? invoice;
-    if (invoice.state === 'paid') deps.logger.info({ invoiceKey: key, amount: invoice.lineAmount }, 'prepaid usage invoiced and paid from credit');
-    return { serviceId, outcome: invoice.state, invoiceKey: key };
+    const after = await finishInvoice(deps, whmcs, client, invoice, hooks);
+    return { serviceId, outcome: after.state, invoiceKey: after.invoiceKey };
   });
 }
 
