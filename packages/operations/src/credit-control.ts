@@ -346,10 +346,11 @@ async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCh
 async function alertUnreadable(deps: CreditDeps, db: Pool | PoolClient, stored: CreditStateRecord, error: string): Promise<void> {
   if (!stored.unreadableSince || stored.unreadableAlerted) return;
   if (Date.now() - stored.unreadableSince.getTime() < deps.config.credit.unreadableAlertSeconds * 1000) return;
-  if (!(await markUnreadableAlerted(db, stored.serviceId))) return;
   const detail = { serviceId: stored.serviceId, clientId: stored.clientId, since: stored.unreadableSince.toISOString(), mode: deps.config.credit.unreadable, error };
-  deps.logger?.error({ ...detail, code: 'CREDIT_UNREADABLE' }, 'ALERT credit balance unreadable in WHMCS for too long');
-  await db.query('INSERT INTO audit_log (actor, action, service_id, detail) VALUES ($1, $2, $3, $4)', ['credit', 'credit.unreadable', stored.serviceId, JSON.stringify(detail)]);
+  // Marked, audited and put in the alert webhook's outbox together: the worker delivers it (signed) once.
+  const alertId = await markUnreadableAlerted(db, stored.serviceId, detail);
+  if (alertId === null) return;
+  deps.logger?.error({ ...detail, alertId, code: 'CREDIT_UNREADABLE' }, 'ALERT credit balance unreadable in WHMCS for too long');
 }
 
 /**

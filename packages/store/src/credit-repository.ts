@@ -302,10 +302,80 @@ export async function noteWhmcsSuspendEvent(db: Pool | PoolClient, serviceId: nu
   );
 }
 
-/** Balance unreadable for long enough: alerted once per outage (cleared by the next good read). */
-export async function markUnreadableAlerted(db: Pool | PoolClient, serviceId: number): Promise<boolean> {
-  const { rowCount } = await db.query(`UPDATE credit_states SET unreadable_alerted = true WHERE service_id = $1 AND NOT unreadable_alerted`, [serviceId]);
+/**
+ * Balance unreadable for long enough: alerted once per outage (cleared by the next good read). The
+ * mark, the audit entry and the alert webhook's outbox row (`credit_alerts`) commit in one
+ * statement; returns the alert's id, or null when the outage was already alerted.
+ */
+export async function markUnreadableAlerted(db: Pool | PoolClient, serviceId: number, detail: Record<string, unknown>): Promise<number | null> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH marked AS (
+       UPDATE credit_states SET unreadable_alerted = true WHERE service_id = $1 AND NOT unreadable_alerted RETURNING service_id, client_id
+     ), audit AS (
+       INSERT INTO audit_log (actor, action, service_id, detail) SELECT 'credit', 'credit.unreadable', service_id, $2::jsonb FROM marked
+     )
+     INSERT INTO credit_alerts (service_id, client_id, type, figures) SELECT service_id, client_id, 'credit.unreadable', $2::jsonb FROM marked RETURNING id`,
+    [serviceId, JSON.stringify(detail)],
+  );
+  return rows[0] ? Number(rows[0].id) : null;
+}
+
+/** One credit alert (the alert webhook's outbox row). */
+export interface CreditAlert {
+  id: number;
+  serviceId: number;
+  clientId: number;
+  type: 'credit.unreadable';
+  at: Date;
+  figures: Record<string, unknown>;
+  alertSentAt: Date | null;
+  lastError: string | null;
+}
+
+interface CreditAlertRow {
+  id: string;
+  service_id: string;
+  client_id: string;
+  type: 'credit.unreadable';
+  at: Date;
+  figures: Record<string, unknown>;
+  alert_sent_at: Date | null;
+  last_error: string | null;
+}
+
+const toAlert = (row: CreditAlertRow): CreditAlert => ({
+  id: Number(row.id),
+  serviceId: Number(row.service_id),
+  clientId: Number(row.client_id),
+  type: row.type,
+  at: row.at,
+  figures: row.figures,
+  alertSentAt: row.alert_sent_at,
+  lastError: row.last_error,
+});
+
+export async function getCreditAlert(db: Pool | PoolClient, id: number): Promise<CreditAlert | null> {
+  const { rows } = await db.query<CreditAlertRow>('SELECT * FROM credit_alerts WHERE id = $1', [id]);
+  return rows[0] ? toAlert(rows[0]) : null;
+}
+
+/** Credit alerts not yet delivered (every delivery settled), of one client or all, oldest first. */
+export async function unsentCreditAlerts(db: Pool | PoolClient, query: { clientId?: number; limit?: number } = {}): Promise<CreditAlert[]> {
+  const { rows } = await db.query<CreditAlertRow>(
+    'SELECT * FROM credit_alerts WHERE alert_sent_at IS NULL AND ($1::bigint IS NULL OR client_id = $1) ORDER BY id LIMIT $2',
+    [query.clientId ?? null, query.limit ?? 100],
+  );
+  return rows.map(toAlert);
+}
+
+/** Every delivery of the alert is settled; false when it already was. */
+export async function markCreditAlertSent(db: Pool | PoolClient, id: number, at: Date): Promise<boolean> {
+  const { rowCount } = await db.query('UPDATE credit_alerts SET alert_sent_at = $2 WHERE id = $1 AND alert_sent_at IS NULL', [id, at]);
   return rowCount === 1;
+}
+
+export async function noteCreditAlertFailure(db: Pool | PoolClient, id: number, error: string): Promise<void> {
+  await db.query('UPDATE credit_alerts SET last_error = $2 WHERE id = $1', [id, error.slice(0, 500)]);
 }
 
 export interface CreditMail {

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 
-export type AlertKind = 'registration' | 'gateway';
+export type AlertKind = 'registration' | 'gateway' | 'credit';
 export type AlertChannel = 'webhook' | 'email';
 export type AlertDeliveryState = 'pending' | 'sending' | 'sent' | 'unknown' | 'failed';
 

@@ -1,6 +1,9 @@
 import type { MonitoringAlertType } from '@ictvoip/config';
 import { MONITORING_JOBS, type TypedJob } from '@ictvoip/queue';
 import {
+  getCreditAlert,
+  markCreditAlertSent,
+  noteCreditAlertFailure,
   GatewayMonitoringRepository,
   MonitoringAlertsRepository,
   MonitoringWatchRepository,
@@ -8,6 +11,7 @@ import {
   type AlertDelivery,
   type AlertKind,
   type AlertTarget,
+  type CreditAlert,
   type GatewayHistoryEntry,
   type RegistrationHistoryEntry,
 } from '@ictvoip/store';
@@ -69,7 +73,7 @@ interface AlertNotice {
   id: number;
   serviceId: number;
   alertSentAt: Date | null;
-  type: MonitoringAlertType;
+  type: MonitoringAlertType | 'credit.unreadable';
   body: Record<string, unknown>;
   /** The subject of the alert for the e-mail: `101@tenant.example` or the gateway's name. */
   subject: { extension: string; domain: string; gatewayName: string; gatewayUuid: string; userAgent: string };
@@ -83,7 +87,24 @@ interface AlertOutbox {
   noteFailure(id: number, error: string): Promise<void>;
 }
 
+/** The alert webhook's JSON body of a credit alert (an unreadable balance): the operator's, never the client's. */
+export function creditAlertBody(alert: CreditAlert): Record<string, unknown> {
+  return { ...alert.figures, type: alert.type, id: alert.id, serviceId: alert.serviceId, clientId: alert.clientId, at: alert.at.toISOString() };
+}
+
 function outboxOf(deps: WorkerDeps, kind: AlertKind): AlertOutbox {
+  if (kind === 'credit') {
+    return {
+      load: async (id) => {
+        const alert = await getCreditAlert(deps.pool, id);
+        if (!alert) return null;
+        const subject = { extension: '', domain: '', gatewayName: '', gatewayUuid: '', userAgent: '' };
+        return { kind, id, serviceId: alert.serviceId, alertSentAt: alert.alertSentAt, type: alert.type, body: creditAlertBody(alert), subject, at: alert.at };
+      },
+      markSettled: (id, at) => markCreditAlertSent(deps.pool, id, at),
+      noteFailure: (id, error) => noteCreditAlertFailure(deps.pool, id, error),
+    };
+  }
   if (kind === 'gateway') {
     const repository = new GatewayMonitoringRepository(deps.pool);
     return {
@@ -115,6 +136,8 @@ function outboxOf(deps: WorkerDeps, kind: AlertKind): AlertOutbox {
 async function targetsOf(deps: WorkerDeps, notice: AlertNotice): Promise<AlertTarget[]> {
   const targets: AlertTarget[] = [];
   if (deps.config.monitoring.alertWebhookUrl) targets.push({ channel: 'webhook', recipient: DEFAULT_WEBHOOK_RECIPIENT });
+  // A credit alert is about WHMCS, for the operator: not the tenant's recipients, not the client's e-mail.
+  if (notice.type === 'credit.unreadable') return targets;
   const watch = await new MonitoringWatchRepository(deps.pool).get(notice.serviceId);
   for (const url of watch.recipients) targets.push({ channel: 'webhook', recipient: url });
   if (deps.whmcs && deps.config.monitoring.emailTemplates[notice.type]) targets.push({ channel: 'email', recipient: CLIENT_EMAIL_RECIPIENT });
@@ -190,7 +213,7 @@ export async function alertMergeFields(deps: WorkerDeps, notice: AlertNotice): P
 }
 
 async function sendEmail(deps: WorkerDeps, notice: AlertNotice): Promise<void> {
-  const templateName = deps.config.monitoring.emailTemplates[notice.type];
+  const templateName = notice.type === 'credit.unreadable' ? '' : deps.config.monitoring.emailTemplates[notice.type];
   if (!deps.whmcs || !templateName) throw new Error(`no WHMCS API or e-mail template for ${notice.type}`);
   await deps.whmcs.sendEmail({ templateName, relatedId: notice.serviceId, customVars: await alertMergeFields(deps, notice) });
 }

@@ -1,0 +1,119 @@
+/**
+ * An unreadable WHMCS balance (CREDIT_UNREADABLE…) alerted to ALERT_WEBHOOK_URL, signed like the
+ * other alerts, exactly once per outage: repeated checks, a second outage, a receiver failing, a
+ * check that recorded the alert and stopped before sending it (the CLI's check, or a crash), and two
+ * workers checking the same client at once. Real PostgreSQL and Redis, the WHMCS stand-in over HTTP.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkClientCredit } from '@ictvoip/operations';
+import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
+import { verifySignature } from '@ictvoip/whmcs';
+import { runCreditCheck } from '../src';
+import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  raw: Buffer;
+  body: Record<string, unknown>;
+}
+
+let kit: BillingKit;
+let receiver: Server;
+const received: Received[] = [];
+/** HTTP status the receiver answers with (a failing receiver answers 500). */
+let answer = 204;
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      if (answer < 300) received.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) as Record<string, unknown> });
+      res.writeHead(answer).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
+  kit = await startBillingKit({
+    CREDIT_CACHE_SECONDS: '0',
+    CREDIT_UNREADABLE_ALERT_SECONDS: '0',
+    ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
+  });
+}, 30000);
+
+afterAll(async () => {
+  await kit?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
+});
+
+async function prepaidTenant(): Promise<Tenant> {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode":"prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '10.00';
+  return tenant;
+}
+
+const alertsOf = (tenant: Tenant) => received.filter((delivery) => delivery.body.serviceId === tenant.serviceId);
+const unreadable = () => kit.whmcs.setFaults([{ mode: 'http_500', percent: 100, actions: ['GetClientsDetails'] }]);
+const readable = () => kit.whmcs.setFaults([]);
+
+afterEach(() => {
+  readable();
+  answer = 204;
+});
+
+test('one signed alert per outage: repeated checks add none, a second outage sends a second', async () => {
+  const tenant = await prepaidTenant();
+  unreadable();
+  await runCreditCheck(kit.deps, tenant.clientId);
+  await runCreditCheck(kit.deps, tenant.clientId);
+  expect(alertsOf(tenant)).toHaveLength(1);
+  const [first] = alertsOf(tenant);
+  expect(first!.body).toMatchObject({ type: 'credit.unreadable', serviceId: tenant.serviceId, clientId: tenant.clientId, mode: 'open' });
+  expect(typeof first!.body.since).toBe('string');
+  // Signed like the inbound webhook and the other alerts, with an idempotency key per alert.
+  expect(() =>
+    verifySignature({
+      secrets: [TEST_WEBHOOK_SECRET],
+      timestampHeader: first!.headers['x-ictvoip-timestamp'] as string,
+      signatureHeader: first!.headers['x-ictvoip-signature'] as string,
+      rawBody: first!.raw,
+    }),
+  ).not.toThrow();
+  expect(first!.headers['idempotency-key']).toBe(`credit-alert-${String(first!.body.id)}`);
+  expect(JSON.stringify(first!.body)).not.toContain(kit.whmcs.secret);
+
+  readable();
+  await runCreditCheck(kit.deps, tenant.clientId);
+  unreadable();
+  await runCreditCheck(kit.deps, tenant.clientId);
+  await runCreditCheck(kit.deps, tenant.clientId);
+  expect(alertsOf(tenant)).toHaveLength(2);
+  expect(new Set(alertsOf(tenant).map((delivery) => delivery.headers['idempotency-key'])).size).toBe(2);
+});
+
+test('a receiver that fails does not fail the check; the next check delivers the alert once', async () => {
+  const tenant = await prepaidTenant();
+  unreadable();
+  answer = 500;
+  await expect(runCreditCheck(kit.deps, tenant.clientId)).resolves.toMatchObject({ clientId: tenant.clientId });
+  expect(alertsOf(tenant)).toHaveLength(0);
+  answer = 204;
+  await runCreditCheck(kit.deps, tenant.clientId);
+  await runCreditCheck(kit.deps, tenant.clientId);
+  expect(alertsOf(tenant)).toHaveLength(1);
+  const { rows } = await kit.deps.pool.query<{ sent: boolean }>('SELECT alert_sent_at IS NOT NULL AS sent FROM credit_alerts WHERE service_id = $1', [tenant.serviceId]);
+  expect(rows).toEqual([{ sent: true }]);
+});
+
+test('an alert recorded by a check that never sent it (CLI check, or a crash before the send) is sent by the next worker check; two at once send it once', async () => {
+  const tenant = await prepaidTenant();
+  unreadable();
+  await checkClientCredit(kit.deps, tenant.clientId);
+  expect(alertsOf(tenant)).toHaveLength(0);
+  readable();
+  await Promise.all([runCreditCheck(kit.deps, tenant.clientId), runCreditCheck(kit.deps, tenant.clientId)]);
+  expect(alertsOf(tenant)).toHaveLength(1);
+  expect(alertsOf(tenant)[0]!.body).toMatchObject({ type: 'credit.unreadable', serviceId: tenant.serviceId });
+});
