@@ -265,6 +265,39 @@ describe('credit control (fail-open)', () => {
     expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
   });
 
+  test('a slow WHMCS action holds no lock another check waits for, and the other check neither mails nor suspends again', async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '-0.50');
+    let reached!: () => void;
+    const atAction = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // The first check stops inside its WHMCS step (as a slow ModuleSuspend would), holding the service's work.
+    const slow = runCreditCheck(kit.deps, tenant.clientId, undefined, {
+      beforeAction: async () => {
+        reached();
+        await held;
+      },
+    });
+    await atAction;
+    try {
+      // Meanwhile other checks of the same client run to the end (the old lock would keep them waiting on the slow one).
+      const timeout = new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 5000));
+      const second = await Promise.race([runCreditCheck(kit.deps, tenant.clientId), timeout]);
+      expect(second).not.toBe('blocked');
+      expect(await Promise.race([runCreditCheck(kit.deps, tenant.clientId).then(() => 'done'), timeout])).toBe('done');
+      expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(0);
+      expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    } finally {
+      release();
+    }
+    await slow;
+    await check(kit, tenant);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ state: 'zero', pendingAction: null, suspendedBy: 'bridge' });
+    expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
+  });
+
   test('a crash between ModuleSuspend and its record: the replay finds it in WHMCS, still one suspend; a crash before a mail never sends it twice', async () => {
     const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '-1.00');
     const crash = new Error('simulated crash');

@@ -13,6 +13,7 @@ import {
   noteCreditActionError,
   recordCreditCheck,
   rememberRestrictedGateways,
+  tryCreditWorkLock,
   uninvoicedUsageOfClient,
   withCreditLock,
   type CreditFigures,
@@ -44,6 +45,8 @@ export interface CreditDeps {
 
 /** Test seams: throwing from one simulates a crash at that exact point. */
 export interface CreditHooks {
+  /** the service's work lock is held and the action is about to be carried out (WHMCS read, then the call) */
+  beforeAction?: (serviceId: number, action: CreditPendingAction) => void | Promise<void>;
   /** after WHMCS accepted ModuleSuspend / ModuleUnsuspend, before the bridge records it */
   afterWhmcsAction?: (serviceId: number, action: CreditPendingAction) => void | Promise<void>;
   /** after a mail is marked `sending` (committed), before SendEmail */
@@ -276,59 +279,86 @@ function mailVars(service: CreditServiceRow, details: WhmcsClientDetails | null,
   };
 }
 
+/** One service's work after its check is recorded: mails and the WHMCS / FusionPBX action. */
+interface ServiceWork {
+  service: CreditServiceRow;
+  stored: CreditStateRecord;
+  outcome: ServiceCreditOutcome;
+}
+
 /**
- * Checks one client's services: reads WHMCS (cached), decides per service and, unless dry-run,
- * records the check and carries out what is open (mails, WHMCS suspend/unsuspend) under the
- * client's credit lock, so two workers checking the same client serialise and the second finds
- * nothing left to do. Every state change is written before the WHMCS call it leads to; a call
- * whose outcome was not recorded is resolved by reading WHMCS, never by calling again blindly.
+ * Checks one client's services in three steps, so a slow WHMCS never holds the client's credit
+ * lock: (1) WHMCS's balance is read (cached) before the lock; (2) under the lock, only PostgreSQL:
+ * usage, the decision per service and its record (state, crossing, mails to send, action to take,
+ * audit) in one transaction, so two checks of one client serialise on the decision and the second
+ * finds the crossing already recorded; (3) after the lock, per service under its credit work lock
+ * (try-only: a worker already doing the service's work is never waited for, it finishes what is open),
+ * the mails are sent and the action carried out. Every state change is written before the WHMCS call
+ * it leads to; a call whose outcome was not recorded is resolved by reading WHMCS, never by calling
+ * again blindly.
  */
 export async function checkClientCredit(deps: CreditDeps, clientId: number, options: CreditCheckOptions = {}): Promise<CreditCheckOutcome> {
   if (options.dryRun) return dryRunCheck(deps, clientId);
-  return withCreditLock(deps.pool, clientId, async (client) => {
-    const services = await creditServicesOfClient(client, clientId);
-    const outcome: CreditCheckOutcome = { clientId, dryRun: false, services: [] };
-    if (services.length === 0) return outcome;
-    const reading = await readClient(deps, clientId);
-    const usage = parseMoney(await uninvoicedUsageOfClient(client, clientId), { allowNegative: true });
-    for (const service of services) {
-      const current = await getCreditState(client, service.serviceId);
-      const decision = decide(deps, service, current, reading, usage);
-      const stored = await recordCreditCheck(client, {
-        serviceId: service.serviceId,
-        clientId,
-        figures: decision.outcome.figures,
-        state: decision.outcome.after,
-        transition: decision.transition,
-        restriction: decision.outcome.restriction,
-        pendingAction: decision.pendingAction,
-        mails: decision.mails,
-        unreadable: decision.outcome.unreadable,
-        error: reading.error,
-        audit: decision.transition
-          ? {
-              actor: 'credit',
-              action: `credit.${decision.outcome.after}`,
-              serviceId: service.serviceId,
-              detail: {
-                from: decision.outcome.before,
-                to: decision.outcome.after,
-                ...decision.outcome.figures,
-                decided: decision.outcome.actions,
-                manualHold: decision.outcome.manualHold,
-              },
-            }
-          : undefined,
-      });
-      if (decision.transition)
-        deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
-      if (reading.error) await alertUnreadable(deps, client, stored, reading.error);
-      await sendOpenMails(deps, client, service.serviceId, decision.outcome, options.hooks);
-      if (stored.pendingAction) await carryOut(deps, client, service, stored, decision.outcome, options.hooks);
-      outcome.services.push(decision.outcome);
-    }
-    return outcome;
-  });
+  const outcome: CreditCheckOutcome = { clientId, dryRun: false, services: [] };
+  if ((await creditServicesOfClient(deps.pool, clientId)).length === 0) return outcome;
+  const reading = await readClient(deps, clientId);
+  const work = await withCreditLock(deps.pool, clientId, (client) => recordChecks(deps, client, clientId, reading));
+  for (const item of work) {
+    outcome.services.push(item.outcome);
+    // Busy: another worker holds this service's work and sends / carries out what is open.
+    await tryCreditWorkLock(deps.pool, item.service.serviceId, (client) => doServiceWork(deps, client, item, options.hooks));
+  }
+  return outcome;
+}
+
+/** Step 2 (the caller holds the client's credit lock): decide and record each service's check. PostgreSQL only. */
+async function recordChecks(deps: CreditDeps, client: PoolClient, clientId: number, reading: ClientReading): Promise<ServiceWork[]> {
+  const services = await creditServicesOfClient(client, clientId);
+  const usage = parseMoney(await uninvoicedUsageOfClient(client, clientId), { allowNegative: true });
+  const work: ServiceWork[] = [];
+  for (const service of services) {
+    const current = await getCreditState(client, service.serviceId);
+    const decision = decide(deps, service, current, reading, usage);
+    const stored = await recordCreditCheck(client, {
+      serviceId: service.serviceId,
+      clientId,
+      figures: decision.outcome.figures,
+      state: decision.outcome.after,
+      transition: decision.transition,
+      restriction: decision.outcome.restriction,
+      pendingAction: decision.pendingAction,
+      mails: decision.mails,
+      unreadable: decision.outcome.unreadable,
+      error: reading.error,
+      audit: decision.transition
+        ? {
+            actor: 'credit',
+            action: `credit.${decision.outcome.after}`,
+            serviceId: service.serviceId,
+            detail: {
+              from: decision.outcome.before,
+              to: decision.outcome.after,
+              ...decision.outcome.figures,
+              decided: decision.outcome.actions,
+              manualHold: decision.outcome.manualHold,
+            },
+          }
+        : undefined,
+    });
+    if (decision.transition)
+      deps.logger?.info({ serviceId: service.serviceId, from: decision.outcome.before, to: decision.outcome.after, ...decision.outcome.figures }, 'credit state changed');
+    if (reading.error) await alertUnreadable(deps, client, stored, reading.error);
+    work.push({ service, stored, outcome: decision.outcome });
+  }
+  return work;
+}
+
+/** Step 3 (the caller holds the service's credit work lock): the open mails, then the pending action as stored now. */
+async function doServiceWork(deps: CreditDeps, client: PoolClient, item: ServiceWork, hooks?: CreditHooks): Promise<void> {
+  await sendOpenMails(deps, client, item.service.serviceId, item.outcome, hooks);
+  // Re-read: a check recorded after ours may have replaced the action, and another worker may have done it.
+  const stored = await getCreditState(client, item.service.serviceId);
+  if (stored?.pendingAction) await carryOut(deps, client, item.service, stored, item.outcome, hooks);
 }
 
 async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCheckOutcome> {
@@ -355,8 +385,8 @@ async function alertUnreadable(deps: CreditDeps, db: Pool | PoolClient, stored: 
 
 /**
  * Sends the service's pending mails once: `pending` → `sending` (committed) → SendEmail → `sent`
- * (or `failed` on a definite refusal). A mail found in `sending` was interrupted: `unknown`, never
- * sent again (WHMCS has no token to look it up by; a missing reminder is cheaper than two).
+ * (or `failed` on a definite refusal), under the service's credit work lock. A mail found in
+ * `sending` was left by a holder of that lock that died mid-send: `unknown`, never sent again (WHMCS has no token to look it up by; a missing reminder is cheaper than two).
  */
 async function sendOpenMails(deps: CreditDeps, db: PoolClient, serviceId: number, outcome: ServiceCreditOutcome, hooks?: CreditHooks): Promise<void> {
   for (const mail of await listCreditMails(db, { serviceId, states: ['pending', 'sending'] })) {
@@ -403,6 +433,7 @@ async function carryOut(deps: CreditDeps, db: PoolClient, service: CreditService
     return;
   }
   let step: { record: () => Promise<boolean>; called: boolean; done?: string };
+  await hooks?.beforeAction?.(stored.serviceId, action);
   try {
     step = await attempt();
   } catch (error) {

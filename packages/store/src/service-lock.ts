@@ -7,6 +7,8 @@ const BILLING_LOCK_NAMESPACE = 71_204;
 const FREESWITCH_LOCK_NAMESPACE = 71_205;
 // Keyed by the WHMCS client: credit is the client's, shared by all its services.
 const CREDIT_LOCK_NAMESPACE = 71_206;
+// Keyed by the service: the credit mails and WHMCS/FusionPBX action of one service, never waited for.
+const CREDIT_WORK_LOCK_NAMESPACE = 71_207;
 
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
@@ -69,4 +71,24 @@ export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (clie
 /** Credit control of one WHMCS client (its balance is shared by its services): one check at a time. */
 export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, CREDIT_LOCK_NAMESPACE, clientId, work, waitMs, () => new LockTimeoutError(clientId, waitMs, 'credit check of client'));
+}
+
+/**
+ * The WHMCS side of one service's credit control (its mails, ModuleSuspend/ModuleUnsuspend, the
+ * outbound restriction), apart from the client's credit lock so a slow WHMCS never holds up another
+ * check. Never waited for: when another worker holds it, that worker does the service's open work
+ * and this call returns `{ ran: false }` at once. A crashed holder's connection drops and frees it.
+ */
+export async function tryCreditWorkLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]);
+    locked = rows[0]?.ok === true;
+    if (!locked) return { ran: false };
+    return { ran: true, value: await work(client) };
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]).catch(() => undefined);
+    client.release();
+  }
 }

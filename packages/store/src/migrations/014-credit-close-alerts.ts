@@ -37,7 +37,5 @@ CREATE INDEX credit_alerts_unsent ON credit_alerts (client_id) WHERE alert_sent_
 ALTER TABLE monitoring_alert_deliveries DROP CONSTRAINT IF EXISTS monitoring_alert_deliveries_kind_check;
 ALTER TABLE monitoring_alert_deliveries ADD CONSTRAINT monitoring_alert_deliveries_kind_check CHECK (kind IN ('registration', 'gateway', 'credit'));
 
-ALTER TABLE credit_states ADD COLUMN action_claimed_at timestamptz;
-ALTER TABLE credit_mails ADD COLUMN claimed_at timestamptz;
 `,
 };
