@@ -145,7 +145,10 @@ describe('period close of a prepaid service (calls after the last daily invoice)
     await addCalls(tenant, LATE.slice(1));
     expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
     expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
-    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date('2026-12-06T12:00:00Z'))).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-2026-12-06` });
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date('2026-12-06T12:00:00Z'))).toMatchObject({
+      outcome: 'paid',
+      invoiceKey: `pp-${tenant.serviceId}-2026-12-06`,
+    });
     expect((await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).map((invoice) => [invoice.invoiceKey, invoice.callCount])).toEqual([
       [closeKey(tenant.serviceId), 1],
       [`pp-${tenant.serviceId}-2026-12-06`, 1],

@@ -361,10 +361,10 @@ export async function getCreditAlert(db: Pool | PoolClient, id: number): Promise
 
 /** Credit alerts not yet delivered (every delivery settled), of one client or all, oldest first. */
 export async function unsentCreditAlerts(db: Pool | PoolClient, query: { clientId?: number; limit?: number } = {}): Promise<CreditAlert[]> {
-  const { rows } = await db.query<CreditAlertRow>(
-    'SELECT * FROM credit_alerts WHERE alert_sent_at IS NULL AND ($1::bigint IS NULL OR client_id = $1) ORDER BY id LIMIT $2',
-    [query.clientId ?? null, query.limit ?? 100],
-  );
+  const { rows } = await db.query<CreditAlertRow>('SELECT * FROM credit_alerts WHERE alert_sent_at IS NULL AND ($1::bigint IS NULL OR client_id = $1) ORDER BY id LIMIT $2', [
+    query.clientId ?? null,
+    query.limit ?? 100,
+  ]);
   return rows.map(toAlert);
 }
 
