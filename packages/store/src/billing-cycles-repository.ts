@@ -1,5 +1,15 @@
 import type { Pool, PoolClient } from 'pg';
-import { assertLocalDate, isOnSchedule, parseBillingCycle, servicePeriodLabeller, type BillingCycle, type CycleSegment } from './billing-cycle';
+import {
+  assertLocalDate,
+  isOnSchedule,
+  labelStart,
+  latestClosedServicePeriod,
+  parseBillingCycle,
+  servicePeriodLabeller,
+  servicePeriodOfDate,
+  type BillingCycle,
+  type CycleSegment,
+} from './billing-cycle';
 import { BillingPeriodError, periodOf } from './billing-period';
 
 export type BillingPeriodsMode = 'calendar' | 'service';
@@ -75,6 +85,33 @@ export async function cycleSegmentsOf(db: Pool | PoolClient, serviceIds: readonl
     segments.set(serviceId, list);
   }
   return segments;
+}
+
+/**
+ * Service billing periods: per service with unbilled work, the label of the cycle period to close
+ * now: its latest closed period (the scheduled close) or, by hand with `upTo` (a label, its first
+ * day), the service's own period containing that day when it is closed already (else its latest
+ * closed one: a period still running is never closed early). So `billing close --period 2025-01`
+ * closes a quarterly service's period running 15 Dec – 14 Mar under its own label `2024-12-15`.
+ */
+export async function closingServicePeriods(
+  db: Pool | PoolClient,
+  serviceIds: readonly number[],
+  now: Date,
+  billing: { timeZone: string; closeDelaySeconds: number },
+  upTo?: string,
+): Promise<Map<number, string>> {
+  const segments = await cycleSegmentsOf(db, serviceIds);
+  const day = upTo === undefined ? null : labelStart(upTo);
+  return new Map(
+    serviceIds.map((serviceId) => {
+      const own = segments.get(serviceId) ?? [];
+      const closed = latestClosedServicePeriod(now, billing.timeZone, billing.closeDelaySeconds, own);
+      const asked = day === null ? closed : servicePeriodOfDate(day, own).label;
+      // Labels sort as their first days do (YYYY-MM is the 1st).
+      return [serviceId, asked < closed ? asked : closed];
+    }),
+  );
 }
 
 /** WHMCS's date, or null for none (`''`, `0000-00-00`, anything that is not a real day). */

@@ -11,7 +11,11 @@ import {
   listBatches,
   listCharges,
   assertBridgeDatabaseMigrated,
+  billingPeriodsMode,
+  closingServicePeriods,
   servicesToBill,
+  servicesToBillPerService,
+  servicesWithUnbilledWork,
   type BatchState,
 } from '@ictvoip/store';
 import { minuteSlot, type JobRequest } from '../enqueue';
@@ -75,8 +79,20 @@ async function previewNewBatch(pool: Pool, serviceId: number, period: string): P
   return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
 }
 
+/**
+ * What `billing close --period` closes: with calendar periods that month for every service; with
+ * service periods each service's own cycle period containing the label's first day (closed ones
+ * only), under its own label, as the scheduled close does.
+ */
+async function closingWork(pool: Pool, period: string): Promise<{ serviceId: number; period: string }[]> {
+  const cfg = config();
+  if ((await billingPeriodsMode(pool, cfg.billing.periods)) === 'calendar') return servicesToBill(pool, period, { verify: verifiesPushes() });
+  const closing = await closingServicePeriods(pool, await servicesWithUnbilledWork(pool), new Date(), cfg.billing, period);
+  return servicesToBillPerService(pool, closing, { verify: verifiesPushes() });
+}
+
 async function previewClose(pool: Pool, period: string): Promise<BillingPreview[]> {
-  const work = await servicesToBill(pool, period, { verify: verifiesPushes() });
+  const work = await closingWork(pool, period);
   const previews: BillingPreview[] = [];
   for (const item of work) {
     const batch = await getBatch(pool, batchIdFor(item.serviceId, item.period));
@@ -145,7 +161,12 @@ function periodCommand(name: 'close' | 'push', description: string): Command {
 export function billingCommand(): Command {
   return new Command('billing')
     .description('usage billing to WHMCS')
-    .addCommand(periodCommand('close', 'batch every service with unbilled charges up to the period and push the batches to WHMCS (billing.push-batch jobs)'))
+    .addCommand(
+      periodCommand(
+        'close',
+        "batch every service with unbilled charges up to the period and push the batches to WHMCS (billing.push-batch jobs); with service billing periods each service's own closed cycle period containing the period's first day",
+      ),
+    )
     .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"));
 }
 

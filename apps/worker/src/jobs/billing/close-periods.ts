@@ -1,9 +1,8 @@
 import { addJobs, assertValidJobId, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip/queue';
 import {
   billingPeriodsMode,
-  cycleSegmentsOf,
+  closingServicePeriods,
   latestClosedPeriod,
-  latestClosedServicePeriod,
   servicesToBill,
   servicesToBillPerService,
   servicesWithUnbilledWork,
@@ -22,10 +21,7 @@ export interface CloseOutcome {
 
 /** Per service with something unbilled: the label of its latest closed cycle period. */
 async function closingPerService(deps: WorkerDeps, now: Date): Promise<Map<number, string>> {
-  const { timeZone, closeDelaySeconds } = deps.config.billing;
-  const serviceIds = await servicesWithUnbilledWork(deps.pool);
-  const segments = await cycleSegmentsOf(deps.pool, serviceIds);
-  return new Map(serviceIds.map((serviceId) => [serviceId, latestClosedServicePeriod(now, timeZone, closeDelaySeconds, segments.get(serviceId) ?? [])]));
+  return closingServicePeriods(deps.pool, await servicesWithUnbilledWork(deps.pool), now, deps.config.billing);
 }
 
 /**
