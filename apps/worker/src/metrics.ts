@@ -43,7 +43,20 @@ export interface WorkerMetrics {
   creditTransitions: Counter<'from' | 'to'>;
   creditActions: Counter<'action'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
+  /** Credit state per service and services per billing mode and cycle, read at scrape time. */
+  creditState: Gauge<'service_id' | 'state'>;
+  creditRestricted: Gauge<'service_id'>;
+  billingServices: Gauge<'billing_mode' | 'cycle'>;
+  billingPeriodsMode: Gauge<'mode'>;
+  watchBilling(source: BillingGaugeSource): void;
 }
+
+/** What the billing gauges show (the worker passes billingGauges). */
+export type BillingGaugeSource = () => Promise<{
+  periodsMode: 'calendar' | 'service';
+  credit: { serviceId: number; state: 'ok' | 'low' | 'zero'; restricted: boolean }[];
+  services: { billingMode: string; cycle: string; services: number }[];
+}>;
 
 /** Every synced tenant's uncollected CDR count (the worker passes cdrBacklogByTenant). */
 export type CdrBacklogSource = () => Promise<{ serviceId: number; backlog: number }[]>;
@@ -58,6 +71,90 @@ export class WorkerMetricsPortError extends Error {
 
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+const CREDIT_STATES = ['ok', 'low', 'zero'] as const;
+
+/**
+ * The billing gauges, read at scrape time from the bridge database (so every worker answers the
+ * same): one `ictvoip_credit_state` series per service and state (1 = its state now), whether the
+ * service is restricted, services per billing mode and recorded cycle, and the install's periods mode.
+ */
+function billingGauges(registers: Registry[], collectErrors: Counter<'collector'>) {
+  let source: BillingGaugeSource | null = null;
+  let last: Awaited<ReturnType<BillingGaugeSource>> | null = null;
+  let reading: Promise<void> | null = null;
+  // One read per scrape for the four gauges (each gauge's collect runs on every scrape).
+  const refresh = async (): Promise<void> => {
+    if (!source) return;
+    reading ??= source()
+      .then((value) => {
+        last = value;
+      })
+      .catch(() => {
+        collectErrors.inc({ collector: 'billing' });
+      })
+      .finally(() => {
+        setTimeout(() => (reading = null), 1000).unref();
+      });
+    await reading;
+  };
+  const creditState: Gauge<'service_id' | 'state'> = new Gauge({
+    name: 'ictvoip_credit_state',
+    help: 'Credit control state of a service under credit control (1 for its state now: ok, low or zero), per service id',
+    labelNames: ['service_id', 'state'],
+    registers,
+    collect: async () => {
+      await refresh();
+      if (!last) return;
+      creditState.reset();
+      for (const row of last.credit) for (const state of CREDIT_STATES) creditState.set({ service_id: String(row.serviceId), state }, row.state === state ? 1 : 0);
+    },
+  });
+  const creditRestricted: Gauge<'service_id'> = new Gauge({
+    name: 'ictvoip_credit_restricted',
+    help: 'A service under credit control is restricted (suspended, by the bridge or anyone else): 1, else 0, per service id',
+    labelNames: ['service_id'],
+    registers,
+    collect: async () => {
+      await refresh();
+      if (!last) return;
+      creditRestricted.reset();
+      for (const row of last.credit) creditRestricted.set({ service_id: String(row.serviceId) }, row.restricted ? 1 : 0);
+    },
+  });
+  const billingServices: Gauge<'billing_mode' | 'cycle'> = new Gauge({
+    name: 'ictvoip_billing_services',
+    help: 'Services not terminated, by billing mode (prepaid, postpaid) and recorded WHMCS cycle (none = not recorded yet)',
+    labelNames: ['billing_mode', 'cycle'],
+    registers,
+    collect: async () => {
+      await refresh();
+      if (!last) return;
+      billingServices.reset();
+      for (const row of last.services) billingServices.set({ billing_mode: row.billingMode, cycle: row.cycle }, row.services);
+    },
+  });
+  const billingPeriodsMode: Gauge<'mode'> = new Gauge({
+    name: 'ictvoip_billing_periods_mode',
+    help: "The install's billing periods (1 for the mode in force: calendar or service)",
+    labelNames: ['mode'],
+    registers,
+    collect: async () => {
+      await refresh();
+      if (!last) return;
+      for (const mode of ['calendar', 'service'] as const) billingPeriodsMode.set({ mode }, last.periodsMode === mode ? 1 : 0);
+    },
+  });
+  return {
+    creditState,
+    creditRestricted,
+    billingServices,
+    billingPeriodsMode,
+    watchBilling: (next: BillingGaugeSource) => {
+      source = next;
+    },
+  };
+}
 
 export function createWorkerMetrics(): WorkerMetrics {
   const registry = new Registry();
@@ -88,6 +185,7 @@ export function createWorkerMetrics(): WorkerMetrics {
       }
     },
   });
+  const billing = billingGauges(registers, collectErrors);
   return {
     registry,
     cdrBacklog,
@@ -95,6 +193,7 @@ export function createWorkerMetrics(): WorkerMetrics {
     watchCdrBacklog: (source) => {
       backlogSource = source;
     },
+    ...billing,
     jobDuration: new Histogram({
       name: 'ictvoip_job_duration_seconds',
       help: 'Time a job handler ran, by queue, job name and outcome',

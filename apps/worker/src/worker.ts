@@ -20,7 +20,18 @@ import {
   upsertJobScheduler,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
-import { AuditRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
+import {
+  AuditRepository,
+  billingPeriodsMode,
+  billingServiceCounts,
+  createPool,
+  creditStatesOfLiveServices,
+  FusionServersRepository,
+  InboxRepository,
+  migrateBridgeDatabase,
+  ServicesRepository,
+  TenantWritesRepository,
+} from '@ictvoip/store';
 import type { WorkerDeps } from './deps';
 import { assertProvisioningDefinitions, jobHandlers, runJob } from './handlers';
 import { cdrBacklogByTenant } from './jobs/cdr';
@@ -145,6 +156,11 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   };
   if (deps.whmcs) instrumentWhmcs(deps.whmcs, metrics, logger);
   metrics.watchCdrBacklog(() => cdrBacklogByTenant(deps));
+  metrics.watchBilling(async () => ({
+    periodsMode: await billingPeriodsMode(pool, config.billing.periods),
+    credit: await creditStatesOfLiveServices(pool),
+    services: await billingServiceCounts(pool),
+  }));
   const handlers = jobHandlers(new Map(definitions.map((definition) => [definition.action as string, definition])), metrics);
   await migrateBridgeDatabase(pool);
 

@@ -185,3 +185,15 @@ export async function servicePeriodsOf(
   if ((await billingPeriodsMode(db, billing.periods)) === 'calendar') return (at) => periodOf(at, timeZone);
   return servicePeriodLabeller(await serviceCycleSegments(db, serviceId), timeZone);
 }
+
+/** Services not terminated by billing mode and by their latest recorded cycle (`none`: not recorded yet), for the billing gauges. */
+export async function billingServiceCounts(db: Pool | PoolClient): Promise<{ billingMode: 'prepaid' | 'postpaid'; cycle: BillingCycle | 'none'; services: number }[]> {
+  const { rows } = await db.query<{ billing_mode: 'prepaid' | 'postpaid'; cycle: BillingCycle | 'none'; n: number }>(
+    `SELECT CASE WHEN s.plan->>'billingMode' = 'prepaid' THEN 'prepaid' ELSE 'postpaid' END AS billing_mode, COALESCE(latest.cycle, 'none') AS cycle, count(*)::int AS n
+     FROM services s
+     LEFT JOIN LATERAL (SELECT c.cycle FROM service_billing_cycles c WHERE c.service_id = s.service_id ORDER BY c.valid_from DESC LIMIT 1) latest ON true
+     WHERE s.desired_state <> 'terminated'
+     GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+  return rows.map((row) => ({ billingMode: row.billing_mode, cycle: row.cycle, services: row.n }));
+}

@@ -460,3 +460,12 @@ export async function creditServicesOfClient(db: Pool | PoolClient, clientId: nu
     plan: row.plan,
   }));
 }
+
+/** Per service under credit control (not terminated) that was checked: its state and who restricted it (the credit gauges). */
+export async function creditStatesOfLiveServices(db: Pool | PoolClient): Promise<{ serviceId: number; state: CreditState; restricted: boolean }[]> {
+  const { rows } = await db.query<{ service_id: string; state: CreditState; restricted: boolean }>(
+    `SELECT c.service_id, c.state, c.suspended_by IS NOT NULL AS restricted FROM credit_states c JOIN services s ON s.service_id = c.service_id
+     WHERE s.desired_state <> 'terminated' AND (s.plan->>'billingMode' = 'prepaid' OR COALESCE(s.plan->>'creditLimit', '') <> '') ORDER BY 1`,
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), state: row.state, restricted: row.restricted }));
+}

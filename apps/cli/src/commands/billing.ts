@@ -19,8 +19,9 @@ import {
   type BatchState,
 } from '@ictvoip/store';
 import { minuteSlot, type JobRequest } from '../enqueue';
-import { rerateServicePeriod, type RerateOutcome } from '@ictvoip/operations';
-import { action, CliError, config, emit, positiveInt } from '../output';
+import { rerateServicePeriod, type RerateOutcome, type ServiceBillingView } from '@ictvoip/operations';
+import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { periodText, viewOf } from './credit';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
 
@@ -157,7 +158,35 @@ function periodCommand(name: 'close' | 'push', description: string): Command {
     .action(action((options: PeriodOptions) => runBilling(name, options)));
 }
 
-/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`. */
+function cycleText(view: ServiceBillingView): string {
+  const { mode, segments, current, latestClosed } = view.periods;
+  const lines = [`service ${view.serviceId} (client ${view.clientId})`, `periods          ${mode}${mode === 'calendar' ? ' (every service by calendar month)' : ''}`];
+  if (mode === 'service' && segments.length === 0) lines.push('cycle            none recorded yet: calendar months until the next CDR sync records it');
+  for (const segment of segments) {
+    const anchor = segment.anchor ? `, due-date anchor ${segment.anchor}` : ', calendar months';
+    lines.push(
+      `cycle            ${segment.cycle} (WHMCS "${segment.whmcsCycle}"${anchor}) from ${segment.from ?? 'the start'}, source ${segment.source}, checked ${segment.checkedAt.toISOString()}`,
+    );
+  }
+  lines.push(`current period   ${periodText(current)}`, `latest closed    ${latestClosed}`);
+  return lines.join('\n');
+}
+
+/** `ictvoip billing cycle --service N`: the service's billing periods (mode, recorded WHMCS cycle, current and latest closed period). */
+function cycleCommand(): Command {
+  return new Command('cycle')
+    .description("one service's billing periods: calendar or service mode, its recorded WHMCS cycle and due date, the current and the latest closed period")
+    .requiredOption('--service <id>', 'the WHMCS service', positiveInt('--service'))
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service: number }) => {
+        const view = await withBridgeDb((pool) => viewOf(pool, options.service));
+        emit(options, { service: view.serviceId, billingMode: view.billingMode, periods: view.periods }, () => cycleText(view));
+      }),
+    );
+}
+
+/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`, `billing cycle --service N`. */
 export function billingCommand(): Command {
   return new Command('billing')
     .description('usage billing to WHMCS')
@@ -167,7 +196,8 @@ export function billingCommand(): Command {
         "batch every service with unbilled charges up to the period and push the batches to WHMCS (billing.push-batch jobs); with service billing periods each service's own closed cycle period containing the period's first day",
       ),
     )
-    .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"));
+    .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"))
+    .addCommand(cycleCommand());
 }
 
 function rerateText(outcome: RerateOutcome): string {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { Pool } from 'pg';
-import { checkClientCredit, type CreditCheckOutcome, type ServiceCreditOutcome } from '@ictvoip/operations';
-import { assertBridgeDatabaseMigrated, clientsUnderCreditControl, createPool, listCreditStates, ServicesRepository, type CreditStateRecord } from '@ictvoip/store';
+import { checkClientCredit, serviceBillingView, ServiceUnknownError, type CreditCheckOutcome, type ServiceBillingView, type ServiceCreditOutcome } from '@ictvoip/operations';
+import { assertBridgeDatabaseMigrated, clientsUnderCreditControl, createPool, dayBefore, listCreditStates, ServicesRepository, type CreditStateRecord } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 
@@ -35,6 +35,43 @@ function checkLine(service: ServiceCreditOutcome): string {
   return `service ${service.serviceId}\tclient ${service.clientId}\t${service.billingMode}\t${change}\tbalance ${service.figures.credit ?? 'unreadable'}\tusage ${service.figures.usage}\tavailable ${service.figures.available ?? '-'}\tthreshold ${service.figures.threshold}${service.manualHold ? '\tManual VoIP Suspend set' : ''}${actions}`;
 }
 
+/** The service's billing view, or the CLI's UNKNOWN_SERVICE error. */
+export async function viewOf(pool: Pool, serviceId: number): Promise<ServiceBillingView> {
+  try {
+    return await serviceBillingView(pool, config().billing, serviceId);
+  } catch (error) {
+    if (error instanceof ServiceUnknownError) throw new CliError(error.code, error.message);
+    throw error;
+  }
+}
+
+/** `2025-01-15 (2025-01-15 to 2025-04-14)`: a period's label and its first and last local day. */
+export function periodText(period: ServiceBillingView['periods']['current']): string {
+  return `${period.label} (${period.start} to ${dayBefore(period.end)})`;
+}
+
+function showText(view: ServiceBillingView): string {
+  const state = view.credit;
+  const lines = [
+    `service ${view.serviceId} (client ${view.clientId})`,
+    `billing mode     ${view.billingMode}${view.creditControlled ? `, under credit control (restriction: ${view.creditRestriction})` : ', not under credit control'}`,
+    `credit limit     ${view.creditLimit ?? '-'}`,
+    `low threshold    ${state?.threshold ?? view.lowBalanceThreshold ?? '-'}`,
+    `state            ${state ? `${state.state}${state.lastTransitionAt ? ` since ${state.lastTransitionAt.toISOString()}` : ''}` : 'never checked'}`,
+  ];
+  if (state) {
+    lines.push(
+      `balance          ${state.credit === null ? 'unreadable' : `${state.credit} ${state.currency ?? ''}`.trim()}`,
+      `usage            ${state.usage} (rated, not yet on a WHMCS invoice)`,
+      `available        ${state.available ?? '-'}`,
+      `restricted by    ${state.suspendedBy ?? '-'}${state.pendingAction ? ` (pending ${state.pendingAction})` : ''}`,
+      `last checked     ${state.lastCheckedAt?.toISOString() ?? '-'}${state.lastError ? ` (error: ${state.lastError})` : ''}`,
+    );
+  }
+  lines.push(`billing period   ${periodText(view.periods.current)}, ${view.periods.mode} periods`);
+  return lines.join('\n');
+}
+
 /** `ictvoip credit status|check`: what credit control knows and what a check would do. */
 export function creditCommand(): Command {
   const credit = new Command('credit').description('credit control of prepaid and credit-limited services');
@@ -51,6 +88,19 @@ export function creditCommand(): Command {
           }
           const rows = await listCreditStates(pool, { serviceId: options.service });
           emit(options, { services: rows }, () => (rows.length ? rows.map(statusLine).join('\n') : 'no service under credit control has been checked yet'));
+        });
+      }),
+    );
+  credit
+    .command('show')
+    .description('one service: billing mode, credit limit, threshold, state, balance, usage and available credit (exact decimals), current billing period')
+    .requiredOption('--service <id>', 'the WHMCS service', positiveInt('--service'))
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service: number }) => {
+        await withBridgeDb(async (pool) => {
+          const view = await viewOf(pool, options.service);
+          emit(options, { service: view }, () => showText(view));
         });
       }),
     );
