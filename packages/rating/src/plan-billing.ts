@@ -58,6 +58,54 @@ function flatRate(plan: Record<string, unknown>): Micro | undefined {
   }
 }
 
+export type PlanBillingField = (typeof PLAN_BILLING_FIELDS)[number];
+
+/** One bad billing field of a plan: `plan.<field>` and what is wrong with it. */
+export interface PlanBillingProblem {
+  path: `plan.${PlanBillingField}`;
+  message: string;
+}
+
+/**
+ * Every bad billing field of a plan, each checked on its own by the parser the rating reads it with
+ * (this module is the grammar's one home): the webhook's validation turns these into a 400 naming
+ * the field, so a value the rating would refuse never reaches a CDR sync. An empty list = valid.
+ */
+export function planBillingProblems(plan: Record<string, unknown>): PlanBillingProblem[] {
+  const checks: [PlanBillingField, () => unknown][] = [
+    [
+      'billingExcludes',
+      () => {
+        const own = text(plan, 'billingExcludes');
+        return own === undefined || own.toLowerCase() === 'none' ? null : parseExclusions(own, 'plan.billingExcludes');
+      },
+    ],
+    ['inboundBilling', () => inboundSwitch(plan)],
+    ['inboundRate', () => flatRate(plan)],
+    [
+      'inboundIncrement',
+      () => {
+        const increment = text(plan, 'inboundIncrement');
+        return increment === undefined ? null : parseIncrements(increment, 'plan.inboundIncrement');
+      },
+    ],
+    ['inboundRateDeck', () => text(plan, 'inboundRateDeck')],
+  ];
+  const problems: PlanBillingProblem[] = [];
+  for (const [field, check] of checks) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof RatingConfigError)) throw error;
+      problems.push({ path: `plan.${field}`, message: error.message });
+    }
+  }
+  if (text(plan, 'inboundRate') !== undefined && text(plan, 'inboundRateDeck') !== undefined) problems.push({ path: 'plan.inboundRate', message: bothInbound().message });
+  return problems;
+}
+
+const bothInbound = () => new RatingConfigError('set either inboundRateDeck or inboundRate, not both', 'plan.inboundRate');
+
 export function planBilling(plan: Record<string, unknown>, defaults: PlanBillingDefaults): PlanBilling {
   // An empty setting is "not set" (the emergency and toll-free defaults stay); `none` turns every exclusion off.
   const own = text(plan, 'billingExcludes');
@@ -71,7 +119,7 @@ export function planBilling(plan: Record<string, unknown>, defaults: PlanBilling
   const rate = flatRate(plan);
   const incrementText = text(plan, 'inboundIncrement');
   const increments = incrementText === undefined ? { initial: 60, subsequent: 60 } : parseIncrements(incrementText, 'plan.inboundIncrement');
-  if (deck !== undefined && rate !== undefined) throw new RatingConfigError('set either inboundRateDeck or inboundRate, not both', 'plan.inboundRate');
+  if (deck !== undefined && rate !== undefined) throw bothInbound();
   const inbound = rate !== undefined ? { kind: 'flat' as const, ratePerMinute: rate, increments } : deck !== undefined ? { kind: 'deck' as const, deck } : null;
   return { exclusions, billedDirections: [...directions], inbound };
 }

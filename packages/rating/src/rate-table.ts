@@ -1,7 +1,7 @@
 /**
  * One plan's priced view of a deck: its numbering plan, its markup, and a prefix index.
  * The index is the sorted-array one: it measured fastest on 2,000- and 50,000-prefix decks
- * (bench/lpm.bench.ts; figures in the README).
+ * (bench/rating/lpm.bench.ts; figures in the README).
  */
 import { NumberFormatError } from './errors';
 import { SortedPrefixIndex } from './lpm/sorted';

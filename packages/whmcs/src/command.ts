@@ -1,3 +1,4 @@
+import { planBillingProblems } from '@ictvoip/rating';
 import {
   BILLING_MODES,
   CREDIT_RESTRICTIONS,
@@ -169,7 +170,7 @@ export function parseTenantCommand(body: unknown): TenantCommand {
     if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
     throw error;
   }
-  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event)];
+  const problems = [...planLimitProblems(command.plan), ...planBillingDetails(command.plan), ...customTrunkProblems(event)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
 }
@@ -218,42 +219,12 @@ function numericLimitProblems(plan: WebhookPlan): ValidationDetail[] {
 }
 
 /**
- * The plan's billing fields after the configurable options are folded in, checked with the grammar
- * the rating reads them with (packages/rating plan-billing.ts; whmcs cannot depend on rating): a value
- * the rating would refuse is a 400 naming the field, never a CDR sync that fails later.
+ * The plan's billing fields after the configurable options are folded in, checked by the parsers the
+ * rating reads them with (packages/rating planBillingProblems, the grammar's one home): a value the
+ * rating would refuse is a 400 naming the field, never a CDR sync that fails later.
  */
-const EXCLUSION_ITEM = /^\s*(\[\s*(local|inbound|outbound|emergency|tollfree)\s*\]|\+?[\s().-]*[0-9xX*#][0-9xX*#\s().-]*)\s*$/i;
-const YES_NO = /^(true|false|on|off|yes|no|1|0|enabled|disabled)$/i;
-const PRICE = /^\d{1,12}(\.\d{1,6})?$/;
-const INCREMENT = /^\s*0*[1-9]\d{0,4}\s*(\/\s*0*[1-9]\d{0,4}\s*)?$/;
-
-function billingText(plan: WebhookPlan, key: string): string | undefined {
-  const value = plan[key];
-  if (value === undefined || value === null) return undefined;
-  const text = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value).trim() : '\u0000';
-  return text === '' ? undefined : text;
-}
-
-function planBillingProblems(plan: WebhookPlan): ValidationDetail[] {
-  const problems: ValidationDetail[] = [];
-  const problem = (key: string, message: string) => problems.push({ path: `plan.${key}`, message: `'${key}' ${message}` });
-  const excludes = billingText(plan, 'billingExcludes');
-  if (excludes !== undefined && excludes.toLowerCase() !== 'none') {
-    const bad = excludes.split(',').filter((item) => item.trim() !== '' && !EXCLUSION_ITEM.test(item));
-    if (bad.length > 0)
-      problem(
-        'billingExcludes',
-        `has patterns that are not ictVoIP exclusions ('${bad.map((b) => b.trim()).join("', '")}'): use digits, x, *, # or [local], [inbound], [outbound], [emergency], [tollfree]`,
-      );
-  }
-  const inbound = billingText(plan, 'inboundBilling');
-  if (inbound !== undefined && !YES_NO.test(inbound)) problem('inboundBilling', 'must be yes or no (on, off, true, false, 1, 0)');
-  const rate = billingText(plan, 'inboundRate');
-  if (rate !== undefined && !PRICE.test(rate)) problem('inboundRate', 'must be a price per minute: a non-negative decimal with up to 6 places');
-  const increment = billingText(plan, 'inboundIncrement');
-  if (increment !== undefined && !INCREMENT.test(increment)) problem('inboundIncrement', 'must be seconds like 60/6 or 6 (each at least 1)');
-  if (rate !== undefined && billingText(plan, 'inboundRateDeck') !== undefined) problem('inboundRate', 'cannot be set together with inboundRateDeck');
-  return problems;
+function planBillingDetails(plan: WebhookPlan): ValidationDetail[] {
+  return planBillingProblems(plan).map((problem) => ({ path: problem.path, message: problem.message }));
 }
 
 /** The command as it may be stored or logged: the service password removed. */

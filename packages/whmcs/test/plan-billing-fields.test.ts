@@ -1,3 +1,4 @@
+import { parseExclusions, planBillingProblems } from '@ictvoip/rating';
 import { EventValidationError, parseTenantCommand } from '../src';
 
 const body = (overrides: Record<string, unknown> = {}) => ({
@@ -51,5 +52,19 @@ describe('billing fields of the one plan and the service cycle', () => {
       body({ service: { id: 41, billingCycle: 'Free Account', nextDueDate: '0000-00-00' }, plan: { firstExtension: 100, billingExcludes: '', inboundBilling: '' } }),
     );
     expect(command.service.nextDueDate).toBe('0000-00-00');
+  });
+
+  test("one grammar: the 400's details are the rating parser's own findings, every bad field at once", () => {
+    const plan = { maxExtensions: 3, firstExtension: 100, billingExcludes: '911,[voip]', inboundIncrement: '0/6', inboundBilling: 'maybe' };
+    const found = details(() => parseTenantCommand(body({ plan })));
+    expect(found).toEqual(expect.arrayContaining(planBillingProblems(plan)));
+    expect(found.filter((detail) => detail.path.startsWith('plan.')).map((detail) => detail.path)).toEqual([
+      'plan.billingExcludes',
+      'plan.inboundBilling',
+      'plan.inboundIncrement',
+    ]);
+    const exclusion = found.find((detail) => detail.path === 'plan.billingExcludes')!;
+    expect(() => parseExclusions('911,[voip]', 'plan.billingExcludes')).toThrow(exclusion.message);
+    expect(planBillingProblems({ billingExcludes: 'none', inboundIncrement: '60/6', inboundRate: '0.0125' })).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Longest-prefix-match benchmark: `npx tsx packages/rating/bench/lpm.bench.ts`
+ * Longest-prefix-match benchmark: `npx tsx bench/rating/lpm.bench.ts`
  * Builds synthetic decks of 2,000 and 50,000 prefixes (country code + area/operator digits,
  * some prefixes with two dated rates) and measures lookups per second of each index against a
  * bare baseline: a plain Map<string, rate> probed with the number's prefixes, longest first,
@@ -8,7 +8,7 @@
  * state (megamorphic call sites, GC pressure) cannot skew the next.
  */
 import { execFileSync } from 'node:child_process';
-import { MapPrefixIndex, SortedPrefixIndex, TriePrefixIndex, type DatedPrefix, type PrefixIndex } from '../src/index';
+import { MapPrefixIndex, SortedPrefixIndex, TriePrefixIndex, type DatedPrefix, type PrefixIndex } from '@ictvoip/rating';
 import { seededRandom as prng } from '@ictvoip/testkit';
 
 interface BenchRate extends DatedPrefix {
