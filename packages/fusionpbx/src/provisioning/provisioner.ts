@@ -13,6 +13,7 @@ import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, 
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
 import { removeTrunkCidrs } from './ip-trunks';
+import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
 export interface Provisioner {
@@ -238,11 +239,12 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const changes = new Changes();
       const target = action === 'suspend' ? 'suspended' : 'terminated';
       if (state.status === target || state.status === 'terminated') {
-        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)), ...suspendedWayOutSteps(tenant, state.suspendMemory));
         return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory ?? undefined };
       }
       const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
       if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+      else if (action === 'suspend' && memory) await suspendWayOut(tx, tenant, state, memory, changes);
       if (action === 'terminate') {
         // A terminated tenant has no way out and no trunk: its routes and ACL nodes go now, not at purge.
         await removeOutboundRoutes(tx, tenant, state, changes);
@@ -268,8 +270,10 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const state: TenantState = { ...tenant.state };
       const changes = new Changes();
       if (state.status === 'terminated') throw new TenantStateError(serviceId, 'unsuspend refused: tenant is terminated; create it again instead');
-      if (state.status === 'suspended' && state.suspendMemory) await restoreTenant(tx, tenant, state.suspendMemory, changes);
-      else if (state.status === 'active') {
+      if (state.status === 'suspended' && state.suspendMemory) {
+        await restoreTenant(tx, tenant, state.suspendMemory, changes);
+        await restoreWayOut(tx, tenant, state, state.suspendMemory, changes);
+      } else if (state.status === 'active') {
         for (const row of await listExtensionStates(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
       }
       state.status = 'active';

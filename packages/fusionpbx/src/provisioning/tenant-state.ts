@@ -32,6 +32,8 @@ export interface TenantState {
   trunkNodes: string[];
   /** Canonical numbers of the destinations the plan's DIDs made (change_package removes those the plan drops). */
   planNumbers?: string[];
+  /** Set while credit control restricts outbound calls: each managed route's dialplan_enabled before (outbound-restriction.ts). */
+  outboundRestricted?: Record<string, boolean> | null;
 }
 
 export interface Tenant {
