@@ -6,7 +6,7 @@ import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from 
 import { listExtensionStates, setExtensionsEnabled } from '../repositories/extensions';
 import { listGateways, setGatewaysEnabled } from '../repositories/gateways';
 import { listUsers, setUsersEnabled } from '../repositories/users';
-import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
+import { disableDestinations, planNumberLockKeys, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
@@ -205,7 +205,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');
     return run(async (tx) => {
-      await lockService(tx, input.serviceId);
+      // The plan's numbers are locked with the service (one statement; convergeNumbers relies on it).
+      await lockService(tx, input.serviceId, planNumberLockKeys(input.numbers));
       const changes = new Changes();
       const tenant = action === 'create' ? await claimTenant(tx, input, changes) : await requireTenant(tx, input.serviceId);
       const state: TenantState = { ...tenant.state, surplusDisabled: [...tenant.state.surplusDisabled] };
