@@ -252,6 +252,62 @@ describe('credit control (fail-open)', () => {
     expect((await audit(kit, tenant)).map((entry) => entry.action)).toEqual(['credit.zero', 'credit.outbound-restricted', 'credit.ok', 'credit.outbound-lifted']);
   });
 
+  test("outbound restriction: the bridge's outbound routes of the tenant are disabled at zero and restored exactly after a top-up; the tenant's own route stays", async () => {
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid', creditRestriction: 'outbound' }, '5.00');
+    // The tenant as the provisioner leaves it: tagged, its state listing the bridge's two routes (one disabled by its template).
+    const [route, spareRoute, own] = [randomUUID(), randomUUID(), randomUUID()];
+    const setting = (subcategory: string, value: string) =>
+      kit.bridge.fusion.query(
+        `insert into v_domain_settings (domain_setting_uuid, domain_uuid, domain_setting_category, domain_setting_subcategory, domain_setting_name, domain_setting_value, domain_setting_enabled)
+         values ($1, $2, 'ictvoip', $3, 'text', $4, 'false')`,
+        [randomUUID(), tenant.domainUuid, subcategory, value],
+      );
+    await setting('service_id', String(tenant.serviceId));
+    await setting(
+      'state',
+      JSON.stringify({
+        status: 'active',
+        generation: 1,
+        adminUsername: 'admin',
+        gatewayUuid: null,
+        suspendMemory: null,
+        surplusDisabled: [],
+        terminatedAt: null,
+        outboundRoutes: [route, spareRoute],
+        trunkNodes: [],
+      }),
+    );
+    for (const [uuid, enabled] of [
+      [route, 'true'],
+      [spareRoute, 'false'],
+      [own, 'true'],
+    ] as const) {
+      await kit.bridge.fusion.query(
+        `insert into v_dialplans (dialplan_uuid, domain_uuid, app_uuid, dialplan_context, dialplan_name, dialplan_enabled) values ($1, $2, '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3', $3, $4, $5)`,
+        [uuid, tenant.domainUuid, tenant.domainName, `route-${uuid.slice(0, 8)}`, enabled],
+      );
+    }
+    const routes = async () =>
+      Object.fromEntries(
+        (
+          await kit.bridge.fusion.query<{ dialplan_uuid: string; enabled: string }>(
+            'select dialplan_uuid::text, dialplan_enabled::text as enabled from v_dialplans where domain_uuid = $1',
+            [tenant.domainUuid],
+          )
+        ).rows.map((row) => [row.dialplan_uuid, row.enabled]),
+      );
+    kit.bridge.esl.received.length = 0;
+    setCredit(kit, tenant, '-0.01');
+    expect((await check(kit, tenant)).actions).toContain('outbound-restricted');
+    expect(await routes()).toEqual({ [route]: 'false', [spareRoute]: 'false', [own]: 'true' });
+    expect(kit.bridge.esl.received.some((command) => command.includes(`dialplan:${tenant.domainName}`))).toBe(true);
+    expect((await audit(kit, tenant)).find((entry) => entry.action === 'credit.outbound-restricted')?.detail).toMatchObject({ routes: [route, spareRoute] });
+
+    setCredit(kit, tenant, '20.00');
+    expect((await check(kit, tenant)).actions).toContain('outbound-lifted');
+    expect(await routes()).toEqual({ [route]: 'true', [spareRoute]: 'false', [own]: 'true' });
+  });
+
   test('two workers checking the same client at once: one mail, one suspend', async () => {
     const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '-0.01');
     const second: RunningWorker = await startWorker(kit.bridge.config, kit.bridge.logger, { schedulers: false });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { buildDriftReport } from '@ictvoip/operations';
 import { startBridge, type Bridge } from './harness';
 
 /**
@@ -78,4 +79,41 @@ test('create, change package and terminate keep routes and trunk nodes with the 
   expect(await routes()).toEqual([]);
   expect(await nodes()).toEqual([]);
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`, 'reloadacl']));
+});
+
+test('drift: a bridge route, trunk node or plan number deleted in FusionPBX is reported with change_package, which writes it again; a route enabled while suspended is reported for a person', async () => {
+  const serviceId = 4602;
+  const domain = `t${serviceId}.pbx.example.net`;
+  const created = await send(event(serviceId, 'create', { trunkCidrs: '203.0.113.20', countryCode: '44', dids: ['+44 20 7946 0001'] }));
+  expect(created.body).toMatchObject({ result: 'success' });
+  const sources = { pool: bridge.worker!.deps.pool, fusionPool: bridge.fusion };
+  const ours = async () => (await buildDriftReport(sources)).items.filter((item) => item.serviceId === serviceId);
+  expect(await ours()).toEqual([]);
+
+  const [route] = await fusionRows(
+    'SELECT p.dialplan_uuid FROM v_dialplans p JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND p.app_uuid = $2 ORDER BY 1 LIMIT 1',
+    [domain, APP_UUID],
+  );
+  await bridge.fusion.query('DELETE FROM v_dialplan_details WHERE dialplan_uuid = $1', [route.dialplan_uuid]);
+  await bridge.fusion.query('DELETE FROM v_dialplans WHERE dialplan_uuid = $1', [route.dialplan_uuid]);
+  await bridge.fusion.query('DELETE FROM v_access_control_nodes WHERE node_description = $1', [domain]);
+  await bridge.fusion.query('DELETE FROM v_destinations WHERE domain_uuid = (SELECT domain_uuid FROM v_domains WHERE domain_name = $1)', [domain]);
+  const drifted = await ours();
+  expect(drifted.map((item) => [item.kind, item.fixAction]).sort()).toEqual([
+    ['numbers_mismatch', 'change_package'],
+    ['routes_mismatch', 'change_package'],
+    ['trunk_acl_mismatch', 'change_package'],
+  ]);
+  expect(drifted.find((item) => item.kind === 'numbers_mismatch')).toMatchObject({ expected: 'plan numbers +442079460001', actual: 'missing +442079460001' });
+
+  expect((await send(event(serviceId, 'change_package', { trunkCidrs: '203.0.113.20', countryCode: '44', dids: ['+44 20 7946 0001'] }))).body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
+
+  expect((await send(event(serviceId, 'suspend', {}))).body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
+  await bridge.fusion.query(
+    "UPDATE v_dialplans SET dialplan_enabled = 'true' WHERE dialplan_uuid = (SELECT dialplan_uuid FROM v_dialplans p JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND p.app_uuid = $2 ORDER BY 1 LIMIT 1)",
+    [domain, APP_UUID],
+  );
+  expect((await ours()).map((item) => [item.kind, item.fixAction])).toEqual([['routes_mismatch', null]]);
 });

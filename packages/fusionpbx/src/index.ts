@@ -5,6 +5,7 @@ export * from './passwords';
 export * from './provisioning/types';
 export { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS, parseTenantInput, tenantDomainName, type GuiLimits, type TenantInput } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
+export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';

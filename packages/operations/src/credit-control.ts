@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { enabledDomainGateways, toggleDomainGateways, type FusionTargets } from '@ictvoip/fusionpbx';
+import { enabledDomainGateways, setOutboundRestriction, TenantNotFoundError, toggleDomainGateways, type FusionTargets, type OutboundRestrictionResult } from '@ictvoip/fusionpbx';
 import { formatMoney, parseMoney, roundHalfUp, type Micro } from '@ictvoip/rating';
 import {
   completeCreditAction,
@@ -479,8 +479,9 @@ async function converge(
 
 /**
  * The FusionPBX-only restriction: the tenant's enabled gateways are recorded, then disabled (row and
- * FreeSWITCH); lifting enables exactly the recorded ones. Inbound calls and routes that do not use
- * the tenant's own gateways are untouched.
+ * FreeSWITCH), and the outbound routes the bridge wrote are disabled (setOutboundRestriction);
+ * lifting enables exactly the recorded ones. Inbound calls and the tenant's own routes through
+ * gateways that are not its own are untouched.
  */
 async function convergeOutbound(
   targets: Pick<FusionTargets, 'get'>,
@@ -497,11 +498,24 @@ async function convergeOutbound(
     // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
     const gateways = await rememberRestrictedGateways(db, service.serviceId, await enabledDomainGateways(target.pool, domainUuid));
     const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways);
-    await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
-    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', { gateways }) };
+    // The bridge's outbound routes, under the tenant's service lock like suspend (memory in the tenant state).
+    const routes = await restrictRoutes(target.pool, service.serviceId, true);
+    await applyFreeswitchSide(target.esl, [...toggle.steps, ...routes.freeswitch], { cache: target.cacheOptions });
+    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', { gateways, routes: routes.routes }) };
   }
   const gateways = stored.restrictedGateways;
   const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
-  await applyFreeswitchSide(target.esl, toggle.steps, { cache: target.cacheOptions });
-  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways }) };
+  const routes = await restrictRoutes(target.pool, service.serviceId, false);
+  await applyFreeswitchSide(target.esl, [...toggle.steps, ...routes.freeswitch], { cache: target.cacheOptions });
+  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes }) };
+}
+
+/** A domain the bridge does not manage (no service tag) has no bridge routes: only its gateways are restricted. */
+async function restrictRoutes(pool: Pool, serviceId: number, restricted: boolean): Promise<Pick<OutboundRestrictionResult, 'routes' | 'freeswitch'>> {
+  try {
+    return await setOutboundRestriction(pool, serviceId, restricted);
+  } catch (error) {
+    if (error instanceof TenantNotFoundError) return { routes: [], freeswitch: [] };
+    throw error;
+  }
 }

@@ -4,6 +4,7 @@ import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictv
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
 import { describeError } from './errors';
+import { type FoundRows, type WrittenRows, readWrittenRows, writtenRowDifferences, writtenRowsOf } from './drift-rows';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -19,7 +20,10 @@ export type DriftKind =
   | 'whmcs_service_missing'
   | 'whmcs_unreachable'
   | 'fusionpbx_unreachable'
-  | 'freeswitch_behind';
+  | 'freeswitch_behind'
+  | 'routes_mismatch'
+  | 'trunk_acl_mismatch'
+  | 'numbers_mismatch';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing',
@@ -35,6 +39,9 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   'whmcs_unreachable',
   'fusionpbx_unreachable',
   'freeswitch_behind',
+  'routes_mismatch',
+  'trunk_acl_mismatch',
+  'numbers_mismatch',
 ];
 
 export interface DriftItem {
@@ -71,6 +78,8 @@ export interface FusionTenantRow {
   enabledExtensions: number;
   /** The bridge's enabled `limit/<key>/numeric` rows (FusionPBX's own GUI limits), value by key. */
   guiLimits: Record<string, string>;
+  /** What the bridge recorded it wrote (the `ictvoip/state` row): compared with the rows by drift-rows.ts. */
+  written: WrittenRows;
 }
 
 export interface DriftSources {
@@ -99,14 +108,18 @@ select t.domain_setting_value as service_id, d.domain_name, d.domain_enabled::te
        and s.domain_setting_category = 'ictvoip' and s.domain_setting_subcategory = 'state'
  where t.domain_setting_category = 'ictvoip' and t.domain_setting_subcategory = 'service_id'`;
 
-function statusOf(stateJson: string | null): string | null {
+function parsedState(stateJson: string | null): Record<string, unknown> | null {
   if (!stateJson) return null;
   try {
-    const parsed = JSON.parse(stateJson) as { status?: unknown };
-    return typeof parsed.status === 'string' ? parsed.status : null;
+    const parsed = JSON.parse(stateJson) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : null;
   } catch {
     return null;
   }
+}
+
+function statusOf(state: Record<string, unknown> | null): string | null {
+  return typeof state?.status === 'string' ? state.status : null;
 }
 
 /** Reads every tenant the bridge tagged in FusionPBX (a domain tagged twice keeps its first row). */
@@ -123,11 +136,13 @@ export async function readFusionTenants(fusionPool: Pool): Promise<Map<number, F
   for (const row of rows) {
     const serviceId = Number(row.service_id);
     if (!Number.isSafeInteger(serviceId) || tenants.has(serviceId)) continue;
+    const state = parsedState(row.state);
     tenants.set(serviceId, {
       serviceId,
       domainName: row.domain_name,
       domainEnabled: row.domain_enabled === 'true',
-      status: statusOf(row.state),
+      status: statusOf(state),
+      written: writtenRowsOf(state),
       enabledExtensions: row.enabled_extensions,
       guiLimits: row.gui_limits ?? {},
     });
@@ -173,7 +188,7 @@ function convergingAction(desired: DesiredState, actual: string | null): Webhook
   return actual === 'suspended' ? 'unsuspend' : 'change_package';
 }
 
-function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined): DriftItem[] {
+function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined, rows: FoundRows | undefined): DriftItem[] {
   const desired = service.desiredState;
   const base = { serviceId: service.serviceId, domain: tenant?.domainName ?? service.tenantDomain };
   if (!tenant) {
@@ -208,6 +223,7 @@ function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | und
   }
   const limits = desired === 'active' && tenant.status === 'active' ? guiLimitDifferences(service.plan, tenant) : null;
   if (limits) items.push({ ...base, kind: 'limits_mismatch', ...limits, fixAction: 'change_package' });
+  if (tenant.status === desired && rows) items.push(...writtenRowDifferences(service, tenant, rows));
   return items;
 }
 
@@ -299,9 +315,10 @@ async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): 
 }
 
 /** A server that does not answer is one item, not a failed report: the other servers are still compared. */
-async function readTenantsOrReason(pool: Pool): Promise<Map<number, FusionTenantRow> | string> {
+async function readTenantsOrReason(pool: Pool): Promise<{ tenants: Map<number, FusionTenantRow>; rows: FoundRows } | string> {
   try {
-    return await readFusionTenants(pool);
+    const tenants = await readFusionTenants(pool);
+    return { tenants, rows: await readWrittenRows(pool, [...tenants.values()]) };
   } catch (error) {
     return describeError(error);
   }
@@ -337,16 +354,20 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
   const [services, ...readings] = await Promise.all([new ServicesRepository(sources.pool).listAll(), ...[...pools.values()].map((pool) => readTenantsOrReason(pool))]);
   const items: DriftItem[] = [];
   const tenantsByServer = new Map<string | null, Map<number, FusionTenantRow>>();
+  const rowsByServer = new Map<string | null, FoundRows>();
   [...pools.keys()].forEach((server, i) => {
     const reading = readings[i]!;
-    if (reading instanceof Map) tenantsByServer.set(server, reading);
-    else items.push(unreachableServerItem(server, reading, services));
+    if (typeof reading === 'string') items.push(unreachableServerItem(server, reading, services));
+    else {
+      tenantsByServer.set(server, reading.tenants);
+      rowsByServer.set(server, reading.rows);
+    }
   });
   const known = new Map<string | null, Set<number>>([...tenantsByServer.keys()].map((server) => [server, new Set<number>()]));
   for (const service of services) {
     const tenants = tenantsByServer.get(service.fusionpbxServer);
     known.get(service.fusionpbxServer)?.add(service.serviceId);
-    if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId)));
+    if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId), rowsByServer.get(service.fusionpbxServer)));
     if (sources.whmcs) items.push(...(await compareWithWhmcs(sources.whmcs, service)));
     const behind = freeswitchBehindItem(service);
     if (behind) items.push(behind);

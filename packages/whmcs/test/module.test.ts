@@ -41,6 +41,7 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
     configoption8: '4',
     configoption9: '',
     configoption16: 'marked',
+    configoption17: 'nanp',
     configoptions: { 'maxExtensions|Extensions': '40', 'Recording|Call recording': 'on', 'plan | Plan': 'gold|Gold plan', Region: ' eu-west ', ratio: '1.5', code: '0042' },
     customfields: { 'Account PIN|PIN': '0042', Notes: 'call after 5pm' },
     clientsdetails: { userid: 42, id: 42, firstname: 'Ada', lastname: 'Lovelace', companyname: 'Acme Ltd', email: 'ada@acme.example' },
@@ -120,6 +121,7 @@ describe('module files', () => {
       'Low balance threshold',
       'At zero balance',
       'Registration watch',
+      'Route template',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
@@ -169,6 +171,7 @@ describe('CreateAccount', () => {
         brand: 'acme-brand',
         maxGateways: 4,
         registrationWatch: 'marked',
+        routeTemplate: 'nanp',
       },
       configurableOptions: params.configoptions,
       customFields: { 'Account PIN': '0042', Notes: 'call after 5pm' },
@@ -217,7 +220,7 @@ describe('CreateAccount', () => {
   });
 
   test('blank settings and no options or custom fields still make a valid event (objects, not [])', async () => {
-    const blank = Object.fromEntries(Array.from({ length: 16 }, (_, index) => index + 1).map((position) => [`configoption${position}`, '']));
+    const blank = Object.fromEntries(Array.from({ length: 17 }, (_, index) => index + 1).map((position) => [`configoption${position}`, '']));
     await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
     expect(event.plan).toEqual({ firstExtension: 100 });

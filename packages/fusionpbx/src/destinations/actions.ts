@@ -30,14 +30,19 @@ export interface ActionView {
 
 const enabled = (column: string) => `${column}::text = 'true'`;
 
+/** The tenant's (`$1`) lowest-numbered enabled extension: the default target of a new number. */
+export const FIRST_EXTENSION_SQL = `select extension, user_context from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`;
+
 /** The tenant's lowest-numbered enabled extension (the default target of a new number) with its context, or null. */
 export async function firstExtension(tx: Tx, domainUuid: string): Promise<CanonicalRow | null> {
-  const rows = await selectRows(
-    tx,
-    `select extension, user_context from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`,
-    [domainUuid],
-  );
+  const rows = await selectRows(tx, FIRST_EXTENSION_SQL, [domainUuid]);
   return rows[0] ?? null;
+}
+
+/** The default action (no target named): the first enabled extension, valid by construction. */
+export function firstExtensionAction(first: CanonicalRow | null, domain: { name: string }, field: string): StoredAction {
+  if (!first) throw new FusionpbxValidationError(`${field}.target`, 'the tenant has no enabled extension to send the number to; name a target');
+  return { app: 'transfer', data: `${first.extension} XML ${first.user_context ?? domain.name}` };
 }
 
 async function one(tx: Tx, sql: string, params: unknown[]): Promise<CanonicalRow | null> {
@@ -53,9 +58,7 @@ export async function resolveAction(tx: Tx, domain: { uuid: string; name: string
   const target = request.target ?? null;
   if (request.type === 'extension' && !target) {
     // The first enabled extension is valid by construction: one read answers both.
-    const first = await firstExtension(tx, domain.uuid);
-    if (!first) throw new FusionpbxValidationError(`${field}.target`, 'the tenant has no enabled extension to send the number to; name a target');
-    return { app: 'transfer', data: `${first.extension} XML ${first.user_context ?? domain.name}` };
+    return firstExtensionAction(await firstExtension(tx, domain.uuid), domain, field);
   }
   if (!target) throw new FusionpbxValidationError(`${field}.target`, `is required for a ${request.type} action`);
   validateExtension(target, `${field}.target`);

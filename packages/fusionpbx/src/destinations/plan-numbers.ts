@@ -1,8 +1,8 @@
-import { type CanonicalRow, type DesiredRow, type Tx, convergeRow, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxValidationError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateExtension } from '../validate';
-import { type ActionRequest, resolveAction } from './actions';
+import { firstExtensionAction, resolveAction } from './actions';
 import { type NumberPlan, type PhoneNumber, normaliseNumber, numberPlanOf } from './numbers';
 import {
   type DialplanMode,
@@ -11,7 +11,9 @@ import {
   dialplanMode,
   insertInboundDestinations,
   listInboundDestinations,
-  ownRowsOfNumbers,
+  lockNumbers,
+  numberLockKey,
+  planNumbersSnapshot,
   setInboundDestinationEnabled,
 } from './repository';
 import { ensureRingGroup } from './ring-groups';
@@ -70,6 +72,17 @@ export function outboundCallerIdColumns(numbers: NumberInput): DesiredRow {
   return { outbound_caller_id_name: numbers.outboundCallerIdName ?? main.canonical, outbound_caller_id_number: main.canonical };
 }
 
+/** How convergePlanNumbers writes: `batch` collects its inserts (the caller flushes it); `numbersLocked` when the caller holds the numbers' locks. */
+export interface PlanNumbersWrite {
+  batch?: InsertBatch;
+  numbersLocked?: boolean;
+}
+
+/** The advisory lock keys of the plan's numbers, for lockService to take with the service's (one statement). */
+export function planNumberLockKeys(numbers: NumberInput): string[] {
+  return (numbers.dids ?? []).map(numberLockKey);
+}
+
 export interface PlanNumbersResult {
   changed: boolean;
   steps: FreeswitchStep[];
@@ -117,6 +130,7 @@ export async function convergePlanNumbers(
   previous: readonly string[],
   members: readonly string[],
   createdNow: readonly string[] = [],
+  write: PlanNumbersWrite = {},
 ): Promise<PlanNumbersResult> {
   const result: PlanNumbersResult = { changed: false, steps: [], planNumbers: [...previous], created: [], removed: [] };
   const domain = { uuid: tenant.domainUuid, name: tenant.domainName };
@@ -138,18 +152,21 @@ export async function convergePlanNumbers(
   result.changed = (await defaultOutboundCallerId(tx, tenant, numbers, members, createdNow)) || result.changed;
   if (numbers.dids === null) return result;
 
-  const mode = await dialplanMode(tx);
+  if (!write.numbersLocked) await lockNumbers(tx, numbers.dids);
+  // One read: ownership of every number, the dialplan mode and the default extension.
+  const { owned, mode, firstExtension } = await planNumbersSnapshot(tx, tenant.domainUuid, numbers.dids, numbers.plan);
   const wanted = new Set(numbers.dids.map((phone) => phone.canonical));
-  const owned = await ownRowsOfNumbers(tx, tenant.domainUuid, numbers.dids, numbers.plan);
   const missing = numbers.dids.filter((_, index) => owned[index] === null);
   if (missing.length > 0) {
-    const request: ActionRequest = numbers.ringGroup ? { type: 'ring_group', target: numbers.ringGroup } : { type: 'extension' };
-    const action = await resolveAction(tx, domain, request, 'plan.dids');
+    const action = numbers.ringGroup
+      ? await resolveAction(tx, domain, { type: 'ring_group', target: numbers.ringGroup }, 'plan.dids')
+      : firstExtensionAction(firstExtension, domain, 'plan.dids');
     const created = await insertInboundDestinations(
       tx,
       tenant.domainUuid,
       tenant.domainName,
       missing.map((phone) => ({ phone, action, callerIdNamePrefix: numbers.callerIdNamePrefix, enabled: true, description: PLAN_NUMBER_DESCRIPTION })),
+      write.batch,
     );
     result.changed = true;
     result.created = missing.map((phone) => phone.canonical);

@@ -1,6 +1,7 @@
-import { type CanonicalRow, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type InsertBatch, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../validate';
+import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
 import { type InboundDestination, type StoredAction, PUBLIC_CONTEXT, actionsJson, destinationRow, detailRows, dialplanRow, isFusionpbx53 } from './rows';
@@ -24,14 +25,15 @@ export function listInboundDestinations(tx: Tx, domainUuid: string): Promise<Can
  */
 export async function dialplanMode(tx: Tx): Promise<DialplanMode> {
   if (!tx.catalog.hasTable('v_default_settings')) return 'multiple';
-  const rows = await selectRows(
-    tx,
-    `select default_setting_value from v_default_settings
-      where default_setting_category = 'destinations' and default_setting_subcategory = 'dialplan_mode' and default_setting_enabled::text = 'true'
-      order by default_setting_uuid limit 1`,
-  );
-  return rows[0]?.default_setting_value === 'single' ? 'single' : 'multiple';
+  const rows = await selectRows(tx, DIALPLAN_MODE_SQL);
+  return modeOf(rows[0]?.default_setting_value);
 }
+
+const DIALPLAN_MODE_SQL = `select default_setting_value from v_default_settings
+      where default_setting_category = 'destinations' and default_setting_subcategory = 'dialplan_mode' and default_setting_enabled::text = 'true'
+      order by default_setting_uuid limit 1`;
+
+const modeOf = (value: string | null | undefined): DialplanMode => (value === 'single' ? 'single' : 'multiple');
 
 /** The cache deletes a write of these destinations needs (destination_edit.php / destinations->delete()). */
 export function destinationSteps(mode: DialplanMode, rows: readonly Pick<CanonicalRow, string>[]): FreeswitchStep[] {
@@ -45,14 +47,19 @@ export function destinationSteps(mode: DialplanMode, rows: readonly Pick<Canonic
   return steps;
 }
 
+/** The advisory lock key of a number (one owner across the server, whichever tenant writes it). */
+export function numberLockKey(phone: Pick<PhoneNumber, 'canonical'>): string {
+  return `ictvoip:number:${phone.canonical}`;
+}
+
 /** Serialises every write of one number across the server, whichever tenant makes it. */
 export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
-  return lockKey(tx, `ictvoip:number:${phone.canonical}`);
+  return lockKey(tx, numberLockKey(phone));
 }
 
 /** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
 export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
-  const keys = [...new Set(phones.map((phone) => `ictvoip:number:${phone.canonical}`))].sort();
+  const keys = [...new Set(phones.map(numberLockKey))].sort();
   if (keys.length === 0) return;
   await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
 }
@@ -65,16 +72,15 @@ export function findNumberRows(tx: Tx, phone: PhoneNumber, plan: NumberPlan): Pr
   return findRowsOfForms(tx, storedForms(phone, plan));
 }
 
-function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
-  return selectRows(
-    tx,
-    `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
+/** Inbound destinations (any domain, with the owner's domain name) stored in one of the forms in parameter `$<param>`. */
+const rowsOfFormsSql = (param: number) => `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
       where d.destination_type = 'inbound'
-        and (d.destination_number = any($1) or coalesce(d.destination_prefix, '') || d.destination_number = any($1)
-             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($1))
-      order by d.destination_uuid`,
-    [forms],
-  );
+        and (d.destination_number = any($${param}) or coalesce(d.destination_prefix, '') || d.destination_number = any($${param})
+             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($${param}))
+      order by d.destination_uuid`;
+
+function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
+  return selectRows(tx, rowsOfFormsSql(1), [forms]);
 }
 
 /**
@@ -86,6 +92,45 @@ export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: reado
   await lockNumbers(tx, phones);
   const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
   const rows = await findRowsOfForms(tx, [...new Set(formsOf.flatMap((forms) => [...forms]))]);
+  return ownedAmong(rows, domainUuid, phones, formsOf);
+}
+
+export interface PlanNumbersSnapshot {
+  /** Each number's row in this tenant, or null. */
+  owned: (CanonicalRow | null)[];
+  mode: DialplanMode;
+  /** The tenant's lowest-numbered enabled extension (extension, user_context), or null. */
+  firstExtension: CanonicalRow | null;
+}
+
+/**
+ * What converging the plan's numbers reads, in one statement whatever their count (issue #20's
+ * budget): each number's rows in any domain (another domain's is a NumberOwnedError), the
+ * destinations dialplan mode and the tenant's first enabled extension (the default action). The
+ * caller holds the numbers' locks already (lockService with numberLockKey), taken in an earlier
+ * statement so this one's snapshot sees every committed owner.
+ */
+export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<PlanNumbersSnapshot> {
+  const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
+  const mode = tx.catalog.hasTable('v_default_settings') ? `(${DIALPLAN_MODE_SQL})` : 'null::text';
+  const found = await selectRows(
+    tx,
+    `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.user_context as ictvoip_first_context
+       from (select 1) as one
+       left join lateral (${FIRST_EXTENSION_SQL}) f on true
+       left join (${rowsOfFormsSql(2)}) d on true`,
+    [domainUuid, [...new Set(formsOf.flatMap((forms) => [...forms]))]],
+  );
+  const head = found[0];
+  const rows = found.filter((row) => row.destination_uuid !== null);
+  return {
+    owned: ownedAmong(rows, domainUuid, phones, formsOf),
+    mode: modeOf(head?.ictvoip_mode),
+    firstExtension: head?.ictvoip_first_extension ? { extension: head.ictvoip_first_extension, user_context: head.ictvoip_first_context ?? null } : null,
+  };
+}
+
+function ownedAmong(rows: readonly CanonicalRow[], domainUuid: string, phones: readonly PhoneNumber[], formsOf: readonly Set<string>[]): (CanonicalRow | null)[] {
   const matches = (row: CanonicalRow, forms: Set<string>) => {
     const number = row.destination_number ?? '';
     const prefixed = `${row.destination_prefix ?? ''}${number}`;
@@ -125,10 +170,29 @@ function specOf(domainUuid: string, domainName: string, destination: NewDestinat
  * Inserts destinations like one database->save() of the page: dialplans, their details, then the
  * destinations, each table in one multi-row statement whatever the count (at most 3 statements).
  */
-export async function insertInboundDestinations(tx: Tx, domainUuid: string, domainName: string, destinations: readonly NewDestination[]): Promise<InboundDestination[]> {
+export async function insertInboundDestinations(
+  tx: Tx,
+  domainUuid: string,
+  domainName: string,
+  destinations: readonly NewDestination[],
+  batch?: InsertBatch,
+): Promise<InboundDestination[]> {
   if (destinations.length === 0) return [];
   const is53 = isFusionpbx53(tx);
   const specs = destinations.map((destination) => specOf(domainUuid, domainName, destination, newUuid()));
+  if (batch) {
+    // Written with the converge's other inserts in one statement (FusionPBX declares no references between these tables).
+    batch.add(
+      'v_dialplans',
+      specs.map((spec) => dialplanRow(spec, is53)),
+    );
+    batch.add(
+      'v_dialplan_details',
+      specs.flatMap((spec) => detailRows(spec, is53)),
+    );
+    batch.add('v_destinations', specs.map(destinationRow));
+    return specs;
+  }
   await insertRows(
     tx,
     'v_dialplans',

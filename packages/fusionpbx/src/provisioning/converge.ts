@@ -278,15 +278,15 @@ export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput,
   const inserts = new InsertBatch();
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
+  await convergeNumbers(tx, tenant, input, state, changes, inserts);
   await inserts.flush(tx);
-  await convergeNumbers(tx, tenant, input, state, changes);
 }
 
 /** The plan's DIDs and ring group, after the extensions they route to exist. */
-async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
+async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   const members: string[] = [];
   for (let index = 0; index < input.initialExtensions; index += 1) members.push(String(input.firstExtension + index));
-  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members, changes.report.createdExtensions);
+  const outcome = await convergePlanNumbers(tx, tenant, input.numbers, state.planNumbers ?? [], members, changes.report.createdExtensions, { batch: inserts, numbersLocked: true });
   changes.wrote(outcome.changed);
   changes.steps.push(...outcome.steps);
   if (outcome.planNumbers.length > 0 || state.planNumbers !== undefined) state.planNumbers = outcome.planNumbers;

@@ -12,6 +12,7 @@ import { FusionpbxConfigError } from '../errors';
 import { ACL_CACHE_KEY } from '@ictvoip/freeswitch';
 import type { Changes } from './converge';
 import type { Tenant, TenantState } from './tenant-state';
+import type { TrunkNodeMemory } from './types';
 
 export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
@@ -41,7 +42,7 @@ function managedNodes(tx: Tx, uuids: string[]): Promise<CanonicalRow[]> {
   return selectRows(tx, 'select * from v_access_control_nodes where access_control_node_uuid = any($1::uuid[]) order by node_cidr', [uuids]);
 }
 
-function reloadSteps(changes: Changes): void {
+export function reloadSteps(changes: Pick<Changes, 'steps'>): void {
   changes.steps.push({ kind: 'cache_delete', key: ACL_CACHE_KEY }, { kind: 'reload_acl' });
 }
 
@@ -85,5 +86,50 @@ export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[]
   inserts.add('v_access_control_nodes', added);
   state.trunkNodes = [...keep.map((node) => node.access_control_node_uuid as string), ...added.map((node) => node.access_control_node_uuid)];
   changes.wrote(true);
+  reloadSteps(changes);
+}
+
+/**
+ * Suspend: the access control node table has no enabled column (5.1.0 and 5.3.0), so a suspended
+ * tenant's trunk nodes are deleted, as the page's delete does, and remembered whole for unsuspend.
+ */
+export async function suspendTrunkCidrs(tx: Tx, state: TenantState, changes: Changes): Promise<TrunkNodeMemory[]> {
+  const nodes = await managedNodes(tx, state.trunkNodes);
+  if (state.trunkNodes.length === 0) return [];
+  await removeTrunkCidrs(tx, state, changes);
+  return nodes.map((node) => ({
+    uuid: node.access_control_node_uuid as string,
+    listUuid: node.access_control_uuid as string,
+    type: node.node_type ?? 'allow',
+    cidr: node.node_cidr as string,
+    description: node.node_description,
+  }));
+}
+
+/** Unsuspend: the remembered nodes written back with their own uuids (one already there is kept as it is). */
+export async function restoreTrunkCidrs(tx: Tx, state: TenantState, nodes: readonly TrunkNodeMemory[], changes: Changes, inserts: InsertBatch): Promise<void> {
+  if (nodes.length === 0) return;
+  requireTables(tx);
+  const present = new Set(
+    (
+      await managedNodes(
+        tx,
+        nodes.map((node) => node.uuid),
+      )
+    ).map((node) => (node.access_control_node_uuid as string).toLowerCase()),
+  );
+  const missing = nodes.filter((node) => !present.has(node.uuid.toLowerCase()));
+  inserts.add(
+    'v_access_control_nodes',
+    missing.map((node) => ({
+      access_control_node_uuid: node.uuid,
+      access_control_uuid: node.listUuid,
+      node_type: node.type,
+      node_cidr: node.cidr,
+      node_description: node.description,
+    })),
+  );
+  state.trunkNodes = [...new Set([...state.trunkNodes, ...nodes.map((node) => node.uuid)])];
+  changes.wrote(missing.length > 0);
   reloadSteps(changes);
 }

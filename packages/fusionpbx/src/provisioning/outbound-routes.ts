@@ -13,7 +13,7 @@
  * Only the dialplans whose uuids the tenant state lists are ever changed or removed: routes the tenant
  * made in FusionPBX stay as they are.
  */
-import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRowsTo, deleteRows, newUuid, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 import { dialplanKey } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../validate';
@@ -300,8 +300,50 @@ export async function removeOutboundRoutes(tx: Tx, tenant: Tenant, state: Tenant
   await deleteRows(tx, 'v_dialplan_details', 'domain_uuid = $1 and dialplan_uuid = any($2::uuid[])', [tenant.domainUuid, uuids]);
   const deleted = await deleteRows(tx, 'v_dialplans', 'domain_uuid = $1 and dialplan_uuid = any($2::uuid[])', [tenant.domainUuid, uuids]);
   state.outboundRoutes = [];
+  if (state.outboundRestricted) state.outboundRestricted = {};
   changes.wrote(deleted > 0);
   changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(tenant.domainName), 'dialplan_context') });
+}
+
+export function routeCacheStep(tenant: Pick<Tenant, 'domainName'>, changes: Changes): void {
+  changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(tenant.domainName), 'dialplan_context') });
+}
+
+async function managedRouteStates(tx: Tx, tenant: Pick<Tenant, 'domainUuid'>, uuids: readonly string[]): Promise<CanonicalRow[]> {
+  if (uuids.length === 0) return [];
+  return selectRows(tx, 'select dialplan_uuid, dialplan_enabled from v_dialplans where domain_uuid = $1 and dialplan_uuid = any($2::uuid[]) order by dialplan_uuid', [
+    tenant.domainUuid,
+    [...uuids],
+  ]);
+}
+
+/**
+ * Suspend and the credit restriction: every managed route's dialplan_enabled set to false, as the
+ * dialplan list's toggle does (the Lua dialplan reads enabled dialplans only; the context's cache
+ * is cleared). Returns each route's enabled state before, by dialplan uuid, for an exact restore.
+ */
+export async function disableOutboundRoutes(
+  tx: Tx,
+  tenant: Pick<Tenant, 'domainUuid' | 'domainName'>,
+  uuids: readonly string[],
+  changes: Changes,
+): Promise<Record<string, boolean>> {
+  const rows = await managedRouteStates(tx, tenant, uuids);
+  const memory: Record<string, boolean> = {};
+  for (const row of rows) memory[row.dialplan_uuid as string] = row.dialplan_enabled === 'true';
+  changes.wrote((await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', rows, { dialplan_enabled: false })) > 0);
+  if (rows.length > 0) routeCacheStep(tenant, changes);
+  return memory;
+}
+
+/** Unsuspend / credit back: each remembered route gets exactly its remembered dialplan_enabled again. */
+export async function restoreOutboundRoutes(tx: Tx, tenant: Pick<Tenant, 'domainUuid' | 'domainName'>, memory: Record<string, boolean>, changes: Changes): Promise<void> {
+  const rows = await managedRouteStates(tx, tenant, Object.keys(memory));
+  for (const enabled of [true, false]) {
+    const group = rows.filter((row) => memory[row.dialplan_uuid as string] === enabled);
+    changes.wrote((await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', group, { dialplan_enabled: enabled })) > 0);
+  }
+  if (rows.length > 0) routeCacheStep(tenant, changes);
 }
 
 /**
@@ -311,7 +353,10 @@ export async function removeOutboundRoutes(tx: Tx, tenant: Tenant, state: Tenant
  */
 export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: OutboundRoutesInput, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   const release = releaseOf(tx);
-  const specs = input.gateway ? input.routes.flatMap((route) => outboundRouteSpecs(route, input.gateway!, release)) : [];
+  const planned = input.gateway ? input.routes.flatMap((route) => outboundRouteSpecs(route, input.gateway!, release)) : [];
+  // Under the credit restriction the routes are written disabled; the plan's enabled state is what the lift restores.
+  const restricted = state.outboundRestricted ?? null;
+  const specs = restricted ? planned.map((spec) => ({ ...spec, enabled: false })) : planned;
   const { dialplans, details } = await managedRows(tx, tenant, state.outboundRoutes);
   const byUuid = new Map(dialplans.map((row) => [(row.dialplan_uuid as string).toLowerCase(), row]));
   const current = state.outboundRoutes.map((uuid) => {
@@ -337,6 +382,7 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
     rows.flatMap((row) => row.details),
   );
   state.outboundRoutes = rows.map((row) => row.dialplan.dialplan_uuid as string);
+  if (restricted) state.outboundRestricted = Object.fromEntries(state.outboundRoutes.map((uuid, index) => [uuid, planned[index].enabled]));
   changes.wrote(true);
   changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(tenant.domainName), 'dialplan_context') });
 }

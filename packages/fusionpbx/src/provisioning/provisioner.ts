@@ -6,13 +6,14 @@ import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from 
 import { listExtensionStates, setExtensionsEnabled } from '../repositories/extensions';
 import { listGateways, setGatewaysEnabled } from '../repositories/gateways';
 import { listUsers, setUsersEnabled } from '../repositories/users';
-import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
+import { disableDestinations, planNumberLockKeys, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
 import { removeTrunkCidrs } from './ip-trunks';
+import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
 export interface Provisioner {
@@ -204,7 +205,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');
     return run(async (tx) => {
-      await lockService(tx, input.serviceId);
+      // The plan's numbers are locked with the service (one statement; convergeNumbers relies on it).
+      await lockService(tx, input.serviceId, planNumberLockKeys(input.numbers));
       const changes = new Changes();
       const tenant = action === 'create' ? await claimTenant(tx, input, changes) : await requireTenant(tx, input.serviceId);
       const state: TenantState = { ...tenant.state, surplusDisabled: [...tenant.state.surplusDisabled] };
@@ -238,11 +240,12 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const changes = new Changes();
       const target = action === 'suspend' ? 'suspended' : 'terminated';
       if (state.status === target || state.status === 'terminated') {
-        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)), ...suspendedWayOutSteps(tenant, state.suspendMemory));
         return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory ?? undefined };
       }
       const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
       if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+      else if (action === 'suspend' && memory) await suspendWayOut(tx, tenant, state, memory, changes);
       if (action === 'terminate') {
         // A terminated tenant has no way out and no trunk: its routes and ACL nodes go now, not at purge.
         await removeOutboundRoutes(tx, tenant, state, changes);
@@ -268,8 +271,10 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const state: TenantState = { ...tenant.state };
       const changes = new Changes();
       if (state.status === 'terminated') throw new TenantStateError(serviceId, 'unsuspend refused: tenant is terminated; create it again instead');
-      if (state.status === 'suspended' && state.suspendMemory) await restoreTenant(tx, tenant, state.suspendMemory, changes);
-      else if (state.status === 'active') {
+      if (state.status === 'suspended' && state.suspendMemory) {
+        await restoreTenant(tx, tenant, state.suspendMemory, changes);
+        await restoreWayOut(tx, tenant, state, state.suspendMemory, changes);
+      } else if (state.status === 'active') {
         for (const row of await listExtensionStates(tx, tenant.domainUuid)) pushDirectorySteps(changes.steps, row, tenant.domainName);
       }
       state.status = 'active';

@@ -32,6 +32,8 @@ export interface TenantState {
   trunkNodes: string[];
   /** Canonical numbers of the destinations the plan's DIDs made (change_package removes those the plan drops). */
   planNumbers?: string[];
+  /** Set while credit control restricts outbound calls: each managed route's dialplan_enabled before (outbound-restriction.ts). */
+  outboundRestricted?: Record<string, boolean> | null;
 }
 
 export interface Tenant {
@@ -49,8 +51,14 @@ export function domainLockKey(domainName: string): string {
   return `ictvoip:domain:${domainName.toLowerCase()}`;
 }
 
-export async function lockService(tx: Tx, serviceId: string): Promise<void> {
-  await lockKey(tx, serviceLockKey(serviceId));
+/**
+ * The service's lock; `numberKeys` (the plan's numbers) are taken in the same statement, after it and
+ * in sorted order, like every other writer of numbers (service first, then numbers sorted).
+ */
+export async function lockService(tx: Tx, serviceId: string, numberKeys: readonly string[] = []): Promise<void> {
+  if (numberKeys.length === 0) return lockKey(tx, serviceLockKey(serviceId));
+  const keys = [serviceLockKey(serviceId), ...[...new Set(numberKeys)].sort()];
+  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) with ordinality as t(k, n) order by n) keys', [keys]);
 }
 
 function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {

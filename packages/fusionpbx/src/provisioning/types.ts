@@ -104,6 +104,19 @@ export interface SuspendMemory {
   users: Record<string, boolean>;
   /** Inbound destinations by destination_uuid (absent in memories written before numbers existed). */
   destinations?: Record<string, boolean>;
+  /** The bridge's outbound routes (v_dialplans uuid → dialplan_enabled before suspend). */
+  outboundRoutes?: Record<string, boolean>;
+  /** The bridge's trunk ACL nodes, deleted at suspend (the table has no enabled column) and written back at unsuspend. */
+  trunkNodes?: TrunkNodeMemory[];
+}
+
+/** One v_access_control_nodes row as suspend found it. */
+export interface TrunkNodeMemory {
+  uuid: string;
+  listUuid: string;
+  type: string;
+  cidr: string;
+  description: string | null;
 }
 
 export type TenantStatus = 'active' | 'suspended' | 'terminated';

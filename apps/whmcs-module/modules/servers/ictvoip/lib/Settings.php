@@ -31,6 +31,7 @@ final class Settings
         14 => ['lowBalanceThreshold', 'decimal', ['FriendlyName' => 'Low balance threshold', 'Type' => 'text', 'Size' => '10', 'Default' => '', 'Description' => 'Available credit under which the low-balance email goes out, e.g. 5.00', 'SimpleMode' => true]],
         15 => ['creditRestriction', 'text', ['FriendlyName' => 'At zero balance', 'Type' => 'dropdown', 'Options' => 'suspend,outbound', 'Default' => 'suspend', 'Description' => 'suspend: WHMCS suspends the service; outbound: only outbound calls stop in FusionPBX', 'SimpleMode' => true]],
         16 => ['registrationWatch', 'text', ['FriendlyName' => 'Registration watch', 'Type' => 'dropdown', 'Options' => 'all,marked,off', 'Default' => 'all', 'Description' => 'Which phones registration monitoring watches and alerts on: every extension, only those marked (REST/CLI), or none', 'SimpleMode' => true]],
+        17 => ['routeTemplate', 'text', ['FriendlyName' => 'Route template', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Outbound route template of the bridge provisioning file written through the gateway (blank: default)', 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
