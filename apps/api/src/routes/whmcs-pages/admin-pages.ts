@@ -123,7 +123,7 @@ async function serversHealth(deps: ApiDeps) {
         eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : 'ESL_HOST:ESL_PORT',
         databaseOk: database.ok,
         eventSocketOk: eventSocket.ok,
-        errors: [database.error, eventSocket.error].filter(Boolean),
+        errors: [database.error, eventSocket.error].filter((error): error is string => error !== null),
       };
     }),
   );
@@ -147,15 +147,14 @@ export interface ServerHealth {
 function cachedHealth(deps: ApiDeps): () => Promise<ServerHealth[]> {
   let last: { at: number; value: Promise<ServerHealth[]> } | null = null;
   return () => {
-    if (!last || Date.now() - last.at > HEALTH_CACHE_MS) {
-      const value = serversHealth(deps).then((servers) => servers.map((server) => ({ ...server, checkedAt: new Date().toISOString() })));
-      last = { at: Date.now(), value };
-      // A failed probe is not kept: the next page asks again.
-      value.catch(() => {
-        if (last?.value === value) last = null;
-      });
-    }
-    return last.value;
+    if (last && Date.now() - last.at <= HEALTH_CACHE_MS) return last.value;
+    const value = serversHealth(deps).then((servers) => servers.map((server) => ({ ...server, checkedAt: new Date().toISOString() })));
+    last = { at: Date.now(), value };
+    // A failed probe is not kept: the next page asks again.
+    value.catch(() => {
+      if (last?.value === value) last = null;
+    });
+    return value;
   };
 }
 
