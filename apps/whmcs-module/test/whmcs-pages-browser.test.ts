@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+import { DOMAIN, failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = process.env.ICTVOIP_ARTIFACTS_DIR ?? path.resolve(__dirname, '../../../artifacts/whmcs-pages');
@@ -99,6 +99,35 @@ test('client area: pick a period, see its calls with amounts, search a number, d
   await finish(search, 'client-area-search');
 });
 
+test('client area: usage against included minutes, credit, voicemail, numbers; reset a phone\'s SIP password, shown once', async () => {
+  await pages.bridge.startWorker({ schedulers: false });
+  try {
+    const visit = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+    const { page } = visit;
+    expect(await page.locator('#ictvoip-usage').innerText()).toContain('100 minutes left');
+    expect(await page.locator('#ictvoip-included').count()).toBe(1);
+    expect(await page.locator('#ictvoip-credit').innerText()).toContain('Credit is running low');
+    expect(await page.locator('#ictvoip-numbers tbody tr').first().innerText()).toContain('extension 100');
+    expect(await page.locator('#ictvoip-phones tbody tr').first().locator('.ictvoip-voicemail').innerText()).toBe('2 new, 1 saved');
+    expect(await page.locator('#ictvoip-period-total').innerText()).toContain('0.167 EUR');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'client-area-overview.png'), fullPage: true });
+    await Promise.all([page.waitForURL(/a=resetSipPassword/), page.locator('#ictvoip-phones tbody tr').first().locator('.ictvoip-reset-form button').click()]);
+    const password = await page.locator('#ictvoip-new-password').innerText();
+    expect(password).toHaveLength(20);
+    const { rows } = await pages.bridge.fusion.query("select e.password from v_extensions e join v_domains d using (domain_uuid) where d.domain_name = $1 and e.extension = '100'", [DOMAIN]);
+    expect(rows[0].password).toBe(password);
+    await finish(visit, 'client-area-reset-password');
+    // Shown once: opening the button again offers a choice, never the password.
+    const again = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`);
+    expect(await again.page.locator('#ictvoip-reset-choose option').count()).toBe(2);
+    expect(await again.page.content()).not.toContain(password);
+    await finish(again, 'client-area-reset-choose');
+  } finally {
+    await pages.bridge.worker?.close();
+    pages.bridge.worker = null;
+  }
+});
+
 test('client area when the bridge is down: a plain message, no error', async () => {
   await pages.withBridgeAt('http://127.0.0.1:1', async (phpUrl) => {
     const visit = await open(`${phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}`);
@@ -163,4 +192,8 @@ test("addon: a period's billing batches with the WHMCS invoice link; servers and
   expect(await servers.page.locator('#ictvoip-servers tr').count()).toBe(2);
   expect(await servers.page.locator('#ictvoip-lost').innerText()).toContain('101');
   await finish(servers, 'addon-servers');
+  const credit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=credit`);
+  expect(await credit.page.locator('#ictvoip-credit tbody tr').count()).toBe(1);
+  expect(await credit.page.locator('#ictvoip-credit tbody tr').innerText()).toContain('block outbound');
+  await finish(credit, 'addon-credit');
 });

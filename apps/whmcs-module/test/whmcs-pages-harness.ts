@@ -44,6 +44,13 @@ export const HOSTILE_NUMBER = '=cmd|\' /C calc\'!A0';
 export const PERIOD = '2026-10';
 export const OTHER_PERIOD = '2026-09';
 export const INVOICE_ID = 4242;
+/** A second tenant billed quarterly from the 15th (its own cycle, #16), for the period picker. */
+export const CYCLE_SERVICE_ID = 8803;
+export const CYCLE_DOMAIN = 'cycle-tenant.pbx.example.net';
+/** The WHMCS admin the stand-in's session is logged in as. */
+export const ADMIN_USERNAME = 'ada.admin';
+/** As FusionPBX stores it (the tenant's plan names no country, so it is shown as stored). */
+export const DID = '4930123450';
 
 export interface WhmcsPages {
   bridge: Bridge;
@@ -66,6 +73,7 @@ interface StandinConfig {
   compileDir: string;
   moduleLog: string;
   constants: Record<string, number>;
+  admins: Record<string, string>;
 }
 
 /** Two calls per page, so paging is visible with the few seeded calls. */
@@ -160,6 +168,43 @@ async function seedCalls(bridge: Bridge, domainUuid: string): Promise<void> {
   }
 }
 
+/** Extension 100's mailbox (two new messages, one saved), a DID ringing extension 100, and prepaid credit running low. */
+async function seedVoicemailNumbersCredit(bridge: Bridge, domainUuid: string): Promise<void> {
+  // The slim FusionPBX fixture has no voicemail messages table: add FusionPBX's own (schema-5.1.sql) where missing.
+  await bridge.fusion.query(`create table if not exists v_voicemail_messages (
+    domain_uuid uuid, voicemail_message_uuid uuid primary key, voicemail_uuid uuid, created_epoch numeric, read_epoch numeric, caller_id_name text,
+    caller_id_number text, message_length numeric, message_status text, message_priority text, message_intro_base64 text, message_base64 text,
+    message_transcription text, insert_date timestamptz, insert_user uuid, update_date timestamptz, update_user uuid)`);
+  const mailbox = randomUUID();
+  await bridge.fusion.query("insert into v_voicemails (voicemail_uuid, domain_uuid, voicemail_id, voicemail_password, voicemail_enabled) values ($1, $2, '100', '1234', 'true')", [mailbox, domainUuid]);
+  for (const status of [null, '', 'saved']) {
+    await bridge.fusion.query(
+      `insert into v_voicemail_messages (voicemail_message_uuid, domain_uuid, voicemail_uuid, created_epoch, caller_id_number, message_length, message_status)
+       values ($1, $2, $3, 1790000000, '+4930999999', 12, $4)`,
+      [randomUUID(), domainUuid, mailbox, status],
+    );
+  }
+  await bridge.fusion.query(
+    `insert into v_destinations (destination_uuid, domain_uuid, destination_type, destination_number, destination_context, destination_actions, destination_enabled, destination_description)
+     values ($1, $2, 'inbound', $3, 'public', $4, 'true', $5)`,
+    [randomUUID(), domainUuid, DID, JSON.stringify([{ destination_app: 'transfer', destination_data: `100 XML ${DOMAIN}` }]), HOSTILE_NAME],
+  );
+  await bridge.api!.deps.pool.query(
+    `insert into credit_states (service_id, client_id, state, crossing, restriction, credit, credit_limit, usage, available, threshold, currency, last_checked_at, last_transition, last_transition_at)
+     values ($1, 42, 'low', 1, 'outbound', 5.5, 0, 2, 3.5, 5, 'EUR', now(), 'ok→low', now())`,
+    [SERVICE_ID],
+  );
+  await bridge.api!.deps.pool.query(`insert into credit_mails (service_id, kind, crossing, client_id, template, state) values ($1, 'low', 1, 42, 'ictVoIP Low Credit', 'sent')`, [SERVICE_ID]);
+}
+
+async function seedCycleTenant(bridge: Bridge): Promise<void> {
+  await seedTenant(bridge.api!.deps.pool, bridge.fusion, CYCLE_SERVICE_ID, CYCLE_DOMAIN, { maxExtensions: 5 });
+  await bridge.api!.deps.pool.query(
+    `insert into service_billing_cycles (service_id, valid_from, cycle, anchor, whmcs_cycle, next_due, source) values ($1, '-infinity', 'quarterly', '2026-08-15', 'Quarterly', '2026-11-15', 'event')`,
+    [CYCLE_SERVICE_ID],
+  );
+}
+
 async function seedPhonesAndBatches(bridge: Bridge, domainUuid: string): Promise<void> {
   await bridge.fusion.query("insert into v_extensions (extension_uuid, domain_uuid, extension, user_context, enabled, effective_caller_id_name, insert_date) values ($1, $2, '101', $3, 'true', $4, now())", [
     randomUUID(),
@@ -189,11 +234,14 @@ async function seedPhonesAndBatches(bridge: Bridge, domainUuid: string): Promise
 export async function startWhmcsPages(): Promise<WhmcsPages> {
   assertPhp();
   const smarty = smartyClass();
-  const bridge = await startBridge();
+  // Service billing periods (#16): the cycle tenant's periods follow its cycle; a tenant whose cycle was never seen keeps calendar months.
+  const bridge = await startBridge({ BILLING_PERIODS: 'service' });
   await bridge.startApi();
   const { domainUuid } = await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE_ID, DOMAIN, { maxExtensions: 10, includedMinutes: 100 });
   await seedCalls(bridge, domainUuid);
   await seedPhonesAndBatches(bridge, domainUuid);
+  await seedVoicemailNumbersCredit(bridge, domainUuid);
+  await seedCycleTenant(bridge);
   const dir = mkdtempSync(path.join(tmpdir(), 'ictvoip-whmcs-pages-'));
   const compileDir = path.join(dir, 'templates_c');
   mkdirSync(compileDir);
@@ -211,6 +259,7 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
     compileDir,
     moduleLog,
     constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10 },
+    admins: { '1': ADMIN_USERNAME },
   });
   const php = await startPhp(configFor(bridge.url), dir);
   return {

@@ -7,9 +7,25 @@
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { signBody } from '@ictvoip/whmcs';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
-import { DOMAIN, failedMaintenanceJob, HOSTILE_NAME, INVOICE_ID, OTHER_PERIOD, PAGE_SIZE, PERIOD, readModuleLog, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+import {
+  ADMIN_USERNAME,
+  CYCLE_SERVICE_ID,
+  DID,
+  DOMAIN,
+  failedMaintenanceJob,
+  HOSTILE_NAME,
+  INVOICE_ID,
+  OTHER_PERIOD,
+  PAGE_SIZE,
+  PERIOD,
+  readModuleLog,
+  SERVICE_ID,
+  startWhmcsPages,
+  type WhmcsPages,
+} from './whmcs-pages-harness';
 
 let pages: WhmcsPages;
+const ADMIN_ACTOR = `whmcs-admin:${ADMIN_USERNAME} (admin #1)`;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the pages' JSON is checked field by field below */
 async function clientData(query: Record<string, string> = {}, base = pages.phpUrl): Promise<any> {
@@ -43,6 +59,16 @@ async function auditRows(action: string): Promise<{ actor: string; detail: Recor
   return rows;
 }
 
+async function signedPost(path: string, body: unknown, secret = pages.webhookSecret) {
+  const raw = JSON.stringify(body);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  return fetch(`${pages.bridge.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-ictvoip-timestamp': timestamp, 'x-ictvoip-signature': signBody(secret, timestamp, raw) },
+    body: raw,
+  });
+}
+
 beforeAll(async () => {
   pages = await startWhmcsPages();
 }, 60000);
@@ -61,7 +87,7 @@ describe('client area (server module ClientArea)', () => {
     expect(first.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
     expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: '2026-10-07 13:00:00', fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
     expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: '2026-10-06 12:00:00', rated: false, statusText: 'not rated yet' });
-    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167' });
+    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01' });
     expect(first.ictvoipLinks.csv).toBe(`clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
 
     const rows = [...first.ictvoipCalls.rows];
@@ -101,11 +127,47 @@ describe('client area (server module ClientArea)', () => {
   test('phones: registration state, device and since when; portal link', async () => {
     const data = await clientData();
     expect(data.ictvoipPhones).toEqual([
-      { extension: '100', name: '', state: 'registered', device: 'Grandstream GXP2170 <script>x</script>', since: '2026-10-01 08:00:00' },
-      { extension: '101', name: HOSTILE_NAME, state: 'lost', device: 'Yealink SIP-T46U', since: '2026-10-02 07:05:00' },
+      { extension: '100', name: '', state: 'registered', device: 'Grandstream GXP2170 <script>x</script>', since: '2026-10-01 08:00:00', voicemail: { new: 2, saved: 1 } },
+      { extension: '101', name: HOSTILE_NAME, state: 'lost', device: 'Yealink SIP-T46U', since: '2026-10-02 07:05:00', voicemail: null },
     ]);
     expect(data.ictvoipPortalUrl).toBe(`https://${DOMAIN}/`);
-    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100 });
+    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0 });
+  });
+
+  test('numbers and where they ring, prepaid credit state, from one bridge call per page', async () => {
+    const before = readModuleLog(pages.moduleLog).trim().split('\n').filter(Boolean).length;
+    const data = await clientData({ period: PERIOD });
+    const lines = readModuleLog(pages.moduleLog).trim().split('\n').filter(Boolean).slice(before);
+    // One bridge call for the whole page (no `status` event, no separate calls/phones reads).
+    expect(lines.map((line) => JSON.parse(line).action)).toEqual(['ClientArea']);
+    expect(lines[0]).toContain('/whmcs/client/overview');
+    expect(data.ictvoipNumbers).toEqual([{ number: DID, destination: 'extension 100', enabled: true, description: HOSTILE_NAME }]);
+    expect(data.ictvoipCredit).toMatchObject({ state: 'low', mode: 'outbound', available: '3.50', currency: 'EUR', restricted: false, lastMail: { kind: 'low' } });
+    const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+    expectNoPhpError(page);
+    expect(page).toContain('id="ictvoip-numbers"');
+    expect(page).toContain('id="ictvoip-credit"');
+    expect(page).toContain('Credit is running low');
+    expect(page).toContain('2 new</strong>, 1 saved');
+    expect(page).not.toContain('<script>');
+    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-11-01\): 2, 0\.167 EUR/);
+  });
+
+  test("periods follow the service's own billing cycle; a day inside a period names that period", async () => {
+    const cycle = (await (await signedPost('/whmcs/client/overview', { serviceId: CYCLE_SERVICE_ID, period: '2026-09-01' })).json()) as {
+      period: string;
+      periodStart: string;
+      periodEnd: string;
+      periods: string[];
+    };
+    expect(cycle).toMatchObject({ period: '2026-08-15', periodStart: '2026-08-15', periodEnd: '2026-11-15' });
+    expect(cycle.periods).toHaveLength(12);
+    expect(cycle.periods.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
+    expect(cycle.periods).toContain('2026-08-15');
+    // The module passes a YYYY-MM-DD period on; a calendar-month service answers with the month containing it.
+    const calendar = await clientData({ period: '2026-10-15' });
+    expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: '2026-10-01' });
+    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-02-30' })).status).toBe(400);
   });
 
   test('the page escapes hostile caller names, devices and numbers and holds no secret', async () => {
@@ -158,17 +220,78 @@ describe('client area (server module ClientArea)', () => {
   });
 });
 
-describe('bridge routes the module calls', () => {
-  async function signedPost(path: string, body: unknown, secret = pages.webhookSecret) {
-    const raw = JSON.stringify(body);
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    return fetch(`${pages.bridge.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-ictvoip-timestamp': timestamp, 'x-ictvoip-signature': signBody(secret, timestamp, raw) },
-      body: raw,
-    });
+describe('reset SIP password (client area custom button)', () => {
+  async function resetPage(form?: Record<string, string>): Promise<{ status: number; text: string; cache: string | null }> {
+    const url = `${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`;
+    const response = await fetch(url, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+    return { status: response.status, text: await response.text(), cache: response.headers.get('cache-control') };
   }
 
+  async function storedPassword(extension: string): Promise<string | null> {
+    const { rows } = await pages.bridge.fusion.query<{ password: string | null }>('select e.password from v_extensions e join v_domains d using (domain_uuid) where d.domain_name = $1 and e.extension = $2', [
+      DOMAIN,
+      extension,
+    ]);
+    return rows[0]?.password ?? null;
+  }
+
+  test('choose a phone, get a new password once: written to FusionPBX by the REST write job, FreeSWITCH cache cleared, audited, never logged; rate-limited', async () => {
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      const chooser = await resetPage();
+      expect(chooser.status).toBe(200);
+      expectNoPhpError(chooser.text);
+      expect(chooser.text).toContain('id="ictvoip-reset-choose"');
+      expect(chooser.text).toContain('<option value="101">101 &ndash; &lt;script&gt;');
+
+      const before = await storedPassword('100');
+      const done = await resetPage({ extension: '100' });
+      expectNoPhpError(done.text);
+      expect(done.cache).toBe('no-store');
+      const shown = /<code id="ictvoip-new-password"[^>]*>([^<]+)<\/code>/.exec(done.text)?.[1];
+      expect(shown).toMatch(/^.{20}$/);
+      const password = shown!.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#039;/g, "'");
+      expect(await storedPassword('100')).toBe(password);
+      expect(password).not.toBe(before);
+      expect(pages.bridge.esl.apiCommands).toContain(`memcache delete directory:100@${DOMAIN}`);
+
+      const { rows: writes } = await pages.bridge.api!.deps.pool.query('SELECT resource, operation, target, input, status, sealed_secrets FROM tenant_writes WHERE service_id = $1', [SERVICE_ID]);
+      expect(writes).toEqual([expect.objectContaining({ resource: 'extension', operation: 'update', target: '100', input: { fields: {}, resetPassword: true }, status: 'succeeded' })]);
+      expect(writes[0].sealed_secrets).not.toContain(password);
+      const audit = await pages.bridge.api!.deps.pool.query("SELECT actor, service_id, detail FROM audit_log WHERE action = 'client.sip-password.reset'");
+      expect(audit.rows).toEqual([{ actor: 'whmcs-client:42', service_id: String(SERVICE_ID), detail: { extension: '100', requestId: expect.any(String) } }]);
+      expect(readModuleLog(pages.moduleLog)).toContain('resetSipPassword');
+      expect(readModuleLog(pages.moduleLog)).not.toContain(password);
+      expect(JSON.stringify(await pages.bridge.api!.deps.pool.query('SELECT detail FROM audit_log'))).not.toContain(password);
+
+      // An unknown phone, then the limit: four more resets this hour make five; the sixth is refused and writes nothing.
+      expect((await resetPage({ extension: '199' })).text).toContain('This phone does not exist');
+      await pages.bridge.api!.deps.pool.query(
+        "INSERT INTO audit_log (actor, action, service_id, detail) SELECT 'whmcs-client:42', 'client.sip-password.reset', $1, '{}' FROM generate_series(1, 4)",
+        [SERVICE_ID],
+      );
+      const refused = await resetPage({ extension: '100' });
+      expect(refused.text).toContain('Too many password resets');
+      expect(refused.text).not.toContain('ictvoip-new-password');
+      expect(await storedPassword('100')).toBe(password);
+      const direct = await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '100' });
+      expect(direct.status).toBe(429);
+      expect(Number(direct.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
+
+  test('the reset route is signed like the others and checks the extension', async () => {
+    const unsigned = await fetch(`${pages.bridge.url}/whmcs/client/phones/reset-password`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801,"extension":"100"}' });
+    expect(unsigned.status).toBe(401);
+    const bad = await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '10a' });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('bridge routes the module calls', () => {
   test('unsigned or wrongly signed requests are 401; bad fields are 400 naming the field', async () => {
     expect((await fetch(`${pages.bridge.url}/whmcs/client/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801}' })).status).toBe(401);
     expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID }, 'not-the-secret')).status).toBe(401);
@@ -214,7 +337,7 @@ describe('addon module (admin pages)', () => {
       expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('waiting');
       const again = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
       expect(again.notice).toBe('job failing-job-1 is waiting, not failed: nothing to retry');
-      expect(await auditRows('admin.job.retry')).toEqual([{ actor: 'whmcs-admin:admin#1', detail: { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' } }]);
+      expect(await auditRows('admin.job.retry')).toEqual([{ actor: ADMIN_ACTOR, detail: { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' } }]);
 
       const unknown = await addonData({ page: 'dashboard' }, { do: 'retry', queue: 'no-such-queue', jobId: 'x' });
       expect(unknown.error).toMatchObject({ kind: 'refused', details: [expect.objectContaining({ path: 'body.queue' })] });
@@ -247,7 +370,7 @@ describe('addon module (admin pages)', () => {
     expect(imported.decks).toEqual([expect.objectContaining({ name: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' })]);
     const shown = await addonData({ page: 'ratedecks', deck: 'retail-de', prefix: '493' });
     expect(shown.deck.entries).toEqual([expect.objectContaining({ prefix: '4930', destination: 'Berlin', ratePerMinute: '0.010000' })]);
-    expect(await auditRows('admin.rate-deck.import')).toEqual([{ actor: 'whmcs-admin:admin#1', detail: { deck: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' } }]);
+    expect(await auditRows('admin.rate-deck.import')).toEqual([{ actor: ADMIN_ACTOR, detail: { deck: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' } }]);
   });
 
   test("billing batches of a period with their state and the WHMCS invoice link", async () => {
@@ -267,6 +390,48 @@ describe('addon module (admin pages)', () => {
     const data = await addonData({ page: 'servers' });
     expect(data.servers).toEqual([expect.objectContaining({ name: 'default', databaseOk: true })]);
     expect(data.registrations.history).toEqual([expect.objectContaining({ extension: '101', transition: 'lost', alertSent: false })]);
+  });
+
+  test('credit control per service: mode, state, available credit, last mail', async () => {
+    const data = await addonData({ page: 'credit' });
+    expect(data.credit).toEqual([
+      expect.objectContaining({
+        serviceId: SERVICE_ID,
+        clientId: 42,
+        mode: 'outbound',
+        state: 'low',
+        available: '3.500000',
+        currency: 'EUR',
+        lastMail: expect.objectContaining({ kind: 'low', state: 'sent' }),
+        serviceLink: `clientsservices.php?id=${SERVICE_ID}`,
+      }),
+    ]);
+    const page = await html('/admin/addonmodules.php?module=ictvoip&page=credit');
+    expectNoPhpError(page);
+    expect(page).toContain('id="ictvoip-credit"');
+    expect(page).toContain('block outbound');
+  });
+
+  test('every page read is audited with the admin user name; server health is not asked again on each load', async () => {
+    await pages.bridge.api!.deps.pool.query("DELETE FROM audit_log WHERE action = 'admin.page.read'");
+    const statusAsked = () => pages.bridge.esl.apiCommands.filter((command) => command === 'status').length;
+    await addonData({ page: 'batches', period: OTHER_PERIOD });
+    await addonData();
+    const afterFirst = statusAsked();
+    await addonData();
+    await addonData({ page: 'servers' });
+    expect(statusAsked()).toBe(afterFirst);
+    const reads = await auditRows('admin.page.read');
+    expect(reads.map((row) => row.actor)).toEqual(Array(5).fill(ADMIN_ACTOR));
+    expect(reads.map((row) => row.detail)).toEqual([
+      { page: '/billing/batches', query: { period: OTHER_PERIOD } },
+      { page: '/dashboard' },
+      { page: '/dashboard' },
+      { page: '/servers' },
+      { page: '/registrations' },
+    ]);
+    const dashboard = (await addonData()).dashboard;
+    expect(dashboard.servers[0].checkedAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
   });
 
   test('bridge down or addon not configured: a message naming what to do, never a PHP error', async () => {

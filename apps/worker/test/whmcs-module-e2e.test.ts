@@ -75,13 +75,13 @@ describe('the WHMCS module against the running bridge', () => {
     expect(admin.result['PBX domain']).toBe(DOMAIN);
     expect(admin.result['State (WHMCS / FusionPBX)']).toBe('active / active');
     expect(admin.result['Extensions enabled / plan']).toBe('4 of 4 / 4');
-    const client = await runModule<{ templateVariables: { ictvoip: { usage: { calls: number } | null; registrations: unknown[] }; ictvoipUnavailable: boolean } }>({
+    const client = await runModule<{ templateVariables: { ictvoip: { usage: { calls: number } | null }; ictvoipUnavailable: boolean; ictvoipPhones: { extension: string }[] } }>({
       function: 'ClientArea',
       params: whmcsParams(),
     });
     expect(client.result.templateVariables.ictvoipUnavailable).toBe(false);
     expect(client.result.templateVariables.ictvoip.usage?.calls).toBe(0);
-    expect(Array.isArray(client.result.templateVariables.ictvoip.registrations)).toBe(true);
+    expect(client.result.templateVariables.ictvoipPhones.map((phone) => phone.extension)).toEqual(['100', '101', '102', '103']);
   });
 
   it('Suspend and Unsuspend converge, and Reconcile reports no drift', async () => {

@@ -14,6 +14,7 @@ export * from './tenant-resources/tenant-lookup';
 export * from './tenant-resources/tenant-extensions';
 export * from './tenant-resources/tenant-gateways';
 export * from './tenant-resources/tenant-cdrs';
+export * from './tenant-resources/tenant-voicemail';
 export * from './servers/targets';
 export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';
 export { NumberOwnedError } from './destinations/errors';

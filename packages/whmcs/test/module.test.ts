@@ -386,17 +386,22 @@ describe('TestConnection, admin tab and client area', () => {
     expect(bridge.deliveries[0].body.secrets).toBeUndefined();
   });
 
-  test('ClientArea passes templateVariables to the template, and hides errors from clients', async () => {
-    const usage = { periodStart: '2025-01-01', periodEnd: '2025-01-31', minutes: 321, includedMinutes: 500 };
-    bridge.respond = () => ({ status: 200, json: { result: 'success', templateVariables: { usage, registrations: [] } } });
+  test('ClientArea asks the bridge once (signed overview read) and hides errors from clients', async () => {
+    const usage = { period: '2025-01', calls: 7, minutes: 321, includedMinutes: 500, amount: '1.250000', currency: 'EUR', unratedCalls: 0 };
+    bridge.respond = () => ({ status: 200, json: { period: '2025-01', periods: ['2025-01'], calls: [], totals: {}, usage, phones: [], numbers: [], credit: null } });
+    const before = bridge.deliveries.length;
     const ok = await run<{ tabOverviewModuleOutputTemplate: string; templateVariables: Record<string, unknown> }>('ClientArea', whmcsParams());
     expect(ok.result.tabOverviewModuleOutputTemplate).toBe('templates/clientarea.tpl');
-    // The status read's variables; the calls and phones pages (tested in apps/whmcs-module) come beside them.
-    expect(ok.result.templateVariables).toMatchObject({ ictvoip: { usage, registrations: [] }, ictvoipUnavailable: false });
+    // One call for the whole page; its data in full is tested in apps/whmcs-module.
+    expect(bridge.deliveries.slice(before).map((delivery) => delivery.url)).toEqual(['/whmcs/client/overview']);
+    expect(ok.result.templateVariables).toMatchObject({
+      ictvoip: { usage: { period: '2025-01', minutes: 321, includedMinutes: 500, minutesLeft: 179, amount: '1.25', currency: 'EUR' } },
+      ictvoipUnavailable: false,
+    });
 
     const down = await run<{ templateVariables: Record<string, unknown> }>('ClientArea', whmcsParams({ serverport: await closedPort() }));
     expect(down.result.templateVariables).toMatchObject({
-      ictvoip: { usage: null, registrations: [] },
+      ictvoip: { usage: null },
       ictvoipUnavailable: true,
       ictvoipCallsUnavailable: true,
       ictvoipPhonesUnavailable: true,

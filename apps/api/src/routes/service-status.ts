@@ -5,7 +5,7 @@ import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
 import { scopeForEvent } from '../fusion-scope';
 
-interface Usage {
+export interface Usage {
   period: string;
   calls: number;
   minutes: number;
@@ -29,9 +29,10 @@ export interface ServiceStatusReply {
   templateVariables: { usage: Usage | null; registrations: RegistrationLine[]; registrationsUnavailable: boolean };
 }
 
-async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown): Promise<Usage> {
+/** A period's rated usage; the period running now when none is named. Shared with the WHMCS client area. */
+export async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown, named?: string): Promise<Usage> {
   // The period running now: a calendar month, or the service's own cycle period (BILLING_PERIODS=service).
-  const period = (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(new Date());
+  const period = named ?? (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(new Date());
   const totals = await chargeTotals(deps.pool, serviceId, period);
   const { rows } = await deps.pool.query<{ seconds: string; currency: string | null }>(
     `SELECT COALESCE(sum(billable_seconds), 0)::text AS seconds, max(currency) AS currency

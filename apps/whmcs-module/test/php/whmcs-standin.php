@@ -8,7 +8,7 @@
  * in a page with the default theme's Bootstrap when Debian's libjs-bootstrap4 is installed.
  * `&harness=json` answers with the data instead (template name and variables) for the PHP tests.
  * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, service: {...},
- * addon: {...}, smarty: "/path/Smarty.class.php", moduleLog: "/path/log.jsonl"}.
+ * addon: {...}, smarty: "/path/Smarty.class.php", moduleLog: "/path/log.jsonl", admins: {id: username}}.
  * Only WHMCS's own globals are stood in for here; the module code runs unchanged.
  */
 
@@ -21,6 +21,7 @@ foreach (($config['constants'] ?? []) as $name => $value) {
 }
 $GLOBALS['templates_compiledir'] = $config['compileDir'];
 require_once $config['smarty'];
+require_once __DIR__ . '/whmcs-admin-model.php';
 
 /**
  * WHMCS signature: module, action, request, response, processed data, values to scrub. Like WHMCS,
@@ -76,7 +77,8 @@ function clientArea(array $config): void
     }
     require $config['serverModule'];
     if (($_GET['modop'] ?? '') === 'custom') {
-        $allowed = array_values(ictvoip_ClientAreaAllowedFunctions());
+        // WHMCS runs the client's custom buttons and the allowed functions, nothing else.
+        $allowed = array_merge(array_values(ictvoip_ClientAreaAllowedFunctions()), array_values(ictvoip_ClientAreaCustomButtonArray()));
         $function = (string) ($_GET['a'] ?? '');
         if (!in_array($function, $allowed, true)) {
             http_response_code(403);
@@ -84,6 +86,15 @@ function clientArea(array $config): void
             return;
         }
         $result = call_user_func('ictvoip_' . $function, $params);
+        if (is_array($result) && isset($result['templatefile'])) {
+            // A custom page: WHMCS renders <module dir>/<templatefile>.tpl with the returned vars.
+            if (($_GET['harness'] ?? '') === 'json') {
+                standinJson($result);
+                return;
+            }
+            standinPage('Product details', renderSmarty(dirname($config['serverModule']), $result['templatefile'] . '.tpl', $result['vars'] ?? []));
+            return;
+        }
         // WHMCS shows a custom function's message on the product page.
         standinPage('Product details', '<div class="alert alert-danger" id="module-error">' . htmlspecialchars((string) $result, ENT_QUOTES) . '</div>');
         return;
@@ -116,7 +127,7 @@ function addonPage(array $config): void
         '_lang' => addonLang(dirname($config['addonModule'])),
     ]);
     if (($_GET['harness'] ?? '') === 'json') {
-        standinJson(\WHMCS\Module\Addon\Ictvoip\AdminPages::handle($vars, $_GET, $_POST, $_FILES, 'admin#1'));
+        standinJson(\WHMCS\Module\Addon\Ictvoip\AdminPages::handle($vars, $_GET, $_POST, $_FILES, \WHMCS\Module\Addon\Ictvoip\AdminIdentity::current()));
         return;
     }
     ob_start();

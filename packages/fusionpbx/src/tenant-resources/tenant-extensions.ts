@@ -58,6 +58,11 @@ export interface ExtensionWriteOptions {
   password?: string;
   /** A replay of an update: send the FreeSWITCH steps of a change even if the rows are already as asked. */
   forceApply?: boolean;
+  /**
+   * An update that sets this SIP password (a reset from the WHMCS client area). The directory cache
+   * entry is deleted like every update, so the phone's next registration needs the new password.
+   */
+  newPassword?: string;
 }
 
 export interface ExtensionWriteResult {
@@ -208,7 +213,9 @@ async function updateExtension(tx: Tx, tenant: Tenant, own: CanonicalRow, fields
   if (fields.numberAlias && fields.numberAlias !== own.number_alias) await assertNameFree(tx, tenant, fields.numberAlias, ownUuid, 'number_alias');
   const wasEnabled = own.enabled === 'true';
   if (fields.enabled === true && !wasEnabled) await assertQuota(tx, tenant, options, ownUuid);
-  const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desiredColumns(fields));
+  const desired = desiredColumns(fields);
+  if (options.newPassword) desired.password = options.newPassword;
+  const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desired);
   const wroteVoicemail = await convergeVoicemail(tx, tenant, extension, fields, own.description);
   const steps = directorySteps([extension, own.number_alias, fields.numberAlias], tenant.domainName);
   if ((wasEnabled || options.forceApply) && fields.enabled === false) {

@@ -3,10 +3,11 @@ import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { MAINTENANCE_JOBS, QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
-import { AuditRepository, importRateDeck, listBatches, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
+import { AuditRepository, importRateDeck, listBatches, listCreditStates, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
+import { lastCreditMails } from './client-service';
 
 const QUEUES = Object.values(QUEUE_NAMES) as QueueName[];
 const FAILED_SHOWN = 50;
@@ -14,6 +15,8 @@ const PREVIEW_LINES = 10;
 const ISSUES_SHOWN = 100;
 const DECK_ENTRIES_SHOWN = 500;
 const HEALTH_TIMEOUT_MS = 3000;
+/** Server health is asked of every FusionPBX server at most this often, however many admins reload. */
+export const HEALTH_CACHE_MS = 30_000;
 /** A rate deck CSV pasted or uploaded through the WHMCS addon (the CLI has no such limit). */
 export const ADMIN_PAGES_BODY_LIMIT = '8mb';
 
@@ -24,7 +27,7 @@ export const ADMIN_PAGES_BODY_LIMIT = '8mb';
 function actorOf(req: Request): string {
   const given = req.get('x-ictvoip-admin-user') ?? '';
   const clean = given
-    .replace(/[^A-Za-z0-9@#._ -]/g, '')
+    .replace(/[^A-Za-z0-9@#._ ()-]/g, '')
     .slice(0, 100)
     .trim();
   return clean ? `whmcs-admin:${clean}` : 'admin-token';
@@ -120,10 +123,66 @@ async function serversHealth(deps: ApiDeps) {
         eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : 'ESL_HOST:ESL_PORT',
         databaseOk: database.ok,
         eventSocketOk: eventSocket.ok,
-        errors: [database.error, eventSocket.error].filter(Boolean),
+        errors: [database.error, eventSocket.error].filter((error): error is string => error !== null),
       };
     }),
   );
+}
+
+export interface ServerHealth {
+  name: string;
+  database: string;
+  eventSocket: string;
+  databaseOk: boolean;
+  eventSocketOk: boolean;
+  errors: string[];
+  checkedAt: string;
+}
+
+/**
+ * The last health probe of every server, reused for HEALTH_CACHE_MS: a dashboard reload must not
+ * ask each event socket again (up to 3 s per silent server). One probe runs at a time; pages that
+ * arrive meanwhile wait for it.
+ */
+function cachedHealth(deps: ApiDeps): () => Promise<ServerHealth[]> {
+  let last: { at: number; value: Promise<ServerHealth[]> } | null = null;
+  return () => {
+    if (last && Date.now() - last.at <= HEALTH_CACHE_MS) return last.value;
+    const value = serversHealth(deps).then((servers) => servers.map((server) => ({ ...server, checkedAt: new Date().toISOString() })));
+    last = { at: Date.now(), value };
+    // A failed probe is not kept: the next page asks again.
+    value.catch(() => {
+      if (last?.value === value) last = null;
+    });
+    return value;
+  };
+}
+
+async function creditStates(deps: ApiDeps) {
+  const [states, mails] = await Promise.all([listCreditStates(deps.pool), lastCreditMails(deps, null)]);
+  return states.map((state) => ({
+    serviceId: state.serviceId,
+    clientId: state.clientId,
+    mode: state.restriction,
+    state: state.state,
+    available: state.available,
+    threshold: state.threshold,
+    currency: state.currency,
+    suspendedBy: state.suspendedBy,
+    restrictedGateways: state.restrictedGateways.length,
+    pendingAction: state.pendingAction,
+    lastError: state.lastError,
+    lastCheckedAt: state.lastCheckedAt?.toISOString() ?? null,
+    lastTransition: state.lastTransition,
+    lastTransitionAt: state.lastTransitionAt?.toISOString() ?? null,
+    lastMail: mails.get(state.serviceId) ?? null,
+  }));
+}
+
+/** Who looked at which admin page (and with what filter): WHMCS's access control decides, the bridge remembers. */
+async function auditRead(deps: ApiDeps, req: Request): Promise<void> {
+  const query = Object.fromEntries(Object.entries(req.query).filter(([, value]) => typeof value === 'string'));
+  await new AuditRepository(deps.pool).append({ actor: actorOf(req), action: 'admin.page.read', detail: { page: req.path, ...(Object.keys(query).length > 0 ? { query } : {}) } });
 }
 
 async function registrationAlerts(deps: ApiDeps) {
@@ -360,8 +419,8 @@ async function batchesOf(deps: ApiDeps, period: string | undefined) {
 
 /**
  * What the WHMCS addon module (modules/addons/ictvoip) shows and does: one JSON read per page, and
- * the operator's actions (retry a failed job, import a rate deck), each written to audit_log with the
- * WHMCS admin's name. ADMIN_TOKEN only, like every /admin route; the addon keeps the token server-side.
+ * the operator's actions (retry a failed job, import a rate deck). Every read and every action is
+ * written to audit_log with the WHMCS admin's user name. ADMIN_TOKEN only, like every /admin route; the addon keeps the token server-side.
  */
 export function adminPagesRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -371,13 +430,18 @@ export function adminPagesRouter(deps: ApiDeps): Router {
     next(req.is('application/json') ? undefined : new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'));
   });
   router.use('/admin/pages', express.json({ limit: ADMIN_PAGES_BODY_LIMIT, strict: true }));
+  router.use('/admin/pages', async (req, _res, next) => {
+    if (req.method === 'GET') await auditRead(deps, req);
+    next();
+  });
+  const health = cachedHealth(deps);
   router.get('/admin/pages/dashboard', async (_req, res) => {
     const [queues, drift, unrated, cdrSync, servers, registrations] = await Promise.all([
       queueSummary(deps),
       driftSummary(deps),
       unratedSummary(deps),
       cdrSyncByServer(deps),
-      serversHealth(deps),
+      health(),
       registrationAlerts(deps),
     ]);
     res.json({ ...queues, drift, unrated, cdrSync, servers, registrations });
@@ -404,7 +468,10 @@ export function adminPagesRouter(deps: ApiDeps): Router {
     res.json(await batchesOf(deps, period));
   });
   router.get('/admin/pages/servers', async (_req, res) => {
-    res.json({ servers: await serversHealth(deps), cdrSync: await cdrSyncByServer(deps) });
+    res.json({ servers: await health(), cdrSync: await cdrSyncByServer(deps) });
+  });
+  router.get('/admin/pages/credit', async (_req, res) => {
+    res.json({ services: await creditStates(deps) });
   });
   router.get('/admin/pages/registrations', async (_req, res) => {
     res.json(await registrationAlerts(deps));

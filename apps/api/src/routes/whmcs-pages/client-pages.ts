@@ -1,16 +1,17 @@
 import { Router, type Response } from 'express';
 import Joi from 'joi';
-import { iterateCdrs, listTenantExtensions, readCdrPage, type CdrFilter, type CdrRecord, type ExtensionView } from '@ictvoip/fusionpbx';
-import { chargeTotals, periodOf, previousPeriod, RegistrationsRepository, type RegistrationState } from '@ictvoip/store';
+import { iterateCdrs, readCdrPage, type CdrFilter, type CdrRecord } from '@ictvoip/fusionpbx';
 import type { ApiDeps } from '../../deps';
 import { csvHeader, csvLines, withCharges } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
 import { encodeCursor, decodeCursorFor, writeWithBackPressure } from '../v1/cdrs';
 import { requireDomain, resolveTenant, type TenantContext } from '../v1/tenant-context';
+import { usageOf } from '../service-status';
+import { choosePeriod, PERIOD_LABEL, type PeriodChoice } from './client-periods';
+import { creditOf, numbersOf, phonesOf } from './client-service';
+import { resetPasswordRoute } from './client-reset-password';
 import { rawPageBody, signedBody } from './signed-request';
 
-/** Periods offered in the client area's picker: this one and the eleven before it. */
-const PERIODS_SHOWN = 12;
 const DEFAULT_PAGE_SIZE = 25;
 const EXPORT_BATCH = 1000;
 const SIGNED_ADMIN = { kind: 'admin-token' } as const;
@@ -24,7 +25,7 @@ interface CallsRequest {
 }
 
 const serviceId = Joi.number().integer().min(1).max(Number.MAX_SAFE_INTEGER).required();
-const period = Joi.string().pattern(/^\d{4}-(0[1-9]|1[0-2])$/, 'YYYY-MM');
+const period = Joi.string().pattern(PERIOD_LABEL, 'YYYY-MM or YYYY-MM-DD');
 
 const callsSchema = Joi.object<CallsRequest>({
   serviceId,
@@ -97,36 +98,19 @@ function toClientCall(record: CdrRecord, charge: LedgerRow | undefined): ClientC
   };
 }
 
-/** The period's first and last instant in BILLING_TIMEZONE, computed by PostgreSQL (DST-exact). */
-async function periodBounds(deps: ApiDeps, value: string): Promise<{ from: Date; to: Date }> {
-  const { rows } = await deps.pool.query<{ from: Date; to: Date }>(
-    `SELECT (($1 || '-01')::timestamp AT TIME ZONE $2) AS "from", ((($1 || '-01')::date + interval '1 month')::timestamp AT TIME ZONE $2) AS "to"`,
-    [value, deps.config.billing.timeZone],
-  );
-  return rows[0]!;
-}
-
-function periodsUpTo(current: string): string[] {
-  const periods = [current];
-  while (periods.length < PERIODS_SHOWN) periods.push(previousPeriod(periods[periods.length - 1]!));
-  return periods;
-}
-
 async function tenantOf(deps: ApiDeps, id: number): Promise<TenantContext> {
   return resolveTenant(deps, SIGNED_ADMIN, String(id));
 }
 
-async function filterFor(context: TenantContext, value: string, number: string | undefined): Promise<CdrFilter> {
+function filterFor(context: TenantContext, choice: PeriodChoice, number: string | undefined): CdrFilter {
   const domain = requireDomain(context);
-  const bounds = await periodBounds(context.deps, value);
-  return { domainUuid: domain.domainUuid, from: bounds.from, to: bounds.to, number: number ? number : undefined, leg: 'a' };
+  return { domainUuid: domain.domainUuid, from: choice.from, to: choice.to, number: number ? number : undefined, leg: 'a' };
 }
 
-async function callsPage(deps: ApiDeps, input: CallsRequest) {
-  const context = await tenantOf(deps, input.serviceId);
-  const current = periodOf(new Date(), deps.config.billing.timeZone);
-  const selected = input.period ?? current;
-  const filter = await filterFor(context, selected, input.number);
+/** One page of the selected period's calls with their amounts, the period's totals (with currency) and the picker's periods. */
+async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequest) {
+  const choice = await choosePeriod(deps, input.serviceId, input.period);
+  const filter = filterFor(context, choice, input.number);
   const after = input.cursor ? decodeCursorFor(input.cursor, filter, 'cursor') : null;
   const page = await readCdrPage(context.deps.fusionPool, filter, after, input.limit);
   const ledger = await ledgerOf(
@@ -134,17 +118,19 @@ async function callsPage(deps: ApiDeps, input: CallsRequest) {
     input.serviceId,
     page.records.map((record) => record.uuid),
   );
-  const totals = await chargeTotals(deps.pool, input.serviceId, selected);
   const includedMinutes = context.service.plan.includedMinutes;
+  const totals = await usageOf(deps, input.serviceId, includedMinutes, choice.selected.label);
   return {
     serviceId: input.serviceId,
-    period: selected,
-    periods: periodsUpTo(current),
+    period: choice.selected.label,
+    periodStart: choice.selected.start,
+    periodEnd: choice.selected.end,
+    periods: choice.periods,
     timeZone: deps.config.billing.timeZone,
     number: input.number ?? '',
     calls: page.records.map((record) => toClientCall(record, ledger.get(record.uuid))),
     nextCursor: page.next ? encodeCursor(page.next, filter) : null,
-    totals: { ratedCalls: totals.rated, unratedCalls: totals.unrated, notBillableCalls: totals.notBillable, amount: totals.ratedAmount },
+    totals: { ratedCalls: totals.calls, unratedCalls: totals.unratedCalls, amount: totals.amount, currency: totals.currency, minutes: totals.minutes },
     includedMinutes: typeof includedMinutes === 'number' ? includedMinutes : null,
     portalUrl: portalUrlOf(deps, requireDomain(context).domainName),
   };
@@ -158,8 +144,8 @@ function portalUrlOf(deps: ApiDeps, domainName: string): string {
 
 async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: number; period?: string; number?: string }): Promise<void> {
   const context = await tenantOf(deps, input.serviceId);
-  const selected = input.period ?? periodOf(new Date(), deps.config.billing.timeZone);
-  const filter = await filterFor(context, selected, input.number);
+  const choice = await choosePeriod(deps, input.serviceId, input.period);
+  const filter = filterFor(context, choice, input.number);
   const domain = requireDomain(context);
   let closed = false;
   res.on('close', () => {
@@ -167,7 +153,7 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
   });
   res.status(200);
   res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-  res.setHeader('Content-Disposition', `attachment; filename="calls-${domain.domainName}-${selected}.csv"`);
+  res.setHeader('Content-Disposition', `attachment; filename="calls-${domain.domainName}-${choice.selected.label}.csv"`);
   const batches = iterateCdrs(context.deps.fusionPool, filter, EXPORT_BATCH);
   try {
     await writeWithBackPressure(res, csvHeader());
@@ -187,58 +173,51 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
   }
 }
 
-export interface ClientPhone {
-  extension: string;
-  name: string;
-  enabled: boolean;
-  registered: boolean;
-  lost: boolean;
-  device: string;
-  since: string | null;
-}
-
-function phoneOf(extension: ExtensionView, state: RegistrationState | undefined): ClientPhone {
-  const registered = state?.registered ?? false;
-  // Registered: since the first poll that saw it; not registered: since it went missing (last change).
-  const since = registered ? (state?.firstSeen ?? state?.lastChange) : state?.lastChange;
-  return {
-    extension: extension.extension,
-    name: extension.callerIdName ?? extension.description ?? '',
-    enabled: extension.enabled,
-    registered,
-    lost: state?.lost ?? false,
-    device: state?.userAgent ?? '',
-    since: since ? since.toISOString() : null,
-  };
-}
-
-async function phones(deps: ApiDeps, id: number) {
+async function phonesPage(deps: ApiDeps, id: number) {
   const context = await tenantOf(deps, id);
   const domain = requireDomain(context);
-  const [extensions, states] = await Promise.all([listTenantExtensions(context.deps.fusionPool, domain.domainUuid), new RegistrationsRepository(deps.pool).states(id)]);
-  const byExtension = new Map(states.map((state) => [state.extension, state]));
-  return {
-    serviceId: id,
-    phones: extensions.map((extension) => phoneOf(extension, byExtension.get(extension.extension))),
-    portalUrl: portalUrlOf(deps, domain.domainName),
-  };
+  return { serviceId: id, phones: await phonesOf(deps, context), portalUrl: portalUrlOf(deps, domain.domainName) };
 }
 
 /**
- * What the WHMCS module's client area shows: a period's calls (paged, searchable), the period as a
- * CSV stream, and the phones. POST only, each body signed with WEBHOOK_SECRET by the module.
+ * Everything the client area's product page shows, in one signed call: the selected period's calls
+ * and totals, this period's usage against the included minutes, the phones (registration and
+ * voicemail), the numbers and where they ring, and the prepaid credit state.
+ */
+async function overview(deps: ApiDeps, input: CallsRequest) {
+  const context = await tenantOf(deps, input.serviceId);
+  const includedMinutes = context.service.plan.includedMinutes;
+  const [calls, usage, phones, numbers, credit] = await Promise.all([
+    callsPage(deps, context, input),
+    usageOf(deps, input.serviceId, includedMinutes),
+    phonesOf(deps, context),
+    numbersOf(context),
+    creditOf(deps, input.serviceId),
+  ]);
+  return { ...calls, usage, phones, numbers, credit };
+}
+
+/**
+ * What the WHMCS module's client area shows and does: the product page's data (`overview`), a
+ * period's calls (paged, searchable) and its CSV stream, the phones, and a phone's SIP password
+ * reset. POST only, each body signed with WEBHOOK_SECRET by the module.
  */
 export function clientPagesRouter(deps: ApiDeps): Router {
   const router = Router();
+  router.post('/whmcs/client/overview', ...rawPageBody, async (req, res) => {
+    res.json(await overview(deps, signedBody(deps, req, callsSchema)));
+  });
   router.post('/whmcs/client/calls', ...rawPageBody, async (req, res) => {
-    res.json(await callsPage(deps, signedBody(deps, req, callsSchema)));
+    const input = signedBody(deps, req, callsSchema);
+    res.json(await callsPage(deps, await tenantOf(deps, input.serviceId), input));
   });
   router.post('/whmcs/client/calls.csv', ...rawPageBody, async (req, res) => {
     const input = signedBody(deps, req, callsSchema);
     await streamCalls(deps, res, input);
   });
   router.post('/whmcs/client/phones', ...rawPageBody, async (req, res) => {
-    res.json(await phones(deps, signedBody(deps, req, serviceSchema).serviceId));
+    res.json(await phonesPage(deps, signedBody(deps, req, serviceSchema).serviceId));
   });
+  router.post('/whmcs/client/phones/reset-password', ...rawPageBody, resetPasswordRoute(deps));
   return router;
 }

@@ -10,11 +10,16 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
+// The server module's HTTP client (one curl set-up for both modules; they ship together).
+require_once __DIR__ . '/../../servers/ictvoip/lib/EventBuilder.php';
+require_once __DIR__ . '/../../servers/ictvoip/lib/Http.php';
 require_once __DIR__ . '/lib/AdminPageError.php';
 require_once __DIR__ . '/lib/AdminClient.php';
+require_once __DIR__ . '/lib/AdminIdentity.php';
 require_once __DIR__ . '/lib/AdminPages.php';
 require_once __DIR__ . '/lib/Renderer.php';
 
+use WHMCS\Module\Addon\Ictvoip\AdminIdentity;
 use WHMCS\Module\Addon\Ictvoip\AdminPages;
 use WHMCS\Module\Addon\Ictvoip\Renderer;
 
@@ -56,11 +61,10 @@ function ictvoip_deactivate()
     return ['status' => 'success', 'description' => 'Nothing to remove: the addon keeps no data in WHMCS.'];
 }
 
-/** addonmodules.php?module=ictvoip[&page=dashboard|ratedecks|batches|servers] */
+/** addonmodules.php?module=ictvoip[&page=dashboard|ratedecks|batches|credit|servers] */
 function ictvoip_output($vars)
 {
-    $adminId = isset($_SESSION['adminid']) ? (int) $_SESSION['adminid'] : 0;
-    $page = AdminPages::handle($vars, $_GET, $_POST, $_FILES, $adminId > 0 ? 'admin#' . $adminId : 'admin');
+    $page = AdminPages::handle($vars, $_GET, $_POST, $_FILES, AdminIdentity::current());
     try {
         echo Renderer::render($page['template'], $page['vars']);
     } catch (\Throwable $error) {

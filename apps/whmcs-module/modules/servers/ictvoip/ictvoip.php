@@ -22,6 +22,7 @@ require_once __DIR__ . '/lib/Normalizer.php';
 require_once __DIR__ . '/lib/EventBuilder.php';
 require_once __DIR__ . '/lib/BridgeEndpoint.php';
 require_once __DIR__ . '/lib/BridgeReply.php';
+require_once __DIR__ . '/lib/Http.php';
 require_once __DIR__ . '/lib/BridgeClient.php';
 require_once __DIR__ . '/lib/ReplyMapper.php';
 require_once __DIR__ . '/lib/ModuleLog.php';
@@ -134,8 +135,10 @@ function ictvoip_AdminServicesTabFields(array $params)
 }
 
 /**
- * The client's product page (templates/clientarea.tpl): this period's usage, the selected period's
- * calls (?period=YYYY-MM, ?number= search, ?cursor= paging), the phones and the PBX portal link.
+ * The client's product page (templates/clientarea.tpl), from one bridge call: this period's usage
+ * against the included minutes, the selected period's calls (?period=YYYY-MM or the service cycle's
+ * YYYY-MM-DD, ?number= search, ?cursor= paging), phones with voicemail, numbers, prepaid credit and
+ * the PBX portal link.
  */
 function ictvoip_ClientArea(array $params)
 {
@@ -143,6 +146,31 @@ function ictvoip_ClientArea(array $params)
         'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
         'templateVariables' => ClientPages::overview($params, $_GET),
     ];
+}
+
+/** The customer's safe actions, shown as buttons on the product page. */
+function ictvoip_ClientAreaCustomButtonArray()
+{
+    return ['Reset SIP password' => 'resetSipPassword'];
+}
+
+/**
+ * clientarea.php?action=productdetails&id=<service>&modop=custom&a=resetSipPassword: choose a phone,
+ * then (POST extension=…) a new SIP password for it, shown once on this page (templates/resetpassword.tpl).
+ * The bridge applies it through the same job as a REST extension write, rate-limits and audits it.
+ */
+function ictvoip_resetSipPassword(array $params)
+{
+    $method = strtoupper((string) ($_SERVER['REQUEST_METHOD'] ?? 'GET'));
+    if ($method === 'POST' && function_exists('check_token')) {
+        // WHMCS client-area forms carry its CSRF token; check_token() stops a forged POST itself.
+        check_token('WHMCS.default');
+    }
+    if (!headers_sent()) {
+        // The answer holds a password: no browser or proxy may keep it.
+        header('Cache-Control: no-store');
+    }
+    return ClientPages::resetPassword($params, $_POST + $_GET, $method);
 }
 
 /** Custom functions the client area may call without showing a button (the template links to them). */

@@ -27,6 +27,8 @@ function optionsOf(ctx: TenantWriteContext): ExtensionWriteOptions {
     registrationProfile: ctx.deps.config.fusionpbx.registrationProfile,
     password: ctx.secrets.password,
     forceApply: ctx.replay,
+    // A password reset (WHMCS client area): an update of an existing extension carrying the sealed new password.
+    ...(ctx.write.input.resetPassword === true && ctx.secrets.password ? { newPassword: ctx.secrets.password } : {}),
   };
 }
 
@@ -62,7 +64,7 @@ export async function writeExtension(ctx: TenantWriteContext): Promise<ResourceW
   const extension = ctx.write.target ?? '';
   if (ctx.write.operation === 'delete') return removeExtension(ctx, extension);
   const fields = (ctx.write.input.fields ?? {}) as ExtensionFields;
-  const mode = ctx.write.operation === 'create' ? 'create' : 'upsert';
+  const mode = ctx.write.operation === 'create' ? 'create' : ctx.write.operation === 'update' ? 'update' : 'upsert';
   const result = await writeTenantExtension(ctx.deps.fusionPool, extension, fields, mode, optionsOf(ctx));
   return { outcome: result.outcome, body: { extension: result.extension }, freeswitch: result.freeswitch };
 }

@@ -6,6 +6,8 @@
 
 namespace WHMCS\Module\Addon\Ictvoip;
 
+use WHMCS\Module\Server\Ictvoip\Http;
+
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
@@ -54,36 +56,16 @@ final class AdminClient
     /** @throws AdminPageError */
     private function call(string $method, string $url, ?string $body): array
     {
-        if (!function_exists('curl_init')) {
-            throw new AdminPageError('bridge', 'The PHP curl extension is not installed.');
-        }
-        $headers = ['Accept: application/json', 'Expect:', 'Authorization: Bearer ' . $this->token, 'X-Ictvoip-Admin-User: ' . $this->adminName];
-        $handle = curl_init($url);
-        $options = [
-            CURLOPT_CUSTOMREQUEST => $method,
-            CURLOPT_RETURNTRANSFER => true,
-            CURLOPT_FOLLOWLOCATION => false,
-            CURLOPT_CONNECTTIMEOUT => self::CONNECT_TIMEOUT_SECONDS,
-            CURLOPT_TIMEOUT => self::TIMEOUT_SECONDS,
-            CURLOPT_SSL_VERIFYPEER => true,
-            CURLOPT_SSL_VERIFYHOST => 2,
-            CURLOPT_PROTOCOLS => CURLPROTO_HTTP | CURLPROTO_HTTPS,
-        ];
+        $headers = ['Accept: application/json', 'Authorization: Bearer ' . $this->token, 'X-Ictvoip-Admin-User: ' . $this->adminName];
         if ($body !== null) {
             $headers[] = 'Content-Type: application/json';
-            $options[CURLOPT_POSTFIELDS] = $body;
         }
-        $options[CURLOPT_HTTPHEADER] = $headers;
-        curl_setopt_array($handle, $options);
-        $raw = curl_exec($handle);
-        $errno = curl_errno($handle);
-        $error = curl_error($handle);
-        $status = (int) curl_getinfo($handle, CURLINFO_RESPONSE_CODE);
-        curl_close($handle);
-        if ($raw === false || $errno !== 0) {
-            throw new AdminPageError('bridge', 'The bridge did not answer: ' . $this->scrub($error !== '' ? $error : 'curl error ' . $errno));
+        $answer = Http::request($method, $url, $headers, $body, self::CONNECT_TIMEOUT_SECONDS, self::TIMEOUT_SECONDS);
+        if ($answer['errno'] !== 0) {
+            throw new AdminPageError('bridge', 'The bridge did not answer: ' . $this->scrub($answer['error']));
         }
-        $json = json_decode((string) $raw, true);
+        $status = $answer['status'];
+        $json = json_decode($answer['body'], true);
         if (!is_array($json)) {
             throw new AdminPageError('bridge', 'The bridge answered HTTP ' . $status . ' with something that is not JSON.');
         }

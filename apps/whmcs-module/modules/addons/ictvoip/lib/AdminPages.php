@@ -1,8 +1,8 @@
 <?php
 /**
  * The addon's pages: each builds its template variables from one bridge read, and the operator's
- * actions (retry a failed job, preview and import a rate deck) are POSTs the bridge audits with the
- * WHMCS admin's name. Request values are checked here before they reach the bridge.
+ * actions (retry a failed job, preview and import a rate deck) are POSTs. The bridge audits every
+ * read and every action with the WHMCS admin's user name. Request values are checked here before they reach the bridge.
  */
 
 namespace WHMCS\Module\Addon\Ictvoip;
@@ -13,7 +13,7 @@ if (!defined('WHMCS')) {
 
 final class AdminPages
 {
-    public const PAGES = ['dashboard', 'ratedecks', 'batches', 'servers'];
+    public const PAGES = ['dashboard', 'ratedecks', 'batches', 'credit', 'servers'];
     /** A pasted or uploaded deck; the bridge refuses bigger bodies anyway (8 MB). */
     public const MAX_DECK_BYTES = 7000000;
 
@@ -48,6 +48,7 @@ final class AdminPages
             'servers' => [],
             'cdrSync' => [],
             'registrations' => ['lostNow' => [], 'history' => []],
+            'credit' => [],
         ];
         try {
             $client = AdminClient::fromVars($vars, $adminName);
@@ -89,6 +90,18 @@ final class AdminPages
                 }
                 unset($batch);
                 return ['batches' => $batches['batches'], 'periods' => $batches['periods'] ?? [], 'period' => $period];
+            case 'credit':
+                $credit = $client->get('/admin/pages/credit');
+                $rows = [];
+                foreach ((array) ($credit['services'] ?? []) as $row) {
+                    if (is_array($row)) {
+                        $row['serviceLink'] = 'clientsservices.php?id=' . (int) ($row['serviceId'] ?? 0);
+                        $row['clientLink'] = 'clientssummary.php?userid=' . (int) ($row['clientId'] ?? 0);
+                        $row['modeKey'] = 'creditMode_' . preg_replace('/[^a-z]/', '', (string) ($row['mode'] ?? ''));
+                        $rows[] = $row;
+                    }
+                }
+                return ['credit' => $rows];
             case 'servers':
                 $servers = $client->get('/admin/pages/servers');
                 $registrations = $client->get('/admin/pages/registrations');

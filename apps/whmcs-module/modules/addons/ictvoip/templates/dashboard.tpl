@@ -70,7 +70,7 @@
     <table class="table table-condensed table-sm" id="ictvoip-health">
         <thead><tr><th>{$lang.server|escape}</th><th>{$lang.database|escape}</th><th>{$lang.eventSocket|escape}</th></tr></thead>
         {foreach $dashboard.servers as $server}
-        <tr><td>{$server.name|escape}</td><td>{if $server.databaseOk}{$lang.ok|escape}{else}<span class="text-danger">{$lang.down|escape}</span>{/if}</td><td>{if $server.eventSocketOk}{$lang.ok|escape}{else}<span class="text-danger">{$lang.down|escape}</span>{/if}</td></tr>
+        <tr><td>{$server.name|escape}{if $server.checkedAt}<br><small class="text-muted">{$lang.healthCheckedAt|escape} {$server.checkedAt|escape}</small>{/if}</td><td>{if $server.databaseOk}{$lang.ok|escape}{else}<span class="text-danger">{$lang.down|escape}</span>{/if}</td><td>{if $server.eventSocketOk}{$lang.ok|escape}{else}<span class="text-danger">{$lang.down|escape}</span>{/if}</td></tr>
         {if $server.errors}<tr><td colspan="3"><small class="text-muted">{foreach $server.errors as $problem}{$problem|escape} {/foreach}</small></td></tr>{/if}
         {/foreach}
     </table>

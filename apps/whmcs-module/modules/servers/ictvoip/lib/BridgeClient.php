@@ -1,5 +1,5 @@
 <?php
-/** Signs and POSTs one event to the bridge with curl. No retries: WHMCS (Module Queue, admin) retries. */
+/** Signs and POSTs one event to the bridge (lib/Http.php). No retries: WHMCS (Module Queue, admin) retries. */
 
 namespace WHMCS\Module\Server\Ictvoip;
 
@@ -36,38 +36,11 @@ final class BridgeClient
 
     public static function post(BridgeEndpoint $endpoint, string $body, ?int $waitSeconds, ?int $totalTimeout = null): BridgeReply
     {
-        if (!function_exists('curl_init')) {
-            return BridgeReply::failed('the PHP curl extension is not installed', false);
+        $timeout = min($totalTimeout ?? self::totalTimeout(), self::totalTimeout());
+        $answer = Http::request('POST', $endpoint->webhookUrl($waitSeconds), Http::signedHeaders($endpoint->secret(), $body), $body, self::connectTimeout(), $timeout);
+        if ($answer['errno'] !== 0) {
+            return BridgeReply::failed($answer['error'], $answer['errno'] === CURLE_OPERATION_TIMEDOUT);
         }
-        $timestamp = (string) time();
-        $handle = curl_init($endpoint->webhookUrl($waitSeconds));
-        curl_setopt_array($handle, [
-            CURLOPT_POST => true,
-            CURLOPT_POSTFIELDS => $body,
-            CURLOPT_HTTPHEADER => [
-                'Content-Type: application/json',
-                'Accept: application/json',
-                'Expect:',
-                'User-Agent: ictvoip-whmcs-module/' . EventBuilder::MODULE_VERSION,
-                'X-Ictvoip-Timestamp: ' . $timestamp,
-                'X-Ictvoip-Signature: ' . self::signature($endpoint->secret(), $timestamp, $body),
-            ],
-            CURLOPT_RETURNTRANSFER => true,
-            CURLOPT_FOLLOWLOCATION => false,
-            CURLOPT_CONNECTTIMEOUT => self::connectTimeout(),
-            CURLOPT_TIMEOUT => min($totalTimeout ?? self::totalTimeout(), self::totalTimeout()),
-            CURLOPT_SSL_VERIFYPEER => true,
-            CURLOPT_SSL_VERIFYHOST => 2,
-            CURLOPT_PROTOCOLS => CURLPROTO_HTTP | CURLPROTO_HTTPS,
-        ]);
-        $raw = curl_exec($handle);
-        $errno = curl_errno($handle);
-        $error = curl_error($handle);
-        $status = (int) curl_getinfo($handle, CURLINFO_RESPONSE_CODE);
-        curl_close($handle);
-        if ($raw === false || $errno !== 0) {
-            return BridgeReply::failed($error !== '' ? $error : 'curl error ' . $errno, $errno === CURLE_OPERATION_TIMEDOUT);
-        }
-        return BridgeReply::answered($status, (string) $raw);
+        return BridgeReply::answered($answer['status'], $answer['body']);
     }
 }

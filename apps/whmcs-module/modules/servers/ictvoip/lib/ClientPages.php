@@ -1,8 +1,9 @@
 <?php
 /**
- * The client area's data: this period's usage (the `status` read), the selected period's calls
- * (paged, searchable by number), the phones, and the CSV download, all asked of the bridge
- * server-to-server. Request values are checked here before they reach the bridge or a link.
+ * The client area's data: this period's usage, the selected period's calls (paged, searchable by
+ * number), the phones with voicemail, the numbers, the credit state (one `overview` read), the CSV
+ * download and the SIP password reset, all asked of the bridge server-to-server. Request values are
+ * checked here before they reach the bridge or a link.
  */
 
 namespace WHMCS\Module\Server\Ictvoip;
@@ -13,10 +14,13 @@ if (!defined('WHMCS')) {
 
 final class ClientPages
 {
-    public const CALLS_PATH = '/whmcs/client/calls';
+    public const OVERVIEW_PATH = '/whmcs/client/overview';
     public const CALLS_CSV_PATH = '/whmcs/client/calls.csv';
     public const PHONES_PATH = '/whmcs/client/phones';
+    public const RESET_PATH = '/whmcs/client/phones/reset-password';
     public const PAGE_SIZE = 25;
+    /** YYYY-MM, or YYYY-MM-DD for a service whose billing cycle starts on another day than the 1st. */
+    public const PERIOD_PATTERN = '/^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$/';
 
     /** Calls per page; ICTVOIP_CALLS_PAGE_SIZE (1-100) in WHMCS's configuration.php changes it. */
     public static function pageSize(): int
@@ -25,34 +29,36 @@ final class ClientPages
         return max(1, min(100, $size));
     }
 
-    /** Template variables of templates/clientarea.tpl. */
+    /**
+     * Template variables of templates/clientarea.tpl, from one bridge call (`overview`): the
+     * selected period's calls and totals, this period's usage, phones, numbers and credit.
+     */
     public static function overview(array $params, array $request): array
     {
         $lang = Lang::strings($params);
         $serviceId = (int) ($params['serviceid'] ?? 0);
         $selection = self::selection($request);
-        [$status, $statusError] = Module::read('ClientArea', 'client', $params);
         $variables = [
-            'ictvoip' => array_merge(['usage' => null, 'registrations' => []], is_array($status['templateVariables'] ?? null) ? $status['templateVariables'] : []),
-            'ictvoipUnavailable' => $statusError !== null,
+            'ictvoip' => ['usage' => null],
+            'ictvoipUnavailable' => true,
             'ictvoipLang' => $lang,
             'ictvoipCalls' => null,
-            'ictvoipCallsUnavailable' => false,
+            'ictvoipCallsUnavailable' => true,
             'ictvoipPhones' => null,
-            'ictvoipPhonesUnavailable' => false,
+            'ictvoipPhonesUnavailable' => true,
+            'ictvoipNumbers' => [],
+            'ictvoipCredit' => null,
             'ictvoipSearch' => $selection['number'],
             'ictvoipSearchInvalid' => $selection['numberInvalid'],
             'ictvoipPortalUrl' => '',
             'ictvoipServiceId' => $serviceId,
-            'ictvoipLinks' => ['base' => self::baseLink($serviceId)],
+            'ictvoipLinks' => ['base' => self::baseLink($serviceId), 'reset' => self::baseLink($serviceId) . '&modop=custom&a=resetSipPassword'],
         ];
         $secrets = ModuleLog::secrets($params);
         try {
             $endpoint = BridgeEndpoint::fromParams($params);
         } catch (ModuleInputError $error) {
             ModuleLog::record('ClientArea', [], '', ModuleLog::scrub($error->getMessage(), $secrets), $secrets);
-            $variables['ictvoipCallsUnavailable'] = true;
-            $variables['ictvoipPhonesUnavailable'] = true;
             return $variables;
         }
         $body = ['serviceId' => $serviceId, 'limit' => self::pageSize()];
@@ -61,22 +67,99 @@ final class ClientPages
                 $body[$key] = $selection[$key];
             }
         }
-        [$calls, $callsError] = PageClient::read($endpoint, self::CALLS_PATH, $body);
-        ModuleLog::record('ClientAreaCalls', ['path' => self::CALLS_PATH, 'body' => $body], $callsError ?? 'ok', $callsError ?? 'success', $secrets);
-        [$phones, $phonesError] = PageClient::read($endpoint, self::PHONES_PATH, ['serviceId' => $serviceId]);
-        ModuleLog::record('ClientAreaPhones', ['path' => self::PHONES_PATH], $phonesError ?? 'ok', $phonesError ?? 'success', $secrets);
-        $variables['ictvoipCallsUnavailable'] = $callsError !== null;
-        $variables['ictvoipPhonesUnavailable'] = $phonesError !== null;
-        if ($calls !== null) {
-            $variables['ictvoipCalls'] = self::callsView($calls, $lang);
-            $variables['ictvoipLinks'] += self::callLinks($serviceId, $calls);
-            $variables['ictvoipPortalUrl'] = self::safeUrl($calls['portalUrl'] ?? '');
+        [$page, $error] = PageClient::read($endpoint, self::OVERVIEW_PATH, $body);
+        ModuleLog::record('ClientArea', ['path' => self::OVERVIEW_PATH, 'body' => $body], $error ?? 'ok', $error ?? 'success', $secrets);
+        if ($page === null) {
+            return $variables;
         }
-        if ($phones !== null) {
-            $variables['ictvoipPhones'] = self::phonesView($phones);
-            $variables['ictvoipPortalUrl'] = self::safeUrl($phones['portalUrl'] ?? '') ?: $variables['ictvoipPortalUrl'];
+        return array_merge($variables, [
+            'ictvoip' => ['usage' => self::usageView($page['usage'] ?? null)],
+            'ictvoipUnavailable' => false,
+            'ictvoipCalls' => self::callsView($page, $lang),
+            'ictvoipCallsUnavailable' => false,
+            'ictvoipPhones' => self::phonesView($page),
+            'ictvoipPhonesUnavailable' => false,
+            'ictvoipNumbers' => self::numbersView($page),
+            'ictvoipCredit' => self::creditView($page['credit'] ?? null),
+            'ictvoipPortalUrl' => self::safeUrl($page['portalUrl'] ?? ''),
+            'ictvoipLinks' => $variables['ictvoipLinks'] + self::callLinks($serviceId, $page),
+        ]);
+    }
+
+    /**
+     * The "Reset SIP password" page (custom button): GET shows the phones to choose from; a POST
+     * with `extension` asks the bridge for a new password and shows it once. The password is in
+     * this page only: never logged, never stored by WHMCS, and the page is not cached.
+     *
+     * @return array{templatefile: string, breadcrumb: array, vars: array}
+     */
+    public static function resetPassword(array $params, array $request, string $method): array
+    {
+        $lang = Lang::strings($params);
+        $serviceId = (int) ($params['serviceid'] ?? 0);
+        $vars = [
+            'ictvoipLang' => $lang,
+            'ictvoipServiceId' => $serviceId,
+            'ictvoipLinks' => ['base' => self::baseLink($serviceId), 'reset' => self::baseLink($serviceId) . '&modop=custom&a=resetSipPassword'],
+            'ictvoipExtensions' => [],
+            'ictvoipChosen' => '',
+            'ictvoipReset' => null,
+            'ictvoipResetError' => '',
+        ];
+        $page = static fn (array $vars): array => [
+            'templatefile' => 'templates/resetpassword',
+            'breadcrumb' => [$vars['ictvoipLinks']['reset'] => $lang['resetTitle'] ?? 'Reset SIP password'],
+            'vars' => $vars,
+        ];
+        $secrets = ModuleLog::secrets($params);
+        try {
+            $endpoint = BridgeEndpoint::fromParams($params);
+        } catch (ModuleInputError $error) {
+            ModuleLog::record('resetSipPassword', [], '', ModuleLog::scrub($error->getMessage(), $secrets), $secrets);
+            $vars['ictvoipResetError'] = $lang['unavailable'] ?? 'unavailable';
+            return $page($vars);
         }
-        return $variables;
+        $extension = is_string($request['extension'] ?? null) && preg_match('/^[0-9]{1,15}$/', $request['extension']) ? $request['extension'] : '';
+        if ($method === 'POST' && $extension !== '') {
+            $vars['ictvoipChosen'] = $extension;
+            [$vars['ictvoipReset'], $vars['ictvoipResetError']] = self::reset($endpoint, $params, $extension, $lang, $secrets);
+        }
+        if ($vars['ictvoipReset'] === null) {
+            [$phones, $error] = PageClient::read($endpoint, self::PHONES_PATH, ['serviceId' => $serviceId]);
+            ModuleLog::record('resetSipPassword', ['path' => self::PHONES_PATH], $error ?? 'ok', $error ?? 'success', $secrets);
+            foreach ($phones === null ? [] : self::phonesView($phones) as $phone) {
+                $vars['ictvoipExtensions'][] = ['extension' => $phone['extension'], 'name' => $phone['name'], 'selected' => $phone['extension'] === $extension];
+            }
+            if ($phones === null && $vars['ictvoipResetError'] === '') {
+                $vars['ictvoipResetError'] = $lang['unavailable'] ?? 'unavailable';
+            }
+        }
+        return $page($vars);
+    }
+
+    /** @return array{0: ?array, 1: string} [the new password's view, ''] or [null, message for the customer] */
+    private static function reset(BridgeEndpoint $endpoint, array $params, string $extension, array $lang, array $secrets): array
+    {
+        $body = ['serviceId' => (int) ($params['serviceid'] ?? 0), 'extension' => $extension];
+        if ((int) ($params['userid'] ?? 0) > 0) {
+            $body['clientId'] = (int) $params['userid'];
+        }
+        [$reply, $error] = PageClient::call($endpoint, self::RESET_PATH, $body);
+        $password = is_string($reply?->json['password'] ?? null) ? $reply->json['password'] : '';
+        // The new password is one more secret: it never reaches WHMCS's module log.
+        $secrets = $password === '' ? $secrets : array_merge($secrets, [$password]);
+        ModuleLog::record('resetSipPassword', ['path' => self::RESET_PATH, 'body' => $body], $error ?? 'reset', $error ?? ('success: ' . (string) ($reply?->json['state'] ?? '')), $secrets);
+        if ($error === null && $password !== '') {
+            return [['extension' => $extension, 'password' => $password, 'pending' => ($reply->json['state'] ?? '') !== 'applied'], ''];
+        }
+        $status = $reply?->httpStatus ?? 0;
+        $message = match (true) {
+            $status === 429 => $lang['resetTooMany'] ?? 'Too many resets',
+            $status === 404 => $lang['resetUnknown'] ?? 'Unknown extension',
+            $status === 409 => $lang['resetNotActive'] ?? 'Not possible right now',
+            default => $lang['resetFailed'] ?? 'Reset failed',
+        };
+        return [null, $message];
     }
 
     /**
@@ -108,7 +191,7 @@ final class ClientPages
     /** period (YYYY-MM), number (digits, + * #) and cursor from the query string; anything else is dropped. */
     public static function selection(array $request): array
     {
-        $period = is_string($request['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $request['period']) ? $request['period'] : '';
+        $period = is_string($request['period'] ?? null) && preg_match(self::PERIOD_PATTERN, $request['period']) ? $request['period'] : '';
         $rawNumber = is_string($request['number'] ?? null) ? trim($request['number']) : '';
         $numberValid = $rawNumber === '' || preg_match('/^[0-9+*#]{1,32}$/', $rawNumber) === 1;
         $cursor = is_string($request['cursor'] ?? null) && preg_match('/^[A-Za-z0-9_-]{1,500}$/', $request['cursor']) ? $request['cursor'] : '';
@@ -163,13 +246,79 @@ final class ClientPages
         $totals = is_array($calls['totals'] ?? null) ? $calls['totals'] : [];
         return [
             'period' => (string) ($calls['period'] ?? ''),
+            'periodStart' => (string) ($calls['periodStart'] ?? ''),
+            'periodEnd' => (string) ($calls['periodEnd'] ?? ''),
             'timeZone' => (string) ($calls['timeZone'] ?? 'UTC'),
             'rows' => $rows,
             'ratedCalls' => (int) ($totals['ratedCalls'] ?? 0),
             'unratedCalls' => (int) ($totals['unratedCalls'] ?? 0),
             'amount' => self::amountText((string) ($totals['amount'] ?? '0')),
+            'currency' => self::currencyText($totals['currency'] ?? ''),
             'paged' => is_string($calls['nextCursor'] ?? null) || !empty($calls['cursor']),
         ];
+    }
+
+    /** This period's usage: minutes against the plan's included minutes, amount with its currency. */
+    private static function usageView(mixed $usage): ?array
+    {
+        if (!is_array($usage)) {
+            return null;
+        }
+        $included = isset($usage['includedMinutes']) && is_int($usage['includedMinutes']) ? $usage['includedMinutes'] : null;
+        $minutes = (int) ($usage['minutes'] ?? 0);
+        return [
+            'period' => (string) ($usage['period'] ?? ''),
+            'minutes' => $minutes,
+            'includedMinutes' => $included,
+            'minutesLeft' => $included === null ? null : max(0, $included - $minutes),
+            'percentUsed' => $included === null || $included === 0 ? null : min(100, (int) floor($minutes * 100 / $included)),
+            'calls' => (int) ($usage['calls'] ?? 0),
+            'amount' => self::amountText((string) ($usage['amount'] ?? '0')),
+            'currency' => self::currencyText($usage['currency'] ?? ''),
+            'unratedCalls' => (int) ($usage['unratedCalls'] ?? 0),
+        ];
+    }
+
+    private static function numbersView(array $page): array
+    {
+        $rows = [];
+        foreach ((array) ($page['numbers'] ?? []) as $number) {
+            if (is_array($number)) {
+                $rows[] = [
+                    'number' => (string) ($number['e164'] ?? '') !== '' ? (string) $number['e164'] : (string) ($number['number'] ?? ''),
+                    'destination' => (string) ($number['destination'] ?? ''),
+                    'enabled' => !empty($number['enabled']),
+                    'description' => (string) ($number['description'] ?? ''),
+                ];
+            }
+        }
+        return $rows;
+    }
+
+    /** Prepaid credit (credit control): state, what is still available, and the last reminder mailed. */
+    private static function creditView(mixed $credit): ?array
+    {
+        if (!is_array($credit)) {
+            return null;
+        }
+        $mail = is_array($credit['lastMail'] ?? null) ? $credit['lastMail'] : null;
+        $state = in_array($credit['state'] ?? '', ['ok', 'low', 'zero'], true) ? $credit['state'] : 'ok';
+        $kind = in_array($mail['kind'] ?? '', ['low', 'zero'], true) ? $mail['kind'] : '';
+        return [
+            'state' => $state,
+            'stateKey' => 'credit_' . $state,
+            'mode' => (string) ($credit['mode'] ?? ''),
+            'available' => isset($credit['available']) && is_string($credit['available']) ? self::amountText($credit['available']) : '',
+            'currency' => self::currencyText($credit['currency'] ?? ''),
+            'restricted' => !empty($credit['restricted']),
+            'lastMail' => $mail === null ? null : ['kind' => $kind, 'textKey' => 'creditMail_' . $kind, 'at' => self::dateText((string) ($mail['at'] ?? ''))],
+        ];
+    }
+
+    /** An ISO 4217 code or nothing. */
+    private static function currencyText(mixed $currency): string
+    {
+        return is_string($currency) && preg_match('/^[A-Z]{3}$/', $currency) ? $currency : '';
     }
 
     private static function phonesView(array $phones): array
@@ -186,6 +335,7 @@ final class ClientPages
                 'state' => $state,
                 'device' => (string) ($phone['device'] ?? ''),
                 'since' => isset($phone['since']) && is_string($phone['since']) ? self::dateText($phone['since']) : '',
+                'voicemail' => is_array($phone['voicemail'] ?? null) ? ['new' => (int) ($phone['voicemail']['new'] ?? 0), 'saved' => (int) ($phone['voicemail']['saved'] ?? 0)] : null,
             ];
         }
         return $rows;

@@ -20,23 +20,32 @@ final class PageClient
     /** @return array{0: ?array, 1: ?string} [decoded JSON, null] or [null, message for staff] */
     public static function read(BridgeEndpoint $endpoint, string $path, array $body): array
     {
-        $encoded = BridgeClient::encode($body);
-        $handle = self::handle($endpoint, $path, $encoded, min(self::READ_TIMEOUT_SECONDS, BridgeClient::totalTimeout()));
-        curl_setopt($handle, CURLOPT_RETURNTRANSFER, true);
-        $raw = curl_exec($handle);
-        $errno = curl_errno($handle);
-        $error = curl_error($handle);
-        $status = (int) curl_getinfo($handle, CURLINFO_RESPONSE_CODE);
-        curl_close($handle);
-        if ($raw === false || $errno !== 0) {
-            return [null, 'the bridge did not answer (' . ($error !== '' ? $error : 'curl error ' . $errno) . ')'];
-        }
-        $reply = BridgeReply::answered($status, (string) $raw);
-        if ($status !== 200 || $reply->json === null) {
-            $message = $reply->message();
-            return [null, 'the bridge answered HTTP ' . $status . ($message !== '' ? ': ' . $message : '')];
+        [$reply, $error] = self::call($endpoint, $path, $body);
+        if ($error !== null) {
+            return [null, $error];
         }
         return [$reply->json, null];
+    }
+
+    /**
+     * The bridge's answer as a BridgeReply (the caller reads its status and JSON), or the message
+     * when the bridge did not answer at all.
+     *
+     * @return array{0: ?BridgeReply, 1: ?string}
+     */
+    public static function call(BridgeEndpoint $endpoint, string $path, array $body): array
+    {
+        $encoded = BridgeClient::encode($body);
+        $answer = Http::request('POST', $endpoint->baseUrl . $path, Http::signedHeaders($endpoint->secret(), $encoded), $encoded, BridgeClient::connectTimeout(), min(self::READ_TIMEOUT_SECONDS, BridgeClient::totalTimeout()));
+        if ($answer['errno'] !== 0) {
+            return [null, 'the bridge did not answer (' . $answer['error'] . ')'];
+        }
+        $reply = BridgeReply::answered($answer['status'], $answer['body']);
+        if ($answer['status'] !== 200 || $reply->json === null) {
+            $message = $reply->message();
+            return [$reply, 'the bridge answered HTTP ' . $answer['status'] . ($message !== '' ? ': ' . $message : '')];
+        }
+        return [$reply, null];
     }
 
     /**
@@ -47,24 +56,22 @@ final class PageClient
     public static function stream(BridgeEndpoint $endpoint, string $path, array $body, callable $sendHeader, callable $sendChunk): ?string
     {
         $encoded = BridgeClient::encode($body);
-        $handle = self::handle($endpoint, $path, $encoded, self::STREAM_TIMEOUT_SECONDS);
         $status = 0;
         $headers = [];
         $started = false;
         $refusal = '';
-        curl_setopt($handle, CURLOPT_HEADERFUNCTION, static function ($curl, string $line) use (&$status, &$headers): int {
+        $onHeader = static function (string $line) use (&$status, &$headers): void {
             if (preg_match('#^HTTP/\S+\s+(\d{3})#', $line, $match)) {
                 $status = (int) $match[1];
                 $headers = [];
             } elseif (preg_match('/^(content-type|content-disposition):\s*(.+?)\s*$/i', $line, $match)) {
                 $headers[strtolower($match[1])] = $match[2];
             }
-            return strlen($line);
-        });
-        curl_setopt($handle, CURLOPT_WRITEFUNCTION, static function ($curl, string $chunk) use (&$status, &$headers, &$started, &$refusal, $sendHeader, $sendChunk): int {
+        };
+        $onChunk = static function (string $chunk) use (&$status, &$headers, &$started, &$refusal, $sendHeader, $sendChunk): void {
             if ($status !== 200) {
                 $refusal .= substr($chunk, 0, 2000);
-                return strlen($chunk);
+                return;
             }
             if (!$started) {
                 $started = true;
@@ -75,45 +82,16 @@ final class PageClient
                 $sendHeader('X-Content-Type-Options: nosniff');
             }
             $sendChunk($chunk);
-            return strlen($chunk);
-        });
-        curl_exec($handle);
-        $errno = curl_errno($handle);
-        $error = curl_error($handle);
-        curl_close($handle);
+        };
+        $answer = Http::request('POST', $endpoint->baseUrl . $path, Http::signedHeaders($endpoint->secret(), $encoded), $encoded, BridgeClient::connectTimeout(), self::STREAM_TIMEOUT_SECONDS, $onChunk, $onHeader);
         if ($started) {
             return null;
         }
-        if ($errno !== 0) {
-            return 'the bridge did not answer (' . ($error !== '' ? $error : 'curl error ' . $errno) . ')';
+        if ($answer['errno'] !== 0) {
+            return 'the bridge did not answer (' . $answer['error'] . ')';
         }
         $reply = BridgeReply::answered($status, $refusal);
         $message = $reply->message();
         return 'the bridge answered HTTP ' . $status . ($message !== '' ? ': ' . $message : '');
-    }
-
-    /** @return \CurlHandle */
-    private static function handle(BridgeEndpoint $endpoint, string $path, string $body, int $timeout)
-    {
-        $timestamp = (string) time();
-        $handle = curl_init($endpoint->baseUrl . $path);
-        curl_setopt_array($handle, [
-            CURLOPT_POST => true,
-            CURLOPT_POSTFIELDS => $body,
-            CURLOPT_HTTPHEADER => [
-                'Content-Type: application/json',
-                'Expect:',
-                'User-Agent: ictvoip-whmcs-module/' . EventBuilder::MODULE_VERSION,
-                'X-Ictvoip-Timestamp: ' . $timestamp,
-                'X-Ictvoip-Signature: ' . BridgeClient::signature($endpoint->secret(), $timestamp, $body),
-            ],
-            CURLOPT_FOLLOWLOCATION => false,
-            CURLOPT_CONNECTTIMEOUT => BridgeClient::connectTimeout(),
-            CURLOPT_TIMEOUT => $timeout,
-            CURLOPT_SSL_VERIFYPEER => true,
-            CURLOPT_SSL_VERIFYHOST => 2,
-            CURLOPT_PROTOCOLS => CURLPROTO_HTTP | CURLPROTO_HTTPS,
-        ]);
-        return $handle;
     }
 }
