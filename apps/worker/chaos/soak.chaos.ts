@@ -256,6 +256,13 @@ describe('soak: steady load with every background job running', () => {
             `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
+        // What was unfinished, and what went wrong, when a check fails: the inbox by status, services whose FreeSWITCH side waits, error lines.
+        const inboxStates = (await bridge.bridge.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM webhook_inbox GROUP BY 1')).rows;
+        const pendingApply = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM services WHERE pending_apply IS NOT NULL')).rows[0]?.n;
+        process.stdout.write(
+          `soak end: inbox ${JSON.stringify(inboxStates)}, ${pendingApply} services with FreeSWITCH pending, ${chargeProblems.length} charge problems, ` +
+            `${errors.length} error lines${errors.length > 0 ? `, first: ${errors.slice(0, 3).join(' | ').slice(0, 1500)}` : ''}\n`,
+        );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
         expect(errors.slice(0, 5)).toEqual([]);
