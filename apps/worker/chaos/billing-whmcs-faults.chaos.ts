@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { batchIdFor, importRateDeck, migrateBridgeDatabase, pushTokenFor } from '@ictvoip/store';
+import { migrateBridgeDatabase } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsFaultPlan, type WhmcsStandin } from '@ictvoip/testkit';
+import { checkBilling, countBy, countRated, finishedBatches, previousMonth, seedBillingTenants } from './support/billing-ledger';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
-import type { ConsistencyReport } from './support/consistency';
 import type { AppProcess } from './support/processes';
 import { sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
@@ -16,50 +15,6 @@ const KILLS_PER_RUN = pick(2, 4, 2);
 const PUSH_TIMEOUT_MS = Number(process.env.CHAOS_BILLING_PUSH_TIMEOUT_MS ?? 240_000);
 
 const WHMCS_CREDENTIALS = { identifier: 'chaosWhmcsIdent5e1d7a', secret: 'chaos-whmcs-secret-b83f0c2a9d41' } as const;
-
-/** The deck the workers rate with; expected amounts are computed from these lines, not from the bridge. */
-const DECK_LINES = [
-  ['1', 'USA', '0.010000'],
-  ['1212', 'USA New York', '0.013700'],
-  ['44', 'United Kingdom', '0.018300'],
-  ['49', 'Germany', '0.021000'],
-  ['4930', 'Germany Berlin', '0.019100'],
-] as const;
-const DECK_CSV = ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', ...DECK_LINES.map((line) => `${line.join(',')},0,60,60`)].join('\n');
-/** Dialled numbers (as FusionPBX stores them for a US tenant) and the E.164 digits the deck sees. */
-const DESTINATIONS = [
-  { dialled: '12125550100', e164: '12125550100' },
-  { dialled: '13055550123', e164: '13055550123' },
-  { dialled: '011442071234567', e164: '442071234567' },
-  { dialled: '0114930123456', e164: '4930123456' },
-  { dialled: '0114989123456', e164: '4989123456' },
-] as const;
-
-function decimalToMicro(text: string): bigint {
-  const negative = text.startsWith('-');
-  const [whole, fraction = ''] = text.replace('-', '').split('.');
-  const micro = BigInt(whole ?? '0') * 1_000_000n + BigInt(fraction.padEnd(6, '0').slice(0, 6));
-  return negative ? -micro : micro;
-}
-
-function expectedMicro(e164: string, billsec: number): bigint {
-  const best = DECK_LINES.filter(([prefix]) => e164.startsWith(prefix)).sort((a, b) => b[0].length - a[0].length)[0];
-  if (!best) throw new Error(`no deck line for ${e164}`);
-  return billsec <= 0 ? 0n : BigInt(Math.ceil(billsec / 60)) * decimalToMicro(best[2]);
-}
-
-/** The calendar month before `now` (UTC): the one the workers close once the close delay allows. */
-function previousMonth(now: Date): { period: string; start: Date } {
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
-  return { period: `${start.getUTCFullYear()}-${String(start.getUTCMonth() + 1).padStart(2, '0')}`, start };
-}
-
-interface BillingTenant {
-  serviceId: number;
-  clientId: number;
-  expected: bigint;
-  calls: number;
-}
 
 /**
  * Workers rate seeded CDRs, then close the month and push one WHMCS line per tenant while the WHMCS
@@ -108,7 +63,7 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         try {
           await migrateBridgeDatabase(bridge.bridge);
           const { period, start } = previousMonth(new Date());
-          const tenants = await seedTenants(bridge, whmcs, random, run, start);
+          const tenants = await seedBillingTenants(bridge, whmcs, random, { firstServiceId: 800_000 + run * 1000, count: TENANTS, calls: CALLS_PER_TENANT, monthStart: start });
           const totalCalls = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
 
           const raters = [await bridge.startWorker()];
@@ -146,10 +101,10 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           };
           // One pusher at first, so the first kill hits exactly the worker waiting on the unanswered write;
           // the watcher is armed before it starts, so it cannot miss that write.
-          const kill = killDuringPush(whmcs, random, KILLS_PER_RUN, killOne, async () => finished || (await finishedCount(bridge)) === tenants.length);
+          const kill = killDuringPush(whmcs, random, KILLS_PER_RUN, killOne, async () => finished || (await finishedBatches(bridge)) === tenants.length);
           await bridge.startWorker(billing);
           const started = Date.now();
-          await waitUntil(async () => (await finishedCount(bridge)) === tenants.length, PUSH_TIMEOUT_MS, `${tenants.length} pushed batches`, 250).catch(async (error: Error) => {
+          await waitUntil(async () => (await finishedBatches(bridge)) === tenants.length, PUSH_TIMEOUT_MS, `${tenants.length} pushed batches`, 250).catch(async (error: Error) => {
             const states = (await bridge.bridge.query('SELECT batch_id, state, attempts, last_error_code, last_error FROM billing_batches ORDER BY 1')).rows;
             process.stdout.write(
               `billing run ${run + 1}: batches ${JSON.stringify(states)}\nlast worker lines:\n${bridge
@@ -187,44 +142,6 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
       }));
   }
 });
-
-async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, random: () => number, run: number, monthStart: Date): Promise<BillingTenant[]> {
-  const imported = await importRateDeck(bridge.bridge, 'std', DECK_CSV, {
-    currency: 'USD',
-    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
-  });
-  if (!imported.ok) throw new Error('chaos deck did not import');
-  const tenants: BillingTenant[] = [];
-  for (let t = 0; t < TENANTS; t += 1) {
-    const serviceId = 800_000 + run * 1000 + t;
-    const client = whmcs.addClient();
-    whmcs.addService({ id: serviceId, clientid: client.id });
-    const domainName = `t${serviceId}.pbx.example.net`;
-    const domainUuid = randomUUID();
-    await bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-    await bridge.bridge.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, $5)`, [
-      serviceId,
-      client.id,
-      domainName,
-      JSON.stringify({ rateDeck: 'std', includedMinutes: 0 }),
-      new Date(monthStart.getTime() - 86400_000),
-    ]);
-    let expected = 0n;
-    for (let c = 0; c < CALLS_PER_TENANT; c += 1) {
-      const destination = DESTINATIONS[Math.floor(random() * DESTINATIONS.length)]!;
-      const billsec = 1 + Math.floor(random() * 900);
-      const startStamp = new Date(monthStart.getTime() + Math.floor(random() * 27 * 86400) * 1000);
-      expected += expectedMicro(destination.e164, billsec);
-      await bridge.fusion.query(
-        `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
-         VALUES ($1, $2, $3, 'outbound', 'a', $4, $4, $5, $6, 'NORMAL_CLEARING')`,
-        [randomUUID(), domainUuid, domainName, destination.dialled, startStamp, billsec],
-      );
-    }
-    tenants.push({ serviceId, clientId: client.id, expected, calls: CALLS_PER_TENANT });
-  }
-  return tenants;
-}
 
 /**
  * Kills workers while batches are being pushed: the first kill lands while a worker waits on a
@@ -274,85 +191,6 @@ async function scriptFaults(whmcs: WhmcsStandin, plans: WhmcsFaultPlan[][]): Pro
   }
 }
 
-async function countRated(bridge: ChaosBridge): Promise<number> {
-  return (await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status = 'rated'`)).rows[0]?.n ?? 0;
-}
-
 async function batchCount(bridge: ChaosBridge): Promise<number> {
   return (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM billing_batches')).rows[0]?.n ?? 0;
-}
-
-async function finishedCount(bridge: ChaosBridge): Promise<number> {
-  return (await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM billing_batches WHERE state IN ('pushed', 'verified')`)).rows[0]?.n ?? 0;
-}
-
-function countBy(values: string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
-  return counts;
-}
-
-/**
- * The billing end state, tenant by tenant: lost = rated calls in no batch + tenants with no WHMCS
- * line; doubled = WHMCS lines beyond the first per token; problems = any amount not exact.
- */
-async function checkBilling(bridge: ChaosBridge, whmcs: WhmcsStandin, tenants: BillingTenant[], period: string): Promise<ConsistencyReport> {
-  const problems: string[] = [];
-  let lost = 0;
-  let doubled = 0;
-  const unbilled = (
-    await bridge.bridge.query<{ service_id: string; n: number }>(`SELECT service_id, count(*)::int AS n FROM cdr_charges WHERE status = 'rated' AND batch_id IS NULL GROUP BY 1`)
-  ).rows;
-  for (const row of unbilled) {
-    lost += row.n;
-    problems.push(`service ${row.service_id}: ${row.n} rated calls in no batch`);
-  }
-  const notRated = (await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status <> 'rated'`)).rows[0]?.n ?? 0;
-  if (notRated > 0) problems.push(`${notRated} charges not rated`);
-  for (const tenant of tenants) {
-    const batchId = batchIdFor(tenant.serviceId, period);
-    const token = pushTokenFor(batchId);
-    const items = whmcs.state.billableItems.filter((item) => item.description.includes(token));
-    const foreign = whmcs.state.billableItems.filter((item) => item.description.includes(token) && item.clientid !== tenant.clientId);
-    if (foreign.length > 0) problems.push(`service ${tenant.serviceId}: its token is on another client's line`);
-    if (items.length === 0) {
-      lost += 1;
-      problems.push(`service ${tenant.serviceId}: no WHMCS line with ${token}`);
-      continue;
-    }
-    if (items.length > 1) {
-      doubled += items.length - 1;
-      problems.push(`service ${tenant.serviceId}: ${items.length} WHMCS lines with ${token}`);
-    }
-    const charged =
-      (
-        await bridge.bridge.query<{ amount: string }>(
-          `SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`,
-          [tenant.serviceId],
-        )
-      ).rows[0]?.amount ?? '0';
-    const carried =
-      (
-        await bridge.bridge.query<{ amount: string }>(
-          `SELECT COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`,
-          [tenant.serviceId],
-        )
-      ).rows[0]?.amount ?? '0';
-    if (decimalToMicro(charged) !== tenant.expected) problems.push(`service ${tenant.serviceId}: rated ${charged}, the input prices to ${tenant.expected} micro-units`);
-    const billed = decimalToMicro(items[0]!.amount);
-    if (billed + decimalToMicro(carried) !== tenant.expected)
-      problems.push(`service ${tenant.serviceId}: billed ${items[0]!.amount} + carried ${carried} != ${tenant.expected} micro-units`);
-    const batch = (
-      await bridge.bridge.query<{ state: string; whmcs_billable_id: string | null; whmcs_invoice_id: string | null; call_count: number }>(
-        `SELECT state, whmcs_billable_id::text, whmcs_invoice_id::text, call_count FROM billing_batches WHERE batch_id = $1`,
-        [batchId],
-      )
-    ).rows[0];
-    if (batch?.state !== 'pushed' && batch?.state !== 'verified') problems.push(`service ${tenant.serviceId}: batch ${batchId} is ${batch?.state ?? 'missing'}`);
-    if (batch && batch.call_count !== tenant.calls) problems.push(`service ${tenant.serviceId}: batch has ${batch.call_count} calls, ${tenant.calls} were made`);
-    if (batch?.whmcs_billable_id && Number(batch.whmcs_billable_id) !== items[0]!.id)
-      problems.push(`service ${tenant.serviceId}: batch records WHMCS item ${batch.whmcs_billable_id}, the line is ${items[0]!.id}`);
-  }
-  const events = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
-  return { events, services: tenants.length, lost, doubled, problems };
 }

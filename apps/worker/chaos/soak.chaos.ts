@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { migrateBridgeDatabase } from '@ictvoip/store';
+import { buildEvent, postWebhook, startWhmcsStandin } from '@ictvoip/testkit';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { checkBilling, checkCharges, countBy, finishedBatches, insertCall, previousMonth, seedBillingTenants, type BillingTenant, type SeededCall } from './support/billing-ledger';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { PrivateRedis } from './support/private-services';
-import { REPO_ROOT, sleep, type AppProcess } from './support/processes';
-import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
+import { REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
+import { clientErrorsOf, errorLines, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
 import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
 
@@ -20,6 +22,13 @@ const SCHEDULE_SECONDS = pick('10', '60');
 const EVENTS_PER_SECOND = 2;
 const WRITES_PER_SECOND = 2;
 const TENANTS = 5;
+/** Billed tenants: last month's calls are closed and pushed to WHMCS during the run; new calls arrive all along. */
+const BILLED_TENANTS = 6;
+const LAST_MONTH_CALLS = 10;
+const CDRS_PER_SECOND = 1;
+/** How late FusionPBX writes a CDR after its call started, at most, beyond the call itself (inside the look-back). */
+const CDR_LATE_MS = 120_000;
+const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soak-whmcs-secret-61e0a4f7' } as const;
 /** Allowed growth between the settled start and the end of the run. */
 const FLAT_WITHIN = 0.1;
 
@@ -35,6 +44,8 @@ interface Sample {
   /** Redis used_memory less BullMQ's bounded history (see retainedHistoryBytes). */
   redisBytes: number;
   redisRawBytes: number;
+  /** Rated charges so far: shows the CDR sync rating along the run, not only at its end. */
+  ratedCharges: number;
 }
 
 /**
@@ -78,7 +89,8 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
     const redisRawBytes = Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0);
     const redisBytes = redisRawBytes - (await retainedHistoryBytes(redis, bridge.prefix));
     const rssBytes = [...bridge.liveApis(), ...bridge.liveWorkers()].reduce((sum, app) => sum + rssOf(app), 0);
-    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes };
+    const rated = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status = 'rated'`);
+    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0 };
   } finally {
     await admin.end();
   }
@@ -96,19 +108,11 @@ function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redis
   const warm = Math.floor(samples.length / 3);
   const start = samples.slice(warm, warm + fifth);
   const end = samples.slice(-fifth);
-  const of = (key: keyof Omit<Sample, 'at'>) => {
+  const of = (key: 'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisRawBytes') => {
     const before = median(start.map((s) => s[key]));
     return before > 0 ? (median(end.map((s) => s[key])) - before) / before : 0;
   };
   return { rssBytes: of('rssBytes'), pgConnections: of('pgConnections'), redisBytes: of('redisBytes'), redisRawBytes: of('redisRawBytes') };
-}
-
-/** Error-level lines (pino level 50 and up) any process printed: none is expected, no fault is injected. */
-function errorLines(bridge: ChaosBridge): string[] {
-  return bridge.allLines().filter((line) => {
-    const level = /"level":(\d+)/.exec(line)?.[1];
-    return level !== undefined && Number(level) >= 50;
-  });
 }
 
 /**
@@ -133,21 +137,46 @@ describe('soak: steady load with every background job running', () => {
   it(`${Math.round(DURATION_MS / 60_000)} min (seed ${seed}): memory, connections and Redis flat within ${FLAT_WITHIN * 100} %, no error line`, () =>
     tally.run(async () => {
       const random = seededRandom(seed);
+      const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed });
       const bridge = await ChaosBridge.start({
         redisUrl: redis.url,
         env: {
           CDR_SYNC_EVERY_SECONDS: SCHEDULE_SECONDS,
           REGISTRATION_POLL_SECONDS: SCHEDULE_SECONDS,
           DRIFT_CHECK_EVERY_SECONDS: SCHEDULE_SECONDS,
+          CREDIT_CHECK_EVERY_SECONDS: SCHEDULE_SECONDS,
+          BILLING_CLOSE_EVERY_SECONDS: SCHEDULE_SECONDS,
           RECONCILE_EVERY_SECONDS: '5',
           // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
           ESL_TIMEOUT_MS: '5000',
+          WHMCS_API_URL: whmcs.url,
+          WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
+          WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
+          WHMCS_API_TIMEOUT_MS: '5000',
+          BILLING_TIMEZONE: 'UTC',
+          // A CDR is written when its call ends (up to 900 s) plus up to CDR_LATE_MS: its start can be that far
+          // behind the newest one already read, so the look-back must cover it (600 s lost calls in a smoke run).
+          // Last month closes once the look-back has passed (the close delay may not be shorter).
+          CDR_LOOKBACK_SECONDS: '1800',
+          BILLING_CLOSE_DELAY_SECONDS: '1800',
+          // The stand-in's invoice run is every 5 s: a token absent after 30 s was surely never written.
+          BILLING_RESEND_AFTER_SECONDS: '30',
         },
       });
+      // What WHMCS's daily cron does, sped up: billable items go on invoices.
+      const cron = setInterval(() => {
+        for (const client of whmcs.state.clients.keys()) whmcs.invoiceBillableItems(client);
+      }, 5000);
       // Registration polls get FreeSWITCH's reply for a profile with no phone registered (a real capture, emptied).
       bridge.esl.respond(/^sofia xmlstatus profile '\w+' reg$/, () => EMPTY_PROFILE_REG);
       const probe = new Redis(redis.url, { maxRetriesPerRequest: 1 });
       try {
+        await migrateBridgeDatabase(bridge.bridge);
+        const { period: lastMonth, start: lastMonthStart } = previousMonth(new Date());
+        const billed = await seedBillingTenants(bridge, whmcs, random, { firstServiceId: 950_000, count: BILLED_TENANTS, calls: LAST_MONTH_CALLS, monthStart: lastMonthStart });
+        const lastMonthCalls = (
+          await bridge.fusion.query<{ id: string }>(`SELECT xml_cdr_uuid::text AS id FROM v_xml_cdr WHERE domain_name = ANY($1)`, [billed.map((t) => t.domainName)])
+        ).rows.map((row) => row.id);
         const api = await bridge.startApi();
         await Promise.all([bridge.startWorker(), bridge.startWorker()]);
         const tenants = Array.from({ length: TENANTS }, (_, i) => 900_000 + i);
@@ -186,31 +215,76 @@ describe('soak: steady load with every background job running', () => {
             await sleep(1000 / WRITES_PER_SECOND);
           }
         })();
+        // FusionPBX writes CDRs all along: CDRS_PER_SECOND calls over the billed tenants, each written
+        // when it ended, up to CDR_LATE_MS late; the CDR sync rates them every SCHEDULE_SECONDS.
+        const calls: SeededCall[] = [];
+        const cdrs = (async () => {
+          while (Date.now() < endsAt) {
+            const tenant: BillingTenant = billed[Math.floor(random() * billed.length)]!;
+            const late = Math.floor(random() * CDR_LATE_MS);
+            calls.push(await insertCall(bridge, tenant, random, (billsec) => new Date(Date.now() - billsec * 1000 - late)));
+            await sleep(1000 / CDRS_PER_SECOND);
+          }
+        })();
         const samples: Sample[] = [];
         while (Date.now() < endsAt) {
           samples.push(await sample(bridge, probe));
           await sleep(SAMPLE_EVERY_MS);
         }
-        await Promise.all([webhooks, restWrites]);
-        const { report } = await settle(bridge, plans, 120_000);
+        await Promise.all([webhooks, restWrites, cdrs]);
+        const { report } = await settle(bridge, plans, 120_000, { otherDomains: billed.map((tenant) => tenant.domainName) });
+        // The last calls are rated by the next sync or two; last month was pushed long before.
+        const callCount = lastMonthCalls.length + calls.length;
+        const ratedAll = await waitUntil(
+          async () => ((await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM cdr_charges')).rows[0]!.n >= callCount ? true : null),
+          3 * Number(SCHEDULE_SECONDS) * 1000 + 60_000,
+          `${callCount} charges`,
+          500,
+        ).catch(() => false);
+        const pushed = await finishedBatches(bridge);
+        const charges = await checkCharges(bridge, calls);
+        const bill = await checkBilling(bridge, whmcs, billed, lastMonth);
+        const chargeProblems = [...(ratedAll ? [] : ['not every call was charged in time']), ...charges.problems, ...bill.problems];
         const grew = growth(samples);
         const errors = errorLines(bridge);
-        const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
-        tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5)] });
+        const leaks = secretLeaks(bridge, [...Object.values(CHAOS_SECRETS), WHMCS_CREDENTIALS.secret]);
+        tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5), ...chargeProblems.slice(0, 20)] });
+        const ratedAlong = new Set(samples.map((s) => s.ratedCharges)).size;
         process.stdout.write(
-          `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
+          `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
+            `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map((r) => r.action)))}), ` +
+            `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
+        );
+        // What was unfinished, and what went wrong, when a check fails: the inbox by status, services whose FreeSWITCH side waits, error lines.
+        const inboxStates = (await bridge.bridge.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM webhook_inbox GROUP BY 1')).rows;
+        const pendingApply = (await bridge.bridge.query<{ n: number }>('SELECT count(*)::int AS n FROM services WHERE pending_apply IS NOT NULL')).rows[0]?.n;
+        process.stdout.write(
+          `soak end: inbox ${JSON.stringify(inboxStates)}, ${pendingApply} services with FreeSWITCH pending, ${chargeProblems.length} charge problems, ` +
+            `${errors.length} error lines${errors.length > 0 ? `, first: ${errors.slice(0, 3).join(' | ').slice(0, 1500)}` : ''}\n`,
         );
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
         expect(errors.slice(0, 5)).toEqual([]);
+        // Every call rated once at the deck's price; last month billed once per tenant, to the micro-unit.
+        expect(chargeProblems.slice(0, 20)).toEqual([]);
+        expect({ unchargedCalls: charges.lost, unbilled: bill.lost, doubleBilled: bill.doubled, pushed }).toEqual({
+          unchargedCalls: 0,
+          unbilled: 0,
+          doubleBilled: 0,
+          pushed: billed.length,
+        });
+        // The sync rated during the load, not only once at the end.
+        expect(ratedAlong).toBeGreaterThanOrEqual(3);
         expect(leaks).toEqual([]);
         expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
         expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
         expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
       } finally {
+        clearInterval(cron);
         probe.disconnect();
         await bridge.close();
+        await whmcs.close();
       }
     }));
 });

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { EslStandin, startEslStandin } from '@ictvoip/testkit';
 import { EslAuthError, EslClient, EslCommandError, EslConnectionError, EslFrameParser, EslTimeoutError, FreeswitchValidationError } from '@ictvoip/freeswitch';
@@ -10,6 +11,20 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<vo
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** A real TCP listener on `port` that resets every connection it accepts, and counts them. */
+async function resettingListener(port: number): Promise<{ attempts: () => number; close: () => Promise<void> }> {
+  let attempts = 0;
+  const server = createServer((socket) => {
+    attempts += 1;
+    socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return { attempts: () => attempts, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 const SAMPLES = path.join(__dirname, 'samples/esl');
@@ -142,10 +157,16 @@ describe('EslClient against the stand-in', () => {
     await standin.stop();
     // Until the client has seen the close (a command written into a dying socket fails and is not resent).
     await waitUntil(() => !esl.connectedNow);
-    // The stand-in stays down 120 ms: the fault the reconnect backoff must ride out.
-    const restarted = new Promise((resolve) => setTimeout(resolve, 120)).then(() => standin.start());
-    expect(await esl.api('switchname')).toBe(standin.switchname);
-    await restarted;
+    // While FreeSWITCH is down, its port resets every connection (a refused connect could not be
+    // counted here; to the client both are the same "unreachable" connect error). It comes back up once the
+    // client has failed twice, i.e. once the backoff has had to ride out the fault, not after a set time.
+    const down = await resettingListener(standin.port);
+    const answer = esl.api('switchname');
+    await waitUntil(() => down.attempts() >= 2);
+    await down.close();
+    await standin.start();
+    expect(await answer).toBe(standin.switchname);
+    expect(down.attempts()).toBeGreaterThanOrEqual(2);
   });
 
   test('bgapi resolves with the BACKGROUND_JOB body', async () => {

@@ -133,6 +133,8 @@ export interface StandinRequest {
   /** form fields with identifier, secret, accesskey and password fields removed */
   params: Record<string, string>;
   fault: WhmcsFaultMode | null;
+  /** the caller's TCP port (the chaos suite finds the process that sent a request from it) */
+  remotePort?: number;
 }
 
 export interface WhmcsStandinState {
@@ -659,7 +661,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
 
-  const handle = (params: Record<string, string>, peer: string, response: ServerResponse) => {
+  const handle = (params: Record<string, string>, peer: string, response: ServerResponse, remotePort?: number) => {
     try {
       authenticate(params, peer);
     } catch (refusal) {
@@ -670,7 +672,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     const action = params.action ?? '';
     const safeParams = Object.fromEntries(Object.entries(params).filter(([name]) => !SECRET_FIELDS.has(name)));
     const fault = pickFault(action);
-    state.requests.push({ action, params: safeParams, fault });
+    state.requests.push({ action, params: safeParams, fault, ...(remotePort === undefined ? {} : { remotePort }) });
     if (fault === 'http_500') {
       response.writeHead(500, { 'content-type': 'text/html' }).end('<html><body>Internal Server Error</body></html>');
       return;
@@ -719,7 +721,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
           .end('<?xml version="1.0" encoding="utf-8"?><whmcsapi><result>error</result><message>responsetype json expected by the stand-in</message></whmcsapi>');
         return;
       }
-      handle(params, request.socket.remoteAddress ?? '', response);
+      handle(params, request.socket.remoteAddress ?? '', response, request.socket.remotePort);
     });
   });
   server.on('connection', (socket: Socket) => {

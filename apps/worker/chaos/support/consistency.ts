@@ -43,7 +43,7 @@ const asBool = (value: unknown) => value === true || value === 'true';
  * FusionPBX rows and the event-socket commands agree with "every event applied exactly once, the
  * last event per service decides its state", with no orphan or duplicate row anywhere.
  */
-export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]): Promise<ConsistencyReport> {
+export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[], options: SettleOptions = {}): Promise<ConsistencyReport> {
   const problems: string[] = [];
   let lost = 0;
   let doubled = 0;
@@ -100,7 +100,7 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   );
   const domains = new Map<string, DomainRow[]>();
   for (const row of domainRows) domains.set(row.domain_name, [...(domains.get(row.domain_name) ?? []), row]);
-  const expectedDomains = new Set(plans.map((plan) => domainOf(plan.serviceId)));
+  const expectedDomains = new Set([...plans.map((plan) => domainOf(plan.serviceId)), ...(options.otherDomains ?? [])]);
   for (const name of domains.keys()) if (!expectedDomains.has(name)) problems.push(`orphan FusionPBX domain ${name}`);
   const commands = new Set(bridge.esl.apiCommands);
 
@@ -156,8 +156,13 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
   return { events: events.length, services: plans.length, lost, doubled, problems };
 }
 
+export interface SettleOptions {
+  /** FusionPBX domains the scenario made itself, outside the events (not orphans). */
+  otherDomains?: readonly string[];
+}
+
 /** Waits until every planned event is finished in the inbox (or the deadline passes), then checks. */
-export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutMs: number): Promise<{ report: ConsistencyReport; settledMs: number }> {
+export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutMs: number, options: SettleOptions = {}): Promise<{ report: ConsistencyReport; settledMs: number }> {
   const started = Date.now();
   const ids = plans.flatMap((plan) => plan.events.map((event) => event.eventId));
   const total = ids.length;
@@ -178,5 +183,5 @@ export async function settle(bridge: ChaosBridge, plans: ServicePlan[], timeoutM
     if (rows[0].n >= total || Date.now() > graceUntil) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  return { report: await checkConsistency(bridge, plans), settledMs };
+  return { report: await checkConsistency(bridge, plans, options), settledMs };
 }

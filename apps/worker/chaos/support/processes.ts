@@ -95,8 +95,11 @@ export class AppProcess {
   }
 }
 
+/** How long a process may take to start (CHAOS_START_TIMEOUT_MS): tsx compiles the sources first, slow on a loaded box. */
+const START_TIMEOUT_MS = Number(process.env.CHAOS_START_TIMEOUT_MS ?? 30000);
+
 /** Starts one app process with `env` and waits until it is up (API: /healthz; worker: its start-up log line). */
-export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = 30000): Promise<AppProcess> {
+export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = START_TIMEOUT_MS): Promise<AppProcess> {
   const port = kind === 'api' ? await freePort() : null;
   const child = spawn(process.execPath, ['--import', 'tsx', `apps/${kind}/src/main.ts`], {
     cwd: REPO_ROOT,

@@ -104,3 +104,11 @@ export function secretLeaks(bridge: ChaosBridge, secrets: readonly string[]): st
     return hit ? [`a secret appeared in a log line: ${hit.slice(0, 200).replace(secret, '<secret>')}`] : [];
   });
 }
+
+/** Error-level lines (pino level 50 and up) any process of the bridge printed. */
+export function errorLines(bridge: ChaosBridge): string[] {
+  return bridge.allLines().filter((line) => {
+    const level = /"level":(\d+)/.exec(line)?.[1];
+    return level !== undefined && Number(level) >= 50;
+  });
+}

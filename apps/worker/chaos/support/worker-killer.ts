@@ -47,8 +47,8 @@ const workerName = (worker: AppProcess) => `${hostname()}:${worker.pid}`;
 
 /**
  * kill -9 of the worker process that owns work in flight, and a new worker started after a random
- * pause. `armForNextApply` makes the next directory-cache delete the event socket receives kill the
- * process that sent it, before it is answered: the job is between its FusionPBX commit and recording
+ * pause. `armForNextApply` makes the next directory-cache delete (or the scenario's `applyCommand`) the
+ * event socket receives kill the process that sent it, before it is answered: the job is between its FusionPBX commit and recording
  * its outcome. `killOwnerOfWorkInFlight` kills a worker holding an active job of the scenario's
  * queues. Every kill records the jobs the dead process held (still in the active list under its
  * name until their lock expires); `interruptions()` then reads from BullMQ whether each was taken
@@ -68,11 +68,16 @@ export class WorkerKiller {
     private readonly random: () => number,
     private readonly label: string,
     workQueues: readonly QueueName[] = [QUEUE_NAMES.provisioning, QUEUE_NAMES.tenantWrites],
+    /** The FreeSWITCH command an armed kill waits for: sent after the job's FusionPBX commit, before its outcome is recorded. */
+    private readonly applyCommand: RegExp = /^memcache delete directory:/,
   ) {
     this.connection = new Redis(bridge.env.REDIS_URL, { maxRetriesPerRequest: null });
     this.queues = workQueues.map((name) => new Queue(name, { connection: this.connection, prefix: bridge.prefix }));
+    // A scenario may restart Redis under the killer: it reconnects; the refused connects are expected, not news.
+    this.connection.on('error', () => undefined);
+    for (const queue of this.queues) queue.on('error', () => undefined);
     bridge.esl.beforeAnswer = async (command, connection) => {
-      if (!this.armed || !/^memcache delete directory:/.test(command)) return;
+      if (!this.armed || !this.applyCommand.test(command)) return;
       const owner = processOwningPort(connection.remotePort, this.bridge.liveWorkers());
       if (!owner) return;
       this.armed = false;
