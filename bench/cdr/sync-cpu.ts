@@ -63,19 +63,33 @@ function rating(): ServiceRating {
 }
 
 let scavenges = 0;
+let majors = 0;
 let gcMs = 0;
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gcMs += entry.duration;
-    // detail.kind 1 = minor (scavenge)
-    if ((entry.detail as { kind?: number } | undefined)?.kind === 1) scavenges += 1;
+    // detail.kind: 1 = minor (scavenge), 4 = major
+    const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === 1) scavenges += 1;
+    if (kind === 4) majors += 1;
   }
 }).observe({ entryTypes: ['gc'] });
 
+/**
+ * GC entries arrive later than the collections: force a full collection (--expose-gc) and wait
+ * until its entry is seen, so every collection before it has been counted.
+ */
+async function settleGc(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  const seen = majors;
+  gc();
+  while (majors === seen) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 async function measure(name: string, pages: readonly (readonly SourceCdr[])[], work: (page: readonly SourceCdr[], index: number) => Promise<unknown> | unknown): Promise<void> {
   for (let i = 0; i < Math.min(pages.length, 40); i += 1) await work(pages[i]!, i);
-  (globalThis as { gc?: () => void }).gc?.();
-  await new Promise((resolve) => setImmediate(resolve));
+  await settleGc();
   const [scavengesBefore, gcBefore] = [scavenges, gcMs];
   const session = process.env.ALLOC_PROFILE ? new Session() : null;
   session?.connect();
@@ -83,12 +97,12 @@ async function measure(name: string, pages: readonly (readonly SourceCdr[])[], w
   const cpu = process.cpuUsage();
   for (let i = 0; i < pages.length; i += 1) await work(pages[i]!, i);
   const used = process.cpuUsage(cpu);
+  await settleGc();
   if (session) {
     const { profile } = await session.post('HeapProfiler.stopSampling');
     writeFileSync(`${process.env.ALLOC_PROFILE}.${name.trim().split(' ')[0]}`, JSON.stringify(profile));
     session.disconnect();
   }
-  await new Promise((resolve) => setImmediate(resolve));
   const us = (used.user + used.system) / N;
   const perHundredK = (count: number) => ((count * 100_000) / N).toFixed(0);
   process.stdout.write(
