@@ -74,7 +74,7 @@ describe('charges insert (own array literals)', () => {
     );
     charges.push(charge(serviceId, 40, { destination: null, reason: null }));
     const inserted = await insertNewCharges(pool, charges);
-    expect(inserted).toHaveLength(charges.length);
+    expect(inserted).toEqual({ inserted: charges.length, rated: 1, unrated: charges.length - 1, notBillable: 0 });
     const back = await readBack(serviceId);
     const byUuid = new Map(back.map((row) => [row.xmlCdrUuid, row]));
     for (const sent of stored(charges)) expect(byUuid.get(sent.xmlCdrUuid)).toEqual(sent);
@@ -96,12 +96,13 @@ describe('charges insert (own array literals)', () => {
     );
   });
 
-  it('skips CDRs already charged and returns only the new statuses', async () => {
+  it('skips CDRs already charged and counts only the new rows by status', async () => {
     const serviceId = nextService++;
     const first = [charge(serviceId, 1), charge(serviceId, 2, { status: 'not_billable', amount: null, reason: 'B_LEG' })];
-    expect(await insertNewCharges(pool, first)).toEqual(['rated', 'not_billable']);
+    expect(await insertNewCharges(pool, first)).toEqual({ inserted: 2, rated: 1, unrated: 0, notBillable: 1 });
     const again = [...first, charge(serviceId, 3, { status: 'unrated', amount: null, reason: 'NO_MATCHING_RATE' })];
-    expect(await insertNewCharges(pool, again)).toEqual(['unrated']);
+    expect(await insertNewCharges(pool, again)).toEqual({ inserted: 1, rated: 0, unrated: 1, notBillable: 0 });
+    expect(await insertNewCharges(pool, [])).toEqual({ inserted: 0, rated: 0, unrated: 0, notBillable: 0 });
     expect(await insertCharges(pool, again)).toBe(0);
   });
 
