@@ -14,7 +14,7 @@ import { CDR_JOBS, closeQueues, createProducerConnection, createQueues, type Que
 import { createTestDatabase, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { importRateDeck, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { BENCH_BASE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
-import { peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
+import { freePort, peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
 import { profileFlags } from '../lib/profile';
 import { measuredRow, type ResultRow } from '../lib/report';
 import type { BenchSizes } from '../lib/sizes';
@@ -38,6 +38,36 @@ function currentRssMiB(pid: number | undefined): number | null {
   } catch {
     return null;
   }
+}
+
+/** The worker's heap as its /metrics reports it (prom-client's default Node metrics), in MiB. */
+interface HeapSample {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+const HEAP_METRICS: Record<keyof HeapSample, string> = {
+  heapUsed: 'ictvoip_worker_nodejs_heap_size_used_bytes',
+  heapTotal: 'ictvoip_worker_nodejs_heap_size_total_bytes',
+  external: 'ictvoip_worker_nodejs_external_memory_bytes',
+};
+
+/** Where the worker's RSS goes (V8 heap or buffers outside it): null when /metrics does not answer. */
+async function heapSample(metricsUrl: string): Promise<HeapSample | null> {
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1048576;
+    return { heapUsed: value(HEAP_METRICS.heapUsed), heapTotal: value(HEAP_METRICS.heapTotal), external: value(HEAP_METRICS.external) };
+  } catch {
+    return null;
+  }
+}
+
+function peakHeap(samples: readonly HeapSample[]): HeapSample | null {
+  if (samples.length === 0) return null;
+  const peak = (key: keyof HeapSample) => round(Math.max(...samples.map((sample) => sample[key])), 0);
+  return { heapUsed: peak('heapUsed'), heapTotal: peak('heapTotal'), external: peak('external') };
 }
 
 async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
@@ -112,7 +142,9 @@ async function chargeCounts(bridgePool: Pool): Promise<Record<string, number>> {
 
 export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
   const size = sizes.cdr;
+  const metricsPort = await freePort();
   const bridge = await createBenchBridge('cdr', {
+    WORKER_METRICS_PORT: String(metricsPort),
     CDR_SYNC_EVERY_SECONDS: String(SYNC_EVERY_SECONDS),
     BILLING_CLOSE_EVERY_SECONDS: '86400',
     CDR_SYNC_PAGE_SIZE: String(size.pageSize),
@@ -152,11 +184,16 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     await registerServices(bridgePool, tenants);
     const startRss = currentRssMiB(worker.child.pid);
     const samples: number[] = [];
+    const heapSamples: HeapSample[] = [];
+    let ticks = 0;
     const before = await fanOut(queues, new Date(), 'pass-1');
     const start = process.hrtime.bigint();
     await waitForSync(queues, before, 1 + tenants.length, 60 * 60_000, () => {
       const rss = currentRssMiB(worker?.child.pid);
       if (rss !== null) samples.push(rss);
+      // Every 2 s (a scrape costs the worker a little CPU): is the growth V8's heap or outside it?
+      ticks += 1;
+      if (ticks % 8 === 0) void heapSample(`http://127.0.0.1:${metricsPort}/metrics`).then((sample) => sample && heapSamples.push(sample));
     });
     const syncMs = elapsedMs(start);
     const afterPass1 = await chargeCounts(bridgePool);
@@ -164,7 +201,11 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     if (charged1 !== onTime) throw new CdrBenchError(`pass 1 charged ${charged1} CDRs, expected ${onTime}`);
     const rate = onTime / (syncMs / 1000);
     const peak = peakRssMiB(worker.child.pid);
-    log(`  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB`);
+    const heapPeak = peakHeap(heapSamples);
+    log(
+      `  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB` +
+        (heapPeak ? ` (V8 heap peak ${heapPeak.heapUsed} used / ${heapPeak.heapTotal} total, external ${heapPeak.external} MiB)` : ''),
+    );
 
     // Late rows land (FusionPBX imported them late); the next sync must pick them up through the look-back.
     for (let i = 0; i < late.length; i += 5000) await insertCdrs(bridge.fusion, tenants, late.slice(i, i + 5000));
@@ -190,6 +231,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       lateCatchUpMs: round(pass2Ms, 0),
       charges: final,
       workerRssMiB: { start: startRss && round(startRss, 0), peak: peak && round(peak, 0), end: rssSamples[rssSamples.length - 1] ?? null, samples: rssSamples },
+      workerHeapPeakMiB: peakHeap(heapSamples),
       baseline: { ms: round(baseline.ms, 0), peakRssMiB: round(baseline.peakRssMiB, 0) },
     };
     const cdrsLabel = `${onTime.toLocaleString('en-US')} CDRs, ${size.tenants} tenants, ${size.prefixes.toLocaleString('en-US')}-prefix deck`;

@@ -3,7 +3,7 @@
  * the subsequent increment is charged in full. 60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s.
  */
 import { RatingConfigError } from './errors';
-import { costForSeconds, type Micro } from './money';
+import { callCost, type ExactMicro, type Micro } from './money';
 
 export interface Increments {
   readonly initial: number;
@@ -19,10 +19,14 @@ export function billableSeconds(billsec: number, increments: Increments): number
   return increments.initial + blocks * increments.subsequent;
 }
 
+// Two plain checks, not a loop over Object.entries: this runs for every call rated.
 function assertIncrements(increments: Increments): void {
-  for (const [name, value] of Object.entries(increments)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new RatingConfigError(`must be a positive integer, got ${value}`, `increments.${name}`);
-  }
+  assertIncrement(increments.initial, 'initial');
+  assertIncrement(increments.subsequent, 'subsequent');
+}
+
+function assertIncrement(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RatingConfigError(`must be a positive integer, got ${value}`, `increments.${name}`);
 }
 
 export interface IncludedSplitInput {
@@ -36,7 +40,7 @@ export interface IncludedSplit {
   readonly includedSeconds: number;
   readonly billedSeconds: number;
   /** connect fee (only when some seconds are billed) + billed seconds at the rate, exact to 6 places. */
-  readonly amount: Micro;
+  readonly amount: ExactMicro;
   readonly remainingIncludedSeconds: number;
 }
 
@@ -51,7 +55,7 @@ export function splitIncluded(input: IncludedSplitInput, remainingIncludedSecond
   }
   const includedSeconds = Math.min(input.billableSeconds, remainingIncludedSeconds);
   const billedSeconds = input.billableSeconds - includedSeconds;
-  const amount = billedSeconds > 0 ? input.connectFee + costForSeconds(input.ratePerMinute, billedSeconds) : 0n;
+  const amount = billedSeconds > 0 ? callCost(input.ratePerMinute, input.connectFee, billedSeconds) : 0;
   return { includedSeconds, billedSeconds, amount, remainingIncludedSeconds: remainingIncludedSeconds - includedSeconds };
 }
 

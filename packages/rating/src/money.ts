@@ -10,8 +10,18 @@ import { MoneyFormatError } from './errors';
 /** An amount in micro-units (1e-6 of the currency unit). */
 export type Micro = bigint;
 
+/**
+ * An exact amount in micro-units as rating returns it: a JS number while it is a safe integer
+ * (the per-call path allocates no bigint), a bigint when it would not fit. Never a fraction.
+ */
+export type ExactMicro = Micro | number;
+
 export const MICRO_DECIMALS = 6;
 export const MICRO_PER_UNIT: Micro = 1_000_000n;
+const MAX_SAFE_MICRO = BigInt(Number.MAX_SAFE_INTEGER);
+/** 10^(6 - places) for places 0..6, as bigint and number (computed once, not per call). */
+const BIG_STEPS: readonly Micro[] = [1_000_000n, 100_000n, 10_000n, 1_000n, 100n, 10n, 1n];
+const NUMBER_STEPS: readonly number[] = [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
 
 export interface ParseMoneyOptions {
   /** Accept a leading '-' (adjustments). Default false: rates and fees are never negative. */
@@ -68,7 +78,7 @@ export function divideHalfUp(numerator: bigint, denominator: bigint): bigint {
 
 /** Round a micro amount half-up to `places` decimals (0..6); the result is still in micro-units. */
 export function roundHalfUp(value: Micro, places: number): Micro {
-  const step = stepFor(places);
+  const step = BIG_STEPS[checkedPlaces(places)] as Micro;
   return divideHalfUp(value, step) * step;
 }
 
@@ -81,8 +91,9 @@ export function roundInvoiceLine(value: Micro): Micro {
  * Format micro-units as a decimal string with exactly `places` decimals (default 6).
  * Throws when the value has more precision than `places`: round explicitly first.
  */
-export function formatMoney(value: Micro, places: number = MICRO_DECIMALS): string {
-  const step = stepFor(places);
+export function formatMoney(value: ExactMicro, places: number = MICRO_DECIMALS): string {
+  if (typeof value === 'number') return formatMicroNumber(value, places);
+  const step = BIG_STEPS[checkedPlaces(places)] as Micro;
   if (value % step !== 0n) {
     throw new MoneyFormatError(`cannot format ${value} micro with ${places} decimals without rounding; round first`);
   }
@@ -92,6 +103,56 @@ export function formatMoney(value: Micro, places: number = MICRO_DECIMALS): stri
   const fraction = (magnitude % MICRO_PER_UNIT).toString().padStart(MICRO_DECIMALS, '0').slice(0, places);
   const body = places === 0 ? whole.toString() : `${whole}.${fraction}`;
   return negative ? `-${body}` : body;
+}
+
+/**
+ * formatMoney for a number of micro-units, with the same output and errors, without a bigint.
+ * Exact: `%` and the subtraction/division below act on safe integers and yield integers.
+ */
+function formatMicroNumber(value: number, places: number): string {
+  if (!Number.isSafeInteger(value)) throw new MoneyFormatError(`cannot format ${value} micro: not a safe integer`);
+  const step = NUMBER_STEPS[checkedPlaces(places)] as number;
+  if (value % step !== 0) {
+    throw new MoneyFormatError(`cannot format ${value} micro with ${places} decimals without rounding; round first`);
+  }
+  const magnitude = Math.abs(value);
+  const micro = magnitude % 1_000_000;
+  const whole = (magnitude - micro) / 1_000_000;
+  const body = places === 0 ? String(whole) : `${whole}.${String(micro).padStart(MICRO_DECIMALS, '0').slice(0, places)}`;
+  return value < 0 ? `-${body}` : body;
+}
+
+/** An ExactMicro as a bigint (for sums over many calls, where a number could overflow). */
+export function toMicro(value: ExactMicro): Micro {
+  if (typeof value === 'bigint') return value;
+  if (!Number.isSafeInteger(value)) throw new MoneyFormatError(`${value} is not a whole number of micro-units`);
+  return BigInt(value);
+}
+
+/**
+ * connectFee + ratePerMinute × seconds / 60 (rounded half-up), exact to the micro-unit: what a
+ * billed call costs. Equal to `connectFee + costForSeconds(ratePerMinute, seconds)` (a property
+ * test checks it against that bigint form), but in number arithmetic while that is exact:
+ * - the rate and fee are taken as numbers only when 0 <= x <= MAX_SAFE_INTEGER (exact);
+ * - a product or sum of non-negative safe integers rounds to a double >= 2^53 exactly when the
+ *   true value is >= 2^53 (rounding is monotonic and 2^53 is a double), so `isSafeInteger` of the
+ *   double result proves it exact;
+ * - `p % 60` is exact for doubles, `(p - r) / 60` divides an exact multiple of 60, and half-up on a
+ *   positive quotient is "+1 when the remainder is at least 30".
+ * Anything outside (a negative price, a product >= 2^53) takes the bigint path.
+ */
+export function callCost(ratePerMinute: Micro, connectFee: Micro, seconds: number): ExactMicro {
+  assertWholeSeconds(seconds);
+  if (ratePerMinute >= 0n && ratePerMinute <= MAX_SAFE_MICRO && connectFee >= 0n && connectFee <= MAX_SAFE_MICRO) {
+    const product = Number(ratePerMinute) * seconds;
+    if (Number.isSafeInteger(product)) {
+      const remainder = product % 60;
+      const cost = (product - remainder) / 60 + (remainder >= 30 ? 1 : 0);
+      const total = Number(connectFee) + cost;
+      if (Number.isSafeInteger(total)) return total;
+    }
+  }
+  return connectFee + costForSeconds(ratePerMinute, seconds);
 }
 
 /** Cost of `seconds` at a per-minute rate, exact to the micro-unit (half-up). */
@@ -111,11 +172,12 @@ export function sumMicro(values: Iterable<Micro>): Micro {
   return total;
 }
 
-function stepFor(places: number): bigint {
+/** The index into the step tables for `places` decimals (0..6). */
+function checkedPlaces(places: number): number {
   if (!Number.isInteger(places) || places < 0 || places > MICRO_DECIMALS) {
     throw new MoneyFormatError(`decimal places must be an integer 0..${MICRO_DECIMALS}, got ${places}`);
   }
-  return 10n ** BigInt(MICRO_DECIMALS - places);
+  return places;
 }
 
 function assertWholeSeconds(seconds: number): void {

@@ -31,6 +31,41 @@ const TRUNK_HINT_AFTER_PLUS = /^(\+\s*\d{1,3})\s*\(0\)/;
 /** Normalise to E.164 with a leading '+'. Throws NumberFormatError naming the problem. */
 export function normaliseNumber(raw: string, plan: NumberingPlan): string {
   assertPlan(plan);
+  return normaliseChecked(raw, preparePlan(plan));
+}
+
+/**
+ * normaliseNumber for one plan, checked and prepared once: a rate table normalises every CDR it
+ * rates with it. An invalid plan still throws its RatingConfigError on every number, as before.
+ */
+export function numberNormaliser(plan: NumberingPlan): (raw: string) => string {
+  try {
+    assertPlan(plan);
+  } catch {
+    return (raw) => normaliseNumber(raw, plan);
+  }
+  const prepared = preparePlan(plan);
+  return (raw) => normaliseChecked(raw, prepared);
+}
+
+/** A checked plan with its defaults filled in and its exit codes longest first ("011" before "01"). */
+interface PreparedPlan {
+  readonly countryCode: string;
+  readonly nationalPrefix: string;
+  readonly exitCodes: readonly string[];
+  readonly bareNational: boolean;
+}
+
+function preparePlan(plan: NumberingPlan): PreparedPlan {
+  return {
+    countryCode: plan.countryCode,
+    nationalPrefix: plan.nationalPrefix ?? '0',
+    exitCodes: [...(plan.internationalPrefixes ?? ['00'])].sort((a, b) => b.length - a.length),
+    bareNational: (plan.bareNumbers ?? 'national') === 'national',
+  };
+}
+
+function normaliseChecked(raw: string, plan: PreparedPlan): string {
   const compact = raw.trim().replace(TRUNK_HINT_AFTER_PLUS, '$1').replace(FORMATTING, '');
   if (compact === '') throw new NumberFormatError('number is empty', raw);
   const international = toInternationalDigits(compact, plan, raw);
@@ -42,21 +77,17 @@ export function e164Digits(e164: string): string {
   return e164.startsWith('+') ? e164.slice(1) : e164;
 }
 
-function toInternationalDigits(compact: string, plan: NumberingPlan, raw: string): string {
+function toInternationalDigits(compact: string, plan: PreparedPlan, raw: string): string {
   if (compact.startsWith('+')) return requireDigits(compact.slice(1), raw);
   const digits = requireDigits(compact, raw);
-  const exitCode = matchingExitCode(digits, plan.internationalPrefixes ?? ['00']);
+  // The longest configured exit code the number starts with (the list is sorted longest first).
+  const exitCode = plan.exitCodes.find((code) => digits.startsWith(code));
   if (exitCode !== undefined) return digits.slice(exitCode.length);
-  const nationalPrefix = plan.nationalPrefix ?? '0';
+  const { nationalPrefix } = plan;
   if (nationalPrefix !== '' && digits.startsWith(nationalPrefix)) {
     return plan.countryCode + digits.slice(nationalPrefix.length);
   }
-  return (plan.bareNumbers ?? 'national') === 'national' ? plan.countryCode + digits : digits;
-}
-
-/** The longest configured exit code the number starts with ("011" before "01"). */
-function matchingExitCode(digits: string, exitCodes: readonly string[]): string | undefined {
-  return [...exitCodes].sort((a, b) => b.length - a.length).find((code) => digits.startsWith(code));
+  return plan.bareNational ? plan.countryCode + digits : digits;
 }
 
 function requireDigits(text: string, raw: string): string {

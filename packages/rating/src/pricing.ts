@@ -5,7 +5,7 @@
  */
 import type { RatingCdr } from './cdr';
 import { billableSeconds, splitIncluded, type Increments } from './increments';
-import type { Micro } from './money';
+import { toMicro, type ExactMicro, type Micro } from './money';
 import { notBillable, type BillingPolicy, type NotBillableReason } from './policy';
 import type { RateTable } from './rate-table';
 
@@ -30,8 +30,8 @@ export interface RatedCall extends OutcomeBase {
   readonly billableSeconds: number;
   readonly includedSeconds: number;
   readonly billedSeconds: number;
-  /** Exact to the micro-unit; round only the invoice line (roundInvoiceLine). */
-  readonly amount: Micro;
+  /** Exact to the micro-unit (a number while it is a safe integer); round only the invoice line (roundInvoiceLine). */
+  readonly amount: ExactMicro;
 }
 
 export interface UnratedCall extends OutcomeBase {
@@ -76,47 +76,46 @@ export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingInclude
 
   const number = cdr[context.policy.ratedNumber] ?? '';
   const inbound = cdr.direction === 'inbound' ? context.inbound : undefined;
-  if (inbound?.kind === 'flat') return rateFlat(cdr, number, inbound, base);
+  if (inbound?.kind === 'flat') {
+    const flat = { prefix: '', destination: FLAT_INBOUND_DESTINATION, ratePerMinute: inbound.ratePerMinute, connectFee: inbound.connectFee, effectiveFrom: cdr.startStamp };
+    return ratedCall(cdr, base, number, flat, inbound.increments);
+  }
   const lookup = (inbound?.kind === 'deck' ? inbound.table : context.table).lookup(number, cdr.startStamp);
   if (lookup.kind === 'invalid-number') return { ...base, status: 'unrated', reason: 'INVALID_NUMBER', detail: lookup.message, number };
   if (lookup.kind === 'no-rate') {
     return { ...base, status: 'unrated', reason: 'NO_MATCHING_RATE', detail: `no rate for ${lookup.e164} at ${cdr.startStamp.toISOString()}`, number };
   }
   const { rate } = lookup;
-  const seconds = billableSeconds(cdr.billsec, { initial: rate.initialIncrement, subsequent: rate.subsequentIncrement });
-  const split = splitIncluded({ billableSeconds: seconds, ratePerMinute: rate.ratePerMinute, connectFee: rate.connectFee }, remainingIncludedSeconds);
-  return {
-    ...base,
-    status: 'rated',
-    remainingIncludedSeconds: split.remainingIncludedSeconds,
-    e164: lookup.e164,
-    prefix: rate.prefix,
-    destination: rate.destination,
-    ratePerMinute: rate.ratePerMinute,
-    connectFee: rate.connectFee,
-    rateEffectiveFrom: rate.effectiveFrom,
-    billsec: cdr.billsec,
-    billableSeconds: seconds,
-    includedSeconds: split.includedSeconds,
-    billedSeconds: split.billedSeconds,
-    amount: split.amount,
-  };
+  return ratedCall(cdr, base, lookup.e164, rate, { initial: rate.initialIncrement, subsequent: rate.subsequentIncrement });
 }
 
-/** An inbound call at the plan's flat rate and increments (no deck, no number normalisation: the DID is kept as written). */
-function rateFlat(cdr: RatingCdr, number: string, flat: Extract<InboundRating, { kind: 'flat' }>, base: OutcomeBase): RatedCall {
-  const seconds = billableSeconds(cdr.billsec, flat.increments);
-  const split = splitIncluded({ billableSeconds: seconds, ratePerMinute: flat.ratePerMinute, connectFee: flat.connectFee }, base.remainingIncludedSeconds);
+/** What a call is priced with: a deck's rate, or a plan's flat inbound rate (no prefix; the DID is kept as written). */
+interface Priced {
+  readonly prefix: string;
+  readonly destination: string;
+  readonly ratePerMinute: Micro;
+  readonly connectFee: Micro;
+  readonly effectiveFrom: Date;
+}
+
+/**
+ * The rated outcome, built as one object literal (this runs for every billable call): the
+ * amount is a number of micro-units (no bigint) whenever that is exact (see callCost).
+ */
+function ratedCall(cdr: RatingCdr, base: OutcomeBase, e164: string, priced: Priced, increments: Increments): RatedCall {
+  const seconds = billableSeconds(cdr.billsec, increments);
+  const split = splitIncluded({ billableSeconds: seconds, ratePerMinute: priced.ratePerMinute, connectFee: priced.connectFee }, base.remainingIncludedSeconds);
   return {
-    ...base,
-    status: 'rated',
+    xmlCdrUuid: base.xmlCdrUuid,
+    domainName: base.domainName,
     remainingIncludedSeconds: split.remainingIncludedSeconds,
-    e164: number,
-    prefix: '',
-    destination: FLAT_INBOUND_DESTINATION,
-    ratePerMinute: flat.ratePerMinute,
-    connectFee: flat.connectFee,
-    rateEffectiveFrom: cdr.startStamp,
+    status: 'rated',
+    e164,
+    prefix: priced.prefix,
+    destination: priced.destination,
+    ratePerMinute: priced.ratePerMinute,
+    connectFee: priced.connectFee,
+    rateEffectiveFrom: priced.effectiveFrom,
     billsec: cdr.billsec,
     billableSeconds: seconds,
     includedSeconds: split.includedSeconds,
@@ -166,7 +165,7 @@ export function ratePeriod(cdrs: readonly RatingCdr[], context: RatingContext, i
     ratedCount: rated.length,
     unratedCount: calls.filter((call) => call.status === 'unrated').length,
     notBillableCount: calls.filter((call) => call.status === 'not_billable').length,
-    totalAmount: rated.reduce((sum, call) => sum + call.amount, 0n),
+    totalAmount: rated.reduce((sum, call) => sum + toMicro(call.amount), 0n),
     includedSecondsUsed: rated.reduce((sum, call) => sum + call.includedSeconds, 0),
     billedSeconds: rated.reduce((sum, call) => sum + call.billedSeconds, 0),
     remainingIncludedSeconds: remaining,

@@ -7,7 +7,7 @@ import { NumberFormatError } from './errors';
 import { SortedPrefixIndex } from './lpm/sorted';
 import type { PrefixIndex } from './lpm/dated';
 import { applyMarkup, type Markup } from './markup';
-import { e164Digits, normaliseNumber, type NumberingPlan } from './normalise';
+import { e164Digits, numberNormaliser, type NumberingPlan } from './normalise';
 import type { RateEntry } from './rate-entry';
 
 export interface RateTableConfig {
@@ -31,13 +31,14 @@ export interface RateTable {
 export function createRateTable(config: RateTableConfig): RateTable {
   const entries = config.markup ? applyMarkup(config.entries, config.markup) : [...config.entries];
   const index: PrefixIndex<RateEntry> = new SortedPrefixIndex(entries);
+  const normalise = numberNormaliser(config.numberingPlan);
   return {
     numberingPlan: config.numberingPlan,
     size: index.size,
     lookup(dialled: string, at: Date): RateLookup {
       let e164: string;
       try {
-        e164 = normaliseNumber(dialled, config.numberingPlan);
+        e164 = normalise(dialled);
       } catch (error) {
         if (error instanceof NumberFormatError) return { kind: 'invalid-number', message: error.message };
         throw error;

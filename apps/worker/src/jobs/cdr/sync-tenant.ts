@@ -137,15 +137,13 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
       const page = outcome.pages + 1;
       await options.hooks?.afterRead?.(page);
       let pageAllowance = allowance;
-      const statuses = await inTransaction(client, async () => {
+      const counts = await inTransaction(client, async () => {
         const rated = await ratePage(client, rating, sources, allowance);
         pageAllowance = rated.remaining;
-        const insertedStatuses = await insertNewCharges(client, rated.charges);
-        const inserted = insertedStatuses.length;
+        const inserted = await insertNewCharges(client, rated.charges);
         await options.hooks?.afterInsert?.(page);
-        await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted });
-        outcome.inserted += inserted;
-        return insertedStatuses;
+        await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted: inserted.inserted });
+        return inserted;
       });
       // Only a committed page's consumption counts (a rolled-back page leaves `allowance` as it was).
       allowance = pageAllowance;
@@ -153,11 +151,10 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
       outcome.pages = page;
       outcome.read += sources.length;
       // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
-      for (const status of statuses) {
-        if (status === 'rated') outcome.rated += 1;
-        else if (status === 'unrated') outcome.unrated += 1;
-        else outcome.notBillable += 1;
-      }
+      outcome.inserted += counts.inserted;
+      outcome.rated += counts.rated;
+      outcome.unrated += counts.unrated;
+      outcome.notBillable += counts.notBillable;
       position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
       if (sources.length < pageSize) break;
       if (outcome.pages >= maxPagesPerRun) {

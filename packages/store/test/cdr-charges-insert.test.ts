@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import type { Pool } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import { ChargeValueError, chargeInsertParameters, createPool, insertCharges, insertNewCharges, listCharges, migrateBridgeDatabase, type NewCharge } from '@ictvoip/store';
+
+/**
+ * The charges insert writes its own array literals (not pg's encoder): whatever text a CDR
+ * carries (quotes, backslashes, commas, braces, spaces, the word NULL, any Unicode) must come
+ * back from PostgreSQL exactly as it went in, and NULLs must stay NULL.
+ */
+let db: TestDatabase;
+let pool: Pool;
+let nextService = 1;
+
+beforeAll(async () => {
+  db = await createTestDatabase('cdr_charges_insert');
+  pool = createPool(db.url);
+  await migrateBridgeDatabase(pool);
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+function charge(serviceId: number, second: number, overrides: Partial<NewCharge> = {}): NewCharge {
+  return {
+    xmlCdrUuid: randomUUID(),
+    serviceId,
+    domainName: 'tenant.example.com',
+    startStamp: `2026-01-20T09:00:${String(second % 60).padStart(2, '0')}.${String(second).padStart(6, '0').slice(-6)}Z`,
+    direction: 'outbound',
+    destination: '+4930123456',
+    billsec: 61,
+    billableSeconds: 120,
+    includedSeconds: 0,
+    amount: '0.024000',
+    currency: 'USD',
+    status: 'rated',
+    reason: null,
+    deckId: 7,
+    deckRevision: 3,
+    period: '2026-01',
+    ...overrides,
+  };
+}
+
+/** What listCharges gives back for what was inserted (stored fields only). */
+function stored(charges: readonly NewCharge[]): NewCharge[] {
+  return charges.map((c) => ({ ...c }));
+}
+
+async function readBack(serviceId: number): Promise<NewCharge[]> {
+  const rows = await listCharges(pool, { serviceId });
+  return rows.map(({ batchId: _batch, ratedAt: _at, ...rest }) => rest);
+}
+
+describe('charges insert (own array literals)', () => {
+  it('round-trips awkward text and NULLs exactly', async () => {
+    const serviceId = nextService++;
+    const awkward = ['a"b', 'back\\slash', 'x,y', '{braces}', ' spaced ', 'NULL', 'null', '', 'é ü 日本 🎉', '"', '\\', '\\"', 'tab\there', 'line\nbreak'];
+    const charges = awkward.map((text, i) =>
+      charge(serviceId, i, {
+        domainName: text === '' ? 'd' : text,
+        destination: text,
+        reason: text,
+        status: 'unrated',
+        amount: null,
+        currency: null,
+        deckId: null,
+        deckRevision: null,
+      }),
+    );
+    charges.push(charge(serviceId, 40, { destination: null, reason: null }));
+    const inserted = await insertNewCharges(pool, charges);
+    expect(inserted).toEqual({ inserted: charges.length, rated: 1, unrated: charges.length - 1, notBillable: 0 });
+    const back = await readBack(serviceId);
+    const byUuid = new Map(back.map((row) => [row.xmlCdrUuid, row]));
+    for (const sent of stored(charges)) expect(byUuid.get(sent.xmlCdrUuid)).toEqual(sent);
+  });
+
+  it('round-trips random text (property)', async () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\u0000'));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(text, fc.option(text, { nil: null })), { minLength: 1, maxLength: 20 }), async (rows) => {
+        const serviceId = nextService++;
+        const charges = rows.map(([domain, reason], i) =>
+          charge(serviceId, i, { domainName: domain, destination: reason, reason, status: 'not_billable', amount: null, currency: null }),
+        );
+        expect(await insertCharges(pool, charges)).toBe(charges.length);
+        const back = new Map((await readBack(serviceId)).map((row) => [row.xmlCdrUuid, row]));
+        for (const sent of charges) expect(back.get(sent.xmlCdrUuid)).toEqual(sent);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('skips CDRs already charged and counts only the new rows by status', async () => {
+    const serviceId = nextService++;
+    const first = [charge(serviceId, 1), charge(serviceId, 2, { status: 'not_billable', amount: null, reason: 'B_LEG' })];
+    expect(await insertNewCharges(pool, first)).toEqual({ inserted: 2, rated: 1, unrated: 0, notBillable: 1 });
+    const again = [...first, charge(serviceId, 3, { status: 'unrated', amount: null, reason: 'NO_MATCHING_RATE' })];
+    expect(await insertNewCharges(pool, again)).toEqual({ inserted: 1, rated: 0, unrated: 1, notBillable: 0 });
+    expect(await insertNewCharges(pool, [])).toEqual({ inserted: 0, rated: 0, unrated: 0, notBillable: 0 });
+    expect(await insertCharges(pool, again)).toBe(0);
+  });
+
+  it('refuses a number column that is not a whole number, naming it, before anything is sent', () => {
+    expect(() => chargeInsertParameters([charge(1, 1, { billsec: 1.5 })])).toThrow(ChargeValueError);
+    expect(() => chargeInsertParameters([charge(1, 1, { billsec: 1.5 })])).toThrow(/billsec/);
+    expect(() => chargeInsertParameters([charge(1, 1, { domainName: 5 as unknown as string })])).toThrow(/domainName/);
+  });
+});
