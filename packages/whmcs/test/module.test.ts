@@ -120,6 +120,7 @@ describe('module files', () => {
       'Low balance threshold',
       'At zero balance',
       'Registration watch',
+      'Settings layout',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });
