@@ -96,30 +96,9 @@ describe('an ictVoIP tariff', () => {
   });
 
   it('sets the country code, trunk prefix, exit codes, markup and inbound rate from the CLI (ictVoIP’s package settings)', async () => {
-    const run = await cli(
-      'rates',
-      'import',
-      DOC_EXAMPLE,
-      '--format',
-      'ictvoip',
-      '--name',
-      'uk-package',
-      '--currency',
-      'GBP',
-      '--country-code',
-      '44',
-      '--national-prefix',
-      '0',
-      '--exit-code',
-      '00,0011',
-      '--markup-percent',
-      '10',
-      '--inbound-rate',
-      '0.005',
-      '--inbound-increment',
-      '60/6',
-      '--json',
-    );
+    // As an operator types it: each package setting one flag.
+    const packageFlags = '--country-code 44 --national-prefix 0 --exit-code 00,0011 --markup-percent 10 --inbound-rate 0.005 --inbound-increment 60/6';
+    const run = await cli('rates', 'import', DOC_EXAMPLE, '--format=ictvoip', '--name=uk-package', '--currency=GBP', ...packageFlags.split(' '), '--json');
     expect(run.code).toBe(0);
     expect(run.json).toMatchObject({ stored: true, inboundRate: { ratePerMinute: '0.005000', increments: '60/6' } });
     expect(await deckRow('uk-package')).toMatchObject({

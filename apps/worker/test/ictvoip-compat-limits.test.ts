@@ -132,10 +132,10 @@ describe('lockout after wrong superadmin passwords, per address', () => {
   // Past the password check, a request without its fields is answered 400 by the endpoint.
   const path = '/app/registrations/check_registration.php';
   const attempt = (password: string, from: number) => post(path, { username: OPS.username, password }, peer(from));
-  const failuresKey = (from: number) => `${bridge.config.redis.queuePrefix}:compat-login-failures:198.51.100.${from}`;
+  const failuresKey = (from: number) => `${bridge.config.redis.queuePrefix}:ratelimit:login-198.51.100.${from}:loginFailures`;
   const LOCKED = /^Rate Limited: too many failed logins from this address; retry in \d+ s$/;
 
-  it(`locks an address out at the ${MAX_FAILURES}th wrong password, before any password check, for the window; other addresses are not affected`, async () => {
+  it(`locks an address out at wrong password number ${MAX_FAILURES}, before any password check, for the window; other addresses are not affected`, async () => {
     for (let failure = 1; failure < MAX_FAILURES; failure += 1) expectError(await attempt(`wrong-${failure}`, 10), 401, 'Authentication Failed: Invalid credentials');
     const locking = await attempt('wrong-last', 10);
     expectError(locking, 429, LOCKED);

@@ -1,71 +1,51 @@
 import type Redis from 'ioredis';
+import { RateLimiter } from '../../api-keys/rate-limiter';
 
 /**
- * Wrong FusionPBX superadmin passwords per client address, counted in Redis (shared by every API
- * process): after `maxFailures` within `lockoutSeconds` of the first one, the address is refused
- * before any password check until the window ends. Checked before the bcrypt comparison, so a
- * whitelisted peer cannot guess passwords at bcrypt speed.
+ * Wrong FusionPBX superadmin passwords per client address, counted in Redis like the rate limits
+ * (shared by every API process, a fixed window that Redis' TTL ends): after `maxFailures` within
+ * `lockoutSeconds` of the first, the address is refused before any password check until the
+ * window ends. Checked before the bcrypt comparison, so a whitelisted peer cannot guess passwords
+ * at bcrypt speed.
  */
 export interface LockoutState {
   locked: boolean;
   /** seconds until the address may try again (0 when not locked) */
   retryAfterSeconds: number;
+  /** wrong passwords counted in the window so far */
+  failures: number;
 }
 
-// One key per address: INCR, and PEXPIRE when the window opens (Redis' TTL is the window).
-const FAIL_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if count == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-`;
-
-type FailCommand = (key: string, windowMs: number) => Promise<[number, number]>;
-
 export class LoginLockout {
-  private readonly failCommand: FailCommand;
+  private readonly counter: RateLimiter;
+  /** Locked once the failures reach maxFailures: "within the limit" is at most maxFailures - 1. */
+  private readonly allowed: number;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly keyPrefix: string,
-    private readonly maxFailures: number,
-    private readonly lockoutSeconds: number,
-  ) {
-    redis.defineCommand('ictvoipCompatLoginFail', { numberOfKeys: 1, lua: FAIL_SCRIPT });
-    this.failCommand = (redis as unknown as { ictvoipCompatLoginFail: FailCommand }).ictvoipCompatLoginFail.bind(redis);
+  constructor(redis: Redis, keyPrefix: string, maxFailures: number, lockoutSeconds: number) {
+    this.counter = new RateLimiter(redis, keyPrefix, lockoutSeconds);
+    this.allowed = maxFailures - 1;
   }
 
-  private key(address: string): string {
-    return `${this.keyPrefix}:compat-login-failures:${address}`;
+  private static subject(address: string): string {
+    return `login-${address}`;
   }
 
-  private state(count: number, ttlMs: number): LockoutState {
-    const locked = count >= this.maxFailures && ttlMs > 0;
-    return { locked, retryAfterSeconds: locked ? Math.max(Math.ceil(ttlMs / 1000), 1) : 0 };
+  private static state(decision: { allowed: boolean; retryAfterSeconds: number; count: number }): LockoutState {
+    return { locked: !decision.allowed, retryAfterSeconds: decision.retryAfterSeconds, failures: decision.count };
   }
 
   /** Whether the address is locked out now (nothing is counted). */
   async check(address: string): Promise<LockoutState> {
-    const [count, ttlMs] = await this.redis
-      .multi()
-      .get(this.key(address))
-      .pttl(this.key(address))
-      .exec()
-      .then((replies) => [Number(replies?.[0]?.[1] ?? 0), Number(replies?.[1]?.[1] ?? -2)]);
-    return this.state(count, ttlMs);
+    return LoginLockout.state(await this.counter.peek(LoginLockout.subject(address), 'loginFailures', this.allowed));
   }
 
   /** Counts one wrong password; the answer says whether this one locked the address out. */
-  async fail(address: string): Promise<LockoutState & { failures: number }> {
-    const [count, ttlMs] = await this.failCommand(this.key(address), this.lockoutSeconds * 1000);
-    return { ...this.state(count, ttlMs), failures: count };
+  async fail(address: string): Promise<LockoutState> {
+    return LoginLockout.state(await this.counter.hit(LoginLockout.subject(address), 'loginFailures', this.allowed));
   }
 
   /** A good login from the address starts its count again. */
   async clear(address: string): Promise<void> {
-    await this.redis.del(this.key(address));
+    await this.counter.reset(LoginLockout.subject(address), 'loginFailures');
   }
 }
