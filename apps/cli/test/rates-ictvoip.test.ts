@@ -5,7 +5,8 @@ import { Pool } from 'pg';
 import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 import { ROOT, runCli, type CliRun } from './run-cli';
 
-// `rates import --format ictvoip` / `--map` (saved with the deck) / `--exit-code` / `--markup-percent`
+// `rates import --format ictvoip` / `--map` (saved with the deck) / `--country-code` / `--national-prefix` /
+// `--exit-code` / `--markup-percent` / `--inbound-rate`
 // and `rates export`, through the real binary against a real database.
 const DOC_EXAMPLE = join(ROOT, 'fixtures/samples/rates/ictvoip/tariffs-doc-example.csv');
 // Each step starts the real binary (several seconds each on a loaded machine).
@@ -92,6 +93,43 @@ describe('an ictVoIP tariff', () => {
     expect(again.code).toBe(0);
     expect(again.json).toMatchObject({ stored: true, revision: 2, report: { columns: { destination: 'Zone', prefix: 'Dial Code', ratePerMinute: 'Cost' } } });
     expect((await cli('rates', 'show', '+4930123456', '--deck', 'carrier', '--json')).json).toMatchObject({ rate: { ratePerMinute: '0.025000' } });
+  });
+
+  it('sets the country code, trunk prefix, exit codes, markup and inbound rate from the CLI (ictVoIP’s package settings)', async () => {
+    // As an operator types it: each package setting one flag.
+    const packageFlags = '--country-code 44 --national-prefix 0 --exit-code 00,0011 --markup-percent 10 --inbound-rate 0.005 --inbound-increment 60/6';
+    const run = await cli('rates', 'import', DOC_EXAMPLE, '--format=ictvoip', '--name=uk-package', '--currency=GBP', ...packageFlags.split(' '), '--json');
+    expect(run.code).toBe(0);
+    expect(run.json).toMatchObject({ stored: true, inboundRate: { ratePerMinute: '0.005000', increments: '60/6' } });
+    expect(await deckRow('uk-package')).toMatchObject({
+      country_code: '44',
+      national_prefix: '0',
+      international_prefixes: ['00', '0011'],
+      markup_percent: '10.000000',
+      inbound_rate_per_minute: '0.005000',
+      inbound_increments: '60/6',
+    });
+    // Both exit codes reach the Canadian prefix of the documented tariff; 0.01 + 10 %.
+    for (const dialled of ['0012045551234', '001112045551234']) {
+      expect((await cli('rates', 'show', dialled, '--deck', 'uk-package', '--json')).json).toMatchObject({ e164: '+12045551234', rate: { ratePerMinute: '0.011000' } });
+    }
+    const text = await cli('rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'uk-package', '--currency', 'GBP', '--country-code', '44', '--inbound-rate', '0.004');
+    expect(text.stdout).toContain('inbound calls 0.004000/min in 60/60 s increments where billed');
+  });
+
+  it('names a bad --inbound-rate or --inbound-increment, or one without the other, and stores nothing', async () => {
+    const before = await deckRow('uk-package');
+    const base = ['rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'uk-package', '--currency', 'GBP', '--country-code', '44'];
+    for (const [flags, message] of [
+      [['--inbound-rate', 'free'], '--inbound-rate'],
+      [['--inbound-rate', '0.01', '--inbound-increment', '0'], '--inbound-increment'],
+      [['--inbound-increment', '6'], '--inbound-increment needs --inbound-rate'],
+    ] as const) {
+      const run = await cli(...base, ...flags);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr + run.stdout).toContain(message);
+    }
+    expect(await deckRow('uk-package')).toEqual(before);
   });
 
   it('names a bad --format, --exit-code or --markup-percent and stores nothing', async () => {

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { createKey, createTenant } from '../../api/test/v1-helpers';
 import { startBridge, type Bridge } from './harness';
+import { addFusionUser as addUserToFusion, expectError, php, postForm, TIMESTAMP } from './compat-helpers';
 
 // ictVoIP's endpoints (COMPAT_ICTVOIP=1) against its documented examples
 // (ictvoip-docs modules/fusionpbx/api_endpoints.rst, configuration.rst): form POSTs authenticated
@@ -26,63 +26,13 @@ let domain: string;
 let otherDomain: string;
 let tenantKey: string;
 
-/** PHP's own hashes, so the check is FusionPBX's, not ours mirrored. */
-const php = (code: string, ...args: string[]) => execFileSync('php', ['-r', code, '--', ...args], { encoding: 'utf8' });
-
-async function addFusionUser(username: string, stored: { password: string; salt: string | null }, groups: string[], enabled = 'true'): Promise<void> {
-  const { rows } = await bridge.fusion.query<{ domain_uuid: string }>('select domain_uuid from v_domains order by domain_name limit 1');
-  const userUuid = randomUUID();
-  await bridge.fusion.query(
-    `insert into v_users (user_uuid, domain_uuid, username, password, salt, user_email, user_type, user_enabled, insert_date)
-     values ($1, $2, $3, $4, $5, $6, 'default', $7, now())`,
-    [userUuid, rows[0]!.domain_uuid, username, stored.password, stored.salt, `${username}@example.net`, enabled],
-  );
-  for (const group of groups) {
-    await bridge.fusion.query('insert into v_user_groups (user_group_uuid, domain_uuid, group_name, user_uuid, insert_date) values ($1, $2, $3, $4, now())', [
-      randomUUID(),
-      rows[0]!.domain_uuid,
-      group,
-      userUuid,
-    ]);
-  }
-}
-
-interface FormReply {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-async function post(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<FormReply> {
-  const response = await fetch(`${bridge.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(fields).toString(),
-  });
-  const text = await response.text();
-  let body: Record<string, unknown> = {};
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    body = {};
-  }
-  return { status: response.status, headers: response.headers, text, body };
-}
+const post = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) => postForm(bridge.url, path, fields, headers);
+const addFusionUser = (username: string, stored: { password: string; salt: string | null }, groups: string[], enabled = 'true') =>
+  addUserToFusion(bridge, username, stored, groups, enabled);
 
 const asAdmin = (path: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) => post(path, { ...ADMIN, ...fields }, headers);
 const fusionRows = async (sql: string, params: unknown[] = []) => (await bridge.fusion.query(sql, params)).rows;
 const writeCount = async () => Number((await bridge.worker!.deps.pool.query('SELECT count(*) AS n FROM tenant_writes')).rows[0].n);
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
-
-function expectError(reply: FormReply, status: number, message: string | RegExp): void {
-  expect(reply.status).toBe(status);
-  expect(Object.keys(reply.body)).toEqual(['status', 'message', 'timestamp']);
-  expect(reply.body.status).toBe('error');
-  expect(reply.body.message).toEqual(typeof message === 'string' ? message : expect.stringMatching(message));
-  expect(reply.body.timestamp).toMatch(TIMESTAMP);
-}
-
 beforeAll(async () => {
   bridge = await startBridge({ COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', API_WRITE_WAIT_MS: '5000', FUSIONPBX_PROFILE: 'internal' });
   await bridge.startApi();

@@ -96,6 +96,8 @@ export interface BridgeConfig {
   api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number; writeWaitMs: number };
   /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
   compatIctvoip: boolean;
+  /** ictVoIP endpoints: after `maxFailures` wrong superadmin passwords from one address, it is refused for `lockoutSeconds`. */
+  compatLogin: { maxFailures: number; lockoutSeconds: number };
   worker: {
     concurrency: number;
     shutdownDeadlineMs: number;
@@ -245,6 +247,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       writeWaitMs: v.API_WRITE_WAIT_MS,
     },
     compatIctvoip: v.COMPAT_ICTVOIP === '1',
+    compatLogin: { maxFailures: v.COMPAT_LOGIN_MAX_FAILURES, lockoutSeconds: v.COMPAT_LOGIN_LOCKOUT_SECONDS },
     worker: {
       concurrency: v.WORKER_CONCURRENCY,
       shutdownDeadlineMs: v.SHUTDOWN_DEADLINE_MS,

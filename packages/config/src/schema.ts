@@ -86,6 +86,9 @@ export const environmentSchema = Joi.object({
   API_WRITE_WAIT_MS: Joi.number().integer().min(0).max(60000).default(10000),
   /** ictVoIP's `/app/...php` endpoints (issue 17): off unless `1`. */
   COMPAT_ICTVOIP: Joi.string().valid('0', '1').default('0'),
+  /** Wrong FusionPBX superadmin passwords one address may send them before it is locked out, and for how long. */
+  COMPAT_LOGIN_MAX_FAILURES: Joi.number().integer().min(1).max(1000).default(10),
+  COMPAT_LOGIN_LOCKOUT_SECONDS: Joi.number().integer().min(1).max(86400).default(900),
   // Billing and CDR sync (issue 6).
   BILLING_TIMEZONE: Joi.string()
     .custom((value: string) => {

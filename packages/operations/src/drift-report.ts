@@ -278,7 +278,7 @@ function comparePlan(service: ServiceRecord, product: WhmcsClientProduct): Drift
     };
   }
   const options = Object.fromEntries(product.configOptions.map((option) => [option.option, option.value]));
-  const differing = Object.entries(planOverridesFromOptions(options)).filter(([key, value]) => service.plan[key] !== value);
+  const differing = Object.entries(planOverridesFromOptions(options, service.plan)).filter(([key, value]) => service.plan[key] !== value);
   if (differing.length === 0) return null;
   const expected = `plan ${describePlan(differing.map(([key]) => [key, service.plan[key] ?? 'unset']))}`;
   const actual = `WHMCS configurable options ${describePlan(differing)}`;

@@ -1,6 +1,17 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
-import { billingPolicy, createRateTable, formatMoney, planBilling, rateCdr, type CallRating, type InboundRating, type RatingContext } from '@ictvoip/rating';
+import {
+  billingPolicy,
+  createRateTable,
+  formatMoney,
+  parseIncrements,
+  parseMoney,
+  planBilling,
+  rateCdr,
+  type CallRating,
+  type InboundRating,
+  type RatingContext,
+} from '@ictvoip/rating';
 import { loadRateEntries, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
 import type { SourceCdr } from './cdr-reader';
 
@@ -49,7 +60,22 @@ export function servicePeriods(db: Pool | PoolClient, serviceId: number, config:
   return servicePeriodsOf(db, serviceId, config.billing);
 }
 
-async function inboundRating(db: Pool | PoolClient, inbound: ReturnType<typeof planBilling>['inbound']): Promise<{ rating?: InboundRating; deck: RateDeckRef | null }> {
+/**
+ * How inbound calls are priced: the plan's flat rate or inbound deck; else the main deck's own inbound
+ * rate (`rates import --inbound-rate`); else the main deck, by the number called.
+ */
+async function inboundRating(
+  db: Pool | PoolClient,
+  inbound: ReturnType<typeof planBilling>['inbound'],
+  mainDeck: RateDeckRef | null,
+): Promise<{ rating?: InboundRating; deck: RateDeckRef | null }> {
+  if (inbound === null && mainDeck?.inbound) {
+    const { ratePerMinute, increments } = mainDeck.inbound;
+    return {
+      rating: { kind: 'flat', ratePerMinute: parseMoney(ratePerMinute), connectFee: 0n, increments: parseIncrements(increments, 'rate deck inbound increments') },
+      deck: null,
+    };
+  }
   if (inbound === null) return { deck: null };
   if (inbound.kind === 'flat') return { rating: { kind: 'flat', ratePerMinute: inbound.ratePerMinute, connectFee: 0n, increments: inbound.increments }, deck: null };
   const deck = await resolveRateDeck(db, inbound.deck);
@@ -63,7 +89,7 @@ export async function loadServiceRating(db: Pool | PoolClient, service: ServiceR
   const deck = await resolveRateDeck(db, deckKey);
   const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
   const billing = planBilling(service.plan, { excludes: config.billing.excludes, billedDirections: config.billing.billedDirections });
-  const inbound = await inboundRating(db, billing.inbound);
+  const inbound = await inboundRating(db, billing.inbound, deck);
   const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions });
   return {
     deck,

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import {
   formatMoney,
   importRateDeckCsv,
+  parseIncrements,
   normaliseNumber,
   parseMarkup,
   parseMoney,
@@ -32,6 +33,11 @@ export interface RateDeckStoreOptions {
   numberingPlan: NumberingPlan;
   /** The deck's default markup; a plan mapping may override it. */
   markup?: Markup;
+  /**
+   * A flat price per minute for inbound calls (in the deck's currency, no markup) and its increments
+   * (`60/6` or `6`; default 60/60): used where the plan names no inbound rate or deck of its own.
+   */
+  inbound?: DeckInboundRate;
   /** Passed to the rating package's CSV import (column overrides, default dates, increments). `allowPartial` is refused. */
   csv?: Omit<RateDeckImportOptions, 'allowPartial'>;
 }
@@ -44,6 +50,13 @@ export interface RateDeckStoreResult {
   deckId: number | null;
   revision: number | null;
   entryCount: number;
+  /** the deck's inbound rate as stored (increments `initial/subsequent`), or null */
+  inbound: Required<DeckInboundRate> | null;
+}
+
+export interface DeckInboundRate {
+  ratePerMinute: string;
+  increments?: string;
 }
 
 /** What rating a service needs to know about its deck, without the entries. */
@@ -54,6 +67,8 @@ export interface RateDeckRef {
   revision: number;
   numberingPlan: NumberingPlan;
   markup: Markup;
+  /** the deck's own inbound price (increments as `initial/subsequent`), or null */
+  inbound: Required<DeckInboundRate> | null;
 }
 
 const DECK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -81,7 +96,25 @@ function validateOptions(name: string, options: RateDeckStoreOptions): void {
       throw new RateDeckStoreError('markup', (error as Error).message);
     }
   }
+  if (options.inbound) inboundColumns(options.inbound);
   if (options.csv && 'allowPartial' in options.csv) throw new RateDeckStoreError('csv.allowPartial', 'a deck is imported whole or not at all');
+}
+
+/** [price, `initial/subsequent`] as stored; RateDeckStoreError naming `inbound.…` when either is bad. */
+function inboundColumns(inbound: DeckInboundRate | undefined): [string | null, string | null] {
+  if (!inbound) return [null, null];
+  let price: string;
+  try {
+    price = formatMoney(parseMoney(inbound.ratePerMinute, { field: 'inbound.ratePerMinute' }));
+  } catch (error) {
+    throw new RateDeckStoreError('inbound.ratePerMinute', (error as Error).message);
+  }
+  try {
+    const increments = parseIncrements(inbound.increments ?? '60/60', 'inbound.increments');
+    return [price, `${increments.initial}/${increments.subsequent}`];
+  } catch (error) {
+    throw new RateDeckStoreError('inbound.increments', (error as Error).message);
+  }
 }
 
 /** The mapping an import used, kept with the deck for its next import; null when none was given. */
@@ -108,11 +141,13 @@ function decimal(value: string | undefined, field: string): string {
 export async function importRateDeck(pool: Pool, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckStoreResult> {
   validateOptions(name, options);
   const report = importRateDeckCsv(csvText, { ...options.csv });
-  if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0 };
+  const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
+  const inbound = inboundRate === null ? null : { ratePerMinute: inboundRate, increments: inboundIncrements ?? '60/60' };
+  if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0, inbound };
   const client = await pool.connect();
   try {
     const saved = await inTransaction(client, () => saveDeck(client, name, report.entries, options));
-    return { ok: true, report, deckId: saved.deckId, revision: saved.revision, entryCount: report.entries.length };
+    return { ok: true, report, deckId: saved.deckId, revision: saved.revision, entryCount: report.entries.length, inbound };
   } finally {
     client.release();
   }
@@ -121,16 +156,18 @@ export async function importRateDeck(pool: Pool, name: string, csvText: string, 
 async function saveDeck(client: PoolClient, name: string, entries: readonly RateEntry[], options: RateDeckStoreOptions): Promise<{ deckId: number; revision: number }> {
   const plan = options.numberingPlan;
   const markup = options.markup ?? {};
+  const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
   const { rows } = await client.query<{ deck_id: string; revision: number }>(
     `INSERT INTO rate_decks (name, currency, country_code, national_prefix, international_prefixes, bare_numbers,
-       markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping, inbound_rate_per_minute, inbound_increments)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (name) DO UPDATE SET
        currency = EXCLUDED.currency, country_code = EXCLUDED.country_code, national_prefix = EXCLUDED.national_prefix,
        international_prefixes = EXCLUDED.international_prefixes, bare_numbers = EXCLUDED.bare_numbers,
        markup_percent = EXCLUDED.markup_percent, markup_per_minute = EXCLUDED.markup_per_minute,
        markup_per_call = EXCLUDED.markup_per_call, entry_count = EXCLUDED.entry_count,
        column_mapping = EXCLUDED.column_mapping,
+       inbound_rate_per_minute = EXCLUDED.inbound_rate_per_minute, inbound_increments = EXCLUDED.inbound_increments,
        revision = rate_decks.revision + 1, updated_at = now()
      RETURNING deck_id, revision`,
     [
@@ -145,6 +182,8 @@ async function saveDeck(client: PoolClient, name: string, entries: readonly Rate
       decimal(markup.fixedPerCall, 'markup.fixedPerCall'),
       entries.length,
       savedMapping(options.csv?.columns),
+      inboundRate,
+      inboundIncrements,
     ],
   );
   const deckId = Number(rows[0]?.deck_id);
@@ -207,6 +246,8 @@ interface DeckRow {
   markup_percent: string;
   markup_per_minute: string;
   markup_per_call: string;
+  inbound_rate_per_minute: string | null;
+  inbound_increments: string | null;
 }
 
 function toRef(row: DeckRow): RateDeckRef {
@@ -222,6 +263,7 @@ function toRef(row: DeckRow): RateDeckRef {
       bareNumbers: row.bare_numbers,
     },
     markup: { percent: row.markup_percent, fixedPerMinute: row.markup_per_minute, fixedPerCall: row.markup_per_call },
+    inbound: row.inbound_rate_per_minute === null ? null : { ratePerMinute: formatMoney(parseMoney(row.inbound_rate_per_minute)), increments: row.inbound_increments ?? '60/60' },
   };
 }
 
@@ -235,11 +277,11 @@ export async function resolveRateDeck(db: Pool | PoolClient, planKey: string): P
     `SELECT d.deck_id, d.name, d.currency, d.revision, d.country_code, d.national_prefix, d.international_prefixes, d.bare_numbers,
        COALESCE(p.markup_percent, d.markup_percent) AS markup_percent,
        COALESCE(p.markup_per_minute, d.markup_per_minute) AS markup_per_minute,
-       COALESCE(p.markup_per_call, d.markup_per_call) AS markup_per_call
+       COALESCE(p.markup_per_call, d.markup_per_call) AS markup_per_call, d.inbound_rate_per_minute, d.inbound_increments
      FROM plan_rate_decks p JOIN rate_decks d ON d.deck_id = p.deck_id WHERE p.plan_key = $1
      UNION ALL
      SELECT d.deck_id, d.name, d.currency, d.revision, d.country_code, d.national_prefix, d.international_prefixes, d.bare_numbers,
-       d.markup_percent, d.markup_per_minute, d.markup_per_call
+       d.markup_percent, d.markup_per_minute, d.markup_per_call, d.inbound_rate_per_minute, d.inbound_increments
      FROM rate_decks d WHERE d.name = $1 AND NOT EXISTS (SELECT 1 FROM plan_rate_decks WHERE plan_key = $1)`,
     [planKey],
   );

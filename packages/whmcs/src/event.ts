@@ -363,20 +363,25 @@ const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set([
 /**
  * The plan limits configurable options set (`key|Label` names, numeric strings; empty or
  * non-numeric values for numeric keys are ignored). Used on webhook events and on WHMCS API answers
- * alike, so both read the same options the same way.
+ * alike, so both read the same options the same way. An `extensions` option holding a list
+ * (`2112 | 2113`), or any `extensions` option when `plan` already lists its extensions (the module
+ * mapped ictVoIP's names), is the extension list and never the Max extensions quantity.
  */
-export function planOverridesFromOptions(options: Record<string, unknown>): Partial<WebhookPlan> {
+export function planOverridesFromOptions(options: Record<string, unknown>, plan: Readonly<Record<string, unknown>> = {}): Partial<WebhookPlan> {
   const overrides: Partial<WebhookPlan> = {};
   for (const [rawName, rawValue] of Object.entries(options)) {
-    const key =
-      OPTION_LIMITS[
-        rawName
-          .split('|')[0]
-          .trim()
-          .toLowerCase()
-          .replace(/[\s_-]/g, '')
-      ];
+    const name = rawName
+      .split('|')[0]
+      .trim()
+      .toLowerCase()
+      .replace(/[\s_-]/g, '');
+    const key = OPTION_LIMITS[name];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
+    if (name === 'extensions' && (plan.extensionNumbers !== undefined || isExtensionList(String(rawValue)))) {
+      // ictVoIP's "Extensions" option is the extension list ("2112 | 2113"), never a quantity.
+      if (plan.extensionNumbers === undefined) overrides.extensionNumbers = extensionNumbersOf(String(rawValue));
+      continue;
+    }
     const text = String(rawValue).split('|')[0].trim();
     const numeric = NUMERIC_OPTIONS.has(key);
     if (numeric && !/^\d+$/.test(text)) continue;
@@ -385,9 +390,15 @@ export function planOverridesFromOptions(options: Record<string, unknown>): Part
   return overrides;
 }
 
+/** `2112 | 2113`: two or more distinct numbers (a dropdown's `50|50 extensions` is a value and its label). */
+function isExtensionList(value: string): boolean {
+  const parts = value.split('|').map((part) => part.trim());
+  return parts.length > 1 && new Set(parts).size === parts.length && parts.every((part) => /^\d{1,15}$/.test(part));
+}
+
 /** The plan after configurable options override its limits. */
 export function effectivePlan(event: WebhookEvent): WebhookPlan {
-  return { ...event.plan, ...planOverridesFromOptions(event.configurableOptions ?? {}) };
+  return { ...event.plan, ...planOverridesFromOptions(event.configurableOptions ?? {}, event.plan) };
 }
 
 /**

@@ -122,6 +122,7 @@ describe('module files', () => {
       'At zero balance',
       'Registration watch',
       'Route template',
+      'Settings layout',
     ]);
     const buttons = await run<Record<string, string>>('AdminCustomButtonArray', {});
     expect(buttons.result).toEqual({ Resync: 'Resync', Reconcile: 'Reconcile' });

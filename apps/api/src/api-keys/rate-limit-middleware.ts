@@ -6,12 +6,13 @@ import type { RateLimitBucket, RateLimiter } from './rate-limiter';
 
 const REDIS_DEADLINE_MS = 1000;
 
-function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
+/** A Redis call that has not answered within `ms` is an unavailable dependency (503), not a hung request. */
+export function redisDeadline<T>(work: Promise<T>, what: string, ms = REDIS_DEADLINE_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     work,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DependencyUnavailableError('the rate limiter (Redis)')), ms);
+      timer = setTimeout(() => reject(new DependencyUnavailableError(what)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -31,7 +32,7 @@ export async function enforceRateLimit(limiter: RateLimiter, config: BridgeConfi
   const limit = config.api.rateLimits[bucket];
   let decision;
   try {
-    decision = await deadline(limiter.hit(rateSubject(principal), bucket, limit), REDIS_DEADLINE_MS);
+    decision = await redisDeadline(limiter.hit(rateSubject(principal), bucket, limit), 'the rate limiter (Redis)');
   } catch (error) {
     if (error instanceof HttpError) throw error;
     throw new DependencyUnavailableError('the rate limiter (Redis)');

@@ -1,9 +1,13 @@
 import type Redis from 'ioredis';
 
 export type RateLimitBucket = 'standard' | 'cdrExport' | 'gateways';
+/** The buckets of requests (above), the status page's, and wrong passwords (the ictVoIP endpoints' lockout). */
+export type CountedBucket = RateLimitBucket | 'status' | 'loginFailures';
 
 export interface RateLimitDecision {
   allowed: boolean;
+  /** What the window has counted so far (this request included, for a hit). */
+  count: number;
   limit: number;
   remaining: number;
   /** Unix seconds at which the current window ends. */
@@ -42,18 +46,40 @@ export class RateLimiter {
     this.hitCommand = command.bind(redis);
   }
 
-  /** Counts one request of `subject` in `bucket` and says whether it is within `limit`. */
-  async hit(subject: string, bucket: RateLimitBucket | 'status', limit: number): Promise<RateLimitDecision> {
-    const windowMs = this.windowSeconds * 1000;
-    const [count, ttlMs] = await this.hitCommand(`${this.keyPrefix}:ratelimit:${subject}:${bucket}`, windowMs);
-    const resetAt = Math.ceil((Date.now() + ttlMs) / 1000);
-    const allowed = count <= limit;
-    return {
-      allowed,
-      limit,
-      remaining: Math.max(limit - count, 0),
-      resetAt,
-      retryAfterSeconds: allowed ? 0 : Math.max(Math.ceil(ttlMs / 1000), 1),
-    };
+  private key(subject: string, bucket: CountedBucket): string {
+    return `${this.keyPrefix}:ratelimit:${subject}:${bucket}`;
   }
+
+  /** Counts one request of `subject` in `bucket` and says whether it is within `limit`. */
+  async hit(subject: string, bucket: CountedBucket, limit: number): Promise<RateLimitDecision> {
+    const [count, ttlMs] = await this.hitCommand(this.key(subject, bucket), this.windowSeconds * 1000);
+    return decision(count, ttlMs, limit);
+  }
+
+  /** The window's count so far, counting nothing: whether it is still within `limit`. */
+  async peek(subject: string, bucket: CountedBucket, limit: number): Promise<RateLimitDecision> {
+    const key = this.key(subject, bucket);
+    const replies = await this.redis.multi().get(key).pttl(key).exec();
+    const count = Number(replies?.[0]?.[1] ?? 0);
+    const ttlMs = Number(replies?.[1]?.[1] ?? -2);
+    return decision(count, Math.max(ttlMs, 0), limit);
+  }
+
+  /** Ends the window of `subject` in `bucket` now (its count starts again). */
+  async reset(subject: string, bucket: CountedBucket): Promise<void> {
+    await this.redis.del(this.key(subject, bucket));
+  }
+}
+
+function decision(count: number, ttlMs: number, limit: number): RateLimitDecision {
+  const resetAt = Math.ceil((Date.now() + ttlMs) / 1000);
+  const allowed = count <= limit;
+  return {
+    allowed,
+    count,
+    limit,
+    remaining: Math.max(limit - count, 0),
+    resetAt,
+    retryAfterSeconds: allowed ? 0 : Math.max(Math.ceil(ttlMs / 1000), 1),
+  };
 }

@@ -37,6 +37,8 @@ interface ImportOptions extends JsonOption {
   nationalPrefix?: string;
   exitCode?: string;
   markupPercent?: string;
+  inboundRate?: string;
+  inboundIncrement?: string;
   format?: string;
   map?: string[];
   effectiveFrom?: string;
@@ -122,6 +124,8 @@ const STORE_FLAGS: Record<string, string> = {
   'numberingPlan.countryCode': '--country-code',
   numberingPlan: '--country-code/--national-prefix/--exit-code',
   markup: '--markup-percent',
+  'inbound.ratePerMinute': '--inbound-rate',
+  'inbound.increments': '--inbound-increment',
 };
 
 function readCsv(file: string): string {
@@ -149,6 +153,15 @@ function summary(report: RateDeckImportResult) {
     issues: report.issues,
     warnings: report.warnings,
   };
+}
+
+/** `--inbound-rate 0.0050 [--inbound-increment 60/6]`: ictVoIP's package inbound rate, kept with the deck. */
+function inboundOption(options: ImportOptions): Pick<RateDeckStoreOptions, 'inbound'> {
+  if (options.inboundRate === undefined) {
+    if (options.inboundIncrement !== undefined) throw new CliError('INVALID_ARGUMENT', '--inbound-increment needs --inbound-rate (the price it counts)');
+    return {};
+  }
+  return { inbound: { ratePerMinute: options.inboundRate, ...(options.inboundIncrement !== undefined ? { increments: options.inboundIncrement } : {}) } };
 }
 
 /**
@@ -180,6 +193,7 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
       internationalPrefixes: exitCodes(options.exitCode, countryCode),
     } as NumberingPlan,
     ...(options.markupPercent !== undefined ? { markup: { percent: options.markupPercent } } : {}),
+    ...inboundOption(options),
     csv,
   };
   try {
@@ -237,8 +251,16 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
     const stored = await importRateDeck(pool, name, text, store);
     emit(
       options,
-      { stored: true, deck: name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount, report: summary(stored.report) },
-      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored`,
+      {
+        stored: true,
+        deck: name,
+        deckId: stored.deckId,
+        revision: stored.revision,
+        entryCount: stored.entryCount,
+        inboundRate: stored.inbound,
+        report: summary(stored.report),
+      },
+      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored; ${inboundText(stored.inbound)}`,
     );
   } catch (error) {
     if (error instanceof RateDeckStoreError) throw new CliError(error.code, error.message);
@@ -246,6 +268,10 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   } finally {
     await pool.end();
   }
+}
+
+function inboundText(inbound: { ratePerMinute: string; increments: string } | null): string {
+  return inbound ? `inbound calls ${inbound.ratePerMinute}/min in ${inbound.increments} s increments where billed` : 'no inbound rate of its own';
 }
 
 function dryRunView(deck: string, preview: RateDeckImportPreview) {
@@ -356,6 +382,11 @@ export function ratesCommand(): Command {
     .option('--national-prefix <digits>', 'trunk prefix replaced by the country code (default 0; 1 with --country-code 1)')
     .option('--exit-code <digits>', 'international exit code(s), comma-separated (default 00; 011 with --country-code 1)')
     .option('--markup-percent <percent>', "the deck's markup in percent on every rate, e.g. 25 (a plan mapping may override it)")
+    .option(
+      '--inbound-rate <price>',
+      "flat price per minute of inbound calls on this deck's plans (ictVoIP's package inbound rate; no markup); used where inbound calls are billed and the plan names no inbound rate or deck",
+    )
+    .option('--inbound-increment <seconds>', 'increments of --inbound-rate: 60/6 or 6 (default 60/60)')
     .option('--format <name>', `a named column layout: ${RATE_DECK_FORMATS.join(', ')} (ictvoip: Description, Prefix, RateValue, Increment); --map overrides single columns`)
     .option(
       '--map <field=header,…>',

@@ -13,6 +13,7 @@ import { migration011 } from './011-ictvoip-migration';
 import { migration012 } from './012-monitoring-alerts-watch';
 import { migration013 } from './013-tenant-write-destinations';
 import { migration014 } from './014-credit-close-alerts';
+import { migration015 } from './015-deck-inbound-rate';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration012,
   migration013,
   migration014,
+  migration015,
 ];

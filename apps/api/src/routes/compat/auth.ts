@@ -2,8 +2,10 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySuperadmin } from '@ictvoip/fusionpbx';
 import { canonicalPeer, peerAddress } from '@ictvoip/whitelist';
 import { authenticate, type Principal } from '../../api-keys/principal';
+import { redisDeadline } from '../../api-keys/rate-limit-middleware';
 import type { ApiDeps } from '../../deps';
 import { CompatError, missingParameter } from './envelope';
+import type { LoginLockout } from './login-lockout';
 
 /** chkcon's own refusal text: ictVoIP answers every endpoint's unlisted peer with it. */
 export const NOT_WHITELISTED = 'API Access Denied: Only whitelisted IPs may access this endpoint.';
@@ -44,8 +46,9 @@ async function superadminServers(deps: ApiDeps, username: string, password: stri
  * (form fields, or `Authorization: Basic`) of a FusionPBX superadmin, checked against that server's
  * own v_users; or, instead, one of the bridge's API keys (or the ADMIN_TOKEN) as `Authorization: Bearer`, exactly as on /v1.
  */
-export function compatAuthenticate(deps: ApiDeps): RequestHandler {
+export function compatAuthenticate(deps: ApiDeps, lockout: LoginLockout): RequestHandler {
   const bearer = authenticate(deps.apiKeys, deps.config.adminToken, deps.logger);
+  const checkPassword = superadminCheck(deps, lockout);
   return async (req: Request, res: Response, next: NextFunction) => {
     const basic = basicCredentials(req);
     if (req.get('authorization') && !basic) return bearer(req, res, next);
@@ -60,15 +63,41 @@ export function compatAuthenticate(deps: ApiDeps): RequestHandler {
       const password = basic?.password ?? formField(req, 'password');
       if (!username) throw missingParameter('username');
       if (!password) throw missingParameter('password');
-      const found = await superadminServers(deps, username, password);
-      if (found.servers.length === 0) {
-        deps.logger.warn({ ip, username, path: req.path }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
-        throw new CompatError(401, 'AUTHENTICATION_FAILED', 'Authentication Failed: Invalid credentials');
-      }
+      const found = await checkPassword(ip, req.path, username, password);
       res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers } satisfies Principal;
       next();
     } catch (error) {
       next(error);
     }
+  };
+}
+
+/**
+ * The password check behind a per-address lockout: a locked-out address is refused before any hash
+ * is computed; each wrong password is counted, a good one clears the count. Logs name the address
+ * and the username, never the password.
+ */
+function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
+  const { maxFailures, lockoutSeconds } = deps.config.compatLogin;
+  const lockedOut = (retryAfterSeconds: number) =>
+    new CompatError(429, 'LOGIN_LOCKED_OUT', `Rate Limited: too many failed logins from this address; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
+  return async (ip: string, path: string, username: string, password: string): Promise<{ name: string; servers: (string | null)[] }> => {
+    const before = await redisDeadline(lockout.check(ip), 'the login lockout (Redis)');
+    if (before.locked) {
+      deps.logger.warn({ ip, username, path, retryAfterSeconds: before.retryAfterSeconds }, 'ictVoIP endpoint denied: address locked out after failed logins');
+      throw lockedOut(before.retryAfterSeconds);
+    }
+    const found = await superadminServers(deps, username, password);
+    if (found.servers.length > 0) {
+      await redisDeadline(lockout.clear(ip), 'the login lockout (Redis)');
+      return found;
+    }
+    const after = await redisDeadline(lockout.fail(ip), 'the login lockout (Redis)');
+    deps.logger.warn({ ip, username, path, failures: after.failures }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
+    if (after.locked) {
+      deps.logger.warn({ ip, failures: after.failures, lockoutSeconds }, `ictVoIP endpoints: address locked out after ${maxFailures} failed logins`);
+      throw lockedOut(after.retryAfterSeconds);
+    }
+    throw new CompatError(401, 'AUTHENTICATION_FAILED', 'Authentication Failed: Invalid credentials');
   };
 }

@@ -9,6 +9,8 @@ import { exportCdrs } from './cdr-export';
 import { CompatError, compatErrorHandler } from './envelope';
 import { manageExtension } from './extensions';
 import { listGateways, provisionGateway } from './gateways';
+import { LoginLockout } from './login-lockout';
+import { multipartForm } from './multipart-form';
 import { checkRegistration } from './registration';
 
 type CompatHandler = (deps: ApiDeps, principal: Principal, req: Request, res: Response) => Promise<void>;
@@ -33,7 +35,8 @@ export const COMPAT_ROUTES: readonly CompatRoute[] = [
 /** The status page of ictVoIP's list: answered by statusRouter; here only the credentials a script sends are checked. */
 export const COMPAT_STATUS_PATH = '/app/status/index.php';
 
-const FORM_LIMIT = '64kb';
+const FORM_LIMIT_BYTES = 64 * 1024;
+const FORM_FIELDS = 100;
 
 /**
  * COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints as a thin layer over /v1's code (tenant lookup and
@@ -44,10 +47,13 @@ export function compatRouter(deps: ApiDeps): Router {
   const router = Router();
   if (!deps.config.compatIctvoip) return router;
   const limiter = new RateLimiter(deps.redis, deps.config.redis.queuePrefix, deps.config.api.rateLimitWindowSeconds);
-  const form = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 });
-  const authenticate = compatAuthenticate(deps);
+  const { maxFailures, lockoutSeconds } = deps.config.compatLogin;
+  const lockout = new LoginLockout(deps.redis, deps.config.redis.queuePrefix, maxFailures, lockoutSeconds);
+  // PHP reads both encodings into $_POST: so do we (curl -d and curl -F alike).
+  const form = [express.urlencoded({ extended: false, limit: FORM_LIMIT_BYTES, parameterLimit: FORM_FIELDS }), multipartForm(FORM_LIMIT_BYTES, FORM_FIELDS)];
+  const authenticate = compatAuthenticate(deps, lockout);
   for (const route of COMPAT_ROUTES) {
-    router.post(route.path, form, authenticate, async (req: Request, res: Response) => {
+    router.post(route.path, ...form, authenticate, async (req: Request, res: Response) => {
       const principal = principalOf(res);
       await enforceRateLimit(limiter, deps.config, principal, route.bucket, res);
       if (route.writes && !canWrite(principal)) throw new CompatError(403, 'FORBIDDEN', 'Access Denied: this API key is read-only');
@@ -60,7 +66,7 @@ export function compatRouter(deps: ApiDeps): Router {
   }
   // A status request carrying credentials has them checked (wrong ones are refused as ictVoIP
   // would); the status itself is statusRouter's, open to whitelisted peers as before.
-  router.post(COMPAT_STATUS_PATH, form, (req, res, next) => {
+  router.post(COMPAT_STATUS_PATH, ...form, (req, res, next) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (body.username === undefined && body.password === undefined && !req.get('authorization')) return next();
     return authenticate(req, res, next);

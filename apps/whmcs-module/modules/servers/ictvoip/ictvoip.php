@@ -17,6 +17,7 @@ if (!defined('WHMCS')) {
 
 require_once __DIR__ . '/lib/ModuleInputError.php';
 require_once __DIR__ . '/lib/Settings.php';
+require_once __DIR__ . '/lib/IctvoipNames.php';
 require_once __DIR__ . '/lib/Uuid.php';
 require_once __DIR__ . '/lib/Normalizer.php';
 require_once __DIR__ . '/lib/EventBuilder.php';
@@ -47,7 +48,7 @@ function ictvoip_MetaData()
     ];
 }
 
-/** Positional module settings: configoption1..10. Append new ones at the end only (see lib/Settings.php). */
+/** Positional module settings: configoption1..18. Append new ones at the end only (see lib/Settings.php). */
 function ictvoip_ConfigOptions()
 {
     return Settings::configOptions();

@@ -20,15 +20,18 @@ final class EventBuilder
      */
     public static function forService(string $action, array $params, array $extra = []): array
     {
+        // A product moved from ictVoIP keeps its names: they are mapped here, its secrets left out.
+        [$plan, $service] = IctvoipNames::apply($params, Settings::plan($params), self::service($params));
+        $options = IctvoipNames::withoutSecrets(self::arrayParam($params, 'configoptions'));
         $event = self::envelope($action, $params) + [
-            'service' => self::service($params),
+            'service' => $service,
             'client' => self::client($params),
             'server' => self::server($params),
-            'plan' => self::map(Settings::plan($params)),
+            'plan' => self::map($plan),
             'moduleSettings' => self::map(Settings::raw($params)),
-            'configurableOptions' => self::map(Normalizer::rawOptions(self::arrayParam($params, 'configoptions'))),
-            'configurableOptionsNormalized' => self::map(Normalizer::options(self::arrayParam($params, 'configoptions'))),
-            'customFields' => self::map(Normalizer::customFields(self::arrayParam($params, 'customfields'))),
+            'configurableOptions' => self::map(Normalizer::rawOptions($options)),
+            'configurableOptionsNormalized' => self::map(Normalizer::options($options)),
+            'customFields' => self::map(Normalizer::customFields(IctvoipNames::withoutSecrets(self::arrayParam($params, 'customfields')))),
         ];
         if (in_array($action, self::PASSWORD_ACTIONS, true)) {
             $password = (string) ($params['password'] ?? '');

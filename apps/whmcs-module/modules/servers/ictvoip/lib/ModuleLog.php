@@ -15,10 +15,10 @@ final class ModuleLog
     public const MODULE = 'ictvoip';
     private const REDACTED = '[redacted]';
 
-    /** Every secret WHMCS may hand us for this call: server password, Access Hash, service password. */
+    /** Every secret WHMCS may hand us for this call: server password, Access Hash, service password, ictVoIP's licence key. */
     public static function secrets(array $params): array
     {
-        $secrets = [];
+        $secrets = IctvoipNames::secrets($params);
         foreach (['serveraccesshash', 'serverpassword', 'password'] as $key) {
             $value = isset($params[$key]) && is_scalar($params[$key]) ? trim((string) $params[$key]) : '';
             if ($value !== '') {

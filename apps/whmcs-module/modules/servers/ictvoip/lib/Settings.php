@@ -32,6 +32,8 @@ final class Settings
         15 => ['creditRestriction', 'text', ['FriendlyName' => 'At zero balance', 'Type' => 'dropdown', 'Options' => 'suspend,outbound', 'Default' => 'suspend', 'Description' => 'suspend: WHMCS suspends the service; outbound: only outbound calls stop in FusionPBX', 'SimpleMode' => true]],
         16 => ['registrationWatch', 'text', ['FriendlyName' => 'Registration watch', 'Type' => 'dropdown', 'Options' => 'all,marked,off', 'Default' => 'all', 'Description' => 'Which phones registration monitoring watches and alerts on: every extension, only those marked (REST/CLI), or none', 'SimpleMode' => true]],
         17 => ['routeTemplate', 'text', ['FriendlyName' => 'Route template', 'Type' => 'text', 'Size' => '40', 'Default' => '', 'Description' => 'Outbound route template of the bridge provisioning file written through the gateway (blank: default)', 'SimpleMode' => true]],
+        // Not a plan value: says how to read setting 1 (see IctvoipNames).
+        18 => [null, 'layout', ['FriendlyName' => 'Settings layout', 'Type' => 'dropdown', 'Options' => 'bridge,ictvoip', 'Default' => 'bridge', 'Description' => "ictvoip: a product moved from ictVoIP's fusionpbx module; setting 1 then holds its licence key, which is ignored and never sent", 'SimpleMode' => true]],
     ];
 
     /** The definition array returned by ictvoip_ConfigOptions, keyed by friendly name in position order. */
@@ -55,10 +57,20 @@ final class Settings
         $plan = [];
         foreach (self::FIELDS as $position => [$key, $kind, $definition]) {
             $value = trim((string) ($params['configoption' . $position] ?? ''));
-            if ($value === '') {
+            if ($value === '' || $key === null || self::isLicenceSlot($params, $position)) {
                 continue;
             }
             if ($kind === 'int') {
+                if (!preg_match('/^\d{1,9}$/', $value) && IctvoipNames::looksLikeLicence($value)) {
+                    // Never echoed: the value is ictVoIP's licence key, which must not reach a message or a log.
+                    throw new ModuleInputError(sprintf(
+                        'Module setting %d (%s) holds what looks like ictVoIP\'s licence key: set module setting %d (Settings layout) to "%s"',
+                        $position,
+                        $definition['FriendlyName'],
+                        IctvoipNames::LAYOUT_SETTING,
+                        IctvoipNames::LAYOUT_ICTVOIP
+                    ));
+                }
                 if (!preg_match('/^\d{1,9}$/', $value)) {
                     throw new ModuleInputError(sprintf(
                         'Module setting %d (%s) must be a whole number, got "%s"',
@@ -88,13 +100,20 @@ final class Settings
         return $plan;
     }
 
-    /** configoption1..N exactly as received, for the bridge's audit trail. */
+    /** configoption1..N as received, for the bridge's audit trail; ictVoIP's licence key is left blank. */
     public static function raw(array $params): array
     {
         $raw = [];
         foreach (array_keys(self::FIELDS) as $position) {
-            $raw['configoption' . $position] = (string) ($params['configoption' . $position] ?? '');
+            $value = (string) ($params['configoption' . $position] ?? '');
+            $raw['configoption' . $position] = self::isLicenceSlot($params, $position) || ($position === 1 && IctvoipNames::looksLikeLicence($value)) ? '' : $value;
         }
         return $raw;
+    }
+
+    /** Setting 1 of a product in ictVoIP's layout is its licence key, not Max extensions. */
+    private static function isLicenceSlot(array $params, int $position): bool
+    {
+        return $position === 1 && IctvoipNames::isIctvoipLayout($params);
     }
 }
