@@ -38,6 +38,8 @@ let refuseNext = 0;
 let phones: [string, string][] = [];
 /** Profile internal answers `Invalid Profile!` (not running) instead of the capture. */
 let internalDown = false;
+/** Counts the capture's expsecs down (a real switch's reply differs every poll in it). */
+let expsecsGone = 0;
 
 /** The capture with its own (foreign) phone kept, plus one re-homed block per phone. */
 function capture(): string {
@@ -47,7 +49,10 @@ function capture(): string {
       .replace(/999/g, extension)
       .replace('203.0.113.228;', `192.168.1.${extension.slice(-2)};`),
   );
-  return SAMPLE_REG.replace('</registrations>', `${blocks.join('\n')}\n  </registrations>`);
+  return SAMPLE_REG.replace('</registrations>', `${blocks.join('\n')}\n  </registrations>`).replace(
+    /expsecs\((\d+)\)/g,
+    (_, seconds: string) => `expsecs(${Number(seconds) - expsecsGone})`,
+  );
 }
 
 const poll = (seconds: number) => pollServerRegistrations(bridge.worker!.deps, 'default', at(seconds), bridge.worker!.metrics);
@@ -324,5 +329,35 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     await expect(pollServerRegistrations(bridge.worker!.deps, 'pbx-off', at(1300), bridge.worker!.metrics)).rejects.toThrow(/disabled/);
     const errors = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'pbx-off')?.value;
     expect(errors).toBe(1);
+  });
+
+  it("a steady poll writes no row (the worker compares with its copy in memory); only the server's poll time moves", async () => {
+    await poll(1400);
+    const rows = async () => (await bridge.worker!.deps.pool.query('SELECT domain, extension, xmin::text AS version FROM registrations ORDER BY 1, 2')).rows;
+    const before = await rows();
+    const transitionsBefore = (await history()).length;
+    expsecsGone = 60;
+    const result = await poll(1460);
+    expect(result).toMatchObject({ watched: 3, registered: 1, transitions: [] });
+    expect(await rows()).toEqual(before);
+    expect(await history()).toHaveLength(transitionsBefore);
+    const server = await bridge.worker!.deps.pool.query(`SELECT polled_at FROM registration_servers WHERE server = 'default'`);
+    expect(server.rows[0].polled_at).toEqual(at(1460));
+  });
+
+  it("another worker's poll makes this worker's copy stale: it reads the rows again instead of trusting it", async () => {
+    // A second worker: the same databases, a memory of its own.
+    const other = { ...bridge.worker!.deps };
+    phones = phones.filter(([extension]) => extension !== '101');
+    await pollServerRegistrations(other, 'default', at(1520));
+    expect(await state('101')).toMatchObject({ registered: false, missing_since: at(1520), last_seen: at(1460) });
+    phones.push(['101', DOMAIN_A]);
+    // This worker's copy still says 101 is registered with these very figures.
+    await poll(1580);
+    expect(await state('101')).toMatchObject({ registered: true, missing_since: null });
+    // An older poll arriving late applies nothing.
+    phones = phones.filter(([extension]) => extension !== '101');
+    expect((await poll(1560)).transitions).toEqual([]);
+    expect(await state('101')).toMatchObject({ registered: true, missing_since: null });
   });
 });

@@ -12,6 +12,7 @@ import { migration010 } from './010-service-billing-cycles';
 import { migration011 } from './011-ictvoip-migration';
 import { migration012 } from './012-monitoring-alerts-watch';
 import { migration013 } from './013-tenant-write-destinations';
+import { migration014 } from './014-registration-servers';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration011,
   migration012,
   migration013,
+  migration014,
 ];
