@@ -190,7 +190,12 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
       await expect(poll(600)).rejects.toThrow();
       const errorsAfter = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'default')?.value ?? 0;
       expect(errorsAfter).toBe(errorsBefore + 1);
-      expect(bridge.logLines.some((line) => line.includes('registration poll failed'))).toBe(true);
+      // One failed poll is a warning; the same poll failing again is an error.
+      const failures = () =>
+        bridge.logLines.filter((line) => line.includes('registration poll failed')).map((line) => JSON.parse(line) as { level: number; consecutiveFailures: number });
+      expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 })]);
+      await expect(poll(610)).rejects.toThrow();
+      expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 }), expect.objectContaining({ level: 50, consecutiveFailures: 2 })]);
       expect(await state('103')).toMatchObject({ lost: false, missing_since: at(320) });
       expect((await history()).map((row) => row.extension)).toEqual(['101']);
     } finally {

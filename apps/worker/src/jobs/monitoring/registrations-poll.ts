@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import { watchedTenants } from './watch-scope';
+import { pollFailed, pollSucceeded } from './poll-failures';
 import { planObservation, replyCacheOf, snapshotEntryOf, snapshotsOf, type ObservationPlan, type ServerSnapshot } from './registrations-snapshot';
 import type { WorkerMetrics } from '../../metrics';
 
@@ -243,12 +244,15 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     await enqueueAlerts(deps, transitions);
     if (metrics) setTenantGauges(metrics, server, perTenant);
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
+    pollSucceeded(deps, 'registrations', server);
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
     return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
   } catch (error) {
     metrics?.registrationPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.registrationPollErrors.inc({ server });
-    deps.logger.error({ server, err: (error as Error).message, partial: observing }, 'registration poll failed: no extension marked lost');
+    // One failed poll is a warning (a switch restarting); failing again, an error.
+    const { level, consecutiveFailures } = pollFailed(deps, 'registrations', server);
+    deps.logger[level]({ server, err: (error as Error).message, partial: observing, consecutiveFailures }, 'registration poll failed: no extension marked lost');
     throw error;
   }
 }
