@@ -8,7 +8,8 @@ import { signBody } from '@ictvoip/whmcs';
 import type { Job } from 'bullmq';
 import { MONITORING_JOBS, registrationPollJobId, type TypedJob } from '@ictvoip/queue';
 import { handleRegistrationPollAll, pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
-import { runCli } from '../../cli/test/run-cli';
+import { spawn } from 'node:child_process';
+import { ROOT, runCli } from '../../cli/test/run-cli';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 /** A real FreeSWITCH 1.10 capture of `sofia xmlstatus profile internal reg` (one foreign-realm phone). */
@@ -365,4 +366,35 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     expect((await poll(1560)).transitions).toEqual([]);
     expect(await state('101')).toMatchObject({ registered: true, missing_since: null });
   });
+
+  it('ictvoip registrations history --follow prints each new transition as it is recorded, and ends on SIGINT', async () => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'apps/cli/bin/ictvoip.js'), 'registrations', 'history', '--service', String(A), '--follow', '--limit', '1', '--interval', '200'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...bridge.env, LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      await waitFor(async () => stderr.includes('following service'), 45000, 'the follow to start');
+      // The backlog: the newest transition so far (103 lost at 1180).
+      expect(stdout.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`\tlost\t103@${DOMAIN_A}\t`))]);
+      // 101 is not listed since 1560: missing at 1640, lost at 1820.
+      await poll(1640);
+      expect((await poll(1820)).transitions.map((entry) => `${entry.extension} ${entry.transition}`)).toEqual(['101 lost']);
+      await waitFor(async () => stdout.includes(`lost\t101@${DOMAIN_A}`), 15000, 'the new transition printed');
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(stdout.trim().split('\n')).toHaveLength(2);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60000);
 });

@@ -416,6 +416,18 @@ export class RegistrationsRepository {
     return rows.map(historyOf);
   }
 
+  /** One tenant's transitions after `afterId`, oldest first: the keyset a live follow polls with. */
+  async historySince(serviceId: number, afterId: number, limit: number): Promise<RegistrationHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>('SELECT * FROM registration_history WHERE service_id = $1 AND id > $2 ORDER BY id LIMIT $3', [serviceId, afterId, limit]);
+    return rows.map(historyOf);
+  }
+
+  /** The newest transition id of any tenant (0 when none): where a follow starts without a backlog. */
+  async lastHistoryId(): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string | null }>('SELECT max(id) AS id FROM registration_history');
+    return Number(rows[0]?.id ?? 0);
+  }
+
   /** The tenant's extensions currently lost (missing past the grace period), longest lost first. */
   async lost(serviceId?: number): Promise<RegistrationState[]> {
     const { rows } = await this.pool.query<StateRow>(
