@@ -56,10 +56,13 @@ export function registrationsXml(count: number, domains: number, seed = 7): stri
 /**
  * The registrations of a monitoring poll: every one of `perTenant` extensions (100, 101, …) of each
  * of `tenants` tenant domains registered once, in the same element shape as `registrationsXml`,
- * minus the extensions named in `missing` (`<ext>@<domain>`).
+ * minus the extensions named in `missing` (`<ext>@<domain>`). `poll` numbers the poll a minute apart:
+ * like a real switch's, each reply differs from the last in what counts down or is re-measured
+ * (expsecs, ping-time), not in the registration itself.
  */
-export function monitoredRegistrationsXml(tenants: number, perTenant: number, missing: ReadonlySet<string> = new Set(), seed = 11): string {
+export function monitoredRegistrationsXml(tenants: number, perTenant: number, missing: ReadonlySet<string> = new Set(), seed = 11, poll = 0): string {
   const random = prng(seed);
+  const volatile = prng(seed * 7919 + poll);
   const parts: string[] = ['<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n'];
   for (let tenant = 0; tenant < tenants; tenant += 1) {
     const domain = tenantDomain(tenant);
@@ -74,8 +77,8 @@ export function monitoredRegistrationsXml(tenants: number, perTenant: number, mi
         `        <user>${extension}@${domain}</user>\n`,
         `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.1.${1 + index}:5060;fs_nat=yes;fs_path=sip%3A${extension}%40${ip}%3A${port}&gt;</contact>\n`,
         `        <agent>${AGENTS[index % AGENTS.length]}</agent>\n`,
-        `        <status>Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(${Math.floor(random() * 3600)})</status>\n`,
-        '        <ping-status>Reachable</ping-status>\n        <ping-time>12.40</ping-time>\n',
+        `        <status>Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(${(Math.floor(random() * 3600) + 3600 - ((poll * 60) % 3600)) % 3600})</status>\n`,
+        `        <ping-status>Reachable</ping-status>\n        <ping-time>${(volatile() * 80).toFixed(2)}</ping-time>\n`,
         '        <host>fs1.pbx.example.net</host>\n',
         `        <network-ip>${ip}</network-ip>\n`,
         `        <network-port>${port}</network-port>\n`,

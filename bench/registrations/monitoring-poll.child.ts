@@ -3,12 +3,18 @@
  * `tenants` × `perTenant` registered extensions, through the real worker code (apps/worker
  * pollServerRegistrations: the event socket stand-in's `sofia xmlstatus` reply, FusionPBX's
  * v_extensions, the bridge's registrations table). Measures this process's CPU time (user + system,
- * process.cpuUsage) per poll: steady polls (nothing changed: parse, match, one UPDATE for all) and
- * polls where 1 % of the phones went missing (one locked transaction each). PostgreSQL's own CPU is
- * not in it. Baseline: the same reply through a bare fast-xml-parser parse, nothing else.
+ * process.cpuUsage) per poll: steady polls (every reply differs from the last in expsecs and
+ * ping-time only: parse, match, compare with the worker's snapshot, no row written) and polls where
+ * 1 % of the phones went missing or came back (one locked transaction each). The event-socket
+ * stand-in runs in a child process (esl-standin.child.ts) and PostgreSQL in its own: neither's CPU is
+ * in the figures. Baseline: the same reply through a bare fast-xml-parser parse, nothing else.
  * Prints one JSON line (MonitoringPollChildResult).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { XMLParser } from 'fast-xml-parser';
 import { loadConfig } from '@ictvoip/config';
@@ -16,6 +22,7 @@ import { migrateBridgeDatabase } from '@ictvoip/store';
 import { pollServerRegistrations, startWorker } from '@ictvoip/worker';
 import { createPool } from '@ictvoip/store';
 import { createBenchBridge } from '../lib/bridge-env';
+import { freePort, startService } from '../lib/child';
 import { median, percentile } from '../lib/stats';
 import { monitoredRegistrationsXml, tenantDomain } from './generator';
 
@@ -81,48 +88,105 @@ async function seed(bridge: Awaited<ReturnType<typeof createBenchBridge>>): Prom
   );
 }
 
+const profileFile = process.env.BENCH_STEADY_CPU_PROF;
+let profiler: Session | null = null;
+
+/** With BENCH_STEADY_CPU_PROF=<file>: a V8 CPU profile of the steady polls only (bench/profile-summary.ts reads it). */
+async function profiled<T>(run: () => Promise<T>): Promise<T> {
+  if (!profileFile) return run();
+  const post = (method: string) => new Promise<unknown>((resolve, reject) => profiler!.post(method, (error, result) => (error ? reject(error) : resolve(result))));
+  if (!profiler) {
+    profiler = new Session();
+    profiler.connect();
+    await post('Profiler.enable');
+  }
+  await post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = (await post('Profiler.stop')) as { profile: ProfileParts };
+    steadyProfiles.push(profile);
+  }
+}
+interface ProfileParts {
+  nodes: { id: number; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+const steadyProfiles: ProfileParts[] = [];
+
+/** One profile of several (node ids offset per profile), so the summary covers every steady poll. */
+function mergeProfiles(profiles: readonly ProfileParts[]): ProfileParts {
+  const merged: ProfileParts = { nodes: [], samples: [], timeDeltas: [], startTime: 0, endTime: 0 };
+  profiles.forEach((profile, index) => {
+    const offset = (index + 1) * 10_000_000;
+    merged.nodes.push(...profile.nodes.map((node) => ({ ...node, id: node.id + offset, children: node.children?.map((child) => child + offset) })));
+    merged.samples.push(...profile.samples.map((id) => id + offset));
+    merged.timeDeltas.push(...profile.timeDeltas);
+    merged.endTime += profile.endTime - profile.startTime;
+  });
+  return merged;
+}
+
+/** The event-socket stand-in in a child process (its CPU is not this process's), answering from a file this process replaces. */
+async function startStandinChild(replyFile: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const service = await startService({
+    name: 'esl-standin',
+    script: 'bench/registrations/esl-standin.child.ts',
+    env: { BENCH_ESL_PORT: String(port), BENCH_REPLY_FILE: replyFile },
+    readyLine: 'esl stand-in ready',
+  });
+  return { port, stop: () => service.stop() };
+}
+
 async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-monpoll-'));
+  const replyFile = join(dir, 'internal-reg.xml');
+  const setReply = (body: string) => {
+    writeFileSync(`${replyFile}.new`, body);
+    renameSync(`${replyFile}.new`, replyFile);
+  };
+  // 1 % of the phones missing: with a grace period of 0 each is lost at once (one transaction and alert job each).
+  const missing = new Set(
+    Array.from({ length: Math.max(1, Math.floor((tenants * perTenant) / 100)) }, (_, index) => `${100 + (index % perTenant)}@${tenantDomain(index % tenants)}`),
+  );
+  let pollNumber = 0;
+  const replyFor = (gone: ReadonlySet<string>) => monitoredRegistrationsXml(tenants, perTenant, gone, 11, pollNumber);
+  setReply(replyFor(new Set()));
+  const standin = await startStandinChild(replyFile);
   const bridge = await createBenchBridge('monpoll', { REGISTRATION_LOST_AFTER_SECONDS: '0', ESL_TIMEOUT_MS: '120000' });
   try {
     await seed(bridge);
-    const all = monitoredRegistrationsXml(tenants, perTenant);
-    // 1 % of the phones missing: with a grace period of 0 each is lost at once (one transaction and alert job each).
-    const missing = new Set(
-      Array.from({ length: Math.max(1, Math.floor((tenants * perTenant) / 100)) }, (_, index) => `${100 + (index % perTenant)}@${tenantDomain(index % tenants)}`),
-    );
-    const some = monitoredRegistrationsXml(tenants, perTenant, missing);
-    let reply = all;
-    bridge.esl.respond("sofia xmlstatus profile 'internal' reg", () => reply);
-    bridge.esl.respond(
-      "sofia xmlstatus profile 'external' reg",
-      () => '<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n  </registrations>\n</profile>\n',
-    );
-    const config = loadConfig(bridge.env);
+    const config = loadConfig({ ...bridge.env, ESL_PORT: String(standin.port) });
     const worker = await startWorker(config, pino({ level: 'warn' }), { schedulers: false });
     try {
       let clock = Date.parse('2026-05-01T00:00:00Z');
-      const poll = () => {
+      // The reply is written before the measured poll (its generation is not the bridge's cost).
+      const poll = async (gone: ReadonlySet<string> = new Set()) => {
+        pollNumber += 1;
+        setReply(replyFor(gone));
         clock += 60_000;
-        return pollServerRegistrations(worker.deps, 'default', new Date(clock));
+        return cpuMsAsync(() => pollServerRegistrations(worker.deps, 'default', new Date(clock)));
       };
       const progress = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       progress('seeded; first poll');
-      const first = await cpuMsAsync(poll);
+      const first = await poll();
       progress(`first poll: ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
       if (first.value.registered !== tenants * perTenant) throw new Error(`first poll saw ${first.value.registered} of ${tenants * perTenant} registered`);
       const steady: { cpu: number; wall: number }[] = [];
       const changed: { cpu: number; wall: number; transitions: number }[] = [];
       for (let round = 0; round < rounds; round += 1) {
-        const run = await cpuMsAsync(poll);
+        const run = await profiled(() => poll());
         progress(`steady poll: ${run.cpu.toFixed(0)} ms CPU, ${run.wall.toFixed(0)} ms wall`);
         if (run.value.transitions.length !== 0) throw new Error('a steady poll moved a state');
         steady.push(run);
         // Every other round: 1 % gone, then back (lost, restored).
         if (round % 2 === 0) {
-          reply = some;
-          const gone = await cpuMsAsync(poll);
-          reply = all;
-          const back = await cpuMsAsync(poll);
+          const gone = await poll(missing);
+          const back = await poll();
           progress(`changed polls: ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
           changed.push(
             { cpu: gone.cpu, wall: gone.wall, transitions: gone.value.transitions.length },
@@ -130,6 +194,7 @@ async function main(): Promise<void> {
           );
         }
       }
+      const all = replyFor(new Set());
       const bare = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'registration' });
       const baseline = Array.from({ length: rounds + 3 }, () => cpuMs(() => void bare.parse(all))).slice(3);
       const result: MonitoringPollChildResult = {
@@ -150,12 +215,15 @@ async function main(): Promise<void> {
         baselineCpuMs: median(baseline),
         baselineCpuP99Ms: percentile(baseline, 99),
       };
+      if (profileFile) writeFileSync(profileFile, JSON.stringify(mergeProfiles(steadyProfiles)));
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } finally {
       await worker.close();
     }
   } finally {
+    await standin.stop();
     await bridge.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

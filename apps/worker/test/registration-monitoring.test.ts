@@ -8,7 +8,8 @@ import { signBody } from '@ictvoip/whmcs';
 import type { Job } from 'bullmq';
 import { MONITORING_JOBS, registrationPollJobId, type TypedJob } from '@ictvoip/queue';
 import { handleRegistrationPollAll, pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
-import { runCli } from '../../cli/test/run-cli';
+import { spawn } from 'node:child_process';
+import { ROOT, runCli } from '../../cli/test/run-cli';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 /** A real FreeSWITCH 1.10 capture of `sofia xmlstatus profile internal reg` (one foreign-realm phone). */
@@ -38,6 +39,8 @@ let refuseNext = 0;
 let phones: [string, string][] = [];
 /** Profile internal answers `Invalid Profile!` (not running) instead of the capture. */
 let internalDown = false;
+/** Counts the capture's expsecs down (a real switch's reply differs every poll in it). */
+let expsecsGone = 0;
 
 /** The capture with its own (foreign) phone kept, plus one re-homed block per phone. */
 function capture(): string {
@@ -47,7 +50,10 @@ function capture(): string {
       .replace(/999/g, extension)
       .replace('203.0.113.228;', `192.168.1.${extension.slice(-2)};`),
   );
-  return SAMPLE_REG.replace('</registrations>', `${blocks.join('\n')}\n  </registrations>`);
+  return SAMPLE_REG.replace('</registrations>', `${blocks.join('\n')}\n  </registrations>`).replace(
+    /expsecs\((\d+)\)/g,
+    (_, seconds: string) => `expsecs(${Number(seconds) - expsecsGone})`,
+  );
 }
 
 const poll = (seconds: number) => pollServerRegistrations(bridge.worker!.deps, 'default', at(seconds), bridge.worker!.metrics);
@@ -185,7 +191,12 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
       await expect(poll(600)).rejects.toThrow();
       const errorsAfter = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'default')?.value ?? 0;
       expect(errorsAfter).toBe(errorsBefore + 1);
-      expect(bridge.logLines.some((line) => line.includes('registration poll failed'))).toBe(true);
+      // One failed poll is a warning; the same poll failing again is an error.
+      const failures = () =>
+        bridge.logLines.filter((line) => line.includes('registration poll failed')).map((line) => JSON.parse(line) as { level: number; consecutiveFailures: number });
+      expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 })]);
+      await expect(poll(610)).rejects.toThrow();
+      expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 }), expect.objectContaining({ level: 50, consecutiveFailures: 2 })]);
       expect(await state('103')).toMatchObject({ lost: false, missing_since: at(320) });
       expect((await history()).map((row) => row.extension)).toEqual(['101']);
     } finally {
@@ -325,4 +336,65 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     const errors = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'pbx-off')?.value;
     expect(errors).toBe(1);
   });
+
+  it("a steady poll writes no row (the worker compares with its copy in memory); only the server's poll time moves", async () => {
+    await poll(1400);
+    const rows = async () => (await bridge.worker!.deps.pool.query('SELECT domain, extension, xmin::text AS version FROM registrations ORDER BY 1, 2')).rows;
+    const before = await rows();
+    const transitionsBefore = (await history()).length;
+    expsecsGone = 60;
+    const result = await poll(1460);
+    expect(result).toMatchObject({ watched: 3, registered: 1, transitions: [] });
+    expect(await rows()).toEqual(before);
+    expect(await history()).toHaveLength(transitionsBefore);
+    const server = await bridge.worker!.deps.pool.query(`SELECT polled_at FROM registration_servers WHERE server = 'default'`);
+    expect(server.rows[0].polled_at).toEqual(at(1460));
+  });
+
+  it("another worker's poll makes this worker's copy stale: it reads the rows again instead of trusting it", async () => {
+    // A second worker: the same databases, a memory of its own.
+    const other = { ...bridge.worker!.deps };
+    phones = phones.filter(([extension]) => extension !== '101');
+    await pollServerRegistrations(other, 'default', at(1520));
+    expect(await state('101')).toMatchObject({ registered: false, missing_since: at(1520), last_seen: at(1460) });
+    phones.push(['101', DOMAIN_A]);
+    // This worker's copy still says 101 is registered with these very figures.
+    await poll(1580);
+    expect(await state('101')).toMatchObject({ registered: true, missing_since: null });
+    // An older poll arriving late applies nothing.
+    phones = phones.filter(([extension]) => extension !== '101');
+    expect((await poll(1560)).transitions).toEqual([]);
+    expect(await state('101')).toMatchObject({ registered: true, missing_since: null });
+  });
+
+  it('ictvoip registrations history --follow prints each new transition as it is recorded, and ends on SIGINT', async () => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'apps/cli/bin/ictvoip.js'), 'registrations', 'history', '--service', String(A), '--follow', '--limit', '1', '--interval', '200'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...bridge.env, LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      await waitFor(async () => stderr.includes('following service'), 45000, 'the follow to start');
+      // The backlog: the newest transition so far (103 lost at 1180).
+      expect(stdout.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`\tlost\t103@${DOMAIN_A}\t`))]);
+      // 101 is not listed since 1560: missing at 1640, lost at 1820.
+      await poll(1640);
+      expect((await poll(1820)).transitions.map((entry) => `${entry.extension} ${entry.transition}`)).toEqual(['101 lost']);
+      await waitFor(async () => stdout.includes(`lost\t101@${DOMAIN_A}`), 15000, 'the new transition printed');
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(stdout.trim().split('\n')).toHaveLength(2);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60000);
 });

@@ -66,6 +66,10 @@ export interface BridgeConfig {
     alertWebhookUrl: string;
     /** WHMCS e-mail template per alert type ('' = no e-mail of that type): ALERT_EMAIL_TEMPLATE_*. */
     emailTemplates: Record<MonitoringAlertType, string>;
+    /** WHMCS admin e-mail template per alert type, sent with SendAdminEmail ('' = none of that type): ALERT_ADMIN_EMAIL_TEMPLATE_*. */
+    adminEmailTemplates: Record<MonitoringAlertType, string>;
+    /** Which admins WHMCS notifies (SendAdminEmail `type`: those with system, account or support notifications on): ALERT_ADMIN_EMAIL_TYPE. */
+    adminEmailType: 'system' | 'account' | 'support';
     /** /status requests per client address per rate-limit window (STATUS_RATE_LIMIT). */
     statusRateLimit: number;
   };
@@ -223,6 +227,13 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
         'gateway.down': v.ALERT_EMAIL_TEMPLATE_GATEWAY_DOWN ?? '',
         'gateway.up': v.ALERT_EMAIL_TEMPLATE_GATEWAY_UP ?? '',
       },
+      adminEmailTemplates: {
+        'registration.lost': v.ALERT_ADMIN_EMAIL_TEMPLATE_LOST ?? '',
+        'registration.restored': v.ALERT_ADMIN_EMAIL_TEMPLATE_RESTORED ?? '',
+        'gateway.down': v.ALERT_ADMIN_EMAIL_TEMPLATE_GATEWAY_DOWN ?? '',
+        'gateway.up': v.ALERT_ADMIN_EMAIL_TEMPLATE_GATEWAY_UP ?? '',
+      },
+      adminEmailType: v.ALERT_ADMIN_EMAIL_TYPE as 'system' | 'account' | 'support',
       statusRateLimit: v.STATUS_RATE_LIMIT,
     },
     credit: {

@@ -165,6 +165,11 @@ export const environmentSchema = Joi.object({
   ALERT_EMAIL_TEMPLATE_RESTORED: Joi.string().trim().max(200).allow(''),
   ALERT_EMAIL_TEMPLATE_GATEWAY_DOWN: Joi.string().trim().max(200).allow(''),
   ALERT_EMAIL_TEMPLATE_GATEWAY_UP: Joi.string().trim().max(200).allow(''),
+  ALERT_ADMIN_EMAIL_TEMPLATE_LOST: Joi.string().trim().max(200).allow(''),
+  ALERT_ADMIN_EMAIL_TEMPLATE_RESTORED: Joi.string().trim().max(200).allow(''),
+  ALERT_ADMIN_EMAIL_TEMPLATE_GATEWAY_DOWN: Joi.string().trim().max(200).allow(''),
+  ALERT_ADMIN_EMAIL_TEMPLATE_GATEWAY_UP: Joi.string().trim().max(200).allow(''),
+  ALERT_ADMIN_EMAIL_TYPE: Joi.string().valid('system', 'account', 'support').default('system'),
   STATUS_RATE_LIMIT: Joi.number().integer().min(1).max(100000).default(100),
 }).unknown(true);
 

@@ -51,6 +51,8 @@ describe('loadConfig', () => {
       historyRetentionDays: 90,
       alertWebhookUrl: '',
       emailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': '', 'gateway.up': '' },
+      adminEmailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': '', 'gateway.up': '' },
+      adminEmailType: 'system',
       statusRateLimit: 100,
     });
     const config = loadConfig({ REGISTRATION_POLL_SECONDS: '30', REGISTRATION_LOST_AFTER_SECONDS: '600', ALERT_WEBHOOK_URL: 'https://alerts.example.net/hook' });
@@ -73,14 +75,17 @@ describe('loadConfig', () => {
       GATEWAY_DOWN_AFTER_SECONDS: '30',
       ALERT_EMAIL_TEMPLATE_LOST: 'Phone Lost',
       ALERT_EMAIL_TEMPLATE_GATEWAY_UP: 'Trunk Up',
+      ALERT_ADMIN_EMAIL_TEMPLATE_GATEWAY_DOWN: 'Trunk Down (staff)',
     });
     expect(config.monitoring).toMatchObject({
       lostAfterSeconds: 600,
       gatewayDownAfterSeconds: 30,
       emailTemplates: { 'registration.lost': 'Phone Lost', 'registration.restored': '', 'gateway.down': '', 'gateway.up': 'Trunk Up' },
+      adminEmailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': 'Trunk Down (staff)', 'gateway.up': '' },
+      adminEmailType: 'system',
     });
-    const problems = problemsOf({ GATEWAY_DOWN_AFTER_SECONDS: 'soon', ALERT_EMAIL_TEMPLATE_RESTORED: 'x'.repeat(201), STATUS_RATE_LIMIT: '0' });
-    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_EMAIL_TEMPLATE_RESTORED', 'GATEWAY_DOWN_AFTER_SECONDS', 'STATUS_RATE_LIMIT']);
+    const problems = problemsOf({ GATEWAY_DOWN_AFTER_SECONDS: 'soon', ALERT_EMAIL_TEMPLATE_RESTORED: 'x'.repeat(201), STATUS_RATE_LIMIT: '0', ALERT_ADMIN_EMAIL_TYPE: 'everyone' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_ADMIN_EMAIL_TYPE', 'ALERT_EMAIL_TEMPLATE_RESTORED', 'GATEWAY_DOWN_AFTER_SECONDS', 'STATUS_RATE_LIMIT']);
   });
 
   it('never puts a secret value into the error message', () => {

@@ -7,4 +7,5 @@ export { type FreeswitchStep, validateStep, uniqueSteps, directoryKey, dialplanK
 export { type CacheOptions, DEFAULT_CACHE_LOCATION, cacheDeleteCommand, cacheFileName, deleteCacheKey } from './cache';
 export { applyFreeswitchSide, describeFreeswitchSide, SWITCHNAME_PLACEHOLDER, type ApplyOptions, type ApplyResult } from './apply';
 export * from './status/registrations';
+export { RegistrationsReplyCache } from './status/registrations-cache';
 export * from './status/gateway-status';

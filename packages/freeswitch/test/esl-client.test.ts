@@ -82,6 +82,19 @@ describe('framing on real captures', () => {
     const rude = new EslFrameParser().push(readFileSync(path.join(SAMPLES, 'rude-rejection-then-disconnect.decoded.wire')));
     expect(rude.map((frame) => frame.headers['Content-Type'])).toEqual(['text/rude-rejection', 'text/disconnect-notice']);
   });
+
+  test('a multi-megabyte body arriving in socket-sized chunks, the next frames in its last chunk, comes out whole', () => {
+    const body = `<profile>${'<registration><user>101@a.example</user></registration>'.repeat(60_000)}</profile>\n`;
+    const wire = Buffer.from(
+      `Content-Type: api/response\nContent-Length: ${Buffer.byteLength(body)}\n\n${body}Content-Type: command/reply\nReply-Text: +OK\n\nContent-Type: api/response\nContent-Length: 3\n\n+OK`,
+    );
+    const parser = new EslFrameParser();
+    const frames = [];
+    for (let offset = 0; offset < wire.length; offset += 65_536) frames.push(...parser.push(wire.subarray(offset, offset + 65_536)));
+    expect(frames.map((frame) => frame.headers['Content-Type'])).toEqual(['api/response', 'command/reply', 'api/response']);
+    expect(frames[0]!.body).toBe(body);
+    expect(frames[2]!.body).toBe('+OK');
+  });
 });
 
 describe('EslClient against the stand-in', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { parseRegistrationsXml, RegistrationStatusError, scanRegistrationsXml } from '../src';
+import { parseRegistrationsXml, RegistrationsReplyCache, RegistrationStatusError, scanRegistrationsXml } from '../src';
 
 /** A real FreeSWITCH 1.10 capture of `sofia xmlstatus profile internal reg`. */
 const CAPTURE = readFileSync(join(__dirname, '../../../fixtures/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8').trim();
@@ -55,5 +55,67 @@ describe('the fast registrations scanner (monitoring poll)', () => {
     for (const body of odd) expect(scanRegistrationsXml(body, 'internal')).toBeNull();
     // A reply cut short (a socket dropping mid-reply) is still refused by the XML parser.
     expect(() => parseRegistrationsXml(CAPTURE.slice(0, CAPTURE.indexOf('</registration>')), 'internal')).toThrow(RegistrationStatusError);
+  });
+});
+
+describe('the registrations reply cache (a poll read against the last one)', () => {
+  /** One reply of `phones` re-homed blocks at poll `n`: expsecs and ping-time differ every poll, as on a real switch. */
+  function reply(n: number, phones: string[], change: (block: string, phone: string) => string = (block) => block): string {
+    return withBlocks(
+      phones.map((phone) =>
+        change(
+          BLOCK.replace(/999/g, phone)
+            .replace(/expsecs\(\d+\)/, `expsecs(${3600 - n * 60 - Number(phone)})`)
+            .replace(/<ping-time>[^<]*</, `<ping-time>${(n * 1.37 + Number(phone) / 100).toFixed(2)}<`),
+          phone,
+        ),
+      ),
+    );
+  }
+
+  it('answers what parseRegistrationsXml answers, poll after poll, reading again only the blocks that changed', () => {
+    const cache = new RegistrationsReplyCache();
+    const phones = Array.from({ length: 40 }, (_, index) => String(100 + index));
+    const polls: [string, number][] = [
+      [reply(0, phones), 40],
+      [reply(1, phones), 0],
+      // 105 moved to another port, 106 re-registered (new exp()), 107 gone, 180 new.
+      [
+        reply(2, [...phones.filter((phone) => phone !== '107'), '180'], (block, phone) =>
+          phone === '105' ? block.replace('<network-port>5060<', '<network-port>5062<') : phone === '106' ? block.replace(/exp\([^)]*\)/, 'exp(2031-01-01 00:00:00)') : block,
+        ),
+        3,
+      ],
+      [
+        reply(3, [...phones.filter((phone) => phone !== '107'), '180'], (block, phone) =>
+          phone === '105' ? block.replace('<network-port>5060<', '<network-port>5062<') : phone === '106' ? block.replace(/exp\([^)]*\)/, 'exp(2031-01-01 00:00:00)') : block,
+        ),
+        0,
+      ],
+      // An entity in the ping time and the status: still read exactly as the scanner reads them.
+      [reply(4, phones, (block) => block.replace('<ping-time>', '<ping-time> &amp;').replace('Registered(', 'Registered(&quot;')), 40],
+      [reply(5, phones, (block) => block.replace('<ping-time>', '<ping-time> &amp;').replace('Registered(', 'Registered(&quot;')), 0],
+    ];
+    for (const [body, misses] of polls) {
+      const expected = parseRegistrationsXml(body, 'internal');
+      expect(cache.parse(body, 'internal')).toEqual(expected);
+      expect(cache.misses).toBe(misses);
+    }
+    expect(cache.parse(reply(6, phones), 'internal').find((entry) => entry.extension === '101')).toMatchObject({
+      expiresInSeconds: 3600 - 360 - 101,
+      pingTimeMs: (6 * 1.37 + 1.01).toFixed(2),
+    });
+  });
+
+  it('a reply of another shape goes to the XML parser (and its errors), and the next poll starts afresh', () => {
+    const cache = new RegistrationsReplyCache();
+    const phones = ['100', '101'];
+    cache.parse(reply(0, phones), 'internal');
+    const commented = reply(1, phones).replace('<registrations>', '<registrations><!-- odd -->');
+    expect(cache.parse(commented, 'internal')).toEqual(parseRegistrationsXml(commented, 'internal'));
+    expect(cache.misses).toBe(-1);
+    expect(() => cache.parse('Invalid Profile!', 'internal')).toThrow(RegistrationStatusError);
+    expect(cache.parse(reply(2, phones), 'internal')).toEqual(parseRegistrationsXml(reply(2, phones), 'internal'));
+    expect(cache.misses).toBe(2);
   });
 });

@@ -23,6 +23,18 @@ export interface RegistrationObservation {
   /** When the poll ran (the grace period is counted from the first poll that missed it). */
   at: Date;
   lostAfterSeconds: number;
+  /**
+   * The server's previous poll, for an extension registered until now: a steady poll does not write
+   * its row, so the row's last_seen is the last change and this is when it was last seen.
+   */
+  lastSeenAt?: Date | null;
+}
+
+/** The poll bookkeeping of one server (registration_servers): who wrote its rows last, and when it was last polled. */
+export interface RegistrationServerState {
+  /** Replaced before any poll writes the server's rows; null before the first poll. */
+  token: string | null;
+  polledAt: Date | null;
 }
 
 export type RegistrationTransition = 'lost' | 'restored';
@@ -231,10 +243,11 @@ export class RegistrationsRepository {
               lastChange = input.at;
             }
           }
+          if (state.registered && input.lastSeenAt && (!state.lastSeen || input.lastSeenAt > state.lastSeen)) state.lastSeen = input.lastSeenAt;
           await client.query(
-            `UPDATE registrations SET service_id = $4, registered = false, lost = $5, missing_since = $6, last_change = $7, last_polled_at = $8
+            `UPDATE registrations SET service_id = $4, registered = false, lost = $5, missing_since = $6, last_change = $7, last_polled_at = $8, last_seen = $9
              WHERE server = $1 AND domain = $2 AND extension = $3`,
-            [...key, input.serviceId, lost, missingSince, state.registered && !lost ? input.at : lastChange, input.at],
+            [...key, input.serviceId, lost, missingSince, state.registered && !lost ? input.at : lastChange, input.at, state.lastSeen],
           );
         }
         if (!transition || !episode) return null;
@@ -334,6 +347,53 @@ export class RegistrationsRepository {
     return new Map(rows.map((row) => [row.key, row.profile]));
   }
 
+  /**
+   * Runs `work` holding the server's poll lock (a session advisory lock on a connection of its own):
+   * pollers of one server check and write its rows one at a time. The connection is closed, not
+   * returned, when the unlock fails, so the lock cannot outlive the work.
+   */
+  async withServerLock<T>(server: string, work: () => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query(`SELECT pg_advisory_lock(hashtextextended('registrations:' || $1, 0))`, [server]);
+      try {
+        return await work();
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(hashtextextended('registrations:' || $1, 0))`, [server]).catch(() => {
+          broken = true;
+        });
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async serverState(server: string): Promise<RegistrationServerState> {
+    const { rows } = await this.pool.query<{ state_token: string; polled_at: Date }>('SELECT state_token, polled_at FROM registration_servers WHERE server = $1', [server]);
+    return { token: rows[0]?.state_token ?? null, polledAt: rows[0]?.polled_at ?? null };
+  }
+
+  /** Records a poll of `server` at `at` (never moving back); with `token`, the poll is about to write rows, and its token replaces the last one. */
+  async markServerPolled(server: string, at: Date, token?: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO registration_servers (server, state_token, polled_at) VALUES ($1, COALESCE($3, ''), $2)
+       ON CONFLICT (server) DO UPDATE SET polled_at = GREATEST(registration_servers.polled_at, EXCLUDED.polled_at),
+         state_token = COALESCE($3, registration_servers.state_token)`,
+      [server, at, token ?? null],
+    );
+  }
+
+  /** The rows of `server` named by `keys` (`domain|extension`). */
+  async statesOfKeys(server: string, keys: readonly string[]): Promise<RegistrationState[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.bulk<StateRow>(`SELECT r.* FROM registrations r JOIN unnest($2::text[]) AS k(key) ON k.key = r.domain || '|' || r.extension WHERE r.server = $1`, [
+      server,
+      keys,
+    ]);
+    return rows.map(stateOf);
+  }
+
   async statesOfServer(server: string): Promise<RegistrationState[]> {
     const { rows } = await this.pool.query<StateRow>('SELECT * FROM registrations WHERE server = $1', [server]);
     return rows.map(stateOf);
@@ -354,6 +414,18 @@ export class RegistrationsRepository {
       [serviceId, options.beforeId ?? null, options.limit, options.extension ?? null, options.transition ?? null, options.from ?? null, options.to ?? null],
     );
     return rows.map(historyOf);
+  }
+
+  /** One tenant's transitions after `afterId`, oldest first: the keyset a live follow polls with. */
+  async historySince(serviceId: number, afterId: number, limit: number): Promise<RegistrationHistoryEntry[]> {
+    const { rows } = await this.pool.query<HistoryRow>('SELECT * FROM registration_history WHERE service_id = $1 AND id > $2 ORDER BY id LIMIT $3', [serviceId, afterId, limit]);
+    return rows.map(historyOf);
+  }
+
+  /** The newest transition id of any tenant (0 when none): where a follow starts without a backlog. */
+  async lastHistoryId(): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string | null }>('SELECT max(id) AS id FROM registration_history');
+    return Number(rows[0]?.id ?? 0);
   }
 
   /** The tenant's extensions currently lost (missing past the grace period), longest lost first. */

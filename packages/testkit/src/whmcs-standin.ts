@@ -128,6 +128,17 @@ export interface StandinSentEmail {
   customvars: Record<string, string>;
 }
 
+/** One SendAdminEmail WHMCS accepted. */
+export interface StandinSentAdminEmail {
+  /** the admin template's name, or '' for a custom message */
+  messagename: string;
+  customsubject: string;
+  type: string;
+  deptid: number | null;
+  /** mergefields as WHMCS reads them from the form array (`mergefields[name]=value`) */
+  mergefields: Record<string, string>;
+}
+
 export interface StandinRequest {
   action: string;
   /** form fields with identifier, secret, accesskey and password fields removed */
@@ -144,6 +155,7 @@ export interface WhmcsStandinState {
   invoices: StandinInvoice[];
   activity: { clientid: number; description: string }[];
   emails: StandinSentEmail[];
+  adminEmails: StandinSentAdminEmail[];
   requests: StandinRequest[];
 }
 
@@ -159,6 +171,8 @@ export interface WhmcsStandinOptions {
   faults?: WhmcsFaultPlan[];
   /** email templates SendEmail knows (default: a few of WHMCS's stock client templates) */
   emailTemplates?: StandinEmailTemplate[];
+  /** admin email templates SendAdminEmail knows (default: a few of WHMCS's stock admin templates) */
+  adminEmailTemplates?: string[];
   /** seed for fault randomness: the same seed gives the same failures in the same order */
   seed?: number;
 }
@@ -221,6 +235,8 @@ function fromMicros(micros: bigint): string {
     .replace(/0{1,4}$/, '');
   return `${sign}${abs / 1_000_000n}.${fraction.padEnd(2, '0')}`;
 }
+
+const DEFAULT_ADMIN_EMAIL_TEMPLATES = ['Automatic Setup Failed', 'Automatic Setup Successful', 'Service Unsuspension Failed', 'Service Unsuspension Successful'];
 
 const DEFAULT_EMAIL_TEMPLATES: StandinEmailTemplate[] = [
   { name: 'Client Signup Email', type: 'general' },
@@ -293,8 +309,9 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
   const random = seededRandom(options.seed ?? 1);
   let faults = options.faults ?? [];
   const ids = { client: 0, service: 0, billable: 0, invoice: 0, invoiceItem: 0, customField: 0 };
-  const state: WhmcsStandinState = { clients: new Map(), services: new Map(), billableItems: [], invoices: [], activity: [], emails: [], requests: [] };
+  const state: WhmcsStandinState = { clients: new Map(), services: new Map(), billableItems: [], invoices: [], activity: [], emails: [], adminEmails: [], requests: [] };
   const emailTemplates = options.emailTemplates ?? DEFAULT_EMAIL_TEMPLATES;
+  const adminEmailTemplates = options.adminEmailTemplates ?? DEFAULT_ADMIN_EMAIL_TEMPLATES;
   const sockets = new Set<Socket>();
 
   const addClient = (client: Partial<StandinClient> = {}): StandinClient => {
@@ -557,6 +574,24 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       // WHMCS's generic answer for an invalid related id (and for mailer errors).
       if (clientid === undefined) throw new StandinRefusal('Sending Failed. Please see documentation.');
       state.emails.push({ messagename: template.name, type: template.type, id: related, clientid, customvars: vars });
+      return { result: 'success' };
+    },
+    // Reply only `result` (developers.whmcs.com/api-reference/sendadminemail); the refusal texts are SendEmail's.
+    SendAdminEmail: (params) => {
+      if (!params.messagename && !params.custommessage) throw new StandinRefusal('You must provide either an existing email template name or a custom message type');
+      if (params.messagename && !adminEmailTemplates.includes(params.messagename)) throw new StandinRefusal('Email Template not found');
+      const mergefields: Record<string, string> = {};
+      for (const [name, value] of Object.entries(params)) {
+        const field = /^mergefields\[([^\]]+)\]$/.exec(name);
+        if (field) mergefields[field[1]!] = value;
+      }
+      state.adminEmails.push({
+        messagename: params.messagename ?? '',
+        customsubject: params.customsubject ?? '',
+        type: params.type || 'system',
+        deptid: params.deptid ? Number(params.deptid) : null,
+        mergefields,
+      });
       return { result: 'success' };
     },
     CreateInvoice: (params) => {

@@ -18,6 +18,7 @@ import type {
   WhmcsInvoiceSummary,
   WhmcsInvoicesQuery,
   WhmcsList,
+  WhmcsSendAdminEmailInput,
   WhmcsSendEmailInput,
   WhmcsUpdateClientProductInput,
 } from './api-types';
@@ -332,6 +333,31 @@ export class WhmcsApiClient {
     validateId('relatedId', input.relatedId);
     const customVars = input.customVars === undefined ? undefined : Buffer.from(phpSerializeStringMap(input.customVars), 'utf8').toString('base64');
     await this.call('SendEmail', { messagename: input.templateName, id: input.relatedId, customvars: customVars }, options);
+  }
+
+  /**
+   * SendAdminEmail: an admin notification from an admin email template (or a custom subject and HTML
+   * message) to the admins with that notification `type` enabled. `mergefields` is a form array
+   * (`mergefields[name]=value`, as the documented example's http_build_query sends it), not the
+   * base64 serialize SendEmail's customvars use. The reply is only `result`. Not idempotent, like
+   * SendEmail: a caller that must not mail twice records the send in its own outbox first.
+   */
+  async sendAdminEmail(input: WhmcsSendAdminEmailInput, options?: WhmcsCallOptions): Promise<void> {
+    const templateName = input.templateName?.trim() ?? '';
+    if (templateName === '' && (input.customMessage ?? '').trim() === '') throw new WhmcsInputError('templateName', 'a template name or a custom message is needed');
+    if (input.departmentId !== undefined) validateId('departmentId', input.departmentId);
+    await this.call(
+      'SendAdminEmail',
+      {
+        messagename: templateName || undefined,
+        customsubject: templateName ? undefined : input.customSubject,
+        custommessage: templateName ? undefined : input.customMessage,
+        type: input.type,
+        deptid: input.departmentId,
+        mergefields: input.mergeFields,
+      },
+      options,
+    );
   }
 
   /**

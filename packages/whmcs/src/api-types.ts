@@ -155,6 +155,20 @@ export interface WhmcsSendEmailInput {
   customVars?: Record<string, string>;
 }
 
+export interface WhmcsSendAdminEmailInput {
+  /** name of an existing admin email template (e.g. "Service Unsuspension Successful"); or send customSubject/customMessage */
+  templateName?: string;
+  customSubject?: string;
+  /** HTML body of a custom message (when no template is named) */
+  customMessage?: string;
+  /** which admins get it: those with system, account or support notifications enabled (WHMCS's default: system) */
+  type?: 'system' | 'account' | 'support';
+  /** the department of a `support` notification */
+  departmentId?: number;
+  /** merge fields for the template ({$name}) */
+  mergeFields?: Record<string, string>;
+}
+
 export type WhmcsInvoiceAction = 'noinvoice' | 'nextcron' | 'nextinvoice' | 'duedate' | 'recur';
 
 export interface WhmcsBillableItemInput {

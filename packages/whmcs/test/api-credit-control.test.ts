@@ -156,6 +156,35 @@ describe('SendEmail', () => {
   });
 });
 
+describe('SendAdminEmail', () => {
+  test('an admin template with merge fields as a form array (mergefields[name]=value) and the notification type', async () => {
+    const target = await standin();
+    await client(target).sendAdminEmail({ templateName: 'Service Unsuspension Successful', type: 'account', mergeFields: { client_id: '7', extension_address: '101@a.example' } });
+    expect(target.state.adminEmails).toEqual([
+      { messagename: 'Service Unsuspension Successful', customsubject: '', type: 'account', deptid: null, mergefields: { client_id: '7', extension_address: '101@a.example' } },
+    ]);
+    const params = target.state.requests.at(-1)!.params;
+    expect(params).toMatchObject({ action: 'SendAdminEmail', 'mergefields[client_id]': '7', 'mergefields[extension_address]': '101@a.example', type: 'account' });
+    expect(params.customvars).toBeUndefined();
+  });
+
+  test('unknown template: typed refusal; neither template nor message: refused before sending', async () => {
+    const target = await standin();
+    const api = client(target);
+    expect(await failure(api.sendAdminEmail({ templateName: 'No Such Admin Template' }), WhmcsApiError)).toMatchObject({ whmcsMessage: 'Email Template not found' });
+    expect(await failure(api.sendAdminEmail({ templateName: ' ' }), WhmcsInputError)).toMatchObject({ field: 'templateName' });
+    expect(target.state.requests).toHaveLength(1);
+    expect(target.state.adminEmails).toHaveLength(0);
+  });
+
+  test('an injected HTTP 500: outcome unknown, not retried (a write)', async () => {
+    const target = await standin({ faults: [{ mode: 'http_500', percent: 100, actions: ['SendAdminEmail'] }] });
+    const error = await failure(client(target).sendAdminEmail({ templateName: 'Automatic Setup Failed' }), WhmcsTransportError);
+    expect(error).toMatchObject({ reason: 'http_status', mayHaveTakenEffect: true });
+    expect(target.state.requests).toHaveLength(1);
+  });
+});
+
 describe('CreateInvoice and ApplyCredit', () => {
   test('an invoice with the token in its notes, found again; credit applied in two steps pays it', async () => {
     const target = await standin();

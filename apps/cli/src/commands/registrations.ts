@@ -83,6 +83,54 @@ function watchScope(value: string): 'all' | 'marked' | 'off' | null {
   throw new InvalidArgumentError('--scope must be all, marked, off or plan (back to the WHMCS module setting)');
 }
 
+/** Resolves after `ms`, or at once when `signal` is aborted. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
+/**
+ * `history --follow`: the last transitions oldest first, then every new one as it is recorded, read
+ * with a keyset cursor (id > the last printed) every `interval` ms; SIGINT or SIGTERM ends it with
+ * status 0. Ids come from one sequence, so a transition is printed once; one committed after a higher
+ * id was already read (two servers' polls recording at the same moment) would be missed, which the
+ * poll's per-server lock makes rare.
+ */
+async function followHistory(repository: RegistrationsRepository, options: JsonOption & { service: number; limit: number; interval: number }): Promise<void> {
+  const stop = new AbortController();
+  const interrupted = () => stop.abort();
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    const show = (entry: RegistrationHistoryEntry) => emit(options, { transition: entry }, () => line(entry));
+    // The newest id first: a transition recorded meanwhile is in the backlog or after the cursor, not lost.
+    const newest = await repository.lastHistoryId();
+    const backlog = (await repository.history(options.service, { limit: options.limit })).reverse();
+    let cursor = Math.max(newest, ...backlog.map((entry) => entry.id));
+    backlog.forEach(show);
+    if (!options.json) process.stderr.write(`… following service ${options.service}'s transitions (Ctrl-C ends)\n`);
+    while (!stop.signal.aborted) {
+      await pause(options.interval, stop.signal);
+      if (stop.signal.aborted) break;
+      for (const entry of await repository.historySince(options.service, cursor, 500)) {
+        show(entry);
+        cursor = entry.id;
+      }
+    }
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
+}
+
 /** `ictvoip registrations history`: a tenant's recorded lost / restored transitions, newest first. */
 export function registrationsCommand(): Command {
   const registrations = new Command('registrations').description('registration monitoring');
@@ -92,11 +140,15 @@ export function registrationsCommand(): Command {
     .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
     .option('--limit <n>', 'how many (default 50)', positiveInt('--limit'), 50)
     .option('--before <id>', 'only transitions older than this id (the last id of the previous page)', positiveInt('--before'))
+    .option('--follow', 'after the last --limit transitions (oldest first), print each new one as it is recorded, until interrupted (Ctrl-C); with --json one object per line')
+    .option('--interval <ms>', 'with --follow: how often the history is read (default 2000)', positiveInt('--interval'), 2000)
     .option('--json', 'machine-readable output')
     .action(
-      action(async (options: JsonOption & { service: number; limit: number; before?: number }) => {
+      action(async (options: JsonOption & { service: number; limit: number; before?: number; follow?: boolean; interval: number }) => {
         await withKnownService(options.service, async (pool) => {
-          const entries = await new RegistrationsRepository(pool).history(options.service, { limit: options.limit, beforeId: options.before });
+          const repository = new RegistrationsRepository(pool);
+          if (options.follow) return followHistory(repository, options);
+          const entries = await repository.history(options.service, { limit: options.limit, beforeId: options.before });
           emit(options, { transitions: entries }, () => (entries.length ? entries.map(line).join('\n') : `no registration transitions for service ${options.service}`));
         });
       }),

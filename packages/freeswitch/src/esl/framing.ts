@@ -44,9 +44,22 @@ const NEWLINE = 0x0a;
 /** Incremental parser: push bytes, get whole frames back. */
 export class EslFrameParser {
   private buffer: Buffer = Buffer.alloc(0);
+  /** Chunks that arrived while a body was incomplete, joined once it is whole (not on every chunk: a megabyte reply comes in hundreds). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the frame at the head of the buffer needs in all (headers + body); 0 while its headers are incomplete. */
+  private needed = 0;
 
   push(chunk: Buffer): EslFrame[] {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.needed > 0 && this.buffer.length + this.pendingBytes + chunk.length < this.needed) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      return [];
+    }
+    this.buffer = this.buffer.length === 0 && this.pending.length === 0 ? chunk : Buffer.concat([this.buffer, ...this.pending, chunk]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.needed = 0;
     const frames: EslFrame[] = [];
     for (;;) {
       const frame = this.next();
@@ -63,7 +76,10 @@ export class EslFrameParser {
     const length = headers['Content-Length'] === undefined ? 0 : Number(headers['Content-Length']);
     if (!Number.isInteger(length) || length < 0) throw new Error(`bad Content-Length ${headers['Content-Length']}`);
     const bodyStart = end + 2;
-    if (this.buffer.length < bodyStart + length) return null;
+    if (this.buffer.length < bodyStart + length) {
+      this.needed = bodyStart + length;
+      return null;
+    }
     const body = this.buffer.subarray(bodyStart, bodyStart + length).toString('utf8');
     this.buffer = this.buffer.subarray(bodyStart + length);
     return { headers, body };

@@ -56,7 +56,7 @@ const parser = new XMLParser({
   isArray: (name) => name === 'registration',
 });
 
-function text(value: unknown): string | null {
+export function text(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   const result = String(value).trim();
   return result === '' ? null : result;
@@ -71,7 +71,7 @@ function decodeUrl(value: string | null): string | null {
   }
 }
 
-function splitStatus(raw: string | null): Pick<Registration, 'status' | 'transport' | 'expires' | 'expiresInSeconds'> {
+export function splitStatus(raw: string | null): Pick<Registration, 'status' | 'transport' | 'expires' | 'expiresInSeconds'> {
   if (raw === null) return { status: null, transport: null, expires: null, expiresInSeconds: null };
   const head = /^([A-Za-z-]+)(?:\(([^)]*)\))?/.exec(raw);
   const expires = /exp\(([^)]*)\)/i.exec(raw);
@@ -114,12 +114,63 @@ function toRegistration(profile: string, entry: Record<string, unknown>): Regist
 const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 /** The five XML entities, in one pass (so `&amp;lt;` stays `&lt;`, as the XML parser leaves it). */
-function decodeNamedEntities(value: string): string {
+export function decodeNamedEntities(value: string): string {
   return value.includes('&') ? value.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => NAMED_ENTITIES[name]!) : value;
 }
 
 const REGISTRATION_OPEN = '<registration>';
 const REGISTRATION_CLOSE = '</registration>';
+
+/** Where the `<registration>` blocks of a reply are: content from starts[i] to ends[i]. */
+export interface RegistrationBlocks {
+  /** The reply as scanned (trimmed, control characters removed). */
+  body: string;
+  starts: number[];
+  ends: number[];
+}
+
+/** The block bounds of a body in mod_sofia's flat shape (see scanRegistrationsXml); null for any other shape. */
+function blockBounds(body: string): { starts: number[]; ends: number[] } | null {
+  if (!body.startsWith('<') || !body.endsWith('</profile>') || /<!|&#/.test(body)) return null;
+  const open = body.indexOf('<registrations>');
+  const close = body.lastIndexOf('</registrations>');
+  if (open === -1 || close < open || body.indexOf('<profile') === -1 || body.indexOf('<profile') > open) return null;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let position = open + '<registrations>'.length;
+  for (;;) {
+    const start = body.indexOf(REGISTRATION_OPEN, position);
+    if (start === -1 || start > close) break;
+    if (!blank(body, position, start)) return null;
+    const end = body.indexOf(REGISTRATION_CLOSE, start);
+    if (end === -1 || end > close) return null;
+    starts.push(start + REGISTRATION_OPEN.length);
+    ends.push(end);
+    position = end + REGISTRATION_CLOSE.length;
+  }
+  return blank(body, position, close) ? { starts, ends } : null;
+}
+
+/** Control characters break the XML parser; FusionPBX strips them the same way. */
+const CONTROL_CHARACTERS = /[\x00-\x08\x0b\x0c\x0e-\x1f]/g;
+/** A control character or what blockBounds refuses (`<!`, `&#`). */
+const ODD_CHARACTERS = /[\x00-\x08\x0b\x0c\x0e-\x1f]|<!|&#/;
+
+/** A whole reply (as parseRegistrationsXml takes it) cut into its blocks; null when only the XML parser can read it. */
+export function scanRegistrationBlocks(reply: string): RegistrationBlocks | null {
+  const trimmed = reply.trim();
+  if (!trimmed.startsWith('<')) return null;
+  // One pass over a clean reply (the usual one) instead of a replace and a test.
+  const body = ODD_CHARACTERS.test(trimmed) ? trimmed.replace(CONTROL_CHARACTERS, '') : trimmed;
+  const bounds = blockBounds(body);
+  return bounds ? { body, ...bounds } : null;
+}
+
+/** One block's Registration: null for a block without a user, undefined for a block not in the flat shape. */
+export function scanRegistrationEntry(body: string, from: number, to: number, profile: string): Registration | null | undefined {
+  const entry = scanLeafElements(body, from, to);
+  return entry ? toRegistration(profile, entry) : undefined;
+}
 
 /**
  * The fast path of parseRegistrationsXml for the one shape mod_sofia writes: `<profile>` with
@@ -130,25 +181,36 @@ const REGISTRATION_CLOSE = '</registration>';
  * answers null, and the caller parses with the XML parser, which also judges well-formedness.
  */
 export function scanRegistrationsXml(body: string, profile: string): Registration[] | null {
-  if (!body.startsWith('<') || !body.endsWith('</profile>') || /<!|&#/.test(body)) return null;
-  const open = body.indexOf('<registrations>');
-  const close = body.lastIndexOf('</registrations>');
-  if (open === -1 || close < open || body.indexOf('<profile') === -1 || body.indexOf('<profile') > open) return null;
+  const bounds = blockBounds(body);
+  if (!bounds) return null;
   const registrations: Registration[] = [];
-  let position = open + '<registrations>'.length;
-  for (;;) {
-    const start = body.indexOf(REGISTRATION_OPEN, position);
-    if (start === -1 || start > close) break;
-    if (body.slice(position, start).trim() !== '') return null;
-    const end = body.indexOf(REGISTRATION_CLOSE, start);
-    if (end === -1 || end > close) return null;
-    const entry = scanLeafElements(body, start + REGISTRATION_OPEN.length, end);
-    if (!entry) return null;
-    const registration = toRegistration(profile, entry);
+  for (let index = 0; index < bounds.starts.length; index += 1) {
+    const registration = scanRegistrationEntry(body, bounds.starts[index]!, bounds.ends[index]!, profile);
+    if (registration === undefined) return null;
     if (registration) registrations.push(registration);
-    position = end + REGISTRATION_CLOSE.length;
   }
-  return body.slice(position, close).trim() === '' ? registrations : null;
+  return registrations;
+}
+
+/** Whether body[from, to) is blank (what `.trim() === ''` says), without slicing it. */
+function blank(body: string, from: number, to: number): boolean {
+  for (let index = from; index < to; index += 1) {
+    const code = body.charCodeAt(index);
+    // Space, tab, LF, CR: all mod_sofia indents with. Anything else is judged by trim() itself.
+    if (code !== 32 && code !== 10 && code !== 9 && code !== 13) return body.slice(from, to).trim() === '';
+  }
+  return true;
+}
+
+const ELEMENT_NAME = /^[A-Za-z][\w.-]*$/;
+/** Element names already checked against ELEMENT_NAME (a reply has a dozen; bounded so odd input cannot grow it). */
+const checkedNames = new Set<string>();
+
+function validName(name: string): boolean {
+  if (checkedNames.has(name)) return true;
+  if (!ELEMENT_NAME.test(name)) return false;
+  if (checkedNames.size < 256) checkedNames.add(name);
+  return true;
 }
 
 /** `<name>text</name>` elements between `from` and `to`; null on anything else. */
@@ -157,26 +219,25 @@ function scanLeafElements(body: string, from: number, to: number): Record<string
   let position = from;
   for (;;) {
     const lt = body.indexOf('<', position);
-    if (lt === -1 || lt >= to) return body.slice(position, to).trim() === '' ? entry : null;
-    if (body.slice(position, lt).trim() !== '') return null;
+    if (lt === -1 || lt >= to) return blank(body, position, to) ? entry : null;
+    if (!blank(body, position, lt)) return null;
     const gt = body.indexOf('>', lt);
     if (gt === -1 || gt > to) return null;
     const tag = body.slice(lt + 1, gt);
     if (tag.endsWith('/')) {
       const name = tag.slice(0, -1);
-      if (!/^[A-Za-z][\w.-]*$/.test(name) || name in entry) return null;
+      if (!validName(name) || name in entry) return null;
       entry[name] = '';
       position = gt + 1;
       continue;
     }
-    if (!/^[A-Za-z][\w.-]*$/.test(tag) || tag in entry) return null;
-    const closing = `</${tag}>`;
-    const valueEnd = body.indexOf(closing, gt + 1);
-    if (valueEnd === -1 || valueEnd > to) return null;
-    const value = body.slice(gt + 1, valueEnd);
-    if (value.includes('<')) return null;
-    entry[tag] = decodeNamedEntities(value.trim());
-    position = valueEnd + closing.length;
+    if (!validName(tag) || tag in entry) return null;
+    // Text has no '<' (mod_sofia escapes it), so the next '<' must open this element's end tag.
+    const valueEnd = body.indexOf('<', gt + 1);
+    const closeEnd = valueEnd + 2 + tag.length;
+    if (valueEnd === -1 || valueEnd >= to || body.charCodeAt(valueEnd + 1) !== 47 || !body.startsWith(tag, valueEnd + 2) || body.charCodeAt(closeEnd) !== 62) return null;
+    entry[tag] = decodeNamedEntities(body.slice(gt + 1, valueEnd).trim());
+    position = closeEnd + 1;
   }
 }
 
@@ -184,8 +245,7 @@ function scanLeafElements(body: string, from: number, to: number): Record<string
 export function parseRegistrationsXml(body: string, profile: string): Registration[] {
   const trimmed = body.trim();
   if (!trimmed.startsWith('<')) throw new RegistrationStatusError(profile, trimmed.split('\n')[0].slice(0, 200) || 'empty reply');
-  // Control characters break the parser; FusionPBX strips them the same way.
-  const clean = trimmed.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
+  const clean = trimmed.replace(CONTROL_CHARACTERS, '');
   const scanned = scanRegistrationsXml(clean, profile);
   if (scanned) return scanned;
   let document: Record<string, unknown>;

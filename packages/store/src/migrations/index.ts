@@ -14,6 +14,7 @@ import { migration012 } from './012-monitoring-alerts-watch';
 import { migration013 } from './013-tenant-write-destinations';
 import { migration014 } from './014-credit-close-alerts';
 import { migration015 } from './015-deck-inbound-rate';
+import { migration016 } from './016-registration-servers';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration013,
   migration014,
   migration015,
+  migration016,
 ];

@@ -5,6 +5,7 @@ import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { watchedTenants } from './watch-scope';
+import { pollFailed, pollSucceeded } from './poll-failures';
 
 /** FreeSWITCH answered `Invalid Gateway!`: FusionPBX has it enabled but it is not running. */
 export const NOT_RUNNING = 'NOT_RUNNING';
@@ -49,11 +50,13 @@ export async function pollServerGateways(deps: WorkerDeps, server: string, now: 
   try {
     const result = await pollGateways(deps, server, now, metrics);
     metrics?.gatewayPolls.observe({ server, outcome: 'ok' }, elapsed());
+    pollSucceeded(deps, 'gateways', server);
     return result;
   } catch (error) {
     metrics?.gatewayPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.gatewayPollErrors.inc({ server });
-    deps.logger.error({ server, err: (error as Error).message }, 'gateway poll failed: no gateway marked down');
+    const { level, consecutiveFailures } = pollFailed(deps, 'gateways', server);
+    deps.logger[level]({ server, err: (error as Error).message, consecutiveFailures }, 'gateway poll failed: no gateway marked down');
     throw error;
   }
 }

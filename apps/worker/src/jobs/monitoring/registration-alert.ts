@@ -26,6 +26,8 @@ const MAX_DELIVERY_ATTEMPTS = 10;
 export const DEFAULT_WEBHOOK_RECIPIENT = 'ALERT_WEBHOOK_URL';
 /** The recipient of the WHMCS e-mail: the service's client (SendEmail with a product template, related id = service id). */
 export const CLIENT_EMAIL_RECIPIENT = 'client';
+/** The recipient of the WHMCS admin e-mail: the operator's admins (SendAdminEmail with an admin template). */
+export const ADMIN_EMAIL_RECIPIENT = 'admin';
 
 /** Another worker is sending one of this transition's deliveries: the job retries later and finds it settled. */
 export class AlertInFlightError extends Error {
@@ -132,7 +134,7 @@ function outboxOf(deps: WorkerDeps, kind: AlertKind): AlertOutbox {
   };
 }
 
-/** Who gets this alert: ALERT_WEBHOOK_URL, the tenant's extra webhook recipients, and the client's WHMCS e-mail when a template is set for the type. */
+/** Who gets this alert: ALERT_WEBHOOK_URL, the tenant's extra webhook recipients, the client's WHMCS e-mail and the admins' WHMCS e-mail when a template is set for the type. */
 async function targetsOf(deps: WorkerDeps, notice: AlertNotice): Promise<AlertTarget[]> {
   const targets: AlertTarget[] = [];
   if (deps.config.monitoring.alertWebhookUrl) targets.push({ channel: 'webhook', recipient: DEFAULT_WEBHOOK_RECIPIENT });
@@ -141,6 +143,7 @@ async function targetsOf(deps: WorkerDeps, notice: AlertNotice): Promise<AlertTa
   const watch = await new MonitoringWatchRepository(deps.pool).get(notice.serviceId);
   for (const url of watch.recipients) targets.push({ channel: 'webhook', recipient: url });
   if (deps.whmcs && deps.config.monitoring.emailTemplates[notice.type]) targets.push({ channel: 'email', recipient: CLIENT_EMAIL_RECIPIENT });
+  if (deps.whmcs && deps.config.monitoring.adminEmailTemplates[notice.type]) targets.push({ channel: 'email', recipient: ADMIN_EMAIL_RECIPIENT });
   return targets;
 }
 
@@ -212,10 +215,15 @@ export async function alertMergeFields(deps: WorkerDeps, notice: AlertNotice): P
   };
 }
 
-async function sendEmail(deps: WorkerDeps, notice: AlertNotice): Promise<void> {
-  const templateName = notice.type === 'credit.unreadable' ? '' : deps.config.monitoring.emailTemplates[notice.type];
-  if (!deps.whmcs || !templateName) throw new Error(`no WHMCS API or e-mail template for ${notice.type}`);
-  await deps.whmcs.sendEmail({ templateName, relatedId: notice.serviceId, customVars: await alertMergeFields(deps, notice) });
+/** The client's e-mail (SendEmail, related id = service id) or the admins' (SendAdminEmail), with the same merge fields. */
+async function sendEmail(deps: WorkerDeps, notice: AlertNotice, delivery: AlertDelivery): Promise<void> {
+  const admin = delivery.recipient === ADMIN_EMAIL_RECIPIENT;
+  const templates = admin ? deps.config.monitoring.adminEmailTemplates : deps.config.monitoring.emailTemplates;
+  const templateName = notice.type === 'credit.unreadable' ? '' : templates[notice.type];
+  if (!deps.whmcs || !templateName) throw new Error(`no WHMCS API or ${admin ? 'admin ' : ''}e-mail template for ${notice.type}`);
+  const fields = await alertMergeFields(deps, notice);
+  if (admin) await deps.whmcs.sendAdminEmail({ templateName, type: deps.config.monitoring.adminEmailType, mergeFields: fields });
+  else await deps.whmcs.sendEmail({ templateName, relatedId: notice.serviceId, customVars: fields });
 }
 
 /** How long a claim stands before another worker may take the row over (longer than any one send). */
@@ -258,7 +266,7 @@ export async function deliverRegistrationAlert(deps: WorkerDeps, historyId: numb
     }
     if (claim.outcome !== 'claimed') continue;
     try {
-      if (delivery.channel === 'email') await sendEmail(deps, notice);
+      if (delivery.channel === 'email') await sendEmail(deps, notice, delivery);
       else await sendWebhook(deps, notice, delivery);
     } catch (error) {
       failure = await settleFailure(deps, alerts, outbox, claim.delivery, notice, error as Error, metrics);

@@ -1,5 +1,5 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
-import { parseRegistrationsXml, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
+import { RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
 import {
   addJob,
   addJobs,
@@ -19,9 +19,12 @@ import {
   type RegistrationObservation,
   type RegistrationSighting,
 } from '@ictvoip/store';
+import { randomUUID } from 'node:crypto';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import { watchedTenants } from './watch-scope';
+import { pollFailed, pollSucceeded } from './poll-failures';
+import { planObservation, replyCacheOf, snapshotEntryOf, snapshotsOf, type ObservationPlan, type ServerSnapshot } from './registrations-snapshot';
 import type { WorkerMetrics } from '../../metrics';
 
 export interface RegistrationPollResult {
@@ -35,6 +38,8 @@ export interface RegistrationPollResult {
   unobserved: number;
   transitions: RegistrationHistoryEntry[];
 }
+
+type Observation = Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>;
 
 /** One watched extension: an enabled extension of an active tenant on the polled server. */
 interface WatchedExtension {
@@ -63,6 +68,10 @@ function sightingOf(entry: Registration): RegistrationSighting {
   };
 }
 
+function addSeen(seen: Map<string, Registration>, key: string, entry: Registration): void {
+  if (!seen.has(key)) seen.set(key, entry);
+}
+
 const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
 
 /** The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones where the scope says so. */
@@ -83,6 +92,83 @@ async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fu
       return !marked || marked.has(row.extension);
     })
     .map((row) => ({ serviceId: byDomain.get(row.domain_name)!.serviceId, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
+}
+
+/** The server's rows as this worker last knew them, read again when another poll has written them since. */
+async function currentSnapshot(deps: WorkerDeps, repository: RegistrationsRepository, server: string, token: string | null): Promise<ServerSnapshot> {
+  const cached = snapshotsOf(deps).get(server);
+  if (cached && token !== null && cached.token === token) return cached;
+  const snapshot: ServerSnapshot = { token: token ?? '', entries: new Map() };
+  for (const state of await repository.statesOfServer(server)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
+  snapshotsOf(deps).set(server, snapshot);
+  return snapshot;
+}
+
+/**
+ * Under the server's lock: compares the poll with the server's rows (the worker's snapshot) and
+ * writes only what changed; a steady poll writes nothing but the server's poll time. A poll older
+ * than the last one applied (a replay, a slow worker) applies nothing.
+ */
+async function applyObservations(
+  deps: WorkerDeps,
+  repository: RegistrationsRepository,
+  server: string,
+  matched: readonly { extension: WatchedExtension; key: string; entry: Registration | undefined }[],
+  unavailableProfiles: readonly string[],
+  now: Date,
+): Promise<{ transitions: RegistrationHistoryEntry[]; unobserved: number }> {
+  const last = await repository.serverState(server);
+  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0 };
+  const snapshot = await currentSnapshot(deps, repository, server, last.token);
+  let unobserved = 0;
+  const plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]> = { new: [], figures: [], observe: [] };
+  for (const { extension, key, entry } of matched) {
+    const known = snapshot.entries.get(key);
+    if (!entry && known?.profile && unavailableProfiles.includes(known.profile)) {
+      unobserved += 1;
+      continue;
+    }
+    const observation: Observation = { serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now };
+    const plan = planObservation(known, observation);
+    if (plan !== 'skip') plans[plan].push(known?.registered ? { ...observation, lastSeenAt: last.polledAt } : observation);
+  }
+  const watchedKeys = new Set(matched.map((item) => item.key));
+  const unwatched = [...snapshot.entries.keys()].filter((key) => !watchedKeys.has(key));
+  if (plans.new.length + plans.figures.length + plans.observe.length + unwatched.length === 0) {
+    await repository.markServerPolled(server, now);
+    return { transitions: [], unobserved };
+  }
+  // Other workers' copies go stale from here: they read the rows again on their next poll.
+  snapshotsOf(deps).delete(server);
+  const token = randomUUID();
+  await repository.markServerPolled(server, now, token);
+  const transitions = await writeObservations(deps, repository, server, plans, now);
+  if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys], now);
+  const touched = [...plans.new, ...plans.figures, ...plans.observe].map((observation) => `${observation.domain}|${observation.extension}`);
+  for (const key of unwatched) snapshot.entries.delete(key);
+  for (const state of await repository.statesOfKeys(server, touched)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
+  snapshot.token = token;
+  snapshotsOf(deps).set(server, snapshot);
+  return { transitions, unobserved };
+}
+
+/** New rows in one INSERT, changed figures in one UPDATE, and whatever may move a state in a locked transaction each. */
+async function writeObservations(
+  deps: WorkerDeps,
+  repository: RegistrationsRepository,
+  server: string,
+  plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
+  at: Date,
+): Promise<RegistrationHistoryEntry[]> {
+  const done = await repository.observeNew(server, plans.new, at);
+  for (const key of await repository.observeSteady(server, plans.figures, at)) done.add(key);
+  const transitions: RegistrationHistoryEntry[] = [];
+  for (const observation of [...plans.new, ...plans.figures, ...plans.observe]) {
+    if (done.has(`${observation.domain}|${observation.extension}`)) continue;
+    const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
+    if (transition) transitions.push(transition);
+  }
+  return transitions;
 }
 
 /**
@@ -113,69 +199,41 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       const body = await target.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
       let entries: Registration[];
       try {
-        entries = parseRegistrationsXml(body, profile);
+        entries = replyCacheOf(deps, server, profile).parse(body, profile);
       } catch (error) {
         if (!(error instanceof RegistrationStatusError)) throw error;
         unavailableProfiles.push(profile);
         continue;
       }
       for (const entry of entries) {
-        for (const realm of new Set([entry.domain, entry.sipAuthRealm?.toLowerCase()])) {
-          if (!realm) continue;
-          const key = `${realm}|${entry.extension}`;
-          if (!seen.has(key)) seen.set(key, entry);
-        }
+        // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either).
+        if (entry.domain) addSeen(seen, `${entry.domain}|${entry.extension}`, entry);
+        const realm = entry.sipAuthRealm?.toLowerCase();
+        if (realm && realm !== entry.domain) addSeen(seen, `${realm}|${entry.extension}`, entry);
       }
     }
     // Nothing observed at all: every phone would look gone. Fail instead of marking them missing.
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
     if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
     const repository = new RegistrationsRepository(deps.pool);
-    const lastProfiles = await repository.profilesOfServer(serverKey(target.storedName));
+    const name = serverKey(target.storedName);
     observing = true;
-    const transitions: RegistrationHistoryEntry[] = [];
     let registered = 0;
-    let unobserved = 0;
     const perTenant = new Map<number, { watched: number; registered: number }>();
-    const observations: Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[] = [];
+    const matched: { extension: WatchedExtension; key: string; entry: Registration | undefined }[] = [];
     for (const extension of watched) {
       const key = `${extension.domain}|${extension.extension}`;
       const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
-      if (entry) registered += 1;
       const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
       counts.watched += 1;
-      if (entry) counts.registered += 1;
-      perTenant.set(extension.serviceId, counts);
-      const lastProfile = lastProfiles.get(key);
-      if (!entry && lastProfile && unavailableProfiles.includes(lastProfile)) {
-        unobserved += 1;
-        continue;
+      if (entry) {
+        registered += 1;
+        counts.registered += 1;
       }
-      observations.push({ serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now });
+      perTenant.set(extension.serviceId, counts);
+      matched.push({ extension, key, entry });
     }
-    // Most extensions change nothing: one statement for them (and one for those seen the first time); the others, one locked transaction each.
-    const known = new Set(lastProfiles.keys());
-    const fresh = await repository.observeNew(
-      serverKey(target.storedName),
-      observations.filter((observation) => !known.has(`${observation.domain}|${observation.extension}`)),
-      now,
-    );
-    const steady = await repository.observeSteady(
-      serverKey(target.storedName),
-      observations.filter((observation) => !fresh.has(`${observation.domain}|${observation.extension}`)),
-      now,
-    );
-    for (const observation of observations) {
-      const key = `${observation.domain}|${observation.extension}`;
-      if (steady.has(key) || fresh.has(key)) continue;
-      const transition = await repository.observe({ ...observation, server: serverKey(target.storedName), lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
-      if (transition) transitions.push(transition);
-    }
-    await repository.forgetUnwatched(
-      serverKey(target.storedName),
-      watched.map((extension) => `${extension.domain}|${extension.extension}`),
-      now,
-    );
+    const { transitions, unobserved } = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now));
     for (const transition of transitions) {
       metrics?.registrationTransitions.inc({ server, transition: transition.transition });
       deps.logger.info(
@@ -186,12 +244,15 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     await enqueueAlerts(deps, transitions);
     if (metrics) setTenantGauges(metrics, server, perTenant);
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
+    pollSucceeded(deps, 'registrations', server);
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
     return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
   } catch (error) {
     metrics?.registrationPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.registrationPollErrors.inc({ server });
-    deps.logger.error({ server, err: (error as Error).message, partial: observing }, 'registration poll failed: no extension marked lost');
+    // One failed poll is a warning (a switch restarting); failing again, an error.
+    const { level, consecutiveFailures } = pollFailed(deps, 'registrations', server);
+    deps.logger[level]({ server, err: (error as Error).message, partial: observing, consecutiveFailures }, 'registration poll failed: no extension marked lost');
     throw error;
   }
 }
