@@ -52,7 +52,7 @@ function rating(): ServiceRating {
   const deckCsv = generateDeck(2000).csv;
   const table = createRateTable({ entries: importRateDeckCsv(deckCsv).entries, numberingPlan: DECK_NUMBERING_PLAN });
   return {
-    deck: { deckId: 1, name: 'standard', currency: 'USD', revision: 1, numberingPlan: DECK_NUMBERING_PLAN, markup: {} },
+    deck: { deckId: 1, name: 'standard', currency: 'USD', revision: 1, numberingPlan: DECK_NUMBERING_PLAN, markup: {}, inbound: null },
     inboundDeck: null,
     // The worker's defaults: outbound billed, the emergency and toll-free exclusions.
     context: { table, policy: billingPolicy({ billedDirections: ['outbound'], exclusions: parseExclusions(DEFAULT_EXCLUDES) }) },
