@@ -1,6 +1,6 @@
 import { type CanonicalRow, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateCacheKey } from '../validate';
+import { validateCacheKey } from '../provisioning/input';
 import { NumberOwnedError } from './errors';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
 import { type InboundDestination, type StoredAction, PUBLIC_CONTEXT, actionsJson, destinationRow, detailRows, dialplanRow, isFusionpbx53 } from './rows';
