@@ -11,8 +11,7 @@ import { healthRouter } from './routes/health';
 import { openApiRouter } from './routes/openapi';
 import { statusRouter } from './routes/status';
 import { v1Router } from './routes/v1';
-import { webhookRouter } from './routes/webhook';
-import { webhookDryRunRouter } from './routes/webhook-dry-run';
+import { webhookRouter, webhookDryRunRouter } from './routes/webhook';
 import { adminPagesRouter } from './routes/whmcs-pages/admin-pages';
 import { clientPagesRouter } from './routes/whmcs-pages/client-pages';
 

@@ -1,8 +1,221 @@
-import { type CacheDeletePlan, type CacheOptions, cacheDeletePlan, unlinkCacheFile } from './cache';
+/**
+ * The FreeSWITCH side of a write, in one module: the validators for every value that reaches an
+ * event-socket command, the steps a write leaves behind, the cache keys they clear, and applying them.
+ */
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { FreeswitchValidationError } from './errors';
 import type { EslClient } from './esl/client';
 import { EslCommandError } from './esl/errors';
-import { type FreeswitchStep, validateStep } from './freeswitch-steps';
-import { validateSwitchname } from './validate';
+
+/**
+ * Validators for every value that ends up inside an event-socket command or a cache key.
+ * ESL is line-based: a space splits arguments and a newline starts a new command, so anything
+ * outside a small ASCII alphabet is rejected rather than escaped.
+ */
+
+const FQDN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const EXTENSION = /^[A-Za-z0-9_+*#.-]{1,64}$/;
+const PROFILE = /^[A-Za-z0-9_.-]{1,64}$/;
+const CACHE_KEY = /^[A-Za-z0-9_.:@+*#-]{1,255}$/;
+const SWITCHNAME = /^[A-Za-z0-9_.-]{1,253}$/;
+
+/** Why `value` is refused, in words (the first problem found). */
+export function describeBadCharacters(value: string): string {
+  if (/[\r\n]/.test(value)) return 'contains a line break';
+  if (/\s/.test(value)) return 'contains whitespace';
+  if (/[^\x21-\x7e]/.test(value)) return 'contains non-ASCII or control characters';
+  return 'contains characters that are not allowed';
+}
+
+function requireString(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new FreeswitchValidationError(field, 'is required');
+  return value;
+}
+
+/** A lower-cased fully qualified domain name (ASCII / punycode only, at least two labels). */
+export function validateDomainName(value: unknown, field = 'domain'): string {
+  const raw = requireString(field, value);
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new FreeswitchValidationError(field, `${describeBadCharacters(raw)}; use the punycode form of an international domain`);
+  const name = raw.toLowerCase().replace(/\.$/, '');
+  if (name.length > 253) throw new FreeswitchValidationError(field, 'is longer than 253 characters');
+  const labels = name.split('.');
+  if (labels.length < 2) throw new FreeswitchValidationError(field, 'must be a fully qualified domain name (at least two labels)');
+  for (const label of labels) {
+    if (!FQDN_LABEL.test(label)) throw new FreeswitchValidationError(field, `label "${label}" is not a valid DNS label (a-z, 0-9, inner "-")`);
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1])) throw new FreeswitchValidationError(field, 'must not be an IP address');
+  return name;
+}
+
+function matchOrThrow(pattern: RegExp, field: string, value: unknown, hint: string): string {
+  const text = requireString(field, value);
+  if (!pattern.test(text)) throw new FreeswitchValidationError(field, `${describeBadCharacters(text)} (allowed: ${hint})`);
+  return text;
+}
+
+export const validateExtension = (value: unknown, field = 'extension'): string => matchOrThrow(EXTENSION, field, value, 'A-Z a-z 0-9 _ + * # . -, up to 64');
+
+export const validateUuid = (value: unknown, field = 'uuid'): string => matchOrThrow(UUID, field, typeof value === 'string' ? value.toLowerCase() : value, 'a lower-case UUID');
+
+export const validateProfile = (value: unknown, field = 'profile'): string => matchOrThrow(PROFILE, field, value, 'A-Z a-z 0-9 _ . -');
+
+export const validateCacheKey = (value: unknown, field = 'cache key'): string => matchOrThrow(CACHE_KEY, field, value, 'A-Z a-z 0-9 _ . : @ + * # -');
+
+export const validateSwitchname = (value: unknown, field = 'switchname'): string => matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
+
+/** `<extension>@<domain>` as used by flush_inbound_reg and the directory cache key. */
+export function validateUserAtDomain(value: unknown, field = 'user'): string {
+  const text = requireString(field, value);
+  const at = text.lastIndexOf('@');
+  if (at <= 0) throw new FreeswitchValidationError(field, 'must be <extension>@<domain>');
+  validateExtension(text.slice(0, at), field);
+  validateDomainName(text.slice(at + 1), field);
+  return text;
+}
+
+/**
+ * What has to happen on the FreeSWITCH side after a FusionPBX transaction committed. Plain JSON so
+ * the caller can store it as "pending apply" and retry it on its own; every step is idempotent.
+ */
+export type FreeswitchStep =
+  /** Delete one FusionPBX/FreeSWITCH cache key (e.g. `directory:101@t1.example.com`, `dialplan:t1.example.com`). */
+  | { kind: 'cache_delete'; key: string }
+  /** Delete `configuration:sofia.conf:<switchname>`; the switchname is asked from FreeSWITCH at apply time. */
+  | { kind: 'sofia_conf_cache_delete' }
+  /** `sofia profile <profile> rescan`: starts gateways that are enabled but not running. */
+  | { kind: 'sofia_rescan'; profile: string }
+  /** `sofia profile <profile> killgw <uuid>`: stops a running gateway (no-op when not running). */
+  | { kind: 'gateway_kill'; profile: string; gatewayUuid: string }
+  /** `sofia profile <profile> startgw <uuid>`: (re)loads one gateway from sofia.conf. */
+  | { kind: 'gateway_start'; profile: string; gatewayUuid: string }
+  /** `sofia profile <profile> flush_inbound_reg <ext@domain> reboot`: drops a registration now. */
+  | { kind: 'flush_registration'; profile: string; user: string }
+  /** `reloadacl`: FreeSWITCH re-reads acl.conf (FusionPBX's Access Controls) after `configuration:acl.conf` is deleted. */
+  | { kind: 'reload_acl' };
+
+/** Throws FreeswitchValidationError when a step carries something that could break out of its command. */
+export function validateStep(step: FreeswitchStep): FreeswitchStep {
+  switch (step.kind) {
+    case 'cache_delete':
+      validateCacheKey(step.key, 'step.key');
+      return step;
+    case 'sofia_conf_cache_delete':
+    case 'reload_acl':
+      return step;
+    case 'sofia_rescan':
+      validateProfile(step.profile, 'step.profile');
+      return step;
+    case 'gateway_kill':
+    case 'gateway_start':
+      validateProfile(step.profile, 'step.profile');
+      validateUuid(step.gatewayUuid, 'step.gatewayUuid');
+      return step;
+    case 'flush_registration':
+      validateProfile(step.profile, 'step.profile');
+      validateUserAtDomain(step.user, 'step.user');
+      return step;
+  }
+}
+
+/** Drops exact duplicates, keeping first occurrence order. */
+export function uniqueSteps(steps: FreeswitchStep[]): FreeswitchStep[] {
+  const seen = new Set<string>();
+  return steps.filter((step) => {
+    const key = JSON.stringify(step);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export const directoryKey = (extension: string, domainName: string) => `directory:${extension}@${domainName}`;
+export const dialplanKey = (context: string) => `dialplan:${context}`;
+/** The key acl.conf.lua caches the Access Controls under (access_control_edit.php deletes it before reloadacl). */
+export const ACL_CACHE_KEY = 'configuration:acl.conf';
+
+/**
+ * The FreeSWITCH steps still owed for a service, after `later` steps join the `earlier` ones: a
+ * gateway kill supersedes every earlier start of that gateway (a start after a kill is kept: the
+ * gateway is reloaded), and a repeated step keeps only its last place, so a rescan stays after the
+ * cache deletes it depends on. The result is what one apply must send to reach the current state.
+ */
+export function coalesceSteps(earlier: readonly FreeswitchStep[], later: readonly FreeswitchStep[]): FreeswitchStep[] {
+  const merged: FreeswitchStep[] = [];
+  for (const step of [...earlier, ...later]) {
+    if (step.kind === 'gateway_kill') {
+      for (let i = merged.length - 1; i >= 0; i -= 1) {
+        const previous = merged[i]!;
+        if (previous.kind === 'gateway_start' && previous.gatewayUuid === step.gatewayUuid) merged.splice(i, 1);
+      }
+    }
+    merged.push(step);
+  }
+  const lastPlace = new Map<string, number>();
+  merged.forEach((step, index) => lastPlace.set(stepIdentity(step), index));
+  return merged.filter((step, index) => lastPlace.get(stepIdentity(step)) === index);
+}
+
+/** Independent of key order: steps read back from a jsonb column come with their keys reordered. */
+function stepIdentity(step: FreeswitchStep): string {
+  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string };
+  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? ''].join('\u0000');
+}
+
+/**
+ * How the FusionPBX cache is cleared (reference §9). FusionPBX's default is the file cache in
+ * /var/cache/fusionpbx, whose entries never expire.
+ * - `memcache`: `api memcache delete <key>` (cache/method = memcache).
+ * - `file-esl`: the file cache on the FreeSWITCH host, cleared through the shipped
+ *   `app/servers/resources/clear_cache.lua` (`api lua … delete <file>`): works when the bridge runs elsewhere.
+ * - `file`: the bridge runs on the FusionPBX host and unlinks `<location>/<file>` itself.
+ */
+export type CacheOptions = { method: 'memcache' } | { method: 'file-esl' } | { method: 'file'; location?: string };
+
+export const DEFAULT_CACHE_LOCATION = '/var/cache/fusionpbx';
+
+/** Lua cache.lua key2file(): ':' → '.', '\\' and '/' → '_'. */
+export function cacheFileName(key: string): string {
+  return key.replace(/:/g, '.').replace(/[\\/]/g, '_');
+}
+
+/** What deleting one key takes: an event-socket command (and the -ERR replies that mean "already gone"), or a local unlink. */
+export type CacheDeletePlan = { command: string; tolerated: RegExp } | { unlink: string };
+
+/** Plans the deletion of `key` without doing it (the key is validated by the caller, or is a dry-run placeholder). */
+export function cacheDeletePlan(options: CacheOptions, key: string): CacheDeletePlan {
+  if (options.method === 'memcache') return { command: `memcache delete ${key}`, tolerated: /not.?found/i };
+  // The script writes nothing to the stream, so FreeSWITCH answers "-ERR no reply".
+  if (options.method === 'file-esl') return { command: `lua app/servers/resources/clear_cache.lua delete ${cacheFileName(key)}`, tolerated: /no reply/i };
+  return { unlink: path.join(options.location ?? DEFAULT_CACHE_LOCATION, cacheFileName(key)) };
+}
+
+/** The command deleteCacheKey would run for `key`, without running it (dry-run). */
+export function cacheDeleteCommand(options: CacheOptions, key: string): string {
+  const plan = cacheDeletePlan(options, key);
+  return 'unlink' in plan ? `unlink ${plan.unlink}` : plan.command;
+}
+
+/** Removes a cache file; one that is already gone counts as removed. */
+export async function unlinkCacheFile(file: string): Promise<void> {
+  await unlink(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
+
+/** Deletes one key; a key that is already gone counts as success. Returns what was done (for logs/tests). */
+export async function deleteCacheKey(esl: EslClient, options: CacheOptions, key: string): Promise<string> {
+  validateCacheKey(key);
+  const plan = cacheDeletePlan(options, key);
+  if ('unlink' in plan) {
+    await unlinkCacheFile(plan.unlink);
+    return `unlink ${plan.unlink}`;
+  }
+  const body = await esl.api(plan.command, { allowErr: true });
+  if (body.startsWith('-ERR') && !plan.tolerated.test(body)) throw new EslCommandError(plan.command, body);
+  return plan.command;
+}
 
 export interface ApplyOptions {
   cache: CacheOptions;

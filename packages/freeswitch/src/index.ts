@@ -1,11 +1,34 @@
 export * from './errors';
-export * from './validate';
 export * from './esl/errors';
 export { EslClient, type EslClientOptions, type ApiOptions } from './esl/client';
 export { EslFrameParser, parseEventPlain, parseHeaderBlock, type EslFrame } from './esl/framing';
-export { type FreeswitchStep, validateStep, uniqueSteps, directoryKey, dialplanKey, coalesceSteps, ACL_CACHE_KEY } from './freeswitch-steps';
-export { type CacheOptions, DEFAULT_CACHE_LOCATION, cacheDeleteCommand, cacheFileName, deleteCacheKey } from './cache';
-export { applyFreeswitchSide, describeFreeswitchSide, SWITCHNAME_PLACEHOLDER, type ApplyOptions, type ApplyResult } from './apply';
+export {
+  describeBadCharacters,
+  validateDomainName,
+  validateExtension,
+  validateUuid,
+  validateProfile,
+  validateCacheKey,
+  validateSwitchname,
+  validateUserAtDomain,
+  type FreeswitchStep,
+  validateStep,
+  uniqueSteps,
+  directoryKey,
+  dialplanKey,
+  coalesceSteps,
+  ACL_CACHE_KEY,
+  type CacheOptions,
+  DEFAULT_CACHE_LOCATION,
+  cacheDeleteCommand,
+  cacheFileName,
+  deleteCacheKey,
+  applyFreeswitchSide,
+  describeFreeswitchSide,
+  SWITCHNAME_PLACEHOLDER,
+  type ApplyOptions,
+  type ApplyResult,
+} from './apply';
 export * from './status/registrations';
 export { RegistrationsReplyCache } from './status/registrations-cache';
 export * from './status/gateway-status';

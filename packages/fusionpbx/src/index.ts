@@ -1,9 +1,24 @@
 export * from './errors';
-export * from './validate';
 export { columnCatalog, forgetColumnCatalog, encodeValue, maskColumns, MASKED_VALUE, type ColumnCatalog, type DbValue, type RecordedWrite, type TransactionMode } from './db';
 export * from './passwords';
 export * from './provisioning/types';
-export { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS, parseTenantInput, tenantDomainName, type GuiLimits, type TenantInput } from './provisioning/input';
+export {
+  GUI_LIMIT_DESCRIPTION,
+  GUI_LIMIT_PLAN_KEYS,
+  parseTenantInput,
+  tenantDomainName,
+  type GuiLimits,
+  type TenantInput,
+  validateDomainName,
+  validateExtension,
+  validateUuid,
+  validateProfile,
+  validateCacheKey,
+  validateSwitchname,
+  validateUserAtDomain,
+  validateUsername,
+  validateText,
+} from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
@@ -13,6 +28,7 @@ export * from './tenant-resources/tenant-errors';
 export * from './tenant-resources/tenant-lookup';
 export * from './tenant-resources/tenant-extensions';
 export * from './tenant-resources/tenant-gateways';
+export { withoutStaleGatewayStarts } from './tenant-rows';
 export * from './tenant-resources/tenant-cdrs';
 export * from './tenant-resources/tenant-voicemail';
 export * from './servers/targets';

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
-import { bcryptCompare, bcryptHash } from './bcrypt-pool';
 import { FusionpbxValidationError } from './errors';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 /**
  * FusionPBX generate_password() alphabets (resources/functions.php): strength 1 digits, 2 adds
@@ -50,4 +51,110 @@ export function validatePortalPassword(value: unknown, field = 'secrets.serviceP
   if (Buffer.byteLength(value, 'utf8') > 72) throw new FusionpbxValidationError(field, 'is longer than 72 bytes (bcrypt limit)');
   if (/[\x00-\x1f\x7f]/.test(value)) throw new FusionpbxValidationError(field, 'contains control characters');
   return value;
+}
+
+/**
+ * bcrypt off the event loop: a small pool of worker threads running bcryptjs synchronously. bcryptjs'
+ * own async API only slices the work (about 100 ms per slice on the main thread), so a cost-10 hash
+ * still stalls every other job of the worker for that long; here the main loop only posts a message.
+ * Same library, same output format as before. Workers are unref'd while idle so they never keep a
+ * process (or a test run) alive.
+ */
+
+type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+interface Pending {
+  job: Job;
+  resolve: (value: string | boolean) => void;
+  reject: (error: Error) => void;
+}
+
+// The worker's code is evaluated (no separate file), so it runs the same from src/ under jest/tsx and from dist/.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const bcrypt = require(workerData.bcryptjs);
+parentPort.on('message', ({ id, job }) => {
+  try {
+    const value = job.op === 'hash' ? bcrypt.hashSync(job.password, job.cost) : bcrypt.compareSync(job.password, job.hash);
+    parentPort.postMessage({ id, value });
+  } catch (error) {
+    parentPort.postMessage({ id, error: String(error && error.message ? error.message : error) });
+  }
+});
+`;
+
+class BcryptPool {
+  private readonly idle: Worker[] = [];
+  private readonly busy = new Map<Worker, Pending>();
+  private readonly queue: Pending[] = [];
+  private size = 0;
+  private nextId = 0;
+
+  constructor(private readonly maxWorkers: number) {}
+
+  run(job: Job): Promise<string | boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let worker = this.idle.pop();
+      if (!worker && this.size < this.maxWorkers) worker = this.spawn();
+      if (!worker) return;
+      const task = this.queue.shift() as Pending;
+      this.busy.set(worker, task);
+      worker.ref();
+      worker.postMessage({ id: (this.nextId += 1), job: task.job });
+    }
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bcryptjs: require.resolve('bcryptjs') } });
+    this.size += 1;
+    worker.on('message', (message: { value?: string | boolean; error?: string }) => {
+      const task = this.busy.get(worker);
+      this.busy.delete(worker);
+      worker.unref();
+      this.idle.push(worker);
+      if (task) {
+        if (message.error !== undefined) task.reject(new Error(message.error));
+        else task.resolve(message.value as string | boolean);
+      }
+      this.dispatch();
+    });
+    const fail = (error: Error) => {
+      const task = this.busy.get(worker);
+      this.busy.delete(worker);
+      const index = this.idle.indexOf(worker);
+      if (index >= 0) this.idle.splice(index, 1);
+      this.size -= 1;
+      task?.reject(error);
+      this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (this.busy.has(worker) || this.idle.includes(worker)) fail(new Error(`bcrypt worker exited with code ${code}`));
+    });
+    return worker;
+  }
+}
+
+let pool: BcryptPool | null = null;
+
+function sharedPool(): BcryptPool {
+  // Leave a core to the event loop on small machines.
+  pool ??= new BcryptPool(Math.max(1, Math.min(4, availableParallelism() - 1)));
+  return pool;
+}
+
+/** bcryptjs hashSync in a worker thread ($2b$ prefix, as bcryptjs writes it). */
+export async function bcryptHash(password: string, cost: number): Promise<string> {
+  return (await sharedPool().run({ op: 'hash', password, cost })) as string;
+}
+
+/** bcryptjs compareSync in a worker thread. */
+export async function bcryptCompare(password: string, hash: string): Promise<boolean> {
+  return (await sharedPool().run({ op: 'compare', password, hash })) as boolean;
 }

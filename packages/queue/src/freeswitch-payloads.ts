@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import Joi from 'joi';
-import { assertValidJobId } from './job-ids';
+import { assertValidJobId } from './payloads';
 
 /**
  * One FreeSWITCH step as the API recorded it (the same shape `@ictvoip/fusionpbx` builds); the worker

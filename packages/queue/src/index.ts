@@ -1,5 +1,4 @@
 export * from './names';
-export * from './job-ids';
 export * from './payloads';
 export * from './connection';
 export * from './queues';

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import Joi from 'joi';
-import { assertValidJobId } from './job-ids';
+import { assertValidJobId } from './payloads';
 
 /**
  * A tenant-write job carries only a reference: the request (and its sealed password) stays in

@@ -1,11 +1,10 @@
-export * from './pool';
+export * from './transaction';
 export * from './migrator';
 export { MIGRATIONS } from './migrations';
 export * from './inbox-repository';
 export * from './services-repository';
 export * from './audit-repository';
 export * from './sealed-secrets';
-export * from './service-lock';
 
 import type { Pool } from 'pg';
 import { assertMigrated, migrate } from './migrator';
@@ -27,7 +26,6 @@ export * from './api-keys-repository';
 export * from './billing-period';
 export * from './billing-cycle';
 export * from './billing-cycles-repository';
-export * from './transaction';
 export * from './rate-deck-repository';
 export * from './cdr-charges-repository';
 export * from './billing-repository';

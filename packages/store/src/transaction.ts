@@ -1,4 +1,11 @@
-import type { PoolClient } from 'pg';
+/**
+ * The bridge database's connection handling in one place: the pool, transactions, and the advisory
+ * locks that serialise work of one service (or client) across workers.
+ */
+import { type PoolClient, Pool, type PoolConfig } from 'pg';
+import { AuditRepository } from './audit-repository';
+import { InboxRepository } from './inbox-repository';
+import { ServicesRepository } from './services-repository';
 
 /** BEGIN … COMMIT on `client`, ROLLBACK on any error (the error is rethrown). */
 export async function inTransaction<T>(client: PoolClient, work: () => Promise<T>): Promise<T> {
@@ -10,5 +17,137 @@ export async function inTransaction<T>(client: PoolClient, work: () => Promise<T
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
+  }
+}
+
+export interface TransactionRepositories {
+  services: ServicesRepository;
+  inbox: InboxRepository;
+  audit: AuditRepository;
+}
+
+/** Runs `work` in one transaction of the bridge database: its writes (an event's state, its audit line, a backlog) land together or not at all. */
+export async function inBridgeTransaction<T>(deps: { pool: Pool }, work: (repos: TransactionRepositories) => Promise<T>): Promise<T> {
+  const client = await deps.pool.connect();
+  try {
+    return await inTransaction(client, () => work({ services: new ServicesRepository(client), inbox: new InboxRepository(client), audit: new AuditRepository(client) }));
+  } finally {
+    client.release();
+  }
+}
+
+/** A pg pool whose idle-client errors (server restart, network cut) are reported, not thrown. */
+export function createPool(connectionString: string, options: PoolConfig = {}, onError?: (error: Error) => void): Pool {
+  const pool = new Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, ...options });
+  pool.on('error', (error) => onError?.(error));
+  // pg-pool listens for errors on idle clients only: a checked-out client (a held advisory lock, an
+  // open transaction) that the server drops (restart: 57P01) would emit an unhandled 'error' and
+  // kill the process. With this listener the next query on it fails instead (a retryable
+  // "database unavailable"), and the pool discards it on release because it is no longer queryable.
+  pool.on('connect', (client) => client.on('error', (error) => onError?.(error)));
+  return pool;
+}
+
+/** True when an error means "the database is unreachable right now" (answer 503, retry later). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: string }).code ?? '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection exceptions,
+  // 53300 too many connections (the server is full: retry later, a 503, not a 500).
+  if (/^(57P0[123]|08|53300$)/.test(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+}
+
+// Namespaces of the two-int advisory locks (namespace, service id). Provisioning and billing work of
+// one service serialise among themselves without waiting for each other.
+const SERVICE_LOCK_NAMESPACE = 71_203;
+const BILLING_LOCK_NAMESPACE = 71_204;
+const FREESWITCH_LOCK_NAMESPACE = 71_205;
+// Keyed by the WHMCS client: credit is the client's, shared by all its services.
+const CREDIT_LOCK_NAMESPACE = 71_206;
+// Keyed by the service: the credit mails and WHMCS/FusionPBX action of one service, never waited for.
+const CREDIT_WORK_LOCK_NAMESPACE = 71_207;
+
+export class LockTimeoutError extends Error {
+  readonly code: string = 'SERVICE_LOCK_TIMEOUT';
+  constructor(serviceId: number, waitedMs: number, what = 'service') {
+    super(`${what} ${serviceId} is busy (lock not acquired within ${waitedMs} ms)`);
+    this.name = 'LockTimeoutError';
+  }
+}
+
+export class BillingLockTimeoutError extends LockTimeoutError {
+  override readonly code = 'BILLING_LOCK_TIMEOUT';
+  constructor(serviceId: number, waitedMs: number) {
+    super(serviceId, waitedMs, 'billing work for service');
+    this.name = 'BillingLockTimeoutError';
+  }
+}
+
+/**
+ * Runs `work` holding a session advisory lock on a dedicated connection, so any number of workers on
+ * any machines serialise on (namespace, key). A crashed holder's connection drops and PostgreSQL
+ * releases the lock by itself.
+ */
+async function withAdvisoryLock<T>(pool: Pool, namespace: number, key: number, work: (client: PoolClient) => Promise<T>, waitMs: number, timeoutError: () => Error): Promise<T> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [namespace, key]);
+      locked = rows[0]?.ok === true;
+      if (locked) break;
+      if (Date.now() > deadline) throw timeoutError();
+      await new Promise((resolve) => setTimeout(resolve, 25 + Math.floor(Math.random() * 50)));
+    }
+    return await work(client);
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [namespace, key]).catch(() => undefined);
+    client.release();
+  }
+}
+
+/** Provisioning of one service: webhook events, REST writes. */
+export function withServiceLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, SERVICE_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs));
+}
+
+/** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */
+export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, BILLING_LOCK_NAMESPACE, serviceId, work, waitMs, () => new BillingLockTimeoutError(serviceId, waitMs));
+}
+
+/**
+ * The FreeSWITCH apply of one service's backlog. Apart from the service lock on purpose: an event
+ * socket that does not answer must never hold up the database side of the service's next events.
+ */
+export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, FREESWITCH_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'));
+}
+
+/** Credit control of one WHMCS client (its balance is shared by its services): one check at a time. */
+export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, CREDIT_LOCK_NAMESPACE, clientId, work, waitMs, () => new LockTimeoutError(clientId, waitMs, 'credit check of client'));
+}
+
+/**
+ * The WHMCS side of one service's credit control (its mails, ModuleSuspend/ModuleUnsuspend, the
+ * outbound restriction), apart from the client's credit lock so a slow WHMCS never holds up another
+ * check. Never waited for: when another worker holds it, that worker does the service's open work
+ * and this call returns `{ ran: false }` at once. A crashed holder's connection drops and frees it.
+ */
+export async function tryCreditWorkLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]);
+    locked = rows[0]?.ok === true;
+    if (!locked) return { ran: false };
+    return { ran: true, value: await work(client) };
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]).catch(() => undefined);
+    client.release();
   }
 }

@@ -1,6 +1,6 @@
 import { type CanonicalRow, type Tx, selectRows } from '../db';
 import { FusionpbxValidationError } from '../errors';
-import { validateExtension } from '../validate';
+import { validateExtension } from '../provisioning/input';
 import type { StoredAction } from './rows';
 
 /**

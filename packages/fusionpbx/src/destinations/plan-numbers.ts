@@ -1,7 +1,7 @@
 import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRow, selectRows } from '../db';
 import { FusionpbxValidationError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateExtension } from '../validate';
+import { validateExtension } from '../provisioning/input';
 import { firstExtensionAction, resolveAction } from './actions';
 import { type NumberPlan, type PhoneNumber, normaliseNumber, numberPlanOf } from './numbers';
 import {

@@ -1,6 +1,6 @@
 import { type CanonicalRow, type InsertBatch, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateCacheKey } from '../validate';
+import { validateCacheKey } from '../provisioning/input';
 import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';

@@ -1,7 +1,7 @@
 import { type DesiredRow, type Tx, insertRows, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, UniquenessError } from '../errors';
 import { dialplanKey, type FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateCacheKey } from '../validate';
+import { validateCacheKey } from '../provisioning/input';
 import { xmlSanitize } from './rows';
 
 /**

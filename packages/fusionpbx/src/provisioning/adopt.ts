@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { inTransaction, lockKey } from '../db';
-import { findDomainByName, lockDomainRow } from '../repositories/domains';
+import { findDomainByName, lockDomainRow } from '../tenant-rows';
 import { domainLockKey, lockService, ownerOf, writeState, writeTag, type TenantState } from './tenant-state';
 
 /**

@@ -2,17 +2,38 @@ import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, 
 import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
-import { cloneDialplans, listDialplans } from '../repositories/dialplans';
-import { type SettingsSnapshot, deleteSetting, deleteSettingRow, loadSettings, upsertSetting } from '../repositories/domain-settings';
-import { findDomainByName, setDomainEnabled } from '../repositories/domains';
-import { insertExtensions, listExtensionStates, setExtensionEnabled, setExtensionsEnabled } from '../repositories/extensions';
-import { findGatewayByName, listGateways, setGatewayEnabled, upsertGateway } from '../repositories/gateways';
-import { ensureUserGroup, findGlobalGroup, findUser, insertUser, listUsers, setUserEnabled, setUserPassword, setUsersEnabled } from '../repositories/users';
-import { ensureVoicemails } from '../repositories/voicemails';
-import { validateCacheKey } from '../validate';
-import { newExtensionRow, newVoicemailRow } from './gui-defaults';
+import {
+  cloneDialplans,
+  listDialplans,
+  type SettingsSnapshot,
+  deleteSetting,
+  deleteSettingRow,
+  loadSettings,
+  upsertSetting,
+  findDomainByName,
+  setDomainEnabled,
+  insertExtensions,
+  listExtensionStates,
+  setExtensionEnabled,
+  setExtensionsEnabled,
+  findGatewayByName,
+  listGateways,
+  setGatewayEnabled,
+  upsertGateway,
+  ensureUserGroup,
+  findGlobalGroup,
+  findUser,
+  insertUser,
+  listUsers,
+  setUserEnabled,
+  setUserPassword,
+  setUsersEnabled,
+  ensureVoicemails,
+  newExtensionRow,
+  newVoicemailRow,
+} from '../tenant-rows';
+import { validateCacheKey, GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import { convergePlanNumbers, enableAllDestinations, outboundCallerIdColumns } from '../destinations/plan-numbers';
-import { GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
 import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Joi from 'joi';
 import type { BridgeConfig } from '@ictvoip/config';
-import { templateProblems } from './template-rules';
+import { templateProblems } from './input';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate } from './types';
 
 export class ProvisioningFileError extends Error {

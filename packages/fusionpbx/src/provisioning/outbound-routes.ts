@@ -16,9 +16,8 @@
 import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRowsTo, deleteRows, newUuid, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 import { dialplanKey } from '@ictvoip/freeswitch';
-import { validateCacheKey } from '../validate';
+import { validateCacheKey, type TenantInput } from './input';
 import type { Changes } from './converge';
-import type { TenantInput } from './input';
 import type { Tenant, TenantState } from './tenant-state';
 import type { RouteTemplate } from './types';
 

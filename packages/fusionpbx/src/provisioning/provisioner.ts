@@ -2,10 +2,18 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type RecordedWrite, type TransactionMode, type Tx, columnCatalog, inTransaction, lockKey } from '../db';
 import { TenantConflictError, TenantNotFoundError, TenantStateError } from '../errors';
 import { type FreeswitchStep, uniqueSteps } from '@ictvoip/freeswitch';
-import { findDomainByName, insertDomain, lockDomainRow, setDomainEnabled } from '../repositories/domains';
-import { listExtensionStates, setExtensionsEnabled } from '../repositories/extensions';
-import { listGateways, setGatewaysEnabled } from '../repositories/gateways';
-import { listUsers, setUsersEnabled } from '../repositories/users';
+import {
+  findDomainByName,
+  insertDomain,
+  lockDomainRow,
+  setDomainEnabled,
+  listExtensionStates,
+  setExtensionsEnabled,
+  listGateways,
+  setGatewaysEnabled,
+  listUsers,
+  setUsersEnabled,
+} from '../tenant-rows';
 import { disableDestinations, planNumberLockKeys, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';

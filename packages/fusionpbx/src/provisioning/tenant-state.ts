@@ -1,6 +1,5 @@
 import { type CanonicalRow, type Tx, lockKey } from '../db';
-import { findDomainByUuid, lockDomainRow } from '../repositories/domains';
-import { findDomainsBySetting, findSetting, upsertSetting } from '../repositories/domain-settings';
+import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting } from '../tenant-rows';
 import type { SuspendMemory, TenantStatus } from './types';
 
 /**

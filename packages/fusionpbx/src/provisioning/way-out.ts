@@ -6,7 +6,7 @@
  */
 import { type Tx, InsertBatch } from '../db';
 import { dialplanKey, type FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateCacheKey } from '../validate';
+import { validateCacheKey } from './input';
 import type { Changes } from './converge';
 import { disableOutboundRoutes, restoreOutboundRoutes } from './outbound-routes';
 import { reloadSteps, restoreTrunkCidrs, suspendTrunkCidrs } from './ip-trunks';

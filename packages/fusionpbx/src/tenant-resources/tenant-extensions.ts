@@ -2,11 +2,9 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, selectRows } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '@ictvoip/freeswitch';
-import { newExtensionRow, newVoicemailRow } from '../provisioning/gui-defaults';
-import { findExtensionUsers, insertExtension } from '../repositories/extensions';
-import { ensureVoicemail, findVoicemail } from '../repositories/voicemails';
+import { newExtensionRow, newVoicemailRow, findExtensionUsers, insertExtension, ensureVoicemail, findVoicemail } from '../tenant-rows';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
-import { validateCacheKey, validateExtension, validateProfile } from '../validate';
+import { validateCacheKey, validateExtension, validateProfile } from '../provisioning/input';
 import { QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
 
 /**

@@ -2,9 +2,9 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { findGatewayByName, listGateways, setGatewayEnabled } from '../repositories/gateways';
+import { findGatewayByName, listGateways, setGatewayEnabled } from '../tenant-rows';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
-import { validateProfile, validateUuid } from '../validate';
+import { validateProfile, validateUuid } from '../provisioning/input';
 import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
 
 /**
@@ -285,21 +285,6 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
     },
     options.transaction,
   );
-}
-
-/**
- * Drops the `gateway_start` steps whose gateway is gone or disabled by now: steps queued while the
- * event socket was down may run after a later write removed the gateway, and FreeSWITCH would
- * answer -ERR to them for every retry. Every other step stays (cache deletes and kills are harmless).
- */
-export async function withoutStaleGatewayStarts(pool: Pool, steps: FreeswitchStep[]): Promise<FreeswitchStep[]> {
-  const starts = steps.filter((step) => step.kind === 'gateway_start').map((step) => step.gatewayUuid as string);
-  if (starts.length === 0) return steps;
-  const { rows } = await pool.query<{ gateway_uuid: string }>("select gateway_uuid::text from v_gateways where gateway_uuid::text = any($1::text[]) and enabled::text = 'true'", [
-    starts,
-  ]);
-  const live = new Set(rows.map((row) => row.gateway_uuid));
-  return steps.filter((step) => step.kind !== 'gateway_start' || live.has(step.gatewayUuid as string));
 }
 
 export interface DomainGatewaysToggle {

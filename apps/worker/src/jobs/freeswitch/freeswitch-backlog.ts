@@ -2,11 +2,10 @@ import { withDeadline } from '@ictvoip/config';
 import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, coalesceSteps, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
-import { withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
+import { inBridgeTransaction, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
-import { inBridgeTransaction } from '../../transaction';
 
 /**
  * A service's FreeSWITCH side is level-triggered: every event commits its FusionPBX rows and adds its

@@ -1,6 +1,6 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
-import { runTenantAction } from './run-tenant-action';
+import { runTenantAction } from '../../event-processor';
 
 /** Applies the new plan: missing extensions are added; surplus ones are disabled newest-first and reported. */
 export const changePackageJob: ProvisioningJobDefinition = {

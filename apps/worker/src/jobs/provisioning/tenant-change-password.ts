@@ -1,6 +1,6 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
-import { runTenantAction } from './run-tenant-action';
+import { runTenantAction } from '../../event-processor';
 
 /** Sets the tenant admin user's portal password. */
 export const changePasswordJob: ProvisioningJobDefinition = {

@@ -1,7 +1,7 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import { noteWhmcsSuspendEvent } from '@ictvoip/store';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
-import { runTenantAction } from './run-tenant-action';
+import { runTenantAction } from '../../event-processor';
 
 /**
  * Disables the tenant and drops its registrations, remembering what was enabled so unsuspend

@@ -1,7 +1,7 @@
 import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { enqueueFinalBill } from '../billing/final-bill';
-import { runTenantAction } from './run-tenant-action';
+import { runTenantAction } from '../../event-processor';
 
 /**
  * Disables the tenant at once; its rows are purged after the retention period, never its unbilled CDRs.
