@@ -59,7 +59,7 @@ it('add, set-action, list and remove go through the destination job; the same --
   const removed = await cli('numbers', 'remove', '+15555900002', '--service', String(A), '--json');
   expect(removed.code).toBe(0);
   expect((await numbersOf(A)).map((row) => row.destination_number)).toEqual(['5555900001']);
-}, 120_000);
+}, 300_000);
 
 it('refusals: another tenant’s number, a plan number, a bad number or action, an unknown service', async () => {
   const taken = await cli('numbers', 'add', '5555900099', '--service', String(A), '--json');
@@ -79,4 +79,4 @@ it('refusals: another tenant’s number, a plan number, a bad number or action, 
   expect(unknown.json).toEqual({ error: { code: 'UNKNOWN_SERVICE', message: 'service 999999 is not known to the bridge' } });
   expect((await numbersOf(A)).map((row) => row.destination_number)).toEqual(['5555900001']);
   expect((await numbersOf(B)).map((row) => row.destination_number)).toEqual(['5555900099']);
-}, 120_000);
+}, 300_000);
