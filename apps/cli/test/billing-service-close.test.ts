@@ -3,10 +3,9 @@
  * period containing the label's first day, under its own label (not every service under the label
  * given), exactly once; real PostgreSQL and Redis, the FusionPBX schema and the WHMCS stand-in.
  */
-import { randomUUID } from 'node:crypto';
 import { batchIdFor, listBatches } from '@ictvoip/store';
 import { syncTenantCdrs } from '../../worker/src';
-import { startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
 import { runCli, type CliRun } from './run-cli';
 
 let kit: BillingKit;
@@ -20,19 +19,7 @@ afterAll(async () => {
   await kit.close();
 });
 
-async function tenant(cycle: string, nextduedate: string): Promise<Tenant> {
-  const client = kit.whmcs.addClient();
-  const serviceId = nextService++;
-  kit.whmcs.addService({ id: serviceId, clientid: client.id, billingcycle: cycle, nextduedate });
-  const domainName = `c${serviceId}.pbx.example.net`;
-  const domainUuid = randomUUID();
-  await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-  await kit.deps.pool.query(
-    `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', '{"rateDeck":"std"}', '2024-01-01T00:00:00Z')`,
-    [serviceId, client.id, domainName],
-  );
-  return { serviceId, clientId: client.id, domainName, domainUuid };
-}
+const tenant = (cycle: string, nextduedate: string): Promise<Tenant> => addCycleTenant(kit, nextService++, cycle, nextduedate);
 
 type Preview = { serviceId: number; batchId: string; period: string; charges: number };
 const previewOf = (run: CliRun, t: Tenant) => (run.json.services as Preview[]).filter((p) => p.serviceId === t.serviceId);

@@ -3,9 +3,8 @@
  * worker's billing gauges (credit state per service, services per billing mode and cycle), against
  * real PostgreSQL and Redis, the FusionPBX schema and the WHMCS stand-in.
  */
-import { randomUUID } from 'node:crypto';
 import { runCreditCheck, syncTenantCdrs } from '../../worker/src';
-import { startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
 import { runCli, type CliRun } from './run-cli';
 
 let kit: BillingKit;
@@ -18,19 +17,7 @@ afterAll(async () => {
   await kit.close();
 });
 
-async function quarterlyTenant(plan: Record<string, string>): Promise<Tenant> {
-  const client = kit.whmcs.addClient();
-  const serviceId = 8801;
-  kit.whmcs.addService({ id: serviceId, clientid: client.id, billingcycle: 'Quarterly', nextduedate: '2025-04-15' });
-  const domainName = `v${serviceId}.pbx.example.net`;
-  const domainUuid = randomUUID();
-  await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-  await kit.deps.pool.query(
-    `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, '2024-01-01T00:00:00Z')`,
-    [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', ...plan })],
-  );
-  return { serviceId, clientId: client.id, domainName, domainUuid };
-}
+const quarterlyTenant = (plan: Record<string, string>): Promise<Tenant> => addCycleTenant(kit, 8801, 'Quarterly', '2025-04-15', plan);
 
 test('credit show and billing cycle print the mode, limit, threshold, state, exact available credit and the service’s own cycle period; the gauges follow', async () => {
   const tenant = await quarterlyTenant({ billingMode: 'postpaid', creditLimit: '20', lowBalanceThreshold: '5.5' });

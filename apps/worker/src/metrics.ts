@@ -98,52 +98,49 @@ function billingGauges(registers: Registry[], collectErrors: Counter<'collector'
       });
     await reading;
   };
-  const creditState: Gauge<'service_id' | 'state'> = new Gauge({
-    name: 'ictvoip_credit_state',
-    help: 'Credit control state of a service under credit control (1 for its state now: ok, low or zero), per service id',
-    labelNames: ['service_id', 'state'],
-    registers,
-    collect: async () => {
-      await refresh();
-      if (!last) return;
-      creditState.reset();
-      for (const row of last.credit) for (const state of CREDIT_STATES) creditState.set({ service_id: String(row.serviceId), state }, row.state === state ? 1 : 0);
+  type Snapshot = Awaited<ReturnType<BillingGaugeSource>>;
+  // Each gauge is refilled from the same snapshot at every scrape.
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: (target: Gauge<L>, snapshot: Snapshot) => void): Gauge<L> => {
+    const target: Gauge<L> = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect: async () => {
+        await refresh();
+        if (!last) return;
+        target.reset();
+        fill(target, last);
+      },
+    });
+    return target;
+  };
+  const creditState = gauge(
+    'ictvoip_credit_state',
+    'Credit control state of a service under credit control (1 for its state now: ok, low or zero), per service id',
+    ['service_id', 'state'],
+    (target, snapshot) => {
+      for (const row of snapshot.credit) for (const state of CREDIT_STATES) target.set({ service_id: String(row.serviceId), state }, row.state === state ? 1 : 0);
     },
-  });
-  const creditRestricted: Gauge<'service_id'> = new Gauge({
-    name: 'ictvoip_credit_restricted',
-    help: 'A service under credit control is restricted (suspended, by the bridge or anyone else): 1, else 0, per service id',
-    labelNames: ['service_id'],
-    registers,
-    collect: async () => {
-      await refresh();
-      if (!last) return;
-      creditRestricted.reset();
-      for (const row of last.credit) creditRestricted.set({ service_id: String(row.serviceId) }, row.restricted ? 1 : 0);
+  );
+  const creditRestricted = gauge(
+    'ictvoip_credit_restricted',
+    'A service under credit control is restricted (suspended, by the bridge or anyone else): 1, else 0, per service id',
+    ['service_id'],
+    (target, snapshot) => {
+      for (const row of snapshot.credit) target.set({ service_id: String(row.serviceId) }, row.restricted ? 1 : 0);
     },
-  });
-  const billingServices: Gauge<'billing_mode' | 'cycle'> = new Gauge({
-    name: 'ictvoip_billing_services',
-    help: 'Services not terminated, by billing mode (prepaid, postpaid) and recorded WHMCS cycle (none = not recorded yet)',
-    labelNames: ['billing_mode', 'cycle'],
-    registers,
-    collect: async () => {
-      await refresh();
-      if (!last) return;
-      billingServices.reset();
-      for (const row of last.services) billingServices.set({ billing_mode: row.billingMode, cycle: row.cycle }, row.services);
+  );
+  const billingServices = gauge(
+    'ictvoip_billing_services',
+    'Services not terminated, by billing mode (prepaid, postpaid) and recorded WHMCS cycle (none = not recorded yet)',
+    ['billing_mode', 'cycle'],
+    (target, snapshot) => {
+      for (const row of snapshot.services) target.set({ billing_mode: row.billingMode, cycle: row.cycle }, row.services);
     },
-  });
-  const billingPeriodsMode: Gauge<'mode'> = new Gauge({
-    name: 'ictvoip_billing_periods_mode',
-    help: "The install's billing periods (1 for the mode in force: calendar or service)",
-    labelNames: ['mode'],
-    registers,
-    collect: async () => {
-      await refresh();
-      if (!last) return;
-      for (const mode of ['calendar', 'service'] as const) billingPeriodsMode.set({ mode }, last.periodsMode === mode ? 1 : 0);
-    },
+  );
+  const billingPeriodsMode = gauge('ictvoip_billing_periods_mode', "The install's billing periods (1 for the mode in force: calendar or service)", ['mode'], (target, snapshot) => {
+    for (const mode of ['calendar', 'service'] as const) target.set({ mode }, snapshot.periodsMode === mode ? 1 : 0);
   });
   return {
     creditState,

@@ -11,7 +11,7 @@ import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import { recordEventCycle } from '../src/jobs/billing/service-cycle';
 import { runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
-import { decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { addCycleTenant, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 const ZONE = 'America/New_York';
 let kit: BillingKit;
@@ -36,18 +36,8 @@ afterAll(async () => {
 });
 
 /** A tenant whose WHMCS service has the given cycle and next due date, and the given plan. */
-async function tenant(cycle: string, nextduedate: string, plan: Record<string, unknown> = {}): Promise<Tenant> {
-  const client = kit.whmcs.addClient();
-  const serviceId = nextService++;
-  kit.whmcs.addService({ id: serviceId, clientid: client.id, billingcycle: cycle, nextduedate });
-  const domainName = `t${serviceId}.pbx.example.net`;
-  const domainUuid = randomUUID();
-  await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
-  await kit.deps.pool.query(
-    `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, '2024-01-01T00:00:00Z')`,
-    [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', ...plan })],
-  );
-  return { serviceId, clientId: client.id, domainName, domainUuid };
+function tenant(cycle: string, nextduedate: string, plan: Record<string, unknown> = {}): Promise<Tenant> {
+  return addCycleTenant(kit, nextService++, cycle, nextduedate, plan);
 }
 
 /** Local wall-clock time in New York → the UTC instant FusionPBX stores. */

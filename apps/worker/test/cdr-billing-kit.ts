@@ -146,3 +146,17 @@ export async function chargedMicro(deps: WorkerDeps, serviceId: number): Promise
   const { rows } = await deps.pool.query<{ amount: string | null }>(`SELECT amount::text FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`, [serviceId]);
   return rows.reduce((sum, row) => sum + decimalToMicro(row.amount as string), 0n);
 }
+
+/** A tenant (service `serviceId`) whose WHMCS service has the given cycle and next due date, and the given plan. */
+export async function addCycleTenant(kit: BillingKit, serviceId: number, cycle: string, nextduedate: string, plan: Record<string, unknown> = {}): Promise<Tenant> {
+  const client = kit.whmcs.addClient();
+  kit.whmcs.addService({ id: serviceId, clientid: client.id, billingcycle: cycle, nextduedate });
+  const domainName = `t${serviceId}.pbx.example.net`;
+  const domainUuid = randomUUID();
+  await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domainUuid, domainName]);
+  await kit.deps.pool.query(
+    `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, '2024-01-01T00:00:00Z')`,
+    [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', ...plan })],
+  );
+  return { serviceId, clientId: client.id, domainName, domainUuid };
+}
