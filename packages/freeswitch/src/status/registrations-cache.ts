@@ -32,14 +32,13 @@ export class RegistrationsReplyCache {
       const to = blocks.ends[index]!;
       const volatile = volatileParts(blocks.body, from, to);
       const user = userOf(blocks.body, from, to);
-      const bounds = volatile ? [from, volatile.expsecsFrom, volatile.expsecsTo, volatile.pingFrom, volatile.pingTo, to] : [from, to];
-      const known = user === null ? undefined : (this.last.get(user) ?? next.get(user))?.find((candidate) => samePieces(blocks.body, bounds, candidate.pieces));
+      const pieces = volatile
+        ? [blocks.body.slice(from, volatile.expsecsFrom), blocks.body.slice(volatile.expsecsTo, volatile.pingFrom), blocks.body.slice(volatile.pingTo, to)]
+        : [blocks.body.slice(from, to)];
+      const known = user === null ? undefined : (this.last.get(user) ?? next.get(user))?.find((candidate) => samePieces(pieces, candidate.pieces));
       let registration: Registration | null;
       if (known && volatile) {
-        // Read exactly as the scanner reads an element's text.
-        const rawStatus = text(decodeNamedEntities(blocks.body.slice(volatile.statusFrom, volatile.statusTo).trim()));
-        const pingTimeMs = text(decodeNamedEntities(blocks.body.slice(volatile.pingFrom, volatile.pingTo).trim()));
-        registration = { ...known.registration, rawStatus, ...splitStatus(rawStatus), pingTimeMs };
+        registration = withVolatile(known.registration, blocks.body, volatile);
       } else if (known) {
         registration = known.registration;
       } else {
@@ -51,8 +50,6 @@ export class RegistrationsReplyCache {
       if (!registration) continue;
       registrations.push(registration);
       if (user === null) continue;
-      const pieces: string[] = [];
-      for (let piece = 0; piece < bounds.length; piece += 2) pieces.push(blocks.body.slice(bounds[piece], bounds[piece + 1]));
       const same = next.get(user);
       if (same) same.push({ registration, pieces });
       else next.set(user, [{ registration, pieces }]);
@@ -77,15 +74,25 @@ function userOf(body: string, from: number, to: number): string | null {
   return close === -1 || close >= to ? null : body.slice(open + 6, close);
 }
 
-/** Whether the text between the bounds (pairs: from, to) equals the remembered pieces, compared in place. */
-function samePieces(body: string, bounds: readonly number[], pieces: readonly string[]): boolean {
-  if (pieces.length * 2 !== bounds.length) return false;
-  for (let piece = 0; piece < pieces.length; piece += 1) {
-    const from = bounds[piece * 2]!;
-    const text = pieces[piece]!;
-    if (bounds[piece * 2 + 1]! - from !== text.length || !body.startsWith(text, from)) return false;
-  }
+/** Whether a block's pieces equal a remembered block's (`===` on strings compares their bytes natively; startsWith at an offset did not). */
+function samePieces(pieces: readonly string[], remembered: readonly string[]): boolean {
+  if (pieces.length !== remembered.length) return false;
+  for (let index = 0; index < pieces.length; index += 1) if (pieces[index] !== remembered[index]) return false;
   return true;
+}
+
+/** The remembered Registration with this block's status and ping time, read exactly as the scanner reads an element's text. */
+function withVolatile(known: Registration, body: string, volatile: VolatileParts): Registration {
+  const rawStatus = text(decodeNamedEntities(body.slice(volatile.statusFrom, volatile.statusTo).trim()));
+  const status = splitStatus(rawStatus);
+  const registration = { ...known };
+  registration.rawStatus = rawStatus;
+  registration.status = status.status;
+  registration.transport = status.transport;
+  registration.expires = status.expires;
+  registration.expiresInSeconds = status.expiresInSeconds;
+  registration.pingTimeMs = text(decodeNamedEntities(body.slice(volatile.pingFrom, volatile.pingTo).trim()));
+  return registration;
 }
 
 interface VolatileParts {
