@@ -2,6 +2,7 @@ import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { domainOf } from './support/consistency';
 import { sleep, waitUntil } from './support/processes';
+import { emptyClientTally, sendUntilDone, type RestWrite } from './support/rest-client';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { WorkerKiller } from './support/worker-killer';
 import { pick, runsOf, seedOf } from './support/summary';
@@ -12,16 +13,7 @@ const TENANTS = pick(4, 10);
 const WRITES_PER_TENANT = pick(30, 60);
 const KILLS_PER_RUN = pick(4, 10);
 
-/** One REST write a tenant's client sends, and the answer that means it was done. */
-interface PlannedWrite {
-  method: 'POST' | 'PUT' | 'DELETE';
-  /** Under /v1/tenants/{id}; a gateway's uuid is known only once it is created. */
-  path: (model: TenantModel) => string;
-  body?: Record<string, unknown>;
-  expect: number;
-  /** What the tenant looks like once it is done (applied to the model on success). */
-  apply(model: TenantModel, answer: Record<string, unknown>): void;
-}
+type PlannedWrite = RestWrite<TenantModel>;
 
 interface TenantModel {
   extensions: Map<string, { description: string | null; password: string | null }>;
@@ -47,7 +39,7 @@ function planTenant(random: () => number, count: number): PlannedWrite[] {
         method: 'POST',
         path: () => '/extensions',
         body: { extension, callerIdName: `Caller ${extension}` },
-        expect: 201,
+        expect: [201],
         apply: (model, answer) => void model.extensions.set(extension, { description: null, password: answer.password as string }),
       });
     } else if (roll < 0.65) {
@@ -57,12 +49,12 @@ function planTenant(random: () => number, count: number): PlannedWrite[] {
         method: 'PUT',
         path: () => `/extensions/${extension}`,
         body: { description },
-        expect: 200,
+        expect: [200],
         apply: (model) => void (model.extensions.get(extension)!.description = description),
       });
     } else if (roll < 0.8) {
       const extension = live.splice(Math.floor(random() * live.length), 1)[0];
-      writes.push({ method: 'DELETE', path: () => `/extensions/${extension}`, expect: 204, apply: (model) => void model.extensions.delete(extension) });
+      writes.push({ method: 'DELETE', path: () => `/extensions/${extension}`, expect: [204], apply: (model) => void model.extensions.delete(extension) });
     } else if (gateways.length === 0 || roll < 0.92) {
       const name = `carrier-${nextGateway++}`;
       gateways.push(name);
@@ -70,68 +62,15 @@ function planTenant(random: () => number, count: number): PlannedWrite[] {
         method: 'POST',
         path: () => '/gateways',
         body: { name, proxy: `sip.${name}.example`, register: false },
-        expect: 201,
+        expect: [201],
         apply: (model, answer) => void model.gateways.set(name, (answer.gateway as { gatewayUuid: string }).gatewayUuid),
       });
     } else {
       const name = gateways.splice(Math.floor(random() * gateways.length), 1)[0];
-      writes.push({ method: 'DELETE', path: (model) => `/gateways/${model.gateways.get(name)}`, expect: 204, apply: (model) => void model.gateways.delete(name) });
+      writes.push({ method: 'DELETE', path: (model) => `/gateways/${model.gateways.get(name)}`, expect: [204], apply: (model) => void model.gateways.delete(name) });
     }
   }
   return writes;
-}
-
-interface ClientTally {
-  writes: number;
-  repeats: number;
-  serverErrors: number;
-  unavailable: number;
-  networkErrors: number;
-  problems: string[];
-}
-
-/**
- * Sends one write until it has its final answer, as a careful client does: a 202 pending, a 503 or
- * a dropped connection is repeated with the same X-Request-Id (the same write, applied once).
- */
-async function sendUntilDone(url: string, serviceId: number, write: PlannedWrite, model: TenantModel, requestId: string, tally: ClientTally): Promise<void> {
-  const path = write.path(model);
-  const { body } = write;
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`${write.method} ${path} of ${serviceId} had no final answer in 240 s`);
-    let status = 0;
-    let answer: Record<string, unknown> = {};
-    try {
-      const response = await fetch(`${url}/v1/tenants/${serviceId}${path}`, {
-        method: write.method,
-        headers: { authorization: `Bearer ${CHAOS_SECRETS.admin}`, 'x-request-id': requestId, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      status = response.status;
-      const text = await response.text();
-      answer = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      status = 0;
-    }
-    if (status >= 500 && status !== 503) tally.serverErrors += 1;
-    if (status === 503) tally.unavailable += 1;
-    if (status === 0) tally.networkErrors += 1;
-    const pending = status === 202 && answer.outcome === 'pending';
-    if (status === 0 || status >= 500 || pending) {
-      tally.repeats += 1;
-      await sleep(pending ? 100 : 300);
-      continue;
-    }
-    tally.writes += 1;
-    // 202 with freeswitch.applied=false is a finished write whose FreeSWITCH side a job sends later.
-    if (status !== write.expect && status !== 202) {
-      tally.problems.push(`${write.method} ${path} of ${serviceId} (${requestId}) answered ${status} ${JSON.stringify(answer).slice(0, 200)}, expected ${write.expect}`);
-      return;
-    }
-    write.apply(model, answer);
-    return;
-  }
 }
 
 interface StateReport {
@@ -235,7 +174,7 @@ describe('kill -9 of workers during REST writes', () => {
           }
           // Room for the client's extensions and gateways: the REST quota is the stored plan's.
           await bridge.bridge.query(`UPDATE services SET plan = plan || '{"maxExtensions": 500, "maxGateways": 100}'::jsonb WHERE service_id = ANY($1)`, [serviceIds]);
-          const clientTally: ClientTally = { writes: 0, repeats: 0, serverErrors: 0, unavailable: 0, networkErrors: 0, problems: [] };
+          const clientTally = emptyClientTally();
           const models = new Map<number, TenantModel>();
           const clients = serviceIds.map(async (serviceId) => {
             const model: TenantModel = { extensions: new Map(), gateways: new Map() };

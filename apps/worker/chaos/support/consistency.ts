@@ -1,6 +1,6 @@
 import type { ChaosBridge } from './chaos-bridge';
 import { BASE_DOMAIN, TEMPLATE_DOMAIN } from './chaos-bridge';
-import { MAX_EXTENSIONS, type ChaosAction, type ServicePlan } from './workload';
+import { MAX_EXTENSIONS, type ChaosAction, type DeliverableEvent, type ServicePlan } from './workload';
 
 export interface ConsistencyReport {
   events: number;
@@ -39,16 +39,13 @@ interface DomainRow {
 const asBool = (value: unknown) => value === true || value === 'true';
 
 /**
- * The end-state check every scenario ends with: the bridge database (inbox, audit, services), the
- * FusionPBX rows and the event-socket commands agree with "every event applied exactly once, the
- * last event per service decides its state", with no orphan or duplicate row anywhere.
+ * Every event in the inbox, `succeeded`, with exactly one audit entry of its action; no other inbox
+ * row (test connections aside): lost = events not applied, doubled = events applied more than once.
  */
-export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[], options: SettleOptions = {}): Promise<ConsistencyReport> {
+export async function checkInbox(bridge: ChaosBridge, events: readonly DeliverableEvent[]): Promise<Omit<ConsistencyReport, 'events' | 'services'>> {
   const problems: string[] = [];
   let lost = 0;
   let doubled = 0;
-  const events = plans.flatMap((plan) => plan.events);
-
   const inbox = new Map(
     (
       await bridge.bridge.query<{ event_id: string; status: string; attempts: number }>(`SELECT event_id, status, attempts FROM webhook_inbox WHERE action <> 'test_connection'`)
@@ -71,6 +68,24 @@ export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[]
     }
   }
   if (inbox.size !== events.length) problems.push(`inbox holds ${inbox.size} rows for ${events.length} events`);
+  return { lost, doubled, problems };
+}
+
+/**
+ * The end-state check every scenario ends with: the bridge database (inbox, audit, services), the
+ * FusionPBX rows and the event-socket commands agree with "every event applied exactly once, the
+ * last event per service decides its state", with no orphan or duplicate row anywhere.
+ */
+export async function checkConsistency(bridge: ChaosBridge, plans: ServicePlan[], options: SettleOptions = {}): Promise<ConsistencyReport> {
+  const problems: string[] = [];
+  let lost = 0;
+  let doubled = 0;
+  const events = plans.flatMap((plan) => plan.events);
+
+  const inbox = await checkInbox(bridge, events);
+  problems.push(...inbox.problems);
+  lost += inbox.lost;
+  doubled += inbox.doubled;
 
   const services = new Map(
     (

@@ -24,11 +24,16 @@ export function seededUuid(random: () => number): string {
 
 export type ChaosAction = 'create' | 'suspend' | 'unsuspend' | 'terminate';
 
-export interface PlannedEvent {
+/** One signed webhook body to deliver, of any action. */
+export interface DeliverableEvent {
   serviceId: number;
-  action: ChaosAction;
+  action: string;
   eventId: string;
   body: string;
+}
+
+export interface PlannedEvent extends DeliverableEvent {
+  action: ChaosAction;
 }
 
 export interface ServicePlan {
@@ -108,7 +113,7 @@ export async function postSigned(baseUrl: string, body: string, tally: PostTally
 }
 
 /** Delivers one event like WHMCS would: retry until the bridge accepted it (202/200), never past `deadline`. */
-export async function deliver(urls: () => string[], event: PlannedEvent, tally: PostTally, random: () => number, deadline: number): Promise<void> {
+export async function deliver(urls: () => string[], event: DeliverableEvent, tally: PostTally, random: () => number, deadline: number): Promise<void> {
   for (let attempt = 0; ; attempt += 1) {
     const candidates = urls();
     const url = candidates[Math.floor(random() * candidates.length)];
@@ -127,7 +132,7 @@ export async function deliver(urls: () => string[], event: PlannedEvent, tally: 
  */
 export async function deliverAll(
   urls: () => string[],
-  plans: ServicePlan[],
+  plans: readonly { events: readonly DeliverableEvent[] }[],
   options: { seed: number; parallel: number; duplicateRate?: number; timeoutMs?: number; tally?: PostTally },
 ): Promise<PostTally> {
   const random = seededRandom(options.seed ^ 0x5eed);
