@@ -14,6 +14,8 @@ import { ROOT, runCli } from './run-cli';
  */
 
 const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
+// The bin runs the apps from source (tsx) when ICTVOIP_FROM_SOURCE=1 (jest's default), compiled after a build otherwise (CI).
+const appEntry = (app: 'api' | 'worker') => (process.env.ICTVOIP_FROM_SOURCE === '1' ? `apps/${app}/src/main.ts` : `apps/${app}/dist/main.js`);
 const SHUTDOWN_DEADLINE_MS = 3000;
 /** start kills a child still there 1 s after the deadline; the rest is slack for a loaded CI machine (without the fix nothing stops at all). */
 const STOP_WITHIN_MS = SHUTDOWN_DEADLINE_MS + 1000 + 4000;
@@ -248,8 +250,8 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
           .stdout.toString()
           .trim(),
       );
-      expect(commands.some((command) => command.includes('apps/api/src/main.ts'))).toBe(true);
-      expect(commands.some((command) => command.includes('apps/worker/src/main.ts'))).toBe(true);
+      expect(commands.some((command) => command.includes(appEntry('api')))).toBe(true);
+      expect(commands.some((command) => command.includes(appEntry('worker')))).toBe(true);
       expect(commands.some((command) => command.startsWith('redis-server'))).toBe(true);
 
       const signalled = Date.now();
@@ -314,7 +316,7 @@ describe('SIGTERM to npm itself (npm runs the script under sh, which does not pa
       script: 'start',
       args: ['--', '--demo'],
       up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up',
-      processes: ['bin/ictvoip.js', 'apps/api/src/main.ts', 'apps/worker/src/main.ts'],
+      processes: ['bin/ictvoip.js', appEntry('api'), appEntry('worker')],
     },
     { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/dist/main.js'] },
   ];

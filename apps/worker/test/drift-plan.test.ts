@@ -185,6 +185,8 @@ describe('plan drift', () => {
     const { fixes } = await fixDrift(report, { pool: bridge.worker!.deps.pool, queues: bridge.worker!.deps.queues });
     expect(fixes.filter((fix) => fix.serviceId === LIMIT_EDITED).map((fix) => [fix.action, fix.kinds])).toEqual([['change_package', ['limits_mismatch']]]);
     await waitFor(async () => (await limits()).join() === 'extensions=3,gateways=2', 20000, 'the drift fix to rewrite the limits');
+    // The rows are written before the event's FreeSWITCH steps are applied; until then the report rightly says freeswitch_behind.
+    await waitFor(async () => itemsOf(await buildDriftReport(sources()), LIMIT_EDITED).length === 0, 20000, "the fix's FreeSWITCH steps to be applied");
     expect(itemsOf(await buildDriftReport(sources()), LIMIT_EDITED)).toEqual([]);
   });
 

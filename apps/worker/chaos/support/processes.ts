@@ -28,7 +28,7 @@ export interface ExitInfo {
 }
 
 /**
- * One real `apps/api` or `apps/worker` process (`node --import tsx apps/<kind>/src/main.ts`).
+ * One real `apps/api` or `apps/worker` process (`node --import tsx apps/<kind>/src/main.ts`, or its build: see appEntry).
  * Every line it prints is kept (the suite checks them for secrets), nothing else is read from them.
  */
 export class AppProcess {
@@ -98,10 +98,15 @@ export class AppProcess {
 /** How long a process may take to start (CHAOS_START_TIMEOUT_MS): tsx compiles the sources first, slow on a loaded box. */
 const START_TIMEOUT_MS = Number(process.env.CHAOS_START_TIMEOUT_MS ?? 30000);
 
+/** The compiled app (`npm run build`) when ICTVOIP_FROM_SOURCE=0, as CI sets after its build; else its sources through tsx. */
+function appEntry(kind: AppKind): string[] {
+  return process.env.ICTVOIP_FROM_SOURCE === '0' ? [`apps/${kind}/dist/main.js`] : ['--import', 'tsx', `apps/${kind}/src/main.ts`];
+}
+
 /** Starts one app process with `env` and waits until it is up (API: /healthz; worker: its start-up log line). */
 export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = START_TIMEOUT_MS): Promise<AppProcess> {
   const port = kind === 'api' ? await freePort() : null;
-  const child = spawn(process.execPath, ['--import', 'tsx', `apps/${kind}/src/main.ts`], {
+  const child = spawn(process.execPath, appEntry(kind), {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env, ...(port ? { PORT: String(port) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
