@@ -185,8 +185,11 @@ describe('plan drift', () => {
     const { fixes } = await fixDrift(report, { pool: bridge.worker!.deps.pool, queues: bridge.worker!.deps.queues });
     expect(fixes.filter((fix) => fix.serviceId === LIMIT_EDITED).map((fix) => [fix.action, fix.kinds])).toEqual([['change_package', ['limits_mismatch']]]);
     await waitFor(async () => (await limits()).join() === 'extensions=3,gateways=2', 20000, 'the drift fix to rewrite the limits');
-    // The rows are written before the event's FreeSWITCH steps are applied; until then the report rightly says freeswitch_behind.
-    await waitFor(async () => itemsOf(await buildDriftReport(sources()), LIMIT_EDITED).length === 0, 20000, "the fix's FreeSWITCH steps to be applied");
+    // The rows are written (FusionPBX's database) before the backlog is recorded and the FreeSWITCH steps applied (the bridge's):
+    // until the fix's event has finished, the report may rightly say freeswitch_behind, or nothing for a moment in between.
+    const unfinished = async () =>
+      (await bridge.worker!.deps.pool.query("SELECT count(*)::int AS n FROM webhook_inbox WHERE service_id = $1 AND status <> 'succeeded'", [LIMIT_EDITED])).rows[0].n as number;
+    await waitFor(async () => (await unfinished()) === 0, 20000, "the fix's event to finish, FreeSWITCH steps included");
     expect(itemsOf(await buildDriftReport(sources()), LIMIT_EDITED)).toEqual([]);
   });
 
