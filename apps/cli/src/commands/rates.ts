@@ -284,16 +284,27 @@ function dryRunText(deck: string, preview: RateDeckImportPreview): string {
   return `deck ${deck}: would store revision ${preview.revision}, ${preview.entryCount} rates, ${now}: ${preview.added} added, ${preview.replaced} replaced, ${preview.removed} removed, ${preview.unchanged} unchanged; dry run, nothing stored`;
 }
 
-async function exportAction(options: { deck: string; format: string; at?: string; output?: string }): Promise<void> {
-  const format = deckFormat(options.format) as RateDeckFormat;
-  const at = options.at ? new Date(options.at) : new Date();
+type OpenDeck = { deck: NonNullable<Awaited<ReturnType<typeof resolveRateDeck>>>; entries: RateEntry[]; at: Date };
+
+/** `--at` checked, the bridge database opened (migrated) and the named deck's entries loaded; closed after `use`. */
+async function withDeckAt(deckName: string, atOption: string | undefined, use: (open: OpenDeck) => Promise<void>): Promise<void> {
+  const at = atOption ? new Date(atOption) : new Date();
   if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
-    const deck = await resolveRateDeck(pool, options.deck);
-    if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${options.deck}`);
+    const deck = await resolveRateDeck(pool, deckName);
+    if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${deckName}`);
     const entries = (await loadRateEntries(pool, deck.deckId))?.entries ?? [];
+    await use({ deck, entries, at });
+  } finally {
+    await pool.end();
+  }
+}
+
+async function exportAction(options: { deck: string; format: string; at?: string; output?: string }): Promise<void> {
+  const format = deckFormat(options.format) as RateDeckFormat;
+  await withDeckAt(options.deck, options.at, async ({ deck, entries, at }) => {
     let text: string;
     try {
       text = exportRateDeckCsv(entries, format, at);
@@ -303,9 +314,7 @@ async function exportAction(options: { deck: string; format: string; at?: string
     }
     if (options.output) writeFileSync(options.output, text);
     else process.stdout.write(text);
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
 function describeRate(rate: RateEntry) {
@@ -333,15 +342,7 @@ function shorterCandidates(entries: readonly RateEntry[], digits: string, chosen
 }
 
 async function showAction(number: string, options: JsonOption & { deck: string; at?: string }): Promise<void> {
-  const at = options.at ? new Date(options.at) : new Date();
-  if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
-  const pool = createPool(config().database.url);
-  try {
-    await assertBridgeDatabaseMigrated(pool);
-    const deck = await resolveRateDeck(pool, options.deck);
-    if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${options.deck}`);
-    const loaded = await loadRateEntries(pool, deck.deckId);
-    const entries = loaded?.entries ?? [];
+  await withDeckAt(options.deck, options.at, async ({ deck, entries, at }) => {
     const lookup = createRateTable({ entries, numberingPlan: deck.numberingPlan, markup: deck.markup }).lookup(number, at);
     const base = { number, deck: deck.name, revision: deck.revision, currency: deck.currency, at: at.toISOString() };
     if (lookup.kind === 'invalid-number') throw new CliError('INVALID_NUMBER', `${number}: ${lookup.message}`);
@@ -365,9 +366,7 @@ async function showAction(number: string, options: JsonOption & { deck: string; 
         `why: ${why}`,
       ].join('\n'),
     );
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
 /** `ictvoip rates import|show`. */
