@@ -155,7 +155,7 @@ async function currentSnapshot(deps: WorkerDeps, repository: RegistrationsReposi
 interface AppliedPoll {
   transitions: RegistrationHistoryEntry[];
   unobserved: number;
-  /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise. */
+  /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise (an older poll, a phone in its grace period). */
   steadyToken: string | null;
 }
 
@@ -191,7 +191,7 @@ async function applyObservations(
   const unwatched = [...snapshot.entries.keys()].filter((key) => !watchedKeys.has(key));
   if (plans.new.length + plans.figures.length + plans.observe.length + unwatched.length === 0) {
     await repository.markServerPolled(server, now);
-    return { transitions: [], unobserved, steadyToken: unobserved === 0 ? snapshot.token : null };
+    return { transitions: [], unobserved, steadyToken: snapshot.token };
   }
   // Other workers' copies go stale from here: they read the rows again on their next poll.
   snapshotsOf(deps).delete(server);
@@ -206,7 +206,7 @@ async function applyObservations(
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
   // Steady from here if the same observations would now all be skipped (none within a grace period, say).
-  const settled = unobserved === 0 && written.every((observation, index) => planObservation(snapshot.entries.get(touched[index]!), observation) === 'skip');
+  const settled = written.every((observation, index) => planObservation(snapshot.entries.get(touched[index]!), observation) === 'skip');
   return { transitions, unobserved, steadyToken: settled ? token : null };
 }
 
@@ -338,7 +338,14 @@ async function repeatSteadyPoll(
     return true;
   });
   if (!repeated) return null;
-  return { unavailableProfiles: [], watched: watched.extensions.length, registered: steady.registered, unobserved: 0, transitions: [], perTenant: steady.perTenant };
+  return {
+    unavailableProfiles: [...steady.unavailableProfiles],
+    watched: watched.extensions.length,
+    registered: steady.registered,
+    unobserved: steady.unobserved,
+    transitions: [],
+    perTenant: steady.perTenant,
+  };
 }
 
 /** The full poll: each reply parsed, each watched extension matched and compared with the server's rows; remembered as steady when it is. */
@@ -364,6 +371,8 @@ async function observeRegistrations(
     } catch (error) {
       if (!(error instanceof RegistrationStatusError)) throw error;
       unavailableProfiles.push(profile);
+      // The same answer again (`Invalid Profile!`) leaves the same phones unobserved: steady, byte for byte.
+      steadyReplies.set(profile, { bytes, ranges: new Int32Array(0) });
       continue;
     }
     if (parsed.steady) steadyReplies.set(profile, parsed.steady);
@@ -393,7 +402,15 @@ async function observeRegistrations(
   }
   const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now));
   if (applied.steadyToken !== null && steadyReplies.size === replies.size) {
-    steadyPollsOf(deps).set(name, { watchedKey: watched.key, replies: steadyReplies, token: applied.steadyToken, registered, perTenant });
+    steadyPollsOf(deps).set(name, {
+      watchedKey: watched.key,
+      replies: steadyReplies,
+      token: applied.steadyToken,
+      registered,
+      unavailableProfiles,
+      unobserved: applied.unobserved,
+      perTenant,
+    });
   }
   return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant };
 }

@@ -94,16 +94,19 @@ export function replyCacheOf(owner: object, server: string, profile: string): Re
 }
 
 /**
- * A server's last full poll that found nothing to write and nothing pending (no phone within its
- * grace period, every profile answering): a poll with the same watched extensions, replies equal to
+ * A server's last full poll that found nothing (more) to write and nothing pending (no phone within
+ * its grace period): a poll with the same watched extensions, replies equal to
  * these but for their volatile values (sameButVolatile) and the server's rows still at `token` has the
  * same outcome, so it repeats this one's figures without parsing or comparing anything.
  */
 export interface SteadyPoll {
   watchedKey: string;
+  /** Each profile's reply; a profile that did not answer (`Invalid Profile!`) has its answer here with no volatile value. */
   replies: ReadonlyMap<string, SteadyReply>;
   token: string;
   registered: number;
+  unavailableProfiles: readonly string[];
+  unobserved: number;
   perTenant: ReadonlyMap<number, { watched: number; registered: number }>;
 }
 
