@@ -229,6 +229,19 @@ async function writeObservations(
   return transitions;
 }
 
+/** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
+interface PollInput {
+  deps: WorkerDeps;
+  repository: RegistrationsRepository;
+  server: string;
+  name: string;
+  watched: WatchedSet;
+  replies: ReadonlyMap<string, Buffer>;
+  now: Date;
+  /** Set once observations begin: a failure after it is logged as partial. */
+  progress: { observing: boolean };
+}
+
 type ObservedPoll = Omit<RegistrationPollResult, 'server' | 'profiles'> & { perTenant: ReadonlyMap<number, { watched: number; registered: number }> };
 
 /**
@@ -259,9 +272,8 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     // Nothing observed at all: every phone would look gone. Fail instead of marking them missing.
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
     const repository = new RegistrationsRepository(deps.pool);
-    const observed =
-      (await repeatSteadyPoll(deps, repository, name, watched, replies, now, progress)) ??
-      (await observeRegistrations(deps, repository, server, name, watched, replies, now, progress));
+    const input: PollInput = { deps, repository, server, name, watched, replies, now, progress };
+    const observed = (await repeatSteadyPoll(input)) ?? (await observeRegistrations(input));
     recycleReplies(deps, name, replies);
     const { transitions, unavailableProfiles, unobserved } = observed;
     for (const transition of transitions) {
@@ -317,18 +329,11 @@ function recycleReplies(deps: WorkerDeps, name: string, replies: ReadonlyMap<str
  * volatile values) and no other poll has written the server's rows since: under the server's lock,
  * only the poll time is recorded. Null when the poll has to be observed in full.
  */
-async function repeatSteadyPoll(
-  deps: WorkerDeps,
-  repository: RegistrationsRepository,
-  name: string,
-  watched: WatchedSet,
-  replies: ReadonlyMap<string, Buffer>,
-  now: Date,
-  progress: { observing: boolean },
-): Promise<ObservedPoll | null> {
+async function repeatSteadyPoll(poll: PollInput): Promise<ObservedPoll | null> {
+  const { deps, repository, name, watched, replies, now } = poll;
   const steady = steadyPollsOf(deps).get(name);
   if (!steady || !repeatsSteadyPoll(steady, watched.key, replies)) return null;
-  progress.observing = true;
+  poll.progress.observing = true;
   const repeated = await repository.withServerLock(name, async () => {
     const last = await repository.serverState(name);
     // An older poll than the last one applied writes nothing, as in applyObservations.
@@ -349,16 +354,8 @@ async function repeatSteadyPoll(
 }
 
 /** The full poll: each reply parsed, each watched extension matched and compared with the server's rows; remembered as steady when it is. */
-async function observeRegistrations(
-  deps: WorkerDeps,
-  repository: RegistrationsRepository,
-  server: string,
-  name: string,
-  watched: WatchedSet,
-  replies: ReadonlyMap<string, Buffer>,
-  now: Date,
-  progress: { observing: boolean },
-): Promise<ObservedPoll> {
+async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
+  const { deps, repository, server, name, watched, replies, now } = poll;
   // Forgotten first: a poll failing half-way must not leave an older outcome to be repeated.
   steadyPollsOf(deps).delete(name);
   const seen = new Map<string, Registration>();
@@ -384,7 +381,7 @@ async function observeRegistrations(
     }
   }
   if (unavailableProfiles.length === replies.size) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
-  progress.observing = true;
+  poll.progress.observing = true;
   let registered = 0;
   const perTenant = new Map<number, { watched: number; registered: number }>();
   const matched: { extension: WatchedExtension; key: string; entry: Registration | undefined }[] = [];
