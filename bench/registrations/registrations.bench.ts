@@ -58,10 +58,11 @@ async function runMonitoringPollBenchmark(sizes: BenchSizes, log: (line: string)
     BENCH_ROUNDS: String(rounds),
     ...(process.env.TEST_PG_ADMIN_URL ? { TEST_PG_ADMIN_URL: process.env.TEST_PG_ADMIN_URL } : {}),
     ...(process.env.TEST_REDIS_URL ? { TEST_REDIS_URL: process.env.TEST_REDIS_URL } : {}),
+    ...(process.env.BENCH_STEADY_CPU_PROF ? { BENCH_STEADY_CPU_PROF: process.env.BENCH_STEADY_CPU_PROF } : {}),
   });
   const count = (tenants * perTenant).toLocaleString('en-US');
   log(
-    `  monitoring poll: ${result.steadyCpuMs.toFixed(1)} ms CPU per steady poll (${result.steadyWallMs.toFixed(0)} ms wall), ${result.changedCpuMs.toFixed(1)} ms with 1 % changed, first poll ${result.firstPollCpuMs.toFixed(0)} ms; bare parse ${result.baselineCpuMs.toFixed(1)} ms`,
+    `  monitoring poll: ${result.steadyCpuMs.toFixed(1)} ms CPU per steady poll (${result.steadySystemMs.toFixed(1)} ms of it system; ${result.steadyWallMs.toFixed(0)} ms wall), ${result.changedCpuMs.toFixed(1)} ms with 1 % changed, first poll ${result.firstPollCpuMs.toFixed(0)} ms; bare parse ${result.baselineCpuMs.toFixed(1)} ms`,
   );
   return [
     measuredRow({

@@ -5,7 +5,7 @@ import type { Job } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
 import type { Provisioner } from '@ictvoip/fusionpbx';
-import type { EslClient } from '@ictvoip/freeswitch';
+import { isErrReply, type EslClient } from '@ictvoip/freeswitch';
 import type { WhmcsApiClient, WhmcsApiLogger } from '@ictvoip/whmcs';
 
 /**
@@ -363,15 +363,15 @@ function errorText(error: unknown): string {
 export function instrumentEsl(esl: EslClient, metrics: WorkerMetrics, fallback: Logger, server: string): EslClient {
   // While the event socket is down every retried job fails the same way: one line per minute per error, with the count.
   const failed = rateLimitedWarn({ warn: (fields, message) => currentLogger(fallback).warn(fields, message) });
-  for (const method of ['api', 'bgapi'] as const) {
-    const original = esl[method].bind(esl) as (command: string, ...rest: unknown[]) => Promise<string>;
-    const timed = async (command: string, ...rest: unknown[]): Promise<string> => {
+  for (const method of ['api', 'apiBytes', 'bgapi'] as const) {
+    const original = esl[method].bind(esl) as (command: string, ...rest: unknown[]) => Promise<string | Buffer>;
+    const timed = async (command: string, ...rest: unknown[]): Promise<string | Buffer> => {
       const label = eslCommandLabel(command);
       const started = process.hrtime.bigint();
       try {
         const reply = await original(command, ...rest);
         // A raw `-ERR` reply reaches us only when the caller tolerates some (e.g. "not found"): outcome `refused`, not an error.
-        const refused = reply.startsWith('-ERR');
+        const refused = typeof reply === 'string' ? reply.startsWith('-ERR') : isErrReply(reply);
         metrics.eslCalls.observe({ server, command: label, outcome: refused ? 'refused' : 'ok' }, seconds(started));
         currentLogger(fallback).debug({ esl: method, server, command, ms: Math.round(seconds(started) * 1000), refused }, 'event-socket call');
         return reply;

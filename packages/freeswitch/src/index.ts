@@ -1,6 +1,6 @@
 export * from './errors';
 export * from './esl/errors';
-export { EslClient, type EslClientOptions, type ApiOptions } from './esl/client';
+export { EslClient, isErrReply, type EslClientOptions, type ApiOptions, type ApiBytesOptions } from './esl/client';
 export { EslFrameParser, parseEventPlain, parseHeaderBlock, type EslFrame } from './esl/framing';
 export {
   describeBadCharacters,
@@ -31,4 +31,5 @@ export {
 } from './apply';
 export * from './status/registrations';
 export { RegistrationsReplyCache } from './status/registrations-cache';
+export { sameButVolatile, steadyReplyOf, type SteadyReply } from './status/registrations-steady';
 export * from './status/gateway-status';

@@ -108,6 +108,11 @@ class Connection {
     });
   }
 
+  /** See EslFrameParser.offer. */
+  offer(bytes: Buffer): void {
+    this.parser.offer(bytes);
+  }
+
   send(text: string): void {
     this.socket.write(text);
   }
@@ -141,9 +146,21 @@ function assertSingleLine(command: string): void {
   if (/[\r\n\0]/.test(command)) throw new FreeswitchValidationError('command', 'contains a line break or NUL');
 }
 
+const ERR_REPLY = Buffer.from('-ERR');
+
+/** Whether a reply body starts with `-ERR` (read on the bytes: a long reply is not decoded to be checked). */
+export function isErrReply(bytes: Buffer): boolean {
+  return bytes.length >= ERR_REPLY.length && bytes.compare(ERR_REPLY, 0, ERR_REPLY.length, 0, ERR_REPLY.length) === 0;
+}
+
 export interface ApiOptions {
   /** Return bodies starting with "-ERR" instead of throwing EslCommandError. */
   allowErr?: boolean;
+}
+
+export interface ApiBytesOptions extends ApiOptions {
+  /** Bytes of an earlier apiBytes reply the caller no longer reads (nor keeps): their memory may hold this reply. */
+  reuse?: Buffer;
 }
 
 /**
@@ -172,12 +189,26 @@ export class EslClient {
 
   /** `api <command>`: the api/response body. Throws EslCommandError on "-ERR" unless allowErr. */
   async api(command: string, options: ApiOptions = {}): Promise<string> {
+    return (await this.apiFrame(command, options)).body;
+  }
+
+  /**
+   * `api` answering the body's bytes undecoded (`reuse`: an earlier reply's bytes the caller is done
+   * with, read into again when the reply fits): a poll that compares a multi-megabyte reply with the
+   * last one decodes it only when it differs.
+   */
+  async apiBytes(command: string, options: ApiBytesOptions = {}): Promise<Buffer> {
+    return (await this.apiFrame(command, options)).bytes;
+  }
+
+  private async apiFrame(command: string, options: ApiBytesOptions): Promise<EslFrame> {
     assertSingleLine(command);
     return this.serial(async (connection) => {
+      if (options.reuse) connection.offer(options.reuse);
       const frame = await this.roundTrip(connection, `api ${command}\n\n`, command);
       if (frame.headers['Content-Type'] !== 'api/response') throw new EslCommandError(command, `unexpected reply ${frame.headers['Content-Type']}`);
-      if (!options.allowErr && frame.body.startsWith('-ERR')) throw new EslCommandError(command, frame.body);
-      return frame.body;
+      if (!options.allowErr && isErrReply(frame.bytes)) throw new EslCommandError(command, frame.body);
+      return frame;
     });
   }
 

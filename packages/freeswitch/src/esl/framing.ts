@@ -6,7 +6,22 @@
 
 export interface EslFrame {
   headers: Record<string, string>;
-  body: string;
+  /** The body as UTF-8 text, decoded on first read (a caller comparing a multi-megabyte reply as bytes never pays for it). */
+  readonly body: string;
+  /** The body's bytes as they came. */
+  readonly bytes: Buffer;
+}
+
+function frameOf(headers: Record<string, string>, bytes: Buffer): EslFrame {
+  let body: string | undefined;
+  return {
+    headers,
+    bytes,
+    get body(): string {
+      body ??= bytes.toString('utf8');
+      return body;
+    },
+  };
 }
 
 export function parseHeaderBlock(text: string): Record<string, string> {
@@ -26,9 +41,9 @@ export function parseEventPlain(body: string): EslFrame {
   const raw = parseHeaderBlock(headText);
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(raw)) headers[key] = safeDecode(value);
-  const rest = end === -1 ? '' : body.slice(end + 2);
+  const rest = Buffer.from(end === -1 ? '' : body.slice(end + 2));
   const length = Number(headers['Content-Length'] ?? NaN);
-  return { headers, body: Number.isFinite(length) ? Buffer.from(rest).subarray(0, length).toString('utf8') : rest };
+  return frameOf(headers, Number.isFinite(length) ? rest.subarray(0, length) : rest);
 }
 
 function safeDecode(value: string): string {
@@ -41,26 +56,52 @@ function safeDecode(value: string): string {
 
 const NEWLINE = 0x0a;
 
-/** Incremental parser: push bytes, get whole frames back. */
+const EMPTY = Buffer.alloc(0);
+
+/** A frame whose headers are read and whose body is still arriving. */
+interface PartialBody {
+  headers: Record<string, string>;
+  target: Buffer;
+  filled: number;
+  length: number;
+}
+
+/**
+ * Incremental parser: push bytes, get whole frames back. A body that spans chunks (a megabyte reply
+ * comes in hundreds) is copied once into storage of its size as they arrive, never re-joined; a caller
+ * done with such a body can offer its storage back for the next one.
+ */
 export class EslFrameParser {
-  private buffer: Buffer = Buffer.alloc(0);
-  /** Chunks that arrived while a body was incomplete, joined once it is whole (not on every chunk: a megabyte reply comes in hundreds). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Bytes the frame at the head of the buffer needs in all (headers + body); 0 while its headers are incomplete. */
-  private needed = 0;
+  /** Bytes not yet framed (headers still incomplete, or whole frames not yet taken). */
+  private buffer: Buffer = EMPTY;
+  private body: PartialBody | null = null;
+  private spare: Buffer | null = null;
+  /** Storage this parser allocated (only that is taken back whole: any other buffer may share its memory). */
+  private readonly own = new WeakSet<ArrayBufferLike>();
+
+  /**
+   * An earlier frame's bytes the caller no longer reads: the next body that spans chunks is read into
+   * their storage when it fits. Fresh memory of a multi-megabyte body costs its page faults on every
+   * read (tens of ms, more than comparing the body); reused memory does not.
+   */
+  offer(bytes: Buffer): void {
+    if (this.own.has(bytes.buffer)) this.spare = Buffer.from(bytes.buffer);
+  }
 
   push(chunk: Buffer): EslFrame[] {
-    if (this.needed > 0 && this.buffer.length + this.pendingBytes + chunk.length < this.needed) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      return [];
-    }
-    this.buffer = this.buffer.length === 0 && this.pending.length === 0 ? chunk : Buffer.concat([this.buffer, ...this.pending, chunk]);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.needed = 0;
     const frames: EslFrame[] = [];
+    let rest = chunk;
+    if (this.body) {
+      const body = this.body;
+      const take = Math.min(rest.length, body.length - body.filled);
+      rest.copy(body.target, body.filled, 0, take);
+      body.filled += take;
+      if (body.filled < body.length) return frames;
+      this.body = null;
+      frames.push(frameOf(body.headers, body.target.subarray(0, body.length)));
+      rest = rest.subarray(take);
+    }
+    this.buffer = this.buffer.length === 0 ? rest : Buffer.concat([this.buffer, rest]);
     for (;;) {
       const frame = this.next();
       if (!frame) return frames;
@@ -77,11 +118,24 @@ export class EslFrameParser {
     if (!Number.isInteger(length) || length < 0) throw new Error(`bad Content-Length ${headers['Content-Length']}`);
     const bodyStart = end + 2;
     if (this.buffer.length < bodyStart + length) {
-      this.needed = bodyStart + length;
+      const target = this.storage(length);
+      const filled = this.buffer.copy(target, 0, bodyStart);
+      this.body = { headers, target, filled, length };
+      this.buffer = EMPTY;
       return null;
     }
-    const body = this.buffer.subarray(bodyStart, bodyStart + length).toString('utf8');
+    const bytes = this.buffer.subarray(bodyStart, bodyStart + length);
     this.buffer = this.buffer.subarray(bodyStart + length);
-    return { headers, body };
+    return frameOf(headers, bytes);
+  }
+
+  /** The offered storage when the body fits, else new storage with an eighth to spare (the next reply of a poll is rarely exactly as long). */
+  private storage(length: number): Buffer {
+    const spare = this.spare;
+    this.spare = null;
+    if (spare && spare.length >= length) return spare;
+    const made = Buffer.allocUnsafeSlow(length + (length >> 3));
+    this.own.add(made.buffer);
+    return made;
   }
 }

@@ -1,4 +1,5 @@
 import { decodeNamedEntities, parseRegistrationsXml, type Registration, scanRegistrationBlocks, scanRegistrationEntry, splitStatus, text } from './registrations';
+import { type SteadyReply, steadyReplyOf } from './registrations-steady';
 
 /**
  * parseRegistrationsXml for a reply polled again and again (the monitoring poll reads every phone of
@@ -57,6 +58,12 @@ export class RegistrationsReplyCache {
     this.last = next;
     this.misses = misses;
     return registrations;
+  }
+
+  /** parse() of a reply's bytes, with what sameButVolatile compares the next reply against (null when the flat-shape scanner did not read it). */
+  parseBytes(bytes: Buffer, profile: string): { registrations: Registration[]; steady: SteadyReply | null } {
+    const registrations = this.parse(bytes.toString('utf8'), profile);
+    return { registrations, steady: this.misses >= 0 ? steadyReplyOf(bytes) : null };
   }
 
   private reset(body: string, profile: string): Registration[] {

@@ -1,5 +1,5 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
-import { RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
+import { RegistrationStatusError, type EslClient, type Registration, type RegistrationsReplyCache, type SteadyReply } from '@ictvoip/freeswitch';
 import {
   addJob,
   addJobs,
@@ -24,7 +24,17 @@ import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import { watchedTenants } from './watch-scope';
 import { pollFailed, pollSucceeded } from './poll-failures';
-import { planObservation, replyCacheOf, snapshotEntryOf, snapshotsOf, type ObservationPlan, type ServerSnapshot } from './registrations-snapshot';
+import {
+  perWorker,
+  planObservation,
+  repeatsSteadyPoll,
+  replyCacheOf,
+  snapshotEntryOf,
+  snapshotsOf,
+  steadyPollsOf,
+  type ObservationPlan,
+  type ServerSnapshot,
+} from './registrations-snapshot';
 import type { WorkerMetrics } from '../../metrics';
 
 export interface RegistrationPollResult {
@@ -74,24 +84,62 @@ function addSeen(seen: Map<string, Registration>, key: string, entry: Registrati
 
 const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
 
-/** The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones where the scope says so. */
-async function watchedExtensions(deps: WorkerDeps, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedExtension[]> {
+/** The enabled extensions of some tenant domains in the server's FusionPBX (a CTE `w` of the queries below). */
+const EXTENSIONS_OF_DOMAINS = `select lower(d.domain_name) as domain_name, e.extension, e.number_alias
+     from v_extensions e join v_domains d on d.domain_uuid = e.domain_uuid
+    where lower(d.domain_name) = any($1::text[]) and coalesce(e.enabled::text, 'true') = 'true'`;
+
+/**
+ * Changes whenever a row of `w` does (fields length-prefixed, so no two sets read alike). md5: in every
+ * PostgreSQL FusionPBX runs on, and a change detector here, not a defence (forging a collision would
+ * take every other tenant's rows).
+ */
+const EXTENSIONS_FINGERPRINT = `select count(*) || ':' || md5(coalesce(string_agg(
+     length(w.domain_name) || ':' || w.domain_name || length(w.extension) || ':' || w.extension || coalesce(length(w.number_alias) || ':' || w.number_alias, '-'),
+     ',' order by w.domain_name, w.extension, w.number_alias), '')) from w`;
+
+/** The watched extensions of a server, and a key that changes whenever they (or the tenants' watch scopes) may have. */
+interface WatchedSet {
+  extensions: WatchedExtension[];
+  key: string;
+}
+
+const watchedSets = perWorker<WatchedSet & { tenantsKey: string; fingerprint: string }>();
+
+/**
+ * The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones
+ * where the scope says so. The rows are read again only when their fingerprint (one row from
+ * PostgreSQL) differs from the last read's: a steady poll does not fetch 10,000 rows to find them unchanged.
+ */
+async function watchedExtensions(deps: WorkerDeps, server: string, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedSet> {
   const tenants = await watchedTenants(deps, storedName);
-  if (tenants.length === 0) return [];
+  if (tenants.length === 0) return { extensions: [], key: '' };
   const byDomain = new Map(tenants.map((tenant) => [tenant.domain, tenant]));
-  const { rows } = await fusionPool.query<{ domain_name: string; extension: string; number_alias: string | null }>(
-    `select lower(d.domain_name) as domain_name, e.extension, e.number_alias
-       from v_extensions e join v_domains d on d.domain_uuid = e.domain_uuid
-      where lower(d.domain_name) = any($1::text[]) and coalesce(e.enabled::text, 'true') = 'true'
-      order by 1, 2`,
-    [[...byDomain.keys()]],
+  const domains = [...byDomain.keys()];
+  const tenantsKey = JSON.stringify(tenants.map((tenant) => [tenant.serviceId, tenant.domain, tenant.marked ? [...tenant.marked] : null]));
+  const known = watchedSets(deps).get(server);
+  if (known?.tenantsKey === tenantsKey) {
+    const { rows } = await fusionPool.query<{ fingerprint: string }>(`with w as (${EXTENSIONS_OF_DOMAINS}) select (${EXTENSIONS_FINGERPRINT}) as fingerprint`, [domains]);
+    if (rows[0]?.fingerprint === known.fingerprint) return known;
+  }
+  // The rows and their fingerprint from one statement: both of the same snapshot of FusionPBX.
+  const { rows } = await fusionPool.query<{ domain_name: string | null; extension: string | null; number_alias: string | null; fingerprint: string | null }>(
+    `with w as (${EXTENSIONS_OF_DOMAINS})
+     select domain_name, extension, number_alias, null::text as fingerprint from w
+     union all select null, null, null, (${EXTENSIONS_FINGERPRINT})
+     order by fingerprint nulls first, domain_name, extension`,
+    [domains],
   );
-  return rows
+  const fingerprint = rows.pop()?.fingerprint ?? '';
+  const extensions = rows
     .filter((row) => {
-      const marked = byDomain.get(row.domain_name)!.marked;
-      return !marked || marked.has(row.extension);
+      const marked = byDomain.get(row.domain_name!)!.marked;
+      return !marked || marked.has(row.extension!);
     })
-    .map((row) => ({ serviceId: byDomain.get(row.domain_name)!.serviceId, domain: row.domain_name, extension: row.extension, numberAlias: row.number_alias || null }));
+    .map((row) => ({ serviceId: byDomain.get(row.domain_name!)!.serviceId, domain: row.domain_name!, extension: row.extension!, numberAlias: row.number_alias || null }));
+  const fresh = { extensions, tenantsKey, fingerprint, key: `${tenantsKey}\n${fingerprint}` };
+  watchedSets(deps).set(server, fresh);
+  return fresh;
 }
 
 /** The server's rows as this worker last knew them, read again when another poll has written them since. */
@@ -102,6 +150,13 @@ async function currentSnapshot(deps: WorkerDeps, repository: RegistrationsReposi
   for (const state of await repository.statesOfServer(server)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshotsOf(deps).set(server, snapshot);
   return snapshot;
+}
+
+interface AppliedPoll {
+  transitions: RegistrationHistoryEntry[];
+  unobserved: number;
+  /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise (an older poll, a phone in its grace period). */
+  steadyToken: string | null;
 }
 
 /**
@@ -116,9 +171,9 @@ async function applyObservations(
   matched: readonly { extension: WatchedExtension; key: string; entry: Registration | undefined }[],
   unavailableProfiles: readonly string[],
   now: Date,
-): Promise<{ transitions: RegistrationHistoryEntry[]; unobserved: number }> {
+): Promise<AppliedPoll> {
   const last = await repository.serverState(server);
-  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0 };
+  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0, steadyToken: null };
   const snapshot = await currentSnapshot(deps, repository, server, last.token);
   let unobserved = 0;
   const plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]> = { new: [], figures: [], observe: [] };
@@ -136,7 +191,7 @@ async function applyObservations(
   const unwatched = [...snapshot.entries.keys()].filter((key) => !watchedKeys.has(key));
   if (plans.new.length + plans.figures.length + plans.observe.length + unwatched.length === 0) {
     await repository.markServerPolled(server, now);
-    return { transitions: [], unobserved };
+    return { transitions: [], unobserved, steadyToken: snapshot.token };
   }
   // Other workers' copies go stale from here: they read the rows again on their next poll.
   snapshotsOf(deps).delete(server);
@@ -144,12 +199,15 @@ async function applyObservations(
   await repository.markServerPolled(server, now, token);
   const transitions = await writeObservations(deps, repository, server, plans, now);
   if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys], now);
-  const touched = [...plans.new, ...plans.figures, ...plans.observe].map((observation) => `${observation.domain}|${observation.extension}`);
+  const written = [...plans.new, ...plans.figures, ...plans.observe];
+  const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
   for (const key of unwatched) snapshot.entries.delete(key);
   for (const state of await repository.statesOfKeys(server, touched)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
-  return { transitions, unobserved };
+  // Steady from here if the same observations would now all be skipped (none within a grace period, say).
+  const settled = written.every((observation, index) => planObservation(snapshot.entries.get(touched[index]!), observation) === 'skip');
+  return { transitions, unobserved, steadyToken: settled ? token : null };
 }
 
 /** New rows in one INSERT, changed figures in one UPDATE, and whatever may move a state in a locked transaction each. */
@@ -171,17 +229,33 @@ async function writeObservations(
   return transitions;
 }
 
+/** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
+interface PollInput {
+  deps: WorkerDeps;
+  repository: RegistrationsRepository;
+  server: string;
+  name: string;
+  watched: WatchedSet;
+  replies: ReadonlyMap<string, Buffer>;
+  now: Date;
+  /** Set once observations begin: a failure after it is logged as partial. */
+  progress: { observing: boolean };
+}
+
+type ObservedPoll = Omit<RegistrationPollResult, 'server' | 'profiles'> & { perTenant: ReadonlyMap<number, { watched: number; registered: number }> };
+
 /**
  * Polls one FusionPBX server: one `sofia xmlstatus profile '<p>' reg` per enabled SIP profile, each
  * reply parsed once for every tenant, then each watched extension's state moved (registrations
  * repository). Any failure before the observations (server disabled or unknown, event socket or
  * database down) fails the whole poll: logged, counted, and nothing is marked lost. A profile that
- * answers `Invalid Profile!` leaves the phones last seen on it unobserved.
+ * answers `Invalid Profile!` leaves the phones last seen on it unobserved. A poll that finds the last
+ * steady one's extensions and replies (but for expsecs and ping times) repeats its outcome (SteadyPoll).
  */
 export async function pollServerRegistrations(deps: WorkerDeps, server: string, now: Date, metrics?: WorkerMetrics): Promise<RegistrationPollResult> {
   const started = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
-  let observing = false;
+  const progress = { observing: false };
   try {
     const target = await deps.targets.get(server === DEFAULT_SERVER_NAME ? null : server);
     const profiles = (await enabledSipProfiles(target.pool)).filter((name) => {
@@ -192,48 +266,16 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
         return false;
       }
     });
-    const watched = await watchedExtensions(deps, target.storedName, target.pool);
-    const seen = new Map<string, Registration>();
-    const unavailableProfiles: string[] = [];
-    for (const profile of profiles) {
-      const body = await target.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
-      let entries: Registration[];
-      try {
-        entries = replyCacheOf(deps, server, profile).parse(body, profile);
-      } catch (error) {
-        if (!(error instanceof RegistrationStatusError)) throw error;
-        unavailableProfiles.push(profile);
-        continue;
-      }
-      for (const entry of entries) {
-        // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either).
-        if (entry.domain) addSeen(seen, `${entry.domain}|${entry.extension}`, entry);
-        const realm = entry.sipAuthRealm?.toLowerCase();
-        if (realm && realm !== entry.domain) addSeen(seen, `${realm}|${entry.extension}`, entry);
-      }
-    }
+    const name = serverKey(target.storedName);
+    const watched = await watchedExtensions(deps, name, target.storedName, target.pool);
+    const replies = await readReplies(deps, target.esl, name, profiles);
     // Nothing observed at all: every phone would look gone. Fail instead of marking them missing.
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
-    if (unavailableProfiles.length === profiles.length) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
     const repository = new RegistrationsRepository(deps.pool);
-    const name = serverKey(target.storedName);
-    observing = true;
-    let registered = 0;
-    const perTenant = new Map<number, { watched: number; registered: number }>();
-    const matched: { extension: WatchedExtension; key: string; entry: Registration | undefined }[] = [];
-    for (const extension of watched) {
-      const key = `${extension.domain}|${extension.extension}`;
-      const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
-      const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
-      counts.watched += 1;
-      if (entry) {
-        registered += 1;
-        counts.registered += 1;
-      }
-      perTenant.set(extension.serviceId, counts);
-      matched.push({ extension, key, entry });
-    }
-    const { transitions, unobserved } = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now));
+    const input: PollInput = { deps, repository, server, name, watched, replies, now, progress };
+    const observed = (await repeatSteadyPoll(input)) ?? (await observeRegistrations(input));
+    recycleReplies(deps, name, replies);
+    const { transitions, unavailableProfiles, unobserved } = observed;
     for (const transition of transitions) {
       metrics?.registrationTransitions.inc({ server, transition: transition.transition });
       deps.logger.info(
@@ -242,19 +284,132 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
       );
     }
     await enqueueAlerts(deps, transitions);
-    if (metrics) setTenantGauges(metrics, server, perTenant);
+    if (metrics) setTenantGauges(metrics, server, observed.perTenant);
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
     pollSucceeded(deps, 'registrations', server);
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
-    return { server, profiles, unavailableProfiles, watched: watched.length, registered, unobserved, transitions };
+    return { server, profiles, unavailableProfiles, watched: observed.watched, registered: observed.registered, unobserved, transitions };
   } catch (error) {
     metrics?.registrationPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.registrationPollErrors.inc({ server });
     // One failed poll is a warning (a switch restarting); failing again, an error.
     const { level, consecutiveFailures } = pollFailed(deps, 'registrations', server);
-    deps.logger[level]({ server, err: (error as Error).message, partial: observing, consecutiveFailures }, 'registration poll failed: no extension marked lost');
+    deps.logger[level]({ server, err: (error as Error).message, partial: progress.observing, consecutiveFailures }, 'registration poll failed: no extension marked lost');
     throw error;
   }
+}
+
+/** Per worker, by server and profile: a reply's bytes this worker no longer reads, offered to the event socket to read the next reply into. */
+const spareReplies = perWorker<Buffer>();
+
+/** Each profile's `sofia xmlstatus` reply, as bytes (a steady poll never decodes them), read into the last spare reply's memory when it fits. */
+async function readReplies(deps: WorkerDeps, esl: EslClient, name: string, profiles: readonly string[]): Promise<Map<string, Buffer>> {
+  const replies = new Map<string, Buffer>();
+  const spares = spareReplies(deps);
+  for (const profile of profiles) {
+    const key = `${name}\u0000${profile}`;
+    // Taken out of the map first: a second poll of the server running meanwhile cannot be handed the same memory.
+    const reuse = spares.get(key);
+    spares.delete(key);
+    replies.set(profile, await esl.apiBytes(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true, ...(reuse ? { reuse } : {}) }));
+  }
+  return replies;
+}
+
+/** This poll's replies that the server's steady poll does not keep: nothing reads them any more. */
+function recycleReplies(deps: WorkerDeps, name: string, replies: ReadonlyMap<string, Buffer>): void {
+  const kept = steadyPollsOf(deps).get(name)?.replies;
+  for (const [profile, bytes] of replies) {
+    if (kept?.get(profile)?.bytes !== bytes) spareReplies(deps).set(`${name}\u0000${profile}`, bytes);
+  }
+}
+
+/**
+ * The last steady poll's outcome again, when this poll's extensions and replies are its own (but for
+ * volatile values) and no other poll has written the server's rows since: under the server's lock,
+ * only the poll time is recorded. Null when the poll has to be observed in full.
+ */
+async function repeatSteadyPoll(poll: PollInput): Promise<ObservedPoll | null> {
+  const { deps, repository, name, watched, replies, now } = poll;
+  const steady = steadyPollsOf(deps).get(name);
+  if (!steady || !repeatsSteadyPoll(steady, watched.key, replies)) return null;
+  poll.progress.observing = true;
+  const repeated = await repository.withServerLock(name, async () => {
+    const last = await repository.serverState(name);
+    // An older poll than the last one applied writes nothing, as in applyObservations.
+    if (last.polledAt && last.polledAt.getTime() > now.getTime()) return true;
+    if (last.token !== steady.token) return false;
+    await repository.markServerPolled(name, now);
+    return true;
+  });
+  if (!repeated) return null;
+  return {
+    unavailableProfiles: [...steady.unavailableProfiles],
+    watched: watched.extensions.length,
+    registered: steady.registered,
+    unobserved: steady.unobserved,
+    transitions: [],
+    perTenant: steady.perTenant,
+  };
+}
+
+/** The full poll: each reply parsed, each watched extension matched and compared with the server's rows; remembered as steady when it is. */
+async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
+  const { deps, repository, server, name, watched, replies, now } = poll;
+  // Forgotten first: a poll failing half-way must not leave an older outcome to be repeated.
+  steadyPollsOf(deps).delete(name);
+  const seen = new Map<string, Registration>();
+  const unavailableProfiles: string[] = [];
+  const steadyReplies = new Map<string, SteadyReply>();
+  for (const [profile, bytes] of replies) {
+    let parsed: ReturnType<RegistrationsReplyCache['parseBytes']>;
+    try {
+      parsed = replyCacheOf(deps, server, profile).parseBytes(bytes, profile);
+    } catch (error) {
+      if (!(error instanceof RegistrationStatusError)) throw error;
+      unavailableProfiles.push(profile);
+      // The same answer again (`Invalid Profile!`) leaves the same phones unobserved: steady, byte for byte.
+      steadyReplies.set(profile, { bytes, ranges: new Int32Array(0) });
+      continue;
+    }
+    if (parsed.steady) steadyReplies.set(profile, parsed.steady);
+    for (const entry of parsed.registrations) {
+      // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either).
+      if (entry.domain) addSeen(seen, `${entry.domain}|${entry.extension}`, entry);
+      const realm = entry.sipAuthRealm?.toLowerCase();
+      if (realm && realm !== entry.domain) addSeen(seen, `${realm}|${entry.extension}`, entry);
+    }
+  }
+  if (unavailableProfiles.length === replies.size) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
+  poll.progress.observing = true;
+  let registered = 0;
+  const perTenant = new Map<number, { watched: number; registered: number }>();
+  const matched: { extension: WatchedExtension; key: string; entry: Registration | undefined }[] = [];
+  for (const extension of watched.extensions) {
+    const key = `${extension.domain}|${extension.extension}`;
+    const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+    const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
+    counts.watched += 1;
+    if (entry) {
+      registered += 1;
+      counts.registered += 1;
+    }
+    perTenant.set(extension.serviceId, counts);
+    matched.push({ extension, key, entry });
+  }
+  const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now));
+  if (applied.steadyToken !== null && steadyReplies.size === replies.size) {
+    steadyPollsOf(deps).set(name, {
+      watchedKey: watched.key,
+      replies: steadyReplies,
+      token: applied.steadyToken,
+      registered,
+      unavailableProfiles,
+      unobserved: applied.unobserved,
+      perTenant,
+    });
+  }
+  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant };
 }
 
 /** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */

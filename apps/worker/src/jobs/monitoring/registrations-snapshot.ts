@@ -1,4 +1,4 @@
-import { RegistrationsReplyCache } from '@ictvoip/freeswitch';
+import { RegistrationsReplyCache, sameButVolatile, type SteadyReply } from '@ictvoip/freeswitch';
 import type { RegistrationObservation, RegistrationSighting, RegistrationState } from '@ictvoip/store';
 
 /**
@@ -63,27 +63,27 @@ export function planObservation(entry: SnapshotEntry | undefined, observation: O
   return figuresKey(observation.serviceId, observation.seen) === entry.figures ? 'skip' : 'figures';
 }
 
-const snapshots = new WeakMap<object, Map<string, ServerSnapshot>>();
-
-/** The snapshots of one worker (its deps), by server. */
-export function snapshotsOf(owner: object): Map<string, ServerSnapshot> {
-  let byServer = snapshots.get(owner);
-  if (!byServer) {
-    byServer = new Map();
-    snapshots.set(owner, byServer);
-  }
-  return byServer;
+/** A map per worker (its deps), by server or profile: a second worker in the same process keeps its own. */
+export function perWorker<T>(): (owner: object) => Map<string, T> {
+  const maps = new WeakMap<object, Map<string, T>>();
+  return (owner) => {
+    let map = maps.get(owner);
+    if (!map) {
+      map = new Map();
+      maps.set(owner, map);
+    }
+    return map;
+  };
 }
 
-const replyCaches = new WeakMap<object, Map<string, RegistrationsReplyCache>>();
+/** The snapshots of one worker (its deps), by server. */
+export const snapshotsOf = perWorker<ServerSnapshot>();
+
+const replyCaches = perWorker<RegistrationsReplyCache>();
 
 /** The parse cache of one server's profile, per worker: each poll's reply is read against the last one. */
 export function replyCacheOf(owner: object, server: string, profile: string): RegistrationsReplyCache {
-  let byProfile = replyCaches.get(owner);
-  if (!byProfile) {
-    byProfile = new Map();
-    replyCaches.set(owner, byProfile);
-  }
+  const byProfile = replyCaches(owner);
   const key = `${server}\u0000${profile}`;
   let cache = byProfile.get(key);
   if (!cache) {
@@ -91,4 +91,37 @@ export function replyCacheOf(owner: object, server: string, profile: string): Re
     byProfile.set(key, cache);
   }
   return cache;
+}
+
+/**
+ * A server's last full poll that found nothing (more) to write and nothing pending (no phone within
+ * its grace period): a poll with the same watched extensions, replies equal to
+ * these but for their volatile values (sameButVolatile) and the server's rows still at `token` has the
+ * same outcome, so it repeats this one's figures without parsing or comparing anything.
+ */
+export interface SteadyPoll {
+  watchedKey: string;
+  /** Each profile's reply; a profile that did not answer (`Invalid Profile!`) has its answer here with no volatile value. */
+  replies: ReadonlyMap<string, SteadyReply>;
+  token: string;
+  registered: number;
+  unavailableProfiles: readonly string[];
+  unobserved: number;
+  perTenant: ReadonlyMap<number, { watched: number; registered: number }>;
+}
+
+/** The steady polls of one worker, by server. */
+export const steadyPollsOf = perWorker<SteadyPoll>();
+
+/** Whether this poll's watched extensions and replies are the steady poll's (the order of the profiles included). */
+export function repeatsSteadyPoll(steady: SteadyPoll, watchedKey: string, replies: ReadonlyMap<string, Buffer>): boolean {
+  if (steady.watchedKey !== watchedKey || steady.replies.size !== replies.size) return false;
+  const profiles = [...steady.replies.keys()];
+  let index = 0;
+  for (const [profile, bytes] of replies) {
+    const last = steady.replies.get(profile);
+    if (profiles[index] !== profile || !last || !sameButVolatile(last, bytes)) return false;
+    index += 1;
+  }
+  return true;
 }

@@ -1,0 +1,102 @@
+/**
+ * Whether a `sofia xmlstatus profile '<p>' reg` reply says the same as the last one, read on its bytes
+ * without decoding or parsing it. Between two polls of a quiet switch a reply changes only in what
+ * counts down or is re-measured: the seconds of `expsecs(…)` and the `<ping-time>`. A reply equal to
+ * the last one but for those values parses to the same registrations but for `rawStatus`,
+ * `expiresInSeconds` and `pingTimeMs` (a property test holds the two paths equal), so a monitoring
+ * poll can reuse the last poll's outcome: a memcmp of each stretch between volatile values instead of
+ * a UTF-8 decode and a scan of megabytes.
+ */
+
+/** A reply's bytes and where its volatile values are. */
+export interface SteadyReply {
+  readonly bytes: Buffer;
+  /** Triples: start, end (exclusive) and kind (SECONDS or PING_TIME_TEXT) of each volatile value, in order. */
+  readonly ranges: Int32Array;
+}
+
+/** The kinds of volatile value: the digits of `expsecs(…)` (a minus sign allowed first: a registration past its expiry), the text of `<ping-time>`. */
+const SECONDS = 0;
+const PING_TIME_TEXT = 1;
+
+/**
+ * The status mod_sofia writes (`Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(3598)`).
+ * Only in this exact form are the seconds volatile: there they cannot reach into the status word, the
+ * transport or `exp(…)`, which the poll keeps.
+ */
+const CANONICAL_STATUS = /^[A-Za-z-]+\([^()<]*\)\([^()<]*\) exp\([^()<]*\) expsecs\((-?\d+)\)$/;
+const PING_TIME = /^[\d.]+$/;
+const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+
+/**
+ * The volatile values of a reply that parseRegistrationsXml read with its flat-shape scanner (the
+ * caller says so: then every `<` between `<registrations>` and `</registrations>` opens a tag and each
+ * `<registration>` block holds leaf elements only). Null for a reply with control characters (the
+ * parser strips them, so its text is not the bytes'), or without `<registrations>`.
+ */
+export function steadyReplyOf(bytes: Buffer): SteadyReply | null {
+  // latin1: one character per byte, so offsets in the text are offsets in the bytes.
+  const text = bytes.toString('latin1');
+  if (CONTROL_CHARACTER.test(text)) return null;
+  const open = text.indexOf('<registrations>');
+  const close = text.lastIndexOf('</registrations>');
+  if (open === -1 || close < open) return null;
+  const ranges: number[] = [];
+  let position = open;
+  for (;;) {
+    const start = text.indexOf('<registration>', position);
+    if (start === -1 || start > close) break;
+    const end = text.indexOf('</registration>', start);
+    if (end === -1 || end > close) return null;
+    const seconds = leafText(text, start, end, 'status');
+    const match = seconds ? CANONICAL_STATUS.exec(text.slice(seconds.from, seconds.to)) : null;
+    // The digits end the status text, just before its closing `)`.
+    if (seconds && match) ranges.push(seconds.to - 1 - match[1]!.length, seconds.to - 1, SECONDS);
+    const ping = leafText(text, start, end, 'ping-time');
+    if (ping && PING_TIME.test(text.slice(ping.from, ping.to))) ranges.push(ping.from, ping.to, PING_TIME_TEXT);
+    position = end;
+  }
+  return { bytes, ranges: Int32Array.from(ranges) };
+}
+
+/** Where the text of the block's `<name>…</name>` leaf is; null without one. */
+function leafText(text: string, blockStart: number, blockEnd: number, name: string): { from: number; to: number } | null {
+  const open = text.indexOf(`<${name}>`, blockStart);
+  if (open === -1 || open >= blockEnd) return null;
+  const from = open + name.length + 2;
+  const to = text.indexOf('<', from);
+  return to !== -1 && to < blockEnd && text.startsWith(`</${name}>`, to) ? { from, to } : null;
+}
+
+/** Whether `next` is `last`'s reply with only its volatile values rewritten (each still of its kind's form). */
+export function sameButVolatile(last: SteadyReply, next: Buffer): boolean {
+  const { bytes, ranges } = last;
+  let lastPosition = 0;
+  let nextPosition = 0;
+  for (let index = 0; index < ranges.length; index += 3) {
+    const from = ranges[index]!;
+    const stretch = from - lastPosition;
+    if (nextPosition + stretch > next.length || next.compare(bytes, lastPosition, from, nextPosition, nextPosition + stretch) !== 0) return false;
+    nextPosition = volatileEnd(next, nextPosition + stretch, ranges[index + 2]!);
+    if (nextPosition === -1) return false;
+    lastPosition = ranges[index + 1]!;
+  }
+  return next.length - nextPosition === bytes.length - lastPosition && next.compare(bytes, lastPosition, bytes.length, nextPosition, next.length) === 0;
+}
+
+/**
+ * The end of a volatile value starting at `from`: seconds `-?\d+`, a ping time `[\d.]+`; -1 when
+ * there is none. The stretch that follows (`)`, `</ping-time>`) is compared next, so the value cannot
+ * run into it.
+ */
+function volatileEnd(next: Buffer, from: number, kind: number): number {
+  let position = from;
+  if (kind === SECONDS && next[position] === 0x2d) position += 1;
+  const digitsFrom = position;
+  while (position < next.length) {
+    const code = next[position]!;
+    if ((code < 0x30 || code > 0x39) && !(kind === PING_TIME_TEXT && code === 0x2e)) break;
+    position += 1;
+  }
+  return position === digitsFrom ? -1 : position;
+}
