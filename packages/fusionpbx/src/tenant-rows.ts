@@ -381,9 +381,12 @@ export function setUsersEnabled(tx: Tx, users: readonly CanonicalRow[], enabled:
 }
 
 /** Adds the user to the group unless already a member. Returns true when it wrote. */
-export async function ensureUserGroup(tx: Tx, user: CanonicalRow, group: CanonicalRow): Promise<boolean> {
-  const existing = await selectRows(tx, 'select 1 from v_user_groups where user_uuid = $1 and group_uuid = $2', [user.user_uuid, group.group_uuid]);
-  if (existing.length > 0) return false;
+/** `userIsNew`: the user was inserted in this transaction, so no membership can exist yet (no read; issue #20's statement budget). */
+export async function ensureUserGroup(tx: Tx, user: CanonicalRow, group: CanonicalRow, userIsNew = false): Promise<boolean> {
+  if (!userIsNew) {
+    const existing = await selectRows(tx, 'select 1 from v_user_groups where user_uuid = $1 and group_uuid = $2', [user.user_uuid, group.group_uuid]);
+    if (existing.length > 0) return false;
+  }
   await insertRow(tx, 'v_user_groups', {
     user_group_uuid: newUuid(),
     domain_uuid: user.domain_uuid,
