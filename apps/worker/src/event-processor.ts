@@ -12,6 +12,7 @@ import {
   FusionpbxConfigError,
   FusionpbxValidationError,
   NumberOwnedError,
+  TrunkCidrOwnedError,
   TenantConflictError,
   TenantNotFoundError,
   TenantStateError,
@@ -138,7 +139,16 @@ export async function processProvisioningJob(
 
 export type ProvisionerCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
 
-const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError, NumberOwnedError];
+const PERMANENT_ERRORS = [
+  FusionpbxValidationError,
+  TenantConflictError,
+  TenantNotFoundError,
+  TenantStateError,
+  FusionpbxConfigError,
+  UniquenessError,
+  NumberOwnedError,
+  TrunkCidrOwnedError,
+];
 
 function asPermanent(error: unknown): never {
   if (PERMANENT_ERRORS.some((type) => error instanceof type)) {

@@ -81,6 +81,25 @@ test('create, change package and terminate keep routes and trunk nodes with the 
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`, 'reloadacl']));
 });
 
+test('a trunk CIDR another tenant holds: the create fails for good naming the owner, nothing is written; the dry-run says the same', async () => {
+  const owner = 4603;
+  const ownerDomain = `t${owner}.pbx.example.net`;
+  expect((await send(event(owner, 'create', { trunkCidrs: '198.51.100.128/25' }))).body).toMatchObject({ result: 'success' });
+  const taker = event(4604, 'create', { trunkCidrs: ['192.0.2.44', '198.51.100.200'] });
+  const dryRun = await postWebhook(bridge.url, JSON.stringify(taker), { query: '?dryRun=1' });
+  expect(dryRun.status).toBe(200);
+  expect(dryRun.body).toMatchObject({ result: 'error', code: 'TRUNK_CIDR_TAKEN', retryable: false });
+  expect(String(dryRun.body.message)).toContain(`domain ${ownerDomain}`);
+
+  const refused = await send(taker);
+  expect(refused.body).toMatchObject({ result: 'error', retryable: false });
+  expect(String(refused.body.message)).toMatch(
+    /trunk CIDR 198\.51\.100\.200\/32 overlaps 198\.51\.100\.128\/25, which is already a trunk address of domain t4603\.pbx\.example\.net/,
+  );
+  expect(await fusionRows("select 1 from v_domains where domain_name = 't4604.pbx.example.net'")).toEqual([]);
+  expect(await fusionRows("select node_cidr from v_access_control_nodes where node_cidr in ('192.0.2.44/32', '198.51.100.200/32')")).toEqual([]);
+});
+
 test('drift: a bridge route, trunk node or plan number deleted in FusionPBX is reported with change_package, which writes it again; a route enabled while suspended is reported for a person', async () => {
   const serviceId = 4602;
   const domain = `t${serviceId}.pbx.example.net`;

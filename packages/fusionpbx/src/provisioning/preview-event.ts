@@ -1,7 +1,8 @@
 import type { BridgeConfig } from '@ictvoip/config';
 import { type CacheOptions, describeFreeswitchSide, FreeswitchValidationError, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { RecordedWrite } from '../db';
-import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, TrunkCidrOwnedError, UniquenessError } from '../errors';
+import { NumberOwnedError } from '../destinations/errors';
 import type { PreviewCall, Provisioner } from './provisioner';
 import type { TenantCommand } from '@ictvoip/whmcs';
 
@@ -16,7 +17,17 @@ export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
 };
 
 /** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
-const PERMANENT_ERRORS = [FusionpbxValidationError, FreeswitchValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
+const PERMANENT_ERRORS = [
+  FusionpbxValidationError,
+  FreeswitchValidationError,
+  TenantConflictError,
+  TenantNotFoundError,
+  TenantStateError,
+  FusionpbxConfigError,
+  UniquenessError,
+  NumberOwnedError,
+  TrunkCidrOwnedError,
+];
 
 /** The webhook's `?dryRun=1` answer, and `ictvoip preview --json`: the same shape from the same code. */
 export type EventPreview =
