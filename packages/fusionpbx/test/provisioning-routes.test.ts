@@ -318,6 +318,109 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
   });
 });
 
+describe(`alternate gateways: Alternate 1 and 2 of the outbound-route page (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
+  const backup = randomUUID(); // a global gateway (domain_uuid NULL), named
+  const spare = randomUUID(); // another domain's gateway, named by its uuid
+  const LIFELINE = '(^988$)';
+  const FAILOVER: Record<string, RouteTemplate[]> = {
+    failover: [
+      { pattern: NANP, gateway2: 'backup-carrier', gateway3: spare },
+      { pattern: LIFELINE, prefix: '1010', gateway2: 'backup-carrier' },
+    ],
+    missing: [{ pattern: NANP, gateway2: 'nobody' }],
+  };
+  let failover: Provisioner;
+  const insertGateway = (uuid: string, domainUuid: string | null, name: string, enabled = true) =>
+    fx.pool.query("insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, profile, context, enabled) values ($1, $2, $3, 'backup.example', 'external', 'public', $4)", [
+      uuid,
+      domainUuid,
+      name,
+      String(enabled),
+    ]);
+
+  beforeAll(async () => {
+    failover = createProvisioner({ pool: fx.pool, options: options({ routeTemplates: { ...ROUTES, ...FAILOVER } }) });
+    await insertGateway(backup, null, 'backup-carrier');
+    // Switched off: an alternate is bridged to all the same, as the page leaves a saved route alone.
+    await insertGateway(spare, fx.basics.templateDomainUuid, 'spare-carrier', false);
+  });
+
+  test("each alternate is one more bridge after the gateway's, as the page writes gateway_2 and gateway_3 (name, details and XML unchanged otherwise)", async () => {
+    const result = await failover.create(routeEvent(8601, { routeTemplate: 'failover' }));
+    const gateway = await gatewayOf(result.domainUuid);
+    const dialplans = await routeRows(result.domainUuid);
+    const route = dialplans.find((row) => row.dialplan_name === `${gateway.gateway}.10-11-NANP`);
+    const details: Detail[] = [
+      ...routeDetails(NANP, gateway.gateway_uuid, null),
+      ['action', 'bridge', `sofia/gateway/${backup}/$1`],
+      ['action', 'bridge', `sofia/gateway/${spare}/$1`],
+    ];
+    await expectDetails(route.dialplan_uuid, result.domainUuid, details);
+    expect(route.dialplan_xml).toBe(expectedXml(route.dialplan_name, 'false', route.dialplan_uuid, details));
+
+    // Lines 322-344: 988 goes to the lifeline number through every gateway, the prefix before it.
+    const lifeline = dialplans.find((row) => row.dialplan_name === `${gateway.gateway}.988`);
+    const bridges = (await detailRows(lifeline.dialplan_uuid)).filter((row) => row.dialplan_detail_type === 'bridge').map((row) => row.dialplan_detail_data);
+    expect(bridges).toEqual([`sofia/gateway/${gateway.gateway_uuid}/101018002738255`, `sofia/gateway/${backup}/101018002738255`]);
+    // The call-direction dialplans do not change with the alternates.
+    const callDirection = dialplans.filter((row) => row.dialplan_continue === 'true');
+    expect(callDirection).toHaveLength(2);
+    for (const row of callDirection) expect((await detailRows(row.dialplan_uuid)).some((detail) => detail.dialplan_detail_type === 'bridge')).toBe(false);
+
+    const before = await dumpTables(fx.pool);
+    expect((await failover.create(routeEvent(8601, { routeTemplate: 'failover' }))).changed).toBe(false);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+
+  test("a name means the tenant's own gateway before a global one; change package follows when the tenant gets one", async () => {
+    const result = await failover.create(routeEvent(8602, { routeTemplate: 'failover' }));
+    const gateway = await gatewayOf(result.domainUuid);
+    const bridgesOf = async () => {
+      const route = (await routeRows(result.domainUuid)).find((row) => row.dialplan_name === `${gateway.gateway}.10-11-NANP`);
+      return (await detailRows(route.dialplan_uuid)).filter((row) => row.dialplan_detail_type === 'bridge').map((row) => row.dialplan_detail_data);
+    };
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`, `sofia/gateway/${backup}/$1`, `sofia/gateway/${spare}/$1`]);
+    const own = randomUUID();
+    await insertGateway(own, result.domainUuid, 'backup-carrier');
+    const changed = await failover.changePackage(routeEvent(8602, { routeTemplate: 'failover' }, 'change_package'));
+    expect(changed.freeswitch).toContainEqual({ kind: 'cache_delete', key: `dialplan:${result.domainName}` });
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`, `sofia/gateway/${own}/$1`, `sofia/gateway/${spare}/$1`]);
+    // Dropping the alternates (another template) leaves the one bridge the page writes without them.
+    await failover.changePackage(routeEvent(8602, { routeTemplate: 'nanp' }, 'change_package'));
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`]);
+  });
+
+  test('an alternate FusionPBX does not have is a permanent error naming the template field; nothing written', async () => {
+    const before = await dumpTables(fx.pool);
+    const error = await failover.create(routeEvent(8603, { routeTemplate: 'missing' })).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(FusionpbxConfigError);
+    expect((error as Error).message).toMatch(/^routeTemplates\.missing\[0\]\.gateway2: FusionPBX has no gateway "nobody"/);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    // Two global gateways of one name: the name is not enough.
+    await insertGateway(randomUUID(), null, 'nobody');
+    await insertGateway(randomUUID(), null, 'nobody');
+    const twice = await failover.create(routeEvent(8603, { routeTemplate: 'missing' })).catch((caught: unknown) => caught);
+    expect((twice as Error).message).toMatch(/gateway2: 2 global gateways are named "nobody"; name the alternate by its uuid/);
+  });
+
+  test('a bad alternate in a template is refused before any row, naming the field', async () => {
+    const bad = createProvisioner({
+      pool: fx.pool,
+      options: options({ routeTemplates: { nanp: [{ pattern: NANP, gateway3: 'backup-carrier' }], colon: [{ pattern: NANP, gateway2: 'uuid:name' }] } }),
+    });
+    const before = await dumpTables(fx.pool);
+    for (const [template, message] of [
+      ['nanp', 'routeTemplates.nanp[0].gateway3: needs gateway2 (the page fills Alternate 1 first)'],
+      ['colon', 'routeTemplates.colon[0].gateway2: must be a gateway uuid or name (no : " < > &, no surrounding spaces)'],
+    ]) {
+      const error = await bad.create(routeEvent(8604, { routeTemplate: template })).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(FusionpbxConfigError);
+      expect((error as Error).message).toBe(message);
+    }
+    expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+});
+
 describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
   let operatorNode: string;
   beforeAll(async () => {
