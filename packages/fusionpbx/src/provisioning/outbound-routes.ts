@@ -200,7 +200,9 @@ async function resolveAlternates(tx: Tx, tenant: Tenant, input: OutboundRoutesIn
     [refs.map((ref) => ref.toLowerCase()), refs, tenant.domainUuid],
   );
   return input.routes.map((route, index) =>
-    ALTERNATE_FIELDS.flatMap((field) => (route[field] === undefined ? [] : [pickGateway(rows, route[field]!, tenant.domainUuid, `routeTemplates.${input.templateKey}[${index}].${field}`)])),
+    ALTERNATE_FIELDS.flatMap((field) =>
+      route[field] === undefined ? [] : [pickGateway(rows, route[field]!, tenant.domainUuid, `routeTemplates.${input.templateKey}[${index}].${field}`)],
+    ),
   );
 }
 
