@@ -21,6 +21,7 @@ export {
 } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
 export { TRUNK_ACL_LOCK_KEY, cidrsOverlap } from './provisioning/ip-trunks';
+export { routeAbbreviation } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, type EventPreview } from './provisioning/preview-event';
