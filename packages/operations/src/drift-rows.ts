@@ -156,7 +156,17 @@ function routeDifferences(service: ServiceRecord, tenant: FusionTenantRow, found
   const missing = written.outboundRoutes.filter((uuid) => !found.routes.has(uuid));
   if (templates) {
     const expected = expectedRouteNames(service.plan, templates);
-    if ('problem' in expected) return [{ ...base(service, tenant), kind: 'routes_mismatch', expected: 'the routes of the plan', actual: expected.problem, fixAction: null, note: 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package' }];
+    if ('problem' in expected)
+      return [
+        {
+          ...base(service, tenant),
+          kind: 'routes_mismatch',
+          expected: 'the routes of the plan',
+          actual: expected.problem,
+          fixAction: null,
+          note: 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package',
+        },
+      ];
     // The call-direction dialplans carry no gateway: the route dialplans name the template entries.
     const names = present.map((uuid) => found.routes.get(uuid)!.name).filter((name) => !name.startsWith('call_direction-outbound'));
     if (!sameSet(names, expected.names) || present.length !== 2 * expected.names.length || missing.length > 0) {
@@ -164,7 +174,10 @@ function routeDifferences(service: ServiceRecord, tenant: FusionTenantRow, found
         {
           ...base(service, tenant),
           kind: 'routes_mismatch',
-          expected: expected.names.length > 0 ? `the ${expected.names.length} route(s) of template ${expected.key}: ${listed(sorted(expected.names))}` : 'no outbound routes (the plan has no gateway or route template)',
+          expected:
+            expected.names.length > 0
+              ? `the ${expected.names.length} route(s) of template ${expected.key}: ${listed(sorted(expected.names))}`
+              : 'no outbound routes (the plan has no gateway or route template)',
           actual: `${present.length} route dialplan(s) of the bridge${names.length > 0 ? `: ${listed(sorted(names))}` : ''}${missing.length > 0 ? `; ${missing.length} missing` : ''}`,
           fixAction: 'change_package',
         },
@@ -282,5 +295,11 @@ function numberDifferences(service: ServiceRecord, tenant: FusionTenantRow, foun
   };
   if (taken.length === 0) return [item];
   // change_package would stop at the first of these (NUMBER_TAKEN): a person decides which tenant keeps it.
-  return [{ ...item, fixAction: null, note: `needs an operator: ${taken.map(([number, owner]) => `${number} is a number of ${owner}`).join(', ')}; free it there or take it out of this plan` }];
+  return [
+    {
+      ...item,
+      fixAction: null,
+      note: `needs an operator: ${taken.map(([number, owner]) => `${number} is a number of ${owner}`).join(', ')}; free it there or take it out of this plan`,
+    },
+  ];
 }
