@@ -16,10 +16,9 @@ export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
   change_password: 'changePassword',
 };
 
-/** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
-const PERMANENT_ERRORS = [
+/** The provisioner's refusals: a real run makes each a permanent `result: error` (the worker's event processor reads this list too). */
+export const PROVISIONING_REFUSALS = [
   FusionpbxValidationError,
-  FreeswitchValidationError,
   TenantConflictError,
   TenantNotFoundError,
   TenantStateError,
@@ -27,7 +26,10 @@ const PERMANENT_ERRORS = [
   UniquenessError,
   NumberOwnedError,
   TrunkCidrOwnedError,
-];
+] as const;
+
+/** The preview also describes the event-socket side, whose bad values are refusals too. */
+const PERMANENT_ERRORS = [...PROVISIONING_REFUSALS, FreeswitchValidationError];
 
 /** The webhook's `?dryRun=1` answer, and `ictvoip preview --json`: the same shape from the same code. */
 export type EventPreview =
