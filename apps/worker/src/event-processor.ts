@@ -8,16 +8,7 @@ import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type Ba
 import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
-import {
-  FusionpbxConfigError,
-  FusionpbxValidationError,
-  NumberOwnedError,
-  TenantConflictError,
-  TenantNotFoundError,
-  TenantStateError,
-  UniquenessError,
-  type ProvisionResult,
-} from '@ictvoip/fusionpbx';
+import { PROVISIONING_REFUSALS, type ProvisionResult } from '@ictvoip/fusionpbx';
 import { recordEventCycle } from './jobs/billing/service-cycle';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
@@ -138,7 +129,7 @@ export async function processProvisioningJob(
 
 export type ProvisionerCall = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'changePackage' | 'changePassword';
 
-const PERMANENT_ERRORS = [FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError, NumberOwnedError];
+const PERMANENT_ERRORS = PROVISIONING_REFUSALS;
 
 function asPermanent(error: unknown): never {
   if (PERMANENT_ERRORS.some((type) => error instanceof type)) {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { buildDriftReport } from '@ictvoip/operations';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 import { startBridge, type Bridge } from './harness';
 
 /**
@@ -81,6 +81,25 @@ test('create, change package and terminate keep routes and trunk nodes with the 
   expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([`memcache delete dialplan:${domain}`, 'reloadacl']));
 });
 
+test('a trunk CIDR another tenant holds: the create fails for good naming the owner, nothing is written; the dry-run says the same', async () => {
+  const owner = 4603;
+  const ownerDomain = `t${owner}.pbx.example.net`;
+  expect((await send(event(owner, 'create', { trunkCidrs: '198.51.100.128/25' }))).body).toMatchObject({ result: 'success' });
+  const taker = event(4604, 'create', { trunkCidrs: ['192.0.2.44', '198.51.100.200'] });
+  const dryRun = await postWebhook(bridge.url, JSON.stringify(taker), { query: '?dryRun=1' });
+  expect(dryRun.status).toBe(200);
+  expect(dryRun.body).toMatchObject({ result: 'error', code: 'TRUNK_CIDR_TAKEN', retryable: false });
+  expect(String(dryRun.body.message)).toContain(`domain ${ownerDomain}`);
+
+  const refused = await send(taker);
+  expect(refused.body).toMatchObject({ result: 'error', retryable: false });
+  expect(String(refused.body.message)).toMatch(
+    /trunk CIDR 198\.51\.100\.200\/32 overlaps 198\.51\.100\.128\/25, which is already a trunk address of domain t4603\.pbx\.example\.net/,
+  );
+  expect(await fusionRows("select 1 from v_domains where domain_name = 't4604.pbx.example.net'")).toEqual([]);
+  expect(await fusionRows("select node_cidr from v_access_control_nodes where node_cidr in ('192.0.2.44/32', '198.51.100.200/32')")).toEqual([]);
+});
+
 test('drift: a bridge route, trunk node or plan number deleted in FusionPBX is reported with change_package, which writes it again; a route enabled while suspended is reported for a person', async () => {
   const serviceId = 4602;
   const domain = `t${serviceId}.pbx.example.net`;
@@ -116,4 +135,49 @@ test('drift: a bridge route, trunk node or plan number deleted in FusionPBX is r
     [domain, APP_UUID],
   );
   expect((await ours()).map((item) => [item.kind, item.fixAction])).toEqual([['routes_mismatch', null]]);
+});
+
+test('drift re-derives the plan: numbers, trunk CIDRs and routes the stored plan names but FusionPBX lacks (an event that never applied, a template edited since) are reported; change_package converges them', async () => {
+  const serviceId = 4605;
+  const domain = `t${serviceId}.pbx.example.net`;
+  const plan = { trunkCidrs: '203.0.113.50', countryCode: '44', dids: ['+44 20 7946 0050'] };
+  expect((await send(event(serviceId, 'create', plan))).body).toMatchObject({ result: 'success' });
+  const sources = await driftSourcesOf(bridge.worker!.deps);
+  expect(sources.provisioning?.routeTemplates?.uk).toHaveLength(3);
+  const ours = async (provisioning = sources.provisioning) =>
+    (await buildDriftReport({ ...sources, provisioning })).items.filter((item) => item.serviceId === serviceId).sort((a, b) => a.kind.localeCompare(b.kind));
+  expect(await ours()).toEqual([]);
+
+  // The bridge's stored plan moves on (as a change_package whose job failed would leave it): FusionPBX has not followed.
+  const storedPlan = async (changes: Record<string, unknown>) =>
+    bridge.worker!.deps.pool.query('UPDATE services SET plan = plan || $2::jsonb WHERE service_id = $1', [serviceId, JSON.stringify(changes)]);
+  await storedPlan({ dids: ['+44 20 7946 0051'], trunkCidrs: ['203.0.113.50', '203.0.113.51'], routeTemplate: 'uk-national' });
+  const drifted = await ours({ ...sources.provisioning, routeTemplates: { ...sources.provisioning!.routeTemplates, 'uk-national': [{ pattern: '^(0[1-9]\\d{8,9})$' }] } });
+  expect(drifted.map((item) => [item.kind, item.expected, item.actual, item.fixAction])).toEqual([
+    ['numbers_mismatch', 'plan numbers +442079460051', 'missing +442079460051; dropped by the plan but still there +442079460050', 'change_package'],
+    [
+      'routes_mismatch',
+      'the 1 route(s) of template uk-national: carrier-a.019d89',
+      '6 route dialplan(s) of the bridge: carrier-a.00d917, carrier-a.019d89, carrier-a.999112',
+      'change_package',
+    ],
+    ['trunk_acl_mismatch', "trunk ACL nodes for the plan's CIDRs 203.0.113.50/32, 203.0.113.51/32", 'missing 203.0.113.51/32', 'change_package'],
+  ]);
+  // Without the provisioning templates the routes are checked against the tenant state only (nothing missing there).
+  expect((await ours(null)).map((item) => item.kind)).toEqual(['numbers_mismatch', 'trunk_acl_mismatch']);
+
+  // A number the plan names that another tenant holds: change_package would be refused, so a person decides.
+  expect((await send(event(4606, 'create', { countryCode: '44', dids: ['+44 20 7946 0052'] }))).body).toMatchObject({ result: 'success' });
+  await storedPlan({ dids: ['+44 20 7946 0050', '+44 20 7946 0052'], trunkCidrs: ['203.0.113.50'], routeTemplate: 'uk' });
+  const taken = await ours();
+  expect(taken.map((item) => [item.kind, item.actual, item.fixAction])).toEqual([['numbers_mismatch', 'missing +442079460052', null]]);
+  expect(taken[0]!.note).toContain('+442079460052 is a number of t4606.pbx.example.net');
+
+  // The plan as FusionPBX has it again, through the event: in step.
+  await storedPlan({ dids: ['+44 20 7946 0050'] });
+  expect(await ours()).toEqual([]);
+  expect((await fusionRows('SELECT count(*)::int AS n FROM v_destinations t JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1', [domain]))[0].n).toBe(1);
+  const changed = await send(event(serviceId, 'change_package', { ...plan, trunkCidrs: ['203.0.113.50', '203.0.113.51'] }));
+  expect(changed.body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
 });

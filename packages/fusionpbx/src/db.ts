@@ -142,6 +142,16 @@ export async function selectRows(tx: Tx, sql: string, params: unknown[] = []): P
 
 /** INSERT with insert_date = now(); columns the schema version lacks are skipped. */
 export async function insertRow(tx: Tx, table: string, row: DesiredRow): Promise<void> {
+  await insertOne(tx, table, row, '');
+}
+
+/** insertRow, answering the row as a `select *` would read it back (one statement instead of two). */
+export async function insertRowReturning(tx: Tx, table: string, row: DesiredRow): Promise<CanonicalRow> {
+  const { rows } = await insertOne(tx, table, row, ' returning *');
+  return canonicalRow(rows[0] as Record<string, unknown>);
+}
+
+async function insertOne(tx: Tx, table: string, row: DesiredRow, returning: '' | ' returning *'): Promise<{ rows: unknown[] }> {
   const entries = knownColumns(tx, ident(table), row);
   const columns = entries.map(([column]) => ident(column));
   const params: unknown[] = entries.map(([, value]) => value);
@@ -151,9 +161,10 @@ export async function insertRow(tx: Tx, table: string, row: DesiredRow): Promise
     placeholders.push('now()', `$${params.length + 1}`);
     params.push(tx.actorUserUuid);
   }
-  await tx.client.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})`, params);
+  const result = await tx.client.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})${returning}`, params);
   const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
   recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
+  return result;
 }
 
 /** PostgreSQL's limit is 65535 bind parameters per statement; stay well below it. */

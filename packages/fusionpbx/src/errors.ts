@@ -70,3 +70,19 @@ export class UniquenessError extends Error {
     this.name = 'UniquenessError';
   }
 }
+
+/**
+ * A plan's trunk CIDR overlaps one another tenant of the same FusionPBX server already holds (a node
+ * named after that tenant's domain, or one taken out while that tenant is suspended). Not retryable.
+ */
+export class TrunkCidrOwnedError extends Error {
+  readonly code = 'TRUNK_CIDR_TAKEN';
+  constructor(
+    readonly cidr: string,
+    readonly ownerCidr: string,
+    readonly ownerDomain: string,
+  ) {
+    super(`trunk CIDR ${cidr} ${cidr === ownerCidr ? 'is' : `overlaps ${ownerCidr}, which is`} already a trunk address of domain ${ownerDomain}`);
+    this.name = 'TrunkCidrOwnedError';
+  }
+}

@@ -3,7 +3,7 @@
  * v_domain_settings, v_dialplans (+ details), v_extensions (+ users), v_voicemails, v_users (+ groups),
  * v_gateways and the enabled v_sip_profiles. One module so a create reads from top to bottom in one place.
  */
-import { type CanonicalRow, type Tx, convergeRow, insertRow, newUuid, selectRows, recordWrite, type DesiredRow, insertRows, convergeRowsTo } from './db';
+import { type CanonicalRow, type Tx, convergeRow, insertRow, insertRowReturning, newUuid, selectRows, recordWrite, type DesiredRow, insertRows, convergeRowsTo } from './db';
 import type { Pool } from 'pg';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { FusionpbxConfigError } from './errors';
@@ -27,17 +27,14 @@ export async function lockDomainRow(tx: Tx, domainUuid: string): Promise<void> {
 }
 
 export async function insertDomain(tx: Tx, domainName: string, description: string | null): Promise<CanonicalRow> {
-  const domainUuid = newUuid();
-  await insertRow(tx, 'v_domains', {
-    domain_uuid: domainUuid,
+  // The row as inserted (defaults and insert_date included), without reading it back.
+  return insertRowReturning(tx, 'v_domains', {
+    domain_uuid: newUuid(),
     domain_parent_uuid: null,
     domain_name: domainName,
     domain_enabled: true,
     domain_description: description,
   });
-  const row = await findDomainByUuid(tx, domainUuid);
-  if (!row) throw new Error('inserted domain vanished');
-  return row;
 }
 
 export function setDomainEnabled(tx: Tx, domain: CanonicalRow, enabled: boolean): Promise<boolean> {
@@ -353,9 +350,8 @@ export async function findGlobalGroup(tx: Tx, groupName: string): Promise<Canoni
 }
 
 export async function insertUser(tx: Tx, domainUuid: string, username: string, passwordHash: string, email: string | null): Promise<CanonicalRow> {
-  const userUuid = newUuid();
-  await insertRow(tx, 'v_users', {
-    user_uuid: userUuid,
+  return insertRowReturning(tx, 'v_users', {
+    user_uuid: newUuid(),
     domain_uuid: domainUuid,
     username,
     password: passwordHash,
@@ -364,8 +360,6 @@ export async function insertUser(tx: Tx, domainUuid: string, username: string, p
     user_type: 'default',
     user_enabled: true,
   });
-  const rows = await selectRows(tx, 'select * from v_users where user_uuid = $1', [userUuid]);
-  return rows[0];
 }
 
 export function setUserPassword(tx: Tx, user: CanonicalRow, passwordHash: string): Promise<boolean> {
@@ -381,9 +375,12 @@ export function setUsersEnabled(tx: Tx, users: readonly CanonicalRow[], enabled:
 }
 
 /** Adds the user to the group unless already a member. Returns true when it wrote. */
-export async function ensureUserGroup(tx: Tx, user: CanonicalRow, group: CanonicalRow): Promise<boolean> {
-  const existing = await selectRows(tx, 'select 1 from v_user_groups where user_uuid = $1 and group_uuid = $2', [user.user_uuid, group.group_uuid]);
-  if (existing.length > 0) return false;
+/** `userIsNew`: the user was inserted in this transaction, so no membership can exist yet (no read; issue #20's statement budget). */
+export async function ensureUserGroup(tx: Tx, user: CanonicalRow, group: CanonicalRow, userIsNew = false): Promise<boolean> {
+  if (!userIsNew) {
+    const existing = await selectRows(tx, 'select 1 from v_user_groups where user_uuid = $1 and group_uuid = $2', [user.user_uuid, group.group_uuid]);
+    if (existing.length > 0) return false;
+  }
   await insertRow(tx, 'v_user_groups', {
     user_group_uuid: newUuid(),
     domain_uuid: user.domain_uuid,

@@ -110,6 +110,12 @@ describe('PROVISIONING_FILE at start-up and per event', () => {
     expect(error.message).toMatch(/routeTemplates\.nanp\[1\]\.pattern \(line 42\): must not contain " < > &/);
   });
 
+  it('refuses an Alternate 2 without an Alternate 1 at start-up, naming field and line', () => {
+    const content = structuredClone(GOOD);
+    content.routeTemplates!.office![0]!.gateway3 = 'backup-carrier';
+    expect(startupError(fileWith(content)).message).toMatch(/routeTemplates\.office\[0\]\.gateway3 \(line \d+\): needs gateway2/);
+  });
+
   it('refuses a route template entry without a pattern at start-up, naming the field', () => {
     const content = structuredClone(GOOD) as unknown as { routeTemplates: Record<string, Record<string, unknown>[]> };
     delete content.routeTemplates.office![0]!.pattern;
@@ -243,6 +249,9 @@ describe('PROVISIONING_FILE at start-up and per event', () => {
         ['toll allow with <', (c) => (c.routeTemplates!.nanp![0]!.tollAllow = '<international>')],
         ['account code with a space', (c) => (c.routeTemplates!.nanp![0]!.accountcode = 'acct 1')],
         ['gateway name with a quote', (c) => (c.gatewayTemplates!['carrier-a']!.name = 'carrier "a"')],
+        ['alternate gateway with a colon', (c) => (c.routeTemplates!.nanp![0]!.gateway2 = 'uuid:backup')],
+        ['Alternate 2 without Alternate 1', (c) => (c.routeTemplates!.nanp![0]!.gateway3 = 'backup-carrier')],
+        ['the same alternate twice', (c) => Object.assign(c.routeTemplates!.nanp![0]!, { gateway2: 'backup-carrier', gateway3: 'backup-carrier' })],
       ] as [string, (c: ProvisioningFile) => void][]
     ).map(([name, breakIt]): [string, (c: ProvisioningFile) => void, Record<string, unknown>] => [name, breakIt, { gatewayTemplate: 'carrier-a', routeTemplate: 'nanp' }]),
   ];

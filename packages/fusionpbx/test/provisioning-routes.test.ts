@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { type EslStandin, startEslStandin } from '@ictvoip/testkit';
 import { EslClient, EslCommandError, applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { FusionpbxConfigError, FusionpbxValidationError, type Provisioner, type ProvisionerOptions, type RouteTemplate, createProvisioner } from '@ictvoip/fusionpbx';
+import {
+  FusionpbxConfigError,
+  FusionpbxValidationError,
+  type Provisioner,
+  type ProvisionerOptions,
+  type RouteTemplate,
+  TRUNK_ACL_LOCK_KEY,
+  TrunkCidrOwnedError,
+  createProvisioner,
+  writeRejectionOf,
+} from '@ictvoip/fusionpbx';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { type FusionpbxTestDb, dumpTables, setupFusionpbx, tenantEvent, testOptions } from './helpers';
 
@@ -308,6 +318,109 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
   });
 });
 
+describe(`alternate gateways: Alternate 1 and 2 of the outbound-route page (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
+  const backup = randomUUID(); // a global gateway (domain_uuid NULL), named
+  const spare = randomUUID(); // another domain's gateway, named by its uuid
+  const LIFELINE = '(^988$)';
+  const FAILOVER: Record<string, RouteTemplate[]> = {
+    failover: [
+      { pattern: NANP, gateway2: 'backup-carrier', gateway3: spare },
+      { pattern: LIFELINE, prefix: '1010', gateway2: 'backup-carrier' },
+    ],
+    missing: [{ pattern: NANP, gateway2: 'nobody' }],
+  };
+  let failover: Provisioner;
+  const insertGateway = (uuid: string, domainUuid: string | null, name: string, enabled = true) =>
+    fx.pool.query("insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, profile, context, enabled) values ($1, $2, $3, 'backup.example', 'external', 'public', $4)", [
+      uuid,
+      domainUuid,
+      name,
+      String(enabled),
+    ]);
+
+  beforeAll(async () => {
+    failover = createProvisioner({ pool: fx.pool, options: options({ routeTemplates: { ...ROUTES, ...FAILOVER } }) });
+    await insertGateway(backup, null, 'backup-carrier');
+    // Switched off: an alternate is bridged to all the same, as the page leaves a saved route alone.
+    await insertGateway(spare, fx.basics.templateDomainUuid, 'spare-carrier', false);
+  });
+
+  test("each alternate is one more bridge after the gateway's, as the page writes gateway_2 and gateway_3 (name, details and XML unchanged otherwise)", async () => {
+    const result = await failover.create(routeEvent(8601, { routeTemplate: 'failover' }));
+    const gateway = await gatewayOf(result.domainUuid);
+    const dialplans = await routeRows(result.domainUuid);
+    const route = dialplans.find((row) => row.dialplan_name === `${gateway.gateway}.10-11-NANP`);
+    const details: Detail[] = [
+      ...routeDetails(NANP, gateway.gateway_uuid, null),
+      ['action', 'bridge', `sofia/gateway/${backup}/$1`],
+      ['action', 'bridge', `sofia/gateway/${spare}/$1`],
+    ];
+    await expectDetails(route.dialplan_uuid, result.domainUuid, details);
+    expect(route.dialplan_xml).toBe(expectedXml(route.dialplan_name, 'false', route.dialplan_uuid, details));
+
+    // Lines 322-344: 988 goes to the lifeline number through every gateway, the prefix before it.
+    const lifeline = dialplans.find((row) => row.dialplan_name === `${gateway.gateway}.988`);
+    const bridges = (await detailRows(lifeline.dialplan_uuid)).filter((row) => row.dialplan_detail_type === 'bridge').map((row) => row.dialplan_detail_data);
+    expect(bridges).toEqual([`sofia/gateway/${gateway.gateway_uuid}/101018002738255`, `sofia/gateway/${backup}/101018002738255`]);
+    // The call-direction dialplans do not change with the alternates.
+    const callDirection = dialplans.filter((row) => row.dialplan_continue === 'true');
+    expect(callDirection).toHaveLength(2);
+    for (const row of callDirection) expect((await detailRows(row.dialplan_uuid)).some((detail) => detail.dialplan_detail_type === 'bridge')).toBe(false);
+
+    const before = await dumpTables(fx.pool);
+    expect((await failover.create(routeEvent(8601, { routeTemplate: 'failover' }))).changed).toBe(false);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+
+  test("a name means the tenant's own gateway before a global one; change package follows when the tenant gets one", async () => {
+    const result = await failover.create(routeEvent(8602, { routeTemplate: 'failover' }));
+    const gateway = await gatewayOf(result.domainUuid);
+    const bridgesOf = async () => {
+      const route = (await routeRows(result.domainUuid)).find((row) => row.dialplan_name === `${gateway.gateway}.10-11-NANP`);
+      return (await detailRows(route.dialplan_uuid)).filter((row) => row.dialplan_detail_type === 'bridge').map((row) => row.dialplan_detail_data);
+    };
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`, `sofia/gateway/${backup}/$1`, `sofia/gateway/${spare}/$1`]);
+    const own = randomUUID();
+    await insertGateway(own, result.domainUuid, 'backup-carrier');
+    const changed = await failover.changePackage(routeEvent(8602, { routeTemplate: 'failover' }, 'change_package'));
+    expect(changed.freeswitch).toContainEqual({ kind: 'cache_delete', key: `dialplan:${result.domainName}` });
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`, `sofia/gateway/${own}/$1`, `sofia/gateway/${spare}/$1`]);
+    // Dropping the alternates (another template) leaves the one bridge the page writes without them.
+    await failover.changePackage(routeEvent(8602, { routeTemplate: 'nanp' }, 'change_package'));
+    expect(await bridgesOf()).toEqual([`sofia/gateway/${gateway.gateway_uuid}/$1`]);
+  });
+
+  test('an alternate FusionPBX does not have is a permanent error naming the template field; nothing written', async () => {
+    const before = await dumpTables(fx.pool);
+    const error = await failover.create(routeEvent(8603, { routeTemplate: 'missing' })).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(FusionpbxConfigError);
+    expect((error as Error).message).toMatch(/^routeTemplates\.missing\[0\]\.gateway2: FusionPBX has no gateway "nobody"/);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    // Two global gateways of one name: the name is not enough.
+    await insertGateway(randomUUID(), null, 'nobody');
+    await insertGateway(randomUUID(), null, 'nobody');
+    const twice = await failover.create(routeEvent(8603, { routeTemplate: 'missing' })).catch((caught: unknown) => caught);
+    expect((twice as Error).message).toMatch(/gateway2: 2 global gateways are named "nobody"; name the alternate by its uuid/);
+  });
+
+  test('a bad alternate in a template is refused before any row, naming the field', async () => {
+    const bad = createProvisioner({
+      pool: fx.pool,
+      options: options({ routeTemplates: { nanp: [{ pattern: NANP, gateway3: 'backup-carrier' }], colon: [{ pattern: NANP, gateway2: 'uuid:name' }] } }),
+    });
+    const before = await dumpTables(fx.pool);
+    for (const [template, message] of [
+      ['nanp', 'routeTemplates.nanp[0].gateway3: needs gateway2 (the page fills Alternate 1 first)'],
+      ['colon', 'routeTemplates.colon[0].gateway2: must be a gateway uuid or name (no : " < > &, no surrounding spaces)'],
+    ]) {
+      const error = await bad.create(routeEvent(8604, { routeTemplate: template })).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(FusionpbxConfigError);
+      expect((error as Error).message).toBe(message);
+    }
+    expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+});
+
 describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
   let operatorNode: string;
   beforeAll(async () => {
@@ -380,6 +493,103 @@ describe(`IP trunks in FusionPBX's access control list (${process.env.FUSIONPBX_
       standin.failures.length = 0;
     }
     expect(await nodes(result.domainName)).toHaveLength(1);
+  });
+});
+
+describe(`a trunk CIDR belongs to one tenant of the server (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
+  const nodes = (description: string) => rows('select node_cidr from v_access_control_nodes where node_description = $1 order by node_cidr', [description]);
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+
+  test('create with a CIDR another tenant holds, or one overlapping it, is a permanent error naming the owner; nothing written', async () => {
+    const owner = await provisioner.create(routeEvent(8501, { routeTemplate: 'nanp', trunkCidrs: ['198.18.5.0/24', '2001:db8:85::1'] }));
+    for (const [cidrs, cidr, held] of [
+      [['198.18.5.0/24'], '198.18.5.0/24', '198.18.5.0/24'],
+      [['198.18.9.1', '198.18.5.77'], '198.18.5.77/32', '198.18.5.0/24'],
+      [['198.18.0.0/16'], '198.18.0.0/16', '198.18.5.0/24'],
+      [['2001:DB8:85::/64'], '2001:DB8:85::/64', '2001:db8:85::1'],
+    ] as const) {
+      const before = await dumpTables(fx.pool);
+      const error = await refusal(provisioner.create(routeEvent(8502, { routeTemplate: 'nanp', trunkCidrs: [...cidrs] })));
+      expect(error).toBeInstanceOf(TrunkCidrOwnedError);
+      expect(error).toMatchObject({ code: 'TRUNK_CIDR_TAKEN', cidr, ownerCidr: held, ownerDomain: owner.domainName });
+      expect((error as Error).message).toContain(`domain ${owner.domainName}`);
+      // The routes written before the check went with the rollback: no domain, no route, no node.
+      expect(await dumpTables(fx.pool)).toEqual(before);
+    }
+    // Another tenant's key learns that the address is taken, not by whom.
+    const rejection = writeRejectionOf(new TrunkCidrOwnedError('198.18.5.0/24', '198.18.5.0/24', owner.domainName));
+    expect(rejection).toEqual({ status: 409, code: 'TRUNK_CIDR_TAKEN', message: 'trunk CIDR 198.18.5.0/24 is already in use on this FusionPBX server' });
+    // A neighbouring range and the operator's own node (not named after a domain) are no one's.
+    await fx.pool.query(
+      "insert into v_access_control_nodes (access_control_node_uuid, access_control_uuid, node_type, node_cidr, node_description) values ($1, $2, 'allow', '198.18.7.1/32', 'carrier B')",
+      [randomUUID(), providers],
+    );
+    const other = await provisioner.create(routeEvent(8502, { routeTemplate: 'nanp', trunkCidrs: ['198.18.6.0/24', '198.18.7.1'] }));
+    expect((await nodes(other.domainName)).map((row) => row.node_cidr)).toEqual(['198.18.6.0/24', '198.18.7.1/32']);
+    expect((await nodes(owner.domainName)).map((row) => row.node_cidr)).toEqual(['198.18.5.0/24', '2001:db8:85::1']);
+  });
+
+  test("change package adding another tenant's CIDR is refused with the tenant's nodes and routes as they were; once the owner drops it, it is free", async () => {
+    const owner = await provisioner.create(routeEvent(8503, { trunkCidrs: ['198.18.10.1', '198.18.10.2'] }));
+    const taker = await provisioner.create(routeEvent(8504, { routeTemplate: 'nanp', trunkCidrs: ['198.18.11.1'] }));
+    const before = await dumpTables(fx.pool);
+    const error = await refusal(provisioner.changePackage(routeEvent(8504, { routeTemplate: 'office', trunkCidrs: ['198.18.11.1', '198.18.10.2'] }, 'change_package')));
+    expect(error).toMatchObject({ code: 'TRUNK_CIDR_TAKEN', cidr: '198.18.10.2/32', ownerDomain: owner.domainName });
+    expect(await dumpTables(fx.pool)).toEqual(before);
+
+    // A replay of the owner's create, and its own change keeping the CIDR, are not refused by its own nodes.
+    expect((await provisioner.create(routeEvent(8503, { trunkCidrs: ['198.18.10.1', '198.18.10.2'] }))).changed).toBe(false);
+    await provisioner.changePackage(routeEvent(8503, { trunkCidrs: ['198.18.10.1'] }, 'change_package'));
+    const moved = await provisioner.changePackage(routeEvent(8504, { routeTemplate: 'nanp', trunkCidrs: ['198.18.11.1', '198.18.10.2'] }, 'change_package'));
+    expect(moved.freeswitch).toContainEqual({ kind: 'reload_acl' });
+    expect((await nodes(taker.domainName)).map((row) => row.node_cidr)).toEqual(['198.18.10.2/32', '198.18.11.1/32']);
+  });
+
+  test("a suspended tenant's CIDRs stay its own (unsuspend puts them back); after terminate they are free", async () => {
+    const owner = await provisioner.create(routeEvent(8505, { trunkCidrs: ['198.18.20.0/28'] }));
+    await provisioner.suspend(routeEvent(8505, {}, 'suspend'));
+    expect(await nodes(owner.domainName)).toEqual([]);
+    const error = await refusal(provisioner.create(routeEvent(8506, { trunkCidrs: ['198.18.20.5'] })));
+    expect(error).toMatchObject({ code: 'TRUNK_CIDR_TAKEN', cidr: '198.18.20.5/32', ownerCidr: '198.18.20.0/28', ownerDomain: owner.domainName });
+    await provisioner.unsuspend(routeEvent(8505, {}, 'unsuspend'));
+    expect((await nodes(owner.domainName)).map((row) => row.node_cidr)).toEqual(['198.18.20.0/28']);
+
+    await provisioner.terminate(routeEvent(8505, {}, 'terminate'));
+    const taker = await provisioner.create(routeEvent(8506, { trunkCidrs: ['198.18.20.5'] }));
+    expect((await nodes(taker.domainName)).map((row) => row.node_cidr)).toEqual(['198.18.20.5/32']);
+  });
+
+  test('two tenants claiming overlapping CIDRs at the same moment: one wins, the other is refused', async () => {
+    // Both creates are held at the trunk ACL's lock until each is waiting there, then let go together.
+    const blocker = await fx.pool.connect();
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      await blocker.query('begin');
+      await blocker.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [TRUNK_ACL_LOCK_KEY]);
+      const racing = Promise.allSettled([
+        provisioner.create(routeEvent(8507, { routeTemplate: 'nanp', trunkCidrs: ['198.18.30.0/24'] })),
+        provisioner.create(routeEvent(8508, { routeTemplate: 'nanp', trunkCidrs: ['198.18.30.9'] })),
+      ]);
+      const deadline = Date.now() + 10_000;
+      const waiting = async () => Number((await fx.pool.query("select count(*) as n from pg_locks where locktype = 'advisory' and not granted")).rows[0].n);
+      while ((await waiting()) < 2) {
+        if (Date.now() > deadline) throw new Error('the two creates never both waited for the trunk ACL lock');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await blocker.query('commit');
+      outcomes = await racing;
+    } finally {
+      blocker.release();
+    }
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')!;
+    expect(refused.reason).toBeInstanceOf(TrunkCidrOwnedError);
+    const { rows: held } = await fx.pool.query("select node_cidr from v_access_control_nodes where node_cidr like '198.18.30.%'");
+    expect(held).toHaveLength(1);
   });
 });
 

@@ -63,6 +63,8 @@ const event = (serviceId: number, plan: Record<string, unknown> = {}, action: Te
   action,
 });
 const trunk = { trunkCidrs: ['203.0.113.60', '198.51.100.64/26'] };
+/** Another tenant's trunk: a CIDR belongs to one tenant of the server. */
+const trunkOf = (serviceId: number) => ({ trunkCidrs: [`10.84.${serviceId % 256}.1`, `10.85.${serviceId % 256}.0/26`] });
 
 /** A route the tenant made on the page itself: never touched by the bridge. */
 async function addOwnRoute(domainUuid: string, domainName: string): Promise<string> {
@@ -122,7 +124,7 @@ describe(`suspend and unsuspend: the bridge's routes and trunk nodes (${process.
   });
 
   test('a crash in the middle of unsuspend (the node insert fails) leaves the tenant suspended as it was; the retry restores it', async () => {
-    const created = await provisioner.create(event(8402, trunk));
+    const created = await provisioner.create(event(8402, trunkOf(8402)));
     const routesBefore = await routeStates(created.domainUuid);
     const nodesBefore = await nodeRows(created.domainName);
     await provisioner.suspend(event(8402, {}, 'suspend'));
@@ -141,7 +143,7 @@ describe(`suspend and unsuspend: the bridge's routes and trunk nodes (${process.
   });
 
   test('terminate while suspended removes the routes; the nodes do not come back', async () => {
-    const created = await provisioner.create(event(8403, trunk));
+    const created = await provisioner.create(event(8403, trunkOf(8403)));
     await provisioner.suspend(event(8403, {}, 'suspend'));
     await provisioner.terminate(event(8403, {}, 'terminate'));
     expect(await routeStates(created.domainUuid)).toEqual([]);

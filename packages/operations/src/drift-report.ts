@@ -4,7 +4,7 @@ import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictv
 import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
 import { describeError } from './errors';
-import { type FoundRows, type WrittenRows, readWrittenRows, writtenRowDifferences, writtenRowsOf } from './drift-rows';
+import { type FoundRows, type RouteExpectations, type WrittenRows, readWrittenRows, writtenRowDifferences, writtenRowsOf } from './drift-rows';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
 export type DriftKind =
@@ -93,6 +93,11 @@ export interface DriftSources {
   servers?: ReadonlyMap<string, Pool>;
   /** Omitted when WHMCS_API_URL is not configured: the WHMCS comparison is skipped. */
   whmcs?: WhmcsApiClient | null;
+  /**
+   * The provisioning templates (PROVISIONING_FILE): an active tenant's routes are compared with the
+   * ones its plan's route template re-derives. Omitted: only against what the tenant state recorded.
+   */
+  provisioning?: RouteExpectations | null;
 }
 
 const TENANTS_SQL = `
@@ -188,7 +193,7 @@ function convergingAction(desired: DesiredState, actual: string | null): Webhook
   return actual === 'suspended' ? 'unsuspend' : 'change_package';
 }
 
-function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined, rows: FoundRows | undefined): DriftItem[] {
+function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined, rows: FoundRows | undefined, routes: RouteExpectations | null): DriftItem[] {
   const desired = service.desiredState;
   const base = { serviceId: service.serviceId, domain: tenant?.domainName ?? service.tenantDomain };
   if (!tenant) {
@@ -223,7 +228,7 @@ function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | und
   }
   const limits = desired === 'active' && tenant.status === 'active' ? guiLimitDifferences(service.plan, tenant) : null;
   if (limits) items.push({ ...base, kind: 'limits_mismatch', ...limits, fixAction: 'change_package' });
-  if (tenant.status === desired && rows) items.push(...writtenRowDifferences(service, tenant, rows));
+  if (tenant.status === desired && rows) items.push(...writtenRowDifferences(service, tenant, rows, routes));
   return items;
 }
 
@@ -367,7 +372,7 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
   for (const service of services) {
     const tenants = tenantsByServer.get(service.fusionpbxServer);
     known.get(service.fusionpbxServer)?.add(service.serviceId);
-    if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId), rowsByServer.get(service.fusionpbxServer)));
+    if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId), rowsByServer.get(service.fusionpbxServer), sources.provisioning ?? null));
     if (sources.whmcs) items.push(...(await compareWithWhmcs(sources.whmcs, service)));
     const behind = freeswitchBehindItem(service);
     if (behind) items.push(behind);
@@ -414,5 +419,5 @@ function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
 export async function driftSourcesOf(deps: Pick<OperationsDeps, 'pool' | 'whmcs'> & Required<Pick<OperationsDeps, 'targets'>>): Promise<DriftSources> {
   const targets = await deps.targets.all();
   const servers = new Map(targets.filter((target) => target.storedName !== null).map((target) => [target.storedName!, target.pool]));
-  return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, whmcs: deps.whmcs };
+  return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, whmcs: deps.whmcs, provisioning: deps.targets.provisionerOptions ?? null };
 }

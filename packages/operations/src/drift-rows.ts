@@ -1,14 +1,20 @@
 import type { Pool } from 'pg';
-import { normaliseNumber, numberPlanOf, type NumberPlan } from '@ictvoip/fusionpbx';
+import { normaliseNumber, numberPlanOf, routeAbbreviation, type NumberPlan, type ProvisionerOptions } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
+import { normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
 import type { DriftItem, FusionTenantRow } from './drift-report';
 
 /**
  * Issue #15's rows in the drift report: the bridge's outbound routes, trunk ACL nodes and plan
- * numbers, as recorded in the tenant's `ictvoip/state` row, against FusionPBX's rows. An active
- * tenant must still have every one (a row deleted in FusionPBX → change_package writes it again);
- * a suspended (or credit-restricted) tenant must have its routes and numbers disabled.
+ * numbers. For an active tenant they are compared with what the stored plan re-derives — its DIDs
+ * (plan.dids), its trunk CIDRs (plan.trunkCidrs) and its route template (the routes' names through
+ * the plan's gateway, when the provisioning templates are known) — so a plan the tenant's rows do not
+ * follow (an event that failed, a template edited since) shows up, not only a row deleted in FusionPBX.
+ * A suspended (or credit-restricted) tenant must have its routes and numbers disabled.
  */
+
+/** The provisioning templates the routes are re-derived from (PROVISIONING_FILE); absent: routes are checked against the tenant state only. */
+export type RouteExpectations = Pick<ProvisionerOptions, 'routeTemplates' | 'gatewayTemplates'>;
 
 export interface WrittenRows {
   outboundRoutes: string[];
@@ -24,11 +30,16 @@ interface NumberRow {
   enabled: boolean;
 }
 
+export interface FoundRoute {
+  enabled: boolean;
+  name: string;
+}
+
 export interface FoundRows {
-  /** dialplan uuid → dialplan_enabled of the routes the states list. */
-  routes: Map<string, boolean>;
-  /** access_control_node_uuid of the nodes the states list. */
-  nodes: Set<string>;
+  /** dialplan uuid → dialplan_enabled and dialplan_name of the routes the states list. */
+  routes: Map<string, FoundRoute>;
+  /** access_control_node_uuid → node_cidr of the nodes the states list. */
+  nodes: Map<string, string>;
   /** Inbound destinations per tenant domain. */
   numbers: Map<string, NumberRow[]>;
 }
@@ -49,25 +60,25 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
 
 /** One read per table for every tenant of a server (tables a FusionPBX install lacks are skipped). */
 export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenantRow[]): Promise<FoundRows> {
-  const found: FoundRows = { routes: new Map(), nodes: new Set(), numbers: new Map() };
+  const found: FoundRows = { routes: new Map(), nodes: new Map(), numbers: new Map() };
   const routeUuids = tenants.flatMap((tenant) => tenant.written.outboundRoutes).filter((uuid) => UUID.test(uuid));
   const nodeUuids = tenants.flatMap((tenant) => tenant.written.trunkNodes).filter((uuid) => UUID.test(uuid));
   const { rows: tables } = await pool.query<{ acl: boolean; destinations: boolean }>(
     "select to_regclass('v_access_control_nodes') is not null as acl, to_regclass('v_destinations') is not null as destinations",
   );
   if (routeUuids.length > 0) {
-    const { rows } = await pool.query<{ uuid: string; enabled: string | null }>(
-      'select dialplan_uuid::text as uuid, dialplan_enabled::text as enabled from v_dialplans where dialplan_uuid = any($1::uuid[])',
+    const { rows } = await pool.query<{ uuid: string; enabled: string | null; name: string | null }>(
+      'select dialplan_uuid::text as uuid, dialplan_enabled::text as enabled, dialplan_name as name from v_dialplans where dialplan_uuid = any($1::uuid[])',
       [routeUuids],
     );
-    for (const row of rows) found.routes.set(row.uuid.toLowerCase(), row.enabled === 'true');
+    for (const row of rows) found.routes.set(row.uuid.toLowerCase(), { enabled: row.enabled === 'true', name: row.name ?? '' });
   }
   if (nodeUuids.length > 0 && tables[0]?.acl) {
-    const { rows } = await pool.query<{ uuid: string }>(
-      'select access_control_node_uuid::text as uuid from v_access_control_nodes where access_control_node_uuid = any($1::uuid[])',
+    const { rows } = await pool.query<{ uuid: string; cidr: string | null }>(
+      'select access_control_node_uuid::text as uuid, node_cidr as cidr from v_access_control_nodes where access_control_node_uuid = any($1::uuid[])',
       [nodeUuids],
     );
-    for (const row of rows) found.nodes.add(row.uuid.toLowerCase());
+    for (const row of rows) found.nodes.set(row.uuid.toLowerCase(), row.cidr ?? '');
   }
   if (tenants.length > 0 && tables[0]?.destinations) {
     const { rows } = await pool.query<{ domain_name: string; number: string | null; prefix: string | null; enabled: string | null }>(
@@ -103,64 +114,192 @@ function canonicalOf(row: NumberRow, plan: NumberPlan): string {
 }
 
 const listed = (values: readonly string[]) => (values.length > 3 ? `${values.slice(0, 3).join(', ')}, …` : values.join(', '));
+const sorted = (values: Iterable<string>) => [...values].sort();
+const sameSet = (a: readonly string[], b: readonly string[]) => JSON.stringify(sorted(new Set(a))) === JSON.stringify(sorted(new Set(b)));
 
 /** The differences of one tenant whose FusionPBX status already is the desired one. */
-export function writtenRowDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
-  const base = { serviceId: service.serviceId, domain: tenant.domainName };
-  const { written } = tenant;
+export function writtenRowDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows, routes?: RouteExpectations | null): DriftItem[] {
   const active = service.desiredState === 'active';
-  const items: DriftItem[] = [];
-  const missingRoutes = written.outboundRoutes.filter((uuid) => !found.routes.has(uuid));
-  const enabledRoutes = written.outboundRoutes.filter((uuid) => found.routes.get(uuid) === true);
-  if (active && missingRoutes.length > 0) {
-    items.push({
-      ...base,
+  return [
+    ...(active ? routeDifferences(service, tenant, found, routes ?? null) : []),
+    ...disabledRouteDifferences(service, tenant, found),
+    ...(active ? trunkDifferences(service, tenant, found) : []),
+    ...numberDifferences(service, tenant, found),
+  ];
+}
+
+const base = (service: ServiceRecord, tenant: FusionTenantRow) => ({ serviceId: service.serviceId, domain: tenant.domainName });
+
+const planText = (plan: Record<string, unknown>, key: string): string | null => {
+  const value = plan[key];
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+};
+
+/** The route names the plan's template writes through the plan's gateway (provisioning/outbound-routes.ts), or why it cannot say. */
+function expectedRouteNames(plan: Record<string, unknown>, templates: RouteExpectations): { key: string | null; names: string[] } | { problem: string } {
+  const gatewayKey = planText(plan, 'gatewayTemplate');
+  const gateway = gatewayKey ? templates.gatewayTemplates?.[gatewayKey] : undefined;
+  if (!gatewayKey) return { key: null, names: [] };
+  if (!gateway) return { problem: `the plan's gateway template "${gatewayKey}" is not in PROVISIONING_FILE` };
+  const key = planText(plan, 'routeTemplate') ?? (templates.routeTemplates?.default ? 'default' : null);
+  if (key === null) return { key, names: [] };
+  const entries = templates.routeTemplates?.[key];
+  if (!entries) return { problem: `the plan's route template "${key}" is not in PROVISIONING_FILE` };
+  const gatewayName = gateway.name ?? gatewayKey;
+  return { key, names: entries.map((route) => `${gatewayName}.${routeAbbreviation(route.pattern)}`) };
+}
+
+/** An active tenant: the bridge's routes are the plan's (by route name, and two dialplans per template entry), and none is missing. */
+function routeDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows, templates: RouteExpectations | null): DriftItem[] {
+  const { written } = tenant;
+  const present = written.outboundRoutes.filter((uuid) => found.routes.has(uuid));
+  const missing = written.outboundRoutes.filter((uuid) => !found.routes.has(uuid));
+  if (templates) {
+    const expected = expectedRouteNames(service.plan, templates);
+    if ('problem' in expected)
+      return [
+        {
+          ...base(service, tenant),
+          kind: 'routes_mismatch',
+          expected: 'the routes of the plan',
+          actual: expected.problem,
+          fixAction: null,
+          note: 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package',
+        },
+      ];
+    // The call-direction dialplans carry no gateway: the route dialplans name the template entries.
+    const names = present.map((uuid) => found.routes.get(uuid)!.name).filter((name) => !name.startsWith('call_direction-outbound'));
+    if (!sameSet(names, expected.names) || present.length !== 2 * expected.names.length || missing.length > 0) {
+      return [
+        {
+          ...base(service, tenant),
+          kind: 'routes_mismatch',
+          expected:
+            expected.names.length > 0
+              ? `the ${expected.names.length} route(s) of template ${expected.key}: ${listed(sorted(expected.names))}`
+              : 'no outbound routes (the plan has no gateway or route template)',
+          actual: `${present.length} route dialplan(s) of the bridge${names.length > 0 ? `: ${listed(sorted(names))}` : ''}${missing.length > 0 ? `; ${missing.length} missing` : ''}`,
+          fixAction: 'change_package',
+        },
+      ];
+    }
+    return [];
+  }
+  if (missing.length === 0) return [];
+  return [
+    {
+      ...base(service, tenant),
       kind: 'routes_mismatch',
       expected: `the bridge's ${written.outboundRoutes.length} outbound route dialplan(s)`,
-      actual: `${missingRoutes.length} missing (${listed(missingRoutes)})`,
+      actual: `${missing.length} missing (${listed(missing)})`,
       fixAction: 'change_package',
-    });
-  } else if ((!active || written.restricted) && enabledRoutes.length > 0) {
-    const why = active ? 'the credit restriction' : `the tenant is ${service.desiredState}`;
-    items.push({
-      ...base,
+    },
+  ];
+}
+
+/** A suspended or credit-restricted tenant: the bridge's routes stay disabled. */
+function disabledRouteDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
+  const active = service.desiredState === 'active';
+  if (active && !tenant.written.restricted) return [];
+  const enabled = tenant.written.outboundRoutes.filter((uuid) => found.routes.get(uuid)?.enabled === true);
+  if (enabled.length === 0) return [];
+  const why = active ? 'the credit restriction' : `the tenant is ${service.desiredState}`;
+  return [
+    {
+      ...base(service, tenant),
       kind: 'routes_mismatch',
       expected: `the bridge's outbound routes disabled (${why})`,
-      actual: `${enabledRoutes.length} enabled (${listed(enabledRoutes)})`,
+      actual: `${enabled.length} enabled (${listed(enabled)})`,
       fixAction: null,
       note: 'needs an operator: a route was enabled in FusionPBX; disable it there (unsuspend / the credit top-up restores the routes exactly)',
-    });
-  }
-  const missingNodes = written.trunkNodes.filter((uuid) => !found.nodes.has(uuid));
-  if (active && missingNodes.length > 0) {
-    items.push({
-      ...base,
+    },
+  ];
+}
+
+/** An active tenant: the bridge's ACL nodes hold exactly the plan's trunk CIDRs (as FusionPBX stores them). */
+function trunkDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
+  const raw = service.plan.trunkCidrs;
+  // A plan the webhook would refuse cannot be compared; the events themselves say why.
+  if (trunkCidrProblems(raw).length > 0) return [];
+  const expected = normaliseTrunkCidrs(raw);
+  const actual = tenant.written.trunkNodes.flatMap((uuid) => (found.nodes.has(uuid) ? [found.nodes.get(uuid)!] : []));
+  const missing = expected.filter((cidr) => !actual.includes(cidr));
+  const extra = actual.filter((cidr) => !expected.includes(cidr));
+  if (missing.length === 0 && extra.length === 0) return [];
+  const parts = [...(missing.length > 0 ? [`missing ${listed(missing)}`] : []), ...(extra.length > 0 ? [`not in the plan ${listed(extra)}`] : [])];
+  return [
+    {
+      ...base(service, tenant),
       kind: 'trunk_acl_mismatch',
-      expected: `the bridge's ${written.trunkNodes.length} trunk ACL node(s)`,
-      actual: `${missingNodes.length} missing (${listed(missingNodes)})`,
+      expected: expected.length > 0 ? `trunk ACL nodes for the plan's CIDRs ${listed(expected)}` : 'no trunk ACL nodes (the plan has no trunk CIDRs)',
+      actual: parts.join('; '),
       fixAction: 'change_package',
-    });
+    },
+  ];
+}
+
+/** The canonical numbers of the plan's DIDs, or null when the plan states none (the tenant's numbers are left as they are). */
+function planDids(service: ServiceRecord, plan: NumberPlan): string[] | null {
+  const raw = service.plan.dids;
+  if (!Array.isArray(raw)) return null;
+  return raw.flatMap((item) => {
+    try {
+      return [normaliseNumber(item, plan, 'plan.dids').canonical];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Another tenant of the server holding the number (the change_package fix would be refused for it). */
+function ownerOf(number: string, tenant: FusionTenantRow, found: FoundRows, plan: NumberPlan): string | null {
+  for (const [domain, rows] of found.numbers) {
+    if (domain !== tenant.domainName && rows.some((row) => canonicalOf(row, plan) === number)) return domain;
   }
+  return null;
+}
+
+function numberDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
   const plan = numberPlanOfService(service);
   const rows = found.numbers.get(tenant.domainName) ?? [];
-  if (plan && active) {
-    const have = new Set(rows.map((row) => canonicalOf(row, plan)));
-    const missing = written.planNumbers.filter((number) => !have.has(number));
-    if (missing.length > 0) {
-      items.push({ ...base, kind: 'numbers_mismatch', expected: `plan numbers ${listed(written.planNumbers)}`, actual: `missing ${listed(missing)}`, fixAction: 'change_package' });
-    }
-  } else if (!active) {
+  if (service.desiredState !== 'active') {
     const enabled = rows.filter((row) => row.enabled);
-    if (enabled.length > 0) {
-      items.push({
-        ...base,
+    if (enabled.length === 0) return [];
+    return [
+      {
+        ...base(service, tenant),
         kind: 'numbers_mismatch',
         expected: `inbound numbers disabled (the tenant is ${service.desiredState})`,
         actual: `${enabled.length} enabled (${listed(enabled.map((row) => row.number))})`,
         fixAction: null,
         note: 'needs an operator: a number was enabled in FusionPBX while the tenant is not active; disable it there',
-      });
-    }
+      },
+    ];
   }
-  return items;
+  if (!plan) return [];
+  const have = new Set(rows.map((row) => canonicalOf(row, plan)));
+  const wanted = planDids(service, plan);
+  const expected = wanted ?? tenant.written.planNumbers;
+  const missing = expected.filter((number) => !have.has(number));
+  // Numbers the plan made and no longer names: change_package removes them.
+  const dropped = wanted ? tenant.written.planNumbers.filter((number) => !wanted.includes(number) && have.has(number)) : [];
+  if (missing.length === 0 && dropped.length === 0) return [];
+  const parts = [...(missing.length > 0 ? [`missing ${listed(missing)}`] : []), ...(dropped.length > 0 ? [`dropped by the plan but still there ${listed(dropped)}`] : [])];
+  const taken = missing.map((number) => [number, ownerOf(number, tenant, found, plan)] as const).filter(([, owner]) => owner !== null);
+  const item: DriftItem = {
+    ...base(service, tenant),
+    kind: 'numbers_mismatch',
+    expected: expected.length > 0 ? `plan numbers ${listed(expected)}` : 'no plan numbers',
+    actual: parts.join('; '),
+    fixAction: 'change_package',
+  };
+  if (taken.length === 0) return [item];
+  // change_package would stop at the first of these (NUMBER_TAKEN): a person decides which tenant keeps it.
+  return [
+    {
+      ...item,
+      fixAction: null,
+      note: `needs an operator: ${taken.map(([number, owner]) => `${number} is a number of ${owner}`).join(', ')}; free it there or take it out of this plan`,
+    },
+  ];
 }

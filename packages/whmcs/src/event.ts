@@ -316,6 +316,14 @@ export function parseWebhookEvent(body: unknown): WebhookEvent {
   return value as WebhookEvent;
 }
 
+/** An option's or custom field's name as the bridge compares it: the key before `|`, lower case, without spaces, `_` and `-`. */
+const fieldKey = (name: string) =>
+  name
+    .split('|')[0]!
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_-]/g, '');
+
 const OPTION_LIMITS: Record<string, keyof WebhookPlan> = {
   maxextensions: 'maxExtensions',
   extensions: 'maxExtensions',
@@ -370,11 +378,7 @@ const NUMERIC_OPTIONS: ReadonlySet<keyof WebhookPlan> = new Set([
 export function planOverridesFromOptions(options: Record<string, unknown>, plan: Readonly<Record<string, unknown>> = {}): Partial<WebhookPlan> {
   const overrides: Partial<WebhookPlan> = {};
   for (const [rawName, rawValue] of Object.entries(options)) {
-    const name = rawName
-      .split('|')[0]
-      .trim()
-      .toLowerCase()
-      .replace(/[\s_-]/g, '');
+    const name = fieldKey(rawName);
     const key = OPTION_LIMITS[name];
     if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
     if (name === 'extensions' && (plan.extensionNumbers !== undefined || isExtensionList(String(rawValue)))) {
@@ -446,11 +450,7 @@ export interface TenantCommand {
  */
 function trunkCidrsField(customFields: Record<string, unknown> | undefined): [name: string, value: unknown] | null {
   for (const [name, value] of Object.entries(customFields ?? {})) {
-    const key = name
-      .split('|')[0]!
-      .trim()
-      .toLowerCase()
-      .replace(/[\s_-]/g, '');
+    const key = fieldKey(name);
     if (key === 'trunkcidrs' && value !== '' && value !== null && value !== undefined) return [name, value];
   }
   return null;
@@ -477,21 +477,52 @@ function splitList(value: unknown): string[] {
     .filter((item) => item !== '');
 }
 
+/** Configurable option names (compared like DID_FIELDS) that hold the service's DIDs; "Numbers" alone is too likely a quantity. */
+const DID_OPTIONS: ReadonlySet<string> = new Set(['dids', 'did', 'maindid', 'didnumbers', 'phonenumbers', 'phonenumber']);
+/** A dropdown's "no number" choice: the plan's numbers are stated, and there are none. */
+const NO_NUMBER = /^(none|no|-)?$/i;
+/** A quantity or a checkbox under a DID option's name: a count of numbers, not numbers. */
+const NOT_NUMBERS = /^(\d{1,2}|on|off|yes)$/i;
+/** Two letters in a row: the part is a dropdown label's text, not a number. */
+const LABEL_WORD = /[A-Za-z]{2}/;
+
+/**
+ * The numbers a configurable option holds, or null when it holds none (a quantity, a checkbox).
+ * WHMCS hands over a dropdown's choice as `value|Label`, and ictVoIP writes a list as `a | b`: the
+ * parts from the first on are the value (`,` `;` or new lines inside a part split it too) up to the
+ * first part with a word in it (`Toronto (519) 555-0100`), which starts the label. A part without a
+ * word is a number and checked as one, so a typo (`519555010x`) is refused, not taken for a label.
+ * A label that is the number written another way (`5195550100|(519) 555-0100`) is the same number
+ * once the plan's format normalises both.
+ */
+function optionDids(value: unknown): string[] | null {
+  if (typeof value === 'number') return value >= 100 ? [String(value)] : null;
+  if (typeof value !== 'string' || NOT_NUMBERS.test(value.trim())) return null;
+  const [first = '', ...rest] = value.split('|').map((part) => part.trim());
+  if (NO_NUMBER.test(first)) return [];
+  const parts = [first];
+  for (const part of rest) {
+    if (LABEL_WORD.test(part)) break;
+    parts.push(part);
+  }
+  return parts.flatMap(splitList);
+}
+
 /**
  * The plan's DIDs, main number first: the DID of ictVoIP's `domain | DID` service field, then
- * `plan.dids` (a list or ictVoIP's `a | b` text), then a custom field named like "DIDs". The same
- * number written twice (formatting aside) counts once. Each is checked here, naming where it came from.
+ * `plan.dids` (a list or ictVoIP's `a | b` text), then a configurable option named like "DIDs" or
+ * "Phone Numbers", then a custom field named like "DIDs". The same number written twice (formatting
+ * aside) counts once. Each is checked here, naming where it came from.
  */
-function planDids(plan: WebhookPlan, domainDids: readonly string[], customFields: Record<string, unknown> | undefined): { dids: string[]; stated: boolean } {
+function planDids(plan: WebhookPlan, domainDids: readonly string[], event: Pick<WebhookEvent, 'configurableOptions' | 'customFields'>): { dids: string[]; stated: boolean } {
   const sources: [string, string[]][] = [['service.domain', [...domainDids]]];
   if (plan.dids !== undefined) sources.push(['plan.dids', splitList(plan.dids)]);
-  for (const [name, value] of Object.entries(customFields ?? {})) {
-    const key = name
-      .split('|')[0]
-      .trim()
-      .toLowerCase()
-      .replace(/[\s_-]/g, '');
-    if (DID_FIELDS.has(key)) sources.push([`customFields.${name}`, splitList(value)]);
+  for (const [name, value] of Object.entries(event.configurableOptions ?? {})) {
+    const items = DID_OPTIONS.has(fieldKey(name)) ? optionDids(value) : null;
+    if (items !== null) sources.push([`configurableOptions.${name.split('|')[0]!.trim()}`, items]);
+  }
+  for (const [name, value] of Object.entries(event.customFields ?? {})) {
+    if (DID_FIELDS.has(fieldKey(name))) sources.push([`customFields.${name}`, splitList(value)]);
   }
   const seen = new Set<string>();
   const dids: string[] = [];
@@ -516,7 +547,7 @@ function planDids(plan: WebhookPlan, domainDids: readonly string[], customFields
 /** The plan with its DIDs as one list (absent when the event names none, so stored plans stay as they were). */
 function planWithDids(event: WebhookEvent, domainDids: readonly string[]): WebhookPlan {
   const plan = planWithTrunk(event);
-  const { dids, stated } = planDids(plan, domainDids, event.customFields);
+  const { dids, stated } = planDids(plan, domainDids, event);
   const { dids: _raw, ...rest } = plan;
   return stated ? { ...rest, dids } : rest;
 }

@@ -145,6 +145,44 @@ describe("the plan's DIDs (issue 15)", () => {
     expect(parseTenantCommand(body({ plan: { firstExtension: 100, dids: [] } })).plan.dids).toEqual([]);
   });
 
+  it('come from a configurable option named "DIDs" or "Phone Numbers": a `a | b` or comma list, or a dropdown choice `value|Label`', () => {
+    const dids = (configurableOptions: Record<string, unknown>, plan: Record<string, unknown> = {}) =>
+      parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, ...plan }, configurableOptions })).plan.dids;
+    expect(dids({ 'DIDs|Phone numbers': '5195550100 | 5195550101' })).toEqual(['5195550100', '5195550101']);
+    expect(dids({ 'Phone Numbers': '(519) 555-0100, +1 519 555 0101;5195550102' })).toEqual(['(519) 555-0100', '+1 519 555 0101', '5195550102']);
+    // A dropdown's value|Label: the label starts at the first part that is not phone numbers.
+    expect(dids({ DID: '5195550103|Toronto (519) 555-0103' })).toEqual(['5195550103']);
+    expect(dids({ DID: '5195550103 | 5195550104|Two Toronto numbers' })).toEqual(['5195550103', '5195550104']);
+    // A label writing the value's number another way is the same number (once FusionPBX's side normalises it too).
+    expect(dids({ DID: '5195550105|(519) 555-0105' })).toEqual(['5195550105']);
+    // The plan's numbers first (main DID), then the option's, then a custom field's; each number once.
+    const command = parseTenantCommand(
+      body({
+        plan: { maxExtensions: 3, firstExtension: 100, dids: ['5195550100'] },
+        configurableOptions: { 'maxExtensions|Extensions': '5', 'DIDs|Phone numbers': '5195550101 | 519-555-0100' },
+        customFields: { DIDs: '5195550102' },
+      }),
+    );
+    expect(command.plan.dids).toEqual(['5195550100', '5195550101', '5195550102']);
+    expect(command.plan.maxExtensions).toBe(5);
+    expect(command.configurableOptions).toEqual({});
+  });
+
+  it('a "no number" choice states none (the plan numbers go); a quantity or checkbox under that name states nothing', () => {
+    const plan = (configurableOptions: Record<string, unknown>) => parseTenantCommand(body({ configurableOptions })).plan;
+    expect(plan({ 'DIDs|Phone numbers': 'none|No number' }).dids).toEqual([]);
+    expect(plan({ DIDs: '' }).dids).toEqual([]);
+    for (const quantity of [2, '3', 'on', 'yes']) expect(plan({ 'DIDs|Extra numbers': quantity })).not.toHaveProperty('dids');
+    // "Numbers" alone is left to quantities (a custom field of that name still holds numbers).
+    expect(plan({ Numbers: '5195550100' })).not.toHaveProperty('dids');
+  });
+
+  it('a bad number in an option is refused naming the option and the entry', () => {
+    expect(refusal(() => parseTenantCommand(body({ configurableOptions: { 'DIDs|Phone numbers': '5195550100 | 519555010x' } }))).details).toEqual([
+      { path: 'configurableOptions.DIDs[1]', message: "'519555010x' is not a phone number (digits, optional leading +)" },
+    ]);
+  });
+
   it('refuses a bad number naming where it came from, and a bad country code or format', () => {
     expect(refusal(() => parseTenantCommand(body({ customFields: { DIDs: '5551000001 | 555-CALL-NOW' } }))).details).toEqual([
       { path: 'customFields.DIDs[1]', message: "'555-CALL-NOW' is not a phone number (digits, optional leading +)" },

@@ -6,7 +6,7 @@ import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, Serv
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import { buildDriftReport, fixDrift, previewDriftFix, type DriftFixPreview, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
-import type { EventPreview } from '@ictvoip/fusionpbx';
+import { provisionerOptionsFrom, type EventPreview } from '@ictvoip/fusionpbx';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 import { previewWebhookEvent } from './preview';
 
@@ -111,7 +111,8 @@ export function reconcileCommand(): Command {
             if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
           }
           progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
-          const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient() });
+          // The routes are compared with what the plan's route template re-derives (PROVISIONING_FILE), as the worker's report does.
+          const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient(), provisioning: provisionerOptionsFrom(cfg) });
           if (options.dryRun) {
             const plan = await previewDriftFix(report, pool);
             const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);

@@ -133,6 +133,7 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
 
 async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, enable: boolean, changes: Changes): Promise<void> {
   let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
+  const userIsNew = !user;
   if (!user) {
     if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
     await assertUsernameFree(tx, tenant, input.adminUsername, options);
@@ -143,7 +144,7 @@ async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, opt
   }
   if (enable) changes.wrote(await setUserEnabled(tx, user, true));
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
-  changes.wrote(await ensureUserGroup(tx, user, group));
+  changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
 }
 
 const isEnabled = (row: CanonicalRow) => row.enabled === 'true';

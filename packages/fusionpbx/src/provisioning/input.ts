@@ -27,6 +27,8 @@ export interface TenantInput {
   theme: Required<ThemeSetting>[];
   /** The outbound routes written through the plan's gateway (empty without a route template). */
   routes: RouteTemplate[];
+  /** The `routeTemplates` entry `routes` come from (errors name its fields), or null. */
+  routeTemplateKey: string | null;
   /** The tenant PBX's addresses for the access control list, as FusionPBX stores them. */
   trunkCidrs: string[];
   /** FusionPBX's own GUI limits (`limit/<key>/numeric` domain settings); null = the plan states none. */
@@ -91,14 +93,14 @@ function optionalInteger(event: TenantCommand, key: keyof typeof PLAN_LIMITS): n
   return raw === undefined || raw === null || raw === '' ? null : integerField(event, key, 0);
 }
 
-function routesOf(options: ProvisionerOptions, key: string | null): RouteTemplate[] {
+function routesOf(options: ProvisionerOptions, key: string | null): { routeTemplateKey: string | null; routes: RouteTemplate[] } {
   const templates = options.routeTemplates ?? {};
   const name = key ?? (templates.default ? 'default' : null);
-  if (name === null) return [];
+  if (name === null) return { routeTemplateKey: null, routes: [] };
   const routes = templates[name];
   if (!routes) throw new FusionpbxValidationError('plan.routeTemplate', `unknown route template "${name}"`);
   throwFirst(routeTemplateProblems(routes, `routeTemplates.${name}`));
-  return routes;
+  return { routeTemplateKey: name, routes };
 }
 
 function trunkCidrsOf(event: TenantCommand): string[] {
@@ -198,7 +200,7 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),
-    routes: routesOf(options, optionalName(event, 'routeTemplate')),
+    ...routesOf(options, optionalName(event, 'routeTemplate')),
     trunkCidrs: trunkCidrsOf(event),
     guiLimits: {
       // The extension limit the bridge enforces: the plan's, or the configured default when the plan states none.
@@ -341,7 +343,22 @@ export function routeTemplateProblems(routes: RouteTemplate[], path: string): Te
       problems.push({ path: `${at}.limit`, message: 'must be a whole number of calls, at least 1' });
     if (route?.order !== undefined && !(Number.isInteger(route.order) && route.order >= 0 && route.order <= 999))
       problems.push({ path: `${at}.order`, message: 'must be a whole number from 0 to 999' });
+    problems.push(...alternateProblems(route, at));
   });
+  return problems;
+}
+
+/** The page's option value is `<uuid>:<name>` (split at the first `:`): a name holds no `:`; the two alternates differ. */
+function alternateProblems(route: RouteTemplate, at: string): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+  for (const field of ['gateway2', 'gateway3'] as const) {
+    const value = route?.[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !/^[^:"<>&]{1,255}$/.test(value) || value.trim() !== value)
+      problems.push({ path: `${at}.${field}`, message: 'must be a gateway uuid or name (no : " < > &, no surrounding spaces)' });
+  }
+  if (route?.gateway3 !== undefined && route.gateway2 === undefined) problems.push({ path: `${at}.gateway3`, message: 'needs gateway2 (the page fills Alternate 1 first)' });
+  if (route?.gateway2 !== undefined && route.gateway2 === route.gateway3) problems.push({ path: `${at}.gateway3`, message: 'is the same gateway as gateway2' });
   return problems;
 }
 

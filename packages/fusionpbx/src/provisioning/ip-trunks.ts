@@ -7,8 +7,9 @@
  * `reloadacl` (lines 240-243); the bridge queues the same two FreeSWITCH steps.
  * Only nodes whose uuids the tenant state lists are changed or removed; the operator's own stay.
  */
+import { BlockList, isIPv4 } from 'node:net';
 import { type CanonicalRow, type InsertBatch, type Tx, deleteRows, newUuid, selectRows } from '../db';
-import { FusionpbxConfigError } from '../errors';
+import { FusionpbxConfigError, TrunkCidrOwnedError } from '../errors';
 import { ACL_CACHE_KEY } from '@ictvoip/freeswitch';
 import type { Changes } from './converge';
 import type { Tenant, TenantState } from './tenant-state';
@@ -17,18 +18,82 @@ import type { TrunkNodeMemory } from './types';
 export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
 /**
- * The configured list (the oldest of that name; no insert_date means made before the GUI, by the
- * installer), or a new one as access_control_edit.php adds a list
- * (lines 63-68: `providers` and `domains` are always `deny` by default; the page's default is `deny` too).
+ * One lock for every plan's trunk CIDRs on the server: overlapping CIDRs share no per-CIDR key, so the
+ * check-then-insert of two tenants claiming overlapping ranges is serialised by this one (taken with
+ * the service's lock, in the same statement).
  */
-async function ensureList(tx: Tx, name: string, inserts: InsertBatch): Promise<string> {
-  const [list] = await selectRows(tx, 'select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid', [
-    name,
-  ]);
-  if (list?.access_control_uuid) return list.access_control_uuid;
+export const TRUNK_ACL_LOCK_KEY = 'ictvoip:trunk-acl';
+
+export function trunkLockKeys(cidrs: readonly string[]): string[] {
+  return cidrs.length > 0 ? [TRUNK_ACL_LOCK_KEY] : [];
+}
+
+/** A CIDR another tenant holds: the node's (or remembered node's) CIDR and the tenant's domain name. */
+interface ClaimedCidr {
+  cidr: string;
+  owner: string;
+}
+
+/**
+ * One read (issue #20's statement budget): the configured list (the oldest of that name; no insert_date
+ * means made before the GUI, by the installer) and every trunk CIDR other tenants hold: nodes named
+ * after another domain, and the nodes a suspended tenant's memory keeps for its unsuspend
+ * (`ictvoip/state`, suspendMemory.trunkNodes; the LIKE keeps the JSON cast to those rows).
+ */
+async function readListAndClaims(tx: Tx, name: string, domainUuid: string): Promise<{ listUuid: string | null; claimed: ClaimedCidr[] }> {
+  const [row] = await selectRows(
+    tx,
+    `select (select access_control_uuid from v_access_controls where access_control_name = $1 order by insert_date nulls first, access_control_uuid limit 1) as access_control_uuid,
+       (select coalesce(json_agg(json_build_object('cidr', c.cidr, 'owner', c.owner) order by c.owner, c.cidr), '[]'::json) from (
+          select n.node_cidr as cidr, d.domain_name as owner from v_access_control_nodes n join v_domains d on lower(d.domain_name) = lower(n.node_description)
+           where d.domain_uuid <> $2 and n.node_cidr is not null
+          union all
+          select m.node->>'cidr', d.domain_name from v_domain_settings s join v_domains d on d.domain_uuid = s.domain_uuid
+            cross join lateral jsonb_array_elements(s.domain_setting_value::jsonb #> '{suspendMemory,trunkNodes}') as m(node)
+           where s.domain_setting_category = 'ictvoip' and s.domain_setting_subcategory = 'state' and s.domain_uuid <> $2
+             and s.domain_setting_value like '%"trunkNodes":[{%'
+        ) c) as claimed`,
+    [name, domainUuid],
+  );
+  return { listUuid: row?.access_control_uuid ?? null, claimed: JSON.parse(row?.claimed ?? '[]') as ClaimedCidr[] };
+}
+
+/** A new list as access_control_edit.php adds one (lines 63-68: `providers` and `domains` are always `deny` by default; the page's default is `deny` too). */
+function newList(name: string, inserts: InsertBatch): string {
   const uuid = newUuid();
   inserts.add('v_access_controls', [{ access_control_uuid: uuid, access_control_name: name, access_control_default: 'deny', access_control_description: null }]);
   return uuid;
+}
+
+function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [address = '', prefix] = cidr.split('/');
+  const family = isIPv4(address) ? 'ipv4' : 'ipv6';
+  return { address, prefix: prefix === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefix), family };
+}
+
+/** Two CIDRs overlap exactly when one contains the other, hence either's own address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const [left, right] = [parseCidr(a), parseCidr(b)];
+  if (left.family !== right.family) return false;
+  try {
+    const contains = (outer: typeof left, inner: typeof left) => {
+      const list = new BlockList();
+      list.addSubnet(outer.address, outer.prefix, outer.family);
+      return list.check(inner.address, inner.family);
+    };
+    return contains(left, right) || contains(right, left);
+  } catch {
+    // A node the operator typed that is no address at all claims nothing.
+    return false;
+  }
+}
+
+/** Refuses the first CIDR about to be written that overlaps another tenant's. */
+function assertCidrsFree(cidrs: readonly string[], claimed: readonly ClaimedCidr[]): void {
+  for (const cidr of cidrs) {
+    const taken = claimed.find((claim) => cidrsOverlap(cidr, claim.cidr));
+    if (taken) throw new TrunkCidrOwnedError(cidr, taken.cidr, taken.owner);
+  }
 }
 
 function requireTables(tx: Tx): void {
@@ -63,7 +128,8 @@ export async function removeTrunkCidrs(tx: Tx, state: TenantState, changes: Chan
 export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[], listName: string, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   if (cidrs.length === 0) return removeTrunkCidrs(tx, state, changes);
   requireTables(tx);
-  const listUuid = await ensureList(tx, listName, inserts);
+  const { listUuid: existingList, claimed } = await readListAndClaims(tx, listName, tenant.domainUuid);
+  const listUuid = existingList ?? newList(listName, inserts);
   const nodes = await managedNodes(tx, state.trunkNodes);
   const keep = nodes.filter(
     (node) =>
@@ -75,6 +141,8 @@ export async function convergeTrunkCidrs(tx: Tx, tenant: Tenant, cidrs: string[]
   const stale = state.trunkNodes.filter((uuid) => !keep.some((node) => node.access_control_node_uuid?.toLowerCase() === uuid.toLowerCase()));
   const missing = cidrs.filter((cidr) => !keep.some((node) => node.node_cidr === cidr));
   if (stale.length === 0 && missing.length === 0) return;
+  // Only CIDRs about to be written are checked: an overlap older than this check does not block the tenant's other changes.
+  assertCidrsFree(missing, claimed);
   if (stale.length > 0) await deleteRows(tx, 'v_access_control_nodes', 'access_control_node_uuid = any($1::uuid[])', [stale]);
   const added = missing.map((cidr) => ({
     access_control_node_uuid: newUuid(),

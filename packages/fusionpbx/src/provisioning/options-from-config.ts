@@ -61,6 +61,8 @@ const routeTemplate = Joi.object({
   enabled: Joi.boolean(),
   description: Joi.string(),
   pinNumbers: Joi.boolean(),
+  gateway2: Joi.string(),
+  gateway3: Joi.string(),
 });
 
 const fileSchema = Joi.object<ProvisioningFile>({

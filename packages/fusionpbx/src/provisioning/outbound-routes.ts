@@ -127,8 +127,13 @@ function callDirectionSpec(route: RouteTemplate, abbreviation: string, release: 
   };
 }
 
-/** Lines 483-804: the route through a gateway (gateway type "gateway", no alternates). */
-function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: string, release: FusionpbxRelease): DialplanSpec {
+/** Lines 322-344: 988 is bridged to the US lifeline number, everything else to $1 (the same for the alternates). */
+function bridgeData(gateway: RouteGateway, prefix: string, abbreviation: string): string {
+  return `sofia/gateway/${gateway.uuid}/${prefix}${abbreviation === '988' ? '18002738255' : '$1'}`;
+}
+
+/** Lines 483-804: the route through a gateway (gateway type "gateway"), then its alternates' bridges (lines 770-795). */
+function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: string, release: FusionpbxRelease, alternates: readonly RouteGateway[]): DialplanSpec {
   const prefix = route.prefix ?? '';
   const emergency = route.pattern === EMERGENCY;
   const details: DetailSpec[] = [condition('${user_exists}', 'false')];
@@ -158,8 +163,10 @@ function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: st
   if (outboundPrefix) details.push(action('set', `outbound_prefix=${outboundPrefix}`)); // line 725
   if (route.pinNumbers) details.push(action('set', 'pin_number=database'), action('lua', 'pin_number.lua')); // lines 731-752
   if (prefix.length > 2) details.push(action('set', `provider_prefix=${prefix}`)); // line 762
-  // Lines 322-328: 988 is bridged to the US lifeline number, everything else to $1.
-  details.push(action('bridge', `sofia/gateway/${gateway.uuid}/${prefix}${abbreviation === '988' ? '18002738255' : '$1'}`));
+  details.push(action('bridge', bridgeData(gateway, prefix, abbreviation)));
+  // The page names the route after the main gateway only; each alternate is one more bridge, tried when the
+  // one before fails with a continue_on_fail cause (lines 330-344: `sofia/gateway/<gateway_2_id>/…`).
+  for (const alternate of alternates) details.push(action('bridge', bridgeData(alternate, prefix, abbreviation)));
   return {
     name: `${gateway.name}.${abbreviation}`,
     order: route.order ?? 100,
@@ -170,10 +177,44 @@ function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: st
   };
 }
 
-/** The two dialplans one submission of the page writes for `route`. */
-export function outboundRouteSpecs(route: RouteTemplate, gateway: RouteGateway, release: FusionpbxRelease): [DialplanSpec, DialplanSpec] {
+/** The two dialplans one submission of the page writes for `route` (with Alternate 1 and 2 selected when `alternates` has them). */
+export function outboundRouteSpecs(route: RouteTemplate, gateway: RouteGateway, release: FusionpbxRelease, alternates: readonly RouteGateway[] = []): [DialplanSpec, DialplanSpec] {
   const abbreviation = routeAbbreviation(route.pattern);
-  return [callDirectionSpec(route, abbreviation, release), routeSpec(route, gateway, abbreviation, release)];
+  return [callDirectionSpec(route, abbreviation, release), routeSpec(route, gateway, abbreviation, release, alternates)];
+}
+
+const ALTERNATE_FIELDS = ['gateway2', 'gateway3'] as const;
+
+/**
+ * Each route's alternates (gateway2, gateway3) as gateways, in one read and only when a route names
+ * one. A uuid names any gateway (the page offers every domain's to a superadmin); a name means the
+ * tenant's own gateway of that name, else a global one (domain_uuid NULL). Disabled gateways count, so
+ * that a gateway switched off (or a credit restriction) does not stop the tenant's next change.
+ */
+async function resolveAlternates(tx: Tx, tenant: Tenant, input: OutboundRoutesInput): Promise<RouteGateway[][]> {
+  const refs = [...new Set(input.routes.flatMap((route) => ALTERNATE_FIELDS.flatMap((field) => (route[field] === undefined ? [] : [route[field]!]))))];
+  if (refs.length === 0) return input.routes.map(() => []);
+  const rows = await selectRows(
+    tx,
+    'select gateway_uuid, gateway, domain_uuid from v_gateways where lower(gateway_uuid::text) = any($1) or (gateway = any($2) and (domain_uuid = $3 or domain_uuid is null)) order by gateway_uuid',
+    [refs.map((ref) => ref.toLowerCase()), refs, tenant.domainUuid],
+  );
+  return input.routes.map((route, index) =>
+    ALTERNATE_FIELDS.flatMap((field) =>
+      route[field] === undefined ? [] : [pickGateway(rows, route[field]!, tenant.domainUuid, `routeTemplates.${input.templateKey}[${index}].${field}`)],
+    ),
+  );
+}
+
+function pickGateway(rows: readonly CanonicalRow[], ref: string, domainUuid: string, path: string): RouteGateway {
+  const asGateway = (row: CanonicalRow): RouteGateway => ({ uuid: row.gateway_uuid as string, name: row.gateway as string });
+  const byUuid = rows.find((row) => row.gateway_uuid?.toLowerCase() === ref.toLowerCase());
+  if (byUuid) return asGateway(byUuid);
+  const own = rows.filter((row) => row.gateway === ref && row.domain_uuid?.toLowerCase() === domainUuid.toLowerCase());
+  const named = own.length > 0 ? own : rows.filter((row) => row.gateway === ref && row.domain_uuid === null);
+  if (named.length === 1) return asGateway(named[0]!);
+  if (named.length > 1) throw new FusionpbxConfigError(`${path}: ${named.length} global gateways are named "${ref}"; name the alternate by its uuid`);
+  throw new FusionpbxConfigError(`${path}: FusionPBX has no gateway "${ref}" (a uuid, or the name of the tenant's own or a global gateway)`);
 }
 
 export interface RenderDetail {
@@ -215,6 +256,8 @@ export function renderDialplanXml(name: string, continueValue: string, dialplanU
 export interface OutboundRoutesInput {
   gateway: RouteGateway | null;
   routes: RouteTemplate[];
+  /** The routeTemplates entry the routes come from (named in errors). */
+  templateKey: string | null;
 }
 
 const UUID_PLACEHOLDER = '{dialplan_uuid}';
@@ -352,7 +395,8 @@ export async function restoreOutboundRoutes(tx: Tx, tenant: Pick<Tenant, 'domain
  */
 export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: OutboundRoutesInput, state: TenantState, changes: Changes, inserts: InsertBatch): Promise<void> {
   const release = releaseOf(tx);
-  const planned = input.gateway ? input.routes.flatMap((route) => outboundRouteSpecs(route, input.gateway!, release)) : [];
+  const alternates = input.gateway ? await resolveAlternates(tx, tenant, input) : [];
+  const planned = input.gateway ? input.routes.flatMap((route, index) => outboundRouteSpecs(route, input.gateway!, release, alternates[index])) : [];
   // Under the credit restriction the routes are written disabled; the plan's enabled state is what the lift restores.
   const restricted = state.outboundRestricted ?? null;
   const specs = restricted ? planned.map((spec) => ({ ...spec, enabled: false })) : planned;
@@ -388,9 +432,9 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
 
 /** The routes an event asks for: the gateway the plan has now and the route template's entries. */
 export function outboundRoutesInput(input: TenantInput, gatewayUuid: string | null): OutboundRoutesInput {
-  if (!input.gatewayTemplate || !input.gatewayTemplateKey || !gatewayUuid) return { gateway: null, routes: [] };
+  if (!input.gatewayTemplate || !input.gatewayTemplateKey || !gatewayUuid) return { gateway: null, routes: [], templateKey: null };
   const name = input.gatewayTemplate.name ?? input.gatewayTemplateKey;
   if (/["<>&]/.test(name))
     throw new FusionpbxConfigError(`gatewayTemplates.${input.gatewayTemplateKey}.name: must not contain " < > & (it is written into the route's dialplan XML)`);
-  return { gateway: { uuid: gatewayUuid, name }, routes: input.routes };
+  return { gateway: { uuid: gatewayUuid, name }, routes: input.routes, templateKey: input.routeTemplateKey };
 }

@@ -1,7 +1,8 @@
 import type { BridgeConfig } from '@ictvoip/config';
 import { type CacheOptions, describeFreeswitchSide, FreeswitchValidationError, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { RecordedWrite } from '../db';
-import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import { FusionpbxConfigError, FusionpbxValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, TrunkCidrOwnedError, UniquenessError } from '../errors';
+import { NumberOwnedError } from '../destinations/errors';
 import type { PreviewCall, Provisioner } from './provisioner';
 import type { TenantCommand } from '@ictvoip/whmcs';
 
@@ -15,8 +16,20 @@ export const PREVIEW_CALLS: Readonly<Record<string, PreviewCall>> = {
   change_password: 'changePassword',
 };
 
-/** The errors a real run turns into a permanent `result: error` (see the worker's run-tenant-action). */
-const PERMANENT_ERRORS = [FusionpbxValidationError, FreeswitchValidationError, TenantConflictError, TenantNotFoundError, TenantStateError, FusionpbxConfigError, UniquenessError];
+/** The provisioner's refusals: a real run makes each a permanent `result: error` (the worker's event processor reads this list too). */
+export const PROVISIONING_REFUSALS = [
+  FusionpbxValidationError,
+  TenantConflictError,
+  TenantNotFoundError,
+  TenantStateError,
+  FusionpbxConfigError,
+  UniquenessError,
+  NumberOwnedError,
+  TrunkCidrOwnedError,
+] as const;
+
+/** The preview also describes the event-socket side, whose bad values are refusals too. */
+const PERMANENT_ERRORS = [...PROVISIONING_REFUSALS, FreeswitchValidationError];
 
 /** The webhook's `?dryRun=1` answer, and `ictvoip preview --json`: the same shape from the same code. */
 export type EventPreview =

@@ -20,7 +20,7 @@ import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
 import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
-import { removeTrunkCidrs } from './ip-trunks';
+import { removeTrunkCidrs, trunkLockKeys } from './ip-trunks';
 import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 
@@ -213,8 +213,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');
     return run(async (tx) => {
-      // The plan's numbers are locked with the service (one statement; convergeNumbers relies on it).
-      await lockService(tx, input.serviceId, planNumberLockKeys(input.numbers));
+      // The plan's numbers (and the trunk ACL when the plan has CIDRs) are locked with the service (one statement; convergeNumbers relies on it).
+      await lockService(tx, input.serviceId, [...planNumberLockKeys(input.numbers), ...trunkLockKeys(input.trunkCidrs)]);
       const changes = new Changes();
       const tenant = action === 'create' ? await claimTenant(tx, input, changes) : await requireTenant(tx, input.serviceId);
       const state: TenantState = { ...tenant.state, surplusDisabled: [...tenant.state.surplusDisabled] };

@@ -59,6 +59,12 @@ export interface RouteTemplate {
   description?: string;
   /** "PIN Numbers" (default false): the caller is asked for a PIN (pin_number.lua). */
   pinNumbers?: boolean;
+  /**
+   * "Alternate 1" / "Alternate 2" (the page's `gateway_2`, `gateway_3`): an enabled FusionPBX gateway,
+   * by uuid or by name (the tenant's own, else a global one), bridged to when the plan's gateway fails.
+   */
+  gateway2?: string;
+  gateway3?: string;
 }
 
 export interface ProvisionerOptions {

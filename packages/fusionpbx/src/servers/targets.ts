@@ -87,6 +87,11 @@ export class FusionTargets {
     this.defaultTarget = this.open(DEFAULT_SERVER_NAME, null, options.defaultServer);
   }
 
+  /** The options every server's provisioner runs with (the drift report re-derives a plan's routes from their templates). */
+  get provisionerOptions(): ProvisionerOptions {
+    return this.options.provisionerOptions;
+  }
+
   /** null and 'default' are the default server. */
   async get(name: string | null): Promise<FusionTarget> {
     if (name === null || name === DEFAULT_SERVER_NAME) return this.defaultTarget;

@@ -1,6 +1,6 @@
 /** Errors of the per-resource tenant writes (REST API). */
 import { FreeswitchValidationError } from '@ictvoip/freeswitch';
-import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
+import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, TrunkCidrOwnedError, UniquenessError } from '../errors';
 import { NumberOwnedError } from '../destinations/errors';
 
 /** The plan's limit would be exceeded by this write. */
@@ -59,6 +59,7 @@ export function writeRejectionOf(error: unknown): WriteRejection | null {
   if (error instanceof UniquenessError) return { status: 409, code: 'ALREADY_EXISTS', message: error.message };
   // The owner is another tenant: a tenant's key learns that the number is taken, not by whom.
   if (error instanceof NumberOwnedError) return { status: 409, code: 'NUMBER_TAKEN', message: `number ${error.number} is already in use on this FusionPBX server` };
+  if (error instanceof TrunkCidrOwnedError) return { status: 409, code: 'TRUNK_CIDR_TAKEN', message: `trunk CIDR ${error.cidr} is already in use on this FusionPBX server` };
   if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };
   if (error instanceof ResourceNotFoundError) return { status: 404, code: 'NOT_FOUND', message: error.message };
   if (error instanceof TenantStateError) return { status: 409, code: 'TENANT_NOT_ACTIVE', message: error.message };
