@@ -47,10 +47,10 @@ function postSync<T>(session: Session, method: string, params?: object): T {
   let answered = false;
   let failure: Error | null = null;
   let result: T | undefined;
-  session.post(method, params, (error: Error | null, value: T) => {
+  session.post(method, params, (error: Error | null, value?: object) => {
     answered = true;
     failure = error;
-    result = value;
+    result = value as T;
   });
   if (!answered) throw new Error(`inspector ${method} did not answer synchronously`);
   if (failure) throw failure;
