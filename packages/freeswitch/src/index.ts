@@ -1,7 +1,6 @@
 export * from './errors';
 export * from './esl/errors';
-export { EslClient, type EslClientOptions, type ApiOptions } from './esl/client';
-export { EslFrameParser, parseEventPlain, parseHeaderBlock, type EslFrame } from './esl/framing';
+export { EslClient, EslFrameParser, parseEventPlain, parseHeaderBlock, type ApiOptions, type EslClientOptions, type EslFrame } from './esl/client';
 export {
   describeBadCharacters,
   validateDomainName,
