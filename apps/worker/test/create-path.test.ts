@@ -17,12 +17,15 @@ import { EXCLUDED_INFRASTRUCTURE, onFirstQuery, startSourceCounter, type SourceC
  *
  * The issue asks for at most 15. The whole path was 64 before the restructuring pass and 39 after
  * it; 40 once the webhook's billing fields were checked by the rating's own grammar (packages/rating
- * plan-billing.ts, one grammar instead of a copy in whmcs). Both maxima are ratchets at what is
- * reached (a change that adds a file to the path fails here), to be lowered as the path shrinks.
+ * plan-billing.ts, one grammar instead of a copy in whmcs); 34 (30 to the INSERT, 33 before) after the
+ * plan's number fields joined the other plan fields in provisioning/input.ts, the portal URL became a
+ * plain option, and handlers.ts, event-outcome.ts, audit-repository.ts and esl/framing.ts were folded
+ * into the files that use them. Both maxima are ratchets at what is reached (a change that adds a file
+ * to the path fails here), to be lowered as the path shrinks.
  */
 const ISSUE_TARGET = 15;
-const MAX_FILES = 40;
-const MAX_FILES_TO_ROW = 33;
+const MAX_FILES = 34;
+const MAX_FILES_TO_ROW = 30;
 const REPO_ROOT = resolve(__dirname, '../../..');
 
 let bridge: Bridge;
