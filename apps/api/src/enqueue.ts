@@ -1,3 +1,7 @@
+/**
+ * The API's side of the queue: group commit (Batcher), a bounded add to Redis (withEnqueueTimeout,
+ * redisReady), and waiting on the worker's outcome in PostgreSQL (pollUntil).
+ */
 import { withDeadline } from '@ictvoip/config';
 import type { ApiDeps } from './deps';
 
@@ -99,4 +103,27 @@ export function redisReady(redis: ApiDeps['redis'], ms = REDIS_READY_WAIT_MS): P
     }
     redis.once('ready', onReady);
   });
+}
+
+export interface PollOptions {
+  signal?: AbortSignal;
+  /** The first pause; it doubles up to 100 ms. Default 20 ms. */
+  firstDelayMs?: number;
+}
+
+/**
+ * Reads `read()` until `done` says so or `waitMs` passes, the pause doubling from `firstDelayMs` up
+ * to 100 ms: whoever waits on the answer (WHMCS, a REST client) is waiting now, and one read is one
+ * indexed primary-key lookup. Works across API processes: the row is the truth.
+ */
+export async function pollUntil<T>(read: () => Promise<T | null>, done: (value: T) => boolean, waitMs: number, options: PollOptions = {}): Promise<T | null> {
+  const deadline = Date.now() + waitMs;
+  let delay = options.firstDelayMs ?? 20;
+  let latest = await read();
+  while (latest && !done(latest) && Date.now() < deadline && !options.signal?.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    delay = Math.min(delay * 2, 100);
+    latest = await read();
+  }
+  return latest;
 }

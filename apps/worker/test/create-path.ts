@@ -1,17 +1,28 @@
-import { Session } from 'node:inspector/promises';
+import { Session, type Debugger, type Profiler } from 'node:inspector';
 import { relative, sep } from 'node:path';
+import { Client } from 'pg';
 
 /**
  * Which project source files run code for one piece of work: V8 precise coverage with call counts,
- * read once to reset the counters after start-up and once after the work. Only functions whose count
- * went up in between are counted, so start-up code and modules merely imported do not inflate it.
+ * taken once to reset the counters after start-up, optionally once at a chosen moment (`mark()`), and
+ * once after the work. Only functions whose count went up after the reset are counted, so start-up code
+ * and modules merely imported do not inflate it.
  */
 export interface SourceCounter {
   /** Resets the call counters; the next `files()` sees only what ran after this. */
-  reset(): Promise<void>;
-  /** Project source files (relative to the repository root) in which at least one function ran since `reset()`, each with the names of those functions. */
-  files(): Promise<Map<string, string[]>>;
-  stop(): Promise<void>;
+  reset(): void;
+  /**
+   * Takes the coverage now, synchronously (the in-process inspector answers inside `post`): called from
+   * a hook, it splits what ran before the hook from what ran after.
+   */
+  mark(): void;
+  /** Whether `mark()` was called since the last `reset()`. */
+  marked(): boolean;
+  /** Project source files (relative to the repository root) in which at least one function ran between `reset()` and `mark()`, each with the names of those functions. */
+  filesUntilMark(): Map<string, string[]>;
+  /** The same for everything since `reset()` (with or without a mark in between). */
+  files(): Map<string, string[]>;
+  stop(): void;
 }
 
 /**
@@ -27,40 +38,102 @@ export const EXCLUDED_INFRASTRUCTURE: readonly RegExp[] = [/^packages\/config\/s
 
 const PROJECT_SOURCE = /^(apps|packages)\/[a-z-]+\/src\/.+\.ts$/;
 
-export async function startSourceCounter(repoRoot: string): Promise<SourceCounter> {
+/**
+ * One inspector call, answered before `post` returns: Node's in-process session dispatches the
+ * message and runs the callback synchronously. Checked on every call, so a Node release that stops
+ * doing so fails the measure instead of skewing it.
+ */
+function postSync<T>(session: Session, method: string, params?: object): T {
+  let answered = false;
+  let failure: Error | null = null;
+  let result: T | undefined;
+  session.post(method, params, (error: Error | null, value?: object) => {
+    answered = true;
+    failure = error;
+    result = value as T;
+  });
+  if (!answered) throw new Error(`inspector ${method} did not answer synchronously`);
+  if (failure) throw failure;
+  return result as T;
+}
+
+export function startSourceCounter(repoRoot: string): SourceCounter {
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
+  postSync(session, 'Profiler.enable');
   // The debugger only to read the compiled text of a script (to tell swc's export glue from code).
-  await session.post('Debugger.enable');
+  postSync(session, 'Debugger.enable');
   // callCount: counts since the last take; detailed: false is enough (function granularity).
-  await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: false });
-  const take = async () => (await session.post('Profiler.takePreciseCoverage')).result;
+  postSync(session, 'Profiler.startPreciseCoverage', { callCount: true, detailed: false });
+  const take = () => postSync<Profiler.TakePreciseCoverageReturnType>(session, 'Profiler.takePreciseCoverage').result;
+  const sources = new Map<string, string>();
+  const sourceOf = (scriptId: string) => {
+    let source = sources.get(scriptId);
+    if (source === undefined) {
+      source = postSync<Debugger.GetScriptSourceReturnType>(session, 'Debugger.getScriptSource', { scriptId }).scriptSource;
+      sources.set(scriptId, source);
+    }
+    return source;
+  };
+  const ranIn = (takes: Profiler.ScriptCoverage[][]) => {
+    const ran = new Map<string, Set<string>>();
+    for (const script of takes.flat()) {
+      const path = projectPath(repoRoot, script.url);
+      if (!path) continue;
+      // The first range of a function is the whole function. Counters were reset, so a module's top level
+      // (run once at import) reads 0 here.
+      const called = script.functions.filter((fn) => fn.ranges[0]!.count > 0);
+      if (called.length === 0) continue;
+      const source = sourceOf(script.scriptId);
+      const own = called.filter((fn) => !isModuleGlue(fn.functionName, source.slice(fn.ranges[0]!.startOffset, fn.ranges[0]!.endOffset)));
+      if (own.length === 0) continue;
+      const names = ran.get(path) ?? new Set<string>();
+      for (const fn of own) names.add(fn.functionName || '(anonymous)');
+      ran.set(path, names);
+    }
+    return new Map([...ran].sort(([a], [b]) => a.localeCompare(b)).map(([path, names]) => [path, [...names]]));
+  };
+  let untilMark: Profiler.ScriptCoverage[] | null = null;
   return {
-    async reset() {
-      await take();
+    reset() {
+      take();
+      untilMark = null;
     },
-    async files() {
-      const ran = new Map<string, string[]>();
-      for (const script of await take()) {
-        const path = projectPath(repoRoot, script.url);
-        if (!path) continue;
-        // The first range of a function is the whole function. Counters were reset, so a module's top level
-        // (run once at import) reads 0 here.
-        const called = script.functions.filter((fn) => fn.ranges[0]!.count > 0);
-        if (called.length === 0) continue;
-        const { scriptSource } = await session.post('Debugger.getScriptSource', { scriptId: script.scriptId });
-        const own = called.filter((fn) => !isModuleGlue(fn.functionName, scriptSource.slice(fn.ranges[0]!.startOffset, fn.ranges[0]!.endOffset)));
-        if (own.length > 0) ran.set(path, [...(ran.get(path) ?? []), ...own.map((fn) => fn.functionName || '(anonymous)')]);
-      }
-      return new Map([...ran].sort(([a], [b]) => a.localeCompare(b)));
+    mark() {
+      untilMark = take();
     },
-    async stop() {
-      await session.post('Profiler.stopPreciseCoverage');
-      await session.post('Profiler.disable');
-      await session.post('Debugger.disable');
+    marked: () => untilMark !== null,
+    filesUntilMark: () => ranIn(untilMark ? [untilMark] : []),
+    files: () => ranIn(untilMark ? [untilMark, take()] : [take()]),
+    stop() {
+      postSync(session, 'Profiler.stopPreciseCoverage');
+      postSync(session, 'Profiler.disable');
+      postSync(session, 'Debugger.disable');
       session.disconnect();
     },
+  };
+}
+
+/**
+ * Calls `onMatch` (once) at the moment a statement whose text matches `pattern` is handed to the
+ * PostgreSQL driver, before it is sent. Patches `pg`'s Client for the calling test only; the returned
+ * function puts it back.
+ */
+export function onFirstQuery(pattern: RegExp, onMatch: () => void): () => void {
+  const original = Client.prototype.query;
+  let pending = true;
+  const patched = function (this: Client, ...args: unknown[]): unknown {
+    const [config] = args;
+    const text = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
+    if (pending && typeof text === 'string' && pattern.test(text)) {
+      pending = false;
+      onMatch();
+    }
+    return Reflect.apply(original, this, args);
+  };
+  Client.prototype.query = patched as typeof original;
+  return () => {
+    Client.prototype.query = original;
   };
 }
 

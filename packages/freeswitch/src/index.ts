@@ -1,7 +1,6 @@
 export * from './errors';
 export * from './esl/errors';
-export { EslClient, isErrReply, type EslClientOptions, type ApiOptions, type ApiBytesOptions } from './esl/client';
-export { EslFrameParser, parseEventPlain, parseHeaderBlock, type EslFrame } from './esl/framing';
+export { EslClient, EslFrameParser, isErrReply, parseEventPlain, parseHeaderBlock, type ApiBytesOptions, type ApiOptions, type EslClientOptions, type EslFrame } from './esl/client';
 export {
   describeBadCharacters,
   validateDomainName,

@@ -5,6 +5,7 @@ export * from './provisioning/types';
 export {
   GUI_LIMIT_DESCRIPTION,
   GUI_LIMIT_PLAN_KEYS,
+  numberPlanOf,
   parseTenantInput,
   tenantDomainName,
   type GuiLimits,
@@ -23,7 +24,7 @@ export { META_CATEGORY } from './provisioning/tenant-state';
 export { TRUNK_ACL_LOCK_KEY, cidrsOverlap } from './provisioning/ip-trunks';
 export { routeAbbreviation } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
-export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
+export { createProvisioner, tenantPortalUrl, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, PROVISIONING_REFUSALS, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';
 export * from './tenant-resources/tenant-errors';
@@ -38,6 +39,6 @@ export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, FUSI
 export { NumberOwnedError } from './destinations/errors';
 export * from './tenant-resources/tenant-destinations';
 export { ACTION_TYPES, type ActionRequest, type ActionType, type ActionView } from './destinations/actions';
-export { numberPlanOf, normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';
+export { normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';
 export { fusionpbxPasswordMatches, legacyMd5Matches, verifySuperadmin } from './auth/superadmin-login';
 export { adoptDomain, type AdoptDomainOptions, type DomainAdoption } from './provisioning/adopt';

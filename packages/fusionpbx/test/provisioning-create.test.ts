@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { EslStandin } from '@ictvoip/testkit';
-import { type Provisioner } from '@ictvoip/fusionpbx';
+import { createProvisioner, type Provisioner } from '@ictvoip/fusionpbx';
 import { EslClient, applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { type FusionpbxTestDb, BRAND, dumpTables, provisioningSuite, tenantEvent } from './helpers';
+import { type FusionpbxTestDb, BRAND, dumpTables, provisioningSuite, tenantEvent, testOptions } from './helpers';
 
 let fx: FusionpbxTestDb;
 let provisioner: Provisioner;
@@ -203,5 +203,11 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     // More than the limit is the limit: never above maxExtensions.
     const capped = await provisioner.create(tenantEvent(1004, {}, { maxExtensions: 1, initialExtensions: 5 }));
     expect(capped.report.createdExtensions).toEqual(['100']);
+  });
+
+  test('a fixed portal URL (FUSIONPBX_PORTAL_URL) is what WHMCS is told, instead of the tenant domain', async () => {
+    const fixed = createProvisioner({ pool: fx.pool, options: { ...testOptions(fx.basics), portalUrl: 'https://portal.example.net/' } });
+    const result = await fixed.create(tenantEvent(1005));
+    expect(result.serviceProperties).toEqual({ pbxDomain: 't1005.pbx.example.net', adminUsername: 'owner', portalUrl: 'https://portal.example.net/' });
   });
 });

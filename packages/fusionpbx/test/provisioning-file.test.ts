@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@ictvoip/config';
-import { DEFAULT_BRAND, loadProvisioningFile, parseTenantInput, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from '@ictvoip/fusionpbx';
+import { DEFAULT_BRAND, loadProvisioningFile, parseTenantInput, provisionerOptionsFrom, ProvisioningFileError, tenantPortalUrl, type ProvisioningFile } from '@ictvoip/fusionpbx';
 import { toTenantCommand, type TenantCommand } from '@ictvoip/whmcs';
 
 let dir: string;
@@ -85,6 +85,14 @@ function eventProblem(content: ProvisioningFile, plan: Record<string, unknown>):
     return (error as Error).message;
   }
 }
+
+describe('provisioner options from the configuration', () => {
+  it('FUSIONPBX_PORTAL_URL is the fixed portal URL; unset, the portal is the tenant domain', () => {
+    expect(provisionerOptionsFrom(loadConfig({ FUSIONPBX_PORTAL_URL: 'https://portal.example.net/' })).portalUrl).toBe('https://portal.example.net/');
+    expect(tenantPortalUrl(provisionerOptionsFrom(loadConfig({})).portalUrl, 't1.pbx.example.net')).toBe('https://t1.pbx.example.net/');
+    expect(tenantPortalUrl('https://portal.example.net/', 't1.pbx.example.net')).toBe('https://portal.example.net/');
+  });
+});
 
 describe('PROVISIONING_FILE at start-up and per event', () => {
   it('a good file starts, and events using every template and brand succeed', () => {

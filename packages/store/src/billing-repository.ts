@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
-import type { AuditEntry } from './audit-repository';
+import type { AuditEntry } from './inbox-repository';
 
 /**
  * Billing batches: one per service, closing period and category, with a deterministic id, so a

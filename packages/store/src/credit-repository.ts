@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { AuditEntry } from './audit-repository';
+import type { AuditEntry } from './inbox-repository';
 
 /**
  * Credit control state of one service (see migration 009). `ok` → `low` below the threshold,

@@ -3,7 +3,6 @@ export * from './migrator';
 export { MIGRATIONS } from './migrations';
 export * from './inbox-repository';
 export * from './services-repository';
-export * from './audit-repository';
 export * from './sealed-secrets';
 
 import type { Pool } from 'pg';

@@ -3,8 +3,7 @@
  * locks that serialise work of one service (or client) across workers.
  */
 import { type PoolClient, Pool, type PoolConfig } from 'pg';
-import { AuditRepository } from './audit-repository';
-import { InboxRepository } from './inbox-repository';
+import { AuditRepository, InboxRepository } from './inbox-repository';
 import { ServicesRepository } from './services-repository';
 
 /** BEGIN … COMMIT on `client`, ROLLBACK on any error (the error is rethrown). */

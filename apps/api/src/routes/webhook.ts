@@ -2,18 +2,56 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { createHmac, randomUUID } from 'node:crypto';
 import { EventValidationError, parseTenantCommand, redactCommand, type TenantCommand } from '@ictvoip/whmcs';
 import { addJobs, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
-import { derivedHmacKey, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
+import { derivedHmacKey, sealSecrets, type InboxEvent, type InboxRepository, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
 import { canonicalJson, assertStorableJson, parseJsonBody, verifySignedRequest, signedJson } from '../signed-body';
 import { DependencyUnavailableError, HttpError } from '../errors';
-import { replyFor, waitForOutcome } from '../event-outcome';
 import type { ApiDeps } from '../deps';
-import { redisReady, withEnqueueTimeout, allFailed, Batcher, type Settled } from '../enqueue';
+import { redisReady, withEnqueueTimeout, allFailed, Batcher, pollUntil, type Settled } from '../enqueue';
 import { serviceStatus } from './service-status';
 import { previewTenantEvent, PreviewUnavailableError, type EventPreview, type Provisioner } from '@ictvoip/fusionpbx';
 import { cacheOptionsFrom } from './v1/freeswitch';
 import { targetForEvent } from '../fusion-scope';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
+
+type EventReply =
+  | { status: 200; body: { result: 'success'; message: string; serviceProperties: Record<string, unknown>; eventId: string } }
+  | { status: 200; body: { result: 'error'; message: string; retryable: boolean; eventId: string } }
+  | { status: 202; body: { result: 'pending'; eventId: string; jobId: string | null; statusUrl: string; state: string } };
+
+function statusUrlFor(eventId: string): string {
+  return `/webhooks/whmcs/events/${eventId}`;
+}
+
+/** What WHMCS is told about an event, from its inbox row alone (so any API process answers alike). */
+function replyFor(event: InboxEvent): EventReply {
+  if (event.status === 'succeeded') {
+    const result = event.result ?? {};
+    return {
+      status: 200,
+      body: {
+        result: 'success',
+        message: typeof result.message === 'string' ? result.message : 'done',
+        serviceProperties: (result.serviceProperties as Record<string, unknown> | undefined) ?? {},
+        eventId: event.eventId,
+      },
+    };
+  }
+  if (event.status === 'failed') {
+    return { status: 200, body: { result: 'error', message: event.lastError ?? 'failed', retryable: event.retryable ?? false, eventId: event.eventId } };
+  }
+  return { status: 202, body: { result: 'pending', eventId: event.eventId, jobId: event.jobId, statusUrl: statusUrlFor(event.eventId), state: event.status } };
+}
+
+/** Polls the inbox until the event is finished or the deadline passes (works across API processes). */
+function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
+  return pollUntil(
+    () => inbox.get(eventId),
+    (event) => event.status === 'succeeded' || event.status === 'failed',
+    waitSeconds * 1000,
+    { signal },
+  );
+}
 
 /**
  * The first is stored. Keyed, so a stored hash is no offline oracle for the service password inside

@@ -30,20 +30,6 @@ export interface PhoneNumber {
 
 const FORMATTING = /[\s().-]/g;
 
-/** The plan's number format; a bad country code or format names the plan field. */
-export function numberPlanOf(countryCode: unknown, format: unknown): NumberPlan {
-  let code: string | null = null;
-  if (countryCode !== undefined && countryCode !== null && countryCode !== '') {
-    const text = String(countryCode).trim().replace(/^\+/, '');
-    if (!/^[1-9][0-9]{0,3}$/.test(text)) throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
-    code = text;
-  }
-  if (format !== undefined && format !== null && format !== '' && format !== 'national' && format !== 'e164') {
-    throw new FusionpbxValidationError('plan.numberFormat', "must be 'national' or 'e164'");
-  }
-  return { countryCode: code, format: format === 'e164' ? 'e164' : 'national' };
-}
-
 /** International digits (no `+`) of a number written with a country known, or null when it is national. */
 function internationalDigits(raw: string, countryCode: string): string | null {
   if (raw.startsWith('+')) return raw.slice(1);

@@ -1,9 +1,8 @@
 import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRow, selectRows } from '../db';
-import { FusionpbxValidationError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { validateExtension } from '../provisioning/input';
+import type { NumberInput } from '../provisioning/input';
 import { firstExtensionAction, resolveAction } from './actions';
-import { type NumberPlan, type PhoneNumber, normaliseNumber, numberPlanOf } from './numbers';
+import { type NumberPlan, normaliseNumber } from './numbers';
 import {
   type DialplanMode,
   deleteInboundDestinations,
@@ -19,51 +18,8 @@ import {
 import { ensureRingGroup } from './ring-groups';
 import { PUBLIC_CONTEXT } from './rows';
 
-/** The plan's phone numbers, validated before the first SQL statement. */
-export interface NumberInput {
-  plan: NumberPlan;
-  /** The plan's DIDs (main first), or null when the event states none (the tenant's numbers are left as they are). */
-  dids: PhoneNumber[] | null;
-  /** Extension of the plan's ring group, or null. */
-  ringGroup: string | null;
-  callerIdNamePrefix: string | null;
-  /** outbound_caller_id_name of the extensions provisioning creates (the client's company, else the main DID). */
-  outboundCallerIdName: string | null;
-}
-
 /** Marks the destinations the plan made (v_destinations.destination_description), like the brand and limit rows. */
 export const PLAN_NUMBER_DESCRIPTION = 'ictVoIP plan number';
-
-const PREFIX = /^[A-Za-z0-9 _.:+#-]{1,32}$/;
-
-export function parseNumberInput(plan: Record<string, unknown>, companyName: unknown): NumberInput {
-  const numberPlan = numberPlanOf(plan.countryCode, plan.numberFormat);
-  const raw = plan.dids;
-  let dids: PhoneNumber[] | null = null;
-  if (Array.isArray(raw)) {
-    const seen = new Set<string>();
-    dids = [];
-    raw.forEach((item, index) => {
-      const phone = normaliseNumber(item, numberPlan, `plan.dids[${index}]`);
-      if (seen.has(phone.canonical)) return;
-      seen.add(phone.canonical);
-      dids!.push(phone);
-    });
-  } else if (raw !== undefined && raw !== null) {
-    throw new FusionpbxValidationError('plan.dids', 'must be a list of phone numbers');
-  }
-  const ringGroup = plan.ringGroup === undefined || plan.ringGroup === null || plan.ringGroup === '' ? null : validateExtension(String(plan.ringGroup), 'plan.ringGroup');
-  const prefix = typeof plan.callerIdNamePrefix === 'string' && plan.callerIdNamePrefix !== '' ? plan.callerIdNamePrefix : null;
-  if (prefix !== null && !PREFIX.test(prefix)) throw new FusionpbxValidationError('plan.callerIdNamePrefix', 'allowed: letters, digits, space _ . : + # -, up to 32');
-  const company =
-    typeof companyName === 'string'
-      ? companyName
-          .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
-          .trim()
-          .slice(0, 64)
-      : '';
-  return { plan: numberPlan, dids, ringGroup, callerIdNamePrefix: prefix, outboundCallerIdName: company === '' ? null : company };
-}
 
 /** The outbound caller ID columns of an extension provisioning creates: the main DID (extension_edit.php keeps only + and digits). */
 export function outboundCallerIdColumns(numbers: NumberInput): DesiredRow {

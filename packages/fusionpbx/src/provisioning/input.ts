@@ -5,7 +5,7 @@
 import * as freeswitch from '@ictvoip/freeswitch';
 import { FusionpbxValidationError, FusionpbxConfigError } from '../errors';
 import { validatePortalPassword } from '../passwords';
-import { type NumberInput, parseNumberInput } from '../destinations/plan-numbers';
+import { type NumberPlan, type PhoneNumber, normaliseNumber } from '../destinations/numbers';
 import { IctvoipFormatError, parseIctvoipExtensionList, PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
@@ -35,6 +35,18 @@ export interface TenantInput {
   guiLimits: GuiLimits;
   /** The plan's phone numbers (DIDs), ring group and number format. */
   numbers: NumberInput;
+}
+
+/** The plan's phone numbers, validated before the first SQL statement. */
+export interface NumberInput {
+  plan: NumberPlan;
+  /** The plan's DIDs (main first), or null when the event states none (the tenant's numbers are left as they are). */
+  dids: PhoneNumber[] | null;
+  /** Extension of the plan's ring group, or null. */
+  ringGroup: string | null;
+  callerIdNamePrefix: string | null;
+  /** outbound_caller_id_name of the extensions provisioning creates (the client's company, else the main DID). */
+  outboundCallerIdName: string | null;
 }
 
 /** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
@@ -168,6 +180,54 @@ function optionalEmail(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
   return value;
+}
+
+/** The plan's number format; a bad country code or format names the plan field. */
+export function numberPlanOf(countryCode: unknown, format: unknown): NumberPlan {
+  let code: string | null = null;
+  if (countryCode !== undefined && countryCode !== null && countryCode !== '') {
+    const text = String(countryCode).trim().replace(/^\+/, '');
+    if (!/^[1-9][0-9]{0,3}$/.test(text)) throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
+    code = text;
+  }
+  if (format !== undefined && format !== null && format !== '' && format !== 'national' && format !== 'e164') {
+    throw new FusionpbxValidationError('plan.numberFormat', "must be 'national' or 'e164'");
+  }
+  return { countryCode: code, format: format === 'e164' ? 'e164' : 'national' };
+}
+
+/** plan.callerIdNamePrefix (put before the caller's name on calls to the plan's numbers). */
+const CALLER_ID_NAME_PREFIX = /^[A-Za-z0-9 _.:+#-]{1,32}$/;
+
+/** The plan's numbers (countryCode, numberFormat, dids, ringGroup, callerIdNamePrefix) and the client's company for the caller ID name. */
+export function parseNumberInput(plan: Record<string, unknown>, companyName: unknown): NumberInput {
+  const numberPlan = numberPlanOf(plan.countryCode, plan.numberFormat);
+  const raw = plan.dids;
+  let dids: PhoneNumber[] | null = null;
+  if (Array.isArray(raw)) {
+    const seen = new Set<string>();
+    dids = [];
+    raw.forEach((item, index) => {
+      const phone = normaliseNumber(item, numberPlan, `plan.dids[${index}]`);
+      if (seen.has(phone.canonical)) return;
+      seen.add(phone.canonical);
+      dids!.push(phone);
+    });
+  } else if (raw !== undefined && raw !== null) {
+    throw new FusionpbxValidationError('plan.dids', 'must be a list of phone numbers');
+  }
+  const ringGroup = plan.ringGroup === undefined || plan.ringGroup === null || plan.ringGroup === '' ? null : validateExtension(String(plan.ringGroup), 'plan.ringGroup');
+  const prefix = typeof plan.callerIdNamePrefix === 'string' && plan.callerIdNamePrefix !== '' ? plan.callerIdNamePrefix : null;
+  if (prefix !== null && !CALLER_ID_NAME_PREFIX.test(prefix))
+    throw new FusionpbxValidationError('plan.callerIdNamePrefix', 'allowed: letters, digits, space _ . : + # -, up to 32');
+  const company =
+    typeof companyName === 'string'
+      ? companyName
+          .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
+          .trim()
+          .slice(0, 64)
+      : '';
+  return { plan: numberPlan, dids, ringGroup, callerIdNamePrefix: prefix, outboundCallerIdName: company === '' ? null : company };
 }
 
 /**

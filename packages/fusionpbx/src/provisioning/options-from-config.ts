@@ -181,14 +181,12 @@ export function loadProvisioningFile(file: string): ProvisioningFile {
 
 export function provisionerOptionsFrom(config: BridgeConfig): ProvisionerOptions {
   const file = loadProvisioningFile(config.fusionpbx.provisioningFile);
-  const portalBase = config.fusionpbx.portalUrl;
   return {
     baseDomain: config.fusionpbx.baseDomain,
     domainPrefix: config.fusionpbx.domainPrefix,
     templateDomain: config.fusionpbx.templateDomain,
     registrationProfile: config.fusionpbx.registrationProfile,
-    // FusionPBX picks the tenant by Host header, so the portal is the tenant's own domain unless a fixed URL is set.
-    portalUrl: (domain) => (portalBase ? portalBase : `https://${domain}/`),
+    portalUrl: config.fusionpbx.portalUrl,
     brand: file.brand ?? DEFAULT_BRAND,
     gatewayTemplates: file.gatewayTemplates ?? {},
     routeTemplates: file.routeTemplates ?? {},

@@ -69,10 +69,13 @@ export interface PurgeResult {
   freeswitch: FreeswitchStep[];
 }
 
-const portalUrlOf = (options: ProvisionerOptions, domainName: string) => (options.portalUrl ? options.portalUrl(domainName) : `https://${domainName}/`);
+/** The portal a tenant's users log in to: the fixed URL when one is set, else the tenant's own domain (FusionPBX picks the tenant by Host header). */
+export function tenantPortalUrl(fixedUrl: string | undefined, domainName: string): string {
+  return fixedUrl ? fixedUrl : `https://${domainName}/`;
+}
 
 function serviceProperties(options: ProvisionerOptions, tenant: Tenant, adminUsername: string): ServiceProperties {
-  return { pbxDomain: tenant.domainName, adminUsername, portalUrl: portalUrlOf(options, tenant.domainName) };
+  return { pbxDomain: tenant.domainName, adminUsername, portalUrl: tenantPortalUrl(options.portalUrl, tenant.domainName) };
 }
 
 function result(action: ProvisionResult['action'], serviceId: string, tenant: Tenant, state: TenantState, changes: Changes): ProvisionResult {

@@ -77,8 +77,8 @@ export interface ProvisionerOptions {
   adminUsername?: string;
   /** Global v_groups name for the tenant admin (default `admin`). */
   adminGroup?: string;
-  /** Portal URL put in serviceProperties (default `https://<domain>/`, FusionPBX brands by Host). */
-  portalUrl?: (domainName: string) => string;
+  /** Fixed portal URL put in serviceProperties (FUSIONPBX_PORTAL_URL); empty or absent: `https://<domain>/`, FusionPBX brands by Host. */
+  portalUrl?: string;
   brand?: BrandConfig;
   gatewayTemplates?: Record<string, GatewayTemplate>;
   /** Outbound routes by name (plan.routeTemplate, else `default`); written through the plan's gateway. */

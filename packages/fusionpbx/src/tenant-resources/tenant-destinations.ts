@@ -3,7 +3,8 @@ import { type CanonicalRow, type TransactionMode, type Tx, inTransaction } from 
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, uniqueSteps } from '@ictvoip/freeswitch';
 import { type ActionRequest, type ActionView, actionTargets, actionView, resolveAction } from '../destinations/actions';
-import { type NumberPlan, normaliseNumber, numberPlanOf } from '../destinations/numbers';
+import { type NumberPlan, normaliseNumber } from '../destinations/numbers';
+import { numberPlanOf } from '../provisioning/input';
 import { PLAN_NUMBER_DESCRIPTION, canonicalOfRow } from '../destinations/plan-numbers';
 import {
   deleteInboundDestinations,

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import Joi from 'joi';
-import { iterateCdrs, readCdrPage, type CdrFilter, type CdrRecord } from '@ictvoip/fusionpbx';
+import { iterateCdrs, readCdrPage, tenantPortalUrl, type CdrFilter, type CdrRecord } from '@ictvoip/fusionpbx';
 import type { ApiDeps } from '../../deps';
 import { csvHeader, csvLines, withCharges } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
@@ -132,14 +132,8 @@ async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequ
     nextCursor: page.next ? encodeCursor(page.next, filter) : null,
     totals: { ratedCalls: totals.calls, unratedCalls: totals.unratedCalls, amount: totals.amount, currency: totals.currency, minutes: totals.minutes },
     includedMinutes: typeof includedMinutes === 'number' ? includedMinutes : null,
-    portalUrl: portalUrlOf(deps, requireDomain(context).domainName),
+    portalUrl: tenantPortalUrl(deps.config.fusionpbx.portalUrl, requireDomain(context).domainName),
   };
-}
-
-/** FUSIONPBX_PORTAL_URL when set (as reported to WHMCS at create), else the tenant's own domain. */
-function portalUrlOf(deps: ApiDeps, domainName: string): string {
-  const configured = deps.config.fusionpbx.portalUrl;
-  return configured ? configured : `https://${domainName}/`;
 }
 
 async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: number; period?: string; number?: string }): Promise<void> {
@@ -176,7 +170,7 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
 async function phonesPage(deps: ApiDeps, id: number) {
   const context = await tenantOf(deps, id);
   const domain = requireDomain(context);
-  return { serviceId: id, phones: await phonesOf(deps, context), portalUrl: portalUrlOf(deps, domain.domainName) };
+  return { serviceId: id, phones: await phonesOf(deps, context), portalUrl: tenantPortalUrl(deps.config.fusionpbx.portalUrl, domain.domainName) };
 }
 
 /**
