@@ -21,6 +21,7 @@ export {
 } from './provisioning/input';
 export { META_CATEGORY } from './provisioning/tenant-state';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
+export { gatewaysOfBridge, isEmergencyExpression, numbersOfExpression } from './provisioning/emergency-routes';
 export { createProvisioner, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';
