@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { getCreditState } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { runCreditCheck } from '../src';
 import { waitFor } from './harness';
 import { startBillingKit, type BillingKit } from './cdr-billing-kit';
 
@@ -74,9 +75,12 @@ test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance 
   expect(kit.whmcs.state.emails.filter((mail) => mail.id === tenant.serviceId)).toHaveLength(1);
 });
 
-test('a prepaid tenant with creditRestriction outbound is restricted at zero with emergency calls still routed, and back on after a top-up — each once', async () => {
+/**
+ * A prepaid tenant provisioned through the webhook with `creditRestriction: outbound`: the plan's
+ * gateway is its only one and carries the emergency route; a second gateway it added itself has none.
+ */
+async function outboundTenant(serviceId: number) {
   const client = kit.whmcs.addClient();
-  const serviceId = 9701;
   kit.whmcs.addService({ id: serviceId, clientid: client.id });
   client.credit = '1.10';
   const plan = {
@@ -95,7 +99,6 @@ test('a prepaid tenant with creditRestriction outbound is restricted at zero wit
   const fusion = async (sql: string, params: unknown[] = []) => (await kit.bridge.fusion.query(sql, params)).rows as Record<string, string>[];
   const domainName = `t${serviceId}.pbx.example.net`;
   const domainUuid = (await fusion('select domain_uuid::text from v_domains where domain_name = $1', [domainName]))[0]!.domain_uuid!;
-  // The plan's gateway is the tenant's only one and carries the emergency route; a second gateway the tenant added itself has no emergency route.
   const [trunk] = (await fusion('select gateway_uuid::text from v_gateways where domain_uuid = $1', [domainUuid])).map((row) => row.gateway_uuid!);
   const spare = randomUUID();
   await kit.bridge.fusion.query(`insert into v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) values ($1, $2, 'spare', 'false', 'external', 'true')`, [
@@ -122,18 +125,24 @@ test('a prepaid tenant with creditRestriction outbound is restricted at zero wit
       (row) => row.enabled === 'true' && row.bridge && new RegExp(row.expression!).test(number) && up[/sofia\/gateway\/([^/]+)\//.exec(row.bridge)![1]!] === 'true',
     );
   };
-  expect(await routedThrough('911')).toHaveLength(1);
-  expect(await routedThrough('12125550100')).toHaveLength(1);
-  const before = await routes();
   const audits = async () =>
     (await kit.deps.pool.query<{ action: string }>(`SELECT action FROM audit_log WHERE service_id = $1 AND actor = 'credit' ORDER BY id`, [serviceId])).rows.map(
       (row) => row.action,
     );
+  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid }, trunk: trunk!, spare, gateways, routes, routedThrough, audits };
+}
+
+test('a prepaid tenant with creditRestriction outbound is restricted at zero with emergency calls still routed, and back on after a top-up — each once', async () => {
+  const serviceId = 9701;
+  const { client, tenant, trunk, spare, gateways, routes, routedThrough, audits } = await outboundTenant(serviceId);
+  const { domainName } = tenant;
+  expect(await routedThrough('911')).toHaveLength(1);
+  expect(await routedThrough('12125550100')).toHaveLength(1);
+  const before = await routes();
 
   // Calls eat the credit: 10 minutes to New York at 0.0137 against 0.10 left → zero → restricted.
   client.credit = '0.10';
   kit.bridge.esl.clearRecorded();
-  const tenant = { serviceId, clientId: client.id, domainName, domainUuid };
   await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 600 });
   await addJob(kit.deps.queues, CDR_JOBS.syncTenant, { serviceId }, { jobId: `cdr-sync-${serviceId}-outbound-1` });
   await waitFor(async () => (await audits()).includes('credit.outbound-restricted'), 20000, 'the outbound restriction');
@@ -143,7 +152,7 @@ test('a prepaid tenant with creditRestriction outbound is restricted at zero wit
   expect(emergency[0]!.bridge).toBe(`sofia/gateway/${trunk}/$1`);
   expect(await routedThrough('933')).toHaveLength(1);
   expect(await routedThrough('12125550100')).toEqual([]);
-  expect(await gateways()).toEqual({ [trunk!]: 'true', [spare]: 'false' });
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
   // Only the spare gateway is stopped; the emergency route's gateway is never touched.
   expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${spare}`))).toBe(true);
   expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${trunk}`))).toBe(false);
@@ -166,8 +175,42 @@ test('a prepaid tenant with creditRestriction outbound is restricted at zero wit
   expect(topUp.status).toBe(202);
   await waitFor(async () => (await audits()).includes('credit.outbound-lifted'), 20000, 'the lift');
   expect(await routes()).toEqual(before);
-  expect(await gateways()).toEqual({ [trunk!]: 'true', [spare]: 'true' });
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true' });
   expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${spare}`))).toBe(true);
   expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${trunk}`))).toBe(false);
   expect(await audits()).toEqual(['credit.zero', 'credit.outbound-restricted', 'credit.ok', 'credit.outbound-lifted']);
+});
+
+test('a crash between the routes and the gateways (the gateway update fails) leaves the emergency route up; the next check finishes once; the lift restores exactly', async () => {
+  const serviceId = 9702;
+  const { client, trunk, spare, gateways, routes, routedThrough, audits } = await outboundTenant(serviceId);
+  const before = await routes();
+  client.credit = '-0.01';
+  await kit.bridge.fusion.query(`create or replace function h32_refuse_gw() returns trigger language plpgsql as $$ begin raise exception 'disk full'; end $$`);
+  await kit.bridge.fusion.query('create trigger h32_refuse_gw before update on v_gateways for each row execute function h32_refuse_gw()');
+  try {
+    const first = await runCreditCheck(kit.deps, client.id);
+    expect(first.services[0]).toMatchObject({ after: 'zero', actions: ['mail:zero', 'restrict'] });
+  } finally {
+    await kit.bridge.fusion.query('drop trigger h32_refuse_gw on v_gateways');
+  }
+  // The routes were restricted (their own transaction), the gateway recorded but not stopped: paid calls already have no route.
+  expect(await getCreditState(kit.deps.pool, serviceId)).toMatchObject({ pendingAction: 'restrict', restrictedGateways: [spare] });
+  expect((await getCreditState(kit.deps.pool, serviceId))?.lastError).toContain('disk full');
+  expect(await routedThrough('911')).toHaveLength(1);
+  expect(await routedThrough('12125550100')).toEqual([]);
+  const restricted = await routes();
+
+  kit.bridge.esl.clearRecorded();
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['outbound-restricted']);
+  expect(await routes()).toEqual(restricted);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+  expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${trunk}`))).toBe(false);
+  expect(await runCreditCheck(kit.deps, client.id)).toMatchObject({ services: [{ after: 'zero', actions: [] }] });
+  expect(await audits()).toEqual(['credit.zero', 'credit.outbound-restricted']);
+
+  client.credit = '20.00';
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['lift', 'outbound-lifted']);
+  expect(await routes()).toEqual(before);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true' });
 });
