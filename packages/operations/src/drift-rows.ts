@@ -7,15 +7,18 @@ import type { DriftItem, FusionTenantRow } from './drift-report';
  * Issue #15's rows in the drift report: the bridge's outbound routes, trunk ACL nodes and plan
  * numbers, as recorded in the tenant's `ictvoip/state` row, against FusionPBX's rows. An active
  * tenant must still have every one (a row deleted in FusionPBX → change_package writes it again);
- * a suspended (or credit-restricted) tenant must have its routes and numbers disabled.
+ * a suspended tenant must have its routes and numbers disabled, a credit-restricted one the routes
+ * the restriction disabled (its emergency routes stay enabled).
  */
 
 export interface WrittenRows {
   outboundRoutes: string[];
   trunkNodes: string[];
   planNumbers: string[];
-  /** Credit control's outbound restriction is set (the routes are meant to be disabled). */
+  /** Credit control's outbound restriction is set. */
   restricted: boolean;
+  /** The bridge's routes the restriction disabled (all but the emergency routes), lower case. */
+  restrictedRoutes: string[];
 }
 
 interface NumberRow {
@@ -44,6 +47,7 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
     trunkNodes: stringsOf(state?.trunkNodes).map((uuid) => uuid.toLowerCase()),
     planNumbers: stringsOf(state?.planNumbers),
     restricted: restricted !== undefined && restricted !== null,
+    restrictedRoutes: restricted && typeof restricted === 'object' ? Object.keys(restricted).map((uuid) => uuid.toLowerCase()) : [],
   };
 }
 
@@ -111,7 +115,9 @@ export function writtenRowDifferences(service: ServiceRecord, tenant: FusionTena
   const active = service.desiredState === 'active';
   const items: DriftItem[] = [];
   const missingRoutes = written.outboundRoutes.filter((uuid) => !found.routes.has(uuid));
-  const enabledRoutes = written.outboundRoutes.filter((uuid) => found.routes.get(uuid) === true);
+  // Under the credit restriction alone only the routes it disabled must be off: emergency routes stay on.
+  const meantOff = active ? written.restrictedRoutes : written.outboundRoutes;
+  const enabledRoutes = meantOff.filter((uuid) => found.routes.get(uuid) === true);
   if (active && missingRoutes.length > 0) {
     items.push({
       ...base,
