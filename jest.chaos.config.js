@@ -24,6 +24,7 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@ictvoip/(api|worker|cli)$': '<rootDir>/apps/$1/src/index.ts',
+    '^@ictvoip/rating/exclusions$': '<rootDir>/packages/rating/src/exclusions.ts',
     '^@ictvoip/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testEnvironment: 'node',

@@ -95,3 +95,55 @@ it('refuses a bad period, service or date with a clear message and a non-zero ex
   expect(runs[2]?.stderr).toMatch(/--from must be an ISO-8601 date/);
   expect(await kit.deps.queues.billing.getJobCounts('waiting', 'completed')).toEqual(before);
 }, 60_000);
+
+it('billing close --dry-run lists a prepaid service’s calls for its prepaid closing invoice, not its batch (those already on a daily invoice not at all); the close agrees', async () => {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode":"prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '100.00';
+  const calls = [
+    { start: '2025-01-10T10:00:00Z', billsec: 61, destination: '12125550100', e164: '12125550100' },
+    { start: '2025-01-12T10:00:00Z', billsec: 120, destination: '12125550100', e164: '12125550100' },
+    { start: '2025-01-13T10:00:00Z', billsec: 30, destination: '0114930123456', e164: '4930123456' },
+  ];
+  const uuids: string[] = [];
+  for (const call of calls) uuids.push(await kit.insertCdr(tenant, call));
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-01-01', '--wait', '30', '--json'));
+  // The first call is already on the 10th's daily prepaid invoice (paid from credit).
+  const daily = `pp-${tenant.serviceId}-2025-01-10`;
+  const first = microToDecimal(expectedMicro(calls[0]!.e164, calls[0]!.billsec));
+  await kit.deps.pool.query(
+    `INSERT INTO prepaid_invoices (invoice_key, service_id, client_id, day, state, total, line_amount, call_count, billed_seconds, currency, description, token, whmcs_invoice_id, credit_applied)
+     VALUES ($1, $2, $3, '2025-01-10', 'paid', $4, 0.02, 1, 120, 'USD', 'Prepaid calls 2025-01-10', $5, 1, 0.02)`,
+    [daily, tenant.serviceId, tenant.clientId, first, `[ictvoip:${daily}]`],
+  );
+  await kit.deps.pool.query('UPDATE cdr_charges SET prepaid_invoice = $1 WHERE xml_cdr_uuid = $2', [daily, uuids[0]]);
+  const rest = microToDecimal(calls.slice(1).reduce((sum, call) => sum + expectedMicro(call.e164, call.billsec), 0n));
+
+  const preview = await cli('billing', 'close', '--period', PERIOD, '--dry-run', '--json');
+  expectSuccess(preview);
+  expect((preview.json.services as { serviceId: number }[]).filter((service) => service.serviceId === tenant.serviceId)).toEqual([
+    {
+      serviceId: tenant.serviceId,
+      batchId: batchIdFor(tenant.serviceId, PERIOD),
+      period: PERIOD,
+      state: null,
+      charges: 0,
+      adjustments: 0,
+      total: '0.000000',
+      currency: 'USD',
+      prepaid: { charges: 2, total: rest },
+    },
+  ]);
+  const text = await cli('billing', 'close', '--period', PERIOD, '--dry-run');
+  expect(text.stdout).toContain(
+    `service ${tenant.serviceId}\t${batchIdFor(tenant.serviceId, PERIOD)}\tnew\t0 charge(s)\t0.000000 USD\t+ prepaid closing invoice: 2 call(s) ${rest} USD`,
+  );
+
+  expectSuccess(await cli('billing', 'close', '--period', PERIOD, '--wait', '30', '--json'));
+  const closing = await kit.deps.pool.query<{ call_count: number; total: string }>('SELECT call_count, total::text FROM prepaid_invoices WHERE invoice_key = $1', [
+    `pp-${tenant.serviceId}-close-${PERIOD}`,
+  ]);
+  expect(closing.rows).toEqual([{ call_count: 2, total: rest }]);
+  expect(await count('SELECT count(*)::text AS n FROM cdr_charges WHERE service_id = $1 AND batch_id IS NOT NULL', [tenant.serviceId])).toBe(0);
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
+});

@@ -1,20 +1,43 @@
 /**
  * Credit control through the queues: a CDR sync job of a prepaid tenant queues its client's credit
- * check, which mails the low balance once; the admin route shows the state and queues a check.
+ * check, which mails the low balance once; the admin route shows the state and queues a check. A
+ * prepaid tenant provisioned through the webhook with `creditRestriction: outbound` is restricted at
+ * zero with its emergency route still routed, and is back on after a top-up, each exactly once.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
+import { getCreditState } from '@ictvoip/store';
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { runCreditCheck } from '../src';
 import { waitFor } from './harness';
 import { startBillingKit, type BillingKit } from './cdr-billing-kit';
 
 let kit: BillingKit;
+let dir: string;
 const auth = () => ({ authorization: `Bearer ${kit.bridge.config.adminToken}` });
 
 beforeAll(async () => {
-  kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '5000' }, { emailTemplates: [{ name: 'VoIP Low Balance Alert', type: 'product' }] });
+  dir = mkdtempSync(join(tmpdir(), 'ictvoip-credit-e2e-'));
+  const file = join(dir, 'provisioning.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      gatewayTemplates: { carrier: { proxy: 'sip.carrier.example', register: true, username: 'acme', password: 'change-me' } },
+      routeTemplates: { nanp: [{ pattern: '^\\+?(\\d{11})$' }, { pattern: '(^911$|^933$)', description: 'Emergency' }] },
+    }),
+  );
+  kit = await startBillingKit(
+    { CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '5000', PROVISIONING_FILE: file },
+    { emailTemplates: [{ name: 'VoIP Low Balance Alert', type: 'product' }] },
+  );
   await kit.bridge.startApi();
 }, 30000);
 afterAll(async () => {
-  await kit.close();
+  await kit?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance mail); /admin/credit reports it', async () => {
@@ -50,4 +73,144 @@ test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance 
   const { jobId } = (await queued.json()) as { jobId: string };
   await waitFor(async () => (await kit.deps.queues.billing.getJob(jobId))?.finishedOn, 20000, 'the manual check');
   expect(kit.whmcs.state.emails.filter((mail) => mail.id === tenant.serviceId)).toHaveLength(1);
+});
+
+/**
+ * A prepaid tenant provisioned through the webhook with `creditRestriction: outbound`: the plan's
+ * gateway is its only one and carries the emergency route; a second gateway it added itself has none.
+ */
+async function outboundTenant(serviceId: number) {
+  const client = kit.whmcs.addClient();
+  kit.whmcs.addService({ id: serviceId, clientid: client.id });
+  client.credit = '1.10';
+  const plan = {
+    maxExtensions: 2,
+    firstExtension: 100,
+    gatewayTemplate: 'carrier',
+    routeTemplate: 'nanp',
+    rateDeck: 'std',
+    includedMinutes: 0,
+    billingMode: 'prepaid',
+    creditRestriction: 'outbound',
+    lowBalanceThreshold: '0.10',
+  };
+  const created = await postWebhook(kit.bridge.url, JSON.stringify(buildEvent({ serviceId, plan, client: { id: client.id, email: 'c@example.com' } })), { query: '?wait=20' });
+  expect(created.body).toMatchObject({ result: 'success' });
+  const fusion = async (sql: string, params: unknown[] = []) => (await kit.bridge.fusion.query(sql, params)).rows as Record<string, string>[];
+  const domainName = `t${serviceId}.pbx.example.net`;
+  const domainUuid = (await fusion('select domain_uuid::text from v_domains where domain_name = $1', [domainName]))[0]!.domain_uuid!;
+  const [trunk] = (await fusion('select gateway_uuid::text from v_gateways where domain_uuid = $1', [domainUuid])).map((row) => row.gateway_uuid!);
+  const spare = randomUUID();
+  await kit.bridge.fusion.query(`insert into v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) values ($1, $2, 'spare', 'false', 'external', 'true')`, [
+    spare,
+    domainUuid,
+  ]);
+  const gateways = async () =>
+    Object.fromEntries(
+      (await fusion('select gateway_uuid::text, enabled::text from v_gateways where domain_uuid = $1', [domainUuid])).map((row) => [row.gateway_uuid, row.enabled]),
+    );
+  const routes = () =>
+    fusion(
+      `select p.dialplan_name, p.dialplan_enabled::text as enabled, c.dialplan_detail_data as expression, b.dialplan_detail_data as bridge
+       from v_dialplans p
+       join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid and c.dialplan_detail_type = 'destination_number'
+       left join v_dialplan_details b on b.dialplan_uuid = p.dialplan_uuid and b.dialplan_detail_type = 'bridge'
+       where p.domain_uuid = $1 and p.app_uuid = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3' order by p.dialplan_name, p.dialplan_uuid`,
+      [domainUuid],
+    );
+  /** The enabled route FreeSWITCH would take for `number`, through a gateway that is up (the Lua dialplan reads enabled rows only). */
+  const routedThrough = async (number: string) => {
+    const up = await gateways();
+    return (await routes()).filter(
+      (row) => row.enabled === 'true' && row.bridge && new RegExp(row.expression!).test(number) && up[/sofia\/gateway\/([^/]+)\//.exec(row.bridge)![1]!] === 'true',
+    );
+  };
+  const audits = async () =>
+    (await kit.deps.pool.query<{ action: string }>(`SELECT action FROM audit_log WHERE service_id = $1 AND actor = 'credit' ORDER BY id`, [serviceId])).rows.map(
+      (row) => row.action,
+    );
+  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid }, trunk: trunk!, spare, gateways, routes, routedThrough, audits };
+}
+
+test('a prepaid tenant with creditRestriction outbound is restricted at zero with emergency calls still routed, and back on after a top-up — each once', async () => {
+  const serviceId = 9701;
+  const { client, tenant, trunk, spare, gateways, routes, routedThrough, audits } = await outboundTenant(serviceId);
+  const { domainName } = tenant;
+  expect(await routedThrough('911')).toHaveLength(1);
+  expect(await routedThrough('12125550100')).toHaveLength(1);
+  const before = await routes();
+
+  // Calls eat the credit: 10 minutes to New York at 0.0137 against 0.10 left → zero → restricted.
+  client.credit = '0.10';
+  kit.bridge.esl.clearRecorded();
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 600 });
+  await addJob(kit.deps.queues, CDR_JOBS.syncTenant, { serviceId }, { jobId: `cdr-sync-${serviceId}-outbound-1` });
+  await waitFor(async () => (await audits()).includes('credit.outbound-restricted'), 20000, 'the outbound restriction');
+
+  const emergency = await routedThrough('911');
+  expect(emergency).toHaveLength(1);
+  expect(emergency[0]!.bridge).toBe(`sofia/gateway/${trunk}/$1`);
+  expect(await routedThrough('933')).toHaveLength(1);
+  expect(await routedThrough('12125550100')).toEqual([]);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+  // Only the spare gateway is stopped; the emergency route's gateway is never touched.
+  expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${spare}`))).toBe(true);
+  expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${trunk}`))).toBe(false);
+  expect(kit.bridge.esl.apiCommands).toContain(`memcache delete dialplan:${domainName}`);
+  expect(await getCreditState(kit.deps.pool, serviceId)).toMatchObject({ state: 'zero', suspendedBy: 'bridge', restrictedGateways: [spare], pendingAction: null });
+  expect(kit.whmcs.state.requests.filter((request) => request.action === 'ModuleSuspend')).toEqual([]);
+
+  // Repeat: another check at zero writes nothing more.
+  const restricted = await routes();
+  const again = await fetch(`${kit.bridge.url}/admin/credit/check?client=${client.id}`, { method: 'POST', headers: auth() });
+  const { jobId } = (await again.json()) as { jobId: string };
+  await waitFor(async () => (await kit.deps.queues.billing.getJob(jobId))?.finishedOn, 20000, 'the repeated check');
+  expect(await routes()).toEqual(restricted);
+  expect((await audits()).filter((action) => action === 'credit.outbound-restricted')).toHaveLength(1);
+
+  // Top-up: exactly the previous routes and gateways.
+  client.credit = '20.00';
+  kit.bridge.esl.clearRecorded();
+  const topUp = await fetch(`${kit.bridge.url}/admin/credit/check?client=${client.id}`, { method: 'POST', headers: auth() });
+  expect(topUp.status).toBe(202);
+  await waitFor(async () => (await audits()).includes('credit.outbound-lifted'), 20000, 'the lift');
+  expect(await routes()).toEqual(before);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true' });
+  expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${spare}`))).toBe(true);
+  expect(kit.bridge.esl.received.some((command) => command.includes(`startgw ${trunk}`))).toBe(false);
+  expect(await audits()).toEqual(['credit.zero', 'credit.outbound-restricted', 'credit.ok', 'credit.outbound-lifted']);
+});
+
+test('a crash between the routes and the gateways (the gateway update fails) leaves the emergency route up; the next check finishes once; the lift restores exactly', async () => {
+  const serviceId = 9702;
+  const { client, trunk, spare, gateways, routes, routedThrough, audits } = await outboundTenant(serviceId);
+  const before = await routes();
+  client.credit = '-0.01';
+  await kit.bridge.fusion.query(`create or replace function h32_refuse_gw() returns trigger language plpgsql as $$ begin raise exception 'disk full'; end $$`);
+  await kit.bridge.fusion.query('create trigger h32_refuse_gw before update on v_gateways for each row execute function h32_refuse_gw()');
+  try {
+    const first = await runCreditCheck(kit.deps, client.id);
+    expect(first.services[0]).toMatchObject({ after: 'zero', actions: ['mail:zero', 'restrict'] });
+  } finally {
+    await kit.bridge.fusion.query('drop trigger h32_refuse_gw on v_gateways');
+  }
+  // The routes were restricted (their own transaction), the gateway recorded but not stopped: paid calls already have no route.
+  expect(await getCreditState(kit.deps.pool, serviceId)).toMatchObject({ pendingAction: 'restrict', restrictedGateways: [spare] });
+  expect((await getCreditState(kit.deps.pool, serviceId))?.lastError).toContain('disk full');
+  expect(await routedThrough('911')).toHaveLength(1);
+  expect(await routedThrough('12125550100')).toEqual([]);
+  const restricted = await routes();
+
+  kit.bridge.esl.clearRecorded();
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['outbound-restricted']);
+  expect(await routes()).toEqual(restricted);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+  expect(kit.bridge.esl.received.some((command) => command.includes(`killgw ${trunk}`))).toBe(false);
+  expect(await runCreditCheck(kit.deps, client.id)).toMatchObject({ services: [{ after: 'zero', actions: [] }] });
+  expect(await audits()).toEqual(['credit.zero', 'credit.outbound-restricted']);
+
+  client.credit = '20.00';
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['lift', 'outbound-lifted']);
+  expect(await routes()).toEqual(before);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true' });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
+import { setOutboundRestriction } from '@ictvoip/fusionpbx';
 import { startBridge, type Bridge } from './harness';
 
 /**
@@ -180,4 +181,26 @@ test('drift re-derives the plan: numbers, trunk CIDRs and routes the stored plan
   const changed = await send(event(serviceId, 'change_package', { ...plan, trunkCidrs: ['203.0.113.50', '203.0.113.51'] }));
   expect(changed.body).toMatchObject({ result: 'success' });
   expect(await ours()).toEqual([]);
+});
+
+test('drift under the outbound credit restriction: the emergency route pair left enabled is no drift; a paid route enabled in FusionPBX is reported for a person', async () => {
+  const serviceId = 4607;
+  const domain = `t${serviceId}.pbx.example.net`;
+  expect((await send(event(serviceId, 'create', {}))).body).toMatchObject({ result: 'success' });
+  const sources = { pool: bridge.worker!.deps.pool, fusionPool: bridge.fusion };
+  const ours = async () => (await buildDriftReport(sources)).items.filter((item) => item.serviceId === serviceId);
+  const restricted = await setOutboundRestriction(bridge.fusion, serviceId, true);
+  expect(restricted.emergencyRoutes).toHaveLength(2); // ^(999|112)$: its call-direction dialplan and the route
+  const enabled = () =>
+    fusionRows(
+      "SELECT p.dialplan_name FROM v_dialplans p JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND p.app_uuid = $2 AND p.dialplan_enabled::text = 'true' ORDER BY 1",
+      [domain, APP_UUID],
+    );
+  expect((await enabled()).map((row) => row.dialplan_name)).toContain('carrier-a.999112');
+  expect(await ours()).toEqual([]);
+
+  await bridge.fusion.query("UPDATE v_dialplans SET dialplan_enabled = 'true' WHERE dialplan_name = 'carrier-a.019d89' AND dialplan_context = $1", [domain]);
+  const drift = await ours();
+  expect(drift.map((item) => [item.kind, item.fixAction])).toEqual([['routes_mismatch', null]]);
+  expect(drift[0]).toMatchObject({ expected: "the bridge's outbound routes disabled (the credit restriction)", actual: expect.stringMatching(/^1 enabled/) });
 });

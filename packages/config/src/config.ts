@@ -1,3 +1,4 @@
+import { parseExclusions } from '@ictvoip/rating/exclusions';
 import { loadDotEnv } from './dotenv';
 import { ConfigError, type ConfigProblem } from './errors';
 import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
@@ -162,6 +163,20 @@ function hiddenKey(k: SealingKeyConfig): SealingKeyConfig {
   return Object.freeze(Object.defineProperty({ id: k.id } as SealingKeyConfig, 'key', { value: k.key, enumerable: false }));
 }
 
+/**
+ * BILLING_EXCLUDES in the grammar plans use (rating's parseExclusions, which throws only its
+ * RatingConfigError naming the pattern): one syntax for the default and a plan's billingExcludes.
+ */
+function exclusionProblems(text: unknown): ConfigProblem[] {
+  if (typeof text !== 'string') return [];
+  try {
+    parseExclusions(text, 'BILLING_EXCLUDES');
+    return [];
+  } catch (error) {
+    return [{ variable: 'BILLING_EXCLUDES', message: error instanceof Error ? error.message : String(error) }];
+  }
+}
+
 /** Validates the whole environment at once and returns a frozen, typed configuration. */
 export function loadConfig(env: Env = process.env): BridgeConfig {
   const { value, error } = environmentSchema.validate(withoutEmpty(env), { abortEarly: false, convert: true });
@@ -175,7 +190,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   }));
   const sealing = typeof value?.SEALING_KEY === 'string' ? parseSealingKeys(value.SEALING_KEY) : { keys: [], problems: [] };
   problems.push(...sealing.problems);
-  if (value) problems.push(...productionProblems(value as Record<string, string>, withoutEmpty(env), sealing.keys));
+  if (value) problems.push(...productionProblems(value as Record<string, string>, withoutEmpty(env), sealing.keys), ...exclusionProblems(value.BILLING_EXCLUDES));
   if (problems.length > 0) throw new ConfigError(problems);
   const v = value as Record<string, never>;
   const secrets = Object.freeze([v.WEBHOOK_SECRET as string, v.WEBHOOK_SECRET_PREVIOUS as string | undefined].filter((s): s is string => !!s));

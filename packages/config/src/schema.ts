@@ -118,12 +118,8 @@ export const environmentSchema = Joi.object({
   BILLING_RECONCILE_SCAN_INVOICES: Joi.number().integer().min(1).max(100).default(10),
   // Unset: what the database recorded at migration 010 (calendar for an install that already billed, service for a new one).
   BILLING_PERIODS: Joi.string().valid('calendar', 'service'),
-  // ictVoIP's exclusion syntax, for plans that set no billingExcludes (the rating package parses it; this is its grammar).
-  BILLING_EXCLUDES: Joi.string()
-    .allow('')
-    .pattern(/^\s*(\[(local|inbound|outbound|emergency|tollfree)\]|[0-9xX*#+\s().-]+)\s*(,\s*(\[(local|inbound|outbound|emergency|tollfree)\]|[0-9xX*#+\s().-]+)\s*)*$/)
-    .default('[emergency],[tollfree]')
-    .messages({ 'string.pattern.base': 'must be a comma-separated list of ictVoIP exclusion patterns (digits, x, *, #, or [local] [inbound] [outbound] [emergency] [tollfree])' }),
+  // ictVoIP's exclusion syntax, for plans that set no billingExcludes: checked in loadConfig with rating's own parser (one grammar for both).
+  BILLING_EXCLUDES: Joi.string().allow('').default('[emergency],[tollfree]'),
   CDR_SYNC_EVERY_SECONDS: Joi.number().integer().min(1).max(86400).default(300),
   CDR_LOOKBACK_SECONDS: Joi.number()
     .integer()

@@ -1,4 +1,5 @@
 import { ConfigError, DEVELOPMENT_SECRETS, loadConfig } from '@ictvoip/config';
+import { planBillingProblems } from '@ictvoip/rating';
 
 function problemsOf(env: Record<string, string>): { variable: string; message: string }[] {
   try {
@@ -67,6 +68,25 @@ describe('loadConfig', () => {
     expect(loadConfig({ BILLING_EXCLUDES: '911, *xx, 1-800-xxx-xxxx, [local]' }).billing.excludes).toBe('911, *xx, 1-800-xxx-xxxx, [local]');
     const problems = problemsOf({ BILLING_PERIODS: 'weekly', BILLING_EXCLUDES: '911,[voip]' });
     expect(problems.map((p) => p.variable).sort()).toEqual(['BILLING_EXCLUDES', 'BILLING_PERIODS']);
+  });
+
+  // One grammar: what a plan's billingExcludes accepts (rating's planBillingProblems) is what BILLING_EXCLUDES accepts.
+  it.each([
+    ['[Emergency], [ tollfree ]', true],
+    ['911,,112', true],
+    ['(800) xxx-xxxx, +1800xxxxxxx, 1800*', true],
+    ['9+11', false],
+    ['-', false],
+    ['911,[voip]', false],
+  ])('BILLING_EXCLUDES %j is accepted (%s) exactly when a plan accepts it', (text, accepted) => {
+    expect(planBillingProblems({ billingExcludes: text })).toHaveLength(accepted ? 0 : 1);
+    if (accepted) {
+      expect(loadConfig({ BILLING_EXCLUDES: text }).billing.excludes).toBe(text);
+      return;
+    }
+    const problems = problemsOf({ BILLING_EXCLUDES: text });
+    expect(problems.map((p) => p.variable)).toEqual(['BILLING_EXCLUDES']);
+    expect(problems[0]!.message).toBe(planBillingProblems({ billingExcludes: text })[0]!.message.replace('plan.billingExcludes', 'BILLING_EXCLUDES'));
   });
 
   it('reads the gateway grace period and the alert e-mail templates, and names a bad one', () => {

@@ -24,6 +24,7 @@ export { META_CATEGORY } from './provisioning/tenant-state';
 export { TRUNK_ACL_LOCK_KEY, cidrsOverlap } from './provisioning/ip-trunks';
 export { routeAbbreviation } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
+export { gatewaysOfBridge, isEmergencyExpression, numbersOfExpression } from './provisioning/emergency-routes';
 export { createProvisioner, tenantPortalUrl, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, PROVISIONING_REFUSALS, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';

@@ -15,6 +15,17 @@ import {
   type StoredCycleSegment,
 } from '@ictvoip/store';
 
+/**
+ * Whether a service's calls are billed on prepaid invoices: a prepaid plan, the WHMCS API configured
+ * and the cadence on (CREDIT_PREPAID_INVOICE_EVERY_SECONDS > 0). Then its period batch never takes
+ * calls (only adjustments): the period's calls not yet on a daily invoice go on its closing invoice.
+ * The worker's close and `billing close --dry-run` decide with this one function.
+ */
+export function callsOnPrepaidInvoices(config: Pick<BridgeConfig, 'whmcs' | 'credit'>, plan: Record<string, unknown>): boolean {
+  const whmcs = Boolean(config.whmcs.apiUrl && config.whmcs.identifier && config.whmcs.secret);
+  return plan.billingMode === 'prepaid' && whmcs && config.credit.prepaidInvoiceEverySeconds > 0;
+}
+
 /** A service's billing as the bridge applies it now: its mode and credit settings, credit state and cycle period. */
 export interface ServiceBillingView {
   serviceId: number;

@@ -478,10 +478,12 @@ async function converge(
 }
 
 /**
- * The FusionPBX-only restriction: the tenant's enabled gateways are recorded, then disabled (row and
- * FreeSWITCH), and the outbound routes the bridge wrote are disabled (setOutboundRestriction);
- * lifting enables exactly the recorded ones. Inbound calls and the tenant's own routes through
- * gateways that are not its own are untouched.
+ * The FusionPBX-only restriction: no paid outbound call, emergency calls always. The routes first
+ * (setOutboundRestriction: the bridge's routes disabled but the emergency ones, the tenant's own
+ * routes through a gateway an emergency route needs disabled too, memory in the tenant state), then
+ * the tenant's enabled gateways other than those the emergency routes dial through are recorded and
+ * stopped (row and FreeSWITCH). Lifting enables exactly the recorded gateways and routes. Inbound
+ * calls and the tenant's own routes through gateways that are not its own are untouched.
  */
 async function convergeOutbound(
   targets: Pick<FusionTargets, 'get'>,
@@ -495,27 +497,35 @@ async function convergeOutbound(
   const domainUuid = service.tenantDomain ? await findDomainUuid(target.pool, service.tenantDomain) : null;
   if (!domainUuid) throw new CreditControlError('CREDIT_TENANT_UNKNOWN', `service ${service.serviceId} has no FusionPBX domain`);
   if (action === 'restrict') {
-    // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
-    const gateways = await rememberRestrictedGateways(db, service.serviceId, await enabledDomainGateways(target.pool, domainUuid));
-    const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways);
-    // The bridge's outbound routes, under the tenant's service lock like suspend (memory in the tenant state).
+    // Under the tenant's service lock like suspend; a replay after a crash reports the same kept gateways.
     const routes = await restrictRoutes(target.pool, service.serviceId, true);
-    await applyFreeswitchSide(target.esl, [...toggle.steps, ...routes.freeswitch], { cache: target.cacheOptions });
-    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', { gateways, routes: routes.routes }) };
+    const kept = new Set(routes.keptGateways);
+    const running = (uuid: string) => !kept.has(uuid.toLowerCase());
+    // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
+    const gateways = await rememberRestrictedGateways(db, service.serviceId, (await enabledDomainGateways(target.pool, domainUuid)).filter(running));
+    const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways.filter(running));
+    await applyFreeswitchSide(target.esl, [...routes.freeswitch, ...toggle.steps], { cache: target.cacheOptions });
+    const detail = { gateways, routes: routes.routes, emergencyRoutes: routes.emergencyRoutes, keptGateways: routes.keptGateways, ownRoutes: routes.ownRoutes };
+    return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', detail) };
   }
   const gateways = stored.restrictedGateways;
   const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
   const routes = await restrictRoutes(target.pool, service.serviceId, false);
   await applyFreeswitchSide(target.esl, [...toggle.steps, ...routes.freeswitch], { cache: target.cacheOptions });
-  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes }) };
+  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes, ownRoutes: routes.ownRoutes }) };
 }
 
-/** A domain the bridge does not manage (no service tag) has no bridge routes: only its gateways are restricted. */
-async function restrictRoutes(pool: Pool, serviceId: number, restricted: boolean): Promise<Pick<OutboundRestrictionResult, 'routes' | 'freeswitch'>> {
+type RouteRestriction = Pick<OutboundRestrictionResult, 'routes' | 'emergencyRoutes' | 'keptGateways' | 'ownRoutes' | 'freeswitch'>;
+
+/**
+ * A domain the bridge does not manage (no service tag) has no bridge routes and no tenant state to
+ * remember its own routes in: only its gateways are restricted, all of them.
+ */
+async function restrictRoutes(pool: Pool, serviceId: number, restricted: boolean): Promise<RouteRestriction> {
   try {
     return await setOutboundRestriction(pool, serviceId, restricted);
   } catch (error) {
-    if (error instanceof TenantNotFoundError) return { routes: [], freeswitch: [] };
+    if (error instanceof TenantNotFoundError) return { routes: [], emergencyRoutes: [], keptGateways: [], ownRoutes: [], freeswitch: [] };
     throw error;
   }
 }

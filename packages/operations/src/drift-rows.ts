@@ -10,7 +10,8 @@ import type { DriftItem, FusionTenantRow } from './drift-report';
  * (plan.dids), its trunk CIDRs (plan.trunkCidrs) and its route template (the routes' names through
  * the plan's gateway, when the provisioning templates are known) — so a plan the tenant's rows do not
  * follow (an event that failed, a template edited since) shows up, not only a row deleted in FusionPBX.
- * A suspended (or credit-restricted) tenant must have its routes and numbers disabled.
+ * A suspended tenant must have its routes and numbers disabled, a credit-restricted one the routes
+ * the restriction disabled (its emergency routes stay enabled).
  */
 
 /** The provisioning templates the routes are re-derived from (PROVISIONING_FILE); absent: routes are checked against the tenant state only. */
@@ -20,8 +21,10 @@ export interface WrittenRows {
   outboundRoutes: string[];
   trunkNodes: string[];
   planNumbers: string[];
-  /** Credit control's outbound restriction is set (the routes are meant to be disabled). */
+  /** Credit control's outbound restriction is set. */
   restricted: boolean;
+  /** The bridge's routes the restriction disabled (all but the emergency routes), lower case. */
+  restrictedRoutes: string[];
 }
 
 interface NumberRow {
@@ -55,6 +58,7 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
     trunkNodes: stringsOf(state?.trunkNodes).map((uuid) => uuid.toLowerCase()),
     planNumbers: stringsOf(state?.planNumbers),
     restricted: restricted !== undefined && restricted !== null,
+    restrictedRoutes: restricted && typeof restricted === 'object' ? Object.keys(restricted).map((uuid) => uuid.toLowerCase()) : [],
   };
 }
 
@@ -201,7 +205,9 @@ function routeDifferences(service: ServiceRecord, tenant: FusionTenantRow, found
 function disabledRouteDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
   const active = service.desiredState === 'active';
   if (active && !tenant.written.restricted) return [];
-  const enabled = tenant.written.outboundRoutes.filter((uuid) => found.routes.get(uuid)?.enabled === true);
+  // Under the credit restriction alone only the routes it disabled must be off: emergency routes stay on.
+  const meantOff = active ? tenant.written.restrictedRoutes : tenant.written.outboundRoutes;
+  const enabled = meantOff.filter((uuid) => found.routes.get(uuid)?.enabled === true);
   if (enabled.length === 0) return [];
   const why = active ? 'the credit restriction' : `the tenant is ${service.desiredState}`;
   return [

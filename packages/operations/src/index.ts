@@ -35,4 +35,4 @@ export {
   type ServiceCreditOutcome,
 } from './credit-control';
 export { adoptTenants, type AdoptDeps, type AdoptLine, type AdoptOptions, type AdoptOutcome, type AdoptSummary } from './adopt';
-export { serviceBillingView, ServiceUnknownError, type ServiceBillingView } from './billing-view';
+export { callsOnPrepaidInvoices, serviceBillingView, ServiceUnknownError, type ServiceBillingView } from './billing-view';

@@ -27,6 +27,8 @@ export interface NewCharge {
 
 export interface StoredCharge extends NewCharge {
   batchId: string | null;
+  /** the prepaid invoice (credit control) the charge is billed on; never set together with batchId */
+  prepaidInvoice: string | null;
   ratedAt: Date;
 }
 
@@ -290,6 +292,7 @@ interface ChargeRow {
   deck_revision: number | null;
   period: string;
   batch_id: string | null;
+  prepaid_invoice: string | null;
   rated_at: Date;
 }
 
@@ -312,12 +315,13 @@ function toCharge(row: ChargeRow): StoredCharge {
     deckRevision: row.deck_revision,
     period: row.period,
     batchId: row.batch_id,
+    prepaidInvoice: row.prepaid_invoice,
     ratedAt: row.rated_at,
   };
 }
 
 const CHARGE_COLUMNS = `xml_cdr_uuid::text, service_id, domain_name, ${exactStampSql('start_stamp')} AS start_stamp, direction, destination,
-  billsec, billable_seconds, included_seconds, amount::text, currency, status, reason, deck_id, deck_revision, period, batch_id, rated_at`;
+  billsec, billable_seconds, included_seconds, amount::text, currency, status, reason, deck_id, deck_revision, period, batch_id, prepaid_invoice, rated_at`;
 
 /** A service's charges, optionally of one period or status, in call order. */
 export async function listCharges(db: Pool | PoolClient, query: { serviceId: number; period?: string; status?: ChargeStatus; limit?: number }): Promise<StoredCharge[]> {

@@ -53,7 +53,7 @@ function stored(charges: readonly NewCharge[]): NewCharge[] {
 
 async function readBack(serviceId: number): Promise<NewCharge[]> {
   const rows = await listCharges(pool, { serviceId });
-  return rows.map(({ batchId: _batch, ratedAt: _at, ...rest }) => rest);
+  return rows.map(({ batchId: _batch, prepaidInvoice: _invoice, ratedAt: _at, ...rest }) => rest);
 }
 
 describe('charges insert (own array literals)', () => {

@@ -16,10 +16,12 @@ import {
   servicesToBill,
   servicesToBillPerService,
   servicesWithUnbilledWork,
+  ServicesRepository,
   type BatchState,
+  type StoredCharge,
 } from '@ictvoip/store';
 import { minuteSlot, type JobRequest } from '../enqueue';
-import { rerateServicePeriod, type RerateOutcome, type ServiceBillingView } from '@ictvoip/operations';
+import { callsOnPrepaidInvoices, rerateServicePeriod, type RerateOutcome, type ServiceBillingView } from '@ictvoip/operations';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 import { periodText, viewOf } from './credit';
 import { withReadDeps } from '../read-deps';
@@ -42,6 +44,8 @@ export interface BillingPreview {
   /** exact decimal string */
   total: string;
   currency: string | null;
+  /** a prepaid service (callsOnPrepaidInvoices): the calls the close puts on its prepaid closing invoice, not in the batch */
+  prepaid?: { charges: number; total: string };
 }
 
 /** States a push moves on (see pushBillingBatch); pushed/verified/zero are done. */
@@ -70,12 +74,24 @@ async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
   }
 }
 
-/** The batch the close would make: unbilled rated charges up to `period` plus pending adjustments (as createBatch gathers them). */
-async function previewNewBatch(pool: Pool, serviceId: number, period: string): Promise<BillingPreview | null> {
-  const charges = (await listCharges(pool, { serviceId, status: 'rated' })).filter((charge) => charge.batchId === null && charge.period <= period);
+const sumOf = (charges: readonly StoredCharge[]) => charges.reduce((sum, c) => sum + parseMoney(c.amount ?? '0'), 0n);
+
+/** The rated charges up to `period` on no batch and no prepaid invoice yet, as createBatch and invoicePrepaidClose gather them. */
+async function unbilledCharges(pool: Pool, serviceId: number, period: string): Promise<StoredCharge[]> {
+  return (await listCharges(pool, { serviceId, status: 'rated' })).filter((charge) => charge.batchId === null && charge.prepaidInvoice === null && charge.period <= period);
+}
+
+/** Whether the service's calls go on prepaid invoices (then the close puts them on its prepaid closing invoice, never in the batch). */
+async function billsOnPrepaid(pool: Pool, serviceId: number): Promise<boolean> {
+  const service = await new ServicesRepository(pool).get(serviceId);
+  return service !== null && callsOnPrepaidInvoices(config(), service.plan);
+}
+
+/** The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus pending adjustments. */
+async function previewNewBatch(pool: Pool, serviceId: number, period: string, charges: readonly StoredCharge[]): Promise<BillingPreview | null> {
   const adjustments = await listAdjustments(pool, { serviceId, pendingOnly: true });
   if (charges.length === 0 && adjustments.length === 0) return null;
-  const total = charges.reduce((sum, c) => sum + parseMoney(c.amount ?? '0'), 0n) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
+  const total = sumOf(charges) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
   const currency = charges[0]?.currency ?? adjustments[0]?.currency ?? null;
   return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
 }
@@ -96,6 +112,9 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
   const work = await closingWork(pool, period);
   const previews: BillingPreview[] = [];
   for (const item of work) {
+    const unbilled = await unbilledCharges(pool, item.serviceId, item.period);
+    const prepaid = (await billsOnPrepaid(pool, item.serviceId)) ? unbilled : null;
+    const prepaidPart = prepaid && prepaid.length > 0 ? { prepaid: { charges: prepaid.length, total: formatMoney(sumOf(prepaid)) } } : {};
     const batch = await getBatch(pool, batchIdFor(item.serviceId, item.period));
     if (batch) {
       previews.push({
@@ -107,11 +126,14 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
         adjustments: 0,
         total: batch.total,
         currency: batch.currency,
+        ...prepaidPart,
       });
       continue;
     }
-    const fresh = await previewNewBatch(pool, item.serviceId, item.period);
-    if (fresh) previews.push(fresh);
+    const fresh = await previewNewBatch(pool, item.serviceId, item.period, prepaid ? [] : unbilled);
+    // Only calls for the prepaid closing invoice: the close makes no batch, the preview still lists what it bills.
+    const preview = fresh ?? (prepaid && prepaid.length > 0 ? emptyPreview(item.serviceId, item.period, prepaid[0]?.currency ?? null) : null);
+    if (preview) previews.push({ ...preview, ...prepaidPart });
   }
   return previews;
 }
@@ -130,9 +152,16 @@ async function previewPush(pool: Pool, period: string): Promise<BillingPreview[]
   }));
 }
 
+function emptyPreview(serviceId: number, period: string, currency: string | null): BillingPreview {
+  return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: 0, adjustments: 0, total: formatMoney(0n), currency };
+}
+
 function previewText(previews: readonly BillingPreview[]): string {
   if (previews.length === 0) return 'nothing to bill';
-  return previews.map((p) => `service ${p.serviceId}\t${p.batchId}\t${p.state ?? 'new'}\t${p.charges} charge(s)\t${p.total}${p.currency ? ` ${p.currency}` : ''}`).join('\n');
+  const prepaidText = (p: BillingPreview) => (p.prepaid ? `\t+ prepaid closing invoice: ${p.prepaid.charges} call(s) ${p.prepaid.total}${p.currency ? ` ${p.currency}` : ''}` : '');
+  return previews
+    .map((p) => `service ${p.serviceId}\t${p.batchId}\t${p.state ?? 'new'}\t${p.charges} charge(s)\t${p.total}${p.currency ? ` ${p.currency}` : ''}${prepaidText(p)}`)
+    .join('\n');
 }
 
 function pushJobs(previews: readonly BillingPreview[], slot: string): JobRequest[] {

@@ -20,6 +20,7 @@ import { validateCacheKey, type TenantInput } from './input';
 import type { Changes } from './converge';
 import type { Tenant, TenantState } from './tenant-state';
 import type { RouteTemplate } from './types';
+import { isEmergencyExpression, outboundPrefixOf } from './emergency-routes';
 
 /** app/dialplan_outbound/app_config.php and dialplan_outbound_add.php line 422. */
 export const OUTBOUND_ROUTE_APP_UUID = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3';
@@ -72,12 +73,6 @@ export function filenameSafe(text: string): string {
 
 export function routeAbbreviation(pattern: string): string {
   return ABBREVIATIONS[pattern] ?? filenameSafe(pattern);
-}
-
-/** Line 317: the digits between `^` and the first `(` become `outbound_prefix`. */
-export function outboundPrefixOf(pattern: string): string {
-  const match = /^\^(\d+)\(/.exec(pattern);
-  return match ? match[1]! : '';
 }
 
 const EMERGENCY = '(^911$|^933$)';
@@ -175,6 +170,12 @@ function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: st
     description: route.description ?? null,
     details,
   };
+}
+
+/** A dialplan of an emergency route (both of the pair): kept as the plan has it under the credit restriction. */
+export function isEmergencySpec(spec: DialplanSpec): boolean {
+  const expressions = spec.details.filter((detail) => detail.tag === 'condition' && detail.type === 'destination_number');
+  return expressions.length > 0 && expressions.every((detail) => isEmergencyExpression(detail.data));
 }
 
 /** The two dialplans one submission of the page writes for `route` (with Alternate 1 and 2 selected when `alternates` has them). */
@@ -397,9 +398,9 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
   const release = releaseOf(tx);
   const alternates = input.gateway ? await resolveAlternates(tx, tenant, input) : [];
   const planned = input.gateway ? input.routes.flatMap((route, index) => outboundRouteSpecs(route, input.gateway!, release, alternates[index])) : [];
-  // Under the credit restriction the routes are written disabled; the plan's enabled state is what the lift restores.
+  // Under the credit restriction the routes are written disabled, emergency routes apart; the plan's enabled state is what the lift restores.
   const restricted = state.outboundRestricted ?? null;
-  const specs = restricted ? planned.map((spec) => ({ ...spec, enabled: false })) : planned;
+  const specs = restricted ? planned.map((spec) => (isEmergencySpec(spec) ? spec : { ...spec, enabled: false })) : planned;
   const { dialplans, details } = await managedRows(tx, tenant, state.outboundRoutes);
   const byUuid = new Map(dialplans.map((row) => [(row.dialplan_uuid as string).toLowerCase(), row]));
   const current = state.outboundRoutes.map((uuid) => {
@@ -425,7 +426,10 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
     rows.flatMap((row) => row.details),
   );
   state.outboundRoutes = rows.map((row) => row.dialplan.dialplan_uuid as string);
-  if (restricted) state.outboundRestricted = Object.fromEntries(state.outboundRoutes.map((uuid, index) => [uuid, planned[index].enabled]));
+  if (restricted) {
+    const remembered = state.outboundRoutes.map((uuid, index) => [uuid, planned[index]] as const).filter(([, spec]) => !isEmergencySpec(spec));
+    state.outboundRestricted = Object.fromEntries(remembered.map(([uuid, spec]) => [uuid, spec.enabled]));
+  }
   changes.wrote(true);
   changes.steps.push({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(tenant.domainName), 'dialplan_context') });
 }

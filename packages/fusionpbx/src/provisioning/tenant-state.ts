@@ -33,6 +33,8 @@ export interface TenantState {
   planNumbers?: string[];
   /** Set while credit control restricts outbound calls: each managed route's dialplan_enabled before (outbound-restriction.ts). */
   outboundRestricted?: Record<string, boolean> | null;
+  /** Set with it: the tenant's own routes the restriction disabled (through a gateway kept up for emergency calls), each one's dialplan_enabled before. */
+  ownRoutesRestricted?: Record<string, boolean> | null;
 }
 
 export interface Tenant {

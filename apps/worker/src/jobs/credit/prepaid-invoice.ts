@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import { addJobs, assertValidJobId, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
-import { forgetClientDetails } from '@ictvoip/operations';
+import { callsOnPrepaidInvoices, forgetClientDetails } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import {
   createPrepaidInvoice,
@@ -92,13 +92,9 @@ async function payFromCredit(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
   return updatePrepaidInvoice(client, invoice.invoiceKey, ['created'], { state: applied.invoicePaid ? 'paid' : 'created', creditApplied: total });
 }
 
-/**
- * Whether a service's calls are billed on prepaid invoices: a prepaid plan, WHMCS configured and
- * the cadence on. Then its period batch never takes calls (only adjustments): the period's calls
- * not yet on a daily invoice go on its closing invoice (invoicePrepaidClose).
- */
+/** callsOnPrepaidInvoices, with the worker's WHMCS client (the period's rest goes on the closing invoice, invoicePrepaidClose). */
 export function billsOnPrepaidInvoices(deps: Pick<WorkerDeps, 'config' | 'whmcs'>, plan: Record<string, unknown>): boolean {
-  return plan.billingMode === 'prepaid' && deps.whmcs !== null && deps.config.credit.prepaidInvoiceEverySeconds > 0;
+  return deps.whmcs !== null && callsOnPrepaidInvoices(deps.config, plan);
 }
 
 /** Drives one invoice on: made in WHMCS (found by its token first), then paid from credit. */
