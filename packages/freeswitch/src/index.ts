@@ -1,6 +1,16 @@
 export * from './errors';
 export * from './esl/errors';
-export { EslClient, EslFrameParser, isErrReply, parseEventPlain, parseHeaderBlock, type ApiBytesOptions, type ApiOptions, type EslClientOptions, type EslFrame } from './esl/client';
+export {
+  EslClient,
+  EslFrameParser,
+  isErrReply,
+  parseEventPlain,
+  parseHeaderBlock,
+  type ApiBytesOptions,
+  type ApiOptions,
+  type EslClientOptions,
+  type EslFrame,
+} from './esl/client';
 export {
   describeBadCharacters,
   validateDomainName,
