@@ -18,6 +18,7 @@ import {
   MONITORING_JOBS,
   MONITORING_SCHEDULER_IDS,
   upsertJobScheduler,
+  cappedBackoff,
 } from '@ictvoip/queue';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import {
@@ -177,6 +178,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     // Every job is idempotent (replayed jobs converge to the same rows): a job whose worker was killed
     // twice is taken over again, not failed with "stalled more than allowable limit" (BullMQ's default 1).
     maxStalledCount: 5,
+    settings: { backoffStrategy: cappedBackoff(config.worker.jobBackoffMs, config.worker.freeswitchRetryMaxMs) },
   };
   const workers = [
     new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),
