@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { migrateBridgeDatabase } from '@ictvoip/store';
@@ -46,6 +47,10 @@ interface Sample {
   redisRawBytes: number;
   /** Rated charges so far: shows the CDR sync rating along the run, not only at its end. */
   ratedCharges: number;
+  /** The FreeSWITCH backlog: events waiting for it, services behind, and backlogs cleared so far (arrival vs drain). */
+  pendingApply: number;
+  servicesBehind: number;
+  backlogsApplied: number;
 }
 
 /**
@@ -90,10 +95,25 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
     const redisBytes = redisRawBytes - (await retainedHistoryBytes(redis, bridge.prefix));
     const rssBytes = [...bridge.liveApis(), ...bridge.liveWorkers()].reduce((sum, app) => sum + rssOf(app), 0);
     const rated = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status = 'rated'`);
-    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0 };
+    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0, ...(await backlogOf(bridge)) };
   } finally {
     await admin.end();
   }
+}
+
+/** The FreeSWITCH backlog now: events `pending_apply`, services behind, and backlogs cleared so far (their audit entries). */
+async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'servicesBehind' | 'backlogsApplied'>> {
+  const { rows } = await bridge.bridge.query<{ pending: number; behind: number; applied: number }>(
+    `SELECT (SELECT count(*)::int FROM webhook_inbox WHERE status = 'pending_apply') AS pending,
+            (SELECT count(*)::int FROM services WHERE pending_apply IS NOT NULL) AS behind,
+            (SELECT count(DISTINCT (service_id, detail->>'backlogVersion'))::int FROM audit_log WHERE detail ? 'backlogVersion') AS applied`,
+  );
+  return { pendingApply: rows[0]!.pending, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
+}
+
+function progressOf(now: Sample, first: Sample): string {
+  const seconds = Math.round((now.at - first.at) / 1000);
+  return `${seconds} s, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -228,11 +248,21 @@ describe('soak: steady load with every background job running', () => {
         })();
         const samples: Sample[] = [];
         while (Date.now() < endsAt) {
-          samples.push(await sample(bridge, probe));
+          const now = await sample(bridge, probe);
+          samples.push(now);
+          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}\n`);
           await sleep(SAMPLE_EVERY_MS);
         }
         await Promise.all([webhooks, restWrites, cdrs]);
-        const { report } = await settle(bridge, plans, 120_000, { otherDomains: billed.map((tenant) => tenant.domainName) });
+        // The backlog's drain once the load stops, every 10 s of the settle: does it shrink, and how fast.
+        const draining = setInterval(() => {
+          void backlogOf(bridge).then(
+            (now) =>
+              process.stdout.write(`soak settle: ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied\n`),
+            () => undefined,
+          );
+        }, 10_000);
+        const { report } = await settle(bridge, plans, 120_000, { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() => clearInterval(draining));
         // The last calls are rated by the next sync or two; last month was pushed long before.
         const callCount = lastMonthCalls.length + calls.length;
         const ratedAll = await waitUntil(
