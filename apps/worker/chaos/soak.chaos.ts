@@ -30,6 +30,15 @@ const CDRS_PER_SECOND = 1;
 /** How late FusionPBX writes a CDR after its call started, at most, beyond the call itself (inside the look-back). */
 const CDR_LATE_MS = 120_000;
 const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soak-whmcs-secret-61e0a4f7' } as const;
+/**
+ * A diagnostic, off by default: `CHAOS_SOAK_ESL_STALL=<start>:<seconds>` makes the event socket hold
+ * every cache and gateway command longer than ESL_TIMEOUT_MS from <start> seconds into the load, for
+ * <seconds> (a FreeSWITCH too loaded to answer, as on the box where the 30-minute run failed), to
+ * measure how the FreeSWITCH backlog builds and drains. Registration polls are answered as usual. The
+ * backlog jobs' failures it causes are the injected fault's error lines, not the bridge's.
+ */
+const ESL_STALL = /^(\d+):(\d+)$/.exec(process.env.CHAOS_SOAK_ESL_STALL ?? '');
+const STALL_HOLD_MS = 6_000;
 /** Allowed growth between the settled start and the end of the run. */
 const FLAT_WITHIN = 0.1;
 
@@ -111,6 +120,16 @@ async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingAppl
   return { pendingApply: rows[0]!.pending, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
 }
 
+/** The ESL_STALL window: FreeSWITCH commands other than `sofia …` polls are answered only after ESL_TIMEOUT_MS passed. */
+function stallEventSocket(bridge: ChaosBridge, from: number, forMs: number): void {
+  bridge.esl.beforeAnswer = async (command) => {
+    const now = Date.now();
+    if (now < from || now > from + forMs || command.startsWith('sofia ')) return;
+    await sleep(STALL_HOLD_MS);
+  };
+  process.stdout.write(`soak: the event socket stalls from ${new Date(from).toISOString()} for ${forMs / 1000} s\n`);
+}
+
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
   return `${seconds} s, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
@@ -169,6 +188,8 @@ describe('soak: steady load with every background job running', () => {
           RECONCILE_EVERY_SECONDS: '5',
           // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
           ESL_TIMEOUT_MS: '5000',
+          // With ESL_STALL, a long FREESWITCH_RETRY_MAX_MS shows the backlog's drain as it was before the retry delay was capped.
+          ...(process.env.FREESWITCH_RETRY_MAX_MS ? { FREESWITCH_RETRY_MAX_MS: process.env.FREESWITCH_RETRY_MAX_MS } : {}),
           WHMCS_API_URL: whmcs.url,
           WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
           WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
@@ -210,6 +231,7 @@ describe('soak: steady load with every background job running', () => {
           plans.push({ serviceId, events: [{ serviceId, action: 'create', eventId: String(event.eventId), body }] });
         }
         const endsAt = Date.now() + DURATION_MS;
+        if (ESL_STALL) stallEventSocket(bridge, Date.now() + Number(ESL_STALL[1]) * 1000, Number(ESL_STALL[2]) * 1000);
         const posts = emptyTally();
         let writes = 0;
         let writeErrors = 0;
@@ -276,7 +298,7 @@ describe('soak: steady load with every background job running', () => {
         const bill = await checkBilling(bridge, whmcs, billed, lastMonth);
         const chargeProblems = [...(ratedAll ? [] : ['not every call was charged in time']), ...charges.problems, ...bill.problems];
         const grew = growth(samples);
-        const errors = errorLines(bridge);
+        const errors = errorLines(bridge).filter((line) => !(ESL_STALL && /"job":"freeswitch\.backlog".*FreeSWITCH side still pending/.test(line)));
         const leaks = secretLeaks(bridge, [...Object.values(CHAOS_SECRETS), WHMCS_CREDENTIALS.secret]);
         tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5), ...chargeProblems.slice(0, 20)] });
         const ratedAlong = new Set(samples.map((s) => s.ratedCharges)).size;
