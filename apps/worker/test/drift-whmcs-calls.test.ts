@@ -51,7 +51,7 @@ const whmcsItems = (items: readonly DriftItem[]) => items.filter((item) => whmcs
 const listingCalls = () => whmcs.state.requests.filter((request) => request.action === 'GetClientsProducts');
 
 describe('the drift check against WHMCS', () => {
-  it("reads a package's services in pages, and asks by id only for those its listing lacks: 6 WHMCS calls for 231 services, not 231", async () => {
+  it("reads a package's services in pages, then all of WHMCS for those its listing lacks: 6 WHMCS calls for 231 services, not 231", async () => {
     whmcs.state.requests.length = 0;
     const report = await buildDriftReport(sources());
     expect(report.services).toBe(OURS + 1);
@@ -61,9 +61,9 @@ describe('the drift check against WHMCS', () => {
       [SUSPENDED, 'whmcs_status_mismatch', 'WHMCS Suspended'],
     ]);
     const calls = listingCalls();
-    // 250 of package 3 in pages of 100, then MOVED, GONE and NO_PACKAGE by service id.
-    expect(calls.map((call) => call.params.pid ?? `service ${call.params.serviceid}`)).toEqual(['3', '3', '3', `service ${MOVED}`, `service ${GONE}`, `service ${NO_PACKAGE}`]);
-    expect(calls.map((call) => call.params.limitnum).slice(0, 3)).toEqual([String(WHMCS_PAGE_SIZE), String(WHMCS_PAGE_SIZE), String(WHMCS_PAGE_SIZE)]);
+    // 249 of package 3 in pages of 100; then MOVED, GONE and NO_PACKAGE from the 250 of all WHMCS, read to its end: GONE is not there.
+    expect(calls.map((call) => call.params.pid ?? call.params.serviceid ?? 'all')).toEqual(['3', '3', '3', 'all', 'all', 'all']);
+    expect(new Set(calls.map((call) => call.params.limitnum))).toEqual(new Set([String(WHMCS_PAGE_SIZE)]));
   });
 
   it('stops paging a package whose listing would take more calls than asking for each of our services in it', async () => {
@@ -80,7 +80,8 @@ describe('the drift check against WHMCS', () => {
       [GONE, 'whmcs_service_missing', 'not found'],
       [SUSPENDED, 'whmcs_status_mismatch', 'WHMCS Suspended'],
     ]);
-    expect(listingCalls().length).toBeLessThanOrEqual(1 + 3);
+    // A first page of package 3 and one of all WHMCS (each would need 22 more), then GONE by id.
+    expect(listingCalls().map((call) => call.params.pid ?? call.params.serviceid ?? 'all')).toEqual(['3', 'all', String(GONE)]);
   });
 
   it('a WHMCS that fails the listing makes every service of the package unreachable, without asking each one', async () => {
@@ -94,5 +95,17 @@ describe('the drift check against WHMCS', () => {
     } finally {
       whmcs.setFaults([]);
     }
+  });
+
+  it("services WHMCS has never heard of (the soak's) are found missing from its listing, not asked for one by one", async () => {
+    for (const id of [...whmcs.state.services.keys()]) if (id >= 900_000) whmcs.state.services.delete(id);
+    const services = new ServicesRepository(bridge.worker!.deps.pool);
+    for (let n = 0; n < 500; n += 1) {
+      await services.setDesired({ serviceId: 830_000 + n, clientId: 61, desiredState: 'active', plan: { maxExtensions: 3, whmcsPid: 3 }, eventId: randomUUID() });
+    }
+    whmcs.state.requests.length = 0;
+    const report = await buildDriftReport(sources());
+    expect(report.counts.whmcs_service_missing).toBe(1 + 500);
+    expect(listingCalls().map((call) => call.params.pid ?? call.params.serviceid ?? 'all')).toEqual(['3', '3', '3', 'all', 'all', 'all']);
   });
 });
