@@ -58,6 +58,8 @@ interface Sample {
   ratedCharges: number;
   /** The FreeSWITCH backlog: events waiting for it, services behind, and backlogs cleared so far (arrival vs drain). */
   pendingApply: number;
+  /** Events whose database side is not done yet (queued or running): the provisioning queue keeping up. */
+  unfinished: number;
   servicesBehind: number;
   backlogsApplied: number;
 }
@@ -111,13 +113,14 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
 }
 
 /** The FreeSWITCH backlog now: events `pending_apply`, services behind, and backlogs cleared so far (their audit entries). */
-async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'servicesBehind' | 'backlogsApplied'>> {
-  const { rows } = await bridge.bridge.query<{ pending: number; behind: number; applied: number }>(
+async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'servicesBehind' | 'backlogsApplied'>> {
+  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; behind: number; applied: number }>(
     `SELECT (SELECT count(*)::int FROM webhook_inbox WHERE status = 'pending_apply') AS pending,
+            (SELECT count(*)::int FROM webhook_inbox WHERE status NOT IN ('pending_apply', 'succeeded', 'failed')) AS unfinished,
             (SELECT count(*)::int FROM services WHERE pending_apply IS NOT NULL) AS behind,
             (SELECT count(DISTINCT (service_id, detail->>'backlogVersion'))::int FROM audit_log WHERE detail ? 'backlogVersion') AS applied`,
   );
-  return { pendingApply: rows[0]!.pending, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
+  return { pendingApply: rows[0]!.pending, unfinished: rows[0]!.unfinished, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
 }
 
 /** The ESL_STALL window: FreeSWITCH commands other than `sofia …` polls are answered only after ESL_TIMEOUT_MS passed. */
@@ -132,7 +135,7 @@ function stallEventSocket(bridge: ChaosBridge, from: number, forMs: number): voi
 
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
-  return `${seconds} s, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
+  return `${seconds} s, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -280,7 +283,9 @@ describe('soak: steady load with every background job running', () => {
         const draining = setInterval(() => {
           void backlogOf(bridge).then(
             (now) =>
-              process.stdout.write(`soak settle: ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied\n`),
+              process.stdout.write(
+                `soak settle: ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied\n`,
+              ),
             () => undefined,
           );
         }, 10_000);
