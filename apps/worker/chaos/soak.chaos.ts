@@ -133,6 +133,12 @@ function stallEventSocket(bridge: ChaosBridge, from: number, forMs: number): voi
   process.stdout.write(`soak: the event socket stalls from ${new Date(from).toISOString()} for ${forMs / 1000} s\n`);
 }
 
+/** A WHMCS call's action, and for GetClientsProducts what it asked for: one service, a package's listing, or all of WHMCS. */
+function callKind(request: { action: string; params: Record<string, string> }): string {
+  if (request.action !== 'GetClientsProducts') return request.action;
+  return `GetClientsProducts ${request.params.serviceid ? 'by service' : request.params.pid ? 'by package' : 'all'}`;
+}
+
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
   return `${seconds} s, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
@@ -309,7 +315,7 @@ describe('soak: steady load with every background job running', () => {
         const ratedAlong = new Set(samples.map((s) => s.ratedCharges)).size;
         process.stdout.write(
           `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
-            `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map((r) => r.action)))}), ` +
+            `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map(callKind)))}), ` +
             `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
