@@ -10,7 +10,7 @@ import { checkBilling, checkCharges, countBy, finishedBatches, insertCall, previ
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { PrivateRedis } from './support/private-services';
-import { REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
+import { loadAware, REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
 import { clientErrorsOf, errorLines, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
 import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
@@ -236,7 +236,17 @@ describe('soak: steady load with every background job running', () => {
           const event = buildEvent({ serviceId, plan: { maxExtensions: MAX_EXTENSIONS, firstExtension: 100 } });
           const body = JSON.stringify(event);
           const reply = await postWebhook(api.url, body, { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
-          if (reply.body.result !== 'success') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
+          if (reply.body.result !== 'success' && reply.body.result !== 'pending') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
+          // A loaded box can take longer than the webhook's wait (the second 30-minute attempt stopped there): the inbox says when the tenant exists.
+          await waitUntil(
+            async () => {
+              const { rows } = await bridge.bridge.query<{ status: string }>('SELECT status FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
+              return rows[0]?.status === 'succeeded' || rows[0]?.status === 'pending_apply';
+            },
+            loadAware(60_000),
+            `the create of REST tenant ${serviceId}`,
+            250,
+          );
           plans.push({ serviceId, events: [{ serviceId, action: 'create', eventId: String(event.eventId), body }] });
         }
         const endsAt = Date.now() + DURATION_MS;
