@@ -139,6 +139,27 @@ function callKind(request: { action: string; params: Record<string, string> }): 
   return `GetClientsProducts ${request.params.serviceid ? 'by service' : request.params.pid ? 'by package' : 'all'}`;
 }
 
+/** Where Redis's memory is at the end, by key shape (ids and numbers as `*`): what grew when the flatness check fails. */
+async function redisByShape(redis: Redis): Promise<[string, { keys: number; bytes: number }][]> {
+  const shapes = new Map<string, { keys: number; bytes: number }>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key);
+    const sizes = (await pipeline.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
+      const entry = shapes.get(shape) ?? { keys: 0, bytes: 0 };
+      entry.keys += 1;
+      entry.bytes += typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
+      shapes.set(shape, entry);
+    });
+  } while (cursor !== '0');
+  return [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
+}
+
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
   return `${seconds} s, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
@@ -337,6 +358,11 @@ describe('soak: steady load with every background job running', () => {
           `soak end: inbox ${JSON.stringify(inboxStates)}, ${pendingApply} services with FreeSWITCH pending, ${chargeProblems.length} charge problems, ` +
             `${errors.length} error lines${errors.length > 0 ? `, first: ${errors.slice(0, 3).join(' | ').slice(0, 1500)}` : ''}\n`,
         );
+        const byService = whmcs.state.requests.filter((request) => request.action === 'GetClientsProducts' && request.params.serviceid);
+        process.stdout.write(
+          `soak end: GetClientsProducts by service id: ${byService.length} calls for ${new Set(byService.map((request) => request.params.serviceid)).size} services\n`,
+        );
+        process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(await redisByShape(probe))}\n`);
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
         expect(errors.slice(0, 5)).toEqual([]);
