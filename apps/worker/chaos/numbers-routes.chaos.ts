@@ -5,7 +5,7 @@ import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { checkInbox, domainOf } from './support/consistency';
-import { sleep, waitUntil } from './support/processes';
+import { loadAware, sleep, waitUntil } from './support/processes';
 import { emptyClientTally, sendUntilDone, type RestWrite } from './support/rest-client';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
@@ -167,13 +167,13 @@ describe('numbers and routes with kill -9 of workers', () => {
           const routesOf = await controlRoutes(bridge, api.url, run);
           const tenants = Array.from({ length: TENANTS }, (_, index) => planTenant(random, 730_000 + run * 1000 + index, index));
           let eventsDone = false;
-          const delivery = deliverAll(() => bridge.liveApis().map((app) => app.url), tenants, { seed, parallel: 4 });
+          const delivery = deliverAll(() => bridge.liveApis().map((app) => app.url), tenants, { seed, parallel: 4, timeoutMs: loadAware(300_000) });
           const clientTally = emptyClientTally();
           const models = new Map<number, NumbersModel>();
           const clients = tenants.map(async (tenant) => {
             const model: NumbersModel = { numbers: new Map(), won: new Set(), lost: new Set() };
             models.set(tenant.serviceId, model);
-            await waitUntil(() => createApplied(bridge, tenant.events[0]!), 240_000, `the create of ${tenant.serviceId}`, 250).catch(async (error: Error) => {
+            await waitUntil(() => createApplied(bridge, tenant.events[0]!), loadAware(240_000), `the create of ${tenant.serviceId}`, 250).catch(async (error: Error) => {
               const inbox = (await bridge.bridge.query('SELECT event_id, action, status, attempts, last_error FROM webhook_inbox WHERE service_id = $1', [tenant.serviceId])).rows;
               process.stdout.write(`numbers run ${run + 1}: ${error.message}; inbox ${JSON.stringify(inbox)}\n`);
               throw error;
@@ -185,7 +185,7 @@ describe('numbers and routes with kill -9 of workers', () => {
             }
           });
           const events = tenants.flatMap((tenant) => tenant.events);
-          const finished = Promise.all([delivery, waitUntil(() => allFinished(bridge, events), 300_000, 'every event finished', 250), ...clients]).finally(() => {
+          const finished = Promise.all([delivery, waitUntil(() => allFinished(bridge, events), loadAware(300_000), 'every event finished', 250), ...clients]).finally(() => {
             eventsDone = true;
           });
           // Kills only while events or client writes are in flight: the work the kills hit is theirs.
@@ -194,7 +194,7 @@ describe('numbers and routes with kill -9 of workers', () => {
           await killer.idle();
           await waitUntil(
             async () => (await bridge.bridge.query("SELECT 1 FROM tenant_writes WHERE status IN ('queued', 'running') LIMIT 1")).rows.length === 0,
-            60_000,
+            loadAware(60_000),
             'every write finished',
           );
           const inbox = await checkInbox(bridge, [...events, ...controlEvents]);
@@ -256,7 +256,7 @@ async function controlRoutes(bridge: ChaosBridge, apiUrl: string, run: number): 
     const reply = await postWebhook(apiUrl, event.body, { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
     if (reply.body.result !== 'success' && reply.body.result !== 'pending') throw new Error(`control tenant ${template}: ${JSON.stringify(reply.body)}`);
     // A loaded box can take longer than the webhook's wait: the inbox says when it is done.
-    await waitUntil(() => createApplied(bridge, event), 240_000, `control tenant ${template}`, 250);
+    await waitUntil(() => createApplied(bridge, event), loadAware(240_000), `control tenant ${template}`, 250);
     controlEvents.push(event);
     routes.set(
       template,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { migrateBridgeDatabase } from '@ictvoip/store';
@@ -9,7 +10,7 @@ import { checkBilling, checkCharges, countBy, finishedBatches, insertCall, previ
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { PrivateRedis } from './support/private-services';
-import { REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
+import { loadAware, REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
 import { clientErrorsOf, errorLines, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
 import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
@@ -29,6 +30,15 @@ const CDRS_PER_SECOND = 1;
 /** How late FusionPBX writes a CDR after its call started, at most, beyond the call itself (inside the look-back). */
 const CDR_LATE_MS = 120_000;
 const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soak-whmcs-secret-61e0a4f7' } as const;
+/**
+ * A diagnostic, off by default: `CHAOS_SOAK_ESL_STALL=<start>:<seconds>` makes the event socket hold
+ * every cache and gateway command longer than ESL_TIMEOUT_MS from <start> seconds into the load, for
+ * <seconds> (a FreeSWITCH too loaded to answer, as on the box where the 30-minute run failed), to
+ * measure how the FreeSWITCH backlog builds and drains. Registration polls are answered as usual. The
+ * backlog jobs' failures it causes are the injected fault's error lines, not the bridge's.
+ */
+const ESL_STALL = /^(\d+):(\d+)$/.exec(process.env.CHAOS_SOAK_ESL_STALL ?? '');
+const STALL_HOLD_MS = 6_000;
 /** Allowed growth between the settled start and the end of the run. */
 const FLAT_WITHIN = 0.1;
 
@@ -46,6 +56,12 @@ interface Sample {
   redisRawBytes: number;
   /** Rated charges so far: shows the CDR sync rating along the run, not only at its end. */
   ratedCharges: number;
+  /** The FreeSWITCH backlog: events waiting for it, services behind, and backlogs cleared so far (arrival vs drain). */
+  pendingApply: number;
+  /** Events whose database side is not done yet (queued or running): the provisioning queue keeping up. */
+  unfinished: number;
+  servicesBehind: number;
+  backlogsApplied: number;
 }
 
 /**
@@ -90,10 +106,63 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
     const redisBytes = redisRawBytes - (await retainedHistoryBytes(redis, bridge.prefix));
     const rssBytes = [...bridge.liveApis(), ...bridge.liveWorkers()].reduce((sum, app) => sum + rssOf(app), 0);
     const rated = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status = 'rated'`);
-    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0 };
+    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0, ...(await backlogOf(bridge)) };
   } finally {
     await admin.end();
   }
+}
+
+/** The FreeSWITCH backlog now: events `pending_apply`, services behind, and backlogs cleared so far (their audit entries). */
+async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'servicesBehind' | 'backlogsApplied'>> {
+  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; behind: number; applied: number }>(
+    `SELECT (SELECT count(*)::int FROM webhook_inbox WHERE status = 'pending_apply') AS pending,
+            (SELECT count(*)::int FROM webhook_inbox WHERE status NOT IN ('pending_apply', 'succeeded', 'failed')) AS unfinished,
+            (SELECT count(*)::int FROM services WHERE pending_apply IS NOT NULL) AS behind,
+            (SELECT count(DISTINCT (service_id, detail->>'backlogVersion'))::int FROM audit_log WHERE detail ? 'backlogVersion') AS applied`,
+  );
+  return { pendingApply: rows[0]!.pending, unfinished: rows[0]!.unfinished, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
+}
+
+/** The ESL_STALL window: FreeSWITCH commands other than `sofia …` polls are answered only after ESL_TIMEOUT_MS passed. */
+function stallEventSocket(bridge: ChaosBridge, from: number, forMs: number): void {
+  bridge.esl.beforeAnswer = async (command) => {
+    const now = Date.now();
+    if (now < from || now > from + forMs || command.startsWith('sofia ')) return;
+    await sleep(STALL_HOLD_MS);
+  };
+  process.stdout.write(`soak: the event socket stalls from ${new Date(from).toISOString()} for ${forMs / 1000} s\n`);
+}
+
+/** A WHMCS call's action, and for GetClientsProducts what it asked for: one service, a package's listing, or all of WHMCS. */
+function callKind(request: { action: string; params: Record<string, string> }): string {
+  if (request.action !== 'GetClientsProducts') return request.action;
+  return `GetClientsProducts ${request.params.serviceid ? 'by service' : request.params.pid ? 'by package' : 'all'}`;
+}
+
+/** Where Redis's memory is at the end, by key shape (ids and numbers as `*`): what grew when the flatness check fails. */
+async function redisByShape(redis: Redis): Promise<[string, { keys: number; bytes: number }][]> {
+  const shapes = new Map<string, { keys: number; bytes: number }>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key);
+    const sizes = (await pipeline.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
+      const entry = shapes.get(shape) ?? { keys: 0, bytes: 0 };
+      entry.keys += 1;
+      entry.bytes += typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
+      shapes.set(shape, entry);
+    });
+  } while (cursor !== '0');
+  return [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
+}
+
+function progressOf(now: Sample, first: Sample): string {
+  const seconds = Math.round((now.at - first.at) / 1000);
+  return `${seconds} s, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -149,6 +218,8 @@ describe('soak: steady load with every background job running', () => {
           RECONCILE_EVERY_SECONDS: '5',
           // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
           ESL_TIMEOUT_MS: '5000',
+          // With ESL_STALL, a long FREESWITCH_RETRY_MAX_MS shows the backlog's drain as it was before the retry delay was capped.
+          ...(process.env.FREESWITCH_RETRY_MAX_MS ? { FREESWITCH_RETRY_MAX_MS: process.env.FREESWITCH_RETRY_MAX_MS } : {}),
           WHMCS_API_URL: whmcs.url,
           WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
           WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
@@ -186,10 +257,21 @@ describe('soak: steady load with every background job running', () => {
           const event = buildEvent({ serviceId, plan: { maxExtensions: MAX_EXTENSIONS, firstExtension: 100 } });
           const body = JSON.stringify(event);
           const reply = await postWebhook(api.url, body, { query: '?wait=20', secret: CHAOS_SECRETS.webhook });
-          if (reply.body.result !== 'success') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
+          if (reply.body.result !== 'success' && reply.body.result !== 'pending') throw new Error(`create ${serviceId}: ${JSON.stringify(reply.body)}`);
+          // A loaded box can take longer than the webhook's wait (the second 30-minute attempt stopped there): the inbox says when the tenant exists.
+          await waitUntil(
+            async () => {
+              const { rows } = await bridge.bridge.query<{ status: string }>('SELECT status FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
+              return rows[0]?.status === 'succeeded' || rows[0]?.status === 'pending_apply';
+            },
+            loadAware(60_000),
+            `the create of REST tenant ${serviceId}`,
+            250,
+          );
           plans.push({ serviceId, events: [{ serviceId, action: 'create', eventId: String(event.eventId), body }] });
         }
         const endsAt = Date.now() + DURATION_MS;
+        if (ESL_STALL) stallEventSocket(bridge, Date.now() + Number(ESL_STALL[1]) * 1000, Number(ESL_STALL[2]) * 1000);
         const posts = emptyTally();
         let writes = 0;
         let writeErrors = 0;
@@ -228,11 +310,24 @@ describe('soak: steady load with every background job running', () => {
         })();
         const samples: Sample[] = [];
         while (Date.now() < endsAt) {
-          samples.push(await sample(bridge, probe));
+          const now = await sample(bridge, probe);
+          samples.push(now);
+          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}\n`);
           await sleep(SAMPLE_EVERY_MS);
         }
         await Promise.all([webhooks, restWrites, cdrs]);
-        const { report } = await settle(bridge, plans, 120_000, { otherDomains: billed.map((tenant) => tenant.domainName) });
+        // The backlog's drain once the load stops, every 10 s of the settle: does it shrink, and how fast.
+        const draining = setInterval(() => {
+          void backlogOf(bridge).then(
+            (now) =>
+              process.stdout.write(
+                `soak settle: ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied\n`,
+              ),
+            () => undefined,
+          );
+        }, 10_000);
+        // 120 s on a quiet box; at load 30–50 on 2 cores the events' database side ran at about 1/s (2/s arriving), so the settle stretches with the load.
+        const { report } = await settle(bridge, plans, loadAware(120_000), { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() => clearInterval(draining));
         // The last calls are rated by the next sync or two; last month was pushed long before.
         const callCount = lastMonthCalls.length + calls.length;
         const ratedAll = await waitUntil(
@@ -246,13 +341,13 @@ describe('soak: steady load with every background job running', () => {
         const bill = await checkBilling(bridge, whmcs, billed, lastMonth);
         const chargeProblems = [...(ratedAll ? [] : ['not every call was charged in time']), ...charges.problems, ...bill.problems];
         const grew = growth(samples);
-        const errors = errorLines(bridge);
+        const errors = errorLines(bridge).filter((line) => !(ESL_STALL && /"job":"freeswitch\.backlog".*FreeSWITCH side still pending/.test(line)));
         const leaks = secretLeaks(bridge, [...Object.values(CHAOS_SECRETS), WHMCS_CREDENTIALS.secret]);
         tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5), ...chargeProblems.slice(0, 20)] });
         const ratedAlong = new Set(samples.map((s) => s.ratedCharges)).size;
         process.stdout.write(
           `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
-            `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map((r) => r.action)))}), ` +
+            `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map(callKind)))}), ` +
             `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
@@ -263,6 +358,11 @@ describe('soak: steady load with every background job running', () => {
           `soak end: inbox ${JSON.stringify(inboxStates)}, ${pendingApply} services with FreeSWITCH pending, ${chargeProblems.length} charge problems, ` +
             `${errors.length} error lines${errors.length > 0 ? `, first: ${errors.slice(0, 3).join(' | ').slice(0, 1500)}` : ''}\n`,
         );
+        const byService = whmcs.state.requests.filter((request) => request.action === 'GetClientsProducts' && request.params.serviceid);
+        process.stdout.write(
+          `soak end: GetClientsProducts by service id: ${byService.length} calls for ${new Set(byService.map((request) => request.params.serviceid)).size} services\n`,
+        );
+        process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(await redisByShape(probe))}\n`);
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
         expect(errors.slice(0, 5)).toEqual([]);

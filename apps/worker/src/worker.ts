@@ -24,6 +24,7 @@ import {
   type JobHandlers,
   type ProvisioningJobName,
   type TypedJob,
+  cappedBackoff,
 } from '@ictvoip/queue';
 import type { WorkerDeps } from './deps';
 import { HandlerRegistryError, PermanentJobError } from './errors';
@@ -276,6 +277,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     // Every job is idempotent (replayed jobs converge to the same rows): a job whose worker was killed
     // twice is taken over again, not failed with "stalled more than allowable limit" (BullMQ's default 1).
     maxStalledCount: 5,
+    settings: { backoffStrategy: cappedBackoff(config.worker.jobBackoffMs, config.worker.freeswitchRetryMaxMs) },
   };
   const workers = [
     new Worker(QUEUE_NAMES.provisioning, processor, { ...common, concurrency: config.worker.concurrency }),

@@ -110,6 +110,8 @@ export interface BridgeConfig {
     reconcileAfterSeconds: number;
     jobAttempts: number;
     jobBackoffMs: number;
+    /** Longest wait between two attempts of a service's FreeSWITCH backlog job (its delay doubles from jobBackoffMs up to this). */
+    freeswitchRetryMaxMs: number;
     /** BullMQ lock duration (and stalled-check interval): how soon a dead worker's jobs are taken over. */
     lockDurationMs: number;
     /** Port of the worker's Prometheus listener; 0 = off. */
@@ -281,6 +283,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       reconcileAfterSeconds: v.RECONCILE_AFTER_SECONDS,
       jobAttempts: v.JOB_ATTEMPTS,
       jobBackoffMs: v.JOB_BACKOFF_MS,
+      freeswitchRetryMaxMs: v.FREESWITCH_RETRY_MAX_MS,
       lockDurationMs: v.WORKER_LOCK_DURATION_MS,
       metricsPort: v.WORKER_METRICS_PORT,
       driftCheckEverySeconds: v.DRIFT_CHECK_EVERY_SECONDS,

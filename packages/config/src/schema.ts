@@ -48,6 +48,8 @@ export const environmentSchema = Joi.object({
   RECONCILE_AFTER_SECONDS: Joi.number().integer().min(1).max(86400).default(120),
   JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(8),
   JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
+  // The FreeSWITCH backlog job's retry delay doubles from JOB_BACKOFF_MS up to this: once the event socket answers, the backlog is sent within it.
+  FREESWITCH_RETRY_MAX_MS: Joi.number().integer().min(10).max(3600000).default(60000),
   // BullMQ's job lock: a job whose worker died (kill -9) is taken over after about this long (stalled check runs as often).
   WORKER_LOCK_DURATION_MS: Joi.number().integer().min(1000).max(3600000).default(30000),
   // 0 turns the worker's own /metrics listener off; off by default under NODE_ENV=test so parallel test workers never clash.

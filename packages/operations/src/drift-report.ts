@@ -1,9 +1,10 @@
 import type { Pool } from 'pg';
 import { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS } from '@ictvoip/fusionpbx';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
-import { planOverridesFromOptions, STORED_PACKAGE_KEY, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
+import { planOverridesFromOptions, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
 import { describeError } from './errors';
+import { storedPackage, whmcsViewsOf, type WhmcsView } from './drift-whmcs';
 import { type FoundRows, type RouteExpectations, type WrittenRows, readWrittenRows, writtenRowDifferences, writtenRowsOf } from './drift-rows';
 
 /** One kind per way the three views (WHMCS, the bridge's desired state, FusionPBX rows) can disagree. */
@@ -256,11 +257,6 @@ function whmcsFix(desired: DesiredState, whmcs: DesiredState): WebhookAction | n
 const PACKAGE_CHANGE_NOTE =
   "needs an operator: the new package's module settings are not in the WHMCS API answer; run Change Package (Module Commands) on the service in WHMCS so its plan is sent again";
 
-function storedPackage(service: ServiceRecord): number | null {
-  const value = service.plan[STORED_PACKAGE_KEY];
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : null;
-}
-
 const describePlan = (entries: [string, unknown][]) => entries.map(([key, value]) => `${key}=${String(value)}`).join(', ');
 
 /**
@@ -293,15 +289,9 @@ function comparePlan(service: ServiceRecord, product: WhmcsClientProduct): Drift
   return { ...base, expected, actual, fixAction: 'change_package', fixPlan: { ...service.plan, ...Object.fromEntries(differing) } };
 }
 
-async function compareWithWhmcs(whmcs: WhmcsApiClient, service: ServiceRecord): Promise<DriftItem[]> {
+function compareWithWhmcs(product: WhmcsView | undefined, service: ServiceRecord): DriftItem[] {
   const base = { serviceId: service.serviceId, domain: service.tenantDomain };
-  let product;
-  try {
-    product = await whmcs.getService(service.serviceId);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : 'failed';
-    return [{ ...base, kind: 'whmcs_unreachable', expected: 'an answer from the WHMCS API', actual: reason, fixAction: null }];
-  }
+  if (product && 'unreachable' in product) return [{ ...base, kind: 'whmcs_unreachable', expected: 'an answer from the WHMCS API', actual: product.unreachable, fixAction: null }];
   if (!product) return [{ ...base, kind: 'whmcs_service_missing', expected: `service ${service.serviceId} in WHMCS`, actual: 'not found', fixAction: null }];
   const items: DriftItem[] = [];
   const whmcsDesired = desiredFromWhmcs(product.status);
@@ -369,11 +359,12 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
     }
   });
   const known = new Map<string | null, Set<number>>([...tenantsByServer.keys()].map((server) => [server, new Set<number>()]));
+  const whmcsViews = sources.whmcs ? await whmcsViewsOf(sources.whmcs, services) : null;
   for (const service of services) {
     const tenants = tenantsByServer.get(service.fusionpbxServer);
     known.get(service.fusionpbxServer)?.add(service.serviceId);
     if (tenants) items.push(...compareWithFusion(service, tenants.get(service.serviceId), rowsByServer.get(service.fusionpbxServer), sources.provisioning ?? null));
-    if (sources.whmcs) items.push(...(await compareWithWhmcs(sources.whmcs, service)));
+    if (whmcsViews) items.push(...compareWithWhmcs(whmcsViews.get(service.serviceId), service));
     const behind = freeswitchBehindItem(service);
     if (behind) items.push(behind);
   }

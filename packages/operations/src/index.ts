@@ -20,6 +20,7 @@ export {
   type DriftSources,
   type FusionTenantRow,
 } from './drift-report';
+export { WHMCS_PAGE_SIZE } from './drift-whmcs';
 export { fixDrift, planFixes, previewDriftFix, DRIFT_FIX_REQUEST_ID, type DriftFix, type DriftFixPreview, type DriftFixResult, type DriftFixTargets } from './drift-fix';
 export {
   cachedClientDetails,

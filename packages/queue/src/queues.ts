@@ -1,4 +1,4 @@
-import { Queue, type DefaultJobOptions } from 'bullmq';
+import { Queue, type BackoffStrategy, type DefaultJobOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names';
 
@@ -18,6 +18,23 @@ export function defaultJobOptions(attempts = 8, backoffMs = 2000): DefaultJobOpt
     // The retention is the dedupe window for custom ids; PostgreSQL's inbox is the long-term dedupe.
     removeOnComplete: { age: 24 * 3600, count: 5000 },
     removeOnFail: { age: 14 * 24 * 3600 },
+  };
+}
+
+/**
+ * The backoff of jobs that wait for something outside the bridge to come back (the event socket):
+ * doubling from the base like every job, but never past `maxMs`. A plain exponential delay grows to
+ * hours by the 15th attempt, so a backlog that failed through a long outage would go on waiting
+ * long after FreeSWITCH answers again; later events of the service cannot hurry it (its job is live).
+ */
+export const CAPPED_BACKOFF = 'capped-exponential';
+
+/** Jitter like BullMQ's own exponential (up to 30 % shorter), so retries of many services do not arrive together. */
+export function cappedBackoff(baseMs: number, maxMs: number, random: () => number = Math.random): BackoffStrategy {
+  // BullMQ asks this strategy only for types it does not know itself: CAPPED_BACKOFF is the only one.
+  return (attemptsMade) => {
+    const delay = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attemptsMade - 1, 0), 30));
+    return Math.floor(delay * (0.7 + 0.3 * random()));
   };
 }
 

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '@ictvoip/testkit';
 import {
+  CAPPED_BACKOFF,
+  cappedBackoff,
   JobIdError,
   assertValidJobId,
   createProducerConnection,
@@ -53,5 +55,15 @@ describe('producer connection', () => {
     expect(isRedisUnavailable(error)).toBe(true);
     expect(Date.now() - started).toBeLessThan(3000);
     connection.disconnect();
+  });
+});
+
+describe('cappedBackoff', () => {
+  it('doubles from the base like BullMQ exponential, never past the cap, up to 30 % shorter for jitter', () => {
+    const longest = cappedBackoff(100, 60_000, () => 1);
+    const shortest = cappedBackoff(100, 60_000, () => 0);
+    const attempts = [1, 2, 3, 10, 11, 15, 16, 40];
+    expect(attempts.map((made) => longest(made, CAPPED_BACKOFF))).toEqual([100, 200, 400, 51_200, 60_000, 60_000, 60_000, 60_000]);
+    expect(attempts.map((made) => shortest(made, CAPPED_BACKOFF))).toEqual([70, 140, 280, 35_840, 42_000, 42_000, 42_000, 42_000]);
   });
 });

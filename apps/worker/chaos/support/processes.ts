@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
@@ -16,6 +17,16 @@ export async function waitUntil<T>(probe: () => Promise<T | null | undefined | f
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * A wait's bound stretched by how loaded the box is now: × (1-minute load per core ÷ 4), between 1
+ * and 8. The suite shares 2 cores with other test runs; at load 100 a worker's start or a create took
+ * minutes although nothing was wrong, while a quiet box keeps the plain bound (a real hang still fails).
+ */
+export function loadAware(ms: number): number {
+  const perCore = loadavg()[0]! / Math.max(1, cpus().length);
+  return Math.round(ms * Math.min(8, Math.max(1, perCore / 4)));
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -95,7 +106,7 @@ export class AppProcess {
   }
 }
 
-/** How long a process may take to start (CHAOS_START_TIMEOUT_MS): tsx compiles the sources first, slow on a loaded box. */
+/** How long a process may take to start (CHAOS_START_TIMEOUT_MS, stretched by the load): tsx compiles the sources first, slow on a loaded box. */
 const START_TIMEOUT_MS = Number(process.env.CHAOS_START_TIMEOUT_MS ?? 30000);
 
 /** The compiled app (`npm run build`) when ICTVOIP_FROM_SOURCE=0, as CI sets after its build; else its sources through tsx. */
@@ -104,7 +115,7 @@ function appEntry(kind: AppKind): string[] {
 }
 
 /** Starts one app process with `env` and waits until it is up (API: /healthz; worker: its start-up log line). */
-export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = START_TIMEOUT_MS): Promise<AppProcess> {
+export async function spawnApp(kind: AppKind, env: Record<string, string>, sink: string[], timeoutMs = loadAware(START_TIMEOUT_MS)): Promise<AppProcess> {
   const port = kind === 'api' ? await freePort() : null;
   const child = spawn(process.execPath, appEntry(kind), {
     cwd: REPO_ROOT,

@@ -1,5 +1,5 @@
 import { CHAOS_SECRETS } from './chaos-bridge';
-import { sleep } from './processes';
+import { loadAware, sleep } from './processes';
 
 /** One REST write a tenant's client sends, and the answers that mean it was done. */
 export interface RestWrite<M> {
@@ -29,9 +29,10 @@ export interface ClientTally {
 export async function sendUntilDone<M>(url: string, serviceId: number, write: RestWrite<M>, model: M, requestId: string, tally: ClientTally): Promise<void> {
   const path = write.path(model);
   const { body } = write;
-  const deadline = Date.now() + 240_000;
+  const limitMs = loadAware(240_000);
+  const deadline = Date.now() + limitMs;
   for (;;) {
-    if (Date.now() > deadline) throw new Error(`${write.method} ${path} of ${serviceId} had no final answer in 240 s`);
+    if (Date.now() > deadline) throw new Error(`${write.method} ${path} of ${serviceId} had no final answer in ${limitMs / 1000} s`);
     let status = 0;
     let answer: Record<string, unknown> = {};
     try {

@@ -1,7 +1,7 @@
 import { withDeadline } from '@ictvoip/config';
 import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, coalesceSteps, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
-import { FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
+import { CAPPED_BACKOFF, FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
 import { inBridgeTransaction, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
@@ -81,7 +81,8 @@ export function pendingMessage(backlog: Pick<FreeswitchBacklog, 'since' | 'steps
 export async function queueBacklogJob(deps: WorkerDeps, serviceId: number, version: number): Promise<{ jobId: string; added: boolean }> {
   const data: FreeswitchBacklogJobData = { serviceId, version };
   const jobId = freeswitchBacklogJobId(data);
-  const { added } = await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS });
+  // Capped (FREESWITCH_RETRY_MAX_MS): the worker's backoff strategy; the backlog is sent soon after the event socket is back.
+  const { added } = await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } });
   return { jobId, added };
 }
 
