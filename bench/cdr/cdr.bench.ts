@@ -54,6 +54,7 @@ function productionWorkerFlags(): string[] {
 function workerV8Flags(): string[] {
   const wanted = process.env.BENCH_WORKER_V8_FLAGS;
   if (wanted === undefined || wanted === '') return productionWorkerFlags();
+  if (wanted === 'none') return [];
   return wanted.split(/\s+/).filter((flag) => flag.startsWith('--'));
 }
 
@@ -201,7 +202,13 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const baselineRate = baseline.rows / (baseline.ms / 1000);
     log(`  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB`);
 
-    worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: { ...bridge.env, ...workerExtraEnv() }, readyLine: 'worker started', nodeOptions: [...workerV8Flags(), ...profileFlags('worker')] });
+    worker = await startService({
+      name: 'apps/worker',
+      script: 'apps/worker/src/main.ts',
+      env: { ...bridge.env, ...workerExtraEnv() },
+      readyLine: 'worker started',
+      nodeOptions: [...workerV8Flags(), ...profileFlags('worker')],
+    });
     // The worker's own scheduler may fan out once at start (no services yet → nothing); let it settle.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await registerServices(bridgePool, tenants);
