@@ -1,7 +1,7 @@
 # The bridge's image: the API (default command) and, with another command, the worker or the CLI.
 #   docker build -t ictvoip-bridge .
 #   docker run ... ictvoip-bridge                                   # API on :3000 (migrates at start)
-#   docker run ... ictvoip-bridge node apps/worker/dist/main.js     # a worker
+#   docker run ... ictvoip-bridge node --max-old-space-size=96 apps/worker/dist/main.js     # a worker (heap cap: README "Memory")
 #   docker run ... ictvoip-bridge node apps/cli/dist/main.js --help # the operator CLI
 # Install scripts are not needed: the native parts (@swc/core for the build) come as prebuilt packages.
 

@@ -22,6 +22,7 @@ import { elapsedMs, round } from '../lib/stats';
 import { DECK_NUMBERING_PLAN, generateCdrs, generateDeck, type SyntheticCdr } from './generator';
 import { insertCdrs, type TenantRef } from './load-cdrs';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 export class CdrBenchError extends Error {
   readonly code = 'BENCH_CDR_FAILED';
@@ -38,6 +39,29 @@ function currentRssMiB(pid: number | undefined): number | null {
   } catch {
     return null;
   }
+}
+
+/** The node flags production starts the worker with: those of `npm run start:worker` (the CLI and docker-compose pass the same). */
+function productionWorkerFlags(): string[] {
+  const scripts = (JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  return (scripts['start:worker'] ?? '').split(/\s+/).filter((token) => token.startsWith('--'));
+}
+
+/**
+ * BENCH_WORKER_V8_FLAGS='--max-semi-space-size=4' replaces production's worker flags (to compare GC
+ * settings; 'none' for none); unset, the worker runs with exactly the flags production passes.
+ */
+function workerV8Flags(): string[] {
+  const wanted = process.env.BENCH_WORKER_V8_FLAGS;
+  if (wanted === undefined || wanted === '') return productionWorkerFlags();
+  if (wanted === 'none') return [];
+  return wanted.split(/\s+/).filter((flag) => flag.startsWith('--'));
+}
+
+/** BENCH_WORKER_ENV='MALLOC_ARENA_MAX=2 X=y' adds environment variables to the worker's (allocator settings). */
+function workerExtraEnv(): Record<string, string> {
+  const pairs = (process.env.BENCH_WORKER_ENV ?? '').split(/\s+/).filter((pair) => /^[A-Z_][A-Z0-9_]*=/.test(pair));
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 }
 
 /** The worker's heap as its /metrics reports it (prom-client's default Node metrics), in MiB. */
@@ -178,7 +202,13 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const baselineRate = baseline.rows / (baseline.ms / 1000);
     log(`  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB`);
 
-    worker = await startService({ name: 'apps/worker', script: 'apps/worker/src/main.ts', env: bridge.env, readyLine: 'worker started', nodeOptions: profileFlags('worker') });
+    worker = await startService({
+      name: 'apps/worker',
+      script: 'apps/worker/src/main.ts',
+      env: { ...bridge.env, ...workerExtraEnv() },
+      readyLine: 'worker started',
+      nodeOptions: [...workerV8Flags(), ...profileFlags('worker')],
+    });
     // The worker's own scheduler may fan out once at start (no services yet → nothing); let it settle.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await registerServices(bridgePool, tenants);
