@@ -29,6 +29,7 @@ import {
   planObservation,
   repeatsSteadyPoll,
   replyCacheOf,
+  figuresKey,
   snapshotEntryOf,
   snapshotsOf,
   steadyPollsOf,
@@ -207,12 +208,20 @@ async function applyObservations(
   snapshotsOf(deps).delete(server);
   const token = randomUUID();
   await repository.markServerPolled(server, now, token);
-  const transitions = await writeObservations(deps, repository, server, plans, now);
+  const { transitions, stillRegistered } = await writeObservations(deps, repository, server, plans, now);
   if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys!], now);
   const written = [...plans.new, ...plans.figures, ...plans.observe];
   const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
   for (const key of unwatched) snapshot.entries.delete(key);
-  for (const state of await repository.statesOfKeys(server, touched)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
+  // A row only given new figures is what was written (a refresh's new expiry, say): not read back.
+  for (const observation of plans.figures) {
+    const key = `${observation.domain}|${observation.extension}`;
+    if (!stillRegistered.has(key) || !observation.seen) continue;
+    const { serviceId, seen } = observation;
+    snapshot.entries.set(key, { serviceId, registered: true, lost: false, missing: false, everSeen: true, profile: seen.profile, figures: figuresKey(serviceId, seen) });
+  }
+  const reread = touched.filter((key) => !stillRegistered.has(key));
+  for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
   // Steady from here if the same observations would now all be skipped (none within a grace period, say).
@@ -227,16 +236,23 @@ async function writeObservations(
   server: string,
   plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
   at: Date,
-): Promise<RegistrationHistoryEntry[]> {
+): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string> }> {
   const done = await repository.observeNew(server, plans.new, at);
-  for (const key of await repository.observeSteady(server, plans.figures, at)) done.add(key);
+  const steady = await repository.observeSteady(server, plans.figures, at);
+  // Rows the steady UPDATE found registered (neither lost nor missing) and gave this poll's figures.
+  const stillRegistered = new Set(
+    plans.figures
+      .filter((observation) => observation.seen && steady.has(`${observation.domain}|${observation.extension}`))
+      .map((observation) => `${observation.domain}|${observation.extension}`),
+  );
+  for (const key of steady) done.add(key);
   const transitions: RegistrationHistoryEntry[] = [];
   for (const observation of [...plans.new, ...plans.figures, ...plans.observe]) {
     if (done.has(`${observation.domain}|${observation.extension}`)) continue;
     const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
     if (transition) transitions.push(transition);
   }
-  return transitions;
+  return { transitions, stillRegistered };
 }
 
 /** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
