@@ -32,7 +32,6 @@ interface Block {
 }
 
 let bridge: Bridge;
-let pollNumber = 0;
 
 function replyXml(blocks: readonly Block[], poll: number): string {
   const body = blocks.map((block, index) => {
@@ -121,7 +120,6 @@ async function run(replies: readonly string[], remember: boolean): Promise<{ obs
   const observed: Observed[] = [];
   let incremental = 0;
   for (const [index, reply] of replies.entries()) {
-    pollNumber += 1;
     bridge.esl.respond("sofia xmlstatus profile 'internal' reg", () => reply);
     const result = await pollServerRegistrations(remember ? deps : { ...deps }, 'default', new Date(T0 + (index + 1) * 60_000));
     if (result.path === 'incremental') incremental += 1;
