@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { seededRandom } from '@ictvoip/testkit';
 import { pollServerRegistrations, type RegistrationPollResult } from '../src/jobs/monitoring/registrations-poll';
-import { startBridge, type Bridge } from './harness';
+import { seedWatchedTenants, startBridge, type Bridge } from './harness';
 
 /**
  * The incremental poll (issue 18): a poll whose replies are the last poll's with some blocks rewritten
@@ -141,25 +141,13 @@ beforeAll(async () => {
   // Two polls of grace: a phone missing for one poll is within it, observed again on the next.
   bridge = await startBridge({ REGISTRATION_LOST_AFTER_SECONDS: '120' }, { logLevel: 'warn' });
   await bridge.startWorker({ schedulers: false });
-  for (const tenant of TENANTS) {
-    await bridge.worker!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state) VALUES ($1, 1, $2, 'active')`, [
-      tenant.serviceId,
-      tenant.domain,
-    ]);
-    const domainUuid = randomUUID();
-    await bridge.fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, $2, true)', [domainUuid, tenant.domain]);
-    for (const extension of EXTENSIONS) {
-      await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, enabled) values ($1, $2, $3, 'true')`, [randomUUID(), domainUuid, extension]);
-    }
-    if (tenant === TENANTS[0]) {
-      await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, number_alias, enabled) values ($1, $2, $3, $4, 'true')`, [
-        randomUUID(),
-        domainUuid,
-        ALIASED.extension,
-        ALIASED.alias,
-      ]);
-    }
-  }
+  const { domainUuids } = await seedWatchedTenants(bridge, TENANTS, EXTENSIONS);
+  await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, number_alias, enabled) values ($1, $2, $3, $4, 'true')`, [
+    randomUUID(),
+    domainUuids.get(TENANTS[0]!.domain),
+    ALIASED.extension,
+    ALIASED.alias,
+  ]);
 }, 60000);
 
 afterAll(async () => {

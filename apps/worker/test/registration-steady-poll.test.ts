@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { seededRandom } from '@ictvoip/testkit';
 import { MonitoringWatchRepository } from '@ictvoip/store';
 import { pollServerRegistrations, type RegistrationPollResult } from '../src/jobs/monitoring/registrations-poll';
-import { startBridge, type Bridge } from './harness';
+import { seedWatchedTenants, startBridge, type Bridge } from './harness';
 
 /**
  * The steady poll (issue 18): a poll whose replies differ from the last steady one's only in expsecs
@@ -102,19 +102,7 @@ beforeAll(async () => {
   // Lost at once when missing: every poll either settles a phone or leaves it as it was (nothing in a grace period).
   bridge = await startBridge({ REGISTRATION_LOST_AFTER_SECONDS: '0' }, { logLevel: 'warn' });
   await bridge.startWorker({ schedulers: false });
-  for (const tenant of TENANTS) {
-    await bridge.worker!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state) VALUES ($1, 1, $2, 'active')`, [
-      tenant.serviceId,
-      tenant.domain,
-    ]);
-    const domainUuid = randomUUID();
-    await bridge.fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, $2, true)', [domainUuid, tenant.domain]);
-    for (const extension of EXTENSIONS) {
-      const uuid = randomUUID();
-      extensionUuids.set(`${extension}@${tenant.domain}`, uuid);
-      await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, enabled) values ($1, $2, $3, 'true')`, [uuid, domainUuid, extension]);
-    }
-  }
+  for (const [user, uuid] of (await seedWatchedTenants(bridge, TENANTS, EXTENSIONS)).extensionUuids) extensionUuids.set(user, uuid);
   bridge.esl.respond("sofia xmlstatus profile 'internal' reg", () => replyXml());
 }, 60000);
 
