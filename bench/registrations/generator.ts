@@ -53,14 +53,26 @@ export function registrationsXml(count: number, domains: number, seed = 7): stri
   return parts.join('');
 }
 
+/** One phone in REFRESH_EVERY re-registers between two refreshing polls: 5 %. */
+export const REFRESH_EVERY = 20;
+
+/** `exp(…)` of phone `phone` after `refreshes` refreshing rounds: the first one moved by a minute per round, as of the last round in which it re-registered. */
+function expiryAfterRefreshes(phone: number, refreshes: number): string {
+  const lastRefresh = refreshes === 0 ? 0 : refreshes - ((phone + refreshes) % REFRESH_EVERY);
+  const at = new Date(Date.UTC(2025, 4, 13, 18, 29, 38) + Math.max(0, lastRefresh) * 60_000);
+  return at.toISOString().slice(0, 19).replace('T', ' ');
+}
+
 /**
  * The registrations of a monitoring poll: every one of `perTenant` extensions (100, 101, …) of each
  * of `tenants` tenant domains registered once, in the same element shape as `registrationsXml`,
  * minus the extensions named in `missing` (`<ext>@<domain>`). `poll` numbers the poll a minute apart:
  * like a real switch's, each reply differs from the last in what counts down or is re-measured
- * (expsecs, ping-time), not in the registration itself.
+ * (expsecs, ping-time), not in the registration itself. `refreshes` counts the polls before which
+ * 1 phone in REFRESH_EVERY re-registered (each a different 1 in REFRESH_EVERY): FreeSWITCH then stores a new
+ * expiry, so its `exp(…)` moves; 0 keeps every expiry at the first one.
  */
-export function monitoredRegistrationsXml(tenants: number, perTenant: number, missing: ReadonlySet<string> = new Set(), seed = 11, poll = 0): string {
+export function monitoredRegistrationsXml(tenants: number, perTenant: number, missing: ReadonlySet<string> = new Set(), seed = 11, poll = 0, refreshes = 0): string {
   const random = prng(seed);
   const volatile = prng(seed * 7919 + poll);
   const parts: string[] = ['<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n'];
@@ -70,6 +82,7 @@ export function monitoredRegistrationsXml(tenants: number, perTenant: number, mi
       const extension = String(100 + index);
       if (missing.has(`${extension}@${domain}`)) continue;
       const ip = `198.51.${tenant % 255}.${1 + index}`;
+      const expires = expiryAfterRefreshes(tenant * perTenant + index, refreshes);
       const port = 1024 + Math.floor(random() * 60000);
       parts.push(
         '    <registration>\n',
@@ -77,7 +90,7 @@ export function monitoredRegistrationsXml(tenants: number, perTenant: number, mi
         `        <user>${extension}@${domain}</user>\n`,
         `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.1.${1 + index}:5060;fs_nat=yes;fs_path=sip%3A${extension}%40${ip}%3A${port}&gt;</contact>\n`,
         `        <agent>${AGENTS[index % AGENTS.length]}</agent>\n`,
-        `        <status>Registered(UDP-NAT)(unknown) exp(2025-05-13 18:29:38) expsecs(${(Math.floor(random() * 3600) + 3600 - ((poll * 60) % 3600)) % 3600})</status>\n`,
+        `        <status>Registered(UDP-NAT)(unknown) exp(${expires}) expsecs(${(Math.floor(random() * 3600) + 3600 - ((poll * 60) % 3600)) % 3600})</status>\n`,
         `        <ping-status>Reachable</ping-status>\n        <ping-time>${(volatile() * 80).toFixed(2)}</ping-time>\n`,
         '        <host>fs1.pbx.example.net</host>\n',
         `        <network-ip>${ip}</network-ip>\n`,

@@ -5,7 +5,8 @@
  * v_extensions, the bridge's registrations table). Measures this process's CPU time (user + system,
  * process.cpuUsage) per poll: steady polls (every reply differs from the last in expsecs and
  * ping-time only: parse, match, compare with the worker's snapshot, no row written) and polls where
- * 1 % of the phones went missing or came back (one locked transaction each). The event-socket
+ * 1 % of the phones went missing or came back (one locked transaction each), and polls where 5 % of
+ * the phones re-registered since the last poll (their `exp(…)` moved: a real switch's usual poll). The event-socket
  * stand-in runs in a child process (esl-standin.child.ts) and PostgreSQL in its own: neither's CPU is
  * in the figures. Baseline: the same reply through a bare fast-xml-parser parse, nothing else.
  * Prints one JSON line (MonitoringPollChildResult).
@@ -26,7 +27,7 @@ import { createPool } from '@ictvoip/store';
 import { createBenchBridge } from '../lib/bridge-env';
 import { freePort, startService } from '../lib/child';
 import { median, percentile } from '../lib/stats';
-import { monitoredRegistrationsXml, tenantDomain } from './generator';
+import { monitoredRegistrationsXml, REFRESH_EVERY, tenantDomain } from './generator';
 
 const tenants = Number(process.env.BENCH_TENANTS ?? 500);
 const perTenant = Number(process.env.BENCH_PER_TENANT ?? 20);
@@ -43,6 +44,13 @@ export interface MonitoringPollChildResult {
   /** Of steadyCpuMs, the kernel's share (socket reads, page faults). */
   steadySystemMs: number;
   steadyWallMs: number;
+  /** Polls where 5 % of the phones re-registered since the last poll (their `exp(…)` moved), nothing else changed. */
+  refreshedCpuMs: number;
+  refreshedCpuP99Ms: number;
+  refreshedSystemMs: number;
+  refreshedWallMs: number;
+  /** Phones that re-registered before each refreshed poll (1 in REFRESH_EVERY). */
+  refreshedPhones: number;
   changedCpuMs: number;
   changedWallMs: number;
   changedTransitions: number;
@@ -163,7 +171,8 @@ async function main(): Promise<void> {
     Array.from({ length: Math.max(1, Math.floor((tenants * perTenant) / 100)) }, (_, index) => `${100 + (index % perTenant)}@${tenantDomain(index % tenants)}`),
   );
   let pollNumber = 0;
-  const replyFor = (gone: ReadonlySet<string>) => monitoredRegistrationsXml(tenants, perTenant, gone, 11, pollNumber);
+  let refreshes = 0;
+  const replyFor = (gone: ReadonlySet<string>) => monitoredRegistrationsXml(tenants, perTenant, gone, 11, pollNumber, refreshes);
   setReply(replyFor(new Set()));
   const standin = await startStandinChild(replyFile);
   const bridge = await createBenchBridge('monpoll', { REGISTRATION_LOST_AFTER_SECONDS: '0', ESL_TIMEOUT_MS: '120000' });
@@ -191,11 +200,17 @@ async function main(): Promise<void> {
       if (first.value.registered !== tenants * perTenant) throw new Error(`first poll saw ${first.value.registered} of ${tenants * perTenant} registered`);
       const steady: { cpu: number; system: number; wall: number }[] = [];
       const changed: { cpu: number; wall: number; transitions: number }[] = [];
+      const refreshed: { cpu: number; system: number; wall: number }[] = [];
       for (let round = 0; round < rounds; round += 1) {
         const run = await poll(new Set(), profiled);
         progress(`steady poll: ${run.cpu.toFixed(0)} ms CPU (${run.system.toFixed(0)} ms of it system), ${run.wall.toFixed(0)} ms wall`);
         if (run.value.transitions.length !== 0) throw new Error('a steady poll moved a state');
         steady.push(run);
+        refreshes += 1;
+        const refresh = await poll();
+        progress(`refreshed poll (5 % re-registered): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`);
+        if (refresh.value.transitions.length !== 0) throw new Error('a refreshed poll moved a state');
+        refreshed.push(refresh);
         // Every other round: 1 % gone, then back (lost, restored).
         if (round % 2 === 0) {
           const gone = await poll(missing);
@@ -223,6 +238,14 @@ async function main(): Promise<void> {
         ),
         steadySystemMs: median(steady.map((run) => run.system)),
         steadyWallMs: median(steady.map((run) => run.wall)),
+        refreshedCpuMs: median(refreshed.map((run) => run.cpu)),
+        refreshedCpuP99Ms: percentile(
+          refreshed.map((run) => run.cpu),
+          99,
+        ),
+        refreshedSystemMs: median(refreshed.map((run) => run.system)),
+        refreshedWallMs: median(refreshed.map((run) => run.wall)),
+        refreshedPhones: Math.ceil((tenants * perTenant) / REFRESH_EVERY),
         changedCpuMs: median(changed.map((run) => run.cpu)),
         changedWallMs: median(changed.map((run) => run.wall)),
         changedTransitions: changed[0]?.transitions ?? 0,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,4 +146,32 @@ export async function fixDriftTwiceWhilePaused(bridge: Bridge, report: DriftRepo
   } finally {
     await provisioning.resume();
   }
+}
+
+/**
+ * Active tenants with their FusionPBX domain and enabled extensions (the watched set of a
+ * registration poll). Returns each extension's uuid by `extension@domain`, and each domain's uuid.
+ */
+export async function seedWatchedTenants(
+  bridge: Bridge,
+  tenants: readonly { serviceId: number; domain: string }[],
+  extensions: readonly string[],
+): Promise<{ extensionUuids: Map<string, string>; domainUuids: Map<string, string> }> {
+  const extensionUuids = new Map<string, string>();
+  const domainUuids = new Map<string, string>();
+  for (const tenant of tenants) {
+    await bridge.worker!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state) VALUES ($1, 1, $2, 'active')`, [
+      tenant.serviceId,
+      tenant.domain,
+    ]);
+    const domainUuid = randomUUID();
+    domainUuids.set(tenant.domain, domainUuid);
+    await bridge.fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, $2, true)', [domainUuid, tenant.domain]);
+    for (const extension of extensions) {
+      const uuid = randomUUID();
+      extensionUuids.set(`${extension}@${tenant.domain}`, uuid);
+      await bridge.fusion.query(`insert into v_extensions (extension_uuid, domain_uuid, extension, enabled) values ($1, $2, $3, 'true')`, [uuid, domainUuid, extension]);
+    }
+  }
+  return { extensionUuids, domainUuids };
 }

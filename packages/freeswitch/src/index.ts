@@ -40,5 +40,6 @@ export {
 } from './apply';
 export * from './status/registrations';
 export { RegistrationsReplyCache } from './status/registrations-cache';
-export { sameButVolatile, steadyReplyOf, type SteadyReply } from './status/registrations-steady';
+export { sameButVolatile, steadyReplyOf, type IndexedReply, type SteadyReply } from './status/registrations-steady';
+export { diffReply, type ChangedBlock, type ReplyDiff } from './status/registrations-diff';
 export * from './status/gateway-status';

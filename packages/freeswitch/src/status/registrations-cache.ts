@@ -1,5 +1,5 @@
 import { decodeNamedEntities, parseRegistrationsXml, type Registration, scanRegistrationBlocks, scanRegistrationEntry, splitStatus, text } from './registrations';
-import { type SteadyReply, steadyReplyOf } from './registrations-steady';
+import { type IndexedReply, steadyReplyOf } from './registrations-steady';
 
 /**
  * parseRegistrationsXml for a reply polled again and again (the monitoring poll reads every phone of
@@ -22,11 +22,15 @@ export class RegistrationsReplyCache {
   /** Blocks read anew by the last parse (not found in the cache): what a test and a benchmark look at; -1 when the XML parser read the reply. */
   misses = 0;
 
+  /** The last parse's Registration of each block, in order (null for a block without a user); null when the XML parser read the reply. */
+  blocks: (Registration | null)[] | null = null;
+
   parse(body: string, profile: string): Registration[] {
     const blocks = scanRegistrationBlocks(body);
     if (!blocks) return this.reset(body, profile);
     const next = new Map<string, Remembered[]>();
     const registrations: Registration[] = [];
+    const perBlock: (Registration | null)[] = [];
     let misses = 0;
     for (let index = 0; index < blocks.starts.length; index += 1) {
       const from = blocks.starts[index]!;
@@ -48,6 +52,7 @@ export class RegistrationsReplyCache {
         if (scanned === undefined) return this.reset(body, profile);
         registration = scanned;
       }
+      perBlock.push(registration);
       if (!registration) continue;
       registrations.push(registration);
       if (user === null) continue;
@@ -57,18 +62,26 @@ export class RegistrationsReplyCache {
     }
     this.last = next;
     this.misses = misses;
+    this.blocks = perBlock;
     return registrations;
   }
 
-  /** parse() of a reply's bytes, with what sameButVolatile compares the next reply against (null when the flat-shape scanner did not read it). */
-  parseBytes(bytes: Buffer, profile: string): { registrations: Registration[]; steady: SteadyReply | null } {
+  /**
+   * parse() of a reply's bytes, with what sameButVolatile and diffReply compare the next reply against
+   * and each block's Registration (null when the flat-shape scanner did not read it, or when the
+   * byte index does not find the blocks the parse found).
+   */
+  parseBytes(bytes: Buffer, profile: string): { registrations: Registration[]; steady: IndexedReply | null; blocks: (Registration | null)[] | null } {
     const registrations = this.parse(bytes.toString('utf8'), profile);
-    return { registrations, steady: this.misses >= 0 ? steadyReplyOf(bytes) : null };
+    const steady = this.misses >= 0 ? steadyReplyOf(bytes) : null;
+    const blocks = steady && this.blocks && this.blocks.length === steady.blocks.length / 2 ? this.blocks : null;
+    return { registrations, steady, blocks };
   }
 
   private reset(body: string, profile: string): Registration[] {
     this.last = new Map();
     this.misses = -1;
+    this.blocks = null;
     return parseRegistrationsXml(body, profile);
   }
 }

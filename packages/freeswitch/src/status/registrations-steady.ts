@@ -26,7 +26,7 @@ const PING_TIME_TEXT = 1;
  */
 const CANONICAL_STATUS = /^[A-Za-z-]+\([^()<]*\)\([^()<]*\) exp\([^()<]*\) expsecs\((-?\d+)\)$/;
 const PING_TIME = /^[\d.]+$/;
-const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+export const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
 
 /**
  * The volatile values of a reply that parseRegistrationsXml read with its flat-shape scanner (the
@@ -34,7 +34,7 @@ const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
  * `<registration>` block holds leaf elements only). Null for a reply with control characters (the
  * parser strips them, so its text is not the bytes'), or without `<registrations>`.
  */
-export function steadyReplyOf(bytes: Buffer): SteadyReply | null {
+export function steadyReplyOf(bytes: Buffer): IndexedReply | null {
   // latin1: one character per byte, so offsets in the text are offsets in the bytes.
   const text = bytes.toString('latin1');
   if (CONTROL_CHARACTER.test(text)) return null;
@@ -42,21 +42,47 @@ export function steadyReplyOf(bytes: Buffer): SteadyReply | null {
   const close = text.lastIndexOf('</registrations>');
   if (open === -1 || close < open) return null;
   const ranges: number[] = [];
+  const blocks: number[] = [];
+  const firstRange: number[] = [];
   let position = open;
   for (;;) {
     const start = text.indexOf('<registration>', position);
     if (start === -1 || start > close) break;
     const end = text.indexOf('</registration>', start);
     if (end === -1 || end > close) return null;
-    const seconds = leafText(text, start, end, 'status');
-    const match = seconds ? CANONICAL_STATUS.exec(text.slice(seconds.from, seconds.to)) : null;
-    // The digits end the status text, just before its closing `)`.
-    if (seconds && match) ranges.push(seconds.to - 1 - match[1]!.length, seconds.to - 1, SECONDS);
-    const ping = leafText(text, start, end, 'ping-time');
-    if (ping && PING_TIME.test(text.slice(ping.from, ping.to))) ranges.push(ping.from, ping.to, PING_TIME_TEXT);
+    firstRange.push(ranges.length / 3);
+    blockRanges(text, start, end, 0, ranges);
+    blocks.push(start, end + REGISTRATION_CLOSE.length);
     position = end;
   }
-  return { bytes, ranges: Int32Array.from(ranges) };
+  firstRange.push(ranges.length / 3);
+  return { bytes, ranges: Int32Array.from(ranges), blocks: Int32Array.from(blocks), firstRange: Int32Array.from(firstRange) };
+}
+
+const REGISTRATION_CLOSE = '</registration>';
+
+/**
+ * A reply indexed block by block, so the next poll's reply can be compared with it one
+ * `<registration>` block at a time (diffReply).
+ */
+export interface IndexedReply extends SteadyReply {
+  /** Pairs: where each block's `<registration>` starts and its `</registration>` ends (exclusive), in bytes. */
+  readonly blocks: Int32Array;
+  /** Per block, the index (in triples of `ranges`) of its first volatile value; one more entry, the count. */
+  readonly firstRange: Int32Array;
+}
+
+/**
+ * Appends the volatile ranges of the block from `start` (its `<registration>`) to `end` (its
+ * `</registration>`) of `text`, offset by `base` (where `text` starts in the bytes).
+ */
+export function blockRanges(text: string, start: number, end: number, base: number, ranges: { push(...values: number[]): unknown }): void {
+  const seconds = leafText(text, start, end, 'status');
+  const match = seconds ? CANONICAL_STATUS.exec(text.slice(seconds.from, seconds.to)) : null;
+  // The digits end the status text, just before its closing `)`.
+  if (seconds && match) ranges.push(base + seconds.to - 1 - match[1]!.length, base + seconds.to - 1, SECONDS);
+  const ping = leafText(text, start, end, 'ping-time');
+  if (ping && PING_TIME.test(text.slice(ping.from, ping.to))) ranges.push(base + ping.from, base + ping.to, PING_TIME_TEXT);
 }
 
 /** Where the text of the block's `<name>…</name>` leaf is; null without one. */
@@ -89,7 +115,7 @@ export function sameButVolatile(last: SteadyReply, next: Buffer): boolean {
  * there is none. The stretch that follows (`)`, `</ping-time>`) is compared next, so the value cannot
  * run into it.
  */
-function volatileEnd(next: Buffer, from: number, kind: number): number {
+export function volatileEnd(next: Buffer, from: number, kind: number): number {
   let position = from;
   if (kind === SECONDS && next[position] === 0x2d) position += 1;
   const digitsFrom = position;

@@ -29,6 +29,7 @@ import {
   planObservation,
   repeatsSteadyPoll,
   replyCacheOf,
+  figuresKey,
   snapshotEntryOf,
   snapshotsOf,
   steadyPollsOf,
@@ -36,6 +37,7 @@ import {
   type ServerSnapshot,
 } from './registrations-snapshot';
 import type { WorkerMetrics } from '../../metrics';
+import { addWinner, applyDiffs, currentRegistration, diffReplies, pollBasesOf, type PollBase, type ProfileBase, type Winner } from './registrations-incremental';
 
 export interface RegistrationPollResult {
   server: string;
@@ -47,6 +49,8 @@ export interface RegistrationPollResult {
   /** Watched extensions not observed this poll (their last profile did not answer). */
   unobserved: number;
   transitions: RegistrationHistoryEntry[];
+  /** How the poll was observed: `repeated` (the last steady outcome, after a byte compare), `incremental` (only the changed blocks' extensions), `full`. */
+  path: 'repeated' | 'incremental' | 'full';
 }
 
 type Observation = Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>;
@@ -76,10 +80,6 @@ function sightingOf(entry: Registration): RegistrationSighting {
     expires: entry.expires,
     expiresInSeconds: entry.expiresInSeconds,
   };
-}
-
-function addSeen(seen: Map<string, Registration>, key: string, entry: Registration): void {
-  if (!seen.has(key)) seen.set(key, entry);
 }
 
 const serverKey = (server: string | null): string => server ?? DEFAULT_SERVER_NAME;
@@ -157,23 +157,33 @@ interface AppliedPoll {
   unobserved: number;
   /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise (an older poll, a phone in its grace period). */
   steadyToken: string | null;
+  /** The server's token after this poll (null: an older poll, nothing applied). */
+  token: string | null;
+  /** Of the observed extensions, those the same observation would still move (within their grace period). */
+  pending: string[];
 }
+
+type Matched = { extension: WatchedExtension; key: string; entry: Registration | undefined };
 
 /**
  * Under the server's lock: compares the poll with the server's rows (the worker's snapshot) and
  * writes only what changed; a steady poll writes nothing but the server's poll time. A poll older
- * than the last one applied (a replay, a slow worker) applies nothing.
+ * than the last one applied (a replay, a slow worker) applies nothing. With `base`, `matched` is only
+ * the extensions an incremental poll observes (the others are the base's and would be skipped):
+ * null when another poll has written the server's rows since the base.
  */
 async function applyObservations(
   deps: WorkerDeps,
   repository: RegistrationsRepository,
   server: string,
-  matched: readonly { extension: WatchedExtension; key: string; entry: Registration | undefined }[],
+  matched: readonly Matched[],
   unavailableProfiles: readonly string[],
   now: Date,
-): Promise<AppliedPoll> {
+  base?: PollBase,
+): Promise<AppliedPoll | null> {
   const last = await repository.serverState(server);
-  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0, steadyToken: null };
+  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0, steadyToken: null, token: null, pending: [] };
+  if (base && last.token !== base.token) return null;
   const snapshot = await currentSnapshot(deps, repository, server, last.token);
   let unobserved = 0;
   const plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]> = { new: [], figures: [], observe: [] };
@@ -187,27 +197,36 @@ async function applyObservations(
     const plan = planObservation(known, observation);
     if (plan !== 'skip') plans[plan].push(known?.registered ? { ...observation, lastSeenAt: last.polledAt } : observation);
   }
-  const watchedKeys = new Set(matched.map((item) => item.key));
-  const unwatched = [...snapshot.entries.keys()].filter((key) => !watchedKeys.has(key));
+  // The base's extensions are the watched ones (its poll forgot the others), and the watched set is the base's.
+  const watchedKeys = base ? null : new Set(matched.map((item) => item.key));
+  const unwatched = watchedKeys ? [...snapshot.entries.keys()].filter((key) => !watchedKeys.has(key)) : [];
   if (plans.new.length + plans.figures.length + plans.observe.length + unwatched.length === 0) {
     await repository.markServerPolled(server, now);
-    return { transitions: [], unobserved, steadyToken: snapshot.token };
+    return { transitions: [], unobserved, steadyToken: snapshot.token, token: snapshot.token, pending: [] };
   }
   // Other workers' copies go stale from here: they read the rows again on their next poll.
   snapshotsOf(deps).delete(server);
   const token = randomUUID();
   await repository.markServerPolled(server, now, token);
-  const transitions = await writeObservations(deps, repository, server, plans, now);
-  if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys], now);
+  const { transitions, stillRegistered } = await writeObservations(deps, repository, server, plans, now);
+  if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys!], now);
   const written = [...plans.new, ...plans.figures, ...plans.observe];
   const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
   for (const key of unwatched) snapshot.entries.delete(key);
-  for (const state of await repository.statesOfKeys(server, touched)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
+  // A row only given new figures is what was written (a refresh's new expiry, say): not read back.
+  for (const observation of plans.figures) {
+    const key = `${observation.domain}|${observation.extension}`;
+    if (!stillRegistered.has(key) || !observation.seen) continue;
+    const { serviceId, seen } = observation;
+    snapshot.entries.set(key, { serviceId, registered: true, lost: false, missing: false, everSeen: true, profile: seen.profile, figures: figuresKey(serviceId, seen) });
+  }
+  const reread = touched.filter((key) => !stillRegistered.has(key));
+  for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
   // Steady from here if the same observations would now all be skipped (none within a grace period, say).
-  const settled = written.every((observation, index) => planObservation(snapshot.entries.get(touched[index]!), observation) === 'skip');
-  return { transitions, unobserved, steadyToken: settled ? token : null };
+  const pending = touched.filter((key, index) => planObservation(snapshot.entries.get(key), written[index]!) !== 'skip');
+  return { transitions, unobserved, steadyToken: pending.length === 0 ? token : null, token, pending };
 }
 
 /** New rows in one INSERT, changed figures in one UPDATE, and whatever may move a state in a locked transaction each. */
@@ -217,16 +236,23 @@ async function writeObservations(
   server: string,
   plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
   at: Date,
-): Promise<RegistrationHistoryEntry[]> {
+): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string> }> {
   const done = await repository.observeNew(server, plans.new, at);
-  for (const key of await repository.observeSteady(server, plans.figures, at)) done.add(key);
+  const steady = await repository.observeSteady(server, plans.figures, at);
+  // Rows the steady UPDATE found registered (neither lost nor missing) and gave this poll's figures.
+  const stillRegistered = new Set(
+    plans.figures
+      .filter((observation) => observation.seen && steady.has(`${observation.domain}|${observation.extension}`))
+      .map((observation) => `${observation.domain}|${observation.extension}`),
+  );
+  for (const key of steady) done.add(key);
   const transitions: RegistrationHistoryEntry[] = [];
   for (const observation of [...plans.new, ...plans.figures, ...plans.observe]) {
     if (done.has(`${observation.domain}|${observation.extension}`)) continue;
     const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
     if (transition) transitions.push(transition);
   }
-  return transitions;
+  return { transitions, stillRegistered };
 }
 
 /** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
@@ -273,7 +299,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     if (profiles.length === 0) throw new Error('no enabled SIP profile in FusionPBX (v_sip_profiles): nothing to poll');
     const repository = new RegistrationsRepository(deps.pool);
     const input: PollInput = { deps, repository, server, name, watched, replies, now, progress };
-    const observed = (await repeatSteadyPoll(input)) ?? (await observeRegistrations(input));
+    const observed = (await repeatSteadyPoll(input)) ?? (await observeIncrementally(input)) ?? (await observeRegistrations(input));
     recycleReplies(deps, name, replies);
     const { transitions, unavailableProfiles, unobserved } = observed;
     for (const transition of transitions) {
@@ -288,7 +314,7 @@ export async function pollServerRegistrations(deps: WorkerDeps, server: string, 
     metrics?.registrationPolls.observe({ server, outcome: 'ok' }, elapsed());
     pollSucceeded(deps, 'registrations', server);
     if (unavailableProfiles.length > 0) deps.logger.warn({ server, unavailableProfiles, unobserved }, 'registration poll: SIP profiles not answering, their phones not observed');
-    return { server, profiles, unavailableProfiles, watched: observed.watched, registered: observed.registered, unobserved, transitions };
+    return { server, profiles, unavailableProfiles, watched: observed.watched, registered: observed.registered, unobserved, transitions, path: observed.path };
   } catch (error) {
     metrics?.registrationPolls.observe({ server, outcome: 'failed' }, elapsed());
     metrics?.registrationPollErrors.inc({ server });
@@ -316,11 +342,16 @@ async function readReplies(deps: WorkerDeps, esl: EslClient, name: string, profi
   return replies;
 }
 
-/** This poll's replies that the server's steady poll does not keep: nothing reads them any more. */
+/** This poll's replies that neither the server's steady poll nor its poll base keeps: nothing reads them any more. */
 function recycleReplies(deps: WorkerDeps, name: string, replies: ReadonlyMap<string, Buffer>): void {
   const kept = steadyPollsOf(deps).get(name)?.replies;
+  const based = new Set(
+    pollBasesOf(deps)
+      .get(name)
+      ?.profiles.map((profile) => ('unavailable' in profile ? profile.unavailable : profile.index.bytes)),
+  );
   for (const [profile, bytes] of replies) {
-    if (kept?.get(profile)?.bytes !== bytes) spareReplies(deps).set(`${name}\u0000${profile}`, bytes);
+    if (kept?.get(profile)?.bytes !== bytes && !based.has(bytes)) spareReplies(deps).set(`${name}\u0000${profile}`, bytes);
   }
 }
 
@@ -350,6 +381,75 @@ async function repeatSteadyPoll(poll: PollInput): Promise<ObservedPoll | null> {
     unobserved: steady.unobserved,
     transitions: [],
     perTenant: steady.perTenant,
+    path: 'repeated',
+  };
+}
+
+/** Lookups of a watched set by key: each extension by `domain|extension`, and those with a number alias by `domain|alias`. */
+const watchedIndexes = new WeakMap<readonly WatchedExtension[], { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> }>();
+
+function watchedIndex(extensions: readonly WatchedExtension[]): { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> } {
+  let index = watchedIndexes.get(extensions);
+  if (index) return index;
+  index = { byKey: new Map(), byAlias: new Map() };
+  for (const extension of extensions) {
+    index.byKey.set(`${extension.domain}|${extension.extension}`, extension);
+    if (!extension.numberAlias) continue;
+    const alias = `${extension.domain}|${extension.numberAlias}`;
+    index.byAlias.set(alias, [...(index.byAlias.get(alias) ?? []), extension]);
+  }
+  watchedIndexes.set(extensions, index);
+  return index;
+}
+
+/**
+ * The incremental poll (registrations-incremental.ts): when each reply is the base poll's with some
+ * blocks rewritten in place by the same phones, only the extensions listed under the changed blocks'
+ * keys, and those within their grace period, are observed; every other extension keeps the base's
+ * outcome (registered or not, unobserved or not: a block neither appears nor goes). Null when the
+ * poll has to be observed in full (no base, another watched set, a block more or fewer or moved,
+ * another poll's write since the base).
+ */
+async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | null> {
+  const { deps, repository, name, watched, replies, now } = poll;
+  const base = pollBasesOf(deps).get(name);
+  if (!base || base.watchedKey !== watched.key) return null;
+  const diffs = diffReplies(base, replies);
+  if (!diffs) return null;
+  // Taken out first: the base is moved in place, and a poll failing half-way must leave a full poll next.
+  pollBasesOf(deps).delete(name);
+  steadyPollsOf(deps).delete(name);
+  const { touched, changed } = applyDiffs(base, diffs);
+  const { byKey, byAlias } = watchedIndex(watched.extensions);
+  const observed = new Map<string, WatchedExtension>();
+  for (const key of touched) {
+    const extension = byKey.get(key);
+    if (extension) observed.set(key, extension);
+    for (const aliased of byAlias.get(key) ?? []) observed.set(`${aliased.domain}|${aliased.extension}`, aliased);
+  }
+  for (const key of base.pending) observed.set(key, byKey.get(key)!);
+  const matched: Matched[] = [];
+  for (const [key, extension] of observed) {
+    const winner = base.seen.get(key) ?? (extension.numberAlias ? base.seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+    matched.push({ extension, key, entry: winner ? currentRegistration(base, winner, changed) : undefined });
+  }
+  poll.progress.observing = true;
+  const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, base.unavailableProfiles, now, base));
+  if (!applied) return null;
+  if (applied.token !== null) pollBasesOf(deps).set(name, { ...base, token: applied.token, pending: new Set(applied.pending) });
+  if (applied.steadyToken !== null) {
+    const steadyReplies = new Map<string, SteadyReply>();
+    for (const profile of base.profiles) steadyReplies.set(profile.profile, 'unavailable' in profile ? { bytes: profile.unavailable, ranges: new Int32Array(0) } : profile.index);
+    steadyPollsOf(deps).set(name, { ...base, watchedKey: watched.key, replies: steadyReplies, token: applied.steadyToken });
+  }
+  return {
+    unavailableProfiles: [...base.unavailableProfiles],
+    watched: watched.extensions.length,
+    registered: base.registered,
+    unobserved: base.unobserved,
+    transitions: applied.transitions,
+    perTenant: base.perTenant,
+    path: 'incremental',
   };
 }
 
@@ -358,9 +458,12 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
   const { deps, repository, server, name, watched, replies, now } = poll;
   // Forgotten first: a poll failing half-way must not leave an older outcome to be repeated.
   steadyPollsOf(deps).delete(name);
-  const seen = new Map<string, Registration>();
+  pollBasesOf(deps).delete(name);
+  const seen = new Map<string, Winner>();
   const unavailableProfiles: string[] = [];
   const steadyReplies = new Map<string, SteadyReply>();
+  // Null once a profile's reply cannot be diffed by the next poll (the XML parser read it).
+  let profileBases: ProfileBase[] | null = [];
   for (const [profile, bytes] of replies) {
     let parsed: ReturnType<RegistrationsReplyCache['parseBytes']>;
     try {
@@ -370,14 +473,18 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       unavailableProfiles.push(profile);
       // The same answer again (`Invalid Profile!`) leaves the same phones unobserved: steady, byte for byte.
       steadyReplies.set(profile, { bytes, ranges: new Int32Array(0) });
+      profileBases?.push({ profile, unavailable: bytes });
       continue;
     }
     if (parsed.steady) steadyReplies.set(profile, parsed.steady);
-    for (const entry of parsed.registrations) {
-      // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either).
-      if (entry.domain) addSeen(seen, `${entry.domain}|${entry.extension}`, entry);
-      const realm = entry.sipAuthRealm?.toLowerCase();
-      if (realm && realm !== entry.domain) addSeen(seen, `${realm}|${entry.extension}`, entry);
+    const index = profileBases?.length ?? -1;
+    // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either), the first block of each winning.
+    if (parsed.steady && parsed.blocks) {
+      profileBases?.push({ profile, index: parsed.steady, blocks: parsed.blocks });
+      parsed.blocks.forEach((entry, block) => entry && addWinner(seen, entry, index, block));
+    } else {
+      profileBases = null;
+      for (const entry of parsed.registrations) addWinner(seen, entry, -1, -1);
     }
   }
   if (unavailableProfiles.length === replies.size) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
@@ -387,7 +494,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
   const matched: { extension: WatchedExtension; key: string; entry: Registration | undefined }[] = [];
   for (const extension of watched.extensions) {
     const key = `${extension.domain}|${extension.extension}`;
-    const entry = seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+    const entry = (seen.get(key) ?? (extension.numberAlias ? seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined))?.registration;
     const counts = perTenant.get(extension.serviceId) ?? { watched: 0, registered: 0 };
     counts.watched += 1;
     if (entry) {
@@ -397,7 +504,20 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
     perTenant.set(extension.serviceId, counts);
     matched.push({ extension, key, entry });
   }
-  const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now));
+  const applied = (await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, unavailableProfiles, now)))!;
+  if (applied.token !== null && profileBases) {
+    pollBasesOf(deps).set(name, {
+      watchedKey: watched.key,
+      token: applied.token,
+      profiles: profileBases,
+      seen,
+      pending: new Set(applied.pending),
+      registered,
+      unobserved: applied.unobserved,
+      unavailableProfiles,
+      perTenant,
+    });
+  }
   if (applied.steadyToken !== null && steadyReplies.size === replies.size) {
     steadyPollsOf(deps).set(name, {
       watchedKey: watched.key,
@@ -409,7 +529,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       perTenant,
     });
   }
-  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant };
+  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant, path: 'full' };
 }
 
 /** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */
