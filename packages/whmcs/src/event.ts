@@ -379,19 +379,28 @@ export function planOverridesFromOptions(options: Record<string, unknown>, plan:
   const overrides: Partial<WebhookPlan> = {};
   for (const [rawName, rawValue] of Object.entries(options)) {
     const name = fieldKey(rawName);
-    const key = OPTION_LIMITS[name];
-    if (key === undefined || rawValue === null || rawValue === undefined || rawValue === '') continue;
-    if (name === 'extensions' && (plan.extensionNumbers !== undefined || isExtensionList(String(rawValue)))) {
+    // Own keys only: an option named "constructor" or "toString" is no plan field.
+    const key = Object.hasOwn(OPTION_LIMITS, name) ? OPTION_LIMITS[name] : undefined;
+    const value = optionText(rawValue);
+    if (key === undefined || value === null) continue;
+    if (name === 'extensions' && (plan.extensionNumbers !== undefined || isExtensionList(value))) {
       // ictVoIP's "Extensions" option is the extension list ("2112 | 2113"), never a quantity.
-      if (plan.extensionNumbers === undefined) overrides.extensionNumbers = extensionNumbersOf(String(rawValue));
+      if (plan.extensionNumbers === undefined) overrides.extensionNumbers = extensionNumbersOf(value);
       continue;
     }
-    const text = String(rawValue).split('|')[0].trim();
+    const text = value.split('|')[0].trim();
     const numeric = NUMERIC_OPTIONS.has(key);
     if (numeric && !/^\d+$/.test(text)) continue;
     overrides[key] = numeric ? Number.parseInt(text, 10) : LOWER_CASE_OPTIONS.has(key) ? text.toLowerCase() : text;
   }
   return overrides;
+}
+
+/** A WHMCS option's value as text; null when empty or not a plain value (WHMCS sends strings and numbers, a fuzzer anything). */
+function optionText(value: unknown): string | null {
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return null;
+  const text = String(value);
+  return text === '' ? null : text;
 }
 
 /** `2112 | 2113`: two or more distinct numbers (a dropdown's `50|50 extensions` is a value and its label). */
@@ -468,7 +477,8 @@ const DID_PATTERN = /^\+?[0-9 ().-]{3,40}$/;
 
 /** ictVoIP writes lists as `2112 | 2113`; commas and new lines are accepted too. */
 function splitList(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map((item) => String(item).trim()).filter((item) => item !== '');
+  // An object in the list stays in it as text the number check refuses (naming the field), not a TypeError.
+  if (Array.isArray(value)) return value.map((item) => (typeof item === 'object' && item !== null ? '[object]' : String(item)).trim()).filter((item) => item !== '');
   if (typeof value === 'number') return [String(value)];
   if (typeof value !== 'string') return [];
   return value

@@ -25,6 +25,15 @@ function refusal(run: () => unknown): EventValidationError {
 }
 
 describe('the tenant command', () => {
+  it('reads options and DID lists with names or values a fuzzer makes (an option named constructor, objects as values) without throwing a TypeError', () => {
+    // Found by the webhook fuzz test: {"constructor":{"toString":false}} as configurable options answered 500.
+    const hostile = { toString: false };
+    expect(parseTenantCommand(body({ configurableOptions: { constructor: hostile } })).plan).toMatchObject({ maxExtensions: 3 });
+    expect(parseTenantCommand(body({ configurableOptions: { toString: '9', 'maxExtensions|Extensions': hostile } })).plan).toMatchObject({ maxExtensions: 3 });
+    expect(parseTenantCommand(body({ configurableOptions: { DIDs: hostile } })).plan).not.toHaveProperty('dids');
+    expect(refusal(() => parseTenantCommand(body({ customFields: { DIDs: [hostile] } }))).details.map((d) => d.path)).toEqual(['customFields.DIDs[0]']);
+  });
+
   it('takes the trunk CIDRs from the plan, or from a "Trunk CIDRs" custom field (the plan wins), normalised as FusionPBX stores them', () => {
     const fromPlan = parseTenantCommand(body({ plan: { maxExtensions: 3, firstExtension: 100, trunkCidrs: ['203.0.113.10'] }, customFields: { 'Trunk CIDRs': '198.51.100.7' } }));
     expect(fromPlan.plan.trunkCidrs).toEqual(['203.0.113.10']);
