@@ -359,6 +359,42 @@ async function doServiceWork(deps: CreditDeps, client: PoolClient, item: Service
   // Re-read: a check recorded after ours may have replaced the action, and another worker may have done it.
   const stored = await getCreditState(client, item.service.serviceId);
   if (stored?.pendingAction) await carryOut(deps, client, item.service, stored, item.outcome, hooks);
+  else if (stored && outboundInPlace(stored, item.outcome)) await reapplyOutbound(deps, client, item.service, stored, item.outcome);
+}
+
+function outboundInPlace(stored: CreditStateRecord, outcome: ServiceCreditOutcome): boolean {
+  return stored.suspendedBy === 'bridge' && (stored.restriction ?? outcome.restriction) === 'outbound';
+}
+
+/**
+ * Every check while the outbound restriction is in place applies it again, since the tenant (or a
+ * change_package) may have added what it did not cover: an own route through a kept gateway (the
+ * routes' restriction disables and remembers it), an enabled gateway no emergency route needs
+ * (recorded, then stopped, so the lift starts it). Only what is new is written and sent to FreeSWITCH.
+ */
+async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: CreditServiceRow, stored: CreditStateRecord, outcome: ServiceCreditOutcome): Promise<void> {
+  if (!deps.targets) return;
+  try {
+    const target = await deps.targets.get(service.fusionpbxServer);
+    const domainUuid = service.tenantDomain ? await findDomainUuid(target.pool, service.tenantDomain) : null;
+    if (!domainUuid) return;
+    const routes = await restrictRoutes(target.pool, service.serviceId, true);
+    const kept = new Set(routes.keptGateways.map((uuid) => uuid.toLowerCase()));
+    const running = (await enabledDomainGateways(target.pool, domainUuid)).filter((uuid) => !kept.has(uuid.toLowerCase()));
+    const recorded = new Set(stored.restrictedGateways.map((uuid) => uuid.toLowerCase()));
+    const late = running.filter((uuid) => !recorded.has(uuid.toLowerCase()));
+    // Recorded before FusionPBX is written, as at the restriction: the lift starts exactly these.
+    if (late.length > 0) await rememberRestrictedGateways(db, service.serviceId, late);
+    const toggle = running.length > 0 ? await toggleDomainGateways(target.pool, domainUuid, false, running) : null;
+    const steps = [...(routes.changed ? routes.freeswitch : []), ...(toggle?.steps ?? [])];
+    if (steps.length === 0) return;
+    await applyFreeswitchSide(target.esl, steps, { cache: target.cacheOptions });
+    outcome.actions.push('outbound-reapplied');
+    deps.logger?.info({ serviceId: service.serviceId, gateways: running, ownRoutes: routes.ownRoutes }, 'outbound restriction applied again to what appeared since');
+  } catch (error) {
+    await noteCreditActionError(db, service.serviceId, describeError(error));
+    deps.logger?.warn({ serviceId: service.serviceId, err: describeError(error) }, 'outbound restriction not applied again; retried at the next check');
+  }
 }
 
 async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCheckOutcome> {
@@ -515,7 +551,7 @@ async function convergeOutbound(
   return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes, ownRoutes: routes.ownRoutes }) };
 }
 
-type RouteRestriction = Pick<OutboundRestrictionResult, 'routes' | 'emergencyRoutes' | 'keptGateways' | 'ownRoutes' | 'freeswitch'>;
+type RouteRestriction = Pick<OutboundRestrictionResult, 'changed' | 'routes' | 'emergencyRoutes' | 'keptGateways' | 'ownRoutes' | 'freeswitch'>;
 
 /**
  * A domain the bridge does not manage (no service tag) has no bridge routes and no tenant state to
@@ -525,7 +561,7 @@ async function restrictRoutes(pool: Pool, serviceId: number, restricted: boolean
   try {
     return await setOutboundRestriction(pool, serviceId, restricted);
   } catch (error) {
-    if (error instanceof TenantNotFoundError) return { routes: [], emergencyRoutes: [], keptGateways: [], ownRoutes: [], freeswitch: [] };
+    if (error instanceof TenantNotFoundError) return { changed: false, routes: [], emergencyRoutes: [], keptGateways: [], ownRoutes: [], freeswitch: [] };
     throw error;
   }
 }

@@ -137,6 +137,21 @@ async function lift(tx: Tx, tenant: Tenant, state: TenantState, memory: Record<s
   state.ownRoutesRestricted = null;
 }
 
+/**
+ * A restriction already in place, applied again (every credit check, and its own replay): an own route
+ * the tenant added or enabled in FusionPBX since, through a gateway an emergency route keeps up, would
+ * carry paid calls. It is disabled; a route not yet remembered is remembered as it was (enabled), so
+ * the lift restores it; one already remembered keeps its first memory. Nothing new, nothing written.
+ */
+async function reapply(tx: Tx, tenant: Tenant, state: TenantState, plan: RoutePlan, changes: Changes): Promise<void> {
+  if (state.status === 'terminated' || plan.ownToDisable.length === 0) return;
+  const known = state.ownRoutesRestricted ?? {};
+  const remembered = new Set(Object.keys(known).map((uuid) => uuid.toLowerCase()));
+  const disabled = await disableOutboundRoutes(tx, tenant, plan.ownToDisable, changes);
+  const late = Object.entries(disabled).filter(([uuid]) => !remembered.has(uuid.toLowerCase()));
+  if (late.length > 0) state.ownRoutesRestricted = { ...known, ...Object.fromEntries(late) };
+}
+
 /** Sets (`restricted` true) or lifts the credit restriction of the service's tenant; idempotent. */
 export async function setOutboundRestriction(
   pool: Pool,
@@ -155,7 +170,8 @@ export async function setOutboundRestriction(
     const plan = planRoutes(await outboundRouteRows(tx, tenant.domainUuid), state);
     if (restricted && memory === null) await restrict(tx, tenant, state, plan, changes);
     else if (!restricted && memory !== null) await lift(tx, tenant, state, memory, changes);
-    else if (state.status === 'active' && state.outboundRoutes.length > 0) {
+    else if (restricted) await reapply(tx, tenant, state, plan, changes);
+    if (!changes.changed && (restricted ? memory !== null : memory === null) && state.status === 'active' && state.outboundRoutes.length > 0) {
       // Replay: nothing to write; the cache delete is sent again.
       routeCacheStep(tenant, changes);
     }
