@@ -176,6 +176,41 @@ describe(`credit restriction "outbound" keeps emergency calls routed (${process.
     expect(strip(await dumpTables(fx.pool)).sort()).toEqual(strip(beforeDump).sort());
   });
 
+  test('applied again: a route the tenant adds or re-enables while restricted is disabled and remembered; nothing new writes nothing (xmin); the lift restores the late one too', async () => {
+    const created = await provisioner.create(event(8604));
+    const { domainUuid, domainName } = created;
+    const trunk = await tenantGateway(domainUuid);
+    const early = await addOwnRoute(domainUuid, domainName, 'mine.early', '^(\\d{11})$', trunk);
+    const enabledBefore = await enabledNames(domainUuid);
+    const restricted = await setOutboundRestriction(fx.pool, 8604, true);
+    expect(restricted.ownRoutes).toEqual([early]);
+    const late = await addOwnRoute(domainUuid, domainName, 'mine.late', '^(\\d{12})$', trunk);
+    const lateOff = await addOwnRoute(domainUuid, domainName, 'mine.late-off', '^(\\d{13})$', trunk, false);
+    const xmins = async () => rows('select dialplan_uuid::text, xmin::text from v_dialplans where domain_uuid = $1 order by 1', [domainUuid]);
+
+    const again = await setOutboundRestriction(fx.pool, 8604, true);
+    expect(again.changed).toBe(true);
+    expect(again.ownRoutes.sort()).toEqual([early, late].sort());
+    expect(again.freeswitch).toEqual([{ kind: 'cache_delete', key: `dialplan:${domainName}` }]);
+    expect(await enabledNames(domainUuid)).toEqual(['EMERGENCY', 'EMERGENCY']);
+
+    // Nothing new: not one dialplan row nor the tenant state is rewritten.
+    const stateXmin = async () => rows('select xmin::text from v_domain_settings where domain_uuid = $1 order by domain_setting_uuid', [domainUuid]);
+    const [rowsBefore, stateBefore] = [await xmins(), await stateXmin()];
+    expect((await setOutboundRestriction(fx.pool, 8604, true)).changed).toBe(false);
+    expect(await xmins()).toEqual(rowsBefore);
+    expect(await stateXmin()).toEqual(stateBefore);
+
+    // The tenant enables the early route by hand: applied again it goes off, its memory (enabled) unchanged.
+    await fx.pool.query(`update v_dialplans set dialplan_enabled = 'true' where dialplan_uuid = $1`, [early]);
+    expect((await setOutboundRestriction(fx.pool, 8604, true)).ownRoutes.sort()).toEqual([early, late].sort());
+    expect(await enabledNames(domainUuid)).toEqual(['EMERGENCY', 'EMERGENCY']);
+
+    await setOutboundRestriction(fx.pool, 8604, false);
+    expect(await enabledNames(domainUuid)).toEqual([...enabledBefore, 'mine.late'].sort());
+    expect((await rows('select dialplan_enabled::text as on from v_dialplans where dialplan_uuid = $1', [lateOff]))[0]).toEqual({ on: 'false' });
+  });
+
   test('a crash in the middle (the own route’s update fails) writes nothing; the retry restricts; the lift restores', async () => {
     const created = await provisioner.create(event(8602));
     const { domainUuid, domainName } = created;
