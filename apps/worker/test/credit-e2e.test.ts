@@ -214,3 +214,69 @@ test('a crash between the routes and the gateways (the gateway update fails) lea
   expect(await routes()).toEqual(before);
   expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true' });
 });
+
+test('applied again at every check: a route and a gateway the tenant adds while restricted are disabled / stopped at the next check and back at the lift; a check with nothing new writes nothing', async () => {
+  const serviceId = 9703;
+  const { client, tenant, trunk, spare, gateways, routes, routedThrough } = await outboundTenant(serviceId);
+  const fusion = async (sql: string, params: unknown[] = []) => (await kit.bridge.fusion.query(sql, params)).rows as Record<string, string>[];
+  client.credit = '-0.01';
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['mail:zero', 'restrict', 'outbound-restricted']);
+  const restricted = await routes();
+
+  // While restricted the tenant adds a gateway and a paid route through the kept trunk (as FusionPBX's pages write them).
+  const late = randomUUID();
+  await kit.bridge.fusion.query(`insert into v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) values ($1, $2, 'late', 'false', 'external', 'true')`, [
+    late,
+    tenant.domainUuid,
+  ]);
+  const ownRoute = randomUUID();
+  await kit.bridge.fusion.query(
+    `insert into v_dialplans (domain_uuid, dialplan_uuid, app_uuid, dialplan_context, dialplan_name, dialplan_continue, dialplan_order, dialplan_enabled)
+     values ($1, $2, '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3', $3, 'mine.paid', 'false', 200, 'true')`,
+    [tenant.domainUuid, ownRoute, tenant.domainName],
+  );
+  for (const [order, tag, type, data] of [
+    [10, 'condition', 'destination_number', '^(\\d{12})$'],
+    [20, 'action', 'bridge', `sofia/gateway/${trunk}/$1`],
+  ] as const) {
+    await kit.bridge.fusion.query(
+      `insert into v_dialplan_details (dialplan_detail_uuid, domain_uuid, dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_order, dialplan_detail_group, dialplan_detail_enabled)
+       values ($1, $2, $3, $4, $5, $6, $7, 0, 'true')`,
+      [randomUUID(), tenant.domainUuid, ownRoute, tag, type, data, order],
+    );
+  }
+  expect(await routedThrough('441234567890')).toHaveLength(1);
+
+  kit.bridge.esl.clearRecorded();
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['outbound-reapplied']);
+  expect(await routedThrough('441234567890')).toEqual([]);
+  expect(await routedThrough('911')).toHaveLength(1);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false', [late]: 'false' });
+  expect(kit.bridge.esl.received.filter((command) => /killgw|startgw/.test(command))).toEqual([`api sofia profile external killgw ${late}`]);
+  expect(kit.bridge.esl.apiCommands).toContain(`memcache delete dialplan:${tenant.domainName}`);
+  expect((await getCreditState(kit.deps.pool, serviceId))?.restrictedGateways).toEqual([spare, late].sort());
+
+  // Nothing new: no FusionPBX row rewritten, nothing sent to FreeSWITCH.
+  const xmins = async () =>
+    fusion(
+      `select 'g' || gateway_uuid::text as id, xmin::text from v_gateways where domain_uuid = $1
+       union all select 'd' || dialplan_uuid::text, xmin::text from v_dialplans where domain_uuid = $1
+       union all select 's' || domain_setting_uuid::text, xmin::text from v_domain_settings where domain_uuid = $1 order by 1`,
+      [tenant.domainUuid],
+    );
+  const snapshot = await xmins();
+  kit.bridge.esl.clearRecorded();
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual([]);
+  expect(await xmins()).toEqual(snapshot);
+  expect(kit.bridge.esl.received).toEqual([]);
+
+  client.credit = '20.00';
+  kit.bridge.esl.clearRecorded();
+  expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['lift', 'outbound-lifted']);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true', [late]: 'true' });
+  expect(await routedThrough('441234567890')).toHaveLength(1);
+  expect(await routedThrough('911')).toHaveLength(1);
+  const started = kit.bridge.esl.received.filter((command) => /killgw|startgw/.test(command));
+  expect(started.sort()).toEqual([`api sofia profile external startgw ${late}`, `api sofia profile external startgw ${spare}`].sort());
+  expect(restricted.filter((row) => row.enabled === 'true')).toHaveLength(2); // the emergency pair, throughout
+});
