@@ -1,5 +1,5 @@
 import { type Registration, scanRegistrationEntry } from './registrations';
-import { blockRanges, CONTROL_CHARACTER, type IndexedReply, volatileEnd } from './registrations-steady';
+import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, sameStretch } from './registrations-steady';
 
 /**
  * A reply compared with the last one block by block. FreeSWITCH keeps a profile's registrations in
@@ -65,27 +65,11 @@ export function diffReply(last: IndexedReply, next: Buffer, profile: string, max
   return { next: { bytes: next, ranges: Int32Array.from(ranges), blocks, firstRange }, changed };
 }
 
-function sameStretch(last: Buffer, from: number, to: number, next: Buffer, at: number): boolean {
-  return at + (to - from) <= next.length && next.compare(last, from, to, at, at + (to - from)) === 0;
-}
-
 /** Where block `block` of `last` ends in `next` when `next` holds it from `at` but for its volatile values (whose ranges it appends); -1 otherwise. */
 function sameBlock(last: IndexedReply, block: number, next: Buffer, at: number, ranges: number[]): number {
-  let lastPosition = last.blocks[2 * block]!;
-  let nextPosition = at;
-  for (let range = last.firstRange[block]!; range < last.firstRange[block + 1]!; range += 1) {
-    const from = last.ranges[3 * range]!;
-    if (!sameStretch(last.bytes, lastPosition, from, next, nextPosition)) return -1;
-    nextPosition += from - lastPosition;
-    const kind = last.ranges[3 * range + 2]!;
-    const valueEnd = volatileEnd(next, nextPosition, kind);
-    if (valueEnd === -1) return -1;
-    ranges.push(nextPosition, valueEnd, kind);
-    nextPosition = valueEnd;
-    lastPosition = last.ranges[3 * range + 1]!;
-  }
-  const end = last.blocks[2 * block + 1]!;
-  return sameStretch(last.bytes, lastPosition, end, next, nextPosition) ? nextPosition + (end - lastPosition) : -1;
+  const from = last.blocks[2 * block]!;
+  const to = last.blocks[2 * block + 1]!;
+  return matchButVolatile(last.bytes, last.ranges, last.firstRange[block]!, last.firstRange[block + 1]!, from, to, next, at, (start, end, kind) => ranges.push(start, end, kind));
 }
 
 /** The block of `next` starting at `at`, read as the flat-shape scanner reads it (its volatile ranges appended); null when it would not be. */

@@ -96,18 +96,44 @@ function leafText(text: string, blockStart: number, blockEnd: number, name: stri
 
 /** Whether `next` is `last`'s reply with only its volatile values rewritten (each still of its kind's form). */
 export function sameButVolatile(last: SteadyReply, next: Buffer): boolean {
-  const { bytes, ranges } = last;
-  let lastPosition = 0;
-  let nextPosition = 0;
-  for (let index = 0; index < ranges.length; index += 3) {
-    const from = ranges[index]!;
-    const stretch = from - lastPosition;
-    if (nextPosition + stretch > next.length || next.compare(bytes, lastPosition, from, nextPosition, nextPosition + stretch) !== 0) return false;
-    nextPosition = volatileEnd(next, nextPosition + stretch, ranges[index + 2]!);
-    if (nextPosition === -1) return false;
-    lastPosition = ranges[index + 1]!;
+  return matchButVolatile(last.bytes, last.ranges, 0, last.ranges.length / 3, 0, last.bytes.length, next, 0) === next.length;
+}
+
+/**
+ * Where `lastBytes[lastFrom, lastTo)` ends in `next` when `next` holds it from `at` but for its
+ * volatile values (ranges `fromRange` to `toRange`, in triples, all inside the stretch); -1 otherwise.
+ * `onValue` hears where each volatile value is in `next` (diffReply indexes the new reply with it).
+ */
+export function matchButVolatile(
+  lastBytes: Buffer,
+  ranges: Int32Array,
+  fromRange: number,
+  toRange: number,
+  lastFrom: number,
+  lastTo: number,
+  next: Buffer,
+  at: number,
+  onValue?: (from: number, to: number, kind: number) => void,
+): number {
+  let lastPosition = lastFrom;
+  let nextPosition = at;
+  for (let range = fromRange; range < toRange; range += 1) {
+    const from = ranges[3 * range]!;
+    if (!sameStretch(lastBytes, lastPosition, from, next, nextPosition)) return -1;
+    nextPosition += from - lastPosition;
+    const kind = ranges[3 * range + 2]!;
+    const valueEnd = volatileEnd(next, nextPosition, kind);
+    if (valueEnd === -1) return -1;
+    onValue?.(nextPosition, valueEnd, kind);
+    nextPosition = valueEnd;
+    lastPosition = ranges[3 * range + 1]!;
   }
-  return next.length - nextPosition === bytes.length - lastPosition && next.compare(bytes, lastPosition, bytes.length, nextPosition, next.length) === 0;
+  return sameStretch(lastBytes, lastPosition, lastTo, next, nextPosition) ? nextPosition + (lastTo - lastPosition) : -1;
+}
+
+/** Whether `next` holds `last[from, to)` at `at`, byte for byte. */
+export function sameStretch(last: Buffer, from: number, to: number, next: Buffer, at: number): boolean {
+  return at + (to - from) <= next.length && next.compare(last, from, to, at, at + (to - from)) === 0;
 }
 
 /**
