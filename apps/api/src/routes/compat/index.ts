@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { canWrite, principalOf, type Principal } from '../../api-keys/principal';
 import { enforceRateLimit } from '../../api-keys/rate-limit-middleware';
 import { RateLimiter, type RateLimitBucket } from '../../api-keys/rate-limiter';
@@ -11,6 +11,7 @@ import { manageExtension } from './extensions';
 import { listGateways, provisionGateway } from './gateways';
 import { LoginLockout } from './login-lockout';
 import { multipartForm } from './multipart-form';
+import { queryForm } from './query-form';
 import { checkRegistration } from './registration';
 
 type CompatHandler = (deps: ApiDeps, principal: Principal, req: Request, res: Response) => Promise<void>;
@@ -53,7 +54,7 @@ export function compatRouter(deps: ApiDeps): Router {
   const form = [express.urlencoded({ extended: false, limit: FORM_LIMIT_BYTES, parameterLimit: FORM_FIELDS }), multipartForm(FORM_LIMIT_BYTES, FORM_FIELDS)];
   const authenticate = compatAuthenticate(deps, lockout);
   for (const route of COMPAT_ROUTES) {
-    router.post(route.path, ...form, authenticate, async (req: Request, res: Response) => {
+    const answer = async (req: Request, res: Response) => {
       const principal = principalOf(res);
       await enforceRateLimit(limiter, deps.config, principal, route.bucket, res);
       if (route.writes && !canWrite(principal)) throw new CompatError(403, 'FORBIDDEN', 'Access Denied: this API key is read-only');
@@ -62,15 +63,20 @@ export function compatRouter(deps: ApiDeps): Router {
       } catch (error) {
         throw toHttpError(error);
       }
-    });
+    };
+    router.post(route.path, ...form, authenticate, answer);
+    // servers.rst tests the endpoints with `curl -u username:password <url>`: a GET (HEAD alike).
+    router.get(route.path, queryForm(route.writes), authenticate, answer);
   }
   // A status request carrying credentials has them checked (wrong ones are refused as ictVoIP
   // would); the status itself is statusRouter's, open to whitelisted peers as before.
-  router.post(COMPAT_STATUS_PATH, ...form, (req, res, next) => {
+  const statusCredentials = (req: Request, res: Response, next: NextFunction) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (body.username === undefined && body.password === undefined && !req.get('authorization')) return next();
     return authenticate(req, res, next);
-  });
+  };
+  router.post(COMPAT_STATUS_PATH, ...form, statusCredentials);
+  router.get(COMPAT_STATUS_PATH, queryForm(false), statusCredentials);
   router.use(COMPAT_ROUTES.map((route) => route.path).concat(COMPAT_STATUS_PATH), compatErrorHandler(deps.logger));
   return router;
 }
