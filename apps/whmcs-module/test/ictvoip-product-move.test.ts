@@ -100,8 +100,9 @@ describe('the module with ictVoIP’s names (loopback bridge)', () => {
   });
 
   test('an "Extensions" configurable option of one number is a list of one in the ictvoip layout, and the bridge does not read it as a quantity', async () => {
-    const { event } = await create({ dedicatedip: '', configoptions: { Extensions: '2112' } });
+    const { event, body } = await create({ dedicatedip: '', configoptions: { Extensions: '2112' } });
     expect(event!.plan.extensionNumbers).toEqual(['2112']);
+    expect(body!.configurableOptionsNormalized).toEqual({ Extensions: ['2112'] });
     expect(effectivePlan(event!)).not.toHaveProperty('maxExtensions');
     expect(effectivePlan(event!).extensionNumbers).toEqual(['2112']);
   });
@@ -149,6 +150,10 @@ describe('the module with ictVoIP’s names (loopback bridge)', () => {
     const list = await create({ configoption1: '5', configoption18: '', configoptions: { Extensions: '2112 | 2113' } });
     expect(list.event!.plan.extensionNumbers).toEqual(['2112', '2113']);
     expect(effectivePlan(list.event!).maxExtensions).toBe(5);
+    // Nowhere in the event is the list read as its first number (2112).
+    expect(list.body!.configurableOptions).toEqual({ Extensions: '2112 | 2113' });
+    expect(list.body!.configurableOptionsNormalized).toEqual({ Extensions: ['2112', '2113'] });
+    expect(quantity.body!.configurableOptionsNormalized).toEqual({ Extensions: 12 });
     // A dropdown's "value|Label" is not a list.
     const dropdown = await create({ configoption1: '5', configoption18: '', configoptions: { Extensions: '50|50 extensions' } });
     expect(effectivePlan(dropdown.event!).maxExtensions).toBe(50);

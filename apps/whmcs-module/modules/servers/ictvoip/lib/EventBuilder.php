@@ -30,7 +30,7 @@ final class EventBuilder
             'plan' => self::map($plan),
             'moduleSettings' => self::map(Settings::raw($params)),
             'configurableOptions' => self::map(Normalizer::rawOptions($options)),
-            'configurableOptionsNormalized' => self::map(Normalizer::options($options)),
+            'configurableOptionsNormalized' => self::map(IctvoipNames::normalizedOptions($options, $plan)),
             'customFields' => self::map(Normalizer::customFields(IctvoipNames::withoutSecrets(self::arrayParam($params, 'customfields')))),
         ];
         if (in_array($action, self::PASSWORD_ACTIONS, true)) {

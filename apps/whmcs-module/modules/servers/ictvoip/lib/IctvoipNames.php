@@ -110,6 +110,26 @@ final class IctvoipNames
         return [$plan, $service];
     }
 
+    /**
+     * configurableOptionsNormalized with ictVoIP's "Extensions" option as the list the plan took from
+     * it: the usual normalising keeps the part before the first `|`, which would read "2112 | 2113"
+     * as 2112.
+     */
+    public static function normalizedOptions(array $options, array $plan): array
+    {
+        $normalized = Normalizer::options($options);
+        $list = $plan['extensionNumbers'] ?? null;
+        if (!is_array($list)) {
+            return $normalized;
+        }
+        foreach ($options as $name => $value) {
+            if (self::meaning((string) $name) === 'extensions' && is_scalar($value) && array_map('trim', explode('|', (string) $value)) === $list) {
+                $normalized[Normalizer::key((string) $name)] = $list;
+            }
+        }
+        return $normalized;
+    }
+
     /** meaning => [label naming the source, value], options first (WHMCS's order), then custom fields. */
     private static function namedValues(array $params): array
     {
