@@ -164,6 +164,17 @@ describe('lockout after wrong superadmin passwords, per address', () => {
     for (const password of ['wrong-1', 'wrong-last', OPS.password]) expect(logs).not.toContain(password);
   });
 
+  it(`a burst of concurrent wrong passwords gets ${MAX_FAILURES} password checks, not one per request: checks in flight are counted`, async () => {
+    const BURST = 8 * MAX_FAILURES;
+    const replies = await Promise.all(Array.from({ length: BURST }, (_, index) => attempt(`burst-${index}`, 40)));
+    // Each check that ran logged its failure; the rest were refused before any hash was computed.
+    const checked = bridge.logLines.filter((line) => line.includes('invalid FusionPBX credentials') && line.includes('198.51.100.40'));
+    expect(checked).toHaveLength(MAX_FAILURES);
+    expect(replies.filter((reply) => reply.status === 401)).toHaveLength(MAX_FAILURES - 1);
+    for (const reply of replies.filter((one) => one.status !== 401)) expectError(reply, 429, LOCKED);
+    expectError(await attempt(OPS.password, 40), 429, LOCKED);
+  });
+
   it('lets the address in again once the window has ended', async () => {
     const redis = bridge.api!.deps.redis;
     for (let failure = 0; failure < MAX_FAILURES; failure += 1) await attempt('wrong', 20);

@@ -74,8 +74,8 @@ export function compatAuthenticate(deps: ApiDeps, lockout: LoginLockout): Reques
 
 /**
  * The password check behind a per-address lockout: a locked-out address is refused before any hash
- * is computed; each wrong password is counted, a good one clears the count. Logs name the address
- * and the username, never the password.
+ * is computed; each check is counted before it runs (so concurrent guesses cannot all slip in under
+ * the limit), a good password clears the count. Logs name the address and the username, never the password.
  */
 function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
   const { maxFailures, lockoutSeconds } = deps.config.compatLogin;
@@ -87,16 +87,21 @@ function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
       deps.logger.warn({ ip, username, path, retryAfterSeconds: before.retryAfterSeconds }, 'ictVoIP endpoint denied: address locked out after failed logins');
       throw lockedOut(before.retryAfterSeconds);
     }
+    const attempt = await redisDeadline(lockout.attempt(ip), 'the login lockout (Redis)');
+    if (attempt.locked) {
+      deps.logger.warn({ ip, username, path, retryAfterSeconds: attempt.retryAfterSeconds }, 'ictVoIP endpoint denied: address at its failed-login limit (checks in flight)');
+      throw lockedOut(attempt.retryAfterSeconds);
+    }
     const found = await superadminServers(deps, username, password);
     if (found.servers.length > 0) {
       await redisDeadline(lockout.clear(ip), 'the login lockout (Redis)');
       return found;
     }
-    const after = await redisDeadline(lockout.fail(ip), 'the login lockout (Redis)');
-    deps.logger.warn({ ip, username, path, failures: after.failures }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
-    if (after.locked) {
-      deps.logger.warn({ ip, failures: after.failures, lockoutSeconds }, `ictVoIP endpoints: address locked out after ${maxFailures} failed logins`);
-      throw lockedOut(after.retryAfterSeconds);
+    deps.logger.warn({ ip, username, path, failures: attempt.failures }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
+    if (attempt.failures >= maxFailures) {
+      deps.logger.warn({ ip, failures: attempt.failures, lockoutSeconds }, `ictVoIP endpoints: address locked out after ${maxFailures} failed logins`);
+      const after = await redisDeadline(lockout.check(ip), 'the login lockout (Redis)');
+      throw lockedOut(Math.max(after.retryAfterSeconds, 1));
     }
     throw new CompatError(401, 'AUTHENTICATION_FAILED', 'Authentication Failed: Invalid credentials');
   };

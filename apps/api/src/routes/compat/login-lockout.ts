@@ -6,7 +6,8 @@ import { RateLimiter } from '../../api-keys/rate-limiter';
  * (shared by every API process, a fixed window that Redis' TTL ends): after `maxFailures` within
  * `lockoutSeconds` of the first, the address is refused before any password check until the
  * window ends. Checked before the bcrypt comparison, so a whitelisted peer cannot guess passwords
- * at bcrypt speed.
+ * at bcrypt speed; and each check is counted before it is made (attempt), so a burst of concurrent
+ * guesses gets maxFailures checks per window, not one per request.
  */
 export interface LockoutState {
   locked: boolean;
@@ -21,7 +22,12 @@ export class LoginLockout {
   /** Locked once the failures reach maxFailures: "within the limit" is at most maxFailures - 1. */
   private readonly allowed: number;
 
-  constructor(redis: Redis, keyPrefix: string, maxFailures: number, lockoutSeconds: number) {
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    private readonly maxFailures: number,
+    lockoutSeconds: number,
+  ) {
     this.counter = new RateLimiter(redis, keyPrefix, lockoutSeconds);
     this.allowed = maxFailures - 1;
   }
@@ -39,9 +45,13 @@ export class LoginLockout {
     return LoginLockout.state(await this.counter.peek(LoginLockout.subject(address), 'loginFailures', this.allowed));
   }
 
-  /** Counts one wrong password; the answer says whether this one locked the address out. */
-  async fail(address: string): Promise<LockoutState> {
-    return LoginLockout.state(await this.counter.hit(LoginLockout.subject(address), 'loginFailures', this.allowed));
+  /**
+   * Counts one password check before it is made, as a failure until a good password clears the
+   * count. `locked`: this attempt is past the limit (checks already made or in flight), so it is
+   * refused unchecked; `failures` is its number in the window, maxFailures at most for one that may run.
+   */
+  async attempt(address: string): Promise<LockoutState> {
+    return LoginLockout.state(await this.counter.hit(LoginLockout.subject(address), 'loginFailures', this.maxFailures));
   }
 
   /** A good login from the address starts its count again. */
