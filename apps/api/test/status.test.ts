@@ -165,7 +165,10 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
-    expect(((await limited.json()) as { status: string }).status).toBe('error');
+    // ictVoIP's error envelope, its message starting with the documented error name "Rate Limited".
+    const body = (await limited.json()) as Record<string, string>;
+    expect(Object.keys(body)).toEqual(['status', 'message', 'timestamp']);
+    expect(body).toMatchObject({ status: 'error', message: 'Rate Limited: rate limit of 40 requests per 3600 s exceeded for this address' });
     const admin = await fetch(`${bridge.url}/status`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
     expect(admin.status).toBe(200);
     expect(admin.headers.get('x-ratelimit-limit')).toBeNull();

@@ -160,7 +160,12 @@ async function statusRateLimit(deps: ApiDeps, limiter: RateLimiter, req: Request
     res.setHeader('Retry-After', String(decision.retryAfterSeconds));
     res
       .status(429)
-      .json({ status: 'error', message: `Rate limit exceeded: ${decision.limit} requests per ${deps.config.api.rateLimitWindowSeconds} s`, timestamp: isoSeconds(new Date()) });
+      // Worded like the ictVoIP endpoints' 429: scripts match the documented error name "Rate Limited".
+      .json({
+        status: 'error',
+        message: `Rate Limited: rate limit of ${decision.limit} requests per ${deps.config.api.rateLimitWindowSeconds} s exceeded for this address`,
+        timestamp: isoSeconds(new Date()),
+      });
     return false;
   } catch (error) {
     deps.logger.warn({ err: (error as Error).message }, 'status rate limit not counted');
