@@ -325,6 +325,12 @@ describe('servers.rst: the checks it runs with curl -I and curl -u (GET requests
     expect(reply.body.total_records).toBe(2);
   });
 
+  it('the status page checks credentials a GET carries, as its POST does (none: open to whitelisted peers)', async () => {
+    expect((await curl(`curl -u username:guess ${bridge.url}/app/status/index.php`)).status).toBe(401);
+    const good = await curl(`curl -u username:password ${bridge.url}/app/status/index.php`);
+    expectLikeDocumented(good.body, API_ENDPOINTS.status.response, ['status', 'message']);
+  });
+
   it('a GET never writes, and credentials in a URL are refused without being echoed', async () => {
     const write = await curl(`curl -u username:password '${bridge.url}/app/extensions/manage.php?action=create&extension=1003&domain=${TENANT}'`);
     expect(write.status).toBe(405);
