@@ -51,6 +51,8 @@ export const CYCLE_DOMAIN = 'cycle-tenant.pbx.example.net';
 export const ADMIN_USERNAME = 'ada.admin';
 /** As FusionPBX stores it (the tenant's plan names no country, so it is shown as stored). */
 export const DID = '4930123450';
+/** The stand-in's CSRF token (WHMCS makes one per session). */
+export const CSRF_TOKEN = 'standin-csrf-9f2c4b';
 
 export interface WhmcsPages {
   bridge: Bridge;
@@ -74,6 +76,8 @@ interface StandinConfig {
   moduleLog: string;
   constants: Record<string, number>;
   admins: Record<string, string>;
+  /** The session's CSRF token: WHMCS gives it to every client-area template as $token and checks it with check_token(). */
+  csrfToken: string;
 }
 
 /** Two calls per page, so paging is visible with the few seeded calls. */
@@ -260,6 +264,7 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
     moduleLog,
     constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10 },
     admins: { '1': ADMIN_USERNAME },
+    csrfToken: CSRF_TOKEN,
   });
   const php = await startPhp(configFor(bridge.url), dir);
   return {

@@ -4,11 +4,14 @@
  * paging, the CSV stream, escaping of hostile values, the operator's actions and their audit rows,
  * and what the pages say when the bridge is down.
  */
+import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { signBody } from '@ictvoip/whmcs';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
 import {
   ADMIN_USERNAME,
+  CSRF_TOKEN,
+  CYCLE_DOMAIN,
   CYCLE_SERVICE_ID,
   DID,
   DOMAIN,
@@ -37,7 +40,8 @@ async function clientData(query: Record<string, string> = {}, base = pages.phpUr
 
 async function addonData(query: Record<string, string> = {}, form?: Record<string, string>, base = pages.phpUrl): Promise<any> {
   const params = new URLSearchParams({ module: 'ictvoip', harness: 'json', ...query });
-  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+  // The addon's forms carry WHMCS's CSRF token (generate_token); the stand-in's check_token refuses a POST without it.
+  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, form ? { method: 'POST', body: new URLSearchParams({ token: CSRF_TOKEN, ...form }) } : {});
   expect(response.status).toBe(200);
   return ((await response.json()) as { vars: unknown }).vars;
 }
@@ -221,19 +225,67 @@ describe('client area (server module ClientArea)', () => {
 });
 
 describe('reset SIP password (client area custom button)', () => {
-  async function resetPage(form?: Record<string, string>): Promise<{ status: number; text: string; cache: string | null }> {
-    const url = `${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`;
-    const response = await fetch(url, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+  /** The reset page; a form is POSTed with the session's CSRF token, as the page's own form sends it. */
+  async function resetPage(form?: Record<string, string>, base = pages.phpUrl, query = ''): Promise<{ status: number; text: string; cache: string | null }> {
+    const url = `${base}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword${query}`;
+    const response = await fetch(url, form ? { method: 'POST', body: new URLSearchParams({ token: CSRF_TOKEN, ...form }) } : {});
     return { status: response.status, text: await response.text(), cache: response.headers.get('cache-control') };
   }
 
-  async function storedPassword(extension: string): Promise<string | null> {
+  async function storedPassword(extension: string, domain = DOMAIN): Promise<string | null> {
     const { rows } = await pages.bridge.fusion.query<{ password: string | null }>('select e.password from v_extensions e join v_domains d using (domain_uuid) where d.domain_name = $1 and e.extension = $2', [
-      DOMAIN,
+      domain,
       extension,
     ]);
     return rows[0]?.password ?? null;
   }
+
+  function shownPassword(text: string): string | null {
+    const shown = /<code id="ictvoip-new-password"[^>]*>([^<]+)<\/code>/.exec(text)?.[1];
+    return shown === undefined ? null : shown.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#039;/g, "'").replace(/&amp;/g, '&');
+  }
+
+  async function resetRows(): Promise<{ writes: number; audits: number }> {
+    const pool = pages.bridge.api!.deps.pool;
+    const writes = await pool.query('SELECT 1 FROM tenant_writes WHERE service_id = $1', [SERVICE_ID]);
+    const audits = await pool.query("SELECT 1 FROM audit_log WHERE action = 'client.sip-password.reset'");
+    return { writes: writes.rowCount ?? 0, audits: audits.rowCount ?? 0 };
+  }
+
+  test("only this service's phones: another tenant's extension, a POST without WHMCS's CSRF token, a GET naming a phone reset nothing", async () => {
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      // Extension 150 exists, but in another customer's tenant (service 8803).
+      const { rows } = await pages.bridge.fusion.query<{ domain_uuid: string }>('select domain_uuid from v_domains where domain_name = $1', [CYCLE_DOMAIN]);
+      await pages.bridge.fusion.query(
+        "insert into v_extensions (extension_uuid, domain_uuid, extension, password, user_context, enabled, insert_date) values ($1, $2, '150', 'their-own-password', $3, 'true', now())",
+        [randomUUID(), rows[0]!.domain_uuid, CYCLE_DOMAIN],
+      );
+      const other = await resetPage({ extension: '150' });
+      expectNoPhpError(other.text);
+      expect(other.text).toContain('This phone does not exist');
+      expect(shownPassword(other.text)).toBeNull();
+      expect((await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '150' })).status).toBe(404);
+      expect(await storedPassword('150', CYCLE_DOMAIN)).toBe('their-own-password');
+
+      const before = await storedPassword('100');
+      const forged = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`, {
+        method: 'POST',
+        body: new URLSearchParams({ extension: '100' }),
+      });
+      expect(forged.status).toBe(403);
+      expect(shownPassword(await forged.text())).toBeNull();
+      const linked = await resetPage(undefined, pages.phpUrl, '&extension=100');
+      expect(linked.text).toContain('<option value="100" selected>');
+      expect(shownPassword(linked.text)).toBeNull();
+      expect(await storedPassword('100')).toBe(before);
+      // Nothing reached the write path or the reset count.
+      expect(await resetRows()).toEqual({ writes: 0, audits: 0 });
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
 
   test('choose a phone, get a new password once: written to FusionPBX by the REST write job, FreeSWITCH cache cleared, audited, never logged; rate-limited', async () => {
     await pages.bridge.startWorker({ schedulers: false });
@@ -281,6 +333,43 @@ describe('reset SIP password (client area custom button)', () => {
       await pages.bridge.worker?.close();
       pages.bridge.worker = null;
     }
+  });
+
+  test('repeat: pressing again (or resending the form) gives another password, written and audited again; the first one is gone', async () => {
+    // The limit counts this hour's resets: start from none (the test before used them up).
+    await pages.bridge.api!.deps.pool.query("DELETE FROM audit_log WHERE action = 'client.sip-password.reset'");
+    const before = await resetRows();
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      const first = shownPassword((await resetPage({ extension: '101' })).text);
+      const second = shownPassword((await resetPage({ extension: '101' })).text);
+      expect(first).toMatch(/^.{20}$/);
+      expect(second).toMatch(/^.{20}$/);
+      expect(second).not.toBe(first);
+      expect(await storedPassword('101')).toBe(second);
+      expect(await resetRows()).toEqual({ writes: before.writes + 2, audits: 2 });
+      const log = readModuleLog(pages.moduleLog);
+      expect(log).not.toContain(first!);
+      expect(log).not.toContain(second!);
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
+
+  test('bridge down: the reset page says so, on the choice and on the POST; no PHP error, nothing shown', async () => {
+    const port = await closedPort();
+    await pages.withBridgeAt(`http://127.0.0.1:${port}`, async (phpUrl) => {
+      const chooser = await resetPage(undefined, phpUrl);
+      expect(chooser.status).toBe(200);
+      expectNoPhpError(chooser.text);
+      expect(chooser.text).toContain('Live telephony details are temporarily unavailable');
+      const posted = await resetPage({ extension: '100' }, phpUrl);
+      expect(posted.status).toBe(200);
+      expectNoPhpError(posted.text);
+      expect(posted.text).toContain('The password could not be reset right now');
+      expect(shownPassword(posted.text)).toBeNull();
+    });
   });
 
   test('the reset route is signed like the others and checks the extension', async () => {

@@ -38,6 +38,30 @@ function logModuleCall($module, $action, $requestString, $responseData, $process
     file_put_contents($GLOBALS['standinConfig']['moduleLog'], $line . "\n", FILE_APPEND | LOCK_EX);
 }
 
+/**
+ * WHMCS's CSRF check for client-area forms: a POST whose `token` is not the session's stops here
+ * (WHMCS answers with its own error page and runs nothing more).
+ */
+function check_token($namespace = 'WHMCS.default')
+{
+    if (!hash_equals((string) $GLOBALS['standinConfig']['csrfToken'], (string) ($_POST['token'] ?? ''))) {
+        http_response_code(403);
+        standinPage('Invalid token', '<p>Invalid CSRF Protection Token</p>');
+        exit;
+    }
+}
+
+/** WHMCS's token for forms: 'plain' is the token itself, 'form' a hidden input, 'link' a query parameter. */
+function generate_token($type = 'form')
+{
+    $token = (string) $GLOBALS['standinConfig']['csrfToken'];
+    return match ($type) {
+        'plain' => $token,
+        'link' => '&token=' . $token,
+        default => '<input type="hidden" name="token" value="' . htmlspecialchars($token, ENT_QUOTES) . '" />',
+    };
+}
+
 function standinPage(string $title, string $body): void
 {
     $css = '';
@@ -63,7 +87,8 @@ function renderSmarty(string $templateDir, string $template, array $variables): 
     $smarty = new Smarty();
     $smarty->setTemplateDir($templateDir);
     $smarty->setCompileDir($GLOBALS['templates_compiledir']);
-    $smarty->assign($variables);
+    // WHMCS assigns the session's CSRF token to every client-area template.
+    $smarty->assign(['token' => $GLOBALS['standinConfig']['csrfToken'] ?? ''] + $variables);
     return $smarty->fetch($template);
 }
 
