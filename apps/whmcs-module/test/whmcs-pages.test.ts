@@ -296,6 +296,15 @@ describe('reset SIP password (client area custom button)', () => {
       expect(chooser.text).toContain('id="ictvoip-reset-choose"');
       expect(chooser.text).toContain('<option value="101">101 &ndash; &lt;script&gt;');
 
+      // A phone FusionPBX provisions: its device line holds the SIP password too (the slim fixture lacks the table: 5.1's definition).
+      await pages.bridge.fusion.query(
+        'create table if not exists v_device_lines (domain_uuid uuid, device_line_uuid uuid primary key, device_uuid uuid, line_number text, server_address text, user_id text, auth_id text, password text, enabled text, update_date timestamptz, update_user uuid)',
+      );
+      const lineUuid = randomUUID();
+      await pages.bridge.fusion.query(
+        "insert into v_device_lines (domain_uuid, device_line_uuid, device_uuid, line_number, server_address, user_id, auth_id, password, enabled) select domain_uuid, $1, $2, '1', domain_name, '100', '100', 'old-line', 'true' from v_domains where domain_name = $3",
+        [lineUuid, randomUUID(), DOMAIN],
+      );
       const before = await storedPassword('100');
       const done = await resetPage({ extension: '100' });
       expectNoPhpError(done.text);
@@ -305,6 +314,8 @@ describe('reset SIP password (client area custom button)', () => {
       const password = shown!.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#039;/g, "'");
       expect(await storedPassword('100')).toBe(password);
       expect(password).not.toBe(before);
+      const line = await pages.bridge.fusion.query('select password from v_device_lines where device_line_uuid = $1', [lineUuid]);
+      expect(line.rows[0].password).toBe(password);
       expect(pages.bridge.esl.apiCommands).toContain(`memcache delete directory:100@${DOMAIN}`);
 
       const { rows: writes } = await pages.bridge.api!.deps.pool.query('SELECT resource, operation, target, input, status, sealed_secrets FROM tenant_writes WHERE service_id = $1', [SERVICE_ID]);
@@ -421,12 +432,29 @@ describe('addon module (admin pages)', () => {
       expect(page).toContain('FusionPBX said no &lt;b&gt;bold&lt;/b&gt;');
       expect(page).not.toContain(pages.adminToken);
 
+      // A forged POST (no WHMCS CSRF token) stops at check_token: nothing retried, nothing audited.
+      const forged = await fetch(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=dashboard`, {
+        method: 'POST',
+        body: new URLSearchParams({ do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' }),
+      });
+      expect(forged.status).toBe(403);
+      expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('failed');
+      expect(await auditRows('admin.job.retry')).toEqual([]);
+
       const retried = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
       expect(retried.notice).toBe('job failing-job-1 (maintenance.test-failure) queued again');
       expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('waiting');
       const again = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
       expect(again.notice).toBe('job failing-job-1 is waiting, not failed: nothing to retry');
-      expect(await auditRows('admin.job.retry')).toEqual([{ actor: ADMIN_ACTOR, detail: { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' } }]);
+      const gone = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'no-such-job' });
+      expect(gone.error).toMatchObject({ kind: 'refused' });
+      // Every press is audited with the admin's name; only the first retried anything.
+      const target = { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' };
+      expect(await auditRows('admin.job.retry')).toEqual([
+        { actor: ADMIN_ACTOR, detail: { ...target, retried: true } },
+        { actor: ADMIN_ACTOR, detail: { ...target, retried: false, state: 'waiting' } },
+        { actor: ADMIN_ACTOR, detail: { queue: QUEUE_NAMES.maintenance, jobId: 'no-such-job', retried: false, state: 'missing' } },
+      ]);
 
       const unknown = await addonData({ page: 'dashboard' }, { do: 'retry', queue: 'no-such-queue', jobId: 'x' });
       expect(unknown.error).toMatchObject({ kind: 'refused', details: [expect.objectContaining({ path: 'body.queue' })] });
@@ -459,7 +487,14 @@ describe('addon module (admin pages)', () => {
     expect(imported.decks).toEqual([expect.objectContaining({ name: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' })]);
     const shown = await addonData({ page: 'ratedecks', deck: 'retail-de', prefix: '493' });
     expect(shown.deck.entries).toEqual([expect.objectContaining({ prefix: '4930', destination: 'Berlin', ratePerMinute: '0.010000' })]);
-    expect(await auditRows('admin.rate-deck.import')).toEqual([{ actor: ADMIN_ACTOR, detail: { deck: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' } }]);
+    expect(await auditRows('admin.rate-deck.import')).toEqual([
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', stored: false, rejectedLines: 1, currency: 'EUR' } },
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', stored: true, revision: 1, entryCount: 2, currency: 'EUR' } },
+    ]);
+    expect(await auditRows('admin.rate-deck.preview')).toEqual([
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: false, dataLines: 2, rejectedLines: 1 } },
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: true, dataLines: 2, rejectedLines: 0 } },
+    ]);
   });
 
   test("billing batches of a period with their state and the WHMCS invoice link", async () => {
