@@ -107,6 +107,7 @@ test('client area: usage against included minutes, credit, voicemail, numbers; r
     expect(await page.locator('#ictvoip-usage').innerText()).toContain('100 minutes left');
     expect(await page.locator('#ictvoip-included').count()).toBe(1);
     expect(await page.locator('#ictvoip-credit').innerText()).toContain('Credit is running low');
+    expect(await page.locator('#ictvoip-credit-thresholds').innerText()).toBe('Reminder when available credit falls below: 5.00 EUR');
     expect(await page.locator('#ictvoip-numbers tbody tr').first().innerText()).toContain('extension 100');
     expect(await page.locator('#ictvoip-phones tbody tr').first().locator('.ictvoip-voicemail').innerText()).toBe('2 new, 1 saved');
     expect(await page.locator('#ictvoip-period-total').innerText()).toContain('0.167 EUR');
@@ -195,5 +196,6 @@ test("addon: a period's billing batches with the WHMCS invoice link; servers and
   const credit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=credit`);
   expect(await credit.page.locator('#ictvoip-credit tbody tr').count()).toBe(1);
   expect(await credit.page.locator('#ictvoip-credit tbody tr').innerText()).toContain('block outbound');
+  expect(await credit.page.locator('#ictvoip-credit tbody tr').innerText()).toMatch(/5\.000000 EUR\s+prepaid/);
   await finish(credit, 'addon-credit');
 });

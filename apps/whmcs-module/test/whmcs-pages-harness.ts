@@ -195,7 +195,7 @@ async function seedVoicemailNumbersCredit(bridge: Bridge, domainUuid: string): P
   );
   await bridge.api!.deps.pool.query(
     `insert into credit_states (service_id, client_id, state, crossing, restriction, credit, credit_limit, usage, available, threshold, currency, last_checked_at, last_transition, last_transition_at)
-     values ($1, 42, 'low', 1, 'outbound', 5.5, 0, 2, 3.5, 5, 'EUR', now(), 'ok→low', now())`,
+     values ($1, 42, 'low', 1, 'outbound', 5.5, null, 2, 3.5, 5, 'EUR', now(), 'ok→low', now())`,
     [SERVICE_ID],
   );
   await bridge.api!.deps.pool.query(`insert into credit_mails (service_id, kind, crossing, client_id, template, state) values ($1, 'low', 1, 42, 'ictVoIP Low Credit', 'sent')`, [SERVICE_ID]);

@@ -135,7 +135,8 @@ describe('client area (server module ClientArea)', () => {
       { extension: '101', name: HOSTILE_NAME, state: 'lost', device: 'Yealink SIP-T46U', since: '2026-10-02 07:05:00', voicemail: null },
     ]);
     expect(data.ictvoipPortalUrl).toBe(`https://${DOMAIN}/`);
-    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0 });
+    // No call rated this period yet: the amount still names the currency the service's calls are charged in.
+    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0, amount: '0.00', currency: 'EUR' });
   });
 
   test('numbers and where they ring, prepaid credit state, from one bridge call per page', async () => {
@@ -146,12 +147,23 @@ describe('client area (server module ClientArea)', () => {
     expect(lines.map((line) => JSON.parse(line).action)).toEqual(['ClientArea']);
     expect(lines[0]).toContain('/whmcs/client/overview');
     expect(data.ictvoipNumbers).toEqual([{ number: DID, destination: 'extension 100', enabled: true, description: HOSTILE_NAME }]);
-    expect(data.ictvoipCredit).toMatchObject({ state: 'low', mode: 'outbound', available: '3.50', currency: 'EUR', restricted: false, lastMail: { kind: 'low' } });
+    expect(data.ictvoipCredit).toMatchObject({ state: 'low', mode: 'outbound', available: '3.50', threshold: '5.00', creditLimit: '', currency: 'EUR', restricted: false, lastMail: { kind: 'low' } });
     const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
     expectNoPhpError(page);
     expect(page).toContain('id="ictvoip-numbers"');
     expect(page).toContain('id="ictvoip-credit"');
     expect(page).toContain('Credit is running low');
+    expect(page).toContain('Reminder when available credit falls below: 5.00 EUR');
+    expect(page).not.toContain('Credit limit');
+    // Postpaid under a credit limit: the limit is shown beside the reminder threshold.
+    const pool = pages.bridge.api!.deps.pool;
+    await pool.query('UPDATE credit_states SET credit_limit = 50 WHERE service_id = $1', [SERVICE_ID]);
+    try {
+      const postpaid = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+      expect(postpaid).toContain('Reminder when available credit falls below: 5.00 EUR &middot; Credit limit: 50.00 EUR');
+    } finally {
+      await pool.query('UPDATE credit_states SET credit_limit = NULL WHERE service_id = $1', [SERVICE_ID]);
+    }
     expect(page).toContain('2 new</strong>, 1 saved');
     expect(page).not.toContain('<script>');
     expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-11-01\): 2, 0\.167 EUR/);
@@ -525,6 +537,8 @@ describe('addon module (admin pages)', () => {
         mode: 'outbound',
         state: 'low',
         available: '3.500000',
+        threshold: '5.000000',
+        creditLimit: null,
         currency: 'EUR',
         lastMail: expect.objectContaining({ kind: 'low', state: 'sent' }),
         serviceLink: `clientsservices.php?id=${SERVICE_ID}`,
@@ -534,6 +548,7 @@ describe('addon module (admin pages)', () => {
     expectNoPhpError(page);
     expect(page).toContain('id="ictvoip-credit"');
     expect(page).toContain('block outbound');
+    expect(page).toMatch(/<td class="text-right">5\.000000 EUR<\/td>\s*<td class="text-right"><span class="text-muted">prepaid<\/span><\/td>/);
   });
 
   test('every page read is audited with the admin user name; server health is not asked again on each load', async () => {

@@ -167,6 +167,7 @@ async function creditStates(deps: ApiDeps) {
     state: state.state,
     available: state.available,
     threshold: state.threshold,
+    creditLimit: state.creditLimit,
     currency: state.currency,
     suspendedBy: state.suspendedBy,
     restrictedGateways: state.restrictedGateways.length,

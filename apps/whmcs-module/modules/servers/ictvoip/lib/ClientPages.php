@@ -309,6 +309,8 @@ final class ClientPages
             'stateKey' => 'credit_' . $state,
             'mode' => (string) ($credit['mode'] ?? ''),
             'available' => isset($credit['available']) && is_string($credit['available']) ? self::amountText($credit['available']) : '',
+            'threshold' => self::positiveAmountText($credit['threshold'] ?? null),
+            'creditLimit' => self::positiveAmountText($credit['creditLimit'] ?? null),
             'currency' => self::currencyText($credit['currency'] ?? ''),
             'restricted' => !empty($credit['restricted']),
             'lastMail' => $mail === null ? null : ['kind' => $kind, 'textKey' => 'creditMail_' . $kind, 'at' => self::dateText((string) ($mail['at'] ?? ''))],
@@ -354,6 +356,15 @@ final class ClientPages
     }
 
     /** The bridge's exact decimal string, trailing zeros beyond two places dropped; never a float. */
+    /** A decimal amount above zero as text (5.00), else '' (no threshold, prepaid without a credit limit). */
+    private static function positiveAmountText(mixed $amount): string
+    {
+        if (!is_string($amount) || !preg_match('/^\d+(\.\d+)?$/', $amount) || preg_match('/^0*(\.0*)?$/', $amount)) {
+            return '';
+        }
+        return self::amountText($amount);
+    }
+
     private static function amountText(string $amount): string
     {
         if (!preg_match('/^(-?\d+)(?:\.(\d+))?$/', $amount, $match)) {

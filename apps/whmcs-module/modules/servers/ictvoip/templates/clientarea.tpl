@@ -22,6 +22,7 @@
     <div class="alert {if $ictvoipCredit.state == 'zero'}alert-danger{elseif $ictvoipCredit.state == 'low'}alert-warning{else}alert-success{/if}" id="ictvoip-credit">
         <strong>{$L[$ictvoipCredit.stateKey]|escape}</strong>
         {if $ictvoipCredit.available !== ''} &middot; {$L.creditAvailable|escape}: {$ictvoipCredit.available|escape} {$ictvoipCredit.currency|escape}{/if}
+        {if $ictvoipCredit.threshold || $ictvoipCredit.creditLimit}<br><small id="ictvoip-credit-thresholds">{if $ictvoipCredit.threshold}{$L.creditThreshold|escape}: {$ictvoipCredit.threshold|escape} {$ictvoipCredit.currency|escape}{/if}{if $ictvoipCredit.threshold && $ictvoipCredit.creditLimit} &middot; {/if}{if $ictvoipCredit.creditLimit}{$L.creditLimit|escape}: {$ictvoipCredit.creditLimit|escape} {$ictvoipCredit.currency|escape}{/if}</small>{/if}
         {if $ictvoipCredit.restricted}<br>{if $ictvoipCredit.mode == 'outbound'}{$L.creditOutboundBlocked|escape}{else}{$L.creditSuspended|escape}{/if}{/if}
         {if $ictvoipCredit.lastMail}<br><small>{$L.creditLastMail|escape}: {$L[$ictvoipCredit.lastMail.textKey]|default:$ictvoipCredit.lastMail.kind|escape} ({$ictvoipCredit.lastMail.at|escape})</small>{/if}
     </div>
