@@ -67,7 +67,8 @@ export interface WhmcsPages {
 
 interface StandinConfig {
   server: Record<string, unknown>;
-  service: Record<string, unknown>;
+  /** The logged-in client's services (WHMCS shows a product page only to its owner). */
+  services: Record<string, unknown>[];
   addon: Record<string, unknown>;
   serverModule: string;
   addonModule: string;
@@ -116,16 +117,16 @@ async function stopPhp(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** $params as WHMCS 8 passes them to a server module for this service and server record. */
-function serviceParams(): Record<string, unknown> {
+/** $params as WHMCS 8 passes them to a server module for a service of client 42 and the server record. */
+function serviceParams(serviceId = SERVICE_ID, domain = DOMAIN): Record<string, unknown> {
   return {
     whmcsVersion: '8.13.1-release.1',
-    accountid: SERVICE_ID,
-    serviceid: SERVICE_ID,
+    accountid: serviceId,
+    serviceid: serviceId,
     userid: 42,
     pid: 7,
     serverid: 3,
-    domain: DOMAIN,
+    domain,
     username: 'pagespbx',
     password: 'Client-Service-Pass-9',
     producttype: 'other',
@@ -255,7 +256,8 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
   const adminToken = bridge.config.adminToken;
   const configFor = (baseUrl: string): StandinConfig => ({
     server: serverParams(baseUrl, webhookSecret),
-    service: serviceParams(),
+    // The quarterly service too, billed by its own cycle (BILLING_PERIODS=service).
+    services: [serviceParams(), serviceParams(CYCLE_SERVICE_ID, CYCLE_DOMAIN)],
     addon: { bridgeUrl: baseUrl, adminToken },
     serverModule: SERVER_MODULE,
     addonModule: ADDON_MODULE,

@@ -31,8 +31,8 @@ let pages: WhmcsPages;
 const ADMIN_ACTOR = `whmcs-admin:${ADMIN_USERNAME} (admin #1)`;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the pages' JSON is checked field by field below */
-async function clientData(query: Record<string, string> = {}, base = pages.phpUrl): Promise<any> {
-  const params = new URLSearchParams({ action: 'productdetails', id: String(SERVICE_ID), harness: 'json', ...query });
+async function clientData(query: Record<string, string> = {}, base = pages.phpUrl, serviceId = SERVICE_ID): Promise<any> {
+  const params = new URLSearchParams({ action: 'productdetails', id: String(serviceId), harness: 'json', ...query });
   const response = await fetch(`${base}/clientarea.php?${params}`);
   expect(response.status).toBe(200);
   return ((await response.json()) as { templateVariables: unknown }).templateVariables;
@@ -91,7 +91,7 @@ describe('client area (server module ClientArea)', () => {
     expect(first.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
     expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: '2026-10-07 13:00:00', fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
     expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: '2026-10-06 12:00:00', rated: false, statusText: 'not rated yet' });
-    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01' });
+    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01', periodLastDay: '2026-10-31' });
     expect(first.ictvoipLinks.csv).toBe(`clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
 
     const rows = [...first.ictvoipCalls.rows];
@@ -166,7 +166,7 @@ describe('client area (server module ClientArea)', () => {
     }
     expect(page).toContain('2 new</strong>, 1 saved');
     expect(page).not.toContain('<script>');
-    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-11-01\): 2, 0\.167 EUR/);
+    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-10-31\): 2, 0\.167 EUR/);
   });
 
   test("periods follow the service's own billing cycle; a day inside a period names that period", async () => {
@@ -180,6 +180,18 @@ describe('client area (server module ClientArea)', () => {
     expect(cycle.periods).toHaveLength(12);
     expect(cycle.periods.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
     expect(cycle.periods).toContain('2026-08-15');
+    // Through the module: the picker offers the quarters due on the 15th, and a quarter's page names its first and last day.
+    const quarterly = await clientData({ period: '2026-08-15' }, pages.phpUrl, CYCLE_SERVICE_ID);
+    expect(quarterly.ictvoipCalls).toMatchObject({ period: '2026-08-15', periodStart: '2026-08-15', periodEnd: '2026-11-15' });
+    const options = quarterly.ictvoipLinks.periods.map((option: { value: string }) => option.value);
+    expect(options).toEqual(cycle.periods);
+    expect(quarterly.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe('2026-08-15');
+    expect(quarterly.ictvoipLinks.csv).toContain('period=2026-08-15');
+    const page = await html(`/clientarea.php?action=productdetails&id=${CYCLE_SERVICE_ID}&period=2026-08-15`);
+    expectNoPhpError(page);
+    expect(page).toContain('<option value="2026-08-15" selected>2026-08-15</option>');
+    expect(quarterly.ictvoipCalls.periodLastDay).toBe('2026-11-14');
+    expect(page).toMatch(/\(2026-08-15 &ndash; 2026-11-14\)/);
     // The module passes a YYYY-MM-DD period on; a calendar-month service answers with the month containing it.
     const calendar = await clientData({ period: '2026-10-15' });
     expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: '2026-10-01' });

@@ -7,7 +7,7 @@
  * ClientAreaAllowedFunctions for custom actions), renders the returned Smarty template, and wraps it
  * in a page with the default theme's Bootstrap when Debian's libjs-bootstrap4 is installed.
  * `&harness=json` answers with the data instead (template name and variables) for the PHP tests.
- * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, service: {...},
+ * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, services: [{...}],
  * addon: {...}, smarty: "/path/Smarty.class.php", moduleLog: "/path/log.jsonl", admins: {id: username}}.
  * Only WHMCS's own globals are stood in for here; the module code runs unchanged.
  */
@@ -94,12 +94,18 @@ function renderSmarty(string $templateDir, string $template, array $variables): 
 
 function clientArea(array $config): void
 {
-    $params = array_merge($config['service'], $config['server']);
-    if ((int) ($_GET['id'] ?? 0) !== (int) $params['serviceid']) {
+    $service = null;
+    foreach ($config['services'] as $candidate) {
+        if ((int) ($_GET['id'] ?? 0) === (int) $candidate['serviceid']) {
+            $service = $candidate;
+        }
+    }
+    if ($service === null) {
         http_response_code(404);
         standinPage('Not found', '<p>No such service for this client.</p>');
         return;
     }
+    $params = array_merge($service, $config['server']);
     require $config['serverModule'];
     if (($_GET['modop'] ?? '') === 'custom') {
         // WHMCS runs the client's custom buttons and the allowed functions, nothing else.

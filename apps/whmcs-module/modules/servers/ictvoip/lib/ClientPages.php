@@ -248,6 +248,8 @@ final class ClientPages
             'period' => (string) ($calls['period'] ?? ''),
             'periodStart' => (string) ($calls['periodStart'] ?? ''),
             'periodEnd' => (string) ($calls['periodEnd'] ?? ''),
+            // The bridge's end is the next period's first day (exclusive); a customer reads the last day.
+            'periodLastDay' => self::dayBefore((string) ($calls['periodEnd'] ?? '')),
             'timeZone' => (string) ($calls['timeZone'] ?? 'UTC'),
             'rows' => $rows,
             'ratedCalls' => (int) ($totals['ratedCalls'] ?? 0),
@@ -356,6 +358,13 @@ final class ClientPages
     }
 
     /** The bridge's exact decimal string, trailing zeros beyond two places dropped; never a float. */
+    /** `YYYY-MM-DD` minus one day, or '' for anything else. */
+    private static function dayBefore(string $date): string
+    {
+        $day = preg_match('/^\d{4}-\d{2}-\d{2}$/', $date) ? \DateTimeImmutable::createFromFormat('!Y-m-d', $date, new \DateTimeZone('UTC')) : false;
+        return $day === false ? '' : $day->modify('-1 day')->format('Y-m-d');
+    }
+
     /** A decimal amount above zero as text (5.00), else '' (no threshold, prepaid without a credit limit). */
     private static function positiveAmountText(mixed $amount): string
     {

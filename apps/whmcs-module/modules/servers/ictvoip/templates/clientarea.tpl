@@ -48,7 +48,7 @@
         <a class="btn btn-default btn-secondary btn-sm ml-auto" id="ictvoip-csv" href="{$ictvoipLinks.csv|escape}">{$L.downloadCsv|escape}</a>
     </form>
     {if $ictvoipSearchInvalid}<div class="alert alert-warning">{$L.searchInvalid|escape}</div>{/if}
-    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodEnd|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
+    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodLastDay|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
     {if $ictvoipCalls.rows}
     <div class="table-responsive">
     <table class="table table-striped table-sm table-condensed" id="ictvoip-calls">
