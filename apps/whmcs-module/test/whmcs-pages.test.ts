@@ -26,6 +26,7 @@ import {
   startWhmcsPages,
   type WhmcsPages,
 } from './whmcs-pages-harness';
+import { waitFor } from '../../worker/test/harness';
 
 let pages: WhmcsPages;
 const ADMIN_ACTOR = `whmcs-admin:${ADMIN_USERNAME} (admin #1)`;
@@ -386,6 +387,25 @@ describe('reset SIP password (client area custom button)', () => {
       const log = readModuleLog(pages.moduleLog);
       expect(log).not.toContain(first!);
       expect(log).not.toContain(second!);
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
+
+  test('worker down at the press: the password is shown (as being applied) within the module read, and the worker sets exactly it when it is back', async () => {
+    // The bridge answers after RESET_WAIT_MS, inside the module's 10 s read: waiting API_WRITE_WAIT_MS
+    // (10 s here) the module gave up first and the worker later set a password nobody saw.
+    const done = await resetPage({ extension: '100' });
+    expectNoPhpError(done.text);
+    const shown = shownPassword(done.text);
+    expect(shown).toMatch(/^.{20}$/);
+    expect(done.text).toContain('The PBX is applying it');
+    expect(await storedPassword('100')).not.toBe(shown);
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      await waitFor(async () => (await storedPassword('100')) === shown, 30000, 'the queued reset applied');
+      expect(readModuleLog(pages.moduleLog)).not.toContain(shown!);
     } finally {
       await pages.bridge.worker?.close();
       pages.bridge.worker = null;
