@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { DOMAIN, failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+import { CYCLE_SERVICE_ID, DOMAIN, failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = process.env.ICTVOIP_ARTIFACTS_DIR ?? path.resolve(__dirname, '../../../artifacts/whmcs-pages');
@@ -107,6 +107,7 @@ test('client area: usage against included minutes, credit, voicemail, numbers; r
     expect(await page.locator('#ictvoip-usage').innerText()).toContain('100 minutes left');
     expect(await page.locator('#ictvoip-included').count()).toBe(1);
     expect(await page.locator('#ictvoip-credit').innerText()).toContain('Credit is running low');
+    expect(await page.locator('#ictvoip-credit-thresholds').innerText()).toBe('Reminder when available credit falls below: 5.00 EUR');
     expect(await page.locator('#ictvoip-numbers tbody tr').first().innerText()).toContain('extension 100');
     expect(await page.locator('#ictvoip-phones tbody tr').first().locator('.ictvoip-voicemail').innerText()).toBe('2 new, 1 saved');
     expect(await page.locator('#ictvoip-period-total').innerText()).toContain('0.167 EUR');
@@ -126,6 +127,20 @@ test('client area: usage against included minutes, credit, voicemail, numbers; r
     await pages.bridge.worker?.close();
     pages.bridge.worker = null;
   }
+});
+
+test("client area of a quarterly service: the picker offers its own periods (due on the 15th), a chosen quarter shows its first and last day", async () => {
+  const visit = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${CYCLE_SERVICE_ID}`);
+  const { page } = visit;
+  const options = await page.locator('#ictvoip-period option').allTextContents();
+  expect(options).toHaveLength(12);
+  expect(options.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
+  await page.selectOption('#ictvoip-period', '2026-05-15');
+  await Promise.all([page.waitForURL(/period=2026-05-15/), page.click('#ictvoip-calls-filter button[type=submit]')]);
+  expect(await page.locator('#ictvoip-period').inputValue()).toBe('2026-05-15');
+  expect(await page.locator('#ictvoip-period-total').innerText()).toContain('(2026-05-15 – 2026-08-14)');
+  expect(await page.locator('#ictvoip-csv').getAttribute('href')).toContain('period=2026-05-15');
+  await finish(visit, 'client-area-quarterly');
 });
 
 test('client area when the bridge is down: a plain message, no error', async () => {
@@ -195,5 +210,6 @@ test("addon: a period's billing batches with the WHMCS invoice link; servers and
   const credit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=credit`);
   expect(await credit.page.locator('#ictvoip-credit tbody tr').count()).toBe(1);
   expect(await credit.page.locator('#ictvoip-credit tbody tr').innerText()).toContain('block outbound');
+  expect(await credit.page.locator('#ictvoip-credit tbody tr').innerText()).toMatch(/5\.000000 EUR\s+prepaid/);
   await finish(credit, 'addon-credit');
 });

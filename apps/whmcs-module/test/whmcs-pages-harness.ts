@@ -51,6 +51,8 @@ export const CYCLE_DOMAIN = 'cycle-tenant.pbx.example.net';
 export const ADMIN_USERNAME = 'ada.admin';
 /** As FusionPBX stores it (the tenant's plan names no country, so it is shown as stored). */
 export const DID = '4930123450';
+/** The stand-in's CSRF token (WHMCS makes one per session). */
+export const CSRF_TOKEN = 'standin-csrf-9f2c4b';
 
 export interface WhmcsPages {
   bridge: Bridge;
@@ -65,7 +67,8 @@ export interface WhmcsPages {
 
 interface StandinConfig {
   server: Record<string, unknown>;
-  service: Record<string, unknown>;
+  /** The logged-in client's services (WHMCS shows a product page only to its owner). */
+  services: Record<string, unknown>[];
   addon: Record<string, unknown>;
   serverModule: string;
   addonModule: string;
@@ -74,6 +77,8 @@ interface StandinConfig {
   moduleLog: string;
   constants: Record<string, number>;
   admins: Record<string, string>;
+  /** The session's CSRF token: WHMCS gives it to every client-area template as $token and checks it with check_token(). */
+  csrfToken: string;
 }
 
 /** Two calls per page, so paging is visible with the few seeded calls. */
@@ -112,16 +117,16 @@ async function stopPhp(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** $params as WHMCS 8 passes them to a server module for this service and server record. */
-function serviceParams(): Record<string, unknown> {
+/** $params as WHMCS 8 passes them to a server module for a service of client 42 and the server record. */
+function serviceParams(serviceId = SERVICE_ID, domain = DOMAIN): Record<string, unknown> {
   return {
     whmcsVersion: '8.13.1-release.1',
-    accountid: SERVICE_ID,
-    serviceid: SERVICE_ID,
+    accountid: serviceId,
+    serviceid: serviceId,
     userid: 42,
     pid: 7,
     serverid: 3,
-    domain: DOMAIN,
+    domain,
     username: 'pagespbx',
     password: 'Client-Service-Pass-9',
     producttype: 'other',
@@ -191,7 +196,7 @@ async function seedVoicemailNumbersCredit(bridge: Bridge, domainUuid: string): P
   );
   await bridge.api!.deps.pool.query(
     `insert into credit_states (service_id, client_id, state, crossing, restriction, credit, credit_limit, usage, available, threshold, currency, last_checked_at, last_transition, last_transition_at)
-     values ($1, 42, 'low', 1, 'outbound', 5.5, 0, 2, 3.5, 5, 'EUR', now(), 'ok→low', now())`,
+     values ($1, 42, 'low', 1, 'outbound', 5.5, null, 2, 3.5, 5, 'EUR', now(), 'ok→low', now())`,
     [SERVICE_ID],
   );
   await bridge.api!.deps.pool.query(`insert into credit_mails (service_id, kind, crossing, client_id, template, state) values ($1, 'low', 1, 42, 'ictVoIP Low Credit', 'sent')`, [SERVICE_ID]);
@@ -251,7 +256,8 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
   const adminToken = bridge.config.adminToken;
   const configFor = (baseUrl: string): StandinConfig => ({
     server: serverParams(baseUrl, webhookSecret),
-    service: serviceParams(),
+    // The quarterly service too, billed by its own cycle (BILLING_PERIODS=service).
+    services: [serviceParams(), serviceParams(CYCLE_SERVICE_ID, CYCLE_DOMAIN)],
     addon: { bridgeUrl: baseUrl, adminToken },
     serverModule: SERVER_MODULE,
     addonModule: ADDON_MODULE,
@@ -260,6 +266,7 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
     moduleLog,
     constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10 },
     admins: { '1': ADMIN_USERNAME },
+    csrfToken: CSRF_TOKEN,
   });
   const php = await startPhp(configFor(bridge.url), dir);
   return {

@@ -4,11 +4,14 @@
  * paging, the CSV stream, escaping of hostile values, the operator's actions and their audit rows,
  * and what the pages say when the bridge is down.
  */
+import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { signBody } from '@ictvoip/whmcs';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
 import {
   ADMIN_USERNAME,
+  CSRF_TOKEN,
+  CYCLE_DOMAIN,
   CYCLE_SERVICE_ID,
   DID,
   DOMAIN,
@@ -23,13 +26,14 @@ import {
   startWhmcsPages,
   type WhmcsPages,
 } from './whmcs-pages-harness';
+import { waitFor } from '../../worker/test/harness';
 
 let pages: WhmcsPages;
 const ADMIN_ACTOR = `whmcs-admin:${ADMIN_USERNAME} (admin #1)`;
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the pages' JSON is checked field by field below */
-async function clientData(query: Record<string, string> = {}, base = pages.phpUrl): Promise<any> {
-  const params = new URLSearchParams({ action: 'productdetails', id: String(SERVICE_ID), harness: 'json', ...query });
+async function clientData(query: Record<string, string> = {}, base = pages.phpUrl, serviceId = SERVICE_ID): Promise<any> {
+  const params = new URLSearchParams({ action: 'productdetails', id: String(serviceId), harness: 'json', ...query });
   const response = await fetch(`${base}/clientarea.php?${params}`);
   expect(response.status).toBe(200);
   return ((await response.json()) as { templateVariables: unknown }).templateVariables;
@@ -37,7 +41,8 @@ async function clientData(query: Record<string, string> = {}, base = pages.phpUr
 
 async function addonData(query: Record<string, string> = {}, form?: Record<string, string>, base = pages.phpUrl): Promise<any> {
   const params = new URLSearchParams({ module: 'ictvoip', harness: 'json', ...query });
-  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+  // The addon's forms carry WHMCS's CSRF token (generate_token); the stand-in's check_token refuses a POST without it.
+  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, form ? { method: 'POST', body: new URLSearchParams({ token: CSRF_TOKEN, ...form }) } : {});
   expect(response.status).toBe(200);
   return ((await response.json()) as { vars: unknown }).vars;
 }
@@ -87,7 +92,7 @@ describe('client area (server module ClientArea)', () => {
     expect(first.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
     expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: '2026-10-07 13:00:00', fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
     expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: '2026-10-06 12:00:00', rated: false, statusText: 'not rated yet' });
-    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01' });
+    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01', periodLastDay: '2026-10-31' });
     expect(first.ictvoipLinks.csv).toBe(`clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
 
     const rows = [...first.ictvoipCalls.rows];
@@ -131,7 +136,8 @@ describe('client area (server module ClientArea)', () => {
       { extension: '101', name: HOSTILE_NAME, state: 'lost', device: 'Yealink SIP-T46U', since: '2026-10-02 07:05:00', voicemail: null },
     ]);
     expect(data.ictvoipPortalUrl).toBe(`https://${DOMAIN}/`);
-    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0 });
+    // No call rated this period yet: the amount still names the currency the service's calls are charged in.
+    expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0, amount: '0.00', currency: 'EUR' });
   });
 
   test('numbers and where they ring, prepaid credit state, from one bridge call per page', async () => {
@@ -142,15 +148,26 @@ describe('client area (server module ClientArea)', () => {
     expect(lines.map((line) => JSON.parse(line).action)).toEqual(['ClientArea']);
     expect(lines[0]).toContain('/whmcs/client/overview');
     expect(data.ictvoipNumbers).toEqual([{ number: DID, destination: 'extension 100', enabled: true, description: HOSTILE_NAME }]);
-    expect(data.ictvoipCredit).toMatchObject({ state: 'low', mode: 'outbound', available: '3.50', currency: 'EUR', restricted: false, lastMail: { kind: 'low' } });
+    expect(data.ictvoipCredit).toMatchObject({ state: 'low', mode: 'outbound', available: '3.50', threshold: '5.00', creditLimit: '', currency: 'EUR', restricted: false, lastMail: { kind: 'low' } });
     const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
     expectNoPhpError(page);
     expect(page).toContain('id="ictvoip-numbers"');
     expect(page).toContain('id="ictvoip-credit"');
     expect(page).toContain('Credit is running low');
+    expect(page).toContain('Reminder when available credit falls below: 5.00 EUR');
+    expect(page).not.toContain('Credit limit');
+    // Postpaid under a credit limit: the limit is shown beside the reminder threshold.
+    const pool = pages.bridge.api!.deps.pool;
+    await pool.query('UPDATE credit_states SET credit_limit = 50 WHERE service_id = $1', [SERVICE_ID]);
+    try {
+      const postpaid = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+      expect(postpaid).toContain('Reminder when available credit falls below: 5.00 EUR &middot; Credit limit: 50.00 EUR');
+    } finally {
+      await pool.query('UPDATE credit_states SET credit_limit = NULL WHERE service_id = $1', [SERVICE_ID]);
+    }
     expect(page).toContain('2 new</strong>, 1 saved');
     expect(page).not.toContain('<script>');
-    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-11-01\): 2, 0\.167 EUR/);
+    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-10-31\): 2, 0\.167 EUR/);
   });
 
   test("periods follow the service's own billing cycle; a day inside a period names that period", async () => {
@@ -164,6 +181,18 @@ describe('client area (server module ClientArea)', () => {
     expect(cycle.periods).toHaveLength(12);
     expect(cycle.periods.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
     expect(cycle.periods).toContain('2026-08-15');
+    // Through the module: the picker offers the quarters due on the 15th, and a quarter's page names its first and last day.
+    const quarterly = await clientData({ period: '2026-08-15' }, pages.phpUrl, CYCLE_SERVICE_ID);
+    expect(quarterly.ictvoipCalls).toMatchObject({ period: '2026-08-15', periodStart: '2026-08-15', periodEnd: '2026-11-15' });
+    const options = quarterly.ictvoipLinks.periods.map((option: { value: string }) => option.value);
+    expect(options).toEqual(cycle.periods);
+    expect(quarterly.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe('2026-08-15');
+    expect(quarterly.ictvoipLinks.csv).toContain('period=2026-08-15');
+    const page = await html(`/clientarea.php?action=productdetails&id=${CYCLE_SERVICE_ID}&period=2026-08-15`);
+    expectNoPhpError(page);
+    expect(page).toContain('<option value="2026-08-15" selected>2026-08-15</option>');
+    expect(quarterly.ictvoipCalls.periodLastDay).toBe('2026-11-14');
+    expect(page).toMatch(/\(2026-08-15 &ndash; 2026-11-14\)/);
     // The module passes a YYYY-MM-DD period on; a calendar-month service answers with the month containing it.
     const calendar = await clientData({ period: '2026-10-15' });
     expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: '2026-10-01' });
@@ -221,19 +250,67 @@ describe('client area (server module ClientArea)', () => {
 });
 
 describe('reset SIP password (client area custom button)', () => {
-  async function resetPage(form?: Record<string, string>): Promise<{ status: number; text: string; cache: string | null }> {
-    const url = `${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`;
-    const response = await fetch(url, form ? { method: 'POST', body: new URLSearchParams(form) } : {});
+  /** The reset page; a form is POSTed with the session's CSRF token, as the page's own form sends it. */
+  async function resetPage(form?: Record<string, string>, base = pages.phpUrl, query = ''): Promise<{ status: number; text: string; cache: string | null }> {
+    const url = `${base}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword${query}`;
+    const response = await fetch(url, form ? { method: 'POST', body: new URLSearchParams({ token: CSRF_TOKEN, ...form }) } : {});
     return { status: response.status, text: await response.text(), cache: response.headers.get('cache-control') };
   }
 
-  async function storedPassword(extension: string): Promise<string | null> {
+  async function storedPassword(extension: string, domain = DOMAIN): Promise<string | null> {
     const { rows } = await pages.bridge.fusion.query<{ password: string | null }>('select e.password from v_extensions e join v_domains d using (domain_uuid) where d.domain_name = $1 and e.extension = $2', [
-      DOMAIN,
+      domain,
       extension,
     ]);
     return rows[0]?.password ?? null;
   }
+
+  function shownPassword(text: string): string | null {
+    const shown = /<code id="ictvoip-new-password"[^>]*>([^<]+)<\/code>/.exec(text)?.[1];
+    return shown === undefined ? null : shown.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#039;/g, "'").replace(/&amp;/g, '&');
+  }
+
+  async function resetRows(): Promise<{ writes: number; audits: number }> {
+    const pool = pages.bridge.api!.deps.pool;
+    const writes = await pool.query('SELECT 1 FROM tenant_writes WHERE service_id = $1', [SERVICE_ID]);
+    const audits = await pool.query("SELECT 1 FROM audit_log WHERE action = 'client.sip-password.reset'");
+    return { writes: writes.rowCount ?? 0, audits: audits.rowCount ?? 0 };
+  }
+
+  test("only this service's phones: another tenant's extension, a POST without WHMCS's CSRF token, a GET naming a phone reset nothing", async () => {
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      // Extension 150 exists, but in another customer's tenant (service 8803).
+      const { rows } = await pages.bridge.fusion.query<{ domain_uuid: string }>('select domain_uuid from v_domains where domain_name = $1', [CYCLE_DOMAIN]);
+      await pages.bridge.fusion.query(
+        "insert into v_extensions (extension_uuid, domain_uuid, extension, password, user_context, enabled, insert_date) values ($1, $2, '150', 'their-own-password', $3, 'true', now())",
+        [randomUUID(), rows[0]!.domain_uuid, CYCLE_DOMAIN],
+      );
+      const other = await resetPage({ extension: '150' });
+      expectNoPhpError(other.text);
+      expect(other.text).toContain('This phone does not exist');
+      expect(shownPassword(other.text)).toBeNull();
+      expect((await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '150' })).status).toBe(404);
+      expect(await storedPassword('150', CYCLE_DOMAIN)).toBe('their-own-password');
+
+      const before = await storedPassword('100');
+      const forged = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=resetSipPassword`, {
+        method: 'POST',
+        body: new URLSearchParams({ extension: '100' }),
+      });
+      expect(forged.status).toBe(403);
+      expect(shownPassword(await forged.text())).toBeNull();
+      const linked = await resetPage(undefined, pages.phpUrl, '&extension=100');
+      expect(linked.text).toContain('<option value="100" selected>');
+      expect(shownPassword(linked.text)).toBeNull();
+      expect(await storedPassword('100')).toBe(before);
+      // Nothing reached the write path or the reset count.
+      expect(await resetRows()).toEqual({ writes: 0, audits: 0 });
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
 
   test('choose a phone, get a new password once: written to FusionPBX by the REST write job, FreeSWITCH cache cleared, audited, never logged; rate-limited', async () => {
     await pages.bridge.startWorker({ schedulers: false });
@@ -244,6 +321,15 @@ describe('reset SIP password (client area custom button)', () => {
       expect(chooser.text).toContain('id="ictvoip-reset-choose"');
       expect(chooser.text).toContain('<option value="101">101 &ndash; &lt;script&gt;');
 
+      // A phone FusionPBX provisions: its device line holds the SIP password too (the slim fixture lacks the table: 5.1's definition).
+      await pages.bridge.fusion.query(
+        'create table if not exists v_device_lines (domain_uuid uuid, device_line_uuid uuid primary key, device_uuid uuid, line_number text, server_address text, user_id text, auth_id text, password text, enabled text, update_date timestamptz, update_user uuid)',
+      );
+      const lineUuid = randomUUID();
+      await pages.bridge.fusion.query(
+        "insert into v_device_lines (domain_uuid, device_line_uuid, device_uuid, line_number, server_address, user_id, auth_id, password, enabled) select domain_uuid, $1, $2, '1', domain_name, '100', '100', 'old-line', 'true' from v_domains where domain_name = $3",
+        [lineUuid, randomUUID(), DOMAIN],
+      );
       const before = await storedPassword('100');
       const done = await resetPage({ extension: '100' });
       expectNoPhpError(done.text);
@@ -253,6 +339,8 @@ describe('reset SIP password (client area custom button)', () => {
       const password = shown!.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#039;/g, "'");
       expect(await storedPassword('100')).toBe(password);
       expect(password).not.toBe(before);
+      const line = await pages.bridge.fusion.query('select password from v_device_lines where device_line_uuid = $1', [lineUuid]);
+      expect(line.rows[0].password).toBe(password);
       expect(pages.bridge.esl.apiCommands).toContain(`memcache delete directory:100@${DOMAIN}`);
 
       const { rows: writes } = await pages.bridge.api!.deps.pool.query('SELECT resource, operation, target, input, status, sealed_secrets FROM tenant_writes WHERE service_id = $1', [SERVICE_ID]);
@@ -281,6 +369,62 @@ describe('reset SIP password (client area custom button)', () => {
       await pages.bridge.worker?.close();
       pages.bridge.worker = null;
     }
+  });
+
+  test('repeat: pressing again (or resending the form) gives another password, written and audited again; the first one is gone', async () => {
+    // The limit counts this hour's resets: start from none (the test before used them up).
+    await pages.bridge.api!.deps.pool.query("DELETE FROM audit_log WHERE action = 'client.sip-password.reset'");
+    const before = await resetRows();
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      const first = shownPassword((await resetPage({ extension: '101' })).text);
+      const second = shownPassword((await resetPage({ extension: '101' })).text);
+      expect(first).toMatch(/^.{20}$/);
+      expect(second).toMatch(/^.{20}$/);
+      expect(second).not.toBe(first);
+      expect(await storedPassword('101')).toBe(second);
+      expect(await resetRows()).toEqual({ writes: before.writes + 2, audits: 2 });
+      const log = readModuleLog(pages.moduleLog);
+      expect(log).not.toContain(first!);
+      expect(log).not.toContain(second!);
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
+
+  test('worker down at the press: the password is shown (as being applied) within the module read, and the worker sets exactly it when it is back', async () => {
+    // The bridge answers after RESET_WAIT_MS, inside the module's 10 s read: waiting API_WRITE_WAIT_MS
+    // (10 s here) the module gave up first and the worker later set a password nobody saw.
+    const done = await resetPage({ extension: '100' });
+    expectNoPhpError(done.text);
+    const shown = shownPassword(done.text);
+    expect(shown).toMatch(/^.{20}$/);
+    expect(done.text).toContain('The PBX is applying it');
+    expect(await storedPassword('100')).not.toBe(shown);
+    await pages.bridge.startWorker({ schedulers: false });
+    try {
+      await waitFor(async () => (await storedPassword('100')) === shown, 30000, 'the queued reset applied');
+      expect(readModuleLog(pages.moduleLog)).not.toContain(shown!);
+    } finally {
+      await pages.bridge.worker?.close();
+      pages.bridge.worker = null;
+    }
+  });
+
+  test('bridge down: the reset page says so, on the choice and on the POST; no PHP error, nothing shown', async () => {
+    const port = await closedPort();
+    await pages.withBridgeAt(`http://127.0.0.1:${port}`, async (phpUrl) => {
+      const chooser = await resetPage(undefined, phpUrl);
+      expect(chooser.status).toBe(200);
+      expectNoPhpError(chooser.text);
+      expect(chooser.text).toContain('Live telephony details are temporarily unavailable');
+      const posted = await resetPage({ extension: '100' }, phpUrl);
+      expect(posted.status).toBe(200);
+      expectNoPhpError(posted.text);
+      expect(posted.text).toContain('The password could not be reset right now');
+      expect(shownPassword(posted.text)).toBeNull();
+    });
   });
 
   test('the reset route is signed like the others and checks the extension', async () => {
@@ -332,12 +476,29 @@ describe('addon module (admin pages)', () => {
       expect(page).toContain('FusionPBX said no &lt;b&gt;bold&lt;/b&gt;');
       expect(page).not.toContain(pages.adminToken);
 
+      // A forged POST (no WHMCS CSRF token) stops at check_token: nothing retried, nothing audited.
+      const forged = await fetch(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=dashboard`, {
+        method: 'POST',
+        body: new URLSearchParams({ do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' }),
+      });
+      expect(forged.status).toBe(403);
+      expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('failed');
+      expect(await auditRows('admin.job.retry')).toEqual([]);
+
       const retried = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
       expect(retried.notice).toBe('job failing-job-1 (maintenance.test-failure) queued again');
       expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('waiting');
       const again = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' });
       expect(again.notice).toBe('job failing-job-1 is waiting, not failed: nothing to retry');
-      expect(await auditRows('admin.job.retry')).toEqual([{ actor: ADMIN_ACTOR, detail: { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' } }]);
+      const gone = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'no-such-job' });
+      expect(gone.error).toMatchObject({ kind: 'refused' });
+      // Every press is audited with the admin's name; only the first retried anything.
+      const target = { queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1', name: 'maintenance.test-failure' };
+      expect(await auditRows('admin.job.retry')).toEqual([
+        { actor: ADMIN_ACTOR, detail: { ...target, retried: true } },
+        { actor: ADMIN_ACTOR, detail: { ...target, retried: false, state: 'waiting' } },
+        { actor: ADMIN_ACTOR, detail: { queue: QUEUE_NAMES.maintenance, jobId: 'no-such-job', retried: false, state: 'missing' } },
+      ]);
 
       const unknown = await addonData({ page: 'dashboard' }, { do: 'retry', queue: 'no-such-queue', jobId: 'x' });
       expect(unknown.error).toMatchObject({ kind: 'refused', details: [expect.objectContaining({ path: 'body.queue' })] });
@@ -370,7 +531,14 @@ describe('addon module (admin pages)', () => {
     expect(imported.decks).toEqual([expect.objectContaining({ name: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' })]);
     const shown = await addonData({ page: 'ratedecks', deck: 'retail-de', prefix: '493' });
     expect(shown.deck.entries).toEqual([expect.objectContaining({ prefix: '4930', destination: 'Berlin', ratePerMinute: '0.010000' })]);
-    expect(await auditRows('admin.rate-deck.import')).toEqual([{ actor: ADMIN_ACTOR, detail: { deck: 'retail-de', revision: 1, entryCount: 2, currency: 'EUR' } }]);
+    expect(await auditRows('admin.rate-deck.import')).toEqual([
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', stored: false, rejectedLines: 1, currency: 'EUR' } },
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', stored: true, revision: 1, entryCount: 2, currency: 'EUR' } },
+    ]);
+    expect(await auditRows('admin.rate-deck.preview')).toEqual([
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: false, dataLines: 2, rejectedLines: 1 } },
+      { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: true, dataLines: 2, rejectedLines: 0 } },
+    ]);
   });
 
   test("billing batches of a period with their state and the WHMCS invoice link", async () => {
@@ -401,6 +569,8 @@ describe('addon module (admin pages)', () => {
         mode: 'outbound',
         state: 'low',
         available: '3.500000',
+        threshold: '5.000000',
+        creditLimit: null,
         currency: 'EUR',
         lastMail: expect.objectContaining({ kind: 'low', state: 'sent' }),
         serviceLink: `clientsservices.php?id=${SERVICE_ID}`,
@@ -410,6 +580,7 @@ describe('addon module (admin pages)', () => {
     expectNoPhpError(page);
     expect(page).toContain('id="ictvoip-credit"');
     expect(page).toContain('block outbound');
+    expect(page).toMatch(/<td class="text-right">5\.000000 EUR<\/td>\s*<td class="text-right"><span class="text-muted">prepaid<\/span><\/td>/);
   });
 
   test('every page read is audited with the admin user name; server health is not asked again on each load', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { newSipPassword, tenantVoicemailCounts, writeTenantExtension, type ExtensionWriteOptions } from '@ictvoip/fusionpbx';
+import { forgetColumnCatalog, newSipPassword, tenantVoicemailCounts, writeTenantExtension, type ExtensionWriteOptions, type RecordedWrite } from '@ictvoip/fusionpbx';
 import { provisioningSuite, tenantEvent } from './helpers';
 
 /**
@@ -44,6 +44,53 @@ describe(`SIP password reset and voicemail counts (${process.env.FUSIONPBX_SCHEM
     // An update without a new password leaves it as it is.
     await writeTenantExtension(suite.fx.pool, '100', { description: 'desk' }, 'update', options({ password: newSipPassword() }));
     expect(await passwordOf(created.domainUuid, '100')).toBe(password);
+  });
+
+  test("a new password reaches the extension's device lines like extension_edit.php: the domain's lines of that user_id only, password only", async () => {
+    // The slim fixture has no device tables: FusionPBX's own definition (schema-5.1.sql) where they are missing.
+    await suite.fx.pool.query(
+      `create table if not exists v_device_lines (domain_uuid uuid, device_line_uuid uuid primary key, device_uuid uuid, line_number text, server_address text, display_name text,
+        user_id text, auth_id text, password text, enabled text, insert_date timestamptz, insert_user uuid, update_date timestamptz, update_user uuid)`,
+    );
+    forgetColumnCatalog(suite.fx.pool);
+    const { rows: domains } = await suite.fx.pool.query<{ domain_uuid: string; domain_name: string }>(
+      "select domain_uuid, domain_name from v_domains d join v_domain_settings s using (domain_uuid) where s.domain_setting_category = 'ictvoip' and s.domain_setting_subcategory = 'service_id' and s.domain_setting_value = $1",
+      [String(SERVICE)],
+    );
+    const { domain_uuid: domainUuid, domain_name: domainName } = domains[0]!;
+    const line = async (userId: string, serverAddress: string, domain = domainUuid) => {
+      const uuid = randomUUID();
+      await suite.fx.pool.query(
+        "insert into v_device_lines (domain_uuid, device_line_uuid, device_uuid, line_number, server_address, user_id, auth_id, password, enabled, update_date) values ($1, $2, $3, '1', $4, $5, $5, 'old-line-password', 'true', '2026-01-01T00:00:00Z')",
+        [domain, uuid, randomUUID(), serverAddress, userId],
+      );
+      return uuid;
+    };
+    const own = await line('100', domainName);
+    const otherNumber = await line('101', domainName);
+    const otherServer = await line('100', 'sip.elsewhere.example');
+    const otherDomain = await line('100', domainName, randomUUID());
+    const lineRow = async (uuid: string) => (await suite.fx.pool.query('select * from v_device_lines where device_line_uuid = $1', [uuid])).rows[0];
+    const before = await lineRow(own);
+
+    const password = newSipPassword();
+    const reset = await writeTenantExtension(suite.fx.pool, '100', {}, 'update', options({ newPassword: password, password }));
+    expect(reset.outcome).toBe('updated');
+    expect(await passwordOf(domainUuid, '100')).toBe(password);
+    const after = await lineRow(own);
+    expect(after.password).toBe(password);
+    // A plain UPDATE of the password, as the PHP does: update_date and every other column as they were.
+    expect(Object.keys(after).filter((column) => JSON.stringify(after[column]) !== JSON.stringify(before[column]))).toEqual(['password']);
+    for (const untouched of [otherNumber, otherServer, otherDomain]) expect((await lineRow(untouched)).password).toBe('old-line-password');
+
+    // A dry-run records the line write with the password masked; the replay writes nothing more.
+    const recorder: RecordedWrite[] = [];
+    const next = newSipPassword();
+    await writeTenantExtension(suite.fx.pool, '100', {}, 'update', options({ newPassword: next, password: next, transaction: { rollback: true, recorder } }));
+    expect(recorder.filter((write) => write.table === 'v_device_lines')).toEqual([expect.objectContaining({ columns: { password: '********' } })]);
+    expect((await lineRow(own)).password).toBe(password);
+    const replay = await writeTenantExtension(suite.fx.pool, '100', {}, 'update', options({ newPassword: password, password, forceApply: true }));
+    expect(replay.outcome).toBe('unchanged');
   });
 
   test('voicemail counts: new = no status or empty, saved = saved, per mailbox of the domain', async () => {

@@ -7,7 +7,7 @@
  * ClientAreaAllowedFunctions for custom actions), renders the returned Smarty template, and wraps it
  * in a page with the default theme's Bootstrap when Debian's libjs-bootstrap4 is installed.
  * `&harness=json` answers with the data instead (template name and variables) for the PHP tests.
- * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, service: {...},
+ * Configuration: the JSON file named by ICTVOIP_STANDIN_CONFIG: {server: {...}, services: [{...}],
  * addon: {...}, smarty: "/path/Smarty.class.php", moduleLog: "/path/log.jsonl", admins: {id: username}}.
  * Only WHMCS's own globals are stood in for here; the module code runs unchanged.
  */
@@ -38,6 +38,30 @@ function logModuleCall($module, $action, $requestString, $responseData, $process
     file_put_contents($GLOBALS['standinConfig']['moduleLog'], $line . "\n", FILE_APPEND | LOCK_EX);
 }
 
+/**
+ * WHMCS's CSRF check for client-area forms: a POST whose `token` is not the session's stops here
+ * (WHMCS answers with its own error page and runs nothing more).
+ */
+function check_token($namespace = 'WHMCS.default')
+{
+    if (!hash_equals((string) $GLOBALS['standinConfig']['csrfToken'], (string) ($_POST['token'] ?? ''))) {
+        http_response_code(403);
+        standinPage('Invalid token', '<p>Invalid CSRF Protection Token</p>');
+        exit;
+    }
+}
+
+/** WHMCS's token for forms: 'plain' is the token itself, 'form' a hidden input, 'link' a query parameter. */
+function generate_token($type = 'form')
+{
+    $token = (string) $GLOBALS['standinConfig']['csrfToken'];
+    return match ($type) {
+        'plain' => $token,
+        'link' => '&token=' . $token,
+        default => '<input type="hidden" name="token" value="' . htmlspecialchars($token, ENT_QUOTES) . '" />',
+    };
+}
+
 function standinPage(string $title, string $body): void
 {
     $css = '';
@@ -63,18 +87,25 @@ function renderSmarty(string $templateDir, string $template, array $variables): 
     $smarty = new Smarty();
     $smarty->setTemplateDir($templateDir);
     $smarty->setCompileDir($GLOBALS['templates_compiledir']);
-    $smarty->assign($variables);
+    // WHMCS assigns the session's CSRF token to every client-area template.
+    $smarty->assign(['token' => $GLOBALS['standinConfig']['csrfToken'] ?? ''] + $variables);
     return $smarty->fetch($template);
 }
 
 function clientArea(array $config): void
 {
-    $params = array_merge($config['service'], $config['server']);
-    if ((int) ($_GET['id'] ?? 0) !== (int) $params['serviceid']) {
+    $service = null;
+    foreach ($config['services'] as $candidate) {
+        if ((int) ($_GET['id'] ?? 0) === (int) $candidate['serviceid']) {
+            $service = $candidate;
+        }
+    }
+    if ($service === null) {
         http_response_code(404);
         standinPage('Not found', '<p>No such service for this client.</p>');
         return;
     }
+    $params = array_merge($service, $config['server']);
     require $config['serverModule'];
     if (($_GET['modop'] ?? '') === 'custom') {
         // WHMCS runs the client's custom buttons and the allowed functions, nothing else.

@@ -1,5 +1,17 @@
 import type { Pool } from 'pg';
-import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, selectRows } from '../db';
+import {
+  type CanonicalRow,
+  type DesiredRow,
+  type TransactionMode,
+  type Tx,
+  canonicalRow,
+  convergeRow,
+  deleteRows,
+  inTransaction,
+  maskColumns,
+  recordWrite,
+  selectRows,
+} from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '@ictvoip/freeswitch';
 import { newExtensionRow, newVoicemailRow, findExtensionUsers, insertExtension, ensureVoicemail, findVoicemail } from '../tenant-rows';
@@ -57,8 +69,9 @@ export interface ExtensionWriteOptions {
   /** A replay of an update: send the FreeSWITCH steps of a change even if the rows are already as asked. */
   forceApply?: boolean;
   /**
-   * An update that sets this SIP password (a reset from the WHMCS client area). The directory cache
-   * entry is deleted like every update, so the phone's next registration needs the new password.
+   * An update that sets this SIP password (a reset from the WHMCS client area), on the extension and
+   * its device lines like extension_edit.php. The directory cache entry is deleted like every update,
+   * so the phone's next registration needs the new password.
    */
   newPassword?: string;
 }
@@ -174,6 +187,27 @@ async function convergeVoicemail(tx: Tx, tenant: Tenant, extension: string, fiel
   return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, { voicemail_mail_to: fields.voicemailEmail });
 }
 
+/**
+ * A new SIP password reaches the extension's provisioned phones too: extension_edit.php (5.1.0 and
+ * 5.3.0, "update devices having extension assigned to line(s) with new password") sets
+ * v_device_lines.password where the line is the domain's (`server_address` = domain name) and its
+ * `user_id` is the extension, with a plain UPDATE of that one column. Without it a provisioned phone
+ * would fetch the old password at its next provisioning and never register again.
+ */
+async function convergeDeviceLines(tx: Tx, tenant: Tenant, extension: string, password: string): Promise<boolean> {
+  if (!tx.catalog.hasTable('v_device_lines')) return false;
+  const stale = await selectRows(
+    tx,
+    'select device_line_uuid from v_device_lines where domain_uuid = $1 and server_address = $2 and user_id = $3 and password is distinct from $4 order by device_line_uuid',
+    [tenant.domainUuid, tenant.domainName, extension, password],
+  );
+  const keys = stale.map((row) => row.device_line_uuid as string);
+  if (keys.length === 0) return false;
+  await tx.client.query('update v_device_lines set password = $1 where device_line_uuid = any($2::uuid[])', [password, keys]);
+  for (const key of keys) recordWrite(tx, { table: 'v_device_lines', op: 'update', key, columns: maskColumns([['password', password]]) });
+  return true;
+}
+
 async function reread(tx: Tx, tenant: Tenant, extension: string): Promise<ExtensionView> {
   const rows = await selectRows(tx, `${EXTENSION_SELECT} where e.domain_uuid = $1 and e.extension = $2 order by e.extension_uuid limit 1`, [tenant.domainUuid, extension]);
   return view(rows[0], rows[0]);
@@ -215,11 +249,12 @@ async function updateExtension(tx: Tx, tenant: Tenant, own: CanonicalRow, fields
   if (options.newPassword) desired.password = options.newPassword;
   const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desired);
   const wroteVoicemail = await convergeVoicemail(tx, tenant, extension, fields, own.description);
+  const wroteLines = options.newPassword ? await convergeDeviceLines(tx, tenant, extension, options.newPassword) : false;
   const steps = directorySteps([extension, own.number_alias, fields.numberAlias], tenant.domainName);
   if ((wasEnabled || options.forceApply) && fields.enabled === false) {
     steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
   }
-  return { outcome: wroteRow || wroteVoicemail ? 'updated' : 'unchanged', extension: await reread(tx, tenant, extension), freeswitch: uniqueSteps(steps) };
+  return { outcome: wroteRow || wroteVoicemail || wroteLines ? 'updated' : 'unchanged', extension: await reread(tx, tenant, extension), freeswitch: uniqueSteps(steps) };
 }
 
 /** The answer the create gave before a crash cut its job short: nothing is written again. */

@@ -129,10 +129,17 @@ export function writeFailure(write: TenantWrite): HttpError | null {
 export const isFinishedWrite = (write: TenantWrite) => FINISHED_WRITE_STATUSES.includes(write.status);
 
 /**
- * Records the write (once per request), queues its job and waits up to API_WRITE_WAIT_MS for it:
- * the write as it then stands, finished or not. /v1 and ictVoIP's endpoints answer from it.
+ * Records the write (once per request), queues its job and waits up to API_WRITE_WAIT_MS (or the
+ * caller's shorter `waitMs`) for it: the write as it then stands, finished or not. /v1 and ictVoIP's
+ * endpoints answer from it.
  */
-export async function performWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices = () => ({})): Promise<TenantWrite> {
+export async function performWrite(
+  context: TenantContext,
+  res: Response,
+  request: WriteRequest,
+  choose: () => WriteChoices = () => ({}),
+  waitMs: number = context.deps.config.api.writeWaitMs,
+): Promise<TenantWrite> {
   requireDomain(context);
   const { deps } = context;
   const recorded = await recordWrite(context, res, request, choose);
@@ -140,7 +147,7 @@ export async function performWrite(context: TenantContext, res: Response, reques
   if (isFinishedWrite(write)) return write;
   await enqueue(context, write, recorded.inserted);
   // A write's job takes a few milliseconds once a worker has it: look again soon.
-  return (await pollUntil(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, deps.config.api.writeWaitMs, { firstDelayMs: 4 })) ?? write;
+  return (await pollUntil(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, Math.min(waitMs, deps.config.api.writeWaitMs), { firstDelayMs: 4 })) ?? write;
 }
 
 /** The password the client may see in this answer (a created extension's), or none. */

@@ -167,6 +167,7 @@ async function creditStates(deps: ApiDeps) {
     state: state.state,
     available: state.available,
     threshold: state.threshold,
+    creditLimit: state.creditLimit,
     currency: state.currency,
     suspendedBy: state.suspendedBy,
     restrictedGateways: state.restrictedGateways.length,
@@ -225,15 +226,27 @@ const retrySchema = Joi.object<RetryRequest>({
   jobId: Joi.string().max(300).required(),
 });
 
+/** Every press of an admin button is audited with who pressed it, also when it changed nothing (and why). */
+async function auditAction(deps: ApiDeps, req: Request, action: string, detail: Record<string, unknown>): Promise<void> {
+  await new AuditRepository(deps.pool).append({ actor: actorOf(req), action, detail });
+}
+
 async function retryJob(deps: ApiDeps, req: Request) {
   const input = validated(retrySchema, req.body, 'body');
+  const target = { queue: input.queue, jobId: input.jobId };
   const job = await deps.queues[input.queue].getJob(input.jobId);
-  if (!job) throw new HttpError(404, 'NOT_FOUND', `no job ${input.jobId} in queue ${input.queue}`);
+  if (!job) {
+    await auditAction(deps, req, 'admin.job.retry', { ...target, retried: false, state: 'missing' });
+    throw new HttpError(404, 'NOT_FOUND', `no job ${input.jobId} in queue ${input.queue}`);
+  }
   const state = await job.getState();
   // A second press (or a replayed request) finds the job no longer failed: nothing is retried twice.
-  if (state !== 'failed') return { retried: false, state, message: `job ${input.jobId} is ${state}, not failed: nothing to retry` };
+  if (state !== 'failed') {
+    await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: false, state });
+    return { retried: false, state, message: `job ${input.jobId} is ${state}, not failed: nothing to retry` };
+  }
   await job.retry('failed');
-  await new AuditRepository(deps.pool).append({ actor: actorOf(req), action: 'admin.job.retry', detail: { queue: input.queue, jobId: input.jobId, name: job.name } });
+  await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: true });
   return { retried: true, state: 'waiting', message: `job ${input.jobId} (${job.name}) queued again` };
 }
 
@@ -312,6 +325,7 @@ async function importDeck(deps: ApiDeps, req: Request) {
   const stored = await deckOrStoreError(() => importRateDeck(deps.pool, input.name, input.csv, storeOptions(input)));
   if (!stored.ok) {
     const preview = await deckOrStoreError(() => previewDeck(deps, input));
+    await auditAction(deps, req, 'admin.rate-deck.import', { deck: input.name, stored: false, rejectedLines: stored.report.rejectedLines, currency: input.currency });
     throw new HttpError(
       422,
       'RATE_DECK_INVALID',
@@ -319,11 +333,7 @@ async function importDeck(deps: ApiDeps, req: Request) {
       preview.issues.map((issue) => ({ path: `line ${issue.line}`, message: `${issue.column}: ${issue.message}` })),
     );
   }
-  await new AuditRepository(deps.pool).append({
-    actor: actorOf(req),
-    action: 'admin.rate-deck.import',
-    detail: { deck: input.name, revision: stored.revision, entryCount: stored.entryCount, currency: input.currency },
-  });
+  await auditAction(deps, req, 'admin.rate-deck.import', { deck: input.name, stored: true, revision: stored.revision, entryCount: stored.entryCount, currency: input.currency });
   return { stored: true, deck: input.name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount };
 }
 
@@ -419,8 +429,8 @@ async function batchesOf(deps: ApiDeps, period: string | undefined) {
 
 /**
  * What the WHMCS addon module (modules/addons/ictvoip) shows and does: one JSON read per page, and
- * the operator's actions (retry a failed job, import a rate deck). Every read and every action is
- * written to audit_log with the WHMCS admin's user name. ADMIN_TOKEN only, like every /admin route; the addon keeps the token server-side.
+ * the operator's actions (retry a failed job, preview or import a rate deck). Every read and every press is
+ * written to audit_log with the WHMCS admin's user name, also a press that changed nothing. ADMIN_TOKEN only, like every /admin route; the addon keeps the token server-side.
  */
 export function adminPagesRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -458,7 +468,10 @@ export function adminPagesRouter(deps: ApiDeps): Router {
   });
   router.post('/admin/pages/rate-decks/preview', async (req, res) => {
     const input = validated(deckSchema, req.body, 'body');
-    res.json(await deckOrStoreError(() => previewDeck(deps, input)));
+    const preview = await deckOrStoreError(() => previewDeck(deps, input));
+    // A preview stores nothing, but it is a press of an admin button like the others: who checked which deck.
+    await auditAction(deps, req, 'admin.rate-deck.preview', { deck: input.name, ok: preview.ok, dataLines: preview.dataLines, rejectedLines: preview.rejectedLines });
+    res.json(preview);
   });
   router.post('/admin/pages/rate-decks/import', async (req, res) => {
     res.status(201).json(await importDeck(deps, req));

@@ -8,7 +8,7 @@ import { encodeCursor, decodeCursorFor, writeWithBackPressure } from '../v1/cdrs
 import { requireDomain, resolveTenant, type TenantContext } from '../v1/tenant-context';
 import { usageOf } from '../service-status';
 import { choosePeriod, PERIOD_LABEL, type PeriodChoice } from './client-periods';
-import { creditOf, numbersOf, phonesOf } from './client-service';
+import { creditOf, numbersOf, phonesOf, type ClientCredit } from './client-service';
 import { resetPasswordRoute } from './client-reset-password';
 import { rawPageBody, signedBody } from './signed-request';
 
@@ -174,6 +174,18 @@ async function phonesPage(deps: ApiDeps, id: number) {
 }
 
 /**
+ * The currency "charges so far" is in when this period has no rated call yet: the one the service's
+ * calls were charged in before, else its credit's (the WHMCS client currency); '' when neither is known.
+ */
+async function serviceCurrency(deps: ApiDeps, serviceIdValue: number, credit: ClientCredit | null): Promise<string> {
+  const { rows } = await deps.pool.query<{ currency: string | null }>(
+    "SELECT max(currency) AS currency FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND currency IS NOT NULL",
+    [serviceIdValue],
+  );
+  return rows[0]?.currency ?? credit?.currency ?? '';
+}
+
+/**
  * Everything the client area's product page shows, in one signed call: the selected period's calls
  * and totals, this period's usage against the included minutes, the phones (registration and
  * voicemail), the numbers and where they ring, and the prepaid credit state.
@@ -188,7 +200,8 @@ async function overview(deps: ApiDeps, input: CallsRequest) {
     numbersOf(context),
     creditOf(deps, input.serviceId),
   ]);
-  return { ...calls, usage, phones, numbers, credit };
+  const currency = usage.currency || (await serviceCurrency(deps, input.serviceId, credit));
+  return { ...calls, usage: { ...usage, currency }, phones, numbers, credit };
 }
 
 /**

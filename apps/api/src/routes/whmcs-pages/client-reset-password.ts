@@ -12,6 +12,13 @@ import { signedBody } from './signed-request';
 export const RESETS_PER_WINDOW = 5;
 export const RESET_WINDOW_SECONDS = 3600;
 export const RESET_AUDIT_ACTION = 'client.sip-password.reset';
+/**
+ * How long the reset waits for its job before answering `pending` with the password: well inside the
+ * module's 10 s page read (PageClient::READ_TIMEOUT_SECONDS). Waiting the full API_WRITE_WAIT_MS
+ * (10 s by default) the module would give up first, and the worker would then set a password nobody
+ * was shown.
+ */
+export const RESET_WAIT_MS = 5000;
 /** Keys the per-service advisory lock, so two presses at once cannot both pass the limit. */
 const RESET_LOCK_CLASS = 0x1c7_5e7;
 
@@ -66,9 +73,13 @@ async function resetPassword(deps: ApiDeps, req: Request, res: Response) {
   if (!(await getTenantExtension(scoped.fusionPool, domain.domainUuid, input.extension))) throw new HttpError(404, 'NOT_FOUND', `extension ${input.extension} not found`);
   await admitReset(deps, input, String(res.locals.requestId));
   // The same job as a REST extension write: tenant_writes row (password sealed), worker, service lock, FreeSWITCH cache.
-  const write = await performWrite(context, res, { resource: 'extension', operation: 'update', target: input.extension, input: { fields: {}, resetPassword: true } }, () => ({
-    secrets: { password: newSipPassword() },
-  }));
+  const write = await performWrite(
+    context,
+    res,
+    { resource: 'extension', operation: 'update', target: input.extension, input: { fields: {}, resetPassword: true } },
+    () => ({ secrets: { password: newSipPassword() } }),
+    RESET_WAIT_MS,
+  );
   const failure = isFinishedWrite(write) ? writeFailure(write) : null;
   if (failure) throw failure;
   const { password } = openSecrets(write.sealedSecrets!, deps.config.sealing);

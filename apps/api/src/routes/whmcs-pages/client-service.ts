@@ -72,6 +72,10 @@ export interface ClientCredit {
   mode: string | null;
   state: string;
   available: string | null;
+  /** Available credit under which the low-balance reminder goes out (module setting 14). */
+  threshold: string;
+  /** Postpaid with a credit limit: how far below zero the balance may go; null for prepaid. */
+  creditLimit: string | null;
   currency: string | null;
   restricted: boolean;
   lastCheckedAt: string | null;
@@ -96,6 +100,8 @@ export async function creditOf(deps: ApiDeps, serviceId: number): Promise<Client
     mode: state.restriction,
     state: state.state,
     available: state.available,
+    threshold: state.threshold,
+    creditLimit: state.creditLimit,
     currency: state.currency,
     restricted: state.suspendedBy === 'bridge' || state.restrictedGateways.length > 0,
     lastCheckedAt: state.lastCheckedAt?.toISOString() ?? null,

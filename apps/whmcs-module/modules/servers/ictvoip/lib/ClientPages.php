@@ -248,6 +248,8 @@ final class ClientPages
             'period' => (string) ($calls['period'] ?? ''),
             'periodStart' => (string) ($calls['periodStart'] ?? ''),
             'periodEnd' => (string) ($calls['periodEnd'] ?? ''),
+            // The bridge's end is the next period's first day (exclusive); a customer reads the last day.
+            'periodLastDay' => self::dayBefore((string) ($calls['periodEnd'] ?? '')),
             'timeZone' => (string) ($calls['timeZone'] ?? 'UTC'),
             'rows' => $rows,
             'ratedCalls' => (int) ($totals['ratedCalls'] ?? 0),
@@ -309,6 +311,8 @@ final class ClientPages
             'stateKey' => 'credit_' . $state,
             'mode' => (string) ($credit['mode'] ?? ''),
             'available' => isset($credit['available']) && is_string($credit['available']) ? self::amountText($credit['available']) : '',
+            'threshold' => self::positiveAmountText($credit['threshold'] ?? null),
+            'creditLimit' => self::positiveAmountText($credit['creditLimit'] ?? null),
             'currency' => self::currencyText($credit['currency'] ?? ''),
             'restricted' => !empty($credit['restricted']),
             'lastMail' => $mail === null ? null : ['kind' => $kind, 'textKey' => 'creditMail_' . $kind, 'at' => self::dateText((string) ($mail['at'] ?? ''))],
@@ -354,6 +358,22 @@ final class ClientPages
     }
 
     /** The bridge's exact decimal string, trailing zeros beyond two places dropped; never a float. */
+    /** `YYYY-MM-DD` minus one day, or '' for anything else. */
+    private static function dayBefore(string $date): string
+    {
+        $day = preg_match('/^\d{4}-\d{2}-\d{2}$/', $date) ? \DateTimeImmutable::createFromFormat('!Y-m-d', $date, new \DateTimeZone('UTC')) : false;
+        return $day === false ? '' : $day->modify('-1 day')->format('Y-m-d');
+    }
+
+    /** A decimal amount above zero as text (5.00), else '' (no threshold, prepaid without a credit limit). */
+    private static function positiveAmountText(mixed $amount): string
+    {
+        if (!is_string($amount) || !preg_match('/^\d+(\.\d+)?$/', $amount) || preg_match('/^0*(\.0*)?$/', $amount)) {
+            return '';
+        }
+        return self::amountText($amount);
+    }
+
     private static function amountText(string $amount): string
     {
         if (!preg_match('/^(-?\d+)(?:\.(\d+))?$/', $amount, $match)) {

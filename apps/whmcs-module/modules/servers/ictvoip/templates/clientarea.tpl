@@ -22,6 +22,7 @@
     <div class="alert {if $ictvoipCredit.state == 'zero'}alert-danger{elseif $ictvoipCredit.state == 'low'}alert-warning{else}alert-success{/if}" id="ictvoip-credit">
         <strong>{$L[$ictvoipCredit.stateKey]|escape}</strong>
         {if $ictvoipCredit.available !== ''} &middot; {$L.creditAvailable|escape}: {$ictvoipCredit.available|escape} {$ictvoipCredit.currency|escape}{/if}
+        {if $ictvoipCredit.threshold || $ictvoipCredit.creditLimit}<br><small id="ictvoip-credit-thresholds">{if $ictvoipCredit.threshold}{$L.creditThreshold|escape}: {$ictvoipCredit.threshold|escape} {$ictvoipCredit.currency|escape}{/if}{if $ictvoipCredit.threshold && $ictvoipCredit.creditLimit} &middot; {/if}{if $ictvoipCredit.creditLimit}{$L.creditLimit|escape}: {$ictvoipCredit.creditLimit|escape} {$ictvoipCredit.currency|escape}{/if}</small>{/if}
         {if $ictvoipCredit.restricted}<br>{if $ictvoipCredit.mode == 'outbound'}{$L.creditOutboundBlocked|escape}{else}{$L.creditSuspended|escape}{/if}{/if}
         {if $ictvoipCredit.lastMail}<br><small>{$L.creditLastMail|escape}: {$L[$ictvoipCredit.lastMail.textKey]|default:$ictvoipCredit.lastMail.kind|escape} ({$ictvoipCredit.lastMail.at|escape})</small>{/if}
     </div>
@@ -47,7 +48,7 @@
         <a class="btn btn-default btn-secondary btn-sm ml-auto" id="ictvoip-csv" href="{$ictvoipLinks.csv|escape}">{$L.downloadCsv|escape}</a>
     </form>
     {if $ictvoipSearchInvalid}<div class="alert alert-warning">{$L.searchInvalid|escape}</div>{/if}
-    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodEnd|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
+    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodLastDay|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
     {if $ictvoipCalls.rows}
     <div class="table-responsive">
     <table class="table table-striped table-sm table-condensed" id="ictvoip-calls">
