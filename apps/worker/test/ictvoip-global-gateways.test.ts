@@ -62,7 +62,13 @@ describe('provision.php without a tenant: a global gateway', () => {
     bridge.esl.clearRecorded();
     const reply = await asAdmin('/app/gateways/provision.php', DOCUMENTED, { 'x-request-id': 'global-1' });
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({ status: 'success', message: 'Gateway configured successfully', gateway_name: 'primary_gateway', gateway_domain: 'sip.provider.com', gateway_enabled: 'true' });
+    expect(reply.body).toMatchObject({
+      status: 'success',
+      message: 'Gateway configured successfully',
+      gateway_name: 'primary_gateway',
+      gateway_domain: 'sip.provider.com',
+      gateway_enabled: 'true',
+    });
     const [global] = await globalRows('primary_gateway');
     expect(global).toBeDefined();
     expect(global.gateway_uuid).toBe(reply.body.gateway_uuid);
@@ -145,7 +151,11 @@ describe('provision.php without a tenant: a global gateway', () => {
     try {
       const before = await writeCount();
       const fields = { ...DOCUMENTED, gateway_name: 'multi_gateway' };
-      expectError(await asKey(adminKey, '/app/gateways/provision.php', fields), 400, 'Missing Parameters: server is required (the bridge has 2 FusionPBX servers: default, second)');
+      expectError(
+        await asKey(adminKey, '/app/gateways/provision.php', fields),
+        400,
+        'Missing Parameters: server is required (the bridge has 2 FusionPBX servers: default, second)',
+      );
       expectError(await asKey(adminKey, '/app/gateways/provision.php', { ...fields, server: 'third' }), 400, /^Invalid Request: server is not a FusionPBX server you may write/);
       expect(await writeCount()).toBe(before);
       expect(await globalRows('multi_gateway')).toHaveLength(0);
@@ -169,7 +179,11 @@ describe('a global gateway write whose worker died after the FusionPBX commit', 
       expect(pending.body).toMatchObject({ status: 'success', message: 'Gateway configuration queued' });
       const write = await writeOf('global-replay');
       // The first attempt's commit, with the write's own uuid, then its worker died.
-      await createGlobalGateway(bridge.fusion, { name: 'replayed_gateway', proxy: 'sip.provider.com', username: 'account', password: 'password', register: true }, { gatewayUuid: write.target });
+      await createGlobalGateway(
+        bridge.fusion,
+        { name: 'replayed_gateway', proxy: 'sip.provider.com', username: 'account', password: 'password', register: true },
+        { gatewayUuid: write.target },
+      );
       await bridge.api!.deps.pool.query("UPDATE tenant_writes SET status = 'running', attempts = 1 WHERE write_id = $1", [write.write_id]);
       bridge.esl.clearRecorded();
     });

@@ -287,7 +287,11 @@ export async function createTenantGateway(pool: Pool, fields: GatewayFields & { 
 }
 
 /** Creates a global gateway (domain_uuid NULL; name unique among the global ones). The caller holds the server's write lock. */
-export async function createGlobalGateway(pool: Pool, fields: GatewayFields & { name: string; proxy: string }, options: GlobalGatewayWriteOptions = {}): Promise<GatewayWriteResult> {
+export async function createGlobalGateway(
+  pool: Pool,
+  fields: GatewayFields & { name: string; proxy: string },
+  options: GlobalGatewayWriteOptions = {},
+): Promise<GatewayWriteResult> {
   return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => insertGateway(tx, GLOBAL_SCOPE, fields, null, options.gatewayUuid), options.transaction);
 }
 

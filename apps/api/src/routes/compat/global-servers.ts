@@ -35,5 +35,9 @@ export async function globalServer(deps: ApiDeps, principal: Principal, req: Req
     return server;
   }
   if (servers.length === 1) return servers[0]!;
-  throw new CompatError(400, 'MISSING_PARAMETERS', `Missing Parameters: ${SERVER_FIELD} is required (the bridge has ${servers.length} FusionPBX servers: ${servers.map(nameOf).join(', ')})`);
+  throw new CompatError(
+    400,
+    'MISSING_PARAMETERS',
+    `Missing Parameters: ${SERVER_FIELD} is required (the bridge has ${servers.length} FusionPBX servers: ${servers.map(nameOf).join(', ')})`,
+  );
 }

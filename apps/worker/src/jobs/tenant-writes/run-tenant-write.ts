@@ -129,7 +129,11 @@ export function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobNam
  * The job's frame around one attempt of a write (a tenant's, or a server's global one): the row
  * marked running, the outcome or refusal stored, anything else retried.
  */
-export async function runWriteJob(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, attemptWrite: (write: TenantWrite) => Promise<TenantWriteOutcome>): Promise<TenantWriteJobResult> {
+export async function runWriteJob(
+  deps: WorkerDeps,
+  job: TypedJob<TenantWriteJobName>,
+  attemptWrite: (write: TenantWrite) => Promise<TenantWriteOutcome>,
+): Promise<TenantWriteJobResult> {
   const data = job.data;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, writeId: data.writeId, jobId: job.id });
   const write = await deps.tenantWrites.markRunning(data.writeId);
