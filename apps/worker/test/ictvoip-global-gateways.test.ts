@@ -1,6 +1,6 @@
 import { createGlobalGateway, enabledDomainGateways, toggleDomainGateways } from '@ictvoip/fusionpbx';
 import { createKey, createTenant } from '../../api/test/v1-helpers';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { startBridge, waitFor, withoutWorker as pauseWorker, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, expectError, postForm } from './compat-helpers';
 
 // ictVoIP's provision.php naming no tenant (issue #17): ictVoIP runs as FusionPBX's superadmin, so
@@ -25,14 +25,7 @@ const writeCount = async () => Number((await bridge.api!.deps.pool.query('SELECT
 const globalRows = (name: string) => fusionRows('select * from v_gateways where gateway = $1 and domain_uuid is null', [name]);
 const writeOf = async (requestId: string) => (await bridge.api!.deps.pool.query('SELECT * FROM tenant_writes WHERE request_id = $1', [requestId])).rows[0];
 
-async function withoutWorker<T>(work: () => Promise<T>): Promise<T> {
-  await bridge.worker!.close();
-  try {
-    return await work();
-  } finally {
-    await bridge.startWorker({ schedulers: false });
-  }
-}
+const withoutWorker = <T>(work: () => Promise<T>) => pauseWorker(bridge, work);
 
 beforeAll(async () => {
   bridge = await startBridge({ COMPAT_ICTVOIP: '1', API_WRITE_WAIT_MS: '5000', JOB_BACKOFF_MS: '100', FUSIONPBX_PROFILE: 'internal' });
