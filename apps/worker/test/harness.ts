@@ -123,6 +123,16 @@ export async function startBridge(env: Record<string, string> = {}, options: Bri
   return bridge;
 }
 
+/** Runs `work` with the bridge's worker stopped (a write queued meanwhile waits), then starts it again. */
+export async function withoutWorker<T>(bridge: Bridge, work: () => Promise<T>): Promise<T> {
+  await bridge.worker!.close();
+  try {
+    return await work();
+  } finally {
+    await bridge.startWorker({ schedulers: false });
+  }
+}
+
 export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 15000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -232,20 +232,13 @@ describe('api_endpoints.rst: each usage example answers like its response format
     expectLikeDocumented(reply.body, API_ENDPOINTS.registration.response, Object.keys(API_ENDPOINTS.registration.response));
   });
 
-  it('provision: names no tenant, so the bridge (whose gateways belong to a tenant) refuses it in the documented error format, naming tenant_domain, writing nothing', async () => {
-    const reply = await curl(API_ENDPOINTS.provision.command);
-    expect(reply.status).toBe(400);
-    expectLikeDocumented(reply.body, ERROR_RESPONSE, ['status']);
-    expect(Object.keys(reply.body)).toEqual(Object.keys(ERROR_RESPONSE));
-    expect(reply.body.message).toBe('Missing Parameters: tenant_domain is required');
-    expect((await bridge.fusion.query("select 1 from v_gateways where gateway = 'primary_gateway'")).rows).toHaveLength(0);
-  });
-
-  it('provision with the tenant added (the one field a script must add), then provision_list as documented', async () => {
-    const provision = await curl(`${API_ENDPOINTS.provision.command.slice(0, -1)}&tenant_domain=${TENANT}"`);
+  it('provision: names no tenant, so it writes a global gateway (domain "Global", as ictVoIP run by the superadmin does), then provision_list as documented', async () => {
+    const provision = await curl(API_ENDPOINTS.provision.command);
     expect(provision.status).toBe(200);
     expectLikeDocumented(provision.body, API_ENDPOINTS.provision.response, ['status', 'message', 'gateway_name', 'gateway_domain', 'gateway_enabled']);
     expect(provision.body.gateway_uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const rows = await bridge.fusion.query("select gateway_uuid::text, domain_uuid from v_gateways where gateway = 'primary_gateway'");
+    expect(rows.rows).toEqual([{ gateway_uuid: provision.body.gateway_uuid, domain_uuid: null }]);
     bridge.esl.respond(
       `sofia xmlstatus gateway ${String(provision.body.gateway_uuid)}`,
       `<gateway><name>${String(provision.body.gateway_uuid)}</name><state>REGED</state><status>UP</status></gateway>\n`,
@@ -254,6 +247,19 @@ describe('api_endpoints.rst: each usage example answers like its response format
     expect(list.status).toBe(200);
     expectLikeDocumented(list.body, API_ENDPOINTS.provisionList.response, ['status', 'message', 'gateway_name', 'gateway_domain', 'gateway_enabled', 'gateway_status']);
     expect((list.body.gateways as Record<string, unknown>[])[0]!.gateway_uuid).toBe(provision.body.gateway_uuid);
+    // The same line again is the same gateway.
+    expect((await curl(API_ENDPOINTS.provision.command)).body.gateway_uuid).toBe(provision.body.gateway_uuid);
+    expect((await bridge.fusion.query("select 1 from v_gateways where gateway = 'primary_gateway'")).rows).toHaveLength(1);
+  });
+
+  it('provision with a tenant added writes that tenant’s gateway of the name, apart from the global one', async () => {
+    const provision = await curl(`${API_ENDPOINTS.provision.command.slice(0, -1)}&tenant_domain=${TENANT}"`);
+    expect(provision.status).toBe(200);
+    expectLikeDocumented(provision.body, API_ENDPOINTS.provision.response, ['status', 'message', 'gateway_name', 'gateway_domain', 'gateway_enabled']);
+    const rows = await bridge.fusion.query(
+      "select d.domain_name from v_gateways g left join v_domains d using (domain_uuid) where g.gateway = 'primary_gateway' order by d.domain_name nulls first",
+    );
+    expect(rows.rows).toEqual([{ domain_name: null }, { domain_name: TENANT }]);
   });
 
   it('export_cdr: the documented envelope, then the records', async () => {

@@ -5,7 +5,7 @@ import { startApi } from '@ictvoip/api';
 import { TEST_REDIS_URL, TEST_SEALING_KEY, testSealingKey } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { startBridge, waitFor, withoutWorker as pauseWorker, type Bridge } from './harness';
 
 // REST writes of extensions and gateways are jobs (queue tenant-writes): the request is committed to
 // tenant_writes, a worker applies it under the service lock, and the API answers from the row. These
@@ -57,14 +57,7 @@ async function redisDump(): Promise<string> {
   }
 }
 
-async function withoutWorker<T>(work: () => Promise<T>): Promise<T> {
-  await bridge.worker!.close();
-  try {
-    return await work();
-  } finally {
-    await bridge.startWorker({ schedulers: false });
-  }
-}
+const withoutWorker = <T>(work: () => Promise<T>) => pauseWorker(bridge, work);
 
 describe('the answer of a write job', () => {
   it('creates an extension through the job and answers 201 with its final state and the SIP password, which never reaches Redis', async () => {

@@ -35,6 +35,13 @@ export interface TenantWrite {
   finishedAt: Date | null;
 }
 
+/**
+ * The service id of a write of a FusionPBX server's own resources (a global gateway), which belong
+ * to no tenant: WHMCS service ids start at 1, so no tenant key or tenant job ever matches it. The
+ * server is the write's `input.server` (a stored server name, null for the default server).
+ */
+export const GLOBAL_WRITE_SERVICE_ID = 0;
+
 export type NewTenantWrite = Pick<TenantWrite, 'writeId' | 'serviceId' | 'resource' | 'operation' | 'target' | 'input' | 'sealedSecrets' | 'requestId'>;
 
 export type TenantWriteOutcome =

@@ -67,12 +67,22 @@ const FREESWITCH_LOCK_NAMESPACE = 71_205;
 const CREDIT_LOCK_NAMESPACE = 71_206;
 // Keyed by the service: the credit mails and WHMCS/FusionPBX action of one service, never waited for.
 const CREDIT_WORK_LOCK_NAMESPACE = 71_207;
+// Keyed by a hash of the FusionPBX server's name: writes of the server's own (global) resources.
+const SERVER_LOCK_NAMESPACE = 71_208;
 
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
   constructor(serviceId: number, waitedMs: number, what = 'service') {
     super(`${what} ${serviceId} is busy (lock not acquired within ${waitedMs} ms)`);
     this.name = 'LockTimeoutError';
+  }
+}
+
+export class ServerLockTimeoutError extends Error {
+  readonly code = 'SERVER_LOCK_TIMEOUT';
+  constructor(server: string, waitedMs: number) {
+    super(`FusionPBX server ${server} is busy with another global write (lock not acquired within ${waitedMs} ms)`);
+    this.name = 'ServerLockTimeoutError';
   }
 }
 
@@ -111,6 +121,18 @@ async function withAdvisoryLock<T>(pool: Pool, namespace: number, key: number, w
 /** Provisioning of one service: webhook events, REST writes. */
 export function withServiceLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, SERVICE_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs));
+}
+
+/** A 32-bit key for a server's name (advisory locks take integers); a collision only serialises two servers. */
+function serverLockKey(server: string): number {
+  let hash = 0;
+  for (const char of server) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) | 0;
+  return hash;
+}
+
+/** Writes of a FusionPBX server's global gateways: the server-wide counterpart of the service lock. */
+export function withServerLock<T>(pool: Pool, server: string, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, SERVER_LOCK_NAMESPACE, serverLockKey(server), work, waitMs, () => new ServerLockTimeoutError(server, waitMs));
 }
 
 /** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */

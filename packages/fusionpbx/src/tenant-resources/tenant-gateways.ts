@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { type CanonicalRow, type DesiredRow, type TransactionMode, type Tx, canonicalRow, convergeRow, deleteRows, inTransaction, insertRow, newUuid, selectRows } from '../db';
 import { FusionpbxValidationError, TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import { findGatewayByName, listGateways, setGatewayEnabled } from '../tenant-rows';
+import { listGateways, setGatewayEnabled } from '../tenant-rows';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
 import { validateProfile, validateUuid } from '../provisioning/input';
 import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
@@ -74,6 +74,15 @@ export interface GatewayWriteOptions {
   forceApply?: boolean;
 }
 
+/** A global gateway's write (domain "Global" on gateway_edit.php): no tenant, so no quota and no tenant state. */
+export interface GlobalGatewayWriteOptions {
+  actorUserUuid?: string | null;
+  transaction?: TransactionMode;
+  /** As GatewayWriteOptions.gatewayUuid: a create finding this uuid among the global gateways is its own replay. */
+  gatewayUuid?: string;
+  forceApply?: boolean;
+}
+
 export interface GatewayWriteResult {
   outcome: 'created' | 'updated' | 'unchanged' | 'deleted';
   gateway: GatewayView | null;
@@ -134,9 +143,34 @@ export async function listTenantGateways(pool: Pool, domainUuid: string, managed
   return rows.map((row: Record<string, unknown>) => view(canonicalRow(row), managedUuid));
 }
 
+/** The switch's own gateways: domain "Global" on FusionPBX's gateway page (domain_uuid NULL). None is a tenant's, none managed. */
+export async function listGlobalGateways(pool: Pool): Promise<GatewayView[]> {
+  const { rows } = await pool.query('select * from v_gateways where domain_uuid is null order by gateway, gateway_uuid');
+  return rows.map((row: Record<string, unknown>) => view(canonicalRow(row), null));
+}
+
 export async function getTenantGateway(pool: Pool, domainUuid: string, gatewayUuid: string, managedUuid: string | null): Promise<GatewayView | null> {
   const { rows } = await pool.query('select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [domainUuid, gatewayUuid]);
   return rows[0] ? view(canonicalRow(rows[0] as Record<string, unknown>), managedUuid) : null;
+}
+
+/**
+ * Whose gateways a write touches: a tenant's domain (its plan's gateway read-only), or the global
+ * ones (domain_uuid NULL), matched with `is not distinct from` so one query serves both.
+ */
+interface GatewayScope {
+  domainUuid: string | null;
+  /** For a duplicate name's message: the tenant's domain, or "global". */
+  label: string;
+  managedUuid: string | null;
+}
+
+const tenantScope = (tenant: Tenant): GatewayScope => ({ domainUuid: tenant.domainUuid, label: tenant.domainName, managedUuid: tenant.state.gatewayUuid });
+const GLOBAL_SCOPE: GatewayScope = { domainUuid: null, label: 'global', managedUuid: null };
+
+async function gatewayNamed(tx: Tx, scope: GatewayScope, name: string): Promise<CanonicalRow | null> {
+  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid is not distinct from $1 and gateway = $2 order by gateway_uuid', [scope.domainUuid, name]);
+  return rows[0] ?? null;
 }
 
 async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
@@ -168,22 +202,22 @@ function assertRegisterCredentials(register: boolean, username: string | null | 
   if (!password) throw new FusionpbxValidationError('password', 'is required when register is true');
 }
 
-/** The gateway with this uuid in the tenant's own domain, if any. */
-async function domainGateway(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow | null> {
-  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid = $1 and gateway_uuid = $2', [tenant.domainUuid, gatewayUuid]);
+/** The gateway with this uuid in the scope (the tenant's own domain, or global), if any. */
+async function domainGateway(tx: Tx, scope: GatewayScope, gatewayUuid: string): Promise<CanonicalRow | null> {
+  const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid is not distinct from $1 and gateway_uuid = $2', [scope.domainUuid, gatewayUuid]);
   return rows[0] ?? null;
 }
 
-async function findOwn(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<CanonicalRow> {
-  const row = await domainGateway(tx, tenant, gatewayUuid);
+async function findOwn(tx: Tx, scope: GatewayScope, gatewayUuid: string): Promise<CanonicalRow> {
+  const row = await domainGateway(tx, scope, gatewayUuid);
   if (!row) throw new ResourceNotFoundError('gateway', gatewayUuid);
-  if (tenant.state.gatewayUuid && row.gateway_uuid === tenant.state.gatewayUuid) throw new ManagedResourceError('gateway', gatewayUuid);
+  if (scope.managedUuid && row.gateway_uuid === scope.managedUuid) throw new ManagedResourceError('gateway', gatewayUuid);
   return row;
 }
 
-async function reread(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayView> {
+async function reread(tx: Tx, scope: GatewayScope, gatewayUuid: string): Promise<GatewayView> {
   const rows = await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]);
-  return view(rows[0], tenant.state.gatewayUuid);
+  return view(rows[0], scope.managedUuid);
 }
 
 function creationSteps(enabled: boolean, profile: string): FreeswitchStep[] {
@@ -193,10 +227,10 @@ function creationSteps(enabled: boolean, profile: string): FreeswitchStep[] {
 }
 
 /** The answer the create gave before a crash cut its job short: nothing is written again. */
-async function replayedCreate(tx: Tx, tenant: Tenant, gatewayUuid: string): Promise<GatewayWriteResult | null> {
-  const row = await domainGateway(tx, tenant, gatewayUuid);
+async function replayedCreate(tx: Tx, scope: GatewayScope, gatewayUuid: string): Promise<GatewayWriteResult | null> {
+  const row = await domainGateway(tx, scope, gatewayUuid);
   if (!row) return null;
-  return { outcome: 'created', gateway: view(row, tenant.state.gatewayUuid), freeswitch: creationSteps(row.enabled === 'true', row.profile ?? 'external') };
+  return { outcome: 'created', gateway: view(row, scope.managedUuid), freeswitch: creationSteps(row.enabled === 'true', row.profile ?? 'external') };
 }
 
 /** The FreeSWITCH side of removing a gateway; exported for a removal replayed after its row is gone. */
@@ -204,44 +238,80 @@ export function gatewayRemovalSteps(profile: string | null, gatewayUuid: string)
   return [{ kind: 'gateway_kill', profile: profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }];
 }
 
+/** The row gateway_edit.php saves, in the scope (quota: the tenant's plan; none for a global gateway). */
+async function insertGateway(
+  tx: Tx,
+  scope: GatewayScope,
+  fields: GatewayFields & { name: string; proxy: string },
+  maxGateways: number | null,
+  requestedUuid: string | undefined,
+): Promise<GatewayWriteResult> {
+  const replayed = requestedUuid ? await replayedCreate(tx, scope, requestedUuid) : null;
+  if (replayed) return replayed;
+  if (await gatewayNamed(tx, scope, fields.name)) throw new UniquenessError('gateway', fields.name, scope.label);
+  const profile = fields.profile ?? 'external';
+  await assertProfileEnabled(tx, profile);
+  const register = fields.register ?? true;
+  assertRegisterCredentials(register, fields.username, fields.password);
+  const enabled = fields.enabled ?? true;
+  if (maxGateways !== null) {
+    const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [scope.domainUuid]);
+    if (rows[0].n + 1 > maxGateways) throw new QuotaExceededError('gateways', maxGateways);
+  }
+  const gatewayUuid = requestedUuid ? validateUuid(requestedUuid, 'gatewayUuid') : newUuid();
+  // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0; domain "Global" saves domain_uuid NULL.
+  await insertRow(tx, 'v_gateways', {
+    ...desiredColumns(fields),
+    gateway_uuid: gatewayUuid,
+    domain_uuid: scope.domainUuid,
+    register,
+    expire_seconds: fields.expireSeconds ?? 800,
+    retry_seconds: fields.retrySeconds ?? 30,
+    context: fields.context ?? 'public',
+    profile,
+    channels: fields.channels ?? 0,
+    hostname: null,
+    enabled,
+  });
+  return { outcome: 'created', gateway: await reread(tx, scope, gatewayUuid), freeswitch: creationSteps(enabled, profile) };
+}
+
 /** Creates a gateway (name unique in the domain; a second create with the same name is a UniquenessError). */
 export async function createTenantGateway(pool: Pool, fields: GatewayFields & { name: string; proxy: string }, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
   return inTransaction(
     pool,
     options.actorUserUuid ?? null,
-    async (tx) => {
-      const tenant = await lockedTenant(tx, options.serviceId);
-      const replayed = options.gatewayUuid ? await replayedCreate(tx, tenant, options.gatewayUuid) : null;
-      if (replayed) return replayed;
-      if (await findGatewayByName(tx, tenant.domainUuid, fields.name)) throw new UniquenessError('gateway', fields.name, tenant.domainName);
-      const profile = fields.profile ?? 'external';
-      await assertProfileEnabled(tx, profile);
-      const register = fields.register ?? true;
-      assertRegisterCredentials(register, fields.username, fields.password);
-      const enabled = fields.enabled ?? true;
-      if (options.maxGateways !== null) {
-        const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [tenant.domainUuid]);
-        if (rows[0].n + 1 > options.maxGateways) throw new QuotaExceededError('gateways', options.maxGateways);
-      }
-      const gatewayUuid = options.gatewayUuid ? validateUuid(options.gatewayUuid, 'gatewayUuid') : newUuid();
-      // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0.
-      await insertRow(tx, 'v_gateways', {
-        ...desiredColumns(fields),
-        gateway_uuid: gatewayUuid,
-        domain_uuid: tenant.domainUuid,
-        register,
-        expire_seconds: fields.expireSeconds ?? 800,
-        retry_seconds: fields.retrySeconds ?? 30,
-        context: fields.context ?? 'public',
-        profile,
-        channels: fields.channels ?? 0,
-        hostname: null,
-        enabled,
-      });
-      return { outcome: 'created', gateway: await reread(tx, tenant, gatewayUuid), freeswitch: creationSteps(enabled, profile) };
-    },
+    async (tx) => insertGateway(tx, tenantScope(await lockedTenant(tx, options.serviceId)), fields, options.maxGateways, options.gatewayUuid),
     options.transaction,
   );
+}
+
+/** Creates a global gateway (domain_uuid NULL; name unique among the global ones). The caller holds the server's write lock. */
+export async function createGlobalGateway(
+  pool: Pool,
+  fields: GatewayFields & { name: string; proxy: string },
+  options: GlobalGatewayWriteOptions = {},
+): Promise<GatewayWriteResult> {
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => insertGateway(tx, GLOBAL_SCOPE, fields, null, options.gatewayUuid), options.transaction);
+}
+
+/** The row converged to the fields; killgw + startgw when it changed (or on a replay: the restart may not have run). */
+async function changeGateway(tx: Tx, scope: GatewayScope, gatewayUuid: string, fields: GatewayFields, forceApply: boolean): Promise<GatewayWriteResult> {
+  const own = await findOwn(tx, scope, gatewayUuid);
+  if (fields.name && fields.name !== own.gateway && (await gatewayNamed(tx, scope, fields.name))) {
+    throw new UniquenessError('gateway', fields.name, scope.label);
+  }
+  if (fields.profile) await assertProfileEnabled(tx, fields.profile);
+  const register = fields.register ?? own.register === 'true';
+  assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
+  const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
+  const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
+  const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
+  if (changed || forceApply) {
+    steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
+    if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
+  }
+  return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, scope.managedUuid), freeswitch: steps };
 }
 
 /** Changes the given fields; a replay writes nothing and sends only the idempotent cache delete. */
@@ -250,26 +320,15 @@ export async function updateTenantGateway(pool: Pool, gatewayUuidInput: string, 
   return inTransaction(
     pool,
     options.actorUserUuid ?? null,
-    async (tx) => {
-      const tenant = await lockedTenant(tx, options.serviceId);
-      const own = await findOwn(tx, tenant, gatewayUuid);
-      if (fields.name && fields.name !== own.gateway && (await findGatewayByName(tx, tenant.domainUuid, fields.name))) {
-        throw new UniquenessError('gateway', fields.name, tenant.domainName);
-      }
-      if (fields.profile) await assertProfileEnabled(tx, fields.profile);
-      const register = fields.register ?? own.register === 'true';
-      assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
-      const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', own, desiredColumns(fields));
-      const after = (await selectRows(tx, 'select * from v_gateways where gateway_uuid = $1', [gatewayUuid]))[0];
-      const steps: FreeswitchStep[] = [{ kind: 'sofia_conf_cache_delete' }];
-      if (changed || options.forceApply) {
-        steps.push({ kind: 'gateway_kill', profile: own.profile ?? 'external', gatewayUuid });
-        if (after.enabled === 'true') steps.push({ kind: 'gateway_start', profile: after.profile ?? 'external', gatewayUuid });
-      }
-      return { outcome: changed ? 'updated' : 'unchanged', gateway: view(after, tenant.state.gatewayUuid), freeswitch: steps };
-    },
+    async (tx) => changeGateway(tx, tenantScope(await lockedTenant(tx, options.serviceId)), gatewayUuid, fields, options.forceApply ?? false),
     options.transaction,
   );
+}
+
+/** Changes a global gateway (domain_uuid NULL) as gateway_edit.php does; a tenant's gateway is not found here. */
+export async function updateGlobalGateway(pool: Pool, gatewayUuidInput: string, fields: GatewayFields, options: GlobalGatewayWriteOptions = {}): Promise<GatewayWriteResult> {
+  const gatewayUuid = validateUuid(gatewayUuidInput, 'gatewayUuid');
+  return inTransaction(pool, options.actorUserUuid ?? null, async (tx) => changeGateway(tx, GLOBAL_SCOPE, gatewayUuid, fields, options.forceApply ?? false), options.transaction);
 }
 
 export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, options: GatewayWriteOptions): Promise<GatewayWriteResult> {
@@ -278,8 +337,7 @@ export async function deleteTenantGateway(pool: Pool, gatewayUuidInput: string, 
     pool,
     options.actorUserUuid ?? null,
     async (tx) => {
-      const tenant = await lockedTenant(tx, options.serviceId);
-      const own = await findOwn(tx, tenant, gatewayUuid);
+      const own = await findOwn(tx, tenantScope(await lockedTenant(tx, options.serviceId)), gatewayUuid);
       await deleteRows(tx, 'v_gateways', 'gateway_uuid = $1', [gatewayUuid]);
       return { outcome: 'deleted', gateway: null, freeswitch: gatewayRemovalSteps(own.profile, gatewayUuid) };
     },

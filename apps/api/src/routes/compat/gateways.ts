@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import Joi from 'joi';
-import { listTenantGateways, type GatewayFields, type GatewayView } from '@ictvoip/fusionpbx';
+import { listGlobalGateways, listTenantGateways, type GatewayFields, type GatewayView } from '@ictvoip/fusionpbx';
+import { GLOBAL_WRITE_SERVICE_ID, type TenantWrite } from '@ictvoip/store';
 import { isGatewayNotRunning, parseGatewayStatus } from '@ictvoip/freeswitch';
 import { HttpError } from '../../errors';
-import type { Principal } from '../../api-keys/principal';
+import { tenantOf, type Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
+import { scopeForServer } from '../../fusion-scope';
 import { GATEWAY_FIELDS, splitPassword } from '../v1/gateways';
-import { isFinishedWrite, performWrite, writeFailure } from '../v1/tenant-write';
-import { requireDomainScope, type TenantContext } from '../v1/tenant-context';
+import { isFinishedWrite, performScopedWrite, performWrite, writeFailure, type WriteRequest } from '../v1/tenant-write';
+import { requireDomainScope } from '../v1/tenant-context';
 import { withEslDeadline } from '../v1/freeswitch';
 import { formField } from './auth';
-import { invalidParameter, missingParameter, sendSuccess } from './envelope';
-import { namedTenant, tenantsInScope } from './tenants';
+import { CompatError, invalidParameter, missingParameter, sendSuccess } from './envelope';
+import { domainField, namedTenant, tenantsInScope } from './tenants';
+import { globalServer, globalServersInScope, mayUseGlobal, SERVER_FIELD } from './global-servers';
 
 const TENANT_FIELDS = ['tenant_domain', 'domain'] as const;
 
@@ -46,22 +49,17 @@ function provisionFields(req: Request): GatewayFields & { name: string; proxy: s
 
 const enabledText = (enabled: boolean) => (enabled ? 'true' : 'false');
 
-/**
- * `/app/gateways/provision.php`: configures the tenant's gateway of that name: created when the
- * tenant has none, changed when it has one (so the same request twice is one gateway). The write is
- * a /v1 tenant write: the same job, service lock, quota and audit row (tenant_writes).
- */
-export async function provisionGateway(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
-  const fields = provisionFields(req);
-  const context = await namedTenant(deps, principal, req, TENANT_FIELDS);
-  const { deps: scoped, domain } = requireDomainScope(context);
-  const existing = (await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)).find((gateway) => gateway.name === fields.name);
-  if (existing?.managed) throw new HttpError(409, 'GATEWAY_MANAGED', `gateway ${fields.name} is the plan's gateway; change it through the WHMCS product`);
-  const request = existing
-    ? { resource: 'gateway' as const, operation: 'update' as const, target: existing.gatewayUuid, ...splitPassword(fields) }
-    : { resource: 'gateway' as const, operation: 'create' as const, target: null, ...splitPassword({ register: true, ...fields }) };
-  // Only a create chooses its uuid; an update's target is the gateway found.
-  const write = await performWrite(context, res, request, () => (existing ? {} : { target: randomUUID() }));
+type ProvisionFields = GatewayFields & { name: string; proxy: string };
+
+/** The write for the form: a change of the gateway of that name when there is one, else a create. */
+function provisionRequest(fields: ProvisionFields, existing: GatewayView | undefined): WriteRequest {
+  return existing
+    ? { resource: 'gateway', operation: 'update', target: existing.gatewayUuid, ...splitPassword(fields) }
+    : { resource: 'gateway', operation: 'create', target: null, ...splitPassword({ register: true, ...fields }) };
+}
+
+/** ictVoIP's answer from the write as it stands: configured, queued (202 with the job), or its refusal. */
+function sendProvisioned(res: Response, write: TenantWrite, fields: ProvisionFields, existing: GatewayView | undefined): void {
   const answer = { gateway_uuid: write.target ?? '', gateway_name: fields.name, gateway_domain: fields.proxy };
   if (!isFinishedWrite(write)) {
     return sendSuccess(
@@ -77,12 +75,56 @@ export async function provisionGateway(deps: ApiDeps, principal: Principal, req:
   sendSuccess(res, 'Gateway configured successfully', { ...answer, gateway_enabled: enabledText(gateway?.enabled ?? true) });
 }
 
+// Only a create chooses its uuid; an update's target is the gateway found.
+const chosenUuid = (existing: GatewayView | undefined) => () => (existing ? {} : { target: randomUUID() });
+
+/**
+ * A form naming no tenant, from the operator or a FusionPBX superadmin: the switch's own gateway, as
+ * ictVoIP (run by the superadmin) writes it. A tenant key naming none keeps to its own tenant, and
+ * one asking for a server is refused.
+ */
+function isGlobalRequest(principal: Principal, req: Request): boolean {
+  if (domainField(req, TENANT_FIELDS)) return false;
+  if (tenantOf(principal) === null) return true;
+  const server = formField(req, SERVER_FIELD);
+  if (server !== undefined && server !== '') throw new CompatError(403, 'FORBIDDEN', 'Access Denied: a tenant API key cannot write global gateways');
+  return false;
+}
+
+/**
+ * `/app/gateways/provision.php`: configures the gateway of that name, created when there is none,
+ * changed when there is one (so the same request twice is one gateway). With a tenant: the tenant's
+ * gateway, a /v1 tenant write (the same job, service lock, quota and audit row in tenant_writes).
+ * Without: a global gateway (domain "Global" on FusionPBX's gateway page) of the caller's server,
+ * through the same job and tenant_writes row, under the server's lock.
+ */
+export async function provisionGateway(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
+  const fields = provisionFields(req);
+  if (isGlobalRequest(principal, req)) return provisionGlobalGateway(deps, principal, req, res, fields);
+  const context = await namedTenant(deps, principal, req, TENANT_FIELDS);
+  const { deps: scoped, domain } = requireDomainScope(context);
+  const existing = (await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)).find((gateway) => gateway.name === fields.name);
+  if (existing?.managed) throw new HttpError(409, 'GATEWAY_MANAGED', `gateway ${fields.name} is the plan's gateway; change it through the WHMCS product`);
+  const write = await performWrite(context, res, provisionRequest(fields, existing), chosenUuid(existing));
+  sendProvisioned(res, write, fields, existing);
+}
+
+async function provisionGlobalGateway(deps: ApiDeps, principal: Principal, req: Request, res: Response, fields: ProvisionFields): Promise<void> {
+  const server = await globalServer(deps, principal, req);
+  const scoped = await scopeForServer(deps, server);
+  const existing = (await listGlobalGateways(scoped.fusionPool)).find((gateway) => gateway.name === fields.name);
+  const request = provisionRequest(fields, existing);
+  // The server is part of the request: the worker writes there, and the write id differs per server.
+  const write = await performScopedWrite({ deps: scoped, serviceId: GLOBAL_WRITE_SERVICE_ID }, res, { ...request, input: { ...request.input, server } }, chosenUuid(existing));
+  sendProvisioned(res, write, fields, existing);
+}
+
 /** ictVoIP's `gateway_status`: FreeSWITCH's ping status ("UP" / "DOWN"); "DOWN" when it does not run the gateway. */
-async function gatewayStatus(context: TenantContext, gateway: GatewayView): Promise<string> {
+async function gatewayStatus(deps: ApiDeps, gateway: GatewayView): Promise<string> {
   if (!gateway.enabled) return 'DOWN';
   try {
-    return await withEslDeadline(context.deps, async () => {
-      const body = await context.deps.esl.api(`sofia xmlstatus gateway ${gateway.gatewayUuid}`, { allowErr: true });
+    return await withEslDeadline(deps, async () => {
+      const body = await deps.esl.api(`sofia xmlstatus gateway ${gateway.gatewayUuid}`, { allowErr: true });
       if (isGatewayNotRunning(body)) return 'DOWN';
       const status = parseGatewayStatus(body);
       return status.running ? (status.status ?? 'UNKNOWN') : 'DOWN';
@@ -93,20 +135,38 @@ async function gatewayStatus(context: TenantContext, gateway: GatewayView): Prom
   }
 }
 
-/** `/app/gateways/provision_list.php`: the gateways of the named tenant, or of every tenant the caller may see. */
+function listEntry(gateway: GatewayView, status: string, tenantDomain: string): Record<string, string> {
+  return {
+    gateway_uuid: gateway.gatewayUuid,
+    gateway_name: gateway.name,
+    gateway_domain: gateway.proxy ?? '',
+    gateway_enabled: enabledText(gateway.enabled),
+    gateway_status: status,
+    tenant_domain: tenantDomain,
+  };
+}
+
+/** The global gateways (tenant_domain "") of the servers the caller has, when the form names no tenant. */
+async function globalEntries(deps: ApiDeps, principal: Principal, req: Request): Promise<Record<string, string>[]> {
+  if (domainField(req, TENANT_FIELDS) || !mayUseGlobal(principal)) return [];
+  const entries: Record<string, string>[] = [];
+  for (const server of await globalServersInScope(deps, principal)) {
+    const scoped = await scopeForServer(deps, server);
+    for (const gateway of await listGlobalGateways(scoped.fusionPool)) entries.push(listEntry(gateway, await gatewayStatus(scoped, gateway), ''));
+  }
+  return entries;
+}
+
+/**
+ * `/app/gateways/provision_list.php`: the gateways of the named tenant; naming none, the global
+ * gateways (for the operator or a superadmin) then those of every tenant the caller may see.
+ */
 export async function listGateways(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
-  const gateways: Record<string, string>[] = [];
+  const gateways = await globalEntries(deps, principal, req);
   for (const context of await tenantsInScope(deps, principal, req, TENANT_FIELDS)) {
     const { deps: scoped, domain } = requireDomainScope(context);
     for (const gateway of await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)) {
-      gateways.push({
-        gateway_uuid: gateway.gatewayUuid,
-        gateway_name: gateway.name,
-        gateway_domain: gateway.proxy ?? '',
-        gateway_enabled: enabledText(gateway.enabled),
-        gateway_status: await gatewayStatus(context, gateway),
-        tenant_domain: domain.domainName,
-      });
+      gateways.push(listEntry(gateway, await gatewayStatus(scoped, gateway), domain.domainName));
     }
   }
   sendSuccess(res, 'Gateways retrieved successfully', { gateways });

@@ -6,6 +6,7 @@ import { pollUntil, redisReady, withEnqueueTimeout } from '../../enqueue';
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { rejectionToHttpError } from './domain-errors';
 import { scrubSecrets } from './jobs';
+import type { ApiDeps } from '../../deps';
 import { requireDomain, type TenantContext } from './tenant-context';
 
 /**
@@ -33,6 +34,12 @@ export interface WriteChoices {
   secrets?: Record<string, string>;
 }
 
+/** Where a write goes: the deps of its FusionPBX server and the service it is for (GLOBAL_WRITE_SERVICE_ID: the server's own). */
+export interface WriteScope {
+  deps: ApiDeps;
+  serviceId: number;
+}
+
 const requestIdOf = (res: Response) => (typeof res.locals.requestId === 'string' ? res.locals.requestId : randomUUID());
 
 /** The 202 answer of every write route, as /openapi.json describes it. */
@@ -51,12 +58,12 @@ function shownPassword(context: TenantContext, write: TenantWrite): Record<strin
   return password ? { password } : {};
 }
 
-async function recordWrite(context: TenantContext, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
-  const { deps, service } = context;
+async function recordWrite(scope: WriteScope, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {
+  const { deps, serviceId } = scope;
   const requestId = requestIdOf(res);
   // Keyed by the sealing keys, not the webhook secret: a WEBHOOK_SECRET rotation keeps write ids.
   const asked = [requestId, request.resource, request.operation, request.target, request.input, request.secrets ?? {}];
-  const [writeId, ...olderIds] = deps.config.sealing.keys.map((key) => tenantWriteId(service.serviceId, asked, derivedHmacKey(key, 'tenant-write-id')));
+  const [writeId, ...olderIds] = deps.config.sealing.keys.map((key) => tenantWriteId(serviceId, asked, derivedHmacKey(key, 'tenant-write-id')));
   // During a SEALING_KEY rotation a repeat of a request first made under an older key is that write.
   for (const olderId of olderIds) {
     const older = await deps.tenantWrites.get(olderId);
@@ -67,7 +74,7 @@ async function recordWrite(context: TenantContext, res: Response, request: Write
   const secrets = { ...request.secrets, ...choices.secrets };
   return deps.tenantWrites.record({
     writeId: writeId!,
-    serviceId: service.serviceId,
+    serviceId,
     resource: request.resource,
     operation: request.operation,
     target: choices.target ?? request.target,
@@ -78,8 +85,7 @@ async function recordWrite(context: TenantContext, res: Response, request: Write
 }
 
 /** Adds the write's job (again, when its job was lost); a write Redis refuses is withdrawn: nothing happens. */
-async function enqueue(context: TenantContext, write: TenantWrite, inserted: boolean): Promise<void> {
-  const { deps } = context;
+async function enqueue(deps: ApiDeps, write: TenantWrite, inserted: boolean): Promise<void> {
   const data: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
   try {
     if (!(await redisReady(deps.redis))) throw new DependencyUnavailableError('the job queue (Redis)');
@@ -133,7 +139,7 @@ export const isFinishedWrite = (write: TenantWrite) => FINISHED_WRITE_STATUSES.i
  * caller's shorter `waitMs`) for it: the write as it then stands, finished or not. /v1 and ictVoIP's
  * endpoints answer from it.
  */
-export async function performWrite(
+export function performWrite(
   context: TenantContext,
   res: Response,
   request: WriteRequest,
@@ -141,11 +147,22 @@ export async function performWrite(
   waitMs: number = context.deps.config.api.writeWaitMs,
 ): Promise<TenantWrite> {
   requireDomain(context);
-  const { deps } = context;
-  const recorded = await recordWrite(context, res, request, choose);
+  return performScopedWrite({ deps: context.deps, serviceId: context.service.serviceId }, res, request, choose, waitMs);
+}
+
+/** performWrite for any scope, a tenant's or (GLOBAL_WRITE_SERVICE_ID) a server's own resources. */
+export async function performScopedWrite(
+  scope: WriteScope,
+  res: Response,
+  request: WriteRequest,
+  choose: () => WriteChoices = () => ({}),
+  waitMs: number = scope.deps.config.api.writeWaitMs,
+): Promise<TenantWrite> {
+  const { deps } = scope;
+  const recorded = await recordWrite(scope, res, request, choose);
   const write = recorded.write;
   if (isFinishedWrite(write)) return write;
-  await enqueue(context, write, recorded.inserted);
+  await enqueue(deps, write, recorded.inserted);
   // A write's job takes a few milliseconds once a worker has it: look again soon.
   return (await pollUntil(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, Math.min(waitMs, deps.config.api.writeWaitMs), { firstDelayMs: 4 })) ?? write;
 }

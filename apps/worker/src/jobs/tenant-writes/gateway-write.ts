@@ -10,9 +10,10 @@ import {
   type GatewayFields,
   type GatewayWriteOptions,
 } from '@ictvoip/fusionpbx';
-import { planLimits } from '@ictvoip/store';
+import { GLOBAL_WRITE_SERVICE_ID, planLimits } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
-import { runTenantWrite, type ResourceWriteResult, type TenantWriteContext, type TenantWriteJobResult } from './run-tenant-write';
+import { attemptGlobalGateway } from './global-gateway-write';
+import { runTenantWrite, runWriteJob, type ResourceWriteResult, type TenantWriteContext, type TenantWriteJobResult } from './run-tenant-write';
 
 /** What a removal needs to know of the gateway once its row is gone. */
 interface RemovedGateway {
@@ -65,5 +66,7 @@ export async function writeGateway(ctx: TenantWriteContext): Promise<ResourceWri
 }
 
 export function gatewayWriteJob(deps: WorkerDeps, job: TypedJob<typeof TENANT_WRITE_JOBS.gateway>): Promise<TenantWriteJobResult> {
+  // A server's global gateway (no tenant): same job, queue and tenant_writes row, the server's lock.
+  if (job.data.serviceId === GLOBAL_WRITE_SERVICE_ID) return runWriteJob(deps, job, (write) => attemptGlobalGateway(deps, write));
   return runTenantWrite(deps, job, writeGateway);
 }

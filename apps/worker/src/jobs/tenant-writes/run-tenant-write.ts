@@ -38,7 +38,7 @@ export interface TenantWriteJobResult {
   httpStatus: number | null;
 }
 
-interface FreeswitchOutcome {
+export interface FreeswitchOutcome {
   applied: boolean;
   job?: { id: string; url: string };
   message?: string;
@@ -74,7 +74,7 @@ async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, step
 
 const OK_STATUS = { created: 201, updated: 200, unchanged: 200, deleted: 204 } as const;
 
-function succeeded(result: ResourceWriteResult, freeswitch: FreeswitchOutcome): TenantWriteOutcome {
+export function succeeded(result: ResourceWriteResult, freeswitch: FreeswitchOutcome): TenantWriteOutcome {
   const httpStatus = freeswitch.applied ? OK_STATUS[result.outcome] : 202;
   return { status: 'succeeded', httpStatus, result: { outcome: result.outcome, ...result.body, freeswitch } };
 }
@@ -121,7 +121,19 @@ const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?
  * (its write already answered) changes nothing; a client's mistake (quota, duplicate, unknown
  * resource) is an answer, not a retry; anything else is retried, and the last failure is stored.
  */
-export async function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, writer: ResourceWriter): Promise<TenantWriteJobResult> {
+export function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, writer: ResourceWriter): Promise<TenantWriteJobResult> {
+  return runWriteJob(deps, job, (write) => attempt(deps, write, writer));
+}
+
+/**
+ * The job's frame around one attempt of a write (a tenant's, or a server's global one): the row
+ * marked running, the outcome or refusal stored, anything else retried.
+ */
+export async function runWriteJob(
+  deps: WorkerDeps,
+  job: TypedJob<TenantWriteJobName>,
+  attemptWrite: (write: TenantWrite) => Promise<TenantWriteOutcome>,
+): Promise<TenantWriteJobResult> {
   const data = job.data;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, writeId: data.writeId, jobId: job.id });
   const write = await deps.tenantWrites.markRunning(data.writeId);
@@ -130,7 +142,7 @@ export async function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWrite
     return { writeId: data.writeId, status: done?.status ?? 'withdrawn', httpStatus: done?.httpStatus ?? null };
   }
   try {
-    const outcome = await withJobLogger(logger, () => attempt(deps, write, writer));
+    const outcome = await withJobLogger(logger, () => attemptWrite(write));
     await deps.tenantWrites.finish(write.writeId, outcome);
     logger.info({ resource: write.resource, operation: write.operation, httpStatus: outcome.httpStatus }, 'REST write applied');
     return { writeId: write.writeId, status: outcome.status, httpStatus: outcome.httpStatus };
