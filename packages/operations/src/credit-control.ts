@@ -409,7 +409,13 @@ async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: Credit
     const steps = [...(routes.changed ? routes.freeswitch : []), ...(stop?.steps ?? []), ...(start?.steps ?? []), ...dialers.steps];
     if (steps.length === 0) return;
     await applyFreeswitchSide(target.esl, steps, { cache: target.cacheOptions });
-    const detail = { gateways: running, startedGateways: start?.gatewayUuids ?? [], ownRoutes: routes.ownRoutes, dialplans: dialers.dialers.dialplans, ringDestinations: dialers.dialers.ringDestinations };
+    const detail = {
+      gateways: running,
+      startedGateways: start?.gatewayUuids ?? [],
+      ownRoutes: routes.ownRoutes,
+      dialplans: dialers.dialers.dialplans,
+      ringDestinations: dialers.dialers.ringDestinations,
+    };
     const changed = routes.changed || (stop?.changed.length ?? 0) > 0 || (start?.changed.length ?? 0) > 0 || dialers.changed > 0;
     if (changed) await auditCreditAction(db, { actor: 'credit', action: 'credit.outbound-reapplied', serviceId: service.serviceId, detail });
     outcome.actions.push('outbound-reapplied');

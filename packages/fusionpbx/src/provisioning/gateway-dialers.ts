@@ -42,16 +42,23 @@ interface DialplanFacts {
   gateways: string[];
 }
 
-const xmlText = (value: string) => value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const xmlText = (value: string) =>
+  value
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 
 /** The destination_number expressions of a dialplan: its enabled detail conditions and those of its XML (what FreeSWITCH runs). */
 function expressionsOf(xml: string, details: CanonicalRow[]): string[] {
   const fromDetails = details
     .filter((detail) => detail.dialplan_detail_tag === 'condition' && detail.dialplan_detail_type === 'destination_number')
     .map((detail) => detail.dialplan_detail_data ?? '');
-  const fromXml = [...xml.matchAll(/<condition\b[^>]*\bfield="destination_number"[^>]*\bexpression="([^"]*)"/g), ...xml.matchAll(/<condition\b[^>]*\bexpression="([^"]*)"[^>]*\bfield="destination_number"/g)].map(
-    (match) => xmlText(match[1]!),
-  );
+  const fromXml = [
+    ...xml.matchAll(/<condition\b[^>]*\bfield="destination_number"[^>]*\bexpression="([^"]*)"/g),
+    ...xml.matchAll(/<condition\b[^>]*\bexpression="([^"]*)"[^>]*\bfield="destination_number"/g),
+  ].map((match) => xmlText(match[1]!));
   return [...fromDetails, ...fromXml];
 }
 
@@ -71,7 +78,9 @@ function factsOf(row: CanonicalRow, details: CanonicalRow[]): DialplanFacts {
 }
 
 async function domainDialplans(tx: Tx, domainUuid: string): Promise<DialplanFacts[]> {
-  const dialplans = await selectRows(tx, 'select dialplan_uuid, app_uuid, dialplan_enabled, dialplan_xml from v_dialplans where domain_uuid = $1 order by dialplan_uuid', [domainUuid]);
+  const dialplans = await selectRows(tx, 'select dialplan_uuid, app_uuid, dialplan_enabled, dialplan_xml from v_dialplans where domain_uuid = $1 order by dialplan_uuid', [
+    domainUuid,
+  ]);
   if (dialplans.length === 0) return [];
   const details = await selectRows(
     tx,
@@ -131,9 +140,11 @@ async function dialplanSteps(tx: Tx, rows: CanonicalRow[]): Promise<FreeswitchSt
   const contexts = [...new Set(rows.map((row) => row.dialplan_context).filter((context): context is string => typeof context === 'string' && context !== ''))].sort();
   const steps: FreeswitchStep[] = contexts.map((context) => ({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(context), 'dialplan_context') }));
   if (!tx.catalog.hasTable('v_destinations')) return steps;
-  const destinations = await selectRows(tx, 'select destination_prefix, destination_number, destination_context from v_destinations where dialplan_uuid = any($1::uuid[]) order by destination_uuid', [
-    rows.map((row) => row.dialplan_uuid),
-  ]);
+  const destinations = await selectRows(
+    tx,
+    'select destination_prefix, destination_number, destination_context from v_destinations where dialplan_uuid = any($1::uuid[]) order by destination_uuid',
+    [rows.map((row) => row.dialplan_uuid)],
+  );
   return [...steps, ...destinationSteps(await dialplanMode(tx), destinations)];
 }
 
@@ -154,10 +165,11 @@ export async function toggleGatewayDialers(pool: Pool, domainUuid: string, diale
     const dialplans =
       dialers.dialplans.length === 0
         ? []
-        : await selectRows(tx, 'select dialplan_uuid, dialplan_enabled, dialplan_context from v_dialplans where domain_uuid = $1 and dialplan_uuid = any($2::uuid[]) order by dialplan_uuid', [
-            domainUuid,
-            dialers.dialplans,
-          ]);
+        : await selectRows(
+            tx,
+            'select dialplan_uuid, dialplan_enabled, dialplan_context from v_dialplans where domain_uuid = $1 and dialplan_uuid = any($2::uuid[]) order by dialplan_uuid',
+            [domainUuid, dialers.dialplans],
+          );
     const destinations =
       dialers.ringDestinations.length === 0
         ? []
@@ -169,7 +181,13 @@ export async function toggleGatewayDialers(pool: Pool, domainUuid: string, diale
     const changed =
       (await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', dialplans, { dialplan_enabled: enabled })) +
       (await convergeRowsTo(tx, 'v_ring_group_destinations', 'ring_group_destination_uuid', destinations, { destination_enabled: enabled }));
-    const steps = [...(await dialplanSteps(tx, dialplans)), ...(await ringDestinationSteps(tx, destinations.map((row) => row.ring_group_destination_uuid as string)))];
+    const steps = [
+      ...(await dialplanSteps(tx, dialplans)),
+      ...(await ringDestinationSteps(
+        tx,
+        destinations.map((row) => row.ring_group_destination_uuid as string),
+      )),
+    ];
     return { changed, steps };
   });
 }
