@@ -112,7 +112,28 @@ const ringEnabled = async (uuids: string[]) =>
     ).map((row) => [row.id, row.destination_enabled]),
   );
 
-test('other dialplans and ring-group destinations dialling a kept gateway are disabled, re-disabled when turned on again, and restored exactly at the lift', async () => {
+/** An IVR menu with an option bridging `dial`, as ivr_menu_edit.php stores it (5.1 and 5.3; the fixture schema has no IVR tables: null). */
+async function addIvrOption(domain: { domainUuid: string; domainName: string }, dial: string): Promise<{ menu: string; option: string } | null> {
+  const [present] = await fusion(`select count(*)::text as n from information_schema.tables where table_name = 'v_ivr_menu_options'`);
+  if (present?.n !== '1') return null;
+  const menu = randomUUID();
+  const option = randomUUID();
+  await kit.bridge.fusion.query(
+    `insert into v_ivr_menus (ivr_menu_uuid, domain_uuid, ivr_menu_name, ivr_menu_extension, ivr_menu_context, ivr_menu_enabled) values ($1, $2, 'main', '3000', $3, 'true')`,
+    [menu, domain.domainUuid, domain.domainName],
+  );
+  await kit.bridge.fusion.query(
+    `insert into v_ivr_menu_options (ivr_menu_option_uuid, ivr_menu_uuid, domain_uuid, ivr_menu_option_digits, ivr_menu_option_action, ivr_menu_option_param, ivr_menu_option_order, ivr_menu_option_enabled)
+     values ($1, $2, $3, '9', 'menu-exec-app', $4, 0, true)`,
+    [option, menu, domain.domainUuid, `bridge ${dial}`],
+  );
+  return { menu, option };
+}
+
+const ivrEnabled = async (uuid: string) =>
+  (await fusion('select ivr_menu_option_enabled::text as enabled from v_ivr_menu_options where ivr_menu_option_uuid = $1', [uuid]))[0]?.enabled;
+
+test('other dialplans, ring-group destinations and IVR options dialling a kept gateway are disabled, re-disabled when turned on again, and restored exactly at the lift', async () => {
   const { client, tenant, trunk, audits, routedThrough } = await addOutboundTenant(kit, 9801);
   const custom = await addDialplan(tenant.domainUuid, {
     context: tenant.domainName,
@@ -163,6 +184,7 @@ test('other dialplans and ring-group destinations dialling a kept gateway are di
     bridge: 'user/100@${domain_name}',
   });
   const [ringOut, ringLocal] = await addRingGroup(tenant, [`sofia/gateway/${trunk}/14155550100`, '100']);
+  const ivr = await addIvrOption(tenant, `sofia/gateway/${trunk}/14155550111`);
   const all = [custom, xmlOnly, inbound, emergency, wasOff, local];
   const before = await dialplansEnabled(all);
 
@@ -176,7 +198,12 @@ test('other dialplans and ring-group destinations dialling a kept gateway are di
   expect(await getCreditState(kit.deps.pool, 9801)).toMatchObject({
     restrictedDialplans: [custom, xmlOnly, inbound].sort(),
     restrictedRingDestinations: [ringOut],
+    restrictedIvrOptions: ivr ? [ivr.option] : [],
   });
+  if (ivr) {
+    expect(await ivrEnabled(ivr.option)).toBe('false');
+    expect(kit.bridge.esl.apiCommands).toContain(`memcache delete configuration:ivr.conf:${ivr.menu}`);
+  }
 
   // Repeat: nothing new, nothing written, nothing audited.
   kit.bridge.esl.clearRecorded();
@@ -196,7 +223,8 @@ test('other dialplans and ring-group destinations dialling a kept gateway are di
   expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['lift', 'outbound-lifted']);
   expect(await dialplansEnabled(all)).toEqual(before);
   expect(await ringEnabled([ringOut!, ringLocal!])).toEqual({ [ringOut!]: 'true', [ringLocal!]: 'true' });
-  expect(await getCreditState(kit.deps.pool, 9801)).toMatchObject({ restrictedDialplans: [], restrictedRingDestinations: [], restrictedGateways: [] });
+  if (ivr) expect(await ivrEnabled(ivr.option)).toBe('true');
+  expect(await getCreditState(kit.deps.pool, 9801)).toMatchObject({ restrictedDialplans: [], restrictedRingDestinations: [], restrictedIvrOptions: [], restrictedGateways: [] });
 });
 
 test('a domain without the bridge tag keeps its emergency gateway up; its paid route through that gateway is disabled and restored', async () => {

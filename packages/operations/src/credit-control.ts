@@ -413,8 +413,7 @@ async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: Credit
       gateways: running,
       startedGateways: start?.gatewayUuids ?? [],
       ownRoutes: routes.ownRoutes,
-      dialplans: dialers.dialers.dialplans,
-      ringDestinations: dialers.dialers.ringDestinations,
+      ...dialers.dialers,
     };
     const changed = routes.changed || (stop?.changed.length ?? 0) > 0 || (start?.changed.length ?? 0) > 0 || dialers.changed > 0;
     if (changed) await auditCreditAction(db, { actor: 'credit', action: 'credit.outbound-reapplied', serviceId: service.serviceId, detail });
@@ -448,16 +447,19 @@ async function restartKeptGateways(pool: Pool, db: PoolClient, serviceId: number
  */
 async function restrictDialers(pool: Pool, db: PoolClient, stored: CreditStateRecord, domainUuid: string, routes: RouteRestriction, all: boolean) {
   const found = await dialersThroughGateways(pool, domainUuid, routes.keptGateways, [...routes.routes, ...routes.emergencyRoutes]);
-  const remember = async (kind: 'dialplans' | 'ringDestinations', uuids: string[], known: string[]) =>
-    uuids.length > 0 ? rememberRestricted(db, stored.serviceId, kind, uuids) : known;
-  const recorded: GatewayDialers = {
-    dialplans: await remember('dialplans', found.dialplans, stored.restrictedDialplans),
-    ringDestinations: await remember('ringDestinations', found.ringDestinations, stored.restrictedRingDestinations),
-  };
+  const known = rememberedDialers(stored);
+  const recorded: GatewayDialers = { dialplans: [], ringDestinations: [], ivrOptions: [] };
+  for (const kind of DIALER_KINDS) recorded[kind] = found[kind].length > 0 ? await rememberRestricted(db, stored.serviceId, kind, found[kind]) : known[kind];
   const write = all ? recorded : found;
-  if (write.dialplans.length === 0 && write.ringDestinations.length === 0) return { dialers: found, changed: 0, steps: [] as FreeswitchStep[] };
+  if (DIALER_KINDS.every((kind) => write[kind].length === 0)) return { dialers: found, changed: 0, steps: [] as FreeswitchStep[] };
   const toggle = await toggleGatewayDialers(pool, domainUuid, write, false);
   return { dialers: found, changed: toggle.changed, steps: toggle.steps };
+}
+
+const DIALER_KINDS = ['dialplans', 'ringDestinations', 'ivrOptions'] as const;
+
+function rememberedDialers(stored: CreditStateRecord): GatewayDialers {
+  return { dialplans: stored.restrictedDialplans, ringDestinations: stored.restrictedRingDestinations, ivrOptions: stored.restrictedIvrOptions };
 }
 
 async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCheckOutcome> {
@@ -611,14 +613,13 @@ async function convergeOutbound(
       emergencyRoutes: routes.emergencyRoutes,
       keptGateways: routes.keptGateways,
       ownRoutes: routes.ownRoutes,
-      dialplans: dialers.dialers.dialplans,
-      ringDestinations: dialers.dialers.ringDestinations,
+      ...dialers.dialers,
     };
     return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', detail) };
   }
   const gateways = stored.restrictedGateways;
   const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
-  const dialers: GatewayDialers = { dialplans: stored.restrictedDialplans, ringDestinations: stored.restrictedRingDestinations };
+  const dialers = rememberedDialers(stored);
   const others = await toggleGatewayDialers(target.pool, domainUuid, dialers, true);
   const routes = await restrictRoutes(target.pool, service.serviceId, domainUuid, false);
   await applyFreeswitchSide(target.esl, [...toggle.steps, ...others.steps, ...routes.freeswitch], { cache: target.cacheOptions });

@@ -39,6 +39,8 @@ export interface CreditStateRecord extends CreditFigures {
   restrictedDialplans: string[];
   /** outbound restriction: the ring-group destinations dialling a kept gateway the bridge disabled (and will enable again) */
   restrictedRingDestinations: string[];
+  /** outbound restriction: the IVR menu options dialling a kept gateway the bridge disabled (and will enable again) */
+  restrictedIvrOptions: string[];
   unreadableSince: Date | null;
   unreadableAlerted: boolean;
   lastError: string | null;
@@ -59,6 +61,7 @@ interface CreditRow {
   restricted_gateways: string[];
   restricted_dialplans: string[];
   restricted_ring_destinations: string[];
+  restricted_ivr_options: string[];
   credit: string | null;
   credit_limit: string | null;
   usage: string | null;
@@ -73,7 +76,7 @@ interface CreditRow {
   last_transition_at: Date | null;
 }
 
-const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, restricted_dialplans, restricted_ring_destinations, credit::text, credit_limit::text,
+const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, restricted_dialplans, restricted_ring_destinations, restricted_ivr_options, credit::text, credit_limit::text,
   usage::text, available::text, threshold::text, currency, unreadable_since, unreadable_alerted, last_error, last_checked_at, last_transition, last_transition_at`;
 
 function toRecord(row: CreditRow): CreditStateRecord {
@@ -89,6 +92,7 @@ function toRecord(row: CreditRow): CreditStateRecord {
     restrictedGateways: row.restricted_gateways ?? [],
     restrictedDialplans: row.restricted_dialplans ?? [],
     restrictedRingDestinations: row.restricted_ring_destinations ?? [],
+    restrictedIvrOptions: row.restricted_ivr_options ?? [],
     credit: row.credit,
     creditLimit: row.credit_limit,
     usage: row.usage ?? '0.000000',
@@ -256,7 +260,8 @@ export async function completeCreditAction(
        UPDATE credit_states SET suspended_by = $3, pending_action = NULL, pending_since = NULL, last_error = NULL, updated_at = now(),
          restricted_gateways = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_gateways END,
          restricted_dialplans = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_dialplans END,
-         restricted_ring_destinations = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_ring_destinations END
+         restricted_ring_destinations = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_ring_destinations END,
+         restricted_ivr_options = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_ivr_options END
        WHERE service_id = $1 AND pending_action = $2
        RETURNING service_id
      ), audit AS (
@@ -269,7 +274,12 @@ export async function completeCreditAction(
 }
 
 /** What an outbound restriction records before disabling it, by kind: its column in credit_states. */
-const RESTRICTED_COLUMNS = { gateways: 'restricted_gateways', dialplans: 'restricted_dialplans', ringDestinations: 'restricted_ring_destinations' } as const;
+const RESTRICTED_COLUMNS = {
+  gateways: 'restricted_gateways',
+  dialplans: 'restricted_dialplans',
+  ringDestinations: 'restricted_ring_destinations',
+  ivrOptions: 'restricted_ivr_options',
+} as const;
 export type RestrictedKind = keyof typeof RESTRICTED_COLUMNS;
 
 /** Outbound restriction: the rows about to be disabled, added to those already recorded (before FusionPBX is written). */

@@ -6,11 +6,13 @@
  *   outbound routes): FreeSWITCH runs its `dialplan_xml` (the Lua dialplan reads enabled rows only),
  *   the details are what the GUI edits, so both are read;
  * - a ring-group destination: app/ring_groups/index.lua bridges a `destination_number` that is a
- *   dial string as it is (its "sip uri" branch), enabled destinations only.
+ *   dial string as it is (its "sip uri" branch), enabled destinations only;
+ * - an IVR menu option (`menu-exec-app` with `bridge sofia/gateway/…` as its param): ivr.conf is
+ *   built from the enabled options (5.1 and 5.3; the fixture schema has no IVR tables).
  * Everything else that calls out (call forwarding, follow-me, ring-group numbers, IVR transfers)
  * goes through loopback to the domain's dialplan, that is through the outbound routes.
  * These rows are disabled the way FusionPBX's own toggles do (dialplan_enabled, destination_enabled,
- * cache delete) and enabled again at the lift; the caller remembers exactly which.
+ * ivr_menu_option_enabled, cache delete) and enabled again at the lift; the caller remembers exactly which.
  */
 import type { Pool } from 'pg';
 import { type FreeswitchStep, dialplanKey } from '@ictvoip/freeswitch';
@@ -25,7 +27,42 @@ export interface GatewayDialers {
   dialplans: string[];
   /** v_ring_group_destinations uuids */
   ringDestinations: string[];
+  /** v_ivr_menu_options uuids */
+  ivrOptions: string[];
 }
+
+/** A table whose rows hold a dial string and an enabled flag (not a dialplan). */
+interface DialStringTable {
+  kind: 'ringDestinations' | 'ivrOptions';
+  table: string;
+  key: string;
+  dial: string;
+  enabled: string;
+  /** the cache deletes FusionPBX's page makes after writing these rows */
+  cacheSql: string;
+}
+
+const DIAL_STRING_TABLES: readonly DialStringTable[] = [
+  {
+    kind: 'ringDestinations',
+    table: 'v_ring_group_destinations',
+    key: 'ring_group_destination_uuid',
+    dial: 'destination_number',
+    enabled: 'destination_enabled',
+    cacheSql: `select distinct 'dialplan:' || g.ring_group_context as key from v_ring_group_destinations d join v_ring_groups g on g.ring_group_uuid = d.ring_group_uuid
+      where d.ring_group_destination_uuid = any($1::uuid[]) and g.ring_group_context is not null order by 1`,
+  },
+  {
+    kind: 'ivrOptions',
+    table: 'v_ivr_menu_options',
+    key: 'ivr_menu_option_uuid',
+    dial: 'ivr_menu_option_param',
+    enabled: 'ivr_menu_option_enabled',
+    cacheSql: `select distinct 'configuration:ivr.conf:' || o.ivr_menu_uuid::text as key from v_ivr_menu_options o where o.ivr_menu_option_uuid = any($1::uuid[]) and o.ivr_menu_uuid is not null
+      union select distinct 'dialplan:' || m.ivr_menu_context from v_ivr_menu_options o join v_ivr_menus m on m.ivr_menu_uuid = o.ivr_menu_uuid
+      where o.ivr_menu_option_uuid = any($1::uuid[]) and m.ivr_menu_context is not null order by 1`,
+  },
+];
 
 export interface DialersToggle {
   /** rows written this time (a replay writes none) */
@@ -116,22 +153,24 @@ export async function emergencyGatewaysOfDomain(pool: Pool, domainUuid: string):
  */
 export async function dialersThroughGateways(pool: Pool, domainUuid: string, gateways: readonly string[], except: readonly string[] = []): Promise<GatewayDialers> {
   const kept = new Set(gateways.map((uuid) => uuid.toLowerCase()));
-  if (kept.size === 0) return { dialplans: [], ringDestinations: [] };
+  if (kept.size === 0) return { dialplans: [], ringDestinations: [], ivrOptions: [] };
   const skip = new Set(except.map((uuid) => uuid.toLowerCase()));
   return inTransaction(pool, null, async (tx) => {
     const dialplans = (await domainDialplans(tx, domainUuid))
       .filter((row) => row.enabled && !row.emergency && !skip.has(row.uuid) && row.gateways.some((gateway) => kept.has(gateway)))
       .map((row) => row.uuid);
-    const destinations = await selectRows(
-      tx,
-      `select ring_group_destination_uuid, destination_number from v_ring_group_destinations where domain_uuid = $1 and destination_enabled::text = 'true' order by ring_group_destination_uuid`,
-      [domainUuid],
-    );
-    const ringDestinations = destinations
-      .filter((row) => gatewaysOfBridge(row.destination_number ?? '').some((gateway) => kept.has(gateway)))
-      .map((row) => (row.ring_group_destination_uuid as string).toLowerCase());
-    return { dialplans, ringDestinations };
+    const found: GatewayDialers = { dialplans, ringDestinations: [], ivrOptions: [] };
+    for (const spec of DIAL_STRING_TABLES) found[spec.kind] = await dialStringsThrough(tx, spec, domainUuid, kept);
+    return found;
   });
+}
+
+async function dialStringsThrough(tx: Tx, spec: DialStringTable, domainUuid: string, kept: Set<string>): Promise<string[]> {
+  if (!tx.catalog.hasColumn(spec.table, spec.enabled)) return [];
+  const rows = await selectRows(tx, `select ${spec.key} as uuid, ${spec.dial} as dial from ${spec.table} where domain_uuid = $1 and ${spec.enabled}::text = 'true' order by 1`, [
+    domainUuid,
+  ]);
+  return rows.filter((row) => gatewaysOfBridge(row.dial ?? '').some((gateway) => kept.has(gateway))).map((row) => (row.uuid as string).toLowerCase());
 }
 
 /** The cache deletes FusionPBX makes when it toggles these dialplans: the context's, and an inbound destination's own keys. */
@@ -148,18 +187,20 @@ async function dialplanSteps(tx: Tx, rows: CanonicalRow[]): Promise<FreeswitchSt
   return [...steps, ...destinationSteps(await dialplanMode(tx), destinations)];
 }
 
-async function ringDestinationSteps(tx: Tx, uuids: readonly string[]): Promise<FreeswitchStep[]> {
-  if (uuids.length === 0) return [];
-  const contexts = await selectRows(
-    tx,
-    `select distinct g.ring_group_context from v_ring_group_destinations d join v_ring_groups g on g.ring_group_uuid = d.ring_group_uuid
-     where d.ring_group_destination_uuid = any($1::uuid[]) and g.ring_group_context is not null order by 1`,
-    [uuids],
-  );
-  return contexts.map((row) => ({ kind: 'cache_delete', key: validateCacheKey(dialplanKey(row.ring_group_context as string), 'ring_group_context') }));
+/** Sets `enabled` on the listed rows of one dial-string table (those of the domain that still exist); the page's cache deletes for them. */
+async function toggleDialStrings(tx: Tx, spec: DialStringTable, domainUuid: string, uuids: readonly string[], enabled: boolean): Promise<DialersToggle> {
+  if (uuids.length === 0 || !tx.catalog.hasColumn(spec.table, spec.enabled)) return { changed: 0, steps: [] };
+  const rows = await selectRows(tx, `select ${spec.key}, ${spec.enabled} from ${spec.table} where domain_uuid = $1 and ${spec.key} = any($2::uuid[]) order by 1`, [
+    domainUuid,
+    uuids,
+  ]);
+  const changed = await convergeRowsTo(tx, spec.table, spec.key, rows, { [spec.enabled]: enabled });
+  if (rows.length === 0) return { changed, steps: [] };
+  const keys = await selectRows(tx, spec.cacheSql, [rows.map((row) => row[spec.key])]);
+  return { changed, steps: keys.map((row) => ({ kind: 'cache_delete', key: validateCacheKey(row.key as string, spec.table) })) };
 }
 
-/** Sets dialplan_enabled / destination_enabled on the listed rows of the domain (those that still exist); idempotent. */
+/** Sets dialplan_enabled / destination_enabled / ivr_menu_option_enabled on the listed rows of the domain (those that still exist); idempotent. */
 export async function toggleGatewayDialers(pool: Pool, domainUuid: string, dialers: GatewayDialers, enabled: boolean): Promise<DialersToggle> {
   return inTransaction(pool, null, async (tx) => {
     const dialplans =
@@ -170,24 +211,13 @@ export async function toggleGatewayDialers(pool: Pool, domainUuid: string, diale
             'select dialplan_uuid, dialplan_enabled, dialplan_context from v_dialplans where domain_uuid = $1 and dialplan_uuid = any($2::uuid[]) order by dialplan_uuid',
             [domainUuid, dialers.dialplans],
           );
-    const destinations =
-      dialers.ringDestinations.length === 0
-        ? []
-        : await selectRows(
-            tx,
-            'select ring_group_destination_uuid, destination_enabled from v_ring_group_destinations where domain_uuid = $1 and ring_group_destination_uuid = any($2::uuid[]) order by 1',
-            [domainUuid, dialers.ringDestinations],
-          );
-    const changed =
-      (await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', dialplans, { dialplan_enabled: enabled })) +
-      (await convergeRowsTo(tx, 'v_ring_group_destinations', 'ring_group_destination_uuid', destinations, { destination_enabled: enabled }));
-    const steps = [
-      ...(await dialplanSteps(tx, dialplans)),
-      ...(await ringDestinationSteps(
-        tx,
-        destinations.map((row) => row.ring_group_destination_uuid as string),
-      )),
-    ];
+    let changed = await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', dialplans, { dialplan_enabled: enabled });
+    const steps = await dialplanSteps(tx, dialplans);
+    for (const spec of DIAL_STRING_TABLES) {
+      const toggle = await toggleDialStrings(tx, spec, domainUuid, dialers[spec.kind], enabled);
+      changed += toggle.changed;
+      steps.push(...toggle.steps);
+    }
     return { changed, steps };
   });
 }
