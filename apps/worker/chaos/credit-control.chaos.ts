@@ -48,18 +48,7 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
       tally.run(async () => {
         const random = seededRandom(seed);
         const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed, emailTemplates: TEMPLATES });
-        const bridge = await ChaosBridge.start({
-          env: {
-            WHMCS_API_URL: whmcs.url,
-            WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
-            WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
-            WHMCS_API_TIMEOUT_MS: '1500',
-            CDR_SYNC_EVERY_SECONDS: '1',
-            CREDIT_CHECK_EVERY_SECONDS: '1',
-            CREDIT_CACHE_SECONDS: '0',
-            CREDIT_HYSTERESIS: '1.00',
-          },
-        });
+        const bridge = await startCreditBridge(whmcs);
         let kills = 0;
         try {
           await migrateBridgeDatabase(bridge.bridge);
@@ -123,6 +112,22 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
       }));
   }
 });
+
+/** Workers sync CDRs and check credit every second, WHMCS balances read every time. */
+function startCreditBridge(whmcs: WhmcsStandin): Promise<ChaosBridge> {
+  return ChaosBridge.start({
+    env: {
+      WHMCS_API_URL: whmcs.url,
+      WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
+      WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
+      WHMCS_API_TIMEOUT_MS: '1500',
+      CDR_SYNC_EVERY_SECONDS: '1',
+      CREDIT_CHECK_EVERY_SECONDS: '1',
+      CREDIT_CACHE_SECONDS: '0',
+      CREDIT_HYSTERESIS: '1.00',
+    },
+  });
+}
 
 async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, run: number): Promise<CreditTenant[]> {
   const imported = await importRateDeck(bridge.bridge, 'std', 'prefix,destination,rate_per_minute\n1212,USA New York,0.013700\n1,USA,0.010000', {
@@ -228,18 +233,7 @@ describe('credit control, outbound restriction, kill -9 while balances cross zer
     tally.run(async () => {
       const random = seededRandom(seed);
       const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed, emailTemplates: TEMPLATES });
-      const bridge = await ChaosBridge.start({
-        env: {
-          WHMCS_API_URL: whmcs.url,
-          WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
-          WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
-          WHMCS_API_TIMEOUT_MS: '1500',
-          CDR_SYNC_EVERY_SECONDS: '1',
-          CREDIT_CHECK_EVERY_SECONDS: '1',
-          CREDIT_CACHE_SECONDS: '0',
-          CREDIT_HYSTERESIS: '1.00',
-        },
-      });
+      const bridge = await startCreditBridge(whmcs);
       let kills = 0;
       let interrupted = 0;
       let done = false;

@@ -5,39 +5,21 @@
  * zero with its emergency route still routed, and is back on after a top-up, each exactly once.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { getCreditState } from '@ictvoip/store';
 import { runCreditCheck } from '../src';
 import { waitFor } from './harness';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
-import { addOutboundTenant } from './credit-outbound-kit';
+import type { BillingKit } from './cdr-billing-kit';
+import { addOutboundTenant, startOutboundKit } from './credit-outbound-kit';
 
 let kit: BillingKit;
-let dir: string;
 const auth = () => ({ authorization: `Bearer ${kit.bridge.config.adminToken}` });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ictvoip-credit-e2e-'));
-  const file = join(dir, 'provisioning.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      gatewayTemplates: { carrier: { proxy: 'sip.carrier.example', register: true, username: 'acme', password: 'change-me' } },
-      routeTemplates: { nanp: [{ pattern: '^\\+?(\\d{11})$' }, { pattern: '(^911$|^933$)', description: 'Emergency' }] },
-    }),
-  );
-  kit = await startBillingKit(
-    { CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '5000', PROVISIONING_FILE: file },
-    { emailTemplates: [{ name: 'VoIP Low Balance Alert', type: 'product' }] },
-  );
-  await kit.bridge.startApi();
+  kit = await startOutboundKit({ emailTemplates: [{ name: 'VoIP Low Balance Alert', type: 'product' }] });
 }, 30000);
 afterAll(async () => {
   await kit?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance mail); /admin/credit reports it', async () => {

@@ -1,7 +1,34 @@
 /** The credit tests' outbound-restricted tenant, shared by credit-e2e and credit-outbound-leaks. */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import type { BillingKit } from './cdr-billing-kit';
+import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+
+/**
+ * The billing kit with the API up and a provisioning file whose `nanp` route template has a paid
+ * route and an emergency route (911/933) through the plan's `carrier` gateway; `close` removes the file too.
+ */
+export async function startOutboundKit(standin?: Parameters<typeof startBillingKit>[1]): Promise<BillingKit> {
+  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-credit-outbound-'));
+  const file = join(dir, 'provisioning.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      gatewayTemplates: { carrier: { proxy: 'sip.carrier.example', register: true, username: 'acme', password: 'change-me' } },
+      routeTemplates: { nanp: [{ pattern: '^\\+?(\\d{11})$' }, { pattern: '(^911$|^933$)', description: 'Emergency' }] },
+    }),
+  );
+  const kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '5000', PROVISIONING_FILE: file }, standin);
+  await kit.bridge.startApi();
+  const close = kit.close.bind(kit);
+  kit.close = async () => {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return kit;
+}
 
 /**
  * A prepaid tenant provisioned through the webhook with `creditRestriction: outbound`: the plan's

@@ -7,33 +7,18 @@
  * audits what it changed and nothing else.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { getCreditState } from '@ictvoip/store';
 import { runCreditCheck } from '../src';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
-import { addOutboundTenant } from './credit-outbound-kit';
+import type { BillingKit } from './cdr-billing-kit';
+import { addOutboundTenant, startOutboundKit } from './credit-outbound-kit';
 
 let kit: BillingKit;
-let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ictvoip-credit-leaks-'));
-  const file = join(dir, 'provisioning.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      gatewayTemplates: { carrier: { proxy: 'sip.carrier.example', register: true, username: 'acme', password: 'change-me' } },
-      routeTemplates: { nanp: [{ pattern: '^\\+?(\\d{11})$' }, { pattern: '(^911$|^933$)', description: 'Emergency' }] },
-    }),
-  );
-  kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '5000', PROVISIONING_FILE: file });
-  await kit.bridge.startApi();
+  kit = await startOutboundKit();
 }, 30000);
 afterAll(async () => {
   await kit?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const fusion = async (sql: string, params: unknown[] = []) => (await kit.bridge.fusion.query(sql, params)).rows as Record<string, string>[];
@@ -135,54 +120,18 @@ const ivrEnabled = async (uuid: string) =>
 
 test('other dialplans, ring-group destinations and IVR options dialling a kept gateway are disabled, re-disabled when turned on again, and restored exactly at the lift', async () => {
   const { client, tenant, trunk, audits, routedThrough } = await addOutboundTenant(kit, 9801);
-  const custom = await addDialplan(tenant.domainUuid, {
-    context: tenant.domainName,
-    app: randomUUID(),
-    name: 'custom.paid',
-    expression: '^8(\\d+)$',
-    bridge: `sofia/gateway/${trunk}/$1`,
-  });
-  const xmlOnly = await addDialplan(tenant.domainUuid, {
-    context: tenant.domainName,
-    app: randomUUID(),
-    name: 'xml.paid',
-    expression: '^7(\\d+)$',
-    bridge: `sofia/gateway/${trunk}/$1`,
-    xmlOnly: true,
-  });
-  const inbound = await addDialplan(tenant.domainUuid, {
-    context: 'public',
-    app: INBOUND_APP,
-    name: '12125550199',
-    expression: '^(12125550199)$',
-    bridge: `sofia/gateway/${trunk}/14155550123`,
-  });
+  const own = (name: string, expression: string, bridge: string, extra: Partial<DialplanSpec> = {}) =>
+    addDialplan(tenant.domainUuid, { context: tenant.domainName, app: randomUUID(), name, expression, bridge, ...extra });
+  const custom = await own('custom.paid', '^8(\\d+)$', `sofia/gateway/${trunk}/$1`);
+  const xmlOnly = await own('xml.paid', '^7(\\d+)$', `sofia/gateway/${trunk}/$1`, { xmlOnly: true });
+  const inbound = await own('12125550199', '^(12125550199)$', `sofia/gateway/${trunk}/14155550123`, { context: 'public', app: INBOUND_APP });
   await kit.bridge.fusion.query(
     `insert into v_destinations (domain_uuid, destination_uuid, dialplan_uuid, destination_type, destination_number, destination_context, destination_enabled) values ($1, $2, $3, 'inbound', '12125550199', 'public', 'true')`,
     [tenant.domainUuid, randomUUID(), inbound],
   );
-  const emergency = await addDialplan(tenant.domainUuid, {
-    context: tenant.domainName,
-    app: randomUUID(),
-    name: 'custom.911',
-    expression: '^(911)$',
-    bridge: `sofia/gateway/${trunk}/911`,
-  });
-  const wasOff = await addDialplan(tenant.domainUuid, {
-    context: tenant.domainName,
-    app: randomUUID(),
-    name: 'custom.off',
-    expression: '^6(\\d+)$',
-    bridge: `sofia/gateway/${trunk}/$1`,
-    enabled: false,
-  });
-  const local = await addDialplan(tenant.domainUuid, {
-    context: tenant.domainName,
-    app: randomUUID(),
-    name: 'custom.local',
-    expression: '^5(\\d+)$',
-    bridge: 'user/100@${domain_name}',
-  });
+  const emergency = await own('custom.911', '^(911)$', `sofia/gateway/${trunk}/911`);
+  const wasOff = await own('custom.off', '^6(\\d+)$', `sofia/gateway/${trunk}/$1`, { enabled: false });
+  const local = await own('custom.local', '^5(\\d+)$', 'user/100@${domain_name}');
   const [ringOut, ringLocal] = await addRingGroup(tenant, [`sofia/gateway/${trunk}/14155550100`, '100']);
   const ivr = await addIvrOption(tenant, `sofia/gateway/${trunk}/14155550111`);
   const all = [custom, xmlOnly, inbound, emergency, wasOff, local];

@@ -114,22 +114,31 @@ function factsOf(row: CanonicalRow, details: CanonicalRow[]): DialplanFacts {
   };
 }
 
-async function domainDialplans(tx: Tx, domainUuid: string): Promise<DialplanFacts[]> {
-  const dialplans = await selectRows(tx, 'select dialplan_uuid, app_uuid, dialplan_enabled, dialplan_xml from v_dialplans where domain_uuid = $1 order by dialplan_uuid', [
-    domainUuid,
-  ]);
-  if (dialplans.length === 0) return [];
+/** The details of these dialplans, by dialplan uuid (lower case), in FusionPBX's order (group, then order). */
+export async function detailsByDialplan(tx: Tx, dialplanUuids: readonly (string | null)[]): Promise<Map<string, CanonicalRow[]>> {
+  const byDialplan = new Map<string, CanonicalRow[]>();
+  if (dialplanUuids.length === 0) return byDialplan;
   const details = await selectRows(
     tx,
     `select dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_enabled from v_dialplan_details
      where dialplan_uuid = any($1::uuid[]) order by dialplan_detail_group, dialplan_detail_order`,
-    [dialplans.map((row) => row.dialplan_uuid)],
+    [dialplanUuids],
   );
-  const byDialplan = new Map<string, CanonicalRow[]>();
   for (const detail of details) {
     const key = (detail.dialplan_uuid as string).toLowerCase();
     byDialplan.set(key, [...(byDialplan.get(key) ?? []), detail]);
   }
+  return byDialplan;
+}
+
+async function domainDialplans(tx: Tx, domainUuid: string): Promise<DialplanFacts[]> {
+  const dialplans = await selectRows(tx, 'select dialplan_uuid, app_uuid, dialplan_enabled, dialplan_xml from v_dialplans where domain_uuid = $1 order by dialplan_uuid', [
+    domainUuid,
+  ]);
+  const byDialplan = await detailsByDialplan(
+    tx,
+    dialplans.map((row) => row.dialplan_uuid),
+  );
   return dialplans.map((row) => factsOf(row, byDialplan.get((row.dialplan_uuid as string).toLowerCase()) ?? []));
 }
 
