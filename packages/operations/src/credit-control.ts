@@ -398,31 +398,32 @@ async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: Credit
     const routes = await restrictRoutes(target.pool, service.serviceId, domainUuid, true);
     const kept = new Set(routes.keptGateways.map((uuid) => uuid.toLowerCase()));
     const enabled = await enabledDomainGateways(target.pool, domainUuid);
-    const running = enabled.filter((uuid) => !kept.has(uuid.toLowerCase()));
-    const recorded = new Set(stored.restrictedGateways.map((uuid) => uuid.toLowerCase()));
-    const late = running.filter((uuid) => !recorded.has(uuid.toLowerCase()));
-    // Recorded before FusionPBX is written, as at the restriction: the lift starts exactly these.
-    if (late.length > 0) await rememberRestrictedGateways(db, service.serviceId, late);
-    const stop = running.length > 0 ? await toggleDomainGateways(target.pool, domainUuid, false, running) : null;
+    const { running, stop } = await stopLateGateways(target.pool, db, stored, domainUuid, kept, enabled);
     const start = await restartKeptGateways(target.pool, db, service.serviceId, domainUuid, stored, kept, enabled);
     const dialers = await restrictDialers(target.pool, db, stored, domainUuid, routes, false);
     const steps = [...(routes.changed ? routes.freeswitch : []), ...(stop?.steps ?? []), ...(start?.steps ?? []), ...dialers.steps];
     if (steps.length === 0) return;
-    await applyFreeswitchSide(target.esl, steps, { cache: target.cacheOptions });
-    const detail = {
-      gateways: running,
-      startedGateways: start?.gatewayUuids ?? [],
-      ownRoutes: routes.ownRoutes,
-      ...dialers.dialers,
-    };
+    const detail = { gateways: running, startedGateways: start?.gatewayUuids ?? [], ownRoutes: routes.ownRoutes, ...dialers.dialers };
     const changed = routes.changed || (stop?.changed.length ?? 0) > 0 || (start?.changed.length ?? 0) > 0 || dialers.changed > 0;
+    // Audited once FusionPBX is written, before FreeSWITCH: a failed ESL call must not lose the entry (the rows will not look new again).
     if (changed) await auditCreditAction(db, { actor: 'credit', action: 'credit.outbound-reapplied', serviceId: service.serviceId, detail });
+    await applyFreeswitchSide(target.esl, steps, { cache: target.cacheOptions });
     outcome.actions.push('outbound-reapplied');
     deps.logger?.info({ serviceId: service.serviceId, ...detail }, 'outbound restriction applied again to what appeared since');
   } catch (error) {
     await noteCreditActionError(db, service.serviceId, describeError(error));
     deps.logger?.warn({ serviceId: service.serviceId, err: describeError(error) }, 'outbound restriction not applied again; retried at the next check');
   }
+}
+
+/** Enabled gateways no emergency route needs: the ones not yet recorded are recorded (before FusionPBX is written, so the lift starts exactly these), then all are stopped. */
+async function stopLateGateways(pool: Pool, db: PoolClient, stored: CreditStateRecord, domainUuid: string, kept: Set<string>, enabled: string[]) {
+  const running = enabled.filter((uuid) => !kept.has(uuid.toLowerCase()));
+  if (running.length === 0) return { running, stop: null };
+  const recorded = new Set(stored.restrictedGateways.map((uuid) => uuid.toLowerCase()));
+  const late = running.filter((uuid) => !recorded.has(uuid.toLowerCase()));
+  if (late.length > 0) await rememberRestrictedGateways(db, stored.serviceId, late);
+  return { running, stop: await toggleDomainGateways(pool, domainUuid, false, running) };
 }
 
 /**
