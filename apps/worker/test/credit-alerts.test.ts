@@ -133,9 +133,11 @@ test('a receiver that fails is retried with backoff by the delivery job, without
   failNext = 2;
   await runCreditCheck(kit.deps, tenant.clientId);
   expect(alertsOf(tenant)).toHaveLength(0);
-  // No further check: the queued delivery fails once more, then its backoff retry delivers.
-  await waitFor(async () => alertsOf(tenant).length === 1 || null, 30000, 'the alert delivered by its retry');
+  // No further check: the queued delivery fails once more, then its backoff retry delivers and marks it sent.
+  const sent = async () =>
+    (await kit.deps.pool.query<{ sent: boolean }>('SELECT alert_sent_at IS NOT NULL AS sent FROM credit_alerts WHERE service_id = $1', [tenant.serviceId])).rows;
+  await waitFor(async () => (await sent())[0]?.sent === true || null, 30000, 'the alert delivered by its retry');
+  expect(await sent()).toEqual([{ sent: true }]);
+  expect(alertsOf(tenant)).toHaveLength(1);
   expect(requests - before).toBe(3);
-  const { rows } = await kit.deps.pool.query<{ sent: boolean }>('SELECT alert_sent_at IS NOT NULL AS sent FROM credit_alerts WHERE service_id = $1', [tenant.serviceId]);
-  expect(rows).toEqual([{ sent: true }]);
 }, 40000);
