@@ -48,18 +48,7 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
       tally.run(async () => {
         const random = seededRandom(seed);
         const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed, emailTemplates: TEMPLATES });
-        const bridge = await ChaosBridge.start({
-          env: {
-            WHMCS_API_URL: whmcs.url,
-            WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
-            WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
-            WHMCS_API_TIMEOUT_MS: '1500',
-            CDR_SYNC_EVERY_SECONDS: '1',
-            CREDIT_CHECK_EVERY_SECONDS: '1',
-            CREDIT_CACHE_SECONDS: '0',
-            CREDIT_HYSTERESIS: '1.00',
-          },
-        });
+        const bridge = await startCreditBridge(whmcs);
         let kills = 0;
         try {
           await migrateBridgeDatabase(bridge.bridge);
@@ -124,6 +113,22 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
   }
 });
 
+/** Workers sync CDRs and check credit every second, WHMCS balances read every time. */
+function startCreditBridge(whmcs: WhmcsStandin): Promise<ChaosBridge> {
+  return ChaosBridge.start({
+    env: {
+      WHMCS_API_URL: whmcs.url,
+      WHMCS_API_IDENTIFIER: WHMCS_CREDENTIALS.identifier,
+      WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
+      WHMCS_API_TIMEOUT_MS: '1500',
+      CDR_SYNC_EVERY_SECONDS: '1',
+      CREDIT_CHECK_EVERY_SECONDS: '1',
+      CREDIT_CACHE_SECONDS: '0',
+      CREDIT_HYSTERESIS: '1.00',
+    },
+  });
+}
+
 async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, run: number): Promise<CreditTenant[]> {
   const imported = await importRateDeck(bridge.bridge, 'std', 'prefix,destination,rate_per_minute\n1212,USA New York,0.013700\n1,USA,0.010000', {
     currency: 'USD',
@@ -156,7 +161,7 @@ async function seedTenants(bridge: ChaosBridge, whmcs: WhmcsStandin, run: number
 }
 
 /** Every tenant in `state`, nothing pending, restricted by `by`. */
-async function settled(bridge: ChaosBridge, tenants: CreditTenant[], state: string, by: string | null): Promise<boolean> {
+async function settled(bridge: ChaosBridge, tenants: Pick<CreditTenant, 'serviceId'>[], state: string, by: string | null): Promise<boolean> {
   if (tenants.length === 0) return true;
   const { rows } = await bridge.bridge.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM credit_states WHERE service_id = ANY($1::bigint[]) AND state = $2 AND pending_action IS NULL AND suspended_by IS NOT DISTINCT FROM $3`,
@@ -191,4 +196,227 @@ function checkCredit(whmcs: WhmcsStandin, tenants: CreditTenant[]): ConsistencyR
     if (service?.status !== 'Active') problems.push(`service ${tenant.serviceId}: WHMCS status ${service?.status} at the end`);
   }
   return { events: tenants.length, services: tenants.length, lost, doubled, problems };
+}
+
+const OUTBOUND_TENANTS = pick(4, 10, 4);
+const CROSSINGS = pick(2, 3, 2);
+const OUTBOUND_APP = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3';
+
+interface OutboundTenant {
+  serviceId: number;
+  clientId: number;
+  trunk: string;
+  spare: string;
+  emergency: string;
+  /** the paid route and a custom dialplan, both through the trunk the emergency route keeps up */
+  paid: string[];
+}
+
+/**
+ * creditRestriction outbound: prepaid tenants (domains without the bridge's tag, so the read-only
+ * emergency path and the recorded dialplans are what runs) cross zero CROSSINGS times each way while
+ * two workers check every second. Each time FreeSWITCH is told to stop or start a gateway (the
+ * worker has written FusionPBX and not yet recorded the action), every live worker is killed with -9
+ * at the first kills: the action in flight is finished by the next workers. A sampler reads
+ * FusionPBX throughout: the emergency route and its gateway must be enabled at every sample. End
+ * state: one `credit.outbound-restricted` and one `credit.outbound-lifted` per crossing, no re-apply
+ * (nothing was added), every row as it was before.
+ */
+describe('credit control, outbound restriction, kill -9 while balances cross zero', () => {
+  const tally = new ScenarioTally('credit control outbound: kill -9 mid-restriction', 1);
+  afterAll(() => {
+    process.stdout.write(`${JSON.stringify(tally.record())}\n`);
+  });
+
+  const seed = seedOf(0) + 950;
+  it(`seed ${seed}: ${OUTBOUND_TENANTS} tenants × ${CROSSINGS} crossings, one restriction and one lift each, emergency up at every sample`, () =>
+    tally.run(async () => {
+      const random = seededRandom(seed);
+      const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed, emailTemplates: TEMPLATES });
+      const bridge = await startCreditBridge(whmcs);
+      let kills = 0;
+      let interrupted = 0;
+      let done = false;
+      const restarts: Promise<AppProcess>[] = [];
+      try {
+        await migrateBridgeDatabase(bridge.bridge);
+        const tenants = await seedOutboundTenants(bridge, whmcs);
+        const before = await fusionSnapshot(bridge, tenants);
+        const ids = tenants.map((tenant) => tenant.serviceId);
+        // Kill -9 while FreeSWITCH is "busy" with a gateway of the restriction or the lift: FusionPBX is written, the action not recorded.
+        let commands = 0;
+        const killAt = new Set(Array.from({ length: KILLS_PER_RUN }, (_, k) => k * (OUTBOUND_TENANTS + 1) + 1 + Math.floor(random() * OUTBOUND_TENANTS)));
+        bridge.esl.beforeAnswer = async (command) => {
+          if (!/ (killgw|startgw) /.test(command) || !killAt.has(++commands)) return;
+          const { rows } = await bridge.bridge.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM credit_states WHERE service_id = ANY($1::bigint[]) AND pending_action IS NOT NULL',
+            [ids],
+          );
+          interrupted += rows[0]?.n ?? 0;
+          const victims = bridge.liveWorkers();
+          await Promise.all(victims.map((worker) => worker.kill9()));
+          kills += victims.length > 0 ? 1 : 0;
+          process.stdout.write(`credit outbound: kill -9 of ${victims.length} workers at "${command}" (${rows[0]?.n ?? 0} actions pending)\n`);
+          restarts.push(bridge.startWorker(), bridge.startWorker());
+        };
+        const samples = { taken: 0, down: [] as string[] };
+        const sampler = (async () => {
+          while (!done) {
+            samples.down.push(...(await emergencyDown(bridge, tenants)));
+            samples.taken += 1;
+            await sleep(25);
+          }
+        })();
+        await bridge.startWorker();
+        await bridge.startWorker();
+        const restricted: string[] = [];
+        for (let crossing = 1; crossing <= CROSSINGS; crossing += 1) {
+          for (const tenant of tenants) whmcs.state.clients.get(tenant.clientId)!.credit = '0.05';
+          await waitUntil(async () => ((await settled(bridge, tenants, 'zero', 'bridge')) ? true : null), SETTLE_TIMEOUT_MS, `crossing ${crossing}: every tenant restricted`, 250);
+          restricted.push(...(await paidStillUp(bridge, tenants)).map((what) => `crossing ${crossing}: ${what}`));
+          for (const tenant of tenants) whmcs.state.clients.get(tenant.clientId)!.credit = '50.00';
+          await waitUntil(async () => ((await settled(bridge, tenants, 'ok', null)) ? true : null), SETTLE_TIMEOUT_MS, `crossing ${crossing}: every tenant lifted`, 250);
+        }
+        done = true;
+        await sampler;
+        await Promise.all(restarts);
+
+        const report = checkOutbound(await creditAudits(bridge, ids), tenants);
+        report.problems.push(...restricted, ...samples.down.slice(0, 10));
+        const after = await fusionSnapshot(bridge, tenants);
+        if (JSON.stringify(after) !== JSON.stringify(before)) report.problems.push('FusionPBX rows differ from before the first restriction');
+        const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
+        tally.add(report, { kills, interrupted, problems: leaks });
+        process.stdout.write(`credit outbound: ${tenants.length} tenants × ${CROSSINGS} crossings, ${samples.taken} samples, ${kills} kills, ${interrupted} actions in flight\n`);
+        expect(report.problems.slice(0, 20)).toEqual([]);
+        expect(samples.down).toEqual([]);
+        expect(samples.taken).toBeGreaterThan(0);
+        expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
+        expect(leaks).toEqual([]);
+        expect(kills).toBeGreaterThan(0);
+        expect(interrupted).toBeGreaterThan(0);
+      } finally {
+        done = true;
+        bridge.esl.beforeAnswer = null;
+        await Promise.allSettled(restarts);
+        await bridge.close();
+        await whmcs.close();
+      }
+    }));
+});
+
+async function addChaosDialplan(bridge: ChaosBridge, domain: { uuid: string; name: string }, app: string, expression: string, dial: string): Promise<string> {
+  const uuid = randomUUID();
+  const xml = `<extension name="chaos" continue="false" uuid="${uuid}">\n\t<condition field="destination_number" expression="${expression}">\n\t\t<action application="bridge" data="${dial}"/>\n\t</condition>\n</extension>\n`;
+  await bridge.fusion.query(
+    `INSERT INTO v_dialplans (domain_uuid, dialplan_uuid, app_uuid, dialplan_context, dialplan_name, dialplan_continue, dialplan_xml, dialplan_order, dialplan_enabled)
+     VALUES ($1, $2, $3, $4, 'chaos', 'false', $5, 100, 'true')`,
+    [domain.uuid, uuid, app, domain.name, xml],
+  );
+  await bridge.fusion.query(
+    `INSERT INTO v_dialplan_details (dialplan_detail_uuid, domain_uuid, dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_order, dialplan_detail_group, dialplan_detail_enabled)
+     VALUES ($1, $2, $3, 'condition', 'destination_number', $4, 10, 0, 'true'), ($5, $2, $3, 'action', 'bridge', $6, 20, 0, 'true')`,
+    [randomUUID(), domain.uuid, uuid, expression, randomUUID(), dial],
+  );
+  return uuid;
+}
+
+async function seedOutboundTenants(bridge: ChaosBridge, whmcs: WhmcsStandin): Promise<OutboundTenant[]> {
+  await importRateDeck(bridge.bridge, 'std', 'prefix,destination,rate_per_minute\n1212,USA New York,0.013700\n1,USA,0.010000', {
+    currency: 'USD',
+    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
+  });
+  const tenants: OutboundTenant[] = [];
+  for (let t = 0; t < OUTBOUND_TENANTS; t += 1) {
+    const serviceId = 950_000 + t;
+    // 50.00 of credit against 0.137 of calls: ok until a crossing sets it to 0.05.
+    const client = whmcs.addClient({ credit: '50.00' });
+    whmcs.addService({ id: serviceId, clientid: client.id });
+    const domain = { uuid: randomUUID(), name: `o${serviceId}.pbx.example.net` };
+    await bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [domain.uuid, domain.name]);
+    const [trunk, spare] = [randomUUID(), randomUUID()];
+    for (const [uuid, name] of [
+      [trunk, 'trunk'],
+      [spare, 'spare'],
+    ]) {
+      await bridge.fusion.query(`INSERT INTO v_gateways (gateway_uuid, domain_uuid, gateway, register, profile, enabled) VALUES ($1, $2, $3, 'false', 'external', 'true')`, [
+        uuid,
+        domain.uuid,
+        name,
+      ]);
+    }
+    const emergency = await addChaosDialplan(bridge, domain, OUTBOUND_APP, '^(911)$', `sofia/gateway/${trunk}/911`);
+    const paid = [
+      await addChaosDialplan(bridge, domain, OUTBOUND_APP, '^(\\d{11})$', `sofia/gateway/${trunk}/$1`),
+      await addChaosDialplan(bridge, domain, randomUUID(), '^8(\\d+)$', `sofia/gateway/${trunk}/$1`),
+    ];
+    const plan = { rateDeck: 'std', includedMinutes: 0, billingMode: 'prepaid', lowBalanceThreshold: '0', creditRestriction: 'outbound' };
+    await bridge.bridge.query(
+      `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan, created_at) VALUES ($1, $2, $3, 'active', $4, now() - interval '1 day')`,
+      [serviceId, client.id, domain.name, JSON.stringify(plan)],
+    );
+    await bridge.fusion.query(
+      `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+       VALUES ($1, $2, $3, 'outbound', 'a', '12125550100', '12125550100', now() - interval '10 minutes', 600, 'NORMAL_CLEARING')`,
+      [randomUUID(), domain.uuid, domain.name],
+    );
+    tenants.push({ serviceId, clientId: client.id, trunk, spare, emergency, paid });
+  }
+  return tenants;
+}
+
+async function enabledOf(bridge: ChaosBridge, tenants: OutboundTenant[]): Promise<Map<string, string>> {
+  const gateways = tenants.flatMap((tenant) => [tenant.trunk, tenant.spare]);
+  const dialplans = tenants.flatMap((tenant) => [tenant.emergency, ...tenant.paid]);
+  const { rows } = await bridge.fusion.query<{ id: string; enabled: string }>(
+    `SELECT gateway_uuid::text AS id, enabled::text AS enabled FROM v_gateways WHERE gateway_uuid = ANY($1::uuid[])
+     UNION ALL SELECT dialplan_uuid::text, dialplan_enabled::text FROM v_dialplans WHERE dialplan_uuid = ANY($2::uuid[]) ORDER BY 1`,
+    [gateways, dialplans],
+  );
+  return new Map(rows.map((row) => [row.id, row.enabled]));
+}
+
+const fusionSnapshot = async (bridge: ChaosBridge, tenants: OutboundTenant[]) => [...(await enabledOf(bridge, tenants)).entries()];
+
+/** Each tenant whose emergency route or its gateway is not enabled right now. */
+async function emergencyDown(bridge: ChaosBridge, tenants: OutboundTenant[]): Promise<string[]> {
+  const enabled = await enabledOf(bridge, tenants);
+  return tenants
+    .filter((tenant) => enabled.get(tenant.emergency) !== 'true' || enabled.get(tenant.trunk) !== 'true')
+    .map((tenant) => `service ${tenant.serviceId}: emergency down`);
+}
+
+/** While restricted: each paid route, custom dialplan or spare gateway still enabled. */
+async function paidStillUp(bridge: ChaosBridge, tenants: OutboundTenant[]): Promise<string[]> {
+  const enabled = await enabledOf(bridge, tenants);
+  return tenants.flatMap((tenant) => [tenant.spare, ...tenant.paid].filter((id) => enabled.get(id) !== 'false').map((id) => `service ${tenant.serviceId}: ${id} still enabled`));
+}
+
+async function creditAudits(bridge: ChaosBridge, ids: number[]): Promise<{ service_id: string; action: string; n: number }[]> {
+  const { rows } = await bridge.bridge.query<{ service_id: string; action: string; n: number }>(
+    `SELECT service_id::text, action, count(*)::int AS n FROM audit_log WHERE actor = 'credit' AND service_id = ANY($1::bigint[]) AND action LIKE 'credit.outbound-%' GROUP BY 1, 2`,
+    [ids],
+  );
+  return rows;
+}
+
+/** lost = a crossing without its restriction or lift; doubled = one more than the crossings, or any re-apply (nothing was added). */
+function checkOutbound(audits: { service_id: string; action: string; n: number }[], tenants: OutboundTenant[]): ConsistencyReport {
+  const problems: string[] = [];
+  let lost = 0;
+  let doubled = 0;
+  for (const tenant of tenants) {
+    const count = (action: string) => audits.find((row) => row.service_id === String(tenant.serviceId) && row.action === action)?.n ?? 0;
+    for (const [action, expected] of [
+      ['credit.outbound-restricted', CROSSINGS],
+      ['credit.outbound-lifted', CROSSINGS],
+      ['credit.outbound-reapplied', 0],
+    ] as const) {
+      const done = count(action);
+      lost += Math.max(0, expected - done);
+      doubled += Math.max(0, done - expected);
+      if (done !== expected) problems.push(`service ${tenant.serviceId}: ${action} ${done} times, expected ${expected}`);
+    }
+  }
+  return { events: tenants.length * CROSSINGS, services: tenants.length, lost, doubled, problems };
 }

@@ -10,6 +10,7 @@ import { checkClientCredit } from '@ictvoip/operations';
 import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { verifySignature } from '@ictvoip/whmcs';
 import { runCreditCheck } from '../src';
+import { waitFor } from './harness';
 import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 interface Received {
@@ -23,6 +24,10 @@ let receiver: Server;
 const received: Received[] = [];
 /** HTTP status the receiver answers with (a failing receiver answers 500). */
 let answer = 204;
+/** The receiver answers this many more requests with 500, whatever `answer` is. */
+let failNext = 0;
+/** Requests the receiver got, failed ones included. */
+let requests = 0;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -30,8 +35,11 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      if (answer < 300) received.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) as Record<string, unknown> });
-      res.writeHead(answer).end();
+      requests += 1;
+      const status = failNext > 0 ? 500 : answer;
+      failNext = Math.max(0, failNext - 1);
+      res.writeHead(status).end();
+      if (status < 300) received.push({ headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) as Record<string, unknown> });
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
@@ -117,3 +125,19 @@ test('an alert recorded by a check that never sent it (CLI check, or a crash bef
   expect(alertsOf(tenant)).toHaveLength(1);
   expect(alertsOf(tenant)[0]!.body).toMatchObject({ type: 'credit.unreadable', serviceId: tenant.serviceId });
 });
+
+test('a receiver that fails is retried with backoff by the delivery job, without another check of the client; delivered once', async () => {
+  const tenant = await prepaidTenant();
+  unreadable();
+  const before = requests;
+  failNext = 2;
+  await runCreditCheck(kit.deps, tenant.clientId);
+  expect(alertsOf(tenant)).toHaveLength(0);
+  // No further check: the queued delivery fails once more, then its backoff retry delivers and marks it sent.
+  const sent = async () =>
+    (await kit.deps.pool.query<{ sent: boolean }>('SELECT alert_sent_at IS NOT NULL AS sent FROM credit_alerts WHERE service_id = $1', [tenant.serviceId])).rows;
+  await waitFor(async () => (await sent())[0]?.sent === true || null, 30000, 'the alert delivered by its retry');
+  expect(await sent()).toEqual([{ sent: true }]);
+  expect(alertsOf(tenant)).toHaveLength(1);
+  expect(requests - before).toBe(3);
+}, 40000);

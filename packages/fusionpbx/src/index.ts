@@ -25,6 +25,7 @@ export { TRUNK_ACL_LOCK_KEY, cidrsOverlap } from './provisioning/ip-trunks';
 export { routeAbbreviation } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { gatewaysOfBridge, isEmergencyExpression, numbersOfExpression } from './provisioning/emergency-routes';
+export { dialersThroughGateways, emergencyGatewaysOfDomain, toggleGatewayDialers, type DialersToggle, type GatewayDialers } from './provisioning/gateway-dialers';
 export { createProvisioner, tenantPortalUrl, type Provisioner, type PreviewCall, type ProvisionPreview, type PurgeOptions, type PurgeResult } from './provisioning/provisioner';
 export { cacheOptionsFromConfig, PREVIEW_CALLS, previewTenantEvent, PreviewUnavailableError, PROVISIONING_REFUSALS, type EventPreview } from './provisioning/preview-event';
 export { DEFAULT_BRAND, loadProvisioningFile, provisionerOptionsFrom, ProvisioningFileError, type ProvisioningFile } from './provisioning/options-from-config';

@@ -1,10 +1,23 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import { applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { enabledDomainGateways, setOutboundRestriction, TenantNotFoundError, toggleDomainGateways, type FusionTargets, type OutboundRestrictionResult } from '@ictvoip/fusionpbx';
+import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
+import {
+  dialersThroughGateways,
+  emergencyGatewaysOfDomain,
+  enabledDomainGateways,
+  setOutboundRestriction,
+  TenantNotFoundError,
+  toggleDomainGateways,
+  toggleGatewayDialers,
+  type FusionTargets,
+  type GatewayDialers,
+  type OutboundRestrictionResult,
+} from '@ictvoip/fusionpbx';
 import { formatMoney, parseMoney, roundHalfUp, type Micro } from '@ictvoip/rating';
 import {
+  auditCreditAction,
   completeCreditAction,
+  forgetRestricted,
   creditServicesOfClient,
   getCreditState,
   listCreditMails,
@@ -12,6 +25,7 @@ import {
   moveCreditMail,
   noteCreditActionError,
   recordCreditCheck,
+  rememberRestricted,
   rememberRestrictedGateways,
   tryCreditWorkLock,
   uninvoicedUsageOfClient,
@@ -370,7 +384,10 @@ function outboundInPlace(stored: CreditStateRecord, outcome: ServiceCreditOutcom
  * Every check while the outbound restriction is in place applies it again, since the tenant (or a
  * change_package) may have added what it did not cover: an own route through a kept gateway (the
  * routes' restriction disables and remembers it), an enabled gateway no emergency route needs
- * (recorded, then stopped, so the lift starts it). Only what is new is written and sent to FreeSWITCH.
+ * (recorded, then stopped, so the lift starts it), another dialplan or a ring-group destination
+ * dialling a kept gateway (recorded, then disabled), and a gateway the bridge stopped that a new
+ * emergency route now needs (started, and no longer the lift's to start). Only what is new is written
+ * and sent to FreeSWITCH, and audited (`credit.outbound-reapplied`); nothing new, nothing written.
  */
 async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: CreditServiceRow, stored: CreditStateRecord, outcome: ServiceCreditOutcome): Promise<void> {
   if (!deps.targets) return;
@@ -378,23 +395,72 @@ async function reapplyOutbound(deps: CreditDeps, db: PoolClient, service: Credit
     const target = await deps.targets.get(service.fusionpbxServer);
     const domainUuid = service.tenantDomain ? await findDomainUuid(target.pool, service.tenantDomain) : null;
     if (!domainUuid) return;
-    const routes = await restrictRoutes(target.pool, service.serviceId, true);
+    const routes = await restrictRoutes(target.pool, service.serviceId, domainUuid, true);
     const kept = new Set(routes.keptGateways.map((uuid) => uuid.toLowerCase()));
-    const running = (await enabledDomainGateways(target.pool, domainUuid)).filter((uuid) => !kept.has(uuid.toLowerCase()));
-    const recorded = new Set(stored.restrictedGateways.map((uuid) => uuid.toLowerCase()));
-    const late = running.filter((uuid) => !recorded.has(uuid.toLowerCase()));
-    // Recorded before FusionPBX is written, as at the restriction: the lift starts exactly these.
-    if (late.length > 0) await rememberRestrictedGateways(db, service.serviceId, late);
-    const toggle = running.length > 0 ? await toggleDomainGateways(target.pool, domainUuid, false, running) : null;
-    const steps = [...(routes.changed ? routes.freeswitch : []), ...(toggle?.steps ?? [])];
+    const enabled = await enabledDomainGateways(target.pool, domainUuid);
+    const { running, stop } = await stopLateGateways(target.pool, db, stored, domainUuid, kept, enabled);
+    const start = await restartKeptGateways(target.pool, db, service.serviceId, domainUuid, stored, kept, enabled);
+    const dialers = await restrictDialers(target.pool, db, stored, domainUuid, routes, false);
+    const steps = [...(routes.changed ? routes.freeswitch : []), ...(stop?.steps ?? []), ...(start?.steps ?? []), ...dialers.steps];
     if (steps.length === 0) return;
+    const detail = { gateways: running, startedGateways: start?.gatewayUuids ?? [], ownRoutes: routes.ownRoutes, ...dialers.dialers };
+    const changed = routes.changed || (stop?.changed.length ?? 0) > 0 || (start?.changed.length ?? 0) > 0 || dialers.changed > 0;
+    // Audited once FusionPBX is written, before FreeSWITCH: a failed ESL call must not lose the entry (the rows will not look new again).
+    if (changed) await auditCreditAction(db, { actor: 'credit', action: 'credit.outbound-reapplied', serviceId: service.serviceId, detail });
     await applyFreeswitchSide(target.esl, steps, { cache: target.cacheOptions });
     outcome.actions.push('outbound-reapplied');
-    deps.logger?.info({ serviceId: service.serviceId, gateways: running, ownRoutes: routes.ownRoutes }, 'outbound restriction applied again to what appeared since');
+    deps.logger?.info({ serviceId: service.serviceId, ...detail }, 'outbound restriction applied again to what appeared since');
   } catch (error) {
     await noteCreditActionError(db, service.serviceId, describeError(error));
     deps.logger?.warn({ serviceId: service.serviceId, err: describeError(error) }, 'outbound restriction not applied again; retried at the next check');
   }
+}
+
+/** Enabled gateways no emergency route needs: the ones not yet recorded are recorded (before FusionPBX is written, so the lift starts exactly these), then all are stopped. */
+async function stopLateGateways(pool: Pool, db: PoolClient, stored: CreditStateRecord, domainUuid: string, kept: Set<string>, enabled: string[]) {
+  const running = enabled.filter((uuid) => !kept.has(uuid.toLowerCase()));
+  if (running.length === 0) return { running, stop: null };
+  const recorded = new Set(stored.restrictedGateways.map((uuid) => uuid.toLowerCase()));
+  const late = running.filter((uuid) => !recorded.has(uuid.toLowerCase()));
+  if (late.length > 0) await rememberRestrictedGateways(db, stored.serviceId, late);
+  return { running, stop: await toggleDomainGateways(pool, domainUuid, false, running) };
+}
+
+/**
+ * A gateway the bridge stopped that an emergency route dials through now (a route added while
+ * restricted) is started: emergency calls first. It is started before it is forgotten, so a crash in
+ * between leaves it with the lift, which starts it again (harmless); never forgotten and left stopped.
+ */
+async function restartKeptGateways(pool: Pool, db: PoolClient, serviceId: number, domainUuid: string, stored: CreditStateRecord, kept: Set<string>, enabled: string[]) {
+  const up = new Set(enabled.map((uuid) => uuid.toLowerCase()));
+  const stopped = stored.restrictedGateways.filter((uuid) => kept.has(uuid.toLowerCase()) && !up.has(uuid.toLowerCase()));
+  if (stopped.length === 0) return null;
+  const toggle = await toggleDomainGateways(pool, domainUuid, true, stopped);
+  await forgetRestricted(db, serviceId, 'gateways', stopped);
+  return toggle;
+}
+
+/**
+ * The domain's other dialplans and ring-group destinations that dial straight through a kept gateway
+ * (gateway-dialers.ts): the enabled ones are recorded (before FusionPBX is written), then disabled.
+ * At the restriction (`all`) every recorded one is written, so a restrict replayed after a crash
+ * finishes the rows and cache deletes the first attempt recorded; a re-apply writes only what it found.
+ */
+async function restrictDialers(pool: Pool, db: PoolClient, stored: CreditStateRecord, domainUuid: string, routes: RouteRestriction, all: boolean) {
+  const found = await dialersThroughGateways(pool, domainUuid, routes.keptGateways, [...routes.routes, ...routes.emergencyRoutes]);
+  const known = rememberedDialers(stored);
+  const recorded: GatewayDialers = { dialplans: [], ringDestinations: [], ivrOptions: [] };
+  for (const kind of DIALER_KINDS) recorded[kind] = found[kind].length > 0 ? await rememberRestricted(db, stored.serviceId, kind, found[kind]) : known[kind];
+  const write = all ? recorded : found;
+  if (DIALER_KINDS.every((kind) => write[kind].length === 0)) return { dialers: found, changed: 0, steps: [] as FreeswitchStep[] };
+  const toggle = await toggleGatewayDialers(pool, domainUuid, write, false);
+  return { dialers: found, changed: toggle.changed, steps: toggle.steps };
+}
+
+const DIALER_KINDS = ['dialplans', 'ringDestinations', 'ivrOptions'] as const;
+
+function rememberedDialers(stored: CreditStateRecord): GatewayDialers {
+  return { dialplans: stored.restrictedDialplans, ringDestinations: stored.restrictedRingDestinations, ivrOptions: stored.restrictedIvrOptions };
 }
 
 async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCheckOutcome> {
@@ -534,34 +600,51 @@ async function convergeOutbound(
   if (!domainUuid) throw new CreditControlError('CREDIT_TENANT_UNKNOWN', `service ${service.serviceId} has no FusionPBX domain`);
   if (action === 'restrict') {
     // Under the tenant's service lock like suspend; a replay after a crash reports the same kept gateways.
-    const routes = await restrictRoutes(target.pool, service.serviceId, true);
+    const routes = await restrictRoutes(target.pool, service.serviceId, domainUuid, true);
     const kept = new Set(routes.keptGateways);
     const running = (uuid: string) => !kept.has(uuid.toLowerCase());
     // Recorded before FusionPBX is written: a crash in between still lets the lift enable exactly these.
     const gateways = await rememberRestrictedGateways(db, service.serviceId, (await enabledDomainGateways(target.pool, domainUuid)).filter(running));
     const toggle = await toggleDomainGateways(target.pool, domainUuid, false, gateways.filter(running));
-    await applyFreeswitchSide(target.esl, [...routes.freeswitch, ...toggle.steps], { cache: target.cacheOptions });
-    const detail = { gateways, routes: routes.routes, emergencyRoutes: routes.emergencyRoutes, keptGateways: routes.keptGateways, ownRoutes: routes.ownRoutes };
+    const dialers = await restrictDialers(target.pool, db, stored, domainUuid, routes, true);
+    await applyFreeswitchSide(target.esl, [...routes.freeswitch, ...toggle.steps, ...dialers.steps], { cache: target.cacheOptions });
+    const detail = {
+      gateways,
+      routes: routes.routes,
+      emergencyRoutes: routes.emergencyRoutes,
+      keptGateways: routes.keptGateways,
+      ownRoutes: routes.ownRoutes,
+      ...dialers.dialers,
+    };
     return { called: true, done: 'outbound-restricted', record: () => done('bridge', 'credit.outbound-restricted', detail) };
   }
   const gateways = stored.restrictedGateways;
   const toggle = await toggleDomainGateways(target.pool, domainUuid, true, gateways);
-  const routes = await restrictRoutes(target.pool, service.serviceId, false);
-  await applyFreeswitchSide(target.esl, [...toggle.steps, ...routes.freeswitch], { cache: target.cacheOptions });
-  return { called: true, done: 'outbound-lifted', record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes, ownRoutes: routes.ownRoutes }) };
+  const dialers = rememberedDialers(stored);
+  const others = await toggleGatewayDialers(target.pool, domainUuid, dialers, true);
+  const routes = await restrictRoutes(target.pool, service.serviceId, domainUuid, false);
+  await applyFreeswitchSide(target.esl, [...toggle.steps, ...others.steps, ...routes.freeswitch], { cache: target.cacheOptions });
+  return {
+    called: true,
+    done: 'outbound-lifted',
+    record: () => done(null, 'credit.outbound-lifted', { gateways, routes: routes.routes, ownRoutes: routes.ownRoutes, ...dialers }),
+  };
 }
 
 type RouteRestriction = Pick<OutboundRestrictionResult, 'changed' | 'routes' | 'emergencyRoutes' | 'keptGateways' | 'ownRoutes' | 'freeswitch'>;
 
 /**
  * A domain the bridge does not manage (no service tag) has no bridge routes and no tenant state to
- * remember its own routes in: only its gateways are restricted, all of them.
+ * remember its own routes in; its emergency routes still keep their gateways up (read only: emergency
+ * calls first), and its other routes through those gateways are restricted as the domain's other
+ * dialplans are (restrictDialers, remembered in credit_states). Its other gateways are stopped.
  */
-async function restrictRoutes(pool: Pool, serviceId: number, restricted: boolean): Promise<RouteRestriction> {
+async function restrictRoutes(pool: Pool, serviceId: number, domainUuid: string, restricted: boolean): Promise<RouteRestriction> {
   try {
     return await setOutboundRestriction(pool, serviceId, restricted);
   } catch (error) {
-    if (error instanceof TenantNotFoundError) return { changed: false, routes: [], emergencyRoutes: [], keptGateways: [], ownRoutes: [], freeswitch: [] };
-    throw error;
+    if (!(error instanceof TenantNotFoundError)) throw error;
+    const emergency = restricted ? await emergencyGatewaysOfDomain(pool, domainUuid) : { emergencyRoutes: [], keptGateways: [] };
+    return { changed: false, routes: [], ...emergency, ownRoutes: [], freeswitch: [] };
   }
 }

@@ -22,15 +22,15 @@ export const registrationPollJobDataSchema = Joi.object<RegistrationPollJobData>
   now: Joi.string().isoDate(),
 });
 
-/** Delivery of the alert of one registration_history row (or, with kind 'gateway', of one gateway_history row). */
+/** Delivery of the alert of one registration_history row (or, with kind 'gateway', of one gateway_history row; with kind 'credit', of one credit_alerts row). */
 export interface RegistrationAlertJobData {
   historyId: number;
-  kind?: 'registration' | 'gateway';
+  kind?: 'registration' | 'gateway' | 'credit';
 }
 
 export const registrationAlertJobDataSchema = Joi.object<RegistrationAlertJobData>({
   historyId: Joi.number().integer().min(1).required(),
-  kind: Joi.string().valid('registration', 'gateway'),
+  kind: Joi.string().valid('registration', 'gateway', 'credit'),
 });
 
 /** One poll per server and time slot: two schedulers (or a replay) in the same slot add it once. */
@@ -46,4 +46,9 @@ export function registrationAlertJobId(historyId: number): string {
 /** One delivery per gateway transition, whichever worker recorded or re-queued it. */
 export function gatewayAlertJobId(historyId: number): string {
   return `gateway-alert-${historyId}`;
+}
+
+/** The retries of one credit alert a check could not deliver, whichever worker queued them. */
+export function creditAlertJobId(alertId: number): string {
+  return `credit-alert-${alertId}`;
 }

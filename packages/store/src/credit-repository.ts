@@ -35,6 +35,12 @@ export interface CreditStateRecord extends CreditFigures {
   pendingSince: Date | null;
   /** outbound restriction: the gateways the bridge disabled (and will enable again) */
   restrictedGateways: string[];
+  /** outbound restriction: the other dialplans through a kept gateway the bridge disabled (and will enable again) */
+  restrictedDialplans: string[];
+  /** outbound restriction: the ring-group destinations dialling a kept gateway the bridge disabled (and will enable again) */
+  restrictedRingDestinations: string[];
+  /** outbound restriction: the IVR menu options dialling a kept gateway the bridge disabled (and will enable again) */
+  restrictedIvrOptions: string[];
   unreadableSince: Date | null;
   unreadableAlerted: boolean;
   lastError: string | null;
@@ -53,6 +59,9 @@ interface CreditRow {
   pending_action: CreditPendingAction | null;
   pending_since: Date | null;
   restricted_gateways: string[];
+  restricted_dialplans: string[];
+  restricted_ring_destinations: string[];
+  restricted_ivr_options: string[];
   credit: string | null;
   credit_limit: string | null;
   usage: string | null;
@@ -67,7 +76,7 @@ interface CreditRow {
   last_transition_at: Date | null;
 }
 
-const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, credit::text, credit_limit::text,
+const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, restricted_dialplans, restricted_ring_destinations, restricted_ivr_options, credit::text, credit_limit::text,
   usage::text, available::text, threshold::text, currency, unreadable_since, unreadable_alerted, last_error, last_checked_at, last_transition, last_transition_at`;
 
 function toRecord(row: CreditRow): CreditStateRecord {
@@ -81,6 +90,9 @@ function toRecord(row: CreditRow): CreditStateRecord {
     pendingAction: row.pending_action,
     pendingSince: row.pending_since,
     restrictedGateways: row.restricted_gateways ?? [],
+    restrictedDialplans: row.restricted_dialplans ?? [],
+    restrictedRingDestinations: row.restricted_ring_destinations ?? [],
+    restrictedIvrOptions: row.restricted_ivr_options ?? [],
     credit: row.credit,
     creditLimit: row.credit_limit,
     usage: row.usage ?? '0.000000',
@@ -246,7 +258,10 @@ export async function completeCreditAction(
   const { rows } = await db.query<{ n: number }>(
     `WITH done AS (
        UPDATE credit_states SET suspended_by = $3, pending_action = NULL, pending_since = NULL, last_error = NULL, updated_at = now(),
-         restricted_gateways = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_gateways END
+         restricted_gateways = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_gateways END,
+         restricted_dialplans = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_dialplans END,
+         restricted_ring_destinations = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_ring_destinations END,
+         restricted_ivr_options = CASE WHEN $2 = 'lift' THEN '{}'::text[] ELSE restricted_ivr_options END
        WHERE service_id = $1 AND pending_action = $2
        RETURNING service_id
      ), audit AS (
@@ -258,14 +273,50 @@ export async function completeCreditAction(
   return rows[0]?.n === 1;
 }
 
-/** Outbound restriction: the gateways about to be disabled, added to those already recorded (before FusionPBX is written). */
-export async function rememberRestrictedGateways(db: Pool | PoolClient, serviceId: number, gatewayUuids: readonly string[]): Promise<string[]> {
-  const { rows } = await db.query<{ restricted_gateways: string[] }>(
-    `UPDATE credit_states SET restricted_gateways = ARRAY(SELECT DISTINCT unnest(restricted_gateways || $2::text[]) ORDER BY 1), updated_at = now()
-     WHERE service_id = $1 RETURNING restricted_gateways`,
-    [serviceId, gatewayUuids],
+/** What an outbound restriction records before disabling it, by kind: its column in credit_states. */
+const RESTRICTED_COLUMNS = {
+  gateways: 'restricted_gateways',
+  dialplans: 'restricted_dialplans',
+  ringDestinations: 'restricted_ring_destinations',
+  ivrOptions: 'restricted_ivr_options',
+} as const;
+export type RestrictedKind = keyof typeof RESTRICTED_COLUMNS;
+
+/** Outbound restriction: the rows about to be disabled, added to those already recorded (before FusionPBX is written). */
+export async function rememberRestricted(db: Pool | PoolClient, serviceId: number, kind: RestrictedKind, uuids: readonly string[]): Promise<string[]> {
+  const column = RESTRICTED_COLUMNS[kind];
+  const { rows } = await db.query<{ uuids: string[] }>(
+    `UPDATE credit_states SET ${column} = ARRAY(SELECT DISTINCT unnest(${column} || $2::text[]) ORDER BY 1), updated_at = now()
+     WHERE service_id = $1 RETURNING ${column} AS uuids`,
+    [serviceId, uuids],
   );
-  return rows[0]?.restricted_gateways ?? [];
+  return rows[0]?.uuids ?? [];
+}
+
+/** Outbound restriction: rows the bridge enabled again while restricted (an emergency route needs them now), so the lift no longer owns them. */
+export async function forgetRestricted(db: Pool | PoolClient, serviceId: number, kind: RestrictedKind, uuids: readonly string[]): Promise<string[]> {
+  const column = RESTRICTED_COLUMNS[kind];
+  const { rows } = await db.query<{ uuids: string[] }>(
+    `UPDATE credit_states SET ${column} = ARRAY(SELECT u FROM unnest(${column}) AS u WHERE NOT (lower(u) = ANY($2::text[])) ORDER BY 1), updated_at = now()
+     WHERE service_id = $1 RETURNING ${column} AS uuids`,
+    [serviceId, uuids.map((uuid) => uuid.toLowerCase())],
+  );
+  return rows[0]?.uuids ?? [];
+}
+
+/** Outbound restriction: the gateways about to be disabled, added to those already recorded (before FusionPBX is written). */
+export function rememberRestrictedGateways(db: Pool | PoolClient, serviceId: number, gatewayUuids: readonly string[]): Promise<string[]> {
+  return rememberRestricted(db, serviceId, 'gateways', gatewayUuids);
+}
+
+/** An audit entry of credit control outside a state change (the outbound restriction applied again). */
+export async function auditCreditAction(db: Pool | PoolClient, audit: AuditEntry): Promise<void> {
+  await db.query('INSERT INTO audit_log (actor, action, service_id, detail) VALUES ($1, $2, $3, $4::jsonb)', [
+    audit.actor,
+    audit.action,
+    audit.serviceId ?? null,
+    JSON.stringify(audit.detail ?? {}),
+  ]);
 }
 
 /** The pending action failed this time (it stays pending for the next check); the error is kept for the operator. */

@@ -16,6 +16,7 @@ import { TenantNotFoundError } from '../errors';
 import { uniqueSteps, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { Changes } from './converge';
 import { gatewaysOfBridge, isEmergencyExpression } from './emergency-routes';
+import { detailsByDialplan } from './gateway-dialers';
 import { serviceIdOf } from './input';
 import { OUTBOUND_ROUTE_APP_UUID, disableOutboundRoutes, restoreOutboundRoutes, routeCacheStep } from './outbound-routes';
 import { type Tenant, type TenantState, findTenant, lockService, writeState } from './tenant-state';
@@ -66,18 +67,10 @@ export async function outboundRouteRows(tx: Tx, domainUuid: string): Promise<Out
     domainUuid,
     OUTBOUND_ROUTE_APP_UUID,
   ]);
-  if (dialplans.length === 0) return [];
-  const details = await selectRows(
+  const byDialplan = await detailsByDialplan(
     tx,
-    `select dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_enabled from v_dialplan_details
-     where dialplan_uuid = any($1::uuid[]) order by dialplan_detail_group, dialplan_detail_order`,
-    [dialplans.map((row) => row.dialplan_uuid)],
+    dialplans.map((row) => row.dialplan_uuid),
   );
-  const byDialplan = new Map<string, CanonicalRow[]>();
-  for (const detail of details) {
-    const key = (detail.dialplan_uuid as string).toLowerCase();
-    byDialplan.set(key, [...(byDialplan.get(key) ?? []), detail]);
-  }
   return dialplans.map((row) => classify(row, byDialplan.get((row.dialplan_uuid as string).toLowerCase()) ?? []));
 }
 

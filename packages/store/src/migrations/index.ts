@@ -15,6 +15,7 @@ import { migration013 } from './013-tenant-write-destinations';
 import { migration014 } from './014-credit-close-alerts';
 import { migration015 } from './015-deck-inbound-rate';
 import { migration016 } from './016-registration-servers';
+import { migration019 } from './019-credit-restricted-dialers';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -34,4 +35,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration014,
   migration015,
   migration016,
+  migration019,
 ];

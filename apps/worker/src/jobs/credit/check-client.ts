@@ -1,4 +1,4 @@
-import { addJob, assertValidJobId, CREDIT_JOBS, creditCheckJobId, type TypedJob } from '@ictvoip/queue';
+import { addJob, assertValidJobId, CREDIT_JOBS, creditAlertJobId, creditCheckJobId, MONITORING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { checkClientCredit, type CreditCheckOutcome, type CreditHooks } from '@ictvoip/operations';
 import { unsentCreditAlerts } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
@@ -26,16 +26,30 @@ export async function runCreditCheck(deps: WorkerDeps, clientId: number, metrics
 /**
  * The client's credit alerts not yet delivered (a new one, or one an earlier check could not send):
  * to ALERT_WEBHOOK_URL, signed, once per alert (the delivery outbox). A failed send never fails the
- * check; the client's next check sends it again.
+ * check: the alert goes to the monitoring queue's delivery job (exponential backoff, as registration
+ * alerts), so it is retried even when no check of the client comes; a check that comes first sends
+ * it too, and the delivery rows keep it from being sent twice.
  */
 async function deliverCreditAlerts(deps: WorkerDeps, clientId: number, metrics?: WorkerMetrics): Promise<void> {
   for (const alert of await unsentCreditAlerts(deps.pool, { clientId })) {
     try {
       await deliverRegistrationAlert(deps, alert.id, metrics, 'credit');
     } catch (error) {
-      deps.logger.warn({ alertId: alert.id, clientId, err: describeError(error) }, 'credit alert not delivered yet: sent again at the next check');
+      deps.logger.warn({ alertId: alert.id, clientId, err: describeError(error) }, 'credit alert not delivered yet: retried with backoff');
+      await retryCreditAlert(deps, alert.id).catch((queueError: unknown) =>
+        deps.logger.warn({ alertId: alert.id, err: describeError(queueError) }, 'credit alert retry not queued: sent again at the next check'),
+      );
     }
   }
+}
+
+/** The delivery job of one credit alert, after a first backoff step (unless one is already waiting or running). */
+async function retryCreditAlert(deps: WorkerDeps, alertId: number): Promise<void> {
+  await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: alertId, kind: 'credit' }, assertValidJobId(creditAlertJobId(alertId)), {
+    delay: deps.config.worker.jobBackoffMs,
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 1000 },
+  });
 }
 
 export function handleCreditCheck(deps: WorkerDeps, job: TypedJob<typeof CREDIT_JOBS.checkClient>, metrics?: WorkerMetrics): Promise<CreditCheckOutcome> {
