@@ -154,7 +154,8 @@ async function currentSnapshot(deps: WorkerDeps, repository: RegistrationsReposi
 
 interface AppliedPoll {
   transitions: RegistrationHistoryEntry[];
-  unobserved: number;
+  /** Of the observed extensions, those not observed (no block, their last profile did not answer). */
+  unobserved: string[];
   /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise (an older poll, a phone in its grace period). */
   steadyToken: string | null;
   /** The server's token after this poll (null: an older poll, nothing applied). */
@@ -182,15 +183,15 @@ async function applyObservations(
   base?: PollBase,
 ): Promise<AppliedPoll | null> {
   const last = await repository.serverState(server);
-  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0, steadyToken: null, token: null, pending: [] };
+  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: [], steadyToken: null, token: null, pending: [] };
   if (base && last.token !== base.token) return null;
   const snapshot = await currentSnapshot(deps, repository, server, last.token);
-  let unobserved = 0;
+  const unobserved: string[] = [];
   const plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]> = { new: [], figures: [], observe: [] };
   for (const { extension, key, entry } of matched) {
     const known = snapshot.entries.get(key);
     if (!entry && known?.profile && unavailableProfiles.includes(known.profile)) {
-      unobserved += 1;
+      unobserved.push(key);
       continue;
     }
     const observation: Observation = { serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now };
@@ -404,11 +405,11 @@ function watchedIndex(extensions: readonly WatchedExtension[]): { byKey: Map<str
 
 /**
  * The incremental poll (registrations-incremental.ts): when each reply is the base poll's with some
- * blocks rewritten in place by the same phones, only the extensions listed under the changed blocks'
- * keys, and those within their grace period, are observed; every other extension keeps the base's
- * outcome (registered or not, unobserved or not: a block neither appears nor goes). Null when the
- * poll has to be observed in full (no base, another watched set, a block more or fewer or moved,
- * another poll's write since the base).
+ * blocks removed, inserted or rewritten, only the extensions whose first block is another one now
+ * (or none), and those within their grace period, are observed; every other extension keeps the
+ * base's outcome (registered or not, unobserved or not), and the counts move by the observed ones'.
+ * Null when the poll has to be observed in full (no base, another watched set, a reply the diff
+ * cannot line up with the base's, another poll's write since the base).
  */
 async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | null> {
   const { deps, repository, name, watched, replies, now } = poll;
@@ -419,7 +420,7 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   // Taken out first: the base is moved in place, and a poll failing half-way must leave a full poll next.
   pollBasesOf(deps).delete(name);
   steadyPollsOf(deps).delete(name);
-  const { touched, changed } = applyDiffs(base, diffs);
+  const { touched, changed, before } = applyDiffs(base, diffs);
   const { byKey, byAlias } = watchedIndex(watched.extensions);
   const observed = new Map<string, WatchedExtension>();
   for (const key of touched) {
@@ -429,14 +430,28 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   }
   for (const key of base.pending) observed.set(key, byKey.get(key)!);
   const matched: Matched[] = [];
+  const counts = new RegisteredCounts(base);
   for (const [key, extension] of observed) {
-    const winner = base.seen.get(key) ?? (extension.numberAlias ? base.seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+    const winner = matchOf(extension, (lookup) => base.seen.get(lookup));
+    // Registered before: the first block of a touched key was the one `before` holds (or none), of any other key still the same.
+    const had = matchOf(extension, (lookup) => (before.has(lookup) ? before.get(lookup) : base.seen.get(lookup)));
+    if ((had === undefined) !== (winner === undefined)) counts.add(extension.serviceId, winner ? 1 : -1);
     matched.push({ extension, key, entry: winner ? currentRegistration(base, winner, changed) : undefined });
   }
   poll.progress.observing = true;
   const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, base.unavailableProfiles, now, base));
   if (!applied) return null;
-  if (applied.token !== null) pollBasesOf(deps).set(name, { ...base, token: applied.token, pending: new Set(applied.pending) });
+  if (applied.token !== null) {
+    base.registered = counts.registered;
+    base.perTenant = counts.perTenant;
+    // The observed extensions' judged again; the others' as the base had them (their block and row unchanged).
+    const unobserved = new Set(base.unobservedKeys);
+    for (const { key } of matched) unobserved.delete(key);
+    for (const key of applied.unobserved) unobserved.add(key);
+    base.unobservedKeys = unobserved;
+    base.unobserved = unobserved.size;
+    pollBasesOf(deps).set(name, { ...base, token: applied.token, pending: new Set(applied.pending) });
+  }
   if (applied.steadyToken !== null) {
     const steadyReplies = new Map<string, SteadyReply>();
     for (const profile of base.profiles) steadyReplies.set(profile.profile, 'unavailable' in profile ? { bytes: profile.unavailable, ranges: new Int32Array(0) } : profile.index);
@@ -451,6 +466,32 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
     perTenant: base.perTenant,
     path: 'incremental',
   };
+}
+
+/** The watched extension's first block: by its own key, or by its number alias. */
+function matchOf<T>(extension: WatchedExtension, lookup: (key: string) => T | undefined): T | undefined {
+  return lookup(`${extension.domain}|${extension.extension}`) ?? (extension.numberAlias ? lookup(`${extension.domain}|${extension.numberAlias}`) : undefined);
+}
+
+/** A base's registered counts (overall and per tenant) moved by an incremental poll's observed extensions; the base's own map is not changed. */
+class RegisteredCounts {
+  registered: number;
+  perTenant: ReadonlyMap<number, { watched: number; registered: number }>;
+  private copied = false;
+
+  constructor(base: PollBase) {
+    this.registered = base.registered;
+    this.perTenant = base.perTenant;
+  }
+
+  add(serviceId: number, delta: number): void {
+    const perTenant = this.copied ? (this.perTenant as Map<number, { watched: number; registered: number }>) : new Map(this.perTenant);
+    this.copied = true;
+    this.perTenant = perTenant;
+    this.registered += delta;
+    const counts = perTenant.get(serviceId)!;
+    perTenant.set(serviceId, { watched: counts.watched, registered: counts.registered + delta });
+  }
 }
 
 /** The full poll: each reply parsed, each watched extension matched and compared with the server's rows; remembered as steady when it is. */
@@ -513,7 +554,8 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       seen,
       pending: new Set(applied.pending),
       registered,
-      unobserved: applied.unobserved,
+      unobserved: applied.unobserved.length,
+      unobservedKeys: new Set(applied.unobserved),
       unavailableProfiles,
       perTenant,
     });
@@ -525,11 +567,11 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       token: applied.steadyToken,
       registered,
       unavailableProfiles,
-      unobserved: applied.unobserved,
+      unobserved: applied.unobserved.length,
       perTenant,
     });
   }
-  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant, path: 'full' };
+  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved.length, transitions: applied.transitions, perTenant, path: 'full' };
 }
 
 /** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */
