@@ -387,14 +387,22 @@ async function repeatSteadyPoll(poll: PollInput): Promise<ObservedPoll | null> {
 }
 
 /** Lookups of a watched set by key: each extension by `domain|extension`, and those with a number alias by `domain|alias`. */
-const watchedIndexes = new WeakMap<readonly WatchedExtension[], { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> }>();
+interface WatchedIndex {
+  byKey: Map<string, WatchedExtension>;
+  byAlias: Map<string, WatchedExtension[]>;
+  /** Each extension's place in the watched set: the order the full poll observes (and writes history) in. */
+  order: Map<string, number>;
+}
 
-function watchedIndex(extensions: readonly WatchedExtension[]): { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> } {
+const watchedIndexes = new WeakMap<readonly WatchedExtension[], WatchedIndex>();
+
+function watchedIndex(extensions: readonly WatchedExtension[]): WatchedIndex {
   let index = watchedIndexes.get(extensions);
   if (index) return index;
-  index = { byKey: new Map(), byAlias: new Map() };
+  index = { byKey: new Map(), byAlias: new Map(), order: new Map() };
   for (const extension of extensions) {
     index.byKey.set(`${extension.domain}|${extension.extension}`, extension);
+    index.order.set(`${extension.domain}|${extension.extension}`, index.order.size);
     if (!extension.numberAlias) continue;
     const alias = `${extension.domain}|${extension.numberAlias}`;
     index.byAlias.set(alias, [...(index.byAlias.get(alias) ?? []), extension]);
@@ -421,7 +429,7 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   pollBasesOf(deps).delete(name);
   steadyPollsOf(deps).delete(name);
   const { touched, changed, before } = applyDiffs(base, diffs);
-  const { byKey, byAlias } = watchedIndex(watched.extensions);
+  const { byKey, byAlias, order } = watchedIndex(watched.extensions);
   const observed = new Map<string, WatchedExtension>();
   for (const key of touched) {
     const extension = byKey.get(key);
@@ -431,7 +439,8 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   for (const key of base.pending) observed.set(key, byKey.get(key)!);
   const matched: Matched[] = [];
   const counts = new RegisteredCounts(base);
-  for (const [key, extension] of observed) {
+  // In the full poll's order: its transitions (and their history rows) come in the same order.
+  for (const [key, extension] of [...observed].sort(([a], [b]) => order.get(a)! - order.get(b)!)) {
     const winner = matchOf(extension, (lookup) => base.seen.get(lookup));
     // Registered before: the first block of a touched key was the one `before` holds (or none), of any other key still the same.
     const had = matchOf(extension, (lookup) => (before.has(lookup) ? before.get(lookup) : base.seen.get(lookup)));
