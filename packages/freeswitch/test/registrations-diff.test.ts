@@ -143,6 +143,9 @@ describe('diffReply', () => {
     expect(summary(variant('</registration>\n    <registration>', '</registration>\n\t<registration>'))).toEqual({ removed: [], inserted: [10] });
     const empty = steadyReplyOf(Buffer.from(CAPTURE.replace(/<registrations>[\s\S]*<\/registrations>/, '<registrations>\n  </registrations>')))!;
     expect(diffReply(empty, reply(ten, 2), 'internal', 64)).toBeNull();
+    // A profile with no phone, polled again: nothing changed.
+    const again = diffReply(empty, Buffer.from(empty.bytes), 'internal', 64);
+    expect(again && { ...summary(again), blocks: again.next.blocks.length }).toEqual({ removed: [], inserted: [], blocks: 0 });
   });
 
   it('is exact on random sequences of refreshes, losses, runs, restores, moves and reorderings', () => {

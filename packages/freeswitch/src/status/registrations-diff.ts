@@ -55,13 +55,15 @@ const TRAILER = -2;
  * The diff of `next` against `last`, each inserted block read as the full parse reads it. Null when
  * `next` is not `last` with blocks removed, inserted or rewritten: another header or trailer,
  * anything but blanks between blocks, more than `maxChanged` blocks inserted or removed, an inserted
- * block the flat-shape scanner does not read, or a last reply without blocks. Any lining-up is exact
+ * block the flat-shape scanner does not read, or a last reply without blocks and another new one. Any lining-up is exact
  * (a kept block is byte for byte the same but for volatile values, so it reads the same); a better
  * one only means fewer blocks read.
  */
 export function diffReply(last: IndexedReply, next: Buffer, profile: string, maxChanged: number): ReplyDiff | null {
   const count = last.blocks.length / 2;
-  if (count === 0 || !sameStretch(last.bytes, 0, last.blocks[0]!, next, 0)) return null;
+  // Without a block there is no telling the header from the trailer: the same reply again, or a full parse.
+  if (count === 0) return next.equals(last.bytes) ? { next: { ...last, bytes: next }, changed: [], removed: [], positions: new Int32Array(0) } : null;
+  if (!sameStretch(last.bytes, 0, last.blocks[0]!, next, 0)) return null;
   const walk = new Walk(last, next, profile);
   let at = last.blocks[0]!;
   let block = 0;
