@@ -209,7 +209,7 @@ async function applyObservations(
   snapshotsOf(deps).delete(server);
   const token = randomUUID();
   await repository.markServerPolled(server, now, token);
-  const { transitions, stillRegistered } = await writeObservations(deps, repository, server, plans, now);
+  const { transitions, stillRegistered, inserted } = await writeObservations(deps, repository, server, plans, now);
   if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys!], now);
   const written = [...plans.new, ...plans.figures, ...plans.observe];
   const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
@@ -221,7 +221,13 @@ async function applyObservations(
     const { serviceId, seen } = observation;
     snapshot.entries.set(key, { serviceId, registered: true, lost: false, missing: false, everSeen: true, profile: seen.profile, figures: figuresKey(serviceId, seen) });
   }
-  const reread = touched.filter((key) => !stillRegistered.has(key));
+  // A row this poll inserted is what it wrote (a worker's first poll inserts every watched extension's): not read back either.
+  for (const { domain, extension, serviceId, seen } of plans.new) {
+    const key = `${domain}|${extension}`;
+    if (!inserted.has(key)) continue;
+    snapshot.entries.set(key, { serviceId, registered: seen !== null, lost: false, missing: false, everSeen: seen !== null, profile: seen?.profile ?? null, figures: figuresKey(serviceId, seen) });
+  }
+  const reread = touched.filter((key) => !stillRegistered.has(key) && !inserted.has(key));
   for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
@@ -237,8 +243,9 @@ async function writeObservations(
   server: string,
   plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
   at: Date,
-): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string> }> {
-  const done = await repository.observeNew(server, plans.new, at);
+): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string>; inserted: ReadonlySet<string> }> {
+  const inserted = await repository.observeNew(server, plans.new, at);
+  const done = new Set(inserted);
   const steady = await repository.observeSteady(server, plans.figures, at);
   // Rows the steady UPDATE found registered (neither lost nor missing) and gave this poll's figures.
   const stillRegistered = new Set(
@@ -253,7 +260,7 @@ async function writeObservations(
     const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
     if (transition) transitions.push(transition);
   }
-  return { transitions, stillRegistered };
+  return { transitions, stillRegistered, inserted };
 }
 
 /** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
