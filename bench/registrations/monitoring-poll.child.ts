@@ -199,26 +199,26 @@ async function main(): Promise<void> {
       progress('seeded; first poll');
       const measured = (kind: string) => (kind === profileKind ? profiled : undefined);
       const first = await poll(new Set(), measured('first'));
-      progress(`first poll: ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
+      progress(`first poll (${first.value.path}): ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
       if (first.value.registered !== tenants * perTenant) throw new Error(`first poll saw ${first.value.registered} of ${tenants * perTenant} registered`);
       const steady: { cpu: number; system: number; wall: number }[] = [];
       const changed: { cpu: number; wall: number; transitions: number }[] = [];
       const refreshed: { cpu: number; system: number; wall: number }[] = [];
       for (let round = 0; round < rounds; round += 1) {
         const run = await poll(new Set(), measured('steady'));
-        progress(`steady poll: ${run.cpu.toFixed(0)} ms CPU (${run.system.toFixed(0)} ms of it system), ${run.wall.toFixed(0)} ms wall`);
+        progress(`steady poll (${run.value.path}): ${run.cpu.toFixed(0)} ms CPU (${run.system.toFixed(0)} ms of it system), ${run.wall.toFixed(0)} ms wall`);
         if (run.value.transitions.length !== 0) throw new Error('a steady poll moved a state');
         steady.push(run);
         refreshes += 1;
         const refresh = await poll(new Set(), measured('refreshed'));
-        progress(`refreshed poll (5 % re-registered): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`);
+        progress(`refreshed poll (5 % re-registered, ${refresh.value.path}): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`);
         if (refresh.value.transitions.length !== 0) throw new Error('a refreshed poll moved a state');
         refreshed.push(refresh);
         // Every other round: 1 % gone, then back (lost, restored).
         if (round % 2 === 0) {
           const gone = await poll(missing, measured('changed'));
           const back = await poll(new Set(), measured('changed'));
-          progress(`changed polls: ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
+          progress(`changed polls (${gone.value.path} / ${back.value.path}): ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
           changed.push(
             { cpu: gone.cpu, wall: gone.wall, transitions: gone.value.transitions.length },
             { cpu: back.cpu, wall: back.wall, transitions: back.value.transitions.length },

@@ -104,13 +104,17 @@ function earlier(a: Pick<Winner, 'profile' | 'block'>, b: Pick<Winner, 'profile'
 
 /**
  * Moves the base to the new replies (mutating it: the caller has taken it out of the worker's map).
- * Only the keys of removed and inserted blocks can match another block now: the kept blocks keep
+ * A block rewritten in place by the same phone (a refresh: the usual change) lists the same keys
+ * where it was, so it stays the first block of the keys it was first for, and of no other. Otherwise
+ * only the keys of removed and inserted blocks can match another block now: the kept blocks keep
  * their order. For each, the first block listing it is found as the full poll finds it: the old
  * first one if kept, unless an inserted block comes earlier; when the old one went, an inserted
  * block before its place, or else the first of all blocks listing the key (one pass for all such keys).
  */
 export function applyDiffs(base: PollBase, diffs: readonly (ReplyDiff | null)[]): AppliedDiffs {
-  // Each key of a removed or inserted block, with the extension it lists (what a block must have to list it).
+  const touched = new Set<string>();
+  const before = new Map<string, Registration | undefined>();
+  // Each other key of a removed or inserted block, with the extension it lists (what a block must have to list it).
   const keys = new Map<string, string>();
   const firstInserted = new Map<string, Winner>();
   const changed = new Set<string>();
@@ -118,22 +122,38 @@ export function applyDiffs(base: PollBase, diffs: readonly (ReplyDiff | null)[])
   diffs.forEach((diff, profile) => {
     const last = base.profiles[profile]!;
     if (!diff || 'unavailable' in last) return;
-    for (const block of diff.removed) {
-      const registration = last.blocks[block];
-      if (registration) for (const key of keysOf(registration)) keys.set(key, registration.extension);
-    }
-    for (const { index, registration } of diff.changed) {
+    diff.changed.forEach(({ index, registration }, change) => {
       changed.add(`${profile}:${index}`);
-      if (!registration) continue;
+      // Not moved: the removed and the inserted blocks are the same places, in the same order.
+      const old = moved[profile] ? null : (last.blocks[diff.removed[change]!] ?? null);
+      if (old && registration && sameKeys(old, registration)) {
+        for (const key of keysOf(registration)) {
+          const winner = base.seen.get(key);
+          if (winner?.profile !== profile || winner.block !== index) continue;
+          base.seen.set(key, { registration, profile, block: index });
+          touched.add(key);
+          before.set(key, old);
+        }
+        return;
+      }
+      if (old) for (const key of keysOf(old)) keys.set(key, old.extension);
+      if (!registration) return;
       for (const key of keysOf(registration)) {
         keys.set(key, registration.extension);
         if (!firstInserted.has(key)) firstInserted.set(key, { registration, profile, block: index });
+      }
+    });
+    // Moved: the removed blocks are not the inserted ones' places.
+    if (moved[profile]) {
+      for (const block of diff.removed) {
+        const registration = last.blocks[block];
+        if (registration) for (const key of keysOf(registration)) keys.set(key, registration.extension);
       }
     }
     base.profiles[profile] = { profile: last.profile, index: diff.next, blocks: movedBlocks(last.blocks, diff, moved[profile]!) };
   });
   const previous = new Map<string, Registration | undefined>();
-  for (const key of keys.keys()) previous.set(key, base.seen.get(key)?.registration);
+  for (const key of keys.keys()) previous.set(key, before.has(key) ? before.get(key) : base.seen.get(key)?.registration);
   // The kept blocks' new indexes (a removed one's: -1 minus its place); Winners are one object per key.
   if (moved.includes(true)) for (const winner of base.seen.values()) if (moved[winner.profile]) winner.block = diffs[winner.profile]!.positions[winner.block]!;
   const unresolved = new Map<string, string>();
@@ -152,14 +172,22 @@ export function applyDiffs(base: PollBase, diffs: readonly (ReplyDiff | null)[])
     const found = firstBlocks(base, unresolved);
     for (const key of unresolved.keys()) setWinner(base.seen, key, found.get(key));
   }
-  const touched = new Set<string>();
-  const beforeOf = new Map<string, Registration | undefined>();
   for (const [key, registration] of previous) {
     if (base.seen.get(key)?.registration === registration) continue;
     touched.add(key);
-    beforeOf.set(key, registration);
+    before.set(key, registration);
   }
-  return { touched, changed, before: beforeOf };
+  return { touched, changed, before };
+}
+
+/** Whether two blocks list the same keys (keysOf), without building them. */
+function sameKeys(a: Registration, b: Registration): boolean {
+  return a.domain === b.domain && a.extension === b.extension && realmKey(a) === realmKey(b);
+}
+
+function realmKey(entry: Registration): string | null {
+  const realm = entry.sipAuthRealm?.toLowerCase();
+  return realm && realm !== entry.domain ? realm : null;
 }
 
 function setWinner(seen: Map<string, Winner>, key: string, winner: Winner | undefined): void {
