@@ -211,14 +211,18 @@ async function main(): Promise<void> {
         steady.push(run);
         refreshes += 1;
         const refresh = await poll(new Set(), measured('refreshed'));
-        progress(`refreshed poll (5 % re-registered, ${refresh.value.path}): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`);
+        progress(
+          `refreshed poll (5 % re-registered, ${refresh.value.path}): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`,
+        );
         if (refresh.value.transitions.length !== 0) throw new Error('a refreshed poll moved a state');
         refreshed.push(refresh);
         // Every other round: 1 % gone, then back (lost, restored).
         if (round % 2 === 0) {
           const gone = await poll(missing, measured('changed'));
           const back = await poll(new Set(), measured('changed'));
-          progress(`changed polls (${gone.value.path} / ${back.value.path}): ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
+          progress(
+            `changed polls (${gone.value.path} / ${back.value.path}): ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`,
+          );
           changed.push(
             { cpu: gone.cpu, wall: gone.wall, transitions: gone.value.transitions.length },
             { cpu: back.cpu, wall: back.wall, transitions: back.value.transitions.length },

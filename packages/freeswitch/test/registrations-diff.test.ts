@@ -99,7 +99,12 @@ describe('diffReply', () => {
     expect(diff!.positions[3]).toBe(-1 - 4);
     // expsecs(…) without digits: not a volatile value any more, so the block is another one.
     const last = reply(ten, 1);
-    const odd = Buffer.from(reply(ten, 2).toString('latin1').replace(/expsecs\(\d+\)/, 'expsecs(soon)'), 'latin1');
+    const odd = Buffer.from(
+      reply(ten, 2)
+        .toString('latin1')
+        .replace(/expsecs\(\d+\)/, 'expsecs(soon)'),
+      'latin1',
+    );
     expect(summary(diffReply(steadyReplyOf(last)!, odd, 'internal', 64))).toEqual({ removed: [0], inserted: [0] });
   });
 

@@ -204,7 +204,17 @@ class Walk {
   /** Where block `block` of the last reply ends in the new one when the new one holds it from `at` but for volatile values; -1 otherwise. */
   private matches(block: number, at: number, onValue?: (start: number, end: number, kind: number) => void): number {
     const { last } = this;
-    return matchButVolatile(last.bytes, last.ranges, last.firstRange[block]!, last.firstRange[block + 1]!, last.blocks[2 * block]!, last.blocks[2 * block + 1]!, this.next, at, onValue);
+    return matchButVolatile(
+      last.bytes,
+      last.ranges,
+      last.firstRange[block]!,
+      last.firstRange[block + 1]!,
+      last.blocks[2 * block]!,
+      last.blocks[2 * block + 1]!,
+      this.next,
+      at,
+      onValue,
+    );
   }
 
   /** The start of the new reply's `index`-th block from `upcoming[0]` (filled in as needed); TRAILER when the trailer comes first, -1 when neither does. */

@@ -225,7 +225,15 @@ async function applyObservations(
   for (const { domain, extension, serviceId, seen } of plans.new) {
     const key = `${domain}|${extension}`;
     if (!inserted.has(key)) continue;
-    snapshot.entries.set(key, { serviceId, registered: seen !== null, lost: false, missing: false, everSeen: seen !== null, profile: seen?.profile ?? null, figures: figuresKey(serviceId, seen) });
+    snapshot.entries.set(key, {
+      serviceId,
+      registered: seen !== null,
+      lost: false,
+      missing: false,
+      everSeen: seen !== null,
+      profile: seen?.profile ?? null,
+      figures: figuresKey(serviceId, seen),
+    });
   }
   const reread = touched.filter((key) => !stillRegistered.has(key) && !inserted.has(key));
   for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
