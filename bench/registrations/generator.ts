@@ -66,7 +66,8 @@ function expiryAfterRefreshes(phone: number, refreshes: number): string {
 /**
  * The registrations of a monitoring poll: every one of `perTenant` extensions (100, 101, …) of each
  * of `tenants` tenant domains registered once, in the same element shape as `registrationsXml`,
- * minus the extensions named in `missing` (`<ext>@<domain>`). `poll` numbers the poll a minute apart:
+ * minus the extensions named in `missing` (`<ext>@<domain>`): as on FreeSWITCH, a missing phone's
+ * block is gone and every other block is as it would be (a phone coming back is listed where it was). `poll` numbers the poll a minute apart:
  * like a real switch's, each reply differs from the last in what counts down or is re-measured
  * (expsecs, ping-time), not in the registration itself. `refreshes` counts the polls before which
  * 1 phone in REFRESH_EVERY re-registered (each a different 1 in REFRESH_EVERY): FreeSWITCH then stores a new
@@ -80,18 +81,22 @@ export function monitoredRegistrationsXml(tenants: number, perTenant: number, mi
     const domain = tenantDomain(tenant);
     for (let index = 0; index < perTenant; index += 1) {
       const extension = String(100 + index);
-      if (missing.has(`${extension}@${domain}`)) continue;
       const ip = `198.51.${tenant % 255}.${1 + index}`;
       const expires = expiryAfterRefreshes(tenant * perTenant + index, refreshes);
+      // Drawn for a missing phone too: a registration gone removes its block and leaves every other block as it was (FreeSWITCH deletes its row).
       const port = 1024 + Math.floor(random() * 60000);
+      const callId = Math.floor(random() * 2 ** 48).toString(36);
+      const expsecs = (Math.floor(random() * 3600) + 3600 - ((poll * 60) % 3600)) % 3600;
+      const pingTime = (volatile() * 80).toFixed(2);
+      if (missing.has(`${extension}@${domain}`)) continue;
       parts.push(
         '    <registration>\n',
-        `        <call-id>${Math.floor(random() * 2 ** 48).toString(36)}</call-id>\n`,
+        `        <call-id>${callId}</call-id>\n`,
         `        <user>${extension}@${domain}</user>\n`,
         `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.1.${1 + index}:5060;fs_nat=yes;fs_path=sip%3A${extension}%40${ip}%3A${port}&gt;</contact>\n`,
         `        <agent>${AGENTS[index % AGENTS.length]}</agent>\n`,
-        `        <status>Registered(UDP-NAT)(unknown) exp(${expires}) expsecs(${(Math.floor(random() * 3600) + 3600 - ((poll * 60) % 3600)) % 3600})</status>\n`,
-        `        <ping-status>Reachable</ping-status>\n        <ping-time>${(volatile() * 80).toFixed(2)}</ping-time>\n`,
+        `        <status>Registered(UDP-NAT)(unknown) exp(${expires}) expsecs(${expsecs})</status>\n`,
+        `        <ping-status>Reachable</ping-status>\n        <ping-time>${pingTime}</ping-time>\n`,
         '        <host>fs1.pbx.example.net</host>\n',
         `        <network-ip>${ip}</network-ip>\n`,
         `        <network-port>${port}</network-port>\n`,

@@ -106,9 +106,11 @@ async function seed(bridge: Awaited<ReturnType<typeof createBenchBridge>>): Prom
 }
 
 const profileFile = process.env.BENCH_STEADY_CPU_PROF;
+/** Which polls BENCH_STEADY_CPU_PROF profiles: `steady` (the default), `refreshed`, `changed` (1 % lost or restored) or `first`. */
+const profileKind = process.env.BENCH_CPU_PROF_POLLS ?? 'steady';
 let profiler: Session | null = null;
 
-/** With BENCH_STEADY_CPU_PROF=<file>: a V8 CPU profile of the steady polls only, not of writing their replies (bench/profile-summary.ts reads it). */
+/** With BENCH_STEADY_CPU_PROF=<file>: a V8 CPU profile of the polls of BENCH_CPU_PROF_POLLS only, not of writing their replies (bench/profile-summary.ts reads it). */
 async function profiled<T>(run: () => Promise<T>): Promise<T> {
   if (!profileFile) return run();
   const post = (method: string) => new Promise<unknown>((resolve, reject) => profiler!.post(method, (error, result) => (error ? reject(error) : resolve(result))));
@@ -195,27 +197,32 @@ async function main(): Promise<void> {
       };
       const progress = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       progress('seeded; first poll');
-      const first = await poll();
-      progress(`first poll: ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
+      const measured = (kind: string) => (kind === profileKind ? profiled : undefined);
+      const first = await poll(new Set(), measured('first'));
+      progress(`first poll (${first.value.path}): ${first.cpu.toFixed(0)} ms CPU, ${first.wall.toFixed(0)} ms wall`);
       if (first.value.registered !== tenants * perTenant) throw new Error(`first poll saw ${first.value.registered} of ${tenants * perTenant} registered`);
       const steady: { cpu: number; system: number; wall: number }[] = [];
       const changed: { cpu: number; wall: number; transitions: number }[] = [];
       const refreshed: { cpu: number; system: number; wall: number }[] = [];
       for (let round = 0; round < rounds; round += 1) {
-        const run = await poll(new Set(), profiled);
-        progress(`steady poll: ${run.cpu.toFixed(0)} ms CPU (${run.system.toFixed(0)} ms of it system), ${run.wall.toFixed(0)} ms wall`);
+        const run = await poll(new Set(), measured('steady'));
+        progress(`steady poll (${run.value.path}): ${run.cpu.toFixed(0)} ms CPU (${run.system.toFixed(0)} ms of it system), ${run.wall.toFixed(0)} ms wall`);
         if (run.value.transitions.length !== 0) throw new Error('a steady poll moved a state');
         steady.push(run);
         refreshes += 1;
-        const refresh = await poll();
-        progress(`refreshed poll (5 % re-registered): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`);
+        const refresh = await poll(new Set(), measured('refreshed'));
+        progress(
+          `refreshed poll (5 % re-registered, ${refresh.value.path}): ${refresh.cpu.toFixed(0)} ms CPU (${refresh.system.toFixed(0)} ms of it system), ${refresh.wall.toFixed(0)} ms wall`,
+        );
         if (refresh.value.transitions.length !== 0) throw new Error('a refreshed poll moved a state');
         refreshed.push(refresh);
         // Every other round: 1 % gone, then back (lost, restored).
         if (round % 2 === 0) {
-          const gone = await poll(missing);
-          const back = await poll();
-          progress(`changed polls: ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`);
+          const gone = await poll(missing, measured('changed'));
+          const back = await poll(new Set(), measured('changed'));
+          progress(
+            `changed polls (${gone.value.path} / ${back.value.path}): ${gone.cpu.toFixed(0)} / ${back.cpu.toFixed(0)} ms CPU, ${gone.wall.toFixed(0)} / ${back.wall.toFixed(0)} ms wall`,
+          );
           changed.push(
             { cpu: gone.cpu, wall: gone.wall, transitions: gone.value.transitions.length },
             { cpu: back.cpu, wall: back.wall, transitions: back.value.transitions.length },

@@ -59,6 +59,7 @@ async function runMonitoringPollBenchmark(sizes: BenchSizes, log: (line: string)
     ...(process.env.TEST_PG_ADMIN_URL ? { TEST_PG_ADMIN_URL: process.env.TEST_PG_ADMIN_URL } : {}),
     ...(process.env.TEST_REDIS_URL ? { TEST_REDIS_URL: process.env.TEST_REDIS_URL } : {}),
     ...(process.env.BENCH_STEADY_CPU_PROF ? { BENCH_STEADY_CPU_PROF: process.env.BENCH_STEADY_CPU_PROF } : {}),
+    ...(process.env.BENCH_CPU_PROF_POLLS ? { BENCH_CPU_PROF_POLLS: process.env.BENCH_CPU_PROF_POLLS } : {}),
   });
   const count = (tenants * perTenant).toLocaleString('en-US');
   log(

@@ -154,7 +154,8 @@ async function currentSnapshot(deps: WorkerDeps, repository: RegistrationsReposi
 
 interface AppliedPoll {
   transitions: RegistrationHistoryEntry[];
-  unobserved: number;
+  /** Of the observed extensions, those not observed (no block, their last profile did not answer). */
+  unobserved: string[];
   /** The server's token when the same observations would write nothing more (a SteadyPoll holds for it); null otherwise (an older poll, a phone in its grace period). */
   steadyToken: string | null;
   /** The server's token after this poll (null: an older poll, nothing applied). */
@@ -182,15 +183,15 @@ async function applyObservations(
   base?: PollBase,
 ): Promise<AppliedPoll | null> {
   const last = await repository.serverState(server);
-  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: 0, steadyToken: null, token: null, pending: [] };
+  if (last.polledAt && last.polledAt.getTime() > now.getTime()) return { transitions: [], unobserved: [], steadyToken: null, token: null, pending: [] };
   if (base && last.token !== base.token) return null;
   const snapshot = await currentSnapshot(deps, repository, server, last.token);
-  let unobserved = 0;
+  const unobserved: string[] = [];
   const plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]> = { new: [], figures: [], observe: [] };
   for (const { extension, key, entry } of matched) {
     const known = snapshot.entries.get(key);
     if (!entry && known?.profile && unavailableProfiles.includes(known.profile)) {
-      unobserved += 1;
+      unobserved.push(key);
       continue;
     }
     const observation: Observation = { serviceId: extension.serviceId, domain: extension.domain, extension: extension.extension, seen: entry ? sightingOf(entry) : null, at: now };
@@ -208,7 +209,7 @@ async function applyObservations(
   snapshotsOf(deps).delete(server);
   const token = randomUUID();
   await repository.markServerPolled(server, now, token);
-  const { transitions, stillRegistered } = await writeObservations(deps, repository, server, plans, now);
+  const { transitions, stillRegistered, inserted } = await writeObservations(deps, repository, server, plans, now);
   if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys!], now);
   const written = [...plans.new, ...plans.figures, ...plans.observe];
   const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
@@ -220,7 +221,21 @@ async function applyObservations(
     const { serviceId, seen } = observation;
     snapshot.entries.set(key, { serviceId, registered: true, lost: false, missing: false, everSeen: true, profile: seen.profile, figures: figuresKey(serviceId, seen) });
   }
-  const reread = touched.filter((key) => !stillRegistered.has(key));
+  // A row this poll inserted is what it wrote (a worker's first poll inserts every watched extension's): not read back either.
+  for (const { domain, extension, serviceId, seen } of plans.new) {
+    const key = `${domain}|${extension}`;
+    if (!inserted.has(key)) continue;
+    snapshot.entries.set(key, {
+      serviceId,
+      registered: seen !== null,
+      lost: false,
+      missing: false,
+      everSeen: seen !== null,
+      profile: seen?.profile ?? null,
+      figures: figuresKey(serviceId, seen),
+    });
+  }
+  const reread = touched.filter((key) => !stillRegistered.has(key) && !inserted.has(key));
   for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
@@ -236,8 +251,9 @@ async function writeObservations(
   server: string,
   plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
   at: Date,
-): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string> }> {
-  const done = await repository.observeNew(server, plans.new, at);
+): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string>; inserted: ReadonlySet<string> }> {
+  const inserted = await repository.observeNew(server, plans.new, at);
+  const done = new Set(inserted);
   const steady = await repository.observeSteady(server, plans.figures, at);
   // Rows the steady UPDATE found registered (neither lost nor missing) and gave this poll's figures.
   const stillRegistered = new Set(
@@ -252,7 +268,7 @@ async function writeObservations(
     const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
     if (transition) transitions.push(transition);
   }
-  return { transitions, stillRegistered };
+  return { transitions, stillRegistered, inserted };
 }
 
 /** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
@@ -386,14 +402,22 @@ async function repeatSteadyPoll(poll: PollInput): Promise<ObservedPoll | null> {
 }
 
 /** Lookups of a watched set by key: each extension by `domain|extension`, and those with a number alias by `domain|alias`. */
-const watchedIndexes = new WeakMap<readonly WatchedExtension[], { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> }>();
+interface WatchedIndex {
+  byKey: Map<string, WatchedExtension>;
+  byAlias: Map<string, WatchedExtension[]>;
+  /** Each extension's place in the watched set: the order the full poll observes (and writes history) in. */
+  order: Map<string, number>;
+}
 
-function watchedIndex(extensions: readonly WatchedExtension[]): { byKey: Map<string, WatchedExtension>; byAlias: Map<string, WatchedExtension[]> } {
+const watchedIndexes = new WeakMap<readonly WatchedExtension[], WatchedIndex>();
+
+function watchedIndex(extensions: readonly WatchedExtension[]): WatchedIndex {
   let index = watchedIndexes.get(extensions);
   if (index) return index;
-  index = { byKey: new Map(), byAlias: new Map() };
+  index = { byKey: new Map(), byAlias: new Map(), order: new Map() };
   for (const extension of extensions) {
     index.byKey.set(`${extension.domain}|${extension.extension}`, extension);
+    index.order.set(`${extension.domain}|${extension.extension}`, index.order.size);
     if (!extension.numberAlias) continue;
     const alias = `${extension.domain}|${extension.numberAlias}`;
     index.byAlias.set(alias, [...(index.byAlias.get(alias) ?? []), extension]);
@@ -404,11 +428,11 @@ function watchedIndex(extensions: readonly WatchedExtension[]): { byKey: Map<str
 
 /**
  * The incremental poll (registrations-incremental.ts): when each reply is the base poll's with some
- * blocks rewritten in place by the same phones, only the extensions listed under the changed blocks'
- * keys, and those within their grace period, are observed; every other extension keeps the base's
- * outcome (registered or not, unobserved or not: a block neither appears nor goes). Null when the
- * poll has to be observed in full (no base, another watched set, a block more or fewer or moved,
- * another poll's write since the base).
+ * blocks removed, inserted or rewritten, only the extensions whose first block is another one now
+ * (or none), and those within their grace period, are observed; every other extension keeps the
+ * base's outcome (registered or not, unobserved or not), and the counts move by the observed ones'.
+ * Null when the poll has to be observed in full (no base, another watched set, a reply the diff
+ * cannot line up with the base's, another poll's write since the base).
  */
 async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | null> {
   const { deps, repository, name, watched, replies, now } = poll;
@@ -419,8 +443,8 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   // Taken out first: the base is moved in place, and a poll failing half-way must leave a full poll next.
   pollBasesOf(deps).delete(name);
   steadyPollsOf(deps).delete(name);
-  const { touched, changed } = applyDiffs(base, diffs);
-  const { byKey, byAlias } = watchedIndex(watched.extensions);
+  const { touched, changed, before } = applyDiffs(base, diffs);
+  const { byKey, byAlias, order } = watchedIndex(watched.extensions);
   const observed = new Map<string, WatchedExtension>();
   for (const key of touched) {
     const extension = byKey.get(key);
@@ -429,14 +453,29 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
   }
   for (const key of base.pending) observed.set(key, byKey.get(key)!);
   const matched: Matched[] = [];
-  for (const [key, extension] of observed) {
-    const winner = base.seen.get(key) ?? (extension.numberAlias ? base.seen.get(`${extension.domain}|${extension.numberAlias}`) : undefined);
+  const counts = new RegisteredCounts(base);
+  // In the full poll's order: its transitions (and their history rows) come in the same order.
+  for (const [key, extension] of [...observed].sort(([a], [b]) => order.get(a)! - order.get(b)!)) {
+    const winner = matchOf(extension, (lookup) => base.seen.get(lookup));
+    // Registered before: the first block of a touched key was the one `before` holds (or none), of any other key still the same.
+    const had = matchOf(extension, (lookup) => (before.has(lookup) ? before.get(lookup) : base.seen.get(lookup)));
+    if ((had === undefined) !== (winner === undefined)) counts.add(extension.serviceId, winner ? 1 : -1);
     matched.push({ extension, key, entry: winner ? currentRegistration(base, winner, changed) : undefined });
   }
   poll.progress.observing = true;
   const applied = await repository.withServerLock(name, () => applyObservations(deps, repository, name, matched, base.unavailableProfiles, now, base));
   if (!applied) return null;
-  if (applied.token !== null) pollBasesOf(deps).set(name, { ...base, token: applied.token, pending: new Set(applied.pending) });
+  if (applied.token !== null) {
+    base.registered = counts.registered;
+    base.perTenant = counts.perTenant;
+    // The observed extensions' judged again; the others' as the base had them (their block and row unchanged).
+    const unobserved = new Set(base.unobservedKeys);
+    for (const { key } of matched) unobserved.delete(key);
+    for (const key of applied.unobserved) unobserved.add(key);
+    base.unobservedKeys = unobserved;
+    base.unobserved = unobserved.size;
+    pollBasesOf(deps).set(name, { ...base, token: applied.token, pending: new Set(applied.pending) });
+  }
   if (applied.steadyToken !== null) {
     const steadyReplies = new Map<string, SteadyReply>();
     for (const profile of base.profiles) steadyReplies.set(profile.profile, 'unavailable' in profile ? { bytes: profile.unavailable, ranges: new Int32Array(0) } : profile.index);
@@ -451,6 +490,32 @@ async function observeIncrementally(poll: PollInput): Promise<ObservedPoll | nul
     perTenant: base.perTenant,
     path: 'incremental',
   };
+}
+
+/** The watched extension's first block: by its own key, or by its number alias. */
+function matchOf<T>(extension: WatchedExtension, lookup: (key: string) => T | undefined): T | undefined {
+  return lookup(`${extension.domain}|${extension.extension}`) ?? (extension.numberAlias ? lookup(`${extension.domain}|${extension.numberAlias}`) : undefined);
+}
+
+/** A base's registered counts (overall and per tenant) moved by an incremental poll's observed extensions; the base's own map is not changed. */
+class RegisteredCounts {
+  registered: number;
+  perTenant: ReadonlyMap<number, { watched: number; registered: number }>;
+  private copied = false;
+
+  constructor(base: PollBase) {
+    this.registered = base.registered;
+    this.perTenant = base.perTenant;
+  }
+
+  add(serviceId: number, delta: number): void {
+    const perTenant = this.copied ? (this.perTenant as Map<number, { watched: number; registered: number }>) : new Map(this.perTenant);
+    this.copied = true;
+    this.perTenant = perTenant;
+    this.registered += delta;
+    const counts = perTenant.get(serviceId)!;
+    perTenant.set(serviceId, { watched: counts.watched, registered: counts.registered + delta });
+  }
 }
 
 /** The full poll: each reply parsed, each watched extension matched and compared with the server's rows; remembered as steady when it is. */
@@ -513,7 +578,8 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       seen,
       pending: new Set(applied.pending),
       registered,
-      unobserved: applied.unobserved,
+      unobserved: applied.unobserved.length,
+      unobservedKeys: new Set(applied.unobserved),
       unavailableProfiles,
       perTenant,
     });
@@ -525,11 +591,11 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       token: applied.steadyToken,
       registered,
       unavailableProfiles,
-      unobserved: applied.unobserved,
+      unobserved: applied.unobserved.length,
       perTenant,
     });
   }
-  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved, transitions: applied.transitions, perTenant, path: 'full' };
+  return { unavailableProfiles, watched: watched.extensions.length, registered, unobserved: applied.unobserved.length, transitions: applied.transitions, perTenant, path: 'full' };
 }
 
 /** The tenants each server's last poll set gauges for, per metrics registry: a tenant no longer watched loses its series. */
