@@ -1,5 +1,6 @@
 import Joi from 'joi';
 import { planBillingProblems } from '@ictvoip/rating';
+import { compileEventCheck } from './event-check';
 import { trunkCidrProblems, parseIctvoipExtensionList, IctvoipFormatError, isIctvoipList, parseIctvoipDomainField } from './field-formats';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
@@ -263,31 +264,21 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
   });
 
 /**
- * The schema above with its `when`s resolved for one tenant action. Resolving them costs more than
- * the rest of the validation, on every webhook; so a body naming one of these actions is checked
- * against its own schema first. Only an accepted body is taken from it: any refusal is checked
- * again against the full schema, whose details are the ones reported (test: event-schema.test.ts).
+ * The schema above as plain code for the tenant actions WHMCS sends (event-check.ts): resolving
+ * joi's `when`s and rules cost more than the rest of the webhook's handling. Only an accepted body
+ * is taken from it; anything else goes to the full schema, whose details are the ones reported
+ * (tests: event-schema.test.ts, event-check.test.ts).
  */
-function tenantActionSchema(action: WebhookAction): Joi.ObjectSchema<WebhookEvent> {
-  const secrets =
-    action === 'create'
-      ? secretsSchema
-      : action === 'change_password'
-        ? secretsSchema.keys({ servicePassword: Joi.string().min(1).max(255).required() }).required()
-        : Joi.forbidden();
-  return Joi.object<WebhookEvent>({
-    ...headKeys,
-    action: Joi.string().valid(action).required(),
-    service: Joi.object({ id: Joi.number().integer().min(1).required(), ...serviceKeys })
-      .unknown(true)
-      .required(),
-    client: Joi.object(clientKeys).unknown(true).required(),
-    ...tailKeys,
-    secrets,
-  }).unknown(true);
-}
-
-const TENANT_ACTION_SCHEMAS: ReadonlyMap<unknown, Joi.ObjectSchema<WebhookEvent>> = new Map(TENANT_ACTIONS.map((action) => [action, tenantActionSchema(action)]));
+export const checkTenantEvent = compileEventCheck({
+  actions: TENANT_ACTIONS,
+  planLimits: PLAN_LIMITS,
+  amountPattern: PLAN_AMOUNT_PATTERN,
+  billingCyclePattern: WHMCS_CYCLE,
+  billingModes: BILLING_MODES,
+  creditRestrictions: CREDIT_RESTRICTIONS,
+  extensionNumbers: extensionNumbersOf,
+  trunkCidrsValid: (value) => trunkCidrProblems(value, 'plan.trunkCidrs').length === 0,
+});
 
 const VALIDATION_OPTIONS: Joi.ValidationOptions = { abortEarly: false, convert: true };
 
@@ -306,9 +297,8 @@ export class EventValidationError extends Error {
 
 /** Validates and normalises a webhook body; lists every failing path at once. */
 export function parseWebhookEvent(body: unknown): WebhookEvent {
-  const action = body !== null && typeof body === 'object' ? (body as { action?: unknown }).action : undefined;
-  const fast = TENANT_ACTION_SCHEMAS.get(action)?.validate(body, VALIDATION_OPTIONS);
-  if (fast && !fast.error) return fast.value as WebhookEvent;
+  const checked = checkTenantEvent(body);
+  if (checked !== null) return checked as WebhookEvent;
   const { value, error } = webhookEventSchema.validate(body, VALIDATION_OPTIONS);
   if (error) {
     throw new EventValidationError(error.details.map((detail) => ({ path: detail.path.join('.') || '(body)', message: detail.message.replace(/"/g, "'") })));
