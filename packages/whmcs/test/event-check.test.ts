@@ -3,7 +3,7 @@ import { checkTenantEvent, EventValidationError, parseWebhookEvent, TENANT_ACTIO
 import { buildEvent } from '@ictvoip/testkit';
 
 /**
- * The compiled check (event-check.ts) against the joi schema, the reference: whatever body it
+ * The compiled check (event.ts, checkTenantEvent) against the joi schema, the reference: whatever body it
  * takes, joi takes too and returns the very same value; a body it does not take goes to joi, so
  * parseWebhookEvent accepts and refuses (naming the same fields) exactly as joi does.
  */
