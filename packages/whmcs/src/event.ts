@@ -273,9 +273,9 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
  * to the joi schema, which accepts it or names every failing field, so the refusals and their
  * messages stay joi's. Anything unusual (a value joi would convert from a string, a `__proto__` key,
  * an object of another class, test_connection and the read actions) is left to joi the same way.
- * The rules (limits, patterns, the extension-list parser) are handed in by event.ts, which keeps
- * the one definition of each (test: event-check.test.ts compares both over fuzzed bodies). It lives
- * in this file because the webhook's create path is counted in files (create-path.test.ts).
+ * The rules (limits, patterns, the extension-list parser) are handed in from the schema's own
+ * definitions above, so each has one (test: event-check.test.ts compares both over fuzzed bodies).
+ * It lives in this file because the webhook's create path is counted in files (create-path.test.ts).
  */
 
 type Obj = Record<string, unknown>;
