@@ -24,12 +24,26 @@ function actual(body: unknown): Answer {
   }
 }
 
+/**
+ * A value as plain data that jest compares exactly: keys in their order, undefined members, the
+ * prototype, NaN and -0 kept. (toStrictEqual reads `.constructor`, which a fuzzed own key replaces.)
+ */
+function exact(value: unknown): unknown {
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : Number.isNaN(value) ? 'NaN' : value;
+  if (value === undefined) return '(undefined)';
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return ['(array)', ...value.map(exact)];
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const kind = proto === Object.prototype ? '(object)' : proto === null ? '(null prototype)' : '(other prototype)';
+  return [kind, ...Reflect.ownKeys(value).map((key) => [String(key), exact((value as Record<string | symbol, unknown>)[key])])];
+}
+
 /** Checks one body; tells whether the compiled check took it. */
 function agree(body: unknown): boolean {
-  const expected = reference(body);
+  const expected = exact(reference(body));
   const compiled = checkTenantEvent(body);
-  if (compiled !== null) expect({ value: compiled }).toStrictEqual(expected);
-  expect(actual(body)).toStrictEqual(expected);
+  if (compiled !== null) expect(exact({ value: compiled })).toEqual(expected);
+  expect(exact(actual(body))).toEqual(expected);
   return compiled !== null;
 }
 
@@ -136,6 +150,9 @@ describe('the compiled event check', () => {
       service: { id: 7, domain: 'mcon.example.ca | 5192229000', billingCycle: 'Semi-Annually', nextDueDate: '0000-00-00', regDate: '' },
     });
     expect(agree(JSON.parse(JSON.stringify(full)))).toBe(true);
+    // Own keys named like Object.prototype's members are plain unknown keys (a fuzzed case jest's toStrictEqual could not compare).
+    const prototypeKeys = JSON.parse(JSON.stringify(buildEvent()).replace('"service":{', '"service":{"constructor":null,').replace('"plan":{', '"plan":{"toString":1,'));
+    expect(agree(prototypeKeys)).toBe(true);
   });
 
   it('leaves test_connection, the read actions and bodies with an own __proto__ to joi', () => {
