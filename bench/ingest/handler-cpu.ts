@@ -3,7 +3,7 @@
  * API spends its time before it touches PostgreSQL or Redis. `npx tsx bench/ingest/handler-cpu.ts`
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { parseWebhookEvent, redactEvent, signBody, verifySignature } from '@ictvoip/whmcs';
+import { parseTenantCommand, parseWebhookEvent, redactEvent, signBody, verifySignature } from '@ictvoip/whmcs';
 import { sealSecrets } from '@ictvoip/store';
 import { buildEvent, TEST_WEBHOOK_SECRET, testKeyring } from '@ictvoip/testkit';
 
@@ -25,7 +25,9 @@ const parsed = bodies.map((b) => JSON.parse(b) as unknown);
 const events = parsed.map((p) => parseWebhookEvent(p));
 measure('verifySignature', (i) => verifySignature({ secrets: [TEST_WEBHOOK_SECRET], timestampHeader: String(ts), signatureHeader: sigs[i], rawBody: raws[i] }));
 measure('JSON.parse', (i) => JSON.parse(bodies[i]));
-measure('parseWebhookEvent (joi)', (i) => parseWebhookEvent(parsed[i]));
+measure('parseWebhookEvent (compiled check)', (i) => parseWebhookEvent(parsed[i]));
+// What the route calls: the event checked, the command built (options folded in), the plan's limits and billing fields checked.
+measure('parseTenantCommand', (i) => parseTenantCommand(parsed[i]));
 // apps/api hashes its own canonical JSON (not exported); JSON.stringify is a lower bound of that step.
 measure('JSON.stringify + HMAC (body hash, lower bound)', (i) => createHmac('sha256', TEST_WEBHOOK_SECRET).update(JSON.stringify(parsed[i])).digest('hex'));
 const keyring = testKeyring(['bench']);

@@ -2,11 +2,13 @@
  * Webhook ingest: signed `create` events through the real apps/api (child process) versus a bare
  * Express receiver (HMAC + INSERT + BullMQ add, child process), same machine, same run.
  * Two alternating rounds at full speed (best of each kept, so a noisy neighbour second does not
- * decide the ratio), then a fixed-rate run at `fixedRate` req/s for the p99 target.
+ * decide the ratio), then a fixed-rate run at `fixedRate` req/s for the p99 target. Each server's
+ * CPU time per request over its two full-speed rounds is reported too: on a loaded machine it is the
+ * figure that still compares the two.
  */
 import { createTestDatabase, uniqueQueuePrefix, deleteRedisPrefix, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { createBenchBridge } from '../lib/bridge-env';
-import { freePort, startService, type RunningService } from '../lib/child';
+import { cpuSeconds, freePort, startService, type RunningService } from '../lib/child';
 import { profileFlags } from '../lib/profile';
 import { assertAllAccepted, runSignedLoad, type LoadResult } from '../lib/load';
 import { measuredRow, type ResultRow } from '../lib/report';
@@ -51,6 +53,7 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
     const bare: Target = { name: 'baseline', service: baseline };
 
     let serviceId = 1_000_000;
+    const cpu: Record<string, { seconds: number; requests: number }> = { 'apps/api': { seconds: 0, requests: 0 }, baseline: { seconds: 0, requests: 0 } };
     const load = async (target: Target, seconds: number, overallRate?: number) => {
       const result = await runSignedLoad({ url: target.service.url, secret: bridge.secret, connections, durationSeconds: seconds, overallRate, firstServiceId: serviceId });
       serviceId += 10_000_000;
@@ -61,10 +64,18 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
 
     for (const target of [project, bare]) await load(target, warmupSeconds);
     const rounds: Record<string, LoadResult[]> = { project: [], baseline: [] };
-    rounds.baseline.push(await load(bare, durationSeconds));
-    rounds.project.push(await load(project, durationSeconds));
-    rounds.project.push(await load(project, durationSeconds));
-    rounds.baseline.push(await load(bare, durationSeconds));
+    // The timed full-speed rounds, with the server's CPU time around each.
+    const timed = async (target: Target) => {
+      const before = cpuSeconds(target.service.child.pid);
+      const result = await load(target, durationSeconds);
+      const after = cpuSeconds(target.service.child.pid);
+      if (before !== null && after !== null) cpu[target.name] = { seconds: cpu[target.name]!.seconds + after - before, requests: cpu[target.name]!.requests + result.total };
+      return result;
+    };
+    rounds.baseline.push(await timed(bare));
+    rounds.project.push(await timed(project));
+    rounds.project.push(await timed(project));
+    rounds.baseline.push(await timed(bare));
     const best = (results: LoadResult[]) => results.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a));
     const projectBest = best(rounds.project);
     const baselineBest = best(rounds.baseline);
@@ -122,7 +133,19 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
       target: '—',
       targetMet: null,
     });
-    return [throughput, ...latencyRows(`${connections} connections saturated`, projectBest, baselineBest), saturatedP99, fixedP99];
+    const perRequestUs = (name: string) => (cpu[name]!.requests > 0 ? (cpu[name]!.seconds * 1e6) / cpu[name]!.requests : Number.NaN);
+    const cpuRow = measuredRow({
+      benchmark: 'webhook ingest',
+      metric: 'server CPU per request (user + system, full-speed rounds)',
+      project: { value: perRequestUs('apps/api'), unit: 'µs', label: 'apps/api process' },
+      baseline: { value: perRequestUs('baseline'), unit: 'µs', label: 'bare Express process' },
+      better: 'lower',
+      target: '—',
+      targetMet: null,
+      details: cpu,
+    });
+    log(`  ingest CPU per request: apps/api ${round(perRequestUs('apps/api'), 0)} µs, baseline ${round(perRequestUs('baseline'), 0)} µs`);
+    return [throughput, ...latencyRows(`${connections} connections saturated`, projectBest, baselineBest), saturatedP99, fixedP99, cpuRow];
   } finally {
     for (const service of services.reverse()) await service.stop();
     await deleteRedisPrefix(baselinePrefix).catch(() => undefined);

@@ -45,6 +45,25 @@ export function peakRssMiB(pid: number | undefined): number | null {
   }
 }
 
+/** Linux reports /proc times in USER_HZ, 100 per second on every architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat; null
+ * when it cannot be read. Unlike wall-clock figures it hardly moves with the machine's load.
+ */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: fields are counted after its closing ')'; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
 export interface RunningService {
   name: string;
   child: ChildProcess;

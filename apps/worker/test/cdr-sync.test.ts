@@ -131,15 +131,15 @@ describe('CDR sync', () => {
     expect(included('2025-02')).toEqual([...Array(7).fill(60), 0, 0]);
   });
 
-  test('a look-back re-read of charged CDRs with included seconds left: the new CDRs get them, the charged ones are not rated again', async () => {
+  test('a look-back re-read with included seconds left: the new CDRs get them, the charged ones are not read nor rated again', async () => {
     const tenant = await kit.addTenant({ includedMinutes: 5 });
     await kit.insertCdr(tenant, { start: '2025-01-18T10:00:00Z', billsec: 60 });
     await kit.insertCdr(tenant, { start: '2025-01-18T10:02:00Z', billsec: 60 });
     expect(await syncTenantCdrs(kit.deps, tenant.serviceId, { from: new Date('2025-01-18T00:00:00Z') })).toMatchObject({ inserted: 2, rated: 2 });
-    // A late CDR between the two and a new one after: the page re-reads both charged CDRs (180 s left).
+    // A late CDR between the two and a new one after: the look-back reads only those two (180 s left).
     await kit.insertCdr(tenant, { start: '2025-01-18T10:01:00Z', billsec: 60 });
     await kit.insertCdr(tenant, { start: '2025-01-18T10:03:00Z', billsec: 60 });
-    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 4, inserted: 2, rated: 2, notBillable: 0, unrated: 0 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 2, inserted: 2, rated: 2, notBillable: 0, unrated: 0 });
     const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
     expect(charges.map((charge) => [charge.startStamp.slice(11, 16), charge.includedSeconds, charge.amount])).toEqual([
       ['10:00', 60, '0.000000'],
@@ -147,16 +147,16 @@ describe('CDR sync', () => {
       ['10:02', 60, '0.000000'],
       ['10:03', 60, '0.000000'],
     ]);
-    // Allowance used up: a re-read inserts and counts nothing, and a late call is billed in full.
+    // Allowance used up: the charged CDRs are not read again, and a late call is billed in full.
     await kit.insertCdr(tenant, { start: '2025-01-18T10:04:00Z', billsec: 120 });
     await kit.insertCdr(tenant, { start: '2025-01-18T10:05:00Z', billsec: 60 });
-    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 2, rated: 2 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 2, inserted: 2, rated: 2 });
     const after = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
     expect(after.slice(4).map((charge) => [charge.includedSeconds, charge.amount])).toEqual([
       [60, '0.013700'],
       [0, '0.013700'],
     ]);
-    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 6, inserted: 0, rated: 0, notBillable: 0, unrated: 0 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 0, inserted: 0, rated: 0, notBillable: 0, unrated: 0 });
   });
 
   test('crash after inserting charges but before commit: nothing of that page; after commit: cursor matches the charges', async () => {
@@ -204,6 +204,70 @@ describe('CDR sync', () => {
     expect(await count(tenant.serviceId)).toBe(9);
     const included = (await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).reduce((sum, charge) => sum + charge.includedSeconds, 0);
     expect(included).toBe(180);
+  });
+});
+
+describe('late CDRs through the look-back (issue #20: the charged ones are not read again)', () => {
+  const at = (minute: number, micro = '000000') => `2025-01-20T10:${String(minute).padStart(2, '0')}:00.${micro}Z`;
+  const destinations = ['12125550100', '12025550100', '+4930123456'];
+
+  /** A tenant with 12 charged CDRs from 10:00 to 10:55 (cursor at 10:55, look-back 3600 s back to 09:55). */
+  async function chargedTenant() {
+    const tenant = await kit.addTenant();
+    for (let i = 0; i < 12; i += 1) await kit.insertCdr(tenant, { start: at(i * 5), billsec: 60, destination: destinations[i % 3] });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 12, inserted: 12 });
+    return tenant;
+  }
+
+  /** Seven late CDRs inside the look-back, one sharing a charged CDR's exact stamp; their expected amount. */
+  async function insertLate(tenant: Awaited<ReturnType<typeof chargedTenant>>): Promise<bigint> {
+    let expected = 0n;
+    for (const [index, minute] of [1, 5, 12, 23, 34, 47, 55].entries()) {
+      const call = { billsec: 61 + index, destination: destinations[index % 3]! };
+      await kit.insertCdr(tenant, { start: at(minute), ...call });
+      expected += expectedMicro(call.destination.replace(/\D/g, ''), call.billsec);
+    }
+    return expected;
+  }
+
+  test('late CDRs over two pages are read alone and charged once; one older than the look-back is left as before; a repeat reads nothing', async () => {
+    const tenant = await chargedTenant();
+    const before = await chargedMicro(kit.deps, tenant.serviceId);
+    const expectedLate = await insertLate(tenant);
+    await kit.insertCdr(tenant, { start: '2025-01-20T09:50:00Z', billsec: 60 });
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ pages: 2, read: 7, inserted: 7, rated: 7 });
+    expect(await count(tenant.serviceId)).toBe(19);
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(before + expectedLate);
+    const totals = await chargeTotals(kit.deps.pool, tenant.serviceId);
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ pages: 0, read: 0, inserted: 0 });
+    expect(await chargeTotals(kit.deps.pool, tenant.serviceId)).toEqual(totals);
+  });
+
+  test('crash in the middle of the late pages: the committed page stays, the next sync reads and charges only the rest', async () => {
+    const tenant = await chargedTenant();
+    const before = await chargedMicro(kit.deps, tenant.serviceId);
+    const expectedLate = await insertLate(tenant);
+    const crash = new Error('simulated crash');
+    const hooks = {
+      afterInsert: (page: number) => {
+        if (page === 2) throw crash;
+      },
+    };
+    await expect(syncTenantCdrs(kit.deps, tenant.serviceId, { hooks })).rejects.toBe(crash);
+    expect(await count(tenant.serviceId)).toBe(17);
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 2, inserted: 2 });
+    expect(await count(tenant.serviceId)).toBe(19);
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(before + expectedLate);
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 0, inserted: 0 });
+  });
+
+  test('a charge the skip list misses (another period label) is read again and still not charged twice', async () => {
+    const tenant = await chargedTenant();
+    const totals = await chargeTotals(kit.deps.pool, tenant.serviceId);
+    await kit.deps.pool.query(`UPDATE cdr_charges SET period = '2024-12' WHERE service_id = $1 AND start_stamp = $2`, [tenant.serviceId, at(30)]);
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 1, inserted: 0 });
+    expect(await count(tenant.serviceId)).toBe(12);
+    expect(await chargeTotals(kit.deps.pool, tenant.serviceId)).toEqual(totals);
   });
 });
 

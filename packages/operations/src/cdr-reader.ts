@@ -57,17 +57,33 @@ function toSource(row: CdrRow, domainName: string): SourceCdr {
 
 /**
  * The tenant's CDRs strictly after `after` in (start_stamp, xml_cdr_uuid) order, all legs. The
- * tuple comparison is what makes paging lossless when many CDRs share one start_stamp.
+ * tuple comparison is what makes paging lossless when many CDRs share one start_stamp. The uuids in
+ * `skip` are left out (and the LIMIT counts only the rows sent).
  */
-export async function readCdrsAfter(fusion: Pool, domainUuid: string, domainName: string, after: CdrPosition, limit: number): Promise<SourceCdr[]> {
-  const { rows } = await fusion.query<CdrRow>(
-    `SELECT ${COLUMNS} FROM v_xml_cdr
-     WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)
-     ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`,
-    [domainUuid, after.startStamp, after.xmlCdrUuid, limit],
-  );
+export async function readCdrsAfter(fusion: Pool, domainUuid: string, domainName: string, after: CdrPosition, limit: number, skip: readonly string[] = []): Promise<SourceCdr[]> {
+  const { rows } = await fusion.query<CdrRow>(skip.length === 0 ? READ_AFTER_SQL : READ_AFTER_SKIPPING_SQL, [
+    domainUuid,
+    after.startStamp,
+    after.xmlCdrUuid,
+    limit,
+    ...(skip.length === 0 ? [] : [skip]),
+  ]);
   return rows.map((row) => toSource(row, domainName));
 }
+
+const READ_AFTER_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
+     WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)
+     ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`;
+
+/**
+ * The same, without the uuids in $5 (CDRs the bridge charged already): a look-back re-read then
+ * sends only the late rows. An anti-join on the unnested list (a hash, whatever PostgreSQL's
+ * version) rather than `<> ALL`, which older versions compare element by element.
+ */
+const READ_AFTER_SKIPPING_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
+     WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)
+       AND NOT EXISTS (SELECT 1 FROM unnest($5::uuid[]) AS charged(id) WHERE charged.id = v_xml_cdr.xml_cdr_uuid)
+     ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`;
 
 /** Specific CDRs (re-rating). Missing uuids (purged from FusionPBX) are simply absent. */
 export async function readCdrsByUuid(fusion: Pool, uuids: readonly string[], domainName: string): Promise<Map<string, SourceCdr>> {

@@ -59,6 +59,27 @@ export async function existingChargeIds(db: Pool | PoolClient, uuids: readonly s
   return new Set(rows.map((row) => row.id));
 }
 
+/** A charged CDR's keyset position (exact start_stamp text, uuid). */
+export interface ChargedPosition {
+  startStamp: string;
+  xmlCdrUuid: string;
+}
+
+/**
+ * The service's charged CDRs from `fromStamp` on, in keyset order (start_stamp, uuid): what a look-back
+ * re-read may skip. Only the given periods are searched (the (service_id, period, start_stamp) index):
+ * a charge under another label is merely not skipped, and its re-insert does nothing.
+ */
+export async function chargedPositionsSince(db: Pool | PoolClient, serviceId: number, periods: readonly string[], fromStamp: string): Promise<ChargedPosition[]> {
+  if (periods.length === 0) return [];
+  const { rows } = await db.query<{ stamp: string; id: string }>(
+    `SELECT ${exactStampSql('start_stamp')} AS stamp, xml_cdr_uuid::text AS id FROM cdr_charges
+     WHERE service_id = $1 AND period = ANY($2::text[]) AND start_stamp >= $3::timestamptz ORDER BY start_stamp, xml_cdr_uuid`,
+    [serviceId, periods, fromStamp],
+  );
+  return rows.map((row) => ({ startStamp: row.stamp, xmlCdrUuid: row.id }));
+}
+
 const INSERT_CHARGES_SQL = `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
        included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
      SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],

@@ -1,6 +1,7 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
   advanceCdrSyncCursor,
+  chargedPositionsSince,
   existingChargeIds,
   getCdrSyncCursor,
   includedSecondsUsed,
@@ -8,6 +9,7 @@ import {
   insertNewCharges,
   touchCdrSyncCursor,
   withBillingLock,
+  type ChargedPosition,
   type NewCharge,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
@@ -97,6 +99,44 @@ async function ratePage(
   return { charges: await rateInOrder(rating, fresh, remainingFor, remaining), remaining };
 }
 
+const HOUR_MS = 3_600_000;
+
+/** The period labels of the calls from `from` to `to` (an hour apart: no period is shorter), at most ~2,000 looked at. */
+function periodsBetween(rating: ServiceRating, from: Date, to: Date): string[] {
+  const labels = new Set<string>();
+  const step = Math.max(HOUR_MS, (to.getTime() - from.getTime()) / 2000);
+  for (let at = from.getTime(); at < to.getTime(); at += step) labels.add(rating.periodOf(new Date(at)));
+  labels.add(rating.periodOf(to));
+  return [...labels];
+}
+
+/**
+ * The look-back re-reads every CDR of the window to find the late ones (issue #20: each sync read,
+ * rated and re-inserted the whole window). The CDRs of the window charged already are listed once,
+ * under the billing lock (no other writer of the service's charges), and the read leaves them out:
+ * only CDRs without a charge come back, exactly the ones the insert would have added. A charged CDR
+ * missing from the list (another period label) is read and its insert does nothing, as before.
+ */
+class LookBackSkip {
+  private next = 0;
+  constructor(private readonly charged: readonly ChargedPosition[]) {}
+
+  static async load(client: PoolClient, rating: ServiceRating, from: CdrPosition, cursorStamp: string | null): Promise<LookBackSkip> {
+    const fromDate = new Date(from.startStamp);
+    const now = new Date();
+    const to = cursorStamp && new Date(cursorStamp) > now ? new Date(cursorStamp) : now;
+    return new LookBackSkip(await chargedPositionsSince(client, rating.serviceId, periodsBetween(rating, fromDate, to), from.startStamp));
+  }
+
+  /** The charged uuids still ahead of a page that ended at `stamp` (exact text: same format, so compared as text). */
+  after(stamp: string | null): string[] {
+    if (stamp !== null) while (this.next < this.charged.length && this.charged[this.next]!.startStamp < stamp) this.next += 1;
+    const ids: string[] = [];
+    for (let index = this.next; index < this.charged.length; index += 1) ids.push(this.charged[index]!.xmlCdrUuid);
+    return ids;
+  }
+}
+
 /**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
@@ -130,8 +170,11 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
     // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
     let allowance = new Map<string, number>();
+    // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
+    const skip = options.from ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
+    let lastStamp: string | null = null;
     for (;;) {
-      const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize);
+      const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
@@ -156,6 +199,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
       outcome.unrated += counts.unrated;
       outcome.notBillable += counts.notBillable;
       position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+      lastStamp = last.startStampText;
       if (sources.length < pageSize) break;
       if (outcome.pages >= maxPagesPerRun) {
         outcome.more = true;
