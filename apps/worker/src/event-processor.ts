@@ -23,6 +23,11 @@ function restoreCommand(deps: WorkerDeps, inboxEvent: InboxEvent): TenantCommand
   }
 }
 
+/** Who asked for the event (a WHMCS admin's button), for its audit entry; nothing for WHMCS's own. */
+function requestedBy(event: Pick<TenantCommand, 'requestedBy'>): { requestedBy?: string } {
+  return event.requestedBy ? { requestedBy: event.requestedBy } : {};
+}
+
 function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
@@ -30,9 +35,11 @@ function isLastAttempt(job: Job): boolean {
 async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobDefinition, inboxEvent: InboxEvent): Promise<EventOutcome> {
   const logger = deps.logger.child({ eventId: inboxEvent.eventId, serviceId: inboxEvent.serviceId, action: inboxEvent.action, jobId: job.id, requestId: inboxEvent.requestId });
   await deps.inbox.markRunning(inboxEvent.eventId);
+  let asked: { requestedBy?: string } = {};
   try {
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
     const event = restoreCommand(deps, inboxEvent);
+    asked = requestedBy(event);
     // The job acts on the service's FusionPBX server only (a new service: the one its event names).
     const scoped = await scopeForEvent(deps, service, event);
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
@@ -55,7 +62,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
         action: inboxEvent.action,
         serviceId: inboxEvent.serviceId || null,
         eventId: inboxEvent.eventId,
-        detail: result.detail ?? { message: result.message },
+        detail: { ...(result.detail ?? { message: result.message }), ...asked },
       });
     });
     logger.info({ message: result.message }, 'event applied');
@@ -70,7 +77,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
           action: `${inboxEvent.action}.failed`,
           serviceId: inboxEvent.serviceId || null,
           eventId: inboxEvent.eventId,
-          detail: { code: error.code, message },
+          detail: { code: error.code, message, ...asked },
         });
       });
       logger.warn({ code: error.code, message }, 'event refused');
@@ -173,7 +180,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
       fusionpbxServer: deps.fusionServer,
     });
   }
-  const entry: BacklogEvent = { eventId: inboxEvent.eventId, action: inboxEvent.action, message: summarise(result), serviceProperties };
+  const entry: BacklogEvent = { eventId: inboxEvent.eventId, action: inboxEvent.action, message: summarise(result), serviceProperties, ...requestedBy(event) };
   const observed = { state: result.status, tenantDomain: result.domainName, properties: result.serviceProperties ? { ...result.serviceProperties } : undefined };
   return { event: entry, addition: await recordConverged(deps, inboxEvent.serviceId, observed, result.freeswitch, entry) };
 }

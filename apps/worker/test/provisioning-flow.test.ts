@@ -190,6 +190,22 @@ describe('refusals', () => {
   });
 });
 
+describe('who asked', () => {
+  it("an admin's press named by the module (requestedBy) reaches the audit entries, applied or refused; WHMCS's own events carry none", async () => {
+    const serviceId = 4110;
+    const created = event(serviceId, 'create');
+    expect((await send(created)).body.result).toBe('success');
+    const suspended = event(serviceId, 'suspend', { requestedBy: 'jane.ops (admin #7)\u0007' });
+    expect((await send(suspended)).body.result).toBe('success');
+    const refused = event(4111, 'suspend', { requestedBy: 'admin #3' });
+    expect((await send(refused)).body.result).toBe('error');
+    const audit = async (eventId: unknown) => bridgeRows(`SELECT action, detail->>'requestedBy' AS requested_by FROM audit_log WHERE event_id = $1 ORDER BY id`, [eventId]);
+    expect(await audit(created.eventId)).toEqual([{ action: 'create', requested_by: null }]);
+    expect(await audit(suspended.eventId)).toEqual([{ action: 'suspend', requested_by: 'jane.ops (admin #7)' }]);
+    expect(await audit(refused.eventId)).toEqual([{ action: 'suspend.failed', requested_by: 'admin #3' }]);
+  });
+});
+
 describe('test connection', () => {
   it('reports the FusionPBX database and the event socket', async () => {
     const reply = await send(event(0, 'test_connection', { service: { id: 0 }, client: { id: 0 } }), 10);

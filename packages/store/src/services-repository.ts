@@ -231,6 +231,8 @@ export interface BacklogEvent {
   action: string;
   message: string;
   serviceProperties: Record<string, unknown>;
+  /** The WHMCS admin who asked for the event, carried to its audit entry. */
+  requestedBy?: string;
 }
 
 /**
@@ -277,6 +279,7 @@ export function parseFreeswitchBacklog(raw: unknown, updatedAt: Date = new Date(
         action: String(e.action ?? 'unknown'),
         message: String(e.message ?? ''),
         serviceProperties: isObject(e.serviceProperties) ? e.serviceProperties : {},
+        ...(typeof e.requestedBy === 'string' ? { requestedBy: e.requestedBy } : {}),
       })),
       since: typeof raw.since === 'string' ? raw.since : updatedAt.toISOString(),
       lastError: typeof raw.lastError === 'string' ? raw.lastError : null,

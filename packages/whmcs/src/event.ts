@@ -710,6 +710,8 @@ export interface TenantCommand {
   customFields?: Record<string, unknown>;
   /** Who made the event when not WHMCS (e.g. `drift-fix`). */
   origin?: string;
+  /** The WHMCS admin who pressed the button (module: `<username> (admin #<id>)`), for the audit entry. */
+  requestedBy?: string;
   /** suspend: WHMCS's suspend reason as the module sent it (credit control tells its own from others by it). */
   reason?: string;
   secrets?: { servicePassword?: string };
@@ -841,9 +843,23 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     configurableOptions: {},
     ...(customFields ? { customFields } : {}),
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
+    ...requestedByOf(event.requestedBy),
     ...(typeof event.reason === 'string' && event.reason.trim() !== '' ? { reason: event.reason.trim().slice(0, 255) } : {}),
     ...(secrets ? { secrets } : {}),
   };
+}
+
+/**
+ * The admin named by the module is informational (the audit says who pressed Resync, Suspend, …): a
+ * text of printable characters, cut to 120; anything else is left out rather than refusing the event.
+ */
+function requestedByOf(value: unknown): { requestedBy?: string } {
+  if (typeof value !== 'string') return {};
+  const text = value
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .slice(0, 120);
+  return text === '' ? {} : { requestedBy: text };
 }
 
 /**

@@ -52,6 +52,10 @@ export interface HarnessInput {
   params?: Record<string, unknown>;
   constants?: Record<string, string | number>;
   withModel?: boolean;
+  /** WHMCS's `$_SESSION` (an admin's press sets `adminid`). */
+  session?: Record<string, unknown>;
+  /** The name WHMCS's admin model gives the logged-in admin. */
+  adminUsername?: string;
 }
 
 /** Runs the module asynchronously, so the in-process bridge can answer while PHP waits. */

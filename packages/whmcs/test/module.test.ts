@@ -57,7 +57,11 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
   };
 }
 
-async function run<R = string>(fn: string, params: Record<string, unknown>, extra: { withModel?: boolean; constants?: Record<string, number> } = {}) {
+async function run<R = string>(
+  fn: string,
+  params: Record<string, unknown>,
+  extra: { withModel?: boolean; constants?: Record<string, number>; session?: Record<string, unknown>; adminUsername?: string } = {},
+) {
   const output = await runModule<R>({ function: fn, params, ...extra });
   allLogs.push(...output.logs);
   return output;
@@ -279,6 +283,16 @@ describe('other state changes', () => {
     const { result } = await run('Resync', whmcsParams({ status: 'Pending' }));
     expect(result).toContain('pending');
     expect(bridge.deliveries).toHaveLength(0);
+  });
+
+  test("an admin's press names the admin in the event (requestedBy, for the bridge's audit); cron and clients send none", async () => {
+    await run('Resync', whmcsParams({ status: 'Suspended' }), { session: { adminid: 7 }, adminUsername: 'jane.ops<script>' });
+    expect(bridge.deliveries[0]!.body).toMatchObject({ action: 'suspend', requestedBy: 'jane.opsscript (admin #7)' });
+    await run('SuspendAccount', whmcsParams(), { session: { adminid: 3 } });
+    expect(bridge.deliveries[1]!.body).toMatchObject({ action: 'suspend', requestedBy: 'admin #3' });
+    await run('SuspendAccount', whmcsParams());
+    expect(bridge.deliveries[2]!.body).not.toHaveProperty('requestedBy');
+    expect(bridge.deliveries.every((delivery) => delivery.signatureError === undefined)).toBe(true);
   });
 
   test('Reconcile sends a signed reconcile event', async () => {

@@ -158,7 +158,7 @@ function addonPage(array $config): void
         '_lang' => addonLang(dirname($config['addonModule'])),
     ]);
     if (($_GET['harness'] ?? '') === 'json') {
-        standinJson(\WHMCS\Module\Addon\Ictvoip\AdminPages::handle($vars, $_GET, $_POST, $_FILES, \WHMCS\Module\Addon\Ictvoip\AdminIdentity::current()));
+        standinJson(\WHMCS\Module\Addon\Ictvoip\AdminPages::handle($vars, $_GET, $_POST, $_FILES, \WHMCS\Module\Server\Ictvoip\AdminIdentity::current()));
         return;
     }
     ob_start();

@@ -53,6 +53,15 @@ final class HarnessServiceModel
     }
 }
 
+// An admin's press: WHMCS's session and its admin model (WHMCS\User\Admin::find) as the module reads them.
+if (isset($input['session'])) {
+    $_SESSION = $input['session'];
+}
+if (isset($input['adminUsername'])) {
+    $GLOBALS['harnessAdminUsername'] = $input['adminUsername'];
+    eval('namespace WHMCS\\User; final class Admin { public string $username = ""; public static function find($id) { $admin = new self(); $admin->username = (string) $GLOBALS["harnessAdminUsername"]; return $admin; } }');
+}
+
 require $input['module'];
 
 $params = $input['params'] ?? [];

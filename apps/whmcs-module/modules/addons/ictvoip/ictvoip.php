@@ -15,11 +15,12 @@ require_once __DIR__ . '/../../servers/ictvoip/lib/EventBuilder.php';
 require_once __DIR__ . '/../../servers/ictvoip/lib/Http.php';
 require_once __DIR__ . '/lib/AdminPageError.php';
 require_once __DIR__ . '/lib/AdminClient.php';
-require_once __DIR__ . '/lib/AdminIdentity.php';
+// One admin identity for both modules: the server module (modules/servers/ictvoip) ships beside this addon.
+require_once __DIR__ . '/../../servers/ictvoip/lib/AdminIdentity.php';
 require_once __DIR__ . '/lib/AdminPages.php';
 require_once __DIR__ . '/lib/Renderer.php';
 
-use WHMCS\Module\Addon\Ictvoip\AdminIdentity;
+use WHMCS\Module\Server\Ictvoip\AdminIdentity;
 use WHMCS\Module\Addon\Ictvoip\AdminPages;
 use WHMCS\Module\Addon\Ictvoip\Renderer;
 

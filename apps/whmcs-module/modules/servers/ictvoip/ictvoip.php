@@ -20,6 +20,7 @@ require_once __DIR__ . '/lib/Settings.php';
 require_once __DIR__ . '/lib/IctvoipNames.php';
 require_once __DIR__ . '/lib/Uuid.php';
 require_once __DIR__ . '/lib/Normalizer.php';
+require_once __DIR__ . '/lib/AdminIdentity.php';
 require_once __DIR__ . '/lib/EventBuilder.php';
 require_once __DIR__ . '/lib/BridgeEndpoint.php';
 require_once __DIR__ . '/lib/BridgeReply.php';

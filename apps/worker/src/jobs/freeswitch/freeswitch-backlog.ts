@@ -109,7 +109,7 @@ function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: Freeswitc
         action: event.action,
         serviceId,
         eventId: event.eventId,
-        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version },
+        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...(event.requestedBy ? { requestedBy: event.requestedBy } : {}) },
       });
     }
     return true;

@@ -60,7 +60,14 @@ final class EventBuilder
                 'moduleVersion' => self::MODULE_VERSION,
                 'whmcsVersion' => isset($params['whmcsVersion']) ? (string) $params['whmcsVersion'] : null,
             ], static fn ($value) => $value !== null),
-        ];
+        ] + self::requestedBy();
+    }
+
+    /** An admin's press (Create, Suspend, Resync, …) names the admin for the bridge's audit; cron and clients send none. */
+    private static function requestedBy(): array
+    {
+        $admin = AdminIdentity::named();
+        return $admin === null ? [] : ['requestedBy' => $admin];
     }
 
     private static function service(array $params): array

@@ -1,7 +1,10 @@
 <?php
-/** Who is looking: the logged-in WHMCS admin, named for the bridge's audit log. */
+/**
+ * The logged-in WHMCS admin, named for the bridge's audit log: who pressed a button of this module
+ * (its events) or a page of the ictvoip addon (which loads this file from here).
+ */
 
-namespace WHMCS\Module\Addon\Ictvoip;
+namespace WHMCS\Module\Server\Ictvoip;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -15,9 +18,15 @@ final class AdminIdentity
      */
     public static function current(): string
     {
+        return self::named() ?? 'admin';
+    }
+
+    /** The admin's name, or null when no admin is logged in (cron, the client area, the API). */
+    public static function named(): ?string
+    {
         $adminId = isset($_SESSION['adminid']) ? (int) $_SESSION['adminid'] : 0;
         if ($adminId <= 0) {
-            return 'admin';
+            return null;
         }
         $username = '';
         try {
