@@ -136,6 +136,23 @@ describe('RegistrationsRepository.observeMany', () => {
     expect((await many.pool.query('SELECT count(*)::int AS n FROM registration_history')).rows[0].n).toBe(2);
   });
 
+  it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
+    const batch = observations(5, 120);
+    const expected: (RegistrationHistoryEntry | null)[] = [];
+    for (const input of batch) expected.push(await one.repository.observe(input));
+    // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
+    await many.pool.query(`CREATE FUNCTION registration_history_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history write failed'; END $$`);
+    await many.pool.query('CREATE TRIGGER registration_history_fail BEFORE INSERT ON registration_history FOR EACH ROW EXECUTE FUNCTION registration_history_fail()');
+    try {
+      await expect(many.repository.observeMany(batch)).rejects.toThrow('history write failed');
+      expect(await rowsOf(many.pool)).toEqual({ registrations: [], history: [] });
+    } finally {
+      await many.pool.query('DROP TRIGGER registration_history_fail ON registration_history; DROP FUNCTION registration_history_fail()');
+    }
+    expect((await many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
+    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+  });
+
   it('an empty batch is no transaction at all', async () => {
     expect(await many.repository.observeMany([])).toEqual([]);
   });
