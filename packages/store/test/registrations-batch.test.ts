@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, seededRandom as generator, type TestDatabase } from '@ictvoip/testkit';
 import { createPool, migrateBridgeDatabase, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
 
 // observeMany must be observe applied one by one: the same rows, history and returned transitions.
@@ -36,18 +36,6 @@ afterAll(async () => {
 beforeEach(async () => {
   for (const { pool } of [one, many]) await pool.query('TRUNCATE registrations, registration_history RESTART IDENTITY');
 });
-
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.parse('2026-03-02T10:00:00Z');
 const SIGHTINGS: RegistrationSighting[] = [
