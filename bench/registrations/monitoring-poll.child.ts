@@ -5,7 +5,7 @@
  * v_extensions, the bridge's registrations table). Measures this process's CPU time (user + system,
  * process.cpuUsage) per poll: steady polls (every reply differs from the last in expsecs and
  * ping-time only: parse, match, compare with the worker's snapshot, no row written) and polls where
- * 1 % of the phones went missing or came back (one locked transaction each), and polls where 5 % of
+ * 1 % of the phones went missing or came back (their transitions in one locked transaction), and polls where 5 % of
  * the phones re-registered since the last poll (their `exp(…)` moved: a real switch's usual poll). The event-socket
  * stand-in runs in a child process (esl-standin.child.ts) and PostgreSQL in its own: neither's CPU is
  * in the figures. Baseline: the same reply through a bare fast-xml-parser parse, nothing else.

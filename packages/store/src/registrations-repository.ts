@@ -1,4 +1,4 @@
-import type { Pool, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { inTransaction } from './transaction';
 
 /** What one poll saw of one extension (the first of its registrations when it has several). */
@@ -170,6 +170,188 @@ function figuresOf(state: Pick<RegistrationState, 'profile' | 'contactIp' | 'con
   };
 }
 
+/** A transition an observation causes, before it is recorded. */
+interface TransitionDecision {
+  transition: RegistrationTransition;
+  /** The missing episode (its missing_since): with the transition, the history's unique key. */
+  episode: Date;
+  figures: Record<string, unknown>;
+}
+
+interface PendingTransition extends TransitionDecision {
+  /** The observation's position in the batch. */
+  index: number;
+  input: RegistrationObservation;
+}
+
+/** The row key of an observation (NUL cannot occur in a domain or an extension). */
+function keyOf(input: Pick<RegistrationObservation, 'server' | 'domain' | 'extension'>): string {
+  return `${input.server}\u0000${input.domain}\u0000${input.extension}`;
+}
+
+/**
+ * The state machine of one extension: the row after `input`, and the transition it causes; null when
+ * the observation changes nothing. Pure, so one observation or a batch apply exactly the same rules.
+ */
+function decideObservation(row: StateRow, input: RegistrationObservation): { row: StateRow; transition: TransitionDecision | null } | null {
+  // A poll older than the last one applied (a replay, a slow worker) must not move the state back.
+  if (row.last_polled_at.getTime() > input.at.getTime()) return null;
+  return input.seen ? decideSeen(row, input, input.seen) : decideMissing(row, input);
+}
+
+function decideSeen(row: StateRow, input: RegistrationObservation, seen: RegistrationSighting): { row: StateRow; transition: TransitionDecision | null } {
+  const episode = row.lost ? row.missing_since : null;
+  const transition: TransitionDecision | null = episode ? { transition: 'restored', episode, figures: figuresOf({ ...seen, lastSeen: input.at }, episode) } : null;
+  const next: StateRow = {
+    ...row,
+    service_id: String(input.serviceId),
+    registered: true,
+    lost: false,
+    profile: seen.profile,
+    contact_ip: seen.contactIp,
+    contact_port: seen.contactPort,
+    lan_ip: seen.lanIp,
+    user_agent: seen.userAgent,
+    expires: seen.expires,
+    expires_in_seconds: seen.expiresInSeconds,
+    first_seen: row.first_seen ?? input.at,
+    last_seen: input.at,
+    last_change: !row.registered || row.lost ? input.at : row.last_change,
+    missing_since: null,
+    last_polled_at: input.at,
+  };
+  return { row: next, transition };
+}
+
+function decideMissing(row: StateRow, input: RegistrationObservation): { row: StateRow; transition: TransitionDecision | null } {
+  let missingSince = row.missing_since;
+  let lost = row.lost;
+  let lastChange = row.last_change;
+  let episode: Date | null = null;
+  // Never seen registered: nothing to lose.
+  if (row.first_seen && !row.lost) {
+    missingSince ??= input.at;
+    if (input.at.getTime() - missingSince.getTime() >= input.lostAfterSeconds * 1000) {
+      episode = missingSince;
+      lost = true;
+      lastChange = input.at;
+    }
+  }
+  // A steady poll does not write a registered row: the previous poll is when it was last seen.
+  const lastSeen = row.registered && input.lastSeenAt && (!row.last_seen || input.lastSeenAt > row.last_seen) ? input.lastSeenAt : row.last_seen;
+  const state = { profile: row.profile, contactIp: row.contact_ip, contactPort: row.contact_port, lanIp: row.lan_ip, userAgent: row.user_agent, lastSeen };
+  const transition: TransitionDecision | null = episode ? { transition: 'lost', episode, figures: figuresOf(state, episode) } : null;
+  const next: StateRow = {
+    ...row,
+    service_id: String(input.serviceId),
+    registered: false,
+    lost,
+    missing_since: missingSince,
+    last_change: row.registered && !lost ? input.at : lastChange,
+    last_polled_at: input.at,
+    last_seen: lastSeen,
+  };
+  return { row: next, transition };
+}
+
+/** Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order. */
+async function lockRows(client: PoolClient, observations: readonly RegistrationObservation[]): Promise<Map<string, StateRow>> {
+  const first = new Map<string, RegistrationObservation>();
+  for (const input of observations) if (!first.has(keyOf(input))) first.set(keyOf(input), input);
+  // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
+  const keys = [...first.values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  const columns = [keys.map((k) => k.server), keys.map((k) => k.domain), keys.map((k) => k.extension)];
+  await client.query(
+    `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at)
+     SELECT k.server, k.domain, k.extension, k.service_id, k.at, k.at FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS k(server, domain, extension, service_id, at)
+     ON CONFLICT (server, domain, extension) DO NOTHING`,
+    [...columns, keys.map((k) => k.serviceId), keys.map((k) => k.at)],
+  );
+  const { rows } = await client.query<StateRow>(
+    `SELECT r.* FROM registrations r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(server, domain, extension)
+       ON r.server = k.server AND r.domain = k.domain AND r.extension = k.extension
+     ORDER BY r.server, r.domain, r.extension FOR UPDATE OF r`,
+    columns,
+  );
+  return new Map(rows.map((row) => [keyOf(row), row]));
+}
+
+/** Writes the rows a batch changed in one UPDATE. */
+async function writeRows(client: PoolClient, rows: readonly StateRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const column = <K extends keyof StateRow>(name: K): StateRow[K][] => rows.map((row) => row[name]);
+  await client.query(
+    `UPDATE registrations r SET service_id = v.service_id, registered = v.registered, lost = v.lost, profile = v.profile, contact_ip = v.contact_ip, contact_port = v.contact_port,
+       lan_ip = v.lan_ip, user_agent = v.user_agent, expires = v.expires, expires_in_seconds = v.expires_in_seconds, first_seen = v.first_seen, last_seen = v.last_seen,
+       last_change = v.last_change, missing_since = v.missing_since, last_polled_at = v.last_polled_at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::boolean[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], $12::text[],
+       $13::integer[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[])
+       AS v(server, domain, extension, service_id, registered, lost, profile, contact_ip, contact_port, lan_ip, user_agent, expires, expires_in_seconds, first_seen, last_seen,
+         last_change, missing_since, last_polled_at)
+     WHERE r.server = v.server AND r.domain = v.domain AND r.extension = v.extension`,
+    [
+      column('server'),
+      column('domain'),
+      column('extension'),
+      column('service_id'),
+      column('registered'),
+      column('lost'),
+      column('profile'),
+      column('contact_ip'),
+      column('contact_port'),
+      column('lan_ip'),
+      column('user_agent'),
+      column('expires'),
+      column('expires_in_seconds'),
+      column('first_seen'),
+      column('last_seen'),
+      column('last_change'),
+      column('missing_since'),
+      column('last_polled_at'),
+    ],
+  );
+}
+
+/** The history's unique key of a transition. */
+function episodeKeyOf(entry: { server: string; domain: string; extension: string; transition: RegistrationTransition }, missingSince: Date): string {
+  return `${keyOf(entry)}\u0000${entry.transition}\u0000${missingSince.getTime()}`;
+}
+
+/**
+ * Records a batch's transitions in one INSERT; returns those recorded, by the observation's position. A
+ * transition already recorded (a replay, a concurrent poll), or twice in the batch, is recorded once: by
+ * the first, as one INSERT each would.
+ */
+async function insertHistory(client: PoolClient, pending: readonly PendingTransition[]): Promise<Map<number, RegistrationHistoryEntry>> {
+  const byEpisode = new Map<string, PendingTransition>();
+  for (const entry of pending) {
+    const key = episodeKeyOf({ ...entry.input, transition: entry.transition }, entry.episode);
+    if (!byEpisode.has(key)) byEpisode.set(key, entry);
+  }
+  const recorded = new Map<number, RegistrationHistoryEntry>();
+  if (byEpisode.size === 0) return recorded;
+  const rows = [...byEpisode.values()];
+  const { rows: inserted } = await client.query<HistoryRow>(
+    `INSERT INTO registration_history (server, domain, extension, service_id, transition, at, missing_since, figures)
+     SELECT v.server, v.domain, v.extension, v.service_id, v.transition, v.at, v.missing_since, v.figures::jsonb
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+       AS v(server, domain, extension, service_id, transition, at, missing_since, figures)
+     ON CONFLICT (server, domain, extension, missing_since, transition) DO NOTHING RETURNING *`,
+    [
+      rows.map((entry) => entry.input.server),
+      rows.map((entry) => entry.input.domain),
+      rows.map((entry) => entry.input.extension),
+      rows.map((entry) => entry.input.serviceId),
+      rows.map((entry) => entry.transition),
+      rows.map((entry) => entry.input.at),
+      rows.map((entry) => entry.episode),
+      rows.map((entry) => JSON.stringify(entry.figures)),
+    ],
+  );
+  for (const row of inserted) recorded.set(byEpisode.get(episodeKeyOf(row, row.missing_since))!.index, historyOf(row));
+  return recorded;
+}
+
 /**
  * Per-extension registration state and its transitions. `observe` changes one extension's state
  * under its row lock and records a transition in the same transaction; the history's unique key
@@ -198,67 +380,35 @@ export class RegistrationsRepository {
 
   /** Applies one poll's observation of one extension; returns the transition it caused, if any. */
   async observe(input: RegistrationObservation): Promise<RegistrationHistoryEntry | null> {
+    return (await this.observeMany([input]))[0] ?? null;
+  }
+
+  /**
+   * Applies observations in one transaction, as `observe` would one after the other, in a fixed number
+   * of statements (a poll's hundred transitions were a hundred transactions: most of its CPU). Returns
+   * the transition each caused (null: none), in the order given. Rows are locked in key order, so two
+   * batches cannot deadlock; the history's unique key still keeps a replay from recording twice.
+   */
+  async observeMany(observations: readonly RegistrationObservation[]): Promise<(RegistrationHistoryEntry | null)[]> {
+    if (observations.length === 0) return [];
     const client = await this.pool.connect();
     try {
       return await inTransaction(client, async () => {
-        const key = [input.server, input.domain, input.extension];
-        await client.query(
-          `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at) VALUES ($1, $2, $3, $4, $5, $5)
-           ON CONFLICT (server, domain, extension) DO NOTHING`,
-          [...key, input.serviceId, input.at],
-        );
-        const { rows } = await client.query<StateRow>('SELECT * FROM registrations WHERE server = $1 AND domain = $2 AND extension = $3 FOR UPDATE', key);
-        const row = rows[0]!;
-        // A poll older than the last one applied (a replay, a slow worker) must not move the state back.
-        if (row.last_polled_at.getTime() > input.at.getTime()) return null;
-        const state = stateOf(row);
-        let transition: RegistrationTransition | null = null;
-        let missingSince = state.missingSince;
-        let lost = state.lost;
-        let lastChange = state.lastChange;
-        let episode: Date | null = null;
-        if (input.seen) {
-          if (state.lost && state.missingSince) {
-            transition = 'restored';
-            episode = state.missingSince;
-          }
-          if (!state.registered || state.lost) lastChange = input.at;
-          missingSince = null;
-          lost = false;
-          const seen = input.seen;
-          await client.query(
-            `UPDATE registrations SET service_id = $4, registered = true, lost = false, profile = $5, contact_ip = $6, contact_port = $7, lan_ip = $8, user_agent = $9,
-               expires = $10, expires_in_seconds = $11, first_seen = COALESCE(first_seen, $12), last_seen = $12, last_change = $13, missing_since = NULL, last_polled_at = $12
-             WHERE server = $1 AND domain = $2 AND extension = $3`,
-            [...key, input.serviceId, seen.profile, seen.contactIp, seen.contactPort, seen.lanIp, seen.userAgent, seen.expires, seen.expiresInSeconds, input.at, lastChange],
-          );
-        } else {
-          // Never seen registered: nothing to lose.
-          if (state.firstSeen && !state.lost) {
-            missingSince ??= input.at;
-            if (input.at.getTime() - missingSince.getTime() >= input.lostAfterSeconds * 1000) {
-              transition = 'lost';
-              episode = missingSince;
-              lost = true;
-              lastChange = input.at;
-            }
-          }
-          if (state.registered && input.lastSeenAt && (!state.lastSeen || input.lastSeenAt > state.lastSeen)) state.lastSeen = input.lastSeenAt;
-          await client.query(
-            `UPDATE registrations SET service_id = $4, registered = false, lost = $5, missing_since = $6, last_change = $7, last_polled_at = $8, last_seen = $9
-             WHERE server = $1 AND domain = $2 AND extension = $3`,
-            [...key, input.serviceId, lost, missingSince, state.registered && !lost ? input.at : lastChange, input.at, state.lastSeen],
-          );
-        }
-        if (!transition || !episode) return null;
-        const figures = transition === 'lost' ? figuresOf(state, episode) : figuresOf({ ...input.seen!, lastSeen: input.at }, episode);
-        const inserted = await client.query<HistoryRow>(
-          `INSERT INTO registration_history (server, domain, extension, service_id, transition, at, missing_since, figures)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (server, domain, extension, missing_since, transition) DO NOTHING RETURNING *`,
-          [...key, input.serviceId, transition, input.at, episode, JSON.stringify(figures)],
-        );
-        return inserted.rows[0] ? historyOf(inserted.rows[0]) : null;
+        const rows = await lockRows(client, observations);
+        const changed = new Map<string, StateRow>();
+        const pending: PendingTransition[] = [];
+        observations.forEach((input, index) => {
+          const key = keyOf(input);
+          const decision = decideObservation(changed.get(key) ?? rows.get(key)!, input);
+          if (!decision) return;
+          changed.set(key, decision.row);
+          if (decision.transition) pending.push({ index, input, ...decision.transition });
+        });
+        await writeRows(client, [...changed.values()]);
+        const recorded = await insertHistory(client, pending);
+        const result: (RegistrationHistoryEntry | null)[] = observations.map(() => null);
+        for (const [index, entry] of recorded) result[index] = entry;
+        return result;
       });
     } finally {
       client.release();

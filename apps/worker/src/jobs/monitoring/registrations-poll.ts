@@ -244,7 +244,7 @@ async function applyObservations(
   return { transitions, unobserved, steadyToken: pending.length === 0 ? token : null, token, pending };
 }
 
-/** New rows in one INSERT, changed figures in one UPDATE, and whatever may move a state in a locked transaction each. */
+/** New rows in one INSERT, changed figures in one UPDATE, and whatever may move a state in one locked transaction. */
 async function writeObservations(
   deps: WorkerDeps,
   repository: RegistrationsRepository,
@@ -262,12 +262,10 @@ async function writeObservations(
       .map((observation) => `${observation.domain}|${observation.extension}`),
   );
   for (const key of steady) done.add(key);
-  const transitions: RegistrationHistoryEntry[] = [];
-  for (const observation of [...plans.new, ...plans.figures, ...plans.observe]) {
-    if (done.has(`${observation.domain}|${observation.extension}`)) continue;
-    const transition = await repository.observe({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds });
-    if (transition) transitions.push(transition);
-  }
+  const rest = [...plans.new, ...plans.figures, ...plans.observe].filter((observation) => !done.has(`${observation.domain}|${observation.extension}`));
+  // One transaction for them all (this poll holds the server's lock): one each was most of a poll's CPU when 1 % of the phones changed.
+  const outcomes = await repository.observeMany(rest.map((observation) => ({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds })));
+  const transitions = outcomes.filter((transition): transition is RegistrationHistoryEntry => transition !== null);
   return { transitions, stillRegistered, inserted };
 }
 

@@ -50,7 +50,7 @@ export function snapshotEntryOf(state: RegistrationState): SnapshotEntry {
 /**
  * How one observation is applied: `skip` (the row already says so), `new` (no row yet: one INSERT
  * for all), `figures` (still registered, or still absent, with other figures or service: one UPDATE
- * for all), `observe` (may move the state: one locked transaction each).
+ * for all), `observe` (may move the state: all of a poll's in one locked transaction).
  */
 export type ObservationPlan = 'skip' | 'new' | 'figures' | 'observe';
 

@@ -1,0 +1,147 @@
+import type { Pool } from 'pg';
+import { createTestDatabase, seededRandom as generator, type TestDatabase } from '@ictvoip/testkit';
+import { createPool, migrateBridgeDatabase, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+
+// observeMany must be observe applied one by one: the same rows, history and returned transitions.
+// Two databases, the same random observations: one by one in the first, in random batches in the second.
+
+interface Side {
+  db: TestDatabase;
+  pool: Pool;
+  repository: RegistrationsRepository;
+}
+
+let one: Side;
+let many: Side;
+
+async function side(label: string): Promise<Side> {
+  const db = await createTestDatabase(label);
+  const pool = createPool(db.url, { max: 4 });
+  await migrateBridgeDatabase(pool);
+  return { db, pool, repository: new RegistrationsRepository(pool) };
+}
+
+beforeAll(async () => {
+  one = await side('reg_one');
+  many = await side('reg_many');
+});
+
+afterAll(async () => {
+  for (const { pool, db } of [one, many]) {
+    await pool.end();
+    await db.drop();
+  }
+});
+
+beforeEach(async () => {
+  for (const { pool } of [one, many]) await pool.query('TRUNCATE registrations, registration_history RESTART IDENTITY');
+});
+
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+const SIGHTINGS: RegistrationSighting[] = [
+  { profile: 'internal', contactIp: '203.0.113.7', contactPort: 5060, lanIp: '192.168.1.7', userAgent: 'Yealink SIP-T46S', expires: '2026-03-02 11:00:00', expiresInSeconds: 3600 },
+  { profile: 'external', contactIp: '198.51.100.9', contactPort: 5080, lanIp: null, userAgent: 'Grandstream GXP2170', expires: '2026-03-02 10:30:00', expiresInSeconds: 1800 },
+];
+
+/** Random observations of a few extensions on two servers: mostly forward in time, some older (a replay), some at the same moment. */
+function observations(seed: number, count: number): RegistrationObservation[] {
+  const random = generator(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  let clock = 0;
+  return Array.from({ length: count }, () => {
+    clock += pick([0, 30, 60, 120, 240]);
+    const seconds = random() < 0.1 ? Math.max(0, clock - pick([30, 300])) : clock;
+    const seen = random() < 0.5 ? pick(SIGHTINGS) : null;
+    return {
+      server: pick(['default', 'fs2']),
+      serviceId: pick([41, 42]),
+      domain: pick(['a.pbx.test', 'b.pbx.test']),
+      extension: pick(['101', '102', '103']),
+      seen,
+      at: new Date(T0 + seconds * 1000),
+      lostAfterSeconds: pick([0, 60, 180]),
+      lastSeenAt: !seen && random() < 0.5 ? new Date(T0 + Math.max(0, seconds - 30) * 1000) : undefined,
+    };
+  });
+}
+
+/** A transition without its id (a sequence value: a batch may use fewer of them). */
+function withoutId(entry: RegistrationHistoryEntry | null): Omit<RegistrationHistoryEntry, 'id'> | null {
+  if (!entry) return null;
+  const { id: _id, ...rest } = entry;
+  return rest;
+}
+
+async function rowsOf(pool: Pool): Promise<{ registrations: unknown[]; history: unknown[] }> {
+  const registrations = (await pool.query('SELECT * FROM registrations ORDER BY server, domain, extension')).rows;
+  const history = (await pool.query('SELECT * FROM registration_history ORDER BY id')).rows.map(({ id: _id, ...rest }: Record<string, unknown>) => rest);
+  return { registrations, history };
+}
+
+describe('RegistrationsRepository.observeMany', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('equals observe one by one (seed %i)', async (seed) => {
+    const inputs = observations(seed, 120);
+    const sequential: (RegistrationHistoryEntry | null)[] = [];
+    for (const input of inputs) sequential.push(await one.repository.observe(input));
+    const batched: (RegistrationHistoryEntry | null)[] = [];
+    const random = generator(seed * 7919);
+    for (let start = 0; start < inputs.length;) {
+      const size = 1 + Math.floor(random() * 25);
+      batched.push(...(await many.repository.observeMany(inputs.slice(start, start + size))));
+      start += size;
+    }
+    expect(batched.map(withoutId)).toEqual(sequential.map(withoutId));
+    // A sequence that caused no transition proves nothing of their order and figures.
+    expect(sequential.filter((entry) => entry?.transition === 'lost').length).toBeGreaterThan(0);
+    expect(sequential.filter((entry) => entry?.transition === 'restored').length).toBeGreaterThan(0);
+    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+  });
+
+  it('a replayed batch writes nothing and returns no transition', async () => {
+    const batch = observations(11, 80);
+    const first = await many.repository.observeMany(batch);
+    expect(first.filter((entry) => entry !== null).length).toBeGreaterThan(0);
+    const before = await rowsOf(many.pool);
+    const replay = await many.repository.observeMany(batch);
+    expect(replay.every((entry) => entry === null)).toBe(true);
+    expect(await rowsOf(many.pool)).toEqual(before);
+  });
+
+  it('a transition recorded twice in one batch is returned once, for the first observation', async () => {
+    const at = new Date(T0);
+    const input = (seen: RegistrationSighting | null): RegistrationObservation => ({
+      server: 'default',
+      serviceId: 42,
+      domain: 'a.pbx.test',
+      extension: '101',
+      seen,
+      at,
+      lostAfterSeconds: 0,
+    });
+    // With no grace period, lost → restored → lost at one moment names the same episode twice.
+    const result = await many.repository.observeMany([input(SIGHTINGS[0]!), input(null), input(SIGHTINGS[0]!), input(null)]);
+    expect(result.map((entry) => entry?.transition ?? null)).toEqual([null, 'lost', 'restored', null]);
+    expect((await many.pool.query('SELECT count(*)::int AS n FROM registration_history')).rows[0].n).toBe(2);
+  });
+
+  it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
+    const batch = observations(5, 120);
+    const expected: (RegistrationHistoryEntry | null)[] = [];
+    for (const input of batch) expected.push(await one.repository.observe(input));
+    // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
+    await many.pool.query(`CREATE FUNCTION registration_history_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history write failed'; END $$`);
+    await many.pool.query('CREATE TRIGGER registration_history_fail BEFORE INSERT ON registration_history FOR EACH ROW EXECUTE FUNCTION registration_history_fail()');
+    try {
+      await expect(many.repository.observeMany(batch)).rejects.toThrow('history write failed');
+      expect(await rowsOf(many.pool)).toEqual({ registrations: [], history: [] });
+    } finally {
+      await many.pool.query('DROP TRIGGER registration_history_fail ON registration_history; DROP FUNCTION registration_history_fail()');
+    }
+    expect((await many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
+    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+  });
+
+  it('an empty batch is no transaction at all', async () => {
+    expect(await many.repository.observeMany([])).toEqual([]);
+  });
+});
