@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { QUEUE_NAMES } from '@ictvoip/queue';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { buildEvent, postWebhook, startWhmcsStandin } from '@ictvoip/testkit';
 import Redis from 'ioredis';
@@ -41,6 +40,15 @@ const ESL_STALL = /^(\d+):(\d+)$/.exec(process.env.CHAOS_SOAK_ESL_STALL ?? '');
 const STALL_HOLD_MS = 6_000;
 /** Allowed growth between the settled start and the end of the run. */
 const FLAT_WITHIN = 0.1;
+/** The bridge's processes connect under this name (PGAPPNAME): the soak's own checking connections are not counted. */
+const APP_NAME = 'ictvoip-soak-app';
+const WORKER_CONCURRENCY = 8;
+/**
+ * The most connections the bridge's pools may open: the api's (10 to the bridge database, 5 to the one
+ * FusionPBX server) and each worker's two pools of concurrency × 2 + 4 (apps/api/src/server.ts,
+ * apps/worker/src/worker.ts). Connections past it are not a pool warming up: something opens its own.
+ */
+const poolCeiling = (apis: number, workers: number) => apis * (10 + 5) + workers * 2 * (WORKER_CONCURRENCY * 2 + 4);
 
 const EMPTY_PROFILE_REG = readFileSync(join(REPO_ROOT, 'fixtures/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8').replace(
   /<registration>[\s\S]*?<\/registration>\s*/g,
@@ -51,8 +59,11 @@ interface Sample {
   at: number;
   rssBytes: number;
   pgConnections: number;
-  /** Redis used_memory less BullMQ's bounded history (see retainedHistoryBytes). */
+  /** The bridge's PostgreSQL connections may not pass what its pools allow (see poolCeiling). */
+  pgCeiling: number;
+  /** Every key in the (private) Redis, by MEMORY USAGE: what the bridge stores, its finished-job history included. */
   redisBytes: number;
+  /** Redis's used_memory: the keys plus Redis's own (client buffers, scripts), printed, not bounded. */
   redisRawBytes: number;
   /** Rated charges so far: shows the CDR sync rating along the run, not only at its end. */
   ratedCharges: number;
@@ -65,24 +76,21 @@ interface Sample {
 }
 
 /**
- * Bytes of the history BullMQ keeps by design and caps: finished jobs (removeOnComplete 5,000 per
- * queue, failed ones 14 days) with their sorted sets, and each queue's event stream (10,000 entries).
- * It grows until its caps whatever the load, so the flatness check is on the rest.
+ * Bytes of every key, exactly (SAMPLES 0: the default samples 5 elements of a stream or hash and
+ * guesses the rest). The bridge owns the whole private Redis; BullMQ's finished jobs and event
+ * streams are bounded by the product (packages/queue/src/retention.ts), so nothing is subtracted.
  */
-async function retainedHistoryBytes(redis: Redis, prefix: string): Promise<number> {
-  const keys: string[] = [];
-  for (const queue of Object.values(QUEUE_NAMES)) {
-    const base = `${prefix}:${queue}`;
-    keys.push(`${base}:events`);
-    for (const finished of ['completed', 'failed']) {
-      keys.push(`${base}:${finished}`);
-      for (const id of await redis.zrange(`${base}:${finished}`, 0, -1)) keys.push(`${base}:${id}`, `${base}:${id}:logs`);
-    }
-  }
-  const pipeline = redis.pipeline();
-  for (const key of keys) pipeline.call('MEMORY', 'USAGE', key);
-  const replies = (await pipeline.exec()) ?? [];
-  return replies.reduce((sum, [, bytes]) => sum + (typeof bytes === 'number' ? bytes : 0), 0);
+async function keysBytes(redis: Redis): Promise<number> {
+  let total = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+    for (const [, bytes] of (await pipeline.exec()) ?? []) total += typeof bytes === 'number' ? bytes : 0;
+  } while (cursor !== '0');
+  return total;
 }
 
 function rssOf(app: AppProcess): number {
@@ -100,13 +108,17 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
   const admin = new Client({ connectionString: bridge.pgAdminUrl });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend']);
+    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = $1 AND application_name = $2', [
+      'client backend',
+      APP_NAME,
+    ]);
     const memory = await redis.info('memory');
     const redisRawBytes = Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0);
-    const redisBytes = redisRawBytes - (await retainedHistoryBytes(redis, bridge.prefix));
+    const redisBytes = await keysBytes(redis);
+    const pgCeiling = poolCeiling(bridge.liveApis().length, bridge.liveWorkers().length);
     const rssBytes = [...bridge.liveApis(), ...bridge.liveWorkers()].reduce((sum, app) => sum + rssOf(app), 0);
     const rated = await bridge.bridge.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE status = 'rated'`);
-    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0, ...(await backlogOf(bridge)) };
+    return { at: Date.now(), rssBytes, pgConnections: rows[0].n, pgCeiling, redisBytes, redisRawBytes, ratedCharges: rated.rows[0]?.n ?? 0, ...(await backlogOf(bridge)) };
   } finally {
     await admin.end();
   }
@@ -169,25 +181,27 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 /**
  * Growth of each measure from the settled start (the fifth of the run after the first third, which
- * is warm-up: pools open connections and the JIT settles) to the end (the last fifth), as a fraction
- * of the start.
+ * is warm-up: the JIT settles, the finished-job history fills to its bounds) to the end (the last
+ * fifth), as a fraction of the start. PostgreSQL connections are compared like with like: a pool
+ * opens connections as the demand peaks and closes idle ones after 10 s, so a sample is the demand of
+ * that moment; the end (its median) is compared with the highest count up to the end of the settled
+ * window (the pools' size once warm). A leak grows past both; a pool warming does not.
  */
 function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisRawBytes', number> {
   const fifth = Math.max(1, Math.floor(samples.length / 5));
   const warm = Math.floor(samples.length / 3);
   const start = samples.slice(warm, warm + fifth);
   const end = samples.slice(-fifth);
-  const of = (key: 'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisRawBytes') => {
-    const before = median(start.map((s) => s[key]));
-    return before > 0 ? (median(end.map((s) => s[key])) - before) / before : 0;
-  };
-  return { rssBytes: of('rssBytes'), pgConnections: of('pgConnections'), redisBytes: of('redisBytes'), redisRawBytes: of('redisRawBytes') };
+  const grown = (before: number, after: number) => (before > 0 ? (after - before) / before : 0);
+  const of = (key: 'rssBytes' | 'redisBytes' | 'redisRawBytes') => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
+  const warmPeak = Math.max(...samples.slice(0, warm + fifth).map((s) => s.pgConnections));
+  return { rssBytes: of('rssBytes'), pgConnections: grown(warmPeak, median(end.map((s) => s.pgConnections))), redisBytes: of('redisBytes'), redisRawBytes: of('redisRawBytes') };
 }
 
 /**
  * Soak: the bridge under steady webhook and REST load with its background jobs running (CDR sync,
  * registration and gateway polls, drift check, reconciler) for DURATION_MS. RSS of the api and
- * worker processes, PostgreSQL connections and Redis memory (less BullMQ's capped history) must stay
+ * worker processes, PostgreSQL connections and Redis memory (every key) must stay
  * within 10 % of their settled start; no process may print an error-level line (nothing is broken on purpose); every event is
  * applied exactly once. `CHAOS_SIZE=full npx jest --config jest.chaos.config.js apps/worker/chaos/soak.chaos.ts`.
  */
@@ -216,6 +230,8 @@ describe('soak: steady load with every background job running', () => {
           CREDIT_CHECK_EVERY_SECONDS: SCHEDULE_SECONDS,
           BILLING_CLOSE_EVERY_SECONDS: SCHEDULE_SECONDS,
           RECONCILE_EVERY_SECONDS: '5',
+          WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+          PGAPPNAME: APP_NAME,
           // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
           ESL_TIMEOUT_MS: '5000',
           // With ESL_STALL, a long FREESWITCH_RETRY_MAX_MS shows the backlog's drain as it was before the retry delay was capped.
@@ -379,6 +395,8 @@ describe('soak: steady load with every background job running', () => {
         expect(leaks).toEqual([]);
         expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
         expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
+        // Whatever the load, never more connections than the pools allow.
+        expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
         expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
       } finally {
         clearInterval(cron);

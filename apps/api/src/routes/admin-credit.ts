@@ -38,7 +38,7 @@ export function adminCreditRouter(deps: ApiDeps): Router {
       deps.queues,
       CREDIT_JOBS.checkClient,
       { clientId },
-      { jobId: `credit-check-manual-${randomUUID()}`, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+      { jobId: `credit-check-manual-${randomUUID()}` },
     );
     res.status(202).json({ jobId: job.id, clientId });
   });

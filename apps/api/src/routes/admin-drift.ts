@@ -59,7 +59,7 @@ export function adminDriftRouter(deps: ApiDeps): Router {
       deps.queues,
       DRIFT_JOB_NAME,
       { fix },
-      { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } },
+      { jobId: `drift-manual-${randomUUID()}`, attempts: 1 },
     );
     const state = await settle(job, seconds);
     const latest = (await deps.queues.maintenance.getJob(job.id!)) ?? job;

@@ -53,6 +53,6 @@ export async function queueCreditCheckAfterSync(deps: WorkerDeps, clientId: numb
     deps.queues,
     CREDIT_JOBS.checkClient,
     { clientId },
-    { jobId: assertValidJobId(creditCheckJobId(clientId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    { jobId: assertValidJobId(creditCheckJobId(clientId, slot)) },
   );
 }

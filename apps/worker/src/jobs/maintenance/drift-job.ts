@@ -42,6 +42,6 @@ export async function ensureDriftScheduler(deps: WorkerDeps): Promise<void> {
     { every: every * 1000 },
     DRIFT_JOB_NAME,
     {},
-    { attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } },
+    { attempts: 1 },
   );
 }
