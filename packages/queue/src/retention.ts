@@ -9,15 +9,17 @@ import type { KeepJobs } from 'bullmq';
  * Every caller uses these (no per-job counts): BullMQ trims a queue's finished set at each finish
  * with the finishing job's bounds, so one job with a larger count or age would hold the whole set to it.
  */
-export const COMPLETED_JOBS_KEPT: KeepJobs = { age: 24 * 3600, count: 100 };
+// 1,000: a CLI `--wait` reads its jobs' results from Redis, so a batch of that many still finds them all.
+export const COMPLETED_JOBS_KEPT: KeepJobs = { age: 24 * 3600, count: 1000 };
 /** Failed jobs stay longer, for the operator to read and retry (the WHMCS admin page lists them). */
 export const FAILED_JOBS_KEPT: KeepJobs = { age: 7 * 24 * 3600, count: 1000 };
 /**
  * Entries of each queue's event stream. Nothing in the bridge reads the stream (no QueueEvents):
- * BullMQ's default of 10,000 was Redis memory held for nobody. Trimmed approximately (XADD MAXLEN ~):
+ * BullMQ's default of 10,000 was Redis memory held for nobody; the last 100–200
+ * events stay for someone reading it by hand (XREVRANGE). Trimmed approximately (XADD MAXLEN ~):
  * up to one stream node (100 entries) more.
  */
-export const EVENT_STREAM_MAX_LEN = 1000;
+export const EVENT_STREAM_MAX_LEN = 100;
 
 /** The retention options every job is added with. */
 export const FINISHED_JOB_RETENTION = { removeOnComplete: COMPLETED_JOBS_KEPT, removeOnFail: FAILED_JOBS_KEPT } as const;
