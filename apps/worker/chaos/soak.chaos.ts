@@ -62,8 +62,16 @@ interface Sample {
   pgConnections: number;
   /** The bridge's PostgreSQL connections may not pass what its pools allow (see poolCeiling). */
   pgCeiling: number;
-  /** Every key of the (private) Redis but the finished-job history: live jobs, schedulers, the bridge's own keys. Must stay flat. */
+  /**
+   * Every key of the (private) Redis but the finished-job history and the live jobs: the queues'
+   * own keys, the job schedulers, the bridge's own keys (rate limits). Nothing here follows the
+   * traffic, so it must stay flat: a key written and never removed (an orphaned job hash, a counter
+   * without expiry) shows here.
+   */
   redisBytes: number;
+  /** Jobs not finished yet (waiting, active, delayed, prioritized): the work still to do, printed (the backlog is checked on PostgreSQL). */
+  redisLiveBytes: number;
+  liveJobs: number;
   /** The finished-job history (finished jobs and event streams): bounded by count, each part checked against its bound. */
   redisHistoryBytes: number;
   /** Parts of the history over their bound (none may be). */
@@ -116,10 +124,35 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
  * guesses the rest), split into the finished-job history and the rest. The bridge owns the whole
  * private Redis.
  */
-async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound'>> {
+/** The jobs not finished yet, with their lists and sets: work to do, not retention. */
+async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number }> {
+  const keys = new Set<string>();
+  let jobs = 0;
+  for (const queue of Object.values(QUEUE_NAMES)) {
+    const base = `${prefix}:${queue}`;
+    for (const [state, kind] of [
+      ['wait', 'list'],
+      ['paused', 'list'],
+      ['active', 'list'],
+      ['delayed', 'zset'],
+      ['prioritized', 'zset'],
+      ['waiting-children', 'zset'],
+    ] as const) {
+      const ids = kind === 'list' ? await redis.lrange(`${base}:${state}`, 0, -1) : await redis.zrange(`${base}:${state}`, 0, -1);
+      keys.add(`${base}:${state}`);
+      jobs += ids.length;
+      for (const id of ids) keys.add(`${base}:${id}`).add(`${base}:${id}:logs`).add(`${base}:${id}:lock`);
+    }
+  }
+  return { keys, jobs };
+}
+
+async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
   const history = await historyOf(redis, prefix);
+  const live = await liveOf(redis, prefix);
   let rest = 0;
   let kept = 0;
+  let pending = 0;
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
@@ -130,10 +163,11 @@ async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 
     keys.forEach((key, i) => {
       const bytes = typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
       if (history.keys.has(key)) kept += bytes;
+      else if (live.keys.has(key)) pending += bytes;
       else rest += bytes;
     });
   } while (cursor !== '0');
-  return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: history.overBound };
+  return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: history.overBound, redisLiveBytes: pending, liveJobs: live.jobs };
 }
 
 function rssOf(app: AppProcess): number {
@@ -194,30 +228,43 @@ function callKind(request: { action: string; params: Record<string, string> }): 
   return `GetClientsProducts ${request.params.serviceid ? 'by service' : request.params.pid ? 'by package' : 'all'}`;
 }
 
-/** Where Redis's memory is at the end, by key shape (ids and numbers as `*`): what grew when the flatness check fails. */
-async function redisByShape(redis: Redis): Promise<[string, { keys: number; bytes: number }][]> {
-  const shapes = new Map<string, { keys: number; bytes: number }>();
+type Shapes = [string, { keys: number; bytes: number }][];
+
+/**
+ * Where Redis's memory is at the end, by key shape (ids and numbers as `*`), largest first: of all
+ * keys, and of the rest (neither finished-job history nor live jobs): what grew when the flatness check fails.
+ */
+async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes; rest: Shapes }> {
+  const setApart = new Set([...(await historyOf(redis, prefix)).keys, ...(await liveOf(redis, prefix)).keys]);
+  const all = new Map<string, { keys: number; bytes: number }>();
+  const rest = new Map<string, { keys: number; bytes: number }>();
+  const count = (shapes: Map<string, { keys: number; bytes: number }>, shape: string, bytes: number) => {
+    const entry = shapes.get(shape) ?? { keys: 0, bytes: 0 };
+    entry.keys += 1;
+    entry.bytes += bytes;
+    shapes.set(shape, entry);
+  };
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
     cursor = next;
     const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key);
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
     const sizes = (await pipeline.exec()) ?? [];
     keys.forEach((key, i) => {
       const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
-      const entry = shapes.get(shape) ?? { keys: 0, bytes: 0 };
-      entry.keys += 1;
-      entry.bytes += typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
-      shapes.set(shape, entry);
+      const bytes = typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
+      count(all, shape, bytes);
+      if (!setApart.has(key)) count(rest, shape, bytes);
     });
   } while (cursor !== '0');
-  return [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
+  const top = (shapes: Map<string, { keys: number; bytes: number }>) => [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
+  return { all: top(all), rest: top(rest) };
 }
 
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
-  return `${seconds} s, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
+  return `${seconds} s, Redis rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -230,19 +277,20 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * that moment; the end (its median) is compared with the highest count up to the end of the settled
  * window (the pools' size once warm). A leak grows past both; a pool warming does not.
  */
-function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisHistoryBytes' | 'redisRawBytes', number> {
+function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes', number> {
   const fifth = Math.max(1, Math.floor(samples.length / 5));
   const warm = Math.floor(samples.length / 3);
   const start = samples.slice(warm, warm + fifth);
   const end = samples.slice(-fifth);
   const grown = (before: number, after: number) => (before > 0 ? (after - before) / before : 0);
-  const of = (key: 'rssBytes' | 'redisBytes' | 'redisHistoryBytes' | 'redisRawBytes') => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
+  const of = (key: 'rssBytes' | 'redisBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes') => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
   const warmPeak = Math.max(...samples.slice(0, warm + fifth).map((s) => s.pgConnections));
   return {
     rssBytes: of('rssBytes'),
     pgConnections: grown(warmPeak, median(end.map((s) => s.pgConnections))),
     redisBytes: of('redisBytes'),
     redisHistoryBytes: of('redisHistoryBytes'),
+    redisLiveBytes: of('redisLiveBytes'),
     redisRawBytes: of('redisRawBytes'),
   };
 }
@@ -374,10 +422,16 @@ describe('soak: steady load with every background job running', () => {
           }
         })();
         const samples: Sample[] = [];
+        // Once, where the settled start begins: the rest's shapes then, to compare with the end's.
+        let settledShapesAt: number | null = endsAt - (DURATION_MS * 2) / 3;
         while (Date.now() < endsAt) {
           const now = await sample(bridge, probe);
           samples.push(now);
           process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}\n`);
+          if (settledShapesAt !== null && Date.now() >= settledShapesAt) {
+            settledShapesAt = null;
+            process.stdout.write(`soak settled start: Redis rest by key shape: ${JSON.stringify((await redisByShape(probe, bridge.prefix)).rest)}\n`);
+          }
           await sleep(SAMPLE_EVERY_MS);
         }
         await Promise.all([webhooks, restWrites, cdrs]);
@@ -427,7 +481,8 @@ describe('soak: steady load with every background job running', () => {
         process.stdout.write(
           `soak end: GetClientsProducts by service id: ${byService.length} calls for ${new Set(byService.map((request) => request.params.serviceid)).size} services\n`,
         );
-        process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(await redisByShape(probe))}\n`);
+        const shapes = await redisByShape(probe, bridge.prefix);
+        process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(shapes.all)}; of the rest: ${JSON.stringify(shapes.rest)}\n`);
         expect(report.problems.slice(0, 20)).toEqual([]);
         expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
         expect(errors.slice(0, 5)).toEqual([]);
