@@ -107,8 +107,8 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
     if (length > EVENT_STREAM_MAX_LEN + STREAM_SLACK) overBound.push(`${queue} events ${length}`);
     keys.add(`${base}:events`);
     for (const [finished, bound] of [
-      ['completed', COMPLETED_JOBS_KEPT.count ?? 0],
-      ['failed', FAILED_JOBS_KEPT.count ?? 0],
+      ['completed', COMPLETED_JOBS_KEPT.count],
+      ['failed', FAILED_JOBS_KEPT.count],
     ] as const) {
       const ids = await redis.zrange(`${base}:${finished}`, 0, -1);
       if (ids.length > bound) overBound.push(`${queue} ${finished} ${ids.length}`);

@@ -1,4 +1,8 @@
-import type { KeepJobs } from 'bullmq';
+/** A bound on what a queue keeps of its finished jobs: both an age (seconds) and a count. */
+export interface Retention {
+  readonly age: number;
+  readonly count: number;
+}
 
 /**
  * What Redis keeps of finished work, the same for every job of every queue: a count bound, so Redis
@@ -8,11 +12,13 @@ import type { KeepJobs } from 'bullmq';
  *
  * Every caller uses these (no per-job counts): BullMQ trims a queue's finished set at each finish
  * with the finishing job's bounds, so one job with a larger count or age would hold the whole set to it.
+ *
+ * 1,000 completed and not fewer: a CLI `--wait` reads its jobs' results from Redis, so a batch of
+ * that many still finds them all.
  */
-// 1,000: a CLI `--wait` reads its jobs' results from Redis, so a batch of that many still finds them all.
-export const COMPLETED_JOBS_KEPT: KeepJobs = { age: 24 * 3600, count: 1000 };
+export const COMPLETED_JOBS_KEPT: Retention = { age: 24 * 3600, count: 1000 };
 /** Failed jobs stay longer, for the operator to read and retry (the WHMCS admin page lists them). */
-export const FAILED_JOBS_KEPT: KeepJobs = { age: 7 * 24 * 3600, count: 1000 };
+export const FAILED_JOBS_KEPT: Retention = { age: 7 * 24 * 3600, count: 1000 };
 /**
  * Entries of each queue's event stream. Nothing in the bridge reads the stream (no QueueEvents):
  * BullMQ's default of 10,000 was Redis memory held for nobody; the last 100–200

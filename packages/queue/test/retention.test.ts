@@ -39,8 +39,8 @@ describe('Redis retention: what a queue keeps of finished work is bounded, whate
 
   it('keeps at most COMPLETED_JOBS_KEPT completed jobs, FAILED_JOBS_KEPT failed ones and EVENT_STREAM_MAX_LEN stream entries', async () => {
     const queue = queues.maintenance;
-    const failing = FAILED_JOBS_KEPT.count! + 50;
-    const completing = COMPLETED_JOBS_KEPT.count! + 200;
+    const failing = FAILED_JOBS_KEPT.count + 50;
+    const completing = COMPLETED_JOBS_KEPT.count + 200;
     // Custom ids as the product's jobs have (a slot or an event id in each).
     const jobs = Array.from({ length: completing + failing }, (_, i) => ({ name: 'retention', data: { fail: i < failing }, opts: { jobId: `retention-${i}` } }));
     const workerConnection = createWorkerConnection(TEST_REDIS_URL);
@@ -65,7 +65,7 @@ describe('Redis retention: what a queue keeps of finished work is bounded, whate
     expect(counts).toEqual({ completed: COMPLETED_JOBS_KEPT.count, failed: FAILED_JOBS_KEPT.count });
     // No job hash outlives its place in a set: hashes are the kept jobs only.
     const hashes = (await connection.keys(`${prefix}:${QUEUE_NAMES.maintenance}:retention-*`)).filter((key) => !key.endsWith(':logs'));
-    expect(hashes.length).toBe(COMPLETED_JOBS_KEPT.count! + FAILED_JOBS_KEPT.count!);
+    expect(hashes.length).toBe(COMPLETED_JOBS_KEPT.count + FAILED_JOBS_KEPT.count);
     // Each job adds several events; the stream stays at its bound.
     const streamLength = await connection.xlen(`${prefix}:${QUEUE_NAMES.maintenance}:events`);
     expect(streamLength).toBeGreaterThanOrEqual(EVENT_STREAM_MAX_LEN);
