@@ -119,11 +119,7 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
   return { keys, overBound };
 }
 
-/**
- * Bytes of every key, exactly (SAMPLES 0: the default samples 5 elements of a stream or hash and
- * guesses the rest), split into the finished-job history and the rest. The bridge owns the whole
- * private Redis.
- */
+/** Bytes of every key, split into the finished-job history, the live jobs and the rest. The bridge owns the whole private Redis. */
 /** The jobs not finished yet, with their lists and sets: work to do, not retention. */
 async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number }> {
   const keys = new Set<string>();
@@ -147,12 +143,8 @@ async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>
   return { keys, jobs };
 }
 
-async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
-  const history = await historyOf(redis, prefix);
-  const live = await liveOf(redis, prefix);
-  let rest = 0;
-  let kept = 0;
-  let pending = 0;
+/** Every key of the Redis with its exact size (SAMPLES 0: the default samples 5 elements of a stream or hash and guesses the rest). */
+async function forEachKey(redis: Redis, visit: (key: string, bytes: number) => void): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
@@ -160,13 +152,21 @@ async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 
     const pipeline = redis.pipeline();
     for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
     const sizes = (await pipeline.exec()) ?? [];
-    keys.forEach((key, i) => {
-      const bytes = typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
-      if (history.keys.has(key)) kept += bytes;
-      else if (live.keys.has(key)) pending += bytes;
-      else rest += bytes;
-    });
+    keys.forEach((key, i) => visit(key, typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0));
   } while (cursor !== '0');
+}
+
+async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
+  const history = await historyOf(redis, prefix);
+  const live = await liveOf(redis, prefix);
+  let rest = 0;
+  let kept = 0;
+  let pending = 0;
+  await forEachKey(redis, (key, bytes) => {
+    if (history.keys.has(key)) kept += bytes;
+    else if (live.keys.has(key)) pending += bytes;
+    else rest += bytes;
+  });
   return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: history.overBound, redisLiveBytes: pending, liveJobs: live.jobs };
 }
 
@@ -244,20 +244,11 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
     entry.bytes += bytes;
     shapes.set(shape, entry);
   };
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-    cursor = next;
-    const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
-    const sizes = (await pipeline.exec()) ?? [];
-    keys.forEach((key, i) => {
-      const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
-      const bytes = typeof sizes[i]?.[1] === 'number' ? (sizes[i]![1] as number) : 0;
-      count(all, shape, bytes);
-      if (!setApart.has(key)) count(rest, shape, bytes);
-    });
-  } while (cursor !== '0');
+  await forEachKey(redis, (key, bytes) => {
+    const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
+    count(all, shape, bytes);
+    if (!setApart.has(key)) count(rest, shape, bytes);
+  });
   const top = (shapes: Map<string, { keys: number; bytes: number }>) => [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
   return { all: top(all), rest: top(rest) };
 }
