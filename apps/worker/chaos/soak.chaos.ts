@@ -159,15 +159,23 @@ async function forEachKey(redis: Redis, visit: (key: string, bytes: number) => v
 async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
   const history = await historyOf(redis, prefix);
   const live = await liveOf(redis, prefix);
+  const sizes = new Map<string, number>();
+  await forEachKey(redis, (key, bytes) => sizes.set(key, bytes));
+  // Jobs added while the keys were walked (a CDR-sync fan-out adds a job per service at once) are in
+  // neither list read before the walk: the lists read again after it place them (the 30-minute run
+  // counted such jobs in the rest, 8 KB → up to 310 KB at a fan-out, and failed on it).
+  const liveAfter = await liveOf(redis, prefix);
+  const historyAfter = await historyOf(redis, prefix);
   let rest = 0;
   let kept = 0;
   let pending = 0;
-  await forEachKey(redis, (key, bytes) => {
+  for (const [key, bytes] of sizes) {
     if (history.keys.has(key)) kept += bytes;
-    else if (live.keys.has(key)) pending += bytes;
+    else if (live.keys.has(key) || liveAfter.keys.has(key)) pending += bytes;
+    else if (historyAfter.keys.has(key)) kept += bytes;
     else rest += bytes;
-  });
-  return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: history.overBound, redisLiveBytes: pending, liveJobs: live.jobs };
+  }
+  return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: [...history.overBound, ...historyAfter.overBound], redisLiveBytes: pending, liveJobs: live.jobs };
 }
 
 function rssOf(app: AppProcess): number {
@@ -235,7 +243,11 @@ type Shapes = [string, { keys: number; bytes: number }][];
  * keys, and of the rest (neither finished-job history nor live jobs): what grew when the flatness check fails.
  */
 async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes; rest: Shapes }> {
-  const setApart = new Set([...(await historyOf(redis, prefix)).keys, ...(await liveOf(redis, prefix)).keys]);
+  const before = [...(await historyOf(redis, prefix)).keys, ...(await liveOf(redis, prefix)).keys];
+  const sizes = new Map<string, number>();
+  await forEachKey(redis, (key, bytes) => sizes.set(key, bytes));
+  // As in redisBytesOf: a job added during the walk is placed by the lists read after it.
+  const setApart = new Set([...before, ...(await liveOf(redis, prefix)).keys, ...(await historyOf(redis, prefix)).keys]);
   const all = new Map<string, { keys: number; bytes: number }>();
   const rest = new Map<string, { keys: number; bytes: number }>();
   const count = (shapes: Map<string, { keys: number; bytes: number }>, shape: string, bytes: number) => {
@@ -244,11 +256,11 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
     entry.bytes += bytes;
     shapes.set(shape, entry);
   };
-  await forEachKey(redis, (key, bytes) => {
+  for (const [key, bytes] of sizes) {
     const shape = key.replace(/\{chaos-[0-9a-f]+\}/, '{prefix}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}|\d+/g, '*');
     count(all, shape, bytes);
     if (!setApart.has(key)) count(rest, shape, bytes);
-  });
+  }
   const top = (shapes: Map<string, { keys: number; bytes: number }>) => [...shapes].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12);
   return { all: top(all), rest: top(rest) };
 }
