@@ -1,3 +1,4 @@
+import { QUEUE_NAMES } from '@ictvoip/queue';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsFaultPlan, type WhmcsStandin } from '@ictvoip/testkit';
 import { checkBilling, countBy, countRated, finishedBatches, previousMonth, seedBillingTenants } from './support/billing-ledger';
@@ -7,6 +8,7 @@ import { sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { seededRandom } from './support/workload';
+import { HeldJobsLog } from './support/worker-killer';
 
 const RUNS = runsOf(1, 5, 1);
 const TENANTS = pick(16, 40, 16);
@@ -60,6 +62,7 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
         }, 300);
         let kills = 0;
         let finished = false;
+        const heldJobs = new HeldJobsLog(bridge, [QUEUE_NAMES.billing]);
         try {
           await migrateBridgeDatabase(bridge.bridge);
           const { period, start } = previousMonth(new Date());
@@ -93,7 +96,8 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
             if (!victim) return;
             kills += 1;
             await victim.kill9();
-            process.stdout.write(`billing run ${run + 1}: kill -9 worker ${victim.pid} (${why})\n`);
+            const held = await heldJobs.recordKill(victim);
+            process.stdout.write(`billing run ${run + 1}: kill -9 worker ${victim.pid} (${why}), ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`);
             // Not awaited: the pushes go on (or wait) while the replacement starts, so later kills still land mid-push.
             // After the first kill two workers push.
             restarts.push(bridge.startWorker(billing));
@@ -124,7 +128,10 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
           const faults = whmcs.state.requests.filter((request) => request.fault !== null);
           const unkilled = kills === 0 ? ['no worker was killed during the push'] : [];
-          tally.add(report, { kills, problems: [...leaks, ...unkilled] });
+          const hit = await heldJobs.interruptions();
+          tally.add(report, { kills, interrupted: hit.interrupted, problems: [...leaks, ...unkilled] });
+          process.stdout.write(`billing run ${run + 1}: ${hit.interrupted} jobs in flight interrupted, ${hit.replayed} of them run again to completion\n`);
+          for (const line of hit.unconfirmed) process.stdout.write(`billing run ${run + 1}: ${line}\n`);
           process.stdout.write(
             `billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`,
           );
@@ -133,8 +140,11 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
           expect(leaks).toEqual([]);
           expect(kills).toBeGreaterThan(0);
+          // The first kill is of the worker waiting on an unanswered push: it held that job.
+          expect(hit.interrupted).toBeGreaterThan(0);
         } finally {
           finished = true;
+          await heldJobs.close();
           clearInterval(cron);
           await bridge.close();
           await whmcs.close();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { QUEUE_NAMES } from '@ictvoip/queue';
 import { importRateDeck, migrateBridgeDatabase } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
@@ -8,6 +9,7 @@ import { sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { seededRandom } from './support/workload';
+import { HeldJobsLog } from './support/worker-killer';
 
 const RUNS = runsOf(1, 3, 1);
 const TENANTS = pick(8, 20, 8);
@@ -50,6 +52,7 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
         const whmcs = await startWhmcsStandin({ ...WHMCS_CREDENTIALS, seed, emailTemplates: TEMPLATES });
         const bridge = await startCreditBridge(whmcs);
         let kills = 0;
+        const heldJobs = new HeldJobsLog(bridge, [QUEUE_NAMES.billing]);
         try {
           await migrateBridgeDatabase(bridge.bridge);
           const tenants = await seedTenants(bridge, whmcs, run);
@@ -73,7 +76,10 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
               if (!victim) return;
               await victim.kill9();
               kills += 1;
-              process.stdout.write(`credit run ${run + 1}: kill -9 worker ${victim.pid} after ${writes()} WHMCS writes\n`);
+              const held = await heldJobs.recordKill(victim);
+              process.stdout.write(
+                `credit run ${run + 1}: kill -9 worker ${victim.pid} after ${writes()} WHMCS writes, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`,
+              );
               restarts.push(bridge.startWorker());
             }
           })();
@@ -98,7 +104,10 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
 
           const report = checkCredit(whmcs, tenants);
           const leaks = secretLeaks(bridge, [WHMCS_CREDENTIALS.secret, CHAOS_SECRETS.webhook, CHAOS_SECRETS.admin, CHAOS_SECRETS.esl]);
-          tally.add(report, { kills, problems: leaks });
+          const hit = await heldJobs.interruptions();
+          tally.add(report, { kills, interrupted: hit.interrupted, problems: leaks });
+          process.stdout.write(`credit run ${run + 1}: ${hit.interrupted} jobs in flight interrupted, ${hit.replayed} of them run again to completion\n`);
+          for (const line of hit.unconfirmed) process.stdout.write(`credit run ${run + 1}: ${line}\n`);
           const faults = whmcs.state.requests.filter((request) => request.fault !== null).length;
           process.stdout.write(`credit run ${run + 1}: ${tenants.length} tenants, ${whmcs.state.requests.length} WHMCS calls (${faults} failed), ${kills} kills\n`);
           expect(report.problems.slice(0, 20)).toEqual([]);
@@ -106,6 +115,7 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
           expect(leaks).toEqual([]);
           expect(kills).toBeGreaterThan(0);
         } finally {
+          await heldJobs.close();
           await bridge.close();
           await whmcs.close();
         }

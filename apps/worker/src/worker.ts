@@ -168,19 +168,12 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
     { every: deps.config.worker.reconcileEverySeconds * 1000 },
     MAINTENANCE_JOBS.reconcileInbox,
     {},
-    { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    { attempts: 1 },
   );
   await ensureDriftScheduler(deps);
   // Purging is not urgent; a few times a day keeps FusionPBX tidy without adding load.
-  await upsertJobScheduler(
-    deps.queues,
-    SCHEDULER_IDS.purgeTerminated,
-    { every: 6 * 3600 * 1000 },
-    MAINTENANCE_JOBS.purgeTerminated,
-    {},
-    { attempts: 1, removeOnComplete: { count: 50 }, removeOnFail: { count: 50 } },
-  );
-  const fanOut = { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } };
+  await upsertJobScheduler(deps.queues, SCHEDULER_IDS.purgeTerminated, { every: 6 * 3600 * 1000 }, MAINTENANCE_JOBS.purgeTerminated, {}, { attempts: 1 });
+  const fanOut = { attempts: 1 };
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
   // CREDIT_CHECK_EVERY_SECONDS=0: no timer (checks still follow every CDR sync of a credit-controlled tenant).

@@ -9,3 +9,4 @@ export * from './monitoring-payloads';
 export * from './credit-payloads';
 export * from './requeue';
 export * from './catalogue';
+export * from './retention';

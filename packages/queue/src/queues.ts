@@ -1,6 +1,7 @@
 import { Queue, type BackoffStrategy, type DefaultJobOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names';
+import { EVENT_STREAM_MAX_LEN, FINISHED_JOB_RETENTION } from './retention';
 
 export interface QueueSetOptions {
   connection: Redis;
@@ -16,8 +17,7 @@ export function defaultJobOptions(attempts = 8, backoffMs = 2000): DefaultJobOpt
     attempts,
     backoff: { type: 'exponential', delay: backoffMs, jitter: 0.3 },
     // The retention is the dedupe window for custom ids; PostgreSQL's inbox is the long-term dedupe.
-    removeOnComplete: { age: 24 * 3600, count: 5000 },
-    removeOnFail: { age: 14 * 24 * 3600 },
+    ...FINISHED_JOB_RETENTION,
   };
 }
 
@@ -41,7 +41,13 @@ export function cappedBackoff(baseMs: number, maxMs: number, random: () => numbe
 export function createQueues(options: QueueSetOptions): QueueSet {
   const jobOptions = defaultJobOptions(options.attempts, options.backoffMs);
   const make = (name: QueueName) => {
-    const queue = new Queue(name, { connection: options.connection, prefix: options.prefix, defaultJobOptions: jobOptions });
+    const queue = new Queue(name, {
+      connection: options.connection,
+      prefix: options.prefix,
+      defaultJobOptions: jobOptions,
+      // Written to the queue's meta at start-up: every BullMQ script that adds an event trims to it.
+      streams: { events: { maxLen: EVENT_STREAM_MAX_LEN } },
+    });
     queue.on('error', () => undefined); // surfaced by the caller's failed add / readiness probe
     return queue;
   };

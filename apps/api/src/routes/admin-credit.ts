@@ -34,12 +34,7 @@ export function adminCreditRouter(deps: ApiDeps): Router {
   router.post('/admin/credit/check', async (req, res) => {
     const clientId = idParameter(req, 'client');
     if (clientId === undefined) throw new HttpError(400, 'VALIDATION_FAILED', 'query parameter client is required', [{ path: 'client', message: 'is required' }]);
-    const job = await addJob(
-      deps.queues,
-      CREDIT_JOBS.checkClient,
-      { clientId },
-      { jobId: `credit-check-manual-${randomUUID()}`, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-    );
+    const job = await addJob(deps.queues, CREDIT_JOBS.checkClient, { clientId }, { jobId: `credit-check-manual-${randomUUID()}` });
     res.status(202).json({ jobId: job.id, clientId });
   });
   return router;

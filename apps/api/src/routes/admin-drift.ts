@@ -55,12 +55,7 @@ export function adminDriftRouter(deps: ApiDeps): Router {
   router.post('/admin/drift', async (req, res) => {
     const seconds = waitSeconds(req);
     const fix = req.query.fix === '1' || req.query.fix === 'true';
-    const job = await addJob(
-      deps.queues,
-      DRIFT_JOB_NAME,
-      { fix },
-      { jobId: `drift-manual-${randomUUID()}`, attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } },
-    );
+    const job = await addJob(deps.queues, DRIFT_JOB_NAME, { fix }, { jobId: `drift-manual-${randomUUID()}`, attempts: 1 });
     const state = await settle(job, seconds);
     const latest = (await deps.queues.maintenance.getJob(job.id!)) ?? job;
     res.status(state === 'completed' || state === 'failed' ? 200 : 202).json(view(latest, state));

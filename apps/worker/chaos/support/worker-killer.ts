@@ -46,6 +46,90 @@ export interface InterruptionReport {
 const workerName = (worker: AppProcess) => `${hostname()}:${worker.pid}`;
 
 /**
+ * The jobs killed workers held (in their queue's active list, `processedBy` the dead process, until
+ * their lock expires) and, once the run settled, what BullMQ says became of them. For scenarios that
+ * kill workers their own way: call `recordKill` right after each `kill9()`.
+ */
+export class HeldJobsLog {
+  readonly kills: HeldJob[][] = [];
+  private readonly connection: Redis;
+  private readonly queues: Queue[];
+
+  constructor(bridge: ChaosBridge, workQueues: readonly QueueName[]) {
+    this.connection = new Redis(bridge.env.REDIS_URL, { maxRetriesPerRequest: null });
+    this.queues = workQueues.map((name) => new Queue(name, { connection: this.connection, prefix: bridge.prefix }));
+    // A scenario may restart Redis under the log: it reconnects; the refused connects are expected, not news.
+    this.connection.on('error', () => undefined);
+    for (const queue of this.queues) queue.on('error', () => undefined);
+  }
+
+  async activeJobs(): Promise<{ queue: QueueName; id: string; name: string; processedBy: string }[]> {
+    const found: { queue: QueueName; id: string; name: string; processedBy: string }[] = [];
+    for (const queue of this.queues) {
+      for (const job of await queue.getJobs(['active'])) {
+        if (job?.id && job.processedBy) found.push({ queue: queue.name as QueueName, id: job.id, name: job.name, processedBy: job.processedBy });
+      }
+    }
+    return found;
+  }
+
+  /** The jobs the just-killed process held: the work in flight its kill interrupted. */
+  async recordKill(victim: AppProcess): Promise<HeldJob[]> {
+    const killedAt = Date.now();
+    const name = workerName(victim);
+    const held = (await this.activeJobs()).filter((job) => job.processedBy === name).map(({ queue, id, name: jobName }) => ({ queue, id, name: jobName, killedAt }));
+    this.kills.push(held);
+    return held;
+  }
+
+  /** The interrupted jobs' fate, read from BullMQ after the run settled. */
+  async interruptions(): Promise<Omit<InterruptionReport, 'kills'>> {
+    const held = new Map<string, HeldJob>();
+    // A job held by two killed processes counts once, from the first kill.
+    for (const jobs of this.kills) for (const job of jobs) if (!held.has(`${job.queue}/${job.id}`)) held.set(`${job.queue}/${job.id}`, job);
+    const unconfirmed: string[] = [];
+    let replayed = 0;
+    for (const job of held.values()) {
+      const fate = await this.fateOf(job);
+      if (fate === 'replayed') replayed += 1;
+      else unconfirmed.push(fate);
+    }
+    return { interrupted: held.size, replayed, unconfirmed };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.queues.map((queue) => queue.close()));
+    this.connection.disconnect();
+  }
+
+  /** `replayed` when BullMQ ran it again to completion, else a line saying what became of it. */
+  private async fateOf(job: HeldJob): Promise<string> {
+    const queue = this.queues.find((candidate) => candidate.name === job.queue)!;
+    // The run's rows can be final a moment before their job is: give it a few seconds to finish.
+    const stored = await waitUntil(
+      async () => {
+        const found = await queue.getJob(job.id);
+        return !found || found.finishedOn ? { found } : null;
+      },
+      15_000,
+      `job ${job.id} to finish`,
+    ).then(
+      ({ found }) => found,
+      () => queue.getJob(job.id),
+    );
+    if (!stored) return `${job.queue} job ${job.id} (${job.name}) interrupted by a kill is gone from Redis`;
+    const state = await stored.getState();
+    const startedAgain = stored.stalledCounter > 0 && stored.attemptsStarted > 1;
+    const addedAgain = stored.timestamp > job.killedAt;
+    if ((startedAgain || addedAgain) && state === 'completed') return 'replayed';
+    return (
+      `${job.queue} job ${job.id} (${job.name}) interrupted by a kill: stalled ${stored.stalledCounter}, started ${stored.attemptsStarted} times, ` +
+      `${addedAgain ? 'added again after the kill, ' : ''}${state}`
+    );
+  }
+}
+
+/**
  * kill -9 of the worker process that owns work in flight, and a new worker started after a random
  * pause. `armForNextApply` makes the next directory-cache delete (or the scenario's `applyCommand`) the
  * event socket receives kill the process that sent it, before it is answered: the job is between its FusionPBX commit and recording
@@ -60,8 +144,7 @@ export class WorkerKiller {
   /** Kills and replacement workers under way; `idle()` waits for them before the checks and close. */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly failures: Error[] = [];
-  private readonly connection: Redis;
-  private readonly queues: Queue[];
+  private readonly log: HeldJobsLog;
 
   constructor(
     private readonly bridge: ChaosBridge,
@@ -71,11 +154,7 @@ export class WorkerKiller {
     /** The FreeSWITCH command an armed kill waits for: sent after the job's FusionPBX commit, before its outcome is recorded. */
     private readonly applyCommand: RegExp = /^memcache delete directory:/,
   ) {
-    this.connection = new Redis(bridge.env.REDIS_URL, { maxRetriesPerRequest: null });
-    this.queues = workQueues.map((name) => new Queue(name, { connection: this.connection, prefix: bridge.prefix }));
-    // A scenario may restart Redis under the killer: it reconnects; the refused connects are expected, not news.
-    this.connection.on('error', () => undefined);
-    for (const queue of this.queues) queue.on('error', () => undefined);
+    this.log = new HeldJobsLog(bridge, workQueues);
     bridge.esl.beforeAnswer = async (command, connection) => {
       if (!this.armed || !this.applyCommand.test(command)) return;
       const owner = processOwningPort(connection.remotePort, this.bridge.liveWorkers());
@@ -104,7 +183,7 @@ export class WorkerKiller {
 
   /** Kills a live worker that holds an active job of the work queues; false (nothing killed) when none does. */
   async killOwnerOfWorkInFlight(why: string): Promise<boolean> {
-    const owners = new Set((await this.activeJobs()).map((entry) => entry.processedBy));
+    const owners = new Set((await this.log.activeJobs()).map((entry) => entry.processedBy));
     const candidates = this.bridge.liveWorkers().filter((worker) => owners.has(workerName(worker)));
     if (candidates.length === 0) return false;
     await this.kill(candidates[Math.floor(this.random() * candidates.length)], 'job', why);
@@ -133,66 +212,20 @@ export class WorkerKiller {
 
   /** The interrupted jobs' fate, read from BullMQ after the run settled. */
   async interruptions(): Promise<InterruptionReport> {
-    const held = new Map<string, HeldJob>();
-    // A job held by two killed processes counts once, from the first kill.
-    for (const record of this.records) for (const job of record.held) if (!held.has(`${job.queue}/${job.id}`)) held.set(`${job.queue}/${job.id}`, job);
-    const unconfirmed: string[] = [];
-    let replayed = 0;
-    for (const job of held.values()) {
-      const queue = this.queues.find((candidate) => candidate.name === job.queue)!;
-      // The run's rows can be final a moment before their job is: give it a few seconds to finish.
-      const stored = await waitUntil(
-        async () => {
-          const found = await queue.getJob(job.id);
-          return !found || found.finishedOn ? { found } : null;
-        },
-        15_000,
-        `job ${job.id} to finish`,
-      ).then(
-        ({ found }) => found,
-        () => queue.getJob(job.id),
-      );
-      if (!stored) {
-        unconfirmed.push(`${job.queue} job ${job.id} (${job.name}) interrupted by a kill is gone from Redis`);
-        continue;
-      }
-      const state = await stored.getState();
-      const startedAgain = stored.stalledCounter > 0 && stored.attemptsStarted > 1;
-      const addedAgain = stored.timestamp > job.killedAt;
-      if ((startedAgain || addedAgain) && state === 'completed') replayed += 1;
-      else
-        unconfirmed.push(
-          `${job.queue} job ${job.id} (${job.name}) interrupted by a kill: stalled ${stored.stalledCounter}, started ${stored.attemptsStarted} times, ` +
-            `${addedAgain ? 'added again after the kill, ' : ''}${state}`,
-        );
-    }
-    return { kills: this.kills, interrupted: held.size, replayed, unconfirmed };
+    return { kills: this.kills, ...(await this.log.interruptions()) };
   }
 
   /** Disarms, waits for replacements, and closes the killer's Redis connection. */
   async close(): Promise<void> {
     this.bridge.esl.beforeAnswer = null;
     await this.idle().catch(() => undefined);
-    await Promise.allSettled(this.queues.map((queue) => queue.close()));
-    this.connection.disconnect();
-  }
-
-  private async activeJobs(): Promise<{ queue: QueueName; id: string; name: string; processedBy: string }[]> {
-    const found: { queue: QueueName; id: string; name: string; processedBy: string }[] = [];
-    for (const queue of this.queues) {
-      for (const job of await queue.getJobs(['active'])) {
-        if (job?.id && job.processedBy) found.push({ queue: queue.name as QueueName, id: job.id, name: job.name, processedBy: job.processedBy });
-      }
-    }
-    return found;
+    await this.log.close();
   }
 
   private async kill(victim: AppProcess, kind: KillRecord['kind'], why: string): Promise<void> {
     await victim.kill9();
-    const killedAt = Date.now();
     // The dead process's jobs stay in the active list under its name until their lock expires (seconds): read them now.
-    const name = workerName(victim);
-    const held = (await this.activeJobs()).filter((job) => job.processedBy === name).map(({ queue, id, name: jobName }) => ({ queue, id, name: jobName, killedAt }));
+    const held = await this.log.recordKill(victim);
     this.records.push({ pid: victim.pid, kind, why, held });
     process.stdout.write(`${this.label}: kill -9 worker ${victim.pid} (${why}), ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`);
     void this.track(sleep(Math.floor(this.random() * 500)).then(async () => void (await this.bridge.startWorker())));

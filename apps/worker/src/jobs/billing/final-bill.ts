@@ -42,7 +42,7 @@ export async function enqueueFinalBill(
   const period = (await servicePeriods(deps.pool, serviceId, deps.config))(now);
   const jobId = finalBillJobId(serviceId, eventId);
   const delayMs = deps.config.billing.closeDelaySeconds * 1000;
-  await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } });
+  await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId, period }, { jobId, delay: delayMs });
   deps.logger.info({ serviceId, period, jobId, delayMs }, 'final bill scheduled after termination');
   return { jobId, period, delayMs };
 }

@@ -19,7 +19,7 @@ export async function fanOutCdrSync(deps: WorkerDeps, now = new Date()): Promise
       .filter((service) => service.tenantDomain)
       .map((service) => ({
         data: { serviceId: service.serviceId },
-        opts: { jobId: assertValidJobId(cdrSyncJobId(service.serviceId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+        opts: { jobId: assertValidJobId(cdrSyncJobId(service.serviceId, slot)) },
       }));
     if (jobs.length > 0) await addJobs(deps.queues, CDR_JOBS.syncTenant, jobs);
     enqueued += jobs.length;

@@ -13,7 +13,7 @@ export async function fanOutCreditChecks(deps: WorkerDeps, now = new Date()): Pr
   const clients = await clientsUnderCreditControl(deps.pool);
   const jobs = clients.map((clientId) => ({
     data: { clientId },
-    opts: { jobId: assertValidJobId(creditCheckJobId(clientId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    opts: { jobId: assertValidJobId(creditCheckJobId(clientId, slot)) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, CREDIT_JOBS.checkClient, jobs);
   return { enqueued: jobs.length };

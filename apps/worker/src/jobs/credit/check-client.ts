@@ -63,10 +63,5 @@ export function handleCreditCheck(deps: WorkerDeps, job: TypedJob<typeof CREDIT_
  */
 export async function queueCreditCheckAfterSync(deps: WorkerDeps, clientId: number, now = new Date()): Promise<void> {
   const slot = `s${Math.floor(now.getTime() / 10_000)}`;
-  await addJob(
-    deps.queues,
-    CREDIT_JOBS.checkClient,
-    { clientId },
-    { jobId: assertValidJobId(creditCheckJobId(clientId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
-  );
+  await addJob(deps.queues, CREDIT_JOBS.checkClient, { clientId }, { jobId: assertValidJobId(creditCheckJobId(clientId, slot)) });
 }

@@ -167,7 +167,7 @@ export async function fanOutPrepaidInvoices(deps: WorkerDeps, now = new Date()):
   const slot = `t${Math.floor(now.getTime() / (every * 1000))}`;
   const jobs = (await servicesToInvoicePrepaid(deps.pool)).map((serviceId) => ({
     data: { serviceId, now: now.toISOString() },
-    opts: { jobId: assertValidJobId(prepaidInvoiceJobId(serviceId, slot)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    opts: { jobId: assertValidJobId(prepaidInvoiceJobId(serviceId, slot)) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, CREDIT_JOBS.prepaidInvoice, jobs);
   return { enqueued: jobs.length };

@@ -36,12 +36,5 @@ export async function ensureDriftScheduler(deps: WorkerDeps): Promise<void> {
     await deps.queues.maintenance.removeJobScheduler(DRIFT_SCHEDULER_ID);
     return;
   }
-  await upsertJobScheduler(
-    deps.queues,
-    DRIFT_SCHEDULER_ID,
-    { every: every * 1000 },
-    DRIFT_JOB_NAME,
-    {},
-    { attempts: 1, removeOnComplete: { count: 30 }, removeOnFail: { count: 30 } },
-  );
+  await upsertJobScheduler(deps.queues, DRIFT_SCHEDULER_ID, { every: every * 1000 }, DRIFT_JOB_NAME, {}, { attempts: 1 });
 }

@@ -144,7 +144,7 @@ export async function enqueueGatewayAlerts(deps: WorkerDeps, transitions: readon
     MONITORING_JOBS.alert,
     transitions.map((transition) => ({
       data: { historyId: transition.id, kind: 'gateway' as const },
-      opts: { jobId: assertValidJobId(gatewayAlertJobId(transition.id)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      opts: { jobId: assertValidJobId(gatewayAlertJobId(transition.id)) },
     })),
   );
 }

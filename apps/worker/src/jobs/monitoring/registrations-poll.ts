@@ -623,7 +623,7 @@ export async function enqueueAlerts(deps: WorkerDeps, transitions: readonly Pick
     MONITORING_JOBS.alert,
     transitions.map((transition) => ({
       data: { historyId: transition.id },
-      opts: { jobId: assertValidJobId(registrationAlertJobId(transition.id)), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+      opts: { jobId: assertValidJobId(registrationAlertJobId(transition.id)) },
     })),
   );
 }
@@ -656,24 +656,18 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
       deps.queues,
       MONITORING_JOBS.poll,
       { server, ...(job.data.now ? { now: job.data.now } : {}) },
-      { jobId: assertValidJobId(registrationPollJobId(server, slot)), attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } },
+      { jobId: assertValidJobId(registrationPollJobId(server, slot)), attempts: 1 },
     );
   }
   const repository = new RegistrationsRepository(deps.pool);
   // The outbox: a transition whose job was lost (Redis flushed, a worker killed before it queued it) or ran out of
   // attempts is queued again (unless its job is still live); its delivery rows keep it from being sent twice.
   for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)), {
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 1000 },
-    });
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)));
   }
   const gatewayRepository = new GatewayMonitoringRepository(deps.pool);
   for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)), {
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 1000 },
-    });
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)));
   }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   await gatewayRepository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);

@@ -1,0 +1,88 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Worker } from 'bullmq';
+import { deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '@ictvoip/testkit';
+import { closeQueues, COMPLETED_JOBS_KEPT, createQueues, createWorkerConnection, EVENT_STREAM_MAX_LEN, FAILED_JOBS_KEPT, QUEUE_NAMES } from '@ictvoip/queue';
+
+const REPO_ROOT = join(__dirname, '../../..');
+/** XADD MAXLEN ~ trims whole stream nodes only: up to one node (stream-node-max-entries, 100) over. */
+const STREAM_SLACK = 100;
+
+/** Waits (on state) until the queue holds no waiting, active or delayed job. */
+async function drained(counts: () => Promise<Record<string, number>>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await counts();
+    if ((now.waiting ?? 0) + (now.active ?? 0) + (now.delayed ?? 0) + (now.prioritized ?? 0) === 0) return;
+    if (Date.now() > deadline) throw new Error(`queue not drained: ${JSON.stringify(now)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return name === 'node_modules' || name === 'dist' ? [] : sourceFiles(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+describe('Redis retention: what a queue keeps of finished work is bounded, whatever the traffic', () => {
+  const prefix = uniqueQueuePrefix('retention');
+  const connection = createWorkerConnection(TEST_REDIS_URL);
+  const queues = createQueues({ connection, prefix, attempts: 1, backoffMs: 10 });
+  afterAll(async () => {
+    await closeQueues(queues);
+    connection.disconnect();
+    await deleteRedisPrefix(prefix);
+  });
+
+  it('keeps at most COMPLETED_JOBS_KEPT completed jobs, FAILED_JOBS_KEPT failed ones and EVENT_STREAM_MAX_LEN stream entries', async () => {
+    const queue = queues.maintenance;
+    const failing = FAILED_JOBS_KEPT.count + 50;
+    const completing = COMPLETED_JOBS_KEPT.count + 200;
+    // Custom ids as the product's jobs have (a slot or an event id in each).
+    const jobs = Array.from({ length: completing + failing }, (_, i) => ({ name: 'retention', data: { fail: i < failing }, opts: { jobId: `retention-${i}` } }));
+    const workerConnection = createWorkerConnection(TEST_REDIS_URL);
+    const worker = new Worker(
+      QUEUE_NAMES.maintenance,
+      async (job) => {
+        if ((job.data as { fail: boolean }).fail) throw new Error('failing on purpose');
+        return { ok: true };
+      },
+      { connection: workerConnection, prefix, concurrency: 20 },
+    );
+    worker.on('failed', () => undefined);
+    try {
+      for (let i = 0; i < jobs.length; i += 500) await queue.addBulk(jobs.slice(i, i + 500));
+      await drained(() => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), 120_000);
+    } finally {
+      await worker.close();
+      workerConnection.disconnect();
+    }
+    const counts = await queue.getJobCounts('completed', 'failed');
+    // Every job ran (more of each kind than its bound) and the sets were trimmed to the bounds.
+    expect(counts).toEqual({ completed: COMPLETED_JOBS_KEPT.count, failed: FAILED_JOBS_KEPT.count });
+    // No job hash outlives its place in a set: hashes are the kept jobs only.
+    const hashes = (await connection.keys(`${prefix}:${QUEUE_NAMES.maintenance}:retention-*`)).filter((key) => !key.endsWith(':logs'));
+    expect(hashes.length).toBe(COMPLETED_JOBS_KEPT.count + FAILED_JOBS_KEPT.count);
+    // Each job adds several events; the stream stays at its bound.
+    const streamLength = await connection.xlen(`${prefix}:${QUEUE_NAMES.maintenance}:events`);
+    expect(streamLength).toBeGreaterThanOrEqual(EVENT_STREAM_MAX_LEN);
+    expect(streamLength).toBeLessThanOrEqual(EVENT_STREAM_MAX_LEN + STREAM_SLACK);
+  }, 180_000);
+
+  it('bounds finished jobs by age as well as count, and no job sets its own retention', () => {
+    // BullMQ trims a queue's finished set with the finishing job's bounds: one caller's larger count, or a
+    // count without an age, would hold the whole queue to it. Only packages/queue sets them.
+    expect(COMPLETED_JOBS_KEPT.age).toBeGreaterThan(0);
+    expect(FAILED_JOBS_KEPT.age).toBeGreaterThan(0);
+    const own = ['packages/queue/src/retention.ts'];
+    const offenders = ['apps', 'packages']
+      .flatMap((dir) => sourceFiles(join(REPO_ROOT, dir)))
+      .map((path) => relative(REPO_ROOT, path))
+      .filter((path) => /\/src\//.test(path) && !own.includes(path))
+      .filter((path) => /removeOn(Complete|Fail)\s*:/.test(readFileSync(join(REPO_ROOT, path), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+});
