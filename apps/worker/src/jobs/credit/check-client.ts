@@ -47,8 +47,6 @@ async function deliverCreditAlerts(deps: WorkerDeps, clientId: number, metrics?:
 async function retryCreditAlert(deps: WorkerDeps, alertId: number): Promise<void> {
   await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: alertId, kind: 'credit' }, assertValidJobId(creditAlertJobId(alertId)), {
     delay: deps.config.worker.jobBackoffMs,
-    removeOnComplete: { count: 1000 },
-    removeOnFail: { count: 1000 },
   });
 }
 
