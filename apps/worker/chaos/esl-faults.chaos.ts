@@ -1,5 +1,6 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { domainOf, settle } from './support/consistency';
+import { InFlightJobs } from './support/in-flight';
 import { sleep, waitUntil } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
@@ -12,7 +13,8 @@ const EVENTS = pick(100, 300);
  * The event socket misbehaves in three ways in turn — drops the connection on a command, answers
  * slower than the client's timeout, answers -ERR — while events flow. FusionPBX work committed
  * before the FreeSWITCH step is kept (pending apply, never rolled back) and never done twice; the
- * apply is retried until FreeSWITCH takes it.
+ * apply is retried until FreeSWITCH takes it. Each run must catch provisioning jobs in flight
+ * (applying) during the faults, and each of them completes.
  */
 describe('event socket dropping, slow, -ERR', () => {
   const tally = new ScenarioTally('ESL drop / slow / -ERR', RUNS);
@@ -26,6 +28,7 @@ describe('event socket dropping, slow, -ERR', () => {
       tally.run(async () => {
         const random = seededRandom(seed);
         const bridge = await ChaosBridge.start();
+        const inFlight = new InFlightJobs(bridge);
         try {
           await bridge.startApi();
           await Promise.all([bridge.startWorker(), bridge.startWorker()]);
@@ -62,17 +65,22 @@ describe('event socket dropping, slow, -ERR', () => {
           ];
           // Faults start once the workers are applying (the first jobs need a moment after start-up).
           await waitUntil(() => bridge.esl.apiCommands.some((command) => command.startsWith('memcache delete')), 60000, 'first FreeSWITCH apply');
+          const hitPerPhase: number[] = [];
           for (const [name, start] of phases) {
             start();
             const before = bridge.esl.received.length;
+            // The jobs in flight during the phase: each applies (or tries to) against the faulty socket.
+            const phaseJobs = new Set<string>();
             process.stdout.write(`run ${run + 1}: ESL ${name}\n`);
             const until = Date.now() + 3000;
             while (Date.now() < until) {
+              for (const job of await inFlight.sample()) phaseJobs.add(`${job.queue}/${job.id}`);
               await watchPending();
               await sleep(200);
             }
+            hitPerPhase.push(phaseJobs.size);
             process.stdout.write(
-              `run ${run + 1}: ${bridge.esl.received.length - before} commands received during the fault, ${seenPendingApply.size} services seen pending apply so far\n`,
+              `run ${run + 1}: ${bridge.esl.received.length - before} commands received during the fault, ${phaseJobs.size} jobs in flight, ${seenPendingApply.size} services seen pending apply so far\n`,
             );
             bridge.esl.dropWhen = null;
             bridge.esl.replyDelayMs = 0;
@@ -95,12 +103,14 @@ describe('event socket dropping, slow, -ERR', () => {
             [createOnly],
           );
           const rewritten = writers.filter((w) => w.transactions !== 1).map((w) => `${w.domain_name}: written by ${w.transactions} transactions`);
+          const hit = await inFlight.fates();
           const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
           // Events never retry for FreeSWITCH (their database side is done once); their service's backlog does.
           const retried = backlogRetried.size;
-          tally.add(report, { ...clientErrorsOf(posts), problems: [...rewritten, ...leaks] });
+          tally.add(report, { ...clientErrorsOf(posts), interrupted: hit.hit, problems: [...rewritten, ...leaks] });
           process.stdout.write(
-            `run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} services' FreeSWITCH backlog failed an apply and was applied later\n`,
+            `run ${run + 1}: settled in ${settledMs} ms; ${seenPendingApply.size} services seen pending apply (${committedWhilePending.size} with their FusionPBX rows present); ${retried} services' FreeSWITCH backlog failed an apply and was applied later; ` +
+              `${hit.hit} jobs in flight during the faults (per phase ${hitPerPhase.join(', ')}), ${hit.completed} completed\n`,
           );
           expect(report.problems.slice(0, 20)).toEqual([]);
           expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
@@ -110,8 +120,12 @@ describe('event socket dropping, slow, -ERR', () => {
           expect(seenPendingApply.size).toBeGreaterThan(0);
           expect(retried).toBeGreaterThan(0);
           expect(committedWhilePending.size).toBeGreaterThan(0);
+          // Every phase hit jobs in flight, and each job hit completed.
+          expect(phases.filter((_, i) => hitPerPhase[i] === 0).map(([name]) => `no job in flight while ${name}`)).toEqual([]);
+          expect(hit.notCompleted).toEqual([]);
           expect(leaks).toEqual([]);
         } finally {
+          await inFlight.close();
           await bridge.close();
         }
       }));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
+import { InFlightJobs } from './support/in-flight';
 import { PrivatePostgres } from './support/private-services';
 import { sleep } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
@@ -12,7 +13,8 @@ const EVENTS = pick(120, 400);
 
 /**
  * PostgreSQL (bridge + FusionPBX databases on a private cluster) restarted mid-run with pg_ctl:
- * jobs retry and finish, and the API answers 503 with Retry-After meanwhile, never 500.
+ * jobs retry and finish, and the API answers 503 with Retry-After meanwhile, never 500. Each run
+ * must catch jobs active when the database goes down (or while it is down), and each of them completes.
  */
 describe('PostgreSQL restarted mid-run', () => {
   const tally = new ScenarioTally('PostgreSQL restart', RUNS);
@@ -31,6 +33,7 @@ describe('PostgreSQL restarted mid-run', () => {
       tally.run(async () => {
         const random = seededRandom(seed);
         const bridge = await ChaosBridge.start({ pgAdminUrl: pg.adminUrl });
+        const inFlight = new InFlightJobs(bridge);
         try {
           const api = await bridge.startApi();
           await Promise.all([bridge.startWorker(), bridge.startWorker()]);
@@ -57,28 +60,46 @@ describe('PostgreSQL restarted mid-run', () => {
               await sleep(100);
             }
           })();
-          await pg.restart(3000);
-          process.stdout.write(`run ${run + 1}: PostgreSQL restarted (down 3 s)\n`);
+          // The work the stop hits: jobs active (BullMQ, in Redis) right before pg_ctl stop and while the database is down,
+          // and deliveries unanswered at the stop.
+          const jobsAtStop = (await inFlight.sample()).length;
+          const requestsAtStop = posts.inFlight;
+          await pg.down();
+          const downUntil = Date.now() + 3000;
+          while (Date.now() < downUntil) {
+            await inFlight.sample();
+            await sleep(200);
+          }
+          await pg.up();
+          process.stdout.write(
+            `run ${run + 1}: PostgreSQL restarted (down 3 s); at the stop ${jobsAtStop} jobs active and ${requestsAtStop} deliveries unanswered, ${inFlight.seen.size} jobs active at the stop or while down\n`,
+          );
           probing = false;
           await prober;
           await delivery;
           const { report, settledMs } = await settle(bridge, plans, 180_000);
+          const hit = await inFlight.fates();
           const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
           const serverErrors = posts.serverErrors + probes.webhook.serverErrors + (probes.readyz['500'] ?? 0);
           const clientErrors = clientErrorsOf(posts, probes.webhook);
-          tally.add(report, { ...clientErrors, unavailable: clientErrors.unavailable + (probes.readyz['503'] ?? 0), serverErrors, problems: leaks });
+          tally.add(report, { ...clientErrors, unavailable: clientErrors.unavailable + (probes.readyz['503'] ?? 0), serverErrors, interrupted: hit.hit, problems: leaks });
           process.stdout.write(
-            `run ${run + 1}: settled in ${settledMs} ms; posts ${JSON.stringify(posts.statuses)}; probes while down ${JSON.stringify(probes.webhook.statuses)}; readyz ${JSON.stringify(probes.readyz)}\n`,
+            `run ${run + 1}: settled in ${settledMs} ms; posts ${JSON.stringify(posts.statuses)}; probes while down ${JSON.stringify(probes.webhook.statuses)}; readyz ${JSON.stringify(probes.readyz)}; ` +
+              `${hit.hit} jobs hit in flight, ${hit.completed} completed (${hit.startedAgain} of them started again)\n`,
           );
           expect(report.problems.slice(0, 20)).toEqual([]);
           expect({ lost: report.lost, doubled: report.doubled, serverErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0 });
           // The outage was seen, and answered the contract's way.
           expect(probes.webhook.statuses['503'] ?? 0).toBeGreaterThan(0);
           expect(probes.readyz['503'] ?? 0).toBeGreaterThan(0);
+          // The restart hit work in flight, and that work was completed afterwards.
+          expect(hit.hit).toBeGreaterThan(0);
+          expect(hit.notCompleted).toEqual([]);
           expect(leaks).toEqual([]);
           expect(bridge.liveApis()).toHaveLength(1);
           expect(bridge.liveWorkers()).toHaveLength(2);
         } finally {
+          await inFlight.close();
           await bridge.close();
         }
       }));

@@ -85,16 +85,19 @@ export interface PostTally {
   /** 5xx other than 503 (a 503 is the contract's "retry later"). */
   serverErrors: number;
   networkErrors: number;
+  /** Requests sent and not answered yet (a scenario reads it at the moment its fault hits). */
+  inFlight: number;
 }
 
 export function emptyTally(): PostTally {
-  return { posted: 0, statuses: {}, serverErrors: 0, networkErrors: 0 };
+  return { posted: 0, statuses: {}, serverErrors: 0, networkErrors: 0, inFlight: 0 };
 }
 
 /** POSTs one signed body; answers the HTTP status (0 for a network error). */
 export async function postSigned(baseUrl: string, body: string, tally: PostTally): Promise<{ status: number; text: string }> {
   const timestamp = Math.floor(Date.now() / 1000);
   tally.posted += 1;
+  tally.inFlight += 1;
   try {
     const reply = await fetch(`${baseUrl}/webhooks/whmcs`, {
       method: 'POST',
@@ -109,6 +112,8 @@ export async function postSigned(baseUrl: string, body: string, tally: PostTally
   } catch {
     tally.networkErrors += 1;
     return { status: 0, text: '' };
+  } finally {
+    tally.inFlight -= 1;
   }
 }
 
@@ -128,12 +133,20 @@ export async function deliver(urls: () => string[], event: DeliverableEvent, tal
 /**
  * Delivers every planned event: services in parallel (up to `parallel` at once), each service's
  * events in order, each event accepted before the next is sent. `copies` extra deliveries of an
- * event (duplicates, possibly to another API process) are sent at random later moments.
+ * event (duplicates, possibly to another API process) are sent at random later moments;
+ * `onDuplicateAccepted` is called once each duplicate copy was accepted.
  */
 export async function deliverAll(
   urls: () => string[],
   plans: readonly { events: readonly DeliverableEvent[] }[],
-  options: { seed: number; parallel: number; duplicateRate?: number; timeoutMs?: number; tally?: PostTally },
+  options: {
+    seed: number;
+    parallel: number;
+    duplicateRate?: number;
+    timeoutMs?: number;
+    tally?: PostTally;
+    onDuplicateAccepted?: (event: DeliverableEvent) => Promise<void>;
+  },
 ): Promise<PostTally> {
   const random = seededRandom(options.seed ^ 0x5eed);
   const tally = options.tally ?? emptyTally();
@@ -145,7 +158,7 @@ export async function deliverAll(
       for (const event of plan.events) {
         await deliver(urls, event, tally, random, deadline);
         if (options.duplicateRate && random() < options.duplicateRate) {
-          duplicates.push(deliver(urls, event, tally, random, deadline));
+          duplicates.push(deliver(urls, event, tally, random, deadline).then(() => options.onDuplicateAccepted?.(event)));
         }
       }
     }
