@@ -18,7 +18,7 @@ export interface ScenarioResult {
   unavailable: number;
   /** Requests with no HTTP answer. */
   networkErrors: number;
-  /** Per run: work in flight the fault hit (jobs a killed worker held, inbox rows unfinished at a flush); absent when not counted. */
+  /** Per run: work in flight the fault hit (jobs a killed worker held or active at the fault, inbox rows unfinished at a flush, duplicates of unfinished jobs); absent when not counted. */
   interrupted?: number[];
   seconds: number;
   /** From the scenario's assertions: every planned run passed. */
@@ -78,7 +78,8 @@ export const TABLE_NOTE =
   'runs passed: runs whose every assertion held, of those planned (the verdict is pass only when all did); ' +
   '5xx not 503: server errors; 503: "retry later" answers, expected while a dependency is down; net err: requests with no HTTP answer. ' +
   'The three are counted apart. in flight hit: per run, the work in flight the fault interrupted (jobs a killed worker held, ' +
-  'inbox rows unfinished at a Redis flush); - where the scenario does not count it.';
+  'inbox rows unfinished at a Redis flush, jobs active at a PostgreSQL stop or an event-socket fault, jobs a SIGTERMed worker held, ' +
+  "duplicates accepted while the first copy's job was unfinished); - where the scenario does not count it.";
 
 export function formatTable(results: ScenarioResult[]): string {
   const header = ['scenario', 'runs passed', 'events', 'kills', 'in flight hit', 'lost', 'doubled', '5xx not 503', '503', 'net err', 'seconds', 'verdict'];
