@@ -63,7 +63,7 @@ describe('PostgreSQL restarted mid-run', () => {
           // The work the stop hits: jobs active (BullMQ, in Redis) right before pg_ctl stop and while the database is down,
           // and deliveries unanswered at the stop.
           const jobsAtStop = (await inFlight.sample()).length;
-          const requestsAtStop = posts.inFlight;
+          const requestsAtStop = posts.inFlight ?? 0;
           await pg.down();
           const downUntil = Date.now() + 3000;
           while (Date.now() < downUntil) {

@@ -86,7 +86,7 @@ export interface PostTally {
   serverErrors: number;
   networkErrors: number;
   /** Requests sent and not answered yet (a scenario reads it at the moment its fault hits). */
-  inFlight: number;
+  inFlight?: number;
 }
 
 export function emptyTally(): PostTally {
@@ -97,7 +97,7 @@ export function emptyTally(): PostTally {
 export async function postSigned(baseUrl: string, body: string, tally: PostTally): Promise<{ status: number; text: string }> {
   const timestamp = Math.floor(Date.now() / 1000);
   tally.posted += 1;
-  tally.inFlight += 1;
+  tally.inFlight = (tally.inFlight ?? 0) + 1;
   try {
     const reply = await fetch(`${baseUrl}/webhooks/whmcs`, {
       method: 'POST',
@@ -113,7 +113,7 @@ export async function postSigned(baseUrl: string, body: string, tally: PostTally
     tally.networkErrors += 1;
     return { status: 0, text: '' };
   } finally {
-    tally.inFlight -= 1;
+    tally.inFlight = (tally.inFlight ?? 1) - 1;
   }
 }
 
