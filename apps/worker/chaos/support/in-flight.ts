@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import type { ChaosBridge } from './chaos-bridge';
-import { waitUntil, type AppProcess } from './processes';
+import type { AppProcess } from './processes';
+import { finishedJob } from './worker-killer';
 
 /** A job seen in its queue's active list while a fault hit. */
 export interface ActiveJob {
@@ -74,18 +75,7 @@ export class InFlightJobs {
     const fate: InFlightFate = { hit: this.seen.size, completed: 0, finishedByHolder: 0, startedAgain: 0, notCompleted: [] };
     for (const job of this.seen.values()) {
       const queue = this.queues.find((candidate) => candidate.name === job.queue)!;
-      // The run's rows can be final a moment before their job is: give it a few seconds to finish.
-      const stored = await waitUntil(
-        async () => {
-          const found = await queue.getJob(job.id);
-          return !found || found.finishedOn ? { found } : null;
-        },
-        15_000,
-        `job ${job.id} to finish`,
-      ).then(
-        ({ found }) => found,
-        () => queue.getJob(job.id),
-      );
+      const stored = await finishedJob(queue, job.id);
       const state = stored ? await stored.getState() : 'gone from Redis';
       if (!stored || state !== 'completed') {
         fate.notCompleted.push(`${job.queue} job ${job.id} (${job.name}) hit in flight: ${state}`);

@@ -1,9 +1,27 @@
 import { hostname } from 'node:os';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import Redis from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import type { ChaosBridge } from './chaos-bridge';
 import { processOwningPort, sleep, waitUntil, type AppProcess } from './processes';
+
+/**
+ * The stored job once it finished (or the job as it is after 15 s; undefined when gone): the run's
+ * rows can be final a moment before their job is.
+ */
+export async function finishedJob(queue: Queue, id: string): Promise<Job | undefined> {
+  return waitUntil(
+    async () => {
+      const found = await queue.getJob(id);
+      return !found || found.finishedOn ? { found } : null;
+    },
+    15_000,
+    `job ${id} to finish`,
+  ).then(
+    ({ found }) => found,
+    () => queue.getJob(id),
+  );
+}
 
 /** A job a killed worker held: in its queue's active list, `processedBy` the dead process. */
 export interface HeldJob {
@@ -105,18 +123,7 @@ export class HeldJobsLog {
   /** `replayed` when BullMQ ran it again to completion, else a line saying what became of it. */
   private async fateOf(job: HeldJob): Promise<string> {
     const queue = this.queues.find((candidate) => candidate.name === job.queue)!;
-    // The run's rows can be final a moment before their job is: give it a few seconds to finish.
-    const stored = await waitUntil(
-      async () => {
-        const found = await queue.getJob(job.id);
-        return !found || found.finishedOn ? { found } : null;
-      },
-      15_000,
-      `job ${job.id} to finish`,
-    ).then(
-      ({ found }) => found,
-      () => queue.getJob(job.id),
-    );
+    const stored = await finishedJob(queue, job.id);
     if (!stored) return `${job.queue} job ${job.id} (${job.name}) interrupted by a kill is gone from Redis`;
     const state = await stored.getState();
     const startedAgain = stored.stalledCounter > 0 && stored.attemptsStarted > 1;
