@@ -103,9 +103,11 @@ describe('an event socket that does not answer', () => {
     await untilPendingApply(created);
     const backlog = await backlogOf(serviceId);
     const jobId = freeswitchBacklogJobId({ serviceId, version: backlog.origin });
+    // The event is pending_apply once the inline attempt's failure is noted, a moment before the
+    // backlog job is added (once in CI, at load, it was not there yet): wait for the job first.
+    await waitFor(() => worker.deps.queues.provisioning.getJob(jobId), 10000, 'the backlog job added');
     // Redis loses the backlog job. Removable only between attempts (an active job is locked by its
-    // worker): try until it is gone. (Once in CI, at load, the job was already missing here, a cause not
-    // found; the reconciler below is what must re-add it either way.)
+    // worker): try until it is gone.
     await waitFor(
       async () => {
         const job = await worker.deps.queues.provisioning.getJob(jobId);
