@@ -31,7 +31,7 @@ export interface BridgeConfig {
   };
   /**
    * `jobHistory`: what Redis keeps of finished jobs (count and age in seconds), the same for every job of
-   * every queue (JOB_HISTORY_*; the defaults are packages/queue's DEFAULT_JOB_RETENTION).
+   * every queue (JOB_HISTORY_*; the defaults are packages/queue's, src/retention.ts).
    */
   redis: {
     url: string;
