@@ -78,6 +78,8 @@ interface Sample {
   /** Jobs not finished yet (waiting, active, delayed, prioritized): the work still to do, printed (the backlog is checked on PostgreSQL). */
   redisLiveBytes: number;
   liveJobs: number;
+  /** Of the live jobs, final bills waiting for the close delay (they accumulate until BILLING_CLOSE_DELAY_SECONDS has passed once). */
+  finalBills: number;
   /** The finished-job history (finished jobs and event streams): bounded by count, each part checked against its bound. */
   redisHistoryBytes: number;
   /** Parts of the history over their bound (none may be). */
@@ -129,9 +131,10 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
 
 /** Bytes of every key, split into the finished-job history, the live jobs and the rest. The bridge owns the whole private Redis. */
 /** The jobs not finished yet, with their lists and sets: work to do, not retention. */
-async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number }> {
+async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number; finalBills: number }> {
   const keys = new Set<string>();
   let jobs = 0;
+  let finalBills = 0;
   for (const queue of Object.values(QUEUE_NAMES)) {
     const base = `${prefix}:${queue}`;
     for (const [state, kind] of [
@@ -145,10 +148,12 @@ async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>
       const ids = kind === 'list' ? await redis.lrange(`${base}:${state}`, 0, -1) : await redis.zrange(`${base}:${state}`, 0, -1);
       keys.add(`${base}:${state}`);
       jobs += ids.length;
+      // A terminated service's final bill waits BILLING_CLOSE_DELAY_SECONDS (1800 s here) as a delayed job: counted, printed.
+      finalBills += ids.filter((id) => id.startsWith('billing-final-')).length;
       for (const id of ids) keys.add(`${base}:${id}`).add(`${base}:${id}:logs`).add(`${base}:${id}:lock`);
     }
   }
-  return { keys, jobs };
+  return { keys, jobs, finalBills };
 }
 
 /** Every key of the Redis with its exact size (SAMPLES 0: the default samples 5 elements of a stream or hash and guesses the rest). */
@@ -167,7 +172,7 @@ async function forEachKey(redis: Redis, visit: (key: string, bytes: number) => v
 async function redisBytesOf(
   redis: Redis,
   prefix: string,
-): Promise<Pick<Sample, 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
+): Promise<Pick<Sample, 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs' | 'finalBills'>> {
   const history = await historyOf(redis, prefix);
   const live = await liveOf(redis, prefix);
   const sizes = new Map<string, number>();
@@ -193,6 +198,7 @@ async function redisBytesOf(
     historyOverBound: [...history.overBound, ...historyAfter.overBound],
     redisLiveBytes: pending,
     liveJobs: live.jobs,
+    finalBills: live.finalBills,
   };
 }
 
@@ -285,7 +291,7 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
 
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
-  return `${seconds} s, Redis total ${now.redisTotalBytes} B (used_memory ${now.redisRawBytes}), rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
+  return `${seconds} s, Redis total ${now.redisTotalBytes} B (used_memory ${now.redisRawBytes}), rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs, ${now.finalBills} final bills delayed), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
