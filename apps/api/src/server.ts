@@ -63,7 +63,13 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const esl = targets.defaultTarget.esl;
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
   const redis = createProducerConnection(config.redis.url);
-  const queues = createQueues({ connection: redis, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
+  const queues = createQueues({
+    connection: redis,
+    prefix: config.redis.queuePrefix,
+    attempts: config.worker.jobAttempts,
+    backoffMs: config.worker.jobBackoffMs,
+    retention: config.redis.jobHistory,
+  });
   const deps: ApiDeps = {
     config,
     logger,

@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import { assertValidJobId, FINISHED_JOB_RETENTION, type JobName, type JobPayload } from '@ictvoip/queue';
+import { assertValidJobId, type JobName, type JobPayload } from '@ictvoip/queue';
 import { CliError } from './output';
 
 /** One job the CLI asks a worker to run: a job of the catalogue with its own payload. */
@@ -35,7 +35,8 @@ export async function enqueueJobs(queue: Queue, requests: readonly JobRequest[])
   for (const request of requests) {
     const id = assertValidJobId(request.id);
     const existing = await queue.getJob(id);
-    if (!existing) await queue.add(request.name, request.data, { jobId: id, ...FINISHED_JOB_RETENTION });
+    // The retention comes from the queue's default job options (createQueues with config.redis.jobHistory), as for every job.
+    if (!existing) await queue.add(request.name, request.data, { jobId: id });
     reports.push({ id, name: request.name, data: request.data, outcome: existing ? 'already-enqueued' : 'enqueued' });
   }
   return reports;

@@ -23,7 +23,7 @@ export async function openQueues(cfg: BridgeConfig): Promise<{ queues: QueueSet;
     connection.disconnect();
     throw error;
   }
-  const queues = createQueues({ connection, prefix: cfg.redis.queuePrefix, attempts: cfg.worker.jobAttempts, backoffMs: cfg.worker.jobBackoffMs });
+  const queues = createQueues({ connection, prefix: cfg.redis.queuePrefix, attempts: cfg.worker.jobAttempts, backoffMs: cfg.worker.jobBackoffMs, retention: cfg.redis.jobHistory });
   return {
     queues,
     close: async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { migrateBridgeDatabase } from '@ictvoip/store';
-import { COMPLETED_JOBS_KEPT, EVENT_STREAM_MAX_LEN, FAILED_JOBS_KEPT, QUEUE_NAMES } from '@ictvoip/queue';
+import { EVENT_STREAM_MAX_LEN, QUEUE_NAMES } from '@ictvoip/queue';
 import { buildEvent, postWebhook, startWhmcsStandin } from '@ictvoip/testkit';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -39,6 +39,12 @@ const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soa
  */
 const ESL_STALL = /^(\d+):(\d+)$/.exec(process.env.CHAOS_SOAK_ESL_STALL ?? '');
 const STALL_HOLD_MS = 6_000;
+/**
+ * The finished-job history the soak's bridge keeps (JOB_HISTORY_*_COUNT), small so that every queue's
+ * history, even the slowest queue's (billing: a close and a credit check per schedule), is at its cap
+ * before the settled window: from there Redis's total memory is measured, history included.
+ */
+const HISTORY_KEPT = { completed: 10, failed: 10 } as const;
 /** Allowed growth between the settled start and the end of the run. */
 const FLAT_WITHIN = 0.1;
 /** The bridge's processes connect under this name (PGAPPNAME): the soak's own checking connections are not counted. */
@@ -72,10 +78,14 @@ interface Sample {
   /** Jobs not finished yet (waiting, active, delayed, prioritized): the work still to do, printed (the backlog is checked on PostgreSQL). */
   redisLiveBytes: number;
   liveJobs: number;
+  /** Of the live jobs, final bills waiting for the close delay (they accumulate until BILLING_CLOSE_DELAY_SECONDS has passed once). */
+  finalBills: number;
   /** The finished-job history (finished jobs and event streams): bounded by count, each part checked against its bound. */
   redisHistoryBytes: number;
   /** Parts of the history over their bound (none may be). */
   historyOverBound: string[];
+  /** Every key of the (private) Redis, exact: the measure that must stay flat (history and live jobs included). */
+  redisTotalBytes: number;
   /** Redis's used_memory: the keys plus Redis's own (client buffers, scripts), printed. */
   redisRawBytes: number;
   /** Rated charges so far: shows the CDR sync rating along the run, not only at its end. */
@@ -107,8 +117,8 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
     if (length > EVENT_STREAM_MAX_LEN + STREAM_SLACK) overBound.push(`${queue} events ${length}`);
     keys.add(`${base}:events`);
     for (const [finished, bound] of [
-      ['completed', COMPLETED_JOBS_KEPT.count],
-      ['failed', FAILED_JOBS_KEPT.count],
+      ['completed', HISTORY_KEPT.completed],
+      ['failed', HISTORY_KEPT.failed],
     ] as const) {
       const ids = await redis.zrange(`${base}:${finished}`, 0, -1);
       if (ids.length > bound) overBound.push(`${queue} ${finished} ${ids.length}`);
@@ -121,9 +131,10 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
 
 /** Bytes of every key, split into the finished-job history, the live jobs and the rest. The bridge owns the whole private Redis. */
 /** The jobs not finished yet, with their lists and sets: work to do, not retention. */
-async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number }> {
+async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number; finalBills: number }> {
   const keys = new Set<string>();
   let jobs = 0;
+  let finalBills = 0;
   for (const queue of Object.values(QUEUE_NAMES)) {
     const base = `${prefix}:${queue}`;
     for (const [state, kind] of [
@@ -137,10 +148,12 @@ async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>
       const ids = kind === 'list' ? await redis.lrange(`${base}:${state}`, 0, -1) : await redis.zrange(`${base}:${state}`, 0, -1);
       keys.add(`${base}:${state}`);
       jobs += ids.length;
+      // A terminated service's final bill waits BILLING_CLOSE_DELAY_SECONDS (1800 s here) as a delayed job: counted, printed.
+      finalBills += ids.filter((id) => id.startsWith('billing-final-')).length;
       for (const id of ids) keys.add(`${base}:${id}`).add(`${base}:${id}:logs`).add(`${base}:${id}:lock`);
     }
   }
-  return { keys, jobs };
+  return { keys, jobs, finalBills };
 }
 
 /** Every key of the Redis with its exact size (SAMPLES 0: the default samples 5 elements of a stream or hash and guesses the rest). */
@@ -156,7 +169,10 @@ async function forEachKey(redis: Redis, visit: (key: string, bytes: number) => v
   } while (cursor !== '0');
 }
 
-async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 'redisBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs'>> {
+async function redisBytesOf(
+  redis: Redis,
+  prefix: string,
+): Promise<Pick<Sample, 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs' | 'finalBills'>> {
   const history = await historyOf(redis, prefix);
   const live = await liveOf(redis, prefix);
   const sizes = new Map<string, number>();
@@ -175,7 +191,15 @@ async function redisBytesOf(redis: Redis, prefix: string): Promise<Pick<Sample, 
     else if (historyAfter.keys.has(key)) kept += bytes;
     else rest += bytes;
   }
-  return { redisBytes: rest, redisHistoryBytes: kept, historyOverBound: [...history.overBound, ...historyAfter.overBound], redisLiveBytes: pending, liveJobs: live.jobs };
+  return {
+    redisBytes: rest,
+    redisTotalBytes: rest + kept + pending,
+    redisHistoryBytes: kept,
+    historyOverBound: [...history.overBound, ...historyAfter.overBound],
+    redisLiveBytes: pending,
+    liveJobs: live.jobs,
+    finalBills: live.finalBills,
+  };
 }
 
 function rssOf(app: AppProcess): number {
@@ -267,7 +291,7 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
 
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
-  return `${seconds} s, Redis rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
+  return `${seconds} s, Redis total ${now.redisTotalBytes} B (used_memory ${now.redisRawBytes}), rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs, ${now.finalBills} final bills delayed), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -280,18 +304,21 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * that moment; the end (its median) is compared with the highest count up to the end of the settled
  * window (the pools' size once warm). A leak grows past both; a pool warming does not.
  */
-function growth(samples: Sample[]): Record<'rssBytes' | 'pgConnections' | 'redisBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes', number> {
+type Measured = 'rssBytes' | 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes';
+
+function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
   const fifth = Math.max(1, Math.floor(samples.length / 5));
   const warm = Math.floor(samples.length / 3);
   const start = samples.slice(warm, warm + fifth);
   const end = samples.slice(-fifth);
   const grown = (before: number, after: number) => (before > 0 ? (after - before) / before : 0);
-  const of = (key: 'rssBytes' | 'redisBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes') => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
+  const of = (key: Measured) => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
   const warmPeak = Math.max(...samples.slice(0, warm + fifth).map((s) => s.pgConnections));
   return {
     rssBytes: of('rssBytes'),
     pgConnections: grown(warmPeak, median(end.map((s) => s.pgConnections))),
     redisBytes: of('redisBytes'),
+    redisTotalBytes: of('redisTotalBytes'),
     redisHistoryBytes: of('redisHistoryBytes'),
     redisLiveBytes: of('redisLiveBytes'),
     redisRawBytes: of('redisRawBytes'),
@@ -331,6 +358,8 @@ describe('soak: steady load with every background job running', () => {
           BILLING_CLOSE_EVERY_SECONDS: SCHEDULE_SECONDS,
           RECONCILE_EVERY_SECONDS: '5',
           WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+          JOB_HISTORY_COMPLETED_COUNT: String(HISTORY_KEPT.completed),
+          JOB_HISTORY_FAILED_COUNT: String(HISTORY_KEPT.failed),
           PGAPPNAME: APP_NAME,
           // No event-socket fault is injected here: a loaded test box must not turn a slow reply into one.
           ESL_TIMEOUT_MS: '5000',
@@ -504,8 +533,10 @@ describe('soak: steady load with every background job running', () => {
         expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
         // Whatever the load, never more connections than the pools allow.
         expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
+        // Redis's total (every key, the finished-job history at its cap and the live jobs included) flat.
+        expect(grew.redisTotalBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+        // And as extra information: the rest (neither history nor live jobs) flat, the history never past its bounds.
         expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        // The history set apart from it never past its bounds.
         expect(samples.flatMap((s) => s.historyOverBound)).toEqual([]);
       } finally {
         clearInterval(cron);

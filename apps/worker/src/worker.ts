@@ -220,7 +220,13 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const repeatedWarn = rateLimitedWarn(logger);
   const pool = createPool(config.database.url, poolSize, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
   const producer = createWorkerConnection(config.redis.url);
-  const queues = createQueues({ connection: producer, prefix: config.redis.queuePrefix, attempts: config.worker.jobAttempts, backoffMs: config.worker.jobBackoffMs });
+  const queues = createQueues({
+    connection: producer,
+    prefix: config.redis.queuePrefix,
+    attempts: config.worker.jobAttempts,
+    backoffMs: config.worker.jobBackoffMs,
+    retention: config.redis.jobHistory,
+  });
   const fusionServers = new FusionServersRepository(pool, config.sealing);
   // Every FusionPBX server gets its own pool of the same size and its own event socket, opened on first use.
   const targets = new FusionTargets({

@@ -29,7 +29,15 @@ export interface BridgeConfig {
     cacheDir: string;
     terminateRetentionDays: number;
   };
-  redis: { url: string; queuePrefix: string };
+  /**
+   * `jobHistory`: what Redis keeps of finished jobs (count and age in seconds), the same for every job of
+   * every queue (JOB_HISTORY_*; the defaults are packages/queue's, src/retention.ts).
+   */
+  redis: {
+    url: string;
+    queuePrefix: string;
+    jobHistory: { completed: { count: number; age: number }; failed: { count: number; age: number } };
+  };
   webhook: { secrets: readonly string[]; maxWaitSeconds: number };
   /**
    * Keys of sealed secrets (SEALING_KEY): `keys[0]` seals, every key opens values naming its id;
@@ -213,7 +221,14 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       cacheDir: v.FUSIONPBX_CACHE_DIR,
       terminateRetentionDays: v.TERMINATE_RETENTION_DAYS,
     },
-    redis: { url: v.REDIS_URL, queuePrefix: v.QUEUE_PREFIX },
+    redis: {
+      url: v.REDIS_URL,
+      queuePrefix: v.QUEUE_PREFIX,
+      jobHistory: {
+        completed: { count: v.JOB_HISTORY_COMPLETED_COUNT, age: v.JOB_HISTORY_COMPLETED_AGE_SECONDS },
+        failed: { count: v.JOB_HISTORY_FAILED_COUNT, age: v.JOB_HISTORY_FAILED_AGE_SECONDS },
+      },
+    },
     webhook: { secrets, maxWaitSeconds: v.WEBHOOK_MAX_WAIT_SECONDS },
     sealing: { keys: Object.freeze(sealing.keys.map(hiddenKey)), legacySecrets: secrets },
     esl: { host: v.ESL_HOST, port: v.ESL_PORT, password: v.ESL_PASSWORD, timeoutMs: v.ESL_TIMEOUT_MS },

@@ -25,6 +25,20 @@ export const environmentSchema = Joi.object({
   QUEUE_PREFIX: Joi.string()
     .pattern(/^[A-Za-z0-9{}_-]+$/)
     .default('{ictvoip}'),
+  // What Redis keeps of finished jobs, one bound for every job of every queue (packages/queue/src/retention.ts).
+  // A CLI `--wait` reads its jobs' results from Redis: a completed count below a batch's size loses some of them.
+  JOB_HISTORY_COMPLETED_COUNT: Joi.number().integer().min(1).max(1_000_000).default(1000),
+  JOB_HISTORY_COMPLETED_AGE_SECONDS: Joi.number()
+    .integer()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .default(24 * 3600),
+  JOB_HISTORY_FAILED_COUNT: Joi.number().integer().min(1).max(1_000_000).default(1000),
+  JOB_HISTORY_FAILED_AGE_SECONDS: Joi.number()
+    .integer()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .default(7 * 24 * 3600),
   WEBHOOK_SECRET: Joi.string().min(16).default(DEVELOPMENT_SECRETS.WEBHOOK_SECRET),
   WEBHOOK_SECRET_PREVIOUS: Joi.string().min(16).allow(''),
   // `<key id>:<base64 32 bytes>[,<key id>:<key>…]`: the first seals, all open (checked in config.ts).

@@ -44,6 +44,31 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'ESL_PORT', 'PORT', 'REDIS_URL']);
   });
 
+  it('reads the Redis job history bounds (JOB_HISTORY_*), with defaults, and refuses bad ones by name', () => {
+    expect(loadConfig({}).redis.jobHistory).toEqual({ completed: { count: 1000, age: 86_400 }, failed: { count: 1000, age: 604_800 } });
+    const set = loadConfig({
+      JOB_HISTORY_COMPLETED_COUNT: '50',
+      JOB_HISTORY_COMPLETED_AGE_SECONDS: '3600',
+      JOB_HISTORY_FAILED_COUNT: '200',
+      JOB_HISTORY_FAILED_AGE_SECONDS: '86400',
+    });
+    expect(set.redis.jobHistory).toEqual({ completed: { count: 50, age: 3600 }, failed: { count: 200, age: 86_400 } });
+    const problems = problemsOf({
+      JOB_HISTORY_COMPLETED_COUNT: '0',
+      JOB_HISTORY_COMPLETED_AGE_SECONDS: 'a day',
+      JOB_HISTORY_FAILED_COUNT: '1.5',
+      JOB_HISTORY_FAILED_AGE_SECONDS: '-1',
+    });
+    expect(problems.map((p) => p.variable).sort()).toEqual([
+      'JOB_HISTORY_COMPLETED_AGE_SECONDS',
+      'JOB_HISTORY_COMPLETED_COUNT',
+      'JOB_HISTORY_FAILED_AGE_SECONDS',
+      'JOB_HISTORY_FAILED_COUNT',
+    ]);
+    // No count means "keep everything" to BullMQ: an unbounded Redis is not a setting.
+    expect(problemsOf({ JOB_HISTORY_FAILED_COUNT: 'unlimited' }).map((p) => p.variable)).toEqual(['JOB_HISTORY_FAILED_COUNT']);
+  });
+
   it('reads registration monitoring settings, with defaults, and refuses bad ones', () => {
     expect(loadConfig({}).monitoring).toEqual({
       pollSeconds: 60,

@@ -1,23 +1,25 @@
 import { Queue, type BackoffStrategy, type DefaultJobOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from './names';
-import { EVENT_STREAM_MAX_LEN, FINISHED_JOB_RETENTION } from './retention';
+import { EVENT_STREAM_MAX_LEN, finishedJobRetention, type JobRetention } from './retention';
 
 export interface QueueSetOptions {
   connection: Redis;
   prefix: string;
   attempts?: number;
   backoffMs?: number;
+  /** What every queue keeps of finished jobs (config.redis.jobHistory); DEFAULT_JOB_RETENTION when unset. */
+  retention?: JobRetention;
 }
 
 export type QueueSet = Record<QueueName, Queue>;
 
-export function defaultJobOptions(attempts = 8, backoffMs = 2000): DefaultJobOptions {
+export function defaultJobOptions(attempts = 8, backoffMs = 2000, retention?: JobRetention): DefaultJobOptions {
   return {
     attempts,
     backoff: { type: 'exponential', delay: backoffMs, jitter: 0.3 },
     // The retention is the dedupe window for custom ids; PostgreSQL's inbox is the long-term dedupe.
-    ...FINISHED_JOB_RETENTION,
+    ...finishedJobRetention(retention),
   };
 }
 
@@ -39,7 +41,7 @@ export function cappedBackoff(baseMs: number, maxMs: number, random: () => numbe
 }
 
 export function createQueues(options: QueueSetOptions): QueueSet {
-  const jobOptions = defaultJobOptions(options.attempts, options.backoffMs);
+  const jobOptions = defaultJobOptions(options.attempts, options.backoffMs, options.retention);
   const make = (name: QueueName) => {
     const queue = new Queue(name, {
       connection: options.connection,

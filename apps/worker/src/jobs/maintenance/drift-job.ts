@@ -7,9 +7,22 @@ import { buildDriftReport, driftSourcesOf, fixDrift, DRIFT_KINDS, type DriftFixR
 export const DRIFT_JOB_NAME = MAINTENANCE_JOBS.driftReport;
 export const DRIFT_SCHEDULER_ID = SCHEDULER_IDS.driftReport;
 
+/**
+ * Differences a drift job's result keeps (Redis holds it in the job history; `GET /admin/drift` reads
+ * it). The full list grows with the services that differ (a 30-minute soak's reached ~175 KB per job),
+ * so Redis memory would follow the fleet; `counts` stay complete and `npx ictvoip reconcile` prints every item.
+ */
+export const DRIFT_ITEMS_KEPT = 100;
+
 export interface DriftJobResult {
-  report: DriftReport;
+  /** `items` cut to DRIFT_ITEMS_KEPT; `itemsOmitted` says how many more there were. */
+  report: DriftReport & { itemsOmitted: number };
   fix: DriftFixResult | null;
+}
+
+/** The report as stored: its first DRIFT_ITEMS_KEPT items, every count. */
+export function storedDriftReport(report: DriftReport): DriftJobResult['report'] {
+  return { ...report, items: report.items.slice(0, DRIFT_ITEMS_KEPT), itemsOmitted: Math.max(0, report.items.length - DRIFT_ITEMS_KEPT) };
 }
 
 export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: DriftReport): void {
@@ -24,10 +37,11 @@ export async function runDriftJob(deps: WorkerDeps, job: TypedJob<typeof MAINTEN
   const report = await buildDriftReport(await driftSourcesOf(deps));
   recordDriftMetrics(metrics, report);
   deps.logger.info({ differences: report.items.length, counts: report.counts, whmcsChecked: report.whmcsChecked }, 'drift report');
-  if (!data.fix) return { report, fix: null };
+  if (!data.fix) return { report: storedDriftReport(report), fix: null };
+  // The fix works from the full report; only what is stored is cut.
   const fix = await fixDrift(report, { pool: deps.pool, queues: deps.queues });
   deps.logger.info({ fixes: fix.fixes.length, manual: fix.manual.length }, 'drift fix enqueued');
-  return { report, fix };
+  return { report: storedDriftReport(report), fix };
 }
 
 export async function ensureDriftScheduler(deps: WorkerDeps): Promise<void> {
