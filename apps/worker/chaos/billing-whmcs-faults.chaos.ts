@@ -4,16 +4,17 @@ import { startWhmcsStandin, type WhmcsFaultPlan, type WhmcsStandin } from '@ictv
 import { checkBilling, countBy, countRated, finishedBatches, previousMonth, seedBillingTenants } from './support/billing-ledger';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import type { AppProcess } from './support/processes';
-import { sleep, waitUntil } from './support/processes';
+import { loadAware, processOwningPort, sleep, waitUntil } from './support/processes';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { seededRandom } from './support/workload';
-import { HeldJobsLog } from './support/worker-killer';
+import { HeldJobsLog, type InterruptionReport } from './support/worker-killer';
 
 const RUNS = runsOf(1, 5, 1);
 const TENANTS = pick(16, 40, 16);
 const CALLS_PER_TENANT = pick(8, 20, 8);
 const KILLS_PER_RUN = pick(2, 4, 2);
+const RATING_KILLS = pick(2, 4, 2);
 const PUSH_TIMEOUT_MS = Number(process.env.CHAOS_BILLING_PUSH_TIMEOUT_MS ?? 240_000);
 
 const WHMCS_CREDENTIALS = { identifier: 'chaosWhmcsIdent5e1d7a', secret: 'chaos-whmcs-secret-b83f0c2a9d41' } as const;
@@ -69,10 +70,10 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           const tenants = await seedBillingTenants(bridge, whmcs, random, { firstServiceId: 800_000 + run * 1000, count: TENANTS, calls: CALLS_PER_TENANT, monthStart: start });
           const totalCalls = tenants.reduce((sum, tenant) => sum + tenant.calls, 0);
 
-          const raters = [await bridge.startWorker()];
-          await waitUntil(async () => (await countRated(bridge)) === totalCalls, 120_000, `${totalCalls} rated calls`, 250);
+          // Rating under kill -9: the rater dies while a page's charges are being inserted (slowed so the kill lands
+          // there); that page's charges and its cursor must both be absent and the page rated again, once.
+          const rating = await rateUnderKills(bridge, totalCalls, run);
           expect(await batchCount(bridge)).toBe(0);
-          await Promise.all(raters.map((worker) => worker.terminate()));
 
           // The first write takes effect but is never answered (the first kill lands while a worker waits on it),
           // the next one takes effect with an unparseable reply; then about 30 % of all WHMCS calls fail at random
@@ -129,9 +130,12 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           const faults = whmcs.state.requests.filter((request) => request.fault !== null);
           const unkilled = kills === 0 ? ['no worker was killed during the push'] : [];
           const hit = await heldJobs.interruptions();
-          tally.add(report, { kills, interrupted: hit.interrupted, problems: [...leaks, ...unkilled] });
-          process.stdout.write(`billing run ${run + 1}: ${hit.interrupted} jobs in flight interrupted, ${hit.replayed} of them run again to completion\n`);
-          for (const line of hit.unconfirmed) process.stdout.write(`billing run ${run + 1}: ${line}\n`);
+          tally.add(report, { kills: kills + rating.kills, interrupted: rating.interrupted + hit.interrupted, problems: [...leaks, ...unkilled] });
+          process.stdout.write(
+            `billing run ${run + 1}: rating ${rating.kills} kills during a charge insert, ${rating.interrupted} cdr jobs in flight interrupted, ${rating.replayed} run again to completion; ` +
+              `push ${hit.interrupted} jobs in flight interrupted, ${hit.replayed} of them run again to completion\n`,
+          );
+          for (const line of [...rating.unconfirmed, ...hit.unconfirmed]) process.stdout.write(`billing run ${run + 1}: ${line}\n`);
           process.stdout.write(
             `billing run ${run + 1}: ${tenants.length} tenants, ${totalCalls} calls, ${whmcs.state.requests.length} WHMCS calls (${faults.length} failed: ${JSON.stringify(countBy(faults.map((f) => f.fault ?? '')))}), ${kills} kills, all pushed in ${pushedMs} ms\n`,
           );
@@ -142,6 +146,9 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
           expect(kills).toBeGreaterThan(0);
           // The first kill is of the worker waiting on an unanswered push: it held that job.
           expect(hit.interrupted).toBeGreaterThan(0);
+          // Each rating kill hit a sync job inside its charge insert.
+          expect(rating.kills).toBeGreaterThan(0);
+          expect(rating.interrupted).toBeGreaterThanOrEqual(rating.kills);
         } finally {
           finished = true;
           await heldJobs.close();
@@ -152,6 +159,52 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
       }));
   }
 });
+
+/**
+ * Rates the seeded CDRs with one worker at a time and kills it -9 up to RATING_KILLS times (until every call is rated), each while a
+ * charge insert of its is running (a statement trigger slows every insert into cdr_charges by 500 ms
+ * for the rating phase, so the kill lands inside it; the page's transaction then never commits). A
+ * replacement starts after each kill. Ends when every call is rated; answers the kills and what
+ * became of the sync jobs they interrupted.
+ */
+async function rateUnderKills(bridge: ChaosBridge, totalCalls: number, run: number): Promise<InterruptionReport> {
+  await bridge.bridge.query(`CREATE FUNCTION chaos_slow_charge_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$`);
+  await bridge.bridge.query('CREATE TRIGGER chaos_slow_charge_insert BEFORE INSERT ON cdr_charges FOR EACH STATEMENT EXECUTE FUNCTION chaos_slow_charge_insert()');
+  const log = new HeldJobsLog(bridge, [QUEUE_NAMES.cdrSync]);
+  let kills = 0;
+  try {
+    await bridge.startWorker();
+    for (; kills < RATING_KILLS; kills += 1) {
+      const victim = await waitUntil(async () => ((await countRated(bridge)) === totalCalls ? 'all rated' : await chargeInsertOwner(bridge)), loadAware(60_000), 'a charge insert in flight', 20);
+      if (victim === 'all rated') break;
+      await victim.kill9();
+      const held = await log.recordKill(victim);
+      process.stdout.write(`billing run ${run + 1}: kill -9 rater ${victim.pid} inside a charge insert, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`);
+      await bridge.startWorker();
+    }
+    await waitUntil(async () => (await countRated(bridge)) === totalCalls, loadAware(120_000), `${totalCalls} rated calls`, 250).catch(async (error: Error) => {
+      process.stdout.write(`billing run ${run + 1}: ${await countRated(bridge)} of ${totalCalls} calls rated after the rating kills\n`);
+      throw error;
+    });
+    await bridge.bridge.query('DROP TRIGGER chaos_slow_charge_insert ON cdr_charges');
+    await Promise.all(bridge.liveWorkers().map((worker) => worker.terminate()));
+    return { kills, ...(await log.interruptions()) };
+  } finally {
+    await log.close();
+  }
+}
+
+/** The live worker whose charge insert is running now (sleeping in the trigger), found from its connection's port; null when none. */
+async function chargeInsertOwner(bridge: ChaosBridge): Promise<AppProcess | null> {
+  const { rows } = await bridge.bridge.query<{ port: number }>(
+    `SELECT client_port AS port FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'PgSleep' AND query LIKE '%INSERT INTO cdr_charges%'`,
+  );
+  for (const row of rows) {
+    const owner = processOwningPort(row.port, bridge.liveWorkers());
+    if (owner) return owner;
+  }
+  return null;
+}
 
 /**
  * Kills workers while batches are being pushed: the first kill lands while a worker waits on a

@@ -5,7 +5,8 @@ import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import type { ConsistencyReport } from './support/consistency';
 import type { AppProcess } from './support/processes';
-import { sleep, waitUntil } from './support/processes';
+import { processOwningPort, sleep, waitUntil } from './support/processes';
+import { workerName } from './support/in-flight';
 import { ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { seededRandom } from './support/workload';
@@ -64,21 +65,24 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
           let done = false;
           const restarts: Promise<AppProcess>[] = [];
           const writes = () => whmcs.state.requests.filter((request) => WRITES.has(request.action)).length;
-          // Kills land after a seeded number of WHMCS writes (suspends, mails, unsuspends), in both phases.
+          // Kills land after a seeded number of WHMCS writes (suspends, mails, unsuspends), in both phases,
+          // each on a worker that owns work in flight (see ownerOfWorkInFlight), never on an idle one.
           const killer = (async () => {
             for (let k = 0; k < KILLS_PER_RUN && !done; k += 1) {
+              const seen = whmcs.state.requests.length;
               const target = writes() + 1 + Math.floor(random() * 3);
               const reached = await waitUntil(() => (writes() >= target || done ? true : null), 120_000, 'more WHMCS writes', 5).catch(() => false);
               if (!reached || done) return;
               await sleep(Math.floor(random() * 150));
-              const live = await waitUntil(() => (bridge.liveWorkers().length > 0 ? bridge.liveWorkers() : null), 30_000, 'a live worker').catch(() => []);
-              const victim = live[Math.floor(random() * live.length)];
-              if (!victim) return;
-              await victim.kill9();
+              const owner = await waitUntil(async () => (done ? { victim: undefined, why: '' } : await ownerOfWorkInFlight(bridge, whmcs, heldJobs, seen, random)), 30_000, 'a worker with work in flight', 5).catch(
+                () => ({ victim: undefined, why: '' }),
+              );
+              if (!owner.victim) continue;
+              await owner.victim.kill9();
               kills += 1;
-              const held = await heldJobs.recordKill(victim);
+              const held = await heldJobs.recordKill(owner.victim);
               process.stdout.write(
-                `credit run ${run + 1}: kill -9 worker ${victim.pid} after ${writes()} WHMCS writes, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`,
+                `credit run ${run + 1}: kill -9 worker ${owner.victim.pid} ${owner.why} after ${writes()} WHMCS writes, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`,
               );
               restarts.push(bridge.startWorker());
             }
@@ -114,6 +118,8 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
           expect({ lost: report.lost, doubled: report.doubled }).toEqual({ lost: 0, doubled: 0 });
           expect(leaks).toEqual([]);
           expect(kills).toBeGreaterThan(0);
+          // Every kill is of a worker that owned work in flight: the run's kills interrupted credit jobs.
+          expect(hit.interrupted).toBeGreaterThan(0);
         } finally {
           await heldJobs.close();
           await bridge.close();
@@ -122,6 +128,29 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
       }));
   }
 });
+
+/**
+ * The worker to kill: the sender of a WHMCS write that took effect and is still unanswered (it waits
+ * inside its credit job: a crash between WHMCS's effect and the bridge recording it), else a worker
+ * holding an active credit or CDR job; null while every worker is idle (the caller waits).
+ */
+async function ownerOfWorkInFlight(
+  bridge: ChaosBridge,
+  whmcs: WhmcsStandin,
+  heldJobs: HeldJobsLog,
+  since: number,
+  random: () => number,
+): Promise<{ victim: AppProcess; why: string } | null> {
+  const live = bridge.liveWorkers();
+  const unanswered = whmcs.state.requests.slice(since).filter((request) => request.fault === 'timeout_after_effect' && WRITES.has(request.action));
+  for (const request of unanswered.reverse()) {
+    const sender = processOwningPort(request.remotePort ?? 0, live);
+    if (sender) return { victim: sender, why: `(waiting on a ${request.action} WHMCS carried out but never answered)` };
+  }
+  const owners = new Set((await heldJobs.activeJobs()).map((job) => job.processedBy));
+  const holders = live.filter((worker) => owners.has(workerName(worker)));
+  return holders.length > 0 ? { victim: holders[Math.floor(random() * holders.length)]!, why: '(holding an active job)' } : null;
+}
 
 /** Workers sync CDRs and check credit every second, WHMCS balances read every time. */
 function startCreditBridge(whmcs: WhmcsStandin): Promise<ChaosBridge> {
