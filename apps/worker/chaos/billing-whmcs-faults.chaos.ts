@@ -1,7 +1,7 @@
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsFaultPlan, type WhmcsStandin } from '@ictvoip/testkit';
-import { checkBilling, countBy, countRated, finishedBatches, previousMonth, seedBillingTenants } from './support/billing-ledger';
+import { checkBilling, countBy, countRated, finishedBatches, previousMonth, seedBillingTenants, type BillingTenant } from './support/billing-ledger';
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import type { AppProcess } from './support/processes';
 import { loadAware, processOwningPort, sleep, waitUntil } from './support/processes';
@@ -72,7 +72,7 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
 
           // Rating under kill -9: the rater dies while a page's charges are being inserted (slowed so the kill lands
           // there); that page's charges and its cursor must both be absent and the page rated again, once.
-          const rating = await rateUnderKills(bridge, totalCalls, run);
+          const rating = await rateUnderKills(bridge, tenants, totalCalls, run);
           expect(await batchCount(bridge)).toBe(0);
 
           // The first write takes effect but is never answered (the first kill lands while a worker waits on it),
@@ -167,7 +167,7 @@ describe('billing push with WHMCS failing ~30 % and kill -9 of workers', () => {
  * replacement starts after each kill. Ends when every call is rated; answers the kills and what
  * became of the sync jobs they interrupted.
  */
-async function rateUnderKills(bridge: ChaosBridge, totalCalls: number, run: number): Promise<InterruptionReport> {
+async function rateUnderKills(bridge: ChaosBridge, tenants: BillingTenant[], totalCalls: number, run: number): Promise<InterruptionReport> {
   await bridge.bridge.query(`CREATE FUNCTION chaos_slow_charge_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$`);
   await bridge.bridge.query('CREATE TRIGGER chaos_slow_charge_insert BEFORE INSERT ON cdr_charges FOR EACH STATEMENT EXECUTE FUNCTION chaos_slow_charge_insert()');
   const log = new HeldJobsLog(bridge, [QUEUE_NAMES.cdrSync]);
@@ -175,23 +175,43 @@ async function rateUnderKills(bridge: ChaosBridge, totalCalls: number, run: numb
   try {
     await bridge.startWorker();
     for (; kills < RATING_KILLS; kills += 1) {
-      const victim = await waitUntil(async () => ((await countRated(bridge)) === totalCalls ? 'all rated' : await chargeInsertOwner(bridge)), loadAware(60_000), 'a charge insert in flight', 20);
-      if (victim === 'all rated') break;
+      const victim = await waitUntil(
+        async () => ((await cursorsAtLastCdr(bridge, tenants)) === tenants.length ? 'all read' : await chargeInsertOwner(bridge)),
+        loadAware(60_000),
+        'a charge insert in flight',
+        20,
+      );
+      if (victim === 'all read') break;
       await victim.kill9();
       const held = await log.recordKill(victim);
-      process.stdout.write(`billing run ${run + 1}: kill -9 rater ${victim.pid} inside a charge insert, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`);
+      process.stdout.write(
+        `billing run ${run + 1}: kill -9 rater ${victim.pid} inside a charge insert, ${held.length} jobs in flight: ${held.map((job) => job.name).join(', ')}\n`,
+      );
       await bridge.startWorker();
     }
-    await waitUntil(async () => (await countRated(bridge)) === totalCalls, loadAware(120_000), `${totalCalls} rated calls`, 250).catch(async (error: Error) => {
-      process.stdout.write(`billing run ${run + 1}: ${await countRated(bridge)} of ${totalCalls} calls rated after the rating kills\n`);
-      throw error;
-    });
+    // Done when every tenant's sync cursor is at its newest CDR; then every call must have its charge (they commit together).
+    await waitUntil(async () => ((await cursorsAtLastCdr(bridge, tenants)) === tenants.length ? true : null), loadAware(120_000), 'every sync cursor at its last CDR', 250);
+    const rated = await countRated(bridge);
+    if (rated !== totalCalls) throw new Error(`${totalCalls - rated} of ${totalCalls} calls have no charge though every sync cursor has passed them`);
     await bridge.bridge.query('DROP TRIGGER chaos_slow_charge_insert ON cdr_charges');
     await Promise.all(bridge.liveWorkers().map((worker) => worker.terminate()));
     return { kills, ...(await log.interruptions()) };
   } finally {
     await log.close();
   }
+}
+
+/** Tenants whose CDR sync cursor is at their newest CDR in FusionPBX (the sync has read every call). */
+async function cursorsAtLastCdr(bridge: ChaosBridge, tenants: BillingTenant[]): Promise<number> {
+  const newest = await bridge.fusion.query<{ uuid: string }>(
+    `SELECT DISTINCT ON (domain_uuid) xml_cdr_uuid::text AS uuid FROM v_xml_cdr WHERE domain_uuid = ANY($1::uuid[]) ORDER BY domain_uuid, start_stamp DESC, xml_cdr_uuid DESC`,
+    [tenants.map((tenant) => tenant.domainUuid)],
+  );
+  const cursors = await bridge.bridge.query<{ uuid: string }>('SELECT last_xml_cdr_uuid::text AS uuid FROM cdr_sync_cursors WHERE service_id = ANY($1::bigint[])', [
+    tenants.map((tenant) => tenant.serviceId),
+  ]);
+  const at = new Set(cursors.rows.map((row) => row.uuid));
+  return newest.rows.filter((row) => at.has(row.uuid)).length;
 }
 
 /** The live worker whose charge insert is running now (sleeping in the trigger), found from its connection's port; null when none. */

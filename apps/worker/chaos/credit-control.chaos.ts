@@ -74,9 +74,12 @@ describe('credit control with WHMCS failing and kill -9 of workers', () => {
               const reached = await waitUntil(() => (writes() >= target || done ? true : null), 120_000, 'more WHMCS writes', 5).catch(() => false);
               if (!reached || done) return;
               await sleep(Math.floor(random() * 150));
-              const owner = await waitUntil(async () => (done ? { victim: undefined, why: '' } : await ownerOfWorkInFlight(bridge, whmcs, heldJobs, seen, random)), 30_000, 'a worker with work in flight', 5).catch(
-                () => ({ victim: undefined, why: '' }),
-              );
+              const owner = await waitUntil(
+                async () => (done ? { victim: undefined, why: '' } : await ownerOfWorkInFlight(bridge, whmcs, heldJobs, seen, random)),
+                30_000,
+                'a worker with work in flight',
+                5,
+              ).catch(() => ({ victim: undefined, why: '' }));
               if (!owner.victim) continue;
               await owner.victim.kill9();
               kills += 1;
