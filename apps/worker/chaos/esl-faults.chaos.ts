@@ -1,7 +1,7 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { domainOf, settle } from './support/consistency';
 import { InFlightJobs } from './support/in-flight';
-import { sleep, waitUntil } from './support/processes';
+import { loadAware, sleep, waitUntil } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, planWorkload, seededRandom } from './support/workload';
@@ -88,7 +88,7 @@ describe('event socket dropping, slow, -ERR', () => {
             await sleep(300);
           }
           const posts = await delivery;
-          const { report, settledMs } = await settle(bridge, plans, 180_000);
+          const { report, settledMs } = await settle(bridge, plans, loadAware(180_000));
           // "Not repeated": a create-only tenant was written by exactly one FusionPBX transaction.
           const createOnly = plans.filter((plan) => plan.events.length === 1).map((plan) => domainOf(plan.serviceId));
           const { rows: writers } = await bridge.fusion.query<{ domain_name: string; transactions: number }>(

@@ -1,7 +1,7 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { InFlightJobs, workerName } from './support/in-flight';
-import { sleep, waitUntil } from './support/processes';
+import { loadAware, sleep, waitUntil } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
 import { deliverAll, planWorkload } from './support/workload';
@@ -55,7 +55,7 @@ describe('graceful shutdown under load', () => {
         }
         const posts = await delivery;
         bridge.esl.replyDelayMs = 0;
-        const { report, settledMs } = await settle(bridge, plans, 180_000);
+        const { report, settledMs } = await settle(bridge, plans, loadAware(180_000));
         const hit = await inFlight.fates();
         const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
         // The deadline covers jobs and closing connections; 2.5 s on top is for signal delivery and process exit

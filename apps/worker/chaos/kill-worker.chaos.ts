@@ -1,5 +1,6 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
+import { loadAware } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { WorkerKiller } from './support/worker-killer';
 import { pick, runsOf, seedOf } from './support/summary';
@@ -50,7 +51,7 @@ describe('kill -9 of workers during provisioning', () => {
           await killer.killWhileBusy(KILLS_PER_RUN, async () => !delivered || (await unfinished(bridge, plans)) > 0, [300, 1500]);
           const tallyPosts = await delivery;
           await killer.idle();
-          const { report, settledMs } = await settle(bridge, plans, 240_000);
+          const { report, settledMs } = await settle(bridge, plans, loadAware(240_000));
           const hit = await killer.interruptions();
           const leaks = secretLeaks(bridge, [CHAOS_SECRETS.webhook, CHAOS_SECRETS.esl, CHAOS_SECRETS.servicePassword, CHAOS_SECRETS.admin]);
           tally.add(report, { kills: killer.kills, interrupted: hit.interrupted, ...clientErrorsOf(tallyPosts), problems: leaks });

@@ -3,7 +3,7 @@ import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { InFlightJobs } from './support/in-flight';
 import { PrivatePostgres } from './support/private-services';
-import { sleep } from './support/processes';
+import { loadAware, sleep } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, emptyTally, planWorkload, postSigned, seededRandom } from './support/workload';
@@ -77,7 +77,7 @@ describe('PostgreSQL restarted mid-run', () => {
           probing = false;
           await prober;
           await delivery;
-          const { report, settledMs } = await settle(bridge, plans, 180_000);
+          const { report, settledMs } = await settle(bridge, plans, loadAware(180_000));
           const hit = await inFlight.fates();
           const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
           const serverErrors = posts.serverErrors + probes.webhook.serverErrors + (probes.readyz['500'] ?? 0);

@@ -1,7 +1,7 @@
 import { CHAOS_SECRETS, ChaosBridge } from './support/chaos-bridge';
 import { settle } from './support/consistency';
 import { PrivateRedis } from './support/private-services';
-import { sleep } from './support/processes';
+import { loadAware, sleep } from './support/processes';
 import { clientErrorsOf, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, runsOf, seedOf } from './support/summary';
 import { deliverAll, planWorkload, seededRandom } from './support/workload';
@@ -63,7 +63,7 @@ describe('Redis flushed and restarted mid-run', () => {
           await redis.restart(1500);
           process.stdout.write(`run ${run + 1}: redis-server killed and restarted empty with ${atRestart.size} unfinished inbox rows\n`);
           const posts = await delivery;
-          const { report, settledMs } = await settle(bridge, plans, 180_000);
+          const { report, settledMs } = await settle(bridge, plans, loadAware(180_000));
           const leaks = secretLeaks(bridge, Object.values(CHAOS_SECRETS));
           // Those rows' jobs were gone with Redis: the reconciler (the only other way back) must have re-enqueued some of them.
           const requeued = requeuedEvents(bridge);
