@@ -32,6 +32,11 @@ export interface BacklogAddition {
 export type BacklogApplyOutcome =
   { state: 'none' } | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] } | { state: 'failed'; version: number; error: string };
 
+/** Who asked for an event (a WHMCS admin's button), for its backlog entry and audit entry; nothing for WHMCS's own. */
+export function requestedBy(source: Pick<BacklogEvent, 'requestedBy'>): Pick<BacklogEvent, 'requestedBy'> {
+  return source.requestedBy ? { requestedBy: source.requestedBy } : {};
+}
+
 const BACKLOG_ATTEMPTS = 16;
 const MAX_ROUNDS = 5;
 
@@ -109,7 +114,7 @@ function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: Freeswitc
         action: event.action,
         serviceId,
         eventId: event.eventId,
-        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...(event.requestedBy ? { requestedBy: event.requestedBy } : {}) },
+        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...requestedBy(event) },
       });
     }
     return true;
