@@ -195,12 +195,15 @@ async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, a
   const backlog = addition.backlog!;
   const done = { message: entry.message, serviceProperties: entry.serviceProperties };
   let reason = ctx.service?.pendingApply?.lastError ?? 'FreeSWITCH was already behind for this service';
+  let jobId: string | undefined;
   if (!addition.wasBehind) {
-    const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx) });
+    const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx), ensureJob: true });
     if (outcome.state !== 'failed') return { ...done, freeswitch: { state: 'settled' } };
     reason = outcome.error;
+    jobId = outcome.jobId;
   }
-  const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
+  // Added before runEvent marks the event pending_apply (the failed send above added it already).
+  jobId ??= (await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin)).jobId;
   return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, reason), jobId } };
 }
 
