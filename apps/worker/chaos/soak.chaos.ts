@@ -342,6 +342,18 @@ function progressOf(now: Sample, first: Sample): string {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 /**
+ * The work waiting, settled start → end (medians): when the bridge drains slower than the load arrives
+ * (a box too loaded to keep up), the provisioning backlog and the CDR-sync fan-out in flight grow and
+ * Redis's total with them; retention and leaks show in the history and the rest instead.
+ */
+function backlogGrowth(samples: Sample[]): string {
+  const { start, end } = windowsOf(samples);
+  const both = (of: (s: Sample) => number) => `${median(start.map(of))} → ${median(end.map(of))}`;
+  const waiting = (queue: string) => (s: Sample) => (s.liveBy[`${queue} wait`] ?? 0) + (s.liveBy[`${queue} active`] ?? 0);
+  return `events unfinished ${both((s) => s.unfinished)}, provisioning jobs ${both(waiting('provisioning'))}, CDR-sync jobs ${both(waiting('cdr-sync'))}, final bills delayed ${both((s) => s.finalBills)}, live bytes ${both((s) => s.redisLiveBytes)}`;
+}
+
+/**
  * Growth of each measure from the settled start (the fifth of the run after the first third, which
  * is warm-up: the JIT settles, the finished-job history fills to its bounds) to the end (the last
  * fifth), as a fraction of the start. PostgreSQL connections are compared like with like: a pool
@@ -351,11 +363,14 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  */
 type Measured = 'rssBytes' | 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes';
 
-function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
+function windowsOf(samples: Sample[]): { warm: number; fifth: number; start: Sample[]; end: Sample[] } {
   const fifth = Math.max(1, Math.floor(samples.length / 5));
   const warm = Math.floor(samples.length / 3);
-  const start = samples.slice(warm, warm + fifth);
-  const end = samples.slice(-fifth);
+  return { warm, fifth, start: samples.slice(warm, warm + fifth), end: samples.slice(-fifth) };
+}
+
+function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
+  const { warm, fifth, start, end } = windowsOf(samples);
   const grown = (before: number, after: number) => (before > 0 ? (after - before) / before : 0);
   const of = (key: Measured) => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
   const warmPeak = Math.max(...samples.slice(0, warm + fifth).map((s) => s.pgConnections));
@@ -543,7 +558,7 @@ describe('soak: steady load with every background job running', () => {
         process.stdout.write(
           `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
             `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map(callKind)))}), ` +
-            `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
+            `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, work waiting (settled start → end medians): ${backlogGrowth(samples)}, ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
         // What was unfinished, and what went wrong, when a check fails: the inbox by status, services whose FreeSWITCH side waits, error lines.
