@@ -44,7 +44,7 @@ const CALL_MAX_SECONDS = 180;
 const CDR_LATE_MS = 60_000;
 /** The look-back's room for the sync to come round after a CDR appears: one schedule (60 s) and up to 3 minutes of queue wait on a loaded box. */
 const SYNC_WAIT_SECONDS = 240;
-/** 480 s: the final bills level off 8 minutes into the load, 2 minutes before the settled window of the 30-minute run. */
+/** 480 s: the final bills level off 8 minutes after the first terminations are applied, before the settled window (minute 10) of the 30-minute run. */
 const CDR_LOOKBACK_SECONDS = CALL_MAX_SECONDS + CDR_LATE_MS / 1000 + SYNC_WAIT_SECONDS;
 const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soak-whmcs-secret-61e0a4f7' } as const;
 /**
