@@ -1,5 +1,5 @@
 import { type Registration, scanRegistrationEntry } from './registrations';
-import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, sameStretch } from './registrations-steady';
+import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, RangeSink, sameStretch } from './registrations-steady';
 
 /**
  * A reply compared with the last one block by block. FreeSWITCH keeps a profile's registrations in
@@ -102,31 +102,31 @@ export function diffReply(last: IndexedReply, next: Buffer, profile: string, max
  */
 function diffInPlace(last: IndexedReply, next: Buffer, profile: string, maxChanged: number): ReplyDiff | null | undefined {
   const count = last.blocks.length / 2;
-  const blocks = new Int32Array(last.blocks.length);
+  const { bytes: lastBytes, ranges: lastRanges, blocks: lastBlocks, firstRange: lastFirstRange } = last;
+  const blocks = new Int32Array(lastBlocks.length);
   const firstRange = new Int32Array(count + 1);
   const positions = new Int32Array(count);
-  const ranges: number[] = [];
+  // A changed block has at most two volatile values, as any other: room for them all, bar a few more.
+  const ranges = new RangeSink(lastRanges.length + 6 * 8);
   const changed: ChangedBlock[] = [];
   const removed: number[] = [];
-  const onValue = (start: number, end: number, kind: number): void => {
-    ranges.push(start, end, kind);
-  };
   let lastPosition = 0;
   let nextPosition = 0;
   for (let block = 0; block < count; block += 1) {
-    const start = last.blocks[2 * block]!;
-    const to = last.blocks[2 * block + 1]!;
-    // The header, or the blank between two blocks: byte for byte.
-    if (!sameStretch(last.bytes, lastPosition, start, next, nextPosition)) return undefined;
-    nextPosition += start - lastPosition;
+    const start = lastBlocks[2 * block]!;
+    const to = lastBlocks[2 * block + 1]!;
+    const nextStart = nextPosition + (start - lastPosition);
     firstRange[block] = ranges.length / 3;
-    let end = matchButVolatile(last.bytes, last.ranges, last.firstRange[block]!, last.firstRange[block + 1]!, start, to, next, nextPosition, onValue);
+    // The header or the blank before the block, and the block, in one compare up to its first volatile value.
+    let end = matchButVolatile(lastBytes, lastRanges, lastFirstRange[block]!, lastFirstRange[block + 1]!, lastPosition, to, next, nextPosition, ranges);
     positions[block] = block;
     if (end === -1) {
+      // The header, or the blank between two blocks: byte for byte.
+      if (!sameStretch(lastBytes, lastPosition, start, next, nextPosition)) return undefined;
       if (changed.length >= maxChanged) return null;
-      if (!sameCallId(last.bytes, start, to, next, nextPosition)) return undefined;
+      if (!sameCallId(lastBytes, start, to, next, nextStart)) return undefined;
       ranges.length = firstRange[block]! * 3;
-      const read = readBlock(next, nextPosition, profile, ranges);
+      const read = readBlock(next, nextStart, profile, ranges);
       if (!read) return null;
       changed.push({ index: block, registration: read.registration });
       removed.push(block);
@@ -134,19 +134,19 @@ function diffInPlace(last: IndexedReply, next: Buffer, profile: string, maxChang
       positions[block] = -1;
       end = read.end;
     }
-    blocks[2 * block] = nextPosition;
+    blocks[2 * block] = nextStart;
     blocks[2 * block + 1] = end;
     nextPosition = end;
     lastPosition = to;
   }
   firstRange[count] = ranges.length / 3;
-  if (next.length - nextPosition !== last.bytes.length - lastPosition || !sameStretch(last.bytes, lastPosition, last.bytes.length, next, nextPosition)) return undefined;
+  if (next.length - nextPosition !== lastBytes.length - lastPosition || !sameStretch(lastBytes, lastPosition, lastBytes.length, next, nextPosition)) return undefined;
   let following = count;
   for (let block = count - 1; block >= 0; block -= 1) {
     if (positions[block]! >= 0) following = block;
     else positions[block] = -1 - following;
   }
-  return { next: { bytes: next, ranges: Int32Array.from(ranges), blocks, firstRange }, changed, removed, positions };
+  return { next: { bytes: next, ranges: ranges.written(), blocks, firstRange }, changed, removed, positions };
 }
 
 /**
@@ -171,11 +171,8 @@ class Walk {
   private readonly positions: Int32Array;
   private readonly blocks: number[] = [];
   private readonly firstRange: number[] = [];
-  private readonly ranges: number[] = [];
+  private readonly ranges: RangeSink;
   private readonly trailerFrom: number;
-  private readonly onValue = (start: number, end: number, kind: number): void => {
-    this.ranges.push(start, end, kind);
-  };
 
   constructor(
     private readonly last: IndexedReply,
@@ -183,6 +180,7 @@ class Walk {
     private readonly profile: string,
   ) {
     this.positions = new Int32Array(last.blocks.length / 2).fill(-1);
+    this.ranges = new RangeSink(last.ranges.length + 6 * 8);
     this.trailerFrom = last.blocks[last.blocks.length - 1]!;
   }
 
@@ -194,7 +192,7 @@ class Walk {
   /** Block `block` of the last reply kept at `start` when it is there but for volatile values: where it ends; -1 otherwise (nothing recorded). */
   keep(block: number, start: number): number {
     const rangesBefore = this.ranges.length;
-    const end = this.matches(block, start, this.onValue);
+    const end = this.matches(block, start, this.ranges);
     if (end === -1) {
       this.ranges.length = rangesBefore;
       return -1;
@@ -266,7 +264,7 @@ class Walk {
     }
     this.firstRange.push(this.ranges.length / 3);
     return {
-      next: { bytes: this.next, ranges: Int32Array.from(this.ranges), blocks: Int32Array.from(this.blocks), firstRange: Int32Array.from(this.firstRange) },
+      next: { bytes: this.next, ranges: this.ranges.written(), blocks: Int32Array.from(this.blocks), firstRange: Int32Array.from(this.firstRange) },
       changed: this.changed,
       removed: this.removed,
       positions: this.positions,
@@ -274,7 +272,7 @@ class Walk {
   }
 
   /** Where block `block` of the last reply ends in the new one when the new one holds it from `at` but for volatile values; -1 otherwise. */
-  private matches(block: number, at: number, onValue?: (start: number, end: number, kind: number) => void): number {
+  private matches(block: number, at: number, sink?: RangeSink): number {
     const { last } = this;
     return matchButVolatile(
       last.bytes,
@@ -285,7 +283,7 @@ class Walk {
       last.blocks[2 * block + 1]!,
       this.next,
       at,
-      onValue,
+      sink,
     );
   }
 
@@ -342,7 +340,7 @@ function findCallId(source: Buffer, from: number, target: Buffer, start: number,
 }
 
 /** The block of `next` starting at `at`, read as the flat-shape scanner reads it (its volatile ranges appended); null when it would not be. */
-function readBlock(next: Buffer, at: number, profile: string, ranges: number[]): { registration: Registration | null; end: number } | null {
+function readBlock(next: Buffer, at: number, profile: string, ranges: RangeSink): { registration: Registration | null; end: number } | null {
   if (next.compare(REGISTRATION_OPEN, 0, REGISTRATION_OPEN.length, at, at + REGISTRATION_OPEN.length) !== 0) return null;
   const close = next.indexOf(REGISTRATION_CLOSE, at + REGISTRATION_OPEN.length, 'latin1');
   if (close === -1) return null;
