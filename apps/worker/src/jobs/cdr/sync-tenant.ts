@@ -13,6 +13,7 @@ import {
   type ChargePageOutcome,
   type InsertedCharges,
   type NewCharge,
+  type ServiceRecord,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
@@ -183,8 +184,12 @@ class LookBackSkip {
  * transaction: a crash leaves either both or neither.
  */
 export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, options: CdrSyncOptions = {}): Promise<CdrSyncOutcome> {
+  return syncServiceCdrs(base, serviceId, await base.services.get(serviceId), options);
+}
+
+/** syncTenantCdrs with the service row already read (the job reads it once for the sync and the credit check). */
+async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: ServiceRecord | null, options: CdrSyncOptions): Promise<CdrSyncOutcome> {
   const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
-  const service = await base.services.get(serviceId);
   if (!service?.tenantDomain) return { ...outcome, status: 'no-tenant' };
   let deps: ScopedDeps;
   try {
@@ -202,8 +207,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
     const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, domainName));
     if (!domainUuid) return { ...outcome, status: 'no-domain' };
-    await ensureServiceCycle(deps, client, serviceId);
-    const rating = await loadServiceRating(client, service, deps.config);
+    const rating = await loadServiceRating(client, service, deps.config, await ensureServiceCycle(deps, client, serviceId));
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
@@ -253,11 +257,9 @@ function underCreditControl(plan: Record<string, unknown>): boolean {
 
 export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
   const data = job.data;
-  const outcome = await syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
+  const service = await deps.services.get(data.serviceId);
+  const outcome = await syncServiceCdrs(deps, data.serviceId, service, { from: data.from ? new Date(data.from) : undefined });
   // New rated calls of a credit-controlled tenant: its client's balance is checked now, not at the next timer.
-  if (outcome.rated > 0) {
-    const service = await deps.services.get(data.serviceId);
-    if (service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
-  }
+  if (outcome.rated > 0 && service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
   return outcome;
 }
