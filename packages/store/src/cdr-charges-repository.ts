@@ -178,6 +178,19 @@ export async function insertNewCharges(db: Pool | PoolClient, charges: readonly 
   return counts;
 }
 
+/** The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it keeps it), the counts add up. */
+const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
+       domain_uuid = EXCLUDED.domain_uuid,
+       domain_name = EXCLUDED.domain_name,
+       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
+       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
+       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
+       last_run_inserted = EXCLUDED.last_run_inserted,
+       last_run_at = now(),
+       updated_at = now()`;
+
 /** A page's write: its charges, and where the cursor moves to. */
 export interface ChargePage {
   charges: readonly NewCharge[];
@@ -210,17 +223,7 @@ const WRITE_PAGE_SQL = `WITH taken AS (SELECT $17::boolean AND EXISTS (SELECT 1 
   moved AS (INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
      SELECT $18::bigint, $19::uuid, $20::text, $21::timestamptz, $22::uuid, n, n FROM (SELECT count(*)::int AS n FROM inserted) AS counted
      WHERE NOT (SELECT hit FROM taken)
-     ON CONFLICT (service_id) DO UPDATE SET
-       domain_uuid = EXCLUDED.domain_uuid,
-       domain_name = EXCLUDED.domain_name,
-       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
-       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
-       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
-       last_run_inserted = EXCLUDED.last_run_inserted,
-       last_run_at = now(),
-       updated_at = now()
+     ${CURSOR_UPSERT}
      RETURNING 1)
   SELECT status, count(*)::int AS n FROM inserted GROUP BY status
   UNION ALL SELECT 'taken', 0 FROM taken WHERE hit
@@ -307,17 +310,7 @@ export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: Curso
   await db.query(
     `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
      VALUES ($1, $2, $3, $4, $5, $6::bigint, $6::int)
-     ON CONFLICT (service_id) DO UPDATE SET
-       domain_uuid = EXCLUDED.domain_uuid,
-       domain_name = EXCLUDED.domain_name,
-       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
-       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
-       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
-       last_run_inserted = EXCLUDED.last_run_inserted,
-       last_run_at = now(),
-       updated_at = now()`,
+     ${CURSOR_UPSERT}`,
     [advance.serviceId, advance.domainUuid, advance.domainName, advance.startStamp, advance.xmlCdrUuid, advance.inserted],
   );
 }
