@@ -443,7 +443,7 @@ function judge(keepUp: { keptUp: boolean; text: string }, checks: () => void): v
     if (!keepUp.keptUp) throw new Error('the provisioning backlog grew from the settled start to the end');
   } catch (error) {
     if (keepUp.keptUp) throw error;
-    throw new Error(`box could not keep up: ${keepUp.text}\n${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`box could not keep up: ${keepUp.text}\n${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 
