@@ -13,7 +13,8 @@ import { PrivateRedis } from './support/private-services';
 import { loadAware, REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
 import { clientErrorsOf, errorLines, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
-import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
+import { ServicePool } from './support/service-pool';
+import { deliverAll, emptyTally, MAX_EXTENSIONS, seededRandom, type ServicePlan } from './support/workload';
 
 /** Full: 30 minutes with every scheduler at a production-like pace; smoke: a three-minute look. Not in the CI subset. */
 const DURATION_MS = pick(180_000, 30 * 60_000);
@@ -23,6 +24,23 @@ const SCHEDULE_SECONDS = pick('10', '60');
 const EVENTS_PER_SECOND = 2;
 const WRITES_PER_SECOND = 2;
 const TENANTS = 5;
+/**
+ * The webhook events go to a bounded pool of services cycling through their lifecycles (see
+ * ServicePool), not to a new service per event pair: with ~1 new service a second the 30-minute run
+ * ended with ~1,400 services and every per-service background job (CDR-sync fan-out, drift, credit
+ * checks) grew with them, so the load was not steady and "flat" could not be judged (h50). 200 live
+ * services: created in the first 100 s of the full run, then each gets an event every ~100 s.
+ */
+const POOL_SIZE = pick(40, 200);
+/**
+ * One live service in TERMINATE_EVERY events is terminated and replaced by a fresh one (2 events/s: one
+ * every 90 s in the full run). Terminated services stay in the CDR-sync fan-out (their late CDRs are
+ * still billed) until purged TERMINATE_RETENTION_DAYS later, so they add up: ~13 in the settled window
+ * on top of ~215, the rest of the per-minute work constant. The smoke run re-creates every 10 s to exercise it.
+ */
+const TERMINATE_EVERY = pick(20, 180);
+/** A backlog may end this much above its settled start (besides FLAT_WITHIN) and still count as kept up: 30 s of arrivals. */
+const KEEP_UP_SLACK = EVENTS_PER_SECOND * 30;
 /** Billed tenants: last month's calls are closed and pushed to WHMCS during the run; new calls arrive all along. */
 const BILLED_TENANTS = 6;
 const LAST_MONTH_CALLS = 10;
@@ -113,6 +131,9 @@ interface Sample {
   pendingApply: number;
   /** Events whose database side is not done yet (queued or running): the provisioning queue keeping up. */
   unfinished: number;
+  /** Events received so far (inbox rows) and of them those whose database side is done: arrival and apply rates. */
+  received: number;
+  applied: number;
   servicesBehind: number;
   backlogsApplied: number;
 }
@@ -274,14 +295,17 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
 }
 
 /** The FreeSWITCH backlog now: events `pending_apply`, services behind, and backlogs cleared so far (their audit entries). */
-async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'servicesBehind' | 'backlogsApplied'>> {
-  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; behind: number; applied: number }>(
+async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'received' | 'applied' | 'servicesBehind' | 'backlogsApplied'>> {
+  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; received: number; done: number; behind: number; applied: number }>(
     `SELECT (SELECT count(*)::int FROM webhook_inbox WHERE status = 'pending_apply') AS pending,
+            (SELECT count(*)::int FROM webhook_inbox WHERE action <> 'test_connection') AS received,
+            (SELECT count(*)::int FROM webhook_inbox WHERE action <> 'test_connection' AND status IN ('pending_apply', 'succeeded', 'failed')) AS done,
             (SELECT count(*)::int FROM webhook_inbox WHERE status NOT IN ('pending_apply', 'succeeded', 'failed')) AS unfinished,
             (SELECT count(*)::int FROM services WHERE pending_apply IS NOT NULL) AS behind,
             (SELECT count(DISTINCT (service_id, detail->>'backlogVersion'))::int FROM audit_log WHERE detail ? 'backlogVersion') AS applied`,
   );
-  return { pendingApply: rows[0]!.pending, unfinished: rows[0]!.unfinished, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
+  const row = rows[0]!;
+  return { pendingApply: row.pending, unfinished: row.unfinished, received: row.received, applied: row.done, servicesBehind: row.behind, backlogsApplied: row.applied };
 }
 
 /** The ESL_STALL window: FreeSWITCH commands other than `sofia …` polls are answered only after ESL_TIMEOUT_MS passed. */
@@ -354,6 +378,30 @@ function backlogGrowth(samples: Sample[]): string {
 }
 
 /**
+ * Did the bridge keep up with the load from the settled start on: events applied (database side) per
+ * second against events arriving, and the events unfinished at the settled start and the end (medians).
+ * A backlog that grows means the box could not keep up: the live jobs, and Redis's total with them,
+ * grow for that reason and not from a leak, and the failure says so (it is still a failure).
+ */
+function keepUpOf(samples: Sample[]): { keptUp: boolean; text: string } {
+  const { start, end } = windowsOf(samples);
+  const first = start[0] ?? samples[0]!;
+  const last = samples[samples.length - 1]!;
+  const seconds = Math.max(1, (last.at - first.at) / 1000);
+  const rate = (of: (s: Sample) => number) => ((of(last) - of(first)) / seconds).toFixed(2);
+  const backlogStart = median(start.map((s) => s.unfinished));
+  const backlogEnd = median(end.map((s) => s.unfinished));
+  const keptUp = backlogEnd <= backlogStart * (1 + FLAT_WITHIN) + KEEP_UP_SLACK;
+  return {
+    keptUp,
+    text:
+      `events applied ${rate((s) => s.applied)}/s vs arriving ${rate((s) => s.received)}/s over the last ${Math.round(seconds)} s, ` +
+      `events unfinished ${backlogStart} at the settled start → ${backlogEnd} at the end (medians), ` +
+      `services with FreeSWITCH pending ${median(start.map((s) => s.servicesBehind))} → ${median(end.map((s) => s.servicesBehind))}, load ${loadavg()[0]!.toFixed(1)}`,
+  };
+}
+
+/**
  * Growth of each measure from the settled start (the fifth of the run after the first third, which
  * is warm-up: the JIT settles, the finished-job history fills to its bounds) to the end (the last
  * fifth), as a fraction of the start. PostgreSQL connections are compared like with like: a pool
@@ -383,6 +431,20 @@ function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
     redisLiveBytes: of('redisLiveBytes'),
     redisRawBytes: of('redisRawBytes'),
   };
+}
+
+/**
+ * Runs the checks, then fails when the backlog grew; when the backlog grew, any failure starts with
+ * "box could not keep up: <rates and backlog>" so a too-loaded box is named as the cause (still a failure).
+ */
+function judge(keepUp: { keptUp: boolean; text: string }, checks: () => void): void {
+  try {
+    checks();
+    if (!keepUp.keptUp) throw new Error('the provisioning backlog grew from the settled start to the end');
+  } catch (error) {
+    if (keepUp.keptUp) throw error;
+    throw new Error(`box could not keep up: ${keepUp.text}\n${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }
 
 /**
@@ -479,11 +541,11 @@ describe('soak: steady load with every background job running', () => {
         const posts = emptyTally();
         let writes = 0;
         let writeErrors = 0;
-        // One second's events at a time, each second's batch from its own part of the service range.
+        // One second's events at a time, each to a different service of the pool (a service's events go in order, batch after batch).
+        const pool = new ServicePool(seededRandom(seed + 1), POOL_SIZE, 910_000, TERMINATE_EVERY);
         const webhooks = (async () => {
           for (let second = 0; Date.now() < endsAt; second += 1) {
-            const batch = planWorkload(seed + second, EVENTS_PER_SECOND, 910_000 + second * 10);
-            plans.push(...batch);
+            const batch = pool.next(EVENTS_PER_SECOND);
             await Promise.all([deliverAll(() => [api.url], batch, { seed: seed + second, parallel: EVENTS_PER_SECOND, tally: posts }), sleep(1000)]);
           }
         })();
@@ -518,7 +580,7 @@ describe('soak: steady load with every background job running', () => {
         while (Date.now() < endsAt) {
           const now = await sample(bridge, probe);
           samples.push(now);
-          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}\n`);
+          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}, pool ${pool.live} live, ${pool.terminated} terminated\n`);
           if (settledShapesAt !== null && Date.now() >= settledShapesAt) {
             settledShapesAt = null;
             process.stdout.write(`soak settled start: Redis rest by key shape: ${JSON.stringify((await redisByShape(probe, bridge.prefix)).rest)}\n`);
@@ -537,7 +599,9 @@ describe('soak: steady load with every background job running', () => {
           );
         }, 10_000);
         // 120 s on a quiet box; at load 30–50 on 2 cores the events' database side ran at about 1/s (2/s arriving), so the settle stretches with the load.
-        const { report } = await settle(bridge, plans, loadAware(120_000), { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() => clearInterval(draining));
+        const { report } = await settle(bridge, [...plans, ...pool.plans], loadAware(120_000), { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() =>
+          clearInterval(draining),
+        );
         // The last calls are rated by the next sync or two; last month was pushed long before.
         const callCount = lastMonthCalls.length + calls.length;
         const ratedAll = await waitUntil(
@@ -551,6 +615,7 @@ describe('soak: steady load with every background job running', () => {
         const bill = await checkBilling(bridge, whmcs, billed, lastMonth);
         const chargeProblems = [...(ratedAll ? [] : ['not every call was charged in time']), ...charges.problems, ...bill.problems];
         const grew = growth(samples);
+        const keepUp = keepUpOf(samples);
         const errors = errorLines(bridge).filter((line) => !(ESL_STALL && /"job":"freeswitch\.backlog".*FreeSWITCH side still pending/.test(line)));
         const leaks = secretLeaks(bridge, [...Object.values(CHAOS_SECRETS), WHMCS_CREDENTIALS.secret]);
         tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5), ...chargeProblems.slice(0, 20)] });
@@ -559,6 +624,7 @@ describe('soak: steady load with every background job running', () => {
           `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
             `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map(callKind)))}), ` +
             `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, work waiting (settled start → end medians): ${backlogGrowth(samples)}, ` +
+            `services: ${pool.plans.length} in the pool's lifecycles (${pool.live} live, ${pool.terminated} terminated), kept up: ${keepUp.keptUp} (${keepUp.text}), ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
         // What was unfinished, and what went wrong, when a check fails: the inbox by status, services whose FreeSWITCH side waits, error lines.
@@ -574,29 +640,32 @@ describe('soak: steady load with every background job running', () => {
         );
         const shapes = await redisByShape(probe, bridge.prefix);
         process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(shapes.all)}; of the rest: ${JSON.stringify(shapes.rest)}\n`);
-        expect(report.problems.slice(0, 20)).toEqual([]);
-        expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
-        expect(errors.slice(0, 5)).toEqual([]);
-        // Every call rated once at the deck's price; last month billed once per tenant, to the micro-unit.
-        expect(chargeProblems.slice(0, 20)).toEqual([]);
-        expect({ unchargedCalls: charges.lost, unbilled: bill.lost, doubleBilled: bill.doubled, pushed }).toEqual({
-          unchargedCalls: 0,
-          unbilled: 0,
-          doubleBilled: 0,
-          pushed: billed.length,
+        // Every check below; a growing backlog fails too, and any failure then starts with "box could not keep up".
+        judge(keepUp, () => {
+          expect(report.problems.slice(0, 20)).toEqual([]);
+          expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
+          expect(errors.slice(0, 5)).toEqual([]);
+          // Every call rated once at the deck's price; last month billed once per tenant, to the micro-unit.
+          expect(chargeProblems.slice(0, 20)).toEqual([]);
+          expect({ unchargedCalls: charges.lost, unbilled: bill.lost, doubleBilled: bill.doubled, pushed }).toEqual({
+            unchargedCalls: 0,
+            unbilled: 0,
+            doubleBilled: 0,
+            pushed: billed.length,
+          });
+          // The sync rated during the load, not only once at the end.
+          expect(ratedAlong).toBeGreaterThanOrEqual(3);
+          expect(leaks).toEqual([]);
+          expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
+          // Whatever the load, never more connections than the pools allow.
+          expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
+          // Redis's total (every key, the finished-job history at its cap and the live jobs included) flat.
+          expect(grew.redisTotalBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          // And as extra information: the rest (neither history nor live jobs) flat, the history never past its bounds.
+          expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          expect(samples.flatMap((s) => s.historyOverBound)).toEqual([]);
         });
-        // The sync rated during the load, not only once at the end.
-        expect(ratedAlong).toBeGreaterThanOrEqual(3);
-        expect(leaks).toEqual([]);
-        expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
-        // Whatever the load, never more connections than the pools allow.
-        expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
-        // Redis's total (every key, the finished-job history at its cap and the live jobs included) flat.
-        expect(grew.redisTotalBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        // And as extra information: the rest (neither history nor live jobs) flat, the history never past its bounds.
-        expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        expect(samples.flatMap((s) => s.historyOverBound)).toEqual([]);
       } finally {
         clearInterval(cron);
         probe.disconnect();
