@@ -5,6 +5,8 @@
  * and what the pages say when the bridge is down.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { signBody } from '@ictvoip/whmcs';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
@@ -618,4 +620,26 @@ describe('addon module (admin pages)', () => {
       expect((await addonData({}, undefined, phpUrl)).error).toMatchObject({ kind: 'setup', message: expect.stringContaining('Bridge URL') });
     });
   });
+
+  test('a bridge that takes the connection and never answers: the addon gives up at ICTVOIP_TOTAL_TIMEOUT like the server module (10 s here), not after 30 s', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      await pages.withBridgeAt(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, async (phpUrl) => {
+        const started = Date.now();
+        const data = await addonData({}, undefined, phpUrl);
+        expect(data.error).toMatchObject({ kind: 'bridge', message: expect.stringMatching(/^The bridge did not answer: .*timed out/i) });
+        expect(Date.now() - started).toBeLessThan(20_000);
+      });
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
 });

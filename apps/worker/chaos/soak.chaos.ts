@@ -13,7 +13,8 @@ import { PrivateRedis } from './support/private-services';
 import { loadAware, REPO_ROOT, sleep, waitUntil, type AppProcess } from './support/processes';
 import { clientErrorsOf, errorLines, ScenarioTally, secretLeaks } from './support/run-scenario';
 import { pick, seedOf } from './support/summary';
-import { deliverAll, emptyTally, MAX_EXTENSIONS, planWorkload, seededRandom, type ServicePlan } from './support/workload';
+import { ServicePool } from './support/service-pool';
+import { deliverAll, emptyTally, MAX_EXTENSIONS, seededRandom, type ServicePlan } from './support/workload';
 
 /** Full: 30 minutes with every scheduler at a production-like pace; smoke: a three-minute look. Not in the CI subset. */
 const DURATION_MS = pick(180_000, 30 * 60_000);
@@ -23,12 +24,46 @@ const SCHEDULE_SECONDS = pick('10', '60');
 const EVENTS_PER_SECOND = 2;
 const WRITES_PER_SECOND = 2;
 const TENANTS = 5;
+/**
+ * The webhook events go to a bounded pool of services cycling through their lifecycles (see
+ * ServicePool), not to a new service per event pair: with ~1 new service a second the 30-minute run
+ * ended with ~1,400 services and every per-service background job (CDR-sync fan-out, drift, credit
+ * checks) grew with them, so the load was not steady and "flat" could not be judged (h50). 200 live
+ * services: created in the first 100 s of the full run, then each gets an event every ~100 s.
+ */
+const POOL_SIZE = pick(40, 200);
+/**
+ * One live service in TERMINATE_EVERY events is terminated and replaced by a fresh one (2 events/s: one
+ * every 90 s in the full run). Terminated services stay in the CDR-sync fan-out (their late CDRs are
+ * still billed) until purged TERMINATE_RETENTION_DAYS later, so they add up: ~13 in the settled window
+ * on top of ~215, the rest of the per-minute work constant. The smoke run re-creates every 10 s to exercise it.
+ */
+const TERMINATE_EVERY = pick(20, 180);
+/** A backlog may end this much above its settled start (besides FLAT_WITHIN) and still count as kept up: 30 s of arrivals. */
+const KEEP_UP_SLACK = EVENTS_PER_SECOND * 30;
 /** Billed tenants: last month's calls are closed and pushed to WHMCS during the run; new calls arrive all along. */
 const BILLED_TENANTS = 6;
 const LAST_MONTH_CALLS = 10;
 const CDRS_PER_SECOND = 1;
-/** How late FusionPBX writes a CDR after its call started, at most, beyond the call itself (inside the look-back). */
-const CDR_LATE_MS = 120_000;
+/**
+ * The calls' length and lateness set the CDR look-back, and the look-back sets how long final bills wait.
+ * FusionPBX writes a CDR when its call ends, up to CDR_LATE_MS after that: its start is up to
+ * CALL_MAX_SECONDS + CDR_LATE_MS behind the moment it appears. The sync reads from its cursor (the newest
+ * start it has read, at most the time of that read) minus the look-back, and the first sync to read after
+ * the CDR appeared starts up to one schedule plus the queue's wait later, so the look-back must cover the
+ * call, its lateness and that wait, or the CDR is never read (a smoke run with 900 s calls, 120 s lateness
+ * and a 600 s look-back lost 20 calls; every call's single charge is checked below). The close delay may
+ * not be shorter than the look-back (config), and a terminated service's final bill waits that long as a
+ * delayed job: those accumulate for one delay and then level off (as many end as start), so the delay must
+ * be well inside the warm-up third of the run (10 of 30 minutes) for Redis's total to be flat from the
+ * settled start on. With 900 s calls the look-back and delay were 1800 s and the total grew 35 % (h49).
+ */
+const CALL_MAX_SECONDS = 180;
+const CDR_LATE_MS = 60_000;
+/** The look-back's room for the sync to come round after a CDR appears: one schedule (60 s) and up to 3 minutes of queue wait on a loaded box. */
+const SYNC_WAIT_SECONDS = 240;
+/** 480 s: the final bills level off 8 minutes after the first terminations are applied, before the settled window (minute 10) of the 30-minute run. */
+const CDR_LOOKBACK_SECONDS = CALL_MAX_SECONDS + CDR_LATE_MS / 1000 + SYNC_WAIT_SECONDS;
 const WHMCS_CREDENTIALS = { identifier: 'chaosSoakIdent3b9d', secret: 'chaos-soak-whmcs-secret-61e0a4f7' } as const;
 /**
  * A diagnostic, off by default: `CHAOS_SOAK_ESL_STALL=<start>:<seconds>` makes the event socket hold
@@ -80,6 +115,8 @@ interface Sample {
   liveJobs: number;
   /** Of the live jobs, final bills waiting for the close delay (they accumulate until BILLING_CLOSE_DELAY_SECONDS has passed once). */
   finalBills: number;
+  /** The live jobs by queue and state (`billing delayed`: 12), printed: a population that keeps growing shows here. */
+  liveBy: Record<string, number>;
   /** The finished-job history (finished jobs and event streams): bounded by count, each part checked against its bound. */
   redisHistoryBytes: number;
   /** Parts of the history over their bound (none may be). */
@@ -94,6 +131,9 @@ interface Sample {
   pendingApply: number;
   /** Events whose database side is not done yet (queued or running): the provisioning queue keeping up. */
   unfinished: number;
+  /** Events received so far (inbox rows) and of them those whose database side is done: arrival and apply rates. */
+  received: number;
+  applied: number;
   servicesBehind: number;
   backlogsApplied: number;
 }
@@ -129,10 +169,10 @@ async function historyOf(redis: Redis, prefix: string): Promise<{ keys: Set<stri
   return { keys, overBound };
 }
 
-/** Bytes of every key, split into the finished-job history, the live jobs and the rest. The bridge owns the whole private Redis. */
 /** The jobs not finished yet, with their lists and sets: work to do, not retention. */
-async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number; finalBills: number }> {
+async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>; jobs: number; finalBills: number; by: Record<string, number> }> {
   const keys = new Set<string>();
+  const by: Record<string, number> = {};
   let jobs = 0;
   let finalBills = 0;
   for (const queue of Object.values(QUEUE_NAMES)) {
@@ -148,12 +188,13 @@ async function liveOf(redis: Redis, prefix: string): Promise<{ keys: Set<string>
       const ids = kind === 'list' ? await redis.lrange(`${base}:${state}`, 0, -1) : await redis.zrange(`${base}:${state}`, 0, -1);
       keys.add(`${base}:${state}`);
       jobs += ids.length;
-      // A terminated service's final bill waits BILLING_CLOSE_DELAY_SECONDS (1800 s here) as a delayed job: counted, printed.
+      if (ids.length > 0) by[`${queue} ${state}`] = ids.length;
+      // A terminated service's final bill waits BILLING_CLOSE_DELAY_SECONDS (CDR_LOOKBACK_SECONDS here) as a delayed job: counted, printed.
       finalBills += ids.filter((id) => id.startsWith('billing-final-')).length;
       for (const id of ids) keys.add(`${base}:${id}`).add(`${base}:${id}:logs`).add(`${base}:${id}:lock`);
     }
   }
-  return { keys, jobs, finalBills };
+  return { keys, jobs, finalBills, by };
 }
 
 /** Every key of the Redis with its exact size (SAMPLES 0: the default samples 5 elements of a stream or hash and guesses the rest). */
@@ -169,10 +210,25 @@ async function forEachKey(redis: Redis, visit: (key: string, bytes: number) => v
   } while (cursor !== '0');
 }
 
+/**
+ * Of keys neither list placed, those gone by now: a job that ran and was trimmed from the history
+ * (10 kept) between the walk and the lists read after it, which a fan-out's hundreds of short CDR-sync
+ * jobs do within one walk (a smoke run counted up to 8 such hashes, 10 KB, in the rest). Work, not a
+ * key that stays: counted with the live jobs. A key that stays is still there and stays in the rest.
+ */
+async function goneSince(redis: Redis, keys: string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.exists(key);
+  const replies = (await pipeline.exec()) ?? [];
+  return new Set(keys.filter((_, i) => replies[i]?.[1] === 0));
+}
+
+/** Bytes of every key, split into the finished-job history, the live jobs and the rest. The bridge owns the whole private Redis. */
 async function redisBytesOf(
   redis: Redis,
   prefix: string,
-): Promise<Pick<Sample, 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs' | 'finalBills'>> {
+): Promise<Pick<Sample, 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'historyOverBound' | 'redisLiveBytes' | 'liveJobs' | 'finalBills' | 'liveBy'>> {
   const history = await historyOf(redis, prefix);
   const live = await liveOf(redis, prefix);
   const sizes = new Map<string, number>();
@@ -182,12 +238,16 @@ async function redisBytesOf(
   // counted such jobs in the rest, 8 KB → up to 310 KB at a fan-out, and failed on it).
   const liveAfter = await liveOf(redis, prefix);
   const historyAfter = await historyOf(redis, prefix);
+  const gone = await goneSince(
+    redis,
+    [...sizes.keys()].filter((key) => !history.keys.has(key) && !live.keys.has(key) && !liveAfter.keys.has(key) && !historyAfter.keys.has(key)),
+  );
   let rest = 0;
   let kept = 0;
   let pending = 0;
   for (const [key, bytes] of sizes) {
     if (history.keys.has(key)) kept += bytes;
-    else if (live.keys.has(key) || liveAfter.keys.has(key)) pending += bytes;
+    else if (live.keys.has(key) || liveAfter.keys.has(key) || gone.has(key)) pending += bytes;
     else if (historyAfter.keys.has(key)) kept += bytes;
     else rest += bytes;
   }
@@ -199,6 +259,7 @@ async function redisBytesOf(
     redisLiveBytes: pending,
     liveJobs: live.jobs,
     finalBills: live.finalBills,
+    liveBy: live.by,
   };
 }
 
@@ -234,14 +295,17 @@ async function sample(bridge: ChaosBridge, redis: Redis): Promise<Sample> {
 }
 
 /** The FreeSWITCH backlog now: events `pending_apply`, services behind, and backlogs cleared so far (their audit entries). */
-async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'servicesBehind' | 'backlogsApplied'>> {
-  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; behind: number; applied: number }>(
+async function backlogOf(bridge: ChaosBridge): Promise<Pick<Sample, 'pendingApply' | 'unfinished' | 'received' | 'applied' | 'servicesBehind' | 'backlogsApplied'>> {
+  const { rows } = await bridge.bridge.query<{ pending: number; unfinished: number; received: number; done: number; behind: number; applied: number }>(
     `SELECT (SELECT count(*)::int FROM webhook_inbox WHERE status = 'pending_apply') AS pending,
+            (SELECT count(*)::int FROM webhook_inbox WHERE action <> 'test_connection') AS received,
+            (SELECT count(*)::int FROM webhook_inbox WHERE action <> 'test_connection' AND status IN ('pending_apply', 'succeeded', 'failed')) AS done,
             (SELECT count(*)::int FROM webhook_inbox WHERE status NOT IN ('pending_apply', 'succeeded', 'failed')) AS unfinished,
             (SELECT count(*)::int FROM services WHERE pending_apply IS NOT NULL) AS behind,
             (SELECT count(DISTINCT (service_id, detail->>'backlogVersion'))::int FROM audit_log WHERE detail ? 'backlogVersion') AS applied`,
   );
-  return { pendingApply: rows[0]!.pending, unfinished: rows[0]!.unfinished, servicesBehind: rows[0]!.behind, backlogsApplied: rows[0]!.applied };
+  const row = rows[0]!;
+  return { pendingApply: row.pending, unfinished: row.unfinished, received: row.received, applied: row.done, servicesBehind: row.behind, backlogsApplied: row.applied };
 }
 
 /** The ESL_STALL window: FreeSWITCH commands other than `sofia …` polls are answered only after ESL_TIMEOUT_MS passed. */
@@ -272,6 +336,11 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
   await forEachKey(redis, (key, bytes) => sizes.set(key, bytes));
   // As in redisBytesOf: a job added during the walk is placed by the lists read after it.
   const setApart = new Set([...before, ...(await liveOf(redis, prefix)).keys, ...(await historyOf(redis, prefix)).keys]);
+  for (const key of await goneSince(
+    redis,
+    [...sizes.keys()].filter((key) => !setApart.has(key)),
+  ))
+    setApart.add(key);
   const all = new Map<string, { keys: number; bytes: number }>();
   const rest = new Map<string, { keys: number; bytes: number }>();
   const count = (shapes: Map<string, { keys: number; bytes: number }>, shape: string, bytes: number) => {
@@ -291,10 +360,46 @@ async function redisByShape(redis: Redis, prefix: string): Promise<{ all: Shapes
 
 function progressOf(now: Sample, first: Sample): string {
   const seconds = Math.round((now.at - first.at) / 1000);
-  return `${seconds} s, Redis total ${now.redisTotalBytes} B (used_memory ${now.redisRawBytes}), rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs, ${now.finalBills} final bills delayed), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
+  return `${seconds} s, Redis total ${now.redisTotalBytes} B (used_memory ${now.redisRawBytes}), rest/history/live ${now.redisBytes}/${now.redisHistoryBytes}/${now.redisLiveBytes} B (${now.liveJobs} live jobs ${JSON.stringify(now.liveBy)}, ${now.finalBills} final bills delayed), pg ${now.pgConnections}, ${now.unfinished} events unfinished, ${now.pendingApply} events pending_apply, ${now.servicesBehind} services behind, ${now.backlogsApplied} backlogs applied, load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+/**
+ * The work waiting, settled start → end (medians): when the bridge drains slower than the load arrives
+ * (a box too loaded to keep up), the provisioning backlog and the CDR-sync fan-out in flight grow and
+ * Redis's total with them; retention and leaks show in the history and the rest instead.
+ */
+function backlogGrowth(samples: Sample[]): string {
+  const { start, end } = windowsOf(samples);
+  const both = (of: (s: Sample) => number) => `${median(start.map(of))} → ${median(end.map(of))}`;
+  const waiting = (queue: string) => (s: Sample) => (s.liveBy[`${queue} wait`] ?? 0) + (s.liveBy[`${queue} active`] ?? 0);
+  return `events unfinished ${both((s) => s.unfinished)}, provisioning jobs ${both(waiting('provisioning'))}, CDR-sync jobs ${both(waiting('cdr-sync'))}, final bills delayed ${both((s) => s.finalBills)}, live bytes ${both((s) => s.redisLiveBytes)}`;
+}
+
+/**
+ * Did the bridge keep up with the load from the settled start on: events applied (database side) per
+ * second against events arriving, and the events unfinished at the settled start and the end (medians).
+ * A backlog that grows means the box could not keep up: the live jobs, and Redis's total with them,
+ * grow for that reason and not from a leak, and the failure says so (it is still a failure).
+ */
+function keepUpOf(samples: Sample[]): { keptUp: boolean; text: string } {
+  const { start, end } = windowsOf(samples);
+  const first = start[0] ?? samples[0]!;
+  const last = samples[samples.length - 1]!;
+  const seconds = Math.max(1, (last.at - first.at) / 1000);
+  const rate = (of: (s: Sample) => number) => ((of(last) - of(first)) / seconds).toFixed(2);
+  const backlogStart = median(start.map((s) => s.unfinished));
+  const backlogEnd = median(end.map((s) => s.unfinished));
+  const keptUp = backlogEnd <= backlogStart * (1 + FLAT_WITHIN) + KEEP_UP_SLACK;
+  return {
+    keptUp,
+    text:
+      `events applied ${rate((s) => s.applied)}/s vs arriving ${rate((s) => s.received)}/s over the last ${Math.round(seconds)} s, ` +
+      `events unfinished ${backlogStart} at the settled start → ${backlogEnd} at the end (medians), ` +
+      `services with FreeSWITCH pending ${median(start.map((s) => s.servicesBehind))} → ${median(end.map((s) => s.servicesBehind))}, load ${loadavg()[0]!.toFixed(1)}`,
+  };
+}
 
 /**
  * Growth of each measure from the settled start (the fifth of the run after the first third, which
@@ -306,11 +411,14 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  */
 type Measured = 'rssBytes' | 'redisBytes' | 'redisTotalBytes' | 'redisHistoryBytes' | 'redisLiveBytes' | 'redisRawBytes';
 
-function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
+function windowsOf(samples: Sample[]): { warm: number; fifth: number; start: Sample[]; end: Sample[] } {
   const fifth = Math.max(1, Math.floor(samples.length / 5));
   const warm = Math.floor(samples.length / 3);
-  const start = samples.slice(warm, warm + fifth);
-  const end = samples.slice(-fifth);
+  return { warm, fifth, start: samples.slice(warm, warm + fifth), end: samples.slice(-fifth) };
+}
+
+function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
+  const { warm, fifth, start, end } = windowsOf(samples);
   const grown = (before: number, after: number) => (before > 0 ? (after - before) / before : 0);
   const of = (key: Measured) => grown(median(start.map((s) => s[key])), median(end.map((s) => s[key])));
   const warmPeak = Math.max(...samples.slice(0, warm + fifth).map((s) => s.pgConnections));
@@ -323,6 +431,20 @@ function growth(samples: Sample[]): Record<Measured | 'pgConnections', number> {
     redisLiveBytes: of('redisLiveBytes'),
     redisRawBytes: of('redisRawBytes'),
   };
+}
+
+/**
+ * Runs the checks, then fails when the backlog grew; when the backlog grew, any failure starts with
+ * "box could not keep up: <rates and backlog>" so a too-loaded box is named as the cause (still a failure).
+ */
+function judge(keepUp: { keptUp: boolean; text: string }, checks: () => void): void {
+  try {
+    checks();
+    if (!keepUp.keptUp) throw new Error('the provisioning backlog grew from the settled start to the end');
+  } catch (error) {
+    if (keepUp.keptUp) throw error;
+    throw new Error(`box could not keep up: ${keepUp.text}\n${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }
 
 /**
@@ -370,11 +492,10 @@ describe('soak: steady load with every background job running', () => {
           WHMCS_API_SECRET: WHMCS_CREDENTIALS.secret,
           WHMCS_API_TIMEOUT_MS: '5000',
           BILLING_TIMEZONE: 'UTC',
-          // A CDR is written when its call ends (up to 900 s) plus up to CDR_LATE_MS: its start can be that far
-          // behind the newest one already read, so the look-back must cover it (600 s lost calls in a smoke run).
-          // Last month closes once the look-back has passed (the close delay may not be shorter).
-          CDR_LOOKBACK_SECONDS: '1800',
-          BILLING_CLOSE_DELAY_SECONDS: '1800',
+          // The look-back covers a call, its CDR's lateness and the sync's wait (see CALL_MAX_SECONDS); the close delay
+          // may not be shorter, and is not longer: final bills wait it as delayed jobs, level from one delay on.
+          CDR_LOOKBACK_SECONDS: String(CDR_LOOKBACK_SECONDS),
+          BILLING_CLOSE_DELAY_SECONDS: String(CDR_LOOKBACK_SECONDS),
           // The stand-in's invoice run is every 5 s: a token absent after 30 s was surely never written.
           BILLING_RESEND_AFTER_SECONDS: '30',
         },
@@ -420,11 +541,11 @@ describe('soak: steady load with every background job running', () => {
         const posts = emptyTally();
         let writes = 0;
         let writeErrors = 0;
-        // One second's events at a time, each second's batch from its own part of the service range.
+        // One second's events at a time, each to a different service of the pool (a service's events go in order, batch after batch).
+        const pool = new ServicePool(seededRandom(seed + 1), POOL_SIZE, 910_000, TERMINATE_EVERY);
         const webhooks = (async () => {
           for (let second = 0; Date.now() < endsAt; second += 1) {
-            const batch = planWorkload(seed + second, EVENTS_PER_SECOND, 910_000 + second * 10);
-            plans.push(...batch);
+            const batch = pool.next(EVENTS_PER_SECOND);
             await Promise.all([deliverAll(() => [api.url], batch, { seed: seed + second, parallel: EVENTS_PER_SECOND, tally: posts }), sleep(1000)]);
           }
         })();
@@ -442,14 +563,14 @@ describe('soak: steady load with every background job running', () => {
             await sleep(1000 / WRITES_PER_SECOND);
           }
         })();
-        // FusionPBX writes CDRs all along: CDRS_PER_SECOND calls over the billed tenants, each written
-        // when it ended, up to CDR_LATE_MS late; the CDR sync rates them every SCHEDULE_SECONDS.
+        // FusionPBX writes CDRs all along: CDRS_PER_SECOND calls of up to CALL_MAX_SECONDS over the billed
+        // tenants, each written when it ended, up to CDR_LATE_MS late; the CDR sync rates them every SCHEDULE_SECONDS.
         const calls: SeededCall[] = [];
         const cdrs = (async () => {
           while (Date.now() < endsAt) {
             const tenant: BillingTenant = billed[Math.floor(random() * billed.length)]!;
             const late = Math.floor(random() * CDR_LATE_MS);
-            calls.push(await insertCall(bridge, tenant, random, (billsec) => new Date(Date.now() - billsec * 1000 - late)));
+            calls.push(await insertCall(bridge, tenant, random, (billsec) => new Date(Date.now() - billsec * 1000 - late), CALL_MAX_SECONDS));
             await sleep(1000 / CDRS_PER_SECOND);
           }
         })();
@@ -459,7 +580,7 @@ describe('soak: steady load with every background job running', () => {
         while (Date.now() < endsAt) {
           const now = await sample(bridge, probe);
           samples.push(now);
-          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}\n`);
+          process.stdout.write(`soak sample ${samples.length}: ${progressOf(now, samples[0]!)}, pool ${pool.live} live, ${pool.terminated} terminated\n`);
           if (settledShapesAt !== null && Date.now() >= settledShapesAt) {
             settledShapesAt = null;
             process.stdout.write(`soak settled start: Redis rest by key shape: ${JSON.stringify((await redisByShape(probe, bridge.prefix)).rest)}\n`);
@@ -478,7 +599,9 @@ describe('soak: steady load with every background job running', () => {
           );
         }, 10_000);
         // 120 s on a quiet box; at load 30–50 on 2 cores the events' database side ran at about 1/s (2/s arriving), so the settle stretches with the load.
-        const { report } = await settle(bridge, plans, loadAware(120_000), { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() => clearInterval(draining));
+        const { report } = await settle(bridge, [...plans, ...pool.plans], loadAware(120_000), { otherDomains: billed.map((tenant) => tenant.domainName) }).finally(() =>
+          clearInterval(draining),
+        );
         // The last calls are rated by the next sync or two; last month was pushed long before.
         const callCount = lastMonthCalls.length + calls.length;
         const ratedAll = await waitUntil(
@@ -492,6 +615,7 @@ describe('soak: steady load with every background job running', () => {
         const bill = await checkBilling(bridge, whmcs, billed, lastMonth);
         const chargeProblems = [...(ratedAll ? [] : ['not every call was charged in time']), ...charges.problems, ...bill.problems];
         const grew = growth(samples);
+        const keepUp = keepUpOf(samples);
         const errors = errorLines(bridge).filter((line) => !(ESL_STALL && /"job":"freeswitch\.backlog".*FreeSWITCH side still pending/.test(line)));
         const leaks = secretLeaks(bridge, [...Object.values(CHAOS_SECRETS), WHMCS_CREDENTIALS.secret]);
         tally.add(report, { ...clientErrorsOf(posts), problems: [...leaks, ...errors.slice(0, 5), ...chargeProblems.slice(0, 20)] });
@@ -499,7 +623,8 @@ describe('soak: steady load with every background job running', () => {
         process.stdout.write(
           `soak: ${report.events} events, ${writes} REST writes (${writeErrors} 5xx or no answer), ${calls.length} CDRs written during the run + ${lastMonthCalls.length} of last month, ` +
             `${pushed}/${billed.length} last-month batches pushed (${whmcs.state.billableItems.length} WHMCS lines, ${whmcs.state.requests.length} WHMCS calls ${JSON.stringify(countBy(whmcs.state.requests.map(callKind)))}), ` +
-            `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, ` +
+            `rated count took ${ratedAlong} distinct values over ${samples.length} samples, growth ${JSON.stringify(grew)}, work waiting (settled start → end medians): ${backlogGrowth(samples)}, ` +
+            `services: ${pool.plans.length} in the pool's lifecycles (${pool.live} live, ${pool.terminated} terminated), kept up: ${keepUp.keptUp} (${keepUp.text}), ` +
             `first ${JSON.stringify(samples[0])}, last ${JSON.stringify(samples[samples.length - 1])}\n`,
         );
         // What was unfinished, and what went wrong, when a check fails: the inbox by status, services whose FreeSWITCH side waits, error lines.
@@ -515,29 +640,32 @@ describe('soak: steady load with every background job running', () => {
         );
         const shapes = await redisByShape(probe, bridge.prefix);
         process.stdout.write(`soak end: Redis by key shape, largest first: ${JSON.stringify(shapes.all)}; of the rest: ${JSON.stringify(shapes.rest)}\n`);
-        expect(report.problems.slice(0, 20)).toEqual([]);
-        expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
-        expect(errors.slice(0, 5)).toEqual([]);
-        // Every call rated once at the deck's price; last month billed once per tenant, to the micro-unit.
-        expect(chargeProblems.slice(0, 20)).toEqual([]);
-        expect({ unchargedCalls: charges.lost, unbilled: bill.lost, doubleBilled: bill.doubled, pushed }).toEqual({
-          unchargedCalls: 0,
-          unbilled: 0,
-          doubleBilled: 0,
-          pushed: billed.length,
+        // Every check below; a growing backlog fails too, and any failure then starts with "box could not keep up".
+        judge(keepUp, () => {
+          expect(report.problems.slice(0, 20)).toEqual([]);
+          expect({ lost: report.lost, doubled: report.doubled, serverErrors: posts.serverErrors, writeErrors }).toEqual({ lost: 0, doubled: 0, serverErrors: 0, writeErrors: 0 });
+          expect(errors.slice(0, 5)).toEqual([]);
+          // Every call rated once at the deck's price; last month billed once per tenant, to the micro-unit.
+          expect(chargeProblems.slice(0, 20)).toEqual([]);
+          expect({ unchargedCalls: charges.lost, unbilled: bill.lost, doubleBilled: bill.doubled, pushed }).toEqual({
+            unchargedCalls: 0,
+            unbilled: 0,
+            doubleBilled: 0,
+            pushed: billed.length,
+          });
+          // The sync rated during the load, not only once at the end.
+          expect(ratedAlong).toBeGreaterThanOrEqual(3);
+          expect(leaks).toEqual([]);
+          expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
+          // Whatever the load, never more connections than the pools allow.
+          expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
+          // Redis's total (every key, the finished-job history at its cap and the live jobs included) flat.
+          expect(grew.redisTotalBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          // And as extra information: the rest (neither history nor live jobs) flat, the history never past its bounds.
+          expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
+          expect(samples.flatMap((s) => s.historyOverBound)).toEqual([]);
         });
-        // The sync rated during the load, not only once at the end.
-        expect(ratedAlong).toBeGreaterThanOrEqual(3);
-        expect(leaks).toEqual([]);
-        expect(grew.rssBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        expect(grew.pgConnections).toBeLessThanOrEqual(FLAT_WITHIN);
-        // Whatever the load, never more connections than the pools allow.
-        expect(samples.filter((s) => s.pgConnections > s.pgCeiling).map((s) => `${s.pgConnections} > ${s.pgCeiling}`)).toEqual([]);
-        // Redis's total (every key, the finished-job history at its cap and the live jobs included) flat.
-        expect(grew.redisTotalBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        // And as extra information: the rest (neither history nor live jobs) flat, the history never past its bounds.
-        expect(grew.redisBytes).toBeLessThanOrEqual(FLAT_WITHIN);
-        expect(samples.flatMap((s) => s.historyOverBound)).toEqual([]);
       } finally {
         clearInterval(cron);
         probe.disconnect();

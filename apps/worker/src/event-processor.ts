@@ -4,7 +4,7 @@ import { inBridgeTransaction, openSecrets, withServiceLock, type InboxEvent, typ
 import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
-import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
+import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, requestedBy, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
@@ -23,11 +23,6 @@ function restoreCommand(deps: WorkerDeps, inboxEvent: InboxEvent): TenantCommand
   }
 }
 
-/** Who asked for the event (a WHMCS admin's button), for its audit entry; nothing for WHMCS's own. */
-function requestedBy(event: Pick<TenantCommand, 'requestedBy'>): { requestedBy?: string } {
-  return event.requestedBy ? { requestedBy: event.requestedBy } : {};
-}
-
 function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
@@ -35,7 +30,7 @@ function isLastAttempt(job: Job): boolean {
 async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobDefinition, inboxEvent: InboxEvent): Promise<EventOutcome> {
   const logger = deps.logger.child({ eventId: inboxEvent.eventId, serviceId: inboxEvent.serviceId, action: inboxEvent.action, jobId: job.id, requestId: inboxEvent.requestId });
   await deps.inbox.markRunning(inboxEvent.eventId);
-  let asked: { requestedBy?: string } = {};
+  let asked: Pick<BacklogEvent, 'requestedBy'> = {};
   try {
     const service = inboxEvent.serviceId > 0 ? await deps.services.get(inboxEvent.serviceId) : null;
     const event = restoreCommand(deps, inboxEvent);
@@ -200,12 +195,15 @@ async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, a
   const backlog = addition.backlog!;
   const done = { message: entry.message, serviceProperties: entry.serviceProperties };
   let reason = ctx.service?.pendingApply?.lastError ?? 'FreeSWITCH was already behind for this service';
+  let jobId: string | undefined;
   if (!addition.wasBehind) {
-    const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx) });
+    const outcome = await applyBacklog(deps, inboxEvent.serviceId, { deadlineMs: inlineDeadlineMs(ctx), ensureJob: true });
     if (outcome.state !== 'failed') return { ...done, freeswitch: { state: 'settled' } };
     reason = outcome.error;
+    jobId = outcome.jobId;
   }
-  const { jobId } = await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin);
+  // Added before runEvent marks the event pending_apply (the failed send above added it already).
+  jobId ??= (await queueBacklogJob(deps, inboxEvent.serviceId, backlog.origin)).jobId;
   return { ...done, freeswitch: { state: 'pending', message: pendingMessage(backlog, reason), jobId } };
 }
 

@@ -151,3 +151,57 @@ describe('a crash at every step of a sync, then a retry', () => {
     expect(included).toBe(180);
   });
 });
+
+describe('a connection lost in the middle of a page write (issue #20: charges and cursor are one statement)', () => {
+  test('the write is cut while it waits on the cursor row: nothing of the page stays, the retry charges every CDR once, sums exact', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 3 });
+    const calls = Array.from({ length: 12 }, (_, i) => ({ start: stamp(i * 3), billsec: 25 + 20 * i, destination: i % 4 === 0 ? '+4930123456' : '12125550100' }));
+    for (const call of calls) await kit.insertCdr(tenant, call);
+    const blocker = await kit.deps.pool.connect();
+    let cut: Promise<number> | null = null;
+    const hooks: CdrSyncHooks = {
+      afterCommit: async (page) => {
+        if (page !== 1) return;
+        // Hold the cursor row: page 2's statement inserts its charges (the cursor's INSERT … SELECT
+        // reads their count, so they come first) and then waits here on the row, uncommitted.
+        await blocker.query('BEGIN');
+        await blocker.query('SELECT 1 FROM cdr_sync_cursors WHERE service_id = $1 FOR UPDATE', [tenant.serviceId]);
+        cut = cutWhenBlockedBy(blocker);
+      },
+    };
+    try {
+      await expect(syncTenantCdrs(kit.deps, tenant.serviceId, { hooks })).rejects.toThrow(/terminat/i);
+      expect(cut).not.toBeNull();
+      expect(await cut).toBeGreaterThan(0);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+    }
+    const left = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    expect(left).toHaveLength(5);
+    expect((await getCdrSyncCursor(kit.deps.pool, tenant.serviceId))?.lastXmlCdrUuid).toBe(left[4]?.xmlCdrUuid);
+
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(await chargedUuids(tenant)).toEqual(await sourceUuids(tenant));
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(expectedWithAllowance(calls, 180));
+    expect((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).reduce((sum, charge) => sum + charge.includedSeconds, 0)).toBe(180);
+  });
+});
+
+/** Waits until a page write is blocked by `blocker`'s transaction, then terminates that backend (a lost connection); its pid. */
+async function cutWhenBlockedBy(blocker: { query: (text: string) => Promise<{ rows: { pid: number }[] }> }): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { rows } = await blocker.query(
+      `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH taken AS%' AND pg_backend_pid() = ANY(pg_blocking_pids(pid))`,
+    );
+    const pid = rows[0]?.pid;
+    if (pid !== undefined) {
+      await kit.deps.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      return pid;
+    }
+    if (Date.now() > deadline) throw new Error('no page write blocked on the cursor row within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,6 +1,6 @@
 import { cdrSyncLag, chargeTotals, getCdrSyncCursor, importRateDeck, listCharges, RateDeckStoreError } from '@ictvoip/store';
 import { cdrBacklog, syncTenantCdrs } from '../src';
-import { chargedMicro, expectedMicro, startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { chargedMicro, expectedMicro, microToDecimal, startBillingKit, type BillingKit } from './cdr-billing-kit';
 
 let kit: BillingKit;
 
@@ -204,6 +204,28 @@ describe('CDR sync', () => {
     expect(await count(tenant.serviceId)).toBe(9);
     const included = (await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).reduce((sum, charge) => sum + charge.includedSeconds, 0);
     expect(included).toBe(180);
+  });
+});
+
+describe('a page that uses included minutes and holds a CDR charged before (issue #20: the check is in the page write)', () => {
+  test('the write is refused, the page is rated again without that CDR: the allowance goes to the new calls only', async () => {
+    const tenant = await kit.addTenant({ includedMinutes: 3 });
+    const old = await kit.insertCdr(tenant, { start: '2025-01-21T10:00:00Z', billsec: 60 });
+    await kit.insertCdr(tenant, { start: '2025-01-21T10:01:00Z', billsec: 120 });
+    await kit.insertCdr(tenant, { start: '2025-01-21T10:02:00Z', billsec: 120 });
+    // Charged under another service (a domain that moved): not in this service's skip list nor its allowance.
+    await kit.deps.pool.query(
+      `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, included_seconds, status, reason, period)
+       VALUES ($1, $2, 'moved.example.com', '2025-01-21T10:00:00Z', 'outbound', 60, 0, 0, 'not_billable', 'TEST', '2025-01')`,
+      [old, tenant.serviceId + 900_000],
+    );
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 3, inserted: 2, rated: 2 });
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    // Had the old CDR been counted, the second call would have had no included seconds left and paid 2 minutes.
+    expect(charges.map((charge) => [charge.includedSeconds, charge.amount])).toEqual([
+      [120, '0.000000'],
+      [60, microToDecimal(expectedMicro('12125550100', 60))],
+    ]);
   });
 });
 

@@ -103,9 +103,8 @@ describe('an event socket that does not answer', () => {
     await untilPendingApply(created);
     const backlog = await backlogOf(serviceId);
     const jobId = freeswitchBacklogJobId({ serviceId, version: backlog.origin });
-    // The event is pending_apply once the inline attempt's failure is noted, a moment before the
-    // backlog job is added (once in CI, at load, it was not there yet): wait for the job first.
-    await waitFor(() => worker.deps.queues.provisioning.getJob(jobId), 10000, 'the backlog job added');
+    // Added before the event showed pending_apply (the next test holds the worker there to see it).
+    expect(await worker.deps.queues.provisioning.getJob(jobId)).toBeDefined();
     // Redis loses the backlog job. Removable only between attempts (an active job is locked by its
     // worker): try until it is gone.
     await waitFor(
@@ -131,6 +130,57 @@ describe('an event socket that does not answer', () => {
     await waitFor(async () => (await inbox(created)).status === 'succeeded', 20000, 'create succeeded after the reconciler');
     expect(await backlogOf(serviceId)).toBeNull();
     expect((await reconcileInbox(worker.deps, null, 0)).freeswitchBehind).toBe(0);
+  });
+
+  it('has the backlog job before the event shows pending_apply: the inline attempt adds it before noting the failure', async () => {
+    const serviceId = 7106;
+    const pool = bridge.api!.deps.pool;
+    // The worker's update of the event to pending_apply waits (inside its transaction, before it
+    // commits) for a lock this test holds: while it waits, the job must already be in the queue.
+    const GATE = [990_052, serviceId] as const;
+    await pool.query(`
+      CREATE FUNCTION test_gate_pending_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_advisory_xact_lock_shared(${GATE[0]}, NEW.service_id::int);
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_gate_pending_apply BEFORE UPDATE ON webhook_inbox FOR EACH ROW
+        WHEN (NEW.status = 'pending_apply' AND OLD.status IS DISTINCT FROM 'pending_apply' AND NEW.service_id = ${serviceId})
+        EXECUTE FUNCTION test_gate_pending_apply()`);
+    const gate = await pool.connect();
+    let gateHeld = false;
+    try {
+      await gate.query('SELECT pg_advisory_lock($1, $2)', [...GATE]);
+      gateHeld = true;
+      const worker = await bridge.startWorker({ schedulers: false });
+      await bridge.esl.stop();
+      const created = await send(serviceId, 'create');
+      await waitFor(
+        async () =>
+          (
+            await bridgeRows(
+              `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2`,
+              [...GATE],
+            )
+          ).length === 1,
+        15000,
+        'the worker marking the event pending_apply',
+      );
+      const backlog = await backlogOf(serviceId);
+      const job = await worker.deps.queues.provisioning.getJob(freeswitchBacklogJobId({ serviceId, version: backlog.origin }));
+      expect(job?.name).toBe(FREESWITCH_JOBS.backlog);
+      expect((await inbox(created)).status).toBe('running');
+      await gate.query('SELECT pg_advisory_unlock($1, $2)', [...GATE]);
+      gateHeld = false;
+      await untilPendingApply(created);
+      await bridge.esl.start();
+      await waitFor(async () => (await inbox(created)).status === 'succeeded', 30000, 'the create succeeded once FreeSWITCH answers');
+    } finally {
+      if (gateHeld) await gate.query('SELECT pg_advisory_unlock($1, $2)', [...GATE]);
+      gate.release();
+      await pool.query('DROP TRIGGER test_gate_pending_apply ON webhook_inbox; DROP FUNCTION test_gate_pending_apply()');
+    }
   });
 
   it('a replayed job of an event waiting for FreeSWITCH does not converge FusionPBX again', async () => {

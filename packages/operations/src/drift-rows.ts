@@ -139,6 +139,15 @@ const planText = (plan: Record<string, unknown>, key: string): string | null => 
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 };
 
+/**
+ * A `routes_mismatch` difference: change_package puts the routes back, unless a person must decide
+ * first (`operatorNote` says what to do, and the difference has no fix action).
+ */
+function routesMismatch(service: ServiceRecord, tenant: FusionTenantRow, expected: string, actual: string, operatorNote?: string): DriftItem {
+  const item: DriftItem = { ...base(service, tenant), kind: 'routes_mismatch', expected, actual, fixAction: operatorNote === undefined ? 'change_package' : null };
+  return operatorNote === undefined ? item : { ...item, note: operatorNote };
+}
+
 /** The route names the plan's template writes through the plan's gateway (provisioning/outbound-routes.ts), or why it cannot say. */
 function expectedRouteNames(plan: Record<string, unknown>, templates: RouteExpectations): { key: string | null; names: string[] } | { problem: string } {
   const gatewayKey = planText(plan, 'gatewayTemplate');
@@ -160,45 +169,27 @@ function routeDifferences(service: ServiceRecord, tenant: FusionTenantRow, found
   const missing = written.outboundRoutes.filter((uuid) => !found.routes.has(uuid));
   if (templates) {
     const expected = expectedRouteNames(service.plan, templates);
-    if ('problem' in expected)
-      return [
-        {
-          ...base(service, tenant),
-          kind: 'routes_mismatch',
-          expected: 'the routes of the plan',
-          actual: expected.problem,
-          fixAction: null,
-          note: 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package',
-        },
-      ];
+    if ('problem' in expected) {
+      return [routesMismatch(service, tenant, 'the routes of the plan', expected.problem, 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package')];
+    }
     // The call-direction dialplans carry no gateway: the route dialplans name the template entries.
     const names = present.map((uuid) => found.routes.get(uuid)!.name).filter((name) => !name.startsWith('call_direction-outbound'));
     if (!sameSet(names, expected.names) || present.length !== 2 * expected.names.length || missing.length > 0) {
       return [
-        {
-          ...base(service, tenant),
-          kind: 'routes_mismatch',
-          expected:
-            expected.names.length > 0
-              ? `the ${expected.names.length} route(s) of template ${expected.key}: ${listed(sorted(expected.names))}`
-              : 'no outbound routes (the plan has no gateway or route template)',
-          actual: `${present.length} route dialplan(s) of the bridge${names.length > 0 ? `: ${listed(sorted(names))}` : ''}${missing.length > 0 ? `; ${missing.length} missing` : ''}`,
-          fixAction: 'change_package',
-        },
+        routesMismatch(
+          service,
+          tenant,
+          expected.names.length > 0
+            ? `the ${expected.names.length} route(s) of template ${expected.key}: ${listed(sorted(expected.names))}`
+            : 'no outbound routes (the plan has no gateway or route template)',
+          `${present.length} route dialplan(s) of the bridge${names.length > 0 ? `: ${listed(sorted(names))}` : ''}${missing.length > 0 ? `; ${missing.length} missing` : ''}`,
+        ),
       ];
     }
     return [];
   }
   if (missing.length === 0) return [];
-  return [
-    {
-      ...base(service, tenant),
-      kind: 'routes_mismatch',
-      expected: `the bridge's ${written.outboundRoutes.length} outbound route dialplan(s)`,
-      actual: `${missing.length} missing (${listed(missing)})`,
-      fixAction: 'change_package',
-    },
-  ];
+  return [routesMismatch(service, tenant, `the bridge's ${written.outboundRoutes.length} outbound route dialplan(s)`, `${missing.length} missing (${listed(missing)})`)];
 }
 
 /** A suspended or credit-restricted tenant: the bridge's routes stay disabled. */
@@ -211,14 +202,13 @@ function disabledRouteDifferences(service: ServiceRecord, tenant: FusionTenantRo
   if (enabled.length === 0) return [];
   const why = active ? 'the credit restriction' : `the tenant is ${service.desiredState}`;
   return [
-    {
-      ...base(service, tenant),
-      kind: 'routes_mismatch',
-      expected: `the bridge's outbound routes disabled (${why})`,
-      actual: `${enabled.length} enabled (${listed(enabled)})`,
-      fixAction: null,
-      note: 'needs an operator: a route was enabled in FusionPBX; disable it there (unsuspend / the credit top-up restores the routes exactly)',
-    },
+    routesMismatch(
+      service,
+      tenant,
+      `the bridge's outbound routes disabled (${why})`,
+      `${enabled.length} enabled (${listed(enabled)})`,
+      'needs an operator: a route was enabled in FusionPBX; disable it there (unsuspend / the credit top-up restores the routes exactly)',
+    ),
   ];
 }
 

@@ -84,7 +84,8 @@ async function inboundRating(
   return { rating: { kind: 'deck', table }, deck };
 }
 
-export async function loadServiceRating(db: Pool | PoolClient, service: ServiceRecord, config: BridgeConfig): Promise<ServiceRating> {
+/** `periodOf`: the service's period labeller when the caller has it already (the CDR sync, from ensureServiceCycle); else read here. */
+export async function loadServiceRating(db: Pool | PoolClient, service: ServiceRecord, config: BridgeConfig, periodOf?: (at: Date) => string): Promise<ServiceRating> {
   const deckKey = planText(service.plan, 'rateDeck') || config.billing.defaultRateDeck;
   const deck = await resolveRateDeck(db, deckKey);
   const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
@@ -97,7 +98,7 @@ export async function loadServiceRating(db: Pool | PoolClient, service: ServiceR
     context: { table, policy, ...(inbound.rating ? { inbound: inbound.rating } : {}) },
     includedSeconds: includedSecondsOf(service.plan),
     serviceId: service.serviceId,
-    periodOf: await servicePeriods(db, service.serviceId, config),
+    periodOf: periodOf ?? (await servicePeriods(db, service.serviceId, config)),
   };
 }
 

@@ -174,13 +174,85 @@ export async function insertNewCharges(db: Pool | PoolClient, charges: readonly 
     text: `WITH inserted AS (${INSERT_CHARGES_SQL}\n     RETURNING status) SELECT status, count(*)::int AS n FROM inserted GROUP BY status`,
     values: chargeInsertParameters(charges),
   });
-  for (const row of rows) {
-    counts.inserted += row.n;
-    if (row.status === 'rated') counts.rated += row.n;
-    else if (row.status === 'unrated') counts.unrated += row.n;
-    else counts.notBillable += row.n;
-  }
+  for (const row of rows) countInserted(counts, row.status, row.n);
   return counts;
+}
+
+/** The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it keeps it), the counts add up. */
+const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
+       domain_uuid = EXCLUDED.domain_uuid,
+       domain_name = EXCLUDED.domain_name,
+       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
+       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
+         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
+       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
+       last_run_inserted = EXCLUDED.last_run_inserted,
+       last_run_at = now(),
+       updated_at = now()`;
+
+/** A page's write: its charges, and where the cursor moves to. */
+export interface ChargePage {
+  charges: readonly NewCharge[];
+  cursor: Omit<CursorAdvance, 'inserted'>;
+  /**
+   * The page's rating assumed none of its CDRs was charged before (their included seconds counted):
+   * write nothing if one was, and say so (`taken`), so the caller rates the new ones again.
+   */
+  onlyIfNoneCharged: boolean;
+}
+
+export interface ChargePageOutcome extends InsertedCharges {
+  /** true when `onlyIfNoneCharged` found a charged CDR: nothing was written, the cursor did not move */
+  taken: boolean;
+}
+
+/**
+ * The charges and the cursor in ONE statement (one transaction, one round trip instead of BEGIN,
+ * insert, cursor, COMMIT: on a busy machine each round trip wakes PostgreSQL and waits for it).
+ * The cursor counts what was inserted and moves forward only, as advanceCdrSyncCursor does.
+ * `taken` is evaluated once (a CTE) and only when asked for ($17 false short-circuits the EXISTS).
+ */
+const WRITE_PAGE_SQL = `WITH taken AS (SELECT $17::boolean AND EXISTS (SELECT 1 FROM cdr_charges WHERE xml_cdr_uuid = ANY($1::uuid[])) AS hit),
+  inserted AS (INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
+       included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
+       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
+     WHERE NOT (SELECT hit FROM taken)
+     ON CONFLICT (xml_cdr_uuid) DO NOTHING RETURNING status),
+  moved AS (INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
+     SELECT $18::bigint, $19::uuid, $20::text, $21::timestamptz, $22::uuid, n, n FROM (SELECT count(*)::int AS n FROM inserted) AS counted
+     WHERE NOT (SELECT hit FROM taken)
+     ${CURSOR_UPSERT}
+     RETURNING 1)
+  SELECT status, count(*)::int AS n FROM inserted GROUP BY status
+  UNION ALL SELECT 'taken', 0 FROM taken WHERE hit
+  UNION ALL SELECT 'moved', count(*)::int FROM moved`;
+
+/**
+ * Writes a page's charges (a CDR charged before is left untouched) and moves the cursor past the
+ * page, atomically: a crash (or a dropped connection) leaves both or neither.
+ */
+export async function writeChargePage(db: Pool | PoolClient, page: ChargePage): Promise<ChargePageOutcome> {
+  const { cursor } = page;
+  const { rows } = await db.query<{ status: ChargeStatus | 'taken' | 'moved'; n: number }>({
+    name: 'cdr-charges-write-page',
+    text: WRITE_PAGE_SQL,
+    values: [...chargeInsertParameters(page.charges), page.onlyIfNoneCharged, cursor.serviceId, cursor.domainUuid, cursor.domainName, cursor.startStamp, cursor.xmlCdrUuid],
+  });
+  const outcome: ChargePageOutcome = { taken: false, inserted: 0, rated: 0, unrated: 0, notBillable: 0 };
+  for (const row of rows) {
+    if (row.status === 'taken') outcome.taken = true;
+    else if (row.status !== 'moved') countInserted(outcome, row.status, row.n);
+  }
+  return outcome;
+}
+
+function countInserted(counts: InsertedCharges, status: ChargeStatus, n: number): void {
+  counts.inserted += n;
+  if (status === 'rated') counts.rated += n;
+  else if (status === 'unrated') counts.unrated += n;
+  else counts.notBillable += n;
 }
 
 /** Included seconds already consumed by a service's calls of one period. */
@@ -238,17 +310,7 @@ export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: Curso
   await db.query(
     `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
      VALUES ($1, $2, $3, $4, $5, $6::bigint, $6::int)
-     ON CONFLICT (service_id) DO UPDATE SET
-       domain_uuid = EXCLUDED.domain_uuid,
-       domain_name = EXCLUDED.domain_name,
-       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
-       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
-       charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
-       last_run_inserted = EXCLUDED.last_run_inserted,
-       last_run_at = now(),
-       updated_at = now()`,
+     ${CURSOR_UPSERT}`,
     [advance.serviceId, advance.domainUuid, advance.domainName, advance.startStamp, advance.xmlCdrUuid, advance.inserted],
   );
 }

@@ -14,6 +14,15 @@ export interface TenantWatch {
   marked: string[];
 }
 
+/** An active tenant of a server and the scope in force for it (MonitoringWatchRepository.activeTenantsOfServer). */
+export interface ServerTenantWatch {
+  serviceId: number;
+  tenantDomain: string;
+  scope: WatchScope;
+  /** Extensions marked for the `marked` scope (whatever the scope). */
+  marked: string[];
+}
+
 /** The scope in force: the REST/CLI override, else the plan's module setting, else every extension. */
 export function effectiveWatchScope(scopeOverride: WatchScope | null, plan: Record<string, unknown>): WatchScope {
   if (scopeOverride) return scopeOverride;
@@ -48,6 +57,29 @@ export class MonitoringWatchRepository {
     );
     for (const row of marked.rows) result.get(Number(row.service_id))!.marked.push(row.extension);
     return result;
+  }
+
+  /**
+   * The active tenants of one FusionPBX server (stored name; null = the default server) with their
+   * watch settings, in one query of the columns the monitoring polls need: they run every minute per
+   * server, and reading every service's whole row, then its settings, was a tenth of a steady poll's CPU.
+   * In service order, as ServicesRepository.listAll; a tenant without a domain is left out.
+   */
+  async activeTenantsOfServer(server: string | null): Promise<ServerTenantWatch[]> {
+    const { rows } = await this.pool.query<{ service_id: string; tenant_domain: string; scope: WatchScope | null; plan_watch: unknown; marked: string[] }>(
+      `SELECT s.service_id, s.tenant_domain, w.scope, s.plan -> 'registrationWatch' AS plan_watch,
+         ARRAY(SELECT x.extension FROM monitoring_watch_extensions x WHERE x.service_id = s.service_id ORDER BY x.extension) AS marked
+       FROM services s LEFT JOIN monitoring_watch w ON w.service_id = s.service_id
+       WHERE s.desired_state = 'active' AND s.tenant_domain <> '' AND s.fusionpbx_server IS NOT DISTINCT FROM $1
+       ORDER BY s.service_id`,
+      [server],
+    );
+    return rows.map((row) => ({
+      serviceId: Number(row.service_id),
+      tenantDomain: row.tenant_domain,
+      scope: effectiveWatchScope(row.scope, { registrationWatch: row.plan_watch }),
+      marked: row.marked,
+    }));
   }
 
   /** Sets (or, with null, clears) the scope override; `recipients` replaces the list when given. */

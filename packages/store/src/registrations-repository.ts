@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
-import { inTransaction } from './transaction';
+import { inTransaction, withRegistrationsPollLock } from './transaction';
 
 /** What one poll saw of one extension (the first of its registrations when it has several). */
 export interface RegistrationSighting {
@@ -498,25 +498,11 @@ export class RegistrationsRepository {
   }
 
   /**
-   * Runs `work` holding the server's poll lock (a session advisory lock on a connection of its own):
-   * pollers of one server check and write its rows one at a time. The connection is closed, not
-   * returned, when the unlock fails, so the lock cannot outlive the work.
+   * Runs `work` holding the server's poll lock (transaction.ts, a session advisory lock on a
+   * connection of its own): pollers of one server check and write its rows one at a time.
    */
-  async withServerLock<T>(server: string, work: () => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query(`SELECT pg_advisory_lock(hashtextextended('registrations:' || $1, 0))`, [server]);
-      try {
-        return await work();
-      } finally {
-        await client.query(`SELECT pg_advisory_unlock(hashtextextended('registrations:' || $1, 0))`, [server]).catch(() => {
-          broken = true;
-        });
-      }
-    } finally {
-      client.release(broken);
-    }
+  withServerLock<T>(server: string, work: () => Promise<T>, waitMs?: number): Promise<T> {
+    return withRegistrationsPollLock(this.pool, server, () => work(), waitMs);
   }
 
   async serverState(server: string): Promise<RegistrationServerState> {

@@ -67,8 +67,24 @@ const FREESWITCH_LOCK_NAMESPACE = 71_205;
 const CREDIT_LOCK_NAMESPACE = 71_206;
 // Keyed by the service: the credit mails and WHMCS/FusionPBX action of one service, never waited for.
 const CREDIT_WORK_LOCK_NAMESPACE = 71_207;
-// Keyed by a hash of the FusionPBX server's name: writes of the server's own (global) resources.
-const SERVER_LOCK_NAMESPACE = 71_208;
+// 71_208 keyed a FusionPBX server's global writes by a hash of its name: now the text key below.
+
+/**
+ * The key of a session advisory lock: two 32-bit integers (a namespace above and an id), or a text
+ * PostgreSQL hashes to one 64-bit key (`hashtextextended(text, 0)`, as the FusionPBX package keys its
+ * transaction locks). PostgreSQL keeps the two forms apart: a text key never meets an (namespace, id).
+ */
+export type AdvisoryLockKey = { namespace: number; id: number } | { text: string };
+
+/** The two server-wide locks, apart on purpose: a registration poll never waits for a global gateway write (and its event socket). */
+const globalWritesKey = (server: string): AdvisoryLockKey => ({ text: `fusionpbx-global:${server}` });
+// The text older workers hash in SQL ('registrations:' || server): the same key, so they still exclude each other.
+const registrationsPollKey = (server: string): AdvisoryLockKey => ({ text: `registrations:${server}` });
+
+function lockCall(fn: 'pg_try_advisory_lock' | 'pg_advisory_unlock', key: AdvisoryLockKey): { text: string; values: unknown[] } {
+  if ('text' in key) return { text: `SELECT ${fn}(hashtextextended($1, 0)) AS ok`, values: [key.text] };
+  return { text: `SELECT ${fn}($1, $2) AS ok`, values: [key.namespace, key.id] };
+}
 
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
@@ -80,8 +96,8 @@ export class LockTimeoutError extends Error {
 
 export class ServerLockTimeoutError extends Error {
   readonly code = 'SERVER_LOCK_TIMEOUT';
-  constructor(server: string, waitedMs: number) {
-    super(`FusionPBX server ${server} is busy with another global write (lock not acquired within ${waitedMs} ms)`);
+  constructor(server: string, waitedMs: number, busyWith = 'another global write') {
+    super(`FusionPBX server ${server} is busy with ${busyWith} (lock not acquired within ${waitedMs} ms)`);
     this.name = 'ServerLockTimeoutError';
   }
 }
@@ -95,49 +111,77 @@ export class BillingLockTimeoutError extends LockTimeoutError {
 }
 
 /**
- * Runs `work` holding a session advisory lock on a dedicated connection, so any number of workers on
- * any machines serialise on (namespace, key). A crashed holder's connection drops and PostgreSQL
- * releases the lock by itself.
+ * Runs `work` when the lock is free now or within `waitMs` (tried every 25–75 ms, so a waiter never
+ * blocks a connection inside PostgreSQL past its deadline); `{ ran: false }` when it never was. The
+ * lock is held by a dedicated connection: a crashed holder's connection drops and PostgreSQL releases
+ * it. When the unlock fails the connection is closed, not returned, so the lock cannot outlive the work.
  */
-async function withAdvisoryLock<T>(pool: Pool, namespace: number, key: number, work: (client: PoolClient) => Promise<T>, waitMs: number, timeoutError: () => Error): Promise<T> {
+async function holdingAdvisoryLock<T>(
+  pool: Pool,
+  key: AdvisoryLockKey,
+  waitMs: number,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false }> {
   const client = await pool.connect();
   let locked = false;
+  let broken = false;
   try {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [namespace, key]);
+      const { rows } = await client.query<{ ok: boolean }>(lockCall('pg_try_advisory_lock', key));
       locked = rows[0]?.ok === true;
-      if (locked) break;
-      if (Date.now() > deadline) throw timeoutError();
+      if (locked || Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 25 + Math.floor(Math.random() * 50)));
     }
-    return await work(client);
+    if (!locked) return { ran: false };
+    return { ran: true, value: await work(client) };
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [namespace, key]).catch(() => undefined);
-    client.release();
+    if (locked) {
+      await client.query(lockCall('pg_advisory_unlock', key)).catch(() => {
+        broken = true;
+      });
+    }
+    client.release(broken);
   }
+}
+
+/**
+ * Runs `work` holding a session advisory lock, so any number of workers on any machines serialise on
+ * `key`; throws `timeoutError()` when the lock was not acquired within `waitMs`.
+ */
+export async function withAdvisoryLock<T>(
+  pool: Pool,
+  key: AdvisoryLockKey,
+  work: (client: PoolClient) => Promise<T>,
+  options: { waitMs: number; timeoutError: () => Error },
+): Promise<T> {
+  const held = await holdingAdvisoryLock(pool, key, options.waitMs, work);
+  if (!held.ran) throw options.timeoutError();
+  return held.value;
 }
 
 /** Provisioning of one service: webhook events, REST writes. */
 export function withServiceLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, SERVICE_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs));
-}
-
-/** A 32-bit key for a server's name (advisory locks take integers); a collision only serialises two servers. */
-function serverLockKey(server: string): number {
-  let hash = 0;
-  for (const char of server) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) | 0;
-  return hash;
+  return withAdvisoryLock(pool, { namespace: SERVICE_LOCK_NAMESPACE, id: serviceId }, work, { waitMs, timeoutError: () => new LockTimeoutError(serviceId, waitMs) });
 }
 
 /** Writes of a FusionPBX server's global gateways: the server-wide counterpart of the service lock. */
 export function withServerLock<T>(pool: Pool, server: string, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, SERVER_LOCK_NAMESPACE, serverLockKey(server), work, waitMs, () => new ServerLockTimeoutError(server, waitMs));
+  return withAdvisoryLock(pool, globalWritesKey(server), work, { waitMs, timeoutError: () => new ServerLockTimeoutError(server, waitMs) });
+}
+
+/**
+ * A registration poll's check and write of the server's rows (registrations-repository.ts): pollers
+ * of one server, one at a time. Bounded like the others: a poll that cannot have it fails, and a
+ * failed poll marks nothing lost.
+ */
+export function withRegistrationsPollLock<T>(pool: Pool, server: string, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
+  return withAdvisoryLock(pool, registrationsPollKey(server), work, { waitMs, timeoutError: () => new ServerLockTimeoutError(server, waitMs, 'another registration poll') });
 }
 
 /** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */
 export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, BILLING_LOCK_NAMESPACE, serviceId, work, waitMs, () => new BillingLockTimeoutError(serviceId, waitMs));
+  return withAdvisoryLock(pool, { namespace: BILLING_LOCK_NAMESPACE, id: serviceId }, work, { waitMs, timeoutError: () => new BillingLockTimeoutError(serviceId, waitMs) });
 }
 
 /**
@@ -145,12 +189,18 @@ export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client:
  * socket that does not answer must never hold up the database side of the service's next events.
  */
 export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, FREESWITCH_LOCK_NAMESPACE, serviceId, work, waitMs, () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'));
+  return withAdvisoryLock(pool, { namespace: FREESWITCH_LOCK_NAMESPACE, id: serviceId }, work, {
+    waitMs,
+    timeoutError: () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'),
+  });
 }
 
 /** Credit control of one WHMCS client (its balance is shared by its services): one check at a time. */
 export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, CREDIT_LOCK_NAMESPACE, clientId, work, waitMs, () => new LockTimeoutError(clientId, waitMs, 'credit check of client'));
+  return withAdvisoryLock(pool, { namespace: CREDIT_LOCK_NAMESPACE, id: clientId }, work, {
+    waitMs,
+    timeoutError: () => new LockTimeoutError(clientId, waitMs, 'credit check of client'),
+  });
 }
 
 /**
@@ -159,16 +209,6 @@ export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: P
  * check. Never waited for: when another worker holds it, that worker does the service's open work
  * and this call returns `{ ran: false }` at once. A crashed holder's connection drops and frees it.
  */
-export async function tryCreditWorkLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
-  const client = await pool.connect();
-  let locked = false;
-  try {
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]);
-    locked = rows[0]?.ok === true;
-    if (!locked) return { ran: false };
-    return { ran: true, value: await work(client) };
-  } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1, $2)', [CREDIT_WORK_LOCK_NAMESPACE, serviceId]).catch(() => undefined);
-    client.release();
-  }
+export function tryCreditWorkLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
+  return holdingAdvisoryLock(pool, { namespace: CREDIT_WORK_LOCK_NAMESPACE, id: serviceId }, 0, work);
 }

@@ -2,7 +2,18 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
-import { ChargeValueError, chargeInsertParameters, createPool, insertCharges, insertNewCharges, listCharges, migrateBridgeDatabase, type NewCharge } from '@ictvoip/store';
+import {
+  ChargeValueError,
+  chargeInsertParameters,
+  createPool,
+  getCdrSyncCursor,
+  insertCharges,
+  insertNewCharges,
+  listCharges,
+  migrateBridgeDatabase,
+  writeChargePage,
+  type NewCharge,
+} from '@ictvoip/store';
 
 /**
  * The charges insert writes its own array literals (not pg's encoder): whatever text a CDR
@@ -110,5 +121,58 @@ describe('charges insert (own array literals)', () => {
     expect(() => chargeInsertParameters([charge(1, 1, { billsec: 1.5 })])).toThrow(ChargeValueError);
     expect(() => chargeInsertParameters([charge(1, 1, { billsec: 1.5 })])).toThrow(/billsec/);
     expect(() => chargeInsertParameters([charge(1, 1, { domainName: 5 as unknown as string })])).toThrow(/domainName/);
+  });
+});
+
+describe('a page write (charges and cursor in one statement)', () => {
+  const domainUuid = '6f1c2b8e-0000-4000-8000-000000000001';
+  const cursorAt = (serviceId: number, last: NewCharge) => ({ serviceId, domainUuid, domainName: 'tenant.example.com', startStamp: last.startStamp, xmlCdrUuid: last.xmlCdrUuid });
+
+  it('inserts the new charges, counts them by status and moves the cursor forward only', async () => {
+    const serviceId = nextService++;
+    const page1 = [charge(serviceId, 1), charge(serviceId, 2, { status: 'not_billable', amount: null, reason: 'B_LEG' })];
+    expect(await writeChargePage(pool, { charges: page1, cursor: cursorAt(serviceId, page1[1]!), onlyIfNoneCharged: false })).toEqual({
+      taken: false,
+      inserted: 2,
+      rated: 1,
+      unrated: 0,
+      notBillable: 1,
+    });
+    expect(await getCdrSyncCursor(pool, serviceId)).toMatchObject({ lastStartStamp: page1[1]!.startStamp, chargesTotal: 2, lastRunInserted: 2 });
+    // A look-back page behind the cursor, one CDR of it charged already: only the new one counts, the cursor stays.
+    const late = charge(serviceId, 0, { status: 'unrated', amount: null, reason: 'NO_MATCHING_RATE' });
+    expect(await writeChargePage(pool, { charges: [late, page1[0]!], cursor: cursorAt(serviceId, page1[0]!), onlyIfNoneCharged: false })).toMatchObject({
+      taken: false,
+      inserted: 1,
+      unrated: 1,
+    });
+    expect(await getCdrSyncCursor(pool, serviceId)).toMatchObject({ lastStartStamp: page1[1]!.startStamp, chargesTotal: 3, lastRunInserted: 1 });
+    expect(await readBack(serviceId)).toHaveLength(3);
+  });
+
+  it('onlyIfNoneCharged: one CDR of the page charged before → nothing written, the cursor not moved, taken; none charged → written', async () => {
+    const serviceId = nextService++;
+    const first = [charge(serviceId, 1, { includedSeconds: 60 })];
+    expect(await writeChargePage(pool, { charges: first, cursor: cursorAt(serviceId, first[0]!), onlyIfNoneCharged: true })).toMatchObject({ taken: false, inserted: 1 });
+    const next = [charge(serviceId, 2, { includedSeconds: 60 }), charge(serviceId, 3)];
+    const withOld = [first[0]!, ...next];
+    expect(await writeChargePage(pool, { charges: withOld, cursor: cursorAt(serviceId, next[1]!), onlyIfNoneCharged: true })).toEqual({
+      taken: true,
+      inserted: 0,
+      rated: 0,
+      unrated: 0,
+      notBillable: 0,
+    });
+    expect(await readBack(serviceId)).toHaveLength(1);
+    expect(await getCdrSyncCursor(pool, serviceId)).toMatchObject({ lastXmlCdrUuid: first[0]!.xmlCdrUuid, chargesTotal: 1 });
+    expect(await writeChargePage(pool, { charges: next, cursor: cursorAt(serviceId, next[1]!), onlyIfNoneCharged: true })).toMatchObject({ taken: false, inserted: 2 });
+    expect(await getCdrSyncCursor(pool, serviceId)).toMatchObject({ lastXmlCdrUuid: next[1]!.xmlCdrUuid, chargesTotal: 3 });
+  });
+
+  it('an empty page (every CDR of it charged and left out) still moves the cursor', async () => {
+    const serviceId = nextService++;
+    const only = charge(serviceId, 5);
+    expect(await writeChargePage(pool, { charges: [], cursor: cursorAt(serviceId, only), onlyIfNoneCharged: false })).toMatchObject({ taken: false, inserted: 0 });
+    expect(await getCdrSyncCursor(pool, serviceId)).toMatchObject({ lastXmlCdrUuid: only.xmlCdrUuid, chargesTotal: 0 });
   });
 });

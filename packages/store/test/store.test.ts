@@ -10,7 +10,10 @@ import {
   migrate,
   migrateBridgeDatabase,
   openSecrets,
+  RegistrationsRepository,
   sealSecrets,
+  ServerLockTimeoutError,
+  withServerLock,
   withServiceLock,
 } from '@ictvoip/store';
 
@@ -214,5 +217,89 @@ describe('service lock', () => {
       });
     await Promise.all([work(1001), work(1002), work(1003)]);
     expect(inside).toBe(3);
+  });
+});
+
+describe("a FusionPBX server's locks (its global writes, its registration polls)", () => {
+  type ServerLock = <T>(on: Pool, server: string, work: () => Promise<T>, waitMs: number) => Promise<T>;
+  const LOCKS: [string, ServerLock][] = [
+    ['global writes', (on, server, work, waitMs) => withServerLock(on, server, work, waitMs)],
+    ['registration polls', (on, server, work, waitMs) => new RegistrationsRepository(on).withServerLock(server, work, waitMs)],
+  ];
+
+  /** Holds `lock` on `server` until the returned release is called; resolves once it is held. */
+  async function holdLock(lock: ServerLock, server: string): Promise<{ release: () => void; done: Promise<void> }> {
+    let release!: () => void;
+    let held!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const entered = new Promise<void>((resolve) => (held = resolve));
+    const done = lock(
+      pool,
+      server,
+      async () => {
+        held();
+        await released;
+      },
+      30_000,
+    );
+    await Promise.race([entered, done]);
+    return { release, done };
+  }
+
+  it.each(LOCKS)('%s: two holders of one server exclude each other, a waiter gets it once the holder is done, and another server is not held up', async (_name, lock) => {
+    const holder = await holdLock(lock, 'pbx-a.example.net');
+    // Refused within its wait while the holder has it: the typed error, naming the server and not the work.
+    const refused = lock(pool, 'pbx-a.example.net', async () => 'ran', 150);
+    await expect(refused).rejects.toBeInstanceOf(ServerLockTimeoutError);
+    await expect(refused).rejects.toMatchObject({ code: 'SERVER_LOCK_TIMEOUT', message: expect.stringContaining('pbx-a.example.net') });
+    await expect(lock(pool, 'pbx-b.example.net', async () => 'other server', 150)).resolves.toBe('other server');
+    // A waiter on a pool of its own (its sessions told apart by application_name) has tried and been refused before the holder lets go.
+    const waiterPool = createPool(db.url, { application_name: 'server-lock-waiter' });
+    try {
+      const order: string[] = [];
+      const waiting = lock(waiterPool, 'pbx-a.example.net', async () => order.push('waiter'), 10_000);
+      const deadline = Date.now() + 5000;
+      const waiterTried = async () =>
+        (
+          await pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'server-lock-waiter' AND query LIKE 'SELECT pg_try_advisory_lock(hashtextextended%'",
+          )
+        ).rows[0]!.n;
+      while ((await waiterTried()) < 1) {
+        if (Date.now() > deadline) throw new Error('the waiter never tried for the lock');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      order.push('holder done');
+      holder.release();
+      await holder.done;
+      await waiting;
+      expect(order).toEqual(['holder done', 'waiter']);
+    } finally {
+      await waiterPool.end();
+    }
+  });
+
+  it("are apart from each other: a registration poll is not held up by the same server's global write, nor the write by the poll", async () => {
+    const [[, globalWrites], [, polls]] = LOCKS;
+    const write = await holdLock(globalWrites!, 'pbx-a.example.net');
+    await expect(polls!(pool, 'pbx-a.example.net', async () => 'polled', 150)).resolves.toBe('polled');
+    write.release();
+    await write.done;
+    const poll = await holdLock(polls!, 'pbx-a.example.net');
+    await expect(globalWrites!(pool, 'pbx-a.example.net', async () => 'written', 150)).resolves.toBe('written');
+    poll.release();
+    await poll.done;
+  });
+
+  it('the poll lock is the key workers of the last release take, so a mixed fleet still polls one server at a time', async () => {
+    const older = await pool.connect();
+    try {
+      await older.query(`SELECT pg_advisory_lock(hashtextextended('registrations:' || $1, 0))`, ['pbx-c.example.net']);
+      await expect(new RegistrationsRepository(pool).withServerLock('pbx-c.example.net', async () => 'ran', 150)).rejects.toThrow(/another registration poll/);
+      await older.query(`SELECT pg_advisory_unlock(hashtextextended('registrations:' || $1, 0))`, ['pbx-c.example.net']);
+      await expect(new RegistrationsRepository(pool).withServerLock('pbx-c.example.net', async () => 'ran', 150)).resolves.toBe('ran');
+    } finally {
+      older.release();
+    }
   });
 });

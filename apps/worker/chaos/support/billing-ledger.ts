@@ -71,15 +71,16 @@ export async function importChaosDeck(bridge: ChaosBridge): Promise<void> {
   if (!imported.ok) throw new Error('chaos deck did not import');
 }
 
-/** One seeded outbound call into `v_xml_cdr`, the way FusionPBX stores it; returns its id and price. */
+/** One seeded outbound call of 1 to `maxBillsec` seconds into `v_xml_cdr`, the way FusionPBX stores it; returns its id and price. */
 export async function insertCall(
   bridge: ChaosBridge,
   tenant: Pick<BillingTenant, 'domainUuid' | 'domainName'>,
   random: () => number,
   startAt: (billsec: number) => Date,
+  maxBillsec = 900,
 ): Promise<SeededCall> {
   const destination = DESTINATIONS[Math.floor(random() * DESTINATIONS.length)]!;
-  const billsec = 1 + Math.floor(random() * 900);
+  const billsec = 1 + Math.floor(random() * maxBillsec);
   const startStamp = startAt(billsec);
   const xmlCdrUuid = randomUUID();
   await bridge.fusion.query(

@@ -18,6 +18,8 @@ const STATE_AFTER: Record<ChaosAction, 'active' | 'suspended' | 'terminated'> = 
   suspend: 'suspended',
   unsuspend: 'active',
   terminate: 'terminated',
+  change_package: 'active',
+  change_password: 'active',
 };
 
 export const domainOf = (serviceId: number) => `t${serviceId}.${BASE_DOMAIN}`;

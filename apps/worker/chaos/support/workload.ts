@@ -22,7 +22,8 @@ export function seededUuid(random: () => number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export type ChaosAction = 'create' | 'suspend' | 'unsuspend' | 'terminate';
+/** The tenant lifecycle's events; change_package (same limits) and change_password only reach an active tenant. */
+export type ChaosAction = 'create' | 'suspend' | 'unsuspend' | 'terminate' | 'change_package' | 'change_password';
 
 /** One signed webhook body to deliver, of any action. */
 export interface DeliverableEvent {
@@ -45,7 +46,7 @@ const SEQUENCES: ChaosAction[][] = [['create'], ['create', 'suspend'], ['create'
 
 export const MAX_EXTENSIONS = 3;
 
-function eventBody(random: () => number, serviceId: number, action: ChaosAction): { eventId: string; body: string } {
+export function eventBody(random: () => number, serviceId: number, action: ChaosAction): { eventId: string; body: string } {
   const eventId = seededUuid(random);
   const body: Record<string, unknown> = {
     schemaVersion: 1,
@@ -59,7 +60,7 @@ function eventBody(random: () => number, serviceId: number, action: ChaosAction)
     configurableOptions: {},
     customFields: {},
   };
-  if (action === 'create') body.secrets = { servicePassword: CHAOS_SECRETS.servicePassword };
+  if (action === 'create' || action === 'change_password') body.secrets = { servicePassword: CHAOS_SECRETS.servicePassword };
   return { eventId, body: JSON.stringify(body) };
 }
 

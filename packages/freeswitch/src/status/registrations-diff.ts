@@ -1,5 +1,5 @@
 import { type Registration, scanRegistrationEntry } from './registrations';
-import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, sameStretch } from './registrations-steady';
+import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, Int32Sink, sameStretch } from './registrations-steady';
 
 /**
  * A reply compared with the last one block by block. FreeSWITCH keeps a profile's registrations in
@@ -70,6 +70,13 @@ export function diffReply(last: IndexedReply, next: Buffer, profile: string, max
   let at = last.blocks[0]!;
   let block = 0;
   while (!walk.isTrailer(at)) {
+    // The usual case: the block where it was, after the blank it had.
+    const kept = block < count ? walk.keepAfterBlank(block, at) : -1;
+    if (kept !== -1) {
+      block += 1;
+      at = kept;
+      continue;
+    }
     const start = blockStart(next, at);
     if (start === -1) return null;
     if (block < count) {
@@ -102,31 +109,31 @@ export function diffReply(last: IndexedReply, next: Buffer, profile: string, max
  */
 function diffInPlace(last: IndexedReply, next: Buffer, profile: string, maxChanged: number): ReplyDiff | null | undefined {
   const count = last.blocks.length / 2;
-  const blocks = new Int32Array(last.blocks.length);
+  const { bytes: lastBytes, ranges: lastRanges, blocks: lastBlocks, firstRange: lastFirstRange } = last;
+  const blocks = new Int32Array(lastBlocks.length);
   const firstRange = new Int32Array(count + 1);
   const positions = new Int32Array(count);
-  const ranges: number[] = [];
+  // A changed block has at most two volatile values, as any other: room for them all, bar a few more.
+  const ranges = new Int32Sink(lastRanges.length + 6 * 8);
   const changed: ChangedBlock[] = [];
   const removed: number[] = [];
-  const onValue = (start: number, end: number, kind: number): void => {
-    ranges.push(start, end, kind);
-  };
   let lastPosition = 0;
   let nextPosition = 0;
   for (let block = 0; block < count; block += 1) {
-    const start = last.blocks[2 * block]!;
-    const to = last.blocks[2 * block + 1]!;
-    // The header, or the blank between two blocks: byte for byte.
-    if (!sameStretch(last.bytes, lastPosition, start, next, nextPosition)) return undefined;
-    nextPosition += start - lastPosition;
+    const start = lastBlocks[2 * block]!;
+    const to = lastBlocks[2 * block + 1]!;
+    const nextStart = nextPosition + (start - lastPosition);
     firstRange[block] = ranges.length / 3;
-    let end = matchButVolatile(last.bytes, last.ranges, last.firstRange[block]!, last.firstRange[block + 1]!, start, to, next, nextPosition, onValue);
+    // The header or the blank before the block, and the block, in one compare up to its first volatile value.
+    let end = matchButVolatile(lastBytes, lastRanges, lastFirstRange[block]!, lastFirstRange[block + 1]!, lastPosition, to, next, nextPosition, ranges);
     positions[block] = block;
     if (end === -1) {
+      // The header, or the blank between two blocks: byte for byte.
+      if (!sameStretch(lastBytes, lastPosition, start, next, nextPosition)) return undefined;
       if (changed.length >= maxChanged) return null;
-      if (!sameCallId(last.bytes, start, to, next, nextPosition)) return undefined;
+      if (!sameCallId(lastBytes, start, to, next, nextStart)) return undefined;
       ranges.length = firstRange[block]! * 3;
-      const read = readBlock(next, nextPosition, profile, ranges);
+      const read = readBlock(next, nextStart, profile, ranges);
       if (!read) return null;
       changed.push({ index: block, registration: read.registration });
       removed.push(block);
@@ -134,19 +141,19 @@ function diffInPlace(last: IndexedReply, next: Buffer, profile: string, maxChang
       positions[block] = -1;
       end = read.end;
     }
-    blocks[2 * block] = nextPosition;
+    blocks[2 * block] = nextStart;
     blocks[2 * block + 1] = end;
     nextPosition = end;
     lastPosition = to;
   }
   firstRange[count] = ranges.length / 3;
-  if (next.length - nextPosition !== last.bytes.length - lastPosition || !sameStretch(last.bytes, lastPosition, last.bytes.length, next, nextPosition)) return undefined;
+  if (next.length - nextPosition !== lastBytes.length - lastPosition || !sameStretch(lastBytes, lastPosition, lastBytes.length, next, nextPosition)) return undefined;
   let following = count;
   for (let block = count - 1; block >= 0; block -= 1) {
     if (positions[block]! >= 0) following = block;
     else positions[block] = -1 - following;
   }
-  return { next: { bytes: next, ranges: Int32Array.from(ranges), blocks, firstRange }, changed, removed, positions };
+  return { next: { bytes: next, ranges: ranges.written(), blocks, firstRange }, changed, removed, positions };
 }
 
 /**
@@ -156,7 +163,7 @@ function diffInPlace(last: IndexedReply, next: Buffer, profile: string, maxChang
  */
 function sameCallId(last: Buffer, from: number, to: number, next: Buffer, at: number): boolean {
   let position = from + REGISTRATION_OPEN.length;
-  while (position < to && (last[position] === 32 || last[position] === 10 || last[position] === 9 || last[position] === 13)) position += 1;
+  while (position < to && isBlank(last[position]!)) position += 1;
   for (let index = 0; index < CALL_ID_OPEN.length; index += 1) if (last[position + index] !== CALL_ID_OPEN[index]) return false;
   position += CALL_ID_OPEN.length;
   while (position < to && last[position] !== 0x3c) position += 1;
@@ -169,13 +176,10 @@ class Walk {
   readonly changed: ChangedBlock[] = [];
   readonly removed: number[] = [];
   private readonly positions: Int32Array;
-  private readonly blocks: number[] = [];
-  private readonly firstRange: number[] = [];
-  private readonly ranges: number[] = [];
+  private readonly blocks: Int32Sink;
+  private readonly firstRange: Int32Sink;
+  private readonly ranges: Int32Sink;
   private readonly trailerFrom: number;
-  private readonly onValue = (start: number, end: number, kind: number): void => {
-    this.ranges.push(start, end, kind);
-  };
 
   constructor(
     private readonly last: IndexedReply,
@@ -183,6 +187,9 @@ class Walk {
     private readonly profile: string,
   ) {
     this.positions = new Int32Array(last.blocks.length / 2).fill(-1);
+    this.ranges = new Int32Sink(last.ranges.length + 6 * 8);
+    this.blocks = new Int32Sink(last.blocks.length + 2 * 8);
+    this.firstRange = new Int32Sink(last.firstRange.length + 8);
     this.trailerFrom = last.blocks[last.blocks.length - 1]!;
   }
 
@@ -194,15 +201,39 @@ class Walk {
   /** Block `block` of the last reply kept at `start` when it is there but for volatile values: where it ends; -1 otherwise (nothing recorded). */
   keep(block: number, start: number): number {
     const rangesBefore = this.ranges.length;
-    const end = this.matches(block, start, this.onValue);
+    const end = this.matches(block, start, this.ranges);
     if (end === -1) {
       this.ranges.length = rangesBefore;
       return -1;
     }
-    this.positions[block] = this.blocks.length / 2;
-    this.firstRange.push(rangesBefore / 3);
-    this.blocks.push(start, end);
+    this.record(block, start, end, rangesBefore);
     return end;
+  }
+
+  /**
+   * keep() of block `block` after the blank that came before it in the last reply (blanks only), at
+   * `at`: one compare for the blank and the block's head instead of a scan for the block's start and
+   * a compare each. -1 when the new reply has anything else there (then blockStart and keep decide).
+   */
+  keepAfterBlank(block: number, at: number): number {
+    const { bytes, blocks, ranges, firstRange } = this.last;
+    const start = blocks[2 * block]!;
+    const from = block > 0 ? blocks[2 * block - 1]! : start;
+    for (let position = from; position < start; position += 1) if (!isBlank(bytes[position]!)) return -1;
+    const rangesBefore = this.ranges.length;
+    const end = matchButVolatile(bytes, ranges, firstRange[block]!, firstRange[block + 1]!, from, blocks[2 * block + 1]!, this.next, at, this.ranges);
+    if (end === -1) {
+      this.ranges.length = rangesBefore;
+      return -1;
+    }
+    this.record(block, at + (start - from), end, rangesBefore);
+    return end;
+  }
+
+  private record(block: number, start: number, end: number, rangesBefore: number): void {
+    this.positions[block] = this.blocks.length / 2;
+    this.firstRange.pushOne(rangesBefore / 3);
+    this.blocks.pushPair(start, end);
   }
 
   remove(block: number): void {
@@ -216,8 +247,8 @@ class Walk {
     const read = readBlock(this.next, start, this.profile, this.ranges);
     if (!read) return -1;
     this.changed.push({ index: this.blocks.length / 2, registration: read.registration });
-    this.firstRange.push(rangesBefore / 3);
-    this.blocks.push(start, read.end);
+    this.firstRange.pushOne(rangesBefore / 3);
+    this.blocks.pushPair(start, read.end);
     return read.end;
   }
 
@@ -264,9 +295,9 @@ class Walk {
       if (this.positions[block]! >= 0) following = this.positions[block]!;
       else this.positions[block] = -1 - following;
     }
-    this.firstRange.push(this.ranges.length / 3);
+    this.firstRange.pushOne(this.ranges.length / 3);
     return {
-      next: { bytes: this.next, ranges: Int32Array.from(this.ranges), blocks: Int32Array.from(this.blocks), firstRange: Int32Array.from(this.firstRange) },
+      next: { bytes: this.next, ranges: this.ranges.written(), blocks: this.blocks.written(), firstRange: this.firstRange.written() },
       changed: this.changed,
       removed: this.removed,
       positions: this.positions,
@@ -274,7 +305,7 @@ class Walk {
   }
 
   /** Where block `block` of the last reply ends in the new one when the new one holds it from `at` but for volatile values; -1 otherwise. */
-  private matches(block: number, at: number, onValue?: (start: number, end: number, kind: number) => void): number {
+  private matches(block: number, at: number, sink?: Int32Sink): number {
     const { last } = this;
     return matchButVolatile(
       last.bytes,
@@ -285,7 +316,7 @@ class Walk {
       last.blocks[2 * block + 1]!,
       this.next,
       at,
-      onValue,
+      sink,
     );
   }
 
@@ -302,14 +333,15 @@ class Walk {
   }
 }
 
-/** Where a block starts at `at` after blanks (what mod_sofia indents with); -1 when no `<registration>` follows them. */
+/** A space, newline, tab or carriage return: what mod_sofia indents with. */
+function isBlank(code: number): boolean {
+  return code === 32 || code === 10 || code === 9 || code === 13;
+}
+
+/** Where a block starts at `at` after blanks; -1 when no `<registration>` follows them. */
 function blockStart(next: Buffer, at: number): number {
   let position = at;
-  while (position < next.length) {
-    const code = next[position]!;
-    if (code !== 32 && code !== 10 && code !== 9 && code !== 13) break;
-    position += 1;
-  }
+  while (position < next.length && isBlank(next[position]!)) position += 1;
   return next.compare(REGISTRATION_OPEN, 0, REGISTRATION_OPEN.length, position, position + REGISTRATION_OPEN.length) === 0 ? position : -1;
 }
 
@@ -342,7 +374,7 @@ function findCallId(source: Buffer, from: number, target: Buffer, start: number,
 }
 
 /** The block of `next` starting at `at`, read as the flat-shape scanner reads it (its volatile ranges appended); null when it would not be. */
-function readBlock(next: Buffer, at: number, profile: string, ranges: number[]): { registration: Registration | null; end: number } | null {
+function readBlock(next: Buffer, at: number, profile: string, ranges: Int32Sink): { registration: Registration | null; end: number } | null {
   if (next.compare(REGISTRATION_OPEN, 0, REGISTRATION_OPEN.length, at, at + REGISTRATION_OPEN.length) !== 0) return null;
   const close = next.indexOf(REGISTRATION_CLOSE, at + REGISTRATION_OPEN.length, 'latin1');
   if (close === -1) return null;

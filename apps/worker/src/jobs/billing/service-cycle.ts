@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { billingPeriodsMode, localDateOf, recordCycleObservation, serviceCycleSegments, type CycleObservation } from '@ictvoip/store';
+import { billingPeriodsMode, localDateOf, periodOf, recordCycleObservation, serviceCycleSegments, servicePeriodLabeller, type CycleObservation } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
 import { describeError } from '../../errors';
@@ -46,17 +46,26 @@ async function askWhmcs(deps: WorkerDeps, serviceId: number): Promise<CycleObser
  * refreshes it from WHMCS once a day. Called under the service's billing lock (`client`). Without a
  * recorded cycle a WHMCS failure stops the sync (BillingCycleUnknownError, retried); with one, the
  * recorded cycle is used and the refresh is tried again at the next sync.
+ * Returns the service's period labeller (calendar months, or its cycle's periods) from the rows it
+ * read, so the sync does not read the mode and the cycle again.
  */
-export async function ensureServiceCycle(deps: WorkerDeps, client: PoolClient, serviceId: number, now = new Date()): Promise<void> {
-  if ((await billingPeriodsMode(client, deps.config.billing.periods)) !== 'service') return;
+export async function ensureServiceCycle(deps: WorkerDeps, client: PoolClient, serviceId: number, now = new Date()): Promise<(at: Date) => string> {
+  const { timeZone } = deps.config.billing;
+  if ((await billingPeriodsMode(client, deps.config.billing.periods)) !== 'service') return (at) => periodOf(at, timeZone);
   const segments = await serviceCycleSegments(client, serviceId);
   const newest = segments[segments.length - 1];
-  if (newest && now.getTime() - newest.checkedAt.getTime() < CYCLE_REFRESH_SECONDS * 1000) return;
+  if (newest && now.getTime() - newest.checkedAt.getTime() < CYCLE_REFRESH_SECONDS * 1000) return servicePeriodLabeller(segments, timeZone);
+  await refreshServiceCycle(deps, client, serviceId, newest !== undefined, now);
+  return servicePeriodLabeller(await serviceCycleSegments(client, serviceId), timeZone);
+}
+
+/** Asks WHMCS for the cycle and records it (see ensureServiceCycle). */
+async function refreshServiceCycle(deps: WorkerDeps, client: PoolClient, serviceId: number, recorded: boolean, now: Date): Promise<void> {
   let observation: CycleObservation;
   try {
     observation = await askWhmcs(deps, serviceId);
   } catch (error) {
-    if (!newest) throw new BillingCycleUnknownError(serviceId, describeError(error));
+    if (!recorded) throw new BillingCycleUnknownError(serviceId, describeError(error));
     deps.logger.warn({ serviceId, err: describeError(error) }, 'billing cycle refresh from WHMCS failed; the recorded cycle stays');
     return;
   }
@@ -66,7 +75,7 @@ export async function ensureServiceCycle(deps: WorkerDeps, client: PoolClient, s
   } catch (error) {
     // An unknown cycle word from WHMCS: the recorded cycle stays, or calendar months when there is none; said loudly.
     deps.logger.warn({ serviceId, whmcsCycle: observation.whmcsCycle, err: describeError(error) }, 'billing cycle from WHMCS not understood');
-    if (newest) return;
+    if (recorded) return;
     await recordCycleObservation(client, serviceId, { whmcsCycle: 'Monthly', nextDueDate: '', source: 'default' }, localDateOf(now, deps.config.billing.timeZone));
   }
 }

@@ -1,16 +1,19 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
-  advanceCdrSyncCursor,
   chargedPositionsSince,
   existingChargeIds,
   getCdrSyncCursor,
   includedSecondsUsed,
   inTransaction,
-  insertNewCharges,
   touchCdrSyncCursor,
   withBillingLock,
+  writeChargePage,
   type ChargedPosition,
+  type ChargePage,
+  type ChargePageOutcome,
+  type InsertedCharges,
   type NewCharge,
+  type ServiceRecord,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
@@ -23,7 +26,11 @@ import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter
 export interface CdrSyncHooks {
   /** after a page was read from FusionPBX, before its transaction begins (also where a test inserts CDRs "during" a sync) */
   afterRead?: (page: number) => void | Promise<void>;
-  /** inside the transaction, after the charges are inserted, before the cursor moves and the commit */
+  /**
+   * after the page's charges and cursor were written, before the commit. In production they are one
+   * statement (no step between them); with this hook set it runs inside BEGIN … COMMIT so a test
+   * can crash between the write and the commit.
+   */
   afterInsert?: (page: number) => void | Promise<void>;
   /** after a page's transaction committed (charges and cursor commit together: there is no step between them) */
   afterCommit?: (page: number) => void | Promise<void>;
@@ -63,24 +70,30 @@ function unflooredLowerBound(deps: WorkerDeps, cursorStamp: string | null, creat
   return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
 
+/** Where a page's write moves the cursor to. */
+type PageCursor = ChargePage['cursor'];
+
 /**
- * Rates a page's CDRs not yet charged, in call order. `allowance` holds each period's remaining
- * included seconds as committed (a period not in it is read from the database once); it is not
- * changed here: the returned `remaining` is what is left if the page commits.
+ * Rates a page's CDRs not yet charged, in call order, and writes their charges and the cursor in
+ * one statement. `allowance` holds each period's remaining included seconds as committed (a period
+ * not in it is read from the database once); it is not changed here: the returned `remaining` is
+ * what is left now that the page committed.
  *
  * A call's rating depends on the other calls of the page only through the included seconds they
  * consume. So the page is first rated as if every CDR were new: when that consumes no included
  * seconds (allowance used up, none in the plan, nothing billable), the CDRs already charged do not
- * change anyone else's rating and the insert's ON CONFLICT DO NOTHING skips them. Only a page
- * that consumes included seconds asks the database which CDRs are new and rates those again.
- * (The existence query cost the database as much per CDR as the insert itself.)
+ * change anyone else's rating and the insert's ON CONFLICT DO NOTHING skips them. A page that
+ * consumes included seconds is written only if none of its CDRs was charged (checked in the same
+ * statement); if one was, nothing is written and the new CDRs are rated again without it.
+ * (A separate existence query cost a round trip and as much database time per CDR as the insert.)
  */
-async function ratePage(
+async function rateAndWritePage(
   client: PoolClient,
   rating: ServiceRating,
   sources: readonly SourceCdr[],
   allowance: ReadonlyMap<string, number>,
-): Promise<{ charges: NewCharge[]; remaining: Map<string, number> }> {
+  write: (charges: readonly NewCharge[], onlyIfNoneCharged: boolean) => Promise<ChargePageOutcome>,
+): Promise<{ counts: InsertedCharges; remaining: Map<string, number> }> {
   const fetched = new Map<string, number>();
   const remainingFor = async (period: string) => {
     const left = Math.max(0, rating.includedSeconds - (await includedSecondsUsed(client, rating.serviceId, period)));
@@ -89,14 +102,41 @@ async function ratePage(
   };
   const optimistic = new Map(allowance);
   const charges = await rateInOrder(rating, sources, remainingFor, optimistic);
-  if (charges.every((charge) => charge.includedSeconds === 0)) return { charges, remaining: optimistic };
+  const first = await write(
+    charges,
+    charges.some((charge) => charge.includedSeconds > 0),
+  );
+  if (!first.taken) return { counts: first, remaining: optimistic };
   const existing = await existingChargeIds(
     client,
     sources.map((source) => source.cdr.xmlCdrUuid),
   );
-  const fresh = existing.size === 0 ? sources : sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
+  const fresh = sources.filter((source) => !existing.has(source.cdr.xmlCdrUuid));
   const remaining = new Map([...allowance, ...fetched]);
-  return { charges: await rateInOrder(rating, fresh, remainingFor, remaining), remaining };
+  const second = await write(await rateInOrder(rating, fresh, remainingFor, remaining), false);
+  return { counts: second, remaining };
+}
+
+/**
+ * The page's one write. With an `afterInsert` hook (tests: a crash between the write and the
+ * commit) the same statement runs inside BEGIN … COMMIT with the hook before the COMMIT.
+ */
+function pageWriter(
+  client: PoolClient,
+  cursor: PageCursor,
+  hooks: CdrSyncHooks | undefined,
+  page: number,
+): (charges: readonly NewCharge[], onlyIfNoneCharged: boolean) => Promise<ChargePageOutcome> {
+  return (charges, onlyIfNoneCharged) => {
+    const write = () => writeChargePage(client, { charges, cursor, onlyIfNoneCharged });
+    const afterInsert = hooks?.afterInsert;
+    if (!afterInsert) return write();
+    return inTransaction(client, async () => {
+      const outcome = await write();
+      if (!outcome.taken) await afterInsert(page);
+      return outcome;
+    });
+  };
 }
 
 const HOUR_MS = 3_600_000;
@@ -144,8 +184,12 @@ class LookBackSkip {
  * transaction: a crash leaves either both or neither.
  */
 export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, options: CdrSyncOptions = {}): Promise<CdrSyncOutcome> {
+  return syncServiceCdrs(base, serviceId, await base.services.get(serviceId), options);
+}
+
+/** syncTenantCdrs with the service row already read (the job reads it once for the sync and the credit check). */
+async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: ServiceRecord | null, options: CdrSyncOptions): Promise<CdrSyncOutcome> {
   const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
-  const service = await base.services.get(serviceId);
   if (!service?.tenantDomain) return { ...outcome, status: 'no-tenant' };
   let deps: ScopedDeps;
   try {
@@ -163,8 +207,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
     const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, domainName));
     if (!domainUuid) return { ...outcome, status: 'no-domain' };
-    await ensureServiceCycle(deps, client, serviceId);
-    const rating = await loadServiceRating(client, service, deps.config);
+    const rating = await loadServiceRating(client, service, deps.config, await ensureServiceCycle(deps, client, serviceId));
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
@@ -179,17 +222,11 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
       await options.hooks?.afterRead?.(page);
-      let pageAllowance = allowance;
-      const counts = await inTransaction(client, async () => {
-        const rated = await ratePage(client, rating, sources, allowance);
-        pageAllowance = rated.remaining;
-        const inserted = await insertNewCharges(client, rated.charges);
-        await options.hooks?.afterInsert?.(page);
-        await advanceCdrSyncCursor(client, { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid, inserted: inserted.inserted });
-        return inserted;
-      });
-      // Only a committed page's consumption counts (a rolled-back page leaves `allowance` as it was).
-      allowance = pageAllowance;
+      const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+      const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
+      const counts = written.counts;
+      // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
+      allowance = written.remaining;
       await options.hooks?.afterCommit?.(page);
       outcome.pages = page;
       outcome.read += sources.length;
@@ -220,11 +257,9 @@ function underCreditControl(plan: Record<string, unknown>): boolean {
 
 export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
   const data = job.data;
-  const outcome = await syncTenantCdrs(deps, data.serviceId, { from: data.from ? new Date(data.from) : undefined });
+  const service = await deps.services.get(data.serviceId);
+  const outcome = await syncServiceCdrs(deps, data.serviceId, service, { from: data.from ? new Date(data.from) : undefined });
   // New rated calls of a credit-controlled tenant: its client's balance is checked now, not at the next timer.
-  if (outcome.rated > 0) {
-    const service = await deps.services.get(data.serviceId);
-    if (service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
-  }
+  if (outcome.rated > 0 && service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
   return outcome;
 }

@@ -30,7 +30,15 @@ export interface BacklogAddition {
 }
 
 export type BacklogApplyOutcome =
-  { state: 'none' } | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] } | { state: 'failed'; version: number; error: string };
+  | { state: 'none' }
+  | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] }
+  /** `jobId`: the backlog job an inline attempt (`ensureJob`) added before its events showed pending_apply. */
+  | { state: 'failed'; version: number; error: string; jobId?: string };
+
+/** Who asked for an event (a WHMCS admin's button), for its backlog entry and audit entry; nothing for WHMCS's own. */
+export function requestedBy(source: Pick<BacklogEvent, 'requestedBy'>): Pick<BacklogEvent, 'requestedBy'> {
+  return source.requestedBy ? { requestedBy: source.requestedBy } : {};
+}
 
 const BACKLOG_ATTEMPTS = 16;
 const MAX_ROUNDS = 5;
@@ -109,7 +117,7 @@ function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: Freeswitc
         action: event.action,
         serviceId,
         eventId: event.eventId,
-        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...(event.requestedBy ? { requestedBy: event.requestedBy } : {}) },
+        detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...requestedBy(event) },
       });
     }
     return true;
@@ -126,9 +134,12 @@ async function noteFailure(deps: WorkerDeps, serviceId: number, backlog: Freeswi
 /**
  * Sends the service's backlog to the event socket of `deps` (the service's own server) and clears
  * what was sent. A later event adding to the backlog meanwhile makes it send again with the new
- * steps (every step is idempotent). `deadlineMs` bounds an inline attempt.
+ * steps (every step is idempotent). `deadlineMs` bounds an inline attempt; `ensureJob` (an inline
+ * attempt: no backlog job runs it) adds the backlog's job when the send fails, before the failure is
+ * noted: an event is never pending_apply with no job to finish it, even when the worker dies between.
+ * The job may start at once; it waits for this lock, then finds the backlog (or none) and sends it.
  */
-export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { deadlineMs?: number } = {}): Promise<BacklogApplyOutcome> {
+export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { deadlineMs?: number; ensureJob?: boolean } = {}): Promise<BacklogApplyOutcome> {
   return withFreeswitchLock(deps.pool, serviceId, async () => {
     let outcome: BacklogApplyOutcome = { state: 'none' };
     for (let round = 0; round < MAX_ROUNDS; round += 1) {
@@ -141,8 +152,9 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
         await (options.deadlineMs ? withDeadline(sending, options.deadlineMs, () => new Error(`no answer within ${options.deadlineMs} ms`)) : sending);
       } catch (error) {
         const message = describeError(error);
+        const job = options.ensureJob ? await queueBacklogJob(deps, serviceId, backlog.origin) : null;
         await noteFailure(deps, serviceId, backlog, message);
-        return { state: 'failed', version: backlog.version, error: message };
+        return { state: 'failed', version: backlog.version, error: message, ...(job ? { jobId: job.jobId } : {}) };
       }
       outcome = {
         state: 'applied',

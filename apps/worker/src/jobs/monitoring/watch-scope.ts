@@ -1,4 +1,4 @@
-import { effectiveWatchScope, MonitoringWatchRepository } from '@ictvoip/store';
+import { MonitoringWatchRepository } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 
 /** A watched tenant: active, on the polled server, watch scope not `off`; `marked` set when only marked extensions are watched. */
@@ -14,12 +14,8 @@ export interface WatchedTenant {
  * `registrationWatch`, else `all`) is not `off`.
  */
 export async function watchedTenants(deps: WorkerDeps, storedName: string | null): Promise<WatchedTenant[]> {
-  const services = (await deps.services.listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain && service.fusionpbxServer === storedName);
-  const settings = await new MonitoringWatchRepository(deps.pool).many(services.map((service) => service.serviceId));
-  return services.flatMap((service) => {
-    const watch = settings.get(service.serviceId)!;
-    const scope = effectiveWatchScope(watch.scopeOverride, service.plan);
-    if (scope === 'off') return [];
-    return [{ serviceId: service.serviceId, domain: service.tenantDomain!.toLowerCase(), marked: scope === 'marked' ? new Set(watch.marked) : null }];
-  });
+  const tenants = await new MonitoringWatchRepository(deps.pool).activeTenantsOfServer(storedName);
+  return tenants.flatMap(({ serviceId, tenantDomain, scope, marked }) =>
+    scope === 'off' ? [] : [{ serviceId, domain: tenantDomain.toLowerCase(), marked: scope === 'marked' ? new Set(marked) : null }],
+  );
 }

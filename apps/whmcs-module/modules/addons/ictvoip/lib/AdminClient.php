@@ -14,9 +14,6 @@ if (!defined('WHMCS')) {
 
 final class AdminClient
 {
-    public const CONNECT_TIMEOUT_SECONDS = 5;
-    public const TIMEOUT_SECONDS = 30;
-
     private function __construct(private readonly string $baseUrl, private readonly string $token, private readonly string $adminName)
     {
     }
@@ -60,7 +57,8 @@ final class AdminClient
         if ($body !== null) {
             $headers[] = 'Content-Type: application/json';
         }
-        $answer = Http::request($method, $url, $headers, $body, self::CONNECT_TIMEOUT_SECONDS, self::TIMEOUT_SECONDS);
+        // The same limits as the server module's calls (ICTVOIP_CONNECT_TIMEOUT / ICTVOIP_TOTAL_TIMEOUT lower them).
+        $answer = Http::request($method, $url, $headers, $body, Http::connectTimeout(), Http::totalTimeout());
         if ($answer['errno'] !== 0) {
             throw new AdminPageError('bridge', 'The bridge did not answer: ' . $this->scrub($answer['error']));
         }

@@ -64,15 +64,46 @@ final class Http
         return ['status' => $status, 'body' => is_string($raw) ? $raw : '', 'errno' => $errno, 'error' => $error !== '' ? $error : ($errno !== 0 ? 'curl error ' . $errno : '')];
     }
 
+    /**
+     * Limits for every call (events, client-area reads, the addon's reads) can be lowered by defining
+     * these constants, e.g. in WHMCS's configuration.php; the test harness uses them to keep timeouts short.
+     */
+    public static function connectTimeout(): int
+    {
+        return defined('ICTVOIP_CONNECT_TIMEOUT') ? (int) constant('ICTVOIP_CONNECT_TIMEOUT') : 5;
+    }
+
+    public static function totalTimeout(): int
+    {
+        return defined('ICTVOIP_TOTAL_TIMEOUT') ? (int) constant('ICTVOIP_TOTAL_TIMEOUT') : 30;
+    }
+
+    /**
+     * A signed JSON POST of the server module to the bridge (an event, a client-area read or stream),
+     * with the connect limit and the given total limit; see request() for the callbacks and the answer.
+     *
+     * @return array{status: int, body: string, errno: int, error: string}
+     */
+    public static function signedPost(string $url, string $secret, string $body, int $timeout, ?callable $onChunk = null, ?callable $onHeader = null): array
+    {
+        return self::request('POST', $url, self::signedHeaders($secret, $body), $body, self::connectTimeout(), $timeout, $onChunk, $onHeader);
+    }
+
+    /** CONTRACT.md: `v1=` + hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with WEBHOOK_SECRET. */
+    public static function signature(string $secret, string $timestamp, string $body): string
+    {
+        return 'v1=' . hash_hmac('sha256', $timestamp . '.' . $body, $secret);
+    }
+
     /** The JSON POST headers of a signed module request (CONTRACT.md: timestamp and `v1=` signature). */
-    public static function signedHeaders(string $secret, string $body): array
+    private static function signedHeaders(string $secret, string $body): array
     {
         $timestamp = (string) time();
         return [
             'Content-Type: application/json',
             'Accept: application/json',
             'X-Ictvoip-Timestamp: ' . $timestamp,
-            'X-Ictvoip-Signature: ' . BridgeClient::signature($secret, $timestamp, $body),
+            'X-Ictvoip-Signature: ' . self::signature($secret, $timestamp, $body),
         ];
     }
 }

@@ -36,14 +36,13 @@ final class PageClient
     public static function call(BridgeEndpoint $endpoint, string $path, array $body): array
     {
         $encoded = BridgeClient::encode($body);
-        $answer = Http::request('POST', $endpoint->baseUrl . $path, Http::signedHeaders($endpoint->secret(), $encoded), $encoded, BridgeClient::connectTimeout(), min(self::READ_TIMEOUT_SECONDS, BridgeClient::totalTimeout()));
+        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), $encoded, min(self::READ_TIMEOUT_SECONDS, Http::totalTimeout()));
         if ($answer['errno'] !== 0) {
-            return [null, 'the bridge did not answer (' . $answer['error'] . ')'];
+            return [null, self::unanswered($answer)];
         }
         $reply = BridgeReply::answered($answer['status'], $answer['body']);
         if ($answer['status'] !== 200 || $reply->json === null) {
-            $message = $reply->message();
-            return [$reply, 'the bridge answered HTTP ' . $answer['status'] . ($message !== '' ? ': ' . $message : '')];
+            return [$reply, self::refused($reply)];
         }
         return [$reply, null];
     }
@@ -83,15 +82,26 @@ final class PageClient
             }
             $sendChunk($chunk);
         };
-        $answer = Http::request('POST', $endpoint->baseUrl . $path, Http::signedHeaders($endpoint->secret(), $encoded), $encoded, BridgeClient::connectTimeout(), self::STREAM_TIMEOUT_SECONDS, $onChunk, $onHeader);
+        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), $encoded, self::STREAM_TIMEOUT_SECONDS, $onChunk, $onHeader);
         if ($started) {
             return null;
         }
         if ($answer['errno'] !== 0) {
-            return 'the bridge did not answer (' . $answer['error'] . ')';
+            return self::unanswered($answer);
         }
-        $reply = BridgeReply::answered($status, $refusal);
+        return self::refused(BridgeReply::answered($status, $refusal));
+    }
+
+    /** For staff: the bridge was not reached, or did not answer in time (curl's reason). */
+    private static function unanswered(array $answer): string
+    {
+        return 'the bridge did not answer (' . $answer['error'] . ')';
+    }
+
+    /** For staff: the bridge answered, but not with the page's JSON (its status, and its message when it gave one). */
+    private static function refused(BridgeReply $reply): string
+    {
         $message = $reply->message();
-        return 'the bridge answered HTTP ' . $status . ($message !== '' ? ': ' . $message : '');
+        return 'the bridge answered HTTP ' . $reply->httpStatus . ($message !== '' ? ': ' . $message : '');
     }
 }

@@ -1,0 +1,133 @@
+/**
+ * The drift report's route rows (drift-rows.ts) from a tenant's recorded state and the rows read
+ * back: each way the bridge's outbound routes can differ, with what it says and who fixes it.
+ */
+import { routeAbbreviation } from '@ictvoip/fusionpbx';
+import type { ServiceRecord } from '@ictvoip/store';
+import type { FusionTenantRow } from '../src/drift-report';
+import { writtenRowDifferences, type FoundRows, type RouteExpectations, type WrittenRows } from '../src/drift-rows';
+
+const ROUTE_A = '0b1f6a56-1c1e-4a53-9a0e-6d3c7f000001';
+const ROUTE_B = '0b1f6a56-1c1e-4a53-9a0e-6d3c7f000002';
+const ROUTE_C = '0b1f6a56-1c1e-4a53-9a0e-6d3c7f000003';
+const ROUTE_D = '0b1f6a56-1c1e-4a53-9a0e-6d3c7f000004';
+
+function service(desiredState: ServiceRecord['desiredState'], plan: Record<string, unknown> = {}): ServiceRecord {
+  const at = new Date('2026-12-01T00:00:00Z');
+  return {
+    serviceId: 5101,
+    clientId: 51,
+    tenantDomain: 'routes.pbx.example.net',
+    desiredState,
+    observedState: desiredState,
+    generation: 1,
+    plan,
+    properties: {},
+    pendingApply: null,
+    lastEventId: null,
+    fusionpbxServer: null,
+    adoptedAt: null,
+    cdrBillingFrom: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+function tenant(written: Partial<WrittenRows>): FusionTenantRow {
+  return {
+    serviceId: 5101,
+    domainName: 'routes.pbx.example.net',
+    domainEnabled: true,
+    status: null,
+    enabledExtensions: 0,
+    guiLimits: {},
+    written: { outboundRoutes: [], trunkNodes: [], planNumbers: [], restricted: false, restrictedRoutes: [], ...written },
+  };
+}
+
+const found = (routes: [string, { enabled: boolean; name: string }][]): FoundRows => ({ routes: new Map(routes), nodes: new Map(), numbers: new Map() });
+
+const TEMPLATES: RouteExpectations = {
+  gatewayTemplates: { 'carrier-a': { proxy: 'sip.carrier-a.example', register: false } },
+  routeTemplates: { default: [{ pattern: '^(\\d{10})$' }] },
+};
+const routesOf = (items: ReturnType<typeof writtenRowDifferences>) => items.filter((item) => item.kind === 'routes_mismatch');
+
+describe('drift rows: the bridge’s outbound routes', () => {
+  it('without the templates, a route dialplan gone from FusionPBX is a difference change_package fixes', () => {
+    const items = routesOf(writtenRowDifferences(service('active'), tenant({ outboundRoutes: [ROUTE_A, ROUTE_B] }), found([[ROUTE_A, { enabled: true, name: 'x' }]])));
+    expect(items).toEqual([
+      {
+        serviceId: 5101,
+        domain: 'routes.pbx.example.net',
+        kind: 'routes_mismatch',
+        expected: "the bridge's 2 outbound route dialplan(s)",
+        actual: `1 missing (${ROUTE_B})`,
+        fixAction: 'change_package',
+      },
+    ]);
+  });
+
+  it("with the templates, routes that are not the plan's template are a difference change_package fixes", () => {
+    const plan = { gatewayTemplate: 'carrier-a' };
+    const rows = found([[ROUTE_A, { enabled: true, name: 'carrier-a.other' }]]);
+    const [item, ...others] = routesOf(writtenRowDifferences(service('active', plan), tenant({ outboundRoutes: [ROUTE_A] }), rows, TEMPLATES));
+    expect(others).toEqual([]);
+    expect(item).toEqual({
+      serviceId: 5101,
+      domain: 'routes.pbx.example.net',
+      kind: 'routes_mismatch',
+      expected: `the 1 route(s) of template default: carrier-a.${routeAbbreviation('^(\\d{10})$')}`,
+      actual: '1 route dialplan(s) of the bridge: carrier-a.other',
+      fixAction: 'change_package',
+    });
+  });
+
+  it("with the templates, the plan's own two dialplans per entry are no difference", () => {
+    const plan = { gatewayTemplate: 'carrier-a' };
+    const name = `carrier-a.${routeAbbreviation('^(\\d{10})$')}`;
+    const rows = found([
+      [ROUTE_A, { enabled: true, name }],
+      [ROUTE_B, { enabled: true, name }],
+    ]);
+    expect(routesOf(writtenRowDifferences(service('active', plan), tenant({ outboundRoutes: [ROUTE_A, ROUTE_B] }), rows, TEMPLATES))).toEqual([]);
+  });
+
+  it('a plan naming a template PROVISIONING_FILE lacks needs an operator: no fix action, a note', () => {
+    const items = routesOf(writtenRowDifferences(service('active', { gatewayTemplate: 'carrier-z' }), tenant({ outboundRoutes: [] }), found([]), TEMPLATES));
+    expect(items).toEqual([
+      {
+        serviceId: 5101,
+        domain: 'routes.pbx.example.net',
+        kind: 'routes_mismatch',
+        expected: 'the routes of the plan',
+        actual: 'the plan\'s gateway template "carrier-z" is not in PROVISIONING_FILE',
+        fixAction: null,
+        note: 'needs an operator: fix PROVISIONING_FILE or the plan, then change_package',
+      },
+    ]);
+  });
+
+  it('a suspended tenant’s route enabled in FusionPBX needs an operator; under the credit restriction only the routes it disabled count', () => {
+    const rows = found([
+      [ROUTE_C, { enabled: true, name: 'c' }],
+      [ROUTE_D, { enabled: true, name: 'emergency' }],
+    ]);
+    const suspended = routesOf(writtenRowDifferences(service('suspended'), tenant({ outboundRoutes: [ROUTE_C, ROUTE_D] }), rows));
+    expect(suspended).toEqual([
+      {
+        serviceId: 5101,
+        domain: 'routes.pbx.example.net',
+        kind: 'routes_mismatch',
+        expected: "the bridge's outbound routes disabled (the tenant is suspended)",
+        actual: `2 enabled (${ROUTE_C}, ${ROUTE_D})`,
+        fixAction: null,
+        note: 'needs an operator: a route was enabled in FusionPBX; disable it there (unsuspend / the credit top-up restores the routes exactly)',
+      },
+    ]);
+    const restricted = routesOf(writtenRowDifferences(service('active'), tenant({ outboundRoutes: [ROUTE_C, ROUTE_D], restricted: true, restrictedRoutes: [ROUTE_C] }), rows));
+    expect(restricted).toEqual([
+      expect.objectContaining({ expected: "the bridge's outbound routes disabled (the credit restriction)", actual: `1 enabled (${ROUTE_C})`, fixAction: null }),
+    ]);
+  });
+});
