@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
 import type { ProvisioningJobName, TypedJob } from '@ictvoip/queue';
-import { inBridgeTransaction, openSecrets, withServiceLock, type InboxEvent, type BacklogEvent, type DesiredState } from '@ictvoip/store';
+import { inBridgeTransaction, openSecrets, requestedBy, withServiceLock, type InboxEvent, type BacklogEvent, type DesiredState } from '@ictvoip/store';
 import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
-import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, requestedBy, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
+import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';

@@ -235,6 +235,11 @@ export interface BacklogEvent {
   requestedBy?: string;
 }
 
+/** Who asked for an event (a WHMCS admin's button), for its backlog entry and audit entry; nothing for WHMCS's own. */
+export function requestedBy(source: Pick<BacklogEvent, 'requestedBy'>): Pick<BacklogEvent, 'requestedBy'> {
+  return source.requestedBy ? { requestedBy: source.requestedBy } : {};
+}
+
 /**
  * The FreeSWITCH side a service still owes (column pending_apply): the steps of every event and
  * write since the last successful apply, coalesced, applied as one. `version` grows with every

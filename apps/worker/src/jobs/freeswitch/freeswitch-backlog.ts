@@ -2,7 +2,7 @@ import { withDeadline } from '@ictvoip/config';
 import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, coalesceSteps, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { CAPPED_BACKOFF, FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
-import { inBridgeTransaction, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
+import { inBridgeTransaction, requestedBy, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -34,11 +34,6 @@ export type BacklogApplyOutcome =
   | { state: 'applied'; version: number; steps: number; dropped: number; events: string[] }
   /** `jobId`: the backlog job an inline attempt (`ensureJob`) added before its events showed pending_apply. */
   | { state: 'failed'; version: number; error: string; jobId?: string };
-
-/** Who asked for an event (a WHMCS admin's button), for its backlog entry and audit entry; nothing for WHMCS's own. */
-export function requestedBy(source: Pick<BacklogEvent, 'requestedBy'>): Pick<BacklogEvent, 'requestedBy'> {
-  return source.requestedBy ? { requestedBy: source.requestedBy } : {};
-}
 
 const BACKLOG_ATTEMPTS = 16;
 const MAX_ROUNDS = 5;
