@@ -80,11 +80,13 @@ export async function chargedPositionsSince(db: Pool | PoolClient, serviceId: nu
   return rows.map((row) => ({ startStamp: row.stamp, xmlCdrUuid: row.id }));
 }
 
-const INSERT_CHARGES_SQL = `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
+/** The charges' rows from $1–$16 (one array per column); a caller may add a WHERE before the conflict clause. */
+const CHARGE_ROWS_SQL = `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
        included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
      SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
-       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
-     ON CONFLICT (xml_cdr_uuid) DO NOTHING`;
+       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])`;
+const CHARGE_CONFLICT_SQL = 'ON CONFLICT (xml_cdr_uuid) DO NOTHING';
+const INSERT_CHARGES_SQL = `${CHARGE_ROWS_SQL}\n     ${CHARGE_CONFLICT_SQL}`;
 
 /** How each column of INSERT_CHARGES_SQL is written into its array literal. */
 type ColumnKind = 'text' | 'int';
@@ -214,12 +216,9 @@ export interface ChargePageOutcome extends InsertedCharges {
  * `taken` is evaluated once (a CTE) and only when asked for ($17 false short-circuits the EXISTS).
  */
 const WRITE_PAGE_SQL = `WITH taken AS (SELECT $17::boolean AND EXISTS (SELECT 1 FROM cdr_charges WHERE xml_cdr_uuid = ANY($1::uuid[])) AS hit),
-  inserted AS (INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, destination, billsec, billable_seconds,
-       included_seconds, amount, currency, status, reason, deck_id, deck_revision, period)
-     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::int[],
-       $9::int[], $10::numeric[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::int[], $16::text[])
+  inserted AS (${CHARGE_ROWS_SQL}
      WHERE NOT (SELECT hit FROM taken)
-     ON CONFLICT (xml_cdr_uuid) DO NOTHING RETURNING status),
+     ${CHARGE_CONFLICT_SQL} RETURNING status),
   moved AS (INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
      SELECT $18::bigint, $19::uuid, $20::text, $21::timestamptz, $22::uuid, n, n FROM (SELECT count(*)::int AS n FROM inserted) AS counted
      WHERE NOT (SELECT hit FROM taken)
