@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import { cdrSyncJobId, QUEUE_NAMES } from '@ictvoip/queue';
+import { getCdrSyncCursor } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { fanOutCdrSync, syncTenantCdrs } from '../src';
+import { runDriftJob } from '../src/jobs/maintenance/drift-job';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 import { startBridge, type Bridge } from './harness';
 
@@ -125,6 +127,11 @@ describe('the CDR sync fan-out', () => {
     expect(slots).toEqual([settled % SLOTS]);
   });
 
+  it('the drift report compares every service but the purged one', async () => {
+    const { report } = await runDriftJob(bridge.worker!.deps, null);
+    expect(report.services).toBe(all.length - 1);
+  });
+
   it('a replay of the same slot adds each tenant once', async () => {
     const at = slotAt(5);
     await fanOutCdrSync(bridge.worker!.deps, at);
@@ -171,6 +178,9 @@ describe('a purged tenant created again', () => {
     await send('terminate');
     await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
     expect((await purgeTerminatedTenants(bridge.worker!.deps, later())).purged).toContain(serviceId);
+    // A job queued before the purge reads nothing; the cursor of the deleted domain is gone.
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).status).toBe('no-tenant');
+    expect(await getCdrSyncCursor(db(), serviceId)).toBeNull();
 
     for (let phase = 0; phase < SLOTS; phase += 1) {
       const at = slotAt(phase);

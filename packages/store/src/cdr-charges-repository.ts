@@ -345,6 +345,11 @@ export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSy
   return rows.map((row) => Number(row.service_id));
 }
 
+/** Forgets a purged tenant's cursor: it names the deleted domain, and a tenant created again gets a new one. Its charges stay. */
+export async function dropCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
+  await db.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [serviceId]);
+}
+
 /** Marks a sync run that found nothing new (keeps last_run_at honest for lag alerts). */
 export async function touchCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
   await db.query('UPDATE cdr_sync_cursors SET last_run_at = now(), last_run_inserted = 0 WHERE service_id = $1', [serviceId]);
