@@ -34,9 +34,10 @@ const TENANTS = 5;
 const POOL_SIZE = pick(40, 200);
 /**
  * One live service in TERMINATE_EVERY events is terminated and replaced by a fresh one (2 events/s: one
- * every 90 s in the full run). Terminated services stay in the CDR-sync fan-out (their late CDRs are
- * still billed) until purged TERMINATE_RETENTION_DAYS later, so they add up: ~13 in the settled window
- * on top of ~215, the rest of the per-minute work constant. The smoke run re-creates every 10 s to exercise it.
+ * every 90 s in the full run). Terminated services stay in every CDR-sync fan-out (their late CDRs are
+ * still billed) for BILLING_CLOSE_DELAY_SECONDS (8 minutes here), then once an hour each until purged
+ * TERMINATE_RETENTION_DAYS later: ~5 in a fan-out's every-slot share, plus one slot's share of the
+ * settled ones. The smoke run re-creates every 10 s to exercise it.
  */
 const TERMINATE_EVERY = pick(20, 180);
 /** A backlog may end this much above its settled start (besides FLAT_WITHIN) and still count as kept up: 30 s of arrivals. */

@@ -343,10 +343,14 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
 /**
  * Compares the bridge's desired state (services table) with FusionPBX's rows and, when a WHMCS
  * client is given, with WHMCS's service status and package. Reads only; every difference is one item.
+ * Purged services are not compared: their FusionPBX rows are gone by design and their bills are done.
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
   const pools = new Map<string | null, Pool>([[null, sources.fusionPool], ...(sources.servers ?? new Map<string, Pool>())]);
-  const [services, ...readings] = await Promise.all([new ServicesRepository(sources.pool).listAll(), ...[...pools.values()].map((pool) => readTenantsOrReason(pool))]);
+  const [services, ...readings] = await Promise.all([
+    new ServicesRepository(sources.pool).listAll(1000, { purged: false }),
+    ...[...pools.values()].map((pool) => readTenantsOrReason(pool)),
+  ]);
   const items: DriftItem[] = [];
   const tenantsByServer = new Map<string | null, Map<number, FusionTenantRow>>();
   const rowsByServer = new Map<string | null, FoundRows>();

@@ -314,6 +314,42 @@ export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: Curso
   );
 }
 
+/** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */
+export interface CdrSyncSelection {
+  afterServiceId: number;
+  limit: number;
+  /** A tenant terminated before this (BILLING_CLOSE_DELAY_SECONDS ago: its final bill is due) may be settled. */
+  settledBefore: Date;
+  /** Settled tenants are included when `service_id % slots = slot`: each once every `slots` fan-outs, spread over them. */
+  settledSlot: { slots: number; slot: number };
+}
+
+/**
+ * The services a CDR sync fan-out enqueues, in service order: every one with a tenant domain but
+ * the purged (their rows are gone and purge needed nothing left to bill). A *settled* terminated
+ * tenant — terminated before `settledBefore`, synced since (or never synced: no calls) and with no
+ * rated call left unbilled — only in its own slot; a late CDR that makes one unbilled brings it back
+ * to every slot until billed.
+ */
+export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSyncSelection): Promise<number[]> {
+  const { rows } = await db.query<{ service_id: string }>(
+    `SELECT s.service_id::text FROM services s
+     WHERE s.service_id > $1 AND s.tenant_domain <> ''
+       AND (s.desired_state <> 'terminated'
+         OR s.observed_state IS DISTINCT FROM 'purged' AND (s.service_id % $4 = $5 OR s.updated_at >= $3
+           OR EXISTS (SELECT 1 FROM cdr_sync_cursors c WHERE c.service_id = s.service_id AND c.last_run_at <= s.updated_at)
+           OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND u.status = 'rated' AND u.batch_id IS NULL)))
+     ORDER BY s.service_id LIMIT $2`,
+    [selection.afterServiceId, selection.limit, selection.settledBefore, selection.settledSlot.slots, selection.settledSlot.slot],
+  );
+  return rows.map((row) => Number(row.service_id));
+}
+
+/** Forgets a purged tenant's cursor: it names the deleted domain, and a tenant created again gets a new one. Its charges stay. */
+export async function dropCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
+  await db.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [serviceId]);
+}
+
 /** Marks a sync run that found nothing new (keeps last_run_at honest for lag alerts). */
 export async function touchCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
   await db.query('UPDATE cdr_sync_cursors SET last_run_at = now(), last_run_inserted = 0 WHERE service_id = $1', [serviceId]);

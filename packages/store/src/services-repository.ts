@@ -86,6 +86,11 @@ export interface DesiredStateChange {
   fusionpbxServer?: string | null;
 }
 
+export interface ServiceListOptions {
+  /** false: without purged services (default true: every service) */
+  purged?: boolean;
+}
+
 export class ServicesRepository {
   constructor(private readonly db: Pool | PoolClient) {}
 
@@ -94,16 +99,20 @@ export class ServicesRepository {
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
-  async list(limit = 1000, afterServiceId = 0): Promise<ServiceRecord[]> {
-    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE service_id > $1 ORDER BY service_id LIMIT $2', [afterServiceId, limit]);
+  /** `purged: false` leaves out purged tenants (terminated, FusionPBX rows deleted): nothing of theirs is left to compare. */
+  async list(limit = 1000, afterServiceId = 0, options: ServiceListOptions = {}): Promise<ServiceRecord[]> {
+    const { rows } = await this.db.query<ServiceRow>(
+      `SELECT * FROM services WHERE service_id > $1 AND ($3 OR desired_state <> 'terminated' OR observed_state IS DISTINCT FROM 'purged') ORDER BY service_id LIMIT $2`,
+      [afterServiceId, limit, options.purged ?? true],
+    );
     return rows.map(toRecord);
   }
 
   /** Every service, read in keyset pages of `pageSize` so one query never holds the whole table. */
-  async listAll(pageSize = 1000): Promise<ServiceRecord[]> {
+  async listAll(pageSize = 1000, options: ServiceListOptions = {}): Promise<ServiceRecord[]> {
     const services: ServiceRecord[] = [];
     for (let after = 0; ;) {
-      const page = await this.list(pageSize, after);
+      const page = await this.list(pageSize, after, options);
       services.push(...page);
       if (page.length < pageSize) return services;
       after = page[page.length - 1]!.serviceId;

@@ -24,7 +24,7 @@ const NEXT: Record<'active' | 'suspended', [Exclude<ChaosAction, 'create' | 'ter
  * slot takes a fresh service id, created by the slot's next event. The live services stay at `size`,
  * so the per-service background work (CDR-sync fan-out, drift, credit checks) does not grow with the
  * run; only the terminated services add up, one per `terminateEvery` events (the fan-out keeps them
- * for their late CDRs until they are purged, TERMINATE_RETENTION_DAYS later).
+ * for their late CDRs, hourly once their final bill is due, until they are purged TERMINATE_RETENTION_DAYS later).
  */
 export class ServicePool {
   private readonly all: ServicePlan[] = [];

@@ -1,6 +1,6 @@
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
-import { withServiceLock } from '@ictvoip/store';
+import { dropCdrSyncCursor, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
@@ -72,6 +72,8 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
       outcome.purged.push(serviceId);
       deps.logger.info({ serviceId, domain: result.domainName, deleted: result.deleted }, 'terminated tenant purged after retention');
     });
+    // After the service lock, under the billing lock: a sync still running finishes first and cannot write the old cursor back.
+    if (outcome.purged.includes(serviceId)) await withBillingLock(base.pool, serviceId, (client) => dropCdrSyncCursor(client, serviceId));
   }
   return outcome;
 }
