@@ -4,7 +4,7 @@
  * an unnest INSERT of each page into a charges-shaped table, one transaction per page, with the
  * same number of tenants in parallel. No rating, no lock, no cursor, no allowance lookups.
  * env: FUSION_URL, TARGET_URL, PAGE_SIZE, LANES, DOMAINS (JSON [[domainUuid, domainName], ...]).
- * Prints {rows, ms, peakRssMiB}.
+ * Prints {rows, ms, peakRssMiB, cpuMs} (cpuMs: this process's user + system CPU over the timed copy).
  */
 import { Pool } from 'pg';
 import { elapsedMs } from '../lib/stats';
@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   await target.query(`CREATE TABLE IF NOT EXISTS baseline_charges (xml_cdr_uuid uuid PRIMARY KEY, domain_name text, start_stamp timestamptz,
     direction text, destination text, billsec int)`);
   const start = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   let next = 0;
   let rows = 0;
   const lane = async () => {
@@ -80,8 +81,9 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   const ms = elapsedMs(start);
+  const used = process.cpuUsage(cpu);
   await Promise.all([fusion.end(), target.end()]);
-  process.stdout.write(`${JSON.stringify({ rows, ms, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.stdout.write(`${JSON.stringify({ rows, ms, peakRssMiB: process.resourceUsage().maxRSS / 1024, cpuMs: (used.user + used.system) / 1000 })}\n`);
 }
 
 void main();
