@@ -9,10 +9,10 @@ import {
   withBillingLock,
   writeChargePage,
   type ChargedPosition,
-  type ChargePage,
   type ChargePageOutcome,
   type InsertedCharges,
   type NewCharge,
+  type PageCursor,
   type ServiceRecord,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
@@ -69,9 +69,6 @@ function unflooredLowerBound(deps: WorkerDeps, cursorStamp: string | null, creat
   const base = cursorStamp ? new Date(cursorStamp) : createdAt;
   return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
-
-/** Where a page's write moves the cursor to. */
-type PageCursor = ChargePage['cursor'];
 
 /**
  * Rates a page's CDRs not yet charged, in call order, and writes their charges and the cursor in
