@@ -11,10 +11,11 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { CDR_JOBS, closeQueues, createProducerConnection, createQueues, type QueueSet } from '@ictvoip/queue';
-import { createTestDatabase, TEST_REDIS_URL } from '@ictvoip/testkit';
+import { createTestDatabase, TEST_PG_ADMIN_URL, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { importRateDeck, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { BENCH_BASE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
-import { freePort, peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
+import { cpuSeconds, freePort, machineBusySeconds, peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
+import { BackendCpuSampler, databaseOf } from '../lib/pg-cpu';
 import { profileFlags } from '../lib/profile';
 import { measuredRow, type ResultRow } from '../lib/report';
 import type { BenchSizes } from '../lib/sizes';
@@ -92,6 +93,12 @@ function peakHeap(samples: readonly HeapSample[]): HeapSample | null {
   if (samples.length === 0) return null;
   const peak = (key: keyof HeapSample) => round(Math.max(...samples.map((sample) => sample[key])), 0);
   return { heapUsed: peak('heapUsed'), heapTotal: peak('heapTotal'), external: peak('external') };
+}
+
+/** CPU µs per CDR between two readings (seconds), or null when either is missing. */
+function cpuMicrosPerCdr(before: number | null, after: number | null, cdrs: number): number | null {
+  if (before === null || after === null || cdrs === 0) return null;
+  return round(((after - before) * 1e6) / cdrs, 1);
 }
 
 async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
@@ -177,6 +184,8 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
   const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 4 });
   const redis = createProducerConnection(TEST_REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null });
   const queues = createQueues({ connection: redis, prefix: bridge.prefix });
+  // Lists the PostgreSQL backends of the bench's databases (their CPU is PostgreSQL's share of each pass).
+  const admin = new Pool({ connectionString: TEST_PG_ADMIN_URL, max: 1 });
   let worker: RunningService | null = null;
   try {
     const setupStart = process.hrtime.bigint();
@@ -191,7 +200,10 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     log(`  cdr setup: ${size.prefixes}-prefix deck, ${size.tenants} tenants, ${onTime} CDRs (+${late.length} late) in ${round(elapsedMs(setupStart) / 1000, 1)} s`);
 
     // Baseline first: the same pages, unnest insert, no rating.
-    const baseline = await runJsonChild<{ rows: number; ms: number; peakRssMiB: number }>('cdr baseline', 'bench/cdr/baseline-sync.child.ts', {
+    const baselineBackends = new BackendCpuSampler(admin, [databaseOf(bridge.fusionDb.url), databaseOf(baselineDb.url)]);
+    await baselineBackends.start();
+    const baselineBusyBefore = machineBusySeconds();
+    const baseline = await runJsonChild<{ rows: number; ms: number; peakRssMiB: number; cpuMs: number }>('cdr baseline', 'bench/cdr/baseline-sync.child.ts', {
       FUSION_URL: bridge.fusionDb.url,
       TARGET_URL: baselineDb.url,
       PAGE_SIZE: String(size.pageSize),
@@ -200,7 +212,15 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     });
     if (baseline.rows !== onTime) throw new CdrBenchError(`baseline copied ${baseline.rows} rows, expected ${onTime}`);
     const baselineRate = baseline.rows / (baseline.ms / 1000);
-    log(`  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB`);
+    // The machine's busy time includes the child's start and its table creation (well under 1 % of a full run).
+    const baselineCpu = {
+      machine: cpuMicrosPerCdr(baselineBusyBefore, machineBusySeconds(), baseline.rows),
+      process: round((baseline.cpuMs * 1000) / baseline.rows, 1),
+      postgres: cpuMicrosPerCdr(0, await baselineBackends.stop(), baseline.rows),
+    };
+    log(
+      `  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB; CPU per CDR: machine ${baselineCpu.machine} µs, baseline process ${baselineCpu.process} µs, its PostgreSQL backends ${baselineCpu.postgres} µs`,
+    );
 
     worker = await startService({
       name: 'apps/worker',
@@ -216,6 +236,10 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const samples: number[] = [];
     const heapSamples: HeapSample[] = [];
     let ticks = 0;
+    const projectBackends = new BackendCpuSampler(admin, [databaseOf(bridge.fusionDb.url), databaseOf(bridge.bridgeDb.url)]);
+    await projectBackends.start();
+    const workerCpuBefore = cpuSeconds(worker.child.pid);
+    const busyBefore = machineBusySeconds();
     const before = await fanOut(queues, new Date(), 'pass-1');
     const start = process.hrtime.bigint();
     await waitForSync(queues, before, 1 + tenants.length, 60 * 60_000, () => {
@@ -226,6 +250,11 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       if (ticks % 8 === 0) void heapSample(`http://127.0.0.1:${metricsPort}/metrics`).then((sample) => sample && heapSamples.push(sample));
     });
     const syncMs = elapsedMs(start);
+    const projectCpu = {
+      machine: cpuMicrosPerCdr(busyBefore, machineBusySeconds(), onTime),
+      process: cpuMicrosPerCdr(workerCpuBefore, cpuSeconds(worker.child.pid), onTime),
+      postgres: cpuMicrosPerCdr(0, await projectBackends.stop(), onTime),
+    };
     const afterPass1 = await chargeCounts(bridgePool);
     const charged1 = Object.values(afterPass1).reduce((a, b) => a + b, 0);
     if (charged1 !== onTime) throw new CdrBenchError(`pass 1 charged ${charged1} CDRs, expected ${onTime}`);
@@ -234,7 +263,8 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const heapPeak = peakHeap(heapSamples);
     log(
       `  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB` +
-        (heapPeak ? ` (V8 heap peak ${heapPeak.heapUsed} used / ${heapPeak.heapTotal} total, external ${heapPeak.external} MiB)` : ''),
+        (heapPeak ? ` (V8 heap peak ${heapPeak.heapUsed} used / ${heapPeak.heapTotal} total, external ${heapPeak.external} MiB)` : '') +
+        `; CPU per CDR: machine ${projectCpu.machine} µs, worker ${projectCpu.process} µs, its PostgreSQL backends ${projectCpu.postgres} µs`,
     );
 
     // Late rows land (FusionPBX imported them late); the next sync must pick them up through the look-back.
@@ -262,7 +292,9 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       charges: final,
       workerRssMiB: { start: startRss && round(startRss, 0), peak: peak && round(peak, 0), end: rssSamples[rssSamples.length - 1] ?? null, samples: rssSamples },
       workerHeapPeakMiB: peakHeap(heapSamples),
-      baseline: { ms: round(baseline.ms, 0), peakRssMiB: round(baseline.peakRssMiB, 0) },
+      // CPU per first-pass CDR (µs): the whole machine's busy time (other load too), the syncing process's own and its PostgreSQL backends'.
+      cpuPerCdrMicros: projectCpu,
+      baseline: { ms: round(baseline.ms, 0), peakRssMiB: round(baseline.peakRssMiB, 0), cpuPerCdrMicros: baselineCpu },
     };
     const cdrsLabel = `${onTime.toLocaleString('en-US')} CDRs, ${size.tenants} tenants, ${size.prefixes.toLocaleString('en-US')}-prefix deck`;
     const full = sizes.name === 'full';
@@ -292,6 +324,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     await closeQueues(queues);
     redis.disconnect();
     await bridgePool.end().catch(() => undefined);
+    await admin.end().catch(() => undefined);
     await baselineDb.drop().catch(() => undefined);
     await bridge.close();
   }

@@ -64,6 +64,22 @@ export function cpuSeconds(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * CPU seconds the whole machine has been busy so far (every core: user, nice, system, irq, softirq,
+ * steal; not idle or iowait), from /proc/stat; null off Linux. Over a run on an otherwise quiet box,
+ * the busy time per item tells a CPU-bound run (every process's share, PostgreSQL's included) from one
+ * that waits.
+ */
+export function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return [user, nice, system, irq, softirq, steal].reduce<number>((sum, value) => sum + (value ?? 0), 0) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
 export interface RunningService {
   name: string;
   child: ChildProcess;

@@ -164,22 +164,6 @@ export interface InsertedCharges {
   notBillable: number;
 }
 
-/**
- * Inserts charges like insertCharges and counts the new rows by status in the same statement
- * (three rows back instead of one per charge).
- */
-export async function insertNewCharges(db: Pool | PoolClient, charges: readonly NewCharge[]): Promise<InsertedCharges> {
-  const counts: InsertedCharges = { inserted: 0, rated: 0, unrated: 0, notBillable: 0 };
-  if (charges.length === 0) return counts;
-  const { rows } = await db.query<{ status: ChargeStatus; n: number }>({
-    name: 'cdr-charges-insert-counted',
-    text: `WITH inserted AS (${INSERT_CHARGES_SQL}\n     RETURNING status) SELECT status, count(*)::int AS n FROM inserted GROUP BY status`,
-    values: chargeInsertParameters(charges),
-  });
-  for (const row of rows) countInserted(counts, row.status, row.n);
-  return counts;
-}
-
 /** The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it keeps it), the counts add up. */
 const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
        domain_uuid = EXCLUDED.domain_uuid,
@@ -193,10 +177,19 @@ const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
        last_run_at = now(),
        updated_at = now()`;
 
+/** Where a page's write moves the tenant's cursor to: its last CDR's keyset position. */
+export interface PageCursor {
+  serviceId: number;
+  domainUuid: string;
+  domainName: string;
+  startStamp: string;
+  xmlCdrUuid: string;
+}
+
 /** A page's write: its charges, and where the cursor moves to. */
 export interface ChargePage {
   charges: readonly NewCharge[];
-  cursor: Omit<CursorAdvance, 'inserted'>;
+  cursor: PageCursor;
   /**
    * The page's rating assumed none of its CDRs was charged before (their included seconds counted):
    * write nothing if one was, and say so (`taken`), so the caller rates the new ones again.
@@ -212,7 +205,7 @@ export interface ChargePageOutcome extends InsertedCharges {
 /**
  * The charges and the cursor in ONE statement (one transaction, one round trip instead of BEGIN,
  * insert, cursor, COMMIT: on a busy machine each round trip wakes PostgreSQL and waits for it).
- * The cursor counts what was inserted and moves forward only, as advanceCdrSyncCursor does.
+ * The cursor counts what was inserted and moves forward only.
  * `taken` is evaluated once (a CTE) and only when asked for ($17 false short-circuits the EXISTS).
  */
 const WRITE_PAGE_SQL = `WITH taken AS (SELECT $17::boolean AND EXISTS (SELECT 1 FROM cdr_charges WHERE xml_cdr_uuid = ANY($1::uuid[])) AS hit),
@@ -293,25 +286,6 @@ const CURSOR_COLUMNS = `service_id, domain_uuid::text, domain_name, ${exactStamp
 export async function getCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<CdrSyncCursor | null> {
   const { rows } = await db.query<CursorRow>(`SELECT ${CURSOR_COLUMNS} FROM cdr_sync_cursors WHERE service_id = $1`, [serviceId]);
   return rows[0] ? toCursor(rows[0]) : null;
-}
-
-export interface CursorAdvance {
-  serviceId: number;
-  domainUuid: string;
-  domainName: string;
-  startStamp: string;
-  xmlCdrUuid: string;
-  inserted: number;
-}
-
-/** Moves the cursor forward only: a position before the stored one (a look-back re-read) keeps the stored one. */
-export async function advanceCdrSyncCursor(db: Pool | PoolClient, advance: CursorAdvance): Promise<void> {
-  await db.query(
-    `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
-     VALUES ($1, $2, $3, $4, $5, $6::bigint, $6::int)
-     ${CURSOR_UPSERT}`,
-    [advance.serviceId, advance.domainUuid, advance.domainName, advance.startStamp, advance.xmlCdrUuid, advance.inserted],
-  );
 }
 
 /** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */

@@ -8,7 +8,6 @@ import {
   createPool,
   getCdrSyncCursor,
   insertCharges,
-  insertNewCharges,
   listCharges,
   migrateBridgeDatabase,
   writeChargePage,
@@ -57,6 +56,19 @@ function charge(serviceId: number, second: number, overrides: Partial<NewCharge>
   };
 }
 
+/** A page write of `charges` that moves the cursor to its last charge (what the sync does). */
+function writePage(charges: readonly NewCharge[], serviceId = charges[0]?.serviceId ?? 0) {
+  const last = charges[charges.length - 1];
+  const cursor = {
+    serviceId,
+    domainUuid: '6f1c2b8e-0000-4000-8000-0000000000ff',
+    domainName: 'tenant.example.com',
+    startStamp: last?.startStamp ?? '2026-01-20T09:00:00.000000Z',
+    xmlCdrUuid: last?.xmlCdrUuid ?? randomUUID(),
+  };
+  return writeChargePage(pool, { charges, cursor, onlyIfNoneCharged: false });
+}
+
 /** What listCharges gives back for what was inserted (stored fields only). */
 function stored(charges: readonly NewCharge[]): NewCharge[] {
   return charges.map((c) => ({ ...c }));
@@ -84,8 +96,8 @@ describe('charges insert (own array literals)', () => {
       }),
     );
     charges.push(charge(serviceId, 40, { destination: null, reason: null }));
-    const inserted = await insertNewCharges(pool, charges);
-    expect(inserted).toEqual({ inserted: charges.length, rated: 1, unrated: charges.length - 1, notBillable: 0 });
+    const inserted = await writePage(charges);
+    expect(inserted).toEqual({ taken: false, inserted: charges.length, rated: 1, unrated: charges.length - 1, notBillable: 0 });
     const back = await readBack(serviceId);
     const byUuid = new Map(back.map((row) => [row.xmlCdrUuid, row]));
     for (const sent of stored(charges)) expect(byUuid.get(sent.xmlCdrUuid)).toEqual(sent);
@@ -110,10 +122,10 @@ describe('charges insert (own array literals)', () => {
   it('skips CDRs already charged and counts only the new rows by status', async () => {
     const serviceId = nextService++;
     const first = [charge(serviceId, 1), charge(serviceId, 2, { status: 'not_billable', amount: null, reason: 'B_LEG' })];
-    expect(await insertNewCharges(pool, first)).toEqual({ inserted: 2, rated: 1, unrated: 0, notBillable: 1 });
+    expect(await writePage(first)).toEqual({ taken: false, inserted: 2, rated: 1, unrated: 0, notBillable: 1 });
     const again = [...first, charge(serviceId, 3, { status: 'unrated', amount: null, reason: 'NO_MATCHING_RATE' })];
-    expect(await insertNewCharges(pool, again)).toEqual({ inserted: 1, rated: 0, unrated: 1, notBillable: 0 });
-    expect(await insertNewCharges(pool, [])).toEqual({ inserted: 0, rated: 0, unrated: 0, notBillable: 0 });
+    expect(await writePage(again)).toEqual({ taken: false, inserted: 1, rated: 0, unrated: 1, notBillable: 0 });
+    expect(await writePage([], serviceId)).toEqual({ taken: false, inserted: 0, rated: 0, unrated: 0, notBillable: 0 });
     expect(await insertCharges(pool, again)).toBe(0);
   });
 

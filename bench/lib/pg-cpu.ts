@@ -1,0 +1,55 @@
+import type { Pool } from 'pg';
+import { cpuSeconds } from './child';
+
+/**
+ * CPU seconds used by the PostgreSQL backends connected to some databases over a stretch of a run:
+ * the server's share of a benchmark, apart from whatever else the machine runs (another database's
+ * backends, other processes). Backends are listed every `everyMs` (pg_stat_activity), so a
+ * connection opened and closed between two samples is missed; one opened during the stretch counts
+ * from its start. PostgreSQL's shared processes (WAL writer, checkpointer) are not counted.
+ */
+export class BackendCpuSampler {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private sampling: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly admin: Pool,
+    private readonly databases: readonly string[],
+    private readonly everyMs = 200,
+  ) {}
+
+  /** Takes the starting sample: backends already connected count from here. */
+  async start(): Promise<void> {
+    await this.sample(true);
+    this.timer = setInterval(() => {
+      this.sampling = this.sampling.then(() => this.sample(false)).catch(() => undefined);
+    }, this.everyMs);
+  }
+
+  /** Takes the last sample and returns the backends' CPU seconds since start. */
+  async stop(): Promise<number> {
+    if (this.timer) clearInterval(this.timer);
+    await this.sampling;
+    await this.sample(false);
+    let total = 0;
+    for (const [pid, last] of this.last) total += last - (this.first.get(pid) ?? 0);
+    return total;
+  }
+
+  private async sample(starting: boolean): Promise<void> {
+    const { rows } = await this.admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()', [this.databases]);
+    for (const { pid } of rows) {
+      const cpu = cpuSeconds(pid);
+      if (cpu === null) continue;
+      if (starting) this.first.set(pid, cpu);
+      this.last.set(pid, cpu);
+    }
+  }
+}
+
+/** The database name of a postgres:// URL. */
+export function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+}
