@@ -138,9 +138,6 @@ function pageWriter(
 
 const HOUR_MS = 3_600_000;
 
-/** No page read ahead (the run ends with the page in hand). */
-const NO_PAGE: Promise<SourceCdr[]> = Promise.resolve([]);
-
 /** The period labels of the calls from `from` to `to` (an hour apart: no period is shorter), at most ~2,000 looked at. */
 function periodsBetween(rating: ServiceRating, from: Date, to: Date): string[] {
   const labels = new Set<string>();
@@ -216,21 +213,13 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     let allowance = new Map<string, number>();
     // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
     const skip = options.from ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
-    const read = (after: CdrPosition, lastStamp: string | null) => readCdrsAfter(deps.fusionPool, domainUuid, domainName, after, pageSize, skip.after(lastStamp));
-    let next = read(position, null);
+    let lastStamp: string | null = null;
     for (;;) {
-      const sources = await next;
+      const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;
       await options.hooks?.afterRead?.(page);
-      const full = sources.length === pageSize;
-      position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-      // The next page is read from FusionPBX while this one is rated and written (its position is
-      // known now): a lane waits for one database at a time, not for both in turn.
-      next = full && page < maxPagesPerRun ? read(position, last.startStampText) : NO_PAGE;
-      // A page written or a crash before it: a read left behind must not become an unhandled rejection (awaiting it still throws).
-      next.catch(() => undefined);
       const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
       const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
       const counts = written.counts;
@@ -244,7 +233,9 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       outcome.rated += counts.rated;
       outcome.unrated += counts.unrated;
       outcome.notBillable += counts.notBillable;
-      if (!full) break;
+      position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+      lastStamp = last.startStampText;
+      if (sources.length < pageSize) break;
       if (outcome.pages >= maxPagesPerRun) {
         outcome.more = true;
         break;
