@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import { cdrSyncJobId, QUEUE_NAMES } from '@ictvoip/queue';
-import { getCdrSyncCursor } from '@ictvoip/store';
+import { getCdrSyncCursor, importRateDeck } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { fanOutCdrSync, syncTenantCdrs } from '../src';
 import { runDriftJob } from '../src/jobs/maintenance/drift-job';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
+import { DECK_CSV, expectedMicro, microToDecimal } from './cdr-billing-kit';
 import { startBridge, type Bridge } from './harness';
 
 // CDR_SYNC_EVERY_SECONDS=300: twelve slots an hour, a settled tenant's is `service_id % 12`.
@@ -199,5 +200,120 @@ describe('a purged tenant created again', () => {
     expect(sync.inserted).toBe(1);
     const { rows } = await db().query('SELECT service_id FROM cdr_charges WHERE xml_cdr_uuid = $1', [call]);
     expect(rows).toEqual([{ service_id: String(serviceId) }]);
+  });
+});
+
+describe('a purged tenant created again whose old cursor survived the purge (a crash between the FusionPBX purge and the cursor delete)', () => {
+  const later = () => new Date(Date.now() + (RETENTION_DAYS + 1) * 86400_000);
+  const domainOf = (serviceId: number) => `t${serviceId}.pbx.example.net`;
+
+  beforeAll(async () => {
+    const deck = await importRateDeck(db(), 'standard', DECK_CSV, { currency: 'USD', numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] } });
+    expect(deck.ok).toBe(true);
+  });
+
+  async function send(serviceId: number, action: string): Promise<void> {
+    // No included minutes: every outbound call has a price.
+    const event = buildEvent({ serviceId, action, plan: { maxExtensions: 3, firstExtension: 100, rateDeck: 'standard', brand: 'default', includedMinutes: 0 } });
+    if (action !== 'create') delete event.secrets;
+    expect((await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=20' })).body.result).toBe('success');
+  }
+
+  async function domainUuidOf(serviceId: number): Promise<string> {
+    const { rows } = await bridge.fusion.query<{ id: string }>('SELECT domain_uuid::text AS id FROM v_domains WHERE domain_name = $1', [domainOf(serviceId)]);
+    expect(rows).toHaveLength(1);
+    return rows[0]!.id;
+  }
+
+  async function insertCall(serviceId: number, minutesAgo: number, direction = 'outbound'): Promise<string> {
+    const uuid = randomUUID();
+    await bridge.fusion.query(
+      `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, start_stamp, billsec, hangup_cause)
+       VALUES ($1, $2, $3, $5, 'a', '12125550100', now() - make_interval(mins => $4), 30, 'NORMAL_CLEARING')`,
+      [uuid, await domainUuidOf(serviceId), domainOf(serviceId), minutesAgo, direction],
+    );
+    return uuid;
+  }
+
+  async function chargesOf(serviceId: number): Promise<{ id: string; amount: string }[]> {
+    const { rows } = await db().query<{ id: string; amount: string }>(
+      `SELECT xml_cdr_uuid::text AS id, amount::text AS amount FROM cdr_charges WHERE service_id = $1 AND status = 'rated' ORDER BY start_stamp`,
+      [serviceId],
+    );
+    return rows;
+  }
+
+  /** Creates, calls, terminates and purges the tenant, then puts its cursor back as a crash before the delete leaves it; the old domain's uuid. */
+  async function purgedLeavingCursor(serviceId: number, cursorStamp?: string): Promise<string> {
+    await send(serviceId, 'create');
+    const oldDomain = await domainUuidOf(serviceId);
+    // Inbound (not billed): nothing of the old domain holds the purge.
+    await insertCall(serviceId, 2, 'inbound');
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    const { rows } = await db().query<{ row: unknown }>('SELECT to_jsonb(c) AS row FROM cdr_sync_cursors c WHERE service_id = $1', [serviceId]);
+    expect(rows).toHaveLength(1);
+    await send(serviceId, 'terminate');
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    expect((await purgeTerminatedTenants(bridge.worker!.deps, later())).purged).toContain(serviceId);
+    await db().query('INSERT INTO cdr_sync_cursors SELECT * FROM jsonb_populate_record(NULL::cdr_sync_cursors, $1)', [rows[0]!.row]);
+    if (cursorStamp) await db().query('UPDATE cdr_sync_cursors SET last_start_stamp = $2 WHERE service_id = $1', [serviceId, cursorStamp]);
+    expect((await getCdrSyncCursor(db(), serviceId))?.domainUuid).toBe(oldDomain);
+    await send(serviceId, 'create');
+    expect(await domainUuidOf(serviceId)).not.toBe(oldDomain);
+    return oldDomain;
+  }
+
+  afterEach(async () => {
+    await queue().drain();
+  });
+
+  it('reads the new domain: its calls are charged once, a replay charges nothing, the next call is read from the moved cursor', async () => {
+    const serviceId = 7201;
+    await purgedLeavingCursor(serviceId);
+    const call = await insertCall(serviceId, 1);
+
+    const first = await syncTenantCdrs(bridge.worker!.deps, serviceId);
+    expect(first).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
+    const cursor = await getCdrSyncCursor(db(), serviceId);
+    expect(cursor?.domainUuid).toBe(await domainUuidOf(serviceId));
+    // The job run again (a replay) finds nothing new.
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(0);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(0);
+
+    const next = await insertCall(serviceId, 0);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    const price = microToDecimal(expectedMicro('12125550100', 30));
+    expect(await chargesOf(serviceId)).toEqual([call, next].map((id) => ({ id, amount: price })));
+  });
+
+  it('moves the cursor to the new domain even when the old one stood later than the new calls (a clock set back)', async () => {
+    const serviceId = 7202;
+    await purgedLeavingCursor(serviceId, new Date(Date.now() + 86400_000).toISOString());
+    const call = await insertCall(serviceId, 1);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    const cursor = await getCdrSyncCursor(db(), serviceId);
+    expect(cursor?.domainUuid).toBe(await domainUuidOf(serviceId));
+    expect(new Date(cursor!.lastStartStamp).getTime()).toBeLessThan(Date.now());
+
+    // Later than `call` (the cursor stands there now), not later than the old cursor's stamp.
+    const next = await insertCall(serviceId, 0);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    expect((await chargesOf(serviceId)).map((charge) => charge.id)).toEqual([call, next]);
+  });
+
+  it('a terminated tenant whose domain is gone (not purged) still syncs its late calls by the uuid its cursor remembers', async () => {
+    const serviceId = 7203;
+    await send(serviceId, 'create');
+    const domain = await domainUuidOf(serviceId);
+    await insertCall(serviceId, 3);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    await send(serviceId, 'terminate');
+    const late = await insertCall(serviceId, 2);
+    await bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [domain]);
+
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(1);
+    expect((await chargesOf(serviceId)).map((charge) => charge.id)).toContain(late);
+    expect((await getCdrSyncCursor(db(), serviceId))?.domainUuid).toBe(domain);
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { existingChargeIds, getCdrSyncCursor } from '@ictvoip/store';
-import { findDomainUuid, NIL_UUID, readCdrsAfter, type CdrPosition } from './cdr-reader';
+import { NIL_UUID, readCdrsAfter, tenantCdrDomain, type CdrPosition } from './cdr-reader';
 import type { OperationsDeps } from './deps';
 
 /** What `cdr backfill --dry-run` reports for one service. */
@@ -19,7 +19,7 @@ export interface CdrBackfillPreview {
 export type CdrBackfillDeps = Pick<OperationsDeps, 'services' | 'pool' | 'fusionPool' | 'config'>;
 
 /**
- * The backfill's reads without its writes: the same service, domain (cursor first), keyset pages
+ * The backfill's reads without its writes: the same service, domain (current first, else the cursor's), keyset pages
  * and page limit as syncTenantCdrs, counting which CDRs already have a charge. No lock, no rating.
  */
 export async function previewCdrBackfill(deps: CdrBackfillDeps, serviceId: number, from: Date): Promise<CdrBackfillPreview> {
@@ -27,8 +27,9 @@ export async function previewCdrBackfill(deps: CdrBackfillDeps, serviceId: numbe
   const service = await deps.services.get(serviceId);
   if (!service?.tenantDomain) return { ...preview, status: 'no-tenant' };
   const cursor = await getCdrSyncCursor(deps.pool, serviceId);
-  const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, service.tenantDomain));
-  if (!domainUuid) return { ...preview, status: 'no-domain' };
+  const domain = await tenantCdrDomain(deps.fusionPool, service.tenantDomain, cursor?.domainUuid ?? null);
+  if (!domain) return { ...preview, status: 'no-domain' };
+  const domainUuid = domain.domainUuid;
   const { pageSize, maxPagesPerRun } = deps.config.cdr;
   let position: CdrPosition = { startStamp: preview.from, xmlCdrUuid: NIL_UUID };
   for (let page = 1; ; page += 1) {

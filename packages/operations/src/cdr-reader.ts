@@ -97,6 +97,25 @@ export async function findDomainUuid(fusion: Pool, domainName: string): Promise<
   return rows[0]?.domain_uuid ?? null;
 }
 
+/** The domain whose CDRs a tenant's sync reads; `restarted` when its cursor named another one. */
+export interface TenantCdrDomain {
+  domainUuid: string;
+  /** the cursor names a domain that is not the tenant's current one: nothing it says applies to this one */
+  restarted: boolean;
+}
+
+/**
+ * The tenant's current domain, else the one its cursor remembers (a terminated tenant's domain may be
+ * gone while its late CDRs are still billed). A current domain other than the remembered one is the
+ * service created again after a purge whose cursor survived (a crash between the FusionPBX purge
+ * and the cursor delete): the old domain's CDRs were all synced before the purge, the new one's never.
+ */
+export async function tenantCdrDomain(fusion: Pool, domainName: string, remembered: string | null): Promise<TenantCdrDomain | null> {
+  const current = await findDomainUuid(fusion, domainName);
+  if (!current) return remembered ? { domainUuid: remembered, restarted: false } : null;
+  return { domainUuid: current, restarted: remembered !== null && remembered !== current };
+}
+
 /** CDRs after a position (the backlog of a tenant), counted in FusionPBX's database. */
 export async function countCdrsAfter(fusion: Pool, domainUuid: string, after: CdrPosition): Promise<number> {
   const { rows } = await fusion.query<{ n: string }>(

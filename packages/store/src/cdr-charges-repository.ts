@@ -164,14 +164,19 @@ export interface InsertedCharges {
   notBillable: number;
 }
 
-/** The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it keeps it), the counts add up. */
+const CURSOR_MOVES = `(EXCLUDED.domain_uuid <> cdr_sync_cursors.domain_uuid
+         OR (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid))`;
+
+/**
+ * The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it
+ * keeps it), the counts add up. A position in another domain replaces it whatever its stamp: the
+ * old one is a purged domain's (see tenantCdrDomain) and says nothing about the new one's calls.
+ */
 const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
        domain_uuid = EXCLUDED.domain_uuid,
        domain_name = EXCLUDED.domain_name,
-       last_start_stamp = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
-       last_xml_cdr_uuid = CASE WHEN (EXCLUDED.last_start_stamp, EXCLUDED.last_xml_cdr_uuid) > (cdr_sync_cursors.last_start_stamp, cdr_sync_cursors.last_xml_cdr_uuid)
-         THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
+       last_start_stamp = CASE WHEN ${CURSOR_MOVES} THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
+       last_xml_cdr_uuid = CASE WHEN ${CURSOR_MOVES} THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
        charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
        last_run_inserted = EXCLUDED.last_run_inserted,
        last_run_at = now(),

@@ -186,7 +186,11 @@ export async function updatePrepaidInvoice(
   return rows[0] ? toInvoice(rows[0]) : null;
 }
 
-/** Prepaid services (not terminated) with unbilled rated charges or an invoice not yet paid. */
+/**
+ * Prepaid services with rated charges on no invoice or batch yet, or an invoice not yet paid, whatever
+ * their state: a terminated service's last calls (synced after the termination) and unfinished
+ * invoices still go to WHMCS.
+ */
 export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s

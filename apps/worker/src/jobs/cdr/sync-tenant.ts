@@ -20,7 +20,7 @@ import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { ensureServiceCycle } from '../billing/service-cycle';
-import { findDomainUuid, loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
+import { loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, tenantCdrDomain, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
 export interface CdrSyncHooks {
@@ -201,10 +201,15 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
   }
   const domainName = service.tenantDomain;
   return withBillingLock(deps.pool, serviceId, async (client) => {
-    const cursor = await getCdrSyncCursor(client, serviceId);
+    const stored = await getCdrSyncCursor(client, serviceId);
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
-    const domainUuid = cursor?.domainUuid ?? (await findDomainUuid(deps.fusionPool, domainName));
-    if (!domainUuid) return { ...outcome, status: 'no-domain' };
+    const domain = await tenantCdrDomain(deps.fusionPool, domainName, stored?.domainUuid ?? null);
+    if (!domain) return { ...outcome, status: 'no-domain' };
+    const domainUuid = domain.domainUuid;
+    // A cursor of the purged domain starts the new one as if there were none: from the service's creation, which
+    // reads the new domain's calls from its first (it has none older), and none of them charged yet (no skip list).
+    const cursor = domain.restarted ? null : stored;
+    if (domain.restarted) deps.logger.info({ serviceId, from: stored?.domainUuid, to: domainUuid }, 'CDR sync cursor named a purged domain: reading the new domain from its start');
     const rating = await loadServiceRating(client, service, deps.config, await ensureServiceCycle(deps, client, serviceId));
     let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
@@ -212,7 +217,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
     let allowance = new Map<string, number>();
     // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
-    const skip = options.from ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
+    const skip = options.from || domain.restarted ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
     let lastStamp: string | null = null;
     for (;;) {
       const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
