@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import { cdrSyncJobId, QUEUE_NAMES } from '@ictvoip/queue';
-import { getCdrSyncCursor, importRateDeck } from '@ictvoip/store';
+import { createPrepaidInvoice, getCdrSyncCursor, importRateDeck } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { fanOutCdrSync, syncTenantCdrs } from '../src';
 import { runDriftJob } from '../src/jobs/maintenance/drift-job';
@@ -73,6 +73,16 @@ async function seedUnbilledCharge(serviceId: number): Promise<void> {
   );
 }
 
+/** The prepaid invoicing job's first step: the service's unbilled calls put on a prepaid invoice (not yet in WHMCS). */
+async function invoicePrepaid(serviceId: number): Promise<void> {
+  const client = await db().connect();
+  try {
+    expect(await createPrepaidInvoice(client, { serviceId, clientId: 7, day: '2026-01-01' })).not.toBeNull();
+  } finally {
+    client.release();
+  }
+}
+
 describe('the CDR sync fan-out', () => {
   // Ids whose settled slot (id % 12) is 5, so any other phase is not theirs.
   const active = 7001;
@@ -84,7 +94,9 @@ describe('the CDR sync fan-out', () => {
   const terminatedUnbilled = 7037; // settled but for a late call not billed yet
   const syncedBeforeLastChange = 7049; // its last sync was before the service's last change
   const noDomain = 7050;
-  const all = [active, suspended, purged, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange, noDomain];
+  const prepaidInvoiced = 7061; // 7061 % 12 = 5: prepaid, every call on a prepaid invoice (never a batch)
+  const prepaidUnbilled = 7073; // 7073 % 12 = 5: prepaid, a late call on no invoice yet
+  const all = [active, suspended, purged, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange, noDomain, prepaidInvoiced, prepaidUnbilled];
 
   beforeAll(async () => {
     await seedService(active, 'active', 'active');
@@ -101,6 +113,14 @@ describe('the CDR sync fan-out', () => {
     await seedService(syncedBeforeLastChange, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
     await seedCursor(syncedBeforeLastChange, 24 * 3);
     await seedService(noDomain, 'active', null, { domain: null });
+    for (const prepaid of [prepaidInvoiced, prepaidUnbilled]) {
+      await seedService(prepaid, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
+      await db().query(`UPDATE services SET plan = '{"billingMode":"prepaid"}' WHERE service_id = $1`, [prepaid]);
+      await seedCursor(prepaid, 1);
+      await seedUnbilledCharge(prepaid);
+      await invoicePrepaid(prepaid);
+    }
+    await seedUnbilledCharge(prepaidUnbilled);
   });
   afterEach(async () => {
     await queue().drain();
@@ -109,23 +129,23 @@ describe('the CDR sync fan-out', () => {
   it('syncs live, suspended and recently terminated tenants every slot, never a purged one, a settled terminated one in its slot of the hour', async () => {
     const elsewhere = slotAt(2);
     const outcome = await fanOutCdrSync(bridge.worker!.deps, elsewhere);
-    const everySlot = [active, suspended, terminatedRecently, terminatedUnbilled, syncedBeforeLastChange];
+    const everySlot = [active, suspended, terminatedRecently, terminatedUnbilled, syncedBeforeLastChange, prepaidUnbilled];
     expect(await queuedFor(elsewhere, all)).toEqual(everySlot);
     expect(outcome.enqueued).toBe(everySlot.length);
 
     const own = slotAt(5);
     await fanOutCdrSync(bridge.worker!.deps, own);
-    expect(await queuedFor(own, all)).toEqual([...everySlot, settled, settledNeverSynced].sort());
+    expect(await queuedFor(own, all)).toEqual([...everySlot, settled, settledNeverSynced, prepaidInvoiced].sort());
   });
 
-  it('a settled tenant syncs once in each hour: one of the twelve slots', async () => {
-    const slots: number[] = [];
+  it('a settled tenant syncs once in each hour: one of the twelve slots; a prepaid one whose calls are all invoiced too', async () => {
+    const slots: Record<number, number[]> = { [settled]: [], [prepaidInvoiced]: [] };
     for (let phase = 0; phase < SLOTS; phase += 1) {
       const at = slotAt(phase);
       await fanOutCdrSync(bridge.worker!.deps, at);
-      if ((await queuedFor(at, [settled])).length > 0) slots.push(phase);
+      for (const serviceId of await queuedFor(at, [settled, prepaidInvoiced])) slots[serviceId]!.push(phase);
     }
-    expect(slots).toEqual([settled % SLOTS]);
+    expect(slots).toEqual({ [settled]: [settled % SLOTS], [prepaidInvoiced]: [prepaidInvoiced % SLOTS] });
   });
 
   it('the drift report compares every service but the purged one', async () => {
@@ -139,7 +159,7 @@ describe('the CDR sync fan-out', () => {
     await fanOutCdrSync(bridge.worker!.deps, at);
     const ids = (await queue().getJobs(['waiting'])).map((job) => job.id).sort();
     expect(ids).toEqual(
-      [active, suspended, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange]
+      [active, suspended, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange, prepaidInvoiced, prepaidUnbilled]
         .map((serviceId) => cdrSyncJobId(serviceId, slotOf(at)))
         .sort(),
     );

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { createPrepaidInvoice, getCdrSyncCursor } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { scopeForService } from '../src/fusion-scope';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 import { startBridge, type Bridge } from './harness';
 
@@ -80,5 +82,91 @@ describe('purging terminated tenants after the retention period', () => {
     const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
     expect(outcome.purged).not.toContain(serviceId);
     expect(await fusionCount('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [`t${serviceId}.pbx.example.net`])).toBe(1);
+  });
+});
+
+const db = () => bridge.api!.deps.pool;
+
+async function insertRatedCharge(serviceId: number, domain: string): Promise<string> {
+  const cdr = await insertCdr(domain);
+  await db().query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, amount, status, period)
+     VALUES ($1, $2, $3, now(), 'outbound', 30, '0.120000', 'rated', to_char(now(), 'YYYY-MM'))`,
+    [cdr, serviceId, domain],
+  );
+  return cdr;
+}
+
+/** The prepaid invoicing job's own first step: the unbilled calls put on a prepaid invoice (not yet sent to WHMCS). */
+async function invoicePrepaid(serviceId: number, day: string): Promise<void> {
+  const client = await db().connect();
+  try {
+    expect(await createPrepaidInvoice(client, { serviceId, clientId: 1, day })).not.toBeNull();
+  } finally {
+    client.release();
+  }
+}
+
+const domainCount = (domain: string) => fusionCount('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain]);
+const observedState = async (serviceId: number) => (await db().query('SELECT observed_state FROM services WHERE service_id = $1', [serviceId])).rows[0].observed_state;
+
+describe('a terminated prepaid tenant', () => {
+  it('is purged after retention once its calls are on a prepaid invoice, even one not yet paid', async () => {
+    const serviceId = 6111;
+    const domain = await createAndTerminate(serviceId);
+    await insertRatedCharge(serviceId, domain);
+    await invoicePrepaid(serviceId, '2026-01-01');
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.waiting.filter((held) => held.serviceId === serviceId)).toEqual([]);
+    expect(outcome.purged).toContain(serviceId);
+    expect(await domainCount(domain)).toBe(0);
+  });
+
+  it('is held while a rated call is on no invoice', async () => {
+    const serviceId = 6112;
+    const domain = await createAndTerminate(serviceId);
+    await insertRatedCharge(serviceId, domain);
+    await invoicePrepaid(serviceId, '2026-01-01');
+    await insertRatedCharge(serviceId, domain);
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.waiting).toContainEqual({ serviceId, reason: '1 rated calls not billed yet' });
+    expect(outcome.purged).not.toContain(serviceId);
+    expect(await domainCount(domain)).toBe(1);
+  });
+});
+
+describe('a purge cut short after its FusionPBX delete committed', () => {
+  it('is finished by the next run: marked purged, cursor dropped, audited; a further run changes nothing', async () => {
+    const serviceId = 6121;
+    const domain = await createAndTerminate(serviceId);
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    await db().query(
+      `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+       VALUES ($1, $4, $2, now() - interval '1 day', $3, now())`,
+      [serviceId, domain, randomUUID(), randomUUID()],
+    );
+    // The crash: the provisioner's purge committed, the worker died before recording it.
+    const service = (await bridge.worker!.deps.services.get(serviceId))!;
+    const scoped = await scopeForService(bridge.worker!.deps, service);
+    expect(await scoped.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+    expect(await observedState(serviceId)).toBe('terminated');
+
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.waiting.filter((held) => held.serviceId === serviceId)).toEqual([]);
+    expect(outcome.purged).toContain(serviceId);
+    expect(await observedState(serviceId)).toBe('purged');
+    expect(await getCdrSyncCursor(db(), serviceId)).toBeNull();
+    const audits = async () => (await db().query(`SELECT detail FROM audit_log WHERE action = 'purge' AND service_id = $1`, [serviceId])).rows;
+    expect(await audits()).toEqual([{ detail: { domain, deleted: {}, fusionRowsAlreadyGone: true } }]);
+
+    const again = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(again.purged).not.toContain(serviceId);
+    expect(again.waiting.filter((held) => held.serviceId === serviceId)).toEqual([]);
+    expect(await observedState(serviceId)).toBe('purged');
+    expect(await audits()).toHaveLength(1);
   });
 });

@@ -293,6 +293,17 @@ export async function getCdrSyncCursor(db: Pool | PoolClient, serviceId: number)
   return rows[0] ? toCursor(rows[0]) : null;
 }
 
+/**
+ * SQL condition on the `cdr_charges` row aliased `alias`: a rated call not billed yet. Billed is on a
+ * usage batch (postpaid) or on a prepaid invoice: a prepaid call never gets a batch_id, and its
+ * invoice is taken to WHMCS, then paid, by the prepaid invoicing job from the bridge's rows alone, so
+ * an invoice not yet created or paid is that job's (and WHMCS dunning's) business, not a call left
+ * unbilled. Shared by purge's billing hold and the sync fan-out's settled test, which must agree.
+ */
+export function unbilledRatedChargeSql(alias: string): string {
+  return `${alias}.status = 'rated' AND ${alias}.batch_id IS NULL AND ${alias}.prepaid_invoice IS NULL`;
+}
+
 /** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */
 export interface CdrSyncSelection {
   afterServiceId: number;
@@ -317,7 +328,7 @@ export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSy
        AND (s.desired_state <> 'terminated'
          OR s.observed_state IS DISTINCT FROM 'purged' AND (s.service_id % $4 = $5 OR s.updated_at >= $3
            OR EXISTS (SELECT 1 FROM cdr_sync_cursors c WHERE c.service_id = s.service_id AND c.last_run_at <= s.updated_at)
-           OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND u.status = 'rated' AND u.batch_id IS NULL)))
+           OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND ${unbilledRatedChargeSql('u')})))
      ORDER BY s.service_id LIMIT $2`,
     [selection.afterServiceId, selection.limit, selection.settledBefore, selection.settledSlot.slots, selection.settledSlot.slot],
   );

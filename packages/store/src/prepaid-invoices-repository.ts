@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
+import { unbilledRatedChargeSql } from './cdr-charges-repository';
 import { inTransaction } from './transaction';
 
 /**
@@ -195,7 +196,7 @@ export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<n
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s
      WHERE s.plan->>'billingMode' = 'prepaid'
-       AND (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND c.batch_id IS NULL AND c.prepaid_invoice IS NULL AND c.status = 'rated')
+       AND (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
          OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
      ORDER BY 1`,
   );

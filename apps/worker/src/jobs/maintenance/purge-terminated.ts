@@ -1,6 +1,6 @@
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
-import { dropCdrSyncCursor, withBillingLock, withServiceLock } from '@ictvoip/store';
+import { dropCdrSyncCursor, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
@@ -16,7 +16,7 @@ export interface PurgeOutcome {
 async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string | null> {
   const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; synced_after: boolean | null }>(
     `SELECT
-       (SELECT count(*) FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL)::text AS unbilled,
+       (SELECT count(*) FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})::text AS unbilled,
        -- A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
        (SELECT CASE WHEN abs(COALESCE(sum(amount), 0)) >= 0.005 THEN count(*) ELSE 0 END
           FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)::text AS adjustments,
@@ -28,6 +28,18 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
   if (Number(row.adjustments) > 0) return `${row.adjustments} adjustments not billed yet`;
   if (row.synced_after === false) return 'CDRs not synced since the termination';
   return null;
+}
+
+/**
+ * The tenant's FusionPBX rows are already gone while the service is still 'terminated', past its
+ * retention and with nothing left to bill: a purge cut short after its FusionPBX delete committed
+ * (a worker killed before recording it), or a domain deleted by hand. Either way nothing is left to
+ * delete, so the bookkeeping is finished; otherwise purgeTenant answers not_found forever.
+ */
+async function finishCutShortPurge(deps: ScopedDeps, serviceId: number, domain: string | null): Promise<void> {
+  await deps.services.recordObserved(serviceId, { state: 'purged', pendingApply: null });
+  await deps.audit.append({ actor: 'worker', action: 'purge', serviceId, detail: { domain, deleted: {}, fusionRowsAlreadyGone: true } });
+  deps.logger.warn({ serviceId, domain }, 'terminated tenant already gone from FusionPBX: purge bookkeeping finished');
 }
 
 /**
@@ -62,6 +74,11 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
     }
     await withServiceLock(deps.pool, serviceId, async () => {
       const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
+      if (result.reason === 'not_found') {
+        await finishCutShortPurge(deps, serviceId, service.tenantDomain);
+        outcome.purged.push(serviceId);
+        return;
+      }
       if (!result.purged) {
         outcome.waiting.push({ serviceId, reason: result.reason ?? 'not purged' });
         return;
