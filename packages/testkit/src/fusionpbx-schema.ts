@@ -34,9 +34,8 @@ export async function loadFusionpbxSchema(databaseUrl: string): Promise<LoadedFu
 }
 
 /**
- * CI reruns only the test files scripts/fusionpbx-schema-tests.js finds in the sources against the other
- * full schema; with FUSIONPBX_SCHEMA_LOADS naming a file, each load appends the jest test file that made
- * it, so `.ci/run` can prove that choice missed none.
+ * With FUSIONPBX_SCHEMA_LOADS naming a file, each load appends the jest test file that made it: CI runs
+ * exactly those files again against the other full schema (scripts/fusionpbx-schema-tests.js).
  */
 function recordLoad(schemaPath: string): void {
   const file = process.env.FUSIONPBX_SCHEMA_LOADS;
