@@ -2,8 +2,8 @@
  * `npm run chaos`: the fault suite (every apps/worker/chaos/.../*.chaos.ts). It starts real api/worker
  * processes, a private redis-server and a private PostgreSQL cluster, so it runs one file at a time.
  * CHAOS_SIZE=smoke runs one short seeded run per scenario; the default is the full suite.
- * CHAOS_SIZE=ci is the seeded subset for `.ci/run` (about 2 minutes on 2 cores): kill -9 of workers
- * (during provisioning and during REST writes), Redis loss, PostgreSQL restart, event-socket faults and billing under WHMCS faults, at smoke sizes,
+ * CHAOS_SIZE=ci is the seeded subset for `.ci/run` (247 s on its own at load 14–26 on 2 shared cores, h56): kill -9 of workers
+ * (during provisioning and during REST writes), Redis loss, PostgreSQL restart, event-socket faults, billing and credit control under WHMCS faults, at smoke sizes,
  * same end-state checks.
  * CHAOS_MAX_RUNS=N caps the runs of multi-run scenarios (a reduced full run; the summary says so).
  */

@@ -194,8 +194,12 @@ async function rateUnderKills(bridge: ChaosBridge, tenants: BillingTenant[], tot
     const rated = await countRated(bridge);
     if (rated !== totalCalls) throw new Error(`${totalCalls - rated} of ${totalCalls} calls have no charge though every sync cursor has passed them`);
     await bridge.bridge.query('DROP TRIGGER chaos_slow_charge_insert ON cdr_charges');
+    // Read while the last rater lives: its stalled-job check takes the killed raters' jobs over once their locks expire
+    // and runs them again. Once every worker had stopped, each of them sat `active` for finishedJob's whole 15 s
+    // (16 jobs, 4 minutes at ci size), and none could show it ran again.
+    const interrupted = await log.interruptions();
     await Promise.all(bridge.liveWorkers().map((worker) => worker.terminate()));
-    return { kills, ...(await log.interruptions()) };
+    return { kills, ...interrupted };
   } finally {
     await log.close();
   }

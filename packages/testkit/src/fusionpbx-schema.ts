@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 // The schema loader and the seeding are production code (the demo FusionPBX of `npm start`); the
 // test kit uses them for its test databases. Imported by name (resolved in the workspace) but not
@@ -28,5 +29,18 @@ export function fusionpbxSchemaPath(): string {
 export async function loadFusionpbxSchema(databaseUrl: string): Promise<LoadedFusionpbxSchema> {
   const schemaPath = fusionpbxSchemaPath();
   await loadFusionpbxSchemaFile(databaseUrl, schemaPath);
+  recordLoad(schemaPath);
   return { schemaPath, label: path.basename(schemaPath, '.sql') };
+}
+
+/**
+ * With FUSIONPBX_SCHEMA_LOADS naming a file, each load appends the jest test file that made it: CI runs
+ * exactly those files again against the other full schema (scripts/fusionpbx-schema-tests.js).
+ */
+function recordLoad(schemaPath: string): void {
+  const file = process.env.FUSIONPBX_SCHEMA_LOADS;
+  if (!file) return;
+  const jestExpect = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect;
+  const testPath = jestExpect?.getState?.().testPath ?? `(outside jest: pid ${process.pid})`;
+  appendFileSync(file, `${testPath}\t${schemaPath}\n`);
 }
