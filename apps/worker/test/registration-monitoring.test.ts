@@ -322,8 +322,9 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     const queue = bridge.worker!.deps.queues.monitoring;
     const job = (await waitFor(
       async () => {
-        const found = await queue.getJob(registrationPollJobId('default', slot));
-        return found && (await found.getState()) === 'completed' ? found : null;
+        // State first, then the job: a job read while active and found completed after carries no return value yet.
+        const id = registrationPollJobId('default', slot);
+        return (await queue.getJobState(id)) === 'completed' ? ((await queue.getJob(id)) ?? null) : null;
       },
       15000,
       'the scheduled poll of the default server',
