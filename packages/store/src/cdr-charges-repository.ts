@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { purgedServiceSql } from './services-repository';
 
 export type ChargeStatus = 'rated' | 'unrated' | 'not_billable';
 
@@ -325,10 +326,10 @@ export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSy
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id::text FROM services s
      WHERE s.service_id > $1 AND s.tenant_domain <> ''
-       AND (s.desired_state <> 'terminated'
-         OR s.observed_state IS DISTINCT FROM 'purged' AND (s.service_id % $4 = $5 OR s.updated_at >= $3
-           OR EXISTS (SELECT 1 FROM cdr_sync_cursors c WHERE c.service_id = s.service_id AND c.last_run_at <= s.updated_at)
-           OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND ${unbilledRatedChargeSql('u')})))
+       AND NOT ${purgedServiceSql('s')}
+       AND (s.desired_state <> 'terminated' OR s.service_id % $4 = $5 OR s.updated_at >= $3
+         OR EXISTS (SELECT 1 FROM cdr_sync_cursors c WHERE c.service_id = s.service_id AND c.last_run_at <= s.updated_at)
+         OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND ${unbilledRatedChargeSql('u')}))
      ORDER BY s.service_id LIMIT $2`,
     [selection.afterServiceId, selection.limit, selection.settledBefore, selection.settledSlot.slots, selection.settledSlot.slot],
   );

@@ -86,6 +86,18 @@ export interface DesiredStateChange {
   fusionpbxServer?: string | null;
 }
 
+/**
+ * A purged tenant: terminated, and its FusionPBX rows deleted after the retention (observed 'purged').
+ * Nothing of it is left to sync, compare or delete. The SQL form reads the `services` row aliased `alias`.
+ */
+export function purgedServiceSql(alias: string): string {
+  return `(${alias}.desired_state = 'terminated' AND ${alias}.observed_state IS NOT DISTINCT FROM 'purged')`;
+}
+
+export function isPurgedService(service: Pick<ServiceRecord, 'desiredState' | 'observedState'>): boolean {
+  return service.desiredState === 'terminated' && service.observedState === 'purged';
+}
+
 export interface ServiceListOptions {
   /** false: without purged services (default true: every service) */
   purged?: boolean;
@@ -101,10 +113,11 @@ export class ServicesRepository {
 
   /** `purged: false` leaves out purged tenants (terminated, FusionPBX rows deleted): nothing of theirs is left to compare. */
   async list(limit = 1000, afterServiceId = 0, options: ServiceListOptions = {}): Promise<ServiceRecord[]> {
-    const { rows } = await this.db.query<ServiceRow>(
-      `SELECT * FROM services WHERE service_id > $1 AND ($3 OR desired_state <> 'terminated' OR observed_state IS DISTINCT FROM 'purged') ORDER BY service_id LIMIT $2`,
-      [afterServiceId, limit, options.purged ?? true],
-    );
+    const { rows } = await this.db.query<ServiceRow>(`SELECT * FROM services s WHERE service_id > $1 AND ($3 OR NOT ${purgedServiceSql('s')}) ORDER BY service_id LIMIT $2`, [
+      afterServiceId,
+      limit,
+      options.purged ?? true,
+    ]);
     return rows.map(toRecord);
   }
 

@@ -5,6 +5,7 @@ import {
   getCdrSyncCursor,
   includedSecondsUsed,
   inTransaction,
+  isPurgedService,
   touchCdrSyncCursor,
   withBillingLock,
   writeChargePage,
@@ -188,7 +189,7 @@ export async function syncTenantCdrs(base: WorkerDeps, serviceId: number, option
 async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: ServiceRecord | null, options: CdrSyncOptions): Promise<CdrSyncOutcome> {
   const outcome: CdrSyncOutcome = { serviceId, status: 'synced', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
   // A purged tenant's job queued before the purge: its domain is gone (and its name may be another tenant's by now).
-  if (!service?.tenantDomain || (service.desiredState === 'terminated' && service.observedState === 'purged')) return { ...outcome, status: 'no-tenant' };
+  if (!service?.tenantDomain || isPurgedService(service)) return { ...outcome, status: 'no-tenant' };
   let deps: ScopedDeps;
   try {
     // The tenant's CDRs are in its own server's v_xml_cdr.

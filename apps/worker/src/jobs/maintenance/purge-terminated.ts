@@ -1,6 +1,6 @@
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
-import { dropCdrSyncCursor, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
+import { dropCdrSyncCursor, purgedServiceSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 
@@ -49,8 +49,8 @@ async function finishCutShortPurge(deps: ScopedDeps, serviceId: number, domain: 
 export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date()): Promise<PurgeOutcome> {
   const retentionDays = base.config.fusionpbx.terminateRetentionDays;
   const { rows } = await base.pool.query<{ service_id: string }>(
-    `SELECT service_id FROM services
-     WHERE desired_state = 'terminated' AND observed_state IS DISTINCT FROM 'purged'
+    `SELECT service_id FROM services s
+     WHERE s.desired_state = 'terminated' AND NOT ${purgedServiceSql('s')}
        AND updated_at < $1::timestamptz - make_interval(days => $2)
      ORDER BY service_id LIMIT 500`,
     [now, retentionDays],
