@@ -97,6 +97,11 @@ export async function findDomainUuid(fusion: Pool, domainName: string): Promise<
   return rows[0]?.domain_uuid ?? null;
 }
 
+async function isDomainNamed(fusion: Pool, domainUuid: string, domainName: string): Promise<boolean> {
+  const { rows } = await fusion.query('SELECT 1 FROM v_domains WHERE domain_uuid = $1 AND domain_name = $2', [domainUuid, domainName]);
+  return rows.length > 0;
+}
+
 /** The domain whose CDRs a tenant's sync reads; `restarted` when its cursor named another one. */
 export interface TenantCdrDomain {
   domainUuid: string;
@@ -111,6 +116,9 @@ export interface TenantCdrDomain {
  * and the cursor delete): the old domain's CDRs were all synced before the purge, the new one's never.
  */
 export async function tenantCdrDomain(fusion: Pool, domainName: string, remembered: string | null): Promise<TenantCdrDomain | null> {
+  // v_domains has no index on domain_name in FusionPBX's schema: a lookup by name is a scan of every
+  // domain, every sync of every tenant. The remembered domain, still the tenant's, answers by key.
+  if (remembered && (await isDomainNamed(fusion, remembered, domainName))) return { domainUuid: remembered, restarted: false };
   const current = await findDomainUuid(fusion, domainName);
   if (!current) return remembered ? { domainUuid: remembered, restarted: false } : null;
   return { domainUuid: current, restarted: remembered !== null && remembered !== current };
