@@ -131,16 +131,25 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
   if (others.length > 0) throw new UniquenessError('username', username, tenant.domainName);
 }
 
-async function convergeAdminUser(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, enable: boolean, changes: Changes): Promise<void> {
+/** `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). */
+async function convergeAdminUser(
+  tx: Tx,
+  tenant: Tenant,
+  input: TenantInput,
+  options: ProvisionerOptions,
+  enable: boolean,
+  changes: Changes,
+  portalHash?: Promise<string>,
+): Promise<void> {
   let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
   const userIsNew = !user;
   if (!user) {
     if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
     await assertUsernameFree(tx, tenant, input.adminUsername, options);
-    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, await hashPortalPassword(input.adminPassword), input.adminEmail);
+    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, await (portalHash ?? hashPortalPassword(input.adminPassword)), input.adminEmail);
     changes.wrote(true);
   } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
-    changes.wrote(await setUserPassword(tx, user, await hashPortalPassword(input.adminPassword)));
+    changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
   if (enable) changes.wrote(await setUserEnabled(tx, user, true));
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
@@ -286,14 +295,22 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
 }
 
 /** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway, outbound routes, trunk ACL. */
-export async function convergeTenant(tx: Tx, tenant: Tenant, input: TenantInput, options: ProvisionerOptions, state: TenantState, changes: Changes): Promise<void> {
+export async function convergeTenant(
+  tx: Tx,
+  tenant: Tenant,
+  input: TenantInput,
+  options: ProvisionerOptions,
+  state: TenantState,
+  changes: Changes,
+  portalHash?: Promise<string>,
+): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
   // One read of the domain's settings answers every branding and limit lookup below.
   const settings = await loadSettings(tx, tenant.domainUuid);
   await convergeBranding(tx, tenant, input, settings, changes);
   await convergeGuiLimits(tx, tenant, input, settings, changes);
-  await convergeAdminUser(tx, tenant, input, options, true, changes);
+  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
   // Routes and trunk nodes are written together, in one statement (issue #20's statement budget).

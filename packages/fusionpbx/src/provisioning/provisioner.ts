@@ -23,6 +23,7 @@ import { removeOutboundRoutes } from './outbound-routes';
 import { removeTrunkCidrs, trunkLockKeys } from './ip-trunks';
 import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
+import { earlyPortalHash } from '../passwords';
 
 export interface Provisioner {
   /** Create or adopt the tenant and converge it to the plan. Needs secrets.servicePassword. */
@@ -215,6 +216,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
 
   async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
     const input = parseTenantInput(event, options, action === 'create');
+    // A create almost always makes the admin user; a change_package rarely changes its password.
+    const portalHash = action === 'create' ? earlyPortalHash(input.adminPassword) : undefined;
     return run(async (tx) => {
       // The plan's numbers (and the trunk ACL when the plan has CIDRs) are locked with the service (one statement; convergeNumbers relies on it).
       await lockService(tx, input.serviceId, [...planNumberLockKeys(input.numbers), ...trunkLockKeys(input.trunkCidrs)]);
@@ -235,7 +238,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       }
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
       state.adminUsername = adminUsername;
-      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes);
+      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash);
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
       const outcome = result(action, input.serviceId, tenant, state, changes);
       return action === 'create' ? { ...outcome, serviceProperties: serviceProperties(options, tenant, adminUsername) } : outcome;
