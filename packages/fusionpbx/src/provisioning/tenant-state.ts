@@ -48,13 +48,15 @@ export interface Tenant {
 
 /*
  * Provisioning's advisory locks (transaction-scoped, in the FusionPBX database), named here so their
- * order can be checked in one place. Every writer takes them in this order, so no two wait on each other:
- * 1. the service (`lockService`): every writer of a tenant's rows, first;
- * 2. with it, in the same statement and sorted: the plan's numbers (`planNumberLockKeys`) and, when the
- *    plan has trunk CIDRs, the server's one trunk-ACL key (`trunkLockKeys`). A writer of numbers
- *    outside a plan (REST destinations) takes them after the service too, sorted (`lockNumbers`);
- * 3. a new tenant's domain name (`domainLockKey`), then its domain row (findTenant): both belong to
- *    one service and are only taken under that service's lock.
+ * order can be checked in one place:
+ * - the service's lock (`lockService`) first, in every writer of a tenant's rows;
+ * - the locks tenants share after it, sorted: the plan's numbers (`planNumberLockKeys`) and, when the
+ *   plan has trunk CIDRs, the server's one trunk-ACL key (`trunkLockKeys`), in the service's statement;
+ *   a writer of numbers outside a plan (REST destinations) takes them sorted too (`lockNumbers`);
+ * - a new tenant's domain name (`domainLockKey`) last, then the row of a domain of that name.
+ * Domain rows are the exception: REST destinations hold their tenant's row before the numbers, while a
+ * create that finds the name taken locks that row after its numbers. Should the two meet on one number,
+ * PostgreSQL reports a deadlock and fails one of them.
  */
 
 export function serviceLockKey(serviceId: string): string {
