@@ -20,8 +20,8 @@ export {
   validateUsername,
   validateText,
 } from './provisioning/input';
-export { META_CATEGORY } from './provisioning/tenant-state';
-export { TRUNK_ACL_LOCK_KEY, cidrsOverlap } from './provisioning/ip-trunks';
+export { META_CATEGORY, TRUNK_ACL_LOCK_KEY } from './provisioning/tenant-state';
+export { cidrsOverlap } from './provisioning/ip-trunks';
 export { routeAbbreviation } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { gatewaysOfBridge, isEmergencyExpression, numbersOfExpression } from './provisioning/emergency-routes';

@@ -1,5 +1,5 @@
 import type { Job, JobsOptions } from 'bullmq';
-import type Joi from 'joi';
+import Joi from 'joi';
 import { billingFanOutJobDataSchema, billingPushJobDataSchema, billingRerateJobDataSchema, cdrBackfillJobDataSchema, cdrSyncJobDataSchema } from './billing-payloads';
 import { freeswitchApplyJobDataSchema, freeswitchBacklogJobDataSchema } from './freeswitch-payloads';
 import { creditCheckAllJobDataSchema, creditCheckJobDataSchema, prepaidInvoiceJobDataSchema } from './credit-payloads';
@@ -15,11 +15,86 @@ import {
   TENANT_WRITE_JOBS,
   type QueueName,
 } from './names';
-import { driftJobDataSchema, emptyJobDataSchema, provisioningJobDataSchema, reconcileJobDataSchema, validatePayload } from './payloads';
 import type { QueueSet } from './queues';
 import { requeueUnlessLive } from './requeue';
 import { tenantWriteJobDataSchema } from './tenant-write-payloads';
 import { registrationAlertJobDataSchema, registrationPollAllJobDataSchema, registrationPollJobDataSchema } from './monitoring-payloads';
+
+// The provisioning and maintenance jobs' payloads; each other group's are in its own *-payloads.ts.
+
+/** Provisioning jobs carry only references: the event itself (and its sealed secrets) stays in PostgreSQL. */
+export interface ProvisioningJobData {
+  eventId: string;
+  serviceId: number;
+  action: string;
+  requestId?: string;
+}
+
+export const provisioningJobDataSchema = Joi.object<ProvisioningJobData>({
+  eventId: Joi.string().guid().required(),
+  serviceId: Joi.number().integer().min(0).required(),
+  action: Joi.string().required(),
+  requestId: Joi.string().max(100),
+});
+
+export interface ReconcileJobData {
+  olderThanSeconds?: number;
+}
+
+export const reconcileJobDataSchema = Joi.object<ReconcileJobData>({
+  olderThanSeconds: Joi.number().integer().min(0),
+});
+
+/** drift.report: with `fix` it also converges what a job can converge. */
+export interface DriftJobData {
+  fix?: boolean;
+}
+
+export const driftJobDataSchema = Joi.object<DriftJobData>({ fix: Joi.boolean() });
+
+/** A job that carries nothing (tenant.purge_terminated). */
+export type EmptyJobData = Record<string, never>;
+
+export const emptyJobDataSchema = Joi.object<EmptyJobData>({});
+
+export class JobPayloadError extends Error {
+  readonly code = 'JOB_PAYLOAD_INVALID';
+  constructor(jobName: string, message: string) {
+    super(`payload of ${jobName} is invalid: ${message}`);
+    this.name = 'JobPayloadError';
+  }
+}
+
+export function validatePayload<T>(schema: Joi.ObjectSchema<T>, jobName: string, data: unknown): T {
+  const { value, error } = schema.validate(data, { abortEarly: false });
+  if (error) throw new JobPayloadError(jobName, error.message);
+  return value as T;
+}
+
+export class JobIdError extends Error {
+  readonly code = 'JOB_ID_INVALID';
+  constructor(id: string, reason: string) {
+    super(`job id ${JSON.stringify(id)} ${reason}`);
+    this.name = 'JobIdError';
+  }
+}
+
+/**
+ * BullMQ 6 rejects custom ids containing ':' and ids made only of digits. The catalogue's add functions
+ * check every custom id with this before BullMQ sees it, so the id builders of the payload files only format.
+ */
+export function assertValidJobId(id: string): string {
+  if (id.length === 0 || id.length > 200) throw new JobIdError(id, 'must be 1..200 characters');
+  if (id.includes(':')) throw new JobIdError(id, 'must not contain ":"');
+  if (/^\d+$/.test(id)) throw new JobIdError(id, 'must not be all digits');
+  if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new JobIdError(id, 'may contain only letters, digits, ".", "_" and "-"');
+  return id;
+}
+
+/** Deterministic: the same event always maps to the same job, so a repeat add is a no-op. */
+export function eventJobId(serviceId: number, action: string, eventId: string): string {
+  return assertValidJobId(`svc-${serviceId}-${action.replace(/_/g, '-')}-${eventId}`);
+}
 
 /** One job: the queue it goes on and the schema of its payload (typed by the payload's interface). */
 export interface JobDefinition<Payload = unknown> {
@@ -106,13 +181,19 @@ export function validateJobPayload<N extends JobName>(name: N, data: unknown): J
   return validatePayload(JOBS[name].payload as Joi.ObjectSchema<JobPayload<N>>, name, data);
 }
 
-/** Adds a job on the queue the catalogue gives it; the payload is checked by the compiler. */
-export function addJob<N extends JobName>(queues: QueueSet, name: N, payload: JobPayload<N>, opts?: JobsOptions): Promise<Job<JobPayload<N>, unknown, N>> {
+/** Adds a job on the queue the catalogue gives it: the compiler checks the payload, assertValidJobId a custom id (a bad one rejects). */
+export async function addJob<N extends JobName>(queues: QueueSet, name: N, payload: JobPayload<N>, opts?: JobsOptions): Promise<Job<JobPayload<N>, unknown, N>> {
+  if (opts?.jobId !== undefined) assertValidJobId(opts.jobId);
   return queues[queueOf(name)].add(name, payload, opts) as Promise<Job<JobPayload<N>, unknown, N>>;
 }
 
-/** One bulk add of jobs of one name (a fan-out). */
-export function addJobs<N extends JobName>(queues: QueueSet, name: N, jobs: readonly { data: JobPayload<N>; opts?: JobsOptions }[]): Promise<Job<JobPayload<N>, unknown, N>[]> {
+/** One bulk add of jobs of one name (a fan-out); every custom id checked first, as by addJob. */
+export async function addJobs<N extends JobName>(
+  queues: QueueSet,
+  name: N,
+  jobs: readonly { data: JobPayload<N>; opts?: JobsOptions }[],
+): Promise<Job<JobPayload<N>, unknown, N>[]> {
+  for (const entry of jobs) if (entry.opts?.jobId !== undefined) assertValidJobId(entry.opts.jobId);
   return queues[queueOf(name)].addBulk(jobs.map((entry) => ({ name, data: entry.data, opts: entry.opts }))) as Promise<Job<JobPayload<N>, unknown, N>[]>;
 }
 
@@ -129,12 +210,12 @@ export async function upsertJobScheduler<N extends JobName>(
 }
 
 /** requeueUnlessLive for a job of the catalogue, on its own queue. */
-export function requeueJobUnlessLive<N extends JobName>(
+export async function requeueJobUnlessLive<N extends JobName>(
   queues: QueueSet,
   name: N,
   payload: JobPayload<N>,
   jobId: string,
   opts: JobsOptions = {},
 ): Promise<{ previousState: string; added: boolean }> {
-  return requeueUnlessLive(queues[queueOf(name)], name, payload, jobId, opts);
+  return requeueUnlessLive(queues[queueOf(name)], name, payload, assertValidJobId(jobId), opts);
 }

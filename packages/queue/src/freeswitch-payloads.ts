@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import Joi from 'joi';
-import { assertValidJobId } from './payloads';
 
 /**
  * One FreeSWITCH step as the API recorded it (the same shape `@ictvoip/fusionpbx` builds); the worker
@@ -41,7 +40,7 @@ export function freeswitchApplyJobId(data: FreeswitchApplyJobData): string {
     .update(JSON.stringify([data.requestId, data.steps]))
     .digest('hex')
     .slice(0, 32);
-  return assertValidJobId(`fs-apply-${data.serviceId}-${digest}`);
+  return `fs-apply-${data.serviceId}-${digest}`;
 }
 
 /** A service's FreeSWITCH backlog to apply; the steps are read from PostgreSQL when the job runs. */
@@ -58,5 +57,5 @@ export const freeswitchBacklogJobDataSchema = Joi.object<FreeswitchBacklogJobDat
 
 /** One job per backlog: the add made when a service falls behind, or the reconciler's, is the same job. */
 export function freeswitchBacklogJobId(data: FreeswitchBacklogJobData): string {
-  return assertValidJobId(`fs-backlog-${data.serviceId}-${data.version}`);
+  return `fs-backlog-${data.serviceId}-${data.version}`;
 }

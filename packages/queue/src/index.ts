@@ -1,5 +1,4 @@
 export * from './names';
-export * from './payloads';
 export * from './connection';
 export * from './queues';
 export * from './billing-payloads';

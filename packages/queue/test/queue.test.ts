@@ -12,6 +12,14 @@ import {
   provisioningJobDataSchema,
   validatePayload,
   JobPayloadError,
+  addJobs,
+  closeQueues,
+  createQueues,
+  freeswitchApplyJobId,
+  freeswitchBacklogJobId,
+  MAINTENANCE_JOBS,
+  requeueJobUnlessLive,
+  tenantWriteId,
 } from '@ictvoip/queue';
 
 describe('job ids', () => {
@@ -36,6 +44,30 @@ describe('job ids', () => {
 
   it.each([['a:b'], ['12345'], [''], ['has space'], ['x'.repeat(201)]])('rejects %j before BullMQ sees it', (id) => {
     expect(() => assertValidJobId(id)).toThrow(JobIdError);
+  });
+
+  it('built by the payload files are valid (the catalogue checks them when they are added)', () => {
+    const ids = [
+      freeswitchApplyJobId({ serviceId: 7, requestId: 'req-1', steps: [{ kind: 'reload_acl' }] }),
+      freeswitchBacklogJobId({ serviceId: 7, version: 3 }),
+      tenantWriteId(7, ['req-1', 'extension'], 'key'),
+    ];
+    for (const id of ids) expect(assertValidJobId(id)).toBe(id);
+  });
+
+  it('are checked by the catalogue before a job is added under one', async () => {
+    const prefix = uniqueQueuePrefix('gate');
+    const connection = createProducerConnection(TEST_REDIS_URL);
+    const queues = createQueues({ connection, prefix });
+    try {
+      await expect(addJobs(queues, MAINTENANCE_JOBS.purgeTerminated, [{ data: {}, opts: { jobId: 'a:b' } }])).rejects.toThrow(JobIdError);
+      await expect(requeueJobUnlessLive(queues, MAINTENANCE_JOBS.purgeTerminated, {}, '12345')).rejects.toThrow(JobIdError);
+      expect(await queues.maintenance.getJobCounts('waiting')).toEqual({ waiting: 0 });
+    } finally {
+      await closeQueues(queues);
+      connection.disconnect();
+      await deleteRedisPrefix(prefix);
+    }
   });
 });
 

@@ -10,11 +10,10 @@ import {
   dialplanMode,
   insertInboundDestinations,
   listInboundDestinations,
-  lockNumbers,
-  numberLockKey,
   planNumbersSnapshot,
   setInboundDestinationEnabled,
 } from './repository';
+import { lockNumbers } from '../provisioning/tenant-state';
 import { ensureRingGroup } from './ring-groups';
 import { PUBLIC_CONTEXT } from './rows';
 
@@ -32,11 +31,6 @@ export function outboundCallerIdColumns(numbers: NumberInput): DesiredRow {
 export interface PlanNumbersWrite {
   batch?: InsertBatch;
   numbersLocked?: boolean;
-}
-
-/** The advisory lock keys of the plan's numbers, for lockService to take with the service's (one statement). */
-export function planNumberLockKeys(numbers: NumberInput): string[] {
-  return (numbers.dids ?? []).map(numberLockKey);
 }
 
 export interface PlanNumbersResult {

@@ -1,6 +1,7 @@
-import { type CanonicalRow, type InsertBatch, type Tx, convergeRow, deleteRows, insertRows, lockKey, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type InsertBatch, type Tx, convergeRow, deleteRows, insertRows, newUuid, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../provisioning/input';
+import { lockNumber, lockNumbers } from '../provisioning/tenant-state';
 import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
@@ -45,23 +46,6 @@ export function destinationSteps(mode: DialplanMode, rows: readonly Pick<Canonic
     }
   }
   return steps;
-}
-
-/** The advisory lock key of a number (one owner across the server, whichever tenant writes it). */
-export function numberLockKey(phone: Pick<PhoneNumber, 'canonical'>): string {
-  return `ictvoip:number:${phone.canonical}`;
-}
-
-/** Serialises every write of one number across the server, whichever tenant makes it. */
-export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
-  return lockKey(tx, numberLockKey(phone));
-}
-
-/** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
-export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
-  const keys = [...new Set(phones.map(numberLockKey))].sort();
-  if (keys.length === 0) return;
-  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
 }
 
 /**

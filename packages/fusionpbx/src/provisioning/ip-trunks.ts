@@ -17,17 +17,6 @@ import type { TrunkNodeMemory } from './types';
 
 export const DEFAULT_TRUNK_ACCESS_CONTROL = 'providers';
 
-/**
- * One lock for every plan's trunk CIDRs on the server: overlapping CIDRs share no per-CIDR key, so the
- * check-then-insert of two tenants claiming overlapping ranges is serialised by this one (taken with
- * the service's lock, in the same statement).
- */
-export const TRUNK_ACL_LOCK_KEY = 'ictvoip:trunk-acl';
-
-export function trunkLockKeys(cidrs: readonly string[]): string[] {
-  return cidrs.length > 0 ? [TRUNK_ACL_LOCK_KEY] : [];
-}
-
 /** A CIDR another tenant holds: the node's (or remembered node's) CIDR and the tenant's domain name. */
 interface ClaimedCidr {
   cidr: string;

@@ -14,13 +14,13 @@ import {
   listUsers,
   setUsersEnabled,
 } from '../tenant-rows';
-import { disableDestinations, planNumberLockKeys, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
+import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
-import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, writeState, writeTag } from './tenant-state';
+import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, planNumberLockKeys, trunkLockKeys, writeState, writeTag } from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
-import { removeTrunkCidrs, trunkLockKeys } from './ip-trunks';
+import { removeTrunkCidrs } from './ip-trunks';
 import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 import { earlyPortalHash } from '../passwords';

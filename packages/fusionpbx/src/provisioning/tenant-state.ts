@@ -1,5 +1,7 @@
 import { type CanonicalRow, type Tx, lockKey } from '../db';
 import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting } from '../tenant-rows';
+import type { PhoneNumber } from '../destinations/numbers';
+import type { NumberInput } from './input';
 import type { SuspendMemory, TenantStatus } from './types';
 
 /**
@@ -44,12 +46,46 @@ export interface Tenant {
   state: TenantState;
 }
 
+/*
+ * Provisioning's advisory locks (transaction-scoped, in the FusionPBX database), named here so their
+ * order can be checked in one place:
+ * - the service's lock (`lockService`) first, in every writer of a tenant's rows;
+ * - the locks tenants share after it, sorted: the plan's numbers (`planNumberLockKeys`) and, when the
+ *   plan has trunk CIDRs, the server's one trunk-ACL key (`trunkLockKeys`), in the service's statement;
+ *   a writer of numbers outside a plan (REST destinations) takes them sorted too (`lockNumbers`);
+ * - a new tenant's domain name (`domainLockKey`) last, then the row of a domain of that name.
+ * Domain rows are the exception: REST destinations hold their tenant's row before the numbers, while a
+ * create that finds the name taken locks that row after its numbers. Should the two meet on one number,
+ * PostgreSQL reports a deadlock and fails one of them.
+ */
+
 export function serviceLockKey(serviceId: string): string {
   return `ictvoip:service:${serviceId}`;
 }
 
 export function domainLockKey(domainName: string): string {
   return `ictvoip:domain:${domainName.toLowerCase()}`;
+}
+
+/** The advisory lock key of a number (one owner across the server, whichever tenant writes it). */
+export function numberLockKey(phone: Pick<PhoneNumber, 'canonical'>): string {
+  return `ictvoip:number:${phone.canonical}`;
+}
+
+/** The advisory lock keys of the plan's numbers, for lockService to take with the service's (one statement). */
+export function planNumberLockKeys(numbers: NumberInput): string[] {
+  return (numbers.dids ?? []).map(numberLockKey);
+}
+
+/**
+ * One lock for every plan's trunk CIDRs on the server: overlapping CIDRs share no per-CIDR key, so the
+ * check-then-insert of two tenants claiming overlapping ranges is serialised by this one (taken with
+ * the service's lock, in the same statement).
+ */
+export const TRUNK_ACL_LOCK_KEY = 'ictvoip:trunk-acl';
+
+export function trunkLockKeys(cidrs: readonly string[]): string[] {
+  return cidrs.length > 0 ? [TRUNK_ACL_LOCK_KEY] : [];
 }
 
 /**
@@ -60,6 +96,18 @@ export async function lockService(tx: Tx, serviceId: string, numberKeys: readonl
   if (numberKeys.length === 0) return lockKey(tx, serviceLockKey(serviceId));
   const keys = [serviceLockKey(serviceId), ...[...new Set(numberKeys)].sort()];
   await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) with ordinality as t(k, n) order by n) keys', [keys]);
+}
+
+/** Serialises every write of one number across the server, whichever tenant makes it. */
+export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
+  return lockKey(tx, numberLockKey(phone));
+}
+
+/** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
+export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
+  const keys = [...new Set(phones.map(numberLockKey))].sort();
+  if (keys.length === 0) return;
+  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
 }
 
 function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {
