@@ -119,20 +119,21 @@ export class ChargeValueError extends Error {
   readonly code = 'CHARGE_VALUE_INVALID';
 }
 
-const NEEDS_ESCAPE = /["\\]/;
+/** What a record field must be quoted for (and '' too, or it reads as NULL); a uuid, stamp, amount or plain name needs none. */
+const NEEDS_QUOTES = /[,()"\\\s]/;
 const ESCAPED = /["\\]/g;
 
 /**
- * A text field of a record literal that is itself an element of an array literal. The record quotes
- * it (so commas, parentheses, spaces and "" stay text) and backslash-escapes `"` and `\`; the array
- * element escapes the record's quotes and backslashes once more.
+ * A text field of a record literal that is itself an element of an array literal. Plain text goes
+ * as it is (bytes on the wire and parsing are per charge); anything else the record quotes, escaping
+ * `"` and `\`, and the array element escapes the record's quotes and backslashes once more.
  */
 function textField(value: string): string {
-  if (!NEEDS_ESCAPE.test(value)) return `\\"${value}\\"`;
+  if (value !== '' && !NEEDS_QUOTES.test(value)) return value;
   return `"${value.replace(ESCAPED, '\\$&')}"`.replace(ESCAPED, '\\$&');
 }
 
-/** One field of the record literal: NULL is an empty field (a text field is always quoted, so '' stays ''). */
+/** One field of the record literal: NULL is an empty field (an empty text is quoted, so '' stays ''). */
 function field(value: unknown, kind: ColumnKind, name: string): string {
   if (value === null || value === undefined) return '';
   if (kind === 'int') {
