@@ -134,6 +134,51 @@ describe('charges insert (own array literals)', () => {
     expect(() => chargeInsertParameters([charge(1, 1, { billsec: 1.5 })])).toThrow(/billsec/);
     expect(() => chargeInsertParameters([charge(1, 1, { domainName: 5 as unknown as string })])).toThrow(/domainName/);
   });
+
+  it('sends one cdr_charge_row per charge whose fields are the columns it fills, with their base types', async () => {
+    const { rows } = await pool.query<{ field: string; row_type: string; column_type: string | null }>(
+      `SELECT f.attname AS field, format_type(f.atttypid, NULL) AS row_type, format_type(c.atttypid, NULL) AS column_type
+         FROM pg_attribute f LEFT JOIN pg_attribute c ON c.attrelid = 'cdr_charges'::regclass AND c.attname = f.attname AND NOT c.attisdropped
+        WHERE f.attrelid = 'cdr_charge_row'::regclass AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum`,
+    );
+    expect(rows.map((row) => row.field)).toEqual([
+      'xml_cdr_uuid',
+      'service_id',
+      'domain_name',
+      'start_stamp',
+      'direction',
+      'destination',
+      'billsec',
+      'billable_seconds',
+      'included_seconds',
+      'amount',
+      'currency',
+      'status',
+      'reason',
+      'deck_id',
+      'deck_revision',
+      'period',
+    ]);
+    // currency is char(3) in the table: text in the row, coerced (and length-checked) by the insert.
+    for (const row of rows) expect([row.field, row.row_type]).toEqual([row.field, row.field === 'currency' ? 'text' : row.column_type]);
+    expect(rows.find((row) => row.field === 'currency')?.column_type).toBe('character');
+  });
+
+  it("still applies the table's checks to every row of the array", async () => {
+    const serviceId = nextService++;
+    const refused: Partial<NewCharge>[] = [
+      { amount: null },
+      { period: '2026-13' },
+      { period: '2026-01-01' },
+      { billsec: -1 },
+      { status: 'free' as NewCharge['status'] },
+      { currency: 'DOLLAR' },
+    ];
+    for (const [i, bad] of refused.entries()) {
+      await expect(writePage([charge(serviceId, 2 * i), charge(serviceId, 2 * i + 1, bad)])).rejects.toThrow(/violates check constraint|value too long/);
+    }
+    expect(await readBack(serviceId)).toEqual([]);
+  });
 });
 
 describe('a page write (charges and cursor in one statement)', () => {

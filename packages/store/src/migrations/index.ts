@@ -16,6 +16,7 @@ import { migration014 } from './014-credit-close-alerts';
 import { migration015 } from './015-deck-inbound-rate';
 import { migration016 } from './016-registration-servers';
 import { migration019 } from './019-credit-restricted-dialers';
+import { migration020 } from './020-cdr-charge-row';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -36,4 +37,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration015,
   migration016,
   migration019,
+  migration020,
 ];
