@@ -294,7 +294,7 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   }
 }
 
-/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, admin, extensions, gateway, outbound routes, trunk ACL. */
+/** Brings an active tenant to the plan: domain enabled, dialplans, branding, FusionPBX's limits, extensions, gateway, admin, outbound routes, trunk ACL. */
 export async function convergeTenant(
   tx: Tx,
   tenant: Tenant,
@@ -310,9 +310,10 @@ export async function convergeTenant(
   const settings = await loadSettings(tx, tenant.domainUuid);
   await convergeBranding(tx, tenant, input, settings, changes);
   await convergeGuiLimits(tx, tenant, input, settings, changes);
-  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
   await convergeGateway(tx, tenant, input, state, changes);
+  // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
+  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash);
   // Routes and trunk nodes are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
