@@ -93,7 +93,7 @@ export function assertValidJobId(id: string): string {
 
 /** Deterministic: the same event always maps to the same job, so a repeat add is a no-op. */
 export function eventJobId(serviceId: number, action: string, eventId: string): string {
-  return assertValidJobId(`svc-${serviceId}-${action.replace(/_/g, '-')}-${eventId}`);
+  return `svc-${serviceId}-${action.replace(/_/g, '-')}-${eventId}`;
 }
 
 /** One job: the queue it goes on and the schema of its payload (typed by the payload's interface). */

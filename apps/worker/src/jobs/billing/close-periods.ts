@@ -1,4 +1,4 @@
-import { addJobs, assertValidJobId, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip/queue';
+import { addJobs, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip/queue';
 import {
   billingPeriodsMode,
   closingServicePeriods,
@@ -42,7 +42,7 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
     mode === 'calendar' ? await servicesToBill(deps.pool, period, { verify }) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), { verify });
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },
-    opts: { jobId: assertValidJobId(billingPushJobId(item.serviceId, item.period, slot)) },
+    opts: { jobId: billingPushJobId(item.serviceId, item.period, slot) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
   deps.logger.info({ mode, period, enqueued: jobs.length }, 'billing close: pushes enqueued');

@@ -1,4 +1,4 @@
-import { addJob, assertValidJobId, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
+import { addJob, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
 import { billingPeriodsMode } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
@@ -19,7 +19,7 @@ import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } 
 const FINAL_JOB_PREFIX = 'billing-final-';
 
 export function finalBillJobId(serviceId: number, eventId: string): string {
-  return assertValidJobId(`${FINAL_JOB_PREFIX}${serviceId}-${eventId}`);
+  return `${FINAL_JOB_PREFIX}${serviceId}-${eventId}`;
 }
 
 export function isFinalBillJobId(jobId: string | undefined): boolean {

@@ -1,4 +1,4 @@
-import { addJobs, assertValidJobId, CDR_JOBS, cdrSyncJobId, type TypedJob } from '@ictvoip/queue';
+import { addJobs, CDR_JOBS, cdrSyncJobId, type TypedJob } from '@ictvoip/queue';
 import { servicesToSyncCdrs } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 
@@ -29,7 +29,7 @@ export async function fanOutCdrSync(deps: WorkerDeps, now = new Date()): Promise
     const serviceIds = await servicesToSyncCdrs(deps.pool, { afterServiceId: after, limit: PAGE, settledBefore, settledSlot: { slots, slot: slotIndex % slots } });
     if (serviceIds.length === 0) break;
     after = serviceIds[serviceIds.length - 1]!;
-    const jobs = serviceIds.map((serviceId) => ({ data: { serviceId }, opts: { jobId: assertValidJobId(cdrSyncJobId(serviceId, slot)) } }));
+    const jobs = serviceIds.map((serviceId) => ({ data: { serviceId }, opts: { jobId: cdrSyncJobId(serviceId, slot) } }));
     await addJobs(deps.queues, CDR_JOBS.syncTenant, jobs);
     enqueued += jobs.length;
     if (serviceIds.length < PAGE) break;

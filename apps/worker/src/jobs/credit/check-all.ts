@@ -1,4 +1,4 @@
-import { addJobs, assertValidJobId, CREDIT_JOBS, creditCheckJobId, type TypedJob } from '@ictvoip/queue';
+import { addJobs, CREDIT_JOBS, creditCheckJobId, type TypedJob } from '@ictvoip/queue';
 import { clientsUnderCreditControl } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 
@@ -13,7 +13,7 @@ export async function fanOutCreditChecks(deps: WorkerDeps, now = new Date()): Pr
   const clients = await clientsUnderCreditControl(deps.pool);
   const jobs = clients.map((clientId) => ({
     data: { clientId },
-    opts: { jobId: assertValidJobId(creditCheckJobId(clientId, slot)) },
+    opts: { jobId: creditCheckJobId(clientId, slot) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, CREDIT_JOBS.checkClient, jobs);
   return { enqueued: jobs.length };

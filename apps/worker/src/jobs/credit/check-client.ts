@@ -1,4 +1,4 @@
-import { addJob, assertValidJobId, CREDIT_JOBS, creditAlertJobId, creditCheckJobId, MONITORING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
+import { addJob, CREDIT_JOBS, creditAlertJobId, creditCheckJobId, MONITORING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { checkClientCredit, type CreditCheckOutcome, type CreditHooks } from '@ictvoip/operations';
 import { unsentCreditAlerts } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
@@ -45,7 +45,7 @@ async function deliverCreditAlerts(deps: WorkerDeps, clientId: number, metrics?:
 
 /** The delivery job of one credit alert, after a first backoff step (unless one is already waiting or running). */
 async function retryCreditAlert(deps: WorkerDeps, alertId: number): Promise<void> {
-  await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: alertId, kind: 'credit' }, assertValidJobId(creditAlertJobId(alertId)), {
+  await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: alertId, kind: 'credit' }, creditAlertJobId(alertId), {
     delay: deps.config.worker.jobBackoffMs,
   });
 }
@@ -61,5 +61,5 @@ export function handleCreditCheck(deps: WorkerDeps, job: TypedJob<typeof CREDIT_
  */
 export async function queueCreditCheckAfterSync(deps: WorkerDeps, clientId: number, now = new Date()): Promise<void> {
   const slot = `s${Math.floor(now.getTime() / 10_000)}`;
-  await addJob(deps.queues, CREDIT_JOBS.checkClient, { clientId }, { jobId: assertValidJobId(creditCheckJobId(clientId, slot)) });
+  await addJob(deps.queues, CREDIT_JOBS.checkClient, { clientId }, { jobId: creditCheckJobId(clientId, slot) });
 }

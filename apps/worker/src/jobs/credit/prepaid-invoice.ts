@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { addJobs, assertValidJobId, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
+import { addJobs, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
 import { callsOnPrepaidInvoices, forgetClientDetails } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import {
@@ -167,7 +167,7 @@ export async function fanOutPrepaidInvoices(deps: WorkerDeps, now = new Date()):
   const slot = `t${Math.floor(now.getTime() / (every * 1000))}`;
   const jobs = (await servicesToInvoicePrepaid(deps.pool)).map((serviceId) => ({
     data: { serviceId, now: now.toISOString() },
-    opts: { jobId: assertValidJobId(prepaidInvoiceJobId(serviceId, slot)) },
+    opts: { jobId: prepaidInvoiceJobId(serviceId, slot) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, CREDIT_JOBS.prepaidInvoice, jobs);
   return { enqueued: jobs.length };

@@ -1,6 +1,6 @@
 import { DEFAULT_SERVER_NAME } from '@ictvoip/fusionpbx';
 import { GatewayStatusError, parseGatewayStatus, type GatewayStatus } from '@ictvoip/freeswitch';
-import { addJobs, assertValidJobId, gatewayAlertJobId, MONITORING_JOBS } from '@ictvoip/queue';
+import { addJobs, gatewayAlertJobId, MONITORING_JOBS } from '@ictvoip/queue';
 import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
@@ -144,7 +144,7 @@ export async function enqueueGatewayAlerts(deps: WorkerDeps, transitions: readon
     MONITORING_JOBS.alert,
     transitions.map((transition) => ({
       data: { historyId: transition.id, kind: 'gateway' as const },
-      opts: { jobId: assertValidJobId(gatewayAlertJobId(transition.id)) },
+      opts: { jobId: gatewayAlertJobId(transition.id) },
     })),
   );
 }

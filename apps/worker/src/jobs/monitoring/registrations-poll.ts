@@ -1,16 +1,6 @@
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { RegistrationStatusError, type EslClient, type Registration, type RegistrationsReplyCache, type SteadyReply } from '@ictvoip/freeswitch';
-import {
-  addJob,
-  addJobs,
-  assertValidJobId,
-  gatewayAlertJobId,
-  MONITORING_JOBS,
-  registrationAlertJobId,
-  registrationPollJobId,
-  requeueJobUnlessLive,
-  type TypedJob,
-} from '@ictvoip/queue';
+import { addJob, addJobs, gatewayAlertJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import {
   GatewayMonitoringRepository,
   MonitoringAlertsRepository,
@@ -623,7 +613,7 @@ export async function enqueueAlerts(deps: WorkerDeps, transitions: readonly Pick
     MONITORING_JOBS.alert,
     transitions.map((transition) => ({
       data: { historyId: transition.id },
-      opts: { jobId: assertValidJobId(registrationAlertJobId(transition.id)) },
+      opts: { jobId: registrationAlertJobId(transition.id) },
     })),
   );
 }
@@ -652,22 +642,17 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
   const slot = `t${Math.floor(now.getTime() / (deps.config.monitoring.pollSeconds * 1000))}`;
   const servers = [DEFAULT_SERVER_NAME, ...(await deps.fusionServers.list()).filter((server) => server.enabled).map((server) => server.name)];
   for (const server of servers) {
-    await addJob(
-      deps.queues,
-      MONITORING_JOBS.poll,
-      { server, ...(job.data.now ? { now: job.data.now } : {}) },
-      { jobId: assertValidJobId(registrationPollJobId(server, slot)), attempts: 1 },
-    );
+    await addJob(deps.queues, MONITORING_JOBS.poll, { server, ...(job.data.now ? { now: job.data.now } : {}) }, { jobId: registrationPollJobId(server, slot), attempts: 1 });
   }
   const repository = new RegistrationsRepository(deps.pool);
   // The outbox: a transition whose job was lost (Redis flushed, a worker killed before it queued it) or ran out of
   // attempts is queued again (unless its job is still live); its delivery rows keep it from being sent twice.
   for (const entry of await repository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, assertValidJobId(registrationAlertJobId(entry.id)));
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id }, registrationAlertJobId(entry.id));
   }
   const gatewayRepository = new GatewayMonitoringRepository(deps.pool);
   for (const entry of await gatewayRepository.unsentAlerts(100, new Date(now.getTime() - 86400 * 1000))) {
-    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, assertValidJobId(gatewayAlertJobId(entry.id)));
+    await requeueJobUnlessLive(deps.queues, MONITORING_JOBS.alert, { historyId: entry.id, kind: 'gateway' }, gatewayAlertJobId(entry.id));
   }
   await repository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
   await gatewayRepository.purgeHistory(deps.config.monitoring.historyRetentionDays, now);
