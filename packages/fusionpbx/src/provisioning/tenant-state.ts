@@ -94,7 +94,11 @@ export function trunkLockKeys(cidrs: readonly string[]): string[] {
  */
 export async function lockService(tx: Tx, serviceId: string, numberKeys: readonly string[] = []): Promise<void> {
   if (numberKeys.length === 0) return lockKey(tx, serviceLockKey(serviceId));
-  const keys = [serviceLockKey(serviceId), ...[...new Set(numberKeys)].sort()];
+  await lockInOrder(tx, [serviceLockKey(serviceId), ...[...new Set(numberKeys)].sort()]);
+}
+
+/** The advisory locks of `keys`, taken in the order given, in one statement. */
+async function lockInOrder(tx: Tx, keys: readonly string[]): Promise<void> {
   await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) with ordinality as t(k, n) order by n) keys', [keys]);
 }
 
@@ -107,7 +111,8 @@ export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
 export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
   const keys = [...new Set(phones.map(numberLockKey))].sort();
   if (keys.length === 0) return;
-  await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select unnest($1::text[]) as k order by 1) keys', [keys]);
+  // Sorted as lockService sorts the plan's numbers, so both take shared numbers in one order.
+  await lockInOrder(tx, keys);
 }
 
 function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantState {
