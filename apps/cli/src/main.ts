@@ -2,23 +2,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, loadConfigFromProcess, loadDotEnv } from '@ictvoip/config';
-import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
-import { loadWhitelist } from '@ictvoip/whitelist';
-import { startLocal } from './commands/start';
-import { billingCommand, rerateCommand } from './commands/billing';
-import { cdrCommand } from './commands/cdr';
-import { creditCommand } from './commands/credit';
-import { jobsCommand } from './commands/jobs';
-import { previewCommand } from './commands/preview';
-import { keysCommand } from './commands/keys';
-import { registrationsCommand } from './commands/registrations';
-import { numbersCommand } from './commands/numbers';
-import { ratesCommand } from './commands/rates';
-import { reconcileCommand } from './commands/reconcile';
-import { tenantsCommand } from './commands/tenants';
-import { serversCommand } from './commands/servers';
-import { adoptCommand } from './commands/adopt';
-import { secretsCommand } from './commands/secrets';
 
 function fail(message: string): never {
   process.stderr.write(`ictvoip: ${message}\n`);
@@ -58,6 +41,7 @@ program
   })
   .option('--data-dir <dir>', 'folder of the throw-away Redis/PostgreSQL it starts when none answers (default: .data in the repository)')
   .action(async (options: { demo?: boolean; maxRestarts?: number; dataDir?: string }) => {
+    const { startLocal } = await import('./commands/start');
     const code = await startLocal(config(), options).catch((error: Error) => fail(error.message));
     process.exit(code);
   });
@@ -67,6 +51,7 @@ program
   .description("bring the bridge's own database to the latest schema")
   .option('--json', 'machine-readable output')
   .action(async (options: { json?: boolean }) => {
+    const { createPool, migrateBridgeDatabase } = await import('@ictvoip/store');
     const pool = createPool(config().database.url);
     try {
       const applied = await migrateBridgeDatabase(pool);
@@ -87,6 +72,7 @@ program
   .option('--json', 'machine-readable output')
   .action(async (ip: string, options: { file?: string; json?: boolean }) => {
     const file = options.file ?? config().chkcon.whitelistFile;
+    const { loadWhitelist } = await import('@ictvoip/whitelist');
     const watcher = await loadWhitelist({ file, fsWatch: false, pollIntervalMs: 0 }).catch((error: Error) => fail(error.message));
     const allowed = watcher.isAllowed(ip);
     await watcher.close();
@@ -94,20 +80,46 @@ program
     process.exitCode = allowed ? 0 : 2;
   });
 
-program.addCommand(keysCommand());
-program.addCommand(ratesCommand());
-program.addCommand(jobsCommand());
-program.addCommand(tenantsCommand());
-program.addCommand(reconcileCommand());
-program.addCommand(billingCommand());
-program.addCommand(rerateCommand());
-program.addCommand(cdrCommand());
-program.addCommand(creditCommand());
-program.addCommand(registrationsCommand());
-program.addCommand(numbersCommand());
-program.addCommand(serversCommand());
-program.addCommand(previewCommand());
-program.addCommand(secretsCommand());
-program.addCommand(adoptCommand());
+/**
+ * The other commands, in the order the help lists them. A command's module (and what it imports: BullMQ,
+ * the FusionPBX and billing code) is loaded only when that command runs: one command's start-up is about a
+ * third of the modules of all of them. The help, `help <command>` and an unknown name load every one.
+ */
+const commandLoaders: ReadonlyArray<readonly [name: string, load: () => Promise<Command>]> = [
+  ['keys', async () => (await import('./commands/keys')).keysCommand()],
+  ['rates', async () => (await import('./commands/rates')).ratesCommand()],
+  ['jobs', async () => (await import('./commands/jobs')).jobsCommand()],
+  ['tenants', async () => (await import('./commands/tenants')).tenantsCommand()],
+  ['reconcile', async () => (await import('./commands/reconcile')).reconcileCommand()],
+  ['billing', async () => (await import('./commands/billing')).billingCommand()],
+  ['rerate', async () => (await import('./commands/billing')).rerateCommand()],
+  ['cdr', async () => (await import('./commands/cdr')).cdrCommand()],
+  ['credit', async () => (await import('./commands/credit')).creditCommand()],
+  ['registrations', async () => (await import('./commands/registrations')).registrationsCommand()],
+  ['numbers', async () => (await import('./commands/numbers')).numbersCommand()],
+  ['servers', async () => (await import('./commands/servers')).serversCommand()],
+  ['preview', async () => (await import('./commands/preview')).previewCommand()],
+  ['secrets', async () => (await import('./commands/secrets')).secretsCommand()],
+  ['adopt', async () => (await import('./commands/adopt')).adoptCommand()],
+];
 
-program.parseAsync(process.argv).catch((error: Error) => fail(error.message));
+/** The command named on the command line (the first argument that is not an option), if any. */
+function commandNamed(argv: readonly string[]): string | undefined {
+  return argv.slice(2).find((arg) => !arg.startsWith('-'));
+}
+
+/** Only the named command's loader; every loader for the help, `help <command>` or an unknown name; none for `--version` or a command of this file. */
+function loadersFor(argv: readonly string[]): ReadonlyArray<readonly [string, () => Promise<Command>]> {
+  const named = commandNamed(argv);
+  if (named === undefined && (argv.includes('-V') || argv.includes('--version'))) return [];
+  if (program.commands.some((command) => command.name() === named)) return [];
+  const one = commandLoaders.filter(([name]) => name === named);
+  return one.length > 0 ? one : commandLoaders;
+}
+
+async function run(): Promise<void> {
+  for (const [, load] of loadersFor(process.argv)) program.addCommand(await load());
+  await program.parseAsync(process.argv);
+}
+
+run().catch((error: Error) => fail(error.message));
