@@ -1,4 +1,4 @@
-import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
+import { FusionServerDisabledError, FusionServerUnknownError, serverNameForEvent, type FusionTarget } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ScopedDeps, WorkerDeps } from './deps';
@@ -9,22 +9,10 @@ export function scopedTo(deps: WorkerDeps, target: FusionTarget): ScopedDeps {
   return { ...deps, fusionPool: target.pool, esl: target.esl, provisioner: target.provisioner, cacheOptions: target.cacheOptions, fusionServer: target.storedName };
 }
 
-/**
- * The server a service not yet bound goes to: the registered server whose WHMCS server id (then
- * hostname) matches the event's `server` block, else the default server. A matching but disabled
- * server is refused rather than replaced by the default: the tenant would land on the wrong PBX.
- */
-export async function serverForEvent(deps: WorkerDeps, event: Pick<TenantCommand, 'server'>): Promise<string | null> {
-  const match = await deps.fusionServers.findForWhmcsServer(event.server);
-  if (!match) return null;
-  if (!match.enabled) throw new FusionServerDisabledError(match.name);
-  return match.name;
-}
-
 /** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
 export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: Pick<TenantCommand, 'server'>): Promise<ScopedDeps> {
   return permanentWhenServerUnavailable(async () => {
-    const server = service ? service.fusionpbxServer : await serverForEvent(deps, event);
+    const server = service ? service.fusionpbxServer : await serverNameForEvent(deps.fusionServers, event.server);
     return scopedTo(deps, await deps.targets.get(server));
   });
 }

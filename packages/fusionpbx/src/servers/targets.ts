@@ -44,6 +44,24 @@ export class FusionServerDisabledError extends Error {
   }
 }
 
+/** The registry's lookup of the server mapped to a WHMCS server (by id, then hostname). */
+export interface WhmcsServerMapping {
+  findForWhmcsServer(server: { id?: number; hostname?: string } | undefined): Promise<{ name: string; enabled: boolean } | null>;
+}
+
+/**
+ * The one rule routing a service the bridge does not know yet (the worker applying its event, the
+ * API previewing it): the registered server whose WHMCS server id (then hostname) matches the event's
+ * `server` block, else the default server (null). A matching but disabled server is refused rather
+ * than replaced by the default: the tenant would land on the wrong PBX.
+ */
+export async function serverNameForEvent(registry: WhmcsServerMapping, server: { id?: number; hostname?: string } | undefined): Promise<string | null> {
+  const match = await registry.findForWhmcsServer(server);
+  if (!match) return null;
+  if (!match.enabled) throw new FusionServerDisabledError(match.name);
+  return match.name;
+}
+
 export interface FusionTargetsOptions {
   defaultServer: Omit<FusionServerConnection, 'name' | 'enabled'>;
   /** Reads a registered server (the registry); null when there is none of that name. */
