@@ -4,6 +4,7 @@
  * one transaction (inBridgeTransaction).
  */
 import type { Pool, PoolClient } from 'pg';
+import { FINISH_CHANNELS } from './finish-notifications';
 
 export type InboxStatus = 'received' | 'queued' | 'running' | 'pending_apply' | 'succeeded' | 'failed';
 export const FINISHED_STATUSES: readonly InboxStatus[] = ['succeeded', 'failed'];
@@ -117,6 +118,11 @@ function insertedEvent(event: NewInboxEvent, row: InsertedRow): InboxEvent {
     updatedAt: row.updated_at,
     finishedAt: null,
   };
+}
+
+/** An UPDATE of one event to a finished status, which notifies the event id when (and only if) it changed a row. */
+function notifyingFinish(update: string): string {
+  return `WITH finished AS (${update} RETURNING event_id) SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished`;
 }
 
 export class InboxRepository {
@@ -246,11 +252,12 @@ export class InboxRepository {
   }
 
   /** Final success; the sealed secrets are wiped because nothing needs them any more. */
+  /** Finishes the event and, in the same statement, tells the waiting API (FINISH_CHANNELS): on commit only. */
   async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<boolean> {
     const { rowCount } = await this.db.query(
-      `UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
+      notifyingFinish(`UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
               sealed_secrets = NULL, updated_at = now(), finished_at = now()
-       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`),
       [eventId, result],
     );
     return (rowCount ?? 0) > 0;
@@ -258,9 +265,9 @@ export class InboxRepository {
 
   async markFailed(eventId: string, error: string, retryable: boolean): Promise<void> {
     await this.db.query(
-      `UPDATE webhook_inbox SET status = 'failed', last_error = $2, retryable = $3, sealed_secrets = NULL,
+      notifyingFinish(`UPDATE webhook_inbox SET status = 'failed', last_error = $2, retryable = $3, sealed_secrets = NULL,
               updated_at = now(), finished_at = now()
-       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`),
       [eventId, error, retryable],
     );
   }
