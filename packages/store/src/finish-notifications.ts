@@ -80,9 +80,11 @@ export class FinishListener implements FinishWakeups {
     return this.isListening;
   }
 
-  /** Ids with at least one waiter (a request gone must leave none behind). */
-  get waitingIds(): number {
-    return this.waiters.size;
+  /** Waiters subscribed now (a request gone must leave none behind). */
+  get waiting(): number {
+    let count = 0;
+    for (const set of this.waiters.values()) count += set.size;
+    return count;
   }
 
   /** Connects in the background: until it listens, waiters poll. */

@@ -171,7 +171,7 @@ describe('FinishListener', () => {
       const stranger = wakeCounter(listener, FINISH_CHANNELS.inbox, other);
       // The same id on the other channel is another row.
       const write = wakeCounter(listener, FINISH_CHANNELS.tenantWrites, mine);
-      expect(listener.waitingIds).toBe(3);
+      expect(listener.waiting).toBe(4);
       const woken = Promise.all([first.woken(), second.woken()]);
       await inbox().markSucceeded(mine, {});
       await woken;
@@ -183,7 +183,7 @@ describe('FinishListener', () => {
       await strangerWoken;
       expect([first.wakes.length, second.wakes.length, stranger.wakes.length, write.wakes.length]).toEqual([1, 1, 1, 0]);
       for (const waiter of [first, second, stranger, write]) waiter.unsubscribe();
-      expect(listener.waitingIds).toBe(0);
+      expect(listener.waiting).toBe(0);
     } finally {
       await listener.close();
     }
