@@ -2,7 +2,16 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { ApiKeysRepository, createPool, FinishListener, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
+import {
+  ApiKeysRepository,
+  createPool,
+  FinishListener,
+  FusionServersRepository,
+  InboxRepository,
+  migrateBridgeDatabase,
+  ServicesRepository,
+  TenantWritesRepository,
+} from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';

@@ -51,9 +51,7 @@ async function lossCount(): Promise<number> {
 }
 
 const terminateListeners = () =>
-  t.api.deps.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [
-    FINISH_LISTENER_APPLICATION_NAME,
-  ]);
+  t.api.deps.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [FINISH_LISTENER_APPLICATION_NAME]);
 
 beforeAll(async () => {
   t = await startTestApi({ API_WAIT_FALLBACK_POLL_MS: String(FALLBACK_POLL_MS) });

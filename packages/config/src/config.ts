@@ -106,7 +106,13 @@ export interface BridgeConfig {
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
-  api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number; writeWaitMs: number; waitFallbackPollMs: number };
+  api: {
+    rateLimits: { standard: number; cdrExport: number; gateways: number };
+    rateLimitWindowSeconds: number;
+    eslDeadlineMs: number;
+    writeWaitMs: number;
+    waitFallbackPollMs: number;
+  };
   /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
   compatIctvoip: boolean;
   /** ictVoIP endpoints: after `maxFailures` wrong superadmin passwords from one address, it is refused for `lockoutSeconds`. */

@@ -117,7 +117,12 @@ export class FinishListener implements FinishWakeups {
 
   private connect(): void {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.options.connectionString, application_name: FINISH_LISTENER_APPLICATION_NAME, connectionTimeoutMillis: 5000, keepAlive: true });
+    const client = new Client({
+      connectionString: this.options.connectionString,
+      application_name: FINISH_LISTENER_APPLICATION_NAME,
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
+    });
     this.client = client;
     client.on('notification', (message) => this.deliver(message.channel, message.payload ?? ''));
     // Without an 'error' listener a dropped connection (57P01 on a restart) would crash the process.
@@ -129,7 +134,11 @@ export class FinishListener implements FinishWakeups {
   private async listen(client: Client): Promise<void> {
     try {
       await client.connect();
-      await client.query(Object.values(FINISH_CHANNELS).map((channel) => `LISTEN ${channel}`).join('; '));
+      await client.query(
+        Object.values(FINISH_CHANNELS)
+          .map((channel) => `LISTEN ${channel}`)
+          .join('; '),
+      );
     } catch (error) {
       return this.lost(client, error);
     }

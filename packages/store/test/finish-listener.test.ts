@@ -147,7 +147,7 @@ describe('the finishing statements notify', () => {
     expect((await inbox().get(rolledBack))?.status).toBe('queued');
   });
 
-  it("TenantWritesRepository.finish sends the write id alone and still returns the row", async () => {
+  it('TenantWritesRepository.finish sends the write id alone and still returns the row', async () => {
     const writes = new TenantWritesRepository(pool);
     const writeId = `w-${randomUUID()}`;
     await writes.record({ writeId, serviceId: 42, resource: 'extension', operation: 'create', target: '101', input: {}, sealedSecrets: 'v1.secret', requestId: 'r1' });

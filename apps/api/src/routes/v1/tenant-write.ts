@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
 import { requeueJobUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
-import { derivedHmacKey, FINISH_CHANNELS, FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
+import {
+  derivedHmacKey,
+  FINISH_CHANNELS,
+  FINISHED_WRITE_STATUSES,
+  openSecrets,
+  sealSecrets,
+  type TenantWrite,
+  type TenantWriteOperation,
+  type TenantWriteResource,
+} from '@ictvoip/store';
 import { clientGone, finishNotification, redisReady, waitForRow, withEnqueueTimeout } from '../../enqueue';
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { rejectionToHttpError } from './domain-errors';
