@@ -2,20 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import {
-  ApiKeysRepository,
-  createPool,
-  FinishListener,
-  FusionServersRepository,
-  InboxRepository,
-  migrateBridgeDatabase,
-  ServicesRepository,
-  TenantWritesRepository,
-} from '@ictvoip/store';
+import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { createApiMetrics } from './metrics';
+import { finishListenerFor } from './finish-listener';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
 
@@ -80,8 +72,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     retention: config.redis.jobHistory,
   });
   const metrics = createApiMetrics({ queues, pool });
-  // One LISTEN connection for the process, outside the pool: it is held as long as the API runs.
-  const finishes = new FinishListener({ connectionString: config.database.url, log: logger, onState: (state) => metrics.finishListener(state) });
+  const finishes = finishListenerFor(config, logger, metrics);
   const deps: ApiDeps = {
     config,
     logger,
