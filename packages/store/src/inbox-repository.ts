@@ -4,7 +4,6 @@
  * one transaction (inBridgeTransaction).
  */
 import type { Pool, PoolClient } from 'pg';
-import { FINISH_CHANNELS } from './finish-notifications';
 
 export type InboxStatus = 'received' | 'queued' | 'running' | 'pending_apply' | 'succeeded' | 'failed';
 export const FINISHED_STATUSES: readonly InboxStatus[] = ['succeeded', 'failed'];
@@ -119,6 +118,22 @@ function insertedEvent(event: NewInboxEvent, row: InsertedRow): InboxEvent {
     finishedAt: null,
   };
 }
+
+/**
+ * PostgreSQL notifications sent by the statements that finish a webhook event or a REST write, so
+ * the API process waiting on it (`?wait=`, a /v1 write) reads the row at once instead of on its next
+ * poll. Sent by pg_notify inside the finishing statement: delivered only when that commits, and
+ * never when it rolls back. The payload is the row's id alone (never a body, result or secret); the
+ * row stays the truth, a notification only says "read it again now". The listener is in transaction.ts.
+ */
+export const FINISH_CHANNELS = {
+  /** Payload: the event id of a webhook_inbox row that became succeeded or failed. */
+  inbox: 'ictvoip_inbox_finished',
+  /** Payload: the write id of a tenant_writes row that became succeeded, rejected or failed. */
+  tenantWrites: 'ictvoip_tenant_write_finished',
+} as const;
+
+export type FinishChannel = (typeof FINISH_CHANNELS)[keyof typeof FINISH_CHANNELS];
 
 /** An UPDATE of one event to a finished status, which notifies the event id when (and only if) it changed a row. */
 function notifyingFinish(update: string): string {

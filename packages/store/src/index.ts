@@ -2,7 +2,6 @@ export * from './transaction';
 export * from './migrator';
 export { MIGRATIONS } from './migrations';
 export * from './inbox-repository';
-export * from './finish-notifications';
 export * from './services-repository';
 export * from './sealed-secrets';
 

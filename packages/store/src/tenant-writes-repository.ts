@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { FINISH_CHANNELS } from './finish-notifications';
+import { FINISH_CHANNELS } from './inbox-repository';
 
 export type TenantWriteResource = 'extension' | 'gateway' | 'destination';
 export type TenantWriteOperation = 'create' | 'upsert' | 'update' | 'delete';
