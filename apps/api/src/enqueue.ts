@@ -189,8 +189,10 @@ export async function waitForRow<T>(read: () => Promise<T | null>, done: (value:
 }
 
 /** Aborted when the client goes before its answer is sent: its waiter stops reading for nobody and unsubscribes. */
-export function clientGone(res: Pick<Response, 'once' | 'writableFinished'>): AbortSignal {
+export function clientGone(res: Pick<Response, 'once' | 'writableFinished' | 'closed'>): AbortSignal {
   const controller = new AbortController();
+  // Gone already (while the row was being recorded or the job added): no wait at all.
+  if (res.closed && !res.writableFinished) controller.abort();
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
   });
