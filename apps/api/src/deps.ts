@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
-import type { ApiKeysRepository, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
+import type { ApiKeysRepository, FinishWakeups, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { FusionTargets } from '@ictvoip/fusionpbx';
 import type { EslClient } from '@ictvoip/freeswitch';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
@@ -20,6 +20,11 @@ export interface ApiDeps {
   inbox: InboxRepository;
   /** REST writes of extensions and gateways: committed here, applied by a worker's job, answered from here. */
   tenantWrites: TenantWritesRepository;
+  /**
+   * This process's one LISTEN connection: the finishing commit of an inbox event or a REST write wakes
+   * the request waiting on it (`?wait=`, a /v1 write) at once; the poll is the fallback.
+   */
+  finishes: FinishWakeups;
   whitelist: WhitelistWatcher;
   trustProxy: TrustProxy;
   readiness: Record<string, ReadinessCheck>;

@@ -1,8 +1,10 @@
 /**
  * The API's side of the queue: group commit (Batcher), a bounded add to Redis (withEnqueueTimeout,
- * redisReady), and waiting on the worker's outcome in PostgreSQL (pollUntil).
+ * redisReady), and waiting on the worker's outcome in PostgreSQL (waitForRow).
  */
 import { withDeadline } from '@ictvoip/config';
+import type { Response } from 'express';
+import type { FinishChannel, FinishWakeups } from '@ictvoip/store';
 import type { ApiDeps } from './deps';
 
 /** One item's outcome inside a batch: a batch may succeed for some items and fail for others. */
@@ -105,25 +107,94 @@ export function redisReady(redis: ApiDeps['redis'], ms = REDIS_READY_WAIT_MS): P
   });
 }
 
-export interface PollOptions {
+/** A waiter's notification: the finishing statement of row `id` notifies `channel` (FINISH_CHANNELS). */
+export interface RowNotification {
+  wakeups: FinishWakeups;
+  channel: FinishChannel;
+  id: string;
+  /** The pause between two reads while the listener listens (API_WAIT_FALLBACK_POLL_MS). */
+  fallbackPollMs: number;
+}
+
+/** The notification of row `id` on `channel`, through this process's listener. */
+export function finishNotification(deps: Pick<ApiDeps, 'finishes' | 'config'>, channel: FinishChannel, id: string): RowNotification {
+  return { wakeups: deps.finishes, channel, id, fallbackPollMs: deps.config.api.waitFallbackPollMs };
+}
+
+export interface WaitOptions {
   signal?: AbortSignal;
-  /** The first pause; it doubles up to 100 ms. Default 20 ms. */
+  /** The first pause of the poll without notifications; it doubles up to 100 ms. Default 20 ms. */
   firstDelayMs?: number;
+  notification?: RowNotification;
+}
+
+/** A wake-up that may come while nobody sleeps (during a read): the next sleep then returns at once. */
+class WakeLatch {
+  private fired = false;
+  private release: (() => void) | null = null;
+
+  fire(): void {
+    this.fired = true;
+    this.release?.();
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.fired) {
+      this.fired = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.release = null;
+        this.fired = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.release = done;
+    });
+  }
 }
 
 /**
- * Reads `read()` until `done` says so or `waitMs` passes, the pause doubling from `firstDelayMs` up
- * to 100 ms: whoever waits on the answer (WHMCS, a REST client) is waiting now, and one read is one
- * indexed primary-key lookup. Works across API processes: the row is the truth.
+ * Reads `read()` until `done` says so, `waitMs` passes or `signal` aborts. Whoever waits on the answer
+ * (WHMCS, a REST client) is waiting now: a notification of the row's finishing commit wakes it at
+ * once, and it reads again (the row is the truth; works across API processes, each listening). The
+ * poll stays as the fallback: slow (`fallbackPollMs`) while the listener listens, and without it
+ * (no notification given, or the LISTEN connection down) pauses doubling from `firstDelayMs` to 100 ms.
  */
-export async function pollUntil<T>(read: () => Promise<T | null>, done: (value: T) => boolean, waitMs: number, options: PollOptions = {}): Promise<T | null> {
+export async function waitForRow<T>(read: () => Promise<T | null>, done: (value: T) => boolean, waitMs: number, options: WaitOptions = {}): Promise<T | null> {
   const deadline = Date.now() + waitMs;
-  let delay = options.firstDelayMs ?? 20;
-  let latest = await read();
-  while (latest && !done(latest) && Date.now() < deadline && !options.signal?.aborted) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-    delay = Math.min(delay * 2, 100);
-    latest = await read();
+  const { signal, notification } = options;
+  const latch = new WakeLatch();
+  const wake = () => latch.fire();
+  // Subscribed before the first read: a finish committed between that read and a later subscribe would be missed.
+  const unsubscribe = notification?.wakeups.subscribe(notification.channel, notification.id, wake);
+  signal?.addEventListener('abort', wake);
+  try {
+    let delay = options.firstDelayMs ?? 20;
+    let latest = await read();
+    while (latest && !done(latest) && Date.now() < deadline && !signal?.aborted) {
+      const pause = notification?.wakeups.listening ? notification.fallbackPollMs : delay;
+      await latch.sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+      delay = Math.min(delay * 2, 100);
+      if (signal?.aborted) break;
+      latest = await read();
+    }
+    return latest;
+  } finally {
+    unsubscribe?.();
+    signal?.removeEventListener('abort', wake);
   }
-  return latest;
+}
+
+/** Aborted when the client goes before its answer is sent: its waiter stops reading for nobody and unsubscribes. */
+export function clientGone(res: Pick<Response, 'once' | 'writableFinished' | 'closed'>): AbortSignal {
+  const controller = new AbortController();
+  // Gone already (while the row was being recorded or the job added): no wait at all.
+  if (res.closed && !res.writableFinished) controller.abort();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }

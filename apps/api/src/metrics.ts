@@ -11,6 +11,8 @@ export interface ApiMetrics {
   httpResponse(route: string, status: number): void;
   /** Webhook rows of one group-commit INSERT: committed together, or split into one INSERT each after the batch failed. */
   webhookGroupCommit(rows: number, outcome: 'committed' | 'split'): void;
+  /** The finish listener (LISTEN connection) came up or was lost: waiting answers then poll until it is back. */
+  finishListener(state: 'listening' | 'lost'): void;
 }
 
 /**
@@ -94,6 +96,12 @@ export function createApiMetrics(sources?: ApiMetricsSources): ApiMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers,
   });
+  const listenerUp = new Gauge({
+    name: 'ictvoip_api_finish_listener_up',
+    help: '1 while the LISTEN connection that wakes waiting answers (?wait=, /v1 writes) is up; 0: they poll',
+    registers,
+  });
+  const listenerLost = new Counter({ name: 'ictvoip_api_finish_listener_losses_total', help: 'Times the LISTEN connection was lost (it reconnects with backoff)', registers });
   if (sources) registerStateGauges(registry, sources);
   return {
     registry,
@@ -101,6 +109,10 @@ export function createApiMetrics(sources?: ApiMetricsSources): ApiMetrics {
     webhookOutcome: (action, status) => outcomes.inc({ action, status: String(status) }),
     httpResponse: (route, status) => responses.inc({ route, status: String(status) }),
     webhookGroupCommit: (rows, outcome) => groupCommits.observe({ outcome }, rows),
+    finishListener: (state) => {
+      listenerUp.set(state === 'listening' ? 1 : 0);
+      if (state === 'lost') listenerLost.inc();
+    },
   };
 }
 

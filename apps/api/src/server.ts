@@ -7,6 +7,7 @@ import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { createApiMetrics } from './metrics';
+import { finishListenerFor } from './finish-listener';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
 
@@ -70,6 +71,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     backoffMs: config.worker.jobBackoffMs,
     retention: config.redis.jobHistory,
   });
+  const metrics = createApiMetrics({ queues, pool });
+  const finishes = finishListenerFor(config, logger, metrics);
   const deps: ApiDeps = {
     config,
     logger,
@@ -78,9 +81,10 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     queues,
     inbox: new InboxRepository(pool),
     tenantWrites: new TenantWritesRepository(pool),
+    finishes,
     whitelist,
     trustProxy,
-    metrics: createApiMetrics({ queues, pool }),
+    metrics,
     fusionPool,
     esl,
     targets,
@@ -114,6 +118,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url }, 'api listening');
+  // Started once listening: a start-up that fails before leaves no connection behind.
+  finishes.start();
 
   let closed = false;
   const close = async () => {
@@ -123,6 +129,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    // After the server: requests still answering during a graceful shutdown are woken by it until they end.
+    await finishes.close();
     await closeQueues(queues);
     redis.disconnect();
     await whitelist.close();

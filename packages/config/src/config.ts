@@ -106,7 +106,13 @@ export interface BridgeConfig {
   chkcon: { whitelistFile: string };
   adminToken: string;
   /** REST /v1: requests per key per window, by bucket; the event-socket deadline for live status routes. */
-  api: { rateLimits: { standard: number; cdrExport: number; gateways: number }; rateLimitWindowSeconds: number; eslDeadlineMs: number; writeWaitMs: number };
+  api: {
+    rateLimits: { standard: number; cdrExport: number; gateways: number };
+    rateLimitWindowSeconds: number;
+    eslDeadlineMs: number;
+    writeWaitMs: number;
+    waitFallbackPollMs: number;
+  };
   /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
   compatIctvoip: boolean;
   /** ictVoIP endpoints: after `maxFailures` wrong superadmin passwords from one address, it is refused for `lockoutSeconds`. */
@@ -288,6 +294,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       rateLimitWindowSeconds: v.API_RATE_LIMIT_WINDOW_SECONDS,
       eslDeadlineMs: v.API_ESL_DEADLINE_MS,
       writeWaitMs: v.API_WRITE_WAIT_MS,
+      waitFallbackPollMs: v.API_WAIT_FALLBACK_POLL_MS,
     },
     compatIctvoip: v.COMPAT_ICTVOIP === '1',
     compatLogin: { maxFailures: v.COMPAT_LOGIN_MAX_FAILURES, lockoutSeconds: v.COMPAT_LOGIN_LOCKOUT_SECONDS },

@@ -119,6 +119,27 @@ function insertedEvent(event: NewInboxEvent, row: InsertedRow): InboxEvent {
   };
 }
 
+/**
+ * PostgreSQL notifications sent by the statements that finish a webhook event or a REST write, so
+ * the API process waiting on it (`?wait=`, a /v1 write) reads the row at once instead of on its next
+ * poll. Sent by pg_notify inside the finishing statement: delivered only when that commits, and
+ * never when it rolls back. The payload is the row's id alone (never a body, result or secret); the
+ * row stays the truth, a notification only says "read it again now". The listener is in transaction.ts.
+ */
+export const FINISH_CHANNELS = {
+  /** Payload: the event id of a webhook_inbox row that became succeeded or failed. */
+  inbox: 'ictvoip_inbox_finished',
+  /** Payload: the write id of a tenant_writes row that became succeeded, rejected or failed. */
+  tenantWrites: 'ictvoip_tenant_write_finished',
+} as const;
+
+export type FinishChannel = (typeof FINISH_CHANNELS)[keyof typeof FINISH_CHANNELS];
+
+/** An UPDATE of one event to a finished status, which notifies the event id when (and only if) it changed a row. */
+function notifyingFinish(update: string): string {
+  return `WITH finished AS (${update} RETURNING event_id) SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished`;
+}
+
 export class InboxRepository {
   constructor(private readonly db: Queryable) {}
 
@@ -246,11 +267,12 @@ export class InboxRepository {
   }
 
   /** Final success; the sealed secrets are wiped because nothing needs them any more. */
+  /** Finishes the event and, in the same statement, tells the waiting API (FINISH_CHANNELS): on commit only. */
   async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<boolean> {
     const { rowCount } = await this.db.query(
-      `UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
+      notifyingFinish(`UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
               sealed_secrets = NULL, updated_at = now(), finished_at = now()
-       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`),
       [eventId, result],
     );
     return (rowCount ?? 0) > 0;
@@ -258,9 +280,9 @@ export class InboxRepository {
 
   async markFailed(eventId: string, error: string, retryable: boolean): Promise<void> {
     await this.db.query(
-      `UPDATE webhook_inbox SET status = 'failed', last_error = $2, retryable = $3, sealed_secrets = NULL,
+      notifyingFinish(`UPDATE webhook_inbox SET status = 'failed', last_error = $2, retryable = $3, sealed_secrets = NULL,
               updated_at = now(), finished_at = now()
-       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`),
       [eventId, error, retryable],
     );
   }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { FINISH_CHANNELS } from './inbox-repository';
 
 export type TenantWriteResource = 'extension' | 'gateway' | 'destination';
 export type TenantWriteOperation = 'create' | 'upsert' | 'update' | 'delete';
@@ -151,11 +152,14 @@ export class TenantWritesRepository {
    * password stays sealed until the purge, so the same request repeated can show it again.
    */
   async finish(writeId: string, outcome: TenantWriteOutcome): Promise<TenantWrite | null> {
+    // pg_notify in the same statement: the API waiting on this write hears of it when this commits (FINISH_CHANNELS).
     const { rows } = await this.db.query<TenantWriteRow>(
-      `UPDATE tenant_writes SET status = $2, http_status = $3, result = $4, error = $5,
-              sealed_secrets = CASE WHEN $2 = 'succeeded' THEN sealed_secrets END,
-              updated_at = now(), finished_at = now()
-       WHERE write_id = $1 AND ${UNFINISHED} RETURNING *`,
+      `WITH finished AS (
+         UPDATE tenant_writes SET status = $2, http_status = $3, result = $4, error = $5,
+                sealed_secrets = CASE WHEN $2 = 'succeeded' THEN sealed_secrets END,
+                updated_at = now(), finished_at = now()
+         WHERE write_id = $1 AND ${UNFINISHED} RETURNING *)
+       SELECT finished.*, pg_notify('${FINISH_CHANNELS.tenantWrites}', finished.write_id::text) AS notified FROM finished`,
       [writeId, outcome.status, outcome.httpStatus, outcome.status === 'succeeded' ? outcome.result : null, outcome.status === 'succeeded' ? null : outcome.error],
     );
     return rows[0] ? toWrite(rows[0]) : null;

@@ -30,6 +30,8 @@ export interface SignedPostOptions {
   contentType?: string;
   query?: string;
   headers?: Record<string, string>;
+  /** Aborts the request (a client that goes away while it waits). */
+  signal?: AbortSignal;
 }
 
 /** POSTs raw bytes to the webhook, signed like the WHMCS module signs them (unless told otherwise). */
@@ -46,7 +48,7 @@ export async function postWebhook(
     'x-ictvoip-signature': options.signature ?? signBody(options.secret ?? TEST_WEBHOOK_SECRET, timestamp, raw),
     ...options.headers,
   };
-  const response = await fetch(`${baseUrl}/webhooks/whmcs${options.query ?? ''}`, { method: 'POST', headers, body: raw });
+  const response = await fetch(`${baseUrl}/webhooks/whmcs${options.query ?? ''}`, { method: 'POST', headers, body: raw, signal: options.signal });
   const text = await response.text();
   let parsed: Record<string, unknown> = {};
   try {

@@ -2,11 +2,11 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { createHmac, randomUUID } from 'node:crypto';
 import { EventValidationError, parseTenantCommand, redactCommand, type TenantCommand } from '@ictvoip/whmcs';
 import { addJobs, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
-import { derivedHmacKey, sealSecrets, type InboxEvent, type InboxRepository, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
+import { derivedHmacKey, FINISH_CHANNELS, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
 import { canonicalJson, assertStorableJson, parseJsonBody, verifySignedRequest, signedJson } from '../signed-body';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import type { ApiDeps } from '../deps';
-import { redisReady, withEnqueueTimeout, allFailed, Batcher, pollUntil, type Settled } from '../enqueue';
+import { redisReady, withEnqueueTimeout, allFailed, Batcher, clientGone, finishNotification, waitForRow, type Settled } from '../enqueue';
 import { serviceStatus } from './service-status';
 import { previewTenantEvent, PreviewUnavailableError, type EventPreview, type Provisioner } from '@ictvoip/fusionpbx';
 import { cacheOptionsFrom } from './v1/freeswitch';
@@ -43,13 +43,13 @@ function replyFor(event: InboxEvent): EventReply {
   return { status: 202, body: { result: 'pending', eventId: event.eventId, jobId: event.jobId, statusUrl: statusUrlFor(event.eventId), state: event.status } };
 }
 
-/** Polls the inbox until the event is finished or the deadline passes (works across API processes). */
-function waitForOutcome(inbox: InboxRepository, eventId: string, waitSeconds: number, signal?: AbortSignal): Promise<InboxEvent | null> {
-  return pollUntil(
-    () => inbox.get(eventId),
+/** Waits until the event is finished or the deadline passes: woken by its finishing commit, else by polling. */
+function waitForOutcome(deps: ApiDeps, eventId: string, waitSeconds: number, signal: AbortSignal): Promise<InboxEvent | null> {
+  return waitForRow(
+    () => deps.inbox.get(eventId),
     (event) => event.status === 'succeeded' || event.status === 'failed',
     waitSeconds * 1000,
-    { signal },
+    { signal, notification: finishNotification(deps, FINISH_CHANNELS.inbox, eventId) },
   );
 }
 
@@ -173,7 +173,7 @@ async function record(deps: ApiDeps, batchers: Batchers, event: TenantCommand, h
 }
 
 async function respond(deps: ApiDeps, res: Response, event: InboxEvent, waitSeconds: number): Promise<void> {
-  const latest = waitSeconds > 0 ? ((await waitForOutcome(deps.inbox, event.eventId, waitSeconds)) ?? event) : event;
+  const latest = waitSeconds > 0 ? ((await waitForOutcome(deps, event.eventId, waitSeconds, clientGone(res))) ?? event) : event;
   const reply = replyFor(latest);
   res.status(reply.status).json(reply.body);
 }

@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
 import { requeueJobUnlessLive, TENANT_WRITE_JOBS, tenantWriteId, type TenantWriteJobData } from '@ictvoip/queue';
-import { derivedHmacKey, FINISHED_WRITE_STATUSES, openSecrets, sealSecrets, type TenantWrite, type TenantWriteOperation, type TenantWriteResource } from '@ictvoip/store';
-import { pollUntil, redisReady, withEnqueueTimeout } from '../../enqueue';
+import {
+  derivedHmacKey,
+  FINISH_CHANNELS,
+  FINISHED_WRITE_STATUSES,
+  openSecrets,
+  sealSecrets,
+  type TenantWrite,
+  type TenantWriteOperation,
+  type TenantWriteResource,
+} from '@ictvoip/store';
+import { clientGone, finishNotification, redisReady, waitForRow, withEnqueueTimeout } from '../../enqueue';
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { rejectionToHttpError } from './domain-errors';
 import { scrubSecrets } from './jobs';
@@ -163,8 +172,11 @@ export async function performScopedWrite(
   const write = recorded.write;
   if (isFinishedWrite(write)) return write;
   await enqueue(deps, write, recorded.inserted);
-  // A write's job takes a few milliseconds once a worker has it: look again soon.
-  return (await pollUntil(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, Math.min(waitMs, deps.config.api.writeWaitMs), { firstDelayMs: 4 })) ?? write;
+  // A write's job takes a few milliseconds once a worker has it: its finishing commit wakes the wait;
+  // without the listener the poll looks again soon.
+  const notification = finishNotification(deps, FINISH_CHANNELS.tenantWrites, write.writeId);
+  const waited = Math.min(waitMs, deps.config.api.writeWaitMs);
+  return (await waitForRow(() => deps.tenantWrites.get(write.writeId), isFinishedWrite, waited, { firstDelayMs: 4, signal: clientGone(res), notification })) ?? write;
 }
 
 /** The password the client may see in this answer (a created extension's), or none. */
