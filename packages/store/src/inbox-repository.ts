@@ -266,8 +266,10 @@ export class InboxRepository {
     );
   }
 
-  /** Final success; the sealed secrets are wiped because nothing needs them any more. */
-  /** Finishes the event and, in the same statement, tells the waiting API (FINISH_CHANNELS): on commit only. */
+  /**
+   * Final success; the sealed secrets are wiped because nothing needs them any more. The same statement
+   * tells the waiting API (FINISH_CHANNELS), on commit only.
+   */
   async markSucceeded(eventId: string, result: Record<string, unknown>): Promise<boolean> {
     const { rowCount } = await this.db.query(
       notifyingFinish(`UPDATE webhook_inbox SET status = 'succeeded', result = $2, last_error = NULL, retryable = NULL,
