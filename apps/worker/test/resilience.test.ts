@@ -256,7 +256,9 @@ describe('replaying a finished job', () => {
       expect(reply.body.result).toBe('success');
       const snapshot = await fusionRows('SELECT count(*)::int AS n, max(coalesce(update_date, insert_date)) AS latest FROM v_extensions');
       const job = await worker.deps.queues.provisioning.getJob(String(reply.body.jobId ?? `svc-5301-create-${body.eventId}`));
-      await job?.remove();
+      // The answer comes on the commit that finishes the event, a moment before its job is marked completed (and unlocked).
+      await waitFor(async () => (await job!.getState()) === 'completed', 10000, 'the create job completed');
+      await job!.remove();
       const replay = await worker.deps.queues.provisioning.add(
         PROVISIONING_JOBS.create,
         { eventId: body.eventId, serviceId: 5301, action: 'create' },
