@@ -3,7 +3,8 @@
  * connection (FinishListener), and the advisory locks that serialise work of one service (or client)
  * across workers.
  */
-import { Client, type PoolClient, Pool, type PoolConfig } from 'pg';
+import { randomUUID } from 'node:crypto';
+import { Client, type Notification, type PoolClient, Pool, type PoolConfig } from 'pg';
 import { AuditRepository, FINISH_CHANNELS, InboxRepository, type FinishChannel } from './inbox-repository';
 import { ServicesRepository } from './services-repository';
 
@@ -69,10 +70,26 @@ export interface FinishListenerOptions {
   /** The first pause before a reconnect; it doubles up to `maxRetryMs`. */
   firstRetryMs?: number;
   maxRetryMs?: number;
+  /** How long the connection's notification to itself may take before it counts as deaf (FINISH_PROBE_CHANNEL). */
+  probeTimeoutMs?: number;
 }
+
+/**
+ * The channel of the listener's notification to itself after LISTEN: through a transaction-mode pooler
+ * (PgBouncer) LISTEN is accepted but hears nothing, and waiters trusting it would only get the slow poll.
+ */
+export const FINISH_PROBE_CHANNEL = 'ictvoip_finish_probe';
 
 /** How the LISTEN connection shows in pg_stat_activity (and how a test finds its backend). */
 export const FINISH_LISTENER_APPLICATION_NAME = 'ictvoip-finish-listener';
+
+/** LISTEN was accepted but the connection's own notification never came back: it would hear no finish either. */
+export class FinishListenerDeafError extends Error {
+  readonly code = 'FINISH_LISTENER_DEAF';
+  constructor(timeoutMs: number) {
+    super(`the LISTEN connection heard not even its own notification within ${timeoutMs} ms (a transaction-mode pooler such as PgBouncer?)`);
+  }
+}
 
 /** The LISTEN connection ended without an error (the server closed it). */
 export class FinishListenerEndedError extends Error {
@@ -95,6 +112,7 @@ export class FinishListener implements FinishWakeups {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly firstRetryMs: number;
   private readonly maxRetryMs: number;
+  private readonly probeTimeoutMs: number;
   private retryMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -105,6 +123,7 @@ export class FinishListener implements FinishWakeups {
   constructor(private readonly options: FinishListenerOptions) {
     this.firstRetryMs = options.firstRetryMs ?? 100;
     this.maxRetryMs = options.maxRetryMs ?? 5000;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 1000;
     this.retryMs = this.firstRetryMs;
   }
 
@@ -166,11 +185,8 @@ export class FinishListener implements FinishWakeups {
   private async listen(client: Client): Promise<void> {
     try {
       await client.connect();
-      await client.query(
-        Object.values(FINISH_CHANNELS)
-          .map((channel) => `LISTEN ${channel}`)
-          .join('; '),
-      );
+      await client.query([...Object.values(FINISH_CHANNELS), FINISH_PROBE_CHANNEL].map((channel) => `LISTEN ${channel}`).join('; '));
+      if (!(await this.hearsItself(client))) return this.lost(client, new FinishListenerDeafError(this.probeTimeoutMs));
     } catch (error) {
       return this.lost(client, error);
     }
@@ -184,6 +200,25 @@ export class FinishListener implements FinishWakeups {
     this.options.onState?.('listening');
     // A row finished while nobody listened sent its notification to no one: every waiter reads once now.
     this.wakeAll();
+  }
+
+  /** Notifies itself on FINISH_PROBE_CHANNEL: true once that comes back, false after probeTimeoutMs. */
+  private hearsItself(client: Client): Promise<boolean> {
+    const token = randomUUID();
+    return new Promise<boolean>((resolve) => {
+      const heard = (message: Notification) => {
+        if (message.channel === FINISH_PROBE_CHANNEL && message.payload === token) settle(true);
+      };
+      const timer = setTimeout(() => settle(false), this.probeTimeoutMs);
+      function settle(value: boolean) {
+        clearTimeout(timer);
+        client.off('notification', heard);
+        resolve(value);
+      }
+      client.on('notification', heard);
+      // A failed query means a lost connection, which lost() handles through the client's 'error'/'end'.
+      client.query('SELECT pg_notify($1, $2)', [FINISH_PROBE_CHANNEL, token]).catch(() => settle(false));
+    });
   }
 
   private lost(client: Client, error: unknown): void {
@@ -203,7 +238,7 @@ export class FinishListener implements FinishWakeups {
       this.wakeAll();
     } else if (this.retryMs === this.firstRetryMs) {
       // The first failed attempt of a series is worth a line; the retries are not.
-      this.options.log.warn({ err, retryMs: this.retryMs }, 'finish listener cannot connect: waiting answers poll until it does');
+      this.options.log.warn({ err, retryMs: this.retryMs }, 'finish listener cannot listen: waiting answers poll until it does');
       this.lostSince ??= Date.now();
     }
     this.retryTimer = setTimeout(() => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Server } from 'node:net';
 import { Client, type Notification, type Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import {
@@ -6,6 +7,7 @@ import {
   FINISH_CHANNELS,
   FINISH_LISTENER_APPLICATION_NAME,
   FinishListener,
+  FINISH_PROBE_CHANNEL,
   InboxRepository,
   migrateBridgeDatabase,
   TenantWritesRepository,
@@ -232,7 +234,80 @@ describe('FinishListener', () => {
     expect(unreachable.listening).toBe(false);
     await unreachable.close();
     unsubscribe();
-    expect(lines.join('\n')).toMatch(/cannot connect/);
+    expect(lines.join('\n')).toMatch(/cannot listen/);
     expect(lines.join('\n')).not.toContain('secret-password');
   });
+
+  it('through a connection that drops notifications (as a transaction-mode pooler does) it says so and never claims to listen: waiters keep the fast poll', async () => {
+    const proxy = await notificationDroppingProxy(db.url);
+    const lines: string[] = [];
+    let warned: () => void = () => undefined;
+    const firstWarning = new Promise<void>((resolve) => (warned = resolve));
+    const deafLog = {
+      info: (_fields: Record<string, unknown>, message: string) => void lines.push(message),
+      warn: (fields: Record<string, unknown>, message: string) => (lines.push(`${message} ${JSON.stringify(fields)}`), warned()),
+    };
+    const listener = new FinishListener({ connectionString: proxy.url, log: deafLog, probeTimeoutMs: 300, firstRetryMs: 60_000 });
+    listener.start();
+    try {
+      await firstWarning;
+      // The fault hit: its own probe came back from PostgreSQL and the proxy dropped it.
+      expect(proxy.dropped).toContain(FINISH_PROBE_CHANNEL);
+      expect(listener.listening).toBe(false);
+      expect(lines.join('\n')).toMatch(/cannot listen.*transaction-mode pooler/);
+      expect(lines.join('\n')).not.toMatch(/listener listening/);
+    } finally {
+      await listener.close();
+      await proxy.close();
+    }
+  });
 });
+
+/**
+ * A TCP stand-in between a client and PostgreSQL that forwards every protocol message except the
+ * server's NotificationResponse ('A'): what a client behind PgBouncer in transaction mode gets after LISTEN.
+ * `dropped` holds the channel names of the notifications it swallowed.
+ */
+async function notificationDroppingProxy(databaseUrl: string): Promise<{ url: string; dropped: string[]; close(): Promise<void> }> {
+  const target = new URL(databaseUrl);
+  const dropped: string[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server: Server = createServer((downstream) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    sockets.add(downstream).add(upstream);
+    downstream.pipe(upstream);
+    let pending = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 5) {
+        const size = 1 + pending.readUInt32BE(1);
+        if (pending.length < size) break;
+        const message = pending.subarray(0, size);
+        pending = pending.subarray(size);
+        // NotificationResponse: 'A', length, sender pid (int32), channel (cstring), payload (cstring).
+        if (message[0] === 0x41) dropped.push(message.subarray(9, message.indexOf(0, 9)).toString());
+        else downstream.write(message);
+      }
+    });
+    const closeBoth = () => {
+      downstream.destroy();
+      upstream.destroy();
+    };
+    downstream.on('close', closeBoth).on('error', closeBoth);
+    upstream.on('close', closeBoth).on('error', closeBoth);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as import('node:net').AddressInfo;
+  const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(address.port);
+  return {
+    url: url.toString(),
+    dropped,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
