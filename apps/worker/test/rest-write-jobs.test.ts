@@ -179,8 +179,9 @@ describe('a write that cannot be applied', () => {
       write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second is disabled'), retryAfter: 30 } },
     });
     const job = await bridge.api!.deps.queues['tenant-writes'].getJob((await writeRow('req-disabled'))[0].write_id);
-    expect(await job!.getState()).toBe('failed');
-    expect(job!.attemptsMade).toBe(1);
+    // The row is finished inside the job, a moment before BullMQ moves the job to failed.
+    await waitFor(async () => (await job!.getState()) === 'failed', 10_000, 'the job moved to failed');
+    expect((await bridge.api!.deps.queues['tenant-writes'].getJob(job!.id!))!.attemptsMade).toBe(1);
     expect(
       (
         await fusionRows("SELECT e.description FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.extension = '100'", [
