@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import Joi from 'joi';
 
 /**
@@ -33,15 +32,6 @@ export const freeswitchApplyJobDataSchema = Joi.object<FreeswitchApplyJobData>({
   requestId: Joi.string().max(100).required(),
   steps: Joi.array().items(step).min(1).max(1000).required(),
 });
-
-/** Deterministic: the same request with the same steps is one job, however often it is added. */
-export function freeswitchApplyJobId(data: FreeswitchApplyJobData): string {
-  const digest = createHash('sha256')
-    .update(JSON.stringify([data.requestId, data.steps]))
-    .digest('hex')
-    .slice(0, 32);
-  return `fs-apply-${data.serviceId}-${digest}`;
-}
 
 /** A service's FreeSWITCH backlog to apply; the steps are read from PostgreSQL when the job runs. */
 export interface FreeswitchBacklogJobData {
