@@ -283,7 +283,9 @@ describe('a server with no live tenant left', () => {
     await withWrongFusionDatabase(lone, async (wrong) => {
       const outcome = await purgeTerminatedTenants(wrong.deps, later());
       expect(outcome.purged).toEqual([]);
-      expect(reasonsOf(outcome, [gone, kept])).toEqual([gone, kept].map(() => expect.stringMatching(/^FusionPBX database of server default holds no tenant the bridge knows there/)));
+      expect(reasonsOf(outcome, [gone, kept])).toEqual(
+        [gone, kept].map(() => expect.stringMatching(/^FusionPBX database of server default holds no tenant the bridge knows there/)),
+      );
     });
     expect(await stateOf(lone, gone)).toBe('terminated');
 

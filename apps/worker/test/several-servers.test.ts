@@ -304,8 +304,8 @@ describe('maintenance across servers', () => {
   });
 });
 
-describe('purging with a registered server whose URL names another server\'s database', () => {
-  it('judges each server\'s database by its own tenants: the misdirected one finishes no purge, the default one still does', async () => {
+describe("purging with a registered server whose URL names another server's database", () => {
+  it("judges each server's database by its own tenants: the misdirected one finishes no purge, the default one still does", async () => {
     const live = 9221;
     const stranded = 9222;
     const cutShort = 9223;
