@@ -12,10 +12,15 @@ let bridge: Bridge;
 const RETENTION_DAYS = 30;
 const later = () => new Date(Date.now() + (RETENTION_DAYS + 1) * 86400_000);
 
+async function startPurgeBridge(): Promise<Bridge> {
+  const started = await startBridge({ TERMINATE_RETENTION_DAYS: String(RETENTION_DAYS) });
+  await started.startApi();
+  await started.startWorker({ schedulers: false });
+  return started;
+}
+
 beforeAll(async () => {
-  bridge = await startBridge({ TERMINATE_RETENTION_DAYS: String(RETENTION_DAYS) });
-  await bridge.startApi();
-  await bridge.startWorker({ schedulers: false });
+  bridge = await startPurgeBridge();
 });
 afterAll(async () => {
   await bridge.close();
@@ -23,12 +28,12 @@ afterAll(async () => {
 
 const fusionCount = async (sql: string, params: unknown[]) => (await bridge.fusion.query<{ n: number }>(sql, params)).rows[0].n;
 
-async function createAndTerminate(serviceId: number): Promise<string> {
+async function createAndTerminate(serviceId: number, on = bridge): Promise<string> {
   const create = buildEvent({ serviceId });
-  expect((await postWebhook(bridge.url, JSON.stringify(create), { query: '?wait=20' })).body.result).toBe('success');
+  expect((await postWebhook(on.url, JSON.stringify(create), { query: '?wait=20' })).body.result).toBe('success');
   const terminate = buildEvent({ serviceId, action: 'terminate' });
   delete terminate.secrets;
-  expect((await postWebhook(bridge.url, JSON.stringify(terminate), { query: '?wait=20' })).body.result).toBe('success');
+  expect((await postWebhook(on.url, JSON.stringify(terminate), { query: '?wait=20' })).body.result).toBe('success');
   return `t${serviceId}.pbx.example.net`;
 }
 
@@ -253,22 +258,16 @@ describe('a FUSIONPBX_DATABASE_URL naming the wrong database', () => {
 describe('a server with no live tenant left', () => {
   let lone: Bridge;
   beforeAll(async () => {
-    lone = await startBridge({ TERMINATE_RETENTION_DAYS: String(RETENTION_DAYS) });
-    await lone.startApi();
-    await lone.startWorker({ schedulers: false });
+    lone = await startPurgeBridge();
   });
   afterAll(async () => {
     await lone.close();
   });
 
   async function terminatedTenant(serviceId: number): Promise<string> {
-    for (const action of ['create', 'terminate'] as const) {
-      const event = buildEvent({ serviceId, action });
-      if (action === 'terminate') delete event.secrets;
-      expect((await postWebhook(lone.url, JSON.stringify(event), { query: '?wait=20' })).body.result).toBe('success');
-    }
+    const domain = await createAndTerminate(serviceId, lone);
     await lone.worker!.deps.pool.query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
-    return `t${serviceId}.pbx.example.net`;
+    return domain;
   }
 
   it('trusts "already gone" from a database holding another terminated tenant of the server, and from no other', async () => {
