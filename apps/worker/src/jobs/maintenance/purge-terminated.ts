@@ -75,7 +75,7 @@ async function databaseDoubt(deps: ScopedDeps): Promise<string | null> {
     live.length > 0
       ? `FusionPBX database of server ${server} holds none of its ${live.length} live tenants: not trusted to say the tenant is gone`
       : `FusionPBX database of server ${server} holds no tenant the bridge knows there: not trusted to say the tenant is gone`;
-  deps.logger.warn({ server, liveTenants: live.length, checkedTenants: known.length }, `${reason}; its purges are not finished until it does`);
+  deps.logger.warn({ server, liveTenants: live.length, checkedTenants: known.length }, `${reason}; tenants missing from it are not marked purged`);
   return reason;
 }
 
