@@ -1,18 +1,26 @@
 import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { loadConfig } from '@ictvoip/config';
 import { createPrepaidInvoice, getCdrSyncCursor } from '@ictvoip/store';
-import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { buildEvent, createTestDatabase, deleteRedisPrefix, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, uniqueQueuePrefix } from '@ictvoip/testkit';
+import { startWorker, type RunningWorker } from '../src';
 import { scopeForService } from '../src/fusion-scope';
-import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
-import { startBridge, type Bridge } from './harness';
+import { purgeTerminatedTenants, type PurgeOutcome } from '../src/jobs/maintenance/purge-terminated';
+import { startBridge, TEMPLATE_DOMAIN, type Bridge } from './harness';
 
 let bridge: Bridge;
 const RETENTION_DAYS = 30;
 const later = () => new Date(Date.now() + (RETENTION_DAYS + 1) * 86400_000);
 
+async function startPurgeBridge(): Promise<Bridge> {
+  const started = await startBridge({ TERMINATE_RETENTION_DAYS: String(RETENTION_DAYS) });
+  await started.startApi();
+  await started.startWorker({ schedulers: false });
+  return started;
+}
+
 beforeAll(async () => {
-  bridge = await startBridge({ TERMINATE_RETENTION_DAYS: String(RETENTION_DAYS) });
-  await bridge.startApi();
-  await bridge.startWorker({ schedulers: false });
+  bridge = await startPurgeBridge();
 });
 afterAll(async () => {
   await bridge.close();
@@ -20,12 +28,12 @@ afterAll(async () => {
 
 const fusionCount = async (sql: string, params: unknown[]) => (await bridge.fusion.query<{ n: number }>(sql, params)).rows[0].n;
 
-async function createAndTerminate(serviceId: number): Promise<string> {
+async function createAndTerminate(serviceId: number, on = bridge): Promise<string> {
   const create = buildEvent({ serviceId });
-  expect((await postWebhook(bridge.url, JSON.stringify(create), { query: '?wait=20' })).body.result).toBe('success');
+  expect((await postWebhook(on.url, JSON.stringify(create), { query: '?wait=20' })).body.result).toBe('success');
   const terminate = buildEvent({ serviceId, action: 'terminate' });
   delete terminate.secrets;
-  expect((await postWebhook(bridge.url, JSON.stringify(terminate), { query: '?wait=20' })).body.result).toBe('success');
+  expect((await postWebhook(on.url, JSON.stringify(terminate), { query: '?wait=20' })).body.result).toBe('success');
   return `t${serviceId}.pbx.example.net`;
 }
 
@@ -168,5 +176,132 @@ describe('a purge cut short after its FusionPBX delete committed', () => {
     expect(again.waiting.filter((held) => held.serviceId === serviceId)).toEqual([]);
     expect(await observedState(serviceId)).toBe('purged');
     expect(await audits()).toHaveLength(1);
+  });
+});
+
+/** A worker of the same bridge whose FUSIONPBX_DATABASE_URL names another FusionPBX database (schema and template domain only). */
+async function withWrongFusionDatabase(on: Bridge, work: (worker: RunningWorker) => Promise<void>): Promise<void> {
+  const wrongDb = await createTestDatabase('fusion_wrong');
+  const prefix = uniqueQueuePrefix('wrong');
+  let worker: RunningWorker | null = null;
+  try {
+    await loadFusionpbxSchema(wrongDb.url);
+    const seed = new Pool({ connectionString: wrongDb.url, max: 1 });
+    await seedFusionpbxBasics(seed, TEMPLATE_DOMAIN).finally(() => seed.end());
+    worker = await startWorker(loadConfig({ ...on.env, FUSIONPBX_DATABASE_URL: wrongDb.url, QUEUE_PREFIX: prefix }), on.logger, { schedulers: false });
+    await work(worker);
+  } finally {
+    await worker?.close();
+    await deleteRedisPrefix(prefix);
+    await wrongDb.drop();
+  }
+}
+
+const purgeAudits = async (on: Bridge, serviceId: number) =>
+  (await on.worker!.deps.pool.query(`SELECT detail FROM audit_log WHERE action = 'purge' AND service_id = $1`, [serviceId])).rows;
+const stateOf = async (on: Bridge, serviceId: number) =>
+  (await on.worker!.deps.pool.query('SELECT observed_state FROM services WHERE service_id = $1', [serviceId])).rows[0].observed_state;
+const distrustLines = (on: Bridge) => on.logLines.filter((line) => line.includes('not trusted to say the tenant is gone'));
+const reasonsOf = (outcome: PurgeOutcome, ids: readonly number[]) => outcome.waiting.filter((held) => ids.includes(held.serviceId)).map((held) => held.reason);
+
+async function addCursor(on: Bridge, serviceId: number, domain: string): Promise<void> {
+  await on.worker!.deps.pool.query(
+    `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+     VALUES ($1, $4, $2, now() - interval '1 day', $3, now())`,
+    [serviceId, domain, randomUUID(), randomUUID()],
+  );
+}
+
+describe('a FUSIONPBX_DATABASE_URL naming the wrong database', () => {
+  it('finishes no purge there (tenants wait, one warning); back on the right database the purge deletes their rows; a replay changes nothing', async () => {
+    const ids = [6131, 6132];
+    const domains = [];
+    for (const serviceId of ids) {
+      domains.push(await createAndTerminate(serviceId));
+      await addCursor(bridge, serviceId, domains[domains.length - 1]);
+    }
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = ANY($1)`, [ids]);
+
+    await withWrongFusionDatabase(bridge, async (wrong) => {
+      for (let run = 0; run < 2; run++) {
+        const linesBefore = distrustLines(bridge).length;
+        const outcome = await purgeTerminatedTenants(wrong.deps, later());
+        expect(outcome.purged.filter((id) => ids.includes(id))).toEqual([]);
+        expect(reasonsOf(outcome, ids)).toEqual(ids.map(() => expect.stringMatching(/^FusionPBX database of server default holds none of its \d+ live tenants/)));
+        expect(distrustLines(bridge).length - linesBefore).toBe(1);
+        for (const serviceId of ids) {
+          expect(await stateOf(bridge, serviceId)).toBe('terminated');
+          expect(await purgeAudits(bridge, serviceId)).toEqual([]);
+          expect(await getCdrSyncCursor(db(), serviceId)).not.toBeNull();
+        }
+      }
+      expect(distrustLines(bridge).join('\n')).not.toContain('postgres://');
+    });
+    for (const domain of domains) expect(await domainCount(domain)).toBe(1);
+
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.purged).toEqual(expect.arrayContaining(ids));
+    for (const [index, serviceId] of ids.entries()) {
+      expect(await domainCount(domains[index])).toBe(0);
+      expect(await stateOf(bridge, serviceId)).toBe('purged');
+      expect(await purgeAudits(bridge, serviceId)).toEqual([{ detail: expect.objectContaining({ domain: domains[index], deleted: expect.objectContaining({ v_domains: 1 }) }) }]);
+      expect(await getCdrSyncCursor(db(), serviceId)).toBeNull();
+    }
+
+    const again = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(again.purged.filter((id) => ids.includes(id))).toEqual([]);
+    expect(reasonsOf(again, ids)).toEqual([]);
+    for (const serviceId of ids) expect(await purgeAudits(bridge, serviceId)).toHaveLength(1);
+  });
+});
+
+describe('a server with no live tenant left', () => {
+  let lone: Bridge;
+  beforeAll(async () => {
+    lone = await startPurgeBridge();
+  });
+  afterAll(async () => {
+    await lone.close();
+  });
+
+  async function terminatedTenant(serviceId: number): Promise<string> {
+    const domain = await createAndTerminate(serviceId, lone);
+    await lone.worker!.deps.pool.query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    return domain;
+  }
+
+  it('trusts "already gone" from a database holding another terminated tenant of the server, and from no other', async () => {
+    const gone = 6141;
+    const kept = 6142;
+    await terminatedTenant(gone);
+    const keptDomain = await terminatedTenant(kept);
+    // The domain deleted by hand: the provisioner's own purge, the bridge not told.
+    const scoped = await scopeForService(lone.worker!.deps, (await lone.worker!.deps.services.get(gone))!);
+    expect(await scoped.provisioner.purgeTenant(gone, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+
+    await withWrongFusionDatabase(lone, async (wrong) => {
+      const outcome = await purgeTerminatedTenants(wrong.deps, later());
+      expect(outcome.purged).toEqual([]);
+      expect(reasonsOf(outcome, [gone, kept])).toEqual(
+        [gone, kept].map(() => expect.stringMatching(/^FusionPBX database of server default holds no tenant the bridge knows there/)),
+      );
+    });
+    expect(await stateOf(lone, gone)).toBe('terminated');
+
+    const outcome = await purgeTerminatedTenants(lone.worker!.deps, later());
+    expect(outcome.purged).toEqual([gone, kept]);
+    expect(await purgeAudits(lone, gone)).toEqual([{ detail: { domain: `t${gone}.pbx.example.net`, deleted: {}, fusionRowsAlreadyGone: true } }]);
+    expect((await lone.fusion.query('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [keptDomain])).rows[0].n).toBe(0);
+  });
+
+  it('keeps a lone terminated tenant whose domain is gone waiting: nothing is left to vouch for the database', async () => {
+    const serviceId = 6143;
+    await terminatedTenant(serviceId);
+    const scoped = await scopeForService(lone.worker!.deps, (await lone.worker!.deps.services.get(serviceId))!);
+    expect(await scoped.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+
+    const outcome = await purgeTerminatedTenants(lone.worker!.deps, later());
+    expect(reasonsOf(outcome, [serviceId])).toEqual([expect.stringMatching(/holds no tenant the bridge knows there/)]);
+    expect(await stateOf(lone, serviceId)).toBe('terminated');
   });
 });

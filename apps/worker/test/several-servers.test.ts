@@ -304,6 +304,45 @@ describe('maintenance across servers', () => {
   });
 });
 
+describe("purging with a registered server whose URL names another server's database", () => {
+  it("judges each server's database by its own tenants: the misdirected one finishes no purge, the default one still does", async () => {
+    const live = 9221;
+    const stranded = 9222;
+    const cutShort = 9223;
+    // pbx3 was registered with pbx2's database URL (a typo): pbx2's tenants are there, none of pbx3's.
+    await registry.add({ name: 'pbx3', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 3 });
+    const pool = bridge.api!.deps.pool;
+    try {
+      await pool.query(
+        `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, observed_state, fusionpbx_server, updated_at)
+         VALUES ($1, 1, $3, 'active', 'active', 'pbx3', now()),
+                ($2, 1, $4, 'terminated', 'terminated', 'pbx3', now() - interval '400 days')`,
+        [live, stranded, `t${live}.pbx.example.net`, `t${stranded}.pbx.example.net`],
+      );
+      expect((await send(event(cutShort, 'create', null))).body.result).toBe('success');
+      expect((await send(event(cutShort, 'terminate', null))).body.result).toBe('success');
+      const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+      // The default server's domain deleted by hand: its bookkeeping is finished, the default database holding live tenants.
+      const provisioner = (await bridge.worker!.deps.targets.get(null)).provisioner;
+      expect(await provisioner.purgeTenant(cutShort, { retentionDays: bridge.config.fusionpbx.terminateRetentionDays, now: later })).toMatchObject({ purged: true });
+      await pool.query(`UPDATE services SET updated_at = now() - interval '400 days' WHERE service_id = $1`, [cutShort]);
+
+      const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+      expect(outcome.waiting).toContainEqual({ serviceId: stranded, reason: expect.stringMatching(/^FusionPBX database of server pbx3 holds none of its 1 live tenants/) });
+      expect(outcome.purged).toContain(cutShort);
+      expect(outcome.purged).not.toContain(stranded);
+      const states = (await pool.query('SELECT service_id, observed_state FROM services WHERE service_id = ANY($1) ORDER BY service_id', [[stranded, cutShort]])).rows;
+      expect(states).toEqual([
+        { service_id: String(stranded), observed_state: 'terminated' },
+        { service_id: String(cutShort), observed_state: 'purged' },
+      ]);
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [[live, stranded]]);
+      await registry.remove('pbx3');
+    }
+  });
+});
+
 describe('a disabled server', () => {
   it('refuses events for its tenants and for new services mapped to it (never the default instead), and resumes once enabled', async () => {
     expect((await send(event(9211, 'create', { id: 2 }))).body.result).toBe('success');

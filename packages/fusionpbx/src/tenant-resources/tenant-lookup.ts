@@ -56,6 +56,29 @@ export async function findTenantDomain(pool: Pool, serviceId: number): Promise<T
   };
 }
 
+/** A tenant as the bridge stores it: its WHMCS service id and the domain name it recorded. */
+export interface KnownTenant {
+  serviceId: number;
+  domainName: string;
+}
+
+/**
+ * How many of these tenants are here as the bridge left them: a domain of that name tagged with that
+ * service id (the tag purgeTenant looks tenants up by). A database where none is found is not the
+ * one the bridge provisioned those tenants in.
+ */
+export async function countKnownTenantDomains(pool: Pool, tenants: readonly KnownTenant[]): Promise<number> {
+  if (tenants.length === 0) return 0;
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(distinct d.domain_uuid)::int as n
+       from v_domains d
+       join v_domain_settings t on t.domain_uuid = d.domain_uuid and t.domain_setting_category = $1 and t.domain_setting_subcategory = 'service_id'
+       join unnest($2::text[], $3::text[]) as k(service_id, domain_name) on k.service_id = t.domain_setting_value and k.domain_name = d.domain_name`,
+    [META_CATEGORY, tenants.map((tenant) => String(tenant.serviceId)), tenants.map((tenant) => tenant.domainName)],
+  );
+  return rows[0].n;
+}
+
 export async function tenantCounts(pool: Pool, domainUuid: string): Promise<TenantCounts> {
   const { rows } = await pool.query<{ extensions: number; enabled_extensions: number; gateways: number; enabled_gateways: number }>(
     `select (select count(*)::int from v_extensions where domain_uuid = $1) as extensions,

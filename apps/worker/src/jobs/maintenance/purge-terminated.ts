@@ -1,4 +1,5 @@
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
+import { countKnownTenantDomains, type KnownTenant } from '@ictvoip/fusionpbx';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { dropCdrSyncCursor, purgedServiceSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
@@ -42,6 +43,48 @@ async function finishCutShortPurge(deps: ScopedDeps, serviceId: number, domain: 
   deps.logger.warn({ serviceId, domain }, 'terminated tenant already gone from FusionPBX: purge bookkeeping finished');
 }
 
+/** Per server (stored name; null = the default one) in one run: why its database cannot vouch that a tenant is gone, or null. */
+type DatabaseChecks = Map<string | null, Promise<string | null>>;
+
+/** Tenants the bridge placed on this server and has not purged, with their domain: live ones, or else the terminated ones. */
+async function knownTenantsOfServer(deps: ScopedDeps, live: boolean): Promise<KnownTenant[]> {
+  const { rows } = await deps.pool.query<{ service_id: string; tenant_domain: string }>(
+    `SELECT service_id, tenant_domain FROM services s
+     WHERE s.fusionpbx_server IS NOT DISTINCT FROM $1 AND s.tenant_domain IS NOT NULL AND NOT ${purgedServiceSql('s')}
+       AND (s.desired_state <> 'terminated') = $2
+     ORDER BY s.updated_at DESC LIMIT 200`,
+    [deps.fusionServer, live],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), domainName: row.tenant_domain }));
+}
+
+/**
+ * A FusionPBX URL pointing at the wrong database (an empty restore, a staging copy, a typo) answers
+ * not_found for every tenant; finishing those purges would mark them all purged and leave their real
+ * rows behind for good. So "already gone" is believed only from a database that holds at least one
+ * tenant the bridge knows on that server (by name and service-id tag): a live one; with no live
+ * tenant, another terminated one not purged yet. With neither, nothing can vouch for the database and
+ * the tenant waits (conservative: an empty or foreign FusionPBX database looks exactly like that).
+ */
+async function databaseDoubt(deps: ScopedDeps): Promise<string | null> {
+  const live = await knownTenantsOfServer(deps, true);
+  const known = live.length > 0 ? live : await knownTenantsOfServer(deps, false);
+  if ((await countKnownTenantDomains(deps.fusionPool, known)) > 0) return null;
+  const server = deps.fusionServer ?? 'default';
+  const reason =
+    live.length > 0
+      ? `FusionPBX database of server ${server} holds none of its ${live.length} live tenants: not trusted to say the tenant is gone`
+      : `FusionPBX database of server ${server} holds no tenant the bridge knows there: not trusted to say the tenant is gone`;
+  deps.logger.warn({ server, liveTenants: live.length, checkedTenants: known.length }, `${reason}; tenants missing from it are not marked purged`);
+  return reason;
+}
+
+function checkedDatabaseDoubt(checks: DatabaseChecks, deps: ScopedDeps): Promise<string | null> {
+  let check = checks.get(deps.fusionServer);
+  if (!check) checks.set(deps.fusionServer, (check = databaseDoubt(deps)));
+  return check;
+}
+
 /**
  * Deletes the FusionPBX rows of tenants terminated longer than TERMINATE_RETENTION_DAYS ago, once
  * nothing of theirs is left to bill. v_xml_cdr rows are never deleted (the provisioner keeps them).
@@ -56,6 +99,7 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
     [now, retentionDays],
   );
   const outcome: PurgeOutcome = { purged: [], waiting: [] };
+  const databaseChecks: DatabaseChecks = new Map();
   for (const serviceId of rows.map((r) => Number(r.service_id))) {
     const hold = await billingHold(base, serviceId);
     if (hold) {
@@ -75,6 +119,11 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
     await withServiceLock(deps.pool, serviceId, async () => {
       const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
       if (result.reason === 'not_found') {
+        const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
+        if (doubt) {
+          outcome.waiting.push({ serviceId, reason: doubt });
+          return;
+        }
         await finishCutShortPurge(deps, serviceId, service.tenantDomain);
         outcome.purged.push(serviceId);
         return;
