@@ -8,7 +8,9 @@ import { startBridge, waitFor, type Bridge } from './harness';
 let bridge: Bridge;
 
 beforeAll(async () => {
-  bridge = await startBridge();
+  // No test here waits on an event-socket timeout (an outage is a stopped stand-in, refused at once), and the
+  // stand-in's answer hook writes a row per command: under CI load one answer took over the harness's 1 s.
+  bridge = await startBridge({ ESL_TIMEOUT_MS: '10000' });
   await bridge.startApi();
 });
 afterAll(async () => {

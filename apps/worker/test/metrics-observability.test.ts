@@ -109,7 +109,16 @@ describe('logs', () => {
     const reply = await postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20', headers: { 'x-request-id': requestId } });
     expect(reply.headers.get('x-request-id')).toBe(requestId);
     expect(reply.body.result).toBe('success');
-    const lines = bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === requestId);
+    // The answer comes on the commit that finishes the inbox row; the worker logs 'event applied' a moment after it.
+    const linesOfRequest = () => bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === requestId);
+    const lines = await waitFor(
+      async () => {
+        const seen = linesOfRequest();
+        return seen.some((line) => line.msg === 'event applied') ? seen : null;
+      },
+      10000,
+      "the worker's 'event applied' line",
+    );
     const messages = lines.map((line) => line.msg);
     expect(messages).toEqual(expect.arrayContaining(['webhook event recorded', 'FusionPBX transaction committed', 'event-socket call', 'event applied']));
     expect(lines.filter((line) => line.msg === 'event-socket call').every((line) => line.eventId === body.eventId)).toBe(true);
