@@ -66,7 +66,15 @@ describe('metrics', () => {
     expect(sample(api, 'ictvoip_queue_jobs', { queue: 'provisioning', state: 'waiting' })).toBe(await bridge.api!.deps.queues.provisioning.getWaitingCount());
     expect(sample(api, 'ictvoip_queue_oldest_waiting_job_age_seconds', { queue: 'provisioning' })).not.toBeNull();
 
-    const worker = await scrape(workerMetricsUrl);
+    // The answer comes on the finishing commit; the job's duration is counted when BullMQ completes it, a moment later.
+    const worker = await waitFor(
+      async () => {
+        const text = await scrape(workerMetricsUrl);
+        return sample(text, 'ictvoip_job_duration_seconds_count', { queue: 'provisioning', job: 'tenant.create', outcome: 'completed' }) !== null ? text : null;
+      },
+      10000,
+      'the create job counted as completed',
+    );
     expect(sample(worker, 'ictvoip_job_duration_seconds_count', { queue: 'provisioning', job: 'tenant.create', outcome: 'completed' })).toBe(1);
     expect(sample(worker, 'ictvoip_fusionpbx_transaction_duration_seconds_count', { server: 'default', call: 'create', outcome: 'ok' })).toBe(1);
     const memcacheCalls = bridge.esl.apiCommands.filter((command) => command.startsWith('memcache delete')).length;
