@@ -1,0 +1,78 @@
+import { createTenantDestination, destinationWriteOptions, NumberOwnedError } from '@ictvoip/fusionpbx';
+import { provisioningSuite, tenantEvent } from './helpers';
+
+/**
+ * Two writers of the same numbers at once, against the fixture or FUSIONPBX_SCHEMA: a change_package
+ * giving tenant A its plan numbers (service lock, then the numbers sorted, in one statement) and
+ * REST adds of those numbers to tenant B (B's service lock, then each number's), the adds sent in
+ * the opposite order. The lock order (tenant-state.ts) says neither waits on the other in a cycle:
+ * no deadlock (40P01) whatever the interleaving, and each number ends in exactly one tenant.
+ */
+const suite = provisioningSuite('fpbx_number_race', 2000);
+const PLAN = { countryCode: '1' };
+const A = 8301;
+const B = 8302;
+const ROUNDS = 8;
+
+const ownersOf = async (numbers: readonly string[]) =>
+  (
+    await suite.fx.pool.query<{ number: string; domain: string }>(
+      `select t.destination_number as number, d.domain_name as domain from v_destinations t join v_domains d using (domain_uuid)
+        where t.destination_number = any($1::text[]) order by 1, 2`,
+      [numbers],
+    )
+  ).rows;
+
+/** Whether, before `work` settles, a backend of this database waits on an advisory lock (a writer blocked by another). */
+async function sawLockWait(work: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void work.then(() => {
+    settled = true;
+  });
+  while (!settled) {
+    const { rows } = await suite.fx.pool.query<{ n: number }>(
+      "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())",
+    );
+    if (rows[0]!.n > 0) return true;
+  }
+  return false;
+}
+
+test(`a plan taking numbers while another tenant adds them in the opposite order: no deadlock, one owner each (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, async () => {
+  const { provisioner, fx } = suite;
+  const a = await provisioner.create(tenantEvent(A, {}, PLAN));
+  const b = await provisioner.create(tenantEvent(B, {}, PLAN));
+  const refusals: string[] = [];
+  let planWins = 0;
+  let contended = 0;
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const numbers = [1, 2, 3, 4].map((index) => `55583${String(round).padStart(2, '0')}00${index}`);
+    const planWrite = () => provisioner.changePackage({ ...tenantEvent(A, {}, { ...PLAN, dids: numbers }), action: 'change_package' });
+    const add = (number: string) => createTenantDestination(fx.pool, number, { action: { type: 'extension', target: '100' } }, destinationWriteOptions(B, PLAN));
+    // B's adds go last number first. In odd rounds B has added the last one before the race: the plan must lose those rounds whole.
+    const reversed = [...numbers].reverse();
+    const head = round % 2 === 1 ? [await add(reversed[0]!)] : [];
+    const all = Promise.allSettled([planWrite(), ...reversed.slice(head.length).map(add)]);
+    if (await sawLockWait(all)) contended += 1;
+    const settled = await all;
+    for (const outcome of settled) {
+      if (outcome.status === 'fulfilled') continue;
+      // A number already taken is the one refusal allowed; a deadlock or anything else fails the test here.
+      if (!(outcome.reason instanceof NumberOwnedError)) throw outcome.reason;
+      refusals.push((outcome.reason as NumberOwnedError).code);
+    }
+    const owners = await ownersOf(numbers);
+    expect(owners.map((row) => row.number)).toEqual(numbers);
+    // The plan either took every number (B's adds of them refused) or was refused whole (B got them all).
+    const planTookAll = settled[0].status === 'fulfilled';
+    expect(owners.map((row) => row.domain)).toEqual(numbers.map(() => (planTookAll ? a.domainName : b.domainName)));
+    if (planTookAll) planWins += 1;
+  }
+  // Every round had a loser (one refusal at least), and only ever NUMBER_TAKEN.
+  expect(refusals.length).toBeGreaterThanOrEqual(ROUNDS);
+  expect(new Set(refusals)).toEqual(new Set(['NUMBER_TAKEN']));
+  // The odd rounds went to B; the writers really overlapped: one waited on a lock the other held.
+  expect(planWins).toBeLessThanOrEqual(ROUNDS / 2);
+  expect(contended).toBeGreaterThan(0);
+  process.stdout.write(`number race: the plan won ${planWins} of ${ROUNDS} rounds; a writer waited on another's lock in ${contended}\n`);
+}, 60_000);
