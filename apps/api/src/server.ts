@@ -2,12 +2,20 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
-import { ApiKeysRepository, createPool, FusionServersRepository, InboxRepository, migrateBridgeDatabase, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
+import {
+  ApiKeysRepository,
+  createPool,
+  FinishListener,
+  FusionServersRepository,
+  InboxRepository,
+  migrateBridgeDatabase,
+  ServicesRepository,
+  TenantWritesRepository,
+} from '@ictvoip/store';
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { createApiMetrics } from './metrics';
-import { finishListenerFor } from './finish-listener';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
 
@@ -72,7 +80,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     retention: config.redis.jobHistory,
   });
   const metrics = createApiMetrics({ queues, pool });
-  const finishes = finishListenerFor(config, logger, metrics);
+  // The process's one LISTEN connection, outside the pool (held as long as the API runs); started once the API listens.
+  const finishes = new FinishListener({ connectionString: config.database.url, log: logger, onState: metrics.finishListener });
   const deps: ApiDeps = {
     config,
     logger,

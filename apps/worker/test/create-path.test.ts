@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { signBody } from '@ictvoip/whmcs';
 import { buildEvent, postWebhook, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
-import { startBridge, type Bridge } from './harness';
+import { startBridge, waitFor, type Bridge } from './harness';
 import { EXCLUDED_INFRASTRUCTURE, onFirstQuery, startSourceCounter, type SourceCounter } from './create-path';
 
 /**
@@ -41,6 +41,8 @@ beforeAll(async () => {
   await bridge.startApi();
   // No periodic jobs: only the create runs while counting.
   await bridge.startWorker({ schedulers: false });
+  // Start-up is not counted: the API's LISTEN connection comes up in the background (seen late on a loaded box).
+  await waitFor(async () => bridge.api!.deps.finishes.listening, 15000, "the API's finish listener");
   counter = startSourceCounter(REPO_ROOT);
 });
 afterAll(async () => {
