@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { MASKED_VALUE } from '@ictvoip/fusionpbx';
 import { directoryKey } from '@ictvoip/freeswitch';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { startBridge, type Bridge } from '../../worker/test/harness';
+import { startBridge, waitFor, type Bridge } from '../../worker/test/harness';
 
 type Row = { table: string; op: string; key: string | null; columns: Record<string, string | null> };
 type Step = { kind: string; key?: string };
@@ -24,6 +24,22 @@ async function snapshot() {
   return { fusion: await fusionCounts(), inbox, jobs, eslCommands: bridge.esl.apiCommands.length };
 }
 
+/**
+ * The snapshot a test compares against, once the queue is idle: a `?wait=` answer comes on the commit
+ * that finishes the event, a moment before BullMQ moves its job from active to completed.
+ */
+async function settledSnapshot(): Promise<Awaited<ReturnType<typeof snapshot>>> {
+  await waitFor(
+    async () => {
+      const counts = await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'active');
+      return counts.waiting === 0 && counts.active === 0;
+    },
+    10000,
+    'the provisioning queue to be idle',
+  );
+  return snapshot();
+}
+
 beforeAll(async () => {
   bridge = await startBridge();
   bridgeDb = new Pool({ connectionString: bridge.bridgeDb.url, max: 2 });
@@ -39,7 +55,7 @@ it('dry-run create lists the domain, extension, voicemail and user rows and the 
   const event = buildEvent({ serviceId: 7101 });
   const password = (event.secrets as { servicePassword: string }).servicePassword;
   const maxExtensions = (event.plan as { maxExtensions: number }).maxExtensions;
-  const before = await snapshot();
+  const before = await settledSnapshot();
 
   const dry = await postWebhook(bridge.url, JSON.stringify(event), { query: '?dryRun=1' });
   expect(dry.status).toBe(200);
@@ -80,7 +96,7 @@ it('dry-run create lists the domain, extension, voicemail and user rows and the 
 it('dry-run with a bad domain answers the same error as a real run and writes nothing', async () => {
   const event = buildEvent({ serviceId: 7102 });
   (event.service as Record<string, unknown>).domain = 'bad..domain';
-  const before = await snapshot();
+  const before = await settledSnapshot();
   const dry = await postWebhook(bridge.url, JSON.stringify(event), { query: '?dryRun=1' });
   expect(dry.status).toBe(200);
   expect(dry.body).toEqual(expect.objectContaining({ result: 'error', retryable: false, message: expect.stringContaining('service.domain') }));
@@ -91,7 +107,7 @@ it('dry-run with a bad domain answers the same error as a real run and writes no
 }, 60_000);
 
 it('dry-run refuses an unsigned request and an action it cannot preview, recording nothing', async () => {
-  const before = await snapshot();
+  const before = await settledSnapshot();
   const unsigned = await postWebhook(bridge.url, JSON.stringify(buildEvent()), { query: '?dryRun=1', signature: 'v1=00' });
   expect(unsigned.status).toBe(401);
   const status = await postWebhook(bridge.url, JSON.stringify(buildEvent({ action: 'test_connection', secrets: undefined })), { query: '?dryRun=1' });

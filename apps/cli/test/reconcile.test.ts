@@ -97,6 +97,15 @@ it('reconcile --fix --dry-run lists the event it would enqueue per service with 
     eslCommands: bridge.esl.apiCommands.length,
   });
   try {
+    // The ?wait answer comes on the finishing commit, a moment before BullMQ moves the create's job to completed.
+    await waitFor(
+      async () => {
+        const counts = await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'active');
+        return counts.waiting === 0 && counts.active === 0;
+      },
+      10000,
+      'the provisioning queue to be idle',
+    );
     const before = await everything();
     const dry = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run', '--json']);
     expect(dry.code).toBe(2);
