@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { MASKED_VALUE } from '@ictvoip/fusionpbx';
 import { directoryKey } from '@ictvoip/freeswitch';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { startBridge, waitFor, type Bridge } from '../../worker/test/harness';
+import { startBridge, waitForIdleQueue, type Bridge } from '../../worker/test/harness';
 
 type Row = { table: string; op: string; key: string | null; columns: Record<string, string | null> };
 type Step = { kind: string; key?: string };
@@ -24,19 +24,9 @@ async function snapshot() {
   return { fusion: await fusionCounts(), inbox, jobs, eslCommands: bridge.esl.apiCommands.length };
 }
 
-/**
- * The snapshot a test compares against, once the queue is idle: a `?wait=` answer comes on the commit
- * that finishes the event, a moment before BullMQ moves its job from active to completed.
- */
+/** The snapshot a test compares against, taken once the previous test's jobs have finished. */
 async function settledSnapshot(): Promise<Awaited<ReturnType<typeof snapshot>>> {
-  await waitFor(
-    async () => {
-      const counts = await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'active');
-      return counts.waiting === 0 && counts.active === 0;
-    },
-    10000,
-    'the provisioning queue to be idle',
-  );
+  await waitForIdleQueue(bridge.api!.deps.queues.provisioning);
   return snapshot();
 }
 

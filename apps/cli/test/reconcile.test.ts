@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
-import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from '../../worker/test/harness';
+import { startBridge, TEMPLATE_DOMAIN, waitFor, waitForIdleQueue, type Bridge } from '../../worker/test/harness';
 import { databaseDigest, runCli, withoutUuids } from './run-cli';
 
 let bridge: Bridge;
@@ -98,14 +98,7 @@ it('reconcile --fix --dry-run lists the event it would enqueue per service with 
   });
   try {
     // The ?wait answer comes on the finishing commit, a moment before BullMQ moves the create's job to completed.
-    await waitFor(
-      async () => {
-        const counts = await bridge.api!.deps.queues.provisioning.getJobCounts('waiting', 'active');
-        return counts.waiting === 0 && counts.active === 0;
-      },
-      10000,
-      'the provisioning queue to be idle',
-    );
+    await waitForIdleQueue(bridge.api!.deps.queues.provisioning);
     const before = await everything();
     const dry = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run', '--json']);
     expect(dry.code).toBe(2);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Pool } from 'pg';
+import type { Queue } from 'bullmq';
 import { loadConfig, type BridgeConfig } from '@ictvoip/config';
 import {
   createTestDatabase,
@@ -141,6 +142,22 @@ export async function waitFor<T>(probe: () => Promise<T | null | undefined | fal
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Waits until `queue` has no waiting or active job. A `?wait=` answer comes on the commit that finishes
+ * the event, a moment before BullMQ moves its job from active to completed: a test comparing job counts
+ * before and after something waits for this first.
+ */
+export async function waitForIdleQueue(queue: Pick<Queue, 'getJobCounts'>, timeoutMs = 10000): Promise<void> {
+  await waitFor(
+    async () => {
+      const counts = await queue.getJobCounts('waiting', 'active');
+      return counts.waiting === 0 && counts.active === 0;
+    },
+    timeoutMs,
+    'the queue to be idle',
+  );
 }
 
 /**
