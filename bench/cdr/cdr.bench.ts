@@ -197,10 +197,10 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     const { onTime, late } = await loadCdrs(bridge.fusion, tenants, size, deck, Date.now() - 60_000);
     await bridge.fusion.query('CREATE INDEX IF NOT EXISTS v_xml_cdr_domain_uuid_fkey ON v_xml_cdr (domain_uuid)');
     // The index the README tells a busy install to add (BENCH_CDR_KEYSET_INDEX=1): each keyset page an index range, not a re-scan of the tenant's rows.
-    if (process.env.BENCH_CDR_KEYSET_INDEX === '1') await bridge.fusion.query('CREATE INDEX IF NOT EXISTS v_xml_cdr_keyset ON v_xml_cdr (domain_uuid, start_stamp, xml_cdr_uuid)');
+    if (size.keysetIndex) await bridge.fusion.query('CREATE INDEX IF NOT EXISTS v_xml_cdr_keyset ON v_xml_cdr (domain_uuid, start_stamp, xml_cdr_uuid)');
     await bridge.fusion.query('VACUUM ANALYZE v_xml_cdr');
     log(
-      `  cdr setup: ${size.prefixes}-prefix deck, ${size.tenants} tenants, ${onTime} CDRs (+${late.length} late) in ${round(elapsedMs(setupStart) / 1000, 1)} s${process.env.BENCH_CDR_KEYSET_INDEX === '1' ? ', with the keyset index' : ''}`,
+      `  cdr setup: ${size.prefixes}-prefix deck, ${size.tenants} tenants, ${onTime} CDRs (+${late.length} late) in ${round(elapsedMs(setupStart) / 1000, 1)} s${size.keysetIndex ? ', with the keyset index' : ''}`,
     );
 
     // Baseline first: the same pages, unnest insert, no rating.

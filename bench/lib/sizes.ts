@@ -3,11 +3,12 @@ export type SizeName = 'full' | 'smoke';
 
 export interface BenchSizes {
   name: SizeName;
-  /** Set when BENCH_OVERRIDES changed a size: such a run never writes latest.*. */
+  /** Set when BENCH_OVERRIDES changed a size or BENCH_CDR_KEYSET_INDEX=1 added an index: such a run never writes latest.*. */
   overridden?: boolean;
   ingest: { connections: number; warmupSeconds: number; durationSeconds: number; fixedRate: number; fixedRateSeconds: number };
   provisioning: { tenants: number; extensions: number; sequentialTenants: number };
-  cdr: { cdrs: number; tenants: number; prefixes: number; pageSize: number };
+  /** keysetIndex: v_xml_cdr also gets the (domain_uuid, start_stamp, xml_cdr_uuid) index the README advises a busy install. */
+  cdr: { cdrs: number; tenants: number; prefixes: number; pageSize: number; keysetIndex?: boolean };
   registrations: { registrations: number; domains: number; rounds: number };
   /** The monitoring poll: tenants × perTenant registered extensions on one server. */
   monitoring: { tenants: number; perTenant: number; rounds: number };
@@ -70,5 +71,7 @@ function withOverrides(base: BenchSizes, text: string | undefined): BenchSizes {
 /** `--smoke` or BENCH_SIZE=smoke picks the tiny sizes; anything else runs the full sizes. */
 export function sizesFrom(argv: readonly string[], env: NodeJS.ProcessEnv): BenchSizes {
   const base = argv.includes('--smoke') || env.BENCH_SIZE === 'smoke' ? SIZES.smoke : SIZES.full;
-  return withOverrides(base, env.BENCH_OVERRIDES);
+  const sized = withOverrides(base, env.BENCH_OVERRIDES);
+  if (env.BENCH_CDR_KEYSET_INDEX !== '1') return sized;
+  return { ...sized, cdr: { ...sized.cdr, keysetIndex: true }, overridden: true };
 }
