@@ -126,7 +126,14 @@ describe('drift fix', () => {
     // The worker logs 'event applied' just after the commit that finishes the inbox row.
     const appliedLines = () =>
       bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === DRIFT_FIX_REQUEST_ID && line.msg === 'event applied');
-    const log = await waitFor(async () => (appliedLines().length >= eventIds.length ? appliedLines() : null), 10000, "each drift-fix event's 'event applied' line");
+    const log = await waitFor(
+      async () => {
+        const seen = appliedLines();
+        return seen.length >= eventIds.length ? seen : null;
+      },
+      10000,
+      "each drift-fix event's 'event applied' line",
+    );
     expect(log.length).toBeGreaterThanOrEqual(3);
 
     const again = await fixDrift(after, { pool, queues: bridge.worker!.deps.queues });

@@ -14,6 +14,7 @@ const PLAN = { countryCode: '1' };
 const A = 8301;
 const B = 8302;
 const ROUNDS = 8;
+const lockKeyOf = (number: string) => numberLockKey(normaliseNumber(number, numberPlanOf(PLAN.countryCode, undefined), 'number'));
 
 const ownersOf = async (numbers: readonly string[]) =>
   (
@@ -60,21 +61,16 @@ test(`a plan taking numbers while another tenant adds them in the opposite order
     const add = (number: string) => createTenantDestination(fx.pool, number, { action: { type: 'extension', target: '100' } }, destinationWriteOptions(B, PLAN));
     // B's adds go last number first. In odd rounds B has added the last one before the race: the plan must lose those rounds whole.
     const reversed = [...numbers].reverse();
-    const head = round % 2 === 1 ? [await add(reversed[0]!)] : [];
-    const all = Promise.allSettled([planWrite(), ...reversed.slice(head.length).map(add)]);
-    if (
-      await sawNumberLockWait(
-        all,
-        numbers.map((number) => numberLockKey(normaliseNumber(number, numberPlanOf('1', undefined), 'number'))),
-      )
-    )
-      contended += 1;
+    const bAddedFirst = round % 2 === 1;
+    if (bAddedFirst) await add(reversed[0]!);
+    const all = Promise.allSettled([planWrite(), ...reversed.slice(bAddedFirst ? 1 : 0).map(add)]);
+    if (await sawNumberLockWait(all, numbers.map(lockKeyOf))) contended += 1;
     const settled = await all;
     for (const outcome of settled) {
       if (outcome.status === 'fulfilled') continue;
       // A number already taken is the one refusal allowed; a deadlock or anything else fails the test here.
       if (!(outcome.reason instanceof NumberOwnedError)) throw outcome.reason;
-      refusals.push((outcome.reason as NumberOwnedError).code);
+      refusals.push(outcome.reason.code);
     }
     const owners = await ownersOf(numbers);
     expect(owners.map((row) => row.number)).toEqual(numbers);
