@@ -2,7 +2,7 @@ import { batchIdFor, getBatch, listAdjustments, listBatches, listBatchesNeedingA
 import type { WorkerDeps } from '../src';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import type { PushHooks } from '../src/jobs/billing';
-import { waitFor } from './harness';
+import { logRecords, waitFor } from './harness';
 import { chargedMicro, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 const PERIOD = '2025-01';
@@ -37,7 +37,7 @@ const itemsWithToken = (tenant: Tenant, batchId: string) =>
 const addRequests = (tenant: Tenant) => kit.whmcs.state.requests.filter((request) => request.action === 'AddBillableItem' && request.params.clientid === String(tenant.clientId));
 const pendingAdjustmentsMicro = async (serviceId: number) =>
   (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
-const errorLines = () => kit.bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 50);
+const errorLines = () => logRecords(kit.bridge, (line) => line.level === 50);
 
 /** Retries like the queue would (WHMCS's cron invoicing in between) until the batch is verified. */
 async function retryUntilVerified(deps: WorkerDeps, tenant: Tenant, period: string): Promise<number> {

@@ -1,7 +1,7 @@
 import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { buildDriftReport, DRIFT_FIX_REQUEST_ID, fixDrift, type DriftReport } from '@ictvoip/operations';
 import { DRIFT_JOB_NAME } from '../src';
-import { fixDriftTwiceWhilePaused, startBridge, waitFor, type Bridge } from './harness';
+import { fixDriftTwiceWhilePaused, logRecords, startBridge, waitFor, type Bridge } from './harness';
 
 let bridge: Bridge;
 let whmcs: WhmcsStandin;
@@ -124,8 +124,7 @@ describe('drift fix', () => {
     );
     expect(enabled[0].n).toBe(2);
     // The worker logs 'event applied' just after the commit that finishes the inbox row.
-    const appliedLines = () =>
-      bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === DRIFT_FIX_REQUEST_ID && line.msg === 'event applied');
+    const appliedLines = () => logRecords(bridge, (line) => line.requestId === DRIFT_FIX_REQUEST_ID && line.msg === 'event applied');
     const log = await waitFor(
       async () => {
         const seen = appliedLines();

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { createLogger } from '@ictvoip/config';
 import { buildEvent, freePort, postWebhook } from '@ictvoip/testkit';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { logRecords, startBridge, waitFor, type Bridge } from './harness';
 
 /** Prometheus text → value of the sample whose name and labels all match (labels given as a subset). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | null {
@@ -118,7 +118,7 @@ describe('logs', () => {
     expect(reply.headers.get('x-request-id')).toBe(requestId);
     expect(reply.body.result).toBe('success');
     // The answer comes on the commit that finishes the inbox row; the worker logs 'event applied' a moment after it.
-    const linesOfRequest = () => bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === requestId);
+    const linesOfRequest = () => logRecords(bridge, (line) => line.requestId === requestId);
     const lines = await waitFor(
       async () => {
         const seen = linesOfRequest();

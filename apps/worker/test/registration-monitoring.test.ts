@@ -10,7 +10,7 @@ import { MONITORING_JOBS, registrationPollJobId, type TypedJob } from '@ictvoip/
 import { handleRegistrationPollAll, pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
 import { spawn } from 'node:child_process';
 import { ROOT, runCli } from '../../cli/test/run-cli';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { logRecords, startBridge, waitFor, type Bridge } from './harness';
 
 /** A real FreeSWITCH 1.10 capture of `sofia xmlstatus profile internal reg` (one foreign-realm phone). */
 const SAMPLE_REG = readFileSync(join(__dirname, '../../../fixtures/samples/registrations/xmlstatus-profile-reg.fs1.10.coolpbx.xml'), 'utf8');
@@ -192,8 +192,7 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
       const errorsAfter = (await bridge.worker!.metrics.registrationPollErrors.get()).values.find((value) => value.labels.server === 'default')?.value ?? 0;
       expect(errorsAfter).toBe(errorsBefore + 1);
       // One failed poll is a warning; the same poll failing again is an error.
-      const failures = () =>
-        bridge.logLines.filter((line) => line.includes('registration poll failed')).map((line) => JSON.parse(line) as { level: number; consecutiveFailures: number });
+      const failures = () => logRecords(bridge, (line) => String(line.msg).startsWith('registration poll failed'));
       expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 })]);
       await expect(poll(610)).rejects.toThrow();
       expect(failures()).toEqual([expect.objectContaining({ level: 40, consecutiveFailures: 1 }), expect.objectContaining({ level: 50, consecutiveFailures: 2 })]);
