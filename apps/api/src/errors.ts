@@ -28,6 +28,15 @@ export class DependencyUnavailableError extends HttpError {
   }
 }
 
+/** The API could not listen (the port is taken, the address is not this host's): names PORT and HOST, never a crash without them. */
+export class ApiListenError extends Error {
+  readonly code = 'API_LISTEN_FAILED';
+  constructor(port: number, host: string | null, reason: string) {
+    super(`PORT ${port}${host === null ? '' : ` on HOST ${host}`}: ${reason} (set another PORT or HOST, or stop what listens there)`);
+    this.name = 'ApiListenError';
+  }
+}
+
 export function sendError(res: Response, error: HttpError): void {
   if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
   const body: { code: string; message: string; details?: ErrorDetail[] } = { code: error.code, message: error.message };

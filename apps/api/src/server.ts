@@ -15,6 +15,7 @@ import {
 import { loadWhitelist, parseTrustProxy } from '@ictvoip/whitelist';
 import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
+import { ApiListenError } from './errors';
 import { createApiMetrics } from './metrics';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
@@ -116,11 +117,25 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     },
   };
   const app = createApp(deps);
+  // What start-up opened, closed again by close() or when the API cannot listen.
+  const release = async () => {
+    await finishes.close();
+    await closeQueues(queues);
+    redis.disconnect();
+    await whitelist.close();
+    repeatedWarn.flush();
+    await Promise.allSettled([pool.end(), targets.close()]);
+  };
+  const port = options.port ?? config.http.port;
   const server = await new Promise<Server>((resolve, reject) => {
     // No host: Node's dual-stack default (`::` with IPv4 mapped in, 0.0.0.0 without IPv6).
-    const port = options.port ?? config.http.port;
-    const listening = app.listen(config.http.host === null ? { port } : { port, host: config.http.host }, () => resolve(listening));
-    listening.once('error', reject);
+    // Express 5 hands a listen error to this callback (and to no 'error' listener): the server is then not listening.
+    const listening = app.listen(config.http.host === null ? { port } : { port, host: config.http.host }, (error?: NodeJS.ErrnoException) =>
+      error ? reject(new ApiListenError(port, config.http.host, error.code ?? error.message)) : resolve(listening),
+    );
+  }).catch(async (error: unknown) => {
+    await release();
+    throw error;
   });
   server.keepAliveTimeout = 65_000;
   const address = server.address() as AddressInfo;
@@ -139,12 +154,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       server.closeIdleConnections();
     });
     // After the server: requests still answering during a graceful shutdown are woken by it until they end.
-    await finishes.close();
-    await closeQueues(queues);
-    redis.disconnect();
-    await whitelist.close();
-    repeatedWarn.flush();
-    await Promise.allSettled([pool.end(), targets.close()]);
+    await release();
   };
   return { server, url, deps, close };
 }

@@ -1,4 +1,6 @@
 import { parseExclusions } from '@ictvoip/rating/exclusions';
+import { parseTrustProxy, TrustProxyError } from '@ictvoip/whitelist';
+import type Joi from 'joi';
 import { loadDotEnv } from './dotenv';
 import { ConfigError, type ConfigProblem } from './errors';
 import { DEVELOPMENT_SECRETS, environmentSchema, type NodeEnvironment } from './schema';
@@ -135,7 +137,7 @@ export interface BridgeConfig {
   };
 }
 
-export { ConfigError, type ConfigProblem } from './errors';
+export { ConfigError, isSettingFault, type ConfigProblem, type SettingFault } from './errors';
 
 /** The four monitoring alerts (the `type` of the alert webhook's body). */
 export type MonitoringAlertType = 'registration.lost' | 'registration.restored' | 'gateway.down' | 'gateway.up';
@@ -193,20 +195,40 @@ function exclusionProblems(text: unknown): ConfigProblem[] {
   }
 }
 
+/** TRUST_PROXY in the grammar the API follows X-Forwarded-For by (the whitelist package's parser); the value is not repeated. */
+function trustProxyProblems(text: unknown): ConfigProblem[] {
+  if (typeof text !== 'string') return [];
+  try {
+    parseTrustProxy(text);
+    return [];
+  } catch (error) {
+    if (!(error instanceof TrustProxyError)) throw error;
+    return [{ variable: 'TRUST_PROXY', message: TRUST_PROXY_GRAMMAR }];
+  }
+}
+
+const TRUST_PROXY_GRAMMAR =
+  'must be off, a hop count (1 to 32) or a comma-separated list of IP addresses, CIDRs and the names loopback, linklocal, uniquelocal ("true" is refused: every client could choose its address)';
+
+/** joi's message without the variable's name and without the value it quotes for some rules (a secret never reaches a log). */
+function ruleText(detail: Joi.ValidationErrorItem): string {
+  const text = detail.message.replace(/^"[^"]*"\s*/, '').replace(/with value "[\s\S]*?" /, '');
+  // The list of allowed words is kept: it is the schema's, not the value.
+  return detail.type === 'any.only' ? text : text.replace(/\s*\[[^\]]*\]$/, '');
+}
+
 /** Validates the whole environment at once and returns a frozen, typed configuration. */
 export function loadConfig(env: Env = process.env): BridgeConfig {
   const { value, error } = environmentSchema.validate(withoutEmpty(env), { abortEarly: false, convert: true });
-  const problems: ConfigProblem[] = (error?.details ?? []).map((detail) => ({
-    variable: String(detail.path[0]),
-    // joi quotes the value for some rules; keep only the rule text so a secret never reaches a log.
-    message: detail.message
-      .replace(/^"[^"]*"\s*/, '')
-      .replace(/\s*\[[^\]]*\]$/, '')
-      .replace(/with value "[\s\S]*?" /, ''),
-  }));
+  const problems: ConfigProblem[] = (error?.details ?? []).map((detail) => ({ variable: String(detail.path[0]), message: ruleText(detail) }));
   const sealing = typeof value?.SEALING_KEY === 'string' ? parseSealingKeys(value.SEALING_KEY) : { keys: [], problems: [] };
   problems.push(...sealing.problems);
-  if (value) problems.push(...productionProblems(value as Record<string, string>, withoutEmpty(env), sealing.keys), ...exclusionProblems(value.BILLING_EXCLUDES));
+  if (value)
+    problems.push(
+      ...productionProblems(value as Record<string, string>, withoutEmpty(env), sealing.keys),
+      ...exclusionProblems(value.BILLING_EXCLUDES),
+      ...trustProxyProblems(value.TRUST_PROXY),
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   const v = value as Record<string, never>;
   const secrets = Object.freeze([v.WEBHOOK_SECRET as string, v.WEBHOOK_SECRET_PREVIOUS as string | undefined].filter((s): s is string => !!s));

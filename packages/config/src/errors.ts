@@ -11,3 +11,16 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * A start-up failure the operator fixes in the file or setting its message names (a bad provisioning
+ * file, a whitelist line): like a bad variable, the process exits EX_CONFIG and `ictvoip start` stops
+ * instead of restarting it. A package that does not depend on this one carries the marker without importing it.
+ */
+export interface SettingFault {
+  readonly settingFault: true;
+}
+
+export function isSettingFault(error: unknown): error is Error & SettingFault {
+  return error instanceof Error && (error as Partial<SettingFault>).settingFault === true;
+}

@@ -18,7 +18,7 @@ export const environmentSchema = Joi.object({
   LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
   PORT: port.default(3000),
   // Unset: every address, IPv6 and IPv4 (see BridgeConfig.http.host).
-  HOST: Joi.string(),
+  HOST: Joi.string().hostname(),
   DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/ictvoip'),
   FUSIONPBX_DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/fusionpbx'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFromProcess, type BridgeConfig } from './config';
+import { isSettingFault } from './errors';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningService {
@@ -36,9 +37,9 @@ function isTsxWrapper(pid: number): boolean {
 }
 
 /**
- * Calls `gone` once when whatever launched this process has exited. `npm run start:api` runs
- * `sh -c "…"`, and a SIGTERM to npm reaches only that shell (dash does not pass it on): the process
- * below it is re-parented and would run on unseen. So a changed parent counts as a SIGTERM; when the
+ * Calls `gone` once when whatever launched this process has exited. `npm run start:api` execs it
+ * from `sh -c "…"`, but npm dies of a SIGHUP without passing it on, and a script without `exec` leaves
+ * a shell that keeps a SIGTERM to itself (dash): the process is re-parented and would run on unseen. So a changed parent counts as a SIGTERM; when the
  * parent is the tsx wrapper (which passes signals on but is itself left running), its parent counts.
  * Linux (/proc) for the tsx case; elsewhere only a changed parent is seen.
  */
@@ -68,7 +69,8 @@ export async function runService(name: string, start: (config: BridgeConfig, log
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const running = await start(config, logger).catch((error: Error & { code?: string }) => {
     logger.fatal({ code: error.code }, error.message);
-    process.exit(1);
+    // A file or setting to fix is not a crash: a supervisor that restarts on exit 1 would only repeat it.
+    process.exit(isSettingFault(error) ? EXIT_CONFIG : 1);
   });
   let closing = false;
   const shutdown = (signal: string) => {

@@ -44,6 +44,30 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'ESL_PORT', 'PORT', 'REDIS_URL']);
   });
 
+  it('names the allowed words of a variable that takes one of a list', () => {
+    expect(problemsOf({ COMPAT_ICTVOIP: 'yes', LOG_LEVEL: 'loud' })).toEqual([
+      { variable: 'LOG_LEVEL', message: 'must be one of [fatal, error, warn, info, debug, trace, silent]' },
+      { variable: 'COMPAT_ICTVOIP', message: 'must be one of [0, 1]' },
+    ]);
+  });
+
+  it('checks HOST and TRUST_PROXY with the other variables, naming each without its value', () => {
+    const problems = problemsOf({ HOST: '999.1.1.1', TRUST_PROXY: 'yes-please', PORT: 'abc' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['HOST', 'PORT', 'TRUST_PROXY']);
+    expect(problems.find((p) => p.variable === 'TRUST_PROXY')!.message).toMatch(/hop count .* CIDRs/);
+    const message = JSON.stringify(problems);
+    expect(message).not.toContain('yes-please');
+    expect(message).not.toContain('999.1.1.1');
+    expect(problemsOf({ TRUST_PROXY: 'true' }).map((p) => p.variable)).toEqual(['TRUST_PROXY']);
+    for (const [HOST, TRUST_PROXY] of [
+      ['::', 'loopback, 10.0.0.0/8'],
+      ['127.0.0.1', '2'],
+      ['bridge.example.net', 'off'],
+    ]) {
+      expect(loadConfig({ HOST, TRUST_PROXY }).http).toMatchObject({ host: HOST, trustProxy: TRUST_PROXY });
+    }
+  });
+
   it('reads the Redis job history bounds (JOB_HISTORY_*), with defaults, and refuses bad ones by name', () => {
     expect(loadConfig({}).redis.jobHistory).toEqual({ completed: { count: 1000, age: 86_400 }, failed: { count: 1000, age: 604_800 } });
     const set = loadConfig({
