@@ -23,9 +23,10 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   });
 }
-// `npm start` runs this under `sh -c`, and a SIGTERM to npm reaches only that shell (dash does not
-// pass it on). When the shell is gone this process is re-parented: under npm (or npx) that counts as
-// a SIGTERM. (Not otherwise: `nohup ictvoip start &` from a shell that then exits must keep running.)
+// `npm start` execs this from its `sh -c`, so npm passes SIGTERM and SIGINT straight on; a SIGHUP kills
+// npm without being passed on (and a script run without `exec` leaves a shell that keeps signals to
+// itself). When the launcher is gone this process is re-parented: under npm (or npx) that counts as a
+// SIGTERM. (Not otherwise: `nohup ictvoip start &` from a shell that then exits must keep running.)
 if (process.env.npm_lifecycle_event) {
   const launcher = process.ppid;
   const orphanWatch = setInterval(() => {

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -109,6 +109,12 @@ interface Started {
   seen: Set<number>;
   /** SIGKILL to the command and every process seen below it (a failed test leaves nothing running). */
   cleanup(): void;
+}
+
+function writeIn(dir: string, name: string, content: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return file;
 }
 
 function startCommand(env: Record<string, string>, args: string[] = []): Started {
@@ -233,6 +239,8 @@ describe('ictvoip start --demo, then SIGTERM to the bin wrapper', () => {
       expect(started.output()).toContain(`created a DEMO FusionPBX database "${fusion}"`);
       expect(started.output()).toContain(`dropdb -h 127.0.0.1 -p 5432 -U postgres ${fusion}`);
       expect(started.output()).toContain(`starting a throw-away Redis on ${redisPort}`);
+      // Said once the API answers (HOST=127.0.0.1 here), within a poll of the readiness seen above.
+      await waitFor(() => started.output().includes(`[start] api on http://127.0.0.1:${port}  ·  Bull Board`), 2000, 'the api announced', started.output);
       const { rows } = await admin(async () => {
         const client = new Client({ connectionString: env.FUSIONPBX_DATABASE_URL });
         await client.connect();
@@ -310,19 +318,24 @@ describe('a throw-away PostgreSQL and Redis', () => {
   }, 150_000);
 });
 
-describe('SIGTERM to npm itself (npm runs the script under sh, which does not pass the signal on)', () => {
-  const cases: { script: string; args: string[]; up: (port: number) => Promise<boolean>; processes: string[] }[] = [
-    {
-      script: 'start',
-      args: ['--', '--demo'],
-      up: async (port) => (await readyz(port)).body.checks?.workers?.status === 'up',
-      processes: ['bin/ictvoip.js', appEntry('api'), appEntry('worker')],
-    },
-    { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/dist/main.js'] },
+describe('a signal to npm itself (npm runs the script under sh; `exec` leaves npm and the command only)', () => {
+  const start = {
+    script: 'start',
+    args: ['--', '--demo'],
+    up: async (port: number) => (await readyz(port)).body.checks?.workers?.status === 'up',
+    processes: ['bin/ictvoip.js', appEntry('api'), appEntry('worker')],
+  };
+  const cases: { script: string; args: string[]; up: (port: number) => Promise<boolean>; processes: string[]; signal: NodeJS.Signals }[] = [
+    { ...start, signal: 'SIGTERM' },
+    // npm passes SIGINT on to its child; sh used to hold it (waiting for its own child), so nothing stopped.
+    { ...start, signal: 'SIGINT' },
+    // npm does not pass SIGHUP on and dies of it: the command, re-parented, stops as when its launcher is gone.
+    { ...start, signal: 'SIGHUP' },
+    { script: 'start:api', args: [], up: async (port) => (await readyz(port)).status === 200, processes: ['apps/api/dist/main.js'], signal: 'SIGTERM' },
   ];
   it.each(cases)(
-    'npm run $script: every process below npm is gone and the port free within the deadline',
-    async ({ script, args, up, processes }) => {
+    '$signal to npm run $script: every process below npm is gone and the port free within the deadline',
+    async ({ script, args, up, processes, signal }) => {
       const env = await baseEnv();
       const port = Number(env.PORT);
       if (script === 'start:api') {
@@ -343,7 +356,7 @@ describe('SIGTERM to npm itself (npm runs the script under sh, which does not pa
         );
         for (const name of processes) expect(commands.some((command) => command.includes(name))).toBe(true);
         const signalled = Date.now();
-        started.child.kill('SIGTERM');
+        started.child.kill(signal);
         await started.exited;
         await waitFor(async () => tree.every((pid) => !alive(pid)) && !(await portAnswers(port)), STOP_WITHIN_MS, 'every process gone and the port free', started.output);
         expect(Date.now() - signalled).toBeLessThan(STOP_WITHIN_MS);
@@ -362,6 +375,37 @@ function holdPort(port: number): Promise<Server> {
     server.listen(port, '0.0.0.0', () => resolve(server));
   });
 }
+
+describe('a bad file named by a variable', () => {
+  it.each([
+    {
+      what: 'PROVISIONING_FILE',
+      write: (dir: string) => ({ PROVISIONING_FILE: writeIn(dir, 'provisioning.json', '{"brand": {"theme": {"logo": 5}}, "gatewayTemplates": "none"}') }),
+    },
+    { what: 'a chkcon whitelist line', write: (dir: string) => ({ CHKCON_WHITELIST_FILE: writeIn(dir, 'chkcon_whitelist.conf', '127.0.0.1\nnot-an-address\n') }) },
+  ])(
+    '$what: start stops at once (exit 78 is not a crash to restart), naming the file',
+    async ({ write }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'ictvoip-start-file-'));
+      const env = { ...(await baseEnv()), ...write(dir) };
+      const started = startCommand(env, ['--demo']);
+      try {
+        const exit = await started.exited;
+        expect(exit.code).toBe(1);
+        expect(started.output()).toMatch(/(api|worker) refused its configuration \(exit 78\)/);
+        expect(started.output()).toContain(dir);
+        // Before: each process was restarted 5 times with a backoff (about 45 s) before start gave up.
+        expect(started.output()).not.toMatch(/restarting it in/);
+        // The API never answered, so start never said where it does.
+        expect(started.output()).not.toContain('api on http');
+      } finally {
+        started.cleanup();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
+});
 
 describe('a worker that crashes', () => {
   it('is restarted with a backoff; meanwhile /readyz answers 200 "degraded" with checks.workers down', async () => {

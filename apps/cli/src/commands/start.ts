@@ -51,6 +51,25 @@ function reachable(host: string, port: number, timeoutMs = 1000): Promise<boolea
   });
 }
 
+/** Where the API is reached from this machine: its HOST, or loopback when it listens on every address. */
+function localApiUrl(config: BridgeConfig): string {
+  const host = config.http.host === null || config.http.host === '::' || config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
+}
+
+/** Says where the API answers once /healthz does: not before, when it may yet fail to listen. */
+async function announceApi(config: BridgeConfig, stopped: () => boolean): Promise<void> {
+  const url = localApiUrl(config);
+  while (!stopped()) {
+    const answered = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+      (reply) => reply.ok,
+      () => false,
+    );
+    if (answered) return say(`api on ${url}  ·  Bull Board at /admin/queues (basic auth, password = ADMIN_TOKEN)`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 function has(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 }
@@ -424,7 +443,7 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
   // The bin wrapper killed outright (SIGKILL) leaves this process re-parented: stop as on SIGTERM.
   watchLauncher(() => onSignal('SIGTERM'));
   children.forEach((child) => child.start());
-  say(`api on http://127.0.0.1:${config.http.port}  ·  Bull Board at /admin/queues (basic auth, password = ADMIN_TOKEN)`);
+  void announceApi(config, () => stopping !== null);
   await done;
   return exitCode;
 }
