@@ -14,6 +14,8 @@ export type WhitelistErrorCode = 'WHITELIST_INVALID' | 'WHITELIST_FILE_MISSING' 
 
 export class WhitelistError extends Error {
   override readonly name = 'WhitelistError';
+  /** A file the operator fixes: @ictvoip/config's SettingFault (a process stopped by it exits EX_CONFIG). */
+  readonly settingFault = true;
 
   constructor(
     readonly code: WhitelistErrorCode,

@@ -1,12 +1,13 @@
 /** The provisioner options of a bridge configuration (worker and API build the same ones). */
 import { readFileSync } from 'node:fs';
 import Joi from 'joi';
-import type { BridgeConfig } from '@ictvoip/config';
+import type { BridgeConfig, SettingFault } from '@ictvoip/config';
 import { templateProblems } from './input';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate } from './types';
 
-export class ProvisioningFileError extends Error {
+export class ProvisioningFileError extends Error implements SettingFault {
   readonly code = 'PROVISIONING_FILE_INVALID';
+  readonly settingFault = true;
   constructor(file: string, problems: string[]) {
     super(`${file}: ${problems.join('; ')}`);
     this.name = 'ProvisioningFileError';
