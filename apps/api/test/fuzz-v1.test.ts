@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { HOSTILE_STRINGS } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 import { V1_ROUTES } from '../src/routes/v1';
 import { call, createKey, type Reply } from './v1-helpers';
@@ -46,37 +47,9 @@ afterAll(async () => {
   await bridge?.close();
 });
 
-// Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL, lone surrogate), big strings.
+// Hostile leaves: SQL, the test kit's shell and unicode strings, look-alikes of valid values, big strings.
 const nasty = fc.oneof(
-  fc.constantFrom(
-    "'; DROP TABLE v_extensions; --",
-    "1' OR '1'='1",
-    '$(reboot)',
-    '`id`',
-    '|| true',
-    '; reloadxml',
-    'a\nb',
-    'a\r\nb',
-    '\u0000',
-    'x\u0000y',
-    '\u202e',
-    '😀',
-    'e\u0301',
-    '\ud83d',
-    '%00',
-    '../../etc/passwd',
-    '{{7*7}}',
-    '${jndi:ldap://x}',
-    '<script>',
-    '\\',
-    '"',
-    '',
-    ' ',
-    '100',
-    '+4930123',
-    'sip.example.net:5061',
-    'api reloadxml',
-  ),
+  fc.constantFrom("'; DROP TABLE v_extensions; --", "1' OR '1'='1", '; reloadxml', ...HOSTILE_STRINGS, '', ' ', '100', '+4930123', 'sip.example.net:5061', 'api reloadxml'),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.integer({ min: 1, max: 70000 }).map((n) => 'x'.repeat(n)),

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { buildEvent, HOSTILE_STRINGS, postWebhook } from '@ictvoip/testkit';
 import { startTestApi, type TestApi } from './harness';
 
 /**
@@ -50,29 +50,9 @@ async function assertWholeRowOrNone(eventId: unknown, status: number, body: Reco
   expect(job?.data.eventId).toBe(eventId);
 }
 
-// Hostile leaves: SQL and shell metacharacters, newlines, unicode (astral, RTL, combining, NUL), big strings.
+// Hostile leaves: SQL, the test kit's shell and unicode strings, big strings.
 const nasty = fc.oneof(
-  fc.constantFrom(
-    "'; DROP TABLE webhook_inbox; --",
-    '$(reboot)',
-    '`id`',
-    '|| true',
-    'a\nb',
-    'a\r\nb',
-    '\u0000',
-    'x\u0000y',
-    '\u202e',
-    '😀',
-    'e\u0301',
-    '\ud83d',
-    '%00',
-    '../../etc/passwd',
-    '{{7*7}}',
-    '${jndi:ldap://x}',
-    '<script>',
-    '\\',
-    '"',
-  ),
+  fc.constantFrom("'; DROP TABLE webhook_inbox; --", ...HOSTILE_STRINGS),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.integer({ min: 1, max: 20000 }).map((n) => 'x'.repeat(n)),

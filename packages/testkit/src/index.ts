@@ -7,3 +7,4 @@ export * from './whmcs-standin';
 export * from './random';
 export * from './ports';
 export * from './sealing';
+export * from './hostile';

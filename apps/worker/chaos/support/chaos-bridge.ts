@@ -3,8 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Pool } from 'pg';
-import Redis from 'ioredis';
-import { loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, TEST_REDIS_URL, type EslStandin } from '@ictvoip/testkit';
+import { deleteRedisPrefix, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, TEST_REDIS_URL, type EslStandin } from '@ictvoip/testkit';
 import { AppProcess, spawnApp } from './processes';
 import { PrivatePostgres } from './private-services';
 
@@ -157,22 +156,8 @@ export class ChaosBridge {
     await Promise.all(this.everyProcess.map((app) => app.terminate(10000)));
     await this.esl.stop();
     await Promise.allSettled([this.bridge.end(), this.fusion.end()]);
-    await deletePrefix(this.env.REDIS_URL, this.prefix).catch(() => undefined);
+    await deleteRedisPrefix(this.prefix, this.env.REDIS_URL).catch(() => undefined);
     await Promise.allSettled([dropDatabaseOn(this.pgAdminUrl, this.bridgeUrl), dropDatabaseOn(this.pgAdminUrl, this.fusionUrl)]);
     await this.ownPostgres?.stop();
-  }
-}
-
-async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }

@@ -1,18 +1,10 @@
+import { seededRandom } from '@ictvoip/testkit';
 import { signBody } from '@ictvoip/whmcs';
 import { CHAOS_SECRETS } from './chaos-bridge';
 import { sleep } from './processes';
 
-/** mulberry32: small, fast, good enough to make a run reproducible from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The test kit's generator: a seed gives the same run here as in the tests.
+export { seededRandom };
 
 export function seededUuid(random: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
