@@ -25,6 +25,7 @@ module.exports = {
   moduleNameMapper: {
     '^@ictvoip/(api|worker|cli)$': '<rootDir>/apps/$1/src/index.ts',
     '^@ictvoip/rating/exclusions$': '<rootDir>/packages/rating/src/exclusions.ts',
+    '^@ictvoip/whitelist/trust-proxy$': '<rootDir>/packages/whitelist/src/trust-proxy.ts',
     '^@ictvoip/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testEnvironment: 'node',

@@ -8,8 +8,9 @@ const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es
 const moduleNameMapper = {
   // End-to-end tests start the api and worker apps by name; everything else is a package.
   '^@ictvoip/(api|worker|cli)$': '<rootDir>/../../apps/$1/src/index.ts',
-  // The one light subpath: config checks BILLING_EXCLUDES with rating's grammar without loading rating.
+  // The light subpaths: config checks BILLING_EXCLUDES and TRUST_PROXY with their packages' grammars without loading the packages.
   '^@ictvoip/rating/exclusions$': '<rootDir>/../../packages/rating/src/exclusions.ts',
+  '^@ictvoip/whitelist/trust-proxy$': '<rootDir>/../../packages/whitelist/src/trust-proxy.ts',
   '^@ictvoip/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts',
 };
 

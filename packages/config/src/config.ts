@@ -1,5 +1,5 @@
 import { parseExclusions } from '@ictvoip/rating/exclusions';
-import { parseTrustProxy, TrustProxyError } from '@ictvoip/whitelist';
+import { parseTrustProxy, TrustProxyError } from '@ictvoip/whitelist/trust-proxy';
 import type Joi from 'joi';
 import { loadDotEnv } from './dotenv';
 import { ConfigError, type ConfigProblem } from './errors';

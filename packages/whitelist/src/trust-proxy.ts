@@ -12,6 +12,9 @@ import { type CidrRange, normalizePeer, rangeContains } from './address';
 import { TrustProxyError } from './errors';
 import { parseCidrToken } from './parse';
 
+// The subpath `@ictvoip/whitelist/trust-proxy` (config's check of TRUST_PROXY) gets its error from here.
+export { TrustProxyError };
+
 export type TrustProxy =
   | { readonly mode: 'off' }
   /** Trust the N nearest hops (the socket peer is hop 0). */
