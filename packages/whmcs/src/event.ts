@@ -714,6 +714,12 @@ export interface TenantCommand {
   requestedBy?: string;
   /** suspend: WHMCS's suspend reason as the module sent it (credit control tells its own from others by it). */
   reason?: string;
+  /**
+   * The body's top-level fields the command does not read (the module's `moduleSettings`,
+   * `configurableOptionsNormalized`, …), kept as sent with the stored event for the audit trail
+   * (the contract: unknown fields are kept, not rejected). Nothing reads them to provision.
+   */
+  received?: Record<string, unknown>;
   secrets?: { servicePassword?: string };
 }
 
@@ -827,7 +833,34 @@ function planWithDids(event: WebhookEvent, domainDids: readonly string[]): Webho
   return stated ? { ...rest, dids } : rest;
 }
 
-/** Builds the command from a validated event: the plan with its configurable options applied; unknown top-level keys are not carried. */
+/** The body's top-level keys a command reads; every other one is kept under `received`. */
+const COMMAND_KEYS = new Set([
+  'schemaVersion',
+  'eventId',
+  'action',
+  'occurredAt',
+  'service',
+  'client',
+  'server',
+  'plan',
+  'configurableOptions',
+  'customFields',
+  'origin',
+  'requestedBy',
+  'reason',
+  'secrets',
+  'received',
+]);
+
+/** The fields a command does not read, as sent; a command read back from the inbox keeps its own `received`. */
+function receivedOf(event: WebhookEvent): { received?: Record<string, unknown> } {
+  const earlier = typeof event.received === 'object' && event.received !== null && !Array.isArray(event.received) ? Object.entries(event.received) : [];
+  const unread = Object.entries(event).filter(([key]) => !COMMAND_KEYS.has(key));
+  // fromEntries: a key named __proto__ stays a plain field, never the object's prototype.
+  return earlier.length + unread.length > 0 ? { received: Object.fromEntries([...earlier, ...unread]) } : {};
+}
+
+/** Builds the command from a validated event: the plan with its configurable options applied; fields it does not read are kept under `received`. */
 export function toTenantCommand(event: WebhookEvent): TenantCommand {
   const { schemaVersion, eventId, action, occurredAt, client, server, customFields, secrets } = event;
   const { service, dids: domainDids } = splitDomainField(event.service);
@@ -845,6 +878,7 @@ export function toTenantCommand(event: WebhookEvent): TenantCommand {
     ...(typeof event.origin === 'string' ? { origin: event.origin } : {}),
     ...requestedByOf(event.requestedBy),
     ...(typeof event.reason === 'string' && event.reason.trim() !== '' ? { reason: event.reason.trim().slice(0, 255) } : {}),
+    ...receivedOf(event),
     ...(secrets ? { secrets } : {}),
   };
 }

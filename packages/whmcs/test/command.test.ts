@@ -10,7 +10,7 @@ const body = (overrides: Record<string, unknown> = {}) => ({
   plan: { maxExtensions: 3, firstExtension: 100 },
   configurableOptions: { 'maxExtensions|Extensions': '5' },
   secrets: { servicePassword: 'Adm1n-Pass-Example!' },
-  unknownTopLevel: 'not carried',
+  unknownTopLevel: 'kept, not read',
   ...overrides,
 });
 
@@ -94,6 +94,28 @@ describe('the tenant command', () => {
     expect(command.configurableOptions).toEqual({});
     expect(command).not.toHaveProperty('unknownTopLevel');
     expect(storedPlan(command)).toEqual({ maxExtensions: 5, firstExtension: 100, whmcsPid: 3 });
+  });
+
+  it('keeps the top-level fields it does not read as sent, under received (the contract: unknown fields kept), once, whatever their names', () => {
+    const moduleSettings = { configoption1: '4', configoption18: 'bridge' };
+    const sent = JSON.parse(
+      JSON.stringify(body({ moduleSettings, configurableOptionsNormalized: { maxextensions: '5' }, origin: 'whmcs' })).replace(
+        '"unknownTopLevel"',
+        '"__proto__":{"polluted":true},"unknownTopLevel"',
+      ),
+    ) as Record<string, unknown>;
+    const command = parseTenantCommand(sent);
+    expect(command.origin).toBe('whmcs');
+    // A field named __proto__ is dropped by validation: it never becomes anyone's prototype.
+    expect(command.received).toEqual({ moduleSettings, configurableOptionsNormalized: { maxextensions: '5' }, unknownTopLevel: 'kept, not read' });
+    expect(Object.getPrototypeOf(command.received)).toBe(Object.prototype);
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    // Read back from the inbox: the same fields, not nested a second time.
+    const stored = JSON.parse(JSON.stringify(redactCommand(command))) as Record<string, unknown>;
+    expect(commandFromStored(stored).received).toEqual(command.received);
+    // A body with nothing beyond the command has no received at all.
+    const { unknownTopLevel: _kept, ...plain } = body();
+    expect(parseTenantCommand(plain)).not.toHaveProperty('received');
   });
 
   it('refuses a configurable option that moves a limit outside the one set of limits, naming the option', () => {
