@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { signBody } from '@ictvoip/whmcs';
@@ -619,6 +620,23 @@ describe('addon module (admin pages)', () => {
     await pages.withBridgeAt('not a url', async (phpUrl) => {
       expect((await addonData({}, undefined, phpUrl)).error).toMatchObject({ kind: 'setup', message: expect.stringContaining('Bridge URL') });
     });
+  });
+
+  test.each([
+    { what: 'an empty object', body: '{}' },
+    { what: 'rows that are not objects', body: '{"batches":["x",3,null],"periods":"2026-11"}' },
+  ])('a 200 reply the batches page does not expect ($what): no PHP error (it was a TypeError) and no row', async ({ body }) => {
+    const odd = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+    odd.listen(0, '127.0.0.1');
+    await once(odd, 'listening');
+    try {
+      await pages.withBridgeAt(`http://127.0.0.1:${(odd.address() as AddressInfo).port}`, async (phpUrl) => {
+        expect((await addonData({ page: 'batches' }, undefined, phpUrl)).batches).toEqual([]);
+        expectNoPhpError(await html('/admin/addonmodules.php?module=ictvoip&page=batches', phpUrl));
+      });
+    } finally {
+      await new Promise((resolve) => odd.close(resolve));
+    }
   });
 
   test('a bridge that takes the connection and never answers: the addon gives up at ICTVOIP_TOTAL_TIMEOUT like the server module (10 s here), not after 30 s', async () => {

@@ -359,6 +359,19 @@ describe('reply mapping', () => {
     expect(result).toContain('safe to retry');
   });
 
+  test("a client's failed ChangePassword shows the client a plain message; staff keep the details (module log, an admin's press)", async () => {
+    const port = await closedPort();
+    const client = await run('ChangePassword', whmcsParams({ serverport: port, password: 'N3w-Passw0rd' }));
+    expect(client.result).toBe('Your password could not be changed right now. Please try again in a few minutes, or contact support.');
+    expect(JSON.stringify(client.logs)).toContain(`Could not reach the ictVoIP bridge at http://127.0.0.1:${port}/webhooks/whmcs`);
+    const admin = await run('ChangePassword', whmcsParams({ serverport: port, password: 'N3w-Passw0rd' }), { session: { adminid: 3 } });
+    expect(admin.result).toContain(`Could not reach the ictVoIP bridge at http://127.0.0.1:${port}/webhooks/whmcs`);
+    // A 401's setup hint is for staff too; a success is a success for both.
+    const refused = await run('ChangePassword', whmcsParams({ serveraccesshash: 'not-the-secret', password: 'N3w-Passw0rd' }));
+    expect(refused.result).not.toContain('Access Hash');
+    expect((await run('ChangePassword', whmcsParams({ password: 'N3w-Passw0rd' }))).result).toBe('success');
+  });
+
   test('no answer within the total timeout says it may still complete and is safe to retry', async () => {
     bridge.respond = () => 'hang';
     const started = Date.now();

@@ -65,8 +65,9 @@ function ictvoip_deactivate()
 /** addonmodules.php?module=ictvoip[&page=dashboard|ratedecks|batches|credit|servers] */
 function ictvoip_output($vars)
 {
-    $page = AdminPages::handle($vars, $_GET, $_POST, $_FILES, AdminIdentity::current());
+    // A reply no page expects (another bridge version, a proxy's JSON) ends here as a message, never a PHP error.
     try {
+        $page = AdminPages::handle($vars, $_GET, $_POST, $_FILES, AdminIdentity::current());
         echo Renderer::render($page['template'], $page['vars']);
     } catch (\Throwable $error) {
         echo '<div class="alert alert-danger">ictVoIP: the page could not be rendered (' . htmlspecialchars($error->getMessage(), ENT_QUOTES) . ').</div>';

@@ -34,8 +34,10 @@ require_once __DIR__ . '/lib/Lang.php';
 require_once __DIR__ . '/lib/PageClient.php';
 require_once __DIR__ . '/lib/ClientPages.php';
 
+use WHMCS\Module\Server\Ictvoip\AdminIdentity;
 use WHMCS\Module\Server\Ictvoip\ClientPages;
 use WHMCS\Module\Server\Ictvoip\Module;
+use WHMCS\Module\Server\Ictvoip\ReplyMapper;
 use WHMCS\Module\Server\Ictvoip\Settings;
 
 function ictvoip_MetaData()
@@ -83,7 +85,13 @@ function ictvoip_ChangePackage(array $params)
 
 function ictvoip_ChangePassword(array $params)
 {
-    return Module::stateChange('ChangePassword', 'change_password', $params);
+    $result = Module::stateChange('ChangePassword', 'change_password', $params);
+    // WHMCS shows this function's failure to the client who changed the password in the client area:
+    // staff's details (the bridge's address, Access Hash hints) stay in the module log for the admins.
+    if ($result === ReplyMapper::SUCCESS || AdminIdentity::named() !== null) {
+        return $result;
+    }
+    return ReplyMapper::CLIENT_PASSWORD_FAILURE;
 }
 
 function ictvoip_TestConnection(array $params)

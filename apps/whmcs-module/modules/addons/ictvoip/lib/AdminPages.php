@@ -84,12 +84,17 @@ final class AdminPages
             case 'batches':
                 $period = is_string($get['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $get['period']) ? $get['period'] : '';
                 $batches = $client->get('/admin/pages/billing/batches', $period === '' ? [] : ['period' => $period]);
-                foreach ($batches['batches'] as &$batch) {
+                $rows = [];
+                // Rows as the bridge answers them; anything else (another version, a proxy's JSON) is left out, never a PHP error.
+                foreach ((array) ($batches['batches'] ?? []) as $batch) {
+                    if (!is_array($batch)) {
+                        continue;
+                    }
                     $batch['invoiceLink'] = isset($batch['whmcsInvoiceId']) && is_int($batch['whmcsInvoiceId']) ? 'invoices.php?action=edit&id=' . $batch['whmcsInvoiceId'] : '';
-                    $batch['serviceLink'] = 'clientsservices.php?id=' . (int) $batch['serviceId'];
+                    $batch['serviceLink'] = 'clientsservices.php?id=' . (int) ($batch['serviceId'] ?? 0);
+                    $rows[] = $batch;
                 }
-                unset($batch);
-                return ['batches' => $batches['batches'], 'periods' => $batches['periods'] ?? [], 'period' => $period];
+                return ['batches' => $rows, 'periods' => (array) ($batches['periods'] ?? []), 'period' => $period];
             case 'credit':
                 $credit = $client->get('/admin/pages/credit');
                 $rows = [];

@@ -11,6 +11,8 @@ final class ReplyMapper
 {
     public const SUCCESS = 'success';
     public const SAFE_TO_RETRY = 'This action is safe to retry.';
+    /** What a client sees when a password change they made failed (the details are in the module log). */
+    public const CLIENT_PASSWORD_FAILURE = 'Your password could not be changed right now. Please try again in a few minutes, or contact support.';
 
     /** For the state-changing calls (create, suspend, …) and custom buttons. */
     public static function toResult(BridgeReply $reply, string $url): string
