@@ -11,19 +11,20 @@ final class Lang
 {
     public const FALLBACK = 'english';
 
-    /** The client's language (WHMCS passes it in clientsdetails), then the system default, then english. */
+    /**
+     * The client's language (WHMCS passes it in clientsdetails), then the system default, then english,
+     * key by key: each later layer overrides the one before where it has the text (a language without a
+     * file adds nothing), so a client whose language is english reads english whatever the default.
+     */
     public static function strings(array $params): array
     {
-        $candidates = [
-            $params['clientsdetails']['language'] ?? null,
-            $GLOBALS['CONFIG']['Language'] ?? null,
-        ];
-        $strings = self::load(self::FALLBACK);
-        foreach ($candidates as $candidate) {
+        $layers = [self::FALLBACK, $GLOBALS['CONFIG']['Language'] ?? null, $params['clientsdetails']['language'] ?? null];
+        $strings = [];
+        foreach ($layers as $candidate) {
             $language = strtolower(trim((string) $candidate));
             // Only a plain file name: the value reaches a path.
-            if ($language !== '' && $language !== self::FALLBACK && preg_match('/^[a-z_-]{2,40}$/', $language)) {
-                return array_merge($strings, self::load($language));
+            if ($language !== '' && preg_match('/^[a-z_-]{2,40}$/', $language)) {
+                $strings = array_merge($strings, self::load($language));
             }
         }
         return $strings;
