@@ -250,6 +250,34 @@ describe('client area (server module ClientArea)', () => {
     expect(log).toContain('downloadCalls');
     expect(log).not.toContain(pages.webhookSecret);
   });
+
+  test('a download that never ends is cut at ICTVOIP_TOTAL_TIMEOUT when an install defines one (10 s here), not after 300 s', async () => {
+    let lines = 0;
+    const trickle = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' });
+      res.write('uuid,startStamp\n');
+      const timer = setInterval(() => {
+        lines += 1;
+        res.write(`${lines},2026-10-01T00:00:00Z\n`);
+      }, 500);
+      res.on('close', () => clearInterval(timer));
+    });
+    trickle.listen(0, '127.0.0.1');
+    await once(trickle, 'listening');
+    try {
+      await pages.withBridgeAt(`http://127.0.0.1:${(trickle.address() as AddressInfo).port}`, async (phpUrl) => {
+        const started = Date.now();
+        const download = await (await fetch(`${phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`)).text();
+        expect(Date.now() - started).toBeLessThan(25_000);
+        // It was streaming when it was cut: what came through is what the bridge sent.
+        expect(download).toMatch(/^uuid,startStamp\n1,/);
+        expect(lines).toBeGreaterThan(5);
+      });
+    } finally {
+      trickle.closeAllConnections();
+      await new Promise((resolve) => trickle.close(resolve));
+    }
+  }, 60_000);
 });
 
 describe('reset SIP password (client area custom button)', () => {

@@ -82,7 +82,7 @@ final class PageClient
             }
             $sendChunk($chunk);
         };
-        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), $encoded, self::STREAM_TIMEOUT_SECONDS, $onChunk, $onHeader);
+        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), $encoded, self::streamTimeout(), $onChunk, $onHeader);
         if ($started) {
             return null;
         }
@@ -90,6 +90,12 @@ final class PageClient
             return self::unanswered($answer);
         }
         return self::refused(BridgeReply::answered($status, $refusal));
+    }
+
+    /** The download's limit: 300 s, or ICTVOIP_TOTAL_TIMEOUT when an install defined a lower one (not the events' 30 s default). */
+    private static function streamTimeout(): int
+    {
+        return defined('ICTVOIP_TOTAL_TIMEOUT') ? min(self::STREAM_TIMEOUT_SECONDS, Http::totalTimeout()) : self::STREAM_TIMEOUT_SECONDS;
     }
 
     /** For staff: the bridge was not reached, or did not answer in time (curl's reason). */
