@@ -406,6 +406,12 @@ describe('TestConnection, admin tab and client area', () => {
     expect(down.result.error).toContain('Could not reach');
   });
 
+  test('a hostname typed as host:port reaches that port (it was bracketed as if IPv6: a bad URL)', async () => {
+    const typed = await run<{ success: boolean; error: string }>('TestConnection', whmcsParams({ serverhostname: `127.0.0.1:${bridge.port}`, serverport: await closedPort() }));
+    expect(typed.result).toEqual({ success: true, error: '' });
+    expect(bridge.deliveries).toHaveLength(1);
+  });
+
   test("AdminServicesTabFields shows the bridge's adminFields, HTML-escaped", async () => {
     bridge.respond = () => ({ status: 200, json: { result: 'success', adminFields: { 'Tenant state': 'active', 'Registered phones': 3, Note: '<b>x</b>' } } });
     const { result } = await run<Record<string, string>>('AdminServicesTabFields', whmcsParams());

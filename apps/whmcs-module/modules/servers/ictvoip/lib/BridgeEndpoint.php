@@ -50,11 +50,14 @@ final class BridgeEndpoint
             // An admin pasted a URL into the hostname field: honour its scheme, host and port as given.
             return rtrim($host, '/');
         }
-        if (str_contains($host, ':') && $host[0] !== '[') {
+        $scheme = $secure ? 'https' : 'http';
+        if (filter_var($host, FILTER_VALIDATE_IP, FILTER_FLAG_IPV6) !== false) {
             $host = '[' . $host . ']';
+        } elseif (preg_match('/^([^:\[\]\/]+):(\d{1,5})$/', $host, $typed)) {
+            // "host:port" typed into the hostname field: that port, as with a pasted URL.
+            return $scheme . '://' . $typed[1] . ':' . $typed[2];
         }
         $port = (int) ($params['serverport'] ?? 0);
-        $scheme = $secure ? 'https' : 'http';
         $defaultPort = $secure ? 443 : 80;
         return $scheme . '://' . $host . ($port > 0 && $port !== $defaultPort ? ':' . $port : '');
     }
