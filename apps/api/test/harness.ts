@@ -17,10 +17,8 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** A real API on a loopback port, with its own database, queue prefix and whitelist file. */
-export async function startTestApi(env: Record<string, string> = {}, whitelist = '127.0.0.1\n::1\n'): Promise<TestApi> {
-  const db = await createTestDatabase('api');
-  const prefix = uniqueQueuePrefix('api');
+/** A test API's configuration: its database, queue prefix and a whitelist file of its own; `env` wins. */
+export function testApiConfig(db: TestDatabase, prefix: string, env: Record<string, string> = {}, whitelist = '127.0.0.1\n::1\n'): { config: BridgeConfig; whitelistFile: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ictvoip-api-'));
   const whitelistFile = join(dir, 'chkcon_whitelist.conf');
   writeFileSync(whitelistFile, whitelist);
@@ -37,6 +35,14 @@ export async function startTestApi(env: Record<string, string> = {}, whitelist =
     HOST: '127.0.0.1',
     ...env,
   });
+  return { config, whitelistFile };
+}
+
+/** A real API on a loopback port, with its own database, queue prefix and whitelist file. */
+export async function startTestApi(env: Record<string, string> = {}, whitelist = '127.0.0.1\n::1\n'): Promise<TestApi> {
+  const db = await createTestDatabase('api');
+  const prefix = uniqueQueuePrefix('api');
+  const { config, whitelistFile } = testApiConfig(db, prefix, env, whitelist);
   const logLines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
   const api = await startApi(config, logger, { port: 0 });

@@ -1,12 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { Client } from 'pg';
-import { loadConfig } from '@ictvoip/config';
-import { createTestDatabase, deleteRedisPrefix, TEST_PG_ADMIN_URL, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, deleteRedisPrefix, TEST_PG_ADMIN_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 import { startApi } from '../src';
+import { testApiConfig } from './harness';
 
 /**
  * An API that cannot listen says which setting to change (it used to crash on `server.address()` being
@@ -30,23 +27,6 @@ afterAll(async () => {
   await db.drop();
 });
 
-function configFor(host: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'ictvoip-listen-'));
-  const whitelistFile = join(dir, 'chkcon_whitelist.conf');
-  writeFileSync(whitelistFile, '127.0.0.1\n');
-  return loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    FUSIONPBX_DATABASE_URL: db.url,
-    REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    CHKCON_WHITELIST_FILE: whitelistFile,
-    ESL_PORT: '1',
-    HOST: host,
-    PORT: String(heldPort),
-  });
-}
-
 async function connectionsTo(database: string): Promise<number> {
   const admin = new Client({ connectionString: TEST_PG_ADMIN_URL });
   await admin.connect();
@@ -64,7 +44,7 @@ it.each([
   { what: 'an address that is not this host', host: '192.0.2.77', reason: 'EADDRNOTAVAIL' },
 ])('$what: start-up fails naming PORT, HOST and the reason, with nothing left open', async ({ host, reason }) => {
   const logger = pino({ level: 'silent' });
-  const failure = startApi(configFor(host), logger);
+  const failure = startApi(testApiConfig(db, prefix, { HOST: host, PORT: String(heldPort) }).config, logger);
   await expect(failure).rejects.toMatchObject({ code: 'API_LISTEN_FAILED', message: expect.stringContaining(`PORT ${heldPort} on HOST ${host}: ${reason}`) });
   // The migration ran before the listen: its pool, and every other connection start-up opened, are closed again.
   expect(await connectionsTo(new URL(db.url).pathname.slice(1))).toBe(0);

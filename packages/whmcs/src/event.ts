@@ -854,7 +854,7 @@ const COMMAND_KEYS = new Set([
 
 /** The fields a command does not read, as sent; a command read back from the inbox keeps its own `received`. */
 function receivedOf(event: WebhookEvent): { received?: Record<string, unknown> } {
-  const earlier = typeof event.received === 'object' && event.received !== null && !Array.isArray(event.received) ? Object.entries(event.received) : [];
+  const earlier = Object.entries(plainCopy(event.received) ?? {});
   const unread = Object.entries(event).filter(([key]) => !COMMAND_KEYS.has(key));
   // fromEntries: a key named __proto__ stays a plain field, never the object's prototype.
   return earlier.length + unread.length > 0 ? { received: Object.fromEntries([...earlier, ...unread]) } : {};
