@@ -26,14 +26,24 @@ async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates an empty database with a unique name; `drop()` removes it, ending stray connections. */
+/**
+ * Creates an empty database with a unique name (commits without waiting for the WAL flush, see below);
+ * `drop()` removes it, ending stray connections.
+ */
 export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
   const safeLabel = label
     .toLowerCase()
     .replace(/[^a-z0-9]/g, '_')
     .slice(0, 20);
   const name = `ictvoip_${safeLabel}_${randomBytes(5).toString('hex')}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE ${name}`));
+  await withAdmin(async (client) => {
+    await client.query(`CREATE DATABASE ${name}`);
+    // A commit here need not wait for its WAL flush: what other sessions see is the same, only a crash of
+    // the server itself could lose it, and no test of this suite crashes the shared server (the chaos
+    // suite's and start.test's PostgreSQL faults use clusters of their own, with the defaults). Each flush
+    // wait is an fsync, and the suite commits thousands of times: on a box with slow fsync that adds up.
+    await client.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
+  });
   return {
     name,
     url: databaseUrl(name),
