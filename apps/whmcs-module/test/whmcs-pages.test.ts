@@ -667,6 +667,48 @@ describe('addon module (admin pages)', () => {
     }
   });
 
+  // The same bodies for every page: each page reads what it needs from them and must render without a PHP
+  // warning (WHMCS shows those to the admin) and without a row made of another shape's values.
+  const ODD_BODIES = [
+    { what: 'an empty object', body: '{}' },
+    { what: 'a JSON list', body: '[1,2]' },
+    { what: 'a JSON string', body: '"ok"' },
+    {
+      what: 'fields of other types',
+      body: JSON.stringify({
+        queues: 'x',
+        drift: { counts: 'y', checkedAt: ['z'] },
+        unrated: 3,
+        failedJobs: [1, 'a', { id: ['x'] }],
+        servers: [null, 'pbx', { name: { x: 1 }, errors: 'x' }],
+        cdrSync: { a: 1 },
+        registrations: 'none',
+        lostNow: 'x',
+        history: [7],
+        decks: 'x',
+        services: [1],
+      }),
+    },
+    { what: 'a refusal whose details are of other types', status: 400, body: JSON.stringify({ error: { message: ['m'], details: [{ path: ['a'], message: { b: 1 } }, 'x'] } }) },
+  ];
+  test.each(['dashboard', 'ratedecks', 'credit', 'servers'].flatMap((page) => ODD_BODIES.map((odd) => ({ page, ...odd }))))(
+    'a reply the $page page does not expect ($what): the page renders without a PHP warning',
+    async ({ page, body, status }) => {
+      const odd = createHttpServer((_req, res) => res.writeHead(status ?? 200, { 'content-type': 'application/json' }).end(body));
+      odd.listen(0, '127.0.0.1');
+      await once(odd, 'listening');
+      try {
+        await pages.withBridgeAt(`http://127.0.0.1:${(odd.address() as AddressInfo).port}`, async (phpUrl) => {
+          const text = await html(`/admin/addonmodules.php?module=ictvoip&page=${page}`, phpUrl);
+          expectNoPhpError(text);
+          expect(text).not.toContain('Array');
+        });
+      } finally {
+        await new Promise((resolve) => odd.close(resolve));
+      }
+    },
+  );
+
   test('a bridge that takes the connection and never answers: the addon gives up at ICTVOIP_TOTAL_TIMEOUT like the server module (10 s here), not after 30 s', async () => {
     const sockets = new Set<Socket>();
     const silent = createNetServer((socket) => {

@@ -17,6 +17,7 @@ require_once __DIR__ . '/lib/AdminPageError.php';
 require_once __DIR__ . '/lib/AdminClient.php';
 // One admin identity for both modules: the server module (modules/servers/ictvoip) ships beside this addon.
 require_once __DIR__ . '/../../servers/ictvoip/lib/AdminIdentity.php';
+require_once __DIR__ . '/lib/Shape.php';
 require_once __DIR__ . '/lib/AdminPages.php';
 require_once __DIR__ . '/lib/Renderer.php';
 

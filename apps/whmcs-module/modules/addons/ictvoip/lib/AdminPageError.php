@@ -21,9 +21,15 @@ final class AdminPageError extends \RuntimeException
         $details = [];
         foreach ((array) ($json['error']['details'] ?? []) as $detail) {
             if (is_array($detail)) {
-                $details[] = ['path' => (string) ($detail['path'] ?? ''), 'message' => $scrub((string) ($detail['message'] ?? ''))];
+                $details[] = ['path' => self::text($detail['path'] ?? ''), 'message' => $scrub(self::text($detail['message'] ?? ''))];
             }
         }
         return new self('refused', $scrub($message), $details, $status);
+    }
+
+    /** A scalar as text; anything else (a list where a reply of another shape had one) as nothing. */
+    private static function text(mixed $value): string
+    {
+        return is_scalar($value) ? (string) $value : '';
     }
 }

@@ -76,11 +76,11 @@ final class AdminPages
     {
         switch ($page) {
             case 'ratedecks':
-                $decks = $client->get('/admin/pages/rate-decks');
+                $decks = Shape::fit($client->get('/admin/pages/rate-decks'), ['decks' => Shape::listOf(self::STORED_DECK)]);
                 $shown = is_string($get['deck'] ?? null) && preg_match('/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/', $get['deck']) ? $get['deck'] : '';
                 $prefix = is_string($get['prefix'] ?? null) && preg_match('/^[0-9]{1,15}$/', $get['prefix']) ? $get['prefix'] : '';
-                $deck = $shown === '' ? null : $client->get('/admin/pages/rate-decks/' . rawurlencode($shown), $prefix === '' ? [] : ['prefix' => $prefix]);
-                return ['decks' => $decks['decks'] ?? [], 'deck' => $deck, 'prefix' => $prefix];
+                $deck = $shown === '' ? null : Shape::fit($client->get('/admin/pages/rate-decks/' . rawurlencode($shown), $prefix === '' ? [] : ['prefix' => $prefix]), self::shownDeck());
+                return ['decks' => $decks['decks'], 'deck' => $deck, 'prefix' => $prefix];
             case 'batches':
                 $period = is_string($get['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $get['period']) ? $get['period'] : '';
                 $batches = $client->get('/admin/pages/billing/batches', $period === '' ? [] : ['period' => $period]);
@@ -96,24 +96,22 @@ final class AdminPages
                 }
                 return ['batches' => $rows, 'periods' => (array) ($batches['periods'] ?? []), 'period' => $period];
             case 'credit':
-                $credit = $client->get('/admin/pages/credit');
+                $credit = Shape::fit($client->get('/admin/pages/credit'), ['services' => Shape::listOf(self::creditRow())]);
                 $rows = [];
-                foreach ((array) ($credit['services'] ?? []) as $row) {
-                    if (is_array($row)) {
-                        $row['serviceLink'] = 'clientsservices.php?id=' . (int) ($row['serviceId'] ?? 0);
-                        $row['clientLink'] = 'clientssummary.php?userid=' . (int) ($row['clientId'] ?? 0);
-                        $row['modeKey'] = 'creditMode_' . preg_replace('/[^a-z]/', '', (string) ($row['mode'] ?? ''));
-                        $rows[] = $row;
-                    }
+                foreach ($credit['services'] as $row) {
+                    $row['serviceLink'] = 'clientsservices.php?id=' . (int) $row['serviceId'];
+                    $row['clientLink'] = 'clientssummary.php?userid=' . (int) $row['clientId'];
+                    $row['modeKey'] = 'creditMode_' . preg_replace('/[^a-z]/', '', (string) $row['mode']);
+                    $rows[] = $row;
                 }
                 return ['credit' => $rows];
             case 'servers':
-                $servers = $client->get('/admin/pages/servers');
-                $registrations = $client->get('/admin/pages/registrations');
-                return ['servers' => $servers['servers'] ?? [], 'cdrSync' => $servers['cdrSync'] ?? [], 'registrations' => $registrations];
+                $servers = Shape::fit($client->get('/admin/pages/servers'), ['servers' => Shape::listOf(self::serverHealth()), 'cdrSync' => Shape::listOf(self::CDR_SYNC)]);
+                $registrations = Shape::fit($client->get('/admin/pages/registrations'), self::registrations());
+                return ['servers' => $servers['servers'], 'cdrSync' => $servers['cdrSync'], 'registrations' => $registrations];
             default:
-                $dashboard = $client->get('/admin/pages/dashboard');
-                return ['dashboard' => $dashboard, 'lostCount' => count((array) ($dashboard['registrations']['lostNow'] ?? []))];
+                $dashboard = Shape::fit($client->get('/admin/pages/dashboard'), self::dashboard());
+                return ['dashboard' => $dashboard, 'lostCount' => count($dashboard['registrations']['lostNow'])];
         }
     }
 
@@ -127,7 +125,7 @@ final class AdminPages
             case 'deckPreview':
                 $form = self::deckForm($post, $files);
                 try {
-                    $preview = $client->post('/admin/pages/rate-decks/preview', self::deckBody($form));
+                    $preview = Shape::fit($client->post('/admin/pages/rate-decks/preview', self::deckBody($form)), self::deckPreview());
                     $summary = vsprintf((string) ($lang['previewSummary'] ?? 'revision %s: %s rates (%s added, %s changed, %s unchanged, %s removed)'), [
                         (int) ($preview['revision'] ?? 0), (int) ($preview['entryCount'] ?? 0), (int) ($preview['added'] ?? 0),
                         (int) ($preview['replaced'] ?? 0), (int) ($preview['unchanged'] ?? 0), (int) ($preview['removed'] ?? 0),
@@ -147,6 +145,64 @@ final class AdminPages
             default:
                 throw new AdminPageError('input', 'Unknown action.');
         }
+    }
+
+    // What each page's template reads of the bridge's replies (see Shape): the same names as
+    // apps/api/src/routes/whmcs-pages/admin-pages.ts answers with.
+
+    private const CDR_SYNC = ['server' => '', 'tenants' => 0, 'lastRunAt' => null, 'newestCdrAt' => null];
+    private const LOST_PHONE = ['serviceId' => 0, 'domain' => '', 'extension' => '', 'missingSince' => null];
+    private const STORED_DECK = ['name' => '', 'currency' => '', 'countryCode' => '', 'revision' => 0, 'entryCount' => 0, 'updatedAt' => null];
+    private const RATE = ['line' => null, 'prefix' => '', 'destination' => '', 'ratePerMinute' => '', 'connectFee' => '', 'increments' => '', 'effectiveFrom' => null];
+
+    private static function serverHealth(): array
+    {
+        return ['name' => '', 'database' => '', 'eventSocket' => '', 'databaseOk' => false, 'eventSocketOk' => false, 'errors' => Shape::listOf(''), 'checkedAt' => null];
+    }
+
+    private static function registrations(): array
+    {
+        return [
+            'lostNow' => Shape::listOf(self::LOST_PHONE),
+            'history' => Shape::listOf(['at' => null, 'serviceId' => 0, 'domain' => '', 'extension' => '', 'transition' => '', 'alertSent' => false]),
+        ];
+    }
+
+    private static function dashboard(): array
+    {
+        return [
+            'queues' => Shape::listOf(['name' => '', 'counts' => ['waiting' => 0, 'active' => 0, 'delayed' => 0, 'failed' => 0]]),
+            'failedJobs' => Shape::listOf(['queue' => '', 'name' => '', 'id' => '', 'attemptsMade' => 0, 'failedReason' => '', 'failedAt' => null]),
+            'drift' => Shape::nullable(['checkedAt' => null, 'counts' => Shape::mapOf(0)]),
+            'unrated' => ['total' => 0, 'byService' => Shape::listOf(['serviceId' => 0, 'calls' => 0, 'oldest' => null])],
+            'cdrSync' => Shape::listOf(self::CDR_SYNC),
+            'servers' => Shape::listOf(self::serverHealth()),
+            'registrations' => ['lostNow' => Shape::listOf(self::LOST_PHONE)],
+        ];
+    }
+
+    private static function creditRow(): array
+    {
+        return [
+            'serviceId' => 0, 'clientId' => 0, 'mode' => '', 'state' => '', 'available' => null, 'threshold' => null, 'creditLimit' => null,
+            'currency' => '', 'suspendedBy' => null, 'restrictedGateways' => 0, 'pendingAction' => null, 'lastError' => null, 'lastCheckedAt' => null,
+            'lastMail' => Shape::nullable(['kind' => '', 'state' => '', 'at' => null]),
+        ];
+    }
+
+    private static function shownDeck(): array
+    {
+        return ['name' => '', 'revision' => 0, 'entryCount' => 0, 'entries' => Shape::listOf(self::RATE)];
+    }
+
+    private static function deckPreview(): array
+    {
+        return [
+            'ok' => false, 'revision' => 0, 'entryCount' => 0, 'added' => 0, 'replaced' => 0, 'unchanged' => 0, 'removed' => 0,
+            'firstLines' => Shape::listOf(''),
+            'firstRates' => Shape::listOf(self::RATE),
+            'issues' => Shape::listOf(['line' => null, 'column' => null, 'message' => '']),
+        ];
     }
 
     /** The deck form as typed; an uploaded file wins over the pasted text. */
