@@ -61,7 +61,8 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+
 
 /**
  * `2024-01-01` (a whole day, UTC) or `2024-01-01 10:30[:00]` / ISO 8601 with an offset. A day as
- * `date_end` includes that day, as ictVoIP's "2024-01-01 to 2024-01-31" reads.
+ * `date_end` includes that day, as ictVoIP's "2024-01-01 to 2024-01-31" reads; a time as `date_end` is the
+ * first instant left out, so consecutive windows (10:00–11:00, 11:00–12:00) tile without overlap or gap.
  */
 export function parseExportDate(value: string, field: string, end: boolean): Date {
   const text = value.trim();
