@@ -161,7 +161,7 @@ describe('extensions', () => {
     expect(reply.body).toMatchObject({ dryRun: true, outcome: 'updated', extension: { extension: '101', callerIdName: 'Sales', enabled: false } });
     expect(rowsOf(reply, 'v_extensions', 'update')).toEqual([expect.objectContaining({ columns: { effective_caller_id_name: 'Sales', enabled: 'false' } })]);
     expect(reply.body.eslCommands).toEqual([`memcache delete directory:101@${domainA}`, `sofia profile internal flush_inbound_reg 101@${domainA} reboot`]);
-    expect((await send('GET', `${base()}/101`, keyA)).body).toMatchObject({ callerIdName: '101', enabled: true });
+    expect((await send('GET', `${base()}/101`, keyA)).body).toMatchObject({ callerIdName: null, enabled: true });
   });
 
   it('PUT ?dryRun=1 of a new extension is a create; of an unchanged one writes no row', async () => {

@@ -165,6 +165,13 @@ export async function seedFusionpbxBasics(pool: Pool, templateDomainName = 'temp
       [uuid, name, name.endsWith('ipv6') ? 'false' : 'true'],
     );
   }
+  // The default setting of a fresh install that an extension's page reads (app/voicemails/app_config.php, 5.1.0 and 5.3.0).
+  await pool.query(
+    `insert into v_default_settings (default_setting_uuid, app_uuid, default_setting_category, default_setting_subcategory, default_setting_name,
+       default_setting_value, default_setting_order, default_setting_enabled, default_setting_description, insert_date)
+     values ($1, null, 'voicemail', 'voicemail_file', 'text', 'attach', 0, 'true', 'Define whether to attach voicemail files to email notifications, or only include a link.', now())`,
+    [randomUUID()],
+  );
   const templateDomainUuid = randomUUID();
   await pool.query(
     `insert into v_domains (domain_uuid, domain_parent_uuid, domain_name, domain_enabled, domain_description, insert_date)

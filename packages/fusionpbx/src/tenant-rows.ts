@@ -168,6 +168,13 @@ export function listDialplans(tx: Tx, domainUuid: string): Promise<CanonicalRow[
   return selectRows(tx, 'select * from v_dialplans where domain_uuid = $1 order by dialplan_order, dialplan_name, dialplan_uuid', [domainUuid]);
 }
 
+/** The dialplans of two domains in one read (issue #20's statement budget), each list in listDialplans' order. */
+async function listDialplansOfBoth(tx: Tx, first: string, second: string): Promise<[CanonicalRow[], CanonicalRow[]]> {
+  const rows = await selectRows(tx, 'select * from v_dialplans where domain_uuid = any($1::uuid[]) order by dialplan_order, dialplan_name, dialplan_uuid', [[first, second]]);
+  const of = (uuid: string) => rows.filter((row) => row.domain_uuid?.toLowerCase() === uuid.toLowerCase());
+  return [of(first), of(second)];
+}
+
 /** The details of several dialplans in one read, grouped by dialplan_uuid (each group in the GUI's order). */
 async function listDetails(tx: Tx, dialplanUuids: string[]): Promise<Map<string, CanonicalRow[]>> {
   const byDialplan = new Map<string, CanonicalRow[]>();
@@ -215,13 +222,35 @@ function alreadyPresent(existing: CanonicalRow[], template: CanonicalRow): boole
 }
 
 /**
- * Copies the template domain's dialplans that the target lacks: context, domain name, domain uuid
- * and dialplan uuid are substituted in the row, its XML and its details. Returns how many it added.
+ * A fresh PIN for each one the dialplan carries (`pin_number=<digits>`, the same in its XML and its
+ * details), of the same length: FusionPBX's dialplan import draws `{v_pin_number}` with
+ * generate_password(pin_length, 1) for every domain, so no two tenants share the page, eavesdrop,
+ * recordings or DISA PINs the template domain got.
+ */
+function freshPins(source: CanonicalRow, details: readonly CanonicalRow[]): [string, string][] {
+  const pins = new Set<string>();
+  for (const text of [source.dialplan_xml, ...details.map((detail) => detail.dialplan_detail_data)]) {
+    for (const match of (text ?? '').matchAll(/\bpin_number=(\d+)/g)) pins.add(match[1]!);
+  }
+  return [...pins].map((pin) => [`pin_number=${pin}`, `pin_number=${generateVoicemailPin(pin.length)}`]);
+}
+
+/**
+ * A template dialplan a tenant gets: not one of the `public` context (an inbound route answers one
+ * number for one tenant; FusionPBX's own per-domain templates are never public: its public ones are global).
+ */
+function isTenantTemplate(source: CanonicalRow): boolean {
+  return source.dialplan_context !== 'public';
+}
+
+/**
+ * Copies the template domain's dialplans that the target lacks (not its inbound routes): context,
+ * domain name, domain uuid and dialplan uuid are substituted in the row, its XML and its details, and
+ * each PIN is drawn again. Returns how many it added.
  */
 export async function cloneDialplans(tx: Tx, template: DomainRef, target: DomainRef): Promise<number> {
-  const templates = await listDialplans(tx, template.uuid);
-  const existing = await listDialplans(tx, target.uuid);
-  const missing = templates.filter((source) => !alreadyPresent(existing, source));
+  const [templates, existing] = await listDialplansOfBoth(tx, template.uuid, target.uuid);
+  const missing = templates.filter((source) => isTenantTemplate(source) && !alreadyPresent(existing, source));
   const details = await listDetails(
     tx,
     missing.map((source) => source.dialplan_uuid as string),
@@ -230,19 +259,21 @@ export async function cloneDialplans(tx: Tx, template: DomainRef, target: Domain
   const detailRows: DesiredRow[] = [];
   for (const source of missing) {
     const dialplanUuid = newUuid();
+    const sourceDetails = details.get((source.dialplan_uuid as string).toLowerCase()) ?? [];
     const substitute = substitution([
       // Regex-escaped form first (conditions such as expression="^tenant\.example\.com$").
       [escapeRegex(template.name), escapeRegex(target.name)],
       [template.name, target.name],
       [template.uuid, target.uuid],
       [source.dialplan_uuid as string, dialplanUuid],
+      ...freshPins(source, sourceDetails),
     ]);
     const row = copyColumns(source, ['dialplan_uuid', 'domain_uuid']);
     for (const column of ['dialplan_context', 'dialplan_xml', 'dialplan_number', 'dialplan_destination', 'dialplan_description']) {
       if (column in row) row[column] = substitute(row[column]);
     }
     dialplanRows.push({ ...row, dialplan_uuid: dialplanUuid, domain_uuid: target.uuid });
-    for (const detail of details.get((source.dialplan_uuid as string).toLowerCase()) ?? []) {
+    for (const detail of sourceDetails) {
       const detailRow = copyColumns(detail, ['dialplan_detail_uuid', 'dialplan_uuid', 'domain_uuid']);
       detailRow.dialplan_detail_data = substitute(detailRow.dialplan_detail_data ?? null);
       detailRows.push({
@@ -438,6 +469,46 @@ export async function enabledSipProfileNames(tx: Tx): Promise<string[]> {
  * A new extension as FusionPBX's extension_edit.php fills the form by default, so rows the bridge
  * makes (provisioning or the REST API) look like rows the GUI made. `overrides` set the caller's fields.
  */
+/**
+ * What FusionPBX's extension page (app/extensions/extension_edit.php) fills in from the settings and
+ * its own form when it adds an extension and its voicemail box, for the columns a tenant's install
+ * may vary: the account code (get_accountcode(): setting domain/accountcode, "none" for none, else
+ * the domain's name), the voicemail box's file handling (setting voicemail/voicemail_file, "attach" as
+ * shipped: without it voicemail emails carry no recording), and on 5.3 (the language columns) the
+ * blank type and the language split's defaults.
+ */
+export interface ExtensionPageDefaults {
+  extension: DesiredRow;
+  voicemail: DesiredRow;
+}
+
+/** One read of the default settings; the domain's own rows come from its snapshot when the caller has one. */
+export async function extensionPageDefaults(tx: Tx, domain: DomainRef, domainSettings?: SettingsSnapshot): Promise<ExtensionPageDefaults> {
+  const defaults = await selectRows(
+    tx,
+    `select default_setting_category, default_setting_subcategory, default_setting_value from v_default_settings
+      where default_setting_enabled::text = 'true' and default_setting_name = 'text'
+        and (default_setting_category, default_setting_subcategory) in (('domain', 'accountcode'), ('voicemail', 'voicemail_file'))
+      order by default_setting_order, default_setting_uuid`,
+    [],
+  );
+  const snapshot = domainSettings ?? (await loadSettings(tx, domain.uuid));
+  const value = (category: string, subcategory: string): string | null => {
+    const own = snapshot.find(category, subcategory);
+    if (own && own.domain_setting_enabled === 'true' && own.domain_setting_name === 'text' && own.domain_setting_value) return own.domain_setting_value;
+    const fallback = defaults.find((row) => row.default_setting_category === category && row.default_setting_subcategory === subcategory);
+    return fallback?.default_setting_value || null;
+  };
+  const accountcode = value('domain', 'accountcode');
+  const extension: DesiredRow = { accountcode: accountcode === 'none' ? null : (accountcode ?? domain.name) };
+  if (tx.catalog.hasColumn('v_extensions', 'extension_language')) {
+    // 5.3's page: an empty first option for the type, and explode('/', '') for the language.
+    Object.assign(extension, { extension_type: null, extension_language: null, extension_dialect: 'us', extension_voice: 'callie' });
+  }
+  return { extension, voicemail: { voicemail_file: value('voicemail', 'voicemail_file') } };
+}
+
+/** A new extension as the page writes it; `overrides` carry ExtensionPageDefaults.extension and the caller's own columns. */
 export function newExtensionRow(domainUuid: string, domainName: string, number: string, overrides: DesiredRow = {}): DesiredRow {
   return {
     extension_uuid: newUuid(),
@@ -446,8 +517,9 @@ export function newExtensionRow(domainUuid: string, domainName: string, number: 
     number_alias: null,
     password: newSipPassword(),
     accountcode: domainName,
-    effective_caller_id_name: number,
-    effective_caller_id_number: number,
+    // The page's fields start empty: FreeSWITCH then shows what the phone sends on internal calls.
+    effective_caller_id_name: null,
+    effective_caller_id_number: null,
     limit_max: '5',
     limit_destination: '!USER_BUSY',
     user_context: domainName,

@@ -82,6 +82,7 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
 
     // Extensions: checklist columns.
     const extensions = await rows('select * from v_extensions where domain_uuid = $1 order by extension', [result.domainUuid]);
+    const languageColumns = (await rows("select 1 from information_schema.columns where table_name = 'v_extensions' and column_name = 'extension_language'")).length > 0;
     expect(extensions.map((row) => row.extension)).toEqual(['100', '101', '102']);
     for (const ext of extensions) {
       expect(ext).toMatchObject({
@@ -94,9 +95,11 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
         call_screen_enabled: 'false',
         directory_visible: 'true',
         directory_exten_visible: 'true',
-        extension_type: 'default',
-        effective_caller_id_name: ext.extension,
-        effective_caller_id_number: ext.extension,
+        // As extension_edit.php adds one: the caller ID fields start empty; 5.3's type select starts
+        // blank and its language split gives dialect "us", voice "callie" (5.1 has no such columns).
+        ...(languageColumns ? { extension_type: null, extension_language: null, extension_dialect: 'us', extension_voice: 'callie' } : { extension_type: 'default' }),
+        effective_caller_id_name: null,
+        effective_caller_id_number: null,
         number_alias: null,
         description: null,
       });
@@ -116,6 +119,8 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
         voicemail_transcription_enabled: 'false',
         voicemail_local_after_email: 'true',
         voicemail_mail_to: null,
+        // The install's default setting voicemail/voicemail_file (as shipped: attach).
+        voicemail_file: 'attach',
       });
       expect(vm.voicemail_password).toMatch(/^[0-9]{8}$/);
     }

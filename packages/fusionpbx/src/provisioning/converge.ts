@@ -9,6 +9,8 @@ import {
   deleteSetting,
   deleteSettingRow,
   loadSettings,
+  extensionPageDefaults,
+  type ExtensionPageDefaults,
   upsertSetting,
   findDomainByName,
   setDomainEnabled,
@@ -172,7 +174,15 @@ function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
  * extensions never exceeds maxExtensions. Above the limit the newest enabled ones are disabled (and
  * remembered in state.surplusDisabled, so a later bigger plan re-enables exactly those).
  */
-async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, registrationProfile: string, changes: Changes): Promise<void> {
+async function convergeExtensions(
+  tx: Tx,
+  tenant: Tenant,
+  input: TenantInput,
+  state: TenantState,
+  registrationProfile: string,
+  settings: SettingsSnapshot,
+  changes: Changes,
+): Promise<void> {
   const range: string[] = input.extensionNumbers ? input.extensionNumbers.slice(0, input.initialExtensions) : [];
   if (!input.extensionNumbers) for (let index = 0; index < input.initialExtensions; index += 1) range.push(String(input.firstExtension + index));
   // One snapshot answers the per-number uniqueness checks (extension or number_alias, enabled or not).
@@ -181,6 +191,8 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
   const surplus = new Set(state.surplusDisabled);
   const newExtensions: DesiredRow[] = [];
   const newVoicemails: (DesiredRow & { voicemail_id: string })[] = [];
+  // Read once, and only when an extension is added.
+  let pageDefaults: ExtensionPageDefaults | undefined;
   let reenabled = false;
 
   for (const number of range) {
@@ -201,8 +213,9 @@ async function convergeExtensions(tx: Tx, tenant: Tenant, input: TenantInput, st
       changes.report.skippedExtensions.push(number);
       continue;
     }
-    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number, outboundCallerIdColumns(input.numbers)));
-    newVoicemails.push(newVoicemailRow(tenant.domainUuid, number));
+    pageDefaults ??= await extensionPageDefaults(tx, { uuid: tenant.domainUuid, name: tenant.domainName }, settings);
+    newExtensions.push(newExtensionRow(tenant.domainUuid, tenant.domainName, number, { ...pageDefaults.extension, ...outboundCallerIdColumns(input.numbers) }));
+    newVoicemails.push(newVoicemailRow(tenant.domainUuid, number, pageDefaults.voicemail));
     enabledCount += 1;
     changes.report.createdExtensions.push(number);
   }
@@ -310,7 +323,7 @@ export async function convergeTenant(
   const settings = await loadSettings(tx, tenant.domainUuid);
   await convergeBranding(tx, tenant, input, settings, changes);
   await convergeGuiLimits(tx, tenant, input, settings, changes);
-  await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', changes);
+  await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', settings, changes);
   await convergeGateway(tx, tenant, input, state, changes);
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
   await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash);

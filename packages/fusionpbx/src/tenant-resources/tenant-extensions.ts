@@ -14,7 +14,16 @@ import {
 } from '../db';
 import { TenantNotFoundError, TenantStateError, UniquenessError } from '../errors';
 import { type FreeswitchStep, directoryKey, uniqueSteps } from '@ictvoip/freeswitch';
-import { newExtensionRow, newVoicemailRow, findExtensionUsers, insertExtension, ensureVoicemail, findVoicemail } from '../tenant-rows';
+import {
+  type ExtensionPageDefaults,
+  extensionPageDefaults,
+  newExtensionRow,
+  newVoicemailRow,
+  findExtensionUsers,
+  insertExtension,
+  ensureVoicemail,
+  findVoicemail,
+} from '../tenant-rows';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
 import { validateCacheKey, validateExtension, validateProfile } from '../provisioning/input';
 import { QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
@@ -171,14 +180,24 @@ function desiredColumns(fields: ExtensionFields): DesiredRow {
   return desired;
 }
 
-async function convergeVoicemail(tx: Tx, tenant: Tenant, extension: string, fields: ExtensionFields, description: string | null): Promise<boolean> {
+async function convergeVoicemail(
+  tx: Tx,
+  tenant: Tenant,
+  extension: string,
+  fields: ExtensionFields,
+  description: string | null,
+  pageDefaults?: ExtensionPageDefaults,
+): Promise<boolean> {
   const existing = await findVoicemail(tx, tenant.domainUuid, extension);
   if (!existing) {
+    const defaults = pageDefaults ?? (await extensionPageDefaults(tx, { uuid: tenant.domainUuid, name: tenant.domainName }));
     return ensureVoicemail(
       tx,
       newVoicemailRow(tenant.domainUuid, extension, {
+        ...defaults.voicemail,
         voicemail_mail_to: fields.voicemailEmail ?? null,
-        voicemail_file: fields.voicemailEmail ? 'attach' : null,
+        // An address given here is for the recordings: attached whatever the install's default.
+        ...(fields.voicemailEmail ? { voicemail_file: 'attach' } : {}),
         voicemail_description: description,
       }),
     );
@@ -218,10 +237,12 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
   if (fields.numberAlias) await assertNameFree(tx, tenant, fields.numberAlias, null, 'number_alias');
   const enabled = fields.enabled ?? true;
   if (enabled) await assertQuota(tx, tenant, options, null);
+  const pageDefaults = await extensionPageDefaults(tx, { uuid: tenant.domainUuid, name: tenant.domainName });
   const row = newExtensionRow(tenant.domainUuid, tenant.domainName, extension, {
+    ...pageDefaults.extension,
     number_alias: fields.numberAlias ?? null,
-    effective_caller_id_name: fields.callerIdName ?? extension,
-    effective_caller_id_number: fields.callerIdNumber ?? extension,
+    effective_caller_id_name: fields.callerIdName ?? null,
+    effective_caller_id_number: fields.callerIdNumber ?? null,
     outbound_caller_id_name: fields.outboundCallerIdName ?? null,
     outbound_caller_id_number: fields.outboundCallerIdNumber ?? null,
     enabled,
@@ -230,7 +251,7 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
   });
   const password = String(row.password);
   await insertExtension(tx, row);
-  await convergeVoicemail(tx, tenant, extension, fields, fields.description ?? null);
+  await convergeVoicemail(tx, tenant, extension, fields, fields.description ?? null, pageDefaults);
   return {
     outcome: 'created',
     extension: await reread(tx, tenant, extension),
