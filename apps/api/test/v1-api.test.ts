@@ -70,10 +70,15 @@ describe('API keys', () => {
   });
 
   it('answers 401 without a key, with a made-up key, and with a revoked key; records last use', async () => {
-    expect((await call(bridge.url, 'GET', '/v1/tenants')).status).toBe(401);
+    const without = await call(bridge.url, 'GET', '/v1/tenants');
+    expect(without.status).toBe(401);
+    // The challenge comes with a 401 only (RFC 9110 §11.6.1), not with every answer.
+    expect(without.headers.get('www-authenticate')).toBe('Bearer realm="ictvoip"');
     expect((await get('/v1/tenants', 'ivk_aaaaaaaaaaaa_' + 'A'.repeat(43))).status).toBe(401);
     const token = await createKey(bridge.url, admin, { name: 'short-lived', scope: 'tenant', serviceId: A, access: 'read' });
-    expect((await get(`/v1/tenants/${A}`, token)).status).toBe(200);
+    const answered = await get(`/v1/tenants/${A}`, token);
+    expect(answered.status).toBe(200);
+    expect(answered.headers.get('www-authenticate')).toBeNull();
     const [key] = (await get(`/v1/admin/api-keys?serviceId=${A}`, admin)).body.data.filter((k: { name: string }) => k.name === 'short-lived');
     expect(key.lastUsedAt).not.toBeNull();
     const revoked = await send('DELETE', `/v1/admin/api-keys/${key.id}`, admin);

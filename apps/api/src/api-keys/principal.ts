@@ -42,21 +42,24 @@ function bearer(req: Request): string | null {
   return match ? match[1] : null;
 }
 
-const unauthorized = () => new HttpError(401, 'UNAUTHORIZED', 'a valid API key is required (Authorization: Bearer ivk_…)');
+/** The 401, with the challenge that says which scheme to answer it with (RFC 9110: on a 401 only). */
+function unauthorized(res: Response): HttpError {
+  res.setHeader('WWW-Authenticate', 'Bearer realm="ictvoip"');
+  return new HttpError(401, 'UNAUTHORIZED', 'a valid API key is required (Authorization: Bearer ivk_…)');
+}
 
 /** Resolves the bearer token to a principal; revoked, unknown or malformed keys are 401 alike. */
 export function authenticate(apiKeys: ApiKeysRepository, adminToken: string, logger: Logger): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const token = bearer(req);
-    res.setHeader('WWW-Authenticate', 'Bearer realm="ictvoip"');
-    if (!token) return next(unauthorized());
+    if (!token) return next(unauthorized(res));
     if (!token.startsWith('ivk_')) {
-      if (!sameSecret(token, adminToken)) return next(unauthorized());
+      if (!sameSecret(token, adminToken)) return next(unauthorized(res));
       res.locals.principal = { kind: 'admin-token' } satisfies Principal;
       return next();
     }
     const key = await apiKeys.verify(token);
-    if (!key) return next(unauthorized());
+    if (!key) return next(unauthorized(res));
     res.locals.principal = { kind: 'key', key } satisfies Principal;
     // Bookkeeping only: a failed last-use write must not fail the request.
     apiKeys.recordUse(key.id, req.socket.remoteAddress ?? null).catch((error: Error) => logger.warn({ err: error.message, keyId: key.id }, 'api key last-use update failed'));
