@@ -101,6 +101,29 @@ test('not enough credit: the invoice waits unpaid (usage still counts) and is pa
   expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe(microToDecimal(3_000_000n - roundCents(rated), 2));
 });
 
+test('a client who pays in another currency than the deck: no invoice, no credit taken, the reason kept; credit control does not mix the two', async () => {
+  const { tenant } = await prepaidTenant('10.00', CALLS);
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'EUR';
+  // Before: USD calls went on an invoice in the client's EUR and were paid from its EUR credit.
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'creating' });
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'creating' });
+  expect(requests('CreateInvoice', tenant.clientId)).toEqual([]);
+  expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe('10.00');
+  const [invoice] = await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId });
+  expect(invoice).toMatchObject({ state: 'creating', currency: 'USD', lastError: `CURRENCY_MISMATCH: client ${tenant.clientId} pays in EUR, the calls are rated in USD` });
+
+  // A balance in EUR less usage in USD is no figure: counted as unreadable (CREDIT_UNREADABLE=open: nothing changes).
+  const check = await runCreditCheck(kit.deps, tenant.clientId);
+  expect(check.services[0]).toMatchObject({ unreadable: true, before: 'ok', after: 'ok', figures: { available: null } });
+  const { rows } = await kit.deps.pool.query<{ last_error: string }>('SELECT last_error FROM credit_states WHERE service_id = $1', [tenant.serviceId]);
+  expect(rows[0]?.last_error).toBe(`CURRENCY_MISMATCH: client ${tenant.clientId} pays in EUR, its calls are rated in USD`);
+
+  // The operator moves the client to USD: the same invoice is made and paid, once.
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'USD';
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid', invoiceKey: invoice!.invoiceKey });
+  expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
+});
+
 describe('period close of a prepaid service (calls after the last daily invoice)', () => {
   // 60 s at 0.01: whole cents, so no rounding remainder rides on a batch.
   const LATE = [

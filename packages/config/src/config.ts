@@ -60,6 +60,8 @@ export interface BridgeConfig {
     maxAttempts: number;
     defaultRateDeck: string;
     billedDirections: readonly ('inbound' | 'outbound' | 'local')[];
+    /** BILLING_HANGUP_CAUSES, upper-case: an answered call ending with another cause is not billed ('*' = any) */
+    hangupCauses: readonly string[];
     reconcileScanInvoices: number;
     /** BILLING_PERIODS; undefined = what the bridge database recorded (see billingPeriodsMode) */
     periods: 'calendar' | 'service' | undefined;
@@ -270,6 +272,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       maxAttempts: v.BILLING_MAX_ATTEMPTS,
       defaultRateDeck: v.BILLING_DEFAULT_RATE_DECK,
       billedDirections: Object.freeze((v.BILLING_DIRECTIONS as string).split(',') as ('inbound' | 'outbound' | 'local')[]),
+      hangupCauses: Object.freeze((v.BILLING_HANGUP_CAUSES as string).toUpperCase().split(',')),
       reconcileScanInvoices: v.BILLING_RECONCILE_SCAN_INVOICES,
       periods: v.BILLING_PERIODS as 'calendar' | 'service' | undefined,
       excludes: v.BILLING_EXCLUDES as string,

@@ -133,6 +133,10 @@ export const environmentSchema = Joi.object({
   BILLING_DIRECTIONS: Joi.string()
     .pattern(/^(inbound|outbound|local)(,(inbound|outbound|local))*$/)
     .default('outbound'),
+  // FreeSWITCH hangup causes of an answered call that is billed; '*' = every answered call.
+  BILLING_HANGUP_CAUSES: Joi.string()
+    .pattern(/^(\*|[A-Za-z_]+(,[A-Za-z_]+)*)$/)
+    .default('NORMAL_CLEARING,NORMAL_UNSPECIFIED,MEDIA_TIMEOUT,ALLOTTED_TIMEOUT'),
   BILLING_RECONCILE_SCAN_INVOICES: Joi.number().integer().min(1).max(100).default(10),
   // Unset: what the database recorded at migration 010 (calendar for an install that already billed, service for a new one).
   BILLING_PERIODS: Joi.string().valid('calendar', 'service'),

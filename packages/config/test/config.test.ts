@@ -119,6 +119,13 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(['BILLING_EXCLUDES', 'BILLING_PERIODS']);
   });
 
+  it('reads the hangup causes of a billed answered call: the default list, "*", upper-cased; a malformed list is refused by name', () => {
+    expect(loadConfig({}).billing.hangupCauses).toEqual(['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT']);
+    expect(loadConfig({ BILLING_HANGUP_CAUSES: '*' }).billing.hangupCauses).toEqual(['*']);
+    expect(loadConfig({ BILLING_HANGUP_CAUSES: 'normal_clearing,RECOVERY_ON_TIMER_EXPIRE' }).billing.hangupCauses).toEqual(['NORMAL_CLEARING', 'RECOVERY_ON_TIMER_EXPIRE']);
+    expect(problemsOf({ BILLING_HANGUP_CAUSES: 'NORMAL CLEARING' }).map((p) => p.variable)).toEqual(['BILLING_HANGUP_CAUSES']);
+  });
+
   // One grammar: what a plan's billingExcludes accepts (rating's planBillingProblems) is what BILLING_EXCLUDES accepts.
   it.each([
     ['[Emergency], [ tollfree ]', true],

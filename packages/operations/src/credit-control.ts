@@ -116,12 +116,13 @@ export interface CreditLevels {
 
 /**
  * The next state. Down: below the threshold → low, nothing available (≤ 0) → zero. Up: only once
- * the threshold plus the hysteresis margin is reached (from low and from zero alike), so a balance
- * hovering around either line changes state once, not at every check.
+ * the threshold (and never less than zero) plus the hysteresis margin is reached, from low and from
+ * zero alike (a top-up of exactly that much lifts it, as the README says), so a balance hovering
+ * around either line changes state once, not at every check.
  */
 export function nextCreditState(current: CreditState, { available, threshold, hysteresis }: CreditLevels): CreditState {
   if (available <= 0n) return 'zero';
-  const recovered = available >= threshold + hysteresis && available > hysteresis;
+  const recovered = available >= (threshold > 0n ? threshold : 0n) + hysteresis;
   if (current === 'zero') return recovered ? 'ok' : 'zero';
   if (available < threshold) return 'low';
   if (current === 'low') return recovered ? 'ok' : 'low';
@@ -325,10 +326,24 @@ export async function checkClientCredit(deps: CreditDeps, clientId: number, opti
   return outcome;
 }
 
+/**
+ * The balance is in the client's WHMCS currency, the usage in its decks': of another currency, they
+ * cannot be subtracted, so such a balance counts as unreadable (CREDIT_UNREADABLE decides, and the
+ * alert names the mismatch) instead of a figure that mixes them.
+ */
+function comparableReading(reading: ClientReading, clientId: number, usageCurrencies: readonly string[]): ClientReading {
+  const pays = reading.details?.currencyCode;
+  const other = pays ? usageCurrencies.filter((currency) => currency !== pays) : [];
+  if (other.length === 0) return reading;
+  return { ...reading, credit: null, error: `CURRENCY_MISMATCH: client ${clientId} pays in ${pays}, its calls are rated in ${other.join(', ')}` };
+}
+
 /** Step 2 (the caller holds the client's credit lock): decide and record each service's check. PostgreSQL only. */
-async function recordChecks(deps: CreditDeps, client: PoolClient, clientId: number, reading: ClientReading): Promise<ServiceWork[]> {
+async function recordChecks(deps: CreditDeps, client: PoolClient, clientId: number, whmcsReading: ClientReading): Promise<ServiceWork[]> {
   const services = await creditServicesOfClient(client, clientId);
-  const usage = parseMoney(await uninvoicedUsageOfClient(client, clientId), { allowNegative: true });
+  const uninvoiced = await uninvoicedUsageOfClient(client, clientId);
+  const usage = parseMoney(uninvoiced.usage, { allowNegative: true });
+  const reading = comparableReading(whmcsReading, clientId, uninvoiced.currencies);
   const work: ServiceWork[] = [];
   for (const service of services) {
     const current = await getCreditState(client, service.serviceId);
@@ -467,8 +482,9 @@ async function dryRunCheck(deps: CreditDeps, clientId: number): Promise<CreditCh
   const services = await creditServicesOfClient(deps.pool, clientId);
   const outcome: CreditCheckOutcome = { clientId, dryRun: true, services: [] };
   if (services.length === 0) return outcome;
-  const reading = await readClient(deps, clientId);
-  const usage = parseMoney(await uninvoicedUsageOfClient(deps.pool, clientId), { allowNegative: true });
+  const uninvoiced = await uninvoicedUsageOfClient(deps.pool, clientId);
+  const reading = comparableReading(await readClient(deps, clientId), clientId, uninvoiced.currencies);
+  const usage = parseMoney(uninvoiced.usage, { allowNegative: true });
   for (const service of services) {
     outcome.services.push(decide(deps, service, await getCreditState(deps.pool, service.serviceId), reading, usage).outcome);
   }

@@ -91,7 +91,7 @@ export async function loadServiceRating(db: Pool | PoolClient, service: ServiceR
   const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
   const billing = planBilling(service.plan, { excludes: config.billing.excludes, billedDirections: config.billing.billedDirections });
   const inbound = await inboundRating(db, billing.inbound, deck);
-  const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions });
+  const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions, billableHangupCauses: config.billing.hangupCauses });
   return {
     deck,
     inboundDeck: inbound.deck,

@@ -26,11 +26,17 @@ describe('the credit state machine (threshold 5.00, hysteresis 1.00)', () => {
     expect(nextCreditState(from, levels(available))).toBe(to);
   });
 
-  it('no threshold: zero below nothing, back only with the hysteresis margin', () => {
+  it('no threshold: zero below nothing, back once the hysteresis margin is reached (a top-up of exactly 1.00 lifts it)', () => {
     const at = (available: string) => ({ available: units(available), threshold: 0n, hysteresis: units('1.00') });
     expect(nextCreditState('ok', at('0.01'))).toBe('ok');
     expect(nextCreditState('ok', at('0'))).toBe('zero');
-    expect(nextCreditState('zero', at('1.00'))).toBe('zero');
-    expect(nextCreditState('zero', at('1.000001'))).toBe('ok');
+    expect(nextCreditState('zero', at('0.999999'))).toBe('zero');
+    expect(nextCreditState('zero', at('1.00'))).toBe('ok');
+  });
+
+  it('a threshold below zero: back from zero only with the margin above zero, not above the threshold', () => {
+    const at = (available: string) => ({ available: units(available), threshold: -units('5.00'), hysteresis: units('1.00') });
+    expect(nextCreditState('zero', at('0.50'))).toBe('zero');
+    expect(nextCreditState('zero', at('1.00'))).toBe('ok');
   });
 });

@@ -125,19 +125,27 @@ export async function listCreditStates(db: Pool | PoolClient, query: { serviceId
  * Rated usage of a client's services not yet on a WHMCS invoice: charges in no batch, or in a batch
  * WHMCS has not invoiced yet (anything but `verified` and `zero`). Exact, 6 places.
  */
-export async function uninvoicedUsageOfClient(db: Pool | PoolClient, clientId: number): Promise<string> {
+/** A client's usage not yet invoiced, and the currencies it was rated in (a deck has one). */
+export interface UninvoicedUsage {
+  usage: string;
+  currencies: string[];
+}
+
+export async function uninvoicedUsageOfClient(db: Pool | PoolClient, clientId: number): Promise<UninvoicedUsage> {
   // Charges on a prepaid invoice count through the invoice: what of it is not yet paid from credit.
-  const { rows } = await db.query<{ usage: string }>(
-    `SELECT ((SELECT COALESCE(sum(c.amount), 0)
-              FROM services s
-              JOIN cdr_charges c ON c.service_id = s.service_id AND c.status = 'rated' AND c.prepaid_invoice IS NULL
-              LEFT JOIN billing_batches b ON b.batch_id = c.batch_id
-              WHERE s.client_id = $1 AND (c.batch_id IS NULL OR b.state NOT IN ('verified', 'zero')))
-           + (SELECT COALESCE(sum(p.total - p.credit_applied), 0) FROM prepaid_invoices p WHERE p.client_id = $1 AND p.state <> 'paid')
-           )::numeric(18,6)::text AS usage`,
+  const { rows } = await db.query<UninvoicedUsage>(
+    `WITH charges AS (SELECT c.amount, c.currency
+                        FROM services s
+                        JOIN cdr_charges c ON c.service_id = s.service_id AND c.status = 'rated' AND c.prepaid_invoice IS NULL
+                        LEFT JOIN billing_batches b ON b.batch_id = c.batch_id
+                       WHERE s.client_id = $1 AND (c.batch_id IS NULL OR b.state NOT IN ('verified', 'zero'))),
+          invoices AS (SELECT p.total - p.credit_applied AS amount, p.currency FROM prepaid_invoices p WHERE p.client_id = $1 AND p.state <> 'paid')
+     SELECT ((SELECT COALESCE(sum(amount), 0) FROM charges) + (SELECT COALESCE(sum(amount), 0) FROM invoices))::numeric(18,6)::text AS usage,
+            ARRAY(SELECT DISTINCT trim(currency) FROM (SELECT currency FROM charges UNION ALL SELECT currency FROM invoices) AS rated
+                   WHERE currency IS NOT NULL ORDER BY 1) AS currencies`,
     [clientId],
   );
-  return rows[0]?.usage ?? '0.000000';
+  return rows[0] ?? { usage: '0.000000', currencies: [] };
 }
 
 /** Clients with at least one service under credit control (prepaid, or postpaid with a credit limit), not terminated. */

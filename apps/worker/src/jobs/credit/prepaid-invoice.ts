@@ -48,6 +48,17 @@ async function ensureCreated(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
   const found = await whmcs.findInvoiceByToken(invoice.clientId, invoice.token);
   if (found) return updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: 'created', whmcsInvoiceId: found.id });
   if (invoice.state === 'unknown' && Date.now() - invoice.updatedAt.getTime() < 2 * deps.config.whmcs.timeoutMs) return invoice;
+  // CreateInvoice has no currency: WHMCS reads the amount in the client's, so it must be the deck's (as a batch's push checks).
+  const pays = (await whmcs.getClientsDetails(invoice.clientId)).currencyCode;
+  if (invoice.currency && pays && pays !== invoice.currency) {
+    const reason = `CURRENCY_MISMATCH: client ${invoice.clientId} pays in ${pays}, the calls are rated in ${invoice.currency}`;
+    await updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: invoice.state, lastError: reason, attempt: true });
+    deps.logger.error(
+      { invoiceKey: invoice.invoiceKey, clientId: invoice.clientId, pays, rated: invoice.currency },
+      'prepaid invoice not made: the client pays in another currency',
+    );
+    return null;
+  }
   let invoiceId: number;
   try {
     ({ invoiceId } = await whmcs.createInvoice({

@@ -1,0 +1,48 @@
+/**
+ * BILLING_HANGUP_CAUSES: which answered calls are billed by the cause they ended with. By default an
+ * answered call that ended on, e.g., a SIP timer (RECOVERY_ON_TIMER_EXPIRE) is stored not billable,
+ * as the README says; `*` bills every answered call.
+ */
+import { listCharges } from '@ictvoip/store';
+import { syncTenantCdrs } from '../src';
+import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from './cdr-billing-kit';
+
+const CALLS = [
+  { hangupCause: 'NORMAL_CLEARING', destination: '12125550100', billsec: 300 },
+  { hangupCause: 'RECOVERY_ON_TIMER_EXPIRE', destination: '12125550101', billsec: 300 },
+  { hangupCause: 'MANAGER_REQUEST', destination: '12125550102', billsec: 300 },
+];
+
+async function chargesOf(kit: BillingKit): Promise<[string, string | null, string | null][]> {
+  const tenant = await kit.addTenant();
+  for (const [index, call] of CALLS.entries()) await kit.insertCdr(tenant, { start: `2025-02-10T10:0${index}:00Z`, ...call });
+  await syncTenantCdrs(kit.deps, tenant.serviceId);
+  const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+  return charges
+    .map((charge): [string, string | null, string | null] => [(charge.destination ?? '').replace(/^\+/, ''), charge.amount, charge.reason])
+    .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+const amount = (e164: string) => microToDecimal(expectedMicro(e164, 300));
+
+test('by default only the listed causes are billed: a call cut by a SIP timer or by an operator is stored not billable, with that reason', async () => {
+  const kit = await startBillingKit();
+  try {
+    expect(await chargesOf(kit)).toEqual([
+      ['12125550100', amount('12125550100'), null],
+      ['12125550101', null, 'HANGUP_CAUSE_NOT_BILLABLE'],
+      ['12125550102', null, 'HANGUP_CAUSE_NOT_BILLABLE'],
+    ]);
+  } finally {
+    await kit.close();
+  }
+});
+
+test('BILLING_HANGUP_CAUSES=* bills every answered call, whatever it ended with', async () => {
+  const kit = await startBillingKit({ BILLING_HANGUP_CAUSES: '*' });
+  try {
+    expect(await chargesOf(kit)).toEqual(CALLS.map((call) => [call.destination, amount(call.destination), null]));
+  } finally {
+    await kit.close();
+  }
+});
