@@ -3,7 +3,20 @@
  * v_domain_settings, v_dialplans (+ details), v_extensions (+ users), v_voicemails, v_users (+ groups),
  * v_gateways and the enabled v_sip_profiles. One module so a create reads from top to bottom in one place.
  */
-import { type CanonicalRow, type Tx, convergeRow, insertRow, insertRowReturning, newUuid, selectRows, recordWrite, type DesiredRow, insertRows, convergeRowsTo } from './db';
+import {
+  type CanonicalRow,
+  type Tx,
+  convergeRow,
+  insertRow,
+  insertRowReturning,
+  newUuid,
+  selectRows,
+  recordWrite,
+  type DesiredRow,
+  insertRows,
+  convergeRowsTo,
+  type InsertBatch,
+} from './db';
 import type { Pool } from 'pg';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { FusionpbxConfigError } from './errors';
@@ -380,7 +393,21 @@ export async function findGlobalGroup(tx: Tx, groupName: string): Promise<Canoni
   return group;
 }
 
-export async function insertUser(tx: Tx, domainUuid: string, username: string, passwordHash: string, email: string | null): Promise<CanonicalRow> {
+/**
+ * A new user as core/users/user_edit.php adds it: with a contact of its own (contact_type 'user', the
+ * username as nickname) and that contact's primary email, where the install has the contacts app's
+ * tables. The contact rows go into `contacts` (the caller's insert batch, issue #20's statement budget).
+ * add_date is the page's date("Y-m-d H:i:s.uO"); add_user (the acting admin's name) stays empty:
+ * the bridge is no FusionPBX user.
+ */
+export async function insertUser(tx: Tx, domainUuid: string, username: string, passwordHash: string, email: string | null, contacts: InsertBatch): Promise<CanonicalRow> {
+  const contactUuid = tx.catalog.hasTable('v_contacts') ? newUuid() : null;
+  if (contactUuid) {
+    contacts.add('v_contacts', [{ contact_uuid: contactUuid, domain_uuid: domainUuid, contact_type: 'user', contact_nickname: username }]);
+    if (email && tx.catalog.hasTable('v_contact_emails')) {
+      contacts.add('v_contact_emails', [{ contact_email_uuid: newUuid(), domain_uuid: domainUuid, contact_uuid: contactUuid, email_address: email, email_primary: 1 }]);
+    }
+  }
   return insertRowReturning(tx, 'v_users', {
     user_uuid: newUuid(),
     domain_uuid: domainUuid,
@@ -390,7 +417,14 @@ export async function insertUser(tx: Tx, domainUuid: string, username: string, p
     user_email: email,
     user_type: 'default',
     user_enabled: true,
+    contact_uuid: contactUuid,
+    add_date: phpDate(new Date()),
   });
+}
+
+/** PHP's date("Y-m-d H:i:s.uO") in UTC (date() has no microseconds: .u is always 000000). */
+function phpDate(at: Date): string {
+  return `${at.toISOString().slice(0, 10)} ${at.toISOString().slice(11, 19)}.000000+0000`;
 }
 
 export function setUserPassword(tx: Tx, user: CanonicalRow, passwordHash: string): Promise<boolean> {

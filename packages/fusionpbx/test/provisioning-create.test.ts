@@ -77,6 +77,14 @@ describe(`create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
     expect(user).toMatchObject({ username: 'owner', salt: null, user_enabled: 'true', user_type: 'default', user_email: 'owner@customer.example.com' });
     expect(user.password).toMatch(/^\$2y\$10\$/);
     expect(bcrypt.compareSync('Portal-Pass-1!', user.password.replace('$2y$', '$2b$'))).toBe(true);
+    // With the contacts app's tables (the full schemas), user_edit.php's contact and its primary email.
+    if ((await rows("select 1 from information_schema.tables where table_name = 'v_contacts'")).length > 0) {
+      expect(user.add_date).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.000000\+0000$/);
+      const contacts = await rows('select * from v_contacts where domain_uuid = $1', [result.domainUuid]);
+      expect(contacts).toEqual([expect.objectContaining({ contact_uuid: user.contact_uuid, contact_type: 'user', contact_nickname: 'owner', contact_organization: null })]);
+      const emails = await rows('select * from v_contact_emails where contact_uuid = $1', [user.contact_uuid]);
+      expect(emails).toEqual([expect.objectContaining({ domain_uuid: result.domainUuid, email_address: 'owner@customer.example.com', email_primary: '1' })]);
+    }
     const groups = await rows('select * from v_user_groups where user_uuid = $1', [user.user_uuid]);
     expect(groups).toEqual([expect.objectContaining({ group_name: 'admin', group_uuid: fx.basics.groups.admin, domain_uuid: result.domainUuid })]);
 

@@ -69,8 +69,9 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     console.log(`statements per create: 100 extensions ${hundred}, 10 extensions ${ten}\n${hundredSummary}`);
     // Before #20: 457 for 100 extensions, 97 for 10 (4 statements per extension + 57).
     expect(hundred).toBe(ten);
-    // 35: the new admin's group membership is not read (it cannot exist yet), the new domain and user come back from their INSERTs.
-    expect(hundred).toBeLessThanOrEqual(35); // issue #20 target: at most 40
+    // 35: the new admin's group membership is not read (it cannot exist yet), the new domain and user come back from their INSERTs;
+    // 36 where the admin's contact rows (v_contacts, full schemas) take the insert batch the routes and numbers share.
+    expect(hundred).toBeLessThanOrEqual(36); // issue #20 target: at most 40
   });
 
   test('with two outbound routes and an IP trunk (issue #15): still at most 40', async () => {
@@ -93,8 +94,8 @@ describe(`SQL statements per create (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'
     expect(twenty).toBe(two);
     // Before: 45 (a lock statement, ownership read, dialplan mode, default extension, 3 inserts). Now the number
     // locks ride on the service lock, one read answers ownership, mode and default extension, one insert writes
-    // v_dialplans, v_dialplan_details and v_destinations.
-    expect(two - without).toBe(2);
+    // v_dialplans, v_dialplan_details and v_destinations (into the batch the admin's contact rows already take on the full schemas).
+    expect(two - without).toBeLessThanOrEqual(2);
     expect(two).toBeLessThanOrEqual(40);
     expect(statements.filter((sql) => sql.includes('v_destinations'))).toHaveLength(2);
   });

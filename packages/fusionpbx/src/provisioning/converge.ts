@@ -142,13 +142,17 @@ async function convergeAdminUser(
   enable: boolean,
   changes: Changes,
   portalHash?: Promise<string>,
+  inserts?: InsertBatch,
 ): Promise<void> {
   let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
   const userIsNew = !user;
   if (!user) {
     if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
     await assertUsernameFree(tx, tenant, input.adminUsername, options);
-    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, await (portalHash ?? hashPortalPassword(input.adminPassword)), input.adminEmail);
+    // Its contact rows ride on the caller's batch; alone, they are written here.
+    const contacts = inserts ?? new InsertBatch();
+    user = await insertUser(tx, tenant.domainUuid, input.adminUsername, await (portalHash ?? hashPortalPassword(input.adminPassword)), input.adminEmail, contacts);
+    if (!inserts) await contacts.flush(tx);
     changes.wrote(true);
   } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
@@ -325,10 +329,10 @@ export async function convergeTenant(
   await convergeGuiLimits(tx, tenant, input, settings, changes);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', settings, changes);
   await convergeGateway(tx, tenant, input, state, changes);
-  // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash);
-  // Routes and trunk nodes are written together, in one statement (issue #20's statement budget).
+  // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
+  // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
+  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash, inserts);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);
