@@ -5,7 +5,7 @@ import { Pool } from 'pg';
 import { MASKED_VALUE } from '@ictvoip/fusionpbx';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from '../../worker/test/harness';
-import { runCli, withoutUuids } from './run-cli';
+import { runCli, withoutGenerated } from './run-cli';
 
 type Row = { table: string; op: string; key: string | null; columns: Record<string, string | null> };
 const TABLES = ['v_domains', 'v_domain_settings', 'v_extensions', 'v_voicemails', 'v_users', 'v_user_groups', 'v_dialplans', 'v_dialplan_details', 'v_gateways'];
@@ -52,7 +52,7 @@ it('ictvoip preview prints the rows (secrets masked) and event-socket commands o
   const webhook = await postWebhook(bridge.url, JSON.stringify(event), { query: '?dryRun=1' });
   expect(webhook.status).toBe(200);
   // Same shape and content as the webhook's answer; only the freshly generated row keys differ.
-  expect(withoutUuids(JSON.stringify(run.json))).toEqual(withoutUuids(JSON.stringify(webhook.body)));
+  expect(withoutGenerated(JSON.stringify(run.json))).toEqual(withoutGenerated(JSON.stringify(webhook.body)));
   expect(run.json).toEqual(expect.objectContaining({ result: 'dry_run', action: 'create', serviceId: 7201, domainName: 't7201.pbx.example.net' }));
   const rows = run.json.rows as Row[];
   expect(rows.filter((row) => row.table === 'v_extensions' && row.op === 'insert')).toHaveLength((event.plan as { maxExtensions: number }).maxExtensions);
@@ -71,7 +71,7 @@ it('ictvoip preview prints the rows (secrets masked) and event-socket commands o
   // Repeat, this time from stdin: the same answer (nothing was written by the first).
   const again = await runCli(bridge.env, ['preview', '-', '--json'], JSON.stringify(event));
   expect(again.code).toBe(0);
-  expect(withoutUuids(JSON.stringify(again.json))).toEqual(withoutUuids(JSON.stringify(run.json)));
+  expect(withoutGenerated(JSON.stringify(again.json))).toEqual(withoutGenerated(JSON.stringify(run.json)));
   expect(await snapshot()).toEqual(before);
 }, 90_000);
 

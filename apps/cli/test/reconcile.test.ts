@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, waitForIdleQueue, type Bridge } from '../../worker/test/harness';
-import { databaseDigest, runCli, withoutUuids } from './run-cli';
+import { databaseDigest, runCli, withoutGenerated } from './run-cli';
 
 let bridge: Bridge;
 
@@ -124,7 +124,7 @@ it('reconcile --fix --dry-run lists the event it would enqueue per service with 
     expect(text.stdout).toContain('dry run: nothing recorded or enqueued');
     const again = await runCli(bridge.env, ['reconcile', '--fix', '--dry-run', '--json']);
     // Each run has its own report time, and draws a fresh event id and occurredAt; everything else is the same.
-    const stable = (json: Record<string, unknown>) => withoutUuids(JSON.stringify(json)).replace(/"(occurredAt|checkedAt)":"[^"]+"/g, '"$1":"<time>"');
+    const stable = (json: Record<string, unknown>) => withoutGenerated(JSON.stringify(json)).replace(/"(occurredAt|checkedAt)":"[^"]+"/g, '"$1":"<time>"');
     expect(stable(again.json)).toEqual(stable(dry.json));
     const alone = await runCli(bridge.env, ['reconcile', '--dry-run']);
     expect(alone.code).toBe(1);
