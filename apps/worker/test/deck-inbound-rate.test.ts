@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import type { BridgeConfig } from '@ictvoip/config';
+import { type BridgeConfig, loadConfig } from '@ictvoip/config';
 import { loadServiceRating, toCharge } from '@ictvoip/operations';
 import { formatMoney, rateCdr, type RatingCdr } from '@ictvoip/rating';
 import { importRateDeck, migrateBridgeDatabase, RateDeckStoreError, resolveRateDeck, type RateDeckStoreOptions, type ServiceRecord } from '@ictvoip/store';
@@ -17,7 +17,7 @@ const NANP: RateDeckStoreOptions = {
   csv: { defaultEffectiveFrom: new Date('2020-01-01T00:00:00Z') },
 };
 // Only what the rating reads of the configuration.
-const CONFIG = { billing: { excludes: '', billedDirections: ['outbound'], defaultRateDeck: '', timeZone: 'UTC', periods: 'calendar' } } as unknown as BridgeConfig;
+const CONFIG = { billing: { ...loadConfig({}).billing, excludes: '', billedDirections: ['outbound'], periods: 'calendar' } } as unknown as BridgeConfig;
 
 let db: TestDatabase;
 let pool: Pool;
