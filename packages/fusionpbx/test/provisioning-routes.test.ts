@@ -280,6 +280,15 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     expect(orphans[0].n).toBe(0);
   });
 
+  test('a pattern typed with spaces around it is written trimmed, as the page saves it (untrimmed, the XML expression never matched), and a replay writes nothing', async () => {
+    const spaced = createProvisioner({ pool: fx.pool, options: options({ routeTemplates: { spaced: [{ pattern: ' ^(\\d{10})$ ' }] } }) });
+    const created = await spaced.create(routeEvent(8108, { routeTemplate: 'spaced' }));
+    const routes = await routeRows(created.domainUuid);
+    expect(routes.map((row) => row.dialplan_name).sort()).toEqual([release === '5.3' ? 'call_direction-outbound.10d' : 'call_direction-outbound', 'trunk.10d'].sort());
+    for (const route of routes) expect(route.dialplan_xml ?? '').not.toContain('expression=" ');
+    expect((await spaced.changePackage(routeEvent(8108, { routeTemplate: 'spaced' }, 'change_package'))).changed).toBe(false);
+  });
+
   test('terminate removes the routes and clears the dialplan cache; a create after terminate writes them again', async () => {
     const created = await provisioner.create(routeEvent(8105, { routeTemplate: 'nanp' }));
     const terminated = await provisioner.terminate(routeEvent(8105, {}, 'terminate'));

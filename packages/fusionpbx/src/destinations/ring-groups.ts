@@ -3,6 +3,7 @@ import { FusionpbxValidationError, UniquenessError } from '../errors';
 import { dialplanKey, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../provisioning/input';
 import { xmlSanitize } from './rows';
+import { type FusionpbxRelease, releaseOf } from '../provisioning/outbound-routes';
 
 /**
  * A ring group of the plan's extensions, written as 5.1.0 and 5.3.0 app/ring_groups/ring_group_edit.php
@@ -16,8 +17,12 @@ export const RING_GROUP_APP_UUID = '1d61fb65-1eec-bc73-a6ee-a6203b4fe6f2';
 export const RING_GROUP_NAME = 'Ring Group';
 /** The strategy that rings every extension at once; the page's list starts with enterprise, which needs per-destination sessions. */
 export const RING_GROUP_STRATEGY = 'simultaneous';
-/** FusionPBX's default ringback variable (vars.xml `us-ring`, the default_ringback the page preselects). */
-export const RING_GROUP_RINGBACK = '${us-ring}';
+/**
+ * The ringback an added group gets: 5.1.0's page fills an empty one with FusionPBX's default ringback
+ * variable (lines 519-521, vars.xml `us-ring`); 5.3.0's dropped that and its select starts blank
+ * (NULL: the call keeps its own ringback).
+ */
+export const RING_GROUP_RINGBACK: Record<FusionpbxRelease, string | null> = { '5.1': '${us-ring}', '5.3': null };
 
 /** The ring group's dialplan XML (ring_group_edit.php, "build the xml dialplan"; 5.1.0 and 5.3.0 identical). */
 export function ringGroupXml(name: string, extension: string, ringGroupUuid: string, dialplanUuid: string): string {
@@ -39,7 +44,7 @@ export interface RingGroupRows {
   dialplan: DesiredRow;
 }
 
-export function ringGroupRows(domainUuid: string, domainName: string, extension: string, members: readonly string[]): RingGroupRows {
+export function ringGroupRows(domainUuid: string, domainName: string, extension: string, members: readonly string[], release: FusionpbxRelease): RingGroupRows {
   const ringGroupUuid = newUuid();
   const dialplanUuid = newUuid();
   return {
@@ -56,13 +61,14 @@ export function ringGroupRows(domainUuid: string, domainName: string, extension:
       ring_group_cid_name_prefix: null,
       ring_group_cid_number_prefix: null,
       ring_group_distinctive_ring: null,
-      ring_group_ringback: RING_GROUP_RINGBACK,
+      ring_group_ringback: RING_GROUP_RINGBACK[release],
       ring_group_call_screen_enabled: null,
       ring_group_call_forward_enabled: null,
       ring_group_follow_me_enabled: null,
       ring_group_missed_call_app: null,
       ring_group_missed_call_data: null,
-      ring_group_forward_enabled: null,
+      // The forward select's first option (5.1.0 line 1081, 5.3.0 line 1249), saved for an admin.
+      ring_group_forward_enabled: false,
       ring_group_forward_destination: null,
       ring_group_forward_toll_allow: null,
       ring_group_context: domainName,
@@ -109,7 +115,7 @@ export async function ensureRingGroup(tx: Tx, domain: { uuid: string; name: stri
   if (existing.length > 0) return [];
   const clash = await selectRows(tx, 'select extension_uuid from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) limit 1', [domain.uuid, extension]);
   if (clash.length > 0) throw new UniquenessError('ring group extension (used by an extension)', extension, domain.name);
-  const rows = ringGroupRows(domain.uuid, domain.name, extension, members);
+  const rows = ringGroupRows(domain.uuid, domain.name, extension, members, releaseOf(tx));
   await insertRows(tx, 'v_dialplans', [rows.dialplan]);
   await insertRows(tx, 'v_ring_groups', [rows.ringGroup]);
   if (rows.destinations.length > 0) await insertRows(tx, 'v_ring_group_destinations', rows.destinations);

@@ -112,7 +112,8 @@ function routesOf(options: ProvisionerOptions, key: string | null): { routeTempl
   const routes = templates[name];
   if (!routes) throw new FusionpbxValidationError('plan.routeTemplate', `unknown route template "${name}"`);
   throwFirst(routeTemplateProblems(routes, `routeTemplates.${name}`));
-  return { routeTemplateKey: name, routes };
+  // The page trims the expression (dialplan_outbound_add.php line 220): " ^(\d{10})$ " would never match.
+  return { routeTemplateKey: name, routes: routes.map((route) => ({ ...route, pattern: route.pattern.trim() })) };
 }
 
 function trunkCidrsOf(event: TenantCommand): string[] {
@@ -390,8 +391,9 @@ export function routeTemplateProblems(routes: RouteTemplate[], path: string): Te
   routes.forEach((route, index) => {
     const at = `${path}[${index}]`;
     problems.push(...patternProblems(route?.pattern, `${at}.pattern`));
-    if (typeof route?.pattern === 'string' && seen.has(route.pattern)) problems.push({ path: `${at}.pattern`, message: 'is already used by an earlier route of this template' });
-    if (typeof route?.pattern === 'string') seen.add(route.pattern);
+    if (typeof route?.pattern === 'string' && seen.has(route.pattern.trim()))
+      problems.push({ path: `${at}.pattern`, message: 'is already used by an earlier route of this template' });
+    if (typeof route?.pattern === 'string') seen.add(route.pattern.trim());
     if (route?.prefix !== undefined && (typeof route.prefix !== 'string' || !/^[0-9A-Za-z*#+]{1,32}$/.test(route.prefix))) {
       problems.push({ path: `${at}.prefix`, message: 'must be dial digits (0-9 A-Z a-z * # +, up to 32)' });
     }
