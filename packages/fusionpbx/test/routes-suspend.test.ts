@@ -94,7 +94,9 @@ describe(`suspend and unsuspend: the bridge's routes and trunk nodes (${process.
     expect(nodesBefore).toHaveLength(2);
 
     const suspended = await provisioner.suspend(event(8401, {}, 'suspend'));
-    expect(await enabledRoutes(created.domainUuid)).toEqual([['mine.7d', true]]);
+    // The tenant's own route too: email-to-fax and call broadcasts dial through it whatever the domain's state.
+    expect(await enabledRoutes(created.domainUuid)).toEqual([]);
+    expect(Object.values(suspended.suspendMemory?.dialplans ?? {})).toEqual([true]);
     expect(await nodeRows(created.domainName)).toEqual([]);
     expect(await rows('select node_cidr from v_access_control_nodes where access_control_node_uuid = $1', [operatorNode])).toEqual([{ node_cidr: '192.0.2.1/32' }]);
     expect(suspended.freeswitch).toEqual(

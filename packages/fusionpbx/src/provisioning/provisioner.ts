@@ -21,7 +21,7 @@ import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, 
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
 import { removeTrunkCidrs } from './ip-trunks';
-import { restoreWayOut, suspendWayOut, suspendedWayOutSteps } from './way-out';
+import { restoreTenantDialplans, restoreWayOut, suspendTenantDialplans, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 import { earlyPortalHash } from '../passwords';
 
@@ -121,8 +121,12 @@ async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {
   return tenant;
 }
 
-/** Disables everything, returning the previous enabled state (keyed by extension number, gateway uuid, username). */
-async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string, changes: Changes): Promise<SuspendMemory> {
+/**
+ * Disables everything, returning the previous enabled state (keyed by extension number, gateway uuid,
+ * username, destination and dialplan uuid). `bridgeRoutes`: the bridge's own outbound routes, which
+ * suspendWayOut handles.
+ */
+async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string, changes: Changes, bridgeRoutes: readonly string[]): Promise<SuspendMemory> {
   const memory: SuspendMemory = { domainEnabled: tenant.domain.domain_enabled === 'true', extensions: {}, gateways: {}, users: {} };
   changes.wrote(await setDomainEnabled(tx, tenant.domain, false));
   const extensions = await listExtensionStates(tx, tenant.domainUuid);
@@ -134,6 +138,8 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
   const users = await listUsers(tx, tenant.domainUuid);
   for (const row of users) memory.users[row.username as string] = row.user_enabled !== 'false';
   changes.wrote((await setUsersEnabled(tx, users, false)) > 0);
+  // Before the numbers, so each of their dialplans is remembered as it was (unsuspend gives it back exactly).
+  await suspendTenantDialplans(tx, tenant, bridgeRoutes, memory, changes);
   // Inbound numbers: dialplan.lua skips disabled dialplans, so calls take FusionPBX's "not found" path.
   const destinations = await disableDestinations(tx, tenant.domainUuid);
   if (Object.keys(destinations.memory).length > 0) memory.destinations = destinations.memory;
@@ -178,7 +184,29 @@ async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, chan
     if (memory.gateways[row.gateway_uuid as string]) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
   }
   if (memory.destinations) changes.wrote(await restoreDestinations(tx, tenant.domainUuid, memory.destinations));
+  await restoreTenantDialplans(tx, tenant, memory, changes);
   changes.steps.push(...(await tenantDestinationSteps(tx, tenant.domainUuid)));
+}
+
+/**
+ * A suspend of a suspended tenant (WHMCS sends it again, or an operator presses it again): whatever
+ * was enabled since (a stale portal session of the customer's admin) is disabled again; what each row
+ * was at the first suspend is what unsuspend gives back, and rows first seen now get their state now.
+ */
+function mergedMemory(first: SuspendMemory, again: SuspendMemory): SuspendMemory {
+  const merge = <T>(older: Record<string, T> | undefined, newer: Record<string, T> | undefined) => (older || newer ? { ...newer, ...older } : undefined);
+  const merged: SuspendMemory = {
+    ...again,
+    ...first,
+    extensions: merge(first.extensions, again.extensions) ?? {},
+    gateways: merge(first.gateways, again.gateways) ?? {},
+    users: merge(first.users, again.users) ?? {},
+  };
+  for (const key of ['destinations', 'dialplans', 'outboundRoutes'] as const) {
+    const value = merge(first[key], again[key]);
+    if (value) merged[key] = value;
+  }
+  return merged;
 }
 
 /** Rows split by the enabled state remembered at suspend; rows created since (nothing remembered) are left as they are. */
@@ -253,11 +281,19 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const state: TenantState = { ...tenant.state };
       const changes = new Changes();
       const target = action === 'suspend' ? 'suspended' : 'terminated';
-      if (state.status === target || state.status === 'terminated') {
-        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)), ...suspendedWayOutSteps(tenant, state.suspendMemory));
-        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory ?? undefined };
+      if (state.status === 'terminated') {
+        changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
+        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: undefined };
       }
-      const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes);
+      if (state.status === 'suspended' && action === 'suspend' && state.suspendMemory) {
+        const again = await disableTenant(tx, tenant, registrationProfile, changes, state.outboundRoutes);
+        await suspendWayOut(tx, tenant, state, again, changes);
+        changes.steps.push(...suspendedWayOutSteps(tenant, state.suspendMemory));
+        state.suspendMemory = mergedMemory(state.suspendMemory, again);
+        changes.wrote(await writeState(tx, tenant.domainUuid, state));
+        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory };
+      }
+      const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes, state.outboundRoutes);
       if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
       else if (action === 'suspend' && memory) await suspendWayOut(tx, tenant, state, memory, changes);
       if (action === 'terminate') {

@@ -110,6 +110,11 @@ export interface SuspendMemory {
   users: Record<string, boolean>;
   /** Inbound destinations by destination_uuid (absent in memories written before numbers existed). */
   destinations?: Record<string, boolean>;
+  /**
+   * The tenant's own inbound routes (public context, numbers' included) and outbound routes
+   * (v_dialplans uuid → dialplan_enabled before suspend); absent in memories written before.
+   */
+  dialplans?: Record<string, boolean>;
   /** The bridge's outbound routes (v_dialplans uuid → dialplan_enabled before suspend). */
   outboundRoutes?: Record<string, boolean>;
   /** The bridge's trunk ACL nodes, deleted at suspend (the table has no enabled column) and written back at unsuspend. */
