@@ -98,4 +98,15 @@ describe(`suspend reaches the tenant's own routes (${process.env.FUSIONPBX_SCHEM
     ]);
     expect((await rows('select dialplan_enabled::text from v_dialplans where dialplan_uuid = $1', [inbound]))[0].dialplan_enabled).toBe('true');
   });
+
+  test("terminate leaves the tenant's own routes disabled; a create of a new generation enables them again with everything else", async () => {
+    const created = await provisioner.create(tenantEvent(7303, {}, { maxExtensions: 1 }));
+    const inbound = await addDialplan(created.domainUuid, 'public', INBOUND_ROUTE_APP, 'own-inbound', '2125550196', true);
+    await provisioner.terminate(tenantEvent(7303));
+    expect((await rows('select dialplan_enabled::text from v_dialplans where dialplan_uuid = $1', [inbound]))[0].dialplan_enabled).toBe('false');
+    const again = await provisioner.create(tenantEvent(7303, {}, { maxExtensions: 1 }));
+    expect(again.generation).toBe(2);
+    expect((await rows('select dialplan_enabled::text from v_dialplans where dialplan_uuid = $1', [inbound]))[0].dialplan_enabled).toBe('true');
+    expect(again.freeswitch).toContainEqual({ kind: 'cache_delete', key: 'dialplan:public' });
+  });
 });

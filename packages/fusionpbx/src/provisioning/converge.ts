@@ -39,6 +39,7 @@ import { convergePlanNumbers, enableAllDestinations, outboundCallerIdColumns } f
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
 import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';
+import { enableTenantDialplans } from './way-out';
 import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 
 /** Collects whether anything was written and which FreeSWITCH steps follow. */
@@ -354,6 +355,7 @@ export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes:
   changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
   changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
   if (tx.catalog.hasTable('v_destinations')) changes.wrote(await enableAllDestinations(tx, tenant.domainUuid));
+  await enableTenantDialplans(tx, tenant, changes);
 }
 
 export { convergeAdminUser };

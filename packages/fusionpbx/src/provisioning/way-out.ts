@@ -95,3 +95,11 @@ export async function restoreTenantDialplans(tx: Tx, tenant: Tenant, memory: Sus
   }
   changes.steps.push(...(await dialplanCacheSteps(tx, rows)));
 }
+
+/** A new generation after terminate: the tenant's own inbound and outbound routes enabled again, like everything else. */
+export async function enableTenantDialplans(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
+  const rows = await tenantDialplans(tx, tenant.domainUuid, "(dialplan_context = 'public' or app_uuid = $2)", [OUTBOUND_ROUTE_APP_UUID]);
+  if ((await convergeRowsTo(tx, 'v_dialplans', 'dialplan_uuid', rows, { dialplan_enabled: true })) === 0) return;
+  changes.wrote(true);
+  changes.steps.push(...(await dialplanCacheSteps(tx, rows)));
+}
