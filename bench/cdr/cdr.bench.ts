@@ -13,7 +13,7 @@ import { Pool } from 'pg';
 import { CDR_JOBS, closeQueues, createProducerConnection, createQueues, type QueueSet } from '@ictvoip/queue';
 import { createTestDatabase, TEST_PG_ADMIN_URL, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { importRateDeck, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
-import { BENCH_BASE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
+import { BENCH_BASE_DOMAIN, createBenchBridge, DURABLE } from '../lib/bridge-env';
 import { cpuSeconds, freePort, machineBusySeconds, peakRssMiB, runJsonChild, startService, type RunningService } from '../lib/child';
 import { BackendCpuSampler, databaseOf } from '../lib/pg-cpu';
 import { profileFlags } from '../lib/profile';
@@ -180,7 +180,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     BILLING_CLOSE_EVERY_SECONDS: '86400',
     CDR_SYNC_PAGE_SIZE: String(size.pageSize),
   });
-  const baselineDb = await createTestDatabase('bench_cdr_base');
+  const baselineDb = await createTestDatabase('bench_cdr_base', DURABLE);
   const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 4 });
   const redis = createProducerConnection(TEST_REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null });
   const queues = createQueues({ connection: redis, prefix: bridge.prefix });

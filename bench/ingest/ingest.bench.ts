@@ -7,7 +7,7 @@
  * figure that still compares the two.
  */
 import { createTestDatabase, uniqueQueuePrefix, deleteRedisPrefix, TEST_REDIS_URL } from '@ictvoip/testkit';
-import { createBenchBridge } from '../lib/bridge-env';
+import { createBenchBridge, DURABLE } from '../lib/bridge-env';
 import { cpuSeconds, freePort, startService, type RunningService } from '../lib/child';
 import { profileFlags } from '../lib/profile';
 import { assertAllAccepted, runSignedLoad, type LoadResult } from '../lib/load';
@@ -27,7 +27,7 @@ function summary(result: LoadResult): Record<string, number> {
 export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
   const { connections, warmupSeconds, durationSeconds, fixedRate, fixedRateSeconds } = sizes.ingest;
   const bridge = await createBenchBridge('ingest');
-  const baselineDb = await createTestDatabase('bench_ingest_base');
+  const baselineDb = await createTestDatabase('bench_ingest_base', DURABLE);
   const baselinePrefix = uniqueQueuePrefix('bench-ingest-base');
   const services: RunningService[] = [];
   try {

@@ -15,6 +15,9 @@ import {
   type TestDatabase,
 } from '@ictvoip/testkit';
 
+/** Every benchmark database commits as production does (each commit waits for its WAL flush): the figures are the durable path's. */
+export const DURABLE = { durableCommits: true } as const;
+
 export const BENCH_TEMPLATE_DOMAIN = 'template.pbx.test';
 export const BENCH_BASE_DOMAIN = 'pbx.example.net';
 export const BENCH_GATEWAY_TEMPLATE = 'carrier';
@@ -49,7 +52,7 @@ const PROVISIONING_FILE = {
 };
 
 export async function createBenchBridge(label: string, extraEnv: Record<string, string> = {}): Promise<BenchBridge> {
-  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase(`bench_${label}`), createTestDatabase(`bench_${label}_fpbx`)]);
+  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase(`bench_${label}`, DURABLE), createTestDatabase(`bench_${label}_fpbx`, DURABLE)]);
   await loadFusionpbxSchema(fusionDb.url);
   const fusion = new Pool({ connectionString: fusionDb.url, max: 4 });
   await seedFusionpbxBasics(fusion, BENCH_TEMPLATE_DOMAIN);

@@ -11,7 +11,7 @@
  */
 import { Pool } from 'pg';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics } from '@ictvoip/testkit';
-import { BENCH_BASE_DOMAIN, BENCH_GATEWAY_TEMPLATE, BENCH_TEMPLATE_DOMAIN, createBenchBridge } from '../lib/bridge-env';
+import { BENCH_BASE_DOMAIN, BENCH_GATEWAY_TEMPLATE, BENCH_TEMPLATE_DOMAIN, createBenchBridge, DURABLE } from '../lib/bridge-env';
 import { freePort, startService, type RunningService } from '../lib/child';
 import { profileFlags } from '../lib/profile';
 import { measuredRow, type ResultRow } from '../lib/report';
@@ -123,7 +123,7 @@ async function eslCommandsByTenant(fusion: Pool, sent: readonly string[], servic
 export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
   const { tenants, extensions, sequentialTenants } = sizes.provisioning;
   const bridge = await createBenchBridge('prov');
-  const baselineDb = await createTestDatabase('bench_prov_base');
+  const baselineDb = await createTestDatabase('bench_prov_base', DURABLE);
   const services: RunningService[] = [];
   const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 2 });
   const baselinePool = new Pool({ connectionString: baselineDb.url, max: 2 });

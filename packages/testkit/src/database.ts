@@ -26,11 +26,19 @@ async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
+export interface TestDatabaseOptions {
+  /**
+   * Commits wait for their WAL flush, as on a production server (PostgreSQL's default). The benchmarks
+   * ask for it: they measure the durable path. Tests do not (see below).
+   */
+  durableCommits?: boolean;
+}
+
 /**
- * Creates an empty database with a unique name (commits without waiting for the WAL flush, see below);
- * `drop()` removes it, ending stray connections.
+ * Creates an empty database with a unique name (commits without waiting for the WAL flush unless
+ * `durableCommits`, see below); `drop()` removes it, ending stray connections.
  */
-export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
+export async function createTestDatabase(label = 'test', options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const safeLabel = label
     .toLowerCase()
     .replace(/[^a-z0-9]/g, '_')
@@ -42,7 +50,7 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
     // the server itself could lose it, and no test of this suite crashes the shared server (the chaos
     // suite's and start.test's PostgreSQL faults use clusters of their own, with the defaults). Each flush
     // wait is an fsync, and the suite commits thousands of times: on a box with slow fsync that adds up.
-    await client.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
+    if (!options.durableCommits) await client.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
   });
   return {
     name,
