@@ -289,6 +289,13 @@ describe(`outbound routes (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     expect((await spaced.changePackage(routeEvent(8108, { routeTemplate: 'spaced' }, 'change_package'))).changed).toBe(false);
   });
 
+  test('order 0 is written 333, as the page reads an empty order (lines 417-419: PHP empty() holds for "0")', async () => {
+    const zero = createProvisioner({ pool: fx.pool, options: options({ routeTemplates: { zero: [{ pattern: '^(\\d{10})$', order: 0 }] } }) });
+    const created = await zero.create(routeEvent(8109, { routeTemplate: 'zero' }));
+    const route = (await routeRows(created.domainUuid)).find((row) => row.dialplan_name === 'trunk.10d');
+    expect(route?.dialplan_order).toBe('333');
+  });
+
   test('terminate removes the routes and clears the dialplan cache; a create after terminate writes them again', async () => {
     const created = await provisioner.create(routeEvent(8105, { routeTemplate: 'nanp' }));
     const terminated = await provisioner.terminate(routeEvent(8105, {}, 'terminate'));

@@ -164,7 +164,8 @@ function routeSpec(route: RouteTemplate, gateway: RouteGateway, abbreviation: st
   for (const alternate of alternates) details.push(action('bridge', bridgeData(alternate, prefix, abbreviation)));
   return {
     name: `${gateway.name}.${abbreviation}`,
-    order: route.order ?? 100,
+    // The page writes 333 for an empty order (lines 417-419), and PHP's empty() holds for 0.
+    order: route.order === 0 ? 333 : (route.order ?? 100),
     continue: 'false',
     enabled: route.enabled ?? true,
     description: route.description ?? null,
