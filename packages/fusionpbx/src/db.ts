@@ -55,6 +55,13 @@ export function columnCatalog(pool: Pool): Promise<ColumnCatalog> {
 }
 
 /** Forgets the cached catalog (after a schema upgrade in a long-running process, or in tests). */
+/** Which tag's pages the rows follow. 5.3 added v_xml_cdr_json and the extension language columns (5.1 has neither). */
+export type FusionpbxRelease = '5.1' | '5.3';
+
+export function releaseOf(tx: Tx): FusionpbxRelease {
+  return tx.catalog.hasTable('v_xml_cdr_json') ? '5.3' : '5.1';
+}
+
 export function forgetColumnCatalog(pool: Pool): void {
   catalogs.delete(pool);
 }

@@ -16,6 +16,7 @@ import {
   insertRows,
   convergeRowsTo,
   type InsertBatch,
+  releaseOf,
 } from './db';
 import type { Pool } from 'pg';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
@@ -500,10 +501,6 @@ export async function enabledSipProfileNames(tx: Tx): Promise<string[]> {
 }
 
 /**
- * A new extension as FusionPBX's extension_edit.php fills the form by default, so rows the bridge
- * makes (provisioning or the REST API) look like rows the GUI made. `overrides` set the caller's fields.
- */
-/**
  * What FusionPBX's extension page (app/extensions/extension_edit.php) fills in from the settings and
  * its own form when it adds an extension and its voicemail box, for the columns a tenant's install
  * may vary: the account code (get_accountcode(): setting domain/accountcode, "none" for none, else
@@ -535,14 +532,18 @@ export async function extensionPageDefaults(tx: Tx, domain: DomainRef, domainSet
   };
   const accountcode = value('domain', 'accountcode');
   const extension: DesiredRow = { accountcode: accountcode === 'none' ? null : (accountcode ?? domain.name) };
-  if (tx.catalog.hasColumn('v_extensions', 'extension_language')) {
+  if (releaseOf(tx) === '5.3') {
     // 5.3's page: an empty first option for the type, and explode('/', '') for the language.
     Object.assign(extension, { extension_type: null, extension_language: null, extension_dialect: 'us', extension_voice: 'callie' });
   }
   return { extension, voicemail: { voicemail_file: value('voicemail', 'voicemail_file') } };
 }
 
-/** A new extension as the page writes it; `overrides` carry ExtensionPageDefaults.extension and the caller's own columns. */
+/**
+ * A new extension as FusionPBX's extension_edit.php fills the form by default, so rows the bridge
+ * makes (provisioning or the REST API) look like rows the GUI made. `overrides` carry
+ * ExtensionPageDefaults.extension and the caller's own fields.
+ */
 export function newExtensionRow(domainUuid: string, domainName: string, number: string, overrides: DesiredRow = {}): DesiredRow {
   return {
     extension_uuid: newUuid(),

@@ -1,9 +1,8 @@
-import { type DesiredRow, type Tx, insertRows, newUuid, selectRows } from '../db';
+import { type DesiredRow, type FusionpbxRelease, type Tx, insertRows, newUuid, releaseOf, selectRows } from '../db';
 import { FusionpbxValidationError, UniquenessError } from '../errors';
 import { dialplanKey, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../provisioning/input';
 import { xmlSanitize } from './rows';
-import { type FusionpbxRelease, releaseOf } from '../provisioning/outbound-routes';
 
 /**
  * A ring group of the plan's extensions, written as 5.1.0 and 5.3.0 app/ring_groups/ring_group_edit.php

@@ -13,7 +13,7 @@
  * Only the dialplans whose uuids the tenant state lists are ever changed or removed: routes the tenant
  * made in FusionPBX stay as they are.
  */
-import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRowsTo, deleteRows, newUuid, selectRows } from '../db';
+import { type CanonicalRow, type DesiredRow, type FusionpbxRelease, type InsertBatch, type Tx, convergeRowsTo, deleteRows, newUuid, releaseOf, selectRows } from '../db';
 import { FusionpbxConfigError } from '../errors';
 import { dialplanKey } from '@ictvoip/freeswitch';
 import { validateCacheKey, type TenantInput } from './input';
@@ -24,13 +24,6 @@ import { isEmergencyExpression, outboundPrefixOf } from './emergency-routes';
 
 /** app/dialplan_outbound/app_config.php and dialplan_outbound_add.php line 422. */
 export const OUTBOUND_ROUTE_APP_UUID = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3';
-
-/** Which tag's page the rows follow. 5.3 added v_xml_cdr_json (5.1 has no such table). */
-export type FusionpbxRelease = '5.1' | '5.3';
-
-export function releaseOf(tx: Tx): FusionpbxRelease {
-  return tx.catalog.hasTable('v_xml_cdr_json') ? '5.3' : '5.1';
-}
 
 /** The page's `switch ($dialplan_expression)` (5.3.0 lines 221-313): known expressions get a short name. */
 const ABBREVIATIONS: Record<string, string> = {
