@@ -211,8 +211,16 @@ async function settleFreeswitch(ctx: TenantActionContext, entry: BacklogEvent, a
  * The shape of every tenant job: converge FusionPBX in one transaction and record its state, add the
  * FreeSWITCH steps to the service's backlog, then settle that side without ever holding up the next
  * event. An event-socket failure never rolls back or repeats database work.
+ *
+ * `afterDatabase` runs once the database side is committed (again on a replay) and before the event
+ * can be marked finished: work it starts is never lost to a crash between the two.
  */
-export async function runTenantAction(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<ActionResult> {
+export async function runTenantAction(
+  ctx: TenantActionContext,
+  call: ProvisionerCall,
+  desired: DesiredState | null,
+  afterDatabase: () => Promise<void> = async () => {},
+): Promise<ActionResult> {
   const { deps, inboxEvent } = ctx;
   // WHMCS's billing cycle as the event states it (service billing periods); best effort, never fails the event.
   await recordEventCycle(deps, ctx.event, inboxEvent.serviceId);
@@ -220,6 +228,7 @@ export async function runTenantAction(ctx: TenantActionContext, call: Provisione
   if (earlier) {
     const backlog = ctx.service!.pendingApply!;
     const othersOwed = backlog.events.some((known) => known.eventId !== earlier.eventId);
+    await afterDatabase();
     return settleFreeswitch(ctx, earlier, { backlog, wasBehind: othersOwed, waits: true });
   }
   if (!ctx.service && call !== 'create') {
@@ -232,6 +241,7 @@ export async function runTenantAction(ctx: TenantActionContext, call: Provisione
     });
   }
   const { event, addition } = await convergeDatabase(ctx, call, desired);
+  await afterDatabase();
   if (!addition.waits) return { message: event.message, serviceProperties: event.serviceProperties, detail: { message: event.message, steps: 0 } };
   return settleFreeswitch(ctx, event, addition);
 }

@@ -55,6 +55,12 @@ describe('termination triggers a final bill', () => {
     const jobId = finalBillJobId(serviceId, terminate.eventId as string);
     const job = await kit.deps.queues.billing.getJob(jobId);
     expect(job?.opts.delay).toBe(DELAY_SECONDS * 1000);
+    // Scheduled before the event read as finished (a crash in between would have lost the final bill).
+    const { rows: finishedAt } = await kit.deps.pool.query<{ at_ms: string }>(
+      `SELECT floor(extract(epoch FROM finished_at) * 1000)::bigint::text AS at_ms FROM webhook_inbox WHERE event_id = $1`,
+      [terminate.eventId],
+    );
+    expect(job!.timestamp).toBeLessThanOrEqual(Number(finishedAt[0]!.at_ms));
     expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id)).toHaveLength(0);
 
     const period = periodOf(terminatedAt, kit.deps.config.billing.timeZone);
