@@ -5,6 +5,7 @@
  * zero with its emergency route still routed, and is back on after a top-up, each exactly once.
  */
 import { randomUUID } from 'node:crypto';
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { getCreditState } from '@ictvoip/store';
 import { runCreditCheck } from '../src';
@@ -206,4 +207,33 @@ test('applied again at every check: a route and a gateway the tenant adds while 
   const started = kit.bridge.esl.received.filter((command) => /killgw|startgw/.test(command));
   expect(started.sort()).toEqual([`api sofia profile external startgw ${late}`, `api sofia profile external startgw ${spare}`].sort());
   expect(restricted.filter((row) => row.enabled === 'true')).toHaveLength(2); // the emergency pair, throughout
+});
+
+test("an operator's suspend webhook marks the service not the bridge's to lift before the event reads as finished; the unsuspend clears it the same way", async () => {
+  const serviceId = 9705;
+  const { client } = await outboundTenant(serviceId);
+  // Credit control had restricted the service itself: the operator's suspend must take it over.
+  await kit.deps.pool.query(
+    `INSERT INTO credit_states (service_id, client_id, suspended_by) VALUES ($1, $2, 'bridge') ON CONFLICT (service_id) DO UPDATE SET suspended_by = 'bridge'`,
+    [serviceId, client.id],
+  );
+  /** Who credit control thinks suspended the service, and whether that was written before the event finished. */
+  const noted = async (eventId: string) => {
+    const { rows } = await kit.deps.pool.query<{ suspended_by: string | null; before: boolean }>(
+      `SELECT c.suspended_by, c.updated_at <= i.finished_at AS before FROM credit_states c, webhook_inbox i WHERE c.service_id = $1 AND i.event_id = $2`,
+      [serviceId, eventId],
+    );
+    return rows[0];
+  };
+  const send = async (action: string, extra: Record<string, unknown> = {}) => {
+    const event = buildEvent({ serviceId, action, client: { id: client.id, email: 'c@example.com' }, ...extra });
+    delete event.secrets;
+    expect((await postWebhook(kit.bridge.url, JSON.stringify(event), { query: '?wait=20' })).body).toMatchObject({ result: 'success' });
+    return event.eventId as string;
+  };
+
+  const suspend = await send('suspend', { reason: 'Overdue on Payment' });
+  expect(await noted(suspend)).toEqual({ suspended_by: 'other', before: true });
+  const unsuspend = await send('unsuspend');
+  expect(await noted(unsuspend)).toEqual({ suspended_by: null, before: true });
 });

@@ -13,10 +13,11 @@ export const suspendJob: ProvisioningJobDefinition = {
   jobName: PROVISIONING_JOBS.suspend,
   action: 'suspend',
   perService: true,
-  run: async (context) => {
-    const result = await runTenantAction(context, 'suspend', 'suspended');
+  run: (context) => {
     const ours = context.event.reason === context.deps.config.credit.suspendReason;
-    await noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: true, ours });
-    return result;
+    // Noted before the event can read as finished: after a crash in between, the replay would find the
+    // event done and credit control could lift an operator's suspend as if it were its own.
+    const noteSuspend = () => noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: true, ours });
+    return runTenantAction(context, 'suspend', 'suspended', noteSuspend);
   },
 };

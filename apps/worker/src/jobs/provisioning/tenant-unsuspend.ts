@@ -11,9 +11,9 @@ export const unsuspendJob: ProvisioningJobDefinition = {
   jobName: PROVISIONING_JOBS.unsuspend,
   action: 'unsuspend',
   perService: true,
-  run: async (context) => {
-    const result = await runTenantAction(context, 'unsuspend', 'active');
-    await noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: false, ours: false });
-    return result;
+  run: (context) => {
+    // Noted before the event can read as finished (a crash in between must not lose it).
+    const noteUnsuspend = () => noteWhmcsSuspendEvent(context.deps.pool, context.event.service.id, { suspended: false, ours: false });
+    return runTenantAction(context, 'unsuspend', 'active', noteUnsuspend);
   },
 };
