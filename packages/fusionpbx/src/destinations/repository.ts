@@ -203,16 +203,21 @@ export async function rewriteInboundDestination(
   change: { action: StoredAction; callerIdNamePrefix: string | null; description?: string | null },
 ): Promise<boolean> {
   const is53 = isFusionpbx53(tx);
+  const dialplanUuid = (row.dialplan_uuid as string | null) ?? newUuid();
+  const [dialplan] = await selectRows(tx, 'select * from v_dialplans where dialplan_uuid = $1', [dialplanUuid]);
+  const order = Number(row.destination_order);
   const spec: InboundDestination = {
     domainUuid: row.domain_uuid as string,
     domainName,
     destinationUuid: row.destination_uuid as string,
-    dialplanUuid: (row.dialplan_uuid as string | null) ?? newUuid(),
+    dialplanUuid,
     phone: { prefix: row.destination_prefix, number: row.destination_number as string },
     action: change.action,
     callerIdNamePrefix: change.callerIdNamePrefix,
     enabled: row.destination_enabled === 'true',
     description: change.description === undefined ? row.destination_description : change.description,
+    ...(row.destination_order != null && Number.isInteger(order) ? { order } : {}),
+    ...(dialplan?.dialplan_name ? { dialplanName: dialplan.dialplan_name as string } : {}),
   };
   const desired = destinationRow(spec);
   const wroteDestination = await convergeRow(tx, 'v_destinations', 'destination_uuid', row, {
@@ -221,7 +226,6 @@ export async function rewriteInboundDestination(
     destination_cid_name_prefix: desired.destination_cid_name_prefix,
     destination_description: desired.destination_description,
   });
-  const [dialplan] = await selectRows(tx, 'select * from v_dialplans where dialplan_uuid = $1', [spec.dialplanUuid]);
   const wanted = dialplanRow(spec, is53);
   if (!dialplan) {
     await insertRows(tx, 'v_dialplans', [wanted]);
@@ -231,6 +235,52 @@ export async function rewriteInboundDestination(
   await deleteRows(tx, 'v_dialplan_details', 'dialplan_uuid = $1 and (domain_uuid = $2 or domain_uuid is null)', [spec.dialplanUuid, spec.domainUuid]);
   await insertRows(tx, 'v_dialplan_details', detailRows(spec, is53));
   return true;
+}
+
+/**
+ * What the page would build into this number's dialplan that the bridge's rewrite does not (it writes
+ * one action, the caller-id prefix and the order): recording, hold music, Alert-Info, ringback, account
+ * code, fax detection, caller-id conditions, another condition field, a trunk prefix or area code, more
+ * than one action. A rewrite of such a number would drop them from FreeSWITCH's dialplan.
+ */
+export function unmodelledFeatures(row: Pick<CanonicalRow, string>): string[] {
+  const set = (column: string) => typeof row[column] === 'string' && (row[column] as string).trim() !== '';
+  const features: string[] = [];
+  if (row.destination_record === 'true') features.push('record');
+  const columns: [string, string][] = [
+    ['destination_hold_music', 'hold music'],
+    ['destination_distinctive_ring', 'distinctive ring'],
+    ['destination_ringback', 'ringback'],
+    ['destination_accountcode', 'account code'],
+    ['destination_trunk_prefix', 'trunk prefix'],
+    ['destination_area_code', 'area code'],
+  ];
+  for (const [column, feature] of columns) if (set(column)) features.push(feature);
+  if (row.fax_uuid) features.push('fax detection');
+  if (set('destination_condition_field') && row.destination_condition_field !== 'destination_number') features.push('condition field');
+  if (jsonListLength(row.destination_conditions) > 0) features.push('conditions');
+  if (jsonListLength(row.destination_actions) > 1) features.push('more than one action');
+  return features;
+}
+
+/** The length of a json column holding a list (the driver gives the text of json columns). */
+function jsonListLength(value: unknown): number {
+  if (typeof value !== 'string' || value.trim() === '') return 0;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) ? parsed.length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A description-only change: the destination's and its dialplan's (the page sets both), nothing rebuilt. */
+export async function setInboundDestinationDescription(tx: Tx, row: CanonicalRow, description: string | null): Promise<boolean> {
+  const wrote = await convergeRow(tx, 'v_destinations', 'destination_uuid', row, { destination_description: description });
+  if (!row.dialplan_uuid) return wrote;
+  const [dialplan] = await selectRows(tx, 'select dialplan_uuid, dialplan_description from v_dialplans where dialplan_uuid = $1', [row.dialplan_uuid]);
+  const wroteDialplan = dialplan ? await convergeRow(tx, 'v_dialplans', 'dialplan_uuid', dialplan, { dialplan_description: description }) : false;
+  return wrote || wroteDialplan;
 }
 
 /** destination_enabled and its dialplan's dialplan_enabled (dialplan.lua reads only enabled dialplans). */

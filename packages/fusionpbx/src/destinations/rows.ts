@@ -33,6 +33,10 @@ export interface InboundDestination {
   callerIdNamePrefix: string | null;
   enabled: boolean;
   description: string | null;
+  /** destination_order and dialplan_order (default DEFAULT_DESTINATION_ORDER; an update keeps the row's). */
+  order?: number;
+  /** The dialplan's name (default the number; an update keeps the one the operator gave it, as the page does). */
+  dialplanName?: string;
 }
 
 /**
@@ -87,7 +91,7 @@ export function destinationRow(spec: InboundDestination): DesiredRow {
     destination_type_emergency: null,
     destination_conditions: null,
     destination_actions: actionsJson(spec.action),
-    destination_order: DEFAULT_DESTINATION_ORDER,
+    destination_order: spec.order ?? DEFAULT_DESTINATION_ORDER,
     destination_enabled: spec.enabled,
     destination_description: spec.description,
   };
@@ -95,7 +99,7 @@ export function destinationRow(spec: InboundDestination): DesiredRow {
 
 /** The page's `$dialplan["dialplan_xml"]` for this destination (dialplan/destination default setting = destination_number). */
 export function destinationXml(spec: InboundDestination, is53: boolean): string {
-  const name = spec.phone.number;
+  const name = spec.dialplanName ?? spec.phone.number;
   const lines = [
     `<extension name="${xmlSanitize(name)}" continue="false" uuid="${xmlSanitize(spec.dialplanUuid)}">`,
     `\t<condition field="destination_number" expression="${xmlSanitize(numberRegex(spec.phone))}">`,
@@ -115,11 +119,11 @@ export function dialplanRow(spec: InboundDestination, is53: boolean): DesiredRow
     app_uuid: INBOUND_APP_UUID,
     dialplan_uuid: spec.dialplanUuid,
     domain_uuid: spec.domainUuid,
-    dialplan_name: spec.phone.number,
+    dialplan_name: spec.dialplanName ?? spec.phone.number,
     dialplan_number: spec.phone.number,
     dialplan_context: PUBLIC_CONTEXT,
     dialplan_continue: 'false',
-    dialplan_order: DEFAULT_DESTINATION_ORDER,
+    dialplan_order: spec.order ?? DEFAULT_DESTINATION_ORDER,
     dialplan_enabled: spec.enabled,
     dialplan_description: spec.description,
     dialplan_xml: destinationXml(spec, is53),

@@ -14,11 +14,13 @@ import {
   listInboundDestinations,
   ownRowOfNumber,
   rewriteInboundDestination,
+  setInboundDestinationDescription,
   setInboundDestinationEnabled,
   storedActionOf,
+  unmodelledFeatures,
 } from '../destinations/repository';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
-import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
+import { CustomisedInFusionpbxError, ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
 
 /**
  * The tenant's inbound numbers for the REST API, written like destination_edit.php (see
@@ -152,7 +154,11 @@ export function createTenantDestination(pool: Pool, number: string, fields: Dest
   });
 }
 
-/** Changes a number's action, caller-id prefix, description or enabled state (omitted fields keep their value). */
+/**
+ * Changes a number's action, caller-id prefix, description or enabled state (omitted fields keep their
+ * value). Only an action or prefix change rebuilds the dialplan, and not for a number whose dialplan
+ * holds what the rewrite would drop (CustomisedInFusionpbxError).
+ */
 export function updateTenantDestination(pool: Pool, number: string, fields: DestinationFields, options: DestinationWriteOptions): Promise<DestinationWriteResult> {
   normaliseNumber(number, options.numberPlan, 'number');
   return run(pool, options, async (tx) => {
@@ -162,11 +168,16 @@ export function updateTenantDestination(pool: Pool, number: string, fields: Dest
     const current = storedActionOf(own);
     const action = fields.action ? await resolveAction(tx, { uuid: tenant.domainUuid, name: tenant.domainName }, fields.action) : current;
     if (!action) throw new ResourceNotFoundError('action of number', number);
-    let wrote = await rewriteInboundDestination(tx, own, tenant.domainName, {
-      action,
-      callerIdNamePrefix: fields.callerIdNamePrefix === undefined ? own.destination_cid_name_prefix : fields.callerIdNamePrefix,
-      description: fields.description,
-    });
+    const callerIdNamePrefix = fields.callerIdNamePrefix === undefined ? own.destination_cid_name_prefix : fields.callerIdNamePrefix;
+    const rebuilds = action.app !== current?.app || action.data !== current?.data || (callerIdNamePrefix ?? '') !== (own.destination_cid_name_prefix ?? '');
+    let wrote = false;
+    if (rebuilds) {
+      const features = unmodelledFeatures(own);
+      if (features.length > 0) throw new CustomisedInFusionpbxError('number', number, features);
+      wrote = await rewriteInboundDestination(tx, own, tenant.domainName, { action, callerIdNamePrefix, description: fields.description });
+    } else if (fields.description !== undefined) {
+      wrote = await setInboundDestinationDescription(tx, own, fields.description);
+    }
     if (fields.enabled !== undefined) {
       const [fresh] = (await listInboundDestinations(tx, tenant.domainUuid)).filter((row) => row.destination_uuid === own.destination_uuid);
       wrote = (await setInboundDestinationEnabled(tx, fresh, fields.enabled)) || wrote;

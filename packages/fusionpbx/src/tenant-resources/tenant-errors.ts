@@ -40,6 +40,23 @@ export class ManagedResourceError extends Error {
 }
 
 /**
+ * The number carries what FusionPBX's destination page builds into its dialplan and the bridge's
+ * rewrite does not (recording, fax detection, a second action, …): changing its action or caller-id
+ * prefix here would silently drop them, so that change is made in FusionPBX.
+ */
+export class CustomisedInFusionpbxError extends Error {
+  readonly code = 'CUSTOMISED_IN_FUSIONPBX';
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+    readonly features: readonly string[],
+  ) {
+    super(`${resource} ${id} has settings made in FusionPBX (${features.join(', ')}) that this change would drop; change its action or caller ID prefix in FusionPBX`);
+    this.name = 'CustomisedInFusionpbxError';
+  }
+}
+
+/**
  * How a per-resource write was refused, in the contract's terms (HTTP status and error code): the
  * API answers it directly, and the worker stores it for the request that queued the write.
  */
@@ -61,6 +78,7 @@ export function writeRejectionOf(error: unknown): WriteRejection | null {
   if (error instanceof NumberOwnedError) return { status: 409, code: 'NUMBER_TAKEN', message: `number ${error.number} is already in use on this FusionPBX server` };
   if (error instanceof TrunkCidrOwnedError) return { status: 409, code: 'TRUNK_CIDR_TAKEN', message: `trunk CIDR ${error.cidr} is already in use on this FusionPBX server` };
   if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };
+  if (error instanceof CustomisedInFusionpbxError) return { status: 409, code: 'CUSTOMISED_IN_FUSIONPBX', message: error.message };
   if (error instanceof ResourceNotFoundError) return { status: 404, code: 'NOT_FOUND', message: error.message };
   if (error instanceof TenantStateError) return { status: 409, code: 'TENANT_NOT_ACTIVE', message: error.message };
   if (error instanceof TenantNotFoundError) return { status: 409, code: 'TENANT_NOT_PROVISIONED', message: error.message };

@@ -131,7 +131,14 @@ export const updateDestinationRoute: RouteDefinition = {
     summary: 'Change an inbound number: action, caller ID name prefix, description, enabled (omitted fields keep their value)',
     params: tenantAndNumber,
     body: Joi.object(fields),
-    responses: { '200': 'updated or unchanged', '202': PENDING, '400': 'validation failed', '404': 'a number the tenant does not have', '409': 'tenant not active' },
+    responses: {
+      '200': 'updated or unchanged',
+      '202': PENDING,
+      '400': 'validation failed',
+      '404': 'a number the tenant does not have',
+      '409':
+        'tenant not active; CUSTOMISED_IN_FUSIONPBX: an action or caller ID prefix change of a number whose dialplan was customised in FusionPBX (recording, fax detection, several actions, …)',
+    },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
