@@ -158,14 +158,22 @@ describe('extensions', () => {
     expect(wrongType.status).toBe(415);
   });
 
-  it('enforces the plan quota with 409 and writes nothing', async () => {
+  /** The plan's extension limit as the bridge stores it (a change_package would write it). */
+  const setMaxExtensions = (max: number) =>
+    bridge.api!.deps.pool.query(`UPDATE services SET plan = plan || jsonb_build_object('maxExtensions', $2::int) WHERE service_id = $1`, [A, max]);
+
+  it('enforces the plan quota with 409 and writes nothing; a disabled extension counts too, as in FusionPBX', async () => {
     const reply = await send('POST', base(), keyA, { extension: '200', callerIdName: 'Reception' });
     expect(reply.status).toBe(409);
     expect(reply.body.error.code).toBe('QUOTA_EXCEEDED');
+    const disabled = await send('POST', base(), keyA, { extension: '200', enabled: false });
+    expect(disabled.status).toBe(409);
+    expect(disabled.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', message: 'the plan allows at most 3 extensions' });
     expect(await fusionCount("SELECT count(*) AS n FROM v_extensions WHERE extension = '200'", [])).toBe(0);
   });
 
   it('creates an extension like the GUI (row, mailbox, cache delete) and shows the SIP password once', async () => {
+    await setMaxExtensions(4);
     bridge.esl.clearRecorded();
     const reply = await send('POST', base(), keyA, { extension: '200', callerIdName: 'Réception, "front"', voicemailEmail: 'desk@example.com', enabled: false });
     expect(reply.status).toBe(201);
@@ -202,6 +210,8 @@ describe('extensions', () => {
     const alias = await send('PUT', `${base()}/101`, keyA, { numberAlias: '2000' });
     expect(alias.status).toBe(409);
     expect(alias.body.error.code).toBe('ALREADY_EXISTS');
+    // A downgrade to 3: the disabled 200 is one too many to enable while 100–102 are.
+    await setMaxExtensions(3);
     const enable = await send('PUT', `${base()}/200`, keyA, { enabled: true });
     expect(enable.status).toBe(409);
     expect(enable.body.error.code).toBe('QUOTA_EXCEEDED');
@@ -220,7 +230,8 @@ describe('extensions', () => {
   });
 
   it('deletes an extension (204), then it is gone (404)', async () => {
-    await send('PUT', `${base()}/201`, keyA, { enabled: false });
+    await setMaxExtensions(5);
+    expect((await send('PUT', `${base()}/201`, keyA, { enabled: false })).status).toBe(201);
     bridge.esl.clearRecorded();
     expect((await send('DELETE', `${base()}/201`, keyA)).status).toBe(204);
     expect(bridge.esl.apiCommands).toContain(`memcache delete directory:201@${domainA}`);

@@ -135,8 +135,12 @@ describe('every write route', () => {
 
 describe('extensions', () => {
   const base = () => `/v1/tenants/${A}/extensions`;
+  /** The plan's extension limit as the bridge stores it (every extension row counts against it on an add). */
+  const setMaxExtensions = (max: number) =>
+    bridge.api!.deps.pool.query(`UPDATE services SET plan = plan || jsonb_build_object('maxExtensions', $2::int) WHERE service_id = $1`, [A, max]);
 
   it('POST ?dryRun=1 answers the extension and mailbox rows (password masked) and the cache delete; nothing is written or sent', async () => {
+    await setMaxExtensions(4);
     const reply = await dryRun('POST', base(), keyA, { extension: '300', callerIdName: 'Lobby', voicemailEmail: 'lobby@example.com', enabled: false });
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({
@@ -190,6 +194,7 @@ describe('extensions', () => {
   });
 
   it('answers the same 400, 404 and 409 (quota, duplicate) as the real request, and writes nothing either way', async () => {
+    await setMaxExtensions(3);
     const invalid = await sameRefusal('POST', base(), keyA, { extension: '12a', voicemailEmail: 'nope', colour: 'red' }, 400);
     expect(invalid.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['body.colour', 'body.extension', 'body.voicemailEmail']);
     expect((await sameRefusal('POST', base(), keyA, { extension: '300' }, 409)).body.error.code).toBe('QUOTA_EXCEEDED');

@@ -215,7 +215,12 @@ describe('a write whose worker died after the FusionPBX commit', () => {
       const password = reply.body.password as string;
       const [row] = await writeRow('req-replay-160');
       await stageCommittedAttempt(row.write_id, () =>
-        writeTenantExtension(bridge.fusion, '160', { callerIdName: 'Replay' }, 'create', { serviceId: SERVICE, maxEnabledExtensions: 6, registrationProfile: profile, password }),
+        writeTenantExtension(bridge.fusion, '160', { callerIdName: 'Replay' }, 'create', {
+          serviceId: SERVICE,
+          maxEnabledExtensions: null,
+          registrationProfile: profile,
+          password,
+        }),
       );
     });
     await waitFor(async () => (await writeRow('req-replay-160'))[0]?.status !== 'running', 20_000, 'the replay');

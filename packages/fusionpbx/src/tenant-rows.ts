@@ -579,7 +579,9 @@ export function newVoicemailRow(domainUuid: string, number: string, overrides: D
     voicemail_local_after_email: true,
     voicemail_transcription_enabled: false,
     voicemail_enabled: true,
-    voicemail_tutorial: true,
+    // NULL as extension_edit.php saves an added extension's box (5.1.0/5.3.0: its uuid is drawn before the
+    // "new box → voicemail_tutorial = 'true'" branch, so that branch never runs on add).
+    voicemail_tutorial: null,
     voicemail_description: null,
     ...overrides,
     domain_uuid: domainUuid,

@@ -7,7 +7,8 @@ import type { StoredAction } from './rows';
  * Where an inbound number sends its calls. Each kind is one of the options FusionPBX's destination
  * page offers, written as that option's `select_value` (app_config.php `destinations` of each app,
  * 5.1.0 = 5.3.0), and accepted only when the page would list it (destinations->valid()):
- * - extension: `transfer:<extension or alias> XML <user_context>`, an enabled extension;
+ * - extension: `transfer:<alias, else extension> XML <user_context>`, an enabled extension (the page's
+ *   option value is the first of `number_alias,extension`: an aliased extension is offered by its alias);
  * - voicemail: `transfer:*99<voicemail_id> XML <domain>`, an enabled mailbox;
  * - ring_group: `transfer:<ring_group_extension> XML <ring_group_context>`, an enabled ring group;
  * - dialplan: `transfer:<dialplan_number> XML <domain>`, an enabled dialplan of the domain marked as a destination.
@@ -31,7 +32,7 @@ export interface ActionView {
 const enabled = (column: string) => `${column}::text = 'true'`;
 
 /** The tenant's (`$1`) lowest-numbered enabled extension: the default target of a new number. */
-export const FIRST_EXTENSION_SQL = `select extension, user_context from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`;
+export const FIRST_EXTENSION_SQL = `select extension, number_alias, user_context from v_extensions where domain_uuid = $1 and ${enabled('enabled')} order by length(extension), extension, extension_uuid limit 1`;
 
 /** The tenant's lowest-numbered enabled extension (the default target of a new number) with its context, or null. */
 export async function firstExtension(tx: Tx, domainUuid: string): Promise<CanonicalRow | null> {
@@ -42,7 +43,12 @@ export async function firstExtension(tx: Tx, domainUuid: string): Promise<Canoni
 /** The default action (no target named): the first enabled extension, valid by construction. */
 export function firstExtensionAction(first: CanonicalRow | null, domain: { name: string }, field: string): StoredAction {
   if (!first) throw new FusionpbxValidationError(`${field}.target`, 'the tenant has no enabled extension to send the number to; name a target');
-  return { app: 'transfer', data: `${first.extension} XML ${first.user_context ?? domain.name}` };
+  return { app: 'transfer', data: `${dialledName(first)} XML ${first.user_context ?? domain.name}` };
+}
+
+/** The name the destination page offers an extension by: its alias when it has one (`number_alias,extension`). */
+function dialledName(row: CanonicalRow): string {
+  return row.number_alias || (row.extension as string);
 }
 
 async function one(tx: Tx, sql: string, params: unknown[]): Promise<CanonicalRow | null> {
@@ -65,11 +71,11 @@ export async function resolveAction(tx: Tx, domain: { uuid: string; name: string
   if (request.type === 'extension') {
     const row = await one(
       tx,
-      `select user_context from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) and ${enabled('enabled')} order by extension_uuid limit 1`,
+      `select extension, number_alias, user_context from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) and ${enabled('enabled')} order by extension_uuid limit 1`,
       [domain.uuid, target],
     );
     if (!row) throw missing(`${field}.target`, 'extension', target);
-    return { app: 'transfer', data: `${target} XML ${row.user_context ?? domain.name}` };
+    return { app: 'transfer', data: `${dialledName(row)} XML ${row.user_context ?? domain.name}` };
   }
   if (request.type === 'voicemail') {
     const row = await one(tx, `select voicemail_uuid from v_voicemails where domain_uuid = $1 and voicemail_id = $2 and ${enabled('voicemail_enabled')} limit 1`, [

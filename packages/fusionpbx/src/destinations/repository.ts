@@ -83,7 +83,7 @@ export interface PlanNumbersSnapshot {
   /** Each number's row in this tenant, or null. */
   owned: (CanonicalRow | null)[];
   mode: DialplanMode;
-  /** The tenant's lowest-numbered enabled extension (extension, user_context), or null. */
+  /** The tenant's lowest-numbered enabled extension (extension, number_alias, user_context), or null. */
   firstExtension: CanonicalRow | null;
 }
 
@@ -99,7 +99,7 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
   const mode = tx.catalog.hasTable('v_default_settings') ? `(${DIALPLAN_MODE_SQL})` : 'null::text';
   const found = await selectRows(
     tx,
-    `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.user_context as ictvoip_first_context
+    `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
        from (select 1) as one
        left join lateral (${FIRST_EXTENSION_SQL}) f on true
        left join (${rowsOfFormsSql(2)}) d on true`,
@@ -110,7 +110,9 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
   return {
     owned: ownedAmong(rows, domainUuid, phones, formsOf),
     mode: modeOf(head?.ictvoip_mode),
-    firstExtension: head?.ictvoip_first_extension ? { extension: head.ictvoip_first_extension, user_context: head.ictvoip_first_context ?? null } : null,
+    firstExtension: head?.ictvoip_first_extension
+      ? { extension: head.ictvoip_first_extension, number_alias: head.ictvoip_first_alias ?? null, user_context: head.ictvoip_first_context ?? null }
+      : null,
   };
 }
 

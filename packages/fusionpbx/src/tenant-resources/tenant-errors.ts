@@ -10,7 +10,7 @@ export class QuotaExceededError extends Error {
     readonly resource: string,
     readonly limit: number,
   ) {
-    super(`the plan allows at most ${limit} enabled ${resource}`);
+    super(`the plan allows at most ${limit} ${resource}`);
     this.name = 'QuotaExceededError';
   }
 }

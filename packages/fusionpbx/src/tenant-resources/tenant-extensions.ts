@@ -119,8 +119,18 @@ function view(row: CanonicalRow, voicemail: CanonicalRow | null): ExtensionView 
   };
 }
 
+/**
+ * An extension's mailbox is its numeric alias's when it has one, else its own number's
+ * (extension_edit.php: `$voicemail_id = $number_alias` when set; the page loads `is_numeric($number_alias) ?
+ * $number_alias : $extension`; directory.lua reads the mailbox by the same id).
+ */
+export function mailboxIdOf(extension: string, numberAlias: string | null | undefined): string {
+  return numberAlias && /^\d+$/.test(numberAlias) ? numberAlias : extension;
+}
+
 const EXTENSION_SELECT = `select e.*, v.voicemail_mail_to from v_extensions e
-  left join lateral (select voicemail_mail_to from v_voicemails v where v.domain_uuid = e.domain_uuid and v.voicemail_id = e.extension order by v.voicemail_uuid limit 1) v on true`;
+  left join lateral (select voicemail_mail_to from v_voicemails v where v.domain_uuid = e.domain_uuid
+    and v.voicemail_id = case when e.number_alias ~ '^[0-9]+$' then e.number_alias else e.extension end order by v.voicemail_uuid limit 1) v on true`;
 
 function joinedView(raw: Record<string, unknown>): ExtensionView {
   const row = canonicalRow(raw);
@@ -157,13 +167,20 @@ async function assertNameFree(tx: Tx, tenant: Tenant, name: string, ownUuid: str
   if (users.some((row) => row.extension_uuid !== ownUuid)) throw new UniquenessError(what, name, tenant.domainName);
 }
 
-async function assertQuota(tx: Tx, tenant: Tenant, options: ExtensionWriteOptions, ownUuid: string | null): Promise<void> {
+/**
+ * The plan's extension limit. An add counts every extension row of the domain, enabled or not, as
+ * extension_edit.php counts against limit/extensions (a disabled one could be enabled in FusionPBX,
+ * whose toggle checks no limit); enabling one here counts the enabled others.
+ */
+async function assertQuota(tx: Tx, tenant: Tenant, options: ExtensionWriteOptions, enabling: { ownUuid: string } | null): Promise<void> {
   if (options.maxEnabledExtensions === null) return;
   const { rows } = await tx.client.query<{ n: number }>(
-    "select count(*)::int as n from v_extensions where domain_uuid = $1 and enabled::text = 'true' and extension_uuid is distinct from $2",
-    [tenant.domainUuid, ownUuid],
+    enabling
+      ? "select count(*)::int as n from v_extensions where domain_uuid = $1 and enabled::text = 'true' and extension_uuid <> $2"
+      : 'select count(*)::int as n from v_extensions where domain_uuid = $1',
+    enabling ? [tenant.domainUuid, enabling.ownUuid] : [tenant.domainUuid],
   );
-  if (rows[0].n + 1 > options.maxEnabledExtensions) throw new QuotaExceededError('extensions', options.maxEnabledExtensions);
+  if (rows[0].n + 1 > options.maxEnabledExtensions) throw new QuotaExceededError(enabling ? 'enabled extensions' : 'extensions', options.maxEnabledExtensions);
 }
 
 function directorySteps(names: (string | null | undefined)[], domainName: string): FreeswitchStep[] {
@@ -180,20 +197,24 @@ function desiredColumns(fields: ExtensionFields): DesiredRow {
   return desired;
 }
 
+/**
+ * The extension's mailbox as the page saves it: made when missing (an alias given or changed makes the
+ * alias's box, the old one stays, as in FusionPBX); the address and the description follow the request.
+ */
 async function convergeVoicemail(
   tx: Tx,
   tenant: Tenant,
-  extension: string,
+  mailboxId: string,
   fields: ExtensionFields,
   description: string | null,
   pageDefaults?: ExtensionPageDefaults,
 ): Promise<boolean> {
-  const existing = await findVoicemail(tx, tenant.domainUuid, extension);
+  const existing = await findVoicemail(tx, tenant.domainUuid, mailboxId);
   if (!existing) {
     const defaults = pageDefaults ?? (await extensionPageDefaults(tx, { uuid: tenant.domainUuid, name: tenant.domainName }));
     return ensureVoicemail(
       tx,
-      newVoicemailRow(tenant.domainUuid, extension, {
+      newVoicemailRow(tenant.domainUuid, mailboxId, {
         ...defaults.voicemail,
         voicemail_mail_to: fields.voicemailEmail ?? null,
         // An address given here is for the recordings: attached whatever the install's default.
@@ -202,8 +223,29 @@ async function convergeVoicemail(
       }),
     );
   }
-  if (fields.voicemailEmail === undefined) return false;
-  return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, { voicemail_mail_to: fields.voicemailEmail });
+  const desired: DesiredRow = {};
+  if (fields.voicemailEmail !== undefined) desired.voicemail_mail_to = fields.voicemailEmail;
+  // extension_edit.php saves voicemail_description = the extension's description.
+  if (fields.description !== undefined) desired.voicemail_description = fields.description;
+  return convergeRow(tx, 'v_voicemails', 'voicemail_uuid', existing, desired);
+}
+
+/**
+ * extension_edit.php relabels the phones' keys that dial the extension with its caller ID name
+ * (`update v_device_keys set device_key_label … where device_key_value = <extension>`) whenever a name is saved.
+ */
+async function convergeDeviceKeyLabels(tx: Tx, tenant: Tenant, extension: string, callerIdName: string | null | undefined): Promise<boolean> {
+  if (!callerIdName || !tx.catalog.hasTable('v_device_keys')) return false;
+  const stale = await selectRows(
+    tx,
+    'select device_key_uuid from v_device_keys where domain_uuid = $1 and device_key_value = $2 and device_key_label is distinct from $3 order by device_key_uuid',
+    [tenant.domainUuid, extension, callerIdName],
+  );
+  const keys = stale.map((row) => row.device_key_uuid as string);
+  if (keys.length === 0) return false;
+  await tx.client.query('update v_device_keys set device_key_label = $1 where device_key_uuid = any($2::uuid[])', [callerIdName, keys]);
+  for (const key of keys) recordWrite(tx, { table: 'v_device_keys', op: 'update', key, columns: { device_key_label: callerIdName } });
+  return true;
 }
 
 /**
@@ -236,7 +278,7 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
   await assertNameFree(tx, tenant, extension, null, 'extension');
   if (fields.numberAlias) await assertNameFree(tx, tenant, fields.numberAlias, null, 'number_alias');
   const enabled = fields.enabled ?? true;
-  if (enabled) await assertQuota(tx, tenant, options, null);
+  await assertQuota(tx, tenant, options, null);
   const pageDefaults = await extensionPageDefaults(tx, { uuid: tenant.domainUuid, name: tenant.domainName });
   const row = newExtensionRow(tenant.domainUuid, tenant.domainName, extension, {
     ...pageDefaults.extension,
@@ -251,7 +293,8 @@ async function createExtension(tx: Tx, tenant: Tenant, extension: string, fields
   });
   const password = String(row.password);
   await insertExtension(tx, row);
-  await convergeVoicemail(tx, tenant, extension, fields, fields.description ?? null, pageDefaults);
+  await convergeVoicemail(tx, tenant, mailboxIdOf(extension, fields.numberAlias), fields, fields.description ?? null, pageDefaults);
+  await convergeDeviceKeyLabels(tx, tenant, extension, fields.callerIdName);
   return {
     outcome: 'created',
     extension: await reread(tx, tenant, extension),
@@ -265,17 +308,23 @@ async function updateExtension(tx: Tx, tenant: Tenant, own: CanonicalRow, fields
   const ownUuid = own.extension_uuid as string;
   if (fields.numberAlias && fields.numberAlias !== own.number_alias) await assertNameFree(tx, tenant, fields.numberAlias, ownUuid, 'number_alias');
   const wasEnabled = own.enabled === 'true';
-  if (fields.enabled === true && !wasEnabled) await assertQuota(tx, tenant, options, ownUuid);
+  if (fields.enabled === true && !wasEnabled) await assertQuota(tx, tenant, options, { ownUuid });
   const desired = desiredColumns(fields);
   if (options.newPassword) desired.password = options.newPassword;
   const wroteRow = await convergeRow(tx, 'v_extensions', 'extension_uuid', own, desired);
-  const wroteVoicemail = await convergeVoicemail(tx, tenant, extension, fields, own.description);
+  const alias = fields.numberAlias === undefined ? own.number_alias : fields.numberAlias;
+  const wroteVoicemail = await convergeVoicemail(tx, tenant, mailboxIdOf(extension, alias), fields, fields.description === undefined ? own.description : fields.description);
+  const wroteKeys = fields.callerIdName !== undefined ? await convergeDeviceKeyLabels(tx, tenant, extension, fields.callerIdName) : false;
   const wroteLines = options.newPassword ? await convergeDeviceLines(tx, tenant, extension, options.newPassword) : false;
   const steps = directorySteps([extension, own.number_alias, fields.numberAlias], tenant.domainName);
   if ((wasEnabled || options.forceApply) && fields.enabled === false) {
     steps.push({ kind: 'flush_registration', profile: validateProfile(options.registrationProfile), user: `${extension}@${tenant.domainName}` });
   }
-  return { outcome: wroteRow || wroteVoicemail || wroteLines ? 'updated' : 'unchanged', extension: await reread(tx, tenant, extension), freeswitch: uniqueSteps(steps) };
+  return {
+    outcome: wroteRow || wroteVoicemail || wroteLines || wroteKeys ? 'updated' : 'unchanged',
+    extension: await reread(tx, tenant, extension),
+    freeswitch: uniqueSteps(steps),
+  };
 }
 
 /** The answer the create gave before a crash cut its job short: nothing is written again. */
@@ -322,9 +371,36 @@ export async function writeTenantExtension(
   );
 }
 
+/** extension->delete() takes the extension's follow-me and its destinations with it. */
+async function deleteFollowMe(tx: Tx, followMeUuid: string | null | undefined): Promise<void> {
+  if (!followMeUuid) return;
+  for (const table of ['v_follow_me_destinations', 'v_follow_me']) {
+    if (tx.catalog.hasTable(table)) await deleteRows(tx, table, 'follow_me_uuid = $1', [followMeUuid]);
+  }
+}
+
 /**
- * Deletes the extension like extension->delete() (v_extensions, v_extension_users, ring group
- * destinations); the mailbox and its messages stay unless `deleteVoicemail`.
+ * voicemail->voicemail_delete() for an extension deleted with its voicemail: the mailboxes of its number
+ * and of its numeric alias, each with its messages, options, forwards and greetings (the recordings'
+ * files are on the FusionPBX server, out of the bridge's reach).
+ */
+async function deleteMailboxes(tx: Tx, domainUuid: string, names: (string | null | undefined)[]): Promise<void> {
+  const ids = names.filter((name): name is string => !!name && /^\d+$/.test(name));
+  const boxes = await selectRows(tx, 'select voicemail_uuid from v_voicemails where domain_uuid = $1 and voicemail_id::text = any($2::text[]) order by voicemail_uuid', [
+    domainUuid,
+    ids,
+  ]);
+  const uuids = boxes.map((box) => box.voicemail_uuid);
+  for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
+    if (uuids.length > 0 && tx.catalog.hasTable(table)) await deleteRows(tx, table, 'voicemail_uuid = any($1::uuid[])', [uuids]);
+  }
+  if (uuids.length > 0) await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = any($1::uuid[])', [uuids]);
+  if (tx.catalog.hasTable('v_voicemail_greetings')) await deleteRows(tx, 'v_voicemail_greetings', 'domain_uuid = $1 and voicemail_id::text = any($2::text[])', [domainUuid, ids]);
+}
+
+/**
+ * Deletes the extension like extension->delete() (v_extensions, v_extension_users, follow-me, ring
+ * group destinations); the mailboxes and their messages stay unless `deleteVoicemail`.
  */
 export async function deleteTenantExtension(pool: Pool, extensionInput: string, deleteVoicemail: boolean, options: ExtensionWriteOptions): Promise<ExtensionWriteResult> {
   const extension = validateExtension(extensionInput);
@@ -343,16 +419,9 @@ export async function deleteTenantExtension(pool: Pool, extensionInput: string, 
           [extension, own.number_alias].filter((name): name is string => !!name),
         ]);
       }
+      await deleteFollowMe(tx, own.follow_me_uuid);
       await deleteRows(tx, 'v_extensions', 'extension_uuid = $1', [uuid]);
-      if (deleteVoicemail) {
-        const voicemail = await findVoicemail(tx, tenant.domainUuid, extension);
-        if (voicemail) {
-          for (const table of ['v_voicemail_messages', 'v_voicemail_options', 'v_voicemail_destinations']) {
-            if (tx.catalog.hasTable(table)) await deleteRows(tx, table, 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
-          }
-          await deleteRows(tx, 'v_voicemails', 'voicemail_uuid = $1', [voicemail.voicemail_uuid]);
-        }
-      }
+      if (deleteVoicemail) await deleteMailboxes(tx, tenant.domainUuid, [extension, own.number_alias]);
       return { outcome: 'deleted', extension: null, freeswitch: extensionRemovalSteps(extension, own.number_alias, tenant.domainName, options.registrationProfile) };
     },
     options.transaction,
