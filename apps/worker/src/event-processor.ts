@@ -45,7 +45,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     }
     if (result.freeswitch?.state === 'pending') {
       // The database side is done: the service's next events go on; the backlog job finishes this one.
-      await deps.inbox.markPendingApply(inboxEvent.eventId, result.freeswitch.message);
+      await deps.inbox.markPendingApply(inboxEvent.eventId, result.freeswitch.message, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
       logger.warn({ message: result.message, backlogJob: result.freeswitch.jobId }, 'FusionPBX updated; FreeSWITCH side pending');
       return { eventId: inboxEvent.eventId, status: 'pending_apply', message: result.freeswitch.message };
     }

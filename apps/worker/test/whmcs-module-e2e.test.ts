@@ -109,4 +109,23 @@ describe('the WHMCS module against the running bridge', () => {
     expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains')).toEqual(before);
     expect((await fusionRows('SELECT domain_enabled::text FROM v_domains WHERE domain_name = $1', [DOMAIN]))[0].domain_enabled).toBe('true');
   });
+
+  it("with FreeSWITCH's event socket down, a suspend is success in WHMCS once FusionPBX has it (not held to the module's 20 s wait)", async () => {
+    await bridge.esl.stop();
+    try {
+      const { result } = await runModule<string>({ function: 'SuspendAccount', params: whmcsParams({ status: 'Suspended' }) });
+      expect(result).toBe('success');
+      expect((await fusionRows('SELECT domain_enabled::text FROM v_domains WHERE domain_name = $1', [DOMAIN]))[0].domain_enabled).toBe('false');
+      // Answered at pending_apply: the FreeSWITCH side was still waiting when WHMCS got its answer.
+      const [row] = (
+        await bridge.api!.deps.pool.query(
+          "SELECT status, result->>'message' AS message FROM webhook_inbox WHERE service_id = $1 AND action = 'suspend' ORDER BY seq DESC LIMIT 1",
+          [SERVICE_ID],
+        )
+      ).rows;
+      expect(row).toMatchObject({ status: 'pending_apply', message: expect.any(String) });
+    } finally {
+      await bridge.esl.start();
+    }
+  });
 });

@@ -250,11 +250,16 @@ export class InboxRepository {
     );
   }
 
-  async markPendingApply(eventId: string, error: string): Promise<void> {
+  /**
+   * The event's FusionPBX side is committed, its FreeSWITCH side waits in the service's backlog. The
+   * first time (with `outcome`) the event's answer is kept for WHMCS as a finished one would be; a
+   * waiting webhook is woken like by a finish: the state WHMCS acts on is in FusionPBX already.
+   */
+  async markPendingApply(eventId: string, error: string, outcome?: { message: string; serviceProperties: Record<string, unknown> }): Promise<void> {
     await this.db.query(
-      `UPDATE webhook_inbox SET status = 'pending_apply', last_error = $2, retryable = true, updated_at = now()
-       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`,
-      [eventId, error],
+      notifyingFinish(`UPDATE webhook_inbox SET status = 'pending_apply', last_error = $2, retryable = true, result = COALESCE($3::jsonb, result), updated_at = now()
+       WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`),
+      [eventId, error, outcome ?? null],
     );
   }
 

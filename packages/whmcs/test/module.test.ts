@@ -324,6 +324,24 @@ describe('reply mapping', () => {
     expect(savedProperties).toEqual([]);
   });
 
+  test("202 pending_apply (FusionPBX done, FreeSWITCH's side waiting for its event socket) is success and saves serviceProperties", async () => {
+    bridge.respond = (delivery) => ({
+      status: 202,
+      json: {
+        result: 'pending',
+        state: 'pending_apply',
+        eventId: delivery.body.eventId,
+        jobId: 'tenant.create:4712',
+        statusUrl: '/v1/events/x',
+        message: 'tenant ready; FusionPBX updated; FreeSWITCH side pending since 2026-12-06T12:00:00.000Z: connect ECONNREFUSED',
+        serviceProperties: { 'PBX Domain': 'acme.pbx.example.net' },
+      },
+    });
+    const { result, savedProperties } = await run('CreateAccount', whmcsParams(), { withModel: true });
+    expect(result).toBe('success');
+    expect(savedProperties).toEqual([{ 'PBX Domain': 'acme.pbx.example.net' }]);
+  });
+
   test('a wrong Access Hash is refused by the bridge (401) and the message points at it', async () => {
     const { result } = await run('SuspendAccount', whmcsParams({ serveraccesshash: 'not-the-secret' }));
     expect(bridge.deliveries[0].signatureError?.reason).toBe('bad_signature');

@@ -17,7 +17,19 @@ export const WEBHOOK_BODY_LIMIT = '256kb';
 type EventReply =
   | { status: 200; body: { result: 'success'; message: string; serviceProperties: Record<string, unknown>; eventId: string } }
   | { status: 200; body: { result: 'error'; message: string; retryable: boolean; eventId: string } }
-  | { status: 202; body: { result: 'pending'; eventId: string; jobId: string | null; statusUrl: string; state: string } };
+  | {
+      status: 202;
+      body: {
+        result: 'pending';
+        eventId: string;
+        jobId: string | null;
+        statusUrl: string;
+        state: string;
+        /** pending_apply: what the FusionPBX side did (WHMCS's state change is made) and why FreeSWITCH waits. */
+        message?: string;
+        serviceProperties?: Record<string, unknown>;
+      };
+    };
 
 function statusUrlFor(eventId: string): string {
   return `/webhooks/whmcs/events/${eventId}`;
@@ -40,14 +52,28 @@ function replyFor(event: InboxEvent): EventReply {
   if (event.status === 'failed') {
     return { status: 200, body: { result: 'error', message: event.lastError ?? 'failed', retryable: event.retryable ?? false, eventId: event.eventId } };
   }
-  return { status: 202, body: { result: 'pending', eventId: event.eventId, jobId: event.jobId, statusUrl: statusUrlFor(event.eventId), state: event.status } };
+  const pending = { result: 'pending' as const, eventId: event.eventId, jobId: event.jobId, statusUrl: statusUrlFor(event.eventId), state: event.status };
+  if (event.status !== 'pending_apply') return { status: 202, body: pending };
+  const done = event.result ?? {};
+  return {
+    status: 202,
+    body: {
+      ...pending,
+      message: `${typeof done.message === 'string' ? `${done.message}; ` : ''}${event.lastError ?? 'FreeSWITCH side pending'}`,
+      serviceProperties: (done.serviceProperties as Record<string, unknown> | undefined) ?? {},
+    },
+  };
 }
 
-/** Waits until the event is finished or the deadline passes: woken by its finishing commit, else by polling. */
+/**
+ * Waits until the event is finished, or its FusionPBX side is committed with FreeSWITCH behind
+ * (`pending_apply`: an event-socket outage must not hold WHMCS's suspend for the whole wait), or the
+ * deadline passes: woken by its commit, else by polling.
+ */
 function waitForOutcome(deps: ApiDeps, eventId: string, waitSeconds: number, signal: AbortSignal): Promise<InboxEvent | null> {
   return waitForRow(
     () => deps.inbox.get(eventId),
-    (event) => event.status === 'succeeded' || event.status === 'failed',
+    (event) => event.status === 'succeeded' || event.status === 'failed' || event.status === 'pending_apply',
     waitSeconds * 1000,
     { signal, notification: finishNotification(deps, FINISH_CHANNELS.inbox, eventId) },
   );

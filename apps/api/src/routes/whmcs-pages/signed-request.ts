@@ -13,7 +13,7 @@ export const rawPageBody: RequestHandler[] = [
 ];
 
 /**
- * The WHMCS module's page requests are signed exactly like its events (CONTRACT.md: `v1=` HMAC of
+ * The WHMCS module's page requests are signed exactly like its events (the webhook contract: `v1=` HMAC of
  * `<timestamp>.<body>` with WEBHOOK_SECRET, 300 s clock window), so the module needs no other key and
  * nothing a browser could hold opens these routes.
  */

@@ -3,7 +3,7 @@
  * ictVoIP bridge — WHMCS server (provisioning) module.
  *
  * A thin, stateless forwarder: every call turns WHMCS's $params into one signed JSON event for the
- * ictVoIP bridge (POST /webhooks/whmcs, see CONTRACT.md) and maps the bridge's reply to WHMCS's
+ * ictVoIP bridge (POST /webhooks/whmcs, see the README's "The webhook events") and maps the bridge's reply to WHMCS's
  * convention ("success" or a message). All provisioning logic, idempotency and retries live in the
  * bridge, so any call may be repeated (Module Queue retry, admin button) without doing work twice.
  *

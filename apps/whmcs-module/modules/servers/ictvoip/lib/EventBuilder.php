@@ -1,5 +1,5 @@
 <?php
-/** Builds the webhook event of CONTRACT.md ("WHMCS → bridge webhook") from WHMCS's $params. */
+/** Builds the webhook event (README, "The webhook events") from WHMCS's $params. */
 
 namespace WHMCS\Module\Server\Ictvoip;
 

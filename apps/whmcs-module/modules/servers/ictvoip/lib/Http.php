@@ -89,13 +89,13 @@ final class Http
         return self::request('POST', $url, self::signedHeaders($secret, $body), $body, self::connectTimeout(), $timeout, $onChunk, $onHeader);
     }
 
-    /** CONTRACT.md: `v1=` + hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with WEBHOOK_SECRET. */
+    /** The webhook contract (README, "The webhook events"): `v1=` + hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with WEBHOOK_SECRET. */
     public static function signature(string $secret, string $timestamp, string $body): string
     {
         return 'v1=' . hash_hmac('sha256', $timestamp . '.' . $body, $secret);
     }
 
-    /** The JSON POST headers of a signed module request (CONTRACT.md: timestamp and `v1=` signature). */
+    /** The JSON POST headers of a signed module request (timestamp and `v1=` signature, as the README's "The webhook events" says). */
     private static function signedHeaders(string $secret, string $body): array
     {
         $timestamp = (string) time();

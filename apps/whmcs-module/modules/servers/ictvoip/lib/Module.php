@@ -50,8 +50,8 @@ final class Module
     }
 
     /**
-     * A read of the tenant's live state for the admin tab or the client area (`status` event, not yet in
-     * CONTRACT.md's action list). Returns [reply JSON or null, error message or null].
+     * A read of the tenant's live state for the admin tab or the client area (the bridge's own `status`
+     * event). Returns [reply JSON or null, error message or null].
      */
     public static function read(string $whmcsFunction, string $audience, array $params): array
     {

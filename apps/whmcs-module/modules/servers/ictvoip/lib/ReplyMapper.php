@@ -48,6 +48,12 @@ final class ReplyMapper
                 $message = $reply->message() !== '' ? $reply->message() : 'the bridge reported an error without a message';
                 return 'ictVoIP bridge: ' . $message . ($reply->field('retryable') === true ? ' (temporary) ' . self::SAFE_TO_RETRY : '');
             case 'pending':
+                // FusionPBX holds the change (a suspend is in force there); only FreeSWITCH's side waits for its
+                // event socket, and the bridge finishes it on its own. WHMCS records the action as done; the
+                // module log keeps the bridge's note.
+                if ($reply->field('state') === 'pending_apply') {
+                    return self::SUCCESS;
+                }
                 $job = $reply->field('jobId');
                 return 'The ictVoIP bridge accepted the request and is still working on it'
                     . (is_scalar($job) && $job !== '' ? ' (job ' . $job . ')' : '')
