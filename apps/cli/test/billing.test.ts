@@ -147,3 +147,21 @@ it('billing close --dry-run lists a prepaid service’s calls for its prepaid cl
   expect(await count('SELECT count(*)::text AS n FROM cdr_charges WHERE service_id = $1 AND batch_id IS NOT NULL', [tenant.serviceId])).toBe(0);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
 });
+
+it('a push WHMCS refuses for good (the client pays in another currency) makes billing close --wait exit 1, naming the batch and the reason', async () => {
+  const period = '2025-03';
+  const tenant = await kit.addTenant();
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'EUR';
+  await kit.insertCdr(tenant, { start: '2025-03-10T10:00:00Z', billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-03-01', '--wait', '30', '--json'));
+
+  const close = await cli('billing', 'close', '--period', period, '--wait', '30', '--json');
+  const batchId = batchIdFor(tenant.serviceId, period);
+  // The close also verifies the other services' batches (nothing to bill there): this service's push is the refused one.
+  expect(jobsOf(close).filter((job) => job.result?.outcome !== 'nothing' && job.result?.outcome !== 'pushed')).toEqual([
+    expect.objectContaining({ state: 'completed', result: expect.objectContaining({ outcome: 'failed-final', batchId }) }),
+  ]);
+  expect(close.code).toBe(1);
+  expect(close.stderr).toContain(`service ${tenant.serviceId} batch ${batchId} not billed (failed-final): client ${tenant.clientId} pays in EUR, charges are in USD`);
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
+}, 60_000);

@@ -20,9 +20,9 @@ import {
   type BatchState,
   type StoredCharge,
 } from '@ictvoip/store';
-import { minuteSlot, type JobRequest } from '../enqueue';
+import { minuteSlot, type JobReport, type JobRequest } from '../enqueue';
 import { callsOnPrepaidInvoices, rerateServicePeriod, type RerateOutcome, type ServiceBillingView } from '@ictvoip/operations';
-import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { action, CliError, config, emit, positiveInt, progress, type JsonOption } from '../output';
 import { periodText, viewOf } from './credit';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
@@ -174,7 +174,32 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
     emit(options, { dryRun: true, period: options.period, services: previews }, () => previewText(previews));
     return;
   }
-  await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
+  for (const p of previews.filter((preview) => preview.period !== options.period)) {
+    progress(
+      options,
+      `service ${p.serviceId}: its billing period for ${options.period} is ${p.period} (service billing periods: the closed cycle period containing the 1st, else its latest closed one)`,
+    );
+  }
+  const reports = await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
+  await reportFailedPushes(reports);
+}
+
+/** Push outcomes that leave a batch unbilled until someone acts (a retry alone will not bill it). */
+const FAILED_PUSHES = new Set(['failed', 'failed-final', 'whmcs-not-configured']);
+
+/** A push job that ran and did not bill is a failure of the command: its batch's reason on stderr, exit 1. */
+async function reportFailedPushes(reports: readonly JobReport[]): Promise<void> {
+  const failed = reports.flatMap((report) => {
+    const result = report.result as { outcome?: string; batchId?: string | null } | undefined;
+    return result?.outcome && FAILED_PUSHES.has(result.outcome) ? [{ outcome: result.outcome, batchId: result.batchId ?? null, serviceId: report.data.serviceId }] : [];
+  });
+  if (failed.length === 0) return;
+  const batches = await withBridgeDb((pool) => Promise.all(failed.map((push) => (push.batchId ? getBatch(pool, push.batchId) : null))));
+  failed.forEach((push, i) => {
+    const reason = batches[i]?.lastError ?? (push.outcome === 'whmcs-not-configured' ? 'WHMCS_API_URL and its credentials are not set' : 'no reason recorded');
+    process.stderr.write(`ictvoip: service ${String(push.serviceId)} batch ${push.batchId ?? '-'} not billed (${push.outcome}): ${reason}\n`);
+  });
+  process.exitCode = 1;
 }
 
 function periodCommand(name: 'close' | 'push', description: string): Command {

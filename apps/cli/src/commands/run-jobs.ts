@@ -17,7 +17,7 @@ function reportLine(report: JobReport): string {
  * Enqueues the jobs on one queue, optionally waits for them, prints what was done; a job that
  * failed or did not finish in time makes the exit code 1 (the report is still printed).
  */
-export async function runJobs(queueName: QueueName, requests: readonly JobRequest[], options: EnqueueOptions, extra: Record<string, unknown> = {}): Promise<void> {
+export async function runJobs(queueName: QueueName, requests: readonly JobRequest[], options: EnqueueOptions, extra: Record<string, unknown> = {}): Promise<JobReport[]> {
   const seconds = waitSeconds(options.wait);
   const opened = await openQueues(config());
   try {
@@ -30,6 +30,7 @@ export async function runJobs(queueName: QueueName, requests: readonly JobReques
       process.stderr.write(`ictvoip: ${problem.message}\n`);
       process.exitCode = problem.exitCode;
     }
+    return jobs;
   } finally {
     await opened.close();
   }
