@@ -162,6 +162,44 @@ describe('ictvoip adopt', () => {
     expect(audit.rows).toEqual([{ actor: 'ictvoip-adopt', detail: expect.objectContaining({ domain: 't7.wat7.ictvoip.test', cdrFrom: CDR_FROM.toISOString() }) }]);
   });
 
+  it("takes the domain's own admin as the tenant admin: the WHMCS service's username when the domain has that user, else admin, else a user of the admin group", async () => {
+    const adminOf = async (domain: string, serviceId: number, serviceUsername?: string) => {
+      const domainUuid = await handMadeTenant(domain);
+      return { domainUuid, adopt: () => adoptDomain(fusion, domain, serviceId, { dryRun: false, serviceUsername }) };
+    };
+    const user = async (domainUuid: string, username: string, group?: string) => {
+      const userUuid = randomUUID();
+      await fusion.query("insert into v_users (user_uuid, domain_uuid, username, user_enabled) values ($1, $2, $3, 'true')", [userUuid, domainUuid, username]);
+      if (group)
+        await fusion.query('insert into v_user_groups (user_group_uuid, domain_uuid, group_name, user_uuid) values ($1, $2, $3, $4)', [randomUUID(), domainUuid, group, userUuid]);
+    };
+    const stateAdmin = async (domainUuid: string) =>
+      JSON.parse(
+        (
+          await fusion.query(
+            "select domain_setting_value from v_domain_settings where domain_uuid = $1 and domain_setting_category = 'ictvoip' and domain_setting_subcategory = 'state'",
+            [domainUuid],
+          )
+        ).rows[0].domain_setting_value,
+      ).adminUsername;
+
+    const byService = await adminOf('named.wat7.ictvoip.test', 7401, 'acme');
+    await user(byService.domainUuid, 'acme');
+    await user(byService.domainUuid, 'admin', 'admin');
+    await byService.adopt();
+    expect(await stateAdmin(byService.domainUuid)).toBe('acme');
+
+    const byGroup = await adminOf('group.wat7.ictvoip.test', 7402, 'owner');
+    await user(byGroup.domainUuid, 'frontdesk', 'user');
+    await user(byGroup.domainUuid, 'legacyadmin', 'admin');
+    await byGroup.adopt();
+    expect(await stateAdmin(byGroup.domainUuid)).toBe('legacyadmin');
+
+    const none = await adminOf('nobody.wat7.ictvoip.test', 7403, 'owner');
+    await none.adopt();
+    expect(await stateAdmin(none.domainUuid)).toBe('owner');
+  });
+
   it('a second run changes nothing at all, and reports the drift of the adopted tenants', async () => {
     const before = [await digest(bridge), await digest(fusion)];
     const summary = await adoptTenants(deps(), options());

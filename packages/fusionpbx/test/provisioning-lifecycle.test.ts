@@ -156,6 +156,18 @@ describe('change_package', () => {
     expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true', '103': 'true', '104': 'false' });
   });
 
+  test('a tenant admin removed in FusionPBX does not stop a change_package (it carries no password): the plan applies, no user is made', async () => {
+    const created = await provisioner.create(tenantEvent(4003));
+    const [admin] = (await fx.pool.query("select user_uuid from v_users where domain_uuid = $1 and username = 'owner'", [created.domainUuid])).rows;
+    expect(admin).toBeDefined();
+    await fx.pool.query('delete from v_user_groups where user_uuid = $1', [admin.user_uuid]);
+    await fx.pool.query('delete from v_users where user_uuid = $1', [admin.user_uuid]);
+
+    const grown = await provisioner.changePackage(tenantEvent(4003, { secrets: {} }, { maxExtensions: 4 }));
+    expect(grown.report.createdExtensions).toEqual(['103']);
+    expect((await fx.pool.query('select username from v_users where domain_uuid = $1', [created.domainUuid])).rows).toEqual([]);
+  });
+
   test('a changed gateway template rewrites the same gateway and restarts it (killgw + startgw)', async () => {
     const created = await provisioner.create(tenantEvent(4002));
     const [gateway] = await rows('select * from v_gateways where domain_uuid = $1', [created.domainUuid]);

@@ -143,7 +143,7 @@ async function adoptOne(deps: AdoptDeps, product: WhmcsClientProduct, options: A
   if (conflict) return skip(product, domain, conflict.kind, conflict.reason);
   const { rows } = await deps.pool.query<{ service_id: string }>('SELECT service_id FROM services WHERE lower(tenant_domain) = lower($1)', [domain]);
   if (rows[0]) return skip(product, domain, 'domain-taken', `the bridge has domain ${domain} as service ${rows[0].service_id}`);
-  const adoption = await adoptDomain(deps.fusionPool, domain, product.id, { dryRun: !options.apply });
+  const adoption = await adoptDomain(deps.fusionPool, domain, product.id, { dryRun: !options.apply, serviceUsername: product.username.trim() || undefined });
   const refused = fusionConflict(adoption, domain, options.server);
   if (refused || !('domainUuid' in adoption)) return skip(product, domain, refused?.kind ?? 'no-domain', refused?.reason ?? 'no domain');
   if (!options.apply) return { serviceId: product.id, domain: adoption.domainName, outcome: 'would-adopt', kind: 'would-adopt' };

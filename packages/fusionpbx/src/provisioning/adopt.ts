@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { inTransaction, lockKey } from '../db';
+import { inTransaction, lockKey, selectRows, type Tx } from '../db';
 import { findDomainByName, lockDomainRow } from '../tenant-rows';
 import { domainLockKey, lockService, ownerOf, writeState, writeTag, type TenantState } from './tenant-state';
 
@@ -18,6 +18,24 @@ export type DomainAdoption =
 export interface AdoptDomainOptions {
   /** Check everything and write nothing (the transaction rolls back). */
   dryRun: boolean;
+  /** The WHMCS service's username: the tenant admin when the domain has such a user. */
+  serviceUsername?: string;
+}
+
+/**
+ * The domain's user the bridge will treat as the tenant admin (change_password sets its password):
+ * the WHMCS service's username if the domain has that user, else `admin`, else the first user of the
+ * domain in the `admin` group; with none of those, the service's username (a create would make it).
+ */
+async function tenantAdminOf(tx: Tx, domainUuid: string, serviceUsername: string | undefined): Promise<string> {
+  const users = await selectRows(
+    tx,
+    `select u.username, exists (select 1 from v_user_groups g where g.user_uuid = u.user_uuid and g.group_name = 'admin') as is_admin
+     from v_users u where u.domain_uuid = $1 order by u.username, u.user_uuid`,
+    [domainUuid],
+  );
+  const named = (name: string | undefined) => (name ? users.find((user) => user.username === name)?.username : undefined);
+  return named(serviceUsername) ?? named('admin') ?? users.find((user) => user.is_admin === 'true')?.username ?? (serviceUsername || 'admin');
 }
 
 const truthy = (value: unknown) => value === true || value === 'true';
@@ -43,7 +61,7 @@ export async function adoptDomain(pool: Pool, domainName: string, serviceId: num
       const state: TenantState = {
         status: 'active',
         generation: 1,
-        adminUsername: 'admin',
+        adminUsername: await tenantAdminOf(tx, domainUuid, options.serviceUsername),
         gatewayUuid: null,
         suspendMemory: null,
         surplusDisabled: [],

@@ -1,5 +1,5 @@
 import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, selectRows } from '../db';
-import { FusionpbxConfigError, TenantStateError, UniquenessError } from '../errors';
+import { FusionpbxConfigError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import {
@@ -148,7 +148,9 @@ async function convergeAdminUser(
   let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
   const userIsNew = !user;
   if (!user) {
-    if (input.adminPassword === null) throw new TenantStateError(input.serviceId, `tenant admin ${input.adminUsername} is missing and the event carries no password to create it`);
+    // A change_package carries no password: a tenant admin removed in FusionPBX (or an adopted domain
+    // without one) must not stop the plan from applying; the next create or password change makes it.
+    if (input.adminPassword === null) return;
     await assertUsernameFree(tx, tenant, input.adminUsername, options);
     // Its contact rows ride on the caller's batch; alone, they are written here.
     const contacts = inserts ?? new InsertBatch();
