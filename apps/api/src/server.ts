@@ -142,6 +142,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url }, 'api listening');
+  if (config.http.loopbackForDevelopmentSecrets) {
+    logger.warn('development ADMIN_TOKEN or WEBHOOK_SECRET in use: the API listens on 127.0.0.1 only; set real secrets and HOST to serve WHMCS from another host');
+  }
   // Started once listening: a start-up that fails before leaves no connection behind.
   finishes.start();
 

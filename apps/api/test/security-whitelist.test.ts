@@ -131,7 +131,9 @@ function connectionRefused(host: string, port: number): Promise<boolean> {
 describe('listen address', () => {
   it('without HOST: dual-stack, IPv6 and IPv4 clients both answered, each matched against its own family of whitelist entries', async () => {
     const ipv6 = await hasIPv6();
-    const t = await startTestApi({ HOST: '' }, '::1\n');
+    // Real secrets: with the development ADMIN_TOKEN an unset HOST means loopback only.
+    const unset = { HOST: '', ADMIN_TOKEN: 'a-real-admin-token-0123456789' };
+    const t = await startTestApi(unset, '::1\n');
     try {
       expect(t.config.http.host).toBeNull();
       expect((t.api.server.address() as { address: string }).address).toBe(ipv6 ? '::' : '0.0.0.0');
@@ -141,12 +143,24 @@ describe('listen address', () => {
     } finally {
       await t.close();
     }
-    const v4 = await startTestApi({ HOST: '' }, '127.0.0.1\n');
+    const v4 = await startTestApi(unset, '127.0.0.1\n');
     try {
       expect(await chkcon('127.0.0.1', portOf(v4))).toEqual({ status: 200, body: { success: 1, message: GRANTED, ip: '127.0.0.1' } });
       if (ipv6) expect(await chkcon('::1', portOf(v4))).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '::1' } });
     } finally {
       await v4.close();
+    }
+  });
+
+  it('without HOST but with the development ADMIN_TOKEN: 127.0.0.1 only, nothing on another address', async () => {
+    const t = await startTestApi({ HOST: '' }, '127.0.0.1\n::1\n');
+    try {
+      expect(t.config.http.loopbackForDevelopmentSecrets).toBe(true);
+      expect((t.api.server.address() as { address: string }).address).toBe('127.0.0.1');
+      expect((await chkcon('127.0.0.1', portOf(t))).status).toBe(200);
+      if (await hasIPv6()) expect(await connectionRefused('::1', portOf(t))).toBe(true);
+    } finally {
+      await t.close();
     }
   });
 

@@ -16,6 +16,11 @@ export interface BridgeConfig {
      * (IPv4 clients then appear as ::ffff:a.b.c.d) and falls back to 0.0.0.0 where there is no IPv6.
      */
     host: string | null;
+    /**
+     * HOST was unset and the API's own secrets (ADMIN_TOKEN, WEBHOOK_SECRET) are the published
+     * development values: it listens on 127.0.0.1 only, so a laptop default is never an open door.
+     */
+    loopbackForDevelopmentSecrets: boolean;
     trustProxy: string;
   };
   database: { url: string };
@@ -178,6 +183,13 @@ function productionProblems(values: Record<string, string>, env: Env, sealingKey
   return problems;
 }
 
+/** The listen address (see BridgeConfig.http). */
+function httpOf(v: Record<string, never>): BridgeConfig['http'] {
+  const development = v.ADMIN_TOKEN === DEVELOPMENT_SECRETS.ADMIN_TOKEN || v.WEBHOOK_SECRET === DEVELOPMENT_SECRETS.WEBHOOK_SECRET;
+  const loopback = v.HOST === undefined && development;
+  return { port: v.PORT, host: v.HOST ?? (loopback ? '127.0.0.1' : null), loopbackForDevelopmentSecrets: loopback, trustProxy: v.TRUST_PROXY };
+}
+
 /** The key bytes are not enumerable: a config printed or serialised by mistake shows the id only. */
 function hiddenKey(k: SealingKeyConfig): SealingKeyConfig {
   return Object.freeze(Object.defineProperty({ id: k.id } as SealingKeyConfig, 'key', { value: k.key, enumerable: false }));
@@ -237,7 +249,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
   return Object.freeze<BridgeConfig>({
     nodeEnv: v.NODE_ENV,
     logLevel: v.LOG_LEVEL,
-    http: { port: v.PORT, host: v.HOST ?? null, trustProxy: v.TRUST_PROXY },
+    http: httpOf(v),
     database: { url: v.DATABASE_URL },
     fusionpbx: {
       databaseUrl: v.FUSIONPBX_DATABASE_URL,

@@ -15,12 +15,21 @@ describe('loadConfig', () => {
   it('gives laptop defaults from an empty environment', () => {
     const config = loadConfig({});
     expect(config.http.port).toBe(3000);
-    // no HOST: the API listens on every address, IPv6 and IPv4
-    expect(config.http.host).toBeNull();
+    // no HOST and the published development secrets: loopback only (a laptop default is no open door)
+    expect(config.http).toMatchObject({ host: '127.0.0.1', loopbackForDevelopmentSecrets: true });
     expect(config.esl).toMatchObject({ host: '127.0.0.1', port: 8021, password: 'ClueCon' });
     expect(config.chkcon.whitelistFile).toBe('./chkcon_whitelist.conf');
     expect(config.http.trustProxy).toBe('');
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('without HOST, listens on every address (IPv6 and IPv4) once the API has real secrets; a HOST is always taken as given', () => {
+    const real = { ADMIN_TOKEN: 'a-real-admin-token-0123456789', WEBHOOK_SECRET: 'a-real-webhook-secret-0123456789' };
+    expect(loadConfig(real).http).toMatchObject({ host: null, loopbackForDevelopmentSecrets: false });
+    // One development secret is enough to keep it on loopback: either lets anyone drive the bridge.
+    expect(loadConfig({ ADMIN_TOKEN: real.ADMIN_TOKEN }).http).toMatchObject({ host: '127.0.0.1', loopbackForDevelopmentSecrets: true });
+    expect(loadConfig({ WEBHOOK_SECRET: real.WEBHOOK_SECRET }).http.host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '::' }).http).toMatchObject({ host: '::', loopbackForDevelopmentSecrets: false });
   });
 
   it('reads and converts the documented variables', () => {
