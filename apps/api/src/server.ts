@@ -17,7 +17,7 @@ import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { ApiListenError } from './errors';
 import { createApiMetrics } from './metrics';
-import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { FusionTargets, fusionpbxReadiness, missingTemplateDomain, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
 
 export interface RunningApi {
@@ -103,12 +103,17 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     readiness: {
       database: async () => void (await pool.query('SELECT 1')),
       redis: async () => void (await redis.ping()),
-      fusionpbxDatabase: async () => void (await fusionPool.query('SELECT 1')),
+      // FusionPBX's schema answers (an empty or wrong database is down, as unreachable is).
+      fusionpbxDatabase: async () => void (await fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain)),
     },
     serverReadiness: () => registeredServerChecks(targets, fusionServers),
     freeswitchBehind: () => new ServicesRepository(pool).freeswitchBehindSummary(),
     degradingReadiness: {
       eventSocket: async () => void (await esl.api('status')),
+      // Creates would fail; every other event (a suspend) still applies: degraded, not out of the load balancer.
+      templateDomain: async () => {
+        if (!(await fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain)).hasTemplateDomain) throw missingTemplateDomain(config.fusionpbx.templateDomain);
+      },
       // BullMQ workers name their Redis connections after the queue; CLIENT LIST finds them.
       workers: async () => {
         const count = await queues.provisioning.getWorkersCount();

@@ -34,6 +34,9 @@ async function cli(args: string[], extraEnv: Record<string, string> = {}, input?
 beforeAll(async () => {
   [db, fusionDb] = await Promise.all([createTestDatabase('cli_servers'), createTestDatabase('cli_fusion')]);
   await loadFusionpbxSchema(fusionDb.url);
+  // `servers test` checks the template domain every create copies (FUSIONPBX_TEMPLATE_DOMAIN below).
+  const fusion = new Pool({ connectionString: fusionDb.url, max: 1 });
+  await fusion.query("INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, 'template.servers.test', 'true')", [randomUUID()]).finally(() => fusion.end());
   pool = new Pool({ connectionString: db.url, max: 2 });
   await migrateBridgeDatabase(pool);
   esl = await startEslStandin({ password: ESL_PASSWORD });
@@ -41,7 +44,16 @@ beforeAll(async () => {
   const url = new URL(fusionDb.url);
   url.password = 'Db-Url-Secret-9090';
   secretUrl = url.toString();
-  env = { NODE_ENV: 'test', DATABASE_URL: db.url, FUSIONPBX_DATABASE_URL: fusionDb.url, ESL_HOST: esl.host, ESL_PORT: String(esl.port), ESL_PASSWORD, LOG_LEVEL: 'silent' };
+  env = {
+    NODE_ENV: 'test',
+    DATABASE_URL: db.url,
+    FUSIONPBX_DATABASE_URL: fusionDb.url,
+    FUSIONPBX_TEMPLATE_DOMAIN: 'template.servers.test',
+    ESL_HOST: esl.host,
+    ESL_PORT: String(esl.port),
+    ESL_PASSWORD,
+    LOG_LEVEL: 'silent',
+  };
 });
 afterAll(async () => {
   await esl.stop();
@@ -98,10 +110,16 @@ describe('ictvoip servers', () => {
   it('tests a server: database and event socket each reported; a wrong password fails with exit 2', async () => {
     const ok = await cli(['servers', 'test', 'pbx-b']);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/pbx-b database: ok \(\d+ ms, \d+ domains\)/);
+    expect(ok.stdout).toMatch(/pbx-b database: ok \(\d+ ms, \d+ domains, the template domain among them\)/);
     expect(ok.stdout).toMatch(/pbx-b event socket: ok/);
     const viaDefault = await cli(['servers', 'test', 'default', '--json']);
     expect(viaDefault.json).toMatchObject({ server: 'default', ok: true });
+    // A template domain the database does not have: every create would fail, so the test does.
+    const typo = await cli(['servers', 'test', 'default', '--json'], { FUSIONPBX_TEMPLATE_DOMAIN: 'typo.example.net' });
+    expect(typo.code).toBe(2);
+    expect(typo.json.checks).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'database', ok: false, detail: expect.stringContaining('FUSIONPBX_TEMPLATE_DOMAIN typo.example.net') })]),
+    );
     expect((await cli(addArgs('pbx-wrong'), { ...secretEnv(), PBX_ESL_PASSWORD: 'not-the-password' })).code).toBe(0);
     const bad = await cli(['servers', 'test', 'pbx-wrong', '--json']);
     expect(bad.code).toBe(2);

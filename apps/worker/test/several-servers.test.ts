@@ -426,6 +426,20 @@ describe('/readyz with two servers', () => {
     }
     await waitFor(async () => (await call(bridge.url, 'GET', '/readyz')).body.status === 'ready', 10000, 'pbx2 back up');
   });
+
+  it('is degraded naming FUSIONPBX_TEMPLATE_DOMAIN when the FusionPBX database lacks the template domain (creates would fail, suspends still apply)', async () => {
+    await bridge.fusion.query("UPDATE v_domains SET domain_name = 'renamed.pbx.test' WHERE domain_name = $1", [TEMPLATE_DOMAIN]);
+    try {
+      const missing = await call(bridge.url, 'GET', '/readyz');
+      expect(missing.status).toBe(200);
+      expect(missing.body.status).toBe('degraded');
+      expect(missing.body.checks.fusionpbxDatabase).toMatchObject({ status: 'up' });
+      expect(missing.body.checks.templateDomain).toMatchObject({ status: 'down', error: expect.stringContaining(`FUSIONPBX_TEMPLATE_DOMAIN ${TEMPLATE_DOMAIN}`) });
+    } finally {
+      await bridge.fusion.query("UPDATE v_domains SET domain_name = $1 WHERE domain_name = 'renamed.pbx.test'", [TEMPLATE_DOMAIN]);
+    }
+    expect((await call(bridge.url, 'GET', '/readyz')).status).toBe(200);
+  });
 });
 
 describe('secrets of a registered server', () => {

@@ -96,8 +96,11 @@ async function testServer(connection: { databaseUrl: string; eslHost: string; es
   const database = check('database', async () => {
     const pool = createPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
     try {
-      const { rows } = await pool.query<{ domains: string }>('SELECT count(*)::text AS domains FROM v_domains');
-      return `${rows[0]!.domains} domains`;
+      const { fusionpbxReadiness, missingTemplateDomain } = await import('@ictvoip/fusionpbx');
+      const { templateDomain } = config().fusionpbx;
+      const { domains, hasTemplateDomain } = await fusionpbxReadiness(pool, templateDomain);
+      if (!hasTemplateDomain) throw missingTemplateDomain(templateDomain);
+      return `${domains} domains, the template domain among them`;
     } finally {
       await pool.end();
     }

@@ -118,7 +118,7 @@ async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, set
 
 async function convergeDialplans(tx: Tx, tenant: Tenant, options: ProvisionerOptions, changes: Changes): Promise<void> {
   const template = await findDomainByName(tx, options.templateDomain);
-  if (!template) throw new FusionpbxConfigError(`template domain "${options.templateDomain}" does not exist in FusionPBX`);
+  if (!template) throw new FusionpbxConfigError(`template domain "${options.templateDomain}" (FUSIONPBX_TEMPLATE_DOMAIN) does not exist in FusionPBX`);
   if (template.domain_uuid === tenant.domainUuid) throw new FusionpbxConfigError('the template domain cannot be a tenant');
   const added = await cloneDialplans(tx, { uuid: template.domain_uuid as string, name: template.domain_name as string }, { uuid: tenant.domainUuid, name: tenant.domainName });
   changes.wrote(added > 0);
