@@ -290,6 +290,26 @@ describe('registration monitoring (real 1.10 capture through the event-socket st
     expect((await runCli(bridge.env, ['registrations', 'history', '--service', '7199'])).code).not.toBe(0);
   }, 60000);
 
+  it('ictvoip registrations lost says when it cannot vouch for the list: a server not polled for three poll periods (or never) exits 3 naming it', async () => {
+    const pool = bridge.api!.deps.pool;
+    const [saved] = (await pool.query<{ polled_at: Date }>("SELECT polled_at FROM registration_servers WHERE server = 'default'")).rows;
+    const setPolled = (at: string) => pool.query(`UPDATE registration_servers SET polled_at = ${at} WHERE server = 'default'`);
+    try {
+      await setPolled('now()');
+      const fresh = await runCli(bridge.env, ['registrations', 'lost', '--service', String(B), '--json']);
+      expect({ code: fresh.code, lost: fresh.json.lost, stale: fresh.json.stale }).toEqual({ code: 0, lost: [], stale: [] });
+      await setPolled("now() - interval '1 day'");
+      const blind = await runCli(bridge.env, ['registrations', 'lost', '--service', String(B)]);
+      expect(blind.code).toBe(3);
+      expect(blind.stdout).toContain('no extension is lost');
+      expect(blind.stderr).toContain("server default's registrations were last polled at");
+      // A lost extension is still the answer that counts: exit 2.
+      expect((await runCli(bridge.env, ['registrations', 'lost', '--service', String(A)])).code).toBe(2);
+    } finally {
+      await pool.query("UPDATE registration_servers SET polled_at = $1 WHERE server = 'default'", [saved!.polled_at]);
+    }
+  }, 60000);
+
   it('an alert the receiver refuses is retried with backoff and delivered once', async () => {
     phones = phones.filter(([extension]) => extension !== '103');
     await poll(1000);

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import {
   assertBridgeDatabaseMigrated,
   createPool,
+  DEFAULT_FUSION_SERVER,
   effectiveWatchScope,
   GatewayMonitoringRepository,
   MonitoringWatchRepository,
@@ -23,6 +24,19 @@ function line(entry: RegistrationHistoryEntry): string {
 function gatewayLine(entry: GatewayHistoryEntry): string {
   const figures = entry.figures as { state?: string | null };
   return `${entry.id}\t${entry.at.toISOString()}\tgateway ${entry.transition}\t${entry.gatewayName ?? '-'} (${entry.gatewayUuid})@${entry.domain}\tfailing since ${entry.failingSince.toISOString()}\t${figures.state ?? '-'}\talert ${entry.alertSentAt ? `sent ${entry.alertSentAt.toISOString()}` : 'not sent'}`;
+}
+
+/**
+ * The servers whose registrations the list cannot vouch for: not polled within three poll periods
+ * (REGISTRATION_POLL_SECONDS), or never. With --service, that service's server only.
+ */
+async function stalePolls(pool: Pool, repository: RegistrationsRepository, serviceId: number | undefined): Promise<{ server: string; polledAt: Date | null }[]> {
+  const { rows } = serviceId
+    ? await pool.query<{ name: string }>(`SELECT COALESCE(fusionpbx_server, '${DEFAULT_FUSION_SERVER}') AS name FROM services WHERE service_id = $1`, [serviceId])
+    : await pool.query<{ name: string }>(`SELECT '${DEFAULT_FUSION_SERVER}' AS name UNION SELECT name FROM fusionpbx_servers WHERE enabled ORDER BY 1`);
+  const oldest = Date.now() - 3 * config().monitoring.pollSeconds * 1000;
+  const states = await Promise.all(rows.map(async ({ name }) => ({ server: name, polledAt: (await repository.serverState(name)).polledAt })));
+  return states.filter((state) => !state.polledAt || state.polledAt.getTime() < oldest);
 }
 
 function lostLine(state: RegistrationState): string {
@@ -188,10 +202,18 @@ export function registrationsCommand(): Command {
     .action(
       action(async (options: JsonOption & { service?: number }) => {
         const run = async (pool: Pool) => {
-          const lost = await new RegistrationsRepository(pool).lost(options.service);
-          emit(options, { lost }, () => (lost.length ? lost.map(lostLine).join('\n') : 'no extension is lost'));
-          // Like `reconcile`: scripts and monitoring checks can test the exit code.
+          const repository = new RegistrationsRepository(pool);
+          const lost = await repository.lost(options.service);
+          const stale = await stalePolls(pool, repository, options.service);
+          emit(options, { lost, stale }, () => (lost.length ? lost.map(lostLine).join('\n') : 'no extension is lost'));
+          for (const server of stale) {
+            process.stderr.write(
+              `ictvoip: server ${server.server}'s registrations ${server.polledAt ? `were last polled at ${server.polledAt.toISOString()}` : 'were never polled'}: a lost extension there would not be listed (is a worker running, does its event socket answer?)\n`,
+            );
+          }
+          // Like `reconcile`: scripts and monitoring checks can test the exit code (3: unknown, as a monitoring plugin says it).
           if (lost.length > 0) process.exitCode = 2;
+          else if (stale.length > 0) process.exitCode = 3;
         };
         if (options.service) await withKnownService(options.service, run);
         else await withBridgePool(run);
