@@ -9,8 +9,23 @@ export const DEVELOPMENT_SECRETS = {
   SEALING_KEY: 'dev:ZGV2LXNlYWxpbmcta2V5LWNoYW5nZS1tZS0wMDAwMDA=',
 } as const;
 
-const postgresUrl = Joi.string().uri({ scheme: ['postgres', 'postgresql'] });
-const redisUrl = Joi.string().uri({ scheme: ['redis', 'rediss'] });
+/** Joi's uri rule takes a port above 65535, which the drivers' URL parser then refuses with a bare "Invalid URL". */
+const parsableUrl: Joi.CustomValidator<string> = (value, helpers) => {
+  // Not even a URL: the uri rule has said so already (one problem per variable).
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+  try {
+    new URL(value);
+    return value;
+  } catch {
+    return helpers.message({ custom: 'is not a URL the database drivers can read (check the port: 1-65535)' });
+  }
+};
+const postgresUrl = Joi.string()
+  .uri({ scheme: ['postgres', 'postgresql'] })
+  .custom(parsableUrl);
+const redisUrl = Joi.string()
+  .uri({ scheme: ['redis', 'rediss'] })
+  .custom(parsableUrl);
 const port = Joi.number().integer().min(1).max(65535);
 
 export const environmentSchema = Joi.object({

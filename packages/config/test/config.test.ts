@@ -32,6 +32,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOST: '::' }).http).toMatchObject({ host: '::', loopbackForDevelopmentSecrets: false });
   });
 
+  it('refuses a database or Redis URL the drivers cannot read (a port past 65535), naming the variable, never the value', () => {
+    const problems = problemsOf({ DATABASE_URL: 'postgres://u:Secret-Pw-1@db.example:99999/ictvoip', REDIS_URL: 'redis://:Secret-Pw-2@cache:70000' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'REDIS_URL']);
+    expect(JSON.stringify(problems)).not.toMatch(/Secret-Pw/);
+  });
+
   it('reads and converts the documented variables', () => {
     const config = loadConfig({
       PORT: '8080',

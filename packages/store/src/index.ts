@@ -7,11 +7,12 @@ export * from './sealed-secrets';
 
 import type { Pool } from 'pg';
 import { assertMigrated, migrate } from './migrator';
+import { namingDatabaseVariable } from './transaction';
 import { MIGRATIONS } from './migrations';
 
-/** Brings the bridge's own database to the latest schema. */
+/** Brings the bridge's own database to the latest schema (the first query of every process: a connection failure names DATABASE_URL). */
 export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
-  return migrate(pool, MIGRATIONS);
+  return namingDatabaseVariable('DATABASE_URL', migrate(pool, MIGRATIONS));
 }
 
 /**
@@ -19,7 +20,7 @@ export function migrateBridgeDatabase(pool: Pool): Promise<string[]> {
  * For processes that must not change the schema themselves (the CLI's commands other than migrate).
  */
 export function assertBridgeDatabaseMigrated(pool: Pool): Promise<void> {
-  return assertMigrated(pool, MIGRATIONS);
+  return namingDatabaseVariable('DATABASE_URL', assertMigrated(pool, MIGRATIONS));
 }
 export * from './api-keys-repository';
 export * from './billing-period';

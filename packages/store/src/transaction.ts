@@ -424,3 +424,48 @@ export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: P
 export function tryCreditWorkLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
   return holdingAdvisoryLock(pool, { namespace: CREDIT_WORK_LOCK_NAMESPACE, id: serviceId }, 0, work);
 }
+
+/** Failures of the connection itself, which the variable's value (host, port, name, credentials) decides. */
+const CONNECTION_FAILURES: Record<string, string> = {
+  ECONNREFUSED: '',
+  ENOTFOUND: '',
+  EAI_AGAIN: '',
+  ETIMEDOUT: '',
+  EHOSTUNREACH: '',
+  '3D000': ' (create it, e.g. createdb, or correct the name)',
+  '28P01': '',
+  '28000': '',
+};
+/** No such database and refused credentials are fixed in the setting; an unreachable server may come back. */
+const SETTING_CODES = new Set(['3D000', '28P01', '28000']);
+
+/**
+ * A database connection that failed, naming the variable that points at it (never its value, which
+ * holds the password). `settingFault` makes the service exit EX_CONFIG instead of being restarted.
+ */
+export class DatabaseConnectionError extends Error {
+  readonly code = 'DATABASE_UNREACHABLE';
+  readonly settingFault: boolean;
+  constructor(
+    readonly variable: string,
+    cause: Error & { code?: string },
+  ) {
+    super(`${variable}: ${cause.message}${CONNECTION_FAILURES[cause.code ?? ''] ?? ''}`, { cause });
+    this.name = 'DatabaseConnectionError';
+    this.settingFault = SETTING_CODES.has(cause.code ?? '');
+  }
+}
+
+/** `work`'s connection failure, if any, as a DatabaseConnectionError naming `variable`; anything else unchanged. */
+export async function namingDatabaseVariable<T>(variable: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    // Not `instanceof Error`: a socket error is made by Node's own realm (another Error under jest's vm).
+    const failure = error as (Error & { code?: unknown }) | null;
+    if (typeof failure?.code === 'string' && typeof failure.message === 'string' && failure.code in CONNECTION_FAILURES) {
+      throw new DatabaseConnectionError(variable, failure as Error & { code: string });
+    }
+    throw error;
+  }
+}
