@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import type { Logger } from '@ictvoip/config';
+import { rateLimitedWarn, type Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 
@@ -65,15 +65,25 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
   }
 }
 
-/** Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input. */
+/**
+ * Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input.
+ * A 503 for a dependency that is down is a warning in the log (one line per interval with a count), so
+ * an operator sees why WHMCS is told to retry.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
+  const warnUnavailable = rateLimitedWarn(logger);
+  const unavailable = (res: Response, error: DependencyUnavailableError, path: string) => {
+    warnUnavailable({ path }, `answered 503: ${error.message}`, `503:${error.message}`);
+    sendError(res, error);
+  };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
+    if (error instanceof DependencyUnavailableError) return unavailable(res, error, req.path);
     if (error instanceof HttpError) return sendError(res, error);
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
-    if (isDatabaseUnavailable(error)) return sendError(res, new DependencyUnavailableError('the bridge database'));
-    if (isRedisUnavailable(error)) return sendError(res, new DependencyUnavailableError('the job queue (Redis)'));
+    if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the bridge database'), req.path);
+    if (isRedisUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the job queue (Redis)'), req.path);
     logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
   };

@@ -310,6 +310,10 @@ describe('Redis down', () => {
       expect(reply.body).toMatchObject({ error: { code: 'DEPENDENCY_UNAVAILABLE' } });
       const { rows } = await down.api.deps.pool.query('SELECT status, job_id FROM webhook_inbox WHERE event_id = $1', [event.eventId]);
       expect(rows).toEqual([{ status: 'received', job_id: expect.stringContaining(String(event.eventId)) }]);
+      // The operator sees why WHMCS is told to retry: one warning (repeats are counted, not printed).
+      expect((await postWebhook(down.url, JSON.stringify(buildEvent()))).status).toBe(503);
+      const warnings = down.logLines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.msg.startsWith('answered 503'));
+      expect(warnings).toEqual([expect.objectContaining({ level: 40, msg: 'answered 503: the job queue (Redis) is unavailable; retry later' })]);
     } finally {
       await down.close();
     }
