@@ -28,6 +28,9 @@ let answer = 204;
 let failNext = 0;
 /** Requests the receiver got, failed ones included. */
 let requests = 0;
+/** While set, the receiver answers 307 sending the POST here (an address inside the network). */
+let redirectTo: string | null = null;
+const ALERT_SIGNING_SECRET = 'alert-signing-secret-of-credit-tests';
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -36,6 +39,10 @@ beforeAll(async () => {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       requests += 1;
+      if (redirectTo) {
+        res.writeHead(307, { location: redirectTo }).end();
+        return;
+      }
       const status = failNext > 0 ? 500 : answer;
       failNext = Math.max(0, failNext - 1);
       res.writeHead(status).end();
@@ -47,6 +54,7 @@ beforeAll(async () => {
     CREDIT_CACHE_SECONDS: '0',
     CREDIT_UNREADABLE_ALERT_SECONDS: '0',
     ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
+    ALERT_SIGNING_SECRET,
   });
 }, 30000);
 
@@ -81,14 +89,16 @@ test('one signed alert per outage: repeated checks add none, a second outage sen
   expect(first!.body).toMatchObject({ type: 'credit.unreadable', serviceId: tenant.serviceId, clientId: tenant.clientId, mode: 'open' });
   expect(typeof first!.body.since).toBe('string');
   // Signed like the inbound webhook and the other alerts, with an idempotency key per alert.
-  expect(() =>
+  const signedWith = (secret: string) => () =>
     verifySignature({
-      secrets: [TEST_WEBHOOK_SECRET],
+      secrets: [secret],
       timestampHeader: first!.headers['x-ictvoip-timestamp'] as string,
       signatureHeader: first!.headers['x-ictvoip-signature'] as string,
       rawBody: first!.raw,
-    }),
-  ).not.toThrow();
+    });
+  expect(signedWith(ALERT_SIGNING_SECRET)).not.toThrow();
+  // Never with WHMCS's secret: a receiver could replay the alert on the bridge's signed routes.
+  expect(signedWith(TEST_WEBHOOK_SECRET)).toThrow();
   expect(first!.headers['idempotency-key']).toBe(`credit-alert-${String(first!.body.id)}`);
   expect(JSON.stringify(first!.body)).not.toContain(kit.whmcs.secret);
 
@@ -114,6 +124,31 @@ test('a receiver that fails does not fail the check; the next check delivers the
   const { rows } = await kit.deps.pool.query<{ sent: boolean }>('SELECT alert_sent_at IS NOT NULL AS sent FROM credit_alerts WHERE service_id = $1', [tenant.serviceId]);
   expect(rows).toEqual([{ sent: true }]);
 });
+
+test('a receiver that redirects is a failed delivery: the POST is never sent where the redirect points; delivered once it answers', async () => {
+  const inside: string[] = [];
+  const internal = createServer((req, res) => {
+    inside.push(`${req.method} ${req.url}`);
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const tenant = await prepaidTenant();
+    unreadable();
+    redirectTo = `http://127.0.0.1:${(internal.address() as AddressInfo).port}/internal-admin/flushall`;
+    const before = requests;
+    await runCreditCheck(kit.deps, tenant.clientId);
+    await waitFor(async () => requests > before || null, 10000, 'the redirected delivery');
+    expect(alertsOf(tenant)).toHaveLength(0);
+    redirectTo = null;
+    await runCreditCheck(kit.deps, tenant.clientId);
+    await waitFor(async () => alertsOf(tenant).length === 1 || null, 30000, 'the alert once the receiver answers');
+    expect(inside).toEqual([]);
+  } finally {
+    redirectTo = null;
+    await new Promise((resolve) => internal.close(resolve));
+  }
+}, 40000);
 
 test('an alert recorded by a check that never sent it (CLI check, or a crash before the send) is sent by the next worker check; two at once send it once', async () => {
   const tenant = await prepaidTenant();

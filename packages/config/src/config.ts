@@ -82,6 +82,8 @@ export interface BridgeConfig {
     gatewayDownAfterSeconds: number;
     historyRetentionDays: number;
     alertWebhookUrl: string;
+    /** ALERT_SIGNING_SECRET: the key alert webhooks are signed with ('' = sent unsigned). */
+    alertSigningSecret: string;
     /** WHMCS e-mail template per alert type ('' = no e-mail of that type): ALERT_EMAIL_TEMPLATE_*. */
     emailTemplates: Record<MonitoringAlertType, string>;
     /** WHMCS admin e-mail template per alert type, sent with SendAdminEmail ('' = none of that type): ALERT_ADMIN_EMAIL_TEMPLATE_*. */
@@ -295,6 +297,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       lostAfterSeconds: v.REGISTRATION_LOST_AFTER_SECONDS,
       historyRetentionDays: v.REGISTRATION_HISTORY_RETENTION_DAYS,
       alertWebhookUrl: v.ALERT_WEBHOOK_URL ?? '',
+      alertSigningSecret: v.ALERT_SIGNING_SECRET ?? '',
       gatewayDownAfterSeconds: v.GATEWAY_DOWN_AFTER_SECONDS ?? v.REGISTRATION_LOST_AFTER_SECONDS,
       emailTemplates: {
         'registration.lost': v.ALERT_EMAIL_TEMPLATE_LOST ?? '',

@@ -170,6 +170,8 @@ export const environmentSchema = Joi.object({
   REGISTRATION_LOST_AFTER_SECONDS: Joi.number().integer().min(0).max(86400).default(180),
   REGISTRATION_HISTORY_RETENTION_DAYS: Joi.number().integer().min(1).max(3650).default(90),
   ALERT_WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  // Signs outgoing alert webhooks; never WEBHOOK_SECRET, whose signatures open the bridge's own routes.
+  ALERT_SIGNING_SECRET: Joi.string().min(16),
   // Credit control (issue 16).
   CREDIT_CHECK_EVERY_SECONDS: Joi.number().integer().min(0).max(86400).default(300),
   CREDIT_LOW_TEMPLATE: Joi.string().trim().min(1).max(255).default('VoIP Low Balance Alert'),

@@ -156,19 +156,24 @@ async function sendWebhook(deps: WorkerDeps, notice: AlertNotice, delivery: Aler
   const body = JSON.stringify(notice.body);
   const timestamp = Math.floor(Date.now() / 1000);
   const key = alertDeliveryKey(notice.kind, notice.id);
+  // Signed with its own key: a receiver holding WEBHOOK_SECRET's signatures could replay them on the bridge.
+  const secret = deps.config.monitoring.alertSigningSecret;
   const response = await fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       'x-ictvoip-timestamp': String(timestamp),
-      'x-ictvoip-signature': signBody(deps.config.webhook.secrets[0]!, timestamp, body),
+      ...(secret ? { 'x-ictvoip-signature': signBody(secret, timestamp, body) } : {}),
       'x-ictvoip-delivery': key,
       'idempotency-key': key,
     },
     body,
+    // A recipient is a URL an operator chose: a redirect would send the POST anywhere inside the network.
+    redirect: 'manual',
     signal: AbortSignal.timeout(ALERT_TIMEOUT_MS),
   });
   await response.arrayBuffer().catch(() => undefined);
+  if (response.status >= 300 && response.status < 400) throw new Error(`alert webhook answered HTTP ${response.status} (redirects are not followed)`);
   if (!response.ok) throw new Error(`alert webhook answered HTTP ${response.status}`);
 }
 
