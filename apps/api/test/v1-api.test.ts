@@ -332,6 +332,19 @@ describe('gateways', () => {
     expect(await fusionCount("SELECT count(*) AS n FROM v_gateways WHERE gateway = 'other'", [])).toBe(0);
   });
 
+  it("refuses a gateway context that is another tenant's dialplan (its calls would run there), on create and update; public and its own domain are fine", async () => {
+    const intoB = await send('POST', base(), keyA, { name: 'into-b', proxy: '203.0.113.9', register: false, context: domainB });
+    expect(intoB.status).toBe(400);
+    expect(intoB.body.error).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(JSON.stringify(intoB.body.error)).toContain('context');
+    expect(await fusionCount("SELECT count(*) AS n FROM v_gateways WHERE gateway = 'into-b'", [])).toBe(0);
+    const moved = await send('PUT', `${base()}/${gatewayUuid}`, keyA, { context: domainB });
+    expect(moved.status).toBe(400);
+    expect(await fusionCount('SELECT count(*) AS n FROM v_gateways WHERE context = $1', [domainB])).toBe(0);
+    expect((await send('PUT', `${base()}/${gatewayUuid}`, keyA, { context: domainA })).status).toBe(200);
+    expect((await send('PUT', `${base()}/${gatewayUuid}`, keyA, { context: 'public' })).status).toBe(200);
+  });
+
   it('updates idempotently (killgw + startgw once, then nothing to restart)', async () => {
     bridge.esl.clearRecorded();
     const first = await send('PUT', `${base()}/${gatewayUuid}`, keyA, { expireSeconds: 600 });

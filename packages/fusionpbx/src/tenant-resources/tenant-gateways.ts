@@ -168,6 +168,17 @@ interface GatewayScope {
 const tenantScope = (tenant: Tenant): GatewayScope => ({ domainUuid: tenant.domainUuid, label: tenant.domainName, managedUuid: tenant.state.gatewayUuid });
 const GLOBAL_SCOPE: GatewayScope = { domainUuid: null, label: 'global', managedUuid: null };
 
+/**
+ * A call arriving on a gateway runs in the gateway's context: a tenant's gateway may use `public` (its
+ * inbound routes) or its own domain's, never another tenant's dialplan (its extensions, its routes out,
+ * billed to it). A global gateway is the operator's and keeps any context.
+ */
+function assertContextOfScope(scope: GatewayScope, context: string | undefined): void {
+  if (context === undefined || scope.domainUuid === null) return;
+  if (context === 'public' || context.toLowerCase() === scope.label.toLowerCase()) return;
+  throw new FusionpbxValidationError('context', `must be "public" or the tenant's own domain (${scope.label})`);
+}
+
 async function gatewayNamed(tx: Tx, scope: GatewayScope, name: string): Promise<CanonicalRow | null> {
   const rows = await selectRows(tx, 'select * from v_gateways where domain_uuid is not distinct from $1 and gateway = $2 order by gateway_uuid', [scope.domainUuid, name]);
   return rows[0] ?? null;
@@ -249,6 +260,7 @@ async function insertGateway(
   const replayed = requestedUuid ? await replayedCreate(tx, scope, requestedUuid) : null;
   if (replayed) return replayed;
   if (await gatewayNamed(tx, scope, fields.name)) throw new UniquenessError('gateway', fields.name, scope.label);
+  assertContextOfScope(scope, fields.context);
   const profile = fields.profile ?? 'external';
   await assertProfileEnabled(tx, profile);
   const register = fields.register ?? true;
@@ -301,6 +313,7 @@ async function changeGateway(tx: Tx, scope: GatewayScope, gatewayUuid: string, f
   if (fields.name && fields.name !== own.gateway && (await gatewayNamed(tx, scope, fields.name))) {
     throw new UniquenessError('gateway', fields.name, scope.label);
   }
+  assertContextOfScope(scope, fields.context);
   if (fields.profile) await assertProfileEnabled(tx, fields.profile);
   const register = fields.register ?? own.register === 'true';
   assertRegisterCredentials(register, fields.username === undefined ? own.username : fields.username, fields.password === undefined ? own.password : fields.password);
