@@ -360,6 +360,23 @@ describe('watch scope', () => {
     expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body).toMatchObject({ scope: 'off', marked: ['202'], watched: true });
   });
 
+  it('a tenant has at most 10,000 marked extensions: past that a mark is refused naming the field, nothing added', async () => {
+    const many = Array.from({ length: 9_999 }, (_, i) => String(500_000 + i));
+    // In requests of 5,000 (a /v1 body is at most 64 KiB).
+    const chunks = [many.slice(0, 5_000), many.slice(5_000)];
+    for (const mark of chunks) expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { mark })).status).toBe(200);
+    expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body.marked).toHaveLength(10_000);
+    const over = await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { mark: ['599999'] });
+    expect(over.status).toBe(400);
+    expect(over.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'body.mark', message: expect.stringContaining('at most 10000') }] });
+    // Marking one and unmarking another in the same request stays within the limit.
+    expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { mark: ['599999'], unmark: ['500000'] })).status).toBe(200);
+    for (const unmark of [many.slice(0, 5_000), [...many.slice(5_000), '599999']]) {
+      expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { unmark })).status).toBe(200);
+    }
+    expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body.marked).toEqual(['202']);
+  }, 60000);
+
   it('extra alert recipients are admin-only; a tenant key may not set them', async () => {
     const key = await runCli(bridge.env, ['keys', 'create', '--name', 'watch-test', '--service', String(MARKED), '--access', 'read-write', '--json']);
     const token = (key.json as { token?: string; key?: string }).token ?? (key.json as { key: string }).key;

@@ -7,6 +7,8 @@ import { extensionNumber, tenantParam } from './common-schemas';
 import { resolveService } from './tenant-context';
 
 const MAX_RECIPIENTS = 10;
+/** Marked extensions per tenant: every answer lists them, so their number must stay bounded. */
+export const MAX_MARKED_EXTENSIONS = 10_000;
 
 function view(service: ServiceRecord, watch: TenantWatch) {
   const planScope = typeof service.plan.registrationWatch === 'string' ? service.plan.registrationWatch : null;
@@ -72,7 +74,16 @@ export const putRegistrationWatchRoute: RouteDefinition = {
       return;
     }
     if (body.scope !== undefined || body.recipients) await repository.set(service.serviceId, { scope: body.scope, recipients: body.recipients });
-    if (body.mark?.length) await repository.mark(service.serviceId, body.mark, true);
+    if (body.mark?.length) {
+      const marked = new Set((await repository.get(service.serviceId)).marked);
+      const after = marked.size + body.mark.filter((extension) => !marked.has(extension)).length - (body.unmark?.filter((extension) => marked.has(extension)).length ?? 0);
+      if (after > MAX_MARKED_EXTENSIONS) {
+        throw new HttpError(400, 'VALIDATION_FAILED', 'too many marked extensions', [
+          { path: 'body.mark', message: `a tenant has at most ${MAX_MARKED_EXTENSIONS} marked extensions (this would make ${after})` },
+        ]);
+      }
+      await repository.mark(service.serviceId, body.mark, true);
+    }
     if (body.unmark?.length) await repository.mark(service.serviceId, body.unmark, false);
     res.json(view(service, await repository.get(service.serviceId)));
   },
