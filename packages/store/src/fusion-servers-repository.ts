@@ -88,11 +88,12 @@ interface ServerRow {
   bound_services?: string;
 }
 
-/** The URL as it may be printed: scheme, user, host, port and database; the password never. */
+/** The URL as it may be printed: scheme, user, host, port, database and options; a password never (`?password=` included). */
 export function redactDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     parsed.password = '';
+    for (const name of [...parsed.searchParams.keys()]) if (/pass|secret|key|token/i.test(name)) parsed.searchParams.delete(name);
     return parsed.toString();
   } catch {
     return '(unparseable)';

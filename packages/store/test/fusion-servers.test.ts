@@ -120,5 +120,7 @@ describe('the FusionPBX server registry', () => {
   it('never shows a password in a redacted URL', () => {
     expect(redactDatabaseUrl('postgresql://u:p%40ss@h:1/d?sslmode=require')).toBe('postgresql://u@h:1/d?sslmode=require');
     expect(redactDatabaseUrl('not a url')).toBe('(unparseable)');
+    // libpq's connection options may carry the password too.
+    expect(redactDatabaseUrl('postgresql://u@h:1/d?password=Secret-1&sslmode=require&sslpassword=Secret-2')).toBe('postgresql://u@h:1/d?sslmode=require');
   });
 });
