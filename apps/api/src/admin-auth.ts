@@ -27,10 +27,26 @@ export function isAdminToken(authorization: string | undefined, adminToken: stri
   return token !== null && adminToken !== '' && sameSecret(token, adminToken);
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A browser re-sends cached basic-auth credentials (Bull Board's login) with any request, even one a
+ * page of another site makes it send: a change asked that way (its Sec-Fetch-Site is `cross-site`) is
+ * refused. Bearer tokens are never sent by a browser on its own; curl and scripts send no Sec-Fetch-Site.
+ */
+function crossSiteChange(req: { method: string; get(name: string): string | undefined }): boolean {
+  if (SAFE_METHODS.has(req.method)) return false;
+  if (!/^basic /i.test(req.get('authorization') ?? '')) return false;
+  return req.get('sec-fetch-site') === 'cross-site';
+}
+
 export function requireAdminToken(adminToken: string, realm = 'ictvoip admin'): RequestHandler {
   return (req, res, next) => {
     const token = presentedToken(req.get('authorization'));
-    if (token !== null && sameSecret(token, adminToken)) return next();
+    if (token !== null && sameSecret(token, adminToken)) {
+      if (crossSiteChange(req)) return next(new HttpError(403, 'CROSS_SITE_REQUEST', 'a change to the admin routes cannot come from another site'));
+      return next();
+    }
     res.setHeader('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`);
     next(new HttpError(401, 'UNAUTHORIZED', 'admin token required (Bearer, or basic auth with the token as password)'));
   };

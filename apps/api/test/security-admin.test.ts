@@ -86,3 +86,32 @@ describe('admin routes with the admin token (control: the refusals above are abo
     expect(queues.queues.map((q) => q.name)).toEqual(expect.arrayContaining(['provisioning', 'maintenance']));
   });
 });
+
+describe('a change to the admin routes asked by a page of another site (the browser re-sending cached basic auth)', () => {
+  const crossSite = { authorization: basic('ops', ADMIN_TOKEN), 'sec-fetch-site': 'cross-site' };
+
+  it('is refused 403 and does nothing (the queue is not paused)', async () => {
+    const pause = await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, { method: 'PUT', headers: crossSite });
+    expect(pause.status).toBe(403);
+    expect(await pause.json()).toMatchObject({ error: { code: 'CROSS_SITE_REQUEST' } });
+    expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
+    const drift = await fetch(`${t.url}/admin/drift?fix=1`, { method: 'POST', headers: crossSite });
+    expect(drift.status).toBe(403);
+  });
+
+  it('a read from another site, the same change from Bull Board itself (same-origin) or with a bearer token are not refused', async () => {
+    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: crossSite })).status).toBe(200);
+    const sameOrigin = await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, {
+      method: 'PUT',
+      headers: { authorization: basic('ops', ADMIN_TOKEN), 'sec-fetch-site': 'same-origin' },
+    });
+    expect(sameOrigin.status).toBe(200);
+    expect(await t.api.deps.queues.provisioning.isPaused()).toBe(true);
+    const resume = await fetch(`${t.url}/admin/queues/api/queues/provisioning/resume`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'sec-fetch-site': 'cross-site' },
+    });
+    expect(resume.status).toBe(200);
+    expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
+  });
+});
