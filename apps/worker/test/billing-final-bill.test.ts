@@ -1,6 +1,6 @@
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { batchIdFor, getBatch, listAdjustments, periodOf, pushTokenFor } from '@ictvoip/store';
-import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
+import { closeBillingPeriods, pushBillingBatch, reconcileInbox, syncTenantCdrs } from '../src';
 import { enqueueFinalBill, finalBillJobId, runFinalBill, type FinalBillResult } from '../src/jobs/billing';
 import { waitFor } from './harness';
 import { chargedMicro, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
@@ -106,6 +106,39 @@ describe('termination triggers a final bill', () => {
     expect(unbilled).toHaveLength(0);
     const carried = (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
     expect(decimalToMicro(items()[0]!.amount) + carried).toBe(rated);
+  }, 40000);
+
+  test('a final bill Redis lost (its delayed job gone) is added again by the reconciler once due, and billed once', async () => {
+    const serviceId = 4302;
+    const client = kit.whmcs.addClient();
+    expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
+    const domainName = `t${serviceId}.pbx.example.net`;
+    const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+    const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
+    // After the create (the CDR cursor starts there), as in the test above.
+    const call = { start: at(Date.now(), 1), billsec: 90 };
+    await kit.insertCdr(tenant, call);
+    await syncTenantCdrs(kit.deps, serviceId);
+    expect(await chargedMicro(kit.deps, serviceId)).toBe(expectedMicro('12125550100', call.billsec));
+
+    const terminate = event(serviceId, client.id, 'terminate');
+    const terminatedAt = new Date();
+    expect((await send(terminate)).body.result).toBe('success');
+    const jobId = finalBillJobId(serviceId, terminate.eventId as string);
+    // Redis loses the delayed job (a flush, a failover without persistence).
+    await (await kit.deps.queues.billing.getJob(jobId))!.remove();
+    expect(await kit.deps.queues.billing.getJob(jobId)).toBeUndefined();
+
+    // Once the bill is due (BILLING_CLOSE_DELAY_SECONDS after the termination), the reconciler adds it again.
+    await waitFor(async () => ((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued === 1 ? true : null), 20000, 'the lost final bill added again');
+    const period = periodOf(terminatedAt, kit.deps.config.billing.timeZone);
+    const batchId = batchIdFor(serviceId, period);
+    await waitFor(async () => (await getBatch(kit.deps.pool, batchId))?.state === 'pushed', 20000, 'the final bill pushed');
+    const items = kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
+    expect(items).toHaveLength(1);
+    expect(decimalToMicro(items[0]!.amount)).toBe(roundCents(expectedMicro('12125550100', call.billsec)));
+    // Billed: never added again.
+    expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
   }, 40000);
 
   test('a service that is not (or no longer) terminated is left to the regular close', async () => {

@@ -1,6 +1,6 @@
 import { addJob, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
-import { billingPeriodsMode } from '@ictvoip/store';
+import { batchIdFor, billingPeriodsMode, getBatch } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
 import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } from './push-batch';
@@ -82,6 +82,42 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
   result.push = await pushBillingBatch(deps, serviceId, result.period, options.hooks);
   deps.logger.info({ serviceId, period: result.period, outcome: result.push.outcome, batchId: result.push.batchId }, 'final bill after termination');
   return result;
+}
+
+/**
+ * Final bills Redis lost (a flush, a failover without persistence): a terminated service whose
+ * terminate event finished more than BILLING_CLOSE_DELAY_SECONDS (+ `graceSeconds`) ago, whose final
+ * bill job is gone, that has no batch of its termination period yet and still has unbilled rated
+ * charges up to it, gets its final bill again (same job id; due at once, stamped with the termination
+ * time). A bill that ran leaves its batch, so it is never re-added; late calls after it wait for the
+ * regular close. Returns how many were added.
+ */
+export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: number): Promise<number> {
+  const { rows } = await deps.pool.query<{ service_id: number; event_id: string; terminated_at: Date }>(
+    `SELECT DISTINCT ON (i.service_id) i.service_id, i.event_id::text, COALESCE(i.finished_at, i.updated_at) AS terminated_at
+     FROM webhook_inbox i JOIN services s ON s.service_id = i.service_id
+     WHERE i.action = 'terminate' AND i.status IN ('succeeded', 'pending_apply') AND s.desired_state = 'terminated'
+       AND COALESCE(i.finished_at, i.updated_at) < now() - make_interval(secs => $1)
+       AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = i.service_id AND c.status = 'rated' AND c.batch_id IS NULL AND c.prepaid_invoice IS NULL)
+     ORDER BY i.service_id, i.seq DESC`,
+    [deps.config.billing.closeDelaySeconds + graceSeconds],
+  );
+  let added = 0;
+  for (const row of rows) {
+    const jobId = finalBillJobId(row.service_id, row.event_id);
+    if (await deps.queues.billing.getJob(jobId)) continue;
+    const period = (await servicePeriods(deps.pool, row.service_id, deps.config))(row.terminated_at);
+    if (await getBatch(deps.pool, batchIdFor(row.service_id, period))) continue;
+    const { rows: unbilled } = await deps.pool.query(
+      `SELECT 1 FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL AND prepaid_invoice IS NULL AND period <= $2 LIMIT 1`,
+      [row.service_id, period],
+    );
+    if (unbilled.length === 0) continue;
+    await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId: row.service_id, period }, { jobId, timestamp: row.terminated_at.getTime() });
+    deps.logger.warn({ serviceId: row.service_id, period, jobId }, 'final bill after termination added again (its job was lost)');
+    added += 1;
+  }
+  return added;
 }
 
 /** `billing.push-batch` jobs: a final bill when the job id says so, else a regular push. */

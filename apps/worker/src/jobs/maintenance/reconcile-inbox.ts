@@ -10,6 +10,7 @@ import {
 } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { requeueBacklogs } from '../freeswitch/freeswitch-backlog';
+import { requeueLostFinalBills } from '../billing/final-bill';
 
 export interface ReconcileOutcome {
   examined: number;
@@ -22,6 +23,8 @@ export interface ReconcileOutcome {
   /** Services whose FreeSWITCH side is behind, and how many of their backlog jobs were added again. */
   freeswitchBehind: number;
   backlogsRequeued: number;
+  /** Final bills after a termination whose job Redis lost, added again. */
+  finalBillsRequeued: number;
 }
 
 /** A repeated create shows its password again within a day; a write's answer is kept for 30 days. */
@@ -75,6 +78,7 @@ export async function reconcileInbox(
   const events = await reconcileEvents(deps, after);
   const writes = await reconcileWrites(deps, after);
   const backlogs = await requeueBacklogs(deps, after);
+  const finalBillsRequeued = await requeueLostFinalBills(deps, after);
   const writesPurged = await deps.tenantWrites.purge(WRITE_SECRET_HOURS, WRITE_KEEP_DAYS);
   return {
     examined: events.examined,
@@ -84,5 +88,6 @@ export async function reconcileInbox(
     writesPurged,
     freeswitchBehind: backlogs.behind,
     backlogsRequeued: backlogs.requeued,
+    finalBillsRequeued,
   };
 }
