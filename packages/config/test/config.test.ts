@@ -115,6 +115,7 @@ describe('loadConfig', () => {
       gatewayDownAfterSeconds: 180,
       historyRetentionDays: 90,
       alertWebhookUrl: '',
+      alertSigningSecret: '',
       emailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': '', 'gateway.up': '' },
       adminEmailTemplates: { 'registration.lost': '', 'registration.restored': '', 'gateway.down': '', 'gateway.up': '' },
       adminEmailType: 'system',
@@ -122,8 +123,14 @@ describe('loadConfig', () => {
     });
     const config = loadConfig({ REGISTRATION_POLL_SECONDS: '30', REGISTRATION_LOST_AFTER_SECONDS: '600', ALERT_WEBHOOK_URL: 'https://alerts.example.net/hook' });
     expect(config.monitoring).toMatchObject({ pollSeconds: 30, lostAfterSeconds: 600, alertWebhookUrl: 'https://alerts.example.net/hook' });
-    const problems = problemsOf({ REGISTRATION_POLL_SECONDS: '0', REGISTRATION_LOST_AFTER_SECONDS: '-1', ALERT_WEBHOOK_URL: 'ftp://x.example.net/' });
-    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_WEBHOOK_URL', 'REGISTRATION_LOST_AFTER_SECONDS', 'REGISTRATION_POLL_SECONDS']);
+    expect(loadConfig({ ALERT_SIGNING_SECRET: 'an-alert-signing-secret' }).monitoring.alertSigningSecret).toBe('an-alert-signing-secret');
+    const problems = problemsOf({
+      REGISTRATION_POLL_SECONDS: '0',
+      REGISTRATION_LOST_AFTER_SECONDS: '-1',
+      ALERT_WEBHOOK_URL: 'ftp://x.example.net/',
+      ALERT_SIGNING_SECRET: 'short',
+    });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['ALERT_SIGNING_SECRET', 'ALERT_WEBHOOK_URL', 'REGISTRATION_LOST_AFTER_SECONDS', 'REGISTRATION_POLL_SECONDS']);
   });
 
   it('reads billing periods and exclusions, with defaults, and refuses bad ones by name', () => {
