@@ -22,6 +22,13 @@ export class HttpError extends Error {
   }
 }
 
+/** The WHMCS module's signature (webhook, page routes) did not verify: 401, and a warning in the log. */
+export class SignatureRefusedError extends HttpError {
+  constructor(reason: string) {
+    super(401, 'UNAUTHORIZED', reason);
+  }
+}
+
 export class DependencyUnavailableError extends HttpError {
   constructor(dependency: string, retryAfterSeconds = 5) {
     super(503, 'DEPENDENCY_UNAVAILABLE', `${dependency} is unavailable; retry later`, undefined, retryAfterSeconds);
@@ -71,14 +78,23 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
  * an operator sees why WHMCS is told to retry.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  const warnUnavailable = rateLimitedWarn(logger);
+  const warn = rateLimitedWarn(logger);
   const unavailable = (res: Response, error: DependencyUnavailableError, path: string) => {
-    warnUnavailable({ path }, `answered 503: ${error.message}`, `503:${error.message}`);
+    warn({ path }, `answered 503: ${error.message}`, `503:${error.message}`);
     sendError(res, error);
   };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
     if (error instanceof DependencyUnavailableError) return unavailable(res, error, req.path);
+    if (error instanceof SignatureRefusedError) {
+      // A WHMCS still signing with an old Access Hash shows up here, not only in a counter.
+      warn(
+        { path: req.path, peer: req.ip },
+        `refused a signed request: ${error.message} (the WHMCS server's Access Hash must equal WEBHOOK_SECRET)`,
+        `401:${req.path}:${error.message}`,
+      );
+      return sendError(res, error);
+    }
     if (error instanceof HttpError) return sendError(res, error);
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);

@@ -1,14 +1,14 @@
 import type { Request } from 'express';
 import { SignatureError, verifySignature } from '@ictvoip/whmcs';
 import type { ApiDeps } from './deps';
-import { HttpError, type ErrorDetail } from './errors';
+import { HttpError, SignatureRefusedError, type ErrorDetail } from './errors';
 
 /** Checks the WHMCS module's signature (`v1=` HMAC of `<timestamp>.<body>`) over exactly the bytes sent; 401 otherwise. */
 export function verifySignedRequest(deps: ApiDeps, req: Request, rawBody: Buffer): void {
   try {
     verifySignature({ secrets: deps.config.webhook.secrets, timestampHeader: req.get('x-ictvoip-timestamp'), signatureHeader: req.get('x-ictvoip-signature'), rawBody });
   } catch (error) {
-    if (error instanceof SignatureError) throw new HttpError(401, 'UNAUTHORIZED', error.message);
+    if (error instanceof SignatureError) throw new SignatureRefusedError(error.message);
     throw error;
   }
 }

@@ -90,6 +90,20 @@ describe('POST /webhooks/whmcs — signature', () => {
     expect(await inboxCount()).toBe(before);
   });
 
+  it('logs each refusal as a warning naming the path and the reason, never the signature or the secret (repeats counted, not printed)', async () => {
+    const refusals = () =>
+      t.logLines.map((line) => JSON.parse(line) as { level: number; msg: string; path?: string }).filter((line) => line.msg.startsWith('refused a signed request'));
+    const body = JSON.stringify(buildEvent());
+    const secret = 'an-old-access-hash-0123456789abc';
+    for (let i = 0; i < 3; i += 1) expect((await postWebhook(t.url, body, { secret })).status).toBe(401);
+    // The wrong-secret case above and these three: one line for that reason within the interval.
+    const { message } = (await postWebhook(t.url, body, { secret })).body.error as { message: string };
+    const logged = refusals().filter((line) => line.msg.includes(message));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 40, path: '/webhooks/whmcs', msg: expect.stringContaining("the WHMCS server's Access Hash must equal WEBHOOK_SECRET") });
+    expect(t.logLines.join('\n')).not.toContain(secret);
+  });
+
   it('refuses a body re-serialised after signing', async () => {
     const event = buildEvent();
     const original = JSON.stringify(event);
