@@ -165,3 +165,20 @@ it('a push WHMCS refuses for good (the client pays in another currency) makes bi
   expect(close.stderr).toContain(`service ${tenant.serviceId} batch ${batchId} not billed (failed-final): client ${tenant.clientId} pays in EUR, charges are in USD`);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
 }, 60_000);
+
+it('billing close says, per service, how many calls up to the period have no rate and are left out (dry run and real close)', async () => {
+  const period = '2025-04';
+  const tenant = await kit.addTenant();
+  await kit.insertCdr(tenant, { start: '2025-04-10T10:00:00Z', billsec: 61, destination: '12125550100' });
+  // France: the deck has no rate for it.
+  await kit.insertCdr(tenant, { start: '2025-04-11T10:00:00Z', billsec: 30, destination: '0113312345678' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-04-01', '--wait', '30', '--json'));
+  const notice = `ictvoip: service ${tenant.serviceId}: 1 call(s) up to ${period} have no rate and are not billed`;
+
+  const preview = await cli('billing', 'close', '--period', period, '--dry-run');
+  expect(preview.code).toBe(0);
+  expect(preview.stderr).toContain(notice);
+  const close = await cli('billing', 'close', '--period', period, '--wait', '30');
+  expect(close.stderr).toContain(notice);
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toHaveLength(1);
+}, 60_000);

@@ -168,17 +168,36 @@ function pushJobs(previews: readonly BillingPreview[], slot: string): JobRequest
   return previews.map((p) => ({ name: BILLING_JOBS.pushBatch, id: billingPushJobId(p.serviceId, p.period, slot), data: { serviceId: p.serviceId, period: p.period } }));
 }
 
+/** Calls without a rate (status unrated) up to each service's period: never billed until re-rated, so the close says so. */
+async function unratedCalls(pool: Pool, previews: readonly BillingPreview[]): Promise<Map<number, number>> {
+  if (previews.length === 0) return new Map();
+  const { rows } = await pool.query<{ service_id: number; n: number }>(
+    `SELECT p.service_id, count(*)::int AS n FROM unnest($1::int[], $2::text[]) AS p (service_id, period)
+     JOIN cdr_charges c ON c.service_id = p.service_id AND c.status = 'unrated' AND c.period <= p.period GROUP BY 1`,
+    [previews.map((p) => p.serviceId), previews.map((p) => p.period)],
+  );
+  return new Map(rows.map((row) => [row.service_id, row.n]));
+}
+
 async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promise<void> {
-  const previews = await withBridgeDb((pool) => (kind === 'close' ? previewClose(pool, options.period) : previewPush(pool, options.period)));
-  if (options.dryRun) {
-    emit(options, { dryRun: true, period: options.period, services: previews }, () => previewText(previews));
-    return;
+  const { previews, unrated } = await withBridgeDb(async (pool) => {
+    const found = kind === 'close' ? await previewClose(pool, options.period) : await previewPush(pool, options.period);
+    return { previews: found, unrated: await unratedCalls(pool, found) };
+  });
+  for (const p of previews) {
+    const count = unrated.get(p.serviceId);
+    if (count)
+      process.stderr.write(`ictvoip: service ${p.serviceId}: ${count} call(s) up to ${p.period} have no rate and are not billed (give the deck a rate, then \`ictvoip rerate\`)\n`);
   }
   for (const p of previews.filter((preview) => preview.period !== options.period)) {
     progress(
       options,
       `service ${p.serviceId}: its billing period for ${options.period} is ${p.period} (service billing periods: the closed cycle period containing the 1st, else its latest closed one)`,
     );
+  }
+  if (options.dryRun) {
+    emit(options, { dryRun: true, period: options.period, services: previews }, () => previewText(previews));
+    return;
   }
   const reports = await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
   await reportFailedPushes(reports);
