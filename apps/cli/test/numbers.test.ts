@@ -80,3 +80,15 @@ it('refusals: another tenant’s number, a plan number, a bad number or action, 
   expect((await numbersOf(A)).map((row) => row.destination_number)).toEqual(['5555900001']);
   expect((await numbersOf(B)).map((row) => row.destination_number)).toEqual(['5555900099']);
 }, 300_000);
+
+it('with the event socket down, numbers add says FusionPBX is written and FreeSWITCH follows (not a bare "created")', async () => {
+  await bridge.esl.stop();
+  try {
+    const added = await cli('numbers', 'add', '+1 555 590 0007', '--service', String(A));
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^create \+1 555 590 0007: created \(FusionPBX is updated; FreeSWITCH not yet/m);
+    expect((await numbersOf(A)).map((row) => row.destination_number)).toContain('5555900007');
+  } finally {
+    await bridge.esl.start();
+  }
+}, 120_000);

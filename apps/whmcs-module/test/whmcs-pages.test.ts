@@ -115,6 +115,26 @@ describe('client area (server module ClientArea)', () => {
     expect(september.ictvoipCalls.rows).toEqual([expect.objectContaining({ date: '2026-09-20 08:00:00', amount: '0.061 EUR' })]);
   });
 
+  test("an extension with a numeric alias shows the alias's mailbox (FusionPBX keys it by the alias)", async () => {
+    const [{ domain_uuid: domainUuid }] = (await pages.bridge.fusion.query('select domain_uuid::text from v_domains where domain_name = $1', [DOMAIN])).rows;
+    const mailbox = randomUUID();
+    await pages.bridge.fusion.query("update v_extensions set number_alias = '5101' where domain_uuid = $1 and extension = '101'", [domainUuid]);
+    await pages.bridge.fusion.query("insert into v_voicemails (voicemail_uuid, domain_uuid, voicemail_id, voicemail_password, voicemail_enabled) values ($1, $2, '5101', '1234', 'true')", [mailbox, domainUuid]);
+    await pages.bridge.fusion.query(
+      `insert into v_voicemail_messages (voicemail_message_uuid, domain_uuid, voicemail_uuid, created_epoch, caller_id_number, message_length, message_status)
+       values ($1, $2, $3, 1790000000, '+4930999999', 12, null)`,
+      [randomUUID(), domainUuid, mailbox],
+    );
+    try {
+      const phones = (await clientData()).ictvoipPhones as { extension: string; voicemail: unknown }[];
+      expect(phones.find((phone) => phone.extension === '101')?.voicemail).toEqual({ new: 1, saved: 0 });
+    } finally {
+      await pages.bridge.fusion.query('delete from v_voicemail_messages where voicemail_uuid = $1', [mailbox]);
+      await pages.bridge.fusion.query('delete from v_voicemails where voicemail_uuid = $1', [mailbox]);
+      await pages.bridge.fusion.query("update v_extensions set number_alias = null where domain_uuid = $1 and extension = '101'", [domainUuid]);
+    }
+  });
+
   test('search by number matches the caller or the dialled number; a bad search is refused, not sent', async () => {
     const found = await clientData({ period: PERIOD, number: '4930' });
     expect(found.ictvoipSearch).toBe('4930');

@@ -105,11 +105,12 @@ async function submit(options: WriteOptions, operation: TenantWriteOperation, nu
       if (finished.status !== 'succeeded') {
         throw new CliError(finished.error?.code ?? 'WRITE_FAILED', `${finished.error?.message ?? 'the write failed'}${finished.error?.field ? ` (${finished.error.field})` : ''}`);
       }
-      emit(
-        options,
-        { writeId, requestId, ...(finished.result ?? {}) },
-        () => `${operation} ${number}: ${String((finished.result as { outcome?: string } | null)?.outcome ?? 'done')}`,
-      );
+      emit(options, { writeId, requestId, ...(finished.result ?? {}) }, () => {
+        const result = finished.result as { outcome?: string; freeswitch?: { applied?: boolean; message?: string } } | null;
+        // FusionPBX is written; FreeSWITCH's cache follows once the event socket answers.
+        const pending = result?.freeswitch?.applied === false ? ` (${result.freeswitch.message ?? 'FreeSWITCH side pending'})` : '';
+        return `${operation} ${number}: ${String(result?.outcome ?? 'done')}${pending}`;
+      });
     },
     { serviceId: options.service },
   );

@@ -1,4 +1,12 @@
-import { destinationWriteOptions, listTenantDestinations, listTenantExtensions, tenantVoicemailCounts, type ExtensionView, type VoicemailCount } from '@ictvoip/fusionpbx';
+import {
+  destinationWriteOptions,
+  listTenantDestinations,
+  listTenantExtensions,
+  mailboxIdOf,
+  tenantVoicemailCounts,
+  type ExtensionView,
+  type VoicemailCount,
+} from '@ictvoip/fusionpbx';
 import { getCreditState, RegistrationsRepository, type RegistrationState } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';
 import { requireDomain, type TenantContext } from '../v1/tenant-context';
@@ -41,7 +49,8 @@ export async function phonesOf(deps: ApiDeps, context: TenantContext): Promise<C
   ]);
   const byExtension = new Map(states.map((state) => [state.extension, state]));
   const byMailbox = new Map(mailboxes.map((count) => [count.mailbox, count]));
-  return extensions.map((extension) => phoneOf(extension, byExtension.get(extension.extension), byMailbox.get(extension.extension)));
+  // An extension with a numeric alias has the alias's mailbox (as FusionPBX's directory reads it).
+  return extensions.map((extension) => phoneOf(extension, byExtension.get(extension.extension), byMailbox.get(mailboxIdOf(extension.extension, extension.numberAlias))));
 }
 
 export interface ClientNumber {
