@@ -75,8 +75,12 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
     missing: 0,
     adjustment: microToDecimal(30_000n - 21_000n),
     dissolvedBatch: null,
-    changes: [],
+    // The invoiced charge the adjustment comes from, shown with its old and new price.
+    changes: [{ xmlCdrUuid: expect.any(String), from: { amount: oldGermany, status: 'rated' }, to: { amount: newGermany, status: 'rated' }, invoiced: true }],
   });
+  expect((await cli('rerate', '--service', String(invoiced.serviceId), '--period', PERIOD, '--dry-run')).stdout).toContain(
+    `: ${oldGermany} rated → ${newGermany} rated (invoiced: in the adjustment)`,
+  );
   const rerateOpen = await cli('rerate', '--service', String(open.serviceId), '--period', PERIOD, '--dry-run', '--json');
   expectSuccess(rerateOpen);
   expect(rerateOpen.json).toEqual(

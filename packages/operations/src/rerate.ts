@@ -37,6 +37,8 @@ export interface RerateChange {
   xmlCdrUuid: string;
   from: { amount: string | null; status: string };
   to: { amount: string | null; status: string };
+  /** already in WHMCS: the charge stays as it is and the difference goes into the adjustment */
+  invoiced?: true;
 }
 
 /** What a re-rate reads and writes; a dry-run needs no queue, event socket or WHMCS. */
@@ -108,6 +110,15 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
         if (isImmutable(old)) {
           frozenOld.push(old);
           frozenNew.push(charge);
+          // Shown too, so the adjustment below can be followed call by call.
+          if (old.amount !== charge.amount || old.status !== charge.status) {
+            outcome.changes?.push({
+              xmlCdrUuid: charge.xmlCdrUuid,
+              from: { amount: old.amount, status: old.status },
+              to: { amount: charge.amount, status: charge.status },
+              invoiced: true,
+            });
+          }
           continue;
         }
         await updateChargeRating(client, charge);

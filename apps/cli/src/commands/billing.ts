@@ -276,7 +276,10 @@ export function billingCommand(): Command {
 function rerateText(outcome: RerateOutcome): string {
   const lines = [
     `service ${outcome.serviceId} ${outcome.period}: ${outcome.updated} charge(s) would be re-rated (${outcome.changes?.length ?? 0} changed), ${outcome.immutable} already invoiced, ${outcome.missing} no longer in FusionPBX`,
-    ...(outcome.changes ?? []).map((change) => `  ${change.xmlCdrUuid}: ${change.from.amount ?? '-'} ${change.from.status} → ${change.to.amount ?? '-'} ${change.to.status}`),
+    ...(outcome.changes ?? []).map(
+      (change) =>
+        `  ${change.xmlCdrUuid}: ${change.from.amount ?? '-'} ${change.from.status} → ${change.to.amount ?? '-'} ${change.to.status}${change.invoiced ? ' (invoiced: in the adjustment)' : ''}`,
+    ),
     outcome.adjustment ? `adjustment for invoiced charges: ${outcome.adjustment}` : 'no adjustment',
   ];
   if (outcome.dissolvedBatch) lines.push(`open batch ${outcome.dissolvedBatch} would be dissolved (the next close makes it again)`);
