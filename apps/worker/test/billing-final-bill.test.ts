@@ -28,14 +28,19 @@ function event(serviceId: number, clientId: number, action: string) {
 const send = (body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
 const at = (base: number, seconds: number) => new Date(base + seconds * 1000).toISOString();
 
+/** A WHMCS client and its service created through the signed webhook, as the billing kit's tenant. */
+async function createdThroughWebhook(serviceId: number) {
+  const client = kit.whmcs.addClient();
+  expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
+  const domainName = `t${serviceId}.pbx.example.net`;
+  const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid } };
+}
+
 describe('termination triggers a final bill', () => {
   test('terminate webhook → delayed final sync (late CDR included) → one billable item; replay, regular close and a second run bill nothing again', async () => {
     const serviceId = 4301;
-    const client = kit.whmcs.addClient();
-    expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
-    const domainName = `t${serviceId}.pbx.example.net`;
-    const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
-    const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
+    const { client, tenant } = await createdThroughWebhook(serviceId);
 
     const base = Date.now();
     const calls = [
@@ -110,11 +115,7 @@ describe('termination triggers a final bill', () => {
 
   test('a final bill Redis lost (its delayed job gone) is added again by the reconciler once due, and billed once', async () => {
     const serviceId = 4302;
-    const client = kit.whmcs.addClient();
-    expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
-    const domainName = `t${serviceId}.pbx.example.net`;
-    const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
-    const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
+    const { client, tenant } = await createdThroughWebhook(serviceId);
     // After the create (the CDR cursor starts there), as in the test above.
     const call = { start: at(Date.now(), 1), billsec: 90 };
     await kit.insertCdr(tenant, call);
