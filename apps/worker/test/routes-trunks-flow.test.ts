@@ -138,6 +138,51 @@ test('drift: a bridge route, trunk node or plan number deleted in FusionPBX is r
   expect((await ours()).map((item) => [item.kind, item.fixAction])).toEqual([['routes_mismatch', null]]);
 });
 
+test("drift: the plan's gateway deleted or disabled in FusionPBX's page is reported with change_package, which writes it again and points the routes at it; enabled while suspended is for a person", async () => {
+  const serviceId = 4608;
+  const domain = `t${serviceId}.pbx.example.net`;
+  expect((await send(event(serviceId, 'create', {}))).body).toMatchObject({ result: 'success' });
+  const sources = await driftSourcesOf(bridge.worker!.deps);
+  const ours = async () => (await buildDriftReport(sources)).items.filter((item) => item.serviceId === serviceId);
+  const gateways = () =>
+    fusionRows('select gateway_uuid::text as uuid, gateway, enabled::text as enabled from v_gateways g join v_domains d using (domain_uuid) where d.domain_name = $1', [domain]);
+  const bridgedTo = async () =>
+    (
+      await fusionRows(
+        "select distinct x.dialplan_detail_data as data from v_dialplan_details x join v_dialplans p using (dialplan_uuid) join v_domains d on d.domain_uuid = p.domain_uuid where d.domain_name = $1 and x.dialplan_detail_data like 'sofia/gateway/%'",
+        [domain],
+      )
+    ).map((row) => String(row.data).split('/')[2]);
+  expect(await ours()).toEqual([]);
+  const [original] = await gateways();
+  expect(original).toMatchObject({ gateway: 'carrier-a', enabled: 'true' });
+
+  // gateway_delete.php: the row goes, the routes still name its uuid.
+  await bridge.fusion.query('DELETE FROM v_gateways WHERE gateway_uuid = $1', [original.uuid]);
+  expect((await ours()).map((item) => [item.kind, item.expected, item.actual, item.fixAction])).toEqual([
+    ['gateway_mismatch', "the plan's gateway carrier-a, enabled", `gateway ${original.uuid} missing from FusionPBX`, 'change_package'],
+  ]);
+  expect((await send(event(serviceId, 'change_package', {}))).body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
+  const [again] = await gateways();
+  expect(again).toMatchObject({ gateway: 'carrier-a', enabled: 'true' });
+  expect(new Set(await bridgedTo())).toEqual(new Set([again.uuid]));
+
+  // Disabled in gateway_edit.php.
+  await bridge.fusion.query("UPDATE v_gateways SET enabled = 'false' WHERE gateway_uuid = $1", [again.uuid]);
+  expect((await ours()).map((item) => [item.kind, item.actual, item.fixAction])).toEqual([['gateway_mismatch', 'gateway carrier-a disabled', 'change_package']]);
+  expect((await send(event(serviceId, 'change_package', {}))).body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
+
+  // Suspended: every gateway of the domain stays disabled; one enabled by hand needs a person.
+  expect((await send(event(serviceId, 'suspend', {}))).body).toMatchObject({ result: 'success' });
+  expect(await ours()).toEqual([]);
+  await bridge.fusion.query("UPDATE v_gateways SET enabled = 'true' WHERE gateway_uuid = $1", [again.uuid]);
+  const suspended = await ours();
+  expect(suspended.map((item) => [item.kind, item.actual, item.fixAction])).toEqual([['gateway_mismatch', '1 enabled (carrier-a)', null]]);
+  expect(suspended[0]!.note).toContain('disable it there');
+});
+
 test('drift re-derives the plan: numbers, trunk CIDRs and routes the stored plan names but FusionPBX lacks (an event that never applied, a template edited since) are reported; change_package converges them', async () => {
   const serviceId = 4605;
   const domain = `t${serviceId}.pbx.example.net`;

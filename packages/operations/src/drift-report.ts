@@ -24,7 +24,8 @@ export type DriftKind =
   | 'freeswitch_behind'
   | 'routes_mismatch'
   | 'trunk_acl_mismatch'
-  | 'numbers_mismatch';
+  | 'numbers_mismatch'
+  | 'gateway_mismatch';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing',
@@ -43,6 +44,7 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   'routes_mismatch',
   'trunk_acl_mismatch',
   'numbers_mismatch',
+  'gateway_mismatch',
 ];
 
 export interface DriftItem {

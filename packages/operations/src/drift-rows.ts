@@ -25,6 +25,8 @@ export interface WrittenRows {
   restricted: boolean;
   /** The bridge's routes the restriction disabled (all but the emergency routes), lower case. */
   restrictedRoutes: string[];
+  /** The plan's gateway the bridge wrote (`v_gateways.gateway_uuid`), lower case. */
+  gateway: string | null;
 }
 
 interface NumberRow {
@@ -38,6 +40,12 @@ export interface FoundRoute {
   name: string;
 }
 
+export interface FoundGateway {
+  uuid: string;
+  enabled: boolean;
+  name: string;
+}
+
 export interface FoundRows {
   /** dialplan uuid → dialplan_enabled and dialplan_name of the routes the states list. */
   routes: Map<string, FoundRoute>;
@@ -45,6 +53,8 @@ export interface FoundRows {
   nodes: Map<string, string>;
   /** Inbound destinations per tenant domain. */
   numbers: Map<string, NumberRow[]>;
+  /** Every gateway of each tenant domain (the plan's and the tenant's own). */
+  gateways: Map<string, FoundGateway[]>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -59,12 +69,13 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
     planNumbers: stringsOf(state?.planNumbers),
     restricted: restricted !== undefined && restricted !== null,
     restrictedRoutes: restricted && typeof restricted === 'object' ? Object.keys(restricted).map((uuid) => uuid.toLowerCase()) : [],
+    gateway: typeof state?.gatewayUuid === 'string' ? state.gatewayUuid.toLowerCase() : null,
   };
 }
 
 /** One read per table for every tenant of a server (tables a FusionPBX install lacks are skipped). */
 export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenantRow[]): Promise<FoundRows> {
-  const found: FoundRows = { routes: new Map(), nodes: new Map(), numbers: new Map() };
+  const found: FoundRows = { routes: new Map(), nodes: new Map(), numbers: new Map(), gateways: new Map() };
   const routeUuids = tenants.flatMap((tenant) => tenant.written.outboundRoutes).filter((uuid) => UUID.test(uuid));
   const nodeUuids = tenants.flatMap((tenant) => tenant.written.trunkNodes).filter((uuid) => UUID.test(uuid));
   const { rows: tables } = await pool.query<{ acl: boolean; destinations: boolean }>(
@@ -95,6 +106,19 @@ export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenant
       const list = found.numbers.get(row.domain_name) ?? [];
       list.push({ number: row.number ?? '', prefix: row.prefix, enabled: row.enabled === 'true' });
       found.numbers.set(row.domain_name, list);
+    }
+  }
+  if (tenants.length > 0) {
+    const { rows } = await pool.query<{ domain_name: string; uuid: string; enabled: string | null; name: string | null }>(
+      `select d.domain_name, g.gateway_uuid::text as uuid, g.enabled::text as enabled, g.gateway as name
+         from v_gateways g join v_domains d on d.domain_uuid = g.domain_uuid
+        where d.domain_name = any($1)`,
+      [tenants.map((tenant) => tenant.domainName)],
+    );
+    for (const row of rows) {
+      const list = found.gateways.get(row.domain_name) ?? [];
+      list.push({ uuid: row.uuid.toLowerCase(), enabled: row.enabled === 'true', name: row.name ?? '' });
+      found.gateways.set(row.domain_name, list);
     }
   }
   return found;
@@ -129,6 +153,7 @@ export function writtenRowDifferences(service: ServiceRecord, tenant: FusionTena
     ...disabledRouteDifferences(service, tenant, found),
     ...(active ? trunkDifferences(service, tenant, found) : []),
     ...numberDifferences(service, tenant, found),
+    ...gatewayDifferences(service, tenant, found, routes ?? null),
   ];
 }
 
@@ -298,4 +323,50 @@ function numberDifferences(service: ServiceRecord, tenant: FusionTenantRow, foun
       note: `needs an operator: ${taken.map(([number, owner]) => `${number} is a number of ${owner}`).join(', ')}; free it there or take it out of this plan`,
     },
   ];
+}
+
+/** The gateway name the plan's template writes (`v_gateways.gateway`), when the templates are known and hold it. */
+function expectedGatewayName(key: string, templates: RouteExpectations | null): string | null {
+  const template = templates?.gatewayTemplates?.[key];
+  return template ? (template.name ?? key) : null;
+}
+
+function gatewayMismatch(service: ServiceRecord, tenant: FusionTenantRow, expected: string, actual: string, operatorNote?: string): DriftItem {
+  const item: DriftItem = { ...base(service, tenant), kind: 'gateway_mismatch', expected, actual, fixAction: operatorNote === undefined ? 'change_package' : null };
+  return operatorNote === undefined ? item : { ...item, note: operatorNote };
+}
+
+/**
+ * An active tenant has the plan's gateway, enabled and named as its template (deleted or disabled in
+ * FusionPBX's page, the tenant's outbound calls have no way out); a plan without one has the
+ * bridge's old gateway disabled. A tenant that is not active has every gateway of its domain
+ * disabled, as suspend left them.
+ */
+function gatewayDifferences(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows, templates: RouteExpectations | null): DriftItem[] {
+  const gateways = found.gateways.get(tenant.domainName) ?? [];
+  if (service.desiredState !== 'active') {
+    const enabled = gateways.filter((gateway) => gateway.enabled);
+    if (enabled.length === 0) return [];
+    return [
+      gatewayMismatch(
+        service,
+        tenant,
+        `the domain's gateways disabled (the tenant is ${service.desiredState})`,
+        `${enabled.length} enabled (${listed(enabled.map((gateway) => gateway.name))})`,
+        'needs an operator: a gateway was enabled in FusionPBX while the tenant is not active; disable it there (unsuspend restores the gateways exactly)',
+      ),
+    ];
+  }
+  const key = planText(service.plan, 'gatewayTemplate');
+  const written = tenant.written.gateway ? gateways.find((gateway) => gateway.uuid === tenant.written.gateway) : undefined;
+  if (!key) {
+    if (!written?.enabled) return [];
+    return [gatewayMismatch(service, tenant, "the bridge's gateway disabled (the plan has no gateway template)", `gateway ${written.name} enabled`)];
+  }
+  const name = expectedGatewayName(key, templates);
+  const expected = `the plan's gateway ${name ?? `of template ${key}`}, enabled`;
+  if (!written) return [gatewayMismatch(service, tenant, expected, tenant.written.gateway ? `gateway ${tenant.written.gateway} missing from FusionPBX` : 'no gateway written')];
+  if (!written.enabled) return [gatewayMismatch(service, tenant, expected, `gateway ${written.name} disabled`)];
+  if (name !== null && written.name !== name) return [gatewayMismatch(service, tenant, expected, `gateway named ${written.name}`)];
+  return [];
 }

@@ -41,11 +41,11 @@ function tenant(written: Partial<WrittenRows>): FusionTenantRow {
     status: null,
     enabledExtensions: 0,
     guiLimits: {},
-    written: { outboundRoutes: [], trunkNodes: [], planNumbers: [], restricted: false, restrictedRoutes: [], ...written },
+    written: { outboundRoutes: [], trunkNodes: [], planNumbers: [], restricted: false, restrictedRoutes: [], gateway: null, ...written },
   };
 }
 
-const found = (routes: [string, { enabled: boolean; name: string }][]): FoundRows => ({ routes: new Map(routes), nodes: new Map(), numbers: new Map() });
+const found = (routes: [string, { enabled: boolean; name: string }][]): FoundRows => ({ routes: new Map(routes), nodes: new Map(), numbers: new Map(), gateways: new Map() });
 
 const TEMPLATES: RouteExpectations = {
   gatewayTemplates: { 'carrier-a': { proxy: 'sip.carrier-a.example', register: false } },
@@ -128,6 +128,42 @@ describe('drift rows: the bridge’s outbound routes', () => {
     const restricted = routesOf(writtenRowDifferences(service('active'), tenant({ outboundRoutes: [ROUTE_C, ROUTE_D], restricted: true, restrictedRoutes: [ROUTE_C] }), rows));
     expect(restricted).toEqual([
       expect.objectContaining({ expected: "the bridge's outbound routes disabled (the credit restriction)", actual: `1 enabled (${ROUTE_C})`, fixAction: null }),
+    ]);
+  });
+});
+
+describe('drift rows: the plan’s gateway', () => {
+  const GATEWAY = '0b1f6a56-1c1e-4a53-9a0e-6d3c7f0000aa';
+  const withGateways = (gateways: { uuid: string; enabled: boolean; name: string }[]): FoundRows => ({
+    ...found([]),
+    gateways: new Map([['routes.pbx.example.net', gateways]]),
+  });
+  const gatewaysOf = (items: ReturnType<typeof writtenRowDifferences>) =>
+    items.filter((item) => item.kind === 'gateway_mismatch').map((item) => [item.expected, item.actual, item.fixAction]);
+
+  it("the template's gateway under another name (the template renamed since) is a difference change_package fixes; the same name is none", () => {
+    const plan = { gatewayTemplate: 'carrier-a' };
+    const templates: RouteExpectations = { gatewayTemplates: { 'carrier-a': { name: 'Carrier A', proxy: 'sip.carrier-a.example', register: false } } };
+    const rows = (name: string) => withGateways([{ uuid: GATEWAY, enabled: true, name }]);
+    expect(gatewaysOf(writtenRowDifferences(service('active', plan), tenant({ gateway: GATEWAY }), rows('carrier-a'), templates))).toEqual([
+      ["the plan's gateway Carrier A, enabled", 'gateway named carrier-a', 'change_package'],
+    ]);
+    expect(gatewaysOf(writtenRowDifferences(service('active', plan), tenant({ gateway: GATEWAY }), rows('Carrier A'), templates))).toEqual([]);
+    // Without the templates the name is not known: only presence and the enabled flag are compared.
+    expect(gatewaysOf(writtenRowDifferences(service('active', plan), tenant({ gateway: GATEWAY }), rows('carrier-a')))).toEqual([]);
+  });
+
+  it('a plan that dropped its gateway template wants the bridge’s gateway disabled; the tenant’s own gateways are not compared while active', () => {
+    const rows = withGateways([
+      { uuid: GATEWAY, enabled: true, name: 'carrier-a' },
+      { uuid: ROUTE_A, enabled: true, name: 'own-trunk' },
+    ]);
+    expect(gatewaysOf(writtenRowDifferences(service('active'), tenant({ gateway: GATEWAY }), rows))).toEqual([
+      ["the bridge's gateway disabled (the plan has no gateway template)", 'gateway carrier-a enabled', 'change_package'],
+    ]);
+    expect(gatewaysOf(writtenRowDifferences(service('active'), tenant({ gateway: null }), rows))).toEqual([]);
+    expect(gatewaysOf(writtenRowDifferences(service('active', { gatewayTemplate: 'carrier-a' }), tenant({ gateway: null }), rows))).toEqual([
+      ["the plan's gateway of template carrier-a, enabled", 'no gateway written', 'change_package'],
     ]);
   });
 });
