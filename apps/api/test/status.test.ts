@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { startBridge, type Bridge } from '../../worker/test/harness';
-import { parseCallsCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
+import { parseCallsCount, summedCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
 
 let bridge: Bridge;
 let calls = '3 total.\n';
@@ -72,6 +72,16 @@ describe("WHMCS's server-status text", () => {
       '<load>0.50</load>\n<uptime>0 Days 01:01:01</uptime>\n<active_calls>3</active_calls>\n<total_extensions>2</total_extensions>\n<registered_extensions>1</registered_extensions>\n',
     );
   });
+
+  it('sums a count over the servers that answered it, and leaves out one no server answered', () => {
+    const server = (name: string, active_calls: number | null) => ({ name, active_calls, total_extensions: 1, registered_extensions: 0 });
+    expect(summedCount([server('a', 2), server('b', null)], 'active_calls')).toBe(2);
+    expect(summedCount([server('a', null), server('b', null)], 'active_calls')).toBeNull();
+    expect(summedCount([server('a', null)], 'registered_extensions')).toBe(0);
+    expect(whmcsStatusText({ load: 0, uptimeSeconds: 1, activeCalls: null, totalExtensions: 2, registeredExtensions: 0 })).toBe(
+      '<load>0.00</load>\n<uptime>0 Days 00:00:01</uptime>\n<total_extensions>2</total_extensions>\n<registered_extensions>0</registered_extensions>\n',
+    );
+  });
 });
 
 describe('GET /status (ictVoIP /app/status/index.php)', () => {
@@ -113,7 +123,11 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
   it('an event socket that fails counts as null for its server and makes the status "error"', async () => {
     calls = '-ERR command not found\n';
     const odd = await getStatus('/status');
-    expect(odd.body).toMatchObject({ status: 'error', active_calls: 0, total_extensions: 2, registered_extensions: 1 });
+    // No server answered the call count: null, not a 0 a graph would read as "no calls".
+    expect(odd.body).toMatchObject({ status: 'error', active_calls: null, total_extensions: 2, registered_extensions: 1 });
+    const text = await (await fetch(`${bridge.url}/status?format=whmcs`)).text();
+    expect(text).toContain('<total_extensions>2</total_extensions>');
+    expect(text).not.toContain('<active_calls>');
     expect((odd.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', active_calls: null, total_extensions: 2 });
     expect(String(odd.body.message)).toMatch(/default/);
     calls = '3 total.\n';

@@ -116,15 +116,31 @@ export function whmcsUptime(seconds: number): string {
  * the bridge host's 1-minute load average, uptime the bridge's. The call and extension counts follow
  * as extra tags (WHMCS ignores them).
  */
-export function whmcsStatusText(values: { load: number; uptimeSeconds: number; activeCalls: number; totalExtensions: number; registeredExtensions: number }): string {
+export function whmcsStatusText(values: {
+  load: number;
+  uptimeSeconds: number;
+  activeCalls: number | null;
+  totalExtensions: number | null;
+  registeredExtensions: number | null;
+}): string {
+  // A count no server answered is left out rather than printed as 0.
+  const count = (tag: string, value: number | null) => (value === null ? [] : [`<${tag}>${value}</${tag}>`]);
   return [
     `<load>${values.load.toFixed(2)}</load>`,
     `<uptime>${whmcsUptime(values.uptimeSeconds)}</uptime>`,
-    `<active_calls>${values.activeCalls}</active_calls>`,
-    `<total_extensions>${values.totalExtensions}</total_extensions>`,
-    `<registered_extensions>${values.registeredExtensions}</registered_extensions>`,
+    ...count('active_calls', values.activeCalls),
+    ...count('total_extensions', values.totalExtensions),
+    ...count('registered_extensions', values.registeredExtensions),
     '',
   ].join('\n');
+}
+
+type CountField = 'active_calls' | 'total_extensions' | 'registered_extensions';
+
+/** A count summed over the servers that answered it; null when none did (a 0 would read as "no calls"). */
+export function summedCount(servers: readonly ServerStatus[], field: CountField): number | null {
+  const answered = servers.map((server) => server[field]).filter((value): value is number => value !== null);
+  return answered.length === 0 && servers.length > 0 ? null : answered.reduce((total, value) => total + value, 0);
 }
 
 /** `?format=whmcs` (or `text`), or an Accept naming text/plain before any JSON, asks for WHMCS's text. */
@@ -214,7 +230,7 @@ export function statusRouter(deps: ApiDeps): Router {
             ),
           ),
         );
-        const sum = (field: 'active_calls' | 'total_extensions' | 'registered_extensions') => servers.reduce((total, server) => total + (server[field] ?? 0), 0);
+        const sum = (field: CountField) => summedCount(servers, field);
         const failing = servers.filter((server) => server.error);
         const uptimeSeconds = Math.floor(process.uptime());
         if (wantsWhmcsText(req, forceText)) {
