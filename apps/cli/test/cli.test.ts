@@ -206,6 +206,49 @@ describe('rates', () => {
     expect(none.json).toMatchObject({ rate: null });
   }, 120_000);
 
+  it('a price list imported ahead (--effective-from later) keeps the rates in force until it starts: calls before then stay priced', async () => {
+    const today = join(dir, 'ahead-today.csv');
+    writeFileSync(today, 'prefix,destination,rate_per_minute\n49,Germany,0.020000\n44,United Kingdom,0.030000');
+    const next = join(dir, 'ahead-next.csv');
+    writeFileSync(next, 'prefix,destination,rate_per_minute\n49,Germany,0.025000\n33,France,0.040000');
+    const args = (file: string, ...more: string[]) => ['rates', 'import', file, '--name', 'ahead', '--currency', 'EUR', '--country-code', '49', ...more];
+    await cli('migrate');
+    expect((await cli(...args(today, '--json'))).json).toMatchObject({ stored: true, revision: 1, entryCount: 2, keptEarlier: 0, keptUntil: null });
+    const digest = await databaseDigest(pool);
+    const preview = await cli(...args(next, '--effective-from', '2027-01-01', '--dry-run'));
+    expect(preview.stdout).toContain('2 earlier rate(s) kept in force until 2027-01-01T00:00:00.000Z');
+    expect(await databaseDigest(pool)).toEqual(digest);
+    // Another currency cannot keep the earlier prices: refused, nothing stored (the dry run says the same).
+    for (const more of [['--dry-run', '--json'], ['--json']]) {
+      const refused = await cli('rates', 'import', next, '--name', 'ahead', '--currency', 'USD', '--country-code', '49', '--effective-from', '2027-01-01', ...more);
+      expect(refused.code).toBe(1);
+      expect(refused.json).toMatchObject({
+        error: {
+          code: 'RATE_DECK_OPTIONS_INVALID',
+          message: expect.stringMatching(/^--currency: is USD but the deck's rates in force before 2027-01-01T00:00:00.000Z are in EUR/),
+        },
+      });
+    }
+    expect(await databaseDigest(pool)).toEqual(digest);
+
+    const stored = await cli(...args(next, '--effective-from', '2027-01-01', '--json'));
+    expect(stored.json).toMatchObject({ stored: true, revision: 2, entryCount: 2, keptEarlier: 2, keptUntil: '2027-01-01T00:00:00.000Z' });
+    const priced = async (number: string, at: string) => (await cli('rates', 'show', number, '--deck', 'ahead', '--at', at, '--json')).json;
+    expect(await priced('+49 30 123456', '2026-12-20')).toMatchObject({ rate: { prefix: '49', ratePerMinute: '0.020000' } });
+    expect(await priced('+49 30 123456', '2027-01-02')).toMatchObject({ rate: { prefix: '49', ratePerMinute: '0.025000' } });
+    expect(await priced('+44 20 7946 0000', '2026-12-20')).toMatchObject({ rate: { prefix: '44' } });
+    expect(await priced('+44 20 7946 0000', '2027-01-02')).toMatchObject({ rate: null });
+    expect(await priced('+33 1 23 45 67 89', '2026-12-20')).toMatchObject({ rate: null });
+    const { rows } = await pool.query("SELECT entry_count FROM rate_decks WHERE name = 'ahead'");
+    expect(rows[0].entry_count).toBe(4);
+
+    // The same file again: the earlier rates stay as they were (ended at the same moment), the file's are replaced.
+    expect((await cli(...args(next, '--effective-from', '2027-01-01', '--json'))).json).toMatchObject({ revision: 3, keptEarlier: 2 });
+    // A file from the start (no --effective-from) replaces the whole deck, as before.
+    expect((await cli(...args(today, '--json'))).json).toMatchObject({ revision: 4, entryCount: 2, keptEarlier: 0 });
+    expect(await priced('+49 30 123456', '2027-01-02')).toMatchObject({ rate: { ratePerMinute: '0.020000' } });
+  }, 120_000);
+
   it('checks every option before it reads the file or says it is storing anything', async () => {
     const file = join(dir, 'opts.csv');
     writeFileSync(file, good);

@@ -590,6 +590,15 @@ describe('addon module (admin pages)', () => {
       { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: false, dataLines: 2, rejectedLines: 1 } },
       { actor: ADMIN_ACTOR, detail: { deck: 'retail-de', ok: true, dataLines: 2, rejectedLines: 0 } },
     ]);
+
+    // Next year's prices uploaded ahead: today's stay in force until they start, and the page says so.
+    const ahead = GOOD_DECK.replace(/2026-01-01/g, '2027-01-01').replace('0.0100', '0.0150');
+    const later = await addonData({ page: 'ratedecks' }, deckForm(ahead, 'deckPreview'));
+    expect(later.previewSummary).toBe(
+      "Would store revision 2: 2 rates (2 added, 0 changed, 0 unchanged, 0 removed). 2 earlier rates stay in force until 2027-01-01T00:00:00.000Z, when the file's rates start.",
+    );
+    const importedAhead = await addonData({ page: 'ratedecks' }, deckForm(ahead, 'deckImport'));
+    expect(importedAhead.notice).toBe("Deck retail-de: revision 2, 2 rates stored. 2 earlier rates stay in force until 2027-01-01T00:00:00.000Z, when the file's rates start.");
   });
 
   test("billing batches of a period with their state and the WHMCS invoice link", async () => {

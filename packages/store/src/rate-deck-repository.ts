@@ -52,7 +52,13 @@ export interface RateDeckStoreResult {
   entryCount: number;
   /** the deck's inbound rate as stored (increments `initial/subsequent`), or null */
   inbound: Required<DeckInboundRate> | null;
+  /** stored rates in force before the file's earliest effective-from, kept and ended then */
+  keptEarlier: number;
+  /** when the kept rates end (the file's earliest effective-from), or null when none was kept */
+  keptUntil: Date | null;
 }
+
+const keptOf = (kept: number, entries: readonly RateEntry[]) => ({ keptEarlier: kept, keptUntil: kept > 0 ? importStartsAt(entries) : null });
 
 export interface DeckInboundRate {
   ratePerMinute: string;
@@ -143,20 +149,27 @@ export async function importRateDeck(pool: Pool, name: string, csvText: string, 
   const report = importRateDeckCsv(csvText, { ...options.csv });
   const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
   const inbound = inboundRate === null ? null : { ratePerMinute: inboundRate, increments: inboundIncrements ?? '60/60' };
-  if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0, inbound };
+  if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0, inbound, keptEarlier: 0, keptUntil: null };
   const client = await pool.connect();
   try {
     const saved = await inTransaction(client, () => saveDeck(client, name, report.entries, options));
-    return { ok: true, report, deckId: saved.deckId, revision: saved.revision, entryCount: report.entries.length, inbound };
+    return { ok: true, report, deckId: saved.deckId, revision: saved.revision, entryCount: report.entries.length, inbound, ...keptOf(saved.kept, report.entries) };
   } finally {
     client.release();
   }
 }
 
-async function saveDeck(client: PoolClient, name: string, entries: readonly RateEntry[], options: RateDeckStoreOptions): Promise<{ deckId: number; revision: number }> {
+async function saveDeck(
+  client: PoolClient,
+  name: string,
+  entries: readonly RateEntry[],
+  options: RateDeckStoreOptions,
+): Promise<{ deckId: number; revision: number; kept: number }> {
   const plan = options.numberingPlan;
   const markup = options.markup ?? {};
   const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
+  const previous = await client.query<{ currency: string }>('SELECT currency FROM rate_decks WHERE name = $1 FOR UPDATE', [name]);
+  const previousCurrency = previous.rows[0]?.currency ?? null;
   const { rows } = await client.query<{ deck_id: string; revision: number }>(
     `INSERT INTO rate_decks (name, currency, country_code, national_prefix, international_prefixes, bare_numbers,
        markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping, inbound_rate_per_minute, inbound_increments)
@@ -187,11 +200,45 @@ async function saveDeck(client: PoolClient, name: string, entries: readonly Rate
     ],
   );
   const deckId = Number(rows[0]?.deck_id);
-  await client.query('DELETE FROM rate_entries WHERE deck_id = $1', [deckId]);
+  const kept = await keepEarlierRates(client, deckId, entries, previousCurrency, options.currency);
   for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
     await insertEntries(client, deckId, entries.slice(start, start + INSERT_CHUNK));
   }
-  return { deckId, revision: rows[0]?.revision ?? 1 };
+  if (kept > 0) await client.query('UPDATE rate_decks SET entry_count = $2 WHERE deck_id = $1', [deckId, entries.length + kept]);
+  return { deckId, revision: rows[0]?.revision ?? 1, kept };
+}
+
+/** When the imported file starts: the earliest effective-from of its rates (null: an empty file). */
+export function importStartsAt(entries: readonly RateEntry[]): Date | null {
+  let start: Date | null = null;
+  for (const entry of entries) if (start === null || entry.effectiveFrom < start) start = entry.effectiveFrom;
+  return start;
+}
+
+/**
+ * An import is the deck from its earliest effective-from on: the stored rates in force before then
+ * stay, ended at that moment, so a price list imported ahead (`--effective-from` next month) leaves
+ * today's calls priced instead of unrated until it starts. Stored rates starting at or after it are
+ * replaced. A currency change cannot keep earlier rates (they are prices in the old currency).
+ */
+async function keepEarlierRates(client: PoolClient, deckId: number, entries: readonly RateEntry[], previousCurrency: string | null, currency: string): Promise<number> {
+  const start = importStartsAt(entries);
+  if (start === null) {
+    await client.query('DELETE FROM rate_entries WHERE deck_id = $1', [deckId]);
+    return 0;
+  }
+  await client.query('DELETE FROM rate_entries WHERE deck_id = $1 AND effective_from >= $2', [deckId, start.toISOString()]);
+  const { rowCount } = await client.query('UPDATE rate_entries SET effective_to = LEAST(effective_to, $2) WHERE deck_id = $1', [deckId, start.toISOString()]);
+  const kept = rowCount ?? 0;
+  if (kept > 0 && previousCurrency !== null && previousCurrency !== currency) throw currencyChangeError(currency, previousCurrency, start);
+  return kept;
+}
+
+function currencyChangeError(currency: string, previousCurrency: string, start: Date): RateDeckStoreError {
+  return new RateDeckStoreError(
+    'currency',
+    `is ${currency} but the deck's rates in force before ${start.toISOString()} are in ${previousCurrency}: import the new currency under another deck name, or from the start (no effective-from)`,
+  );
 }
 
 async function insertEntries(client: PoolClient, deckId: number, entries: readonly RateEntry[]): Promise<void> {
@@ -342,6 +389,10 @@ export interface RateDeckImportPreview {
   unchanged: number;
   /** stored rates the new file no longer has */
   removed: number;
+  /** stored rates in force before the file's earliest effective-from: kept, ended then */
+  keptEarlier: number;
+  /** when the kept rates would end, or null when none would be kept */
+  keptUntil: Date | null;
 }
 
 const rateKey = (entry: RateEntry) => `${entry.prefix}@${entry.effectiveFrom.toISOString()}`;
@@ -355,14 +406,19 @@ const rateTerms = (entry: RateEntry) =>
 export async function previewRateDeckImport(db: Pool | PoolClient, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckImportPreview> {
   validateOptions(name, options);
   const report = importRateDeckCsv(csvText, { ...options.csv });
-  const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0 };
+  const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0, keptEarlier: 0, keptUntil: null };
   if (!report.ok) return { ok: false, report, ...empty };
   const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>(
     'SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1',
     [name],
   );
   const deck = rows[0];
-  const stored = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
+  const start = importStartsAt(report.entries);
+  const all = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
+  // As importRateDeck: what starts before the file does is kept (ended then), the rest is compared.
+  const earlier = start === null ? [] : all.filter((entry) => entry.effectiveFrom < start);
+  const stored = all.filter((entry) => !earlier.includes(entry));
+  if (deck && earlier.length > 0 && deck.currency !== options.currency) throw currencyChangeError(options.currency, deck.currency, start!);
   const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));
   const preview: RateDeckImportPreview = { ok: true, report, ...empty, entryCount: report.entries.length, revision: deck ? deck.revision + 1 : 1 };
   if (deck) preview.existing = { deckId: Number(deck.deck_id), revision: deck.revision, entryCount: deck.entry_count, currency: deck.currency };
@@ -376,5 +432,7 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
     else preview.replaced += 1;
   }
   preview.removed = [...before.keys()].filter((key) => !after.has(key)).length;
+  preview.keptEarlier = earlier.length;
+  preview.keptUntil = earlier.length > 0 ? start : null;
   return preview;
 }

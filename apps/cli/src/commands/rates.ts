@@ -164,6 +164,12 @@ function inboundOption(options: ImportOptions): Pick<RateDeckStoreOptions, 'inbo
   return { inbound: { ratePerMinute: options.inboundRate, ...(options.inboundIncrement !== undefined ? { increments: options.inboundIncrement } : {}) } };
 }
 
+/** A store error names the flag the operator typed, not the option's field. */
+function cliErrorOf(error: unknown): unknown {
+  if (!(error instanceof RateDeckStoreError)) return error;
+  return new CliError(error.code, `${STORE_FLAGS[error.field] ?? error.field}: ${error.message.slice(error.field.length + 2)}`);
+}
+
 /**
  * Every option, checked before the file is read: a mistake in the last flag must not surface after
  * a long validation, or after the operator was told the deck is being stored.
@@ -199,8 +205,7 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   try {
     checkRateDeckStoreOptions(options.name ?? 'deck', store);
   } catch (error) {
-    if (error instanceof RateDeckStoreError) throw new CliError(error.code, `${STORE_FLAGS[error.field] ?? error.field}: ${error.message.slice(error.field.length + 2)}`);
-    throw error;
+    throw cliErrorOf(error);
   }
   return { store: storing ? store : null, csv };
 }
@@ -257,14 +262,15 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
         deckId: stored.deckId,
         revision: stored.revision,
         entryCount: stored.entryCount,
+        keptEarlier: stored.keptEarlier,
+        keptUntil: stored.keptUntil?.toISOString() ?? null,
         inboundRate: stored.inbound,
         report: summary(stored.report),
       },
-      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored; ${inboundText(stored.inbound)}`,
+      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored${keptText(stored.keptEarlier, stored.keptUntil)}; ${inboundText(stored.inbound)}`,
     );
   } catch (error) {
-    if (error instanceof RateDeckStoreError) throw new CliError(error.code, error.message);
-    throw error;
+    throw cliErrorOf(error);
   } finally {
     await pool.end();
   }
@@ -274,14 +280,19 @@ function inboundText(inbound: { ratePerMinute: string; increments: string } | nu
   return inbound ? `inbound calls ${inbound.ratePerMinute}/min in ${inbound.increments} s increments where billed` : 'no inbound rate of its own';
 }
 
+/** The earlier rates an import keeps: the file starts later than they do, so they stay in force until it starts. */
+function keptText(kept: number, until: Date | null): string {
+  return kept > 0 && until ? `; ${kept} earlier rate(s) kept in force until ${until.toISOString()}, when the file's rates start` : '';
+}
+
 function dryRunView(deck: string, preview: RateDeckImportPreview) {
-  const { report, ...rest } = preview;
-  return { dryRun: true, stored: false, deck, ...rest, report: summary(report) };
+  const { report, keptUntil, ...rest } = preview;
+  return { dryRun: true, stored: false, deck, ...rest, keptUntil: keptUntil?.toISOString() ?? null, report: summary(report) };
 }
 
 function dryRunText(deck: string, preview: RateDeckImportPreview): string {
   const now = preview.existing ? `replaces revision ${preview.existing.revision} (${preview.existing.entryCount} rates, ${preview.existing.currency})` : 'a new deck';
-  return `deck ${deck}: would store revision ${preview.revision}, ${preview.entryCount} rates, ${now}: ${preview.added} added, ${preview.replaced} replaced, ${preview.removed} removed, ${preview.unchanged} unchanged; dry run, nothing stored`;
+  return `deck ${deck}: would store revision ${preview.revision}, ${preview.entryCount} rates, ${now}: ${preview.added} added, ${preview.replaced} replaced, ${preview.removed} removed, ${preview.unchanged} unchanged${keptText(preview.keptEarlier, preview.keptUntil)}; dry run, nothing stored`;
 }
 
 type OpenDeck = { deck: NonNullable<Awaited<ReturnType<typeof resolveRateDeck>>>; entries: RateEntry[]; at: Date };

@@ -308,6 +308,8 @@ async function previewDeck(deps: ApiDeps, input: DeckRequest) {
     replaced: preview.replaced,
     unchanged: preview.unchanged,
     removed: preview.removed,
+    keptEarlier: preview.keptEarlier,
+    keptUntil: preview.keptUntil?.toISOString() ?? null,
   };
 }
 
@@ -334,7 +336,15 @@ async function importDeck(deps: ApiDeps, req: Request) {
     );
   }
   await auditAction(deps, req, 'admin.rate-deck.import', { deck: input.name, stored: true, revision: stored.revision, entryCount: stored.entryCount, currency: input.currency });
-  return { stored: true, deck: input.name, deckId: stored.deckId, revision: stored.revision, entryCount: stored.entryCount };
+  return {
+    stored: true,
+    deck: input.name,
+    deckId: stored.deckId,
+    revision: stored.revision,
+    entryCount: stored.entryCount,
+    keptEarlier: stored.keptEarlier,
+    keptUntil: stored.keptUntil?.toISOString() ?? null,
+  };
 }
 
 async function listDecks(deps: ApiDeps) {

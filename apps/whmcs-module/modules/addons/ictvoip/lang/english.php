@@ -64,6 +64,7 @@ $_ADDONLANG['line'] = 'Line';
 $_ADDONLANG['column'] = 'Column';
 $_ADDONLANG['message'] = 'Message';
 $_ADDONLANG['previewSummary'] = 'Would store revision %s: %s rates (%s added, %s changed, %s unchanged, %s removed).';
+$_ADDONLANG['keptEarlier'] = '%s earlier rates stay in force until %s, when the file\'s rates start.';
 $_ADDONLANG['previewInvalid'] = 'Nothing can be stored: fix the lines below.';
 $_ADDONLANG['decks'] = 'Stored decks';
 $_ADDONLANG['revision'] = 'Revision';

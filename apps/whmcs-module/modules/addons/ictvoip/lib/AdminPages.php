@@ -129,7 +129,7 @@ final class AdminPages
                     $summary = vsprintf((string) ($lang['previewSummary'] ?? 'revision %s: %s rates (%s added, %s changed, %s unchanged, %s removed)'), [
                         (int) ($preview['revision'] ?? 0), (int) ($preview['entryCount'] ?? 0), (int) ($preview['added'] ?? 0),
                         (int) ($preview['replaced'] ?? 0), (int) ($preview['unchanged'] ?? 0), (int) ($preview['removed'] ?? 0),
-                    ]);
+                    ]) . self::keptText($preview, $lang);
                     return ['form' => $form, 'preview' => $preview, 'previewSummary' => $summary];
                 } catch (AdminPageError $error) {
                     return ['form' => $form, 'error' => ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details]];
@@ -138,7 +138,8 @@ final class AdminPages
                 $form = self::deckForm($post, $files);
                 try {
                     $reply = $client->post('/admin/pages/rate-decks/import', self::deckBody($form));
-                    return ['form' => self::deckForm([]), 'notice' => sprintf('Deck %s: revision %d, %d rates stored.', $reply['deck'] ?? '', (int) ($reply['revision'] ?? 0), (int) ($reply['entryCount'] ?? 0))];
+                    $notice = sprintf('Deck %s: revision %d, %d rates stored.', $reply['deck'] ?? '', (int) ($reply['revision'] ?? 0), (int) ($reply['entryCount'] ?? 0));
+                    return ['form' => self::deckForm([]), 'notice' => $notice . self::keptText(Shape::fit($reply, self::KEPT), $lang)];
                 } catch (AdminPageError $error) {
                     return ['form' => $form, 'error' => ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details]];
                 }
@@ -195,10 +196,23 @@ final class AdminPages
         return ['name' => '', 'revision' => 0, 'entryCount' => 0, 'entries' => Shape::listOf(self::RATE)];
     }
 
+    private const KEPT = ['keptEarlier' => 0, 'keptUntil' => null];
+
+    /** A deck whose file starts later keeps the stored rates until then: the page says how many and until when. */
+    private static function keptText(array $reply, array $lang): string
+    {
+        $kept = (int) ($reply['keptEarlier'] ?? 0);
+        if ($kept === 0 || !is_string($reply['keptUntil'] ?? null)) {
+            return '';
+        }
+        return ' ' . sprintf((string) ($lang['keptEarlier'] ?? '%s earlier rates stay in force until %s, when the file\'s rates start.'), $kept, $reply['keptUntil']);
+    }
+
     private static function deckPreview(): array
     {
         return [
             'ok' => false, 'revision' => 0, 'entryCount' => 0, 'added' => 0, 'replaced' => 0, 'unchanged' => 0, 'removed' => 0,
+            'keptEarlier' => 0, 'keptUntil' => null,
             'firstLines' => Shape::listOf(''),
             'firstRates' => Shape::listOf(self::RATE),
             'issues' => Shape::listOf(['line' => null, 'column' => null, 'message' => '']),
