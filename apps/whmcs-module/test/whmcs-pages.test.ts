@@ -558,6 +558,27 @@ describe('addon module (admin pages)', () => {
     }
   });
 
+  test("dashboard: the last drift report's counts by kind, as GET /admin/drift has them", async () => {
+    const worker = await pages.bridge.startWorker({ schedulers: false });
+    let ran: { state: string; result: { report: { checkedAt: string; counts: Record<string, number>; items: unknown[] } } };
+    try {
+      const response = await fetch(`${pages.bridge.url}/admin/drift?wait=20`, { method: 'POST', headers: { authorization: `Bearer ${pages.adminToken}` } });
+      ran = (await response.json()) as typeof ran;
+    } finally {
+      await worker.close();
+      pages.bridge.worker = null;
+    }
+    expect(ran.state).toBe('completed');
+    const { counts, checkedAt, items } = ran.result.report;
+    expect(Object.values(counts).some((count) => count > 0)).toBe(true);
+    const drift = (await addonData()).dashboard.drift;
+    expect(drift).toEqual({ checkedAt, counts, items: items.length });
+    const page = await html('/admin/addonmodules.php?module=ictvoip');
+    expectNoPhpError(page);
+    const [kind, count] = Object.entries(counts).find(([, value]) => value > 0)!;
+    expect(page).toContain(`<td>${kind}</td><td>${count}</td>`);
+  });
+
   const GOOD_DECK = 'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from\n4930,Berlin,0.0100,0,60,60,2026-01-01\n49,Germany,0.0200,0.05,30,6,2026-01-01\n';
   const BAD_DECK = 'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment,effective_from\n4930,Berlin,0.0100,0,60,60,2026-01-01\n49x,Bad,cheap,0,60,60,2026-01-01\n';
   const deckForm = (csv: string, action: string) => ({ do: action, name: 'retail-de', currency: 'EUR', countryCode: '49', nationalPrefix: '0', csv });

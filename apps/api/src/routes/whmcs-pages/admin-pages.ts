@@ -76,11 +76,12 @@ async function driftSummary(deps: ApiDeps) {
   const finished = (await deps.queues.maintenance.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === MAINTENANCE_JOBS.driftReport);
   const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
   if (!latest) return null;
-  const report = (latest.returnvalue ?? {}) as { checkedAt?: string; counts?: Record<string, number>; items?: unknown[] };
+  // The job's result is the worker's DriftJobResult: the report sits under `report`.
+  const { report = {} } = (latest.returnvalue ?? {}) as { report?: { checkedAt?: string; counts?: Record<string, number>; items?: unknown[]; itemsOmitted?: number } };
   return {
     checkedAt: report.checkedAt ?? new Date(latest.finishedOn ?? 0).toISOString(),
     counts: report.counts ?? {},
-    items: Array.isArray(report.items) ? report.items.length : 0,
+    items: (Array.isArray(report.items) ? report.items.length : 0) + (report.itemsOmitted ?? 0),
   };
 }
 
