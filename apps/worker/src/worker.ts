@@ -38,7 +38,7 @@ import { handleCdrSyncTenant } from './jobs/cdr/sync-tenant';
 import { handleCreditCheck, handleCreditCheckAll, handlePrepaidInvoice, handlePrepaidInvoiceAll } from './jobs/credit';
 import { applyFreeswitchJob } from './jobs/freeswitch/freeswitch-apply';
 import { applyFreeswitchBacklogJob } from './jobs/freeswitch/freeswitch-backlog';
-import { ensureDriftScheduler, runDriftJob } from './jobs/maintenance/drift-job';
+import { ensureDriftScheduler, restoreDriftMetrics, runDriftJob } from './jobs/maintenance/drift-job';
 import { purgeTerminatedTenants } from './jobs/maintenance/purge-terminated';
 import { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 import { handleRegistrationAlert } from './jobs/monitoring/registration-alert';
@@ -262,6 +262,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   }));
   const handlers = jobHandlers(new Map(definitions.map((definition) => [definition.action as string, definition])), metrics);
   await migrateBridgeDatabase(pool);
+  await restoreDriftMetrics(deps, metrics);
 
   const processor = (job: Job) => timeJob(metrics, job, () => runJob(deps, handlers, job));
   const workerConnection = createWorkerConnection(config.redis.url);

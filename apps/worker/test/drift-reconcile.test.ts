@@ -87,6 +87,13 @@ describe('drift report', () => {
     expect(metrics).toContain('ictvoip_drift_differences{kind="tenant_missing"} 0');
     const whmcsCalls = await bridge.worker!.metrics.registry.getSingleMetricAsString('ictvoip_whmcs_call_duration_seconds');
     expect(whmcsCalls).toContain('ictvoip_whmcs_call_duration_seconds_count{action="GetClientsProducts",outcome="ok"}');
+
+    // A restarted worker reports the last report's counts at once, not zeros until the next daily run.
+    const lastRun = await bridge.worker!.metrics.registry.getSingleMetricAsString('ictvoip_drift_last_run_timestamp_seconds');
+    await bridge.worker!.close();
+    await bridge.startWorker({ schedulers: false });
+    expect(await bridge.worker!.metrics.registry.getSingleMetricAsString('ictvoip_drift_differences')).toBe(metrics);
+    expect(await bridge.worker!.metrics.registry.getSingleMetricAsString('ictvoip_drift_last_run_timestamp_seconds')).toBe(lastRun);
   });
 });
 

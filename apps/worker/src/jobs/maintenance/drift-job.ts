@@ -25,10 +25,28 @@ export function storedDriftReport(report: DriftReport): DriftJobResult['report']
   return { ...report, items: report.items.slice(0, DRIFT_ITEMS_KEPT), itemsOmitted: Math.max(0, report.items.length - DRIFT_ITEMS_KEPT) };
 }
 
-export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: DriftReport): void {
+export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: Pick<DriftReport, 'checkedAt'> & { counts: Partial<DriftReport['counts']> }): void {
   if (!metrics) return;
-  for (const kind of DRIFT_KINDS) metrics.driftDifferences.set({ kind }, report.counts[kind]);
+  // A report stored by an older version lacks the kinds added since: none of those then.
+  for (const kind of DRIFT_KINDS) metrics.driftDifferences.set({ kind }, report.counts[kind] ?? 0);
   metrics.driftLastRun.set(Math.floor(Date.parse(report.checkedAt) / 1000));
+}
+
+/**
+ * A started worker's drift gauges come from the last finished report in the job history, so a
+ * restart does not read as "no differences" until the next daily run. Best effort: a start never
+ * waits on it failing.
+ */
+export async function restoreDriftMetrics(deps: WorkerDeps, metrics: WorkerMetrics): Promise<void> {
+  try {
+    const finished = (await deps.queues.maintenance.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === DRIFT_JOB_NAME);
+    const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+    const report = (latest?.returnvalue as Partial<DriftJobResult> | undefined)?.report;
+    if (!report?.counts || typeof report.checkedAt !== 'string') return;
+    recordDriftMetrics(metrics, report);
+  } catch (error) {
+    deps.logger.warn({ err: (error as Error).message }, 'drift metrics not restored from the last report');
+  }
 }
 
 /** The daily (and on-demand) drift report; with `fix` it also converges what a job can converge. */
