@@ -202,20 +202,29 @@ async function convergeExtensions(
   let pageDefaults: ExtensionPageDefaults | undefined;
   let reenabled = false;
 
+  // The surplus an earlier plan disabled: a number gone from FusionPBX or enabled there since is no longer
+  // the plan's to re-enable (an extension of that number disabled later is the operator's choice). The rest
+  // come back first, oldest first, whether or not they are plan numbers, before a missing plan number is added.
+  const waiting: CanonicalRow[] = [];
+  for (const number of [...surplus]) {
+    const row = extensions.find((candidate) => candidate.extension === number);
+    if (!row || isEnabled(row)) surplus.delete(number);
+    else waiting.push(row);
+  }
+  for (const row of waiting.sort(newestFirst).reverse()) {
+    if (enabledCount >= input.maxExtensions) break;
+    changes.wrote(await setExtensionEnabled(tx, row, true));
+    reenabled = true;
+    surplus.delete(row.extension as string);
+    enabledCount += 1;
+    changes.report.reenabledExtensions.push(row.extension as string);
+  }
+
   for (const number of range) {
     const users = extensions.filter((row) => row.extension === number || row.number_alias === number);
     const own = users.find((row) => row.extension === number);
     if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
-    if (own) {
-      if (!isEnabled(own) && surplus.has(number) && enabledCount < input.maxExtensions) {
-        changes.wrote(await setExtensionEnabled(tx, own, true));
-        reenabled = true;
-        surplus.delete(number);
-        enabledCount += 1;
-        changes.report.reenabledExtensions.push(number);
-      }
-      continue;
-    }
+    if (own) continue;
     if (enabledCount >= input.maxExtensions) {
       changes.report.skippedExtensions.push(number);
       continue;

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Provisioner } from '@ictvoip/fusionpbx';
+import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
+
+// Rows an operator or the tenant admin changes in FusionPBX's own pages, then WHMCS events arrive.
+
+let fx: FusionpbxTestDb;
+let provisioner: Provisioner;
+
+const suite = provisioningSuite('fpbx_hand', 2000);
+beforeAll(() => {
+  ({ fx, provisioner } = suite);
+});
+
+const rows = async (sql: string, params: unknown[] = []) => (await fx.pool.query(sql, params)).rows;
+const enabledMap = async (domainUuid: string) =>
+  Object.fromEntries(
+    (await rows('select extension, enabled from v_extensions where domain_uuid = $1 order by extension', [domainUuid])).map((row) => [row.extension, row.enabled]),
+  );
+
+/** An extension added on app/extensions/extension_edit.php (its main columns, and the mailbox it makes with it). */
+async function addExtensionAsThePage(domainUuid: string, domainName: string, extension: string): Promise<void> {
+  await fx.pool.query(
+    `insert into v_extensions (extension_uuid, domain_uuid, extension, password, accountcode, user_context, call_timeout, limit_max, limit_destination, enabled, insert_date)
+     values ($1, $2, $3, 'Page-Pass-1', $4, $4, 30, 5, 'error/user_busy', 'true', now())`,
+    [randomUUID(), domainUuid, extension, domainName],
+  );
+  await fx.pool.query(
+    `insert into v_voicemails (voicemail_uuid, domain_uuid, voicemail_id, voicemail_password, voicemail_enabled, insert_date) values ($1, $2, $3, $3, 'true', now())`,
+    [randomUUID(), domainUuid, extension],
+  );
+}
+
+/** extension_edit.php saving the Enabled field (extensions.php's toggle writes the same column). */
+async function setEnabledAsThePage(domainUuid: string, extension: string, enabled: boolean): Promise<void> {
+  await fx.pool.query('update v_extensions set enabled = $3, update_date = now() where domain_uuid = $1 and extension = $2', [domainUuid, extension, String(enabled)]);
+}
+
+describe('extensions changed in FusionPBX, then change_package', () => {
+  test("a bigger plan re-enables the tenant's own extension it disabled as surplus, instead of making a new one", async () => {
+    const created = await provisioner.create(tenantEvent(7401, {}, { maxExtensions: 4, initialExtensions: 3 }));
+    // The tenant admin adds 150 in FusionPBX: the plan allows 4.
+    await addExtensionAsThePage(created.domainUuid, created.domainName, '150');
+    const shrunk = await provisioner.changePackage(tenantEvent(7401, {}, { maxExtensions: 3, initialExtensions: 3 }));
+    expect(shrunk.report.disabledExtensions).toEqual(['150']);
+
+    const regrown = await provisioner.changePackage(tenantEvent(7401, {}, { maxExtensions: 4, initialExtensions: 3 }));
+    expect(regrown.report.reenabledExtensions).toEqual(['150']);
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true', '150': 'true' });
+  });
+
+  test('a bigger plan re-enables the surplus before it adds a plan number the tenant deleted', async () => {
+    const created = await provisioner.create(tenantEvent(7402, {}, { maxExtensions: 4 }));
+    // The tenant admin deletes 103 (extensions.php) and adds 150 in its place.
+    await fx.pool.query("delete from v_voicemails where domain_uuid = $1 and voicemail_id = '103'", [created.domainUuid]);
+    await fx.pool.query("delete from v_extensions where domain_uuid = $1 and extension = '103'", [created.domainUuid]);
+    await addExtensionAsThePage(created.domainUuid, created.domainName, '150');
+    const shrunk = await provisioner.changePackage(tenantEvent(7402, {}, { maxExtensions: 3 }));
+    expect(shrunk.report.disabledExtensions).toEqual(['150']);
+
+    const regrown = await provisioner.changePackage(tenantEvent(7402, {}, { maxExtensions: 4 }));
+    expect(regrown.report).toMatchObject({ reenabledExtensions: ['150'], createdExtensions: [], skippedExtensions: ['103'] });
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true', '150': 'true' });
+  });
+
+  test('an extension the plan once disabled as surplus, deleted and made again by hand, is not re-enabled when the operator disables it', async () => {
+    const created = await provisioner.create(tenantEvent(7403, {}, { maxExtensions: 3 }));
+    expect((await provisioner.changePackage(tenantEvent(7403, {}, { maxExtensions: 2 }))).report.disabledExtensions).toEqual(['102']);
+    // The operator deletes 102 (extensions.php's delete); the bigger plan makes it again, and the operator disables it on purpose.
+    await fx.pool.query("delete from v_voicemails where domain_uuid = $1 and voicemail_id = '102'", [created.domainUuid]);
+    await fx.pool.query("delete from v_extensions where domain_uuid = $1 and extension = '102'", [created.domainUuid]);
+    const regrown = await provisioner.changePackage(tenantEvent(7403, {}, { maxExtensions: 3 }));
+    expect(regrown.report.createdExtensions).toEqual(['102']);
+    await setEnabledAsThePage(created.domainUuid, '102', false);
+
+    const again = await provisioner.changePackage(tenantEvent(7403, {}, { maxExtensions: 4, initialExtensions: 3 }));
+    expect(again.report.reenabledExtensions).toEqual([]);
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'false' });
+  });
+});
