@@ -78,3 +78,16 @@ describe('extensions changed in FusionPBX, then change_package', () => {
     expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'false' });
   });
 });
+
+describe('the tenant admin and the plan gateway switched off in FusionPBX, then change_package', () => {
+  test('the tenant admin user disabled on user_edit.php stays disabled', async () => {
+    const created = await provisioner.create(tenantEvent(7411));
+    await fx.pool.query("update v_users set user_enabled = 'false', update_date = now() where domain_uuid = $1 and username = 'owner'", [created.domainUuid]);
+    const changed = await provisioner.changePackage(tenantEvent(7411, { secrets: {} }, { maxExtensions: 4 }));
+    expect(changed.report.createdExtensions).toEqual(['103']);
+    expect(await rows('select username, user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ username: 'owner', user_enabled: 'false' }]);
+    // A create repeated for the live tenant changes nothing either.
+    expect((await provisioner.create(tenantEvent(7411, {}, { maxExtensions: 4 }))).changed).toBe(false);
+    expect(await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ user_enabled: 'false' }]);
+  });
+});

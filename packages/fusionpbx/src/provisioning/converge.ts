@@ -27,7 +27,6 @@ import {
   findUser,
   insertUser,
   listUsers,
-  setUserEnabled,
   setUserPassword,
   setUsersEnabled,
   ensureVoicemails,
@@ -134,13 +133,16 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
   if (others.length > 0) throw new UniquenessError('username', username, tenant.domainName);
 }
 
-/** `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). */
+/**
+ * `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). The user's
+ * enabled flag is not the plan's: a new user is made enabled, a new generation after terminate enables
+ * every user (enableAllForNewGeneration), and one switched off in FusionPBX (user_edit.php) stays off.
+ */
 async function convergeAdminUser(
   tx: Tx,
   tenant: Tenant,
   input: TenantInput,
   options: ProvisionerOptions,
-  enable: boolean,
   changes: Changes,
   portalHash?: Promise<string>,
   inserts?: InsertBatch,
@@ -160,7 +162,6 @@ async function convergeAdminUser(
   } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
-  if (enable) changes.wrote(await setUserEnabled(tx, user, true));
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
   changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
 }
@@ -344,7 +345,7 @@ export async function convergeTenant(
   // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash, inserts);
+  await convergeAdminUser(tx, tenant, input, options, changes, portalHash, inserts);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);

@@ -341,7 +341,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const tenant = await requireTenant(tx, serviceId);
       const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
       const changes = new Changes();
-      await convergeAdminUser(tx, tenant, input, options, false, changes);
+      await convergeAdminUser(tx, tenant, input, options, changes);
       return result('change_password', serviceId, tenant, tenant.state, changes);
     });
   }
