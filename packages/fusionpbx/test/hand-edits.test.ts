@@ -90,4 +90,38 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     expect((await provisioner.create(tenantEvent(7411, {}, { maxExtensions: 4 }))).changed).toBe(false);
     expect(await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ user_enabled: 'false' }]);
   });
+
+  test('the plan gateway switched off on gateways.php stays off (its template still applies), and is not started', async () => {
+    const created = await provisioner.create(tenantEvent(7412));
+    const [gateway] = await rows('select gateway_uuid from v_gateways where domain_uuid = $1', [created.domainUuid]);
+    await fx.pool.query("update v_gateways set enabled = 'false', update_date = now() where gateway_uuid = $1", [gateway.gateway_uuid]);
+
+    const grown = await provisioner.changePackage(tenantEvent(7412, { secrets: {} }, { maxExtensions: 4 }));
+    expect(grown.report.createdExtensions).toEqual(['103']);
+    expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'false' }]);
+    expect(grown.freeswitch.filter((step) => step.kind === 'gateway_start')).toEqual([]);
+
+    const moved = await provisioner.changePackage(tenantEvent(7412, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk2' }));
+    expect(await rows('select proxy, enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ proxy: 'sip2.carrier.example.org', enabled: 'false' }]);
+    expect(moved.freeswitch.filter((step) => step.kind === 'gateway_start')).toEqual([]);
+  });
+
+  test('a gateway the plan dropped (the plan disabled it) comes back enabled with a plan that has it again', async () => {
+    const created = await provisioner.create(tenantEvent(7413));
+    await provisioner.changePackage(tenantEvent(7413, { secrets: {} }, { gatewayTemplate: null }));
+    expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'false' }]);
+    const back = await provisioner.changePackage(tenantEvent(7413, { secrets: {} }, { gatewayTemplate: 'trunk' }));
+    expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'true' }]);
+    expect(back.freeswitch.filter((step) => step.kind === 'gateway_start')).toHaveLength(1);
+  });
+
+  test('a create after terminate enables the plan gateway terminate disabled', async () => {
+    const created = await provisioner.create(tenantEvent(7414));
+    await provisioner.terminate(tenantEvent(7414));
+    expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'false' }]);
+    await provisioner.create(tenantEvent(7414));
+    expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'true' }]);
+    // The bookkeeping is spent: a replay writes nothing.
+    expect((await provisioner.create(tenantEvent(7414))).changed).toBe(false);
+  });
 });

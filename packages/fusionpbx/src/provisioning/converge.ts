@@ -288,17 +288,24 @@ function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean
   };
 }
 
-/** The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template changes. */
+/**
+ * The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template
+ * changes. Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
+ * except that a gateway a plan without one disabled (state.gatewayPlanDisabled) comes back on.
+ */
 async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
   const managed = state.gatewayUuid ? ((await listGateways(tx, tenant.domainUuid)).find((row) => row.gateway_uuid === state.gatewayUuid) ?? null) : null;
   if (!input.gatewayTemplate || !input.gatewayTemplateKey) {
     if (managed && managed.enabled === 'true') {
       changes.wrote(await setGatewayEnabled(tx, managed, false));
+      state.gatewayPlanDisabled = true;
       changes.steps.push({ kind: 'sofia_conf_cache_delete' }, { kind: 'gateway_kill', profile: managed.profile as string, gatewayUuid: managed.gateway_uuid as string });
     }
     return;
   }
-  const desired = gatewayColumns(input.gatewayTemplateKey, input.gatewayTemplate, true);
+  const enabled = !managed || managed.enabled === 'true' || state.gatewayPlanDisabled === true;
+  delete state.gatewayPlanDisabled;
+  const desired = gatewayColumns(input.gatewayTemplateKey, input.gatewayTemplate, enabled);
   if (managed && managed.gateway !== desired.gateway && (await findGatewayByName(tx, tenant.domainUuid, desired.gateway))) {
     throw new UniquenessError('gateway', desired.gateway, tenant.domainName);
   }
@@ -318,7 +325,8 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   changes.steps.push({ kind: 'sofia_conf_cache_delete' });
   if (outcome === 'changed') {
     const oldProfile = managed?.profile ?? profile;
-    changes.steps.push({ kind: 'gateway_kill', profile: oldProfile, gatewayUuid }, { kind: 'gateway_start', profile, gatewayUuid });
+    changes.steps.push({ kind: 'gateway_kill', profile: oldProfile, gatewayUuid });
+    if (enabled) changes.steps.push({ kind: 'gateway_start', profile, gatewayUuid });
   } else {
     changes.steps.push({ kind: 'sofia_rescan', profile });
   }

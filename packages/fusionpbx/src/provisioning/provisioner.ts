@@ -261,7 +261,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         return { ...replay, serviceProperties: serviceProperties(options, tenant, state.adminUsername) };
       }
       if (action === 'create' && state.status === 'terminated') {
-        Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null });
+        // The plan's gateway, which terminate disabled, comes back on with the rest (convergeGateway).
+        Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null, gatewayPlanDisabled: true });
         await enableAllForNewGeneration(tx, tenant, changes);
       }
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;

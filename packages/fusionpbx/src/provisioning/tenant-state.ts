@@ -24,6 +24,8 @@ export interface TenantState {
   generation: number;
   adminUsername: string;
   gatewayUuid: string | null;
+  /** Set when the bridge, not FusionPBX's page, disabled the managed gateway (a plan without one; a terminate before a new generation): the next plan with a gateway enables it again (one switched off in FusionPBX stays off). */
+  gatewayPlanDisabled?: boolean;
   suspendMemory: SuspendMemory | null;
   surplusDisabled: string[];
   terminatedAt: string | null;
