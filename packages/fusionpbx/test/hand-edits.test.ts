@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Provisioner } from '@ictvoip/fusionpbx';
+import {
+  type Provisioner,
+  ManagedResourceError,
+  createTenantDestination,
+  deleteTenantDestination,
+  destinationWriteOptions,
+  listTenantDestinations,
+  numberPlanOf,
+} from '@ictvoip/fusionpbx';
 import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
 
 // Rows an operator or the tenant admin changes in FusionPBX's own pages, then WHMCS events arrive.
@@ -123,5 +131,35 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'true' }]);
     // The bookkeeping is spent: a replay writes nothing.
     expect((await provisioner.create(tenantEvent(7414))).changed).toBe(false);
+  });
+});
+
+describe('a plan number edited on destination_edit.php, then the REST API', () => {
+  test("a plan number whose description the tenant changed is still the plan's: listed managedByPlan, not deleted by the API", async () => {
+    const plan = { countryCode: '1', dids: ['5552017401'] };
+    const created = await provisioner.create(tenantEvent(7421, {}, plan));
+    const [row] = await rows('select destination_uuid, dialplan_uuid from v_destinations where domain_uuid = $1', [created.domainUuid]);
+    // destination_edit.php saves the description on the destination and (as dialplan_description) on its dialplan.
+    await fx.pool.query("update v_destinations set destination_description = 'Front office', update_date = now() where destination_uuid = $1", [row.destination_uuid]);
+    await fx.pool.query("update v_dialplans set dialplan_description = 'Front office', update_date = now() where dialplan_uuid = $1", [row.dialplan_uuid]);
+
+    const listed = await listTenantDestinations(fx.pool, created.domainUuid, numberPlanOf('1', undefined));
+    expect(listed.map((view) => [view.number, view.description, view.managedByPlan])).toEqual([['5552017401', 'Front office', true]]);
+    await expect(deleteTenantDestination(fx.pool, '+15552017401', destinationWriteOptions(7421, plan))).rejects.toBeInstanceOf(ManagedResourceError);
+    expect(await rows('select count(*)::int as n from v_destinations where domain_uuid = $1', [created.domainUuid])).toEqual([{ n: 1 }]);
+  });
+
+  test("a number the tenant added is not the plan's, whatever its description says", async () => {
+    const plan = { countryCode: '1', dids: ['5552017402'] };
+    const created = await provisioner.create(tenantEvent(7422, {}, plan));
+    // The tenant adds a number of its own with the plan numbers' description.
+    await createTenantDestination(fx.pool, '+15552017499', { description: 'ictVoIP plan number' }, destinationWriteOptions(7422, plan));
+    const listed = await listTenantDestinations(fx.pool, created.domainUuid, numberPlanOf('1', undefined));
+    expect(listed.map((view) => [view.number, view.managedByPlan]).sort()).toEqual([
+      ['5552017402', true],
+      ['5552017499', false],
+    ]);
+    await deleteTenantDestination(fx.pool, '+15552017499', destinationWriteOptions(7422, plan));
+    expect(await rows('select destination_number from v_destinations where domain_uuid = $1', [created.domainUuid])).toEqual([{ destination_number: '5552017402' }]);
   });
 });

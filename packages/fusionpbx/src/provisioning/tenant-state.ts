@@ -150,6 +150,11 @@ export async function findTenant(tx: Tx, serviceId: string, fallbackUsername = '
   return { domain, domainUuid, domainName: domain.domain_name as string, state };
 }
 
+/** The state's planNumbers of a domain, read without a lock (REST reads); undefined when the state has none. */
+export async function planNumbersOf(tx: Tx, domainUuid: string): Promise<string[] | undefined> {
+  return parseState(await findSetting(tx, domainUuid, META_CATEGORY, STATE), 'admin').planNumbers;
+}
+
 /** The Tenant of a domain row just inserted in this transaction (no state row yet): no read needed. */
 export function newTenant(domain: CanonicalRow, adminUsername: string): Tenant {
   return { domain, domainUuid: domain.domain_uuid as string, domainName: domain.domain_name as string, state: parseState(null, adminUsername) };
