@@ -87,6 +87,21 @@ describe('extensions changed in FusionPBX, then change_package', () => {
   });
 });
 
+describe('a plan number taken as an alias in FusionPBX, then change_package', () => {
+  test('the plan applies; the number another extension uses as its number_alias is reported, not made and not a failure', async () => {
+    const created = await provisioner.create(tenantEvent(7431, {}, { maxExtensions: 4 }));
+    // The tenant deletes 103 (extensions.php) and gives 100 the alias 103 on extension_edit.php (an update checks no uniqueness).
+    await fx.pool.query("delete from v_voicemails where domain_uuid = $1 and voicemail_id = '103'", [created.domainUuid]);
+    await fx.pool.query("delete from v_extensions where domain_uuid = $1 and extension = '103'", [created.domainUuid]);
+    await fx.pool.query("update v_extensions set number_alias = '103', update_date = now() where domain_uuid = $1 and extension = '100'", [created.domainUuid]);
+
+    const moved = await provisioner.changePackage(tenantEvent(7431, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk2' }));
+    expect(moved.report).toMatchObject({ createdExtensions: [], aliasedExtensions: ['103'] });
+    expect(await rows('select proxy from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ proxy: 'sip2.carrier.example.org' }]);
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true' });
+  });
+});
+
 describe('the tenant admin and the plan gateway switched off in FusionPBX, then change_package', () => {
   test('the tenant admin user disabled on user_edit.php stays disabled', async () => {
     const created = await provisioner.create(tenantEvent(7411));

@@ -45,7 +45,7 @@ import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 export class Changes {
   changed = false;
   readonly steps: FreeswitchStep[] = [];
-  readonly report: ProvisionReport = { createdExtensions: [], disabledExtensions: [], reenabledExtensions: [], skippedExtensions: [] };
+  readonly report: ProvisionReport = { createdExtensions: [], disabledExtensions: [], reenabledExtensions: [], skippedExtensions: [], aliasedExtensions: [] };
 
   wrote(didWrite: boolean): void {
     if (didWrite) this.changed = true;
@@ -224,8 +224,12 @@ async function convergeExtensions(
   for (const number of range) {
     const users = extensions.filter((row) => row.extension === number || row.number_alias === number);
     const own = users.find((row) => row.extension === number);
-    if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
     if (own) continue;
+    if (users.length > 0) {
+      // The tenant gave the number to another extension as its alias (extension_edit.php checks nothing on an update): not made, not a failure.
+      changes.report.aliasedExtensions.push(number);
+      continue;
+    }
     if (enabledCount >= input.maxExtensions) {
       changes.report.skippedExtensions.push(number);
       continue;

@@ -140,6 +140,8 @@ export interface ProvisionReport {
   reenabledExtensions: string[];
   /** Plan range numbers not created because the limit is already used by other enabled extensions. */
   skippedExtensions: string[];
+  /** Plan range numbers not created because another extension of the domain has the number as its number_alias (set in FusionPBX). */
+  aliasedExtensions: string[];
 }
 
 export interface ProvisionResult {
