@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type Provisioner,
   ManagedResourceError,
+  UniquenessError,
   createTenantDestination,
   deleteTenantDestination,
   destinationWriteOptions,
@@ -99,6 +100,49 @@ describe('a plan number taken as an alias in FusionPBX, then change_package', ()
     expect(moved.report).toMatchObject({ createdExtensions: [], aliasedExtensions: ['103'] });
     expect(await rows('select proxy from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ proxy: 'sip2.carrier.example.org' }]);
     expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true' });
+  });
+});
+
+describe("the plan's ring group changed in FusionPBX, then change_package adds a number", () => {
+  const plan = (dids: string[]) => ({ countryCode: '1', ringGroup: '600', dids });
+  const actionOf = async (domainUuid: string, number: string) =>
+    (await rows('select destination_actions from v_destinations where domain_uuid = $1 and destination_number = $2', [domainUuid, number]))[0]?.destination_actions;
+
+  test('a ring group the tenant switched off (ring_groups.php toggle): the new number is written like the others, not a failure', async () => {
+    const created = await provisioner.create(tenantEvent(7451, {}, plan(['5552074501'])));
+    // ring_groups->toggle(): the group's ring_group_enabled and its dialplan's dialplan_enabled.
+    const [group] = await rows("select ring_group_uuid, dialplan_uuid from v_ring_groups where domain_uuid = $1 and ring_group_extension = '600'", [created.domainUuid]);
+    await fx.pool.query("update v_ring_groups set ring_group_enabled = 'false' where ring_group_uuid = $1", [group.ring_group_uuid]);
+    await fx.pool.query("update v_dialplans set dialplan_enabled = 'false' where dialplan_uuid = $1", [group.dialplan_uuid]);
+
+    const grown = await provisioner.changePackage(tenantEvent(7451, { secrets: {} }, plan(['5552074501', '5552074502'])));
+    expect(grown.changed).toBe(true);
+    expect(await actionOf(created.domainUuid, '5552074502')).toEqual(await actionOf(created.domainUuid, '5552074501'));
+    expect(await rows('select ring_group_enabled from v_ring_groups where domain_uuid = $1', [created.domainUuid])).toEqual([{ ring_group_enabled: 'false' }]);
+  });
+
+  test('a ring group the tenant deleted and whose number it gave an extension: the plan applies, its numbers ring that extension', async () => {
+    const created = await provisioner.create(tenantEvent(7452, {}, plan(['5552074511'])));
+    // ring_groups->delete(): the group, its destinations, its dialplan (and details); then extension_edit.php adds 600.
+    const [group] = await rows("select ring_group_uuid, dialplan_uuid from v_ring_groups where domain_uuid = $1 and ring_group_extension = '600'", [created.domainUuid]);
+    await fx.pool.query('delete from v_ring_group_destinations where ring_group_uuid = $1', [group.ring_group_uuid]);
+    await fx.pool.query('delete from v_ring_groups where ring_group_uuid = $1', [group.ring_group_uuid]);
+    await fx.pool.query('delete from v_dialplan_details where dialplan_uuid = $1', [group.dialplan_uuid]);
+    await fx.pool.query('delete from v_dialplans where dialplan_uuid = $1', [group.dialplan_uuid]);
+    await addExtensionAsThePage(created.domainUuid, created.domainName, '600');
+
+    const grown = await provisioner.changePackage(tenantEvent(7452, { secrets: {} }, { ...plan(['5552074511', '5552074512']), maxExtensions: 4 }));
+    expect(grown.changed).toBe(true);
+    expect(await rows('select count(*)::int as n from v_ring_groups where domain_uuid = $1', [created.domainUuid])).toEqual([{ n: 0 }]);
+    expect(await actionOf(created.domainUuid, '5552074512')).toEqual(await actionOf(created.domainUuid, '5552074511'));
+  });
+
+  test("a plan ring group whose number is an extension the plan's numbers never rang is still refused (the plan's mistake)", async () => {
+    const created = await provisioner.create(tenantEvent(7453, {}, { countryCode: '1', dids: ['5552074521'] }));
+    await addExtensionAsThePage(created.domainUuid, created.domainName, '600');
+    await expect(provisioner.changePackage(tenantEvent(7453, { secrets: {} }, { ...plan(['5552074521', '5552074522']), maxExtensions: 4 }))).rejects.toBeInstanceOf(
+      UniquenessError,
+    );
   });
 });
 
