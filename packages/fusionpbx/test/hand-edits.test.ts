@@ -222,3 +222,51 @@ describe('a plan number edited on destination_edit.php, then the REST API', () =
     expect(await rows('select destination_number from v_destinations where domain_uuid = $1', [created.domainUuid])).toEqual([{ destination_number: '5552017402' }]);
   });
 });
+
+describe('rows renamed in FusionPBX while the tenant is suspended, then unsuspend', () => {
+  test('an extension renumbered on extension_edit.php and the admin renamed on user_edit.php get their own state back', async () => {
+    const created = await provisioner.create(tenantEvent(7461));
+    await setEnabledAsThePage(created.domainUuid, '102', false);
+    await provisioner.suspend(tenantEvent(7461));
+    await fx.pool.query("update v_extensions set extension = '201', update_date = now() where domain_uuid = $1 and extension = '101'", [created.domainUuid]);
+    await fx.pool.query("update v_extensions set extension = '202', update_date = now() where domain_uuid = $1 and extension = '102'", [created.domainUuid]);
+    await fx.pool.query("update v_users set username = 'boss', update_date = now() where domain_uuid = $1 and username = 'owner'", [created.domainUuid]);
+    // WHMCS sends the suspend again meanwhile: the first suspend's state is still what comes back.
+    await provisioner.suspend(tenantEvent(7461));
+
+    await provisioner.unsuspend(tenantEvent(7461));
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '201': 'true', '202': 'false' });
+    expect(await rows('select username, user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ username: 'boss', user_enabled: 'true' }]);
+  });
+
+  test('an extension made while suspended (nothing remembered of it) is left as it is, even under a remembered number', async () => {
+    const created = await provisioner.create(tenantEvent(7462));
+    await setEnabledAsThePage(created.domainUuid, '101', false);
+    await provisioner.suspend(tenantEvent(7462));
+    // The operator deletes 102 and makes 102 again (enabled, as the page adds it); and deletes 101 and makes it again.
+    for (const number of ['101', '102']) {
+      await fx.pool.query('delete from v_voicemails where domain_uuid = $1 and voicemail_id = $2', [created.domainUuid, number]);
+      await fx.pool.query('delete from v_extensions where domain_uuid = $1 and extension = $2', [created.domainUuid, number]);
+      await addExtensionAsThePage(created.domainUuid, created.domainName, number);
+    }
+    await provisioner.unsuspend(tenantEvent(7462));
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'true', '102': 'true' });
+  });
+
+  test('a suspend memory written before the uuid maps is still read by number and username, a suspend sent again included', async () => {
+    const created = await provisioner.create(tenantEvent(7463));
+    await setEnabledAsThePage(created.domainUuid, '101', false);
+    await provisioner.suspend(tenantEvent(7463));
+    const stateRow = "domain_uuid = $1 and domain_setting_category = 'ictvoip' and domain_setting_subcategory = 'state'";
+    const [{ domain_setting_value: text }] = await rows(`select domain_setting_value from v_domain_settings where ${stateRow}`, [created.domainUuid]);
+    const state = JSON.parse(text);
+    delete state.suspendMemory.extensionUuids;
+    delete state.suspendMemory.userUuids;
+    await fx.pool.query(`update v_domain_settings set domain_setting_value = $2 where ${stateRow}`, [created.domainUuid, JSON.stringify(state)]);
+
+    await provisioner.suspend(tenantEvent(7463));
+    await provisioner.unsuspend(tenantEvent(7463));
+    expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'true', '101': 'false', '102': 'true' });
+    expect(await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ user_enabled: 'true' }]);
+  });
+});
