@@ -142,11 +142,12 @@ function asPermanent(error: unknown): never {
 
 function summarise(result: ProvisionResult): string {
   const parts = [`${result.action} ${result.domainName}: ${result.status}`];
-  const { createdExtensions, disabledExtensions, reenabledExtensions, skippedExtensions } = result.report;
+  const { createdExtensions, disabledExtensions, reenabledExtensions, skippedExtensions, aliasedExtensions } = result.report;
   if (createdExtensions.length) parts.push(`extensions created ${createdExtensions.join(',')}`);
   if (disabledExtensions.length) parts.push(`extensions over the plan disabled ${disabledExtensions.join(',')}`);
   if (reenabledExtensions.length) parts.push(`extensions re-enabled ${reenabledExtensions.join(',')}`);
   if (skippedExtensions.length) parts.push(`extensions not created (plan limit in use) ${skippedExtensions.join(',')}`);
+  if (aliasedExtensions.length) parts.push(`extensions not created (number is another extension's alias in FusionPBX) ${aliasedExtensions.join(',')}`);
   if (!result.changed) parts.push('no change');
   return parts.join('; ');
 }

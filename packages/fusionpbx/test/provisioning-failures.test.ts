@@ -1,5 +1,5 @@
 import { EslStandin } from '@ictvoip/testkit';
-import { FusionpbxValidationError, type Provisioner, TenantConflictError, UniquenessError } from '@ictvoip/fusionpbx';
+import { FusionpbxValidationError, type Provisioner, TenantConflictError } from '@ictvoip/fusionpbx';
 import { EslClient, EslCommandError, EslConnectionError, FreeswitchValidationError, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { randomUUID } from 'node:crypto';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
@@ -102,12 +102,18 @@ describe('adopt vs conflict', () => {
     expect(await dumpTables(fx.pool)).toEqual(unmanagedBefore);
   });
 
-  test("an extension number used as another extension's alias is refused and nothing is written", async () => {
+  test("a plan number used as another extension's alias is not made (reported), and the rest of the plan applies", async () => {
     const created = await provisioner.create(tenantEvent(6004));
     await fx.pool.query("update v_extensions set number_alias = '103' where domain_uuid = $1 and extension = '100'", [created.domainUuid]);
-    const before = await dumpTables(fx.pool);
-    await expect(provisioner.changePackage(tenantEvent(6004, {}, { maxExtensions: 5 }))).rejects.toBeInstanceOf(UniquenessError);
-    expect(await dumpTables(fx.pool)).toEqual(before);
+    const grown = await provisioner.changePackage(tenantEvent(6004, {}, { maxExtensions: 5 }));
+    expect(grown.report).toMatchObject({ createdExtensions: ['104'], aliasedExtensions: ['103'] });
+    const numbers = await fx.pool.query('select extension, number_alias from v_extensions where domain_uuid = $1 order by extension', [created.domainUuid]);
+    expect(numbers.rows.map((row) => [row.extension, row.number_alias])).toEqual([
+      ['100', '103'],
+      ['101', null],
+      ['102', null],
+      ['104', null],
+    ]);
   });
 });
 

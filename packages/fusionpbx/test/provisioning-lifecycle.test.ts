@@ -32,6 +32,10 @@ describe('suspend / unsuspend', () => {
     const domain = created.domainName;
     await fx.pool.query("update v_extensions set enabled = 'false' where domain_uuid = $1 and extension = '101'", [created.domainUuid]);
     const [gateway] = await rows('select * from v_gateways where domain_uuid = $1', [created.domainUuid]);
+    const uuidOf = Object.fromEntries(
+      (await rows('select extension, extension_uuid from v_extensions where domain_uuid = $1', [created.domainUuid])).map((row) => [row.extension, row.extension_uuid]),
+    );
+    const [owner] = await rows("select user_uuid from v_users where domain_uuid = $1 and username = 'owner'", [created.domainUuid]);
 
     const suspended = await provisioner.suspend(tenantEvent(2001));
     expect(suspended.status).toBe('suspended');
@@ -40,6 +44,8 @@ describe('suspend / unsuspend', () => {
       extensions: { '100': true, '101': false, '102': true },
       gateways: { [gateway.gateway_uuid]: true },
       users: { owner: true },
+      extensionUuids: { [uuidOf['100']]: true, [uuidOf['101']]: false, [uuidOf['102']]: true },
+      userUuids: { [owner.user_uuid]: true },
     });
     expect(await enabledMap(created.domainUuid)).toEqual({ '100': 'false', '101': 'false', '102': 'false' });
     expect((await rows('select domain_enabled from v_domains where domain_uuid = $1', [created.domainUuid]))[0].domain_enabled).toBe(false);

@@ -12,10 +12,11 @@ import {
   listInboundDestinations,
   planNumbersSnapshot,
   setInboundDestinationEnabled,
+  storedActionOf,
 } from './repository';
 import { lockNumbers } from '../provisioning/tenant-state';
 import { ensureRingGroup } from './ring-groups';
-import { PUBLIC_CONTEXT } from './rows';
+import { PUBLIC_CONTEXT, type StoredAction } from './rows';
 
 /** Marks the destinations the plan made (v_destinations.destination_description), like the brand and limit rows. */
 export const PLAN_NUMBER_DESCRIPTION = 'ictVoIP plan number';
@@ -95,6 +96,7 @@ export async function convergePlanNumbers(
       domain,
       numbers.ringGroup,
       existing.map((row) => row.extension as string),
+      () => planNumbersRing(tx, tenant.domainUuid, previous, numbers.plan, numbers.ringGroup!),
     );
     if (steps.length > 0) result.changed = true;
     result.steps.push(...steps);
@@ -108,9 +110,7 @@ export async function convergePlanNumbers(
   const wanted = new Set(numbers.dids.map((phone) => phone.canonical));
   const missing = numbers.dids.filter((_, index) => owned[index] === null);
   if (missing.length > 0) {
-    const action = numbers.ringGroup
-      ? await resolveAction(tx, domain, { type: 'ring_group', target: numbers.ringGroup }, 'plan.dids')
-      : firstExtensionAction(firstExtension, domain, 'plan.dids');
+    const action = numbers.ringGroup ? await planRingGroupAction(tx, domain, numbers.ringGroup) : firstExtensionAction(firstExtension, domain, 'plan.dids');
     const created = await insertInboundDestinations(
       tx,
       tenant.domainUuid,
@@ -140,6 +140,29 @@ export async function convergePlanNumbers(
   const planMade = new Set([...previous, ...result.created]);
   result.planNumbers = numbers.dids.map((phone) => phone.canonical).filter((canonical) => planMade.has(canonical));
   return result;
+}
+
+/** Whether a number the plan made rings `target` (the plan's ring group made before, and deleted in FusionPBX since). */
+async function planNumbersRing(tx: Tx, domainUuid: string, previous: readonly string[], plan: NumberPlan, target: string): Promise<boolean> {
+  if (previous.length === 0) return false;
+  const rows = await rowsOfNumbers(tx, domainUuid, previous, plan);
+  return rows.some((row) => storedActionOf(row)?.data.startsWith(`${target} XML `) === true);
+}
+
+/**
+ * What a new plan number rings with a plan ring group: the group whatever its state (one the tenant
+ * switched off on ring_groups.php is still what the plan's other numbers ring), else the extension the
+ * tenant has given the group's number since deleting the group (the transfer reaches it the same way).
+ */
+async function planRingGroupAction(tx: Tx, domain: { uuid: string; name: string }, ringGroup: string): Promise<StoredAction> {
+  const [group] = tx.catalog.hasTable('v_ring_groups')
+    ? await selectRows(tx, 'select ring_group_context from v_ring_groups where domain_uuid = $1 and ring_group_extension = $2 order by ring_group_uuid limit 1', [
+        domain.uuid,
+        ringGroup,
+      ])
+    : [];
+  if (group) return { app: 'transfer', data: `${ringGroup} XML ${group.ring_group_context ?? domain.name}` };
+  return resolveAction(tx, domain, { type: 'extension', target: ringGroup }, 'plan.ringGroup');
 }
 
 function rowForSteps(phone: { prefix: string | null; number: string }): Pick<CanonicalRow, string> {

@@ -108,11 +108,19 @@ export function ringGroupRows(domainUuid: string, domainName: string, extension:
  * The plan's ring group, created once when missing (the tenant may edit it afterwards; the bridge
  * does not rewrite it). Returns the FreeSWITCH steps of a creation, or none.
  */
-export async function ensureRingGroup(tx: Tx, domain: { uuid: string; name: string }, extension: string, members: readonly string[]): Promise<FreeswitchStep[]> {
+export async function ensureRingGroup(
+  tx: Tx,
+  domain: { uuid: string; name: string },
+  extension: string,
+  members: readonly string[],
+  /** Whether the group was made before (the plan's numbers ring it): its number taken by an extension since is then the tenant's choice, not an error. */
+  madeBefore: () => Promise<boolean> = () => Promise.resolve(false),
+): Promise<FreeswitchStep[]> {
   if (!tx.catalog.hasTable('v_ring_groups')) throw new FusionpbxValidationError('plan.ringGroup', 'this FusionPBX has no ring groups app (v_ring_groups)');
   const existing = await selectRows(tx, 'select ring_group_uuid from v_ring_groups where domain_uuid = $1 and ring_group_extension = $2 limit 1', [domain.uuid, extension]);
   if (existing.length > 0) return [];
   const clash = await selectRows(tx, 'select extension_uuid from v_extensions where domain_uuid = $1 and (extension = $2 or number_alias = $2) limit 1', [domain.uuid, extension]);
+  if (clash.length > 0 && (await madeBefore())) return [];
   if (clash.length > 0) throw new UniquenessError('ring group extension (used by an extension)', extension, domain.name);
   const rows = ringGroupRows(domain.uuid, domain.name, extension, members, releaseOf(tx));
   await insertRows(tx, 'v_dialplans', [rows.dialplan]);

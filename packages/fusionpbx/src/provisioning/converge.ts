@@ -27,7 +27,6 @@ import {
   findUser,
   insertUser,
   listUsers,
-  setUserEnabled,
   setUserPassword,
   setUsersEnabled,
   ensureVoicemails,
@@ -46,7 +45,7 @@ import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 export class Changes {
   changed = false;
   readonly steps: FreeswitchStep[] = [];
-  readonly report: ProvisionReport = { createdExtensions: [], disabledExtensions: [], reenabledExtensions: [], skippedExtensions: [] };
+  readonly report: ProvisionReport = { createdExtensions: [], disabledExtensions: [], reenabledExtensions: [], skippedExtensions: [], aliasedExtensions: [] };
 
   wrote(didWrite: boolean): void {
     if (didWrite) this.changed = true;
@@ -134,13 +133,16 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
   if (others.length > 0) throw new UniquenessError('username', username, tenant.domainName);
 }
 
-/** `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). */
+/**
+ * `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). The user's
+ * enabled flag is not the plan's: a new user is made enabled, a new generation after terminate enables
+ * every user (enableAllForNewGeneration), and one switched off in FusionPBX (user_edit.php) stays off.
+ */
 async function convergeAdminUser(
   tx: Tx,
   tenant: Tenant,
   input: TenantInput,
   options: ProvisionerOptions,
-  enable: boolean,
   changes: Changes,
   portalHash?: Promise<string>,
   inserts?: InsertBatch,
@@ -160,7 +162,6 @@ async function convergeAdminUser(
   } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
-  if (enable) changes.wrote(await setUserEnabled(tx, user, true));
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
   changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
 }
@@ -202,18 +203,31 @@ async function convergeExtensions(
   let pageDefaults: ExtensionPageDefaults | undefined;
   let reenabled = false;
 
+  // The surplus an earlier plan disabled: a number gone from FusionPBX or enabled there since is no longer
+  // the plan's to re-enable (an extension of that number disabled later is the operator's choice). The rest
+  // come back first, oldest first, whether or not they are plan numbers, before a missing plan number is added.
+  const waiting: CanonicalRow[] = [];
+  for (const number of [...surplus]) {
+    const row = extensions.find((candidate) => candidate.extension === number);
+    if (!row || isEnabled(row)) surplus.delete(number);
+    else waiting.push(row);
+  }
+  for (const row of waiting.sort(newestFirst).reverse()) {
+    if (enabledCount >= input.maxExtensions) break;
+    changes.wrote(await setExtensionEnabled(tx, row, true));
+    reenabled = true;
+    surplus.delete(row.extension as string);
+    enabledCount += 1;
+    changes.report.reenabledExtensions.push(row.extension as string);
+  }
+
   for (const number of range) {
     const users = extensions.filter((row) => row.extension === number || row.number_alias === number);
     const own = users.find((row) => row.extension === number);
-    if (!own && users.length > 0) throw new UniquenessError('extension (used as number_alias)', number, tenant.domainName);
-    if (own) {
-      if (!isEnabled(own) && surplus.has(number) && enabledCount < input.maxExtensions) {
-        changes.wrote(await setExtensionEnabled(tx, own, true));
-        reenabled = true;
-        surplus.delete(number);
-        enabledCount += 1;
-        changes.report.reenabledExtensions.push(number);
-      }
+    if (own) continue;
+    if (users.length > 0) {
+      // The tenant gave the number to another extension as its alias (extension_edit.php checks nothing on an update): not made, not a failure.
+      changes.report.aliasedExtensions.push(number);
       continue;
     }
     if (enabledCount >= input.maxExtensions) {
@@ -278,17 +292,24 @@ function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean
   };
 }
 
-/** The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template changes. */
+/**
+ * The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template
+ * changes. Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
+ * except that a gateway a plan without one disabled (state.gatewayPlanDisabled) comes back on.
+ */
 async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
   const managed = state.gatewayUuid ? ((await listGateways(tx, tenant.domainUuid)).find((row) => row.gateway_uuid === state.gatewayUuid) ?? null) : null;
   if (!input.gatewayTemplate || !input.gatewayTemplateKey) {
     if (managed && managed.enabled === 'true') {
       changes.wrote(await setGatewayEnabled(tx, managed, false));
+      state.gatewayPlanDisabled = true;
       changes.steps.push({ kind: 'sofia_conf_cache_delete' }, { kind: 'gateway_kill', profile: managed.profile as string, gatewayUuid: managed.gateway_uuid as string });
     }
     return;
   }
-  const desired = gatewayColumns(input.gatewayTemplateKey, input.gatewayTemplate, true);
+  const enabled = !managed || managed.enabled === 'true' || state.gatewayPlanDisabled === true;
+  delete state.gatewayPlanDisabled;
+  const desired = gatewayColumns(input.gatewayTemplateKey, input.gatewayTemplate, enabled);
   if (managed && managed.gateway !== desired.gateway && (await findGatewayByName(tx, tenant.domainUuid, desired.gateway))) {
     throw new UniquenessError('gateway', desired.gateway, tenant.domainName);
   }
@@ -308,7 +329,8 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
   changes.steps.push({ kind: 'sofia_conf_cache_delete' });
   if (outcome === 'changed') {
     const oldProfile = managed?.profile ?? profile;
-    changes.steps.push({ kind: 'gateway_kill', profile: oldProfile, gatewayUuid }, { kind: 'gateway_start', profile, gatewayUuid });
+    changes.steps.push({ kind: 'gateway_kill', profile: oldProfile, gatewayUuid });
+    if (enabled) changes.steps.push({ kind: 'gateway_start', profile, gatewayUuid });
   } else {
     changes.steps.push({ kind: 'sofia_rescan', profile });
   }
@@ -335,7 +357,7 @@ export async function convergeTenant(
   // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, true, changes, portalHash, inserts);
+  await convergeAdminUser(tx, tenant, input, options, changes, portalHash, inserts);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);

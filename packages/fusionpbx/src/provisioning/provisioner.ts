@@ -127,16 +127,29 @@ async function requireTenant(tx: Tx, serviceId: string): Promise<Tenant> {
  * suspendWayOut handles.
  */
 async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string, changes: Changes, bridgeRoutes: readonly string[]): Promise<SuspendMemory> {
-  const memory: SuspendMemory = { domainEnabled: tenant.domain.domain_enabled === 'true', extensions: {}, gateways: {}, users: {} };
+  const memory: SuspendMemory = {
+    domainEnabled: tenant.domain.domain_enabled === 'true',
+    extensions: {},
+    gateways: {},
+    users: {},
+    extensionUuids: {},
+    userUuids: {},
+  };
   changes.wrote(await setDomainEnabled(tx, tenant.domain, false));
   const extensions = await listExtensionStates(tx, tenant.domainUuid);
-  for (const row of extensions) memory.extensions[row.extension as string] = row.enabled === 'true';
+  for (const row of extensions) {
+    memory.extensions[row.extension as string] = row.enabled === 'true';
+    memory.extensionUuids![row.extension_uuid as string] = row.enabled === 'true';
+  }
   changes.wrote((await setExtensionsEnabled(tx, extensions, false)) > 0);
   const gateways = await listGateways(tx, tenant.domainUuid);
   for (const row of gateways) memory.gateways[row.gateway_uuid as string] = row.enabled === 'true';
   changes.wrote((await setGatewaysEnabled(tx, gateways, false)) > 0);
   const users = await listUsers(tx, tenant.domainUuid);
-  for (const row of users) memory.users[row.username as string] = row.user_enabled !== 'false';
+  for (const row of users) {
+    memory.users[row.username as string] = row.user_enabled !== 'false';
+    memory.userUuids![row.user_uuid as string] = row.user_enabled !== 'false';
+  }
   changes.wrote((await setUsersEnabled(tx, users, false)) > 0);
   // Before the numbers, so each of their dialplans is remembered as it was (unsuspend gives it back exactly).
   await suspendTenantDialplans(tx, tenant, bridgeRoutes, memory, changes);
@@ -167,12 +180,15 @@ function disabledStepsFor(tenant: Tenant, registrationProfile: string, extension
 async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, changes: Changes): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, memory.domainEnabled));
   const extensions = await listExtensionStates(tx, tenant.domainUuid);
-  for (const [enabled, rows] of byRemembered(extensions, (row) => memory.extensions[row.extension as string])) {
+  const { extensionUuids, userUuids } = memory;
+  const extensionState = (row: CanonicalRow) => (extensionUuids ? extensionUuids[row.extension_uuid as string] : memory.extensions[row.extension as string]);
+  for (const [enabled, rows] of byRemembered(extensions, extensionState)) {
     changes.wrote((await setExtensionsEnabled(tx, rows, enabled)) > 0);
   }
   for (const row of extensions) pushDirectorySteps(changes.steps, row, tenant.domainName);
   const users = await listUsers(tx, tenant.domainUuid);
-  for (const [enabled, rows] of byRemembered(users, (row) => memory.users[row.username as string])) {
+  const userState = (row: CanonicalRow) => (userUuids ? userUuids[row.user_uuid as string] : memory.users[row.username as string]);
+  for (const [enabled, rows] of byRemembered(users, userState)) {
     changes.wrote((await setUsersEnabled(tx, rows, enabled)) > 0);
   }
   const gateways = await listGateways(tx, tenant.domainUuid);
@@ -205,6 +221,13 @@ function mergedMemory(first: SuspendMemory, again: SuspendMemory): SuspendMemory
   for (const key of ['destinations', 'dialplans', 'outboundRoutes'] as const) {
     const value = merge(first[key], again[key]);
     if (value) merged[key] = value;
+  }
+  // A first memory without the uuid maps (written before them) is read by number and username: the
+  // maps of a later suspend would only say "disabled" (the first suspend's doing) for every row.
+  for (const key of ['extensionUuids', 'userUuids'] as const) {
+    const value = first[key] ? merge(first[key], again[key]) : undefined;
+    if (value) merged[key] = value;
+    else delete merged[key];
   }
   return merged;
 }
@@ -261,7 +284,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         return { ...replay, serviceProperties: serviceProperties(options, tenant, state.adminUsername) };
       }
       if (action === 'create' && state.status === 'terminated') {
-        Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null });
+        // The plan's gateway, which terminate disabled, comes back on with the rest (convergeGateway).
+        Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null, gatewayPlanDisabled: true });
         await enableAllForNewGeneration(tx, tenant, changes);
       }
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
@@ -341,7 +365,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const tenant = await requireTenant(tx, serviceId);
       const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
       const changes = new Changes();
-      await convergeAdminUser(tx, tenant, input, options, false, changes);
+      await convergeAdminUser(tx, tenant, input, options, changes);
       return result('change_password', serviceId, tenant, tenant.state, changes);
     });
   }

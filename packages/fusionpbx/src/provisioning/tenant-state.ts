@@ -24,6 +24,8 @@ export interface TenantState {
   generation: number;
   adminUsername: string;
   gatewayUuid: string | null;
+  /** Set when the bridge, not FusionPBX's page, disabled the managed gateway (a plan without one; a terminate before a new generation): the next plan with a gateway enables it again (one switched off in FusionPBX stays off). */
+  gatewayPlanDisabled?: boolean;
   suspendMemory: SuspendMemory | null;
   surplusDisabled: string[];
   terminatedAt: string | null;
@@ -146,6 +148,11 @@ export async function findTenant(tx: Tx, serviceId: string, fallbackUsername = '
   if (!domain) return null;
   const state = parseState(await findSetting(tx, domainUuid, META_CATEGORY, STATE), fallbackUsername);
   return { domain, domainUuid, domainName: domain.domain_name as string, state };
+}
+
+/** The state's planNumbers of a domain, read without a lock (REST reads); undefined when the state has none. */
+export async function planNumbersOf(tx: Tx, domainUuid: string): Promise<string[] | undefined> {
+  return parseState(await findSetting(tx, domainUuid, META_CATEGORY, STATE), 'admin').planNumbers;
 }
 
 /** The Tenant of a domain row just inserted in this transaction (no state row yet): no read needed. */

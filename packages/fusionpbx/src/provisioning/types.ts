@@ -108,6 +108,13 @@ export interface SuspendMemory {
   extensions: Record<string, boolean>;
   gateways: Record<string, boolean>;
   users: Record<string, boolean>;
+  /**
+   * The same extensions and users by extension_uuid / user_uuid (absent in memories written before):
+   * what unsuspend reads when present, so a row renumbered or renamed in FusionPBX while suspended
+   * gets its own state back, and one made since (nothing remembered of it) is left as it is.
+   */
+  extensionUuids?: Record<string, boolean>;
+  userUuids?: Record<string, boolean>;
   /** Inbound destinations by destination_uuid (absent in memories written before numbers existed). */
   destinations?: Record<string, boolean>;
   /**
@@ -140,6 +147,8 @@ export interface ProvisionReport {
   reenabledExtensions: string[];
   /** Plan range numbers not created because the limit is already used by other enabled extensions. */
   skippedExtensions: string[];
+  /** Plan range numbers not created because another extension of the domain has the number as its number_alias (set in FusionPBX). */
+  aliasedExtensions: string[];
 }
 
 export interface ProvisionResult {

@@ -19,7 +19,7 @@ import {
   storedActionOf,
   unmodelledFeatures,
 } from '../destinations/repository';
-import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
+import { type Tenant, findTenant, lockService, planNumbersOf } from '../provisioning/tenant-state';
 import { CustomisedInFusionpbxError, ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
 
 /**
@@ -68,7 +68,17 @@ export interface DestinationWriteResult {
   freeswitch: FreeswitchStep[];
 }
 
-function viewOf(row: CanonicalRow, plan: NumberPlan, targets: Awaited<ReturnType<typeof actionTargets>>): DestinationView {
+/**
+ * Whether a number is one the plan's DIDs made: the tenant state's planNumbers (canonical numbers), which
+ * a description edited on destination_edit.php does not change; the description mark only for a state
+ * written before planNumbers was kept.
+ */
+function isPlanNumber(row: CanonicalRow, plan: NumberPlan, planNumbers: readonly string[] | undefined): boolean {
+  if (planNumbers === undefined) return row.destination_description === PLAN_NUMBER_DESCRIPTION;
+  return planNumbers.includes(canonicalOfRow(row, plan));
+}
+
+function viewOf(row: CanonicalRow, plan: NumberPlan, targets: Awaited<ReturnType<typeof actionTargets>>, planNumbers: readonly string[] | undefined): DestinationView {
   const canonical = canonicalOfRow(row, plan);
   return {
     destinationUuid: row.destination_uuid as string,
@@ -79,7 +89,7 @@ function viewOf(row: CanonicalRow, plan: NumberPlan, targets: Awaited<ReturnType
     callerIdNamePrefix: row.destination_cid_name_prefix,
     enabled: row.destination_enabled === 'true',
     description: row.destination_description,
-    managedByPlan: row.destination_description === PLAN_NUMBER_DESCRIPTION,
+    managedByPlan: isPlanNumber(row, plan, planNumbers),
     createdAt: row.insert_date ?? null,
     updatedAt: row.update_date ?? null,
   };
@@ -87,7 +97,8 @@ function viewOf(row: CanonicalRow, plan: NumberPlan, targets: Awaited<ReturnType
 
 async function views(tx: Tx, domainUuid: string, plan: NumberPlan, rows: CanonicalRow[]): Promise<DestinationView[]> {
   const targets = await actionTargets(tx, domainUuid);
-  return rows.map((row) => viewOf(row, plan, targets));
+  const planNumbers = await planNumbersOf(tx, domainUuid);
+  return rows.map((row) => viewOf(row, plan, targets, planNumbers));
 }
 
 /** Reads run in a transaction that takes no lock and is rolled back. */
@@ -203,7 +214,7 @@ export function deleteTenantDestination(pool: Pool, number: string, options: Des
       };
     }
     if (!own) throw new ResourceNotFoundError('number', number);
-    if (own.destination_description === PLAN_NUMBER_DESCRIPTION) throw new ManagedResourceError('number', phone.canonical);
+    if (isPlanNumber(own, options.numberPlan, tenant.state.planNumbers)) throw new ManagedResourceError('number', phone.canonical);
     await deleteInboundDestinations(tx, [own]);
     return { outcome: 'deleted', destination: null, freeswitch: destinationSteps(mode, [own]) };
   });

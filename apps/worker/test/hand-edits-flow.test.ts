@@ -1,0 +1,48 @@
+import { buildEvent, postWebhook } from '@ictvoip/testkit';
+import { startBridge, type Bridge } from './harness';
+
+// Rows the tenant admin or an operator changed in FusionPBX's own pages, then WHMCS's events arrive.
+
+let bridge: Bridge;
+
+beforeAll(async () => {
+  bridge = await startBridge();
+  await bridge.startApi();
+  await bridge.startWorker({ schedulers: false });
+});
+afterAll(async () => {
+  await bridge.close();
+});
+
+const domainOf = (serviceId: number) => `t${serviceId}.pbx.example.net`;
+const fusionRows = async (sql: string, params: unknown[] = []) => (await bridge.fusion.query(sql, params)).rows;
+
+function event(serviceId: number, action: string, plan: Record<string, unknown>) {
+  const body = buildEvent({ serviceId, action, plan: { firstExtension: 100, rateDeck: 'standard', brand: 'default', includedMinutes: 100, ...plan } });
+  if (action !== 'create') delete body.secrets;
+  return body;
+}
+
+const send = (body: Record<string, unknown>) => postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
+
+describe('a plan extension number the tenant made an alias of another extension', () => {
+  const serviceId = 7441;
+
+  it('does not fail the next change_package for good: the plan applies and the answer names the number it did not make', async () => {
+    expect((await send(event(serviceId, 'create', { maxExtensions: 4 }))).body.result).toBe('success');
+    const [{ domain_uuid: domainUuid }] = await fusionRows('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domainOf(serviceId)]);
+    // extensions.php deletes 103 (and its mailbox); extension_edit.php gives 100 the alias 103 (an update checks no uniqueness).
+    await bridge.fusion.query("DELETE FROM v_voicemails WHERE domain_uuid = $1 AND voicemail_id = '103'", [domainUuid]);
+    await bridge.fusion.query("DELETE FROM v_extensions WHERE domain_uuid = $1 AND extension = '103'", [domainUuid]);
+    await bridge.fusion.query("UPDATE v_extensions SET number_alias = '103', update_date = now() WHERE domain_uuid = $1 AND extension = '100'", [domainUuid]);
+
+    const reply = await send(event(serviceId, 'change_package', { maxExtensions: 4, maxGateways: 2 }));
+    expect(reply.body).toMatchObject({ result: 'success' });
+    expect(String(reply.body.message)).toContain("extensions not created (number is another extension's alias in FusionPBX) 103");
+    const limits = await fusionRows(
+      "SELECT domain_setting_value AS value FROM v_domain_settings WHERE domain_uuid = $1 AND domain_setting_category = 'limit' AND domain_setting_subcategory = 'gateways'",
+      [domainUuid],
+    );
+    expect(limits).toEqual([{ value: '2' }]);
+  });
+});
