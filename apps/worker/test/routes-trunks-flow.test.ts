@@ -168,9 +168,25 @@ test("drift: the plan's gateway deleted or disabled in FusionPBX's page is repor
   expect(again).toMatchObject({ gateway: 'carrier-a', enabled: 'true' });
   expect(new Set(await bridgedTo())).toEqual(new Set([again.uuid]));
 
-  // Disabled in gateway_edit.php.
+  // Switched off in gateway_edit.php: change_package keeps the operator's choice, so the report asks a person.
   await bridge.fusion.query("UPDATE v_gateways SET enabled = 'false' WHERE gateway_uuid = $1", [again.uuid]);
-  expect((await ours()).map((item) => [item.kind, item.actual, item.fixAction])).toEqual([['gateway_mismatch', 'gateway carrier-a disabled', 'change_package']]);
+  const switchedOff = await ours();
+  expect(switchedOff.map((item) => [item.kind, item.actual, item.fixAction])).toEqual([['gateway_mismatch', 'gateway carrier-a disabled', null]]);
+  expect(switchedOff[0]!.note).toContain('change_package keeps it off');
+  expect((await send(event(serviceId, 'change_package', {}))).body).toMatchObject({ result: 'success' });
+  expect((await gateways())[0]).toMatchObject({ enabled: 'false' });
+  await bridge.fusion.query("UPDATE v_gateways SET enabled = 'true' WHERE gateway_uuid = $1", [again.uuid]);
+  expect(await ours()).toEqual([]);
+
+  // A plan that drops the gateway: the bridge switches it off itself; the plan taking it back again is in step once change_package ran.
+  expect((await send(event(serviceId, 'change_package', { gatewayTemplate: undefined, routeTemplate: undefined }))).body).toMatchObject({ result: 'success' });
+  expect((await gateways())[0]).toMatchObject({ enabled: 'false' });
+  // The stored plan takes the gateway back (a change_package whose job has not run yet).
+  await bridge.worker!.deps.pool.query('UPDATE services SET plan = plan || $2::jsonb WHERE service_id = $1', [
+    serviceId,
+    JSON.stringify({ gatewayTemplate: 'carrier-a', routeTemplate: 'uk' }),
+  ]);
+  expect((await ours()).map((item) => [item.kind, item.actual, item.fixAction])).toContainEqual(['gateway_mismatch', 'gateway carrier-a disabled', 'change_package']);
   expect((await send(event(serviceId, 'change_package', {}))).body).toMatchObject({ result: 'success' });
   expect(await ours()).toEqual([]);
 

@@ -27,6 +27,8 @@ export interface WrittenRows {
   restrictedRoutes: string[];
   /** The plan's gateway the bridge wrote (`v_gateways.gateway_uuid`), lower case. */
   gateway: string | null;
+  /** The bridge itself disabled that gateway (a plan without one): the next change_package enables it. */
+  gatewayPlanDisabled: boolean;
 }
 
 interface NumberRow {
@@ -70,6 +72,7 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
     restricted: restricted !== undefined && restricted !== null,
     restrictedRoutes: restricted && typeof restricted === 'object' ? Object.keys(restricted).map((uuid) => uuid.toLowerCase()) : [],
     gateway: typeof state?.gatewayUuid === 'string' ? state.gatewayUuid.toLowerCase() : null,
+    gatewayPlanDisabled: state?.gatewayPlanDisabled === true,
   };
 }
 
@@ -337,8 +340,8 @@ function gatewayMismatch(service: ServiceRecord, tenant: FusionTenantRow, expect
 }
 
 /**
- * An active tenant has the plan's gateway, enabled and named as its template (deleted or disabled in
- * FusionPBX's page, the tenant's outbound calls have no way out); a plan without one has the
+ * An active tenant has the plan's gateway, enabled and named as its template (deleted or switched off
+ * in FusionPBX's page, the tenant's outbound calls have no way out); a plan without one has the
  * bridge's old gateway disabled. A tenant that is not active has every gateway of its domain
  * disabled, as suspend left them.
  */
@@ -366,7 +369,13 @@ function gatewayDifferences(service: ServiceRecord, tenant: FusionTenantRow, fou
   const name = expectedGatewayName(key, templates);
   const expected = `the plan's gateway ${name ?? `of template ${key}`}, enabled`;
   if (!written) return [gatewayMismatch(service, tenant, expected, tenant.written.gateway ? `gateway ${tenant.written.gateway} missing from FusionPBX` : 'no gateway written')];
-  if (!written.enabled) return [gatewayMismatch(service, tenant, expected, `gateway ${written.name} disabled`)];
+  if (!written.enabled) {
+    // Switched off in FusionPBX: change_package keeps that choice (only a gateway the bridge disabled comes back on).
+    const note = tenant.written.gatewayPlanDisabled
+      ? undefined
+      : "needs an operator: the gateway was switched off in FusionPBX and change_package keeps it off; enable it there if the tenant's outbound calls should go out";
+    return [gatewayMismatch(service, tenant, expected, `gateway ${written.name} disabled`, note)];
+  }
   if (name !== null && written.name !== name) return [gatewayMismatch(service, tenant, expected, `gateway named ${written.name}`)];
   return [];
 }

@@ -41,7 +41,7 @@ function tenant(written: Partial<WrittenRows>): FusionTenantRow {
     status: null,
     enabledExtensions: 0,
     guiLimits: {},
-    written: { outboundRoutes: [], trunkNodes: [], planNumbers: [], restricted: false, restrictedRoutes: [], gateway: null, ...written },
+    written: { outboundRoutes: [], trunkNodes: [], planNumbers: [], restricted: false, restrictedRoutes: [], gateway: null, gatewayPlanDisabled: false, ...written },
   };
 }
 
