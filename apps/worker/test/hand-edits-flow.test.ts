@@ -1,3 +1,4 @@
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from './harness';
 
@@ -44,5 +45,34 @@ describe('a plan extension number the tenant made an alias of another extension'
       [domainUuid],
     );
     expect(limits).toEqual([{ value: '2' }]);
+  });
+});
+
+describe('the tenant domain renamed in FusionPBX (domain_edit.php)', () => {
+  const serviceId = 7442;
+
+  it('is a drift difference until an event records the new name; the event answers WHMCS with the new domain and portal', async () => {
+    expect((await send(event(serviceId, 'create', { maxExtensions: 2 }))).body.result).toBe('success');
+    const sources = await driftSourcesOf(bridge.worker!.deps);
+    const ours = async () => (await buildDriftReport(sources)).items.filter((item) => item.serviceId === serviceId);
+    expect(await ours()).toEqual([]);
+    await bridge.fusion.query("UPDATE v_domains SET domain_name = 'renamed-7442.pbx.example.net' WHERE domain_name = $1", [domainOf(serviceId)]);
+
+    expect((await ours()).map((item) => [item.kind, item.expected, item.actual, item.fixAction])).toEqual([
+      ['domain_renamed', `domain ${domainOf(serviceId)}`, 'domain renamed-7442.pbx.example.net', 'change_package'],
+    ]);
+    const reply = await send(event(serviceId, 'change_package', { maxExtensions: 2 }));
+    expect(reply.body).toMatchObject({
+      result: 'success',
+      serviceProperties: { pbxDomain: 'renamed-7442.pbx.example.net', portalUrl: 'https://renamed-7442.pbx.example.net/' },
+    });
+    expect(await ours()).toEqual([]);
+
+    // Renamed again while suspended: the fix is the suspend sent again, which changes nothing else.
+    expect((await send(event(serviceId, 'suspend', {}))).body.result).toBe('success');
+    await bridge.fusion.query("UPDATE v_domains SET domain_name = 'again-7442.pbx.example.net' WHERE domain_name = 'renamed-7442.pbx.example.net'");
+    expect((await ours()).map((item) => [item.kind, item.fixAction])).toEqual([['domain_renamed', 'suspend']]);
+    expect((await send(event(serviceId, 'suspend', {}))).body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: 'again-7442.pbx.example.net' } });
+    expect(await ours()).toEqual([]);
   });
 });

@@ -25,7 +25,8 @@ export type DriftKind =
   | 'routes_mismatch'
   | 'trunk_acl_mismatch'
   | 'numbers_mismatch'
-  | 'gateway_mismatch';
+  | 'gateway_mismatch'
+  | 'domain_renamed';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing',
@@ -45,6 +46,7 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   'trunk_acl_mismatch',
   'numbers_mismatch',
   'gateway_mismatch',
+  'domain_renamed',
 ];
 
 export interface DriftItem {
@@ -196,6 +198,27 @@ function convergingAction(desired: DesiredState, actual: string | null): Webhook
   return actual === 'suspended' ? 'unsuspend' : 'change_package';
 }
 
+/**
+ * The tagged domain renamed in FusionPBX (domain_edit.php) since the bridge last saw it: until an
+ * event records the new name, registration monitoring and the REST API look the tenant up by the old
+ * one (unwatched, 404) and WHMCS shows the old portal. Any event of the tenant records it and sends
+ * WHMCS the new properties.
+ */
+function renamedDomain(service: ServiceRecord, tenant: FusionTenantRow): DriftItem | null {
+  if (!service.tenantDomain || service.tenantDomain.toLowerCase() === tenant.domainName.toLowerCase()) return null;
+  const base = {
+    serviceId: service.serviceId,
+    domain: tenant.domainName,
+    kind: 'domain_renamed' as const,
+    expected: `domain ${service.tenantDomain}`,
+    actual: `domain ${tenant.domainName}`,
+  };
+  if (tenant.status !== service.desiredState) return { ...base, fixAction: null, note: 'the state differs too: its converging event records the new name' };
+  if (service.desiredState === 'active') return { ...base, fixAction: 'change_package' };
+  if (service.desiredState === 'suspended') return { ...base, fixAction: 'suspend' };
+  return { ...base, fixAction: null, note: 'the tenant is terminated: the purge finds it by its tag; nothing to do unless it is brought back' };
+}
+
 function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | undefined, rows: FoundRows | undefined, routes: RouteExpectations | null): DriftItem[] {
   const desired = service.desiredState;
   const base = { serviceId: service.serviceId, domain: tenant?.domainName ?? service.tenantDomain };
@@ -204,6 +227,8 @@ function compareWithFusion(service: ServiceRecord, tenant: FusionTenantRow | und
     return [{ ...base, kind: 'tenant_missing', expected: `tenant ${desired}`, actual: 'no tagged domain in FusionPBX', fixAction: null }];
   }
   const items: DriftItem[] = [];
+  const renamed = renamedDomain(service, tenant);
+  if (renamed) items.push(renamed);
   if (tenant.status !== null && tenant.status !== desired) {
     items.push({ ...base, kind: 'state_mismatch', expected: desired, actual: tenant.status, fixAction: convergingAction(desired, tenant.status) });
   }

@@ -79,8 +79,13 @@ function serviceProperties(options: ProvisionerOptions, tenant: Tenant, adminUse
   return { pbxDomain: tenant.domainName, adminUsername, portalUrl: tenantPortalUrl(options.portalUrl, tenant.domainName) };
 }
 
-function result(action: ProvisionResult['action'], serviceId: string, tenant: Tenant, state: TenantState, changes: Changes): ProvisionResult {
+/**
+ * Every action's answer carries the tenant's properties as FusionPBX has them now, so WHMCS (which
+ * saves them on each success) follows a domain renamed in FusionPBX instead of keeping the old portal URL.
+ */
+function result(options: ProvisionerOptions, action: ProvisionResult['action'], serviceId: string, tenant: Tenant, state: TenantState, changes: Changes): ProvisionResult {
   return {
+    serviceProperties: serviceProperties(options, tenant, state.adminUsername),
     action,
     serviceId,
     domainUuid: tenant.domainUuid,
@@ -280,8 +285,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       }
       if (action === 'create' && state.status === 'suspended') {
         // A late replay of create must not unsuspend; report the tenant as it is.
-        const replay = result(action, input.serviceId, tenant, state, changes);
-        return { ...replay, serviceProperties: serviceProperties(options, tenant, state.adminUsername) };
+        return result(options, action, input.serviceId, tenant, state, changes);
       }
       if (action === 'create' && state.status === 'terminated') {
         // The plan's gateway, which terminate disabled, comes back on with the rest (convergeGateway).
@@ -292,8 +296,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       state.adminUsername = adminUsername;
       await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash);
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
-      const outcome = result(action, input.serviceId, tenant, state, changes);
-      return action === 'create' ? { ...outcome, serviceProperties: serviceProperties(options, tenant, adminUsername) } : outcome;
+      return result(options, action, input.serviceId, tenant, state, changes);
     });
   }
 
@@ -307,7 +310,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const target = action === 'suspend' ? 'suspended' : 'terminated';
       if (state.status === 'terminated') {
         changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
-        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: undefined };
+        return { ...result(options, action, serviceId, tenant, state, changes), suspendMemory: undefined };
       }
       if (state.status === 'suspended' && action === 'suspend' && state.suspendMemory) {
         const again = await disableTenant(tx, tenant, registrationProfile, changes, state.outboundRoutes);
@@ -315,7 +318,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         changes.steps.push(...suspendedWayOutSteps(tenant, state.suspendMemory));
         state.suspendMemory = mergedMemory(state.suspendMemory, again);
         changes.wrote(await writeState(tx, tenant.domainUuid, state));
-        return { ...result(action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory };
+        return { ...result(options, action, serviceId, tenant, state, changes), suspendMemory: state.suspendMemory };
       }
       const memory = state.status === 'suspended' ? state.suspendMemory : await disableTenant(tx, tenant, registrationProfile, changes, state.outboundRoutes);
       if (state.status === 'suspended') changes.steps.push(...(await disabledSteps(tx, tenant, registrationProfile)));
@@ -333,7 +336,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         state.terminatedAt = rows[0].now.toISOString();
       }
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
-      return { ...result(action, serviceId, tenant, state, changes), suspendMemory: memory ?? undefined };
+      return { ...result(options, action, serviceId, tenant, state, changes), suspendMemory: memory ?? undefined };
     });
   }
 
@@ -354,7 +357,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       state.status = 'active';
       state.suspendMemory = null;
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
-      return result('unsuspend', serviceId, tenant, state, changes);
+      return result(options, 'unsuspend', serviceId, tenant, state, changes);
     });
   }
 
@@ -366,7 +369,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
       const changes = new Changes();
       await convergeAdminUser(tx, tenant, input, options, changes);
-      return result('change_password', serviceId, tenant, tenant.state, changes);
+      return result(options, 'change_password', serviceId, tenant, tenant.state, changes);
     });
   }
 
