@@ -157,6 +157,15 @@ export class ServicesRepository {
     return toRecord(rows[0]);
   }
 
+  /**
+   * Another service the bridge has given this tenant domain (any server, purged ones included: the
+   * name stays theirs in the bridge, whose services are unique by domain). Null when none.
+   */
+  async domainHolder(domain: string, exceptServiceId: number): Promise<ServiceRecord | null> {
+    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE lower(tenant_domain) = lower($1) AND service_id <> $2 LIMIT 1', [domain, exceptServiceId]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
   /** Marks a service as taken over by `ictvoip adopt`, with the first moment the bridge bills calls of. */
   async markAdopted(serviceId: number, cdrBillingFrom: Date): Promise<void> {
     await this.db.query('UPDATE services SET adopted_at = COALESCE(adopted_at, now()), cdr_billing_from = $2, updated_at = now() WHERE service_id = $1', [
