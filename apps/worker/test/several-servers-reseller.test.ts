@@ -2,6 +2,7 @@ import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
+import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
 const SECOND_ESL_PASSWORD = 'Reseller-Esl-Secret-4410';
@@ -13,7 +14,7 @@ let esl2: EslStandin;
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
-  bridge = await startBridge({ JOB_ATTEMPTS: '3' }, { logLevel: 'info' });
+  bridge = await startBridge({ JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3' }, { logLevel: 'info' });
   fusion2Db = await createTestDatabase('fusion2');
   await loadFusionpbxSchema(fusion2Db.url);
   fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
@@ -60,5 +61,50 @@ describe('the same domain name asked for on two servers', () => {
     // Nothing on pbx2: no domain left behind without a service the bridge tracks.
     expect(await domainCount(fusion2, domain)).toBe(0);
     expect(await domainCount(bridge.fusion, domain)).toBe(1);
+  });
+});
+
+describe("one server's database down", () => {
+  const DEAD_DATABASE = 'postgres://postgres@127.0.0.1:1/fusionpbx';
+
+  /** pbx2's database stops answering (nothing listens there: connections are refused), then comes back. */
+  async function withPbx2DatabaseDown(work: () => Promise<void>): Promise<void> {
+    await registry.update('pbx2', { databaseUrl: DEAD_DATABASE });
+    try {
+      await work();
+    } finally {
+      await registry.update('pbx2', { databaseUrl: fusion2Db.url });
+    }
+  }
+
+  it("does not stop the default server's superadmin from using the ictVoIP endpoints, nor lock the address out", async () => {
+    const admin = { username: 'reseller-admin', password: 'Reseller-Admin-Pass-1' };
+    await addFusionUser(bridge, admin.username, { password: bcryptOf(admin.password), salt: null }, ['superadmin']);
+    const serviceId = 9311;
+    const domain = `t${serviceId}.pbx.example.net`;
+    expect((await send(event(serviceId, 'create', null))).body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain } });
+    const ask = () => postForm(bridge.url, '/app/registrations/check_registration.php', { ...admin, extension: '100', tenant_domain: domain });
+    expect((await ask()).status).toBe(200);
+    await withPbx2DatabaseDown(async () => {
+      // More requests than COMPAT_LOGIN_MAX_FAILURES: none is a failed login.
+      for (let i = 0; i < 4; i += 1) {
+        const reply = await ask();
+        expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 200, body: { status: 'success' } });
+      }
+    });
+    expect((await ask()).status).toBe(200);
+  });
+
+  it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
+    await withPbx2DatabaseDown(async () => {
+      const reply = await postForm(bridge.url, '/app/registrations/check_registration.php', {
+        username: 'only-on-two',
+        password: 'Whatever-Pass-2',
+        extension: '100',
+        tenant_domain: 'x.example.net',
+      });
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 503, body: { status: 'error', message: expect.stringContaining('pbx2') } });
+      expect(reply.text).not.toContain('127.0.0.1:1');
+    });
   });
 });
