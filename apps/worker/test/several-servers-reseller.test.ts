@@ -1,8 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
-import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import {
+  buildEvent,
+  createTestDatabase,
+  freePort,
+  loadFusionpbxSchema,
+  postWebhook,
+  seedFusionpbxBasics,
+  startEslStandin,
+  type EslStandin,
+  type TestDatabase,
+} from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
+import { syncTenantCdrs } from '../src';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
 const SECOND_ESL_PASSWORD = 'Reseller-Esl-Secret-4410';
@@ -14,7 +26,10 @@ let esl2: EslStandin;
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
-  bridge = await startBridge({ JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3' }, { logLevel: 'info' });
+  bridge = await startBridge(
+    { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_METRICS_PORT: String(await freePort()) },
+    { logLevel: 'info' },
+  );
   fusion2Db = await createTestDatabase('fusion2');
   await loadFusionpbxSchema(fusion2Db.url);
   fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
@@ -95,6 +110,26 @@ describe("one server's database down", () => {
     expect((await ask()).status).toBe(200);
   });
 
+  it("the worker's CDR backlog gauge stays current for the other servers' tenants (the down server's keep their last value)", async () => {
+    const onDefault = 9331;
+    const onSecond = 9332;
+    expect((await send(event(onDefault, 'create', null))).body.result).toBe('success');
+    expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+    await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 120);
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 120);
+    for (const serviceId of [onDefault, onSecond]) expect(await syncTenantCdrs(bridge.worker!.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1 });
+    // One call on #2 after its cursor: its backlog is 1 before the outage.
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+    expect(backlogOf(await scrape(), onSecond)).toBe(1);
+    expect(backlogOf(await scrape(), onDefault)).toBe(0);
+    await withPbx2DatabaseDown(async () => {
+      await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 30);
+      const text = await scrape();
+      expect(backlogOf(text, onDefault)).toBe(1);
+      expect(backlogOf(text, onSecond)).toBe(1);
+    });
+  });
+
   it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
     await withPbx2DatabaseDown(async () => {
       const reply = await postForm(bridge.url, '/app/registrations/check_registration.php', {
@@ -108,3 +143,23 @@ describe("one server's database down", () => {
     });
   });
 });
+
+async function insertCdr(pool: Pool, domain: string, secondsAgo: number): Promise<void> {
+  const { rows } = await pool.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain]);
+  await pool.query(
+    `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+     VALUES ($1, $2, $3, 'outbound', 'a', '12125550100', '12125550100', now() - make_interval(secs => $4), 30, 'NORMAL_CLEARING')`,
+    [randomUUID(), rows[0]!.domain_uuid, domain, secondsAgo],
+  );
+}
+
+async function scrape(): Promise<string> {
+  const response = await fetch(bridge.worker!.metricsUrl!);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+function backlogOf(text: string, serviceId: number): number | null {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`ictvoip_cdr_backlog{service_id="${serviceId}"} `));
+  return line ? Number(line.split(' ').pop()) : null;
+}
