@@ -15,6 +15,7 @@ import {
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
+import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
 const SECOND_ESL_PASSWORD = 'Reseller-Esl-Secret-4410';
@@ -128,6 +129,30 @@ describe("one server's database down", () => {
       expect(backlogOf(text, onDefault)).toBe(1);
       expect(backlogOf(text, onSecond)).toBe(1);
     });
+  });
+
+  it("the purge of terminated tenants goes on for the other servers; the down server's tenant waits, with the reason", async () => {
+    const onSecond = 9341;
+    const onDefault = 9342;
+    for (const [serviceId, server] of [
+      [onSecond, { id: 2 }],
+      [onDefault, null],
+    ] as const) {
+      expect((await send(event(serviceId, 'create', server))).body.result).toBe('success');
+      expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+    }
+    const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+    let outcome: Awaited<ReturnType<typeof purgeTerminatedTenants>> | undefined;
+    await withPbx2DatabaseDown(async () => {
+      outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+    });
+    expect(outcome!.purged).toEqual([onDefault]);
+    expect(outcome!.waiting).toEqual([{ serviceId: onSecond, reason: expect.stringContaining('ECONNREFUSED') }]);
+    expect(await domainCount(bridge.fusion, `t${onDefault}.pbx.example.net`)).toBe(0);
+    expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(1);
+    // Once #2 answers again, the next run purges its tenant.
+    expect((await purgeTerminatedTenants(bridge.worker!.deps, later)).purged).toEqual([onSecond]);
+    expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
   });
 
   it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
