@@ -15,6 +15,7 @@ import {
 import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
+import { call, createKey } from '../../api/test/v1-helpers';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
@@ -153,6 +154,18 @@ describe("one server's database down", () => {
     // Once #2 answers again, the next run purges its tenant.
     expect((await purgeTerminatedTenants(bridge.worker!.deps, later)).purged).toEqual([onSecond]);
     expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+  });
+
+  it('REST on a tenant of the down server answers 503 naming that FusionPBX server, not the bridge database', async () => {
+    const serviceId = 9351;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops-9351', scope: 'admin', access: 'read' });
+    await withPbx2DatabaseDown(async () => {
+      const reply = await call(bridge.url, 'GET', `/v1/tenants/${serviceId}/extensions`, { token: key });
+      expect(reply.status).toBe(503);
+      expect(JSON.stringify(reply.body)).toContain('pbx2');
+      expect(JSON.stringify(reply.body)).not.toContain('bridge database');
+    });
   });
 
   it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
