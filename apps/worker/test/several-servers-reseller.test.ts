@@ -16,6 +16,7 @@ import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
 import { call, createKey } from '../../api/test/v1-helpers';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
@@ -201,3 +202,28 @@ function backlogOf(text: string, serviceId: number): number | null {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`ictvoip_cdr_backlog{service_id="${serviceId}"} `));
   return line ? Number(line.split(' ').pop()) : null;
 }
+
+describe('a disabled server in the drift report', () => {
+  it('is one fusionpbx_unreachable item naming it and how many services were not compared, not a clean report', async () => {
+    const onSecond = Number(
+      (await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2' AND observed_state IS DISTINCT FROM 'purged'")).rows[0].n,
+    );
+    expect(onSecond).toBeGreaterThan(0);
+    await registry.setEnabled('pbx2', false);
+    try {
+      const report = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+      expect(report.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([
+        expect.objectContaining({
+          server: 'pbx2',
+          serviceId: null,
+          actual: expect.stringContaining('disabled'),
+          note: expect.stringContaining(`its ${onSecond} service(s) were not compared`),
+        }),
+      ]);
+    } finally {
+      await registry.setEnabled('pbx2', true);
+    }
+    const enabled = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(enabled.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([]);
+  });
+});
