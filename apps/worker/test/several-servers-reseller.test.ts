@@ -227,3 +227,14 @@ describe('a disabled server in the drift report', () => {
     expect(enabled.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([]);
   });
 });
+
+describe('registering a server the bridge cannot talk to', () => {
+  it('refuses an event-socket password the event-socket client refuses (whitespace) at add and update, so it never reaches the other servers', async () => {
+    const spec = { name: 'pbx-space', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, whmcsServerId: 31 };
+    await expect(registry.add({ ...spec, eslPassword: 'two words' })).rejects.toMatchObject({ code: 'FUSIONPBX_SERVER_INVALID', field: 'eslPassword' });
+    await expect(registry.update('pbx2', { eslPassword: 'tab\there' })).rejects.toMatchObject({ code: 'FUSIONPBX_SERVER_INVALID', field: 'eslPassword' });
+    expect(await registry.summary('pbx-space')).toBeNull();
+    // The registry as it is: every server's targets still open, the default's superadmin still logs in.
+    expect((await bridge.worker!.deps.targets.all()).map((target) => target.name)).toEqual(['default', 'pbx2']);
+  });
+});
