@@ -238,3 +238,23 @@ describe('registering a server the bridge cannot talk to', () => {
     expect((await bridge.worker!.deps.targets.all()).map((target) => target.name)).toEqual(['default', 'pbx2']);
   });
 });
+
+describe('/readyz per registered server', () => {
+  it("reports a registered server whose database lacks FusionPBX's schema or the template domain as down (creates routed there would all fail)", async () => {
+    const bare = await createTestDatabase('fusion3');
+    try {
+      await registry.add({ name: 'pbx3', databaseUrl: bare.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 3 });
+      const noSchema = await call(bridge.url, 'GET', '/readyz');
+      expect(noSchema.status).toBe(200);
+      expect(noSchema.body.status).toBe('degraded');
+      expect(noSchema.body.checks['fusionpbx:pbx3']).toMatchObject({ status: 'down', error: expect.stringContaining('v_domains') });
+      await loadFusionpbxSchema(bare.url);
+      const noTemplate = await call(bridge.url, 'GET', '/readyz');
+      expect(noTemplate.body.checks['fusionpbx:pbx3']).toMatchObject({ status: 'down', error: expect.stringContaining(`FUSIONPBX_TEMPLATE_DOMAIN ${TEMPLATE_DOMAIN}`) });
+      expect(noTemplate.body.checks['fusionpbx:pbx2']).toMatchObject({ status: 'up' });
+    } finally {
+      await registry.remove('pbx3');
+      await bare.drop();
+    }
+  });
+});
