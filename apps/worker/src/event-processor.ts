@@ -8,7 +8,7 @@ import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type Ba
 import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
-import { DEFAULT_SERVER_NAME, PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
+import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
 import { recordEventCycle } from './jobs/billing/service-cycle';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
@@ -170,11 +170,8 @@ async function refuseDomainOfAnotherService(ctx: TenantActionContext): Promise<v
   } catch (error) {
     asPermanent(error);
   }
-  const holder = await deps.services.domainHolder(domain, inboxEvent.serviceId);
-  if (!holder) return;
-  const where = `FusionPBX server ${holder.fusionpbxServer ?? DEFAULT_SERVER_NAME}`;
-  const state = holder.desiredState === 'terminated' ? (holder.observedState === 'purged' ? ', purged' : ', terminated') : '';
-  throw new PermanentJobError('TENANT_CONFLICT', `domain ${domain} already belongs to service ${holder.serviceId} (${where}${state}); choose another domain for this service`);
+  const conflict = await deps.services.domainConflict(domain, inboxEvent.serviceId);
+  if (conflict) throw new PermanentJobError('TENANT_CONFLICT', conflict);
 }
 
 async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<{ event: BacklogEvent; addition: BacklogAddition }> {

@@ -80,6 +80,14 @@ describe('the same domain name asked for on two servers', () => {
     expect(await domainCount(fusion2, domain)).toBe(0);
     expect(await domainCount(bridge.fusion, domain)).toBe(1);
   });
+
+  it('the dry run of such a create answers the same refusal as the real run', async () => {
+    const preview = await postWebhook(bridge.url, JSON.stringify(event(9303, 'create', { id: 2 }, { domain: 'acme-shared.example.com' })), { query: '?dryRun=1' });
+    expect({ status: preview.status, body: preview.body }).toMatchObject({
+      status: 200,
+      body: { result: 'error', code: 'TENANT_CONFLICT', retryable: false, message: expect.stringContaining('already belongs to service 9301 (FusionPBX server default)') },
+    });
+  });
 });
 
 describe("one server's database down", () => {
