@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { namingFusionServer } from './fusion-pool-errors';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
 import {
@@ -68,10 +67,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.specs(),
     openPool: (url, server) =>
-      namingFusionServer(
-        createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
-        server,
-      ),
+      createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
     provisionerOptions,

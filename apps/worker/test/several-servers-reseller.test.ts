@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
 import {
@@ -17,6 +18,7 @@ import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
 import { call, createKey } from '../../api/test/v1-helpers';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
+import { addJobs, CDR_JOBS, cdrSyncJobId } from '@ictvoip/queue';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
 
 // A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
@@ -30,7 +32,7 @@ let registry: FusionServersRepository;
 
 beforeAll(async () => {
   bridge = await startBridge(
-    { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_METRICS_PORT: String(await freePort()) },
+    { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_CONCURRENCY: '2', WORKER_METRICS_PORT: String(await freePort()) },
     { logLevel: 'info' },
   );
   fusion2Db = await createTestDatabase('fusion2');
@@ -265,4 +267,57 @@ describe('/readyz per registered server', () => {
       await bare.drop();
     }
   });
+});
+
+describe('a server that accepts connections and never answers', () => {
+  it("does not hold the CDR queue: after its first syncs time out its other tenants are skipped and the other servers' tenants sync", async () => {
+    // A FusionPBX host that hangs (accepts, never speaks): each connection costs the whole connection timeout.
+    const sockets: Socket[] = [];
+    const hung = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const port = (hung.address() as { port: number }).port;
+    const stuck = [9401, 9402, 9403, 9404, 9405, 9406];
+    const onDefault = 9411;
+    const pool = bridge.api!.deps.pool;
+    await registry.add({
+      name: 'pbx-hung',
+      databaseUrl: `postgres://postgres@127.0.0.1:${port}/fusionpbx`,
+      eslHost: '127.0.0.1',
+      eslPort: port,
+      eslPassword: 'Hung-Esl-Secret-1',
+      whmcsServerId: 44,
+    });
+    try {
+      for (const serviceId of stuck)
+        await pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES ($1, 1, $2, 'active', 'pbx-hung')`, [
+          serviceId,
+          `hung${serviceId}.example.net`,
+        ]);
+      expect((await send(event(onDefault, 'create', null))).body.result).toBe('success');
+      await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 60);
+      // The stuck server's tenants first in the queue (as a fan-out in service-id order would put them), the default one last.
+      const slot = `h75-${randomUUID()}`;
+      await addJobs(
+        bridge.worker!.deps.queues,
+        CDR_JOBS.syncTenant,
+        [...stuck, onDefault].map((serviceId) => ({ data: { serviceId }, opts: { jobId: cdrSyncJobId(serviceId, slot) } })),
+      );
+      const done = await waitFor(
+        async () => {
+          const job = await bridge.worker!.deps.queues['cdr-sync'].getJob(cdrSyncJobId(onDefault, slot));
+          return job && (await job.isCompleted()) ? job : null;
+        },
+        120_000,
+        "the default server's tenant synced",
+      );
+      expect(done.returnvalue).toMatchObject({ status: 'synced', inserted: 1 });
+      // Two worker slots: at most the first two stuck syncs waited on the hung server before the default tenant's ran.
+      expect(sockets.length).toBeLessThanOrEqual(2);
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [stuck]);
+      await registry.remove('pbx-hung');
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
+  }, 150_000);
 });
