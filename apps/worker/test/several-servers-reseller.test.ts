@@ -179,6 +179,21 @@ describe("one server's database down", () => {
     });
   });
 
+  it('a superadmin of both servers asking for a tenant of the server that is down is told it did not answer (503), not that the tenant does not exist', async () => {
+    const admin = { username: 'both-admin', password: 'Both-Admin-Pass-3' };
+    const hash = bcryptOf(admin.password);
+    await addFusionUser(bridge, admin.username, { password: hash, salt: null }, ['superadmin']);
+    await addFusionUser({ fusion: fusion2 } as Bridge, admin.username, { password: hash, salt: null }, ['superadmin']);
+    const serviceId = 9361;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    const ask = () => postForm(bridge.url, '/app/registrations/check_registration.php', { ...admin, extension: '100', tenant_domain: `t${serviceId}.pbx.example.net` });
+    expect((await ask()).status).toBe(200);
+    await withPbx2DatabaseDown(async () => {
+      const reply = await ask();
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 503, body: { status: 'error', message: expect.stringContaining('server pbx2') } });
+    });
+  });
+
   it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
     await withPbx2DatabaseDown(async () => {
       const reply = await postForm(bridge.url, '/app/registrations/check_registration.php', {

@@ -76,7 +76,7 @@ export function compatAuthenticate(deps: ApiDeps, lockout: LoginLockout): Reques
       if (!username) throw missingParameter('username');
       if (!password) throw missingParameter('password');
       const found = await checkPassword(ip, req.path, username, password);
-      res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers } satisfies Principal;
+      res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers, unanswered: found.unanswered } satisfies Principal;
       next();
     } catch (error) {
       next(error);
@@ -93,7 +93,7 @@ function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
   const { maxFailures, lockoutSeconds } = deps.config.compatLogin;
   const lockedOut = (retryAfterSeconds: number) =>
     new CompatError(429, 'LOGIN_LOCKED_OUT', `Rate Limited: too many failed logins from this address; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
-  return async (ip: string, path: string, username: string, password: string): Promise<{ name: string; servers: (string | null)[] }> => {
+  return async (ip: string, path: string, username: string, password: string): Promise<{ name: string; servers: (string | null)[]; unanswered: string[] }> => {
     const before = await redisDeadline(lockout.check(ip), 'the login lockout (Redis)');
     if (before.locked) {
       deps.logger.warn({ ip, username, path, retryAfterSeconds: before.retryAfterSeconds }, 'ictVoIP endpoint denied: address locked out after failed logins');
