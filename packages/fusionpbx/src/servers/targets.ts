@@ -75,8 +75,9 @@ export function namingFusionServer(pool: Pool, server: string): Pool {
   const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   pool.query = ((...args: unknown[]) => {
-    if (typeof args[args.length - 1] === 'function') return query(...args);
-    return (query(...args) as Promise<unknown>).catch(mark);
+    const result = query(...args);
+    // A callback, or a submittable (a cursor): passed through as pg returns it.
+    return typeof (result as Promise<unknown> | undefined)?.then === 'function' ? (result as Promise<unknown>).then(undefined, mark) : result;
   }) as Pool['query'];
   pool.connect = ((...args: unknown[]) => {
     if (args.length > 0) return connect(...args);
