@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
+import { unavailableDatabase } from './fusion-pool-errors';
 
 export interface ErrorDetail {
   path: string;
@@ -98,7 +99,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (error instanceof HttpError) return sendError(res, error);
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
-    if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the bridge database'), req.path);
+    if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError(unavailableDatabase(error)), req.path);
     if (isRedisUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the job queue (Redis)'), req.path);
     logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));

@@ -33,14 +33,18 @@ export interface StartApiOptions {
   migrate?: boolean;
 }
 
-/** One check per enabled registered server: its database answers SELECT 1 and its event socket `status`. */
-async function registeredServerChecks(targets: FusionTargets, registry: FusionServersRepository): Promise<Record<string, ReadinessCheck>> {
+/**
+ * One check per enabled registered server, as the default server's: its database holds FusionPBX's
+ * schema and FUSIONPBX_TEMPLATE_DOMAIN (without it every create routed there fails), and its event
+ * socket answers `status`.
+ */
+async function registeredServerChecks(targets: FusionTargets, registry: FusionServersRepository, templateDomain: string): Promise<Record<string, ReadinessCheck>> {
   const checks: Record<string, ReadinessCheck> = {};
   for (const server of await registry.specs()) {
     if (!server.enabled) continue;
     checks[`fusionpbx:${server.name}`] = async () => {
       const target = await targets.get(server.name);
-      await target.pool.query('SELECT 1');
+      if (!(await fusionpbxReadiness(target.pool, templateDomain)).hasTemplateDomain) throw missingTemplateDomain(templateDomain);
       await target.esl.api('status');
     };
   }
@@ -106,7 +110,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       // FusionPBX's schema answers (an empty or wrong database is down, as unreachable is).
       fusionpbxDatabase: async () => void (await fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain)),
     },
-    serverReadiness: () => registeredServerChecks(targets, fusionServers),
+    serverReadiness: () => registeredServerChecks(targets, fusionServers, config.fusionpbx.templateDomain),
     freeswitchBehind: () => new ServicesRepository(pool).freeswitchBehindSummary(),
     degradingReadiness: {
       eventSocket: async () => void (await esl.api('status')),

@@ -110,3 +110,21 @@ it('reports an event that would fail for good (suspend of an unknown service) as
   expect(run.json).toEqual(webhook.body);
   expect(await snapshot()).toEqual(before);
 }, 60_000);
+
+it('refuses, like the webhook dry run and the worker, a create naming a domain another service of the bridge still has (a purged one too)', async () => {
+  await bridgeDb.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, observed_state) VALUES (7301, 1, 'held.example.com', 'terminated', 'purged')`);
+  const event = buildEvent({ serviceId: 7302, action: 'create' });
+  event.service = { ...(event.service as Record<string, unknown>), domain: 'held.example.com' };
+  const before = await snapshot();
+  const run = await cli('preview', eventFile('held.json', event), '--json');
+  expect(run.code).toBe(1);
+  expect(run.json).toEqual({
+    result: 'error',
+    code: 'TENANT_CONFLICT',
+    message: 'domain held.example.com already belongs to service 7301 (FusionPBX server default, purged); choose another domain for this service',
+    retryable: false,
+  });
+  const webhook = await postWebhook(bridge.url, JSON.stringify(event), { query: '?dryRun=1' });
+  expect(run.json).toEqual(webhook.body);
+  expect(await snapshot()).toEqual(before);
+}, 60_000);

@@ -8,7 +8,7 @@ import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type Ba
 import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
-import { PROVISIONING_REFUSALS, type ProvisionResult } from '@ictvoip/fusionpbx';
+import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
 import { recordEventCycle } from './jobs/billing/service-cycle';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
@@ -157,9 +157,28 @@ function committedEarlier(ctx: TenantActionContext): BacklogEvent | null {
   return ctx.service?.pendingApply?.events.find((known) => known.eventId === ctx.inboxEvent.eventId) ?? null;
 }
 
+/**
+ * A create naming a domain the bridge has given another service is refused before FusionPBX is
+ * touched: on another server the domain would be created there (nothing in that database knows the
+ * name), then the bridge could not record it (its services are unique by domain) and the event would
+ * fail over and over, leaving a tenant on that server the bridge does not track.
+ */
+async function refuseDomainOfAnotherService(ctx: TenantActionContext): Promise<void> {
+  const { deps, event, inboxEvent } = ctx;
+  let domain: string;
+  try {
+    domain = tenantDomainName(event, deps.targets.provisionerOptions, String(inboxEvent.serviceId));
+  } catch (error) {
+    asPermanent(error);
+  }
+  const conflict = await deps.services.domainConflict(domain, inboxEvent.serviceId);
+  if (conflict) throw new PermanentJobError('TENANT_CONFLICT', conflict);
+}
+
 async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall, desired: DesiredState | null): Promise<{ event: BacklogEvent; addition: BacklogAddition }> {
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
+  if (call === 'create') await refuseDomainOfAnotherService(ctx);
   const result = await deps.provisioner[call](event).catch(asPermanent);
   const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : (ctx.service?.properties ?? {});
   const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;

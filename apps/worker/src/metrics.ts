@@ -59,7 +59,7 @@ export type BillingGaugeSource = () => Promise<{
 }>;
 
 /** Every synced tenant's uncollected CDR count (the worker passes cdrBacklogByTenant). */
-export type CdrBacklogSource = () => Promise<{ serviceId: number; backlog: number }[]>;
+export type CdrBacklogSource = () => Promise<{ serviceId: number; backlog: number | null }[]>;
 
 export class WorkerMetricsPortError extends Error {
   readonly code = 'WORKER_METRICS_PORT_IN_USE';
@@ -158,6 +158,7 @@ export function createWorkerMetrics(): WorkerMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'ictvoip_worker_' });
   const registers = [registry];
   let backlogSource: CdrBacklogSource | null = null;
+  let lastBacklog = new Map<string, number>();
   const collectErrors = new Counter({
     name: 'ictvoip_worker_metrics_collect_errors_total',
     help: 'Scrape-time collectors that failed (their gauges keep the last value), by collector',
@@ -176,7 +177,17 @@ export function createWorkerMetrics(): WorkerMetrics {
       try {
         const rows = await backlogSource();
         cdrBacklog.reset();
-        for (const row of rows) cdrBacklog.set({ service_id: String(row.serviceId) }, row.backlog);
+        // A tenant whose server did not answer (null) keeps its last value; the other servers' tenants are current.
+        const shown = new Map<string, number>();
+        for (const row of rows) {
+          const id = String(row.serviceId);
+          const value = row.backlog ?? lastBacklog.get(id);
+          if (value === undefined) continue;
+          cdrBacklog.set({ service_id: id }, value);
+          shown.set(id, value);
+        }
+        lastBacklog = shown;
+        if (rows.some((row) => row.backlog === null)) collectErrors.inc({ collector: 'cdr_backlog' });
       } catch {
         collectErrors.inc({ collector: 'cdr_backlog' });
       }

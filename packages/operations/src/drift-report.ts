@@ -389,6 +389,9 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
       rowsByServer.set(server, reading.rows);
     }
   });
+  // Services on a server that is not read at all (disabled, or no longer registered): not compared, and said so.
+  const unread = [...new Set(services.map((service) => service.fusionpbxServer))].filter((server) => !pools.has(server));
+  for (const server of unread) items.push(unreachableServerItem(server, 'not read: the server is disabled or not registered', services));
   const known = new Map<string | null, Set<number>>([...tenantsByServer.keys()].map((server) => [server, new Set<number>()]));
   const whmcsViews = sources.whmcs ? await whmcsViewsOf(sources.whmcs, services) : null;
   for (const service of services) {

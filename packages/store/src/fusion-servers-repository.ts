@@ -118,7 +118,8 @@ export function validateFusionServer(input: NewFusionServer): void {
   if (!validDatabaseUrl(input.databaseUrl)) throw new FusionServerInputError('databaseUrl', 'must be a postgres:// or postgresql:// URL with a host and a database');
   if (!HOSTNAME.test(input.eslHost) && !IPV6.test(input.eslHost)) throw new FusionServerInputError('eslHost', 'must be a host name or an IP address');
   if (!Number.isInteger(input.eslPort) || input.eslPort < 1 || input.eslPort > 65535) throw new FusionServerInputError('eslPort', 'must be an integer from 1 to 65535');
-  if (input.eslPassword.length === 0 || /[\r\n]/.test(input.eslPassword)) throw new FusionServerInputError('eslPassword', 'must be non-empty and on one line');
+  // As the event-socket client takes it (it sends it on the `auth` line): a password it refuses would fail every use of the server.
+  if (input.eslPassword.length === 0 || /\s/.test(input.eslPassword)) throw new FusionServerInputError('eslPassword', 'must be non-empty, without spaces or line breaks');
   if (input.whmcsServerId != null && (!Number.isSafeInteger(input.whmcsServerId) || input.whmcsServerId < 1))
     throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
   if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');

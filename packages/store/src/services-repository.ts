@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { DEFAULT_FUSION_SERVER } from './fusion-servers-repository';
 
 export type DesiredState = 'active' | 'suspended' | 'terminated';
 
@@ -155,6 +156,23 @@ export class ServicesRepository {
       ],
     );
     return toRecord(rows[0]);
+  }
+
+  /**
+   * Another service the bridge has given this tenant domain (any server, purged ones included: the
+   * name stays theirs in the bridge, whose services are unique by domain). Null when none.
+   */
+  async domainHolder(domain: string, exceptServiceId: number): Promise<ServiceRecord | null> {
+    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE lower(tenant_domain) = lower($1) AND service_id <> $2 LIMIT 1', [domain, exceptServiceId]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  /** The refusal (TENANT_CONFLICT) of a create of `serviceId` naming `domain` when another service has it; null when none does. */
+  async domainConflict(domain: string, serviceId: number): Promise<string | null> {
+    const holder = await this.domainHolder(domain, serviceId);
+    if (!holder) return null;
+    const state = holder.desiredState === 'terminated' ? (holder.observedState === 'purged' ? ', purged' : ', terminated') : '';
+    return `domain ${domain} already belongs to service ${holder.serviceId} (FusionPBX server ${holder.fusionpbxServer ?? DEFAULT_FUSION_SERVER}${state}); choose another domain for this service`;
   }
 
   /** Marks a service as taken over by `ictvoip adopt`, with the first moment the bridge bills calls of. */

@@ -261,13 +261,15 @@ export class FinishListener implements FinishWakeups {
 
 /** True when an error means "the database is unreachable right now" (answer 503, retry later). */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code ?? '';
+  // Not `instanceof Error`: a socket error made in another realm (a vm context, a test sandbox) is one too.
+  if (typeof error !== 'object' || error === null) return false;
+  const code = String((error as { code?: unknown }).code ?? '');
+  const message = String((error as { message?: unknown }).message ?? '');
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
   // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection exceptions,
   // 53300 too many connections (the server is full: retry later, a 503, not a 500).
   if (/^(57P0[123]|08|53300$)/.test(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
 }
 
 // Namespaces of the two-int advisory locks (namespace, service id). Provisioning and billing work of

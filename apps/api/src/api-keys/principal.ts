@@ -9,7 +9,11 @@ import { HttpError } from '../errors';
  * endpoints only, COMPAT_ICTVOIP=1) a FusionPBX superadmin, who sees the tenants of the FusionPBX
  * servers whose own v_users accepted the password, and no others.
  */
-export type Principal = { kind: 'admin-token' } | { kind: 'key'; key: ApiKeyRecord } | { kind: 'fusionpbx-superadmin'; username: string; servers: readonly (string | null)[] };
+export type Principal =
+  | { kind: 'admin-token' }
+  | { kind: 'key'; key: ApiKeyRecord }
+  /** `unanswered`: the servers (names, `default` included) whose database did not answer the password check. */
+  | { kind: 'fusionpbx-superadmin'; username: string; servers: readonly (string | null)[]; unanswered?: readonly string[] };
 
 export const isAdmin = (principal: Principal) => principal.kind === 'admin-token' || (principal.kind === 'key' && principal.key.scope === 'admin');
 export const canWrite = (principal: Principal) => principal.kind !== 'key' || principal.key.access === 'read-write';
@@ -17,6 +21,8 @@ export const canWrite = (principal: Principal) => principal.kind !== 'key' || pr
 export const tenantOf = (principal: Principal): number | null => (principal.kind === 'key' && principal.key.scope === 'tenant' ? principal.key.serviceId : null);
 /** The FusionPBX servers (stored names, null = default) a principal is limited to; null = every server. */
 export const serversOf = (principal: Principal): readonly (string | null)[] | null => (principal.kind === 'fusionpbx-superadmin' ? principal.servers : null);
+/** The servers a superadmin's password could not be checked on (their database did not answer). */
+export const unansweredServersOf = (principal: Principal): readonly string[] => (principal.kind === 'fusionpbx-superadmin' ? (principal.unanswered ?? []) : []);
 export function actorOf(principal: Principal): string {
   if (principal.kind === 'admin-token') return 'admin-token';
   if (principal.kind === 'key') return `api-key:${principal.key.id}`;

@@ -8,7 +8,8 @@ import { DependencyUnavailableError, HttpError } from '../errors';
 import type { ApiDeps } from '../deps';
 import { redisReady, withEnqueueTimeout, allFailed, Batcher, clientGone, finishNotification, waitForRow, type Settled } from '../enqueue';
 import { serviceStatus } from './service-status';
-import { previewTenantEvent, PreviewUnavailableError, type EventPreview, type Provisioner } from '@ictvoip/fusionpbx';
+import type { Pool } from 'pg';
+import { previewTenantEvent, PreviewUnavailableError, tenantDomainName, type EventPreview, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
 import { cacheOptionsFrom } from './v1/freeswitch';
 import { targetForEvent } from '../fusion-scope';
 
@@ -281,10 +282,25 @@ async function provisionerFor(deps: ApiDeps, event: TenantCommand): Promise<Prov
   return (await targetForEvent(deps, service ? service.fusionpbxServer : undefined, event)).provisioner;
 }
 
+/** The create's domain when another service has it (TENANT_CONFLICT's message); null otherwise, or when the domain is invalid (the preview refuses that itself). */
+export async function domainConflictOf(pool: Pool, options: ProvisionerOptions, event: TenantCommand): Promise<string | null> {
+  let domain: string;
+  try {
+    domain = tenantDomainName(event, options, String(event.service.id));
+  } catch {
+    return null;
+  }
+  return new ServicesRepository(pool).domainConflict(domain, event.service.id);
+}
+
 /** Runs the event's provisioning in a rolled-back FusionPBX transaction: no inbox row, no job, no change. */
 export async function previewEvent(deps: ApiDeps, event: TenantCommand): Promise<DryRunReply> {
   try {
-    return await previewTenantEvent(await provisionerFor(deps, event), event.action, event, cacheOptionsFrom(deps));
+    const provisioner = await provisionerFor(deps, event);
+    // The worker's refusal of a create naming another service's domain (any server), before FusionPBX is read.
+    const conflict = event.action === 'create' ? await domainConflictOf(deps.pool, deps.targets.provisionerOptions, event) : null;
+    if (conflict) return { result: 'error', code: 'TENANT_CONFLICT', message: conflict, retryable: false };
+    return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFrom(deps));
   } catch (error) {
     if (!(error instanceof PreviewUnavailableError)) throw error;
     throw new HttpError(400, 'VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);

@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { Pool } from 'pg';
-import { cacheOptionsFromConfig, createProvisioner, previewTenantEvent, PreviewUnavailableError, provisionerOptionsFrom, type EventPreview } from '@ictvoip/fusionpbx';
+import {
+  cacheOptionsFromConfig,
+  createProvisioner,
+  previewTenantEvent,
+  PreviewUnavailableError,
+  provisionerOptionsFrom,
+  tenantDomainName,
+  type EventPreview,
+} from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
@@ -64,10 +72,13 @@ function previewText(preview: EventPreview): string {
  * The FusionPBX database the webhook would use for this event: a known service's own server, else
  * the registered server its `server` block names, else the default server.
  */
-async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<string> {
+async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<string | { conflict: string }> {
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
+    // The worker refuses a create naming a domain another service has (any server) before FusionPBX is read.
+    const conflict = event.action === 'create' ? await domainConflictOf(pool, cfg, event) : null;
+    if (conflict) return { conflict };
     const servers = new FusionServersRepository(pool, cfg.sealing);
     const service = await new ServicesRepository(pool).get(event.service.id);
     const name = service ? service.fusionpbxServer : ((await servers.findForWhmcsServer(event.server))?.name ?? null);
@@ -80,10 +91,23 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promi
   }
 }
 
+/** The create's domain when another service has it (TENANT_CONFLICT's message); null otherwise, or when the domain is invalid (the preview refuses that itself). */
+async function domainConflictOf(pool: Pool, cfg: BridgeConfig, event: TenantCommand): Promise<string | null> {
+  let domain: string;
+  try {
+    domain = tenantDomainName(event, provisionerOptionsFrom(cfg), String(event.service.id));
+  } catch {
+    return null;
+  }
+  return new ServicesRepository(pool).domainConflict(domain, event.service.id);
+}
+
 /** Runs the shared dry-run against FusionPBX's database (read-only use of the bridge's); no queue, no event socket. */
 export async function previewWebhookEvent(event: TenantCommand, shared?: Pool): Promise<EventPreview> {
   const cfg = config();
-  const fusionPool = shared ?? createPool(await fusionUrlForEvent(cfg, event), { max: 1 });
+  const target = shared ?? (await fusionUrlForEvent(cfg, event));
+  if (typeof target === 'object' && 'conflict' in target) return { result: 'error', code: 'TENANT_CONFLICT', message: target.conflict, retryable: false };
+  const fusionPool = typeof target === 'string' ? createPool(target, { max: 1 }) : target;
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
     return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFromConfig(cfg));

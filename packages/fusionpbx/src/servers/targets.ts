@@ -62,6 +62,36 @@ export async function serverNameForEvent(registry: WhmcsServerMapping, server: {
   return match.name;
 }
 
+/**
+ * Marks what one FusionPBX server's pool throws with the server's name (`fusionpbxServer`), so a
+ * database that does not answer is told apart from the bridge's own (the API's 503 names it, the CDR
+ * sync pauses that server). Only the promise forms are marked; a callback is passed through untouched.
+ */
+export function namingFusionServer(pool: Pool, server: string): Pool {
+  const mark = (error: unknown): never => {
+    if (typeof error === 'object' && error !== null && Object.isExtensible(error)) (error as { fusionpbxServer?: string }).fusionpbxServer ??= server;
+    throw error;
+  };
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    // A callback, or a submittable (a cursor): passed through as pg returns it.
+    return typeof (result as Promise<unknown> | undefined)?.then === 'function' ? (result as Promise<unknown>).then(undefined, mark) : result;
+  }) as Pool['query'];
+  pool.connect = ((...args: unknown[]) => {
+    if (args.length > 0) return connect(...args);
+    return (connect() as Promise<unknown>).catch(mark);
+  }) as Pool['connect'];
+  return pool;
+}
+
+/** The FusionPBX server whose pool threw `error` (namingFusionServer), or null (the bridge database, or not a database error). */
+export function fusionServerOfError(error: unknown): string | null {
+  const server = typeof error === 'object' && error !== null ? (error as { fusionpbxServer?: unknown }).fusionpbxServer : undefined;
+  return typeof server === 'string' ? server : null;
+}
+
 export interface FusionTargetsOptions {
   defaultServer: Omit<FusionServerConnection, 'name' | 'enabled'>;
   /** Reads a registered server (the registry); null when there is none of that name. */
@@ -149,7 +179,7 @@ export class FusionTargets {
   }
 
   private open(name: string, storedName: string | null, connection: Omit<FusionServerConnection, 'name' | 'enabled'>): FusionTarget {
-    const pool = this.options.openPool(connection.databaseUrl, name);
+    const pool = namingFusionServer(this.options.openPool(connection.databaseUrl, name), name);
     const esl = this.options.openEsl({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword }, name);
     const provisioner = createProvisioner({ pool, options: this.options.provisionerOptions });
     return { name, storedName, pool, esl, provisioner: this.options.wrapProvisioner?.(provisioner, name) ?? provisioner, cacheOptions: this.options.cacheOptions };

@@ -28,17 +28,29 @@ function basicCredentials(req: Request): { username: string; password: string } 
   return colon < 0 ? null : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** The FusionPBX servers (stored names) whose database knows this superadmin with this password. */
-async function superadminServers(deps: ApiDeps, username: string, password: string): Promise<{ name: string; servers: (string | null)[] }> {
+/**
+ * The FusionPBX servers (stored names) whose database knows this superadmin with this password, all
+ * asked at once; `unanswered` names those whose database did not answer (logged). One server down
+ * never refuses a superadmin another server knows.
+ */
+async function superadminServers(deps: ApiDeps, username: string, password: string): Promise<{ name: string; servers: (string | null)[]; unanswered: string[] }> {
+  const targets = await deps.targets.all();
+  const outcomes = await Promise.allSettled(targets.map((target) => verifySuperadmin(target.pool, username, password)));
   const servers: (string | null)[] = [];
+  const unanswered: string[] = [];
   let name = username;
-  for (const target of await deps.targets.all()) {
-    const matched = await verifySuperadmin(target.pool, username, password);
-    if (matched === null) continue;
-    name = matched;
+  outcomes.forEach((outcome, index) => {
+    const target = targets[index]!;
+    if (outcome.status === 'rejected') {
+      unanswered.push(target.name);
+      deps.logger.warn({ server: target.name, err: (outcome.reason as Error)?.message ?? String(outcome.reason) }, 'ictVoIP login: FusionPBX database did not answer');
+      return;
+    }
+    if (outcome.value === null) return;
+    name = outcome.value;
     servers.push(target.storedName);
-  }
-  return { name, servers };
+  });
+  return { name, servers, unanswered };
 }
 
 /**
@@ -64,7 +76,7 @@ export function compatAuthenticate(deps: ApiDeps, lockout: LoginLockout): Reques
       if (!username) throw missingParameter('username');
       if (!password) throw missingParameter('password');
       const found = await checkPassword(ip, req.path, username, password);
-      res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers } satisfies Principal;
+      res.locals.principal = { kind: 'fusionpbx-superadmin', username: found.name, servers: found.servers, unanswered: found.unanswered } satisfies Principal;
       next();
     } catch (error) {
       next(error);
@@ -81,7 +93,7 @@ function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
   const { maxFailures, lockoutSeconds } = deps.config.compatLogin;
   const lockedOut = (retryAfterSeconds: number) =>
     new CompatError(429, 'LOGIN_LOCKED_OUT', `Rate Limited: too many failed logins from this address; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
-  return async (ip: string, path: string, username: string, password: string): Promise<{ name: string; servers: (string | null)[] }> => {
+  return async (ip: string, path: string, username: string, password: string): Promise<{ name: string; servers: (string | null)[]; unanswered: string[] }> => {
     const before = await redisDeadline(lockout.check(ip), 'the login lockout (Redis)');
     if (before.locked) {
       deps.logger.warn({ ip, username, path, retryAfterSeconds: before.retryAfterSeconds }, 'ictVoIP endpoint denied: address locked out after failed logins');
@@ -96,6 +108,16 @@ function superadminCheck(deps: ApiDeps, lockout: LoginLockout) {
     if (found.servers.length > 0) {
       await redisDeadline(lockout.clear(ip), 'the login lockout (Redis)');
       return found;
+    }
+    // Not known to the servers that answered, perhaps to one that did not: not a wrong password (still counted, as every check is).
+    if (found.unanswered.length > 0) {
+      deps.logger.warn({ ip, username, path, unanswered: found.unanswered }, 'ictVoIP endpoint: credentials not checked on every FusionPBX server (one did not answer)');
+      throw new CompatError(
+        503,
+        'DEPENDENCY_UNAVAILABLE',
+        `Server Error: FusionPBX server ${found.unanswered.join(', ')} did not answer, so the credentials could not be checked there; retry later`,
+        5,
+      );
     }
     deps.logger.warn({ ip, username, path, failures: attempt.failures }, 'ictVoIP endpoint denied: invalid FusionPBX credentials');
     if (attempt.failures >= maxFailures) {

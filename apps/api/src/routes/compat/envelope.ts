@@ -3,6 +3,7 @@ import type { Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { HttpError } from '../../errors';
+import { unavailableDatabase } from '../../fusion-pool-errors';
 
 /**
  * ictVoIP's answer envelope (api_endpoints.rst): `status` ("success" | "error"), `message`,
@@ -65,7 +66,7 @@ export function compatErrorHandler(logger: Logger): ErrorRequestHandler {
     if (parser.status && parser.status >= 400 && parser.status < 500)
       return sendCompatError(res, new CompatError(400, 'BAD_REQUEST', 'Invalid Request: request body could not be read'));
     if (isDatabaseUnavailable(error))
-      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the bridge database is unavailable; retry later', 5));
+      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', `Server Error: ${unavailableDatabase(error)} is unavailable; retry later`, 5));
     if (isRedisUnavailable(error))
       return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
     logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error (ictVoIP endpoint)');

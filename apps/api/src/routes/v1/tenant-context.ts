@@ -4,7 +4,7 @@ import { ServicesRepository } from '@ictvoip/store';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import { scopeForServer } from '../../fusion-scope';
-import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
+import { type Principal, serversOf, tenantOf, unansweredServersOf } from '../../api-keys/principal';
 
 export interface TenantContext {
   service: ServiceRecord;
@@ -44,7 +44,13 @@ export async function resolveService(deps: ApiDeps, principal: Principal, tenant
   const allowed = tenantOf(principal);
   if (allowed !== null && allowed !== service.serviceId) throw notFound(tenant);
   const servers = serversOf(principal);
-  if (servers !== null && !servers.includes(service.fusionpbxServer)) throw notFound(tenant);
+  if (servers !== null && !servers.includes(service.fusionpbxServer)) {
+    // A superadmin whose password that server could not check (its database did not answer): not "no such tenant".
+    const server = service.fusionpbxServer ?? 'default';
+    if (unansweredServersOf(principal).includes(server))
+      throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', `the FusionPBX database of server ${server} is unavailable; retry later`, undefined, 5);
+    throw notFound(tenant);
+  }
   return service;
 }
 

@@ -74,6 +74,9 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
   if (service.desiredState !== 'terminated') return { ...result, status: 'not-terminated' };
   for (;;) {
     const sync = await syncTenantCdrs(deps, serviceId);
+    // Its server disabled: the calls since the last sync are not read yet. The bill waits (retried) rather than go out without them.
+    if (sync.status === 'server-unavailable')
+      throw new Error(`final bill of service ${serviceId} waits: FusionPBX server ${service.fusionpbxServer ?? 'default'} is unavailable, so its last calls cannot be read`);
     result.syncs.push(sync);
     if (!sync.more) break;
   }

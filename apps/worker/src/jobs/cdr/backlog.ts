@@ -15,8 +15,11 @@ export async function cdrBacklog(deps: WorkerDeps, serviceId: number): Promise<n
 
 export interface TenantCdrBacklog {
   serviceId: number;
-  /** CDRs in v_xml_cdr after the tenant's sync cursor: not collected (so not rated or billed) yet. */
-  backlog: number;
+  /**
+   * CDRs in v_xml_cdr after the tenant's sync cursor: not collected (so not rated or billed) yet.
+   * null: its FusionPBX server did not answer this time (the gauge keeps the last value).
+   */
+  backlog: number | null;
 }
 
 // The stamps travel as text: a JS Date would drop the microseconds the keyset compares on.
@@ -37,8 +40,9 @@ type CursorRow = { service_id: string; domain_uuid: string; stamp: string; cdr_u
 
 /**
  * Every synced tenant's backlog: the cursors from the bridge, then one grouped count per FusionPBX
- * server, each tenant counted in its own server's v_xml_cdr. A server that does not answer is left
- * out of this scrape (its tenants keep their last value).
+ * server, all servers at once, each tenant counted in its own server's v_xml_cdr. A server that does
+ * not answer (database down, disabled, unknown) gives its tenants `backlog: null`; the other servers'
+ * counts are still read.
  */
 export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'targets'>): Promise<TenantCdrBacklog[]> {
   const { rows: cursors } = await deps.pool.query<CursorRow>(CURSORS_SQL);
@@ -48,20 +52,21 @@ export async function cdrBacklogByTenant(deps: Pick<WorkerDeps, 'pool' | 'target
     if (group) group.push(row);
     else byServer.set(row.server, [row]);
   }
-  const counts: TenantCdrBacklog[] = [];
-  for (const [server, rows] of byServer) {
-    const pool = await deps.targets.get(server).then(
-      (target) => target.pool,
-      () => null,
-    );
-    if (!pool) continue;
-    const { rows: found } = await pool.query<{ service_id: string; n: string }>(BACKLOG_SQL, [
-      rows.map((row) => row.service_id),
-      rows.map((row) => row.domain_uuid),
-      rows.map((row) => row.stamp),
-      rows.map((row) => row.cdr_uuid),
-    ]);
-    counts.push(...found.map((row) => ({ serviceId: Number(row.service_id), backlog: Number(row.n) })));
-  }
-  return counts;
+  const perServer = await Promise.all(
+    [...byServer].map(async ([server, rows]): Promise<TenantCdrBacklog[]> => {
+      try {
+        const { pool } = await deps.targets.get(server);
+        const { rows: found } = await pool.query<{ service_id: string; n: string }>(BACKLOG_SQL, [
+          rows.map((row) => row.service_id),
+          rows.map((row) => row.domain_uuid),
+          rows.map((row) => row.stamp),
+          rows.map((row) => row.cdr_uuid),
+        ]);
+        return found.map((row) => ({ serviceId: Number(row.service_id), backlog: Number(row.n) }));
+      } catch {
+        return rows.map((row) => ({ serviceId: Number(row.service_id), backlog: null }));
+      }
+    }),
+  );
+  return perServer.flat();
 }

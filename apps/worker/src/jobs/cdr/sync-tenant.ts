@@ -5,6 +5,7 @@ import {
   getCdrSyncCursor,
   includedSecondsUsed,
   inTransaction,
+  isDatabaseUnavailable,
   isPurgedService,
   touchCdrSyncCursor,
   withBillingLock,
@@ -17,6 +18,7 @@ import {
   type ServiceRecord,
 } from '@ictvoip/store';
 import type { PoolClient } from 'pg';
+import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -259,10 +261,42 @@ function underCreditControl(plan: Record<string, unknown>): boolean {
   return plan.billingMode === 'prepaid' || (typeof plan.creditLimit === 'string' && plan.creditLimit !== '');
 }
 
+/**
+ * How long, after a server's database did not answer a scheduled sync, this worker skips that
+ * server's other scheduled syncs (`server-unavailable`, cursors kept). A server that accepts
+ * connections and never answers costs each sync the whole connection timeout: hundreds of its
+ * tenants would hold every slot of the CDR queue and the other servers' tenants would wait behind them.
+ */
+export const SERVER_PAUSE_MS = 30_000;
+const pausedServers = new WeakMap<WorkerDeps['targets'], Map<string, number>>();
+
+function pausesOf(deps: WorkerDeps): Map<string, number> {
+  let pauses = pausedServers.get(deps.targets);
+  if (!pauses) pausedServers.set(deps.targets, (pauses = new Map()));
+  return pauses;
+}
+
 export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
   const data = job.data;
   const service = await deps.services.get(data.serviceId);
-  const outcome = await syncServiceCdrs(deps, data.serviceId, service, { from: data.from ? new Date(data.from) : undefined });
+  const server = service?.fusionpbxServer ?? DEFAULT_SERVER_NAME;
+  const pauses = pausesOf(deps);
+  const pausedUntil = pauses.get(server) ?? 0;
+  if (pausedUntil > Date.now()) {
+    deps.logger.debug({ serviceId: data.serviceId, server }, 'CDR sync skipped: its FusionPBX server did not answer a moment ago');
+    return { serviceId: data.serviceId, status: 'server-unavailable', pages: 0, read: 0, inserted: 0, rated: 0, unrated: 0, notBillable: 0, more: false };
+  }
+  const outcome = await syncServiceCdrs(deps, data.serviceId, service, { from: data.from ? new Date(data.from) : undefined }).catch((error: unknown) => {
+    // Only this server's database (its pool marks what it throws), only when it did not answer: a query error is the tenant's own.
+    if (fusionServerOfError(error) !== null && isDatabaseUnavailable(error)) {
+      pauses.set(server, Date.now() + SERVER_PAUSE_MS);
+      deps.logger.warn(
+        { serviceId: data.serviceId, server, err: (error as Error).message, pauseMs: SERVER_PAUSE_MS },
+        "CDR sync: FusionPBX server's database did not answer; its tenants' syncs pause",
+      );
+    }
+    throw error;
+  });
   // New rated calls of a credit-controlled tenant: its client's balance is checked now, not at the next timer.
   if (outcome.rated > 0 && service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
   return outcome;

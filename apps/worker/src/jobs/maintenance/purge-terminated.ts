@@ -4,6 +4,7 @@ import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { dropCdrSyncCursor, purgedServiceSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
+import { describeError } from '../../errors';
 
 export const PURGE_JOB_NAME = MAINTENANCE_JOBS.purgeTerminated;
 export const PURGE_SCHEDULER_ID = SCHEDULER_IDS.purgeTerminated;
@@ -116,30 +117,48 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
       outcome.waiting.push({ serviceId, reason: error.message });
       continue;
     }
-    await withServiceLock(deps.pool, serviceId, async () => {
-      const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
-      if (result.reason === 'not_found') {
-        const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
-        if (doubt) {
-          outcome.waiting.push({ serviceId, reason: doubt });
-          return;
-        }
-        await finishCutShortPurge(deps, serviceId, service.tenantDomain);
-        outcome.purged.push(serviceId);
-        return;
-      }
-      if (!result.purged) {
-        outcome.waiting.push({ serviceId, reason: result.reason ?? 'not purged' });
-        return;
-      }
-      await applyFreeswitchSide(deps.esl, result.freeswitch, { cache: deps.cacheOptions });
-      await deps.services.recordObserved(serviceId, { state: 'purged', pendingApply: null });
-      await deps.audit.append({ actor: 'worker', action: 'purge', serviceId, detail: { domain: result.domainName, deleted: result.deleted } });
-      outcome.purged.push(serviceId);
-      deps.logger.info({ serviceId, domain: result.domainName, deleted: result.deleted }, 'terminated tenant purged after retention');
+    // One tenant's failure (its server's database or event socket down) leaves it waiting; the others, on every server, go on.
+    const purged = await purgeOne(deps, serviceId, service.tenantDomain, { retentionDays, now, databaseChecks, outcome }).catch((error: unknown) => {
+      const reason = `FusionPBX server ${deps.fusionServer ?? 'default'}: ${describeError(error)}`;
+      deps.logger.warn({ serviceId, server: deps.fusionServer ?? 'default', err: describeError(error) }, 'terminated tenant not purged this run; retried at the next');
+      outcome.waiting.push({ serviceId, reason });
+      return false;
     });
     // After the service lock, under the billing lock: a sync still running finishes first and cannot write the old cursor back.
-    if (outcome.purged.includes(serviceId)) await withBillingLock(base.pool, serviceId, (client) => dropCdrSyncCursor(client, serviceId));
+    if (purged) await withBillingLock(base.pool, serviceId, (client) => dropCdrSyncCursor(client, serviceId));
   }
   return outcome;
+}
+
+/** One tenant's purge under its service lock; true when it is purged (its outcome entry written). */
+async function purgeOne(
+  deps: ScopedDeps,
+  serviceId: number,
+  tenantDomain: string | null,
+  run: { retentionDays: number; now: Date; databaseChecks: DatabaseChecks; outcome: PurgeOutcome },
+): Promise<boolean> {
+  const { retentionDays, now, databaseChecks, outcome } = run;
+  return withServiceLock(deps.pool, serviceId, async () => {
+    const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
+    if (result.reason === 'not_found') {
+      const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
+      if (doubt) {
+        outcome.waiting.push({ serviceId, reason: doubt });
+        return false;
+      }
+      await finishCutShortPurge(deps, serviceId, tenantDomain);
+      outcome.purged.push(serviceId);
+      return true;
+    }
+    if (!result.purged) {
+      outcome.waiting.push({ serviceId, reason: result.reason ?? 'not purged' });
+      return false;
+    }
+    await applyFreeswitchSide(deps.esl, result.freeswitch, { cache: deps.cacheOptions });
+    await deps.services.recordObserved(serviceId, { state: 'purged', pendingApply: null });
+    await deps.audit.append({ actor: 'worker', action: 'purge', serviceId, detail: { domain: result.domainName, deleted: result.deleted } });
+    outcome.purged.push(serviceId);
+    deps.logger.info({ serviceId, domain: result.domainName, deleted: result.deleted }, 'terminated tenant purged after retention');
+    return true;
+  });
 }

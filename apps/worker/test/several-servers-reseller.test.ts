@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
+import { Pool } from 'pg';
+import { FusionServersRepository } from '@ictvoip/store';
+import {
+  buildEvent,
+  createTestDatabase,
+  freePort,
+  loadFusionpbxSchema,
+  postWebhook,
+  seedFusionpbxBasics,
+  startEslStandin,
+  type EslStandin,
+  type TestDatabase,
+} from '@ictvoip/testkit';
+import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
+import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
+import { syncTenantCdrs } from '../src';
+import { call, createKey } from '../../api/test/v1-helpers';
+import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
+import { addJobs, CDR_JOBS, cdrSyncJobId } from '@ictvoip/queue';
+import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
+
+// A reseller's bridge with two FusionPBX servers: the default one (environment) and "pbx2" (registry, WHMCS server 2).
+const SECOND_ESL_PASSWORD = 'Reseller-Esl-Secret-4410';
+
+let bridge: Bridge;
+let fusion2Db: TestDatabase;
+let fusion2: Pool;
+let esl2: EslStandin;
+let registry: FusionServersRepository;
+
+beforeAll(async () => {
+  bridge = await startBridge(
+    { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_CONCURRENCY: '2', WORKER_METRICS_PORT: String(await freePort()) },
+    { logLevel: 'info' },
+  );
+  fusion2Db = await createTestDatabase('fusion2');
+  await loadFusionpbxSchema(fusion2Db.url);
+  fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
+  await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
+  esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
+  await bridge.startApi();
+  registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
+  await registry.add({ name: 'pbx2', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2 });
+  await bridge.startWorker({ schedulers: false });
+});
+afterAll(async () => {
+  await bridge.close();
+  await esl2.stop();
+  await fusion2.end();
+  await fusion2Db.drop();
+});
+
+function event(serviceId: number, action: string, server: Record<string, unknown> | null, service: Record<string, unknown> = {}) {
+  const base = buildEvent({ serviceId, action });
+  if (action !== 'create' && action !== 'change_password') delete base.secrets;
+  if (server === null) delete base.server;
+  else base.server = server;
+  base.service = { ...(base.service as Record<string, unknown>), ...service };
+  return base;
+}
+
+const send = (body: Record<string, unknown>) => postWebhook(bridge.url, JSON.stringify(body), { query: '?wait=20' });
+const domainCount = async (pool: Pool, domain: string) => Number((await pool.query('SELECT count(*) AS n FROM v_domains WHERE domain_name = $1', [domain])).rows[0].n);
+const inbox = async (eventId: unknown) => (await bridge.api!.deps.pool.query('SELECT status, result FROM webhook_inbox WHERE event_id = $1', [eventId])).rows[0];
+
+describe('the same domain name asked for on two servers', () => {
+  it('the second service is refused at once, naming the service that holds the name, and nothing is written on its server', async () => {
+    const domain = 'acme-shared.example.com';
+    expect((await send(event(9301, 'create', null, { domain }))).body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain } });
+    const second = event(9302, 'create', { id: 2 }, { domain });
+    const reply = await send(second);
+    expect(reply.body).toMatchObject({ result: 'error', retryable: false });
+    expect(JSON.stringify(reply.body)).toContain('9301');
+    const row = await waitFor(async () => {
+      const found = await inbox(second.eventId);
+      return found?.status === 'failed' ? found : null;
+    });
+    expect(row.status).toBe('failed');
+    // Nothing on pbx2: no domain left behind without a service the bridge tracks.
+    expect(await domainCount(fusion2, domain)).toBe(0);
+    expect(await domainCount(bridge.fusion, domain)).toBe(1);
+  });
+
+  it('the dry run of such a create answers the same refusal as the real run', async () => {
+    const preview = await postWebhook(bridge.url, JSON.stringify(event(9303, 'create', { id: 2 }, { domain: 'acme-shared.example.com' })), { query: '?dryRun=1' });
+    expect({ status: preview.status, body: preview.body }).toMatchObject({
+      status: 200,
+      body: { result: 'error', code: 'TENANT_CONFLICT', retryable: false, message: expect.stringContaining('already belongs to service 9301 (FusionPBX server default)') },
+    });
+  });
+});
+
+describe("one server's database down", () => {
+  const DEAD_DATABASE = 'postgres://postgres@127.0.0.1:1/fusionpbx';
+
+  /** pbx2's database stops answering (nothing listens there: connections are refused), then comes back. */
+  async function withPbx2DatabaseDown(work: () => Promise<void>): Promise<void> {
+    await registry.update('pbx2', { databaseUrl: DEAD_DATABASE });
+    try {
+      await work();
+    } finally {
+      await registry.update('pbx2', { databaseUrl: fusion2Db.url });
+    }
+  }
+
+  it("does not stop the default server's superadmin from using the ictVoIP endpoints, nor lock the address out", async () => {
+    const admin = { username: 'reseller-admin', password: 'Reseller-Admin-Pass-1' };
+    await addFusionUser(bridge, admin.username, { password: bcryptOf(admin.password), salt: null }, ['superadmin']);
+    const serviceId = 9311;
+    const domain = `t${serviceId}.pbx.example.net`;
+    expect((await send(event(serviceId, 'create', null))).body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain } });
+    const ask = () => postForm(bridge.url, '/app/registrations/check_registration.php', { ...admin, extension: '100', tenant_domain: domain });
+    expect((await ask()).status).toBe(200);
+    await withPbx2DatabaseDown(async () => {
+      // More requests than COMPAT_LOGIN_MAX_FAILURES: none is a failed login.
+      for (let i = 0; i < 4; i += 1) {
+        const reply = await ask();
+        expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 200, body: { status: 'success' } });
+      }
+    });
+    expect((await ask()).status).toBe(200);
+  });
+
+  it("the worker's CDR backlog gauge stays current for the other servers' tenants (the down server's keep their last value)", async () => {
+    const onDefault = 9331;
+    const onSecond = 9332;
+    expect((await send(event(onDefault, 'create', null))).body.result).toBe('success');
+    expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+    await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 120);
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 120);
+    for (const serviceId of [onDefault, onSecond]) expect(await syncTenantCdrs(bridge.worker!.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1 });
+    // One call on #2 after its cursor: its backlog is 1 before the outage.
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+    expect(backlogOf(await scrape(), onSecond)).toBe(1);
+    expect(backlogOf(await scrape(), onDefault)).toBe(0);
+    await withPbx2DatabaseDown(async () => {
+      await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 30);
+      const text = await scrape();
+      expect(backlogOf(text, onDefault)).toBe(1);
+      expect(backlogOf(text, onSecond)).toBe(1);
+    });
+  });
+
+  it("the purge of terminated tenants goes on for the other servers; the down server's tenant waits, with the reason", async () => {
+    const onSecond = 9341;
+    const onDefault = 9342;
+    for (const [serviceId, server] of [
+      [onSecond, { id: 2 }],
+      [onDefault, null],
+    ] as const) {
+      expect((await send(event(serviceId, 'create', server))).body.result).toBe('success');
+      expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+    }
+    const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+    let outcome: Awaited<ReturnType<typeof purgeTerminatedTenants>> | undefined;
+    await withPbx2DatabaseDown(async () => {
+      outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+    });
+    expect(outcome!.purged).toEqual([onDefault]);
+    expect(outcome!.waiting).toEqual([{ serviceId: onSecond, reason: expect.stringContaining('ECONNREFUSED') }]);
+    expect(await domainCount(bridge.fusion, `t${onDefault}.pbx.example.net`)).toBe(0);
+    expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(1);
+    // Once #2 answers again, the next run purges its tenant.
+    expect((await purgeTerminatedTenants(bridge.worker!.deps, later)).purged).toEqual([onSecond]);
+    expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+  });
+
+  it('REST on a tenant of the down server answers 503 naming that FusionPBX server, not the bridge database', async () => {
+    const serviceId = 9351;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops-9351', scope: 'admin', access: 'read' });
+    await withPbx2DatabaseDown(async () => {
+      const reply = await call(bridge.url, 'GET', `/v1/tenants/${serviceId}/extensions`, { token: key });
+      expect(reply.status).toBe(503);
+      expect(JSON.stringify(reply.body)).toContain('pbx2');
+      expect(JSON.stringify(reply.body)).not.toContain('bridge database');
+    });
+  });
+
+  it('a superadmin of both servers asking for a tenant of the server that is down is told it did not answer (503), not that the tenant does not exist', async () => {
+    const admin = { username: 'both-admin', password: 'Both-Admin-Pass-3' };
+    const hash = bcryptOf(admin.password);
+    await addFusionUser(bridge, admin.username, { password: hash, salt: null }, ['superadmin']);
+    await addFusionUser({ fusion: fusion2 } as Bridge, admin.username, { password: hash, salt: null }, ['superadmin']);
+    const serviceId = 9361;
+    expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
+    const ask = () => postForm(bridge.url, '/app/registrations/check_registration.php', { ...admin, extension: '100', tenant_domain: `t${serviceId}.pbx.example.net` });
+    expect((await ask()).status).toBe(200);
+    await withPbx2DatabaseDown(async () => {
+      const reply = await ask();
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 503, body: { status: 'error', message: expect.stringContaining('server pbx2') } });
+    });
+  });
+
+  it('a superadmin known only to the server that is down is told the server did not answer (503), not that the password is wrong', async () => {
+    await withPbx2DatabaseDown(async () => {
+      const reply = await postForm(bridge.url, '/app/registrations/check_registration.php', {
+        username: 'only-on-two',
+        password: 'Whatever-Pass-2',
+        extension: '100',
+        tenant_domain: 'x.example.net',
+      });
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 503, body: { status: 'error', message: expect.stringContaining('pbx2') } });
+      expect(reply.text).not.toContain('127.0.0.1:1');
+    });
+  });
+});
+
+async function insertCdr(pool: Pool, domain: string, secondsAgo: number): Promise<void> {
+  const { rows } = await pool.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain]);
+  await pool.query(
+    `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+     VALUES ($1, $2, $3, 'outbound', 'a', '12125550100', '12125550100', now() - make_interval(secs => $4), 30, 'NORMAL_CLEARING')`,
+    [randomUUID(), rows[0]!.domain_uuid, domain, secondsAgo],
+  );
+}
+
+async function scrape(): Promise<string> {
+  const response = await fetch(bridge.worker!.metricsUrl!);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+function backlogOf(text: string, serviceId: number): number | null {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`ictvoip_cdr_backlog{service_id="${serviceId}"} `));
+  return line ? Number(line.split(' ').pop()) : null;
+}
+
+describe('a disabled server in the drift report', () => {
+  it('is one fusionpbx_unreachable item naming it and how many services were not compared, not a clean report', async () => {
+    const onSecond = Number(
+      (await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2' AND observed_state IS DISTINCT FROM 'purged'")).rows[0].n,
+    );
+    expect(onSecond).toBeGreaterThan(0);
+    await registry.setEnabled('pbx2', false);
+    try {
+      const report = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+      expect(report.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([
+        expect.objectContaining({
+          server: 'pbx2',
+          serviceId: null,
+          actual: expect.stringContaining('disabled'),
+          note: expect.stringContaining(`its ${onSecond} service(s) were not compared`),
+        }),
+      ]);
+    } finally {
+      await registry.setEnabled('pbx2', true);
+    }
+    const enabled = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(enabled.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([]);
+  });
+});
+
+describe('registering a server the bridge cannot talk to', () => {
+  it('refuses an event-socket password the event-socket client refuses (whitespace) at add and update, so it never reaches the other servers', async () => {
+    const spec = { name: 'pbx-space', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, whmcsServerId: 31 };
+    await expect(registry.add({ ...spec, eslPassword: 'two words' })).rejects.toMatchObject({ code: 'FUSIONPBX_SERVER_INVALID', field: 'eslPassword' });
+    await expect(registry.update('pbx2', { eslPassword: 'tab\there' })).rejects.toMatchObject({ code: 'FUSIONPBX_SERVER_INVALID', field: 'eslPassword' });
+    expect(await registry.summary('pbx-space')).toBeNull();
+    // The registry as it is: every server's targets still open, the default's superadmin still logs in.
+    expect((await bridge.worker!.deps.targets.all()).map((target) => target.name)).toEqual(['default', 'pbx2']);
+  });
+});
+
+describe('/readyz per registered server', () => {
+  it("reports a registered server whose database lacks FusionPBX's schema or the template domain as down (creates routed there would all fail)", async () => {
+    const bare = await createTestDatabase('fusion3');
+    try {
+      await registry.add({ name: 'pbx3', databaseUrl: bare.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 3 });
+      const noSchema = await call(bridge.url, 'GET', '/readyz');
+      expect(noSchema.status).toBe(200);
+      expect(noSchema.body.status).toBe('degraded');
+      expect(noSchema.body.checks['fusionpbx:pbx3']).toMatchObject({ status: 'down', error: expect.stringContaining('v_domains') });
+      await loadFusionpbxSchema(bare.url);
+      const noTemplate = await call(bridge.url, 'GET', '/readyz');
+      expect(noTemplate.body.checks['fusionpbx:pbx3']).toMatchObject({ status: 'down', error: expect.stringContaining(`FUSIONPBX_TEMPLATE_DOMAIN ${TEMPLATE_DOMAIN}`) });
+      expect(noTemplate.body.checks['fusionpbx:pbx2']).toMatchObject({ status: 'up' });
+    } finally {
+      await registry.remove('pbx3');
+      await bare.drop();
+    }
+  });
+});
+
+describe('a server that accepts connections and never answers', () => {
+  it("does not hold the CDR queue: after its first syncs time out its other tenants are skipped and the other servers' tenants sync", async () => {
+    // A FusionPBX host that hangs (accepts, never speaks): each connection costs the whole connection timeout.
+    const sockets: Socket[] = [];
+    const hung = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const port = (hung.address() as { port: number }).port;
+    const stuck = [9401, 9402, 9403, 9404, 9405, 9406];
+    const onDefault = 9411;
+    const pool = bridge.api!.deps.pool;
+    await registry.add({
+      name: 'pbx-hung',
+      databaseUrl: `postgres://postgres@127.0.0.1:${port}/fusionpbx`,
+      eslHost: '127.0.0.1',
+      eslPort: port,
+      eslPassword: 'Hung-Esl-Secret-1',
+      whmcsServerId: 44,
+    });
+    try {
+      for (const serviceId of stuck)
+        await pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES ($1, 1, $2, 'active', 'pbx-hung')`, [
+          serviceId,
+          `hung${serviceId}.example.net`,
+        ]);
+      expect((await send(event(onDefault, 'create', null))).body.result).toBe('success');
+      await insertCdr(bridge.fusion, `t${onDefault}.pbx.example.net`, 60);
+      // The stuck server's tenants first in the queue (as a fan-out in service-id order would put them), the default one last.
+      const slot = `h75-${randomUUID()}`;
+      await addJobs(
+        bridge.worker!.deps.queues,
+        CDR_JOBS.syncTenant,
+        [...stuck, onDefault].map((serviceId) => ({ data: { serviceId }, opts: { jobId: cdrSyncJobId(serviceId, slot) } })),
+      );
+      const done = await waitFor(
+        async () => {
+          const job = await bridge.worker!.deps.queues['cdr-sync'].getJob(cdrSyncJobId(onDefault, slot));
+          return job && (await job.isCompleted()) ? job : null;
+        },
+        120_000,
+        "the default server's tenant synced",
+      );
+      expect(done.returnvalue).toMatchObject({ status: 'synced', inserted: 1 });
+      // Two worker slots: at most the first two stuck syncs waited on the hung server before the default tenant's ran.
+      expect(sockets.length).toBeLessThanOrEqual(2);
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [stuck]);
+      await registry.remove('pbx-hung');
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
+  }, 150_000);
+});
