@@ -4,6 +4,7 @@ import {
   ManagedResourceError,
   UniquenessError,
   createTenantDestination,
+  createTenantGateway,
   deleteTenantDestination,
   destinationWriteOptions,
   listTenantDestinations,
@@ -190,6 +191,22 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'true' }]);
     // The bookkeeping is spent: a replay writes nothing.
     expect((await provisioner.create(tenantEvent(7414))).changed).toBe(false);
+  });
+});
+
+describe("the tenant's own gateways over terminate and a new create", () => {
+  test('a create after terminate starts the gateways of the tenant terminate stopped, as it enables its users and extensions', async () => {
+    const created = await provisioner.create(tenantEvent(7415));
+    const own = await createTenantGateway(fx.pool, { name: 'own-trunk', proxy: 'sip.own.example', register: false }, { serviceId: 7415, maxGateways: 3 });
+    await provisioner.terminate(tenantEvent(7415));
+    const enabledOf = async () =>
+      Object.fromEntries((await rows('select gateway, enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).map((row) => [row.gateway, row.enabled]));
+    expect(await enabledOf()).toEqual({ trunk: 'false', 'own-trunk': 'false' });
+
+    const again = await provisioner.create(tenantEvent(7415));
+    expect(await enabledOf()).toEqual({ trunk: 'true', 'own-trunk': 'true' });
+    expect(again.freeswitch).toContainEqual(expect.objectContaining({ kind: 'gateway_start', gatewayUuid: own.gateway!.gatewayUuid }));
+    expect((await provisioner.create(tenantEvent(7415))).changed).toBe(false);
   });
 });
 

@@ -21,6 +21,7 @@ import {
   findGatewayByName,
   listGateways,
   setGatewayEnabled,
+  setGatewaysEnabled,
   upsertGateway,
   ensureUserGroup,
   findGlobalGroup,
@@ -378,6 +379,14 @@ async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
   changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
+  // The tenant's own gateways too (terminate stopped them with the rest); the plan's is converged after this.
+  const gateways = await listGateways(tx, tenant.domainUuid);
+  const stopped = gateways.filter((row) => row.enabled !== 'true');
+  if (stopped.length > 0) {
+    changes.wrote((await setGatewaysEnabled(tx, stopped, true)) > 0);
+    changes.steps.push({ kind: 'sofia_conf_cache_delete' });
+    for (const row of stopped) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
+  }
   if (tx.catalog.hasTable('v_destinations')) changes.wrote(await enableAllDestinations(tx, tenant.domainUuid));
   await enableTenantDialplans(tx, tenant, changes);
 }
