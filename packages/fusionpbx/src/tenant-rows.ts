@@ -382,6 +382,11 @@ export async function findUser(tx: Tx, domainUuid: string, username: string): Pr
   return rows[0] ?? null;
 }
 
+export async function findUserByUuid(tx: Tx, domainUuid: string, userUuid: string): Promise<CanonicalRow | null> {
+  const rows = await selectRows(tx, 'select * from v_users where domain_uuid = $1 and user_uuid = $2', [domainUuid, userUuid]);
+  return rows[0] ?? null;
+}
+
 export function listUsers(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
   return selectRows(tx, 'select * from v_users where domain_uuid = $1 order by username, user_uuid', [domainUuid]);
 }

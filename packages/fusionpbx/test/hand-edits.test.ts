@@ -9,6 +9,7 @@ import {
   destinationWriteOptions,
   listTenantDestinations,
   numberPlanOf,
+  portalPasswordMatches,
 } from '@ictvoip/fusionpbx';
 import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
 
@@ -237,6 +238,23 @@ describe('a plan number edited on destination_edit.php, then the REST API', () =
     ]);
     await deleteTenantDestination(fx.pool, '+15552017499', destinationWriteOptions(7422, plan));
     expect(await rows('select destination_number from v_destinations where domain_uuid = $1', [created.domainUuid])).toEqual([{ destination_number: '5552017402' }]);
+  });
+});
+
+describe('the tenant admin renamed on user_edit.php, then WHMCS changes the password', () => {
+  test('the renamed admin gets the new password (no second admin under the old name); the state and the service properties follow the new name', async () => {
+    const created = await provisioner.create(tenantEvent(7416));
+    await fx.pool.query("update v_users set username = 'boss', update_date = now() where domain_uuid = $1 and username = 'owner'", [created.domainUuid]);
+
+    const changed = await provisioner.changePassword(tenantEvent(7416, { secrets: { servicePassword: 'N3w-Portal-Pass!' } }));
+    const users = await rows('select username, password from v_users where domain_uuid = $1', [created.domainUuid]);
+    expect(users.map((user) => user.username)).toEqual(['boss']);
+    expect(await portalPasswordMatches('N3w-Portal-Pass!', users[0].password)).toBe(true);
+    expect(changed.serviceProperties).toMatchObject({ adminUsername: 'boss' });
+    // A change_package after it keeps to the renamed admin too.
+    expect((await provisioner.changePackage(tenantEvent(7416, { secrets: {} }))).serviceProperties).toMatchObject({ adminUsername: 'boss' });
+    expect(await rows('select count(*)::int as n from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ n: 1 }]);
+    expect((await provisioner.changePassword(tenantEvent(7416, { secrets: { servicePassword: 'N3w-Portal-Pass!' } }))).changed).toBe(false);
   });
 });
 

@@ -26,6 +26,7 @@ import {
   ensureUserGroup,
   findGlobalGroup,
   findUser,
+  findUserByUuid,
   insertUser,
   listUsers,
   setUserPassword,
@@ -144,11 +145,12 @@ async function convergeAdminUser(
   tenant: Tenant,
   input: TenantInput,
   options: ProvisionerOptions,
+  state: TenantState,
   changes: Changes,
   portalHash?: Promise<string>,
   inserts?: InsertBatch,
 ): Promise<void> {
-  let user = await findUser(tx, tenant.domainUuid, input.adminUsername);
+  let user = (await findUser(tx, tenant.domainUuid, input.adminUsername)) ?? (await renamedAdmin(tx, tenant, state));
   const userIsNew = !user;
   if (!user) {
     // A change_package carries no password: a tenant admin removed in FusionPBX (or an adopted domain
@@ -163,8 +165,21 @@ async function convergeAdminUser(
   } else if (input.adminPassword !== null && !(await portalPasswordMatches(input.adminPassword, user.password))) {
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
+  if (state.adminUserUuid !== user.user_uuid) state.adminUserUuid = user.user_uuid as string;
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
   changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
+}
+
+/**
+ * The tenant admin renamed on user_edit.php: the same user (by uuid) under its new name, which the
+ * state then follows (and WHMCS with the service properties). Without this a password change made a
+ * second admin under the old name, and the renamed one kept the password the customer meant to replace.
+ */
+async function renamedAdmin(tx: Tx, tenant: Tenant, state: TenantState): Promise<CanonicalRow | null> {
+  if (!state.adminUserUuid) return null;
+  const user = await findUserByUuid(tx, tenant.domainUuid, state.adminUserUuid);
+  if (user) state.adminUsername = user.username as string;
+  return user;
 }
 
 const isEnabled = (row: CanonicalRow) => row.enabled === 'true';
@@ -358,7 +373,7 @@ export async function convergeTenant(
   // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, changes, portalHash, inserts);
+  await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);

@@ -368,8 +368,10 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const tenant = await requireTenant(tx, serviceId);
       const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
       const changes = new Changes();
-      await convergeAdminUser(tx, tenant, input, options, changes);
-      return result(options, 'change_password', serviceId, tenant, tenant.state, changes);
+      const state: TenantState = { ...tenant.state };
+      await convergeAdminUser(tx, tenant, input, options, state, changes);
+      if (state.adminUsername !== tenant.state.adminUsername || state.adminUserUuid !== tenant.state.adminUserUuid) changes.wrote(await writeState(tx, tenant.domainUuid, state));
+      return result(options, 'change_password', serviceId, tenant, state, changes);
     });
   }
 

@@ -23,6 +23,8 @@ export interface TenantState {
   status: TenantStatus;
   generation: number;
   adminUsername: string;
+  /** v_users.user_uuid of that admin: followed when it is renamed on user_edit.php (absent in states written before). */
+  adminUserUuid?: string;
   gatewayUuid: string | null;
   /** Set when the bridge, not FusionPBX's page, disabled the managed gateway (a plan without one; a terminate before a new generation): the next plan with a gateway enables it again (one switched off in FusionPBX stays off). */
   gatewayPlanDisabled?: boolean;
