@@ -7,7 +7,10 @@
  *   ended by a billable hangup cause. The default causes are the ones an answered call
  *   normally ends with, not only NORMAL_CLEARING: an answered call dropped by an RTP timeout
  *   (MEDIA_TIMEOUT) or a call-length limit (ALLOTTED_TIMEOUT) was still carried and the carrier
- *   charges for it. '*' bills any cause once answered.
+ *   charges for it. So is the leg of a party who transferred the call: FreeSWITCH ends it with
+ *   BLIND_TRANSFER (switch_ivr_session_transfer hangs up the other channel of the bridge) or
+ *   ATTENDED_TRANSFER (mod_sofia's REFER with Replaces, mod_dptools' att_xfer), after the seconds
+ *   it was answered. '*' bills any cause once answered.
  */
 import { RatingConfigError } from './errors';
 import type { CdrDirection } from './cdr';
@@ -25,7 +28,14 @@ export interface BillingPolicy {
   readonly exclusions: ExclusionList;
 }
 
-export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = ['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT'];
+export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = [
+  'NORMAL_CLEARING',
+  'NORMAL_UNSPECIFIED',
+  'MEDIA_TIMEOUT',
+  'ALLOTTED_TIMEOUT',
+  'BLIND_TRANSFER',
+  'ATTENDED_TRANSFER',
+];
 
 export const DEFAULT_BILLING_POLICY: BillingPolicy = {
   billedDirections: ['outbound'],
