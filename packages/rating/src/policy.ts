@@ -74,12 +74,27 @@ export interface PolicyCdr {
   readonly callerDestination?: string | null;
 }
 
+/**
+ * The number a call is rated and matched against exclusions by. An inbound call's is the number
+ * called, its DID: FusionPBX keeps it in caller_destination (set when the call arrives), while its
+ * destination_number is the newest callflow's, where the inbound route sent the call (the
+ * extension `101`, a ring group, voicemail `*99101`). An outbound call's destination_number is the
+ * number dialled out (after a call forward, the forward's number, not the DID the call came in on).
+ */
+export function ratedNumberOf(cdr: PolicyCdr, policy: BillingPolicy): string | null | undefined {
+  if (cdr.direction === 'inbound' && policy.ratedNumber === 'destinationNumber') {
+    const did = cdr.callerDestination?.trim();
+    if (did) return did;
+  }
+  return cdr[policy.ratedNumber];
+}
+
 /** Why a valid CDR is not billed (with the exclusion rule that matched), or undefined when it is billable. */
 export function notBillable(cdr: PolicyCdr, policy: BillingPolicy): { reason: NotBillableReason; rule?: string } | undefined {
   if (cdr.leg !== 'a') return { reason: 'B_LEG' };
   if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return { reason: 'DIRECTION_NOT_BILLED' };
   // Before the answer checks: an emergency or toll-free call says so whether or not it was answered.
-  const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: cdr[policy.ratedNumber] });
+  const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: ratedNumberOf(cdr, policy) });
   if (rule !== undefined) return { reason: 'EXCLUDED', rule };
   if (cdr.billsec === 0) return { reason: 'NOT_ANSWERED' };
   if (cdr.billsec < policy.minimumBillsec) return { reason: 'BELOW_MINIMUM_BILLSEC' };
