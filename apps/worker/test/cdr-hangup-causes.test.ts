@@ -46,3 +46,26 @@ test('BILLING_HANGUP_CAUSES=* bills every answered call, whatever it ended with'
     await kit.close();
   }
 });
+
+/**
+ * A transfer ends the transferring party's channel with a transfer cause, not NORMAL_CLEARING
+ * (FreeSWITCH: switch_ivr_session_transfer hangs up the other channel of the bridge with
+ * BLIND_TRANSFER; mod_sofia's REFER with Replaces hangs up the transferor with ATTENDED_TRANSFER).
+ * An extension that calls out and transfers the outside party to a colleague leaves its a-leg,
+ * answered and carried (the carrier bills it), ending with one of them.
+ */
+test('an answered outbound call its caller transferred (blind or attended) is billed by default, for the seconds until the transfer', async () => {
+  const kit = await startBillingKit();
+  try {
+    const tenant = await kit.addTenant();
+    const blind = await kit.insertCdr(tenant, { start: '2025-02-10T10:00:00Z', destination: '12125550110', billsec: 185, hangupCause: 'BLIND_TRANSFER' });
+    const attended = await kit.insertCdr(tenant, { start: '2025-02-10T10:05:00Z', destination: '12125550111', billsec: 61, hangupCause: 'ATTENDED_TRANSFER' });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const charges = new Map((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).map((charge) => [charge.xmlCdrUuid, charge]));
+    // 1212 at 0.013700 a minute, 60/60: 185 s is 4 minutes, 61 s is 2.
+    expect([charges.get(blind)?.status, charges.get(blind)?.amount, charges.get(blind)?.reason]).toEqual(['rated', '0.054800', null]);
+    expect([charges.get(attended)?.status, charges.get(attended)?.amount, charges.get(attended)?.reason]).toEqual(['rated', '0.027400', null]);
+  } finally {
+    await kit.close();
+  }
+});

@@ -148,10 +148,11 @@ export const environmentSchema = Joi.object({
   BILLING_DIRECTIONS: Joi.string()
     .pattern(/^(inbound|outbound|local)(,(inbound|outbound|local))*$/)
     .default('outbound'),
-  // FreeSWITCH hangup causes of an answered call that is billed; '*' = every answered call.
+  // FreeSWITCH hangup causes of an answered call that is billed; '*' = every answered call. The transfer
+  // causes end the transferring party's leg of a call that was carried until the transfer.
   BILLING_HANGUP_CAUSES: Joi.string()
     .pattern(/^(\*|[A-Za-z_]+(,[A-Za-z_]+)*)$/)
-    .default('NORMAL_CLEARING,NORMAL_UNSPECIFIED,MEDIA_TIMEOUT,ALLOTTED_TIMEOUT'),
+    .default('NORMAL_CLEARING,NORMAL_UNSPECIFIED,MEDIA_TIMEOUT,ALLOTTED_TIMEOUT,BLIND_TRANSFER,ATTENDED_TRANSFER'),
   BILLING_RECONCILE_SCAN_INVOICES: Joi.number().integer().min(1).max(100).default(10),
   // Unset: what the database recorded at migration 010 (calendar for an install that already billed, service for a new one).
   BILLING_PERIODS: Joi.string().valid('calendar', 'service'),

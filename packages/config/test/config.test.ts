@@ -142,7 +142,7 @@ describe('loadConfig', () => {
   });
 
   it('reads the hangup causes of a billed answered call: the default list, "*", upper-cased; a malformed list is refused by name', () => {
-    expect(loadConfig({}).billing.hangupCauses).toEqual(['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT']);
+    expect(loadConfig({}).billing.hangupCauses).toEqual(['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT', 'BLIND_TRANSFER', 'ATTENDED_TRANSFER']);
     expect(loadConfig({ BILLING_HANGUP_CAUSES: '*' }).billing.hangupCauses).toEqual(['*']);
     expect(loadConfig({ BILLING_HANGUP_CAUSES: 'normal_clearing,RECOVERY_ON_TIMER_EXPIRE' }).billing.hangupCauses).toEqual(['NORMAL_CLEARING', 'RECOVERY_ON_TIMER_EXPIRE']);
     expect(problemsOf({ BILLING_HANGUP_CAUSES: 'NORMAL CLEARING' }).map((p) => p.variable)).toEqual(['BILLING_HANGUP_CAUSES']);

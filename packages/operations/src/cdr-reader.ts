@@ -85,6 +85,22 @@ const READ_AFTER_SKIPPING_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
        AND NOT EXISTS (SELECT 1 FROM unnest($5::uuid[]) AS charged(id) WHERE charged.id = v_xml_cdr.xml_cdr_uuid)
      ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`;
 
+/**
+ * The tenant's CDRs that started before `before` (at or after `since`) and ended at or after it: calls
+ * longer than the look-back window. FreeSWITCH writes a CDR at hangup and FusionPBX stores it keyed
+ * by the call's start, so such a call's row appears after the keyset read has moved past its start.
+ * Only calls in progress across `before` match (as many as the tenant had at once), so there is no
+ * LIMIT: the ones charged already come back too until the window passes their end.
+ */
+export async function readLongCallsBefore(fusion: Pool, domainUuid: string, domainName: string, before: string, since: string): Promise<SourceCdr[]> {
+  const { rows } = await fusion.query<CdrRow>(READ_LONG_CALLS_SQL, [domainUuid, before, since]);
+  return rows.map((row) => toSource(row, domainName));
+}
+
+const READ_LONG_CALLS_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
+     WHERE domain_uuid = $1 AND start_stamp >= $3::timestamptz AND start_stamp < $2::timestamptz AND end_stamp >= $2::timestamptz
+     ORDER BY start_stamp, xml_cdr_uuid`;
+
 /** Specific CDRs (re-rating). Missing uuids (purged from FusionPBX) are simply absent. */
 export async function readCdrsByUuid(fusion: Pool, uuids: readonly string[], domainName: string): Promise<Map<string, SourceCdr>> {
   if (uuids.length === 0) return new Map();

@@ -4,7 +4,18 @@
  */
 export type { OperationsDeps } from './deps';
 export { describeError, PermanentJobError } from './errors';
-export { countCdrsAfter, findDomainUuid, NIL_UUID, readCdrsAfter, readCdrsByUuid, tenantCdrDomain, type CdrPosition, type SourceCdr, type TenantCdrDomain } from './cdr-reader';
+export {
+  countCdrsAfter,
+  findDomainUuid,
+  NIL_UUID,
+  readCdrsAfter,
+  readCdrsByUuid,
+  readLongCallsBefore,
+  tenantCdrDomain,
+  type CdrPosition,
+  type SourceCdr,
+  type TenantCdrDomain,
+} from './cdr-reader';
 export { includedSecondsOf, loadServiceRating, rateInOrder, servicePeriods, toCharge, type ServiceRating } from './service-rating';
 export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './cdr-backfill-preview';
 export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate';

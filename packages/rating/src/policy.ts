@@ -7,7 +7,10 @@
  *   ended by a billable hangup cause. The default causes are the ones an answered call
  *   normally ends with, not only NORMAL_CLEARING: an answered call dropped by an RTP timeout
  *   (MEDIA_TIMEOUT) or a call-length limit (ALLOTTED_TIMEOUT) was still carried and the carrier
- *   charges for it. '*' bills any cause once answered.
+ *   charges for it. So is the leg of a party who transferred the call: FreeSWITCH ends it with
+ *   BLIND_TRANSFER (switch_ivr_session_transfer hangs up the other channel of the bridge) or
+ *   ATTENDED_TRANSFER (mod_sofia's REFER with Replaces, mod_dptools' att_xfer), after the seconds
+ *   it was answered. '*' bills any cause once answered.
  */
 import { RatingConfigError } from './errors';
 import type { CdrDirection } from './cdr';
@@ -25,7 +28,14 @@ export interface BillingPolicy {
   readonly exclusions: ExclusionList;
 }
 
-export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = ['NORMAL_CLEARING', 'NORMAL_UNSPECIFIED', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT'];
+export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = [
+  'NORMAL_CLEARING',
+  'NORMAL_UNSPECIFIED',
+  'MEDIA_TIMEOUT',
+  'ALLOTTED_TIMEOUT',
+  'BLIND_TRANSFER',
+  'ATTENDED_TRANSFER',
+];
 
 export const DEFAULT_BILLING_POLICY: BillingPolicy = {
   billedDirections: ['outbound'],
@@ -64,12 +74,27 @@ export interface PolicyCdr {
   readonly callerDestination?: string | null;
 }
 
+/**
+ * The number a call is rated and matched against exclusions by. An inbound call's is the number
+ * called, its DID: FusionPBX keeps it in caller_destination (set when the call arrives), while its
+ * destination_number is the newest callflow's, where the inbound route sent the call (the
+ * extension `101`, a ring group, voicemail `*99101`). An outbound call's destination_number is the
+ * number dialled out (after a call forward, the forward's number, not the DID the call came in on).
+ */
+export function ratedNumberOf(cdr: PolicyCdr, policy: BillingPolicy): string | null | undefined {
+  if (cdr.direction === 'inbound' && policy.ratedNumber === 'destinationNumber') {
+    const did = cdr.callerDestination?.trim();
+    if (did) return did;
+  }
+  return cdr[policy.ratedNumber];
+}
+
 /** Why a valid CDR is not billed (with the exclusion rule that matched), or undefined when it is billable. */
 export function notBillable(cdr: PolicyCdr, policy: BillingPolicy): { reason: NotBillableReason; rule?: string } | undefined {
   if (cdr.leg !== 'a') return { reason: 'B_LEG' };
   if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return { reason: 'DIRECTION_NOT_BILLED' };
   // Before the answer checks: an emergency or toll-free call says so whether or not it was answered.
-  const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: cdr[policy.ratedNumber] });
+  const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: ratedNumberOf(cdr, policy) });
   if (rule !== undefined) return { reason: 'EXCLUDED', rule };
   if (cdr.billsec === 0) return { reason: 'NOT_ANSWERED' };
   if (cdr.billsec < policy.minimumBillsec) return { reason: 'BELOW_MINIMUM_BILLSEC' };

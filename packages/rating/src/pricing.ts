@@ -6,7 +6,7 @@
 import type { RatingCdr } from './cdr';
 import { billableSeconds, splitIncluded, type Increments } from './increments';
 import { toMicro, type ExactMicro, type Micro } from './money';
-import { notBillable, type BillingPolicy, type NotBillableReason } from './policy';
+import { notBillable, ratedNumberOf, type BillingPolicy, type NotBillableReason } from './policy';
 import type { RateTable } from './rate-table';
 
 export type UnratedReason = 'NO_MATCHING_RATE' | 'INVALID_NUMBER' | 'INVALID_CDR';
@@ -74,7 +74,7 @@ export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingInclude
   const excluded = notBillable(cdr, context.policy);
   if (excluded) return { ...base, status: 'not_billable', ...excluded };
 
-  const number = cdr[context.policy.ratedNumber] ?? '';
+  const number = ratedNumberOf(cdr, context.policy) ?? '';
   const inbound = cdr.direction === 'inbound' ? context.inbound : undefined;
   if (inbound?.kind === 'flat') {
     const flat = { prefix: '', destination: FLAT_INBOUND_DESTINATION, ratePerMinute: inbound.ratePerMinute, connectFee: inbound.connectFee, effectiveFrom: cdr.startStamp };

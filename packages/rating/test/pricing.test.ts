@@ -168,9 +168,12 @@ describe('rateCdr', () => {
     expect(rateCdr(cdr(overrides), context)).toMatchObject({ status: 'not_billable', reason });
   });
 
-  it.each(['NORMAL_CLEARING', 'normal_clearing', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT', 'NORMAL_UNSPECIFIED'])('default policy bills answered calls ending %s', (hangupCause) => {
-    expect(rateCdr(cdr({ hangupCause }), context).status).toBe('rated');
-  });
+  it.each(['NORMAL_CLEARING', 'normal_clearing', 'MEDIA_TIMEOUT', 'ALLOTTED_TIMEOUT', 'NORMAL_UNSPECIFIED', 'BLIND_TRANSFER', 'ATTENDED_TRANSFER'])(
+    'default policy bills answered calls ending %s',
+    (hangupCause) => {
+      expect(rateCdr(cdr({ hangupCause }), context).status).toBe('rated');
+    },
+  );
 
   it('policy options: inbound billing, minimum billsec, any cause, caller destination', () => {
     const inbound = { ...context, policy: billingPolicy({ billedDirections: ['outbound', 'inbound'] }) };

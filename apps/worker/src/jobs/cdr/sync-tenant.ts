@@ -23,7 +23,17 @@ import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { ensureServiceCycle } from '../billing/service-cycle';
-import { loadServiceRating, NIL_UUID, rateInOrder, readCdrsAfter, tenantCdrDomain, type CdrPosition, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
+import {
+  loadServiceRating,
+  NIL_UUID,
+  rateInOrder,
+  readCdrsAfter,
+  readLongCallsBefore,
+  tenantCdrDomain,
+  type CdrPosition,
+  type ServiceRating,
+  type SourceCdr,
+} from '@ictvoip/operations';
 
 /** Test seams that simulate a process crash at a precise point (they throw). */
 export interface CdrSyncHooks {
@@ -178,6 +188,32 @@ class LookBackSkip {
 }
 
 /**
+ * How long before the look-back window a call may have started and still be read because it ended
+ * inside the window (readLongCallsBefore): a call of up to this plus CDR_LOOKBACK_SECONDS.
+ */
+export const LONG_CALL_SPAN_MS = 24 * HOUR_MS;
+
+/**
+ * The calls that started before the keyset read's lower bound and ended inside the window, not yet
+ * charged: a call longer than the look-back window is stored at its end, keyed by its start, after
+ * the cursor has moved past that start by more than the window. Their starts are earlier than every
+ * CDR the keyset read rates after them (call order for the included minutes). The cursor does not
+ * move backwards (the page write moves it forward only).
+ */
+async function uncollectedLongCalls(deps: ScopedDeps, client: PoolClient, domainUuid: string, domainName: string, lower: CdrPosition, floor: number): Promise<SourceCdr[]> {
+  const lowerMs = new Date(lower.startStamp).getTime();
+  const since = Math.max(lowerMs - LONG_CALL_SPAN_MS, floor);
+  if (since >= lowerMs) return [];
+  const found = await readLongCallsBefore(deps.fusionPool, domainUuid, domainName, lower.startStamp, new Date(since).toISOString());
+  if (found.length === 0) return [];
+  const charged = await existingChargeIds(
+    client,
+    found.map((source) => source.cdr.xmlCdrUuid),
+  );
+  return found.filter((source) => !charged.has(source.cdr.xmlCdrUuid));
+}
+
+/**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
  * each page inserts the new charges (ON CONFLICT DO NOTHING) and advances the cursor in ONE
@@ -222,6 +258,22 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
     const skip = options.from || domain.restarted ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
     let lastStamp: string | null = null;
+    // Calls longer than the window, stored since the last run: only a cursor's window can have passed them.
+    if (cursor && !options.from) {
+      const floor = Math.max(service.createdAt.getTime() - deps.config.cdr.lookbackSeconds * 1000, service.cdrBillingFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
+      const long = await uncollectedLongCalls(deps, client, domainUuid, domainName, position, floor);
+      const last = long[long.length - 1];
+      if (last) {
+        const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+        const written = await rateAndWritePage(client, rating, long, allowance, pageWriter(client, cursorAfter, options.hooks, 0));
+        allowance = written.remaining;
+        outcome.read += long.length;
+        outcome.inserted += written.counts.inserted;
+        outcome.rated += written.counts.rated;
+        outcome.unrated += written.counts.unrated;
+        outcome.notBillable += written.counts.notBillable;
+      }
+    }
     for (;;) {
       const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
       if (sources.length === 0) break;
