@@ -211,3 +211,29 @@ export async function seedWatchedTenants(
   }
   return { extensionUuids, domainUuids };
 }
+
+/** A second FusionPBX server for a test: its own database (FusionPBX's schema, the template domain) and its own event-socket stand-in. */
+export interface SecondFusionServer {
+  db: TestDatabase;
+  pool: Pool;
+  esl: EslStandin;
+  close(): Promise<void>;
+}
+
+export async function startSecondFusionServer(eslPassword: string): Promise<SecondFusionServer> {
+  const db = await createTestDatabase('fusion2');
+  await loadFusionpbxSchema(db.url);
+  const pool = new Pool({ connectionString: db.url, max: 3 });
+  await seedFusionpbxBasics(pool, TEMPLATE_DOMAIN);
+  const esl = await startEslStandin({ password: eslPassword, switchname: 'fs-two.example.net' });
+  return {
+    db,
+    pool,
+    esl,
+    async close() {
+      await esl.stop();
+      await pool.end();
+      await db.drop();
+    },
+  };
+}

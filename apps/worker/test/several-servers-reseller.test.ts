@@ -2,18 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
-import {
-  buildEvent,
-  createTestDatabase,
-  freePort,
-  loadFusionpbxSchema,
-  postWebhook,
-  seedFusionpbxBasics,
-  startEslStandin,
-  type EslStandin,
-  type TestDatabase,
-} from '@ictvoip/testkit';
-import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
+import { buildEvent, createTestDatabase, freePort, loadFusionpbxSchema, postWebhook, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { startBridge, startSecondFusionServer, TEMPLATE_DOMAIN, waitFor, type Bridge, type SecondFusionServer } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
 import { call, createKey } from '../../api/test/v1-helpers';
@@ -28,6 +18,7 @@ let bridge: Bridge;
 let fusion2Db: TestDatabase;
 let fusion2: Pool;
 let esl2: EslStandin;
+let second: SecondFusionServer;
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
@@ -35,11 +26,8 @@ beforeAll(async () => {
     { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_CONCURRENCY: '2', WORKER_METRICS_PORT: String(await freePort()) },
     { logLevel: 'info' },
   );
-  fusion2Db = await createTestDatabase('fusion2');
-  await loadFusionpbxSchema(fusion2Db.url);
-  fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
-  await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
-  esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
+  second = await startSecondFusionServer(SECOND_ESL_PASSWORD);
+  ({ db: fusion2Db, pool: fusion2, esl: esl2 } = second);
   await bridge.startApi();
   registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   await registry.add({ name: 'pbx2', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2 });
@@ -47,9 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await bridge.close();
-  await esl2.stop();
-  await fusion2.end();
-  await fusion2Db.drop();
+  await second.close();
 });
 
 function event(serviceId: number, action: string, server: Record<string, unknown> | null, service: Record<string, unknown> = {}) {

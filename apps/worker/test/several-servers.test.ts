@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { createProvisioner, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { FusionServersRepository } from '@ictvoip/store';
-import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { buildEvent, postWebhook, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { call, createKey } from '../../api/test/v1-helpers';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 import { cdrBacklogByTenant, syncTenantCdrs } from '../src';
 import { purgeTerminatedTenants } from '../src/jobs/maintenance/purge-terminated';
-import { startBridge, TEMPLATE_DOMAIN, waitFor, type Bridge } from './harness';
+import { startBridge, startSecondFusionServer, TEMPLATE_DOMAIN, waitFor, type Bridge, type SecondFusionServer } from './harness';
 
 // Two FusionPBX servers behind one bridge: the default one (environment) and "pbx2" (registry).
 const SECOND_ESL_PASSWORD = 'Second-Esl-Secret-7781';
@@ -17,16 +17,14 @@ let bridge: Bridge;
 let fusion2Db: TestDatabase;
 let fusion2: Pool;
 let esl2: EslStandin;
+let second: SecondFusionServer;
 let registry: FusionServersRepository;
 let adminKey: string;
 
 beforeAll(async () => {
   bridge = await startBridge({}, { logLevel: 'info' });
-  fusion2Db = await createTestDatabase('fusion2');
-  await loadFusionpbxSchema(fusion2Db.url);
-  fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
-  await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
-  esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
+  second = await startSecondFusionServer(SECOND_ESL_PASSWORD);
+  ({ db: fusion2Db, pool: fusion2, esl: esl2 } = second);
   await bridge.startApi();
   registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   // The URL carries a query parameter as a marker, to find it (or not) in the stored row.
@@ -44,9 +42,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await bridge.close();
-  await esl2.stop();
-  await fusion2.end();
-  await fusion2Db.drop();
+  await second.close();
 });
 
 function event(serviceId: number, action: string, server: Record<string, unknown> | null) {
