@@ -368,7 +368,21 @@ function gatewayDifferences(service: ServiceRecord, tenant: FusionTenantRow, fou
   }
   const name = expectedGatewayName(key, templates);
   const expected = `the plan's gateway ${name ?? `of template ${key}`}, enabled`;
-  if (!written) return [gatewayMismatch(service, tenant, expected, tenant.written.gateway ? `gateway ${tenant.written.gateway} missing from FusionPBX` : 'no gateway written')];
+  if (!written) {
+    const missing = tenant.written.gateway ? `gateway ${tenant.written.gateway} missing from FusionPBX` : 'no gateway written';
+    // change_package finds a gateway by the template's name: one the tenant made under it would be rewritten to the template.
+    const namesake = gateways.find((gateway) => gateway.name === (name ?? key));
+    if (!namesake) return [gatewayMismatch(service, tenant, expected, missing)];
+    return [
+      gatewayMismatch(
+        service,
+        tenant,
+        expected,
+        `${missing}; gateway ${namesake.uuid} has the template's name`,
+        "needs an operator: change_package would take that gateway over (its proxy and credentials rewritten to the template's); rename it in FusionPBX first unless it replaces the deleted one",
+      ),
+    ];
+  }
   if (!written.enabled) {
     // Switched off in FusionPBX: change_package keeps that choice (only a gateway the bridge disabled comes back on).
     const note = tenant.written.gatewayPlanDisabled

@@ -162,8 +162,20 @@ describe('drift rows: the plan’s gateway', () => {
       ["the bridge's gateway disabled (the plan has no gateway template)", 'gateway carrier-a enabled', 'change_package'],
     ]);
     expect(gatewaysOf(writtenRowDifferences(service('active'), tenant({ gateway: null }), rows))).toEqual([]);
-    expect(gatewaysOf(writtenRowDifferences(service('active', { gatewayTemplate: 'carrier-a' }), tenant({ gateway: null }), rows))).toEqual([
-      ["the plan's gateway of template carrier-a, enabled", 'no gateway written', 'change_package'],
+    expect(gatewaysOf(writtenRowDifferences(service('active', { gatewayTemplate: 'carrier-b' }), tenant({ gateway: null }), rows))).toEqual([
+      ["the plan's gateway of template carrier-b, enabled", 'no gateway written', 'change_package'],
+    ]);
+  });
+
+  it('the plan gateway gone while another gateway of the tenant has the template’s name needs a person: change_package would take that one over', () => {
+    const rows = withGateways([{ uuid: ROUTE_A, enabled: true, name: 'carrier-a' }]);
+    const items = writtenRowDifferences(service('active', { gatewayTemplate: 'carrier-a' }), tenant({ gateway: GATEWAY }), rows).filter((item) => item.kind === 'gateway_mismatch');
+    expect(items).toEqual([
+      expect.objectContaining({
+        actual: `gateway ${GATEWAY} missing from FusionPBX; gateway ${ROUTE_A} has the template's name`,
+        fixAction: null,
+        note: expect.stringContaining('change_package would take that gateway over'),
+      }),
     ]);
   });
 });
