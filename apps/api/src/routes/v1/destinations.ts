@@ -99,6 +99,7 @@ export const getDestinationRoute: RouteDefinition = {
 export const createDestinationRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations',
     summary: 'Add an inbound number (v_destinations + public dialplan, dialplan cache delete)',
     params: tenantOnly,
@@ -127,6 +128,7 @@ export const createDestinationRoute: RouteDefinition = {
 export const updateDestinationRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
     summary: 'Change an inbound number: action, caller ID name prefix, description, enabled (omitted fields keep their value)',
     params: tenantAndNumber,
@@ -158,6 +160,7 @@ export const updateDestinationRoute: RouteDefinition = {
 export const deleteDestinationRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
     summary: 'Remove an inbound number the tenant added (destination, its dialplan and details; dialplan cache delete)',
     params: tenantAndNumber,

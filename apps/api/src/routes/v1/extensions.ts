@@ -75,6 +75,7 @@ export const getExtensionRoute: RouteDefinition = {
 export const createExtensionRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions',
     summary: 'Create an extension (the generated SIP password is in this answer only)',
     params: tenantOnly,
@@ -98,6 +99,7 @@ export const createExtensionRoute: RouteDefinition = {
 export const putExtensionRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions/{extension}',
     summary: 'Create or update an extension (idempotent; omitted fields keep their value)',
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
@@ -122,6 +124,7 @@ export const putExtensionRoute: RouteDefinition = {
 export const deleteExtensionRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions/{extension}',
     summary: 'Delete an extension (its mailbox stays unless deleteVoicemail=true)',
     params: tenantAndExtension,

@@ -110,6 +110,7 @@ export const getGatewayRoute: RouteDefinition = {
 export const createGatewayRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways',
     summary: 'Create a gateway (sofia.conf cache delete + profile rescan)',
     params: Joi.object({ tenant: tenantParam }),
@@ -134,6 +135,7 @@ export const createGatewayRoute: RouteDefinition = {
 export const updateGatewayRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
     summary: 'Change a gateway (idempotent; killgw + startgw when something changed)',
     params: gatewayParams,
@@ -159,6 +161,7 @@ export const updateGatewayRoute: RouteDefinition = {
 export const deleteGatewayRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
     summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
     params: gatewayParams,

@@ -1,6 +1,7 @@
 import { joiToJsonSchema, type JsonSchema } from './joi-json-schema';
 import type { RouteSpec } from './route-spec';
 import type { RouteDefinition } from './define';
+import { REQUEST_ID_PATTERN, REQUEST_ID_RULE } from '../../request-id';
 
 const ERROR_REF = { $ref: '#/components/schemas/Error' };
 const STANDARD_ERRORS: Record<string, string> = {
@@ -26,6 +27,15 @@ function parameters(spec: RouteSpec): JsonSchema[] {
     for (const [name, property] of Object.entries(described.properties ?? {})) {
       result.push({ name, in: where, required: where === 'path' || (described.required ?? []).includes(name), schema: property });
     }
+  }
+  if (spec.keyedByRequestId) {
+    result.push({
+      name: 'X-Request-Id',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: REQUEST_ID_PATTERN.source },
+      description: `the write's idempotency key: a repeat with the same id, method, resource and body is the same write and gets the first answer; ${REQUEST_ID_RULE}, else 400`,
+    });
   }
   return result;
 }

@@ -18,6 +18,8 @@ export interface RouteSpec {
   /** Admin principals only (ADMIN_TOKEN or an admin key). */
   adminOnly?: boolean;
   bucket?: RateLimitBucket;
+  /** A tenant write (a job): its X-Request-Id is its idempotency key, so one the bridge cannot keep is refused (400). */
+  keyedByRequestId?: boolean;
   /** Extra response media types (CDR export). */
   produces?: string[];
 }

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import type Joi from 'joi';
 import { type ErrorDetail, HttpError } from '../../errors';
+import { REQUEST_ID_PATTERN, REQUEST_ID_RULE } from '../../request-id';
 import type { RouteSpec } from './route-spec';
 
 export interface ValidatedRequest {
@@ -27,6 +28,11 @@ export function validateRequest(spec: RouteSpec, req: Request): ValidatedRequest
   const details: ErrorDetail[] = [];
   if (spec.body && req.body !== undefined && (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body))) {
     throw new HttpError(400, 'VALIDATION_FAILED', 'request body must be a JSON object', [{ path: 'body', message: 'must be a JSON object' }]);
+  }
+  // A write's X-Request-Id is its idempotency key: one the bridge would replace must not pass silently.
+  const requestId = req.get('x-request-id');
+  if (spec.keyedByRequestId && requestId !== undefined && !REQUEST_ID_PATTERN.test(requestId)) {
+    details.push({ path: 'headers.x-request-id', message: `must be ${REQUEST_ID_RULE}: the key that makes a repeat of this write the same write` });
   }
   const validated = {
     params: check('params', spec.params, req.params, details),
