@@ -66,6 +66,7 @@ export const listDestinationsRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/destinations',
+    needsDomain: true,
     summary: 'Inbound numbers (DIDs) of the tenant',
     params: tenantOnly,
     responses: { '200': '{data:[destination]}', '404': 'unknown tenant' },
@@ -82,6 +83,7 @@ export const getDestinationRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'One inbound number',
     params: tenantAndNumber,
     responses: { '200': 'destination', '400': 'not a phone number', '404': 'unknown tenant, or a number the tenant does not have' },
@@ -101,6 +103,7 @@ export const createDestinationRoute: RouteDefinition = {
     method: 'post',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations',
+    needsDomain: true,
     summary: 'Add an inbound number (v_destinations + public dialplan, dialplan cache delete)',
     params: tenantOnly,
     body: Joi.object({ number: phoneNumber.required(), ...fields }),
@@ -130,6 +133,7 @@ export const updateDestinationRoute: RouteDefinition = {
     method: 'put',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'Change an inbound number: action, caller ID name prefix, description, enabled (omitted fields keep their value)',
     params: tenantAndNumber,
     body: Joi.object(fields),
@@ -162,6 +166,7 @@ export const deleteDestinationRoute: RouteDefinition = {
     method: 'delete',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'Remove an inbound number the tenant added (destination, its dialplan and details; dialplan cache delete)',
     params: tenantAndNumber,
     responses: {

@@ -79,6 +79,7 @@ export const listGatewaysRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways',
+    needsDomain: true,
     summary: 'Gateways of the tenant',
     params: Joi.object({ tenant: tenantParam }),
     bucket: 'gateways',
@@ -94,6 +95,7 @@ export const getGatewayRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'One gateway',
     params: gatewayParams,
     bucket: 'gateways',
@@ -112,6 +114,7 @@ export const createGatewayRoute: RouteDefinition = {
     method: 'post',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways',
+    needsDomain: true,
     summary: 'Create a gateway (sofia.conf cache delete + profile rescan)',
     params: Joi.object({ tenant: tenantParam }),
     body: Joi.object({ ...GATEWAY_FIELDS, name: name.required(), proxy: host.required() }),
@@ -137,6 +140,7 @@ export const updateGatewayRoute: RouteDefinition = {
     method: 'put',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'Change a gateway (idempotent; killgw + startgw when something changed)',
     params: gatewayParams,
     body: Joi.object(GATEWAY_FIELDS),
@@ -163,6 +167,7 @@ export const deleteGatewayRoute: RouteDefinition = {
     method: 'delete',
     keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
     params: gatewayParams,
     bucket: 'gateways',
@@ -186,6 +191,7 @@ export const gatewayStatusRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways/{gateway}/status',
+    needsDomain: true,
     summary: 'Live gateway state from `sofia xmlstatus gateway <uuid>` (running=false when FreeSWITCH does not run it)',
     params: gatewayParams,
     bucket: 'gateways',

@@ -40,10 +40,31 @@ function parameters(spec: RouteSpec): JsonSchema[] {
   return result;
 }
 
+/** Refused before the route counts the request (README, REST API): no rate-limit headers. */
+const UNCOUNTED = new Set(['401', '413', '415']);
+
+/** What every route of its kind can answer, whatever its own list says (the route's own description wins, a 409 is joined). */
+function derivedResponses(spec: RouteSpec): Record<string, string> {
+  const derived: Record<string, string> = {};
+  if (spec.params || spec.query || spec.body || spec.keyedByRequestId)
+    derived['400'] = 'validation failed: error.details name each failing field (params.…, query.…, body.…, headers.…)';
+  if (spec.path.includes('{')) derived['404'] = 'unknown tenant or resource, or another tenant than the key’s (the same answer)';
+  if (spec.needsDomain) derived['409'] = 'TENANT_NOT_PROVISIONED: the tenant has no FusionPBX domain (not created yet, or purged)';
+  if (spec.body) {
+    derived['413'] = 'body over 64 KiB';
+    derived['415'] = 'body not application/json';
+  }
+  return derived;
+}
+
 function responses(spec: RouteSpec): Record<string, JsonSchema> {
   const result: Record<string, JsonSchema> = {};
-  for (const [status, description] of Object.entries({ ...STANDARD_ERRORS, ...spec.responses })) {
-    const entry: JsonSchema = { description, headers: RATE_HEADERS };
+  const listed: Record<string, string> = { ...STANDARD_ERRORS, ...derivedResponses(spec) };
+  for (const [status, description] of Object.entries(spec.responses)) {
+    listed[status] = status === '409' && listed['409'] ? `${description}; or ${listed['409']}` : description;
+  }
+  for (const [status, description] of Object.entries(listed).sort(([a], [b]) => a.localeCompare(b))) {
+    const entry: JsonSchema = UNCOUNTED.has(status) ? { description } : { description, headers: RATE_HEADERS };
     if (/^[45]/.test(status)) entry.content = { 'application/json': { schema: ERROR_REF } };
     else if (status === '200' && spec.produces) {
       entry.content = Object.fromEntries([['application/json', {}], ...spec.produces.map((type) => [type, { schema: { type: 'string' } }])]);
