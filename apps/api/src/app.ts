@@ -50,7 +50,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(adminCreditRouter(deps));
   app.use(adminPagesRouter(deps));
   app.use(clientPagesRouter(deps));
-  app.use(openApiRouter());
+  app.use(openApiRouter(deps.config.compatIctvoip));
   app.use(v1Router(deps));
 
   app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`)));
