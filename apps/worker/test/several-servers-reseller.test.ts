@@ -28,6 +28,7 @@ let bridge: Bridge;
 let fusion2Db: TestDatabase;
 let fusion2: Pool;
 let esl2: EslStandin;
+const EMPTY_REGISTRATIONS = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n  </registrations>\n</profile>\n';
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
@@ -40,6 +41,8 @@ beforeAll(async () => {
   fusion2 = new Pool({ connectionString: fusion2Db.url, max: 3 });
   await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
   esl2 = await startEslStandin({ password: SECOND_ESL_PASSWORD, switchname: 'fs-two.example.net' });
+  // check_registration.php probes the tenants below: each switch lists its (empty) registrations, so "no" is an answer.
+  for (const esl of [bridge.esl, esl2]) esl.respond(/^sofia xmlstatus profile '[A-Za-z0-9_.-]+' reg$/, EMPTY_REGISTRATIONS);
   await bridge.startApi();
   registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   await registry.add({ name: 'pbx2', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2 });

@@ -9,6 +9,8 @@ import { withEslDeadline } from './freeswitch';
 import { resolveTenant, requireDomainScope } from './tenant-context';
 
 interface ProfileRegistrations {
+  /** The enabled SIP profiles asked. */
+  profiles: string[];
   registrations: Registration[];
   /** Enabled in FusionPBX but not answering (`Invalid Profile!`: not running on this switch). */
   unavailableProfiles: string[];
@@ -36,7 +38,7 @@ export async function liveRegistrations(deps: ApiDeps, domainName: string): Prom
         unavailableProfiles.push(profile);
       }
     }
-    return { registrations, unavailableProfiles };
+    return { profiles, registrations, unavailableProfiles };
   });
 }
 
