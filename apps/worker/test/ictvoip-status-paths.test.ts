@@ -1,4 +1,4 @@
-import { startBridge, type Bridge } from './harness';
+import { startBridge, waitFor, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, expectError, postForm } from './compat-helpers';
 
 /**
@@ -15,6 +15,8 @@ let bridge: Bridge;
 beforeAll(async () => {
   bridge = await startBridge({ COMPAT_ICTVOIP: '1' });
   await bridge.startApi();
+  // A request before the API's Redis connection is ready is a 503 (the login lockout counts in Redis): wait for it.
+  await waitFor(async () => bridge.api!.deps.redis.status === 'ready', 15_000, 'the API to reach Redis');
   await addFusionUser(bridge, ADMIN.username, { password: bcryptOf(ADMIN.password), salt: null }, ['superadmin']);
 }, 90_000);
 
