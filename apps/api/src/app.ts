@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { ApiDeps } from './deps';
 import { errorHandler, HttpError } from './errors';
+import { REQUEST_ID_PATTERN } from './request-id';
 import { adminBoardRouter } from './routes/admin-board';
 import { adminDriftRouter } from './routes/admin-drift';
 import { adminCreditRouter } from './routes/admin-credit';
@@ -14,8 +15,6 @@ import { v1Router } from './routes/v1';
 import { webhookRouter, webhookDryRunRouter } from './routes/webhook';
 import { adminPagesRouter } from './routes/whmcs-pages/admin-pages';
 import { clientPagesRouter } from './routes/whmcs-pages/client-pages';
-
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** The HTTP face of the bridge; stateless, so any number of these may run behind a balancer. */
 export function createApp(deps: ApiDeps): Express {
@@ -51,7 +50,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(adminCreditRouter(deps));
   app.use(adminPagesRouter(deps));
   app.use(clientPagesRouter(deps));
-  app.use(openApiRouter());
+  app.use(openApiRouter(deps.config.compatIctvoip));
   app.use(v1Router(deps));
 
   app.use((req, _res, next) => next(new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`)));

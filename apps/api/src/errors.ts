@@ -55,12 +55,22 @@ export function sendError(res: Response, error: HttpError): void {
 interface BodyParserError {
   type?: string;
   status?: number;
+  /** entity.too.large: the limit of the parser that refused the body, in bytes. */
+  limit?: number;
+}
+
+/** A body limit as a person reads it: 65536 → "64 KiB", 8388608 → "8 MiB". */
+export function byteSize(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
 }
 
 function fromBodyParser(error: BodyParserError): HttpError | null {
   switch (error.type) {
     case 'entity.too.large':
-      return new HttpError(413, 'PAYLOAD_TOO_LARGE', 'request body exceeds 256 KiB');
+      // Each router has its own limit (/v1 64 KiB, the webhook 256 KiB): name the one that refused.
+      return new HttpError(413, 'PAYLOAD_TOO_LARGE', typeof error.limit === 'number' ? `request body exceeds ${byteSize(error.limit)}` : 'request body is too large');
     case 'entity.parse.failed':
       return new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON');
     case 'encoding.unsupported':

@@ -19,6 +19,7 @@ let fusion2Db: TestDatabase;
 let fusion2: Pool;
 let esl2: EslStandin;
 let second: SecondFusionServer;
+const EMPTY_REGISTRATIONS = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n  </registrations>\n</profile>\n';
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
@@ -28,6 +29,8 @@ beforeAll(async () => {
   );
   second = await startSecondFusionServer(SECOND_ESL_PASSWORD);
   ({ db: fusion2Db, pool: fusion2, esl: esl2 } = second);
+  // check_registration.php probes the tenants below: each switch lists its (empty) registrations, so "no" is an answer.
+  for (const esl of [bridge.esl, esl2]) esl.respond(/^sofia xmlstatus profile '[A-Za-z0-9_.-]+' reg$/, EMPTY_REGISTRATIONS);
   await bridge.startApi();
   registry = new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing);
   await registry.add({ name: 'pbx2', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 2 });

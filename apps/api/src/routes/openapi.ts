@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { V1_ROUTES, v1OpenApiPaths } from './v1';
+import { ADMIN_PATHS_DOCUMENT, compatPathsDocument, STATUS_PATHS_DOCUMENT, WHMCS_PAGES_DOCUMENT } from './openapi-extra';
 
 const errorSchema = {
   type: 'object',
@@ -66,33 +67,9 @@ export const OPENAPI_DOCUMENT = {
     },
     '/app/xml_cdr/chkcon.php': {
       get: { summary: 'FusionPBX connectivity check for whitelisted peers', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } },
+      post: { summary: 'the same check as a POST (as ictVoIP scripts send it)', responses: { '200': { description: 'granted' }, '403': { description: 'denied' } } },
     },
-    '/status': {
-      get: {
-        summary:
-          'ictVoIP-compatible status (also /app/status/ and /app/status/index.php, GET or POST): version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token',
-        parameters: [
-          {
-            name: 'format',
-            in: 'query',
-            required: false,
-            schema: { type: 'string', enum: ['json', 'whmcs', 'text'] },
-            description: "whmcs/text: WHMCS's server-status text (<load>, <uptime>)",
-          },
-        ],
-        responses: {
-          '200': { description: 'status "success", or "error" when a server did not fully answer; X-RateLimit-Limit/-Remaining/-Reset' },
-          '403': { description: 'not whitelisted, no admin token' },
-          '429': { description: 'over STATUS_RATE_LIMIT for this caller; Retry-After' },
-        },
-      },
-    },
-    '/status/whmcs/': {
-      get: {
-        summary: "WHMCS's server-status text for a Server Status Address (also /status/whmcs/index.php): <load>, <uptime>, plus the call and extension counts",
-        responses: { '200': { description: 'text/plain' }, '403': { description: 'not whitelisted, no admin token' }, '429': { description: 'rate limited' } },
-      },
-    },
+    ...STATUS_PATHS_DOCUMENT,
     '/healthz': { get: { summary: 'process up', responses: { '200': { description: 'ok' } } } },
     '/readyz': {
       get: {
@@ -105,14 +82,22 @@ export const OPENAPI_DOCUMENT = {
     },
     '/metrics': { get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } } },
     '/admin/queues': { get: { summary: 'Bull Board', security: [{ adminToken: [] }], responses: { '200': { description: 'UI' }, '401': { description: 'token required' } } } },
+    ...ADMIN_PATHS_DOCUMENT,
+    ...WHMCS_PAGES_DOCUMENT,
     ...v1OpenApiPaths(V1_ROUTES),
   },
 } as const;
 
-export function openApiRouter(): Router {
+/** With COMPAT_ICTVOIP=1 the document also describes ictVoIP's endpoints (served only then). */
+export function openApiDocument(compatIctvoip: boolean) {
+  return compatIctvoip ? { ...OPENAPI_DOCUMENT, paths: { ...OPENAPI_DOCUMENT.paths, ...compatPathsDocument() } } : OPENAPI_DOCUMENT;
+}
+
+export function openApiRouter(compatIctvoip = false): Router {
   const router = Router();
+  const document = openApiDocument(compatIctvoip);
   router.get('/openapi.json', (_req, res) => {
-    res.json(OPENAPI_DOCUMENT);
+    res.json(document);
   });
   return router;
 }

@@ -14,8 +14,13 @@ export const NOT_WHITELISTED = 'API Access Denied: Only whitelisted IPs may acce
 export function formField(req: Request, name: string): string | undefined {
   const body = (req.body ?? {}) as Record<string, unknown>;
   const value = body[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new CompatError(400, 'INVALID_REQUEST', `Invalid Request: ${name} must be given once, as text`);
+  const notText = () => new CompatError(400, 'INVALID_REQUEST', `Invalid Request: ${name} must be given once, as text`);
+  // PHP's array form (`name[]=…`, `name[0]=…`, what http_build_query makes of an array) is PHP's $_POST[name] too.
+  if (value === undefined) {
+    if (Object.keys(body).some((key) => key.startsWith(`${name}[`))) throw notText();
+    return undefined;
+  }
+  if (typeof value !== 'string') throw notText();
   return value;
 }
 

@@ -33,8 +33,12 @@ export const COMPAT_ROUTES: readonly CompatRoute[] = [
   { path: '/app/xml_cdr/export_cdr.php', bucket: 'cdrExport', writes: false, handler: exportCdrs },
 ];
 
-/** The status page of ictVoIP's list: answered by statusRouter; here only the credentials a script sends are checked. */
-export const COMPAT_STATUS_PATH = '/app/status/index.php';
+/**
+ * The status page of ictVoIP's list, as PHP serves it (`index.php` and its directory, the Server Status
+ * Address): answered by statusRouter; here only the credentials a script sends are checked, on each.
+ * `/app/status` matches `/app/status/` too (non-strict routing): listed once, so a request is checked once.
+ */
+export const COMPAT_STATUS_PATHS = ['/app/status/index.php', '/app/status'];
 
 const FORM_LIMIT_BYTES = 64 * 1024;
 const FORM_FIELDS = 100;
@@ -75,8 +79,8 @@ export function compatRouter(deps: ApiDeps): Router {
     if (body.username === undefined && body.password === undefined && !req.get('authorization')) return next();
     return authenticate(req, res, next);
   };
-  router.post(COMPAT_STATUS_PATH, ...form, statusCredentials);
-  router.get(COMPAT_STATUS_PATH, queryForm(false), statusCredentials);
-  router.use(COMPAT_ROUTES.map((route) => route.path).concat(COMPAT_STATUS_PATH), compatErrorHandler(deps.logger));
+  router.post(COMPAT_STATUS_PATHS, ...form, statusCredentials);
+  router.get(COMPAT_STATUS_PATHS, queryForm(false), statusCredentials);
+  router.use(COMPAT_ROUTES.map((route) => route.path).concat(COMPAT_STATUS_PATHS), compatErrorHandler(deps.logger));
   return router;
 }

@@ -5,7 +5,7 @@ import type { ApiDeps } from '../../deps';
 import { liveRegistrations } from '../v1/registrations';
 import { requireDomainScope } from '../v1/tenant-context';
 import { formField } from './auth';
-import { invalidParameter, missingParameter, sendSuccess } from './envelope';
+import { CompatError, invalidParameter, missingParameter, sendSuccess } from './envelope';
 import { namedTenant } from './tenants';
 
 const EXTENSION = /^[A-Za-z0-9._-]{1,64}$/;
@@ -28,6 +28,15 @@ export async function checkRegistration(deps: ApiDeps, principal: Principal, req
   const names = new Set([rows[0].extension, rows[0].number_alias].filter((name): name is string => !!name));
   const live = await liveRegistrations(scope.deps, scope.domain.domainName);
   const mine = live.registrations.find((entry) => names.has(entry.extension));
+  // No profile listed its registrations: unknown, not "no" (registration monitoring leaves such phones unobserved, not lost).
+  if (!mine && live.profiles.length > 0 && live.unavailableProfiles.length === live.profiles.length) {
+    throw new CompatError(
+      503,
+      'REGISTRATIONS_UNKNOWN',
+      `Server Error: no SIP profile listed its registrations (${live.unavailableProfiles.join(', ')}); whether ${extension} is registered is unknown`,
+      5,
+    );
+  }
   sendSuccess(res, 'Extension status retrieved', {
     registered: mine ? 'yes' : 'no',
     register_ip: mine?.networkIp ?? '',

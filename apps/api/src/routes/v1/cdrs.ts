@@ -117,6 +117,7 @@ export const listCdrsRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/cdrs',
+    needsDomain: true,
     summary: 'Call records (a-leg by default), newest first; JSON pages with an opaque cursor, or the whole selection streamed as CSV / NDJSON',
     params: Joi.object({ tenant: tenantParam }),
     query,

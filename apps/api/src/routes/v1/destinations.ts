@@ -66,6 +66,7 @@ export const listDestinationsRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/destinations',
+    needsDomain: true,
     summary: 'Inbound numbers (DIDs) of the tenant',
     params: tenantOnly,
     responses: { '200': '{data:[destination]}', '404': 'unknown tenant' },
@@ -82,6 +83,7 @@ export const getDestinationRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'One inbound number',
     params: tenantAndNumber,
     responses: { '200': 'destination', '400': 'not a phone number', '404': 'unknown tenant, or a number the tenant does not have' },
@@ -99,7 +101,9 @@ export const getDestinationRoute: RouteDefinition = {
 export const createDestinationRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations',
+    needsDomain: true,
     summary: 'Add an inbound number (v_destinations + public dialplan, dialplan cache delete)',
     params: tenantOnly,
     body: Joi.object({ number: phoneNumber.required(), ...fields }),
@@ -127,7 +131,9 @@ export const createDestinationRoute: RouteDefinition = {
 export const updateDestinationRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'Change an inbound number: action, caller ID name prefix, description, enabled (omitted fields keep their value)',
     params: tenantAndNumber,
     body: Joi.object(fields),
@@ -158,7 +164,9 @@ export const updateDestinationRoute: RouteDefinition = {
 export const deleteDestinationRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/destinations/{number}',
+    needsDomain: true,
     summary: 'Remove an inbound number the tenant added (destination, its dialplan and details; dialplan cache delete)',
     params: tenantAndNumber,
     responses: {

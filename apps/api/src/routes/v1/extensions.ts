@@ -46,6 +46,7 @@ export const listExtensionsRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/extensions',
+    needsDomain: true,
     summary: 'Extensions of the tenant',
     params: tenantOnly,
     responses: { '200': '{data:[extension]}', '404': 'unknown tenant' },
@@ -60,6 +61,7 @@ export const getExtensionRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/extensions/{extension}',
+    needsDomain: true,
     summary: 'One extension',
     params: tenantAndExtension,
     responses: { '200': 'extension', '404': 'unknown tenant or extension' },
@@ -75,7 +77,9 @@ export const getExtensionRoute: RouteDefinition = {
 export const createExtensionRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions',
+    needsDomain: true,
     summary: 'Create an extension (the generated SIP password is in this answer only)',
     params: tenantOnly,
     body: createBody,
@@ -98,7 +102,9 @@ export const createExtensionRoute: RouteDefinition = {
 export const putExtensionRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions/{extension}',
+    needsDomain: true,
     summary: 'Create or update an extension (idempotent; omitted fields keep their value)',
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
     body: updateBody,
@@ -122,7 +128,9 @@ export const putExtensionRoute: RouteDefinition = {
 export const deleteExtensionRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/extensions/{extension}',
+    needsDomain: true,
     summary: 'Delete an extension (its mailbox stays unless deleteVoicemail=true)',
     params: tenantAndExtension,
     query: Joi.object({ deleteVoicemail: Joi.boolean().default(false) }),

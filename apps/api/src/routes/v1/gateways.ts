@@ -79,6 +79,7 @@ export const listGatewaysRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways',
+    needsDomain: true,
     summary: 'Gateways of the tenant',
     params: Joi.object({ tenant: tenantParam }),
     bucket: 'gateways',
@@ -94,6 +95,7 @@ export const getGatewayRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'One gateway',
     params: gatewayParams,
     bucket: 'gateways',
@@ -110,7 +112,9 @@ export const getGatewayRoute: RouteDefinition = {
 export const createGatewayRoute: RouteDefinition = {
   spec: {
     method: 'post',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways',
+    needsDomain: true,
     summary: 'Create a gateway (sofia.conf cache delete + profile rescan)',
     params: Joi.object({ tenant: tenantParam }),
     body: Joi.object({ ...GATEWAY_FIELDS, name: name.required(), proxy: host.required() }),
@@ -134,7 +138,9 @@ export const createGatewayRoute: RouteDefinition = {
 export const updateGatewayRoute: RouteDefinition = {
   spec: {
     method: 'put',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'Change a gateway (idempotent; killgw + startgw when something changed)',
     params: gatewayParams,
     body: Joi.object(GATEWAY_FIELDS),
@@ -159,7 +165,9 @@ export const updateGatewayRoute: RouteDefinition = {
 export const deleteGatewayRoute: RouteDefinition = {
   spec: {
     method: 'delete',
+    keyedByRequestId: true,
     path: '/v1/tenants/{tenant}/gateways/{gateway}',
+    needsDomain: true,
     summary: 'Delete a gateway (killgw, row, sofia.conf cache delete)',
     params: gatewayParams,
     bucket: 'gateways',
@@ -183,6 +191,7 @@ export const gatewayStatusRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/gateways/{gateway}/status',
+    needsDomain: true,
     summary: 'Live gateway state from `sofia xmlstatus gateway <uuid>` (running=false when FreeSWITCH does not run it)',
     params: gatewayParams,
     bucket: 'gateways',

@@ -1,6 +1,7 @@
 import { joiToJsonSchema, type JsonSchema } from './joi-json-schema';
 import type { RouteSpec } from './route-spec';
 import type { RouteDefinition } from './define';
+import { REQUEST_ID_PATTERN, REQUEST_ID_RULE } from '../../request-id';
 
 const ERROR_REF = { $ref: '#/components/schemas/Error' };
 const STANDARD_ERRORS: Record<string, string> = {
@@ -27,13 +28,43 @@ function parameters(spec: RouteSpec): JsonSchema[] {
       result.push({ name, in: where, required: where === 'path' || (described.required ?? []).includes(name), schema: property });
     }
   }
+  if (spec.keyedByRequestId) {
+    result.push({
+      name: 'X-Request-Id',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: REQUEST_ID_PATTERN.source },
+      description: `the write's idempotency key: a repeat with the same id, method, resource and body is the same write and gets the first answer; ${REQUEST_ID_RULE}, else 400`,
+    });
+  }
   return result;
+}
+
+/** Refused before the route counts the request (README, REST API): no rate-limit headers. */
+const UNCOUNTED = new Set(['401', '413', '415']);
+
+/** What every route of its kind can answer, whatever its own list says (the route's own description wins, a 409 is joined). */
+function derivedResponses(spec: RouteSpec): Record<string, string> {
+  const derived: Record<string, string> = {};
+  if (spec.params || spec.query || spec.body || spec.keyedByRequestId)
+    derived['400'] = 'validation failed: error.details name each failing field (params.…, query.…, body.…, headers.…)';
+  if (spec.path.includes('{')) derived['404'] = 'unknown tenant or resource, or another tenant than the key’s (the same answer)';
+  if (spec.needsDomain) derived['409'] = 'TENANT_NOT_PROVISIONED: the tenant has no FusionPBX domain (not created yet, or purged)';
+  if (spec.body) {
+    derived['413'] = 'body over 64 KiB';
+    derived['415'] = 'body not application/json';
+  }
+  return derived;
 }
 
 function responses(spec: RouteSpec): Record<string, JsonSchema> {
   const result: Record<string, JsonSchema> = {};
-  for (const [status, description] of Object.entries({ ...STANDARD_ERRORS, ...spec.responses })) {
-    const entry: JsonSchema = { description, headers: RATE_HEADERS };
+  const listed: Record<string, string> = { ...STANDARD_ERRORS, ...derivedResponses(spec) };
+  for (const [status, description] of Object.entries(spec.responses)) {
+    listed[status] = status === '409' && listed['409'] ? `${description}; or ${listed['409']}` : description;
+  }
+  for (const [status, description] of Object.entries(listed).sort(([a], [b]) => a.localeCompare(b))) {
+    const entry: JsonSchema = UNCOUNTED.has(status) ? { description } : { description, headers: RATE_HEADERS };
     if (/^[45]/.test(status)) entry.content = { 'application/json': { schema: ERROR_REF } };
     else if (status === '200' && spec.produces) {
       entry.content = Object.fromEntries([['application/json', {}], ...spec.produces.map((type) => [type, { schema: { type: 'string' } }])]);

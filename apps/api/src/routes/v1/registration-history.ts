@@ -17,7 +17,8 @@ const encodeCursor = (id: number) => Buffer.from(`h${id}`, 'utf8').toString('bas
 
 function decodeCursor(cursor: string): number {
   const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new HttpError(400, 'BAD_CURSOR', 'cursor is not one this API returned');
+  // The same 400 as any bad query parameter (and as the CDR listing's cursor): details name the field.
+  if (!match) throw new HttpError(400, 'VALIDATION_FAILED', 'request is invalid (1 problem)', [{ path: 'query.cursor', message: 'is not a cursor returned by this API' }]);
   return Number(match[1]);
 }
 

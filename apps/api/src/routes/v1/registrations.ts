@@ -9,6 +9,8 @@ import { withEslDeadline } from './freeswitch';
 import { resolveTenant, requireDomainScope } from './tenant-context';
 
 interface ProfileRegistrations {
+  /** The enabled SIP profiles asked. */
+  profiles: string[];
   registrations: Registration[];
   /** Enabled in FusionPBX but not answering (`Invalid Profile!`: not running on this switch). */
   unavailableProfiles: string[];
@@ -36,7 +38,7 @@ export async function liveRegistrations(deps: ApiDeps, domainName: string): Prom
         unavailableProfiles.push(profile);
       }
     }
-    return { registrations, unavailableProfiles };
+    return { profiles, registrations, unavailableProfiles };
   });
 }
 
@@ -66,6 +68,7 @@ export const listRegistrationsRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/registrations',
+    needsDomain: true,
     summary: 'Live SIP registrations of the tenant (every enabled SIP profile, filtered to the tenant realm)',
     params: Joi.object({ tenant: tenantParam }),
     responses: { '200': '{data:[registration], unavailableProfiles}', '404': 'unknown tenant', '503': 'event socket down or slow; Retry-After' },
@@ -81,6 +84,7 @@ export const extensionRegistrationRoute: RouteDefinition = {
   spec: {
     method: 'get',
     path: '/v1/tenants/{tenant}/extensions/{extension}/registration',
+    needsDomain: true,
     summary: 'Registrations of one extension (by number or alias); registered=false when none',
     params: Joi.object({ tenant: tenantParam, extension: extensionNumber.required() }),
     responses: { '200': '{extension, registered, registrations}', '404': 'unknown tenant or extension', '503': 'event socket down or slow; Retry-After' },

@@ -18,6 +18,10 @@ export interface RouteSpec {
   /** Admin principals only (ADMIN_TOKEN or an admin key). */
   adminOnly?: boolean;
   bucket?: RateLimitBucket;
+  /** A tenant write (a job): its X-Request-Id is its idempotency key, so one the bridge cannot keep is refused (400). */
+  keyedByRequestId?: boolean;
+  /** Reads or writes the tenant's FusionPBX domain: 409 TENANT_NOT_PROVISIONED while it has none. */
+  needsDomain?: boolean;
   /** Extra response media types (CDR export). */
   produces?: string[];
 }
