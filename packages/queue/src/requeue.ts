@@ -1,4 +1,4 @@
-import type { JobsOptions, Queue } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
@@ -14,4 +14,13 @@ export async function requeueUnlessLive(queue: Queue, name: string, data: unknow
   if (existing) await existing.remove().catch(() => undefined);
   await queue.add(name, data, { ...options, jobId });
   return { previousState, added: true };
+}
+
+/**
+ * The most recently finished completed job of that name among the newest 200 completed jobs of the
+ * queue (the drift report's readers: `GET /admin/drift`, the WHMCS dashboard, a starting worker's gauges).
+ */
+export async function latestCompletedJob(queue: Queue, name: string): Promise<Job | undefined> {
+  const finished = (await queue.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === name);
+  return finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import type { Job } from 'bullmq';
-import { addJob, MAINTENANCE_JOBS } from '@ictvoip/queue';
+import { addJob, latestCompletedJob, MAINTENANCE_JOBS } from '@ictvoip/queue';
 import { requireAdminToken } from '../admin-auth';
 import type { ApiDeps } from '../deps';
 import { HttpError } from '../errors';
@@ -46,9 +46,7 @@ export function adminDriftRouter(deps: ApiDeps): Router {
   const router = Router();
   router.use('/admin/drift', requireAdminToken(deps.config.adminToken));
   router.get('/admin/drift', async (_req, res) => {
-    const queue = deps.queues.maintenance;
-    const finished = (await queue.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === DRIFT_JOB_NAME);
-    const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+    const latest = await latestCompletedJob(deps.queues.maintenance, DRIFT_JOB_NAME);
     if (!latest) throw new HttpError(404, 'NOT_FOUND', 'no drift report yet; POST /admin/drift runs one');
     res.json(view(latest, 'completed'));
   });

@@ -1,7 +1,7 @@
 import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
-import { MAINTENANCE_JOBS, QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
+import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
 import { AuditRepository, importRateDeck, listBatches, listCreditStates, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
@@ -73,8 +73,7 @@ async function queueSummary(deps: ApiDeps) {
 }
 
 async function driftSummary(deps: ApiDeps) {
-  const finished = (await deps.queues.maintenance.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === MAINTENANCE_JOBS.driftReport);
-  const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+  const latest = await latestCompletedJob(deps.queues.maintenance, MAINTENANCE_JOBS.driftReport);
   if (!latest) return null;
   // The job's result is the worker's DriftJobResult: the report sits under `report`.
   const { report = {} } = (latest.returnvalue ?? {}) as { report?: { checkedAt?: string; counts?: Record<string, number>; items?: unknown[]; itemsOmitted?: number } };

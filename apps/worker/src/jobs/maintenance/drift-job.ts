@@ -1,4 +1,4 @@
-import { MAINTENANCE_JOBS, SCHEDULER_IDS, upsertJobScheduler, type DriftJobData, type TypedJob } from '@ictvoip/queue';
+import { latestCompletedJob, MAINTENANCE_JOBS, SCHEDULER_IDS, upsertJobScheduler, type DriftJobData, type TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { buildDriftReport, driftSourcesOf, fixDrift, DRIFT_KINDS, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
@@ -39,8 +39,7 @@ export function recordDriftMetrics(metrics: WorkerMetrics | undefined, report: P
  */
 export async function restoreDriftMetrics(deps: WorkerDeps, metrics: WorkerMetrics): Promise<void> {
   try {
-    const finished = (await deps.queues.maintenance.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === DRIFT_JOB_NAME);
-    const latest = finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+    const latest = await latestCompletedJob(deps.queues.maintenance, DRIFT_JOB_NAME);
     const report = (latest?.returnvalue as Partial<DriftJobResult> | undefined)?.report;
     if (!report?.counts || typeof report.checkedAt !== 'string') return;
     recordDriftMetrics(metrics, report);
