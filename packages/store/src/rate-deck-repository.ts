@@ -416,8 +416,9 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
   const start = importStartsAt(report.entries);
   const all = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
   // As importRateDeck: what starts before the file does is kept (ended then), the rest is compared.
-  const earlier = start === null ? [] : all.filter((entry) => entry.effectiveFrom < start);
-  const stored = all.filter((entry) => !earlier.includes(entry));
+  const startsEarlier = (entry: RateEntry) => start !== null && entry.effectiveFrom < start;
+  const earlier = all.filter(startsEarlier);
+  const stored = all.filter((entry) => !startsEarlier(entry));
   if (deck && earlier.length > 0 && deck.currency !== options.currency) throw currencyChangeError(options.currency, deck.currency, start!);
   const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));
   const preview: RateDeckImportPreview = { ok: true, report, ...empty, entryCount: report.entries.length, revision: deck ? deck.revision + 1 : 1 };
