@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { createTestDatabase, loadFusionpbxSchema, startWhmcsStandin, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
+import { createTestDatabase, createFusionpbxTestDatabase, startWhmcsStandin, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
 import { databaseDigest, runCli, type CliRun } from './run-cli';
 
 // `ictvoip adopt` through the real binary: the flags, one progress line per service on stderr, the
@@ -16,8 +16,7 @@ let env: Record<string, string>;
 const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
 
 beforeAll(async () => {
-  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('cli_adopt'), createTestDatabase('cli_adopt_fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
+  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('cli_adopt'), createFusionpbxTestDatabase('cli_adopt_fusion')]);
   bridge = new Pool({ connectionString: bridgeDb.url, max: 2 });
   fusion = new Pool({ connectionString: fusionDb.url, max: 2 });
   standin = await startWhmcsStandin();

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWebhookEvent } from '@ictvoip/whmcs';
-import { createTestDatabase, loadFusionpbxSchema, postWebhook, type TestDatabase } from '@ictvoip/testkit';
+import { createFusionpbxTestDatabase, postWebhook, type TestDatabase } from '@ictvoip/testkit';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 import { ROOT, runProcess, type ProcessRun } from './run-cli';
 
@@ -70,8 +70,7 @@ beforeAll(async () => {
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
   // The second FusionPBX of "Several FusionPBX servers": a database of its own; its event socket is the stand-in's.
-  pbx2 = await createTestDatabase('readme_pbx2');
-  await loadFusionpbxSchema(pbx2.url);
+  pbx2 = await createFusionpbxTestDatabase('readme_pbx2');
   env = { ...bridge.env, PBX2_DB_URL: pbx2.url, PBX2_ESL_PASSWORD: 'ClueCon' };
 }, 120_000);
 afterAll(async () => {

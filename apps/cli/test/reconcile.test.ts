@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
-import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
+import { buildEvent, createFusionpbxTestDatabase, postWebhook, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { startBridge, TEMPLATE_DOMAIN, waitFor, waitForIdleQueue, type Bridge } from '../../worker/test/harness';
 import { databaseDigest, runCli, withoutGenerated } from './run-cli';
 
@@ -46,8 +46,7 @@ it('ictvoip reconcile reports a domain disabled by hand (exit 2), --fix converge
 }, 120_000);
 
 it('ictvoip reconcile compares a tenant of a registered FusionPBX server with that server, and --fix converges it there', async () => {
-  const fusion2Db = await createTestDatabase('fusion2');
-  await loadFusionpbxSchema(fusion2Db.url);
+  const fusion2Db = await createFusionpbxTestDatabase('fusion2');
   const fusion2 = new Pool({ connectionString: fusion2Db.url, max: 2 });
   await seedFusionpbxBasics(fusion2, TEMPLATE_DOMAIN);
   const esl2 = await startEslStandin({ password: 'Reconcile-Two-Secret' });

@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { randomUUID } from 'node:crypto';
 import { runCli } from './run-cli';
-import { buildEvent, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { buildEvent, createTestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 
 // Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
 jest.setTimeout(180_000);
@@ -32,8 +32,7 @@ async function cli(args: string[], extraEnv: Record<string, string> = {}, input?
 }
 
 beforeAll(async () => {
-  [db, fusionDb] = await Promise.all([createTestDatabase('cli_servers'), createTestDatabase('cli_fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
+  [db, fusionDb] = await Promise.all([createTestDatabase('cli_servers'), createFusionpbxTestDatabase('cli_fusion')]);
   // `servers test` checks the template domain every create copies (FUSIONPBX_TEMPLATE_DOMAIN below).
   const fusion = new Pool({ connectionString: fusionDb.url, max: 1 });
   await fusion.query("INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, 'template.servers.test', 'true')", [randomUUID()]).finally(() => fusion.end());
@@ -167,10 +166,9 @@ describe('ictvoip servers', () => {
   });
 
   it('preview reads the FusionPBX server the event would be routed to', async () => {
-    const otherDb = await createTestDatabase('cli_fusion_d');
+    const otherDb = await createFusionpbxTestDatabase('cli_fusion_d');
     const other = new Pool({ connectionString: otherDb.url, max: 1 });
     try {
-      await loadFusionpbxSchema(otherDb.url);
       await seedFusionpbxBasics(other, 'template.pbx.test');
       const defaultFusion = new Pool({ connectionString: fusionDb.url, max: 1 });
       await seedFusionpbxBasics(defaultFusion, 'template.pbx.test').finally(() => defaultFusion.end());

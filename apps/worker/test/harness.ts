@@ -9,7 +9,7 @@ import { loadConfig, type BridgeConfig } from '@ictvoip/config';
 import {
   createTestDatabase,
   deleteRedisPrefix,
-  loadFusionpbxSchema,
+  createFusionpbxTestDatabase,
   seedFusionpbxBasics,
   startEslStandin,
   TEST_REDIS_URL,
@@ -52,8 +52,7 @@ export interface BridgeOptions {
 }
 
 export async function startBridge(env: Record<string, string> = {}, options: BridgeOptions = {}): Promise<Bridge> {
-  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('bridge'), createTestDatabase('fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
+  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('bridge'), createFusionpbxTestDatabase('fusion')]);
   const fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
   await seedFusionpbxBasics(fusion, TEMPLATE_DOMAIN);
   const esl = await startEslStandin(options.eslPassword ? { password: options.eslPassword } : {});
@@ -221,8 +220,7 @@ export interface SecondFusionServer {
 }
 
 export async function startSecondFusionServer(eslPassword: string): Promise<SecondFusionServer> {
-  const db = await createTestDatabase('fusion2');
-  await loadFusionpbxSchema(db.url);
+  const db = await createFusionpbxTestDatabase('fusion2');
   const pool = new Pool({ connectionString: db.url, max: 3 });
   await seedFusionpbxBasics(pool, TEMPLATE_DOMAIN);
   const esl = await startEslStandin({ password: eslPassword, switchname: 'fs-two.example.net' });

@@ -4,7 +4,7 @@ import { adoptDomain } from '@ictvoip/fusionpbx';
 import { adoptTenants, type AdoptLine, type AdoptOptions } from '@ictvoip/operations';
 import { FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
-import { createTestDatabase, loadFusionpbxSchema, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
+import { createTestDatabase, createFusionpbxTestDatabase, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
 
 // `ictvoip adopt` over a FusionPBX database whose tenants were made by hand (the GUI, ictVoIP): run
 // twice (the second run changes nothing), interrupted half-way (the rerun finishes the rest), with
@@ -61,8 +61,7 @@ const options = (overrides: Partial<AdoptOptions> = {}): AdoptOptions => ({ appl
 const deps = () => ({ pool: bridge, whmcs, fusionPool: fusion });
 
 beforeAll(async () => {
-  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('adopt_bridge'), createTestDatabase('adopt_fusion')]);
-  await loadFusionpbxSchema(fusionDb.url);
+  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('adopt_bridge'), createFusionpbxTestDatabase('adopt_fusion')]);
   bridge = new Pool({ connectionString: bridgeDb.url, max: 3 });
   fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
   await migrateBridgeDatabase(bridge);

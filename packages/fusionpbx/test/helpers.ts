@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import { type EslStandin, type FusionpbxBasics, type TestDatabase, createTestDatabase, loadFusionpbxSchema, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
+import { type EslStandin, type FusionpbxBasics, type TestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startEslStandin } from '@ictvoip/testkit';
 import { randomUUID } from 'node:crypto';
 import { createProvisioner, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
@@ -15,15 +15,14 @@ export interface FusionpbxTestDb {
 
 /** A fresh database with the FusionPBX schema (fixture or FUSIONPBX_SCHEMA) and the install basics. */
 export async function setupFusionpbx(label: string): Promise<FusionpbxTestDb> {
-  const db = await createTestDatabase(label);
-  const schema = await loadFusionpbxSchema(db.url);
+  const db = await createFusionpbxTestDatabase(label);
   const pool = new Pool({ connectionString: db.url, max: 6 });
   const basics = await seedFusionpbxBasics(pool);
   return {
     db,
     pool,
     basics,
-    schemaLabel: schema.label,
+    schemaLabel: db.label,
     close: async () => {
       await pool.end();
       await db.drop();

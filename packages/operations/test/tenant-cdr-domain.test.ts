@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool, type QueryResult } from 'pg';
-import { createTestDatabase, loadFusionpbxSchema, type TestDatabase } from '@ictvoip/testkit';
+import { createFusionpbxTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import { tenantCdrDomain } from '../src/cdr-reader';
 
 /** Keeps the text of every statement the (real) pool sends; cdr-reader sends `(text, values)` only. */
@@ -27,8 +27,7 @@ let fusion: Pool;
 let statements: string[];
 
 beforeAll(async () => {
-  db = await createTestDatabase('cdr_domain');
-  await loadFusionpbxSchema(db.url);
+  db = await createFusionpbxTestDatabase('cdr_domain');
   fusion = new Pool({ connectionString: db.url, max: 2 });
   statements = recordStatements(fusion);
 });

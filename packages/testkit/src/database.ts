@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
 /** Server used by the test suite; each test file makes its own database on it and drops it after. */
@@ -32,6 +32,8 @@ export interface TestDatabaseOptions {
    * ask for it: they measure the durable path. Tests do not (see below).
    */
   durableCommits?: boolean;
+  /** Start as a copy of this template database (see `templateDatabase`) instead of empty. */
+  template?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function createTestDatabase(label = 'test', options: TestDatabaseOp
     .slice(0, 20);
   const name = `ictvoip_${safeLabel}_${randomBytes(5).toString('hex')}`;
   await withAdmin(async (client) => {
-    await client.query(`CREATE DATABASE ${name}`);
+    await client.query(options.template ? `CREATE DATABASE ${name} TEMPLATE ${options.template}` : `CREATE DATABASE ${name}`);
     // A commit here need not wait for its WAL flush: what other sessions see is the same, only a crash of
     // the server itself could lose it, and no test of this suite crashes the shared server (the chaos
     // suite's and start.test's PostgreSQL faults use clusters of their own, with the defaults). Each flush
@@ -57,6 +59,51 @@ export async function createTestDatabase(label = 'test', options: TestDatabaseOp
     url: databaseUrl(name),
     drop: () => withAdmin((client) => dropDatabase(client, name)),
   };
+}
+
+const templates = new Map<string, Promise<string>>();
+
+/**
+ * The name of a template database holding what `fill` writes into an empty database, made once per
+ * `key` on the test server and kept there for later runs; `key` must change whenever what `fill`
+ * writes does (e.g. a hash of the SQL it runs). Copying it (`createTestDatabase(label, { template })`)
+ * costs what creating an empty database costs, where loading FusionPBX's full schema again took
+ * 1-1.6 s per test database and the suite makes hundreds. Nothing but `fill` ever connects to it (a
+ * template with a session on it cannot be copied), and it gets its name only once filled, so a run
+ * killed half-way leaves no half-made template behind.
+ */
+export function templateDatabase(key: string, fill: (url: string) => Promise<void>): Promise<string> {
+  const name = `ictvoip_tpl_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+  let made = templates.get(name);
+  if (!made) {
+    made = makeTemplate(name, fill);
+    templates.set(name, made);
+    made.catch(() => templates.delete(name));
+  }
+  return made;
+}
+
+async function makeTemplate(name: string, fill: (url: string) => Promise<void>): Promise<string> {
+  return withAdmin(async (client) => {
+    // Test files in parallel (jest workers) ask for the same template at once: one makes it.
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      if (rowCount) return name;
+      const building = `${name}_${randomBytes(4).toString('hex')}`;
+      await client.query(`CREATE DATABASE ${building}`);
+      try {
+        await fill(databaseUrl(building));
+        await client.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
+      } catch (error) {
+        await dropDatabase(client, building);
+        throw error;
+      }
+      return name;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [name]);
+    }
+  });
 }
 
 const OBJECT_IN_USE = '55006';

@@ -1,10 +1,11 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 // The schema loader and the seeding are production code (the demo FusionPBX of `npm start`); the
 // test kit uses them for its test databases. Imported by name (resolved in the workspace) but not
 // declared in package.json: @ictvoip/fusionpbx's own tests depend on this kit, and a declared
 // dependency both ways is a cycle for turbo.
-import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile } from '@ictvoip/fusionpbx';
+import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile, prepareFusionpbxSchemaSql } from '@ictvoip/fusionpbx';
+import { createTestDatabase, templateDatabase, type TestDatabase, type TestDatabaseOptions } from './database';
 
 export { FUSIONPBX_FIXTURE_PATH, seedFusionpbxBasics, type FusionpbxBasics } from '@ictvoip/fusionpbx';
 
@@ -31,6 +32,20 @@ export async function loadFusionpbxSchema(databaseUrl: string): Promise<LoadedFu
   await loadFusionpbxSchemaFile(databaseUrl, schemaPath);
   recordLoad(schemaPath);
   return { schemaPath, label: path.basename(schemaPath, '.sql') };
+}
+
+/**
+ * A new test database holding the FusionPBX schema (FUSIONPBX_SCHEMA or the fixture), the same as an empty
+ * one after `loadFusionpbxSchema`, but copied from a template database made once per schema (the SQL the
+ * loader runs is the template's key, so an edited schema file makes a new one).
+ */
+export async function createFusionpbxTestDatabase(label: string, options: TestDatabaseOptions = {}): Promise<TestDatabase & LoadedFusionpbxSchema> {
+  const schemaPath = fusionpbxSchemaPath();
+  const key = `fusionpbx-schema\n${prepareFusionpbxSchemaSql(readFileSync(schemaPath, 'utf8'))}`;
+  const template = await templateDatabase(key, (url) => loadFusionpbxSchemaFile(url, schemaPath));
+  const db = await createTestDatabase(label, { ...options, template });
+  recordLoad(schemaPath);
+  return { ...db, schemaPath, label: path.basename(schemaPath, '.sql') };
 }
 
 /**
