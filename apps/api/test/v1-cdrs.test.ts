@@ -146,6 +146,37 @@ describe('CDR pages', () => {
     expect([...amounts.values()].filter((amount) => amount !== null)).toHaveLength(charged.size);
   });
 
+  it('lists a row stored without a leg as the a-leg it is billed as (filters and leg field alike)', async () => {
+    // FusionPBX imports without a leg leave it NULL; the CDR sync rates such a row as an a-leg, so a billed call must be listed.
+    const [unnamed, blank, bLeg] = [randomUUID(), randomUUID(), randomUUID()];
+    await bridge.fusion.query(
+      `insert into v_xml_cdr (xml_cdr_uuid, domain_uuid, leg, start_stamp, billsec, hangup_cause)
+       values ($1, $4, null, '2027-03-01T10:00:00Z', 30, 'NORMAL_CLEARING'), ($2, $4, '', '2027-03-01T10:01:00Z', 30, 'NORMAL_CLEARING'),
+              ($3, $4, 'b', '2027-03-01T10:02:00Z', 30, 'NORMAL_CLEARING')`,
+      [unnamed, blank, bLeg, domainUuid],
+    );
+    try {
+      const window = 'from=2027-03-01T00:00:00Z&to=2027-03-02T00:00:00Z';
+      const listed = async (query: string) =>
+        (await call(bridge.url, 'GET', `/v1/tenants/${SERVICE}/cdrs?${window}${query}`, { token: admin })).body.data.map((cdr: { uuid: string; leg: string }) => [
+          cdr.uuid,
+          cdr.leg,
+        ]);
+      expect(await listed('')).toEqual([
+        [blank, 'a'],
+        [unnamed, 'a'],
+      ]);
+      expect(await listed('&leg=b')).toEqual([[bLeg, 'b']]);
+      expect(await listed('&leg=all')).toEqual([
+        [bLeg, 'b'],
+        [blank, 'a'],
+        [unnamed, 'a'],
+      ]);
+    } finally {
+      await bridge.fusion.query('delete from v_xml_cdr where xml_cdr_uuid = any($1::uuid[])', [[unnamed, blank, bLeg]]);
+    }
+  });
+
   it('rejects bad filters with every failing path, and a cursor from other filters', async () => {
     const bad = await call(bridge.url, 'GET', `/v1/tenants/${SERVICE}/cdrs?direction=sideways&limit=0&from=yesterday&hangupCause=bad;drop`, { token: admin });
     expect(bad.status).toBe(400);

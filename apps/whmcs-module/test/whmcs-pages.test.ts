@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { QUEUE_NAMES } from '@ictvoip/queue';
+import { batchIdFor, createBatch, insertAdjustment } from '@ictvoip/store';
 import { signBody } from '@ictvoip/whmcs';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
 import {
@@ -161,6 +162,33 @@ describe('client area (server module ClientArea)', () => {
     expect(data.ictvoipPortalUrl).toBe(`https://${DOMAIN}/`);
     // No call rated this period yet: the amount still names the currency the service's calls are charged in.
     expect(data.ictvoip.usage).toMatchObject({ includedMinutes: 100, minutes: 0, minutesLeft: 100, percentUsed: 0, amount: '0.00', currency: 'EUR' });
+  });
+
+  test("the usage and a period's total show the adjustments and credits its bill includes, and the bill's total", async () => {
+    const pool = pages.bridge.api!.deps.pool;
+    const adjustmentId = `manual-${randomUUID()}`;
+    const batchId = batchIdFor(SERVICE_ID, PERIOD);
+    await insertAdjustment(pool, { adjustmentId, serviceId: SERVICE_ID, kind: 'manual', amount: '-0.050000', currency: 'EUR', sourcePeriod: null, description: 'goodwill credit' });
+    try {
+      // On no bill yet: the next one, the running period's, takes it.
+      expect((await clientData()).ictvoip.usage).toMatchObject({ amount: '0.00', adjustments: '-0.05', total: '-0.05', currency: 'EUR' });
+      // PERIOD's bill is made: its calls, the credit, and a call of 2026-09 not billed yet (0.061). PERIOD's total is that bill; the running period no longer has the credit.
+      const client = await pool.connect();
+      try {
+        expect((await createBatch(client, { serviceId: SERVICE_ID, clientId: 77, period: PERIOD }))?.batch).toMatchObject({ total: '0.178000', adjustmentTotal: '-0.050000' });
+      } finally {
+        client.release();
+      }
+      const billed = await clientData({ period: PERIOD });
+      expect(billed.ictvoipCalls).toMatchObject({ amount: '0.167', adjustments: '-0.05', total: '0.178' });
+      expect(billed.ictvoip.usage).toMatchObject({ adjustments: '', total: '' });
+      const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${PERIOD}`);
+      expect(page).toMatch(/: 2, 0\.167 EUR &middot; Adjustments and credits: -0\.05 EUR &middot; Bill total: 0\.178 EUR/);
+    } finally {
+      await pool.query('UPDATE cdr_charges SET batch_id = NULL WHERE batch_id = $1', [batchId]);
+      await pool.query('DELETE FROM billing_adjustments WHERE adjustment_id = $1', [adjustmentId]);
+      await pool.query('DELETE FROM billing_batches WHERE batch_id = $1', [batchId]);
+    }
   });
 
   test('numbers and where they ring, prepaid credit state, from one bridge call per page', async () => {

@@ -1,14 +1,18 @@
-import { batchIdFor, FusionServersRepository, getBatch } from '@ictvoip/store';
-import { syncTenantCdrs } from '../src';
-import { runFinalBill } from '../src/jobs/billing';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { randomUUID } from 'node:crypto';
+import { addJob, BILLING_JOBS } from '@ictvoip/queue';
+import { batchIdFor, FusionServersRepository, getBatch, pushTokenFor } from '@ictvoip/store';
+import { reconcileInbox, syncTenantCdrs } from '../src';
+import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
+import { waitFor } from './harness';
+import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // A terminated tenant on a registered FusionPBX server ("pbx2", here the kit's own FusionPBX database) that is disabled when its final bill is due.
 let kit: BillingKit;
 let registry: FusionServersRepository;
 
 beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
+  // Two attempts per job: a final bill that cannot run fails for good quickly.
+  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', JOB_ATTEMPTS: '2' });
   registry = new FusionServersRepository(kit.deps.pool, kit.bridge.config.sealing);
   await registry.add({ name: 'pbx2', databaseUrl: kit.bridge.fusionDb.url, eslHost: kit.bridge.esl.host, eslPort: kit.bridge.esl.port, eslPassword: 'ClueCon', whmcsServerId: 2 });
 }, 30000);
@@ -17,9 +21,15 @@ afterAll(async () => {
   await kit.close();
 });
 
-test("a final bill waits while the tenant's server is disabled (its final CDR sync cannot run), then bills every call", async () => {
+/** A terminated tenant on pbx2 with one call synced. */
+async function terminatedOnPbx2(): Promise<Tenant> {
   const tenant = await kit.addTenant({ desiredState: 'terminated' });
   await kit.deps.pool.query(`UPDATE services SET fusionpbx_server = 'pbx2' WHERE service_id = $1`, [tenant.serviceId]);
+  return tenant;
+}
+
+test("a final bill waits while the tenant's server is disabled (its final CDR sync cannot run), then bills every call", async () => {
+  const tenant = await terminatedOnPbx2();
   await kit.insertCdr(tenant, { start: '2025-01-20T10:00:00Z', billsec: 60 });
   expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ status: 'synced', inserted: 1 });
   // The last call before the termination, not collected yet.
@@ -38,4 +48,42 @@ test("a final bill waits while the tenant's server is disabled (its final CDR sy
     batchIdFor(tenant.serviceId, '2025-01'),
   ]);
   expect(rows[0].n).toBe(2);
+});
+
+test('a final bill whose job used up its attempts (server disabled) is added again by the reconciler once it can run, and billed once', async () => {
+  const tenant = await terminatedOnPbx2();
+  await kit.insertCdr(tenant, { start: '2025-01-20T10:00:00Z', billsec: 60 });
+  expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ status: 'synced', inserted: 1 });
+  // The terminate event, finished long ago (the final bill is due), and its final bill job.
+  const eventId = randomUUID();
+  const terminatedAt = new Date('2025-01-20T12:00:00Z');
+  await kit.deps.inbox.record({
+    eventId,
+    bodyHash: 'h',
+    action: 'terminate',
+    serviceId: tenant.serviceId,
+    clientId: tenant.clientId,
+    payload: {},
+    sealedSecrets: null,
+    jobId: `evt-${eventId}`,
+  });
+  await kit.deps.inbox.markSucceeded(eventId, {});
+  await kit.deps.pool.query(`UPDATE webhook_inbox SET finished_at = $2 WHERE event_id = $1`, [eventId, terminatedAt]);
+  const jobId = finalBillJobId(tenant.serviceId, eventId);
+  await registry.setEnabled('pbx2', false);
+  try {
+    await addJob(kit.deps.queues, BILLING_JOBS.pushBatch, { serviceId: tenant.serviceId, period: '2025-01' }, { jobId, timestamp: terminatedAt.getTime() });
+    await waitFor(async () => (await (await kit.deps.queues.billing.getJob(jobId))?.getState()) === 'failed', 20000, 'the final bill job failed for good');
+    // Still unable to run: added again (one attempt more), nothing billed.
+    expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(1);
+    await waitFor(async () => (await (await kit.deps.queues.billing.getJob(jobId))?.getState()) === 'failed', 20000, 'the final bill job failed again');
+  } finally {
+    await registry.setEnabled('pbx2', true);
+  }
+  expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(1);
+  const batchId = batchIdFor(tenant.serviceId, '2025-01');
+  await waitFor(async () => (await getBatch(kit.deps.pool, batchId))?.state === 'pushed', 20000, 'the final bill pushed');
+  expect(kit.whmcs.state.billableItems.filter((item) => item.description.includes(pushTokenFor(batchId)))).toHaveLength(1);
+  // Billed: never added again.
+  expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
 });

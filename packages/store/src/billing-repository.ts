@@ -438,6 +438,30 @@ export async function dissolveBatch(client: PoolClient, batchId: string): Promis
   return true;
 }
 
+/** What a period's bill adds to its calls, and what it comes to once made. */
+export interface PeriodBill {
+  /** adjustments and credits (re-rating of invoiced calls, carried cent remainders, manual credits), exact decimal */
+  adjustments: string;
+  /** the batch's total (its calls, those of earlier periods that came late included, and its adjustments); null before it is made */
+  total: string | null;
+}
+
+/**
+ * A period's bill as a usage view shows it: once the period's batch is made, its adjustments and
+ * total; before that, with `pending`, the adjustments no batch has taken yet (they go on the next
+ * bill: the running period's), else none.
+ */
+export async function periodBill(db: Pool | PoolClient, serviceId: number, period: string, options: { pending: boolean }): Promise<PeriodBill> {
+  const { rows } = await db.query<{ adjustments: string; total: string | null }>(
+    `SELECT COALESCE(b.adjustment_total,
+              CASE WHEN $3 THEN (SELECT sum(amount) FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) END, 0)::numeric(18,6)::text AS adjustments,
+            b.total::text AS total
+     FROM (SELECT 1) one LEFT JOIN billing_batches b ON b.batch_id = $2`,
+    [serviceId, batchIdFor(serviceId, period), options.pending],
+  );
+  return { adjustments: rows[0]?.adjustments ?? '0.000000', total: rows[0]?.total ?? null };
+}
+
 export interface NewAdjustment {
   adjustmentId: string;
   serviceId: number;

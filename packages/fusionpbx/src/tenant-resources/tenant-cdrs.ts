@@ -65,6 +65,13 @@ interface CdrRow {
   accountcode: string | null;
 }
 
+/**
+ * The row's leg as the CDR sync reads it: FusionPBX imports that set none leave it NULL (or blank),
+ * and those are the a-legs of installs that log no b-legs, rated and billed as such. Filters and
+ * the `leg` field use this, so a billed call is listed under `a` like every other a-leg.
+ */
+const LEG = "coalesce(nullif(c.leg, ''), 'a')";
+
 const ISO = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 function whereClause(filter: CdrFilter, after: CdrKey | null): { sql: string; params: unknown[] } {
@@ -75,7 +82,7 @@ function whereClause(filter: CdrFilter, after: CdrKey | null): { sql: string; pa
     conditions.push(sql(`$${params.length}`));
   };
   const leg = filter.leg ?? 'a';
-  if (leg !== 'all') add((p) => `c.leg = ${p}`, leg);
+  if (leg !== 'all') add((p) => `${LEG} = ${p}`, leg);
   if (filter.from) add((p) => `c.start_stamp >= ${p}::timestamptz`, filter.from.toISOString());
   if (filter.to) add((p) => `c.start_stamp < ${p}::timestamptz`, filter.to.toISOString());
   if (filter.direction) add((p) => `c.direction = ${p}`, filter.direction);
@@ -124,7 +131,7 @@ export async function readCdrPage(pool: Pool, filter: CdrFilter, after: CdrKey |
   const { sql, params } = whereClause(filter, after);
   params.push(limit + 1);
   const { rows } = await pool.query<CdrRow>(
-    `select c.xml_cdr_uuid::text, c.direction, c.leg::text, c.caller_id_name, c.caller_id_number, c.destination_number,
+    `select c.xml_cdr_uuid::text, c.direction, ${LEG}::text as leg, c.caller_id_name, c.caller_id_number, c.destination_number,
             e.extension, c.start_stamp::text as start_key, ${ISO('c.start_stamp')} as start_iso,
             ${ISO('c.answer_stamp')} as answer_iso, ${ISO('c.end_stamp')} as end_iso,
             c.duration::text, c.billsec::text, c.hangup_cause, c.sip_hangup_disposition, c.accountcode

@@ -130,7 +130,15 @@ async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequ
     number: input.number ?? '',
     calls: page.records.map((record) => toClientCall(record, ledger.get(record.uuid))),
     nextCursor: page.next ? encodeCursor(page.next, filter) : null,
-    totals: { ratedCalls: totals.calls, unratedCalls: totals.unratedCalls, amount: totals.amount, currency: totals.currency, minutes: totals.minutes },
+    totals: {
+      ratedCalls: totals.calls,
+      unratedCalls: totals.unratedCalls,
+      amount: totals.amount,
+      adjustments: totals.adjustments,
+      total: totals.total,
+      currency: totals.currency,
+      minutes: totals.minutes,
+    },
     includedMinutes: typeof includedMinutes === 'number' ? includedMinutes : null,
     portalUrl: tenantPortalUrl(deps.config.fusionpbx.portalUrl, requireDomain(context).domainName),
   };

@@ -1,4 +1,4 @@
-import { addJob, BILLING_JOBS, type TypedJob } from '@ictvoip/queue';
+import { addJob, BILLING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
 import { batchIdFor, billingPeriodsMode, getBatch } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
@@ -88,12 +88,13 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
 }
 
 /**
- * Final bills Redis lost (a flush, a failover without persistence): a terminated service whose
+ * Final bills Redis lost (a flush, a failover without persistence) or whose job used up its attempts
+ * (its server disabled or its database down for longer than the retries): a terminated service whose
  * terminate event finished more than BILLING_CLOSE_DELAY_SECONDS (+ `graceSeconds`) ago, whose final
- * bill job is gone, that has no batch of its termination period yet and still has unbilled rated
+ * bill job is gone or failed, that has no batch of its termination period yet and still has unbilled rated
  * charges up to it, gets its final bill again (same job id; due at once, stamped with the termination
- * time). A bill that ran leaves its batch, so it is never re-added; late calls after it wait for the
- * regular close. Returns how many were added.
+ * time). A bill that ran leaves its batch, so it is never re-added (the batch's own retries are the
+ * regular close's); late calls after it wait for the regular close. Returns how many were added.
  */
 export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: number): Promise<number> {
   const { rows } = await deps.pool.query<{ service_id: number; event_id: string; terminated_at: Date }>(
@@ -108,7 +109,9 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
   let added = 0;
   for (const row of rows) {
     const jobId = finalBillJobId(row.service_id, row.event_id);
-    if (await deps.queues.billing.getJob(jobId)) continue;
+    const previousState = (await (await deps.queues.billing.getJob(jobId))?.getState()) ?? 'missing';
+    // Waiting, running, or finished without a batch (nothing to bill then): left alone. Failed for good: due again.
+    if (previousState !== 'missing' && previousState !== 'failed') continue;
     const period = (await servicePeriods(deps.pool, row.service_id, deps.config))(row.terminated_at);
     if (await getBatch(deps.pool, batchIdFor(row.service_id, period))) continue;
     const { rows: unbilled } = await deps.pool.query(
@@ -116,8 +119,12 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
       [row.service_id, period],
     );
     if (unbilled.length === 0) continue;
-    await addJob(deps.queues, BILLING_JOBS.pushBatch, { serviceId: row.service_id, period }, { jobId, timestamp: row.terminated_at.getTime() });
-    deps.logger.warn({ serviceId: row.service_id, period, jobId }, 'final bill after termination added again (its job was lost)');
+    const requeued = await requeueJobUnlessLive(deps.queues, BILLING_JOBS.pushBatch, { serviceId: row.service_id, period }, jobId, { timestamp: row.terminated_at.getTime() });
+    if (!requeued.added) continue;
+    deps.logger.warn(
+      { serviceId: row.service_id, period, jobId, previousState },
+      `final bill after termination added again (its job was ${previousState === 'failed' ? 'out of attempts' : 'lost'})`,
+    );
     added += 1;
   }
   return added;

@@ -49,6 +49,8 @@ export interface PushResult {
 
 /** Refusals that another attempt cannot fix: alerted, left for an operator. */
 const FINAL_CODES = new Set(['WHMCS_AUTH_REFUSED', 'WHMCS_NOT_FOUND', 'WHMCS_INPUT_INVALID', 'CURRENCY_MISMATCH']);
+/** WhmcsTransportError's code: on a `failed` batch, a push that did not reach WHMCS (one that may have is `unknown`). */
+const NOT_DELIVERED_CODE = 'WHMCS_TRANSPORT';
 
 function classify(error: unknown): PushAttempt {
   if (error instanceof WhmcsTransportError) {
@@ -80,6 +82,18 @@ async function attemptAdd(deps: WorkerDeps, whmcs: WhmcsApiClient, batch: Billin
 /** A definite refusal is final when another attempt cannot fix it, or when the attempts are used up. */
 function isFinalRefusal(deps: WorkerDeps, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): boolean {
   return attempt.final || attemptsMade >= deps.config.billing.maxAttempts;
+}
+
+/**
+ * A failed batch is not sent again when WHMCS refused it for good, or refused it and the attempts are
+ * used up. One whose last push never reached WHMCS (unreachable, a 4xx from a proxy, a read that failed
+ * before the write) is always sent again at the next close: nothing was billed, and WHMCS down for
+ * longer than BILLING_MAX_ATTEMPTS closes must not leave the period (or a final bill) unbilled for good.
+ */
+function failedForGood(deps: WorkerDeps, batch: BillingBatch): boolean {
+  const code = batch.lastErrorCode ?? '';
+  if (FINAL_CODES.has(code)) return true;
+  return code !== NOT_DELIVERED_CODE && batch.attempts >= deps.config.billing.maxAttempts;
 }
 
 async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): Promise<void> {
@@ -210,7 +224,7 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
     await markBatchZero(client, batch);
     return 'zero';
   }
-  if (batch.state === 'failed' && (batch.attempts >= deps.config.billing.maxAttempts || FINAL_CODES.has(batch.lastErrorCode ?? ''))) return 'failed-final';
+  if (batch.state === 'failed' && failedForGood(deps, batch)) return 'failed-final';
   if (!deps.whmcs) return 'whmcs-not-configured';
   if (batch.state === 'open' || batch.state === 'failed') return send(deps, deps.whmcs, client, batch, [batch.state], hooks);
   return reconcile(deps, deps.whmcs, client, batch, hooks);

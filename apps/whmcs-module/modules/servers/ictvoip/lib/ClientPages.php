@@ -255,6 +255,7 @@ final class ClientPages
             'ratedCalls' => (int) ($totals['ratedCalls'] ?? 0),
             'unratedCalls' => (int) ($totals['unratedCalls'] ?? 0),
             'amount' => self::amountText((string) ($totals['amount'] ?? '0')),
+            ...self::billedView($totals),
             'currency' => self::currencyText($totals['currency'] ?? ''),
             'paged' => is_string($calls['nextCursor'] ?? null) || !empty($calls['cursor']),
         ];
@@ -276,8 +277,24 @@ final class ClientPages
             'percentUsed' => $included === null || $included === 0 ? null : min(100, (int) floor($minutes * 100 / $included)),
             'calls' => (int) ($usage['calls'] ?? 0),
             'amount' => self::amountText((string) ($usage['amount'] ?? '0')),
+            ...self::billedView($usage),
             'currency' => self::currencyText($usage['currency'] ?? ''),
             'unratedCalls' => (int) ($usage['unratedCalls'] ?? 0),
+        ];
+    }
+
+    /**
+     * The adjustments and credits the period's bill adds to its calls ('' when none), and the bill's
+     * total ('' when it is the calls' amount): the page shows them only when they change what is billed.
+     */
+    private static function billedView(array $figures): array
+    {
+        $adjustments = (string) ($figures['adjustments'] ?? '0');
+        $amount = self::amountText((string) ($figures['amount'] ?? '0'));
+        $total = self::amountText((string) ($figures['total'] ?? $amount));
+        return [
+            'adjustments' => preg_match('/^-?0*(\.0*)?$/', $adjustments) ? '' : self::amountText($adjustments),
+            'total' => $total === $amount ? '' : $total,
         ];
     }
 
