@@ -168,6 +168,15 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER })).status).toBe(403);
   });
 
+  it('refuses a format it does not speak (400 naming format; json, whmcs and text are the ones it does)', async () => {
+    for (const query of ['?format=bogus', '?format=xml', '?format=json&format=whmcs']) {
+      const response = await fetch(`${bridge.url}/status${query}`);
+      expect({ query, status: response.status }).toEqual({ query, status: 400 });
+      expect(await response.json()).toMatchObject({ status: 'error', message: 'Invalid Request: format must be one of json, whmcs, text' });
+    }
+    expect((await fetch(`${bridge.url}/status?format=JSON`)).status).toBe(200);
+  });
+
   it('carries X-RateLimit-* per caller and answers 429 with Retry-After past STATUS_RATE_LIMIT; the admin token is not limited', async () => {
     const first = await fetch(`${bridge.url}/status`);
     expect(first.headers.get('x-ratelimit-limit')).toBe('40');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBridge, type Bridge } from '../../worker/test/harness';
@@ -355,6 +356,19 @@ describe('gateways', () => {
     expect(second.body.outcome).toBe('unchanged');
     expect(second.body.gateway).toEqual(first.body.gateway);
     expect(bridge.esl.apiCommands.filter((c) => /killgw|startgw/.test(c))).toEqual([]);
+  });
+
+  it("a gateway's history: [] for a gateway of the tenant, 404 for one it neither has nor had a transition of, kept for a deleted one", async () => {
+    expect((await get(`${base()}/${gatewayUuid}/history`, keyA)).body).toEqual({ data: [], nextCursor: null });
+    const unknown = await get(`${base()}/${randomUUID()}/history`, keyA);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('NOT_FOUND');
+    const deleted = randomUUID();
+    await bridge.api!.deps.pool.query(
+      `INSERT INTO gateway_history (server, gateway_uuid, gateway_name, domain, service_id, transition, at, failing_since) VALUES ('default', $1, 'old', $2, $3, 'down', now(), now())`,
+      [deleted, domainA, A],
+    );
+    expect((await get(`${base()}/${deleted}/history`, keyA)).body.data).toEqual([expect.objectContaining({ gatewayUuid: deleted, type: 'gateway.down' })]);
   });
 
   it('deletes a gateway (killgw) and answers 404 afterwards', async () => {

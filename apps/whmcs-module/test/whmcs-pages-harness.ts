@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
-import { QUEUE_NAMES } from '@ictvoip/queue';
+import { QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
 import { freePort } from '@ictvoip/testkit';
 import { redisConnection } from './redis-connection';
 import { startBridge, waitFor, type Bridge } from '../../worker/test/harness';
@@ -300,17 +300,29 @@ export function readModuleLog(file: string): string {
  * dashboard's failed-job list and its Retry button. Returns the queue, for the caller to close.
  */
 export async function failedMaintenanceJob(pages: WhmcsPages, jobId: string, reason: string): Promise<{ queue: Queue; close(): Promise<void> }> {
+  return failedJob(pages, QUEUE_NAMES.maintenance, 'maintenance.test-failure', {}, jobId, reason);
+}
+
+/** A job of `queueName` that failed (its one attempt threw `reason`), as the dashboard lists it. */
+export async function failedJob(
+  pages: WhmcsPages,
+  queueName: QueueName,
+  name: string,
+  data: Record<string, unknown>,
+  jobId: string,
+  reason: string,
+): Promise<{ queue: Queue; close(): Promise<void> }> {
   const connection = redisConnection();
-  const queue = new Queue(QUEUE_NAMES.maintenance, { connection, prefix: pages.bridge.prefix });
+  const queue = new Queue(queueName, { connection, prefix: pages.bridge.prefix });
   const worker = new Worker(
-    QUEUE_NAMES.maintenance,
+    queueName,
     async () => {
       throw new Error(reason);
     },
     { connection, prefix: pages.bridge.prefix },
   );
   try {
-    const job = await queue.add('maintenance.test-failure', {}, { jobId, attempts: 1 });
+    const job = await queue.add(name, data, { jobId, attempts: 1 });
     await waitFor(async () => (await job.getState()) === 'failed', 15000, `job ${jobId} failed`);
   } finally {
     await worker.close();
@@ -318,7 +330,7 @@ export async function failedMaintenanceJob(pages: WhmcsPages, jobId: string, rea
   return {
     queue,
     async close() {
-      await queue.obliterate({ force: true });
+      await queue.remove(jobId);
       await queue.close();
       await connection.quit();
     },

@@ -19,6 +19,7 @@ import {
   CYCLE_SERVICE_ID,
   DID,
   DOMAIN,
+  failedJob,
   failedMaintenanceJob,
   HOSTILE_NAME,
   INVOICE_ID,
@@ -581,6 +582,38 @@ describe('addon module (admin pages)', () => {
 
       const unknown = await addonData({ page: 'dashboard' }, { do: 'retry', queue: 'no-such-queue', jobId: 'x' });
       expect(unknown.error).toMatchObject({ kind: 'refused', details: [expect.objectContaining({ path: 'body.queue' })] });
+    } finally {
+      await failed.close();
+    }
+  });
+
+  test("dashboard: Retry of a create whose attempts ran out is refused, pointing at WHMCS's Create (the bridge no longer holds the service password)", async () => {
+    const eventId = randomUUID();
+    const { inbox } = pages.bridge.api!.deps;
+    // The state a create leaves when its last attempt failed: the event failed (its sealed password wiped), its job failed.
+    await inbox.record({
+      eventId,
+      bodyHash: 'h',
+      action: 'create',
+      serviceId: 8899,
+      clientId: 1,
+      payload: { eventId, action: 'create' },
+      sealedSecrets: null,
+      jobId: 'create-job-1',
+      status: 'queued',
+    });
+    await inbox.markFailed(eventId, 'FusionPBX database did not answer', true);
+    const failed = await failedJob(pages, QUEUE_NAMES.provisioning, 'tenant.create', { eventId, serviceId: 8899, action: 'create' }, 'create-job-1', 'FusionPBX database did not answer');
+    try {
+      const retried = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.provisioning, jobId: 'create-job-1' });
+      expect(retried.notice ?? null).toBeNull();
+      expect(retried.error).toMatchObject({ kind: 'refused' });
+      expect(JSON.stringify(retried.error)).toContain("Press the action again in WHMCS (the service's Create button");
+      expect(await (await failed.queue.getJob('create-job-1'))!.getState()).toBe('failed');
+      expect((await auditRows('admin.job.retry')).at(-1)).toEqual({
+        actor: ADMIN_ACTOR,
+        detail: { queue: QUEUE_NAMES.provisioning, jobId: 'create-job-1', name: 'tenant.create', retried: false, state: 'event failed' },
+      });
     } finally {
       await failed.close();
     }

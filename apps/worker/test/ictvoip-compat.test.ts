@@ -269,6 +269,19 @@ describe('/app/extensions/manage.php', () => {
     expectError(await manage({ action: 'delete', extension: '1002', domain }), 404, /^Not Found: extension 1002 not found/);
   });
 
+  it('takes extension_uuid (as create answers it): an empty or malformed one is refused naming it, another extension’s is 404; nothing is deleted', async () => {
+    const created = await manage({ action: 'create', extension: '1005', domain });
+    const before = await writeCount();
+    expectError(await manage({ action: 'delete', extension: '1005', domain, extension_uuid: '' }), 400, /^Invalid Request: extension_uuid must be the extension's uuid/);
+    expectError(await manage({ action: 'delete', extension: '1005', domain, extension_uuid: 'not-a-uuid' }), 400, /^Invalid Request: extension_uuid /);
+    expectError(await manage({ action: 'delete', extension: '1005', domain, extension_uuid: randomUUID() }), 404, /^Not Found: extension 1005 with extension_uuid /);
+    expect(await writeCount()).toBe(before);
+    expect(await extensionRow('1005')).toBeDefined();
+    const deleted = await manage({ action: 'delete', extension: '1005', domain, extension_uuid: created.body.extension_uuid.toUpperCase() });
+    expect(deleted.body.message).toBe('Extension deleted successfully');
+    expect(await extensionRow('1005')).toBeUndefined();
+  });
+
   it('names a bad action, extension or field, writing nothing', async () => {
     const before = await writeCount();
     expectError(await manage({ action: 'explode', extension: '1003', domain }), 400, 'Invalid Request: action must be one of create, update, enable, disable, delete');

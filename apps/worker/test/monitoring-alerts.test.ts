@@ -360,8 +360,21 @@ describe('watch scope', () => {
     expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body).toMatchObject({ scope: 'off', marked: ['202'], watched: true });
   });
 
+  it('marking an extension the tenant does not have is refused naming it (400, body.mark.N), and nothing of the request is written', async () => {
+    const before = (await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body;
+    const refused = await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { scope: 'marked', mark: ['201', '9999'] });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'body.mark.1', message: 'the tenant has no extension 9999' }] });
+    expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body).toEqual(before);
+  });
+
   it('a tenant has at most 10,000 marked extensions: past that a mark is refused naming the field, nothing added', async () => {
     const many = Array.from({ length: 9_999 }, (_, i) => String(500_000 + i));
+    // Only the tenant's own extensions can be marked: give it these (removed again at the end).
+    const numbers = [...many, '599999'];
+    const addMany = `insert into v_extensions (extension_uuid, domain_uuid, extension, enabled)
+      select gen_random_uuid(), d.domain_uuid, n, 'true' from v_domains d, unnest($2::text[]) n where d.domain_name = $1`;
+    await bridge.fusion.query(addMany, [DOMAIN_M, numbers]);
     // In requests of 5,000 (a /v1 body is at most 64 KiB).
     const chunks = [many.slice(0, 5_000), many.slice(5_000)];
     for (const mark of chunks) expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { mark })).status).toBe(200);
@@ -375,6 +388,10 @@ describe('watch scope', () => {
       expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { unmark })).status).toBe(200);
     }
     expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body.marked).toEqual(['202']);
+    await bridge.fusion.query('delete from v_extensions where extension = any($2::text[]) and domain_uuid = (select domain_uuid from v_domains where domain_name = $1)', [
+      DOMAIN_M,
+      numbers,
+    ]);
   }, 60000);
 
   it('extra alert recipients are admin-only; a tenant key may not set them', async () => {

@@ -29,6 +29,7 @@ function statusPage(whmcsText: boolean, compatPath: boolean): PathItem {
     parameters: whmcsText ? [] : [STATUS_FORMAT],
     responses: {
       '200': { description: whmcsText ? 'text/plain' : 'status "success", or "error" when a server did not fully answer; X-RateLimit-Limit/-Remaining/-Reset' },
+      '400': { description: 'format other than json, whmcs, text (Invalid Request)' },
       ...(compatPath ? { '401': { description: 'COMPAT_ICTVOIP=1: username/password (form fields or HTTP Basic) sent and wrong' } } : {}),
       '403': { description: 'not whitelisted, no admin token' },
       '429': { description: 'over STATUS_RATE_LIMIT for this caller; Retry-After' },

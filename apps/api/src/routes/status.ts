@@ -143,10 +143,18 @@ export function summedCount(servers: readonly ServerStatus[], field: CountField)
   return answered.length === 0 && servers.length > 0 ? null : answered.reduce((total, value) => total + value, 0);
 }
 
+const STATUS_FORMATS = ['json', 'whmcs', 'text'];
+
+/** `?format=` as given (lower case), '' when absent; null when it is none of STATUS_FORMATS (or given twice). */
+function statusFormat(req: Request): string | null {
+  const format = req.query.format;
+  if (format === undefined) return '';
+  return typeof format === 'string' && STATUS_FORMATS.includes(format.toLowerCase()) ? format.toLowerCase() : null;
+}
+
 /** `?format=whmcs` (or `text`), or an Accept naming text/plain before any JSON, asks for WHMCS's text. */
-function wantsWhmcsText(req: Request, forced: boolean): boolean {
+function wantsWhmcsText(req: Request, forced: boolean, format: string): boolean {
   if (forced) return true;
-  const format = typeof req.query.format === 'string' ? req.query.format.toLowerCase() : '';
   if (format === 'whmcs' || format === 'text') return true;
   if (format === 'json') return false;
   return req.accepts(['application/json', 'text/plain']) === 'text/plain' && !/json/i.test(req.get('accept') ?? '');
@@ -218,6 +226,10 @@ export function statusRouter(deps: ApiDeps): Router {
         return void res.status(403).json({ status: 'error', message: 'API Access Denied: Only whitelisted IPs may access this endpoint.', timestamp: isoSeconds(now) });
       }
       if (!(await statusRateLimit(deps, limiter, req, res))) return;
+      const format = statusFormat(req);
+      if (format === null) {
+        return void res.status(400).json({ status: 'error', message: `Invalid Request: format must be one of ${STATUS_FORMATS.join(', ')}`, timestamp: isoSeconds(now) });
+      }
       try {
         const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain);
         const targets = await deps.targets.all();
@@ -233,7 +245,7 @@ export function statusRouter(deps: ApiDeps): Router {
         const sum = (field: CountField) => summedCount(servers, field);
         const failing = servers.filter((server) => server.error);
         const uptimeSeconds = Math.floor(process.uptime());
-        if (wantsWhmcsText(req, forceText)) {
+        if (wantsWhmcsText(req, forceText, format)) {
           const text = whmcsStatusText({
             load: loadavg()[0] ?? 0,
             uptimeSeconds,

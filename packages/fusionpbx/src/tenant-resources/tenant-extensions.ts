@@ -148,6 +148,17 @@ export async function getTenantExtension(pool: Pool, domainUuid: string, extensi
   return rows[0] ? joinedView(rows[0]) : null;
 }
 
+/** The numbers of `extensions` the domain (by name, as registration monitoring reads it) has no extension of, in the order given. */
+export async function missingDomainExtensions(pool: Pool, domainName: string, extensions: readonly string[]): Promise<string[]> {
+  if (extensions.length === 0) return [];
+  const { rows } = await pool.query<{ extension: string }>(
+    'select e.extension from v_extensions e join v_domains d using (domain_uuid) where lower(d.domain_name) = lower($1) and e.extension = any($2::text[])',
+    [domainName, extensions],
+  );
+  const found = new Set(rows.map((row) => row.extension));
+  return extensions.filter((extension) => !found.has(extension));
+}
+
 async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
   await lockService(tx, String(serviceId));
   const tenant = await findTenant(tx, String(serviceId));

@@ -70,9 +70,25 @@ const MESSAGES: Record<string, string> = {
   deleted: 'Extension deleted successfully',
 };
 
-async function requireExisting(context: TenantContext, extension: string): Promise<void> {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `extension_uuid` (what create answers), optional: when sent it must be a uuid, and the extension
+ * of that number must be that one. An empty or malformed one is refused, never read as "any".
+ */
+function extensionUuidOf(req: Request): string | undefined {
+  const uuid = formField(req, 'extension_uuid');
+  if (uuid !== undefined && !UUID.test(uuid.trim())) throw invalidParameter('extension_uuid', "must be the extension's uuid (as create answered it), or left out");
+  return uuid?.trim().toLowerCase();
+}
+
+async function requireExisting(context: TenantContext, extension: string, uuid: string | undefined): Promise<void> {
   const { deps, domain } = requireDomainScope(context);
-  if (!(await getTenantExtension(deps.fusionPool, domain.domainUuid, extension))) throw new HttpError(404, 'NOT_FOUND', `extension ${extension} not found in ${domain.domainName}`);
+  const found = await getTenantExtension(deps.fusionPool, domain.domainUuid, extension);
+  if (!found) throw new HttpError(404, 'NOT_FOUND', `extension ${extension} not found in ${domain.domainName}`);
+  if (uuid !== undefined && found.extensionUuid.toLowerCase() !== uuid) {
+    throw new HttpError(404, 'NOT_FOUND', `extension ${extension} with extension_uuid ${uuid} not found in ${domain.domainName}`);
+  }
 }
 
 /**
@@ -84,10 +100,11 @@ async function requireExisting(context: TenantContext, extension: string): Promi
 export async function manageExtension(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
   const action = actionOf(req);
   const extension = extensionOf(req);
+  const uuid = extensionUuidOf(req);
   const fields = action === 'delete' ? {} : optionalFields(req);
   const context = await namedTenant(deps, principal, req, ['domain', 'tenant_domain']);
   const domainName = requireDomainScope(context).domain.domainName;
-  if (action !== 'create') await requireExisting(context, extension);
+  if (action !== 'create' || uuid !== undefined) await requireExisting(context, extension, uuid);
   const write = await performWrite(context, res, writeRequest(action, extension, fields), () => ({ secrets: { password: newSipPassword() } }));
   const answer = { action, extension, domain: domainName };
   if (!isFinishedWrite(write)) {

@@ -1,12 +1,13 @@
 import type { Request, Response } from 'express';
 import Joi from 'joi';
+import { getTenantGateway } from '@ictvoip/fusionpbx';
 import { GatewayMonitoringRepository, RegistrationsRepository, type GatewayHistoryEntry, type RegistrationHistoryEntry } from '@ictvoip/store';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
 import { csvTable } from './cdr-format';
 import { formatOf } from './cdrs';
-import { resolveService } from './tenant-context';
+import { resolveService, tenantContextOf } from './tenant-context';
 
 const CURSOR = /^h([1-9][0-9]{0,17})$/;
 /** A CSV export reads the history in pages of this many rows (it is bounded by the retention). */
@@ -162,13 +163,24 @@ export const gatewayHistoryRoute: RouteDefinition = {
     query: Joi.object({ ...pageQuery, type: Joi.string().valid('down', 'up') }),
     bucket: 'gateways',
     produces: ['text/csv'],
-    responses: { '200': '{data:[transition], nextCursor} (or CSV)', '400': 'bad filter or cursor', '404': 'unknown tenant' },
+    responses: {
+      '200': '{data:[transition], nextCursor} (or CSV)',
+      '400': 'bad filter or cursor',
+      '404': 'unknown tenant, or a gateway the tenant neither has nor had any transition of',
+    },
   },
   async handler({ deps, req, res, principal, input }) {
     const service = await resolveService(deps, principal, input.params.tenant as string);
     const query = input.query;
     const gatewayUuid = (input.params.gateway as string).toLowerCase();
     const repository = new GatewayMonitoringRepository(deps.pool);
+    // A deleted gateway keeps its history; one never seen (no transition, not in FusionPBX) is unknown, as everywhere else.
+    if (!query.cursor && (await repository.history(service.serviceId, { limit: 1, gatewayUuid })).length === 0) {
+      const { deps: scoped, domain } = await tenantContextOf(deps, service);
+      if (!domain || !(await getTenantGateway(scoped.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))) {
+        throw new HttpError(404, 'NOT_FOUND', `gateway ${gatewayUuid} not found`);
+      }
+    }
     const read = (limit: number, beforeId: number | undefined) =>
       repository.history(service.serviceId, {
         limit,

@@ -5,6 +5,9 @@ import { isAdmin } from '../../api-keys/principal';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
 import { resolveService } from './tenant-context';
+import { scopeForServer } from '../../fusion-scope';
+import type { ApiDeps } from '../../deps';
+import { missingDomainExtensions } from '@ictvoip/fusionpbx';
 
 const MAX_RECIPIENTS = 10;
 /** Marked extensions per tenant: every answer lists them, so their number must stay bounded. */
@@ -21,6 +24,31 @@ function view(service: ServiceRecord, watch: TenantWatch) {
     recipients: watch.recipients,
     watched: service.desiredState === 'active',
   };
+}
+
+/**
+ * Extensions to mark must be the tenant's (a number it does not have would be watched for ever and
+ * never alert) and stay within MAX_MARKED_EXTENSIONS; unmarking a number it no longer has is fine.
+ */
+async function checkMarks(deps: ApiDeps, service: ServiceRecord, mark: string[], unmark: string[], repository: MonitoringWatchRepository): Promise<void> {
+  if (!service.tenantDomain) throw new HttpError(409, 'TENANT_NOT_PROVISIONED', `tenant ${service.serviceId} has no FusionPBX domain (not created yet, or purged)`);
+  const scoped = await scopeForServer(deps, service.fusionpbxServer);
+  const missing = await missingDomainExtensions(scoped.fusionPool, service.tenantDomain, mark);
+  if (missing.length > 0) {
+    throw new HttpError(
+      400,
+      'VALIDATION_FAILED',
+      `the tenant has no extension ${missing.join(', ')}`,
+      missing.map((extension) => ({ path: `body.mark.${mark.indexOf(extension)}`, message: `the tenant has no extension ${extension}` })),
+    );
+  }
+  const marked = new Set((await repository.get(service.serviceId)).marked);
+  const after = marked.size + mark.filter((extension) => !marked.has(extension)).length - unmark.filter((extension) => marked.has(extension)).length;
+  if (after > MAX_MARKED_EXTENSIONS) {
+    throw new HttpError(400, 'VALIDATION_FAILED', 'too many marked extensions', [
+      { path: 'body.mark', message: `a tenant has at most ${MAX_MARKED_EXTENSIONS} marked extensions (this would make ${after})` },
+    ]);
+  }
 }
 
 export const getRegistrationWatchRoute: RouteDefinition = {
@@ -61,7 +89,13 @@ export const putRegistrationWatchRoute: RouteDefinition = {
     })
       .or('scope', 'mark', 'unmark', 'recipients')
       .required(),
-    responses: { '200': 'the watch settings after the change', '400': 'validation failed', '403': 'recipients need an admin key', '404': 'unknown tenant' },
+    responses: {
+      '200': 'the watch settings after the change',
+      '400': 'validation failed (an extension to mark the tenant does not have is named)',
+      '403': 'recipients need an admin key',
+      '404': 'unknown tenant',
+      '409': 'extensions to mark, and the tenant has no FusionPBX domain yet',
+    },
   },
   async handler({ deps, res, principal, input, dryRun }) {
     const service = await resolveService(deps, principal, input.params.tenant as string);
@@ -69,21 +103,14 @@ export const putRegistrationWatchRoute: RouteDefinition = {
     // The worker POSTs alerts to these URLs from inside the network: only an operator may name them.
     if (body.recipients && !isAdmin(principal)) throw new HttpError(403, 'FORBIDDEN', 'recipients: only an admin key may set alert recipients');
     const repository = new MonitoringWatchRepository(deps.pool);
+    // Everything is checked before anything is written: a refused request changes nothing.
+    if (body.mark?.length) await checkMarks(deps, service, body.mark, body.unmark ?? [], repository);
     if (dryRun) {
       res.json({ dryRun: true, ...view(service, await repository.get(service.serviceId)) });
       return;
     }
     if (body.scope !== undefined || body.recipients) await repository.set(service.serviceId, { scope: body.scope, recipients: body.recipients });
-    if (body.mark?.length) {
-      const marked = new Set((await repository.get(service.serviceId)).marked);
-      const after = marked.size + body.mark.filter((extension) => !marked.has(extension)).length - (body.unmark?.filter((extension) => marked.has(extension)).length ?? 0);
-      if (after > MAX_MARKED_EXTENSIONS) {
-        throw new HttpError(400, 'VALIDATION_FAILED', 'too many marked extensions', [
-          { path: 'body.mark', message: `a tenant has at most ${MAX_MARKED_EXTENSIONS} marked extensions (this would make ${after})` },
-        ]);
-      }
-      await repository.mark(service.serviceId, body.mark, true);
-    }
+    if (body.mark?.length) await repository.mark(service.serviceId, body.mark, true);
     if (body.unmark?.length) await repository.mark(service.serviceId, body.unmark, false);
     res.json(view(service, await repository.get(service.serviceId)));
   },

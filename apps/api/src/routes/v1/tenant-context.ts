@@ -32,7 +32,11 @@ async function findService(deps: ApiDeps, tenant: string): Promise<ServiceRecord
  * tenant gets the same 404 as for a tenant that does not exist, so it learns nothing.
  */
 export async function resolveTenant(deps: ApiDeps, principal: Principal, tenant: string): Promise<TenantContext> {
-  const service = await resolveService(deps, principal, tenant);
+  return tenantContextOf(deps, await resolveService(deps, principal, tenant));
+}
+
+/** The context of a service already resolved (resolveService): its server's deps and its FusionPBX domain. */
+export async function tenantContextOf(deps: ApiDeps, service: ServiceRecord): Promise<TenantContext> {
   const scoped = await scopeForServer(deps, service.fusionpbxServer);
   return { service, deps: scoped, domain: await findTenantDomain(scoped.fusionPool, service.serviceId) };
 }
