@@ -253,7 +253,8 @@ describe('gateway monitoring (event-socket stand-in)', () => {
     expect((await get(`/v1/tenants/${A}/gateways/not-a-uuid/history`)).status).toBe(400);
     expect((await get(`/v1/tenants/${A}/gateways/${TRUNK}/history?type=sideways`)).status).toBe(400);
     expect((await get(`/v1/tenants/7299/gateways/${TRUNK}/history`)).status).toBe(404);
-    expect(JSON.parse((await get(`/v1/tenants/${B}/gateways/${TRUNK}/history`)).text)).toEqual({ data: [], nextCursor: null });
+    // Another tenant's gateway is not B's: unknown to B, like a uuid it never had (no history leaks across tenants).
+    expect(JSON.parse((await get(`/v1/tenants/${B}/gateways/${TRUNK}/history`)).text)).toEqual({ error: { code: 'NOT_FOUND', message: `gateway ${TRUNK} not found` } });
     const openapi = JSON.parse((await get('/openapi.json')).text) as { paths: Record<string, unknown> };
     expect(openapi.paths['/v1/tenants/{tenant}/gateways/{gateway}/history']).toBeDefined();
   });
