@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig, type BridgeConfig } from '@ictvoip/config';
-import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, TEST_SEALING_KEY, TEST_WEBHOOK_SECRET, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { createBridgeTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, TEST_SEALING_KEY, TEST_WEBHOOK_SECRET, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 import { startApi, type RunningApi } from '../src';
 
 export interface TestApi {
@@ -40,7 +40,7 @@ export function testApiConfig(db: TestDatabase, prefix: string, env: Record<stri
 
 /** A real API on a loopback port, with its own database, queue prefix and whitelist file. */
 export async function startTestApi(env: Record<string, string> = {}, whitelist = '127.0.0.1\n::1\n'): Promise<TestApi> {
-  const db = await createTestDatabase('api');
+  const db = await createBridgeTestDatabase('api');
   const prefix = uniqueQueuePrefix('api');
   const { config, whitelistFile } = testApiConfig(db, prefix, env, whitelist);
   const logLines: string[] = [];

@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import type { Queue } from 'bullmq';
 import { loadConfig, type BridgeConfig } from '@ictvoip/config';
 import {
-  createTestDatabase,
+  createBridgeTestDatabase,
   deleteRedisPrefix,
   createFusionpbxTestDatabase,
   seedFusionpbxBasics,
@@ -52,7 +52,7 @@ export interface BridgeOptions {
 }
 
 export async function startBridge(env: Record<string, string> = {}, options: BridgeOptions = {}): Promise<Bridge> {
-  const [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('bridge'), createFusionpbxTestDatabase('fusion')]);
+  const [bridgeDb, fusionDb] = await Promise.all([createBridgeTestDatabase('bridge'), createFusionpbxTestDatabase('fusion')]);
   const fusion = new Pool({ connectionString: fusionDb.url, max: 3 });
   await seedFusionpbxBasics(fusion, TEMPLATE_DOMAIN);
   const esl = await startEslStandin(options.eslPassword ? { password: options.eslPassword } : {});

@@ -106,6 +106,11 @@ async function makeTemplate(name: string, fill: (url: string) => Promise<void>):
   });
 }
 
+/** A new test database copied from the template `key` names (made by `fill` the first time, see `templateDatabase`). */
+export async function createTemplatedTestDatabase(label: string, key: string, fill: (url: string) => Promise<void>, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
+  return createTestDatabase(label, { ...options, template: await templateDatabase(key, fill) });
+}
+
 const OBJECT_IN_USE = '55006';
 const GRACE_MS = 2000;
 

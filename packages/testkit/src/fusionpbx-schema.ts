@@ -5,7 +5,7 @@ import path from 'node:path';
 // declared in package.json: @ictvoip/fusionpbx's own tests depend on this kit, and a declared
 // dependency both ways is a cycle for turbo.
 import { FUSIONPBX_FIXTURE_PATH, loadFusionpbxSchemaFile, prepareFusionpbxSchemaSql } from '@ictvoip/fusionpbx';
-import { createTestDatabase, templateDatabase, type TestDatabase, type TestDatabaseOptions } from './database';
+import { createTemplatedTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database';
 
 export { FUSIONPBX_FIXTURE_PATH, seedFusionpbxBasics, type FusionpbxBasics } from '@ictvoip/fusionpbx';
 
@@ -42,8 +42,7 @@ export async function loadFusionpbxSchema(databaseUrl: string): Promise<LoadedFu
 export async function createFusionpbxTestDatabase(label: string, options: TestDatabaseOptions = {}): Promise<TestDatabase & LoadedFusionpbxSchema> {
   const schemaPath = fusionpbxSchemaPath();
   const key = `fusionpbx-schema\n${prepareFusionpbxSchemaSql(readFileSync(schemaPath, 'utf8'))}`;
-  const template = await templateDatabase(key, (url) => loadFusionpbxSchemaFile(url, schemaPath));
-  const db = await createTestDatabase(label, { ...options, template });
+  const db = await createTemplatedTestDatabase(label, key, (url) => loadFusionpbxSchemaFile(url, schemaPath), options);
   recordLoad(schemaPath);
   return { ...db, schemaPath, label: path.basename(schemaPath, '.sql') };
 }

@@ -1,4 +1,5 @@
 export * from './database';
+export * from './bridge-database';
 export * from './redis';
 export * from './webhook';
 export * from './esl-standin';
