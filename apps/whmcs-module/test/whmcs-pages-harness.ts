@@ -61,8 +61,11 @@ export interface WhmcsPages {
   adminToken: string;
   webhookSecret: string;
   stop(): Promise<void>;
-  /** Restarts the PHP stand-in pointed at another bridge URL (e.g. a closed port: "the bridge is down"). */
-  withBridgeAt<T>(baseUrl: string, work: (phpUrl: string) => Promise<T>): Promise<T>;
+  /**
+   * Restarts the PHP stand-in pointed at another bridge URL (e.g. a closed port: "the bridge is down"),
+   * with the install's `constants` changed as given (e.g. a lower ICTVOIP_TOTAL_TIMEOUT).
+   */
+  withBridgeAt<T>(baseUrl: string, work: (phpUrl: string) => Promise<T>, constants?: Record<string, number>): Promise<T>;
 }
 
 interface StandinConfig {
@@ -254,7 +257,7 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
   writeFileSync(moduleLog, '');
   const webhookSecret = bridge.config.webhook.secrets[0]!;
   const adminToken = bridge.config.adminToken;
-  const configFor = (baseUrl: string): StandinConfig => ({
+  const configFor = (baseUrl: string, constants: Record<string, number> = {}): StandinConfig => ({
     server: serverParams(baseUrl, webhookSecret),
     // The quarterly service too, billed by its own cycle (BILLING_PERIODS=service).
     services: [serviceParams(), serviceParams(CYCLE_SERVICE_ID, CYCLE_DOMAIN)],
@@ -264,7 +267,7 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
     smarty,
     compileDir,
     moduleLog,
-    constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10 },
+    constants: { ICTVOIP_CALLS_PAGE_SIZE: PAGE_SIZE, ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 10, ...constants },
     admins: { '1': ADMIN_USERNAME },
     csrfToken: CSRF_TOKEN,
   });
@@ -275,8 +278,8 @@ export async function startWhmcsPages(): Promise<WhmcsPages> {
     moduleLog,
     adminToken,
     webhookSecret,
-    async withBridgeAt(baseUrl, work) {
-      const other = await startPhp(configFor(baseUrl), dir);
+    async withBridgeAt(baseUrl, work, constants) {
+      const other = await startPhp(configFor(baseUrl, constants), dir);
       try {
         return await work(other.url);
       } finally {

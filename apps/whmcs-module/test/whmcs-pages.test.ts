@@ -35,6 +35,9 @@ import { waitFor } from '../../worker/test/harness';
 
 let pages: WhmcsPages;
 const ADMIN_ACTOR = `whmcs-admin:${ADMIN_USERNAME} (admin #1)`;
+// The give-up tests lower the install's ICTVOIP_TOTAL_TIMEOUT from the harness's 10 s: what they show is that the
+// limit is the install's, not the default 30 s / 300 s, and waiting 10 s twice only made the suite slower.
+const FAST_GIVE_UP = { ICTVOIP_TOTAL_TIMEOUT: 3 };
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the pages' JSON is checked field by field below */
 async function clientData(query: Record<string, string> = {}, base = pages.phpUrl, serviceId = SERVICE_ID): Promise<any> {
@@ -300,7 +303,7 @@ describe('client area (server module ClientArea)', () => {
     expect(log).not.toContain(pages.webhookSecret);
   });
 
-  test('a download that never ends is cut at ICTVOIP_TOTAL_TIMEOUT when an install defines one (10 s here), not after 300 s', async () => {
+  test('a download that never ends is cut at ICTVOIP_TOTAL_TIMEOUT when an install defines one (3 s here), not after 300 s', async () => {
     let lines = 0;
     const trickle = createHttpServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' });
@@ -308,7 +311,7 @@ describe('client area (server module ClientArea)', () => {
       const timer = setInterval(() => {
         lines += 1;
         res.write(`${lines},2026-10-01T00:00:00Z\n`);
-      }, 500);
+      }, 200);
       res.on('close', () => clearInterval(timer));
     });
     trickle.listen(0, '127.0.0.1');
@@ -317,11 +320,11 @@ describe('client area (server module ClientArea)', () => {
       await pages.withBridgeAt(`http://127.0.0.1:${(trickle.address() as AddressInfo).port}`, async (phpUrl) => {
         const started = Date.now();
         const download = await (await fetch(`${phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`)).text();
-        expect(Date.now() - started).toBeLessThan(25_000);
+        expect(Date.now() - started).toBeLessThan(15_000);
         // It was streaming when it was cut: what came through is what the bridge sent.
         expect(download).toMatch(/^uuid,startStamp\n1,/);
         expect(lines).toBeGreaterThan(5);
-      });
+      }, FAST_GIVE_UP);
     } finally {
       trickle.closeAllConnections();
       await new Promise((resolve) => trickle.close(resolve));
@@ -820,7 +823,7 @@ describe('addon module (admin pages)', () => {
     },
   );
 
-  test('a bridge that takes the connection and never answers: the addon gives up at ICTVOIP_TOTAL_TIMEOUT like the server module (10 s here), not after 30 s', async () => {
+  test('a bridge that takes the connection and never answers: the addon gives up at ICTVOIP_TOTAL_TIMEOUT like the server module (3 s here), not after 30 s', async () => {
     const sockets = new Set<Socket>();
     const silent = createNetServer((socket) => {
       sockets.add(socket);
@@ -833,8 +836,8 @@ describe('addon module (admin pages)', () => {
         const started = Date.now();
         const data = await addonData({}, undefined, phpUrl);
         expect(data.error).toMatchObject({ kind: 'bridge', message: expect.stringMatching(/^The bridge did not answer: .*timed out/i) });
-        expect(Date.now() - started).toBeLessThan(20_000);
-      });
+        expect(Date.now() - started).toBeLessThan(15_000);
+      }, FAST_GIVE_UP);
       expect(sockets.size).toBeGreaterThan(0);
     } finally {
       for (const socket of sockets) socket.destroy();
