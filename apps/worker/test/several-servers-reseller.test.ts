@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
-import { buildEvent, createTestDatabase, freePort, loadFusionpbxSchema, postWebhook, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { buildEvent, createTestDatabase, freePort, loadFusionpbxSchema, postWebhook, testKeyring, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { startBridge, startSecondFusionServer, TEMPLATE_DOMAIN, waitFor, type Bridge, type SecondFusionServer } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
@@ -324,4 +324,74 @@ describe('a server that accepts connections and never answers', () => {
       await new Promise<void>((resolve) => hung.close(() => resolve()));
     }
   }, 150_000);
+});
+
+describe('a server whose sealed secrets no configured key opens (sealed with a key since dropped from SEALING_KEY)', () => {
+  const OLD_ESL_PASSWORD = 'Dropped-Key-Esl-Secret-7781';
+  const lost = 9501;
+  const onSecond = 9502;
+
+  beforeAll(async () => {
+    expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+    await new FusionServersRepository(bridge.api!.deps.pool, testKeyring(['dropped'])).add({
+      name: 'pbx-lost-key',
+      databaseUrl: fusion2Db.url.replace('postgres://postgres@', 'postgres://postgres:Dropped-Db-Secret@'),
+      eslHost: esl2.host,
+      eslPort: esl2.port,
+      eslPassword: OLD_ESL_PASSWORD,
+      whmcsServerId: 51,
+    });
+    await bridge.api!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES ($1, 1, $2, 'active', 'pbx-lost-key')`, [
+      lost,
+      `lost${lost}.example.net`,
+    ]);
+  });
+  afterAll(async () => {
+    await bridge.api!.deps.pool.query('DELETE FROM services WHERE service_id = $1', [lost]);
+    await registry.remove('pbx-lost-key');
+  });
+
+  const expectNamedWithoutSecret = (text: string) => {
+    expect(text).toContain('pbx-lost-key');
+    expect(text).toContain('dropped');
+    for (const secret of [OLD_ESL_PASSWORD, 'Dropped-Db-Secret']) expect(text).not.toContain(secret);
+  };
+
+  it('/status still answers for the other servers and names that one as failing, with the reason', async () => {
+    const reply = await call(bridge.url, 'GET', '/status', { token: bridge.config.adminToken });
+    expect(reply.status).toBe(200);
+    const servers = reply.body.servers as { name: string; total_extensions: number | null; error?: string }[];
+    expect(servers.map((server) => server.name)).toEqual(['default', 'pbx2', 'pbx-lost-key']);
+    expect(servers.find((server) => server.name === 'pbx2')!.total_extensions).toEqual(expect.any(Number));
+    expect(servers.find((server) => server.name === 'pbx-lost-key')!.error).toContain('SEALING_KEY');
+    expectNamedWithoutSecret(reply.body.message);
+  });
+
+  it("the ictVoIP CDR export and gateway list of the whole install come with the other servers' data, the server left out named", async () => {
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+    const today = new Date().toISOString().slice(0, 10);
+    const admin = { authorization: `Bearer ${bridge.config.adminToken}` };
+    const left = [{ server: 'pbx-lost-key', reason: expect.stringContaining('SEALING_KEY') }];
+    const cdrs = await postForm(bridge.url, '/app/xml_cdr/export_cdr.php', { date_start: today, date_end: today, format: 'JSON' }, admin);
+    expect({ status: cdrs.status, body: cdrs.body }).toMatchObject({ status: 200, body: { status: 'success', total_records: expect.any(Number), unavailable_servers: left } });
+    expect(JSON.stringify(cdrs.body.records)).toContain(`t${onSecond}.pbx.example.net`);
+    expectNamedWithoutSecret(cdrs.text);
+    const gateways = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, admin);
+    expect({ status: gateways.status, body: gateways.body }).toMatchObject({ status: 200, body: { status: 'success', gateways: expect.any(Array), unavailable_servers: left } });
+    expectNamedWithoutSecret(gateways.text);
+  });
+
+  it("/readyz, the drift report and a tenant of that server each name it; the other servers' answers still come", async () => {
+    const ready = await call(bridge.url, 'GET', '/readyz');
+    expect(ready.body.checks).toMatchObject({ 'fusionpbx:pbx2': { status: 'up' }, 'fusionpbx:pbx-lost-key': { status: 'down' } });
+    expect(ready.body.checks['fusionpbx:registry']).toBeUndefined();
+    const report = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(report.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([
+      expect.objectContaining({ server: 'pbx-lost-key', actual: expect.stringContaining('SEALING_KEY') }),
+    ]);
+    const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops-lost-key', scope: 'admin', access: 'read' });
+    const rest = await call(bridge.url, 'GET', `/v1/tenants/${lost}/extensions`, { token: key });
+    expect(rest.status).toBe(503);
+    expectNamedWithoutSecret(JSON.stringify(rest.body));
+  });
 });

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { openSecrets, sealSecrets, type SealingKeyring } from './sealed-secrets';
+import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
 
 /** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
 export const DEFAULT_FUSION_SERVER = 'default';
@@ -204,9 +204,22 @@ export class FusionServersRepository {
     return rows[0] ? this.open(rows[0]) : null;
   }
 
-  async specs(): Promise<FusionServerSpec[]> {
+  /**
+   * Every registered server with its secrets opened; those no configured key opens are apart, with
+   * the reason (a key id, never a key or a secret), so one of them does not hide the others.
+   */
+  async specs(): Promise<{ specs: FusionServerSpec[]; unreadable: { name: string; enabled: boolean; reason: string }[] }> {
     const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers ORDER BY name');
-    return rows.map((row) => this.open(row));
+    const result: Awaited<ReturnType<FusionServersRepository['specs']>> = { specs: [], unreadable: [] };
+    for (const row of rows) {
+      try {
+        result.specs.push(this.open(row));
+      } catch (error) {
+        if (!(error instanceof SealedSecretError)) throw error;
+        result.unreadable.push({ name: row.name, enabled: row.enabled, reason: `its stored secrets cannot be opened: ${error.message}` });
+      }
+    }
+    return result;
   }
 
   /** The registered server an event's `server` block names: by WHMCS server id first, then by hostname. */
@@ -227,7 +240,7 @@ export class FusionServersRepository {
    * the only way to change a server that has tenants. Validated as a whole before it is written.
    */
   async update(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSummary | null> {
-    const current = await this.spec(name);
+    const current = await this.currentFor(name, changes);
     if (!current) return null;
     const next: NewFusionServer = { ...current, ...changes, name };
     validateFusionServer(next);
@@ -254,6 +267,22 @@ export class FusionServersRepository {
     return this.summary(name);
   }
 
+  /**
+   * The server as it is, for an update: its secrets opened, or, when they cannot be (sealed with a key
+   * no longer configured) and the update gives both anew, without them: that is how such a server is mended.
+   */
+  private async currentFor(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSpec | null> {
+    const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers WHERE name = $1', [name]);
+    const row = rows[0];
+    if (!row) return null;
+    try {
+      return this.open(row);
+    } catch (error) {
+      if (!(error instanceof SealedSecretError) || changes.databaseUrl === undefined || changes.eslPassword === undefined) throw error;
+      return this.open(row, { databaseUrl: changes.databaseUrl, eslPassword: changes.eslPassword });
+    }
+  }
+
   async setEnabled(name: string, enabled: boolean): Promise<boolean> {
     const { rowCount } = await this.db.query('UPDATE fusionpbx_servers SET enabled = $2, updated_at = now() WHERE name = $1', [name, enabled]);
     return (rowCount ?? 0) > 0;
@@ -274,13 +303,14 @@ export class FusionServersRepository {
     }
   }
 
-  private open(row: ServerRow): FusionServerSpec {
+  /** The row with its secrets opened (or `replacing` them, for an update that gives both anew). */
+  private open(row: ServerRow, replacing?: { databaseUrl: string; eslPassword: string }): FusionServerSpec {
     return {
       name: row.name,
-      databaseUrl: openSecrets(row.database_url, this.keyring).url ?? '',
+      databaseUrl: replacing?.databaseUrl ?? openSecrets(row.database_url, this.keyring).url ?? '',
       eslHost: row.esl_host,
       eslPort: row.esl_port,
-      eslPassword: openSecrets(row.esl_password, this.keyring).password ?? '',
+      eslPassword: replacing?.eslPassword ?? openSecrets(row.esl_password, this.keyring).password ?? '',
       enabled: row.enabled,
       whmcsServerId: row.whmcs_server_id,
       whmcsHostname: row.whmcs_hostname,

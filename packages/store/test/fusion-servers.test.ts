@@ -57,6 +57,14 @@ describe('the FusionPBX server registry', () => {
     await expect(registry.spec('old')).rejects.toBeInstanceOf(SealedSecretError);
     // Listing still works (no secret needed), it only says the URL cannot be shown.
     expect((await registry.list()).find((s) => s.name === 'old')).toMatchObject({ database: '(sealed with another key)' });
+    // The other servers are still listed with their secrets; this one apart, with the key id.
+    const { specs, unreadable } = await registry.specs();
+    expect(specs.map((s) => s.name)).toContain('a');
+    expect(unreadable).toEqual([{ name: 'old', enabled: true, reason: expect.stringContaining('"k1"') }]);
+    // Mended by giving both secrets again (one alone cannot be: the other is unreadable).
+    await expect(registry.update('old', { eslPassword: 'Esl-Secret-new' })).rejects.toBeInstanceOf(SealedSecretError);
+    await registry.update('old', { databaseUrl: server('old').databaseUrl, eslPassword: 'Esl-Secret-new' });
+    expect(await registry.spec('old')).toMatchObject({ eslPassword: 'Esl-Secret-new' });
     await registry.remove('old');
   });
 

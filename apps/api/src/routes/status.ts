@@ -58,6 +58,8 @@ export interface ServerStatus {
   error?: string;
 }
 
+const UNANSWERED = { active_calls: null, total_extensions: null, registered_extensions: null } as const;
+
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -220,8 +222,8 @@ export function statusRouter(deps: ApiDeps): Router {
       if (!(await statusRateLimit(deps, limiter, req, res))) return;
       try {
         const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain);
-        const targets = await deps.targets.all();
-        const servers = await Promise.all(
+        const { targets, unusable } = await deps.targets.scan();
+        const answered = await Promise.all(
           targets.map((target) =>
             serverStatus(
               deps,
@@ -230,6 +232,8 @@ export function statusRouter(deps: ApiDeps): Router {
             ),
           ),
         );
+        // A server that cannot be used (its secrets unreadable) is one failing server, not a failed status.
+        const servers = [...answered, ...unusable.map((server): ServerStatus => ({ ...UNANSWERED, name: server.name, error: server.reason }))];
         const sum = (field: CountField) => summedCount(servers, field);
         const failing = servers.filter((server) => server.error);
         const uptimeSeconds = Math.floor(process.uptime());

@@ -3,6 +3,7 @@ import { IctvoipFormatError, parseIctvoipDomainField } from '@ictvoip/whmcs';
 import { ServicesRepository } from '@ictvoip/store';
 import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
+import type { ServerAnswers } from '../../server-answers';
 import { resolveTenant, type TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { invalidParameter, missingParameter } from './envelope';
@@ -35,8 +36,11 @@ export async function namedTenant(deps: ApiDeps, principal: Principal, req: Requ
   throw missingParameter(fields[0]!);
 }
 
-/** The form's tenant when it names one; otherwise every provisioned tenant the caller may see. */
-export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[]): Promise<TenantContext[]> {
+/**
+ * The form's tenant when it names one; otherwise every provisioned tenant the caller may see, each
+ * server's tenants read through `answers` (a server that cannot be used is left out and named there).
+ */
+export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[], answers: ServerAnswers): Promise<TenantContext[]> {
   const named = domainField(req, fields);
   if (named) return [await resolveTenant(deps, principal, named.domain)];
   const own = tenantOf(principal);
@@ -45,8 +49,14 @@ export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: R
   const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
   const contexts: TenantContext[] = [];
   for (const service of services) {
-    const context = await resolveTenant(deps, principal, String(service.serviceId));
-    if (context.domain) contexts.push(context);
+    const context = await answers.attempt(service.fusionpbxServer, () => resolveTenant(deps, principal, String(service.serviceId)));
+    if (context?.domain) contexts.push(context);
   }
   return contexts;
+}
+
+/** The servers a listing over every server left out, as a field of ictVoIP's envelope (none: no field, as ictVoIP answers). */
+export function unavailableServersField(answers: ServerAnswers): Record<string, unknown> {
+  const unavailable = answers.unavailable;
+  return unavailable.length > 0 ? { unavailable_servers: unavailable } : {};
 }
