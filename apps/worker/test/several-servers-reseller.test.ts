@@ -276,10 +276,7 @@ describe('/readyz per registered server', () => {
 describe('a server that accepts connections and never answers', () => {
   it("does not hold the CDR queue: after its first syncs time out its other tenants are skipped and the other servers' tenants sync", async () => {
     // A FusionPBX host that hangs (accepts, never speaks): each connection costs the whole connection timeout.
-    const sockets: Socket[] = [];
-    const hung = createServer((socket) => void sockets.push(socket));
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const port = (hung.address() as { port: number }).port;
+    const { sockets, port, close } = await startSilentHost();
     const stuck = [9401, 9402, 9403, 9404, 9405, 9406];
     const onDefault = 9411;
     const pool = bridge.api!.deps.pool;
@@ -320,10 +317,62 @@ describe('a server that accepts connections and never answers', () => {
     } finally {
       await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [stuck]);
       await registry.remove('pbx-hung');
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => hung.close(() => resolve()));
+      await close();
     }
   }, 150_000);
+});
+
+/** A host that accepts connections and never says a word (a hung FusionPBX server: its database and event socket alike). */
+async function startSilentHost(): Promise<{ sockets: Socket[]; port: number; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  const hung = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  return {
+    sockets,
+    port: (hung.address() as { port: number }).port,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    },
+  };
+}
+
+describe('a server that never answers, in the ictVoIP listings over the whole install', () => {
+  it("the CDR export and the gateway list answer within a bounded wait with the other servers' data, the silent server named", async () => {
+    const silent = await startSilentHost();
+    const onSecond = 9511;
+    const pool = bridge.api!.deps.pool;
+    await registry.add({
+      name: 'pbx-silent',
+      databaseUrl: `postgres://postgres@127.0.0.1:${silent.port}/fusionpbx`,
+      eslHost: '127.0.0.1',
+      eslPort: silent.port,
+      eslPassword: 'Silent-Esl-Secret-1',
+      whmcsServerId: 45,
+    });
+    try {
+      await pool.query(
+        `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES (9512, 1, 'silent9512.example.net', 'active', 'pbx-silent')`,
+      );
+      expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+      await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+      const today = new Date().toISOString().slice(0, 10);
+      const admin = { authorization: `Bearer ${bridge.config.adminToken}` };
+      const left = [{ server: 'pbx-silent', reason: expect.stringMatching(/no answer within \d+ ms|did not answer/) }];
+      const started = Date.now();
+      const cdrs = await postForm(bridge.url, '/app/xml_cdr/export_cdr.php', { date_start: today, date_end: today, format: 'JSON' }, admin);
+      const gateways = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, admin);
+      // Two listings, each waiting once on the silent server (not once per tenant, not the 5 s connection timeout).
+      expect(Date.now() - started).toBeLessThan(9500);
+      expect({ status: cdrs.status, body: cdrs.body }).toMatchObject({ status: 200, body: { status: 'success', unavailable_servers: left } });
+      expect(JSON.stringify(cdrs.body.records)).toContain(`t${onSecond}.pbx.example.net`);
+      expect({ status: gateways.status, body: gateways.body }).toMatchObject({ status: 200, body: { status: 'success', unavailable_servers: left } });
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = 9512');
+      await registry.remove('pbx-silent');
+      await silent.close();
+    }
+  }, 30_000);
 });
 
 describe('a server whose sealed secrets no configured key opens (sealed with a key since dropped from SEALING_KEY)', () => {

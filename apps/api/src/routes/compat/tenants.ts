@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { IctvoipFormatError, parseIctvoipDomainField } from '@ictvoip/whmcs';
-import { ServicesRepository } from '@ictvoip/store';
+import { ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import type { ServerAnswers } from '../../server-answers';
@@ -47,12 +47,19 @@ export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: R
   if (own !== null) return [await resolveTenant(deps, principal, String(own))];
   const servers = serversOf(principal);
   const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
-  const contexts: TenantContext[] = [];
-  for (const service of services) {
-    const context = await answers.attempt(service.fusionpbxServer, () => resolveTenant(deps, principal, String(service.serviceId)));
-    if (context?.domain) contexts.push(context);
-  }
-  return contexts;
+  // Each server's tenants in turn, the servers side by side: a silent server costs one wait, not one per tenant.
+  const byServer = new Map<string | null, ServiceRecord[]>();
+  for (const service of services) byServer.set(service.fusionpbxServer, [...(byServer.get(service.fusionpbxServer) ?? []), service]);
+  const found = new Map<number, TenantContext>();
+  await Promise.all(
+    [...byServer].map(async ([server, served]) => {
+      for (const service of served) {
+        const context = await answers.attempt(server, () => resolveTenant(deps, principal, String(service.serviceId)));
+        if (context?.domain) found.set(service.serviceId, context);
+      }
+    }),
+  );
+  return services.flatMap((service) => found.get(service.serviceId) ?? []);
 }
 
 /** The servers a listing over every server left out, as a field of ictVoIP's envelope (none: no field, as ictVoIP answers). */
