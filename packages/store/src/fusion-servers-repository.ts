@@ -1,5 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
+import { purgedServiceSql } from './services-repository';
+import { inTransaction } from './transaction';
 
 /** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
 export const DEFAULT_FUSION_SERVER = 'default';
@@ -67,9 +69,15 @@ export class FusionServerInUseError extends Error {
   readonly code = 'FUSIONPBX_SERVER_IN_USE';
   constructor(
     readonly serverName: string,
+    /** Services bound to the server and not purged (active, suspended, or terminated and waiting for the purge). */
     readonly services: number,
+    readonly terminated = 0,
   ) {
-    super(`server ${serverName} still serves ${services} service(s); it cannot be removed`);
+    super(
+      `server ${serverName} still has ${services} live service(s)${terminated > 0 ? ` (${terminated} of them terminated, waiting for the purge after TERMINATE_RETENTION_DAYS)` : ''}; ` +
+        `nothing was removed. A tenant never moves between servers: terminate the others in WHMCS (list them with \`ictvoip tenants list --server ${serverName}\`) ` +
+        `and remove the server once the purge has run, or keep it (\`ictvoip servers disable ${serverName}\`)`,
+    );
     this.name = 'FusionServerInUseError';
   }
 }
@@ -155,7 +163,7 @@ const SELECT_WITH_COUNT = `SELECT s.*, (SELECT count(*) FROM services v WHERE v.
  */
 export class FusionServersRepository {
   constructor(
-    private readonly db: Pool | PoolClient,
+    private readonly db: Pool,
     private readonly keyring: SealingKeyring,
   ) {}
 
@@ -288,18 +296,32 @@ export class FusionServersRepository {
     return (rowCount ?? 0) > 0;
   }
 
-  /** Refused while a service is bound to the server (its tenants would lose their home). */
+  /**
+   * Removes a decommissioned server: refused while one of its services is live (not purged), and
+   * then nothing is removed. Its purged services keep its name (history), its current registration
+   * and gateway states go. One transaction, the services table share-locked, so no service is bound
+   * to the server between the count and the delete.
+   */
   async remove(name: string): Promise<boolean> {
-    const { rows } = await this.db.query<{ count: string }>('SELECT count(*) AS count FROM services WHERE fusionpbx_server = $1', [name]);
-    const bound = Number(rows[0]?.count ?? 0);
-    if (bound > 0) throw new FusionServerInUseError(name, bound);
+    const client = await this.db.connect();
     try {
-      const { rowCount } = await this.db.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
-      return (rowCount ?? 0) > 0;
-    } catch (error) {
-      // A service bound between the count and the delete: the foreign key refuses (23503).
-      if ((error as { code?: string }).code === '23503') throw new FusionServerInUseError(name, 1);
-      throw error;
+      return await inTransaction(client, async () => {
+        const { rowCount } = await client.query('SELECT 1 FROM fusionpbx_servers WHERE name = $1 FOR UPDATE', [name]);
+        if (!rowCount) return false;
+        await client.query('LOCK TABLE services IN SHARE MODE');
+        const { rows } = await client.query<{ live: string; terminated: string }>(
+          `SELECT count(*) AS live, count(*) FILTER (WHERE s.desired_state = 'terminated') AS terminated
+             FROM services s WHERE s.fusionpbx_server = $1 AND NOT ${purgedServiceSql('s')}`,
+          [name],
+        );
+        const live = Number(rows[0]?.live ?? 0);
+        if (live > 0) throw new FusionServerInUseError(name, live, Number(rows[0]?.terminated ?? 0));
+        for (const table of ['registrations', 'registration_servers', 'gateway_states']) await client.query(`DELETE FROM ${table} WHERE server = $1`, [name]);
+        await client.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
+        return true;
+      });
+    } finally {
+      client.release();
     }
   }
 
