@@ -444,3 +444,21 @@ describe('a server whose sealed secrets no configured key opens (sealed with a k
     expectNamedWithoutSecret(JSON.stringify(rest.body));
   });
 });
+
+describe('a decommissioned server removed from the registry', () => {
+  it('once its tenants are purged it goes, and the listings over the whole install do not name it as unavailable', async () => {
+    const pool = bridge.api!.deps.pool;
+    await registry.add({ name: 'pbx-retired', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 46 });
+    await pool.query(
+      `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, observed_state, fusionpbx_server) VALUES (9521, 1, 'retired9521.example.net', 'terminated', 'purged', 'pbx-retired')`,
+    );
+    try {
+      expect(await registry.remove('pbx-retired')).toBe(true);
+      const reply = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, { authorization: `Bearer ${bridge.config.adminToken}` });
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 200, body: { status: 'success' } });
+      expect(reply.body.unavailable_servers).toBeUndefined();
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = 9521');
+    }
+  });
+});

@@ -46,7 +46,10 @@ export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: R
   const own = tenantOf(principal);
   if (own !== null) return [await resolveTenant(deps, principal, String(own))];
   const servers = serversOf(principal);
-  const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
+  // A purged tenant has nothing left on its server (which may since have been removed from the registry).
+  const services = (await new ServicesRepository(deps.pool).listAll(1000, { purged: false })).filter(
+    (service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)),
+  );
   // Each server's tenants in turn, the servers side by side: a silent server costs one wait, not one per tenant.
   const byServer = new Map<string | null, ServiceRecord[]>();
   for (const service of services) byServer.set(service.fusionpbxServer, [...(byServer.get(service.fusionpbxServer) ?? []), service]);
