@@ -217,7 +217,7 @@ function backlogOf(text: string, serviceId: number): number | null {
   return line ? Number(line.split(' ').pop()) : null;
 }
 
-describe('a disabled server in the drift report', () => {
+describe('a disabled server in the drift report and /status', () => {
   it('is one fusionpbx_unreachable item naming it and how many services were not compared, not a clean report', async () => {
     const onSecond = Number(
       (await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2' AND observed_state IS DISTINCT FROM 'purged'")).rows[0].n,
@@ -234,6 +234,10 @@ describe('a disabled server in the drift report', () => {
           note: expect.stringContaining(`its ${onSecond} service(s) were not compared`),
         }),
       ]);
+      // /status says so too: the server is listed as disabled (not asked, not a failure).
+      const status = await call(bridge.url, 'GET', '/status', { token: bridge.config.adminToken });
+      expect(status.body.servers).toContainEqual({ name: 'pbx2', active_calls: null, total_extensions: null, registered_extensions: null, disabled: true });
+      expect(status.body.message).not.toContain('pbx2');
     } finally {
       await registry.setEnabled('pbx2', true);
     }
