@@ -466,3 +466,36 @@ describe('a decommissioned server removed from the registry', () => {
     }
   });
 });
+
+describe('two create events for the same new service at once (a WHMCS double-click: two webhooks, two event ids)', () => {
+  it('converge to one tenant on its server: both events succeed, one domain, no retry, nothing on the other server', async () => {
+    const serviceId = 9531;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const [first, second] = [event(serviceId, 'create', { id: 2 }), event(serviceId, 'create', { id: 2 })];
+    expect(first.eventId).not.toBe(second.eventId);
+    const replies = await Promise.all([send(first), send(second)]);
+    const finished = async (eventId: unknown) =>
+      waitFor(async () => {
+        const row = await inbox(eventId);
+        return row && ['succeeded', 'failed'].includes(row.status) ? row : null;
+      });
+    expect([(await finished(first.eventId)).status, (await finished(second.eventId)).status]).toEqual(['succeeded', 'succeeded']);
+    // Neither failed an attempt first (a unique-index error retried until it passed would show here).
+    const attempts = await bridge.api!.deps.pool.query('SELECT attempts, last_error FROM webhook_inbox WHERE event_id = ANY($1::uuid[])', [[first.eventId, second.eventId]]);
+    expect(attempts.rows).toEqual([
+      { attempts: expect.any(Number), last_error: null },
+      { attempts: expect.any(Number), last_error: null },
+    ]);
+    expect(attempts.rows.every((row) => row.attempts <= 1)).toBe(true);
+    for (const reply of replies) expect(reply.body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain } });
+    expect(await domainCount(fusion2, domain)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+    const { rows } = await bridge.api!.deps.pool.query('SELECT fusionpbx_server, tenant_domain FROM services WHERE service_id = $1', [serviceId]);
+    expect(rows).toEqual([{ fusionpbx_server: 'pbx2', tenant_domain: domain }]);
+    const tagged = await fusion2.query(
+      `SELECT count(*)::int AS n FROM v_domain_settings WHERE domain_setting_category = 'ictvoip' AND domain_setting_subcategory = 'service_id' AND domain_setting_value = $1`,
+      [String(serviceId)],
+    );
+    expect(tagged.rows[0].n).toBe(1);
+  });
+});
