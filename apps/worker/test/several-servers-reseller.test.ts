@@ -151,9 +151,11 @@ describe("one server's database down", () => {
     expect(outcome!.waiting).toEqual([{ serviceId: onSecond, reason: expect.stringContaining('ECONNREFUSED') }]);
     expect(await domainCount(bridge.fusion, `t${onDefault}.pbx.example.net`)).toBe(0);
     expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(1);
-    // Once #2 answers again, the next run purges its tenant.
+    const { rows: domainRows } = await fusion2.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [`t${onSecond}.pbx.example.net`]);
+    // Once #2 answers again, the next run purges its tenant: its domain and every row of it on its own server (CDRs excepted, README).
     expect((await purgeTerminatedTenants(bridge.worker!.deps, later)).purged).toEqual([onSecond]);
     expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+    expect(await rowsOfDomain(fusion2, domainRows[0]!.domain_uuid)).toEqual({});
   });
 
   it('REST on a tenant of the down server answers 503 naming that FusionPBX server, not the bridge database', async () => {
@@ -196,6 +198,20 @@ describe("one server's database down", () => {
     });
   });
 });
+
+/** Rows holding `domainUuid` in every FusionPBX table with a domain_uuid column but the CDRs, by table (only tables with rows). */
+async function rowsOfDomain(pool: Pool, domainUuid: string): Promise<Record<string, number>> {
+  const { rows: tables } = await pool.query<{ table_name: string }>(
+    `SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+      WHERE c.table_schema = 'public' AND c.column_name = 'domain_uuid' AND t.table_type = 'BASE TABLE' AND c.table_name NOT LIKE 'v_xml_cdr%'`,
+  );
+  const found: Record<string, number> = {};
+  for (const { table_name: table } of tables) {
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE domain_uuid = $1`, [domainUuid]);
+    if (rows[0]!.n > 0) found[table] = rows[0]!.n;
+  }
+  return found;
+}
 
 async function insertCdr(pool: Pool, domain: string, secondsAgo: number): Promise<void> {
   const { rows } = await pool.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain]);
