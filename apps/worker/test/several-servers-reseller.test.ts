@@ -515,3 +515,32 @@ describe('two create events for the same new service at once (a WHMCS double-cli
     expect(tagged.rows[0].n).toBe(1);
   });
 });
+
+describe('the purge with more terminated tenants held back than one page', () => {
+  it('still purges a due tenant after 500 held ones (CDRs not synced since their termination): they do not keep its domain on its server', async () => {
+    const pool = bridge.api!.deps.pool;
+    const held = { from: 1, to: 500 };
+    const onSecond = 9541;
+    await pool.query(
+      `INSERT INTO services (service_id, client_id, desired_state, tenant_domain) SELECT n, 1, 'terminated', 'held' || n || '.example.net' FROM generate_series($1::int, $2::int) n`,
+      [held.from, held.to],
+    );
+    await pool.query(
+      `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+       SELECT n, gen_random_uuid(), 'held' || n || '.example.net', now(), gen_random_uuid(), now() - interval '1 day' FROM generate_series($1::int, $2::int) n`,
+      [held.from, held.to],
+    );
+    try {
+      expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+      expect((await send(event(onSecond, 'terminate', null))).body.result).toBe('success');
+      const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+      const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+      expect(outcome.waiting).toHaveLength(held.to - held.from + 1);
+      expect(outcome.purged).toEqual([onSecond]);
+      expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+    } finally {
+      await pool.query('DELETE FROM cdr_sync_cursors WHERE service_id BETWEEN $1 AND $2', [held.from, held.to]);
+      await pool.query('DELETE FROM services WHERE service_id BETWEEN $1 AND $2', [held.from, held.to]);
+    }
+  });
+});
