@@ -1,4 +1,4 @@
-import { FusionServerDisabledError, FusionServerUnknownError, serverNameForEvent, type FusionTarget } from '@ictvoip/fusionpbx';
+import { DEFAULT_SERVER_NAME, serverNameForEvent, unusableServerOf, type FusionTarget } from '@ictvoip/fusionpbx';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from './deps';
 import { HttpError } from './errors';
@@ -8,20 +8,31 @@ function scopedTo(deps: ApiDeps, target: FusionTarget): ApiDeps {
   return { ...deps, fusionPool: target.pool, esl: target.esl };
 }
 
-/** A disabled or vanished server is a temporary 503 for the caller, named by its code. */
-async function unavailableAs503<T>(work: () => Promise<T>): Promise<T> {
+/** A FusionPBX server that cannot be used (disabled, vanished, its secrets unreadable): a 503 naming it, its code and why. */
+export class ServerUnavailableError extends HttpError {
+  constructor(
+    readonly serverName: string,
+    code: string,
+    readonly reason: string,
+  ) {
+    super(503, code, `the tenant's FusionPBX server (${serverName}) is unavailable: ${reason}`, undefined, 30);
+    this.name = 'ServerUnavailableError';
+  }
+}
+
+/** A disabled, vanished or unreadable server is a temporary 503 for the caller, named by its code. */
+async function unavailableAs503<T>(server: string | null, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError) {
-      throw new HttpError(503, error.code, `the tenant's FusionPBX server (${error.serverName}) is unavailable`, undefined, 30);
-    }
+    const unusable = unusableServerOf((error as { serverName?: string }).serverName ?? server ?? DEFAULT_SERVER_NAME, error);
+    if (unusable) throw new ServerUnavailableError(unusable.name, unusable.code, unusable.reason);
     throw error;
   }
 }
 
 function targetOf(deps: ApiDeps, server: string | null): Promise<FusionTarget> {
-  return unavailableAs503(() => deps.targets.get(server));
+  return unavailableAs503(server, () => deps.targets.get(server));
 }
 
 /** The deps of a stored service's server (null = the default server). */
@@ -35,7 +46,7 @@ export async function scopeForServer(deps: ApiDeps, server: string | null): Prom
  */
 export async function targetForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<FusionTarget> {
   if (storedServer !== undefined) return targetOf(deps, storedServer);
-  return unavailableAs503(async () => deps.targets.get(await serverNameForEvent(deps.fusionServers, event.server)));
+  return targetOf(deps, await unavailableAs503(null, () => serverNameForEvent(deps.fusionServers, event.server)));
 }
 
 export async function scopeForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<ApiDeps> {

@@ -40,7 +40,8 @@ export interface StartApiOptions {
  */
 async function registeredServerChecks(targets: FusionTargets, registry: FusionServersRepository, templateDomain: string): Promise<Record<string, ReadinessCheck>> {
   const checks: Record<string, ReadinessCheck> = {};
-  for (const server of await registry.specs()) {
+  // By name only: a server whose secrets cannot be opened is its own failed check, not the registry's.
+  for (const server of await registry.list()) {
     if (!server.enabled) continue;
     checks[`fusionpbx:${server.name}`] = async () => {
       const target = await targets.get(server.name);
@@ -65,7 +66,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const targets = new FusionTargets({
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
-    listServers: () => fusionServers.specs(),
+    listServers: () => fusionServers.list(),
     openPool: (url, server) =>
       createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.

@@ -212,12 +212,13 @@ describe('ictvoip servers', () => {
     }
   });
 
-  it('removes a server only while no service is bound to it', async () => {
+  it('removes a server only once none of its services is live (purged ones do not count)', async () => {
     await pool.query(`INSERT INTO services (service_id, client_id, desired_state, fusionpbx_server) VALUES (777, 1, 'active', 'pbx-b')`);
     const refused = await cli(['servers', 'remove', 'pbx-b', '--json']);
     expect(refused.code).toBe(1);
     expect(refused.json).toMatchObject({ error: { code: 'FUSIONPBX_SERVER_IN_USE' } });
-    expect(refused.stderr).toContain('pbx-b still serves 1 service(s)');
+    expect(refused.stderr).toContain('pbx-b still has 1 live service(s)');
+    expect(refused.stderr).toContain('ictvoip tenants list --server pbx-b');
     expect((await cli(['servers', 'list', '--json'])).json.servers.find((s: { name: string }) => s.name === 'pbx-b')).toMatchObject({ boundServices: 1 });
     await pool.query(`INSERT INTO services (service_id, client_id, desired_state) VALUES (778, 1, 'active')`);
     const onB = await cli(['tenants', 'list', '--server', 'pbx-b', '--json']);
@@ -226,8 +227,10 @@ describe('ictvoip servers', () => {
     expect(onDefault.json.tenants).toEqual([expect.objectContaining({ serviceId: 778, server: null })]);
     expect((await cli(['tenants', 'list'])).stdout).toMatch(/^777\t-\tpbx-b\tdesired active/m);
     await pool.query('DELETE FROM services WHERE service_id = 778');
-    await pool.query('DELETE FROM services WHERE service_id = 777');
+    // Terminated and purged, it no longer holds the decommissioned server (it keeps its name).
+    await pool.query("UPDATE services SET desired_state = 'terminated', observed_state = 'purged' WHERE service_id = 777");
     expect((await cli(['servers', 'remove', 'pbx-b'])).stdout).toContain('removed pbx-b');
+    await pool.query('DELETE FROM services WHERE service_id = 777');
     const again = await cli(['servers', 'remove', 'pbx-b']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no FusionPBX server named pbx-b');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { Pool } from 'pg';
 import { FusionServersRepository } from '@ictvoip/store';
-import { buildEvent, createTestDatabase, freePort, loadFusionpbxSchema, postWebhook, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { buildEvent, createTestDatabase, freePort, loadFusionpbxSchema, postWebhook, testKeyring, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 import { startBridge, startSecondFusionServer, TEMPLATE_DOMAIN, waitFor, type Bridge, type SecondFusionServer } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 import { syncTenantCdrs } from '../src';
@@ -151,9 +151,11 @@ describe("one server's database down", () => {
     expect(outcome!.waiting).toEqual([{ serviceId: onSecond, reason: expect.stringContaining('ECONNREFUSED') }]);
     expect(await domainCount(bridge.fusion, `t${onDefault}.pbx.example.net`)).toBe(0);
     expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(1);
-    // Once #2 answers again, the next run purges its tenant.
+    const { rows: domainRows } = await fusion2.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [`t${onSecond}.pbx.example.net`]);
+    // Once #2 answers again, the next run purges its tenant: its domain and every row of it on its own server (CDRs excepted, README).
     expect((await purgeTerminatedTenants(bridge.worker!.deps, later)).purged).toEqual([onSecond]);
     expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+    expect(await rowsOfDomain(fusion2, domainRows[0]!.domain_uuid)).toEqual({});
   });
 
   it('REST on a tenant of the down server answers 503 naming that FusionPBX server, not the bridge database', async () => {
@@ -197,6 +199,20 @@ describe("one server's database down", () => {
   });
 });
 
+/** Rows holding `domainUuid` in every FusionPBX table with a domain_uuid column but the CDRs, by table (only tables with rows). */
+async function rowsOfDomain(pool: Pool, domainUuid: string): Promise<Record<string, number>> {
+  const { rows: tables } = await pool.query<{ table_name: string }>(
+    `SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+      WHERE c.table_schema = 'public' AND c.column_name = 'domain_uuid' AND t.table_type = 'BASE TABLE' AND c.table_name NOT LIKE 'v_xml_cdr%'`,
+  );
+  const found: Record<string, number> = {};
+  for (const { table_name: table } of tables) {
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE domain_uuid = $1`, [domainUuid]);
+    if (rows[0]!.n > 0) found[table] = rows[0]!.n;
+  }
+  return found;
+}
+
 async function insertCdr(pool: Pool, domain: string, secondsAgo: number): Promise<void> {
   const { rows } = await pool.query<{ domain_uuid: string }>('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domain]);
   await pool.query(
@@ -217,7 +233,7 @@ function backlogOf(text: string, serviceId: number): number | null {
   return line ? Number(line.split(' ').pop()) : null;
 }
 
-describe('a disabled server in the drift report', () => {
+describe('a disabled server in the drift report and /status', () => {
   it('is one fusionpbx_unreachable item naming it and how many services were not compared, not a clean report', async () => {
     const onSecond = Number(
       (await bridge.api!.deps.pool.query("SELECT count(*) AS n FROM services WHERE fusionpbx_server = 'pbx2' AND observed_state IS DISTINCT FROM 'purged'")).rows[0].n,
@@ -234,6 +250,10 @@ describe('a disabled server in the drift report', () => {
           note: expect.stringContaining(`its ${onSecond} service(s) were not compared`),
         }),
       ]);
+      // /status says so too: the server is listed as disabled (not asked, not a failure).
+      const status = await call(bridge.url, 'GET', '/status', { token: bridge.config.adminToken });
+      expect(status.body.servers).toContainEqual({ name: 'pbx2', active_calls: null, total_extensions: null, registered_extensions: null, disabled: true });
+      expect(status.body.message).not.toContain('pbx2');
     } finally {
       await registry.setEnabled('pbx2', true);
     }
@@ -276,10 +296,7 @@ describe('/readyz per registered server', () => {
 describe('a server that accepts connections and never answers', () => {
   it("does not hold the CDR queue: after its first syncs time out its other tenants are skipped and the other servers' tenants sync", async () => {
     // A FusionPBX host that hangs (accepts, never speaks): each connection costs the whole connection timeout.
-    const sockets: Socket[] = [];
-    const hung = createServer((socket) => void sockets.push(socket));
-    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
-    const port = (hung.address() as { port: number }).port;
+    const { sockets, port, close } = await startSilentHost();
     const stuck = [9401, 9402, 9403, 9404, 9405, 9406];
     const onDefault = 9411;
     const pool = bridge.api!.deps.pool;
@@ -320,8 +337,210 @@ describe('a server that accepts connections and never answers', () => {
     } finally {
       await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [stuck]);
       await registry.remove('pbx-hung');
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => hung.close(() => resolve()));
+      await close();
     }
   }, 150_000);
+});
+
+/** A host that accepts connections and never says a word (a hung FusionPBX server: its database and event socket alike). */
+async function startSilentHost(): Promise<{ sockets: Socket[]; port: number; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  const hung = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  return {
+    sockets,
+    port: (hung.address() as { port: number }).port,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    },
+  };
+}
+
+describe('a server that never answers, in the ictVoIP listings over the whole install', () => {
+  it("the CDR export and the gateway list answer within a bounded wait with the other servers' data, the silent server named", async () => {
+    const silent = await startSilentHost();
+    const onSecond = 9511;
+    const pool = bridge.api!.deps.pool;
+    await registry.add({
+      name: 'pbx-silent',
+      databaseUrl: `postgres://postgres@127.0.0.1:${silent.port}/fusionpbx`,
+      eslHost: '127.0.0.1',
+      eslPort: silent.port,
+      eslPassword: 'Silent-Esl-Secret-1',
+      whmcsServerId: 45,
+    });
+    try {
+      await pool.query(
+        `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES (9512, 1, 'silent9512.example.net', 'active', 'pbx-silent')`,
+      );
+      expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+      await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+      const today = new Date().toISOString().slice(0, 10);
+      const admin = { authorization: `Bearer ${bridge.config.adminToken}` };
+      const left = [{ server: 'pbx-silent', reason: expect.stringMatching(/no answer within \d+ ms|did not answer/) }];
+      const started = Date.now();
+      const cdrs = await postForm(bridge.url, '/app/xml_cdr/export_cdr.php', { date_start: today, date_end: today, format: 'JSON' }, admin);
+      const gateways = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, admin);
+      // Two listings, each waiting once on the silent server (not once per tenant, not the 5 s connection timeout).
+      expect(Date.now() - started).toBeLessThan(9500);
+      expect({ status: cdrs.status, body: cdrs.body }).toMatchObject({ status: 200, body: { status: 'success', unavailable_servers: left } });
+      expect(JSON.stringify(cdrs.body.records)).toContain(`t${onSecond}.pbx.example.net`);
+      expect({ status: gateways.status, body: gateways.body }).toMatchObject({ status: 200, body: { status: 'success', unavailable_servers: left } });
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = 9512');
+      await registry.remove('pbx-silent');
+      await silent.close();
+    }
+  }, 30_000);
+});
+
+describe('a server whose sealed secrets no configured key opens (sealed with a key since dropped from SEALING_KEY)', () => {
+  const OLD_ESL_PASSWORD = 'Dropped-Key-Esl-Secret-7781';
+  const lost = 9501;
+  const onSecond = 9502;
+
+  beforeAll(async () => {
+    expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+    await new FusionServersRepository(bridge.api!.deps.pool, testKeyring(['dropped'])).add({
+      name: 'pbx-lost-key',
+      databaseUrl: fusion2Db.url.replace('postgres://postgres@', 'postgres://postgres:Dropped-Db-Secret@'),
+      eslHost: esl2.host,
+      eslPort: esl2.port,
+      eslPassword: OLD_ESL_PASSWORD,
+      whmcsServerId: 51,
+    });
+    await bridge.api!.deps.pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server) VALUES ($1, 1, $2, 'active', 'pbx-lost-key')`, [
+      lost,
+      `lost${lost}.example.net`,
+    ]);
+  });
+  afterAll(async () => {
+    await bridge.api!.deps.pool.query('DELETE FROM services WHERE service_id = $1', [lost]);
+    await registry.remove('pbx-lost-key');
+  });
+
+  const expectNamedWithoutSecret = (text: string) => {
+    expect(text).toContain('pbx-lost-key');
+    expect(text).toContain('dropped');
+    for (const secret of [OLD_ESL_PASSWORD, 'Dropped-Db-Secret']) expect(text).not.toContain(secret);
+  };
+
+  it('/status still answers for the other servers and names that one as failing, with the reason', async () => {
+    const reply = await call(bridge.url, 'GET', '/status', { token: bridge.config.adminToken });
+    expect(reply.status).toBe(200);
+    const servers = reply.body.servers as { name: string; total_extensions: number | null; error?: string }[];
+    expect(servers.map((server) => server.name)).toEqual(['default', 'pbx2', 'pbx-lost-key']);
+    expect(servers.find((server) => server.name === 'pbx2')!.total_extensions).toEqual(expect.any(Number));
+    expect(servers.find((server) => server.name === 'pbx-lost-key')!.error).toContain('SEALING_KEY');
+    expectNamedWithoutSecret(reply.body.message);
+  });
+
+  it("the ictVoIP CDR export and gateway list of the whole install come with the other servers' data, the server left out named", async () => {
+    await insertCdr(fusion2, `t${onSecond}.pbx.example.net`, 60);
+    const today = new Date().toISOString().slice(0, 10);
+    const admin = { authorization: `Bearer ${bridge.config.adminToken}` };
+    const left = [{ server: 'pbx-lost-key', reason: expect.stringContaining('SEALING_KEY') }];
+    const cdrs = await postForm(bridge.url, '/app/xml_cdr/export_cdr.php', { date_start: today, date_end: today, format: 'JSON' }, admin);
+    expect({ status: cdrs.status, body: cdrs.body }).toMatchObject({ status: 200, body: { status: 'success', total_records: expect.any(Number), unavailable_servers: left } });
+    expect(JSON.stringify(cdrs.body.records)).toContain(`t${onSecond}.pbx.example.net`);
+    expectNamedWithoutSecret(cdrs.text);
+    const gateways = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, admin);
+    expect({ status: gateways.status, body: gateways.body }).toMatchObject({ status: 200, body: { status: 'success', gateways: expect.any(Array), unavailable_servers: left } });
+    expectNamedWithoutSecret(gateways.text);
+  });
+
+  it("/readyz, the drift report and a tenant of that server each name it; the other servers' answers still come", async () => {
+    const ready = await call(bridge.url, 'GET', '/readyz');
+    expect(ready.body.checks).toMatchObject({ 'fusionpbx:pbx2': { status: 'up' }, 'fusionpbx:pbx-lost-key': { status: 'down' } });
+    expect(ready.body.checks['fusionpbx:registry']).toBeUndefined();
+    const report = await buildDriftReport(await driftSourcesOf(bridge.worker!.deps));
+    expect(report.items.filter((item) => item.kind === 'fusionpbx_unreachable')).toEqual([
+      expect.objectContaining({ server: 'pbx-lost-key', actual: expect.stringContaining('SEALING_KEY') }),
+    ]);
+    const key = await createKey(bridge.url, bridge.config.adminToken, { name: 'ops-lost-key', scope: 'admin', access: 'read' });
+    const rest = await call(bridge.url, 'GET', `/v1/tenants/${lost}/extensions`, { token: key });
+    expect(rest.status).toBe(503);
+    expectNamedWithoutSecret(JSON.stringify(rest.body));
+  });
+});
+
+describe('a decommissioned server removed from the registry', () => {
+  it('once its tenants are purged it goes, and the listings over the whole install do not name it as unavailable', async () => {
+    const pool = bridge.api!.deps.pool;
+    await registry.add({ name: 'pbx-retired', databaseUrl: fusion2Db.url, eslHost: esl2.host, eslPort: esl2.port, eslPassword: SECOND_ESL_PASSWORD, whmcsServerId: 46 });
+    await pool.query(
+      `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, observed_state, fusionpbx_server) VALUES (9521, 1, 'retired9521.example.net', 'terminated', 'purged', 'pbx-retired')`,
+    );
+    try {
+      expect(await registry.remove('pbx-retired')).toBe(true);
+      const reply = await postForm(bridge.url, '/app/gateways/provision_list.php', {}, { authorization: `Bearer ${bridge.config.adminToken}` });
+      expect({ status: reply.status, body: reply.body }).toMatchObject({ status: 200, body: { status: 'success' } });
+      expect(reply.body.unavailable_servers).toBeUndefined();
+    } finally {
+      await pool.query('DELETE FROM services WHERE service_id = 9521');
+    }
+  });
+});
+
+describe('two create events for the same new service at once (a WHMCS double-click: two webhooks, two event ids)', () => {
+  it('converge to one tenant on its server: both events succeed, one domain, no retry, nothing on the other server', async () => {
+    const serviceId = 9531;
+    const domain = `t${serviceId}.pbx.example.net`;
+    const [first, second] = [event(serviceId, 'create', { id: 2 }), event(serviceId, 'create', { id: 2 })];
+    expect(first.eventId).not.toBe(second.eventId);
+    const replies = await Promise.all([send(first), send(second)]);
+    const finished = async (eventId: unknown) =>
+      waitFor(async () => {
+        const row = await inbox(eventId);
+        return row && ['succeeded', 'failed'].includes(row.status) ? row : null;
+      });
+    expect([(await finished(first.eventId)).status, (await finished(second.eventId)).status]).toEqual(['succeeded', 'succeeded']);
+    // Neither failed an attempt first (a unique-index error retried until it passed would show here).
+    const attempts = await bridge.api!.deps.pool.query('SELECT attempts, last_error FROM webhook_inbox WHERE event_id = ANY($1::uuid[])', [[first.eventId, second.eventId]]);
+    expect(attempts.rows).toEqual([
+      { attempts: expect.any(Number), last_error: null },
+      { attempts: expect.any(Number), last_error: null },
+    ]);
+    expect(attempts.rows.every((row) => row.attempts <= 1)).toBe(true);
+    for (const reply of replies) expect(reply.body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: domain } });
+    expect(await domainCount(fusion2, domain)).toBe(1);
+    expect(await domainCount(bridge.fusion, domain)).toBe(0);
+    const { rows } = await bridge.api!.deps.pool.query('SELECT fusionpbx_server, tenant_domain FROM services WHERE service_id = $1', [serviceId]);
+    expect(rows).toEqual([{ fusionpbx_server: 'pbx2', tenant_domain: domain }]);
+    const tagged = await fusion2.query(
+      `SELECT count(*)::int AS n FROM v_domain_settings WHERE domain_setting_category = 'ictvoip' AND domain_setting_subcategory = 'service_id' AND domain_setting_value = $1`,
+      [String(serviceId)],
+    );
+    expect(tagged.rows[0].n).toBe(1);
+  });
+});
+
+describe('the purge with more terminated tenants held back than one page', () => {
+  it('still purges a due tenant after 500 held ones (CDRs not synced since their termination): they do not keep its domain on its server', async () => {
+    const pool = bridge.api!.deps.pool;
+    const held = { from: 1, to: 500 };
+    const onSecond = 9541;
+    await pool.query(
+      `INSERT INTO services (service_id, client_id, desired_state, tenant_domain) SELECT n, 1, 'terminated', 'held' || n || '.example.net' FROM generate_series($1::int, $2::int) n`,
+      [held.from, held.to],
+    );
+    await pool.query(
+      `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+       SELECT n, gen_random_uuid(), 'held' || n || '.example.net', now(), gen_random_uuid(), now() - interval '1 day' FROM generate_series($1::int, $2::int) n`,
+      [held.from, held.to],
+    );
+    try {
+      expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
+      expect((await send(event(onSecond, 'terminate', null))).body.result).toBe('success');
+      const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
+      const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
+      expect(outcome.waiting).toHaveLength(held.to - held.from + 1);
+      expect(outcome.purged).toEqual([onSecond]);
+      expect(await domainCount(fusion2, `t${onSecond}.pbx.example.net`)).toBe(0);
+    } finally {
+      await pool.query('DELETE FROM cdr_sync_cursors WHERE service_id BETWEEN $1 AND $2', [held.from, held.to]);
+      await pool.query('DELETE FROM services WHERE service_id BETWEEN $1 AND $2', [held.from, held.to]);
+    }
+  });
 });

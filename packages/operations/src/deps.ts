@@ -20,7 +20,7 @@ export interface OperationsDeps {
   services: ServicesRepository;
   audit: AuditRepository;
   /** Every FusionPBX server's connections; when given, a service's calls are read from its own server. */
-  targets?: Pick<FusionTargets, 'get' | 'all' | 'defaultTarget'> & Partial<Pick<FusionTargets, 'provisionerOptions'>>;
+  targets?: Pick<FusionTargets, 'get' | 'all' | 'scan' | 'defaultTarget'> & Partial<Pick<FusionTargets, 'provisionerOptions'>>;
   /** Null (or absent) when Redis is not at hand. */
   queues?: QueueSet | null;
   /** Null (or absent) when WHMCS_API_URL is not configured. */

@@ -96,6 +96,8 @@ export interface DriftSources {
    * or not given) is not compared with FusionPBX; a tenant is compared on its own server only.
    */
   servers?: ReadonlyMap<string, Pool>;
+  /** Why a registered server missing from `servers` could not be read (its secrets cannot be opened); the others say "disabled or not registered". */
+  unread?: ReadonlyMap<string, string>;
   /** Omitted when WHMCS_API_URL is not configured: the WHMCS comparison is skipped. */
   whmcs?: WhmcsApiClient | null;
   /**
@@ -391,7 +393,8 @@ export async function buildDriftReport(sources: DriftSources): Promise<DriftRepo
   });
   // Services on a server that is not read at all (disabled, or no longer registered): not compared, and said so.
   const unread = [...new Set(services.map((service) => service.fusionpbxServer))].filter((server) => !pools.has(server));
-  for (const server of unread) items.push(unreachableServerItem(server, 'not read: the server is disabled or not registered', services));
+  for (const server of unread)
+    items.push(unreachableServerItem(server, `not read: ${(server !== null && sources.unread?.get(server)) || 'the server is disabled or not registered'}`, services));
   const known = new Map<string | null, Set<number>>([...tenantsByServer.keys()].map((server) => [server, new Set<number>()]));
   const whmcsViews = sources.whmcs ? await whmcsViewsOf(sources.whmcs, services) : null;
   for (const service of services) {
@@ -442,7 +445,8 @@ function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
 
 /** The drift sources of every enabled server (the default and each registered one). */
 export async function driftSourcesOf(deps: Pick<OperationsDeps, 'pool' | 'whmcs'> & Required<Pick<OperationsDeps, 'targets'>>): Promise<DriftSources> {
-  const targets = await deps.targets.all();
+  const { targets, unusable } = await deps.targets.scan();
   const servers = new Map(targets.filter((target) => target.storedName !== null).map((target) => [target.storedName!, target.pool]));
-  return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, whmcs: deps.whmcs, provisioning: deps.targets.provisionerOptions ?? null };
+  const unread = new Map(unusable.map((server) => [server.name, server.reason]));
+  return { pool: deps.pool, fusionPool: deps.targets.defaultTarget.pool, servers, unread, whmcs: deps.whmcs, provisioning: deps.targets.provisionerOptions ?? null };
 }

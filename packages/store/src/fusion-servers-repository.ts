@@ -1,5 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
-import { openSecrets, sealSecrets, type SealingKeyring } from './sealed-secrets';
+import type { Pool } from 'pg';
+import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
+import { purgedServiceSql } from './services-repository';
+import { inTransaction } from './transaction';
 
 /** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
 export const DEFAULT_FUSION_SERVER = 'default';
@@ -67,9 +69,15 @@ export class FusionServerInUseError extends Error {
   readonly code = 'FUSIONPBX_SERVER_IN_USE';
   constructor(
     readonly serverName: string,
+    /** Services bound to the server and not purged (active, suspended, or terminated and waiting for the purge). */
     readonly services: number,
+    readonly terminated = 0,
   ) {
-    super(`server ${serverName} still serves ${services} service(s); it cannot be removed`);
+    super(
+      `server ${serverName} still has ${services} live service(s)${terminated > 0 ? ` (${terminated} of them terminated, waiting for the purge after TERMINATE_RETENTION_DAYS)` : ''}; ` +
+        `nothing was removed. A tenant never moves between servers: terminate the others in WHMCS (list them with \`ictvoip tenants list --server ${serverName}\`) ` +
+        `and remove the server once the purge has run, or keep it (\`ictvoip servers disable ${serverName}\`)`,
+    );
     this.name = 'FusionServerInUseError';
   }
 }
@@ -155,7 +163,7 @@ const SELECT_WITH_COUNT = `SELECT s.*, (SELECT count(*) FROM services v WHERE v.
  */
 export class FusionServersRepository {
   constructor(
-    private readonly db: Pool | PoolClient,
+    private readonly db: Pool,
     private readonly keyring: SealingKeyring,
   ) {}
 
@@ -204,9 +212,22 @@ export class FusionServersRepository {
     return rows[0] ? this.open(rows[0]) : null;
   }
 
-  async specs(): Promise<FusionServerSpec[]> {
+  /**
+   * Every registered server with its secrets opened; those no configured key opens are apart, with
+   * the reason (a key id, never a key or a secret), so one of them does not hide the others.
+   */
+  async specs(): Promise<{ specs: FusionServerSpec[]; unreadable: { name: string; enabled: boolean; reason: string }[] }> {
     const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers ORDER BY name');
-    return rows.map((row) => this.open(row));
+    const result: Awaited<ReturnType<FusionServersRepository['specs']>> = { specs: [], unreadable: [] };
+    for (const row of rows) {
+      try {
+        result.specs.push(this.open(row));
+      } catch (error) {
+        if (!(error instanceof SealedSecretError)) throw error;
+        result.unreadable.push({ name: row.name, enabled: row.enabled, reason: `its stored secrets cannot be opened: ${error.message}` });
+      }
+    }
+    return result;
   }
 
   /** The registered server an event's `server` block names: by WHMCS server id first, then by hostname. */
@@ -227,7 +248,7 @@ export class FusionServersRepository {
    * the only way to change a server that has tenants. Validated as a whole before it is written.
    */
   async update(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSummary | null> {
-    const current = await this.spec(name);
+    const current = await this.currentFor(name, changes);
     if (!current) return null;
     const next: NewFusionServer = { ...current, ...changes, name };
     validateFusionServer(next);
@@ -254,33 +275,64 @@ export class FusionServersRepository {
     return this.summary(name);
   }
 
+  /**
+   * The server as it is, for an update: its secrets opened, or, when they cannot be (sealed with a key
+   * no longer configured) and the update gives both anew, without them: that is how such a server is mended.
+   */
+  private async currentFor(name: string, changes: Partial<Omit<NewFusionServer, 'name'>>): Promise<FusionServerSpec | null> {
+    const { rows } = await this.db.query<ServerRow>('SELECT * FROM fusionpbx_servers WHERE name = $1', [name]);
+    const row = rows[0];
+    if (!row) return null;
+    try {
+      return this.open(row);
+    } catch (error) {
+      if (!(error instanceof SealedSecretError) || changes.databaseUrl === undefined || changes.eslPassword === undefined) throw error;
+      return this.open(row, { databaseUrl: changes.databaseUrl, eslPassword: changes.eslPassword });
+    }
+  }
+
   async setEnabled(name: string, enabled: boolean): Promise<boolean> {
     const { rowCount } = await this.db.query('UPDATE fusionpbx_servers SET enabled = $2, updated_at = now() WHERE name = $1', [name, enabled]);
     return (rowCount ?? 0) > 0;
   }
 
-  /** Refused while a service is bound to the server (its tenants would lose their home). */
+  /**
+   * Removes a decommissioned server: refused while one of its services is live (not purged), and
+   * then nothing is removed. Its purged services keep its name (history), its current registration
+   * and gateway states go. One transaction, the services table share-locked, so no service is bound
+   * to the server between the count and the delete.
+   */
   async remove(name: string): Promise<boolean> {
-    const { rows } = await this.db.query<{ count: string }>('SELECT count(*) AS count FROM services WHERE fusionpbx_server = $1', [name]);
-    const bound = Number(rows[0]?.count ?? 0);
-    if (bound > 0) throw new FusionServerInUseError(name, bound);
+    const client = await this.db.connect();
     try {
-      const { rowCount } = await this.db.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
-      return (rowCount ?? 0) > 0;
-    } catch (error) {
-      // A service bound between the count and the delete: the foreign key refuses (23503).
-      if ((error as { code?: string }).code === '23503') throw new FusionServerInUseError(name, 1);
-      throw error;
+      return await inTransaction(client, async () => {
+        const { rowCount } = await client.query('SELECT 1 FROM fusionpbx_servers WHERE name = $1 FOR UPDATE', [name]);
+        if (!rowCount) return false;
+        await client.query('LOCK TABLE services IN SHARE MODE');
+        const { rows } = await client.query<{ live: string; terminated: string }>(
+          `SELECT count(*) AS live, count(*) FILTER (WHERE s.desired_state = 'terminated') AS terminated
+             FROM services s WHERE s.fusionpbx_server = $1 AND NOT ${purgedServiceSql('s')}`,
+          [name],
+        );
+        const live = Number(rows[0]?.live ?? 0);
+        if (live > 0) throw new FusionServerInUseError(name, live, Number(rows[0]?.terminated ?? 0));
+        for (const table of ['registrations', 'registration_servers', 'gateway_states']) await client.query(`DELETE FROM ${table} WHERE server = $1`, [name]);
+        await client.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
+        return true;
+      });
+    } finally {
+      client.release();
     }
   }
 
-  private open(row: ServerRow): FusionServerSpec {
+  /** The row with its secrets opened (or `replacing` them, for an update that gives both anew). */
+  private open(row: ServerRow, replacing?: { databaseUrl: string; eslPassword: string }): FusionServerSpec {
     return {
       name: row.name,
-      databaseUrl: openSecrets(row.database_url, this.keyring).url ?? '',
+      databaseUrl: replacing?.databaseUrl ?? openSecrets(row.database_url, this.keyring).url ?? '',
       eslHost: row.esl_host,
       eslPort: row.esl_port,
-      eslPassword: openSecrets(row.esl_password, this.keyring).password ?? '',
+      eslPassword: replacing?.eslPassword ?? openSecrets(row.esl_password, this.keyring).password ?? '',
       enabled: row.enabled,
       whmcsServerId: row.whmcs_server_id,
       whmcsHostname: row.whmcs_hostname,

@@ -57,6 +57,14 @@ describe('the FusionPBX server registry', () => {
     await expect(registry.spec('old')).rejects.toBeInstanceOf(SealedSecretError);
     // Listing still works (no secret needed), it only says the URL cannot be shown.
     expect((await registry.list()).find((s) => s.name === 'old')).toMatchObject({ database: '(sealed with another key)' });
+    // The other servers are still listed with their secrets; this one apart, with the key id.
+    const { specs, unreadable } = await registry.specs();
+    expect(specs.map((s) => s.name)).toContain('a');
+    expect(unreadable).toEqual([{ name: 'old', enabled: true, reason: expect.stringContaining('"k1"') }]);
+    // Mended by giving both secrets again (one alone cannot be: the other is unreadable).
+    await expect(registry.update('old', { eslPassword: 'Esl-Secret-new' })).rejects.toBeInstanceOf(SealedSecretError);
+    await registry.update('old', { databaseUrl: server('old').databaseUrl, eslPassword: 'Esl-Secret-new' });
+    expect(await registry.spec('old')).toMatchObject({ eslPassword: 'Esl-Secret-new' });
     await registry.remove('old');
   });
 
@@ -107,6 +115,35 @@ describe('the FusionPBX server registry', () => {
     await pool.query('DELETE FROM services WHERE service_id = 501');
     expect(await registry.remove('a')).toBe(true);
     expect(await registry.remove('a')).toBe(false);
+  });
+
+  it('removes a decommissioned server whose services are all purged; one with live services is refused, naming how many, with nothing removed', async () => {
+    await registry.add(server('retired', { whmcsServerId: 61 }));
+    const services = new ServicesRepository(pool);
+    const bind = (serviceId: number, desiredState: 'active' | 'terminated') =>
+      services.setDesired({ serviceId, clientId: 1, desiredState, eventId: `00000000-0000-4000-8000-000000000${serviceId}`, fusionpbxServer: 'retired' });
+    await bind(601, 'terminated');
+    await pool.query("UPDATE services SET observed_state = 'purged' WHERE service_id = 601");
+    await bind(602, 'active');
+    await bind(603, 'terminated');
+    await pool.query("INSERT INTO registration_servers (server, state_token, polled_at) VALUES ('retired', 't', now())");
+    const refused = await registry.remove('retired').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(FusionServerInUseError);
+    expect(refused).toMatchObject({ services: 2, terminated: 1, message: expect.stringContaining('tenants list --server retired') });
+    expect((refused as Error).message).toContain('2 live service(s) (1 of them terminated');
+    // Nothing half-removed.
+    expect(await registry.summary('retired')).toMatchObject({ boundServices: 3 });
+    expect((await pool.query("SELECT count(*)::int AS n FROM registration_servers WHERE server = 'retired'")).rows[0].n).toBe(1);
+    // Once the others are purged too, the server goes; the purged services keep its name (history).
+    await pool.query("UPDATE services SET desired_state = 'terminated', observed_state = 'purged' WHERE service_id IN (602, 603)");
+    expect(await registry.remove('retired')).toBe(true);
+    expect(await registry.summary('retired')).toBeNull();
+    expect((await services.get(601))?.fusionpbxServer).toBe('retired');
+    expect((await pool.query("SELECT count(*)::int AS n FROM registration_servers WHERE server = 'retired'")).rows[0].n).toBe(0);
+    // Its WHMCS mapping is free again.
+    await registry.add(server('successor', { whmcsServerId: 61 }));
+    await registry.remove('successor');
+    await pool.query('DELETE FROM services WHERE service_id IN (601, 602, 603)');
   });
 
   it('updates in place, validating the result as a whole', async () => {

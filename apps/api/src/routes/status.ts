@@ -56,7 +56,11 @@ export interface ServerStatus {
   total_extensions: number | null;
   registered_extensions: number | null;
   error?: string;
+  /** A registered server switched off with `ictvoip servers disable` (its counts are not asked). */
+  disabled?: true;
 }
+
+const UNANSWERED = { active_calls: null, total_extensions: null, registered_extensions: null } as const;
 
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -208,7 +212,7 @@ function allowed(deps: ApiDeps, req: Request): boolean {
  * ictVoIP-compatible status: `status` ("success" | "error"), `message`, `timestamp`, `version`,
  * `uptime` ("7 days, 3 hours"), `active_calls`, `total_extensions`, `registered_extensions` (numbers,
  * summed over the servers that answered), plus `uptime_seconds` and `servers` (per server, null where
- * it did not answer). Any server not answering makes `status` "error" (HTTP 200: the rest is still
+ * it did not answer; a disabled registered server listed with `disabled: true`). Any server not answering makes `status` "error" (HTTP 200: the rest is still
  * reported). Open to chkcon_whitelist.conf's peers and to the admin token.
  */
 export function statusRouter(deps: ApiDeps): Router {
@@ -232,8 +236,8 @@ export function statusRouter(deps: ApiDeps): Router {
       }
       try {
         const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.desiredState === 'active' && service.tenantDomain);
-        const targets = await deps.targets.all();
-        const servers = await Promise.all(
+        const { targets, unusable, disabled } = await deps.targets.scan();
+        const answered = await Promise.all(
           targets.map((target) =>
             serverStatus(
               deps,
@@ -242,6 +246,13 @@ export function statusRouter(deps: ApiDeps): Router {
             ),
           ),
         );
+        // A server that cannot be used (its secrets unreadable) is one failing server, not a failed status.
+        const servers = [
+          ...answered,
+          ...unusable.map((server): ServerStatus => ({ ...UNANSWERED, name: server.name, error: server.reason })),
+          // Switched off by the operator (`ictvoip servers disable`): said so, not asked, not a failure.
+          ...disabled.map((name): ServerStatus => ({ ...UNANSWERED, name, disabled: true })),
+        ];
         const sum = (field: CountField) => summedCount(servers, field);
         const failing = servers.filter((server) => server.error);
         const uptimeSeconds = Math.floor(process.uptime());

@@ -107,12 +107,15 @@ export function reconcileCommand(): Command {
         try {
           await assertBridgeDatabaseMigrated(pool);
           // Every enabled registered server is compared too, each tenant on its own server.
-          for (const server of await new FusionServersRepository(pool, cfg.sealing).specs()) {
+          const registered = await new FusionServersRepository(pool, cfg.sealing).specs();
+          for (const server of registered.specs) {
             if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
           }
+          // A server whose secrets cannot be opened is reported as not read, with the reason; the others are compared.
+          const unread = new Map(registered.unreadable.filter((server) => server.enabled).map((server) => [server.name, server.reason]));
           progress(options, 'reading services, FusionPBX tenants and WHMCS statuses');
           // The routes are compared with what the plan's route template re-derives (PROVISIONING_FILE), as the worker's report does.
-          const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, whmcs: whmcsClient(), provisioning: provisionerOptionsFrom(cfg) });
+          const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, unread, whmcs: whmcsClient(), provisioning: provisionerOptionsFrom(cfg) });
           if (options.dryRun) {
             const plan = await previewDriftFix(report, pool);
             const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);

@@ -272,7 +272,7 @@ export function serversCommand(): Command {
   }
   servers
     .command('remove <name>')
-    .description('remove a server; refused while any service is bound to it')
+    .description('remove a decommissioned server; refused (nothing removed) while one of its services is not purged')
     .option('--json', 'machine-readable output')
     .action(
       action(async (name: string, options: JsonOption) => {

@@ -92,12 +92,47 @@ export function fusionServerOfError(error: unknown): string | null {
   return typeof server === 'string' ? server : null;
 }
 
+/** A registered, enabled server that cannot be used now, and why (never a secret). */
+export interface UnusableFusionServer {
+  name: string;
+  code: string;
+  reason: string;
+}
+
+/**
+ * The server's own problem when `error` is one (its sealed secrets cannot be opened, it is disabled
+ * or no longer registered), else null: the bridge database failing is everyone's problem. A
+ * SealedSecretError (@ictvoip/store) names a key id, never a key or a secret.
+ */
+export function unusableServerOf(name: string, error: unknown): UnusableFusionServer | null {
+  if (error instanceof FusionServerDisabledError || error instanceof FusionServerUnknownError) return { name, code: error.code, reason: error.message };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && typeof code === 'string' && code.startsWith('SEALED_SECRET_'))
+    return {
+      name,
+      code,
+      reason: `its stored secrets cannot be opened: ${error.message} (give both again: \`ictvoip servers update ${name} --database-url-env <VAR> --esl-password-env <VAR>\`)`,
+    };
+  return null;
+}
+
+export interface FusionTargetsScan {
+  /** The default server first, then every enabled registered server that could be opened. */
+  targets: FusionTarget[];
+  unusable: UnusableFusionServer[];
+  /** Registered servers switched off with `ictvoip servers disable`. */
+  disabled: string[];
+}
+
 export interface FusionTargetsOptions {
   defaultServer: Omit<FusionServerConnection, 'name' | 'enabled'>;
   /** Reads a registered server (the registry); null when there is none of that name. */
   loadServer(name: string): Promise<FusionServerConnection | null>;
-  /** Lists the registered servers (for health checks and the per-server scans). */
-  listServers(): Promise<FusionServerConnection[]>;
+  /**
+   * Lists the registered servers by name (for health checks and the per-server scans); no secret is
+   * opened here, so one server whose secrets cannot be opened does not hide the others.
+   */
+  listServers(): Promise<Pick<FusionServerConnection, 'name' | 'enabled'>[]>;
   openPool(databaseUrl: string, serverName: string): Pool;
   openEsl(connection: { host: string; port: number; password: string }, serverName: string): EslClient;
   provisionerOptions: ProvisionerOptions;
@@ -155,12 +190,33 @@ export class FusionTargets {
     return target;
   }
 
-  /** The default server and every enabled registered one (a scan over "all tenants" covers each). */
+  /** The default server and every enabled registered one that can be opened (a scan over "all tenants" covers each). */
   async all(): Promise<FusionTarget[]> {
-    const servers = await this.options.listServers();
-    const targets = [this.defaultTarget];
-    for (const server of servers) if (server.enabled) targets.push(await this.get(server.name));
-    return targets;
+    return (await this.scan()).targets;
+  }
+
+  /**
+   * The default server and every enabled registered one, as all(); besides, the registered servers
+   * that cannot be used (secrets no configured SEALING_KEY opens, removed meanwhile) with the reason,
+   * and the disabled ones, so a listing over every server reports them instead of failing as a whole.
+   */
+  async scan(): Promise<FusionTargetsScan> {
+    const scan: FusionTargetsScan = { targets: [this.defaultTarget], unusable: [], disabled: [] };
+    for (const server of await this.options.listServers()) {
+      if (!server.enabled) {
+        scan.disabled.push(server.name);
+        continue;
+      }
+      try {
+        scan.targets.push(await this.get(server.name));
+      } catch (error) {
+        const unusable = unusableServerOf(server.name, error);
+        if (!unusable) throw error;
+        if (error instanceof FusionServerDisabledError) scan.disabled.push(server.name);
+        else scan.unusable.push(unusable);
+      }
+    }
+    return scan;
   }
 
   async close(): Promise<void> {

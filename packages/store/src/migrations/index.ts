@@ -17,6 +17,7 @@ import { migration015 } from './015-deck-inbound-rate';
 import { migration016 } from './016-registration-servers';
 import { migration019 } from './019-credit-restricted-dialers';
 import { migration020 } from './020-cdr-charge-row';
+import { migration021 } from './021-removable-servers';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -38,4 +39,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration016,
   migration019,
   migration020,
+  migration021,
 ];

@@ -39,10 +39,12 @@ function basicCredentials(req: Request): { username: string; password: string } 
  * never refuses a superadmin another server knows.
  */
 async function superadminServers(deps: ApiDeps, username: string, password: string): Promise<{ name: string; servers: (string | null)[]; unanswered: string[] }> {
-  const targets = await deps.targets.all();
+  const { targets, unusable } = await deps.targets.scan();
   const outcomes = await Promise.allSettled(targets.map((target) => verifySuperadmin(target.pool, username, password)));
   const servers: (string | null)[] = [];
-  const unanswered: string[] = [];
+  // A server that cannot be used (its secrets unreadable) could not check the password either.
+  const unanswered: string[] = unusable.map((server) => server.name);
+  for (const server of unusable) deps.logger.warn({ server: server.name, err: server.reason }, 'ictVoIP login: FusionPBX server cannot be used');
   let name = username;
   outcomes.forEach((outcome, index) => {
     const target = targets[index]!;

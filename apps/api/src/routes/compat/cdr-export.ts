@@ -8,7 +8,8 @@ import { writeWithBackPressure } from '../v1/cdrs';
 import type { TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { envelope, invalidParameter, missingParameter } from './envelope';
-import { tenantsInScope } from './tenants';
+import { tenantsInScope, unavailableServersField } from './tenants';
+import { ServerAnswers, type UnavailableServer } from '../../server-answers';
 
 const EXPORT_BATCH = 1000;
 const FORMATS = ['JSON', 'CSV', 'XML'] as const;
@@ -122,6 +123,9 @@ export const xmlText = (value: string | number | null) =>
 const xmlElement = (name: string, value: string | number | null) => `<${name}>${xmlText(value)}</${name}>`;
 const xmlRecord = (record: ExportRecord) => `<record>${EXPORT_COLUMNS.map((column) => xmlElement(column, record[column])).join('')}</record>\n`;
 
+const unavailableXml = (left: readonly UnavailableServer[]) =>
+  `<unavailable_servers>${left.map((entry) => `<server>${xmlElement('name', entry.server)}${xmlElement('reason', entry.reason)}</server>`).join('')}</unavailable_servers>`;
+
 const CONTENT_TYPES: Record<ExportFormat, string> = {
   JSON: 'application/json; charset=utf-8',
   CSV: 'text/csv; charset=utf-8',
@@ -137,8 +141,12 @@ const CONTENT_TYPES: Record<ExportFormat, string> = {
  */
 export async function exportCdrs(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
   const request = exportRequest(req);
-  const contexts = await tenantsInScope(deps, principal, req, ['tenant_domain', 'domain']);
-  const head = envelope('success', 'CDR export completed', { date_range: request.dateRange, export_format: request.format });
+  const answers = new ServerAnswers(deps.logger);
+  const contexts = await tenantsInScope(deps, principal, req, ['tenant_domain', 'domain'], answers);
+  const left = answers.unavailable;
+  const head = envelope('success', 'CDR export completed', { date_range: request.dateRange, export_format: request.format, ...unavailableServersField(answers) });
+  // CSV has no envelope: the servers left out are named in a header.
+  if (left.length > 0) res.setHeader('X-Unavailable-Servers', left.map((entry) => entry.server).join(', '));
   res.status(200);
   res.setHeader('Content-Type', CONTENT_TYPES[request.format]);
   if (request.format === 'CSV') res.setHeader('Content-Disposition', `attachment; filename="cdr_export.csv"`);
@@ -155,7 +163,7 @@ export async function exportCdrs(deps: ApiDeps, principal: Principal, req: Reque
       await writeWithBackPressure(
         res,
         `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head)
-          .map(([name, value]) => xmlElement(name, value as string))
+          .map(([name, value]) => (name === 'unavailable_servers' ? unavailableXml(left) : xmlElement(name, value as string)))
           .join('')}<records>\n`,
       );
     if (request.format === 'CSV') await writeWithBackPressure(res, csvTable([[...EXPORT_COLUMNS]]));

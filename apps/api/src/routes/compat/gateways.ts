@@ -14,7 +14,8 @@ import { requireDomainScope } from '../v1/tenant-context';
 import { withEslDeadline } from '../v1/freeswitch';
 import { formField } from './auth';
 import { CompatError, invalidParameter, missingParameter, sendSuccess } from './envelope';
-import { domainField, namedTenant, tenantsInScope } from './tenants';
+import { domainField, namedTenant, tenantsInScope, unavailableServersField } from './tenants';
+import { ServerAnswers } from '../../server-answers';
 import { globalServer, globalServersInScope, mayUseGlobal, SERVER_FIELD } from './global-servers';
 
 const TENANT_FIELDS = ['tenant_domain', 'domain'] as const;
@@ -147,12 +148,15 @@ function listEntry(gateway: GatewayView, status: string, tenantDomain: string): 
 }
 
 /** The global gateways (tenant_domain "") of the servers the caller has, when the form names no tenant. */
-async function globalEntries(deps: ApiDeps, principal: Principal, req: Request): Promise<Record<string, string>[]> {
+async function globalEntries(deps: ApiDeps, principal: Principal, req: Request, answers: ServerAnswers): Promise<Record<string, string>[]> {
   if (domainField(req, TENANT_FIELDS) || !mayUseGlobal(principal)) return [];
   const entries: Record<string, string>[] = [];
   for (const server of await globalServersInScope(deps, principal)) {
-    const scoped = await scopeForServer(deps, server);
-    for (const gateway of await listGlobalGateways(scoped.fusionPool)) entries.push(listEntry(gateway, await gatewayStatus(scoped, gateway), ''));
+    const found = await answers.attempt(server, async () => {
+      const scoped = await scopeForServer(deps, server);
+      return Promise.all((await listGlobalGateways(scoped.fusionPool)).map(async (gateway) => listEntry(gateway, await gatewayStatus(scoped, gateway), '')));
+    });
+    entries.push(...(found ?? []));
   }
   return entries;
 }
@@ -162,12 +166,18 @@ async function globalEntries(deps: ApiDeps, principal: Principal, req: Request):
  * gateways (for the operator or a superadmin) then those of every tenant the caller may see.
  */
 export async function listGateways(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
-  const gateways = await globalEntries(deps, principal, req);
-  for (const context of await tenantsInScope(deps, principal, req, TENANT_FIELDS)) {
+  const answers = new ServerAnswers(deps.logger);
+  const gateways = await globalEntries(deps, principal, req, answers);
+  for (const context of await tenantsInScope(deps, principal, req, TENANT_FIELDS, answers)) {
     const { deps: scoped, domain } = requireDomainScope(context);
-    for (const gateway of await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)) {
-      gateways.push(listEntry(gateway, await gatewayStatus(scoped, gateway), domain.domainName));
-    }
+    const found = await answers.attempt(context.service.fusionpbxServer, async () => {
+      const entries: Record<string, string>[] = [];
+      for (const gateway of await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)) {
+        entries.push(listEntry(gateway, await gatewayStatus(scoped, gateway), domain.domainName));
+      }
+      return entries;
+    });
+    gateways.push(...(found ?? []));
   }
-  sendSuccess(res, 'Gateways retrieved successfully', { gateways });
+  sendSuccess(res, 'Gateways retrieved successfully', { gateways, ...unavailableServersField(answers) });
 }

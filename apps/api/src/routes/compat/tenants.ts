@@ -1,8 +1,9 @@
 import type { Request } from 'express';
 import { IctvoipFormatError, parseIctvoipDomainField } from '@ictvoip/whmcs';
-import { ServicesRepository } from '@ictvoip/store';
+import { ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
+import type { ServerAnswers } from '../../server-answers';
 import { resolveTenant, type TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { invalidParameter, missingParameter } from './envelope';
@@ -35,18 +36,37 @@ export async function namedTenant(deps: ApiDeps, principal: Principal, req: Requ
   throw missingParameter(fields[0]!);
 }
 
-/** The form's tenant when it names one; otherwise every provisioned tenant the caller may see. */
-export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[]): Promise<TenantContext[]> {
+/**
+ * The form's tenant when it names one; otherwise every provisioned tenant the caller may see, each
+ * server's tenants read through `answers` (a server that cannot be used is left out and named there).
+ */
+export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[], answers: ServerAnswers): Promise<TenantContext[]> {
   const named = domainField(req, fields);
   if (named) return [await resolveTenant(deps, principal, named.domain)];
   const own = tenantOf(principal);
   if (own !== null) return [await resolveTenant(deps, principal, String(own))];
   const servers = serversOf(principal);
-  const services = (await new ServicesRepository(deps.pool).listAll()).filter((service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)));
-  const contexts: TenantContext[] = [];
-  for (const service of services) {
-    const context = await resolveTenant(deps, principal, String(service.serviceId));
-    if (context.domain) contexts.push(context);
-  }
-  return contexts;
+  // A purged tenant has nothing left on its server (which may since have been removed from the registry).
+  const services = (await new ServicesRepository(deps.pool).listAll(1000, { purged: false })).filter(
+    (service) => service.tenantDomain && (servers === null || servers.includes(service.fusionpbxServer)),
+  );
+  // Each server's tenants in turn, the servers side by side: a silent server costs one wait, not one per tenant.
+  const byServer = new Map<string | null, ServiceRecord[]>();
+  for (const service of services) byServer.set(service.fusionpbxServer, [...(byServer.get(service.fusionpbxServer) ?? []), service]);
+  const found = new Map<number, TenantContext>();
+  await Promise.all(
+    [...byServer].map(async ([server, served]) => {
+      for (const service of served) {
+        const context = await answers.attempt(server, () => resolveTenant(deps, principal, String(service.serviceId)));
+        if (context?.domain) found.set(service.serviceId, context);
+      }
+    }),
+  );
+  return services.flatMap((service) => found.get(service.serviceId) ?? []);
+}
+
+/** The servers a listing over every server left out, as a field of ictVoIP's envelope (none: no field, as ictVoIP answers). */
+export function unavailableServersField(answers: ServerAnswers): Record<string, unknown> {
+  const unavailable = answers.unavailable;
+  return unavailable.length > 0 ? { unavailable_servers: unavailable } : {};
 }

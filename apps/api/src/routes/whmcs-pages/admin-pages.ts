@@ -113,8 +113,20 @@ async function cdrSyncByServer(deps: ApiDeps) {
 
 async function serversHealth(deps: ApiDeps) {
   const registered = new Map((await deps.fusionServers.list()).map((server) => [server.name, server]));
-  const targets = await deps.targets.all();
-  return Promise.all(
+  const { targets, unusable } = await deps.targets.scan();
+  // A server that cannot be used (its secrets unreadable) is a row with the reason, not a failed page.
+  const unusableRows = unusable.map((server) => {
+    const summary = registered.get(server.name);
+    return {
+      name: server.name,
+      database: summary?.database ?? '',
+      eventSocket: summary ? `${summary.eslHost}:${summary.eslPort}` : '',
+      databaseOk: false,
+      eventSocketOk: false,
+      errors: [server.reason],
+    };
+  });
+  const answered = await Promise.all(
     targets.map(async (target) => {
       const probe = async (what: string, run: () => Promise<unknown>) => {
         try {
@@ -136,6 +148,7 @@ async function serversHealth(deps: ApiDeps) {
       };
     }),
   );
+  return [...answered, ...unusableRows];
 }
 
 export interface ServerHealth {

@@ -86,22 +86,37 @@ function checkedDatabaseDoubt(checks: DatabaseChecks, deps: ScopedDeps): Promise
   return check;
 }
 
+const DUE_PAGE = 500;
+
+/**
+ * Every terminated tenant past its retention and not purged, in service-id order, read in keyset
+ * pages: tenants held back (unbilled calls, a disabled server) never keep the ones after them waiting.
+ */
+async function duePurges(base: WorkerDeps, now: Date, retentionDays: number): Promise<number[]> {
+  const due: number[] = [];
+  for (let after = 0; ;) {
+    const { rows } = await base.pool.query<{ service_id: string }>(
+      `SELECT service_id FROM services s
+       WHERE s.desired_state = 'terminated' AND NOT ${purgedServiceSql('s')}
+         AND updated_at < $1::timestamptz - make_interval(days => $2) AND service_id > $3
+       ORDER BY service_id LIMIT $4`,
+      [now, retentionDays, after, DUE_PAGE],
+    );
+    due.push(...rows.map((row) => Number(row.service_id)));
+    if (rows.length < DUE_PAGE) return due;
+    after = due[due.length - 1]!;
+  }
+}
+
 /**
  * Deletes the FusionPBX rows of tenants terminated longer than TERMINATE_RETENTION_DAYS ago, once
  * nothing of theirs is left to bill. v_xml_cdr rows are never deleted (the provisioner keeps them).
  */
 export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date()): Promise<PurgeOutcome> {
   const retentionDays = base.config.fusionpbx.terminateRetentionDays;
-  const { rows } = await base.pool.query<{ service_id: string }>(
-    `SELECT service_id FROM services s
-     WHERE s.desired_state = 'terminated' AND NOT ${purgedServiceSql('s')}
-       AND updated_at < $1::timestamptz - make_interval(days => $2)
-     ORDER BY service_id LIMIT 500`,
-    [now, retentionDays],
-  );
   const outcome: PurgeOutcome = { purged: [], waiting: [] };
   const databaseChecks: DatabaseChecks = new Map();
-  for (const serviceId of rows.map((r) => Number(r.service_id))) {
+  for (const serviceId of await duePurges(base, now, retentionDays)) {
     const hold = await billingHold(base, serviceId);
     if (hold) {
       outcome.waiting.push({ serviceId, reason: hold });
