@@ -14,7 +14,7 @@ export interface ReadDeps {
 }
 
 /** The FusionPBX database URL of the server a service is bound to (the default server's when none). */
-async function fusionUrlFor(pool: Pool, cfg: BridgeConfig, serviceId: number | undefined): Promise<string> {
+export async function fusionUrlFor(pool: Pool, cfg: BridgeConfig, serviceId: number | undefined): Promise<string> {
   if (serviceId === undefined) return cfg.fusionpbx.databaseUrl;
   const server = (await new ServicesRepository(pool).get(serviceId))?.fusionpbxServer ?? null;
   if (server === null) return cfg.fusionpbx.databaseUrl;

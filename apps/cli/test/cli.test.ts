@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Pool } from 'pg';
-import { migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { databaseDigest, runCli, type CliRun } from './run-cli';
 import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 
@@ -380,6 +381,68 @@ describe('jobs and tenants', () => {
       await failing.close();
       await queue.close();
       workerConnection.disconnect();
+      connection.disconnect();
+    }
+  }, 120_000);
+
+  it('retry-failed retries what can be retried and says per job why not: a create whose WHMCS event failed (exit 1, press Create again), a stale poll', async () => {
+    await migrateBridgeDatabase(pool);
+    const eventId = randomUUID();
+    const inbox = new InboxRepository(pool);
+    // The state a create leaves when its last attempt failed: the event failed (its sealed password wiped), its job failed.
+    await inbox.record({
+      eventId,
+      bodyHash: 'h',
+      action: 'create',
+      serviceId: 8899,
+      clientId: 1,
+      payload: { eventId, action: 'create' },
+      sealedSecrets: null,
+      jobId: 'cli-create',
+      status: 'queued',
+    });
+    await inbox.markFailed(eventId, 'FusionPBX database did not answer', true);
+    const connection = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const queues: Queue[] = [];
+    const fail = async (queueName: string, name: string, data: Record<string, unknown>, jobId: string, timestamp = Date.now()) => {
+      const queue = new Queue(queueName, { connection, prefix });
+      queues.push(queue);
+      const workerConnection = connection.duplicate();
+      const worker = new Worker(
+        queueName,
+        async () => {
+          throw new Error(`${name} failed`);
+        },
+        { connection: workerConnection, prefix },
+      );
+      const job = await queue.add(name, data, { jobId, attempts: 1, timestamp });
+      for (let i = 0; i < 200 && (await job.getState()) !== 'failed'; i += 1) await new Promise((r) => setTimeout(r, 25));
+      await worker.close();
+      workerConnection.disconnect();
+      return queue;
+    };
+    try {
+      const provisioning = await fail('provisioning', 'tenant.create', { eventId, serviceId: 8899, action: 'create' }, 'cli-create');
+      const monitoring = await fail('monitoring', 'registrations.poll', { server: 'default' }, 'cli-poll-old', Date.now() - 3 * 3600 * 1000);
+      await fail('monitoring', 'registrations.poll', { server: 'default' }, 'cli-poll-new');
+      const dry = await cli('jobs', 'retry-failed', '--dry-run', '--json');
+      expect(dry.json).toMatchObject({ wouldRetry: { provisioning: 0, monitoring: 1 } });
+      const run = await cli('jobs', 'retry-failed', '--json');
+      expect(run.code).toBe(1);
+      const byId = Object.fromEntries((run.json.jobs as { id: string }[]).map((line) => [line.id, line]));
+      expect(byId['cli-create']).toMatchObject({ retried: false, code: 'EVENT_FINISHED', reason: expect.stringContaining(`WHMCS event ${eventId} (create of service 8899)`) });
+      expect(byId['cli-create']).toMatchObject({ reason: expect.stringContaining("Press the action again in WHMCS (the service's Create button") });
+      expect(byId['cli-poll-old']).toMatchObject({ retried: false, code: 'STALE_POLL' });
+      expect(byId['cli-poll-new']).toMatchObject({ retried: true });
+      expect(run.json.retried).toMatchObject({ provisioning: 0, monitoring: 1 });
+      expect(await (await provisioning.getJob('cli-create'))!.getState()).toBe('failed');
+      expect(await (await monitoring.getJob('cli-poll-old'))!.getState()).toBe('failed');
+      expect(await (await monitoring.getJob('cli-poll-new'))!.getState()).toBe('waiting');
+      const human = await cli('jobs', 'retry-failed', '--queue', 'provisioning');
+      expect(human.code).toBe(1);
+      expect(human.stdout).toContain(`cli-create tenant.create attempts 1 — tenant.create failed: not retried: job cli-create ran WHMCS event ${eventId}`);
+    } finally {
+      for (const queue of queues) await queue.obliterate({ force: true }).then(() => queue.close());
       connection.disconnect();
     }
   }, 120_000);

@@ -56,6 +56,11 @@ export async function postForm(baseUrl: string, path: string, fields: Record<str
   return reply(response);
 }
 
+/** A GET (curl -u user:pass <url>): the query string is the form. */
+export async function getForm(baseUrl: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<FormReply> {
+  return reply(await fetch(`${baseUrl}${pathAndQuery}`, { headers }));
+}
+
 /** A multipart/form-data POST (curl -F); fetch writes the boundary. */
 export async function postMultipart(baseUrl: string, path: string, form: FormData, headers: Record<string, string> = {}): Promise<FormReply> {
   return reply(await fetch(`${baseUrl}${path}`, { method: 'POST', headers, body: form }));

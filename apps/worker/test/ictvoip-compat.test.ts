@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { createKey, createTenant } from '../../api/test/v1-helpers';
-import { startBridge, type Bridge } from './harness';
-import { addFusionUser as addUserToFusion, expectError, php, postForm, TIMESTAMP } from './compat-helpers';
+import type { Worker } from 'bullmq';
+import { startBridge, waitFor, type Bridge } from './harness';
+import { addFusionUser as addUserToFusion, expectError, getForm, php, postForm, TIMESTAMP, type FormReply } from './compat-helpers';
 
 // ictVoIP's endpoints (COMPAT_ICTVOIP=1) against its documented examples
 // (ictvoip-docs modules/fusionpbx/api_endpoints.rst, configuration.rst): form POSTs authenticated
@@ -281,6 +282,34 @@ describe('/app/extensions/manage.php', () => {
     expect(deleted.body.message).toBe('Extension deleted successfully');
     expect(await extensionRow('1005')).toBeUndefined();
   });
+
+  it('a change not done within API_WRITE_WAIT_MS answers 202 with a job_url the superadmin reads with the same credentials (no /v1 key); another tenant’s key gets Not Found', async () => {
+    const writes = bridge.worker!.workers.find((worker: Worker) => worker.name === 'tenant-writes')!;
+    await writes.pause();
+    const basic = { authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}` };
+    let queued: FormReply;
+    try {
+      queued = await manage({ action: 'create', extension: '1006', domain });
+      expect(queued.status).toBe(202);
+      expect(queued.body).toMatchObject({ status: 'success', message: 'Extension change queued', job_url: `/app/jobs/status.php?job_id=${queued.body.job_id}` });
+      const waiting = await getForm(bridge.url, queued.body.job_url, basic);
+      expect(waiting.status).toBe(200);
+      expect(waiting.body).toMatchObject({ status: 'success', job_id: queued.body.job_id, state: 'waiting', action: 'extension.upsert', write: { status: 'queued' } });
+    } finally {
+      await writes.resume();
+    }
+    await waitFor(async () => (await getForm(bridge.url, queued.body.job_url, basic)).body.state === 'completed', 15000, 'the queued create completed');
+    const done = await asAdmin('/app/jobs/status.php', { job_id: queued.body.job_id });
+    expect(done.body).toMatchObject({ message: 'Job completed', write: { status: 'succeeded', http_status: 201, result: { outcome: 'created' } } });
+    const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'other-jobs', scope: 'tenant', serviceId: OTHER, access: 'read' });
+    expectError(await getForm(bridge.url, queued.body.job_url, { authorization: `Bearer ${otherKey}` }), 404, `Not Found: job ${queued.body.job_id} not found`);
+    expectError(await getForm(bridge.url, '/app/jobs/status.php', basic), 400, 'Missing Parameters: job_id is required');
+    expectError(
+      await getForm(bridge.url, queued.body.job_url, { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}` }),
+      401,
+      'Authentication Failed: Invalid credentials',
+    );
+  }, 30000);
 
   it('names a bad action, extension or field, writing nothing', async () => {
     const before = await writeCount();

@@ -407,6 +407,11 @@ describe('watch scope', () => {
     const shown = await runCli(bridge.env, ['registrations', 'watch', '--service', String(MARKED), '--json']);
     expect(shown.code).toBe(0);
     expect(shown.json).toMatchObject({ scope: 'marked', marked: ['202'] });
+    // A number the tenant does not have is refused as the REST route refuses it, and nothing of the command is written.
+    const typo = await runCli(bridge.env, ['registrations', 'watch', '--service', String(MARKED), '--scope', 'off', '--mark', '201,9999', '--json']);
+    expect(typo.code).toBe(1);
+    expect(typo.json).toEqual({ error: { code: 'UNKNOWN_EXTENSION', message: '--mark: the tenant has no extension 9999; nothing was changed' } });
+    expect((await runCli(bridge.env, ['registrations', 'watch', '--service', String(MARKED), '--json'])).json).toEqual(shown.json);
     const set = await runCli(bridge.env, ['registrations', 'watch', '--service', String(MARKED), '--scope', 'all', '--unmark', '202']);
     expect(set.code).toBe(0);
     expect(set.stdout).toContain('scope all (set here)');

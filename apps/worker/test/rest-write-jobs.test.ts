@@ -133,6 +133,15 @@ describe('the answer of a write job', () => {
     expect(badRegister.status).toBe(400);
     expect(badRegister.body.error.details).toEqual([{ path: 'body.username', message: expect.stringContaining('required') }]);
     expect(await fusionRows("SELECT 1 FROM v_gateways WHERE gateway = 'noauth'")).toEqual([]);
+    // A refused URL parameter is named where it was sent (params.*), by the job's refusal and by a dry run alike.
+    for (const path of ['/extensions/%20', '/extensions/%20?dryRun=1', '/destinations/1234567890123456789012', '/destinations/1234567890123456789012?dryRun=1']) {
+      const refused = await send('DELETE', path);
+      expect({ path, status: refused.status, details: refused.body.error.details }).toEqual({
+        path,
+        status: 400,
+        details: [{ path: path.startsWith('/extensions') ? 'params.extension' : 'params.number', message: expect.any(String) }],
+      });
+    }
     const job = await call(bridge.url, 'GET', `/v1/jobs/${(await writeRow('req-quota'))[0].write_id}`, { token: key });
     expect(job.body).toMatchObject({ state: 'completed', write: { status: 'rejected', httpStatus: 409, error: { code: 'QUOTA_EXCEEDED' } } });
   });

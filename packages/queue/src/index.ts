@@ -9,3 +9,4 @@ export * from './credit-payloads';
 export * from './requeue';
 export * from './catalogue';
 export * from './retention';
+export * from './job-retry';

@@ -123,6 +123,8 @@ const COMPAT_SUMMARIES: Record<string, string> = {
   '/app/gateways/provision_list.php': 'tenant_domain optional → gateways [{gateway_uuid, gateway_name, gateway_domain, gateway_enabled, gateway_status, tenant_domain}]',
   '/app/extensions/manage.php': 'action (create, update, enable, disable, delete), extension, domain → action, extension, domain, extension_uuid, enabled (password when created)',
   '/app/xml_cdr/export_cdr.php': 'date_start, date_end, format (JSON, CSV, XML), tenant_domain optional → date_range, export_format, records, total_records',
+  '/app/jobs/status.php':
+    'the bridge’s own (not ictVoIP’s): job_id (a 202’s job_url) → job_id, state, action, attempts, max_attempts, last_error, created_at, finished_at, write {status, http_status, result, error}; the jobs of the tenants the caller sees, another’s is Not Found',
 };
 
 const COMPAT_ERRORS = {
@@ -145,7 +147,7 @@ export function compatPathsDocument(): Record<string, PathItem> {
       requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object' } }, 'multipart/form-data': { schema: { type: 'object' } } } },
       responses: {
         '200': { description: 'status "success", message, timestamp, then the fields' },
-        ...(route.writes ? { '202': { description: 'queued: job_id, job_url' } } : {}),
+        ...(route.writes ? { '202': { description: 'queued: job_id, job_url (/app/jobs/status.php?job_id=…, read with the same credentials)' } } : {}),
         ...COMPAT_ERRORS,
       },
     };

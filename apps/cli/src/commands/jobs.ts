@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import type { Job } from 'bullmq';
-import { QUEUE_NAMES, type QueueName, type QueueSet } from '@ictvoip/queue';
+import type { Pool } from 'pg';
+import { QUEUE_NAMES, retryRefusal, type QueueName, type QueueSet, type RetryRefusal } from '@ictvoip/queue';
+import { assertBridgeDatabaseMigrated, createPool, InboxRepository } from '@ictvoip/store';
 import { openQueues } from '../redis';
 import { action, config, emit, progress, type JsonOption } from '../output';
 
@@ -33,25 +35,81 @@ function describe(queue: string, state: string, job: Job) {
   };
 }
 
-/** `jobs retry-failed --dry-run`: the failed jobs per queue, read only. */
-async function previewRetry(options: JsonOption & { queue?: string }): Promise<void> {
-  const found = await withQueues(async (queues) => {
-    const jobs: ReturnType<typeof describe>[] = [];
-    const wouldRetry: Record<string, number> = {};
-    for (const name of selected(options.queue)) {
-      const failed = await queues[name].getJobs(['failed'], 0, -1, true);
-      wouldRetry[name] = failed.length;
-      jobs.push(...failed.map((job) => describe(name, 'failed', job)));
-    }
-    return { wouldRetry, jobs };
-  });
-  emit(options, { dryRun: true, ...found }, () =>
-    [
-      ...Object.entries(found.wouldRetry).map(([name, n]) => `${name}: ${n} job(s) would be retried`),
-      ...found.jobs.map((job) => `  ${job.queue} ${job.id} ${job.name} attempts ${job.attemptsMade}${job.failedReason ? ` — ${job.failedReason}` : ''}`),
-      'dry run: nothing moved',
-    ].join('\n'),
-  );
+interface RetryLine extends ReturnType<typeof describe> {
+  /** `wouldRetry` with --dry-run */
+  retried?: boolean;
+  wouldRetry?: boolean;
+  /** why not: NOT_FAILED, EVENT_FINISHED (press the action again in WHMCS), STALE_POLL */
+  code?: RetryRefusal['code'];
+  reason?: string;
+}
+
+/**
+ * The failed jobs per queue, each with the decision the WHMCS addon's Retry takes (retryRefusal): a
+ * job that ran a finished WHMCS event, or a poll newer polls replaced, is not retried. `retry` moves
+ * the others back to waiting; without it nothing moves (--dry-run).
+ */
+async function retryFailed(options: JsonOption & { queue?: string }, retry: boolean): Promise<{ counts: Record<string, number>; jobs: RetryLine[] }> {
+  const cfg = config();
+  let pool: Pool | null = null;
+  // The bridge database is read only for a failed provisioning job (its WHMCS event).
+  const inbox = {
+    async get(eventId: string) {
+      if (!pool) {
+        pool = createPool(cfg.database.url, { max: 1 });
+        await assertBridgeDatabaseMigrated(pool);
+      }
+      return new InboxRepository(pool).get(eventId);
+    },
+  };
+  try {
+    return await withQueues(async (queues) => {
+      const counts: Record<string, number> = {};
+      const jobs: RetryLine[] = [];
+      for (const name of selected(options.queue)) {
+        const failed = await queues[name].getJobs(['failed'], 0, -1, true);
+        if (retry) progress(options, `${name}: ${failed.length} failed job(s)`);
+        counts[name] = 0;
+        for (const job of failed) {
+          let refusal: Pick<RetryRefusal, 'code' | 'message'> | null = await retryRefusal({ inbox, pollSeconds: cfg.monitoring.pollSeconds }, name, job);
+          // A job that left the failed state meanwhile (retried elsewhere) is not retried twice, and is not an error.
+          if (!refusal && retry)
+            refusal = await job.retry('failed').then(
+              () => null,
+              () => ({ code: 'NOT_FAILED' as const, message: `job ${job.id ?? ''} left the failed state meanwhile: nothing to retry` }),
+            );
+          if (!refusal) counts[name] += 1;
+          jobs.push({ ...describe(name, 'failed', job), [retry ? 'retried' : 'wouldRetry']: !refusal, ...(refusal ? { code: refusal.code, reason: refusal.message } : {}) });
+        }
+      }
+      return { counts, jobs };
+    });
+  } finally {
+    await (pool as Pool | null)?.end();
+  }
+}
+
+function retryText(line: RetryLine, retried: string): string {
+  return `  ${line.queue} ${line.id} ${line.name} attempts ${line.attemptsMade}${line.failedReason ? ` — ${line.failedReason}` : ''}: ${line.code ? `not retried: ${line.reason}` : retried}`;
+}
+
+/** `jobs retry-failed [--dry-run]`: per job retried or not and why; exit 1 when a job needs the admin in WHMCS. */
+async function retryCommand(options: JsonOption & { queue?: string; dryRun?: boolean }): Promise<void> {
+  const { counts, jobs } = await retryFailed(options, !options.dryRun);
+  if (options.dryRun) {
+    emit(options, { dryRun: true, wouldRetry: counts, jobs }, () =>
+      [
+        ...Object.entries(counts).map(([name, n]) => `${name}: ${n} job(s) would be retried`),
+        ...jobs.map((line) => retryText(line, 'would be retried')),
+        'dry run: nothing moved',
+      ].join('\n'),
+    );
+  } else {
+    emit(options, { retried: counts, jobs }, () =>
+      [...Object.entries(counts).map(([name, n]) => `${name}: ${n} job(s) retried`), ...jobs.map((line) => retryText(line, 'retried'))].join('\n'),
+    );
+  }
+  if (jobs.some((line) => line.code === 'EVENT_FINISHED')) process.exitCode = 1;
 }
 
 interface ListOptions extends JsonOption {
@@ -97,36 +155,12 @@ export function jobsCommand(): Command {
     );
   jobs
     .command('retry-failed')
-    .description('move failed jobs back to waiting (each keeps its id, so a job runs at most once more)')
+    .description(
+      'move failed jobs back to waiting (each keeps its id, so a job runs at most once more); not one that ran a finished WHMCS event (exit 1: press the action again in WHMCS), nor a stale poll',
+    )
     .addOption(new Option('--queue <name>', 'one queue').choices(QUEUES))
     .option('--dry-run', 'list the failed jobs it would retry; move nothing')
     .option('--json', 'machine-readable output')
-    .action(
-      action(async (options: JsonOption & { queue?: string; dryRun?: boolean }) => {
-        if (options.dryRun) return previewRetry(options);
-        const retried = await withQueues(async (queues) => {
-          const counts: Record<string, number> = {};
-          for (const name of selected(options.queue)) {
-            const failed = await queues[name].getJobs(['failed'], 0, -1, true);
-            progress(options, `${name}: retrying ${failed.length} failed job(s)`);
-            let moved = 0;
-            for (const job of failed) {
-              // A job that left the failed state meanwhile (retried elsewhere) is skipped, not an error.
-              moved += await job.retry('failed').then(
-                () => 1,
-                () => 0,
-              );
-            }
-            counts[name] = moved;
-          }
-          return counts;
-        });
-        emit(options, { retried }, () =>
-          Object.entries(retried)
-            .map(([name, n]) => `${name}: ${n} job(s) retried`)
-            .join('\n'),
-        );
-      }),
-    );
+    .action(action(retryCommand));
   return jobs;
 }

@@ -13,7 +13,9 @@ import {
   type GatewayHistoryEntry,
   type RegistrationHistoryEntry,
 } from '@ictvoip/store';
+import { watchMarkRefusal } from '@ictvoip/fusionpbx';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { fusionUrlFor } from '../read-deps';
 
 function line(entry: RegistrationHistoryEntry): string {
   const figures = entry.figures as { contactIp?: string | null; contactPort?: number | null; userAgent?: string | null };
@@ -59,6 +61,22 @@ async function withBridgePool(work: (pool: Pool) => Promise<void>): Promise<void
     await work(pool);
   } finally {
     await pool.end();
+  }
+}
+
+/**
+ * The numbers to mark must be the tenant's extensions in FusionPBX (its own server's), within the
+ * limit: the check the REST route makes (watchMarkRefusal), refused as a CliError naming --mark.
+ */
+async function refuseBadMarks(pool: Pool, repository: MonitoringWatchRepository, serviceId: number, mark: string[], unmark: string[]): Promise<void> {
+  const service = (await new ServicesRepository(pool).get(serviceId))!;
+  const fusionPool = createPool(await fusionUrlFor(pool, config(), serviceId), { max: 1 });
+  try {
+    const marked = (await repository.get(serviceId)).marked;
+    const refusal = await watchMarkRefusal(fusionPool, { serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);
+    if (refusal) throw new CliError(refusal.code, `--mark: ${refusal.message}; nothing was changed`);
+  } finally {
+    await fusionPool.end();
   }
 }
 
@@ -232,6 +250,8 @@ export function registrationsCommand(): Command {
       action(async (options: JsonOption & { service: number; scope?: 'all' | 'marked' | 'off' | null; mark?: string[]; unmark?: string[]; recipients?: string[] }) => {
         await withKnownService(options.service, async (pool) => {
           const repository = new MonitoringWatchRepository(pool);
+          // Everything is checked before anything is written: a refused mark changes nothing.
+          if (options.mark) await refuseBadMarks(pool, repository, options.service, options.mark, options.unmark ?? []);
           if (options.scope !== undefined || options.recipients) await repository.set(options.service, { scope: options.scope, recipients: options.recipients });
           if (options.mark) await repository.mark(options.service, options.mark, true);
           if (options.unmark) await repository.mark(options.service, options.unmark, false);

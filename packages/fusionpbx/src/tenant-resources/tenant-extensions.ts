@@ -159,6 +159,44 @@ export async function missingDomainExtensions(pool: Pool, domainName: string, ex
   return extensions.filter((extension) => !found.has(extension));
 }
 
+/** Marked extensions per tenant (registration watch): every answer lists them, so their number must stay bounded. */
+export const MAX_MARKED_EXTENSIONS = 10_000;
+
+/** Why extensions cannot be marked for a tenant's registration watch; `missing` with each number's index in `mark`. */
+export type WatchMarkRefusal =
+  | { code: 'TENANT_NOT_PROVISIONED'; message: string }
+  | { code: 'UNKNOWN_EXTENSION'; message: string; missing: { extension: string; index: number }[] }
+  | { code: 'TOO_MANY_MARKED'; message: string; after: number };
+
+/**
+ * Extensions to mark must be the tenant's in FusionPBX (a number it does not have would be watched for
+ * ever and never alert) and stay within MAX_MARKED_EXTENSIONS; unmarking a number it no longer has is
+ * fine. `marked` is what is marked now. The REST route and `ictvoip registrations watch` ask this
+ * before writing anything; null when the marks may be written.
+ */
+export async function watchMarkRefusal(
+  pool: Pool,
+  tenant: { serviceId: number; tenantDomain: string | null; marked: readonly string[] },
+  mark: readonly string[],
+  unmark: readonly string[],
+): Promise<WatchMarkRefusal | null> {
+  if (mark.length === 0) return null;
+  if (!tenant.tenantDomain) return { code: 'TENANT_NOT_PROVISIONED', message: `tenant ${tenant.serviceId} has no FusionPBX domain (not created yet, or purged)` };
+  const missing = await missingDomainExtensions(pool, tenant.tenantDomain, mark);
+  if (missing.length > 0) {
+    return {
+      code: 'UNKNOWN_EXTENSION',
+      message: `the tenant has no extension ${missing.join(', ')}`,
+      missing: missing.map((extension) => ({ extension, index: mark.indexOf(extension) })),
+    };
+  }
+  const marked = new Set(tenant.marked);
+  const after = marked.size + mark.filter((extension) => !marked.has(extension)).length - unmark.filter((extension) => marked.has(extension)).length;
+  if (after > MAX_MARKED_EXTENSIONS)
+    return { code: 'TOO_MANY_MARKED', message: `a tenant has at most ${MAX_MARKED_EXTENSIONS} marked extensions (this would make ${after})`, after };
+  return null;
+}
+
 async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
   await lockService(tx, String(serviceId));
   const tenant = await findTenant(tx, String(serviceId));

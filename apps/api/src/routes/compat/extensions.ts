@@ -9,6 +9,7 @@ import { EXTENSION_FIELDS } from '../v1/extensions';
 import { isFinishedWrite, passwordShown, performWrite, writeFailure, type WriteRequest } from '../v1/tenant-write';
 import { requireDomainScope, type TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
+import { jobStatusUrl } from './job-status';
 import { invalidParameter, missingParameter, sendSuccess } from './envelope';
 import { namedTenant } from './tenants';
 
@@ -109,7 +110,7 @@ export async function manageExtension(deps: ApiDeps, principal: Principal, req: 
   const answer = { action, extension, domain: domainName };
   if (!isFinishedWrite(write)) {
     const password = passwordShown(context, write);
-    return sendSuccess(res, 'Extension change queued', { ...answer, job_id: write.writeId, job_url: `/v1/jobs/${write.writeId}`, ...(password ? { password } : {}) }, 202);
+    return sendSuccess(res, 'Extension change queued', { ...answer, job_id: write.writeId, job_url: jobStatusUrl(write.writeId), ...(password ? { password } : {}) }, 202);
   }
   const failure = writeFailure(write);
   if (failure) throw failure;

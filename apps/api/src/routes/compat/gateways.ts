@@ -13,6 +13,7 @@ import { isFinishedWrite, performScopedWrite, performWrite, writeFailure, type W
 import { requireDomainScope } from '../v1/tenant-context';
 import { withEslDeadline } from '../v1/freeswitch';
 import { formField } from './auth';
+import { jobStatusUrl } from './job-status';
 import { CompatError, invalidParameter, missingParameter, sendSuccess } from './envelope';
 import { domainField, namedTenant, tenantsInScope, unavailableServersField } from './tenants';
 import { ServerAnswers } from '../../server-answers';
@@ -66,7 +67,7 @@ function sendProvisioned(res: Response, write: TenantWrite, fields: ProvisionFie
     return sendSuccess(
       res,
       'Gateway configuration queued',
-      { ...answer, gateway_enabled: enabledText(existing?.enabled ?? true), job_id: write.writeId, job_url: `/v1/jobs/${write.writeId}` },
+      { ...answer, gateway_enabled: enabledText(existing?.enabled ?? true), job_id: write.writeId, job_url: jobStatusUrl(write.writeId) },
       202,
     );
   }

@@ -8,6 +8,7 @@ import { compatAuthenticate } from './auth';
 import { exportCdrs } from './cdr-export';
 import { CompatError, compatErrorHandler } from './envelope';
 import { manageExtension } from './extensions';
+import { JOB_STATUS_PATH, jobStatus } from './job-status';
 import { listGateways, provisionGateway } from './gateways';
 import { LoginLockout } from './login-lockout';
 import { multipartForm } from './multipart-form';
@@ -31,6 +32,8 @@ export const COMPAT_ROUTES: readonly CompatRoute[] = [
   { path: '/app/gateways/provision_list.php', bucket: 'gateways', writes: false, handler: listGateways },
   { path: '/app/extensions/manage.php', bucket: 'standard', writes: true, handler: manageExtension },
   { path: '/app/xml_cdr/export_cdr.php', bucket: 'cdrExport', writes: false, handler: exportCdrs },
+  // The bridge's own: where a queued write's job_url points, read with the same credentials.
+  { path: JOB_STATUS_PATH, bucket: 'standard', writes: false, handler: jobStatus },
 ];
 
 /**

@@ -4,8 +4,8 @@ import { HttpError } from '../../errors';
 import { enforceRateLimit } from '../../api-keys/rate-limit-middleware';
 import type { RateLimitBucket, RateLimiter } from '../../api-keys/rate-limiter';
 import { canWrite, isAdmin, type Principal, principalOf } from '../../api-keys/principal';
-import { toHttpError } from './domain-errors';
-import { expressPath, type RouteSpec } from './route-spec';
+import { namedWhereSent, toHttpError } from './domain-errors';
+import { expressPath, pathParams, type RouteSpec } from './route-spec';
 import { type ValidatedRequest, validateRequest } from './validation';
 
 export interface HandlerContext {
@@ -30,6 +30,8 @@ export interface RouteDefinition {
 /** Wires one route: rate limit, admin check, validation of every part, typed-error mapping. */
 export function mount(router: Router, deps: ApiDeps, limiter: RateLimiter, definition: RouteDefinition): void {
   const { spec, handler } = definition;
+  const urlParams = pathParams(spec.path);
+  const bodyKeys = Object.keys((spec.body?.describe() as { keys?: Record<string, unknown> } | undefined)?.keys ?? {});
   router[spec.method](expressPath(spec.path), async (req: Request, res: Response) => {
     const principal = principalOf(res);
     const bucket = definition.bucketOf?.(req) ?? spec.bucket ?? 'standard';
@@ -40,7 +42,7 @@ export function mount(router: Router, deps: ApiDeps, limiter: RateLimiter, defin
     try {
       await handler({ deps, req, res, principal, input, dryRun: spec.method !== 'get' && input.query.dryRun === true });
     } catch (error) {
-      throw toHttpError(error);
+      throw namedWhereSent(toHttpError(error), urlParams, bodyKeys);
     }
   });
 }

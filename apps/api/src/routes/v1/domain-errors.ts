@@ -31,3 +31,19 @@ export function toHttpError(error: unknown, fieldPrefix = 'body'): unknown {
   if (error instanceof EslCommandError) return new HttpError(502, 'FREESWITCH_ERROR', (error as Error).message);
   return error;
 }
+
+/**
+ * A refusal of a write names its field as the body's (`body.<field>`): a field the route takes in its
+ * URL and not in its body (`DELETE …/extensions/{extension}`) is renamed `params.<field>`, where the
+ * caller sent it. Other errors are returned as they are.
+ */
+export function namedWhereSent(error: unknown, urlParams: readonly string[], bodyKeys: readonly string[]): unknown {
+  if (!(error instanceof HttpError) || !error.details?.length) return error;
+  const inUrl = (field: string) => urlParams.includes(field) && !bodyKeys.includes(field);
+  const renamed = error.details.map((detail) => {
+    const field = /^body\.([A-Za-z0-9_]+)$/.exec(detail.path)?.[1];
+    return field && inUrl(field) ? { ...detail, path: `params.${field}` } : detail;
+  });
+  if (renamed.every((detail, index) => detail === error.details![index])) return error;
+  return new HttpError(error.status, error.code, error.message, renamed, error.retryAfterSeconds);
+}

@@ -1,10 +1,11 @@
 import Joi from 'joi';
 import type { Job } from 'bullmq';
-import type { TenantWrite } from '@ictvoip/store';
-import { tenantOf } from '../../api-keys/principal';
+import { GLOBAL_WRITE_SERVICE_ID, type TenantWrite } from '@ictvoip/store';
+import { isAdmin, serversOf, type Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
+import { resolveService } from './tenant-context';
 
 /** Removes what could be a secret from an error text (passwords, tokens, URLs with credentials). */
 export function scrubSecrets(text: string | null | undefined): string | null {
@@ -54,6 +55,60 @@ async function findJob(deps: ApiDeps, id: string): Promise<Job | null> {
   return null;
 }
 
+export type JobView = Awaited<ReturnType<typeof jobView>>;
+
+/** The job (a webhook event, a REST write, a queued FreeSWITCH side) as it stands, or null when neither Redis nor PostgreSQL knows it. */
+async function jobView(deps: ApiDeps, id: string) {
+  if (deps.redis.status !== 'ready') throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
+  const job = await findJob(deps, id);
+  const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
+  const event = rows[0] ? await deps.inbox.get(rows[0].event_id) : null;
+  const write = await deps.tenantWrites.get(id);
+  if (!job && !event && !write) return null;
+  const data = (job?.data ?? {}) as JobData;
+  const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? null);
+  return {
+    id,
+    queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : null,
+    name: job?.name ?? null,
+    // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
+    state: job ? await job.getState() : stateFromRow(event?.status ?? write?.status),
+    attempts: job?.attemptsMade ?? event?.attempts ?? 0,
+    maxAttempts: job?.opts.attempts ?? null,
+    lastError: scrubSecrets(job?.failedReason || event?.lastError),
+    serviceId,
+    action: data.action ?? event?.action ?? (write ? `${write.resource}.${write.operation}` : null),
+    createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : (event?.receivedAt.toISOString() ?? null),
+    processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
+    finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : (event?.finishedAt?.toISOString() ?? null),
+    event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
+    write: write ? writeView(write) : null,
+  };
+}
+
+/**
+ * The job as `principal` may see it, else null (unknown, or not its tenant's: the same answer): a
+ * tenant key sees only its tenant's jobs, a FusionPBX superadmin (ictVoIP's endpoints) only those of
+ * the tenants of its own servers (resolveService's rules) and its servers' own gateway writes, an
+ * admin every job.
+ */
+export async function visibleJob(deps: ApiDeps, principal: Principal, id: string): Promise<JobView | null> {
+  const view = await jobView(deps, id);
+  if (!view) return null;
+  if (isAdmin(principal)) return view;
+  if (view.serviceId === null) return null;
+  if (view.serviceId === GLOBAL_WRITE_SERVICE_ID) {
+    // A server's own gateway (ictVoIP's provision.php naming no tenant): a superadmin of that server.
+    const server = (await deps.tenantWrites.get(id))?.input.server ?? null;
+    return serversOf(principal)?.includes(server as string | null) ? view : null;
+  }
+  const service = await resolveService(deps, principal, String(view.serviceId)).catch((error: unknown) => {
+    if (error instanceof HttpError && error.status === 404) return null;
+    throw error;
+  });
+  return service ? view : null;
+}
+
 export const getJobRoute: RouteDefinition = {
   spec: {
     method: 'get',
@@ -70,33 +125,8 @@ export const getJobRoute: RouteDefinition = {
   },
   async handler({ deps, res, principal, input }) {
     const id = input.params.id as string;
-    const notFound = new HttpError(404, 'NOT_FOUND', `job ${id} not found`);
-    if (deps.redis.status !== 'ready') throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
-    const job = await findJob(deps, id);
-    const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
-    const event = rows[0] ? await deps.inbox.get(rows[0].event_id) : null;
-    const write = await deps.tenantWrites.get(id);
-    if (!job && !event && !write) throw notFound;
-    const data = (job?.data ?? {}) as JobData;
-    const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? null);
-    const own = tenantOf(principal);
-    if (own !== null && serviceId !== own) throw notFound;
-    res.json({
-      id,
-      queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : null,
-      name: job?.name ?? null,
-      // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
-      state: job ? await job.getState() : stateFromRow(event?.status ?? write?.status),
-      attempts: job?.attemptsMade ?? event?.attempts ?? 0,
-      maxAttempts: job?.opts.attempts ?? null,
-      lastError: scrubSecrets(job?.failedReason || event?.lastError),
-      serviceId,
-      action: data.action ?? event?.action ?? (write ? `${write.resource}.${write.operation}` : null),
-      createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : (event?.receivedAt.toISOString() ?? null),
-      processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
-      finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : (event?.finishedAt?.toISOString() ?? null),
-      event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
-      write: write ? writeView(write) : null,
-    });
+    const view = await visibleJob(deps, principal, id);
+    if (!view) throw new HttpError(404, 'NOT_FOUND', `job ${id} not found`);
+    res.json(view);
   },
 };

@@ -7,11 +7,9 @@ import { extensionNumber, tenantParam } from './common-schemas';
 import { resolveService } from './tenant-context';
 import { scopeForServer } from '../../fusion-scope';
 import type { ApiDeps } from '../../deps';
-import { missingDomainExtensions } from '@ictvoip/fusionpbx';
+import { watchMarkRefusal } from '@ictvoip/fusionpbx';
 
 const MAX_RECIPIENTS = 10;
-/** Marked extensions per tenant: every answer lists them, so their number must stay bounded. */
-export const MAX_MARKED_EXTENSIONS = 10_000;
 
 function view(service: ServiceRecord, watch: TenantWatch) {
   const planScope = typeof service.plan.registrationWatch === 'string' ? service.plan.registrationWatch : null;
@@ -26,29 +24,22 @@ function view(service: ServiceRecord, watch: TenantWatch) {
   };
 }
 
-/**
- * Extensions to mark must be the tenant's (a number it does not have would be watched for ever and
- * never alert) and stay within MAX_MARKED_EXTENSIONS; unmarking a number it no longer has is fine.
- */
+/** The shared check (watchMarkRefusal) as this route answers it: 409 no domain yet, 400 naming body.mark.N or body.mark. */
 async function checkMarks(deps: ApiDeps, service: ServiceRecord, mark: string[], unmark: string[], repository: MonitoringWatchRepository): Promise<void> {
-  if (!service.tenantDomain) throw new HttpError(409, 'TENANT_NOT_PROVISIONED', `tenant ${service.serviceId} has no FusionPBX domain (not created yet, or purged)`);
-  const scoped = await scopeForServer(deps, service.fusionpbxServer);
-  const missing = await missingDomainExtensions(scoped.fusionPool, service.tenantDomain, mark);
-  if (missing.length > 0) {
+  const scoped = service.tenantDomain ? await scopeForServer(deps, service.fusionpbxServer) : deps;
+  const marked = (await repository.get(service.serviceId)).marked;
+  const refusal = await watchMarkRefusal(scoped.fusionPool, { serviceId: service.serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);
+  if (!refusal) return;
+  if (refusal.code === 'TENANT_NOT_PROVISIONED') throw new HttpError(409, refusal.code, refusal.message);
+  if (refusal.code === 'UNKNOWN_EXTENSION') {
     throw new HttpError(
       400,
       'VALIDATION_FAILED',
-      `the tenant has no extension ${missing.join(', ')}`,
-      missing.map((extension) => ({ path: `body.mark.${mark.indexOf(extension)}`, message: `the tenant has no extension ${extension}` })),
+      refusal.message,
+      refusal.missing.map(({ extension, index }) => ({ path: `body.mark.${index}`, message: `the tenant has no extension ${extension}` })),
     );
   }
-  const marked = new Set((await repository.get(service.serviceId)).marked);
-  const after = marked.size + mark.filter((extension) => !marked.has(extension)).length - unmark.filter((extension) => marked.has(extension)).length;
-  if (after > MAX_MARKED_EXTENSIONS) {
-    throw new HttpError(400, 'VALIDATION_FAILED', 'too many marked extensions', [
-      { path: 'body.mark', message: `a tenant has at most ${MAX_MARKED_EXTENSIONS} marked extensions (this would make ${after})` },
-    ]);
-  }
+  throw new HttpError(400, 'VALIDATION_FAILED', 'too many marked extensions', [{ path: 'body.mark', message: refusal.message }]);
 }
 
 export const getRegistrationWatchRoute: RouteDefinition = {

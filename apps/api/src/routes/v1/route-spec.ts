@@ -28,3 +28,6 @@ export interface RouteSpec {
 
 /** Express path for an OpenAPI path: `{tenant}` → `:tenant`. */
 export const expressPath = (path: string) => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+
+/** The names of a path's URL parameters: `/v1/tenants/{tenant}/extensions/{extension}` → tenant, extension. */
+export const pathParams = (path: string): string[] => [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((match) => match[1]!);

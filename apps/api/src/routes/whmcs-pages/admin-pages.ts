@@ -1,18 +1,9 @@
 import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
-import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, type QueueName } from '@ictvoip/queue';
+import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
 import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
-import {
-  AuditRepository,
-  importRateDeck,
-  type InboxEvent,
-  listBatches,
-  listCreditStates,
-  previewRateDeckImport,
-  RateDeckStoreError,
-  type RateDeckStoreOptions,
-} from '@ictvoip/store';
+import { AuditRepository, importRateDeck, listBatches, listCreditStates, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
@@ -253,29 +244,6 @@ async function auditAction(deps: ApiDeps, req: Request, action: string, detail: 
   await new AuditRepository(deps.pool).append({ actor: actorOf(req), action, detail });
 }
 
-/** WHMCS's own button for each event action (what the admin presses to send the event again). */
-const WHMCS_BUTTONS: Record<string, string> = {
-  create: 'Create',
-  suspend: 'Suspend',
-  unsuspend: 'Unsuspend',
-  terminate: 'Terminate',
-  change_package: 'Change Package',
-  change_password: 'Change Password',
-  reconcile: 'Reconcile',
-};
-
-/**
- * The WHMCS event a failed provisioning job ran, when that event is finished: the worker skips a
- * finished event, and its sealed secrets (a create's service password) were wiped when it finished,
- * so retrying the job cannot do the work. Null for other queues and unfinished events.
- */
-async function finishedEventOf(deps: ApiDeps, queue: QueueName, job: Job): Promise<InboxEvent | null> {
-  const eventId = queue === QUEUE_NAMES.provisioning ? (job.data as { eventId?: unknown } | undefined)?.eventId : undefined;
-  if (typeof eventId !== 'string' || !/^[0-9a-f-]{36}$/i.test(eventId)) return null;
-  const event = await deps.inbox.get(eventId);
-  return event && (event.status === 'failed' || event.status === 'succeeded') ? event : null;
-}
-
 async function retryJob(deps: ApiDeps, req: Request) {
   const input = validated(retrySchema, req.body, 'body');
   const target = { queue: input.queue, jobId: input.jobId };
@@ -284,20 +252,11 @@ async function retryJob(deps: ApiDeps, req: Request) {
     await auditAction(deps, req, 'admin.job.retry', { ...target, retried: false, state: 'missing' });
     throw new HttpError(404, 'NOT_FOUND', `no job ${input.jobId} in queue ${input.queue}`);
   }
-  const state = await job.getState();
-  // A second press (or a replayed request) finds the job no longer failed: nothing is retried twice.
-  if (state !== 'failed') {
-    await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: false, state });
-    return { retried: false, state, message: `job ${input.jobId} is ${state}, not failed: nothing to retry` };
-  }
-  const finished = await finishedEventOf(deps, input.queue, job);
-  if (finished) {
-    await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: false, state: `event ${finished.status}` });
-    throw new HttpError(
-      409,
-      'EVENT_FINISHED',
-      `job ${input.jobId} ran WHMCS event ${finished.eventId} (${finished.action} of service ${finished.serviceId}), which ${finished.status === 'failed' ? 'failed for good' : 'has finished'}: a retry here would do nothing, and the bridge no longer holds the event's service password. Press the action again in WHMCS (the service's ${WHMCS_BUTTONS[finished.action] ?? 'module'} button, or Retry in Utilities → Module Queue): the module sends it anew, with the password.`,
-    );
+  const refusal = await retryRefusal({ inbox: deps.inbox, pollSeconds: deps.config.monitoring.pollSeconds }, input.queue, job);
+  if (refusal) {
+    await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: false, state: refusal.state });
+    if (refusal.code === 'EVENT_FINISHED') throw new HttpError(409, refusal.code, refusal.message);
+    return { retried: false, state: refusal.state, message: refusal.message };
   }
   await job.retry('failed');
   await auditAction(deps, req, 'admin.job.retry', { ...target, name: job.name, retried: true });
