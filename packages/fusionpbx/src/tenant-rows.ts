@@ -473,22 +473,11 @@ export async function findGatewayByName(tx: Tx, domainUuid: string, name: string
   return rows[0] ?? null;
 }
 
-export interface GatewayWrite {
-  gateway: CanonicalRow | null;
-  gatewayUuid: string;
-  outcome: 'created' | 'changed' | 'unchanged';
-}
-
-/** Creates the gateway or converges its columns. */
-export async function upsertGateway(tx: Tx, domainUuid: string, desired: DesiredRow & { gateway: string }): Promise<GatewayWrite> {
-  const existing = await findGatewayByName(tx, domainUuid, desired.gateway);
-  if (existing) {
-    const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', existing, desired);
-    return { gateway: existing, gatewayUuid: existing.gateway_uuid as string, outcome: changed ? 'changed' : 'unchanged' };
-  }
+/** Inserts the plan's gateway row; returns its uuid. */
+export async function insertPlanGateway(tx: Tx, domainUuid: string, desired: DesiredRow & { gateway: string }): Promise<string> {
   const gatewayUuid = newUuid();
   await insertRow(tx, 'v_gateways', { gateway_uuid: gatewayUuid, domain_uuid: domainUuid, ...desired });
-  return { gateway: null, gatewayUuid, outcome: 'created' };
+  return gatewayUuid;
 }
 
 export function setGatewayEnabled(tx: Tx, gateway: CanonicalRow, enabled: boolean): Promise<boolean> {

@@ -11,7 +11,7 @@ import {
   numberPlanOf,
   portalPasswordMatches,
 } from '@ictvoip/fusionpbx';
-import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
 // Rows an operator or the tenant admin changes in FusionPBX's own pages, then WHMCS events arrive.
 
@@ -173,6 +173,23 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     const moved = await provisioner.changePackage(tenantEvent(7412, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk2' }));
     expect(await rows('select proxy, enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ proxy: 'sip2.carrier.example.org', enabled: 'false' }]);
     expect(moved.freeswitch.filter((step) => step.kind === 'gateway_start')).toEqual([]);
+  });
+
+  test("a gateway the tenant made under the template's name is not taken over: change_package fails naming it, nothing written", async () => {
+    const created = await provisioner.create(tenantEvent(7417, {}, { gatewayTemplate: null }));
+    // gateway_edit.php: the tenant's own trunk, named like the plan template the reseller adds later.
+    const own = randomUUID();
+    await fx.pool.query(
+      "insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, username, password, register, profile, context, enabled) values ($1, $2, 'trunk', 'sip.own-carrier.example', 'own-user', 'own-secret', 'true', 'external', 'public', 'true')",
+      [own, created.domainUuid],
+    );
+    const before = await dumpTables(fx.pool);
+    const error = await provisioner.changePackage(tenantEvent(7417, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk' })).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UniquenessError);
+    expect((error as Error).message).toBe(
+      `gateway trunk already exists in domain ${created.domainName} (${own}) and was not made by the bridge: it is not taken over; rename or delete it in FusionPBX, or name the plan's gateway template otherwise`,
+    );
+    expect(await dumpTables(fx.pool)).toEqual(before);
   });
 
   test('a gateway the plan dropped (the plan disabled it) comes back enabled with a plan that has it again', async () => {

@@ -1,5 +1,5 @@
 import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, selectRows } from '../db';
-import { FusionpbxConfigError, UniquenessError } from '../errors';
+import { FusionpbxConfigError, GatewayNamesakeError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import {
@@ -22,7 +22,7 @@ import {
   listGateways,
   setGatewayEnabled,
   setGatewaysEnabled,
-  upsertGateway,
+  insertPlanGateway,
   ensureUserGroup,
   findGlobalGroup,
   findUser,
@@ -310,7 +310,8 @@ function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean
 
 /**
  * The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template
- * changes. Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
+ * changes; a gateway of the template's name the bridge did not make is never taken over (GatewayNamesakeError).
+ * Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
  * except that a gateway a plan without one disabled (state.gatewayPlanDisabled) comes back on.
  */
 async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
@@ -335,9 +336,11 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
     outcome = (await convergeRow(tx, 'v_gateways', 'gateway_uuid', managed, desired)) ? 'changed' : 'unchanged';
     gatewayUuid = managed.gateway_uuid as string;
   } else {
-    const written = await upsertGateway(tx, tenant.domainUuid, desired);
-    outcome = written.outcome;
-    gatewayUuid = written.gatewayUuid;
+    // Only a gateway the bridge made (its uuid in the state) is the plan's: a namesake is the tenant's or the operator's.
+    const namesake = await findGatewayByName(tx, tenant.domainUuid, desired.gateway);
+    if (namesake) throw new GatewayNamesakeError(desired.gateway, tenant.domainName, namesake.gateway_uuid as string);
+    gatewayUuid = await insertPlanGateway(tx, tenant.domainUuid, desired);
+    outcome = 'created';
   }
   changes.wrote(outcome !== 'unchanged');
   state.gatewayUuid = gatewayUuid;
