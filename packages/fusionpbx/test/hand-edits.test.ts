@@ -160,6 +160,24 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     expect(await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ user_enabled: 'false' }]);
   });
 
+  test('the tenant admin taken out of the admin group on user_edit.php stays out (change_package, change_password, a repeated create); a create after terminate puts it back', async () => {
+    const created = await provisioner.create(tenantEvent(7418));
+    const groupsOfAdmin = async () =>
+      (await rows("select g.group_name from v_user_groups g join v_users u using (user_uuid) where u.domain_uuid = $1 and u.username = 'owner'", [created.domainUuid])).map(
+        (row) => row.group_name,
+      );
+    expect(await groupsOfAdmin()).toEqual(['admin']);
+    // user_edit.php: the operator demotes the customer's admin (its group row deleted, the user kept).
+    await fx.pool.query("delete from v_user_groups where user_uuid = (select user_uuid from v_users where domain_uuid = $1 and username = 'owner')", [created.domainUuid]);
+    expect((await provisioner.changePackage(tenantEvent(7418, { secrets: {} }, { maxExtensions: 4 }))).report.createdExtensions).toEqual(['103']);
+    await provisioner.changePassword(tenantEvent(7418, { secrets: { servicePassword: 'An0ther-Portal-Pass!' } }));
+    await provisioner.create(tenantEvent(7418, {}, { maxExtensions: 4 }));
+    expect(await groupsOfAdmin()).toEqual([]);
+    await provisioner.terminate(tenantEvent(7418));
+    await provisioner.create(tenantEvent(7418));
+    expect(await groupsOfAdmin()).toEqual(['admin']);
+  });
+
   test('the plan gateway switched off on gateways.php stays off (its template still applies), and is not started', async () => {
     const created = await provisioner.create(tenantEvent(7412));
     const [gateway] = await rows('select gateway_uuid from v_gateways where domain_uuid = $1', [created.domainUuid]);

@@ -139,6 +139,8 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
  * `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). The user's
  * enabled flag is not the plan's: a new user is made enabled, a new generation after terminate enables
  * every user (enableAllForNewGeneration), and one switched off in FusionPBX (user_edit.php) stays off.
+ * Its groups likewise: the admin group is given when the bridge makes the user and in a new generation
+ * (`newGeneration`); taken away in FusionPBX (user_edit.php), it stays away.
  */
 async function convergeAdminUser(
   tx: Tx,
@@ -149,6 +151,7 @@ async function convergeAdminUser(
   changes: Changes,
   portalHash?: Promise<string>,
   inserts?: InsertBatch,
+  newGeneration = false,
 ): Promise<void> {
   let user = (await findUser(tx, tenant.domainUuid, input.adminUsername)) ?? (await renamedAdmin(tx, tenant, state));
   const userIsNew = !user;
@@ -166,6 +169,7 @@ async function convergeAdminUser(
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
   if (state.adminUserUuid !== user.user_uuid) state.adminUserUuid = user.user_uuid as string;
+  if (!userIsNew && !newGeneration) return;
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
   changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
 }
@@ -364,6 +368,7 @@ export async function convergeTenant(
   state: TenantState,
   changes: Changes,
   portalHash?: Promise<string>,
+  newGeneration = false,
 ): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
@@ -376,7 +381,7 @@ export async function convergeTenant(
   // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts);
+  await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts, newGeneration);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);

@@ -287,14 +287,15 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         // A late replay of create must not unsuspend; report the tenant as it is.
         return result(options, action, input.serviceId, tenant, state, changes);
       }
-      if (action === 'create' && state.status === 'terminated') {
+      const newGeneration = action === 'create' && state.status === 'terminated';
+      if (newGeneration) {
         // The plan's gateway, which terminate disabled, comes back on with the rest (convergeGateway).
         Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null, gatewayPlanDisabled: true });
         await enableAllForNewGeneration(tx, tenant, changes);
       }
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
       state.adminUsername = adminUsername;
-      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash);
+      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash, newGeneration);
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
       return result(options, action, input.serviceId, tenant, state, changes);
     });
