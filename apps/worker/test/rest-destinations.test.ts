@@ -222,3 +222,35 @@ describe('change_package and the webhook', () => {
     expect(Object.keys(reply.body.paths['/v1/tenants/{tenant}/destinations/{number}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
   });
 });
+
+describe('a suspended tenant (WHMCS suspended it for non-payment)', () => {
+  it('its key still reads; every write is 409 TENANT_NOT_ACTIVE naming the state, nothing written; unsuspended, it writes again', async () => {
+    const keyB = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant-b', scope: 'tenant', serviceId: B, access: 'read-write' });
+    const asB = (method: string, path: string, body?: unknown) => call(bridge.url, method, `/v1/tenants/${B}${path}`, { token: keyB, body });
+    const event = (action: 'suspend' | 'unsuspend') => {
+      const built = buildEvent({ serviceId: B, action, plan: { maxExtensions: 3, firstExtension: 100 } });
+      delete (built as { secrets?: unknown }).secrets;
+      return postWebhook(bridge.url, JSON.stringify(built), { query: '?wait=20' });
+    };
+    expect((await event('suspend')).body).toMatchObject({ result: 'success' });
+    expect((await asB('GET', '/destinations')).status).toBe(200);
+    for (const [method, path, body] of [
+      ['POST', '/destinations', { number: '5555800098' }],
+      ['PUT', '/destinations/5555800099', { enabled: true }],
+      ['POST', '/extensions', { extension: '150' }],
+      ['POST', '/gateways', { name: 'own-trunk', proxy: 'sip.own.example', register: false }],
+    ] as const) {
+      const reply = await asB(method, path, body);
+      expect({ path, status: reply.status, error: reply.body.error }).toMatchObject({
+        path,
+        status: 409,
+        error: { code: 'TENANT_NOT_ACTIVE', message: expect.stringContaining('tenant is suspended') },
+      });
+    }
+    expect(
+      await fusionRows("SELECT destination_number, destination_enabled FROM v_destinations WHERE destination_number LIKE '55558000%' AND destination_number >= '5555800098'"),
+    ).toEqual([{ destination_number: '5555800099', destination_enabled: 'false' }]);
+    expect((await event('unsuspend')).body).toMatchObject({ result: 'success' });
+    expect((await asB('POST', '/destinations', { number: '5555800098' })).status).toBe(201);
+  });
+});

@@ -391,6 +391,16 @@ export function listUsers(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
   return selectRows(tx, 'select * from v_users where domain_uuid = $1 order by username, user_uuid', [domainUuid]);
 }
 
+/** v_devices (phones app/provision serves; none in a database without the table). */
+export async function listDevices(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
+  if (!tx.catalog.hasTable('v_devices')) return [];
+  return selectRows(tx, 'select device_uuid, device_enabled from v_devices where domain_uuid = $1 order by device_uuid', [domainUuid]);
+}
+
+export function setDevicesEnabled(tx: Tx, devices: readonly CanonicalRow[], enabled: boolean): Promise<number> {
+  return convergeRowsTo(tx, 'v_devices', 'device_uuid', devices, { device_enabled: enabled });
+}
+
 /** The global group (domain_uuid NULL) with this name. */
 export async function findGlobalGroup(tx: Tx, groupName: string): Promise<CanonicalRow> {
   const rows = await selectRows(tx, 'select * from v_groups where group_name = $1 and domain_uuid is null order by group_uuid', [groupName]);

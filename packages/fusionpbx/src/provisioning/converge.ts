@@ -23,6 +23,8 @@ import {
   setGatewayEnabled,
   setGatewaysEnabled,
   insertPlanGateway,
+  listDevices,
+  setDevicesEnabled,
   ensureUserGroup,
   findGlobalGroup,
   findUser,
@@ -402,6 +404,7 @@ async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
   changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
+  changes.wrote((await setDevicesEnabled(tx, await listDevices(tx, tenant.domainUuid), true)) > 0);
   // The tenant's own gateways too (terminate stopped them with the rest); the plan's is converged after this.
   const gateways = await listGateways(tx, tenant.domainUuid);
   const stopped = gateways.filter((row) => row.enabled !== 'true');
