@@ -14,7 +14,7 @@ const B = 5802;
 const NUMBERING = { countryCode: '1' };
 
 beforeAll(async () => {
-  bridge = await startBridge({ API_WRITE_WAIT_MS: '1500', JOB_BACKOFF_MS: '100' });
+  bridge = await startBridge({ API_WRITE_WAIT_MS: '1500', JOB_BACKOFF_MS: '100', API_DEFAULT_MAX_GATEWAYS: '2' });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
   domainA = (await createTenant(bridge, A, { ...NUMBERING, dids: ['+1 555 580 0001', '5555800002'], maxDestinations: 4 })).domain;
@@ -220,5 +220,51 @@ describe('change_package and the webhook', () => {
     const reply = await call(bridge.url, 'GET', '/openapi.json');
     expect(Object.keys(reply.body.paths)).toEqual(expect.arrayContaining(['/v1/tenants/{tenant}/destinations', '/v1/tenants/{tenant}/destinations/{number}']));
     expect(Object.keys(reply.body.paths['/v1/tenants/{tenant}/destinations/{number}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
+  });
+});
+
+describe('a suspended tenant (WHMCS suspended it for non-payment)', () => {
+  it('its key still reads; every write is 409 TENANT_NOT_ACTIVE naming the state, nothing written; unsuspended, it writes again', async () => {
+    const keyB = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant-b', scope: 'tenant', serviceId: B, access: 'read-write' });
+    const asB = (method: string, path: string, body?: unknown) => call(bridge.url, method, `/v1/tenants/${B}${path}`, { token: keyB, body });
+    const event = (action: 'suspend' | 'unsuspend') => {
+      const built = buildEvent({ serviceId: B, action, plan: { maxExtensions: 3, firstExtension: 100 } });
+      delete (built as { secrets?: unknown }).secrets;
+      return postWebhook(bridge.url, JSON.stringify(built), { query: '?wait=20' });
+    };
+    expect((await event('suspend')).body).toMatchObject({ result: 'success' });
+    expect((await asB('GET', '/destinations')).status).toBe(200);
+    for (const [method, path, body] of [
+      ['POST', '/destinations', { number: '5555800098' }],
+      ['PUT', '/destinations/5555800099', { enabled: true }],
+      ['POST', '/extensions', { extension: '150' }],
+      ['POST', '/gateways', { name: 'own-trunk', proxy: 'sip.own.example', register: false }],
+    ] as const) {
+      const reply = await asB(method, path, body);
+      expect({ path, status: reply.status, error: reply.body.error }).toMatchObject({
+        path,
+        status: 409,
+        error: { code: 'TENANT_NOT_ACTIVE', message: expect.stringContaining('tenant is suspended') },
+      });
+    }
+    expect(
+      await fusionRows("SELECT destination_number, destination_enabled FROM v_destinations WHERE destination_number LIKE '55558000%' AND destination_number >= '5555800098'"),
+    ).toEqual([{ destination_number: '5555800099', destination_enabled: 'false' }]);
+    expect((await event('unsuspend')).body).toMatchObject({ result: 'success' });
+    expect((await asB('POST', '/destinations', { number: '5555800098' })).status).toBe(201);
+  });
+});
+
+describe('gateways of a tenant whose plan states no maxGateways', () => {
+  it('are limited to API_DEFAULT_MAX_GATEWAYS (2 here, every gateway of the domain counted): the next create is 409 QUOTA_EXCEEDED naming it, nothing written', async () => {
+    const gateways = async () =>
+      (await fusionRows('SELECT g.gateway FROM v_gateways g JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY 1', [domainA])).map((row) => row.gateway);
+    let reply = await send('POST', `/v1/tenants/${A}/gateways`, { name: 'own-1', proxy: 'sip.own.example', register: false });
+    for (let index = 2; reply.status === 201 && index <= 5; index += 1) {
+      reply = await send('POST', `/v1/tenants/${A}/gateways`, { name: `own-${index}`, proxy: 'sip.own.example', register: false });
+    }
+    expect(reply.status).toBe(409);
+    expect(reply.body.error).toEqual({ code: 'QUOTA_EXCEEDED', message: 'at most 2 gateways per tenant (API_DEFAULT_MAX_GATEWAYS; the plan states no limit)' });
+    expect(await gateways()).toHaveLength(2);
   });
 });

@@ -123,6 +123,8 @@ export interface BridgeConfig {
     eslDeadlineMs: number;
     writeWaitMs: number;
     waitFallbackPollMs: number;
+    /** API_DEFAULT_MAX_GATEWAYS: a tenant's gateway limit when its plan states none. */
+    defaultMaxGateways: number;
   };
   /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
   compatIctvoip: boolean;
@@ -335,6 +337,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       eslDeadlineMs: v.API_ESL_DEADLINE_MS,
       writeWaitMs: v.API_WRITE_WAIT_MS,
       waitFallbackPollMs: v.API_WAIT_FALLBACK_POLL_MS,
+      defaultMaxGateways: v.API_DEFAULT_MAX_GATEWAYS,
     },
     compatIctvoip: v.COMPAT_ICTVOIP === '1',
     compatLogin: { maxFailures: v.COMPAT_LOGIN_MAX_FAILURES, lockoutSeconds: v.COMPAT_LOGIN_LOCKOUT_SECONDS },

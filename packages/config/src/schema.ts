@@ -115,6 +115,8 @@ export const environmentSchema = Joi.object({
   API_RATE_LIMIT_WINDOW_SECONDS: Joi.number().integer().min(1).max(86400).default(60),
   API_ESL_DEADLINE_MS: Joi.number().integer().min(100).max(60000).default(3000),
   API_WRITE_WAIT_MS: Joi.number().integer().min(0).max(60000).default(10000),
+  /** Gateways a tenant may have through /v1 (and provision.php) when its plan states no maxGateways. */
+  API_DEFAULT_MAX_GATEWAYS: Joi.number().integer().min(0).max(1000).default(10),
   /** How often a waiting answer re-reads its row while finishes arrive by LISTEN/NOTIFY: a fallback only. */
   API_WAIT_FALLBACK_POLL_MS: Joi.number().integer().min(10).max(60000).default(200),
   /** ictVoIP's `/app/...php` endpoints (issue 17): off unless `1`. */

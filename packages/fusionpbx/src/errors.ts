@@ -72,6 +72,22 @@ export class UniquenessError extends Error {
 }
 
 /**
+ * The plan's gateway is to be written and the tenant's domain already has a gateway of the template's
+ * name the bridge did not make (gateway_edit.php, /v1): it is not taken over. Not retryable.
+ */
+export class GatewayNamesakeError extends UniquenessError {
+  constructor(
+    name: string,
+    domainName: string,
+    readonly gatewayUuid: string,
+  ) {
+    super('gateway', name, domainName);
+    this.message = `${this.message} (${gatewayUuid}) and was not made by the bridge: it is not taken over; rename or delete it in FusionPBX, or name the plan's gateway template otherwise`;
+    this.name = 'GatewayNamesakeError';
+  }
+}
+
+/**
  * A plan's trunk CIDR overlaps one another tenant of the same FusionPBX server already holds (a node
  * named after that tenant's domain, or one taken out while that tenant is suspended). Not retryable.
  */

@@ -391,6 +391,16 @@ export function listUsers(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
   return selectRows(tx, 'select * from v_users where domain_uuid = $1 order by username, user_uuid', [domainUuid]);
 }
 
+/** v_devices (phones app/provision serves; none in a database without the table). */
+export async function listDevices(tx: Tx, domainUuid: string): Promise<CanonicalRow[]> {
+  if (!tx.catalog.hasTable('v_devices')) return [];
+  return selectRows(tx, 'select device_uuid, device_enabled from v_devices where domain_uuid = $1 order by device_uuid', [domainUuid]);
+}
+
+export function setDevicesEnabled(tx: Tx, devices: readonly CanonicalRow[], enabled: boolean): Promise<number> {
+  return convergeRowsTo(tx, 'v_devices', 'device_uuid', devices, { device_enabled: enabled });
+}
+
 /** The global group (domain_uuid NULL) with this name. */
 export async function findGlobalGroup(tx: Tx, groupName: string): Promise<CanonicalRow> {
   const rows = await selectRows(tx, 'select * from v_groups where group_name = $1 and domain_uuid is null order by group_uuid', [groupName]);
@@ -473,22 +483,11 @@ export async function findGatewayByName(tx: Tx, domainUuid: string, name: string
   return rows[0] ?? null;
 }
 
-export interface GatewayWrite {
-  gateway: CanonicalRow | null;
-  gatewayUuid: string;
-  outcome: 'created' | 'changed' | 'unchanged';
-}
-
-/** Creates the gateway or converges its columns. */
-export async function upsertGateway(tx: Tx, domainUuid: string, desired: DesiredRow & { gateway: string }): Promise<GatewayWrite> {
-  const existing = await findGatewayByName(tx, domainUuid, desired.gateway);
-  if (existing) {
-    const changed = await convergeRow(tx, 'v_gateways', 'gateway_uuid', existing, desired);
-    return { gateway: existing, gatewayUuid: existing.gateway_uuid as string, outcome: changed ? 'changed' : 'unchanged' };
-  }
+/** Inserts the plan's gateway row; returns its uuid. */
+export async function insertPlanGateway(tx: Tx, domainUuid: string, desired: DesiredRow & { gateway: string }): Promise<string> {
   const gatewayUuid = newUuid();
   await insertRow(tx, 'v_gateways', { gateway_uuid: gatewayUuid, domain_uuid: domainUuid, ...desired });
-  return { gateway: null, gatewayUuid, outcome: 'created' };
+  return gatewayUuid;
 }
 
 export function setGatewayEnabled(tx: Tx, gateway: CanonicalRow, enabled: boolean): Promise<boolean> {

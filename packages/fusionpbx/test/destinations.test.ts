@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FusionpbxValidationError, NumberOwnedError, type Provisioner } from '@ictvoip/fusionpbx';
+import { FusionpbxValidationError, NumberOwnedError, type Provisioner, createTenantDestination, destinationWriteOptions, writeRejectionOf } from '@ictvoip/fusionpbx';
 import { EventValidationError, parseTenantCommand } from '@ictvoip/whmcs';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
@@ -191,6 +191,39 @@ describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     expect((error as NumberOwnedError).code).toBe('NUMBER_TAKEN');
     expect((error as Error).message).toBe(`number +15552040001 is already an inbound destination of domain ${owner.domainName}`);
     expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+
+  test("a number inside another tenant's block (N/X/Z pattern, area code: its regex matches it) is refused to REST and to a plan, nothing written", async () => {
+    const owner = await provisioner.create(tenantEvent(8121, {}, { countryCode: '1' }));
+    // destination_edit.php saving a block `555212XXXX` with prefix 1, and a number split into area code
+    // and number: the row's destination_number_regex (destinations->to_regex()) is what the public context matches.
+    const addAsThePage = (number: string, areaCode: string | null, regex: string) =>
+      fx.pool.query(
+        `insert into v_destinations (destination_uuid, domain_uuid, destination_type, destination_prefix, destination_area_code, destination_number, destination_number_regex, destination_context, destination_enabled)
+         values ($1, $2, 'inbound', '1', $3, $4, $5, 'public', 'true')`,
+        [randomUUID(), owner.domainUuid, areaCode, number, regex],
+      );
+    await addAsThePage('555212XXXX', null, '^\\+?1?(555212[0-9][0-9][0-9][0-9])$');
+    await addAsThePage('2130001', '555', '(\\+?15552130001$|^5552130001$|^2130001$)');
+    const tenant = await provisioner.create(tenantEvent(8122, {}, { countryCode: '1' }));
+    const options = destinationWriteOptions(8122, { countryCode: '1' });
+    const before = await dumpTables(fx.pool);
+    for (const number of ['+1 555 212 0042', '5552130001']) {
+      const error = await createTenantDestination(fx.pool, number, {}, options).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(NumberOwnedError);
+      expect(writeRejectionOf(error)).toMatchObject({
+        status: 409,
+        code: 'NUMBER_TAKEN',
+        message: expect.stringContaining(`number +1555${number.endsWith('42') ? '2120042' : '2130001'} `),
+      });
+    }
+    const change = { ...tenantEvent(8122, {}, { countryCode: '1', dids: ['5552120043'] }), action: 'change_package' as const };
+    await expect(provisioner.changePackage(change)).rejects.toThrow(`number +15552120043 is already an inbound destination of domain ${owner.domainName}`);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    // Numbers outside the block stay free; the owner's own pattern does not stop the owner.
+    await createTenantDestination(fx.pool, '5552140001', {}, options);
+    await createTenantDestination(fx.pool, '5552120077', {}, destinationWriteOptions(8121, { countryCode: '1' }));
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552140001']);
   });
 
   test('change_package adds and removes the plan numbers; a number the tenant added itself stays', async () => {

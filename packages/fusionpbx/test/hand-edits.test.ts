@@ -11,7 +11,7 @@ import {
   numberPlanOf,
   portalPasswordMatches,
 } from '@ictvoip/fusionpbx';
-import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
+import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
 // Rows an operator or the tenant admin changes in FusionPBX's own pages, then WHMCS events arrive.
 
@@ -160,6 +160,24 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     expect(await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid])).toEqual([{ user_enabled: 'false' }]);
   });
 
+  test('the tenant admin taken out of the admin group on user_edit.php stays out (change_package, change_password, a repeated create); a create after terminate puts it back', async () => {
+    const created = await provisioner.create(tenantEvent(7418));
+    const groupsOfAdmin = async () =>
+      (await rows("select g.group_name from v_user_groups g join v_users u using (user_uuid) where u.domain_uuid = $1 and u.username = 'owner'", [created.domainUuid])).map(
+        (row) => row.group_name,
+      );
+    expect(await groupsOfAdmin()).toEqual(['admin']);
+    // user_edit.php: the operator demotes the customer's admin (its group row deleted, the user kept).
+    await fx.pool.query("delete from v_user_groups where user_uuid = (select user_uuid from v_users where domain_uuid = $1 and username = 'owner')", [created.domainUuid]);
+    expect((await provisioner.changePackage(tenantEvent(7418, { secrets: {} }, { maxExtensions: 4 }))).report.createdExtensions).toEqual(['103']);
+    await provisioner.changePassword(tenantEvent(7418, { secrets: { servicePassword: 'An0ther-Portal-Pass!' } }));
+    await provisioner.create(tenantEvent(7418, {}, { maxExtensions: 4 }));
+    expect(await groupsOfAdmin()).toEqual([]);
+    await provisioner.terminate(tenantEvent(7418));
+    await provisioner.create(tenantEvent(7418));
+    expect(await groupsOfAdmin()).toEqual(['admin']);
+  });
+
   test('the plan gateway switched off on gateways.php stays off (its template still applies), and is not started', async () => {
     const created = await provisioner.create(tenantEvent(7412));
     const [gateway] = await rows('select gateway_uuid from v_gateways where domain_uuid = $1', [created.domainUuid]);
@@ -173,6 +191,23 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
     const moved = await provisioner.changePackage(tenantEvent(7412, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk2' }));
     expect(await rows('select proxy, enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ proxy: 'sip2.carrier.example.org', enabled: 'false' }]);
     expect(moved.freeswitch.filter((step) => step.kind === 'gateway_start')).toEqual([]);
+  });
+
+  test("a gateway the tenant made under the template's name is not taken over: change_package fails naming it, nothing written", async () => {
+    const created = await provisioner.create(tenantEvent(7417, {}, { gatewayTemplate: null }));
+    // gateway_edit.php: the tenant's own trunk, named like the plan template the reseller adds later.
+    const own = randomUUID();
+    await fx.pool.query(
+      "insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, username, password, register, profile, context, enabled) values ($1, $2, 'trunk', 'sip.own-carrier.example', 'own-user', 'own-secret', 'true', 'external', 'public', 'true')",
+      [own, created.domainUuid],
+    );
+    const before = await dumpTables(fx.pool);
+    const error = await provisioner.changePackage(tenantEvent(7417, { secrets: {} }, { maxExtensions: 4, gatewayTemplate: 'trunk' })).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UniquenessError);
+    expect((error as Error).message).toBe(
+      `gateway trunk already exists in domain ${created.domainName} (${own}) and was not made by the bridge: it is not taken over; rename or delete it in FusionPBX, or name the plan's gateway template otherwise`,
+    );
+    expect(await dumpTables(fx.pool)).toEqual(before);
   });
 
   test('a gateway the plan dropped (the plan disabled it) comes back enabled with a plan that has it again', async () => {

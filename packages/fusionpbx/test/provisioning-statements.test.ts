@@ -157,6 +157,7 @@ describe(`SQL statements per suspend, unsuspend and terminate (${process.env.FUS
     console.log(`statements: 100 extensions ${JSON.stringify(hundred)}, 10 extensions ${JSON.stringify(ten)}`);
     // Before: suspend 100 extensions issued 100 extension UPDATEs (plus users and gateways).
     expect(hundred).toEqual(ten);
-    for (const count of Object.values(hundred)) expect(count).toBeLessThanOrEqual(20);
+    // 21: one read of the tenant's phones (v_devices, FusionPBX 5.1/5.3) for suspend's memory.
+    for (const count of Object.values(hundred)) expect(count).toBeLessThanOrEqual(21);
   });
 });

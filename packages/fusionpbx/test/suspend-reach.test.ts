@@ -6,7 +6,7 @@
  * re-enabled meanwhile.
  */
 import { randomUUID } from 'node:crypto';
-import type { Provisioner } from '@ictvoip/fusionpbx';
+import { type Provisioner, forgetColumnCatalog } from '@ictvoip/fusionpbx';
 import { type FusionpbxTestDb, provisioningSuite, tenantEvent } from './helpers';
 
 const INBOUND_ROUTE_APP = 'c03b422e-13a8-bd1b-e42b-b6b9b4d27ce4';
@@ -97,6 +97,40 @@ describe(`suspend reaches the tenant's own routes (${process.env.FUSIONPBX_SCHEM
       'false',
     ]);
     expect((await rows('select dialplan_enabled::text from v_dialplans where dialplan_uuid = $1', [inbound]))[0].dialplan_enabled).toBe('true');
+  });
+
+  test("the tenant's phones stop being provisioned (app/provision serves any enabled device, whatever domain_enabled says); unsuspend gives each device back as it was", async () => {
+    // FusionPBX 5.1/5.3 have v_devices; the bridge's smaller fixture does not: give it the columns the provision page reads.
+    await fx.pool.query('create table if not exists v_devices (device_uuid uuid primary key, domain_uuid uuid, device_address text, device_enabled text)');
+    forgetColumnCatalog(fx.pool);
+    const created = await provisioner.create(tenantEvent(7304, {}, { maxExtensions: 1 }));
+    const addDevice = async (address: string, enabled: string) => {
+      const uuid = randomUUID();
+      await fx.pool.query('insert into v_devices (device_uuid, domain_uuid, device_address, device_enabled) values ($1, $2, $3, $4)', [uuid, created.domainUuid, address, enabled]);
+      return uuid;
+    };
+    const desk = await addDevice('001565aabb01', 'true');
+    const spare = await addDevice('001565aabb02', 'false');
+    const devices = async () =>
+      Object.fromEntries(
+        (await rows('select device_uuid::text, device_enabled from v_devices where domain_uuid = $1', [created.domainUuid])).map((row) => [row.device_uuid, row.device_enabled]),
+      );
+
+    const suspended = await provisioner.suspend(tenantEvent(7304));
+    expect(await devices()).toEqual({ [desk]: 'false', [spare]: 'false' });
+    expect(suspended.suspendMemory?.devices).toEqual({ [desk]: true, [spare]: false });
+    // A stale portal session enables the desk phone again: a suspend sent again disables it, the first memory stays.
+    await fx.pool.query("update v_devices set device_enabled = 'true' where device_uuid = $1", [desk]);
+    expect((await provisioner.suspend(tenantEvent(7304))).suspendMemory?.devices).toEqual({ [desk]: true, [spare]: false });
+    expect(await devices()).toEqual({ [desk]: 'false', [spare]: 'false' });
+
+    await provisioner.unsuspend(tenantEvent(7304));
+    expect(await devices()).toEqual({ [desk]: 'true', [spare]: 'false' });
+    // Terminate disables them too; a new generation enables every device with everything else.
+    await provisioner.terminate(tenantEvent(7304));
+    expect(await devices()).toEqual({ [desk]: 'false', [spare]: 'false' });
+    await provisioner.create(tenantEvent(7304, {}, { maxExtensions: 1 }));
+    expect(await devices()).toEqual({ [desk]: 'true', [spare]: 'true' });
   });
 
   test("terminate leaves the tenant's own routes disabled; a create of a new generation enables them again with everything else", async () => {

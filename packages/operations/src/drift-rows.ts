@@ -370,7 +370,7 @@ function gatewayDifferences(service: ServiceRecord, tenant: FusionTenantRow, fou
   const expected = `the plan's gateway ${name ?? `of template ${key}`}, enabled`;
   if (!written) {
     const missing = tenant.written.gateway ? `gateway ${tenant.written.gateway} missing from FusionPBX` : 'no gateway written';
-    // change_package finds a gateway by the template's name: one the tenant made under it would be rewritten to the template.
+    // change_package never takes over a gateway it did not make: it fails while one has the template's name.
     const namesake = gateways.find((gateway) => gateway.name === (name ?? key));
     if (!namesake) return [gatewayMismatch(service, tenant, expected, missing)];
     return [
@@ -379,7 +379,7 @@ function gatewayDifferences(service: ServiceRecord, tenant: FusionTenantRow, fou
         tenant,
         expected,
         `${missing}; gateway ${namesake.uuid} has the template's name`,
-        "needs an operator: change_package would take that gateway over (its proxy and credentials rewritten to the template's); rename it in FusionPBX first unless it replaces the deleted one",
+        "needs an operator: the bridge did not make that gateway and change_package does not take it over (it fails naming it); rename or delete it in FusionPBX, then change_package writes the plan's gateway",
       ),
     ];
   }

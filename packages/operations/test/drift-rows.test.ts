@@ -174,7 +174,7 @@ describe('drift rows: the plan’s gateway', () => {
       expect.objectContaining({
         actual: `gateway ${GATEWAY} missing from FusionPBX; gateway ${ROUTE_A} has the template's name`,
         fixAction: null,
-        note: expect.stringContaining('change_package would take that gateway over'),
+        note: expect.stringContaining('change_package does not take it over'),
       }),
     ]);
   });

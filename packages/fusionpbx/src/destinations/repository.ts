@@ -1,7 +1,7 @@
 import { type CanonicalRow, type InsertBatch, type Tx, convergeRow, deleteRows, insertRows, newUuid, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { validateCacheKey } from '../provisioning/input';
-import { lockNumber, lockNumbers } from '../provisioning/tenant-state';
+import { lockNumbers } from '../provisioning/tenant-state';
 import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
@@ -49,27 +49,33 @@ export function destinationSteps(mode: DialplanMode, rows: readonly Pick<Canonic
 }
 
 /**
- * Inbound destinations of the number in any form (see storedForms), in any domain: FusionPBX's own
- * duplicate check (destinations/unique) compares destination_number and prefix || number the same way.
+ * Inbound destinations (any domain, with the owner's domain name) stored in one of the forms in
+ * parameter `$<param>` (FusionPBX's own duplicate check, destinations/unique, compares
+ * destination_number and prefix || number the same way), and every row whose regex may match numbers
+ * no stored form shows: a block written with N/X/Z or a regex, a number split into area code or
+ * trunk prefix and number (destinations->to_regex()). The public context routes by that regex, so
+ * such a row of another domain holds every number it matches (patternHolds).
  */
-export function findNumberRows(tx: Tx, phone: PhoneNumber, plan: NumberPlan): Promise<CanonicalRow[]> {
-  return findRowsOfForms(tx, storedForms(phone, plan));
-}
-
-/** Inbound destinations (any domain, with the owner's domain name) stored in one of the forms in parameter `$<param>`. */
-const rowsOfFormsSql = (param: number) => `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
+const rowsOfFormsSql = (tx: Tx, param: number) => {
+  const split = ['destination_area_code', 'destination_trunk_prefix']
+    .filter((column) => tx.catalog.hasColumn('v_destinations', column))
+    .map((column) => ` or coalesce(d.${column}, '') <> ''`)
+    .join('');
+  return `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
       where d.destination_type = 'inbound'
         and (d.destination_number = any($${param}) or coalesce(d.destination_prefix, '') || d.destination_number = any($${param})
-             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($${param}))
+             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($${param})
+             or d.destination_number !~ '^\\+?[0-9]+$'${split})
       order by d.destination_uuid`;
+};
 
 function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
-  return selectRows(tx, rowsOfFormsSql(1), [forms]);
+  return selectRows(tx, rowsOfFormsSql(tx, 1), [forms]);
 }
 
 /**
- * ownRowOfNumber for several numbers with one lock statement and one read, whatever their count:
- * each number's row in this tenant (or null); any of them in another domain is a NumberOwnedError.
+ * Each number's row in this tenant (or null), with one lock statement and one read whatever their
+ * count; any of them another domain holds (in a stored form, or by its regex) is a NumberOwnedError.
  */
 export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<(CanonicalRow | null)[]> {
   if (phones.length === 0) return [];
@@ -102,7 +108,7 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
     `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
        from (select 1) as one
        left join lateral (${FIRST_EXTENSION_SQL}) f on true
-       left join (${rowsOfFormsSql(2)}) d on true`,
+       left join (${rowsOfFormsSql(tx, 2)}) d on true`,
     [domainUuid, [...new Set(formsOf.flatMap((forms) => [...forms]))]],
   );
   const head = found[0];
@@ -116,6 +122,23 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
   };
 }
 
+/**
+ * Whether a row's destination_number_regex (what the public context matches, written by
+ * destinations->to_regex()) matches the number in one of its forms. A regex JavaScript cannot read
+ * (FusionPBX takes any text there) is left out rather than stopping every number write of the server.
+ */
+function patternHolds(row: CanonicalRow, forms: Set<string>): boolean {
+  const source = row.destination_number_regex;
+  if (typeof source !== 'string' || source === '') return false;
+  let regex: RegExp;
+  try {
+    regex = new RegExp(source);
+  } catch {
+    return false;
+  }
+  return [...forms].some((form) => regex.test(form));
+}
+
 function ownedAmong(rows: readonly CanonicalRow[], domainUuid: string, phones: readonly PhoneNumber[], formsOf: readonly Set<string>[]): (CanonicalRow | null)[] {
   const matches = (row: CanonicalRow, forms: Set<string>) => {
     const number = row.destination_number ?? '';
@@ -123,20 +146,18 @@ function ownedAmong(rows: readonly CanonicalRow[], domainUuid: string, phones: r
     return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
   };
   return phones.map((phone, index) => {
-    const found = rows.filter((row) => matches(row, formsOf[index]));
-    const foreign = found.find((row) => row.domain_uuid !== domainUuid);
+    const forms = formsOf[index];
+    // Another domain's row holds the number in a stored form or by its regex (a block); the tenant's own is its stored form only.
+    const foreign = rows.find((row) => row.domain_uuid !== domainUuid && (matches(row, forms) || patternHolds(row, forms)));
     if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
-    return found[0] ?? null;
+    return rows.find((row) => matches(row, forms)) ?? null;
   });
 }
 
-/** The tenant's row for the number, or null; another domain's row is a NumberOwnedError naming it. */
+/** The tenant's row for the number, or null; another domain holding it is a NumberOwnedError naming it. */
 export async function ownRowOfNumber(tx: Tx, domainUuid: string, phone: PhoneNumber, plan: NumberPlan): Promise<CanonicalRow | null> {
-  await lockNumber(tx, phone);
-  const rows = await findNumberRows(tx, phone, plan);
-  const foreign = rows.find((row) => row.domain_uuid !== domainUuid);
-  if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
-  return rows[0] ?? null;
+  const [own] = await ownRowsOfNumbers(tx, domainUuid, [phone], plan);
+  return own;
 }
 
 export interface NewDestination {

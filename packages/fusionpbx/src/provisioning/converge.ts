@@ -1,5 +1,5 @@
 import { type CanonicalRow, type DesiredRow, type Tx, InsertBatch, convergeRow, selectRows } from '../db';
-import { FusionpbxConfigError, UniquenessError } from '../errors';
+import { FusionpbxConfigError, GatewayNamesakeError, UniquenessError } from '../errors';
 import { type FreeswitchStep, dialplanKey, directoryKey } from '@ictvoip/freeswitch';
 import { hashPortalPassword, portalPasswordMatches } from '../passwords';
 import {
@@ -22,7 +22,9 @@ import {
   listGateways,
   setGatewayEnabled,
   setGatewaysEnabled,
-  upsertGateway,
+  insertPlanGateway,
+  listDevices,
+  setDevicesEnabled,
   ensureUserGroup,
   findGlobalGroup,
   findUser,
@@ -139,6 +141,8 @@ async function assertUsernameFree(tx: Tx, tenant: Tenant, username: string, opti
  * `portalHash`: the hash of `input.adminPassword` if already started (see earlyPortalHash). The user's
  * enabled flag is not the plan's: a new user is made enabled, a new generation after terminate enables
  * every user (enableAllForNewGeneration), and one switched off in FusionPBX (user_edit.php) stays off.
+ * Its groups likewise: the admin group is given when the bridge makes the user and in a new generation
+ * (`newGeneration`); taken away in FusionPBX (user_edit.php), it stays away.
  */
 async function convergeAdminUser(
   tx: Tx,
@@ -149,6 +153,7 @@ async function convergeAdminUser(
   changes: Changes,
   portalHash?: Promise<string>,
   inserts?: InsertBatch,
+  newGeneration = false,
 ): Promise<void> {
   let user = (await findUser(tx, tenant.domainUuid, input.adminUsername)) ?? (await renamedAdmin(tx, tenant, state));
   const userIsNew = !user;
@@ -166,6 +171,7 @@ async function convergeAdminUser(
     changes.wrote(await setUserPassword(tx, user, await (portalHash ?? hashPortalPassword(input.adminPassword))));
   }
   if (state.adminUserUuid !== user.user_uuid) state.adminUserUuid = user.user_uuid as string;
+  if (!userIsNew && !newGeneration) return;
   const group = await findGlobalGroup(tx, options.adminGroup ?? 'admin');
   changes.wrote(await ensureUserGroup(tx, user, group, userIsNew));
 }
@@ -310,7 +316,8 @@ function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean
 
 /**
  * The plan's gateway: one managed row per tenant (uuid kept in state), rewritten when the template
- * changes. Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
+ * changes; a gateway of the template's name the bridge did not make is never taken over (GatewayNamesakeError).
+ * Its enabled flag stays as FusionPBX has it (an operator may switch it off on gateways.php),
  * except that a gateway a plan without one disabled (state.gatewayPlanDisabled) comes back on.
  */
 async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state: TenantState, changes: Changes): Promise<void> {
@@ -335,9 +342,11 @@ async function convergeGateway(tx: Tx, tenant: Tenant, input: TenantInput, state
     outcome = (await convergeRow(tx, 'v_gateways', 'gateway_uuid', managed, desired)) ? 'changed' : 'unchanged';
     gatewayUuid = managed.gateway_uuid as string;
   } else {
-    const written = await upsertGateway(tx, tenant.domainUuid, desired);
-    outcome = written.outcome;
-    gatewayUuid = written.gatewayUuid;
+    // Only a gateway the bridge made (its uuid in the state) is the plan's: a namesake is the tenant's or the operator's.
+    const namesake = await findGatewayByName(tx, tenant.domainUuid, desired.gateway);
+    if (namesake) throw new GatewayNamesakeError(desired.gateway, tenant.domainName, namesake.gateway_uuid as string);
+    gatewayUuid = await insertPlanGateway(tx, tenant.domainUuid, desired);
+    outcome = 'created';
   }
   changes.wrote(outcome !== 'unchanged');
   state.gatewayUuid = gatewayUuid;
@@ -361,6 +370,7 @@ export async function convergeTenant(
   state: TenantState,
   changes: Changes,
   portalHash?: Promise<string>,
+  newGeneration = false,
 ): Promise<void> {
   changes.wrote(await setDomainEnabled(tx, tenant.domain, true));
   await convergeDialplans(tx, tenant, options, changes);
@@ -373,7 +383,7 @@ export async function convergeTenant(
   // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
   const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
-  await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts);
+  await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts, newGeneration);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);
   await convergeTrunkCidrs(tx, tenant, input.trunkCidrs, options.trunkAccessControl ?? DEFAULT_TRUNK_ACCESS_CONTROL, state, changes, inserts);
   await convergeNumbers(tx, tenant, input, state, changes, inserts);
@@ -394,6 +404,7 @@ async function convergeNumbers(tx: Tx, tenant: Tenant, input: TenantInput, state
 export async function enableAllForNewGeneration(tx: Tx, tenant: Tenant, changes: Changes): Promise<void> {
   changes.wrote((await setUsersEnabled(tx, await listUsers(tx, tenant.domainUuid), true)) > 0);
   changes.wrote((await setExtensionsEnabled(tx, await listExtensionStates(tx, tenant.domainUuid), true)) > 0);
+  changes.wrote((await setDevicesEnabled(tx, await listDevices(tx, tenant.domainUuid), true)) > 0);
   // The tenant's own gateways too (terminate stopped them with the rest); the plan's is converged after this.
   const gateways = await listGateways(tx, tenant.domainUuid);
   const stopped = gateways.filter((row) => row.enabled !== 'true');

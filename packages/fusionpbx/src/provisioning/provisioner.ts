@@ -13,6 +13,8 @@ import {
   setGatewaysEnabled,
   listUsers,
   setUsersEnabled,
+  listDevices,
+  setDevicesEnabled,
 } from '../tenant-rows';
 import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
@@ -156,6 +158,9 @@ async function disableTenant(tx: Tx, tenant: Tenant, registrationProfile: string
     memory.userUuids![row.user_uuid as string] = row.user_enabled !== 'false';
   }
   changes.wrote((await setUsersEnabled(tx, users, false)) > 0);
+  const devices = await listDevices(tx, tenant.domainUuid);
+  if (devices.length > 0) memory.devices = Object.fromEntries(devices.map((row) => [row.device_uuid as string, row.device_enabled === 'true']));
+  changes.wrote((await setDevicesEnabled(tx, devices, false)) > 0);
   // Before the numbers, so each of their dialplans is remembered as it was (unsuspend gives it back exactly).
   await suspendTenantDialplans(tx, tenant, bridgeRoutes, memory, changes);
   // Inbound numbers: dialplan.lua skips disabled dialplans, so calls take FusionPBX's "not found" path.
@@ -204,6 +209,12 @@ async function restoreTenant(tx: Tx, tenant: Tenant, memory: SuspendMemory, chan
   for (const row of gateways) {
     if (memory.gateways[row.gateway_uuid as string]) changes.steps.push({ kind: 'gateway_start', profile: row.profile as string, gatewayUuid: row.gateway_uuid as string });
   }
+  if (memory.devices) {
+    const remembered = memory.devices;
+    for (const [enabled, rows] of byRemembered(await listDevices(tx, tenant.domainUuid), (row) => remembered[row.device_uuid as string])) {
+      changes.wrote((await setDevicesEnabled(tx, rows, enabled)) > 0);
+    }
+  }
   if (memory.destinations) changes.wrote(await restoreDestinations(tx, tenant.domainUuid, memory.destinations));
   await restoreTenantDialplans(tx, tenant, memory, changes);
   changes.steps.push(...(await tenantDestinationSteps(tx, tenant.domainUuid)));
@@ -223,7 +234,7 @@ function mergedMemory(first: SuspendMemory, again: SuspendMemory): SuspendMemory
     gateways: merge(first.gateways, again.gateways) ?? {},
     users: merge(first.users, again.users) ?? {},
   };
-  for (const key of ['destinations', 'dialplans', 'outboundRoutes'] as const) {
+  for (const key of ['devices', 'destinations', 'dialplans', 'outboundRoutes'] as const) {
     const value = merge(first[key], again[key]);
     if (value) merged[key] = value;
   }
@@ -287,14 +298,15 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
         // A late replay of create must not unsuspend; report the tenant as it is.
         return result(options, action, input.serviceId, tenant, state, changes);
       }
-      if (action === 'create' && state.status === 'terminated') {
+      const newGeneration = action === 'create' && state.status === 'terminated';
+      if (newGeneration) {
         // The plan's gateway, which terminate disabled, comes back on with the rest (convergeGateway).
         Object.assign(state, { status: 'active', generation: state.generation + 1, suspendMemory: null, surplusDisabled: [], terminatedAt: null, gatewayPlanDisabled: true });
         await enableAllForNewGeneration(tx, tenant, changes);
       }
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
       state.adminUsername = adminUsername;
-      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash);
+      await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash, newGeneration);
       changes.wrote(await writeState(tx, tenant.domainUuid, state));
       return result(options, action, input.serviceId, tenant, state, changes);
     });

@@ -115,6 +115,11 @@ export interface SuspendMemory {
    */
   extensionUuids?: Record<string, boolean>;
   userUuids?: Record<string, boolean>;
+  /**
+   * Phones by device_uuid (absent in memories written before): app/provision (5.1/5.3) serves any
+   * enabled device's config, SIP credentials included, whatever domain_enabled says.
+   */
+  devices?: Record<string, boolean>;
   /** Inbound destinations by destination_uuid (absent in memories written before numbers existed). */
   destinations?: Record<string, boolean>;
   /**

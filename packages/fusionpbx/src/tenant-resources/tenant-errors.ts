@@ -9,8 +9,10 @@ export class QuotaExceededError extends Error {
   constructor(
     readonly resource: string,
     readonly limit: number,
+    /** The setting the limit comes from when the plan states none (e.g. API_DEFAULT_MAX_GATEWAYS). */
+    readonly setting?: string,
   ) {
-    super(`the plan allows at most ${limit} ${resource}`);
+    super(setting ? `at most ${limit} ${resource} per tenant (${setting}; the plan states no limit)` : `the plan allows at most ${limit} ${resource}`);
     this.name = 'QuotaExceededError';
   }
 }

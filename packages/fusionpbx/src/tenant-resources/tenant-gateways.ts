@@ -61,7 +61,10 @@ export interface GatewayView {
 
 export interface GatewayWriteOptions {
   serviceId: number;
+  /** The plan's maxGateways; null: the plan states none, and `defaultMaxGateways` applies. */
   maxGateways: number | null;
+  /** API_DEFAULT_MAX_GATEWAYS: the limit of a tenant whose plan states none (absent: none). */
+  defaultMaxGateways?: number;
   actorUserUuid?: string | null;
   /** Dry-run: `{ rollback: true, recorder }` runs every check and write, then rolls back. */
   transaction?: TransactionMode;
@@ -249,12 +252,25 @@ export function gatewayRemovalSteps(profile: string | null, gatewayUuid: string)
   return [{ kind: 'gateway_kill', profile: profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }];
 }
 
-/** The row gateway_edit.php saves, in the scope (quota: the tenant's plan; none for a global gateway). */
+interface GatewayQuota {
+  limit: number;
+  /** Set when the limit is the bridge's default, not the plan's. */
+  setting?: string;
+}
+
+/** A tenant's gateway limit: its plan's, else API_DEFAULT_MAX_GATEWAYS (counted over every gateway of the domain, as gateway_edit.php counts). */
+function gatewayQuota(options: GatewayWriteOptions): GatewayQuota | null {
+  if (options.maxGateways !== null) return { limit: options.maxGateways };
+  if (options.defaultMaxGateways === undefined) return null;
+  return { limit: options.defaultMaxGateways, setting: 'API_DEFAULT_MAX_GATEWAYS' };
+}
+
+/** The row gateway_edit.php saves, in the scope (quota: the tenant's plan, else the bridge's default; none for a global gateway). */
 async function insertGateway(
   tx: Tx,
   scope: GatewayScope,
   fields: GatewayFields & { name: string; proxy: string },
-  maxGateways: number | null,
+  quota: GatewayQuota | null,
   requestedUuid: string | undefined,
 ): Promise<GatewayWriteResult> {
   const replayed = requestedUuid ? await replayedCreate(tx, scope, requestedUuid) : null;
@@ -266,9 +282,9 @@ async function insertGateway(
   const register = fields.register ?? true;
   assertRegisterCredentials(register, fields.username, fields.password);
   const enabled = fields.enabled ?? true;
-  if (maxGateways !== null) {
+  if (quota !== null) {
     const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [scope.domainUuid]);
-    if (rows[0].n + 1 > maxGateways) throw new QuotaExceededError('gateways', maxGateways);
+    if (rows[0].n + 1 > quota.limit) throw new QuotaExceededError('gateways', quota.limit, quota.setting);
   }
   const gatewayUuid = requestedUuid ? validateUuid(requestedUuid, 'gatewayUuid') : newUuid();
   // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0; domain "Global" saves domain_uuid NULL.
@@ -293,7 +309,7 @@ export async function createTenantGateway(pool: Pool, fields: GatewayFields & { 
   return inTransaction(
     pool,
     options.actorUserUuid ?? null,
-    async (tx) => insertGateway(tx, tenantScope(await lockedTenant(tx, options.serviceId)), fields, options.maxGateways, options.gatewayUuid),
+    async (tx) => insertGateway(tx, tenantScope(await lockedTenant(tx, options.serviceId)), fields, gatewayQuota(options), options.gatewayUuid),
     options.transaction,
   );
 }

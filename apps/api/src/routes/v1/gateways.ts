@@ -65,7 +65,12 @@ const gatewayParams = Joi.object({
 });
 
 function writeOptions(context: TenantContext, transaction: TransactionMode): GatewayWriteOptions {
-  return { serviceId: context.service.serviceId, maxGateways: planLimits(context.service).maxGateways, transaction };
+  return {
+    serviceId: context.service.serviceId,
+    maxGateways: planLimits(context.service).maxGateways,
+    defaultMaxGateways: context.deps.config.api.defaultMaxGateways,
+    transaction,
+  };
 }
 
 /** The request's fields for the write's row, its password apart (sealed); an explicit null password is no secret. */

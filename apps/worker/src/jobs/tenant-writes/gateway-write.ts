@@ -21,7 +21,13 @@ interface RemovedGateway {
 }
 
 function optionsOf(ctx: TenantWriteContext): GatewayWriteOptions {
-  return { serviceId: ctx.write.serviceId, maxGateways: planLimits(ctx.service).maxGateways, gatewayUuid: ctx.write.target ?? undefined, forceApply: ctx.replay };
+  return {
+    serviceId: ctx.write.serviceId,
+    maxGateways: planLimits(ctx.service).maxGateways,
+    defaultMaxGateways: ctx.deps.config.api.defaultMaxGateways,
+    gatewayUuid: ctx.write.target ?? undefined,
+    forceApply: ctx.replay,
+  };
 }
 
 /** The request's fields with its password, which was sealed apart from them. */
