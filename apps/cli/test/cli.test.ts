@@ -7,7 +7,7 @@ import IORedis from 'ioredis';
 import { Pool } from 'pg';
 import { InboxRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
 import { databaseDigest, runCli, type CliRun } from './run-cli';
-import { createTestDatabase, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, recordFailedCreate, deleteRedisPrefix, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 
 let db: TestDatabase;
 let pool: Pool;
@@ -388,20 +388,7 @@ describe('jobs and tenants', () => {
   it('retry-failed retries what can be retried and says per job why not: a create whose WHMCS event failed (exit 1, press Create again), a stale poll', async () => {
     await migrateBridgeDatabase(pool);
     const eventId = randomUUID();
-    const inbox = new InboxRepository(pool);
-    // The state a create leaves when its last attempt failed: the event failed (its sealed password wiped), its job failed.
-    await inbox.record({
-      eventId,
-      bodyHash: 'h',
-      action: 'create',
-      serviceId: 8899,
-      clientId: 1,
-      payload: { eventId, action: 'create' },
-      sealedSecrets: null,
-      jobId: 'cli-create',
-      status: 'queued',
-    });
-    await inbox.markFailed(eventId, 'FusionPBX database did not answer', true);
+    await recordFailedCreate(new InboxRepository(pool), { eventId, serviceId: 8899, jobId: 'cli-create', error: 'FusionPBX database did not answer' });
     const connection = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const queues: Queue[] = [];
     const fail = async (queueName: string, name: string, data: Record<string, unknown>, jobId: string, timestamp = Date.now()) => {

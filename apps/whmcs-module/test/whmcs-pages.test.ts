@@ -11,6 +11,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import { QUEUE_NAMES } from '@ictvoip/queue';
 import { batchIdFor, createBatch, insertAdjustment } from '@ictvoip/store';
 import { signBody } from '@ictvoip/whmcs';
+import { recordFailedCreate } from '@ictvoip/testkit';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
 import {
   ADMIN_USERNAME,
@@ -593,19 +594,7 @@ describe('addon module (admin pages)', () => {
   test("dashboard: Retry of a create whose attempts ran out is refused, pointing at WHMCS's Create (the bridge no longer holds the service password)", async () => {
     const eventId = randomUUID();
     const { inbox } = pages.bridge.api!.deps;
-    // The state a create leaves when its last attempt failed: the event failed (its sealed password wiped), its job failed.
-    await inbox.record({
-      eventId,
-      bodyHash: 'h',
-      action: 'create',
-      serviceId: 8899,
-      clientId: 1,
-      payload: { eventId, action: 'create' },
-      sealedSecrets: null,
-      jobId: 'create-job-1',
-      status: 'queued',
-    });
-    await inbox.markFailed(eventId, 'FusionPBX database did not answer', true);
+    await recordFailedCreate(inbox, { eventId, serviceId: 8899, jobId: 'create-job-1', error: 'FusionPBX database did not answer' });
     const failed = await failedJob(pages, QUEUE_NAMES.provisioning, 'tenant.create', { eventId, serviceId: 8899, action: 'create' }, 'create-job-1', 'FusionPBX database did not answer');
     try {
       const retried = await addonData({ page: 'dashboard' }, { do: 'retry', queue: QUEUE_NAMES.provisioning, jobId: 'create-job-1' });

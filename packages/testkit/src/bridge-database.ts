@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 // Imported by name but not declared in package.json, like @ictvoip/fusionpbx (fusionpbx-schema.ts):
 // @ictvoip/store's own tests depend on this kit.
-import { MIGRATIONS, migrateBridgeDatabase } from '@ictvoip/store';
+import { InboxRepository, MIGRATIONS, migrateBridgeDatabase } from '@ictvoip/store';
 import { createTemplatedTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database';
 
 /**
@@ -21,4 +21,23 @@ async function migrateInto(url: string): Promise<void> {
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * The inbox row a WHMCS create leaves when its last attempt failed: the event failed and its sealed
+ * service password is wiped (a retry of its job cannot give the tenant admin that password).
+ */
+export async function recordFailedCreate(inbox: InboxRepository, create: { eventId: string; serviceId: number; jobId: string; error: string }): Promise<void> {
+  await inbox.record({
+    eventId: create.eventId,
+    bodyHash: 'h',
+    action: 'create',
+    serviceId: create.serviceId,
+    clientId: 1,
+    payload: { eventId: create.eventId, action: 'create' },
+    sealedSecrets: null,
+    jobId: create.jobId,
+    status: 'queued',
+  });
+  await inbox.markFailed(create.eventId, create.error, true);
 }
