@@ -59,7 +59,7 @@ describe('ictvoip adopt', () => {
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain('service 8101\ta.ictvoip.test\twould-adopt');
     expect(dry.stderr).toContain('service 8102\tnowhere.ictvoip.test\tskipped: no FusionPBX domain nowhere.ictvoip.test on server default');
-    expect(dry.stdout).toContain('2 service(s): 1 would be adopted, 1 skipped (no-domain 1); dry run, nothing written (--apply to adopt)');
+    expect(dry.stdout).toContain('2 service(s): 1 would be adopted (plan gateway taken over: 0), 1 skipped (no-domain 1); dry run, nothing written (--apply to adopt)');
     expect([await databaseDigest(bridge), await databaseDigest(fusion)]).toEqual(before);
 
     const applied = await cli('adopt', '--pid', '5', '--cdr-from', '2026-12-01', '--apply', '--json');

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { getCreditState } from '@ictvoip/store';
 import { runCreditCheck } from '../src';
+import { call, createKey } from '../../api/test/v1-helpers';
 import type { BillingKit } from './cdr-billing-kit';
 import { addOutboundTenant, startOutboundKit } from './credit-outbound-kit';
 
@@ -248,4 +249,32 @@ test('a gateway disabled before the restriction stays disabled at the lift; one 
   client.credit = '20.00';
   expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toEqual(['lift', 'outbound-lifted']);
   expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'true', [off]: 'false', [later]: 'true' });
+});
+
+test('while restricted, the tenant cannot switch a stopped gateway on (or make an enabled one) through /v1: 409 CREDIT_RESTRICTED, nothing written; after the top-up it can', async () => {
+  const { client, trunk, spare, gateways } = await addOutboundTenant(kit, 9805);
+  client.credit = '-0.01';
+  await runCreditCheck(kit.deps, client.id);
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+  const token = await createKey(kit.bridge.url, kit.bridge.config.adminToken, { name: 'tenant-9805', scope: 'tenant', serviceId: 9805, access: 'read-write' });
+  const writes = async () => (await kit.deps.pool.query('SELECT count(*)::int AS n FROM tenant_writes WHERE service_id = 9805')).rows[0].n as number;
+  const before = await writes();
+  for (const [method, path, body] of [
+    ['PUT', `/gateways/${spare}`, { enabled: true }],
+    ['PUT', `/gateways/${spare}?dryRun=1`, { enabled: true }],
+    ['POST', '/gateways', { name: 'own-trunk', proxy: 'sip.own.example', register: false }],
+  ] as const) {
+    const reply = await call(kit.bridge.url, method, `/v1/tenants/9805${path}`, { token, body });
+    expect({ path, status: reply.status, error: reply.body.error }).toEqual({
+      path,
+      status: 409,
+      error: { code: 'CREDIT_RESTRICTED', message: expect.stringContaining('tenant 9805 is restricted for low credit (credit control, outbound calls)') },
+    });
+  }
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
+  expect(await writes()).toBe(before);
+
+  client.credit = '20.00';
+  await runCreditCheck(kit.deps, client.id);
+  expect((await call(kit.bridge.url, 'PUT', `/v1/tenants/9805/gateways/${spare}?dryRun=1`, { token, body: { enabled: true } })).status).toBe(200);
 });

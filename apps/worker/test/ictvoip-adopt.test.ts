@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { adoptDomain } from '@ictvoip/fusionpbx';
+import { adoptDomain, createProvisioner } from '@ictvoip/fusionpbx';
 import { adoptTenants, type AdoptLine, type AdoptOptions } from '@ictvoip/operations';
 import { FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
-import { WhmcsApiClient } from '@ictvoip/whmcs';
-import { createTestDatabase, createFusionpbxTestDatabase, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
+import { toTenantCommand, WhmcsApiClient } from '@ictvoip/whmcs';
+import { createTestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
 
 // `ictvoip adopt` over a FusionPBX database whose tenants were made by hand (the GUI, ictVoIP): run
 // twice (the second run changes nothing), interrupted half-way (the rerun finishes the rest), with
@@ -39,7 +39,7 @@ async function digest(db: Pool, except: (table: string) => string = () => ''): P
 const tenantRows = () => digest(fusion, (table) => (table === 'v_domain_settings' ? "WHERE domain_setting_category IS DISTINCT FROM 'ictvoip'" : ''));
 
 /** A tenant as the FusionPBX GUI makes it: domain, two extensions, a gateway. */
-async function handMadeTenant(domain: string, enabled = 'true'): Promise<string> {
+async function handMadeTenant(domain: string, enabled = 'true', gatewayUuid: string = randomUUID()): Promise<string> {
   const domainUuid = randomUUID();
   await fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled, insert_date) values ($1, $2, $3, now())', [domainUuid, domain, enabled]);
   for (const extension of ['2112', '2113']) {
@@ -50,10 +50,7 @@ async function handMadeTenant(domain: string, enabled = 'true'): Promise<string>
       domain,
     ]);
   }
-  await fusion.query("insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, enabled) values ($1, $2, 'trunk', 'sip.provider.com', 'true')", [
-    randomUUID(),
-    domainUuid,
-  ]);
+  await fusion.query("insert into v_gateways (gateway_uuid, domain_uuid, gateway, proxy, enabled) values ($1, $2, 'trunk', 'sip.provider.com', 'true')", [gatewayUuid, domainUuid]);
   return domainUuid;
 }
 
@@ -208,5 +205,36 @@ describe('ictvoip adopt', () => {
     // The suspended service: WHMCS says Suspended, FusionPBX's domain is enabled.
     expect(summary.drift.some((item) => item.serviceId === 7050)).toBe(true);
     expect(summary.drift.every((item) => item.serviceId !== null && ((item.serviceId >= 7001 && item.serviceId <= 7100) || item.serviceId === 7206))).toBe(true);
+  });
+
+  it("takes over the domain's gateway named as the plan's gateway template: the first change_package after adoption rewrites it, no namesake failure", async () => {
+    const basics = await seedFusionpbxBasics(fusion, 'template.wat7.ictvoip.test');
+    const gateway = randomUUID();
+    const domain = 'gw.wat7.ictvoip.test';
+    await handMadeTenant(domain, 'true', gateway);
+    whmcsStandin.addService({ id: 7501, clientid: whmcsStandin.addClient().id, pid: 13, domain });
+    const gatewayTemplates = { carrier: { name: 'trunk', proxy: 'sip.reseller.example', register: true, username: 'acct-7501', password: 'trunk-secret', profile: 'external' } };
+    const summary = await adoptTenants(deps(), options({ pids: [13], gatewayTemplate: 'carrier', gatewayTemplates }));
+    expect(summary).toMatchObject({ adopted: 1, planGateways: 1 });
+
+    const provisioner = createProvisioner({ pool: fusion, options: { baseDomain: 'wat7.ictvoip.test', templateDomain: basics.templateDomainName, gatewayTemplates } });
+    await provisioner.changePackage(
+      toTenantCommand({
+        schemaVersion: 1,
+        eventId: randomUUID(),
+        action: 'change_package',
+        occurredAt: new Date().toISOString(),
+        service: { id: 7501, username: 'admin', domain },
+        client: { id: 7, email: 'owner@customer.example.com' },
+        plan: { maxExtensions: 2, firstExtension: 2112, extensionNumbers: ['2112', '2113'], gatewayTemplate: 'carrier' },
+        configurableOptions: {},
+        secrets: {},
+      }),
+    );
+    const { rows } = await fusion.query(
+      "select gateway_uuid, proxy, username from v_gateways where gateway = 'trunk' and domain_uuid = (select domain_uuid from v_domains where domain_name = $1)",
+      [domain],
+    );
+    expect(rows).toEqual([{ gateway_uuid: gateway, proxy: 'sip.reseller.example', username: 'acct-7501' }]);
   });
 });

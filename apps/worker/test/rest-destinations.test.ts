@@ -9,16 +9,17 @@ import { startBridge, waitFor, type Bridge } from './harness';
 let bridge: Bridge;
 let keyA: string;
 let domainA: string;
+let domainB: string;
 const A = 5801;
 const B = 5802;
 const NUMBERING = { countryCode: '1' };
 
 beforeAll(async () => {
-  bridge = await startBridge({ API_WRITE_WAIT_MS: '1500', JOB_BACKOFF_MS: '100', API_DEFAULT_MAX_GATEWAYS: '2' });
+  bridge = await startBridge({ API_WRITE_WAIT_MS: '1500', JOB_BACKOFF_MS: '100', API_DEFAULT_MAX_GATEWAYS: '2', API_DEFAULT_MAX_DESTINATIONS: '3' });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
   domainA = (await createTenant(bridge, A, { ...NUMBERING, dids: ['+1 555 580 0001', '5555800002'], maxDestinations: 4 })).domain;
-  await createTenant(bridge, B, { ...NUMBERING, dids: '5555800099' });
+  domainB = (await createTenant(bridge, B, { ...NUMBERING, dids: '5555800099' })).domain;
   keyA = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant-a', scope: 'tenant', serviceId: A, access: 'read-write' });
 }, 90_000);
 
@@ -266,5 +267,22 @@ describe('gateways of a tenant whose plan states no maxGateways', () => {
     expect(reply.status).toBe(409);
     expect(reply.body.error).toEqual({ code: 'QUOTA_EXCEEDED', message: 'at most 2 gateways per tenant (API_DEFAULT_MAX_GATEWAYS; the plan states no limit)' });
     expect(await gateways()).toHaveLength(2);
+  });
+});
+
+describe('inbound numbers of a tenant whose plan states no maxDestinations', () => {
+  it("are limited to API_DEFAULT_MAX_DESTINATIONS (3 here, the plan number counted) through /v1: the next add is 409 QUOTA_EXCEEDED naming it, nothing written; the plan's DIDs are not limited by it", async () => {
+    const keyB = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant-b-numbers', scope: 'tenant', serviceId: B, access: 'read-write' });
+    const add = (number: string) => call(bridge.url, 'POST', `/v1/tenants/${B}/destinations`, { token: keyB, body: { number } });
+    let reply = await add('5555801001');
+    for (let index = 2; reply.status === 201 && index <= 5; index += 1) reply = await add(`555580100${index}`);
+    expect(reply.status).toBe(409);
+    expect(reply.body.error).toEqual({ code: 'QUOTA_EXCEEDED', message: 'at most 3 destinations per tenant (API_DEFAULT_MAX_DESTINATIONS; the plan states no limit)' });
+    expect(await numbersOf(domainB)).toHaveLength(3);
+    const dids = ['5555800099', '5555801011', '5555801012', '5555801013'];
+    const change = buildEvent({ serviceId: B, action: 'change_package', plan: { maxExtensions: 3, firstExtension: 100, ...NUMBERING, dids } });
+    delete (change as { secrets?: unknown }).secrets;
+    expect((await postWebhook(bridge.url, JSON.stringify(change), { query: '?wait=20' })).body).toMatchObject({ result: 'success' });
+    expect(await numbersOf(domainB)).toEqual(expect.arrayContaining(dids));
   });
 });

@@ -125,6 +125,8 @@ export interface BridgeConfig {
     waitFallbackPollMs: number;
     /** API_DEFAULT_MAX_GATEWAYS: a tenant's gateway limit when its plan states none. */
     defaultMaxGateways: number;
+    /** API_DEFAULT_MAX_DESTINATIONS: a tenant's inbound number limit for REST writes when its plan states none. */
+    defaultMaxDestinations: number;
   };
   /** COMPAT_ICTVOIP=1: ictVoIP's form-POST endpoints under /app/...php, over the same code as /v1. */
   compatIctvoip: boolean;
@@ -338,6 +340,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       writeWaitMs: v.API_WRITE_WAIT_MS,
       waitFallbackPollMs: v.API_WAIT_FALLBACK_POLL_MS,
       defaultMaxGateways: v.API_DEFAULT_MAX_GATEWAYS,
+      defaultMaxDestinations: v.API_DEFAULT_MAX_DESTINATIONS,
     },
     compatIctvoip: v.COMPAT_ICTVOIP === '1',
     compatLogin: { maxFailures: v.COMPAT_LOGIN_MAX_FAILURES, lockoutSeconds: v.COMPAT_LOGIN_LOCKOUT_SECONDS },

@@ -117,6 +117,8 @@ export const environmentSchema = Joi.object({
   API_WRITE_WAIT_MS: Joi.number().integer().min(0).max(60000).default(10000),
   /** Gateways a tenant may have through /v1 (and provision.php) when its plan states no maxGateways. */
   API_DEFAULT_MAX_GATEWAYS: Joi.number().integer().min(0).max(1000).default(10),
+  /** Inbound numbers a tenant may have when it adds them through /v1 and its plan states no maxDestinations (the plan's DIDs are never limited by it). */
+  API_DEFAULT_MAX_DESTINATIONS: Joi.number().integer().min(0).max(10000).default(20),
   /** How often a waiting answer re-reads its row while finishes arrive by LISTEN/NOTIFY: a fallback only. */
   API_WAIT_FALLBACK_POLL_MS: Joi.number().integer().min(10).max(60000).default(200),
   /** ictVoIP's `/app/...php` endpoints (issue 17): off unless `1`. */

@@ -12,7 +12,8 @@ import { buildDriftReport, desiredFromWhmcs, type DriftItem, type DriftSources }
  * Domain field (ictVoIP's "domain | DID" form read), tags it as the bridge's (the two bookkeeping
  * settings; no tenant row is written), records the service in the bridge's database with its CDR
  * cursor and billing floor at `cdrFrom` (no call before it is billed: the old system billed those),
- * and reports the drift between the plan and FusionPBX. Each service is done whole or not at all;
+ * and reports the drift between the plan and FusionPBX. The domain's one gateway named as the plan's
+ * gateway template is recorded as the plan's gateway (change_package then rewrites it from the template). Each service is done whole or not at all;
  * run again, done services are skipped with their reason, so an interrupted run resumes.
  */
 
@@ -26,6 +27,10 @@ export interface AdoptOptions {
   server: string | null;
   /** Called once per service, in order; a throw stops the run (the service's own work is done or not at all). */
   onProgress?: (line: AdoptLine) => void | Promise<void>;
+  /** The products' gateway template key (their module setting *Gateway template*); a service's configurable option `gatewayTemplate` wins. */
+  gatewayTemplate?: string;
+  /** PROVISIONING_FILE's gateway templates: the gateway name a key writes (`name`, else the key). */
+  gatewayTemplates?: Readonly<Record<string, { name?: string }>>;
 }
 
 export interface AdoptDeps {
@@ -43,6 +48,8 @@ export interface AdoptLine {
   outcome: AdoptOutcome;
   /** Why a service was skipped. */
   reason?: string;
+  /** The domain's gateway taken over as the plan's (named as the plan's gateway template). */
+  gatewayUuid?: string;
 }
 
 export interface AdoptSummary {
@@ -52,6 +59,8 @@ export interface AdoptSummary {
   adopted: number;
   wouldAdopt: number;
   skipped: number;
+  /** Adopted (or, dry run, to be adopted) services whose gateway named as the plan's template became the plan's gateway. */
+  planGateways: number;
   /** Skipped services by reason kind. */
   skippedBy: Record<string, number>;
   /** Differences between the adopted tenants' plans and FusionPBX (and WHMCS), for `reconcile --fix`. */
@@ -91,6 +100,13 @@ function fusionConflict(adoption: DomainAdoption, domain: string, server: string
 function planOf(product: WhmcsClientProduct): Record<string, unknown> {
   const options = Object.fromEntries(product.configOptions.map((option) => [option.option, option.value]));
   return { ...planOverridesFromOptions(options), [STORED_PACKAGE_KEY]: product.pid };
+}
+
+/** The gateway name the service's plan gateway template writes (as the provisioner names it), if the plan has one. */
+function planGatewayName(product: WhmcsClientProduct, options: AdoptOptions): string | undefined {
+  const own = planOf(product).gatewayTemplate;
+  const key = typeof own === 'string' && own !== '' ? own : options.gatewayTemplate;
+  return key ? (options.gatewayTemplates?.[key]?.name ?? key) : undefined;
 }
 
 /** The bridge's side of one adopted service, in one transaction: service row, billing floor, CDR cursor, audit. */
@@ -143,16 +159,31 @@ async function adoptOne(deps: AdoptDeps, product: WhmcsClientProduct, options: A
   if (conflict) return skip(product, domain, conflict.kind, conflict.reason);
   const { rows } = await deps.pool.query<{ service_id: string }>('SELECT service_id FROM services WHERE lower(tenant_domain) = lower($1)', [domain]);
   if (rows[0]) return skip(product, domain, 'domain-taken', `the bridge has domain ${domain} as service ${rows[0].service_id}`);
-  const adoption = await adoptDomain(deps.fusionPool, domain, product.id, { dryRun: !options.apply, serviceUsername: product.username.trim() || undefined });
+  const adoption = await adoptDomain(deps.fusionPool, domain, product.id, {
+    dryRun: !options.apply,
+    serviceUsername: product.username.trim() || undefined,
+    gatewayName: planGatewayName(product, options),
+  });
   const refused = fusionConflict(adoption, domain, options.server);
   if (refused || !('domainUuid' in adoption)) return skip(product, domain, refused?.kind ?? 'no-domain', refused?.reason ?? 'no domain');
-  if (!options.apply) return { serviceId: product.id, domain: adoption.domainName, outcome: 'would-adopt', kind: 'would-adopt' };
+  const gateway = adoption.gatewayUuid ? { gatewayUuid: adoption.gatewayUuid } : {};
+  if (!options.apply) return { serviceId: product.id, domain: adoption.domainName, outcome: 'would-adopt', kind: 'would-adopt', ...gateway };
   await recordAdoption(deps.pool, product, adoption.domainName, adoption.domainUuid, options);
-  return { serviceId: product.id, domain: adoption.domainName, outcome: 'adopted', kind: 'adopted' };
+  return { serviceId: product.id, domain: adoption.domainName, outcome: 'adopted', kind: 'adopted', ...gateway };
 }
 
 export async function adoptTenants(deps: AdoptDeps, options: AdoptOptions): Promise<AdoptSummary> {
-  const summary: AdoptSummary = { apply: options.apply, cdrFrom: options.cdrFrom.toISOString(), services: 0, adopted: 0, wouldAdopt: 0, skipped: 0, skippedBy: {}, drift: [] };
+  const summary: AdoptSummary = {
+    apply: options.apply,
+    cdrFrom: options.cdrFrom.toISOString(),
+    services: 0,
+    adopted: 0,
+    wouldAdopt: 0,
+    skipped: 0,
+    planGateways: 0,
+    skippedBy: {},
+    drift: [],
+  };
   const touched = new Set<number>();
   for (const pid of options.pids) {
     for await (const product of servicesOf(deps.whmcs, pid)) {
@@ -160,6 +191,7 @@ export async function adoptTenants(deps: AdoptDeps, options: AdoptOptions): Prom
       summary.services += 1;
       if (line.outcome === 'adopted') summary.adopted += 1;
       if (line.outcome === 'would-adopt') summary.wouldAdopt += 1;
+      if (line.gatewayUuid) summary.planGateways += 1;
       if (line.outcome === 'skipped') {
         summary.skipped += 1;
         summary.skippedBy[kind] = (summary.skippedBy[kind] ?? 0) + 1;

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { adoptTenants, type AdoptLine, type AdoptSummary } from '@ictvoip/operations';
 import { assertBridgeDatabaseMigrated, createPool, FusionServersRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
@@ -9,6 +10,7 @@ interface AdoptCommandOptions extends JsonOption {
   cdrFrom?: string;
   pid: string[];
   server?: string;
+  gatewayTemplate?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -38,9 +40,11 @@ function summaryText(summary: AdoptSummary): string {
   const skipped = Object.entries(summary.skippedBy)
     .map(([kind, count]) => `${kind} ${count}`)
     .join(', ');
+  // The domain's gateway named as the plan's gateway template: change_package rewrites it from the template.
+  const gateways = `plan gateway taken over: ${summary.planGateways}`;
   const head = summary.apply
-    ? `${summary.services} service(s): ${summary.adopted} adopted, ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}; calls from ${summary.cdrFrom} on are the bridge's to bill`
-    : `${summary.services} service(s): ${summary.wouldAdopt} would be adopted, ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}; dry run, nothing written (--apply to adopt)`;
+    ? `${summary.services} service(s): ${summary.adopted} adopted (${gateways}), ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}; calls from ${summary.cdrFrom} on are the bridge's to bill`
+    : `${summary.services} service(s): ${summary.wouldAdopt} would be adopted (${gateways}), ${summary.skipped} skipped${skipped ? ` (${skipped})` : ''}; dry run, nothing written (--apply to adopt)`;
   if (!summary.apply) return head;
   if (summary.drift.length === 0) return `${head}\ndrift: none`;
   const drift = summary.drift.map(
@@ -69,6 +73,10 @@ async function adoptAction(options: AdoptCommandOptions): Promise<void> {
       if (!spec || !spec.enabled) throw new CliError('SERVER_UNAVAILABLE', `FusionPBX server ${server} is disabled or not registered (ictvoip servers list)`);
       fusionUrl = spec.databaseUrl;
     }
+    const gatewayTemplates = provisionerOptionsFrom(cfg).gatewayTemplates ?? {};
+    const gatewayTemplate = options.gatewayTemplate?.trim() || undefined;
+    if (gatewayTemplate && !Object.hasOwn(gatewayTemplates, gatewayTemplate))
+      throw new CliError('INVALID_ARGUMENT', `--gateway-template: no gateway template "${gatewayTemplate}" in PROVISIONING_FILE`);
     fusionPool = createPool(fusionUrl, { max: 2 });
     const summary = await adoptTenants(
       { pool, whmcs, fusionPool },
@@ -77,6 +85,8 @@ async function adoptAction(options: AdoptCommandOptions): Promise<void> {
         cdrFrom,
         pids,
         server,
+        gatewayTemplate,
+        gatewayTemplates,
         // One line per service as it is done: a run stopped half-way shows how far it got.
         onProgress: (line) => void process.stderr.write(`${lineText(line)}\n`),
       },
@@ -94,6 +104,7 @@ export function adoptCommand(): Command {
     .option('--pid <ids>', 'WHMCS product id(s) of the module whose services are adopted (repeatable, or comma-separated)', collect, [])
     .option('--cdr-from <date>', 'the first call start the bridge bills (YYYY-MM-DD UTC or ISO-8601): the day the old autobill stops')
     .option('--server <name>', 'the FusionPBX server the tenants are on (default: the default server)')
+    .option('--gateway-template <key>', "the products' Gateway template module setting: the domain's gateway of that template's name becomes the plan's gateway")
     .option('--apply', 'adopt; without it nothing is written')
     .option('--json', 'machine-readable output (progress lines stay on stderr)')
     .action(action(adoptAction));

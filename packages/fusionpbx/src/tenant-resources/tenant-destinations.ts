@@ -20,7 +20,8 @@ import {
   unmodelledFeatures,
 } from '../destinations/repository';
 import { type Tenant, findTenant, lockService, planNumbersOf } from '../provisioning/tenant-state';
-import { CustomisedInFusionpbxError, ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
+import { CustomisedInFusionpbxError, ManagedResourceError, ResourceNotFoundError } from './tenant-errors';
+import { assertRoomFor, tenantQuota } from './tenant-quota';
 
 /**
  * The tenant's inbound numbers for the REST API, written like destination_edit.php (see
@@ -54,8 +55,10 @@ export interface DestinationView {
 export interface DestinationWriteOptions {
   serviceId: number;
   numberPlan: NumberPlan;
-  /** Destinations the plan allows (FusionPBX's limit/destinations counts every row of the domain); null = no limit. */
+  /** Destinations the plan allows (FusionPBX's limit/destinations counts every row of the domain); null: the plan states none, and `defaultMaxDestinations` applies. */
   maxDestinations: number | null;
+  /** API_DEFAULT_MAX_DESTINATIONS: the limit of a tenant whose plan states none (absent: none). */
+  defaultMaxDestinations?: number;
   actorUserUuid?: string | null;
   transaction?: TransactionMode;
   /** A later attempt of the same write: an earlier one may have committed before its worker died. */
@@ -130,13 +133,6 @@ async function lockedTenant(tx: Tx, serviceId: number): Promise<Tenant> {
   return tenant;
 }
 
-async function assertQuota(tx: Tx, tenant: Tenant, limit: number | null): Promise<void> {
-  if (limit === null) return;
-  // destination_edit.php: `select count(*) from v_destinations where domain_uuid = :domain_uuid` against limit/destinations.
-  const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_destinations where domain_uuid = $1', [tenant.domainUuid]);
-  if (rows[0].n >= limit) throw new QuotaExceededError('destinations', limit);
-}
-
 async function reread(tx: Tx, tenant: Tenant, uuid: string, plan: NumberPlan): Promise<DestinationView> {
   const row = (await listInboundDestinations(tx, tenant.domainUuid)).find((candidate) => candidate.destination_uuid === uuid);
   if (!row) throw new ResourceNotFoundError('number', uuid);
@@ -155,7 +151,14 @@ export function createTenantDestination(pool: Pool, number: string, fields: Dest
     if (own && options.replay)
       return { outcome: 'created', destination: await reread(tx, tenant, own.destination_uuid as string, options.numberPlan), freeswitch: destinationSteps(mode, [own]) };
     if (own) throw new UniquenessError('number', phone.canonical, tenant.domainName);
-    await assertQuota(tx, tenant, options.maxDestinations);
+    // destination_edit.php counts every destination of the domain against limit/destinations.
+    await assertRoomFor(
+      tx,
+      'v_destinations',
+      tenant.domainUuid,
+      'destinations',
+      tenantQuota(options.maxDestinations, options.defaultMaxDestinations, 'API_DEFAULT_MAX_DESTINATIONS'),
+    );
     const action = await resolveAction(tx, { uuid: tenant.domainUuid, name: tenant.domainName }, fields.action ?? { type: 'extension' });
     const [spec] = await insertInboundDestinations(tx, tenant.domainUuid, tenant.domainName, [
       { phone, action, callerIdNamePrefix: fields.callerIdNamePrefix ?? null, enabled: fields.enabled ?? true, description: fields.description ?? null },
@@ -220,12 +223,17 @@ export function deleteTenantDestination(pool: Pool, number: string, options: Des
   });
 }
 
-/** The write options a service's stored plan gives: its numbering (countryCode, numberFormat) and maxDestinations. */
-export function destinationWriteOptions(serviceId: number, plan: Record<string, unknown>): Omit<DestinationWriteOptions, 'transaction' | 'replay'> {
+/** The write options a service's stored plan gives: its numbering (countryCode, numberFormat) and maxDestinations (else `defaultMaxDestinations`). */
+export function destinationWriteOptions(
+  serviceId: number,
+  plan: Record<string, unknown>,
+  defaultMaxDestinations?: number,
+): Omit<DestinationWriteOptions, 'transaction' | 'replay'> {
   const limit = plan.maxDestinations;
   return {
     serviceId,
     numberPlan: numberPlanOf(plan.countryCode, plan.numberFormat),
     maxDestinations: typeof limit === 'number' && Number.isInteger(limit) ? limit : null,
+    defaultMaxDestinations,
   };
 }

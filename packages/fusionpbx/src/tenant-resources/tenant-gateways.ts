@@ -5,7 +5,8 @@ import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { listGateways, setGatewayEnabled } from '../tenant-rows';
 import { type Tenant, findTenant, lockService } from '../provisioning/tenant-state';
 import { validateProfile, validateUuid } from '../provisioning/input';
-import { ManagedResourceError, QuotaExceededError, ResourceNotFoundError } from './tenant-errors';
+import { ManagedResourceError, ResourceNotFoundError } from './tenant-errors';
+import { assertRoomFor, tenantQuota, type TenantQuota } from './tenant-quota';
 
 /**
  * A tenant's own gateways (v_gateways with its domain_uuid), written like gateway_edit.php and
@@ -252,17 +253,9 @@ export function gatewayRemovalSteps(profile: string | null, gatewayUuid: string)
   return [{ kind: 'gateway_kill', profile: profile ?? 'external', gatewayUuid }, { kind: 'sofia_conf_cache_delete' }];
 }
 
-interface GatewayQuota {
-  limit: number;
-  /** Set when the limit is the bridge's default, not the plan's. */
-  setting?: string;
-}
-
 /** A tenant's gateway limit: its plan's, else API_DEFAULT_MAX_GATEWAYS (counted over every gateway of the domain, as gateway_edit.php counts). */
-function gatewayQuota(options: GatewayWriteOptions): GatewayQuota | null {
-  if (options.maxGateways !== null) return { limit: options.maxGateways };
-  if (options.defaultMaxGateways === undefined) return null;
-  return { limit: options.defaultMaxGateways, setting: 'API_DEFAULT_MAX_GATEWAYS' };
+function gatewayQuota(options: GatewayWriteOptions): TenantQuota | null {
+  return tenantQuota(options.maxGateways, options.defaultMaxGateways, 'API_DEFAULT_MAX_GATEWAYS');
 }
 
 /** The row gateway_edit.php saves, in the scope (quota: the tenant's plan, else the bridge's default; none for a global gateway). */
@@ -270,7 +263,7 @@ async function insertGateway(
   tx: Tx,
   scope: GatewayScope,
   fields: GatewayFields & { name: string; proxy: string },
-  quota: GatewayQuota | null,
+  quota: TenantQuota | null,
   requestedUuid: string | undefined,
 ): Promise<GatewayWriteResult> {
   const replayed = requestedUuid ? await replayedCreate(tx, scope, requestedUuid) : null;
@@ -282,10 +275,7 @@ async function insertGateway(
   const register = fields.register ?? true;
   assertRegisterCredentials(register, fields.username, fields.password);
   const enabled = fields.enabled ?? true;
-  if (quota !== null) {
-    const { rows } = await tx.client.query<{ n: number }>('select count(*)::int as n from v_gateways where domain_uuid = $1', [scope.domainUuid]);
-    if (rows[0].n + 1 > quota.limit) throw new QuotaExceededError('gateways', quota.limit, quota.setting);
-  }
+  if (scope.domainUuid !== null) await assertRoomFor(tx, 'v_gateways', scope.domainUuid, 'gateways', quota);
   const gatewayUuid = requestedUuid ? validateUuid(requestedUuid, 'gatewayUuid') : newUuid();
   // gateway_edit.php form defaults: retry 30, expire 800, context public, channels 0; domain "Global" saves domain_uuid NULL.
   await insertRow(tx, 'v_gateways', {

@@ -11,6 +11,7 @@ import { scopeForServer } from '../../fusion-scope';
 import { GATEWAY_FIELDS, splitPassword } from '../v1/gateways';
 import { isFinishedWrite, performScopedWrite, performWrite, writeFailure, type WriteRequest } from '../v1/tenant-write';
 import { requireDomainScope } from '../v1/tenant-context';
+import { refuseGatewayWhileCreditRestricted } from '../v1/credit-restriction';
 import { withEslDeadline } from '../v1/freeswitch';
 import { formField } from './auth';
 import { jobStatusUrl } from './job-status';
@@ -107,6 +108,7 @@ export async function provisionGateway(deps: ApiDeps, principal: Principal, req:
   const { deps: scoped, domain } = requireDomainScope(context);
   const existing = (await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)).find((gateway) => gateway.name === fields.name);
   if (existing?.managed) throw new HttpError(409, 'GATEWAY_MANAGED', `gateway ${fields.name} is the plan's gateway; change it through the WHMCS product`);
+  if (!existing) await refuseGatewayWhileCreditRestricted(context, `a new gateway ${fields.name}`);
   const write = await performWrite(context, res, provisionRequest(fields, existing), chosenUuid(existing));
   sendProvisioned(res, write, fields, existing);
 }

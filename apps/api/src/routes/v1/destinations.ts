@@ -59,7 +59,7 @@ function planOf(context: TenantContext): Record<string, unknown> {
 }
 
 function writeOptions(context: TenantContext, transaction: TransactionMode): DestinationWriteOptions {
-  return { ...destinationWriteOptions(context.service.serviceId, planOf(context)), transaction };
+  return { ...destinationWriteOptions(context.service.serviceId, planOf(context), context.deps.config.api.defaultMaxDestinations), transaction };
 }
 
 export const listDestinationsRoute: RouteDefinition = {

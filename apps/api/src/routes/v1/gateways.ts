@@ -13,6 +13,7 @@ import {
 import { parseGatewayStatus, GatewayStatusError } from '@ictvoip/freeswitch';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
+import { refuseGatewayWhileCreditRestricted } from './credit-restriction';
 import { safeText, tenantParam } from './common-schemas';
 import { previewWrite } from './dry-run';
 import { withEslDeadline } from './freeswitch';
@@ -124,11 +125,17 @@ export const createGatewayRoute: RouteDefinition = {
     params: Joi.object({ tenant: tenantParam }),
     body: Joi.object({ ...GATEWAY_FIELDS, name: name.required(), proxy: host.required() }),
     bucket: 'gateways',
-    responses: { '201': 'created and applied', '202': PENDING, '400': 'validation failed', '409': 'name in use, quota exceeded, or tenant not active' },
+    responses: {
+      '201': 'created and applied',
+      '202': PENDING,
+      '400': 'validation failed',
+      '409': 'name in use, quota exceeded, tenant not active, or (enabled) restricted for low credit',
+    },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const body = input.body as unknown as GatewayFields & { name: string; proxy: string };
+    if (body.enabled !== false) await refuseGatewayWhileCreditRestricted(context, 'an enabled new gateway');
     if (dryRun)
       return previewWrite(
         context,
@@ -150,12 +157,23 @@ export const updateGatewayRoute: RouteDefinition = {
     params: gatewayParams,
     body: Joi.object(GATEWAY_FIELDS),
     bucket: 'gateways',
-    responses: { '200': 'updated or unchanged', '202': PENDING, '400': 'validation failed', '404': 'unknown gateway', '409': 'managed by the plan, or name in use' },
+    responses: {
+      '200': 'updated or unchanged',
+      '202': PENDING,
+      '400': 'validation failed',
+      '404': 'unknown gateway',
+      '409': 'managed by the plan, name in use, or switched on while restricted for low credit',
+    },
   },
   async handler({ deps: base, res, principal, input, dryRun }) {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const gatewayUuid = input.params.gateway as string;
     const body = input.body as GatewayFields;
+    if (body.enabled === true) {
+      const { deps, domain } = requireDomainScope(context);
+      const isOn = async () => (await getTenantGateway(deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))?.enabled === true;
+      await refuseGatewayWhileCreditRestricted(context, `switching gateway ${gatewayUuid} on`, isOn);
+    }
     if (dryRun)
       return previewWrite(
         context,

@@ -13,7 +13,10 @@ import { runTenantWrite, type ResourceWriteResult, type TenantWriteContext, type
 /** Create, change or removal of one of the tenant's inbound numbers, written like destination_edit.php. */
 export async function writeDestination(ctx: TenantWriteContext): Promise<ResourceWriteResult> {
   const number = ctx.write.target ?? '';
-  const options: DestinationWriteOptions = { ...destinationWriteOptions(ctx.service.serviceId, ctx.service.plan as Record<string, unknown>), replay: ctx.replay };
+  const options: DestinationWriteOptions = {
+    ...destinationWriteOptions(ctx.service.serviceId, ctx.service.plan as Record<string, unknown>, ctx.deps.config.api.defaultMaxDestinations),
+    replay: ctx.replay,
+  };
   const fields = (ctx.write.input.fields ?? {}) as DestinationFields;
   const result =
     ctx.write.operation === 'create'
