@@ -53,7 +53,10 @@ export interface BillingBatch {
   whmcsBillableId: number | null;
   whmcsInvoiceId: number | null;
   whmcsInvoiceItemId: number | null;
+  /** every push started (this one included while `pushing`) */
   attempts: number;
+  /** WHMCS's answers refusing the item: what BILLING_MAX_ATTEMPTS caps (a push never delivered is not one) */
+  refusals: number;
   lastError: string | null;
   lastErrorCode: string | null;
   pushStartedAt: Date | null;
@@ -92,6 +95,7 @@ interface BatchRow {
   whmcs_invoice_id: string | null;
   whmcs_invoice_item_id: string | null;
   attempts: number;
+  refusals: number;
   last_error: string | null;
   last_error_code: string | null;
   push_started_at: Date | null;
@@ -124,6 +128,7 @@ function toBatch(row: BatchRow): BillingBatch {
     whmcsInvoiceId: optionalNumber(row.whmcs_invoice_id),
     whmcsInvoiceItemId: optionalNumber(row.whmcs_invoice_item_id),
     attempts: row.attempts,
+    refusals: row.refusals,
     lastError: row.last_error,
     lastErrorCode: row.last_error_code,
     pushStartedAt: row.push_started_at,
@@ -137,7 +142,7 @@ function toBatch(row: BatchRow): BillingBatch {
 
 const BATCH_COLUMNS = `batch_id, service_id, client_id, period, category, currency, state, total::text, line_amount::text, call_count,
   billed_seconds, adjustment_total::text, description, push_token, whmcs_billable_id, whmcs_invoice_id, whmcs_invoice_item_id, attempts,
-  last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, verified_at, verify_checked_at, created_at`;
+  refusals, last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, verified_at, verify_checked_at, created_at`;
 
 export async function getBatch(db: Pool | PoolClient, batchId: string): Promise<BillingBatch | null> {
   const { rows } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $1`, [batchId]);
@@ -412,13 +417,18 @@ export async function markBatchUnknown(db: Pool | PoolClient, batchId: string, c
   );
 }
 
-/** WHMCS definitely did not take the item (refusal, or nothing was delivered). */
-export async function markBatchFailed(db: Pool | PoolClient, batchId: string, code: string, message: string): Promise<void> {
-  await db.query(
-    `UPDATE billing_batches SET state = 'failed', last_error = $2, last_error_code = $3, updated_at = now()
-     WHERE batch_id = $1 AND state IN ('pushing', 'open', 'failed')`,
-    [batchId, message.slice(0, 2000), code],
+/**
+ * WHMCS definitely did not take the item: it refused it (`refused`, counted in `refusals`), or nothing
+ * was delivered. Returns the batch's refusals so far (this one included), or null when it was in another state.
+ */
+export async function markBatchFailed(db: Pool | PoolClient, batchId: string, code: string, message: string, refused: boolean): Promise<number | null> {
+  const { rows } = await db.query<{ refusals: number }>(
+    `UPDATE billing_batches SET state = 'failed', last_error = $2, last_error_code = $3, refusals = refusals + CASE WHEN $4 THEN 1 ELSE 0 END, updated_at = now()
+     WHERE batch_id = $1 AND state IN ('pushing', 'open', 'failed')
+     RETURNING refusals`,
+    [batchId, message.slice(0, 2000), code, refused],
   );
+  return rows[0]?.refusals ?? null;
 }
 
 /**
