@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { batchIdFor, createBatch, insertAdjustment } from '@ictvoip/store';
+import { batchIdFor, createBatch, insertAdjustment, latestClosedPeriod } from '@ictvoip/store';
 import { signBody } from '@ictvoip/whmcs';
 import { recordFailedCreate } from '@ictvoip/testkit';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
@@ -175,8 +175,11 @@ describe('client area (server module ClientArea)', () => {
     const batchId = batchIdFor(SERVICE_ID, PERIOD);
     await insertAdjustment(pool, { adjustmentId, serviceId: SERVICE_ID, kind: 'manual', amount: '-0.050000', currency: 'EUR', sourcePeriod: null, description: 'goodwill credit' });
     try {
-      // On no bill yet: the next one, the running period's, takes it.
-      expect((await clientData()).ictvoip.usage).toMatchObject({ amount: '0.00', adjustments: '-0.05', total: '-0.05', currency: 'EUR' });
+      // On no bill yet: the next close's takes it. That is the closing period's (ended at least BILLING_CLOSE_DELAY_SECONDS
+      // ago; this tenant's calls of PERIOD and earlier are not billed yet, so its batch is still to be made), not the running one's.
+      const closing = latestClosedPeriod(new Date(), pages.bridge.config.billing.timeZone, pages.bridge.config.billing.closeDelaySeconds);
+      expect((await clientData({ period: closing })).ictvoipCalls).toMatchObject({ adjustments: '-0.05' });
+      expect((await clientData()).ictvoip.usage).toMatchObject({ amount: '0.00', adjustments: '', total: '' });
       // PERIOD's bill is made: its calls, the credit, and a call of 2026-09 not billed yet (0.061). PERIOD's total is that bill; the running period no longer has the credit.
       const client = await pool.connect();
       try {

@@ -146,19 +146,24 @@ describe('a definite WHMCS error is final and alerted', () => {
     expect(itemsWithToken(tenant, batchId)).toHaveLength(0);
   });
 
-  test('WHMCS unreachable for longer than the attempts: never final, billed once when it answers again', async () => {
+  test('WHMCS unreachable for longer than the attempts: never final, only its refusals count, billed once when it answers again', async () => {
     const tenant = await tenantWithCalls(januaryCalls(6));
     const batchId = batchIdFor(tenant.serviceId, PERIOD);
     const twoAttempts: WorkerDeps = { ...kit.deps, config: { ...kit.deps.config, billing: { ...kit.deps.config.billing, maxAttempts: 2 } } };
     kit.whmcs.setFaults([{ mode: 'http_500', percent: 100, actions: ['GetClientsDetails'] }]);
     try {
       for (let attempt = 1; attempt <= 3; attempt += 1) expect((await pushBillingBatch(twoAttempts, tenant.serviceId, PERIOD)).outcome).toBe('failed');
+      // WHMCS answers again, first with a retryable refusal: the first of two allowed, not final.
+      kit.whmcs.setFaults([{ mode: 'result_error', percent: 100, actions: ['AddBillableItem'] }]);
+      const errorsBefore = errorLines().length;
+      expect(await pushBillingBatch(twoAttempts, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'failed', state: 'failed' });
+      expect(errorLines().length).toBe(errorsBefore);
     } finally {
       kit.whmcs.setFaults([]);
     }
     expect(await pushBillingBatch(twoAttempts, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'pushed', state: 'pushed' });
     expect(itemsWithToken(tenant, batchId)).toHaveLength(1);
-    expect(addRequests(tenant)).toHaveLength(1);
+    expect(addRequests(tenant).map((request) => request.fault)).toEqual(['result_error', null]);
   });
 });
 

@@ -284,6 +284,7 @@ describe('/app/extensions/manage.php', () => {
   });
 
   it('a change not done within API_WRITE_WAIT_MS answers 202 with a job_url the superadmin reads with the same credentials (no /v1 key); another tenant’s key gets Not Found', async () => {
+    expect((await manage({ action: 'create', extension: '1007', domain })).status).toBe(200);
     const writes = bridge.worker!.workers.find((worker: Worker) => worker.name === 'tenant-writes')!;
     await writes.pause();
     const basic = { authorization: `Basic ${Buffer.from(`${ADMIN.username}:${ADMIN.password}`).toString('base64')}` };
@@ -292,15 +293,26 @@ describe('/app/extensions/manage.php', () => {
       queued = await manage({ action: 'create', extension: '1006', domain });
       expect(queued.status).toBe(202);
       expect(queued.body).toMatchObject({ status: 'success', message: 'Extension change queued', job_url: `/app/jobs/status.php?job_id=${queued.body.job_id}` });
+      // The new extension's SIP password, in this answer only (as a create answered at once shows it); the job URL never shows it.
+      expect(queued.body.password).toMatch(/^.{20}$/);
       const waiting = await getForm(bridge.url, queued.body.job_url, basic);
       expect(waiting.status).toBe(200);
       expect(waiting.body).toMatchObject({ status: 'success', job_id: queued.body.job_id, state: 'waiting', action: 'extension.upsert', write: { status: 'queued' } });
+      expect(JSON.stringify(waiting.body)).not.toContain(queued.body.password);
+      // A queued create of an extension that exists leaves it as it is: no password (it is not this create's).
+      const existing = await manage({ action: 'create', extension: '1007', domain });
+      expect(existing.status).toBe(202);
+      expect(existing.body.password).toBeUndefined();
     } finally {
       await writes.resume();
     }
     await waitFor(async () => (await getForm(bridge.url, queued.body.job_url, basic)).body.state === 'completed', 15000, 'the queued create completed');
     const done = await asAdmin('/app/jobs/status.php', { job_id: queued.body.job_id });
     expect(done.body).toMatchObject({ message: 'Job completed', write: { status: 'succeeded', http_status: 201, result: { outcome: 'created' } } });
+    expect(JSON.stringify(done.body)).not.toContain(queued.body.password);
+    expect(
+      await fusionRows("select password from v_extensions where extension = '1006' and domain_uuid = (select domain_uuid from v_domains where domain_name = $1)", [domain]),
+    ).toEqual([{ password: queued.body.password }]);
     const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'other-jobs', scope: 'tenant', serviceId: OTHER, access: 'read' });
     expectError(await getForm(bridge.url, queued.body.job_url, { authorization: `Bearer ${otherKey}` }), 404, `Not Found: job ${queued.body.job_id} not found`);
     expectError(await getForm(bridge.url, '/app/jobs/status.php', basic), 400, 'Missing Parameters: job_id is required');

@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
+import { billingPeriodsMode, closingServicePeriods, servicePeriodsOf, type BillingPeriodsMode } from './billing-cycles-repository';
+import { latestClosedPeriod } from './billing-period';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -53,7 +55,10 @@ export interface BillingBatch {
   whmcsBillableId: number | null;
   whmcsInvoiceId: number | null;
   whmcsInvoiceItemId: number | null;
+  /** every push started (this one included while `pushing`) */
   attempts: number;
+  /** WHMCS's answers refusing the item: what BILLING_MAX_ATTEMPTS caps (a push never delivered is not one) */
+  refusals: number;
   lastError: string | null;
   lastErrorCode: string | null;
   pushStartedAt: Date | null;
@@ -92,6 +97,7 @@ interface BatchRow {
   whmcs_invoice_id: string | null;
   whmcs_invoice_item_id: string | null;
   attempts: number;
+  refusals: number;
   last_error: string | null;
   last_error_code: string | null;
   push_started_at: Date | null;
@@ -124,6 +130,7 @@ function toBatch(row: BatchRow): BillingBatch {
     whmcsInvoiceId: optionalNumber(row.whmcs_invoice_id),
     whmcsInvoiceItemId: optionalNumber(row.whmcs_invoice_item_id),
     attempts: row.attempts,
+    refusals: row.refusals,
     lastError: row.last_error,
     lastErrorCode: row.last_error_code,
     pushStartedAt: row.push_started_at,
@@ -137,7 +144,7 @@ function toBatch(row: BatchRow): BillingBatch {
 
 const BATCH_COLUMNS = `batch_id, service_id, client_id, period, category, currency, state, total::text, line_amount::text, call_count,
   billed_seconds, adjustment_total::text, description, push_token, whmcs_billable_id, whmcs_invoice_id, whmcs_invoice_item_id, attempts,
-  last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, verified_at, verify_checked_at, created_at`;
+  refusals, last_error, last_error_code, push_started_at, ambiguous_at, pushed_at, verified_at, verify_checked_at, created_at`;
 
 export async function getBatch(db: Pool | PoolClient, batchId: string): Promise<BillingBatch | null> {
   const { rows } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $1`, [batchId]);
@@ -202,6 +209,15 @@ export async function createBatch(client: PoolClient, input: CreateBatchInput, o
   return insertBatch(client, batchId, input, pending, options.startPush === true);
 }
 
+/** Whether a close finds something to bill in these sums: calls, or adjustments worth at least a cent. */
+function makesBatch(sums: PendingSums): boolean {
+  const callCount = Number.parseInt(sums.calls ?? '0', 10);
+  const adjustmentCount = Number.parseInt(sums.adjustments ?? '0', 10);
+  if (callCount === 0 && adjustmentCount === 0) return false;
+  // Only sub-cent remainders pending and no calls: keep them for a period that has calls.
+  return callCount > 0 || roundInvoiceLine(parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true })) !== 0n;
+}
+
 interface PendingSums {
   calls: string;
   seconds: string;
@@ -215,7 +231,7 @@ interface PendingSums {
 type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null });
 
 /** The batch if it exists, else (same row) the unbilled rated charges up to `period` and the pending adjustments. */
-async function existingOrPending(client: PoolClient, batchId: string, input: CreateBatchInput): Promise<ExistingOrPending | undefined> {
+async function existingOrPending(client: Pool | PoolClient, batchId: string, input: CreateBatchInput): Promise<ExistingOrPending | undefined> {
   const { rows } = await client.query<ExistingOrPending>(
     `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
@@ -231,11 +247,8 @@ async function existingOrPending(client: PoolClient, batchId: string, input: Cre
 }
 
 async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput, sums: PendingSums, startPush: boolean): Promise<MadeBatch | null> {
+  if (!makesBatch(sums)) return null;
   const callCount = Number.parseInt(sums.calls ?? '0', 10);
-  const adjustmentCount = Number.parseInt(sums.adjustments ?? '0', 10);
-  if (callCount === 0 && adjustmentCount === 0) return null;
-  // Only sub-cent remainders pending and no calls: keep them for a period that has calls.
-  if (callCount === 0 && roundInvoiceLine(parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true })) === 0n) return null;
   const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
   if (currencies.length > 1) {
     throw new BillingStoreError(
@@ -412,13 +425,18 @@ export async function markBatchUnknown(db: Pool | PoolClient, batchId: string, c
   );
 }
 
-/** WHMCS definitely did not take the item (refusal, or nothing was delivered). */
-export async function markBatchFailed(db: Pool | PoolClient, batchId: string, code: string, message: string): Promise<void> {
-  await db.query(
-    `UPDATE billing_batches SET state = 'failed', last_error = $2, last_error_code = $3, updated_at = now()
-     WHERE batch_id = $1 AND state IN ('pushing', 'open', 'failed')`,
-    [batchId, message.slice(0, 2000), code],
+/**
+ * WHMCS definitely did not take the item: it refused it (`refused`, counted in `refusals`), or nothing
+ * was delivered. Returns the batch's refusals so far (this one included), or null when it was in another state.
+ */
+export async function markBatchFailed(db: Pool | PoolClient, batchId: string, code: string, message: string, refused: boolean): Promise<number | null> {
+  const { rows } = await db.query<{ refusals: number }>(
+    `UPDATE billing_batches SET state = 'failed', last_error = $2, last_error_code = $3, refusals = refusals + CASE WHEN $4 THEN 1 ELSE 0 END, updated_at = now()
+     WHERE batch_id = $1 AND state IN ('pushing', 'open', 'failed')
+     RETURNING refusals`,
+    [batchId, message.slice(0, 2000), code, refused],
   );
+  return rows[0]?.refusals ?? null;
 }
 
 /**
@@ -447,9 +465,31 @@ export interface PeriodBill {
 }
 
 /**
+ * The period whose bill takes the adjustments pending now. Every close (BILLING_CLOSE_EVERY_SECONDS)
+ * bills the closing period (ended at least BILLING_CLOSE_DELAY_SECONDS ago) and its batch takes every
+ * pending adjustment: while that batch is not made (the hours after a period ends, or a service that
+ * had nothing to bill until now), the closing period's bill takes them, unless the close would find
+ * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it.
+ */
+export async function pendingAdjustmentsPeriod(
+  db: Pool | PoolClient,
+  serviceId: number,
+  now: Date,
+  billing: { timeZone: string; closeDelaySeconds: number; periods: BillingPeriodsMode | undefined },
+): Promise<string> {
+  const next = (await servicePeriodsOf(db, serviceId, billing))(new Date(now.getTime() - billing.closeDelaySeconds * 1000));
+  const closing =
+    (await billingPeriodsMode(db, billing.periods)) === 'calendar'
+      ? latestClosedPeriod(now, billing.timeZone, billing.closeDelaySeconds)
+      : ((await closingServicePeriods(db, [serviceId], now, billing)).get(serviceId) ?? next);
+  const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing });
+  return pending && pending.batch_id === null && makesBatch(pending) ? closing : next;
+}
+
+/**
  * A period's bill as a usage view shows it: once the period's batch is made, its adjustments and
- * total; before that, with `pending`, the adjustments no batch has taken yet (they go on the next
- * bill: the running period's), else none.
+ * total; before that, with `pending` (the period is pendingAdjustmentsPeriod), the adjustments no
+ * batch has taken yet, else none.
  */
 export async function periodBill(db: Pool | PoolClient, serviceId: number, period: string, options: { pending: boolean }): Promise<PeriodBill> {
   const { rows } = await db.query<{ adjustments: string; total: string | null }>(

@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
 import {
+  batchIdFor,
+  createBatch,
+  insertAdjustment,
+  pendingAdjustmentsPeriod,
   InboxRepository,
   MIGRATIONS,
   SealedSecretError,
@@ -301,5 +305,31 @@ describe("a FusionPBX server's locks (its global writes, its registration polls)
     } finally {
       older.release();
     }
+  });
+});
+
+describe('the period whose bill takes the pending adjustments', () => {
+  it("in the hours after a month ends, the ended month's bill (not the new month's); the next month's once that bill is made", async () => {
+    const serviceId = 9100;
+    const billing = { timeZone: 'UTC', closeDelaySeconds: 6 * 3600, periods: 'calendar' as const };
+    const credit = (amount: string) =>
+      insertAdjustment(pool, { adjustmentId: `manual-${randomUUID()}`, serviceId, kind: 'manual', amount, currency: 'EUR', sourcePeriod: null, description: 'credit' });
+    const close = async (period: string) => {
+      const client = await pool.connect();
+      try {
+        return (await createBatch(client, { serviceId, clientId: 1, period }))?.batch.batchId;
+      } finally {
+        client.release();
+      }
+    };
+    await credit('-0.050000');
+    expect(await close('2024-12')).toBe(batchIdFor(serviceId, '2024-12'));
+    await credit('-0.070000');
+    // 2 a.m. on 1 February: December is the closing period (its bill made); January's close, still to come, takes the credit.
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-01T02:00:00Z'), billing)).toBe('2025-01');
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-01T07:00:00Z'), billing)).toBe('2025-01');
+    expect(await close('2025-01')).toBe(batchIdFor(serviceId, '2025-01'));
+    await credit('-0.070000');
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-01T07:00:00Z'), billing)).toBe('2025-02');
   });
 });

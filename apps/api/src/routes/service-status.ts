@@ -1,6 +1,6 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
-import { chargeTotals, periodBill, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
+import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
@@ -13,7 +13,7 @@ export interface Usage {
   includedMinutes?: number;
   /** the period's rated calls */
   amount: string;
-  /** adjustments and credits on the period's bill (periodBill): its batch's, or for the running period those pending */
+  /** adjustments and credits on the period's bill (periodBill): its batch's, or those pending when its bill is the one that takes them */
   adjustments: string;
   /** what the period's bill comes to before the invoice line's rounding to cents: its batch's total once made, else amount + adjustments */
   total: string;
@@ -38,10 +38,10 @@ export interface ServiceStatusReply {
 /** A period's rated usage; the period running now when none is named. Shared with the WHMCS client area. */
 export async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown, named?: string): Promise<Usage> {
   // The period running now: a calendar month, or the service's own cycle period (BILLING_PERIODS=service).
-  const running = (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(new Date());
-  const period = named ?? running;
+  const now = new Date();
+  const period = named ?? (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(now);
   const totals = await chargeTotals(deps.pool, serviceId, period);
-  const bill = await periodBill(deps.pool, serviceId, period, { pending: period === running });
+  const bill = await periodBill(deps.pool, serviceId, period, { pending: period === (await pendingAdjustmentsPeriod(deps.pool, serviceId, now, deps.config.billing)) });
   const { rows } = await deps.pool.query<{ seconds: string; currency: string | null }>(
     `SELECT COALESCE(sum(billable_seconds), 0)::text AS seconds, max(currency) AS currency
      FROM cdr_charges WHERE service_id = $1 AND period = $2 AND status = 'rated'`,

@@ -148,6 +148,20 @@ export async function getTenantExtension(pool: Pool, domainUuid: string, extensi
   return rows[0] ? joinedView(rows[0]) : null;
 }
 
+/**
+ * Whether the domain has an extension of this number, and if so whether its SIP password is
+ * `password` (compared in SQL: the stored password is never read out).
+ */
+export async function tenantExtensionPassword(pool: Pool, domainUuid: string, extension: string, password: string): Promise<'absent' | 'same' | 'other'> {
+  const { rows } = await pool.query<{ same: boolean }>('select password is not distinct from $3 as same from v_extensions where domain_uuid = $1 and extension = $2', [
+    domainUuid,
+    extension,
+    password,
+  ]);
+  if (rows.length === 0) return 'absent';
+  return rows.every((row) => row.same) ? 'same' : 'other';
+}
+
 /** The numbers of `extensions` the domain (by name, as registration monitoring reads it) has no extension of, in the order given. */
 export async function missingDomainExtensions(pool: Pool, domainName: string, extensions: readonly string[]): Promise<string[]> {
   if (extensions.length === 0) return [];

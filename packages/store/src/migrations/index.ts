@@ -18,6 +18,7 @@ import { migration016 } from './016-registration-servers';
 import { migration019 } from './019-credit-restricted-dialers';
 import { migration020 } from './020-cdr-charge-row';
 import { migration021 } from './021-removable-servers';
+import { migration022 } from './022-billing-refusals';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -40,4 +41,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration019,
   migration020,
   migration021,
+  migration022,
 ];

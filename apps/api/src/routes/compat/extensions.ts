@@ -1,12 +1,13 @@
 import type { Request, Response } from 'express';
 import Joi from 'joi';
-import { getTenantExtension, newSipPassword, type ExtensionFields, type ExtensionView } from '@ictvoip/fusionpbx';
+import { getTenantExtension, newSipPassword, tenantExtensionPassword, type ExtensionFields, type ExtensionView } from '@ictvoip/fusionpbx';
+import type { TenantWrite } from '@ictvoip/store';
 import { HttpError } from '../../errors';
 import type { Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { extensionNumber } from '../v1/common-schemas';
 import { EXTENSION_FIELDS } from '../v1/extensions';
-import { isFinishedWrite, passwordShown, performWrite, writeFailure, type WriteRequest } from '../v1/tenant-write';
+import { isFinishedWrite, passwordShown, performWrite, sealedExtensionPassword, writeFailure, type WriteRequest } from '../v1/tenant-write';
 import { requireDomainScope, type TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { jobStatusUrl } from './job-status';
@@ -93,6 +94,20 @@ async function requireExisting(context: TenantContext, extension: string, uuid: 
 }
 
 /**
+ * A queued `create` (an upsert: a repeat leaves the extension as it is) answers the SIP password it
+ * makes the extension with, as a create answered at once does: when no extension of that number is
+ * there yet, or the one there has this write's password (this write made it). An extension that
+ * exists with another password keeps it (the job's outcome is `unchanged`): none is shown. The job
+ * URL never shows it.
+ */
+async function queuedCreatePassword(context: TenantContext, write: TenantWrite, extension: string): Promise<string | null> {
+  const password = sealedExtensionPassword(context, write);
+  if (!password) return null;
+  const { deps, domain } = requireDomainScope(context);
+  return (await tenantExtensionPassword(deps.fusionPool, domain.domainUuid, extension, password)) === 'other' ? null : password;
+}
+
+/**
  * `/app/extensions/manage.php` (`action`, `extension`, `domain`): `create` makes the extension or
  * leaves an existing one as it is (so a repeated create is one extension), `update` / `enable` /
  * `disable` change an existing one, `delete` removes it (its mailbox stays). Optional fields use
@@ -109,7 +124,7 @@ export async function manageExtension(deps: ApiDeps, principal: Principal, req: 
   const write = await performWrite(context, res, writeRequest(action, extension, fields), () => ({ secrets: { password: newSipPassword() } }));
   const answer = { action, extension, domain: domainName };
   if (!isFinishedWrite(write)) {
-    const password = passwordShown(context, write);
+    const password = action === 'create' ? await queuedCreatePassword(context, write, extension) : passwordShown(context, write);
     return sendSuccess(res, 'Extension change queued', { ...answer, job_id: write.writeId, job_url: jobStatusUrl(write.writeId), ...(password ? { password } : {}) }, 202);
   }
   const failure = writeFailure(write);

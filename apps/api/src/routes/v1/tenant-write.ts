@@ -60,11 +60,15 @@ export const PENDING_RESPONSE =
  * it): when the create is known (finished with outcome created, or a pending POST).
  */
 function shownPassword(context: TenantContext, write: TenantWrite): Record<string, string> {
-  if (write.resource !== 'extension' || !write.sealedSecrets) return {};
   const created = write.status === 'succeeded' ? write.result?.outcome === 'created' : write.operation === 'create';
-  if (!created) return {};
-  const { password } = openSecrets(write.sealedSecrets, context.deps.config.sealing);
+  const password = created ? sealedExtensionPassword(context, write) : null;
   return password ? { password } : {};
+}
+
+/** The SIP password an extension write carries sealed (a create's or a reset's), or none. */
+export function sealedExtensionPassword(context: TenantContext, write: TenantWrite): string | null {
+  if (write.resource !== 'extension' || !write.sealedSecrets) return null;
+  return openSecrets(write.sealedSecrets, context.deps.config.sealing).password ?? null;
 }
 
 async function recordWrite(scope: WriteScope, res: Response, request: WriteRequest, choose: () => WriteChoices): Promise<{ inserted: boolean; write: TenantWrite }> {

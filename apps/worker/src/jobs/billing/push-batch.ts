@@ -49,8 +49,6 @@ export interface PushResult {
 
 /** Refusals that another attempt cannot fix: alerted, left for an operator. */
 const FINAL_CODES = new Set(['WHMCS_AUTH_REFUSED', 'WHMCS_NOT_FOUND', 'WHMCS_INPUT_INVALID', 'CURRENCY_MISMATCH']);
-/** WhmcsTransportError's code: on a `failed` batch, a push that did not reach WHMCS (one that may have is `unknown`). */
-const NOT_DELIVERED_CODE = 'WHMCS_TRANSPORT';
 
 function classify(error: unknown): PushAttempt {
   if (error instanceof WhmcsTransportError) {
@@ -79,24 +77,22 @@ async function attemptAdd(deps: WorkerDeps, whmcs: WhmcsApiClient, batch: Billin
   }
 }
 
-/** A definite refusal is final when another attempt cannot fix it, or when the attempts are used up. */
-function isFinalRefusal(deps: WorkerDeps, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): boolean {
-  return attempt.final || attemptsMade >= deps.config.billing.maxAttempts;
-}
-
 /**
- * A failed batch is not sent again when WHMCS refused it for good, or refused it and the attempts are
- * used up. One whose last push never reached WHMCS (unreachable, a 4xx from a proxy, a read that failed
- * before the write) is always sent again at the next close: nothing was billed, and WHMCS down for
- * longer than BILLING_MAX_ATTEMPTS closes must not leave the period (or a final bill) unbilled for good.
+ * WHMCS's refusals are capped at BILLING_MAX_ATTEMPTS; pushes that never reached WHMCS (unreachable, a
+ * 4xx from a proxy, a read that failed before the write) are not refusals and use none of the cap: nothing
+ * was billed, and WHMCS down for longer than BILLING_MAX_ATTEMPTS closes must not leave the period (or a
+ * final bill) unbilled for good, nor make the first refusal after it final.
  */
-function failedForGood(deps: WorkerDeps, batch: BillingBatch): boolean {
-  const code = batch.lastErrorCode ?? '';
-  if (FINAL_CODES.has(code)) return true;
-  return code !== NOT_DELIVERED_CODE && batch.attempts >= deps.config.billing.maxAttempts;
+function refusalsUsedUp(deps: WorkerDeps, refusals: number): boolean {
+  return refusals >= deps.config.billing.maxAttempts;
 }
 
-async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt: Extract<PushAttempt, { kind: 'refused' }>, attemptsMade: number): Promise<void> {
+/** A failed batch is not sent again when WHMCS refused it for good, or refused it as often as allowed. */
+function failedForGood(deps: WorkerDeps, batch: BillingBatch): boolean {
+  return FINAL_CODES.has(batch.lastErrorCode ?? '') || refusalsUsedUp(deps, batch.refusals);
+}
+
+async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt: Extract<PushAttempt, { kind: 'refused' }>, refusals: number): Promise<void> {
   const detail = {
     batchId: batch.batchId,
     serviceId: batch.serviceId,
@@ -104,7 +100,9 @@ async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt
     period: batch.period,
     amount: batch.lineAmount,
     code: attempt.code,
-    attempts: attemptsMade,
+    // `batch` is as marked `pushing`: this attempt is already counted.
+    attempts: batch.attempts,
+    refusals,
   };
   // Error level + "ALERT" + the code: what log-based alerting keys on; the batch stays `failed` (listBatchesNeedingAttention).
   deps.logger.error({ ...detail, err: attempt.message }, 'ALERT billing push refused by WHMCS: final, needs an operator');
@@ -113,8 +111,6 @@ async function recordFinalRefusal(deps: WorkerDeps, batch: BillingBatch, attempt
 
 async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch, attempt: PushAttempt): Promise<PushOutcome> {
   const log = { batchId: batch.batchId, serviceId: batch.serviceId, amount: batch.lineAmount };
-  // `batch` is as marked `pushing`: this attempt is already counted.
-  const attemptsMade = batch.attempts;
   switch (attempt.kind) {
     case 'added':
       await markBatchPushed(
@@ -130,13 +126,13 @@ async function record(deps: WorkerDeps, client: PoolClient, batch: BillingBatch,
       deps.logger.warn({ ...log, err: attempt.message }, 'billing push outcome unknown: will reconcile by token before any resend');
       return 'unknown';
     case 'not_delivered':
-      await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
+      await markBatchFailed(client, batch.batchId, attempt.code, attempt.message, false);
       deps.logger.warn({ ...log, err: attempt.message }, 'billing push not delivered; safe to retry');
       return 'failed';
     case 'refused': {
-      await markBatchFailed(client, batch.batchId, attempt.code, attempt.message);
-      const final = isFinalRefusal(deps, attempt, attemptsMade);
-      if (final) await recordFinalRefusal(deps, batch, attempt, attemptsMade);
+      const refusals = (await markBatchFailed(client, batch.batchId, attempt.code, attempt.message, true)) ?? batch.refusals + 1;
+      const final = attempt.final || refusalsUsedUp(deps, refusals);
+      if (final) await recordFinalRefusal(deps, batch, attempt, refusals);
       else deps.logger.warn({ ...log, code: attempt.code, err: attempt.message }, 'billing push refused by WHMCS; will retry');
       return final ? 'failed-final' : 'failed';
     }
