@@ -12,6 +12,7 @@ import { runCreditCheck } from '../src';
 import { call, createKey } from '../../api/test/v1-helpers';
 import type { BillingKit } from './cdr-billing-kit';
 import { addOutboundTenant, startOutboundKit } from './credit-outbound-kit';
+import { waitFor } from './harness';
 
 let kit: BillingKit;
 
@@ -277,4 +278,32 @@ test('while restricted, the tenant cannot switch a stopped gateway on (or make a
   client.credit = '20.00';
   await runCreditCheck(kit.deps, client.id);
   expect((await call(kit.bridge.url, 'PUT', `/v1/tenants/9805/gateways/${spare}?dryRun=1`, { token, body: { enabled: true } })).status).toBe(200);
+});
+
+test('a restriction decided after the API accepted a switch-on (the write still queued) refuses it in the job: 409 CREDIT_RESTRICTED, the gateway stays off, nothing made', async () => {
+  const { client, trunk, spare, gateways } = await addOutboundTenant(kit, 9806);
+  await kit.bridge.fusion.query(`update v_gateways set enabled = 'false' where gateway_uuid = $1`, [spare]);
+  const token = await createKey(kit.bridge.url, kit.bridge.config.adminToken, { name: 'tenant-9806', scope: 'tenant', serviceId: 9806, access: 'read-write' });
+  const writes = kit.bridge.worker!.workers.find((worker) => worker.name === 'tenant-writes')!;
+  const queued = async (n: number) => (await kit.deps.pool.query(`SELECT count(*)::int AS n FROM tenant_writes WHERE service_id = 9806 AND status = 'queued'`)).rows[0].n >= n;
+  await writes.pause();
+  let replies: Promise<Awaited<ReturnType<typeof call>>>[];
+  try {
+    replies = [
+      call(kit.bridge.url, 'PUT', `/v1/tenants/9806/gateways/${spare}`, { token, body: { enabled: true } }),
+      call(kit.bridge.url, 'POST', '/v1/tenants/9806/gateways', { token, body: { name: 'own-trunk', proxy: 'sip.own.example', register: false } }),
+    ];
+    await waitFor(() => queued(2), 10000, 'both writes accepted and queued');
+    client.credit = '-0.01';
+    expect((await runCreditCheck(kit.deps, client.id)).services[0]?.actions).toContain('outbound-restricted');
+  } finally {
+    await writes.resume();
+  }
+  for (const reply of await Promise.all(replies)) {
+    expect({ status: reply.status, error: reply.body.error }).toEqual({
+      status: 409,
+      error: { code: 'CREDIT_RESTRICTED', message: expect.stringContaining('tenant 9806 is restricted for low credit (credit control, outbound calls)') },
+    });
+  }
+  expect(await gateways()).toEqual({ [trunk]: 'true', [spare]: 'false' });
 });

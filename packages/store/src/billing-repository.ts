@@ -470,19 +470,20 @@ export interface PeriodBill {
  * pending adjustment: while that batch is not made (the hours after a period ends, or a service that
  * had nothing to bill until now), the closing period's bill takes them, unless the close would find
  * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it.
+ * `callsOnPrepaidInvoices` as the close decides it: a prepaid service's calls never count then.
  */
 export async function pendingAdjustmentsPeriod(
   db: Pool | PoolClient,
   serviceId: number,
   now: Date,
-  billing: { timeZone: string; closeDelaySeconds: number; periods: BillingPeriodsMode | undefined },
+  billing: { timeZone: string; closeDelaySeconds: number; periods: BillingPeriodsMode | undefined; callsOnPrepaidInvoices?: boolean },
 ): Promise<string> {
   const next = (await servicePeriodsOf(db, serviceId, billing))(new Date(now.getTime() - billing.closeDelaySeconds * 1000));
   const closing =
     (await billingPeriodsMode(db, billing.periods)) === 'calendar'
       ? latestClosedPeriod(now, billing.timeZone, billing.closeDelaySeconds)
       : ((await closingServicePeriods(db, [serviceId], now, billing)).get(serviceId) ?? next);
-  const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing });
+  const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing, callsOnPrepaidInvoices: billing.callsOnPrepaidInvoices });
   return pending && pending.batch_id === null && makesBatch(pending) ? closing : next;
 }
 

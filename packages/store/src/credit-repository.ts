@@ -113,6 +113,14 @@ export async function getCreditState(db: Pool | PoolClient, serviceId: number): 
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
+/**
+ * Credit control's outbound restriction holds for the service, or is decided and about to be carried
+ * out: a gateway switched on (or made) meanwhile would carry paid calls until the next check.
+ */
+export function outboundRestricted(credit: CreditStateRecord | null): boolean {
+  return credit?.restriction === 'outbound' && (credit.suspendedBy === 'bridge' || credit.pendingAction === 'restrict');
+}
+
 export async function listCreditStates(db: Pool | PoolClient, query: { serviceId?: number; clientId?: number } = {}): Promise<CreditStateRecord[]> {
   const { rows } = await db.query<CreditRow>(
     `SELECT ${COLUMNS} FROM credit_states WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2::bigint IS NULL OR client_id = $2) ORDER BY service_id`,

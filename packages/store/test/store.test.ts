@@ -332,4 +332,35 @@ describe('the period whose bill takes the pending adjustments', () => {
     await credit('-0.070000');
     expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-01T07:00:00Z'), billing)).toBe('2025-02');
   });
+
+  it("a prepaid service's calls (billed on prepaid invoices) never count: with only a sub-cent remainder pending, the close makes nothing and the remainder shows on the next period", async () => {
+    const serviceId = 9101;
+    const billing = { timeZone: 'UTC', closeDelaySeconds: 6 * 3600, periods: 'calendar' as const };
+    await insertAdjustment(pool, {
+      adjustmentId: `carry-${randomUUID()}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-0.004000',
+      currency: 'EUR',
+      sourcePeriod: null,
+      description: 'remainder',
+    });
+    // A January call not yet on a daily prepaid invoice: the closing prepaid invoice takes it, never the batch.
+    await pool.query(
+      `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+       VALUES ($1, $2, 't9101.example', '2025-01-20T10:00:00Z', 'outbound', 60, 60, 0.120000, 'EUR', 'rated', '2025-01')`,
+      [randomUUID(), serviceId],
+    );
+    const at = new Date('2025-02-01T07:00:00Z');
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, at, { ...billing, callsOnPrepaidInvoices: true })).toBe('2025-02');
+    // Postpaid, the call goes in January's batch, and the remainder with it.
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, at, billing)).toBe('2025-01');
+    const client = await pool.connect();
+    try {
+      expect(await createBatch(client, { serviceId, clientId: 1, period: '2025-01', callsOnPrepaidInvoices: true })).toBeNull();
+    } finally {
+      client.release();
+    }
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, at, { ...billing, callsOnPrepaidInvoices: true })).toBe('2025-02');
+  });
 });

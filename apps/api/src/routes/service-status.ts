@@ -1,4 +1,5 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
+import { callsOnPrepaidInvoices } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
@@ -36,12 +37,16 @@ export interface ServiceStatusReply {
 }
 
 /** A period's rated usage; the period running now when none is named. Shared with the WHMCS client area. */
-export async function usageOf(deps: ApiDeps, serviceId: number, includedMinutes: unknown, named?: string): Promise<Usage> {
+export async function usageOf(deps: ApiDeps, serviceId: number, plan: Record<string, unknown> | undefined, named?: string): Promise<Usage> {
+  const includedMinutes = plan?.includedMinutes;
   // The period running now: a calendar month, or the service's own cycle period (BILLING_PERIODS=service).
   const now = new Date();
   const period = named ?? (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(now);
   const totals = await chargeTotals(deps.pool, serviceId, period);
-  const bill = await periodBill(deps.pool, serviceId, period, { pending: period === (await pendingAdjustmentsPeriod(deps.pool, serviceId, now, deps.config.billing)) });
+  // A prepaid service's calls go on prepaid invoices, never in the close's batch: counted as the close counts them.
+  const prepaid = plan !== undefined && callsOnPrepaidInvoices(deps.config, plan);
+  const pendingPeriod = await pendingAdjustmentsPeriod(deps.pool, serviceId, now, { ...deps.config.billing, callsOnPrepaidInvoices: prepaid });
+  const bill = await periodBill(deps.pool, serviceId, period, { pending: period === pendingPeriod });
   const { rows } = await deps.pool.query<{ seconds: string; currency: string | null }>(
     `SELECT COALESCE(sum(billable_seconds), 0)::text AS seconds, max(currency) AS currency
      FROM cdr_charges WHERE service_id = $1 AND period = $2 AND status = 'rated'`,
@@ -103,7 +108,7 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
   }
   const [counts, usage, registrations] = await Promise.all([
     domain ? tenantCounts(deps.fusionPool, domain.domainUuid) : Promise.resolve(null),
-    usageOf(deps, serviceId, service?.plan.includedMinutes),
+    usageOf(deps, serviceId, service?.plan),
     domain ? registrationsOf(deps, domain.domainName) : Promise.resolve([]),
   ]);
   const maxExtensions = service?.plan.maxExtensions;

@@ -58,6 +58,18 @@ export class CustomisedInFusionpbxError extends Error {
   }
 }
 
+/** Credit control's outbound restriction holds: switching a gateway on (or making one) is refused until a top-up. */
+export class CreditRestrictedError extends Error {
+  readonly code = 'CREDIT_RESTRICTED';
+  constructor(
+    readonly serviceId: number,
+    readonly what: string,
+  ) {
+    super(`tenant ${serviceId} is restricted for low credit (credit control, outbound calls): ${what} is refused until a top-up lifts the restriction`);
+    this.name = 'CreditRestrictedError';
+  }
+}
+
 /**
  * How a per-resource write was refused, in the contract's terms (HTTP status and error code): the
  * API answers it directly, and the worker stores it for the request that queued the write.
@@ -81,6 +93,7 @@ export function writeRejectionOf(error: unknown): WriteRejection | null {
   if (error instanceof TrunkCidrOwnedError) return { status: 409, code: 'TRUNK_CIDR_TAKEN', message: `trunk CIDR ${error.cidr} is already in use on this FusionPBX server` };
   if (error instanceof ManagedResourceError) return { status: 409, code: 'MANAGED_BY_PLAN', message: error.message };
   if (error instanceof CustomisedInFusionpbxError) return { status: 409, code: 'CUSTOMISED_IN_FUSIONPBX', message: error.message };
+  if (error instanceof CreditRestrictedError) return { status: 409, code: 'CREDIT_RESTRICTED', message: error.message };
   if (error instanceof ResourceNotFoundError) return { status: 404, code: 'NOT_FOUND', message: error.message };
   if (error instanceof TenantStateError) return { status: 409, code: 'TENANT_NOT_ACTIVE', message: error.message };
   if (error instanceof TenantNotFoundError) return { status: 409, code: 'TENANT_NOT_PROVISIONED', message: error.message };

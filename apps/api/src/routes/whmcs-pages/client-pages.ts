@@ -119,7 +119,7 @@ async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequ
     page.records.map((record) => record.uuid),
   );
   const includedMinutes = context.service.plan.includedMinutes;
-  const totals = await usageOf(deps, input.serviceId, includedMinutes, choice.selected.label);
+  const totals = await usageOf(deps, input.serviceId, context.service.plan, choice.selected.label);
   return {
     serviceId: input.serviceId,
     period: choice.selected.label,
@@ -200,10 +200,9 @@ async function serviceCurrency(deps: ApiDeps, serviceIdValue: number, credit: Cl
  */
 async function overview(deps: ApiDeps, input: CallsRequest) {
   const context = await tenantOf(deps, input.serviceId);
-  const includedMinutes = context.service.plan.includedMinutes;
   const [calls, usage, phones, numbers, credit] = await Promise.all([
     callsPage(deps, context, input),
-    usageOf(deps, input.serviceId, includedMinutes),
+    usageOf(deps, input.serviceId, context.service.plan),
     phonesOf(deps, context),
     numbersOf(context),
     creditOf(deps, input.serviceId),

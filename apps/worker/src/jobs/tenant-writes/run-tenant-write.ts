@@ -30,6 +30,12 @@ export interface TenantWriteContext {
 
 export type ResourceWriter = (ctx: TenantWriteContext) => Promise<ResourceWriteResult>;
 
+/**
+ * What a resource may hold around its write and FreeSWITCH side, inside the service lock (e.g. a
+ * gateway switched on takes the client's credit lock and checks the restriction there).
+ */
+export type WriteGuard = <T>(ctx: TenantWriteContext, work: () => Promise<T>) => Promise<T>;
+
 /** What the job returns (kept by BullMQ): never a secret, only where the answer is. */
 export interface TenantWriteJobResult {
   writeId: string;
@@ -85,7 +91,7 @@ async function serviceOf(deps: WorkerDeps, write: TenantWrite): Promise<ServiceR
   return service;
 }
 
-async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWriter): Promise<TenantWriteOutcome> {
+async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWriter, guard?: WriteGuard): Promise<TenantWriteOutcome> {
   const service = await serviceOf(deps, write);
   const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
   const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.sealing) : {};
@@ -93,10 +99,11 @@ async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWri
   // The lock every provisioning job of this service holds: a REST write never interleaves with one,
   // and its FreeSWITCH side is sent before the next write of the service commits (a gateway's
   // start never lands after a later delete of it).
-  return withServiceLock(deps.pool, write.serviceId, async () => {
+  const work = async () => {
     const result = await writer(ctx);
     return succeeded(result, await applyFreeswitch(ctx, scoped, result.freeswitch));
-  });
+  };
+  return withServiceLock(deps.pool, write.serviceId, () => (guard ? guard(ctx, work) : work()));
 }
 
 type Refusal = Extract<TenantWriteOutcome, { status: 'rejected' | 'failed' }>;
@@ -121,8 +128,8 @@ const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?
  * (its write already answered) changes nothing; a client's mistake (quota, duplicate, unknown
  * resource) is an answer, not a retry; anything else is retried, and the last failure is stored.
  */
-export function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, writer: ResourceWriter): Promise<TenantWriteJobResult> {
-  return runWriteJob(deps, job, (write) => attempt(deps, write, writer));
+export function runTenantWrite(deps: WorkerDeps, job: TypedJob<TenantWriteJobName>, writer: ResourceWriter, guard?: WriteGuard): Promise<TenantWriteJobResult> {
+  return runWriteJob(deps, job, (write) => attempt(deps, write, writer, guard));
 }
 
 /**
