@@ -220,6 +220,10 @@ describe('a job asked while Redis is unavailable to the API', () => {
       // Another tenant's (the test above made it) finished write stays as unknown as it is with Redis up.
       const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'redis-down-other', scope: 'tenant', serviceId: SERVICE + 1, access: 'read' });
       expect((await call(down.url, 'GET', `/v1/jobs/${created}`, { token: otherKey })).status).toBe(404);
+      // A superadmin's password is checked under the failed-login lockout, which is counted in Redis: refused, not guessed unlimited.
+      const basic = { authorization: `Basic ${Buffer.from('admin:any-password').toString('base64')}` };
+      const superadmin = await call(down.url, 'GET', `/app/jobs/status.php?job_id=${created}`, { headers: basic });
+      expect({ status: superadmin.status, retryAfter: superadmin.headers.get('retry-after') }).toEqual({ status: 503, retryAfter: '5' });
       // Only Redis could tell (a job the database has no finished row for): retry later.
       for (const path of ['/v1/jobs/no-such-job', '/app/jobs/status.php?job_id=no-such-job']) {
         const unknown = await call(down.url, 'GET', path, { token: key });
