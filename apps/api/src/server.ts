@@ -52,6 +52,17 @@ async function registeredServerChecks(targets: FusionTargets, registry: FusionSe
   return checks;
 }
 
+/** Calls made while one is running share its answer; the next call after it settles runs `work` anew. */
+function sharedInFlight<T>(work: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | null = null;
+  return () => {
+    running ??= work().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+}
+
 /** Builds every dependency, migrates, and listens. Fails at start-up on a bad whitelist or TRUST_PROXY. */
 export async function startApi(config: BridgeConfig, logger: Logger, options: StartApiOptions = {}): Promise<RunningApi> {
   const trustProxy = parseTrustProxy(config.http.trustProxy);
@@ -88,6 +99,8 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const metrics = createApiMetrics({ queues, pool });
   // The process's one LISTEN connection, outside the pool (held as long as the API runs); started once the API listens.
   const finishes = new FinishListener({ connectionString: config.database.url, log: logger, onState: metrics.finishListener });
+  // /readyz's fusionpbxDatabase and templateDomain checks share one read of FusionPBX's schema per request.
+  const fusionProbe = sharedInFlight(() => fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain));
   const deps: ApiDeps = {
     config,
     logger,
@@ -109,7 +122,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       database: async () => void (await pool.query('SELECT 1')),
       redis: async () => void (await redis.ping()),
       // FusionPBX's schema answers (an empty or wrong database is down, as unreachable is).
-      fusionpbxDatabase: async () => void (await fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain)),
+      fusionpbxDatabase: async () => void (await fusionProbe()),
     },
     serverReadiness: () => registeredServerChecks(targets, fusionServers, config.fusionpbx.templateDomain),
     freeswitchBehind: () => new ServicesRepository(pool).freeswitchBehindSummary(),
@@ -117,7 +130,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
       eventSocket: async () => void (await esl.api('status')),
       // Creates would fail; every other event (a suspend) still applies: degraded, not out of the load balancer.
       templateDomain: async () => {
-        if (!(await fusionpbxReadiness(fusionPool, config.fusionpbx.templateDomain)).hasTemplateDomain) throw missingTemplateDomain(config.fusionpbx.templateDomain);
+        if (!(await fusionProbe()).hasTemplateDomain) throw missingTemplateDomain(config.fusionpbx.templateDomain);
       },
       // BullMQ workers name their Redis connections after the queue; CLIENT LIST finds them.
       workers: async () => {

@@ -151,6 +151,8 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     for (const [path, headers] of [
       ['/status/whmcs/', {}],
       ['/status/whmcs/index.php', {}],
+      // The WHMCS paths answer the text whatever format is asked (a Server Status Address is that text).
+      ['/status/whmcs/?format=json', {}],
       ['/app/status/?format=whmcs', {}],
       ['/status', { accept: 'text/plain' }],
     ] as [string, Record<string, string>][]) {

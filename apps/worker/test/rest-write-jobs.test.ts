@@ -15,6 +15,7 @@ import { startBridge, waitFor, withoutWorker as pauseWorker, type Bridge } from 
 let bridge: Bridge;
 let key: string;
 let domain: string;
+let tenantJobId: string;
 const SERVICE = 5601;
 const profile = 'internal';
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   bridge = await startBridge({ API_WRITE_WAIT_MS: '1500', JOB_BACKOFF_MS: '100', FUSIONPBX_PROFILE: profile });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
-  domain = (await createTenant(bridge, SERVICE)).domain;
+  ({ domain, jobId: tenantJobId } = await createTenant(bridge, SERVICE));
   // Provisioning made 100-102; the REST quota is the stored plan's, raised here to leave room.
   await bridge.api!.deps.pool.query(`UPDATE services SET plan = plan || '{"maxExtensions": 6, "maxGateways": 3}'::jsonb WHERE service_id = $1`, [SERVICE]);
   key = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });
@@ -198,6 +199,39 @@ describe('a write that cannot be applied', () => {
         ])
       )[0].description,
     ).not.toBe('never');
+  });
+});
+
+describe('a job asked while Redis is unavailable to the API', () => {
+  it('answers a finished write or webhook event from the database (v1 and status.php), 503 with Retry-After only for what the database cannot tell', async () => {
+    const down = await startApi(loadConfig({ ...bridge.env, REDIS_URL: 'redis://127.0.0.1:1', COMPAT_ICTVOIP: '1' }), bridge.logger, { port: 0 });
+    try {
+      const created = (await writeRow('req-create-150'))[0].write_id as string;
+      const job = await call(down.url, 'GET', `/v1/jobs/${created}`, { token: key });
+      expect(job.status).toBe(200);
+      expect(job.body).toMatchObject({ id: created, state: 'completed', serviceId: SERVICE, action: 'extension.create', write: { status: 'succeeded', httpStatus: 201 } });
+      expect(job.body.write.result).toMatchObject({ outcome: 'created', extension: { extension: '150' } });
+      const refused = await call(down.url, 'GET', `/app/jobs/status.php?job_id=${(await writeRow('req-quota'))[0].write_id}`, { token: key });
+      expect(refused.status).toBe(200);
+      expect(refused.body).toMatchObject({ status: 'success', state: 'completed', write: { status: 'rejected', http_status: 409, error: { code: 'QUOTA_EXCEEDED' } } });
+      const event = await call(down.url, 'GET', `/v1/jobs/${tenantJobId}`, { token: key });
+      expect(event.status).toBe(200);
+      expect(event.body).toMatchObject({ state: 'completed', serviceId: SERVICE, event: { status: 'succeeded' } });
+      // Another tenant's (the test above made it) finished write stays as unknown as it is with Redis up.
+      const otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'redis-down-other', scope: 'tenant', serviceId: SERVICE + 1, access: 'read' });
+      expect((await call(down.url, 'GET', `/v1/jobs/${created}`, { token: otherKey })).status).toBe(404);
+      // A superadmin's password is checked under the failed-login lockout, which is counted in Redis: refused, not guessed unlimited.
+      const basic = { authorization: `Basic ${Buffer.from('admin:any-password').toString('base64')}` };
+      const superadmin = await call(down.url, 'GET', `/app/jobs/status.php?job_id=${created}`, { headers: basic });
+      expect({ status: superadmin.status, retryAfter: superadmin.headers.get('retry-after') }).toEqual({ status: 503, retryAfter: '5' });
+      // Only Redis could tell (a job the database has no finished row for): retry later.
+      for (const path of ['/v1/jobs/no-such-job', '/app/jobs/status.php?job_id=no-such-job']) {
+        const unknown = await call(down.url, 'GET', path, { token: key });
+        expect({ path, status: unknown.status, retryAfter: unknown.headers.get('retry-after') }).toEqual({ path, status: 503, retryAfter: '5' });
+      }
+    } finally {
+      await down.close();
+    }
   });
 });
 

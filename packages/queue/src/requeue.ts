@@ -16,11 +16,20 @@ export async function requeueUnlessLive(queue: Queue, name: string, data: unknow
   return { previousState, added: true };
 }
 
+const COMPLETED_PAGE = 200;
+
 /**
- * The most recently finished completed job of that name among the newest 200 completed jobs of the
- * queue (the drift report's readers: `GET /admin/drift`, the WHMCS dashboard, a starting worker's gauges).
+ * The most recently finished completed job of that name anywhere in the queue's completed history
+ * (the drift report's readers: `GET /admin/drift`, the WHMCS dashboard, a starting worker's gauges),
+ * read newest first a page at a time: the reconciler alone finishes a maintenance job every minute,
+ * so a daily report sits behind far more than one page of them.
  */
 export async function latestCompletedJob(queue: Queue, name: string): Promise<Job | undefined> {
-  const finished = (await queue.getJobs(['completed'], 0, 200, false)).filter((job) => job.name === name);
-  return finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+  const total = await queue.getCompletedCount();
+  for (let start = 0; start < total; start += COMPLETED_PAGE) {
+    // A page may come back short when a trim runs meanwhile (getJobs leaves out jobs gone): the count ends the scan.
+    const finished = (await queue.getJobs(['completed'], start, start + COMPLETED_PAGE - 1, false)).filter((job) => job.name === name);
+    if (finished.length > 0) return finished.sort((a, b) => (b.finishedOn ?? 0) - (a.finishedOn ?? 0))[0];
+  }
+  return undefined;
 }

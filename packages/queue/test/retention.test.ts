@@ -11,6 +11,8 @@ import {
   DEFAULT_JOB_RETENTION,
   EVENT_STREAM_MAX_LEN,
   FAILED_JOBS_KEPT,
+  latestCompletedJob,
+  MAINTENANCE_JOBS,
   QUEUE_NAMES,
   type JobRetention,
 } from '@ictvoip/queue';
@@ -122,4 +124,28 @@ describe('Redis retention: what a queue keeps of finished work is bounded, whate
       .filter((path) => /FINISHED_JOB_RETENTION|finishedJobRetention|DEFAULT_JOB_RETENTION/.test(readFileSync(join(REPO_ROOT, path), 'utf8')));
     expect(byName).toEqual([]);
   });
+
+  it('finds the last drift report behind more newer completed jobs than one page (GET /admin/drift, the WHMCS dashboard)', async () => {
+    // Defaults: the reconciler finishes a maintenance job every minute, so a daily report has ~1,400 newer ones.
+    const prefix = uniqueQueuePrefix('retention');
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const queues = createQueues({ connection, prefix, attempts: 1, backoffMs: 10 });
+    const workerConnection = createWorkerConnection(TEST_REDIS_URL);
+    const worker = new Worker(QUEUE_NAMES.maintenance, async (job) => ({ ran: job.name }), { connection: workerConnection, prefix, concurrency: 20 });
+    try {
+      const queue = queues.maintenance;
+      await queue.add(MAINTENANCE_JOBS.driftReport, {}, { jobId: 'drift-the-report' });
+      await drained(() => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), 10_000);
+      await queue.addBulk(Array.from({ length: 450 }, (_, i) => ({ name: MAINTENANCE_JOBS.reconcileInbox, data: {}, opts: { jobId: `reconcile-${i}` } })));
+      await drained(() => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), 60_000);
+      expect((await latestCompletedJob(queue, MAINTENANCE_JOBS.driftReport))?.id).toBe('drift-the-report');
+      expect(await latestCompletedJob(queue, MAINTENANCE_JOBS.purgeTerminated)).toBeUndefined();
+    } finally {
+      await worker.close();
+      await closeQueues(queues);
+      workerConnection.disconnect();
+      connection.disconnect();
+      await deleteRedisPrefix(prefix);
+    }
+  }, 90_000);
 });

@@ -25,15 +25,25 @@ function rateSubject(principal: Exclude<Principal, { kind: 'admin-token' }>): st
 /**
  * Counts the request against the key's bucket and sets X-RateLimit-Limit / -Remaining / -Reset
  * (unix seconds); over the limit → 429 + Retry-After. The ADMIN_TOKEN (operator) is not limited.
- * Redis down → 503: failing open would let one key hammer FusionPBX while the limiter is blind.
+ * Redis down → 503: failing open would let one key hammer FusionPBX while the limiter is blind. Only
+ * a route that reads the bridge's own database and nothing else (a job's status, which is answered
+ * from its finished row while Redis is down) passes `whenBlind: 'allow'` and is answered unlimited then.
  */
-export async function enforceRateLimit(limiter: RateLimiter, config: BridgeConfig, principal: Principal, bucket: RateLimitBucket, res: Response): Promise<void> {
+export async function enforceRateLimit(
+  limiter: RateLimiter,
+  config: BridgeConfig,
+  principal: Principal,
+  bucket: RateLimitBucket,
+  res: Response,
+  whenBlind: 'refuse' | 'allow' = 'refuse',
+): Promise<void> {
   if (principal.kind === 'admin-token') return;
   const limit = config.api.rateLimits[bucket];
   let decision;
   try {
     decision = await redisDeadline(limiter.hit(rateSubject(principal), bucket, limit), 'the rate limiter (Redis)');
   } catch (error) {
+    if (whenBlind === 'allow') return;
     if (error instanceof HttpError) throw error;
     throw new DependencyUnavailableError('the rate limiter (Redis)');
   }

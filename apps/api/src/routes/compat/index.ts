@@ -22,6 +22,8 @@ interface CompatRoute {
   /** ictVoIP's documented limits: 100/min standard, 10 for the CDR export, 50 for gateways. */
   bucket: RateLimitBucket;
   writes: boolean;
+  /** 'allow': answered unlimited while the rate limiter (Redis) is unavailable (see enforceRateLimit). */
+  whenLimiterBlind?: 'refuse' | 'allow';
   handler: CompatHandler;
 }
 
@@ -33,7 +35,7 @@ export const COMPAT_ROUTES: readonly CompatRoute[] = [
   { path: '/app/extensions/manage.php', bucket: 'standard', writes: true, handler: manageExtension },
   { path: '/app/xml_cdr/export_cdr.php', bucket: 'cdrExport', writes: false, handler: exportCdrs },
   // The bridge's own: where a queued write's job_url points, read with the same credentials.
-  { path: JOB_STATUS_PATH, bucket: 'standard', writes: false, handler: jobStatus },
+  { path: JOB_STATUS_PATH, bucket: 'standard', writes: false, whenLimiterBlind: 'allow', handler: jobStatus },
 ];
 
 /**
@@ -63,7 +65,7 @@ export function compatRouter(deps: ApiDeps): Router {
   for (const route of COMPAT_ROUTES) {
     const answer = async (req: Request, res: Response) => {
       const principal = principalOf(res);
-      await enforceRateLimit(limiter, deps.config, principal, route.bucket, res);
+      await enforceRateLimit(limiter, deps.config, principal, route.bucket, res, route.whenLimiterBlind);
       if (route.writes && !canWrite(principal)) throw new CompatError(403, 'FORBIDDEN', 'Access Denied: this API key is read-only');
       try {
         await route.handler(deps, principal, req, res);

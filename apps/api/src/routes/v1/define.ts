@@ -24,6 +24,8 @@ export interface RouteDefinition {
   spec: RouteSpec;
   /** Which rate-limit bucket a request counts in (default: spec.bucket or standard). */
   bucketOf?: (req: Request) => RateLimitBucket;
+  /** 'allow': answered unlimited while the rate limiter (Redis) is unavailable (see enforceRateLimit). */
+  whenLimiterBlind?: 'refuse' | 'allow';
   handler: Handler;
 }
 
@@ -35,7 +37,7 @@ export function mount(router: Router, deps: ApiDeps, limiter: RateLimiter, defin
   router[spec.method](expressPath(spec.path), async (req: Request, res: Response) => {
     const principal = principalOf(res);
     const bucket = definition.bucketOf?.(req) ?? spec.bucket ?? 'standard';
-    await enforceRateLimit(limiter, deps.config, principal, bucket, res);
+    await enforceRateLimit(limiter, deps.config, principal, bucket, res, definition.whenLimiterBlind);
     if (spec.adminOnly && !isAdmin(principal)) throw new HttpError(403, 'FORBIDDEN', 'this route needs an admin key');
     if (spec.method !== 'get' && !canWrite(principal)) throw new HttpError(403, 'FORBIDDEN', 'this API key is read-only');
     const input = validateRequest(spec, req);
