@@ -55,11 +55,12 @@ async function findJob(deps: ApiDeps, id: string): Promise<Job | null> {
   return null;
 }
 
-export type JobView = Awaited<ReturnType<typeof jobView>>;
+export type JobView = NonNullable<Awaited<ReturnType<typeof jobView>>>['view'];
 
 /**
  * The job (a webhook event, a REST write, a queued FreeSWITCH side) as it stands, or null when neither Redis nor PostgreSQL knows it.
  * With Redis unavailable, a job whose webhook_inbox / tenant_writes row is finished is answered from that row; any other is 503.
+ * `server` is the FusionPBX server a global gateway write names (who may see it), else null.
  */
 async function jobView(deps: ApiDeps, id: string) {
   const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
@@ -73,7 +74,7 @@ async function jobView(deps: ApiDeps, id: string) {
   if (!job && !event && !write) return null;
   const data = (job?.data ?? {}) as JobData;
   const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? null);
-  return {
+  const view = {
     id,
     queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : null,
     name: job?.name ?? null,
@@ -90,6 +91,7 @@ async function jobView(deps: ApiDeps, id: string) {
     event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
     write: write ? writeView(write) : null,
   };
+  return { view, server: write?.input.server ?? null };
 }
 
 /**
@@ -99,13 +101,13 @@ async function jobView(deps: ApiDeps, id: string) {
  * admin every job.
  */
 export async function visibleJob(deps: ApiDeps, principal: Principal, id: string): Promise<JobView | null> {
-  const view = await jobView(deps, id);
-  if (!view) return null;
+  const found = await jobView(deps, id);
+  if (!found) return null;
+  const { view, server } = found;
   if (isAdmin(principal)) return view;
   if (view.serviceId === null) return null;
   if (view.serviceId === GLOBAL_WRITE_SERVICE_ID) {
     // A server's own gateway (ictVoIP's provision.php naming no tenant): a superadmin of that server.
-    const server = (await deps.tenantWrites.get(id))?.input.server ?? null;
     return serversOf(principal)?.includes(server as string | null) ? view : null;
   }
   const service = await resolveService(deps, principal, String(view.serviceId)).catch((error: unknown) => {
