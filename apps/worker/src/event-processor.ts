@@ -1,6 +1,16 @@
 import type { Job } from 'bullmq';
 import type { ProvisioningJobName, TypedJob } from '@ictvoip/queue';
-import { inBridgeTransaction, openSecrets, requestedBy, withServiceLock, type InboxEvent, type BacklogEvent, type DesiredState } from '@ictvoip/store';
+import {
+  inBridgeTransaction,
+  localDateOf,
+  openSecrets,
+  recordCycleObservation,
+  requestedBy,
+  withServiceLock,
+  type InboxEvent,
+  type BacklogEvent,
+  type DesiredState,
+} from '@ictvoip/store';
 import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
@@ -9,7 +19,6 @@ import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } fro
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
 import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
-import { recordEventCycle } from './jobs/billing/service-cycle';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
 
@@ -198,6 +207,25 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
   const entry: BacklogEvent = { eventId: inboxEvent.eventId, action: inboxEvent.action, message: summarise(result), serviceProperties, ...requestedBy(event) };
   const observed = { state: result.status, tenantDomain: result.domainName, properties: result.serviceProperties ? { ...result.serviceProperties } : undefined };
   return { event: entry, addition: await recordConverged(deps, inboxEvent.serviceId, observed, result.freeswitch, entry) };
+}
+
+/**
+ * Records the cycle a module event carries (`service.billingCycle`, `service.nextDueDate`), seen on
+ * the event's local day: what the event states is recorded as it runs, like its plan and desired
+ * state. Best effort: a failure is logged and the CDR sync's daily check (jobs/billing/service-cycle.ts)
+ * catches up.
+ */
+export async function recordEventCycle(deps: WorkerDeps, command: TenantCommand, serviceId: number): Promise<void> {
+  const whmcsCycle = command.service.billingCycle;
+  if (typeof whmcsCycle !== 'string' || whmcsCycle === '') return;
+  const nextDueDate = typeof command.service.nextDueDate === 'string' ? command.service.nextDueDate : '';
+  try {
+    const today = localDateOf(new Date(command.occurredAt), deps.config.billing.timeZone);
+    const outcome = await recordCycleObservation(deps.pool, serviceId, { whmcsCycle, nextDueDate, source: 'event' }, today);
+    if (outcome === 'changed') deps.logger.info({ serviceId, whmcsCycle, nextDueDate, from: today }, 'billing cycle changed: a new usage period starts');
+  } catch (error) {
+    deps.logger.warn({ serviceId, err: describeError(error) }, 'billing cycle of the event not recorded; the CDR sync asks WHMCS');
+  }
 }
 
 /** Bounds the inline FreeSWITCH attempt of an event: past it, the backlog job takes over. */

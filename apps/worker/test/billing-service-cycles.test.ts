@@ -8,7 +8,7 @@ import { listAdjustments, listBatches, listCharges, pushTokenFor, batchIdFor, im
 import { rerateServicePeriod } from '@ictvoip/operations';
 import { parseTenantCommand } from '@ictvoip/whmcs';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
-import { recordEventCycle } from '../src/jobs/billing/service-cycle';
+import { recordEventCycle } from '../src/event-processor';
 import { runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
 import { addCycleTenant, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';

@@ -1,8 +1,10 @@
 import type { PoolClient } from 'pg';
 import { billingPeriodsMode, localDateOf, periodOf, recordCycleObservation, serviceCycleSegments, servicePeriodLabeller, type CycleObservation } from '@ictvoip/store';
-import type { TenantCommand } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
 import { describeError } from '../../errors';
+
+// The CDR sync's side of service billing cycles; the cycle a module event states is recorded as the
+// event runs (event-processor.ts recordEventCycle).
 
 /** How old a service's recorded cycle may get before the CDR sync asks WHMCS again (an admin can change it in WHMCS without any module event). */
 export const CYCLE_REFRESH_SECONDS = 86_400;
@@ -13,23 +15,6 @@ export class BillingCycleUnknownError extends Error {
   constructor(serviceId: number, reason: string) {
     super(`service ${serviceId}: billing cycle not known yet and WHMCS GetClientsProducts failed (${reason}); CDR sync retries`);
     this.name = 'BillingCycleUnknownError';
-  }
-}
-
-/**
- * Records the cycle a module event carries (`service.billingCycle`, `service.nextDueDate`), seen on
- * the event's local day. Best effort: a failure is logged and the CDR sync's daily check catches up.
- */
-export async function recordEventCycle(deps: WorkerDeps, command: TenantCommand, serviceId: number): Promise<void> {
-  const whmcsCycle = command.service.billingCycle;
-  if (typeof whmcsCycle !== 'string' || whmcsCycle === '') return;
-  const nextDueDate = typeof command.service.nextDueDate === 'string' ? command.service.nextDueDate : '';
-  try {
-    const today = localDateOf(new Date(command.occurredAt), deps.config.billing.timeZone);
-    const outcome = await recordCycleObservation(deps.pool, serviceId, { whmcsCycle, nextDueDate, source: 'event' }, today);
-    if (outcome === 'changed') deps.logger.info({ serviceId, whmcsCycle, nextDueDate, from: today }, 'billing cycle changed: a new usage period starts');
-  } catch (error) {
-    deps.logger.warn({ serviceId, err: describeError(error) }, 'billing cycle of the event not recorded; the CDR sync asks WHMCS');
   }
 }
 
