@@ -4,4 +4,3 @@ export * from './api-errors';
 export * from './api-form';
 export * from './api-types';
 export * from './api-client';
-export * from './field-formats';
