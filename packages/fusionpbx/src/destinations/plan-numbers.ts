@@ -1,6 +1,6 @@
 import { type CanonicalRow, type DesiredRow, type InsertBatch, type Tx, convergeRow, selectRows } from '../db';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
-import type { NumberInput } from '../provisioning/input';
+import { outboundCallerIdColumns, type NumberInput } from '../provisioning/input';
 import { firstExtensionAction, resolveAction } from './actions';
 import { type NumberPlan, normaliseNumber } from './numbers';
 import {
@@ -20,13 +20,6 @@ import { PUBLIC_CONTEXT, type StoredAction } from './rows';
 
 /** Marks the destinations the plan made (v_destinations.destination_description), like the brand and limit rows. */
 export const PLAN_NUMBER_DESCRIPTION = 'ictVoIP plan number';
-
-/** The outbound caller ID columns of an extension provisioning creates: the main DID (extension_edit.php keeps only + and digits). */
-export function outboundCallerIdColumns(numbers: NumberInput): DesiredRow {
-  const main = numbers.dids?.[0];
-  if (!main) return {};
-  return { outbound_caller_id_name: numbers.outboundCallerIdName ?? main.canonical, outbound_caller_id_number: main.canonical };
-}
 
 /** How convergePlanNumbers writes: `batch` collects its inserts (the caller flushes it); `numbersLocked` when the caller holds the numbers' locks. */
 export interface PlanNumbersWrite {

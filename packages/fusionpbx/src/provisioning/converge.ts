@@ -37,8 +37,8 @@ import {
   newExtensionRow,
   newVoicemailRow,
 } from '../tenant-rows';
-import { validateCacheKey, GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
-import { convergePlanNumbers, enableAllDestinations, outboundCallerIdColumns } from '../destinations/plan-numbers';
+import { outboundCallerIdColumns, validateCacheKey, GUI_LIMIT_DESCRIPTION, type TenantInput } from './input';
+import { convergePlanNumbers, enableAllDestinations } from '../destinations/plan-numbers';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
 import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';

@@ -49,6 +49,13 @@ export interface NumberInput {
   outboundCallerIdName: string | null;
 }
 
+/** The outbound caller ID columns of an extension provisioning creates: the main DID (extension_edit.php keeps only + and digits). */
+export function outboundCallerIdColumns(numbers: NumberInput): { outbound_caller_id_name?: string; outbound_caller_id_number?: string } {
+  const main = numbers.dids?.[0];
+  if (!main) return {};
+  return { outbound_caller_id_name: numbers.outboundCallerIdName ?? main.canonical, outbound_caller_id_number: main.canonical };
+}
+
 /** The plan key behind each `limit/<subcategory>/numeric` domain setting the bridge writes. */
 export const GUI_LIMIT_PLAN_KEYS = {
   extensions: 'maxExtensions',
