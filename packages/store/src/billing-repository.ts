@@ -1,7 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
-import { billingPeriodsMode, closingServicePeriods, servicePeriodsOf, type BillingPeriodsMode } from './billing-cycles-repository';
-import { latestClosedPeriod } from './billing-period';
+import { labelStart, latestClosedServicePeriod, servicePeriodLabeller, servicePeriodOfDate, type CycleSegment } from './billing-cycle';
+import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } from './billing-cycles-repository';
+import { latestClosedPeriod, periodOf } from './billing-period';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -469,8 +470,11 @@ export interface PeriodBill {
  * bills the closing period (ended at least BILLING_CLOSE_DELAY_SECONDS ago) and its batch takes every
  * pending adjustment: while that batch is not made (the hours after a period ends, or a service that
  * had nothing to bill until now), the closing period's bill takes them, unless the close would find
- * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it.
- * `callsOnPrepaidInvoices` as the close decides it: a prepaid service's calls never count then.
+ * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it, or,
+ * when that bill is made already too (a terminated service's final bill, made when it ended rather
+ * than at its period's close, whose close then finds it made and takes nothing more), the first
+ * period after it without a bill. `callsOnPrepaidInvoices` as the close decides it: a prepaid
+ * service's calls never count then.
  */
 export async function pendingAdjustmentsPeriod(
   db: Pool | PoolClient,
@@ -478,13 +482,24 @@ export async function pendingAdjustmentsPeriod(
   now: Date,
   billing: { timeZone: string; closeDelaySeconds: number; periods: BillingPeriodsMode | undefined; callsOnPrepaidInvoices?: boolean },
 ): Promise<string> {
-  const next = (await servicePeriodsOf(db, serviceId, billing))(new Date(now.getTime() - billing.closeDelaySeconds * 1000));
-  const closing =
-    (await billingPeriodsMode(db, billing.periods)) === 'calendar'
-      ? latestClosedPeriod(now, billing.timeZone, billing.closeDelaySeconds)
-      : ((await closingServicePeriods(db, [serviceId], now, billing)).get(serviceId) ?? next);
+  const { timeZone, closeDelaySeconds } = billing;
+  // Calendar months are a service's periods with no recorded cycle.
+  const segments = (await billingPeriodsMode(db, billing.periods)) === 'calendar' ? null : await serviceCycleSegments(db, serviceId);
+  const delayed = new Date(now.getTime() - closeDelaySeconds * 1000);
+  const next = segments === null ? periodOf(delayed, timeZone) : servicePeriodLabeller(segments, timeZone)(delayed);
+  const closing = segments === null ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : latestClosedServicePeriod(now, timeZone, closeDelaySeconds, segments);
   const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing, callsOnPrepaidInvoices: billing.callsOnPrepaidInvoices });
-  return pending && pending.batch_id === null && makesBatch(pending) ? closing : next;
+  if (pending && pending.batch_id === null && makesBatch(pending)) return closing;
+  return firstPeriodWithoutBill(db, serviceId, next, segments ?? []);
+}
+
+/** `from`, or the first period after it whose batch is not made yet. */
+async function firstPeriodWithoutBill(db: Pool | PoolClient, serviceId: number, from: string, segments: readonly CycleSegment[]): Promise<string> {
+  const { rows } = await db.query<{ period: string }>('SELECT period FROM billing_batches WHERE service_id = $1 AND period >= $2', [serviceId, from]);
+  const made = new Set(rows.map((row) => row.period));
+  let period = from;
+  while (made.has(period)) period = servicePeriodOfDate(servicePeriodOfDate(labelStart(period), segments).end, segments).label;
+  return period;
 }
 
 /**
