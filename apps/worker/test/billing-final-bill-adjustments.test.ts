@@ -3,6 +3,7 @@ import { signBody } from '@ictvoip/whmcs';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import {
   batchIdFor,
+  CREDIT_LEFT_ACTION,
   getBatch,
   importRateDeck,
   insertAdjustment,
@@ -166,5 +167,68 @@ describe("a terminated service's pending adjustments", () => {
     expect(microToDecimal(invoiced + (await pendingMicro(serviceId)))).toBe(microToDecimal(1_000_000n - 30_000n + callMicro + 1_500_000n));
     expect(roundCents(await pendingMicro(serviceId))).toBe(0n);
     expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.period)).toEqual([previousPeriod(period), period, nextPeriod(period)]);
+  }, 60000);
+
+  test('a credit left after the final bill (its own, or a late one) is carried and reported once per amount for an operator to settle, never billed', async () => {
+    const serviceId = 4312;
+    const { client, tenant } = await createdThroughWebhook(serviceId);
+    const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
+    const creditsLeft = async () =>
+      (
+        await kit.deps.pool.query<{ detail: Record<string, unknown> }>('SELECT detail FROM audit_log WHERE service_id = $1 AND action = $2 ORDER BY id', [
+          serviceId,
+          CREDIT_LEFT_ACTION,
+        ])
+      ).rows.map((row) => row.detail);
+    const period = periodOf(new Date(), 'UTC');
+    // 10 min to Germany at 0.021 = 0.21, and a goodwill credit of 0.50 pending: the final bill comes to −0.29.
+    await kit.insertCdr(tenant, { start: new Date(Date.now() + 1000).toISOString(), billsec: 600, destination: '0114930123456' });
+    await syncTenantCdrs(kit.deps, serviceId);
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}-1`,
+      serviceId,
+      kind: 'manual',
+      amount: '-0.500000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    const terminate = event(serviceId, client.id, 'terminate');
+    expect((await send(terminate)).body.result).toBe('success');
+    await (await kit.deps.queues.billing.getJob(finalBillJobId(serviceId, terminate.eventId as string)))!.remove();
+    // While the final bill is still to come, the regular close of the ended month (no bill yet) takes the credit alone: a zero
+    // bill, carried. Not reported: the final bill's calls take it.
+    expect(await pushBillingBatch(kit.deps, serviceId, previousPeriod(period))).toMatchObject({ outcome: 'zero' });
+    expect(await creditsLeft()).toEqual([]);
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    const finalId = batchIdFor(serviceId, period);
+    expect(await getBatch(kit.deps.pool, finalId)).toMatchObject({ state: 'zero', callCount: 1, total: '-0.290000' });
+    expect(items()).toHaveLength(0);
+    expect(await pendingMicro(serviceId)).toBe(-290_000n);
+    expect(await creditsLeft()).toEqual([{ batchId: finalId, clientId: client.id, period, credit: '-0.290000', currency: 'USD' }]);
+
+    // A re-rating credit after it: the close of the period after takes it (zero again), and it is reported with the new amount.
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}-2`,
+      serviceId,
+      kind: 'manual',
+      amount: '-2.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'late credit',
+    });
+    let closing = period;
+    for (let i = 0; i < 3; i += 1) {
+      closing = nextPeriod(closing);
+      await closeAt(new Date(monthStart(nextPeriod(closing)).getTime() + 10_000));
+    }
+    expect(items()).toHaveLength(0);
+    expect(await pendingMicro(serviceId)).toBe(-2_290_000n);
+    // The monthly closes carry it on (a zero bill each): reported once, not at every carry.
+    expect(await creditsLeft()).toEqual([
+      { batchId: finalId, clientId: client.id, period, credit: '-0.290000', currency: 'USD' },
+      { batchId: batchIdFor(serviceId, nextPeriod(period)), clientId: client.id, period: nextPeriod(period), credit: '-2.290000', currency: 'USD' },
+    ]);
+    expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.state)).toEqual(['zero', 'zero', 'zero', 'zero', 'zero']);
   }, 60000);
 });

@@ -3,6 +3,7 @@ import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import { labelStart, latestClosedServicePeriod, servicePeriodLabeller, servicePeriodOfDate, type CycleSegment } from './billing-cycle';
 import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } from './billing-cycles-repository';
 import { latestClosedPeriod, periodOf } from './billing-period';
+import { unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -455,6 +456,39 @@ export async function dissolveBatch(client: PoolClient, batchId: string): Promis
   await client.query('UPDATE billing_adjustments SET batch_id = NULL WHERE batch_id = $1', [batchId]);
   await client.query('DELETE FROM billing_batches WHERE batch_id = $1', [batchId]);
   return true;
+}
+
+/** The audit action of a terminated service's credit that no bill can take (see recordCreditLeft). */
+export const CREDIT_LEFT_ACTION = 'billing.credit_left';
+
+export interface CreditLeft {
+  /** what the client is owed, exact decimal (negative: a credit) */
+  credit: string;
+  currency: string | null;
+}
+
+/**
+ * A terminated service left with a credit (its final bill, or a re-rating or manual credit after it,
+ * came to less than nothing): bills are never negative, and no call will come to take it, so it
+ * stays carried for good unless an operator settles it in WHMCS. Recorded (audit, with the batch that
+ * carried it) once per amount, and only once the calls are all billed (synced since the termination,
+ * none unbilled): returns it when recorded now, null when there is none or it was recorded before.
+ * The threshold is the purge's: a credit that holds the tenant back is one that is reported.
+ */
+export async function recordCreditLeft(db: Pool | PoolClient, batch: BillingBatch): Promise<CreditLeft | null> {
+  const { rows } = await db.query<{ credit: string }>(
+    `WITH left_over AS (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)
+     INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', $2::text, $1, jsonb_build_object('batchId', $3::text, 'clientId', $4::bigint, 'period', $5::text, 'credit', l.credit::text, 'currency', $6::text)
+     FROM left_over l JOIN services s ON s.service_id = $1
+     WHERE s.desired_state = 'terminated' AND l.credit <= -0.005
+       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})
+       AND EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = $1 AND k.last_run_at > s.updated_at)
+       AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.service_id = $1 AND a.action = $2 AND a.detail->>'credit' = l.credit::text)
+     RETURNING detail->>'credit' AS credit`,
+    [batch.serviceId, CREDIT_LEFT_ACTION, batch.batchId, batch.clientId, batch.period, batch.currency],
+  );
+  return rows[0] ? { credit: rows[0].credit, currency: batch.currency } : null;
 }
 
 /** What a period's bill adds to its calls, and what it comes to once made. */
