@@ -167,6 +167,12 @@ describe("a terminated service's pending adjustments", () => {
     expect(microToDecimal(invoiced + (await pendingMicro(serviceId)))).toBe(microToDecimal(1_000_000n - 30_000n + callMicro + 1_500_000n));
     expect(roundCents(await pendingMicro(serviceId))).toBe(0n);
     expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.period)).toEqual([previousPeriod(period), period, nextPeriod(period)]);
+    // The sub-cent remainder left is no bill's: the closes after do not take it up (no push job for it at every close, forever).
+    const later = nextPeriod(nextPeriod(period));
+    const close = await closeBillingPeriods(kit.deps, new Date(monthStart(nextPeriod(later)).getTime() + 3_600_000));
+    expect(close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-${later}-`))).toEqual([]);
+    // (the pushed batch is still looked for on a WHMCS invoice: that job stays)
+    expect(close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-${nextPeriod(period)}-`))).toHaveLength(1);
   }, 60000);
 
   test('a credit left after the final bill (its own, or a late one) is carried and reported once per amount for an operator to settle, never billed', async () => {

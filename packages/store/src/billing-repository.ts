@@ -632,7 +632,15 @@ export const VERIFY_EVERY_HOURS = 20;
 export const VERIFY_WINDOW_DAYS = 62;
 
 /**
- * Services with something to bill up to `period`: unbilled rated charges, pending adjustments,
+ * Pending adjustments a close can bill on their own: their sum is a cent or more once rounded (half
+ * away from zero, as roundInvoiceLine; makesBatch's test). Sub-cent remainders alone are left out:
+ * a close of them makes nothing, and a terminated service keeps its final bill's remainder for good,
+ * which would otherwise cost a push job at every close, forever.
+ */
+const INVOICEABLE_SUM = 'round(COALESCE(sum(amount), 0), 2) <> 0';
+
+/**
+ * Services with something to bill up to `period`: unbilled rated charges, pending adjustments worth a cent,
  * a batch not yet final (any period) that needs pushing or reconciling, and (with `verify`) a
  * pushed batch due for its verification on a WHMCS invoice.
  */
@@ -640,7 +648,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $1
      UNION
-     SELECT DISTINCT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL
+     SELECT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION
@@ -653,11 +661,11 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
 
-/** Services with unbilled rated charges or pending adjustments (any period): the candidates of a service-period close. */
+/** Services with unbilled rated charges or pending adjustments worth a cent (any period): the candidates of a service-period close. */
 export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT DISTINCT service_id FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated'
-     UNION SELECT DISTINCT service_id FROM billing_adjustments WHERE batch_id IS NULL ORDER BY 1`,
+     UNION SELECT service_id FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM} ORDER BY 1`,
   );
   return rows.map((row) => Number(row.service_id));
 }
@@ -665,7 +673,7 @@ export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<n
 /**
  * servicesToBill for service billing periods: each service has its own closing period (`closing`,
  * service → label, from its cycle). A service is listed with its label when it has unbilled rated
- * charges of that or an earlier period or pending adjustments; batches not yet final and pushed
+ * charges of that or an earlier period or pending adjustments worth a cent; batches not yet final and pushed
  * batches due for verification are listed as in servicesToBill.
  */
 export async function servicesToBillPerService(
@@ -677,7 +685,7 @@ export async function servicesToBillPerService(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
      WHERE EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
-        OR EXISTS (SELECT 1 FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+        OR (SELECT ${INVOICEABLE_SUM} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

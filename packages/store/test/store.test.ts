@@ -7,6 +7,9 @@ import {
   insertAdjustment,
   pendingAdjustmentsPeriod,
   recordCycleObservation,
+  servicesToBill,
+  servicesToBillPerService,
+  servicesWithUnbilledWork,
   InboxRepository,
   MIGRATIONS,
   SealedSecretError,
@@ -402,6 +405,22 @@ describe('the period whose bill takes the pending adjustments', () => {
       description: 'credit',
     });
     expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-01-20T10:00:00Z'), billing)).toBe('2025-03-15');
+  });
+
+  it('a close lists a service for its pending adjustments only when they come to a cent (a sub-cent remainder alone makes no bill)', async () => {
+    const [subCent, cent, credit] = [9104, 9105, 9106];
+    const add = (serviceId: number, amount: string) =>
+      insertAdjustment(pool, { adjustmentId: `carry-${randomUUID()}`, serviceId, kind: 'manual', amount, currency: 'EUR', sourcePeriod: null, description: 'remainder' });
+    await add(subCent, '0.003000');
+    await add(subCent, '-0.007000');
+    await add(cent, '0.003000');
+    await add(cent, '0.002000');
+    await add(credit, '-0.005000');
+    const listed = (rows: { serviceId: number }[]) => rows.map((row) => row.serviceId).filter((id) => [subCent, cent, credit].includes(id));
+    expect(listed(await servicesToBill(pool, '2025-01'))).toEqual([cent, credit]);
+    expect((await servicesWithUnbilledWork(pool)).filter((id) => [subCent, cent, credit].includes(id))).toEqual([cent, credit]);
+    const closing = new Map([subCent, cent, credit].map((id) => [id, '2025-01']));
+    expect(listed(await servicesToBillPerService(pool, closing))).toEqual([cent, credit]);
   });
 
   it("a prepaid service's calls (billed on prepaid invoices) never count: with only a sub-cent remainder pending, the close makes nothing and the remainder shows on the next period", async () => {
