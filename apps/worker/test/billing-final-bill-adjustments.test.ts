@@ -237,4 +237,35 @@ describe("a terminated service's pending adjustments", () => {
     ]);
     expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.state)).toEqual(['zero', 'zero', 'zero', 'zero', 'zero']);
   }, 60000);
+
+  test("recorded after the final bill while the last ended period has no bill yet: the next close bills it as that period's, once", async () => {
+    const serviceId = 4313;
+    const { client, tenant } = await createdThroughWebhook(serviceId);
+    const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
+    const period = periodOf(new Date(), 'UTC');
+    await kit.insertCdr(tenant, { start: new Date(Date.now() + 1000).toISOString(), billsec: 60, destination: '0114930123456' });
+    await syncTenantCdrs(kit.deps, serviceId);
+    const terminate = event(serviceId, client.id, 'terminate');
+    expect((await send(terminate)).body.result).toBe('success');
+    await (await kit.deps.queues.billing.getJob(finalBillJobId(serviceId, terminate.eventId as string)))!.remove();
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'pushed', callCount: 1 });
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}-late`,
+      serviceId,
+      kind: 'manual',
+      amount: '1.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'late fee',
+    });
+    const ended = previousPeriod(period);
+    expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, new Date(), billing())).toBe(ended);
+    await closeAt(new Date());
+    // The late fee, and the final bill's remainder (1 min to Germany at 0.021 invoiced as 0.02) with it.
+    expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, ended))).toMatchObject({ state: 'pushed', callCount: 0, adjustmentTotal: '1.001000', lineAmount: '1.00' });
+    expect(items().map((item) => item.amount)).toEqual(['0.02', '1.00']);
+    await closeAt(new Date());
+    expect(items()).toHaveLength(2);
+  }, 60000);
 });
