@@ -1,7 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
-import { billingPeriodsMode, closingServicePeriods, servicePeriodsOf, type BillingPeriodsMode } from './billing-cycles-repository';
-import { latestClosedPeriod } from './billing-period';
+import { labelStart, latestClosedServicePeriod, servicePeriodLabeller, servicePeriodOfDate, type CycleSegment } from './billing-cycle';
+import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } from './billing-cycles-repository';
+import { latestClosedPeriod, periodOf } from './billing-period';
+import { unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -456,6 +458,39 @@ export async function dissolveBatch(client: PoolClient, batchId: string): Promis
   return true;
 }
 
+/** The audit action of a terminated service's credit that no bill can take (see recordCreditLeft). */
+export const CREDIT_LEFT_ACTION = 'billing.credit_left';
+
+export interface CreditLeft {
+  /** what the client is owed, exact decimal (negative: a credit) */
+  credit: string;
+  currency: string | null;
+}
+
+/**
+ * A terminated service left with a credit (its final bill, or a re-rating or manual credit after it,
+ * came to less than nothing): bills are never negative, and no call will come to take it, so it
+ * stays carried for good unless an operator settles it in WHMCS. Recorded (audit, with the batch that
+ * carried it) once per amount, and only once the calls are all billed (synced since the termination,
+ * none unbilled): returns it when recorded now, null when there is none or it was recorded before.
+ * The threshold is the purge's: a credit that holds the tenant back is one that is reported.
+ */
+export async function recordCreditLeft(db: Pool | PoolClient, batch: BillingBatch): Promise<CreditLeft | null> {
+  const { rows } = await db.query<{ credit: string }>(
+    `WITH left_over AS (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)
+     INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', $2::text, $1, jsonb_build_object('batchId', $3::text, 'clientId', $4::bigint, 'period', $5::text, 'credit', l.credit::text, 'currency', $6::text)
+     FROM left_over l JOIN services s ON s.service_id = $1
+     WHERE s.desired_state = 'terminated' AND l.credit <= -0.005
+       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})
+       AND EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = $1 AND k.last_run_at > s.updated_at)
+       AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.service_id = $1 AND a.action = $2 AND a.detail->>'credit' = l.credit::text)
+     RETURNING detail->>'credit' AS credit`,
+    [batch.serviceId, CREDIT_LEFT_ACTION, batch.batchId, batch.clientId, batch.period, batch.currency],
+  );
+  return rows[0] ? { credit: rows[0].credit, currency: batch.currency } : null;
+}
+
 /** What a period's bill adds to its calls, and what it comes to once made. */
 export interface PeriodBill {
   /** adjustments and credits (re-rating of invoiced calls, carried cent remainders, manual credits), exact decimal */
@@ -469,8 +504,11 @@ export interface PeriodBill {
  * bills the closing period (ended at least BILLING_CLOSE_DELAY_SECONDS ago) and its batch takes every
  * pending adjustment: while that batch is not made (the hours after a period ends, or a service that
  * had nothing to bill until now), the closing period's bill takes them, unless the close would find
- * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it.
- * `callsOnPrepaidInvoices` as the close decides it: a prepaid service's calls never count then.
+ * nothing to bill (sub-cent remainders only); once it is made, the bill of the period after it, or,
+ * when that bill is made already too (a terminated service's final bill, made when it ended rather
+ * than at its period's close, whose close then finds it made and takes nothing more), the first
+ * period after it without a bill. `callsOnPrepaidInvoices` as the close decides it: a prepaid
+ * service's calls never count then.
  */
 export async function pendingAdjustmentsPeriod(
   db: Pool | PoolClient,
@@ -478,13 +516,24 @@ export async function pendingAdjustmentsPeriod(
   now: Date,
   billing: { timeZone: string; closeDelaySeconds: number; periods: BillingPeriodsMode | undefined; callsOnPrepaidInvoices?: boolean },
 ): Promise<string> {
-  const next = (await servicePeriodsOf(db, serviceId, billing))(new Date(now.getTime() - billing.closeDelaySeconds * 1000));
-  const closing =
-    (await billingPeriodsMode(db, billing.periods)) === 'calendar'
-      ? latestClosedPeriod(now, billing.timeZone, billing.closeDelaySeconds)
-      : ((await closingServicePeriods(db, [serviceId], now, billing)).get(serviceId) ?? next);
+  const { timeZone, closeDelaySeconds } = billing;
+  // Calendar months are a service's periods with no recorded cycle.
+  const segments = (await billingPeriodsMode(db, billing.periods)) === 'calendar' ? null : await serviceCycleSegments(db, serviceId);
+  const delayed = new Date(now.getTime() - closeDelaySeconds * 1000);
+  const next = segments === null ? periodOf(delayed, timeZone) : servicePeriodLabeller(segments, timeZone)(delayed);
+  const closing = segments === null ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : latestClosedServicePeriod(now, timeZone, closeDelaySeconds, segments);
   const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing, callsOnPrepaidInvoices: billing.callsOnPrepaidInvoices });
-  return pending && pending.batch_id === null && makesBatch(pending) ? closing : next;
+  if (pending && pending.batch_id === null && makesBatch(pending)) return closing;
+  return firstPeriodWithoutBill(db, serviceId, next, segments ?? []);
+}
+
+/** `from`, or the first period after it whose batch is not made yet. */
+async function firstPeriodWithoutBill(db: Pool | PoolClient, serviceId: number, from: string, segments: readonly CycleSegment[]): Promise<string> {
+  const { rows } = await db.query<{ period: string }>('SELECT period FROM billing_batches WHERE service_id = $1 AND period >= $2', [serviceId, from]);
+  const made = new Set(rows.map((row) => row.period));
+  let period = from;
+  while (made.has(period)) period = servicePeriodOfDate(servicePeriodOfDate(labelStart(period), segments).end, segments).label;
+  return period;
 }
 
 /**
@@ -583,7 +632,15 @@ export const VERIFY_EVERY_HOURS = 20;
 export const VERIFY_WINDOW_DAYS = 62;
 
 /**
- * Services with something to bill up to `period`: unbilled rated charges, pending adjustments,
+ * Pending adjustments a close can bill on their own: their sum is a cent or more once rounded (half
+ * away from zero, as roundInvoiceLine; makesBatch's test). Sub-cent remainders alone are left out:
+ * a close of them makes nothing, and a terminated service keeps its final bill's remainder for good,
+ * which would otherwise cost a push job at every close, forever.
+ */
+const INVOICEABLE_SUM = 'round(COALESCE(sum(amount), 0), 2) <> 0';
+
+/**
+ * Services with something to bill up to `period`: unbilled rated charges, pending adjustments worth a cent,
  * a batch not yet final (any period) that needs pushing or reconciling, and (with `verify`) a
  * pushed batch due for its verification on a WHMCS invoice.
  */
@@ -591,7 +648,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $1
      UNION
-     SELECT DISTINCT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL
+     SELECT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION
@@ -604,11 +661,11 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
 
-/** Services with unbilled rated charges or pending adjustments (any period): the candidates of a service-period close. */
+/** Services with unbilled rated charges or pending adjustments worth a cent (any period): the candidates of a service-period close. */
 export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT DISTINCT service_id FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated'
-     UNION SELECT DISTINCT service_id FROM billing_adjustments WHERE batch_id IS NULL ORDER BY 1`,
+     UNION SELECT service_id FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM} ORDER BY 1`,
   );
   return rows.map((row) => Number(row.service_id));
 }
@@ -616,7 +673,7 @@ export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<n
 /**
  * servicesToBill for service billing periods: each service has its own closing period (`closing`,
  * service → label, from its cycle). A service is listed with its label when it has unbilled rated
- * charges of that or an earlier period or pending adjustments; batches not yet final and pushed
+ * charges of that or an earlier period or pending adjustments worth a cent; batches not yet final and pushed
  * batches due for verification are listed as in servicesToBill.
  */
 export async function servicesToBillPerService(
@@ -628,7 +685,7 @@ export async function servicesToBillPerService(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
      WHERE EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
-        OR EXISTS (SELECT 1 FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+        OR (SELECT ${INVOICEABLE_SUM} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

@@ -6,6 +6,10 @@ import {
   createBatch,
   insertAdjustment,
   pendingAdjustmentsPeriod,
+  recordCycleObservation,
+  servicesToBill,
+  servicesToBillPerService,
+  servicesWithUnbilledWork,
   InboxRepository,
   MIGRATIONS,
   SealedSecretError,
@@ -331,6 +335,92 @@ describe('the period whose bill takes the pending adjustments', () => {
     expect(await close('2025-01')).toBe(batchIdFor(serviceId, '2025-01'));
     await credit('-0.070000');
     expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-01T07:00:00Z'), billing)).toBe('2025-02');
+  });
+
+  it("a bill made before its period's close (a terminated service's final bill) takes nothing more: the first period after it without a bill takes them", async () => {
+    const serviceId = 9102;
+    const billing = { timeZone: 'UTC', closeDelaySeconds: 6 * 3600, periods: 'calendar' as const };
+    const credit = (amount: string) =>
+      insertAdjustment(pool, { adjustmentId: `manual-${randomUUID()}`, serviceId, kind: 'manual', amount, currency: 'EUR', sourcePeriod: null, description: 'credit' });
+    const close = async (period: string) => {
+      const client = await pool.connect();
+      try {
+        return (await createBatch(client, { serviceId, clientId: 1, period }))?.batch.batchId;
+      } finally {
+        client.release();
+      }
+    };
+    await credit('-0.050000');
+    expect(await close('2025-01')).toBe(batchIdFor(serviceId, '2025-01'));
+    // Terminated on 10 February: its final bill is February's, made then.
+    await credit('-0.070000');
+    expect(await close('2025-02')).toBe(batchIdFor(serviceId, '2025-02'));
+    // A re-rating credit recorded after it: February's close finds its bill made, March's takes it.
+    await credit('-0.090000');
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-20T10:00:00Z'), billing)).toBe('2025-03');
+    // In the hours after February ends (its close delay not over) too.
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-03-01T02:00:00Z'), billing)).toBe('2025-03');
+    expect(await close('2025-03')).toBe(batchIdFor(serviceId, '2025-03'));
+    await credit('-0.090000');
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-02-20T10:00:00Z'), billing)).toBe('2025-04');
+  });
+
+  it("with service billing periods, the period after the made bill is the service's next cycle period", async () => {
+    const serviceId = 9103;
+    const billing = { timeZone: 'UTC', closeDelaySeconds: 6 * 3600, periods: 'service' as const };
+    await recordCycleObservation(pool, serviceId, { whmcsCycle: 'Quarterly', nextDueDate: '2025-03-15', source: 'whmcs' }, '2024-12-20');
+    const client = await pool.connect();
+    try {
+      await insertAdjustment(pool, {
+        adjustmentId: `manual-${randomUUID()}`,
+        serviceId,
+        kind: 'manual',
+        amount: '-0.050000',
+        currency: 'EUR',
+        sourcePeriod: null,
+        description: 'credit',
+      });
+      expect((await createBatch(client, { serviceId, clientId: 1, period: '2024-09-15' }))?.batch.batchId).toBe(batchIdFor(serviceId, '2024-09-15'));
+      // The final bill of the period running 15 December – 14 March, made at the termination in January.
+      await insertAdjustment(pool, {
+        adjustmentId: `manual-${randomUUID()}`,
+        serviceId,
+        kind: 'manual',
+        amount: '-0.050000',
+        currency: 'EUR',
+        sourcePeriod: null,
+        description: 'credit',
+      });
+      expect((await createBatch(client, { serviceId, clientId: 1, period: '2024-12-15' }))?.batch.batchId).toBe(batchIdFor(serviceId, '2024-12-15'));
+    } finally {
+      client.release();
+    }
+    await insertAdjustment(pool, {
+      adjustmentId: `manual-${randomUUID()}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-0.050000',
+      currency: 'EUR',
+      sourcePeriod: null,
+      description: 'credit',
+    });
+    expect(await pendingAdjustmentsPeriod(pool, serviceId, new Date('2025-01-20T10:00:00Z'), billing)).toBe('2025-03-15');
+  });
+
+  it('a close lists a service for its pending adjustments only when they come to a cent (a sub-cent remainder alone makes no bill)', async () => {
+    const [subCent, cent, credit] = [9104, 9105, 9106];
+    const add = (serviceId: number, amount: string) =>
+      insertAdjustment(pool, { adjustmentId: `carry-${randomUUID()}`, serviceId, kind: 'manual', amount, currency: 'EUR', sourcePeriod: null, description: 'remainder' });
+    await add(subCent, '0.003000');
+    await add(subCent, '-0.007000');
+    await add(cent, '0.003000');
+    await add(cent, '0.002000');
+    await add(credit, '-0.005000');
+    const listed = (rows: { serviceId: number }[]) => rows.map((row) => row.serviceId).filter((id) => [subCent, cent, credit].includes(id));
+    expect(listed(await servicesToBill(pool, '2025-01'))).toEqual([cent, credit]);
+    expect((await servicesWithUnbilledWork(pool)).filter((id) => [subCent, cent, credit].includes(id))).toEqual([cent, credit]);
+    const closing = new Map([subCent, cent, credit].map((id) => [id, '2025-01']));
+    expect(listed(await servicesToBillPerService(pool, closing))).toEqual([cent, credit]);
   });
 
   it("a prepaid service's calls (billed on prepaid invoices) never count: with only a sub-cent remainder pending, the close makes nothing and the remainder shows on the next period", async () => {

@@ -11,6 +11,7 @@ import {
   markBatchVerified,
   markBatchVerifyChecked,
   markBatchZero,
+  recordCreditLeft,
   withBillingLock,
   type BatchState,
   type BillingBatch,
@@ -226,6 +227,16 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
   return reconcile(deps, deps.whmcs, client, batch, hooks);
 }
 
+/** A terminated service's credit no bill can take: said loudly once (recordCreditLeft), for an operator to settle in WHMCS. */
+async function reportCreditLeft(deps: WorkerDeps, client: PoolClient, batch: BillingBatch): Promise<void> {
+  const left = await recordCreditLeft(client, batch);
+  if (!left) return;
+  deps.logger.error(
+    { code: 'BILLING_CREDIT_LEFT', serviceId: batch.serviceId, clientId: batch.clientId, batchId: batch.batchId, credit: left.credit, currency: left.currency },
+    'ALERT terminated service left with a credit no bill can take: settle it in WHMCS (refund or client credit)',
+  );
+}
+
 /**
  * Makes (or finds) the batch of a service and closing period and moves it one step towards
  * `verified`: push, reconcile, verify on an invoice, or nothing. Safe to run any number of times,
@@ -251,6 +262,7 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
       deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
       throw error;
     }
+    if (outcome === 'zero' && service.desiredState === 'terminated') await reportCreditLeft(deps, client, batch);
     // A push this job started and recorded as pushed is `pushed` (the lock keeps everything else out): no re-read.
     if (made.pushStarted && outcome === 'pushed') return { outcome, batchId: batch.batchId, state: 'pushed' };
     const after = await getBatch(client, batch.batchId);
