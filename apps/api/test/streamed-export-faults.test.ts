@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Pool, PoolClient } from 'pg';
-import { logRecords, startBridge, waitFor, type Bridge } from '../../worker/test/harness';
+import { FusionServersRepository } from '@ictvoip/store';
+import { logRecords, startBridge, startSecondFusionServer, waitFor, type Bridge, type SecondFusionServer } from '../../worker/test/harness';
 import { createKey } from './v1-helpers';
 import { seedTenant } from './v1-tenant-fixture';
 
@@ -11,28 +12,48 @@ import { seedTenant } from './v1-tenant-fixture';
 
 const SERVICE = 6101;
 const DOMAIN = 'stream-faults.pbx.example.net';
+// A tenant on a second FusionPBX server ("pbx2"), listed after SERVICE in an export over every tenant.
+const SECOND_SERVICE = 6102;
+const SECOND_DOMAIN = 'stream-faults-2.pbx.example.net';
 // One page (1000) and a bit: the fault is put between the first page and the second.
 const CALLS = 1500;
 
 let bridge: Bridge;
+let second: SecondFusionServer;
 let adminKey: string;
+
+const insertCalls = (pool: Pool, domainUuid: string, domain: string, calls: number) =>
+  pool.query(
+    `insert into v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, caller_id_number, destination_number, start_stamp, end_stamp, duration, billsec, hangup_cause)
+     select gen_random_uuid(), $1, $2, 'outbound', 'a', '100', '1555' || i, timestamptz '2024-01-10 00:00:00+00' + i * interval '1 minute',
+            timestamptz '2024-01-10 00:01:00+00' + i * interval '1 minute', 60, 55, 'NORMAL_CLEARING'
+       from generate_series(1, $3::int) i`,
+    [domainUuid, domain, calls],
+  );
 
 beforeAll(async () => {
   bridge = await startBridge({ COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback' });
   await bridge.startApi();
   const { domainUuid } = await seedTenant(bridge.api!.deps.pool, bridge.fusion, SERVICE, DOMAIN);
-  await bridge.fusion.query(
-    `insert into v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, caller_id_number, destination_number, start_stamp, end_stamp, duration, billsec, hangup_cause)
-     select gen_random_uuid(), $1, $2, 'outbound', 'a', '100', '1555' || i, timestamptz '2024-01-10 00:00:00+00' + i * interval '1 minute',
-            timestamptz '2024-01-10 00:01:00+00' + i * interval '1 minute', 60, 55, 'NORMAL_CLEARING'
-       from generate_series(1, ${CALLS}) i`,
-    [domainUuid, DOMAIN],
-  );
+  await insertCalls(bridge.fusion, domainUuid, DOMAIN, CALLS);
+  second = await startSecondFusionServer('Stream-Faults-Esl-5521');
+  await new FusionServersRepository(bridge.api!.deps.pool, bridge.config.sealing).add({
+    name: 'pbx2',
+    databaseUrl: second.db.url,
+    eslHost: second.esl.host,
+    eslPort: second.esl.port,
+    eslPassword: 'Stream-Faults-Esl-5521',
+    whmcsServerId: 2,
+  });
+  const onSecond = await seedTenant(bridge.api!.deps.pool, second.pool, SECOND_SERVICE, SECOND_DOMAIN);
+  await bridge.api!.deps.pool.query("UPDATE services SET fusionpbx_server = 'pbx2' WHERE service_id = $1", [SECOND_SERVICE]);
+  await insertCalls(second.pool, onSecond.domainUuid, SECOND_DOMAIN, 10);
   adminKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'stream-faults', scope: 'admin', access: 'read' });
 }, 60_000);
 
 afterAll(async () => {
   await bridge?.close();
+  await second?.close();
 });
 
 /** Holds an ACCESS EXCLUSIVE lock on `table` (every read of it waits) until release() is called. */
@@ -149,6 +170,28 @@ describe('a FusionPBX database failing in the middle of a streamed CDR export', 
     expect(reply.code).toBe(18);
     expect(reply.body.split('\n').filter((line) => line !== '').length - 1).toBe(1000);
     expect(failureLogs('cdrs csv').length).toBe(before + 1);
+  }, 30_000);
+
+  it('export_cdr.php over every server: the second server’s database failing after the first server’s rows were sent drops the connection, logged with the server’s name', async () => {
+    const before = failureLogs('export_cdr.php').length;
+    const cdrs = await lockTable(second.pool, 'v_xml_cdr');
+    const run = curl(['-H', `Authorization: Bearer ${adminKey}`, `${bridge.url}/app/xml_cdr/export_cdr.php?date_start=2024-01-01&date_end=2024-01-31&format=CSV`]);
+    try {
+      await run.firstBytes;
+      await terminate(second.pool, await waitingOn(second.pool, 'v_xml_cdr'));
+    } finally {
+      await cdrs.release();
+    }
+    const reply = await run.done;
+    expect(reply.code).toBe(18);
+    const rows = reply.body.split('\n').filter((line) => line !== '');
+    // Every row of the first server, none of the second's: without the cut, a file that looks whole.
+    expect(rows.filter((line) => line.includes(DOMAIN)).length).toBe(CALLS);
+    expect(rows.filter((line) => line.includes(SECOND_DOMAIN))).toEqual([]);
+    const logged = failureLogs('export_cdr.php');
+    expect(logged.length).toBe(before + 1);
+    expect(logged[logged.length - 1]).toMatchObject({ failure: { code: '57P01', server: 'pbx2' } });
+    expect(JSON.stringify(logged[logged.length - 1])).not.toContain(second.db.url);
   }, 30_000);
 
   it('a whole export still ends as a complete transfer (curl exit 0) with every row', async () => {
