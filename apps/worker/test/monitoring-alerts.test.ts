@@ -87,6 +87,37 @@ async function loseAt(extension: string, start: number): Promise<void> {
   expect(result.transitions.map((entry) => `${entry.extension} ${entry.transition}`)).toEqual([`${extension} lost`]);
 }
 
+/** From here on no worker delivers by itself: each delivery is one worker's run, called directly (closing twice is a no-op). */
+const stopMonitoringWorker = () => monitoringWorker().close();
+
+/** `extension` lost at `start` + grace (unless an earlier test lost it already), its alert delivered by a direct run. */
+async function lostAndDelivered(extension: string, start: number): Promise<void> {
+  await stopMonitoringWorker();
+  if ((await historyOf(extension)).length > 0) return;
+  await loseAt(extension, start);
+  const [row] = await historyOf(extension);
+  expect(await deliverRegistrationAlert(deps(), Number(row!.id))).toEqual({ sent: 2, settled: true });
+  await settled(extension, 1);
+}
+
+/** `extensions` lost (those an earlier test did not lose already): gone from `start`, lost at `start` + grace. */
+async function loseAll(extensions: string[], start: number): Promise<void> {
+  const left: string[] = [];
+  for (const extension of extensions) if ((await historyOf(extension)).at(-1)?.transition !== 'lost') left.push(extension);
+  if (left.length === 0) return;
+  phones = phones.filter(([number]) => !left.includes(number));
+  await poll(start);
+  expect((await poll(start + 180)).transitions.map((entry) => entry.extension).sort()).toEqual(left);
+}
+
+/** 101 lost at 08:04 and restored at 08:05 (the first test's transitions), unless that test made them. */
+async function lostAndRestored101(): Promise<void> {
+  if ((await historyOf('101')).length > 0) return;
+  await loseAt('101', 60);
+  phones.push(['101', DOMAIN_A]);
+  expect((await poll(300)).transitions.map((entry) => entry.transition)).toEqual(['restored']);
+}
+
 async function seedTenant(serviceId: number, domain: string, extensions: string[], plan: Record<string, unknown> = {}): Promise<void> {
   await deps().pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan) VALUES ($1, $2, $3, 'active', $4)`, [serviceId, CLIENT, domain, plan]);
   // The latest module event gives the e-mail its client name and device model.
@@ -212,8 +243,7 @@ describe('monitoring alerts: WHMCS e-mail and webhook, exactly once', () => {
   });
 
   it('a worker killed between the transition and its alert (the job lost with it): the next round queues it again, and it is sent once', async () => {
-    // From here on no worker delivers by itself: each delivery below is one worker's run, called directly.
-    await monitoringWorker().close();
+    await stopMonitoringWorker();
     await loseAt('103', 700);
     const [row] = await historyOf('103');
     const jobId = registrationAlertJobId(Number(row!.id));
@@ -230,6 +260,8 @@ describe('monitoring alerts: WHMCS e-mail and webhook, exactly once', () => {
   });
 
   it('a worker killed between the send and its mark: the webhook is sent again under the same Idempotency-Key, the e-mail is never sent twice', async () => {
+    // 103 as the test above leaves it: lost, its alert sent once by a direct run.
+    await lostAndDelivered('103', 700);
     const [row] = await historyOf('103');
     // What a worker killed right after both sends leaves: rows claimed long ago, never marked.
     await deps().pool.query(`UPDATE monitoring_alert_deliveries SET state = 'sending', claimed_at = now() - interval '1 hour' WHERE kind = 'registration' AND history_id = $1`, [
@@ -256,6 +288,7 @@ describe('monitoring alerts: WHMCS e-mail and webhook, exactly once', () => {
   });
 
   it('two workers delivering the same alert at once send it once', async () => {
+    await stopMonitoringWorker();
     await loseAt('104', 1000);
     const [row] = await historyOf('104');
     const outcomes = await Promise.allSettled([deliverRegistrationAlert(deps(), Number(row!.id)), deliverRegistrationAlert(deps(), Number(row!.id))]);
@@ -268,6 +301,7 @@ describe('monitoring alerts: WHMCS e-mail and webhook, exactly once', () => {
   });
 
   it('WHMCS timing out after it sent the e-mail: outcome unknown, never sent again', async () => {
+    await stopMonitoringWorker();
     whmcs.setFaults([{ mode: 'timeout_after_effect', percent: 100, actions: ['SendEmail'] }]);
     try {
       await loseAt('105', 1300);
@@ -331,6 +365,8 @@ describe('watch scope', () => {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
+  /** 202 marked (the first test's mark): a no-op after it. */
+  const mark202 = async () => expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { mark: ['202'] })).status).toBe(200);
 
   it('the plan scope "marked" (WHMCS module setting) watches only the marked extensions', async () => {
     await poll(3200);
@@ -343,6 +379,7 @@ describe('watch scope', () => {
   });
 
   it('REST sets the scope over the plan (all, off), refuses a bad one naming the field, and is idempotent', async () => {
+    await mark202();
     expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { scope: 'all' })).body).toMatchObject({ scope: 'all', scopeOverride: 'all' });
     await poll(3320);
     expect(await watchedOf(MARKED)).toEqual(['201', '202']);
@@ -369,6 +406,7 @@ describe('watch scope', () => {
   });
 
   it('a tenant has at most 10,000 marked extensions: past that a mark is refused naming the field, nothing added', async () => {
+    await mark202();
     const many = Array.from({ length: 9_999 }, (_, i) => String(500_000 + i));
     // Only the tenant's own extensions can be marked: give it these (removed again at the end).
     const numbers = [...many, '599999'];
@@ -404,6 +442,9 @@ describe('watch scope', () => {
   }, 60000);
 
   it('npx ictvoip registrations watch shows and sets the scope; registrations lost lists the lost phones (exit 2)', async () => {
+    // What the tests above leave: the plan's scope with 202 marked, and 102-105 lost.
+    expect((await api('PUT', `/v1/tenants/${MARKED}/registrations/watch`, { scope: null, mark: ['202'] })).status).toBe(200);
+    await loseAll(['102', '103', '104', '105'], 3400);
     const shown = await runCli(bridge.env, ['registrations', 'watch', '--service', String(MARKED), '--json']);
     expect(shown.code).toBe(0);
     expect(shown.json).toMatchObject({ scope: 'marked', marked: ['202'] });
@@ -426,6 +467,7 @@ describe('watch scope', () => {
   }, 90000);
 
   it('GET …/registrations/history filters by extension and type and exports CSV', async () => {
+    await lostAndRestored101();
     const filtered = await api('GET', `/v1/tenants/${A}/registrations/history?extension=101&type=restored`);
     expect((filtered.body.data as { extension: string; type: string }[]).map((entry) => `${entry.extension} ${entry.type}`)).toEqual(['101 registration.restored']);
     const ranged = await api('GET', `/v1/tenants/${A}/registrations/history?from=${at(0).toISOString()}&to=${at(300).toISOString()}`);

@@ -60,6 +60,40 @@ async function redisDump(): Promise<string> {
 
 const withoutWorker = <T>(work: () => Promise<T>) => pauseWorker(bridge, work);
 
+/**
+ * The write made under `requestId`, sending it first when no earlier test did: a test that needs an
+ * earlier test's write (run alone with -t, or after it in the file) finds the same row either way.
+ */
+async function ensureWrite(requestId: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const [existing] = await writeRow(requestId);
+  if (existing) return existing;
+  const reply = await send(method, path, body, requestId);
+  expect(reply.status).toBeLessThan(500);
+  const [row] = await writeRow(requestId);
+  return row;
+}
+
+/** The extensions the earlier tests create and keep (150, 151), under the request ids they use. */
+async function ensureTestExtensions(): Promise<void> {
+  await ensureWrite('req-create-150', 'POST', '/extensions', { extension: '150', callerIdName: 'Lobby' });
+  await ensureWrite('req-create-151', 'POST', '/extensions', { extension: '151' });
+}
+
+/** The refused create of 'req-quota' (QUOTA_EXCEEDED), made with the quota lowered to what the tenant has when no earlier test made it. */
+async function ensureQuotaRefusal(): Promise<Record<string, unknown>> {
+  const [existing] = await writeRow('req-quota');
+  if (existing) return existing;
+  const pool = bridge.api!.deps.pool;
+  const enabled = await fusionRows("SELECT 1 FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 AND e.enabled = 'true'", [domain]);
+  await pool.query(`UPDATE services SET plan = plan || jsonb_build_object('maxExtensions', $2::int) WHERE service_id = $1`, [SERVICE, enabled.length]);
+  try {
+    expect((await send('POST', '/extensions', { extension: '156' }, 'req-quota')).body.error.code).toBe('QUOTA_EXCEEDED');
+  } finally {
+    await pool.query(`UPDATE services SET plan = plan || '{"maxExtensions": 6}'::jsonb WHERE service_id = $1`, [SERVICE]);
+  }
+  return (await writeRow('req-quota'))[0];
+}
+
 describe('the answer of a write job', () => {
   it('creates an extension through the job and answers 201 with its final state and the SIP password, which never reaches Redis', async () => {
     const reply = await send('POST', '/extensions', { extension: '150', callerIdName: 'Lobby' }, 'req-create-150');
@@ -118,6 +152,7 @@ describe('the answer of a write job', () => {
   });
 
   it('carries each refusal back with its status and code, and writes nothing', async () => {
+    await ensureTestExtensions();
     const overQuota: number[] = [];
     for (const extension of ['152', '153', '154', '155']) overQuota.push((await send('POST', '/extensions', { extension })).status);
     // The plan allows 6 enabled extensions: 100-102 from the plan, 150, 151, and one of these.
@@ -204,6 +239,10 @@ describe('a write that cannot be applied', () => {
 
 describe('a job asked while Redis is unavailable to the API', () => {
   it('answers a finished write or webhook event from the database (v1 and status.php), 503 with Retry-After only for what the database cannot tell', async () => {
+    await ensureTestExtensions();
+    await ensureQuotaRefusal();
+    // The other tenant (the test above makes it, on a server it then disables).
+    if ((await bridge.api!.deps.pool.query('SELECT 1 FROM services WHERE service_id = $1', [SERVICE + 1])).rowCount === 0) await createTenant(bridge, SERVICE + 1);
     const down = await startApi(loadConfig({ ...bridge.env, REDIS_URL: 'redis://127.0.0.1:1', COMPAT_ICTVOIP: '1' }), bridge.logger, { port: 0 });
     try {
       const created = (await writeRow('req-create-150'))[0].write_id as string;
@@ -332,6 +371,9 @@ describe('the reconciler and the purge', () => {
   });
 
   it('reports the writes by status on /metrics, as the table holds them', async () => {
+    // At least a succeeded write and a refused one.
+    await ensureTestExtensions();
+    await ensureWrite('req-unknown-gw', 'PUT', '/gateways/6f1e0c1a-9a52-4f7e-8c55-3d1f8e0b9a11', { description: 'x', password: 'Secret-Gw-1' });
     const text = await (await fetch(`${bridge.url}/metrics`)).text();
     const { rows } = await bridge.api!.deps.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM tenant_writes GROUP BY status');
     expect(rows.length).toBeGreaterThanOrEqual(2);
@@ -340,6 +382,7 @@ describe('the reconciler and the purge', () => {
   });
 
   it('wipes sealed passwords after a day and forgets finished writes after 30 days', async () => {
+    await ensureTestExtensions();
     const pool = bridge.api!.deps.pool;
     await pool.query("UPDATE tenant_writes SET finished_at = now() - interval '2 days' WHERE request_id = 'req-create-150'");
     await pool.query("UPDATE tenant_writes SET finished_at = now() - interval '31 days' WHERE request_id = 'req-create-151'");

@@ -4,12 +4,12 @@ import type { Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { csvTable, withCharges, type CdrWithCharge } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
-import { writeWithBackPressure } from '../v1/cdrs';
 import type { TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
 import { envelope, invalidParameter, missingParameter } from './envelope';
 import { tenantsInScope, unavailableServersField } from './tenants';
 import { ServerAnswers, type UnavailableServer } from '../../server-answers';
+import { streamChunks } from '../../streamed-response';
 
 const EXPORT_BATCH = 1000;
 const FORMATS = ['JSON', 'CSV', 'XML'] as const;
@@ -137,50 +137,45 @@ const CONTENT_TYPES: Record<ExportFormat, string> = {
  * `tenant_domain`): the a-leg CDRs of the named tenant, or of every tenant the caller may see,
  * streamed batch by batch. JSON and XML carry the envelope (`status`, `message`, `timestamp`,
  * `date_range`, `export_format`), the `records`, and `total_records` last: it is the count of what
- * was actually written, so it can never disagree with the records. CSV is the bare file.
+ * was actually written, so it can never disagree with the records. CSV is the bare file. A FusionPBX
+ * database failing after the first bytes drops the connection (streamChunks): never a file that looks whole.
  */
 export async function exportCdrs(deps: ApiDeps, principal: Principal, req: Request, res: Response): Promise<void> {
   const request = exportRequest(req);
   const answers = new ServerAnswers(deps.logger);
   const contexts = await tenantsInScope(deps, principal, req, ['tenant_domain', 'domain'], answers);
+  const headers: Record<string, string> = { 'Content-Type': CONTENT_TYPES[request.format] };
+  // CSV has no envelope: the servers left out are named in a header.
+  if (answers.unavailable.length > 0) headers['X-Unavailable-Servers'] = answers.unavailable.map((entry) => entry.server).join(', ');
+  if (request.format === 'CSV') headers['Content-Disposition'] = `attachment; filename="cdr_export.csv"`;
+  await streamChunks(res, deps.logger, { status: 200, headers }, exportChunks(deps, contexts, request, answers), 'export_cdr.php');
+}
+
+/** The export as text: the first batch is read before the envelope, so a failure there is a clean error status. */
+async function* exportChunks(deps: ApiDeps, contexts: TenantContext[], request: ExportRequest, answers: ServerAnswers): AsyncGenerator<string> {
   const left = answers.unavailable;
   const head = envelope('success', 'CDR export completed', { date_range: request.dateRange, export_format: request.format, ...unavailableServersField(answers) });
-  // CSV has no envelope: the servers left out are named in a header.
-  if (left.length > 0) res.setHeader('X-Unavailable-Servers', left.map((entry) => entry.server).join(', '));
-  res.status(200);
-  res.setHeader('Content-Type', CONTENT_TYPES[request.format]);
-  if (request.format === 'CSV') res.setHeader('Content-Disposition', `attachment; filename="cdr_export.csv"`);
-  let closed = false;
-  res.on('close', () => {
-    closed = true;
-  });
-  let total = 0;
   const iterator = exportRecords(deps, contexts, request);
   try {
     let current = await iterator.next();
-    if (request.format === 'JSON') await writeWithBackPressure(res, `${JSON.stringify(head).slice(0, -1)},"records":[`);
+    if (request.format === 'JSON') yield `${JSON.stringify(head).slice(0, -1)},"records":[`;
     if (request.format === 'XML')
-      await writeWithBackPressure(
-        res,
-        `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head)
-          .map(([name, value]) => (name === 'unavailable_servers' ? unavailableXml(left) : xmlElement(name, value as string)))
-          .join('')}<records>\n`,
-      );
-    if (request.format === 'CSV') await writeWithBackPressure(res, csvTable([[...EXPORT_COLUMNS]]));
-    while (!current.done && !closed) {
+      yield `<?xml version="1.0" encoding="UTF-8"?>\n<response>${Object.entries(head)
+        .map(([name, value]) => (name === 'unavailable_servers' ? unavailableXml(left) : xmlElement(name, value as string)))
+        .join('')}<records>\n`;
+    if (request.format === 'CSV') yield csvTable([[...EXPORT_COLUMNS]]);
+    let total = 0;
+    while (!current.done) {
       const records = current.value;
-      if (request.format === 'JSON') await writeWithBackPressure(res, `${total > 0 ? ',' : ''}${records.map((record) => JSON.stringify(record)).join(',')}`);
-      if (request.format === 'XML') await writeWithBackPressure(res, records.map(xmlRecord).join(''));
-      if (request.format === 'CSV') await writeWithBackPressure(res, csvTable(records.map((record) => EXPORT_COLUMNS.map((column) => record[column]))));
+      if (request.format === 'JSON') yield `${total > 0 ? ',' : ''}${records.map((record) => JSON.stringify(record)).join(',')}`;
+      if (request.format === 'XML') yield records.map(xmlRecord).join('');
+      if (request.format === 'CSV') yield csvTable(records.map((record) => EXPORT_COLUMNS.map((column) => record[column])));
       total += records.length;
       current = await iterator.next();
     }
-    if (request.format === 'JSON') await writeWithBackPressure(res, `],"total_records":${total}}`);
-    if (request.format === 'XML') await writeWithBackPressure(res, `</records>${xmlElement('total_records', total)}</response>\n`);
-    res.end();
-  } catch (error) {
+    if (request.format === 'JSON') yield `],"total_records":${total}}`;
+    if (request.format === 'XML') yield `</records>${xmlElement('total_records', total)}</response>\n`;
+  } finally {
     await iterator.return(undefined);
-    if (!res.headersSent) throw error;
-    res.destroy(error instanceof Error ? error : undefined);
   }
 }

@@ -8,6 +8,8 @@ import { extensionNumber, tenantParam } from './common-schemas';
 import { csvHeader, csvLines, ndjsonLine, withCharges } from './cdr-format';
 import { chargesFor } from './charges';
 import { requireDomain, resolveTenant } from './tenant-context';
+import { streamChunks } from '../../streamed-response';
+import type { Logger } from '@ictvoip/config';
 
 const EXPORT_BATCH = 1000;
 
@@ -99,20 +101,6 @@ export function decodeCursorFor(cursor: string, filter: CdrFilter, path: string)
   return { startStamp: parsed.s, uuid: parsed.u };
 }
 
-export async function writeWithBackPressure(res: Response, chunk: string): Promise<void> {
-  if (res.write(chunk)) return;
-  // Wait for the socket to take more, or for the client to go away (then the loop stops).
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 export const listCdrsRoute: RouteDefinition = {
   spec: {
     method: 'get',
@@ -142,7 +130,7 @@ export const listCdrsRoute: RouteDefinition = {
       res.json({ data: withCharges(page.records, charges), nextCursor: page.next ? encodeCursor(page.next, filter) : null });
       return;
     }
-    await stream(res, format, domain.domainName, async function* () {
+    await stream(res, base.logger, format, domain.domainName, async function* () {
       for await (const batch of iterateCdrs(deps.fusionPool, filter, EXPORT_BATCH)) {
         yield withCharges(
           batch,
@@ -158,31 +146,21 @@ export const listCdrsRoute: RouteDefinition = {
 };
 
 /**
- * Streams batch by batch with back-pressure (waits for 'drain'), so memory is bounded by one batch
- * however many rows match. A failure after the first byte can only cut the stream short.
+ * Streams batch by batch with back-pressure, so memory is bounded by one batch however many rows
+ * match. The first batch is read before anything is sent; a failure after that drops the connection.
  */
-async function stream(res: Response, format: 'csv' | 'ndjson', domainName: string, batches: () => AsyncGenerator<ReturnType<typeof withCharges>>): Promise<void> {
-  let closed = false;
-  res.on('close', () => {
-    closed = true;
-  });
-  res.status(200);
-  res.setHeader('Content-Type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
-  if (format === 'csv') res.setHeader('Content-Disposition', `attachment; filename="cdrs-${domainName}.csv"`);
-  const iterator = batches();
+async function stream(res: Response, logger: Logger, format: 'csv' | 'ndjson', domainName: string, batches: () => AsyncGenerator<ReturnType<typeof withCharges>>): Promise<void> {
+  const headers: Record<string, string> = { 'Content-Type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8' };
+  if (format === 'csv') headers['Content-Disposition'] = `attachment; filename="cdrs-${domainName}.csv"`;
+  await streamChunks(res, logger, { status: 200, headers }, lines(format, batches()), `cdrs ${format}`);
+}
+
+async function* lines(format: 'csv' | 'ndjson', batches: AsyncGenerator<ReturnType<typeof withCharges>>): AsyncGenerator<string> {
   try {
-    const first = await iterator.next();
-    if (format === 'csv') await writeWithBackPressure(res, csvHeader());
-    let current = first;
-    while (!current.done && !closed) {
-      const lines = format === 'csv' ? csvLines(current.value) : current.value.map(ndjsonLine).join('');
-      await writeWithBackPressure(res, lines);
-      current = await iterator.next();
-    }
-    res.end();
-  } catch (error) {
-    await iterator.return(undefined);
-    if (!res.headersSent) throw error;
-    res.destroy(error instanceof Error ? error : undefined);
+    let current = await batches.next();
+    if (format === 'csv') yield csvHeader();
+    for (; !current.done; current = await batches.next()) yield format === 'csv' ? csvLines(current.value) : current.value.map(ndjsonLine).join('');
+  } finally {
+    await batches.return(undefined);
   }
 }

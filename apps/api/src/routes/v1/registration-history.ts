@@ -8,6 +8,8 @@ import { extensionNumber, tenantParam } from './common-schemas';
 import { csvTable } from './cdr-format';
 import { formatOf } from './cdrs';
 import { resolveService, tenantContextOf } from './tenant-context';
+import { streamChunks } from '../../streamed-response';
+import type { Logger } from '@ictvoip/config';
 
 const CURSOR = /^h([1-9][0-9]{0,17})$/;
 /** A CSV export reads the history in pages of this many rows (it is bounded by the retention). */
@@ -93,11 +95,27 @@ const GATEWAY_CSV: readonly [string, (entry: GatewayHistoryEntry) => unknown][] 
   ['alertSentAt', (entry) => entry.alertSentAt?.toISOString() ?? null],
 ];
 
+/** The CSV: every matching transition in keyset pages, the first read before the header row (a failure there is a clean error). */
+async function* historyCsv<T extends { id: number }>(
+  read: (limit: number, beforeId: number | undefined) => Promise<T[]>,
+  csv: readonly [string, (entry: T) => unknown][],
+  beforeId: number | undefined,
+): AsyncGenerator<string> {
+  let page = await read(EXPORT_PAGE, beforeId);
+  yield csvTable([csv.map(([name]) => name)]);
+  for (;;) {
+    if (page.length > 0) yield csvTable(page.map((entry) => csv.map(([, value]) => value(entry))));
+    if (page.length < EXPORT_PAGE) return;
+    page = await read(EXPORT_PAGE, page[page.length - 1]!.id);
+  }
+}
+
 /**
  * One history listing: JSON pages newest first (`limit`, opaque `cursor`), or with `Accept: text/csv`
  * (`?format=csv`) every matching transition, read in keyset pages and written as they come.
  */
 async function sendHistory<T extends { id: number }>(
+  logger: Logger,
   req: Request,
   res: Response,
   read: (limit: number, beforeId: number | undefined) => Promise<T[]>,
@@ -109,16 +127,8 @@ async function sendHistory<T extends { id: number }>(
   const cursor = query.cursor as string | undefined;
   const beforeId = cursor ? decodeCursor(cursor) : undefined;
   if (formatOf(req) === 'csv') {
-    res.status(200).setHeader('Content-Type', 'text/csv; charset=utf-8');
-    res.setHeader('Content-Disposition', `attachment; filename="${filename}.csv"`);
-    res.write(csvTable([csv.map(([name]) => name)]));
-    for (let before = beforeId; ;) {
-      const page = await read(EXPORT_PAGE, before);
-      if (page.length > 0) res.write(csvTable(page.map((entry) => csv.map(([, value]) => value(entry)))));
-      if (page.length < EXPORT_PAGE) break;
-      before = page[page.length - 1]!.id;
-    }
-    res.end();
+    const headers = { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${filename}.csv"` };
+    await streamChunks(res, logger, { status: 200, headers }, historyCsv(read, csv, beforeId), filename);
     return;
   }
   const limit = query.limit as number;
@@ -150,7 +160,7 @@ export const registrationHistoryRoute: RouteDefinition = {
         from: query.from as Date | undefined,
         to: query.to as Date | undefined,
       });
-    await sendHistory(req, res, read, registrationView, REGISTRATION_CSV, `registrations-${service.serviceId}`, query);
+    await sendHistory(deps.logger, req, res, read, registrationView, REGISTRATION_CSV, `registrations-${service.serviceId}`, query);
   },
 };
 
@@ -190,6 +200,6 @@ export const gatewayHistoryRoute: RouteDefinition = {
         from: query.from as Date | undefined,
         to: query.to as Date | undefined,
       });
-    await sendHistory(req, res, read, gatewayView, GATEWAY_CSV, `gateway-${gatewayUuid}`, query);
+    await sendHistory(deps.logger, req, res, read, gatewayView, GATEWAY_CSV, `gateway-${gatewayUuid}`, query);
   },
 };

@@ -4,7 +4,8 @@ import { iterateCdrs, readCdrPage, tenantPortalUrl, type CdrFilter, type CdrReco
 import type { ApiDeps } from '../../deps';
 import { csvHeader, csvLines, withCharges } from '../v1/cdr-format';
 import { chargesFor } from '../v1/charges';
-import { encodeCursor, decodeCursorFor, writeWithBackPressure } from '../v1/cdrs';
+import { encodeCursor, decodeCursorFor } from '../v1/cdrs';
+import { streamChunks } from '../../streamed-response';
 import { requireDomain, resolveTenant, type TenantContext } from '../v1/tenant-context';
 import { usageOf } from '../service-status';
 import { choosePeriod, PERIOD_LABEL, type PeriodChoice } from './client-periods';
@@ -149,29 +150,28 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
   const choice = await choosePeriod(deps, input.serviceId, input.period);
   const filter = filterFor(context, choice, input.number);
   const domain = requireDomain(context);
-  let closed = false;
-  res.on('close', () => {
-    closed = true;
-  });
-  res.status(200);
-  res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-  res.setHeader('Content-Disposition', `attachment; filename="calls-${domain.domainName}-${choice.selected.label}.csv"`);
-  const batches = iterateCdrs(context.deps.fusionPool, filter, EXPORT_BATCH);
+  const headers = {
+    'Content-Type': 'text/csv; charset=utf-8',
+    'Content-Disposition': `attachment; filename="calls-${domain.domainName}-${choice.selected.label}.csv"`,
+  };
+  await streamChunks(res, deps.logger, { status: 200, headers }, callsCsv(deps, iterateCdrs(context.deps.fusionPool, filter, EXPORT_BATCH), input.serviceId), 'calls.csv');
+}
+
+/** The calls as CSV: the first batch is read before the header row, so a failure there is a clean error status. */
+async function* callsCsv(deps: ApiDeps, batches: AsyncGenerator<CdrRecord[]>, serviceId: number): AsyncGenerator<string> {
   try {
-    await writeWithBackPressure(res, csvHeader());
-    for await (const batch of batches) {
-      if (closed) break;
+    let current = await batches.next();
+    yield csvHeader();
+    for (; !current.done; current = await batches.next()) {
       const charges = await chargesFor(
         deps.pool,
-        input.serviceId,
-        batch.map((record) => record.uuid),
+        serviceId,
+        current.value.map((record) => record.uuid),
       );
-      await writeWithBackPressure(res, csvLines(withCharges(batch, charges)));
+      yield csvLines(withCharges(current.value, charges));
     }
-    res.end();
-  } catch (error) {
-    // Headers are out: the only honest signal left is a cut-short stream.
-    res.destroy(error instanceof Error ? error : undefined);
+  } finally {
+    await batches.return(undefined);
   }
 }
 

@@ -191,8 +191,8 @@ function ictvoip_ClientAreaAllowedFunctions()
 
 /**
  * clientarea.php?action=productdetails&id=<service>&modop=custom&a=downloadCalls&period=YYYY-MM:
- * the period's calls as CSV, streamed from the bridge through WHMCS (the browser never talks to the
- * bridge). WHMCS only calls it for the logged-in owner of the service.
+ * the period's calls as CSV from the bridge through WHMCS (the browser never talks to the bridge), sent
+ * once the bridge has finished it (PageClient::stream). WHMCS only calls it for the logged-in owner of the service.
  */
 function ictvoip_downloadCalls(array $params)
 {

@@ -16,6 +16,8 @@ final class PageClient
     public const READ_TIMEOUT_SECONDS = 10;
     /** A month of calls can be large: the stream may take longer than a page read, never forever. */
     public const STREAM_TIMEOUT_SECONDS = 300;
+    /** What of a download php://temp keeps in memory; the rest of a large month goes to a temporary file. */
+    private const SPOOL_MEMORY_BYTES = 2097152;
 
     /** @return array{0: ?array, 1: ?string} [decoded JSON, null] or [null, message for staff] */
     public static function read(BridgeEndpoint $endpoint, string $path, array $body): array
@@ -48,17 +50,32 @@ final class PageClient
     }
 
     /**
-     * Streams the bridge's answer to the browser as it arrives (constant memory however many calls),
-     * passing on only the content type and the file name. Returns null when the stream was sent, or a
-     * message when nothing was sent yet (the bridge refused or was down), so the caller can say so.
+     * The bridge's CSV for the browser, passing on only the content type and the file name. It is
+     * spooled (php://temp: memory stays bounded, the rest goes to a temporary file) and sent, with its
+     * Content-Length, only once the bridge has finished it: PHP cannot abort a response it has begun, so
+     * a bridge failing or timing out mid-stream would otherwise reach the browser as a shorter file that
+     * looks complete. Returns null when the file was sent, or a message for staff (nothing was sent).
      */
     public static function stream(BridgeEndpoint $endpoint, string $path, array $body, callable $sendHeader, callable $sendChunk): ?string
     {
-        $encoded = BridgeClient::encode($body);
+        $spool = fopen('php://temp/maxmemory:' . self::SPOOL_MEMORY_BYTES, 'w+b');
+        if ($spool === false) {
+            return 'no temporary file for the download';
+        }
+        try {
+            return self::spoolAndSend($endpoint, $path, $body, $spool, $sendHeader, $sendChunk);
+        } finally {
+            fclose($spool);
+        }
+    }
+
+    /** @param resource $spool */
+    private static function spoolAndSend(BridgeEndpoint $endpoint, string $path, array $body, $spool, callable $sendHeader, callable $sendChunk): ?string
+    {
         $status = 0;
         $headers = [];
-        $started = false;
         $refusal = '';
+        $bytes = 0;
         $onHeader = static function (string $line) use (&$status, &$headers): void {
             if (preg_match('#^HTTP/\S+\s+(\d{3})#', $line, $match)) {
                 $status = (int) $match[1];
@@ -67,29 +84,34 @@ final class PageClient
                 $headers[strtolower($match[1])] = $match[2];
             }
         };
-        $onChunk = static function (string $chunk) use (&$status, &$headers, &$started, &$refusal, $sendHeader, $sendChunk): void {
+        $onChunk = static function (string $chunk) use (&$status, &$refusal, &$bytes, $spool): void {
             if ($status !== 200) {
                 $refusal .= substr($chunk, 0, 2000);
                 return;
             }
-            if (!$started) {
-                $started = true;
-                $sendHeader('Content-Type: ' . ($headers['content-type'] ?? 'text/csv; charset=utf-8'));
-                if (isset($headers['content-disposition']) && preg_match('/^attachment; filename="[A-Za-z0-9._-]+"$/', $headers['content-disposition'])) {
-                    $sendHeader('Content-Disposition: ' . $headers['content-disposition']);
-                }
-                $sendHeader('X-Content-Type-Options: nosniff');
-            }
-            $sendChunk($chunk);
+            fwrite($spool, $chunk);
+            $bytes += strlen($chunk);
         };
-        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), $encoded, self::streamTimeout(), $onChunk, $onHeader);
-        if ($started) {
-            return null;
-        }
+        $answer = Http::signedPost($endpoint->baseUrl . $path, $endpoint->secret(), BridgeClient::encode($body), self::streamTimeout(), $onChunk, $onHeader);
         if ($answer['errno'] !== 0) {
-            return self::unanswered($answer);
+            return $status === 200 && $bytes > 0
+                ? 'the bridge stopped after ' . $bytes . ' bytes of the file (' . $answer['error'] . '); nothing was sent to the browser'
+                : self::unanswered($answer);
         }
-        return self::refused(BridgeReply::answered($status, $refusal));
+        if ($status !== 200) {
+            return self::refused(BridgeReply::answered($status, $refusal));
+        }
+        $sendHeader('Content-Type: ' . ($headers['content-type'] ?? 'text/csv; charset=utf-8'));
+        if (isset($headers['content-disposition']) && preg_match('/^attachment; filename="[A-Za-z0-9._-]+"$/', $headers['content-disposition'])) {
+            $sendHeader('Content-Disposition: ' . $headers['content-disposition']);
+        }
+        $sendHeader('X-Content-Type-Options: nosniff');
+        $sendHeader('Content-Length: ' . $bytes);
+        rewind($spool);
+        while (($chunk = fread($spool, 65536)) !== false && $chunk !== '') {
+            $sendChunk($chunk);
+        }
+        return null;
     }
 
     /** The download's limit: 300 s, or ICTVOIP_TOTAL_TIMEOUT when an install defined a lower one (not the events' 30 s default). */
