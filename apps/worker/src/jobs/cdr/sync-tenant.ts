@@ -79,8 +79,10 @@ function unflooredLowerBound(deps: WorkerDeps, cursorStamp: string | null, creat
   if (from) return { startStamp: from.toISOString(), xmlCdrUuid: NIL_UUID };
   const lookbackMs = deps.config.cdr.lookbackSeconds * 1000;
   // Without a cursor, calls from before the bridge knew the service are not its to bill (backfill reaches further).
-  const base = cursorStamp ? new Date(cursorStamp) : createdAt;
-  return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
+  // A cursor ahead of now is a CDR FreeSWITCH stamped with a clock running ahead: the window is measured back
+  // from now, or every call until that time came round would start before the window and never be read.
+  const base = cursorStamp ? Math.min(new Date(cursorStamp).getTime(), Date.now()) : createdAt.getTime();
+  return { startStamp: new Date(base - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
 
 /**
