@@ -113,8 +113,8 @@ export async function findDomainUuid(fusion: Pool, domainName: string): Promise<
   return rows[0]?.domain_uuid ?? null;
 }
 
-async function isDomainNamed(fusion: Pool, domainUuid: string, domainName: string): Promise<boolean> {
-  const { rows } = await fusion.query('SELECT 1 FROM v_domains WHERE domain_uuid = $1 AND domain_name = $2', [domainUuid, domainName]);
+async function domainExists(fusion: Pool, domainUuid: string): Promise<boolean> {
+  const { rows } = await fusion.query('SELECT 1 FROM v_domains WHERE domain_uuid = $1', [domainUuid]);
   return rows.length > 0;
 }
 
@@ -126,15 +126,20 @@ export interface TenantCdrDomain {
 }
 
 /**
- * The tenant's current domain, else the one its cursor remembers (a terminated tenant's domain may be
- * gone while its late CDRs are still billed). A current domain other than the remembered one is the
- * service created again after a purge whose cursor survived (a crash between the FusionPBX purge
- * and the cursor delete): the old domain's CDRs were all synced before the purge, the new one's never.
+ * The domain the cursor remembers while it exists, whatever its name, else the tenant's current
+ * domain by name, else the remembered one (a terminated tenant's domain may be gone while its late
+ * CDRs are still billed). A remembered domain still there is the tenant's own even under another
+ * name: the bridge never renames domains, so that is domain_edit.php's rename (its calls keep the
+ * uuid FreeSWITCH stamps on them), and a domain since made under the old name is someone else's,
+ * whose calls are not this tenant's to bill. A current domain other than a remembered one that is
+ * gone is the service created again after a purge whose cursor survived (a crash between the
+ * FusionPBX purge and the cursor delete): the old domain's CDRs were all synced before the purge,
+ * the new one's never.
  */
 export async function tenantCdrDomain(fusion: Pool, domainName: string, remembered: string | null): Promise<TenantCdrDomain | null> {
   // v_domains has no index on domain_name in FusionPBX's schema: a lookup by name is a scan of every
-  // domain, every sync of every tenant. The remembered domain, still the tenant's, answers by key.
-  if (remembered && (await isDomainNamed(fusion, remembered, domainName))) return { domainUuid: remembered, restarted: false };
+  // domain, every sync of every tenant. The remembered domain answers by key.
+  if (remembered && (await domainExists(fusion, remembered))) return { domainUuid: remembered, restarted: false };
   const current = await findDomainUuid(fusion, domainName);
   if (!current) return remembered ? { domainUuid: remembered, restarted: false } : null;
   return { domainUuid: current, restarted: remembered !== null && remembered !== current };
