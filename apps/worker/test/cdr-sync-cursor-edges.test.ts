@@ -52,3 +52,71 @@ describe('CDR sync cursor edges', () => {
     expect((await getCdrSyncCursor(kit.deps.pool, tenant.serviceId))?.domainUuid).toBe(tenant.domainUuid);
   });
 });
+
+/** A call FusionPBX imports now (insert_date = now(), as its database class writes) that started `hoursAgo` hours ago. */
+async function importLate(on: BillingKit, tenant: Tenant, hoursAgo: number): Promise<string> {
+  const uuid = await on.insertCdr(tenant, { start: isoIn(-hoursAgo * HOUR), billsec: 60 });
+  await on.bridge.fusion.query('UPDATE v_xml_cdr SET insert_date = now() WHERE xml_cdr_uuid = $1', [uuid]);
+  return uuid;
+}
+
+describe('CDRs FusionPBX imports after the look-back window (xml_cdr/failed/ moved back, an importer outage)', () => {
+  let indexed: BillingKit;
+
+  beforeAll(async () => {
+    indexed = await startBillingKit();
+    await indexed.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
+  }, 30000);
+
+  afterAll(async () => {
+    await indexed.close();
+  });
+
+  test('with an index on insert_date: charged at the next sync, once, over several pages, not before the service', async () => {
+    const tenant = await indexed.addTenant();
+    const current = await indexed.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+    await syncTenantCdrs(indexed.deps, tenant.serviceId);
+    // Three to twenty-six hours old (look-back 1 h, page size 5): two pages of them.
+    const late = await Promise.all([3, 4, 5, 6, 7, 8, 26].map((hours) => importLate(indexed, tenant, hours)));
+    // The tenant's service was made on 2024-12-01: a call of 2024-11 is not its to bill.
+    const before = await indexed.insertCdr(tenant, { start: '2024-11-20T10:00:00Z', billsec: 60 });
+    await indexed.bridge.fusion.query('UPDATE v_xml_cdr SET insert_date = now() WHERE xml_cdr_uuid = $1', [before]);
+    const outcome = await syncTenantCdrs(indexed.deps, tenant.serviceId);
+    expect(outcome.inserted).toBe(late.length);
+    expect(await chargedIdsOn(indexed, tenant.serviceId)).toEqual([current, ...late].sort());
+    expect((await getCdrSyncCursor(indexed.deps.pool, tenant.serviceId))?.lastXmlCdrUuid).toBe(current);
+    expect((await syncTenantCdrs(indexed.deps, tenant.serviceId)).inserted).toBe(0);
+  });
+
+  test("a crash between a late page's write and its commit: nothing of it stays, the next sync charges every late call once", async () => {
+    const tenant = await indexed.addTenant();
+    await indexed.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+    await syncTenantCdrs(indexed.deps, tenant.serviceId);
+    const late = await Promise.all([3, 4, 5, 6, 7, 8].map((hours) => importLate(indexed, tenant, hours)));
+    let crashes = 0;
+    const crash = () => {
+      crashes += 1;
+      throw new Error('worker killed');
+    };
+    await expect(syncTenantCdrs(indexed.deps, tenant.serviceId, { hooks: { afterInsert: crash } })).rejects.toThrow('worker killed');
+    expect(crashes).toBe(1);
+    expect(await chargedIdsOn(indexed, tenant.serviceId)).toHaveLength(1);
+    expect((await syncTenantCdrs(indexed.deps, tenant.serviceId)).inserted).toBe(late.length);
+    const charged = await chargedIdsOn(indexed, tenant.serviceId);
+    expect(charged).toEqual(expect.arrayContaining(late));
+    expect(charged).toHaveLength(late.length + 1);
+  });
+
+  test('without the index: left for a backfill, as the look-back always did', async () => {
+    const tenant = await kit.addTenant();
+    await kit.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const late = await importLate(kit, tenant, 3);
+    expect((await syncTenantCdrs(kit.deps, tenant.serviceId)).inserted).toBe(0);
+    expect(await chargedIds(tenant.serviceId)).not.toContain(late);
+  });
+});
+
+async function chargedIdsOn(on: BillingKit, serviceId: number): Promise<string[]> {
+  return (await listCharges(on.deps.pool, { serviceId })).map((charge) => charge.xmlCdrUuid).sort();
+}
