@@ -101,6 +101,49 @@ const READ_LONG_CALLS_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
      WHERE domain_uuid = $1 AND start_stamp >= $3::timestamptz AND start_stamp < $2::timestamptz AND end_stamp >= $2::timestamptz
      ORDER BY start_stamp, xml_cdr_uuid`;
 
+/** Which of a tenant's CDRs `readLateImports` reads: stored since `insertedSince`, started in [`since`, `before`). */
+export interface LateImportWindow {
+  insertedSince: string;
+  since: string;
+  before: string;
+}
+
+/**
+ * The tenant's CDRs FusionPBX stored since `window.insertedSince` whose call started before the
+ * look-back window (`window.before`), strictly after `after` in keyset order: files its importer
+ * took in late (a backlog, an outage, files an operator moved back from `xml_cdr/failed/`, where
+ * a failed insert leaves them and nothing retries them). FusionPBX's database class sets
+ * `insert_date = now()` on every insert (5.1 and 5.3), so that is when the row appeared. Only
+ * with an index on `insert_date` (see hasInsertDateIndex): without one this is a scan of the
+ * tenant's history.
+ */
+export async function readLateImports(fusion: Pool, domainUuid: string, domainName: string, window: LateImportWindow, after: CdrPosition, limit: number): Promise<SourceCdr[]> {
+  const { rows } = await fusion.query<CdrRow>(READ_LATE_SQL, [domainUuid, window.insertedSince, window.since, window.before, after.startStamp, after.xmlCdrUuid, limit]);
+  return rows.map((row) => toSource(row, domainName));
+}
+
+const READ_LATE_SQL = `SELECT ${COLUMNS} FROM v_xml_cdr
+     WHERE domain_uuid = $1 AND insert_date >= $2::timestamptz AND start_stamp >= $3::timestamptz AND start_stamp < $4::timestamptz
+       AND (start_stamp, xml_cdr_uuid) > ($5::timestamptz, $6::uuid)
+     ORDER BY start_stamp, xml_cdr_uuid LIMIT $7`;
+
+/**
+ * Whether `v_xml_cdr` has a valid index that finds a tenant's rows by `insert_date`: on
+ * `(insert_date …)` or `(domain_uuid, insert_date …)`. FusionPBX 5.1 and 5.3 create neither.
+ */
+export async function hasInsertDateIndex(fusion: Pool): Promise<boolean> {
+  const { rows } = await fusion.query<{ found: boolean }>(INSERT_DATE_INDEX_SQL);
+  return rows[0]?.found === true;
+}
+
+const INSERT_DATE_INDEX_SQL = `SELECT EXISTS (
+  SELECT 1 FROM pg_index i
+    JOIN pg_attribute a0 ON a0.attrelid = i.indrelid AND a0.attnum = i.indkey[0]
+    LEFT JOIN pg_attribute a1 ON a1.attrelid = i.indrelid AND a1.attnum = i.indkey[1]
+  WHERE i.indrelid = to_regclass('v_xml_cdr') AND i.indisvalid AND i.indpred IS NULL
+    AND (a0.attname = 'insert_date' OR (a0.attname = 'domain_uuid' AND a1.attname = 'insert_date'))
+) AS found`;
+
 /** Specific CDRs (re-rating). Missing uuids (purged from FusionPBX) are simply absent. */
 export async function readCdrsByUuid(fusion: Pool, uuids: readonly string[], domainName: string): Promise<Map<string, SourceCdr>> {
   if (uuids.length === 0) return new Map();
@@ -113,8 +156,8 @@ export async function findDomainUuid(fusion: Pool, domainName: string): Promise<
   return rows[0]?.domain_uuid ?? null;
 }
 
-async function isDomainNamed(fusion: Pool, domainUuid: string, domainName: string): Promise<boolean> {
-  const { rows } = await fusion.query('SELECT 1 FROM v_domains WHERE domain_uuid = $1 AND domain_name = $2', [domainUuid, domainName]);
+async function domainExists(fusion: Pool, domainUuid: string): Promise<boolean> {
+  const { rows } = await fusion.query('SELECT 1 FROM v_domains WHERE domain_uuid = $1', [domainUuid]);
   return rows.length > 0;
 }
 
@@ -126,15 +169,20 @@ export interface TenantCdrDomain {
 }
 
 /**
- * The tenant's current domain, else the one its cursor remembers (a terminated tenant's domain may be
- * gone while its late CDRs are still billed). A current domain other than the remembered one is the
- * service created again after a purge whose cursor survived (a crash between the FusionPBX purge
- * and the cursor delete): the old domain's CDRs were all synced before the purge, the new one's never.
+ * The domain the cursor remembers while it exists, whatever its name, else the tenant's current
+ * domain by name, else the remembered one (a terminated tenant's domain may be gone while its late
+ * CDRs are still billed). A remembered domain still there is the tenant's own even under another
+ * name: the bridge never renames domains, so that is domain_edit.php's rename (its calls keep the
+ * uuid FreeSWITCH stamps on them), and a domain since made under the old name is someone else's,
+ * whose calls are not this tenant's to bill. A current domain other than a remembered one that is
+ * gone is the service created again after a purge whose cursor survived (a crash between the
+ * FusionPBX purge and the cursor delete): the old domain's CDRs were all synced before the purge,
+ * the new one's never.
  */
 export async function tenantCdrDomain(fusion: Pool, domainName: string, remembered: string | null): Promise<TenantCdrDomain | null> {
   // v_domains has no index on domain_name in FusionPBX's schema: a lookup by name is a scan of every
-  // domain, every sync of every tenant. The remembered domain, still the tenant's, answers by key.
-  if (remembered && (await isDomainNamed(fusion, remembered, domainName))) return { domainUuid: remembered, restarted: false };
+  // domain, every sync of every tenant. The remembered domain answers by key.
+  if (remembered && (await domainExists(fusion, remembered))) return { domainUuid: remembered, restarted: false };
   const current = await findDomainUuid(fusion, domainName);
   if (!current) return remembered ? { domainUuid: remembered, restarted: false } : null;
   return { domainUuid: current, restarted: remembered !== null && remembered !== current };

@@ -7,12 +7,15 @@ export { describeError, PermanentJobError } from './errors';
 export {
   countCdrsAfter,
   findDomainUuid,
+  hasInsertDateIndex,
   NIL_UUID,
   readCdrsAfter,
   readCdrsByUuid,
+  readLateImports,
   readLongCallsBefore,
   tenantCdrDomain,
   type CdrPosition,
+  type LateImportWindow,
   type SourceCdr,
   type TenantCdrDomain,
 } from './cdr-reader';

@@ -17,20 +17,23 @@ import {
   type PageCursor,
   type ServiceRecord,
 } from '@ictvoip/store';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { ensureServiceCycle } from '../billing/service-cycle';
 import {
+  hasInsertDateIndex,
   loadServiceRating,
   NIL_UUID,
   rateInOrder,
   readCdrsAfter,
+  readLateImports,
   readLongCallsBefore,
   tenantCdrDomain,
   type CdrPosition,
+  type LateImportWindow,
   type ServiceRating,
   type SourceCdr,
 } from '@ictvoip/operations';
@@ -79,8 +82,10 @@ function unflooredLowerBound(deps: WorkerDeps, cursorStamp: string | null, creat
   if (from) return { startStamp: from.toISOString(), xmlCdrUuid: NIL_UUID };
   const lookbackMs = deps.config.cdr.lookbackSeconds * 1000;
   // Without a cursor, calls from before the bridge knew the service are not its to bill (backfill reaches further).
-  const base = cursorStamp ? new Date(cursorStamp) : createdAt;
-  return { startStamp: new Date(base.getTime() - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
+  // A cursor ahead of now is a CDR FreeSWITCH stamped with a clock running ahead: the window is measured back
+  // from now, or every call until that time came round would start before the window and never be read.
+  const base = cursorStamp ? Math.min(new Date(cursorStamp).getTime(), Date.now()) : createdAt.getTime();
+  return { startStamp: new Date(base - lookbackMs).toISOString(), xmlCdrUuid: NIL_UUID };
 }
 
 /**
@@ -213,6 +218,112 @@ async function uncollectedLongCalls(deps: ScopedDeps, client: PoolClient, domain
   return found.filter((source) => !charged.has(source.cdr.xmlCdrUuid));
 }
 
+/** How long a FusionPBX database's answer to hasInsertDateIndex is kept: an index added later is used within this. */
+const INSERT_DATE_INDEX_CHECK_MS = 10 * 60_000;
+const insertDateIndexes = new WeakMap<Pool, { found: boolean; until: number }>();
+
+/** Whether late imports can be found cheaply on the tenant's server (an index on insert_date); logged when that changes. */
+async function lateImportsReadable(deps: ScopedDeps): Promise<boolean> {
+  const known = insertDateIndexes.get(deps.fusionPool);
+  if (known && known.until > Date.now()) return known.found;
+  const found = await hasInsertDateIndex(deps.fusionPool);
+  if (known?.found !== found) {
+    deps.logger.info(
+      { found },
+      found
+        ? 'v_xml_cdr has an index on insert_date: CDRs FusionPBX imports after the look-back window are collected'
+        : 'v_xml_cdr has no index on insert_date: CDRs FusionPBX imports after the look-back window wait for a cdr backfill (see README, Usage billing)',
+    );
+  }
+  insertDateIndexes.set(deps.fusionPool, { found, until: Date.now() + INSERT_DATE_INDEX_CHECK_MS });
+  return found;
+}
+
+function addCounts(outcome: CdrSyncOutcome, read: number, counts: InsertedCharges): void {
+  outcome.read += read;
+  outcome.inserted += counts.inserted;
+  outcome.rated += counts.rated;
+  outcome.unrated += counts.unrated;
+  outcome.notBillable += counts.notBillable;
+}
+
+/** What a sync's extra reads behind the look-back window need besides the tenant's domain. */
+interface BehindWindow {
+  client: PoolClient;
+  rating: ServiceRating;
+  domainUuid: string;
+  domainName: string;
+  hooks: CdrSyncHooks | undefined;
+  outcome: CdrSyncOutcome;
+}
+
+/**
+ * Charges the CDRs FusionPBX stored since the window's `insertedSince` whose calls started before
+ * the look-back window (readLateImports), page by page, each page with the cursor as the keyset
+ * read's pages are (the cursor does not move backwards). All of them, however many: the next run
+ * looks only at rows stored since this one. Returns the allowance left.
+ */
+async function chargeLateImports(deps: ScopedDeps, at: BehindWindow, window: LateImportWindow, allowance: Map<string, number>): Promise<Map<string, number>> {
+  const { pageSize } = deps.config.cdr;
+  let after: CdrPosition = { startStamp: window.since, xmlCdrUuid: NIL_UUID };
+  let inserted = 0;
+  for (;;) {
+    const found = await readLateImports(deps.fusionPool, at.domainUuid, at.domainName, window, after, pageSize);
+    const last = found[found.length - 1];
+    if (!last) break;
+    after = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+    const charged = await existingChargeIds(
+      at.client,
+      found.map((source) => source.cdr.xmlCdrUuid),
+    );
+    const fresh = found.filter((source) => !charged.has(source.cdr.xmlCdrUuid));
+    const newest = fresh[fresh.length - 1];
+    if (newest) {
+      const cursorAfter = {
+        serviceId: at.rating.serviceId,
+        domainUuid: at.domainUuid,
+        domainName: at.domainName,
+        startStamp: newest.startStampText,
+        xmlCdrUuid: newest.cdr.xmlCdrUuid,
+      };
+      const written = await rateAndWritePage(at.client, at.rating, fresh, allowance, pageWriter(at.client, cursorAfter, at.hooks, 0));
+      allowance = written.remaining;
+      addCounts(at.outcome, fresh.length, written.counts);
+      inserted += written.counts.inserted;
+    }
+    if (found.length < pageSize) break;
+  }
+  if (inserted > 0) deps.logger.info({ serviceId: at.rating.serviceId, inserted }, 'CDR sync charged calls FusionPBX imported after the look-back window');
+  return allowance;
+}
+
+/** Where the look-back window starts, how far back the service's calls go, and when the cursor's last run was. */
+interface WindowEdges {
+  lower: CdrPosition;
+  floor: number;
+  lastRunAt: Date;
+}
+
+/**
+ * The calls behind the look-back window stored since the last run: the long ones (started before
+ * it, ended inside it) and, with an index on insert_date, every row imported late. Their starts are
+ * earlier than every CDR the keyset read rates after them (call order for the included minutes).
+ */
+async function chargeBehindWindow(deps: ScopedDeps, at: BehindWindow, edges: WindowEdges, allowance: Map<string, number>): Promise<Map<string, number>> {
+  const long = await uncollectedLongCalls(deps, at.client, at.domainUuid, at.domainName, edges.lower, edges.floor);
+  const last = long[long.length - 1];
+  if (last) {
+    const cursorAfter = { serviceId: at.rating.serviceId, domainUuid: at.domainUuid, domainName: at.domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+    const written = await rateAndWritePage(at.client, at.rating, long, allowance, pageWriter(at.client, cursorAfter, at.hooks, 0));
+    allowance = written.remaining;
+    addCounts(at.outcome, long.length, written.counts);
+  }
+  if (edges.floor >= new Date(edges.lower.startStamp).getTime() || !(await lateImportsReadable(deps))) return allowance;
+  // Rows stored since the last run, less the window: the two databases' clocks need not agree to the second.
+  const insertedSince = new Date(edges.lastRunAt.getTime() - deps.config.cdr.lookbackSeconds * 1000).toISOString();
+  return chargeLateImports(deps, at, { insertedSince, since: new Date(edges.floor).toISOString(), before: edges.lower.startStamp }, allowance);
+}
+
 /**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
@@ -258,21 +369,11 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
     const skip = options.from || domain.restarted ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
     let lastStamp: string | null = null;
-    // Calls longer than the window, stored since the last run: only a cursor's window can have passed them.
+    // Calls behind the window, stored since the last run: only a cursor's window can have passed them.
     if (cursor && !options.from) {
       const floor = Math.max(service.createdAt.getTime() - deps.config.cdr.lookbackSeconds * 1000, service.cdrBillingFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
-      const long = await uncollectedLongCalls(deps, client, domainUuid, domainName, position, floor);
-      const last = long[long.length - 1];
-      if (last) {
-        const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-        const written = await rateAndWritePage(client, rating, long, allowance, pageWriter(client, cursorAfter, options.hooks, 0));
-        allowance = written.remaining;
-        outcome.read += long.length;
-        outcome.inserted += written.counts.inserted;
-        outcome.rated += written.counts.rated;
-        outcome.unrated += written.counts.unrated;
-        outcome.notBillable += written.counts.notBillable;
-      }
+      const behind: BehindWindow = { client, rating, domainUuid, domainName, hooks: options.hooks, outcome };
+      allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
     for (;;) {
       const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
@@ -287,12 +388,8 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       allowance = written.remaining;
       await options.hooks?.afterCommit?.(page);
       outcome.pages = page;
-      outcome.read += sources.length;
       // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
-      outcome.inserted += counts.inserted;
-      outcome.rated += counts.rated;
-      outcome.unrated += counts.unrated;
-      outcome.notBillable += counts.notBillable;
+      addCounts(outcome, sources.length, counts);
       position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
       lastStamp = last.startStampText;
       if (sources.length < pageSize) break;
