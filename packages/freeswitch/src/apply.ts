@@ -20,6 +20,8 @@ const EXTENSION = /^[A-Za-z0-9_+*#.-]{1,64}$/;
 const PROFILE = /^[A-Za-z0-9_.-]{1,64}$/;
 const CACHE_KEY = /^[A-Za-z0-9_.:@+*#-]{1,255}$/;
 const SWITCHNAME = /^[A-Za-z0-9_.-]{1,253}$/;
+/** A FreeSWITCH hangup cause name (switch_channel_str2cause): upper-case words joined by `_`. */
+const HANGUP_CAUSE = /^[A-Z][A-Z_]{0,63}$/;
 
 /** Why `value` is refused, in words (the first problem found). */
 export function describeBadCharacters(value: string): string {
@@ -65,6 +67,8 @@ export const validateCacheKey = (value: unknown, field = 'cache key'): string =>
 
 export const validateSwitchname = (value: unknown, field = 'switchname'): string => matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
 
+export const validateHangupCause = (value: unknown, field = 'cause'): string => matchOrThrow(HANGUP_CAUSE, field, value, 'A-Z _, a FreeSWITCH hangup cause');
+
 /** `<extension>@<domain>` as used by flush_inbound_reg and the directory cache key. */
 export function validateUserAtDomain(value: unknown, field = 'user'): string {
   const text = requireString(field, value);
@@ -93,7 +97,15 @@ export type FreeswitchStep =
   /** `sofia profile <profile> flush_inbound_reg <ext@domain> reboot`: drops a registration now. */
   | { kind: 'flush_registration'; profile: string; user: string }
   /** `reloadacl`: FreeSWITCH re-reads acl.conf (FusionPBX's Access Controls) after `configuration:acl.conf` is deleted. */
-  | { kind: 'reload_acl' };
+  | { kind: 'reload_acl' }
+  /**
+   * `hupall <cause> domain_name <domain>` (mod_commands): ends every call in progress whose channel
+   * variable `domain_name` is exactly `domain`. FusionPBX 5.1.0/5.3.0 set it on the domain's calls:
+   * each extension's directory variables (exported to the legs it bridges), each inbound
+   * destination's dialplan, loopback legs (010_user_exists, whose lookups read it). Sent only while
+   * the tenant is still suspended or terminated (the worker checks at send time).
+   */
+  | { kind: 'hangup_calls'; domain: string; cause: string };
 
 /** Throws FreeswitchValidationError when a step carries something that could break out of its command. */
 export function validateStep(step: FreeswitchStep): FreeswitchStep {
@@ -115,6 +127,10 @@ export function validateStep(step: FreeswitchStep): FreeswitchStep {
     case 'flush_registration':
       validateProfile(step.profile, 'step.profile');
       validateUserAtDomain(step.user, 'step.user');
+      return step;
+    case 'hangup_calls':
+      validateDomainName(step.domain, 'step.domain');
+      validateHangupCause(step.cause, 'step.cause');
       return step;
   }
 }
@@ -159,8 +175,8 @@ export function coalesceSteps(earlier: readonly FreeswitchStep[], later: readonl
 
 /** Independent of key order: steps read back from a jsonb column come with their keys reordered. */
 function stepIdentity(step: FreeswitchStep): string {
-  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string };
-  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? ''].join('\u0000');
+  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string; domain?: string; cause?: string };
+  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? '', fields.domain ?? '', fields.cause ?? ''].join('\u0000');
 }
 
 /**
@@ -252,6 +268,9 @@ function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: strin
     case 'reload_acl':
       // FreeSWITCH answers "+OK acl reloaded" or "-ERR Acl reload failed".
       return { command: 'reloadacl', tolerated: null };
+    case 'hangup_calls':
+      // mod_commands answers "+OK hangup all channels matching [domain_name]=[<domain>] with cause: <cause>", also when none matched.
+      return { command: `hupall ${step.cause} domain_name ${step.domain}`, tolerated: null };
   }
 }
 

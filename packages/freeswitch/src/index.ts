@@ -20,6 +20,7 @@ export {
   validateCacheKey,
   validateSwitchname,
   validateUserAtDomain,
+  validateHangupCause,
   type FreeswitchStep,
   validateStep,
   uniqueSteps,

@@ -23,6 +23,34 @@ export interface EslStandinOptions {
 
 export type CannedReply = string | ((command: string) => string);
 
+/**
+ * The hangup causes FreeSWITCH 1.10 knows by name (switch_channel.c CAUSE_CHART, v1.10.0 to v1.10.12):
+ * mod_commands' hupall takes any of them and falls back to MANAGER_REQUEST for anything else.
+ */
+const HANGUP_CAUSES = new Set(
+  (
+    'UNALLOCATED_NUMBER NO_ROUTE_TRANSIT_NET NO_ROUTE_DESTINATION CHANNEL_UNACCEPTABLE CALL_AWARDED_DELIVERED NORMAL_CLEARING ' +
+    'USER_BUSY NO_USER_RESPONSE NO_ANSWER SUBSCRIBER_ABSENT CALL_REJECTED NUMBER_CHANGED REDIRECTION_TO_NEW_DESTINATION ' +
+    'EXCHANGE_ROUTING_ERROR DESTINATION_OUT_OF_ORDER INVALID_NUMBER_FORMAT FACILITY_REJECTED RESPONSE_TO_STATUS_ENQUIRY ' +
+    'NORMAL_UNSPECIFIED NORMAL_CIRCUIT_CONGESTION NETWORK_OUT_OF_ORDER NORMAL_TEMPORARY_FAILURE SWITCH_CONGESTION ' +
+    'ACCESS_INFO_DISCARDED REQUESTED_CHAN_UNAVAIL PRE_EMPTED FACILITY_NOT_SUBSCRIBED OUTGOING_CALL_BARRED INCOMING_CALL_BARRED ' +
+    'BEARERCAPABILITY_NOTAUTH BEARERCAPABILITY_NOTAVAIL SERVICE_UNAVAILABLE BEARERCAPABILITY_NOTIMPL CHAN_NOT_IMPLEMENTED ' +
+    'FACILITY_NOT_IMPLEMENTED SERVICE_NOT_IMPLEMENTED INVALID_CALL_REFERENCE INCOMPATIBLE_DESTINATION INVALID_MSG_UNSPECIFIED ' +
+    'MANDATORY_IE_MISSING MESSAGE_TYPE_NONEXIST WRONG_MESSAGE IE_NONEXIST INVALID_IE_CONTENTS WRONG_CALL_STATE ' +
+    'RECOVERY_ON_TIMER_EXPIRE MANDATORY_IE_LENGTH_ERROR PROTOCOL_ERROR INTERWORKING SUCCESS ORIGINATOR_CANCEL CRASH ' +
+    'SYSTEM_SHUTDOWN LOSE_RACE MANAGER_REQUEST BLIND_TRANSFER ATTENDED_TRANSFER ALLOTTED_TIMEOUT USER_CHALLENGE MEDIA_TIMEOUT ' +
+    'PICKED_OFF USER_NOT_REGISTERED PROGRESS_TIMEOUT INVALID_GATEWAY GATEWAY_DOWN INVALID_URL INVALID_PROFILE NO_PICKUP ' +
+    'SRTP_READ_ERROR BOWOUT BUSY_EVERYWHERE DECLINE DOES_NOT_EXIST_ANYWHERE NOT_ACCEPTABLE UNWANTED'
+  ).split(' '),
+);
+
+/** A call leg up on the stand-in: its channel variables, and the cause it was hung up with (null while up). */
+export interface StandinChannel {
+  uuid: string;
+  variables: Record<string, string>;
+  hangupCause: string | null;
+}
+
 /** The client connection a command came on: its port on the client's side names the process that sent it. */
 export interface EslConnectionInfo {
   remotePort: number;
@@ -50,6 +78,8 @@ export class EslStandin {
   /** Canned api bodies: exact command or RegExp → body. */
   readonly responses: { match: string | RegExp; reply: CannedReply }[] = [];
   connectionsAccepted = 0;
+  /** Calls in progress (and ended ones, with their cause), by uuid: what `hupall` acts on. */
+  readonly channels = new Map<string, StandinChannel>();
 
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
@@ -99,6 +129,18 @@ export class EslStandin {
     this.apiCommandsArrived = 0;
     this.received.length = 0;
     this.apiCommands.length = 0;
+  }
+
+  /** A call leg comes up with these channel variables (e.g. FusionPBX's `domain_name`); returns its uuid. */
+  addChannel(variables: Record<string, string>): string {
+    const uuid = randomUUID();
+    this.channels.set(uuid, { uuid, variables: { ...variables }, hangupCause: null });
+    return uuid;
+  }
+
+  /** The cause a channel was hung up with, or null while it is up. */
+  hangupCauseOf(uuid: string): string | null {
+    return this.channels.get(uuid)?.hangupCause ?? null;
   }
 
   /** Answer `api <command>` (exact string or RegExp) with `body`. */
@@ -223,7 +265,27 @@ export class EslStandin {
     if (command === 'reloadxml') return '+OK [Success]\n';
     // mod_commands reload_acl_function: "+OK acl reloaded" (or "-ERR Acl reload failed").
     if (command === 'reloadacl') return '+OK acl reloaded\n';
+    if (/^hupall( |$)/.test(command)) return this.hupall(command.slice('hupall'.length).trim());
     return `-ERR ${command} Command not found!\n`;
+  }
+
+  /**
+   * mod_commands hupall_api_function: `hupall [<cause> [<var> <value>]...]` hangs up every channel
+   * up whose variables equal every pair given (strcmp), or every channel without pairs; an unknown
+   * cause is MANAGER_REQUEST. It always answers +OK, whether any channel matched or not.
+   */
+  private hupall(args: string): string {
+    const argv = args === '' ? [] : args.split(' ').slice(0, 11);
+    const cause = argv[0] && HANGUP_CAUSES.has(argv[0].toUpperCase()) ? argv[0].toUpperCase() : 'MANAGER_REQUEST';
+    const pairs: [string, string][] = [];
+    for (let i = 1; i < argv.length - 1; i += 2) if (argv[i] && argv[i + 1]) pairs.push([argv[i]!, argv[i + 1]!]);
+    for (const channel of this.channels.values()) {
+      if (channel.hangupCause !== null) continue;
+      if (pairs.every(([name, value]) => channel.variables[name] === value)) channel.hangupCause = cause;
+    }
+    if (pairs.length === 0) return `+OK hangup all channels with cause ${cause}\n`;
+    const [[name, value]] = pairs as [[string, string]];
+    return `+OK hangup all channels matching [${name}]=[${value}]${pairs.length > 1 ? '...' : ''} with cause: ${cause}\n`;
   }
 }
 
