@@ -59,6 +59,8 @@ describe('suspend / unsuspend', () => {
       'switchname',
       `memcache delete configuration:sofia.conf:${standin.switchname}`,
       `sofia profile ${gateway.profile} killgw ${gateway.gateway_uuid}`,
+      // Last: the calls already up end once nothing lets a new one start.
+      `hupall FACILITY_NOT_SUBSCRIBED domain_name ${domain}`,
     ]);
 
     // Replaying suspend changes nothing and keeps the memory.
