@@ -72,7 +72,7 @@ test('an answered outbound call its caller transferred (blind or attended) is bi
 });
 
 /**
- * Suspend and terminate end a tenant's calls in progress with SUSPEND_HANGUP_CAUSE (`hupall`). Such a
+ * Suspend and terminate end a tenant's calls in progress with SUSPEND_HANGUP_CAUSE (`uuid_kill`). Such a
  * call was answered and carried until then (the carrier bills it), so its answered seconds are billed,
  * also under a BILLING_HANGUP_CAUSES list written without that cause.
  */

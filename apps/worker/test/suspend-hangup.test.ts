@@ -1,8 +1,10 @@
 /**
- * Suspend (and terminate) end the tenant's calls in progress: after the database side commits, the
- * tenant's FreeSWITCH steps end with `hupall <cause> domain_name <domain>`, through the service's
- * FreeSWITCH backlog like its cache deletes. An event-socket outage never holds up the suspend; the
- * hangup goes out when the socket answers again, unless the tenant was unsuspended meanwhile.
+ * Suspend (and terminate) end the tenant's calls in progress, emergency calls apart: after the
+ * database side commits, the tenant's FreeSWITCH steps end with a hangup (`show channels as json`,
+ * then `uuid_kill <uuid> <cause>` for each of the domain's channels but the legs of an emergency
+ * call), through the service's FreeSWITCH backlog like its cache deletes. An event-socket outage
+ * never holds up the suspend; the hangup goes out when the socket answers again, unless the tenant
+ * was unsuspended meanwhile.
  */
 import { SUSPEND_HANGUP_CAUSE } from '@ictvoip/rating';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
@@ -30,8 +32,11 @@ const statusOf = async (eventId: string) => (await bridgeRows('SELECT status FRO
 const domainEnabled = async (domain: string) => (await fusionRows('SELECT domain_enabled::text AS enabled FROM v_domains WHERE domain_name = $1', [domain]))[0]?.enabled;
 const backlogOf = async (serviceId: number) => (await bridgeRows('SELECT pending_apply FROM services WHERE service_id = $1', [serviceId]))[0]?.pending_apply;
 const domainOf = (serviceId: number) => `t${serviceId}.pbx.example.net`;
-const hangupCommand = (serviceId: number) => `hupall ${SUSPEND_HANGUP_CAUSE} domain_name ${domainOf(serviceId)}`;
-const hangupsOf = (serviceId: number) => bridge.esl.apiCommands.filter((command) => command === hangupCommand(serviceId)).length;
+const LISTING = 'show channels as json';
+/** How many times the channels were listed to end calls (only a hangup lists them). */
+const listings = () => bridge.esl.apiCommands.filter((command) => command === LISTING).length;
+/** The uuid_kill commands sent for these channels. */
+const killsOf = (uuids: readonly string[]) => bridge.esl.apiCommands.filter((command) => uuids.some((uuid) => command.startsWith(`uuid_kill ${uuid} `)));
 
 function eventOf(serviceId: number, action: string): Record<string, unknown> {
   const event = buildEvent({ serviceId, action });
@@ -56,11 +61,11 @@ async function tenantStatus(serviceId: number): Promise<string | undefined> {
   return row?.status;
 }
 
-/** The tenant's status in FusionPBX each time a hangup of its domain reached FreeSWITCH (before it acts). */
-function recordStatusAtHangup(serviceId: number): (string | undefined)[] {
+/** The tenant's status in FusionPBX each time a kill of one of these channels reached FreeSWITCH (before it acts). */
+function recordStatusAtHangup(serviceId: number, uuids: readonly string[]): (string | undefined)[] {
   const seen: (string | undefined)[] = [];
   bridge.esl.beforeAnswer = async (command) => {
-    if (command === hangupCommand(serviceId)) seen.push(await tenantStatus(serviceId));
+    if (uuids.some((uuid) => command.startsWith(`uuid_kill ${uuid} `))) seen.push(await tenantStatus(serviceId));
   };
   return seen;
 }
@@ -73,19 +78,37 @@ async function createTenant(serviceId: number): Promise<void> {
   await until(await send(serviceId, 'create'), 'succeeded');
 }
 
-/** Two legs of a call of the tenant (FusionPBX sets domain_name on both) and a call of another domain. */
-function callsUp(serviceId: number): { tenant: string[]; other: string } {
+const GATEWAY = 'sofia/gateway/0e5b6a2c-7a0e-4c2b-9a55-3f1b2c4d5e6f';
+
+/** An extension of `domain` calling out through a gateway: the phone's leg and the carrier's, bridged (FreeSWITCH routes both in the domain's context). */
+function outboundCall(domain: string, dialled: string): [string, string] {
+  return bridge.esl.addBridgedCall(
+    { context: domain, dest: dialled, cid_num: '100', presence_id: `100@${domain}`, callee_num: dialled, application: 'bridge', application_data: `${GATEWAY}/${dialled}` },
+    { context: domain, dest: dialled, cid_num: '100', name: `sofia/external/${dialled}` },
+  );
+}
+
+/**
+ * The tenant's paid outbound call (two legs) and its internal call (two legs), its 911 call (two
+ * legs), and a call of another domain.
+ */
+function callsUp(serviceId: number): { tenant: string[]; emergency: string[]; other: string[] } {
   const domain = domainOf(serviceId);
+  const internal = bridge.esl.addBridgedCall({ context: domain, dest: '101', presence_id: `100@${domain}` }, { context: domain, dest: '101', presence_id: `101@${domain}` });
   return {
-    tenant: [bridge.esl.addChannel({ domain_name: domain, destination_number: '12125550100' }), bridge.esl.addChannel({ domain_name: domain, destination_number: '101' })],
-    other: bridge.esl.addChannel({ domain_name: 'someone-else.pbx.example.net', destination_number: '12125550100' }),
+    tenant: [...outboundCall(domain, '12125550100'), ...internal],
+    emergency: outboundCall(domain, '911'),
+    other: outboundCall('someone-else.pbx.example.net', '12125550100'),
   };
 }
 
-const causesOf = (uuids: string[]) => uuids.map((uuid) => bridge.esl.hangupCauseOf(uuid));
+const CUT = Array(4).fill(SUSPEND_HANGUP_CAUSE);
+const UP = Array(4).fill(null);
+
+const causesOf = (uuids: readonly string[]) => uuids.map((uuid) => bridge.esl.hangupCauseOf(uuid));
 
 describe('suspend ends the tenant calls in progress', () => {
-  it('after its cache deletes and registration flushes, with the suspend cause; other domains keep theirs; a replay sends nothing again', async () => {
+  it("after its cache deletes and registration flushes, with the suspend cause; its emergency call and other domains' calls stay up; a replay sends nothing again", async () => {
     const serviceId = 7301;
     await createTenant(serviceId);
     const calls = callsUp(serviceId);
@@ -95,13 +118,18 @@ describe('suspend ends the tenant calls in progress', () => {
     const suspended = await post(suspendEvent);
     await until(suspended, 'succeeded');
 
-    expect(causesOf(calls.tenant)).toEqual([SUSPEND_HANGUP_CAUSE, SUSPEND_HANGUP_CAUSE]);
-    expect(bridge.esl.hangupCauseOf(calls.other)).toBeNull();
+    expect(causesOf(calls.tenant)).toEqual(CUT);
+    // A suspended non-payer's 911 call is never dropped, neither of its legs.
+    expect(causesOf(calls.emergency)).toEqual([null, null]);
+    expect(causesOf(calls.other)).toEqual([null, null]);
+    expect(killsOf([...calls.emergency, ...calls.other])).toEqual([]);
     const commands = [...bridge.esl.apiCommands];
-    expect(commands.filter((command) => command.startsWith('hupall'))).toEqual([hangupCommand(serviceId)]);
-    // Nothing is sent after it: new calls are stopped (rows, caches, registrations) before the ones up are ended.
-    expect(commands[commands.length - 1]).toBe(hangupCommand(serviceId));
-    expect(commands.some((command) => command.includes('flush_inbound_reg'))).toBe(true);
+    expect(commands.filter((command) => command.startsWith('hupall'))).toEqual([]);
+    // Nothing but the kills is sent after the listing: new calls are stopped (rows, caches, registrations) before the ones up are ended.
+    const listedAt = commands.indexOf(LISTING);
+    expect(listings()).toBe(1);
+    expect(commands.slice(listedAt + 1).sort()).toEqual(calls.tenant.map((uuid) => `uuid_kill ${uuid} ${SUSPEND_HANGUP_CAUSE}`).sort());
+    expect(commands.slice(0, listedAt).some((command) => command.includes('flush_inbound_reg'))).toBe(true);
 
     // The same job replayed finds its event finished; WHMCS sending the same event again is the same event.
     const [row] = await bridgeRows('SELECT job_id FROM webhook_inbox WHERE event_id = $1', [suspended]);
@@ -109,13 +137,13 @@ describe('suspend ends the tenant calls in progress', () => {
     const job = await queue.getJob(row.job_id);
     await waitFor(async () => (await job!.getState()) === 'completed', 10000, 'the suspend job completed');
     await job!.remove();
-    const lateCall = bridge.esl.addChannel({ domain_name: domainOf(serviceId) });
+    const lateCall = bridge.esl.addChannel({ context: domainOf(serviceId), dest: '12125550100' });
     await queue.add('tenant.suspend', job!.data, { jobId: row.job_id });
     await waitFor(async () => (await queue.getJob(row.job_id))?.finishedOn !== undefined, 10000, 'replayed job finished');
     expect((await queue.getJob(row.job_id))!.returnvalue).toEqual([{ eventId: suspended, status: 'skipped', message: 'already finished' }]);
     expect(await post(suspendEvent)).toBe(suspended);
     expect(await statusOf(suspended)).toBe('succeeded');
-    expect(hangupsOf(serviceId)).toBe(1);
+    expect(listings()).toBe(1);
     expect(bridge.esl.hangupCauseOf(lateCall)).toBeNull();
   });
 
@@ -130,13 +158,13 @@ describe('suspend ends the tenant calls in progress', () => {
     await until(suspended, 'pending_apply');
     expect(await domainEnabled(domainOf(serviceId))).toBe('false');
     expect((await backlogOf(serviceId)).steps).toContainEqual({ kind: 'hangup_calls', domain: domainOf(serviceId), cause: SUSPEND_HANGUP_CAUSE });
-    expect(causesOf(calls.tenant)).toEqual([null, null]);
+    expect(causesOf(calls.tenant)).toEqual(UP);
 
     await bridge.esl.start();
     await until(suspended, 'succeeded');
-    expect(causesOf(calls.tenant)).toEqual([SUSPEND_HANGUP_CAUSE, SUSPEND_HANGUP_CAUSE]);
-    expect(bridge.esl.hangupCauseOf(calls.other)).toBeNull();
-    expect(hangupsOf(serviceId)).toBe(1);
+    expect(causesOf(calls.tenant)).toEqual(CUT);
+    expect(causesOf([...calls.emergency, ...calls.other])).toEqual(UP);
+    expect(listings()).toBe(1);
     expect(await backlogOf(serviceId)).toBeNull();
   });
 
@@ -144,7 +172,7 @@ describe('suspend ends the tenant calls in progress', () => {
     const serviceId = 7303;
     await createTenant(serviceId);
     const calls = callsUp(serviceId);
-    const statusAtHangup = recordStatusAtHangup(serviceId);
+    const statusAtHangup = recordStatusAtHangup(serviceId, calls.tenant);
     await bridge.esl.stop();
     bridge.esl.clearRecorded();
 
@@ -158,8 +186,9 @@ describe('suspend ends the tenant calls in progress', () => {
     await bridge.esl.start();
     await until(suspended, 'succeeded');
     await until(unsuspended, 'succeeded');
-    expect(bridge.esl.apiCommands.filter((command) => command.startsWith('hupall'))).toEqual([]);
-    expect(causesOf(calls.tenant)).toEqual([null, null]);
+    expect(listings()).toBe(0);
+    expect(killsOf(calls.tenant)).toEqual([]);
+    expect(causesOf(calls.tenant)).toEqual(UP);
     expect(bridge.esl.apiCommands.length).toBeGreaterThan(0);
 
     // Down again: suspend, unsuspend, suspend. The tenant is suspended when the socket answers.
@@ -168,7 +197,8 @@ describe('suspend ends the tenant calls in progress', () => {
     for (const eventId of events) await until(eventId, 'pending_apply');
     await bridge.esl.start();
     for (const eventId of events) await until(eventId, 'succeeded');
-    expect(causesOf(calls.tenant)).toEqual([SUSPEND_HANGUP_CAUSE, SUSPEND_HANGUP_CAUSE]);
+    expect(causesOf(calls.tenant)).toEqual(CUT);
+    expect(causesOf(calls.emergency)).toEqual([null, null]);
     // An apply that read the backlog before the last suspend joined it sends it again (every step is
     // idempotent): a hangup may go out twice, but only ever while the tenant is suspended.
     expect(statusAtHangup.length).toBeGreaterThanOrEqual(1);
@@ -179,7 +209,7 @@ describe('suspend ends the tenant calls in progress', () => {
     const serviceId = 7305;
     await createTenant(serviceId);
     const calls = callsUp(serviceId);
-    const statusAtHangup = recordStatusAtHangup(serviceId);
+    const statusAtHangup = recordStatusAtHangup(serviceId, calls.tenant);
     const recordHangup = bridge.esl.beforeAnswer!;
     let held = false;
     // FreeSWITCH stalls on the suspend's first command (a slow socket) until the unsuspend has committed in FusionPBX.
@@ -196,7 +226,7 @@ describe('suspend ends the tenant calls in progress', () => {
     for (const eventId of [suspended, unsuspended]) await until(eventId, 'succeeded');
     expect(held).toBe(true);
     expect(statusAtHangup).not.toContain('active');
-    expect(causesOf(calls.tenant)).toEqual([null, null]);
+    expect(causesOf(calls.tenant)).toEqual(UP);
     // The suspend's hangup was owed and left out as it went out (not missing from the start).
     const applied = bridge.logLines.map((line) => JSON.parse(line)).filter((line) => line.msg === 'FreeSWITCH backlog applied' && line.serviceId === serviceId);
     expect(applied.some((line) => line.dropped >= 1)).toBe(true);
@@ -210,11 +240,12 @@ describe('suspend ends the tenant calls in progress', () => {
     bridge.esl.clearRecorded();
 
     await until(await send(serviceId, 'unsuspend'), 'succeeded');
-    expect(bridge.esl.apiCommands.filter((command) => command.startsWith('hupall'))).toEqual([]);
-    expect(causesOf(calls.tenant)).toEqual([null, null]);
+    expect(listings()).toBe(0);
+    expect(causesOf(calls.tenant)).toEqual(UP);
 
     await until(await send(serviceId, 'terminate'), 'succeeded');
-    expect(hangupsOf(serviceId)).toBe(1);
-    expect(causesOf(calls.tenant)).toEqual([SUSPEND_HANGUP_CAUSE, SUSPEND_HANGUP_CAUSE]);
+    expect(listings()).toBe(1);
+    expect(causesOf(calls.tenant)).toEqual(CUT);
+    expect(causesOf(calls.emergency)).toEqual([null, null]);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { hangUpDomainCalls, LIST_CHANNELS_COMMAND } from './calls';
 import { FreeswitchValidationError } from './errors';
 import type { EslClient } from './esl/client';
 import { EslCommandError } from './esl/errors';
@@ -99,11 +100,11 @@ export type FreeswitchStep =
   /** `reloadacl`: FreeSWITCH re-reads acl.conf (FusionPBX's Access Controls) after `configuration:acl.conf` is deleted. */
   | { kind: 'reload_acl' }
   /**
-   * `hupall <cause> domain_name <domain>` (mod_commands): ends every call in progress whose channel
-   * variable `domain_name` is exactly `domain`. FusionPBX 5.1.0/5.3.0 set it on the domain's calls:
-   * each extension's directory variables (exported to the legs it bridges), each inbound
-   * destination's dialplan, loopback legs (010_user_exists, whose lookups read it). Sent only while
-   * the tenant is still suspended or terminated (the worker checks at send time).
+   * Ends the domain's calls in progress, emergency calls apart, as FusionPBX's active-calls page
+   * does: `show channels as json`, then `uuid_kill <uuid> <cause>` for each channel whose context
+   * (or presence_id's domain) is `domain`, except the legs of a call one of whose legs dials an
+   * emergency number (see calls.ts). Sent only while the tenant is still suspended or terminated
+   * (the worker checks at send time).
    */
   | { kind: 'hangup_calls'; domain: string; cause: string };
 
@@ -251,7 +252,7 @@ type EslCommandPlan = { command: string; tolerated: RegExp | null };
 /** What the dry-run shows for the sofia.conf cache key: the switchname is only known by asking FreeSWITCH. */
 export const SWITCHNAME_PLACEHOLDER = '{switchname}';
 
-function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: string): EslCommandPlan | CacheDeletePlan {
+function stepPlan(options: ApplyOptions, step: Exclude<FreeswitchStep, { kind: 'hangup_calls' }>, switchname: string): EslCommandPlan | CacheDeletePlan {
   switch (step.kind) {
     case 'cache_delete':
       return cacheDeletePlan(options.cache, step.key);
@@ -268,10 +269,12 @@ function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: strin
     case 'reload_acl':
       // FreeSWITCH answers "+OK acl reloaded" or "-ERR Acl reload failed".
       return { command: 'reloadacl', tolerated: null };
-    case 'hangup_calls':
-      // mod_commands answers "+OK hangup all channels matching [domain_name]=[<domain>] with cause: <cause>", also when none matched.
-      return { command: `hupall ${step.cause} domain_name ${step.domain}`, tolerated: null };
   }
+}
+
+/** What the dry-run shows for a hangup's kills: which channels is only known by listing them. */
+export function hangupCallsDescription(step: { domain: string; cause: string }): string[] {
+  return [LIST_CHANNELS_COMMAND, `uuid_kill {each channel of ${step.domain}, emergency calls spared} ${step.cause}`];
 }
 
 async function askSwitchname(esl: EslClient): Promise<string> {
@@ -310,6 +313,12 @@ export async function applyFreeswitchSide(esl: EslClient, steps: FreeswitchStep[
       switchname = await askSwitchname(esl);
       actions.push('switchname');
     }
+    if (step.kind === 'hangup_calls') {
+      // Its kills depend on what the listing answers: a round trip of its own.
+      await flush();
+      actions.push(...(await hangUpDomainCalls(esl, step.domain, step.cause)).actions);
+      continue;
+    }
     const plan = stepPlan(options, step, switchname ?? SWITCHNAME_PLACEHOLDER);
     if ('unlink' in plan) {
       await flush();
@@ -335,6 +344,10 @@ export function describeFreeswitchSide(steps: FreeswitchStep[], options: ApplyOp
     if (step.kind === 'sofia_conf_cache_delete' && !askedSwitchname) {
       actions.push('switchname');
       askedSwitchname = true;
+    }
+    if (step.kind === 'hangup_calls') {
+      actions.push(...hangupCallsDescription(step));
+      continue;
     }
     const plan = stepPlan(options, step, SWITCHNAME_PLACEHOLDER);
     actions.push('unlink' in plan ? `unlink ${plan.unlink}` : plan.command);

@@ -38,7 +38,7 @@ export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = [
 ];
 
 /**
- * The cause the bridge ends a suspended or terminated tenant's calls in progress with (`hupall`).
+ * The cause the bridge ends a suspended or terminated tenant's calls in progress with (`uuid_kill`, emergency calls apart).
  * Q.850 cause 50, "requested facility not subscribed": the customer's service is off. Neither
  * FusionPBX (5.1.0, 5.3.0) nor FreeSWITCH's own modules end a call with it, so a CDR with it names
  * the bridge's suspend. Such a call was answered and carried until then, so it is billed for its

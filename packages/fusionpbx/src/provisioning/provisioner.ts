@@ -101,7 +101,7 @@ function result(options: ProvisionerOptions, action: ProvisionResult['action'], 
   };
 }
 
-/** Ends the domain's calls in progress (FusionPBX sets `domain_name` on each of them). */
+/** Ends the domain's calls in progress, emergency calls apart (the channels FusionPBX's active-calls page shows for the domain). */
 function hangupStep(domainName: string): FreeswitchStep {
   return { kind: 'hangup_calls', domain: domainName, cause: SUSPEND_HANGUP_CAUSE };
 }

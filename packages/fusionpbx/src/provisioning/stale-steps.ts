@@ -21,7 +21,7 @@ export async function withoutStaleHangups(db: Pool | PoolClient, steps: Freeswit
  * outage, and the client cannot take back a command once queued (it reconnects and sends it late):
  * so the hangups are checked holding the tenant's FusionPBX service lock, the one every suspend and
  * unsuspend commits under, until FreeSWITCH has answered them. An unsuspend committing meanwhile
- * waits for that one command, instead of its customer's new calls being cut. The lock is taken only
+ * waits for those commands (the listing and its kills), instead of its customer's new calls being cut. The lock is taken only
  * once FreeSWITCH has answered the other steps: an outage fails the send before it, so it never holds
  * up the database side of the service's next events (a suspend always has other steps: its cache
  * deletes). Returns how many steps were sent.
