@@ -3,6 +3,7 @@
  * answered call that ended on, e.g., a SIP timer (RECOVERY_ON_TIMER_EXPIRE) is stored not billable,
  * as the README says; `*` bills every answered call.
  */
+import { SUSPEND_HANGUP_CAUSE } from '@ictvoip/rating';
 import { listCharges } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from './cdr-billing-kit';
@@ -65,6 +66,31 @@ test('an answered outbound call its caller transferred (blind or attended) is bi
     // 1212 at 0.013700 a minute, 60/60: 185 s is 4 minutes, 61 s is 2.
     expect([charges.get(blind)?.status, charges.get(blind)?.amount, charges.get(blind)?.reason]).toEqual(['rated', '0.054800', null]);
     expect([charges.get(attended)?.status, charges.get(attended)?.amount, charges.get(attended)?.reason]).toEqual(['rated', '0.027400', null]);
+  } finally {
+    await kit.close();
+  }
+});
+
+/**
+ * Suspend and terminate end a tenant's calls in progress with SUSPEND_HANGUP_CAUSE (`uuid_kill`). Such a
+ * call was answered and carried until then (the carrier bills it), so its answered seconds are billed,
+ * also under a BILLING_HANGUP_CAUSES list written without that cause.
+ */
+test.each([
+  ['the default causes', {}],
+  ['a list without it', { BILLING_HANGUP_CAUSES: 'NORMAL_CLEARING' }],
+])('an answered call cut by a suspend is billed for its answered seconds (%s)', async (_label, env: Record<string, string>) => {
+  const kit = await startBillingKit(env);
+  try {
+    const tenant = await kit.addTenant();
+    const cut = await kit.insertCdr(tenant, { start: '2025-02-10T10:00:00Z', destination: '12125550120', billsec: 185, hangupCause: SUSPEND_HANGUP_CAUSE });
+    const operator = await kit.insertCdr(tenant, { start: '2025-02-10T10:05:00Z', destination: '12125550121', billsec: 185, hangupCause: 'MANAGER_REQUEST' });
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    const charges = new Map((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).map((charge) => [charge.xmlCdrUuid, charge]));
+    // 1212 at 0.013700 a minute, 60/60: 185 s is 4 minutes.
+    expect([charges.get(cut)?.status, charges.get(cut)?.amount, charges.get(cut)?.reason]).toEqual(['rated', '0.054800', null]);
+    // An operator's own hangup (fs_cli, FusionPBX's active-calls page) stays as BILLING_HANGUP_CAUSES says.
+    expect(charges.get(operator)?.reason).toBe('HANGUP_CAUSE_NOT_BILLABLE');
   } finally {
     await kit.close();
   }

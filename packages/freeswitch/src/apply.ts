@@ -4,6 +4,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { hangUpDomainCalls, LIST_CHANNELS_COMMAND } from './calls';
 import { FreeswitchValidationError } from './errors';
 import type { EslClient } from './esl/client';
 import { EslCommandError } from './esl/errors';
@@ -20,6 +21,8 @@ const EXTENSION = /^[A-Za-z0-9_+*#.-]{1,64}$/;
 const PROFILE = /^[A-Za-z0-9_.-]{1,64}$/;
 const CACHE_KEY = /^[A-Za-z0-9_.:@+*#-]{1,255}$/;
 const SWITCHNAME = /^[A-Za-z0-9_.-]{1,253}$/;
+/** A FreeSWITCH hangup cause name (switch_channel_str2cause): upper-case words joined by `_`. */
+const HANGUP_CAUSE = /^[A-Z][A-Z_]{0,63}$/;
 
 /** Why `value` is refused, in words (the first problem found). */
 export function describeBadCharacters(value: string): string {
@@ -65,6 +68,8 @@ export const validateCacheKey = (value: unknown, field = 'cache key'): string =>
 
 export const validateSwitchname = (value: unknown, field = 'switchname'): string => matchOrThrow(SWITCHNAME, field, value, 'A-Z a-z 0-9 _ . -');
 
+export const validateHangupCause = (value: unknown, field = 'cause'): string => matchOrThrow(HANGUP_CAUSE, field, value, 'A-Z _, a FreeSWITCH hangup cause');
+
 /** `<extension>@<domain>` as used by flush_inbound_reg and the directory cache key. */
 export function validateUserAtDomain(value: unknown, field = 'user'): string {
   const text = requireString(field, value);
@@ -93,7 +98,15 @@ export type FreeswitchStep =
   /** `sofia profile <profile> flush_inbound_reg <ext@domain> reboot`: drops a registration now. */
   | { kind: 'flush_registration'; profile: string; user: string }
   /** `reloadacl`: FreeSWITCH re-reads acl.conf (FusionPBX's Access Controls) after `configuration:acl.conf` is deleted. */
-  | { kind: 'reload_acl' };
+  | { kind: 'reload_acl' }
+  /**
+   * Ends the domain's calls in progress, emergency calls apart, as FusionPBX's active-calls page
+   * does: `show channels as json`, then `uuid_kill <uuid> <cause>` for each channel whose context
+   * (or presence_id's domain) is `domain`, except the legs of a call one of whose legs dials an
+   * emergency number (see calls.ts). Sent only while the tenant is still suspended or terminated
+   * (the worker checks at send time).
+   */
+  | { kind: 'hangup_calls'; domain: string; cause: string };
 
 /** Throws FreeswitchValidationError when a step carries something that could break out of its command. */
 export function validateStep(step: FreeswitchStep): FreeswitchStep {
@@ -115,6 +128,10 @@ export function validateStep(step: FreeswitchStep): FreeswitchStep {
     case 'flush_registration':
       validateProfile(step.profile, 'step.profile');
       validateUserAtDomain(step.user, 'step.user');
+      return step;
+    case 'hangup_calls':
+      validateDomainName(step.domain, 'step.domain');
+      validateHangupCause(step.cause, 'step.cause');
       return step;
   }
 }
@@ -159,8 +176,8 @@ export function coalesceSteps(earlier: readonly FreeswitchStep[], later: readonl
 
 /** Independent of key order: steps read back from a jsonb column come with their keys reordered. */
 function stepIdentity(step: FreeswitchStep): string {
-  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string };
-  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? ''].join('\u0000');
+  const fields = step as { kind: string; key?: string; profile?: string; gatewayUuid?: string; user?: string; domain?: string; cause?: string };
+  return [fields.kind, fields.key ?? '', fields.profile ?? '', fields.gatewayUuid ?? '', fields.user ?? '', fields.domain ?? '', fields.cause ?? ''].join('\u0000');
 }
 
 /**
@@ -235,7 +252,7 @@ type EslCommandPlan = { command: string; tolerated: RegExp | null };
 /** What the dry-run shows for the sofia.conf cache key: the switchname is only known by asking FreeSWITCH. */
 export const SWITCHNAME_PLACEHOLDER = '{switchname}';
 
-function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: string): EslCommandPlan | CacheDeletePlan {
+function stepPlan(options: ApplyOptions, step: Exclude<FreeswitchStep, { kind: 'hangup_calls' }>, switchname: string): EslCommandPlan | CacheDeletePlan {
   switch (step.kind) {
     case 'cache_delete':
       return cacheDeletePlan(options.cache, step.key);
@@ -253,6 +270,11 @@ function stepPlan(options: ApplyOptions, step: FreeswitchStep, switchname: strin
       // FreeSWITCH answers "+OK acl reloaded" or "-ERR Acl reload failed".
       return { command: 'reloadacl', tolerated: null };
   }
+}
+
+/** What the dry-run shows for a hangup's kills: which channels is only known by listing them. */
+export function hangupCallsDescription(step: { domain: string; cause: string }): string[] {
+  return [LIST_CHANNELS_COMMAND, `uuid_kill {each channel of ${step.domain}, emergency calls spared} ${step.cause}`];
 }
 
 async function askSwitchname(esl: EslClient): Promise<string> {
@@ -291,6 +313,12 @@ export async function applyFreeswitchSide(esl: EslClient, steps: FreeswitchStep[
       switchname = await askSwitchname(esl);
       actions.push('switchname');
     }
+    if (step.kind === 'hangup_calls') {
+      // Its kills depend on what the listing answers: a round trip of its own.
+      await flush();
+      actions.push(...(await hangUpDomainCalls(esl, step.domain, step.cause)).actions);
+      continue;
+    }
     const plan = stepPlan(options, step, switchname ?? SWITCHNAME_PLACEHOLDER);
     if ('unlink' in plan) {
       await flush();
@@ -316,6 +344,10 @@ export function describeFreeswitchSide(steps: FreeswitchStep[], options: ApplyOp
     if (step.kind === 'sofia_conf_cache_delete' && !askedSwitchname) {
       actions.push('switchname');
       askedSwitchname = true;
+    }
+    if (step.kind === 'hangup_calls') {
+      actions.push(...hangupCallsDescription(step));
+      continue;
     }
     const plan = stepPlan(options, step, SWITCHNAME_PLACEHOLDER);
     actions.push('unlink' in plan ? `unlink ${plan.unlink}` : plan.command);

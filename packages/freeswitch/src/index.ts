@@ -20,6 +20,7 @@ export {
   validateCacheKey,
   validateSwitchname,
   validateUserAtDomain,
+  validateHangupCause,
   type FreeswitchStep,
   validateStep,
   uniqueSteps,
@@ -34,6 +35,7 @@ export {
   deleteCacheKey,
   applyFreeswitchSide,
   describeFreeswitchSide,
+  hangupCallsDescription,
   SWITCHNAME_PLACEHOLDER,
   type ApplyOptions,
   type ApplyResult,
@@ -43,3 +45,15 @@ export { RegistrationsReplyCache } from './status/registrations-cache';
 export { sameButVolatile, steadyReplyOf, type IndexedReply, type SteadyReply } from './status/registrations-steady';
 export { diffReply, type ChangedBlock, type ReplyDiff } from './status/registrations-diff';
 export * from './status/gateway-status';
+export {
+  ChannelListError,
+  decideChannels,
+  domainOfChannel,
+  hangUpDomainCalls,
+  LIST_CHANNELS_COMMAND,
+  numbersOfDialString,
+  parseChannelList,
+  type ChannelDecision,
+  type ChannelRow,
+  type DomainHangup,
+} from './calls';

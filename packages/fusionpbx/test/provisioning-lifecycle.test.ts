@@ -52,6 +52,7 @@ describe('suspend / unsuspend', () => {
     expect((await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid]))[0].enabled).toBe('false');
     expect((await rows('select user_enabled from v_users where domain_uuid = $1', [created.domainUuid]))[0].user_enabled).toBe('false');
 
+    const call = standin.addChannel({ context: domain, dest: '12125550100' });
     const commands = await applyAndRecord(suspended.freeswitch);
     expect(commands).toEqual([
       ...['100', '101', '102'].map((ext) => `memcache delete directory:${ext}@${domain}`),
@@ -59,6 +60,9 @@ describe('suspend / unsuspend', () => {
       'switchname',
       `memcache delete configuration:sofia.conf:${standin.switchname}`,
       `sofia profile ${gateway.profile} killgw ${gateway.gateway_uuid}`,
+      // Last: the calls already up end once nothing lets a new one start.
+      'show channels as json',
+      `uuid_kill ${call} FACILITY_NOT_SUBSCRIBED`,
     ]);
 
     // Replaying suspend changes nothing and keeps the memory.

@@ -87,3 +87,14 @@ export function matchExclusion(list: ExclusionList, call: { readonly direction: 
   }
   return undefined;
 }
+
+const EMERGENCY = parseExclusions('[emergency]', 'emergency');
+
+/**
+ * Whether `dialled` is a number of the `[emergency]` list (formatting and a leading `+` ignored, the
+ * whole number): the one list the billing exclusion, credit control's emergency routes and the
+ * suspend's sparing of emergency calls in progress all read.
+ */
+export function isEmergencyNumber(dialled: string | null | undefined): boolean {
+  return matchExclusion(EMERGENCY, { direction: 'outbound', number: dialled }) !== undefined;
+}

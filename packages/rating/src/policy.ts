@@ -37,6 +37,16 @@ export const DEFAULT_BILLABLE_HANGUP_CAUSES: readonly string[] = [
   'ATTENDED_TRANSFER',
 ];
 
+/**
+ * The cause the bridge ends a suspended or terminated tenant's calls in progress with (`uuid_kill`, emergency calls apart).
+ * Q.850 cause 50, "requested facility not subscribed": the customer's service is off. Neither
+ * FusionPBX (5.1.0, 5.3.0) nor FreeSWITCH's own modules end a call with it, so a CDR with it names
+ * the bridge's suspend. Such a call was answered and carried until then, so it is billed for its
+ * answered seconds whatever BILLING_HANGUP_CAUSES lists: a list written without it must not make
+ * the calls of a customer suspended for not paying free.
+ */
+export const SUSPEND_HANGUP_CAUSE = 'FACILITY_NOT_SUBSCRIBED';
+
 export const DEFAULT_BILLING_POLICY: BillingPolicy = {
   billedDirections: ['outbound'],
   billableHangupCauses: DEFAULT_BILLABLE_HANGUP_CAUSES,
@@ -109,5 +119,7 @@ export function notBillableReason(cdr: PolicyCdr, policy: BillingPolicy): NotBil
 
 function isBillableCause(cause: string | null, billable: readonly string[]): boolean {
   if (billable.includes('*')) return true;
-  return cause !== null && billable.includes(cause.toUpperCase());
+  if (cause === null) return false;
+  const upper = cause.toUpperCase();
+  return upper === SUSPEND_HANGUP_CAUSE || billable.includes(upper);
 }

@@ -5,6 +5,7 @@ import {
   FLAT_INBOUND_DESTINATION,
   formatMoney,
   importRateDeckCsv,
+  isEmergencyNumber,
   matchExclusion,
   parseExclusions,
   parseIncrements,
@@ -91,6 +92,11 @@ describe('ictVoIP exclusion patterns (table of cases)', () => {
   test.each(['9x1a', '[voip]', '[]', 'sip:911', '()'])('refuses "%s" naming the field and the pattern', (patterns) => {
     expect(() => parseExclusions(patterns, 'plan.billingExcludes')).toThrow(RatingConfigError);
     expect(() => parseExclusions(patterns, 'plan.billingExcludes')).toThrow(/plan\.billingExcludes/);
+  });
+
+  test('isEmergencyNumber reads the [emergency] list: the whole number, formatting and a leading + ignored', () => {
+    expect(['911', '933', '112', '999', '000', '110', '119', '+911', '9-1-1'].map(isEmergencyNumber)).toEqual(Array(9).fill(true));
+    expect(['9115551234', '9911', '411', '', null, undefined].map(isEmergencyNumber)).toEqual(Array(6).fill(false));
   });
 });
 

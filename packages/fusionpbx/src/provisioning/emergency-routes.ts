@@ -8,9 +8,8 @@
  * the check cannot enumerate (`\d`, classes, `*`, `{n}`) is not an emergency route: a catch-all such
  * as `^(\d{3})$` also matches 411 and would keep a paid route up.
  */
-import { matchExclusion, parseExclusions } from '@ictvoip/rating';
+import { isEmergencyNumber } from '@ictvoip/rating';
 
-const EMERGENCY = parseExclusions('[emergency]', 'emergency');
 /** An expression with more alternatives than this is not a short list of emergency numbers. */
 const MAX_ALTERNATIVES = 64;
 const START = '\u0001';
@@ -96,10 +95,6 @@ export function numbersOfExpression(expression: string): string[] | null {
     numbers.push(body);
   }
   return numbers.length > 0 ? numbers : null;
-}
-
-function isEmergencyNumber(number: string): boolean {
-  return matchExclusion(EMERGENCY, { direction: 'outbound', number }) !== undefined;
 }
 
 /** True when every number `expression` matches is an emergency number (behind the route's outbound prefix, if it has one). */

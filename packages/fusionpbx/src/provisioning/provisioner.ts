@@ -26,6 +26,7 @@ import { removeTrunkCidrs } from './ip-trunks';
 import { restoreTenantDialplans, restoreWayOut, suspendTenantDialplans, suspendWayOut, suspendedWayOutSteps } from './way-out';
 import type { ProvisionResult, ProvisionerOptions, ServiceProperties, SuspendMemory } from './types';
 import { earlyPortalHash } from '../passwords';
+import { SUSPEND_HANGUP_CAUSE } from '@ictvoip/rating';
 
 export interface Provisioner {
   /** Create or adopt the tenant and converge it to the plan. Needs secrets.servicePassword. */
@@ -98,6 +99,11 @@ function result(options: ProvisionerOptions, action: ProvisionResult['action'], 
     freeswitch: uniqueSteps(changes.steps),
     report: changes.report,
   };
+}
+
+/** Ends the domain's calls in progress, emergency calls apart (the channels FusionPBX's active-calls page shows for the domain). */
+function hangupStep(domainName: string): FreeswitchStep {
+  return { kind: 'hangup_calls', domain: domainName, cause: SUSPEND_HANGUP_CAUSE };
 }
 
 /** Finds the tagged tenant, or claims/creates the domain. Runs under the service lock. */
@@ -312,7 +318,17 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
     });
   }
 
+  /**
+   * Suspend and terminate end the tenant's calls in progress after everything else: disabled rows
+   * and dropped caches stop new calls, the hangup the ones already up. Last, so a call that slips in
+   * during the cache deletes is still ended.
+   */
   async function disableAction(action: 'suspend' | 'terminate', event: TenantCommand): Promise<ProvisionResult> {
+    const outcome = await disableRows(action, event);
+    return { ...outcome, freeswitch: [...outcome.freeswitch, hangupStep(outcome.domainName)] };
+  }
+
+  async function disableRows(action: 'suspend' | 'terminate', event: TenantCommand): Promise<ProvisionResult> {
     const serviceId = serviceIdOf(event);
     return run(async (tx) => {
       await lockService(tx, serviceId);

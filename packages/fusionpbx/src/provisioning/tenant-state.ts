@@ -1,3 +1,4 @@
+import type { Pool, PoolClient } from 'pg';
 import { type CanonicalRow, type Tx, lockKey } from '../db';
 import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting } from '../tenant-rows';
 import type { PhoneNumber } from '../destinations/numbers';
@@ -133,6 +134,28 @@ function parseState(row: CanonicalRow | null, fallbackUsername: string): TenantS
   };
   if (!row?.domain_setting_value) return empty;
   return { ...empty, ...(JSON.parse(row.domain_setting_value) as Partial<TenantState>) };
+}
+
+/**
+ * The bridge's status of each named domain that exists, read without a lock (FusionPBX's spelling of
+ * the name must match exactly). A state row that does not parse gives no status rather than an error.
+ */
+export async function statusesOfDomains(db: Pool | PoolClient, domainNames: readonly string[]): Promise<Map<string, TenantStatus>> {
+  const { rows } = await db.query<{ domain_name: string; value: string | null }>(
+    `select d.domain_name, s.domain_setting_value as value from v_domains d
+      join v_domain_settings s on s.domain_uuid = d.domain_uuid and s.domain_setting_category = $2 and s.domain_setting_subcategory = $3
+      where d.domain_name = any($1::text[])`,
+    [domainNames, META_CATEGORY, STATE],
+  );
+  const statuses = new Map<string, TenantStatus>();
+  for (const row of rows) {
+    try {
+      statuses.set(row.domain_name, parseState({ domain_setting_value: row.value }, 'admin').status);
+    } catch {
+      // Hand-edited into something else: not known to be suspended.
+    }
+  }
+  return statuses;
 }
 
 /** Owner service id of a domain, or null when the bridge does not manage it. */

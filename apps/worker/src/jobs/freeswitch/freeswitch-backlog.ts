@@ -1,5 +1,5 @@
 import { withDeadline } from '@ictvoip/config';
-import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
+import { DEFAULT_SERVER_NAME, sendWithCurrentHangups, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, coalesceSteps, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
 import { CAPPED_BACKOFF, FREESWITCH_JOBS, freeswitchBacklogJobId, requeueJobUnlessLive, type FreeswitchBacklogJobData, type TypedJob } from '@ictvoip/queue';
 import { inBridgeTransaction, requestedBy, withFreeswitchLock, type BacklogEvent, type FreeswitchBacklog } from '@ictvoip/store';
@@ -142,9 +142,13 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
       if (!backlog) return outcome;
       const steps = checkedSteps(deps, serviceId, backlog.steps);
       const wanted = await withoutStaleGatewayStarts(deps.fusionPool, steps);
+      let sent: number;
       try {
-        const sending = applyFreeswitchSide(deps.esl, wanted, { cache: deps.cacheOptions });
-        await (options.deadlineMs ? withDeadline(sending, options.deadlineMs, () => new Error(`no answer within ${options.deadlineMs} ms`)) : sending);
+        // A hangup is checked against the tenant's state as it goes out, not as it was read here.
+        const sending = sendWithCurrentHangups(deps.fusionPool, serviceId, wanted, async (current) => {
+          await applyFreeswitchSide(deps.esl, current, { cache: deps.cacheOptions });
+        });
+        sent = await (options.deadlineMs ? withDeadline(sending, options.deadlineMs, () => new Error(`no answer within ${options.deadlineMs} ms`)) : sending);
       } catch (error) {
         const message = describeError(error);
         const job = options.ensureJob ? await queueBacklogJob(deps, serviceId, backlog.origin) : null;
@@ -154,11 +158,11 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
       outcome = {
         state: 'applied',
         version: backlog.version,
-        steps: wanted.length,
-        dropped: backlog.steps.length - wanted.length,
+        steps: sent,
+        dropped: backlog.steps.length - sent,
         events: backlog.events.map((event) => event.eventId),
       };
-      if (await completeBacklog(deps, serviceId, backlog, wanted.length)) return outcome;
+      if (await completeBacklog(deps, serviceId, backlog, sent)) return outcome;
     }
     // Steps kept arriving faster than they were sent: nothing is cleared, so nobody may report done.
     const owed = await deps.services.freeswitchBacklog(serviceId);
