@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { FusionpbxValidationError, NumberOwnedError, type Provisioner, createTenantDestination, destinationWriteOptions, writeRejectionOf } from '@ictvoip/fusionpbx';
+import {
+  FusionpbxValidationError,
+  NumberOwnedError,
+  type Provisioner,
+  createTenantDestination,
+  destinationWriteOptions,
+  normaliseNumber,
+  numberPlanOf,
+  writeRejectionOf,
+} from '@ictvoip/fusionpbx';
 import { EventValidationError, parseTenantCommand } from '@ictvoip/whmcs';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
@@ -224,6 +233,51 @@ describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     await createTenantDestination(fx.pool, '5552140001', {}, options);
     await createTenantDestination(fx.pool, '5552120077', {}, destinationWriteOptions(8121, { countryCode: '1' }));
     expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552140001']);
+  });
+
+  test('another spelling of a number is refused when FusionPBX would route one call to both destinations, allowed when no call reaches both', async () => {
+    // National +1: destinations->to_regex() writes ^\\+?1?(5552150001)$, matching 5552150001, 15552150001, +5552150001 and +15552150001.
+    const owner = await provisioner.create(tenantEvent(8131, {}, { dids: ['5552150001'], countryCode: '1' }));
+    const national = destinationWriteOptions(8131, { countryCode: '1' });
+    // Tenants whose plan names no country code: numbers stored as given (regex ^(digits)$, or ^\\+(digits)$ for a + number).
+    await provisioner.create(tenantEvent(8132, {}));
+    await provisioner.create(tenantEvent(8135, {}));
+    const asGiven = destinationWriteOptions(8132, {});
+    for (const spelling of ['+5552150001', '15552150001', '+1 555 215 0001', '555-215-0001']) {
+      const error = await createTenantDestination(fx.pool, spelling, {}, asGiven).catch((caught: unknown) => caught);
+      expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    }
+    // The other way round: ^\\+(5552150005)$ is held first; the national regex would match +5552150005 too.
+    await createTenantDestination(fx.pool, '+5552150005', {}, asGiven);
+    const before = await dumpTables(fx.pool);
+    const error = await createTenantDestination(fx.pool, '5552150005', {}, national).catch((caught: unknown) => caught);
+    expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    // 011 is the international prefix of the +1 countries: 011 1 555 215 0001 is +15552150001, not a national 0111….
+    await expect(provisioner.create(tenantEvent(8133, {}, { dids: ['011 1 555 215 0001'], countryCode: '1' }))).rejects.toThrow(
+      `number +15552150001 is already an inbound destination of domain ${owner.domainName}`,
+    );
+    expect(await dumpTables(fx.pool)).toEqual(before);
+
+    // Spellings no call reaches both of (FreeSWITCH gets the number one way from the carrier): ^(15552150002)$ and ^\\+(15552150002)$.
+    await createTenantDestination(fx.pool, '15552150002', {}, asGiven);
+    const e164 = await provisioner.create(tenantEvent(8134, {}, { dids: ['+1 555 215 0002'], countryCode: '1', numberFormat: 'e164' }));
+    expect((await destinationsOf(e164.domainUuid)).map((row) => [row.destination_number, row.destination_number_regex])).toEqual([['+15552150002', '^\\+(15552150002)$']]);
+    // Both orders of + and no + without a country code.
+    await createTenantDestination(fx.pool, '+15552150003', {}, asGiven);
+    await createTenantDestination(fx.pool, '15552150003', {}, destinationWriteOptions(8135, {}));
+    await createTenantDestination(fx.pool, '15552150004', {}, asGiven);
+    await createTenantDestination(fx.pool, '+15552150004', {}, destinationWriteOptions(8135, {}));
+    // The national form matches both spellings: refused, whichever it meets.
+    await expect(createTenantDestination(fx.pool, '5552150002', {}, national)).rejects.toBeInstanceOf(NumberOwnedError);
+    await expect(createTenantDestination(fx.pool, '5552150004', {}, national)).rejects.toBeInstanceOf(NumberOwnedError);
+  });
+
+  test('011 is an international prefix only in the +1 countries', () => {
+    const nanp = numberPlanOf('1', undefined);
+    expect(normaliseNumber('011 1 (555) 215-0003', nanp, 'number')).toEqual({ prefix: '1', number: '5552150003', canonical: '+15552150003' });
+    expect(() => normaliseNumber('011 44 20 7946 0001', nanp, 'number')).toThrow("is not a number of country code +1 (the plan's countryCode)");
+    // UK 0113 (Leeds) is a national number with its trunk 0.
+    expect(normaliseNumber('0113 496 0001', numberPlanOf('44', undefined), 'number')).toMatchObject({ canonical: '+441134960001' });
   });
 
   test('change_package adds and removes the plan numbers; a number the tenant added itself stays', async () => {
