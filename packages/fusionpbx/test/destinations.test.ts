@@ -280,6 +280,49 @@ describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     expect(normaliseNumber('0113 496 0001', numberPlanOf('44', undefined), 'number')).toMatchObject({ canonical: '+441134960001' });
   });
 
+  test("an inbound route made on FusionPBX's Inbound Routes page without a number row holds the numbers its condition matches", async () => {
+    const owner = await provisioner.create(tenantEvent(8141, {}, { countryCode: '1' }));
+    // dialplan_inbound_add.php (5.1.0 and 5.3.0, same code): a public v_dialplans row of the domain, a condition detail
+    // (a numeric expression becomes ^(…)$, its + escaped) and no v_destinations row; a tenant admin may add one (inbound_route_add).
+    const addRoute = async (field: string, expression: string, domainUuid: string | null = owner.domainUuid) => {
+      const dialplanUuid = randomUUID();
+      await fx.pool.query(
+        `insert into v_dialplans (dialplan_uuid, domain_uuid, app_uuid, dialplan_name, dialplan_order, dialplan_continue, dialplan_context, dialplan_enabled)
+         values ($1, $2, 'c03b422e-13a8-bd1b-e42b-b6b9b4d27ce4', 'by_hand', 100, 'false', 'public', 'true')`,
+        [dialplanUuid, domainUuid],
+      );
+      await fx.pool.query(
+        `insert into v_dialplan_details (dialplan_detail_uuid, domain_uuid, dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_order, dialplan_detail_group)
+         values ($1, $2, $3, 'condition', $4, $5, 0, 0)`,
+        [randomUUID(), domainUuid, dialplanUuid, field, expression],
+      );
+    };
+    await addRoute('destination_number', '^(5552190001)$');
+    await addRoute('destination_number', '^(\\+15552190002)$');
+    // A condition on the caller, not on the number called, holds no number.
+    await addRoute('caller_id_number', '^(5552190003)$');
+    // A global route (no domain: the dialplan editor's "Global") and one on the SIP To user (dialplan/destination = ${sip_to_user}).
+    await addRoute('destination_number', '^\\+?1?(5552190005)$', null);
+    await addRoute('${sip_to_user}', '^(5552190006)$');
+    const tenant = await provisioner.create(tenantEvent(8142, {}, { countryCode: '1' }));
+    const options = destinationWriteOptions(8142, { countryCode: '1' });
+    const before = await dumpTables(fx.pool);
+    for (const number of ['5552190001', '+1 555 219 0002', '5552190006']) {
+      const error = await createTenantDestination(fx.pool, number, {}, options).catch((caught: unknown) => caught);
+      expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    }
+    await expect(createTenantDestination(fx.pool, '5552190005', {}, options)).rejects.toThrow(
+      'number +15552190005 is already an inbound destination of a global (domain-less) destination',
+    );
+    const change = { ...tenantEvent(8142, {}, { countryCode: '1', dids: ['5552190001'] }), action: 'change_package' as const };
+    await expect(provisioner.changePackage(change)).rejects.toThrow(`number +15552190001 is already an inbound destination of domain ${owner.domainName}`);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    await createTenantDestination(fx.pool, '5552190003', {}, options);
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552190003']);
+    // The route's own domain may still give the number a destination.
+    await createTenantDestination(fx.pool, '5552190001', {}, destinationWriteOptions(8141, { countryCode: '1' }));
+  });
+
   test('change_package adds and removes the plan numbers; a number the tenant added itself stays', async () => {
     const created = await provisioner.create(tenantEvent(8106, {}, { dids: ['5552060001', '5552060002'], countryCode: '1' }));
     // The tenant adds a number of its own in FusionPBX (not a plan number).

@@ -71,6 +71,35 @@ const rowsOfFormsSql = (tx: Tx, param: number) => {
       order by d.destination_uuid`;
 };
 
+/** The condition fields FusionPBX's pages match the called number on (destination_edit.php's allowed dialplan/destination values). */
+const CALLED_NUMBER_FIELDS = ['destination_number', '${sip_to_user}', '${sip_req_user}'];
+
+/**
+ * Inbound routes of other domains (or none) that no destination row accounts for, as a json list of
+ * {domain_uuid, owner_domain_name, regex}: a public-context dialplan whose condition on the called
+ * number was typed on FusionPBX's Inbound Routes page (dialplan_inbound_add.php, 5.1.0 and 5.3.0:
+ * `^(5551234567)$`, or any expression in its advanced form) or in the dialplan editor. In the default
+ * (multiple) dialplan mode FreeSWITCH offers every call to it like to a destination's dialplan.
+ */
+const routesSql = (
+  domainParam: number,
+) => `select coalesce(json_agg(json_build_object('domain_uuid', p.domain_uuid, 'owner_domain_name', o.domain_name, 'regex', c.dialplan_detail_data)
+         order by p.dialplan_uuid, c.dialplan_detail_data), '[]'::json)
+       from v_dialplans p join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid left join v_domains o on o.domain_uuid = p.domain_uuid
+      where p.dialplan_context = '${PUBLIC_CONTEXT}' and c.dialplan_detail_tag = 'condition' and c.dialplan_detail_type = any(array[${CALLED_NUMBER_FIELDS.map((field) => `'${field}'`).join(', ')}])
+        and p.domain_uuid is distinct from $${domainParam}::uuid
+        and not exists (select 1 from v_destinations n where n.dialplan_uuid = p.dialplan_uuid)`;
+
+interface InboundRoute {
+  domain_uuid: string | null;
+  owner_domain_name: string | null;
+  regex: string | null;
+}
+
+function routesOf(text: string | null | undefined): InboundRoute[] {
+  return text ? (JSON.parse(text) as InboundRoute[]) : [];
+}
+
 /** Every form a check of these numbers compares: the stored forms (the tenant's own row) and the dialled forms (another's). */
 function formsParam(phones: readonly PhoneNumber[], plan: NumberPlan): string[] {
   return [...new Set(phones.flatMap((phone) => [...storedForms(phone, plan), ...dialledForms(phone)]))];
@@ -78,13 +107,17 @@ function formsParam(phones: readonly PhoneNumber[], plan: NumberPlan): string[] 
 
 /**
  * Each number's row in this tenant (or null), with one lock statement and one read whatever their
- * count; any of them another domain holds (a destination a call to it would reach) is a NumberOwnedError.
+ * count; any of them another domain holds (a destination or inbound route a call to it would reach) is a NumberOwnedError.
  */
 export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<(CanonicalRow | null)[]> {
   if (phones.length === 0) return [];
   await lockNumbers(tx, phones);
-  const rows = await selectRows(tx, rowsOfFormsSql(tx, 1), [formsParam(phones, plan)]);
-  return ownedAmong(rows, domainUuid, phones, plan);
+  const found = await selectRows(tx, `select d.*, (${routesSql(2)}) as ictvoip_routes from (select 1) as one left join (${rowsOfFormsSql(tx, 1)}) d on true`, [
+    formsParam(phones, plan),
+    domainUuid,
+  ]);
+  const rows = found.filter((row) => row.destination_uuid !== null);
+  return ownedAmong(rows, routesOf(found[0]?.ictvoip_routes), domainUuid, phones, plan);
 }
 
 export interface PlanNumbersSnapshot {
@@ -97,9 +130,9 @@ export interface PlanNumbersSnapshot {
 
 /**
  * What converging the plan's numbers reads, in one statement whatever their count (issue #20's
- * budget): each number's rows in any domain (another domain's catching the number is a
- * NumberOwnedError), the destinations dialplan mode and the tenant's first enabled extension (the
- * default action). The caller holds the numbers'
+ * budget): each number's rows in any domain and the other domains' inbound routes without a number
+ * row (another domain's catching the number is a NumberOwnedError), the destinations dialplan mode
+ * and the tenant's first enabled extension (the default action). The caller holds the numbers'
  * locks already (lockService with planNumberLockKeys), taken in an earlier statement so this one's
  * snapshot sees every committed owner.
  */
@@ -107,7 +140,8 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
   const mode = tx.catalog.hasTable('v_default_settings') ? `(${DIALPLAN_MODE_SQL})` : 'null::text';
   const found = await selectRows(
     tx,
-    `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
+    `select d.*, (${mode}) as ictvoip_mode, (${routesSql(1)}) as ictvoip_routes,
+            f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
        from (select 1) as one
        left join lateral (${FIRST_EXTENSION_SQL}) f on true
        left join (${rowsOfFormsSql(tx, 2)}) d on true`,
@@ -116,7 +150,7 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
   const head = found[0];
   const rows = found.filter((row) => row.destination_uuid !== null);
   return {
-    owned: ownedAmong(rows, domainUuid, phones, plan),
+    owned: ownedAmong(rows, routesOf(head?.ictvoip_routes), domainUuid, phones, plan),
     mode: modeOf(head?.ictvoip_mode),
     firstExtension: head?.ictvoip_first_extension
       ? { extension: head.ictvoip_first_extension, number_alias: head.ictvoip_first_alias ?? null, user_context: head.ictvoip_first_context ?? null }
@@ -125,8 +159,8 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
 }
 
 /**
- * Whether a regex (a row's destination_number_regex: what the public context matches the called
- * number against) matches one of the forms. A regex JavaScript cannot read (FusionPBX
+ * Whether a regex (a row's destination_number_regex or a route's condition: what FreeSWITCH matches
+ * the called number against) matches one of the forms. A regex JavaScript cannot read (FusionPBX
  * takes any text there) is left out rather than stopping every number write of the server.
  */
 function regexHolds(source: string | null | undefined, forms: ReadonlySet<string>): boolean {
@@ -165,12 +199,14 @@ function storedAs(row: CanonicalRow, forms: ReadonlySet<string>): boolean {
   return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
 }
 
-function ownedAmong(rows: readonly CanonicalRow[], domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): (CanonicalRow | null)[] {
+function ownedAmong(rows: readonly CanonicalRow[], routes: readonly InboundRoute[], domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): (CanonicalRow | null)[] {
   return phones.map((phone) => {
-    // Another domain holds the number when a call to it would reach that domain's destination.
+    // Another domain holds the number when a call to it would reach that domain's destination or route.
     const dialled = new Set(dialledForms(phone));
     const foreign = rows.find((row) => row.domain_uuid !== domainUuid && catches(row, dialled));
     if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
+    const route = routes.find((candidate) => regexHolds(candidate.regex, dialled));
+    if (route) throw new NumberOwnedError(phone.canonical, route.owner_domain_name ?? null);
     const forms = new Set(storedForms(phone, plan));
     return rows.find((row) => row.domain_uuid === domainUuid && storedAs(row, forms)) ?? null;
   });
