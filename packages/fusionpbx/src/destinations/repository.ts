@@ -88,7 +88,7 @@ const routesSql = (
        from v_dialplans p join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid left join v_domains o on o.domain_uuid = p.domain_uuid
       where p.dialplan_context = '${PUBLIC_CONTEXT}' and c.dialplan_detail_tag = 'condition' and c.dialplan_detail_type = any(array[${CALLED_NUMBER_FIELDS.map((field) => `'${field}'`).join(', ')}])
         and p.domain_uuid is distinct from $${domainParam}::uuid
-        and not exists (select 1 from v_destinations n where n.dialplan_uuid = p.dialplan_uuid)`;
+        and p.dialplan_uuid not in (select n.dialplan_uuid from v_destinations n where n.dialplan_uuid is not null)`;
 
 interface InboundRoute {
   domain_uuid: string | null;
