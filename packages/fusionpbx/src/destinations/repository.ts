@@ -4,6 +4,7 @@ import { validateCacheKey } from '../provisioning/input';
 import { lockNumbers } from '../provisioning/tenant-state';
 import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
+import { CALLED_NUMBER_FIELDS, patternOf, routeClaim } from './route-claims';
 import { type NumberPlan, type PhoneNumber, destinationCacheKeys, dialledForms, storedForms } from './numbers';
 import { type InboundDestination, type StoredAction, PUBLIC_CONTEXT, actionsJson, destinationRow, detailRows, dialplanRow, isFusionpbx53 } from './rows';
 
@@ -71,15 +72,14 @@ const rowsOfFormsSql = (tx: Tx, param: number) => {
       order by d.destination_uuid`;
 };
 
-/** The condition fields FusionPBX's pages match the called number on (destination_edit.php's allowed dialplan/destination values). */
-const CALLED_NUMBER_FIELDS = ['destination_number', '${sip_to_user}', '${sip_req_user}'];
-
 /**
- * Inbound routes of other domains (or none) that no destination row accounts for, as a json list of
- * {domain_uuid, owner_domain_name, regex}: a public-context dialplan whose condition on the called
- * number was typed on FusionPBX's Inbound Routes page (dialplan_inbound_add.php, 5.1.0 and 5.3.0:
- * `^(5551234567)$`, or any expression in its advanced form) or in the dialplan editor. In the default
- * (multiple) dialplan mode FreeSWITCH offers every call to it like to a destination's dialplan.
+ * Enabled inbound routes of other domains (or none) that no destination row accounts for, as a json
+ * list of {domain_uuid, owner_domain_name, regex}: a public-context dialplan whose enabled condition on
+ * the called number was typed on FusionPBX's Inbound Routes page (dialplan_inbound_add.php, 5.1.0 and
+ * 5.3.0: `^(5551234567)$`, or any expression in its advanced form) or in the dialplan editor. In the
+ * default (multiple) dialplan mode FreeSWITCH offers every call to it like to a destination's
+ * dialplan; dialplan.lua loads only `dialplan_enabled = 'true'`, and dialplan->xml() leaves a detail
+ * enabled 'false' out, so a disabled one catches nothing.
  */
 const routesSql = (
   domainParam: number,
@@ -87,6 +87,7 @@ const routesSql = (
          order by p.dialplan_uuid, c.dialplan_detail_data), '[]'::json)
        from v_dialplans p join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid left join v_domains o on o.domain_uuid = p.domain_uuid
       where p.dialplan_context = '${PUBLIC_CONTEXT}' and c.dialplan_detail_tag = 'condition' and c.dialplan_detail_type = any(array[${CALLED_NUMBER_FIELDS.map((field) => `'${field}'`).join(', ')}])
+        and p.dialplan_enabled::text = 'true' and (c.dialplan_detail_enabled is null or c.dialplan_detail_enabled::text <> 'false')
         and p.domain_uuid is distinct from $${domainParam}::uuid
         and p.dialplan_uuid not in (select n.dialplan_uuid from v_destinations n where n.dialplan_uuid is not null)`;
 
@@ -164,14 +165,8 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
  * takes any text there) is left out rather than stopping every number write of the server.
  */
 function regexHolds(source: string | null | undefined, forms: ReadonlySet<string>): boolean {
-  if (typeof source !== 'string' || source === '') return false;
-  let regex: RegExp;
-  try {
-    regex = new RegExp(source);
-  } catch {
-    return false;
-  }
-  return [...forms].some((form) => regex.test(form));
+  const regex = patternOf(source);
+  return regex !== null && [...forms].some((form) => regex.test(form));
 }
 
 const filled = (value: string | null | undefined) => typeof value === 'string' && value.trim() !== '';
@@ -200,15 +195,23 @@ function storedAs(row: CanonicalRow, forms: ReadonlySet<string>): boolean {
 }
 
 function ownedAmong(rows: readonly CanonicalRow[], routes: readonly InboundRoute[], domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): (CanonicalRow | null)[] {
+  const patterns = routes.flatMap((route) => {
+    const pattern = patternOf(route.regex);
+    return pattern ? [{ pattern, owner: route.owner_domain_name }] : [];
+  });
   return phones.map((phone) => {
-    // Another domain holds the number when a call to it would reach that domain's destination or route.
+    const forms = new Set(storedForms(phone, plan));
+    const own = rows.find((row) => row.domain_uuid === domainUuid && storedAs(row, forms));
+    // A number the tenant has is its own whoever claims it since: refusing its re-write frees nothing and stops its every change.
+    if (own) return own;
+    // Another domain holds the number when a call to it would reach that domain's destination, or a route naming it
+    // (a route for a whole range does not: a tenant admin may make one; the drift report shows it instead).
     const dialled = new Set(dialledForms(phone));
     const foreign = rows.find((row) => row.domain_uuid !== domainUuid && catches(row, dialled));
     if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
-    const route = routes.find((candidate) => regexHolds(candidate.regex, dialled));
-    if (route) throw new NumberOwnedError(phone.canonical, route.owner_domain_name ?? null);
-    const forms = new Set(storedForms(phone, plan));
-    return rows.find((row) => row.domain_uuid === domainUuid && storedAs(row, forms)) ?? null;
+    const route = patterns.find((candidate) => routeClaim(candidate.pattern, dialled) === 'number');
+    if (route) throw new NumberOwnedError(phone.canonical, route.owner ?? null);
+    return null;
   });
 }
 
