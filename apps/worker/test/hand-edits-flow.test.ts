@@ -76,3 +76,48 @@ describe('the tenant domain renamed in FusionPBX (domain_edit.php)', () => {
     expect(await ours()).toEqual([]);
   });
 });
+
+describe("another tenant's catch-all inbound route (FusionPBX's Inbound Routes page, a tenant admin may make one)", () => {
+  const serviceId = 7443;
+  const otherId = 7444;
+
+  async function addRoute(domainUuid: string, name: string, expression: string, enabled: boolean): Promise<string> {
+    const [{ uuid }] = await fusionRows(
+      `INSERT INTO v_dialplans (dialplan_uuid, domain_uuid, app_uuid, dialplan_name, dialplan_order, dialplan_continue, dialplan_context, dialplan_enabled)
+       VALUES (gen_random_uuid(), $1, 'c03b422e-13a8-bd1b-e42b-b6b9b4d27ce4', $2, 100, 'false', 'public', $3) RETURNING dialplan_uuid::text AS uuid`,
+      [domainUuid, name, String(enabled)],
+    );
+    await bridge.fusion.query(
+      `INSERT INTO v_dialplan_details (dialplan_detail_uuid, domain_uuid, dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_order, dialplan_detail_group)
+       VALUES (gen_random_uuid(), $1, $2, 'condition', 'destination_number', $3, 0, 0)`,
+      [domainUuid, uuid, expression],
+    );
+    return uuid as string;
+  }
+
+  it('stops neither a change_package adding a number nor one keeping its numbers; the drift report names the route', async () => {
+    const plan = (dids: string[]) => ({ maxExtensions: 2, countryCode: '1', dids });
+    expect((await send(event(serviceId, 'create', plan(['5552230001'])))).body.result).toBe('success');
+    expect((await send(event(otherId, 'create', { maxExtensions: 2 }))).body.result).toBe('success');
+    const [{ domain_uuid: otherDomain }] = await fusionRows('SELECT domain_uuid FROM v_domains WHERE domain_name = $1', [domainOf(otherId)]);
+    await addRoute(otherDomain as string, 'unassigned', '^(\\d+)$', true);
+    await addRoute(otherDomain as string, 'old_catch_all', '^(.*)$', false);
+
+    expect((await send(event(serviceId, 'change_package', plan(['5552230001'])))).body).toMatchObject({ result: 'success' });
+    expect((await send(event(serviceId, 'change_package', plan(['5552230001', '5552230002'])))).body).toMatchObject({ result: 'success' });
+    const numbers = await fusionRows(
+      'SELECT x.destination_number AS number FROM v_destinations x JOIN v_domains d ON d.domain_uuid = x.domain_uuid WHERE d.domain_name = $1 ORDER BY 1',
+      [domainOf(serviceId)],
+    );
+    expect(numbers).toEqual([{ number: '5552230001' }, { number: '5552230002' }]);
+
+    const sources = await driftSourcesOf(bridge.worker!.deps);
+    const items = (await buildDriftReport(sources)).items.filter((item) => item.serviceId === serviceId);
+    expect(items.map((item) => [item.kind, item.actual, item.fixAction])).toEqual([
+      ['inbound_route_conflict', `route unassigned of domain ${domainOf(otherId)} (^(\\d+)$) matches +15552230001, +15552230002 as one of a range`, null],
+    ]);
+    expect(items[0]!.note).toContain('narrow it to its own numbers or disable it in FusionPBX');
+    // The route's own tenant is not told about its own route.
+    expect((await buildDriftReport(sources)).items.filter((item) => item.serviceId === otherId)).toEqual([]);
+  });
+});

@@ -43,6 +43,7 @@ export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, prep
 export { NumberOwnedError } from './destinations/errors';
 export * from './tenant-resources/tenant-destinations';
 export { ACTION_TYPES, type ActionRequest, type ActionType, type ActionView } from './destinations/actions';
-export { normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';
+export { dialledForms, normaliseNumber, type NumberPlan, type NumberFormat, type PhoneNumber } from './destinations/numbers';
+export { CALLED_NUMBER_FIELDS, patternOf, routeClaim, type RouteClaim } from './destinations/route-claims';
 export { fusionpbxPasswordMatches, legacyMd5Matches, verifySuperadmin } from './auth/superadmin-login';
 export { adoptDomain, type AdoptDomainOptions, type DomainAdoption } from './provisioning/adopt';

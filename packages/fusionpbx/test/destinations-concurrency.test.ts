@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { createTenantDestination, destinationWriteOptions, normaliseNumber, NumberOwnedError, numberPlanOf } from '@ictvoip/fusionpbx';
-import { numberLockKey } from '../src/provisioning/tenant-state';
+import { numberLockKeys } from '../src/provisioning/tenant-state';
 import { provisioningSuite, tenantEvent } from './helpers';
 
 /**
@@ -14,7 +15,7 @@ const PLAN = { countryCode: '1' };
 const A = 8301;
 const B = 8302;
 const ROUNDS = 8;
-const lockKeyOf = (number: string) => numberLockKey(normaliseNumber(number, numberPlanOf(PLAN.countryCode, undefined), 'number'));
+const lockKeysOf = (number: string) => numberLockKeys(normaliseNumber(number, numberPlanOf(PLAN.countryCode, undefined), 'number'));
 
 const ownersOf = async (numbers: readonly string[]) =>
   (
@@ -64,7 +65,7 @@ test(`a plan taking numbers while another tenant adds them in the opposite order
     const bAddedFirst = round % 2 === 1;
     if (bAddedFirst) await add(reversed[0]!);
     const all = Promise.allSettled([planWrite(), ...reversed.slice(bAddedFirst ? 1 : 0).map(add)]);
-    if (await sawNumberLockWait(all, numbers.map(lockKeyOf))) contended += 1;
+    if (await sawNumberLockWait(all, numbers.flatMap(lockKeysOf))) contended += 1;
     const settled = await all;
     for (const outcome of settled) {
       if (outcome.status === 'fulfilled') continue;
@@ -87,3 +88,29 @@ test(`a plan taking numbers while another tenant adds them in the opposite order
   expect(contended).toBeGreaterThan(0);
   process.stdout.write(`number race: the plan won ${planWins} of ${ROUNDS} rounds; a writer waited on a number's lock in ${contended}\n`);
 }, 60_000);
+
+test(`two spellings FusionPBX routes one call to share a lock: a +1 tenant adding 5552160001 waits for the writer of 15552160001 in a plan without a country code (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, async () => {
+  const { provisioner, fx } = suite;
+  await provisioner.create(tenantEvent(8303, {}, PLAN));
+  const asGiven = await provisioner.create(tenantEvent(8304, {}));
+  // The other tenant's writer, mid-transaction: it holds its number's lock (as createTenantDestination takes it) and has written the number.
+  const [key] = numberLockKeys(normaliseNumber('15552160001', numberPlanOf(undefined, undefined), 'number'));
+  const holder = await fx.pool.connect();
+  try {
+    await holder.query('begin');
+    await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+    await holder.query(
+      `insert into v_destinations (destination_uuid, domain_uuid, destination_type, destination_number, destination_number_regex, destination_context, destination_enabled)
+       values ($1, $2, 'inbound', '15552160001', '^(15552160001)$', 'public', 'true')`,
+      [randomUUID(), asGiven.domainUuid],
+    );
+    // ^\+?1?(5552160001)$ would match 15552160001 too: the add must wait for that writer, not read past it.
+    const add = createTenantDestination(fx.pool, '5552160001', {}, destinationWriteOptions(8303, PLAN)).catch((caught: unknown) => caught);
+    expect(await sawNumberLockWait(add, [key])).toBe(true);
+    await holder.query('commit');
+    expect(await add).toBeInstanceOf(NumberOwnedError);
+  } finally {
+    await holder.query('rollback').catch(() => undefined);
+    holder.release();
+  }
+});

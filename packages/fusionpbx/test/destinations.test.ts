@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { FusionpbxValidationError, NumberOwnedError, type Provisioner, createTenantDestination, destinationWriteOptions, writeRejectionOf } from '@ictvoip/fusionpbx';
+import {
+  FusionpbxValidationError,
+  NumberOwnedError,
+  type Provisioner,
+  createTenantDestination,
+  destinationWriteOptions,
+  normaliseNumber,
+  numberPlanOf,
+  routeClaim,
+  writeRejectionOf,
+} from '@ictvoip/fusionpbx';
 import { EventValidationError, parseTenantCommand } from '@ictvoip/whmcs';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, tenantEvent } from './helpers';
 
@@ -40,6 +50,31 @@ async function setDialplanMode(mode: 'single' | 'multiple'): Promise<void> {
      values ($1, 'destinations', 'dialplan_mode', 'text', $2, 'true')`,
     [randomUUID(), mode],
   );
+}
+
+/**
+ * dialplan_inbound_add.php (5.1.0 and 5.3.0, same code): a public v_dialplans row of the domain, a condition detail
+ * (a numeric expression becomes ^(…)$, its + escaped) and no v_destinations row; a tenant admin may add one (inbound_route_add).
+ * `enabled: false` is the route switched off (dialplan_enabled), `detailEnabled: false` its condition (dialplan_detail_enabled).
+ */
+async function addInboundRoute(
+  domainUuid: string | null,
+  field: string,
+  expression: string,
+  { enabled = true, detailEnabled = null }: { enabled?: boolean; detailEnabled?: boolean | null } = {},
+): Promise<string> {
+  const dialplanUuid = randomUUID();
+  await fx.pool.query(
+    `insert into v_dialplans (dialplan_uuid, domain_uuid, app_uuid, dialplan_name, dialplan_order, dialplan_continue, dialplan_context, dialplan_enabled)
+     values ($1, $2, 'c03b422e-13a8-bd1b-e42b-b6b9b4d27ce4', 'by_hand', 100, 'false', 'public', $3)`,
+    [dialplanUuid, domainUuid, String(enabled)],
+  );
+  await fx.pool.query(
+    `insert into v_dialplan_details (dialplan_detail_uuid, domain_uuid, dialplan_uuid, dialplan_detail_tag, dialplan_detail_type, dialplan_detail_data, dialplan_detail_order, dialplan_detail_group, dialplan_detail_enabled)
+     values ($1, $2, $3, 'condition', $4, $5, 0, 0, $6)`,
+    [randomUUID(), domainUuid, dialplanUuid, field, expression, detailEnabled],
+  );
+  return dialplanUuid;
 }
 
 describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () => {
@@ -224,6 +259,151 @@ describe(`inbound numbers (${process.env.FUSIONPBX_SCHEMA ?? 'fixture'})`, () =>
     await createTenantDestination(fx.pool, '5552140001', {}, options);
     await createTenantDestination(fx.pool, '5552120077', {}, destinationWriteOptions(8121, { countryCode: '1' }));
     expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552140001']);
+  });
+
+  test('another spelling of a number is refused when FusionPBX would route one call to both destinations, allowed when no call reaches both', async () => {
+    // National +1: destinations->to_regex() writes ^\\+?1?(5552150001)$, matching 5552150001, 15552150001, +5552150001 and +15552150001.
+    const owner = await provisioner.create(tenantEvent(8131, {}, { dids: ['5552150001'], countryCode: '1' }));
+    const national = destinationWriteOptions(8131, { countryCode: '1' });
+    // Tenants whose plan names no country code: numbers stored as given (regex ^(digits)$, or ^\\+(digits)$ for a + number).
+    await provisioner.create(tenantEvent(8132, {}));
+    await provisioner.create(tenantEvent(8135, {}));
+    const asGiven = destinationWriteOptions(8132, {});
+    for (const spelling of ['+5552150001', '15552150001', '+1 555 215 0001', '555-215-0001']) {
+      const error = await createTenantDestination(fx.pool, spelling, {}, asGiven).catch((caught: unknown) => caught);
+      expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    }
+    // The other way round: ^\\+(5552150005)$ is held first; the national regex would match +5552150005 too.
+    await createTenantDestination(fx.pool, '+5552150005', {}, asGiven);
+    const before = await dumpTables(fx.pool);
+    const error = await createTenantDestination(fx.pool, '5552150005', {}, national).catch((caught: unknown) => caught);
+    expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    // 011 is the international prefix of the +1 countries: 011 1 555 215 0001 is +15552150001, not a national 0111….
+    await expect(provisioner.create(tenantEvent(8133, {}, { dids: ['011 1 555 215 0001'], countryCode: '1' }))).rejects.toThrow(
+      `number +15552150001 is already an inbound destination of domain ${owner.domainName}`,
+    );
+    expect(await dumpTables(fx.pool)).toEqual(before);
+
+    // Spellings no call reaches both of (FreeSWITCH gets the number one way from the carrier): ^(15552150002)$ and ^\\+(15552150002)$.
+    await createTenantDestination(fx.pool, '15552150002', {}, asGiven);
+    const e164 = await provisioner.create(tenantEvent(8134, {}, { dids: ['+1 555 215 0002'], countryCode: '1', numberFormat: 'e164' }));
+    expect((await destinationsOf(e164.domainUuid)).map((row) => [row.destination_number, row.destination_number_regex])).toEqual([['+15552150002', '^\\+(15552150002)$']]);
+    // Both orders of + and no + without a country code.
+    await createTenantDestination(fx.pool, '+15552150003', {}, asGiven);
+    await createTenantDestination(fx.pool, '15552150003', {}, destinationWriteOptions(8135, {}));
+    await createTenantDestination(fx.pool, '15552150004', {}, asGiven);
+    await createTenantDestination(fx.pool, '+15552150004', {}, destinationWriteOptions(8135, {}));
+    // The national form matches both spellings: refused, whichever it meets.
+    await expect(createTenantDestination(fx.pool, '5552150002', {}, national)).rejects.toBeInstanceOf(NumberOwnedError);
+    await expect(createTenantDestination(fx.pool, '5552150004', {}, national)).rejects.toBeInstanceOf(NumberOwnedError);
+  });
+
+  test('011 is an international prefix only in the +1 countries', () => {
+    const nanp = numberPlanOf('1', undefined);
+    expect(normaliseNumber('011 1 (555) 215-0003', nanp, 'number')).toEqual({ prefix: '1', number: '5552150003', canonical: '+15552150003' });
+    expect(() => normaliseNumber('011 44 20 7946 0001', nanp, 'number')).toThrow("is not a number of country code +1 (the plan's countryCode)");
+    // UK 0113 (Leeds) is a national number with its trunk 0.
+    expect(normaliseNumber('0113 496 0001', numberPlanOf('44', undefined), 'number')).toMatchObject({ canonical: '+441134960001' });
+  });
+
+  test("an inbound route made on FusionPBX's Inbound Routes page without a number row holds the numbers its condition names", async () => {
+    const owner = await provisioner.create(tenantEvent(8141, {}, { countryCode: '1' }));
+    const addRoute = (field: string, expression: string, domainUuid: string | null = owner.domainUuid) => addInboundRoute(domainUuid, field, expression);
+    await addRoute('destination_number', '^(5552190001)$');
+    await addRoute('destination_number', '^(\\+15552190002)$');
+    // A condition on the caller, not on the number called, holds no number.
+    await addRoute('caller_id_number', '^(5552190003)$');
+    // A global route (no domain: the dialplan editor's "Global") and one on the SIP To user (dialplan/destination = ${sip_to_user}).
+    await addRoute('destination_number', '^\\+?1?(5552190005)$', null);
+    await addRoute('${sip_to_user}', '^(5552190006)$');
+    const tenant = await provisioner.create(tenantEvent(8142, {}, { countryCode: '1' }));
+    const options = destinationWriteOptions(8142, { countryCode: '1' });
+    const before = await dumpTables(fx.pool);
+    for (const number of ['5552190001', '+1 555 219 0002', '5552190006']) {
+      const error = await createTenantDestination(fx.pool, number, {}, options).catch((caught: unknown) => caught);
+      expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    }
+    await expect(createTenantDestination(fx.pool, '5552190005', {}, options)).rejects.toThrow(
+      'number +15552190005 is already an inbound destination of a global (domain-less) destination',
+    );
+    const change = { ...tenantEvent(8142, {}, { countryCode: '1', dids: ['5552190001'] }), action: 'change_package' as const };
+    await expect(provisioner.changePackage(change)).rejects.toThrow(`number +15552190001 is already an inbound destination of domain ${owner.domainName}`);
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    await createTenantDestination(fx.pool, '5552190003', {}, options);
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552190003']);
+    // The route's own domain may still give the number a destination.
+    await createTenantDestination(fx.pool, '5552190001', {}, destinationWriteOptions(8141, { countryCode: '1' }));
+  });
+
+  test("another tenant's inbound route switched off holds no number; one naming the number, enabled, still does", async () => {
+    const other = await provisioner.create(tenantEvent(8147, {}, { countryCode: '1' }));
+    // Routes naming a number, switched off (the route, or its condition): dialplan.lua and dialplan->xml() leave them out.
+    await addInboundRoute(other.domainUuid, 'destination_number', '^(5552250002)$', { enabled: false });
+    await addInboundRoute(other.domainUuid, '${sip_to_user}', '^(5552250003)$', { detailEnabled: false });
+    // Enabled and naming its numbers (an alternation of two): still the other tenant's.
+    await addInboundRoute(other.domainUuid, 'destination_number', '^(5552250008|5552250009)$');
+    const tenant = await provisioner.create(tenantEvent(8148, {}, { countryCode: '1' }));
+    const options = destinationWriteOptions(8148, { countryCode: '1' });
+    const before = await dumpTables(fx.pool);
+    for (const number of ['5552250008', '+1 555 225 0009']) {
+      const error = await createTenantDestination(fx.pool, number, {}, options).catch((caught: unknown) => caught);
+      expect(writeRejectionOf(error)).toMatchObject({ status: 409, code: 'NUMBER_TAKEN' });
+    }
+    expect(await dumpTables(fx.pool)).toEqual(before);
+    await expect(createTenantDestination(fx.pool, '5552250002', {}, options)).resolves.toMatchObject({ outcome: 'created' });
+    const change = { ...tenantEvent(8148, {}, { countryCode: '1', dids: ['5552250003'] }), action: 'change_package' as const };
+    await expect(provisioner.changePackage(change)).resolves.toMatchObject({ changed: true });
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552250002', '5552250003']);
+  });
+
+  test("another tenant's catch-all inbound route (a range, even switched off) stops neither a number add nor a change_package", async () => {
+    const other = await provisioner.create(tenantEvent(8143, {}, { countryCode: '1' }));
+    // Catch-alls a tenant admin may type on the Inbound Routes page (advanced form), one of them switched off too.
+    for (const expression of ['^(\\d+)$', '^(.*)$', '^\\+?(\\d{10,11})$', '^(555220\\d{4})$']) await addInboundRoute(other.domainUuid, 'destination_number', expression);
+    await addInboundRoute(other.domainUuid, '${sip_req_user}', '^(\\d+)$', { enabled: false });
+    const tenant = await provisioner.create(tenantEvent(8144, {}, { countryCode: '1', dids: ['5552200001'] }));
+    const options = destinationWriteOptions(8144, { countryCode: '1' });
+    await expect(createTenantDestination(fx.pool, '+1 555 220 0004', {}, options)).resolves.toMatchObject({ outcome: 'created' });
+    // change_package writes the plan's numbers the catch-alls match (the one it has, and a new one).
+    const change = { ...tenantEvent(8144, {}, { countryCode: '1', dids: ['5552200001', '5552200005'] }), action: 'change_package' as const };
+    await expect(provisioner.changePackage(change)).resolves.toMatchObject({ changed: true });
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552200001', '5552200004', '5552200005']);
+  });
+
+  test('which patterns name a number (they hold it) and which range over it (a catch-all holds nothing)', () => {
+    const forms = ['5552200001', '15552200001', '+5552200001', '+15552200001'];
+    const named = [
+      '^(5552200001)$',
+      '^(\\+15552200001)$',
+      '^\\+?1?(5552200001)$',
+      '^(5552200001|5552200002)$',
+      '^(555220000[12])$',
+      // to_regex() of a number split into area code and number: its first branch is open at the front, its second names it.
+      '(\\+?15552200001$|^5552200001$|^2200001$)',
+    ];
+    const ranges = ['^(\\d+)$', '^(.*)$', '^\\+?(\\d{10,11})$', '^(555220\\d{4})$', '^(555220000[0-9])$', '^(5552200001)', '5552200001$', '^\\+?1?(5552200001\\d*)$'];
+    for (const pattern of named) expect([pattern, routeClaim(pattern, forms)]).toEqual([pattern, 'number']);
+    for (const pattern of ranges) expect([pattern, routeClaim(pattern, forms)]).toEqual([pattern, 'range']);
+    for (const pattern of ['^(5552200009)$', '^(caller)$', '^(', '', null]) expect([pattern, routeClaim(pattern, forms)]).toEqual([pattern, 'none']);
+  });
+
+  test('a number the tenant has is re-written by its change_package even when another domain claims it since', async () => {
+    const tenant = await provisioner.create(tenantEvent(8145, {}, { countryCode: '1', dids: ['5552210001', '5552210002'] }));
+    const other = await provisioner.create(tenantEvent(8146, {}, { countryCode: '1' }));
+    // Another tenant's admin then types a route for the number; an operator saves a block over the other one.
+    await addInboundRoute(other.domainUuid, 'destination_number', '^(5552210001)$');
+    await fx.pool.query(
+      `insert into v_destinations (destination_uuid, domain_uuid, destination_type, destination_prefix, destination_number, destination_number_regex, destination_context, destination_enabled)
+       values ($1, $2, 'inbound', '1', '555221XXXX', '^\\+?1?(555221[0-9][0-9][0-9][0-9])$', 'public', 'true')`,
+      [randomUUID(), other.domainUuid],
+    );
+    const change = (dids: string[]) => ({ ...tenantEvent(8145, {}, { countryCode: '1', dids, maxExtensions: 4 }), action: 'change_package' as const });
+    await expect(provisioner.changePackage(change(['5552210001', '5552210002']))).resolves.toMatchObject({ changed: true });
+    expect((await destinationsOf(tenant.domainUuid)).map((row) => row.destination_number)).toEqual(['5552210001', '5552210002']);
+    // A new number they claim is still refused.
+    await expect(provisioner.changePackage(change(['5552210001', '5552210002', '5552210003']))).rejects.toThrow(
+      `number +15552210003 is already an inbound destination of domain ${other.domainName}`,
+    );
   });
 
   test('change_package adds and removes the plan numbers; a number the tenant added itself stays', async () => {

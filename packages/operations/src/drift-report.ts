@@ -26,7 +26,8 @@ export type DriftKind =
   | 'trunk_acl_mismatch'
   | 'numbers_mismatch'
   | 'gateway_mismatch'
-  | 'domain_renamed';
+  | 'domain_renamed'
+  | 'inbound_route_conflict';
 
 export const DRIFT_KINDS: readonly DriftKind[] = [
   'tenant_missing',
@@ -47,6 +48,7 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   'numbers_mismatch',
   'gateway_mismatch',
   'domain_renamed',
+  'inbound_route_conflict',
 ];
 
 export interface DriftItem {

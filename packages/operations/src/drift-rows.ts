@@ -1,5 +1,16 @@
 import type { Pool } from 'pg';
-import { normaliseNumber, numberPlanOf, routeAbbreviation, type NumberPlan, type ProvisionerOptions } from '@ictvoip/fusionpbx';
+import {
+  CALLED_NUMBER_FIELDS,
+  dialledForms,
+  normaliseNumber,
+  numberPlanOf,
+  patternOf,
+  routeAbbreviation,
+  routeClaim,
+  type NumberPlan,
+  type ProvisionerOptions,
+  type RouteClaim,
+} from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
 import { normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
 import type { DriftItem, FusionTenantRow } from './drift-report';
@@ -48,6 +59,15 @@ export interface FoundGateway {
   name: string;
 }
 
+/** An enabled public-context dialplan with an enabled condition on the called number and no v_destinations row (an inbound route made in FusionPBX). */
+export interface FoundInboundRoute {
+  uuid: string;
+  name: string;
+  /** Its domain's name; null for a global (domain-less) one. */
+  domain: string | null;
+  regex: string;
+}
+
 export interface FoundRows {
   /** dialplan uuid → dialplan_enabled and dialplan_name of the routes the states list. */
   routes: Map<string, FoundRoute>;
@@ -57,6 +77,8 @@ export interface FoundRows {
   numbers: Map<string, NumberRow[]>;
   /** Every gateway of each tenant domain (the plan's and the tenant's own). */
   gateways: Map<string, FoundGateway[]>;
+  /** The server's inbound routes without a number row, of any domain. */
+  inboundRoutes: FoundInboundRoute[];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -78,7 +100,7 @@ export function writtenRowsOf(state: Record<string, unknown> | null): WrittenRow
 
 /** One read per table for every tenant of a server (tables a FusionPBX install lacks are skipped). */
 export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenantRow[]): Promise<FoundRows> {
-  const found: FoundRows = { routes: new Map(), nodes: new Map(), numbers: new Map(), gateways: new Map() };
+  const found: FoundRows = { routes: new Map(), nodes: new Map(), numbers: new Map(), gateways: new Map(), inboundRoutes: [] };
   const routeUuids = tenants.flatMap((tenant) => tenant.written.outboundRoutes).filter((uuid) => UUID.test(uuid));
   const nodeUuids = tenants.flatMap((tenant) => tenant.written.trunkNodes).filter((uuid) => UUID.test(uuid));
   const { rows: tables } = await pool.query<{ acl: boolean; destinations: boolean }>(
@@ -111,6 +133,7 @@ export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenant
       found.numbers.set(row.domain_name, list);
     }
   }
+  if (tenants.length > 0 && tables[0]?.destinations) found.inboundRoutes = await readInboundRoutes(pool);
   if (tenants.length > 0) {
     const { rows } = await pool.query<{ domain_name: string; uuid: string; enabled: string | null; name: string | null }>(
       `select d.domain_name, g.gateway_uuid::text as uuid, g.enabled::text as enabled, g.gateway as name
@@ -125,6 +148,21 @@ export async function readWrittenRows(pool: Pool, tenants: readonly FusionTenant
     }
   }
   return found;
+}
+
+/** The routes the number check of a write reads too (fusionpbx destinations/repository.ts), of every domain: which of them a tenant's number meets is decided per tenant. */
+async function readInboundRoutes(pool: Pool): Promise<FoundInboundRoute[]> {
+  const { rows } = await pool.query<{ uuid: string; name: string | null; domain: string | null; regex: string }>(
+    `select p.dialplan_uuid::text as uuid, p.dialplan_name as name, o.domain_name as domain, c.dialplan_detail_data as regex
+       from v_dialplans p join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid left join v_domains o on o.domain_uuid = p.domain_uuid
+      where p.dialplan_context = 'public' and p.dialplan_enabled::text = 'true' and c.dialplan_detail_tag = 'condition'
+        and c.dialplan_detail_type = any($1) and c.dialplan_detail_data is not null
+        and (c.dialplan_detail_enabled is null or c.dialplan_detail_enabled::text <> 'false')
+        and p.dialplan_uuid not in (select n.dialplan_uuid from v_destinations n where n.dialplan_uuid is not null)
+      order by p.dialplan_uuid, c.dialplan_detail_data`,
+    [CALLED_NUMBER_FIELDS],
+  );
+  return rows.map((row) => ({ uuid: row.uuid.toLowerCase(), name: row.name ?? '', domain: row.domain, regex: row.regex }));
 }
 
 function numberPlanOfService(service: ServiceRecord): NumberPlan | null {
@@ -157,6 +195,51 @@ export function writtenRowDifferences(service: ServiceRecord, tenant: FusionTena
     ...(active ? trunkDifferences(service, tenant, found) : []),
     ...numberDifferences(service, tenant, found),
     ...gatewayDifferences(service, tenant, found, routes ?? null),
+    ...(active ? inboundRouteConflicts(service, tenant, found) : []),
+  ];
+}
+
+const routeLabel = (route: FoundInboundRoute) => `route ${route.name || route.uuid} of ${route.domain === null ? 'no domain (global)' : `domain ${route.domain}`} (${route.regex})`;
+
+/**
+ * An active tenant's enabled numbers another domain's (or a global) inbound route without a number
+ * row matches. In FusionPBX's multiple dialplan mode (the default) every call is offered to every
+ * public dialplan, so that route may take the tenant's calls. A route for a whole range (a catch-all a
+ * tenant admin may make on the Inbound Routes page) does not stop the bridge's number writes, so this
+ * is where it shows; a route naming the number is one the number check refuses new numbers for.
+ */
+function inboundRouteConflicts(service: ServiceRecord, tenant: FusionTenantRow, found: FoundRows): DriftItem[] {
+  const routes = found.inboundRoutes
+    .filter((route) => route.domain === null || route.domain.toLowerCase() !== tenant.domainName.toLowerCase())
+    .flatMap((route) => {
+      const pattern = patternOf(route.regex);
+      return pattern ? [{ route, pattern }] : [];
+    });
+  const numbers = (found.numbers.get(tenant.domainName) ?? []).filter((row) => row.enabled && /^\+?[0-9]+$/.test(row.number) && /^\+?[0-9]*$/.test(row.prefix ?? ''));
+  const plan = numberPlanOfService(service);
+  const caught = new Map<FoundInboundRoute, { claim: RouteClaim; numbers: string[] }>();
+  for (const row of numbers) {
+    const forms = dialledForms({ prefix: row.prefix, number: row.number });
+    for (const { route, pattern } of routes) {
+      const claim = routeClaim(pattern, forms);
+      if (claim === 'none') continue;
+      const entry = caught.get(route) ?? { claim, numbers: [] };
+      if (claim === 'number') entry.claim = 'number';
+      entry.numbers.push(plan ? canonicalOf(row, plan) : row.number);
+      caught.set(route, entry);
+    }
+  }
+  if (caught.size === 0) return [];
+  const described = [...caught].map(([route, entry]) => `${routeLabel(route)} matches ${listed(entry.numbers)}${entry.claim === 'range' ? ' as one of a range' : ''}`);
+  return [
+    {
+      ...base(service, tenant),
+      kind: 'inbound_route_conflict',
+      expected: "the tenant's inbound numbers reached by its own destinations only",
+      actual: described.join('; '),
+      fixAction: null,
+      note: "needs an operator: in FusionPBX's multiple dialplan mode that route may take the tenant's inbound calls; narrow it to its own numbers or disable it in FusionPBX (Dialplan > Inbound Routes)",
+    },
   ];
 }
 

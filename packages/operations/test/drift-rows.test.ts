@@ -45,7 +45,13 @@ function tenant(written: Partial<WrittenRows>): FusionTenantRow {
   };
 }
 
-const found = (routes: [string, { enabled: boolean; name: string }][]): FoundRows => ({ routes: new Map(routes), nodes: new Map(), numbers: new Map(), gateways: new Map() });
+const found = (routes: [string, { enabled: boolean; name: string }][]): FoundRows => ({
+  routes: new Map(routes),
+  nodes: new Map(),
+  numbers: new Map(),
+  gateways: new Map(),
+  inboundRoutes: [],
+});
 
 const TEMPLATES: RouteExpectations = {
   gatewayTemplates: { 'carrier-a': { proxy: 'sip.carrier-a.example', register: false } },
@@ -177,5 +183,43 @@ describe('drift rows: the plan’s gateway', () => {
         note: expect.stringContaining('change_package does not take it over'),
       }),
     ]);
+  });
+});
+
+describe('drift rows: inbound routes of other domains over the tenant’s numbers', () => {
+  const DOMAIN = 'routes.pbx.example.net';
+  const withRoutes = (inboundRoutes: FoundRows['inboundRoutes'], numbers: { number: string; prefix: string | null; enabled: boolean }[]): FoundRows => ({
+    ...found([]),
+    numbers: new Map([[DOMAIN, numbers]]),
+    inboundRoutes,
+  });
+  const conflicts = (items: ReturnType<typeof writtenRowDifferences>) => items.filter((item) => item.kind === 'inbound_route_conflict');
+  const numbers = [
+    { number: '5552240001', prefix: '1', enabled: true },
+    { number: '5552240002', prefix: '1', enabled: true },
+    // A disabled number is reached by no call: not compared.
+    { number: '5552240003', prefix: '1', enabled: false },
+  ];
+
+  it('a route naming a number and a catch-all are named with their domain; the tenant’s own routes and disabled numbers are not compared', () => {
+    const rows = withRoutes(
+      [
+        { uuid: ROUTE_A, name: 'sales', domain: 'other.pbx.example.net', regex: '^(5552240001)$' },
+        { uuid: ROUTE_B, name: '', domain: null, regex: '^\\+?(\\d{10,11})$' },
+        { uuid: ROUTE_C, name: 'own', domain: 'ROUTES.pbx.example.net', regex: '^(\\d+)$' },
+        { uuid: ROUTE_D, name: 'third', domain: 'other.pbx.example.net', regex: '^(5552240003)$' },
+      ],
+      numbers,
+    );
+    const items = conflicts(writtenRowDifferences(service('active', { countryCode: '1' }), tenant({}), rows));
+    expect(items.map((item) => [item.actual, item.fixAction])).toEqual([
+      [
+        `route sales of domain other.pbx.example.net (^(5552240001)$) matches +15552240001; route ${ROUTE_B} of no domain (global) (^\\+?(\\d{10,11})$) matches +15552240001, +15552240002 as one of a range`,
+        null,
+      ],
+    ]);
+    // Not active: its numbers are disabled anyway.
+    expect(conflicts(writtenRowDifferences(service('suspended', { countryCode: '1' }), tenant({}), rows))).toEqual([]);
+    expect(conflicts(writtenRowDifferences(service('active', { countryCode: '1' }), tenant({}), withRoutes([], numbers)))).toEqual([]);
   });
 });

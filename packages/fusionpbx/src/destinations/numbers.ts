@@ -34,6 +34,8 @@ const FORMATTING = /[\s().-]/g;
 function internationalDigits(raw: string, countryCode: string): string | null {
   if (raw.startsWith('+')) return raw.slice(1);
   if (raw.startsWith('00')) return raw.slice(2);
+  // 011 is the +1 countries' international prefix (their numbers have no trunk 0); elsewhere 011… is national (UK 0113 Leeds).
+  if (countryCode === '1' && raw.startsWith('011')) return raw.slice(3);
   // Written with the country code but without `+` (e.g. 15551234567 for +1, 442071234567 for +44).
   if (raw.startsWith(countryCode) && raw.length >= countryCode.length + 8) return raw;
   return null;
@@ -74,6 +76,23 @@ export function storedForms(phone: PhoneNumber, plan: NumberPlan): string[] {
   const forms = new Set([phone.number, phone.canonical, phone.canonical.replace(/^\+/, '')]);
   if (plan.countryCode !== null) forms.add(phone.canonical.slice(1 + plan.countryCode.length));
   return [...forms];
+}
+
+/**
+ * The destination_number values of a call that numberRegex (destinations->to_regex()) lets reach this
+ * destination: the prefix is optional after an optional `+`, so a national number is reached as
+ * `n`, `CCn`, `+n` and `+CCn`; a number without prefix, or written with `+` (the prefix is then not
+ * read), only as written. In FusionPBX's default dialplan mode (multiple) every call is offered to
+ * every public dialplan, whatever its domain: two destinations catch one call exactly when these sets
+ * meet (single mode offers a call to fewer of them). FusionPBX normalises nothing before (its
+ * public context's own dialplans, caller-details and not-found, test no number), so `+15551234567`
+ * and `15551234567` stored as given are two numbers no call reaches both of.
+ * For digits only (an optional `+`); a block or a regex is tested by its stored regex instead.
+ */
+export function dialledForms(phone: Pick<PhoneNumber, 'prefix' | 'number'>): string[] {
+  const prefix = (phone.prefix ?? '').replace(/\+/g, '');
+  if (prefix === '' || phone.number.startsWith('+')) return [phone.number];
+  return [phone.number, `${prefix}${phone.number}`, `+${phone.number}`, `+${prefix}${phone.number}`];
 }
 
 /**

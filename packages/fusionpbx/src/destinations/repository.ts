@@ -4,7 +4,8 @@ import { validateCacheKey } from '../provisioning/input';
 import { lockNumbers } from '../provisioning/tenant-state';
 import { FIRST_EXTENSION_SQL } from './actions';
 import { NumberOwnedError } from './errors';
-import { type NumberPlan, type PhoneNumber, destinationCacheKeys, storedForms } from './numbers';
+import { CALLED_NUMBER_FIELDS, patternOf, routeClaim } from './route-claims';
+import { type NumberPlan, type PhoneNumber, destinationCacheKeys, dialledForms, storedForms } from './numbers';
 import { type InboundDestination, type StoredAction, PUBLIC_CONTEXT, actionsJson, destinationRow, detailRows, dialplanRow, isFusionpbx53 } from './rows';
 
 /** v_destinations (type inbound) with their public-context v_dialplans and v_dialplan_details. */
@@ -49,40 +50,75 @@ export function destinationSteps(mode: DialplanMode, rows: readonly Pick<Canonic
 }
 
 /**
- * Inbound destinations (any domain, with the owner's domain name) stored in one of the forms in
- * parameter `$<param>` (FusionPBX's own duplicate check, destinations/unique, compares
- * destination_number and prefix || number the same way), and every row whose regex may match numbers
- * no stored form shows: a block written with N/X/Z or a regex, a number split into area code or
- * trunk prefix and number (destinations->to_regex()). The public context routes by that regex, so
- * such a row of another domain holds every number it matches (patternHolds).
+ * Inbound destinations (any domain, with the owner's domain name) that may hold or be one of the
+ * forms in parameter `$<param>`: a row whose number, prefix || number, `+` || number or `+` || prefix
+ * || number is one of them (FusionPBX's own duplicate check, destinations/unique, compares the first
+ * two), and every row whose regex may match numbers no stored form shows: a block written with N/X/Z
+ * or a regex, a number split into area code or trunk prefix and number (destinations->to_regex()).
+ * The public context routes by that regex, so such a row of another domain holds every number it
+ * matches (catches). A superset: ownedAmong decides.
  */
 const rowsOfFormsSql = (tx: Tx, param: number) => {
   const split = ['destination_area_code', 'destination_trunk_prefix']
     .filter((column) => tx.catalog.hasColumn('v_destinations', column))
     .map((column) => ` or coalesce(d.${column}, '') <> ''`)
     .join('');
+  const prefix = `replace(coalesce(d.destination_prefix, ''), '+', '')`;
   return `select d.*, o.domain_name as owner_domain_name from v_destinations d left join v_domains o on o.domain_uuid = d.domain_uuid
       where d.destination_type = 'inbound'
-        and (d.destination_number = any($${param}) or coalesce(d.destination_prefix, '') || d.destination_number = any($${param})
-             or '+' || coalesce(d.destination_prefix, '') || d.destination_number = any($${param})
-             or d.destination_number !~ '^\\+?[0-9]+$'${split})
+        and (d.destination_number = any($${param}) or ${prefix} || d.destination_number = any($${param})
+             or '+' || d.destination_number = any($${param}) or '+' || ${prefix} || d.destination_number = any($${param})
+             or d.destination_number !~ '^\\+?[0-9]+$' or coalesce(d.destination_prefix, '') !~ '^\\+?[0-9]*$'${split})
       order by d.destination_uuid`;
 };
 
-function findRowsOfForms(tx: Tx, forms: string[]): Promise<CanonicalRow[]> {
-  return selectRows(tx, rowsOfFormsSql(tx, 1), [forms]);
+/**
+ * Enabled inbound routes of other domains (or none) that no destination row accounts for, as a json
+ * list of {domain_uuid, owner_domain_name, regex}: a public-context dialplan whose enabled condition on
+ * the called number was typed on FusionPBX's Inbound Routes page (dialplan_inbound_add.php, 5.1.0 and
+ * 5.3.0: `^(5551234567)$`, or any expression in its advanced form) or in the dialplan editor. In the
+ * default (multiple) dialplan mode FreeSWITCH offers every call to it like to a destination's
+ * dialplan; dialplan.lua loads only `dialplan_enabled = 'true'`, and dialplan->xml() leaves a detail
+ * enabled 'false' out, so a disabled one catches nothing.
+ */
+const routesSql = (
+  domainParam: number,
+) => `select coalesce(json_agg(json_build_object('domain_uuid', p.domain_uuid, 'owner_domain_name', o.domain_name, 'regex', c.dialplan_detail_data)
+         order by p.dialplan_uuid, c.dialplan_detail_data), '[]'::json)
+       from v_dialplans p join v_dialplan_details c on c.dialplan_uuid = p.dialplan_uuid left join v_domains o on o.domain_uuid = p.domain_uuid
+      where p.dialplan_context = '${PUBLIC_CONTEXT}' and c.dialplan_detail_tag = 'condition' and c.dialplan_detail_type = any(array[${CALLED_NUMBER_FIELDS.map((field) => `'${field}'`).join(', ')}])
+        and p.dialplan_enabled::text = 'true' and (c.dialplan_detail_enabled is null or c.dialplan_detail_enabled::text <> 'false')
+        and p.domain_uuid is distinct from $${domainParam}::uuid
+        and p.dialplan_uuid not in (select n.dialplan_uuid from v_destinations n where n.dialplan_uuid is not null)`;
+
+interface InboundRoute {
+  domain_uuid: string | null;
+  owner_domain_name: string | null;
+  regex: string | null;
+}
+
+function routesOf(text: string | null | undefined): InboundRoute[] {
+  return text ? (JSON.parse(text) as InboundRoute[]) : [];
+}
+
+/** Every form a check of these numbers compares: the stored forms (the tenant's own row) and the dialled forms (another's). */
+function formsParam(phones: readonly PhoneNumber[], plan: NumberPlan): string[] {
+  return [...new Set(phones.flatMap((phone) => [...storedForms(phone, plan), ...dialledForms(phone)]))];
 }
 
 /**
  * Each number's row in this tenant (or null), with one lock statement and one read whatever their
- * count; any of them another domain holds (in a stored form, or by its regex) is a NumberOwnedError.
+ * count; any of them another domain holds (a destination or inbound route a call to it would reach) is a NumberOwnedError.
  */
 export async function ownRowsOfNumbers(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<(CanonicalRow | null)[]> {
   if (phones.length === 0) return [];
   await lockNumbers(tx, phones);
-  const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
-  const rows = await findRowsOfForms(tx, [...new Set(formsOf.flatMap((forms) => [...forms]))]);
-  return ownedAmong(rows, domainUuid, phones, formsOf);
+  const found = await selectRows(tx, `select d.*, (${routesSql(2)}) as ictvoip_routes from (select 1) as one left join (${rowsOfFormsSql(tx, 1)}) d on true`, [
+    formsParam(phones, plan),
+    domainUuid,
+  ]);
+  const rows = found.filter((row) => row.destination_uuid !== null);
+  return ownedAmong(rows, routesOf(found[0]?.ictvoip_routes), domainUuid, phones, plan);
 }
 
 export interface PlanNumbersSnapshot {
@@ -95,26 +131,27 @@ export interface PlanNumbersSnapshot {
 
 /**
  * What converging the plan's numbers reads, in one statement whatever their count (issue #20's
- * budget): each number's rows in any domain (another domain's is a NumberOwnedError), the
- * destinations dialplan mode and the tenant's first enabled extension (the default action). The
- * caller holds the numbers' locks already (lockService with numberLockKey), taken in an earlier
- * statement so this one's snapshot sees every committed owner.
+ * budget): each number's rows in any domain and the other domains' inbound routes without a number
+ * row (another domain's catching the number is a NumberOwnedError), the destinations dialplan mode
+ * and the tenant's first enabled extension (the default action). The caller holds the numbers'
+ * locks already (lockService with planNumberLockKeys), taken in an earlier statement so this one's
+ * snapshot sees every committed owner.
  */
 export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): Promise<PlanNumbersSnapshot> {
-  const formsOf = phones.map((phone) => new Set(storedForms(phone, plan)));
   const mode = tx.catalog.hasTable('v_default_settings') ? `(${DIALPLAN_MODE_SQL})` : 'null::text';
   const found = await selectRows(
     tx,
-    `select d.*, (${mode}) as ictvoip_mode, f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
+    `select d.*, (${mode}) as ictvoip_mode, (${routesSql(1)}) as ictvoip_routes,
+            f.extension as ictvoip_first_extension, f.number_alias as ictvoip_first_alias, f.user_context as ictvoip_first_context
        from (select 1) as one
        left join lateral (${FIRST_EXTENSION_SQL}) f on true
        left join (${rowsOfFormsSql(tx, 2)}) d on true`,
-    [domainUuid, [...new Set(formsOf.flatMap((forms) => [...forms]))]],
+    [domainUuid, formsParam(phones, plan)],
   );
   const head = found[0];
   const rows = found.filter((row) => row.destination_uuid !== null);
   return {
-    owned: ownedAmong(rows, domainUuid, phones, formsOf),
+    owned: ownedAmong(rows, routesOf(head?.ictvoip_routes), domainUuid, phones, plan),
     mode: modeOf(head?.ictvoip_mode),
     firstExtension: head?.ictvoip_first_extension
       ? { extension: head.ictvoip_first_extension, number_alias: head.ictvoip_first_alias ?? null, user_context: head.ictvoip_first_context ?? null }
@@ -123,34 +160,58 @@ export async function planNumbersSnapshot(tx: Tx, domainUuid: string, phones: re
 }
 
 /**
- * Whether a row's destination_number_regex (what the public context matches, written by
- * destinations->to_regex()) matches the number in one of its forms. A regex JavaScript cannot read
- * (FusionPBX takes any text there) is left out rather than stopping every number write of the server.
+ * Whether a regex (a row's destination_number_regex or a route's condition: what FreeSWITCH matches
+ * the called number against) matches one of the forms. A regex JavaScript cannot read (FusionPBX
+ * takes any text there) is left out rather than stopping every number write of the server.
  */
-function patternHolds(row: CanonicalRow, forms: Set<string>): boolean {
-  const source = row.destination_number_regex;
-  if (typeof source !== 'string' || source === '') return false;
-  let regex: RegExp;
-  try {
-    regex = new RegExp(source);
-  } catch {
-    return false;
-  }
-  return [...forms].some((form) => regex.test(form));
+function regexHolds(source: string | null | undefined, forms: ReadonlySet<string>): boolean {
+  const regex = patternOf(source);
+  return regex !== null && [...forms].some((form) => regex.test(form));
 }
 
-function ownedAmong(rows: readonly CanonicalRow[], domainUuid: string, phones: readonly PhoneNumber[], formsOf: readonly Set<string>[]): (CanonicalRow | null)[] {
-  const matches = (row: CanonicalRow, forms: Set<string>) => {
-    const number = row.destination_number ?? '';
-    const prefixed = `${row.destination_prefix ?? ''}${number}`;
-    return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
-  };
-  return phones.map((phone, index) => {
-    const forms = formsOf[index];
-    // Another domain's row holds the number in a stored form or by its regex (a block); the tenant's own is its stored form only.
-    const foreign = rows.find((row) => row.domain_uuid !== domainUuid && (matches(row, forms) || patternHolds(row, forms)));
+const filled = (value: string | null | undefined) => typeof value === 'string' && value.trim() !== '';
+
+/** A row to_regex() turns into its number with an optional prefix (digits, an optional `+`), nothing split off. */
+function isPlainNumber(row: CanonicalRow): boolean {
+  return (
+    /^\+?[0-9]+$/.test(row.destination_number ?? '') &&
+    /^\+?[0-9]*$/.test(row.destination_prefix ?? '') &&
+    !filled(row.destination_area_code) &&
+    !filled(row.destination_trunk_prefix)
+  );
+}
+
+/** Whether a call to one of `dialled` reaches this destination (its forms meet them; a block or split number by its stored regex, or stored as one of them). */
+function catches(row: CanonicalRow, dialled: ReadonlySet<string>): boolean {
+  if (!isPlainNumber(row)) return regexHolds(row.destination_number_regex, dialled) || storedAs(row, dialled);
+  return dialledForms({ prefix: row.destination_prefix, number: row.destination_number ?? '' }).some((form) => dialled.has(form));
+}
+
+/** The tenant's own row of a number: stored in one of its forms of the plan (the row REST and plans address). */
+function storedAs(row: CanonicalRow, forms: ReadonlySet<string>): boolean {
+  const number = row.destination_number ?? '';
+  const prefixed = `${(row.destination_prefix ?? '').replace(/\+/g, '')}${number}`;
+  return forms.has(number) || forms.has(prefixed) || forms.has(`+${prefixed}`);
+}
+
+function ownedAmong(rows: readonly CanonicalRow[], routes: readonly InboundRoute[], domainUuid: string, phones: readonly PhoneNumber[], plan: NumberPlan): (CanonicalRow | null)[] {
+  const patterns = routes.flatMap((route) => {
+    const pattern = patternOf(route.regex);
+    return pattern ? [{ pattern, owner: route.owner_domain_name }] : [];
+  });
+  return phones.map((phone) => {
+    const forms = new Set(storedForms(phone, plan));
+    const own = rows.find((row) => row.domain_uuid === domainUuid && storedAs(row, forms));
+    // A number the tenant has is its own whoever claims it since: refusing its re-write frees nothing and stops its every change.
+    if (own) return own;
+    // Another domain holds the number when a call to it would reach that domain's destination, or a route naming it
+    // (a route for a whole range does not: a tenant admin may make one; the drift report shows it instead).
+    const dialled = new Set(dialledForms(phone));
+    const foreign = rows.find((row) => row.domain_uuid !== domainUuid && catches(row, dialled));
     if (foreign) throw new NumberOwnedError(phone.canonical, foreign.owner_domain_name ?? null);
-    return rows.find((row) => matches(row, forms)) ?? null;
+    const route = patterns.find((candidate) => routeClaim(candidate.pattern, dialled) === 'number');
+    if (route) throw new NumberOwnedError(phone.canonical, route.owner ?? null);
+    return null;
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { type CanonicalRow, type Tx, lockKey } from '../db';
 import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting } from '../tenant-rows';
-import type { PhoneNumber } from '../destinations/numbers';
+import { type PhoneNumber, dialledForms } from '../destinations/numbers';
 import type { NumberInput } from './input';
 import type { SuspendMemory, TenantStatus } from './types';
 
@@ -72,14 +72,18 @@ export function domainLockKey(domainName: string): string {
   return `ictvoip:domain:${domainName.toLowerCase()}`;
 }
 
-/** The advisory lock key of a number (one owner across the server, whichever tenant writes it). */
-export function numberLockKey(phone: Pick<PhoneNumber, 'canonical'>): string {
-  return `ictvoip:number:${phone.canonical}`;
+/**
+ * The advisory lock keys of a number: one per form a call reaching it may carry (dialledForms), so two
+ * spellings FusionPBX would route one call to (`5551234567` with prefix 1 in one tenant, `15551234567`
+ * stored as given in another) share a key and their check-then-insert writers are serialised.
+ */
+export function numberLockKeys(phone: Pick<PhoneNumber, 'prefix' | 'number'>): string[] {
+  return dialledForms(phone).map((form) => `ictvoip:number:${form}`);
 }
 
 /** The advisory lock keys of the plan's numbers, for lockService to take with the service's (one statement). */
 export function planNumberLockKeys(numbers: NumberInput): string[] {
-  return (numbers.dids ?? []).map(numberLockKey);
+  return (numbers.dids ?? []).flatMap(numberLockKeys);
 }
 
 /**
@@ -107,14 +111,9 @@ async function lockInOrder(tx: Tx, keys: readonly string[]): Promise<void> {
   await tx.client.query('select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest($1::text[]) with ordinality as t(k, n) order by n) keys', [keys]);
 }
 
-/** Serialises every write of one number across the server, whichever tenant makes it. */
-export function lockNumber(tx: Tx, phone: PhoneNumber): Promise<void> {
-  return lockKey(tx, numberLockKey(phone));
-}
-
-/** lockNumber for several numbers in one statement, always in the same (sorted) order so two writers never deadlock. */
+/** The numbers' locks in one statement, always in the same (sorted) order so two writers never deadlock. */
 export async function lockNumbers(tx: Tx, phones: readonly PhoneNumber[]): Promise<void> {
-  const keys = [...new Set(phones.map(numberLockKey))].sort();
+  const keys = [...new Set(phones.flatMap(numberLockKeys))].sort();
   if (keys.length === 0) return;
   // Sorted as lockService sorts the plan's numbers, so both take shared numbers in one order.
   await lockInOrder(tx, keys);
