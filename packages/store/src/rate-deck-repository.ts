@@ -134,6 +134,39 @@ export async function savedColumnMapping(db: Pool | PoolClient, name: string): P
   return rows[0]?.column_mapping ?? {};
 }
 
+/** A stored deck's settings as import options (its country code apart), to re-import it without stating them again. */
+export interface StoredDeckSettings {
+  countryCode: string;
+  nationalPrefix: string;
+  internationalPrefixes: string[];
+  bareNumbers: 'national' | 'international';
+  markup: Markup;
+  inbound: Required<DeckInboundRate> | null;
+  columnMapping: RateDeckColumnMapping;
+}
+
+/** The settings the named deck was last imported with, or null when there is no such deck. */
+export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+  const { rows } = await db.query<DeckRow & { column_mapping: RateDeckColumnMapping | null }>(
+    `SELECT deck_id, name, currency, revision, country_code, national_prefix, international_prefixes, bare_numbers, markup_percent,
+       markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping
+     FROM rate_decks WHERE name = $1`,
+    [name],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const ref = toRef(row);
+  return {
+    countryCode: row.country_code,
+    nationalPrefix: row.national_prefix,
+    internationalPrefixes: row.international_prefixes,
+    bareNumbers: row.bare_numbers,
+    markup: ref.markup,
+    inbound: ref.inbound,
+    columnMapping: row.column_mapping ?? {},
+  };
+}
+
 function decimal(value: string | undefined, field: string): string {
   if (value === undefined) return '0';
   return formatMoney(parseMoney(value, { field }));
