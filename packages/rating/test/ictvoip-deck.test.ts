@@ -35,6 +35,15 @@ describe('ictVoIP tariff import', () => {
     expect(formatMoney(report.entries[0]!.ratePerMinute)).toBe('0.012000');
   });
 
+  it('imports a sheet whose prices a spreadsheet wrote with 8 decimals (0.01000000) at the price they state', () => {
+    const report = importRateDeckCsv('Description,Prefix,RateValue,Increment\r\nUnited Kingdom,44,0.01250000,6\r\nUSA,1,0.00900000,6\r\n', ictvoip);
+    expect(report.issues).toEqual([]);
+    expect(report.entries.map(view)).toEqual([
+      { prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '6/6' },
+      { prefix: '1', destination: 'USA', rate: '0.009000', increments: '6/6' },
+    ]);
+  });
+
   it('names a required column the file lacks', () => {
     const report = importRateDeckCsv('Description,Prefix,Increment\nX,1204,6\n', ictvoip);
     expect(report.ok).toBe(false);
