@@ -44,6 +44,15 @@ describe('ictVoIP tariff import', () => {
     ]);
   });
 
+  it('imports the tariff tab-separated, as copied out of a spreadsheet, and ;-separated with a comma inside a header', () => {
+    const tabs = importRateDeckCsv('Description\tPrefix\tRateValue\tIncrement\r\nUnited Kingdom, mobile\t447\t0.0125\t6\r\n', ictvoip);
+    expect(tabs.issues).toEqual([]);
+    expect(tabs.entries.map(view)).toEqual([{ prefix: '447', destination: 'United Kingdom, mobile', rate: '0.012500', increments: '6/6' }]);
+    const semicolons = importRateDeckCsv('Prefix;Rate (USD, per min);Destination\n44;0.0125;United Kingdom\n');
+    expect(semicolons.issues).toEqual([]);
+    expect(semicolons.entries.map(view)).toEqual([{ prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '60/60' }]);
+  });
+
   it('names a required column the file lacks', () => {
     const report = importRateDeckCsv('Description,Prefix,Increment\nX,1204,6\n', ictvoip);
     expect(report.ok).toBe(false);

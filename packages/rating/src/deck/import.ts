@@ -121,11 +121,17 @@ function looksLikeCommentedHeader(cells: readonly string[]): boolean {
   return cells.length > 1 && /^#\w/.test(cells[0] as string);
 }
 
-/** European sheets often use ';'. Decide from the first non-blank line, outside quotes. */
+/**
+ * European sheets often use ';', a sheet copied out of a spreadsheet a tab. Decide from the first
+ * non-blank line, outside quotes: the separator it holds most often (',' when none).
+ */
 function guessDelimiter(text: string): string {
   const firstLine = text.split('\n').find((line) => line.trim() !== '') ?? '';
   const unquoted = firstLine.replace(/"[^"]*"/g, '');
-  return unquoted.includes(';') && !unquoted.includes(',') ? ';' : ',';
+  const count = (separator: string) => unquoted.split(separator).length - 1;
+  let best = ',';
+  for (const separator of [';', '\t']) if (count(separator) > count(best)) best = separator;
+  return best;
 }
 
 type RowOutcome = RateEntry | RateDeckIssue[] | undefined;
