@@ -6,6 +6,7 @@ import {
   formatColumnMapping,
   formatMoney,
   importRateDeckCsv,
+  parseRateDeckDate,
   RATE_DECK_FORMATS,
   RateDeckExportError,
   type RateDeckFormat,
@@ -110,12 +111,30 @@ function exitCodes(value: string | undefined, countryCode: string | undefined): 
   return codes;
 }
 
+/**
+ * A date flag read as the deck's date columns are: UTC unless an offset is given, an impossible day
+ * refused. JavaScript's Date would take `2026-01-01T00:00` in the host's time zone and `2026-02-30`
+ * as 2 March.
+ */
+function dateFlag(value: string, flag: string): Date {
+  try {
+    return parseRateDeckDate(value.trim());
+  } catch {
+    throw new CliError('INVALID_ARGUMENT', `${flag}: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z (UTC unless an offset is given)`);
+  }
+}
+
+/** `--at` also takes a moment to the millisecond with its zone, as `toISOString()` writes it (it picks rates, stores nothing). */
+function atFlag(value: string): Date {
+  const text = value.trim();
+  const fraction = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{1,3})(Z|[+-]\d{2}:?\d{2})$/.exec(text);
+  if (!fraction) return dateFlag(text, '--at');
+  const whole = dateFlag(`${fraction[1]}${fraction[3]}`, '--at');
+  return new Date(whole.getTime() + Number.parseInt((fraction[2] as string).padEnd(3, '0'), 10));
+}
+
 function effectiveFrom(value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime()))
-    throw new CliError('INVALID_ARGUMENT', `--effective-from: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z`);
-  return date;
+  return value === undefined ? undefined : dateFlag(value, '--effective-from');
 }
 
 const STORE_FLAGS: Record<string, string> = {
@@ -299,8 +318,7 @@ type OpenDeck = { deck: NonNullable<Awaited<ReturnType<typeof resolveRateDeck>>>
 
 /** `--at` checked, the bridge database opened (migrated) and the named deck's entries loaded; closed after `use`. */
 async function withDeckAt(deckName: string, atOption: string | undefined, use: (open: OpenDeck) => Promise<void>): Promise<void> {
-  const at = atOption ? new Date(atOption) : new Date();
-  if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
+  const at = atOption ? atFlag(atOption) : new Date();
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
@@ -403,7 +421,7 @@ export function ratesCommand(): Command {
       'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable); saved with the deck and reused by its next import without --map/--format',
       collect,
     )
-    .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none (default 1970-01-01)')
+    .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none, UTC unless an offset is given (default 1970-01-01)')
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')
