@@ -186,4 +186,18 @@ describe('an ictVoIP tariff', () => {
     const impossible = await toronto(...args, '--effective-from', '2027-02-30', '--json');
     expect({ code: impossible.code, stderr: impossible.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('--effective-from: "2027-02-30" is not an ISO-8601 date') });
   });
+
+  it('a re-import that drops or changes the markup or inbound rate says so (a forgotten flag would bill at cost unseen)', async () => {
+    const args = ['rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'monthly', '--currency', 'CAD', '--country-code', '1'];
+    expect((await cli(...args, '--markup-percent', '25', '--inbound-rate', '0.005', '--inbound-increment', '6')).code).toBe(0);
+    const same = await cli(...args, '--markup-percent', '25.0', '--inbound-rate', '0.0050', '--inbound-increment', '6/6', '--json');
+    expect({ code: same.code, stderr: same.stderr, changed: same.json.settingsChanged }).toEqual({ code: 0, stderr: '', changed: [] });
+
+    const dry = await cli(...args, '--dry-run');
+    expect(dry.stderr).toContain('ictvoip: note: deck monthly: markup 25 % → none (no --markup-percent)');
+    const forgot = await cli(...args, '--json');
+    expect(forgot.code).toBe(0);
+    expect(forgot.json.settingsChanged).toEqual(['markup 25 % → none (no --markup-percent)', 'inbound rate 0.005/min in 6/6 s → none (no --inbound-rate)']);
+    expect(forgot.stderr).toContain('ictvoip: note: deck monthly: inbound rate 0.005/min in 6/6 s → none (no --inbound-rate)');
+  });
 });

@@ -6,6 +6,9 @@ import {
   formatColumnMapping,
   formatMoney,
   importRateDeckCsv,
+  parseIncrements,
+  parseMoney,
+  plainDecimal,
   parseRateDeckDate,
   RATE_DECK_FORMATS,
   RateDeckExportError,
@@ -26,6 +29,7 @@ import {
   resolveRateDeck,
   RateDeckStoreError,
   savedColumnMapping,
+  storedDeckSettings,
   type RateDeckImportPreview,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
@@ -266,6 +270,9 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
+    // Each import states the deck's money settings whole: say so when this one drops or changes one.
+    const settingsChanged = changedMoneySettings(await storedDeckSettings(pool, name), store);
+    for (const change of settingsChanged) process.stderr.write(`ictvoip: note: deck ${name}: ${change}\n`);
     if (options.dryRun) {
       const preview = await previewRateDeckImport(pool, name, text, store);
       emit(options, dryRunView(name, preview), () => dryRunText(name, preview));
@@ -284,6 +291,7 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
         keptEarlier: stored.keptEarlier,
         keptUntil: stored.keptUntil?.toISOString() ?? null,
         inboundRate: stored.inbound,
+        settingsChanged,
         report: summary(stored.report),
       },
       () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored${keptText(stored.keptEarlier, stored.keptUntil)}; ${inboundText(stored.inbound)}`,
@@ -293,6 +301,28 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   } finally {
     await pool.end();
   }
+}
+
+const percentText = (percent: string | undefined) => (percent === undefined || parseMoney(percent) === 0n ? 'none' : `${plainDecimal(parseMoney(percent))} %`);
+const inboundRateText = (inbound: { ratePerMinute: string; increments?: string } | null | undefined) =>
+  inbound ? `${plainDecimal(parseMoney(inbound.ratePerMinute))}/min in ${incrementsText(inbound.increments ?? '60/60')} s` : 'none';
+const incrementsText = (text: string) => {
+  const increments = parseIncrements(text, 'inbound.increments');
+  return `${increments.initial}/${increments.subsequent}`;
+};
+
+/**
+ * The markup and inbound rate this import changes on a stored deck, in words ("markup 25 % → none
+ * (no --markup-percent)"). A monthly re-import that forgets a flag would otherwise bill at cost unseen.
+ */
+function changedMoneySettings(before: Awaited<ReturnType<typeof storedDeckSettings>>, store: RateDeckStoreOptions): string[] {
+  if (!before) return [];
+  const changes: string[] = [];
+  const [markupBefore, markupAfter] = [percentText(before.markup.percent), percentText(store.markup?.percent)];
+  if (markupBefore !== markupAfter) changes.push(`markup ${markupBefore} → ${markupAfter}${store.markup ? '' : ' (no --markup-percent)'}`);
+  const [inboundBefore, inboundAfter] = [inboundRateText(before.inbound), inboundRateText(store.inbound)];
+  if (inboundBefore !== inboundAfter) changes.push(`inbound rate ${inboundBefore} → ${inboundAfter}${store.inbound ? '' : ' (no --inbound-rate)'}`);
+  return changes;
 }
 
 function inboundText(inbound: { ratePerMinute: string; increments: string } | null): string {
