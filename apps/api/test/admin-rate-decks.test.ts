@@ -68,3 +68,22 @@ test('a new NANP deck from the addon page dials out with 011, as the CLI sets it
   const deck = await resolveRateDeck(t.api.deps.pool, 'nanp_new');
   expect(deck?.numberingPlan).toMatchObject({ countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] });
 });
+
+test('a file of another layout on the page is read by its header names, not refused for the mapping saved with the deck', async () => {
+  const saved = { prefix: 'Dial Code', ratePerMinute: 'Cost', destination: 'Zone' };
+  expect(
+    (
+      await importRateDeck(t.api.deps.pool, 'carrier_page', 'Zone,Dial Code,Cost\nGermany,49,0.02\n', {
+        currency: 'EUR',
+        numberingPlan: { countryCode: '49' },
+        csv: { columns: saved },
+      })
+    ).ok,
+  ).toBe(true);
+  // The provider's next file: the saved mapping reads it.
+  expect((await addonImport({ name: 'carrier_page', currency: 'EUR', countryCode: '49', csv: 'Zone,Dial Code,Cost\nGermany,49,0.03\n' })).status).toBe(201);
+  expect(await priceOf('carrier_page', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+  // ictVoIP's layout: read by its own header names.
+  expect((await addonImport({ name: 'carrier_page', currency: 'EUR', countryCode: '49', csv: TARIFF('0.0400') })).status).toBe(201);
+  expect(await priceOf('carrier_page', '+442079460000')).toEqual({ prefix: '44', rate: '0.040000' });
+});

@@ -2,7 +2,7 @@ import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
-import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
+import { formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateEntry } from '@ictvoip/rating';
 import {
   AuditRepository,
   importRateDeck,
@@ -317,8 +317,20 @@ async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeck
     numberingPlan,
     ...(stored ? { markup: stored.markup } : {}),
     ...(stored?.inbound ? { inbound: stored.inbound } : {}),
-    csv: { columns: stored?.columnMapping ?? {} },
+    csv: { columns: fittingMapping(input.csv, stored?.columnMapping ?? {}) },
   };
+}
+
+/**
+ * The saved mapping when the file's header has its columns (a provider's next file), else none: the
+ * page cannot clear a mapping, so a file of another layout (ictVoIP's, the canonical one) is read by
+ * its header names, as before a mapping was kept.
+ */
+function fittingMapping(csv: string, saved: RateDeckColumnMapping): RateDeckColumnMapping {
+  if (Object.keys(saved).length === 0) return saved;
+  const header = csv.split(/\r?\n/, 1)[0] ?? '';
+  const missing = importRateDeckCsv(header, { columns: saved }).issues.some((issue) => issue.message.startsWith('mapped column'));
+  return missing ? {} : saved;
 }
 
 const entryView = (entry: RateEntry) => ({
