@@ -168,4 +168,36 @@ describe('an ictVoIP tariff', () => {
     expect(run.stderr).toContain('prefix 49: increments 60/6');
     expect(run.stderr).toContain('--format canonical');
   });
+
+  it('--effective-from and --at are UTC unless they give an offset, as the file’s dates, whatever the host’s time zone; an impossible day is refused', async () => {
+    // An operator's host in Toronto (UTC-5): JavaScript's Date would take 00:00 as 05:00Z.
+    const toronto = (...args: string[]) => runCli({ ...env, TZ: 'America/Toronto' }, args);
+    const args = ['rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'dated', '--currency', 'CAD', '--country-code', '1'];
+    const stored = await toronto(...args, '--effective-from', '2027-01-01T00:00', '--json');
+    expect(stored.code).toBe(0);
+    const { rows } = await pool.query<{ from: Date }>("SELECT min(effective_from) AS from FROM rate_entries e JOIN rate_decks d USING (deck_id) WHERE d.name = 'dated'");
+    expect(rows[0]?.from.toISOString()).toBe('2027-01-01T00:00:00.000Z');
+    // A call at 02:00 UTC on 1 January is in force; the same moment with an offset too.
+    const at = async (when: string) => (await toronto('rates', 'show', '2045551234', '--deck', 'dated', '--at', when, '--json')).json;
+    expect(await at('2027-01-01T02:00')).toMatchObject({ rate: { prefix: '1204' } });
+    expect(await at('2026-12-31T21:00:00-05:00')).toMatchObject({ rate: { prefix: '1204' } });
+    expect(await at('2026-12-31T23:59:59.999Z')).toMatchObject({ rate: null });
+
+    const impossible = await toronto(...args, '--effective-from', '2027-02-30', '--json');
+    expect({ code: impossible.code, stderr: impossible.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('--effective-from: "2027-02-30" is not an ISO-8601 date') });
+  });
+
+  it('a re-import that drops or changes the markup or inbound rate says so (a forgotten flag would bill at cost unseen)', async () => {
+    const args = ['rates', 'import', DOC_EXAMPLE, '--format', 'ictvoip', '--name', 'monthly', '--currency', 'CAD', '--country-code', '1'];
+    expect((await cli(...args, '--markup-percent', '25', '--inbound-rate', '0.005', '--inbound-increment', '6')).code).toBe(0);
+    const same = await cli(...args, '--markup-percent', '25.0', '--inbound-rate', '0.0050', '--inbound-increment', '6/6', '--json');
+    expect({ code: same.code, stderr: same.stderr, changed: same.json.settingsChanged }).toEqual({ code: 0, stderr: '', changed: [] });
+
+    const dry = await cli(...args, '--dry-run');
+    expect(dry.stderr).toContain('ictvoip: note: deck monthly: markup 25 % → none (no --markup-percent)');
+    const forgot = await cli(...args, '--json');
+    expect(forgot.code).toBe(0);
+    expect(forgot.json.settingsChanged).toEqual(['markup 25 % → none (no --markup-percent)', 'inbound rate 0.005/min in 6/6 s → none (no --inbound-rate)']);
+    expect(forgot.stderr).toContain('ictvoip: note: deck monthly: inbound rate 0.005/min in 6/6 s → none (no --inbound-rate)');
+  });
 });

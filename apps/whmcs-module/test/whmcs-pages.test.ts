@@ -718,6 +718,19 @@ describe('addon module (admin pages)', () => {
     expect(importedAhead.notice).toBe("Deck retail-de: revision 2, 2 rates stored. 2 earlier rates stay in force until 2027-01-01T00:00:00.000Z, when the file's rates start.");
   });
 
+  test('rate deck: a NANP deck imported with the form as it is first shown dials 1 + 10 digits and 011 right; "none" states no trunk prefix', async () => {
+    const blank = await addonData({ page: 'ratedecks' });
+    const tariff = 'Description,Prefix,RateValue,Increment\nCanada - 204 Manitoba,1204,0.01,6\nUnited Kingdom,44,0.02,6\n';
+    const form = { do: 'deckImport', name: 'nanp-form', currency: 'CAD', countryCode: '1', nationalPrefix: blank.form.nationalPrefix, csv: tariff };
+    expect((await addonData({ page: 'ratedecks' }, form)).notice).toBe('Deck nanp-form: revision 1, 2 rates stored.');
+    const plan = async (name: string) =>
+      (await pages.bridge.api!.deps.pool.query('SELECT national_prefix, international_prefixes FROM rate_decks WHERE name = $1', [name])).rows[0];
+    // Trunk prefix 1: "1 204 555 0100" is +1 204…, not +1 1204… (unrated, or priced by a shorter prefix).
+    expect(await plan('nanp-form')).toEqual({ national_prefix: '1', international_prefixes: ['011'] });
+    await addonData({ page: 'ratedecks' }, { ...form, name: 'it-form', currency: 'EUR', countryCode: '39', nationalPrefix: 'none', csv: 'prefix,rate\n3906,0.01\n' });
+    expect(await plan('it-form')).toEqual({ national_prefix: '', international_prefixes: ['00'] });
+  });
+
   test("billing batches of a period with their state and the WHMCS invoice link", async () => {
     const data = await addonData({ page: 'batches', period: OTHER_PERIOD });
     expect(data.periods).toContain(OTHER_PERIOD);

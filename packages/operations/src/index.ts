@@ -19,7 +19,7 @@ export {
   type SourceCdr,
   type TenantCdrDomain,
 } from './cdr-reader';
-export { includedSecondsOf, loadServiceRating, rateInOrder, servicePeriods, toCharge, type ServiceRating } from './service-rating';
+export { includedSecondsOf, loadServiceRating, rateInOrder, RateDeckMovedError, servicePeriods, toCharge, type ServiceRating } from './service-rating';
 export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './cdr-backfill-preview';
 export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate';
 export {

@@ -43,15 +43,42 @@ export function includedSecondsOf(plan: Record<string, unknown>): number {
   return Number.isSafeInteger(minutes) && minutes > 0 ? minutes * 60 : 0;
 }
 
-async function tableFor(db: Pool | PoolClient, deck: RateDeckRef): Promise<RatingContext['table']> {
+/** The stored deck moved on (re-imported) while its rates were read: read it again. */
+export class RateDeckMovedError extends Error {
+  readonly code = 'RATE_DECK_MOVED';
+  constructor(deck: string) {
+    super(`rate deck ${deck} was re-imported while it was read, again and again: rating is retried later`);
+    this.name = 'RateDeckMovedError';
+  }
+}
+
+const DECK_READS = 5;
+
+/**
+ * The deck a plan key names and its rate table, of one revision. The deck row and its rates are two
+ * reads: an import committing between them gives rates of a later revision than the deck read first.
+ * Then the deck is read again (its markup, numbering plan and currency belong to the rates too),
+ * never rated with no rates, which would store every call of the sync unrated.
+ */
+async function deckAndTable(db: Pool | PoolClient, key: string): Promise<{ deck: RateDeckRef | null; table: RatingContext['table'] }> {
+  for (let read = 0; read < DECK_READS; read++) {
+    const deck = await resolveRateDeck(db, key);
+    if (!deck) return { deck: null, table: createRateTable({ entries: [], numberingPlan: EMPTY_PLAN }) };
+    const table = await tableFor(db, deck);
+    if (table) return { deck, table };
+  }
+  throw new RateDeckMovedError(key);
+}
+
+/** The deck's table at the revision `deck` names (cached), or undefined when the stored deck is at another one now. */
+async function tableFor(db: Pool | PoolClient, deck: RateDeckRef): Promise<RatingContext['table'] | undefined> {
   const key = `${deck.deckId}@${deck.revision}:${deck.markup.percent}:${deck.markup.fixedPerMinute}:${deck.markup.fixedPerCall}`;
   const cached = tableCache.get(key);
   if (cached) return cached;
   const loaded = await loadRateEntries(db, deck.deckId);
-  const entries = loaded && loaded.revision === deck.revision ? loaded.entries : [];
-  const table = createRateTable({ entries, numberingPlan: deck.numberingPlan, markup: deck.markup });
-  // Only cache what matches the revision asked for (a deck re-imported in between is reloaded next time).
-  if (loaded && loaded.revision === deck.revision) tableCache.set(key, table);
+  if (!loaded || loaded.revision !== deck.revision) return undefined;
+  const table = createRateTable({ entries: loaded.entries, numberingPlan: deck.numberingPlan, markup: deck.markup });
+  tableCache.set(key, table);
   return table;
 }
 
@@ -78,17 +105,15 @@ async function inboundRating(
   }
   if (inbound === null) return { deck: null };
   if (inbound.kind === 'flat') return { rating: { kind: 'flat', ratePerMinute: inbound.ratePerMinute, connectFee: 0n, increments: inbound.increments }, deck: null };
-  const deck = await resolveRateDeck(db, inbound.deck);
   // A deck the plan names but that is not imported: inbound calls come out unrated (NO_MATCHING_RATE), never free.
-  const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
+  const { deck, table } = await deckAndTable(db, inbound.deck);
   return { rating: { kind: 'deck', table }, deck };
 }
 
 /** `periodOf`: the service's period labeller when the caller has it already (the CDR sync, from ensureServiceCycle); else read here. */
 export async function loadServiceRating(db: Pool | PoolClient, service: ServiceRecord, config: BridgeConfig, periodOf?: (at: Date) => string): Promise<ServiceRating> {
   const deckKey = planText(service.plan, 'rateDeck') || config.billing.defaultRateDeck;
-  const deck = await resolveRateDeck(db, deckKey);
-  const table = deck ? await tableFor(db, deck) : createRateTable({ entries: [], numberingPlan: EMPTY_PLAN });
+  const { deck, table } = await deckAndTable(db, deckKey);
   const billing = planBilling(service.plan, { excludes: config.billing.excludes, billedDirections: config.billing.billedDirections });
   const inbound = await inboundRating(db, billing.inbound, deck);
   const policy = billingPolicy({ billedDirections: billing.billedDirections, exclusions: billing.exclusions, billableHangupCauses: config.billing.hangupCauses });

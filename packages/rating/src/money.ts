@@ -26,7 +26,7 @@ const NUMBER_STEPS: readonly number[] = [1_000_000, 100_000, 10_000, 1_000, 100,
 export interface ParseMoneyOptions {
   /** Accept a leading '-' (adjustments). Default false: rates and fees are never negative. */
   readonly allowNegative?: boolean;
-  /** What to do with more than 6 decimal places: 'reject' (default) or round 'half-up'. */
+  /** What to do with non-zero digits past 6 decimal places: 'reject' (default) or round 'half-up'. */
   readonly rounding?: 'reject' | 'half-up';
   /** Name used in error messages, e.g. the CSV column. */
   readonly field?: string;
@@ -48,7 +48,8 @@ export function parseMoney(text: string, options: ParseMoneyOptions = {}): Micro
   if (sign === '-' && !options.allowNegative) {
     throw new MoneyFormatError(`${field}: negative amount "${truncate(text)}" is not allowed`);
   }
-  if (fraction.length > MICRO_DECIMALS && options.rounding !== 'half-up') {
+  // Zeros past the 6th place lose nothing ("0.01000000", as spreadsheets export a fixed format): only real digits are refused.
+  if (fraction.length > MICRO_DECIMALS && options.rounding !== 'half-up' && /[1-9]/.test(fraction.slice(MICRO_DECIMALS))) {
     throw new MoneyFormatError(`${field}: "${truncate(text)}" has ${fraction.length} decimal places, at most ${MICRO_DECIMALS} allowed`);
   }
   const magnitude = fractionToMicro(whole as string, fraction);

@@ -35,6 +35,39 @@ describe('ictVoIP tariff import', () => {
     expect(formatMoney(report.entries[0]!.ratePerMinute)).toBe('0.012000');
   });
 
+  it('imports a sheet whose prices a spreadsheet wrote with 8 decimals (0.01000000) at the price they state', () => {
+    const report = importRateDeckCsv('Description,Prefix,RateValue,Increment\r\nUnited Kingdom,44,0.01250000,6\r\nUSA,1,0.00900000,6\r\n', ictvoip);
+    expect(report.issues).toEqual([]);
+    expect(report.entries.map(view)).toEqual([
+      { prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '6/6' },
+      { prefix: '1', destination: 'USA', rate: '0.009000', increments: '6/6' },
+    ]);
+  });
+
+  it('imports the tariff tab-separated, as copied out of a spreadsheet, and ;-separated with a comma inside a header', () => {
+    const tabs = importRateDeckCsv('Description\tPrefix\tRateValue\tIncrement\r\nUnited Kingdom, mobile\t447\t0.0125\t6\r\n', ictvoip);
+    expect(tabs.issues).toEqual([]);
+    expect(tabs.entries.map(view)).toEqual([{ prefix: '447', destination: 'United Kingdom, mobile', rate: '0.012500', increments: '6/6' }]);
+    const semicolons = importRateDeckCsv('Prefix;Rate (USD, per min);Destination\n44;0.0125;United Kingdom\n');
+    expect(semicolons.issues).toEqual([]);
+    expect(semicolons.entries.map(view)).toEqual([{ prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '60/60' }]);
+  });
+
+  it('reads an Increment written as the carrier prints it, "60/6" (first block/next blocks); "1/1" and "6" as before', () => {
+    const report = importRateDeckCsv('Description,Prefix,RateValue,Increment\nUnited Kingdom,44,0.02,60/6\nUSA,1,0.01,1/1\nCanada,1204,0.01,6\nBad,49,0.02,60/0\n', ictvoip);
+    expect(report.entries).toEqual([]);
+    expect(report.issues).toEqual([{ line: 5, column: 'Increment', message: 'increment "60/0": both blocks must be at least 1 second' }]);
+    const good = importRateDeckCsv('Description,Prefix,RateValue,Increment\nUnited Kingdom,44,0.02,60/6\nUSA,1,0.01,1/1\nCanada,1204,0.01,6\n', ictvoip);
+    expect(good.entries.map(view)).toEqual([
+      { prefix: '44', destination: 'United Kingdom', rate: '0.020000', increments: '60/6' },
+      { prefix: '1', destination: 'USA', rate: '0.010000', increments: '1/1' },
+      { prefix: '1204', destination: 'Canada', rate: '0.010000', increments: '6/6' },
+    ]);
+    // Both an initial column and a pair: which first block is meant is not guessed.
+    const both = importRateDeckCsv('prefix,rate,initial_increment,subsequent_increment\n44,0.02,30,60/6\n');
+    expect(both.issues.map((issue) => issue.message)).toEqual(['"60/6" gives the first block too, and so does initial_increment']);
+  });
+
   it('names a required column the file lacks', () => {
     const report = importRateDeckCsv('Description,Prefix,Increment\nX,1204,6\n', ictvoip);
     expect(report.ok).toBe(false);

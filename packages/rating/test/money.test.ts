@@ -29,11 +29,18 @@ describe('parseMoney', () => {
 
   it('rejects more than 6 places unless rounding is asked for', () => {
     expect(() => parseMoney('0.0000005')).toThrow(/7 decimal places, at most 6/);
+    expect(() => parseMoney('0.01000001')).toThrow(/8 decimal places, at most 6/);
     expect(parseMoney('0.0000005', { rounding: 'half-up' })).toBe(1n);
     expect(parseMoney('0.0000004999', { rounding: 'half-up' })).toBe(0n);
     expect(parseMoney('1.2345675', { rounding: 'half-up' })).toBe(1_234_568n);
     expect(parseMoney('1.2345674', { rounding: 'half-up' })).toBe(1_234_567n);
     expect(parseMoney('-1.2345675', { rounding: 'half-up', allowNegative: true })).toBe(-1_234_568n);
+  });
+
+  it('takes zeros past the 6th place as the exact value they write (a spreadsheet fixed format)', () => {
+    expect(parseMoney('0.01000000')).toBe(10_000n);
+    expect(parseMoney('0.0125000000000')).toBe(12_500n);
+    expect(parseMoney('12.0000000')).toBe(12_000_000n);
   });
 
   it('round-trips any 6-place decimal through formatMoney (property)', () => {

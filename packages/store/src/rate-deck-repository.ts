@@ -134,6 +134,39 @@ export async function savedColumnMapping(db: Pool | PoolClient, name: string): P
   return rows[0]?.column_mapping ?? {};
 }
 
+/** A stored deck's settings as import options (its country code apart), to re-import it without stating them again. */
+export interface StoredDeckSettings {
+  countryCode: string;
+  nationalPrefix: string;
+  internationalPrefixes: string[];
+  bareNumbers: 'national' | 'international';
+  markup: Markup;
+  inbound: Required<DeckInboundRate> | null;
+  columnMapping: RateDeckColumnMapping;
+}
+
+/** The settings the named deck was last imported with, or null when there is no such deck. */
+export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+  const { rows } = await db.query<DeckRow & { column_mapping: RateDeckColumnMapping | null }>(
+    `SELECT deck_id, name, currency, revision, country_code, national_prefix, international_prefixes, bare_numbers, markup_percent,
+       markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping
+     FROM rate_decks WHERE name = $1`,
+    [name],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const ref = toRef(row);
+  return {
+    countryCode: row.country_code,
+    nationalPrefix: row.national_prefix,
+    internationalPrefixes: row.international_prefixes,
+    bareNumbers: row.bare_numbers,
+    markup: ref.markup,
+    inbound: ref.inbound,
+    columnMapping: row.column_mapping ?? {},
+  };
+}
+
 function decimal(value: string | undefined, field: string): string {
   if (value === undefined) return '0';
   return formatMoney(parseMoney(value, { field }));
@@ -200,11 +233,11 @@ async function saveDeck(
     ],
   );
   const deckId = Number(rows[0]?.deck_id);
-  const kept = await keepEarlierRates(client, deckId, entries, previousCurrency, options.currency);
+  const { kept, remaining } = await keepEarlierRates(client, deckId, entries, previousCurrency, options.currency);
   for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
     await insertEntries(client, deckId, entries.slice(start, start + INSERT_CHUNK));
   }
-  if (kept > 0) await client.query('UPDATE rate_decks SET entry_count = $2 WHERE deck_id = $1', [deckId, entries.length + kept]);
+  if (remaining > 0) await client.query('UPDATE rate_decks SET entry_count = $2 WHERE deck_id = $1', [deckId, entries.length + remaining]);
   return { deckId, revision: rows[0]?.revision ?? 1, kept };
 }
 
@@ -221,17 +254,27 @@ export function importStartsAt(entries: readonly RateEntry[]): Date | null {
  * today's calls priced instead of unrated until it starts. Stored rates starting at or after it are
  * replaced. A currency change cannot keep earlier rates (they are prices in the old currency).
  */
-async function keepEarlierRates(client: PoolClient, deckId: number, entries: readonly RateEntry[], previousCurrency: string | null, currency: string): Promise<number> {
+async function keepEarlierRates(
+  client: PoolClient,
+  deckId: number,
+  entries: readonly RateEntry[],
+  previousCurrency: string | null,
+  currency: string,
+): Promise<{ kept: number; remaining: number }> {
   const start = importStartsAt(entries);
   if (start === null) {
     await client.query('DELETE FROM rate_entries WHERE deck_id = $1', [deckId]);
-    return 0;
+    return { kept: 0, remaining: 0 };
   }
   await client.query('DELETE FROM rate_entries WHERE deck_id = $1 AND effective_from >= $2', [deckId, start.toISOString()]);
-  const { rowCount } = await client.query('UPDATE rate_entries SET effective_to = LEAST(effective_to, $2) WHERE deck_id = $1', [deckId, start.toISOString()]);
-  const kept = rowCount ?? 0;
-  if (kept > 0 && previousCurrency !== null && previousCurrency !== currency) throw currencyChangeError(currency, previousCurrency, start);
-  return kept;
+  // Every earlier rate stays (it prices the calls of its time); those in force when the file starts end then, and are the "kept".
+  const { rows } = await client.query<{ until_start: boolean }>(
+    'UPDATE rate_entries SET effective_to = LEAST(effective_to, $2) WHERE deck_id = $1 RETURNING effective_to = $2::timestamptz AS until_start',
+    [deckId, start.toISOString()],
+  );
+  const remaining = rows.length;
+  if (remaining > 0 && previousCurrency !== null && previousCurrency !== currency) throw currencyChangeError(currency, previousCurrency, start);
+  return { kept: rows.filter((row) => row.until_start).length, remaining };
 }
 
 function currencyChangeError(currency: string, previousCurrency: string, start: Date): RateDeckStoreError {
@@ -418,6 +461,8 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
   // As importRateDeck: what starts before the file does is kept (ended then), the rest is compared.
   const startsEarlier = (entry: RateEntry) => start !== null && entry.effectiveFrom < start;
   const earlier = all.filter(startsEarlier);
+  // The kept: the earlier rates still in force when the file starts (not those an earlier list already ended).
+  const inForceAtStart = earlier.filter((entry) => entry.effectiveTo === null || (start !== null && entry.effectiveTo >= start));
   const stored = all.filter((entry) => !startsEarlier(entry));
   if (deck && earlier.length > 0 && deck.currency !== options.currency) throw currencyChangeError(options.currency, deck.currency, start!);
   const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));
@@ -433,7 +478,7 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
     else preview.replaced += 1;
   }
   preview.removed = [...before.keys()].filter((key) => !after.has(key)).length;
-  preview.keptEarlier = earlier.length;
-  preview.keptUntil = earlier.length > 0 ? start : null;
+  preview.keptEarlier = inForceAtStart.length;
+  preview.keptUntil = inForceAtStart.length > 0 ? start : null;
   return preview;
 }

@@ -6,6 +6,10 @@ import {
   formatColumnMapping,
   formatMoney,
   importRateDeckCsv,
+  parseIncrements,
+  parseMoney,
+  plainDecimal,
+  parseRateDeckDate,
   RATE_DECK_FORMATS,
   RateDeckExportError,
   type RateDeckFormat,
@@ -25,6 +29,7 @@ import {
   resolveRateDeck,
   RateDeckStoreError,
   savedColumnMapping,
+  storedDeckSettings,
   type RateDeckImportPreview,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
@@ -110,12 +115,30 @@ function exitCodes(value: string | undefined, countryCode: string | undefined): 
   return codes;
 }
 
+/**
+ * A date flag read as the deck's date columns are: UTC unless an offset is given, an impossible day
+ * refused. JavaScript's Date would take `2026-01-01T00:00` in the host's time zone and `2026-02-30`
+ * as 2 March.
+ */
+function dateFlag(value: string, flag: string): Date {
+  try {
+    return parseRateDeckDate(value.trim());
+  } catch {
+    throw new CliError('INVALID_ARGUMENT', `${flag}: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z (UTC unless an offset is given)`);
+  }
+}
+
+/** `--at` also takes a moment to the millisecond with its zone, as `toISOString()` writes it (it picks rates, stores nothing). */
+function atFlag(value: string): Date {
+  const text = value.trim();
+  const fraction = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{1,3})(Z|[+-]\d{2}:?\d{2})$/.exec(text);
+  if (!fraction) return dateFlag(text, '--at');
+  const whole = dateFlag(`${fraction[1]}${fraction[3]}`, '--at');
+  return new Date(whole.getTime() + Number.parseInt((fraction[2] as string).padEnd(3, '0'), 10));
+}
+
 function effectiveFrom(value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime()))
-    throw new CliError('INVALID_ARGUMENT', `--effective-from: "${value}" is not an ISO-8601 date, e.g. 2026-01-01 or 2026-01-01T00:00:00Z`);
-  return date;
+  return value === undefined ? undefined : dateFlag(value, '--effective-from');
 }
 
 const STORE_FLAGS: Record<string, string> = {
@@ -247,6 +270,9 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
+    // Each import states the deck's money settings whole: say so when this one drops or changes one.
+    const settingsChanged = changedMoneySettings(await storedDeckSettings(pool, name), store);
+    for (const change of settingsChanged) process.stderr.write(`ictvoip: note: deck ${name}: ${change}\n`);
     if (options.dryRun) {
       const preview = await previewRateDeckImport(pool, name, text, store);
       emit(options, dryRunView(name, preview), () => dryRunText(name, preview));
@@ -265,6 +291,7 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
         keptEarlier: stored.keptEarlier,
         keptUntil: stored.keptUntil?.toISOString() ?? null,
         inboundRate: stored.inbound,
+        settingsChanged,
         report: summary(stored.report),
       },
       () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored${keptText(stored.keptEarlier, stored.keptUntil)}; ${inboundText(stored.inbound)}`,
@@ -274,6 +301,28 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   } finally {
     await pool.end();
   }
+}
+
+const percentText = (percent: string | undefined) => (percent === undefined || parseMoney(percent) === 0n ? 'none' : `${plainDecimal(parseMoney(percent))} %`);
+const inboundRateText = (inbound: { ratePerMinute: string; increments?: string } | null | undefined) =>
+  inbound ? `${plainDecimal(parseMoney(inbound.ratePerMinute))}/min in ${incrementsText(inbound.increments ?? '60/60')} s` : 'none';
+const incrementsText = (text: string) => {
+  const increments = parseIncrements(text, 'inbound.increments');
+  return `${increments.initial}/${increments.subsequent}`;
+};
+
+/**
+ * The markup and inbound rate this import changes on a stored deck, in words ("markup 25 % → none
+ * (no --markup-percent)"). A monthly re-import that forgets a flag would otherwise bill at cost unseen.
+ */
+function changedMoneySettings(before: Awaited<ReturnType<typeof storedDeckSettings>>, store: RateDeckStoreOptions): string[] {
+  if (!before) return [];
+  const changes: string[] = [];
+  const [markupBefore, markupAfter] = [percentText(before.markup.percent), percentText(store.markup?.percent)];
+  if (markupBefore !== markupAfter) changes.push(`markup ${markupBefore} → ${markupAfter}${store.markup ? '' : ' (no --markup-percent)'}`);
+  const [inboundBefore, inboundAfter] = [inboundRateText(before.inbound), inboundRateText(store.inbound)];
+  if (inboundBefore !== inboundAfter) changes.push(`inbound rate ${inboundBefore} → ${inboundAfter}${store.inbound ? '' : ' (no --inbound-rate)'}`);
+  return changes;
 }
 
 function inboundText(inbound: { ratePerMinute: string; increments: string } | null): string {
@@ -299,8 +348,7 @@ type OpenDeck = { deck: NonNullable<Awaited<ReturnType<typeof resolveRateDeck>>>
 
 /** `--at` checked, the bridge database opened (migrated) and the named deck's entries loaded; closed after `use`. */
 async function withDeckAt(deckName: string, atOption: string | undefined, use: (open: OpenDeck) => Promise<void>): Promise<void> {
-  const at = atOption ? new Date(atOption) : new Date();
-  if (Number.isNaN(at.getTime())) throw new CliError('INVALID_ARGUMENT', '--at must be an ISO-8601 date');
+  const at = atOption ? atFlag(atOption) : new Date();
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
@@ -403,7 +451,7 @@ export function ratesCommand(): Command {
       'which header holds which field when it is not recognised, e.g. --map prefix=Code,rate=RateValue (fields: prefix, destination, rate, connect, initial, increment, from, to, status; repeatable); saved with the deck and reused by its next import without --map/--format',
       collect,
     )
-    .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none (default 1970-01-01)')
+    .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none, UTC unless an offset is given (default 1970-01-01)')
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')

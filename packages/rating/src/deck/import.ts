@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { RateDeckError, type RateDeckIssue } from '../errors';
 import type { RateEntry } from '../rate-entry';
 import { resolveColumns, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout, type ResolvedColumns } from './columns';
-import { CellError, isInactiveStatus, parseDate, parseDestinationName, parseIncrement, parsePrefix, parsePrice, parseSeconds } from './values';
+import { CellError, isInactiveStatus, parseDate, parseDestinationName, parseIncrement, parseIncrementPair, parsePrefix, parsePrice, parseSeconds } from './values';
 
 export interface RateDeckImportOptions {
   /** Header names in the file per field, overriding detection. */
@@ -121,11 +121,17 @@ function looksLikeCommentedHeader(cells: readonly string[]): boolean {
   return cells.length > 1 && /^#\w/.test(cells[0] as string);
 }
 
-/** European sheets often use ';'. Decide from the first non-blank line, outside quotes. */
+/**
+ * European sheets often use ';', a sheet copied out of a spreadsheet a tab. Decide from the first
+ * non-blank line, outside quotes: the separator it holds most often (',' when none).
+ */
 function guessDelimiter(text: string): string {
   const firstLine = text.split('\n').find((line) => line.trim() !== '') ?? '';
   const unquoted = firstLine.replace(/"[^"]*"/g, '');
-  return unquoted.includes(';') && !unquoted.includes(',') ? ';' : ',';
+  const count = (separator: string) => unquoted.split(separator).length - 1;
+  let best = ',';
+  for (const separator of [';', '\t']) if (count(separator) > count(best)) best = separator;
+  return best;
 }
 
 type RowOutcome = RateEntry | RateDeckIssue[] | undefined;
@@ -155,7 +161,15 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
   const ratePerMinute = read('ratePerMinute', (text) => parsePrice(text, false, roundExcess));
   const connectFee = read('connectFee', (text) => parsePrice(text, true, roundExcess));
   const initial = read('initialIncrement', parseIncrement);
-  const subsequent = read('subsequentIncrement', parseIncrement);
+  const pair = read('subsequentIncrement', parseIncrementPair);
+  const subsequent = pair?.subsequent;
+  if (pair?.initial !== undefined && initial !== undefined) {
+    issues.push({
+      line: row.line,
+      column: columns.names.subsequentIncrement ?? 'subsequentIncrement',
+      message: `"${cell('subsequentIncrement')}" gives the first block too, and so does ${columns.names.initialIncrement ?? 'initialIncrement'}`,
+    });
+  }
   const effectiveFrom = read('effectiveFrom', (text) => (text === '' ? (options.defaultEffectiveFrom ?? EPOCH) : parseDate(text)));
   const effectiveTo = read('effectiveTo', (text) => (text === '' ? null : parseDate(text)));
   const included = read('includedSeconds', parseSeconds);
@@ -173,7 +187,7 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
   const defaults = options.defaultIncrements ?? { initial: 60, subsequent: 60 };
   // A deck with one "Increment" column means the same block size from the first second.
   const subsequentIncrement = subsequent ?? defaults.subsequent;
-  const initialIncrement = initial ?? (columns.indexes.initialIncrement === undefined && subsequent !== undefined ? subsequent : defaults.initial);
+  const initialIncrement = initial ?? pair?.initial ?? (columns.indexes.initialIncrement === undefined && subsequent !== undefined ? subsequent : defaults.initial);
   return {
     prefix: prefix as string,
     destination: destination as string,

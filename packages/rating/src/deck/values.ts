@@ -43,6 +43,19 @@ export function parseIncrement(text: string): number | undefined {
   return seconds;
 }
 
+/**
+ * A single increment column may write both blocks, as carriers print them: "60/6" is 60 s first,
+ * then 6 s blocks (a plain "6" is both). Each half is read like parseIncrement.
+ */
+export function parseIncrementPair(text: string): { initial?: number; subsequent?: number } {
+  const pair = /^(\S+?)\s*\/\s*(\S+)$/.exec(text);
+  if (!pair) return { subsequent: parseIncrement(text) };
+  const initial = parseIncrement(pair[1] as string);
+  const subsequent = parseIncrement(pair[2] as string);
+  if (initial === undefined || subsequent === undefined) throw new CellError(`increment "${text}": both blocks must be at least 1 second`);
+  return { initial, subsequent };
+}
+
 /** Whole non-negative seconds, for informational columns such as ASTPP included seconds. */
 export function parseSeconds(text: string): number {
   if (text === '') return 0;

@@ -2,8 +2,17 @@ import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
-import { formatMoney, type NumberingPlan, type RateEntry } from '@ictvoip/rating';
-import { AuditRepository, importRateDeck, listBatches, listCreditStates, previewRateDeckImport, RateDeckStoreError, type RateDeckStoreOptions } from '@ictvoip/store';
+import { formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateEntry } from '@ictvoip/rating';
+import {
+  AuditRepository,
+  importRateDeck,
+  listBatches,
+  listCreditStates,
+  previewRateDeckImport,
+  RateDeckStoreError,
+  storedDeckSettings,
+  type RateDeckStoreOptions,
+} from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
@@ -267,7 +276,7 @@ interface DeckRequest {
   name: string;
   currency: string;
   countryCode: string;
-  nationalPrefix: string;
+  nationalPrefix?: string;
   csv: string;
 }
 const deckSchema = Joi.object<DeckRequest>({
@@ -282,13 +291,46 @@ const deckSchema = Joi.object<DeckRequest>({
     .required(),
   nationalPrefix: Joi.string()
     .pattern(/^[0-9]{0,3}$/, 'national prefix')
-    .allow('')
-    .default('0'),
+    .allow(''),
   csv: Joi.string().min(1).required(),
 });
 
-function storeOptions(input: DeckRequest): RateDeckStoreOptions {
-  return { currency: input.currency, numberingPlan: { countryCode: input.countryCode, nationalPrefix: input.nationalPrefix } as NumberingPlan, csv: {} };
+/**
+ * The page states a deck's currency, country code and national prefix only. A re-import keeps the
+ * rest as the deck has it (markup, inbound rate, exit codes, the saved column mapping), as
+ * `rates import` without those flags would not: the page has no field for them, and an update of
+ * the price list must not drop the markup or the inbound rate. A new deck, or one moved to another
+ * country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1, else 00 and 0).
+ */
+async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeckStoreOptions> {
+  const stored = await storedDeckSettings(deps.pool, input.name);
+  const sameCountry = stored !== null && stored.countryCode === input.countryCode;
+  const nanp = input.countryCode === '1';
+  const numberingPlan: NumberingPlan = {
+    countryCode: input.countryCode,
+    nationalPrefix: input.nationalPrefix ?? (sameCountry ? stored.nationalPrefix : nanp ? '1' : '0'),
+    internationalPrefixes: sameCountry ? stored.internationalPrefixes : [nanp ? '011' : '00'],
+    bareNumbers: sameCountry ? stored.bareNumbers : 'national',
+  };
+  return {
+    currency: input.currency,
+    numberingPlan,
+    ...(stored ? { markup: stored.markup } : {}),
+    ...(stored?.inbound ? { inbound: stored.inbound } : {}),
+    csv: { columns: fittingMapping(input.csv, stored?.columnMapping ?? {}) },
+  };
+}
+
+/**
+ * The saved mapping when the file's header has its columns (a provider's next file), else none: the
+ * page cannot clear a mapping, so a file of another layout (ictVoIP's, the canonical one) is read by
+ * its header names, as before a mapping was kept.
+ */
+function fittingMapping(csv: string, saved: RateDeckColumnMapping): RateDeckColumnMapping {
+  if (Object.keys(saved).length === 0) return saved;
+  const header = csv.split(/\r?\n/, 1)[0] ?? '';
+  const missing = importRateDeckCsv(header, { columns: saved }).issues.some((issue) => issue.message.startsWith('mapped column'));
+  return missing ? {} : saved;
 }
 
 const entryView = (entry: RateEntry) => ({
@@ -302,7 +344,7 @@ const entryView = (entry: RateEntry) => ({
 });
 
 async function previewDeck(deps: ApiDeps, input: DeckRequest) {
-  const preview = await previewRateDeckImport(deps.pool, input.name, input.csv, storeOptions(input));
+  const preview = await previewRateDeckImport(deps.pool, input.name, input.csv, await storeOptions(deps, input));
   const { report } = preview;
   return {
     ok: preview.ok,
@@ -337,7 +379,7 @@ async function deckOrStoreError<T>(work: () => Promise<T>): Promise<T> {
 
 async function importDeck(deps: ApiDeps, req: Request) {
   const input = validated(deckSchema, req.body, 'body');
-  const stored = await deckOrStoreError(() => importRateDeck(deps.pool, input.name, input.csv, storeOptions(input)));
+  const stored = await deckOrStoreError(async () => importRateDeck(deps.pool, input.name, input.csv, await storeOptions(deps, input)));
   if (!stored.ok) {
     const preview = await deckOrStoreError(() => previewDeck(deps, input));
     await auditAction(deps, req, 'admin.rate-deck.import', { deck: input.name, stored: false, rejectedLines: stored.report.rejectedLines, currency: input.currency });

@@ -53,6 +53,7 @@ $_ADDONLANG['deckName'] = 'Deck name';
 $_ADDONLANG['currency'] = 'Currency';
 $_ADDONLANG['countryCode'] = 'Country code';
 $_ADDONLANG['nationalPrefix'] = 'National prefix';
+$_ADDONLANG['nationalPrefixHint'] = 'empty: the deck\'s own, else 1 for country code 1, 0 otherwise; none: no trunk prefix';
 $_ADDONLANG['csvText'] = 'CSV (paste)';
 $_ADDONLANG['csvFile'] = 'or upload a CSV file';
 $_ADDONLANG['preview'] = 'Preview';

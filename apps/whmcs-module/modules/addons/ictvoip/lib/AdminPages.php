@@ -231,13 +231,25 @@ final class AdminPages
             'name' => trim((string) ($post['name'] ?? '')),
             'currency' => strtoupper(trim((string) ($post['currency'] ?? ''))),
             'countryCode' => trim((string) ($post['countryCode'] ?? '')),
-            'nationalPrefix' => trim((string) ($post['nationalPrefix'] ?? '0')),
+            // Empty by default: the bridge takes the deck's own, or its country's (1 for country code 1, else 0).
+            'nationalPrefix' => trim((string) ($post['nationalPrefix'] ?? '')),
             'csv' => substr($csv, 0, self::MAX_DECK_BYTES),
         ];
     }
 
+    /**
+     * A prefilled "0" was sent for NANP decks too, where "1 204 555 0100" then became +1 1204…: the
+     * field left empty is left out (the bridge decides), "none" states a country without a trunk prefix.
+     */
     private static function deckBody(array $form): array
     {
+        $prefix = strtolower((string) $form['nationalPrefix']);
+        unset($form['nationalPrefix']);
+        if ($prefix === 'none') {
+            $form['nationalPrefix'] = '';
+        } elseif ($prefix !== '') {
+            $form['nationalPrefix'] = $prefix;
+        }
         return $form;
     }
 }

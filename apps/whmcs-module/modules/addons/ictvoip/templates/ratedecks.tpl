@@ -8,7 +8,7 @@
     <div class="form-row row">
         <div class="form-group col-sm-4"><label for="deck-currency">{$lang.currency|escape}</label><input class="form-control" id="deck-currency" name="currency" value="{$form.currency|escape}" required maxlength="3"></div>
         <div class="form-group col-sm-4"><label for="deck-cc">{$lang.countryCode|escape}</label><input class="form-control" id="deck-cc" name="countryCode" value="{$form.countryCode|escape}" required maxlength="3"></div>
-        <div class="form-group col-sm-4"><label for="deck-np">{$lang.nationalPrefix|escape}</label><input class="form-control" id="deck-np" name="nationalPrefix" value="{$form.nationalPrefix|escape}" maxlength="3"></div>
+        <div class="form-group col-sm-4"><label for="deck-np">{$lang.nationalPrefix|escape}</label><input class="form-control" id="deck-np" name="nationalPrefix" value="{$form.nationalPrefix|escape}" maxlength="4" placeholder="{$lang.nationalPrefixHint|escape}"></div>
     </div>
     <div class="form-group"><label for="deck-csv">{$lang.csvText|escape}</label><textarea class="form-control" id="deck-csv" name="csv" rows="8" style="font-family:monospace">{$form.csv|escape}</textarea></div>
     <div class="form-group"><label for="deck-file">{$lang.csvFile|escape}</label><input type="file" class="form-control-file" id="deck-file" name="csvFile" accept=".csv,text/csv"></div>

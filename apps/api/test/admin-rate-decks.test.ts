@@ -1,0 +1,89 @@
+// The WHMCS addon's rate deck import (POST /admin/pages/rate-decks/import) states a deck's currency,
+// country code and national prefix only. An operator who set the markup, inbound rate and exit code
+// with `rates import` and then uploads next month's price list on the addon page must keep them: the
+// page has no field for them. A new NANP deck gets the CLI's exit code 011, so "011 44 …" is a UK call.
+import { createRateTable, formatMoney } from '@ictvoip/rating';
+import { importRateDeck, loadRateEntries, resolveRateDeck } from '@ictvoip/store';
+import { startTestApi, type TestApi } from './harness';
+
+const ADMIN_TOKEN = 'admin-rate-decks-token-7c2e9a41';
+let t: TestApi;
+
+beforeAll(async () => {
+  t = await startTestApi({ ADMIN_TOKEN });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const TARIFF = (uk: string) => `Description,Prefix,RateValue,Increment\r\nUSA,1,0.0100,6\r\nUnited Kingdom,44,${uk},6\r\n`;
+
+async function addonImport(body: Record<string, string>): Promise<Response> {
+  return fetch(`${t.url}/admin/pages/rate-decks/import`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The price of a call to `dialled` as the worker would rate it with the stored deck. */
+async function priceOf(deckName: string, dialled: string) {
+  const deck = await resolveRateDeck(t.api.deps.pool, deckName);
+  if (!deck) throw new Error(`no deck ${deckName}`);
+  const entries = (await loadRateEntries(t.api.deps.pool, deck.deckId))?.entries ?? [];
+  const lookup = createRateTable({ entries, numberingPlan: deck.numberingPlan, markup: deck.markup }).lookup(dialled, new Date());
+  return lookup.kind === 'matched' ? { prefix: lookup.rate.prefix, rate: formatMoney(lookup.rate.ratePerMinute) } : lookup.kind;
+}
+
+test('a re-import on the addon page keeps the markup, inbound rate, exit code and column mapping the CLI stored', async () => {
+  const cli = await importRateDeck(t.api.deps.pool, 'Telnyx_Outbound', TARIFF('0.0200'), {
+    currency: 'CAD',
+    numberingPlan: { countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] },
+    markup: { percent: '25' },
+    inbound: { ratePerMinute: '0.005', increments: '60/6' },
+    csv: { columns: { destination: 'Description', prefix: 'Prefix', ratePerMinute: 'RateValue', subsequentIncrement: 'Increment' } },
+  });
+  expect(cli.ok).toBe(true);
+  expect(await priceOf('Telnyx_Outbound', '011442079460000')).toEqual({ prefix: '44', rate: '0.025000' });
+
+  // Next month's list, uploaded on the addon page as its form sends it.
+  const reply = await addonImport({ name: 'Telnyx_Outbound', currency: 'CAD', countryCode: '1', nationalPrefix: '1', csv: TARIFF('0.0240') });
+  expect(reply.status).toBe(201);
+
+  const deck = await resolveRateDeck(t.api.deps.pool, 'Telnyx_Outbound');
+  expect(deck).toMatchObject({ revision: 2, inbound: { ratePerMinute: '0.005000', increments: '60/6' } });
+  expect(deck?.numberingPlan.internationalPrefixes).toEqual(['011']);
+  expect(Number(deck?.markup.percent)).toBe(25);
+  // 0.024 + 25 %: the new price, still marked up, and the 011 call still a UK call.
+  expect(await priceOf('Telnyx_Outbound', '011442079460000')).toEqual({ prefix: '44', rate: '0.030000' });
+  const { rows } = await t.api.deps.pool.query<{ column_mapping: unknown }>('SELECT column_mapping FROM rate_decks WHERE name = $1', ['Telnyx_Outbound']);
+  expect(rows[0]?.column_mapping).toEqual({ destination: 'Description', prefix: 'Prefix', ratePerMinute: 'RateValue', subsequentIncrement: 'Increment' });
+});
+
+test('a new NANP deck from the addon page dials out with 011, as the CLI sets it; 1 + 10 digits is national', async () => {
+  const reply = await addonImport({ name: 'nanp_new', currency: 'USD', countryCode: '1', csv: TARIFF('0.0200') });
+  expect(reply.status).toBe(201);
+  expect(await priceOf('nanp_new', '011442079460000')).toEqual({ prefix: '44', rate: '0.020000' });
+  expect(await priceOf('nanp_new', '12125550100')).toEqual({ prefix: '1', rate: '0.010000' });
+  const deck = await resolveRateDeck(t.api.deps.pool, 'nanp_new');
+  expect(deck?.numberingPlan).toMatchObject({ countryCode: '1', nationalPrefix: '1', internationalPrefixes: ['011'] });
+});
+
+test('a file of another layout on the page is read by its header names, not refused for the mapping saved with the deck', async () => {
+  const saved = { prefix: 'Dial Code', ratePerMinute: 'Cost', destination: 'Zone' };
+  expect(
+    (
+      await importRateDeck(t.api.deps.pool, 'carrier_page', 'Zone,Dial Code,Cost\nGermany,49,0.02\n', {
+        currency: 'EUR',
+        numberingPlan: { countryCode: '49' },
+        csv: { columns: saved },
+      })
+    ).ok,
+  ).toBe(true);
+  // The provider's next file: the saved mapping reads it.
+  expect((await addonImport({ name: 'carrier_page', currency: 'EUR', countryCode: '49', csv: 'Zone,Dial Code,Cost\nGermany,49,0.03\n' })).status).toBe(201);
+  expect(await priceOf('carrier_page', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+  // ictVoIP's layout: read by its own header names.
+  expect((await addonImport({ name: 'carrier_page', currency: 'EUR', countryCode: '49', csv: TARIFF('0.0400') })).status).toBe(201);
+  expect(await priceOf('carrier_page', '+442079460000')).toEqual({ prefix: '44', rate: '0.040000' });
+});
