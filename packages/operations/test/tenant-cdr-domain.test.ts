@@ -1,8 +1,8 @@
 /**
  * Which FusionPBX domain a tenant's CDR sync reads (tenantCdrDomain), against the FusionPBX schema:
- * the current domain, the one the cursor remembers when the tenant's is gone, a new domain after a
- * purge. FusionPBX has no index on v_domains.domain_name, so the steady state (the cursor's domain
- * is still the tenant's) must answer by key, without the by-name scan.
+ * the current domain, the one the cursor remembers when the tenant's is gone or renamed in FusionPBX,
+ * a new domain after a purge. FusionPBX has no index on v_domains.domain_name, so the steady state
+ * (the cursor's domain is still there) must answer by key, without the by-name scan.
  */
 import { randomUUID } from 'node:crypto';
 import { Pool, type QueryResult } from 'pg';
@@ -62,10 +62,14 @@ it('a tenant created again after a purge (the cursor names the deleted domain) r
   await expect(tenantCdrDomain(fusion, 'again.pbx.example.net', purged)).resolves.toEqual({ domainUuid: current, restarted: true });
 });
 
-it('the cursor’s domain now named otherwise is not the tenant’s: the tenant’s name decides', async () => {
-  const old = await addDomain('renamed-old.pbx.example.net');
-  const current = await addDomain('renamed.pbx.example.net');
-  await expect(tenantCdrDomain(fusion, 'renamed.pbx.example.net', old)).resolves.toEqual({ domainUuid: current, restarted: true });
+it('the cursor’s domain renamed in FusionPBX is still the tenant’s, also when a domain was made since under the name the bridge knows', async () => {
+  // The bridge never renames a domain (a service's domain is fixed): a remembered domain under another
+  // name is domain_edit.php's rename, which keeps the uuid its calls carry; the namesake is someone else's.
+  const renamed = await addDomain('renamed-new.pbx.example.net');
+  await addDomain('renamed.pbx.example.net');
+  const before = byNameLookups();
+  await expect(tenantCdrDomain(fusion, 'renamed.pbx.example.net', renamed)).resolves.toEqual({ domainUuid: renamed, restarted: false });
+  expect(byNameLookups()).toBe(before);
 });
 
 it('a terminated tenant whose domain is gone still reads the remembered one (late CDRs); with nothing remembered there is none', async () => {
