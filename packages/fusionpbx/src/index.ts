@@ -34,7 +34,7 @@ export * from './tenant-resources/tenant-lookup';
 export * from './tenant-resources/tenant-extensions';
 export * from './tenant-resources/tenant-gateways';
 export { withoutStaleGatewayStarts } from './tenant-rows';
-export { sendWithCurrentHangups, withoutStaleHangups } from './provisioning/stale-steps';
+export { sendWithCurrentHangups, withoutStaleHangups } from './provisioning/tenant-state';
 export { fusionpbxReadiness, missingTemplateDomain, type FusionpbxReadiness } from './readiness';
 export * from './tenant-resources/tenant-cdrs';
 export * from './tenant-resources/tenant-voicemail';
