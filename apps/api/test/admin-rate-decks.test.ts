@@ -87,3 +87,38 @@ test('a file of another layout on the page is read by its header names, not refu
   expect((await addonImport({ name: 'carrier_page', currency: 'EUR', countryCode: '49', csv: TARIFF('0.0400') })).status).toBe(201);
   expect(await priceOf('carrier_page', '+442079460000')).toEqual({ prefix: '44', rate: '0.040000' });
 });
+
+async function addonPost(path: 'preview' | 'import', body: Record<string, string>): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${t.url}/admin/pages/rate-decks/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+test('the page preview and import return the warnings with their lines, and how many more', async () => {
+  // 101 inactive lines: the first 100 are listed, the rest counted.
+  const lines = Array.from({ length: 101 }, (_, i) => `Mobile ${i},${4470 + i},0.0300,6,Inactive`);
+  const csv = ['Description,Prefix,RateValue,Increment,Status', 'United Kingdom,44,0.0200,6,Active', ...lines].join('\n');
+  const form = { name: 'warned', currency: 'GBP', countryCode: '44', csv };
+  const preview = await addonPost('preview', form);
+  expect(preview.status).toBe(200);
+  expect(preview.body.warnings[0]).toEqual({ line: 3, column: 'Status', message: 'skipped: status "Inactive"' });
+  expect(preview.body).toMatchObject({ ok: true, moreWarnings: 1 });
+  expect(preview.body.warnings).toHaveLength(100);
+  const imported = await addonPost('import', form);
+  expect(imported.status).toBe(201);
+  expect(imported.body).toMatchObject({ stored: true, entryCount: 1, moreWarnings: 1 });
+  expect(imported.body.warnings[99]).toEqual({ line: 102, column: 'Status', message: 'skipped: status "Inactive"' });
+});
+
+test('the page refuses a deck whose increments sit in a column the importer does not read, naming it', async () => {
+  const form = { name: 'interval', currency: 'GBP', countryCode: '44', csv: 'Prefix,Destination,Rate,Interval\n44,United Kingdom,0.02,1\n' };
+  const preview = await addonPost('preview', form);
+  expect(preview.body.issues).toEqual([{ line: 1, column: 'Interval', message: expect.stringContaining('column "Interval" looks like a billing increment') }]);
+  const refused = await addonPost('import', form);
+  expect(refused.status).toBe(422);
+  expect(JSON.stringify(refused.body)).toContain('Interval: column \\"Interval\\" looks like a billing increment');
+  expect(await resolveRateDeck(t.api.deps.pool, 'interval')).toBeNull();
+});

@@ -63,6 +63,14 @@ async function html(pathAndQuery: string, base = pages.phpUrl): Promise<string> 
   return response.text();
 }
 
+/** The addon page's HTML after a form POST (the harness renders the template). */
+async function postedHtml(form: Record<string, string>, base = pages.phpUrl): Promise<string> {
+  const params = new URLSearchParams({ module: 'ictvoip', page: 'ratedecks' });
+  const response = await fetch(`${base}/admin/addonmodules.php?${params}`, { method: 'POST', body: new URLSearchParams({ token: CSRF_TOKEN, ...form }) });
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
 function expectNoPhpError(text: string): void {
   const found = /.{0,80}\b(Fatal error|Warning|Notice|Deprecated|Uncaught)\b.{0,200}/.exec(text);
   expect(found?.[0] ?? null).toBeNull();
@@ -716,6 +724,34 @@ describe('addon module (admin pages)', () => {
     );
     const importedAhead = await addonData({ page: 'ratedecks' }, deckForm(ahead, 'deckImport'));
     expect(importedAhead.notice).toBe("Deck retail-de: revision 2, 2 rates stored. 2 earlier rates stay in force until 2027-01-01T00:00:00.000Z, when the file's rates start.");
+  });
+
+  test('rate deck: preview and import show the warnings by line; an increment column the importer does not read is refused by name', async () => {
+    const warned = 'Description,Prefix,RateValue,Increment,Status\nFrance,33,0.0100,6,Active\nFrance mobile,336,0.0500,6,Inactive\n';
+    const form = { do: 'deckPreview', name: 'warned-fr', currency: 'EUR', countryCode: '33', nationalPrefix: '0', csv: warned };
+    const preview = await addonData({ page: 'ratedecks' }, form);
+    expect(preview.preview).toMatchObject({ ok: true, moreWarnings: 0, warnings: [{ line: 3, column: 'Status', message: 'skipped: status "Inactive"' }] });
+    const previewPage = await postedHtml(form);
+    expectNoPhpError(previewPage);
+    expect(previewPage).toMatch(/id="ictvoip-deck-warnings">[\s\S]*<td>3<\/td><td>Status<\/td><td>skipped: status &quot;Inactive&quot;<\/td>/);
+
+    // 102 warnings: past the first 100 the page says how many more.
+    const many = Array.from({ length: 101 }, (_, i) => `France ${i},${3360 + i},0.0500,6,Inactive`).join('\n');
+    const manyPage = await postedHtml({ ...form, csv: `${warned}${many}\n` });
+    expect(manyPage).toContain('<p>… and 2 more</p>');
+
+    const imported = await addonData({ page: 'ratedecks' }, { ...form, do: 'deckImport' });
+    expect(imported.notice).toBe('Deck warned-fr: revision 1, 1 rates stored.');
+    expect(imported.importWarnings).toEqual({ warnings: [{ line: 3, column: 'Status', message: 'skipped: status "Inactive"' }], moreWarnings: 0 });
+    const importPage = await postedHtml({ ...form, name: 'warned-fr2', do: 'deckImport' });
+    expectNoPhpError(importPage);
+    expect(importPage).toMatch(/id="ictvoip-import-warnings">[\s\S]*<td>3<\/td><td>Status<\/td>/);
+
+    const interval = { ...form, name: 'interval-fr', csv: 'Prefix,Destination,Rate,Interval 2\n33,France,0.01,1\n' };
+    const refusedPreview = await addonData({ page: 'ratedecks' }, interval);
+    expect(refusedPreview.preview.issues).toEqual([{ line: 1, column: 'Interval 2', message: expect.stringContaining('column "Interval 2" looks like a billing increment') }]);
+    const refused = await addonData({ page: 'ratedecks' }, { ...interval, do: 'deckImport' });
+    expect(refused.error).toMatchObject({ kind: 'refused', details: [{ path: 'line 1', message: expect.stringContaining('Interval 2: column "Interval 2"') }] });
   });
 
   test('rate deck: a NANP deck imported with the form as it is first shown dials 1 + 10 digits and 011 right; "none" states no trunk prefix', async () => {

@@ -139,11 +139,16 @@ describe('rate deck import: bad lines', () => {
 
 describe('rate deck import: public samples', () => {
   it('ASTPP termination template (quoted header, Prepend column, trailing comma)', () => {
-    const result = importRateDeckCsv(sample('astpp/terminationrates_sample.csv'));
+    // Its Increment is 0: what that means is the sheet's convention, so it is refused unless stated.
+    const refused = importRateDeckCsv(sample('astpp/terminationrates_sample.csv'));
+    expect(refused.issues).toEqual([{ line: 2, column: 'Increment', message: expect.stringMatching(/increment "0" is 0: write the block in seconds/) }]);
+    const result = importRateDeckCsv(sample('astpp/terminationrates_sample.csv'), { defaultIncrements: { initial: 1, subsequent: 1 } });
     expect(result.ok).toBe(true);
     expect(result.layout).toBe('astpp');
     expect(result.columns).toMatchObject({ prefix: 'Code', ratePerMinute: 'Per Minute Cost', connectFee: 'Connect Cost', subsequentIncrement: 'Increment' });
-    expect(result.entries).toEqual([expect.objectContaining({ prefix: '1', destination: 'UNITED STATES', ratePerMinute: 0n, connectFee: 0n, sourceLine: 2 })]);
+    expect(result.entries).toEqual([
+      expect.objectContaining({ prefix: '1', destination: 'UNITED STATES', ratePerMinute: 0n, connectFee: 0n, initialIncrement: 1, subsequentIncrement: 1, sourceLine: 2 }),
+    ]);
   });
 
   it('ASTPP origination template (whitespace-only line skipped)', () => {

@@ -52,6 +52,8 @@ interface ImportOptions extends JsonOption {
 }
 
 const MAX_ISSUES_SHOWN = 50;
+/** Warnings are printed, not only counted: a skipped line or an unapplied column changes the bill. */
+const MAX_WARNINGS_SHOWN = 20;
 
 /** `--map` field names: the importer's own, their snake_case spellings, and short forms. */
 const MAP_FIELDS: Record<string, RateDeckField> = {
@@ -165,6 +167,14 @@ function issuesText(file: string, report: RateDeckImportResult): string {
   return shown.join('\n');
 }
 
+/** The text-mode summary line followed by the first warnings with their line numbers. */
+function withWarnings(file: string, text: string, warnings: RateDeckImportResult['warnings']): string {
+  if (warnings.length === 0) return text;
+  const shown = warnings.slice(0, MAX_WARNINGS_SHOWN).map((warning) => `warning: ${file}:${warning.line}: ${warning.column ? `${warning.column}: ` : ''}${warning.message}`);
+  if (warnings.length > MAX_WARNINGS_SHOWN) shown.push(`… and ${warnings.length - MAX_WARNINGS_SHOWN} more warnings (--json lists all)`);
+  return [`${text} (${warnings.length} warning${warnings.length === 1 ? '' : 's'})`, ...shown].join('\n');
+}
+
 function summary(report: RateDeckImportResult) {
   return {
     ok: report.ok,
@@ -258,12 +268,14 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
   if (!report.ok) {
     const message = `${file}: ${report.rejectedLines} bad line(s), nothing stored`;
     if (options.json) process.stdout.write(`${JSON.stringify({ stored: false, error: { code: 'RATE_DECK_INVALID', message }, report: summary(report) })}\n`);
-    process.stderr.write(`ictvoip: ${message}\n${issuesText(file, report)}\n`);
+    process.stderr.write(`${withWarnings(file, `ictvoip: ${message}`, report.warnings)}\n${issuesText(file, report)}\n`);
     process.exitCode = 1;
     return;
   }
   if (!store) {
-    emit(options, { stored: false, report: summary(report) }, () => `${file}: ${report.entries.length} rates valid (validation only, nothing stored)`);
+    emit(options, { stored: false, report: summary(report) }, () =>
+      withWarnings(file, `${file}: ${report.entries.length} rates valid (validation only, nothing stored)`, report.warnings),
+    );
     return;
   }
   const name = options.name as string;
@@ -275,7 +287,7 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
     for (const change of settingsChanged) process.stderr.write(`ictvoip: note: deck ${name}: ${change}\n`);
     if (options.dryRun) {
       const preview = await previewRateDeckImport(pool, name, text, store);
-      emit(options, dryRunView(name, preview), () => dryRunText(name, preview));
+      emit(options, dryRunView(name, preview), () => withWarnings(file, dryRunText(name, preview), preview.report.warnings));
       return;
     }
     progress(options, `storing ${report.entries.length} rates as deck ${name}`);
@@ -294,7 +306,12 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
         settingsChanged,
         report: summary(stored.report),
       },
-      () => `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored${keptText(stored.keptEarlier, stored.keptUntil)}; ${inboundText(stored.inbound)}`,
+      () =>
+        withWarnings(
+          file,
+          `deck ${name}: revision ${stored.revision}, ${stored.entryCount} rates stored${keptText(stored.keptEarlier, stored.keptUntil)}; ${inboundText(stored.inbound)}`,
+          stored.report.warnings,
+        ),
     );
   } catch (error) {
     throw cliErrorOf(error);

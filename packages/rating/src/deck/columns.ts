@@ -11,6 +11,24 @@ export type RateDeckField =
 export type RateDeckColumnMapping = Partial<Record<RateDeckField, string>>;
 
 /**
+ * A minimum billed duration ("Min Duration", CDRTool's "Min Dur", "Minimum") is the first block when
+ * it is a whole number of increments; 0 there means no minimum (the first block is one increment).
+ */
+export const MINIMUM_DURATION_HEADERS: readonly string[] = ['minduration', 'mindur', 'minimumduration', 'minimum', 'minimumseconds', 'minsec', 'minsecs'];
+
+/**
+ * Headers that look like a billing block but are not one and are safely ignored: a cap on call
+ * length, CGRateS' money rounding.
+ */
+const NOT_AN_INCREMENT: readonly string[] = ['maxdur', 'maxduration', 'maximumduration', 'roundingmethod', 'roundingdecimals'];
+
+/**
+ * A header that reads like an increment, interval, duration or rounding column. Left unmapped, its
+ * seconds would be dropped and every rate billed in the default blocks: the import refuses instead.
+ */
+const INCREMENT_LIKE = /incr|interval|duration|dur$|rounding|pulse|^min(imum)?(sec|secs|seconds)?$/;
+
+/**
  * Known spellings per field, in order of preference (already normalised). ictVoIP's own tariff
  * export (`Description`, `Prefix`, `RateValue`, `Increment`) is recognised as it is.
  */
@@ -19,8 +37,21 @@ const ALIASES: Record<RateDeckField, readonly string[]> = {
   destination: ['destination', 'destinationname', 'description', 'name', 'country'],
   ratePerMinute: ['rateperminute', 'rate', 'ratevalue', 'perminutecost', 'costmin', 'costperminute', 'priceperminute', 'price', 'ratemin'],
   connectFee: ['connectfee', 'connectionfee', 'connectcost', 'connectioncost', 'setupfee', 'connectioncharge'],
-  initialIncrement: ['initialincrement', 'initincrement', 'firstincrement', 'minimumincrement', 'initial'],
-  subsequentIncrement: ['subsequentincrement', 'increment', 'nextincrement', 'billingincrement', 'incr'],
+  // "Interval 1"/"1st interval" and "Interval N"/"next interval" are the carrier-sheet names of the
+  // same pair; minimum-duration headers (CDRTool's "Min Dur") are read as the first block, see below.
+  initialIncrement: [
+    'initialincrement',
+    'initincrement',
+    'firstincrement',
+    'minimumincrement',
+    'initial',
+    'interval1',
+    '1stinterval',
+    'firstinterval',
+    'initialinterval',
+    ...MINIMUM_DURATION_HEADERS,
+  ],
+  subsequentIncrement: ['subsequentincrement', 'increment', 'nextincrement', 'billingincrement', 'incr', 'intervaln', 'nextinterval', 'subsequentinterval'],
   effectiveFrom: ['effectivefrom', 'effectivedate', 'validfrom', 'activationtime', 'startdate', 'from'],
   effectiveTo: ['effectiveto', 'validto', 'validuntil', 'enddate', 'expirydate', 'expires', 'to'],
   includedSeconds: ['includedseconds', 'gracetime', 'graceseconds'],
@@ -37,6 +68,8 @@ export interface ResolvedColumns {
   readonly names: Partial<Record<RateDeckField, string>>;
   readonly layout: RateDeckLayout;
   readonly issues: RateDeckIssue[];
+  /** The initialIncrement column is a minimum duration (0 = no minimum), not a first block. */
+  readonly initialIsMinimum: boolean;
 }
 
 /** 'canonical' = this project's own header names; 'astpp' = ASTPP import/export; 'mapped' = anything else recognised. */
@@ -77,6 +110,7 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
     taken.add(index);
   }
   for (const [field, index] of Object.entries(indexes) as Array<[RateDeckField, number]>) names[field] = header[index]?.trim() ?? field;
+  const required = issues.length;
   for (const field of REQUIRED_FIELDS) {
     if (indexes[field] === undefined) {
       issues.push({
@@ -86,7 +120,25 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
       });
     }
   }
-  return { indexes, names, layout: detectLayout(normalised), issues };
+  // A file without prefix or rate is refused already; its other columns are not worth a list.
+  if (issues.length === required) issues.push(...unreadIncrementColumns(header, normalised, taken, headerLine));
+  const initialIndex = indexes.initialIncrement;
+  const initialIsMinimum = initialIndex !== undefined && MINIMUM_DURATION_HEADERS.includes(normalised[initialIndex] as string);
+  return { indexes, names, layout: detectLayout(normalised), issues, initialIsMinimum };
+}
+
+function unreadIncrementColumns(header: readonly string[], normalised: readonly string[], taken: ReadonlySet<number>, headerLine: number): RateDeckIssue[] {
+  const issues: RateDeckIssue[] = [];
+  normalised.forEach((name, index) => {
+    if (taken.has(index) || name === '' || NOT_AN_INCREMENT.includes(name) || !INCREMENT_LIKE.test(name)) return;
+    const column = header[index]?.trim() ?? name;
+    issues.push({
+      line: headerLine,
+      column,
+      message: `column "${column}" looks like a billing increment or duration but is not one the importer reads; rather than bill every rate in the default 60/60 blocks, nothing is imported: map it (ictvoip rates import --map initial="${column}" for the first block or minimum duration, --map increment="${column}" for the next blocks) or remove the column`,
+    });
+  });
+  return issues;
 }
 
 function findAlias(normalised: readonly string[], aliases: readonly string[], taken: ReadonlySet<number>): number | undefined {

@@ -16,7 +16,10 @@ export interface RateDeckImportOptions {
   readonly allowPartial?: boolean;
   /** Effective-from for decks without such a column (default 1970-01-01T00:00:00Z). */
   readonly defaultEffectiveFrom?: Date;
-  /** Increments for lines that leave them empty or 0 (default 60/60). */
+  /**
+   * The sheet's convention for an empty or 0 increment cell. Without it such a cell is an error;
+   * a deck with no increment column at all is billed 60/60 (with a warning).
+   */
   readonly defaultIncrements?: { readonly initial: number; readonly subsequent: number };
   /** Round prices with more than 6 decimals half-up instead of rejecting the line. */
   readonly roundExcessDecimals?: boolean;
@@ -54,6 +57,10 @@ export function importRateDeckCsv(text: string, options: RateDeckImportOptions =
 
   const issues: RateDeckIssue[] = [];
   const warnings: RateDeckIssue[] = [];
+  if (columns.indexes.initialIncrement === undefined && columns.indexes.subsequentIncrement === undefined) {
+    const { initial, subsequent } = options.defaultIncrements ?? DEFAULT_INCREMENTS;
+    warnings.push({ line: header.line, column: '', message: `no increment column: every rate is billed in ${initial}/${subsequent} blocks (first/next seconds)` });
+  }
   const accepted: RateEntry[] = [];
   for (const row of data) {
     const parsed = parseRow(row, columns, options, warnings);
@@ -160,16 +167,7 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
   const destination = read('destination', parseDestinationName);
   const ratePerMinute = read('ratePerMinute', (text) => parsePrice(text, false, roundExcess));
   const connectFee = read('connectFee', (text) => parsePrice(text, true, roundExcess));
-  const initial = read('initialIncrement', parseIncrement);
-  const pair = read('subsequentIncrement', parseIncrementPair);
-  const subsequent = pair?.subsequent;
-  if (pair?.initial !== undefined && initial !== undefined) {
-    issues.push({
-      line: row.line,
-      column: columns.names.subsequentIncrement ?? 'subsequentIncrement',
-      message: `"${cell('subsequentIncrement')}" gives the first block too, and so does ${columns.names.initialIncrement ?? 'initialIncrement'}`,
-    });
-  }
+  const increments = readIncrements(row, columns, options, cell, issues);
   const effectiveFrom = read('effectiveFrom', (text) => (text === '' ? (options.defaultEffectiveFrom ?? EPOCH) : parseDate(text)));
   const effectiveTo = read('effectiveTo', (text) => (text === '' ? null : parseDate(text)));
   const included = read('includedSeconds', parseSeconds);
@@ -184,21 +182,88 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
       message: `${included} included seconds per call are not applied; use plan included minutes`,
     });
   }
-  const defaults = options.defaultIncrements ?? { initial: 60, subsequent: 60 };
-  // A deck with one "Increment" column means the same block size from the first second.
-  const subsequentIncrement = subsequent ?? defaults.subsequent;
-  const initialIncrement = initial ?? pair?.initial ?? (columns.indexes.initialIncrement === undefined && subsequent !== undefined ? subsequent : defaults.initial);
   return {
     prefix: prefix as string,
     destination: destination as string,
     ratePerMinute: ratePerMinute as bigint,
     connectFee: connectFee as bigint,
-    initialIncrement,
-    subsequentIncrement,
+    initialIncrement: (increments as BlockPair).initial,
+    subsequentIncrement: (increments as BlockPair).subsequent,
     effectiveFrom: effectiveFrom as Date,
     effectiveTo: effectiveTo ?? null,
     sourceLine: row.line,
   };
+}
+
+interface BlockPair {
+  readonly initial: number;
+  readonly subsequent: number;
+}
+
+const DEFAULT_INCREMENTS: BlockPair = { initial: 60, subsequent: 60 };
+
+/**
+ * The row's billing blocks. A deck without increment columns gets the default (60/60). A deck that
+ * has one must say the seconds on every line: an empty or 0 cell is refused, because what it means
+ * differs between billing systems (per second, the platform default, "see contract") and guessing
+ * 60/60 overbills per-second routes. Only an explicit `defaultIncrements` (the operator stating the
+ * sheet's convention) fills such cells. A minimum-duration column's 0 is "no minimum", not a gap.
+ */
+function readIncrements(
+  row: CsvRow,
+  columns: ResolvedColumns,
+  options: RateDeckImportOptions,
+  cell: (field: RateDeckField) => string,
+  issues: RateDeckIssue[],
+): BlockPair | undefined {
+  const stated = options.defaultIncrements;
+  const defaults = stated ?? DEFAULT_INCREMENTS;
+  const problem = (field: RateDeckField, message: string): undefined => {
+    issues.push({ line: row.line, column: columns.names[field] ?? field, message });
+    return undefined;
+  };
+  const parsed = <T>(field: RateDeckField, parser: (text: string) => T): T | undefined | null => {
+    try {
+      return parser(cell(field));
+    } catch (error) {
+      if (!(error instanceof CellError)) throw error;
+      problem(field, error.message);
+      return null;
+    }
+  };
+  const hasInitial = columns.indexes.initialIncrement !== undefined;
+  const hasNext = columns.indexes.subsequentIncrement !== undefined;
+  const initial = hasInitial ? parsed('initialIncrement', parseIncrement) : undefined;
+  const pair = hasNext ? parsed('subsequentIncrement', parseIncrementPair) : undefined;
+  if (initial === null || pair === null) return undefined;
+  const missing = (field: RateDeckField): undefined =>
+    problem(
+      field,
+      `increment "${cell(field)}" is ${cell(field) === '' ? 'empty' : '0'}: write the block in seconds (1 = per second); an empty or 0 increment is not billed as 60/60`,
+    );
+  const subsequent = pair?.subsequent;
+  if (hasNext && subsequent === undefined && !stated) return missing('subsequentIncrement');
+  if (pair?.initial !== undefined && initial !== undefined) {
+    return problem('subsequentIncrement', `"${cell('subsequentIncrement')}" gives the first block too, and so does ${columns.names.initialIncrement ?? 'initialIncrement'}`);
+  }
+  if (columns.initialIsMinimum) return minimumAsFirstBlock(initial, subsequent ?? defaults.subsequent, (message) => problem('initialIncrement', message));
+  if (hasInitial && initial === undefined && !stated) return missing('initialIncrement');
+  const next = subsequent ?? defaults.subsequent;
+  // A deck with one "Increment" column means the same block size from the first second.
+  const first = initial ?? pair?.initial ?? (!hasInitial && subsequent !== undefined ? subsequent : defaults.initial);
+  return { initial: first, subsequent: next };
+}
+
+/**
+ * A minimum billed duration D with blocks of M seconds is a first block of D when D is a whole number
+ * of blocks (30 then 6), one block when D is at most M (or 0: no minimum). Anything else (10 then 6)
+ * bills differently from a first block and is refused rather than approximated.
+ */
+function minimumAsFirstBlock(minimum: number | undefined, subsequent: number, problem: (message: string) => undefined): BlockPair | undefined {
+  if (minimum === undefined || minimum <= subsequent) return { initial: subsequent, subsequent };
+  if (minimum % subsequent !== 0)
+    return problem(`minimum duration ${minimum}s is not a whole number of ${subsequent}s increments; give the first block as Initial Increment instead`);
+  return { initial: minimum, subsequent };
 }
 
 /** (prefix, effective-from) must be unique: both lines of a clash are errors, neither is kept. */

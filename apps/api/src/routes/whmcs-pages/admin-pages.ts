@@ -2,7 +2,7 @@ import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
-import { formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateEntry } from '@ictvoip/rating';
+import { formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateDeckIssue, type RateEntry } from '@ictvoip/rating';
 import {
   AuditRepository,
   importRateDeck,
@@ -333,6 +333,12 @@ function fittingMapping(csv: string, saved: RateDeckColumnMapping): RateDeckColu
   return missing ? {} : saved;
 }
 
+/** The first warnings with their lines and how many more: the page shows them, not only a count. */
+const warningsView = (warnings: readonly RateDeckIssue[]) => ({
+  warnings: warnings.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
+  moreWarnings: Math.max(0, warnings.length - ISSUES_SHOWN),
+});
+
 const entryView = (entry: RateEntry) => ({
   prefix: entry.prefix,
   destination: entry.destination,
@@ -355,7 +361,7 @@ async function previewDeck(deps: ApiDeps, input: DeckRequest) {
     rejectedLines: report.rejectedLines,
     issues: report.issues.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
     moreIssues: Math.max(0, report.issues.length - ISSUES_SHOWN),
-    warnings: report.warnings.slice(0, ISSUES_SHOWN).map((issue) => ({ line: issue.line, column: issue.column, message: issue.message })),
+    ...warningsView(report.warnings),
     existing: preview.existing,
     revision: preview.revision,
     entryCount: preview.entryCount,
@@ -399,6 +405,7 @@ async function importDeck(deps: ApiDeps, req: Request) {
     entryCount: stored.entryCount,
     keptEarlier: stored.keptEarlier,
     keptUntil: stored.keptUntil?.toISOString() ?? null,
+    ...warningsView(stored.report.warnings),
   };
 }
 

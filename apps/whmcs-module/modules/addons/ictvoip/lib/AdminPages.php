@@ -42,6 +42,7 @@ final class AdminPages
             'form' => self::deckForm([]),
             'preview' => null,
             'previewSummary' => '',
+            'importWarnings' => null,
             'batches' => [],
             'periods' => [],
             'period' => '',
@@ -139,7 +140,13 @@ final class AdminPages
                 try {
                     $reply = $client->post('/admin/pages/rate-decks/import', self::deckBody($form));
                     $notice = sprintf('Deck %s: revision %d, %d rates stored.', $reply['deck'] ?? '', (int) ($reply['revision'] ?? 0), (int) ($reply['entryCount'] ?? 0));
-                    return ['form' => self::deckForm([]), 'notice' => $notice . self::keptText(Shape::fit($reply, self::KEPT), $lang)];
+                    // The warnings themselves (skipped lines, unapplied columns), shown under the notice.
+                    $warnings = Shape::fit($reply, self::warningsShape());
+                    return [
+                        'form' => self::deckForm([]),
+                        'notice' => $notice . self::keptText(Shape::fit($reply, self::KEPT), $lang),
+                        'importWarnings' => $warnings['warnings'] === [] ? null : ['warnings' => $warnings['warnings'], 'moreWarnings' => (int) $warnings['moreWarnings']],
+                    ];
                 } catch (AdminPageError $error) {
                     return ['form' => $form, 'error' => ['kind' => $error->kind, 'message' => $error->getMessage(), 'details' => $error->details]];
                 }
@@ -197,6 +204,12 @@ final class AdminPages
     }
 
     private const KEPT = ['keptEarlier' => 0, 'keptUntil' => null];
+    private const ISSUE = ['line' => null, 'column' => null, 'message' => ''];
+
+    private static function warningsShape(): array
+    {
+        return ['warnings' => Shape::listOf(self::ISSUE), 'moreWarnings' => 0];
+    }
 
     /** A deck whose file starts later keeps the stored rates until then: the page says how many and until when. */
     private static function keptText(array $reply, array $lang): string
@@ -215,8 +228,9 @@ final class AdminPages
             'keptEarlier' => 0, 'keptUntil' => null,
             'firstLines' => Shape::listOf(''),
             'firstRates' => Shape::listOf(self::RATE),
-            'issues' => Shape::listOf(['line' => null, 'column' => null, 'message' => '']),
-        ];
+            'issues' => Shape::listOf(self::ISSUE),
+            'moreIssues' => 0,
+        ] + self::warningsShape();
     }
 
     /** The deck form as typed; an uploaded file wins over the pasted text. */

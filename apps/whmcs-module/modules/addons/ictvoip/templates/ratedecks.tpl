@@ -17,6 +17,14 @@
 </form>
 </div>
 <div class="col-md-6">
+{if $importWarnings}
+    <h4>{$lang.warnings|escape}</h4>
+    <table class="table table-condensed table-sm" id="ictvoip-import-warnings">
+        <thead><tr><th>{$lang.line|escape}</th><th>{$lang.column|escape}</th><th>{$lang.message|escape}</th></tr></thead>
+        {foreach $importWarnings.warnings as $warning}<tr><td>{$warning.line|escape}</td><td>{$warning.column|escape}</td><td>{$warning.message|escape}</td></tr>{/foreach}
+    </table>
+    {if $importWarnings.moreWarnings}<p>{$lang.andMore|replace:'%s':$importWarnings.moreWarnings|escape}</p>{/if}
+{/if}
 {if $preview}
     <div id="ictvoip-deck-preview">
     {if $preview.ok}
@@ -33,6 +41,15 @@
         <thead><tr><th>{$lang.line|escape}</th><th>{$lang.column|escape}</th><th>{$lang.message|escape}</th></tr></thead>
         {foreach $preview.issues as $issue}<tr><td>{$issue.line|escape}</td><td>{$issue.column|escape}</td><td>{$issue.message|escape}</td></tr>{/foreach}
     </table>
+    {if $preview.moreIssues}<p>{$lang.andMore|replace:'%s':$preview.moreIssues|escape}</p>{/if}
+    {/if}
+    {if $preview.warnings}
+    <h4>{$lang.warnings|escape}</h4>
+    <table class="table table-condensed table-sm" id="ictvoip-deck-warnings">
+        <thead><tr><th>{$lang.line|escape}</th><th>{$lang.column|escape}</th><th>{$lang.message|escape}</th></tr></thead>
+        {foreach $preview.warnings as $warning}<tr><td>{$warning.line|escape}</td><td>{$warning.column|escape}</td><td>{$warning.message|escape}</td></tr>{/foreach}
+    </table>
+    {if $preview.moreWarnings}<p>{$lang.andMore|replace:'%s':$preview.moreWarnings|escape}</p>{/if}
     {/if}
     {if $preview.firstRates}
     <h4>{$lang.firstRates|escape}</h4>

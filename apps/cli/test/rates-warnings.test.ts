@@ -1,0 +1,68 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
+import { runCli, type CliRun } from './run-cli';
+
+// `rates import` in text mode prints the warnings themselves (first 20 with line numbers, then a
+// count), for validation, dry run and a stored import; an unknown increment column is refused by name.
+jest.setTimeout(180_000);
+
+let db: TestDatabase;
+let dir: string;
+let env: Record<string, string>;
+const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
+
+// 25 inactive lines (each a warning) and 1 active one.
+const DECK = [
+  'Prefix,Destination,Rate,Increment,Status',
+  '44,United Kingdom,0.0100,6,Active',
+  ...Array.from({ length: 25 }, (_, i) => `${4410 + i},UK ${i},0.0200,6,Inactive`),
+].join('\n');
+
+beforeAll(async () => {
+  db = await createTestDatabase('cli_rates_warnings');
+  dir = mkdtempSync(join(tmpdir(), 'ictvoip-rates-warn-'));
+  env = { NODE_ENV: 'test', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniqueQueuePrefix('cli'), LOG_LEVEL: 'silent' };
+  expect((await cli('migrate')).code).toBe(0);
+}, 60_000);
+
+afterAll(async () => {
+  await db.drop();
+});
+
+function expectWarningsListed(stdout: string, file: string): void {
+  expect(stdout).toContain('(25 warnings)');
+  expect(stdout).toContain(`warning: ${file}:3: Status: skipped: status "Inactive"`);
+  expect(stdout).toContain(`warning: ${file}:22: Status: skipped: status "Inactive"`);
+  expect(stdout).not.toContain(`warning: ${file}:23:`);
+  expect(stdout).toContain('… and 5 more warnings');
+}
+
+it('validation, dry run and a stored import list the warnings with their lines', async () => {
+  const file = join(dir, 'uk.csv');
+  writeFileSync(file, DECK);
+  const validated = await cli('rates', 'import', file, '--validate-only');
+  expect(validated.code).toBe(0);
+  expect(validated.stdout).toMatch(/1 rates valid/);
+  expectWarningsListed(validated.stdout, file);
+
+  const store = ['--name', 'uk', '--currency', 'GBP', '--country-code', '44'];
+  const dryRun = await cli('rates', 'import', file, ...store, '--dry-run');
+  expect(dryRun.code).toBe(0);
+  expect(dryRun.stdout).toMatch(/dry run, nothing stored/);
+  expectWarningsListed(dryRun.stdout, file);
+
+  const stored = await cli('rates', 'import', file, ...store);
+  expect(stored.code).toBe(0);
+  expect(stored.stdout).toMatch(/deck uk: revision 1, 1 rates stored/);
+  expectWarningsListed(stored.stdout, file);
+});
+
+it('an increment column the importer does not read is refused, naming it', async () => {
+  const file = join(dir, 'interval.csv');
+  writeFileSync(file, 'Prefix,Destination,Rate,Billing Interval\n44,United Kingdom,0.0100,1\n');
+  const run = await cli('rates', 'import', file, '--validate-only');
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(`${file}:1: Billing Interval: column "Billing Interval" looks like a billing increment or duration`);
+});
