@@ -354,6 +354,41 @@ describe('credit control (fail-open)', () => {
     expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
   });
 
+  test('a balance read before a top-up whose answer arrives after a newer check recorded the top-up decides nothing: one zero mail, one suspend, one unsuspend', async () => {
+    // CI chaos failure (seed 1900): the balance is read before the client's lock is taken; a check whose
+    // read was older than the one recorded meanwhile took the service back to zero (a second zero mail).
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '-1.00');
+    expect((await check(kit, tenant)).actions).toEqual(expect.arrayContaining(['mail:zero', 'suspended']));
+    let answered!: () => void;
+    const gate = new Promise<void>((resolve) => (answered = resolve));
+    let readOld!: () => void;
+    const oldRead = new Promise<void>((resolve) => (readOld = resolve));
+    kit.whmcs.beforeAnswer = async (action) => {
+      if (action !== 'GetClientsDetails') return;
+      kit.whmcs.beforeAnswer = null;
+      readOld();
+      await gate;
+    };
+    try {
+      // The old check has read -1.00 (its answer on the way); the top-up comes and a newer check records it.
+      const stale = runCreditCheck(kit.deps, tenant.clientId);
+      await oldRead;
+      setCredit(kit, tenant, '20.00');
+      expect((await check(kit, tenant)).actions).toEqual(expect.arrayContaining(['lift', 'unsuspended']));
+      answered();
+      await stale;
+    } finally {
+      kit.whmcs.beforeAnswer = null;
+      answered();
+    }
+    await check(kit, tenant);
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(calls(kit, 'ModuleUnsuspend', tenant.serviceId)).toHaveLength(1);
+    expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ state: 'ok', pendingAction: null, suspendedBy: null });
+    expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
+  });
+
   test('a crash between ModuleSuspend and its record: the replay finds it in WHMCS, still one suspend; a crash before a mail never sends it twice', async () => {
     const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '-1.00');
     const crash = new Error('simulated crash');

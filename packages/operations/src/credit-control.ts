@@ -315,15 +315,44 @@ interface ServiceWork {
 export async function checkClientCredit(deps: CreditDeps, clientId: number, options: CreditCheckOptions = {}): Promise<CreditCheckOutcome> {
   if (options.dryRun) return dryRunCheck(deps, clientId);
   const outcome: CreditCheckOutcome = { clientId, dryRun: false, services: [] };
-  if ((await creditServicesOfClient(deps.pool, clientId)).length === 0) return outcome;
-  const reading = await readClient(deps, clientId);
-  const work = await withCreditLock(deps.pool, clientId, (client) => recordChecks(deps, client, clientId, reading));
+  const services = await creditServicesOfClient(deps.pool, clientId);
+  if (services.length === 0) return outcome;
+  const work = await readAndRecord(deps, clientId, services);
   for (const item of work) {
     outcome.services.push(item.outcome);
     // Busy: another worker holds this service's work and sends / carries out what is open.
     await tryCreditWorkLock(deps.pool, item.service.serviceId, (client) => doServiceWork(deps, client, item, options.hooks));
   }
   return outcome;
+}
+
+/** Reads that another check overtook before they could be recorded are read again, this many times in all. */
+const STALE_READ_ATTEMPTS = 5;
+
+/**
+ * Steps 1 and 2. The balance is read before the lock, so another check may record a newer reading
+ * while this one is on its way (a top-up recorded and lifted, then this read from before the top-up
+ * decides zero again: a second zero mail and suspend). What the client's checks last recorded is
+ * noted before the read; when it changed by the time the lock is held, the reading may be older
+ * than what is recorded, decides nothing, and the balance is read again.
+ */
+async function readAndRecord(deps: CreditDeps, clientId: number, services: readonly CreditServiceRow[]): Promise<ServiceWork[]> {
+  for (let attempt = 1; ; attempt += 1) {
+    const seen = await lastRecordedChecks(deps.pool, services);
+    const reading = await readClient(deps, clientId);
+    const work = await withCreditLock(deps.pool, clientId, (client) => recordChecks(deps, client, clientId, reading, seen));
+    if (work) return work;
+    if (attempt >= STALE_READ_ATTEMPTS) {
+      throw new CreditControlError('CREDIT_CHECK_OVERTAKEN', `client ${clientId}: other checks recorded newer balances during each of ${attempt} reads; checked again later`);
+    }
+  }
+}
+
+/** When each service's check was last recorded (a marker compared for equality only, so no clock is compared). */
+async function lastRecordedChecks(db: Pool, services: readonly CreditServiceRow[]): Promise<Map<number, number | null>> {
+  const seen = new Map<number, number | null>();
+  for (const service of services) seen.set(service.serviceId, (await getCreditState(db, service.serviceId))?.lastCheckedAt?.getTime() ?? null);
+  return seen;
 }
 
 /**
@@ -338,9 +367,22 @@ function comparableReading(reading: ClientReading, clientId: number, usageCurren
   return { ...reading, credit: null, error: `CURRENCY_MISMATCH: client ${clientId} pays in ${pays}, its calls are rated in ${other.join(', ')}` };
 }
 
-/** Step 2 (the caller holds the client's credit lock): decide and record each service's check. PostgreSQL only. */
-async function recordChecks(deps: CreditDeps, client: PoolClient, clientId: number, whmcsReading: ClientReading): Promise<ServiceWork[]> {
+/**
+ * Step 2 (the caller holds the client's credit lock): decide and record each service's check.
+ * PostgreSQL only. Null, with nothing recorded, when a check was recorded after `seen` was noted
+ * (the reading may be older than it).
+ */
+async function recordChecks(
+  deps: CreditDeps,
+  client: PoolClient,
+  clientId: number,
+  whmcsReading: ClientReading,
+  seen: ReadonlyMap<number, number | null>,
+): Promise<ServiceWork[] | null> {
   const services = await creditServicesOfClient(client, clientId);
+  for (const service of services) {
+    if (((await getCreditState(client, service.serviceId))?.lastCheckedAt?.getTime() ?? null) !== (seen.get(service.serviceId) ?? null)) return null;
+  }
   const uninvoiced = await uninvoicedUsageOfClient(client, clientId);
   const usage = parseMoney(uninvoiced.usage, { allowNegative: true });
   const reading = comparableReading(whmcsReading, clientId, uninvoiced.currencies);

@@ -184,6 +184,11 @@ export interface WhmcsStandin {
   secret: string;
   state: WhmcsStandinState;
   setFaults(faults: WhmcsFaultPlan[]): void;
+  /**
+   * Awaited after an action was carried out (its answer computed from the state at that moment) and
+   * before the answer is sent: a test holds one answer back while WHMCS changes, as a slow network does.
+   */
+  beforeAnswer: ((action: string, params: Record<string, string>) => Promise<void>) | null;
   addClient(client?: Partial<StandinClient>): StandinClient;
   addService(service: Partial<StandinService> & { clientid: number }): StandinService;
   /** What WHMCS's invoice run does: puts the client's un-invoiced billable items on a new invoice. */
@@ -730,6 +735,14 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       return;
     }
     if (fault === 'timeout_after_effect') return; // the work is done; the answer never comes
+    if (standin.beforeAnswer) {
+      void standin.beforeAnswer(action, safeParams).then(() => answer(response, fault, body));
+      return;
+    }
+    answer(response, fault, body);
+  };
+
+  const answer = (response: ServerResponse, fault: WhmcsFaultMode | null, body: Record<string, unknown>) => {
     if (fault === 'invalid_json') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(`<br />\n<b>Notice</b>: Undefined index in api.php<br />\n${JSON.stringify(body)}`);
       return;
@@ -767,7 +780,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
 
-  return {
+  const standin: WhmcsStandin = {
     url: `http://127.0.0.1:${port}/includes/api.php`,
     identifier,
     secret,
@@ -775,6 +788,7 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
     setFaults: (next) => {
       faults = next;
     },
+    beforeAnswer: null,
     addClient,
     addService,
     invoiceBillableItems,
@@ -783,4 +797,5 @@ export async function startWhmcsStandin(options: WhmcsStandinOptions = {}): Prom
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return standin;
 }
