@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { getCreditState, listCreditMails, noteWhmcsSuspendEvent } from '@ictvoip/store';
+import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { runCreditCheck, startWorker, syncTenantCdrs, type RunningWorker } from '../src';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
@@ -387,6 +388,29 @@ describe('credit control (fail-open)', () => {
     expect(calls(kit, 'ModuleUnsuspend', tenant.serviceId)).toHaveLength(1);
     expect(await getCreditState(kit.deps.pool, tenant.serviceId)).toMatchObject({ state: 'ok', pendingAction: null, suspendedBy: null });
     expect((await audit(kit, tenant)).filter((entry) => entry.action === 'credit.zero')).toHaveLength(1);
+  });
+
+  test("a worker's cached balance from before a top-up another worker has since recorded is read again, not decided on: one zero mail, one suspend", async () => {
+    // Each worker process keeps its own GetClientsDetails cache (CREDIT_CACHE_SECONDS); the test's two
+    // WHMCS clients are two processes' caches.
+    const cached = { ...kit.deps.config.credit, cacheSeconds: 300 };
+    const clientOf = () => new WhmcsApiClient({ url: kit.whmcs.url, identifier: kit.whmcs.identifier, secret: kit.whmcs.secret });
+    const first = { ...kit.deps, config: { ...kit.deps.config, credit: cached }, whmcs: clientOf() };
+    const second = { ...first, whmcs: clientOf() };
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '-1.00');
+    const decided = async (deps: typeof first) => (await runCreditCheck(deps, tenant.clientId)).services.find((service) => service.serviceId === tenant.serviceId)!;
+    expect((await decided(second)).actions).toEqual(expect.arrayContaining(['mail:zero', 'suspended']));
+    setCredit(kit, tenant, '20.00');
+    expect((await decided(first)).actions).toEqual(expect.arrayContaining(['lift', 'unsuspended']));
+    // The second worker's cached -1.00 was read before the top-up the first one recorded.
+    expect((await decided(second)).after).toBe('ok');
+    expect(mails(kit, tenant, 'VoIP Zero Balance')).toHaveLength(1);
+    expect(calls(kit, 'ModuleSuspend', tenant.serviceId)).toHaveLength(1);
+    expect(calls(kit, 'ModuleUnsuspend', tenant.serviceId)).toHaveLength(1);
+    // A worker's own recorded reading stays cached for its next check: no read of WHMCS per check.
+    const reads = calls(kit, 'GetClientsDetails', tenant.serviceId).length + kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails').length;
+    await decided(second);
+    expect(calls(kit, 'GetClientsDetails', tenant.serviceId).length + kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails').length).toBe(reads);
   });
 
   test('a crash between ModuleSuspend and its record: the replay finds it in WHMCS, still one suspend; a crash before a mail never sends it twice', async () => {

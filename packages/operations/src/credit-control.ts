@@ -133,21 +133,32 @@ export function nextCreditState(current: CreditState, { available, threshold, hy
 // WHMCS reads, cached within a bound.
 
 const CACHE_LIMIT = 10_000;
-const caches = new WeakMap<WhmcsApiClient, Map<number, { at: number; details: WhmcsClientDetails }>>();
+const caches = new WeakMap<WhmcsApiClient, Map<number, { at: number; details: WhmcsClientDetails; recorded: string | undefined }>>();
 
-/** GetClientsDetails, reused for CREDIT_CACHE_SECONDS; at most CACHE_LIMIT clients are kept (oldest dropped). */
-export async function cachedClientDetails(whmcs: WhmcsApiClient, clientId: number, cacheSeconds: number): Promise<WhmcsClientDetails> {
+/**
+ * GetClientsDetails, reused for CREDIT_CACHE_SECONDS; at most CACHE_LIMIT clients are kept (oldest
+ * dropped). With `recorded` (what the client's checks had recorded when asked, recordedMarker), a
+ * reading is reused only while that is unchanged: a check another worker recorded since may rest on
+ * a newer balance, which this process's older reading must not overrule (a top-up undone).
+ */
+export async function cachedClientDetails(whmcs: WhmcsApiClient, clientId: number, cacheSeconds: number, recorded?: string): Promise<WhmcsClientDetails> {
   let cache = caches.get(whmcs);
   if (!cache) caches.set(whmcs, (cache = new Map()));
   const hit = cache.get(clientId);
-  if (hit && Date.now() - hit.at < cacheSeconds * 1000) return hit.details;
+  if (hit && Date.now() - hit.at < cacheSeconds * 1000 && (recorded === undefined || hit.recorded === recorded)) return hit.details;
   const details = await whmcs.getClientsDetails(clientId);
   if (details.credit === null) throw new CreditControlError('CREDIT_UNREADABLE', `WHMCS sent no credit balance for client ${clientId}`);
   if (details.id !== clientId) throw new CreditControlError('CREDIT_UNREADABLE', `asked WHMCS for client ${clientId}, got ${details.id}`);
   cache.delete(clientId);
-  cache.set(clientId, { at: Date.now(), details });
+  cache.set(clientId, { at: Date.now(), details, recorded });
   if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as number);
   return details;
+}
+
+/** The reading `details` is what the client's checks have recorded now (`recorded`): it stays reusable for this process's next checks. */
+function markReadingRecorded(whmcs: WhmcsApiClient, clientId: number, details: WhmcsClientDetails, recorded: string): void {
+  const hit = caches.get(whmcs)?.get(clientId);
+  if (hit?.details === details) hit.recorded = recorded;
 }
 
 /** Forgets what was read of a client (after the bridge itself changed it, and in tests). */
@@ -219,10 +230,10 @@ interface ClientReading {
   error: string | null;
 }
 
-async function readClient(deps: CreditDeps, clientId: number): Promise<ClientReading> {
+async function readClient(deps: CreditDeps, clientId: number, recorded?: string): Promise<ClientReading> {
   if (!deps.whmcs) return { details: null, credit: null, error: 'WHMCS API is not configured (WHMCS_API_URL, WHMCS_API_IDENTIFIER, WHMCS_API_SECRET)' };
   try {
-    const details = await cachedClientDetails(deps.whmcs, clientId, deps.config.credit.cacheSeconds);
+    const details = await cachedClientDetails(deps.whmcs, clientId, deps.config.credit.cacheSeconds, recorded);
     return { details, credit: parseMoney(details.credit ?? '', { allowNegative: true, rounding: 'half-up', field: 'client.credit' }), error: null };
   } catch (error) {
     return { details: null, credit: null, error: describeError(error) };
@@ -339,9 +350,15 @@ const STALE_READ_ATTEMPTS = 5;
 async function readAndRecord(deps: CreditDeps, clientId: number, services: readonly CreditServiceRow[]): Promise<ServiceWork[]> {
   for (let attempt = 1; ; attempt += 1) {
     const seen = await lastRecordedChecks(deps.pool, services);
-    const reading = await readClient(deps, clientId);
-    const work = await withCreditLock(deps.pool, clientId, (client) => recordChecks(deps, client, clientId, reading, seen));
-    if (work) return work;
+    const reading = await readClient(deps, clientId, recordedMarker(seen));
+    const recorded = await withCreditLock(deps.pool, clientId, async (client) => {
+      const work = await recordChecks(deps, client, clientId, reading, seen);
+      return work && { work, now: await lastRecordedChecks(client, services) };
+    });
+    if (recorded) {
+      if (deps.whmcs && reading.details) markReadingRecorded(deps.whmcs, clientId, reading.details, recordedMarker(recorded.now));
+      return recorded.work;
+    }
     if (attempt >= STALE_READ_ATTEMPTS) {
       throw new CreditControlError('CREDIT_CHECK_OVERTAKEN', `client ${clientId}: other checks recorded newer balances during each of ${attempt} reads; checked again later`);
     }
@@ -349,10 +366,15 @@ async function readAndRecord(deps: CreditDeps, clientId: number, services: reado
 }
 
 /** When each service's check was last recorded (a marker compared for equality only, so no clock is compared). */
-async function lastRecordedChecks(db: Pool, services: readonly CreditServiceRow[]): Promise<Map<number, number | null>> {
+async function lastRecordedChecks(db: Pool | PoolClient, services: readonly CreditServiceRow[]): Promise<Map<number, number | null>> {
   const seen = new Map<number, number | null>();
   for (const service of services) seen.set(service.serviceId, (await getCreditState(db, service.serviceId))?.lastCheckedAt?.getTime() ?? null);
   return seen;
+}
+
+/** lastRecordedChecks as one comparable value (a cached reading's validity). */
+function recordedMarker(seen: ReadonlyMap<number, number | null>): string {
+  return [...seen].map(([serviceId, at]) => `${serviceId}:${at ?? '-'}`).join(',');
 }
 
 /**
