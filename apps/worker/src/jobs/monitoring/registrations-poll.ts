@@ -513,6 +513,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
   steadyPollsOf(deps).delete(name);
   pollBasesOf(deps).delete(name);
   const seen = new Map<string, Winner>();
+  const shared = new Set<string>();
   const unavailableProfiles: string[] = [];
   const steadyReplies = new Map<string, SteadyReply>();
   // Null once a profile's reply cannot be diffed by the next poll (the XML parser read it).
@@ -534,10 +535,10 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
     // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either), the first block of each winning.
     if (parsed.steady && parsed.blocks) {
       profileBases?.push({ profile, index: parsed.steady, blocks: parsed.blocks });
-      parsed.blocks.forEach((entry, block) => entry && addWinner(seen, entry, index, block));
+      parsed.blocks.forEach((entry, block) => entry && addWinner(seen, shared, entry, index, block));
     } else {
       profileBases = null;
-      for (const entry of parsed.registrations) addWinner(seen, entry, -1, -1);
+      for (const entry of parsed.registrations) addWinner(seen, shared, entry, -1, -1);
     }
   }
   if (unavailableProfiles.length === replies.size) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
@@ -564,6 +565,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       token: applied.token,
       profiles: profileBases,
       seen,
+      shared,
       pending: new Set(applied.pending),
       registered,
       unobserved: applied.unobserved.length,
