@@ -390,7 +390,15 @@ export class RegistrationsRepository {
    * batches cannot deadlock; the history's unique key still keeps a replay from recording twice.
    */
   async observeMany(observations: readonly RegistrationObservation[]): Promise<(RegistrationHistoryEntry | null)[]> {
-    if (observations.length === 0) return [];
+    return (await this.observeManyWithStates(observations)).transitions;
+  }
+
+  /**
+   * observeMany, also returning each named row as the transaction left it (written, or locked and
+   * left as it was): what a poll's copy of the rows needs, without reading the rows back after it.
+   */
+  async observeManyWithStates(observations: readonly RegistrationObservation[]): Promise<{ transitions: (RegistrationHistoryEntry | null)[]; states: RegistrationState[] }> {
+    if (observations.length === 0) return { transitions: [], states: [] };
     const client = await this.pool.connect();
     try {
       return await inTransaction(client, async () => {
@@ -406,9 +414,10 @@ export class RegistrationsRepository {
         });
         await writeRows(client, [...changed.values()]);
         const recorded = await insertHistory(client, pending);
-        const result: (RegistrationHistoryEntry | null)[] = observations.map(() => null);
-        for (const [index, entry] of recorded) result[index] = entry;
-        return result;
+        const transitions: (RegistrationHistoryEntry | null)[] = observations.map(() => null);
+        for (const [index, entry] of recorded) transitions[index] = entry;
+        const states = [...rows].map(([key, row]) => stateOf(changed.get(key) ?? row));
+        return { transitions, states };
       });
     } finally {
       client.release();

@@ -141,6 +141,22 @@ describe('RegistrationsRepository.observeMany', () => {
     expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
   });
 
+  it('observeManyWithStates returns each named row as a read after it finds it (a poll copies them without reading them back)', async () => {
+    const batch = observations(17, 150);
+    for (let start = 0; start < batch.length; start += 30) {
+      const slice = batch.slice(start, start + 30);
+      const { transitions, states } = await many.repository.observeManyWithStates(slice);
+      expect(transitions.filter((entry) => entry !== null).length).toBeLessThanOrEqual(slice.length);
+      const byServer = new Map<string, string[]>();
+      for (const input of slice) byServer.set(input.server, [...(byServer.get(input.server) ?? []), `${input.domain}|${input.extension}`]);
+      const read = (await Promise.all([...byServer].map(([server, keys]) => many.repository.statesOfKeys(server, [...new Set(keys)])))).flat();
+      const order = (a: { server: string; domain: string; extension: string }, b: typeof a) =>
+        `${a.server}|${a.domain}|${a.extension}` < `${b.server}|${b.domain}|${b.extension}` ? -1 : 1;
+      expect([...states].sort(order)).toEqual(read.sort(order));
+    }
+    expect(await many.repository.observeManyWithStates([])).toEqual({ transitions: [], states: [] });
+  });
+
   it('an empty batch is no transaction at all', async () => {
     expect(await many.repository.observeMany([])).toEqual([]);
   });

@@ -29,6 +29,12 @@ export interface PollBase {
   profiles: ProfileBase[];
   /** `domain|user` (and `realm|user`) → the block listing it first. */
   seen: Map<string, Winner>;
+  /**
+   * Keys that more than one block may list (a phone with two contacts, on two profiles): only these,
+   * when their first block goes, need the blocks searched for another. Any other key was listed by
+   * that block alone. It only grows until the next full poll (a key listed twice once stays in it).
+   */
+  shared: Set<string>;
   /** Watched extensions (`domain|extension`) whose observation did not settle (within their grace period): observed again each poll. */
   pending: Set<string>;
   registered: number;
@@ -51,8 +57,12 @@ export function keysOf(entry: Registration): string[] {
   return keys;
 }
 
-export function addWinner(seen: Map<string, Winner>, entry: Registration, profile: number, block: number): void {
-  for (const key of keysOf(entry)) if (!seen.has(key)) seen.set(key, { registration: entry, profile, block });
+/** Records the block as the first listing each of its keys that no earlier block lists; a key listed before is `shared`. */
+export function addWinner(seen: Map<string, Winner>, shared: Set<string>, entry: Registration, profile: number, block: number): void {
+  for (const key of keysOf(entry)) {
+    if (seen.has(key)) shared.add(key);
+    else seen.set(key, { registration: entry, profile, block });
+  }
 }
 
 /** More changed blocks than this and the full poll is as cheap (and a quarter of a switch re-registering at once is unusual). */
@@ -140,6 +150,8 @@ export function applyDiffs(base: PollBase, diffs: readonly (ReplyDiff | null)[])
       if (!registration) return;
       for (const key of keysOf(registration)) {
         keys.set(key, registration.extension);
+        // Another block lists it too (a kept one, one going now, or one inserted before): it may need the search below.
+        if (firstInserted.has(key) || base.seen.has(key)) base.shared.add(key);
         if (!firstInserted.has(key)) firstInserted.set(key, { registration, profile, block: index });
       }
     });
@@ -166,6 +178,8 @@ export function applyDiffs(base: PollBase, diffs: readonly (ReplyDiff | null)[])
     else if (block >= 0) setWinner(base.seen, key, inserted && earlier(inserted, { profile: winner.profile, block }) ? inserted : { ...winner, block });
     // The old first block went: every kept block listing the key comes at or after its place (-1 - block).
     else if (inserted && earlier(inserted, { profile: winner.profile, block: -1 - block })) setWinner(base.seen, key, inserted);
+    // Listed by the gone block alone: no block lists it now (the search below reads every block of every profile).
+    else if (!base.shared.has(key)) base.seen.delete(key);
     else unresolved.set(key, extension);
   }
   if (unresolved.size > 0) {

@@ -8,6 +8,7 @@ import {
   type RegistrationHistoryEntry,
   type RegistrationObservation,
   type RegistrationSighting,
+  type RegistrationState,
 } from '@ictvoip/store';
 import { randomUUID } from 'node:crypto';
 import type { WorkerDeps } from '../../deps';
@@ -199,7 +200,7 @@ async function applyObservations(
   snapshotsOf(deps).delete(server);
   const token = randomUUID();
   await repository.markServerPolled(server, now, token);
-  const { transitions, stillRegistered, inserted } = await writeObservations(deps, repository, server, plans, now);
+  const { transitions, stillRegistered, inserted, states } = await writeObservations(deps, repository, server, plans, now);
   if (unwatched.length > 0) await repository.forgetUnwatched(server, [...watchedKeys!], now);
   const written = [...plans.new, ...plans.figures, ...plans.observe];
   const touched = written.map((observation) => `${observation.domain}|${observation.extension}`);
@@ -225,7 +226,15 @@ async function applyObservations(
       figures: figuresKey(serviceId, seen),
     });
   }
-  const reread = touched.filter((key) => !stillRegistered.has(key) && !inserted.has(key));
+  // The rows the locked transaction moved are as it left them (it returns them): not read back.
+  const settled = new Set<string>();
+  for (const state of states) {
+    const key = `${state.domain}|${state.extension}`;
+    snapshot.entries.set(key, snapshotEntryOf(state));
+    settled.add(key);
+  }
+  // What is left: the absent rows the steady UPDATE gave only a poll time (and service).
+  const reread = touched.filter((key) => !stillRegistered.has(key) && !inserted.has(key) && !settled.has(key));
   for (const state of await repository.statesOfKeys(server, reread)) snapshot.entries.set(`${state.domain}|${state.extension}`, snapshotEntryOf(state));
   snapshot.token = token;
   snapshotsOf(deps).set(server, snapshot);
@@ -241,7 +250,7 @@ async function writeObservations(
   server: string,
   plans: Record<Exclude<ObservationPlan, 'skip'>, Observation[]>,
   at: Date,
-): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string>; inserted: ReadonlySet<string> }> {
+): Promise<{ transitions: RegistrationHistoryEntry[]; stillRegistered: Set<string>; inserted: ReadonlySet<string>; states: RegistrationState[] }> {
   const inserted = await repository.observeNew(server, plans.new, at);
   const done = new Set(inserted);
   const steady = await repository.observeSteady(server, plans.figures, at);
@@ -254,9 +263,9 @@ async function writeObservations(
   for (const key of steady) done.add(key);
   const rest = [...plans.new, ...plans.figures, ...plans.observe].filter((observation) => !done.has(`${observation.domain}|${observation.extension}`));
   // One transaction for them all (this poll holds the server's lock): one each was most of a poll's CPU when 1 % of the phones changed.
-  const outcomes = await repository.observeMany(rest.map((observation) => ({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds })));
-  const transitions = outcomes.filter((transition): transition is RegistrationHistoryEntry => transition !== null);
-  return { transitions, stillRegistered, inserted };
+  const outcomes = await repository.observeManyWithStates(rest.map((observation) => ({ ...observation, server, lostAfterSeconds: deps.config.monitoring.lostAfterSeconds })));
+  const transitions = outcomes.transitions.filter((transition): transition is RegistrationHistoryEntry => transition !== null);
+  return { transitions, stillRegistered, inserted, states: outcomes.states };
 }
 
 /** One poll of a server once its replies are read: `server` as asked for, `name` as its rows are keyed. */
@@ -513,6 +522,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
   steadyPollsOf(deps).delete(name);
   pollBasesOf(deps).delete(name);
   const seen = new Map<string, Winner>();
+  const shared = new Set<string>();
   const unavailableProfiles: string[] = [];
   const steadyReplies = new Map<string, SteadyReply>();
   // Null once a profile's reply cannot be diffed by the next poll (the XML parser read it).
@@ -534,10 +544,10 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
     // Listed under its domain and under its auth realm (FusionPBX's domain filter takes either), the first block of each winning.
     if (parsed.steady && parsed.blocks) {
       profileBases?.push({ profile, index: parsed.steady, blocks: parsed.blocks });
-      parsed.blocks.forEach((entry, block) => entry && addWinner(seen, entry, index, block));
+      parsed.blocks.forEach((entry, block) => entry && addWinner(seen, shared, entry, index, block));
     } else {
       profileBases = null;
-      for (const entry of parsed.registrations) addWinner(seen, entry, -1, -1);
+      for (const entry of parsed.registrations) addWinner(seen, shared, entry, -1, -1);
     }
   }
   if (unavailableProfiles.length === replies.size) throw new Error(`no SIP profile answered (${unavailableProfiles.join(', ')})`);
@@ -564,6 +574,7 @@ async function observeRegistrations(poll: PollInput): Promise<ObservedPoll> {
       token: applied.token,
       profiles: profileBases,
       seen,
+      shared,
       pending: new Set(applied.pending),
       registered,
       unobserved: applied.unobserved.length,
