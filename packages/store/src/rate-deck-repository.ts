@@ -145,15 +145,25 @@ export interface StoredDeckSettings {
   columnMapping: RateDeckColumnMapping;
 }
 
-/** The settings the named deck was last imported with, or null when there is no such deck. */
-export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+async function deckRowByName(db: Pool | PoolClient, name: string): Promise<(DeckRow & { column_mapping: RateDeckColumnMapping | null }) | null> {
   const { rows } = await db.query<DeckRow & { column_mapping: RateDeckColumnMapping | null }>(
     `SELECT deck_id, name, currency, revision, country_code, national_prefix, international_prefixes, bare_numbers, markup_percent,
        markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping
      FROM rate_decks WHERE name = $1`,
     [name],
   );
-  const row = rows[0];
+  return rows[0] ?? null;
+}
+
+/** The deck of that name with its own markup (a plan mapping's is not in it), or null. */
+export async function rateDeckByName(db: Pool | PoolClient, name: string): Promise<RateDeckRef | null> {
+  const row = await deckRowByName(db, name);
+  return row ? toRef(row) : null;
+}
+
+/** The settings the named deck was last imported with, or null when there is no such deck. */
+export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+  const row = await deckRowByName(db, name);
   if (!row) return null;
   const ref = toRef(row);
   return {
