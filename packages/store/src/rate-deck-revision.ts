@@ -1,7 +1,3 @@
-import type { Pool, PoolClient } from 'pg';
-import type { RateEntry } from '@ictvoip/rating';
-import { loadRateEntries, type RateDeckRef } from './rate-deck-repository';
-
 /** The stored deck moved on (re-imported) while it was read, again and again: read it again later. */
 export class RateDeckMovedError extends Error {
   readonly code = 'RATE_DECK_MOVED';
@@ -32,10 +28,4 @@ export async function readAtOneRevision<D extends { revision: number }, T>(
     if (value !== undefined) return { deck, value };
   }
   throw new RateDeckMovedError(label);
-}
-
-/** The deck's entries when the stored deck is still at `deck.revision`, else undefined (see readAtOneRevision). */
-export async function rateEntriesAt(db: Pool | PoolClient, deck: Pick<RateDeckRef, 'deckId' | 'revision'>): Promise<RateEntry[] | undefined> {
-  const loaded = await loadRateEntries(db, deck.deckId);
-  return loaded?.revision === deck.revision ? loaded.entries : undefined;
 }
