@@ -202,7 +202,7 @@ test('addon: rate deck preview with errors by line, then import, then the deck s
   expect(headers.slice(2, 6)).toEqual(['Billed per minute (with markup)', 'Billed connect fee', 'Base per minute', 'Base connect fee']);
   const berlin = good.page.locator('#ictvoip-deck-entries tr', { hasText: 'Berlin' });
   expect({ billed: await berlin.locator('.ictvoip-billed').innerText(), base: await berlin.locator('.ictvoip-base').innerText() }).toEqual({ billed: '0.012500', base: '0.010000' });
-  expect(await good.page.locator('#ictvoip-deck-markup').innerText()).toContain("Billed = base + the deck's markup: 25 %, +0 per minute, +0 per call (EUR)");
+  expect(await good.page.locator('#ictvoip-deck-markup').innerText()).toContain("Billed = base + the deck's markup: 25 %, +0 EUR per minute, +0 EUR per call; the prices `ictvoip rates show` gives.");
   await finish(good, 'addon-rate-deck-shown');
 });
 

@@ -79,7 +79,7 @@ $_ADDONLANG['billedPerMinute'] = 'Billed per minute (with markup)';
 $_ADDONLANG['billedConnectFee'] = 'Billed connect fee';
 $_ADDONLANG['basePerMinute'] = 'Base per minute';
 $_ADDONLANG['baseConnectFee'] = 'Base connect fee';
-$_ADDONLANG['deckMarkup'] = 'Billed = base + the deck\'s markup: %s %%, +%s per minute, +%s per call (%s), as `rates show` prices; a plan mapping may set its own markup.';
+$_ADDONLANG['deckMarkup'] = 'Billed = base + the deck\'s markup: %1$s %%, +%2$s %4$s per minute, +%3$s %4$s per call; the prices `ictvoip rates show` gives. A plan mapping may set its own markup.';
 $_ADDONLANG['connectFee'] = 'Connect fee';
 $_ADDONLANG['increments'] = 'Increments';
 $_ADDONLANG['effectiveFrom'] = 'From';

@@ -212,7 +212,7 @@ final class AdminPages
         if (($markup['percent'] ?? '') === '') {
             return ''; // a bridge that does not say its markup: no claim about it
         }
-        return vsprintf((string) ($lang['deckMarkup'] ?? 'Billed = base + the deck\'s markup: %s %%, +%s per minute, +%s per call (%s).'), [
+        return vsprintf((string) ($lang['deckMarkup'] ?? 'Billed = base + the deck\'s markup: %1$s %%, +%2$s %4$s per minute, +%3$s %4$s per call.'), [
             $markup['percent'] ?? '', $markup['fixedPerMinute'] ?? '', $markup['fixedPerCall'] ?? '', $deck['currency'] ?? '',
         ]);
     }
