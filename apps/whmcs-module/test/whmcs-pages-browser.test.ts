@@ -189,11 +189,20 @@ test('addon: rate deck preview with errors by line, then import, then the deck s
   await good.page.fill('#deck-csv', 'prefix,destination,rate_per_minute\n4930,Berlin,0.0100\n49,Germany,0.0200\n');
   await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-preview')]);
   expect(await good.page.locator('#ictvoip-first-rates').innerText()).toContain('Berlin');
+  // The file's rates, before any markup: said so, not a bare "per minute" beside the CLI's billed price.
+  expect(await good.page.locator('#ictvoip-first-rates th').allInnerTexts()).toContain('Base per minute (as in the file, before markup)');
   await good.page.screenshot({ path: path.join(ARTIFACTS, 'addon-rate-deck-preview.png'), fullPage: true });
   await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-import')]);
   expect(await good.page.locator('#ictvoip-notice').innerText()).toContain('Deck browser-deck: revision 1, 2 rates stored.');
+  // The markup set with `rates import --markup-percent 25`: the page shows what `rates show` shows, the billed price, and the base beside it.
+  await pages.bridge.api!.deps.pool.query("UPDATE rate_decks SET markup_percent = 25 WHERE name = 'browser-deck'");
   await Promise.all([good.page.waitForNavigation(), good.page.click('#ictvoip-decks a')]);
   expect(await good.page.locator('#ictvoip-deck-entries tr').count()).toBe(3);
+  const headers = await good.page.locator('#ictvoip-deck-entries th').allInnerTexts();
+  expect(headers.slice(2, 6)).toEqual(['Billed per minute (with markup)', 'Billed connect fee', 'Base per minute', 'Base connect fee']);
+  const berlin = good.page.locator('#ictvoip-deck-entries tr', { hasText: 'Berlin' });
+  expect({ billed: await berlin.locator('.ictvoip-billed').innerText(), base: await berlin.locator('.ictvoip-base').innerText() }).toEqual({ billed: '0.012500', base: '0.010000' });
+  expect(await good.page.locator('#ictvoip-deck-markup').innerText()).toContain("Billed = base + the deck's markup: 25 %, +0 EUR per minute, +0 EUR per call; the prices `ictvoip rates show` gives.");
   await finish(good, 'addon-rate-deck-shown');
 });
 

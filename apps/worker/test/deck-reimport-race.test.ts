@@ -1,11 +1,9 @@
-import { once } from 'node:events';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Pool } from 'pg';
 import { type BridgeConfig, loadConfig } from '@ictvoip/config';
 import { loadServiceRating, toCharge } from '@ictvoip/operations';
 import { formatMoney, rateCdr, type RatingCdr } from '@ictvoip/rating';
 import { importRateDeck, migrateBridgeDatabase, type RateDeckStoreOptions, type ServiceRecord } from '@ictvoip/store';
-import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import { createTestDatabase, HoldingRelay, type TestDatabase } from '@ictvoip/testkit';
 
 // A deck re-imported while a CDR sync loads it: the sync reads the deck (revision N), then its rates;
 // an import committing in between makes the rates revision N+1. The sync must rate with one whole
@@ -26,64 +24,6 @@ const call: RatingCdr = {
   hangupCause: 'NORMAL_CLEARING',
   domainName: 't1.example',
 };
-
-/**
- * A loopback TCP relay to PostgreSQL that holds the first client message containing `marker` (and
- * what follows it) until `release()`: the query is sent, but only after the test has acted.
- */
-class HoldingRelay {
-  private server!: Server;
-  private held: { upstream: Socket; chunks: Buffer[] } | null = null;
-  private armed = true;
-  private onHeld: (() => void) | null = null;
-  readonly heldOnce = new Promise<void>((resolve) => (this.onHeld = resolve));
-
-  constructor(
-    private readonly target: { host: string; port: number },
-    private readonly marker: string,
-  ) {}
-
-  async start(): Promise<number> {
-    this.server = createServer((client) => this.relay(client));
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  private relay(client: Socket): void {
-    const upstream = connect(this.target.port, this.target.host);
-    upstream.on('data', (chunk) => client.write(chunk));
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.on('data', (chunk: Buffer) => {
-      if (this.held?.upstream === upstream) {
-        this.held.chunks.push(chunk);
-        return;
-      }
-      if (this.armed && chunk.includes(this.marker)) {
-        this.armed = false;
-        this.held = { upstream, chunks: [chunk] };
-        this.onHeld?.();
-        return;
-      }
-      upstream.write(chunk);
-    });
-  }
-
-  release(): void {
-    const held = this.held;
-    this.held = null;
-    for (const chunk of held?.chunks ?? []) held?.upstream.write(chunk);
-  }
-
-  async close(): Promise<void> {
-    this.release();
-    this.server.close();
-    await once(this.server, 'close');
-  }
-}
 
 let db: TestDatabase;
 let pool: Pool;

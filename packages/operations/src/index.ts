@@ -19,7 +19,7 @@ export {
   type SourceCdr,
   type TenantCdrDomain,
 } from './cdr-reader';
-export { includedSecondsOf, loadServiceRating, rateInOrder, RateDeckMovedError, servicePeriods, toCharge, type ServiceRating } from './service-rating';
+export { includedSecondsOf, loadServiceRating, rateInOrder, servicePeriods, toCharge, type ServiceRating } from './service-rating';
 export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './cdr-backfill-preview';
 export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate';
 export {
@@ -51,3 +51,6 @@ export {
 } from './credit-control';
 export { adoptTenants, type AdoptDeps, type AdoptLine, type AdoptOptions, type AdoptOutcome, type AdoptSummary } from './adopt';
 export { callsOnPrepaidInvoices, serviceBillingView, ServiceUnknownError, type ServiceBillingView } from './billing-view';
+
+// Moved to the store (the CLI and the admin pages read decks at one revision too); still exported here.
+export { RateDeckMovedError } from '@ictvoip/store';

@@ -12,7 +12,7 @@ import {
   type InboundRating,
   type RatingContext,
 } from '@ictvoip/rating';
-import { loadRateEntries, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
+import { rateEntriesAt, readAtOneRevision, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
 import type { SourceCdr } from './cdr-reader';
 
 /** How one service's calls are rated: its deck (or none), the rating context and the plan's allowance. */
@@ -43,31 +43,18 @@ export function includedSecondsOf(plan: Record<string, unknown>): number {
   return Number.isSafeInteger(minutes) && minutes > 0 ? minutes * 60 : 0;
 }
 
-/** The stored deck moved on (re-imported) while its rates were read: read it again. */
-export class RateDeckMovedError extends Error {
-  readonly code = 'RATE_DECK_MOVED';
-  constructor(deck: string) {
-    super(`rate deck ${deck} was re-imported while it was read, again and again: rating is retried later`);
-    this.name = 'RateDeckMovedError';
-  }
-}
-
-const DECK_READS = 5;
-
 /**
- * The deck a plan key names and its rate table, of one revision. The deck row and its rates are two
- * reads: an import committing between them gives rates of a later revision than the deck read first.
- * Then the deck is read again (its markup, numbering plan and currency belong to the rates too),
- * never rated with no rates, which would store every call of the sync unrated.
+ * The deck a plan key names and its rate table, of one revision (readAtOneRevision: its markup,
+ * numbering plan and currency belong to the rates too), never rated with no rates, which would store
+ * every call of the sync unrated. RateDeckMovedError when re-imported again and again: the job is retried.
  */
 async function deckAndTable(db: Pool | PoolClient, key: string): Promise<{ deck: RateDeckRef | null; table: RatingContext['table'] }> {
-  for (let read = 0; read < DECK_READS; read++) {
-    const deck = await resolveRateDeck(db, key);
-    if (!deck) return { deck: null, table: createRateTable({ entries: [], numberingPlan: EMPTY_PLAN }) };
-    const table = await tableFor(db, deck);
-    if (table) return { deck, table };
-  }
-  throw new RateDeckMovedError(key);
+  const read = await readAtOneRevision(
+    key,
+    () => resolveRateDeck(db, key),
+    (deck) => tableFor(db, deck),
+  );
+  return read ? { deck: read.deck, table: read.value } : { deck: null, table: createRateTable({ entries: [], numberingPlan: EMPTY_PLAN }) };
 }
 
 /** The deck's table at the revision `deck` names (cached), or undefined when the stored deck is at another one now. */
@@ -75,9 +62,9 @@ async function tableFor(db: Pool | PoolClient, deck: RateDeckRef): Promise<Ratin
   const key = `${deck.deckId}@${deck.revision}:${deck.markup.percent}:${deck.markup.fixedPerMinute}:${deck.markup.fixedPerCall}`;
   const cached = tableCache.get(key);
   if (cached) return cached;
-  const loaded = await loadRateEntries(db, deck.deckId);
-  if (!loaded || loaded.revision !== deck.revision) return undefined;
-  const table = createRateTable({ entries: loaded.entries, numberingPlan: deck.numberingPlan, markup: deck.markup });
+  const entries = await rateEntriesAt(db, deck);
+  if (!entries) return undefined;
+  const table = createRateTable({ entries, numberingPlan: deck.numberingPlan, markup: deck.markup });
   tableCache.set(key, table);
   return table;
 }

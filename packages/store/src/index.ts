@@ -27,6 +27,7 @@ export * from './billing-period';
 export * from './billing-cycle';
 export * from './billing-cycles-repository';
 export * from './rate-deck-repository';
+export * from './rate-deck-revision';
 export * from './cdr-charges-repository';
 export * from './billing-repository';
 export * from './fusion-servers-repository';

@@ -13,6 +13,7 @@ import {
   type RateDeckImportResult,
   type RateEntry,
 } from '@ictvoip/rating';
+import { readAtOneRevision } from './rate-deck-revision';
 import { inTransaction } from './transaction';
 
 /** Bad arguments to importRateDeck / setPlanRateDeck (not a bad CSV line: that is the report). */
@@ -145,15 +146,25 @@ export interface StoredDeckSettings {
   columnMapping: RateDeckColumnMapping;
 }
 
-/** The settings the named deck was last imported with, or null when there is no such deck. */
-export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+async function deckRowByName(db: Pool | PoolClient, name: string): Promise<(DeckRow & { column_mapping: RateDeckColumnMapping | null }) | null> {
   const { rows } = await db.query<DeckRow & { column_mapping: RateDeckColumnMapping | null }>(
     `SELECT deck_id, name, currency, revision, country_code, national_prefix, international_prefixes, bare_numbers, markup_percent,
        markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping
      FROM rate_decks WHERE name = $1`,
     [name],
   );
-  const row = rows[0];
+  return rows[0] ?? null;
+}
+
+/** The deck of that name with its own markup (a plan mapping's is not in it), or null. */
+export async function rateDeckByName(db: Pool | PoolClient, name: string): Promise<RateDeckRef | null> {
+  const row = await deckRowByName(db, name);
+  return row ? toRef(row) : null;
+}
+
+/** The settings the named deck was last imported with, or null when there is no such deck. */
+export async function storedDeckSettings(db: Pool | PoolClient, name: string): Promise<StoredDeckSettings | null> {
+  const row = await deckRowByName(db, name);
   if (!row) return null;
   const ref = toRef(row);
   return {
@@ -416,6 +427,12 @@ export async function loadRateEntries(db: Pool | PoolClient, deckId: number): Pr
   return { revision: rows[0]?.revision ?? 0, entries };
 }
 
+/** The deck's entries when the stored deck is still at `deck.revision`, else undefined (see readAtOneRevision). */
+export async function rateEntriesAt(db: Pool | PoolClient, deck: Pick<RateDeckRef, 'deckId' | 'revision'>): Promise<RateEntry[] | undefined> {
+  const loaded = await loadRateEntries(db, deck.deckId);
+  return loaded?.revision === deck.revision ? loaded.entries : undefined;
+}
+
 /** What importRateDeck would do to the named deck, without writing (`rates import --dry-run`). */
 export interface RateDeckImportPreview {
   ok: boolean;
@@ -451,13 +468,21 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
   const report = importRateDeckCsv(csvText, { ...options.csv });
   const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0, keptEarlier: 0, keptUntil: null };
   if (!report.ok) return { ok: false, report, ...empty };
-  const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>(
-    'SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1',
-    [name],
+  // The deck's count and revision and the rates compared with of one revision, also while an import commits.
+  const read = await readAtOneRevision(
+    name,
+    async () => {
+      const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>(
+        'SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1',
+        [name],
+      );
+      return rows[0] ?? null;
+    },
+    (row) => rateEntriesAt(db, { deckId: Number(row.deck_id), revision: row.revision }),
   );
-  const deck = rows[0];
+  const deck = read?.deck;
   const start = importStartsAt(report.entries);
-  const all = deck ? ((await loadRateEntries(db, Number(deck.deck_id)))?.entries ?? []) : [];
+  const all = read?.value ?? [];
   // As importRateDeck: what starts before the file does is kept (ended then), the rest is compared.
   const startsEarlier = (entry: RateEntry) => start !== null && entry.effectiveFrom < start;
   const earlier = all.filter(startsEarlier);

@@ -9,3 +9,4 @@ export * from './random';
 export * from './ports';
 export * from './sealing';
 export * from './hostile';
+export * from './holding-relay';

@@ -13,6 +13,7 @@ import {
   RATE_DECK_FORMATS,
   RateDeckExportError,
   type RateDeckFormat,
+  type Markup,
   type NumberingPlan,
   type RateDeckColumnMapping,
   type RateDeckField,
@@ -24,8 +25,9 @@ import {
   checkRateDeckStoreOptions,
   createPool,
   importRateDeck,
-  loadRateEntries,
   previewRateDeckImport,
+  rateEntriesAt,
+  readAtOneRevision,
   resolveRateDeck,
   RateDeckStoreError,
   savedColumnMapping,
@@ -369,10 +371,14 @@ async function withDeckAt(deckName: string, atOption: string | undefined, use: (
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
-    const deck = await resolveRateDeck(pool, deckName);
-    if (!deck) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${deckName}`);
-    const entries = (await loadRateEntries(pool, deck.deckId))?.entries ?? [];
-    await use({ deck, entries, at });
+    // The deck (its markup) and its rates of one revision, also while an import commits in between.
+    const read = await readAtOneRevision(
+      deckName,
+      () => resolveRateDeck(pool, deckName),
+      (deck) => rateEntriesAt(pool, deck),
+    );
+    if (!read) throw new CliError('NOT_FOUND', `no plan mapping or deck named ${deckName}`);
+    await use({ deck: read.deck, entries: read.value, at });
   } finally {
     await pool.end();
   }
@@ -393,17 +399,28 @@ async function exportAction(options: { deck: string; format: string; at?: string
   });
 }
 
-function describeRate(rate: RateEntry) {
+/** The rate as billed (with the markup) and the deck's own (base) price beside it. */
+function describeRate(rate: RateEntry, base: RateEntry | undefined) {
   return {
     prefix: rate.prefix,
     destination: rate.destination,
     ratePerMinute: formatMoney(rate.ratePerMinute),
     connectFee: formatMoney(rate.connectFee),
+    baseRatePerMinute: base ? formatMoney(base.ratePerMinute) : null,
+    baseConnectFee: base ? formatMoney(base.connectFee) : null,
     increments: `${rate.initialIncrement}/${rate.subsequentIncrement}`,
     effectiveFrom: rate.effectiveFrom.toISOString(),
     effectiveTo: rate.effectiveTo?.toISOString() ?? null,
     sourceLine: rate.sourceLine ?? null,
   };
+}
+
+/** "25 %, +0.001/min" — the markup the billed price carries, as the operator set it; "none" without one. */
+function markupText(markup: Markup): string {
+  const percent = percentText(markup.percent);
+  const fixed = (value: string | undefined, unit: string) => (value === undefined || parseMoney(value) === 0n ? '' : `+${plainDecimal(parseMoney(value))}/${unit}`);
+  const parts = [percent === 'none' ? '' : percent, fixed(markup.fixedPerMinute, 'min'), fixed(markup.fixedPerCall, 'call')].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'none';
 }
 
 /** The other prefixes of the number that exist in the deck: they explain why the longest one won. */
@@ -420,25 +437,28 @@ function shorterCandidates(entries: readonly RateEntry[], digits: string, chosen
 async function showAction(number: string, options: JsonOption & { deck: string; at?: string }): Promise<void> {
   await withDeckAt(options.deck, options.at, async ({ deck, entries, at }) => {
     const lookup = createRateTable({ entries, numberingPlan: deck.numberingPlan, markup: deck.markup }).lookup(number, at);
-    const base = { number, deck: deck.name, revision: deck.revision, currency: deck.currency, at: at.toISOString() };
+    const view = { number, deck: deck.name, revision: deck.revision, currency: deck.currency, at: at.toISOString() };
     if (lookup.kind === 'invalid-number') throw new CliError('INVALID_NUMBER', `${number}: ${lookup.message}`);
     if (lookup.kind === 'no-rate') {
       emit(
         options,
-        { ...base, e164: lookup.e164, rate: null, why: 'no prefix of the number has a rate in force' },
-        () => `${number} → ${lookup.e164}: no rate in deck ${deck.name} (no prefix of the number has a rate in force at ${base.at})`,
+        { ...view, e164: lookup.e164, rate: null, why: 'no prefix of the number has a rate in force' },
+        () => `${number} → ${lookup.e164}: no rate in deck ${deck.name} (no prefix of the number has a rate in force at ${view.at})`,
       );
       process.exitCode = 2;
       return;
     }
-    const rate = describeRate(lookup.rate);
+    // The deck's own entry of the same prefix and start: its price before the markup.
+    const base = entries.find((entry) => entry.prefix === lookup.rate.prefix && entry.effectiveFrom.getTime() === lookup.rate.effectiveFrom.getTime());
+    const rate = describeRate(lookup.rate, base);
+    const markup = markupText(deck.markup);
     const others = shorterCandidates(entries, lookup.e164.slice(1), lookup.rate.prefix, at);
     const why = `longest matching prefix ${rate.prefix}${others.length ? ` (also matching: ${others.join(', ')})` : ''}, in force since ${rate.effectiveFrom}${rate.sourceLine ? `, from CSV line ${rate.sourceLine}` : ''}; markup of the plan/deck applied`;
-    emit(options, { ...base, e164: lookup.e164, rate, why }, () =>
+    emit(options, { ...view, e164: lookup.e164, markup, rate, why }, () =>
       [
         `${number} → ${lookup.e164}`,
         `deck ${deck.name} rev ${deck.revision} (${deck.currency})`,
-        `rate ${rate.ratePerMinute}/min, connect ${rate.connectFee}, increments ${rate.increments}, ${rate.destination}`,
+        `billed ${rate.ratePerMinute}/min, connect ${rate.connectFee} (markup ${markup}; base ${rate.baseRatePerMinute}/min, connect ${rate.baseConnectFee}), increments ${rate.increments}, ${rate.destination}`,
         `why: ${why}`,
       ].join('\n'),
     );

@@ -2,7 +2,18 @@ import express, { Router, type Request } from 'express';
 import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
-import { formatMoney, importRateDeckCsv, type NumberingPlan, type RateDeckColumnMapping, type RateDeckIssue, type RateEntry } from '@ictvoip/rating';
+import {
+  formatMoney,
+  importRateDeckCsv,
+  markUp,
+  parseMarkup,
+  parseMoney,
+  plainDecimal,
+  type NumberingPlan,
+  type RateDeckColumnMapping,
+  type RateDeckIssue,
+  type RateEntry,
+} from '@ictvoip/rating';
 import {
   AuditRepository,
   importRateDeck,
@@ -10,7 +21,10 @@ import {
   listCreditStates,
   previewRateDeckImport,
   RateDeckStoreError,
+  rateDeckByName,
+  readAtOneRevision,
   storedDeckSettings,
+  type RateDeckRef,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
@@ -423,52 +437,74 @@ async function listDecks(deps: ApiDeps) {
   }));
 }
 
-async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
-  const { rows: decks } = await deps.pool.query<{
-    deck_id: string;
-    name: string;
-    currency: string;
-    country_code: string;
-    national_prefix: string;
-    revision: number;
-    entry_count: number;
-  }>('SELECT deck_id::text, name, currency, country_code, national_prefix, revision, entry_count FROM rate_decks WHERE name = $1', [name]);
-  const deck = decks[0];
-  if (!deck) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
-  const { rows } = await deps.pool.query<{
-    prefix: string;
-    destination: string;
-    rate: string;
-    connect: string;
-    initial: number;
-    subsequent: number;
-    from: Date;
-    to: Date | null;
-    line: number | null;
-  }>(
-    `SELECT prefix, destination, rate_per_minute::text AS rate, connect_fee::text AS connect, initial_increment AS initial, subsequent_increment AS subsequent,
-            effective_from AS "from", effective_to AS "to", source_line AS line
-       FROM rate_entries WHERE deck_id = $1 AND ($2::text IS NULL OR prefix LIKE $2 || '%') ORDER BY prefix, effective_from LIMIT $3`,
-    [deck.deck_id, prefix ?? null, DECK_ENTRIES_SHOWN],
+interface ShownRate {
+  prefix: string;
+  destination: string;
+  rate: string;
+  connect: string;
+  initial: number;
+  subsequent: number;
+  from: Date;
+  to: Date | null;
+  line: number | null;
+}
+
+/** The page of the deck's rates (by prefix), or undefined when the stored deck is no longer at `deck.revision`. */
+async function ratesAt(deps: ApiDeps, deck: RateDeckRef, prefix: string | undefined): Promise<{ rows: ShownRate[]; entryCount: number } | undefined> {
+  // One statement: the rates, the count and the revision they belong to are one snapshot.
+  const { rows } = await deps.pool.query<ShownRate & { revision: number; entry_count: number }>(
+    `SELECT d.revision, d.entry_count, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
+            e.subsequent_increment AS subsequent, e.effective_from AS "from", e.effective_to AS "to", e.source_line AS line
+       FROM rate_decks d
+       LEFT JOIN LATERAL (SELECT * FROM rate_entries r WHERE r.deck_id = d.deck_id AND ($2::text IS NULL OR r.prefix LIKE $2 || '%')
+                           ORDER BY r.prefix, r.effective_from LIMIT $3) e ON true
+      WHERE d.deck_id = $1
+      ORDER BY e.prefix, e.effective_from`,
+    [deck.deckId, prefix ?? null, DECK_ENTRIES_SHOWN],
   );
+  if (rows[0]?.revision !== deck.revision) return undefined;
+  return { rows: rows.filter((row) => row.prefix !== null), entryCount: rows[0].entry_count };
+}
+
+/** A rate as the customer is billed for it (the deck's markup applied, as rating does: markUp) and the deck's own price. */
+function billedView(row: ShownRate, markup: ReturnType<typeof parseMarkup>) {
+  const [rate, connect] = [parseMoney(row.rate), parseMoney(row.connect)];
+  return {
+    prefix: row.prefix,
+    destination: row.destination,
+    ratePerMinute: formatMoney(markUp(rate, markup.percent, markup.perMinute)),
+    connectFee: formatMoney(markUp(connect, markup.percent, markup.perCall)),
+    baseRatePerMinute: formatMoney(rate),
+    baseConnectFee: formatMoney(connect),
+    increments: `${row.initial}/${row.subsequent}`,
+    effectiveFrom: row.from.toISOString(),
+    effectiveTo: row.to?.toISOString() ?? null,
+    line: row.line,
+  };
+}
+
+async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
+  // The deck (its markup) and its rates of one revision, also while an import commits between the two reads.
+  const read = await readAtOneRevision(
+    name,
+    () => rateDeckByName(deps.pool, name),
+    (deck) => ratesAt(deps, deck, prefix),
+  );
+  if (!read) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
+  const { deck, value } = read;
+  const { rows } = value;
+  const plain = (value: string | undefined) => plainDecimal(parseMoney(value ?? '0'));
   return {
     name: deck.name,
     currency: deck.currency,
-    countryCode: deck.country_code,
-    nationalPrefix: deck.national_prefix,
+    countryCode: deck.numberingPlan.countryCode,
+    nationalPrefix: deck.numberingPlan.nationalPrefix,
     revision: deck.revision,
-    entryCount: deck.entry_count,
+    entryCount: value.entryCount,
+    // the deck's own markup, as rating applies it to a plan naming the deck (a plan mapping may set another)
+    markup: { percent: plain(deck.markup.percent), fixedPerMinute: plain(deck.markup.fixedPerMinute), fixedPerCall: plain(deck.markup.fixedPerCall) },
     shown: rows.length,
-    entries: rows.map((row) => ({
-      prefix: row.prefix,
-      destination: row.destination,
-      ratePerMinute: row.rate,
-      connectFee: row.connect,
-      increments: `${row.initial}/${row.subsequent}`,
-      effectiveFrom: row.from.toISOString(),
-      effectiveTo: row.to?.toISOString() ?? null,
-      line: row.line,
-    })),
+    entries: rows.map((row) => billedView(row, parseMarkup(deck.markup))),
   };
 }
 

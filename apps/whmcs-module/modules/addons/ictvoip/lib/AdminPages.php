@@ -38,6 +38,7 @@ final class AdminPages
             'lostCount' => 0,
             'decks' => [],
             'deck' => null,
+            'deckMarkup' => '',
             'prefix' => '',
             'form' => self::deckForm([]),
             'preview' => null,
@@ -81,7 +82,7 @@ final class AdminPages
                 $shown = is_string($get['deck'] ?? null) && preg_match('/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/', $get['deck']) ? $get['deck'] : '';
                 $prefix = is_string($get['prefix'] ?? null) && preg_match('/^[0-9]{1,15}$/', $get['prefix']) ? $get['prefix'] : '';
                 $deck = $shown === '' ? null : Shape::fit($client->get('/admin/pages/rate-decks/' . rawurlencode($shown), $prefix === '' ? [] : ['prefix' => $prefix]), self::shownDeck());
-                return ['decks' => $decks['decks'], 'deck' => $deck, 'prefix' => $prefix];
+                return ['decks' => $decks['decks'], 'deck' => $deck, 'deckMarkup' => self::markupText($deck, (array) ($view['lang'] ?? [])), 'prefix' => $prefix];
             case 'batches':
                 $period = is_string($get['period'] ?? null) && preg_match('/^\d{4}-(0[1-9]|1[0-2])$/', $get['period']) ? $get['period'] : '';
                 $batches = $client->get('/admin/pages/billing/batches', $period === '' ? [] : ['period' => $period]);
@@ -200,7 +201,27 @@ final class AdminPages
 
     private static function shownDeck(): array
     {
-        return ['name' => '', 'revision' => 0, 'entryCount' => 0, 'entries' => Shape::listOf(self::RATE)];
+        // ratePerMinute / connectFee: what the customer is billed (the deck's markup applied); base*: the deck's own rates.
+        return [
+            'name' => '', 'currency' => '', 'revision' => 0, 'entryCount' => 0,
+            'markup' => ['percent' => '', 'fixedPerMinute' => '', 'fixedPerCall' => ''],
+            'entries' => Shape::listOf(self::RATE + ['baseRatePerMinute' => '', 'baseConnectFee' => '']),
+        ];
+    }
+
+    /** What the billed prices of the shown deck are made of, so the page and `rates show` read alike. */
+    private static function markupText(?array $deck, array $lang): string
+    {
+        if ($deck === null) {
+            return '';
+        }
+        $markup = (array) $deck['markup'];
+        if (($markup['percent'] ?? '') === '') {
+            return ''; // a bridge that does not say its markup: no claim about it
+        }
+        return vsprintf((string) ($lang['deckMarkup'] ?? 'Billed = base + the deck\'s markup: %1$s %%, +%2$s %4$s per minute, +%3$s %4$s per call.'), [
+            $markup['percent'] ?? '', $markup['fixedPerMinute'] ?? '', $markup['fixedPerCall'] ?? '', $deck['currency'] ?? '',
+        ]);
     }
 
     private const KEPT = ['keptEarlier' => 0, 'keptUntil' => null];

@@ -54,7 +54,7 @@
     {if $preview.firstRates}
     <h4>{$lang.firstRates|escape}</h4>
     <table class="table table-condensed table-sm" id="ictvoip-first-rates">
-        <thead><tr><th>{$lang.line|escape}</th><th>{$lang.prefix|escape}</th><th>{$lang.destination|escape}</th><th>{$lang.perMinute|escape}</th><th>{$lang.connectFee|escape}</th><th>{$lang.increments|escape}</th></tr></thead>
+        <thead><tr><th>{$lang.line|escape}</th><th>{$lang.prefix|escape}</th><th>{$lang.destination|escape}</th><th>{$lang.perMinuteBase|escape}</th><th>{$lang.connectFee|escape}</th><th>{$lang.increments|escape}</th></tr></thead>
         {foreach $preview.firstRates as $rate}<tr><td>{$rate.line|escape}</td><td>{$rate.prefix|escape}</td><td>{$rate.destination|escape}</td><td>{$rate.ratePerMinute|escape}</td><td>{$rate.connectFee|escape}</td><td>{$rate.increments|escape}</td></tr>{/foreach}
     </table>
     {/if}
@@ -77,9 +77,10 @@
     <input type="hidden" name="module" value="ictvoip"><input type="hidden" name="page" value="ratedecks"><input type="hidden" name="deck" value="{$deck.name|escape}">
     <input class="form-control input-sm" name="prefix" value="{$prefix|escape}" placeholder="{$lang.prefix|escape}" pattern="[0-9]*"> <button class="btn btn-default btn-sm" type="submit">{$lang.filter|escape}</button>
 </form>
+<p id="ictvoip-deck-markup">{$deckMarkup|escape}</p>
 <table class="table table-condensed table-sm" id="ictvoip-deck-entries">
-    <thead><tr><th>{$lang.prefix|escape}</th><th>{$lang.destination|escape}</th><th>{$lang.perMinute|escape}</th><th>{$lang.connectFee|escape}</th><th>{$lang.increments|escape}</th><th>{$lang.effectiveFrom|escape}</th><th>{$lang.line|escape}</th></tr></thead>
-    {foreach $deck.entries as $rate}<tr><td>{$rate.prefix|escape}</td><td>{$rate.destination|escape}</td><td>{$rate.ratePerMinute|escape}</td><td>{$rate.connectFee|escape}</td><td>{$rate.increments|escape}</td><td>{$rate.effectiveFrom|escape}</td><td>{$rate.line|escape}</td></tr>{/foreach}
+    <thead><tr><th>{$lang.prefix|escape}</th><th>{$lang.destination|escape}</th><th>{$lang.billedPerMinute|escape}</th><th>{$lang.billedConnectFee|escape}</th><th>{$lang.basePerMinute|escape}</th><th>{$lang.baseConnectFee|escape}</th><th>{$lang.increments|escape}</th><th>{$lang.effectiveFrom|escape}</th><th>{$lang.line|escape}</th></tr></thead>
+    {foreach $deck.entries as $rate}<tr><td>{$rate.prefix|escape}</td><td>{$rate.destination|escape}</td><td class="ictvoip-billed">{$rate.ratePerMinute|escape}</td><td>{$rate.connectFee|escape}</td><td class="ictvoip-base">{$rate.baseRatePerMinute|escape}</td><td>{$rate.baseConnectFee|escape}</td><td>{$rate.increments|escape}</td><td>{$rate.effectiveFrom|escape}</td><td>{$rate.line|escape}</td></tr>{/foreach}
 </table>
 {/if}
 {include file='_layout_bottom.tpl'}
