@@ -66,3 +66,23 @@ it('an increment column the importer does not read is refused, naming it', async
   expect(run.code).toBe(1);
   expect(run.stderr).toContain(`${file}:1: Billing Interval: column "Billing Interval" looks like a billing increment or duration`);
 });
+
+it("a sheet whose Increment cells say 0 is refused until --default-increments states the provider's meaning; a bad value is refused before the file is read", async () => {
+  // ASTPP's termination template writes 0 in its Increment column.
+  const file = join(dir, 'zero-increments.csv');
+  writeFileSync(file, ['Prefix,Destination,Rate,Increment', '44,United Kingdom,0.0100,0', '4420,London,0.0120,0'].join('\n'));
+  const store = ['--name', 'astpp', '--currency', 'GBP', '--country-code', '44'];
+  const refused = await cli('rates', 'import', file, ...store);
+  expect(refused.code).toBe(1);
+  expect(refused.stdout + refused.stderr).toMatch(/Increment/);
+
+  const bad = await cli('rates', 'import', file, ...store, '--default-increments', '0/0');
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/--default-increments: "0\/0": increments are at least 1 second/);
+
+  const stored = await cli('rates', 'import', file, ...store, '--default-increments', '1/1', '--json');
+  expect(stored.code).toBe(0);
+  const shown = await cli('rates', 'show', '00442071234567', '--deck', 'astpp', '--json');
+  expect(shown.code).toBe(0);
+  expect(shown.json).toMatchObject({ rate: { prefix: '4420', increments: '1/1' } });
+});

@@ -49,6 +49,7 @@ interface ImportOptions extends JsonOption {
   format?: string;
   map?: string[];
   effectiveFrom?: string;
+  defaultIncrements?: string;
   validateOnly?: boolean;
   dryRun?: boolean;
 }
@@ -199,6 +200,21 @@ function inboundOption(options: ImportOptions): Pick<RateDeckStoreOptions, 'inbo
   return { inbound: { ratePerMinute: options.inboundRate, ...(options.inboundIncrement !== undefined ? { increments: options.inboundIncrement } : {}) } };
 }
 
+/**
+ * `--default-increments 1/1`: what the sheet's empty or 0 increment cells mean, as its provider
+ * documents it (ASTPP's template writes 0). Without it such cells refuse the line: a guessed 60/60
+ * would overbill per-second routes.
+ */
+function stated(text: string | undefined): { defaultIncrements?: { initial: number; subsequent: number } } {
+  if (text === undefined) return {};
+  try {
+    return { defaultIncrements: parseIncrements(text, '--default-increments') };
+  } catch (error) {
+    // parseIncrements' message names the flag.
+    throw new CliError('INVALID_ARGUMENT', error instanceof Error ? error.message : String(error));
+  }
+}
+
 /** A store error names the flag the operator typed, not the option's field. */
 function cliErrorOf(error: unknown): unknown {
   if (!(error instanceof RateDeckStoreError)) return error;
@@ -213,7 +229,7 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   const format = deckFormat(options.format);
   // --map entries override the preset's columns.
   const columns = { ...(format ? formatColumnMapping(format) : {}), ...columnMapping(options.map) };
-  const csv = { columns, defaultEffectiveFrom: effectiveFrom(options.effectiveFrom) };
+  const csv = { columns, defaultEffectiveFrom: effectiveFrom(options.effectiveFrom), ...stated(options.defaultIncrements) };
   const storing = !options.validateOnly;
   if (storing) {
     const missing = [!options.name && '--name', !options.currency && '--currency', !options.countryCode && '--country-code'].filter(Boolean);
@@ -489,6 +505,10 @@ export function ratesCommand(): Command {
       collect,
     )
     .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none, UTC unless an offset is given (default 1970-01-01)')
+    .option(
+      '--default-increments <seconds>',
+      'what an empty or 0 increment cell means in this sheet, as its provider documents it: 1/1 (per second), 60/6 or 6; without it such a line is refused (never a guessed 60/60)',
+    )
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')
     .option('--json', 'machine-readable output')
