@@ -9,7 +9,23 @@ import { invoicePrepaidUsage, pushBillingBatch, runCreditCheck, syncTenantCdrs }
 import { decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 let kit: BillingKit;
-const DAY = new Date('2026-12-05T12:00:00Z');
+/**
+ * The calls are stamped just before now (the sync's look-back is measured from now), so the period,
+ * the day and the next day come from the clock too: a fixed PERIOD broke on the day after its
+ * own. Ten minutes back, and clear of a month's first minutes, so every call falls in one period.
+ */
+const CALL_BASE = callBase(Date.now());
+const PERIOD = new Date(CALL_BASE).toISOString().slice(0, 7);
+const DAY_KEY = new Date(CALL_BASE).toISOString().slice(0, 10);
+const DAY = new Date(`${DAY_KEY}T12:00:00Z`);
+/** After the day a close made now records (the close's own day is today, UTC). */
+const NEXT_DAY_KEY = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+function callBase(now: number): number {
+  const base = now - 600_000;
+  const sameMonth = (a: number, b: number) => new Date(a).toISOString().slice(0, 7) === new Date(b).toISOString().slice(0, 7);
+  return sameMonth(base, base + 60_000) ? base : base - 120_000;
+}
 
 beforeAll(async () => {
   kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0' });
@@ -25,7 +41,7 @@ async function prepaidTenant(credit: string, calls: { destination: string; e164:
   let rated = 0n;
   for (const [index, call] of calls.entries()) {
     rated += expectedMicro(call.e164, call.billsec);
-    await kit.insertCdr(tenant, { start: new Date(Date.now() - 300_000 + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
+    await kit.insertCdr(tenant, { start: new Date(CALL_BASE + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
   }
   await syncTenantCdrs(kit.deps, tenant.serviceId);
   return { tenant, rated };
@@ -46,7 +62,7 @@ test('invoiced and paid from credit once a day; the line plus the carried remain
   const before = await runCreditCheck(kit.deps, tenant.clientId);
   expect(before.services[0]?.figures).toMatchObject({ usage: microToDecimal(rated), available: microToDecimal(10_000_000n - rated) });
 
-  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-2026-12-05` });
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-${DAY_KEY}` });
   expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'nothing' });
   const [invoice] = await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId });
   const line = roundCents(rated);
@@ -61,7 +77,7 @@ test('invoiced and paid from credit once a day; the line plus the carried remain
   const after = await runCreditCheck(kit.deps, tenant.clientId);
   expect(after.services[0]?.figures).toMatchObject({ usage: '0.000000', available: microToDecimal(10_000_000n - line) });
   // The month's close finds nothing of these calls left to bill.
-  const close = await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12');
+  const close = await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD);
   expect(close.outcome).toBe('nothing');
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
 });
@@ -130,11 +146,11 @@ describe('period close of a prepaid service (calls after the last daily invoice)
     { destination: '15551234567', e164: '15551234567', billsec: 60 },
     { destination: '15551234568', e164: '15551234568', billsec: 45 },
   ];
-  const closeKey = (serviceId: number) => `pp-${serviceId}-close-2026-12`;
+  const closeKey = (serviceId: number) => `pp-${serviceId}-close-${PERIOD}`;
 
   async function addCalls(tenant: Tenant, calls: typeof LATE): Promise<void> {
     for (const [index, call] of calls.entries()) {
-      await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000 + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
+      await kit.insertCdr(tenant, { start: new Date(CALL_BASE + 20_000 + index * 1000).toISOString(), billsec: call.billsec, destination: call.destination });
     }
     await syncTenantCdrs(kit.deps, tenant.serviceId);
   }
@@ -147,14 +163,14 @@ describe('period close of a prepaid service (calls after the last daily invoice)
     // The day already has its invoice: the late calls wait for the close.
     expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, DAY)).toMatchObject({ outcome: 'nothing' });
 
-    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     const closing = (await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).find((invoice) => invoice.invoiceKey === closeKey(tenant.serviceId));
     expect(closing).toMatchObject({ state: 'paid', callCount: 2, total: '0.020000', lineAmount: '0.02', creditApplied: '0.02' });
-    expect(closing!.description).toContain('Prepaid calls 2026-12 (period close): 2 calls, 2 min');
+    expect(closing!.description).toContain(`Prepaid calls ${PERIOD} (period close): 2 calls, 2 min`);
     expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
 
     // Repeated closes (the hourly job, a replay): no second invoice, no batch.
-    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(2);
     expect(invoicesOf(tenant.clientId).map((invoice) => invoice.status)).toEqual(['Paid', 'Paid']);
     const { rows } = await kit.deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cdr_charges WHERE service_id = $1 AND prepaid_invoice IS NULL`, [tenant.serviceId]);
@@ -164,17 +180,17 @@ describe('period close of a prepaid service (calls after the last daily invoice)
   test('a call of the closed period rated after its closing invoice waits for the next daily invoice, never a batch', async () => {
     const { tenant } = await prepaidTenant('10.00', []);
     await addCalls(tenant, LATE.slice(0, 1));
-    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     await addCalls(tenant, LATE.slice(1));
-    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
-    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date('2026-12-06T12:00:00Z'))).toMatchObject({
+    expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date(`${NEXT_DAY_KEY}T12:00:00Z`))).toMatchObject({
       outcome: 'paid',
-      invoiceKey: `pp-${tenant.serviceId}-2026-12-06`,
+      invoiceKey: `pp-${tenant.serviceId}-${NEXT_DAY_KEY}`,
     });
     expect((await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).map((invoice) => [invoice.invoiceKey, invoice.callCount])).toEqual([
       [closeKey(tenant.serviceId), 1],
-      [`pp-${tenant.serviceId}-2026-12-06`, 1],
+      [`pp-${tenant.serviceId}-${NEXT_DAY_KEY}`, 1],
     ]);
   });
 
@@ -183,7 +199,7 @@ describe('period close of a prepaid service (calls after the last daily invoice)
     await addCalls(tenant, LATE);
     const crash = new Error('simulated crash');
     await expect(
-      pushBillingBatch(kit.deps, tenant.serviceId, '2026-12', {
+      pushBillingBatch(kit.deps, tenant.serviceId, PERIOD, {
         prepaid: {
           afterCreateInvoice: () => {
             throw crash;
@@ -191,7 +207,7 @@ describe('period close of a prepaid service (calls after the last daily invoice)
         },
       }),
     ).rejects.toBe(crash);
-    expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+    expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     expect(requests('CreateInvoice', tenant.clientId)).toHaveLength(1);
     expect(invoicesOf(tenant.clientId)).toHaveLength(1);
     expect(invoicesOf(tenant.clientId)[0]).toMatchObject({ status: 'Paid' });
@@ -203,7 +219,7 @@ describe('period close of a prepaid service (calls after the last daily invoice)
     await addCalls(tenant, LATE);
     kit.whmcs.setFaults([{ mode: 'result_error', percent: 100, actions: ['CreateInvoice'] }]);
     try {
-      expect(await pushBillingBatch(kit.deps, tenant.serviceId, '2026-12')).toMatchObject({ outcome: 'nothing' });
+      expect(await pushBillingBatch(kit.deps, tenant.serviceId, PERIOD)).toMatchObject({ outcome: 'nothing' });
     } finally {
       kit.whmcs.setFaults([]);
     }
@@ -213,7 +229,7 @@ describe('period close of a prepaid service (calls after the last daily invoice)
 
     const postpaid = await kit.addTenant();
     await addCalls(postpaid, LATE);
-    expect(await pushBillingBatch(kit.deps, postpaid.serviceId, '2026-12')).toMatchObject({ outcome: 'pushed' });
+    expect(await pushBillingBatch(kit.deps, postpaid.serviceId, PERIOD)).toMatchObject({ outcome: 'pushed' });
     expect(await listPrepaidInvoices(kit.deps.pool, { serviceId: postpaid.serviceId })).toEqual([]);
   });
 });
