@@ -6,6 +6,7 @@
  * between ModuleSuspend and its record, and exact sums.
  */
 import { randomUUID } from 'node:crypto';
+import { Client, Pool, type ClientConfig } from 'pg';
 import { getCreditState, listCreditMails, noteWhmcsSuspendEvent } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { runCreditCheck, startWorker, syncTenantCdrs, type RunningWorker } from '../src';
@@ -411,6 +412,44 @@ describe('credit control (fail-open)', () => {
     const reads = calls(kit, 'GetClientsDetails', tenant.serviceId).length + kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails').length;
     await decided(second);
     expect(calls(kit, 'GetClientsDetails', tenant.serviceId).length + kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails').length).toBe(reads);
+  });
+
+  test("one check's attempt reads the client's credit states twice, one statement each: noted before WHMCS is read, then compared and decided on under the client's lock", async () => {
+    const first = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '10.00');
+    const second = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '10.00');
+    // Two services of one client.
+    await kit.deps.pool.query('UPDATE services SET client_id = $2 WHERE service_id = $1', [second.serviceId, first.clientId]);
+    kit.whmcs.state.services.get(second.serviceId)!.clientid = first.clientId;
+    const statements: string[] = [];
+    class CountingClient extends Client {
+      constructor(config?: ClientConfig) {
+        super(config);
+        const query = this.query.bind(this) as (...args: unknown[]) => unknown;
+        (this as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+          statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text));
+          return query(...args);
+        };
+      }
+    }
+    const pool = new Pool({ ...kit.deps.pool.options, Client: CountingClient });
+    try {
+      const counted = { ...kit.deps, pool };
+      // The first check makes both rows; the second finds them (the usual case).
+      await runCreditCheck(counted, first.clientId);
+      statements.length = 0;
+      const outcome = await runCreditCheck(counted, first.clientId);
+      expect(outcome.services.map((service) => [service.serviceId, service.after])).toEqual([
+        [first.serviceId, 'ok'],
+        [second.serviceId, 'ok'],
+      ]);
+      const reads = statements.filter((sql) => /\bFROM credit_states\b/.test(sql));
+      console.log(`statements per credit check of a client with 2 services: ${statements.length}, of them credit state reads: ${reads.length}`);
+      // Before: each service's state was read 4 times per attempt (noted, compared, decided on, noted again
+      // after the record), one statement each, 8 in all; the work after the lock re-reads each once more.
+      expect(reads.length).toBe(2 + 2);
+    } finally {
+      await pool.end();
+    }
   });
 
   test('a crash between ModuleSuspend and its record: the replay finds it in WHMCS, still one suspend; a crash before a mail never sends it twice', async () => {

@@ -21,6 +21,7 @@ import {
   creditServicesOfClient,
   getCreditState,
   listCreditMails,
+  listCreditStates,
   markUnreadableAlerted,
   moveCreditMail,
   noteCreditActionError,
@@ -349,15 +350,17 @@ const STALE_READ_ATTEMPTS = 5;
  */
 async function readAndRecord(deps: CreditDeps, clientId: number, services: readonly CreditServiceRow[]): Promise<ServiceWork[]> {
   for (let attempt = 1; ; attempt += 1) {
-    const seen = await lastRecordedChecks(deps.pool, services);
+    const seen = lastRecordedChecks(services, await creditStatesOf(deps.pool, services));
     const reading = await readClient(deps, clientId, recordedMarker(seen));
-    const recorded = await withCreditLock(deps.pool, clientId, async (client) => {
-      const work = await recordChecks(deps, client, clientId, reading, seen);
-      return work && { work, now: await lastRecordedChecks(client, services) };
-    });
-    if (recorded) {
-      if (deps.whmcs && reading.details) markReadingRecorded(deps.whmcs, clientId, reading.details, recordedMarker(recorded.now));
-      return recorded.work;
+    const work = await withCreditLock(deps.pool, clientId, (client) => recordChecks(deps, client, clientId, reading, seen));
+    if (work) {
+      // What the record returned is what the client's checks have recorded now (only a check under this lock records).
+      const now = lastRecordedChecks(
+        work.map((item) => item.service),
+        new Map(work.map((item) => [item.service.serviceId, item.stored])),
+      );
+      if (deps.whmcs && reading.details) markReadingRecorded(deps.whmcs, clientId, reading.details, recordedMarker(now));
+      return work;
     }
     if (attempt >= STALE_READ_ATTEMPTS) {
       throw new CreditControlError('CREDIT_CHECK_OVERTAKEN', `client ${clientId}: other checks recorded newer balances during each of ${attempt} reads; checked again later`);
@@ -365,11 +368,15 @@ async function readAndRecord(deps: CreditDeps, clientId: number, services: reado
   }
 }
 
+/** The services' credit states as recorded, in one read (a service never checked has none). */
+async function creditStatesOf(db: Pool | PoolClient, services: readonly CreditServiceRow[]): Promise<Map<number, CreditStateRecord>> {
+  const states = await listCreditStates(db, { serviceIds: services.map((service) => service.serviceId) });
+  return new Map(states.map((state) => [state.serviceId, state]));
+}
+
 /** When each service's check was last recorded (a marker compared for equality only, so no clock is compared). */
-async function lastRecordedChecks(db: Pool | PoolClient, services: readonly CreditServiceRow[]): Promise<Map<number, number | null>> {
-  const seen = new Map<number, number | null>();
-  for (const service of services) seen.set(service.serviceId, (await getCreditState(db, service.serviceId))?.lastCheckedAt?.getTime() ?? null);
-  return seen;
+function lastRecordedChecks(services: readonly Pick<CreditServiceRow, 'serviceId'>[], states: ReadonlyMap<number, CreditStateRecord>): Map<number, number | null> {
+  return new Map(services.map((service) => [service.serviceId, states.get(service.serviceId)?.lastCheckedAt?.getTime() ?? null]));
 }
 
 /** lastRecordedChecks as one comparable value (a cached reading's validity). */
@@ -402,16 +409,15 @@ async function recordChecks(
   seen: ReadonlyMap<number, number | null>,
 ): Promise<ServiceWork[] | null> {
   const services = await creditServicesOfClient(client, clientId);
-  for (const service of services) {
-    if (((await getCreditState(client, service.serviceId))?.lastCheckedAt?.getTime() ?? null) !== (seen.get(service.serviceId) ?? null)) return null;
-  }
+  // Read once: compared with `seen`, then decided on (under this lock no other check records).
+  const states = await creditStatesOf(client, services);
+  for (const [serviceId, at] of lastRecordedChecks(services, states)) if (at !== (seen.get(serviceId) ?? null)) return null;
   const uninvoiced = await uninvoicedUsageOfClient(client, clientId);
   const usage = parseMoney(uninvoiced.usage, { allowNegative: true });
   const reading = comparableReading(whmcsReading, clientId, uninvoiced.currencies);
   const work: ServiceWork[] = [];
   for (const service of services) {
-    const current = await getCreditState(client, service.serviceId);
-    const decision = decide(deps, service, current, reading, usage);
+    const decision = decide(deps, service, states.get(service.serviceId) ?? null, reading, usage);
     const stored = await recordCreditCheck(client, {
       serviceId: service.serviceId,
       clientId,

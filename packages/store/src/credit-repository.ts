@@ -121,10 +121,13 @@ export function outboundRestricted(credit: CreditStateRecord | null): boolean {
   return credit?.restriction === 'outbound' && (credit.suspendedBy === 'bridge' || credit.pendingAction === 'restrict');
 }
 
-export async function listCreditStates(db: Pool | PoolClient, query: { serviceId?: number; clientId?: number } = {}): Promise<CreditStateRecord[]> {
+/** Credit states, all or of one service, of one client (as last recorded) or of the listed services (`serviceIds`). */
+export async function listCreditStates(db: Pool | PoolClient, query: { serviceId?: number; clientId?: number; serviceIds?: readonly number[] } = {}): Promise<CreditStateRecord[]> {
   const { rows } = await db.query<CreditRow>(
-    `SELECT ${COLUMNS} FROM credit_states WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2::bigint IS NULL OR client_id = $2) ORDER BY service_id`,
-    [query.serviceId ?? null, query.clientId ?? null],
+    `SELECT ${COLUMNS} FROM credit_states
+     WHERE ($1::bigint IS NULL OR service_id = $1) AND ($2::bigint IS NULL OR client_id = $2) AND ($3::bigint[] IS NULL OR service_id = ANY($3::bigint[]))
+     ORDER BY service_id`,
+    [query.serviceId ?? null, query.clientId ?? null, query.serviceIds ?? null],
   );
   return rows.map(toRecord);
 }
