@@ -314,10 +314,17 @@ export async function getCdrSyncCursor(db: Pool | PoolClient, serviceId: number)
  * usage batch (postpaid) or on a prepaid invoice: a prepaid call never gets a batch_id, and its
  * invoice is taken to WHMCS, then paid, by the prepaid invoicing job from the bridge's rows alone, so
  * an invoice not yet created or paid is that job's (and WHMCS dunning's) business, not a call left
- * unbilled. Shared by purge's billing hold and the sync fan-out's settled test, which must agree.
+ * unbilled. Shared by purge's billing hold, the sync fan-out's settled test and the reconciler's
+ * lost final bills, which must agree.
  */
 export function unbilledRatedChargeSql(alias: string): string {
   return `${alias}.status = 'rated' AND ${alias}.batch_id IS NULL AND ${alias}.prepaid_invoice IS NULL`;
+}
+
+/** The service has a rated call not billed yet (unbilledRatedChargeSql) of `period` or earlier. */
+export async function hasUnbilledRatedCharges(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 LIMIT 1`, [serviceId, period]);
+  return rows.length > 0;
 }
 
 /** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */

@@ -1,6 +1,6 @@
 import { addJob, BILLING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
-import { batchIdFor, billingPeriodsMode, getBatch } from '@ictvoip/store';
+import { batchIdFor, billingPeriodsMode, getBatch, hasUnbilledRatedCharges, unbilledRatedChargeSql } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
 import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } from './push-batch';
@@ -102,7 +102,7 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
      FROM webhook_inbox i JOIN services s ON s.service_id = i.service_id
      WHERE i.action = 'terminate' AND i.status IN ('succeeded', 'pending_apply') AND s.desired_state = 'terminated'
        AND COALESCE(i.finished_at, i.updated_at) < now() - make_interval(secs => $1)
-       AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = i.service_id AND c.status = 'rated' AND c.batch_id IS NULL AND c.prepaid_invoice IS NULL)
+       AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = i.service_id AND ${unbilledRatedChargeSql('c')})
      ORDER BY i.service_id, i.seq DESC`,
     [deps.config.billing.closeDelaySeconds + graceSeconds],
   );
@@ -114,11 +114,8 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
     if (previousState !== 'missing' && previousState !== 'failed') continue;
     const period = (await servicePeriods(deps.pool, row.service_id, deps.config))(row.terminated_at);
     if (await getBatch(deps.pool, batchIdFor(row.service_id, period))) continue;
-    const { rows: unbilled } = await deps.pool.query(
-      `SELECT 1 FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL AND prepaid_invoice IS NULL AND period <= $2 LIMIT 1`,
-      [row.service_id, period],
-    );
-    if (unbilled.length === 0) continue;
+    // The selection asked for an unbilled call of any period; the bill needs one of its period or earlier.
+    if (!(await hasUnbilledRatedCharges(deps.pool, row.service_id, period))) continue;
     const requeued = await requeueJobUnlessLive(deps.queues, BILLING_JOBS.pushBatch, { serviceId: row.service_id, period }, jobId, { timestamp: row.terminated_at.getTime() });
     if (!requeued.added) continue;
     deps.logger.warn(
