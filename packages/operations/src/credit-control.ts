@@ -41,6 +41,7 @@ import {
 } from '@ictvoip/store';
 import { WhmcsApiError, WhmcsInputError, type WhmcsApiClient, type WhmcsClientDetails } from '@ictvoip/whmcs';
 import { findDomainUuid } from './cdr-reader';
+import { currencyMismatch } from './currency';
 import { describeError } from './errors';
 
 /**
@@ -390,10 +391,8 @@ function recordedMarker(seen: ReadonlyMap<number, number | null>): string {
  * alert names the mismatch) instead of a figure that mixes them.
  */
 function comparableReading(reading: ClientReading, clientId: number, usageCurrencies: readonly string[]): ClientReading {
-  const pays = reading.details?.currencyCode;
-  const other = pays ? usageCurrencies.filter((currency) => currency !== pays) : [];
-  if (other.length === 0) return reading;
-  return { ...reading, credit: null, error: `CURRENCY_MISMATCH: client ${clientId} pays in ${pays}, its calls are rated in ${other.join(', ')}` };
+  const mismatch = currencyMismatch(clientId, reading.details?.currencyCode, usageCurrencies, 'its calls are rated in');
+  return mismatch ? { ...reading, credit: null, error: `${mismatch.code}: ${mismatch.message}` } : reading;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 export type { OperationsDeps } from './deps';
 export { describeError, PermanentJobError } from './errors';
+export { currencyMismatch, type CurrencyMismatch, type RatedWhat } from './currency';
 export {
   countCdrsAfter,
   findDomainUuid,

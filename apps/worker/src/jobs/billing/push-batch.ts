@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { BILLING_JOBS, TypedJob } from '@ictvoip/queue';
+import { currencyMismatch } from '@ictvoip/operations';
 import { parseMoney } from '@ictvoip/rating';
 import {
   createBatch,
@@ -66,9 +67,8 @@ async function attemptAdd(deps: WorkerDeps, whmcs: WhmcsApiClient, batch: Billin
   try {
     const client = await whmcs.getClientsDetails(batch.clientId);
     // AddBillableItem has no currency: the amount is read in the client's currency, so it must be the deck's.
-    if (batch.currency && client.currencyCode && client.currencyCode !== batch.currency) {
-      return { kind: 'refused', code: 'CURRENCY_MISMATCH', message: `client ${batch.clientId} pays in ${client.currencyCode}, charges are in ${batch.currency}`, final: true };
-    }
+    const mismatch = currencyMismatch(batch.clientId, client.currencyCode, [batch.currency], 'charges are in');
+    if (mismatch) return { kind: 'refused', code: mismatch.code, message: mismatch.message, final: true };
     const invoiceAction = deps.config.billing.invoiceAction;
     const dueDate = invoiceAction === 'duedate' ? (await whmcs.getService(batch.serviceId))?.nextDueDate : undefined;
     const { billableId } = await whmcs.addBillableItem({ clientId: batch.clientId, description: batch.description, amount: batch.lineAmount, invoiceAction, dueDate });

@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import { addJobs, CREDIT_JOBS, prepaidInvoiceJobId, type TypedJob } from '@ictvoip/queue';
-import { callsOnPrepaidInvoices, forgetClientDetails } from '@ictvoip/operations';
+import { callsOnPrepaidInvoices, currencyMismatch, forgetClientDetails } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import {
   createPrepaidInvoice,
@@ -50,8 +50,9 @@ async function ensureCreated(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
   if (invoice.state === 'unknown' && Date.now() - invoice.updatedAt.getTime() < 2 * deps.config.whmcs.timeoutMs) return invoice;
   // CreateInvoice has no currency: WHMCS reads the amount in the client's, so it must be the deck's (as a batch's push checks).
   const pays = (await whmcs.getClientsDetails(invoice.clientId)).currencyCode;
-  if (invoice.currency && pays && pays !== invoice.currency) {
-    const reason = `CURRENCY_MISMATCH: client ${invoice.clientId} pays in ${pays}, the calls are rated in ${invoice.currency}`;
+  const mismatch = currencyMismatch(invoice.clientId, pays, [invoice.currency], 'the calls are rated in');
+  if (mismatch) {
+    const reason = `${mismatch.code}: ${mismatch.message}`;
     await updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: invoice.state, lastError: reason, attempt: true });
     deps.logger.error(
       { invoiceKey: invoice.invoiceKey, clientId: invoice.clientId, pays, rated: invoice.currency },
