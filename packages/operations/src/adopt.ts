@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { adoptDomain, type DomainAdoption } from '@ictvoip/fusionpbx';
+import { adoptDomain, gatewayTemplateName, type DomainAdoption } from '@ictvoip/fusionpbx';
 import { AuditRepository, inTransaction, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { IctvoipFormatError, parseIctvoipDomainField, planOverridesFromOptions, STORED_PACKAGE_KEY, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import { NIL_UUID } from './cdr-reader';
@@ -106,7 +106,7 @@ function planOf(product: WhmcsClientProduct): Record<string, unknown> {
 function planGatewayName(product: WhmcsClientProduct, options: AdoptOptions): string | undefined {
   const own = planOf(product).gatewayTemplate;
   const key = typeof own === 'string' && own !== '' ? own : options.gatewayTemplate;
-  return key ? (options.gatewayTemplates?.[key]?.name ?? key) : undefined;
+  return key ? gatewayTemplateName(key, options.gatewayTemplates?.[key]) : undefined;
 }
 
 /** The bridge's side of one adopted service, in one transaction: service row, billing floor, CDR cursor, audit. */

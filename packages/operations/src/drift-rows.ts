@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import {
   CALLED_NUMBER_FIELDS,
   dialledForms,
+  gatewayTemplateName,
   normaliseNumber,
   numberPlanOf,
   patternOf,
@@ -269,7 +270,7 @@ function expectedRouteNames(plan: Record<string, unknown>, templates: RouteExpec
   if (key === null) return { key, names: [] };
   const entries = templates.routeTemplates?.[key];
   if (!entries) return { problem: `the plan's route template "${key}" is not in PROVISIONING_FILE` };
-  const gatewayName = gateway.name ?? gatewayKey;
+  const gatewayName = gatewayTemplateName(gatewayKey, gateway);
   return { key, names: entries.map((route) => `${gatewayName}.${routeAbbreviation(route.pattern)}`) };
 }
 
@@ -414,7 +415,7 @@ function numberDifferences(service: ServiceRecord, tenant: FusionTenantRow, foun
 /** The gateway name the plan's template writes (`v_gateways.gateway`), when the templates are known and hold it. */
 function expectedGatewayName(key: string, templates: RouteExpectations | null): string | null {
   const template = templates?.gatewayTemplates?.[key];
-  return template ? (template.name ?? key) : null;
+  return template ? gatewayTemplateName(key, template) : null;
 }
 
 function gatewayMismatch(service: ServiceRecord, tenant: FusionTenantRow, expected: string, actual: string, operatorNote?: string): DriftItem {

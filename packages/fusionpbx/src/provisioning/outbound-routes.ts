@@ -21,6 +21,7 @@ import type { Changes } from './converge';
 import type { Tenant, TenantState } from './tenant-state';
 import type { RouteTemplate } from './types';
 import { isEmergencyExpression, outboundPrefixOf } from './emergency-routes';
+import { gatewayTemplateName } from './gateway-name';
 
 /** app/dialplan_outbound/app_config.php and dialplan_outbound_add.php line 422. */
 export const OUTBOUND_ROUTE_APP_UUID = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3';
@@ -431,7 +432,7 @@ export async function convergeOutboundRoutes(tx: Tx, tenant: Tenant, input: Outb
 /** The routes an event asks for: the gateway the plan has now and the route template's entries. */
 export function outboundRoutesInput(input: TenantInput, gatewayUuid: string | null): OutboundRoutesInput {
   if (!input.gatewayTemplate || !input.gatewayTemplateKey || !gatewayUuid) return { gateway: null, routes: [], templateKey: null };
-  const name = input.gatewayTemplate.name ?? input.gatewayTemplateKey;
+  const name = gatewayTemplateName(input.gatewayTemplateKey, input.gatewayTemplate);
   if (/["<>&]/.test(name))
     throw new FusionpbxConfigError(`gatewayTemplates.${input.gatewayTemplateKey}.name: must not contain " < > & (it is written into the route's dialplan XML)`);
   return { gateway: { uuid: gatewayUuid, name }, routes: input.routes, templateKey: input.routeTemplateKey };
