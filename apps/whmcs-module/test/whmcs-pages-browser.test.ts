@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { CYCLE_SERVICE_ID, DOMAIN, failedMaintenanceJob, INVOICE_ID, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
+import { CYCLE_SERVICE_ID, DOMAIN, EARLIER_QUARTER, failedMaintenanceJob, INVOICE_ID, isQuarterStart, OTHER_PERIOD, PERIOD, SERVICE_ID, startWhmcsPages, type WhmcsPages } from './whmcs-pages-harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = process.env.ICTVOIP_ARTIFACTS_DIR ?? path.resolve(__dirname, '../../../artifacts/whmcs-pages');
@@ -74,7 +74,7 @@ test('client area: pick a period, see its calls with amounts, search a number, d
   const visit = await open(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}`);
   const { page } = visit;
   await page.selectOption('#ictvoip-period', PERIOD);
-  await Promise.all([page.waitForURL(/period=2026-10/), page.click('#ictvoip-calls-filter button[type=submit]')]);
+  await Promise.all([page.waitForURL(new RegExp(`period=${PERIOD}`)), page.click('#ictvoip-calls-filter button[type=submit]')]);
   expect(await page.locator('#ictvoip-calls tbody tr').count()).toBe(2);
   expect(await page.locator('#ictvoip-calls tbody tr').first().innerText()).toContain('0.042 EUR');
   expect(await page.locator('#ictvoip-calls tbody tr').first().innerText()).toContain('<script>window.__pwned=1</script>"quoted"');
@@ -134,12 +134,12 @@ test("client area of a quarterly service: the picker offers its own periods (due
   const { page } = visit;
   const options = await page.locator('#ictvoip-period option').allTextContents();
   expect(options).toHaveLength(12);
-  expect(options.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
-  await page.selectOption('#ictvoip-period', '2026-05-15');
-  await Promise.all([page.waitForURL(/period=2026-05-15/), page.click('#ictvoip-calls-filter button[type=submit]')]);
-  expect(await page.locator('#ictvoip-period').inputValue()).toBe('2026-05-15');
-  expect(await page.locator('#ictvoip-period-total').innerText()).toContain('(2026-05-15 – 2026-08-14)');
-  expect(await page.locator('#ictvoip-csv').getAttribute('href')).toContain('period=2026-05-15');
+  expect(options.filter((label) => !isQuarterStart(label))).toEqual([]);
+  await page.selectOption('#ictvoip-period', EARLIER_QUARTER.start);
+  await Promise.all([page.waitForURL(new RegExp(`period=${EARLIER_QUARTER.start}`)), page.click('#ictvoip-calls-filter button[type=submit]')]);
+  expect(await page.locator('#ictvoip-period').inputValue()).toBe(EARLIER_QUARTER.start);
+  expect(await page.locator('#ictvoip-period-total').innerText()).toContain(`(${EARLIER_QUARTER.start} – ${EARLIER_QUARTER.lastDay})`);
+  expect(await page.locator('#ictvoip-csv').getAttribute('href')).toContain(`period=${EARLIER_QUARTER.start}`);
   await finish(visit, 'client-area-quarterly');
 });
 
@@ -208,7 +208,7 @@ test('addon: rate deck preview with errors by line, then import, then the deck s
 
 test("addon: a period's billing batches with the WHMCS invoice link; servers and registration alerts", async () => {
   const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=batches`);
-  await Promise.all([visit.page.waitForURL(/period=2026-09/), visit.page.selectOption('#ictvoip-period', OTHER_PERIOD)]);
+  await Promise.all([visit.page.waitForURL(new RegExp(`period=${OTHER_PERIOD}`)), visit.page.selectOption('#ictvoip-period', OTHER_PERIOD)]);
   expect(await visit.page.locator('#ictvoip-batches tbody tr').count()).toBe(2);
   expect(await visit.page.locator('#ictvoip-batches a.ictvoip-invoice').getAttribute('href')).toBe(`invoices.php?action=edit&id=${INVOICE_ID}`);
   await finish(visit, 'addon-batches');

@@ -41,8 +41,37 @@ export const SERVICE_ID = 8801;
 export const DOMAIN = 'pages-tenant.pbx.example.net';
 export const HOSTILE_NAME = '<script>window.__pwned=1</script>"quoted"';
 export const HOSTILE_NUMBER = '=cmd|\' /C calc\'!A0';
-export const PERIOD = '2026-10';
-export const OTHER_PERIOD = '2026-09';
+/**
+ * The seeded calls' months come from the clock: the period picker offers the running period and the
+ * eleven before it, so a fixed PERIOD fell out of it a year on. PERIOD is two months before the month
+ * of two days ago (the running period and the latest closed one are never PERIOD, even in a month's
+ * first BILLING_CLOSE_DELAY_SECONDS), OTHER_PERIOD the month before it. UTC: the bridge's billing time zone.
+ */
+const RECENT_MONTH = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 7);
+export const PERIOD = addMonths(RECENT_MONTH, -2);
+export const OTHER_PERIOD = addMonths(RECENT_MONTH, -3);
+/** PERIOD's first day, the first day after it and its last day (`YYYY-MM-DD`). */
+export const PERIOD_START = `${PERIOD}-01`;
+export const PERIOD_END = `${addMonths(PERIOD, 1)}-01`;
+export const PERIOD_LAST_DAY = new Date(Date.parse(`${PERIOD_END}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+/** A day of PERIOD (`YYYY-MM-DD`). */
+export const periodDay = (day: number): string => `${PERIOD}-${String(day).padStart(2, '0')}`;
+/**
+ * The quarterly tenant's quarter holding OTHER_PERIOD and PERIOD (from the 15th of the month before
+ * OTHER_PERIOD) and the quarter before it: both among the twelve its picker offers.
+ */
+export const QUARTER = { start: `${addMonths(PERIOD, -2)}-15`, end: `${addMonths(PERIOD, 1)}-15`, lastDay: `${addMonths(PERIOD, 1)}-14` };
+export const EARLIER_QUARTER = { start: `${addMonths(PERIOD, -5)}-15`, lastDay: `${addMonths(PERIOD, -2)}-14` };
+/** True for the start of one of the quarterly tenant's quarters: a 15th, three, six, ... months from QUARTER's. */
+export function isQuarterStart(label: string): boolean {
+  return /^\d{4}-\d{2}-15$/.test(label) && (Number(label.slice(5, 7)) - Number(QUARTER.start.slice(5, 7))) % 3 === 0;
+}
+
+/** `YYYY-MM` plus `months` (may be negative). */
+export function addMonths(month: string, months: number): string {
+  const [year, monthOfYear] = month.split('-').map(Number) as [number, number];
+  return new Date(Date.UTC(year, monthOfYear - 1 + months, 1)).toISOString().slice(0, 7);
+}
 export const INVOICE_ID = 4242;
 /** A second tenant billed quarterly from the 15th (its own cycle, #16), for the period picker. */
 export const CYCLE_SERVICE_ID = 8803;
@@ -151,12 +180,12 @@ function serverParams(baseUrl: string, secret: string): Record<string, unknown> 
 /** Calls of PERIOD (one answered and rated, one unrated, one not billable, one not yet rated, a hostile one) and one of OTHER_PERIOD. */
 async function seedCalls(bridge: Bridge, domainUuid: string): Promise<void> {
   const calls = [
-    { at: '2026-10-03 09:00:00+00', from: '100', name: 'Reception', to: '+4930123456', billsec: 125, charge: { status: 'rated', amount: '0.125000', reason: null } },
-    { at: '2026-10-04 10:00:00+00', from: '100', name: 'Reception', to: '+88212345678', billsec: 60, charge: { status: 'unrated', amount: null, reason: 'no rate for +88212345678 in deck retail' } },
-    { at: '2026-10-05 11:00:00+00', from: '+4930999999', name: 'Caller', to: '100', billsec: 0, charge: { status: 'not_billable', amount: null, reason: 'inbound calls are not billed' } },
-    { at: '2026-10-06 12:00:00+00', from: '101', name: 'Desk', to: '+4940111111', billsec: 30, charge: null },
-    { at: '2026-10-07 13:00:00+00', from: HOSTILE_NUMBER, name: HOSTILE_NAME, to: '+4940222222', billsec: 42, charge: { status: 'rated', amount: '0.042000', reason: null } },
-    { at: '2026-09-20 08:00:00+00', from: '100', name: 'Reception', to: '+4989777777', billsec: 61, charge: { status: 'rated', amount: '0.061000', reason: null } },
+    { at: `${periodDay(3)} 09:00:00+00`, from: '100', name: 'Reception', to: '+4930123456', billsec: 125, charge: { status: 'rated', amount: '0.125000', reason: null } },
+    { at: `${periodDay(4)} 10:00:00+00`, from: '100', name: 'Reception', to: '+88212345678', billsec: 60, charge: { status: 'unrated', amount: null, reason: 'no rate for +88212345678 in deck retail' } },
+    { at: `${periodDay(5)} 11:00:00+00`, from: '+4930999999', name: 'Caller', to: '100', billsec: 0, charge: { status: 'not_billable', amount: null, reason: 'inbound calls are not billed' } },
+    { at: `${periodDay(6)} 12:00:00+00`, from: '101', name: 'Desk', to: '+4940111111', billsec: 30, charge: null },
+    { at: `${periodDay(7)} 13:00:00+00`, from: HOSTILE_NUMBER, name: HOSTILE_NAME, to: '+4940222222', billsec: 42, charge: { status: 'rated', amount: '0.042000', reason: null } },
+    { at: `${OTHER_PERIOD}-20 08:00:00+00`, from: '100', name: 'Reception', to: '+4989777777', billsec: 61, charge: { status: 'rated', amount: '0.061000', reason: null } },
   ];
   for (const [index, call] of calls.entries()) {
     const uuid = randomUUID();
@@ -208,8 +237,8 @@ async function seedVoicemailNumbersCredit(bridge: Bridge, domainUuid: string): P
 async function seedCycleTenant(bridge: Bridge): Promise<void> {
   await seedTenant(bridge.api!.deps.pool, bridge.fusion, CYCLE_SERVICE_ID, CYCLE_DOMAIN, { maxExtensions: 5 });
   await bridge.api!.deps.pool.query(
-    `insert into service_billing_cycles (service_id, valid_from, cycle, anchor, whmcs_cycle, next_due, source) values ($1, '-infinity', 'quarterly', '2026-08-15', 'Quarterly', '2026-11-15', 'event')`,
-    [CYCLE_SERVICE_ID],
+    `insert into service_billing_cycles (service_id, valid_from, cycle, anchor, whmcs_cycle, next_due, source) values ($1, '-infinity', 'quarterly', $2, 'Quarterly', $3, 'event')`,
+    [CYCLE_SERVICE_ID, QUARTER.start, QUARTER.end],
   );
 }
 
@@ -233,8 +262,8 @@ async function seedPhonesAndBatches(bridge: Bridge, domainUuid: string): Promise
   );
   await bridge.api!.deps.pool.query(
     `insert into billing_batches (batch_id, service_id, client_id, period, currency, state, total, line_amount, call_count, billed_seconds, description, push_token, whmcs_billable_id, whmcs_invoice_id, pushed_at)
-     values ($1, $2, 77, $3, 'EUR', 'pushed', 0.061, 0.06, 1, 61, 'Calls 2026-09', $4, 9001, $5, now()),
-            ($6, 8802, 78, $3, 'EUR', 'failed', 1.5, 1.50, 3, 300, 'Calls 2026-09', $7, null, null, null)`,
+     values ($1, $2, 77, $3, 'EUR', 'pushed', 0.061, 0.06, 1, 61, 'Calls ' || $3::text, $4, 9001, $5, now()),
+            ($6, 8802, 78, $3, 'EUR', 'failed', 1.5, 1.50, 3, 300, 'Calls ' || $3::text, $7, null, null, null)`,
     [`b-${SERVICE_ID}-${OTHER_PERIOD}`, SERVICE_ID, OTHER_PERIOD, `tok-${randomUUID()}`, INVOICE_ID, `b-8802-${OTHER_PERIOD}`, `tok-${randomUUID()}`],
   );
 }

@@ -24,9 +24,15 @@ import {
   failedMaintenanceJob,
   HOSTILE_NAME,
   INVOICE_ID,
+  isQuarterStart,
   OTHER_PERIOD,
   PAGE_SIZE,
   PERIOD,
+  PERIOD_END,
+  PERIOD_LAST_DAY,
+  PERIOD_START,
+  periodDay,
+  QUARTER,
   readModuleLog,
   SERVICE_ID,
   startWhmcsPages,
@@ -107,9 +113,9 @@ describe('client area (server module ClientArea)', () => {
     expect(first.ictvoipLinks.periods.map((option: { value: string }) => option.value)).toContain(PERIOD);
     expect(first.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe(PERIOD);
     expect(first.ictvoipCalls.rows).toHaveLength(PAGE_SIZE);
-    expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: '2026-10-07 13:00:00', fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
-    expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: '2026-10-06 12:00:00', rated: false, statusText: 'not rated yet' });
-    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: '2026-10-01', periodEnd: '2026-11-01', periodLastDay: '2026-10-31' });
+    expect(first.ictvoipCalls.rows[0]).toMatchObject({ date: `${periodDay(7)} 13:00:00`, fromName: HOSTILE_NAME, to: '+4940222222', duration: '0:42', rated: true, amount: '0.042 EUR' });
+    expect(first.ictvoipCalls.rows[1]).toMatchObject({ date: `${periodDay(6)} 12:00:00`, rated: false, statusText: 'not rated yet' });
+    expect(first.ictvoipCalls).toMatchObject({ ratedCalls: 2, unratedCalls: 1, amount: '0.167', currency: 'EUR', periodStart: PERIOD_START, periodEnd: PERIOD_END, periodLastDay: PERIOD_LAST_DAY });
     expect(first.ictvoipLinks.csv).toBe(`clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
 
     const rows = [...first.ictvoipCalls.rows];
@@ -120,13 +126,13 @@ describe('client area (server module ClientArea)', () => {
       rows.push(...page.ictvoipCalls.rows);
       next = page.ictvoipLinks.next;
     }
-    expect(rows.map((row) => row.date)).toEqual(['2026-10-07 13:00:00', '2026-10-06 12:00:00', '2026-10-05 11:00:00', '2026-10-04 10:00:00', '2026-10-03 09:00:00']);
+    expect(rows.map((row) => row.date)).toEqual([`${periodDay(7)} 13:00:00`, `${periodDay(6)} 12:00:00`, `${periodDay(5)} 11:00:00`, `${periodDay(4)} 10:00:00`, `${periodDay(3)} 09:00:00`]);
     expect(rows[2]).toMatchObject({ rated: false, statusText: 'not billable', reason: 'inbound calls are not billed', duration: '0:00' });
     expect(rows[3]).toMatchObject({ rated: false, statusText: 'unrated', reason: 'no rate for +88212345678 in deck retail' });
     expect(rows[4]).toMatchObject({ rated: true, amount: '0.125 EUR', duration: '2:05' });
 
     const september = await clientData({ period: OTHER_PERIOD });
-    expect(september.ictvoipCalls.rows).toEqual([expect.objectContaining({ date: '2026-09-20 08:00:00', amount: '0.061 EUR' })]);
+    expect(september.ictvoipCalls.rows).toEqual([expect.objectContaining({ date: `${OTHER_PERIOD}-20 08:00:00`, amount: '0.061 EUR' })]);
   });
 
   test("an extension with a numeric alias shows the alias's mailbox (FusionPBX keys it by the alias)", async () => {
@@ -188,7 +194,7 @@ describe('client area (server module ClientArea)', () => {
       const closing = latestClosedPeriod(new Date(), pages.bridge.config.billing.timeZone, pages.bridge.config.billing.closeDelaySeconds);
       expect((await clientData({ period: closing })).ictvoipCalls).toMatchObject({ adjustments: '-0.05' });
       expect((await clientData()).ictvoip.usage).toMatchObject({ amount: '0.00', adjustments: '', total: '' });
-      // PERIOD's bill is made: its calls, the credit, and a call of 2026-09 not billed yet (0.061). PERIOD's total is that bill; the running period no longer has the credit.
+      // PERIOD's bill is made: its calls, the credit, and a call of OTHER_PERIOD not billed yet (0.061). PERIOD's total is that bill; the running period no longer has the credit.
       const client = await pool.connect();
       try {
         expect((await createBatch(client, { serviceId: SERVICE_ID, clientId: 77, period: PERIOD }))?.batch).toMatchObject({ total: '0.178000', adjustmentTotal: '-0.050000' });
@@ -234,35 +240,35 @@ describe('client area (server module ClientArea)', () => {
     }
     expect(page).toContain('2 new</strong>, 1 saved');
     expect(page).not.toContain('<script>');
-    expect(page).toMatch(/Rated calls this period \(2026-10-01 &ndash; 2026-10-31\): 2, 0\.167 EUR/);
+    expect(page).toContain(`Rated calls this period (${PERIOD_START} &ndash; ${PERIOD_LAST_DAY}): 2, 0.167 EUR`);
   });
 
   test("periods follow the service's own billing cycle; a day inside a period names that period", async () => {
-    const cycle = (await (await signedPost('/whmcs/client/overview', { serviceId: CYCLE_SERVICE_ID, period: '2026-09-01' })).json()) as {
+    const cycle = (await (await signedPost('/whmcs/client/overview', { serviceId: CYCLE_SERVICE_ID, period: `${OTHER_PERIOD}-01` })).json()) as {
       period: string;
       periodStart: string;
       periodEnd: string;
       periods: string[];
     };
-    expect(cycle).toMatchObject({ period: '2026-08-15', periodStart: '2026-08-15', periodEnd: '2026-11-15' });
+    expect(cycle).toMatchObject({ period: QUARTER.start, periodStart: QUARTER.start, periodEnd: QUARTER.end });
     expect(cycle.periods).toHaveLength(12);
-    expect(cycle.periods.every((label) => /^\d{4}-(02|05|08|11)-15$/.test(label))).toBe(true);
-    expect(cycle.periods).toContain('2026-08-15');
+    expect(cycle.periods.filter((label) => !isQuarterStart(label))).toEqual([]);
+    expect(cycle.periods).toContain(QUARTER.start);
     // Through the module: the picker offers the quarters due on the 15th, and a quarter's page names its first and last day.
-    const quarterly = await clientData({ period: '2026-08-15' }, pages.phpUrl, CYCLE_SERVICE_ID);
-    expect(quarterly.ictvoipCalls).toMatchObject({ period: '2026-08-15', periodStart: '2026-08-15', periodEnd: '2026-11-15' });
+    const quarterly = await clientData({ period: QUARTER.start }, pages.phpUrl, CYCLE_SERVICE_ID);
+    expect(quarterly.ictvoipCalls).toMatchObject({ period: QUARTER.start, periodStart: QUARTER.start, periodEnd: QUARTER.end });
     const options = quarterly.ictvoipLinks.periods.map((option: { value: string }) => option.value);
     expect(options).toEqual(cycle.periods);
-    expect(quarterly.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe('2026-08-15');
-    expect(quarterly.ictvoipLinks.csv).toContain('period=2026-08-15');
-    const page = await html(`/clientarea.php?action=productdetails&id=${CYCLE_SERVICE_ID}&period=2026-08-15`);
+    expect(quarterly.ictvoipLinks.periods.find((option: { selected: boolean }) => option.selected).value).toBe(QUARTER.start);
+    expect(quarterly.ictvoipLinks.csv).toContain(`period=${QUARTER.start}`);
+    const page = await html(`/clientarea.php?action=productdetails&id=${CYCLE_SERVICE_ID}&period=${QUARTER.start}`);
     expectNoPhpError(page);
-    expect(page).toContain('<option value="2026-08-15" selected>2026-08-15</option>');
-    expect(quarterly.ictvoipCalls.periodLastDay).toBe('2026-11-14');
-    expect(page).toMatch(/\(2026-08-15 &ndash; 2026-11-14\)/);
+    expect(page).toContain(`<option value="${QUARTER.start}" selected>${QUARTER.start}</option>`);
+    expect(quarterly.ictvoipCalls.periodLastDay).toBe(QUARTER.lastDay);
+    expect(page).toContain(`(${QUARTER.start} &ndash; ${QUARTER.lastDay})`);
     // The module passes a YYYY-MM-DD period on; a calendar-month service answers with the month containing it.
-    const calendar = await clientData({ period: '2026-10-15' });
-    expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: '2026-10-01' });
+    const calendar = await clientData({ period: periodDay(15) });
+    expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: PERIOD_START });
     expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-02-30' })).status).toBe(400);
   });
 
@@ -276,7 +282,7 @@ describe('client area (server module ClientArea)', () => {
     expect(page).toContain('=cmd|&#039; /C calc&#039;!A0');
     expect(page).not.toContain(pages.webhookSecret);
     expect(page).not.toContain(pages.adminToken);
-    expect(page).toContain('href="clientarea.php?action=productdetails&amp;id=8801&amp;modop=custom&amp;a=downloadCalls&amp;period=2026-10"');
+    expect(page).toContain(`href="clientarea.php?action=productdetails&amp;id=8801&amp;modop=custom&amp;a=downloadCalls&amp;period=${PERIOD}"`);
   });
 
   test('CSV download: streamed by the bridge through the module, formulas neutralised, same calls as the page', async () => {
@@ -602,7 +608,7 @@ describe('addon module (admin pages)', () => {
       const dashboard = (await addonData()).dashboard;
       expect(dashboard.queues.map((entry: { name: string }) => entry.name)).toEqual(expect.arrayContaining(Object.values(QUEUE_NAMES)));
       expect(dashboard.failedJobs).toEqual([expect.objectContaining({ queue: QUEUE_NAMES.maintenance, id: 'failing-job-1', failedReason: 'FusionPBX said no <b>bold</b>' })]);
-      expect(dashboard.unrated).toMatchObject({ total: 1, byService: [{ serviceId: SERVICE_ID, calls: 1, oldest: '2026-10-04T10:00:00.000Z' }] });
+      expect(dashboard.unrated).toMatchObject({ total: 1, byService: [{ serviceId: SERVICE_ID, calls: 1, oldest: `${periodDay(4)}T10:00:00.000Z` }] });
       expect(dashboard.servers).toEqual([expect.objectContaining({ name: 'default', databaseOk: true })]);
       expect(dashboard.registrations.lostNow).toEqual([expect.objectContaining({ extension: '101', serviceId: SERVICE_ID })]);
 
