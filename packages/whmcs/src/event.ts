@@ -155,13 +155,13 @@ const FUSIONPBX_ONLY_LIMITS = {
 };
 
 const planSchema = Joi.object({
-  maxExtensions: Joi.number().integer().min(0).max(10000),
+  maxExtensions: limit('maxExtensions'),
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
-  initialExtensions: Joi.number().integer().min(PLAN_LIMITS.initialExtensions.min).max(PLAN_LIMITS.initialExtensions.max),
-  firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
+  initialExtensions: limit('initialExtensions'),
+  firstExtension: limit('firstExtension').default(100),
   extensionNumbers: Joi.any().custom(extensionNumbersOf, 'extension numbers'),
-  maxGateways: Joi.number().integer().min(PLAN_LIMITS.maxGateways.min).max(PLAN_LIMITS.maxGateways.max),
-  maxDestinations: Joi.number().integer().min(PLAN_LIMITS.maxDestinations.min).max(PLAN_LIMITS.maxDestinations.max),
+  maxGateways: limit('maxGateways'),
+  maxDestinations: limit('maxDestinations'),
   ...FUSIONPBX_ONLY_LIMITS,
   routeTemplate: optionalText,
   trunkCidrs: Joi.any().custom((value: unknown, helpers) => {
@@ -432,9 +432,9 @@ function compile(rules: EventCheckRules): Compiled {
     ],
     // The order of event.ts's planSchema keys.
     plan: [
-      ['maxExtensions', int(0, 10_000)],
+      ['maxExtensions', limit('maxExtensions')],
       ['initialExtensions', limit('initialExtensions')],
-      ['firstExtension', int(1, 99_999_999)],
+      ['firstExtension', limit('firstExtension')],
       ['extensionNumbers', extensionNumbers],
       ['maxGateways', limit('maxGateways')],
       ['maxDestinations', limit('maxDestinations')],
