@@ -197,11 +197,11 @@ describe('the billing cycle an event states', () => {
     event(serviceId, 'create', { service: { id: serviceId, pid: 3, domain, username: 'admin', billingCycle, nextDueDate } });
 
   it('is recorded when the event is applied, and when the worker refuses it (a domain of another service)', async () => {
-    expect((await send(withCycle(4107, 'cycle-owner.example.org', 'Monthly', '2027-02-10'))).body.result).toBe('success');
-    expect(await cycleOf(4107)).toEqual([{ whmcs_cycle: 'Monthly', next_due: '2027-02-10', source: 'event' }]);
-    const refused = await send(withCycle(4108, 'cycle-owner.example.org', 'Quarterly', '2027-03-01'));
+    expect((await send(withCycle(4120, 'cycle-owner.example.org', 'Monthly', '2027-02-10'))).body).toMatchObject({ result: 'success' });
+    expect(await cycleOf(4120)).toEqual([{ whmcs_cycle: 'Monthly', next_due: '2027-02-10', source: 'event' }]);
+    const refused = await send(withCycle(4121, 'cycle-owner.example.org', 'Quarterly', '2027-03-01'));
     expect(refused.body).toMatchObject({ result: 'error', retryable: false });
-    expect(await cycleOf(4108)).toEqual([{ whmcs_cycle: 'Quarterly', next_due: '2027-03-01', source: 'event' }]);
+    expect(await cycleOf(4121)).toEqual([{ whmcs_cycle: 'Quarterly', next_due: '2027-03-01', source: 'event' }]);
   });
 });
 
