@@ -212,8 +212,10 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
 /**
  * Records the cycle a module event carries (`service.billingCycle`, `service.nextDueDate`), seen on
  * the event's local day: what the event states is recorded as it runs, like its plan and desired
- * state. Best effort: a failure is logged and the CDR sync's daily check (jobs/billing/service-cycle.ts)
- * catches up.
+ * state. It is WHMCS's billing fact, not part of the tenant's rows: runTenantAction records it once
+ * the database side has run (succeeded or not), so the path from an event to its FusionPBX rows does
+ * not pass through billing code. Best effort: a failure is logged and the CDR sync's daily check
+ * (jobs/billing/service-cycle.ts) catches up.
  */
 export async function recordEventCycle(deps: WorkerDeps, command: TenantCommand, serviceId: number): Promise<void> {
   const whmcsCycle = command.service.billingCycle;
@@ -270,25 +272,33 @@ export async function runTenantAction(
   afterDatabase: () => Promise<void> = async () => {},
 ): Promise<ActionResult> {
   const { deps, inboxEvent } = ctx;
-  // WHMCS's billing cycle as the event states it (service billing periods); best effort, never fails the event.
-  await recordEventCycle(deps, ctx.event, inboxEvent.serviceId);
+  // WHMCS's billing cycle as the event states it (service billing periods), recorded after the database
+  // side whatever its outcome; best effort, never fails the event.
+  const recordCycle = () => recordEventCycle(deps, ctx.event, inboxEvent.serviceId);
   const earlier = committedEarlier(ctx);
   if (earlier) {
+    await recordCycle();
     const backlog = ctx.service!.pendingApply!;
     const othersOwed = backlog.events.some((known) => known.eventId !== earlier.eventId);
     await afterDatabase();
     return settleFreeswitch(ctx, earlier, { backlog, wasBehind: othersOwed, waits: true });
   }
-  if (!ctx.service && call !== 'create') {
-    await deps.services.setDesired({
-      serviceId: inboxEvent.serviceId,
-      clientId: inboxEvent.clientId,
-      desiredState: desired ?? 'active',
-      eventId: inboxEvent.eventId,
-      fusionpbxServer: deps.fusionServer,
-    });
+  let converged: Awaited<ReturnType<typeof convergeDatabase>>;
+  try {
+    if (!ctx.service && call !== 'create') {
+      await deps.services.setDesired({
+        serviceId: inboxEvent.serviceId,
+        clientId: inboxEvent.clientId,
+        desiredState: desired ?? 'active',
+        eventId: inboxEvent.eventId,
+        fusionpbxServer: deps.fusionServer,
+      });
+    }
+    converged = await convergeDatabase(ctx, call, desired);
+  } finally {
+    await recordCycle();
   }
-  const { event, addition } = await convergeDatabase(ctx, call, desired);
+  const { event, addition } = converged;
   await afterDatabase();
   if (!addition.waits) return { message: event.message, serviceProperties: event.serviceProperties, detail: { message: event.message, steps: 0 } };
   return settleFreeswitch(ctx, event, addition);

@@ -190,6 +190,21 @@ describe('refusals', () => {
   });
 });
 
+describe('the billing cycle an event states', () => {
+  const cycleOf = (serviceId: number) =>
+    bridgeRows("SELECT whmcs_cycle, to_char(next_due, 'YYYY-MM-DD') AS next_due, source FROM service_billing_cycles WHERE service_id = $1", [serviceId]);
+  const withCycle = (serviceId: number, domain: string, billingCycle: string, nextDueDate: string) =>
+    event(serviceId, 'create', { service: { id: serviceId, pid: 3, domain, username: 'admin', billingCycle, nextDueDate } });
+
+  it('is recorded when the event is applied, and when the worker refuses it (a domain of another service)', async () => {
+    expect((await send(withCycle(4120, 'cycle-owner.example.org', 'Monthly', '2027-02-10'))).body).toMatchObject({ result: 'success' });
+    expect(await cycleOf(4120)).toEqual([{ whmcs_cycle: 'Monthly', next_due: '2027-02-10', source: 'event' }]);
+    const refused = await send(withCycle(4121, 'cycle-owner.example.org', 'Quarterly', '2027-03-01'));
+    expect(refused.body).toMatchObject({ result: 'error', retryable: false });
+    expect(await cycleOf(4121)).toEqual([{ whmcs_cycle: 'Quarterly', next_due: '2027-03-01', source: 'event' }]);
+  });
+});
+
 describe('who asked', () => {
   it("an admin's press named by the module (requestedBy) reaches the audit entries, applied or refused; WHMCS's own events carry none", async () => {
     const serviceId = 4110;

@@ -1,5 +1,5 @@
 import { ConfigError, DEVELOPMENT_SECRETS, loadConfig } from '@ictvoip/config';
-import { planBillingProblems } from '@ictvoip/rating';
+import { planBillingProblems } from '@ictvoip/whmcs';
 
 function problemsOf(env: Record<string, string>): { variable: string; message: string }[] {
   try {
@@ -148,7 +148,7 @@ describe('loadConfig', () => {
     expect(problemsOf({ BILLING_HANGUP_CAUSES: 'NORMAL CLEARING' }).map((p) => p.variable)).toEqual(['BILLING_HANGUP_CAUSES']);
   });
 
-  // One grammar: what a plan's billingExcludes accepts (rating's planBillingProblems) is what BILLING_EXCLUDES accepts.
+  // One grammar: what a plan's billingExcludes accepts (the plan contract's planBillingProblems, @ictvoip/whmcs) is what BILLING_EXCLUDES accepts.
   it.each([
     ['[Emergency], [ tollfree ]', true],
     ['911,,112', true],

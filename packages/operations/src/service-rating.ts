@@ -1,17 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
-import {
-  billingPolicy,
-  createRateTable,
-  formatMoney,
-  parseIncrements,
-  parseMoney,
-  planBilling,
-  rateCdr,
-  type CallRating,
-  type InboundRating,
-  type RatingContext,
-} from '@ictvoip/rating';
+import { billingPolicy, createRateTable, formatMoney, parseIncrements, parseMoney, rateCdr, type CallRating, type InboundRating, type RatingContext } from '@ictvoip/rating';
+import { planBilling } from '@ictvoip/whmcs';
 import { rateEntriesAt, readAtOneRevision, resolveRateDeck, servicePeriodsOf, type NewCharge, type RateDeckRef, type ServiceRecord } from '@ictvoip/store';
 import type { SourceCdr } from './cdr-reader';
 

@@ -16,6 +16,5 @@ export * from './increments';
 export * from './cdr';
 export * from './policy';
 export * from './exclusions';
-export * from './plan-billing';
 export * from './pricing';
 export { entriesInForce, exportRateDeckCsv, formatColumnMapping, ICTVOIP_HEADER, plainDecimal, RATE_DECK_FORMATS, RateDeckExportError, type RateDeckFormat } from './deck/formats';

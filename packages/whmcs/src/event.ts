@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import Joi from 'joi';
-import { planBillingProblems } from '@ictvoip/rating';
+import { parseExclusions, parseIncrements, parseMoney, RatingConfigError, type CdrDirection, type ExclusionList, type Increments, type Micro } from '@ictvoip/rating';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
 
@@ -155,13 +155,13 @@ const FUSIONPBX_ONLY_LIMITS = {
 };
 
 const planSchema = Joi.object({
-  maxExtensions: Joi.number().integer().min(0).max(10000),
+  maxExtensions: limit('maxExtensions'),
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
-  initialExtensions: Joi.number().integer().min(PLAN_LIMITS.initialExtensions.min).max(PLAN_LIMITS.initialExtensions.max),
-  firstExtension: Joi.number().integer().min(1).max(99999999).default(100),
+  initialExtensions: limit('initialExtensions'),
+  firstExtension: limit('firstExtension').default(100),
   extensionNumbers: Joi.any().custom(extensionNumbersOf, 'extension numbers'),
-  maxGateways: Joi.number().integer().min(PLAN_LIMITS.maxGateways.min).max(PLAN_LIMITS.maxGateways.max),
-  maxDestinations: Joi.number().integer().min(PLAN_LIMITS.maxDestinations.min).max(PLAN_LIMITS.maxDestinations.max),
+  maxGateways: limit('maxGateways'),
+  maxDestinations: limit('maxDestinations'),
   ...FUSIONPBX_ONLY_LIMITS,
   routeTemplate: optionalText,
   trunkCidrs: Joi.any().custom((value: unknown, helpers) => {
@@ -432,9 +432,9 @@ function compile(rules: EventCheckRules): Compiled {
     ],
     // The order of event.ts's planSchema keys.
     plan: [
-      ['maxExtensions', int(0, 10_000)],
+      ['maxExtensions', limit('maxExtensions')],
       ['initialExtensions', limit('initialExtensions')],
-      ['firstExtension', int(1, 99_999_999)],
+      ['firstExtension', limit('firstExtension')],
       ['extensionNumbers', extensionNumbers],
       ['maxGateways', limit('maxGateways')],
       ['maxDestinations', limit('maxDestinations')],
@@ -1042,7 +1042,7 @@ export function parseTenantCommand(body: unknown): TenantCommand {
     if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
     throw error;
   }
-  const problems = [...planLimitProblems(command.plan), ...planBillingDetails(command.plan), ...customTrunkProblems(event)];
+  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
 }
@@ -1091,12 +1091,126 @@ function numericLimitProblems(plan: WebhookPlan): ValidationDetail[] {
 }
 
 /**
- * The plan's billing fields after the configurable options are folded in, checked by the parsers the
- * rating reads them with (packages/rating planBillingProblems, the grammar's one home): a value the
- * rating would refuse is a 400 naming the field, never a CDR sync that fails later.
+ * The billing fields of a plan (the TenantCommand's `plan`, configurable options folded in, or the plan
+ * a service has stored), read here for both the webhook's validation and the rating: exclusions,
+ * whether inbound calls are billed and how they are priced. They are fields of the one plan, so their
+ * grammar lives with it; the values inside them are rating's own (exclusion lists, increments, money),
+ * parsed by @ictvoip/rating. A bad value throws RatingConfigError naming `plan.<field>`.
  */
-function planBillingDetails(plan: WebhookPlan): ValidationDetail[] {
-  return planBillingProblems(plan).map((problem) => ({ path: problem.path, message: problem.message }));
+export interface PlanBilling {
+  exclusions: ExclusionList;
+  /** the directions billed: the install's default with the plan's inbound switch applied */
+  billedDirections: CdrDirection[];
+  /** a deck name for inbound calls, or a flat rate, or neither (the main deck) */
+  inbound: { kind: 'deck'; deck: string } | { kind: 'flat'; ratePerMinute: Micro; increments: Increments } | null;
+}
+
+export interface PlanBillingDefaults {
+  /** BILLING_EXCLUDES */
+  excludes: string;
+  /** BILLING_DIRECTIONS */
+  billedDirections: readonly CdrDirection[];
+}
+
+const TRUE_WORDS = new Set(['true', 'on', 'yes', '1', 'enabled']);
+const FALSE_WORDS = new Set(['false', 'off', 'no', '0', 'disabled']);
+
+/** Plan fields the rating reads (for callers that list or validate them). */
+export const PLAN_BILLING_FIELDS = ['billingExcludes', 'inboundBilling', 'inboundRateDeck', 'inboundRate', 'inboundIncrement'] as const;
+
+function billingText(plan: Record<string, unknown>, key: string): string | undefined {
+  const value = plan[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value.trim() === '' ? undefined : value.trim();
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new RatingConfigError('must be text', `plan.${key}`);
+}
+
+/** WHMCS yes/no settings arrive as `on`/'' or yes/no; '' (an unticked box) means "not set": the default applies. */
+function inboundSwitch(plan: Record<string, unknown>): boolean | undefined {
+  const value = billingText(plan, 'inboundBilling')?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (TRUE_WORDS.has(value)) return true;
+  if (FALSE_WORDS.has(value)) return false;
+  throw new RatingConfigError(`"${value}" is not yes/no (on, off, true, false, 1, 0)`, 'plan.inboundBilling');
+}
+
+function flatRate(plan: Record<string, unknown>): Micro | undefined {
+  const rate = billingText(plan, 'inboundRate');
+  if (rate === undefined) return undefined;
+  try {
+    return parseMoney(rate);
+  } catch {
+    throw new RatingConfigError(`"${rate}" is not a price per minute (a non-negative decimal with up to 6 places)`, 'plan.inboundRate');
+  }
+}
+
+export type PlanBillingField = (typeof PLAN_BILLING_FIELDS)[number];
+
+/** One bad billing field of a plan: `plan.<field>` and what is wrong with it. */
+export interface PlanBillingProblem {
+  path: `plan.${PlanBillingField}`;
+  message: string;
+}
+
+const bothInbound = () => new RatingConfigError('set either inboundRateDeck or inboundRate, not both', 'plan.inboundRate');
+
+/**
+ * Every bad billing field of a plan, each checked on its own by the parser planBilling reads it with
+ * (one grammar for ingest and rating): parseTenantCommand turns these into a 400 naming the field, so
+ * a value the rating would refuse never reaches a CDR sync. An empty list = valid.
+ */
+export function planBillingProblems(plan: Record<string, unknown>): PlanBillingProblem[] {
+  const checks: [PlanBillingField, () => unknown][] = [
+    [
+      'billingExcludes',
+      () => {
+        const own = billingText(plan, 'billingExcludes');
+        return own === undefined || own.toLowerCase() === 'none' ? null : parseExclusions(own, 'plan.billingExcludes');
+      },
+    ],
+    ['inboundBilling', () => inboundSwitch(plan)],
+    ['inboundRate', () => flatRate(plan)],
+    [
+      'inboundIncrement',
+      () => {
+        const increment = billingText(plan, 'inboundIncrement');
+        return increment === undefined ? null : parseIncrements(increment, 'plan.inboundIncrement');
+      },
+    ],
+    ['inboundRateDeck', () => billingText(plan, 'inboundRateDeck')],
+  ];
+  const problems: PlanBillingProblem[] = [];
+  for (const [field, check] of checks) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof RatingConfigError)) throw error;
+      problems.push({ path: `plan.${field}`, message: error.message });
+    }
+  }
+  if (billingText(plan, 'inboundRate') !== undefined && billingText(plan, 'inboundRateDeck') !== undefined)
+    problems.push({ path: 'plan.inboundRate', message: bothInbound().message });
+  return problems;
+}
+
+/** The rating's reading of a plan's billing fields, with the install's defaults for what the plan leaves unset. */
+export function planBilling(plan: Record<string, unknown>, defaults: PlanBillingDefaults): PlanBilling {
+  // An empty setting is "not set" (the emergency and toll-free defaults stay); `none` turns every exclusion off.
+  const own = billingText(plan, 'billingExcludes');
+  const excludes = own === undefined ? defaults.excludes : own.toLowerCase() === 'none' ? '' : own;
+  const exclusions = parseExclusions(excludes, own === undefined ? 'BILLING_EXCLUDES' : 'plan.billingExcludes');
+  const billInbound = inboundSwitch(plan);
+  const directions = new Set(defaults.billedDirections);
+  if (billInbound === true) directions.add('inbound');
+  if (billInbound === false) directions.delete('inbound');
+  const deck = billingText(plan, 'inboundRateDeck');
+  const rate = flatRate(plan);
+  const incrementText = billingText(plan, 'inboundIncrement');
+  const increments = incrementText === undefined ? { initial: 60, subsequent: 60 } : parseIncrements(incrementText, 'plan.inboundIncrement');
+  if (deck !== undefined && rate !== undefined) throw bothInbound();
+  const inbound = rate !== undefined ? { kind: 'flat' as const, ratePerMinute: rate, increments } : deck !== undefined ? { kind: 'deck' as const, deck } : null;
+  return { exclusions, billedDirections: [...directions], inbound };
 }
 
 /** The command as it may be stored or logged: the service password removed. */

@@ -1,5 +1,5 @@
-import { parseExclusions, planBillingProblems } from '@ictvoip/rating';
-import { EventValidationError, parseTenantCommand } from '../src';
+import { parseExclusions } from '@ictvoip/rating';
+import { EventValidationError, parseTenantCommand, planBillingProblems } from '../src';
 
 const body = (overrides: Record<string, unknown> = {}) => ({
   schemaVersion: 1,

@@ -1,3 +1,7 @@
+/**
+ * A plan's billing fields (packages/whmcs planBilling, read with the plan they belong to) as the
+ * rating applies them: exclusions, the inbound billing switch, an inbound deck or a flat rate.
+ */
 import {
   billingPolicy,
   createRateTable,
@@ -5,18 +9,13 @@ import {
   FLAT_INBOUND_DESTINATION,
   formatMoney,
   importRateDeckCsv,
-  isEmergencyNumber,
-  matchExclusion,
-  parseExclusions,
   parseIncrements,
-  planBilling,
   rateCdr,
   ratePeriod,
-  RatingConfigError,
-  type PlanBillingDefaults,
   type RatingCdr,
   type RatingContext,
 } from '@ictvoip/rating';
+import { planBilling, type PlanBillingDefaults } from '../src';
 
 const deck = importRateDeckCsv(
   ['prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment', '1,USA,0.010000,0,60,60', '1800,USA toll-free,0.050000,0,60,60'].join('\n'),
@@ -57,48 +56,6 @@ function contextFor(plan: Record<string, unknown>, defaults: PlanBillingDefaults
   if (billing.inbound?.kind === 'deck') return { table, policy, inbound: { kind: 'deck', table: didTable } };
   return { table, policy };
 }
-
-describe('ictVoIP exclusion patterns (table of cases)', () => {
-  test.each<[string, string, string, string | undefined]>([
-    // patterns, direction, dialled number, rule that matches
-    ['*xx', 'local', '*97', '*xx'],
-    ['*xx', 'local', '*9', undefined],
-    ['*xx', 'local', '*972', undefined],
-    ['#xx', 'local', '#72', '#xx'],
-    ['800xxxxxxx', 'outbound', '8005550100', '800xxxxxxx'],
-    ['800xxxxxxx', 'outbound', '18005550100', undefined],
-    ['800xxxxxxx', 'outbound', '800555010', undefined],
-    ['1-800-xxx-xxxx', 'outbound', '+1 (800) 555-0100', '1-800-xxx-xxxx'],
-    ['911,112', 'outbound', '112', '112'],
-    ['911,112', 'outbound', '9115551234', undefined],
-    ['1800*', 'outbound', '18009', '1800*'],
-    ['4443,4747', 'local', '4747', '4747'],
-    ['[local]', 'local', '201', '[local]'],
-    ['[local]', 'outbound', '201', undefined],
-    ['[inbound]', 'inbound', '+12125550100', '[inbound]'],
-    ['[outbound]', 'outbound', '2125550100', '[outbound]'],
-    ['[emergency]', 'outbound', '911', '[emergency]911'],
-    ['[emergency]', 'outbound', '000', '[emergency]000'],
-    ['[emergency]', 'outbound', '9110', undefined],
-    ['[tollfree]', 'outbound', '8885550100', '[tollfree]888xxxxxxx'],
-    ['[tollfree]', 'outbound', '+18335550100', '[tollfree]1833xxxxxxx'],
-    ['[tollfree]', 'outbound', '9005550100', undefined],
-    ['  911 , [LOCAL] ', 'local', '200', '[local]'],
-    ['', 'outbound', '911', undefined],
-  ])('%s on %s %s → %s', (patterns, direction, number, rule) => {
-    expect(matchExclusion(parseExclusions(patterns), { direction, number })).toBe(rule);
-  });
-
-  test.each(['9x1a', '[voip]', '[]', 'sip:911', '()'])('refuses "%s" naming the field and the pattern', (patterns) => {
-    expect(() => parseExclusions(patterns, 'plan.billingExcludes')).toThrow(RatingConfigError);
-    expect(() => parseExclusions(patterns, 'plan.billingExcludes')).toThrow(/plan\.billingExcludes/);
-  });
-
-  test('isEmergencyNumber reads the [emergency] list: the whole number, formatting and a leading + ignored', () => {
-    expect(['911', '933', '112', '999', '000', '110', '119', '+911', '9-1-1'].map(isEmergencyNumber)).toEqual(Array(9).fill(true));
-    expect(['9115551234', '9911', '411', '', null, undefined].map(isEmergencyNumber)).toEqual(Array(6).fill(false));
-  });
-});
 
 describe('rating with the plan: exclusions, inbound billing switch, inbound deck or flat rate (table of cases)', () => {
   test.each<[string, Record<string, unknown>, Partial<RatingCdr>, { status: string; reason?: string; rule?: string; amount?: string; billableSeconds?: number }]>([
