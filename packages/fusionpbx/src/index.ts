@@ -23,7 +23,7 @@ export {
 export { META_CATEGORY, TRUNK_ACL_LOCK_KEY } from './provisioning/tenant-state';
 export { cidrsOverlap } from './provisioning/ip-trunks';
 export { routeAbbreviation } from './provisioning/outbound-routes';
-export { gatewayTemplateName } from './provisioning/gateway-name';
+export { gatewayTemplateName } from './provisioning/outbound-routes';
 export { setOutboundRestriction, type OutboundRestrictionResult } from './provisioning/outbound-restriction';
 export { gatewaysOfBridge, isEmergencyExpression, numbersOfExpression } from './provisioning/emergency-routes';
 export { dialersThroughGateways, emergencyGatewaysOfDomain, toggleGatewayDialers, type DialersToggle, type GatewayDialers } from './provisioning/gateway-dialers';

@@ -41,7 +41,7 @@ import { outboundCallerIdColumns, validateCacheKey, GUI_LIMIT_DESCRIPTION, type 
 import { convergePlanNumbers, enableAllDestinations } from '../destinations/plan-numbers';
 import type { Tenant, TenantState } from './tenant-state';
 import type { GatewayTemplate, ProvisionReport, ProvisionerOptions } from './types';
-import { convergeOutboundRoutes, outboundRoutesInput } from './outbound-routes';
+import { convergeOutboundRoutes, gatewayTemplateName, outboundRoutesInput } from './outbound-routes';
 import { enableTenantDialplans } from './way-out';
 import { DEFAULT_TRUNK_ACCESS_CONTROL, convergeTrunkCidrs } from './ip-trunks';
 
@@ -292,7 +292,7 @@ export function pushDirectorySteps(steps: FreeswitchStep[], row: CanonicalRow, d
 
 function gatewayColumns(key: string, template: GatewayTemplate, enabled: boolean) {
   return {
-    gateway: template.name ?? key,
+    gateway: gatewayTemplateName(key, template),
     username: template.username ?? null,
     password: template.password ?? null,
     auth_username: template.authUsername ?? null,

@@ -19,9 +19,17 @@ import { dialplanKey } from '@ictvoip/freeswitch';
 import { validateCacheKey, type TenantInput } from './input';
 import type { Changes } from './converge';
 import type { Tenant, TenantState } from './tenant-state';
-import type { RouteTemplate } from './types';
+import type { GatewayTemplate, RouteTemplate } from './types';
 import { isEmergencyExpression, outboundPrefixOf } from './emergency-routes';
-import { gatewayTemplateName } from './gateway-name';
+
+/**
+ * The name (`v_gateways.gateway`) the provisioner gives the gateway of template `key`: the
+ * template's `name`, else the key. Routes through it are named after it, and drift and adoption
+ * look the plan's gateway up by it, so they all take it from here.
+ */
+export function gatewayTemplateName(key: string, template: Pick<GatewayTemplate, 'name'> | undefined): string {
+  return template?.name ?? key;
+}
 
 /** app/dialplan_outbound/app_config.php and dialplan_outbound_add.php line 422. */
 export const OUTBOUND_ROUTE_APP_UUID = '8c914ec3-9fc0-8ab5-4cda-6c9288bdc9a3';
