@@ -109,6 +109,18 @@ function cpuMicrosPerCdr(before: number | null, after: number | null, cdrs: numb
   return round(((after - before) * 1e6) / cdrs, 1);
 }
 
+/** A pass's backend CPU per CDR split into FusionPBX's database (the keyset reads) and the one written to. */
+function backendSplit(sampler: BackendCpuSampler, fusionUrl: string, cdrs: number): string {
+  const fusion = databaseOf(fusionUrl);
+  let read = 0;
+  let written = 0;
+  for (const [database, seconds] of sampler.byDatabase()) {
+    if (database === fusion) read += seconds;
+    else written += seconds;
+  }
+  return `FusionPBX ${cpuMicrosPerCdr(0, read, cdrs)} + written-to ${cpuMicrosPerCdr(0, written, cdrs)}`;
+}
+
 async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
   const tenants: TenantRef[] = Array.from({ length: count }, (_, i) => ({
     serviceId: FIRST_SERVICE_ID + i,
@@ -230,8 +242,9 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       process: round((baseline.cpuMs * 1000) / baseline.rows, 1),
       postgres: cpuMicrosPerCdr(0, await baselineBackends.stop(), baseline.rows),
     };
+    const baselineSplit = backendSplit(baselineBackends, bridge.fusionDb.url, baseline.rows);
     log(
-      `  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB; CPU per CDR: machine ${baselineCpu.machine} µs, baseline process ${baselineCpu.process} µs, its PostgreSQL backends ${baselineCpu.postgres} µs`,
+      `  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB; CPU per CDR: machine ${baselineCpu.machine} µs, baseline process ${baselineCpu.process} µs, its PostgreSQL backends ${baselineCpu.postgres} µs (${baselineSplit})`,
     );
 
     worker = await startService({
@@ -267,6 +280,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       process: cpuMicrosPerCdr(workerCpuBefore, cpuSeconds(worker.child.pid), onTime),
       postgres: cpuMicrosPerCdr(0, await projectBackends.stop(), onTime),
     };
+    const projectSplit = backendSplit(projectBackends, bridge.fusionDb.url, onTime);
     const afterPass1 = await chargeCounts(bridgePool);
     const charged1 = Object.values(afterPass1).reduce((a, b) => a + b, 0);
     if (charged1 !== onTime) throw new CdrBenchError(`pass 1 charged ${charged1} CDRs, expected ${onTime}`);
@@ -276,7 +290,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     log(
       `  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB` +
         (heapPeak ? ` (V8 heap peak ${heapPeak.heapUsed} used / ${heapPeak.heapTotal} total, external ${heapPeak.external} MiB)` : '') +
-        `; CPU per CDR: machine ${projectCpu.machine} µs, worker ${projectCpu.process} µs, its PostgreSQL backends ${projectCpu.postgres} µs`,
+        `; CPU per CDR: machine ${projectCpu.machine} µs, worker ${projectCpu.process} µs, its PostgreSQL backends ${projectCpu.postgres} µs (${projectSplit})`,
     );
 
     // Late rows land (FusionPBX imported them late); the next sync must pick them up through the look-back.
