@@ -78,10 +78,18 @@ const HEAP_METRICS: Record<keyof HeapSample, string> = {
   external: 'ictvoip_worker_nodejs_external_memory_bytes',
 };
 
-/** Where the worker's RSS goes (V8 heap or buffers outside it): null when /metrics does not answer. */
+/**
+ * Where the worker's RSS goes (V8 heap or buffers outside it): null when /metrics does not answer.
+ * Only the heap metrics are asked for (`name[]`): a whole scrape also runs the CDR backlog gauge's
+ * count of every synced tenant's uncollected rows in v_xml_cdr, whose PostgreSQL CPU (about half a
+ * second per scrape at 1M CDRs, every 2 s) was counted as the sync's own.
+ */
 async function heapSample(metricsUrl: string): Promise<HeapSample | null> {
   try {
-    const text = await (await fetch(metricsUrl)).text();
+    const query = Object.values(HEAP_METRICS)
+      .map((name) => `name[]=${name}`)
+      .join('&');
+    const text = await (await fetch(`${metricsUrl}?${query}`)).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1048576;
     return { heapUsed: value(HEAP_METRICS.heapUsed), heapTotal: value(HEAP_METRICS.heapTotal), external: value(HEAP_METRICS.external) };
   } catch {
@@ -99,6 +107,18 @@ function peakHeap(samples: readonly HeapSample[]): HeapSample | null {
 function cpuMicrosPerCdr(before: number | null, after: number | null, cdrs: number): number | null {
   if (before === null || after === null || cdrs === 0) return null;
   return round(((after - before) * 1e6) / cdrs, 1);
+}
+
+/** A pass's backend CPU per CDR split into FusionPBX's database (the keyset reads) and the one written to. */
+function backendSplit(sampler: BackendCpuSampler, fusionUrl: string, cdrs: number): string {
+  const fusion = databaseOf(fusionUrl);
+  let read = 0;
+  let written = 0;
+  for (const [database, seconds] of sampler.byDatabase()) {
+    if (database === fusion) read += seconds;
+    else written += seconds;
+  }
+  return `FusionPBX ${cpuMicrosPerCdr(0, read, cdrs)} + written-to ${cpuMicrosPerCdr(0, written, cdrs)}`;
 }
 
 async function setUpTenants(bridgePool: Pool, fusion: Pool, count: number): Promise<TenantRef[]> {
@@ -222,8 +242,9 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       process: round((baseline.cpuMs * 1000) / baseline.rows, 1),
       postgres: cpuMicrosPerCdr(0, await baselineBackends.stop(), baseline.rows),
     };
+    const baselineSplit = backendSplit(baselineBackends, bridge.fusionDb.url, baseline.rows);
     log(
-      `  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB; CPU per CDR: machine ${baselineCpu.machine} µs, baseline process ${baselineCpu.process} µs, its PostgreSQL backends ${baselineCpu.postgres} µs`,
+      `  cdr baseline: ${round(baselineRate, 0)} CDR/s, peak RSS ${round(baseline.peakRssMiB, 0)} MiB; CPU per CDR: machine ${baselineCpu.machine} µs, baseline process ${baselineCpu.process} µs, its PostgreSQL backends ${baselineCpu.postgres} µs (${baselineSplit})`,
     );
 
     worker = await startService({
@@ -259,6 +280,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
       process: cpuMicrosPerCdr(workerCpuBefore, cpuSeconds(worker.child.pid), onTime),
       postgres: cpuMicrosPerCdr(0, await projectBackends.stop(), onTime),
     };
+    const projectSplit = backendSplit(projectBackends, bridge.fusionDb.url, onTime);
     const afterPass1 = await chargeCounts(bridgePool);
     const charged1 = Object.values(afterPass1).reduce((a, b) => a + b, 0);
     if (charged1 !== onTime) throw new CdrBenchError(`pass 1 charged ${charged1} CDRs, expected ${onTime}`);
@@ -268,7 +290,7 @@ export async function runCdrBenchmark(sizes: BenchSizes, log: (line: string) => 
     log(
       `  cdr sync (project): ${round(rate, 0)} CDR/s, worker RSS ${round(startRss ?? 0, 0)} → peak ${round(peak ?? 0, 0)} MiB` +
         (heapPeak ? ` (V8 heap peak ${heapPeak.heapUsed} used / ${heapPeak.heapTotal} total, external ${heapPeak.external} MiB)` : '') +
-        `; CPU per CDR: machine ${projectCpu.machine} µs, worker ${projectCpu.process} µs, its PostgreSQL backends ${projectCpu.postgres} µs`,
+        `; CPU per CDR: machine ${projectCpu.machine} µs, worker ${projectCpu.process} µs, its PostgreSQL backends ${projectCpu.postgres} µs (${projectSplit})`,
     );
 
     // Late rows land (FusionPBX imported them late); the next sync must pick them up through the look-back.

@@ -11,6 +11,7 @@ import { cpuSeconds } from './child';
 export class BackendCpuSampler {
   private readonly first = new Map<number, number>();
   private readonly last = new Map<number, number>();
+  private readonly databaseOfPid = new Map<number, string>();
   private timer: NodeJS.Timeout | null = null;
   private sampling: Promise<void> = Promise.resolve();
 
@@ -38,11 +39,25 @@ export class BackendCpuSampler {
     return total;
   }
 
+  /** After stop(): the same CPU seconds split by database (which side of a pass: its reads or its writes). */
+  byDatabase(): Map<string, number> {
+    const split = new Map<string, number>();
+    for (const [pid, last] of this.last) {
+      const database = this.databaseOfPid.get(pid) ?? '?';
+      split.set(database, (split.get(database) ?? 0) + last - (this.first.get(pid) ?? 0));
+    }
+    return split;
+  }
+
   private async sample(starting: boolean): Promise<void> {
-    const { rows } = await this.admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()', [this.databases]);
-    for (const { pid } of rows) {
+    const { rows } = await this.admin.query<{ pid: number; datname: string }>(
+      'SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()',
+      [this.databases],
+    );
+    for (const { pid, datname } of rows) {
       const cpu = cpuSeconds(pid);
       if (cpu === null) continue;
+      this.databaseOfPid.set(pid, datname);
       if (starting) this.first.set(pid, cpu);
       this.last.set(pid, cpu);
     }

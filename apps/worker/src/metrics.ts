@@ -482,14 +482,27 @@ export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerM
   return wrapped;
 }
 
-/** GET /metrics on its own port; rejects with a clear error when the port is taken. */
+/**
+ * The exposition text: every metric, or with `?name[]=a&name[]=b` (the Python client's filter) only
+ * those named (unknown names are left out). A filtered scrape runs only the named metrics'
+ * collectors: the CDR backlog and billing gauges query the databases at scrape time (the backlog one
+ * counts every synced tenant's rows in v_xml_cdr), which a caller wanting the heap need not pay for.
+ */
+async function metricsText(registry: Registry, names: readonly string[]): Promise<string> {
+  if (names.length === 0) return registry.metrics();
+  const known = [...new Set(names)].filter((name) => registry.getSingleMetric(name) !== undefined);
+  const texts = await Promise.all(known.map((name) => registry.getSingleMetricAsString(name)));
+  return texts.length === 0 ? '' : `${texts.join('\n\n')}\n`;
+}
+
+/** GET /metrics on its own port (`?name[]=` filters it); rejects with a clear error when the port is taken. */
 export async function startMetricsServer(metrics: WorkerMetrics, port: number, host: string | null): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    metrics.registry.metrics().then(
+    metricsText(metrics.registry, new URL(req.url ?? '/', 'http://worker').searchParams.getAll('name[]')).then(
       (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
       () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
     );

@@ -99,4 +99,25 @@ describe('CDR backlog per tenant', () => {
       await fusion.query('ALTER TABLE v_xml_cdr_moved RENAME TO v_xml_cdr');
     }
   });
+
+  it('a scrape filtered with name[] answers only the named metrics and does not count the backlog', async () => {
+    const worker = kit.bridge.worker!;
+    let counted = 0;
+    worker.metrics.watchCdrBacklog(() => {
+      counted += 1;
+      return cdrBacklogByTenant(kit.deps);
+    });
+    const heap = 'ictvoip_worker_nodejs_heap_size_used_bytes';
+    const filtered = await scrape(`${workerMetrics}?name[]=${heap}&name[]=ictvoip_worker_process_cpu_seconds_total&name[]=no_such_metric`);
+    expect(counted).toBe(0);
+    const names = filtered
+      .split('\n')
+      .filter((line) => line.startsWith('# TYPE '))
+      .map((line) => line.split(' ')[2]);
+    expect(names).toEqual([heap, 'ictvoip_worker_process_cpu_seconds_total']);
+    expect(Number(/^ictvoip_worker_nodejs_heap_size_used_bytes (\S+)$/m.exec(filtered)?.[1])).toBeGreaterThan(0);
+    // Unfiltered, the backlog is counted as before.
+    expect(sample(await scrape(workerMetrics), 'ictvoip_cdr_backlog', { service_id: String(idle.serviceId) })).toBe(1);
+    expect(counted).toBe(1);
+  });
 });
