@@ -124,6 +124,9 @@ function inboundColumns(inbound: DeckInboundRate | undefined): [string | null, s
   }
 }
 
+/** The deck's currency is the one its price cells may be marked with ("$0.0125" in a USD deck). */
+const csvOptions = (options: RateDeckStoreOptions): RateDeckImportOptions => ({ ...options.csv, currency: options.currency });
+
 /** The mapping an import used, kept with the deck for its next import; null when none was given. */
 function savedMapping(mapping: RateDeckColumnMapping | undefined): string | null {
   return mapping && Object.keys(mapping).length > 0 ? JSON.stringify(mapping) : null;
@@ -190,7 +193,7 @@ function decimal(value: string | undefined, field: string): string {
  */
 export async function importRateDeck(pool: Pool, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckStoreResult> {
   validateOptions(name, options);
-  const report = importRateDeckCsv(csvText, { ...options.csv });
+  const report = importRateDeckCsv(csvText, csvOptions(options));
   const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
   const inbound = inboundRate === null ? null : { ratePerMinute: inboundRate, increments: inboundIncrements ?? '60/60' };
   if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0, inbound, keptEarlier: 0, keptUntil: null };
@@ -465,7 +468,7 @@ const rateTerms = (entry: RateEntry) =>
  */
 export async function previewRateDeckImport(db: Pool | PoolClient, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckImportPreview> {
   validateOptions(name, options);
-  const report = importRateDeckCsv(csvText, { ...options.csv });
+  const report = importRateDeckCsv(csvText, csvOptions(options));
   const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0, keptEarlier: 0, keptUntil: null };
   if (!report.ok) return { ok: false, report, ...empty };
   // The deck's count and revision and the rates compared with of one revision, also while an import commits.
