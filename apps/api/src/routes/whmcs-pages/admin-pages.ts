@@ -6,9 +6,14 @@ import {
   formatMoney,
   importRateDeckCsv,
   markUp,
+  parseColumnMappingSpec,
+  parseIncrements,
   parseMarkup,
   parseMoney,
   plainDecimal,
+  RateDeckMappingError,
+  RatingConfigError,
+  type MappingAdvice,
   type NumberingPlan,
   type RateDeckColumnMapping,
   type RateDeckIssue,
@@ -291,6 +296,10 @@ interface DeckRequest {
   currency: string;
   countryCode: string;
   nationalPrefix?: string;
+  /** What the sheet's empty or 0 increment cells mean, as `rates import --default-increments`: `1/1`, `60/6`, `6`. */
+  defaultIncrements?: string;
+  /** The page's Column mapping field, as `rates import --map`: `prefix=Code,rate=Charge`; saved with the deck. */
+  columnMapping?: string;
   csv: string;
 }
 const deckSchema = Joi.object<DeckRequest>({
@@ -306,8 +315,33 @@ const deckSchema = Joi.object<DeckRequest>({
   nationalPrefix: Joi.string()
     .pattern(/^[0-9]{0,3}$/, 'national prefix')
     .allow(''),
+  defaultIncrements: Joi.string().max(20).allow(''),
+  columnMapping: Joi.string().max(2000).allow(''),
   csv: Joi.string().min(1).required(),
 });
+
+/** The page's user has no shell: a refused header tells them to use the page's field, not `--map`. */
+export const PAGE_MAPPING_ADVICE: MappingAdvice = (spec) => `enter ${spec} in the Column mapping field`;
+
+/** A field of the form checked as the CLI checks its flag (same parser), refused as a 400 naming it. */
+function formField<T>(field: keyof DeckRequest, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof RatingConfigError) && !(error instanceof RateDeckMappingError)) throw error;
+    const message = error.message.startsWith(`${field}: `) ? error.message : `${field}: ${error.message}`;
+    throw new HttpError(400, 'VALIDATION_FAILED', `request is invalid: body.${field}`, [{ path: `body.${field}`, message }]);
+  }
+}
+
+/** The CSV options the form states: the default increments and the column mapping (else the saved one, when it fits the file). */
+function formCsvOptions(input: DeckRequest, saved: RateDeckColumnMapping): NonNullable<RateDeckStoreOptions['csv']> {
+  const stated = input.defaultIncrements?.trim()
+    ? { defaultIncrements: formField('defaultIncrements', () => parseIncrements(input.defaultIncrements as string, 'defaultIncrements')) }
+    : {};
+  const typed = input.columnMapping?.trim() ? formField('columnMapping', () => parseColumnMappingSpec([input.columnMapping as string], 'columnMapping')) : null;
+  return { columns: typed ?? fittingMapping(input.csv, saved), ...stated, mappingAdvice: PAGE_MAPPING_ADVICE };
+}
 
 /**
  * The page states a deck's currency, country code and national prefix only. A re-import keeps the
@@ -315,6 +349,7 @@ const deckSchema = Joi.object<DeckRequest>({
  * `rates import` without those flags would not: the page has no field for them, and an update of
  * the price list must not drop the markup or the inbound rate. A new deck, or one moved to another
  * country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1, else 00 and 0).
+ * A column mapping typed on the page replaces the saved one (and is saved, as `--map` is).
  */
 async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeckStoreOptions> {
   const stored = await storedDeckSettings(deps.pool, input.name);
@@ -331,7 +366,7 @@ async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeck
     numberingPlan,
     ...(stored ? { markup: stored.markup } : {}),
     ...(stored?.inbound ? { inbound: stored.inbound } : {}),
-    csv: { columns: fittingMapping(input.csv, stored?.columnMapping ?? {}) },
+    csv: formCsvOptions(input, stored?.columnMapping ?? {}),
   };
 }
 
