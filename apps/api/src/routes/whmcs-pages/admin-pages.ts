@@ -26,10 +26,7 @@ import {
   listCreditStates,
   previewRateDeckImport,
   RateDeckStoreError,
-  rateDeckByName,
-  readAtOneRevision,
   storedDeckSettings,
-  type RateDeckRef,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
@@ -484,21 +481,36 @@ interface ShownRate {
   line: number | null;
 }
 
-/** The page of the deck's rates (by prefix), or undefined when the stored deck is no longer at `deck.revision`. */
-async function ratesAt(deps: ApiDeps, deck: RateDeckRef, prefix: string | undefined): Promise<{ rows: ShownRate[]; entryCount: number } | undefined> {
-  // One statement: the rates, the count and the revision they belong to are one snapshot.
-  const { rows } = await deps.pool.query<ShownRate & { revision: number; entry_count: number }>(
-    `SELECT d.revision, d.entry_count, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
+interface ShownDeckRow extends ShownRate {
+  name: string;
+  currency: string;
+  country_code: string;
+  national_prefix: string;
+  revision: number;
+  entry_count: number;
+  markup_percent: string;
+  markup_per_minute: string;
+  markup_per_call: string;
+}
+
+/**
+ * The named deck (markup, revision, count) and a page of its rates (by prefix) in ONE statement: one
+ * snapshot, whatever imports commit meanwhile. Two reads with a revision check gave up after 5 imports
+ * in a row committed between them (RateDeckMovedError), answered as a bare 500.
+ */
+async function deckWithRates(deps: ApiDeps, name: string, prefix: string | undefined): Promise<ShownDeckRow[]> {
+  const { rows } = await deps.pool.query<ShownDeckRow>(
+    `SELECT d.name, d.currency, d.country_code, d.national_prefix, d.revision, d.entry_count, d.markup_percent::text, d.markup_per_minute::text,
+            d.markup_per_call::text, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
             e.subsequent_increment AS subsequent, e.effective_from AS "from", e.effective_to AS "to", e.source_line AS line
        FROM rate_decks d
        LEFT JOIN LATERAL (SELECT * FROM rate_entries r WHERE r.deck_id = d.deck_id AND ($2::text IS NULL OR r.prefix LIKE $2 || '%')
                            ORDER BY r.prefix, r.effective_from LIMIT $3) e ON true
-      WHERE d.deck_id = $1
+      WHERE d.name = $1
       ORDER BY e.prefix, e.effective_from`,
-    [deck.deckId, prefix ?? null, DECK_ENTRIES_SHOWN],
+    [name, prefix ?? null, DECK_ENTRIES_SHOWN],
   );
-  if (rows[0]?.revision !== deck.revision) return undefined;
-  return { rows: rows.filter((row) => row.prefix !== null), entryCount: rows[0].entry_count };
+  return rows;
 }
 
 /** A rate as the customer is billed for it (the deck's markup applied, as rating does: markUp) and the deck's own price. */
@@ -519,27 +531,23 @@ function billedView(row: ShownRate, markup: ReturnType<typeof parseMarkup>) {
 }
 
 async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
-  // The deck (its markup) and its rates of one revision, also while an import commits between the two reads.
-  const read = await readAtOneRevision(
-    name,
-    () => rateDeckByName(deps.pool, name),
-    (deck) => ratesAt(deps, deck, prefix),
-  );
-  if (!read) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
-  const { deck, value } = read;
-  const { rows } = value;
+  const rows = await deckWithRates(deps, name, prefix);
+  const deck = rows[0];
+  if (!deck) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
+  const markup = { percent: deck.markup_percent, fixedPerMinute: deck.markup_per_minute, fixedPerCall: deck.markup_per_call };
+  const rates = rows.filter((row) => row.prefix !== null);
   const plain = (value: string | undefined) => plainDecimal(parseMoney(value ?? '0'));
   return {
     name: deck.name,
     currency: deck.currency,
-    countryCode: deck.numberingPlan.countryCode,
-    nationalPrefix: deck.numberingPlan.nationalPrefix,
+    countryCode: deck.country_code,
+    nationalPrefix: deck.national_prefix,
     revision: deck.revision,
-    entryCount: value.entryCount,
+    entryCount: deck.entry_count,
     // the deck's own markup, as rating applies it to a plan naming the deck (a plan mapping may set another)
-    markup: { percent: plain(deck.markup.percent), fixedPerMinute: plain(deck.markup.fixedPerMinute), fixedPerCall: plain(deck.markup.fixedPerCall) },
-    shown: rows.length,
-    entries: rows.map((row) => billedView(row, parseMarkup(deck.markup))),
+    markup: { percent: plain(markup.percent), fixedPerMinute: plain(markup.fixedPerMinute), fixedPerCall: plain(markup.fixedPerCall) },
+    shown: rates.length,
+    entries: rates.map((row) => billedView(row, parseMarkup(markup))),
   };
 }
 
