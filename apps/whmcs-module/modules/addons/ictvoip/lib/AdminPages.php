@@ -286,7 +286,9 @@ final class AdminPages
         $boms = ["\xFF\xFE" => 'UTF-16LE', "\xFE\xFF" => 'UTF-16BE'];
         foreach ($boms as $bom => $encoding) {
             if (str_starts_with($bytes, $bom)) {
-                $text = iconv($encoding, 'UTF-8', substr($bytes, 2));
+                // A file cut at MAX_DECK_BYTES may end inside a character: its last whole one is kept, no PHP notice on the page.
+                $units = substr($bytes, 2, (strlen($bytes) - 2) & ~1);
+                $text = @iconv($encoding, 'UTF-8', $units);
                 return $text === false ? $bytes : $text;
             }
         }
