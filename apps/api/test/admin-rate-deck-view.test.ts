@@ -3,6 +3,7 @@
 // base rate beside it, and the deck's markup and its rates of one revision, also while an import commits.
 import pino from 'pino';
 import { Pool } from 'pg';
+/* eslint-disable @typescript-eslint/no-explicit-any */
 import { importRateDeck, type RateDeckStoreOptions } from '@ictvoip/store';
 import { createBridgeTestDatabase, deleteRedisPrefix, HoldingRelay, uniqueQueuePrefix, type TestDatabase } from '@ictvoip/testkit';
 import { startApi, type RunningApi } from '../src';
@@ -76,4 +77,48 @@ test('the page shows the billed price (with markup), as `rates show` and rating 
   expect(shown.entries).toEqual([
     expect.objectContaining({ prefix: '44', ratePerMinute: '0.012500', baseRatePerMinute: '0.010000', connectFee: '0.002000', baseConnectFee: '0.000000' }),
   ]);
+});
+
+/**
+ * Re-imports the deck 5 times in a row each time the relay holds the API's read of its rates (at
+ * most 6 holds), then lets that read go; the API's answer and the imports made.
+ */
+async function fiveImportsPerRead(reply: Promise<Response>, name: string): Promise<{ status: number; body: any; imports: number }> {
+  let imports = 0;
+  let held = relay.holdNext();
+  for (let hold = 0; hold < 6; hold++) {
+    if ((await Promise.race([held.then(() => 'held'), reply.then(() => 'answered')])) === 'answered') break;
+    for (let i = 0; i < 5; i++) {
+      imports += 1;
+      await importRateDeck(pool, name, TARIFF(`0.0${20 + imports}`), options(String(imports)));
+    }
+    held = relay.holdNext();
+    relay.release();
+  }
+  relay.disarm();
+  const response = await reply;
+  return { status: response.status, body: await response.json(), imports };
+}
+
+test('five re-imports in a row while the page reads the deck: the view and the preview answer one revision, not a bare 500', async () => {
+  expect((await importRateDeck(pool, 'busy_page', TARIFF('0.0200'), options('0'))).revision).toBe(1);
+  const view = await fiveImportsPerRead(fetch(`${api.url}/admin/pages/rate-decks/busy_page`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }), 'busy_page');
+  expect(view.status).toBe(200);
+  // What it shows is one revision: its number, its markup and its rate, the last import's.
+  const last = view.imports;
+  expect(view.body).toMatchObject({ revision: 1 + last, markup: { percent: String(last) } });
+  expect(view.body.entries).toEqual([expect.objectContaining({ prefix: '44', baseRatePerMinute: `0.0${20 + last}000` })]);
+
+  const form = { name: 'busy_page', currency: 'CAD', countryCode: '1', nationalPrefix: '1', csv: TARIFF('0.0300') };
+  const preview = await fiveImportsPerRead(
+    fetch(`${api.url}/admin/pages/rate-decks/preview`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(form),
+    }),
+    'busy_page',
+  );
+  expect(preview.status).toBe(200);
+  const stored = 1 + last + preview.imports;
+  expect(preview.body).toMatchObject({ ok: true, revision: stored + 1, replaced: 1, added: 0, removed: 0 });
 });

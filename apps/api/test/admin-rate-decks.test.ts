@@ -122,3 +122,64 @@ test('the page refuses a deck whose increments sit in a column the importer does
   expect(JSON.stringify(refused.body)).toContain('Interval: column \\"Interval\\" looks like a billing increment');
   expect(await resolveRateDeck(t.api.deps.pool, 'interval')).toBeNull();
 });
+
+test("the page states what a sheet's 0 increments mean (defaultIncrements, checked as the CLI checks --default-increments)", async () => {
+  // ASTPP's termination template writes Increment 0: refused without the stated meaning, as in the CLI.
+  const astpp = 'Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,0.0100,0\n4420,London,0.0120,0\n';
+  const form = { name: 'astpp_page', currency: 'GBP', countryCode: '44', csv: astpp };
+  const refused = await addonPost('import', form);
+  expect(refused.status).toBe(422);
+  expect(JSON.stringify(refused.body)).toContain('an empty or 0 increment is not billed as 60/60');
+
+  const bad = await addonPost('preview', { ...form, defaultIncrements: '0/0' });
+  expect(bad.status).toBe(400);
+  expect(bad.body.error).toMatchObject({
+    code: 'VALIDATION_FAILED',
+    details: [{ path: 'body.defaultIncrements', message: 'defaultIncrements: "0/0": increments are at least 1 second' }],
+  });
+  expect((await addonPost('import', { ...form, defaultIncrements: 'sixty' })).body.error.details[0].message).toMatch(
+    /^defaultIncrements: "sixty" is not an increment: write seconds like 60\/6 or 6/,
+  );
+  expect(await resolveRateDeck(t.api.deps.pool, 'astpp_page')).toBeNull();
+
+  const preview = await addonPost('preview', { ...form, defaultIncrements: '1/1' });
+  expect(preview.body).toMatchObject({ ok: true, firstRates: [expect.objectContaining({ prefix: '44', increments: '1/1' }), expect.objectContaining({ increments: '1/1' })] });
+  const imported = await addonPost('import', { ...form, defaultIncrements: '1/1' });
+  expect(imported.status).toBe(201);
+  const deck = await resolveRateDeck(t.api.deps.pool, 'astpp_page');
+  const entries = (await loadRateEntries(t.api.deps.pool, deck!.deckId))?.entries ?? [];
+  expect(entries.map((entry) => `${entry.prefix} ${entry.initialIncrement}/${entry.subsequentIncrement}`).sort()).toEqual(['44 1/1', '4420 1/1']);
+});
+
+test('a refusal on the page names its Column mapping field, not the CLI flag; the field maps the columns and is saved with the deck', async () => {
+  const csv = 'Dest Code,Zone,Charge\n49,Germany,0.02\n';
+  const form = { name: 'mapped_page', currency: 'EUR', countryCode: '49', csv };
+  const refused = await addonPost('import', form);
+  expect(refused.status).toBe(422);
+  const said = JSON.stringify(refused.body);
+  expect(said).toContain('enter prefix=<header>,rate=<header> in the Column mapping field');
+  expect(said).not.toContain('--map');
+  const interval = await addonPost('preview', { ...form, csv: 'Prefix,Rate,Interval\n49,0.02,60\n' });
+  expect(interval.body.issues[0].message).toContain('enter initial="Interval" in the Column mapping field for the first block');
+  expect(JSON.stringify(interval.body)).not.toContain('--map');
+
+  expect((await addonPost('preview', { ...form, columnMapping: 'prefix' })).body.error.details[0]).toEqual({
+    path: 'body.columnMapping',
+    message: expect.stringMatching(/^columnMapping: "prefix" is not <field>=<header>; fields: prefix, destination, rate/),
+  });
+  const imported = await addonPost('import', { ...form, columnMapping: 'prefix=Dest Code, rate=Charge, destination=Zone' });
+  expect(imported.status).toBe(201);
+  expect(await priceOf('mapped_page', '+49301234567')).toEqual({ prefix: '49', rate: '0.020000' });
+  // Saved: the provider's next file imports without typing it again.
+  expect((await addonPost('import', { ...form, csv: 'Dest Code,Zone,Charge\n49,Germany,0.03\n' })).status).toBe(201);
+  expect(await priceOf('mapped_page', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+});
+
+test("the page's price cells may carry the deck's currency and a decimal comma; another currency's sign is refused by line and column", async () => {
+  const csv = 'Prefix;Destination;Rate;Increment\n49;Germany;0,0125 €;6\n4930;Berlin;EUR 0,0100;6\n';
+  const imported = await addonPost('import', { name: 'comma_page', currency: 'EUR', countryCode: '49', csv });
+  expect(imported.status).toBe(201);
+  expect(await priceOf('comma_page', '+49301234567')).toEqual({ prefix: '4930', rate: '0.010000' });
+  const usd = await addonPost('preview', { name: 'comma_usd', currency: 'USD', countryCode: '49', csv });
+  expect(usd.body.issues[0]).toEqual({ line: 2, column: 'Rate', message: expect.stringContaining('"0,0125 €" is priced in EUR but the deck\'s currency is USD') });
+});

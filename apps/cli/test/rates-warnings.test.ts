@@ -86,3 +86,31 @@ it("a sheet whose Increment cells say 0 is refused until --default-increments st
   expect(shown.code).toBe(0);
   expect(shown.json).toMatchObject({ rate: { prefix: '4420', increments: '1/1' } });
 });
+
+it("a sheet saved as Excel's Unicode text (UTF-16 with its mark, tabs) with decimal commas and the deck's currency sign is stored exactly; without the mark it is refused, saying how to save it", async () => {
+  const text = 'Prefix\tDestination\tRate\tIncrement\r\n44\tUnited Kingdom\t£0,0125\t6\r\n4420\tLondon\t0,0200 GBP\t1\r\n';
+  const file = join(dir, 'unicode-text.txt');
+  writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]));
+  const store = ['--name', 'unicode', '--currency', 'GBP', '--country-code', '44'];
+  const stored = await cli('rates', 'import', file, ...store, '--json');
+  expect(stored.stderr).toBe('');
+  expect(stored.code).toBe(0);
+  expect(stored.json).toMatchObject({ stored: true, entryCount: 2 });
+  const shown = await cli('rates', 'show', '00442071234567', '--deck', 'unicode', '--json');
+  expect(shown.json).toMatchObject({ rate: { prefix: '4420', ratePerMinute: '0.020000', destination: 'London' } });
+
+  // Another currency's sign is a line error naming line and column; the --map advice stays the CLI's.
+  const euro = await cli('rates', 'import', file, '--name', 'unicode', '--currency', 'EUR', '--country-code', '44');
+  expect(euro.code).toBe(1);
+  expect(euro.stderr).toContain(`${file}:2: Rate: "£0,0125" is priced in GBP but the deck's currency is EUR`);
+
+  const bare = join(dir, 'unicode-no-bom.txt');
+  writeFileSync(bare, Buffer.from(text, 'utf16le'));
+  const refused = await cli('rates', 'import', bare, '--validate-only');
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/UTF-16 without a byte order mark; save the sheet as "CSV UTF-8"/);
+
+  const unmapped = join(dir, 'unmapped.csv');
+  writeFileSync(unmapped, 'Dest Code,Charge\n44,0.01\n');
+  expect((await cli('rates', 'import', unmapped, '--validate-only')).stderr).toContain('ictvoip rates import --map prefix=<header>,rate=<header>');
+});

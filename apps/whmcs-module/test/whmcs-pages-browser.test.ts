@@ -206,6 +206,46 @@ test('addon: rate deck preview with errors by line, then import, then the deck s
   await finish(good, 'addon-rate-deck-shown');
 });
 
+test("addon: an ASTPP sheet (Increment 0, its own headers) uploaded as Excel's Unicode text imports with the page's Default increments and Column mapping; a refusal names the field, not the CLI", async () => {
+  const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=ratedecks`);
+  const { page } = visit;
+  const sheet = 'Dest Code\tDestination\tCharge\tIncrement\r\n44\tUnited Kingdom\t£0,0125\t0\r\n4420\tLondon\t0,0200 GBP\t0\r\n';
+  const unicodeText = { name: 'astpp.txt', mimeType: 'text/plain', buffer: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(sheet, 'utf16le')]) };
+  await page.fill('#deck-name', 'browser-astpp');
+  await page.fill('#deck-currency', 'GBP');
+  await page.fill('#deck-cc', '44');
+  await page.setInputFiles('#deck-file', unicodeText);
+  await Promise.all([page.waitForNavigation(), page.click('#ictvoip-preview')]);
+  const refused = await page.locator('#ictvoip-deck-issues').innerText();
+  expect(refused).toContain('enter prefix=<header>,rate=<header> in the Column mapping field');
+  expect(refused).not.toContain('--map');
+  await finish(visit, 'addon-rate-deck-mapping-refused');
+
+  const again = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=ratedecks`);
+  await again.page.fill('#deck-name', 'browser-astpp');
+  await again.page.fill('#deck-currency', 'GBP');
+  await again.page.fill('#deck-cc', '44');
+  await again.page.fill('#deck-mapping', 'prefix=Dest Code,rate=Charge');
+  await again.page.fill('#deck-increments', '0/0');
+  await again.page.setInputFiles('#deck-file', unicodeText);
+  await Promise.all([again.page.waitForNavigation(), again.page.click('#ictvoip-import')]);
+  expect(await again.page.locator('#ictvoip-error').innerText()).toContain('body.defaultIncrements: defaultIncrements: "0/0": increments are at least 1 second');
+  // The typed fields are kept for the next try.
+  expect(await again.page.inputValue('#deck-mapping')).toBe('prefix=Dest Code,rate=Charge');
+  await again.page.fill('#deck-increments', '1/1');
+  await again.page.setInputFiles('#deck-file', unicodeText);
+  await Promise.all([again.page.waitForNavigation(), again.page.click('#ictvoip-import')]);
+  expect(await again.page.locator('#ictvoip-notice').innerText()).toContain('Deck browser-astpp: revision 1, 2 rates stored.');
+  const { rows } = await pages.bridge.api!.deps.pool.query(
+    "SELECT prefix, destination, rate_per_minute::text AS rate, initial_increment || '/' || subsequent_increment AS increments FROM rate_entries e JOIN rate_decks d USING (deck_id) WHERE d.name = 'browser-astpp' ORDER BY prefix",
+  );
+  expect(rows).toEqual([
+    { prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '1/1' },
+    { prefix: '4420', destination: 'London', rate: '0.020000', increments: '1/1' },
+  ]);
+  await finish(again, 'addon-rate-deck-unicode-text');
+});
+
 test("addon: a period's billing batches with the WHMCS invoice link; servers and registration alerts", async () => {
   const visit = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=batches`);
   await Promise.all([visit.page.waitForURL(new RegExp(`period=${OTHER_PERIOD}`)), visit.page.selectOption('#ictvoip-period', OTHER_PERIOD)]);

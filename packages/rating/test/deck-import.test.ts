@@ -66,7 +66,7 @@ describe('rate deck import: bad lines', () => {
     '41,Swiss,0.01,0,60,60,2026-02-30,', // 8 impossible date
     '43,Austria,0.01,0,60,60,2026-05-01,2026-04-01', // 9 to before from
     '49,Germany again,0.02,0,60,60,2026-01-01,', // 10 duplicate of line 2
-    '45,Denmark,"0,01",0,60,60,2026-01-01,', // 11 decimal comma
+    '45,Denmark,"1,234",0,60,60,2026-01-01,', // 11 decimal comma or thousands: ambiguous
     '46,Sweden,0.0000001,0,60,60,2026-01-01,', // 12 too many places
     '47,Norway,0.01,0,60,60,2026-01-01,', // 13 good
   ].join('\n');
@@ -89,7 +89,7 @@ describe('rate deck import: bad lines', () => {
       [12, 'rate_per_minute'],
     ]);
     expect(result.issues.find((issue) => issue.line === 10)?.message).toMatch(/duplicate prefix 49 .*first on line 2/);
-    expect(result.issues.find((issue) => issue.line === 11)?.message).toMatch(/decimal separator/);
+    expect(result.issues.find((issue) => issue.line === 11)?.message).toMatch(/decimal comma.*thousands separator/);
     expect(result.rejectedLines).toBe(10);
     expect(() => assertRateDeckImported(result)).toThrow(RateDeckError);
     try {

@@ -13,7 +13,6 @@ import {
   type RateDeckImportResult,
   type RateEntry,
 } from '@ictvoip/rating';
-import { readAtOneRevision } from './rate-deck-revision';
 import { inTransaction } from './transaction';
 
 /** Bad arguments to importRateDeck / setPlanRateDeck (not a bad CSV line: that is the report). */
@@ -124,6 +123,9 @@ function inboundColumns(inbound: DeckInboundRate | undefined): [string | null, s
   }
 }
 
+/** The deck's currency is the one its price cells may be marked with ("$0.0125" in a USD deck). */
+const csvOptions = (options: RateDeckStoreOptions): RateDeckImportOptions => ({ ...options.csv, currency: options.currency });
+
 /** The mapping an import used, kept with the deck for its next import; null when none was given. */
 function savedMapping(mapping: RateDeckColumnMapping | undefined): string | null {
   return mapping && Object.keys(mapping).length > 0 ? JSON.stringify(mapping) : null;
@@ -190,7 +192,7 @@ function decimal(value: string | undefined, field: string): string {
  */
 export async function importRateDeck(pool: Pool, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckStoreResult> {
   validateOptions(name, options);
-  const report = importRateDeckCsv(csvText, { ...options.csv });
+  const report = importRateDeckCsv(csvText, csvOptions(options));
   const [inboundRate, inboundIncrements] = inboundColumns(options.inbound);
   const inbound = inboundRate === null ? null : { ratePerMinute: inboundRate, increments: inboundIncrements ?? '60/60' };
   if (!report.ok) return { ok: false, report, deckId: null, revision: null, entryCount: 0, inbound, keptEarlier: 0, keptUntil: null };
@@ -411,7 +413,12 @@ export async function loadRateEntries(db: Pool | PoolClient, deckId: number): Pr
     [deckId],
   );
   if (rows.length === 0) return null;
-  const entries = rows
+  return { revision: rows[0]?.revision ?? 0, entries: entriesOf(rows) };
+}
+
+/** The rates of a deck's rows joined with its entries (a deck without rates: one row with a null prefix). */
+function entriesOf(rows: readonly EntryRow[]): RateEntry[] {
+  return rows
     .filter((row) => row.prefix !== null)
     .map((row): RateEntry => ({
       prefix: row.prefix as string,
@@ -424,7 +431,31 @@ export async function loadRateEntries(db: Pool | PoolClient, deckId: number): Pr
       effectiveTo: row.effective_to,
       sourceLine: row.source_line ?? undefined,
     }));
-  return { revision: rows[0]?.revision ?? 0, entries };
+}
+
+/**
+ * The named deck (id, revision, count, currency) and its rates in ONE statement: one snapshot, so an
+ * import committing meanwhile is either wholly in it or not at all. Two reads with a revision check
+ * (readAtOneRevision) gave up after 5 imports in a row committed between them, and the page's
+ * Preview answered a bare 500.
+ */
+async function storedDeckWithEntries(db: Pool | PoolClient, name: string): Promise<{ deck: StoredDeckHead; entries: RateEntry[] } | null> {
+  const { rows } = await db.query<EntryRow & { deck_id: string; entry_count: number; currency: string }>(
+    `SELECT d.deck_id, d.revision, d.entry_count, d.currency, e.prefix, e.destination, e.rate_per_minute, e.connect_fee,
+       e.initial_increment, e.subsequent_increment, e.effective_from, e.effective_to, e.source_line
+     FROM rate_decks d LEFT JOIN rate_entries e ON e.deck_id = d.deck_id WHERE d.name = $1`,
+    [name],
+  );
+  const head = rows[0];
+  if (!head) return null;
+  return { deck: { deckId: Number(head.deck_id), revision: head.revision, entryCount: head.entry_count, currency: head.currency }, entries: entriesOf(rows) };
+}
+
+interface StoredDeckHead {
+  deckId: number;
+  revision: number;
+  entryCount: number;
+  currency: string;
 }
 
 /** The deck's entries when the stored deck is still at `deck.revision`, else undefined (see readAtOneRevision). */
@@ -465,24 +496,14 @@ const rateTerms = (entry: RateEntry) =>
  */
 export async function previewRateDeckImport(db: Pool | PoolClient, name: string, csvText: string, options: RateDeckStoreOptions): Promise<RateDeckImportPreview> {
   validateOptions(name, options);
-  const report = importRateDeckCsv(csvText, { ...options.csv });
+  const report = importRateDeckCsv(csvText, csvOptions(options));
   const empty = { existing: null, revision: null, entryCount: 0, added: 0, replaced: 0, unchanged: 0, removed: 0, keptEarlier: 0, keptUntil: null };
   if (!report.ok) return { ok: false, report, ...empty };
-  // The deck's count and revision and the rates compared with of one revision, also while an import commits.
-  const read = await readAtOneRevision(
-    name,
-    async () => {
-      const { rows } = await db.query<{ deck_id: string; revision: number; entry_count: number; currency: string }>(
-        'SELECT deck_id, revision, entry_count, currency FROM rate_decks WHERE name = $1',
-        [name],
-      );
-      return rows[0] ?? null;
-    },
-    (row) => rateEntriesAt(db, { deckId: Number(row.deck_id), revision: row.revision }),
-  );
+  // The deck's count and revision and the rates compared with, of one revision also while imports commit.
+  const read = await storedDeckWithEntries(db, name);
   const deck = read?.deck;
   const start = importStartsAt(report.entries);
-  const all = read?.value ?? [];
+  const all = read?.entries ?? [];
   // As importRateDeck: what starts before the file does is kept (ended then), the rest is compared.
   const startsEarlier = (entry: RateEntry) => start !== null && entry.effectiveFrom < start;
   const earlier = all.filter(startsEarlier);
@@ -492,7 +513,7 @@ export async function previewRateDeckImport(db: Pool | PoolClient, name: string,
   if (deck && earlier.length > 0 && deck.currency !== options.currency) throw currencyChangeError(options.currency, deck.currency, start!);
   const before = new Map(stored.map((entry) => [rateKey(entry), rateTerms(entry)]));
   const preview: RateDeckImportPreview = { ok: true, report, ...empty, entryCount: report.entries.length, revision: deck ? deck.revision + 1 : 1 };
-  if (deck) preview.existing = { deckId: Number(deck.deck_id), revision: deck.revision, entryCount: deck.entry_count, currency: deck.currency };
+  if (deck) preview.existing = { deckId: deck.deckId, revision: deck.revision, entryCount: deck.entryCount, currency: deck.currency };
   const after = new Set<string>();
   for (const entry of report.entries) {
     const key = rateKey(entry);

@@ -46,6 +46,17 @@ export class HoldingRelay {
     });
   }
 
+  /** Holds the next message containing `marker` too; resolves when it is held. Arm it before `release()` to catch a retry. */
+  holdNext(): Promise<void> {
+    this.armed = true;
+    return new Promise<void>((resolve) => (this.onHeld = resolve));
+  }
+
+  /** Holds nothing more (an armed hold that never came). */
+  disarm(): void {
+    this.armed = false;
+  }
+
   release(): void {
     const held = this.held;
     this.held = null;

@@ -2,21 +2,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import {
   createRateTable,
+  decodeRateDeckBytes,
   exportRateDeckCsv,
   formatColumnMapping,
   formatMoney,
   importRateDeckCsv,
   parseIncrements,
+  parseColumnMappingSpec,
   parseMoney,
   plainDecimal,
   parseRateDeckDate,
   RATE_DECK_FORMATS,
+  RateDeckEncodingError,
   RateDeckExportError,
+  RateDeckMappingError,
   type RateDeckFormat,
   type Markup,
   type NumberingPlan,
   type RateDeckColumnMapping,
-  type RateDeckField,
   type RateDeckImportResult,
   type RateEntry,
 } from '@ictvoip/rating';
@@ -58,47 +61,18 @@ const MAX_ISSUES_SHOWN = 50;
 /** Warnings are printed, not only counted: a skipped line or an unapplied column changes the bill. */
 const MAX_WARNINGS_SHOWN = 20;
 
-/** `--map` field names: the importer's own, their snake_case spellings, and short forms. */
-const MAP_FIELDS: Record<string, RateDeckField> = {
-  prefix: 'prefix',
-  destination: 'destination',
-  rate: 'ratePerMinute',
-  rateperminute: 'ratePerMinute',
-  connect: 'connectFee',
-  connectfee: 'connectFee',
-  initial: 'initialIncrement',
-  initialincrement: 'initialIncrement',
-  increment: 'subsequentIncrement',
-  subsequentincrement: 'subsequentIncrement',
-  from: 'effectiveFrom',
-  effectivefrom: 'effectiveFrom',
-  to: 'effectiveTo',
-  effectiveto: 'effectiveTo',
-  includedseconds: 'includedSeconds',
-  status: 'status',
-};
-
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
 /** `--map prefix=Code,rate=RateValue` (repeatable): which header in the file holds which field. */
 function columnMapping(specs: readonly string[] = []): RateDeckColumnMapping {
-  const mapping: RateDeckColumnMapping = {};
-  for (const pair of specs
-    .flatMap((spec) => spec.split(','))
-    .map((pair) => pair.trim())
-    .filter(Boolean)) {
-    const at = pair.indexOf('=');
-    const field = MAP_FIELDS[pair.slice(0, Math.max(at, 0)).toLowerCase().replace(/[_-]/g, '')];
-    const header = pair.slice(at + 1).trim();
-    if (at < 1 || !field || header === '') {
-      throw new CliError('INVALID_ARGUMENT', `--map: "${pair}" is not <field>=<header>; fields: ${[...new Set(Object.keys(MAP_FIELDS))].join(', ')}`);
-    }
-    if (mapping[field] !== undefined) throw new CliError('INVALID_ARGUMENT', `--map: ${field} is mapped twice`);
-    mapping[field] = header;
+  try {
+    return parseColumnMappingSpec(specs, '--map');
+  } catch (error) {
+    if (error instanceof RateDeckMappingError) throw new CliError('INVALID_ARGUMENT', error.message);
+    throw error;
   }
-  return mapping;
 }
 
 function deckFormat(value: string | undefined): RateDeckFormat | undefined {
@@ -156,11 +130,19 @@ const STORE_FLAGS: Record<string, string> = {
   'inbound.increments': '--inbound-increment',
 };
 
+/** The file as text: UTF-8, or UTF-16 with its byte order mark (Excel's "Unicode text"). */
 function readCsv(file: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (error) {
     throw new CliError('FILE_UNREADABLE', `${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return decodeRateDeckBytes(bytes);
+  } catch (error) {
+    if (error instanceof RateDeckEncodingError) throw new CliError(error.code, `${file}: ${error.message}`);
+    throw error;
   }
 }
 
@@ -229,7 +211,13 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   const format = deckFormat(options.format);
   // --map entries override the preset's columns.
   const columns = { ...(format ? formatColumnMapping(format) : {}), ...columnMapping(options.map) };
-  const csv = { columns, defaultEffectiveFrom: effectiveFrom(options.effectiveFrom), ...stated(options.defaultIncrements) };
+  // The currency lets a price cell carry its sign ("$0.0125" in a USD deck); --validate-only without it refuses marked cells.
+  const csv = {
+    columns,
+    defaultEffectiveFrom: effectiveFrom(options.effectiveFrom),
+    ...stated(options.defaultIncrements),
+    ...(options.currency ? { currency: options.currency } : {}),
+  };
   const storing = !options.validateOnly;
   if (storing) {
     const missing = [!options.name && '--name', !options.currency && '--currency', !options.countryCode && '--country-code'].filter(Boolean);

@@ -58,6 +58,14 @@ const ALIASES: Record<RateDeckField, readonly string[]> = {
   status: ['status', 'active'],
 };
 
+/**
+ * How the message of a refused header tells the operator to map a column, given the mapping
+ * (`prefix=<header>,rate=<header>`): the CLI names its flag, the WHMCS addon page its field (its user
+ * has no shell).
+ */
+export type MappingAdvice = (spec: string) => string;
+export const CLI_MAPPING_ADVICE: MappingAdvice = (spec) => `ictvoip rates import --map ${spec}`;
+
 export const REQUIRED_FIELDS: readonly RateDeckField[] = ['prefix', 'ratePerMinute'];
 
 export type ColumnIndexes = Partial<Record<RateDeckField, number>>;
@@ -84,7 +92,7 @@ export function normaliseHeader(name: string): string {
     .replace(/[^a-z0-9]/g, '');
 }
 
-export function resolveColumns(header: readonly string[], headerLine: number, mapping: RateDeckColumnMapping = {}): ResolvedColumns {
+export function resolveColumns(header: readonly string[], headerLine: number, mapping: RateDeckColumnMapping = {}, advice: MappingAdvice = CLI_MAPPING_ADVICE): ResolvedColumns {
   const normalised = header.map(normaliseHeader);
   const indexes: ColumnIndexes = {};
   const names: Partial<Record<RateDeckField, string>> = {};
@@ -116,18 +124,18 @@ export function resolveColumns(header: readonly string[], headerLine: number, ma
       issues.push({
         line: headerLine,
         column: field,
-        message: `no column for ${field}; header was "${header.join(',')}" (name it with the column mapping, e.g. ictvoip rates import --map prefix=<header>,rate=<header>)`,
+        message: `no column for ${field}; header was "${header.join(',')}" (name it with the column mapping, e.g. ${advice('prefix=<header>,rate=<header>')})`,
       });
     }
   }
   // A file without prefix or rate is refused already; its other columns are not worth a list.
-  if (issues.length === required) issues.push(...unreadIncrementColumns(header, normalised, taken, headerLine));
+  if (issues.length === required) issues.push(...unreadIncrementColumns(header, normalised, taken, headerLine, advice));
   const initialIndex = indexes.initialIncrement;
   const initialIsMinimum = initialIndex !== undefined && MINIMUM_DURATION_HEADERS.includes(normalised[initialIndex] as string);
   return { indexes, names, layout: detectLayout(normalised), issues, initialIsMinimum };
 }
 
-function unreadIncrementColumns(header: readonly string[], normalised: readonly string[], taken: ReadonlySet<number>, headerLine: number): RateDeckIssue[] {
+function unreadIncrementColumns(header: readonly string[], normalised: readonly string[], taken: ReadonlySet<number>, headerLine: number, advice: MappingAdvice): RateDeckIssue[] {
   const issues: RateDeckIssue[] = [];
   normalised.forEach((name, index) => {
     if (taken.has(index) || name === '' || NOT_AN_INCREMENT.includes(name) || !INCREMENT_LIKE.test(name)) return;
@@ -135,7 +143,7 @@ function unreadIncrementColumns(header: readonly string[], normalised: readonly 
     issues.push({
       line: headerLine,
       column,
-      message: `column "${column}" looks like a billing increment or duration but is not one the importer reads; rather than bill every rate in the default 60/60 blocks, nothing is imported: map it (ictvoip rates import --map initial="${column}" for the first block or minimum duration, --map increment="${column}" for the next blocks) or remove the column`,
+      message: `column "${column}" looks like a billing increment or duration but is not one the importer reads; rather than bill every rate in the default 60/60 blocks, nothing is imported: map it (${advice(`initial="${column}"`)} for the first block or minimum duration, ${advice(`increment="${column}"`)} for the next blocks) or remove the column`,
     });
   });
   return issues;

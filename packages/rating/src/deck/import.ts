@@ -6,7 +6,8 @@
 import { parse } from 'csv-parse/sync';
 import { RateDeckError, type RateDeckIssue } from '../errors';
 import type { RateEntry } from '../rate-entry';
-import { resolveColumns, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout, type ResolvedColumns } from './columns';
+import { resolveColumns, type MappingAdvice, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout, type ResolvedColumns } from './columns';
+import { SAVE_AS_UTF8 } from './encoding';
 import { CellError, isInactiveStatus, parseDate, parseDestinationName, parseIncrement, parseIncrementPair, parsePrefix, parsePrice, parseSeconds } from './values';
 
 export interface RateDeckImportOptions {
@@ -21,6 +22,13 @@ export interface RateDeckImportOptions {
    * a deck with no increment column at all is billed 60/60 (with a warning).
    */
   readonly defaultIncrements?: { readonly initial: number; readonly subsequent: number };
+  /**
+   * The deck's ISO 4217 currency: a price cell marked with it ("$0.0125" in a USD deck, "0.02 EUR")
+   * is read; one marked with another currency is refused. Without it every marked cell is refused.
+   */
+  readonly currency?: string;
+  /** How a refused header's message says to map a column (default: the CLI's `--map`). */
+  readonly mappingAdvice?: MappingAdvice;
   /** Round prices with more than 6 decimals half-up instead of rejecting the line. */
   readonly roundExcessDecimals?: boolean;
 }
@@ -52,7 +60,7 @@ export function importRateDeckCsv(text: string, options: RateDeckImportOptions =
   if ('issue' in rowsOrIssue) return failed('mapped', {}, [rowsOrIssue.issue]);
   const [header, ...data] = rowsOrIssue.rows;
   if (!header) return failed('mapped', {}, [{ line: 1, column: '', message: 'the file has no header line' }]);
-  const columns = resolveColumns(header.cells, header.line, options.columns);
+  const columns = resolveColumns(header.cells, header.line, options.columns, options.mappingAdvice);
   if (columns.issues.length > 0) return failed(columns.layout, columns.names, columns.issues);
 
   const issues: RateDeckIssue[] = [];
@@ -100,6 +108,9 @@ function failed(layout: RateDeckLayout, columns: Partial<Record<RateDeckField, s
  * comment lines are dropped; a '#' before the header (CGRateS style "#Id,Prefix") is removed.
  */
 function readRows(text: string): { rows: CsvRow[] } | { issue: RateDeckIssue } {
+  // UTF-16 read as UTF-8 or Latin-1 arrives with a NUL beside every ASCII character: name the cause, not "no prefix column".
+  if (text.includes('\u0000'))
+    return { issue: { line: 1, column: '', message: `the text holds NUL characters: the file is UTF-16 (Excel's "Unicode text") read as another encoding; ${SAVE_AS_UTF8}` } };
   const unified = text.replace(/\r\n?/g, '\n');
   const delimiter = guessDelimiter(unified);
   let records: Array<{ record: string[]; info: { lines: number } }>;
@@ -165,8 +176,8 @@ function parseRow(row: CsvRow, columns: ResolvedColumns, options: RateDeckImport
   const roundExcess = options.roundExcessDecimals === true;
   const prefix = read('prefix', parsePrefix);
   const destination = read('destination', parseDestinationName);
-  const ratePerMinute = read('ratePerMinute', (text) => parsePrice(text, false, roundExcess));
-  const connectFee = read('connectFee', (text) => parsePrice(text, true, roundExcess));
+  const ratePerMinute = read('ratePerMinute', (text) => parsePrice(text, false, roundExcess, options.currency));
+  const connectFee = read('connectFee', (text) => parsePrice(text, true, roundExcess, options.currency));
   const increments = readIncrements(row, columns, options, cell, issues);
   const effectiveFrom = read('effectiveFrom', (text) => (text === '' ? (options.defaultEffectiveFrom ?? EPOCH) : parseDate(text)));
   const effectiveTo = read('effectiveTo', (text) => (text === '' ? null : parseDate(text)));

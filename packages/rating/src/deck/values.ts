@@ -17,19 +17,80 @@ export function parsePrefix(text: string): string {
   return digits;
 }
 
-/** A price cell: a plain non-negative decimal; empty means 0 only where `emptyIsZero`. */
-export function parsePrice(text: string, emptyIsZero: boolean, roundExcess: boolean): Micro {
+/**
+ * A price cell: a non-negative decimal; empty means 0 only where `emptyIsZero`. Spreadsheets write
+ * what a person reads, so two forms with one reading are taken as written: a currency sign or ISO
+ * code of the deck's own `currency` ("$0.0125", "0.0125 USD", "€0,02" in a EUR deck), and a decimal
+ * comma ("0,0125"). Forms with two readings are refused, never guessed (see decimalPoint).
+ */
+export function parsePrice(text: string, emptyIsZero: boolean, roundExcess: boolean, currency?: string): Micro {
   if (text === '') {
     if (emptyIsZero) return 0n;
     throw new CellError('value is empty');
   }
-  if (/^\d+,\d+$/.test(text)) throw new CellError(`"${text}" uses ',' as decimal separator; use '.'`);
+  const amount = decimalPoint(withoutCurrency(text, currency), text);
   try {
-    return parseMoney(text, { rounding: roundExcess ? 'half-up' : 'reject', field: 'value' });
+    return parseMoney(amount, { rounding: roundExcess ? 'half-up' : 'reject', field: 'value' });
   } catch (error) {
-    if (error instanceof MoneyFormatError) throw new CellError(error.message.replace(/^value: /, ''));
+    if (error instanceof MoneyFormatError) throw new CellError(error.message.replace(/^value: "[^"]*"/, `"${text}"`).replace(/^value: /, ''));
     throw error;
   }
+}
+
+/**
+ * The ISO codes a sign may stand for. "$" is every dollar's sign: in a CAD deck it is read as CAD
+ * (the deck states the currency; the sign does not contradict it), in a EUR deck it is refused.
+ */
+const CURRENCY_SIGNS: Readonly<Record<string, readonly string[]>> = {
+  $: ['USD', 'CAD', 'AUD', 'NZD', 'SGD', 'HKD', 'MXN'],
+  US$: ['USD'],
+  C$: ['CAD'],
+  A$: ['AUD'],
+  '€': ['EUR'],
+  '£': ['GBP'],
+  '¥': ['JPY', 'CNY'],
+  '₹': ['INR'],
+  R$: ['BRL'],
+  zł: ['PLN'],
+  kr: ['SEK', 'NOK', 'DKK', 'ISK'],
+};
+
+/** A sign or code before or after the digits: "$0.01", "US$ 0.01", "0.01 USD", "0,02€". */
+const SIGNED = /^([^\d\s.,+-][^\d\s]*?)?\s*([+-]?[\d.,]+)\s*([^\d\s.,+-][^\d\s]*)?$/u;
+
+/** The amount without its currency sign, when the sign is the deck's currency; else a CellError saying what to write. */
+function withoutCurrency(text: string, currency: string | undefined): string {
+  const signed = SIGNED.exec(text);
+  const [before, amount, after] = [signed?.[1], signed?.[2], signed?.[3]];
+  if (!signed || (before === undefined && after === undefined)) return text;
+  if (before !== undefined && after !== undefined) throw new CellError(`"${text}" has two currency marks: write the amount alone, e.g. ${amount}`);
+  const sign = (before ?? after) as string;
+  const code = /^[A-Za-z]{3}$/.test(sign) ? [sign.toUpperCase()] : CURRENCY_SIGNS[sign];
+  if (!code) return text; // not a currency mark: the money parser names the cell
+  if (currency === undefined)
+    throw new CellError(`"${text}" carries a currency mark (${sign}) and the deck's currency is not given: state the currency, or write the amount alone (${amount})`);
+  if (!code.includes(currency)) {
+    throw new CellError(
+      `"${text}" is priced in ${code.length === 1 ? code[0] : `${sign} (${code.join(', ')})`} but the deck's currency is ${currency}: import it as a deck in that currency, or write the amount in ${currency} without the mark`,
+    );
+  }
+  return amount as string;
+}
+
+/**
+ * "0,0125" and "1,5" have one reading: a decimal comma (a thousands group has 3 digits, and none
+ * follows a lone 0). "1,234" may be 1.234 or 1234, and "1.234,5" / "1,234.5" mix both separators:
+ * refused with both readings named, never guessed (a rate off by 1000 is billed unseen).
+ */
+function decimalPoint(amount: string, text: string): string {
+  if (!amount.includes(',')) return amount;
+  const comma = /^(\d+),(\d+)$/.exec(amount);
+  if (!comma) throw new CellError(`"${text}" has a thousands separator or several separators: write the amount with '.' as the decimal point and nothing else, e.g. 1234.5`);
+  const [, whole, fraction] = comma as unknown as [string, string, string];
+  if (fraction.length === 3 && /[1-9]/.test(whole)) {
+    throw new CellError(`"${text}" could be ${whole}.${fraction} (decimal comma) or ${whole}${fraction} (thousands separator): write ${whole}.${fraction} or ${whole}${fraction}`);
+  }
+  return `${whole}.${fraction}`;
 }
 
 /** Increment in whole seconds ("6", "6s", "1m"). Empty or 0 means "use the default" (undefined). */

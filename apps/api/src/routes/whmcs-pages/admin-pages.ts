@@ -6,9 +6,14 @@ import {
   formatMoney,
   importRateDeckCsv,
   markUp,
+  parseColumnMappingSpec,
+  parseIncrements,
   parseMarkup,
   parseMoney,
   plainDecimal,
+  RateDeckMappingError,
+  RatingConfigError,
+  type MappingAdvice,
   type NumberingPlan,
   type RateDeckColumnMapping,
   type RateDeckIssue,
@@ -21,10 +26,7 @@ import {
   listCreditStates,
   previewRateDeckImport,
   RateDeckStoreError,
-  rateDeckByName,
-  readAtOneRevision,
   storedDeckSettings,
-  type RateDeckRef,
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
@@ -291,6 +293,10 @@ interface DeckRequest {
   currency: string;
   countryCode: string;
   nationalPrefix?: string;
+  /** What the sheet's empty or 0 increment cells mean, as `rates import --default-increments`: `1/1`, `60/6`, `6`. */
+  defaultIncrements?: string;
+  /** The page's Column mapping field, as `rates import --map`: `prefix=Code,rate=Charge`; saved with the deck. */
+  columnMapping?: string;
   csv: string;
 }
 const deckSchema = Joi.object<DeckRequest>({
@@ -306,8 +312,33 @@ const deckSchema = Joi.object<DeckRequest>({
   nationalPrefix: Joi.string()
     .pattern(/^[0-9]{0,3}$/, 'national prefix')
     .allow(''),
+  defaultIncrements: Joi.string().max(20).allow(''),
+  columnMapping: Joi.string().max(2000).allow(''),
   csv: Joi.string().min(1).required(),
 });
+
+/** The page's user has no shell: a refused header tells them to use the page's field, not `--map`. */
+export const PAGE_MAPPING_ADVICE: MappingAdvice = (spec) => `enter ${spec} in the Column mapping field`;
+
+/** A field of the form checked as the CLI checks its flag (same parser), refused as a 400 naming it. */
+function formField<T>(field: keyof DeckRequest, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof RatingConfigError) && !(error instanceof RateDeckMappingError)) throw error;
+    const message = error.message.startsWith(`${field}: `) ? error.message : `${field}: ${error.message}`;
+    throw new HttpError(400, 'VALIDATION_FAILED', `request is invalid: body.${field}`, [{ path: `body.${field}`, message }]);
+  }
+}
+
+/** The CSV options the form states: the default increments and the column mapping (else the saved one, when it fits the file). */
+function formCsvOptions(input: DeckRequest, saved: RateDeckColumnMapping): NonNullable<RateDeckStoreOptions['csv']> {
+  const stated = input.defaultIncrements?.trim()
+    ? { defaultIncrements: formField('defaultIncrements', () => parseIncrements(input.defaultIncrements as string, 'defaultIncrements')) }
+    : {};
+  const typed = input.columnMapping?.trim() ? formField('columnMapping', () => parseColumnMappingSpec([input.columnMapping as string], 'columnMapping')) : null;
+  return { columns: typed ?? fittingMapping(input.csv, saved), ...stated, mappingAdvice: PAGE_MAPPING_ADVICE };
+}
 
 /**
  * The page states a deck's currency, country code and national prefix only. A re-import keeps the
@@ -315,6 +346,7 @@ const deckSchema = Joi.object<DeckRequest>({
  * `rates import` without those flags would not: the page has no field for them, and an update of
  * the price list must not drop the markup or the inbound rate. A new deck, or one moved to another
  * country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1, else 00 and 0).
+ * A column mapping typed on the page replaces the saved one (and is saved, as `--map` is).
  */
 async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeckStoreOptions> {
   const stored = await storedDeckSettings(deps.pool, input.name);
@@ -331,7 +363,7 @@ async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeck
     numberingPlan,
     ...(stored ? { markup: stored.markup } : {}),
     ...(stored?.inbound ? { inbound: stored.inbound } : {}),
-    csv: { columns: fittingMapping(input.csv, stored?.columnMapping ?? {}) },
+    csv: formCsvOptions(input, stored?.columnMapping ?? {}),
   };
 }
 
@@ -449,21 +481,36 @@ interface ShownRate {
   line: number | null;
 }
 
-/** The page of the deck's rates (by prefix), or undefined when the stored deck is no longer at `deck.revision`. */
-async function ratesAt(deps: ApiDeps, deck: RateDeckRef, prefix: string | undefined): Promise<{ rows: ShownRate[]; entryCount: number } | undefined> {
-  // One statement: the rates, the count and the revision they belong to are one snapshot.
-  const { rows } = await deps.pool.query<ShownRate & { revision: number; entry_count: number }>(
-    `SELECT d.revision, d.entry_count, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
+interface ShownDeckRow extends ShownRate {
+  name: string;
+  currency: string;
+  country_code: string;
+  national_prefix: string;
+  revision: number;
+  entry_count: number;
+  markup_percent: string;
+  markup_per_minute: string;
+  markup_per_call: string;
+}
+
+/**
+ * The named deck (markup, revision, count) and a page of its rates (by prefix) in ONE statement: one
+ * snapshot, whatever imports commit meanwhile. Two reads with a revision check gave up after 5 imports
+ * in a row committed between them (RateDeckMovedError), answered as a bare 500.
+ */
+async function deckWithRates(deps: ApiDeps, name: string, prefix: string | undefined): Promise<ShownDeckRow[]> {
+  const { rows } = await deps.pool.query<ShownDeckRow>(
+    `SELECT d.name, d.currency, d.country_code, d.national_prefix, d.revision, d.entry_count, d.markup_percent::text, d.markup_per_minute::text,
+            d.markup_per_call::text, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
             e.subsequent_increment AS subsequent, e.effective_from AS "from", e.effective_to AS "to", e.source_line AS line
        FROM rate_decks d
        LEFT JOIN LATERAL (SELECT * FROM rate_entries r WHERE r.deck_id = d.deck_id AND ($2::text IS NULL OR r.prefix LIKE $2 || '%')
                            ORDER BY r.prefix, r.effective_from LIMIT $3) e ON true
-      WHERE d.deck_id = $1
+      WHERE d.name = $1
       ORDER BY e.prefix, e.effective_from`,
-    [deck.deckId, prefix ?? null, DECK_ENTRIES_SHOWN],
+    [name, prefix ?? null, DECK_ENTRIES_SHOWN],
   );
-  if (rows[0]?.revision !== deck.revision) return undefined;
-  return { rows: rows.filter((row) => row.prefix !== null), entryCount: rows[0].entry_count };
+  return rows;
 }
 
 /** A rate as the customer is billed for it (the deck's markup applied, as rating does: markUp) and the deck's own price. */
@@ -484,27 +531,23 @@ function billedView(row: ShownRate, markup: ReturnType<typeof parseMarkup>) {
 }
 
 async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined) {
-  // The deck (its markup) and its rates of one revision, also while an import commits between the two reads.
-  const read = await readAtOneRevision(
-    name,
-    () => rateDeckByName(deps.pool, name),
-    (deck) => ratesAt(deps, deck, prefix),
-  );
-  if (!read) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
-  const { deck, value } = read;
-  const { rows } = value;
+  const rows = await deckWithRates(deps, name, prefix);
+  const deck = rows[0];
+  if (!deck) throw new HttpError(404, 'NOT_FOUND', `no rate deck named ${name}`);
+  const markup = { percent: deck.markup_percent, fixedPerMinute: deck.markup_per_minute, fixedPerCall: deck.markup_per_call };
+  const rates = rows.filter((row) => row.prefix !== null);
   const plain = (value: string | undefined) => plainDecimal(parseMoney(value ?? '0'));
   return {
     name: deck.name,
     currency: deck.currency,
-    countryCode: deck.numberingPlan.countryCode,
-    nationalPrefix: deck.numberingPlan.nationalPrefix,
+    countryCode: deck.country_code,
+    nationalPrefix: deck.national_prefix,
     revision: deck.revision,
-    entryCount: value.entryCount,
+    entryCount: deck.entry_count,
     // the deck's own markup, as rating applies it to a plan naming the deck (a plan mapping may set another)
-    markup: { percent: plain(deck.markup.percent), fixedPerMinute: plain(deck.markup.fixedPerMinute), fixedPerCall: plain(deck.markup.fixedPerCall) },
-    shown: rows.length,
-    entries: rows.map((row) => billedView(row, parseMarkup(deck.markup))),
+    markup: { percent: plain(markup.percent), fixedPerMinute: plain(markup.fixedPerMinute), fixedPerCall: plain(markup.fixedPerCall) },
+    shown: rates.length,
+    entries: rates.map((row) => billedView(row, parseMarkup(markup))),
   };
 }
 

@@ -260,7 +260,7 @@ final class AdminPages
         $csv = (string) ($post['csv'] ?? '');
         $upload = $files['csvFile'] ?? null;
         if (is_array($upload) && ($upload['error'] ?? UPLOAD_ERR_NO_FILE) === UPLOAD_ERR_OK && is_uploaded_file((string) $upload['tmp_name'])) {
-            $csv = (string) file_get_contents((string) $upload['tmp_name'], false, null, 0, self::MAX_DECK_BYTES);
+            $csv = self::utf8((string) file_get_contents((string) $upload['tmp_name'], false, null, 0, self::MAX_DECK_BYTES));
         }
         return [
             'name' => trim((string) ($post['name'] ?? '')),
@@ -268,8 +268,31 @@ final class AdminPages
             'countryCode' => trim((string) ($post['countryCode'] ?? '')),
             // Empty by default: the bridge takes the deck's own, or its country's (1 for country code 1, else 0).
             'nationalPrefix' => trim((string) ($post['nationalPrefix'] ?? '')),
+            // As `rates import --default-increments`: what the sheet's 0 increments mean (ASTPP's template writes 0); the bridge checks it.
+            'defaultIncrements' => trim((string) ($post['defaultIncrements'] ?? '')),
+            // As `rates import --map`: prefix=Code,rate=Charge; saved with the deck by the bridge.
+            'columnMapping' => trim((string) ($post['columnMapping'] ?? '')),
             'csv' => substr($csv, 0, self::MAX_DECK_BYTES),
         ];
+    }
+
+    /**
+     * An uploaded file as UTF-8: Excel's "Unicode text" is UTF-16 with a byte order mark, which the
+     * JSON to the bridge would otherwise carry as mangled bytes. Without a mark the bytes go as they
+     * are (the bridge names a UTF-16 file read as another encoding).
+     */
+    private static function utf8(string $bytes): string
+    {
+        $boms = ["\xFF\xFE" => 'UTF-16LE', "\xFE\xFF" => 'UTF-16BE'];
+        foreach ($boms as $bom => $encoding) {
+            if (str_starts_with($bytes, $bom)) {
+                // A file cut at MAX_DECK_BYTES may end inside a character: its last whole one is kept, no PHP notice on the page.
+                $units = substr($bytes, 2, (strlen($bytes) - 2) & ~1);
+                $text = @iconv($encoding, 'UTF-8', $units);
+                return $text === false ? $bytes : $text;
+            }
+        }
+        return $bytes;
     }
 
     /**
@@ -280,6 +303,12 @@ final class AdminPages
     {
         $prefix = strtolower((string) $form['nationalPrefix']);
         unset($form['nationalPrefix']);
+        // Left empty: left out (no stated increments; the deck's saved mapping when the file fits it).
+        foreach (['defaultIncrements', 'columnMapping'] as $optional) {
+            if ($form[$optional] === '') {
+                unset($form[$optional]);
+            }
+        }
         if ($prefix === 'none') {
             $form['nationalPrefix'] = '';
         } elseif ($prefix !== '') {

@@ -10,8 +10,12 @@
         <div class="form-group col-sm-4"><label for="deck-cc">{$lang.countryCode|escape}</label><input class="form-control" id="deck-cc" name="countryCode" value="{$form.countryCode|escape}" required maxlength="3"></div>
         <div class="form-group col-sm-4"><label for="deck-np">{$lang.nationalPrefix|escape}</label><input class="form-control" id="deck-np" name="nationalPrefix" value="{$form.nationalPrefix|escape}" maxlength="4" placeholder="{$lang.nationalPrefixHint|escape}"></div>
     </div>
+    <div class="form-row row">
+        <div class="form-group col-sm-4"><label for="deck-increments">{$lang.defaultIncrements|escape}</label><input class="form-control" id="deck-increments" name="defaultIncrements" value="{$form.defaultIncrements|escape}" maxlength="20" placeholder="{$lang.defaultIncrementsHint|escape}"></div>
+        <div class="form-group col-sm-8"><label for="deck-mapping">{$lang.columnMapping|escape}</label><input class="form-control" id="deck-mapping" name="columnMapping" value="{$form.columnMapping|escape}" maxlength="2000" placeholder="{$lang.columnMappingHint|escape}"></div>
+    </div>
     <div class="form-group"><label for="deck-csv">{$lang.csvText|escape}</label><textarea class="form-control" id="deck-csv" name="csv" rows="8" style="font-family:monospace">{$form.csv|escape}</textarea></div>
-    <div class="form-group"><label for="deck-file">{$lang.csvFile|escape}</label><input type="file" class="form-control-file" id="deck-file" name="csvFile" accept=".csv,text/csv"></div>
+    <div class="form-group"><label for="deck-file">{$lang.csvFile|escape}</label><input type="file" class="form-control-file" id="deck-file" name="csvFile" accept=".csv,.txt,text/csv,text/plain"></div>
     <button type="submit" name="do" value="deckPreview" class="btn btn-default btn-secondary" id="ictvoip-preview">{$lang.preview|escape}</button>
     <button type="submit" name="do" value="deckImport" class="btn btn-primary" id="ictvoip-import">{$lang.import|escape}</button>
 </form>
