@@ -11,10 +11,11 @@ import {
   markBatchVerified,
   markBatchVerifyChecked,
   markBatchZero,
-  recordCreditLeft,
+  recordCreditsLeft,
   withBillingLock,
   type BatchState,
   type BillingBatch,
+  type CreditLeft,
 } from '@ictvoip/store';
 import { WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
@@ -227,14 +228,19 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
   return reconcile(deps, deps.whmcs, client, batch, hooks);
 }
 
-/** A terminated service's credit no bill can take: said loudly once (recordCreditLeft), for an operator to settle in WHMCS. */
-async function reportCreditLeft(deps: WorkerDeps, client: PoolClient, batch: BillingBatch): Promise<void> {
-  const left = await recordCreditLeft(client, batch);
-  if (!left) return;
-  deps.logger.error(
-    { code: 'BILLING_CREDIT_LEFT', serviceId: batch.serviceId, clientId: batch.clientId, batchId: batch.batchId, credit: left.credit, currency: left.currency },
-    'ALERT terminated service left with a credit no bill can take: settle it in WHMCS (refund or client credit)',
-  );
+/** Terminated services' credits no bill can take: said loudly once per amount (recordCreditsLeft), for an operator to settle in WHMCS. */
+export async function reportCreditsLeft(
+  deps: Pick<WorkerDeps, 'logger'>,
+  db: PoolClient | WorkerDeps['pool'],
+  scope: Parameters<typeof recordCreditsLeft>[1],
+): Promise<CreditLeft[]> {
+  const credits = await recordCreditsLeft(db, scope);
+  for (const left of credits)
+    deps.logger.error(
+      { code: 'BILLING_CREDIT_LEFT', serviceId: left.serviceId, clientId: left.clientId, batchId: left.batchId, credit: left.credit, currency: left.currency },
+      'ALERT terminated service left with a credit no bill can take: settle it in WHMCS (refund or client credit), then `ictvoip billing settle`',
+    );
+  return credits;
 }
 
 /**
@@ -262,7 +268,7 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
       deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
       throw error;
     }
-    if (outcome === 'zero' && service.desiredState === 'terminated') await reportCreditLeft(deps, client, batch);
+    if (outcome === 'zero' && service.desiredState === 'terminated') await reportCreditsLeft(deps, client, { serviceId });
     // A push this job started and recorded as pushed is `pushed` (the lock keeps everything else out): no re-read.
     if (made.pushStarted && outcome === 'pushed') return { outcome, batchId: batch.batchId, state: 'pushed' };
     const after = await getBatch(client, batch.batchId);
