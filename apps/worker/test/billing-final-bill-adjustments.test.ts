@@ -4,6 +4,7 @@ import { rerateServicePeriod } from '@ictvoip/operations';
 import {
   batchIdFor,
   CREDIT_LEFT_ACTION,
+  CREDIT_SETTLED_ACTION,
   getBatch,
   importRateDeck,
   insertAdjustment,
@@ -13,8 +14,11 @@ import {
   pendingAdjustmentsPeriod,
   periodOf,
   previousPeriod,
+  settleCreditLeft,
+  withBillingLock,
 } from '@ictvoip/store';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
+import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
 import { DECK_CSV, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
@@ -76,7 +80,7 @@ async function usageViews(serviceId: number, clientId: number): Promise<UsageVie
 }
 
 /** The scheduled close as it runs at `at`, and every push it enqueued run to its end. */
-async function closeAt(at: Date): Promise<void> {
+async function closeAt(at: Date): Promise<CloseOutcome> {
   const close = await closeBillingPeriods(kit.deps, at);
   await waitFor(
     async () => {
@@ -86,6 +90,7 @@ async function closeAt(at: Date): Promise<void> {
     15000,
     'the pushes the close enqueued',
   );
+  return close;
 }
 
 const pendingMicro = async (serviceId: number) =>
@@ -213,7 +218,8 @@ describe("a terminated service's pending adjustments", () => {
     expect(await pendingMicro(serviceId)).toBe(-290_000n);
     expect(await creditsLeft()).toEqual([{ batchId: finalId, clientId: client.id, period, credit: '-0.290000', currency: 'USD' }]);
 
-    // A re-rating credit after it: the close of the period after takes it (zero again), and it is reported with the new amount.
+    // A credit recorded after it: no close makes a bill of it (a zero bill, or a push job, every month, forever); the first close
+    // reports it with the new amount, once.
     await insertAdjustment(kit.deps.pool, {
       adjustmentId: `m-${serviceId}-2`,
       serviceId,
@@ -226,16 +232,69 @@ describe("a terminated service's pending adjustments", () => {
     let closing = period;
     for (let i = 0; i < 3; i += 1) {
       closing = nextPeriod(closing);
-      await closeAt(new Date(monthStart(nextPeriod(closing)).getTime() + 10_000));
+      const close = await closeAt(new Date(monthStart(nextPeriod(closing)).getTime() + 10_000));
+      expect(close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-`))).toEqual([]);
     }
     expect(items()).toHaveLength(0);
     expect(await pendingMicro(serviceId)).toBe(-2_290_000n);
-    // The monthly closes carry it on (a zero bill each): reported once, not at every carry.
     expect(await creditsLeft()).toEqual([
       { batchId: finalId, clientId: client.id, period, credit: '-0.290000', currency: 'USD' },
-      { batchId: batchIdFor(serviceId, nextPeriod(period)), clientId: client.id, period: nextPeriod(period), credit: '-2.290000', currency: 'USD' },
+      { batchId: finalId, clientId: client.id, period, credit: '-2.290000', currency: 'USD' },
     ]);
-    expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.state)).toEqual(['zero', 'zero', 'zero', 'zero', 'zero']);
+    expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.state)).toEqual(['zero', 'zero']);
+
+    // The operator refunds it in WHMCS and records that: once, however often the command runs.
+    const settle = () => withBillingLock(kit.deps.pool, serviceId, (db) => settleCreditLeft(db, serviceId, { note: 'refunded 2.29', actor: 'test' }));
+    const first = await settle();
+    expect(first).toMatchObject({ settled: true, settlement: { credit: '-2.290000', currency: 'USD', note: 'refunded 2.29' } });
+    expect(await settle()).toEqual({ settled: false, settlement: first.settlement });
+    expect(await pendingMicro(serviceId)).toBe(0n);
+    const settled = await kit.deps.pool.query('SELECT detail FROM audit_log WHERE service_id = $1 AND action = $2', [serviceId, CREDIT_SETTLED_ACTION]);
+    expect(settled.rows.map((row) => row.detail)).toEqual([{ credit: '-2.290000', currency: 'USD', note: 'refunded 2.29', adjustmentId: first.settlement.adjustmentId }]);
+    closing = nextPeriod(closing);
+    await closeAt(new Date(monthStart(nextPeriod(closing)).getTime() + 10_000));
+    expect(await creditsLeft()).toHaveLength(2);
+    // A charge after the settlement is billed in full: the credit went back to the client in WHMCS.
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}-3`,
+      serviceId,
+      kind: 'manual',
+      amount: '1.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'late fee',
+    });
+    closing = nextPeriod(closing);
+    await closeAt(new Date(monthStart(nextPeriod(closing)).getTime() + 10_000));
+    expect(items().map((item) => item.amount)).toEqual(['1.00']);
+    expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, closing))).toMatchObject({ state: 'pushed', adjustmentTotal: '1.000000', lineAmount: '1.00' });
+  }, 60000);
+
+  test('a terminated service that never made a call: its credit is reported and settled like any other', async () => {
+    const serviceId = 4314;
+    const { client } = await createdThroughWebhook(serviceId);
+    const period = periodOf(new Date(), 'UTC');
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}-1`,
+      serviceId,
+      kind: 'manual',
+      amount: '-5.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    const terminate = event(serviceId, client.id, 'terminate');
+    expect((await send(terminate)).body.result).toBe('success');
+    await (await kit.deps.queues.billing.getJob(finalBillJobId(serviceId, terminate.eventId as string)))!.remove();
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    // No call, so no CDR cursor: nothing is left to read, the credit is final.
+    expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'zero', callCount: 0, total: '-5.000000' });
+    const reported = await kit.deps.pool.query('SELECT detail FROM audit_log WHERE service_id = $1 AND action = $2', [serviceId, CREDIT_LEFT_ACTION]);
+    expect(reported.rows.map((row) => row.detail)).toEqual([{ batchId: batchIdFor(serviceId, period), clientId: client.id, period, credit: '-5.000000', currency: 'USD' }]);
+    expect(await withBillingLock(kit.deps.pool, serviceId, (db) => settleCreditLeft(db, serviceId, { note: 'moved to credit balance', actor: 'test' }))).toMatchObject({
+      settled: true,
+      settlement: { credit: '-5.000000' },
+    });
   }, 60000);
 
   test("recorded after the final bill while the last ended period has no bill yet: the next close bills it as that period's, once", async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { loadConfig } from '@ictvoip/config';
-import { createPrepaidInvoice, getCdrSyncCursor } from '@ictvoip/store';
+import { createPrepaidInvoice, getCdrSyncCursor, insertAdjustment, settleCreditLeft, withBillingLock } from '@ictvoip/store';
 import { buildEvent, createTestDatabase, deleteRedisPrefix, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, uniqueQueuePrefix } from '@ictvoip/testkit';
 import { startWorker, type RunningWorker } from '../src';
 import { scopeForService } from '../src/fusion-scope';
@@ -144,6 +144,26 @@ describe('a terminated prepaid tenant', () => {
     expect(outcome.waiting).toContainEqual({ serviceId, reason: '1 rated calls not billed yet' });
     expect(outcome.purged).not.toContain(serviceId);
     expect(await domainCount(domain)).toBe(1);
+  });
+});
+
+describe('a terminated tenant left with a credit', () => {
+  it('is held naming the credit and the command; once the credit is recorded settled it is purged as any other', async () => {
+    const serviceId = 6191;
+    const domain = await createAndTerminate(serviceId);
+    await insertAdjustment(db(), { adjustmentId: `m-${serviceId}`, serviceId, kind: 'manual', amount: '-3.250000', currency: 'USD', sourcePeriod: null, description: 'goodwill' });
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+
+    const held = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(reasonsOf(held, [serviceId])).toEqual([`credit -3.250000 USD left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``]);
+    expect(await domainCount(domain)).toBe(1);
+
+    const settled = await withBillingLock(db(), serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'refunded', actor: 'test' }));
+    expect(settled).toMatchObject({ settled: true, settlement: { credit: '-3.250000' } });
+    const done = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(reasonsOf(done, [serviceId])).toEqual([]);
+    expect(done.purged).toContain(serviceId);
+    expect(await domainCount(domain)).toBe(0);
   });
 });
 

@@ -3,7 +3,7 @@ import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import { labelStart, latestClosedServicePeriod, servicePeriodLabeller, servicePeriodOfDate, type CycleSegment } from './billing-cycle';
 import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } from './billing-cycles-repository';
 import { latestClosedPeriod, periodOf } from './billing-period';
-import { unbilledRatedChargeSql } from './cdr-charges-repository';
+import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -458,37 +458,150 @@ export async function dissolveBatch(client: PoolClient, batchId: string): Promis
   return true;
 }
 
-/** The audit action of a terminated service's credit that no bill can take (see recordCreditLeft). */
+/** The audit action of a terminated service's credit that no bill can take (see recordCreditsLeft). */
 export const CREDIT_LEFT_ACTION = 'billing.credit_left';
+/** The audit action of `ictvoip billing settle`: that credit settled in WHMCS by an operator. */
+export const CREDIT_SETTLED_ACTION = 'billing.credit_settled';
+/** A credit is one from half a cent on (a sub-cent remainder is no one's to refund), in micro-units. */
+export const CREDIT_LEFT_MICRO = 5_000n;
+const CREDIT_LEFT_SQL = '-0.005';
 
 export interface CreditLeft {
+  serviceId: number;
+  clientId: number;
   /** what the client is owed, exact decimal (negative: a credit) */
   credit: string;
   currency: string | null;
+  /** the service's latest bill, the one that carried the credit or after which it came (null: none was made) */
+  batchId: string | null;
+  period: string | null;
 }
 
 /**
- * A terminated service left with a credit (its final bill, or a re-rating or manual credit after it,
- * came to less than nothing): bills are never negative, and no call will come to take it, so it
- * stays carried for good unless an operator settles it in WHMCS. Recorded (audit, with the batch that
- * carried it) once per amount, and only once the calls are all billed (synced since the termination,
- * none unbilled): returns it when recorded now, null when there is none or it was recorded before.
- * The threshold is the purge's: a credit that holds the tenant back is one that is reported.
+ * Terminated services whose pending adjustments come to a credit that is final: its calls are all
+ * read (synced since the termination) and billed. A bill is never negative and a terminated service
+ * makes no more calls, so no bill takes it: it stays pending (never billed, no close makes a bill of
+ * it) until an operator settles it in WHMCS and records that (settleCreditLeft).
  */
-export async function recordCreditLeft(db: Pool | PoolClient, batch: BillingBatch): Promise<CreditLeft | null> {
-  const { rows } = await db.query<{ credit: string }>(
-    `WITH left_over AS (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)
+function finalCreditsSql(where: string): string {
+  return `SELECT s.service_id, s.client_id, l.credit, l.currency
+     FROM services s
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, max(currency) AS currency
+                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
+     WHERE s.desired_state = 'terminated' AND l.credit <= ${CREDIT_LEFT_SQL} AND ${where}
+       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
+       AND ${syncedSinceChangeSql('s')}`;
+}
+
+/**
+ * Records (audit `billing.credit_left`, with the service's latest bill) each such credit once per
+ * amount: `serviceId` for one service (after its bill), else every terminated service changed before
+ * `changedBefore` (its final bill due). Returns the credits recorded now, for the ALERT log.
+ */
+export async function recordCreditsLeft(db: Pool | PoolClient, scope: { serviceId: number } | { changedBefore: Date }): Promise<CreditLeft[]> {
+  const one = 'serviceId' in scope;
+  const { rows } = await db.query<{ service_id: string; detail: { clientId: number; credit: string; currency: string | null; batchId: string | null; period: string | null } }>(
+    `WITH credits AS (${finalCreditsSql(one ? 's.service_id = $2' : 's.updated_at < $2')})
      INSERT INTO audit_log (actor, action, service_id, detail)
-     SELECT 'billing', $2::text, $1, jsonb_build_object('batchId', $3::text, 'clientId', $4::bigint, 'period', $5::text, 'credit', l.credit::text, 'currency', $6::text)
-     FROM left_over l JOIN services s ON s.service_id = $1
-     WHERE s.desired_state = 'terminated' AND l.credit <= -0.005
-       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})
-       AND EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = $1 AND k.last_run_at > s.updated_at)
-       AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.service_id = $1 AND a.action = $2 AND a.detail->>'credit' = l.credit::text)
-     RETURNING detail->>'credit' AS credit`,
-    [batch.serviceId, CREDIT_LEFT_ACTION, batch.batchId, batch.clientId, batch.period, batch.currency],
+     SELECT 'billing', $1::text, c.service_id,
+       jsonb_build_object('batchId', b.batch_id, 'clientId', c.client_id, 'period', b.period, 'credit', c.credit::text, 'currency', trim(c.currency))
+     FROM credits c
+     LEFT JOIN LATERAL (SELECT batch_id, period FROM billing_batches WHERE service_id = c.service_id ORDER BY created_at DESC, period DESC LIMIT 1) b ON true
+     WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.service_id = c.service_id AND a.action = $1 AND a.detail->>'credit' = c.credit::text
+                         AND a.id > COALESCE((SELECT max(id) FROM audit_log z WHERE z.service_id = c.service_id AND z.action = $3), 0))
+     RETURNING service_id::text, detail`,
+    [CREDIT_LEFT_ACTION, one ? scope.serviceId : scope.changedBefore, CREDIT_SETTLED_ACTION],
   );
-  return rows[0] ? { credit: rows[0].credit, currency: batch.currency } : null;
+  return rows.map((row) => ({ serviceId: Number(row.service_id), ...row.detail }));
+}
+
+/** Why a settlement is refused: not terminated, no credit left, or calls still to read or bill (the credit is not final). */
+export class CreditSettleError extends BillingStoreError {}
+
+export interface CreditSettlement {
+  serviceId: number;
+  /** the credit settled, exact decimal (negative) */
+  credit: string;
+  currency: string | null;
+  note: string;
+  adjustmentId: string;
+  at: Date;
+}
+
+export interface SettleOutcome {
+  /** false: nothing was left to settle, `settlement` is the one recorded before (the same command run again) */
+  settled: boolean;
+  settlement: CreditSettlement;
+}
+
+const SETTLEMENT_PREFIX = 'settle-';
+
+async function lastSettlement(db: Pool | PoolClient, serviceId: number): Promise<CreditSettlement | null> {
+  const { rows } = await db.query<{ detail: { credit: string; currency: string | null; note: string; adjustmentId: string }; at: Date }>(
+    `SELECT detail, at FROM audit_log WHERE service_id = $1 AND action = $2 ORDER BY id DESC LIMIT 1`,
+    [serviceId, CREDIT_SETTLED_ACTION],
+  );
+  const row = rows[0];
+  return row ? { serviceId, credit: row.detail.credit, currency: row.detail.currency, note: row.detail.note, adjustmentId: row.detail.adjustmentId, at: row.at } : null;
+}
+
+/**
+ * Records that a terminated service's credit left (recordCreditsLeft) was settled in WHMCS by hand
+ * (refunded, or moved to the client's credit balance): one adjustment of the opposite amount, so the
+ * service's pending adjustments come to zero (nothing is left to report, carry or hold the purge;
+ * a late call is billed in full), and its audit entry, in one statement. The caller holds the billing
+ * lock. Run again with nothing left, it answers the settlement already recorded (settled: false).
+ */
+export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number, settle: { note: string; actor: string }): Promise<SettleOutcome> {
+  const { rows } = await db.query<{ desired_state: string; credit: string | null; currency: string | null; final: boolean }>(
+    `SELECT s.desired_state, l.credit::text, trim(l.currency) AS currency, EXISTS (${finalCreditsSql('s.service_id = $1')}) AS final
+     FROM services s
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, max(currency) AS currency
+                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
+     WHERE s.service_id = $1`,
+    [serviceId],
+  );
+  const row = rows[0];
+  if (!row) throw new CreditSettleError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
+  if (row.desired_state !== 'terminated') throw new CreditSettleError('NOT_TERMINATED', `service ${serviceId} is ${row.desired_state}, not terminated: its calls take its credit`);
+  const credit = parseMoney(row.credit ?? '0', { allowNegative: true });
+  if (credit > -CREDIT_LEFT_MICRO) {
+    const before = await lastSettlement(db, serviceId);
+    if (before) return { settled: false, settlement: before };
+    throw new CreditSettleError('NO_CREDIT_LEFT', `service ${serviceId} has no credit left (pending adjustments ${formatMoney(credit)})`);
+  }
+  if (!row.final)
+    throw new CreditSettleError(
+      'CREDIT_NOT_FINAL',
+      `service ${serviceId}'s credit ${formatMoney(credit)} is not final: calls not read since the termination or not billed yet may take it (its final bill first)`,
+    );
+  const { rows: made } = await db.query<{ adjustment_id: string; at: Date }>(
+    `WITH id AS (
+       SELECT $3::text || (SELECT count(*) + 1 FROM billing_adjustments WHERE service_id = $1 AND adjustment_id LIKE $3::text || '%')::text AS adjustment_id
+     ), settled AS (
+       INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description)
+       SELECT id.adjustment_id, $1, 'manual', $2::numeric, $4, $5 FROM id
+       RETURNING adjustment_id, created_at
+     ), audit AS (
+       INSERT INTO audit_log (actor, action, service_id, detail)
+       SELECT $6, $7, $1, jsonb_build_object('credit', $8::text, 'currency', $4::text, 'note', $9::text, 'adjustmentId', settled.adjustment_id) FROM settled
+     )
+     SELECT adjustment_id, created_at AS at FROM settled`,
+    [
+      serviceId,
+      formatMoney(-credit),
+      `${SETTLEMENT_PREFIX}${serviceId}-`,
+      row.currency,
+      `credit ${formatMoney(credit)} settled in WHMCS: ${settle.note}`.slice(0, 500),
+      settle.actor,
+      CREDIT_SETTLED_ACTION,
+      formatMoney(credit),
+      settle.note,
+    ],
+  );
+  const settled = made[0];
+  if (!settled) throw new BillingStoreError('BILLING_SETTLEMENT_NOT_RECORDED', `the settlement of service ${serviceId} was not recorded`);
+  return { settled: true, settlement: { serviceId, credit: formatMoney(credit), currency: row.currency, note: settle.note, adjustmentId: settled.adjustment_id, at: settled.at } };
 }
 
 /** What a period's bill adds to its calls, and what it comes to once made. */
@@ -525,6 +638,23 @@ export async function pendingAdjustmentsPeriod(
   const pending = await existingOrPending(db, batchIdFor(serviceId, closing), { serviceId, clientId: 0, period: closing, callsOnPrepaidInvoices: billing.callsOnPrepaidInvoices });
   if (pending && pending.batch_id === null && makesBatch(pending)) return closing;
   return firstPeriodWithoutBill(db, serviceId, next, segments ?? []);
+}
+
+/**
+ * A terminated service's bill for calls rated after its final bill: the first period after `period`
+ * (whose bill is made) without a bill yet. A bill takes the calls of its period and earlier ones, so
+ * no earlier one can take them; a terminated service has no calls of its own in that later period.
+ */
+export async function laterBillPeriod(db: Pool | PoolClient, serviceId: number, period: string, periods: BillingPeriodsMode | undefined): Promise<string> {
+  const segments = (await billingPeriodsMode(db, periods)) === 'calendar' ? [] : await serviceCycleSegments(db, serviceId);
+  const after = servicePeriodOfDate(servicePeriodOfDate(labelStart(period), segments).end, segments).label;
+  return firstPeriodWithoutBill(db, serviceId, after, segments);
+}
+
+/** Whether rated calls of `period` or earlier are on no bill (nor prepaid invoice): after createBatch, ones its existing batch did not take. */
+export async function hasUnbilledChargesUpTo(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 LIMIT 1`, [serviceId, period]);
+  return rows.length > 0;
 }
 
 /** `from`, or the first period after it whose batch is not made yet. */
@@ -632,12 +762,18 @@ export const VERIFY_EVERY_HOURS = 20;
 export const VERIFY_WINDOW_DAYS = 62;
 
 /**
- * Pending adjustments a close can bill on their own: their sum is a cent or more once rounded (half
- * away from zero, as roundInvoiceLine; makesBatch's test). Sub-cent remainders alone are left out:
- * a close of them makes nothing, and a terminated service keeps its final bill's remainder for good,
- * which would otherwise cost a push job at every close, forever.
+ * Pending adjustments a close can bill on their own, as an SQL condition on the sum of the pending
+ * `billing_adjustments` rows of the service `serviceId` names: worth a cent or more once rounded (half
+ * away from zero, as roundInvoiceLine; makesBatch's test). Sub-cent remainders alone are left out: a
+ * close of them makes nothing, and a terminated service keeps its final bill's remainder for good,
+ * which would otherwise cost a push job at every close, forever. So is a terminated service's credit:
+ * no call will come to take it, and its bill would be a zero bill carrying it on, every month, forever
+ * (recordCreditsLeft reports it instead; a charge after it makes a bill that takes it).
  */
-const INVOICEABLE_SUM = 'round(COALESCE(sum(amount), 0), 2) <> 0';
+function invoiceableSumSql(serviceId: string): string {
+  const sum = 'round(COALESCE(sum(amount), 0), 2)';
+  return `(${sum} > 0 OR (${sum} < 0 AND NOT EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated')))`;
+}
 
 /**
  * Services with something to bill up to `period`: unbilled rated charges, pending adjustments worth a cent,
@@ -648,7 +784,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $1
      UNION
-     SELECT service_id, $1::text FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM}
+     SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION
@@ -665,7 +801,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
 export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT DISTINCT service_id FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated'
-     UNION SELECT service_id FROM billing_adjustments WHERE batch_id IS NULL GROUP BY service_id HAVING ${INVOICEABLE_SUM} ORDER BY 1`,
+     UNION SELECT a.service_id FROM billing_adjustments a WHERE a.batch_id IS NULL GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')} ORDER BY 1`,
   );
   return rows.map((row) => Number(row.service_id));
 }
@@ -685,7 +821,7 @@ export async function servicesToBillPerService(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
      WHERE EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
-        OR (SELECT ${INVOICEABLE_SUM} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+        OR (SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

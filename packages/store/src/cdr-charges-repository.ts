@@ -327,6 +327,17 @@ export async function hasUnbilledRatedCharges(db: Pool | PoolClient, serviceId: 
   return rows.length > 0;
 }
 
+/**
+ * SQL condition on the `services` row aliased `alias`: its CDRs were read since the service last
+ * changed (for a terminated one: since its termination), so no call it made is left unread. A
+ * tenant never synced has no cursor (a cursor is written with a tenant's first call): it made no
+ * call, and counts as synced. The one definition of purge's billing hold, the credit-left report,
+ * the settlement of that credit and the sync fan-out's settled test, which must agree.
+ */
+export function syncedSinceChangeSql(alias: string): string {
+  return `NOT EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = ${alias}.service_id AND k.last_run_at <= ${alias}.updated_at)`;
+}
+
 /** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */
 export interface CdrSyncSelection {
   afterServiceId: number;
@@ -350,7 +361,7 @@ export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSy
      WHERE s.service_id > $1 AND s.tenant_domain <> ''
        AND NOT ${purgedServiceSql('s')}
        AND (s.desired_state <> 'terminated' OR s.service_id % $4 = $5 OR s.updated_at >= $3
-         OR EXISTS (SELECT 1 FROM cdr_sync_cursors c WHERE c.service_id = s.service_id AND c.last_run_at <= s.updated_at)
+         OR NOT ${syncedSinceChangeSql('s')}
          OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND ${unbilledRatedChargeSql('u')}))
      ORDER BY s.service_id LIMIT $2`,
     [selection.afterServiceId, selection.limit, selection.settledBefore, selection.settledSlot.slots, selection.settledSlot.slot],

@@ -17,6 +17,10 @@ import {
   servicesToBillPerService,
   servicesWithUnbilledWork,
   ServicesRepository,
+  CreditSettleError,
+  settleCreditLeft,
+  withBillingLock,
+  type SettleOutcome,
   type BatchState,
   type StoredCharge,
 } from '@ictvoip/store';
@@ -259,7 +263,47 @@ function cycleCommand(): Command {
     );
 }
 
-/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`, `billing cycle --service N`. */
+function settleText(outcome: SettleOutcome): string {
+  const { settlement } = outcome;
+  const credit = `${settlement.credit}${settlement.currency ? ` ${settlement.currency}` : ''}`;
+  return outcome.settled
+    ? `service ${settlement.serviceId}: credit ${credit} recorded as settled in WHMCS (${settlement.adjustmentId}): nothing left pending; the purge may go`
+    : `service ${settlement.serviceId}: nothing left to settle; its credit ${credit} was recorded as settled on ${settlement.at.toISOString()} (${settlement.adjustmentId}): ${settlement.note}`;
+}
+
+/**
+ * `ictvoip billing settle --service N --note <text>`: records that a terminated service's credit left
+ * (BILLING_CREDIT_LEFT) was refunded or credited in WHMCS by hand. Under the billing lock, so a close
+ * or a second settle waits: run twice, it settles once and answers the settlement the second time.
+ */
+function settleCommand(): Command {
+  return new Command('settle')
+    .description(
+      "record that a terminated service's credit left (BILLING_CREDIT_LEFT) was settled in WHMCS by hand (refunded or credited): it is no longer carried, and the purge may go",
+    )
+    .requiredOption('--service <id>', 'the WHMCS service', positiveInt('--service'))
+    .requiredOption('--note <text>', 'how it was settled, for the audit log (e.g. "refunded on invoice 1234")', noteArgument)
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (options: JsonOption & { service: number; note: string }) => {
+        const outcome = await withBridgeDb((pool) =>
+          withBillingLock(pool, options.service, (client) => settleCreditLeft(client, options.service, { note: options.note, actor: 'cli' })).catch((error: unknown) => {
+            if (error instanceof CreditSettleError) throw new CliError(error.code, error.message);
+            throw error;
+          }),
+        );
+        emit(options, { service: options.service, settled: outcome.settled, settlement: outcome.settlement }, () => settleText(outcome));
+      }),
+    );
+}
+
+function noteArgument(value: string): string {
+  const note = value.trim();
+  if (note === '') throw new InvalidArgumentError('--note must say how the credit was settled');
+  return note;
+}
+
+/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`, `billing cycle --service N`, `billing settle --service N --note …`. */
 export function billingCommand(): Command {
   return new Command('billing')
     .description('usage billing to WHMCS')
@@ -270,7 +314,8 @@ export function billingCommand(): Command {
       ),
     )
     .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"))
-    .addCommand(cycleCommand());
+    .addCommand(cycleCommand())
+    .addCommand(settleCommand());
 }
 
 function rerateText(outcome: RerateOutcome): string {

@@ -9,6 +9,7 @@ import {
   type BillingPeriodsMode,
 } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { reportCreditsLeft } from './push-batch';
 
 export interface CloseOutcome {
   mode: BillingPeriodsMode;
@@ -45,6 +46,8 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
     opts: { jobId: billingPushJobId(item.serviceId, item.period, slot) },
   }));
   if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
+  // A credit recorded after a terminated service's final bill (a re-rating, a manual credit) makes no bill: reported here.
+  await reportCreditsLeft(deps, deps.pool, { changedBefore: new Date(now.getTime() - closeDelaySeconds * 1000) });
   deps.logger.info({ mode, period, enqueued: jobs.length }, 'billing close: pushes enqueued');
   return { mode, period, enqueued: jobs.length, jobIds: jobs.map((job) => job.opts.jobId) };
 }

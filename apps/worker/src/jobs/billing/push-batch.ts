@@ -5,6 +5,8 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   createBatch,
   getBatch,
+  hasUnbilledChargesUpTo,
+  laterBillPeriod,
   markBatchFailed,
   markBatchPushed,
   markBatchPushing,
@@ -12,10 +14,11 @@ import {
   markBatchVerified,
   markBatchVerifyChecked,
   markBatchZero,
-  recordCreditLeft,
+  recordCreditsLeft,
   withBillingLock,
   type BatchState,
   type BillingBatch,
+  type CreditLeft,
 } from '@ictvoip/store';
 import { WhmcsApiError, WhmcsInputError, WhmcsTransportError, type WhmcsApiClient } from '@ictvoip/whmcs';
 import type { WorkerDeps } from '../../deps';
@@ -47,6 +50,8 @@ export interface PushResult {
   outcome: PushOutcome;
   batchId: string | null;
   state: BatchState | null;
+  /** a terminated service's calls rated after the period's bill was made: their bill, the next period's (see pushBillingBatch) */
+  later?: PushResult;
 }
 
 /** Refusals that another attempt cannot fix: alerted, left for an operator. */
@@ -227,14 +232,19 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
   return reconcile(deps, deps.whmcs, client, batch, hooks);
 }
 
-/** A terminated service's credit no bill can take: said loudly once (recordCreditLeft), for an operator to settle in WHMCS. */
-async function reportCreditLeft(deps: WorkerDeps, client: PoolClient, batch: BillingBatch): Promise<void> {
-  const left = await recordCreditLeft(client, batch);
-  if (!left) return;
-  deps.logger.error(
-    { code: 'BILLING_CREDIT_LEFT', serviceId: batch.serviceId, clientId: batch.clientId, batchId: batch.batchId, credit: left.credit, currency: left.currency },
-    'ALERT terminated service left with a credit no bill can take: settle it in WHMCS (refund or client credit)',
-  );
+/** Terminated services' credits no bill can take: said loudly once per amount (recordCreditsLeft), for an operator to settle in WHMCS. */
+export async function reportCreditsLeft(
+  deps: Pick<WorkerDeps, 'logger'>,
+  db: PoolClient | WorkerDeps['pool'],
+  scope: Parameters<typeof recordCreditsLeft>[1],
+): Promise<CreditLeft[]> {
+  const credits = await recordCreditsLeft(db, scope);
+  for (const left of credits)
+    deps.logger.error(
+      { code: 'BILLING_CREDIT_LEFT', serviceId: left.serviceId, clientId: left.clientId, batchId: left.batchId, credit: left.credit, currency: left.currency },
+      'ALERT terminated service left with a credit no bill can take: settle it in WHMCS (refund or client credit), then `ictvoip billing settle`',
+    );
+  return credits;
 }
 
 /**
@@ -246,28 +256,53 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   return withBillingLock(deps.pool, serviceId, async (client) => {
-    const whmcs = deps.whmcs;
     // A prepaid service's calls are billed on prepaid invoices only: the period's rest on its closing invoice, first.
     const prepaid = billsOnPrepaidInvoices(deps, service.plan);
     if (prepaid) await invoicePrepaidClose(deps, client, { serviceId, clientId: service.clientId }, period, new Date(), hooks?.prepaid);
-    // With WHMCS configured, a new batch is made already `pushing`: one commit before the call, not two.
-    const made = await createBatch(client, { serviceId, clientId: service.clientId, period, callsOnPrepaidInvoices: prepaid }, { startPush: whmcs !== null });
-    if (!made) return { outcome: 'nothing', batchId: null, state: null };
-    const { batch } = made;
-    let outcome: PushOutcome;
-    try {
-      outcome = made.pushStarted && whmcs ? await pushMarked(deps, whmcs, client, batch, hooks) : await advance(deps, client, batch, hooks);
-      await hooks?.afterRecord?.(outcome);
-    } catch (error) {
-      deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
-      throw error;
-    }
-    if (outcome === 'zero' && service.desiredState === 'terminated') await reportCreditLeft(deps, client, batch);
-    // A push this job started and recorded as pushed is `pushed` (the lock keeps everything else out): no re-read.
-    if (made.pushStarted && outcome === 'pushed') return { outcome, batchId: batch.batchId, state: 'pushed' };
-    const after = await getBatch(client, batch.batchId);
-    return { outcome, batchId: batch.batchId, state: after?.state ?? null };
+    const result = await billPeriod(deps, client, service, period, prepaid, hooks);
+    // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
+    // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
+    // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
+    if (!finalBillDue(deps, service) || prepaid || !(await hasUnbilledChargesUpTo(client, serviceId, period))) return result;
+    const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
+    deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
+    return { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) };
   });
+}
+
+/** A terminated service whose final bill is due: BILLING_CLOSE_DELAY_SECONDS after its termination (its last change). */
+function finalBillDue(deps: WorkerDeps, service: { desiredState: string; updatedAt: Date }): boolean {
+  return service.desiredState === 'terminated' && service.updatedAt.getTime() <= Date.now() - deps.config.billing.closeDelaySeconds * 1000;
+}
+
+/** Makes (or finds) the batch of `period` and moves it one step, under the caller's billing lock. */
+async function billPeriod(
+  deps: WorkerDeps,
+  client: PoolClient,
+  service: { serviceId: number; clientId: number; desiredState: string },
+  period: string,
+  prepaid: boolean,
+  hooks?: PushHooks,
+): Promise<PushResult> {
+  const { serviceId } = service;
+  const whmcs = deps.whmcs;
+  // With WHMCS configured, a new batch is made already `pushing`: one commit before the call, not two.
+  const made = await createBatch(client, { serviceId, clientId: service.clientId, period, callsOnPrepaidInvoices: prepaid }, { startPush: whmcs !== null });
+  if (!made) return { outcome: 'nothing', batchId: null, state: null };
+  const { batch } = made;
+  let outcome: PushOutcome;
+  try {
+    outcome = made.pushStarted && whmcs ? await pushMarked(deps, whmcs, client, batch, hooks) : await advance(deps, client, batch, hooks);
+    await hooks?.afterRecord?.(outcome);
+  } catch (error) {
+    deps.logger.warn({ batchId: batch.batchId, err: describeError(error) }, 'billing push step failed');
+    throw error;
+  }
+  if (outcome === 'zero' && service.desiredState === 'terminated') await reportCreditsLeft(deps, client, { serviceId });
+  // A push this job started and recorded as pushed is `pushed` (the lock keeps everything else out): no re-read.
+  if (made.pushStarted && outcome === 'pushed') return { outcome, batchId: batch.batchId, state: 'pushed' };
+  const after = await getBatch(client, batch.batchId);
+  return { outcome, batchId: batch.batchId, state: after?.state ?? null };
 }
 
 export async function handleBillingPush(deps: WorkerDeps, job: TypedJob<typeof BILLING_JOBS.pushBatch>): Promise<PushResult> {

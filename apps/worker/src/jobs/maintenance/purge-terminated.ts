@@ -1,7 +1,8 @@
 import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { countKnownTenantDomains, type KnownTenant } from '@ictvoip/fusionpbx';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
-import { dropCdrSyncCursor, purgedServiceSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
+import { parseMoney } from '@ictvoip/rating';
+import { CREDIT_LEFT_MICRO, dropCdrSyncCursor, purgedServiceSql, syncedSinceChangeSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { describeError } from '../../errors';
@@ -16,19 +17,26 @@ export interface PurgeOutcome {
 
 /** Why a terminated tenant must keep its rows for now, or null when it may go. */
 async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string | null> {
-  const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; synced_after: boolean | null }>(
+  const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; pending: string; currency: string | null; synced: boolean }>(
     `SELECT
        (SELECT count(*) FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})::text AS unbilled,
-       -- A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
-       (SELECT CASE WHEN abs(COALESCE(sum(amount), 0)) >= 0.005 THEN count(*) ELSE 0 END
-          FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL)::text AS adjustments,
-       (SELECT c.last_run_at > s.updated_at FROM cdr_sync_cursors c JOIN services s USING (service_id) WHERE c.service_id = $1) AS synced_after`,
+       a.n::text AS adjustments, a.amount::numeric(18,6)::text AS pending, a.currency,
+       ${syncedSinceChangeSql('s')} AS synced
+     FROM services s,
+       LATERAL (SELECT count(*) AS n, COALESCE(sum(amount), 0) AS amount, max(currency) AS currency
+                FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) a
+     WHERE s.service_id = $1`,
     [serviceId],
   );
   const row = rows[0];
+  if (!row) return null;
   if (Number(row.unbilled) > 0) return `${row.unbilled} rated calls not billed yet`;
-  if (Number(row.adjustments) > 0) return `${row.adjustments} adjustments not billed yet`;
-  if (row.synced_after === false) return 'CDRs not synced since the termination';
+  // A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
+  const pending = parseMoney(row.pending, { allowNegative: true });
+  if (pending <= -CREDIT_LEFT_MICRO)
+    return `credit ${row.pending}${row.currency ? ` ${row.currency.trim()}` : ''} left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``;
+  if (pending >= CREDIT_LEFT_MICRO) return `${row.adjustments} adjustments not billed yet`;
+  if (!row.synced) return 'CDRs not synced since the termination';
   return null;
 }
 

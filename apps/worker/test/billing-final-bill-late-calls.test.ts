@@ -1,0 +1,80 @@
+import { batchIdFor, getBatch, listCharges, nextPeriod, periodOf } from '@ictvoip/store';
+import { closeBillingPeriods, syncTenantCdrs } from '../src';
+import { runFinalBill } from '../src/jobs/billing';
+import type { CloseOutcome } from '../src/jobs/billing/close-periods';
+import { waitFor } from './harness';
+import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+
+// A call rated after a terminated service's final bill (a CDR FusionPBX imported late, read by the hourly sync or
+// `cdr backfill`) is billed once, at the next close that lists it: the termination period's close (or, rated after that,
+// the next hourly close), on the bill of the first period after the termination's without one. Before, it waited for the
+// close of the period after the termination's: one to two months. README "Usage billing" states these dates.
+const DELAY_SECONDS = 3600;
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
+});
+afterAll(async () => {
+  await kit.close();
+});
+
+const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
+/** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
+const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
+
+async function closeAt(at: Date): Promise<CloseOutcome> {
+  const close = await closeBillingPeriods(kit.deps, at);
+  await waitFor(
+    async () => {
+      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
+      return states.every((state) => state === 'completed' || state === 'failed');
+    },
+    15000,
+    'the pushes the close enqueued',
+  );
+  return close;
+}
+
+test("a call rated after the final bill is billed once at the termination period's close; one rated after that at the next close", async () => {
+  const tenant = await kit.addTenant();
+  const { serviceId } = tenant;
+  const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId);
+  const period = periodOf(new Date(), 'UTC');
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60 });
+  // Terminated BILLING_CLOSE_DELAY_SECONDS ago: its final bill is due.
+  await kit.deps.pool.query(`UPDATE services SET desired_state = 'terminated', updated_at = now() - interval '2 hours' WHERE service_id = $1`, [serviceId]);
+  await runFinalBill(kit.deps, serviceId, period);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'pushed', callCount: 1 });
+  expect(items()).toHaveLength(1);
+
+  // Imported by FusionPBX after the final bill, stamped before the termination: rated by the next sync.
+  const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 120 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  const unbilled = async () => (await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).filter((charge) => charge.batchId === null).map((charge) => charge.xmlCdrUuid);
+  expect(await unbilled()).toEqual([late]);
+
+  // The termination period's close: its bill (the final one) is made; the call goes on the next period's, at once.
+  await closeAt(afterClose(period, 10));
+  expect(await unbilled()).toEqual([]);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, nextPeriod(period)))).toMatchObject({ state: 'pushed', callCount: 1 });
+  expect(items()).toHaveLength(2);
+  await closeAt(afterClose(period, 3_600));
+  expect(items()).toHaveLength(2);
+
+  // Another one rated after that close: the next hourly close bills it, on the first period after without a bill.
+  const later = await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 30 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  expect(await unbilled()).toEqual([later]);
+  await closeAt(afterClose(period, 7_200));
+  expect(await unbilled()).toEqual([]);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, nextPeriod(nextPeriod(period))))).toMatchObject({ state: 'pushed', callCount: 1 });
+  expect(items()).toHaveLength(3);
+  // Billed once: the later closes find nothing more.
+  await closeAt(afterClose(nextPeriod(period), 10));
+  await closeAt(afterClose(nextPeriod(nextPeriod(period)), 10));
+  expect(items()).toHaveLength(3);
+  expect((await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).map((charge) => charge.batchId).sort()).toEqual(
+    [batchIdFor(serviceId, period), batchIdFor(serviceId, nextPeriod(period)), batchIdFor(serviceId, nextPeriod(nextPeriod(period)))].sort(),
+  );
+}, 60000);
