@@ -94,7 +94,8 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
  * bill job is gone or failed, that has no batch of its termination period yet and still has unbilled rated
  * charges up to it, gets its final bill again (same job id; due at once, stamped with the termination
  * time). A bill that ran leaves its batch, so it is never re-added (the batch's own retries are the
- * regular close's); late calls after it wait for the regular close. Returns how many were added.
+ * regular close's); calls rated after it go on the next period's bill at the next close (push-batch's
+ * `later`). Returns how many were added.
  */
 export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: number): Promise<number> {
   const { rows } = await deps.pool.query<{ service_id: number; event_id: string; terminated_at: Date }>(
