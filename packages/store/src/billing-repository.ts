@@ -775,16 +775,46 @@ function invoiceableSumSql(serviceId: string): string {
   return `(${sum} > 0 OR (${sum} < 0 AND NOT EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated')))`;
 }
 
+export interface ServicesToBillOptions {
+  /** pushed batches due for their verification on a WHMCS invoice are listed too */
+  verify?: boolean;
+  /**
+   * A terminated service changed before this has its final bill due (BILLING_CLOSE_DELAY_SECONDS after
+   * its termination, on the clock pushBillingBatch reads): its calls rated after its period's bill are
+   * billed at once on a later bill, so it is listed for them. Unset: every terminated service is.
+   */
+  finalBillDueBefore?: Date;
+}
+
 /**
- * Services with something to bill up to `period`: unbilled rated charges, pending adjustments worth a cent,
- * a batch not yet final (any period) that needs pushing or reconciling, and (with `verify`) a
- * pushed batch due for its verification on a WHMCS invoice.
+ * SQL condition: a close of `period` (SQL text) can bill the unbilled work of the service `serviceId`
+ * (SQL text) names, because the period's bill is not made yet (createBatch with an existing batch takes
+ * nothing). Once it is made, a call rated after it (a CDR imported late) and an adjustment recorded
+ * after it wait for the next period's bill, at that period's close: listing them at every hourly close
+ * until then only made push jobs that billed nothing. With `terminated` (SQL text, a timestamp
+ * parameter or NULL) a terminated service whose final bill is due is still listed for its calls:
+ * pushBillingBatch puts them on a later bill at once (laterBillPeriod).
  */
-export async function servicesToBill(db: Pool | PoolClient, period: string, options: { verify?: boolean } = {}): Promise<{ serviceId: number; period: string }[]> {
+function billableAtCloseSql(serviceId: string, period: string, terminated?: string): string {
+  const noBill = `NOT EXISTS (SELECT 1 FROM billing_batches m WHERE m.service_id = ${serviceId} AND m.period = ${period})`;
+  if (terminated === undefined) return noBill;
+  const finalBillDue = `EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated' AND (${terminated}::timestamptz IS NULL OR t.updated_at <= ${terminated}::timestamptz))`;
+  return `(${noBill} OR ${finalBillDue})`;
+}
+
+/**
+ * Services with something to bill up to `period`: unbilled rated charges or pending adjustments worth a
+ * cent that the period's bill can still take (billableAtCloseSql), a batch not yet final (any period)
+ * that needs pushing or reconciling, and (with `verify`) a pushed batch due for its verification on a
+ * WHMCS invoice.
+ */
+export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `SELECT DISTINCT service_id, $1::text AS period FROM cdr_charges WHERE batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $1
+    `SELECT DISTINCT c.service_id, $1::text AS period FROM cdr_charges c
+     WHERE c.batch_id IS NULL AND c.prepaid_invoice IS NULL AND c.status = 'rated' AND c.period <= $1 AND ${billableAtCloseSql('c.service_id', '$1', '$5')}
      UNION
-     SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
+     SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')}
+     GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION
@@ -792,7 +822,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      WHERE $2 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $3)
        AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $4))
      ORDER BY 1, 2`,
-    [period, options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS],
+    [period, options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS, options.finalBillDueBefore ?? null],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
@@ -809,19 +839,22 @@ export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<n
 /**
  * servicesToBill for service billing periods: each service has its own closing period (`closing`,
  * service → label, from its cycle). A service is listed with its label when it has unbilled rated
- * charges of that or an earlier period or pending adjustments worth a cent; batches not yet final and pushed
- * batches due for verification are listed as in servicesToBill.
+ * charges of that or an earlier period or pending adjustments worth a cent that the period's bill can
+ * still take (billableAtCloseSql); batches not yet final and pushed batches due for verification are
+ * listed as in servicesToBill.
  */
 export async function servicesToBillPerService(
   db: Pool | PoolClient,
   closing: ReadonlyMap<number, string>,
-  options: { verify?: boolean } = {},
+  options: ServicesToBillOptions = {},
 ): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
-     WHERE EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
-        OR (SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+     WHERE (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
+            AND ${billableAtCloseSql('k.service_id', 'k.period', '$6')})
+        OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+            AND ${billableAtCloseSql('k.service_id', 'k.period')})
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION
@@ -829,7 +862,7 @@ export async function servicesToBillPerService(
      WHERE $3 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $4)
        AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $5))
      ORDER BY 1, 2`,
-    [[...closing.keys()], [...closing.values()], options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS],
+    [[...closing.keys()], [...closing.values()], options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS, options.finalBillDueBefore ?? null],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }

@@ -29,8 +29,9 @@ async function closingPerService(deps: WorkerDeps, now: Date): Promise<Map<numbe
  * Scheduled at period close: the latest closed period (ended at least BILLING_CLOSE_DELAY_SECONDS
  * ago, so late CDRs inside the look-back window are in): one calendar month in BILLING_TIMEZONE for
  * every service, or with service billing periods each service's own cycle period. Then one
- * `billing.push-batch` job per service with something to bill, plus one per batch still to push,
- * reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
+ * `billing.push-batch` job per service with something that period's bill can take (once it is made,
+ * a late call waits for the next period's bill: no job, hour after hour, that bills nothing), plus
+ * one per batch still to push, reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
  */
 export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): Promise<CloseOutcome> {
   const { timeZone, closeDelaySeconds, closeEverySeconds } = deps.config.billing;
@@ -39,8 +40,9 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   // Pushed batches are also looked for on WHMCS invoices (-> verified), unless WHMCS never invoices them.
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
   const period = mode === 'calendar' ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : 'service';
-  const work =
-    mode === 'calendar' ? await servicesToBill(deps.pool, period, { verify }) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), { verify });
+  // Read on the clock pushBillingBatch's final-bill test reads (not `now`, a close may be run for another time).
+  const options = { verify, finalBillDueBefore: new Date(Date.now() - closeDelaySeconds * 1000) };
+  const work = mode === 'calendar' ? await servicesToBill(deps.pool, period, options) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), options);
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },
     opts: { jobId: billingPushJobId(item.serviceId, item.period, slot) },
