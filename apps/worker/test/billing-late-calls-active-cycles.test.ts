@@ -1,0 +1,73 @@
+import { batchIdFor, getBatch, listCharges } from '@ictvoip/store';
+import { closeBillingPeriods, syncTenantCdrs } from '../src';
+import type { CloseOutcome } from '../src/jobs/billing/close-periods';
+import { waitFor } from './harness';
+import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+// billing-late-calls-active with BILLING_PERIODS=service: a monthly service due on the 15th. An active service's call
+// rated after its cycle period's bill makes no push job at the hourly closes; the next cycle period's close bills it once.
+const DELAY_SECONDS = 3600;
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit({
+    BILLING_PERIODS: 'service',
+    WHMCS_API_TIMEOUT_MS: '10000',
+    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
+    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
+  });
+});
+afterAll(async () => {
+  await kit.close();
+});
+
+/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label. */
+function cycleStart(months: number): { at: Date; label: string } {
+  const now = new Date();
+  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
+  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
+  return { at, label: at.toISOString().slice(0, 10) };
+}
+const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + (DELAY_SECONDS + seconds) * 1000);
+
+async function closeAt(at: Date): Promise<CloseOutcome> {
+  const close = await closeBillingPeriods(kit.deps, at);
+  await waitFor(
+    async () => {
+      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
+      return states.every((state) => state === 'completed' || state === 'failed');
+    },
+    15000,
+    'the pushes the close enqueued',
+  );
+  return close;
+}
+
+const jobsFor = (close: CloseOutcome, tenant: Tenant) => close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
+
+test("service periods: an active service's late call makes no push job until the next cycle period's close, which bills it once", async () => {
+  const current = cycleStart(0);
+  const next = cycleStart(1);
+  const tenant = await addCycleTenant(kit, 7300, 'Monthly', next.label);
+  const { serviceId } = tenant;
+  const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId);
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  expect(jobsFor(await closeAt(afterClose(next.at, 10)), tenant)).toHaveLength(1);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, current.label))).toMatchObject({ state: 'pushed', callCount: 1 });
+  kit.whmcs.invoiceBillableItems(tenant.clientId);
+  await closeAt(afterClose(next.at, 3600));
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, current.label))).toMatchObject({ state: 'verified' });
+
+  const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 120 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  for (const hours of [2, 3, 24]) {
+    expect(jobsFor(await closeAt(afterClose(next.at, hours * 3600)), tenant)).toEqual([]);
+  }
+  expect(items()).toHaveLength(1);
+
+  expect(jobsFor(await closeAt(afterClose(cycleStart(2).at, 10)), tenant)).toHaveLength(1);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, next.label))).toMatchObject({ state: 'pushed', callCount: 1 });
+  expect((await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).find((charge) => charge.xmlCdrUuid === late)?.batchId).toBe(batchIdFor(serviceId, next.label));
+  expect(items()).toHaveLength(2);
+}, 60000);
