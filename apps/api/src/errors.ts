@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import { isDatabaseUnavailable } from '@ictvoip/store';
+import { isDatabaseUnavailable, RateDeckMovedError } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { unavailableDatabase } from './fusion-pool-errors';
 
@@ -83,6 +83,18 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
   }
 }
 
+// A deck import commits in seconds: by then a read of the deck finds one revision.
+const RATE_DECK_MOVED_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The store's typed errors that are no fault of the request: a read of a rate deck that was
+ * re-imported under it again and again is a 503 with its code and when to try again, not a bare 500.
+ */
+function fromStore(error: unknown): HttpError | null {
+  if (error instanceof RateDeckMovedError) return new HttpError(503, error.code, error.message, undefined, RATE_DECK_MOVED_RETRY_AFTER_SECONDS);
+  return null;
+}
+
 /**
  * Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input.
  * A 503 for a dependency that is down is a warning in the log (one line per interval with a count), so
@@ -109,6 +121,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (error instanceof HttpError) return sendError(res, error);
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
+    const stored = fromStore(error);
+    if (stored) {
+      // An operator re-importing a deck in a loop shows up in the log, once per interval.
+      warn({ path: req.path }, `answered ${stored.status}: ${stored.message}`, `${stored.status}:${stored.code}`);
+      return sendError(res, stored);
+    }
     if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError(unavailableDatabase(error)), req.path);
     if (isRedisUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the job queue (Redis)'), req.path);
     logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');

@@ -210,7 +210,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   // Checked before any connection is opened, so a bad build fails fast and leaves nothing behind.
   assertProvisioningDefinitions(definitions);
   const provisionerOptions = provisionerOptionsFrom(config);
-  const metrics = createWorkerMetrics();
+  const metrics = createWorkerMetrics({ cdrBacklogEverySeconds: config.worker.cdrBacklogMetricSeconds });
   // Before any connection: a taken port stops the start-up with nothing left open.
   const metricsServer = config.worker.metricsPort > 0 ? await startMetricsServer(metrics, config.worker.metricsPort, config.http.host) : null;
   // Each in-flight job holds one client for its service lock (or FusionPBX transaction) and needs

@@ -1,6 +1,8 @@
 import { freePort } from '@ictvoip/testkit';
 import { cdrBacklog, cdrBacklogByTenant, syncTenantCdrs } from '../src';
+import { createWorkerMetrics, startMetricsServer, type CdrBacklogSource } from '../src/metrics';
 import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { startBridge, waitFor } from './harness';
 
 // CDR backlog (uncollected CDRs), lag and unrated calls per tenant, read over HTTP from /metrics.
 
@@ -27,7 +29,8 @@ let idle: Tenant;
 let fresh: Tenant;
 
 beforeAll(async () => {
-  kit = await startBillingKit({ WORKER_METRICS_PORT: String(await freePort()) });
+  // 0: these tests read a fresh count at every scrape (the cached count is tested below).
+  kit = await startBillingKit({ WORKER_METRICS_PORT: String(await freePort()), CDR_BACKLOG_METRIC_SECONDS: '0' });
   await kit.bridge.startApi();
   workerMetrics = kit.bridge.worker!.metricsUrl!;
   apiMetrics = `${kit.bridge.url}/metrics`;
@@ -120,4 +123,139 @@ describe('CDR backlog per tenant', () => {
     expect(sample(await scrape(workerMetrics), 'ictvoip_cdr_backlog', { service_id: String(idle.serviceId) })).toBe(1);
     expect(counted).toBe(1);
   });
+});
+
+describe('CDR backlog count: at most once per CDR_BACKLOG_METRIC_SECONDS', () => {
+  // Metrics over loopback with a clock the test moves, counting the real backlog in PostgreSQL.
+  let clock = Date.parse('2026-01-01T00:00:00Z');
+  let counts = 0;
+  let gate: Promise<void> | null = null;
+  let metrics: ReturnType<typeof createWorkerMetrics>;
+  let server: Awaited<ReturnType<typeof startMetricsServer>>;
+  let requests = 0;
+  let tenant: Tenant;
+
+  const source: CdrBacklogSource = async () => {
+    counts += 1;
+    if (gate) await gate;
+    return cdrBacklogByTenant(kit.deps);
+  };
+  const backlogOf = (text: string) => sample(text, 'ictvoip_cdr_backlog', { service_id: String(tenant.serviceId) });
+  const ageOf = (text: string) => Number(/^ictvoip_cdr_backlog_age_seconds (\S+)$/m.exec(text)?.[1] ?? NaN);
+  const newCall = () => kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 5 });
+
+  beforeAll(async () => {
+    metrics = createWorkerMetrics({ cdrBacklogEverySeconds: 60, now: () => clock });
+    metrics.watchCdrBacklog(source);
+    server = await startMetricsServer(metrics, 0, '127.0.0.1');
+    server.server.on('request', () => (requests += 1));
+    tenant = await kit.addTenant();
+    await newCall();
+    await syncTenantCdrs(kit.deps, tenant.serviceId);
+    await newCall();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('two scrapes within the interval run one count; the second shows the same figure and its age', async () => {
+    const first = await scrape(server.url);
+    expect(counts).toBe(1);
+    expect(backlogOf(first)).toBe(1);
+    expect(ageOf(first)).toBe(0);
+    await newCall();
+    clock += 59_000;
+    const second = await scrape(server.url);
+    expect(counts).toBe(1);
+    expect(backlogOf(second)).toBe(1);
+    expect(ageOf(second)).toBe(59);
+  });
+
+  it('once the interval has passed, the next scrape counts again', async () => {
+    clock += 1_000;
+    const text = await scrape(server.url);
+    expect(counts).toBe(2);
+    expect(backlogOf(text)).toBe(2);
+    expect(ageOf(text)).toBe(0);
+  });
+
+  it('scrapes that arrive while a count runs wait for that one count, and all show its figure', async () => {
+    await newCall();
+    clock += 60_000;
+    let open!: () => void;
+    gate = new Promise((resolve) => (open = resolve));
+    const before = requests;
+    const scrapes = Array.from({ length: 4 }, () => scrape(server.url));
+    // Each request has reached the collectors once the server saw it (the collect calls are synchronous).
+    await waitFor(async () => requests - before === 4, 5000, 'four scrapes received');
+    try {
+      expect(counts).toBe(3);
+    } finally {
+      gate = null;
+      open();
+    }
+    const texts = await Promise.all(scrapes);
+    expect(counts).toBe(3);
+    // None was answered with the figure before (2): each waited for the count it shared.
+    for (const text of texts) expect(backlogOf(text)).toBe(3);
+  });
+
+  it('a failing count keeps /metrics answering with the last figure, its age growing, and is tried again only after the interval', async () => {
+    const fusion = kit.deps.targets.defaultTarget.pool;
+    await fusion.query('ALTER TABLE v_xml_cdr RENAME TO v_xml_cdr_moved');
+    try {
+      clock += 60_000;
+      const failed = await scrape(server.url);
+      expect(counts).toBe(4);
+      expect(backlogOf(failed)).toBe(3);
+      expect(ageOf(failed)).toBe(60);
+      clock += 30_000;
+      const next = await scrape(server.url);
+      expect(counts).toBe(4);
+      expect(sample(next, 'ictvoip_worker_metrics_collect_errors_total', { collector: 'cdr_backlog' })).toBe(1);
+      expect(ageOf(next)).toBe(90);
+    } finally {
+      await fusion.query('ALTER TABLE v_xml_cdr_moved RENAME TO v_xml_cdr');
+    }
+    clock += 30_000;
+    const recovered = await scrape(server.url);
+    expect(counts).toBe(5);
+    expect(ageOf(recovered)).toBe(0);
+  });
+
+  it('a filtered scrape of the age alone shows it without counting', async () => {
+    clock += 120_000;
+    const text = await scrape(`${server.url}?name[]=ictvoip_cdr_backlog_age_seconds`);
+    expect(counts).toBe(5);
+    expect(ageOf(text)).toBe(120);
+  });
+
+  it('the worker counts once per CDR_BACKLOG_METRIC_SECONDS (0 = at every scrape)', async () => {
+    // The kit's worker runs with 0: two scrapes, two counts.
+    let everyScrape = 0;
+    kit.bridge.worker!.metrics.watchCdrBacklog(() => {
+      everyScrape += 1;
+      return cdrBacklogByTenant(kit.deps);
+    });
+    await scrape(workerMetrics);
+    await scrape(workerMetrics);
+    expect(everyScrape).toBe(2);
+    // A worker started with an hour: two scrapes, one count.
+    const bridge = await startBridge({ WORKER_METRICS_PORT: String(await freePort()), CDR_BACKLOG_METRIC_SECONDS: '3600' });
+    try {
+      const worker = await bridge.startWorker({ schedulers: false });
+      let hourly = 0;
+      worker.metrics.watchCdrBacklog(() => {
+        hourly += 1;
+        return cdrBacklogByTenant(worker.deps);
+      });
+      await scrape(worker.metricsUrl!);
+      const second = await scrape(worker.metricsUrl!);
+      expect(hourly).toBe(1);
+      expect(ageOf(second)).toBeLessThan(60);
+    } finally {
+      await bridge.close();
+    }
+  }, 60000);
 });

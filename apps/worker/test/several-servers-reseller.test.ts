@@ -24,7 +24,15 @@ let registry: FusionServersRepository;
 
 beforeAll(async () => {
   bridge = await startBridge(
-    { JOB_ATTEMPTS: '3', COMPAT_ICTVOIP: '1', TRUST_PROXY: 'loopback', COMPAT_LOGIN_MAX_FAILURES: '3', WORKER_CONCURRENCY: '2', WORKER_METRICS_PORT: String(await freePort()) },
+    {
+      JOB_ATTEMPTS: '3',
+      COMPAT_ICTVOIP: '1',
+      TRUST_PROXY: 'loopback',
+      COMPAT_LOGIN_MAX_FAILURES: '3',
+      WORKER_CONCURRENCY: '2',
+      WORKER_METRICS_PORT: String(await freePort()),
+      CDR_BACKLOG_METRIC_SECONDS: '0',
+    },
     { logLevel: 'info' },
   );
   second = await startSecondFusionServer(SECOND_ESL_PASSWORD);

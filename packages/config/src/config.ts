@@ -147,6 +147,8 @@ export interface BridgeConfig {
     metricsPort: number;
     /** How often the drift report runs (0 = never scheduled; the CLI and admin route still work). */
     driftCheckEverySeconds: number;
+    /** The /metrics CDR backlog count is served from memory until it is this old (0 = counted at every scrape). */
+    cdrBacklogMetricSeconds: number;
   };
 }
 
@@ -355,6 +357,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       lockDurationMs: v.WORKER_LOCK_DURATION_MS,
       metricsPort: v.WORKER_METRICS_PORT,
       driftCheckEverySeconds: v.DRIFT_CHECK_EVERY_SECONDS,
+      cdrBacklogMetricSeconds: v.CDR_BACKLOG_METRIC_SECONDS,
     },
   });
 }

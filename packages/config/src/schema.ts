@@ -87,6 +87,8 @@ export const environmentSchema = Joi.object({
     .min(0)
     .max(65535)
     .when('NODE_ENV', { is: 'test', then: Joi.number().default(0), otherwise: Joi.number().default(9464) }),
+  // The worker's CDR backlog gauge counts every synced tenant's uncollected v_xml_cdr rows: at most once per this many seconds (0 = at every scrape).
+  CDR_BACKLOG_METRIC_SECONDS: Joi.number().integer().min(0).max(86400).default(60),
   DRIFT_CHECK_EVERY_SECONDS: Joi.number()
     .integer()
     .min(0)

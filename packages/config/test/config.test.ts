@@ -108,6 +108,17 @@ describe('loadConfig', () => {
     expect(problemsOf({ JOB_HISTORY_FAILED_COUNT: 'unlimited' }).map((p) => p.variable)).toEqual(['JOB_HISTORY_FAILED_COUNT']);
   });
 
+  it("reads how often the worker's /metrics counts the CDR backlog (CDR_BACKLOG_METRIC_SECONDS), 60 by default, 0 = every scrape; refuses a bad one by name", () => {
+    expect(loadConfig({}).worker.cdrBacklogMetricSeconds).toBe(60);
+    expect(loadConfig({ CDR_BACKLOG_METRIC_SECONDS: '0' }).worker.cdrBacklogMetricSeconds).toBe(0);
+    expect(loadConfig({ CDR_BACKLOG_METRIC_SECONDS: '300' }).worker.cdrBacklogMetricSeconds).toBe(300);
+    for (const bad of ['-1', 'a minute', '1.5', '86401']) {
+      const problems = problemsOf({ CDR_BACKLOG_METRIC_SECONDS: bad });
+      expect(problems.map((p) => p.variable)).toEqual(['CDR_BACKLOG_METRIC_SECONDS']);
+    }
+    expect(problemsOf({ CDR_BACKLOG_METRIC_SECONDS: '-1' })[0].message).toMatch(/greater than or equal to 0/);
+  });
+
   it('reads registration monitoring settings, with defaults, and refuses bad ones', () => {
     expect(loadConfig({}).monitoring).toEqual({
       pollSeconds: 60,
