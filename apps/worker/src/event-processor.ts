@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { ProvisioningJobName, TypedJob } from '@ictvoip/queue';
+import { isProvisioningAction, type ProvisioningAction, type ProvisioningJobName, type TypedJob } from '@ictvoip/queue';
 import {
   inBridgeTransaction,
   localDateOf,
@@ -15,7 +15,7 @@ import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmc
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
 import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
-import type { ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
+import type { ProvisioningDefinitions, ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
 import { scopeForEvent } from './fusion-scope';
 import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
@@ -105,32 +105,36 @@ async function ensureBacklogOf(deps: WorkerDeps, target: InboxEvent): Promise<Ev
   return { eventId: target.eventId, status: 'skipped', message: backlog ? 'database side done; FreeSWITCH side pending' : 'database side done' };
 }
 
+/** An earlier event of the service, read from the inbox: its action is a string until checked. */
+function definitionOf(definitions: ProvisioningDefinitions, action: string): ProvisioningJobDefinition {
+  if (!isProvisioningAction(action)) throw new PermanentJobError('ACTION_UNKNOWN', `no job handles action ${action}`);
+  return definitions[action];
+}
+
 /**
- * Runs a provisioning job: under the service's advisory lock, applies every unfinished event of the
- * service up to this one in arrival order (so a suspend never overtakes its create), each at most
- * once to completion. A replayed job finds its event finished and does nothing.
+ * Runs a provisioning job with the definition of its own action (the worker's handler map binds each
+ * job name to it): under the service's advisory lock, applies every unfinished event of the service
+ * up to this one in arrival order (so a suspend never overtakes its create), each at most once to
+ * completion, each earlier one with the definition of its own action. A replayed job finds its event
+ * finished and does nothing.
  */
 export async function processProvisioningJob(
   deps: WorkerDeps,
   job: TypedJob<ProvisioningJobName>,
-  definitions: ReadonlyMap<string, ProvisioningJobDefinition>,
+  action: ProvisioningAction,
+  definitions: ProvisioningDefinitions,
 ): Promise<EventOutcome[]> {
   const data = job.data;
   const target = await deps.inbox.get(data.eventId);
   if (!target) throw new PermanentJobError('EVENT_UNKNOWN', `event ${data.eventId} is not in the inbox`);
   if (target.status === 'succeeded' || target.status === 'failed') return [{ eventId: target.eventId, status: 'skipped', message: 'already finished' }];
   if (target.status === 'pending_apply') return [await ensureBacklogOf(deps, target)];
-  const definitionOf = (action: string) => {
-    const definition = definitions.get(action);
-    if (!definition) throw new PermanentJobError('ACTION_UNKNOWN', `no job handles action ${action}`);
-    return definition;
-  };
-  const targetDefinition = definitionOf(target.action);
-  if (!targetDefinition.perService) return [await runEvent(deps, job, targetDefinition, target)];
+  const jobDefinition = definitions[action];
+  if (!jobDefinition.perService) return [await runEvent(deps, job, jobDefinition, target)];
   return withServiceLock(deps.pool, target.serviceId, async () => {
     const outcomes: EventOutcome[] = [];
     for (const pending of await deps.inbox.unfinishedForService(target.serviceId, target.seq)) {
-      const definition = definitionOf(pending.action);
+      const definition = definitionOf(definitions, pending.action);
       if (!definition.perService) continue;
       outcomes.push(await runEvent(deps, job, definition, pending));
     }

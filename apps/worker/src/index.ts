@@ -1,6 +1,6 @@
 export { startWorker, workerProcessName, type RunningWorker, type StartWorkerOptions } from './worker';
 export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
-export { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
+export { PROVISIONING_DEFINITIONS } from './jobs/provisioning';
 export type { WorkerDeps } from './deps';
 export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
 export { closeBillingPeriods, pushBillingBatch } from './jobs/billing';

@@ -1,7 +1,7 @@
-import type { ProvisioningJobName } from '@ictvoip/queue';
+import type { ProvisioningAction } from '@ictvoip/queue';
 import type { Logger } from '@ictvoip/config';
 import type { InboxEvent, ServiceRecord } from '@ictvoip/store';
-import type { TenantCommand, WebhookAction } from '@ictvoip/whmcs';
+import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ScopedDeps } from './deps';
 
 /**
@@ -27,11 +27,15 @@ export interface TenantActionContext {
   logger: Logger;
 }
 
-/** One job type: its BullMQ job name, the webhook action it serves, and what it does. */
+/** What one provisioning job does; its action (and so its job name) is its key in ProvisioningDefinitions. */
 export interface ProvisioningJobDefinition {
-  jobName: ProvisioningJobName;
-  action: WebhookAction;
   /** Serialised per service and applied in arrival order; false for server-level probes. */
   perService: boolean;
   run(context: TenantActionContext): Promise<ActionResult>;
 }
+
+/**
+ * Exactly one definition per provisioning action (the keys of @ictvoip/queue PROVISIONING_JOBS, each
+ * one job name): a table without one, with one twice or with one for no job does not compile.
+ */
+export type ProvisioningDefinitions = { readonly [A in ProvisioningAction]: ProvisioningJobDefinition };

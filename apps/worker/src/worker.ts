@@ -22,8 +22,8 @@ import {
   upsertJobScheduler,
   validateJobPayload,
   type JobHandlers,
-  type ProvisioningJobName,
-  type TypedJob,
+  type ProvisioningAction,
+  type ProvisioningJobData,
   cappedBackoff,
 } from '@ictvoip/queue';
 import type { WorkerDeps } from './deps';
@@ -47,7 +47,7 @@ import { extensionWriteJob } from './jobs/tenant-writes/extension-write';
 import { destinationWriteJob } from './jobs/tenant-writes/destination-write';
 import { gatewayWriteJob } from './jobs/tenant-writes/gateway-write';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
-import type { ProvisioningJobDefinition } from './tenant-action';
+import type { ProvisioningDefinitions } from './tenant-action';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
 import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient, type CacheOptions } from '@ictvoip/freeswitch';
@@ -65,25 +65,31 @@ import {
   TenantWritesRepository,
 } from '@ictvoip/store';
 import { cdrBacklogByTenant } from './jobs/cdr';
-import { PROVISIONING_JOB_DEFINITIONS } from './jobs/provisioning';
+import { PROVISIONING_DEFINITIONS } from './jobs/provisioning';
 import { closeWorkerWithin, closingReserveMs, ShutdownBudget } from './shutdown';
+
+/** The handler of the one provisioning job that serves `action`: typed for that job name only. */
+export function provisioningHandler<A extends ProvisioningAction>(action: A, definitions: ProvisioningDefinitions) {
+  return (deps: WorkerDeps, job: Job<ProvisioningJobData, unknown, (typeof PROVISIONING_JOBS)[A]>) => processProvisioningJob(deps, job, action, definitions);
+}
 
 /**
  * Exactly one handler per job of the catalogue (@ictvoip/queue JOBS): the map is typed by JobName,
  * so a job without a handler, a handler for no job, or a handler taking another job's payload does
- * not compile. Provisioning jobs share one handler that runs the event's definition (by action).
+ * not compile. Each provisioning job runs the definition of its own action (`provisioning('create')`
+ * types its handler for tenant.create only), and the definitions table is typed by the actions.
  */
-export function jobHandlers(definitions: ReadonlyMap<string, ProvisioningJobDefinition>, metrics?: WorkerMetrics): JobHandlers<WorkerDeps> {
-  const provisioning = (deps: WorkerDeps, job: TypedJob<ProvisioningJobName>) => processProvisioningJob(deps, job, definitions);
+export function jobHandlers(definitions: ProvisioningDefinitions, metrics?: WorkerMetrics): JobHandlers<WorkerDeps> {
+  const provisioning = <A extends ProvisioningAction>(action: A) => provisioningHandler(action, definitions);
   return {
-    [PROVISIONING_JOBS.create]: provisioning,
-    [PROVISIONING_JOBS.suspend]: provisioning,
-    [PROVISIONING_JOBS.unsuspend]: provisioning,
-    [PROVISIONING_JOBS.terminate]: provisioning,
-    [PROVISIONING_JOBS.change_package]: provisioning,
-    [PROVISIONING_JOBS.change_password]: provisioning,
-    [PROVISIONING_JOBS.test_connection]: provisioning,
-    [PROVISIONING_JOBS.reconcile]: provisioning,
+    [PROVISIONING_JOBS.create]: provisioning('create'),
+    [PROVISIONING_JOBS.suspend]: provisioning('suspend'),
+    [PROVISIONING_JOBS.unsuspend]: provisioning('unsuspend'),
+    [PROVISIONING_JOBS.terminate]: provisioning('terminate'),
+    [PROVISIONING_JOBS.change_package]: provisioning('change_package'),
+    [PROVISIONING_JOBS.change_password]: provisioning('change_password'),
+    [PROVISIONING_JOBS.test_connection]: provisioning('test_connection'),
+    [PROVISIONING_JOBS.reconcile]: provisioning('reconcile'),
     [FREESWITCH_JOBS.apply]: applyFreeswitchJob,
     [FREESWITCH_JOBS.backlog]: applyFreeswitchBacklogJob,
     [TENANT_WRITE_JOBS.extension]: extensionWriteJob,
@@ -106,21 +112,6 @@ export function jobHandlers(definitions: ReadonlyMap<string, ProvisioningJobDefi
     [CREDIT_JOBS.prepaidInvoiceAll]: handlePrepaidInvoiceAll,
     [CREDIT_JOBS.prepaidInvoice]: handlePrepaidInvoice,
   };
-}
-
-/**
- * The provisioning definitions are data (tests pass their own): checked at start-up so an action
- * without its definition, or with two, stops the worker before it takes any job.
- */
-export function assertProvisioningDefinitions(definitions: readonly ProvisioningJobDefinition[]): void {
-  const expected: readonly string[] = Object.values(PROVISIONING_JOBS);
-  const names: string[] = definitions.map((definition) => definition.jobName);
-  const problems = [
-    ...expected.filter((name) => !names.includes(name)).map((name) => `no handler for job "${name}"`),
-    ...[...new Set(names.filter((name, i) => names.indexOf(name) !== i))].map((name) => `two handlers for job "${name}"`),
-    ...names.filter((name) => !expected.includes(name)).map((name) => `handler for unknown job "${name}"`),
-  ];
-  if (problems.length > 0) throw new HandlerRegistryError(problems.join('; '));
 }
 
 /**
@@ -156,7 +147,6 @@ export interface RunningWorker {
 }
 
 export interface StartWorkerOptions {
-  definitions?: readonly ProvisioningJobDefinition[];
   /** Tests turn the periodic scheduler watchdog off and call the reconciler directly. */
   schedulers?: boolean;
 }
@@ -204,11 +194,8 @@ function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient |
   return new WhmcsApiClient({ url: config.whmcs.apiUrl, identifier: config.whmcs.identifier, secret: config.whmcs.secret, timeoutMs: config.whmcs.timeoutMs, logger });
 }
 
-/** Starts the provisioning and maintenance workers; refuses to start on an incomplete handler registry. */
+/** Starts the provisioning and maintenance workers (the compiler has proved every job has one handler). */
 export async function startWorker(config: BridgeConfig, logger: Logger, options: StartWorkerOptions = {}): Promise<RunningWorker> {
-  const definitions = options.definitions ?? PROVISIONING_JOB_DEFINITIONS;
-  // Checked before any connection is opened, so a bad build fails fast and leaves nothing behind.
-  assertProvisioningDefinitions(definitions);
   const provisionerOptions = provisionerOptionsFrom(config);
   const metrics = createWorkerMetrics({ cdrBacklogEverySeconds: config.worker.cdrBacklogMetricSeconds });
   // Before any connection: a taken port stops the start-up with nothing left open.
@@ -260,7 +247,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     credit: await creditStatesOfLiveServices(pool),
     services: await billingServiceCounts(pool),
   }));
-  const handlers = jobHandlers(new Map(definitions.map((definition) => [definition.action as string, definition])), metrics);
+  const handlers = jobHandlers(PROVISIONING_DEFINITIONS, metrics);
   await migrateBridgeDatabase(pool);
   await restoreDriftMetrics(deps, metrics);
 

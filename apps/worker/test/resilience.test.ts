@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Job, Queue } from 'bullmq';
+import ts from 'typescript';
 import { createProvisioner } from '@ictvoip/fusionpbx';
 import { createWorkerConnection, eventJobId, PROVISIONING_JOBS } from '@ictvoip/queue';
 import { sealSecrets } from '@ictvoip/store';
 import { parseWebhookEvent, redactEvent } from '@ictvoip/whmcs';
 import { buildEvent, deleteRedisPrefix, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
-import { reconcileInbox, startWorker, workerProcessName, PROVISIONING_JOB_DEFINITIONS } from '../src';
+import { reconcileInbox, startWorker, workerProcessName } from '../src';
 import { provisionerOptionsFrom } from '../src/provisioning-options';
 import { closeWorkerWithin, ShutdownBudget } from '../src/shutdown';
 import { startBridge, waitFor, type Bridge } from './harness';
@@ -138,17 +140,21 @@ describe('Redis loses its data', () => {
 });
 
 describe('start-up and shutdown', () => {
-  it('refuses to start when a job name has no handler', async () => {
-    const incomplete = PROVISIONING_JOB_DEFINITIONS.filter((d) => d.action !== 'suspend');
-    await expect(startWorker(bridge.config, bridge.logger, { definitions: incomplete, schedulers: false })).rejects.toThrow(/no handler for job "tenant.suspend"/);
-  });
-
-  // The handler map itself is checked by the compiler (packages/queue/test/catalogue.types.test.ts);
-  // the provisioning definitions are data, checked when the worker starts.
-  it('refuses two handlers for one job name', async () => {
-    const twice = [...PROVISIONING_JOB_DEFINITIONS, PROVISIONING_JOB_DEFINITIONS[0]!];
-    await expect(startWorker(bridge.config, bridge.logger, { definitions: twice, schedulers: false })).rejects.toThrow(/two handlers for job "tenant.create"/);
-  });
+  // Was a start-up check that refused a provisioning job without its handler, or with two; it is the
+  // compiler's now. The fixture's @ts-expect-error lines are checked by `npm run check-types`; here
+  // the fixture is compiled without them, so each refusal must be the error it is meant to be.
+  it('a provisioning job without a handler, with two, or bound to another job does not compile', () => {
+    const fixture = path.join(__dirname, 'fixtures', 'provisioning-handlers.ts');
+    const asChecked = compileFixture(fixture, (text) => text);
+    expect(asChecked.errors.map((d) => d.text)).toEqual([]);
+    const withoutDirectives = compileFixture(fixture, (text) => text.replace(/^\s*\/\/ @ts-expect-error.*$/gm, ''), asChecked.program).errors;
+    const errorAt = (marker: string) => withoutDirectives.filter((d) => d.line === lineAfter(fixture, marker)).map((d) => d.text);
+    expect(errorAt('no handler for tenant.suspend')).toEqual([expect.stringMatching(/Property 'suspend' is missing/)]);
+    expect(errorAt('two handlers for tenant.create')).toEqual([expect.stringMatching(/multiple properties with the same name/)]);
+    expect(errorAt('no job status')).toEqual([expect.stringMatching(/'status' does not exist in type/)]);
+    expect(errorAt('tenant.create bound to suspend')).toEqual([expect.stringMatching(/"tenant.suspend"/)]);
+    expect(withoutDirectives).toHaveLength(4);
+  }, 180_000);
 
   it('force-closes a worker whose job outlives the shutdown deadline', async () => {
     const prefix = `${bridge.prefix}-slow`;
@@ -320,3 +326,31 @@ describe('two API processes', () => {
     }
   }, 150000);
 });
+
+interface FixtureError {
+  line: number;
+  text: string;
+}
+
+/** Type-checks one file with the worker's compiler options, its text rewritten by `edit` first (the other files reused from `previous`). */
+function compileFixture(file: string, edit: (text: string) => string, previous?: ts.Program): { program: ts.Program; errors: FixtureError[] } {
+  const configFile = ts.readConfigFile(path.join(__dirname, '..', 'tsconfig.json'), ts.sys.readFile);
+  const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, path.join(__dirname, '..'));
+  const host = ts.createCompilerHost(options);
+  const readFile = host.readFile.bind(host);
+  host.readFile = (name) => (path.resolve(name) === file ? edit(readFileSync(file, 'utf8')) : readFile(name));
+  const program = ts.createProgram([file], options, host, previous);
+  const source = program.getSourceFile(file)!;
+  // Only the fixture's own errors: the sources it imports are checked by check-types.
+  const diagnostics = [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)];
+  const errors = diagnostics.map((d) => ({ line: source.getLineAndCharacterOfPosition(d.start ?? 0).line, text: ts.flattenDiagnosticMessageText(d.messageText, '\n') }));
+  return { program, errors };
+}
+
+/** The 0-based line after the `@ts-expect-error` comment naming `marker`: where its error is reported. */
+function lineAfter(file: string, marker: string): number {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const at = lines.findIndex((line) => line.includes(`@ts-expect-error ${marker}`));
+  if (at < 0) throw new Error(`no @ts-expect-error ${marker} in ${file}`);
+  return at + 1;
+}

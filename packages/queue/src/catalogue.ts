@@ -13,6 +13,7 @@ import {
   PROVISIONING_JOBS,
   QUEUE_NAMES,
   TENANT_WRITE_JOBS,
+  type ProvisioningAction,
   type QueueName,
 } from './names';
 import type { QueueSet } from './queues';
@@ -170,6 +171,11 @@ export const JOB_NAMES = Object.keys(JOBS) as JobName[];
 
 export function isJobName(name: string): name is JobName {
   return Object.prototype.hasOwnProperty.call(JOBS, name);
+}
+
+/** An inbox row's action is a string from PostgreSQL: this narrows it to one a provisioning job serves. */
+export function isProvisioningAction(action: string): action is ProvisioningAction {
+  return Object.hasOwn(PROVISIONING_JOBS, action);
 }
 
 export function queueOf(name: JobName): QueueName {

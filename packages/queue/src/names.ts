@@ -21,6 +21,8 @@ export const PROVISIONING_JOBS = {
   reconcile: 'tenant.reconcile',
 } as const;
 export type ProvisioningJobName = (typeof PROVISIONING_JOBS)[keyof typeof PROVISIONING_JOBS];
+/** The webhook action a provisioning job serves: the keys of PROVISIONING_JOBS. */
+export type ProvisioningAction = keyof typeof PROVISIONING_JOBS;
 
 /**
  * `apply`: the FreeSWITCH side of a REST write whose event socket did not answer in time.

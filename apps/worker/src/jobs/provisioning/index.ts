@@ -1,4 +1,4 @@
-import type { ProvisioningJobDefinition } from '../../tenant-action';
+import type { ProvisioningDefinitions } from '../../tenant-action';
 import { changePackageJob } from './tenant-change-package';
 import { changePasswordJob } from './tenant-change-password';
 import { createJob } from './tenant-create';
@@ -8,14 +8,14 @@ import { unsuspendJob } from './tenant-unsuspend';
 import { reconcileJob } from './tenant-reconcile';
 import { testConnectionJob } from './test-connection';
 
-/** Every provisioning job type; the worker checks at start-up that each job name has exactly one. */
-export const PROVISIONING_JOB_DEFINITIONS: readonly ProvisioningJobDefinition[] = [
-  createJob,
-  suspendJob,
-  unsuspendJob,
-  terminateJob,
-  changePackageJob,
-  changePasswordJob,
-  testConnectionJob,
-  reconcileJob,
-];
+/** Every provisioning job type, keyed by its action: the compiler proves each job has exactly one. */
+export const PROVISIONING_DEFINITIONS = {
+  create: createJob,
+  suspend: suspendJob,
+  unsuspend: unsuspendJob,
+  terminate: terminateJob,
+  change_package: changePackageJob,
+  change_password: changePasswordJob,
+  test_connection: testConnectionJob,
+  reconcile: reconcileJob,
+} as const satisfies ProvisioningDefinitions;

@@ -1,11 +1,8 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { runTenantAction } from '../../event-processor';
 
 /** Applies the new plan: missing extensions are added; surplus ones are disabled newest-first and reported. */
 export const changePackageJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.change_package,
-  action: 'change_package',
   perService: true,
   run: (context) => runTenantAction(context, 'changePackage', null),
 };

@@ -1,4 +1,3 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ActionResult, ProvisioningJobDefinition, TenantActionContext } from '../../tenant-action';
 import { buildDriftReport, driftSourcesOf } from '@ictvoip/operations';
 
@@ -18,8 +17,6 @@ async function reconcileService({ deps, inboxEvent, service }: TenantActionConte
 }
 
 export const reconcileJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.reconcile,
-  action: 'reconcile',
   perService: true,
   run: reconcileService,
 };

@@ -1,4 +1,3 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import { noteWhmcsSuspendEvent } from '@ictvoip/store';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { runTenantAction } from '../../event-processor';
@@ -10,8 +9,6 @@ import { runTenantAction } from '../../event-processor';
  * the service as not the bridge's to lift.
  */
 export const suspendJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.suspend,
-  action: 'suspend',
   perService: true,
   run: (context) => {
     const ours = context.event.reason === context.deps.config.credit.suspendReason;

@@ -1,4 +1,3 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { enqueueFinalBill } from '../billing/final-bill';
 import { runTenantAction } from '../../event-processor';
@@ -9,8 +8,6 @@ import { runTenantAction } from '../../event-processor';
  * idempotently per event, before the event reads as finished.
  */
 export const terminateJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.terminate,
-  action: 'terminate',
   perService: true,
   run: async (context) => {
     // Scheduled before the event can be marked finished: a crash in between would otherwise leave the

@@ -1,4 +1,3 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import { noteWhmcsSuspendEvent } from '@ictvoip/store';
 import type { ProvisioningJobDefinition } from '../../tenant-action';
 import { runTenantAction } from '../../event-processor';
@@ -8,8 +7,6 @@ import { runTenantAction } from '../../event-processor';
  * disabled). For credit control the restriction is gone, whoever lifted it.
  */
 export const unsuspendJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.unsuspend,
-  action: 'unsuspend',
   perService: true,
   run: (context) => {
     // Noted before the event can read as finished (a crash in between must not lose it).

@@ -1,4 +1,3 @@
-import { PROVISIONING_JOBS } from '@ictvoip/queue';
 import { describeError, PermanentJobError } from '../../errors';
 import type { ActionResult, ProvisioningJobDefinition, TenantActionContext } from '../../tenant-action';
 
@@ -38,8 +37,6 @@ async function testConnection({ deps }: TenantActionContext): Promise<ActionResu
 }
 
 export const testConnectionJob: ProvisioningJobDefinition = {
-  jobName: PROVISIONING_JOBS.test_connection,
-  action: 'test_connection',
   perService: false,
   run: testConnection,
 };
