@@ -651,12 +651,6 @@ export async function laterBillPeriod(db: Pool | PoolClient, serviceId: number, 
   return firstPeriodWithoutBill(db, serviceId, after, segments);
 }
 
-/** Whether rated calls of `period` or earlier are on no bill (nor prepaid invoice): after createBatch, ones its existing batch did not take. */
-export async function hasUnbilledChargesUpTo(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 LIMIT 1`, [serviceId, period]);
-  return rows.length > 0;
-}
-
 /** `from`, or the first period after it whose batch is not made yet. */
 async function firstPeriodWithoutBill(db: Pool | PoolClient, serviceId: number, from: string, segments: readonly CycleSegment[]): Promise<string> {
   const { rows } = await db.query<{ period: string }>('SELECT period FROM billing_batches WHERE service_id = $1 AND period >= $2', [serviceId, from]);

@@ -5,7 +5,7 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   createBatch,
   getBatch,
-  hasUnbilledChargesUpTo,
+  hasUnbilledRatedCharges,
   laterBillPeriod,
   markBatchFailed,
   markBatchPushed,
@@ -263,7 +263,7 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
     // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
     // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
     // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
-    if (!finalBillDue(deps, service) || prepaid || !(await hasUnbilledChargesUpTo(client, serviceId, period))) return result;
+    if (!finalBillDue(deps, service) || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return result;
     const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
     deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
     return { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) };
