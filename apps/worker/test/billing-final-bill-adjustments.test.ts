@@ -20,8 +20,7 @@ import {
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
-import { waitFor } from './harness';
-import { DECK_CSV, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { DECK_CSV, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, closeAndFinishPushes } from './cdr-billing-kit';
 
 // A pending adjustment (re-rating of invoiced calls, a manual credit, a carried remainder) of a
 // terminated service: on its final bill exactly once, or, recorded after it, on a later bill.
@@ -80,18 +79,7 @@ async function usageViews(serviceId: number, clientId: number): Promise<UsageVie
 }
 
 /** The scheduled close as it runs at `at`, and every push it enqueued run to its end. */
-async function closeAt(at: Date): Promise<CloseOutcome> {
-  const close = await closeBillingPeriods(kit.deps, at);
-  await waitFor(
-    async () => {
-      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
-      return states.every((state) => state === 'completed' || state === 'failed');
-    },
-    15000,
-    'the pushes the close enqueued',
-  );
-  return close;
-}
+const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 
 const pendingMicro = async (serviceId: number) =>
   (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);

@@ -1,9 +1,8 @@
 import { batchIdFor, getBatch, listCharges, nextPeriod, periodOf } from '@ictvoip/store';
-import { closeBillingPeriods, syncTenantCdrs } from '../src';
+import { syncTenantCdrs } from '../src';
 import { runFinalBill } from '../src/jobs/billing';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { waitFor } from './harness';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { startBillingKit, type BillingKit, closeAndFinishPushes } from './cdr-billing-kit';
 
 // A call rated after a terminated service's final bill (a CDR FusionPBX imported late, read by the hourly sync or
 // `cdr backfill`) is billed once, at the next close that lists it: the termination period's close (or, rated after that,
@@ -23,18 +22,7 @@ const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
 /** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
 const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
 
-async function closeAt(at: Date): Promise<CloseOutcome> {
-  const close = await closeBillingPeriods(kit.deps, at);
-  await waitFor(
-    async () => {
-      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
-      return states.every((state) => state === 'completed' || state === 'failed');
-    },
-    15000,
-    'the pushes the close enqueued',
-  );
-  return close;
-}
+const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 
 test("a call rated after the final bill is billed once at the termination period's close; one rated after that at the next close", async () => {
   const tenant = await kit.addTenant();

@@ -1,8 +1,7 @@
 import { batchIdFor, getBatch, listCharges } from '@ictvoip/store';
-import { closeBillingPeriods, syncTenantCdrs } from '../src';
+import { syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { waitFor } from './harness';
-import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { addCycleTenant, startBillingKit, type BillingKit, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
 
 // billing-late-calls-active with BILLING_PERIODS=service: a monthly service due on the 15th. An active service's call
 // rated after its cycle period's bill makes no push job at the hourly closes; the next cycle period's close bills it once.
@@ -30,18 +29,7 @@ function cycleStart(months: number): { at: Date; label: string } {
 }
 const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + (DELAY_SECONDS + seconds) * 1000);
 
-async function closeAt(at: Date): Promise<CloseOutcome> {
-  const close = await closeBillingPeriods(kit.deps, at);
-  await waitFor(
-    async () => {
-      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
-      return states.every((state) => state === 'completed' || state === 'failed');
-    },
-    15000,
-    'the pushes the close enqueued',
-  );
-  return close;
-}
+const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 
 const jobsFor = (close: CloseOutcome, tenant: Tenant) => close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
 

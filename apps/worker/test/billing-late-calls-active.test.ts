@@ -1,8 +1,7 @@
 import { batchIdFor, getBatch, insertAdjustment, listCharges, nextPeriod, periodOf } from '@ictvoip/store';
-import { closeBillingPeriods, syncTenantCdrs } from '../src';
+import { syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { waitFor } from './harness';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { startBillingKit, type BillingKit, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
 
 // An active service's call rated after its period's bill was made (a CDR FusionPBX imported late) goes on the next
 // period's bill, at that period's close (README "Usage billing"). Until then the hourly close has nothing to bill for it:
@@ -21,18 +20,7 @@ const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
 /** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
 const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
 
-async function closeAt(at: Date): Promise<CloseOutcome> {
-  const close = await closeBillingPeriods(kit.deps, at);
-  await waitFor(
-    async () => {
-      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
-      return states.every((state) => state === 'completed' || state === 'failed');
-    },
-    15000,
-    'the pushes the close enqueued',
-  );
-  return close;
-}
+const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 
 /** The push jobs a close enqueued for this service. */
 const jobsFor = (close: CloseOutcome, tenant: Tenant) => close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));

@@ -2,8 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { importRateDeck } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
-import { startBridge, type Bridge } from './harness';
+import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
+import { closeBillingPeriods } from '../src';
+import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 
 export const DECK_CSV = [
   'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment',
@@ -159,4 +161,18 @@ export async function addCycleTenant(kit: BillingKit, serviceId: number, cycle: 
     [serviceId, client.id, domainName, JSON.stringify({ rateDeck: 'std', ...plan })],
   );
   return { serviceId, clientId: client.id, domainName, domainUuid };
+}
+
+/** The scheduled close as it runs at `at`, and every push it enqueued run to its end (completed or failed). */
+export async function closeAndFinishPushes(kit: BillingKit, at: Date): Promise<CloseOutcome> {
+  const close = await closeBillingPeriods(kit.deps, at);
+  await waitFor(
+    async () => {
+      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
+      return states.every((state) => state === 'completed' || state === 'failed');
+    },
+    15000,
+    'the pushes the close enqueued',
+  );
+  return close;
 }
