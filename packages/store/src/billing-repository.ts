@@ -769,6 +769,20 @@ function invoiceableSumSql(serviceId: string): string {
   return `(${sum} > 0 OR (${sum} < 0 AND NOT EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated')))`;
 }
 
+/**
+ * A terminated service's final bill is due BILLING_CLOSE_DELAY_SECONDS after its termination (its last
+ * change): the instant before which such a termination has it due now. The push (finalBillDue) and the
+ * closes that list work for it (ServicesToBillOptions.finalBillDueBefore) read it on the same clock.
+ */
+export function finalBillDueBefore(closeDelaySeconds: number, nowMs: number = Date.now()): Date {
+  return new Date(nowMs - closeDelaySeconds * 1000);
+}
+
+/** Whether `service` is terminated and its final bill due (finalBillDueBefore). */
+export function finalBillDue(service: { desiredState: string; updatedAt: Date }, closeDelaySeconds: number): boolean {
+  return service.desiredState === 'terminated' && service.updatedAt.getTime() <= finalBillDueBefore(closeDelaySeconds).getTime();
+}
+
 export interface ServicesToBillOptions {
   /** pushed batches due for their verification on a WHMCS invoice are listed too */
   verify?: boolean;

@@ -13,6 +13,7 @@ import {
   assertBridgeDatabaseMigrated,
   billingPeriodsMode,
   closingServicePeriods,
+  finalBillDueBefore,
   servicesToBill,
   servicesToBillPerService,
   servicesWithUnbilledWork,
@@ -108,7 +109,7 @@ async function previewNewBatch(pool: Pool, serviceId: number, period: string, ch
 async function closingWork(pool: Pool, period: string): Promise<{ serviceId: number; period: string }[]> {
   const cfg = config();
   // A terminated service's final bill is due this long after its termination (the worker's push decides the same way).
-  const options = { verify: verifiesPushes(), finalBillDueBefore: new Date(Date.now() - cfg.billing.closeDelaySeconds * 1000) };
+  const options = { verify: verifiesPushes(), finalBillDueBefore: finalBillDueBefore(cfg.billing.closeDelaySeconds) };
   if ((await billingPeriodsMode(pool, cfg.billing.periods)) === 'calendar') return servicesToBill(pool, period, options);
   const closing = await closingServicePeriods(pool, await servicesWithUnbilledWork(pool), new Date(), cfg.billing, period);
   return servicesToBillPerService(pool, closing, options);

@@ -2,6 +2,7 @@ import { addJobs, BILLING_JOBS, billingPushJobId, type TypedJob } from '@ictvoip
 import {
   billingPeriodsMode,
   closingServicePeriods,
+  finalBillDueBefore,
   latestClosedPeriod,
   servicesToBill,
   servicesToBillPerService,
@@ -41,7 +42,7 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
   const period = mode === 'calendar' ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : 'service';
   // Read on the clock pushBillingBatch's final-bill test reads (not `now`, a close may be run for another time).
-  const options = { verify, finalBillDueBefore: new Date(Date.now() - closeDelaySeconds * 1000) };
+  const options = { verify, finalBillDueBefore: finalBillDueBefore(closeDelaySeconds) };
   const work = mode === 'calendar' ? await servicesToBill(deps.pool, period, options) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), options);
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },

@@ -4,6 +4,7 @@ import { currencyMismatch } from '@ictvoip/operations';
 import { parseMoney } from '@ictvoip/rating';
 import {
   createBatch,
+  finalBillDue,
   getBatch,
   hasUnbilledRatedCharges,
   laterBillPeriod,
@@ -263,16 +264,11 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
     // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
     // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
     // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
-    if (!finalBillDue(deps, service) || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return result;
+    if (!finalBillDue(service, deps.config.billing.closeDelaySeconds) || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return result;
     const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
     deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
     return { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) };
   });
-}
-
-/** A terminated service whose final bill is due: BILLING_CLOSE_DELAY_SECONDS after its termination (its last change). */
-function finalBillDue(deps: WorkerDeps, service: { desiredState: string; updatedAt: Date }): boolean {
-  return service.desiredState === 'terminated' && service.updatedAt.getTime() <= Date.now() - deps.config.billing.closeDelaySeconds * 1000;
 }
 
 /** Makes (or finds) the batch of `period` and moves it one step, under the caller's billing lock. */
