@@ -819,7 +819,7 @@ function billableAtCloseSql(serviceId: string, period: string, terminated?: stri
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT c.service_id, $1::text AS period FROM cdr_charges c
-     WHERE c.batch_id IS NULL AND c.prepaid_invoice IS NULL AND c.status = 'rated' AND c.period <= $1 AND ${billableAtCloseSql('c.service_id', '$1', '$5')}
+     WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 AND ${billableAtCloseSql('c.service_id', '$1', '$5')}
      UNION
      SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
@@ -835,10 +835,10 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
 
-/** Services with unbilled rated charges or pending adjustments worth a cent (any period): the candidates of a service-period close. */
+/** Services with unbilled rated charges (unbilledRatedChargeSql: a call on a prepaid invoice is billed) or pending adjustments worth a cent (any period): the candidates of a service-period close. */
 export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
-    `SELECT DISTINCT service_id FROM cdr_charges WHERE batch_id IS NULL AND status = 'rated'
+    `SELECT DISTINCT c.service_id FROM cdr_charges c WHERE ${unbilledRatedChargeSql('c')}
      UNION SELECT a.service_id FROM billing_adjustments a WHERE a.batch_id IS NULL GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')} ORDER BY 1`,
   );
   return rows.map((row) => Number(row.service_id));
@@ -859,7 +859,7 @@ export async function servicesToBillPerService(
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
-     WHERE (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND c.batch_id IS NULL AND c.status = 'rated' AND c.period <= k.period)
+     WHERE (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period)
             AND ${billableAtCloseSql('k.service_id', 'k.period', '$6')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
             AND ${billableAtCloseSql('k.service_id', 'k.period')})

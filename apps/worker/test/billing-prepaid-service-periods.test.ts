@@ -1,0 +1,87 @@
+import { batchIdFor, getBatch, listCharges, listPrepaidInvoices } from '@ictvoip/store';
+import { closeBillingPeriods, invoicePrepaidUsage, syncTenantCdrs } from '../src';
+import type { CloseOutcome } from '../src/jobs/billing/close-periods';
+import type { PushResult } from '../src/jobs/billing/push-batch';
+import { waitFor } from './harness';
+import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+// BILLING_PERIODS=service and a prepaid service: a call already on a prepaid invoice is billed. The hourly
+// closes listed the service for it anyway (the check missed prepaid_invoice), one push job each that billed
+// nothing; once made postpaid, a batch must still take only the calls no invoice has.
+const DELAY_SECONDS = 3600;
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit({
+    BILLING_PERIODS: 'service',
+    WHMCS_API_TIMEOUT_MS: '10000',
+    CREDIT_CACHE_SECONDS: '0',
+    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
+    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
+  });
+});
+afterAll(async () => {
+  await kit.close();
+});
+
+/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label. */
+function cycleStart(months: number): { at: Date; label: string } {
+  const now = new Date();
+  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
+  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
+  return { at, label: at.toISOString().slice(0, 10) };
+}
+const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + (DELAY_SECONDS + seconds) * 1000);
+
+/** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
+async function closeAt(at: Date, tenant: Tenant): Promise<{ close: CloseOutcome; pushes: { jobId: string; result: PushResult | undefined }[] }> {
+  const close = await closeBillingPeriods(kit.deps, at);
+  await waitFor(
+    async () => {
+      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
+      return states.every((state) => state === 'completed' || state === 'failed');
+    },
+    15000,
+    'the pushes the close enqueued',
+  );
+  const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
+  const pushes = await Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
+  return { close, pushes };
+}
+
+test('service periods: a prepaid service whose calls are on a prepaid invoice gets no push job; made postpaid, its batch takes only the new call', async () => {
+  const current = cycleStart(0);
+  const next = cycleStart(1);
+  const tenant = await addCycleTenant(kit, 7310, 'Monthly', next.label, { billingMode: 'prepaid' });
+  const { serviceId, clientId } = tenant;
+  kit.whmcs.state.clients.get(clientId)!.credit = '10.00';
+  const invoices = () => kit.whmcs.state.invoices.filter((invoice) => invoice.userid === clientId);
+  const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === clientId);
+  // 60 s at 0.01: a whole cent, so no rounding remainder is left to bill.
+  const prepaidCall = await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60, destination: '15551234567' });
+  await syncTenantCdrs(kit.deps, serviceId);
+  expect(await invoicePrepaidUsage(kit.deps, serviceId)).toMatchObject({ outcome: 'paid' });
+  const [prepaid] = await listPrepaidInvoices(kit.deps.pool, { serviceId });
+  expect(prepaid).toMatchObject({ state: 'paid', callCount: 1, lineAmount: '0.01' });
+
+  // Before: one job per close, each `nothing` (the call was already on the prepaid invoice).
+  for (const seconds of [10, 3600, 86_400]) {
+    expect((await closeAt(afterClose(next.at, seconds), tenant)).pushes).toEqual([]);
+  }
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, current.label))).toBeNull();
+  expect(invoices()).toHaveLength(1);
+  expect(items()).toEqual([]);
+
+  // Made postpaid: a new call goes on the period's batch, the prepaid invoice's call does not.
+  await kit.deps.pool.query(`UPDATE services SET plan = plan - 'billingMode' WHERE service_id = $1`, [serviceId]);
+  const postpaidCall = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 60, destination: '15551234568' });
+  await syncTenantCdrs(kit.deps, serviceId);
+  const { pushes } = await closeAt(afterClose(next.at, 2 * 86_400), tenant);
+  expect(pushes.map((push) => push.result?.outcome)).toEqual(['pushed']);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, current.label))).toMatchObject({ state: 'pushed', callCount: 1, lineAmount: '0.01' });
+  expect(items().map((item) => item.amount)).toEqual(['0.01']);
+  const charges = await listCharges(kit.deps.pool, { serviceId, status: 'rated' });
+  expect(charges.find((charge) => charge.xmlCdrUuid === prepaidCall)).toMatchObject({ batchId: null, prepaidInvoice: prepaid!.invoiceKey });
+  expect(charges.find((charge) => charge.xmlCdrUuid === postpaidCall)).toMatchObject({ batchId: batchIdFor(serviceId, current.label), prepaidInvoice: null });
+  expect(invoices()).toHaveLength(1);
+}, 60000);
