@@ -279,7 +279,7 @@ function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
 /** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
 async function provisionerFor(deps: ApiDeps, event: TenantCommand): Promise<Provisioner> {
   const service = await new ServicesRepository(deps.pool).get(event.service.id);
-  return (await targetForEvent(deps, service ? service.fusionpbxServer : undefined, event)).provisioner;
+  return (await targetForEvent(deps, service, event)).provisioner;
 }
 
 /** The create's domain when another service has it (TENANT_CONFLICT's message); null otherwise, or when the domain is invalid (the preview refuses that itself). */
