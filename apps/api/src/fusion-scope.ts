@@ -1,5 +1,4 @@
-import { DEFAULT_SERVER_NAME, serverNameForEvent, unusableServerOf, type FusionTarget } from '@ictvoip/fusionpbx';
-import type { TenantCommand } from '@ictvoip/whmcs';
+import { DEFAULT_SERVER_NAME, serverForEvent, unusableServerOf, type EventServer, type FusionTarget, type StoredServer } from '@ictvoip/fusionpbx';
 import type { ApiDeps } from './deps';
 import { HttpError } from './errors';
 
@@ -41,14 +40,13 @@ export async function scopeForServer(deps: ApiDeps, server: string | null): Prom
 }
 
 /**
- * A webhook read (status, dry run) for a service: its stored server when the bridge knows it, else
- * the server the worker would pick for its event (serverNameForEvent, the worker's rule).
+ * A webhook read (status, dry run) for a service (null: one the bridge does not know yet): the server
+ * the worker would act on for its event (serverForEvent, the worker's rule).
  */
-export async function targetForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<FusionTarget> {
-  if (storedServer !== undefined) return targetOf(deps, storedServer);
-  return targetOf(deps, await unavailableAs503(null, () => serverNameForEvent(deps.fusionServers, event.server)));
+export async function targetForEvent(deps: ApiDeps, service: StoredServer | null, event: EventServer): Promise<FusionTarget> {
+  return targetOf(deps, await unavailableAs503(null, () => serverForEvent(deps.fusionServers, service, event)));
 }
 
-export async function scopeForEvent(deps: ApiDeps, storedServer: string | null | undefined, event: Pick<TenantCommand, 'server'>): Promise<ApiDeps> {
-  return scopedTo(deps, await targetForEvent(deps, storedServer, event));
+export async function scopeForEvent(deps: ApiDeps, service: StoredServer | null, event: EventServer): Promise<ApiDeps> {
+  return scopedTo(deps, await targetForEvent(deps, service, event));
 }

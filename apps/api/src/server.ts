@@ -78,6 +78,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.list(),
+    registry: fusionServers,
     openPool: (url, server) =>
       createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.

@@ -17,7 +17,7 @@ import { describeError, PermanentJobError } from './errors';
 import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningDefinitions, ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
-import { scopeForEvent } from './fusion-scope';
+import { permanentWhenServerUnavailable, scopedTo } from './fusion-scope';
 import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
@@ -45,7 +45,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     const event = restoreCommand(deps, inboxEvent);
     asked = requestedBy(event);
     // The job acts on the service's FusionPBX server only (a new service: the one its event names).
-    const scoped = await scopeForEvent(deps, service, event);
+    const scoped = scopedTo(deps, await permanentWhenServerUnavailable(() => deps.targets.forEvent(service, event)));
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
     const result = await withJobLogger(logger, () => definition.run({ event, inboxEvent, service, deps: scoped, logger }));
     if (result.freeswitch?.state === 'settled') {

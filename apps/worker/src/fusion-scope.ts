@@ -1,20 +1,11 @@
-import { FusionServerDisabledError, FusionServerUnknownError, serverNameForEvent, type FusionTarget } from '@ictvoip/fusionpbx';
+import { FusionServerDisabledError, FusionServerUnknownError, type FusionTarget } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
-import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ScopedDeps, WorkerDeps } from './deps';
 import { PermanentJobError } from './errors';
 
 /** The deps with the FusionPBX side (database, event socket, provisioner, cache) of one server. */
 export function scopedTo(deps: WorkerDeps, target: FusionTarget): ScopedDeps {
   return { ...deps, fusionPool: target.pool, esl: target.esl, provisioner: target.provisioner, cacheOptions: target.cacheOptions, fusionServer: target.storedName };
-}
-
-/** A known service stays on its stored server (a tenant never moves); a new one is routed by its event. */
-export function scopeForEvent(deps: WorkerDeps, service: ServiceRecord | null, event: Pick<TenantCommand, 'server'>): Promise<ScopedDeps> {
-  return permanentWhenServerUnavailable(async () => {
-    const server = service ? service.fusionpbxServer : await serverNameForEvent(deps.fusionServers, event.server);
-    return scopedTo(deps, await deps.targets.get(server));
-  });
 }
 
 /** A disabled or unknown server fails the job for good: retrying cannot make the server come back. */

@@ -220,6 +220,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     defaultServer: { databaseUrl: config.fusionpbx.databaseUrl, eslHost: config.esl.host, eslPort: config.esl.port, eslPassword: config.esl.password },
     loadServer: (name) => fusionServers.spec(name),
     listServers: () => fusionServers.list(),
+    registry: fusionServers,
     openPool: (url, server) =>
       createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),

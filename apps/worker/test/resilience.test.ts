@@ -124,6 +124,36 @@ describe('Redis loses its data', () => {
     expect((await reconcileInbox(worker.deps, null, 0)).requeued).toBe(0);
   });
 
+  it('the reconciler skips an unfinished row whose action no job serves and still re-enqueues the others', async () => {
+    const body = buildEvent({ serviceId: 5204 });
+    const event = parseWebhookEvent(body);
+    const jobId = eventJobId(event.service.id, event.action, event.eventId);
+    const record = (eventId: string, action: string, serviceId: number, bodyHash: string) =>
+      bridge.api!.deps.inbox.record({
+        eventId,
+        bodyHash,
+        action,
+        serviceId,
+        clientId: event.client.id,
+        payload: redactEvent(event) as unknown as Record<string, unknown>,
+        sealedSecrets: sealSecrets({ servicePassword: event.secrets!.servicePassword! }, bridge.config.sealing),
+        jobId: eventJobId(serviceId, action, eventId),
+        status: 'queued',
+      });
+    // A row written by hand or by a future version: its action is only a string in PostgreSQL (another
+    // service, so the served event does not wait behind it).
+    const unserved = parseWebhookEvent(buildEvent({ serviceId: 5205 })).eventId;
+    await record(unserved, 'status', 5205, 'unserved-action');
+    await record(event.eventId, event.action, event.service.id, 'served-action');
+    const worker = await bridge.startWorker({ schedulers: false });
+    const outcome = await reconcileInbox(worker.deps, null, 0);
+    expect(outcome.requeued).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await inboxStatus(event.eventId)).status === 'succeeded', 20000, 'reconciled event');
+    expect(await worker.deps.queues.provisioning.getJob(jobId)).toBeDefined();
+    expect((await inboxStatus(unserved)).status).toBe('queued');
+    await bridgeRows("UPDATE webhook_inbox SET status = 'failed' WHERE event_id = $1", [unserved]);
+  });
+
   it('the job scheduler itself comes back after a flush and re-enqueues on its own', async () => {
     const body = buildEvent({ serviceId: 5202 });
     const reply = await postWebhook(bridge.url, JSON.stringify(body));

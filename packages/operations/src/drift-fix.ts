@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { addJob, eventJobId, PROVISIONING_JOBS, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
+import { addJob, eventJobId, PROVISIONING_JOBS, type ProvisioningAction, type ProvisioningJobData, type QueueSet } from '@ictvoip/queue';
 import { AuditRepository, InboxRepository, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { parseTenantCommand, redactCommand, type TenantCommand, type WebhookAction } from '@ictvoip/whmcs';
 import type { DriftItem, DriftReport } from './drift-report';
@@ -32,7 +32,7 @@ export interface DriftFixTargets {
 const WHMCS_KINDS = new Set(['whmcs_status_mismatch', 'plan_mismatch']);
 
 interface PlannedFix {
-  action: WebhookAction;
+  action: ProvisioningAction;
   kinds: string[];
   /** A plan_mismatch fix: the plan WHMCS's answer says the service has (else the stored plan is sent). */
   plan?: Record<string, unknown>;
@@ -104,7 +104,7 @@ async function enqueueFix(targets: DriftFixTargets, service: ServiceRecord, { ac
   await new AuditRepository(targets.pool).append({ actor: 'drift-fix', action: `drift.${action}`, serviceId: service.serviceId, eventId, detail: { kinds } });
   if (!targets.queues) return { serviceId: service.serviceId, action, kinds, outcome: 'recorded', eventId };
   const data: ProvisioningJobData = { eventId, serviceId: service.serviceId, action, requestId: DRIFT_FIX_REQUEST_ID };
-  await addJob(targets.queues, PROVISIONING_JOBS[action as keyof typeof PROVISIONING_JOBS], data, { jobId });
+  await addJob(targets.queues, PROVISIONING_JOBS[action], data, { jobId });
   await inbox.markQueued(eventId);
   return { serviceId: service.serviceId, action, kinds, outcome: 'enqueued', eventId };
 }

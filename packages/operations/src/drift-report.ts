@@ -1,7 +1,8 @@
 import type { Pool } from 'pg';
 import { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS } from '@ictvoip/fusionpbx';
+import type { ProvisioningAction } from '@ictvoip/queue';
 import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
-import { planOverridesFromOptions, type WebhookAction, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
+import { planOverridesFromOptions, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
 import { describeError } from './errors';
 import { storedPackage, whmcsViewsOf, type WhmcsView } from './drift-whmcs';
@@ -58,7 +59,8 @@ export interface DriftItem {
   expected: string;
   actual: string;
   /** The normal job that converges this difference, or null when it needs a person (e.g. a create needs the password). */
-  fixAction: WebhookAction | null;
+  /** A provisioning action (a drift fix is enqueued as that action's job), or null: an operator's. */
+  fixAction: ProvisioningAction | null;
   /** plan_mismatch with a fix: the plan the change_package fix sends (the stored plan with WHMCS's options applied). */
   fixPlan?: Record<string, unknown>;
   /** Why a person is needed, and what they should do. */
@@ -195,7 +197,7 @@ function guiLimitDifferences(plan: Record<string, unknown>, tenant: FusionTenant
 }
 
 /** The job that takes a FusionPBX tenant in `actual` state to the desired one, if a job can. */
-function convergingAction(desired: DesiredState, actual: string | null): WebhookAction | null {
+function convergingAction(desired: DesiredState, actual: string | null): ProvisioningAction | null {
   if (desired === 'terminated') return actual === 'terminated' ? null : 'terminate';
   if (actual === 'terminated') return null; // back to life needs a create, which needs the password
   if (desired === 'suspended') return actual === 'suspended' ? null : 'suspend';
@@ -279,7 +281,7 @@ export function desiredFromWhmcs(status: string): DesiredState | null {
   }
 }
 
-function whmcsFix(desired: DesiredState, whmcs: DesiredState): WebhookAction | null {
+function whmcsFix(desired: DesiredState, whmcs: DesiredState): ProvisioningAction | null {
   if (whmcs === 'terminated') return 'terminate';
   if (desired === 'terminated') return null; // WHMCS says alive: only a create (with the password) brings it back
   return whmcs === 'suspended' ? 'suspend' : 'unsuspend';

@@ -96,7 +96,7 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
   const serviceId = event.service.id;
   const service = await new ServicesRepository(base.pool).get(serviceId);
   // The tenant's own server; a service the bridge does not know yet is looked for where its create would go.
-  const deps = await scopeForEvent(base, service ? service.fusionpbxServer : undefined, event);
+  const deps = await scopeForEvent(base, service, event);
   const domain = await findTenantDomain(deps.fusionPool, serviceId);
   if (!service && !domain) {
     return {

@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createHmac, randomUUID } from 'node:crypto';
 import { EventValidationError, parseTenantCommand, redactCommand, type TenantCommand } from '@ictvoip/whmcs';
-import { addJobs, eventJobId, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningJobData } from '@ictvoip/queue';
+import { addJobs, eventJobId, isProvisioningAction, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningAction, type ProvisioningJobData } from '@ictvoip/queue';
 import { derivedHmacKey, FINISH_CHANNELS, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
 import { canonicalJson, assertStorableJson, parseJsonBody, verifySignedRequest, signedJson } from '../signed-body';
 import { DependencyUnavailableError, HttpError } from '../errors';
@@ -115,6 +115,7 @@ function parseWait(req: Request, max: number): number {
 
 interface JobRequest {
   event: InboxEvent;
+  action: ProvisioningAction;
   requestId: string;
 }
 
@@ -138,15 +139,14 @@ function jobBatcher(deps: ApiDeps): Batcher<JobRequest, void> {
   return new Batcher(async (requests): Promise<Settled<void>[]> => {
     // With no offline queue a down Redis would still make BullMQ wait for readiness: answer quickly.
     if (!(await redisReady(deps.redis))) return allFailed(requests.length, new DependencyUnavailableError('the job queue (Redis)'));
-    const byName = new Map<keyof typeof PROVISIONING_JOBS, { data: ProvisioningJobData; opts: { jobId?: string } }[]>();
-    for (const { event, requestId } of requests) {
-      const action = event.action as keyof typeof PROVISIONING_JOBS;
+    const byName = new Map<ProvisioningAction, { data: ProvisioningJobData; opts: { jobId?: string } }[]>();
+    for (const { event, action, requestId } of requests) {
       const jobs = byName.get(action) ?? [];
-      jobs.push({ data: { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId }, opts: { jobId: event.jobId ?? undefined } });
+      jobs.push({ data: { eventId: event.eventId, serviceId: event.serviceId, action, requestId }, opts: { jobId: event.jobId ?? undefined } });
       byName.set(action, jobs);
     }
     try {
-      await withEnqueueTimeout(Promise.all([...byName].map(([action, jobs]) => addJobs(deps.queues, PROVISIONING_JOBS[action], jobs))));
+      await withEnqueueTimeout(Promise.all([...byName].map(([name, jobs]) => addJobs(deps.queues, PROVISIONING_JOBS[name], jobs))));
       return requests.map(() => ({ ok: true as const, value: undefined }));
     } catch (error) {
       // The events are safe in PostgreSQL; the reconciler enqueues them once Redis is back.
@@ -159,7 +159,9 @@ function jobBatcher(deps: ApiDeps): Batcher<JobRequest, void> {
 type Batchers = { inbox: ReturnType<typeof inboxBatcher>; jobs: ReturnType<typeof jobBatcher> };
 
 function addJob(batchers: Batchers, event: InboxEvent, requestId: string): Promise<void> {
-  return batchers.jobs.submit({ event, requestId });
+  // A stored row's action is a string (a redelivery enqueues the row's): one no job serves is refused, not queued.
+  if (!isProvisioningAction(event.action)) return Promise.reject(new HttpError(500, 'ACTION_UNSERVED', `no job serves action ${event.action}`));
+  return batchers.jobs.submit({ event, action: event.action, requestId });
 }
 
 /**
@@ -279,7 +281,7 @@ function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
 /** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
 async function provisionerFor(deps: ApiDeps, event: TenantCommand): Promise<Provisioner> {
   const service = await new ServicesRepository(deps.pool).get(event.service.id);
-  return (await targetForEvent(deps, service ? service.fusionpbxServer : undefined, event)).provisioner;
+  return (await targetForEvent(deps, service, event)).provisioner;
 }
 
 /** The create's domain when another service has it (TENANT_CONFLICT's message); null otherwise, or when the domain is invalid (the preview refuses that itself). */

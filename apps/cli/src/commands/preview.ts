@@ -4,9 +4,11 @@ import type { Pool } from 'pg';
 import {
   cacheOptionsFromConfig,
   createProvisioner,
+  FusionServerDisabledError,
   previewTenantEvent,
   PreviewUnavailableError,
   provisionerOptionsFrom,
+  serverForEvent,
   tenantDomainName,
   type EventPreview,
 } from '@ictvoip/fusionpbx';
@@ -68,10 +70,11 @@ function previewText(preview: EventPreview): string {
   ].join('\n');
 }
 
-/**
- * The FusionPBX database the webhook would use for this event: a known service's own server, else
- * the registered server its `server` block names, else the default server.
- */
+function serverUnavailable(name: string): CliError {
+  return new CliError('SERVER_UNAVAILABLE', `the event goes to FusionPBX server ${name}, which is disabled or not registered`);
+}
+
+/** The FusionPBX database the webhook would use for this event (serverForEvent, the worker's rule). */
 async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<string | { conflict: string }> {
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
@@ -81,10 +84,13 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promi
     if (conflict) return { conflict };
     const servers = new FusionServersRepository(pool, cfg.sealing);
     const service = await new ServicesRepository(pool).get(event.service.id);
-    const name = service ? service.fusionpbxServer : ((await servers.findForWhmcsServer(event.server))?.name ?? null);
+    const name = await serverForEvent(servers, service, event).catch((error: unknown) => {
+      if (error instanceof FusionServerDisabledError) throw serverUnavailable(error.serverName);
+      throw error;
+    });
     if (name === null) return cfg.fusionpbx.databaseUrl;
     const spec = await servers.spec(name);
-    if (!spec || !spec.enabled) throw new CliError('SERVER_UNAVAILABLE', `the event goes to FusionPBX server ${name}, which is disabled or not registered`);
+    if (!spec || !spec.enabled) throw serverUnavailable(name);
     return spec.databaseUrl;
   } finally {
     await pool.end();

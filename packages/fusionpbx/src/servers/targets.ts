@@ -49,14 +49,26 @@ export interface WhmcsServerMapping {
   findForWhmcsServer(server: { id?: number; hostname?: string } | undefined): Promise<{ name: string; enabled: boolean } | null>;
 }
 
+/** What the bridge stored about a service it knows: its server (null for the default server). */
+export interface StoredServer {
+  fusionpbxServer: string | null;
+}
+
+/** What an event says about where a new service goes: the WHMCS server it was created on. */
+export interface EventServer {
+  server?: { id?: number; hostname?: string };
+}
+
 /**
- * The one rule routing a service the bridge does not know yet (the worker applying its event, the
- * API previewing it): the registered server whose WHMCS server id (then hostname) matches the event's
- * `server` block, else the default server (null). A matching but disabled server is refused rather
- * than replaced by the default: the tenant would land on the wrong PBX.
+ * The one rule for the FusionPBX server an event acts on (the worker applying it, the webhook's
+ * status and dry run, `ictvoip preview`): a service the bridge knows stays on its stored server (a
+ * tenant never moves); a new one goes to the registered server whose WHMCS server id (then hostname)
+ * matches the event's `server` block, else the default server (null). A matching but disabled server
+ * is refused rather than replaced by the default: the tenant would land on the wrong PBX.
  */
-export async function serverNameForEvent(registry: WhmcsServerMapping, server: { id?: number; hostname?: string } | undefined): Promise<string | null> {
-  const match = await registry.findForWhmcsServer(server);
+export async function serverForEvent(registry: WhmcsServerMapping, service: StoredServer | null, event: EventServer): Promise<string | null> {
+  if (service) return service.fusionpbxServer;
+  const match = await registry.findForWhmcsServer(event.server);
   if (!match) return null;
   if (!match.enabled) throw new FusionServerDisabledError(match.name);
   return match.name;
@@ -137,6 +149,8 @@ export interface FusionTargetsOptions {
   openEsl(connection: { host: string; port: number; password: string }, serverName: string): EslClient;
   provisionerOptions: ProvisionerOptions;
   cacheOptions: CacheOptions;
+  /** Where a new service's event goes (forEvent). */
+  registry: WhmcsServerMapping;
   /** Lets the worker time the provisioner's calls. */
   wrapProvisioner?(provisioner: Provisioner, serverName: string): Provisioner;
 }
@@ -188,6 +202,11 @@ export class FusionTargets {
     const target = this.open(name, name, server);
     this.targets.set(name, { fingerprint: print, target });
     return target;
+  }
+
+  /** The server an event acts on (serverForEvent's rule). */
+  async forEvent(service: StoredServer | null, event: EventServer): Promise<FusionTarget> {
+    return this.get(await serverForEvent(this.options.registry, service, event));
   }
 
   /** The default server and every enabled registered one that can be opened (a scan over "all tenants" covers each). */

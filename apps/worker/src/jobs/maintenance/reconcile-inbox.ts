@@ -1,5 +1,6 @@
 import {
   addJob,
+  isProvisioningAction,
   MAINTENANCE_JOBS,
   PROVISIONING_JOBS,
   requeueJobUnlessLive,
@@ -35,8 +36,13 @@ async function reconcileEvents(deps: WorkerDeps, olderThanSeconds: number): Prom
   const stale = await deps.inbox.stale(olderThanSeconds);
   let requeued = 0;
   for (const event of stale) {
+    // The row's action is a string from PostgreSQL: one no job serves is left for an operator, not a crash of the whole pass.
+    if (!isProvisioningAction(event.action)) {
+      deps.logger.error({ eventId: event.eventId, action: event.action }, 'reconciler skipped an unfinished event no job serves');
+      continue;
+    }
     const payload: ProvisioningJobData = { eventId: event.eventId, serviceId: event.serviceId, action: event.action, requestId: event.requestId ?? undefined };
-    const name = PROVISIONING_JOBS[event.action as keyof typeof PROVISIONING_JOBS];
+    const name = PROVISIONING_JOBS[event.action];
     // Every row written since the first release has a deterministic job id; one without gets a fresh job.
     const { previousState, added } = event.jobId
       ? await requeueJobUnlessLive(deps.queues, name, payload, event.jobId)
