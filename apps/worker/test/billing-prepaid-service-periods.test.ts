@@ -1,9 +1,8 @@
 import { batchIdFor, getBatch, listCharges, listPrepaidInvoices } from '@ictvoip/store';
-import { closeBillingPeriods, invoicePrepaidUsage, syncTenantCdrs } from '../src';
+import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import type { PushResult } from '../src/jobs/billing/push-batch';
-import { waitFor } from './harness';
-import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { addCycleTenant, closeAndFinishPushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // BILLING_PERIODS=service and a prepaid service: a call already on a prepaid invoice is billed. The hourly
 // closes listed the service for it anyway (the check missed prepaid_invoice), one push job each that billed
@@ -35,15 +34,7 @@ const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + 
 
 /** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
 async function closeAt(at: Date, tenant: Tenant): Promise<{ close: CloseOutcome; pushes: { jobId: string; result: PushResult | undefined }[] }> {
-  const close = await closeBillingPeriods(kit.deps, at);
-  await waitFor(
-    async () => {
-      const states = await Promise.all(close.jobIds.map(async (id) => (await kit.deps.queues.billing.getJob(id))?.getState()));
-      return states.every((state) => state === 'completed' || state === 'failed');
-    },
-    15000,
-    'the pushes the close enqueued',
-  );
+  const close = await closeAndFinishPushes(kit, at);
   const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
   const pushes = await Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
   return { close, pushes };
