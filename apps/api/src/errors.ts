@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable, RateDeckMovedError } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
+import { BodyNotJsonError, SignatureError } from '@ictvoip/whmcs';
 import { unavailableDatabase } from './fusion-pool-errors';
 
 export interface ErrorDetail {
@@ -20,13 +21,6 @@ export class HttpError extends Error {
   ) {
     super(message);
     this.name = 'HttpError';
-  }
-}
-
-/** The WHMCS module's signature (webhook, page routes) did not verify: 401, and a warning in the log. */
-export class SignatureRefusedError extends HttpError {
-  constructor(reason: string) {
-    super(401, 'UNAUTHORIZED', reason);
   }
 }
 
@@ -109,16 +103,18 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
     if (error instanceof DependencyUnavailableError) return unavailable(res, error, req.path);
-    if (error instanceof SignatureRefusedError) {
+    // The WHMCS module's signature (webhook, page routes) did not verify (@ictvoip/whmcs signed-body.ts).
+    if (error instanceof SignatureError) {
       // A WHMCS still signing with an old Access Hash shows up here, not only in a counter.
       warn(
         { path: req.path, peer: req.ip },
         `refused a signed request: ${error.message} (the WHMCS server's Access Hash must equal WEBHOOK_SECRET)`,
         `401:${req.path}:${error.message}`,
       );
-      return sendError(res, error);
+      return sendError(res, new HttpError(401, 'UNAUTHORIZED', error.message));
     }
     if (error instanceof HttpError) return sendError(res, error);
+    if (error instanceof BodyNotJsonError) return sendError(res, new HttpError(400, error.code, error.message));
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
     const stored = fromStore(error);

@@ -4,7 +4,7 @@ import { createPool, resealAll } from '@ictvoip/store';
 import type { Pool } from 'pg';
 import { buildEvent, postWebhook, sealLegacy } from '@ictvoip/testkit';
 import { createHmac } from 'node:crypto';
-import { canonicalJson } from '../../api/src/signed-body';
+import { canonicalJson } from '@ictvoip/whmcs';
 import { startWorker } from '../src';
 import { startBridge, waitFor, type Bridge } from './harness';
 

@@ -1,4 +1,4 @@
-export * from './signature';
+export * from './signed-body';
 export * from './event';
 export * from './api-errors';
 export * from './api-form';

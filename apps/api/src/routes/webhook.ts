@@ -1,9 +1,8 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createHmac, randomUUID } from 'node:crypto';
-import { EventValidationError, parseTenantCommand, redactCommand, type TenantCommand } from '@ictvoip/whmcs';
+import { assertStorableJson, canonicalJson, EventValidationError, parseTenantCommand, redactCommand, signedJson, verifySignedRequest, type TenantCommand } from '@ictvoip/whmcs';
 import { addJobs, eventJobId, isProvisioningAction, isRedisUnavailable, PROVISIONING_JOBS, type ProvisioningAction, type ProvisioningJobData } from '@ictvoip/queue';
 import { derivedHmacKey, FINISH_CHANNELS, sealSecrets, type InboxEvent, type NewInboxEvent, type SealingKeyring, ServicesRepository } from '@ictvoip/store';
-import { canonicalJson, assertStorableJson, parseJsonBody, verifySignedRequest, signedJson } from '../signed-body';
 import { DependencyUnavailableError, HttpError } from '../errors';
 import type { ApiDeps } from '../deps';
 import { redisReady, withEnqueueTimeout, allFailed, Batcher, clientGone, finishNotification, waitForRow, type Settled } from '../enqueue';
@@ -95,9 +94,13 @@ function requireJsonContentType(req: Request): void {
   if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
 }
 
-/** The one validation of the event: its command (plan folded in) is what is stored and what the worker runs. */
-function validate(body: unknown): TenantCommand {
+/**
+ * The one validation of the event: its command (plan folded in) is what is stored and what the worker
+ * runs. `storable`: a body the inbox cannot store is refused first (a dry run stores nothing).
+ */
+function validate(body: unknown, storable: boolean): TenantCommand {
   try {
+    if (storable) assertStorableJson(body);
     return parseTenantCommand(body);
   } catch (error) {
     if (error instanceof EventValidationError) throw new HttpError(400, 'VALIDATION_FAILED', 'webhook event is invalid', error.details);
@@ -218,11 +221,8 @@ export function webhookRouter(deps: ApiDeps): Router {
     rawJson,
     async (req, res) => {
       requireJsonContentType(req);
-      const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      verifySignedRequest(deps, req, rawBody);
-      const parsed = parseJsonBody(rawBody);
-      assertStorableJson(parsed);
-      const event = validate(parsed);
+      const parsed = signedJson(deps.config.webhook.secrets, req);
+      const event = validate(parsed, true);
       res.locals.webhookAction = event.action;
       if (event.action === 'status') return void res.json(await serviceStatus(deps, event));
       const waitSeconds = parseWait(req, deps.config.webhook.maxWaitSeconds);
@@ -248,7 +248,8 @@ export function webhookRouter(deps: ApiDeps): Router {
   );
 
   router.get('/webhooks/whmcs/events/:eventId', async (req, res) => {
-    verifySignedRequest(deps, req, Buffer.alloc(0));
+    // Signed over an empty body: the route has no body parser.
+    verifySignedRequest(deps.config.webhook.secrets, req);
     const eventId = String(req.params.eventId);
     if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new HttpError(404, 'NOT_FOUND', 'no such event');
     const event = await deps.inbox.get(eventId);
@@ -269,13 +270,7 @@ function isDryRun(req: Request): boolean {
 
 function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
   if (!req.is('application/json')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
-  const parsed = signedJson(deps, req);
-  try {
-    return parseTenantCommand(parsed);
-  } catch (error) {
-    if (error instanceof EventValidationError) throw new HttpError(400, 'VALIDATION_FAILED', 'webhook event is invalid', error.details);
-    throw error;
-  }
+  return validate(signedJson(deps.config.webhook.secrets, req), false);
 }
 
 /** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */

@@ -1,8 +1,8 @@
 import express, { type Request, type RequestHandler } from 'express';
 import type Joi from 'joi';
+import { signedJson } from '@ictvoip/whmcs';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
-import { signedJson } from '../../signed-body';
 
 export const PAGE_BODY_LIMIT = '16kb';
 
@@ -18,7 +18,7 @@ export const rawPageBody: RequestHandler[] = [
  * nothing a browser could hold opens these routes.
  */
 export function signedBody<T>(deps: ApiDeps, req: Request, schema: Joi.ObjectSchema<T>): T {
-  const parsed = signedJson(deps, req);
+  const parsed = signedJson(deps.config.webhook.secrets, req);
   const { value, error } = schema.validate(parsed, { abortEarly: false, stripUnknown: true, convert: true });
   if (error) {
     const details = error.details.map((detail) => ({ path: detail.path.join('.'), message: detail.message }));
