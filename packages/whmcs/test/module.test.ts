@@ -268,6 +268,35 @@ describe('other state changes', () => {
     expect(event).toMatchObject({ action: 'change_password', secrets: { servicePassword: 'N3w-Passw0rd' } });
   });
 
+  // The bridge's worker refuses a portal password over 72 bytes (bcrypt) or with control characters, after
+  // the webhook took it: a client was told to "try again in a few minutes", which could never work.
+  test.each([
+    ['73 ASCII characters', 'a'.repeat(73), /at most 72 bytes/],
+    ['37 accented letters (74 bytes)', 'ä'.repeat(37), /at most 72 bytes/],
+    ['a tab', 'Tab\there-1', /control character/],
+  ])('a new password the bridge can never store (%s) is refused by the module with the rule, to the client too; nothing is sent', async (_case, password, rule) => {
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: 'secrets.servicePassword is longer than 72 bytes (bcrypt limit)', retryable: false } });
+    const client = await run('ChangePassword', whmcsParams({ password }));
+    expect(client.result).toMatch(rule);
+    expect(client.result).not.toContain(password);
+    const admin = await run('ChangePassword', whmcsParams({ password }), { session: { adminid: 3 } });
+    expect(admin.result).toMatch(rule);
+    const create = await run('CreateAccount', whmcsParams({ password }), { session: { adminid: 3 } });
+    expect(create.result).toMatch(rule);
+    expect(bridge.deliveries).toHaveLength(0);
+    // Logged (the scrub list aside, which WHMCS never writes) without the password.
+    const logged = [...client.logs, ...admin.logs, ...create.logs].map(({ replaceVars: _scrubList, ...entry }) => entry);
+    expect(logged).toHaveLength(3);
+    expect(JSON.stringify(logged)).not.toContain(JSON.stringify(password).slice(1, -1));
+  });
+
+  test('a new password of exactly 72 bytes is sent as it is', async () => {
+    const password = `${'ä'.repeat(30)}${'b'.repeat(12)}`;
+    const { result } = await run('ChangePassword', whmcsParams({ password }));
+    expect(result).toBe('success');
+    expect(parseWebhookEvent(bridge.deliveries[0].body)).toMatchObject({ secrets: { servicePassword: password } });
+  });
+
   test.each([
     ['Active', 'create'],
     ['Suspended', 'suspend'],
