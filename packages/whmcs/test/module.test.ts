@@ -459,6 +459,21 @@ describe('TestConnection, admin tab and client area', () => {
     expect(bridge.deliveries).toHaveLength(1);
   });
 
+  // Without the server form's port override WHMCS may hand the module no port: it meant the bridge's
+  // default (MetaData: 3000, or 443 with SSL), not HTTP's 80 where no bridge listens.
+  test.each([
+    ['blank', '', false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['0', 0, false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['missing', undefined, false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['blank, with SSL', '', true, 'https://127.0.0.1/webhooks/whmcs'],
+  ])('a server record whose port is %s goes to the default port of MetaData', async (_case, serverport, serversecure, url) => {
+    const { logs } = await run('SuspendAccount', whmcsParams({ serverport, serversecure }), { constants: { ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 2 } });
+    const meta = await run<Record<string, string>>('MetaData', {});
+    expect(meta.result).toMatchObject({ DefaultNonSSLPort: '3000', DefaultSSLPort: '443' });
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.request).toMatchObject({ url });
+  });
+
   test("AdminServicesTabFields shows the bridge's adminFields, HTML-escaped", async () => {
     bridge.respond = () => ({ status: 200, json: { result: 'success', adminFields: { 'Tenant state': 'active', 'Registered phones': 3, Note: '<b>x</b>' } } });
     const { result } = await run<Record<string, string>>('AdminServicesTabFields', whmcsParams());

@@ -35,6 +35,7 @@ require_once __DIR__ . '/lib/PageClient.php';
 require_once __DIR__ . '/lib/ClientPages.php';
 
 use WHMCS\Module\Server\Ictvoip\AdminIdentity;
+use WHMCS\Module\Server\Ictvoip\BridgeEndpoint;
 use WHMCS\Module\Server\Ictvoip\ClientPages;
 use WHMCS\Module\Server\Ictvoip\EventBuilder;
 use WHMCS\Module\Server\Ictvoip\Module;
@@ -47,8 +48,8 @@ function ictvoip_MetaData()
         'DisplayName' => 'ictVoIP Bridge (FusionPBX)',
         'APIVersion' => '1.1',
         'RequiresServer' => true,
-        'DefaultNonSSLPort' => '3000',
-        'DefaultSSLPort' => '443',
+        'DefaultNonSSLPort' => (string) BridgeEndpoint::DEFAULT_PORT,
+        'DefaultSSLPort' => (string) BridgeEndpoint::DEFAULT_SSL_PORT,
     ];
 }
 
