@@ -60,7 +60,13 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
 async function run<R = string>(
   fn: string,
   params: Record<string, unknown>,
-  extra: { withModel?: boolean; constants?: Record<string, number>; session?: Record<string, unknown>; adminUsername?: string } = {},
+  extra: {
+    withModel?: boolean;
+    modelColumns?: Record<string, string | { dateTime: string }>;
+    constants?: Record<string, number>;
+    session?: Record<string, unknown>;
+    adminUsername?: string;
+  } = {},
 ) {
   const output = await runModule<R>({ function: fn, params, ...extra });
   allLogs.push(...output.logs);
@@ -190,6 +196,22 @@ describe('CreateAccount', () => {
     expect(JSON.stringify(delivery.body)).not.toContain(SECRET);
     expect(JSON.stringify(delivery.body)).not.toContain(SERVER_PASSWORD);
     expect(savedProperties).toEqual([{ 'PBX Domain': 'acme.pbx.example.net', 'Tenant UUID': 'b1c4', Extensions: '40' }]);
+  });
+
+  // A Free Account or One Time service has no next due date: tblhosting holds 0000-00-00, which a date cast
+  // turns into -0001-11-30; sent as is, the bridge refused the whole create (service.nextDueDate must be YYYY-MM-DD).
+  test.each([
+    ['the zero date as text', '0000-00-00'],
+    ['the zero date as a date object', { dateTime: '0000-00-00' }],
+  ])('a service without a next due date (%s) is created; the date is left out, the others kept', async (_case, nextduedate) => {
+    const { result } = await run('CreateAccount', whmcsParams(), {
+      withModel: true,
+      modelColumns: { billingcycle: 'Free Account', nextduedate, regdate: { dateTime: '2026-01-15 10:00:00' } },
+    });
+    expect(result).toBe('success');
+    const event = parseWebhookEvent(bridge.deliveries[0].body);
+    expect(event.service).toMatchObject({ billingCycle: 'Free Account', regDate: '2026-01-15' });
+    expect(event.service).not.toHaveProperty('nextDueDate');
   });
 
   test('each call is a new delivery intent: a fresh UUID v4 eventId', async () => {

@@ -127,9 +127,18 @@ final class EventBuilder
             if ($value instanceof \DateTimeInterface) {
                 $value = $value->format('Y-m-d');
             }
-            if (is_scalar($value) && (string) $value !== '') {
-                // Eloquent may give a date column as "2027-01-15 00:00:00": the day is what counts.
-                $dates[$key] = $column === 'billingcycle' ? (string) $value : substr((string) $value, 0, 10);
+            if (!is_scalar($value) || (string) $value === '') {
+                continue;
+            }
+            if ($column === 'billingcycle') {
+                $dates[$key] = (string) $value;
+                continue;
+            }
+            // Eloquent may give a date column as "2027-01-15 00:00:00": the day is what counts. A Free Account or
+            // One Time service has none: 0000-00-00, which a date cast makes -0001-11-30; both are left out.
+            $day = substr((string) $value, 0, 10);
+            if (preg_match('/^\d{4}-\d{2}-\d{2}$/', $day) && !str_starts_with($day, '0000')) {
+                $dates[$key] = $day;
             }
         }
         return $dates;
