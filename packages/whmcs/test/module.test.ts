@@ -411,6 +411,27 @@ describe('reply mapping', () => {
     expect(result).toContain('plan.maxExtensions: must be <= 10000');
   });
 
+  // A customer's order text (a DIDs custom field) comes back in the bridge's message, and WHMCS shows a module's
+  // message to staff (service page, Module Queue, its e-mail): it must never arrive there as markup.
+  test("markup in the bridge's message (a customer's order text) reaches WHMCS as text, never as a tag", async () => {
+    const hostile = '<img src=x onerror=alert(document.cookie)>';
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: `plan.dids: '${hostile}' is not a phone number`, retryable: false } });
+    const created = await run('CreateAccount', whmcsParams());
+    expect(created.result).toContain("plan.dids: '‹img src=x onerror=alert(document.cookie)>' is not a phone number");
+    bridge.respond = () => ({
+      status: 400,
+      json: { error: { code: 'VALIDATION_FAILED', message: 'invalid <b>event</b>', details: [{ path: 'customFields.DIDs', message: `${hostile} <!-- x --> </div>` }] } },
+    });
+    const changed = await run('ChangePackage', whmcsParams());
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: `FusionPBX said ${hostile}` } });
+    const tested = await run<{ success: boolean; error: string }>('TestConnection', whmcsParams());
+    for (const message of [created.result, changed.result, tested.result.error]) {
+      expect(message).not.toMatch(/<[A-Za-z!/?]/);
+      expect(message).toContain('onerror=alert(document.cookie)');
+    }
+    expect(changed.result).toContain('invalid ‹b>event‹/b>');
+  });
+
   test('503 and a non-JSON answer are reported as safe to retry', async () => {
     bridge.respond = () => ({ status: 503, json: { error: { code: 'DEPENDENCY_DOWN', message: 'redis down' } } });
     const unavailable = await run('SuspendAccount', whmcsParams());
