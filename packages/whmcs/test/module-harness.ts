@@ -52,6 +52,8 @@ export interface HarnessInput {
   params?: Record<string, unknown>;
   constants?: Record<string, string | number>;
   withModel?: boolean;
+  /** Columns of the service model that differ from the harness's (`{ dateTime }`: a date object, as a date cast gives). */
+  modelColumns?: Record<string, string | { dateTime: string }>;
   /** WHMCS's `$_SESSION` (an admin's press sets `adminid`). */
   session?: Record<string, unknown>;
   /** The name WHMCS's admin model gives the logged-in admin. */

@@ -60,7 +60,13 @@ function whmcsParams(overrides: Record<string, unknown> = {}): Record<string, un
 async function run<R = string>(
   fn: string,
   params: Record<string, unknown>,
-  extra: { withModel?: boolean; constants?: Record<string, number>; session?: Record<string, unknown>; adminUsername?: string } = {},
+  extra: {
+    withModel?: boolean;
+    modelColumns?: Record<string, string | { dateTime: string }>;
+    constants?: Record<string, number>;
+    session?: Record<string, unknown>;
+    adminUsername?: string;
+  } = {},
 ) {
   const output = await runModule<R>({ function: fn, params, ...extra });
   allLogs.push(...output.logs);
@@ -192,6 +198,22 @@ describe('CreateAccount', () => {
     expect(savedProperties).toEqual([{ 'PBX Domain': 'acme.pbx.example.net', 'Tenant UUID': 'b1c4', Extensions: '40' }]);
   });
 
+  // A Free Account or One Time service has no next due date: tblhosting holds 0000-00-00, which a date cast
+  // turns into -0001-11-30; sent as is, the bridge refused the whole create (service.nextDueDate must be YYYY-MM-DD).
+  test.each([
+    ['the zero date as text', '0000-00-00'],
+    ['the zero date as a date object', { dateTime: '0000-00-00' }],
+  ])('a service without a next due date (%s) is created; the date is left out, the others kept', async (_case, nextduedate) => {
+    const { result } = await run('CreateAccount', whmcsParams(), {
+      withModel: true,
+      modelColumns: { billingcycle: 'Free Account', nextduedate, regdate: { dateTime: '2026-01-15 10:00:00' } },
+    });
+    expect(result).toBe('success');
+    const event = parseWebhookEvent(bridge.deliveries[0].body);
+    expect(event.service).toMatchObject({ billingCycle: 'Free Account', regDate: '2026-01-15' });
+    expect(event.service).not.toHaveProperty('nextDueDate');
+  });
+
   test('each call is a new delivery intent: a fresh UUID v4 eventId', async () => {
     await run('CreateAccount', whmcsParams());
     await run('CreateAccount', whmcsParams());
@@ -266,6 +288,35 @@ describe('other state changes', () => {
     expect(result).toBe('success');
     const event = parseWebhookEvent(bridge.deliveries[0].body);
     expect(event).toMatchObject({ action: 'change_password', secrets: { servicePassword: 'N3w-Passw0rd' } });
+  });
+
+  // The bridge's worker refuses a portal password over 72 bytes (bcrypt) or with control characters, after
+  // the webhook took it: a client was told to "try again in a few minutes", which could never work.
+  test.each([
+    ['73 ASCII characters', 'a'.repeat(73), /at most 72 bytes/],
+    ['37 accented letters (74 bytes)', 'ä'.repeat(37), /at most 72 bytes/],
+    ['a tab', 'Tab\there-1', /control character/],
+  ])('a new password the bridge can never store (%s) is refused by the module with the rule, to the client too; nothing is sent', async (_case, password, rule) => {
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: 'secrets.servicePassword is longer than 72 bytes (bcrypt limit)', retryable: false } });
+    const client = await run('ChangePassword', whmcsParams({ password }));
+    expect(client.result).toMatch(rule);
+    expect(client.result).not.toContain(password);
+    const admin = await run('ChangePassword', whmcsParams({ password }), { session: { adminid: 3 } });
+    expect(admin.result).toMatch(rule);
+    const create = await run('CreateAccount', whmcsParams({ password }), { session: { adminid: 3 } });
+    expect(create.result).toMatch(rule);
+    expect(bridge.deliveries).toHaveLength(0);
+    // Logged (the scrub list aside, which WHMCS never writes) without the password.
+    const logged = [...client.logs, ...admin.logs, ...create.logs].map(({ replaceVars: _scrubList, ...entry }) => entry);
+    expect(logged).toHaveLength(3);
+    expect(JSON.stringify(logged)).not.toContain(JSON.stringify(password).slice(1, -1));
+  });
+
+  test('a new password of exactly 72 bytes is sent as it is', async () => {
+    const password = `${'ä'.repeat(30)}${'b'.repeat(12)}`;
+    const { result } = await run('ChangePassword', whmcsParams({ password }));
+    expect(result).toBe('success');
+    expect(parseWebhookEvent(bridge.deliveries[0].body)).toMatchObject({ secrets: { servicePassword: password } });
   });
 
   test.each([
@@ -360,6 +411,27 @@ describe('reply mapping', () => {
     expect(result).toContain('plan.maxExtensions: must be <= 10000');
   });
 
+  // A customer's order text (a DIDs custom field) comes back in the bridge's message, and WHMCS shows a module's
+  // message to staff (service page, Module Queue, its e-mail): it must never arrive there as markup.
+  test("markup in the bridge's message (a customer's order text) reaches WHMCS as text, never as a tag", async () => {
+    const hostile = '<img src=x onerror=alert(document.cookie)>';
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: `plan.dids: '${hostile}' is not a phone number`, retryable: false } });
+    const created = await run('CreateAccount', whmcsParams());
+    expect(created.result).toContain("plan.dids: '‹img src=x onerror=alert(document.cookie)>' is not a phone number");
+    bridge.respond = () => ({
+      status: 400,
+      json: { error: { code: 'VALIDATION_FAILED', message: 'invalid <b>event</b>', details: [{ path: 'customFields.DIDs', message: `${hostile} <!-- x --> </div>` }] } },
+    });
+    const changed = await run('ChangePackage', whmcsParams());
+    bridge.respond = () => ({ status: 200, json: { result: 'error', message: `FusionPBX said ${hostile}` } });
+    const tested = await run<{ success: boolean; error: string }>('TestConnection', whmcsParams());
+    for (const message of [created.result, changed.result, tested.result.error]) {
+      expect(message).not.toMatch(/<[A-Za-z!/?]/);
+      expect(message).toContain('onerror=alert(document.cookie)');
+    }
+    expect(changed.result).toContain('invalid ‹b>event‹/b>');
+  });
+
   test('503 and a non-JSON answer are reported as safe to retry', async () => {
     bridge.respond = () => ({ status: 503, json: { error: { code: 'DEPENDENCY_DOWN', message: 'redis down' } } });
     const unavailable = await run('SuspendAccount', whmcsParams());
@@ -428,6 +500,21 @@ describe('TestConnection, admin tab and client area', () => {
     const typed = await run<{ success: boolean; error: string }>('TestConnection', whmcsParams({ serverhostname: `127.0.0.1:${bridge.port}`, serverport: await closedPort() }));
     expect(typed.result).toEqual({ success: true, error: '' });
     expect(bridge.deliveries).toHaveLength(1);
+  });
+
+  // Without the server form's port override WHMCS may hand the module no port: it meant the bridge's
+  // default (MetaData: 3000, or 443 with SSL), not HTTP's 80 where no bridge listens.
+  test.each([
+    ['blank', '', false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['0', 0, false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['missing', undefined, false, 'http://127.0.0.1:3000/webhooks/whmcs'],
+    ['blank, with SSL', '', true, 'https://127.0.0.1/webhooks/whmcs'],
+  ])('a server record whose port is %s goes to the default port of MetaData', async (_case, serverport, serversecure, url) => {
+    const { logs } = await run('SuspendAccount', whmcsParams({ serverport, serversecure }), { constants: { ICTVOIP_CONNECT_TIMEOUT: 2, ICTVOIP_TOTAL_TIMEOUT: 2 } });
+    const meta = await run<Record<string, string>>('MetaData', {});
+    expect(meta.result).toMatchObject({ DefaultNonSSLPort: '3000', DefaultSSLPort: '443' });
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.request).toMatchObject({ url });
   });
 
   test("AdminServicesTabFields shows the bridge's adminFields, HTML-escaped", async () => {

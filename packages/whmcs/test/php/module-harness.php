@@ -44,12 +44,16 @@ final class HarnessServiceModel
     public HarnessServiceProperties $serviceProperties;
     /** tblhosting columns, as WHMCS's service model exposes them */
     public string $billingcycle = 'Quarterly';
-    public string $nextduedate = '2027-01-15';
-    public string $regdate = '2026-01-15 00:00:00';
+    /** A date column as text, or as the date object an Eloquent date cast gives (test input {"dateTime": …}). */
+    public string|\DateTimeInterface $nextduedate = '2027-01-15';
+    public string|\DateTimeInterface $regdate = '2026-01-15 00:00:00';
 
-    public function __construct()
+    public function __construct(array $columns = [])
     {
         $this->serviceProperties = new HarnessServiceProperties();
+        foreach ($columns as $column => $value) {
+            $this->{$column} = is_array($value) ? new \DateTimeImmutable((string) $value['dateTime'], new \DateTimeZone('UTC')) : $value;
+        }
     }
 }
 
@@ -66,7 +70,7 @@ require $input['module'];
 
 $params = $input['params'] ?? [];
 if (!empty($input['withModel'])) {
-    $params['model'] = new HarnessServiceModel();
+    $params['model'] = new HarnessServiceModel($input['modelColumns'] ?? []);
 }
 $function = 'ictvoip_' . $input['function'];
 $result = in_array($input['function'], ['MetaData', 'ConfigOptions', 'AdminCustomButtonArray'], true) ? $function() : $function($params);

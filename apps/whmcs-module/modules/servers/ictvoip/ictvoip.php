@@ -35,7 +35,9 @@ require_once __DIR__ . '/lib/PageClient.php';
 require_once __DIR__ . '/lib/ClientPages.php';
 
 use WHMCS\Module\Server\Ictvoip\AdminIdentity;
+use WHMCS\Module\Server\Ictvoip\BridgeEndpoint;
 use WHMCS\Module\Server\Ictvoip\ClientPages;
+use WHMCS\Module\Server\Ictvoip\EventBuilder;
 use WHMCS\Module\Server\Ictvoip\Module;
 use WHMCS\Module\Server\Ictvoip\ReplyMapper;
 use WHMCS\Module\Server\Ictvoip\Settings;
@@ -46,8 +48,8 @@ function ictvoip_MetaData()
         'DisplayName' => 'ictVoIP Bridge (FusionPBX)',
         'APIVersion' => '1.1',
         'RequiresServer' => true,
-        'DefaultNonSSLPort' => '3000',
-        'DefaultSSLPort' => '443',
+        'DefaultNonSSLPort' => (string) BridgeEndpoint::DEFAULT_PORT,
+        'DefaultSSLPort' => (string) BridgeEndpoint::DEFAULT_SSL_PORT,
     ];
 }
 
@@ -88,7 +90,9 @@ function ictvoip_ChangePassword(array $params)
     $result = Module::stateChange('ChangePassword', 'change_password', $params);
     // WHMCS shows this function's failure to the client who changed the password in the client area:
     // staff's details (the bridge's address, Access Hash hints) stay in the module log for the admins.
-    if ($result === ReplyMapper::SUCCESS || AdminIdentity::named() !== null) {
+    // A password the phone system can never take is the client's to fix: they read that rule.
+    $passwordProblem = EventBuilder::passwordProblem((string) ($params['password'] ?? ''));
+    if ($result === ReplyMapper::SUCCESS || AdminIdentity::named() !== null || $result === $passwordProblem) {
         return $result;
     }
     return ReplyMapper::CLIENT_PASSWORD_FAILURE;

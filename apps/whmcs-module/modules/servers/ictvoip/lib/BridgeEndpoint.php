@@ -10,6 +10,9 @@ if (!defined('WHMCS')) {
 final class BridgeEndpoint
 {
     public const WEBHOOK_PATH = '/webhooks/whmcs';
+    /** The server form's default ports (MetaData): the bridge's PORT default, and HTTPS in front of it. */
+    public const DEFAULT_PORT = 3000;
+    public const DEFAULT_SSL_PORT = 443;
 
     private function __construct(public readonly string $baseUrl, private readonly string $secret)
     {
@@ -57,8 +60,10 @@ final class BridgeEndpoint
             // "host:port" typed into the hostname field: that port, as with a pasted URL.
             return $scheme . '://' . $typed[1] . ':' . $typed[2];
         }
+        // No port on the record (the form's override left unticked) means the form's default, not HTTP's 80.
         $port = (int) ($params['serverport'] ?? 0);
-        $defaultPort = $secure ? 443 : 80;
-        return $scheme . '://' . $host . ($port > 0 && $port !== $defaultPort ? ':' . $port : '');
+        $port = $port > 0 ? $port : ($secure ? self::DEFAULT_SSL_PORT : self::DEFAULT_PORT);
+        $schemePort = $secure ? 443 : 80;
+        return $scheme . '://' . $host . ($port !== $schemePort ? ':' . $port : '');
     }
 }

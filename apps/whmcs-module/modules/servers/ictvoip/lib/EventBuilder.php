@@ -13,6 +13,8 @@ final class EventBuilder
 
     /** The only actions whose event carries the service password. */
     private const PASSWORD_ACTIONS = ['create', 'change_password'];
+    /** The bridge's limit for a portal password (bcrypt uses the first 72 bytes only). */
+    public const PASSWORD_MAX_BYTES = 72;
 
     /**
      * @param array $extra action-specific top-level fields (e.g. reason for suspend)
@@ -38,9 +40,30 @@ final class EventBuilder
             if ($password === '') {
                 throw new ModuleInputError('WHMCS passed no service password for ' . $action);
             }
+            $problem = self::passwordProblem($password);
+            if ($problem !== null) {
+                throw new ModuleInputError($problem);
+            }
             $event['secrets'] = ['servicePassword' => $password];
         }
         return array_merge($event, $extra);
+    }
+
+    /**
+     * Why the bridge could never store this service password as the tenant's portal password (bcrypt reads
+     * only 72 bytes; FusionPBX's login refuses control characters), or null. The bridge's worker refuses
+     * such a password only after the webhook took it, so a client would be told to try again later:
+     * this says the rule instead, before anything is sent, and never echoes the password.
+     */
+    public static function passwordProblem(string $password): ?string
+    {
+        if (strlen($password) > self::PASSWORD_MAX_BYTES) {
+            return sprintf('The password is too long for the phone system: at most %d bytes (%d plain letters and digits, fewer with accented letters). Please choose a shorter password.', self::PASSWORD_MAX_BYTES, self::PASSWORD_MAX_BYTES);
+        }
+        if (preg_match('/[\x00-\x1f\x7f]/', $password)) {
+            return 'The password contains a control character (such as a tab or a line break), which the phone system does not accept. Please choose another password.';
+        }
+        return null;
     }
 
     /** test_connection only has the server record: there is no service or client. */
@@ -104,9 +127,18 @@ final class EventBuilder
             if ($value instanceof \DateTimeInterface) {
                 $value = $value->format('Y-m-d');
             }
-            if (is_scalar($value) && (string) $value !== '') {
-                // Eloquent may give a date column as "2027-01-15 00:00:00": the day is what counts.
-                $dates[$key] = $column === 'billingcycle' ? (string) $value : substr((string) $value, 0, 10);
+            if (!is_scalar($value) || (string) $value === '') {
+                continue;
+            }
+            if ($column === 'billingcycle') {
+                $dates[$key] = (string) $value;
+                continue;
+            }
+            // Eloquent may give a date column as "2027-01-15 00:00:00": the day is what counts. A Free Account or
+            // One Time service has none: 0000-00-00, which a date cast makes -0001-11-30; both are left out.
+            $day = substr((string) $value, 0, 10);
+            if (preg_match('/^\d{4}-\d{2}-\d{2}$/', $day) && !str_starts_with($day, '0000')) {
+                $dates[$key] = $day;
             }
         }
         return $dates;

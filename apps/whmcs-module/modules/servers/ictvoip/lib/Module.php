@@ -23,7 +23,7 @@ final class Module
             $endpoint = BridgeEndpoint::fromParams($params);
             $event = EventBuilder::forService($action, $params, $extra);
         } catch (ModuleInputError $error) {
-            $message = ModuleLog::scrub($error->getMessage(), $secrets);
+            $message = ReplyMapper::plainText(ModuleLog::scrub($error->getMessage(), $secrets));
             ModuleLog::record($whmcsFunction, ['action' => $action], '', $message, $secrets);
             return $message;
         }
@@ -39,11 +39,11 @@ final class Module
             $reply = BridgeClient::post($endpoint, BridgeClient::encode($event), self::TEST_CONNECTION_WAIT_SECONDS);
             $url = $endpoint->webhookUrl(null);
             $result = ReplyMapper::toTestConnection($reply, $url);
-            $result['error'] = ModuleLog::scrub($result['error'], $secrets);
+            $result['error'] = ReplyMapper::plainText(ModuleLog::scrub($result['error'], $secrets));
             ModuleLog::record('TestConnection', ['url' => $url, 'event' => $event], self::rawResponse($reply), $result, $secrets);
             return $result;
         } catch (\Throwable $error) {
-            $message = ModuleLog::scrub($error->getMessage(), $secrets);
+            $message = ReplyMapper::plainText(ModuleLog::scrub($error->getMessage(), $secrets));
             ModuleLog::record('TestConnection', [], '', $message, $secrets);
             return ['success' => false, 'error' => $message];
         }
@@ -76,13 +76,13 @@ final class Module
         try {
             $reply = BridgeClient::post($endpoint, BridgeClient::encode($event), self::STATE_CHANGE_WAIT_SECONDS);
             $url = $endpoint->webhookUrl(null);
-            $result = ModuleLog::scrub(ReplyMapper::toResult($reply, $url), $secrets);
+            $result = ReplyMapper::plainText(ModuleLog::scrub(ReplyMapper::toResult($reply, $url), $secrets));
             $saveError = $result === ReplyMapper::SUCCESS ? ServiceProperties::save($params, $reply->field('serviceProperties')) : null;
             $processed = $saveError === null ? $result : ['result' => $result, 'serviceProperties' => $saveError];
             ModuleLog::record($whmcsFunction, ['url' => $url, 'event' => ModuleLog::redactEvent($event)], self::rawResponse($reply), $processed, $secrets);
             return $result;
         } catch (\Throwable $error) {
-            $message = 'ictVoIP module error: ' . ModuleLog::scrub($error->getMessage(), $secrets) . ' ' . ReplyMapper::SAFE_TO_RETRY;
+            $message = ReplyMapper::plainText('ictVoIP module error: ' . ModuleLog::scrub($error->getMessage(), $secrets) . ' ' . ReplyMapper::SAFE_TO_RETRY);
             ModuleLog::record($whmcsFunction, ['event' => ModuleLog::redactEvent($event)], '', $message, $secrets);
             return $message;
         }

@@ -14,6 +14,17 @@ final class ReplyMapper
     /** What a client sees when a password change they made failed (the details are in the module log). */
     public const CLIENT_PASSWORD_FAILURE = 'Your password could not be changed right now. Please try again in a few minutes, or contact support.';
 
+    /**
+     * A message for WHMCS as plain text: WHMCS shows a module's message to staff (service page, Module Queue,
+     * its notification e-mail) and, for ChangePassword, to the client, and the bridge's messages can quote
+     * what a customer typed at order time (a DIDs custom field). Whatever could open a tag, comment or
+     * declaration (`<` before a letter, `/`, `!` or `?`) becomes `‹`; "<= 10000" and the rest stay as they are.
+     */
+    public static function plainText(string $message): string
+    {
+        return (string) preg_replace('#<(?=[A-Za-z/!?])#', "\u{2039}", $message);
+    }
+
     /** For the state-changing calls (create, suspend, …) and custom buttons. */
     public static function toResult(BridgeReply $reply, string $url): string
     {
