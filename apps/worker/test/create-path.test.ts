@@ -33,7 +33,10 @@ import { EXCLUDED_INFRASTRUCTURE, onFirstQuery, startSourceCounter, type SourceC
  * none, so the cycle's parse, store/billing-cycle.ts, and its record, billing-cycles-repository.ts, never ran); 33 (26
  * to the INSERT) once that record runs after the event's database side (whatever its outcome), not before the rows;
  * 32 (25 to the INSERT, 7 workspaces) once a plan's billing fields (planBilling, planBillingProblems) joined the
- * plan they are fields of, in whmcs event.ts (packages/rating plan-billing.ts removed; the grammar is still one). Both
+ * plan they are fields of, in whmcs event.ts (packages/rating plan-billing.ts removed; the grammar is still one); still
+ * 32 (25) once provisioning/input.ts read the command as ingest validated it instead of checking it again (its file
+ * stays for what the PROVISIONING_FILE options decide, and freeswitch apply.ts stays before the rows for the tenant's
+ * domain name and the dialplan cache keys convergeDialplans builds inside the transaction). Both
  * maxima are ratchets at what is reached (a change that adds a file to the path fails here), to be
  * lowered as the path shrinks.
  */
