@@ -35,7 +35,10 @@ import { EXCLUDED_INFRASTRUCTURE, onFirstQuery, startSourceCounter, type SourceC
  * 32 (25 to the INSERT, 7 workspaces) once a plan's billing fields (planBilling, planBillingProblems) joined the
  * plan they are fields of, in whmcs event.ts (packages/rating plan-billing.ts removed; the grammar is still one); 31 (24
  * to the INSERT) once the API's signed-body.ts (verify, parse, storable check, canonical form) joined the signature
- * it reads in whmcs signed-body.ts, its typed errors answered by the API's error handler. Both
+ * it reads in whmcs signed-body.ts, its typed errors answered by the API's error handler; still 31 (24) once
+ * provisioning/input.ts read the command as ingest validated it instead of checking it again (its file stays for what
+ * the PROVISIONING_FILE options decide, and freeswitch apply.ts stays before the rows for the tenant's domain name and
+ * the dialplan cache keys convergeDialplans builds inside the transaction). Both
  * maxima are ratchets at what is reached (a change that adds a file to the path fails here), to be
  * lowered as the path shrinks.
  */

@@ -194,7 +194,7 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
   });
 
   test("a gateway the tenant made under the template's name is not taken over: change_package fails naming it, nothing written", async () => {
-    const created = await provisioner.create(tenantEvent(7417, {}, { gatewayTemplate: null }));
+    const created = await provisioner.create(tenantEvent(7417, {}, { gatewayTemplate: '' }));
     // gateway_edit.php: the tenant's own trunk, named like the plan template the reseller adds later.
     const own = randomUUID();
     await fx.pool.query(
@@ -212,7 +212,7 @@ describe('the tenant admin and the plan gateway switched off in FusionPBX, then 
 
   test('a gateway the plan dropped (the plan disabled it) comes back enabled with a plan that has it again', async () => {
     const created = await provisioner.create(tenantEvent(7413));
-    await provisioner.changePackage(tenantEvent(7413, { secrets: {} }, { gatewayTemplate: null }));
+    await provisioner.changePackage(tenantEvent(7413, { secrets: {} }, { gatewayTemplate: '' }));
     expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'false' }]);
     const back = await provisioner.changePackage(tenantEvent(7413, { secrets: {} }, { gatewayTemplate: 'trunk' }));
     expect(await rows('select enabled from v_gateways where domain_uuid = $1', [created.domainUuid])).toEqual([{ enabled: 'true' }]);

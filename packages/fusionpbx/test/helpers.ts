@@ -3,7 +3,7 @@ import { type EslStandin, type FusionpbxBasics, type TestDatabase, createFusionp
 import { randomUUID } from 'node:crypto';
 import { createProvisioner, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
-import { toTenantCommand, type TenantCommand, type WebhookEvent } from '@ictvoip/whmcs';
+import { EventValidationError, parseTenantCommand, type TenantCommand, type WebhookEvent } from '@ictvoip/whmcs';
 
 export interface FusionpbxTestDb {
   db: TestDatabase;
@@ -73,9 +73,12 @@ export interface TenantEventOverrides {
   secrets?: { servicePassword?: string };
 }
 
-/** A create command as the webhook route builds it (configurable options folded into the plan). */
+/**
+ * A create command as the webhook route builds it: validated by parseTenantCommand (the provisioner
+ * reads it without checking again what ingest checked), configurable options folded into the plan.
+ */
 export function tenantEvent(serviceId: number, overrides: TenantEventOverrides = {}, plan: Record<string, unknown> = {}): TenantCommand {
-  return toTenantCommand({
+  return parseTenantCommand({
     schemaVersion: 1,
     eventId: randomUUID(),
     action: 'create',
@@ -86,6 +89,17 @@ export function tenantEvent(serviceId: number, overrides: TenantEventOverrides =
     configurableOptions: overrides.configurableOptions ?? {},
     secrets: overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' },
   });
+}
+
+/** The fields ingest (parseTenantCommand, the webhook's 400) names when it refuses the event `build` makes; fails when it accepts it. */
+export function refusedAtIngest(build: () => unknown): string[] {
+  try {
+    build();
+  } catch (error) {
+    if (error instanceof EventValidationError) return error.details.map((detail) => detail.path);
+    throw error;
+  }
+  throw new Error('ingest accepted the event');
 }
 
 /** What every provisioning test file runs against: a FusionPBX database, a provisioner, an ESL stand-in and a client. */

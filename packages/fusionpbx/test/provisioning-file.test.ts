@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@ictvoip/config';
 import { DEFAULT_BRAND, loadProvisioningFile, parseTenantInput, provisionerOptionsFrom, ProvisioningFileError, tenantPortalUrl, type ProvisioningFile } from '@ictvoip/fusionpbx';
-import { toTenantCommand, type TenantCommand } from '@ictvoip/whmcs';
+import { parseTenantCommand, type TenantCommand } from '@ictvoip/whmcs';
 
 let dir: string;
 beforeAll(() => {
@@ -54,7 +54,7 @@ function startupError(file: string): ProvisioningFileError {
 }
 
 function createEvent(plan: Record<string, unknown>): TenantCommand {
-  return toTenantCommand({
+  return parseTenantCommand({
     schemaVersion: 1,
     eventId: randomUUID(),
     action: 'create',

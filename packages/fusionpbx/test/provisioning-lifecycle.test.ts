@@ -181,7 +181,7 @@ describe('change_package', () => {
   test('a changed gateway template rewrites the same gateway and restarts it (killgw + startgw)', async () => {
     const created = await provisioner.create(tenantEvent(4002));
     const [gateway] = await rows('select * from v_gateways where domain_uuid = $1', [created.domainUuid]);
-    const changed = await provisioner.changePackage(tenantEvent(4002, {}, { gatewayTemplate: 'trunk2', brand: null }));
+    const changed = await provisioner.changePackage(tenantEvent(4002, {}, { gatewayTemplate: 'trunk2', brand: '' }));
     const [after] = await rows('select * from v_gateways where domain_uuid = $1', [created.domainUuid]);
     expect(after).toMatchObject({ gateway_uuid: gateway.gateway_uuid, proxy: 'sip2.carrier.example.org', username: 'acct-2', password: 'trunk-secret-2' });
     expect(after.update_date).toBeInstanceOf(Date);

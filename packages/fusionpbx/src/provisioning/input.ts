@@ -6,7 +6,7 @@ import * as freeswitch from '@ictvoip/freeswitch';
 import { FusionpbxValidationError, FusionpbxConfigError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { type NumberPlan, type PhoneNumber, normaliseNumber } from '../destinations/numbers';
-import { IctvoipFormatError, parseIctvoipExtensionList, PLAN_LIMITS, type TenantCommand, normaliseTrunkCidrs, trunkCidrProblems } from '@ictvoip/whmcs';
+import { type TenantCommand, normaliseTrunkCidrs } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
@@ -82,6 +82,7 @@ export const GUI_LIMIT_DESCRIPTION = 'ictVoIP plan limit';
  */
 export type GuiLimits = Record<keyof typeof GUI_LIMIT_PLAN_KEYS, number | null>;
 
+/** A service id given outside a command (a purge, a credit restriction's job), checked as ingest checks a command's service.id. */
 export function serviceIdOf(event: { service: { id: number | string } }): string {
   const id = event?.service?.id;
   const text = typeof id === 'number' ? String(id) : id;
@@ -89,27 +90,6 @@ export function serviceIdOf(event: { service: { id: number | string } }): string
     throw new FusionpbxValidationError('service.id', 'must be a positive integer');
   }
   return text;
-}
-
-/** The command's plan already holds its configurable options (folded once, at ingest). */
-function planValue(event: TenantCommand, key: string): unknown {
-  return (event.plan as Record<string, unknown> | undefined)?.[key];
-}
-
-function integerField(event: TenantCommand, key: keyof typeof PLAN_LIMITS, fallback: number): number {
-  const { min, max } = PLAN_LIMITS[key];
-  const raw = planValue(event, key);
-  if (raw === undefined || raw === null || raw === '') return fallback;
-  const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text !== 'string' || !/^[0-9]{1,9}$/.test(text.trim())) throw new FusionpbxValidationError(`plan.${key}`, 'must be a whole number');
-  const value = Number.parseInt(text.trim(), 10);
-  if (value < min || value > max) throw new FusionpbxValidationError(`plan.${key}`, `must be between ${min} and ${max}`);
-  return value;
-}
-
-function optionalInteger(event: TenantCommand, key: keyof typeof PLAN_LIMITS): number | null {
-  const raw = planValue(event, key);
-  return raw === undefined || raw === null || raw === '' ? null : integerField(event, key, 0);
 }
 
 function routesOf(options: ProvisionerOptions, key: string | null): { routeTemplateKey: string | null; routes: RouteTemplate[] } {
@@ -123,17 +103,14 @@ function routesOf(options: ProvisionerOptions, key: string | null): { routeTempl
   return { routeTemplateKey: name, routes: routes.map((route) => ({ ...route, pattern: route.pattern.trim() })) };
 }
 
-function trunkCidrsOf(event: TenantCommand): string[] {
-  const raw = planValue(event, 'trunkCidrs');
-  const [problem] = trunkCidrProblems(raw);
-  if (problem) throw new FusionpbxValidationError(problem.path, problem.message);
-  return normaliseTrunkCidrs(raw);
-}
-
-function optionalName(event: TenantCommand, key: string): string | null {
-  const raw = planValue(event, key);
-  if (raw === undefined || raw === null || raw === '') return null;
-  if (typeof raw !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new FusionpbxValidationError(`plan.${key}`, 'must be a short name (A-Z a-z 0-9 _ . -)');
+/**
+ * A template or brand name: the command only knows it as text of up to 255 characters (planSchema's
+ * optionalText); it names a key of PROVISIONING_FILE, whose keys are short names.
+ */
+function optionalName(event: TenantCommand, key: 'gatewayTemplate' | 'routeTemplate' | 'brand'): string | null {
+  const raw = event.plan[key];
+  if (raw === undefined || raw === '') return null;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new FusionpbxValidationError(`plan.${key}`, 'must be a short name (A-Z a-z 0-9 _ . -)');
   return raw;
 }
 
@@ -167,121 +144,107 @@ function gatewayTemplateOf(options: ProvisionerOptions, key: string | null): Gat
   return template;
 }
 
-/** plan.extensionNumbers (a list after the webhook schema; ictVoIP's "a | b" string read too), each checked as FusionPBX would. */
-function extensionList(event: TenantCommand): string[] | null {
-  const given: unknown = event.plan?.extensionNumbers;
-  if (given === undefined || given === null) return null;
-  let list: unknown = given;
-  if (typeof given === 'string') {
-    try {
-      list = parseIctvoipExtensionList(given, 'plan.extensionNumbers');
-    } catch (error) {
-      if (error instanceof IctvoipFormatError) throw new FusionpbxValidationError('plan.extensionNumbers', error.message.slice('plan.extensionNumbers '.length));
-      throw error;
-    }
-  }
-  if (!Array.isArray(list) || list.length === 0) throw new FusionpbxValidationError('plan.extensionNumbers', 'must list at least one extension');
-  return list.map((number, index) => validateExtension(String(number), `plan.extensionNumbers[${index}]`));
-}
-
 function optionalEmail(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
   return value;
 }
 
-/** The plan's number format; a bad country code or format names the plan field. */
+/** The plan's number format; a bad country code or format names the plan field (a stored plan, a REST request). */
 export function numberPlanOf(countryCode: unknown, format: unknown): NumberPlan {
-  let code: string | null = null;
-  if (countryCode !== undefined && countryCode !== null && countryCode !== '') {
-    const text = String(countryCode).trim().replace(/^\+/, '');
-    if (!/^[1-9][0-9]{0,3}$/.test(text)) throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
-    code = text;
-  }
+  const plan = numberPlanFrom(countryCode, format);
+  if (plan.countryCode !== null && !/^[1-9][0-9]{0,3}$/.test(plan.countryCode))
+    throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
   if (format !== undefined && format !== null && format !== '' && format !== 'national' && format !== 'e164') {
     throw new FusionpbxValidationError('plan.numberFormat', "must be 'national' or 'e164'");
   }
+  return plan;
+}
+
+/** The number format as written: `+44`, `44` and 44 are one country code. */
+function numberPlanFrom(countryCode: unknown, format: unknown): NumberPlan {
+  const code = countryCode === undefined || countryCode === null || countryCode === '' ? null : String(countryCode).trim().replace(/^\+/, '');
   return { countryCode: code, format: format === 'e164' ? 'e164' : 'national' };
 }
 
-/** plan.callerIdNamePrefix (put before the caller's name on calls to the plan's numbers). */
-const CALLER_ID_NAME_PREFIX = /^[A-Za-z0-9 _.:+#-]{1,32}$/;
-
-/** The plan's numbers (countryCode, numberFormat, dids, ringGroup, callerIdNamePrefix) and the client's company for the caller ID name. */
-export function parseNumberInput(plan: Record<string, unknown>, companyName: unknown): NumberInput {
-  const numberPlan = numberPlanOf(plan.countryCode, plan.numberFormat);
-  const raw = plan.dids;
+/**
+ * The command's numbers (countryCode, numberFormat, dids, ringGroup, callerIdNamePrefix) and the
+ * client's company for the caller ID name. Their forms are the command's (planSchema: countryCode,
+ * numberFormat, ringGroup, callerIdNamePrefix; planDids: each DID a phone number): what is checked
+ * here is what only the number format tells, whether each DID is a number of the plan's country.
+ */
+function parseNumberInput(plan: TenantCommand['plan'], companyName: string | undefined): NumberInput {
+  const numberPlan = numberPlanFrom(plan.countryCode, plan.numberFormat);
   let dids: PhoneNumber[] | null = null;
-  if (Array.isArray(raw)) {
+  if (plan.dids !== undefined) {
     const seen = new Set<string>();
     dids = [];
-    raw.forEach((item, index) => {
+    plan.dids.forEach((item, index) => {
       const phone = normaliseNumber(item, numberPlan, `plan.dids[${index}]`);
       if (seen.has(phone.canonical)) return;
       seen.add(phone.canonical);
       dids!.push(phone);
     });
-  } else if (raw !== undefined && raw !== null) {
-    throw new FusionpbxValidationError('plan.dids', 'must be a list of phone numbers');
   }
-  const ringGroup = plan.ringGroup === undefined || plan.ringGroup === null || plan.ringGroup === '' ? null : validateExtension(String(plan.ringGroup), 'plan.ringGroup');
-  const prefix = typeof plan.callerIdNamePrefix === 'string' && plan.callerIdNamePrefix !== '' ? plan.callerIdNamePrefix : null;
-  if (prefix !== null && !CALLER_ID_NAME_PREFIX.test(prefix))
-    throw new FusionpbxValidationError('plan.callerIdNamePrefix', 'allowed: letters, digits, space _ . : + # -, up to 32');
-  const company =
-    typeof companyName === 'string'
-      ? companyName
-          .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
-          .trim()
-          .slice(0, 64)
-      : '';
+  const ringGroup = plan.ringGroup === undefined ? null : String(plan.ringGroup);
+  const prefix = plan.callerIdNamePrefix ? plan.callerIdNamePrefix : null;
+  const company = (companyName ?? '')
+    .replace(/[^A-Za-z0-9 _.,&'()+-]/g, '')
+    .trim()
+    .slice(0, 64);
   return { plan: numberPlan, dids, ringGroup, callerIdNamePrefix: prefix, outboundCallerIdName: company === '' ? null : company };
 }
 
 /**
- * Validates the event for create / change_package / change_password. `requirePassword` is true for
- * create and change_password (the only events that carry secrets.servicePassword).
+ * The input of create / change_package / change_password: the validated command (parseTenantCommand
+ * at ingest: the one validation of the event, see whmcs event.ts) read with this server's
+ * PROVISIONING_FILE options. What is checked here is what the options decide (the generated domain,
+ * the default admin, the templates and brand a plan names) and what ingest leaves to FusionPBX's own
+ * rules: the requested domain, the admin's username, e-mail and portal password, each DID against
+ * the plan's country. `requirePassword` is true for create and change_password (the only events that
+ * carry secrets.servicePassword).
  */
 export function parseTenantInput(event: TenantCommand, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
-  const serviceId = serviceIdOf(event);
+  const { plan } = event;
+  // A whole number from 1 (event.ts: `service.id`); the text form is what rows and lock keys hold.
+  const serviceId = String(event.service.id);
   const domainName = tenantDomainName(event, options, serviceId);
   const username = event.service.username ? event.service.username : (options.adminUsername ?? 'admin');
   const adminUsername = validateUsername(username, event.service.username ? 'service.username' : 'options.adminUsername');
   const password = event.secrets?.servicePassword;
-  const adminPassword = requirePassword || (password !== undefined && password !== null && password !== '') ? validatePortalPassword(password) : null;
-  const firstExtension = integerField(event, 'firstExtension', options.defaultFirstExtension ?? 100);
-  const extensionNumbers = extensionList(event);
-  const maxExtensions = integerField(event, 'maxExtensions', extensionNumbers?.length ?? options.defaultMaxExtensions ?? 0);
-  if (!extensionNumbers) validateExtension(String(firstExtension + Math.max(maxExtensions - 1, 0)), 'plan.maxExtensions');
-  const initialExtensions = Math.min(integerField(event, 'initialExtensions', extensionNumbers?.length ?? maxExtensions), maxExtensions);
+  const adminPassword = requirePassword || (password !== undefined && password !== '') ? validatePortalPassword(password) : null;
+  // The plan's limits are whole numbers within PLAN_LIMITS (event.ts: planSchema, then numericLimitProblems with the options folded in).
+  const extensionNumbers = plan.extensionNumbers ?? null;
+  const maxExtensions = plan.maxExtensions ?? extensionNumbers?.length ?? options.defaultMaxExtensions ?? 0;
   const gatewayTemplateKey = optionalName(event, 'gatewayTemplate');
   return {
     serviceId,
     domainName,
     adminUsername,
     adminPassword,
-    adminEmail: optionalEmail(event.client?.email),
-    firstExtension,
+    adminEmail: optionalEmail(event.client.email),
+    firstExtension: plan.firstExtension ?? options.defaultFirstExtension ?? 100,
     maxExtensions,
-    initialExtensions,
+    initialExtensions: Math.min(plan.initialExtensions ?? extensionNumbers?.length ?? maxExtensions, maxExtensions),
     extensionNumbers,
     gatewayTemplateKey,
     gatewayTemplate: gatewayTemplateOf(options, gatewayTemplateKey),
     theme: mergedTheme(options.brand, optionalName(event, 'brand')),
     ...routesOf(options, optionalName(event, 'routeTemplate')),
-    trunkCidrs: trunkCidrsOf(event),
+    // Each entry an address or CIDR (event.ts: planSchema's trunkCidrs, customTrunkProblems for the custom field).
+    trunkCidrs: normaliseTrunkCidrs(plan.trunkCidrs),
     guiLimits: {
       // The extension limit the bridge enforces: the plan's, or the configured default when the plan states none.
-      extensions: optionalInteger(event, 'maxExtensions') ?? (options.defaultMaxExtensions !== undefined ? maxExtensions : null),
-      gateways: optionalInteger(event, 'maxGateways'),
-      destinations: optionalInteger(event, 'maxDestinations'),
-      devices: optionalInteger(event, 'maxDevices'),
-      ring_groups: optionalInteger(event, 'maxRingGroups'),
-      ivr_menus: optionalInteger(event, 'maxIvrMenus'),
-      call_center_queues: optionalInteger(event, 'maxCallCenterQueues'),
-      users: optionalInteger(event, 'maxUsers'),
+      extensions: plan.maxExtensions ?? (options.defaultMaxExtensions !== undefined ? maxExtensions : null),
+      gateways: plan.maxGateways ?? null,
+      destinations: plan.maxDestinations ?? null,
+      devices: plan.maxDevices ?? null,
+      ring_groups: plan.maxRingGroups ?? null,
+      ivr_menus: plan.maxIvrMenus ?? null,
+      call_center_queues: plan.maxCallCenterQueues ?? null,
+      users: plan.maxUsers ?? null,
     },
-    numbers: parseNumberInput(event.plan as Record<string, unknown>, event.client?.companyName),
+    numbers: parseNumberInput(plan, event.client.companyName),
   };
 }
 

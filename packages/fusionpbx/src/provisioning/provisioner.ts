@@ -329,7 +329,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   }
 
   async function disableRows(action: 'suspend' | 'terminate', event: TenantCommand): Promise<ProvisionResult> {
-    const serviceId = serviceIdOf(event);
+    const serviceId = String(event.service.id);
     return run(async (tx) => {
       await lockService(tx, serviceId);
       const tenant = await requireTenant(tx, serviceId);
@@ -369,7 +369,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   }
 
   async function unsuspend(event: TenantCommand): Promise<ProvisionResult> {
-    const serviceId = serviceIdOf(event);
+    const serviceId = String(event.service.id);
     return run(async (tx) => {
       await lockService(tx, serviceId);
       const tenant = await requireTenant(tx, serviceId);
@@ -390,7 +390,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   }
 
   async function changePassword(event: TenantCommand): Promise<ProvisionResult> {
-    const serviceId = serviceIdOf(event);
+    const serviceId = String(event.service.id);
     return run(async (tx) => {
       await lockService(tx, serviceId);
       const tenant = await requireTenant(tx, serviceId);
