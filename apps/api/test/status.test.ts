@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 import { parseCallsCount, summedCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
@@ -87,7 +89,8 @@ describe("WHMCS's server-status text", () => {
 describe('GET /status (ictVoIP /app/status/index.php)', () => {
   it('answers a whitelisted caller with ictVoIP field names and types, on every path', async () => {
     for (const path of ['/status', '/app/status/', '/app/status/index.php']) {
-      const { status, body } = await getStatus(path);
+      // ictVoIP's page answers its API request (a POST) in JSON; a bare GET there is WHMCS's (below).
+      const { status, body } = await getStatus(path, {}, path === '/status' ? 'GET' : 'POST');
       expect(status).toBe(200);
       expect(body).toMatchObject({
         status: 'success',
@@ -168,6 +171,41 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     const browser = await fetch(`${bridge.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
     expect(browser.headers.get('content-type')).toContain('application/json');
     expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER })).status).toBe(403);
+  });
+
+  it("answers WHMCS's own fetch of ictVoIP's Server Status Address (/app/status/, fetched as GET index.php) with the text its widget reads", async () => {
+    // ictVoIP's /app/status/index.php is WHMCS's stock status script (servers.rst, installation.rst), and
+    // its docs point WHMCS's Server Status Address at https://<pbx>/app/status/. WHMCS fetches
+    // <address>index.php with PHP's curl (a GET, no credentials, curl's Accept: */*) and reads <load>
+    // and <uptime> with preg_match: the request and the reading are done here by PHP itself.
+    // Asynchronously: the bridge answering it runs in this process.
+    const whmcsFetch = async (address: string) =>
+      (
+        await promisify(execFile)(
+          'php',
+          [
+            '-r',
+            `$ch = curl_init($argv[1] . 'index.php'); curl_setopt($ch, CURLOPT_RETURNTRANSFER, 1); curl_setopt($ch, CURLOPT_TIMEOUT, 5);
+           $content = curl_exec($ch); $code = curl_getinfo($ch, CURLINFO_HTTP_CODE);
+           preg_match('/<load>(.*)<\\/load>/', $content, $load); preg_match('/<uptime>(.*)<\\/uptime>/', $content, $uptime);
+           echo json_encode(['code' => $code, 'load' => $load[1] ?? null, 'uptime' => $uptime[1] ?? null]);`,
+            '--',
+            address,
+          ],
+          { encoding: 'utf8' },
+        )
+      ).stdout;
+    for (const address of [`${bridge.url}/app/status/`]) {
+      const seen = JSON.parse(await whmcsFetch(address)) as { code: number; load: string | null; uptime: string | null };
+      expect({ address, ...seen }).toEqual({ address, code: 200, load: expect.stringMatching(/^\d+\.\d\d$/), uptime: expect.stringMatching(/^\d+ Days \d\d:\d\d:\d\d$/) });
+    }
+    // The same page asked as ictVoIP's API documents it (a POST, or credentials, or JSON asked for) stays JSON.
+    expect((await getStatus('/app/status/index.php', {}, 'POST')).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/index.php', { accept: 'application/json' })).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/?format=json')).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/', { authorization: `Bearer ${bridge.config.adminToken}` })).body).toMatchObject({ status: 'success' });
+    // The bridge's own /status keeps answering JSON to the same request.
+    expect((await getStatus('/status')).body).toMatchObject({ status: 'success', total_extensions: 2 });
   });
 
   it('refuses a format it does not speak (400 naming format; json, whmcs and text are the ones it does)', async () => {

@@ -156,11 +156,27 @@ function statusFormat(req: Request): string | null {
   return typeof format === 'string' && STATUS_FORMATS.includes(format.toLowerCase()) ? format.toLowerCase() : null;
 }
 
-/** `?format=whmcs` (or `text`), or an Accept naming text/plain before any JSON, asks for WHMCS's text. */
+/** ictVoIP's status page: WHMCS's stock status script copied to the FusionPBX host (servers.rst). */
+const ICTVOIP_STATUS_PATHS = new Set(['/app/status', '/app/status/', '/app/status/index.php']);
+
+/**
+ * WHMCS reading a Server Status Address: a GET (or HEAD) of `<address>index.php` carrying no
+ * credentials and no JSON in its Accept (PHP's curl accepts any type). On ictVoIP's page that is the
+ * WHMCS text, as its copied status script answered; the API request its docs show (a POST, or
+ * credentials, or JSON asked for) is JSON.
+ */
+function isWhmcsStatusFetch(req: Request): boolean {
+  if (!ICTVOIP_STATUS_PATHS.has(req.path)) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  return !req.get('authorization') && !/json/i.test(req.get('accept') ?? '');
+}
+
+/** `?format=whmcs` (or `text`), an Accept naming text/plain before any JSON, or WHMCS's own fetch of ictVoIP's page asks for WHMCS's text. */
 function wantsWhmcsText(req: Request, forced: boolean, format: string): boolean {
   if (forced) return true;
   if (format === 'whmcs' || format === 'text') return true;
   if (format === 'json') return false;
+  if (isWhmcsStatusFetch(req)) return true;
   return req.accepts(['application/json', 'text/plain']) === 'text/plain' && !/json/i.test(req.get('accept') ?? '');
 }
 
