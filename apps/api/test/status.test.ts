@@ -46,6 +46,10 @@ beforeAll(async () => {
       `INSERT INTO registrations (server, domain, extension, service_id, registered, last_change, last_polled_at) VALUES ('default', $1, $2, $3, $4, now(), now())`,
       [DOMAIN_A, extension, A, registered],
     );
+  // FusionPBX's own row (core/software/app_defaults.php writes it at every upgrade): its version.
+  await bridge.fusion.query(
+    "insert into v_software (software_uuid, software_name, software_url, software_version) values ('7de057e7-333b-4ebf-9466-315ae7d44efd', 'FusionPBX', 'https://www.fusionpbx.com', '5.3.8')",
+  );
   await registration('101', true);
   await registration('102', false);
   bridge.esl.respond('show calls count', () => calls);
@@ -95,7 +99,8 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
       expect(body).toMatchObject({
         status: 'success',
         message: 'System operational',
-        version: '0.1.0',
+        version: '5.3.8',
+        bridge_version: '0.1.0',
         active_calls: 3,
         total_extensions: 2,
         registered_extensions: 1,
@@ -110,6 +115,23 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect((await getStatus('/app/status/index.php', {}, 'POST')).body.status).toBe('success');
     const openapi = (await getStatus('/openapi.json')).body as { paths: Record<string, { get?: unknown }> };
     expect(openapi.paths['/status']?.get).toBeDefined();
+  });
+
+  it("answers FusionPBX's version as `version` (ictVoIP's 5.3.8 is FusionPBX's), the bridge's as `bridge_version`", async () => {
+    const answered = await getStatus('/status');
+    expect(answered.body).toMatchObject({ status: 'success', version: '5.3.8', bridge_version: '0.1.0' });
+    expect((answered.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', version: '5.3.8' });
+    // An install whose upgrade never wrote it: unknown, said as "" (a string, as ictVoIP's field is), not the bridge's version.
+    await bridge.fusion.query("delete from v_software where software_name = 'FusionPBX'");
+    try {
+      const unknown = await getStatus('/app/status/index.php', {}, 'POST');
+      expect(unknown.body).toMatchObject({ status: 'success', version: '', bridge_version: '0.1.0' });
+      expect((unknown.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', version: null });
+    } finally {
+      await bridge.fusion.query(
+        "insert into v_software (software_uuid, software_name, software_url, software_version) values ('7de057e7-333b-4ebf-9466-315ae7d44efd', 'FusionPBX', 'https://www.fusionpbx.com', '5.3.8')",
+      );
+    }
   });
 
   it('refuses a caller outside the whitelist (403), unless it presents the admin token', async () => {

@@ -25,7 +25,7 @@ function statusPage(whmcsText: boolean, compatPath: boolean): PathItem {
   const operation: Operation = {
     summary: whmcsText
       ? "WHMCS's server-status text for a Server Status Address: <load>, <uptime>, plus the call and extension counts"
-      : "ictVoIP's status: version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token",
+      : "ictVoIP's status: version (FusionPBX's), bridge_version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token",
     parameters: whmcsText ? [] : [STATUS_FORMAT],
     responses: {
       '200': {
