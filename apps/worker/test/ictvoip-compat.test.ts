@@ -129,7 +129,7 @@ describe('/app/status/index.php', () => {
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ status: 'success', message: 'System operational', active_calls: 5 });
     const documented = ['status', 'message', 'timestamp', 'version', 'uptime', 'active_calls', 'total_extensions', 'registered_extensions'];
-    // The documented fields in the documented order (the bridge adds uptime_seconds and servers).
+    // The documented fields in the documented order (the bridge adds bridge_version, uptime_seconds and servers).
     expect(Object.keys(reply.body).filter((key) => documented.includes(key))).toEqual(documented);
     expect(reply.body.timestamp).toMatch(TIMESTAMP);
   });
