@@ -1,3 +1,4 @@
+import { renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { startTestApi, type TestApi } from './harness';
@@ -174,4 +175,62 @@ describe('listen address', () => {
       await t.close();
     }
   });
+});
+
+describe('chkcon_whitelist.conf edited while the API runs (ictVoIP\'s Whitelist Manager: "Changes take effect immediately after saving")', () => {
+  let t: TestApi;
+  const forwarded = (ip: string) => chkcon('127.0.0.1', portOf(t), { 'x-forwarded-for': ip });
+  /** Polls chkcon until it answers `status` (the reload is debounced): a state, not a fixed sleep. */
+  async function until(ip: string, status: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if ((await forwarded(ip)).status === status) return;
+      if (Date.now() > deadline) throw new Error(`chkcon never answered ${status} for ${ip}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  beforeAll(async () => {
+    t = await startTestApi({ TRUST_PROXY: 'loopback' }, '127.0.0.1\n::1\n');
+  });
+  afterAll(() => t.close());
+
+  it('an in-place save of the manager page (its template, CRLF from the textarea, a subnet) is in force without a restart; a renamed-in file too; a bad line keeps the last good list', async () => {
+    expect((await forwarded('192.168.1.77')).status).toBe(403);
+    // What the page saves: its commented template, then the operator's entries (browsers submit CRLF).
+    const saved = [
+      '# chkcon_whitelist.conf',
+      '#',
+      '# List trusted IP addresses or CIDR ranges, one per line.',
+      '# Lines starting with # are comments and will be ignored.',
+      '#',
+      '# Example: Allow a single IP',
+      '#192.168.1.100',
+      '#',
+      '# Example: Allow an entire subnet (CIDR notation)',
+      '#192.168.1.0/24',
+      '#',
+      '# Add more IPs or ranges as needed below',
+      '127.0.0.1',
+      '::1',
+      '192.168.1.0/24',
+      '',
+    ].join('\r\n');
+    writeFileSync(t.whitelistFile, saved);
+    await until('192.168.1.77', 200);
+    expect((await forwarded('192.168.2.1')).status).toBe(403);
+    // Configuration management replaces the file by rename.
+    writeFileSync(`${t.whitelistFile}.tmp`, '127.0.0.1\n::1\n2001:db8:5::/48\n');
+    renameSync(`${t.whitelistFile}.tmp`, t.whitelistFile);
+    await until('192.168.1.77', 403);
+    expect((await forwarded('2001:db8:5::9')).status).toBe(200);
+    // A typo is logged naming file and line, and ignored: the list in force stays (not its good lines alone).
+    writeFileSync(t.whitelistFile, '127.0.0.1\n::1\n192.168.1.0/24\n192.168.1.300\n');
+    const deadline = Date.now() + 15_000;
+    while (!t.logLines.some((line) => line.includes(`${t.whitelistFile}:4:`))) {
+      if (Date.now() > deadline) throw new Error('the bad line was never reported');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await forwarded('2001:db8:5::9')).status).toBe(200);
+    expect((await forwarded('192.168.1.77')).status).toBe(403);
+  }, 30_000);
 });

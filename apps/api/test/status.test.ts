@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 import { parseCallsCount, summedCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
@@ -44,6 +46,10 @@ beforeAll(async () => {
       `INSERT INTO registrations (server, domain, extension, service_id, registered, last_change, last_polled_at) VALUES ('default', $1, $2, $3, $4, now(), now())`,
       [DOMAIN_A, extension, A, registered],
     );
+  // FusionPBX's own row (core/software/app_defaults.php writes it at every upgrade): its version.
+  await bridge.fusion.query(
+    "insert into v_software (software_uuid, software_name, software_url, software_version) values ('7de057e7-333b-4ebf-9466-315ae7d44efd', 'FusionPBX', 'https://www.fusionpbx.com', '5.3.8')",
+  );
   await registration('101', true);
   await registration('102', false);
   bridge.esl.respond('show calls count', () => calls);
@@ -87,12 +93,14 @@ describe("WHMCS's server-status text", () => {
 describe('GET /status (ictVoIP /app/status/index.php)', () => {
   it('answers a whitelisted caller with ictVoIP field names and types, on every path', async () => {
     for (const path of ['/status', '/app/status/', '/app/status/index.php']) {
-      const { status, body } = await getStatus(path);
+      // ictVoIP's page answers its API request (a POST) in JSON; a bare GET there is WHMCS's (below).
+      const { status, body } = await getStatus(path, {}, path === '/status' ? 'GET' : 'POST');
       expect(status).toBe(200);
       expect(body).toMatchObject({
         status: 'success',
         message: 'System operational',
-        version: '0.1.0',
+        version: '5.3.8',
+        bridge_version: '0.1.0',
         active_calls: 3,
         total_extensions: 2,
         registered_extensions: 1,
@@ -107,6 +115,23 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect((await getStatus('/app/status/index.php', {}, 'POST')).body.status).toBe('success');
     const openapi = (await getStatus('/openapi.json')).body as { paths: Record<string, { get?: unknown }> };
     expect(openapi.paths['/status']?.get).toBeDefined();
+  });
+
+  it("answers FusionPBX's version as `version` (ictVoIP's 5.3.8 is FusionPBX's), the bridge's as `bridge_version`", async () => {
+    const answered = await getStatus('/status');
+    expect(answered.body).toMatchObject({ status: 'success', version: '5.3.8', bridge_version: '0.1.0' });
+    expect((answered.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', version: '5.3.8' });
+    // An install whose upgrade never wrote it: unknown, said as "" (a string, as ictVoIP's field is), not the bridge's version.
+    await bridge.fusion.query("delete from v_software where software_name = 'FusionPBX'");
+    try {
+      const unknown = await getStatus('/app/status/index.php', {}, 'POST');
+      expect(unknown.body).toMatchObject({ status: 'success', version: '', bridge_version: '0.1.0' });
+      expect((unknown.body.servers as Record<string, unknown>[])[0]).toMatchObject({ name: 'default', version: null });
+    } finally {
+      await bridge.fusion.query(
+        "insert into v_software (software_uuid, software_name, software_url, software_version) values ('7de057e7-333b-4ebf-9466-315ae7d44efd', 'FusionPBX', 'https://www.fusionpbx.com', '5.3.8')",
+      );
+    }
   });
 
   it('refuses a caller outside the whitelist (403), unless it presents the admin token', async () => {
@@ -168,6 +193,41 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     const browser = await fetch(`${bridge.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
     expect(browser.headers.get('content-type')).toContain('application/json');
     expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER })).status).toBe(403);
+  });
+
+  it("answers WHMCS's own fetch of ictVoIP's Server Status Address (/app/status/, fetched as GET index.php) with the text its widget reads", async () => {
+    // ictVoIP's /app/status/index.php is WHMCS's stock status script (servers.rst, installation.rst), and
+    // its docs point WHMCS's Server Status Address at https://<pbx>/app/status/. WHMCS fetches
+    // <address>index.php with PHP's curl (a GET, no credentials, curl's Accept: */*) and reads <load>
+    // and <uptime> with preg_match: the request and the reading are done here by PHP itself.
+    // Asynchronously: the bridge answering it runs in this process.
+    const whmcsFetch = async (address: string) =>
+      (
+        await promisify(execFile)(
+          'php',
+          [
+            '-r',
+            `$ch = curl_init($argv[1] . 'index.php'); curl_setopt($ch, CURLOPT_RETURNTRANSFER, 1); curl_setopt($ch, CURLOPT_TIMEOUT, 5);
+           $content = curl_exec($ch); $code = curl_getinfo($ch, CURLINFO_HTTP_CODE);
+           preg_match('/<load>(.*)<\\/load>/', $content, $load); preg_match('/<uptime>(.*)<\\/uptime>/', $content, $uptime);
+           echo json_encode(['code' => $code, 'load' => $load[1] ?? null, 'uptime' => $uptime[1] ?? null]);`,
+            '--',
+            address,
+          ],
+          { encoding: 'utf8' },
+        )
+      ).stdout;
+    for (const address of [`${bridge.url}/app/status/`]) {
+      const seen = JSON.parse(await whmcsFetch(address)) as { code: number; load: string | null; uptime: string | null };
+      expect({ address, ...seen }).toEqual({ address, code: 200, load: expect.stringMatching(/^\d+\.\d\d$/), uptime: expect.stringMatching(/^\d+ Days \d\d:\d\d:\d\d$/) });
+    }
+    // The same page asked as ictVoIP's API documents it (a POST, or credentials, or JSON asked for) stays JSON.
+    expect((await getStatus('/app/status/index.php', {}, 'POST')).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/index.php', { accept: 'application/json' })).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/?format=json')).body).toMatchObject({ status: 'success', total_extensions: 2 });
+    expect((await getStatus('/app/status/', { authorization: `Bearer ${bridge.config.adminToken}` })).body).toMatchObject({ status: 'success' });
+    // The bridge's own /status keeps answering JSON to the same request.
+    expect((await getStatus('/status')).body).toMatchObject({ status: 'success', total_extensions: 2 });
   });
 
   it('refuses a format it does not speak (400 naming format; json, whmcs and text are the ones it does)', async () => {

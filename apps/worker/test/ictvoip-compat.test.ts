@@ -129,7 +129,7 @@ describe('/app/status/index.php', () => {
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ status: 'success', message: 'System operational', active_calls: 5 });
     const documented = ['status', 'message', 'timestamp', 'version', 'uptime', 'active_calls', 'total_extensions', 'registered_extensions'];
-    // The documented fields in the documented order (the bridge adds uptime_seconds and servers).
+    // The documented fields in the documented order (the bridge adds bridge_version, uptime_seconds and servers).
     expect(Object.keys(reply.body).filter((key) => documented.includes(key))).toEqual(documented);
     expect(reply.body.timestamp).toMatch(TIMESTAMP);
   });
@@ -402,6 +402,36 @@ describe('/app/xml_cdr/export_cdr.php', () => {
     expectError(await asAdmin('/app/xml_cdr/export_cdr.php', { ...example(), date_start: '2024-02-30' }), 400, 'Invalid Request: date_start is not a calendar date');
     expectError(await asAdmin('/app/xml_cdr/export_cdr.php', { ...example(), date_end: '2023-12-01' }), 400, 'Invalid Request: date_end must be after date_start');
     expectError(await asAdmin('/app/xml_cdr/export_cdr.php', example('PDF')), 400, 'Invalid Request: format must be one of JSON, CSV, XML');
+  });
+
+  it('a FusionPBX domain the bridge does not manage (an ictVoIP tenant not yet adopted): 404 saying so to a superadmin, left out of an export naming no tenant', async () => {
+    const unmanaged = `not-adopted-${randomUUID().slice(0, 8)}.example.net`;
+    const domainUuid = randomUUID();
+    await bridge.fusion.query('insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, $2, true)', [domainUuid, unmanaged]);
+    await bridge.fusion.query(
+      `insert into v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, caller_id_name, caller_id_number, destination_number, start_stamp, end_stamp, duration, billsec, hangup_cause)
+       values ($1, $2, $3, 'outbound', 'a', 'Unmanaged', '200', '15195550100', '2024-01-10 10:00:00+00', '2024-01-10 10:01:00+00', 60, 60, 'NORMAL_CLEARING')`,
+      [randomUUID(), domainUuid, unmanaged],
+    );
+    const notManaged = `Not Found: tenant ${unmanaged} is a FusionPBX domain the bridge does not manage (not created by it, nor taken over with ictvoip adopt)`;
+    // The ictVoIP service-field form and another case name the same domain.
+    const named = `${unmanaged.toUpperCase()} | 5192229000`;
+    expectError(await post('/app/registrations/check_registration.php', { ...LEGACY, extension: '100', tenant_domain: named }), 404, notManaged);
+    // A domain FusionPBX does not have either, and a tenant key naming the unmanaged one, learn nothing more.
+    expectError(
+      await post('/app/registrations/check_registration.php', { ...LEGACY, extension: '100', tenant_domain: 'nowhere.example.net' }),
+      404,
+      'Not Found: tenant nowhere.example.net not found',
+    );
+    expectError(
+      await post('/app/registrations/check_registration.php', { extension: '100', tenant_domain: unmanaged }, { authorization: `Bearer ${tenantKey}` }),
+      404,
+      `Not Found: tenant ${unmanaged} not found`,
+    );
+    // Export naming no tenant: the bridge's tenants only (the unmanaged domain's call is not among them).
+    const all = await post('/app/xml_cdr/export_cdr.php', { ...LEGACY, date_start: '2024-01-01', date_end: '2024-01-31' });
+    expect(all.status).toBe(200);
+    expect(all.body.records.map((record: { domain_name: string }) => record.domain_name)).not.toContain(unmanaged);
   });
 
   it('without a tenant_domain a superadmin exports every tenant of its server; a tenant key only its own', async () => {

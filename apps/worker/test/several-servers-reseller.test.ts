@@ -260,7 +260,7 @@ describe('a disabled server in the drift report and /status', () => {
       ]);
       // /status says so too: the server is listed as disabled (not asked, not a failure).
       const status = await call(bridge.url, 'GET', '/status', { token: bridge.config.adminToken });
-      expect(status.body.servers).toContainEqual({ name: 'pbx2', active_calls: null, total_extensions: null, registered_extensions: null, disabled: true });
+      expect(status.body.servers).toContainEqual({ name: 'pbx2', version: null, active_calls: null, total_extensions: null, registered_extensions: null, disabled: true });
       expect(status.body.message).not.toContain('pbx2');
     } finally {
       await registry.setEnabled('pbx2', true);

@@ -25,10 +25,16 @@ function statusPage(whmcsText: boolean, compatPath: boolean): PathItem {
   const operation: Operation = {
     summary: whmcsText
       ? "WHMCS's server-status text for a Server Status Address: <load>, <uptime>, plus the call and extension counts"
-      : "ictVoIP's status: version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token",
+      : "ictVoIP's status: version (FusionPBX's), bridge_version, uptime, active_calls, total_extensions, registered_extensions, servers; whitelisted peers or the admin token",
     parameters: whmcsText ? [] : [STATUS_FORMAT],
     responses: {
-      '200': { description: whmcsText ? 'text/plain' : 'status "success", or "error" when a server did not fully answer; X-RateLimit-Limit/-Remaining/-Reset' },
+      '200': {
+        description: whmcsText
+          ? 'text/plain'
+          : `status "success", or "error" when a server did not fully answer; X-RateLimit-Limit/-Remaining/-Reset${
+              compatPath ? "; a GET with no credentials and no JSON in Accept (WHMCS reading its Server Status Address) gets WHMCS's text/plain" : ''
+            }`,
+      },
       '400': { description: 'format other than json, whmcs, text (Invalid Request)' },
       ...(compatPath ? { '401': { description: 'COMPAT_ICTVOIP=1: username/password (form fields or HTTP Basic) sent and wrong' } } : {}),
       '403': { description: 'not whitelisted, no admin token' },

@@ -52,6 +52,8 @@ const isoSeconds = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export interface ServerStatus {
   name: string;
+  /** FusionPBX's version as its database holds it (v_software); null when unknown. */
+  version?: string | null;
   active_calls: number | null;
   total_extensions: number | null;
   registered_extensions: number | null;
@@ -60,7 +62,32 @@ export interface ServerStatus {
   disabled?: true;
 }
 
-const UNANSWERED = { active_calls: null, total_extensions: null, registered_extensions: null } as const;
+const UNANSWERED = { version: null, active_calls: null, total_extensions: null, registered_extensions: null } as const;
+
+/** The row FusionPBX's core/software/app_defaults.php writes at every upgrade. */
+const FUSIONPBX_SOFTWARE_UUID = '7de057e7-333b-4ebf-9466-315ae7d44efd';
+
+/**
+ * FusionPBX's version (ictVoIP's status `version`, e.g. "5.3.8"), or null: an install whose upgrade never
+ * wrote it, or a database that does not answer (which the counts already report: not a second error).
+ */
+async function fusionpbxVersion(target: FusionTarget): Promise<string | null> {
+  try {
+    const { rows } = await withTimeout(
+      target.pool.query<{ software_version: string | null }>('select software_version from v_software where software_uuid = $1', [FUSIONPBX_SOFTWARE_UUID]),
+      'FusionPBX version',
+    );
+    const version = rows[0]?.software_version?.trim();
+    return version ? version : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The FusionPBX versions of the servers that said one, each once ("5.3.8", or "5.1.1, 5.3.8"); "" when none did. */
+export function fusionpbxVersions(servers: readonly ServerStatus[]): string {
+  return [...new Set(servers.map((server) => server.version).filter((version): version is string => !!version))].join(', ');
+}
 
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -82,7 +109,8 @@ async function serverStatus(deps: ApiDeps, target: FusionTarget, domains: string
       return null;
     }
   };
-  const [activeCalls, totalExtensions, registeredExtensions] = await Promise.all([
+  const [version, activeCalls, totalExtensions, registeredExtensions] = await Promise.all([
+    fusionpbxVersion(target),
     attempt('event socket', async () => parseCallsCount(await target.esl.api('show calls count'))),
     attempt('FusionPBX database', async () => {
       if (domains.length === 0) return 0;
@@ -100,6 +128,7 @@ async function serverStatus(deps: ApiDeps, target: FusionTarget, domains: string
   ]);
   return {
     name: target.name,
+    version,
     active_calls: activeCalls,
     total_extensions: totalExtensions,
     registered_extensions: registeredExtensions,
@@ -156,11 +185,27 @@ function statusFormat(req: Request): string | null {
   return typeof format === 'string' && STATUS_FORMATS.includes(format.toLowerCase()) ? format.toLowerCase() : null;
 }
 
-/** `?format=whmcs` (or `text`), or an Accept naming text/plain before any JSON, asks for WHMCS's text. */
+/** ictVoIP's status page: WHMCS's stock status script copied to the FusionPBX host (servers.rst). */
+const ICTVOIP_STATUS_PATHS = new Set(['/app/status', '/app/status/', '/app/status/index.php']);
+
+/**
+ * WHMCS reading a Server Status Address: a GET (or HEAD) of `<address>index.php` carrying no
+ * credentials and no JSON in its Accept (PHP's curl accepts any type). On ictVoIP's page that is the
+ * WHMCS text, as its copied status script answered; the API request its docs show (a POST, or
+ * credentials, or JSON asked for) is JSON.
+ */
+function isWhmcsStatusFetch(req: Request): boolean {
+  if (!ICTVOIP_STATUS_PATHS.has(req.path)) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  return !req.get('authorization') && !/json/i.test(req.get('accept') ?? '');
+}
+
+/** `?format=whmcs` (or `text`), an Accept naming text/plain before any JSON, or WHMCS's own fetch of ictVoIP's page asks for WHMCS's text. */
 function wantsWhmcsText(req: Request, forced: boolean, format: string): boolean {
   if (forced) return true;
   if (format === 'whmcs' || format === 'text') return true;
   if (format === 'json') return false;
+  if (isWhmcsStatusFetch(req)) return true;
   return req.accepts(['application/json', 'text/plain']) === 'text/plain' && !/json/i.test(req.get('accept') ?? '');
 }
 
@@ -270,7 +315,9 @@ export function statusRouter(deps: ApiDeps): Router {
           status: failing.length === 0 ? 'success' : 'error',
           message: failing.length === 0 ? 'System operational' : `Degraded: ${failing.map((server) => `${server.name} (${server.error})`).join(', ')}`,
           timestamp: isoSeconds(now),
-          version: VERSION,
+          // ictVoIP's `version` is FusionPBX's ("5.3.8" in its docs); the bridge's own is bridge_version.
+          version: fusionpbxVersions(servers),
+          bridge_version: VERSION,
           uptime: uptimeText(uptimeSeconds),
           uptime_seconds: uptimeSeconds,
           active_calls: sum('active_calls'),

@@ -4,9 +4,10 @@ import { ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { type Principal, serversOf, tenantOf } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import type { ServerAnswers } from '../../server-answers';
+import { HttpError } from '../../errors';
 import { resolveTenant, type TenantContext } from '../v1/tenant-context';
 import { formField } from './auth';
-import { invalidParameter, missingParameter } from './envelope';
+import { CompatError, invalidParameter, missingParameter } from './envelope';
 
 /** The tenant domain a form names (its first field present), ictVoIP's trailing `| DID` dropped. */
 export function domainField(req: Request, fields: readonly string[]): { field: string; domain: string } | null {
@@ -24,13 +25,42 @@ export function domainField(req: Request, fields: readonly string[]): { field: s
 }
 
 /**
+ * Whether a FusionPBX server the caller may see has a domain of that name (asked only for the operator or
+ * a superadmin, who see every domain of their servers anyway). A server that does not answer counts as not.
+ */
+async function isFusionDomain(deps: ApiDeps, principal: Principal, domain: string): Promise<boolean> {
+  const servers = serversOf(principal);
+  const { targets } = await deps.targets.scan();
+  const mine = targets.filter((target) => servers === null || servers.includes(target.storedName));
+  const found = await Promise.allSettled(
+    mine.map(async (target) => (await target.pool.query('select 1 from v_domains where lower(domain_name) = $1 limit 1', [domain])).rows.length > 0),
+  );
+  return found.some((outcome) => outcome.status === 'fulfilled' && outcome.value);
+}
+
+/**
+ * The tenant of that domain. A domain FusionPBX has but the bridge does not manage (an ictVoIP tenant not
+ * yet adopted) is still 404, but said so to the operator or a superadmin, so a migrating script's "not
+ * found" for a domain FusionPBX plainly shows points at `ictvoip adopt`. A tenant key learns nothing more.
+ */
+async function tenantOfDomain(deps: ApiDeps, principal: Principal, domain: string): Promise<TenantContext> {
+  try {
+    return await resolveTenant(deps, principal, domain);
+  } catch (error) {
+    if (!(error instanceof HttpError) || error.status !== 404 || tenantOf(principal) !== null) throw error;
+    if (!(await isFusionDomain(deps, principal, domain))) throw error;
+    throw new CompatError(404, 'NOT_FOUND', `Not Found: tenant ${domain} is a FusionPBX domain the bridge does not manage (not created by it, nor taken over with ictvoip adopt)`);
+  }
+}
+
+/**
  * The tenant a form names, with /v1's isolation: a tenant key sees only its own (another is "not
  * found"), a FusionPBX superadmin only the tenants of its own servers. A tenant key may leave the
  * domain out; every other caller must name it.
  */
 export async function namedTenant(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[]): Promise<TenantContext> {
   const named = domainField(req, fields);
-  if (named) return resolveTenant(deps, principal, named.domain);
+  if (named) return tenantOfDomain(deps, principal, named.domain);
   const own = tenantOf(principal);
   if (own !== null) return resolveTenant(deps, principal, String(own));
   throw missingParameter(fields[0]!);
@@ -42,7 +72,7 @@ export async function namedTenant(deps: ApiDeps, principal: Principal, req: Requ
  */
 export async function tenantsInScope(deps: ApiDeps, principal: Principal, req: Request, fields: readonly string[], answers: ServerAnswers): Promise<TenantContext[]> {
   const named = domainField(req, fields);
-  if (named) return [await resolveTenant(deps, principal, named.domain)];
+  if (named) return [await tenantOfDomain(deps, principal, named.domain)];
   const own = tenantOf(principal);
   if (own !== null) return [await resolveTenant(deps, principal, String(own))];
   const servers = serversOf(principal);
