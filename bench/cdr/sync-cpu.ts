@@ -21,7 +21,7 @@ import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { billingPolicy, createRateTable, DEFAULT_EXCLUDES, importRateDeckCsv, parseExclusions } from '@ictvoip/rating';
 import { rateInOrder, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
-import { chargeInsertParameters } from '@ictvoip/store';
+import { chargeInsertParameters, periodOf } from '@ictvoip/store';
 import { DECK_NUMBERING_PLAN, generateCdrs, generateDeck } from './generator';
 
 // What pg does to every parameter before it writes the Bind message (arrays become array literals).
@@ -58,7 +58,8 @@ function rating(): ServiceRating {
     context: { table, policy: billingPolicy({ billedDirections: ['outbound'], exclusions: parseExclusions(DEFAULT_EXCLUDES) }) },
     includedSeconds: 6000,
     serviceId: 1,
-    periodOf: (at) => at.toISOString().slice(0, 7),
+    // The worker's labeller for calendar periods (BILLING_PERIODS=calendar, UTC), cached per hour as in a sync.
+    periodOf: (at) => periodOf(at, 'UTC'),
   };
 }
 

@@ -99,6 +99,29 @@ describe('CDR sync', () => {
     await expect(kit.deps.pool.query(`UPDATE cdr_charges SET amount = 0 WHERE xml_cdr_uuid = $1`, [unrated[0]!.xmlCdrUuid])).rejects.toThrow(/check constraint/);
   });
 
+  test("billsec as FusionPBX's numeric column gives it: whole digits (leading zeros too) and a zero fraction are seconds; a real fraction is INVALID_CDR", async () => {
+    const tenant = await kit.addTenant();
+    const forms = ['61', '0061', '61.000', '61.5'];
+    const ids: string[] = [];
+    for (const [index, form] of forms.entries()) {
+      const id = await kit.insertCdr(tenant, { start: `2025-01-14T12:0${index}:00Z`, billsec: 61 });
+      // numeric keeps what was written: '0061' reads back as 61, '61.000' as 61.000
+      await kit.bridge.fusion.query('UPDATE v_xml_cdr SET billsec = $2::numeric WHERE xml_cdr_uuid = $1', [id, form]);
+      ids.push(id);
+    }
+    const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+    expect(outcome).toMatchObject({ rated: 3, unrated: 1 });
+    const charges = await listCharges(kit.deps.pool, { serviceId: tenant.serviceId });
+    const byId = new Map(charges.map((charge) => [charge.xmlCdrUuid, charge]));
+    const amount = microToDecimal(expectedMicro('12125550100', 61));
+    expect(ids.map((id) => [byId.get(id)?.billsec, byId.get(id)?.amount ?? byId.get(id)?.reason])).toEqual([
+      [61, amount],
+      [61, amount],
+      [61, amount],
+      [0, 'INVALID_CDR'],
+    ]);
+  });
+
   test('plan without a known deck: billable calls are unrated NO_RATE_DECK', async () => {
     const tenant = await kit.addTenant({ rateDeck: 'does-not-exist' });
     await kit.insertCdr(tenant, { start: '2025-01-14T11:00:00Z', billsec: 60 });

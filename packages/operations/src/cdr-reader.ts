@@ -33,8 +33,19 @@ const COLUMNS = `xml_cdr_uuid::text, domain_name, direction, leg::text, caller_d
 /** pg gives numeric as text; only a plain whole number is a billsec (anything else makes the CDR INVALID_CDR, i.e. unrated). */
 function wholeSeconds(text: string | null): number {
   if (text === null) return 0;
+  // The usual text, plain digits: read without a regular expression (no match array per CDR). 15 digits are exact in a number.
+  if (isPlainDigits(text)) return Number(text);
   const match = /^(\d+)(?:\.0+)?$/.exec(text.trim());
   return match ? Number.parseInt(match[1] as string, 10) : Number.NaN;
+}
+
+function isPlainDigits(text: string): boolean {
+  if (text.length === 0 || text.length > 15) return false;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
 }
 
 function toSource(row: CdrRow, domainName: string): SourceCdr {

@@ -37,9 +37,22 @@ export type ExclusionRule =
 
 export interface ExclusionList {
   readonly rules: readonly ExclusionRule[];
+  /**
+   * The union of the number rules' patterns, for an inbound call and for any other: a number it
+   * does not match matches none of them, so the rules are not tried one by one (the default list
+   * has 21 patterns and most calls match none). Built by parseExclusions; a list without it is
+   * tried rule by rule.
+   */
+  readonly anyNumber?: { readonly inbound: RegExp | null; readonly outgoing: RegExp | null };
 }
 
 export const NO_EXCLUSIONS: ExclusionList = { rules: [] };
+
+/** One regular expression matching what any of `rules` matches (each is anchored `^…$`), or null when none. */
+function unionOf(rules: readonly ExclusionRule[]): RegExp | null {
+  const sources = rules.flatMap((rule) => (rule.kind === 'number' ? [rule.pattern.source] : []));
+  return sources.length === 0 ? null : new RegExp(sources.map((source) => `(?:${source})`).join('|'));
+}
 
 function numberRule(text: string, rule: string, field: string, outgoingOnly = false): ExclusionRule {
   const compact = text.replace(FORMATTING, '').replace(/^\+/, '');
@@ -70,7 +83,8 @@ export function parseExclusions(text: string, field = 'billingExcludes'): Exclus
     if (item.startsWith('[') && item.endsWith(']')) rules.push(...tokenRules(item, field));
     else rules.push(numberRule(item, item, field));
   }
-  return { rules };
+  const anyNumber = { inbound: unionOf(rules.filter((rule) => rule.kind === 'number' && !rule.outgoingOnly)), outgoing: unionOf(rules) };
+  return { rules, anyNumber };
 }
 
 /** The dialled number as exclusions compare it: formatting and a leading `+` removed. */
@@ -82,9 +96,17 @@ export function exclusionNumber(dialled: string | null | undefined): string {
 export function matchExclusion(list: ExclusionList, call: { readonly direction: string; readonly number: string | null | undefined }): string | undefined {
   if (list.rules.length === 0) return undefined;
   const number = exclusionNumber(call.number);
+  const union = list.anyNumber ? (call.direction === 'inbound' ? list.anyNumber.inbound : list.anyNumber.outgoing) : undefined;
+  // No number rule can match: only a direction rule can (the first in the list's order, as below).
+  if (union !== undefined && (union === null || !union.test(number))) return firstDirectionRule(list, call.direction);
   for (const rule of list.rules) {
     if (rule.kind === 'direction' ? rule.direction === call.direction : (!rule.outgoingOnly || call.direction !== 'inbound') && rule.pattern.test(number)) return rule.rule;
   }
+  return undefined;
+}
+
+function firstDirectionRule(list: ExclusionList, direction: string): string | undefined {
+  for (const rule of list.rules) if (rule.kind === 'direction' && rule.direction === direction) return rule.rule;
   return undefined;
 }
 

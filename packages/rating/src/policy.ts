@@ -99,16 +99,25 @@ export function ratedNumberOf(cdr: PolicyCdr, policy: BillingPolicy): string | n
   return cdr[policy.ratedNumber];
 }
 
+/** The answers without a rule, one frozen object each: most calls of a sync get one, none allocates. */
+const REASON: Readonly<Record<Exclude<NotBillableReason, 'EXCLUDED'>, { readonly reason: NotBillableReason }>> = Object.freeze({
+  B_LEG: Object.freeze({ reason: 'B_LEG' }),
+  DIRECTION_NOT_BILLED: Object.freeze({ reason: 'DIRECTION_NOT_BILLED' }),
+  NOT_ANSWERED: Object.freeze({ reason: 'NOT_ANSWERED' }),
+  BELOW_MINIMUM_BILLSEC: Object.freeze({ reason: 'BELOW_MINIMUM_BILLSEC' }),
+  HANGUP_CAUSE_NOT_BILLABLE: Object.freeze({ reason: 'HANGUP_CAUSE_NOT_BILLABLE' }),
+});
+
 /** Why a valid CDR is not billed (with the exclusion rule that matched), or undefined when it is billable. */
-export function notBillable(cdr: PolicyCdr, policy: BillingPolicy): { reason: NotBillableReason; rule?: string } | undefined {
-  if (cdr.leg !== 'a') return { reason: 'B_LEG' };
-  if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return { reason: 'DIRECTION_NOT_BILLED' };
+export function notBillable(cdr: PolicyCdr, policy: BillingPolicy): { readonly reason: NotBillableReason; readonly rule?: string } | undefined {
+  if (cdr.leg !== 'a') return REASON.B_LEG;
+  if (!(policy.billedDirections as readonly string[]).includes(cdr.direction)) return REASON.DIRECTION_NOT_BILLED;
   // Before the answer checks: an emergency or toll-free call says so whether or not it was answered.
   const rule = matchExclusion(policy.exclusions, { direction: cdr.direction, number: ratedNumberOf(cdr, policy) });
   if (rule !== undefined) return { reason: 'EXCLUDED', rule };
-  if (cdr.billsec === 0) return { reason: 'NOT_ANSWERED' };
-  if (cdr.billsec < policy.minimumBillsec) return { reason: 'BELOW_MINIMUM_BILLSEC' };
-  if (!isBillableCause(cdr.hangupCause, policy.billableHangupCauses)) return { reason: 'HANGUP_CAUSE_NOT_BILLABLE' };
+  if (cdr.billsec === 0) return REASON.NOT_ANSWERED;
+  if (cdr.billsec < policy.minimumBillsec) return REASON.BELOW_MINIMUM_BILLSEC;
+  if (!isBillableCause(cdr.hangupCause, policy.billableHangupCauses)) return REASON.HANGUP_CAUSE_NOT_BILLABLE;
   return undefined;
 }
 

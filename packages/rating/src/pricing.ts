@@ -72,7 +72,7 @@ export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingInclude
   const invalid = cdrProblem(cdr);
   if (invalid) return { ...base, status: 'unrated', reason: 'INVALID_CDR', detail: invalid, number: null };
   const excluded = notBillable(cdr, context.policy);
-  if (excluded) return { ...base, status: 'not_billable', ...excluded };
+  if (excluded) return notBillableCall(base, excluded.reason, excluded.rule);
 
   const number = ratedNumberOf(cdr, context.policy) ?? '';
   const inbound = cdr.direction === 'inbound' ? context.inbound : undefined;
@@ -87,6 +87,16 @@ export function rateCdr(cdr: RatingCdr, context: RatingContext, remainingInclude
   }
   const { rate } = lookup;
   return ratedCall(cdr, base, lookup.e164, rate, { initial: rate.initialIncrement, subsequent: rate.subsequentIncrement });
+}
+
+/**
+ * The not-billable outcome (most calls of a sync: unanswered, b-legs, inbound) as one object literal
+ * rather than two spreads; `rule` only when an exclusion matched, as before.
+ */
+function notBillableCall(base: OutcomeBase, reason: NotBillableReason, rule: string | undefined): NotBillableCall {
+  if (rule === undefined)
+    return { xmlCdrUuid: base.xmlCdrUuid, domainName: base.domainName, remainingIncludedSeconds: base.remainingIncludedSeconds, status: 'not_billable', reason };
+  return { xmlCdrUuid: base.xmlCdrUuid, domainName: base.domainName, remainingIncludedSeconds: base.remainingIncludedSeconds, status: 'not_billable', reason, rule };
 }
 
 /** What a call is priced with: a deck's rate, or a plan's flat inbound rate (no prefix; the DID is kept as written). */

@@ -41,3 +41,22 @@ describe('ictVoIP exclusion patterns (table of cases)', () => {
     expect(['9115551234', '9911', '411', '', null, undefined].map(isEmergencyNumber)).toEqual(Array(6).fill(false));
   });
 });
+
+describe('the union prefilter (anyNumber) answers as the rules one by one', () => {
+  // Lists mixing direction and number rules in both orders, outgoing-only sets, open-ended patterns.
+  const lists = ['[emergency],[tollfree]', '[local],911,[emergency]', '911,[local],[tollfree],1800*', '[inbound],800xxxxxxx,[outbound]', '*xx,#xx,[inbound]', '[outbound]'];
+  const numbers = ['911', '9115551234', '112', '000', '8005550100', '18005550100', '+1 (800) 555-0100', '2125550100', '18009', '*97', '#72', '201', '', 'sip:911'];
+  test.each(lists)('%s', (text) => {
+    const list = parseExclusions(text);
+    expect(list.anyNumber).toBeDefined();
+    const oneByOne = { rules: list.rules };
+    for (const direction of ['inbound', 'outbound', 'local'])
+      for (const number of numbers)
+        expect([direction, number, matchExclusion(list, { direction, number })]).toEqual([direction, number, matchExclusion(oneByOne, { direction, number })]);
+  });
+
+  test('a direction rule listed after a number rule is still found when no number matches', () => {
+    expect(matchExclusion(parseExclusions('911,[local]'), { direction: 'local', number: '201' })).toBe('[local]');
+    expect(matchExclusion(parseExclusions('[tollfree]'), { direction: 'inbound', number: '8005550100' })).toBeUndefined();
+  });
+});
