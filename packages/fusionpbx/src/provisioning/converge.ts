@@ -190,11 +190,16 @@ async function renamedAdmin(tx: Tx, tenant: Tenant, state: TenantState): Promise
 
 const isEnabled = (row: CanonicalRow) => row.enabled === 'true';
 
+/** The order `localeCompare(other, 'en', { numeric: true })` gives, without building a collator at each comparison. */
+const NUMERIC_ORDER = new Intl.Collator('en', { numeric: true });
+
 /** Newest first: insert_date, then the higher number (extensions created in one transaction tie). */
 function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
-  const byDate = (b.insert_date ?? '').localeCompare(a.insert_date ?? '');
-  if (byDate !== 0) return byDate;
-  return (b.extension ?? '').localeCompare(a.extension ?? '', 'en', { numeric: true });
+  // insert_date is read back in one format (canonicalRow's ISO text, or absent): code-point order is its time order.
+  const newer = b.insert_date ?? '';
+  const older = a.insert_date ?? '';
+  if (newer !== older) return newer > older ? 1 : -1;
+  return NUMERIC_ORDER.compare(b.extension ?? '', a.extension ?? '');
 }
 
 /**
