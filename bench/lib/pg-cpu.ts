@@ -1,6 +1,9 @@
 import type { Pool } from 'pg';
 import { cpuSeconds } from './child';
 
+/** application_name of a bench's own connections (its polling, its checks): their backends are not the measured side's. */
+export const BENCH_OWN_APPLICATION = 'ictvoip-bench';
+
 /**
  * CPU seconds used by the PostgreSQL backends connected to some databases over a stretch of a run:
  * the server's share of a benchmark, apart from whatever else the machine runs (another database's
@@ -51,8 +54,8 @@ export class BackendCpuSampler {
 
   private async sample(starting: boolean): Promise<void> {
     const { rows } = await this.admin.query<{ pid: number; datname: string }>(
-      'SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()',
-      [this.databases],
+      'SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid() AND application_name IS DISTINCT FROM $2',
+      [this.databases, BENCH_OWN_APPLICATION],
     );
     for (const { pid, datname } of rows) {
       const cpu = cpuSeconds(pid);

@@ -10,7 +10,7 @@
  * same event-socket commands pipelined — as a burst of WORKER_CONCURRENCY lanes and one at a time.
  */
 import { Pool } from 'pg';
-import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics } from '@ictvoip/testkit';
+import { buildEvent, createTestDatabase, loadFusionpbxSchema, postWebhook, seedFusionpbxBasics, TEST_PG_ADMIN_URL } from '@ictvoip/testkit';
 import { BENCH_BASE_DOMAIN, BENCH_GATEWAY_TEMPLATE, BENCH_TEMPLATE_DOMAIN, createBenchBridge, DURABLE } from '../lib/bridge-env';
 import { freePort, startService, type RunningService } from '../lib/child';
 import { profileFlags } from '../lib/profile';
@@ -18,6 +18,9 @@ import { measuredRow, type ResultRow } from '../lib/report';
 import type { BenchSizes } from '../lib/sizes';
 import { elapsedMs, percentile, round } from '../lib/stats';
 import { provisionByHand, type BaselineTenant } from './baseline';
+import { describePerTenant, perTenant, startCpuPhase } from './cpu-split';
+import { BENCH_OWN_APPLICATION } from '../lib/pg-cpu';
+import { startCountingProxy, throughProxy, type CountingProxy } from '../lib/counting-proxy';
 
 export class ProvisioningBenchError extends Error {
   readonly code = 'BENCH_PROVISIONING_FAILED';
@@ -120,26 +123,54 @@ async function eslCommandsByTenant(fusion: Pool, sent: readonly string[], servic
   return tenants;
 }
 
+/** BENCH_PROTOCOL_COUNTS=1: the process's databases and Redis through counting proxies (statements and commands per tenant). */
+async function countedEnv(env: Record<string, string>, proxies: Map<string, CountingProxy>, role: string): Promise<Record<string, string>> {
+  if (process.env.BENCH_PROTOCOL_COUNTS !== '1') return env;
+  const result = { ...env };
+  for (const [key, protocol] of [
+    ['DATABASE_URL', 'postgres'],
+    ['FUSIONPBX_DATABASE_URL', 'postgres'],
+    ['REDIS_URL', 'redis'],
+  ] as const) {
+    const url = new URL(env[key]!);
+    const proxy = await startCountingProxy(protocol, { host: url.hostname, port: Number(url.port || (protocol === 'redis' ? 6379 : 5432)) });
+    proxies.set(`${role} ${key}`, proxy);
+    result[key] = throughProxy(env[key]!, proxy);
+  }
+  return result;
+}
+
+function describeCounts(proxies: Map<string, CountingProxy>, tenants: number): string[] {
+  return [...proxies.entries()].map(([name, proxy]) => {
+    const kinds = [...proxy.counts.byKind.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.BENCH_PROTOCOL_KINDS ?? 8));
+    const per = (value: number) => round(value / tenants, 1);
+    return `    ${name}: ${per(proxy.counts.statements)} statements/commands, ${per(proxy.counts.roundTrips)} round trips per tenant${kinds.map(([kind, count]) => `\n      ${per(count)} × ${kind}`).join('')}`;
+  });
+}
+
 export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: string) => void): Promise<ResultRow[]> {
   const { tenants, extensions, sequentialTenants } = sizes.provisioning;
   const bridge = await createBenchBridge('prov');
   const baselineDb = await createTestDatabase('bench_prov_base', DURABLE);
   const services: RunningService[] = [];
-  const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 2 });
+  // Its polling of the inbox is the bench's, not the bridge's: its backends are left out of the CPU split.
+  const bridgePool = new Pool({ connectionString: bridge.bridgeDb.url, max: 2, application_name: BENCH_OWN_APPLICATION });
   const baselinePool = new Pool({ connectionString: baselineDb.url, max: 2 });
+  const admin = new Pool({ connectionString: TEST_PG_ADMIN_URL, max: 1 });
+  const proxies = new Map<string, CountingProxy>();
   try {
     const apiPort = await freePort();
     const api = await startService({
       name: 'apps/api',
       script: 'apps/api/src/main.ts',
-      env: { ...bridge.env, PORT: String(apiPort) },
+      env: await countedEnv({ ...bridge.env, PORT: String(apiPort) }, proxies, 'api'),
       healthUrl: `http://127.0.0.1:${apiPort}/healthz`,
     });
     services.push(api);
     const worker = await startService({
       name: 'apps/worker',
       script: 'apps/worker/src/main.ts',
-      env: bridge.env,
+      env: await countedEnv(bridge.env, proxies, 'worker'),
       readyLine: 'worker started',
       nodeOptions: profileFlags('worker'),
     });
@@ -151,6 +182,11 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     if (warm.body.result !== 'success') throw new ProvisioningBenchError(`warm-up tenant: ${JSON.stringify(warm.body)}`);
 
     const burstIds = Array.from({ length: tenants }, (_, i) => FIRST_SERVICE_ID + i);
+    const pids = { worker: worker.child.pid, api: api.child.pid };
+    const databases = { bridge: bridge.bridgeDb.url, fusion: bridge.fusionDb.url };
+    for (const proxy of proxies.values()) proxy.reset();
+    const eslBefore = bridge.esl.apiCommands.length;
+    const burstCpu = await startCpuPhase(admin, pids, databases);
     const burstStart = process.hrtime.bigint();
     await postAll(
       api.url,
@@ -162,10 +198,15 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     assertSucceeded(burst);
     const burstSpanMs = Math.max(...burst.map((row) => row.finished_ms ?? 0)) - Math.min(...burst.map((row) => row.received_ms));
     const burstRate = tenants / (burstSpanMs / 1000);
+    const burstSplit = await burstCpu.stop();
     log(`  provisioning burst: ${tenants} tenants × ${extensions} extensions in ${round(burstSpanMs / 1000, 1)} s → ${round(burstRate, 2)} tenants/s`);
+    log(`    CPU ms per tenant (burst): ${describePerTenant(burstSplit, tenants)}; ESL commands per tenant ${round((bridge.esl.apiCommands.length - eslBefore) / tenants, 1)}`);
+    for (const line of describeCounts(proxies, tenants)) log(line);
+    for (const proxy of proxies.values()) proxy.reset();
 
     const sequentialIds = Array.from({ length: sequentialTenants }, (_, i) => FIRST_SERVICE_ID + tenants + i);
     const clientMs: number[] = [];
+    const sequentialCpu = await startCpuPhase(admin, pids, databases);
     for (const id of sequentialIds) {
       const start = process.hrtime.bigint();
       const reply = await postWebhook(api.url, createEvent(id, extensions), { query: '?wait=25' });
@@ -174,6 +215,9 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     }
     const sequential = await waitAllFinished(bridgePool, sequentialIds, 60_000);
     assertSucceeded(sequential);
+    const sequentialSplit = await sequentialCpu.stop();
+    log(`    CPU ms per tenant (one at a time): ${describePerTenant(sequentialSplit, sequentialTenants)}`);
+    for (const line of describeCounts(proxies, sequentialTenants)) log(line);
     const latencies = sequential.map((row) => row.latency_ms);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
@@ -189,7 +233,11 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     await seedFusionpbxBasics(baselinePool, BENCH_TEMPLATE_DOMAIN);
     const eslTarget = { host: bridge.esl.host, port: bridge.esl.port, password: bridge.esl.password };
     const sent = [...bridge.esl.apiCommands];
-    const baseline = await provisionByHand(bridge.fusion, baselinePool, eslTarget, await eslCommandsByTenant(bridge.fusion, sent, burstIds), WORKER_LANES);
+    const burstTenants = await eslCommandsByTenant(bridge.fusion, sent, burstIds);
+    const baselineCpu = await startCpuPhase(admin, {}, { baseline: baselineDb.url });
+    const baseline = await provisionByHand(bridge.fusion, baselinePool, eslTarget, burstTenants, WORKER_LANES);
+    const baselineSplit = await baselineCpu.stop();
+    log(`    baseline CPU ms per tenant (burst, the bench process does its work and the stand-in's): ${describePerTenant(baselineSplit, tenants)}`);
     await assertFusionRows(baselinePool, burstIds.map(domainOf), extensions);
     const baselineRate = tenants / (baseline.totalMs / 1000);
     const baselineOneAtATime = await provisionByHand(bridge.fusion, baselinePool, eslTarget, await eslCommandsByTenant(bridge.fusion, sent, sequentialIds), 1);
@@ -234,6 +282,7 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
         burstTotalMs: round(baseline.totalMs, 1),
         lanes: WORKER_LANES,
       },
+      cpuMsPerTenant: { burst: perTenant(burstSplit, tenants), sequential: perTenant(sequentialSplit, sequentialTenants), baselineBurst: perTenant(baselineSplit, tenants) },
       workerPeakRssMiB: workerRss,
       apiPeakRssMiB: apiRss,
       eslCommands: bridge.esl.apiCommands.length,
@@ -270,7 +319,7 @@ export async function runProvisioningBenchmark(sizes: BenchSizes, log: (line: st
     ];
   } finally {
     for (const service of services.reverse()) await service.stop();
-    await Promise.allSettled([bridgePool.end(), baselinePool.end()]);
+    await Promise.allSettled([bridgePool.end(), baselinePool.end(), admin.end(), ...[...proxies.values()].map((proxy) => proxy.close())]);
     await baselineDb.drop().catch(() => undefined);
     await bridge.close();
   }

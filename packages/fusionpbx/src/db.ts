@@ -169,8 +169,7 @@ async function insertOne(tx: Tx, table: string, row: DesiredRow, returning: '' |
     params.push(tx.actorUserUuid);
   }
   const result = await tx.client.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})${returning}`, params);
-  const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
-  recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
+  if (tx.recorder) recordInserts(tx, table, [entries]);
   return result;
 }
 
@@ -225,7 +224,9 @@ function insertSql(table: string, signature: string, rows: [string, string | nul
   return `insert into ${table} (${columns}) values ${tuples.join(', ')}`;
 }
 
+/** Only a dry-run records its writes: a real run skips masking every column of every row. */
 function recordInserts(tx: Tx, table: string, rows: [string, string | null][][]): void {
+  if (!tx.recorder) return;
   for (const entries of rows) {
     const key = entries.find(([column]) => column === keyColumnOf(table))?.[1] ?? null;
     recordWrite(tx, { table, op: 'insert', key, columns: maskColumns(entries) });
@@ -298,7 +299,7 @@ export async function updateRow(tx: Tx, table: string, keyColumn: string, key: s
   }
   params.push(key);
   await tx.client.query(`update ${table} set ${sets.join(', ')} where ${ident(keyColumn)} = $${params.length}`, params);
-  recordWrite(tx, { table, op: 'update', key, columns: maskColumns(entries) });
+  if (tx.recorder) recordWrite(tx, { table, op: 'update', key, columns: maskColumns(entries) });
 }
 
 /**

@@ -128,11 +128,16 @@ function desiredColumns(domainUuid: string, setting: DomainSetting) {
   };
 }
 
-/** Creates or converges the single row (domain, category, subcategory). Returns true when it wrote. */
-export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainSetting, snapshot?: SettingsSnapshot): Promise<boolean> {
+/**
+ * Creates or converges the single row (domain, category, subcategory). Returns true when it wrote.
+ * `batch`: a new row joins it (written when the caller flushes it) instead of taking a statement of its own.
+ */
+export async function upsertSetting(tx: Tx, domainUuid: string, setting: DomainSetting, snapshot?: SettingsSnapshot, batch?: InsertBatch): Promise<boolean> {
   const existing = snapshot ? snapshot.find(setting.category, setting.subcategory) : await findSetting(tx, domainUuid, setting.category, setting.subcategory);
   if (existing) return convergeRow(tx, 'v_domain_settings', 'domain_setting_uuid', existing, desiredColumns(domainUuid, setting));
-  await insertRow(tx, 'v_domain_settings', { domain_setting_uuid: newUuid(), ...desiredColumns(domainUuid, setting) });
+  const row = { domain_setting_uuid: newUuid(), ...desiredColumns(domainUuid, setting) };
+  if (batch) batch.add('v_domain_settings', [row]);
+  else await insertRow(tx, 'v_domain_settings', row);
   return true;
 }
 

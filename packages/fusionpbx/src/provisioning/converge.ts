@@ -58,7 +58,7 @@ export class Changes {
 
 const BRAND_DESCRIPTION = 'ictVoIP brand';
 
-async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
+async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes, inserts: InsertBatch): Promise<void> {
   const wanted = new Set(input.theme.map((setting) => setting.subcategory));
   for (const setting of input.theme) {
     changes.wrote(
@@ -75,6 +75,7 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, sett
           description: BRAND_DESCRIPTION,
         },
         settings,
+        inserts,
       ),
     );
   }
@@ -92,7 +93,7 @@ async function convergeBranding(tx: Tx, tenant: Tenant, input: TenantInput, sett
  * way domain_setting_edit.php writes them; the PHP loads them into the session at login, so there is
  * no FreeSWITCH cache to clear. A limit the plan no longer states removes the bridge's row only.
  */
-async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes): Promise<void> {
+async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, settings: SettingsSnapshot, changes: Changes, inserts: InsertBatch): Promise<void> {
   for (const [subcategory, limit] of Object.entries(input.guiLimits) as [string, number | null][]) {
     if (limit !== null) {
       changes.wrote(
@@ -109,6 +110,7 @@ async function convergeGuiLimits(tx: Tx, tenant: Tenant, input: TenantInput, set
             description: GUI_LIMIT_DESCRIPTION,
           },
           settings,
+          inserts,
         ),
       );
       continue;
@@ -190,11 +192,16 @@ async function renamedAdmin(tx: Tx, tenant: Tenant, state: TenantState): Promise
 
 const isEnabled = (row: CanonicalRow) => row.enabled === 'true';
 
+/** The order `localeCompare(other, 'en', { numeric: true })` gives, without building a collator at each comparison. */
+const NUMERIC_ORDER = new Intl.Collator('en', { numeric: true });
+
 /** Newest first: insert_date, then the higher number (extensions created in one transaction tie). */
 function newestFirst(a: CanonicalRow, b: CanonicalRow): number {
-  const byDate = (b.insert_date ?? '').localeCompare(a.insert_date ?? '');
-  if (byDate !== 0) return byDate;
-  return (b.extension ?? '').localeCompare(a.extension ?? '', 'en', { numeric: true });
+  // insert_date is read back in one format (canonicalRow's ISO text, or absent): code-point order is its time order.
+  const newer = b.insert_date ?? '';
+  const older = a.insert_date ?? '';
+  if (newer !== older) return newer > older ? 1 : -1;
+  return NUMERIC_ORDER.compare(b.extension ?? '', a.extension ?? '');
 }
 
 /**
@@ -376,12 +383,13 @@ export async function convergeTenant(
   await convergeDialplans(tx, tenant, options, changes);
   // One read of the domain's settings answers every branding and limit lookup below.
   const settings = await loadSettings(tx, tenant.domainUuid);
-  await convergeBranding(tx, tenant, input, settings, changes);
-  await convergeGuiLimits(tx, tenant, input, settings, changes);
+  // New branding and limit settings, routes, trunk nodes and the admin's contact are written together, in one
+  // statement (issue #20's statement budget). Nothing below reads v_domain_settings back: the snapshot answers.
+  const inserts = new InsertBatch();
+  await convergeBranding(tx, tenant, input, settings, changes, inserts);
+  await convergeGuiLimits(tx, tenant, input, settings, changes, inserts);
   await convergeExtensions(tx, tenant, input, state, options.registrationProfile ?? 'internal', settings, changes);
   await convergeGateway(tx, tenant, input, state, changes);
-  // Routes, trunk nodes and the admin's contact are written together, in one statement (issue #20's statement budget).
-  const inserts = new InsertBatch();
   // Last of the rows before the batch: its bcrypt hash, started before the transaction, has had every statement above to finish.
   await convergeAdminUser(tx, tenant, input, options, state, changes, portalHash, inserts, newGeneration);
   await convergeOutboundRoutes(tx, tenant, outboundRoutesInput(input, state.gatewayUuid), state, changes, inserts);

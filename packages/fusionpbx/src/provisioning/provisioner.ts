@@ -19,7 +19,20 @@ import {
 import { disableDestinations, restoreDestinations, tenantDestinationSteps } from '../destinations/plan-numbers';
 import { Changes, convergeAdminUser, convergeTenant, enableAllForNewGeneration, pushDirectorySteps } from './converge';
 import { type TenantInput, parseTenantInput, serviceIdOf } from './input';
-import { type Tenant, type TenantState, domainLockKey, findTenant, lockService, newTenant, ownerOf, planNumberLockKeys, trunkLockKeys, writeState, writeTag } from './tenant-state';
+import {
+  type Tenant,
+  type TenantState,
+  NO_SETTINGS,
+  domainLockKey,
+  findTenant,
+  lockService,
+  newTenant,
+  ownerOf,
+  planNumberLockKeys,
+  trunkLockKeys,
+  writeState,
+  writeTag,
+} from './tenant-state';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import { removeOutboundRoutes } from './outbound-routes';
 import { removeTrunkCidrs } from './ip-trunks';
@@ -122,7 +135,8 @@ async function claimTenant(tx: Tx, input: TenantInput, changes: Changes): Promis
     throw new TenantConflictError(input.domainName, await ownerOf(tx, existing.domain_uuid as string));
   }
   const domain = await insertDomain(tx, input.domainName, null);
-  await writeTag(tx, domain.domain_uuid as string, input.serviceId);
+  // Inserted by this transaction: it has no setting row to look for.
+  await writeTag(tx, domain.domain_uuid as string, input.serviceId, NO_SETTINGS);
   changes.wrote(true);
   // What findTenant would read back: the row just inserted (ours until commit) and no state row yet.
   return newTenant(domain, input.adminUsername);
@@ -313,7 +327,8 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
       const adminUsername = action === 'create' ? input.adminUsername : state.adminUsername;
       state.adminUsername = adminUsername;
       await convergeTenant(tx, tenant, { ...input, adminUsername }, options, state, changes, portalHash, newGeneration);
-      changes.wrote(await writeState(tx, tenant.domainUuid, state));
+      // A domain this transaction made has no state row yet: none to read.
+      changes.wrote(await writeState(tx, tenant.domainUuid, state, tenant.fresh ? NO_SETTINGS : undefined));
       return result(options, action, input.serviceId, tenant, state, changes);
     });
   }

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { FreeswitchStep } from '@ictvoip/freeswitch';
 import { type CanonicalRow, type Tx, lockKey } from '../db';
-import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting } from '../tenant-rows';
+import { findDomainByUuid, lockDomainRow, findDomainsBySetting, findSetting, upsertSetting, SettingsSnapshot } from '../tenant-rows';
 import { type PhoneNumber, dialledForms } from '../destinations/numbers';
 import type { NumberInput } from './input';
 import type { SuspendMemory, TenantStatus } from './types';
@@ -50,7 +50,12 @@ export interface Tenant {
   domainUuid: string;
   domainName: string;
   state: TenantState;
+  /** The domain row was inserted by this transaction: no setting row of it can exist but the ones it writes. */
+  fresh?: true;
 }
+
+/** The settings of a domain this transaction inserted, before it writes any: none (no read needed). */
+export const NO_SETTINGS = new SettingsSnapshot([]);
 
 /*
  * Provisioning's advisory locks (transaction-scoped, in the FusionPBX database), named here so their
@@ -182,24 +187,35 @@ export async function planNumbersOf(tx: Tx, domainUuid: string): Promise<string[
 
 /** The Tenant of a domain row just inserted in this transaction (no state row yet): no read needed. */
 export function newTenant(domain: CanonicalRow, adminUsername: string): Tenant {
-  return { domain, domainUuid: domain.domain_uuid as string, domainName: domain.domain_name as string, state: parseState(null, adminUsername) };
+  return { domain, domainUuid: domain.domain_uuid as string, domainName: domain.domain_name as string, state: parseState(null, adminUsername), fresh: true };
 }
 
-export function writeTag(tx: Tx, domainUuid: string, serviceId: string): Promise<boolean> {
-  return upsertSetting(tx, domainUuid, { category: META_CATEGORY, subcategory: TAG, name: 'text', value: serviceId, order: 0, enabled: false, description: META_DESCRIPTION });
+/** `known`: the domain's settings when already known (NO_SETTINGS for a domain just inserted), instead of reading the row. */
+export function writeTag(tx: Tx, domainUuid: string, serviceId: string, known?: SettingsSnapshot): Promise<boolean> {
+  return upsertSetting(
+    tx,
+    domainUuid,
+    { category: META_CATEGORY, subcategory: TAG, name: 'text', value: serviceId, order: 0, enabled: false, description: META_DESCRIPTION },
+    known,
+  );
 }
 
-/** Writes the state row only when its content changed (so replays leave update_date alone). */
-export function writeState(tx: Tx, domainUuid: string, state: TenantState): Promise<boolean> {
-  return upsertSetting(tx, domainUuid, {
-    category: META_CATEGORY,
-    subcategory: STATE,
-    name: 'text',
-    value: JSON.stringify(state),
-    order: 0,
-    enabled: false,
-    description: META_DESCRIPTION,
-  });
+/** Writes the state row only when its content changed (so replays leave update_date alone); `known` as for writeTag. */
+export function writeState(tx: Tx, domainUuid: string, state: TenantState, known?: SettingsSnapshot): Promise<boolean> {
+  return upsertSetting(
+    tx,
+    domainUuid,
+    {
+      category: META_CATEGORY,
+      subcategory: STATE,
+      name: 'text',
+      value: JSON.stringify(state),
+      order: 0,
+      enabled: false,
+      description: META_DESCRIPTION,
+    },
+    known,
+  );
 }
 
 const CALLS_OFF = new Set(['suspended', 'terminated']);
