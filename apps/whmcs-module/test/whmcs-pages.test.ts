@@ -381,6 +381,35 @@ describe('client area (server module ClientArea)', () => {
     expect(log).not.toContain(pages.webhookSecret);
   });
 
+  test('the bridge refusing the download: the client area page (its top included) with the message, not a blank page', async () => {
+    const refusing = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'DATABASE_UNAVAILABLE', message: 'the call records cannot be read right now' } }));
+    });
+    refusing.listen(0, '127.0.0.1');
+    await once(refusing, 'listening');
+    const down = await closedPort();
+    try {
+      for (const bridge of [`http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, `http://127.0.0.1:${down}`]) {
+        await pages.withBridgeAt(bridge, async (phpUrl) => {
+          const response = await fetch(`${phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
+          expect(response.status).toBe(200);
+          expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+          expect(response.headers.get('content-disposition')).toBeNull();
+          const page = await response.text();
+          expectNoPhpError(page);
+          // The page WHMCS had begun before the custom function ran is still there, the message in it.
+          expect(page).toMatch(/^<!doctype html>.*<title>Product details<\/title>.*<h2>Product details<\/h2><div class="alert alert-danger" id="module-error">The call list could not be downloaded right now/s);
+          expect(page).toMatch(/<\/html>$/);
+        });
+      }
+    } finally {
+      refusing.closeAllConnections();
+      await new Promise((resolve) => refusing.close(resolve));
+    }
+    expect(readModuleLog(pages.moduleLog)).toContain('the bridge answered HTTP 503: the call records cannot be read right now');
+  });
+
   test('a whole download is sent with its Content-Length', async () => {
     const response = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=downloadCalls&period=${PERIOD}`);
     const body = Buffer.from(await response.arrayBuffer());

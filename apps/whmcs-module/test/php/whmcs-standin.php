@@ -64,6 +64,17 @@ function generate_token($type = 'form')
 
 function standinPage(string $title, string $body): void
 {
+    header('Content-Type: text/html; charset=utf-8');
+    echo standinPageTop($title) . $body . standinPageBottom();
+}
+
+function standinPageBottom(): string
+{
+    return '</div></body></html>';
+}
+
+function standinPageTop(string $title): string
+{
     $css = '';
     foreach (['/usr/share/javascript/bootstrap4/css/bootstrap.min.css', '/usr/share/nodejs/bootstrap/dist/css/bootstrap.min.css'] as $file) {
         if (is_file($file)) {
@@ -71,9 +82,8 @@ function standinPage(string $title, string $body): void
             break;
         }
     }
-    header('Content-Type: text/html; charset=utf-8');
-    echo '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>' . htmlspecialchars($title, ENT_QUOTES) . '</title>' . $css
-        . '<style>body{padding:20px;font-size:14px}</style></head><body><div class="container-fluid"><h2>' . htmlspecialchars($title, ENT_QUOTES) . '</h2>' . $body . '</div></body></html>';
+    return '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>' . htmlspecialchars($title, ENT_QUOTES) . '</title>' . $css
+        . '<style>body{padding:20px;font-size:14px}</style></head><body><div class="container-fluid"><h2>' . htmlspecialchars($title, ENT_QUOTES) . '</h2>';
 }
 
 function standinJson(array $data): void
@@ -116,7 +126,20 @@ function clientArea(array $config): void
             standinPage('Not allowed', '<p>This function is not allowed.</p>');
             return;
         }
+        // WHMCS builds the client area page in output buffers (its layout, hooks' output) while a
+        // custom function runs: a function that streams a file must discard them, one that returns a
+        // message must leave them, or the page reaches the client without its top.
+        ob_start();
+        header('Content-Type: text/html; charset=utf-8');
+        echo standinPageTop('Product details');
         $result = call_user_func('ictvoip_' . $function, $params);
+        if (is_string($result)) {
+            // WHMCS shows a custom function's message on the product page.
+            echo '<div class="alert alert-danger" id="module-error">' . htmlspecialchars($result, ENT_QUOTES) . '</div>' . standinPageBottom();
+            ob_end_flush();
+            return;
+        }
+        ob_end_clean();
         if (is_array($result) && isset($result['templatefile'])) {
             // A custom page: WHMCS renders <module dir>/<templatefile>.tpl with the returned vars.
             if (($_GET['harness'] ?? '') === 'json') {

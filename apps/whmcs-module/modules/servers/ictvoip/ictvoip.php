@@ -200,13 +200,18 @@ function ictvoip_ClientAreaAllowedFunctions()
  */
 function ictvoip_downloadCalls(array $params)
 {
-    while (ob_get_level() > 0) {
-        ob_end_clean();
-    }
+    // WHMCS's page buffers are discarded only when the file is about to be sent (PageClient sends the
+    // first header once the bridge has delivered the whole file): on a refusal or a bridge that is down
+    // the message goes back to WHMCS, which shows it on its client area page, buffers intact.
+    $discarded = false;
     $error = ClientPages::downloadCalls(
         $params,
         $_GET,
-        static function (string $header): void {
+        static function (string $header) use (&$discarded): void {
+            if (!$discarded) {
+                $discarded = true;
+                ictvoip_discardOutputBuffers();
+            }
             header($header);
         },
         static function (string $chunk): void {
@@ -218,4 +223,23 @@ function ictvoip_downloadCalls(array $params)
         return $error;
     }
     exit;
+}
+
+/**
+ * Ends the output buffers in front of the download. One started as not removable (ob_start without
+ * PHP_OUTPUT_HANDLER_REMOVABLE) is emptied and kept, and ends the loop: ob_end_clean() fails on it, so
+ * `while (ob_get_level())` would never end.
+ */
+function ictvoip_discardOutputBuffers(): void
+{
+    while (ob_get_level() > 0) {
+        $flags = (int) (ob_get_status()['flags'] ?? 0);
+        if (($flags & PHP_OUTPUT_HANDLER_REMOVABLE) && @ob_end_clean()) {
+            continue;
+        }
+        if ($flags & PHP_OUTPUT_HANDLER_CLEANABLE) {
+            @ob_clean();
+        }
+        return;
+    }
 }
