@@ -183,3 +183,58 @@ test("the page's price cells may carry the deck's currency and a decimal comma; 
   const usd = await addonPost('preview', { name: 'comma_usd', currency: 'USD', countryCode: '49', csv });
   expect(usd.body.issues[0]).toEqual({ line: 2, column: 'Rate', message: expect.stringContaining('"0,0125 €" is priced in EUR but the deck\'s currency is USD') });
 });
+
+async function addonList(): Promise<Array<Record<string, unknown>>> {
+  const response = await fetch(`${t.url}/admin/pages/rate-decks`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return ((await response.json()) as { decks: Array<Record<string, unknown>> }).decks;
+}
+
+const incrementsOf = async (deckName: string) => {
+  const deck = await resolveRateDeck(t.api.deps.pool, deckName);
+  const entries = (await loadRateEntries(t.api.deps.pool, deck!.deckId))?.entries ?? [];
+  return entries.map((entry) => `${entry.prefix} ${entry.initialIncrement}/${entry.subsequentIncrement}`).sort();
+};
+
+test("the page's default increments are saved with the deck, shown, and reused by a re-import unless typed again", async () => {
+  // ASTPP's template writes Increment 0: its meaning is stated once, on the first import.
+  const astpp = (rate: string) => `Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,${rate},0\n4420,London,0.0120,0\n`;
+  const form = { name: 'astpp_saved', currency: 'GBP', countryCode: '44' };
+  const first = await addonPost('import', { ...form, defaultIncrements: '1/1', csv: astpp('0.0100') });
+  expect(first.status).toBe(201);
+
+  // Next month's sheet, the field left empty: read with the saved 1/1, not refused.
+  const again = await addonPost('import', { ...form, csv: astpp('0.0110') });
+  expect(again.status).toBe(201);
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 1/1', '4420 1/1']);
+  expect(first.body).toMatchObject({ revision: 1, defaultIncrements: '1/1' });
+  expect(again.body).toMatchObject({ revision: 2, defaultIncrements: '1/1' });
+  // Shown: in the deck list, and in a preview as the file will be read.
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: '1/1', columnMapping: null });
+  const preview = await addonPost('preview', { ...form, csv: astpp('0.0110') });
+  expect(preview.body).toMatchObject({ ok: true, defaultIncrements: '1/1', firstRates: [expect.objectContaining({ increments: '1/1' }), expect.anything()] });
+
+  // The same upload twice: the same rates, the same saved increments.
+  expect((await addonPost('import', { ...form, csv: astpp('0.0110') })).body).toMatchObject({ revision: 3, defaultIncrements: '1/1' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 1/1', '4420 1/1']);
+
+  // A bad value typed over the saved one: 400 naming the field, nothing stored, the saved one kept.
+  const bad = await addonPost('import', { ...form, defaultIncrements: '0/0', csv: astpp('0.0500') });
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.details).toEqual([{ path: 'body.defaultIncrements', message: 'defaultIncrements: "0/0": increments are at least 1 second' }]);
+  expect(await resolveRateDeck(t.api.deps.pool, 'astpp_saved')).toMatchObject({ revision: 3 });
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: '1/1' });
+
+  // Typed again: replaces the saved ones.
+  expect((await addonPost('import', { ...form, defaultIncrements: '60/6', csv: astpp('0.0110') })).body).toMatchObject({ revision: 4, defaultIncrements: '60/6' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 60/6', '4420 60/6']);
+  expect((await addonPost('import', { ...form, csv: astpp('0.0110') })).body).toMatchObject({ revision: 5, defaultIncrements: '60/6' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 60/6', '4420 60/6']);
+
+  // "none" clears them: the 0 cells are refused again, as on a deck that never stated them.
+  const cleared = await addonPost('import', { ...form, defaultIncrements: 'none', csv: 'Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,0.0100,6\n' });
+  expect(cleared.body).toMatchObject({ revision: 6, defaultIncrements: null });
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: null });
+  const refused = await addonPost('import', { ...form, csv: astpp('0.0110') });
+  expect(refused.status).toBe(422);
+  expect(JSON.stringify(refused.body)).toContain('an empty or 0 increment is not billed as 60/60');
+});
