@@ -238,3 +238,34 @@ test("the page's default increments are saved with the deck, shown, and reused b
   expect(refused.status).toBe(422);
   expect(JSON.stringify(refused.body)).toContain('an empty or 0 increment is not billed as 60/60');
 });
+
+test('the page clears a saved column mapping with "none": a file that still fits it is read by its header names again', async () => {
+  // The mapping saved by mistake read the buying price (Cost) as the rate; the file still has that column.
+  const sheet = (rate: string) => `Prefix,Destination,Rate,Cost\n49,Germany,${rate},0.0200\n`;
+  const form = { name: 'mapping_cleared', currency: 'EUR', countryCode: '49' };
+  expect((await addonPost('import', { ...form, columnMapping: 'rate=Cost', csv: sheet('0.0300') })).status).toBe(201);
+  expect((await addonPost('import', { ...form, csv: sheet('0.0300') })).status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.020000' });
+
+  const cleared = await addonPost('import', { ...form, columnMapping: 'NONE', csv: sheet('0.0300') });
+  expect(cleared.status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+  // Cleared for good: the next file, the field left empty, is read by its header names too.
+  expect((await addonPost('import', { ...form, csv: sheet('0.0310') })).status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.031000' });
+  const { rows } = await t.api.deps.pool.query<{ column_mapping: unknown }>('SELECT column_mapping FROM rate_decks WHERE name = $1', ['mapping_cleared']);
+  expect(rows[0]?.column_mapping).toBeNull();
+  expect(cleared.body).toMatchObject({ revision: 3, columnMapping: null });
+  expect((await addonList()).find((deck) => deck.name === 'mapping_cleared')).toMatchObject({ revision: 4, columnMapping: null });
+
+  // Typed again: saved and shown; a bad mapping is 400 naming the field and keeps the saved one.
+  expect((await addonPost('import', { ...form, columnMapping: 'rate=Cost', csv: sheet('0.0300') })).body).toMatchObject({ revision: 5, columnMapping: 'ratePerMinute=Cost' });
+  const bad = await addonPost('import', { ...form, columnMapping: 'none,prefix', csv: sheet('0.0300') });
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.details[0].path).toBe('body.columnMapping');
+  expect((await addonList()).find((deck) => deck.name === 'mapping_cleared')).toMatchObject({ revision: 5, columnMapping: 'ratePerMinute=Cost' });
+  // Clearing twice is harmless.
+  expect((await addonPost('import', { ...form, columnMapping: 'none', csv: sheet('0.0300') })).body).toMatchObject({ revision: 6, columnMapping: null });
+  expect((await addonPost('import', { ...form, columnMapping: 'none', csv: sheet('0.0300') })).body).toMatchObject({ revision: 7, columnMapping: null });
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+});

@@ -302,7 +302,7 @@ interface DeckRequest {
   defaultIncrements?: string;
   /**
    * The page's Column mapping field, as `rates import --map`: `prefix=Code,rate=Charge`; saved with
-   * the deck. Empty or left out: the deck's saved mapping (when the file fits it).
+   * the deck. Empty or left out: the deck's saved mapping (when the file fits it); `none`: clears it.
    */
   columnMapping?: string;
   csv: string;
@@ -364,7 +364,8 @@ function formIncrements(input: DeckRequest, saved: string | null): FormIncrement
 /** The column mapping: typed, else the saved one when the file fits it; `none` reads the file by its header names. */
 function formColumns(input: DeckRequest, saved: RateDeckColumnMapping): RateDeckColumnMapping {
   const field = typedField(input.columnMapping);
-  if (field.kind === 'typed' || field.kind === 'cleared') return formField('columnMapping', () => parseColumnMappingSpec([input.columnMapping as string], 'columnMapping'));
+  if (field.kind === 'cleared') return {};
+  if (field.kind === 'typed') return formField('columnMapping', () => parseColumnMappingSpec([field.text], 'columnMapping'));
   return fittingMapping(input.csv, saved);
 }
 
@@ -381,7 +382,7 @@ function formCsvOptions(input: DeckRequest, stored: StoredDeckSettings | null): 
  * an update of the price list must not drop the markup or the inbound rate. A new deck, or one moved
  * to another country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1,
  * else 00 and 0). A column mapping or default increments typed on the page replace the saved ones
- * (and are saved); `none` typed in Default increments clears them.
+ * (and are saved); `none` typed in either field clears it.
  */
 async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeckStoreOptions> {
   const stored = await storedDeckSettings(deps.pool, input.name);
@@ -405,7 +406,7 @@ async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeck
 /**
  * The saved mapping when the file's header has its columns (a provider's next file), else none: a
  * file of another layout (ictVoIP's, the canonical one) is read by its header names, as before a
- * mapping was kept.
+ * mapping was kept. `none` in the field clears the saved mapping for good.
  */
 function fittingMapping(csv: string, saved: RateDeckColumnMapping): RateDeckColumnMapping {
   if (Object.keys(saved).length === 0) return saved;

@@ -57,7 +57,7 @@ $_ADDONLANG['nationalPrefixHint'] = 'empty: the deck\'s own, else 1 for country 
 $_ADDONLANG['defaultIncrements'] = 'Default increments';
 $_ADDONLANG['defaultIncrementsHint'] = 'what an empty or 0 increment means, e.g. 1/1 or 60/6; empty: the deck\'s saved ones; none: clear them';
 $_ADDONLANG['columnMapping'] = 'Column mapping';
-$_ADDONLANG['columnMappingHint'] = 'empty: the deck\'s saved mapping, else the header names; e.g. prefix=Dest Code,rate=Charge';
+$_ADDONLANG['columnMappingHint'] = 'empty: the deck\'s saved mapping, else the header names; none: clear it; e.g. prefix=Dest Code,rate=Charge';
 $_ADDONLANG['csvText'] = 'CSV (paste)';
 $_ADDONLANG['csvFile'] = 'or upload a CSV file';
 $_ADDONLANG['preview'] = 'Preview';
