@@ -12,6 +12,12 @@ import type { ApiMetrics } from './metrics';
 export type ReadinessCheck = () => Promise<void>;
 
 export interface ApiDeps {
+  /**
+   * The instant that picks the running billing period of the usage views (status action, client
+   * area); the system clock when unset. A test freezes it to the instant its calls and termination
+   * are derived from, so a run across a month's end does not read two periods.
+   */
+  now?: () => Date;
   config: BridgeConfig;
   logger: Logger;
   pool: Pool;

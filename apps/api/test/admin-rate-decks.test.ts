@@ -183,3 +183,89 @@ test("the page's price cells may carry the deck's currency and a decimal comma; 
   const usd = await addonPost('preview', { name: 'comma_usd', currency: 'USD', countryCode: '49', csv });
   expect(usd.body.issues[0]).toEqual({ line: 2, column: 'Rate', message: expect.stringContaining('"0,0125 €" is priced in EUR but the deck\'s currency is USD') });
 });
+
+async function addonList(): Promise<Array<Record<string, unknown>>> {
+  const response = await fetch(`${t.url}/admin/pages/rate-decks`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return ((await response.json()) as { decks: Array<Record<string, unknown>> }).decks;
+}
+
+const incrementsOf = async (deckName: string) => {
+  const deck = await resolveRateDeck(t.api.deps.pool, deckName);
+  const entries = (await loadRateEntries(t.api.deps.pool, deck!.deckId))?.entries ?? [];
+  return entries.map((entry) => `${entry.prefix} ${entry.initialIncrement}/${entry.subsequentIncrement}`).sort();
+};
+
+test("the page's default increments are saved with the deck, shown, and reused by a re-import unless typed again", async () => {
+  // ASTPP's template writes Increment 0: its meaning is stated once, on the first import.
+  const astpp = (rate: string) => `Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,${rate},0\n4420,London,0.0120,0\n`;
+  const form = { name: 'astpp_saved', currency: 'GBP', countryCode: '44' };
+  const first = await addonPost('import', { ...form, defaultIncrements: '1/1', csv: astpp('0.0100') });
+  expect(first.status).toBe(201);
+
+  // Next month's sheet, the field left empty: read with the saved 1/1, not refused.
+  const again = await addonPost('import', { ...form, csv: astpp('0.0110') });
+  expect(again.status).toBe(201);
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 1/1', '4420 1/1']);
+  expect(first.body).toMatchObject({ revision: 1, defaultIncrements: '1/1' });
+  expect(again.body).toMatchObject({ revision: 2, defaultIncrements: '1/1' });
+  // Shown: in the deck list, and in a preview as the file will be read.
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: '1/1', columnMapping: null });
+  const preview = await addonPost('preview', { ...form, csv: astpp('0.0110') });
+  expect(preview.body).toMatchObject({ ok: true, defaultIncrements: '1/1', firstRates: [expect.objectContaining({ increments: '1/1' }), expect.anything()] });
+
+  // The same upload twice: the same rates, the same saved increments.
+  expect((await addonPost('import', { ...form, csv: astpp('0.0110') })).body).toMatchObject({ revision: 3, defaultIncrements: '1/1' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 1/1', '4420 1/1']);
+
+  // A bad value typed over the saved one: 400 naming the field, nothing stored, the saved one kept.
+  const bad = await addonPost('import', { ...form, defaultIncrements: '0/0', csv: astpp('0.0500') });
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.details).toEqual([{ path: 'body.defaultIncrements', message: 'defaultIncrements: "0/0": increments are at least 1 second' }]);
+  expect(await resolveRateDeck(t.api.deps.pool, 'astpp_saved')).toMatchObject({ revision: 3 });
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: '1/1' });
+
+  // Typed again: replaces the saved ones.
+  expect((await addonPost('import', { ...form, defaultIncrements: '60/6', csv: astpp('0.0110') })).body).toMatchObject({ revision: 4, defaultIncrements: '60/6' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 60/6', '4420 60/6']);
+  expect((await addonPost('import', { ...form, csv: astpp('0.0110') })).body).toMatchObject({ revision: 5, defaultIncrements: '60/6' });
+  expect(await incrementsOf('astpp_saved')).toEqual(['44 60/6', '4420 60/6']);
+
+  // "none" clears them: the 0 cells are refused again, as on a deck that never stated them.
+  const cleared = await addonPost('import', { ...form, defaultIncrements: 'none', csv: 'Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,0.0100,6\n' });
+  expect(cleared.body).toMatchObject({ revision: 6, defaultIncrements: null });
+  expect((await addonList()).find((deck) => deck.name === 'astpp_saved')).toMatchObject({ defaultIncrements: null });
+  const refused = await addonPost('import', { ...form, csv: astpp('0.0110') });
+  expect(refused.status).toBe(422);
+  expect(JSON.stringify(refused.body)).toContain('an empty or 0 increment is not billed as 60/60');
+});
+
+test('the page clears a saved column mapping with "none": a file that still fits it is read by its header names again', async () => {
+  // The mapping saved by mistake read the buying price (Cost) as the rate; the file still has that column.
+  const sheet = (rate: string) => `Prefix,Destination,Rate,Cost\n49,Germany,${rate},0.0200\n`;
+  const form = { name: 'mapping_cleared', currency: 'EUR', countryCode: '49' };
+  expect((await addonPost('import', { ...form, columnMapping: 'rate=Cost', csv: sheet('0.0300') })).status).toBe(201);
+  expect((await addonPost('import', { ...form, csv: sheet('0.0300') })).status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.020000' });
+
+  const cleared = await addonPost('import', { ...form, columnMapping: 'NONE', csv: sheet('0.0300') });
+  expect(cleared.status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+  // Cleared for good: the next file, the field left empty, is read by its header names too.
+  expect((await addonPost('import', { ...form, csv: sheet('0.0310') })).status).toBe(201);
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.031000' });
+  const { rows } = await t.api.deps.pool.query<{ column_mapping: unknown }>('SELECT column_mapping FROM rate_decks WHERE name = $1', ['mapping_cleared']);
+  expect(rows[0]?.column_mapping).toBeNull();
+  expect(cleared.body).toMatchObject({ revision: 3, columnMapping: null });
+  expect((await addonList()).find((deck) => deck.name === 'mapping_cleared')).toMatchObject({ revision: 4, columnMapping: null });
+
+  // Typed again: saved and shown; a bad mapping is 400 naming the field and keeps the saved one.
+  expect((await addonPost('import', { ...form, columnMapping: 'rate=Cost', csv: sheet('0.0300') })).body).toMatchObject({ revision: 5, columnMapping: 'ratePerMinute=Cost' });
+  const bad = await addonPost('import', { ...form, columnMapping: 'none,prefix', csv: sheet('0.0300') });
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.details[0].path).toBe('body.columnMapping');
+  expect((await addonList()).find((deck) => deck.name === 'mapping_cleared')).toMatchObject({ revision: 5, columnMapping: 'ratePerMinute=Cost' });
+  // Clearing twice is harmless.
+  expect((await addonPost('import', { ...form, columnMapping: 'none', csv: sheet('0.0300') })).body).toMatchObject({ revision: 6, columnMapping: null });
+  expect((await addonPost('import', { ...form, columnMapping: 'none', csv: sheet('0.0300') })).body).toMatchObject({ revision: 7, columnMapping: null });
+  expect(await priceOf('mapping_cleared', '+49301234567')).toEqual({ prefix: '49', rate: '0.030000' });
+});

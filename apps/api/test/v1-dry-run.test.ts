@@ -1,4 +1,5 @@
 import { MASKED_VALUE } from '@ictvoip/fusionpbx';
+import { withServiceLock } from '@ictvoip/store';
 import { startBridge, type Bridge } from '../../worker/test/harness';
 import { V1_ROUTES } from '../src/routes/v1';
 import { call, createKey, createTenant, type Reply } from './v1-helpers';
@@ -245,6 +246,19 @@ describe('gateways', () => {
     expect(second.status).toBe(201);
     expect((await sameRefusal('POST', base(), keyA, { name: 'third', proxy: 'sip.third.example', register: false }, 409)).body.error.code).toBe('QUOTA_EXCEEDED');
   });
+});
+
+describe('a tenant being provisioned', () => {
+  it('answers 503 TENANT_BUSY with Retry-After while the service lock is held elsewhere, and writes nothing', async () => {
+    const remove = () => dryRun('DELETE', `/v1/tenants/${A}/extensions/102`, keyA);
+    // The lock held from the test's own connection, as a worker applying the tenant's event holds it.
+    const busy = await withServiceLock(bridge.api!.deps.pool, A, remove);
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('2');
+    expect(busy.body).toMatchObject({ error: { code: 'TENANT_BUSY' } });
+    // Free again: the same request is answered.
+    expect((await remove()).body).toMatchObject({ dryRun: true, outcome: 'deleted' });
+  }, 60_000);
 });
 
 describe('tenant isolation and access', () => {

@@ -223,6 +223,25 @@ describe('POST /webhooks/whmcs — repeats', () => {
     expect(row.payload.plan.maxExtensions).toBe(3);
   });
 
+  it('refuses to queue a redelivered row whose stored action no job serves (ACTION_UNSERVED), and leaves it received', async () => {
+    // A row left `received` (its first enqueue failed) by a bridge version with an action this one has
+    // no job for: a redelivery must not queue a job nobody takes, nor mark the row queued.
+    const event = buildEvent();
+    const body = JSON.stringify(event);
+    expect((await postWebhook(t.url, body)).status).toBe(202);
+    const before = await t.api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed']);
+    await t.api.deps.pool.query("UPDATE webhook_inbox SET status = 'received', action = 'tenant-rename' WHERE event_id = $1", [event.eventId]);
+    const again = await postWebhook(t.url, body);
+    expect(again.status).toBe(500);
+    expect(again.body).toMatchObject({ error: { code: 'ACTION_UNSERVED', message: 'no job serves action tenant-rename' } });
+    expect(await inboxRows(event.eventId as string)).toEqual([expect.objectContaining({ status: 'received', action: 'tenant-rename' })]);
+    const after = await t.api.deps.queues.provisioning.getJobs(['waiting', 'active', 'delayed']);
+    expect(after.filter((job) => job.data.eventId === event.eventId)).toHaveLength(before.filter((job) => job.data.eventId === event.eventId).length);
+    // The same again: the same refusal, nothing queued.
+    expect((await postWebhook(t.url, body)).body).toMatchObject({ error: { code: 'ACTION_UNSERVED' } });
+    expect(await inboxRows(event.eventId as string)).toEqual([expect.objectContaining({ status: 'received' })]);
+  });
+
   it('keeps one row and one job when many copies arrive at once', async () => {
     const event = JSON.stringify(buildEvent());
     const replies = await Promise.all(Array.from({ length: 10 }, () => postWebhook(t.url, event)));

@@ -95,6 +95,26 @@ describe('an ictVoIP tariff', () => {
     expect((await cli('rates', 'show', '+4930123456', '--deck', 'carrier', '--json')).json).toMatchObject({ rate: { ratePerMinute: '0.025000' } });
   });
 
+  it('saves --default-increments with the deck: the next ASTPP sheet (Increment 0) imports without them; none clears them', async () => {
+    const sheet = join(dir, 'astpp.csv');
+    writeFileSync(sheet, 'Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,0.0100,0\n');
+    const deck = ['--name', 'astpp_cli', '--currency', 'GBP', '--country-code', '44', '--json'];
+    expect((await cli('rates', 'import', sheet, ...deck, '--default-increments', '1/1')).code).toBe(0);
+    expect((await deckRow('astpp_cli')).default_increments).toBe('1/1');
+    const again = await cli('rates', 'import', sheet, ...deck);
+    expect(again.code).toBe(0);
+    expect(again.json).toMatchObject({ stored: true, revision: 2 });
+    expect((await cli('rates', 'show', '+442079460000', '--deck', 'astpp_cli', '--json')).json).toMatchObject({ rate: { increments: '1/1' } });
+    // none: cleared, and the 0 cells are refused again.
+    writeFileSync(join(dir, 'astpp-6.csv'), 'Code,Destination,Per Minute Cost,Increment\n44,United Kingdom,0.0100,6\n');
+    expect((await cli('rates', 'import', join(dir, 'astpp-6.csv'), ...deck, '--default-increments', 'none')).code).toBe(0);
+    expect((await deckRow('astpp_cli')).default_increments).toBeNull();
+    const refused = await cli('rates', 'import', sheet, ...deck);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain('an empty or 0 increment is not billed as 60/60');
+    expect(await deckRow('astpp_cli')).toMatchObject({ revision: 3, default_increments: null });
+  });
+
   it('sets the country code, trunk prefix, exit codes, markup and inbound rate from the CLI (ictVoIP’s package settings)', async () => {
     // As an operator types it: each package setting one flag.
     const packageFlags = '--country-code 44 --national-prefix 0 --exit-code 00,0011 --markup-percent 10 --inbound-rate 0.005 --inbound-increment 60/6';

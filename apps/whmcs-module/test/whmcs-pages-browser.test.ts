@@ -243,7 +243,19 @@ test("addon: an ASTPP sheet (Increment 0, its own headers) uploaded as Excel's U
     { prefix: '44', destination: 'United Kingdom', rate: '0.012500', increments: '1/1' },
     { prefix: '4420', destination: 'London', rate: '0.020000', increments: '1/1' },
   ]);
+  // Saved with the deck and shown in its row: next month's sheet imports with both fields left empty.
+  const row = again.page.locator('#ictvoip-decks tr', { hasText: 'browser-astpp' });
+  expect(await row.locator('.ictvoip-saved-increments').innerText()).toBe('1/1');
+  expect(await row.locator('.ictvoip-saved-mapping').innerText()).toBe('prefix=Dest Code,ratePerMinute=Charge');
   await finish(again, 'addon-rate-deck-unicode-text');
+  const next = await open(`${pages.phpUrl}/admin/addonmodules.php?module=ictvoip&page=ratedecks`);
+  await next.page.fill('#deck-name', 'browser-astpp');
+  await next.page.fill('#deck-currency', 'GBP');
+  await next.page.fill('#deck-cc', '44');
+  await next.page.setInputFiles('#deck-file', unicodeText);
+  await Promise.all([next.page.waitForNavigation(), next.page.click('#ictvoip-import')]);
+  expect(await next.page.locator('#ictvoip-notice').innerText()).toContain('Deck browser-astpp: revision 2, 2 rates stored.');
+  await finish(next, 'addon-rate-deck-saved-settings');
 });
 
 test("addon: a period's billing batches with the WHMCS invoice link; servers and registration alerts", async () => {

@@ -32,6 +32,10 @@ beforeAll(async () => {
   await kit.bridge.startApi();
 }, 30000);
 
+afterEach(() => {
+  delete kit.bridge.api!.deps.now;
+});
+
 afterAll(async () => {
   await kit.close();
 });
@@ -81,6 +85,17 @@ async function usageViews(serviceId: number, clientId: number): Promise<UsageVie
 /** The scheduled close as it runs at `at`, and every push it enqueued run to its end. */
 const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 
+/**
+ * The one instant a test derives its period, its call's start, the termination and the usage views'
+ * running period from: read from the clock once (a second ahead, so the call starts after the service
+ * was created) and frozen for the API's views, so a run across a month's end never reads two periods.
+ */
+function frozenInstant(): Date {
+  const at = new Date(Date.now() + 1000);
+  kit.bridge.api!.deps.now = () => at;
+  return at;
+}
+
 const pendingMicro = async (serviceId: number) =>
   (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
 
@@ -89,7 +104,8 @@ describe("a terminated service's pending adjustments", () => {
     const serviceId = 4311;
     const { client, tenant } = await createdThroughWebhook(serviceId);
     const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
-    const period = periodOf(new Date(), 'UTC');
+    const at = frozenInstant();
+    const period = periodOf(at, 'UTC');
     // Last month's bill is made (pushed) already, as for any service that was billed before.
     await insertAdjustment(kit.deps.pool, {
       adjustmentId: `m-${serviceId}-1`,
@@ -112,7 +128,7 @@ describe("a terminated service's pending adjustments", () => {
       sourcePeriod: null,
       description: 'goodwill',
     });
-    await kit.insertCdr(tenant, { start: new Date(Date.now() + 1000).toISOString(), billsec: 125 });
+    await kit.insertCdr(tenant, { start: at.toISOString(), billsec: 125 });
     await syncTenantCdrs(kit.deps, serviceId);
     const terminate = event(serviceId, client.id, 'terminate');
     expect((await send(terminate)).body.result).toBe('success');
@@ -122,7 +138,7 @@ describe("a terminated service's pending adjustments", () => {
     // The final bill will take the pending credit: the views show it on the termination period's bill.
     const whilePending = { period, amount: '0.041100', adjustments: '-0.030000', total: '0.011100' };
     expect(await usageViews(serviceId, client.id)).toEqual([whilePending, whilePending, whilePending]);
-    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: at });
     const finalId = batchIdFor(serviceId, period);
     const final = (await getBatch(kit.deps.pool, finalId))!;
     expect(final).toMatchObject({ callCount: 1, adjustmentTotal: '-0.030000', total: '0.011100', lineAmount: '0.01' });
@@ -142,7 +158,7 @@ describe("a terminated service's pending adjustments", () => {
     // The running period's views show the final bill as made, without the re-rating its bill does not take.
     expect(await usageViews(serviceId, client.id)).toEqual([whilePending, whilePending, whilePending]);
     const rule = billing();
-    expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, new Date(), rule)).toBe(nextPeriod(period));
+    expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, at, rule)).toBe(nextPeriod(period));
     // In the first hours of the next period too (its close delay not over: the final bill's period is then the "next" one to close).
     expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, new Date(monthStart(nextPeriod(period)).getTime() + 1000), rule)).toBe(nextPeriod(period));
 
@@ -179,9 +195,10 @@ describe("a terminated service's pending adjustments", () => {
           CREDIT_LEFT_ACTION,
         ])
       ).rows.map((row) => row.detail);
-    const period = periodOf(new Date(), 'UTC');
+    const at = frozenInstant();
+    const period = periodOf(at, 'UTC');
     // 10 min to Germany at 0.021 = 0.21, and a goodwill credit of 0.50 pending: the final bill comes to −0.29.
-    await kit.insertCdr(tenant, { start: new Date(Date.now() + 1000).toISOString(), billsec: 600, destination: '0114930123456' });
+    await kit.insertCdr(tenant, { start: at.toISOString(), billsec: 600, destination: '0114930123456' });
     await syncTenantCdrs(kit.deps, serviceId);
     await insertAdjustment(kit.deps.pool, {
       adjustmentId: `m-${serviceId}-1`,
@@ -199,7 +216,7 @@ describe("a terminated service's pending adjustments", () => {
     // bill, carried. Not reported: the final bill's calls take it.
     expect(await pushBillingBatch(kit.deps, serviceId, previousPeriod(period))).toMatchObject({ outcome: 'zero' });
     expect(await creditsLeft()).toEqual([]);
-    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: at });
     const finalId = batchIdFor(serviceId, period);
     expect(await getBatch(kit.deps.pool, finalId)).toMatchObject({ state: 'zero', callCount: 1, total: '-0.290000' });
     expect(items()).toHaveLength(0);
@@ -261,7 +278,8 @@ describe("a terminated service's pending adjustments", () => {
   test('a terminated service that never made a call: its credit is reported and settled like any other', async () => {
     const serviceId = 4314;
     const { client } = await createdThroughWebhook(serviceId);
-    const period = periodOf(new Date(), 'UTC');
+    const at = frozenInstant();
+    const period = periodOf(at, 'UTC');
     await insertAdjustment(kit.deps.pool, {
       adjustmentId: `m-${serviceId}-1`,
       serviceId,
@@ -274,7 +292,7 @@ describe("a terminated service's pending adjustments", () => {
     const terminate = event(serviceId, client.id, 'terminate');
     expect((await send(terminate)).body.result).toBe('success');
     await (await kit.deps.queues.billing.getJob(finalBillJobId(serviceId, terminate.eventId as string)))!.remove();
-    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: at });
     // No call, so no CDR cursor: nothing is left to read, the credit is final.
     expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'zero', callCount: 0, total: '-5.000000' });
     const reported = await kit.deps.pool.query('SELECT detail FROM audit_log WHERE service_id = $1 AND action = $2', [serviceId, CREDIT_LEFT_ACTION]);
@@ -289,13 +307,14 @@ describe("a terminated service's pending adjustments", () => {
     const serviceId = 4313;
     const { client, tenant } = await createdThroughWebhook(serviceId);
     const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id);
-    const period = periodOf(new Date(), 'UTC');
-    await kit.insertCdr(tenant, { start: new Date(Date.now() + 1000).toISOString(), billsec: 60, destination: '0114930123456' });
+    const at = frozenInstant();
+    const period = periodOf(at, 'UTC');
+    await kit.insertCdr(tenant, { start: at.toISOString(), billsec: 60, destination: '0114930123456' });
     await syncTenantCdrs(kit.deps, serviceId);
     const terminate = event(serviceId, client.id, 'terminate');
     expect((await send(terminate)).body.result).toBe('success');
     await (await kit.deps.queues.billing.getJob(finalBillJobId(serviceId, terminate.eventId as string)))!.remove();
-    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: new Date() });
+    await runFinalBill(kit.deps, serviceId, period, { terminatedAt: at });
     expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'pushed', callCount: 1 });
     await insertAdjustment(kit.deps.pool, {
       adjustmentId: `m-${serviceId}-late`,
@@ -307,12 +326,14 @@ describe("a terminated service's pending adjustments", () => {
       description: 'late fee',
     });
     const ended = previousPeriod(period);
-    expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, new Date(), billing())).toBe(ended);
-    await closeAt(new Date());
+    expect(await pendingAdjustmentsPeriod(kit.deps.pool, serviceId, at, billing())).toBe(ended);
+    // The ended period's close is due once its delay is over (a run in the month's first seconds closes as it would then).
+    const dueAt = new Date(Math.max(at.getTime(), monthStart(period).getTime() + (DELAY_SECONDS + 1) * 1000));
+    await closeAt(dueAt);
     // The late fee, and the final bill's remainder (1 min to Germany at 0.021 invoiced as 0.02) with it.
     expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, ended))).toMatchObject({ state: 'pushed', callCount: 0, adjustmentTotal: '1.001000', lineAmount: '1.00' });
     expect(items().map((item) => item.amount)).toEqual(['0.02', '1.00']);
-    await closeAt(new Date());
+    await closeAt(dueAt);
     expect(items()).toHaveLength(2);
   }, 60000);
 });

@@ -10,7 +10,7 @@ export { importRateDeckCsv, assertRateDeckImported, type RateDeckImportOptions, 
 // The date form of the deck's effective-from column, for the flags that set or pick dates (UTC unless an offset is given).
 export { parseDate as parseRateDeckDate } from './deck/values';
 export { decodeRateDeckBytes, RateDeckEncodingError } from './deck/encoding';
-export { parseColumnMappingSpec, RateDeckMappingError } from './deck/mapping-spec';
+export { columnMappingSpec, parseColumnMappingSpec, RateDeckMappingError } from './deck/mapping-spec';
 export { CANONICAL_HEADER, CLI_MAPPING_ADVICE, type MappingAdvice, type RateDeckColumnMapping, type RateDeckField, type RateDeckLayout } from './deck/columns';
 export * from './markup';
 export * from './rate-table';

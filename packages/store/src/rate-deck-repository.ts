@@ -131,6 +131,17 @@ function savedMapping(mapping: RateDeckColumnMapping | undefined): string | null
   return mapping && Object.keys(mapping).length > 0 ? JSON.stringify(mapping) : null;
 }
 
+/** The default increments an import stated, as `initial/subsequent`, kept with the deck for its next import; null when none. */
+function savedIncrements(increments: { readonly initial: number; readonly subsequent: number } | undefined): string | null {
+  return increments ? `${increments.initial}/${increments.subsequent}` : null;
+}
+
+/** The default increments saved with a deck by its last import (`1/1`), or null when none were stated or there is no such deck. */
+export async function savedDefaultIncrements(db: Pool | PoolClient, name: string): Promise<string | null> {
+  const { rows } = await db.query<{ default_increments: string | null }>('SELECT default_increments FROM rate_decks WHERE name = $1', [name]);
+  return rows[0]?.default_increments ?? null;
+}
+
 /** The column mapping saved with a deck by its last import (none: an empty mapping). */
 export async function savedColumnMapping(db: Pool | PoolClient, name: string): Promise<RateDeckColumnMapping> {
   const { rows } = await db.query<{ column_mapping: RateDeckColumnMapping | null }>('SELECT column_mapping FROM rate_decks WHERE name = $1', [name]);
@@ -146,12 +157,16 @@ export interface StoredDeckSettings {
   markup: Markup;
   inbound: Required<DeckInboundRate> | null;
   columnMapping: RateDeckColumnMapping;
+  /** What the deck's empty or 0 increment cells meant at its last import (`1/1`), or null when none were stated. */
+  defaultIncrements: string | null;
 }
 
-async function deckRowByName(db: Pool | PoolClient, name: string): Promise<(DeckRow & { column_mapping: RateDeckColumnMapping | null }) | null> {
-  const { rows } = await db.query<DeckRow & { column_mapping: RateDeckColumnMapping | null }>(
+type SavedDeckRow = DeckRow & { column_mapping: RateDeckColumnMapping | null; default_increments: string | null };
+
+async function deckRowByName(db: Pool | PoolClient, name: string): Promise<SavedDeckRow | null> {
+  const { rows } = await db.query<SavedDeckRow>(
     `SELECT deck_id, name, currency, revision, country_code, national_prefix, international_prefixes, bare_numbers, markup_percent,
-       markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping
+       markup_per_minute, markup_per_call, inbound_rate_per_minute, inbound_increments, column_mapping, default_increments
      FROM rate_decks WHERE name = $1`,
     [name],
   );
@@ -177,6 +192,7 @@ export async function storedDeckSettings(db: Pool | PoolClient, name: string): P
     markup: ref.markup,
     inbound: ref.inbound,
     columnMapping: row.column_mapping ?? {},
+    defaultIncrements: row.default_increments,
   };
 }
 
@@ -218,14 +234,14 @@ async function saveDeck(
   const previousCurrency = previous.rows[0]?.currency ?? null;
   const { rows } = await client.query<{ deck_id: string; revision: number }>(
     `INSERT INTO rate_decks (name, currency, country_code, national_prefix, international_prefixes, bare_numbers,
-       markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping, inbound_rate_per_minute, inbound_increments)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       markup_percent, markup_per_minute, markup_per_call, entry_count, column_mapping, inbound_rate_per_minute, inbound_increments, default_increments)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
      ON CONFLICT (name) DO UPDATE SET
        currency = EXCLUDED.currency, country_code = EXCLUDED.country_code, national_prefix = EXCLUDED.national_prefix,
        international_prefixes = EXCLUDED.international_prefixes, bare_numbers = EXCLUDED.bare_numbers,
        markup_percent = EXCLUDED.markup_percent, markup_per_minute = EXCLUDED.markup_per_minute,
        markup_per_call = EXCLUDED.markup_per_call, entry_count = EXCLUDED.entry_count,
-       column_mapping = EXCLUDED.column_mapping,
+       column_mapping = EXCLUDED.column_mapping, default_increments = EXCLUDED.default_increments,
        inbound_rate_per_minute = EXCLUDED.inbound_rate_per_minute, inbound_increments = EXCLUDED.inbound_increments,
        revision = rate_decks.revision + 1, updated_at = now()
      RETURNING deck_id, revision`,
@@ -243,6 +259,7 @@ async function saveDeck(
       savedMapping(options.csv?.columns),
       inboundRate,
       inboundIncrements,
+      savedIncrements(options.csv?.defaultIncrements),
     ],
   );
   const deckId = Number(rows[0]?.deck_id);

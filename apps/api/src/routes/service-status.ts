@@ -40,7 +40,7 @@ export interface ServiceStatusReply {
 export async function usageOf(deps: ApiDeps, serviceId: number, plan: Record<string, unknown> | undefined, named?: string): Promise<Usage> {
   const includedMinutes = plan?.includedMinutes;
   // The period running now: a calendar month, or the service's own cycle period (BILLING_PERIODS=service).
-  const now = new Date();
+  const now = deps.now?.() ?? new Date();
   const period = named ?? (await servicePeriodsOf(deps.pool, serviceId, deps.config.billing))(now);
   const totals = await chargeTotals(deps.pool, serviceId, period);
   // A prepaid service's calls go on prepaid invoices, never in the close's batch: counted as the close counts them.

@@ -34,6 +34,7 @@ import {
   resolveRateDeck,
   RateDeckStoreError,
   savedColumnMapping,
+  savedDefaultIncrements,
   storedDeckSettings,
   type RateDeckImportPreview,
   type RateDeckStoreOptions,
@@ -188,7 +189,8 @@ function inboundOption(options: ImportOptions): Pick<RateDeckStoreOptions, 'inbo
  * would overbill per-second routes.
  */
 function stated(text: string | undefined): { defaultIncrements?: { initial: number; subsequent: number } } {
-  if (text === undefined) return {};
+  // `none`: no stated meaning, and the deck's saved one is not used (cleared by the import).
+  if (text === undefined || text.trim().toLowerCase() === 'none') return {};
   try {
     return { defaultIncrements: parseIncrements(text, '--default-increments') };
   } catch (error) {
@@ -249,15 +251,26 @@ function checkedOptions(options: ImportOptions): { store: RateDeckStoreOptions |
   return { store: storing ? store : null, csv };
 }
 
-/** No --map and no --format: the mapping saved with the deck by its last import, if any. */
-async function withSavedMapping(options: ImportOptions, csv: ReturnType<typeof checkedOptions>['csv']): Promise<ReturnType<typeof checkedOptions>['csv']> {
-  if (!options.name || options.map?.length || options.format) return csv;
+/**
+ * What the deck's last import saved, for what this one does not state: the column mapping (no --map
+ * and no --format) and the default increments (no --default-increments; `none` clears them).
+ */
+async function withSavedSettings(options: ImportOptions, csv: ReturnType<typeof checkedOptions>['csv']): Promise<ReturnType<typeof checkedOptions>['csv']> {
+  const reuseMapping = !options.map?.length && !options.format;
+  const reuseIncrements = options.defaultIncrements === undefined;
+  if (!options.name || (!reuseMapping && !reuseIncrements)) return csv;
   const pool = createPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
-    const saved = await savedColumnMapping(pool, options.name);
-    if (Object.keys(saved).length > 0) progress(options, `using the column mapping saved with deck ${options.name}: ${JSON.stringify(saved)}`);
-    return { ...csv, columns: saved };
+    const mapping = reuseMapping ? await savedColumnMapping(pool, options.name) : null;
+    if (mapping && Object.keys(mapping).length > 0) progress(options, `using the column mapping saved with deck ${options.name}: ${JSON.stringify(mapping)}`);
+    const increments = reuseIncrements ? await savedDefaultIncrements(pool, options.name) : null;
+    if (increments) progress(options, `using the default increments saved with deck ${options.name}: ${increments}`);
+    return {
+      ...csv,
+      ...(mapping ? { columns: mapping } : {}),
+      ...(increments ? { defaultIncrements: parseIncrements(increments, 'rate_decks.default_increments') } : {}),
+    };
   } finally {
     await pool.end();
   }
@@ -265,7 +278,7 @@ async function withSavedMapping(options: ImportOptions, csv: ReturnType<typeof c
 
 async function importAction(file: string, options: ImportOptions): Promise<void> {
   const checked = checkedOptions(options);
-  const csv = await withSavedMapping(options, checked.csv);
+  const csv = await withSavedSettings(options, checked.csv);
   const store = checked.store ? { ...checked.store, csv } : null;
   const text = readCsv(file);
   progress(options, `validating ${file} (${text.split('\n').length} lines)`);
@@ -495,7 +508,7 @@ export function ratesCommand(): Command {
     .option('--effective-from <iso-date>', 'effective-from of rates whose line gives none, UTC unless an offset is given (default 1970-01-01)')
     .option(
       '--default-increments <seconds>',
-      'what an empty or 0 increment cell means in this sheet, as its provider documents it: 1/1 (per second), 60/6 or 6; without it such a line is refused (never a guessed 60/60)',
+      'what an empty or 0 increment cell means in this sheet, as its provider documents it: 1/1 (per second), 60/6 or 6; saved with the deck and reused by its next import without the flag (none: clear them); without any such a line is refused (never a guessed 60/60)',
     )
     .option('--validate-only', 'check the file, store nothing')
     .option('--dry-run', 'check the file and options like a real import and compare with the stored deck (added, replaced, removed rates); store nothing')

@@ -51,3 +51,12 @@ export function parseColumnMappingSpec(specs: readonly string[], label: string):
   }
   return mapping;
 }
+
+/** A saved mapping as the operator types it (`prefix=Code,ratePerMinute=Charge`), fields in one order; `parseColumnMappingSpec` reads it back. */
+export function columnMappingSpec(mapping: RateDeckColumnMapping): string {
+  const fields = [...new Set(Object.values(MAP_FIELDS))];
+  return fields
+    .filter((field) => typeof mapping[field] === 'string')
+    .map((field) => `${field}=${mapping[field] as string}`)
+    .join(',');
+}

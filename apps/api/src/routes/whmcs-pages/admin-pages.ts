@@ -3,6 +3,7 @@ import Joi from 'joi';
 import type { Job } from 'bullmq';
 import { latestCompletedJob, MAINTENANCE_JOBS, QUEUE_NAMES, retryRefusal, type QueueName } from '@ictvoip/queue';
 import {
+  columnMappingSpec,
   formatMoney,
   importRateDeckCsv,
   markUp,
@@ -28,6 +29,7 @@ import {
   RateDeckStoreError,
   storedDeckSettings,
   type RateDeckStoreOptions,
+  type StoredDeckSettings,
 } from '@ictvoip/store';
 import { requireAdminToken } from '../../admin-auth';
 import type { ApiDeps } from '../../deps';
@@ -293,9 +295,15 @@ interface DeckRequest {
   currency: string;
   countryCode: string;
   nationalPrefix?: string;
-  /** What the sheet's empty or 0 increment cells mean, as `rates import --default-increments`: `1/1`, `60/6`, `6`. */
+  /**
+   * What the sheet's empty or 0 increment cells mean, as `rates import --default-increments`: `1/1`,
+   * `60/6`, `6`; saved with the deck. Empty or left out: the deck's saved ones; `none`: clears them.
+   */
   defaultIncrements?: string;
-  /** The page's Column mapping field, as `rates import --map`: `prefix=Code,rate=Charge`; saved with the deck. */
+  /**
+   * The page's Column mapping field, as `rates import --map`: `prefix=Code,rate=Charge`; saved with
+   * the deck. Empty or left out: the deck's saved mapping (when the file fits it); `none`: clears it.
+   */
   columnMapping?: string;
   csv: string;
 }
@@ -317,6 +325,9 @@ const deckSchema = Joi.object<DeckRequest>({
   csv: Joi.string().min(1).required(),
 });
 
+/** Typed in a saved setting's field: forget the saved value (the page has no other way back to the header names). */
+const CLEARED = 'none';
+
 /** The page's user has no shell: a refused header tells them to use the page's field, not `--map`. */
 export const PAGE_MAPPING_ADVICE: MappingAdvice = (spec) => `enter ${spec} in the Column mapping field`;
 
@@ -331,22 +342,47 @@ function formField<T>(field: keyof DeckRequest, parse: () => T): T {
   }
 }
 
-/** The CSV options the form states: the default increments and the column mapping (else the saved one, when it fits the file). */
-function formCsvOptions(input: DeckRequest, saved: RateDeckColumnMapping): NonNullable<RateDeckStoreOptions['csv']> {
-  const stated = input.defaultIncrements?.trim()
-    ? { defaultIncrements: formField('defaultIncrements', () => parseIncrements(input.defaultIncrements as string, 'defaultIncrements')) }
-    : {};
-  const typed = input.columnMapping?.trim() ? formField('columnMapping', () => parseColumnMappingSpec([input.columnMapping as string], 'columnMapping')) : null;
-  return { columns: typed ?? fittingMapping(input.csv, saved), ...stated, mappingAdvice: PAGE_MAPPING_ADVICE };
+/** What the form's field says: nothing typed (keep the saved value), `none` (clear it), or the text typed. */
+function typedField(text: string | undefined): { kind: 'saved' } | { kind: 'cleared' } | { kind: 'typed'; text: string } {
+  const trimmed = text?.trim() ?? '';
+  if (trimmed === '') return { kind: 'saved' };
+  if (trimmed.toLowerCase() === CLEARED) return { kind: 'cleared' };
+  return { kind: 'typed', text: trimmed };
+}
+
+type FormIncrements = { defaultIncrements?: { initial: number; subsequent: number } };
+
+/** The stated increments: typed, else the deck's saved ones (ASTPP's 0 increments re-import as they did), none when cleared. */
+function formIncrements(input: DeckRequest, saved: string | null): FormIncrements {
+  const field = typedField(input.defaultIncrements);
+  if (field.kind === 'cleared') return {};
+  if (field.kind === 'typed') return { defaultIncrements: formField('defaultIncrements', () => parseIncrements(field.text, 'defaultIncrements')) };
+  // Saved by an earlier import, so parsed before; a bad one here is the database's fault, not the form's.
+  return saved === null ? {} : { defaultIncrements: parseIncrements(saved, 'rate_decks.default_increments') };
+}
+
+/** The column mapping: typed, else the saved one when the file fits it; `none` reads the file by its header names. */
+function formColumns(input: DeckRequest, saved: RateDeckColumnMapping): RateDeckColumnMapping {
+  const field = typedField(input.columnMapping);
+  if (field.kind === 'cleared') return {};
+  if (field.kind === 'typed') return formField('columnMapping', () => parseColumnMappingSpec([field.text], 'columnMapping'));
+  return fittingMapping(input.csv, saved);
+}
+
+/** The CSV options the form states: the default increments and the column mapping, each typed, saved or cleared. */
+function formCsvOptions(input: DeckRequest, stored: StoredDeckSettings | null): NonNullable<RateDeckStoreOptions['csv']> {
+  const increments = formIncrements(input, stored?.defaultIncrements ?? null);
+  return { columns: formColumns(input, stored?.columnMapping ?? {}), ...increments, mappingAdvice: PAGE_MAPPING_ADVICE };
 }
 
 /**
  * The page states a deck's currency, country code and national prefix only. A re-import keeps the
- * rest as the deck has it (markup, inbound rate, exit codes, the saved column mapping), as
- * `rates import` without those flags would not: the page has no field for them, and an update of
- * the price list must not drop the markup or the inbound rate. A new deck, or one moved to another
- * country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1, else 00 and 0).
- * A column mapping typed on the page replaces the saved one (and is saved, as `--map` is).
+ * rest as the deck has it (markup, inbound rate, exit codes, the saved column mapping and default
+ * increments), as `rates import` without those flags would not: the page has no field for them, and
+ * an update of the price list must not drop the markup or the inbound rate. A new deck, or one moved
+ * to another country, gets the CLI's defaults (exit code 011 and trunk prefix 1 for country code 1,
+ * else 00 and 0). A column mapping or default increments typed on the page replace the saved ones
+ * (and are saved); `none` typed in either field clears it.
  */
 async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeckStoreOptions> {
   const stored = await storedDeckSettings(deps.pool, input.name);
@@ -363,14 +399,14 @@ async function storeOptions(deps: ApiDeps, input: DeckRequest): Promise<RateDeck
     numberingPlan,
     ...(stored ? { markup: stored.markup } : {}),
     ...(stored?.inbound ? { inbound: stored.inbound } : {}),
-    csv: formCsvOptions(input, stored?.columnMapping ?? {}),
+    csv: formCsvOptions(input, stored),
   };
 }
 
 /**
- * The saved mapping when the file's header has its columns (a provider's next file), else none: the
- * page cannot clear a mapping, so a file of another layout (ictVoIP's, the canonical one) is read by
- * its header names, as before a mapping was kept.
+ * The saved mapping when the file's header has its columns (a provider's next file), else none: a
+ * file of another layout (ictVoIP's, the canonical one) is read by its header names, as before a
+ * mapping was kept. `none` in the field clears the saved mapping for good.
  */
 function fittingMapping(csv: string, saved: RateDeckColumnMapping): RateDeckColumnMapping {
   if (Object.keys(saved).length === 0) return saved;
@@ -395,12 +431,21 @@ const entryView = (entry: RateEntry) => ({
   line: entry.sourceLine ?? null,
 });
 
+/** The default increments and column mapping the import reads the file with (and saves), typed or saved: null when none. */
+function usedCsvView(options: RateDeckStoreOptions) {
+  const increments = options.csv?.defaultIncrements;
+  const mapping = columnMappingSpec(options.csv?.columns ?? {});
+  return { defaultIncrements: increments ? `${increments.initial}/${increments.subsequent}` : null, columnMapping: mapping === '' ? null : mapping };
+}
+
 async function previewDeck(deps: ApiDeps, input: DeckRequest) {
-  const preview = await previewRateDeckImport(deps.pool, input.name, input.csv, await storeOptions(deps, input));
+  const options = await storeOptions(deps, input);
+  const preview = await previewRateDeckImport(deps.pool, input.name, input.csv, options);
   const { report } = preview;
   return {
     ok: preview.ok,
     deck: input.name,
+    ...usedCsvView(options),
     firstLines: input.csv.split(/\r?\n/).slice(0, PREVIEW_LINES),
     firstRates: report.entries.slice(0, PREVIEW_LINES).map(entryView),
     dataLines: report.dataLines,
@@ -431,7 +476,8 @@ async function deckOrStoreError<T>(work: () => Promise<T>): Promise<T> {
 
 async function importDeck(deps: ApiDeps, req: Request) {
   const input = validated(deckSchema, req.body, 'body');
-  const stored = await deckOrStoreError(async () => importRateDeck(deps.pool, input.name, input.csv, await storeOptions(deps, input)));
+  const options = await storeOptions(deps, input);
+  const stored = await deckOrStoreError(() => importRateDeck(deps.pool, input.name, input.csv, options));
   if (!stored.ok) {
     const preview = await deckOrStoreError(() => previewDeck(deps, input));
     await auditAction(deps, req, 'admin.rate-deck.import', { deck: input.name, stored: false, rejectedLines: stored.report.rejectedLines, currency: input.currency });
@@ -451,13 +497,33 @@ async function importDeck(deps: ApiDeps, req: Request) {
     entryCount: stored.entryCount,
     keptEarlier: stored.keptEarlier,
     keptUntil: stored.keptUntil?.toISOString() ?? null,
+    ...usedCsvView(options),
     ...warningsView(stored.report.warnings),
   };
 }
 
+interface SavedCsvRow {
+  default_increments: string | null;
+  column_mapping: RateDeckColumnMapping | null;
+}
+interface ListedDeckRow extends SavedCsvRow {
+  name: string;
+  currency: string;
+  country_code: string;
+  revision: number;
+  entry_count: number;
+  updated_at: Date;
+}
+
+/** What a re-import on the page reuses unless the field is typed: shown as the field takes it (null: none saved). */
+const savedCsvView = (row: SavedCsvRow) => {
+  const mapping = row.column_mapping ? columnMappingSpec(row.column_mapping) : '';
+  return { defaultIncrements: row.default_increments, columnMapping: mapping === '' ? null : mapping };
+};
+
 async function listDecks(deps: ApiDeps) {
-  const { rows } = await deps.pool.query<{ name: string; currency: string; country_code: string; revision: number; entry_count: number; updated_at: Date }>(
-    'SELECT name, currency, country_code, revision, entry_count, updated_at FROM rate_decks ORDER BY name',
+  const { rows } = await deps.pool.query<ListedDeckRow>(
+    'SELECT name, currency, country_code, revision, entry_count, updated_at, default_increments, column_mapping FROM rate_decks ORDER BY name',
   );
   return rows.map((row) => ({
     name: row.name,
@@ -466,6 +532,7 @@ async function listDecks(deps: ApiDeps) {
     revision: row.revision,
     entryCount: row.entry_count,
     updatedAt: row.updated_at.toISOString(),
+    ...savedCsvView(row),
   }));
 }
 
@@ -481,7 +548,7 @@ interface ShownRate {
   line: number | null;
 }
 
-interface ShownDeckRow extends ShownRate {
+interface ShownDeckRow extends ShownRate, SavedCsvRow {
   name: string;
   currency: string;
   country_code: string;
@@ -500,7 +567,7 @@ interface ShownDeckRow extends ShownRate {
  */
 async function deckWithRates(deps: ApiDeps, name: string, prefix: string | undefined): Promise<ShownDeckRow[]> {
   const { rows } = await deps.pool.query<ShownDeckRow>(
-    `SELECT d.name, d.currency, d.country_code, d.national_prefix, d.revision, d.entry_count, d.markup_percent::text, d.markup_per_minute::text,
+    `SELECT d.name, d.currency, d.country_code, d.national_prefix, d.revision, d.entry_count, d.default_increments, d.column_mapping, d.markup_percent::text, d.markup_per_minute::text,
             d.markup_per_call::text, e.prefix, e.destination, e.rate_per_minute::text AS rate, e.connect_fee::text AS connect, e.initial_increment AS initial,
             e.subsequent_increment AS subsequent, e.effective_from AS "from", e.effective_to AS "to", e.source_line AS line
        FROM rate_decks d
@@ -544,6 +611,7 @@ async function showDeck(deps: ApiDeps, name: string, prefix: string | undefined)
     nationalPrefix: deck.national_prefix,
     revision: deck.revision,
     entryCount: deck.entry_count,
+    ...savedCsvView(deck),
     // the deck's own markup, as rating applies it to a plan naming the deck (a plan mapping may set another)
     markup: { percent: plain(markup.percent), fixedPerMinute: plain(markup.fixedPerMinute), fixedPerCall: plain(markup.fixedPerCall) },
     shown: rates.length,

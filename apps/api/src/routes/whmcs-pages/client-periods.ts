@@ -62,7 +62,7 @@ async function instants(deps: ApiDeps, period: ServicePeriod): Promise<{ from: D
 /** The selected period (the running one when none is named), its bounds and the picker's periods. */
 export async function choosePeriod(deps: ApiDeps, serviceId: number, label: string | undefined): Promise<PeriodChoice> {
   const segments = await scheduleOf(deps, serviceId);
-  const current = servicePeriodOf(new Date(), deps.config.billing.timeZone, segments);
+  const current = servicePeriodOf(deps.now?.() ?? new Date(), deps.config.billing.timeZone, segments);
   const selected = label ? periodNamed(label, segments) : current;
   const periods = [current];
   while (periods.length < PERIODS_SHOWN) periods.push(servicePeriodOfDate(dayBefore(periods[periods.length - 1]!.start), segments));

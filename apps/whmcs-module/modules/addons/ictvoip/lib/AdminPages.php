@@ -161,7 +161,11 @@ final class AdminPages
 
     private const CDR_SYNC = ['server' => '', 'tenants' => 0, 'lastRunAt' => null, 'newestCdrAt' => null];
     private const LOST_PHONE = ['serviceId' => 0, 'domain' => '', 'extension' => '', 'missingSince' => null];
-    private const STORED_DECK = ['name' => '', 'currency' => '', 'countryCode' => '', 'revision' => 0, 'entryCount' => 0, 'updatedAt' => null];
+    // defaultIncrements / columnMapping: what a re-import reuses when its field is left empty (null: none saved).
+    private const STORED_DECK = [
+        'name' => '', 'currency' => '', 'countryCode' => '', 'revision' => 0, 'entryCount' => 0, 'updatedAt' => null,
+        'defaultIncrements' => null, 'columnMapping' => null,
+    ];
     private const RATE = ['line' => null, 'prefix' => '', 'destination' => '', 'ratePerMinute' => '', 'connectFee' => '', 'increments' => '', 'effectiveFrom' => null];
 
     private static function serverHealth(): array
@@ -303,7 +307,7 @@ final class AdminPages
     {
         $prefix = strtolower((string) $form['nationalPrefix']);
         unset($form['nationalPrefix']);
-        // Left empty: left out (no stated increments; the deck's saved mapping when the file fits it).
+        // Left empty: left out (the deck's saved increments; its saved mapping when the file fits it). "none" goes as typed: the bridge clears the saved one.
         foreach (['defaultIncrements', 'columnMapping'] as $optional) {
             if ($form[$optional] === '') {
                 unset($form[$optional]);

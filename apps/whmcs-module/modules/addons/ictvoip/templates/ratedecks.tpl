@@ -69,10 +69,10 @@
 
 <h3>{$lang.decks|escape}</h3>
 <table class="table table-striped table-condensed table-sm" id="ictvoip-decks">
-    <thead><tr><th>{$lang.deckName|escape}</th><th>{$lang.currency|escape}</th><th>{$lang.countryCode|escape}</th><th>{$lang.revision|escape}</th><th>{$lang.rates|escape}</th><th>{$lang.updated|escape}</th><th></th></tr></thead>
+    <thead><tr><th>{$lang.deckName|escape}</th><th>{$lang.currency|escape}</th><th>{$lang.countryCode|escape}</th><th>{$lang.revision|escape}</th><th>{$lang.rates|escape}</th><th>{$lang.updated|escape}</th><th>{$lang.savedIncrements|escape}</th><th>{$lang.savedMapping|escape}</th><th></th></tr></thead>
     {foreach $decks as $stored}
-    <tr><td>{$stored.name|escape}</td><td>{$stored.currency|escape}</td><td>{$stored.countryCode|escape}</td><td>{$stored.revision|escape}</td><td>{$stored.entryCount|escape}</td><td>{$stored.updatedAt|escape}</td><td><a href="{$modulelink|escape}&amp;page=ratedecks&amp;deck={$stored.name|escape:'url'}">{$lang.show|escape}</a></td></tr>
-    {foreachelse}<tr><td colspan="7">{$lang.none|escape}</td></tr>{/foreach}
+    <tr><td>{$stored.name|escape}</td><td>{$stored.currency|escape}</td><td>{$stored.countryCode|escape}</td><td>{$stored.revision|escape}</td><td>{$stored.entryCount|escape}</td><td>{$stored.updatedAt|escape}</td><td class="ictvoip-saved-increments">{$stored.defaultIncrements|escape}</td><td class="ictvoip-saved-mapping">{$stored.columnMapping|escape}</td><td><a href="{$modulelink|escape}&amp;page=ratedecks&amp;deck={$stored.name|escape:'url'}">{$lang.show|escape}</a></td></tr>
+    {foreachelse}<tr><td colspan="9">{$lang.none|escape}</td></tr>{/foreach}
 </table>
 
 {if $deck}
