@@ -10,13 +10,19 @@ describe('ictVoIP service fields', () => {
       dids: ['5484815577', '5197830020', '8300'],
     });
     expect(parseIctvoipDomainField('Plain.Example.COM')).toEqual({ domain: 'plain.example.com', dids: [] });
+    // Empty parts (a trailing or doubled |) are skipped like the spaces around |.
+    expect(parseIctvoipDomainField('a.example.ca | ')).toEqual({ domain: 'a.example.ca', dids: [] });
+    expect(parseIctvoipDomainField('a.example.ca | | 2125551234')).toEqual({ domain: 'a.example.ca', dids: ['2125551234'] });
+    expect(parseIctvoipExtensionList('2112 | 2113 |')).toEqual(['2112', '2113']);
+    expect(() => parseIctvoipExtensionList(' | ')).toThrow('lists no extension number');
     expect(parseIctvoipDomainField('a.example.ca|+1 (519) 222-9000')).toEqual({ domain: 'a.example.ca', dids: ['+15192229000'] });
   });
 
   it('names the part at fault', () => {
     expect(() => parseIctvoipDomainField('not a domain | 5192229000')).toThrow(IctvoipFormatError);
     expect(() => parseIctvoipDomainField('a.example.ca | 51x')).toThrow('service.domain part 2 must be a DID');
-    expect(() => parseIctvoipDomainField('a.example.ca | ')).toThrow('part 2');
+    expect(() => parseIctvoipDomainField('a.example.ca | | 51x')).toThrow('service.domain part 3 must be a DID');
+    expect(() => parseIctvoipDomainField('| 5192229000')).toThrow('must start with a tenant domain');
   });
 
   it('reads a non-consecutive extension list, refusing non-numbers and repeats', () => {
