@@ -68,3 +68,27 @@ describe('genuinely bad parts are still refused, naming the field', () => {
     expect(detailsOf(reply.body)).toEqual([expect.objectContaining({ path, message: expect.stringMatching(message) })]);
   });
 });
+
+// ictVoIP's Vodia product form (modules/vodia.rst, clientadmin.rst "Formatting to Vodia API"):
+// "tenant | DID1 | DID2 | DID3", whose example ends in the extension 8300 billed by the Extension field.
+// A FusionPBX product's Domain field is "<tenant domain> | <main DID>"; the Vodia form is refused, never
+// read with its extension taken for a DID.
+describe("ictVoIP's Vodia Domain field form", () => {
+  it.each([
+    ['the documented example', 'vodia1.example.ca | 5484815577 | 5197830020 | 8300'],
+    ['two DIDs', 'vodia2.example.ca | 5484815577 | 5197830020'],
+    ['two DIDs with an empty part between', 'vodia3.example.ca | 5484815577 | | 5197830020 |'],
+  ])('%s → 400 naming service.domain and saying Vodia products are not supported', async (_name, domain) => {
+    const reply = await preview({ domain });
+    expect(reply.status).toBe(400);
+    expect(detailsOf(reply.body)).toEqual([expect.objectContaining({ path: 'service.domain', message: expect.stringMatching(/Vodia.*not supported/) })]);
+    // The same event again is refused the same way (nothing was stored by the first).
+    expect((await preview({ domain })).status).toBe(400);
+  });
+
+  it('the FusionPBX form with one DID, written twice, is still one main DID', async () => {
+    const reply = await preview({ domain: 'fpbx.example.ca | 5484815577 | 548-481-5577' });
+    expect(reply.status).toBe(200);
+    expect(callerIdsOf(reply.body)).toEqual([expect.stringContaining('5484815577')]);
+  });
+});

@@ -730,8 +730,8 @@ export interface TenantCommand {
 /**
  * ictVoIP's service-field formats (clientadmin/clientadmin.rst), kept with the event whose fields are
  * written in them (the command below reads them; provisioning input, adoption and the drift report use
- * the same functions): the Domain field `"<tenant domain> | <main DID>"` (Vodia's form lists more DIDs:
- * `"t | d1 | d2"`) and the extension list `"2112 | 2113 | 2120"` (not necessarily consecutive). `|`
+ * the same functions): the Domain field `"<tenant domain> | <main DID>"` (Vodia's form, `"t | d1 | d2 | 8300"`, is
+ * refused: its last part is an extension) and the extension list `"2112 | 2113 | 2120"` (not necessarily consecutive). `|`
  * separates, spaces around it do not matter, and neither do empty parts (`"dom.ca |"`,
  * `"dom.ca | | 5192229000"`, `"2112 | 2113 |"`: what a hand-edited WHMCS field holds, and nothing is
  * lost by skipping them); the Domain field's first part stays the domain. Each problem names the
@@ -750,7 +750,7 @@ export class IctvoipFormatError extends Error {
 
 export interface IctvoipDomainField {
   domain: string;
-  /** The DIDs after the domain, in the order given (the first is the tenant's main DID). */
+  /** The DID after the domain (the tenant's main DID), or none; a list of one since Vodia's longer form is refused. */
   dids: string[];
 }
 
@@ -775,7 +775,15 @@ export function parseIctvoipDomainField(value: string, field = 'service.domain')
     if (!ICTVOIP_DID.test(did)) throw new IctvoipFormatError(field, `part ${position} must be a DID of 3 to 20 digits (optionally +); got ${JSON.stringify(part.slice(0, 40))}`);
     return did;
   });
-  return { domain: domain.toLowerCase(), dids: [...new Set(dids)] };
+  const distinct = [...new Set(dids)];
+  // Vodia's form ("tenant | DID1 | DID2 | 8300", modules/vodia.rst) ends in the billed extension, which
+  // nothing here can tell from a DID: refused, never read with an extension taken for a number.
+  if (distinct.length > 1)
+    throw new IctvoipFormatError(
+      field,
+      `lists ${distinct.length} numbers after the tenant domain: that is ictVoIP's Vodia form ("tenant | DID | DID | ..."), and Vodia products are not supported; a FusionPBX product's Domain field is "<tenant domain> | <main DID>" (more DIDs go in a "DIDs" configurable option or custom field)`,
+    );
+  return { domain: domain.toLowerCase(), dids: distinct };
 }
 
 /** `"2112 | 2113 | 2120"` → ['2112', '2113', '2120']; a single number is a list of one. */

@@ -3,12 +3,9 @@ import { EventValidationError, IctvoipFormatError, parseIctvoipDomainField, pars
 
 // ictVoIP's service-field formats (clientadmin/clientadmin.rst): "domain | DID" and "2112 | 2113".
 describe('ictVoIP service fields', () => {
-  it('splits the documented Domain field into the tenant domain and its main DID, and Vodia’s longer form', () => {
+  it('splits the documented Domain field into the tenant domain and its main DID, and refuses Vodia’s longer form', () => {
     expect(parseIctvoipDomainField('mcon.wat7.ictvoip.ca | 5192229000')).toEqual({ domain: 'mcon.wat7.ictvoip.ca', dids: ['5192229000'] });
-    expect(parseIctvoipDomainField('rucken.wat1.ictvoip.ca | 5484815577 | 5197830020 | 8300')).toEqual({
-      domain: 'rucken.wat1.ictvoip.ca',
-      dids: ['5484815577', '5197830020', '8300'],
-    });
+    expect(() => parseIctvoipDomainField('rucken.wat1.ictvoip.ca | 5484815577 | 5197830020 | 8300')).toThrow(/^service\.domain lists 3 numbers .*Vodia products are not supported/);
     expect(parseIctvoipDomainField('Plain.Example.COM')).toEqual({ domain: 'plain.example.com', dids: [] });
     // Empty parts (a trailing or doubled |) are skipped like the spaces around |.
     expect(parseIctvoipDomainField('a.example.ca | ')).toEqual({ domain: 'a.example.ca', dids: [] });
