@@ -77,6 +77,26 @@ describe('X-Forwarded-For from a peer that is not a trusted proxy', () => {
       const reply = await chkcon('127.0.0.1', portOf(t), { 'x-forwarded-for': '192.0.2.10, 198.51.100.7' });
       expect(reply).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '198.51.100.7' } });
     });
+    // Azure Application Gateway, IIS ARR and some nginx set-ups write `address:port` (IPv6 bracketed).
+    // Express's proxy-addr would hand back the text verbatim (req.ip "192.0.2.10:5678"); the whitelist
+    // must read the address without the port.
+    it.each([
+      ['IPv4 with a port', '192.0.2.10:5678', 200, '192.0.2.10'],
+      ['bracketed IPv6 with a port', '[2001:db8::10]:5678', 200, '2001:db8::10'],
+      ['bracketed IPv6 without a port', '[2001:db8::10]', 200, '2001:db8::10'],
+      ['a bare IPv6 (its last group is not a port)', '2001:db8::10', 200, '2001:db8::10'],
+      ['a bare IPv6 ending in a port-like group is not cut', '2001:db8::10:5678', 403, '2001:db8::10:5678'],
+      ['an outsider with a port', '198.51.100.7:443', 403, '198.51.100.7'],
+      ['a port on a prepended whitelisted address does not get through', '192.0.2.10:1, 198.51.100.7:2', 403, '198.51.100.7'],
+      ['a port that is not a number is not an address', '192.0.2.10:http', 403, '192.0.2.10:http'],
+    ] as const)('X-Forwarded-For %s (%s) → %i', async (_name, header, status, ip) => {
+      const reply = await chkcon('127.0.0.1', portOf(t), { 'x-forwarded-for': header });
+      expect(reply).toEqual({ status, body: { success: status === 200 ? 1 : 0, message: status === 200 ? GRANTED : DENIED, ip } });
+    });
+    it('the RFC 7239 Forwarded header is not read: without X-Forwarded-For the proxy itself is the client', async () => {
+      const reply = await chkcon('127.0.0.1', portOf(t), { forwarded: 'for=192.0.2.10;proto=https' });
+      expect(reply).toEqual({ status: 403, body: { success: 0, message: DENIED, ip: '127.0.0.1' } });
+    });
   });
 });
 

@@ -75,7 +75,27 @@ export interface PeerRequest {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
 }
 
-/** X-Forwarded-For hops, nearest first. Node joins repeated headers with ", " already. */
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+const BRACKETED_IPV6 = /^\[([^\]]*)\](?::\d{1,5})?$/;
+
+/**
+ * Some proxies (Azure Application Gateway, IIS ARR, nginx with `$remote_addr:$remote_port`) write
+ * `1.2.3.4:5678` or `[2001:db8::1]:5678`; proxy-addr would keep the port and the address would never
+ * match. Only those two shapes lose a port: a bare IPv6 (`2001:db8::10:5678`) is left as written,
+ * since its last group is part of the address.
+ */
+function withoutPort(hop: string): string {
+  const v4 = IPV4_WITH_PORT.exec(hop);
+  if (v4 !== null) return v4[1]!;
+  const v6 = BRACKETED_IPV6.exec(hop);
+  return v6 === null ? hop : v6[1]!;
+}
+
+/**
+ * X-Forwarded-For hops, nearest first, each without a port. Node joins repeated headers with ", "
+ * already. The RFC 7239 `Forwarded` header is not read (as express/proxy-addr): a proxy that sends
+ * only `Forwarded` is itself the client.
+ */
 function forwardedHops(request: PeerRequest): string[] {
   const header = request.headers['x-forwarded-for'];
   if (header === undefined) return [];
@@ -83,7 +103,7 @@ function forwardedHops(request: PeerRequest): string[] {
   if (joined.trim().length === 0) return [];
   return joined
     .split(',')
-    .map((hop) => hop.trim())
+    .map((hop) => withoutPort(hop.trim()))
     .reverse();
 }
 

@@ -668,7 +668,11 @@ function optionText(value: unknown): string | null {
 
 /** `2112 | 2113`: two or more distinct numbers (a dropdown's `50|50 extensions` is a value and its label). */
 function isExtensionList(value: string): boolean {
-  const parts = value.split('|').map((part) => part.trim());
+  // Empty parts are skipped as in parseIctvoipExtensionList: "2112 | 2113 |" is a list, not the quantity 2112.
+  const parts = value
+    .split('|')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
   return parts.length > 1 && new Set(parts).size === parts.length && parts.every((part) => /^\d{1,15}$/.test(part));
 }
 
@@ -726,9 +730,12 @@ export interface TenantCommand {
 /**
  * ictVoIP's service-field formats (clientadmin/clientadmin.rst), kept with the event whose fields are
  * written in them (the command below reads them; provisioning input, adoption and the drift report use
- * the same functions): the Domain field `"<tenant domain> | <main DID>"` (Vodia's form lists more DIDs:
- * `"t | d1 | d2"`) and the extension list `"2112 | 2113 | 2120"` (not necessarily consecutive). `|`
- * separates, spaces around it do not matter. Each problem names the field and the part at fault.
+ * the same functions): the Domain field `"<tenant domain> | <main DID>"` (Vodia's form, `"t | d1 | d2 | 8300"`, is
+ * refused: its last part is an extension) and the extension list `"2112 | 2113 | 2120"` (not necessarily consecutive). `|`
+ * separates, spaces around it do not matter, and neither do empty parts (`"dom.ca |"`,
+ * `"dom.ca | | 5192229000"`, `"2112 | 2113 |"`: what a hand-edited WHMCS field holds, and nothing is
+ * lost by skipping them); the Domain field's first part stays the domain. Each problem names the
+ * field and the part at fault, counted as written.
  */
 export class IctvoipFormatError extends Error {
   readonly code = 'ICTVOIP_FORMAT_INVALID';
@@ -743,7 +750,7 @@ export class IctvoipFormatError extends Error {
 
 export interface IctvoipDomainField {
   domain: string;
-  /** The DIDs after the domain, in the order given (the first is the tenant's main DID). */
+  /** The DID after the domain (the tenant's main DID), or none; a list of one since Vodia's longer form is refused. */
   dids: string[];
 }
 
@@ -752,6 +759,8 @@ const ICTVOIP_DID = /^\+?[0-9]{3,20}$/;
 const ICTVOIP_EXTENSION = /^[0-9]{1,15}$/;
 
 const ictvoipParts = (value: string) => value.split('|').map((part) => part.trim());
+/** The non-empty parts with their 1-based position as written, so a message names the part the operator sees. */
+const givenParts = (parts: readonly string[], firstPosition: number) => parts.flatMap((part, index) => (part === '' ? [] : [{ part, position: index + firstPosition }]));
 
 /** True when the value uses ictVoIP's `a | b` form (a plain domain or number does not). */
 export const isIctvoipList = (value: string) => value.includes('|');
@@ -761,21 +770,31 @@ export function parseIctvoipDomainField(value: string, field = 'service.domain')
   const [domain = '', ...rest] = ictvoipParts(value);
   if (!ICTVOIP_DOMAIN.test(domain))
     throw new IctvoipFormatError(field, `must start with a tenant domain (e.g. "mcon.example.ca | 5192229000"); got ${JSON.stringify(domain.slice(0, 80))}`);
-  const dids = rest.map((did) => did.replace(/[\s().-]/g, ''));
-  dids.forEach((did, index) => {
-    if (!ICTVOIP_DID.test(did))
-      throw new IctvoipFormatError(field, `part ${index + 2} must be a DID of 3 to 20 digits (optionally +); got ${JSON.stringify(rest[index]!.slice(0, 40))}`);
+  const dids = givenParts(rest, 2).map(({ part, position }) => {
+    const did = part.replace(/[\s().-]/g, '');
+    if (!ICTVOIP_DID.test(did)) throw new IctvoipFormatError(field, `part ${position} must be a DID of 3 to 20 digits (optionally +); got ${JSON.stringify(part.slice(0, 40))}`);
+    return did;
   });
-  return { domain: domain.toLowerCase(), dids: [...new Set(dids)] };
+  const distinct = [...new Set(dids)];
+  // Vodia's form ("tenant | DID1 | DID2 | 8300", modules/vodia.rst) ends in the billed extension, which
+  // nothing here can tell from a DID: refused, never read with an extension taken for a number.
+  if (distinct.length > 1)
+    throw new IctvoipFormatError(
+      field,
+      `lists ${distinct.length} numbers after the tenant domain: that is ictVoIP's Vodia form ("tenant | DID | DID | ..."), and Vodia products are not supported; a FusionPBX product's Domain field is "<tenant domain> | <main DID>" (more DIDs go in a "DIDs" configurable option or custom field)`,
+    );
+  return { domain: domain.toLowerCase(), dids: distinct };
 }
 
 /** `"2112 | 2113 | 2120"` → ['2112', '2113', '2120']; a single number is a list of one. */
 export function parseIctvoipExtensionList(value: string, field = 'extensions'): string[] {
-  const numbers = ictvoipParts(value);
+  const given = givenParts(ictvoipParts(value), 1);
+  if (given.length === 0) throw new IctvoipFormatError(field, 'lists no extension number (e.g. "2112 | 2113 | 2120")');
+  const numbers = given.map(({ part }) => part);
   const seen = new Set<string>();
-  numbers.forEach((number, index) => {
+  given.forEach(({ part: number, position }) => {
     if (!ICTVOIP_EXTENSION.test(number))
-      throw new IctvoipFormatError(field, `part ${index + 1} must be an extension number (digits only); got ${JSON.stringify(number.slice(0, 40))}`);
+      throw new IctvoipFormatError(field, `part ${position} must be an extension number (digits only); got ${JSON.stringify(number.slice(0, 40))}`);
     if (seen.has(number)) throw new IctvoipFormatError(field, `lists extension ${number} twice`);
     seen.add(number);
   });

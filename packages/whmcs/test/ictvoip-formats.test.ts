@@ -3,20 +3,23 @@ import { EventValidationError, IctvoipFormatError, parseIctvoipDomainField, pars
 
 // ictVoIP's service-field formats (clientadmin/clientadmin.rst): "domain | DID" and "2112 | 2113".
 describe('ictVoIP service fields', () => {
-  it('splits the documented Domain field into the tenant domain and its main DID, and Vodia’s longer form', () => {
+  it('splits the documented Domain field into the tenant domain and its main DID, and refuses Vodia’s longer form', () => {
     expect(parseIctvoipDomainField('mcon.wat7.ictvoip.ca | 5192229000')).toEqual({ domain: 'mcon.wat7.ictvoip.ca', dids: ['5192229000'] });
-    expect(parseIctvoipDomainField('rucken.wat1.ictvoip.ca | 5484815577 | 5197830020 | 8300')).toEqual({
-      domain: 'rucken.wat1.ictvoip.ca',
-      dids: ['5484815577', '5197830020', '8300'],
-    });
+    expect(() => parseIctvoipDomainField('rucken.wat1.ictvoip.ca | 5484815577 | 5197830020 | 8300')).toThrow(/^service\.domain lists 3 numbers .*Vodia products are not supported/);
     expect(parseIctvoipDomainField('Plain.Example.COM')).toEqual({ domain: 'plain.example.com', dids: [] });
+    // Empty parts (a trailing or doubled |) are skipped like the spaces around |.
+    expect(parseIctvoipDomainField('a.example.ca | ')).toEqual({ domain: 'a.example.ca', dids: [] });
+    expect(parseIctvoipDomainField('a.example.ca | | 2125551234')).toEqual({ domain: 'a.example.ca', dids: ['2125551234'] });
+    expect(parseIctvoipExtensionList('2112 | 2113 |')).toEqual(['2112', '2113']);
+    expect(() => parseIctvoipExtensionList(' | ')).toThrow('lists no extension number');
     expect(parseIctvoipDomainField('a.example.ca|+1 (519) 222-9000')).toEqual({ domain: 'a.example.ca', dids: ['+15192229000'] });
   });
 
   it('names the part at fault', () => {
     expect(() => parseIctvoipDomainField('not a domain | 5192229000')).toThrow(IctvoipFormatError);
     expect(() => parseIctvoipDomainField('a.example.ca | 51x')).toThrow('service.domain part 2 must be a DID');
-    expect(() => parseIctvoipDomainField('a.example.ca | ')).toThrow('part 2');
+    expect(() => parseIctvoipDomainField('a.example.ca | | 51x')).toThrow('service.domain part 3 must be a DID');
+    expect(() => parseIctvoipDomainField('| 5192229000')).toThrow('must start with a tenant domain');
   });
 
   it('reads a non-consecutive extension list, refusing non-numbers and repeats', () => {
