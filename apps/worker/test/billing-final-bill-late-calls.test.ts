@@ -66,3 +66,33 @@ test("a call rated after the final bill is billed once at the termination period
     [batchIdFor(serviceId, period), batchIdFor(serviceId, nextPeriod(period)), batchIdFor(serviceId, nextPeriod(nextPeriod(period)))].sort(),
   );
 }, 60000);
+
+test('terminated, its final bill not due yet: a late call of a period whose bill is made gets no push job (it would bill nothing); once due, one job bills it', async () => {
+  const tenant = await kit.addTenant();
+  const { serviceId } = tenant;
+  const items = () => kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId);
+  const jobsFor = (close: CloseOutcome) => close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-`));
+  const period = periodOf(new Date(), 'UTC');
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  expect(jobsFor(await closeAt(afterClose(period, 10)))).toHaveLength(1);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'pushed', callCount: 1 });
+  // WHMCS's cron invoices the item; the next hourly close verifies it (a job that does something).
+  kit.whmcs.invoiceBillableItems(tenant.clientId);
+  await closeAt(afterClose(period, 3600));
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toMatchObject({ state: 'verified' });
+
+  // Terminated now: its final bill is due BILLING_CLOSE_DELAY_SECONDS later (finalBillDue). A call of the period rated meanwhile.
+  await kit.deps.pool.query(`UPDATE services SET desired_state = 'terminated', updated_at = now() WHERE service_id = $1`, [serviceId]);
+  const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 120 });
+  await syncTenantCdrs(kit.deps, serviceId);
+  for (const hours of [2, 3]) expect(jobsFor(await closeAt(afterClose(period, hours * 3600)))).toEqual([]);
+  expect(items()).toHaveLength(1);
+
+  // Due: the next close lists it once, and its push bills the call on the next period's bill.
+  await kit.deps.pool.query(`UPDATE services SET updated_at = now() - interval '2 hours' WHERE service_id = $1`, [serviceId]);
+  expect(jobsFor(await closeAt(afterClose(period, 4 * 3600)))).toHaveLength(1);
+  const charge = (await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).find((found) => found.xmlCdrUuid === late);
+  expect(charge?.batchId).toBe(batchIdFor(serviceId, nextPeriod(period)));
+  expect(items()).toHaveLength(2);
+}, 60000);

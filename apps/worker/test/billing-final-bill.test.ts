@@ -1,6 +1,6 @@
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
-import { batchIdFor, getBatch, listAdjustments, periodOf, pushTokenFor } from '@ictvoip/store';
-import { closeBillingPeriods, pushBillingBatch, reconcileInbox, syncTenantCdrs } from '../src';
+import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices, periodOf, prepaidCloseKey, pushTokenFor } from '@ictvoip/store';
+import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch, reconcileInbox, syncTenantCdrs } from '../src';
 import { enqueueFinalBill, finalBillJobId, runFinalBill, type FinalBillResult } from '../src/jobs/billing';
 import { waitFor } from './harness';
 import { chargedMicro, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
@@ -151,4 +151,51 @@ describe('termination triggers a final bill', () => {
     expect(await getBatch(kit.deps.pool, batchIdFor(tenant.serviceId, '2025-01'))).toBeNull();
     expect(await runFinalBill(kit.deps, 999_999, '2025-01')).toMatchObject({ status: 'unknown-service' });
   });
+});
+
+describe("a prepaid service's final bill", () => {
+  test('its call rated after the final bill made its closing invoice: the reconciler adds no final bill again (it would bill nothing); the next daily invoice bills it once', async () => {
+    const serviceId = 4304;
+    const client = kit.whmcs.addClient();
+    client.credit = '10.00';
+    const prepaid = (action: string) => {
+      const body = event(serviceId, client.id, action);
+      body.plan = { ...(body.plan as Record<string, unknown>), billingMode: 'prepaid' };
+      return body;
+    };
+    expect((await send(prepaid('create'))).body.result).toBe('success');
+    const domainName = `t${serviceId}.pbx.example.net`;
+    const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+    const tenant = { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid };
+    await kit.insertCdr(tenant, { start: at(Date.now(), 1), billsec: 60, destination: '15551234567' });
+
+    const terminate = prepaid('terminate');
+    const terminatedAt = new Date();
+    expect((await send(terminate)).body.result).toBe('success');
+    const jobId = finalBillJobId(serviceId, terminate.eventId as string);
+    const period = periodOf(terminatedAt, kit.deps.config.billing.timeZone);
+    const finished = await waitFor(async () => ((await kit.deps.queues.billing.getJob(jobId))?.returnvalue as FinalBillResult | undefined) ?? null, 20000, 'final bill job result');
+    // A prepaid service's final bill is its closing invoice (no batch).
+    expect(finished).toMatchObject({ status: 'billed', push: { outcome: 'nothing', batchId: null } });
+    const closing = prepaidCloseKey(serviceId, period);
+    expect(await listPrepaidInvoices(kit.deps.pool, { serviceId })).toEqual([expect.objectContaining({ invoiceKey: closing, state: 'paid', callCount: 1 })]);
+    // Redis trims the finished job (JOB_HISTORY_*); a call FusionPBX imported late is rated after the closing invoice.
+    await (await kit.deps.queues.billing.getJob(jobId))!.remove();
+    const late = await kit.insertCdr(tenant, { start: at(Date.now(), 0), billsec: 60, destination: '15551234568' });
+    await syncTenantCdrs(kit.deps, serviceId);
+    const onNoInvoice = async () =>
+      (await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).filter((charge) => charge.prepaidInvoice === null).map((charge) => charge.xmlCdrUuid);
+    expect(await onNoInvoice()).toEqual([late]);
+
+    // Before: added again at each reconciler run, each final bill billing nothing (its closing invoice is made, no batch takes the call).
+    expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
+    expect(await kit.deps.queues.billing.getJob(jobId)).toBeUndefined();
+    expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toBeNull();
+
+    expect(await invoicePrepaidUsage(kit.deps, serviceId)).toMatchObject({ outcome: 'paid' });
+    expect(await onNoInvoice()).toEqual([]);
+    expect(kit.whmcs.state.invoices.filter((invoice) => invoice.userid === client.id)).toHaveLength(2);
+    expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === client.id)).toEqual([]);
+    expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
+  }, 40000);
 });

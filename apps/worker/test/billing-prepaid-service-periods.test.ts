@@ -1,4 +1,4 @@
-import { batchIdFor, getBatch, listCharges, listPrepaidInvoices } from '@ictvoip/store';
+import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, prepaidCloseKey } from '@ictvoip/store';
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import type { PushResult } from '../src/jobs/billing/push-batch';
@@ -75,4 +75,33 @@ test('service periods: a prepaid service whose calls are on a prepaid invoice ge
   expect(charges.find((charge) => charge.xmlCdrUuid === prepaidCall)).toMatchObject({ batchId: null, prepaidInvoice: prepaid!.invoiceKey });
   expect(charges.find((charge) => charge.xmlCdrUuid === postpaidCall)).toMatchObject({ batchId: batchIdFor(serviceId, current.label), prepaidInvoice: null });
   expect(invoices()).toHaveLength(1);
+}, 60000);
+
+test("service periods: a prepaid service's call rated after its cycle period's closing invoice gets no push job; the next daily invoice bills it once", async () => {
+  const current = cycleStart(0);
+  const next = cycleStart(1);
+  const tenant = await addCycleTenant(kit, 7311, 'Monthly', next.label, { billingMode: 'prepaid' });
+  const { serviceId, clientId } = tenant;
+  kit.whmcs.state.clients.get(clientId)!.credit = '10.00';
+  const invoices = () => kit.whmcs.state.invoices.filter((invoice) => invoice.userid === clientId);
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60, destination: '15551234567' });
+  await syncTenantCdrs(kit.deps, serviceId);
+
+  // The cycle period's close: its push puts the call on the period's closing invoice.
+  expect((await closeAt(afterClose(next.at, 10), tenant)).pushes).toHaveLength(1);
+  expect(await listPrepaidInvoices(kit.deps.pool, { serviceId })).toEqual([
+    expect.objectContaining({ invoiceKey: prepaidCloseKey(serviceId, current.label), state: 'paid', callCount: 1 }),
+  ]);
+
+  // A call of the period rated after it: before, a job at each hourly close, each { outcome: 'nothing' }.
+  const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 60, destination: '15551234568' });
+  await syncTenantCdrs(kit.deps, serviceId);
+  for (const seconds of [3600, 7200]) {
+    expect((await closeAt(afterClose(next.at, seconds), tenant)).pushes).toEqual([]);
+  }
+  expect(await invoicePrepaidUsage(kit.deps, serviceId)).toMatchObject({ outcome: 'paid' });
+  const charges = await listCharges(kit.deps.pool, { serviceId, status: 'rated' });
+  expect(charges.find((charge) => charge.xmlCdrUuid === late)?.prepaidInvoice).toMatch(/^pp-7311-\d{4}-\d{2}-\d{2}$/);
+  expect(invoices()).toHaveLength(2);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, current.label))).toBeNull();
 }, 60000);

@@ -414,6 +414,67 @@ describe('credit control (fail-open)', () => {
     expect(calls(kit, 'GetClientsDetails', tenant.serviceId).length + kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails').length).toBe(reads);
   });
 
+  test('a check recorded in the same millisecond as the one noted (microseconds apart, as PostgreSQL stores them) is noticed: the cached reading is read again, and a reading taken before it is not decided on', async () => {
+    // Another worker's check recorded within the same millisecond as the one this worker noted: only
+    // PostgreSQL's microseconds tell the two apart (a JavaScript Date keeps milliseconds).
+    const cached = { ...kit.deps.config.credit, cacheSeconds: 300 };
+    const worker = {
+      ...kit.deps,
+      config: { ...kit.deps.config, credit: cached },
+      whmcs: new WhmcsApiClient({ url: kit.whmcs.url, identifier: kit.whmcs.identifier, secret: kit.whmcs.secret }),
+    };
+    const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '10.00');
+    const reads = () => kit.whmcs.state.requests.filter((request) => request.action === 'GetClientsDetails' && request.params.clientid === String(tenant.clientId)).length;
+    // A newer check, recorded from another connection: last_checked_at moved by a microsecond or two, inside its millisecond.
+    const recordedInTheSameMillisecond = async () => {
+      const other = new Client(kit.deps.pool.options as ClientConfig);
+      await other.connect();
+      try {
+        const { rows } = await other.query<{ before: string; after: string }>(
+          `WITH old AS (SELECT last_checked_at AS at FROM credit_states WHERE service_id = $1)
+           UPDATE credit_states SET last_checked_at = date_trunc('milliseconds', old.at) + CASE WHEN old.at = date_trunc('milliseconds', old.at) + interval '1 microsecond' THEN interval '2 microseconds' ELSE interval '1 microsecond' END
+           FROM old WHERE service_id = $1
+           RETURNING old.at::text AS before, last_checked_at::text AS after`,
+          [tenant.serviceId],
+        );
+        expect(rows[0]!.after).not.toBe(rows[0]!.before);
+        expect(new Date(rows[0]!.after).getTime()).toBe(new Date(rows[0]!.before).getTime());
+      } finally {
+        await other.end();
+      }
+    };
+
+    await runCreditCheck(worker, tenant.clientId);
+    expect(reads()).toBe(1);
+    // The cached reading rests on what was recorded when it was read: that changed, so it is read again.
+    await recordedInTheSameMillisecond();
+    await runCreditCheck(worker, tenant.clientId);
+    expect(reads()).toBe(2);
+
+    // A read on its way while the newer check is recorded: it decides nothing, the balance is read again.
+    let answered!: () => void;
+    const gate = new Promise<void>((resolve) => (answered = resolve));
+    let reading!: () => void;
+    const read = new Promise<void>((resolve) => (reading = resolve));
+    kit.whmcs.beforeAnswer = async (action) => {
+      if (action !== 'GetClientsDetails') return;
+      kit.whmcs.beforeAnswer = null;
+      reading();
+      await gate;
+    };
+    try {
+      const checking = runCreditCheck(kit.deps, tenant.clientId);
+      await read;
+      await recordedInTheSameMillisecond();
+      answered();
+      await checking;
+    } finally {
+      kit.whmcs.beforeAnswer = null;
+      answered();
+    }
+    expect(reads()).toBe(4);
+  });
+
   test("one check's attempt reads the client's credit states twice, one statement each: noted before WHMCS is read, then compared and decided on under the client's lock", async () => {
     const first = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '10.00');
     const second = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '2.00' }, '10.00');

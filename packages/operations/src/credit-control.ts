@@ -375,13 +375,16 @@ async function creditStatesOf(db: Pool | PoolClient, services: readonly CreditSe
   return new Map(states.map((state) => [state.serviceId, state]));
 }
 
-/** When each service's check was last recorded (a marker compared for equality only, so no clock is compared). */
-function lastRecordedChecks(services: readonly Pick<CreditServiceRow, 'serviceId'>[], states: ReadonlyMap<number, CreditStateRecord>): Map<number, number | null> {
-  return new Map(services.map((service) => [service.serviceId, states.get(service.serviceId)?.lastCheckedAt?.getTime() ?? null]));
+/**
+ * When each service's check was last recorded (a marker compared for equality only, so no clock is
+ * compared), at PostgreSQL's precision: two checks recorded in one millisecond differ in microseconds only.
+ */
+function lastRecordedChecks(services: readonly Pick<CreditServiceRow, 'serviceId'>[], states: ReadonlyMap<number, CreditStateRecord>): Map<number, string | null> {
+  return new Map(services.map((service) => [service.serviceId, states.get(service.serviceId)?.lastCheckedStamp ?? null]));
 }
 
 /** lastRecordedChecks as one comparable value (a cached reading's validity). */
-function recordedMarker(seen: ReadonlyMap<number, number | null>): string {
+function recordedMarker(seen: ReadonlyMap<number, string | null>): string {
   return [...seen].map(([serviceId, at]) => `${serviceId}:${at ?? '-'}`).join(',');
 }
 
@@ -405,7 +408,7 @@ async function recordChecks(
   client: PoolClient,
   clientId: number,
   whmcsReading: ClientReading,
-  seen: ReadonlyMap<number, number | null>,
+  seen: ReadonlyMap<number, string | null>,
 ): Promise<ServiceWork[] | null> {
   const services = await creditServicesOfClient(client, clientId);
   // Read once: compared with `seen`, then decided on (under this lock no other check records).

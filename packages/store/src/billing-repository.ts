@@ -792,6 +792,12 @@ export interface ServicesToBillOptions {
    * billed at once on a later bill, so it is listed for them. Unset: every terminated service is.
    */
   finalBillDueBefore?: Date;
+  /**
+   * A prepaid plan's calls are billed on prepaid invoices (callsOnPrepaidInvoices: the WHMCS API and the
+   * prepaid cadence on): its calls are listed only while the period's closing invoice is not made, the one
+   * thing a close does with them. Unset: a prepaid plan's calls are listed as a postpaid one's.
+   */
+  prepaidInvoices?: boolean;
 }
 
 /**
@@ -811,6 +817,21 @@ function billableAtCloseSql(serviceId: string, period: string, terminated?: stri
 }
 
 /**
+ * SQL condition: a close of `period` can bill the unbilled calls of the service `serviceId` names.
+ * Postpaid (or with `prepaid` false: SQL text, a boolean parameter), billableAtCloseSql. A prepaid
+ * service's calls never go in a batch: its close puts those of the period and earlier on the period's
+ * closing invoice (invoicePrepaidClose), once; after it, a call rated late waits for the next daily
+ * prepaid invoice (up to CREDIT_PREPAID_INVOICE_EVERY_SECONDS), so listing it at every hourly close
+ * only made push jobs that billed nothing (and a terminated prepaid service gets no later bill).
+ */
+function callsBillableAtCloseSql(serviceId: string, period: string, terminated: string, prepaid: string): string {
+  const isPrepaid = `(${prepaid} AND EXISTS (SELECT 1 FROM services p WHERE p.service_id = ${serviceId} AND p.plan->>'billingMode' = 'prepaid'))`;
+  // prepaidCloseKey's key: the primary key's index finds it.
+  const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.invoice_key = 'pp-' || ${serviceId} || '-close-' || ${period})`;
+  return `(CASE WHEN ${isPrepaid} THEN NOT ${closingInvoiceMade} ELSE ${billableAtCloseSql(serviceId, period, terminated)} END)`;
+}
+
+/**
  * Services with something to bill up to `period`: unbilled rated charges or pending adjustments worth a
  * cent that the period's bill can still take (billableAtCloseSql), a batch not yet final (any period)
  * that needs pushing or reconciling, and (with `verify`) a pushed batch due for its verification on a
@@ -819,7 +840,7 @@ function billableAtCloseSql(serviceId: string, period: string, terminated?: stri
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `SELECT DISTINCT c.service_id, $1::text AS period FROM cdr_charges c
-     WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 AND ${billableAtCloseSql('c.service_id', '$1', '$5')}
+     WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 AND ${callsBillableAtCloseSql('c.service_id', '$1', '$5', '$6')}
      UNION
      SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
@@ -830,7 +851,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      WHERE $2 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $3)
        AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $4))
      ORDER BY 1, 2`,
-    [period, options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS, options.finalBillDueBefore ?? null],
+    [period, options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS, options.finalBillDueBefore ?? null, options.prepaidInvoices === true],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }
@@ -860,7 +881,7 @@ export async function servicesToBillPerService(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
      SELECT k.service_id, k.period FROM closing k
      WHERE (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period)
-            AND ${billableAtCloseSql('k.service_id', 'k.period', '$6')})
+            AND ${callsBillableAtCloseSql('k.service_id', 'k.period', '$6', '$7')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
             AND ${billableAtCloseSql('k.service_id', 'k.period')})
      UNION
@@ -870,7 +891,15 @@ export async function servicesToBillPerService(
      WHERE $3 AND state = 'pushed' AND pushed_at > now() - make_interval(days => $4)
        AND (verify_checked_at IS NULL OR verify_checked_at < now() - make_interval(hours => $5))
      ORDER BY 1, 2`,
-    [[...closing.keys()], [...closing.values()], options.verify === true, VERIFY_WINDOW_DAYS, VERIFY_EVERY_HOURS, options.finalBillDueBefore ?? null],
+    [
+      [...closing.keys()],
+      [...closing.values()],
+      options.verify === true,
+      VERIFY_WINDOW_DAYS,
+      VERIFY_EVERY_HOURS,
+      options.finalBillDueBefore ?? null,
+      options.prepaidInvoices === true,
+    ],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period }));
 }

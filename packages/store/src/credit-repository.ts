@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { exactStampSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
 
 /**
@@ -45,6 +46,11 @@ export interface CreditStateRecord extends CreditFigures {
   unreadableAlerted: boolean;
   lastError: string | null;
   lastCheckedAt: Date | null;
+  /**
+   * last_checked_at exactly as PostgreSQL stores it (UTC text, microseconds): what tells one recorded check
+   * from the next, which a Date (milliseconds) cannot when both fall in one millisecond.
+   */
+  lastCheckedStamp: string | null;
   lastTransition: string | null;
   lastTransitionAt: Date | null;
 }
@@ -72,12 +78,14 @@ interface CreditRow {
   unreadable_alerted: boolean;
   last_error: string | null;
   last_checked_at: Date | null;
+  last_checked_stamp: string | null;
   last_transition: string | null;
   last_transition_at: Date | null;
 }
 
 const COLUMNS = `service_id, client_id, state, crossing, restriction, suspended_by, pending_action, pending_since, restricted_gateways, restricted_dialplans, restricted_ring_destinations, restricted_ivr_options, credit::text, credit_limit::text,
-  usage::text, available::text, threshold::text, currency, unreadable_since, unreadable_alerted, last_error, last_checked_at, last_transition, last_transition_at`;
+  usage::text, available::text, threshold::text, currency, unreadable_since, unreadable_alerted, last_error, last_checked_at,
+  ${exactStampSql('last_checked_at')} AS last_checked_stamp, last_transition, last_transition_at`;
 
 function toRecord(row: CreditRow): CreditStateRecord {
   return {
@@ -103,6 +111,7 @@ function toRecord(row: CreditRow): CreditStateRecord {
     unreadableAlerted: row.unreadable_alerted,
     lastError: row.last_error,
     lastCheckedAt: row.last_checked_at,
+    lastCheckedStamp: row.last_checked_stamp,
     lastTransition: row.last_transition,
     lastTransitionAt: row.last_transition_at,
   };

@@ -109,7 +109,12 @@ async function previewNewBatch(pool: Pool, serviceId: number, period: string, ch
 async function closingWork(pool: Pool, period: string): Promise<{ serviceId: number; period: string }[]> {
   const cfg = config();
   // A terminated service's final bill is due this long after its termination (the worker's push decides the same way).
-  const options = { verify: verifiesPushes(), finalBillDueBefore: finalBillDueBefore(cfg.billing.closeDelaySeconds) };
+  // A prepaid plan's calls: only while the period's closing invoice is not made (the worker's push decides the same way).
+  const options = {
+    verify: verifiesPushes(),
+    finalBillDueBefore: finalBillDueBefore(cfg.billing.closeDelaySeconds),
+    prepaidInvoices: callsOnPrepaidInvoices(cfg, { billingMode: 'prepaid' }),
+  };
   if ((await billingPeriodsMode(pool, cfg.billing.periods)) === 'calendar') return servicesToBill(pool, period, options);
   const closing = await closingServicePeriods(pool, await servicesWithUnbilledWork(pool), new Date(), cfg.billing, period);
   return servicesToBillPerService(pool, closing, options);

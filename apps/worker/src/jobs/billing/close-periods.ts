@@ -10,6 +10,7 @@ import {
   type BillingPeriodsMode,
 } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { billsOnPrepaidInvoices } from '../credit/prepaid-invoice';
 import { reportCreditsLeft } from './push-batch';
 
 export interface CloseOutcome {
@@ -31,8 +32,9 @@ async function closingPerService(deps: WorkerDeps, now: Date): Promise<Map<numbe
  * ago, so late CDRs inside the look-back window are in): one calendar month in BILLING_TIMEZONE for
  * every service, or with service billing periods each service's own cycle period. Then one
  * `billing.push-batch` job per service with something that period's bill can take (once it is made,
- * a late call waits for the next period's bill: no job, hour after hour, that bills nothing), plus
- * one per batch still to push, reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
+ * a late call waits for the next period's bill, a prepaid service's, once its period's closing invoice
+ * is made, for its next daily prepaid invoice: no job, hour after hour, that bills nothing), plus one
+ * per batch still to push, reconcile or verify. Job ids carry the time slot: a repeat in the same slot adds nothing.
  */
 export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): Promise<CloseOutcome> {
   const { timeZone, closeDelaySeconds, closeEverySeconds } = deps.config.billing;
@@ -42,7 +44,8 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   const verify = deps.whmcs !== null && deps.config.billing.invoiceAction !== 'noinvoice';
   const period = mode === 'calendar' ? latestClosedPeriod(now, timeZone, closeDelaySeconds) : 'service';
   // Read on the clock pushBillingBatch's final-bill test reads (not `now`, a close may be run for another time).
-  const options = { verify, finalBillDueBefore: finalBillDueBefore(closeDelaySeconds) };
+  // A prepaid plan's calls are listed as pushBillingBatch bills them (billsOnPrepaidInvoices): on the period's closing invoice, once.
+  const options = { verify, finalBillDueBefore: finalBillDueBefore(closeDelaySeconds), prepaidInvoices: billsOnPrepaidInvoices(deps, { billingMode: 'prepaid' }) };
   const work = mode === 'calendar' ? await servicesToBill(deps.pool, period, options) : await servicesToBillPerService(deps.pool, await closingPerService(deps, now), options);
   const jobs = work.map((item) => ({
     data: { serviceId: item.serviceId, period: item.period },

@@ -1,7 +1,8 @@
 import { addJob, BILLING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
-import { batchIdFor, billingPeriodsMode, getBatch, hasUnbilledRatedCharges, unbilledRatedChargeSql } from '@ictvoip/store';
+import { batchIdFor, billingPeriodsMode, getBatch, hasUnbilledRatedCharges, listPrepaidInvoices, prepaidCloseKey, unbilledRatedChargeSql } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
+import { billsOnPrepaidInvoices } from '../credit/prepaid-invoice';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
 import { handleBillingPush, pushBillingBatch, type PushHooks, type PushResult } from './push-batch';
 
@@ -91,11 +92,12 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
  * Final bills Redis lost (a flush, a failover without persistence) or whose job used up its attempts
  * (its server disabled or its database down for longer than the retries): a terminated service whose
  * terminate event finished more than BILLING_CLOSE_DELAY_SECONDS (+ `graceSeconds`) ago, whose final
- * bill job is gone or failed, that has no batch of its termination period yet and still has unbilled rated
- * charges up to it, gets its final bill again (same job id; due at once, stamped with the termination
- * time). A bill that ran leaves its batch, so it is never re-added (the batch's own retries are the
- * regular close's); calls rated after it go on the next period's bill at the next close (push-batch's
- * `later`). Returns how many were added.
+ * bill job is gone or failed, that has no batch of its termination period yet (a prepaid one: no closing
+ * invoice of it) and still has unbilled rated charges up to it, gets its final bill again (same job id;
+ * due at once, stamped with the termination time). A bill that ran leaves its batch (or closing invoice),
+ * so it is never re-added (the batch's own retries are the regular close's); calls rated after it go on
+ * the next period's bill at the next close (push-batch's `later`), a prepaid service's on its next daily
+ * prepaid invoice. Returns how many were added.
  */
 export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: number): Promise<number> {
   const { rows } = await deps.pool.query<{ service_id: number; event_id: string; terminated_at: Date }>(
@@ -115,6 +117,7 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
     if (previousState !== 'missing' && previousState !== 'failed') continue;
     const period = (await servicePeriods(deps.pool, row.service_id, deps.config))(row.terminated_at);
     if (await getBatch(deps.pool, batchIdFor(row.service_id, period))) continue;
+    if (await prepaidFinalBillMade(deps, row.service_id, period)) continue;
     // The selection asked for an unbilled call of any period; the bill needs one of its period or earlier.
     if (!(await hasUnbilledRatedCharges(deps.pool, row.service_id, period))) continue;
     const requeued = await requeueJobUnlessLive(deps.queues, BILLING_JOBS.pushBatch, { serviceId: row.service_id, period }, jobId, { timestamp: row.terminated_at.getTime() });
@@ -126,6 +129,18 @@ export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: numb
     added += 1;
   }
   return added;
+}
+
+/**
+ * A prepaid service's final bill (billsOnPrepaidInvoices) makes no batch: its calls go on the period's
+ * closing invoice. Once that is made, the bill ran; a call rated after it waits for the next daily
+ * prepaid invoice, and a final bill added again would bill nothing (invoicePrepaidClose makes one
+ * closing invoice per period).
+ */
+async function prepaidFinalBillMade(deps: WorkerDeps, serviceId: number, period: string): Promise<boolean> {
+  const service = await deps.services.get(serviceId);
+  if (!service || !billsOnPrepaidInvoices(deps, service.plan)) return false;
+  return (await listPrepaidInvoices(deps.pool, { serviceId })).some((invoice) => invoice.invoiceKey === prepaidCloseKey(serviceId, period));
 }
 
 /** `billing.push-batch` jobs: a final bill when the job id says so, else a regular push. */

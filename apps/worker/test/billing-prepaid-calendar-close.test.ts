@@ -1,0 +1,80 @@
+import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, nextPeriod, periodOf, prepaidCloseKey } from '@ictvoip/store';
+import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
+import type { PushResult } from '../src/jobs/billing/push-batch';
+import { closeAndFinishPushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+
+// Calendar billing periods (the default) and a prepaid service: its calls go on daily prepaid invoices, and the
+// month's close puts the month's rest on one closing invoice. A call of the month rated after that closing invoice
+// waits for the next daily one. The hourly closes listed the service for it anyway (a prepaid service has no
+// period batch, so "the period's bill is not made" held), one push job each that billed nothing.
+const DELAY_SECONDS = 3600;
+let kit: BillingKit;
+
+beforeAll(async () => {
+  kit = await startBillingKit({
+    WHMCS_API_TIMEOUT_MS: '10000',
+    CREDIT_CACHE_SECONDS: '0',
+    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
+    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
+  });
+});
+afterAll(async () => {
+  await kit.close();
+});
+
+const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
+/** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
+const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
+
+/** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
+async function closeAt(at: Date, tenant: Tenant): Promise<{ jobId: string; result: PushResult | undefined }[]> {
+  const close = await closeAndFinishPushes(kit, at);
+  const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
+  return Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
+}
+
+async function prepaidTenant(): Promise<Tenant> {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '10.00';
+  return tenant;
+}
+
+test("calendar periods: a prepaid service's call rated after its month's closing invoice gets no push job; the next daily invoice bills it once", async () => {
+  const period = periodOf(new Date(), 'UTC');
+  const tenant = await prepaidTenant();
+  const { serviceId, clientId } = tenant;
+  const invoices = () => kit.whmcs.state.invoices.filter((invoice) => invoice.userid === clientId);
+  // 60 s at 0.01: a whole cent each, so no rounding remainder is left to bill.
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60, destination: '15551234567' });
+  await syncTenantCdrs(kit.deps, serviceId);
+
+  // The month's close: its push puts the call on the closing invoice (paid from credit).
+  const first = await closeAt(afterClose(period, 10), tenant);
+  expect(first).toHaveLength(1);
+  const [closing] = await listPrepaidInvoices(kit.deps.pool, { serviceId });
+  expect(closing).toMatchObject({ invoiceKey: prepaidCloseKey(serviceId, period), state: 'paid', callCount: 1, lineAmount: '0.01' });
+  expect(invoices()).toHaveLength(1);
+
+  // A call of the month FusionPBX imported late, rated after the closing invoice.
+  const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 60, destination: '15551234568' });
+  await syncTenantCdrs(kit.deps, serviceId);
+  const onNoInvoice = async () =>
+    (await listCharges(kit.deps.pool, { serviceId, status: 'rated' })).filter((charge) => charge.prepaidInvoice === null).map((charge) => charge.xmlCdrUuid);
+  expect(await onNoInvoice()).toEqual([late]);
+
+  // Before: a job at each hourly close, each { outcome: 'nothing' } (the closing invoice is made, no batch takes a prepaid call).
+  for (const hours of [1, 2, 23]) {
+    expect(await closeAt(afterClose(period, hours * 3600), tenant)).toEqual([]);
+  }
+  expect(await onNoInvoice()).toEqual([late]);
+  expect(invoices()).toHaveLength(1);
+
+  // The daily prepaid invoice takes it, once; the closes still have nothing for the service.
+  expect(await invoicePrepaidUsage(kit.deps, serviceId)).toMatchObject({ outcome: 'paid' });
+  expect(await onNoInvoice()).toEqual([]);
+  expect(await closeAt(afterClose(period, 24 * 3600), tenant)).toEqual([]);
+  expect(invoices()).toHaveLength(2);
+  expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toBeNull();
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === clientId)).toEqual([]);
+}, 60000);
