@@ -19,6 +19,7 @@ import { migration019 } from './019-credit-restricted-dialers';
 import { migration020 } from './020-cdr-charge-row';
 import { migration021 } from './021-removable-servers';
 import { migration022 } from './022-billing-refusals';
+import { migration023 } from './023-services-domain-lower';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -42,4 +43,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration020,
   migration021,
   migration022,
+  migration023,
 ];
