@@ -60,3 +60,20 @@ it('creates a tenant in at most 17 statements on the bridge database (was 21: th
   if (statements.length > 17) throw new Error(`${statements.length} statements on the bridge database:\n${summary()}`);
   expect(statements.length).toBeLessThanOrEqual(17);
 });
+
+it("refuses a create of another service's domain with its failed mark, audit entry and notification in one statement, no transaction (9 statements, was 12)", async () => {
+  await bridge.worker!.deps.pool.query("INSERT INTO services (service_id, client_id, tenant_domain, desired_state) VALUES (9902, 9, 't4902.pbx.example.net', 'active')");
+  statements.length = 0;
+  counting = true;
+  const reply = await postWebhook(bridge.url, JSON.stringify(buildEvent({ serviceId: 4902, action: 'create' })), { query: '?wait=20' });
+  counting = false;
+  expect(reply.status).toBe(200);
+  expect(reply.body).toMatchObject({ result: 'error', message: expect.stringContaining('already belongs to service 9902') });
+  const [inbox] = (await bridge.worker!.deps.pool.query("SELECT status, retryable, sealed_secrets FROM webhook_inbox WHERE service_id = 4902 AND action = 'create'")).rows;
+  expect(inbox).toEqual({ status: 'failed', retryable: false, sealed_secrets: null });
+  const audit = (await bridge.worker!.deps.pool.query("SELECT actor, action, detail->>'code' AS code FROM audit_log WHERE service_id = 4902")).rows;
+  expect(audit).toEqual([{ actor: 'worker', action: 'create.failed', code: 'TENANT_CONFLICT' }]);
+  const transactions = statements.filter((sql) => /^\s*(BEGIN|COMMIT)\b/i.test(sql));
+  if (transactions.length > 0 || statements.length > 9) throw new Error(`${statements.length} statements on the bridge database:\n${summary()}`);
+  expect(statements.length).toBeLessThanOrEqual(9);
+});

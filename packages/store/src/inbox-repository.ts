@@ -140,6 +140,9 @@ function notifyingFinish(update: string): string {
   return `WITH finished AS (${update} RETURNING event_id) SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished`;
 }
 
+/** How finishWithAudit ends an event: a refusal (`failed`) is never retried. */
+export type EventFinish = { status: 'succeeded'; result: Record<string, unknown> } | { status: 'failed'; error: string };
+
 /** An event finished by its service's applied FreeSWITCH backlog: its result and its audit entry. */
 export interface BacklogFinish {
   eventId: string;
@@ -290,6 +293,38 @@ export class InboxRepository {
       [eventId, result],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * An event's final state and its audit entry in one statement (one round trip, all or nothing):
+   * `succeeded` with its result, or `failed` with its error, as markSucceeded / markFailed write them,
+   * with the same FINISH_CHANNELS notification. The audit entry is written as the transaction of the
+   * two wrote it: whether or not the row was still unfinished.
+   */
+  async finishWithAudit(eventId: string, finish: EventFinish, entry: AuditEntry): Promise<void> {
+    const update =
+      finish.status === 'succeeded'
+        ? `UPDATE webhook_inbox SET status = 'succeeded', result = $2::jsonb, last_error = NULL, retryable = NULL,
+                  sealed_secrets = NULL, updated_at = now(), finished_at = now()
+            WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`
+        : `UPDATE webhook_inbox SET status = 'failed', last_error = $2::text, retryable = false, sealed_secrets = NULL,
+                  updated_at = now(), finished_at = now()
+            WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`;
+    await this.db.query(
+      `WITH finished AS (${update} RETURNING event_id),
+            audited AS (INSERT INTO audit_log (actor, action, service_id, event_id, detail) VALUES ($3, $4, $5, $6, $7) RETURNING id)
+       SELECT (SELECT count(*) FROM audited) AS audited,
+              (SELECT count(*) FROM (SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished) AS notified) AS notified`,
+      [
+        eventId,
+        finish.status === 'succeeded' ? JSON.stringify(finish.result) : finish.error,
+        entry.actor,
+        entry.action,
+        entry.serviceId ?? null,
+        entry.eventId ?? null,
+        JSON.stringify(entry.detail ?? {}),
+      ],
+    );
   }
 
   /**
