@@ -1,16 +1,6 @@
 import type { Job } from 'bullmq';
 import { isProvisioningAction, type ProvisioningAction, type ProvisioningJobName, type TypedJob } from '@ictvoip/queue';
-import {
-  inBridgeTransaction,
-  localDateOf,
-  openSecrets,
-  recordCycleObservation,
-  requestedBy,
-  withServiceLock,
-  type InboxEvent,
-  type BacklogEvent,
-  type DesiredState,
-} from '@ictvoip/store';
+import { localDateOf, openSecrets, recordCycleObservation, requestedBy, withServiceLock, type InboxEvent, type BacklogEvent, type DesiredState } from '@ictvoip/store';
 import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmcs';
 import type { WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
@@ -58,32 +48,34 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
       logger.warn({ message: result.message, backlogJob: result.freeswitch.jobId }, 'FusionPBX updated; FreeSWITCH side pending');
       return { eventId: inboxEvent.eventId, status: 'pending_apply', message: result.freeswitch.message };
     }
-    // An event's final state and its audit entry are written together or not at all (a kill -9 between them).
-    await inBridgeTransaction(deps, async ({ inbox, audit }) => {
-      await inbox.markSucceeded(inboxEvent.eventId, { message: result.message, serviceProperties: result.serviceProperties ?? {} });
-      await audit.append({
+    // An event's final state and its audit entry are written together or not at all (a kill -9 between them): one statement.
+    await deps.inbox.finishWithAudit(
+      inboxEvent.eventId,
+      { status: 'succeeded', result: { message: result.message, serviceProperties: result.serviceProperties ?? {} } },
+      {
         actor: 'worker',
         action: inboxEvent.action,
         serviceId: inboxEvent.serviceId || null,
         eventId: inboxEvent.eventId,
         detail: { ...(result.detail ?? { message: result.message }), ...asked },
-      });
-    });
+      },
+    );
     logger.info({ message: result.message }, 'event applied');
     return { eventId: inboxEvent.eventId, status: 'succeeded', message: result.message };
   } catch (error) {
     const message = describeError(error);
     if (error instanceof PermanentJobError) {
-      await inBridgeTransaction(deps, async ({ inbox, audit }) => {
-        await inbox.markFailed(inboxEvent.eventId, message, false);
-        await audit.append({
+      await deps.inbox.finishWithAudit(
+        inboxEvent.eventId,
+        { status: 'failed', error: message },
+        {
           actor: 'worker',
           action: `${inboxEvent.action}.failed`,
           serviceId: inboxEvent.serviceId || null,
           eventId: inboxEvent.eventId,
           detail: { code: error.code, message, ...asked },
-        });
-      });
+        },
+      );
       logger.warn({ code: error.code, message }, 'event refused');
       return { eventId: inboxEvent.eventId, status: 'failed', message };
     }

@@ -140,6 +140,16 @@ function notifyingFinish(update: string): string {
   return `WITH finished AS (${update} RETURNING event_id) SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished`;
 }
 
+/** How finishWithAudit ends an event: a refusal (`failed`) is never retried. */
+export type EventFinish = { status: 'succeeded'; result: Record<string, unknown> } | { status: 'failed'; error: string };
+
+/** An event finished by its service's applied FreeSWITCH backlog: its result and its audit entry. */
+export interface BacklogFinish {
+  eventId: string;
+  result: Record<string, unknown>;
+  audit: Omit<AuditEntry, 'serviceId' | 'eventId'>;
+}
+
 export class InboxRepository {
   constructor(private readonly db: Queryable) {}
 
@@ -283,6 +293,79 @@ export class InboxRepository {
       [eventId, result],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * An event's final state and its audit entry in one statement (one round trip, all or nothing):
+   * `succeeded` with its result, or `failed` with its error, as markSucceeded / markFailed write them,
+   * with the same FINISH_CHANNELS notification. The audit entry is written as the transaction of the
+   * two wrote it: whether or not the row was still unfinished.
+   */
+  async finishWithAudit(eventId: string, finish: EventFinish, entry: AuditEntry): Promise<void> {
+    const update =
+      finish.status === 'succeeded'
+        ? `UPDATE webhook_inbox SET status = 'succeeded', result = $2::jsonb, last_error = NULL, retryable = NULL,
+                  sealed_secrets = NULL, updated_at = now(), finished_at = now()
+            WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`
+        : `UPDATE webhook_inbox SET status = 'failed', last_error = $2::text, retryable = false, sealed_secrets = NULL,
+                  updated_at = now(), finished_at = now()
+            WHERE event_id = $1 AND status NOT IN ('succeeded', 'failed')`;
+    await this.db.query(
+      `WITH finished AS (${update} RETURNING event_id),
+            audited AS (INSERT INTO audit_log (actor, action, service_id, event_id, detail) VALUES ($3, $4, $5, $6, $7) RETURNING id)
+       SELECT (SELECT count(*) FROM audited) AS audited,
+              (SELECT count(*) FROM (SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished) AS notified) AS notified`,
+      [
+        eventId,
+        finish.status === 'succeeded' ? JSON.stringify(finish.result) : finish.error,
+        entry.actor,
+        entry.action,
+        entry.serviceId ?? null,
+        entry.eventId ?? null,
+        JSON.stringify(entry.detail ?? {}),
+      ],
+    );
+  }
+
+  /**
+   * A service's applied FreeSWITCH backlog: clears exactly `version` of it and finishes its waiting
+   * events (status, result, an audit entry each, the FINISH_CHANNELS notification) in one statement,
+   * so one round trip instead of a transaction of several, with the same all-or-nothing. Nothing is
+   * finished when a later event added to the backlog meanwhile (false): its next apply finishes them.
+   * An event already finished is left alone and gets no second audit entry (a replay).
+   */
+  async succeedClearingBacklog(serviceId: number, version: number, events: readonly BacklogFinish[]): Promise<boolean> {
+    const seen = new Set<string>();
+    const input = events.flatMap((event, ord) => {
+      const key = event.eventId.toLowerCase();
+      if (seen.has(key)) return [];
+      seen.add(key);
+      return [{ event_id: event.eventId, result: event.result, action: event.audit.action, actor: event.audit.actor, detail: event.audit.detail ?? {}, ord }];
+    });
+    const { rows } = await this.db.query<{ cleared: boolean }>(
+      `WITH cleared AS (
+         UPDATE services SET pending_apply = NULL, updated_at = now()
+          WHERE service_id = $1 AND pending_apply IS NOT NULL AND COALESCE((pending_apply->>'version')::bigint, 1) = $2
+         RETURNING service_id
+       ), input AS (
+         SELECT * FROM jsonb_to_recordset($3::jsonb) AS e(event_id uuid, result jsonb, action text, actor text, detail jsonb, ord int)
+       ), finished AS (
+         UPDATE webhook_inbox w SET status = 'succeeded', result = input.result, last_error = NULL, retryable = NULL,
+                sealed_secrets = NULL, updated_at = now(), finished_at = now()
+           FROM input
+          WHERE w.event_id = input.event_id AND w.status NOT IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM cleared)
+         RETURNING w.event_id
+       ), audited AS (
+         INSERT INTO audit_log (actor, action, service_id, event_id, detail)
+         SELECT input.actor, input.action, $1, input.event_id, input.detail FROM input JOIN finished USING (event_id) ORDER BY input.ord
+         RETURNING id
+       )
+       SELECT EXISTS (SELECT 1 FROM cleared) AS cleared,
+              (SELECT count(*) FROM (SELECT pg_notify('${FINISH_CHANNELS.inbox}', event_id::text) FROM finished) AS notified) AS notified,
+              (SELECT count(*) FROM audited) AS audited`,
+      [serviceId, version, JSON.stringify(input)],
+    );
+    return rows[0]?.cleared === true;
   }
 
   async markFailed(eventId: string, error: string, retryable: boolean): Promise<void> {

@@ -104,6 +104,9 @@ export interface ServiceListOptions {
   purged?: boolean;
 }
 
+/** domainHolder's query; its `lower(tenant_domain)` is what index services_tenant_domain_lower (migration 024) indexes. */
+export const DOMAIN_HOLDER_SQL = 'SELECT * FROM services WHERE lower(tenant_domain) = lower($1) AND service_id <> $2 LIMIT 1';
+
 export class ServicesRepository {
   constructor(private readonly db: Pool | PoolClient) {}
 
@@ -163,7 +166,7 @@ export class ServicesRepository {
    * name stays theirs in the bridge, whose services are unique by domain). Null when none.
    */
   async domainHolder(domain: string, exceptServiceId: number): Promise<ServiceRecord | null> {
-    const { rows } = await this.db.query<ServiceRow>('SELECT * FROM services WHERE lower(tenant_domain) = lower($1) AND service_id <> $2 LIMIT 1', [domain, exceptServiceId]);
+    const { rows } = await this.db.query<ServiceRow>(DOMAIN_HOLDER_SQL, [domain, exceptServiceId]);
     return rows[0] ? toRecord(rows[0]) : null;
   }
 

@@ -20,6 +20,7 @@ import { migration020 } from './020-cdr-charge-row';
 import { migration021 } from './021-removable-servers';
 import { migration022 } from './022-billing-refusals';
 import { migration023 } from './023-deck-default-increments';
+import { migration024 } from './024-services-domain-lower';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -44,4 +45,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration021,
   migration022,
   migration023,
+  migration024,
 ];

@@ -101,22 +101,21 @@ function checkedSteps(deps: WorkerDeps, serviceId: number, steps: readonly unkno
   });
 }
 
-/** Clears exactly the applied version and finishes its events (status, result and audit) together. */
+/** Clears exactly the applied version and finishes its events (status, result and audit) together, in one statement. */
 function completeBacklog(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, sent: number): Promise<boolean> {
-  return inBridgeTransaction(deps, async ({ services, inbox, audit }) => {
-    if (!(await services.clearFreeswitchBacklog(serviceId, backlog.version))) return false;
-    for (const event of backlog.events) {
-      if (!(await inbox.markSucceeded(event.eventId, { message: event.message, serviceProperties: event.serviceProperties }))) continue;
-      await audit.append({
+  return deps.inbox.succeedClearingBacklog(
+    serviceId,
+    backlog.version,
+    backlog.events.map((event) => ({
+      eventId: event.eventId,
+      result: { message: event.message, serviceProperties: event.serviceProperties },
+      audit: {
         actor: 'worker',
         action: event.action,
-        serviceId,
-        eventId: event.eventId,
         detail: { message: event.message, steps: sent, freeswitch: 'applied', backlogVersion: backlog.version, ...requestedBy(event) },
-      });
-    }
-    return true;
-  });
+      },
+    })),
+  );
 }
 
 async function noteFailure(deps: WorkerDeps, serviceId: number, backlog: FreeswitchBacklog, error: string): Promise<void> {
