@@ -118,17 +118,7 @@ describe('adopt vs conflict', () => {
 });
 
 describe('bad names are rejected before anything is written', () => {
-  const cases: [string, Parameters<typeof tenantEvent>[1], string][] = [
-    ['space in domain', { service: { id: 7001, domain: 'bad domain.example.com' } }, 'service.domain'],
-    ['newline in domain', { service: { id: 7001, domain: 'evil.example.com\napi fsctl shutdown' } }, 'service.domain'],
-    ['quote in domain', { service: { id: 7001, domain: "o'neil.example.com" } }, 'service.domain'],
-    ['unicode domain', { service: { id: 7001, domain: 'tëst.example.com' } }, 'service.domain'],
-    ['single-label domain', { service: { id: 7001, domain: 'localhost' } }, 'service.domain'],
-    ['space in username', { service: { id: 7001, username: 'john doe' } }, 'service.username'],
-    ['newline in username', { service: { id: 7001, username: 'john\nadmin' } }, 'service.username'],
-    ['unicode username', { service: { id: 7001, username: 'jöhn' } }, 'service.username'],
-    ['missing password', { secrets: {} }, 'secrets.servicePassword'],
-  ];
+  const cases: [string, Parameters<typeof tenantEvent>[1], string][] = [['missing password', { secrets: {} }, 'secrets.servicePassword']];
   test.each(cases)('%s', async (_label, overrides, field) => {
     const before = await dumpTables(fx.pool);
     const error = await provisioner.create(tenantEvent(7001, overrides)).catch((caught: unknown) => caught);
@@ -137,6 +127,22 @@ describe('bad names are rejected before anything is written', () => {
     expect((error as Error).message).toContain(field);
     expect((error as Error).message).not.toContain('Portal-Pass-1!');
     expect(await dumpTables(fx.pool)).toEqual(before);
+  });
+
+  // The provisioner's own rules (validateDomainName, validateUsername), applied at ingest: never a command.
+  const refused: [string, Parameters<typeof tenantEvent>[1], string][] = [
+    ['space in domain', { service: { id: 7001, domain: 'bad domain.example.com' } }, 'service.domain'],
+    ['newline in domain', { service: { id: 7001, domain: 'evil.example.com\napi fsctl shutdown' } }, 'service.domain'],
+    ['quote in domain', { service: { id: 7001, domain: "o'neil.example.com" } }, 'service.domain'],
+    ['unicode domain', { service: { id: 7001, domain: 'tëst.example.com' } }, 'service.domain'],
+    ['single-label domain', { service: { id: 7001, domain: 'localhost' } }, 'service.domain'],
+    ['space in username', { service: { id: 7001, username: 'john doe' } }, 'service.username'],
+    ['newline in username', { service: { id: 7001, username: 'john\nadmin' } }, 'service.username'],
+    ['unicode username', { service: { id: 7001, username: 'jöhn' } }, 'service.username'],
+    ['password over 72 bytes', { secrets: { servicePassword: 'ü'.repeat(37) } }, 'secrets.servicePassword'],
+  ];
+  test.each(refused)('%s: refused at ingest naming the field', (_label, overrides, field) => {
+    expect(refusedAtIngest(() => tenantEvent(7001, overrides))).toEqual([field]);
   });
 
   test('what ingest refuses never becomes a command: a service id or plan limit that is not a whole number is named in the webhook answer', () => {

@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import Joi from 'joi';
 import { parseExclusions, parseIncrements, parseMoney, RatingConfigError, type CdrDirection, type ExclusionList, type Increments, type Micro } from '@ictvoip/rating';
+import { describeBadCharacters, FreeswitchValidationError, validateDomainName } from '@ictvoip/freeswitch';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
 
@@ -1042,9 +1043,57 @@ export function parseTenantCommand(body: unknown): TenantCommand {
     if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
     throw error;
   }
-  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event)];
+  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event), ...tenantIdentityProblems(command)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
+}
+
+/** The tenant admin's username as FusionPBX's user rows take it (the provisioner's validateUsername reads this rule). */
+export const ADMIN_USERNAME_PATTERN = /^[A-Za-z0-9_.@+-]{1,64}$/;
+export const ADMIN_USERNAME_RULE = 'allowed: A-Z a-z 0-9 _ . @ + -, up to 64';
+/** The admin's e-mail: one @, no white space (the provisioner's user row reads this rule). */
+export const ADMIN_EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+/** Why a portal password cannot be the admin's (bcrypt reads 72 bytes; FusionPBX's login form sends no control characters), or null. */
+export function portalPasswordProblem(value: string): string | null {
+  if (value.length === 0) return 'is required';
+  if (Buffer.byteLength(value, 'utf8') > 72) return 'is longer than 72 bytes (bcrypt limit)';
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'contains control characters';
+  return null;
+}
+
+/**
+ * What the provisioner reads of the service and client with FusionPBX's rules, checked here so a
+ * webhook it would refuse is a 400 naming the field, never a 2xx and then a failed job. Only the
+ * actions that read a field check it: create and change_package take the requested domain and
+ * username (change_password keeps the tenant's own), all three write the admin's e-mail, and the
+ * password is checked wherever it is sent.
+ */
+function tenantIdentityProblems(command: TenantCommand): ValidationDetail[] {
+  const problems: ValidationDetail[] = [];
+  const { action, service, client } = command;
+  const writesAdmin = action === 'create' || action === 'change_package' || action === 'change_password';
+  if (action === 'create' || action === 'change_package') {
+    if (service.domain !== undefined && service.domain !== '') problems.push(...domainProblems(service.domain));
+    if (service.username !== undefined && service.username !== '' && !ADMIN_USERNAME_PATTERN.test(service.username))
+      problems.push({ path: 'service.username', message: `${describeBadCharacters(service.username)} (${ADMIN_USERNAME_RULE})` });
+  }
+  if (writesAdmin && typeof client.email === 'string' && client.email !== '' && !ADMIN_EMAIL_PATTERN.test(client.email))
+    problems.push({ path: 'client.email', message: 'is not an e-mail address' });
+  const password = command.secrets?.servicePassword;
+  const passwordProblem = password === undefined ? null : portalPasswordProblem(password);
+  if (passwordProblem) problems.push({ path: 'secrets.servicePassword', message: passwordProblem });
+  return problems;
+}
+
+function domainProblems(domain: string): ValidationDetail[] {
+  try {
+    validateDomainName(domain, 'service.domain');
+    return [];
+  } catch (error) {
+    if (error instanceof FreeswitchValidationError) return [{ path: 'service.domain', message: error.reason }];
+    throw error;
+  }
 }
 
 /** A trunk custom field is checked like plan.trunkCidrs, naming the custom field. */
