@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { startBridge, waitFor, withoutWorker, type Bridge } from './harness';
 
@@ -8,7 +11,10 @@ import { startBridge, waitFor, withoutWorker, type Bridge } from './harness';
 let bridge: Bridge;
 
 beforeAll(async () => {
-  bridge = await startBridge();
+  // The operator's default first extension: a plan without firstExtension starts there (the provisioner's option, not ingest's).
+  const file = join(mkdtempSync(join(tmpdir(), 'ictvoip-ingest-')), 'provisioning.json');
+  writeFileSync(file, JSON.stringify({ defaultFirstExtension: 200 }));
+  bridge = await startBridge({ PROVISIONING_FILE: file });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
 });
@@ -83,5 +89,18 @@ describe('ingest refuses what the provisioner would refuse', () => {
     );
     expect(failed).toMatchObject({ retryable: false, last_error: expect.stringMatching(/is not a valid command: .*service\.domain/) });
     expect((await send(buildEvent({ serviceId }))).body.result).toBe('success');
+  });
+
+  it("a plan without firstExtension starts at PROVISIONING_FILE's defaultFirstExtension; a plan's own firstExtension wins", async () => {
+    const extensionsOf = async (domain: string) =>
+      (await bridge.fusion.query('SELECT e.extension FROM v_extensions e JOIN v_domains d USING (domain_uuid) WHERE d.domain_name = $1 ORDER BY e.extension', [domain])).rows.map(
+        (row) => row.extension as string,
+      );
+    const unset = buildEvent({ serviceId: 5401, plan: { maxExtensions: 3, rateDeck: 'standard' } });
+    expect((await send(unset)).body).toMatchObject({ result: 'success', serviceProperties: { pbxDomain: 't5401.pbx.example.net' } });
+    expect(await extensionsOf('t5401.pbx.example.net')).toEqual(['200', '201', '202']);
+    const own = buildEvent({ serviceId: 5402, plan: { maxExtensions: 2, firstExtension: 100, rateDeck: 'standard' } });
+    expect((await send(own)).body.result).toBe('success');
+    expect(await extensionsOf('t5402.pbx.example.net')).toEqual(['100', '101']);
   });
 });

@@ -29,7 +29,8 @@ export interface WebhookPlan {
   routeTemplate?: string;
   /** IP-authenticated trunk: the tenant PBX's addresses, added to FusionPBX's access control list. */
   trunkCidrs?: string[] | string;
-  firstExtension: number;
+  /** Unset: PROVISIONING_FILE's defaultFirstExtension, else 100 (the provisioner decides). */
+  firstExtension?: number;
   /**
    * The tenant's extension numbers, not necessarily consecutive (ictVoIP's `"2112 | 2113 | 2120"`,
    * or a list): provisioned instead of the firstExtension range; maxExtensions defaults to its length.
@@ -159,7 +160,8 @@ const planSchema = Joi.object({
   maxExtensions: limit('maxExtensions'),
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
   initialExtensions: limit('initialExtensions'),
-  firstExtension: limit('firstExtension').default(100),
+  // Unset stays unset: the provisioner applies PROVISIONING_FILE's defaultFirstExtension (else 100).
+  firstExtension: limit('firstExtension'),
   extensionNumbers: Joi.any().custom(extensionNumbersOf, 'extension numbers'),
   maxGateways: limit('maxGateways'),
   maxDestinations: limit('maxDestinations'),
@@ -525,7 +527,6 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
     }
     const plan = event.plan === undefined ? {} : plainCopy(event.plan);
     if (plan === null || !applyChecks(plan, compiled.plan)) return null;
-    if (plan.firstExtension === undefined) plan.firstExtension = 100;
     event.plan = plan;
     if (!anyObject(event.configurableOptions) || !anyObject(event.customFields)) return null;
     const secrets = secretsOf(event.secrets, event.action);
