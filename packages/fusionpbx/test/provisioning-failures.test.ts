@@ -151,6 +151,9 @@ describe('bad names are rejected before anything is written', () => {
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { maxExtensions: 'ten' }))).toEqual(['plan.maxExtensions']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { extensionNumbers: ['1', '1'] }))).toEqual(['plan.extensionNumbers']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { ringGroup: '1 2' }))).toEqual(['plan.ringGroup']);
+    // E.164 country codes have no leading zero: '01' is refused, not read as 1.
+    for (const countryCode of ['01', '+01', '0044']) expect(refusedAtIngest(() => tenantEvent(7002, {}, { countryCode }))).toEqual(['plan.countryCode']);
+    expect(tenantEvent(7002, {}, { countryCode: ' 44' }).plan.countryCode).toBe('44');
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { callerIdNamePrefix: 'VIP\n' }))).toEqual(['plan.callerIdNamePrefix']);
     expect(refusedAtIngest(() => tenantEvent(7002, { configurableOptions: { 'maxExtensions|Extensions': '20000' } }))).toEqual(['configurableOptions.maxExtensions']);
   });

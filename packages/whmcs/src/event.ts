@@ -105,6 +105,9 @@ export type BillingMode = (typeof BILLING_MODES)[number];
 export const CREDIT_RESTRICTIONS = ['suspend', 'outbound'] as const;
 export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
+/** A plan's country code: 1 to 4 digits, an optional +, no leading zero (E.164). */
+export const COUNTRY_CODE_PATTERN = /^\+?[1-9][0-9]{0,3}$/;
+
 /** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
 export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
 const planAmount = Joi.string()
@@ -188,7 +191,11 @@ const planSchema = Joi.object({
   brand: optionalText,
   includedMinutes: Joi.number().integer().min(0),
   dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
-  countryCode: Joi.alternatives(Joi.string().pattern(/^\+?[1-9][0-9]{0,3}$/, 'country code'), Joi.number().integer().min(1).max(9999)),
+  // E.164 country codes have no leading zero: '01' is refused, never read as 1 (the number form takes numbers only, no conversion).
+  countryCode: Joi.alternatives(
+    Joi.string().trim().pattern(COUNTRY_CODE_PATTERN).messages({ 'string.pattern.base': '{{#label}} must be a country code of 1 to 4 digits, not starting with 0 (E.164)' }),
+    Joi.number().strict().integer().min(1).max(9999),
+  ),
   numberFormat: Joi.string().valid('national', 'e164'),
   ringGroup: Joi.alternatives(Joi.string().pattern(/^[0-9]{1,15}$/, 'extension number'), Joi.number().integer().min(0)),
   callerIdNamePrefix: Joi.string()
@@ -308,7 +315,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1457][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a
 const ISO_INSTANT = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z$/;
 const WHMCS_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DID = /^\+?[0-9 ().-]{3,40}$/;
-const COUNTRY_CODE = /^\+?[1-9][0-9]{0,3}$/;
+const COUNTRY_CODE = COUNTRY_CODE_PATTERN;
 const RING_GROUP = /^[0-9]{1,15}$/;
 const CALLER_ID_PREFIX = /^[A-Za-z0-9 _.:+#-]*$/;
 
