@@ -354,7 +354,8 @@ describe('SQL injection strings in every webhook field', () => {
     expect(Object.values(tenantShape).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     for (const payload of SQL_PAYLOADS) {
       const outcome = await create((event) => {
-        Object.assign(event.client, { companyName: payload, firstName: payload, lastName: payload, email: payload });
+        // Not the e-mail: ingest refuses a non-address with a 400 (the admin's rule), as the per-field test sees.
+        Object.assign(event.client, { companyName: payload, firstName: payload, lastName: payload });
         event.customFields = { notes: payload };
         event.server.hostname = payload;
       });

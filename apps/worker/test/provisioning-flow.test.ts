@@ -174,12 +174,13 @@ describe('refusals', () => {
   });
 
   it.each([['bad domain.example.com'], ['evil.example.com\nreloadxml'], ['quote".example.com'], ['ünïcode.example.com']])(
-    'refuses the domain %j with a clear error',
+    'refuses the domain %j at ingest: 400 naming service.domain, nothing stored',
     async (domain) => {
       const id = 4200 + Math.floor(Math.random() * 1000);
       const reply = await send(event(id, 'create', { service: { id, domain } }));
-      expect(reply.body).toMatchObject({ result: 'error', retryable: false });
-      expect(String(reply.body.message)).toMatch(/domain/i);
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: [expect.objectContaining({ path: 'service.domain' })] } });
+      expect(await bridgeRows('SELECT count(*)::int AS n FROM webhook_inbox WHERE service_id = $1', [id])).toEqual([{ n: 0 }]);
       expect(await fusionRows('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toEqual([{ n: 0 }]);
     },
   );

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { FusionpbxValidationError } from './errors';
+import { portalPasswordProblem } from '@ictvoip/whmcs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -60,9 +61,10 @@ export async function portalPasswordMatches(password: string, hash: string | nul
 
 /** bcrypt uses only the first 72 bytes; reject longer passwords instead of silently truncating. */
 export function validatePortalPassword(value: unknown, field = 'secrets.servicePassword'): string {
-  if (typeof value !== 'string' || value.length === 0) throw new FusionpbxValidationError(field, 'is required');
-  if (Buffer.byteLength(value, 'utf8') > 72) throw new FusionpbxValidationError(field, 'is longer than 72 bytes (bcrypt limit)');
-  if (/[\x00-\x1f\x7f]/.test(value)) throw new FusionpbxValidationError(field, 'contains control characters');
+  if (typeof value !== 'string') throw new FusionpbxValidationError(field, 'is required');
+  // The rule ingest applies to secrets.servicePassword (whmcs event.ts), so a webhook it would refuse is a 400.
+  const problem = portalPasswordProblem(value);
+  if (problem) throw new FusionpbxValidationError(field, problem);
   return value;
 }
 

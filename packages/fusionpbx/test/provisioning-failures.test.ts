@@ -118,17 +118,7 @@ describe('adopt vs conflict', () => {
 });
 
 describe('bad names are rejected before anything is written', () => {
-  const cases: [string, Parameters<typeof tenantEvent>[1], string][] = [
-    ['space in domain', { service: { id: 7001, domain: 'bad domain.example.com' } }, 'service.domain'],
-    ['newline in domain', { service: { id: 7001, domain: 'evil.example.com\napi fsctl shutdown' } }, 'service.domain'],
-    ['quote in domain', { service: { id: 7001, domain: "o'neil.example.com" } }, 'service.domain'],
-    ['unicode domain', { service: { id: 7001, domain: 'tëst.example.com' } }, 'service.domain'],
-    ['single-label domain', { service: { id: 7001, domain: 'localhost' } }, 'service.domain'],
-    ['space in username', { service: { id: 7001, username: 'john doe' } }, 'service.username'],
-    ['newline in username', { service: { id: 7001, username: 'john\nadmin' } }, 'service.username'],
-    ['unicode username', { service: { id: 7001, username: 'jöhn' } }, 'service.username'],
-    ['missing password', { secrets: {} }, 'secrets.servicePassword'],
-  ];
+  const cases: [string, Parameters<typeof tenantEvent>[1], string][] = [['missing password', { secrets: {} }, 'secrets.servicePassword']];
   test.each(cases)('%s', async (_label, overrides, field) => {
     const before = await dumpTables(fx.pool);
     const error = await provisioner.create(tenantEvent(7001, overrides)).catch((caught: unknown) => caught);
@@ -139,12 +129,31 @@ describe('bad names are rejected before anything is written', () => {
     expect(await dumpTables(fx.pool)).toEqual(before);
   });
 
+  // The provisioner's own rules (validateDomainName, validateUsername), applied at ingest: never a command.
+  const refused: [string, Parameters<typeof tenantEvent>[1], string][] = [
+    ['space in domain', { service: { id: 7001, domain: 'bad domain.example.com' } }, 'service.domain'],
+    ['newline in domain', { service: { id: 7001, domain: 'evil.example.com\napi fsctl shutdown' } }, 'service.domain'],
+    ['quote in domain', { service: { id: 7001, domain: "o'neil.example.com" } }, 'service.domain'],
+    ['unicode domain', { service: { id: 7001, domain: 'tëst.example.com' } }, 'service.domain'],
+    ['single-label domain', { service: { id: 7001, domain: 'localhost' } }, 'service.domain'],
+    ['space in username', { service: { id: 7001, username: 'john doe' } }, 'service.username'],
+    ['newline in username', { service: { id: 7001, username: 'john\nadmin' } }, 'service.username'],
+    ['unicode username', { service: { id: 7001, username: 'jöhn' } }, 'service.username'],
+    ['password over 72 bytes', { secrets: { servicePassword: 'ü'.repeat(37) } }, 'secrets.servicePassword'],
+  ];
+  test.each(refused)('%s: refused at ingest naming the field', (_label, overrides, field) => {
+    expect(refusedAtIngest(() => tenantEvent(7001, overrides))).toEqual([field]);
+  });
+
   test('what ingest refuses never becomes a command: a service id or plan limit that is not a whole number is named in the webhook answer', () => {
     // The provisioner reads these without checking them again (the event is validated once, at ingest).
     expect(refusedAtIngest(() => tenantEvent(7001, { service: { id: '7001; drop table v_domains' as unknown as number } }))).toEqual(['service.id']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { maxExtensions: 'ten' }))).toEqual(['plan.maxExtensions']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { extensionNumbers: ['1', '1'] }))).toEqual(['plan.extensionNumbers']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { ringGroup: '1 2' }))).toEqual(['plan.ringGroup']);
+    // E.164 country codes have no leading zero: '01' is refused, not read as 1.
+    for (const countryCode of ['01', '+01', '0044']) expect(refusedAtIngest(() => tenantEvent(7002, {}, { countryCode }))).toEqual(['plan.countryCode']);
+    expect(tenantEvent(7002, {}, { countryCode: ' 44' }).plan.countryCode).toBe('44');
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { callerIdNamePrefix: 'VIP\n' }))).toEqual(['plan.callerIdNamePrefix']);
     expect(refusedAtIngest(() => tenantEvent(7002, { configurableOptions: { 'maxExtensions|Extensions': '20000' } }))).toEqual(['configurableOptions.maxExtensions']);
   });

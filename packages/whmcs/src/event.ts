@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import Joi from 'joi';
 import { parseExclusions, parseIncrements, parseMoney, RatingConfigError, type CdrDirection, type ExclusionList, type Increments, type Micro } from '@ictvoip/rating';
+import { describeBadCharacters, FreeswitchValidationError, validateDomainName } from '@ictvoip/freeswitch';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
 
@@ -28,7 +29,8 @@ export interface WebhookPlan {
   routeTemplate?: string;
   /** IP-authenticated trunk: the tenant PBX's addresses, added to FusionPBX's access control list. */
   trunkCidrs?: string[] | string;
-  firstExtension: number;
+  /** Unset: PROVISIONING_FILE's defaultFirstExtension, else 100 (the provisioner decides). */
+  firstExtension?: number;
   /**
    * The tenant's extension numbers, not necessarily consecutive (ictVoIP's `"2112 | 2113 | 2120"`,
    * or a list): provisioned instead of the firstExtension range; maxExtensions defaults to its length.
@@ -103,6 +105,9 @@ export type BillingMode = (typeof BILLING_MODES)[number];
 export const CREDIT_RESTRICTIONS = ['suspend', 'outbound'] as const;
 export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
+/** A plan's country code: 1 to 4 digits, an optional +, no leading zero (E.164). */
+export const COUNTRY_CODE_PATTERN = /^\+?[1-9][0-9]{0,3}$/;
+
 /** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
 export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
 const planAmount = Joi.string()
@@ -158,7 +163,8 @@ const planSchema = Joi.object({
   maxExtensions: limit('maxExtensions'),
   // How many of maxExtensions the create provisions (default all); the rest is room for /v1 POSTs.
   initialExtensions: limit('initialExtensions'),
-  firstExtension: limit('firstExtension').default(100),
+  // Unset stays unset: the provisioner applies PROVISIONING_FILE's defaultFirstExtension (else 100).
+  firstExtension: limit('firstExtension'),
   extensionNumbers: Joi.any().custom(extensionNumbersOf, 'extension numbers'),
   maxGateways: limit('maxGateways'),
   maxDestinations: limit('maxDestinations'),
@@ -185,7 +191,11 @@ const planSchema = Joi.object({
   brand: optionalText,
   includedMinutes: Joi.number().integer().min(0),
   dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
-  countryCode: Joi.alternatives(Joi.string().pattern(/^\+?[1-9][0-9]{0,3}$/, 'country code'), Joi.number().integer().min(1).max(9999)),
+  // E.164 country codes have no leading zero: '01' is refused, never read as 1 (the number form takes numbers only, no conversion).
+  countryCode: Joi.alternatives(
+    Joi.string().trim().pattern(COUNTRY_CODE_PATTERN).messages({ 'string.pattern.base': '{{#label}} must be a country code of 1 to 4 digits, not starting with 0 (E.164)' }),
+    Joi.number().strict().integer().min(1).max(9999),
+  ),
   numberFormat: Joi.string().valid('national', 'e164'),
   ringGroup: Joi.alternatives(Joi.string().pattern(/^[0-9]{1,15}$/, 'extension number'), Joi.number().integer().min(0)),
   callerIdNamePrefix: Joi.string()
@@ -305,7 +315,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1457][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a
 const ISO_INSTANT = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z$/;
 const WHMCS_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DID = /^\+?[0-9 ().-]{3,40}$/;
-const COUNTRY_CODE = /^\+?[1-9][0-9]{0,3}$/;
+const COUNTRY_CODE = COUNTRY_CODE_PATTERN;
 const RING_GROUP = /^[0-9]{1,15}$/;
 const CALLER_ID_PREFIX = /^[A-Za-z0-9 _.:+#-]*$/;
 
@@ -524,7 +534,6 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
     }
     const plan = event.plan === undefined ? {} : plainCopy(event.plan);
     if (plan === null || !applyChecks(plan, compiled.plan)) return null;
-    if (plan.firstExtension === undefined) plan.firstExtension = 100;
     event.plan = plan;
     if (!anyObject(event.configurableOptions) || !anyObject(event.customFields)) return null;
     const secrets = secretsOf(event.secrets, event.action);
@@ -1061,9 +1070,57 @@ export function parseTenantCommand(body: unknown): TenantCommand {
     if (error instanceof IctvoipFormatError) throw new EventValidationError([{ path: error.field, message: error.message }]);
     throw error;
   }
-  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event)];
+  const problems = [...planLimitProblems(command.plan), ...planBillingProblems(command.plan), ...customTrunkProblems(event), ...tenantIdentityProblems(command)];
   if (problems.length > 0) throw new EventValidationError(problems);
   return command;
+}
+
+/** The tenant admin's username as FusionPBX's user rows take it (the provisioner's validateUsername reads this rule). */
+export const ADMIN_USERNAME_PATTERN = /^[A-Za-z0-9_.@+-]{1,64}$/;
+export const ADMIN_USERNAME_RULE = 'allowed: A-Z a-z 0-9 _ . @ + -, up to 64';
+/** The admin's e-mail: one @, no white space (the provisioner's user row reads this rule). */
+export const ADMIN_EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+/** Why a portal password cannot be the admin's (bcrypt reads 72 bytes; FusionPBX's login form sends no control characters), or null. */
+export function portalPasswordProblem(value: string): string | null {
+  if (value.length === 0) return 'is required';
+  if (Buffer.byteLength(value, 'utf8') > 72) return 'is longer than 72 bytes (bcrypt limit)';
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'contains control characters';
+  return null;
+}
+
+/**
+ * What the provisioner reads of the service and client with FusionPBX's rules, checked here so a
+ * webhook it would refuse is a 400 naming the field, never a 2xx and then a failed job. Only the
+ * actions that read a field check it: create and change_package take the requested domain and
+ * username (change_password keeps the tenant's own), all three write the admin's e-mail, and the
+ * password is checked wherever it is sent.
+ */
+function tenantIdentityProblems(command: TenantCommand): ValidationDetail[] {
+  const problems: ValidationDetail[] = [];
+  const { action, service, client } = command;
+  const writesAdmin = action === 'create' || action === 'change_package' || action === 'change_password';
+  if (action === 'create' || action === 'change_package') {
+    if (service.domain !== undefined && service.domain !== '') problems.push(...domainProblems(service.domain));
+    if (service.username !== undefined && service.username !== '' && !ADMIN_USERNAME_PATTERN.test(service.username))
+      problems.push({ path: 'service.username', message: `${describeBadCharacters(service.username)} (${ADMIN_USERNAME_RULE})` });
+  }
+  if (writesAdmin && typeof client.email === 'string' && client.email !== '' && !ADMIN_EMAIL_PATTERN.test(client.email))
+    problems.push({ path: 'client.email', message: 'is not an e-mail address' });
+  const password = command.secrets?.servicePassword;
+  const passwordProblem = password === undefined ? null : portalPasswordProblem(password);
+  if (passwordProblem) problems.push({ path: 'secrets.servicePassword', message: passwordProblem });
+  return problems;
+}
+
+function domainProblems(domain: string): ValidationDetail[] {
+  try {
+    validateDomainName(domain, 'service.domain');
+    return [];
+  } catch (error) {
+    if (error instanceof FreeswitchValidationError) return [{ path: 'service.domain', message: error.reason }];
+    throw error;
+  }
 }
 
 /** A trunk custom field is checked like plan.trunkCidrs, naming the custom field. */

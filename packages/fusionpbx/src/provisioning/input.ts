@@ -6,7 +6,7 @@ import * as freeswitch from '@ictvoip/freeswitch';
 import { FusionpbxValidationError, FusionpbxConfigError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { type NumberPlan, type PhoneNumber, normaliseNumber } from '../destinations/numbers';
-import { type TenantCommand, normaliseTrunkCidrs } from '@ictvoip/whmcs';
+import { type TenantCommand, normaliseTrunkCidrs, ADMIN_EMAIL_PATTERN, ADMIN_USERNAME_PATTERN, ADMIN_USERNAME_RULE } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
@@ -146,7 +146,7 @@ function gatewayTemplateOf(options: ProvisionerOptions, key: string | null): Gat
 
 function optionalEmail(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
-  if (typeof value !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
+  if (typeof value !== 'string' || !ADMIN_EMAIL_PATTERN.test(value)) throw new FusionpbxValidationError('client.email', 'is not an e-mail address');
   return value;
 }
 
@@ -254,8 +254,6 @@ export function parseTenantInput(event: TenantCommand, options: ProvisionerOptio
  * raise FusionpbxValidationError, the error the worker and the REST API treat as the client's fault.
  */
 
-const USERNAME = /^[A-Za-z0-9_.@+-]{1,64}$/;
-
 /** `check` with its FreeswitchValidationError turned into a FusionpbxValidationError (same field and message). */
 function asFusionpbx(check: (value: unknown, field?: string) => string): (value: unknown, field?: string) => string {
   return (value, field) => {
@@ -285,7 +283,7 @@ export const validateUserAtDomain = asFusionpbx(freeswitch.validateUserAtDomain)
 
 export function validateUsername(value: unknown, field = 'username'): string {
   const text = requireString(field, value);
-  if (!USERNAME.test(text)) throw new FusionpbxValidationError(field, `${freeswitch.describeBadCharacters(text)} (allowed: A-Z a-z 0-9 _ . @ + -, up to 64)`);
+  if (!ADMIN_USERNAME_PATTERN.test(text)) throw new FusionpbxValidationError(field, `${freeswitch.describeBadCharacters(text)} (${ADMIN_USERNAME_RULE})`);
   return text;
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Joi from 'joi';
 import type { BridgeConfig, SettingFault } from '@ictvoip/config';
+import { PLAN_LIMITS } from '@ictvoip/whmcs';
 import { templateProblems } from './input';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate } from './types';
 
@@ -73,7 +74,8 @@ const fileSchema = Joi.object<ProvisioningFile>({
   // An access control list name as access_control_edit.php stores it (acl.conf.lua puts it in an XML attribute).
   trunkAccessControl: Joi.string().pattern(/^[A-Za-z0-9_.-]{1,64}$/),
   defaultMaxExtensions: Joi.number().integer().min(0).max(10000),
-  defaultFirstExtension: Joi.number().integer().min(1),
+  // The plan's own bounds (PLAN_LIMITS): ingest leaves an unset firstExtension to this option.
+  defaultFirstExtension: Joi.number().integer().min(PLAN_LIMITS.firstExtension.min).max(PLAN_LIMITS.firstExtension.max),
   adminGroup: Joi.string().max(100),
 });
 
