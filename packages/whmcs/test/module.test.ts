@@ -250,7 +250,8 @@ describe('CreateAccount', () => {
     const blank = Object.fromEntries(Array.from({ length: 17 }, (_, index) => index + 1).map((position) => [`configoption${position}`, '']));
     await run('CreateAccount', whmcsParams({ ...blank, configoptions: {}, customfields: {} }));
     const event = parseWebhookEvent(bridge.deliveries[0].body);
-    expect(event.plan).toEqual({ firstExtension: 100 });
+    // No first extension is defaulted at ingest: the provisioner applies PROVISIONING_FILE's defaultFirstExtension (else 100).
+    expect(event.plan).toEqual({});
     expect(event.configurableOptions).toEqual({});
     expect(event.customFields).toEqual({});
     expect(delivery(0).rawBody.toString()).not.toContain('[]');
