@@ -87,13 +87,15 @@ it('dry-run with a bad domain answers the same error as a real run and writes no
   const event = buildEvent({ serviceId: 7102 });
   (event.service as Record<string, unknown>).domain = 'bad..domain';
   const before = await settledSnapshot();
+  // Refused at ingest (issue #14: what the provisioner would refuse is a 400 naming the field), preview or not.
   const dry = await postWebhook(bridge.url, JSON.stringify(event), { query: '?dryRun=1' });
-  expect(dry.status).toBe(200);
-  expect(dry.body).toEqual(expect.objectContaining({ result: 'error', retryable: false, message: expect.stringContaining('service.domain') }));
+  expect(dry.status).toBe(400);
+  expect(dry.body).toEqual({ error: expect.objectContaining({ code: 'VALIDATION_FAILED', details: [expect.objectContaining({ path: 'service.domain' })] }) });
   expect(await snapshot()).toEqual(before);
 
   const real = await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=20' });
-  expect(real.body).toEqual(expect.objectContaining({ result: 'error', message: dry.body.message }));
+  expect({ status: real.status, body: real.body }).toEqual({ status: 400, body: dry.body });
+  expect(await snapshot()).toEqual(before);
 }, 60_000);
 
 it('dry-run refuses an unsigned request and an action it cannot preview, recording nothing', async () => {
