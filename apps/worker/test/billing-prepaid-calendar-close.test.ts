@@ -1,7 +1,7 @@
 import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, nextPeriod, periodOf, prepaidCloseKey } from '@ictvoip/store';
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { PushResult } from '../src/jobs/billing/push-batch';
-import { closeAndFinishPushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // Calendar billing periods (the default) and a prepaid service: its calls go on daily prepaid invoices, and the
 // month's close puts the month's rest on one closing invoice. A call of the month rated after that closing invoice
@@ -28,9 +28,7 @@ const afterClose = (period: string, seconds: number) => new Date(monthStart(next
 
 /** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
 async function closeAt(at: Date, tenant: Tenant): Promise<{ jobId: string; result: PushResult | undefined }[]> {
-  const close = await closeAndFinishPushes(kit, at);
-  const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
-  return Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
+  return servicePushes(kit, await closeAndFinishPushes(kit, at), tenant.serviceId);
 }
 
 async function prepaidTenant(): Promise<Tenant> {

@@ -2,7 +2,7 @@ import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, prepaidCloseKey
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import type { PushResult } from '../src/jobs/billing/push-batch';
-import { addCycleTenant, closeAndFinishPushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { addCycleTenant, closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // BILLING_PERIODS=service and a prepaid service: a call already on a prepaid invoice is billed. The hourly
 // closes listed the service for it anyway (the check missed prepaid_invoice), one push job each that billed
@@ -35,9 +35,7 @@ const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + 
 /** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
 async function closeAt(at: Date, tenant: Tenant): Promise<{ close: CloseOutcome; pushes: { jobId: string; result: PushResult | undefined }[] }> {
   const close = await closeAndFinishPushes(kit, at);
-  const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${tenant.serviceId}-`));
-  const pushes = await Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
-  return { close, pushes };
+  return { close, pushes: await servicePushes(kit, close, tenant.serviceId) };
 }
 
 test('service periods: a prepaid service whose calls are on a prepaid invoice gets no push job; made postpaid, its batch takes only the new call', async () => {

@@ -6,6 +6,7 @@ import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
 import { closeBillingPeriods } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
+import type { PushResult } from '../src/jobs/billing/push-batch';
 
 export const DECK_CSV = [
   'prefix,destination,rate_per_minute,connect_fee,initial_increment,subsequent_increment',
@@ -175,4 +176,10 @@ export async function closeAndFinishPushes(kit: BillingKit, at: Date): Promise<C
     'the pushes the close enqueued',
   );
   return close;
+}
+
+/** The push jobs `close` enqueued for one service, each with what it returned (after closeAndFinishPushes). */
+export async function servicePushes(kit: BillingKit, close: CloseOutcome, serviceId: number): Promise<{ jobId: string; result: PushResult | undefined }[]> {
+  const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-`));
+  return Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
 }
