@@ -333,8 +333,10 @@ describe('a server that accepts connections and never answers', () => {
       );
       const done = await waitFor(
         async () => {
-          const job = await bridge.worker!.deps.queues['cdr-sync'].getJob(cdrSyncJobId(onDefault, slot));
-          return job && (await job.isCompleted()) ? job : null;
+          // State first, then the job: a job read while still active keeps returnvalue null after it completes.
+          const queue = bridge.worker!.deps.queues['cdr-sync'];
+          const jobId = cdrSyncJobId(onDefault, slot);
+          return (await queue.getJobState(jobId)) === 'completed' ? ((await queue.getJob(jobId)) ?? null) : null;
         },
         120_000,
         "the default server's tenant synced",
