@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
-import type { FusionTargets, Provisioner } from '@ictvoip/fusionpbx';
-import type { CacheOptions, EslClient } from '@ictvoip/freeswitch';
+import type { FusionTarget, FusionTargets } from '@ictvoip/fusionpbx';
 import type { QueueSet } from '@ictvoip/queue';
 import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
@@ -9,8 +8,8 @@ import type { OperationsDeps } from '@ictvoip/operations';
 
 /**
  * Everything the worker's jobs share. No FusionPBX server is in it: a job that acts on FusionPBX or
- * FreeSWITCH first takes an explicit scope (ScopedDeps, from fusion-scope.ts) for the server of its
- * service, its event or its name, so no handler can fall back to the default server by forgetting.
+ * FreeSWITCH first takes an explicit scope (ScopedDeps: the FusionTarget of the server of its service,
+ * its event or its name), so no handler can fall back to the default server by forgetting.
  */
 export interface WorkerDeps extends Omit<OperationsDeps, 'fusionPool'> {
   config: BridgeConfig;
@@ -31,12 +30,12 @@ export interface WorkerDeps extends Omit<OperationsDeps, 'fusionPool'> {
   whmcs: WhmcsApiClient | null;
 }
 
-/** The deps of a job scoped to ONE FusionPBX server: its database, event socket, provisioner and cache. */
+/**
+ * The deps of a job scoped to ONE FusionPBX server: `{ ...deps, fusion: await deps.targets.get(name) }`
+ * (or `forEvent`, or fusion-scope.ts's `scopeForService`). The server's database, event socket,
+ * provisioner and cache are read from `fusion` and nowhere else.
+ */
 export interface ScopedDeps extends WorkerDeps {
-  fusionPool: Pool;
-  esl: EslClient;
-  provisioner: Provisioner;
-  cacheOptions: CacheOptions;
-  /** The server the fields above belong to: null = the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
-  fusionServer: string | null;
+  /** The server the job acts on; its `storedName` is null for the default server (FUSIONPBX_DATABASE_URL / ESL_*). */
+  fusion: FusionTarget;
 }

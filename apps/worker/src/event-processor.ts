@@ -2,12 +2,12 @@ import type { Job } from 'bullmq';
 import { isProvisioningAction, type ProvisioningAction, type ProvisioningJobName, type TypedJob } from '@ictvoip/queue';
 import { localDateOf, openSecrets, recordCycleObservation, requestedBy, withServiceLock, type InboxEvent, type BacklogEvent, type DesiredState } from '@ictvoip/store';
 import { commandFromStored, type TenantCommand, storedPlan } from '@ictvoip/whmcs';
-import type { WorkerDeps } from './deps';
+import type { ScopedDeps, WorkerDeps } from './deps';
 import { describeError, PermanentJobError } from './errors';
 import { queueBacklogJob, applyBacklog, pendingMessage, recordConverged, type BacklogAddition } from './jobs/freeswitch/freeswitch-backlog';
 import type { ProvisioningDefinitions, ProvisioningJobDefinition, ActionResult, TenantActionContext } from './tenant-action';
 import { withJobLogger } from './metrics';
-import { permanentWhenServerUnavailable, scopedTo } from './fusion-scope';
+import { permanentWhenServerUnavailable } from './fusion-scope';
 import { PROVISIONING_REFUSALS, tenantDomainName, type ProvisionResult } from '@ictvoip/fusionpbx';
 
 export type EventOutcome = { eventId: string; status: 'succeeded' | 'pending_apply' | 'failed' | 'skipped'; message: string };
@@ -35,7 +35,7 @@ async function runEvent(deps: WorkerDeps, job: Job, definition: ProvisioningJobD
     const event = restoreCommand(deps, inboxEvent);
     asked = requestedBy(event);
     // The job acts on the service's FusionPBX server only (a new service: the one its event names).
-    const scoped = scopedTo(deps, await permanentWhenServerUnavailable(() => deps.targets.forEvent(service, event)));
+    const scoped: ScopedDeps = { ...deps, fusion: await deps.targets.forEvent(service, event).catch(permanentWhenServerUnavailable) };
     // FusionPBX, event-socket and WHMCS calls made by the job log through this logger (request id included).
     const result = await withJobLogger(logger, () => definition.run({ event, inboxEvent, service, deps: scoped, logger }));
     if (result.freeswitch?.state === 'settled') {
@@ -184,7 +184,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
   const { deps, event, inboxEvent } = ctx;
   const wasTerminated = ctx.service?.desiredState === 'terminated';
   if (call === 'create') await refuseDomainOfAnotherService(ctx);
-  const result = await deps.provisioner[call](event).catch(asPermanent);
+  const result = await deps.fusion.provisioner[call](event).catch(asPermanent);
   const serviceProperties = result.serviceProperties ? { ...result.serviceProperties } : (ctx.service?.properties ?? {});
   const plan = call === 'create' || call === 'changePackage' ? storedPlan(event) : undefined;
   // change_package keeps the desired state but must store its plan: quotas and drift read it.
@@ -197,7 +197,7 @@ async function convergeDatabase(ctx: TenantActionContext, call: ProvisionerCall,
       plan,
       eventId: inboxEvent.eventId,
       newGeneration: call === 'create' && wasTerminated,
-      fusionpbxServer: deps.fusionServer,
+      fusionpbxServer: deps.fusion.storedName,
     });
   }
   const entry: BacklogEvent = { eventId: inboxEvent.eventId, action: inboxEvent.action, message: summarise(result), serviceProperties, ...requestedBy(event) };
@@ -287,7 +287,7 @@ export async function runTenantAction(
         clientId: inboxEvent.clientId,
         desiredState: desired ?? 'active',
         eventId: inboxEvent.eventId,
-        fusionpbxServer: deps.fusionServer,
+        fusionpbxServer: deps.fusion.storedName,
       });
     }
     converged = await convergeDatabase(ctx, call, desired);

@@ -180,7 +180,7 @@ describe('a purge cut short after its FusionPBX delete committed', () => {
     // The crash: the provisioner's purge committed, the worker died before recording it.
     const service = (await bridge.worker!.deps.services.get(serviceId))!;
     const scoped = await scopeForService(bridge.worker!.deps, service);
-    expect(await scoped.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+    expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
     expect(await observedState(serviceId)).toBe('terminated');
 
     const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
@@ -297,7 +297,7 @@ describe('a server with no live tenant left', () => {
     const keptDomain = await terminatedTenant(kept);
     // The domain deleted by hand: the provisioner's own purge, the bridge not told.
     const scoped = await scopeForService(lone.worker!.deps, (await lone.worker!.deps.services.get(gone))!);
-    expect(await scoped.provisioner.purgeTenant(gone, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+    expect(await scoped.fusion.provisioner.purgeTenant(gone, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
 
     await withWrongFusionDatabase(lone, async (wrong) => {
       const outcome = await purgeTerminatedTenants(wrong.deps, later());
@@ -318,7 +318,7 @@ describe('a server with no live tenant left', () => {
     const serviceId = 6143;
     await terminatedTenant(serviceId);
     const scoped = await scopeForService(lone.worker!.deps, (await lone.worker!.deps.services.get(serviceId))!);
-    expect(await scoped.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
+    expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: RETENTION_DAYS, now: later() })).toMatchObject({ purged: true });
 
     const outcome = await purgeTerminatedTenants(lone.worker!.deps, later());
     expect(reasonsOf(outcome, [serviceId])).toEqual([expect.stringMatching(/holds no tenant the bridge knows there/)]);

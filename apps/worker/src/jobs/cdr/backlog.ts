@@ -1,6 +1,5 @@
 import { getCdrSyncCursor } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
-import { scopeForService } from '../../fusion-scope';
 import { countCdrsAfter } from '@ictvoip/operations';
 
 /** CDRs in FusionPBX after a tenant's cursor (not yet read), or null before its first sync. For metrics. */
@@ -9,8 +8,9 @@ export async function cdrBacklog(deps: WorkerDeps, serviceId: number): Promise<n
   if (!cursor) return null;
   const service = await deps.services.get(serviceId);
   if (!service) return null;
-  const { fusionPool } = await scopeForService(deps, service);
-  return countCdrsAfter(fusionPool, cursor.domainUuid, { startStamp: cursor.lastStartStamp, xmlCdrUuid: cursor.lastXmlCdrUuid });
+  // The tenant's own server's v_xml_cdr.
+  const { pool } = await deps.targets.get(service.fusionpbxServer);
+  return countCdrsAfter(pool, cursor.domainUuid, { startStamp: cursor.lastStartStamp, xmlCdrUuid: cursor.lastXmlCdrUuid });
 }
 
 export interface TenantCdrBacklog {

@@ -209,7 +209,7 @@ async function uncollectedLongCalls(deps: ScopedDeps, client: PoolClient, domain
   const lowerMs = new Date(lower.startStamp).getTime();
   const since = Math.max(lowerMs - LONG_CALL_SPAN_MS, floor);
   if (since >= lowerMs) return [];
-  const found = await readLongCallsBefore(deps.fusionPool, domainUuid, domainName, lower.startStamp, new Date(since).toISOString());
+  const found = await readLongCallsBefore(deps.fusion.pool, domainUuid, domainName, lower.startStamp, new Date(since).toISOString());
   if (found.length === 0) return [];
   const charged = await existingChargeIds(
     client,
@@ -224,9 +224,9 @@ const insertDateIndexes = new WeakMap<Pool, { found: boolean; until: number }>()
 
 /** Whether late imports can be found cheaply on the tenant's server (an index on insert_date); logged when that changes. */
 async function lateImportsReadable(deps: ScopedDeps): Promise<boolean> {
-  const known = insertDateIndexes.get(deps.fusionPool);
+  const known = insertDateIndexes.get(deps.fusion.pool);
   if (known && known.until > Date.now()) return known.found;
-  const found = await hasInsertDateIndex(deps.fusionPool);
+  const found = await hasInsertDateIndex(deps.fusion.pool);
   if (known?.found !== found) {
     deps.logger.info(
       { found },
@@ -235,7 +235,7 @@ async function lateImportsReadable(deps: ScopedDeps): Promise<boolean> {
         : 'v_xml_cdr has no index on insert_date: CDRs FusionPBX imports after the look-back window wait for a cdr backfill (see README, Usage billing)',
     );
   }
-  insertDateIndexes.set(deps.fusionPool, { found, until: Date.now() + INSERT_DATE_INDEX_CHECK_MS });
+  insertDateIndexes.set(deps.fusion.pool, { found, until: Date.now() + INSERT_DATE_INDEX_CHECK_MS });
   return found;
 }
 
@@ -268,7 +268,7 @@ async function chargeLateImports(deps: ScopedDeps, at: BehindWindow, window: Lat
   let after: CdrPosition = { startStamp: window.since, xmlCdrUuid: NIL_UUID };
   let inserted = 0;
   for (;;) {
-    const found = await readLateImports(deps.fusionPool, at.domainUuid, at.domainName, window, after, pageSize);
+    const found = await readLateImports(deps.fusion.pool, at.domainUuid, at.domainName, window, after, pageSize);
     const last = found[found.length - 1];
     if (!last) break;
     after = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
@@ -353,7 +353,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
   return withBillingLock(deps.pool, serviceId, async (client) => {
     const stored = await getCdrSyncCursor(client, serviceId);
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
-    const domain = await tenantCdrDomain(deps.fusionPool, domainName, stored?.domainUuid ?? null);
+    const domain = await tenantCdrDomain(deps.fusion.pool, domainName, stored?.domainUuid ?? null);
     if (!domain) return { ...outcome, status: 'no-domain' };
     const domainUuid = domain.domainUuid;
     // A cursor of the purged domain starts the new one as if there were none: from the service's creation, which
@@ -376,7 +376,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
     for (;;) {
-      const sources = await readCdrsAfter(deps.fusionPool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
+      const sources = await readCdrsAfter(deps.fusion.pool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
       if (sources.length === 0) break;
       const last = sources[sources.length - 1]!;
       const page = outcome.pages + 1;

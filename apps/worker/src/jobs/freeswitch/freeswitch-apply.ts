@@ -33,13 +33,13 @@ export async function applyFreeswitchJob(deps: WorkerDeps, job: TypedJob<typeof 
   const steps = checkedSteps(data.steps);
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
-  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const scoped = await scopeForService(deps, service).catch(permanentWhenServerUnavailable);
   const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
   const logger = deps.logger.child({ requestId: data.requestId, serviceId: data.serviceId, jobId: job.id });
   // Under the service lock, like the writes: no write of this service commits while the steps go out.
   const sent = await withServiceLock(deps.pool, data.serviceId, async () => {
-    const wanted = await withoutStaleGatewayStarts(scoped.fusionPool, steps);
-    await withJobLogger(logger, () => applyFreeswitchSide(scoped.esl, wanted, { cache: scoped.cacheOptions }));
+    const wanted = await withoutStaleGatewayStarts(scoped.fusion.pool, steps);
+    await withJobLogger(logger, () => applyFreeswitchSide(scoped.fusion.esl, wanted, { cache: scoped.fusion.cacheOptions }));
     return wanted.length;
   });
   logger.info({ steps: sent, dropped: steps.length - sent, server }, 'FreeSWITCH side of a REST write applied');

@@ -140,12 +140,12 @@ export function applyBacklog(deps: ScopedDeps, serviceId: number, options: { dea
       const backlog = await deps.services.freeswitchBacklog(serviceId);
       if (!backlog) return outcome;
       const steps = checkedSteps(deps, serviceId, backlog.steps);
-      const wanted = await withoutStaleGatewayStarts(deps.fusionPool, steps);
+      const wanted = await withoutStaleGatewayStarts(deps.fusion.pool, steps);
       let sent: number;
       try {
         // A hangup is checked against the tenant's state as it goes out, not as it was read here.
-        const sending = sendWithCurrentHangups(deps.fusionPool, serviceId, wanted, async (current) => {
-          await applyFreeswitchSide(deps.esl, current, { cache: deps.cacheOptions });
+        const sending = sendWithCurrentHangups(deps.fusion.pool, serviceId, wanted, async (current) => {
+          await applyFreeswitchSide(deps.fusion.esl, current, { cache: deps.fusion.cacheOptions });
         });
         sent = await (options.deadlineMs ? withDeadline(sending, options.deadlineMs, () => new Error(`no answer within ${options.deadlineMs} ms`)) : sending);
       } catch (error) {
@@ -177,7 +177,7 @@ export async function applyFreeswitchBacklogJob(deps: WorkerDeps, job: TypedJob<
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
   const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
   if (!service.pendingApply) return { state: 'none', server };
-  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const scoped = await scopeForService(deps, service).catch(permanentWhenServerUnavailable);
   const logger = deps.logger.child({ serviceId: data.serviceId, jobId: job.id, server });
   const outcome = await applyBacklog(scoped, data.serviceId);
   if (outcome.state === 'failed') {

@@ -62,7 +62,7 @@ async function knownTenantsOfServer(deps: ScopedDeps, live: boolean): Promise<Kn
      WHERE s.fusionpbx_server IS NOT DISTINCT FROM $1 AND s.tenant_domain IS NOT NULL AND NOT ${purgedServiceSql('s')}
        AND (s.desired_state <> 'terminated') = $2
      ORDER BY s.updated_at DESC LIMIT 200`,
-    [deps.fusionServer, live],
+    [deps.fusion.storedName, live],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), domainName: row.tenant_domain }));
 }
@@ -78,8 +78,8 @@ async function knownTenantsOfServer(deps: ScopedDeps, live: boolean): Promise<Kn
 async function databaseDoubt(deps: ScopedDeps): Promise<string | null> {
   const live = await knownTenantsOfServer(deps, true);
   const known = live.length > 0 ? live : await knownTenantsOfServer(deps, false);
-  if ((await countKnownTenantDomains(deps.fusionPool, known)) > 0) return null;
-  const server = deps.fusionServer ?? 'default';
+  if ((await countKnownTenantDomains(deps.fusion.pool, known)) > 0) return null;
+  const server = deps.fusion.storedName ?? 'default';
   const reason =
     live.length > 0
       ? `FusionPBX database of server ${server} holds none of its ${live.length} live tenants: not trusted to say the tenant is gone`
@@ -89,8 +89,8 @@ async function databaseDoubt(deps: ScopedDeps): Promise<string | null> {
 }
 
 function checkedDatabaseDoubt(checks: DatabaseChecks, deps: ScopedDeps): Promise<string | null> {
-  let check = checks.get(deps.fusionServer);
-  if (!check) checks.set(deps.fusionServer, (check = databaseDoubt(deps)));
+  let check = checks.get(deps.fusion.storedName);
+  if (!check) checks.set(deps.fusion.storedName, (check = databaseDoubt(deps)));
   return check;
 }
 
@@ -142,8 +142,8 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
     }
     // One tenant's failure (its server's database or event socket down) leaves it waiting; the others, on every server, go on.
     const purged = await purgeOne(deps, serviceId, service.tenantDomain, { retentionDays, now, databaseChecks, outcome }).catch((error: unknown) => {
-      const reason = `FusionPBX server ${deps.fusionServer ?? 'default'}: ${describeError(error)}`;
-      deps.logger.warn({ serviceId, server: deps.fusionServer ?? 'default', err: describeError(error) }, 'terminated tenant not purged this run; retried at the next');
+      const reason = `FusionPBX server ${deps.fusion.storedName ?? 'default'}: ${describeError(error)}`;
+      deps.logger.warn({ serviceId, server: deps.fusion.storedName ?? 'default', err: describeError(error) }, 'terminated tenant not purged this run; retried at the next');
       outcome.waiting.push({ serviceId, reason });
       return false;
     });
@@ -162,7 +162,7 @@ async function purgeOne(
 ): Promise<boolean> {
   const { retentionDays, now, databaseChecks, outcome } = run;
   return withServiceLock(deps.pool, serviceId, async () => {
-    const result = await deps.provisioner.purgeTenant(serviceId, { retentionDays, now });
+    const result = await deps.fusion.provisioner.purgeTenant(serviceId, { retentionDays, now });
     if (result.reason === 'not_found') {
       const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
       if (doubt) {
@@ -177,7 +177,7 @@ async function purgeOne(
       outcome.waiting.push({ serviceId, reason: result.reason ?? 'not purged' });
       return false;
     }
-    await applyFreeswitchSide(deps.esl, result.freeswitch, { cache: deps.cacheOptions });
+    await applyFreeswitchSide(deps.fusion.esl, result.freeswitch, { cache: deps.fusion.cacheOptions });
     await deps.services.recordObserved(serviceId, { state: 'purged', pendingApply: null });
     await deps.audit.append({ actor: 'worker', action: 'purge', serviceId, detail: { domain: result.domainName, deleted: result.deleted } });
     outcome.purged.push(serviceId);

@@ -21,11 +21,11 @@ async function probe(name: string, work: () => Promise<string>): Promise<ProbeRe
 async function testConnection({ deps }: TenantActionContext): Promise<ActionResult> {
   const results = await Promise.all([
     probe('FusionPBX database', async () => {
-      const { rows } = await deps.fusionPool.query<{ domains: string }>('SELECT count(*)::text AS domains FROM v_domains');
+      const { rows } = await deps.fusion.pool.query<{ domains: string }>('SELECT count(*)::text AS domains FROM v_domains');
       return `${rows[0].domains} domains`;
     }),
     probe('event socket', async () => {
-      const status = await deps.esl.api('status');
+      const status = await deps.fusion.esl.api('status');
       return status.split('\n')[0]?.trim() || 'answered';
     }),
   ]);

@@ -20,10 +20,10 @@ export async function writeDestination(ctx: TenantWriteContext): Promise<Resourc
   const fields = (ctx.write.input.fields ?? {}) as DestinationFields;
   const result =
     ctx.write.operation === 'create'
-      ? await createTenantDestination(ctx.deps.fusionPool, number, fields, options)
+      ? await createTenantDestination(ctx.deps.fusion.pool, number, fields, options)
       : ctx.write.operation === 'delete'
-        ? await deleteTenantDestination(ctx.deps.fusionPool, number, options)
-        : await updateTenantDestination(ctx.deps.fusionPool, number, fields, options);
+        ? await deleteTenantDestination(ctx.deps.fusion.pool, number, options)
+        : await updateTenantDestination(ctx.deps.fusion.pool, number, fields, options);
   return { outcome: result.outcome, body: { destination: result.destination }, freeswitch: result.freeswitch };
 }
 

@@ -34,8 +34,8 @@ function optionsOf(ctx: TenantWriteContext): ExtensionWriteOptions {
 
 async function rememberExtension(ctx: TenantWriteContext, extension: string): Promise<void> {
   if (ctx.write.preimage) return;
-  const domain = await findTenantDomain(ctx.deps.fusionPool, ctx.write.serviceId);
-  const before = domain ? await getTenantExtension(ctx.deps.fusionPool, domain.domainUuid, extension) : null;
+  const domain = await findTenantDomain(ctx.deps.fusion.pool, ctx.write.serviceId);
+  const before = domain ? await getTenantExtension(ctx.deps.fusion.pool, domain.domainUuid, extension) : null;
   if (!domain || !before) return;
   const removed: RemovedExtension = { extension, numberAlias: before.numberAlias, domainName: domain.domainName };
   await ctx.deps.tenantWrites.keepPreimage(ctx.write.writeId, { ...removed });
@@ -45,7 +45,7 @@ async function removeExtension(ctx: TenantWriteContext, extension: string): Prom
   await rememberExtension(ctx, extension);
   const options = optionsOf(ctx);
   try {
-    const result = await deleteTenantExtension(ctx.deps.fusionPool, extension, ctx.write.input.deleteVoicemail === true, options);
+    const result = await deleteTenantExtension(ctx.deps.fusion.pool, extension, ctx.write.input.deleteVoicemail === true, options);
     return { outcome: 'deleted', body: { extension: null }, freeswitch: result.freeswitch };
   } catch (error) {
     // An earlier attempt removed it and died before storing the answer: the removal is done.
@@ -65,7 +65,7 @@ export async function writeExtension(ctx: TenantWriteContext): Promise<ResourceW
   if (ctx.write.operation === 'delete') return removeExtension(ctx, extension);
   const fields = (ctx.write.input.fields ?? {}) as ExtensionFields;
   const mode = ctx.write.operation === 'create' ? 'create' : ctx.write.operation === 'update' ? 'update' : 'upsert';
-  const result = await writeTenantExtension(ctx.deps.fusionPool, extension, fields, mode, optionsOf(ctx));
+  const result = await writeTenantExtension(ctx.deps.fusion.pool, extension, fields, mode, optionsOf(ctx));
   return { outcome: result.outcome, body: { extension: result.extension }, freeswitch: result.freeswitch };
 }
 

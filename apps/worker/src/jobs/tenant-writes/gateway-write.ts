@@ -40,8 +40,8 @@ function fieldsOf(ctx: TenantWriteContext): GatewayFields {
 
 /** The gateway as it stands in the tenant's domain, before this write; null when there is none. */
 async function gatewayBefore(ctx: TenantWriteContext, gatewayUuid: string) {
-  const domain = await findTenantDomain(ctx.deps.fusionPool, ctx.write.serviceId);
-  return domain ? await getTenantGateway(ctx.deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid) : null;
+  const domain = await findTenantDomain(ctx.deps.fusion.pool, ctx.write.serviceId);
+  return domain ? await getTenantGateway(ctx.deps.fusion.pool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid) : null;
 }
 
 async function rememberGateway(ctx: TenantWriteContext, gatewayUuid: string): Promise<void> {
@@ -55,7 +55,7 @@ async function rememberGateway(ctx: TenantWriteContext, gatewayUuid: string): Pr
 async function removeGateway(ctx: TenantWriteContext, gatewayUuid: string): Promise<ResourceWriteResult> {
   await rememberGateway(ctx, gatewayUuid);
   try {
-    const result = await deleteTenantGateway(ctx.deps.fusionPool, gatewayUuid, optionsOf(ctx));
+    const result = await deleteTenantGateway(ctx.deps.fusion.pool, gatewayUuid, optionsOf(ctx));
     return { outcome: 'deleted', body: { gateway: null }, freeswitch: result.freeswitch };
   } catch (error) {
     // An earlier attempt removed it and died before storing the answer: the removal is done.
@@ -72,8 +72,8 @@ export async function writeGateway(ctx: TenantWriteContext): Promise<ResourceWri
   const options = optionsOf(ctx);
   const result =
     ctx.write.operation === 'create'
-      ? await createTenantGateway(ctx.deps.fusionPool, fieldsOf(ctx) as GatewayFields & { name: string; proxy: string }, options)
-      : await updateTenantGateway(ctx.deps.fusionPool, gatewayUuid, fieldsOf(ctx), options);
+      ? await createTenantGateway(ctx.deps.fusion.pool, fieldsOf(ctx) as GatewayFields & { name: string; proxy: string }, options)
+      : await updateTenantGateway(ctx.deps.fusion.pool, gatewayUuid, fieldsOf(ctx), options);
   return { outcome: result.outcome, body: { gateway: result.gateway }, freeswitch: result.freeswitch };
 }
 

@@ -4,7 +4,7 @@ import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { DEFAULT_FUSION_SERVER, openSecrets, withServerLock, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { EslDeadlineError, PermanentJobError } from '../../errors';
-import { permanentWhenServerUnavailable, scopedTo } from '../../fusion-scope';
+import { permanentWhenServerUnavailable } from '../../fusion-scope';
 import { succeeded, type ResourceWriteResult } from './run-tenant-write';
 
 /** The stored server name of a global write (null: the default server), as the API recorded it. */
@@ -27,8 +27,8 @@ async function writeRow(scoped: ScopedDeps, write: TenantWrite, fields: GatewayF
   const replay = write.attempts > 1;
   const result =
     write.operation === 'create'
-      ? await createGlobalGateway(scoped.fusionPool, fields as GatewayFields & { name: string; proxy: string }, { gatewayUuid: write.target ?? undefined })
-      : await updateGlobalGateway(scoped.fusionPool, write.target ?? '', fields, { forceApply: replay });
+      ? await createGlobalGateway(scoped.fusion.pool, fields as GatewayFields & { name: string; proxy: string }, { gatewayUuid: write.target ?? undefined })
+      : await updateGlobalGateway(scoped.fusion.pool, write.target ?? '', fields, { forceApply: replay });
   return { outcome: result.outcome, body: { gateway: result.gateway }, freeswitch: result.freeswitch };
 }
 
@@ -41,13 +41,13 @@ async function writeRow(scoped: ScopedDeps, write: TenantWrite, fields: GatewayF
 export async function attemptGlobalGateway(deps: WorkerDeps, write: TenantWrite): Promise<TenantWriteOutcome> {
   if (write.operation !== 'create' && write.operation !== 'update') throw new PermanentJobError('WRITE_INVALID', `global gateway ${write.operation} is not supported`);
   const server = serverOf(write);
-  const scoped = await permanentWhenServerUnavailable(async () => scopedTo(deps, await deps.targets.get(server)));
+  const scoped: ScopedDeps = { ...deps, fusion: await deps.targets.get(server).catch(permanentWhenServerUnavailable) };
   const fields = fieldsOf(deps, write);
   return withServerLock(deps.pool, server ?? DEFAULT_FUSION_SERVER, async () => {
     const result = await writeRow(scoped, write, fields);
     const ms = deps.config.api.eslDeadlineMs;
     if (result.freeswitch.length > 0) {
-      await withDeadline(applyFreeswitchSide(scoped.esl, result.freeswitch, { cache: scoped.cacheOptions }), ms, () => new EslDeadlineError(ms));
+      await withDeadline(applyFreeswitchSide(scoped.fusion.esl, result.freeswitch, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
     }
     return succeeded(result, { applied: true });
   });

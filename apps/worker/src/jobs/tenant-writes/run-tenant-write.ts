@@ -64,7 +64,7 @@ async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, step
     try {
       const ms = ctx.deps.config.api.eslDeadlineMs;
       // Bounded, so a silent event socket makes the answer "queued for FreeSWITCH", not a hang.
-      await withDeadline(applyFreeswitchSide(scoped.esl, steps, { cache: scoped.cacheOptions }), ms, () => new EslDeadlineError(ms));
+      await withDeadline(applyFreeswitchSide(scoped.fusion.esl, steps, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
       return { applied: true };
     } catch (error) {
       if (!(error instanceof Error && 'code' in error)) throw error;
@@ -93,7 +93,7 @@ async function serviceOf(deps: WorkerDeps, write: TenantWrite): Promise<ServiceR
 
 async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWriter, guard?: WriteGuard): Promise<TenantWriteOutcome> {
   const service = await serviceOf(deps, write);
-  const scoped = await permanentWhenServerUnavailable(() => scopeForService(deps, service));
+  const scoped = await scopeForService(deps, service).catch(permanentWhenServerUnavailable);
   const secrets = write.sealedSecrets ? openSecrets(write.sealedSecrets, deps.config.sealing) : {};
   const ctx: TenantWriteContext = { deps: scoped, write, service, secrets, replay: write.attempts > 1 };
   // The lock every provisioning job of this service holds: a REST write never interleaves with one,
