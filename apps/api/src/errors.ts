@@ -1,6 +1,14 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import { isDatabaseUnavailable, RateDeckMovedError } from '@ictvoip/store';
+import {
+  BillingLockTimeoutError,
+  CreditLockTimeoutError,
+  FreeswitchLockTimeoutError,
+  isDatabaseUnavailable,
+  LockTimeoutError,
+  RateDeckMovedError,
+  ServerLockTimeoutError,
+} from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { BodyNotJsonError, SignatureError } from '@ictvoip/whmcs';
 import { unavailableDatabase } from './fusion-pool-errors';
@@ -80,29 +88,83 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
 // A deck import commits in seconds: by then a read of the deck finds one revision.
 const RATE_DECK_MOVED_RETRY_AFTER_SECONDS = 5;
 
+/** A lock's wait as a person reads it: 10000 → "10 s", 250 → "250 ms". */
+const waited = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/** What to say of a lock not free in time: the code, what was busy, and when to try again. */
+interface BusyAnswer {
+  code: string;
+  busy: string;
+  retryAfterSeconds: number;
+}
+
+/**
+ * Each lock of the store has its own answer. Only the service lock means "the tenant is being
+ * provisioned" (TENANT_BUSY); a billing run, a FreeSWITCH apply, a client's credit check or a
+ * FusionPBX server's global write is named as what it is, so the caller knows what it waits for.
+ * The Retry-After is about how long such work takes: a provisioning event or write a second or two,
+ * a CDR sync or billing push of a service longer.
+ */
+function busyAnswer(error: LockTimeoutError | ServerLockTimeoutError): BusyAnswer {
+  if (error instanceof ServerLockTimeoutError) {
+    const busy = error.holder === 'registration-poll' ? 'a registration poll of it is running' : 'another global gateway write to it is being applied';
+    return { code: 'FUSIONPBX_SERVER_BUSY', busy: `FusionPBX server ${error.server} is busy: ${busy}`, retryAfterSeconds: 5 };
+  }
+  if (error instanceof BillingLockTimeoutError)
+    return { code: 'BILLING_BUSY', busy: `billing of service ${error.id} is busy: a CDR sync, re-rating or billing push of it is running`, retryAfterSeconds: 10 };
+  if (error instanceof FreeswitchLockTimeoutError)
+    return { code: 'FREESWITCH_BUSY', busy: `service ${error.id} is busy: a worker is applying its FreeSWITCH side`, retryAfterSeconds: 5 };
+  if (error instanceof CreditLockTimeoutError)
+    return { code: 'CREDIT_CHECK_BUSY', busy: `the credit of WHMCS client ${error.id} is busy: a credit check of it is running`, retryAfterSeconds: 5 };
+  return { code: 'TENANT_BUSY', busy: `tenant ${error.id} is busy: a provisioning event or another write of it is being applied`, retryAfterSeconds: 2 };
+}
+
+/** A store lock not acquired in time as a 503 with Retry-After; null for any other error. */
+export function lockTimeoutAnswer(error: unknown): HttpError | null {
+  if (!(error instanceof LockTimeoutError) && !(error instanceof ServerLockTimeoutError)) return null;
+  const { code, busy, retryAfterSeconds } = busyAnswer(error);
+  return new HttpError(503, code, `${busy} (its lock was not free within ${waited(error.waitedMs)}); retry after ${retryAfterSeconds} s`, undefined, retryAfterSeconds);
+}
+
 /**
  * The store's typed errors that are no fault of the request: a read of a rate deck that was
- * re-imported under it again and again is a 503 with its code and when to try again, not a bare 500.
+ * re-imported under it again and again, or a lock another worker holds, is a 503 with its code and
+ * when to try again, not a bare 500.
  */
 function fromStore(error: unknown): HttpError | null {
   if (error instanceof RateDeckMovedError) return new HttpError(503, error.code, error.message, undefined, RATE_DECK_MOVED_RETRY_AFTER_SECONDS);
-  return null;
+  return lockTimeoutAnswer(error);
+}
+
+/** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
+function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
+  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.path };
 }
 
 /**
  * Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input.
- * A 503 for a dependency that is down is a warning in the log (one line per interval with a count), so
- * an operator sees why WHMCS is told to retry.
+ * Every 5xx answered is logged with its code and request id, so an operator sees what WHMCS or a /v1
+ * client was told: a 500 as an error, any other 5xx as a warning. A 503 for a dependency that is down
+ * is the exception: one warning per interval with a count, as an outage would otherwise flood the log.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   const warn = rateLimitedWarn(logger);
-  const unavailable = (res: Response, error: DependencyUnavailableError, path: string) => {
-    warn({ path }, `answered 503: ${error.message}`, `503:${error.message}`);
+  const unavailable = (req: Request, res: Response, error: HttpError) => {
+    warn({ ...answeredFields(req, res, error) }, `answered 503: ${error.message}`, `503:${error.message}`);
+    sendError(res, error);
+  };
+  const answer = (req: Request, res: Response, error: HttpError) => {
+    if (error.status >= 500) {
+      const fields = answeredFields(req, res, error);
+      const line = `answered ${error.status} ${error.code}: ${error.message}`;
+      if (error.status === 500) logger.error(fields, line);
+      else logger.warn(fields, line);
+    }
     sendError(res, error);
   };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
-    if (error instanceof DependencyUnavailableError) return unavailable(res, error, req.path);
+    if (error instanceof DependencyUnavailableError) return unavailable(req, res, error);
     // The WHMCS module's signature (webhook, page routes) did not verify (@ictvoip/whmcs signed-body.ts).
     if (error instanceof SignatureError) {
       // A WHMCS still signing with an old Access Hash shows up here, not only in a counter.
@@ -113,19 +175,22 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       );
       return sendError(res, new HttpError(401, 'UNAUTHORIZED', error.message));
     }
-    if (error instanceof HttpError) return sendError(res, error);
+    if (error instanceof HttpError) return answer(req, res, error);
     if (error instanceof BodyNotJsonError) return sendError(res, new HttpError(400, error.code, error.message));
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
     const stored = fromStore(error);
     if (stored) {
       // An operator re-importing a deck in a loop shows up in the log, once per interval.
-      warn({ path: req.path }, `answered ${stored.status}: ${stored.message}`, `${stored.status}:${stored.code}`);
-      return sendError(res, stored);
+      if (error instanceof RateDeckMovedError) {
+        warn({ ...answeredFields(req, res, stored) }, `answered ${stored.status}: ${stored.message}`, `${stored.status}:${stored.code}`);
+        return sendError(res, stored);
+      }
+      return answer(req, res, stored);
     }
-    if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError(unavailableDatabase(error)), req.path);
-    if (isRedisUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the job queue (Redis)'), req.path);
-    logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');
+    if (isDatabaseUnavailable(error)) return unavailable(req, res, new DependencyUnavailableError(unavailableDatabase(error)));
+    if (isRedisUnavailable(error)) return unavailable(req, res, new DependencyUnavailableError('the job queue (Redis)'));
+    logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
   };
 }
