@@ -138,33 +138,44 @@ function fromStore(error: unknown): HttpError | null {
 
 /** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
 function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
-  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.path };
+  // originalUrl without the query: req.path is relative to a router mounted on a path (compat's).
+  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+}
+
+// Answers every request alike while it lasts (a dependency down, a deck re-imported in a loop).
+const PER_INTERVAL_CODES = new Set(['DEPENDENCY_UNAVAILABLE', 'RATE_DECK_MOVED']);
+
+export type AnswerLog = (req: Request, res: Response, error: HttpError) => void;
+
+/**
+ * Logs a 5xx answer once, with its code and request id, so an operator sees what WHMCS or a client
+ * was told: a 500 as an error, any other 5xx as a warning. A 4xx is the client's: not logged here.
+ * An outage's 503s are one warning per interval with a count (`warn`), or they would flood the log.
+ */
+export function answerLog(logger: Logger, warn: ReturnType<typeof rateLimitedWarn> = rateLimitedWarn(logger)): AnswerLog {
+  return (req, res, error) => {
+    if (error.status < 500) return;
+    const fields = answeredFields(req, res, error);
+    if (PER_INTERVAL_CODES.has(error.code)) return warn(fields, `answered ${error.status}: ${error.message}`, `${error.status}:${error.code}:${error.message}`);
+    const line = `answered ${error.status} ${error.code}: ${error.message}`;
+    if (error.status === 500) logger.error(fields, line);
+    else logger.warn(fields, line);
+  };
 }
 
 /**
  * Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input.
- * Every 5xx answered is logged with its code and request id, so an operator sees what WHMCS or a /v1
- * client was told: a 500 as an error, any other 5xx as a warning. A 503 for a dependency that is down
- * is the exception: one warning per interval with a count, as an outage would otherwise flood the log.
+ * Every 5xx answered is logged (answerLog); an unexpected error with its stack, for the request id.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   const warn = rateLimitedWarn(logger);
-  const unavailable = (req: Request, res: Response, error: HttpError) => {
-    warn({ ...answeredFields(req, res, error) }, `answered 503: ${error.message}`, `503:${error.message}`);
-    sendError(res, error);
-  };
+  const logAnswer = answerLog(logger, warn);
   const answer = (req: Request, res: Response, error: HttpError) => {
-    if (error.status >= 500) {
-      const fields = answeredFields(req, res, error);
-      const line = `answered ${error.status} ${error.code}: ${error.message}`;
-      if (error.status === 500) logger.error(fields, line);
-      else logger.warn(fields, line);
-    }
+    logAnswer(req, res, error);
     sendError(res, error);
   };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
-    if (error instanceof DependencyUnavailableError) return unavailable(req, res, error);
     // The WHMCS module's signature (webhook, page routes) did not verify (@ictvoip/whmcs signed-body.ts).
     if (error instanceof SignatureError) {
       // A WHMCS still signing with an old Access Hash shows up here, not only in a counter.
@@ -180,16 +191,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
     const stored = fromStore(error);
-    if (stored) {
-      // An operator re-importing a deck in a loop shows up in the log, once per interval.
-      if (error instanceof RateDeckMovedError) {
-        warn({ ...answeredFields(req, res, stored) }, `answered ${stored.status}: ${stored.message}`, `${stored.status}:${stored.code}`);
-        return sendError(res, stored);
-      }
-      return answer(req, res, stored);
-    }
-    if (isDatabaseUnavailable(error)) return unavailable(req, res, new DependencyUnavailableError(unavailableDatabase(error)));
-    if (isRedisUnavailable(error)) return unavailable(req, res, new DependencyUnavailableError('the job queue (Redis)'));
+    if (stored) return answer(req, res, stored);
+    if (isDatabaseUnavailable(error)) return answer(req, res, new DependencyUnavailableError(unavailableDatabase(error)));
+    if (isRedisUnavailable(error)) return answer(req, res, new DependencyUnavailableError('the job queue (Redis)'));
     logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
   };
