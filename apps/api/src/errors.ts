@@ -1,6 +1,14 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import { isDatabaseUnavailable, RateDeckMovedError } from '@ictvoip/store';
+import {
+  BillingLockTimeoutError,
+  CreditLockTimeoutError,
+  FreeswitchLockTimeoutError,
+  isDatabaseUnavailable,
+  LockTimeoutError,
+  RateDeckMovedError,
+  ServerLockTimeoutError,
+} from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { BodyNotJsonError, SignatureError } from '@ictvoip/whmcs';
 import { unavailableDatabase } from './fusion-pool-errors';
@@ -80,29 +88,94 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
 // A deck import commits in seconds: by then a read of the deck finds one revision.
 const RATE_DECK_MOVED_RETRY_AFTER_SECONDS = 5;
 
+/** A lock's wait as a person reads it: 10000 → "10 s", 250 → "250 ms". */
+const waited = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/** What to say of a lock not free in time: the code, what was busy, and when to try again. */
+interface BusyAnswer {
+  code: string;
+  busy: string;
+  retryAfterSeconds: number;
+}
+
+/**
+ * Each lock of the store has its own answer. Only the service lock means "the tenant is being
+ * provisioned" (TENANT_BUSY); a billing run, a FreeSWITCH apply, a client's credit check or a
+ * FusionPBX server's global write is named as what it is, so the caller knows what it waits for.
+ * The Retry-After is about how long such work takes: a provisioning event or write a second or two,
+ * a CDR sync or billing push of a service longer.
+ */
+function busyAnswer(error: LockTimeoutError | ServerLockTimeoutError): BusyAnswer {
+  if (error instanceof ServerLockTimeoutError) {
+    const busy = error.holder === 'registration-poll' ? 'a registration poll of it is running' : 'another global gateway write to it is being applied';
+    return { code: 'FUSIONPBX_SERVER_BUSY', busy: `FusionPBX server ${error.server} is busy: ${busy}`, retryAfterSeconds: 5 };
+  }
+  if (error instanceof BillingLockTimeoutError)
+    return { code: 'BILLING_BUSY', busy: `billing of service ${error.id} is busy: a CDR sync, re-rating or billing push of it is running`, retryAfterSeconds: 10 };
+  if (error instanceof FreeswitchLockTimeoutError)
+    return { code: 'FREESWITCH_BUSY', busy: `service ${error.id} is busy: a worker is applying its FreeSWITCH side`, retryAfterSeconds: 5 };
+  if (error instanceof CreditLockTimeoutError)
+    return { code: 'CREDIT_CHECK_BUSY', busy: `the credit of WHMCS client ${error.id} is busy: a credit check of it is running`, retryAfterSeconds: 5 };
+  return { code: 'TENANT_BUSY', busy: `tenant ${error.id} is busy: a provisioning event or another write of it is being applied`, retryAfterSeconds: 2 };
+}
+
+/** A store lock not acquired in time as a 503 with Retry-After; null for any other error. */
+export function lockTimeoutAnswer(error: unknown): HttpError | null {
+  if (!(error instanceof LockTimeoutError) && !(error instanceof ServerLockTimeoutError)) return null;
+  const { code, busy, retryAfterSeconds } = busyAnswer(error);
+  return new HttpError(503, code, `${busy} (its lock was not free within ${waited(error.waitedMs)}); retry after ${retryAfterSeconds} s`, undefined, retryAfterSeconds);
+}
+
 /**
  * The store's typed errors that are no fault of the request: a read of a rate deck that was
- * re-imported under it again and again is a 503 with its code and when to try again, not a bare 500.
+ * re-imported under it again and again, or a lock another worker holds, is a 503 with its code and
+ * when to try again, not a bare 500.
  */
 function fromStore(error: unknown): HttpError | null {
   if (error instanceof RateDeckMovedError) return new HttpError(503, error.code, error.message, undefined, RATE_DECK_MOVED_RETRY_AFTER_SECONDS);
-  return null;
+  return lockTimeoutAnswer(error);
+}
+
+/** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
+function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
+  // originalUrl without the query: req.path is relative to a router mounted on a path (compat's).
+  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+}
+
+// Answers every request alike while it lasts (a dependency down, a deck re-imported in a loop).
+const PER_INTERVAL_CODES = new Set(['DEPENDENCY_UNAVAILABLE', 'RATE_DECK_MOVED']);
+
+export type AnswerLog = (req: Request, res: Response, error: HttpError) => void;
+
+/**
+ * Logs a 5xx answer once, with its code and request id, so an operator sees what WHMCS or a client
+ * was told: a 500 as an error, any other 5xx as a warning. A 4xx is the client's: not logged here.
+ * An outage's 503s are one warning per interval with a count (`warn`), or they would flood the log.
+ */
+export function answerLog(logger: Logger, warn: ReturnType<typeof rateLimitedWarn> = rateLimitedWarn(logger)): AnswerLog {
+  return (req, res, error) => {
+    if (error.status < 500) return;
+    const fields = answeredFields(req, res, error);
+    if (PER_INTERVAL_CODES.has(error.code)) return warn(fields, `answered ${error.status}: ${error.message}`, `${error.status}:${error.code}:${error.message}`);
+    const line = `answered ${error.status} ${error.code}: ${error.message}`;
+    if (error.status === 500) logger.error(fields, line);
+    else logger.warn(fields, line);
+  };
 }
 
 /**
  * Turns anything thrown into the contract's error body; never a stack trace, never a 500 for bad input.
- * A 503 for a dependency that is down is a warning in the log (one line per interval with a count), so
- * an operator sees why WHMCS is told to retry.
+ * Every 5xx answered is logged (answerLog); an unexpected error with its stack, for the request id.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   const warn = rateLimitedWarn(logger);
-  const unavailable = (res: Response, error: DependencyUnavailableError, path: string) => {
-    warn({ path }, `answered 503: ${error.message}`, `503:${error.message}`);
+  const logAnswer = answerLog(logger, warn);
+  const answer = (req: Request, res: Response, error: HttpError) => {
+    logAnswer(req, res, error);
     sendError(res, error);
   };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
-    if (error instanceof DependencyUnavailableError) return unavailable(res, error, req.path);
     // The WHMCS module's signature (webhook, page routes) did not verify (@ictvoip/whmcs signed-body.ts).
     if (error instanceof SignatureError) {
       // A WHMCS still signing with an old Access Hash shows up here, not only in a counter.
@@ -113,19 +186,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       );
       return sendError(res, new HttpError(401, 'UNAUTHORIZED', error.message));
     }
-    if (error instanceof HttpError) return sendError(res, error);
+    if (error instanceof HttpError) return answer(req, res, error);
     if (error instanceof BodyNotJsonError) return sendError(res, new HttpError(400, error.code, error.message));
     const parsed = fromBodyParser(error as BodyParserError);
     if (parsed) return sendError(res, parsed);
     const stored = fromStore(error);
-    if (stored) {
-      // An operator re-importing a deck in a loop shows up in the log, once per interval.
-      warn({ path: req.path }, `answered ${stored.status}: ${stored.message}`, `${stored.status}:${stored.code}`);
-      return sendError(res, stored);
-    }
-    if (isDatabaseUnavailable(error)) return unavailable(res, new DependencyUnavailableError(unavailableDatabase(error)), req.path);
-    if (isRedisUnavailable(error)) return unavailable(res, new DependencyUnavailableError('the job queue (Redis)'), req.path);
-    logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error');
+    if (stored) return answer(req, res, stored);
+    if (isDatabaseUnavailable(error)) return answer(req, res, new DependencyUnavailableError(unavailableDatabase(error)));
+    if (isRedisUnavailable(error)) return answer(req, res, new DependencyUnavailableError('the job queue (Redis)'));
+    logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
   };
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { startBridge, type Bridge } from '../../worker/test/harness';
+import { logRecords, startBridge, type Bridge } from '../../worker/test/harness';
 import { parseCallsCount, summedCount, uptimeText, whmcsStatusText, whmcsUptime } from '../src/routes/status';
 
 let bridge: Bridge;
@@ -258,4 +258,20 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect(admin.status).toBe(200);
     expect(admin.headers.get('x-ratelimit-limit')).toBeNull();
   }, 30000);
+
+  it("logs a 500 once with its code and request id, never the admin token (the bridge's services table unreadable)", async () => {
+    // A real fault: the table the status reads is gone for a moment (the admin token: the 429 test spent the address's limit).
+    await bridge.api!.deps.pool.query('ALTER TABLE services RENAME TO services_away');
+    try {
+      const requestId = `status-500-${Date.now()}`;
+      const reply = await fetch(`${bridge.url}/status?format=json`, { headers: { authorization: `Bearer ${bridge.config.adminToken}`, 'x-request-id': requestId } });
+      expect(reply.status).toBe(500);
+      expect(await reply.json()).toMatchObject({ status: 'error', message: 'Server Error' });
+      const logged = logRecords(bridge, (record) => record.requestId === requestId);
+      expect(logged).toEqual([expect.objectContaining({ level: 50, status: 500, code: 'INTERNAL', method: 'GET', path: '/status', msg: 'status failed' })]);
+      expect(bridge.logLines.join('\n')).not.toContain(bridge.config.adminToken);
+    } finally {
+      await bridge.api!.deps.pool.query('ALTER TABLE services_away RENAME TO services');
+    }
+  });
 });

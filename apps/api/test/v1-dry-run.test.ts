@@ -1,6 +1,6 @@
 import { MASKED_VALUE } from '@ictvoip/fusionpbx';
 import { withServiceLock } from '@ictvoip/store';
-import { startBridge, type Bridge } from '../../worker/test/harness';
+import { logRecords, startBridge, type Bridge } from '../../worker/test/harness';
 import { V1_ROUTES } from '../src/routes/v1';
 import { call, createKey, createTenant, type Reply } from './v1-helpers';
 
@@ -255,7 +255,17 @@ describe('a tenant being provisioned', () => {
     const busy = await withServiceLock(bridge.api!.deps.pool, A, remove);
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('2');
-    expect(busy.body).toMatchObject({ error: { code: 'TENANT_BUSY' } });
+    // What was busy and when to try again, not one message for every lock.
+    expect(busy.body).toEqual({
+      error: {
+        code: 'TENANT_BUSY',
+        message: `tenant ${A} is busy: a provisioning event or another write of it is being applied (its lock was not free within 10 s); retry after 2 s`,
+      },
+    });
+    // The operator sees it too: one warning with the code and the request id.
+    const requestId = busy.headers.get('x-request-id');
+    const logged = logRecords(bridge, (record) => record.requestId === requestId && String(record.msg).startsWith('answered'));
+    expect(logged).toEqual([expect.objectContaining({ level: 40, status: 503, code: 'TENANT_BUSY', path: `/v1/tenants/${A}/extensions/102` })]);
     // Free again: the same request is answered.
     expect((await remove()).body).toMatchObject({ dryRun: true, outcome: 'deleted' });
   }, 60_000);

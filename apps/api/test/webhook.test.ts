@@ -242,6 +242,35 @@ describe('POST /webhooks/whmcs — repeats', () => {
     expect(await inboxRows(event.eventId as string)).toEqual([expect.objectContaining({ status: 'received' })]);
   });
 
+  it('logs an ACTION_UNSERVED answer once, as an error with its code and request id, never the password or the secret', async () => {
+    const event = buildEvent();
+    const password = (event.secrets as { servicePassword: string }).servicePassword;
+    const body = JSON.stringify(event);
+    expect((await postWebhook(t.url, body)).status).toBe(202);
+    await t.api.deps.pool.query("UPDATE webhook_inbox SET status = 'received', action = 'tenant-rename' WHERE event_id = $1", [event.eventId]);
+    const requestId = `unserved-${event.eventId as string}`;
+    const reply = await postWebhook(t.url, body, { headers: { 'x-request-id': requestId } });
+    expect(reply.status).toBe(500);
+    expect(reply.headers.get('x-request-id')).toBe(requestId);
+    const lines = t.logLines.filter((line) => line.includes(requestId));
+    // The request's other lines (the event recorded, info) aside: one line says what it was answered.
+    const answered = lines.map((line) => JSON.parse(line) as { msg: string }).filter((line) => line.msg.startsWith('answered'));
+    expect(answered).toEqual([
+      expect.objectContaining({
+        level: 50,
+        status: 500,
+        code: 'ACTION_UNSERVED',
+        requestId,
+        method: 'POST',
+        path: '/webhooks/whmcs',
+        msg: 'answered 500 ACTION_UNSERVED: no job serves action tenant-rename',
+      }),
+    ]);
+    expect(lines.join('\n')).not.toContain(password);
+    expect(t.logLines.join('\n')).not.toContain(password);
+    expect(t.logLines.join('\n')).not.toContain(TEST_WEBHOOK_SECRET);
+  });
+
   it('keeps one row and one job when many copies arrive at once', async () => {
     const event = JSON.stringify(buildEvent());
     const replies = await Promise.all(Array.from({ length: 10 }, () => postWebhook(t.url, event)));

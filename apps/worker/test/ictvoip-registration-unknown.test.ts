@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKey, createTenant } from '../../api/test/v1-helpers';
-import { startBridge, type Bridge } from './harness';
+import { logRecords, startBridge, type Bridge } from './harness';
 import { expectError, postForm } from './compat-helpers';
 
 /**
@@ -38,6 +38,11 @@ describe('check_registration.php when FreeSWITCH lists no registrations', () => 
     const reply = await check();
     expectError(reply, 503, /^Server Error: no SIP profile listed its registrations \(.*internal.*\); whether 100 is registered is unknown$/);
     expect(reply.headers.get('retry-after')).toBe('5');
+    // The operator sees the 503 too: one warning with its code and request id, not the key.
+    const requestId = reply.headers.get('x-request-id');
+    const logged = logRecords(bridge, (record) => record.requestId === requestId && String(record.msg).startsWith('answered'));
+    expect(logged).toEqual([expect.objectContaining({ level: 40, status: 503, code: 'REGISTRATIONS_UNKNOWN', method: 'POST', path: '/app/registrations/check_registration.php' })]);
+    expect(JSON.stringify(logged)).not.toContain(key);
   });
 
   it('a profile answers: "no" is an answer again', async () => {

@@ -300,18 +300,37 @@ function lockCall(fn: 'pg_try_advisory_lock' | 'pg_advisory_unlock', key: Adviso
   return { text: `SELECT ${fn}($1, $2) AS ok`, values: [key.namespace, key.id] };
 }
 
+/**
+ * A lock of one service's (or client's) work not acquired in time. `id` is what the lock is keyed by
+ * and `waitedMs` how long the caller waited, so an answer can say what was busy without parsing the
+ * message. The subclasses are the other locks of the same kind: their own code, so nobody reads a
+ * busy billing or credit run as a tenant being provisioned.
+ */
 export class LockTimeoutError extends Error {
   readonly code: string = 'SERVICE_LOCK_TIMEOUT';
-  constructor(serviceId: number, waitedMs: number, what = 'service') {
-    super(`${what} ${serviceId} is busy (lock not acquired within ${waitedMs} ms)`);
+  constructor(
+    readonly id: number,
+    readonly waitedMs: number,
+    what = 'service',
+  ) {
+    super(`${what} ${id} is busy (lock not acquired within ${waitedMs} ms)`);
     this.name = 'LockTimeoutError';
   }
 }
 
+/** What holds a FusionPBX server's lock: its global gateway writes, or a registration poll. */
+export type ServerLockHolder = 'global-write' | 'registration-poll';
+
+const SERVER_LOCK_HOLDERS: Record<ServerLockHolder, string> = { 'global-write': 'another global gateway write', 'registration-poll': 'another registration poll' };
+
 export class ServerLockTimeoutError extends Error {
   readonly code = 'SERVER_LOCK_TIMEOUT';
-  constructor(server: string, waitedMs: number, busyWith = 'another global write') {
-    super(`FusionPBX server ${server} is busy with ${busyWith} (lock not acquired within ${waitedMs} ms)`);
+  constructor(
+    readonly server: string,
+    readonly waitedMs: number,
+    readonly holder: ServerLockHolder = 'global-write',
+  ) {
+    super(`FusionPBX server ${server} is busy with ${SERVER_LOCK_HOLDERS[holder]} (lock not acquired within ${waitedMs} ms)`);
     this.name = 'ServerLockTimeoutError';
   }
 }
@@ -321,6 +340,24 @@ export class BillingLockTimeoutError extends LockTimeoutError {
   constructor(serviceId: number, waitedMs: number) {
     super(serviceId, waitedMs, 'billing work for service');
     this.name = 'BillingLockTimeoutError';
+  }
+}
+
+/** The FreeSWITCH apply of one service's backlog (withFreeswitchLock). */
+export class FreeswitchLockTimeoutError extends LockTimeoutError {
+  override readonly code = 'FREESWITCH_LOCK_TIMEOUT';
+  constructor(serviceId: number, waitedMs: number) {
+    super(serviceId, waitedMs, 'FreeSWITCH apply for service');
+    this.name = 'FreeswitchLockTimeoutError';
+  }
+}
+
+/** The credit check of one WHMCS client (withCreditLock): keyed by the client, not a service. */
+export class CreditLockTimeoutError extends LockTimeoutError {
+  override readonly code = 'CREDIT_LOCK_TIMEOUT';
+  constructor(clientId: number, waitedMs: number) {
+    super(clientId, waitedMs, 'credit check of client');
+    this.name = 'CreditLockTimeoutError';
   }
 }
 
@@ -390,7 +427,7 @@ export function withServerLock<T>(pool: Pool, server: string, work: (client: Poo
  * failed poll marks nothing lost.
  */
 export function withRegistrationsPollLock<T>(pool: Pool, server: string, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
-  return withAdvisoryLock(pool, registrationsPollKey(server), work, { waitMs, timeoutError: () => new ServerLockTimeoutError(server, waitMs, 'another registration poll') });
+  return withAdvisoryLock(pool, registrationsPollKey(server), work, { waitMs, timeoutError: () => new ServerLockTimeoutError(server, waitMs, 'registration-poll') });
 }
 
 /** CDR sync, re-rating and billing push of one service (included minutes, cursor, batch). */
@@ -405,7 +442,7 @@ export function withBillingLock<T>(pool: Pool, serviceId: number, work: (client:
 export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, { namespace: FREESWITCH_LOCK_NAMESPACE, id: serviceId }, work, {
     waitMs,
-    timeoutError: () => new LockTimeoutError(serviceId, waitMs, 'FreeSWITCH apply for service'),
+    timeoutError: () => new FreeswitchLockTimeoutError(serviceId, waitMs),
   });
 }
 
@@ -413,7 +450,7 @@ export function withFreeswitchLock<T>(pool: Pool, serviceId: number, work: (clie
 export function withCreditLock<T>(pool: Pool, clientId: number, work: (client: PoolClient) => Promise<T>, waitMs = 30_000): Promise<T> {
   return withAdvisoryLock(pool, { namespace: CREDIT_LOCK_NAMESPACE, id: clientId }, work, {
     waitMs,
-    timeoutError: () => new LockTimeoutError(clientId, waitMs, 'credit check of client'),
+    timeoutError: () => new CreditLockTimeoutError(clientId, waitMs),
   });
 }
 

@@ -326,7 +326,11 @@ export function statusRouter(deps: ApiDeps): Router {
           servers,
         });
       } catch (error) {
-        deps.logger.error({ err: (error as Error).message }, 'status failed');
+        // Like every 5xx the API answers: its code and request id, for the operator (errors.ts answerLog).
+        deps.logger.error(
+          { err: (error as Error).message, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] },
+          'status failed',
+        );
         res.status(500).json({ status: 'error', message: 'Server Error', timestamp: isoSeconds(now) });
       }
     };

@@ -1,8 +1,8 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
-import { HttpError } from '../../errors';
+import { answerLog, HttpError } from '../../errors';
 import { unavailableDatabase } from '../../fusion-pool-errors';
 
 /**
@@ -56,20 +56,27 @@ export function sendCompatError(res: Response, error: HttpError): void {
   res.status(error.status).json(envelope('error', compatMessage(error)));
 }
 
-/** Everything thrown under the compatible paths answers in the envelope; never a stack trace. */
+/**
+ * Everything thrown under the compatible paths answers in the envelope; never a stack trace. Every
+ * 5xx is logged with its code and request id, as errorHandler logs /v1's (answerLog).
+ */
 export function compatErrorHandler(logger: Logger): ErrorRequestHandler {
+  const logAnswer = answerLog(logger);
+  const answer = (req: Request, res: Response, error: HttpError) => {
+    logAnswer(req, res, error);
+    sendCompatError(res, error);
+  };
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) return;
-    if (error instanceof HttpError) return sendCompatError(res, error);
+    if (error instanceof HttpError) return answer(req, res, error);
     const parser = error as { type?: string; status?: number };
     if (parser.type === 'entity.too.large') return sendCompatError(res, new CompatError(413, 'PAYLOAD_TOO_LARGE', 'Invalid Request: request body exceeds 64 KiB'));
     if (parser.status && parser.status >= 400 && parser.status < 500)
       return sendCompatError(res, new CompatError(400, 'BAD_REQUEST', 'Invalid Request: request body could not be read'));
     if (isDatabaseUnavailable(error))
-      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', `Server Error: ${unavailableDatabase(error)} is unavailable; retry later`, 5));
-    if (isRedisUnavailable(error))
-      return sendCompatError(res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
-    logger.error({ err: error, path: req.path, requestId: res.locals.requestId }, 'unexpected error (ictVoIP endpoint)');
+      return answer(req, res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', `Server Error: ${unavailableDatabase(error)} is unavailable; retry later`, 5));
+    if (isRedisUnavailable(error)) return answer(req, res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
+    logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error (ictVoIP endpoint)');
     sendCompatError(res, new CompatError(500, 'INTERNAL', 'Server Error: internal error; see the bridge log for the request id'));
   };
 }

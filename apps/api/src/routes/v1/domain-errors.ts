@@ -1,7 +1,6 @@
 import { writeRejectionOf, type WriteRejection } from '@ictvoip/fusionpbx';
 import { EslAuthError, EslCommandError, EslConnectionError, EslTimeoutError } from '@ictvoip/freeswitch';
-import { LockTimeoutError } from '@ictvoip/store';
-import { HttpError } from '../../errors';
+import { HttpError, lockTimeoutAnswer } from '../../errors';
 
 const ESL_RETRY_AFTER_SECONDS = 5;
 
@@ -26,7 +25,9 @@ export function toHttpError(error: unknown, fieldPrefix = 'body'): unknown {
   if (error instanceof HttpError) return error;
   const rejection = writeRejectionOf(error);
   if (rejection) return rejectionToHttpError(rejection, fieldPrefix);
-  if (error instanceof LockTimeoutError) return new HttpError(503, 'TENANT_BUSY', 'the tenant is being provisioned right now; retry shortly', undefined, 2);
+  // Each lock says what was busy (TENANT_BUSY only for the service's provisioning lock).
+  const busy = lockTimeoutAnswer(error);
+  if (busy) return busy;
   if (isEslFailure(error)) return new EventSocketUnavailableError((error as Error).message);
   if (error instanceof EslCommandError) return new HttpError(502, 'FREESWITCH_ERROR', (error as Error).message);
   return error;

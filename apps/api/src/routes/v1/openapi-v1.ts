@@ -8,7 +8,7 @@ const STANDARD_ERRORS: Record<string, string> = {
   '401': 'missing, unknown or revoked API key',
   '403': 'read-only key on a write route, or a tenant key on an admin route',
   '429': 'rate limit exceeded; Retry-After',
-  '503': 'a dependency is down; Retry-After',
+  '503': 'a dependency is down, or a lock is busy (TENANT_BUSY, BILLING_BUSY, FREESWITCH_BUSY, CREDIT_CHECK_BUSY, FUSIONPBX_SERVER_BUSY); Retry-After',
 };
 const RATE_HEADERS = {
   'X-RateLimit-Limit': { schema: { type: 'integer' }, description: 'requests allowed per window for this key and bucket' },
