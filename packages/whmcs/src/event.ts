@@ -12,6 +12,20 @@ export type WebhookAction = (typeof WEBHOOK_ACTIONS)[number];
 /** Actions that change the tenant; `test_connection` only probes. */
 export const TENANT_ACTIONS: readonly WebhookAction[] = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password'];
 
+/**
+ * The actions whose event must carry `secrets.servicePassword` (the tenant admin's portal password:
+ * create sets it, change_password changes it); every other action must not carry secrets. Ingest
+ * refuses a missing one naming the field (webhookEventSchema, the compiled check) and the provisioner
+ * reads this same list (fusionpbx input.ts), so a create WHMCS sent without it is a 400, never a
+ * 2xx and then a job that can never succeed.
+ */
+export const SERVICE_PASSWORD_ACTIONS: readonly WebhookAction[] = ['create', 'change_password'];
+
+/** Whether an event of this action must carry `secrets.servicePassword` (SERVICE_PASSWORD_ACTIONS). */
+export function requiresServicePassword(action: string): boolean {
+  return (SERVICE_PASSWORD_ACTIONS as readonly string[]).includes(action);
+}
+
 export interface WebhookPlan {
   maxExtensions?: number;
   initialExtensions?: number;
@@ -247,7 +261,23 @@ const serviceKeys = {
 };
 const clientKeys = { id: positiveInt.required(), email: Joi.string().allow('').max(255), companyName: optionalText, firstName: optionalText, lastName: optionalText };
 const secretsSchema = Joi.object({ servicePassword: Joi.string().min(1).max(255) }).unknown(false);
-const SECRETS_FORBIDDEN = { 'any.unknown': '"secrets" is only allowed for create and change_password' };
+const SECRETS_FORBIDDEN = { 'any.unknown': `"secrets" is only allowed for ${SERVICE_PASSWORD_ACTIONS.join(' and ')}` };
+/**
+ * secrets.servicePassword required: a body without `secrets` at all is told about the field it lacks
+ * (joi would name `secrets`), so a create or change_password without it is always one detail naming
+ * `secrets.servicePassword`, whichever of the two is missing.
+ */
+const secretsRequired = Joi.object({ servicePassword: Joi.required() })
+  .required()
+  .error((reports) => {
+    for (const report of reports) {
+      if (report.code === 'any.required' && report.path.length === 1) {
+        report.path = [...report.path, 'servicePassword'];
+        report.local = { ...report.local, key: 'servicePassword', label: 'secrets.servicePassword' };
+      }
+    }
+    return reports;
+  });
 
 export const webhookEventSchema = Joi.object<WebhookEvent>({
   ...headKeys,
@@ -265,10 +295,8 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
   secrets: secretsSchema,
 })
   .unknown(true)
-  .when(Joi.object({ action: Joi.valid('change_password') }).unknown(), {
-    then: Joi.object({ secrets: Joi.object({ servicePassword: Joi.required() }).required() }),
-  })
-  .when(Joi.object({ action: Joi.valid('create', 'change_password') }).unknown(), {
+  .when(Joi.object({ action: Joi.valid(...SERVICE_PASSWORD_ACTIONS) }).unknown(), {
+    then: Joi.object({ secrets: secretsRequired }),
     otherwise: Joi.object({ secrets: Joi.forbidden().messages(SECRETS_FORBIDDEN) }),
   });
 
@@ -298,6 +326,8 @@ type Check = (value: unknown) => unknown;
 
 interface EventCheckRules {
   actions: readonly string[];
+  /** The actions whose event must carry secrets.servicePassword (the others must carry no secrets). */
+  passwordActions: readonly string[];
   planLimits: Readonly<Record<string, { min: number; max: number }>>;
   amountPattern: RegExp;
   billingCyclePattern: RegExp;
@@ -488,15 +518,14 @@ function withId(value: unknown, min: number, checks: Compiled['service']): Obj |
   return applyChecks(copy, checks) ? copy : null;
 }
 
-/** secrets: an object with servicePassword (1 to 255 characters) and nothing else; required for change_password, absent for the other non-create actions. */
-function secretsOf(value: unknown, action: string): Obj | undefined | null {
-  if (value === undefined) return action === 'change_password' ? null : undefined;
-  if (action !== 'create' && action !== 'change_password') return null;
+/** secrets: an object with servicePassword (1 to 255 characters) and nothing else; required for the password actions, absent for the others. */
+function secretsOf(value: unknown, carriesPassword: boolean): Obj | undefined | null {
+  if (value === undefined) return carriesPassword ? null : undefined;
+  if (!carriesPassword) return null;
   const copy = plainCopy(value);
   if (copy === null) return null;
   const keys = Object.keys(copy);
   const password = copy.servicePassword;
-  if (password === undefined) return action === 'create' && keys.length === 0 ? copy : null;
   return keys.length === 1 && typeof password === 'string' && password.length >= 1 && password.length <= 255 ? copy : null;
 }
 
@@ -510,6 +539,7 @@ const anyObject = (value: unknown): boolean => value === undefined || (value !==
 function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | null {
   const compiled = compile(rules);
   const actions = new Set(rules.actions);
+  const passwordActions = new Set(rules.passwordActions);
   const head = (event: Obj): boolean => {
     if (event.schemaVersion !== 1 || typeof event.eventId !== 'string' || !GUID.test(event.eventId)) return false;
     const at = event.occurredAt;
@@ -536,7 +566,7 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
     if (plan === null || !applyChecks(plan, compiled.plan)) return null;
     event.plan = plan;
     if (!anyObject(event.configurableOptions) || !anyObject(event.customFields)) return null;
-    const secrets = secretsOf(event.secrets, event.action);
+    const secrets = secretsOf(event.secrets, passwordActions.has(event.action));
     if (secrets === null) return null;
     if (secrets !== undefined) event.secrets = secrets;
     return event;
@@ -553,6 +583,7 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
  */
 export const checkTenantEvent = compileEventCheck({
   actions: TENANT_ACTIONS,
+  passwordActions: SERVICE_PASSWORD_ACTIONS,
   planLimits: PLAN_LIMITS,
   amountPattern: PLAN_AMOUNT_PATTERN,
   billingCyclePattern: WHMCS_CYCLE,
