@@ -121,6 +121,18 @@ export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
 /** A plan's country code: 1 to 4 digits, an optional +, no leading zero (E.164). */
 export const COUNTRY_CODE_PATTERN = /^\+?[1-9][0-9]{0,3}$/;
+/** What a bad plan.countryCode is told, at ingest and wherever a stored plan's is read (fusionpbx numberPlanOf). */
+export const COUNTRY_CODE_RULE = 'must be a country code of 1 to 4 digits, not starting with 0 (E.164)';
+
+/**
+ * Whether a plan's countryCode is one, as planSchema takes it: text (spaces around it ignored) or a
+ * whole number, matching COUNTRY_CODE_PATTERN. The one rule for the webhook and for a plan read back
+ * from the bridge's rows (fusionpbx numberPlanOf), so neither keeps its own pattern.
+ */
+export function isCountryCode(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && COUNTRY_CODE_PATTERN.test(String(value));
+  return typeof value === 'string' && COUNTRY_CODE_PATTERN.test(value.trim());
+}
 
 /** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
 export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
@@ -207,7 +219,10 @@ const planSchema = Joi.object({
   dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
   // E.164 country codes have no leading zero: '01' is refused, never read as 1 (the number form takes numbers only, no conversion).
   countryCode: Joi.alternatives(
-    Joi.string().trim().pattern(COUNTRY_CODE_PATTERN).messages({ 'string.pattern.base': '{{#label}} must be a country code of 1 to 4 digits, not starting with 0 (E.164)' }),
+    Joi.string()
+      .trim()
+      .pattern(COUNTRY_CODE_PATTERN)
+      .messages({ 'string.pattern.base': `{{#label}} ${COUNTRY_CODE_RULE}` }),
     Joi.number().strict().integer().min(1).max(9999),
   ),
   numberFormat: Joi.string().valid('national', 'e164'),

@@ -11,9 +11,11 @@ import {
   type WebhookAction,
   normaliseTrunkCidrs,
   requiresServicePassword,
+  isCountryCode,
   ADMIN_EMAIL_PATTERN,
   ADMIN_USERNAME_PATTERN,
   ADMIN_USERNAME_RULE,
+  COUNTRY_CODE_RULE,
 } from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
@@ -158,11 +160,14 @@ function optionalEmail(value: unknown): string | null {
   return value;
 }
 
-/** The plan's number format; a bad country code or format names the plan field (a stored plan, a REST request). */
+/**
+ * The plan's number format; a bad country code or format names the plan field (a stored plan, a REST
+ * request). The country code is held to the webhook's own rule (whmcs event.ts isCountryCode), so a
+ * plan ingest took is never refused here and this file keeps no pattern of its own.
+ */
 export function numberPlanOf(countryCode: unknown, format: unknown): NumberPlan {
   const plan = numberPlanFrom(countryCode, format);
-  if (plan.countryCode !== null && !/^[1-9][0-9]{0,3}$/.test(plan.countryCode))
-    throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
+  if (plan.countryCode !== null && !isCountryCode(countryCode)) throw new FusionpbxValidationError('plan.countryCode', COUNTRY_CODE_RULE);
   if (format !== undefined && format !== null && format !== '' && format !== 'national' && format !== 'e164') {
     throw new FusionpbxValidationError('plan.numberFormat', "must be 'national' or 'e164'");
   }
