@@ -76,18 +76,22 @@ export interface TenantEventOverrides {
 /**
  * A create command as the webhook route builds it: validated by parseTenantCommand (the provisioner
  * reads it without checking again what ingest checked), configurable options folded into the plan.
+ * Without a password (`secrets: {}`) it is a change_package's command, the only kind ingest takes
+ * without one (a create needs secrets.servicePassword); the provisioner reads its own call's action.
  */
 export function tenantEvent(serviceId: number, overrides: TenantEventOverrides = {}, plan: Record<string, unknown> = {}): TenantCommand {
+  const secrets = overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' };
+  const withPassword = secrets.servicePassword !== undefined;
   return parseTenantCommand({
     schemaVersion: 1,
     eventId: randomUUID(),
-    action: 'create',
+    action: withPassword ? 'create' : 'change_package',
     occurredAt: new Date().toISOString(),
     service: { id: serviceId, username: 'owner', ...(overrides.service ?? {}) },
     client: { id: 7, email: 'owner@customer.example.com', companyName: 'Customer Ltd' },
     plan: { maxExtensions: 3, firstExtension: 100, gatewayTemplate: 'trunk', brand: 'gold', ...plan },
     configurableOptions: overrides.configurableOptions ?? {},
-    secrets: overrides.secrets ?? { servicePassword: 'Portal-Pass-1!' },
+    ...(withPassword ? { secrets } : {}),
   });
 }
 

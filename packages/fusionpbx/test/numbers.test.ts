@@ -1,4 +1,5 @@
 import { FusionpbxValidationError, normaliseNumber, numberPlanOf } from '@ictvoip/fusionpbx';
+import { EventValidationError, parseTenantCommand } from '@ictvoip/whmcs';
 import { destinationCacheKeys, numberRegex } from '../src/destinations/numbers';
 
 /** Numbers as the plan's numbering reads them, and destinations->to_regex() (5.1.0 = 5.3.0 app/destinations/resources/classes/destinations.php). */
@@ -32,6 +33,44 @@ describe('phone numbers', () => {
     );
     expect(refusal(() => numberPlanOf('0', undefined))).toMatchObject({ field: 'plan.countryCode' });
     expect(refusal(() => numberPlanOf('1', 'local'))).toMatchObject({ field: 'plan.numberFormat' });
+  });
+
+  it("holds a stored plan's country code to the webhook's rule: refused by one exactly when refused by the other, with the same words", () => {
+    const atIngest = (countryCode: unknown): string | null => {
+      try {
+        parseTenantCommand({
+          schemaVersion: 1,
+          eventId: '6f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+          action: 'change_package',
+          occurredAt: '2026-12-05T00:00:00Z',
+          service: { id: 41 },
+          client: { id: 7 },
+          plan: { countryCode },
+        });
+        return null;
+      } catch (error) {
+        if (!(error instanceof EventValidationError)) throw error;
+        expect(error.details.map((detail) => detail.path)).toEqual(['plan.countryCode']);
+        return error.details[0]!.message;
+      }
+    };
+    const stored = (countryCode: unknown): string | null => {
+      try {
+        numberPlanOf(countryCode, undefined);
+        return null;
+      } catch (error) {
+        expect(error).toMatchObject({ field: 'plan.countryCode' });
+        return (error as Error).message;
+      }
+    };
+    const values = ['1', '44', '+44', ' 44 ', '1868', '9999', '0', '01', '+01', '0044', '12345', '++44', '4 4', '44a', '+', ' ', 44, 1, 9999, 0, 10_000, -1, 1.5, true, ['44']];
+    for (const value of values) {
+      const ingest = atIngest(value);
+      expect({ value, refused: stored(value) !== null }).toEqual({ value, refused: ingest !== null });
+    }
+    // Where the webhook's answer is the pattern's (a text code), both say the same rule.
+    const rule = atIngest('01')!.replace("'plan.countryCode' ", '');
+    expect(stored('01')).toContain(rule);
   });
 
   it('builds the regex to_regex() builds: one-digit prefix `\\+?1?`, longer `\\+?(?:44)?`, a + number `^\\+(…)$`, none `^(…)$`', () => {

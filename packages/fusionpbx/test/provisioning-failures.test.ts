@@ -2,6 +2,7 @@ import { EslStandin } from '@ictvoip/testkit';
 import { FusionpbxValidationError, type Provisioner, TenantConflictError } from '@ictvoip/fusionpbx';
 import { EslClient, EslCommandError, EslConnectionError, FreeswitchValidationError, applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { randomUUID } from 'node:crypto';
+import { parseTenantCommand } from '@ictvoip/whmcs';
 import { type FusionpbxTestDb, dumpTables, provisioningSuite, refusedAtIngest, tenantEvent } from './helpers';
 
 let fx: FusionpbxTestDb;
@@ -118,6 +119,7 @@ describe('adopt vs conflict', () => {
 });
 
 describe('bad names are rejected before anything is written', () => {
+  // Ingest refuses a create without the password (below); the provisioner still refuses a command made without parseTenantCommand.
   const cases: [string, Parameters<typeof tenantEvent>[1], string][] = [['missing password', { secrets: {} }, 'secrets.servicePassword']];
   test.each(cases)('%s', async (_label, overrides, field) => {
     const before = await dumpTables(fx.pool);
@@ -149,6 +151,8 @@ describe('bad names are rejected before anything is written', () => {
     // The provisioner reads these without checking them again (the event is validated once, at ingest).
     expect(refusedAtIngest(() => tenantEvent(7001, { service: { id: '7001; drop table v_domains' as unknown as number } }))).toEqual(['service.id']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { maxExtensions: 'ten' }))).toEqual(['plan.maxExtensions']);
+    const { secrets: _password, ...createWithoutPassword } = tenantEvent(7002);
+    expect(refusedAtIngest(() => parseTenantCommand(createWithoutPassword))).toEqual(['secrets.servicePassword']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { extensionNumbers: ['1', '1'] }))).toEqual(['plan.extensionNumbers']);
     expect(refusedAtIngest(() => tenantEvent(7002, {}, { ringGroup: '1 2' }))).toEqual(['plan.ringGroup']);
     // E.164 country codes have no leading zero: '01' is refused, not read as 1.

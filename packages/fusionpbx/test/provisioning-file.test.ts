@@ -78,7 +78,7 @@ function eventProblem(content: ProvisioningFile, plan: Record<string, unknown>):
         gatewayTemplates: content.gatewayTemplates ?? {},
         routeTemplates: content.routeTemplates ?? {},
       },
-      true,
+      'create',
     );
     return null;
   } catch (error) {

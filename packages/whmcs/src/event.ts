@@ -12,6 +12,20 @@ export type WebhookAction = (typeof WEBHOOK_ACTIONS)[number];
 /** Actions that change the tenant; `test_connection` only probes. */
 export const TENANT_ACTIONS: readonly WebhookAction[] = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password'];
 
+/**
+ * The actions whose event must carry `secrets.servicePassword` (the tenant admin's portal password:
+ * create sets it, change_password changes it); every other action must not carry secrets. Ingest
+ * refuses a missing one naming the field (webhookEventSchema, the compiled check) and the provisioner
+ * reads this same list (fusionpbx input.ts), so a create WHMCS sent without it is a 400, never a
+ * 2xx and then a job that can never succeed.
+ */
+export const SERVICE_PASSWORD_ACTIONS: readonly WebhookAction[] = ['create', 'change_password'];
+
+/** Whether an event of this action must carry `secrets.servicePassword` (SERVICE_PASSWORD_ACTIONS). */
+export function requiresServicePassword(action: string): boolean {
+  return (SERVICE_PASSWORD_ACTIONS as readonly string[]).includes(action);
+}
+
 export interface WebhookPlan {
   maxExtensions?: number;
   initialExtensions?: number;
@@ -107,6 +121,18 @@ export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
 /** A plan's country code: 1 to 4 digits, an optional +, no leading zero (E.164). */
 export const COUNTRY_CODE_PATTERN = /^\+?[1-9][0-9]{0,3}$/;
+/** What a bad plan.countryCode is told, at ingest and wherever a stored plan's is read (fusionpbx numberPlanOf). */
+export const COUNTRY_CODE_RULE = 'must be a country code of 1 to 4 digits, not starting with 0 (E.164)';
+
+/**
+ * Whether a plan's countryCode is one, as planSchema takes it: text (spaces around it ignored) or a
+ * whole number, matching COUNTRY_CODE_PATTERN. The one rule for the webhook and for a plan read back
+ * from the bridge's rows (fusionpbx numberPlanOf), so neither keeps its own pattern.
+ */
+export function isCountryCode(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && COUNTRY_CODE_PATTERN.test(String(value));
+  return typeof value === 'string' && COUNTRY_CODE_PATTERN.test(value.trim());
+}
 
 /** A plan amount: a plain decimal string with at most 6 decimals, never negative ("0", "5.00", "12.345"). */
 export const PLAN_AMOUNT_PATTERN = /^\d{1,12}(\.\d{1,6})?$/;
@@ -193,7 +219,10 @@ const planSchema = Joi.object({
   dids: Joi.alternatives(Joi.array().items(didSchema).max(PLAN_LIMITS.maxDestinations.max), Joi.string().allow('').max(20_000)),
   // E.164 country codes have no leading zero: '01' is refused, never read as 1 (the number form takes numbers only, no conversion).
   countryCode: Joi.alternatives(
-    Joi.string().trim().pattern(COUNTRY_CODE_PATTERN).messages({ 'string.pattern.base': '{{#label}} must be a country code of 1 to 4 digits, not starting with 0 (E.164)' }),
+    Joi.string()
+      .trim()
+      .pattern(COUNTRY_CODE_PATTERN)
+      .messages({ 'string.pattern.base': `{{#label}} ${COUNTRY_CODE_RULE}` }),
     Joi.number().strict().integer().min(1).max(9999),
   ),
   numberFormat: Joi.string().valid('national', 'e164'),
@@ -247,7 +276,23 @@ const serviceKeys = {
 };
 const clientKeys = { id: positiveInt.required(), email: Joi.string().allow('').max(255), companyName: optionalText, firstName: optionalText, lastName: optionalText };
 const secretsSchema = Joi.object({ servicePassword: Joi.string().min(1).max(255) }).unknown(false);
-const SECRETS_FORBIDDEN = { 'any.unknown': '"secrets" is only allowed for create and change_password' };
+const SECRETS_FORBIDDEN = { 'any.unknown': `"secrets" is only allowed for ${SERVICE_PASSWORD_ACTIONS.join(' and ')}` };
+/**
+ * secrets.servicePassword required: a body without `secrets` at all is told about the field it lacks
+ * (joi would name `secrets`), so a create or change_password without it is always one detail naming
+ * `secrets.servicePassword`, whichever of the two is missing.
+ */
+const secretsRequired = Joi.object({ servicePassword: Joi.required() })
+  .required()
+  .error((reports) => {
+    for (const report of reports) {
+      if (report.code === 'any.required' && report.path.length === 1) {
+        report.path = [...report.path, 'servicePassword'];
+        report.local = { ...report.local, key: 'servicePassword', label: 'secrets.servicePassword' };
+      }
+    }
+    return reports;
+  });
 
 export const webhookEventSchema = Joi.object<WebhookEvent>({
   ...headKeys,
@@ -265,10 +310,8 @@ export const webhookEventSchema = Joi.object<WebhookEvent>({
   secrets: secretsSchema,
 })
   .unknown(true)
-  .when(Joi.object({ action: Joi.valid('change_password') }).unknown(), {
-    then: Joi.object({ secrets: Joi.object({ servicePassword: Joi.required() }).required() }),
-  })
-  .when(Joi.object({ action: Joi.valid('create', 'change_password') }).unknown(), {
+  .when(Joi.object({ action: Joi.valid(...SERVICE_PASSWORD_ACTIONS) }).unknown(), {
+    then: Joi.object({ secrets: secretsRequired }),
     otherwise: Joi.object({ secrets: Joi.forbidden().messages(SECRETS_FORBIDDEN) }),
   });
 
@@ -298,6 +341,8 @@ type Check = (value: unknown) => unknown;
 
 interface EventCheckRules {
   actions: readonly string[];
+  /** The actions whose event must carry secrets.servicePassword (the others must carry no secrets). */
+  passwordActions: readonly string[];
   planLimits: Readonly<Record<string, { min: number; max: number }>>;
   amountPattern: RegExp;
   billingCyclePattern: RegExp;
@@ -488,15 +533,14 @@ function withId(value: unknown, min: number, checks: Compiled['service']): Obj |
   return applyChecks(copy, checks) ? copy : null;
 }
 
-/** secrets: an object with servicePassword (1 to 255 characters) and nothing else; required for change_password, absent for the other non-create actions. */
-function secretsOf(value: unknown, action: string): Obj | undefined | null {
-  if (value === undefined) return action === 'change_password' ? null : undefined;
-  if (action !== 'create' && action !== 'change_password') return null;
+/** secrets: an object with servicePassword (1 to 255 characters) and nothing else; required for the password actions, absent for the others. */
+function secretsOf(value: unknown, carriesPassword: boolean): Obj | undefined | null {
+  if (value === undefined) return carriesPassword ? null : undefined;
+  if (!carriesPassword) return null;
   const copy = plainCopy(value);
   if (copy === null) return null;
   const keys = Object.keys(copy);
   const password = copy.servicePassword;
-  if (password === undefined) return action === 'create' && keys.length === 0 ? copy : null;
   return keys.length === 1 && typeof password === 'string' && password.length >= 1 && password.length <= 255 ? copy : null;
 }
 
@@ -510,6 +554,7 @@ const anyObject = (value: unknown): boolean => value === undefined || (value !==
 function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | null {
   const compiled = compile(rules);
   const actions = new Set(rules.actions);
+  const passwordActions = new Set(rules.passwordActions);
   const head = (event: Obj): boolean => {
     if (event.schemaVersion !== 1 || typeof event.eventId !== 'string' || !GUID.test(event.eventId)) return false;
     const at = event.occurredAt;
@@ -536,7 +581,7 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
     if (plan === null || !applyChecks(plan, compiled.plan)) return null;
     event.plan = plan;
     if (!anyObject(event.configurableOptions) || !anyObject(event.customFields)) return null;
-    const secrets = secretsOf(event.secrets, event.action);
+    const secrets = secretsOf(event.secrets, passwordActions.has(event.action));
     if (secrets === null) return null;
     if (secrets !== undefined) event.secrets = secrets;
     return event;
@@ -553,6 +598,7 @@ function compileEventCheck(rules: EventCheckRules): (body: unknown) => Obj | nul
  */
 export const checkTenantEvent = compileEventCheck({
   actions: TENANT_ACTIONS,
+  passwordActions: SERVICE_PASSWORD_ACTIONS,
   planLimits: PLAN_LIMITS,
   amountPattern: PLAN_AMOUNT_PATTERN,
   billingCyclePattern: WHMCS_CYCLE,

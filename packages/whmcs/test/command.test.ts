@@ -112,7 +112,7 @@ describe('the tenant command', () => {
     expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
     // Read back from the inbox: the same fields, not nested a second time.
     const stored = JSON.parse(JSON.stringify(redactCommand(command))) as Record<string, unknown>;
-    expect(commandFromStored(stored).received).toEqual(command.received);
+    expect(commandFromStored(stored, { servicePassword: 'Adm1n-Pass-Example!' }).received).toEqual(command.received);
     // A body with nothing beyond the command has no received at all.
     const { unknownTopLevel: _kept, ...plain } = body();
     expect(parseTenantCommand(plain)).not.toHaveProperty('received');
@@ -143,9 +143,37 @@ describe('the tenant command', () => {
     const stored = JSON.parse(JSON.stringify(redactCommand(command))) as Record<string, unknown>;
     expect(JSON.stringify(stored)).not.toContain('Adm1n-Pass-Example!');
     expect(commandFromStored(stored, { servicePassword: 'Adm1n-Pass-Example!' })).toEqual(command);
-    expect(commandFromStored(stored)).not.toHaveProperty('secrets');
+    const suspend = parseTenantCommand(body({ action: 'suspend', secrets: undefined }));
+    expect(commandFromStored(JSON.parse(JSON.stringify(redactCommand(suspend))))).not.toHaveProperty('secrets');
     const password = parseTenantCommand(body({ action: 'change_password', configurableOptions: {} }));
     expect(commandFromStored(JSON.parse(JSON.stringify(redactCommand(password))), { servicePassword: 'Adm1n-Pass-Example!' })).toEqual(password);
+  });
+
+  it('requires secrets.servicePassword on create and change_password, naming it whichever part is missing; the other actions carry none', () => {
+    for (const action of ['create', 'change_password']) {
+      for (const secrets of [undefined, {}]) {
+        expect(refusal(() => parseTenantCommand(body({ action, secrets }))).details).toEqual([
+          { path: 'secrets.servicePassword', message: "'secrets.servicePassword' is required" },
+        ]);
+      }
+      // Listed with the body's other faults, not after them.
+      expect(refusal(() => parseTenantCommand(body({ action, secrets: undefined, client: { id: 'seven' } }))).details.map((d) => d.path)).toEqual([
+        'client.id',
+        'secrets.servicePassword',
+      ]);
+    }
+    for (const action of ['suspend', 'unsuspend', 'terminate', 'change_package']) {
+      expect(parseTenantCommand(body({ action, secrets: undefined }))).not.toHaveProperty('secrets');
+      expect(refusal(() => parseTenantCommand(body({ action }))).details.map((d) => d.path)).toEqual(['secrets']);
+    }
+  });
+
+  it('refuses a create an earlier release stored without its password: a command the provisioner could never run', () => {
+    const { secrets: _none, ...withoutPassword } = body();
+    expect(refusal(() => commandFromStored(withoutPassword)).details).toEqual([{ path: 'secrets.servicePassword', message: "'secrets.servicePassword' is required" }]);
+    // The row as the inbox holds it: redacted, its sealed password gone.
+    const redacted = { ...body(), secrets: { servicePassword: '[redacted]' } };
+    expect(refusal(() => commandFromStored(redacted)).details.map((d) => d.path)).toEqual(['secrets.servicePassword']);
   });
 
   it('reads a row an earlier release stored (the redacted webhook event, options not folded)', () => {
@@ -167,7 +195,7 @@ describe("the plan's DIDs (issue 15)", () => {
     // The domain field's DIDs come out of the ictVoIP parser without their formatting.
     expect(command.plan.dids).toEqual(['+15551000001', '15551000002', '5551000003', '5551000004']);
     // Stored and read back, the command is the same (nothing folded twice).
-    expect(commandFromStored(redactCommand(command) as unknown as Record<string, unknown>).plan.dids).toEqual(command.plan.dids);
+    expect(commandFromStored(redactCommand(command) as unknown as Record<string, unknown>, { servicePassword: 'Adm1n-Pass-Example!' }).plan.dids).toEqual(command.plan.dids);
   });
 
   it('are absent when nothing states them (the numbers stay), an empty list when a source is emptied (the plan numbers go)', () => {

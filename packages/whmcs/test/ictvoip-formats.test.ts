@@ -40,6 +40,7 @@ describe('the WHMCS event with ictVoIP’s service fields', () => {
     service: { id: 42, ...service },
     client: { id: 7 },
     plan,
+    secrets: { servicePassword: 'Adm1n-Pass-Example!' },
   });
 
   it('keeps the tenant domain of "domain | DID" and reads the extension list, as a string or a list', () => {

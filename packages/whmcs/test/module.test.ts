@@ -313,6 +313,20 @@ describe('other state changes', () => {
     expect(JSON.stringify(logged)).not.toContain(JSON.stringify(password).slice(1, -1));
   });
 
+  // The bridge refuses a create or change_password without secrets.servicePassword (400 naming it): a
+  // service whose password WHMCS left empty is refused here, telling staff what to do, before anything is sent.
+  test.each([
+    ['CreateAccount', /no password.*Password field.*press Create again/],
+    ['ChangePassword', /No new password was given/],
+  ])('%s without a service password is refused by the module with what to do; nothing is sent', async (fn, message) => {
+    const empty = await run(fn, whmcsParams({ password: '' }), { session: { adminid: 3 } });
+    expect(empty.result).toMatch(message);
+    const { password: _none, ...withoutPassword } = whmcsParams();
+    const absent = await run(fn, withoutPassword, { session: { adminid: 3 } });
+    expect(absent.result).toMatch(message);
+    expect(bridge.deliveries).toHaveLength(0);
+  });
+
   test('a new password of exactly 72 bytes is sent as it is', async () => {
     const password = `${'ä'.repeat(30)}${'b'.repeat(12)}`;
     const { result } = await run('ChangePassword', whmcsParams({ password }));

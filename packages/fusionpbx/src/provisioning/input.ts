@@ -6,7 +6,17 @@ import * as freeswitch from '@ictvoip/freeswitch';
 import { FusionpbxValidationError, FusionpbxConfigError } from '../errors';
 import { validatePortalPassword } from '../passwords';
 import { type NumberPlan, type PhoneNumber, normaliseNumber } from '../destinations/numbers';
-import { type TenantCommand, normaliseTrunkCidrs, ADMIN_EMAIL_PATTERN, ADMIN_USERNAME_PATTERN, ADMIN_USERNAME_RULE } from '@ictvoip/whmcs';
+import {
+  type TenantCommand,
+  type WebhookAction,
+  normaliseTrunkCidrs,
+  requiresServicePassword,
+  isCountryCode,
+  ADMIN_EMAIL_PATTERN,
+  ADMIN_USERNAME_PATTERN,
+  ADMIN_USERNAME_RULE,
+  COUNTRY_CODE_RULE,
+} from '@ictvoip/whmcs';
 import type { BrandConfig, GatewayTemplate, ProvisionerOptions, RouteTemplate, ThemeSetting } from './types';
 
 /** Everything an action needs, validated before the first SQL statement (bad input writes nothing). */
@@ -150,11 +160,14 @@ function optionalEmail(value: unknown): string | null {
   return value;
 }
 
-/** The plan's number format; a bad country code or format names the plan field (a stored plan, a REST request). */
+/**
+ * The plan's number format; a bad country code or format names the plan field (a stored plan, a REST
+ * request). The country code is held to the webhook's own rule (whmcs event.ts isCountryCode), so a
+ * plan ingest took is never refused here and this file keeps no pattern of its own.
+ */
 export function numberPlanOf(countryCode: unknown, format: unknown): NumberPlan {
   const plan = numberPlanFrom(countryCode, format);
-  if (plan.countryCode !== null && !/^[1-9][0-9]{0,3}$/.test(plan.countryCode))
-    throw new FusionpbxValidationError('plan.countryCode', 'must be 1 to 4 digits, not starting with 0');
+  if (plan.countryCode !== null && !isCountryCode(countryCode)) throw new FusionpbxValidationError('plan.countryCode', COUNTRY_CODE_RULE);
   if (format !== undefined && format !== null && format !== '' && format !== 'national' && format !== 'e164') {
     throw new FusionpbxValidationError('plan.numberFormat', "must be 'national' or 'e164'");
   }
@@ -201,10 +214,12 @@ function parseNumberInput(plan: TenantCommand['plan'], companyName: string | und
  * PROVISIONING_FILE options. What is checked here is what the options decide (the generated domain,
  * the default admin, the templates and brand a plan names) and what ingest leaves to FusionPBX's own
  * rules: the requested domain, the admin's username, e-mail and portal password, each DID against
- * the plan's country. `requirePassword` is true for create and change_password (the only events that
- * carry secrets.servicePassword).
+ * the plan's country. `action` is the provisioner's: the portal password is required for the actions
+ * ingest requires it for (whmcs event.ts SERVICE_PASSWORD_ACTIONS), here for a command built without
+ * parseTenantCommand; a change_package uses one only when sent.
  */
-export function parseTenantInput(event: TenantCommand, options: ProvisionerOptions, requirePassword: boolean): TenantInput {
+export function parseTenantInput(event: TenantCommand, options: ProvisionerOptions, action: WebhookAction): TenantInput {
+  const requirePassword = requiresServicePassword(action);
   const { plan } = event;
   // A whole number from 1 (event.ts: `service.id`); the text form is what rows and lock keys hold.
   const serviceId = String(event.service.id);

@@ -302,7 +302,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
   const run = <T>(work: (tx: Tx) => Promise<T>) => inTransaction(pool, actor, work, mode);
 
   async function convergeAction(action: 'create' | 'change_package', event: TenantCommand): Promise<ProvisionResult> {
-    const input = parseTenantInput(event, options, action === 'create');
+    const input = parseTenantInput(event, options, action);
     // A create almost always makes the admin user; a change_package rarely changes its password.
     const portalHash = action === 'create' ? earlyPortalHash(input.adminPassword) : undefined;
     return run(async (tx) => {
@@ -409,7 +409,7 @@ function buildActions(pool: Pool, options: ProvisionerOptions, mode: Transaction
     return run(async (tx) => {
       await lockService(tx, serviceId);
       const tenant = await requireTenant(tx, serviceId);
-      const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, true);
+      const input = parseTenantInput({ ...event, service: { ...event.service, domain: tenant.domainName, username: tenant.state.adminUsername } }, options, 'change_password');
       const changes = new Changes();
       const state: TenantState = { ...tenant.state };
       await convergeAdminUser(tx, tenant, input, options, state, changes);

@@ -11,8 +11,15 @@ final class EventBuilder
 {
     public const MODULE_VERSION = '1.0.0';
 
-    /** The only actions whose event carries the service password. */
-    private const PASSWORD_ACTIONS = ['create', 'change_password'];
+    /**
+     * The only actions whose event carries the service password, and what staff read when WHMCS has
+     * none: the bridge requires it on both (webhook 400 naming secrets.servicePassword), since create
+     * makes the tenant administrator's portal login with it and change_password changes it.
+     */
+    private const PASSWORD_ACTIONS = [
+        'create' => 'This service has no password, and the phone system needs one for the tenant administrator\'s portal login. Set a password in the service\'s Password field (Products/Services tab), save, then press Create again.',
+        'change_password' => 'No new password was given. Please enter a password and try again.',
+    ];
     /** The bridge's limit for a portal password (bcrypt uses the first 72 bytes only). */
     public const PASSWORD_MAX_BYTES = 72;
 
@@ -35,10 +42,11 @@ final class EventBuilder
             'configurableOptionsNormalized' => self::map(IctvoipNames::normalizedOptions($options, $plan)),
             'customFields' => self::map(Normalizer::customFields(IctvoipNames::withoutSecrets(self::arrayParam($params, 'customfields')))),
         ];
-        if (in_array($action, self::PASSWORD_ACTIONS, true)) {
+        if (isset(self::PASSWORD_ACTIONS[$action])) {
             $password = (string) ($params['password'] ?? '');
             if ($password === '') {
-                throw new ModuleInputError('WHMCS passed no service password for ' . $action);
+                // Refused here, before anything is sent: the bridge would refuse it anyway (400), less clearly.
+                throw new ModuleInputError(self::PASSWORD_ACTIONS[$action]);
             }
             $problem = self::passwordProblem($password);
             if ($problem !== null) {
