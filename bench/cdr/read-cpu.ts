@@ -4,8 +4,11 @@
  * `(domain_uuid)` index as the benchmark creates) read tenant by tenant in pages of PAGE with each
  * variant's statement, the backend's CPU from /proc/<pid>/stat (10 ms ticks), variants interleaved
  * round by round so the machine's load hits all alike. Variants: `baseline` (the bare baseline's
- * 6 columns), `worker` (cdr-reader's READ_AFTER_SQL as it is), and `late` (the same 9 columns,
- * formatted only for the page's rows: the sort and LIMIT in a subquery over the raw columns).
+ * 6 columns), `worker` (cdr-reader's read until h127: 9 columns, formatted for every row sorted, and
+ * its unqualified `ORDER BY … xml_cdr_uuid` naming the select list's `xml_cdr_uuid::text`, so a text
+ * sort, as the baseline's), `uuidsort` (the same, sorted by the uuid itself) and `late` (cdr-reader's
+ * read now: the sort and LIMIT by the raw columns in a subquery, the 9 columns formatted for the page's rows only).
+ * Every variant must read the same keys in the same order (checked).
  * N=50000, TENANTS=10, ROUNDS=3. Needs `npm run build` and a PostgreSQL at TEST_PG_ADMIN_URL.
  *   node --import tsx bench/cdr/read-cpu.ts
  */
@@ -20,7 +23,7 @@ const N = Number(process.env.N ?? 50_000);
 const TENANTS = Number(process.env.TENANTS ?? 10);
 const PAGE = Number(process.env.PAGE ?? 500);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const VARIANTS = (process.env.VARIANTS ?? 'baseline,worker,late').split(',');
+const VARIANTS = (process.env.VARIANTS ?? 'baseline,worker,uuidsort,late').split(',');
 
 const KEYSET = `WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)`;
 const STAMP = `to_char(start_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS start_text`;
@@ -29,10 +32,12 @@ const SQL: Record<string, string> = {
      FROM v_xml_cdr ${KEYSET} ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`,
   worker: `SELECT xml_cdr_uuid::text, domain_name, direction, leg::text, caller_destination, destination_number, ${STAMP}, billsec::text, hangup_cause
      FROM v_xml_cdr ${KEYSET} ORDER BY start_stamp, xml_cdr_uuid LIMIT $4`,
+  uuidsort: `SELECT xml_cdr_uuid::text, domain_name, direction, leg::text, caller_destination, destination_number, ${STAMP}, billsec::text, hangup_cause
+     FROM v_xml_cdr ${KEYSET} ORDER BY v_xml_cdr.start_stamp, v_xml_cdr.xml_cdr_uuid LIMIT $4`,
   late: `SELECT xml_cdr_uuid::text, domain_name, direction, leg::text, caller_destination, destination_number, ${STAMP}, billsec::text, hangup_cause
      FROM (SELECT xml_cdr_uuid, domain_name, direction, leg, caller_destination, destination_number, start_stamp, billsec, hangup_cause
              FROM v_xml_cdr ${KEYSET} ORDER BY start_stamp, xml_cdr_uuid LIMIT $4) AS page
-     ORDER BY start_stamp, xml_cdr_uuid`,
+     ORDER BY page.start_stamp, page.xml_cdr_uuid`,
 };
 
 function backendTicks(pid: number): number {

@@ -38,13 +38,16 @@ const RAW_COLUMNS = 'xml_cdr_uuid, domain_name, direction, leg, caller_destinati
  * only for the page's rows. Without an index on (domain_uuid, start_stamp, xml_cdr_uuid) each page
  * sorts all the tenant's rows after the position, and PostgreSQL evaluates the select list below the
  * sort, for every one of them: about 3 µs of backend CPU per CDR at 5,000 CDRs per tenant
- * (bench/cdr/read-cpu.ts). Same rows, same order.
+ * (bench/cdr/read-cpu.ts). Both sorts are by the uuid itself, as the keyset's WHERE compares it: the
+ * outer ORDER BY names the subquery's columns (qualified), since an unqualified `xml_cdr_uuid` is
+ * the select list's `xml_cdr_uuid::text`, a text sort (the database's collation) as the read had
+ * before. For canonical uuids the two orders agree; sorting the uuid is cheaper and cannot disagree.
  */
 function pageSql(where: string, limit: string): string {
   return `SELECT ${COLUMNS} FROM (SELECT ${RAW_COLUMNS} FROM v_xml_cdr
      ${where}
      ORDER BY start_stamp, xml_cdr_uuid LIMIT ${limit}) AS v_xml_cdr
-     ORDER BY start_stamp, xml_cdr_uuid`;
+     ORDER BY v_xml_cdr.start_stamp, v_xml_cdr.xml_cdr_uuid`;
 }
 
 /** pg gives numeric as text; only a plain whole number is a billsec (anything else makes the CDR INVALID_CDR, i.e. unrated). */
