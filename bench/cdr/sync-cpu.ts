@@ -19,10 +19,9 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { billingPolicy, createRateTable, DEFAULT_EXCLUDES, importRateDeckCsv, parseExclusions } from '@ictvoip/rating';
-import { rateInOrder, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
-import { chargeInsertParameters, periodOf } from '@ictvoip/store';
-import { DECK_NUMBERING_PLAN, generateCdrs, generateDeck } from './generator';
+import { rateInOrder, type SourceCdr } from '@ictvoip/operations';
+import { chargeInsertParameters } from '@ictvoip/store';
+import { benchRating, benchSources } from './rating-fixture';
 
 // What pg does to every parameter before it writes the Bind message (arrays become array literals).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,37 +30,6 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue: (value: unkn
 const N = Number(process.env.N ?? 200_000);
 const PAGE = Number(process.env.PAGE ?? 500);
 const PHASES = new Set((process.env.PHASES ?? 'rate,encode').split(','));
-
-/** The SourceCdr cdr-reader builds from a v_xml_cdr row (start text with microseconds, a Date for rating). */
-function sources(): SourceCdr[] {
-  const deck = generateDeck(2000);
-  const out: SourceCdr[] = [];
-  for (const batch of generateCdrs({ count: N, tenants: 1, deck, windowEndMs: Date.UTC(2026, 0, 20), windowMs: 3.5 * 3600_000 })) {
-    for (const cdr of batch) {
-      const stamp = new Date(cdr.startEpochMs).toISOString().replace('Z', '000Z');
-      out.push({
-        startStampText: stamp,
-        cdr: { ...cdr, callerDestination: cdr.destinationNumber, startStamp: new Date(cdr.startEpochMs), domainName: 'bench.example.com' },
-      });
-    }
-  }
-  return out.sort((a, b) => (a.startStampText < b.startStampText ? -1 : a.startStampText > b.startStampText ? 1 : 0));
-}
-
-function rating(): ServiceRating {
-  const deckCsv = generateDeck(2000).csv;
-  const table = createRateTable({ entries: importRateDeckCsv(deckCsv).entries, numberingPlan: DECK_NUMBERING_PLAN });
-  return {
-    deck: { deckId: 1, name: 'standard', currency: 'USD', revision: 1, numberingPlan: DECK_NUMBERING_PLAN, markup: {}, inbound: null },
-    inboundDeck: null,
-    // The worker's defaults: outbound billed, the emergency and toll-free exclusions.
-    context: { table, policy: billingPolicy({ billedDirections: ['outbound'], exclusions: parseExclusions(DEFAULT_EXCLUDES) }) },
-    includedSeconds: 6000,
-    serviceId: 1,
-    // The worker's labeller for calendar periods (BILLING_PERIODS=calendar, UTC), cached per hour as in a sync.
-    periodOf: (at) => periodOf(at, 'UTC'),
-  };
-}
 
 let scavenges = 0;
 let majors = 0;
@@ -112,10 +80,10 @@ async function measure(name: string, pages: readonly (readonly SourceCdr[])[], w
 }
 
 async function main(): Promise<void> {
-  const all = sources();
+  const all = benchSources(N);
   const pages: SourceCdr[][] = [];
   for (let i = 0; i < all.length; i += PAGE) pages.push(all.slice(i, i + PAGE));
-  const serviceRating = rating();
+  const serviceRating = benchRating();
   const unlimited = async () => 0;
   // Like the worker, a page's charges are garbage once the page is written (nothing is kept across pages).
   const statuses: Record<string, number> = {};

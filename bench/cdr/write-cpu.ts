@@ -11,10 +11,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client, Pool, type PoolClient } from 'pg';
-import { billingPolicy, createRateTable, DEFAULT_EXCLUDES, importRateDeckCsv, parseExclusions } from '@ictvoip/rating';
-import { rateInOrder, type ServiceRating, type SourceCdr } from '@ictvoip/operations';
-import { chargeInsertParameters, migrateBridgeDatabase, periodOf, writeChargePage, type NewCharge } from '@ictvoip/store';
-import { DECK_NUMBERING_PLAN, generateCdrs, generateDeck } from './generator';
+import { rateInOrder } from '@ictvoip/operations';
+import { chargeInsertParameters, migrateBridgeDatabase, writeChargePage, type NewCharge } from '@ictvoip/store';
+import { benchRating, benchSources } from './rating-fixture';
 
 const N = Number(process.env.N ?? 100_000);
 const PAGE = Number(process.env.PAGE ?? 500);
@@ -46,30 +45,6 @@ const STATEMENTS: Record<string, string> = {
   plain: INSERT,
 };
 
-function sources(): SourceCdr[] {
-  const deck = generateDeck(2000);
-  const out: SourceCdr[] = [];
-  for (const batch of generateCdrs({ count: N, tenants: 1, deck, windowEndMs: Date.UTC(2026, 0, 20), windowMs: 3.5 * 3600_000 })) {
-    for (const cdr of batch) {
-      const stamp = new Date(cdr.startEpochMs).toISOString().replace('Z', '000Z');
-      out.push({ startStampText: stamp, cdr: { ...cdr, callerDestination: cdr.destinationNumber, startStamp: new Date(cdr.startEpochMs), domainName: 'bench.example.com' } });
-    }
-  }
-  return out.sort((a, b) => (a.startStampText < b.startStampText ? -1 : a.startStampText > b.startStampText ? 1 : 0));
-}
-
-function rating(): ServiceRating {
-  const table = createRateTable({ entries: importRateDeckCsv(generateDeck(2000).csv).entries, numberingPlan: DECK_NUMBERING_PLAN });
-  return {
-    deck: { deckId: 1, name: 'standard', currency: 'USD', revision: 1, numberingPlan: DECK_NUMBERING_PLAN, markup: {}, inbound: null },
-    inboundDeck: null,
-    context: { table, policy: billingPolicy({ billedDirections: ['outbound'], exclusions: parseExclusions(DEFAULT_EXCLUDES) }) },
-    includedSeconds: 6000,
-    serviceId: 1,
-    periodOf: (at) => periodOf(at, 'UTC'),
-  };
-}
-
 function backendTicks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(fields[11]) + Number(fields[12]);
@@ -93,8 +68,8 @@ async function main(): Promise<void> {
       if (EDITS[VARIANTS[i]!]) await client.query(EDITS[VARIANTS[i]!]!);
       clients.push(client);
     }
-    const all = sources();
-    const serviceRating = rating();
+    const all = benchSources(N);
+    const serviceRating = benchRating();
     const pages: NewCharge[][] = [];
     for (let i = 0; i < all.length; i += PAGE) pages.push(await rateInOrder(serviceRating, all.slice(i, i + PAGE), async () => 0));
     const mix: Record<string, number> = {};
