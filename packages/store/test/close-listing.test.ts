@@ -11,6 +11,7 @@ import {
   migrateBridgeDatabase,
   servicesToBill,
   servicesToBillPerService,
+  servicesToInvoicePrepaid,
   ServicesRepository,
   withBillingLock,
 } from '@ictvoip/store';
@@ -142,4 +143,15 @@ describe("a terminated service's final bill is due from its termination, not its
     expect((await services.get(serviceId))!.terminatedAt!.getTime()).toBeGreaterThan(dueBefore.getTime());
     expect(await listedBothWays([serviceId], { finalBillDueBefore: dueBefore })).toEqual([]);
   });
+});
+
+test('the prepaid cadence lists a service for its unbilled calls only once they come to a cent (or for an invoice not yet paid)', async () => {
+  const [subCent, cent] = [7301, 7302];
+  for (const id of [subCent, cent]) await addService(id, { billingMode: 'prepaid' });
+  await addCall(subCent, '0.004999');
+  await addCall(cent, '0.005000');
+  const listed = async () => (await servicesToInvoicePrepaid(pool)).filter((id) => [subCent, cent].includes(id));
+  expect(await listed()).toEqual([cent]);
+  await addCall(subCent, '0.000001', '2026-12');
+  expect(await listed()).toEqual([subCent, cent]);
 });
