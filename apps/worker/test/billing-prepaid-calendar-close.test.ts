@@ -1,4 +1,5 @@
-import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, nextPeriod, periodOf, prepaidCloseKey } from '@ictvoip/store';
+import { randomUUID } from 'node:crypto';
+import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices, nextPeriod, periodOf, prepaidCloseKey } from '@ictvoip/store';
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { PushResult } from '../src/jobs/billing/push-batch';
 import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
@@ -75,4 +76,34 @@ test("calendar periods: a prepaid service's call rated after its month's closing
   expect(invoices()).toHaveLength(2);
   expect(await getBatch(kit.deps.pool, batchIdFor(serviceId, period))).toBeNull();
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === clientId)).toEqual([]);
+}, 60000);
+
+test("calendar periods: a prepaid service's calls under a cent get no push job at the hourly closes; carried, they are billed once with its next call", async () => {
+  const period = periodOf(new Date(), 'UTC');
+  const tenant = await prepaidTenant();
+  const { serviceId, clientId } = tenant;
+  const invoices = () => kit.whmcs.state.invoices.filter((invoice) => invoice.userid === clientId);
+  // A rated call worth 0.4 of a cent (as a cheap destination's short call is), of the month being closed.
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES ($1, $2, $3, now(), 'outbound', 6, 6, 0.004000, 'USD', 'rated', $4)`,
+    [randomUUID(), serviceId, tenant.domainName, period],
+  );
+  // Before: a push job at every hourly close, each making nothing (no invoice can be made of less than a cent).
+  for (const hours of [0, 1, 2]) {
+    expect(await closeAt(afterClose(period, hours * 3600 + 10), tenant)).toEqual([]);
+  }
+  expect(invoices()).toEqual([]);
+  expect(await listPrepaidInvoices(kit.deps.pool, { serviceId })).toEqual([]);
+
+  // Its next call (a cent, 60 s at 0.01) brings the carried calls to a billable amount: the next close bills both, once.
+  await kit.insertCdr(tenant, { start: new Date(Date.now() - 180_000).toISOString(), billsec: 60, destination: '15551234567' });
+  await syncTenantCdrs(kit.deps, serviceId);
+  expect(await closeAt(afterClose(period, 3 * 3600 + 10), tenant)).toHaveLength(1);
+  const [closing] = await listPrepaidInvoices(kit.deps.pool, { serviceId });
+  expect(closing).toMatchObject({ invoiceKey: prepaidCloseKey(serviceId, period), state: 'paid', callCount: 2, total: '0.014000', lineAmount: '0.01' });
+  // Billed + carried = rated: the 0.4 of a cent rides on as a rounding adjustment.
+  expect(await listAdjustments(kit.deps.pool, { serviceId })).toEqual([expect.objectContaining({ kind: 'rounding', amount: '0.004000' })]);
+  expect(await closeAt(afterClose(period, 4 * 3600 + 10), tenant)).toEqual([]);
+  expect(invoices()).toHaveLength(1);
 }, 60000);

@@ -30,6 +30,7 @@ function service(desiredState: ServiceRecord['desiredState'], plan: Record<strin
     cdrBillingFrom: null,
     createdAt: at,
     updatedAt: at,
+    terminatedAt: desiredState === 'terminated' ? at : null,
   };
 }
 

@@ -495,13 +495,13 @@ function finalCreditsSql(where: string): string {
 
 /**
  * Records (audit `billing.credit_left`, with the service's latest bill) each such credit once per
- * amount: `serviceId` for one service (after its bill), else every terminated service changed before
+ * amount: `serviceId` for one service (after its bill), else every terminated service terminated before
  * `changedBefore` (its final bill due). Returns the credits recorded now, for the ALERT log.
  */
 export async function recordCreditsLeft(db: Pool | PoolClient, scope: { serviceId: number } | { changedBefore: Date }): Promise<CreditLeft[]> {
   const one = 'serviceId' in scope;
   const { rows } = await db.query<{ service_id: string; detail: { clientId: number; credit: string; currency: string | null; batchId: string | null; period: string | null } }>(
-    `WITH credits AS (${finalCreditsSql(one ? 's.service_id = $2' : 's.updated_at < $2')})
+    `WITH credits AS (${finalCreditsSql(one ? 's.service_id = $2' : `${terminatedAtSql('s')} < $2`)})
      INSERT INTO audit_log (actor, action, service_id, detail)
      SELECT 'billing', $1::text, c.service_id,
        jsonb_build_object('batchId', b.batch_id, 'clientId', c.client_id, 'period', b.period, 'credit', c.credit::text, 'currency', trim(c.currency))
@@ -770,24 +770,31 @@ function invoiceableSumSql(serviceId: string): string {
 }
 
 /**
- * A terminated service's final bill is due BILLING_CLOSE_DELAY_SECONDS after its termination (its last
- * change): the instant before which such a termination has it due now. The push (finalBillDue) and the
- * closes that list work for it (ServicesToBillOptions.finalBillDueBefore) read it on the same clock.
+ * A terminated service's final bill is due BILLING_CLOSE_DELAY_SECONDS after its termination (when its
+ * desired state became `terminated`, not its last change: a later write, such as the observed state a
+ * purge records, must not put the bill off): the instant before which such a termination has it due
+ * now. The push (finalBillDue) and the closes that list work for it (ServicesToBillOptions.finalBillDueBefore)
+ * read it on the same clock.
  */
 export function finalBillDueBefore(closeDelaySeconds: number, nowMs: number = Date.now()): Date {
   return new Date(nowMs - closeDelaySeconds * 1000);
 }
 
+/** SQL: the termination time of the `services` row aliased `alias` (a row written without it: its last update). */
+export function terminatedAtSql(alias: string): string {
+  return `COALESCE(${alias}.terminated_at, ${alias}.updated_at)`;
+}
+
 /** Whether `service` is terminated and its final bill due (finalBillDueBefore). */
-export function finalBillDue(service: { desiredState: string; updatedAt: Date }, closeDelaySeconds: number): boolean {
-  return service.desiredState === 'terminated' && service.updatedAt.getTime() <= finalBillDueBefore(closeDelaySeconds).getTime();
+export function finalBillDue(service: { desiredState: string; terminatedAt: Date | null }, closeDelaySeconds: number): boolean {
+  return service.desiredState === 'terminated' && service.terminatedAt !== null && service.terminatedAt.getTime() <= finalBillDueBefore(closeDelaySeconds).getTime();
 }
 
 export interface ServicesToBillOptions {
   /** pushed batches due for their verification on a WHMCS invoice are listed too */
   verify?: boolean;
   /**
-   * A terminated service changed before this has its final bill due (BILLING_CLOSE_DELAY_SECONDS after
+   * A terminated service terminated before this has its final bill due (BILLING_CLOSE_DELAY_SECONDS after
    * its termination, on the clock pushBillingBatch reads): its calls rated after its period's bill are
    * billed at once on a later bill, so it is listed for them. Unset: every terminated service is.
    */
@@ -812,35 +819,47 @@ export interface ServicesToBillOptions {
 function billableAtCloseSql(serviceId: string, period: string, terminated?: string): string {
   const noBill = `NOT EXISTS (SELECT 1 FROM billing_batches m WHERE m.service_id = ${serviceId} AND m.period = ${period})`;
   if (terminated === undefined) return noBill;
-  const finalBillDue = `EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated' AND (${terminated}::timestamptz IS NULL OR t.updated_at <= ${terminated}::timestamptz))`;
+  const finalBillDue = `EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated' AND (${terminated}::timestamptz IS NULL OR ${terminatedAtSql('t')} <= ${terminated}::timestamptz))`;
   return `(${noBill} OR ${finalBillDue})`;
 }
 
 /**
- * SQL condition: a close of `period` can bill the unbilled calls of the service `serviceId` names.
- * Postpaid (or with `prepaid` false: SQL text, a boolean parameter), billableAtCloseSql. A prepaid
- * service's calls never go in a batch: its close puts those of the period and earlier on the period's
- * closing invoice (invoicePrepaidClose), once; after it, a call rated late waits for the next daily
- * prepaid invoice (up to CREDIT_PREPAID_INVOICE_EVERY_SECONDS), so listing it at every hourly close
- * only made push jobs that billed nothing (and a terminated prepaid service gets no later bill).
+ * SQL condition, decided once per service (not per charge row): a close of `period` can bill the
+ * unbilled calls of the service that `calls` (SQL alias of a row with `service_id` and `amount`, the
+ * sum of its unbilled rated calls of the period and earlier) and `service` (its `services` row, left
+ * joined: none for a call of a service the bridge does not know) name. Postpaid (or with `prepaid`
+ * false: SQL text, a boolean parameter), billableAtCloseSql. A prepaid service's calls never go in a
+ * batch: its close puts those of the period and earlier on the period's closing invoice
+ * (invoicePrepaidClose), once; after it, a call rated late waits for the next daily prepaid invoice
+ * (up to CREDIT_PREPAID_INVOICE_EVERY_SECONDS), so listing it at every hourly close only made push
+ * jobs that billed nothing (and a terminated prepaid service gets no later bill). Nor is it listed
+ * while those calls come to less than a cent (createPrepaidInvoice's test: the line rounded half-up,
+ * which PostgreSQL's round is for a positive sum): no invoice can be made of them, and the hourly job
+ * made nothing, hour after hour. They stay unbilled rated calls, carried until they add up to a cent:
+ * the next daily prepaid invoice (which takes every unbilled call) or a later period's closing
+ * invoice bills them with the service's next calls, its sub-cent remainder carried as a rounding
+ * adjustment like every invoice's.
  */
-function callsBillableAtCloseSql(serviceId: string, period: string, terminated: string, prepaid: string): string {
-  const isPrepaid = `(${prepaid} AND EXISTS (SELECT 1 FROM services p WHERE p.service_id = ${serviceId} AND p.plan->>'billingMode' = 'prepaid'))`;
-  // prepaidCloseKey's key: the primary key's index finds it.
-  const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.invoice_key = 'pp-' || ${serviceId} || '-close-' || ${period})`;
-  return `(CASE WHEN ${isPrepaid} THEN NOT ${closingInvoiceMade} ELSE ${billableAtCloseSql(serviceId, period, terminated)} END)`;
+function callsBillableAtCloseSql(calls: string, service: string, period: string, terminated: string, prepaid: string): string {
+  const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
+  // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
+  const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.service_id = ${calls}.service_id AND i.closing_period = ${period})`;
+  const invoiceable = `round(${calls}.amount, 2) > 0`;
+  return `(CASE WHEN ${isPrepaid} THEN ${invoiceable} AND NOT ${closingInvoiceMade} ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
 }
 
 /**
  * Services with something to bill up to `period`: unbilled rated charges or pending adjustments worth a
- * cent that the period's bill can still take (billableAtCloseSql), a batch not yet final (any period)
- * that needs pushing or reconciling, and (with `verify`) a pushed batch due for its verification on a
- * WHMCS invoice.
+ * cent that the period's bill can still take (callsBillableAtCloseSql, billableAtCloseSql), a batch not
+ * yet final (any period) that needs pushing or reconciling, and (with `verify`) a pushed batch due for
+ * its verification on a WHMCS invoice.
  */
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `SELECT DISTINCT c.service_id, $1::text AS period FROM cdr_charges c
-     WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 AND ${callsBillableAtCloseSql('c.service_id', '$1', '$5', '$6')}
+    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount FROM cdr_charges c
+                       WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 GROUP BY c.service_id)
+     SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
+     WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
      SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
@@ -869,7 +888,7 @@ export async function servicesWithUnbilledWork(db: Pool | PoolClient): Promise<n
  * servicesToBill for service billing periods: each service has its own closing period (`closing`,
  * service → label, from its cycle). A service is listed with its label when it has unbilled rated
  * charges of that or an earlier period or pending adjustments worth a cent that the period's bill can
- * still take (billableAtCloseSql); batches not yet final and pushed batches due for verification are
+ * still take (callsBillableAtCloseSql, billableAtCloseSql); batches not yet final and pushed batches due for verification are
  * listed as in servicesToBill.
  */
 export async function servicesToBillPerService(
@@ -878,10 +897,11 @@ export async function servicesToBillPerService(
   options: ServicesToBillOptions = {},
 ): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period))
-     SELECT k.service_id, k.period FROM closing k
-     WHERE (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period)
-            AND ${callsBillableAtCloseSql('k.service_id', 'k.period', '$6', '$7')})
+    `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period)),
+     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount FROM closing k
+                  JOIN cdr_charges c ON c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period GROUP BY k.service_id)
+     SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
+     WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
             AND ${billableAtCloseSql('k.service_id', 'k.period')})
      UNION

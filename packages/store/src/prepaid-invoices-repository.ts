@@ -188,15 +188,17 @@ export async function updatePrepaidInvoice(
 }
 
 /**
- * Prepaid services with rated charges on no invoice or batch yet, or an invoice not yet paid, whatever
- * their state: a terminated service's last calls (synced after the termination) and unfinished
- * invoices still go to WHMCS.
+ * Prepaid services with rated charges on no invoice or batch yet worth a cent (the line
+ * createPrepaidInvoice would make, rounded half-up, as PostgreSQL's round is for a positive sum), or
+ * an invoice not yet paid, whatever their state: a terminated service's last calls (synced after the
+ * termination) and unfinished invoices still go to WHMCS. Calls under a cent make no invoice: they are
+ * carried, unbilled, until the service's calls reach a cent, not listed at every run meanwhile.
  */
 export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s
      WHERE s.plan->>'billingMode' = 'prepaid'
-       AND (EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
+       AND ((SELECT round(COALESCE(sum(c.amount), 0), 2) > 0 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
          OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
      ORDER BY 1`,
   );

@@ -23,6 +23,11 @@ export interface ServiceRecord {
   cdrBillingFrom: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * When the desired state became `terminated` (a repeated terminate keeps it); null when not
+   * terminated. What the final bill is due from: `updatedAt` moves with any later write.
+   */
+  terminatedAt: Date | null;
 }
 
 function planInteger(plan: Record<string, unknown>, key: string): number | null {
@@ -53,6 +58,7 @@ interface ServiceRow {
   cdr_billing_from?: Date | null;
   created_at: Date;
   updated_at: Date;
+  terminated_at?: Date | null;
 }
 
 function toRecord(row: ServiceRow): ServiceRecord {
@@ -72,6 +78,8 @@ function toRecord(row: ServiceRow): ServiceRecord {
     cdrBillingFrom: row.cdr_billing_from ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    // A row written without it (by hand, before migration 025): its last update, as before.
+    terminatedAt: row.desired_state === 'terminated' ? (row.terminated_at ?? row.updated_at) : null,
   };
 }
 
@@ -138,11 +146,14 @@ export class ServicesRepository {
 
   async setDesired(change: DesiredStateChange): Promise<ServiceRecord> {
     const { rows } = await this.db.query<ServiceRow>(
-      `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id, fusionpbx_server)
-       VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), $5, $7)
+      `INSERT INTO services (service_id, client_id, desired_state, plan, last_event_id, fusionpbx_server, terminated_at)
+       VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), $5, $7, CASE WHEN $3::text = 'terminated' THEN now() END)
        ON CONFLICT (service_id) DO UPDATE SET
          client_id = EXCLUDED.client_id,
          desired_state = EXCLUDED.desired_state,
+         -- The termination time: set when it becomes terminated, kept by a repeat, cleared when it leaves it.
+         terminated_at = CASE WHEN EXCLUDED.desired_state <> 'terminated' THEN NULL
+           WHEN services.desired_state = 'terminated' THEN COALESCE(services.terminated_at, services.updated_at) ELSE now() END,
          plan = COALESCE($4::jsonb, services.plan),
          generation = services.generation + CASE WHEN $6 THEN 1 ELSE 0 END,
          last_event_id = EXCLUDED.last_event_id,

@@ -21,6 +21,7 @@ import { migration021 } from './021-removable-servers';
 import { migration022 } from './022-billing-refusals';
 import { migration023 } from './023-deck-default-increments';
 import { migration024 } from './024-services-domain-lower';
+import { migration025 } from './025-close-listing-termination';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -46,4 +47,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration022,
   migration023,
   migration024,
+  migration025,
 ];
