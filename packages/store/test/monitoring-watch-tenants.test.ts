@@ -67,4 +67,48 @@ describe('MonitoringWatchRepository.activeTenantsOfServer', () => {
     expect(new Set(all.map((tenant) => tenant.scope))).toEqual(new Set(['all', 'marked', 'off']));
     expect(all.some((tenant) => tenant.marked.length > 1)).toBe(true);
   });
+
+  it('fingerprints the rows: the same key while they stay, another when any field of any row changes, the first again when undone', async () => {
+    const watch = new MonitoringWatchRepository(pool);
+    await pool.query(
+      `INSERT INTO services (service_id, client_id, tenant_domain, desired_state, fusionpbx_server, plan) VALUES
+         (20001, 1, 'fp1.pbx.test', 'active', 'fs2', '{}'), (20002, 1, 'fp2.pbx.test', 'active', 'fs2', '{"registrationWatch":"marked"}')`,
+    );
+    const first = await watch.activeTenantsFingerprint('fs2');
+    expect(await watch.activeTenantsFingerprint('fs2')).toBe(first);
+    expect(await watch.activeTenantsFingerprint(null)).not.toBe(first);
+    const changes: [string, () => Promise<unknown>, () => Promise<unknown>][] = [
+      ['scope override', () => watch.set(20001, { scope: 'off' }), () => watch.set(20001, { scope: null })],
+      ['marked extension', () => watch.mark(20002, ['101,102'], true), () => watch.mark(20002, ['101,102'], false)],
+      [
+        'plan watch',
+        () => pool.query(`UPDATE services SET plan = '{"registrationWatch":"off"}' WHERE service_id = 20001`),
+        () => pool.query(`UPDATE services SET plan = '{}' WHERE service_id = 20001`),
+      ],
+      [
+        'state',
+        () => pool.query(`UPDATE services SET desired_state = 'suspended' WHERE service_id = 20002`),
+        () => pool.query(`UPDATE services SET desired_state = 'active' WHERE service_id = 20002`),
+      ],
+      [
+        'domain',
+        () => pool.query(`UPDATE services SET tenant_domain = 'fp1b.pbx.test' WHERE service_id = 20001`),
+        () => pool.query(`UPDATE services SET tenant_domain = 'fp1.pbx.test' WHERE service_id = 20001`),
+      ],
+      [
+        'server',
+        () => pool.query(`UPDATE services SET fusionpbx_server = NULL WHERE service_id = 20001`),
+        () => pool.query(`UPDATE services SET fusionpbx_server = 'fs2' WHERE service_id = 20001`),
+      ],
+    ];
+    for (const [what, change, undo] of changes) {
+      await change();
+      expect([what, await watch.activeTenantsFingerprint('fs2')]).not.toEqual([what, first]);
+      await undo();
+      expect([what, await watch.activeTenantsFingerprint('fs2')]).toEqual([what, first]);
+    }
+    // Recipients are not in the rows the polls read: no new key.
+    await watch.set(20001, { recipients: ['https://alerts.example.test/fp'] });
+    expect(await watch.activeTenantsFingerprint('fs2')).toBe(first);
+  });
 });

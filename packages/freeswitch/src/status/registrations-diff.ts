@@ -1,5 +1,5 @@
 import { type Registration, scanRegistrationEntry } from './registrations';
-import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, Int32Sink, sameStretch } from './registrations-steady';
+import { blockRanges, CONTROL_CHARACTER, type IndexedReply, matchButVolatile, Int32Sink, sameStretch, steadyReplyOf } from './registrations-steady';
 
 /**
  * A reply compared with the last one block by block. FreeSWITCH keeps a profile's registrations in
@@ -332,6 +332,13 @@ class Walk {
     return upcoming[index]!;
   }
 }
+
+/**
+ * A Walk kept for the module's life (of a one-block reply), as SINK_SHAPE_KEEPER: with no Walk left
+ * between two polls a full garbage collection frees its map and deoptimizes the walk's methods.
+ */
+const TINY_REPLY = steadyReplyOf(Buffer.from('<registrations>\n<registration>\n</registration>\n</registrations>'))!;
+export const WALK_SHAPE_KEEPER: unknown = new Walk(TINY_REPLY, TINY_REPLY.bytes, '');
 
 /** A space, newline, tab or carriage return: what mod_sofia indents with. */
 function isBlank(code: number): boolean {

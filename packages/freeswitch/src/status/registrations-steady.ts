@@ -149,6 +149,15 @@ export class Int32Sink {
 }
 
 /**
+ * One sink kept for the module's life, so that its hidden class (V8 map) is: each diff's sinks are
+ * garbage once it returns, and a full garbage collection between two polls then frees their map
+ * (transitions hold maps weakly) and throws away the optimized code of every function that handled a
+ * sink (matchButVolatile, blockRanges, the diff's loop), so the next poll ran the 7.8 MB compare
+ * unoptimized: two to three times the CPU (issue #20, docs/benchmarks.md).
+ */
+export const SINK_SHAPE_KEEPER = new Int32Sink(0);
+
+/**
  * Where `lastBytes[lastFrom, lastTo)` ends in `next` when `next` holds it from `at` but for its
  * volatile values (ranges `fromRange` to `toRange`, in triples, all inside the stretch); -1 otherwise.
  * `sink` is told where each volatile value is in `next` (diffReply indexes the new reply with it).

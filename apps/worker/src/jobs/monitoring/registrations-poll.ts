@@ -4,6 +4,7 @@ import { addJob, addJobs, gatewayAlertJobId, MONITORING_JOBS, registrationAlertJ
 import {
   GatewayMonitoringRepository,
   MonitoringAlertsRepository,
+  MonitoringWatchRepository,
   RegistrationsRepository,
   type RegistrationHistoryEntry,
   type RegistrationObservation,
@@ -13,7 +14,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import type { WorkerDeps } from '../../deps';
 import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
-import { watchedTenants } from './watch-scope';
+import { watchedTenants, type WatchedTenant } from './watch-scope';
 import { pollFailed, pollSucceeded } from './poll-failures';
 import {
   perWorker,
@@ -95,7 +96,7 @@ interface WatchedSet {
   key: string;
 }
 
-const watchedSets = perWorker<WatchedSet & { tenantsKey: string; fingerprint: string }>();
+const watchedSets = perWorker<WatchedSet & { tenantsKey: string; fingerprint: string; tenants: WatchedTenant[]; tenantsFingerprint: string }>();
 
 /**
  * The enabled extensions (from the server's FusionPBX) of the watched tenants, only the marked ones
@@ -103,15 +104,20 @@ const watchedSets = perWorker<WatchedSet & { tenantsKey: string; fingerprint: st
  * PostgreSQL) differs from the last read's: a steady poll does not fetch 10,000 rows to find them unchanged.
  */
 async function watchedExtensions(deps: WorkerDeps, server: string, storedName: string | null, fusionPool: import('pg').Pool): Promise<WatchedSet> {
-  const tenants = await watchedTenants(deps, storedName);
+  const known = watchedSets(deps).get(server);
+  // Read before the rows: rows changed in between are newer than the key kept with them, so the next poll reads them again.
+  const tenantsFingerprint = await new MonitoringWatchRepository(deps.pool).activeTenantsFingerprint(storedName);
+  const tenants = known?.tenantsFingerprint === tenantsFingerprint ? known.tenants : await watchedTenants(deps, storedName);
   if (tenants.length === 0) return { extensions: [], key: '' };
   const byDomain = new Map(tenants.map((tenant) => [tenant.domain, tenant]));
   const domains = [...byDomain.keys()];
   const tenantsKey = JSON.stringify(tenants.map((tenant) => [tenant.serviceId, tenant.domain, tenant.marked ? [...tenant.marked] : null]));
-  const known = watchedSets(deps).get(server);
   if (known?.tenantsKey === tenantsKey) {
     const { rows } = await fusionPool.query<{ fingerprint: string }>(`with w as (${EXTENSIONS_OF_DOMAINS}) select (${EXTENSIONS_FINGERPRINT}) as fingerprint`, [domains]);
-    if (rows[0]?.fingerprint === known.fingerprint) return known;
+    if (rows[0]?.fingerprint === known.fingerprint) {
+      if (known.tenantsFingerprint !== tenantsFingerprint) watchedSets(deps).set(server, { ...known, tenants, tenantsFingerprint });
+      return watchedSets(deps).get(server)!;
+    }
   }
   // The rows and their fingerprint from one statement: both of the same snapshot of FusionPBX.
   const { rows } = await fusionPool.query<{ domain_name: string | null; extension: string | null; number_alias: string | null; fingerprint: string | null }>(
@@ -128,7 +134,7 @@ async function watchedExtensions(deps: WorkerDeps, server: string, storedName: s
       return !marked || marked.has(row.extension!);
     })
     .map((row) => ({ serviceId: byDomain.get(row.domain_name!)!.serviceId, domain: row.domain_name!, extension: row.extension!, numberAlias: row.number_alias || null }));
-  const fresh = { extensions, tenantsKey, fingerprint, key: `${tenantsKey}\n${fingerprint}` };
+  const fresh = { extensions, tenantsKey, fingerprint, key: `${tenantsKey}\n${fingerprint}`, tenants, tenantsFingerprint };
   watchedSets(deps).set(server, fresh);
   return fresh;
 }
