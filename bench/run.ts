@@ -35,6 +35,17 @@ export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';
 }
 
+/**
+ * The bridge code this process measures in-process (registrations, rating) must be the compiled
+ * build, like its children's: `npm run bench` loads bench/lib/prefer-dist.cjs after tsx. Run as
+ * `npx tsx bench/run.ts`, tsx alone would load the packages' `src/`.
+ */
+function assertCompiledBuild(): void {
+  const loaded = require.resolve('@ictvoip/freeswitch');
+  if (loaded.includes(`${path.sep}dist${path.sep}`)) return;
+  throw new BenchUsageError(`@ictvoip/freeswitch resolved to ${path.relative(process.cwd(), loaded)}, not the compiled build: run the bench with npm run bench`);
+}
+
 function selected(argv: readonly string[]): string[] {
   const only = argv.find((arg) => arg.startsWith('--only='));
   if (!only) return Object.keys(BENCHMARKS);
@@ -91,6 +102,7 @@ async function main(): Promise<void> {
   const machine = await describeMachine();
   // The bridge is measured as production runs it: compiled JavaScript, not tsx.
   execFileSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'build.js')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  assertCompiledBuild();
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`bench (${sizes.name}): ${names.join(', ')} on ${machine.cores} cores, Node ${machine.node}, PostgreSQL ${machine.postgresql}, Redis ${machine.redis}`);
   const runs = runsFrom(argv, sizes);

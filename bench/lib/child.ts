@@ -95,9 +95,12 @@ export function compiledEntry(script: string): string | null {
   return match ? path.join('apps', match[1], 'dist', `${match[2]}.js`) : null;
 }
 
+/** Sends a tsx script's `@ictvoip/*` imports to the compiled build (see the file); loaded after tsx. */
+export const PREFER_DIST = path.join(REPO_ROOT, 'bench', 'lib', 'prefer-dist.cjs');
+
 /**
  * The bridge's own processes run compiled (bench/run.ts builds first), like `npm start`; bench-only
- * scripts (baselines, children) run through tsx.
+ * scripts (baselines, children) run through tsx, the bridge code they import compiled too.
  */
 function nodeArgs(script: string, extra: readonly string[]): string[] {
   const compiled = compiledEntry(script);
@@ -105,7 +108,7 @@ function nodeArgs(script: string, extra: readonly string[]): string[] {
     if (!existsSync(path.resolve(REPO_ROOT, compiled))) throw new ChildProcessError(script, `${compiled} is missing: run npm run build first`, '');
     return [...extra, path.resolve(REPO_ROOT, compiled)];
   }
-  return ['--import', 'tsx', ...extra, path.resolve(REPO_ROOT, script)];
+  return ['--import', 'tsx', '--import', PREFER_DIST, ...extra, path.resolve(REPO_ROOT, script)];
 }
 
 async function waitHealthy(url: string, child: ChildProcess, name: string, tail: OutputTail, timeoutMs: number): Promise<void> {
