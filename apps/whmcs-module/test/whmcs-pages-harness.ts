@@ -132,7 +132,9 @@ async function startPhp(config: StandinConfig, dir: string): Promise<{ url: stri
   await waitFor(
     async () => {
       if (child.exitCode !== null) throw new Error(`php -S exited: ${stderr.join('')}`);
+      // The body is read: an unread answer keeps its socket open past php's exit and the jest worker alive.
       return fetch(`${url}/nothing`)
+        .then((response) => response.arrayBuffer())
         .then(() => true)
         .catch(() => false);
     },

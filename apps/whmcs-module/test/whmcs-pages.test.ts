@@ -302,6 +302,8 @@ describe('client area (server module ClientArea)', () => {
     // Only allowed custom functions run.
     const refused = await fetch(`${pages.phpUrl}/clientarea.php?action=productdetails&id=${SERVICE_ID}&modop=custom&a=TerminateAccount`);
     expect(refused.status).toBe(403);
+    // Read, so its socket closes (an unread answer keeps it open and the jest worker alive).
+    await refused.arrayBuffer();
   });
 
   test('bridge down: a message on the page and for the download, never a PHP error', async () => {
@@ -652,6 +654,7 @@ describe('addon module (admin pages)', () => {
         body: new URLSearchParams({ do: 'retry', queue: QUEUE_NAMES.maintenance, jobId: 'failing-job-1' }),
       });
       expect(forged.status).toBe(403);
+      await forged.arrayBuffer();
       expect(await (await failed.queue.getJob('failing-job-1'))!.getState()).toBe('failed');
       expect(await auditRows('admin.job.retry')).toEqual([]);
 
