@@ -337,3 +337,35 @@ describe('a purged tenant created again whose old cursor survived the purge (a c
     expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).inserted).toBe(0);
   });
 });
+
+describe("a terminated tenant's settled test counts from its termination, not the row's last write", () => {
+  const serviceId = 7313; // 7313 % 12 = 5: its settled slot
+
+  async function send(action: string): Promise<void> {
+    const event = buildEvent({ serviceId, action });
+    if (action !== 'create') delete event.secrets;
+    expect((await postWebhook(bridge.url, JSON.stringify(event), { query: '?wait=20' })).body.result).toBe('success');
+  }
+
+  afterEach(async () => {
+    await queue().drain();
+  });
+
+  it('a tenant terminated two days ago whose row was written just now (its observed state) syncs in its own slot only', async () => {
+    await send('create');
+    await send('terminate');
+    // Terminated two days ago (its final bill long due): the row's times moved back together, as the other tests do.
+    await db().query(`UPDATE services SET terminated_at = terminated_at - interval '2 days', updated_at = updated_at - interval '2 days' WHERE service_id = $1`, [serviceId]);
+    // A write now: the observed state recorded again (a FreeSWITCH backlog cleared writes the row the same way).
+    await bridge.worker!.deps.services.recordObserved(serviceId, { state: 'terminated' });
+    const { rows } = await db().query(`SELECT updated_at > now() - interval '1 minute' AS written_now FROM services WHERE service_id = $1`, [serviceId]);
+    expect(rows).toEqual([{ written_now: true }]);
+
+    const elsewhere = slotAt(2);
+    await fanOutCdrSync(bridge.worker!.deps, elsewhere);
+    expect(await queuedFor(elsewhere, [serviceId])).toEqual([]);
+    const own = slotAt(serviceId % SLOTS);
+    await fanOutCdrSync(bridge.worker!.deps, own);
+    expect(await queuedFor(own, [serviceId])).toEqual([serviceId]);
+  });
+});

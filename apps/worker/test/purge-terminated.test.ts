@@ -325,3 +325,47 @@ describe('a server with no live tenant left', () => {
     expect(await stateOf(lone, serviceId)).toBe('terminated');
   });
 });
+
+/** Waits (on the database's clock, which stamps the rows) until `ms` milliseconds have passed since `since`. */
+async function untilDatabaseClockPast(since: Date, ms: number): Promise<void> {
+  for (let polls = 0; polls < 10_000; polls++) {
+    const { rows } = await db().query<{ past: boolean }>(`SELECT clock_timestamp() > $1::timestamptz + make_interval(secs => $2) AS past`, [since, ms / 1000]);
+    if (rows[0]!.past) return;
+  }
+  throw new Error('database clock did not move');
+}
+
+describe("the retention counts from the termination, not the row's last write", () => {
+  it('a tenant whose row is written after its termination (its observed state) is purged once the retention since its termination has passed', async () => {
+    const serviceId = 6151;
+    const domain = await createAndTerminate(serviceId);
+    const termination = async () =>
+      (
+        await db().query<{ terminated_ms: string; terminated_at: Date; written_later: boolean }>(
+          `SELECT floor(extract(epoch FROM terminated_at) * 1000)::bigint::text AS terminated_ms, terminated_at,
+             updated_at > terminated_at + interval '2 milliseconds' AS written_later
+           FROM services WHERE service_id = $1`,
+          [serviceId],
+        )
+      ).rows[0]!;
+    const { terminated_at: terminatedAt } = await termination();
+    await untilDatabaseClockPast(terminatedAt, 5);
+    // A later write to the row: the observed state recorded again (a FreeSWITCH backlog cleared writes it the same way).
+    await bridge.worker!.deps.services.recordObserved(serviceId, { state: 'terminated' });
+    const { terminated_ms: terminatedMs, written_later: writtenLater } = await termination();
+    expect(writtenLater).toBe(true);
+
+    // Just before the retention since the termination: not due (the FusionPBX side would refuse it too).
+    const early = await purgeTerminatedTenants(bridge.worker!.deps, new Date(Number(terminatedMs) - 1 + RETENTION_DAYS * 86400_000));
+    expect(early.purged).not.toContain(serviceId);
+    expect(reasonsOf(early, [serviceId])).toEqual([]);
+    expect(await domainCount(domain)).toBe(1);
+
+    // The first millisecond past it: the last write is still younger than the retention, the tenant is purged all the same.
+    const due = await purgeTerminatedTenants(bridge.worker!.deps, new Date(Number(terminatedMs) + 1 + RETENTION_DAYS * 86400_000));
+    expect(reasonsOf(due, [serviceId])).toEqual([]);
+    expect(due.purged).toContain(serviceId);
+    expect(await domainCount(domain)).toBe(0);
+    expect(await observedState(serviceId)).toBe('purged');
+  });
+});

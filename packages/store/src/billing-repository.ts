@@ -5,6 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
+import { terminatedAtSql } from './services-repository';
 
 /**
  * Billing batches: one per service, closing period and category, with a deterministic id, so a
@@ -778,11 +779,6 @@ function invoiceableSumSql(serviceId: string): string {
  */
 export function finalBillDueBefore(closeDelaySeconds: number, nowMs: number = Date.now()): Date {
   return new Date(nowMs - closeDelaySeconds * 1000);
-}
-
-/** SQL: the termination time of the `services` row aliased `alias` (a row written without it: its last update). */
-export function terminatedAtSql(alias: string): string {
-  return `COALESCE(${alias}.terminated_at, ${alias}.updated_at)`;
 }
 
 /** Whether `service` is terminated and its final bill due (finalBillDueBefore). */

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { purgedServiceSql } from './services-repository';
+import { purgedServiceSql, terminatedAtSql } from './services-repository';
 
 export type ChargeStatus = 'rated' | 'unrated' | 'not_billable';
 
@@ -332,7 +332,11 @@ export async function hasUnbilledRatedCharges(db: Pool | PoolClient, serviceId: 
  * changed (for a terminated one: since its termination), so no call it made is left unread. A
  * tenant never synced has no cursor (a cursor is written with a tenant's first call): it made no
  * call, and counts as synced. The one definition of purge's billing hold, the credit-left report,
- * the settlement of that credit and the sync fan-out's settled test, which must agree.
+ * the settlement of that credit and the sync fan-out's settled test, which must agree. It reads
+ * `updated_at`, not the termination time (terminatedAtSql), on purpose: calls can still end after the
+ * desired state changed (until the FreeSWITCH side of the teardown is applied, which writes the row),
+ * so a sync must follow the last write; a later write only costs one more sync, which the fan-out
+ * makes at once (such a tenant is not settled).
  */
 export function syncedSinceChangeSql(alias: string): string {
   return `NOT EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = ${alias}.service_id AND k.last_run_at <= ${alias}.updated_at)`;
@@ -351,7 +355,7 @@ export interface CdrSyncSelection {
 /**
  * The services a CDR sync fan-out enqueues, in service order: every one with a tenant domain but
  * the purged (their rows are gone and purge needed nothing left to bill). A *settled* terminated
- * tenant — terminated before `settledBefore`, synced since (or never synced: no calls) and with no
+ * tenant — terminated (terminatedAtSql: not its last write) before `settledBefore`, synced since (or never synced: no calls) and with no
  * rated call left unbilled — only in its own slot; a late CDR that makes one unbilled brings it back
  * to every slot until billed.
  */
@@ -360,7 +364,7 @@ export async function servicesToSyncCdrs(db: Pool | PoolClient, selection: CdrSy
     `SELECT s.service_id::text FROM services s
      WHERE s.service_id > $1 AND s.tenant_domain <> ''
        AND NOT ${purgedServiceSql('s')}
-       AND (s.desired_state <> 'terminated' OR s.service_id % $4 = $5 OR s.updated_at >= $3
+       AND (s.desired_state <> 'terminated' OR s.service_id % $4 = $5 OR ${terminatedAtSql('s')} >= $3
          OR NOT ${syncedSinceChangeSql('s')}
          OR EXISTS (SELECT 1 FROM cdr_charges u WHERE u.service_id = s.service_id AND ${unbilledRatedChargeSql('u')}))
      ORDER BY s.service_id LIMIT $2`,

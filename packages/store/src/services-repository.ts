@@ -103,6 +103,17 @@ export function purgedServiceSql(alias: string): string {
   return `(${alias}.desired_state = 'terminated' AND ${alias}.observed_state IS NOT DISTINCT FROM 'purged')`;
 }
 
+/**
+ * SQL: when the `services` row aliased `alias` became terminated (its `terminated_at`, set by
+ * setDesired). A row written without it (by hand, or before migration 025): its last update, as
+ * before. The one reading of "time since termination": the final bill's due time, the purge's
+ * retention and the CDR sync's settled test count from it, never from `updated_at` alone, which any
+ * later write moves (the observed state recorded after the teardown, a FreeSWITCH backlog cleared).
+ */
+export function terminatedAtSql(alias: string): string {
+  return `COALESCE(${alias}.terminated_at, ${alias}.updated_at)`;
+}
+
 export function isPurgedService(service: Pick<ServiceRecord, 'desiredState' | 'observedState'>): boolean {
   return service.desiredState === 'terminated' && service.observedState === 'purged';
 }

@@ -2,7 +2,16 @@ import { applyFreeswitchSide } from '@ictvoip/freeswitch';
 import { countKnownTenantDomains, type KnownTenant } from '@ictvoip/fusionpbx';
 import { MAINTENANCE_JOBS, SCHEDULER_IDS } from '@ictvoip/queue';
 import { parseMoney } from '@ictvoip/rating';
-import { CREDIT_LEFT_MICRO, dropCdrSyncCursor, purgedServiceSql, syncedSinceChangeSql, unbilledRatedChargeSql, withBillingLock, withServiceLock } from '@ictvoip/store';
+import {
+  CREDIT_LEFT_MICRO,
+  dropCdrSyncCursor,
+  purgedServiceSql,
+  syncedSinceChangeSql,
+  terminatedAtSql,
+  unbilledRatedChargeSql,
+  withBillingLock,
+  withServiceLock,
+} from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { describeError } from '../../errors';
@@ -99,6 +108,8 @@ const DUE_PAGE = 500;
 /**
  * Every terminated tenant past its retention and not purged, in service-id order, read in keyset
  * pages: tenants held back (unbilled calls, a disabled server) never keep the ones after them waiting.
+ * The retention counts from the termination (terminatedAtSql), not the row's last write: the observed
+ * state or a FreeSWITCH backlog written later must not put the purge off.
  */
 async function duePurges(base: WorkerDeps, now: Date, retentionDays: number): Promise<number[]> {
   const due: number[] = [];
@@ -106,7 +117,7 @@ async function duePurges(base: WorkerDeps, now: Date, retentionDays: number): Pr
     const { rows } = await base.pool.query<{ service_id: string }>(
       `SELECT service_id FROM services s
        WHERE s.desired_state = 'terminated' AND NOT ${purgedServiceSql('s')}
-         AND updated_at < $1::timestamptz - make_interval(days => $2) AND service_id > $3
+         AND ${terminatedAtSql('s')} < $1::timestamptz - make_interval(days => $2) AND service_id > $3
        ORDER BY service_id LIMIT $4`,
       [now, retentionDays, after, DUE_PAGE],
     );
