@@ -1,4 +1,5 @@
 import { cdrSyncLag, chargeTotals, getCdrSyncCursor, importRateDeck, listCharges, RateDeckStoreError } from '@ictvoip/store';
+import { DEFAULT_SERVER_NAME } from '@ictvoip/fusionpbx';
 import { cdrBacklog, syncTenantCdrs } from '../src';
 import { chargedMicro, expectedMicro, microToDecimal, startBillingKit, type BillingKit } from './cdr-billing-kit';
 
@@ -313,6 +314,53 @@ describe('late CDRs through the look-back (issue #20: the charged ones are not r
     expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 1, inserted: 0 });
     expect(await count(tenant.serviceId)).toBe(12);
     expect(await chargeTotals(kit.deps.pool, tenant.serviceId)).toEqual(totals);
+  });
+});
+
+describe('a look-back over many charged CDRs (issue #20: each read sends a slice of the charged list, not all of it)', () => {
+  /** `starts` as one tenant's outbound a-leg CDRs of 60 s to 1 212 555 0100, in one statement. */
+  async function insertMany(tenant: { domainUuid: string; domainName: string }, starts: readonly string[]): Promise<void> {
+    await kit.bridge.fusion.query(
+      `INSERT INTO v_xml_cdr (xml_cdr_uuid, domain_uuid, domain_name, direction, leg, destination_number, caller_destination, start_stamp, billsec, hangup_cause)
+       SELECT gen_random_uuid(), $1, $2, 'outbound', 'a', '12125550100', '12125550100', s, 60, 'NORMAL_CLEARING' FROM unnest($3::timestamptz[]) AS s`,
+      [tenant.domainUuid, tenant.domainName, starts],
+    );
+  }
+  const second = (s: number) => new Date(Date.parse('2025-01-22T10:00:00Z') + s * 1000).toISOString();
+
+  test('late CDRs interleaved with 200 charged ones over 20 pages: charged once, the uuids sent grow with the charged, not pages × charged', async () => {
+    const tenant = await kit.addTenant();
+    const charged = 200;
+    await insertMany(
+      tenant,
+      Array.from({ length: charged }, (_, i) => second(i * 15)),
+    );
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: charged, inserted: charged });
+    // 100 late calls among the first half of the charged ones (page size 5: 20 pages), none in the second half, 3 new after the cursor.
+    await insertMany(tenant, [...Array.from({ length: 100 }, (_, i) => second(i * 15 + 7)), second(charged * 15), second(charged * 15 + 1), second(charged * 15 + 2)]);
+    const before = await chargedMicro(kit.deps, tenant.serviceId);
+    const target = await kit.deps.targets.get(DEFAULT_SERVER_NAME);
+    // The spy calls through: what each look-back read sent as its skip list ($5) is read off its calls.
+    const spy = jest.spyOn(target.pool, 'query');
+    let sent: number[] = [];
+    try {
+      const outcome = await syncTenantCdrs(kit.deps, tenant.serviceId);
+      sent = spy.mock.calls
+        .filter(([text]) => typeof text === 'string' && text.includes('unnest($5::uuid[])'))
+        .map(([, values]) => (values as unknown[])[4] as string[])
+        .map((ids) => ids.length);
+      expect(outcome).toMatchObject({ read: 103, inserted: 103, rated: 103, more: false });
+      // One read per page, plus at most one where the late calls end (a bounded read that comes back short) and the last.
+      expect(sent.length).toBeLessThanOrEqual(outcome.pages + 2);
+    } finally {
+      spy.mockRestore();
+    }
+    // Every charged uuid sent about three times at most; sending each page all the rest was 200 + 195 + … ≈ 3,000.
+    expect(sent[0]).toBe(charged);
+    expect(sent.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(3 * charged);
+    expect(await count(tenant.serviceId)).toBe(303);
+    expect(await chargedMicro(kit.deps, tenant.serviceId)).toBe(before + 103n * expectedMicro('12125550100', 60));
+    expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ read: 0, inserted: 0 });
   });
 });
 

@@ -89,31 +89,40 @@ function toSource(row: CdrRow, domainName: string): SourceCdr {
 /**
  * The tenant's CDRs strictly after `after` in (start_stamp, xml_cdr_uuid) order, all legs. The
  * tuple comparison is what makes paging lossless when many CDRs share one start_stamp. The uuids in
- * `skip` are left out (and the LIMIT counts only the rows sent).
+ * `skip` are left out (and the LIMIT counts only the rows sent). With `upTo`, only CDRs at or
+ * before that key are read: the caller's `skip` then needs to list only the charged CDRs up to it
+ * (a look-back sends each page the slice of the charged list its range covers, not all of it).
  */
-export async function readCdrsAfter(fusion: Pool, domainUuid: string, domainName: string, after: CdrPosition, limit: number, skip: readonly string[] = []): Promise<SourceCdr[]> {
-  const { rows } = await fusion.query<CdrRow>(skip.length === 0 ? READ_AFTER_SQL : READ_AFTER_SKIPPING_SQL, [
-    domainUuid,
-    after.startStamp,
-    after.xmlCdrUuid,
-    limit,
-    ...(skip.length === 0 ? [] : [skip]),
-  ]);
+export async function readCdrsAfter(
+  fusion: Pool,
+  domainUuid: string,
+  domainName: string,
+  after: CdrPosition,
+  limit: number,
+  skip: readonly string[] = [],
+  upTo: CdrPosition | null = null,
+): Promise<SourceCdr[]> {
+  const keyset = [domainUuid, after.startStamp, after.xmlCdrUuid, limit];
+  const { rows } = await (upTo
+    ? fusion.query<CdrRow>(READ_BETWEEN_SKIPPING_SQL, [...keyset, skip, upTo.startStamp, upTo.xmlCdrUuid])
+    : fusion.query<CdrRow>(skip.length === 0 ? READ_AFTER_SQL : READ_AFTER_SKIPPING_SQL, skip.length === 0 ? keyset : [...keyset, skip]));
   return rows.map((row) => toSource(row, domainName));
 }
 
-const READ_AFTER_SQL = pageSql('WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)', '$4');
+const KEYSET_AFTER = 'domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)';
+const NOT_CHARGED = 'NOT EXISTS (SELECT 1 FROM unnest($5::uuid[]) AS charged(id) WHERE charged.id = v_xml_cdr.xml_cdr_uuid)';
+
+const READ_AFTER_SQL = pageSql(`WHERE ${KEYSET_AFTER}`, '$4');
 
 /**
  * The same, without the uuids in $5 (CDRs the bridge charged already): a look-back re-read then
  * sends only the late rows. An anti-join on the unnested list (a hash, whatever PostgreSQL's
  * version) rather than `<> ALL`, which older versions compare element by element.
  */
-const READ_AFTER_SKIPPING_SQL = pageSql(
-  `WHERE domain_uuid = $1 AND start_stamp IS NOT NULL AND (start_stamp, xml_cdr_uuid) > ($2::timestamptz, $3::uuid)
-       AND NOT EXISTS (SELECT 1 FROM unnest($5::uuid[]) AS charged(id) WHERE charged.id = v_xml_cdr.xml_cdr_uuid)`,
-  '$4',
-);
+const READ_AFTER_SKIPPING_SQL = pageSql(`WHERE ${KEYSET_AFTER}\n       AND ${NOT_CHARGED}`, '$4');
+
+/** The same, only up to the key ($6, $7) inclusive: $5 then lists the charged uuids up to that key. */
+const READ_BETWEEN_SKIPPING_SQL = pageSql(`WHERE ${KEYSET_AFTER} AND (start_stamp, xml_cdr_uuid) <= ($6::timestamptz, $7::uuid)\n       AND ${NOT_CHARGED}`, '$4');
 
 /**
  * The tenant's CDRs that started before `before` (at or after `since`) and ended at or after it: calls

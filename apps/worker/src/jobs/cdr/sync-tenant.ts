@@ -165,16 +165,40 @@ function periodsBetween(rating: ServiceRating, from: Date, to: Date): string[] {
   return [...labels];
 }
 
+/** What one keyset read leaves out: charged uuids, and the key the read stops at (null: no bound). */
+interface SkipWindow {
+  ids: readonly string[];
+  upTo: CdrPosition | null;
+}
+
+/** Whether key a sorts at or before key b: exact stamp text (one format), then the uuid's canonical text (PostgreSQL's uuid order). */
+function atOrBefore(a: CdrPosition, b: CdrPosition): boolean {
+  return a.startStamp < b.startStamp || (a.startStamp === b.startStamp && a.xmlCdrUuid <= b.xmlCdrUuid);
+}
+
 /**
  * The look-back re-reads every CDR of the window to find the late ones (issue #20: each sync read,
  * rated and re-inserted the whole window). The CDRs of the window charged already are listed once,
  * under the billing lock (no other writer of the service's charges), and the read leaves them out:
  * only CDRs without a charge come back, exactly the ones the insert would have added. A charged CDR
  * missing from the list (another period label) is read and its insert does nothing, as before.
+ *
+ * Each read sends only a slice of the list (h133): the first read all of it (the usual look-back,
+ * nothing or a few late calls, is then one read), later ones the charged uuids up to a bound key,
+ * twice as many as the page before covered, or the page size, and the read stops at that key. Sending every charged uuid still ahead
+ * to every page cost O(pages × charged) per tenant (copied, sent, unnested and hashed each page).
+ * A bounded read that comes back short has read every uncharged CDR up to its bound: the next read
+ * starts there, with the whole rest of the list (one extra read where the late calls thin out).
  */
 class LookBackSkip {
+  private readonly ids: string[];
   private next = 0;
-  constructor(private readonly charged: readonly ChargedPosition[]) {}
+  /** How many uuids the next read sends when the list holds more (Infinity: all of them). */
+  private span = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly charged: readonly ChargedPosition[]) {
+    this.ids = charged.map((position) => position.xmlCdrUuid);
+  }
 
   static async load(client: PoolClient, rating: ServiceRating, from: CdrPosition, cursorStamp: string | null): Promise<LookBackSkip> {
     const fromDate = new Date(from.startStamp);
@@ -183,12 +207,29 @@ class LookBackSkip {
     return new LookBackSkip(await chargedPositionsSince(client, rating.serviceId, periodsBetween(rating, fromDate, to), from.startStamp));
   }
 
-  /** The charged uuids still ahead of a page that ended at `stamp` (exact text: same format, so compared as text). */
-  after(stamp: string | null): string[] {
-    if (stamp !== null) while (this.next < this.charged.length && this.charged[this.next]!.startStamp < stamp) this.next += 1;
-    const ids: string[] = [];
-    for (let index = this.next; index < this.charged.length; index += 1) ids.push(this.charged[index]!.xmlCdrUuid);
-    return ids;
+  /** The charged uuids after `position` that the next read leaves out, and where that read stops. */
+  window(position: CdrPosition): SkipWindow {
+    this.passTo(position);
+    const end = this.next + this.span;
+    if (end >= this.charged.length) return { ids: this.ids.slice(this.next), upTo: null };
+    const last = this.charged[end - 1]!;
+    return { ids: this.ids.slice(this.next, end), upTo: { startStamp: last.startStamp, xmlCdrUuid: last.xmlCdrUuid } };
+  }
+
+  /** After a full page from `from` to `to`: the next read sends twice the charged uuids this page's range held (at least `pageSize`). */
+  fullPage(to: CdrPosition, pageSize: number): void {
+    const before = this.next;
+    this.passTo(to);
+    this.span = Math.max(pageSize, 2 * (this.next - before));
+  }
+
+  /** After a bounded read came back short: the next read (from its bound) sends the whole rest. */
+  shortRead(): void {
+    this.span = Number.POSITIVE_INFINITY;
+  }
+
+  private passTo(position: CdrPosition): void {
+    while (this.next < this.charged.length && atOrBefore(this.charged[this.next]!, position)) this.next += 1;
   }
 }
 
@@ -368,7 +409,6 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     let allowance = new Map<string, number>();
     // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
     const skip = options.from || domain.restarted ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
-    let lastStamp: string | null = null;
     // Calls behind the window, stored since the last run: only a cursor's window can have passed them.
     if (cursor && !options.from) {
       const floor = Math.max(service.createdAt.getTime() - deps.config.cdr.lookbackSeconds * 1000, service.cdrBillingFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
@@ -376,24 +416,29 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
     for (;;) {
-      const sources = await readCdrsAfter(deps.fusion.pool, domainUuid, domainName, position, pageSize, skip.after(lastStamp));
-      if (sources.length === 0) break;
-      const last = sources[sources.length - 1]!;
-      const page = outcome.pages + 1;
-      await options.hooks?.afterRead?.(page);
-      const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-      const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
-      const counts = written.counts;
-      // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
-      allowance = written.remaining;
-      await options.hooks?.afterCommit?.(page);
-      outcome.pages = page;
-      // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
-      addCounts(outcome, sources.length, counts);
-      position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-      lastStamp = last.startStampText;
-      if (sources.length < pageSize) break;
-      if (outcome.pages >= maxPagesPerRun) {
+      const { ids, upTo } = skip.window(position);
+      const sources = await readCdrsAfter(deps.fusion.pool, domainUuid, domainName, position, pageSize, ids, upTo);
+      const last = sources[sources.length - 1];
+      if (last) {
+        const page = outcome.pages + 1;
+        await options.hooks?.afterRead?.(page);
+        const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+        const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
+        // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
+        allowance = written.remaining;
+        await options.hooks?.afterCommit?.(page);
+        outcome.pages = page;
+        // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
+        addCounts(outcome, sources.length, written.counts);
+        position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+      }
+      if (sources.length < pageSize) {
+        // Unbounded: nothing after it. Bounded: nothing uncharged up to the bound; the rest is after it.
+        if (!upTo) break;
+        position = upTo;
+        skip.shortRead();
+      } else skip.fullPage(position, pageSize);
+      if (last && outcome.pages >= maxPagesPerRun) {
         outcome.more = true;
         break;
       }
