@@ -3,14 +3,18 @@ import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
 import type { ApiKeysRepository, FinishWakeups, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
-import type { FusionTargets } from '@ictvoip/fusionpbx';
-import type { EslClient } from '@ictvoip/freeswitch';
+import type { FusionTarget, FusionTargets } from '@ictvoip/fusionpbx';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
 
 /** A readiness probe: resolves when the dependency answers, rejects with the reason otherwise. */
 export type ReadinessCheck = () => Promise<void>;
 
+/**
+ * Everything the API's routes share. No FusionPBX server is in it: a route that reads or writes FusionPBX
+ * or FreeSWITCH first takes an explicit scope (ScopedApiDeps, from fusion-scope.ts) for the tenant's server
+ * or the event's, so no route can fall back to the default server by forgetting.
+ */
 export interface ApiDeps {
   /**
    * The instant that picks the running billing period of the usage views (status action, client
@@ -52,14 +56,17 @@ export interface ApiDeps {
    */
   freeswitchBehind?: () => Promise<{ behind: number; oldestSince: string | null }>;
   metrics?: ApiMetrics;
-  /**
-   * REST /v1: FusionPBX's database and the event socket (short timeouts) of ONE server: the default
-   * server's at the top level, the tenant's own server's in a TenantContext's deps (fusion-scope.ts).
-   */
-  fusionPool: Pool;
-  esl: EslClient;
   /** Every FusionPBX server's connections, opened on first use. */
   targets: FusionTargets;
   fusionServers: FusionServersRepository;
   apiKeys: ApiKeysRepository;
+}
+
+/**
+ * The deps of a request scoped to ONE FusionPBX server (fusion-scope.ts: `{ ...deps, fusion: target }`), the
+ * worker's ScopedDeps shape. The server's database, event socket, provisioner and cache are read from
+ * `fusion` and nowhere else; its `storedName` is null for the default server.
+ */
+export interface ScopedApiDeps extends ApiDeps {
+  fusion: FusionTarget;
 }

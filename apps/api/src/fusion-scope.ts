@@ -1,11 +1,6 @@
 import { DEFAULT_SERVER_NAME, serverForEvent, unusableServerOf, type EventServer, type FusionTarget, type StoredServer } from '@ictvoip/fusionpbx';
-import type { ApiDeps } from './deps';
+import type { ApiDeps, ScopedApiDeps } from './deps';
 import { HttpError } from './errors';
-
-/** The deps with one server's FusionPBX database and event socket (a tenant's own server). */
-function scopedTo(deps: ApiDeps, target: FusionTarget): ApiDeps {
-  return { ...deps, fusionPool: target.pool, esl: target.esl };
-}
 
 /** A FusionPBX server that cannot be used (disabled, vanished, its secrets unreadable): a 503 naming it, its code and why. */
 export class ServerUnavailableError extends HttpError {
@@ -35,8 +30,8 @@ function targetOf(deps: ApiDeps, server: string | null): Promise<FusionTarget> {
 }
 
 /** The deps of a stored service's server (null = the default server). */
-export async function scopeForServer(deps: ApiDeps, server: string | null): Promise<ApiDeps> {
-  return scopedTo(deps, await targetOf(deps, server));
+export async function scopeForServer(deps: ApiDeps, server: string | null): Promise<ScopedApiDeps> {
+  return { ...deps, fusion: await targetOf(deps, server) };
 }
 
 /**
@@ -47,6 +42,6 @@ export async function targetForEvent(deps: ApiDeps, service: StoredServer | null
   return targetOf(deps, await unavailableAs503(null, () => serverForEvent(deps.fusionServers, service, event)));
 }
 
-export async function scopeForEvent(deps: ApiDeps, service: StoredServer | null, event: EventServer): Promise<ApiDeps> {
-  return scopedTo(deps, await targetForEvent(deps, service, event));
+export async function scopeForEvent(deps: ApiDeps, service: StoredServer | null, event: EventServer): Promise<ScopedApiDeps> {
+  return { ...deps, fusion: await targetForEvent(deps, service, event) };
 }

@@ -86,6 +86,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     provisionerOptions,
     cacheOptions: config.fusionpbx.cacheMethod === 'file' ? { method: 'file', location: config.fusionpbx.cacheDir } : { method: config.fusionpbx.cacheMethod },
   });
+  // /readyz's own checks are the default server's; routes reach a server only through fusion-scope.ts.
   const fusionPool = targets.defaultTarget.pool;
   const esl = targets.defaultTarget.esl;
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
@@ -114,8 +115,6 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     whitelist,
     trustProxy,
     metrics,
-    fusionPool,
-    esl,
     targets,
     fusionServers,
     apiKeys: new ApiKeysRepository(pool),

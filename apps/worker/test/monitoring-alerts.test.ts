@@ -405,6 +405,16 @@ describe('watch scope', () => {
     expect((await api('GET', `/v1/tenants/${MARKED}/registrations/watch`)).body).toEqual(before);
   });
 
+  it('marking on a tenant without a FusionPBX domain yet is 409 TENANT_NOT_PROVISIONED (no server read), and nothing is written', async () => {
+    const undomained = 7303;
+    await deps().pool.query(`INSERT INTO services (service_id, client_id, tenant_domain, desired_state, plan) VALUES ($1, $2, NULL, 'active', '{}')`, [undomained, CLIENT]);
+    const before = (await api('GET', `/v1/tenants/${undomained}/registrations/watch`)).body;
+    const refused = await api('PUT', `/v1/tenants/${undomained}/registrations/watch`, { scope: 'all', mark: ['202'] });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'TENANT_NOT_PROVISIONED', message: `tenant ${undomained} has no FusionPBX domain (not created yet, or purged)` });
+    expect((await api('GET', `/v1/tenants/${undomained}/registrations/watch`)).body).toEqual(before);
+  });
+
   it('a tenant has at most 10,000 marked extensions: past that a mark is refused naming the field, nothing added', async () => {
     await mark202();
     const many = Array.from({ length: 9_999 }, (_, i) => String(500_000 + i));

@@ -3,7 +3,7 @@ import { callsOnPrepaidInvoices } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
 import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
-import type { ApiDeps } from '../deps';
+import type { ApiDeps, ScopedApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
 import { scopeForEvent } from '../fusion-scope';
 
@@ -66,7 +66,7 @@ export async function usageOf(deps: ApiDeps, serviceId: number, plan: Record<str
   return usage;
 }
 
-async function registrationsOf(deps: ApiDeps, domainName: string): Promise<RegistrationLine[] | null> {
+async function registrationsOf(deps: ScopedApiDeps, domainName: string): Promise<RegistrationLine[] | null> {
   try {
     const live = await liveRegistrations(deps, domainName);
     return live.registrations.map((r) => ({
@@ -97,7 +97,7 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
   const service = await new ServicesRepository(base.pool).get(serviceId);
   // The tenant's own server; a service the bridge does not know yet is looked for where its create would go.
   const deps = await scopeForEvent(base, service, event);
-  const domain = await findTenantDomain(deps.fusionPool, serviceId);
+  const domain = await findTenantDomain(deps.fusion.pool, serviceId);
   if (!service && !domain) {
     return {
       result: 'success',
@@ -107,7 +107,7 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
     };
   }
   const [counts, usage, registrations] = await Promise.all([
-    domain ? tenantCounts(deps.fusionPool, domain.domainUuid) : Promise.resolve(null),
+    domain ? tenantCounts(deps.fusion.pool, domain.domainUuid) : Promise.resolve(null),
     usageOf(deps, serviceId, service?.plan),
     domain ? registrationsOf(deps, domain.domainName) : Promise.resolve([]),
   ]);

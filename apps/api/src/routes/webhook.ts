@@ -8,8 +8,7 @@ import type { ApiDeps } from '../deps';
 import { redisReady, withEnqueueTimeout, allFailed, Batcher, clientGone, finishNotification, waitForRow, type Settled } from '../enqueue';
 import { serviceStatus } from './service-status';
 import type { Pool } from 'pg';
-import { previewTenantEvent, PreviewUnavailableError, tenantDomainName, type EventPreview, type Provisioner, type ProvisionerOptions } from '@ictvoip/fusionpbx';
-import { cacheOptionsFrom } from './v1/freeswitch';
+import { previewTenantEvent, PreviewUnavailableError, tenantDomainName, type EventPreview, type FusionTarget, type ProvisionerOptions } from '@ictvoip/fusionpbx';
 import { targetForEvent } from '../fusion-scope';
 
 export const WEBHOOK_BODY_LIMIT = '256kb';
@@ -273,10 +272,10 @@ function verifiedEvent(deps: ApiDeps, req: Request): TenantCommand {
   return validate(signedJson(deps.config.webhook.secrets, req), false);
 }
 
-/** The provisioner of the server the event's service lives on (or, for a new one, would be created on). */
-async function provisionerFor(deps: ApiDeps, event: TenantCommand): Promise<Provisioner> {
+/** The server the event's service lives on (or, for a new one, would be created on): its provisioner and cache options. */
+async function targetFor(deps: ApiDeps, event: TenantCommand): Promise<FusionTarget> {
   const service = await new ServicesRepository(deps.pool).get(event.service.id);
-  return (await targetForEvent(deps, service, event)).provisioner;
+  return targetForEvent(deps, service, event);
 }
 
 /** The create's domain when another service has it (TENANT_CONFLICT's message); null otherwise, or when the domain is invalid (the preview refuses that itself). */
@@ -293,11 +292,11 @@ export async function domainConflictOf(pool: Pool, options: ProvisionerOptions, 
 /** Runs the event's provisioning in a rolled-back FusionPBX transaction: no inbox row, no job, no change. */
 export async function previewEvent(deps: ApiDeps, event: TenantCommand): Promise<DryRunReply> {
   try {
-    const provisioner = await provisionerFor(deps, event);
+    const target = await targetFor(deps, event);
     // The worker's refusal of a create naming another service's domain (any server), before FusionPBX is read.
     const conflict = event.action === 'create' ? await domainConflictOf(deps.pool, deps.targets.provisionerOptions, event) : null;
     if (conflict) return { result: 'error', code: 'TENANT_CONFLICT', message: conflict, retryable: false };
-    return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFrom(deps));
+    return await previewTenantEvent(target.provisioner, event.action, event, target.cacheOptions);
   } catch (error) {
     if (!(error instanceof PreviewUnavailableError)) throw error;
     throw new HttpError(400, 'VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);

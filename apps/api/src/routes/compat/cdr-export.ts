@@ -105,7 +105,7 @@ async function* exportRecords(deps: ApiDeps, contexts: TenantContext[], request:
   for (const context of contexts) {
     if (!context.domain) continue;
     const filter: CdrFilter = { domainUuid: context.domain.domainUuid, from: request.from, to: request.to, leg: 'a' };
-    for await (const batch of iterateCdrs(context.deps.fusionPool, filter, EXPORT_BATCH)) {
+    for await (const batch of iterateCdrs(context.deps.fusion.pool, filter, EXPORT_BATCH)) {
       const charges = await chargesFor(
         deps.pool,
         context.service.serviceId,

@@ -86,7 +86,7 @@ function extensionUuidOf(req: Request): string | undefined {
 
 async function requireExisting(context: TenantContext, extension: string, uuid: string | undefined): Promise<void> {
   const { deps, domain } = requireDomainScope(context);
-  const found = await getTenantExtension(deps.fusionPool, domain.domainUuid, extension);
+  const found = await getTenantExtension(deps.fusion.pool, domain.domainUuid, extension);
   if (!found) throw new HttpError(404, 'NOT_FOUND', `extension ${extension} not found in ${domain.domainName}`);
   if (uuid !== undefined && found.extensionUuid.toLowerCase() !== uuid) {
     throw new HttpError(404, 'NOT_FOUND', `extension ${extension} with extension_uuid ${uuid} not found in ${domain.domainName}`);
@@ -104,7 +104,7 @@ async function queuedCreatePassword(context: TenantContext, write: TenantWrite, 
   const password = sealedExtensionPassword(context, write);
   if (!password) return null;
   const { deps, domain } = requireDomainScope(context);
-  return (await tenantExtensionPassword(deps.fusionPool, domain.domainUuid, extension, password)) === 'other' ? null : password;
+  return (await tenantExtensionPassword(deps.fusion.pool, domain.domainUuid, extension, password)) === 'other' ? null : password;
 }
 
 /**

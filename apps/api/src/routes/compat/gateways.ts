@@ -6,7 +6,7 @@ import { GLOBAL_WRITE_SERVICE_ID, type TenantWrite } from '@ictvoip/store';
 import { isGatewayNotRunning, parseGatewayStatus } from '@ictvoip/freeswitch';
 import { HttpError } from '../../errors';
 import { tenantOf, type Principal } from '../../api-keys/principal';
-import type { ApiDeps } from '../../deps';
+import type { ApiDeps, ScopedApiDeps } from '../../deps';
 import { scopeForServer } from '../../fusion-scope';
 import { GATEWAY_FIELDS, splitPassword } from '../v1/gateways';
 import { isFinishedWrite, performScopedWrite, performWrite, writeFailure, type WriteRequest } from '../v1/tenant-write';
@@ -106,7 +106,7 @@ export async function provisionGateway(deps: ApiDeps, principal: Principal, req:
   if (isGlobalRequest(principal, req)) return provisionGlobalGateway(deps, principal, req, res, fields);
   const context = await namedTenant(deps, principal, req, TENANT_FIELDS);
   const { deps: scoped, domain } = requireDomainScope(context);
-  const existing = (await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)).find((gateway) => gateway.name === fields.name);
+  const existing = (await listTenantGateways(scoped.fusion.pool, domain.domainUuid, domain.managedGatewayUuid)).find((gateway) => gateway.name === fields.name);
   if (existing?.managed) throw new HttpError(409, 'GATEWAY_MANAGED', `gateway ${fields.name} is the plan's gateway; change it through the WHMCS product`);
   if (!existing) await refuseGatewayWhileCreditRestricted(context, `a new gateway ${fields.name}`);
   const write = await performWrite(context, res, provisionRequest(fields, existing), chosenUuid(existing));
@@ -116,7 +116,7 @@ export async function provisionGateway(deps: ApiDeps, principal: Principal, req:
 async function provisionGlobalGateway(deps: ApiDeps, principal: Principal, req: Request, res: Response, fields: ProvisionFields): Promise<void> {
   const server = await globalServer(deps, principal, req);
   const scoped = await scopeForServer(deps, server);
-  const existing = (await listGlobalGateways(scoped.fusionPool)).find((gateway) => gateway.name === fields.name);
+  const existing = (await listGlobalGateways(scoped.fusion.pool)).find((gateway) => gateway.name === fields.name);
   const request = provisionRequest(fields, existing);
   // The server is part of the request: the worker writes there, and the write id differs per server.
   const write = await performScopedWrite({ deps: scoped, serviceId: GLOBAL_WRITE_SERVICE_ID }, res, { ...request, input: { ...request.input, server } }, chosenUuid(existing));
@@ -124,11 +124,11 @@ async function provisionGlobalGateway(deps: ApiDeps, principal: Principal, req: 
 }
 
 /** ictVoIP's `gateway_status`: FreeSWITCH's ping status ("UP" / "DOWN"); "DOWN" when it does not run the gateway. */
-async function gatewayStatus(deps: ApiDeps, gateway: GatewayView): Promise<string> {
+async function gatewayStatus(deps: ScopedApiDeps, gateway: GatewayView): Promise<string> {
   if (!gateway.enabled) return 'DOWN';
   try {
     return await withEslDeadline(deps, async () => {
-      const body = await deps.esl.api(`sofia xmlstatus gateway ${gateway.gatewayUuid}`, { allowErr: true });
+      const body = await deps.fusion.esl.api(`sofia xmlstatus gateway ${gateway.gatewayUuid}`, { allowErr: true });
       if (isGatewayNotRunning(body)) return 'DOWN';
       const status = parseGatewayStatus(body);
       return status.running ? (status.status ?? 'UNKNOWN') : 'DOWN';
@@ -157,7 +157,7 @@ async function globalEntries(deps: ApiDeps, principal: Principal, req: Request, 
   for (const server of await globalServersInScope(deps, principal)) {
     const found = await answers.attempt(server, async () => {
       const scoped = await scopeForServer(deps, server);
-      return Promise.all((await listGlobalGateways(scoped.fusionPool)).map(async (gateway) => listEntry(gateway, await gatewayStatus(scoped, gateway), '')));
+      return Promise.all((await listGlobalGateways(scoped.fusion.pool)).map(async (gateway) => listEntry(gateway, await gatewayStatus(scoped, gateway), '')));
     });
     entries.push(...(found ?? []));
   }
@@ -175,7 +175,7 @@ export async function listGateways(deps: ApiDeps, principal: Principal, req: Req
     const { deps: scoped, domain } = requireDomainScope(context);
     const found = await answers.attempt(context.service.fusionpbxServer, async () => {
       const entries: Record<string, string>[] = [];
-      for (const gateway of await listTenantGateways(scoped.fusionPool, domain.domainUuid, domain.managedGatewayUuid)) {
+      for (const gateway of await listTenantGateways(scoped.fusion.pool, domain.domainUuid, domain.managedGatewayUuid)) {
         entries.push(listEntry(gateway, await gatewayStatus(scoped, gateway), domain.domainName));
       }
       return entries;

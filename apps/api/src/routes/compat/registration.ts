@@ -20,7 +20,7 @@ export async function checkRegistration(deps: ApiDeps, principal: Principal, req
   if (!extension) throw missingParameter('extension');
   if (!EXTENSION.test(extension)) throw invalidParameter('extension', 'must be an extension number');
   const scope = requireDomainScope(await namedTenant(deps, principal, req, ['tenant_domain', 'domain']));
-  const { rows } = await scope.deps.fusionPool.query<{ extension: string; number_alias: string | null }>(
+  const { rows } = await scope.deps.fusion.pool.query<{ extension: string; number_alias: string | null }>(
     'select extension, number_alias from v_extensions where domain_uuid = $1 and extension = $2 limit 1',
     [scope.domain.domainUuid, extension],
   );

@@ -121,7 +121,7 @@ export const listCdrsRoute: RouteDefinition = {
     const format = formatOf(req);
     if (format === 'json') {
       const after = input.query.cursor ? decodeCursor(input.query.cursor as string, filter) : null;
-      const page = await readCdrPage(deps.fusionPool, filter, after, input.query.limit as number);
+      const page = await readCdrPage(deps.fusion.pool, filter, after, input.query.limit as number);
       const charges = await chargesFor(
         deps.pool,
         context.service.serviceId,
@@ -131,7 +131,7 @@ export const listCdrsRoute: RouteDefinition = {
       return;
     }
     await stream(res, base.logger, format, domain.domainName, async function* () {
-      for await (const batch of iterateCdrs(deps.fusionPool, filter, EXPORT_BATCH)) {
+      for await (const batch of iterateCdrs(deps.fusion.pool, filter, EXPORT_BATCH)) {
         yield withCharges(
           batch,
           await chargesFor(

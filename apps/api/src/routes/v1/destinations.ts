@@ -75,7 +75,7 @@ export const listDestinationsRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps, domain } = requireDomainScope(context);
     const { numberPlan } = destinationWriteOptions(context.service.serviceId, planOf(context));
-    res.json({ data: await listTenantDestinations(deps.fusionPool, domain.domainUuid, numberPlan) });
+    res.json({ data: await listTenantDestinations(deps.fusion.pool, domain.domainUuid, numberPlan) });
   },
 };
 
@@ -92,7 +92,7 @@ export const getDestinationRoute: RouteDefinition = {
     const context = await resolveTenant(base, principal, input.params.tenant as string);
     const { deps, domain } = requireDomainScope(context);
     const { numberPlan } = destinationWriteOptions(context.service.serviceId, planOf(context));
-    const destination = await getTenantDestination(deps.fusionPool, domain.domainUuid, input.params.number as string, numberPlan);
+    const destination = await getTenantDestination(deps.fusion.pool, domain.domainUuid, input.params.number as string, numberPlan);
     if (!destination) throw new HttpError(404, 'NOT_FOUND', `number ${String(input.params.number)} not found`);
     res.json(destination);
   },
@@ -121,7 +121,7 @@ export const createDestinationRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => createTenantDestination(context.deps.fusionPool, number, body, writeOptions(context, transaction)),
+        (transaction) => createTenantDestination(context.deps.fusion.pool, number, body, writeOptions(context, transaction)),
         (result) => ({ destination: result.destination }),
       );
     await submitWrite(context, res, { resource: 'destination', operation: 'create', target: number, input: { fields: body } });
@@ -154,7 +154,7 @@ export const updateDestinationRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => updateTenantDestination(context.deps.fusionPool, number, body, writeOptions(context, transaction)),
+        (transaction) => updateTenantDestination(context.deps.fusion.pool, number, body, writeOptions(context, transaction)),
         (result) => ({ destination: result.destination }),
       );
     await submitWrite(context, res, { resource: 'destination', operation: 'update', target: number, input: { fields: body } });
@@ -183,7 +183,7 @@ export const deleteDestinationRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => deleteTenantDestination(context.deps.fusionPool, number, writeOptions(context, transaction)),
+        (transaction) => deleteTenantDestination(context.deps.fusion.pool, number, writeOptions(context, transaction)),
         (result) => ({ destination: result.destination }),
       );
     await submitWrite(context, res, { resource: 'destination', operation: 'delete', target: number, input: {} });

@@ -53,7 +53,7 @@ export const listExtensionsRoute: RouteDefinition = {
   },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
-    res.json({ data: await listTenantExtensions(deps.fusionPool, domain.domainUuid) });
+    res.json({ data: await listTenantExtensions(deps.fusion.pool, domain.domainUuid) });
   },
 };
 
@@ -68,7 +68,7 @@ export const getExtensionRoute: RouteDefinition = {
   },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
-    const extension = await getTenantExtension(deps.fusionPool, domain.domainUuid, input.params.extension as string);
+    const extension = await getTenantExtension(deps.fusion.pool, domain.domainUuid, input.params.extension as string);
     if (!extension) throw new HttpError(404, 'NOT_FOUND', `extension ${String(input.params.extension)} not found`);
     res.json(extension);
   },
@@ -92,7 +92,7 @@ export const createExtensionRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'create', writeOptions(context, transaction)),
+        (transaction) => writeTenantExtension(context.deps.fusion.pool, extension, fields, 'create', writeOptions(context, transaction)),
         (result) => ({ extension: result.extension }),
       );
     await submitWrite(context, res, { resource: 'extension', operation: 'create', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
@@ -118,7 +118,7 @@ export const putExtensionRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => writeTenantExtension(context.deps.fusionPool, extension, fields, 'upsert', writeOptions(context, transaction)),
+        (transaction) => writeTenantExtension(context.deps.fusion.pool, extension, fields, 'upsert', writeOptions(context, transaction)),
         (result) => ({ extension: result.extension }),
       );
     await submitWrite(context, res, { resource: 'extension', operation: 'upsert', target: extension, input: { fields } }, () => ({ secrets: { password: newSipPassword() } }));
@@ -144,7 +144,7 @@ export const deleteExtensionRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => deleteTenantExtension(context.deps.fusionPool, extension, deleteVoicemail, writeOptions(context, transaction)),
+        (transaction) => deleteTenantExtension(context.deps.fusion.pool, extension, deleteVoicemail, writeOptions(context, transaction)),
         (result) => ({ extension: result.extension }),
       );
     await submitWrite(context, res, { resource: 'extension', operation: 'delete', target: extension, input: { deleteVoicemail } });

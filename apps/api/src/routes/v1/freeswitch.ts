@@ -1,12 +1,12 @@
 import { withDeadline } from '@ictvoip/config';
 import { cacheOptionsFromConfig } from '@ictvoip/fusionpbx';
 import type { CacheOptions } from '@ictvoip/freeswitch';
-import type { ApiDeps } from '../../deps';
+import type { ApiDeps, ScopedApiDeps } from '../../deps';
 import { EventSocketUnavailableError } from './domain-errors';
 
 /** Races `work` against the API's event-socket deadline, so a slow FreeSWITCH is a 503, never a hang. */
-export async function withEslDeadline<T>(deps: ApiDeps, work: () => Promise<T>): Promise<T> {
-  if (deps.esl === undefined) throw new EventSocketUnavailableError('not configured');
+export async function withEslDeadline<T>(deps: ScopedApiDeps, work: () => Promise<T>): Promise<T> {
+  if (deps.fusion.esl === undefined) throw new EventSocketUnavailableError('not configured');
   const ms = deps.config.api.eslDeadlineMs;
   return withDeadline(work(), ms, () => new EventSocketUnavailableError(`no answer within ${ms} ms`));
 }

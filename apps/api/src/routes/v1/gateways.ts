@@ -93,7 +93,7 @@ export const listGatewaysRoute: RouteDefinition = {
   },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
-    res.json({ data: await listTenantGateways(deps.fusionPool, domain.domainUuid, domain.managedGatewayUuid) });
+    res.json({ data: await listTenantGateways(deps.fusion.pool, domain.domainUuid, domain.managedGatewayUuid) });
   },
 };
 
@@ -109,7 +109,7 @@ export const getGatewayRoute: RouteDefinition = {
   },
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
-    const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, input.params.gateway as string, domain.managedGatewayUuid);
+    const gateway = await getTenantGateway(deps.fusion.pool, domain.domainUuid, input.params.gateway as string, domain.managedGatewayUuid);
     if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${String(input.params.gateway)} not found`);
     res.json(gateway);
   },
@@ -140,7 +140,7 @@ export const createGatewayRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => createTenantGateway(context.deps.fusionPool, body, writeOptions(context, transaction)),
+        (transaction) => createTenantGateway(context.deps.fusion.pool, body, writeOptions(context, transaction)),
         (result) => ({ gateway: result.gateway }),
       );
     await submitWrite(context, res, { resource: 'gateway', operation: 'create', target: null, ...splitPassword(body) }, () => ({ target: randomUUID() }));
@@ -171,14 +171,14 @@ export const updateGatewayRoute: RouteDefinition = {
     const body = input.body as GatewayFields;
     if (body.enabled === true) {
       const { deps, domain } = requireDomainScope(context);
-      const isOn = async () => (await getTenantGateway(deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))?.enabled === true;
+      const isOn = async () => (await getTenantGateway(deps.fusion.pool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))?.enabled === true;
       await refuseGatewayWhileCreditRestricted(context, `switching gateway ${gatewayUuid} on`, isOn);
     }
     if (dryRun)
       return previewWrite(
         context,
         res,
-        (transaction) => updateTenantGateway(context.deps.fusionPool, gatewayUuid, body, writeOptions(context, transaction)),
+        (transaction) => updateTenantGateway(context.deps.fusion.pool, gatewayUuid, body, writeOptions(context, transaction)),
         (result) => ({ gateway: result.gateway }),
       );
     await submitWrite(context, res, { resource: 'gateway', operation: 'update', target: gatewayUuid, ...splitPassword(body) });
@@ -203,7 +203,7 @@ export const deleteGatewayRoute: RouteDefinition = {
       return previewWrite(
         context,
         res,
-        (transaction) => deleteTenantGateway(context.deps.fusionPool, gatewayUuid, writeOptions(context, transaction)),
+        (transaction) => deleteTenantGateway(context.deps.fusion.pool, gatewayUuid, writeOptions(context, transaction)),
         (result) => ({ gateway: result.gateway }),
       );
     await submitWrite(context, res, { resource: 'gateway', operation: 'delete', target: gatewayUuid, input: {} });
@@ -223,13 +223,13 @@ export const gatewayStatusRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const gatewayUuid = input.params.gateway as string;
-    const gateway = await getTenantGateway(deps.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid);
+    const gateway = await getTenantGateway(deps.fusion.pool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid);
     if (!gateway) throw new HttpError(404, 'NOT_FOUND', `gateway ${gatewayUuid} not found`);
     const status = await withEslDeadline(deps, async () => {
-      const first = parseGatewayStatus(await deps.esl.api(`sofia xmlstatus gateway ${gatewayUuid}`, { allowErr: true }));
+      const first = parseGatewayStatus(await deps.fusion.esl.api(`sofia xmlstatus gateway ${gatewayUuid}`, { allowErr: true }));
       // gateways.php retries upper-cased: older FusionPBX wrote gateway names in upper case.
       if (first.running) return first;
-      return parseGatewayStatus(await deps.esl.api(`sofia xmlstatus gateway ${gatewayUuid.toUpperCase()}`, { allowErr: true }));
+      return parseGatewayStatus(await deps.fusion.esl.api(`sofia xmlstatus gateway ${gatewayUuid.toUpperCase()}`, { allowErr: true }));
     }).catch((error: unknown) => {
       if (error instanceof GatewayStatusError) throw new HttpError(502, 'FREESWITCH_ERROR', error.message);
       throw error;

@@ -187,7 +187,7 @@ export const gatewayHistoryRoute: RouteDefinition = {
     // A deleted gateway keeps its history; one never seen (no transition, not in FusionPBX) is unknown, as everywhere else.
     if (!query.cursor && (await repository.history(service.serviceId, { limit: 1, gatewayUuid })).length === 0) {
       const { deps: scoped, domain } = await tenantContextOf(deps, service);
-      if (!domain || !(await getTenantGateway(scoped.fusionPool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))) {
+      if (!domain || !(await getTenantGateway(scoped.fusion.pool, domain.domainUuid, gatewayUuid, domain.managedGatewayUuid))) {
         throw new HttpError(404, 'NOT_FOUND', `gateway ${gatewayUuid} not found`);
       }
     }

@@ -26,9 +26,11 @@ function view(service: ServiceRecord, watch: TenantWatch) {
 
 /** The shared check (watchMarkRefusal) as this route answers it: 409 no domain yet, 400 naming body.mark.N or body.mark. */
 async function checkMarks(deps: ApiDeps, service: ServiceRecord, mark: string[], unmark: string[], repository: MonitoringWatchRepository): Promise<void> {
-  const scoped = service.tenantDomain ? await scopeForServer(deps, service.fusionpbxServer) : deps;
+  // No domain, no server to read: refused here (watchMarkRefusal's words), not answered from the default server's database.
+  if (!service.tenantDomain) throw new HttpError(409, 'TENANT_NOT_PROVISIONED', `tenant ${service.serviceId} has no FusionPBX domain (not created yet, or purged)`);
+  const scoped = await scopeForServer(deps, service.fusionpbxServer);
   const marked = (await repository.get(service.serviceId)).marked;
-  const refusal = await watchMarkRefusal(scoped.fusionPool, { serviceId: service.serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);
+  const refusal = await watchMarkRefusal(scoped.fusion.pool, { serviceId: service.serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);
   if (!refusal) return;
   if (refusal.code === 'TENANT_NOT_PROVISIONED') throw new HttpError(409, refusal.code, refusal.message);
   if (refusal.code === 'UNKNOWN_EXTENSION') {

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import { enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { parseRegistrationsForDomain, RegistrationStatusError, type Registration } from '@ictvoip/freeswitch';
-import type { ApiDeps } from '../../deps';
+import type { ScopedApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import type { RouteDefinition } from './define';
 import { extensionNumber, tenantParam } from './common-schemas';
@@ -17,8 +17,8 @@ interface ProfileRegistrations {
 }
 
 /** `sofia xmlstatus profile '<p>' reg` for every enabled profile, all within one deadline. */
-export async function liveRegistrations(deps: ApiDeps, domainName: string): Promise<ProfileRegistrations> {
-  const profiles = (await enabledSipProfiles(deps.fusionPool)).filter((name) => {
+export async function liveRegistrations(deps: ScopedApiDeps, domainName: string): Promise<ProfileRegistrations> {
+  const profiles = (await enabledSipProfiles(deps.fusion.pool)).filter((name) => {
     try {
       validateProfile(name);
       return true;
@@ -30,7 +30,7 @@ export async function liveRegistrations(deps: ApiDeps, domainName: string): Prom
     const registrations: Registration[] = [];
     const unavailableProfiles: string[] = [];
     for (const profile of profiles) {
-      const body = await deps.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
+      const body = await deps.fusion.esl.api(`sofia xmlstatus profile '${profile}' reg`, { allowErr: true });
       try {
         registrations.push(...parseRegistrationsForDomain(body, profile, domainName));
       } catch (error) {
@@ -92,7 +92,7 @@ export const extensionRegistrationRoute: RouteDefinition = {
   async handler({ deps: base, res, principal, input }) {
     const { deps, domain } = requireDomainScope(await resolveTenant(base, principal, input.params.tenant as string));
     const extension = input.params.extension as string;
-    const { rows } = await deps.fusionPool.query<{ extension: string; number_alias: string | null }>(
+    const { rows } = await deps.fusion.pool.query<{ extension: string; number_alias: string | null }>(
       'select extension, number_alias from v_extensions where domain_uuid = $1 and extension = $2 limit 1',
       [domain.domainUuid, extension],
     );

@@ -1,15 +1,15 @@
 import { findTenantDomain, type TenantDomainView } from '@ictvoip/fusionpbx';
 import type { ServiceRecord } from '@ictvoip/store';
 import { ServicesRepository } from '@ictvoip/store';
-import type { ApiDeps } from '../../deps';
+import type { ApiDeps, ScopedApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
 import { scopeForServer } from '../../fusion-scope';
 import { type Principal, serversOf, tenantOf, unansweredServersOf } from '../../api-keys/principal';
 
 export interface TenantContext {
   service: ServiceRecord;
-  /** The deps with the tenant's own FusionPBX server (database, event socket): use these, not the caller's. */
-  deps: ApiDeps;
+  /** The deps scoped to the tenant's own FusionPBX server (`deps.fusion`): use these, not the caller's. */
+  deps: ScopedApiDeps;
   /** The tagged FusionPBX domain; null before create has run or after purge. */
   domain: TenantDomainView | null;
 }
@@ -38,7 +38,7 @@ export async function resolveTenant(deps: ApiDeps, principal: Principal, tenant:
 /** The context of a service already resolved (resolveService): its server's deps and its FusionPBX domain. */
 export async function tenantContextOf(deps: ApiDeps, service: ServiceRecord): Promise<TenantContext> {
   const scoped = await scopeForServer(deps, service.fusionpbxServer);
-  return { service, deps: scoped, domain: await findTenantDomain(scoped.fusionPool, service.serviceId) };
+  return { service, deps: scoped, domain: await findTenantDomain(scoped.fusion.pool, service.serviceId) };
 }
 
 /** The service only (the bridge's own data, no FusionPBX server touched), with the same 404 rules. */
@@ -59,7 +59,7 @@ export async function resolveService(deps: ApiDeps, principal: Principal, tenant
 }
 
 /** The tenant's server deps and its domain, for sub-resources that need the domain. */
-export function requireDomainScope(context: TenantContext): { deps: ApiDeps; domain: TenantDomainView } {
+export function requireDomainScope(context: TenantContext): { deps: ScopedApiDeps; domain: TenantDomainView } {
   return { deps: context.deps, domain: requireDomain(context) };
 }
 

@@ -76,7 +76,7 @@ export const getTenant: RouteDefinition = {
           : null,
       },
       limits: planLimits(service),
-      counts: domain ? await tenantCounts(deps.fusionPool, domain.domainUuid) : null,
+      counts: domain ? await tenantCounts(deps.fusion.pool, domain.domainUuid) : null,
       properties: service.properties,
     });
   },

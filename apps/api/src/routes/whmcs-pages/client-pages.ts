@@ -113,7 +113,7 @@ async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequ
   const choice = await choosePeriod(deps, input.serviceId, input.period);
   const filter = filterFor(context, choice, input.number);
   const after = input.cursor ? decodeCursorFor(input.cursor, filter, 'cursor') : null;
-  const page = await readCdrPage(context.deps.fusionPool, filter, after, input.limit);
+  const page = await readCdrPage(context.deps.fusion.pool, filter, after, input.limit);
   const ledger = await ledgerOf(
     deps,
     input.serviceId,
@@ -154,7 +154,7 @@ async function streamCalls(deps: ApiDeps, res: Response, input: { serviceId: num
     'Content-Type': 'text/csv; charset=utf-8',
     'Content-Disposition': `attachment; filename="calls-${domain.domainName}-${choice.selected.label}.csv"`,
   };
-  await streamChunks(res, deps.logger, { status: 200, headers }, callsCsv(deps, iterateCdrs(context.deps.fusionPool, filter, EXPORT_BATCH), input.serviceId), 'calls.csv');
+  await streamChunks(res, deps.logger, { status: 200, headers }, callsCsv(deps, iterateCdrs(context.deps.fusion.pool, filter, EXPORT_BATCH), input.serviceId), 'calls.csv');
 }
 
 /** The calls as CSV: the first batch is read before the header row, so a failure there is a clean error status. */

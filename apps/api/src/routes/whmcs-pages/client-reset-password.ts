@@ -70,7 +70,7 @@ async function resetPassword(deps: ApiDeps, req: Request, res: Response) {
   const input = signedBody(deps, req, resetSchema);
   const context = await resolveTenant(deps, { kind: 'admin-token' }, String(input.serviceId));
   const { deps: scoped, domain } = requireDomainScope(context);
-  if (!(await getTenantExtension(scoped.fusionPool, domain.domainUuid, input.extension))) throw new HttpError(404, 'NOT_FOUND', `extension ${input.extension} not found`);
+  if (!(await getTenantExtension(scoped.fusion.pool, domain.domainUuid, input.extension))) throw new HttpError(404, 'NOT_FOUND', `extension ${input.extension} not found`);
   await admitReset(deps, input, String(res.locals.requestId));
   // The same job as a REST extension write: tenant_writes row (password sealed), worker, service lock, FreeSWITCH cache.
   const write = await performWrite(

@@ -43,9 +43,9 @@ function phoneOf(extension: ExtensionView, state: RegistrationState | undefined,
 export async function phonesOf(deps: ApiDeps, context: TenantContext): Promise<ClientPhone[]> {
   const domain = requireDomain(context);
   const [extensions, states, mailboxes] = await Promise.all([
-    listTenantExtensions(context.deps.fusionPool, domain.domainUuid),
+    listTenantExtensions(context.deps.fusion.pool, domain.domainUuid),
     new RegistrationsRepository(deps.pool).states(context.service.serviceId),
-    tenantVoicemailCounts(context.deps.fusionPool, domain.domainUuid),
+    tenantVoicemailCounts(context.deps.fusion.pool, domain.domainUuid),
   ]);
   const byExtension = new Map(states.map((state) => [state.extension, state]));
   const byMailbox = new Map(mailboxes.map((count) => [count.mailbox, count]));
@@ -66,7 +66,7 @@ export interface ClientNumber {
 export async function numbersOf(context: TenantContext): Promise<ClientNumber[]> {
   const domain = requireDomain(context);
   const { numberPlan } = destinationWriteOptions(context.service.serviceId, context.service.plan as Record<string, unknown>);
-  const destinations = await listTenantDestinations(context.deps.fusionPool, domain.domainUuid, numberPlan);
+  const destinations = await listTenantDestinations(context.deps.fusion.pool, domain.domainUuid, numberPlan);
   return destinations.map((row) => ({
     number: row.number,
     e164: row.e164,
