@@ -1,14 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import {
-  BillingLockTimeoutError,
-  CreditLockTimeoutError,
-  FreeswitchLockTimeoutError,
-  isDatabaseUnavailable,
-  LockTimeoutError,
-  RateDeckMovedError,
-  ServerLockTimeoutError,
-} from '@ictvoip/store';
+import { isDatabaseUnavailable, lockBusyAnswer, RateDeckMovedError } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { BodyNotJsonError, SignatureError } from '@ictvoip/whmcs';
 import { unavailableDatabase } from './fusion-pool-errors';
@@ -88,42 +80,11 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
 // A deck import commits in seconds: by then a read of the deck finds one revision.
 const RATE_DECK_MOVED_RETRY_AFTER_SECONDS = 5;
 
-/** A lock's wait as a person reads it: 10000 → "10 s", 250 → "250 ms". */
-const waited = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
-
-/** What to say of a lock not free in time: the code, what was busy, and when to try again. */
-interface BusyAnswer {
-  code: string;
-  busy: string;
-  retryAfterSeconds: number;
-}
-
-/**
- * Each lock of the store has its own answer. Only the service lock means "the tenant is being
- * provisioned" (TENANT_BUSY); a billing run, a FreeSWITCH apply, a client's credit check or a
- * FusionPBX server's global write is named as what it is, so the caller knows what it waits for.
- * The Retry-After is about how long such work takes: a provisioning event or write a second or two,
- * a CDR sync or billing push of a service longer.
- */
-function busyAnswer(error: LockTimeoutError | ServerLockTimeoutError): BusyAnswer {
-  if (error instanceof ServerLockTimeoutError) {
-    const busy = error.holder === 'registration-poll' ? 'a registration poll of it is running' : 'another global gateway write to it is being applied';
-    return { code: 'FUSIONPBX_SERVER_BUSY', busy: `FusionPBX server ${error.server} is busy: ${busy}`, retryAfterSeconds: 5 };
-  }
-  if (error instanceof BillingLockTimeoutError)
-    return { code: 'BILLING_BUSY', busy: `billing of service ${error.id} is busy: a CDR sync, re-rating or billing push of it is running`, retryAfterSeconds: 10 };
-  if (error instanceof FreeswitchLockTimeoutError)
-    return { code: 'FREESWITCH_BUSY', busy: `service ${error.id} is busy: a worker is applying its FreeSWITCH side`, retryAfterSeconds: 5 };
-  if (error instanceof CreditLockTimeoutError)
-    return { code: 'CREDIT_CHECK_BUSY', busy: `the credit of WHMCS client ${error.id} is busy: a credit check of it is running`, retryAfterSeconds: 5 };
-  return { code: 'TENANT_BUSY', busy: `tenant ${error.id} is busy: a provisioning event or another write of it is being applied`, retryAfterSeconds: 2 };
-}
-
 /** A store lock not acquired in time as a 503 with Retry-After; null for any other error. */
 export function lockTimeoutAnswer(error: unknown): HttpError | null {
-  if (!(error instanceof LockTimeoutError) && !(error instanceof ServerLockTimeoutError)) return null;
-  const { code, busy, retryAfterSeconds } = busyAnswer(error);
-  return new HttpError(503, code, `${busy} (its lock was not free within ${waited(error.waitedMs)}); retry after ${retryAfterSeconds} s`, undefined, retryAfterSeconds);
+  // The mapping is the store's (lockBusyAnswer): the worker stores the same answer for a REST write.
+  const answer = lockBusyAnswer(error);
+  return answer && new HttpError(503, answer.code, answer.message, undefined, answer.retryAfterSeconds);
 }
 
 /**
