@@ -12,6 +12,12 @@ export interface ErrorDetail {
 
 /** An error that already knows its HTTP answer. */
 export class HttpError extends Error {
+  /**
+   * What the 5xx's one log line adds to its code and request id (answerLog): ids and the cause the
+   * client is not told, e.g. a REST write's id and Redis's own error. Never a secret or a body.
+   */
+  logFields?: Record<string, unknown>;
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -100,7 +106,7 @@ function fromStore(error: unknown): HttpError | null {
 /** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
 function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
   // originalUrl without the query: req.path is relative to a router mounted on a path (compat's).
-  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+  return { ...error.logFields, status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
 }
 
 // Answers every request alike while it lasts (a dependency down, a deck re-imported in a loop).
