@@ -1,14 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { rateLimitedWarn, type Logger } from '@ictvoip/config';
-import {
-  BillingLockTimeoutError,
-  CreditLockTimeoutError,
-  FreeswitchLockTimeoutError,
-  isDatabaseUnavailable,
-  LockTimeoutError,
-  RateDeckMovedError,
-  ServerLockTimeoutError,
-} from '@ictvoip/store';
+import { isDatabaseUnavailable, lockBusyAnswer, RateDeckMovedError } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
 import { BodyNotJsonError, SignatureError } from '@ictvoip/whmcs';
 import { unavailableDatabase } from './fusion-pool-errors';
@@ -20,6 +12,12 @@ export interface ErrorDetail {
 
 /** An error that already knows its HTTP answer. */
 export class HttpError extends Error {
+  /**
+   * What the 5xx's one log line adds to its code and request id (answerLog): ids and the cause the
+   * client is not told, e.g. a REST write's id and Redis's own error. Never a secret or a body.
+   */
+  logFields?: Record<string, unknown>;
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -88,42 +86,11 @@ function fromBodyParser(error: BodyParserError): HttpError | null {
 // A deck import commits in seconds: by then a read of the deck finds one revision.
 const RATE_DECK_MOVED_RETRY_AFTER_SECONDS = 5;
 
-/** A lock's wait as a person reads it: 10000 → "10 s", 250 → "250 ms". */
-const waited = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
-
-/** What to say of a lock not free in time: the code, what was busy, and when to try again. */
-interface BusyAnswer {
-  code: string;
-  busy: string;
-  retryAfterSeconds: number;
-}
-
-/**
- * Each lock of the store has its own answer. Only the service lock means "the tenant is being
- * provisioned" (TENANT_BUSY); a billing run, a FreeSWITCH apply, a client's credit check or a
- * FusionPBX server's global write is named as what it is, so the caller knows what it waits for.
- * The Retry-After is about how long such work takes: a provisioning event or write a second or two,
- * a CDR sync or billing push of a service longer.
- */
-function busyAnswer(error: LockTimeoutError | ServerLockTimeoutError): BusyAnswer {
-  if (error instanceof ServerLockTimeoutError) {
-    const busy = error.holder === 'registration-poll' ? 'a registration poll of it is running' : 'another global gateway write to it is being applied';
-    return { code: 'FUSIONPBX_SERVER_BUSY', busy: `FusionPBX server ${error.server} is busy: ${busy}`, retryAfterSeconds: 5 };
-  }
-  if (error instanceof BillingLockTimeoutError)
-    return { code: 'BILLING_BUSY', busy: `billing of service ${error.id} is busy: a CDR sync, re-rating or billing push of it is running`, retryAfterSeconds: 10 };
-  if (error instanceof FreeswitchLockTimeoutError)
-    return { code: 'FREESWITCH_BUSY', busy: `service ${error.id} is busy: a worker is applying its FreeSWITCH side`, retryAfterSeconds: 5 };
-  if (error instanceof CreditLockTimeoutError)
-    return { code: 'CREDIT_CHECK_BUSY', busy: `the credit of WHMCS client ${error.id} is busy: a credit check of it is running`, retryAfterSeconds: 5 };
-  return { code: 'TENANT_BUSY', busy: `tenant ${error.id} is busy: a provisioning event or another write of it is being applied`, retryAfterSeconds: 2 };
-}
-
 /** A store lock not acquired in time as a 503 with Retry-After; null for any other error. */
 export function lockTimeoutAnswer(error: unknown): HttpError | null {
-  if (!(error instanceof LockTimeoutError) && !(error instanceof ServerLockTimeoutError)) return null;
-  const { code, busy, retryAfterSeconds } = busyAnswer(error);
-  return new HttpError(503, code, `${busy} (its lock was not free within ${waited(error.waitedMs)}); retry after ${retryAfterSeconds} s`, undefined, retryAfterSeconds);
+  // The mapping is the store's (lockBusyAnswer): the worker stores the same answer for a REST write.
+  const answer = lockBusyAnswer(error);
+  return answer && new HttpError(503, answer.code, answer.message, undefined, answer.retryAfterSeconds);
 }
 
 /**
@@ -139,7 +106,7 @@ function fromStore(error: unknown): HttpError | null {
 /** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
 function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
   // originalUrl without the query: req.path is relative to a router mounted on a path (compat's).
-  return { status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+  return { ...error.logFields, status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
 }
 
 // Answers every request alike while it lasts (a dependency down, a deck re-imported in a loop).

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { freePort } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { logRecords, startBridge, waitFor, type Bridge } from './harness';
 
 // A REST write while Redis is down: its job cannot be added, so the write is withdrawn and the API
 // answers 503 (repeat the request). Redis here is a private redis-server this test kills.
@@ -64,6 +64,21 @@ it('with Redis down a write is refused with 503 within the bound, for a tenant k
   expect(await description()).not.toBe('Written without Redis');
   // Withdrawn: no row is left for a reconciler to apply behind the client's back.
   expect((await bridge.api!.deps.pool.query('SELECT count(*)::int AS n FROM tenant_writes')).rows[0].n).toBe(0);
+  // Logged once, by the answer's line: the write's id, that it was withdrawn and Redis's error with
+  // the code and request id. (The tenant key's request above was refused by the rate limiter first.)
+  const logged = logRecords(bridge, (record) => record.requestId === 'req-no-redis' || String(record.msg).includes('not queued'));
+  expect(logged).toEqual([
+    expect.objectContaining({
+      level: 40,
+      status: 503,
+      code: 'DEPENDENCY_UNAVAILABLE',
+      path: `/v1/tenants/${SERVICE}/extensions/101`,
+      writeId: expect.any(String),
+      withdrawn: true,
+      cause: expect.any(String),
+      msg: 'answered 503: the job queue (Redis) is unavailable; nothing was written, repeat the request',
+    }),
+  ]);
 
   await startRedis();
   bridge.esl.clearRecorded();

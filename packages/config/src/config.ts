@@ -143,6 +143,8 @@ export interface BridgeConfig {
     freeswitchRetryMaxMs: number;
     /** BullMQ lock duration (and stalled-check interval): how soon a dead worker's jobs are taken over. */
     lockDurationMs: number;
+    /** WRITE_LOCK_WAIT_MS: a REST write job's wait for each store lock, per attempt. */
+    writeLockWaitMs: number;
     /** Port of the worker's Prometheus listener; 0 = off. */
     metricsPort: number;
     /** How often the drift report runs (0 = never scheduled; the CLI and admin route still work). */
@@ -355,6 +357,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       jobBackoffMs: v.JOB_BACKOFF_MS,
       freeswitchRetryMaxMs: v.FREESWITCH_RETRY_MAX_MS,
       lockDurationMs: v.WORKER_LOCK_DURATION_MS,
+      writeLockWaitMs: v.WRITE_LOCK_WAIT_MS,
       metricsPort: v.WORKER_METRICS_PORT,
       driftCheckEverySeconds: v.DRIFT_CHECK_EVERY_SECONDS,
       cdrBacklogMetricSeconds: v.CDR_BACKLOG_METRIC_SECONDS,

@@ -79,6 +79,8 @@ export const environmentSchema = Joi.object({
   JOB_BACKOFF_MS: Joi.number().integer().min(10).max(3600000).default(2000),
   // The FreeSWITCH backlog job's retry delay doubles from JOB_BACKOFF_MS up to this: once the event socket answers, the backlog is sent within it.
   FREESWITCH_RETRY_MAX_MS: Joi.number().integer().min(10).max(3600000).default(60000),
+  // How long a REST write's job waits for each store lock it takes (the service's, a client's credit, a FusionPBX server's) per attempt.
+  WRITE_LOCK_WAIT_MS: Joi.number().integer().min(10).max(600000).default(30000),
   // BullMQ's job lock: a job whose worker died (kill -9) is taken over after about this long (stalled check runs as often).
   WORKER_LOCK_DURATION_MS: Joi.number().integer().min(1000).max(3600000).default(30000),
   // 0 turns the worker's own /metrics listener off; off by default under NODE_ENV=test so parallel test workers never clash.

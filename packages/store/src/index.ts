@@ -1,4 +1,5 @@
 export * from './transaction';
+export * from './lock-busy';
 export * from './migrator';
 export { MIGRATIONS } from './migrations';
 export * from './inbox-repository';

@@ -97,7 +97,11 @@ async function recordWrite(scope: WriteScope, res: Response, request: WriteReque
   });
 }
 
-/** Adds the write's job (again, when its job was lost); a write Redis refuses is withdrawn: nothing happens. */
+/**
+ * Adds the write's job (again, when its job was lost); a write Redis refuses is withdrawn: nothing
+ * happens. Logged once, by the error handler's answer line (answerLog), which carries the write's id,
+ * whether its row was withdrawn and Redis's error besides the code and request id.
+ */
 async function enqueue(deps: ApiDeps, write: TenantWrite, inserted: boolean): Promise<void> {
   const data: TenantWriteJobData = { writeId: write.writeId, serviceId: write.serviceId, requestId: write.requestId };
   try {
@@ -105,8 +109,10 @@ async function enqueue(deps: ApiDeps, write: TenantWrite, inserted: boolean): Pr
     await withEnqueueTimeout(requeueJobUnlessLive(deps.queues, TENANT_WRITE_JOBS[write.resource], data, write.writeId));
   } catch (error) {
     if (inserted) await deps.tenantWrites.withdraw(write.writeId);
-    deps.logger.warn({ err: (error as Error).message, writeId: write.writeId }, 'REST write not queued; withdrawn');
-    throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; nothing was written, repeat the request', undefined, 5);
+    const refused = new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; nothing was written, repeat the request', undefined, 5);
+    // A repeat of an earlier request keeps the row it found (inserted false): only a new one is withdrawn.
+    refused.logFields = { writeId: write.writeId, withdrawn: inserted, cause: (error as Error).message };
+    throw refused;
   }
 }
 

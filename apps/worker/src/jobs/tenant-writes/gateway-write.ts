@@ -98,10 +98,15 @@ async function switchedOn(ctx: TenantWriteContext): Promise<string | null> {
 const creditGuard: WriteGuard = async (ctx, work) => {
   const what = await switchedOn(ctx);
   if (!what) return work();
-  return withCreditLock(ctx.deps.pool, ctx.service.clientId, async (client) => {
-    if (outboundRestricted(await getCreditState(client, ctx.write.serviceId))) throw new CreditRestrictedError(ctx.write.serviceId, what);
-    return work();
-  });
+  return withCreditLock(
+    ctx.deps.pool,
+    ctx.service.clientId,
+    async (client) => {
+      if (outboundRestricted(await getCreditState(client, ctx.write.serviceId))) throw new CreditRestrictedError(ctx.write.serviceId, what);
+      return work();
+    },
+    ctx.deps.config.worker.writeLockWaitMs,
+  );
 };
 
 export function gatewayWriteJob(deps: WorkerDeps, job: TypedJob<typeof TENANT_WRITE_JOBS.gateway>): Promise<TenantWriteJobResult> {

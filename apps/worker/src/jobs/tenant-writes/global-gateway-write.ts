@@ -43,12 +43,17 @@ export async function attemptGlobalGateway(deps: WorkerDeps, write: TenantWrite)
   const server = serverOf(write);
   const scoped: ScopedDeps = { ...deps, fusion: await deps.targets.get(server).catch(permanentWhenServerUnavailable) };
   const fields = fieldsOf(deps, write);
-  return withServerLock(deps.pool, server ?? DEFAULT_FUSION_SERVER, async () => {
-    const result = await writeRow(scoped, write, fields);
-    const ms = deps.config.api.eslDeadlineMs;
-    if (result.freeswitch.length > 0) {
-      await withDeadline(applyFreeswitchSide(scoped.fusion.esl, result.freeswitch, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
-    }
-    return succeeded(result, { applied: true });
-  });
+  return withServerLock(
+    deps.pool,
+    server ?? DEFAULT_FUSION_SERVER,
+    async () => {
+      const result = await writeRow(scoped, write, fields);
+      const ms = deps.config.api.eslDeadlineMs;
+      if (result.freeswitch.length > 0) {
+        await withDeadline(applyFreeswitchSide(scoped.fusion.esl, result.freeswitch, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
+      }
+      return succeeded(result, { applied: true });
+    },
+    deps.config.worker.writeLockWaitMs,
+  );
 }

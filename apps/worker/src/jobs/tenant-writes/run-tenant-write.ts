@@ -3,7 +3,7 @@ import { withDeadline } from '@ictvoip/config';
 import { writeRejectionOf } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
-import { openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import { lockBusyAnswer, openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -103,7 +103,7 @@ async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWri
     const result = await writer(ctx);
     return succeeded(result, await applyFreeswitch(ctx, scoped, result.freeswitch));
   };
-  return withServiceLock(deps.pool, write.serviceId, () => (guard ? guard(ctx, work) : work()));
+  return withServiceLock(deps.pool, write.serviceId, () => (guard ? guard(ctx, work) : work()), deps.config.worker.writeLockWaitMs);
 }
 
 type Refusal = Extract<TenantWriteOutcome, { status: 'rejected' | 'failed' }>;
@@ -121,6 +121,18 @@ function refusedOutcome(error: unknown): Refusal | null {
 }
 
 const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+/**
+ * A write's last failure as the REST caller is told it. A store lock still held after every attempt
+ * (the service's, a client's credit check, a FusionPBX server's global write) is the lock's own
+ * answer, as the API gives it for a lock it takes itself (TENANT_BUSY "… retry after 2 s"); anything
+ * else is WRITE_FAILED with the error's message.
+ */
+function failedOutcome(error: unknown): Refusal {
+  const busy = lockBusyAnswer(error);
+  if (busy) return { status: 'failed', httpStatus: 503, error: { code: busy.code, message: busy.message, retryAfter: busy.retryAfterSeconds } };
+  return { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message: describeError(error), retryAfter: 30 } };
+}
 
 /**
  * One REST write, as a job: the request is read from tenant_writes, applied to the tenant's own
@@ -161,11 +173,11 @@ export async function runWriteJob(
       if (error instanceof PermanentJobError) throw error;
       return { writeId: write.writeId, status: refused.status, httpStatus: refused.httpStatus };
     }
-    const message = describeError(error);
+    const failed = failedOutcome(error);
     if (isLastAttempt(job)) {
-      await deps.tenantWrites.finish(write.writeId, { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message, retryAfter: 30 } });
+      await deps.tenantWrites.finish(write.writeId, failed);
     } else {
-      await deps.tenantWrites.markRetrying(write.writeId, message);
+      await deps.tenantWrites.markRetrying(write.writeId, failed.error.message);
     }
     throw error;
   }

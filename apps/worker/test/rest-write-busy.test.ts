@@ -1,0 +1,94 @@
+import { withCreditLock, withServiceLock } from '@ictvoip/store';
+import { call, createKey, createTenant, type Reply } from '../../api/test/v1-helpers';
+import { logRecords, startBridge, type Bridge } from './harness';
+
+// A REST write whose job finds a store lock held through every attempt (a provisioning event of the
+// tenant, a client's credit check): the caller is told what was busy and when to retry, with the
+// lock's own code (TENANT_BUSY, CREDIT_CHECK_BUSY), as the API answers a lock it takes itself, not
+// WRITE_FAILED with the store's message. The locks are held for real from another connection; the
+// worker waits WRITE_LOCK_WAIT_MS for each, over JOB_ATTEMPTS attempts.
+let bridge: Bridge;
+let key: string;
+let clientId: number;
+const SERVICE = 5651;
+const LOCK_WAIT_MS = 200;
+
+beforeAll(async () => {
+  bridge = await startBridge({ API_WRITE_WAIT_MS: '15000', JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10', WRITE_LOCK_WAIT_MS: String(LOCK_WAIT_MS), FUSIONPBX_PROFILE: 'internal' });
+  await bridge.startApi();
+  await bridge.startWorker({ schedulers: false });
+  await createTenant(bridge, SERVICE);
+  await bridge.api!.deps.pool.query(`UPDATE services SET plan = plan || '{"maxGateways": 3}'::jsonb WHERE service_id = $1`, [SERVICE]);
+  clientId = Number((await bridge.api!.deps.pool.query('SELECT client_id FROM services WHERE service_id = $1', [SERVICE])).rows[0].client_id);
+  key = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });
+}, 60_000);
+
+afterAll(async () => {
+  await bridge.close();
+});
+
+const send = (method: string, path: string, body: unknown, requestId: string) =>
+  call(bridge.url, method, `/v1/tenants/${SERVICE}${path}`, { token: key, body, headers: { 'X-Request-Id': requestId } });
+const writeRow = async (requestId: string) => (await bridge.api!.deps.pool.query('SELECT * FROM tenant_writes WHERE request_id = $1', [requestId])).rows[0];
+
+/** What the caller, the stored write, the job's status and the log all say of a write that found `code`'s lock busy. */
+async function expectBusy(reply: Reply, requestId: string, code: string, retryAfter: number, message: string): Promise<void> {
+  expect(reply.status).toBe(503);
+  expect(reply.headers.get('retry-after')).toBe(String(retryAfter));
+  expect(reply.body).toEqual({ error: { code, message } });
+  // Every attempt found the lock held: the last one's failure is the answer.
+  const row = await writeRow(requestId);
+  expect(row).toMatchObject({ status: 'failed', http_status: 503, attempts: 2, error: { code, message, retryAfter } });
+  const job = await call(bridge.url, 'GET', `/v1/jobs/${row.write_id}`, { token: key });
+  expect(job.body).toMatchObject({ write: { status: 'failed', httpStatus: 503, error: { code, message, retryAfter } } });
+  // The operator sees the answer once, with the code and the request id.
+  const answered = logRecords(bridge, (record) => record.requestId === requestId && String(record.msg).startsWith('answered'));
+  expect(answered).toEqual([expect.objectContaining({ level: 40, status: 503, code, msg: `answered 503 ${code}: ${message}` })]);
+}
+
+it('a write whose tenant stays locked through every attempt is 503 TENANT_BUSY "retry after 2 s", not WRITE_FAILED; free again, a new request applies', async () => {
+  const pool = bridge.api!.deps.pool;
+  const body = { description: 'Written while busy' };
+  const reply = await withServiceLock(pool, SERVICE, () => send('PUT', '/extensions/101', body, 'req-busy-tenant'));
+  await expectBusy(
+    reply,
+    'req-busy-tenant',
+    'TENANT_BUSY',
+    2,
+    `tenant ${SERVICE} is busy: a provisioning event or another write of it is being applied (its lock was not free within ${LOCK_WAIT_MS} ms); retry after 2 s`,
+  );
+  const again = await send('PUT', '/extensions/101', body, 'req-busy-tenant-again');
+  expect(again.status).toBe(200);
+  expect(again.body).toMatchObject({ outcome: 'updated' });
+}, 30_000);
+
+it('a gateway switched on while its client’s credit check holds the credit lock is 503 CREDIT_CHECK_BUSY "retry after 5 s"; nothing is written', async () => {
+  const pool = bridge.api!.deps.pool;
+  const body = { name: 'carrier-busy', proxy: 'sip.busy.example', register: false };
+  const reply = await withCreditLock(pool, clientId, () => send('POST', '/gateways', body, 'req-busy-credit'));
+  await expectBusy(
+    reply,
+    'req-busy-credit',
+    'CREDIT_CHECK_BUSY',
+    5,
+    `the credit of WHMCS client ${clientId} is busy: a credit check of it is running (its lock was not free within ${LOCK_WAIT_MS} ms); retry after 5 s`,
+  );
+  expect((await bridge.fusion.query("SELECT 1 FROM v_gateways WHERE gateway = 'carrier-busy'")).rows).toEqual([]);
+  const again = await send('POST', '/gateways', body, 'req-busy-credit-again');
+  expect(again.status).toBe(201);
+}, 30_000);
+
+it('a write failing for another reason is still WRITE_FAILED with the error’s message and Retry-After 30', async () => {
+  // FusionPBX's extensions table gone from under the job: a database error, no lock.
+  await bridge.fusion.query('ALTER TABLE v_extensions RENAME TO v_extensions_away');
+  let reply: Reply;
+  try {
+    reply = await send('PUT', '/extensions/101', { description: 'Never written' }, 'req-not-busy');
+  } finally {
+    await bridge.fusion.query('ALTER TABLE v_extensions_away RENAME TO v_extensions');
+  }
+  expect(reply.status).toBe(503);
+  expect(reply.headers.get('retry-after')).toBe('30');
+  expect(reply.body.error).toEqual({ code: 'WRITE_FAILED', message: expect.stringContaining('v_extensions') });
+  expect(await writeRow('req-not-busy')).toMatchObject({ status: 'failed', attempts: 2, error: { code: 'WRITE_FAILED', retryAfter: 30 } });
+}, 30_000);
