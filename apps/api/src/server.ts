@@ -17,7 +17,7 @@ import { createApp } from './app';
 import type { ApiDeps, ReadinessCheck } from './deps';
 import { ApiListenError } from './errors';
 import { createApiMetrics } from './metrics';
-import { FusionTargets, fusionpbxReadiness, missingTemplateDomain, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { cacheOptionsFromConfig, FusionTargets, fusionpbxReadiness, missingTemplateDomain, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { EslClient } from '@ictvoip/freeswitch';
 
 export interface RunningApi {
@@ -84,7 +84,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
     provisionerOptions,
-    cacheOptions: config.fusionpbx.cacheMethod === 'file' ? { method: 'file', location: config.fusionpbx.cacheDir } : { method: config.fusionpbx.cacheMethod },
+    cacheOptions: cacheOptionsFromConfig(config),
   });
   // /readyz's own checks are the default server's; routes reach a server only through fusion-scope.ts.
   const fusionPool = targets.defaultTarget.pool;

@@ -49,8 +49,8 @@ import { gatewayWriteJob } from './jobs/tenant-writes/gateway-write';
 import { createWorkerMetrics, instrumentEsl, instrumentProvisioner, instrumentWhmcs, startMetricsServer, timeJob, type WorkerMetrics } from './metrics';
 import type { ProvisioningDefinitions } from './tenant-action';
 import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config';
-import { FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
-import { EslClient, type CacheOptions } from '@ictvoip/freeswitch';
+import { cacheOptionsFromConfig, FusionTargets, provisionerOptionsFrom } from '@ictvoip/fusionpbx';
+import { EslClient } from '@ictvoip/freeswitch';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import {
   AuditRepository,
@@ -183,11 +183,6 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
   await upsertJobScheduler(deps.queues, MONITORING_SCHEDULER_IDS.registrationsPollAll, { every: deps.config.monitoring.pollSeconds * 1000 }, MONITORING_JOBS.pollAll, {}, fanOut);
 }
 
-function cacheOptionsFrom(config: BridgeConfig): CacheOptions {
-  if (config.fusionpbx.cacheMethod === 'file') return { method: 'file', location: config.fusionpbx.cacheDir };
-  return { method: config.fusionpbx.cacheMethod };
-}
-
 /** Billing needs the WHMCS API; without it batches are made but wait (logged) until it is configured. */
 function whmcsClientFrom(config: BridgeConfig, logger: Logger): WhmcsApiClient | null {
   if (!config.whmcs.apiUrl || !config.whmcs.identifier || !config.whmcs.secret) return null;
@@ -225,7 +220,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
       createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
     openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),
     provisionerOptions,
-    cacheOptions: cacheOptionsFrom(config),
+    cacheOptions: cacheOptionsFromConfig(config),
     wrapProvisioner: (provisioner, server) => instrumentProvisioner(provisioner, metrics, logger, server),
   });
   const deps: WorkerDeps = {
