@@ -5,6 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
+import { prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
 /**
@@ -840,7 +841,7 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
   const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
   // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
   const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.service_id = ${calls}.service_id AND i.closing_period = ${period})`;
-  const invoiceable = `round(${calls}.amount, 2) > 0`;
+  const invoiceable = prepaidInvoiceLineSql(`${calls}.amount`);
   return `(CASE WHEN ${isPrepaid} THEN ${invoiceable} AND NOT ${closingInvoiceMade} ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
 }
 

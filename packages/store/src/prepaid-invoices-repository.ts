@@ -112,6 +112,16 @@ export interface PrepaidInvoiceInput {
 }
 
 /**
+ * SQL: whether `sum` (a positive sum of unbilled rated calls) makes a prepaid invoice line, as
+ * createPrepaidInvoice decides it: the line rounded half-up to the cent (roundInvoiceLine; PostgreSQL's
+ * round is half-up for a positive numeric) is more than zero. The listings that make its jobs (the
+ * daily prepaid run, the period close) read it, so they list no service it would make nothing of.
+ */
+export function prepaidInvoiceLineSql(sum: string): string {
+  return `round(${sum}, 2) > 0`;
+}
+
+/**
  * Makes the day's prepaid invoice (or, with `closingPeriod`, the period's closing invoice) from the
  * service's unbilled rated charges (the caller holds the service's billing lock): null when there is
  * nothing to invoice or the key already exists. The row (in `creating`, attempt 1), its charges and
@@ -198,7 +208,7 @@ export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<n
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s
      WHERE s.plan->>'billingMode' = 'prepaid'
-       AND ((SELECT round(COALESCE(sum(c.amount), 0), 2) > 0 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
+       AND ((SELECT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
          OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
      ORDER BY 1`,
   );
