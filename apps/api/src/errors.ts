@@ -103,10 +103,18 @@ function fromStore(error: unknown): HttpError | null {
   return lockTimeoutAnswer(error);
 }
 
-/** The fields of an answered 5xx's log line: never the body or the query (either may carry passwords). */
-function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
+/**
+ * Which request a 5xx's log line is about: its request id, method and full path, never the body or
+ * the query (either may carry passwords). Every 5xx line the API writes carries these.
+ */
+export function requestLogFields(req: Request, res: Response): { requestId: unknown; method: string; path: string | undefined } {
   // originalUrl without the query: req.path is relative to a router mounted on a path (compat's).
-  return { ...error.logFields, status: error.status, code: error.code, requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+  return { requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] };
+}
+
+/** The fields of an answered 5xx's log line (requestLogFields, plus its status, code and logFields). */
+function answeredFields(req: Request, res: Response, error: HttpError): Record<string, unknown> {
+  return { ...error.logFields, status: error.status, code: error.code, ...requestLogFields(req, res) };
 }
 
 // Answers every request alike while it lasts (a dependency down, a deck re-imported in a loop).
@@ -161,7 +169,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (stored) return answer(req, res, stored);
     if (isDatabaseUnavailable(error)) return answer(req, res, new DependencyUnavailableError(unavailableDatabase(error)));
     if (isRedisUnavailable(error)) return answer(req, res, new DependencyUnavailableError('the job queue (Redis)'));
-    logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error');
+    logger.error({ err: error, status: 500, code: 'INTERNAL', ...requestLogFields(req, res) }, 'unexpected error');
     sendError(res, new HttpError(500, 'INTERNAL', 'internal error; see the bridge log for the request id'));
   };
 }

@@ -8,6 +8,7 @@ import { canonicalPeer, peerAddress } from '@ictvoip/whitelist';
 import { isAdminToken } from '../admin-auth';
 import { RateLimiter } from '../api-keys/rate-limiter';
 import type { ApiDeps } from '../deps';
+import { requestLogFields } from '../errors';
 
 /** ictVoIP's status endpoint (`/app/status/index.php`) and ours: JSON, or WHMCS's text with `?format=whmcs`. */
 export const STATUS_PATHS = ['/status', '/app/status', '/app/status/', '/app/status/index.php'];
@@ -326,11 +327,8 @@ export function statusRouter(deps: ApiDeps): Router {
           servers,
         });
       } catch (error) {
-        // Like every 5xx the API answers: its code and request id, for the operator (errors.ts answerLog).
-        deps.logger.error(
-          { err: (error as Error).message, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0] },
-          'status failed',
-        );
+        // Like every 5xx the API answers: its code, request id and path, for the operator (errors.ts requestLogFields).
+        deps.logger.error({ err: (error as Error).message, status: 500, code: 'INTERNAL', ...requestLogFields(req, res) }, 'status failed');
         res.status(500).json({ status: 'error', message: 'Server Error', timestamp: isoSeconds(now) });
       }
     };

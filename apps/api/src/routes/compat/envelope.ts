@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '@ictvoip/config';
 import { isDatabaseUnavailable } from '@ictvoip/store';
 import { isRedisUnavailable } from '@ictvoip/queue';
-import { answerLog, HttpError } from '../../errors';
+import { answerLog, HttpError, requestLogFields } from '../../errors';
 import { unavailableDatabase } from '../../fusion-pool-errors';
 
 /**
@@ -76,7 +76,7 @@ export function compatErrorHandler(logger: Logger): ErrorRequestHandler {
     if (isDatabaseUnavailable(error))
       return answer(req, res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', `Server Error: ${unavailableDatabase(error)} is unavailable; retry later`, 5));
     if (isRedisUnavailable(error)) return answer(req, res, new CompatError(503, 'DEPENDENCY_UNAVAILABLE', 'Server Error: the job queue (Redis) is unavailable; retry later', 5));
-    logger.error({ err: error, status: 500, code: 'INTERNAL', requestId: res.locals.requestId, method: req.method, path: req.path }, 'unexpected error (ictVoIP endpoint)');
+    logger.error({ err: error, status: 500, code: 'INTERNAL', ...requestLogFields(req, res) }, 'unexpected error (ictVoIP endpoint)');
     sendCompatError(res, new CompatError(500, 'INTERNAL', 'Server Error: internal error; see the bridge log for the request id'));
   };
 }
