@@ -115,8 +115,9 @@ async function watchedExtensions(deps: WorkerDeps, server: string, storedName: s
   if (known?.tenantsKey === tenantsKey) {
     const { rows } = await fusionPool.query<{ fingerprint: string }>(`with w as (${EXTENSIONS_OF_DOMAINS}) select (${EXTENSIONS_FINGERPRINT}) as fingerprint`, [domains]);
     if (rows[0]?.fingerprint === known.fingerprint) {
-      if (known.tenantsFingerprint !== tenantsFingerprint) watchedSets(deps).set(server, { ...known, tenants, tenantsFingerprint });
-      return watchedSets(deps).get(server)!;
+      const kept = { ...known, tenants, tenantsFingerprint };
+      watchedSets(deps).set(server, kept);
+      return kept;
     }
   }
   // The rows and their fingerprint from one statement: both of the same snapshot of FusionPBX.
