@@ -15,7 +15,7 @@ import { clientGone, finishNotification, redisReady, waitForRow, withEnqueueTime
 import { DependencyUnavailableError, HttpError } from '../../errors';
 import { rejectionToHttpError } from './domain-errors';
 import { scrubSecrets } from './jobs';
-import type { ApiDeps } from '../../deps';
+import type { ApiDeps, ScopedApiDeps } from '../../deps';
 import { requireDomain, type TenantContext } from './tenant-context';
 
 /**
@@ -43,9 +43,13 @@ export interface WriteChoices {
   secrets?: Record<string, string>;
 }
 
-/** Where a write goes: the deps of its FusionPBX server and the service it is for (GLOBAL_WRITE_SERVICE_ID: the server's own). */
+/**
+ * Where a write goes: the deps scoped to its FusionPBX server and the service it is for
+ * (GLOBAL_WRITE_SERVICE_ID: the server's own). Scoped, so a write is recorded only once its server
+ * resolved (a disabled or unreadable one is a 503 before anything is stored).
+ */
 export interface WriteScope {
-  deps: ApiDeps;
+  deps: ScopedApiDeps;
   serviceId: number;
 }
 
