@@ -160,6 +160,21 @@ describe('extensions', () => {
     expect((await send('GET', `${base()}/300`, keyA)).status).toBe(404);
   });
 
+  it("describes the cache deletes with the tenant's server's cache options (its FusionTarget, which the worker applies with)", async () => {
+    // Every server's target takes FUSIONPBX_CACHE_METHOD today; the dry run must read the target, not the config, so they cannot drift.
+    await setMaxExtensions(4);
+    const target = await bridge.api!.deps.targets.get(null);
+    const configured = target.cacheOptions;
+    target.cacheOptions = { method: 'file-esl' };
+    try {
+      const reply = await dryRun('POST', base(), keyA, { extension: '300', enabled: false });
+      expect(reply.status).toBe(200);
+      expect(reply.body.eslCommands).toEqual([`lua app/servers/resources/clear_cache.lua delete directory.300@${domainA}`]);
+    } finally {
+      target.cacheOptions = configured;
+    }
+  });
+
   it('PUT ?dryRun=1 answers the changed columns and the registration flush of a disabled extension', async () => {
     const reply = await dryRun('PUT', `${base()}/101`, keyA, { callerIdName: 'Sales', enabled: false });
     expect(reply.status).toBe(200);

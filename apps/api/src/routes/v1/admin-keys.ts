@@ -59,7 +59,7 @@ export const createKeyRoute: RouteDefinition = {
         access: body.access,
         created_by: actorOf(principal),
       };
-      sendDryRun(deps, res, 'created', [{ table: 'api_keys', op: 'insert', key: null, columns }], []);
+      sendDryRun(res, { outcome: 'created', rows: [{ table: 'api_keys', op: 'insert', key: null, columns }], eslCommands: [], freeswitch: [] });
       return;
     }
     const { record, token } = await deps.apiKeys.create({ ...body, createdBy: actorOf(principal) });
@@ -96,7 +96,7 @@ export const revokeKeyRoute: RouteDefinition = {
       const existing = await deps.apiKeys.get(input.params.id as string);
       if (!existing) throw new HttpError(404, 'NOT_FOUND', `api key ${String(input.params.id)} not found`);
       const rows = existing.revokedAt ? [] : [{ table: 'api_keys', op: 'update' as const, key: existing.id, columns: { revoked_at: new Date().toISOString() } }];
-      sendDryRun(deps, res, existing.revokedAt ? 'unchanged' : 'revoked', rows, [], { key: view(existing) });
+      sendDryRun(res, { outcome: existing.revokedAt ? 'unchanged' : 'revoked', rows, eslCommands: [], freeswitch: [] }, { key: view(existing) });
       return;
     }
     const record = await deps.apiKeys.revoke(input.params.id as string);

@@ -3,9 +3,7 @@ import type { RecordedWrite, TransactionMode } from '@ictvoip/fusionpbx';
 import { describeFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { Response } from 'express';
 import { withServiceLock } from '@ictvoip/store';
-import type { ApiDeps } from '../../deps';
 import type { RouteDefinition } from './define';
-import { cacheOptionsFrom } from './freeswitch';
 import { requireDomain, type TenantContext } from './tenant-context';
 
 /**
@@ -32,9 +30,8 @@ export interface DryRunReply {
   freeswitch: FreeswitchStep[];
 }
 
-export function sendDryRun(deps: ApiDeps, res: Response, outcome: string, rows: RecordedWrite[], freeswitch: FreeswitchStep[], extra: Record<string, unknown> = {}): void {
-  const reply: DryRunReply = { dryRun: true, outcome, rows, eslCommands: describeFreeswitchSide(freeswitch, { cache: cacheOptionsFrom(deps) }), freeswitch };
-  res.status(200).json({ ...reply, ...extra });
+export function sendDryRun(res: Response, reply: Omit<DryRunReply, 'dryRun'>, extra: Record<string, unknown> = {}): void {
+  res.status(200).json({ dryRun: true, ...reply, ...extra });
 }
 
 /**
@@ -65,5 +62,7 @@ export async function previewWrite<R extends { outcome: string; freeswitch: Free
   const { deps } = context;
   const transaction = { rollback: true, recorder: [] as RecordedWrite[] };
   const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), 10_000);
-  sendDryRun(deps, res, result.outcome, transaction.recorder, result.freeswitch, shown(result));
+  // Described with the cache options of the tenant's server, as the worker applies them there.
+  const eslCommands = describeFreeswitchSide(result.freeswitch, { cache: deps.fusion.cacheOptions });
+  sendDryRun(res, { outcome: result.outcome, rows: transaction.recorder, eslCommands, freeswitch: result.freeswitch }, shown(result));
 }

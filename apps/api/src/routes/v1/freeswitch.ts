@@ -1,15 +1,9 @@
 import { withDeadline } from '@ictvoip/config';
-import { cacheOptionsFromConfig } from '@ictvoip/fusionpbx';
-import type { CacheOptions } from '@ictvoip/freeswitch';
-import type { ApiDeps, ScopedApiDeps } from '../../deps';
+import type { ScopedApiDeps } from '../../deps';
 import { EventSocketUnavailableError } from './domain-errors';
 
 /** Races `work` against the API's event-socket deadline, so a slow FreeSWITCH is a 503, never a hang. */
 export async function withEslDeadline<T>(deps: ScopedApiDeps, work: () => Promise<T>): Promise<T> {
   const ms = deps.config.api.eslDeadlineMs;
   return withDeadline(work(), ms, () => new EventSocketUnavailableError(`no answer within ${ms} ms`));
-}
-
-export function cacheOptionsFrom(deps: ApiDeps): CacheOptions {
-  return cacheOptionsFromConfig(deps.config);
 }
