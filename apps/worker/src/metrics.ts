@@ -526,14 +526,15 @@ export function whmcsClientLogger(fallback: Logger): WhmcsApiLogger {
   };
 }
 
-const PROVISIONER_CALLS = ['create', 'suspend', 'unsuspend', 'terminate', 'changePackage', 'changePassword', 'purgeTenant'] as const;
+/** What the commit line names of a provisioner call's result (a purge has no status or changed flag). */
+type CallOutcome = { domainName?: string; status?: string; changed?: boolean };
 
 /** Times each FusionPBX transaction and logs its outcome (domain, status, changed) with the request id. */
 export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerMetrics, fallback: Logger, server: string): Provisioner {
-  const wrapped = { ...provisioner };
-  for (const call of PROVISIONER_CALLS) {
-    const original = provisioner[call] as unknown as (...args: unknown[]) => Promise<Record<string, unknown>>;
-    (wrapped as Record<string, unknown>)[call] = async (...args: unknown[]) => {
+  // Each call keeps its own parameter and result types (the tenant command passes through as it is).
+  const timed =
+    <A extends unknown[], R extends CallOutcome>(call: string, original: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
       const started = process.hrtime.bigint();
       try {
         const result = await original(...args);
@@ -549,8 +550,16 @@ export function instrumentProvisioner(provisioner: Provisioner, metrics: WorkerM
         throw error;
       }
     };
-  }
-  return wrapped;
+  return {
+    ...provisioner,
+    create: timed('create', provisioner.create),
+    suspend: timed('suspend', provisioner.suspend),
+    unsuspend: timed('unsuspend', provisioner.unsuspend),
+    terminate: timed('terminate', provisioner.terminate),
+    changePackage: timed('changePackage', provisioner.changePackage),
+    changePassword: timed('changePassword', provisioner.changePassword),
+    purgeTenant: timed('purgeTenant', provisioner.purgeTenant),
+  };
 }
 
 /**
