@@ -6,13 +6,16 @@
  *   git show a18fc36~1:apps/worker/src/jobs/cdr/sync-tenant.ts > apps/worker/src/jobs/cdr/sync-tenant-a.ts
  *   node --import tsx bench/cdr/read-ahead-ab.ts [cdrs] [tenants] [rounds]
  * The bench's databases commit durably: run with PGOPTIONS='-c synchronous_commit=on' for the same
- * (the test harness's databases do not). Prints CDR/s, the process's CPU µs per CDR and the
- * machine's idle share per round and variant.
+ * (the test harness's databases do not). Prints per round and variant: CDR/s, CPU µs per CDR of
+ * this process and of its PostgreSQL backends, the cores they kept busy, the machine's idle share.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { Pool } from 'pg';
 import { importRateDeck } from '@ictvoip/store';
+import { TEST_PG_ADMIN_URL } from '@ictvoip/testkit';
+import { BackendCpuSampler, BENCH_OWN_APPLICATION, databaseOf } from '../lib/pg-cpu';
 import { startBridge } from '../../apps/worker/test/harness';
 import type { WorkerDeps } from '../../apps/worker/src';
 import { syncTenantCdrs as syncB } from '../../apps/worker/src/jobs/cdr/sync-tenant';
@@ -47,6 +50,8 @@ async function main(): Promise<void> {
   const oldModule = '../../apps/worker/src/jobs/cdr/sync-tenant-a';
   const syncA = ((await import(oldModule)) as { syncTenantCdrs: Sync }).syncTenantCdrs;
   const bridge = await startBridge({ BILLING_TIMEZONE: 'UTC', CDR_SYNC_PAGE_SIZE: '500', CDR_SYNC_MAX_PAGES: '100000' }, { logLevel: 'warn' });
+  // Lists the two databases' backends (their CPU is PostgreSQL's share of each round).
+  const admin = new Pool({ connectionString: TEST_PG_ADMIN_URL, max: 1, application_name: BENCH_OWN_APPLICATION });
   try {
     const { deps } = await bridge.startWorker({ schedulers: false });
     const deck = generateDeck(2000);
@@ -78,21 +83,27 @@ async function main(): Promise<void> {
         await deps.pool.query('VACUUM ANALYZE cdr_charges');
         const load = loadavg()[0]!.toFixed(1);
         const ticks = cpuTicks();
+        const backends = new BackendCpuSampler(admin, [databaseOf(bridge.bridgeDb.url), databaseOf(bridge.fusionDb.url)]);
+        await backends.start();
         const cpu = process.cpuUsage();
         const start = process.hrtime.bigint();
         await syncAll(sync, deps, tenants);
         const ms = Number(process.hrtime.bigint() - start) / 1e6;
         const used = process.cpuUsage(cpu);
         const after = cpuTicks();
+        const backendSeconds = await backends.stop();
+        // Cores the round kept busy: this process and its backends, per second of the round.
+        const cores = ((used.user + used.system) / 1e6 + backendSeconds) / (ms / 1000);
         const idle = (100 * (after.idle - ticks.idle)) / Math.max(1, after.total - ticks.total);
         const { rows } = await deps.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM cdr_charges');
         if (rows[0]?.n !== loaded) throw new Error(`${name} charged ${rows[0]?.n}, expected ${loaded}`);
         process.stdout.write(
-          `round ${round} ${name}: ${Math.round(loaded / (ms / 1000))} CDR/s, ${Math.round(ms)} ms, process ${(((used.user + used.system) / loaded) * 1).toFixed(1)} µs/CDR, machine idle ${idle.toFixed(0)} %, load ${load}\n`,
+          `round ${round} ${name}: ${Math.round(loaded / (ms / 1000))} CDR/s, ${Math.round(ms)} ms, process ${(((used.user + used.system) / loaded) * 1).toFixed(1)} µs/CDR + backends ${((backendSeconds * 1e6) / loaded).toFixed(1)} µs/CDR, ${cores.toFixed(2)} cores, machine idle ${idle.toFixed(0)} %, load ${load}\n`,
         );
       }
     }
   } finally {
+    await admin.end();
     await bridge.close();
   }
 }
