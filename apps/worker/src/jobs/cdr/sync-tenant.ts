@@ -365,6 +365,41 @@ async function chargeBehindWindow(deps: ScopedDeps, at: BehindWindow, edges: Win
   return chargeLateImports(deps, at, { insertedSince, since: new Date(edges.floor).toISOString(), before: edges.lower.startStamp }, allowance);
 }
 
+/** A keyset read under way: its rows, and the key it stops at (null: no bound). */
+interface PageRead {
+  rows: Promise<SourceCdr[]>;
+  upTo: CdrPosition | null;
+  /** Resolves when the read is over, whatever its outcome (it never rejects). */
+  settled: Promise<void>;
+}
+
+function pageRead(rows: Promise<SourceCdr[]>, upTo: CdrPosition | null): PageRead {
+  // Handled from the start: a read-ahead that fails while its page's predecessor is being written is
+  // rethrown when awaited, or dropped with the run; never an unhandled rejection.
+  const settled = rows.then(
+    () => undefined,
+    () => undefined,
+  );
+  return { rows, upTo, settled };
+}
+
+/**
+ * Where the read after this one starts (null: there is none), from this read's rows alone: after
+ * its last row when it was full; at its bound when a bounded read came back short (nothing
+ * uncharged up to the bound, the rest is after it). Moves the skip list's slice as the read did.
+ */
+function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly SourceCdr[], upTo: CdrPosition | null, pageSize: number): CdrPosition | null {
+  const last = sources[sources.length - 1];
+  const after = last ? { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid } : from;
+  if (sources.length >= pageSize) {
+    skip.fullPage(after, pageSize);
+    return after;
+  }
+  if (!upTo) return null;
+  skip.shortRead();
+  return upTo;
+}
+
 /**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
@@ -415,33 +450,41 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       const behind: BehindWindow = { client, rating, domainUuid, domainName, hooks: options.hooks, outcome };
       allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
-    for (;;) {
-      const { ids, upTo } = skip.window(position);
-      const sources = await readCdrsAfter(deps.fusion.pool, domainUuid, domainName, position, pageSize, ids, upTo);
-      const last = sources[sources.length - 1];
-      if (last) {
+    const read = (from: CdrPosition): PageRead => {
+      const { ids, upTo } = skip.window(from);
+      return pageRead(readCdrsAfter(deps.fusion.pool, domainUuid, domainName, from, pageSize, ids, upTo), upTo);
+    };
+    // The next page's read runs while this page is rated and written (read-ahead, h135): its position
+    // and skip slice depend on this page's rows only. A page is written only after every page before
+    // it committed; a read-ahead the run does not reach (a failed write, a crash) is simply dropped.
+    let ahead: PageRead | null = read(position);
+    try {
+      while (ahead) {
+        const { upTo } = ahead;
+        const sources = await ahead.rows;
+        ahead = null;
+        const last = sources[sources.length - 1];
+        const next = nextRead(skip, position, sources, upTo, pageSize);
         const page = outcome.pages + 1;
-        await options.hooks?.afterRead?.(page);
-        const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-        const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
-        // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
-        allowance = written.remaining;
-        await options.hooks?.afterCommit?.(page);
-        outcome.pages = page;
-        // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
-        addCounts(outcome, sources.length, written.counts);
-        position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+        const stop = !next || (last !== undefined && page >= maxPagesPerRun);
+        if (last) await options.hooks?.afterRead?.(page);
+        if (next && !stop) ahead = read(next);
+        if (last) {
+          const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+          const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
+          // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
+          allowance = written.remaining;
+          await options.hooks?.afterCommit?.(page);
+          outcome.pages = page;
+          // Counted from what was inserted: a CDR charged before (look-back re-read) is not counted again.
+          addCounts(outcome, sources.length, written.counts);
+        }
+        if (next) position = next;
+        if (next && stop) outcome.more = true;
       }
-      if (sources.length < pageSize) {
-        // Unbounded: nothing after it. Bounded: nothing uncharged up to the bound; the rest is after it.
-        if (!upTo) break;
-        position = upTo;
-        skip.shortRead();
-      } else skip.fullPage(position, pageSize);
-      if (last && outcome.pages >= maxPagesPerRun) {
-        outcome.more = true;
-        break;
-      }
+    } finally {
+      // A read-ahead not used (the write threw): its connection goes back to the pool before the lock does.
+      if (ahead) await ahead.settled;
     }
     if (outcome.pages === 0) await touchCdrSyncCursor(client, serviceId);
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
