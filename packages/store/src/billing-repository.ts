@@ -5,7 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
-import { prepaidInvoiceLineSql } from './prepaid-invoices-repository';
+import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
 /**
@@ -910,8 +910,9 @@ function finalBillDueSql(serviceId: string, terminated: string): string {
 
 /**
  * SQL condition, decided once per service (not per charge row): a close of `period` can bill the
- * unbilled calls of the service that `calls` (SQL alias of a row with `service_id` and `amount`, the
- * sum of its unbilled rated calls of the period and earlier) and `service` (its `services` row, left
+ * unbilled calls of the service that `calls` (SQL alias of a row with `service_id`, `amount`, the
+ * sum of its unbilled rated calls of the period and earlier, and `currencies`, how many currencies
+ * they are rated in) and `service` (its `services` row, left
  * joined: none for a call of a service the bridge does not know) name. Postpaid (or with `prepaid`
  * false: SQL text, a boolean parameter), billableAtCloseSql. A prepaid service's calls never go in a
  * batch: its close puts those of the period and earlier on the period's closing invoice
@@ -931,9 +932,11 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
   const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
   // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
   const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.service_id = ${calls}.service_id AND i.closing_period = ${period})`;
-  const invoiceable = prepaidInvoiceLineSql(`${calls}.amount`);
+  // In several currencies no invoice can hold them: listed until that is reported for the period (once), not every hour.
+  const worthACent = prepaidInvoiceLineSql(`${calls}.amount`);
+  const invoiceable = `${worthACent} AND (${calls}.currencies <= 1 OR NOT ${prepaidCurrenciesMixedReportedSql(`${calls}.service_id`, period)})`;
   // A terminated one's calls under a cent (its final bill due) never reach one: its bill takes them (pushBillingBatch), once.
-  const belowCentFinal = `NOT ${invoiceable} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
+  const belowCentFinal = `NOT ${worthACent} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
   return `(CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
 }
 
@@ -945,7 +948,7 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
  */
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount FROM cdr_charges c
+    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM cdr_charges c
                        WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 GROUP BY c.service_id)
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
@@ -987,7 +990,7 @@ export async function servicesToBillPerService(
 ): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period)),
-     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount FROM closing k
+     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM closing k
                   JOIN cdr_charges c ON c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period GROUP BY k.service_id)
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
