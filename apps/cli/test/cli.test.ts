@@ -256,7 +256,7 @@ describe('rates', () => {
     const cases: Array<[string[], string]> = [
       [['--name', 'x', '--currency', 'euro', '--country-code', '49'], '--currency: must be a 3-letter ISO 4217 code'],
       [['--name', 'has space', '--currency', 'EUR', '--country-code', '49'], '--name: must be 1-100 letters'],
-      [['--name', 'x', '--currency', 'EUR', '--country-code', '049'], '--country-code: must be 1-3 digits'],
+      [['--name', 'x', '--currency', 'EUR', '--country-code', '049'], '--country-code: must be a country code of 1 to 4 digits'],
       [['--name', 'x', '--currency', 'EUR'], '--country-code is required to store a deck'],
       [['--currency', 'EUR', '--country-code', '49'], '--name is required to store a deck'],
       [['--name', 'x', '--currency', 'EUR', '--country-code', '49', '--effective-from', 'next week'], '--effective-from: "next week" is not an ISO-8601 date'],

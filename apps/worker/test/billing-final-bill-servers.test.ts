@@ -54,7 +54,7 @@ test('a final bill whose job used up its attempts (server disabled) is added aga
   const tenant = await terminatedOnPbx2();
   await kit.insertCdr(tenant, { start: '2025-01-20T10:00:00Z', billsec: 60 });
   expect(await syncTenantCdrs(kit.deps, tenant.serviceId)).toMatchObject({ status: 'synced', inserted: 1 });
-  // The terminate event, finished long ago (the final bill is due), and its final bill job.
+  // The terminate event, the service terminated long ago (the final bill is due), and its final bill job.
   const eventId = randomUUID();
   const terminatedAt = new Date('2025-01-20T12:00:00Z');
   await kit.deps.inbox.record({
@@ -69,6 +69,8 @@ test('a final bill whose job used up its attempts (server disabled) is added aga
   });
   await kit.deps.inbox.markSucceeded(eventId, {});
   await kit.deps.pool.query(`UPDATE webhook_inbox SET finished_at = $2 WHERE event_id = $1`, [eventId, terminatedAt]);
+  // The service's own termination time is what the reconciler reads (terminatedAtSql), as the close and the purge do.
+  await kit.deps.pool.query(`UPDATE services SET terminated_at = $2 WHERE service_id = $1`, [tenant.serviceId, terminatedAt]);
   const jobId = finalBillJobId(tenant.serviceId, eventId);
   await registry.setEnabled('pbx2', false);
   try {

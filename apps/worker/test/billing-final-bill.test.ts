@@ -110,8 +110,12 @@ describe('termination triggers a final bill', () => {
     expect(items()).toHaveLength(1);
     const { rows: unbilled } = await kit.deps.pool.query(`SELECT 1 FROM cdr_charges WHERE service_id = $1 AND status = 'rated' AND batch_id IS NULL`, [serviceId]);
     expect(unbilled).toHaveLength(0);
-    const carried = (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
+    // Billed + carried = rated. A terminated service's carried remainder under a cent has no next bill: it is settled as
+    // below one cent (an adjustment of the opposite amount), so nothing is left pending.
+    const pending = await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true });
+    const carried = pending.filter((a) => !a.adjustmentId.startsWith('below-cent-')).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
     expect(decimalToMicro(items()[0]!.amount) + carried).toBe(rated);
+    expect(pending.reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n)).toBe(0n);
   }, 40000);
 
   test('a final bill Redis lost (its delayed job gone) is added again by the reconciler once due, and billed once', async () => {
@@ -141,6 +145,30 @@ describe('termination triggers a final bill', () => {
     expect(decimalToMicro(items[0]!.amount)).toBe(roundCents(expectedMicro('12125550100', call.billsec)));
     // Billed: never added again.
     expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
+  }, 40000);
+
+  test("a lost final bill is due from the service's termination (terminated_at), not from when its terminate event finished (a replay, an event applied late)", async () => {
+    const serviceId = 4305;
+    const { client } = await createdThroughWebhook(serviceId);
+    const terminate = event(serviceId, client.id, 'terminate');
+    expect((await send(terminate)).body.result).toBe('success');
+    const jobId = finalBillJobId(serviceId, terminate.eventId as string);
+    await (await kit.deps.queues.billing.getJob(jobId))!.remove();
+    // The service became terminated on 20 January 2025; its terminate event's row finished only now (replayed, or
+    // applied late): the inbox's time is not the termination's. A call of January is still unbilled.
+    const terminatedAt = new Date('2025-01-20T10:00:00Z');
+    await kit.deps.pool.query('UPDATE services SET terminated_at = $2 WHERE service_id = $1', [serviceId, terminatedAt]);
+    await kit.deps.pool.query(
+      `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+       VALUES (gen_random_uuid(), $1, $2, '2025-01-19T10:00:00Z', 'outbound', 60, 60, 0.5, 'USD', 'rated', '2025-01')`,
+      [serviceId, `t${serviceId}.pbx.example.net`],
+    );
+    // Due at once (terminated long ago), for the termination's period, stamped with the termination time.
+    // Before: read from the inbox row, it was not due yet, then due for the current period at now's time.
+    expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(1);
+    const job = await kit.deps.queues.billing.getJob(jobId);
+    expect(job?.data).toEqual({ serviceId, period: '2025-01' });
+    expect(job?.timestamp).toBe(terminatedAt.getTime());
   }, 40000);
 
   test('a service that is not (or no longer) terminated is left to the regular close', async () => {

@@ -110,10 +110,17 @@ function assertE164Digits(digits: string, raw: string): string {
   return digits;
 }
 
+/**
+ * A country code as plans (the webhook, whmcs isCountryCode) and rate decks take it: 1 to 4 digits, no
+ * leading zero (E.164's 1 to 3, and a NANP area written with its 1, such as 1868). One rule for both, so
+ * a plan's code is never refused by the deck it names.
+ */
+export const COUNTRY_CODE_DIGITS = /^[1-9][0-9]{0,3}$/;
+/** What a bad country code is told, wherever it is checked. */
+export const COUNTRY_CODE_RULE = 'must be a country code of 1 to 4 digits, not starting with 0 (E.164)';
+
 function assertPlan(plan: NumberingPlan): void {
-  if (!/^[1-9]\d{0,2}$/.test(plan.countryCode)) {
-    throw new RatingConfigError('must be 1-3 digits not starting with 0', 'numberingPlan.countryCode');
-  }
+  if (!COUNTRY_CODE_DIGITS.test(plan.countryCode)) throw new RatingConfigError(COUNTRY_CODE_RULE, 'numberingPlan.countryCode');
   if (plan.nationalPrefix !== undefined && !/^\d{0,3}$/.test(plan.nationalPrefix)) {
     throw new RatingConfigError('must be 0-3 digits', 'numberingPlan.nationalPrefix');
   }

@@ -1,4 +1,4 @@
-import { NumberFormatError, RatingConfigError, normaliseNumber, type NumberingPlan } from '@ictvoip/rating';
+import { COUNTRY_CODE_DIGITS, COUNTRY_CODE_RULE, NumberFormatError, RatingConfigError, normaliseNumber, type NumberingPlan } from '@ictvoip/rating';
 
 const germany: NumberingPlan = { countryCode: '49' };
 const uk: NumberingPlan = { countryCode: '44', nationalPrefix: '0', internationalPrefixes: ['00'] };
@@ -54,5 +54,24 @@ describe('normaliseNumber', () => {
     expect(() => normaliseNumber('1', { countryCode: '049' })).toThrow(RatingConfigError);
     expect(() => normaliseNumber('1', { countryCode: '49', nationalPrefix: 'x' })).toThrow(/numberingPlan.nationalPrefix/);
     expect(() => normaliseNumber('1', { countryCode: '49', internationalPrefixes: ['+'] })).toThrow(/internationalPrefixes/);
+  });
+});
+
+describe('country codes: one rule for rate decks and plans (COUNTRY_CODE_DIGITS)', () => {
+  // A plan may name a 4-digit code (the webhook's isCountryCode); a deck refused it (1-3 digits), so no deck could serve that plan.
+  it('takes a 4-digit code (a NANP area written with its 1) as a deck numbering plan', () => {
+    const trinidad: NumberingPlan = { countryCode: '1868' };
+    expect(normaliseNumber('06231234', trinidad)).toBe('+18686231234');
+    expect(normaliseNumber('+18686231234', trinidad)).toBe('+18686231234');
+  });
+
+  it.each(['1', '49', '880', '1868'])('%s is a country code', (code) => {
+    expect(COUNTRY_CODE_DIGITS.test(code)).toBe(true);
+    expect(() => normaliseNumber('+15555550100', { countryCode: code })).not.toThrow();
+  });
+
+  it.each(['', '0', '049', '12345', '+49'])('%j is not', (code) => {
+    expect(COUNTRY_CODE_DIGITS.test(code)).toBe(false);
+    expect(() => normaliseNumber('+15555550100', { countryCode: code })).toThrow(COUNTRY_CODE_RULE);
   });
 });

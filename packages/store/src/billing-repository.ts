@@ -5,7 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
-import { prepaidInvoiceLineSql } from './prepaid-invoices-repository';
+import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
 /**
@@ -606,6 +606,90 @@ export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number,
   return { settled: true, settlement: { serviceId, credit: formatMoney(credit), currency: row.currency, note: settle.note, adjustmentId: settled.adjustment_id, at: settled.at } };
 }
 
+/** The audit action of a terminated service's last sub-cent amount, settled as below one cent (settleBelowCent). */
+export const BELOW_CENT_SETTLED_ACTION = 'billing.below_cent_settled';
+const BELOW_CENT_PREFIX = 'below-cent-';
+
+export interface BelowCentSettled {
+  serviceId: number;
+  clientId: number;
+  /** what was left, exact decimal: less than half a cent either way (a debt no invoice line can carry, or a credit no one refunds) */
+  amount: string;
+  currency: string | null;
+  adjustmentId: string;
+  /** the service's latest bill (the one that carried the amount; null: none was made) */
+  batchId: string | null;
+  period: string | null;
+}
+
+/**
+ * Terminated services whose billing is over but for less than half a cent: every call read since the
+ * termination (syncedSinceChangeSql) and billed, and the pending adjustments (the bills' carried
+ * rounding remainders, a zero bill's carried calls) come to an amount that rounds to 0.00 and is not
+ * zero. While a service lives such an amount rides on its next bill; a terminated one makes no more
+ * calls, so no bill would ever take it (a close makes no bill of it), and nothing would say so.
+ */
+function belowCentLeftSql(where: string): string {
+  return `SELECT s.service_id, s.client_id, l.amount, l.currency
+     FROM services s
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS amount, max(currency) AS currency
+                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
+     WHERE s.desired_state = 'terminated' AND l.amount <> 0 AND round(l.amount, 2) = 0 AND ${where}
+       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
+       AND ${syncedSinceChangeSql('s')}`;
+}
+
+/** Services terminated before `terminatedBefore` (their final bill due) with such an amount left: the close's sweep. */
+export async function servicesWithBelowCentLeft(db: Pool | PoolClient, terminatedBefore: Date): Promise<number[]> {
+  const { rows } = await db.query<{ service_id: string }>(`SELECT service_id::text FROM (${belowCentLeftSql(`${terminatedAtSql('s')} < $1`)}) b ORDER BY 1`, [terminatedBefore]);
+  return rows.map((row) => Number(row.service_id));
+}
+
+/**
+ * Settles a terminated service's last sub-cent amount (belowCentLeftSql) as below one cent: an
+ * adjustment of the opposite amount (`below-cent-<service>-<n>`, so nothing is pending any longer and
+ * a later call is billed in full) and the audit entry `billing.below_cent_settled` with the amount and
+ * the service's latest bill, in one statement. The caller holds the billing lock. Null when there is
+ * nothing such to settle.
+ */
+export async function settleBelowCent(db: Pool | PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+  const { rows } = await db.query<{ detail: Omit<BelowCentSettled, 'serviceId'> }>(
+    `WITH below AS (${belowCentLeftSql('s.service_id = $1')}),
+     id AS (SELECT $2::text || (SELECT count(*) + 1 FROM billing_adjustments WHERE service_id = $1 AND adjustment_id LIKE $2::text || '%')::text AS adjustment_id),
+     bill AS (SELECT batch_id, period FROM billing_batches WHERE service_id = $1 ORDER BY created_at DESC, period DESC LIMIT 1),
+     settled AS (
+       INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_batch_id, description)
+       SELECT id.adjustment_id, $1, 'rounding', -below.amount, below.currency, (SELECT batch_id FROM bill),
+         'below one cent (' || below.amount::text || ') left at termination: settled, no bill can take it'
+       FROM below, id
+       RETURNING adjustment_id
+     ), detail AS (
+       SELECT jsonb_build_object('clientId', below.client_id, 'amount', below.amount::text, 'currency', trim(below.currency), 'adjustmentId', settled.adjustment_id,
+         'batchId', (SELECT batch_id FROM bill), 'period', (SELECT period FROM bill)) AS detail
+       FROM below, settled
+     ), audit AS (
+       INSERT INTO audit_log (actor, action, service_id, detail) SELECT 'billing', $3, $1, detail FROM detail
+     )
+     SELECT detail FROM detail`,
+    [serviceId, `${BELOW_CENT_PREFIX}${serviceId}-`, BELOW_CENT_SETTLED_ACTION],
+  );
+  const row = rows[0];
+  return row ? { serviceId, ...row.detail } : null;
+}
+
+/**
+ * Whether the service's unbilled rated calls of `period` and earlier come to less than a cent (none:
+ * false): no prepaid invoice can be made of them (prepaidInvoiceLineSql).
+ */
+export async function unbilledCallsBelowCent(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
+  const { rows } = await db.query<{ below: boolean }>(
+    `SELECT count(*) > 0 AND NOT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} AS below
+     FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2`,
+    [serviceId, period],
+  );
+  return rows[0]?.below === true;
+}
+
 /** What a period's bill adds to its calls, and what it comes to once made. */
 export interface PeriodBill {
   /** adjustments and credits (re-rating of invoiced calls, carried cent remainders, manual credits), exact decimal */
@@ -816,14 +900,19 @@ export interface ServicesToBillOptions {
 function billableAtCloseSql(serviceId: string, period: string, terminated?: string): string {
   const noBill = `NOT EXISTS (SELECT 1 FROM billing_batches m WHERE m.service_id = ${serviceId} AND m.period = ${period})`;
   if (terminated === undefined) return noBill;
-  const finalBillDue = `EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated' AND (${terminated}::timestamptz IS NULL OR ${terminatedAtSql('t')} <= ${terminated}::timestamptz))`;
-  return `(${noBill} OR ${finalBillDue})`;
+  return `(${noBill} OR ${finalBillDueSql(serviceId, terminated)})`;
+}
+
+/** SQL condition: the service `serviceId` names is terminated and its final bill due (terminated before `terminated`, or NULL: any). */
+function finalBillDueSql(serviceId: string, terminated: string): string {
+  return `EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated' AND (${terminated}::timestamptz IS NULL OR ${terminatedAtSql('t')} <= ${terminated}::timestamptz))`;
 }
 
 /**
  * SQL condition, decided once per service (not per charge row): a close of `period` can bill the
- * unbilled calls of the service that `calls` (SQL alias of a row with `service_id` and `amount`, the
- * sum of its unbilled rated calls of the period and earlier) and `service` (its `services` row, left
+ * unbilled calls of the service that `calls` (SQL alias of a row with `service_id`, `amount`, the
+ * sum of its unbilled rated calls of the period and earlier, and `currencies`, how many currencies
+ * they are rated in) and `service` (its `services` row, left
  * joined: none for a call of a service the bridge does not know) name. Postpaid (or with `prepaid`
  * false: SQL text, a boolean parameter), billableAtCloseSql. A prepaid service's calls never go in a
  * batch: its close puts those of the period and earlier on the period's closing invoice
@@ -835,14 +924,20 @@ function billableAtCloseSql(serviceId: string, period: string, terminated?: stri
  * made nothing, hour after hour. They stay unbilled rated calls, carried until they add up to a cent:
  * the next daily prepaid invoice (which takes every unbilled call) or a later period's closing
  * invoice bills them with the service's next calls, its sub-cent remainder carried as a rounding
- * adjustment like every invoice's.
+ * adjustment like every invoice's. A terminated service makes no next calls: once its final bill is
+ * due, such calls are listed, and its bill takes them as a postpaid service's (a zero bill, whose
+ * carried amount is then settled as below one cent, settleBelowCent).
  */
 function callsBillableAtCloseSql(calls: string, service: string, period: string, terminated: string, prepaid: string): string {
   const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
   // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
   const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.service_id = ${calls}.service_id AND i.closing_period = ${period})`;
-  const invoiceable = prepaidInvoiceLineSql(`${calls}.amount`);
-  return `(CASE WHEN ${isPrepaid} THEN ${invoiceable} AND NOT ${closingInvoiceMade} ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
+  // In several currencies no invoice can hold them: listed until that is reported for the period (once), not every hour.
+  const worthACent = prepaidInvoiceLineSql(`${calls}.amount`);
+  const invoiceable = `${worthACent} AND (${calls}.currencies <= 1 OR NOT ${prepaidCurrenciesMixedReportedSql(`${calls}.service_id`, period)})`;
+  // A terminated one's calls under a cent (its final bill due) never reach one: its bill takes them (pushBillingBatch), once.
+  const belowCentFinal = `NOT ${worthACent} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
+  return `(CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
 }
 
 /**
@@ -853,7 +948,7 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
  */
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount FROM cdr_charges c
+    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM cdr_charges c
                        WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 GROUP BY c.service_id)
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
@@ -895,7 +990,7 @@ export async function servicesToBillPerService(
 ): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period)),
-     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount FROM closing k
+     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM closing k
                   JOIN cdr_charges c ON c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period GROUP BY k.service_id)
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})

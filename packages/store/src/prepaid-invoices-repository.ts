@@ -181,6 +181,40 @@ export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInv
   });
 }
 
+/** The audit action of a prepaid service whose unbilled calls are rated in several currencies (reportPrepaidCurrenciesMixed). */
+export const PREPAID_CURRENCIES_MIXED_ACTION = 'billing.prepaid_currencies_mixed';
+
+/**
+ * SQL condition: the service `serviceId` names had its prepaid calls in several currencies reported for
+ * the closing period `period` (both SQL text). The close lists such a service once per period, not at
+ * every hourly close: nothing changes until the calls are re-rated with one deck.
+ */
+export function prepaidCurrenciesMixedReportedSql(serviceId: string, period: string): string {
+  return `EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = ${serviceId} AND x.action = '${PREPAID_CURRENCIES_MIXED_ACTION}' AND x.detail->>'period' = ${period})`;
+}
+
+/**
+ * A prepaid service's unbilled calls of `period` and earlier rated in several currencies (a deck changed
+ * its currency, a plan moved to another deck's): no invoice can hold them (createPrepaidInvoice makes
+ * none), so the close's invoice would fail silently, hour after hour. Recorded once per service and
+ * period (audit `billing.prepaid_currencies_mixed`, with the currencies): returns them when recorded
+ * now, null when there is no such mix or it was reported already.
+ */
+export async function reportPrepaidCurrenciesMixed(db: Pool | PoolClient, serviceId: number, period: string): Promise<string[] | null> {
+  const { rows } = await db.query<{ currencies: string[] }>(
+    `WITH mixed AS (
+       SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
+       WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1
+     )
+     INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', '${PREPAID_CURRENCIES_MIXED_ACTION}', $1, jsonb_build_object('period', $2::text, 'currencies', to_jsonb(mixed.currencies)) FROM mixed
+     WHERE NOT ${prepaidCurrenciesMixedReportedSql('$1', '$2::text')}
+     RETURNING detail->'currencies' AS currencies`,
+    [serviceId, period],
+  );
+  return rows[0]?.currencies ?? null;
+}
+
 /** Moves an invoice on (only from `from`); returns the row as stored, or null when it was in another state. */
 export async function updatePrepaidInvoice(
   db: Pool | PoolClient,
@@ -202,13 +236,16 @@ export async function updatePrepaidInvoice(
  * createPrepaidInvoice would make, rounded half-up, as PostgreSQL's round is for a positive sum), or
  * an invoice not yet paid, whatever their state: a terminated service's last calls (synced after the
  * termination) and unfinished invoices still go to WHMCS. Calls under a cent make no invoice: they are
- * carried, unbilled, until the service's calls reach a cent, not listed at every run meanwhile.
+ * carried, unbilled, until the service's calls reach a cent, not listed at every run meanwhile. Nor are
+ * calls rated in several currencies (no invoice can hold them; the period's close reports them once,
+ * reportPrepaidCurrenciesMixed, and they are listed again once re-rated in one).
  */
 export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s
      WHERE s.plan->>'billingMode' = 'prepaid'
-       AND ((SELECT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
+       AND ((SELECT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} AND count(DISTINCT c.currency) <= 1
+             FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
          OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
      ORDER BY 1`,
   );

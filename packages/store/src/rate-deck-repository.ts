@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import {
+  COUNTRY_CODE_DIGITS,
+  COUNTRY_CODE_RULE,
   formatMoney,
   importRateDeckCsv,
   parseIncrements,
@@ -89,7 +91,7 @@ function validateOptions(name: string, options: RateDeckStoreOptions): void {
   if (!DECK_NAME.test(name)) throw new RateDeckStoreError('name', 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit');
   if (!/^[A-Z]{3}$/.test(options.currency ?? '')) throw new RateDeckStoreError('currency', 'must be a 3-letter ISO 4217 code in upper case, e.g. "USD"');
   const plan = options.numberingPlan;
-  if (!plan || !/^[1-9]\d{0,2}$/.test(plan.countryCode ?? '')) throw new RateDeckStoreError('numberingPlan.countryCode', 'must be 1-3 digits, not starting with 0');
+  if (!plan || !COUNTRY_CODE_DIGITS.test(plan.countryCode ?? '')) throw new RateDeckStoreError('numberingPlan.countryCode', COUNTRY_CODE_RULE);
   try {
     normaliseNumber(`+${plan.countryCode}1234567`, plan);
   } catch (error) {

@@ -1,6 +1,17 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import Joi from 'joi';
-import { parseExclusions, parseIncrements, parseMoney, RatingConfigError, type CdrDirection, type ExclusionList, type Increments, type Micro } from '@ictvoip/rating';
+import {
+  COUNTRY_CODE_DIGITS,
+  COUNTRY_CODE_RULE,
+  parseExclusions,
+  parseIncrements,
+  parseMoney,
+  RatingConfigError,
+  type CdrDirection,
+  type ExclusionList,
+  type Increments,
+  type Micro,
+} from '@ictvoip/rating';
 import { describeBadCharacters, FreeswitchValidationError, validateDomainName } from '@ictvoip/freeswitch';
 
 export const WEBHOOK_ACTIONS = ['create', 'suspend', 'unsuspend', 'terminate', 'change_package', 'change_password', 'test_connection', 'reconcile', 'status'] as const;
@@ -119,10 +130,10 @@ export type BillingMode = (typeof BILLING_MODES)[number];
 export const CREDIT_RESTRICTIONS = ['suspend', 'outbound'] as const;
 export type CreditRestriction = (typeof CREDIT_RESTRICTIONS)[number];
 
-/** A plan's country code: 1 to 4 digits, an optional +, no leading zero (E.164). */
-export const COUNTRY_CODE_PATTERN = /^\+?[1-9][0-9]{0,3}$/;
-/** What a bad plan.countryCode is told, at ingest and wherever a stored plan's is read (fusionpbx numberPlanOf). */
-export const COUNTRY_CODE_RULE = 'must be a country code of 1 to 4 digits, not starting with 0 (E.164)';
+/** A plan's country code: rating's COUNTRY_CODE_DIGITS (what rate decks take too), with an optional +. */
+export const COUNTRY_CODE_PATTERN = new RegExp(`^\\+?${COUNTRY_CODE_DIGITS.source.slice(1)}`);
+/** What a bad plan.countryCode is told, at ingest and wherever a stored plan's is read (fusionpbx numberPlanOf): rating's, as a deck's. */
+export { COUNTRY_CODE_RULE };
 
 /**
  * Whether a plan's countryCode is one, as planSchema takes it: text (spaces around it ignored) or a

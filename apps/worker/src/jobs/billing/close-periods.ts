@@ -6,12 +6,14 @@ import {
   latestClosedPeriod,
   servicesToBill,
   servicesToBillPerService,
+  servicesWithBelowCentLeft,
   servicesWithUnbilledWork,
+  withBillingLock,
   type BillingPeriodsMode,
 } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { billsOnPrepaidInvoices } from '../credit/prepaid-invoice';
-import { reportCreditsLeft } from './push-batch';
+import { reportBelowCentSettled, reportCreditsLeft } from './push-batch';
 
 export interface CloseOutcome {
   mode: BillingPeriodsMode;
@@ -54,6 +56,9 @@ export async function closeBillingPeriods(deps: WorkerDeps, now = new Date()): P
   if (jobs.length > 0) await addJobs(deps.queues, BILLING_JOBS.pushBatch, jobs);
   // A credit recorded after a terminated service's final bill (a re-rating, a manual credit) makes no bill: reported here.
   await reportCreditsLeft(deps, deps.pool, { changedBefore: new Date(now.getTime() - closeDelaySeconds * 1000) });
+  // Likewise an amount under a cent left once a terminated service's calls are all read (the final bill settles it when they are).
+  for (const serviceId of await servicesWithBelowCentLeft(deps.pool, new Date(now.getTime() - closeDelaySeconds * 1000)))
+    await withBillingLock(deps.pool, serviceId, (client) => reportBelowCentSettled(deps, client, serviceId));
   deps.logger.info({ mode, period, enqueued: jobs.length }, 'billing close: pushes enqueued');
   return { mode, period, enqueued: jobs.length, jobIds: jobs.map((job) => job.opts.jobId) };
 }

@@ -1,6 +1,6 @@
 import { addJob, BILLING_JOBS, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
 import { servicePeriods } from '@ictvoip/operations';
-import { batchIdFor, billingPeriodsMode, getBatch, hasUnbilledRatedCharges, listPrepaidInvoices, prepaidCloseKey, unbilledRatedChargeSql } from '@ictvoip/store';
+import { batchIdFor, billingPeriodsMode, getBatch, hasUnbilledRatedCharges, listPrepaidInvoices, prepaidCloseKey, terminatedAtSql, unbilledRatedChargeSql } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import { billsOnPrepaidInvoices } from '../credit/prepaid-invoice';
 import { syncTenantCdrs, type CdrSyncOutcome } from '../cdr/sync-tenant';
@@ -90,8 +90,10 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
 
 /**
  * Final bills Redis lost (a flush, a failover without persistence) or whose job used up its attempts
- * (its server disabled or its database down for longer than the retries): a terminated service whose
- * terminate event finished more than BILLING_CLOSE_DELAY_SECONDS (+ `graceSeconds`) ago, whose final
+ * (its server disabled or its database down for longer than the retries): a terminated service
+ * terminated more than BILLING_CLOSE_DELAY_SECONDS (+ `graceSeconds`) ago (terminatedAtSql, as the
+ * close, the purge and the CDR sync read it: not when its terminate event finished, which a replayed
+ * or late-applied event moves), whose final
  * bill job is gone or failed, that has no batch of its termination period yet (a prepaid one: no closing
  * invoice of it) and still has unbilled rated charges up to it, gets its final bill again (same job id;
  * due at once, stamped with the termination time). A bill that ran leaves its batch (or closing invoice),
@@ -100,17 +102,19 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
  * prepaid invoice. Returns how many were added.
  */
 export async function requeueLostFinalBills(deps: WorkerDeps, graceSeconds: number): Promise<number> {
-  const { rows } = await deps.pool.query<{ service_id: number; event_id: string; terminated_at: Date }>(
-    `SELECT DISTINCT ON (i.service_id) i.service_id, i.event_id::text, COALESCE(i.finished_at, i.updated_at) AS terminated_at
+  const { rows } = await deps.pool.query<{ service_id: string; event_id: string; terminated_at: Date }>(
+    `SELECT DISTINCT ON (i.service_id) i.service_id::text, i.event_id::text, ${terminatedAtSql('s')} AS terminated_at
      FROM webhook_inbox i JOIN services s ON s.service_id = i.service_id
      WHERE i.action = 'terminate' AND i.status IN ('succeeded', 'pending_apply') AND s.desired_state = 'terminated'
-       AND COALESCE(i.finished_at, i.updated_at) < now() - make_interval(secs => $1)
+       AND ${terminatedAtSql('s')} < now() - make_interval(secs => $1)
        AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = i.service_id AND ${unbilledRatedChargeSql('c')})
      ORDER BY i.service_id, i.seq DESC`,
     [deps.config.billing.closeDelaySeconds + graceSeconds],
   );
   let added = 0;
-  for (const row of rows) {
+  for (const found of rows) {
+    // bigint comes back as text: the job's data must carry the number, as enqueueFinalBill's does.
+    const row = { ...found, service_id: Number(found.service_id) };
     const jobId = finalBillJobId(row.service_id, row.event_id);
     const previousState = (await (await deps.queues.billing.getJob(jobId))?.getState()) ?? 'missing';
     // Waiting, running, or finished without a batch (nothing to bill then): left alone. Failed for good: due again.

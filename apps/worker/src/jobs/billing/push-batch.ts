@@ -16,8 +16,11 @@ import {
   markBatchVerifyChecked,
   markBatchZero,
   recordCreditsLeft,
+  settleBelowCent,
+  unbilledCallsBelowCent,
   withBillingLock,
   type BatchState,
+  type BelowCentSettled,
   type BillingBatch,
   type CreditLeft,
 } from '@ictvoip/store';
@@ -257,18 +260,43 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   return withBillingLock(deps.pool, serviceId, async (client) => {
+    const final = finalBillDue(service, deps.config.billing.closeDelaySeconds);
     // A prepaid service's calls are billed on prepaid invoices only: the period's rest on its closing invoice, first.
-    const prepaid = billsOnPrepaidInvoices(deps, service.plan);
+    let prepaid = billsOnPrepaidInvoices(deps, service.plan);
     if (prepaid) await invoicePrepaidClose(deps, client, { serviceId, clientId: service.clientId }, period, new Date(), hooks?.prepaid);
+    // Left under a cent (no invoice can be made of them) by a terminated service: no next call will bring them to one. They go
+    // on its bill as a postpaid service's calls (a zero bill), whose carried amount is settled below, rather than stay unbilled.
+    if (prepaid && final && (await unbilledCallsBelowCent(client, serviceId, period))) prepaid = false;
     const result = await billPeriod(deps, client, service, period, prepaid, hooks);
     // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
     // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
     // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
-    if (!finalBillDue(service, deps.config.billing.closeDelaySeconds) || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return result;
+    if (!final || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return settleLeft(deps, client, service, final, result);
     const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
     deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
-    return { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) };
+    return settleLeft(deps, client, service, final, { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) });
   });
+}
+
+/** A terminated service's bills done with (its final bill due): what is left under a cent is settled (reportBelowCentSettled). */
+async function settleLeft(deps: WorkerDeps, client: PoolClient, service: { serviceId: number }, final: boolean, result: PushResult): Promise<PushResult> {
+  if (final) await reportBelowCentSettled(deps, client, service.serviceId);
+  return result;
+}
+
+/**
+ * A terminated service's last amount under a cent (settleBelowCent: every call read and billed, the carried remainder rounds
+ * to 0.00) is settled as below one cent, so it is not left pending for good with nothing saying so: audit
+ * `billing.below_cent_settled`, and said at info (it is no one's to invoice or refund). The caller holds the billing lock.
+ */
+export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+  const settled = await settleBelowCent(client, serviceId);
+  if (settled)
+    deps.logger.info(
+      { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
+      "terminated service's last amount under a cent settled: no bill can take it",
+    );
+  return settled;
 }
 
 /** Makes (or finds) the batch of `period` and moves it one step, under the caller's billing lock. */

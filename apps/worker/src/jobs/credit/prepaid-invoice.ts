@@ -7,6 +7,7 @@ import {
   listPrepaidInvoices,
   openPrepaidInvoice,
   prepaidCloseKey,
+  reportPrepaidCurrenciesMixed,
   servicesToInvoicePrepaid,
   updatePrepaidInvoice,
   withBillingLock,
@@ -137,7 +138,16 @@ export async function invoicePrepaidClose(
   if (!whmcs) return { serviceId: service.serviceId, outcome: 'whmcs-not-configured', invoiceKey: null };
   const made = await createPrepaidInvoice(client, { ...service, day: billingDay(now, deps.config.billing.timeZone), closingPeriod: period });
   const invoice = made ?? (await listPrepaidInvoices(client, { serviceId: service.serviceId })).find((found) => found.invoiceKey === prepaidCloseKey(service.serviceId, period));
-  if (!invoice) return { serviceId: service.serviceId, outcome: 'nothing', invoiceKey: null };
+  if (!invoice) {
+    // Calls in several currencies make no invoice: said once per period (the close lists the service no more for it).
+    const currencies = await reportPrepaidCurrenciesMixed(client, service.serviceId, period);
+    if (currencies)
+      deps.logger.error(
+        { code: 'BILLING_CURRENCY_MIXED', serviceId: service.serviceId, clientId: service.clientId, period, currencies },
+        'ALERT prepaid calls rated in several currencies: no invoice can hold them; re-rate them with one deck (ictvoip rerate)',
+      );
+    return { serviceId: service.serviceId, outcome: 'nothing', invoiceKey: null };
+  }
   if (invoice.state === 'paid') return { serviceId: service.serviceId, outcome: 'paid', invoiceKey: invoice.invoiceKey };
   try {
     const after = await finishInvoice(deps, whmcs, client, invoice, hooks);
