@@ -1,25 +1,28 @@
-import { withCreditLock, withServiceLock } from '@ictvoip/store';
+import { DEFAULT_FUSION_SERVER, withCreditLock, withServerLock, withServiceLock } from '@ictvoip/store';
 import { call, createKey, createTenant, type Reply } from '../../api/test/v1-helpers';
+import { addFusionUser, bcryptOf, expectError, postForm } from './compat-helpers';
 import { logRecords, startBridge, type Bridge } from './harness';
 
 // A REST write whose job finds a store lock held through every attempt (a provisioning event of the
-// tenant, a client's credit check): the caller is told what was busy with the lock's own code
-// (TENANT_BUSY, CREDIT_CHECK_BUSY), as the API answers a lock it takes itself, not WRITE_FAILED with
-// the store's message. Unlike the API's own answer, the write has failed for good and its answer is
-// kept (the same X-Request-Id gets it again), so it says so and how to send the write again. The
-// locks are held for real from another connection; the worker waits WRITE_LOCK_WAIT_MS for each,
-// over JOB_ATTEMPTS attempts.
+// tenant, a client's credit check, another global gateway write of the server): the caller is told
+// what was busy with the lock's own code (TENANT_BUSY, CREDIT_CHECK_BUSY, FUSIONPBX_SERVER_BUSY), as
+// the API answers a lock it takes itself, not WRITE_FAILED with the store's message. Unlike the API's
+// own answer, the write has failed for good and its answer is kept (the same X-Request-Id gets it
+// again), so it says so and how to send the write again. The locks are held for real from another
+// connection; the worker waits WRITE_LOCK_WAIT_MS for each, over JOB_ATTEMPTS attempts.
 let bridge: Bridge;
 let key: string;
 let clientId: number;
 const SERVICE = 5651;
 const LOCK_WAIT_MS = 200;
+const ADMIN = { username: 'admin', password: 'your-password' };
 /** What the stored answer of a write failed for good adds to what was busy. */
 const failedForGood = (retryAfter: number) =>
   `(its lock was not free within ${LOCK_WAIT_MS} ms on the last of the write's 2 attempts); the write failed: send it again in ${retryAfter} s with a new X-Request-Id (this one keeps this answer)`;
 
 beforeAll(async () => {
   bridge = await startBridge({
+    COMPAT_ICTVOIP: '1',
     API_WRITE_WAIT_MS: '15000',
     JOB_ATTEMPTS: '2',
     JOB_BACKOFF_MS: '10',
@@ -32,6 +35,7 @@ beforeAll(async () => {
   await bridge.api!.deps.pool.query(`UPDATE services SET plan = plan || '{"maxGateways": 3}'::jsonb WHERE service_id = $1`, [SERVICE]);
   clientId = Number((await bridge.api!.deps.pool.query('SELECT client_id FROM services WHERE service_id = $1', [SERVICE])).rows[0].client_id);
   key = await createKey(bridge.url, bridge.config.adminToken, { name: 'tenant', scope: 'tenant', serviceId: SERVICE, access: 'read-write' });
+  await addFusionUser(bridge, ADMIN.username, { password: bcryptOf(ADMIN.password), salt: null }, ['superadmin']);
 }, 60_000);
 
 afterAll(async () => {
@@ -82,6 +86,29 @@ it('a gateway switched on while its client’s credit check holds the credit loc
   expect((await bridge.fusion.query("SELECT 1 FROM v_gateways WHERE gateway = 'carrier-busy'")).rows).toEqual([]);
   const again = await send('POST', '/gateways', body, 'req-busy-credit-again');
   expect(again.status).toBe(201);
+}, 30_000);
+
+it('a global gateway write while another write of the server holds its lock is 503 FUSIONPBX_SERVER_BUSY, failed for good; nothing is written', async () => {
+  // ictVoIP's provision.php naming no tenant (a superadmin): the server's own gateway, written by
+  // the gateway write job under the server's lock (withServerLock), not a service's. The
+  // registration poll's lock is another key: a poll never makes a REST write FUSIONPBX_SERVER_BUSY.
+  const pool = bridge.api!.deps.pool;
+  const form = { ...ADMIN, gateway_name: 'global-busy', gateway_domain: 'sip.global-busy.example', gateway_username: 'account', gateway_password: 'password' };
+  const provision = () => postForm(bridge.url, '/app/gateways/provision.php', form, { 'x-request-id': 'req-busy-server' });
+  const reply = await withServerLock(pool, DEFAULT_FUSION_SERVER, provision);
+  const message = `FusionPBX server ${DEFAULT_FUSION_SERVER} is busy: another global gateway write to it is being applied ${failedForGood(5)}`;
+  expectError(reply, 503, `Server Error: ${message}`);
+  expect(reply.headers.get('retry-after')).toBe('5');
+  const row = await writeRow('req-busy-server');
+  expect(row).toMatchObject({ service_id: '0', status: 'failed', http_status: 503, attempts: 2, error: { code: 'FUSIONPBX_SERVER_BUSY', message, retryAfter: 5 } });
+  const job = await call(bridge.url, 'GET', `/v1/jobs/${row.write_id}`, { token: bridge.config.adminToken });
+  expect(job.body).toMatchObject({ write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_BUSY', message, retryAfter: 5 } } });
+  expect((await bridge.fusion.query("SELECT 1 FROM v_gateways WHERE gateway = 'global-busy'")).rows).toEqual([]);
+  const answered = logRecords(bridge, (record) => record.requestId === 'req-busy-server' && String(record.msg).startsWith('answered'));
+  expect(answered).toEqual([expect.objectContaining({ level: 40, status: 503, code: 'FUSIONPBX_SERVER_BUSY' })]);
+  const again = await postForm(bridge.url, '/app/gateways/provision.php', form, { 'x-request-id': 'req-busy-server-again' });
+  expect(again.status).toBe(200);
+  expect((await bridge.fusion.query("SELECT 1 FROM v_gateways WHERE gateway = 'global-busy' AND domain_uuid IS NULL")).rows).toHaveLength(1);
 }, 30_000);
 
 it('a write failing for another reason is still WRITE_FAILED with the error’s message and Retry-After 30', async () => {
