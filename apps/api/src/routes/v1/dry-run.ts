@@ -64,6 +64,7 @@ export async function previewWrite<R extends { outcome: string; freeswitch: Free
   requireDomain(context);
   const { deps } = context;
   const transaction = { rollback: true, recorder: [] as RecordedWrite[] };
-  const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), 10_000);
+  // Waited as long as API_LOCK_WAIT_MS says; a tenant still busy then is 503 TENANT_BUSY (lockBusyAnswer).
+  const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), deps.config.api.lockWaitMs);
   sendDryRun(deps, res, result.outcome, transaction.recorder, result.freeswitch, shown(result));
 }
