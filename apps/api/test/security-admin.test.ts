@@ -54,7 +54,7 @@ describe('admin routes without the admin token', () => {
   });
 
   it('a refused pause left the queue running', async () => {
-    await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, { method: 'PUT' });
+    await (await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, { method: 'PUT' })).body?.cancel();
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
   });
 
@@ -100,7 +100,7 @@ describe('a change to the admin routes asked by a page of another site (the brow
   });
 
   it('a read from another site, the same change from Bull Board itself (same-origin) or with a bearer token are not refused', async () => {
-    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: crossSite })).status).toBe(200);
+    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: crossSite }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(200);
     const sameOrigin = await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, {
       method: 'PUT',
       headers: { authorization: basic('ops', ADMIN_TOKEN), 'sec-fetch-site': 'same-origin' },
