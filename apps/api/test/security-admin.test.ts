@@ -50,6 +50,7 @@ describe('admin routes without the admin token', () => {
 
   it('the token in the query string is not accepted', async () => {
     const reply = await fetch(`${t.url}/admin/queues/api/queues?token=${ADMIN_TOKEN}&access_token=${ADMIN_TOKEN}`);
+    await reply.body?.cancel();
     expect(reply.status).toBe(401);
   });
 
@@ -67,6 +68,7 @@ describe('admin routes without the admin token', () => {
       '/admin/queues/%2e%2e/queues/api/queues',
     ]) {
       const reply = await fetch(`${t.url}${path}`);
+      await reply.body?.cancel();
       expect([401, 404]).toContain(reply.status);
       expect(reply.status === 200).toBe(false);
     }
@@ -79,6 +81,7 @@ describe('admin routes with the admin token (control: the refusals above are abo
     ['basic auth, any user, token as password', { authorization: basic('ops', ADMIN_TOKEN) }],
   ])('%s → 200', async (_name, headers) => {
     const ui = await fetch(`${t.url}/admin/queues`, { headers });
+    await ui.body?.cancel();
     expect(ui.status).toBe(200);
     const api = await fetch(`${t.url}/admin/queues/api/queues`, { headers });
     expect(api.status).toBe(200);
@@ -96,6 +99,7 @@ describe('a change to the admin routes asked by a page of another site (the brow
     expect(await pause.json()).toMatchObject({ error: { code: 'CROSS_SITE_REQUEST' } });
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
     const drift = await fetch(`${t.url}/admin/drift?fix=1`, { method: 'POST', headers: crossSite });
+    await drift.body?.cancel();
     expect(drift.status).toBe(403);
   });
 

@@ -191,6 +191,7 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     }
     // A browser's Accept (html, then */*) still gets JSON.
     const browser = await fetch(`${bridge.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    await browser.body?.cancel();
     expect(browser.headers.get('content-type')).toContain('application/json');
     expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(403);
   });
@@ -241,6 +242,7 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
 
   it('carries X-RateLimit-* per caller and answers 429 with Retry-After past STATUS_RATE_LIMIT; the admin token is not limited', async () => {
     const first = await fetch(`${bridge.url}/status`);
+    await first.body?.cancel();
     expect(first.headers.get('x-ratelimit-limit')).toBe('40');
     const remaining = Number(first.headers.get('x-ratelimit-remaining'));
     expect(remaining).toBeGreaterThan(0);
@@ -259,6 +261,7 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect(Object.keys(body)).toEqual(['status', 'message', 'timestamp']);
     expect(body).toMatchObject({ status: 'error', message: 'Rate Limited: rate limit of 40 requests per 3600 s exceeded for this address' });
     const admin = await fetch(`${bridge.url}/status`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
+    await admin.body?.cancel();
     expect(admin.status).toBe(200);
     expect(admin.headers.get('x-ratelimit-limit')).toBeNull();
   }, 30000);
