@@ -26,6 +26,7 @@ describe('COMPAT_ICTVOIP', () => {
       expect(((await reply.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
       // The GET of servers.rst's `curl -u` checks is unknown as well.
       const get = await fetch(`${api.url}${route.path}`, { headers: { authorization: `Basic ${Buffer.from('admin:your-password').toString('base64')}` } });
+      await get.body?.cancel();
       expect(get.status).toBe(404);
     }
   });

@@ -79,6 +79,7 @@ it('PostgreSQL refusing connections (53300): the webhook and /readyz answer 503 
     retryAfter: expect.stringMatching(/^\d+$/),
   });
   const ready = await fetch(`${t.url}/readyz`);
+  await ready.body?.cancel();
   expect(ready.status).toBe(503);
   expect(await inboxCount(String(event.eventId))).toBe(0);
   expect(t.logLines.filter((line) => line.includes('unexpected error'))).toEqual([]);

@@ -50,11 +50,12 @@ describe('admin routes without the admin token', () => {
 
   it('the token in the query string is not accepted', async () => {
     const reply = await fetch(`${t.url}/admin/queues/api/queues?token=${ADMIN_TOKEN}&access_token=${ADMIN_TOKEN}`);
+    await reply.body?.cancel();
     expect(reply.status).toBe(401);
   });
 
   it('a refused pause left the queue running', async () => {
-    await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, { method: 'PUT' });
+    await (await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, { method: 'PUT' })).body?.cancel();
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
   });
 
@@ -67,6 +68,7 @@ describe('admin routes without the admin token', () => {
       '/admin/queues/%2e%2e/queues/api/queues',
     ]) {
       const reply = await fetch(`${t.url}${path}`);
+      await reply.body?.cancel();
       expect([401, 404]).toContain(reply.status);
       expect(reply.status === 200).toBe(false);
     }
@@ -79,6 +81,7 @@ describe('admin routes with the admin token (control: the refusals above are abo
     ['basic auth, any user, token as password', { authorization: basic('ops', ADMIN_TOKEN) }],
   ])('%s → 200', async (_name, headers) => {
     const ui = await fetch(`${t.url}/admin/queues`, { headers });
+    await ui.body?.cancel();
     expect(ui.status).toBe(200);
     const api = await fetch(`${t.url}/admin/queues/api/queues`, { headers });
     expect(api.status).toBe(200);
@@ -96,11 +99,12 @@ describe('a change to the admin routes asked by a page of another site (the brow
     expect(await pause.json()).toMatchObject({ error: { code: 'CROSS_SITE_REQUEST' } });
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
     const drift = await fetch(`${t.url}/admin/drift?fix=1`, { method: 'POST', headers: crossSite });
+    await drift.body?.cancel();
     expect(drift.status).toBe(403);
   });
 
   it('a read from another site, the same change from Bull Board itself (same-origin) or with a bearer token are not refused', async () => {
-    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: crossSite })).status).toBe(200);
+    expect((await fetch(`${t.url}/admin/queues/api/queues`, { headers: crossSite }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(200);
     const sameOrigin = await fetch(`${t.url}/admin/queues/api/queues/provisioning/pause`, {
       method: 'PUT',
       headers: { authorization: basic('ops', ADMIN_TOKEN), 'sec-fetch-site': 'same-origin' },

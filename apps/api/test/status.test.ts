@@ -191,8 +191,9 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     }
     // A browser's Accept (html, then */*) still gets JSON.
     const browser = await fetch(`${bridge.url}/status`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    await browser.body?.cancel();
     expect(browser.headers.get('content-type')).toContain('application/json');
-    expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER })).status).toBe(403);
+    expect((await fetch(`${bridge.url}/status/whmcs/`, { headers: OUTSIDER }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(403);
   });
 
   it("answers WHMCS's own fetch of ictVoIP's Server Status Address (/app/status/, fetched as GET index.php) with the text its widget reads", async () => {
@@ -236,16 +237,21 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
       expect({ query, status: response.status }).toEqual({ query, status: 400 });
       expect(await response.json()).toMatchObject({ status: 'error', message: 'Invalid Request: format must be one of json, whmcs, text' });
     }
-    expect((await fetch(`${bridge.url}/status?format=JSON`)).status).toBe(200);
+    expect((await fetch(`${bridge.url}/status?format=JSON`).then(async (res) => (await res.body?.cancel(), res))).status).toBe(200);
   });
 
   it('carries X-RateLimit-* per caller and answers 429 with Retry-After past STATUS_RATE_LIMIT; the admin token is not limited', async () => {
     const first = await fetch(`${bridge.url}/status`);
+    await first.body?.cancel();
     expect(first.headers.get('x-ratelimit-limit')).toBe('40');
     const remaining = Number(first.headers.get('x-ratelimit-remaining'));
     expect(remaining).toBeGreaterThan(0);
     expect(Number(first.headers.get('x-ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000 - 1);
-    for (let index = 0; index < remaining; index += 1) expect((await fetch(`${bridge.url}/status/whmcs/`)).status).toBe(200);
+    for (let index = 0; index < remaining; index += 1) {
+      const page = await fetch(`${bridge.url}/status/whmcs/`);
+      await page.body?.cancel();
+      expect(page.status).toBe(200);
+    }
     const limited = await fetch(`${bridge.url}/app/status/`);
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -255,6 +261,7 @@ describe('GET /status (ictVoIP /app/status/index.php)', () => {
     expect(Object.keys(body)).toEqual(['status', 'message', 'timestamp']);
     expect(body).toMatchObject({ status: 'error', message: 'Rate Limited: rate limit of 40 requests per 3600 s exceeded for this address' });
     const admin = await fetch(`${bridge.url}/status`, { headers: { authorization: `Bearer ${bridge.config.adminToken}` } });
+    await admin.body?.cancel();
     expect(admin.status).toBe(200);
     expect(admin.headers.get('x-ratelimit-limit')).toBeNull();
   }, 30000);

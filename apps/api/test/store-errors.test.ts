@@ -134,6 +134,7 @@ describe('a store lock held by another connection', () => {
     expect(logLines.some((line) => line.msg === 'unexpected error')).toBe(false);
     // Free again: the same request runs.
     const free = await fetch(`${url}/locked/${lock}`);
+    await free.body?.cancel();
     expect(free.status).toBe(200);
   });
 });

@@ -68,7 +68,8 @@ async function sameRefusal(method: string, path: string, token: string, body: un
 const rowsOf = (reply: Reply, table: string, op?: Row['op']) => (reply.body.rows as Row[]).filter((row) => row.table === table && (!op || row.op === op));
 
 beforeAll(async () => {
-  bridge = await startBridge({ API_ESL_DEADLINE_MS: '1500' });
+  // A short API_LOCK_WAIT_MS: the busy tenant's dry run gives up on the lock soon (10 s by default).
+  bridge = await startBridge({ API_ESL_DEADLINE_MS: '1500', API_LOCK_WAIT_MS: '300' });
   await bridge.startApi();
   await bridge.startWorker({ schedulers: false });
   admin = bridge.config.adminToken;
@@ -274,7 +275,7 @@ describe('a tenant being provisioned', () => {
     expect(busy.body).toEqual({
       error: {
         code: 'TENANT_BUSY',
-        message: `tenant ${A} is busy: a provisioning event or another write of it is being applied (its lock was not free within 10 s); retry after 2 s`,
+        message: `tenant ${A} is busy: a provisioning event or another write of it is being applied (its lock was not free within 300 ms); retry after 2 s`,
       },
     });
     // The operator sees it too: one warning with the code and the request id.
@@ -283,7 +284,7 @@ describe('a tenant being provisioned', () => {
     expect(logged).toEqual([expect.objectContaining({ level: 40, status: 503, code: 'TENANT_BUSY', path: `/v1/tenants/${A}/extensions/102` })]);
     // Free again: the same request is answered.
     expect((await remove()).body).toMatchObject({ dryRun: true, outcome: 'deleted' });
-  }, 60_000);
+  });
 });
 
 describe('tenant isolation and access', () => {

@@ -354,8 +354,8 @@ describe('GET /webhooks/whmcs/events/:id', () => {
     const ok = await fetch(`${t.url}/webhooks/whmcs/events/${event.eventId}`, { headers });
     expect(ok.status).toBe(202);
     expect(await ok.json()).toMatchObject({ result: 'pending', eventId: event.eventId });
-    expect((await fetch(`${t.url}/webhooks/whmcs/events/${event.eventId}`)).status).toBe(401);
-    expect((await fetch(`${t.url}/webhooks/whmcs/events/${randomUUID()}`, { headers })).status).toBe(404);
+    expect((await fetch(`${t.url}/webhooks/whmcs/events/${event.eventId}`).then(async (res) => (await res.body?.cancel(), res))).status).toBe(401);
+    expect((await fetch(`${t.url}/webhooks/whmcs/events/${randomUUID()}`, { headers }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(404);
   });
 });
 

@@ -122,6 +122,8 @@ export interface BridgeConfig {
     rateLimitWindowSeconds: number;
     eslDeadlineMs: number;
     writeWaitMs: number;
+    /** API_LOCK_WAIT_MS: a /v1 request's wait for a store lock it takes itself (a dry run's service lock). */
+    lockWaitMs: number;
     waitFallbackPollMs: number;
     /** API_DEFAULT_MAX_GATEWAYS: a tenant's gateway limit when its plan states none. */
     defaultMaxGateways: number;
@@ -342,6 +344,7 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       rateLimitWindowSeconds: v.API_RATE_LIMIT_WINDOW_SECONDS,
       eslDeadlineMs: v.API_ESL_DEADLINE_MS,
       writeWaitMs: v.API_WRITE_WAIT_MS,
+      lockWaitMs: v.API_LOCK_WAIT_MS,
       waitFallbackPollMs: v.API_WAIT_FALLBACK_POLL_MS,
       defaultMaxGateways: v.API_DEFAULT_MAX_GATEWAYS,
       defaultMaxDestinations: v.API_DEFAULT_MAX_DESTINATIONS,

@@ -119,6 +119,8 @@ export const environmentSchema = Joi.object({
   API_RATE_LIMIT_WINDOW_SECONDS: Joi.number().integer().min(1).max(86400).default(60),
   API_ESL_DEADLINE_MS: Joi.number().integer().min(100).max(60000).default(3000),
   API_WRITE_WAIT_MS: Joi.number().integer().min(0).max(60000).default(10000),
+  /** How long a /v1 request that takes a store lock itself (a `?dryRun=1` write: the service lock) waits for it before its 503. */
+  API_LOCK_WAIT_MS: Joi.number().integer().min(10).max(60000).default(10000),
   /** Gateways a tenant may have through /v1 (and provision.php) when its plan states no maxGateways. */
   API_DEFAULT_MAX_GATEWAYS: Joi.number().integer().min(0).max(1000).default(10),
   /** Inbound numbers a tenant may have when it adds them through /v1 and its plan states no maxDestinations (the plan's DIDs are never limited by it). */

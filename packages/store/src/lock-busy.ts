@@ -38,9 +38,34 @@ function busy(error: LockTimeoutError | ServerLockTimeoutError): Omit<LockBusyAn
   return { code: 'TENANT_BUSY', busy: `tenant ${error.id} is busy: a provisioning event or another write of it is being applied`, retryAfterSeconds: 2 };
 }
 
+const isLockTimeout = (error: unknown): error is LockTimeoutError | ServerLockTimeoutError => error instanceof LockTimeoutError || error instanceof ServerLockTimeoutError;
+
 /** A store lock not acquired in time as its busy answer; null for any other error. */
 export function lockBusyAnswer(error: unknown): LockBusyAnswer | null {
-  if (!(error instanceof LockTimeoutError) && !(error instanceof ServerLockTimeoutError)) return null;
+  if (!isLockTimeout(error)) return null;
   const { code, busy: what, retryAfterSeconds } = busy(error);
   return { code, message: `${what} (its lock was not free within ${waited(error.waitedMs)}); retry after ${retryAfterSeconds} s`, retryAfterSeconds };
+}
+
+/**
+ * How a REST write failed for good (its job's last attempt) tells the client to try again. Its answer
+ * is kept: the same request repeated with the same X-Request-Id gets it again, so "retry" alone would
+ * be untrue; only a request under a new X-Request-Id is a new write.
+ */
+export const sendAgainAdvice = (retryAfterSeconds: number) => `send it again in ${retryAfterSeconds} s with a new X-Request-Id (this one keeps this answer)`;
+
+/**
+ * A store lock a REST write's job did not get on its last attempt (of `attempts`), as the write's
+ * stored answer: the lock's own code and Retry-After, what was busy, that the write failed, and how
+ * to send it again. Null for any other error.
+ */
+export function lockBusyWriteFailure(error: unknown, attempts: number): LockBusyAnswer | null {
+  if (!isLockTimeout(error)) return null;
+  const { code, busy: what, retryAfterSeconds } = busy(error);
+  const which = attempts > 1 ? `the last of the write's ${attempts} attempts` : "the write's only attempt";
+  return {
+    code,
+    message: `${what} (its lock was not free within ${waited(error.waitedMs)} on ${which}); the write failed: ${sendAgainAdvice(retryAfterSeconds)}`,
+    retryAfterSeconds,
+  };
 }

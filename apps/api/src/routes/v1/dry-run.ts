@@ -61,7 +61,8 @@ export async function previewWrite<R extends { outcome: string; freeswitch: Free
   requireDomain(context);
   const { deps } = context;
   const transaction = { rollback: true, recorder: [] as RecordedWrite[] };
-  const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), 10_000);
+  // Waited as long as API_LOCK_WAIT_MS says; a tenant still busy then is 503 TENANT_BUSY (lockBusyAnswer).
+  const result = await withServiceLock(deps.pool, context.service.serviceId, () => work(transaction), deps.config.api.lockWaitMs);
   // Described with the cache options of the tenant's server, as the worker applies them there.
   const eslCommands = describeFreeswitchSide(result.freeswitch, { cache: deps.fusion.cacheOptions });
   sendDryRun(res, { outcome: result.outcome, rows: transaction.recorder, eslCommands, freeswitch: result.freeswitch }, shown(result));

@@ -3,7 +3,7 @@ import { withDeadline } from '@ictvoip/config';
 import { writeRejectionOf } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
-import { lockBusyAnswer, openSecrets, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import { lockBusyAnswer, lockBusyWriteFailure, openSecrets, sendAgainAdvice, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -123,16 +123,23 @@ function refusedOutcome(error: unknown): Refusal | null {
 const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 /**
- * A write's last failure as the REST caller is told it. A store lock still held after every attempt
- * (the service's, a client's credit check, a FusionPBX server's global write) is the lock's own
- * answer, as the API gives it for a lock it takes itself (TENANT_BUSY "… retry after 2 s"); anything
- * else is WRITE_FAILED with the error's message.
+ * A write's last failure as the REST caller is told it, and a repeat of the same request is told it
+ * again (the answer is kept). A store lock still held on the last attempt (the service's, a client's
+ * credit check, a FusionPBX server's global write) keeps the lock's own code and Retry-After, as the
+ * API gives them for a lock it takes itself (TENANT_BUSY, 2 s); anything else is WRITE_FAILED with
+ * the error's message. Either says the write failed and how to send it again: not "retry", which
+ * with the same X-Request-Id would only return this answer.
  */
-function failedOutcome(error: unknown): Refusal {
-  const busy = lockBusyAnswer(error);
+function failedOutcome(error: unknown, attempts: number): Refusal {
+  const busy = lockBusyWriteFailure(error, attempts);
   if (busy) return { status: 'failed', httpStatus: 503, error: { code: busy.code, message: busy.message, retryAfter: busy.retryAfterSeconds } };
-  return { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message: describeError(error), retryAfter: 30 } };
+  const which = attempts > 1 ? `the last of its ${attempts} attempts` : 'its only attempt';
+  const message = `${describeError(error)}; the write failed on ${which}: ${sendAgainAdvice(30)}`;
+  return { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message, retryAfter: 30 } };
 }
+
+/** Why an attempt failed, while the job will try again: what was busy, or the error. */
+const retryingReason = (error: unknown) => lockBusyAnswer(error)?.message ?? describeError(error);
 
 /**
  * One REST write, as a job: the request is read from tenant_writes, applied to the tenant's own
@@ -173,11 +180,10 @@ export async function runWriteJob(
       if (error instanceof PermanentJobError) throw error;
       return { writeId: write.writeId, status: refused.status, httpStatus: refused.httpStatus };
     }
-    const failed = failedOutcome(error);
     if (isLastAttempt(job)) {
-      await deps.tenantWrites.finish(write.writeId, failed);
+      await deps.tenantWrites.finish(write.writeId, failedOutcome(error, write.attempts));
     } else {
-      await deps.tenantWrites.markRetrying(write.writeId, failed.error.message);
+      await deps.tenantWrites.markRetrying(write.writeId, retryingReason(error));
     }
     throw error;
   }
