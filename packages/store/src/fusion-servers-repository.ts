@@ -171,7 +171,7 @@ const CACHE_DIR_CONTROL = /[\u0000-\u001f\u007f]/;
 function validateCache(method: FusionCacheMethod | null, dir: string | null, bridgeCacheMethod: FusionCacheMethod | undefined): void {
   if (method !== null && !(FUSION_CACHE_METHODS as readonly string[]).includes(method))
     throw new FusionServerInputError('cacheMethod', `must be one of ${FUSION_CACHE_METHODS.join(', ')}`);
-  if (dir !== null && method !== 'file') throw new FusionServerInputError('cacheDir', 'is only for the file cache method (cacheMethod file)');
+  if (dir !== null && method !== 'file') throw new FusionServerInputError('cacheDir', 'is only for the file cache method');
   if (method === 'file' && dir === null)
     throw new FusionServerInputError('cacheDir', "the file cache method needs this server's cache directory as mounted on the bridge's host (the server is not this host)");
   if (dir !== null && (!dir.startsWith('/') || dir.length > 4096 || CACHE_DIR_CONTROL.test(dir)))
