@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool } from 'pg';
 import { migrateBridgeDatabase } from '@ictvoip/store';
 import { randomUUID } from 'node:crypto';
@@ -235,6 +238,62 @@ describe('ictvoip servers', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no FusionPBX server named pbx-b');
     expect((await cli(['servers', 'remove', 'pbx-wrong'])).code).toBe(0);
+  });
+
+  it('stores a cache method per server (--cache-method, --cache-dir), shows it, refuses what cannot work, and warns about a server that follows FUSIONPBX_CACHE_METHOD=file', async () => {
+    const added = await cli(addArgs('pbx-cache', ['--cache-method', 'file-esl', '--json']), secretEnv());
+    expect(added.code).toBe(0);
+    expect(added.json.server).toMatchObject({ name: 'pbx-cache', cacheMethod: 'file-esl', cacheDir: null, cache: { method: 'file-esl', dir: null, source: 'server' } });
+    const list = await cli(['servers', 'list', '--json']);
+    expect(list.json.default).toMatchObject({ cache: { method: 'file-esl', source: 'FUSIONPBX_CACHE_METHOD' } });
+    expect(list.json.servers).toEqual([expect.objectContaining({ name: 'pbx-cache', cacheMethod: 'file-esl', cache: expect.objectContaining({ source: 'server' }) })]);
+    const text = await cli(['servers', 'list'], { FUSIONPBX_CACHE_METHOD: 'memcache' });
+    expect(text.stdout).toMatch(/^default\tenabled\t.*\tcache memcache \(FUSIONPBX_CACHE_METHOD\)$/m);
+    expect(text.stdout).toMatch(/^pbx-cache\tenabled\t.*\tcache file-esl$/m);
+
+    // Each refused with exit 1, naming the flag, and nothing stored.
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--cache-method', 'redis'], {}, /--cache-method must be one of file-esl, memcache, file/],
+      [['--cache-method', 'file'], {}, /--cache-dir: the file cache method needs this server's cache directory/],
+      [['--cache-dir', '/mnt/pbx-bad/cache'], {}, /--cache-dir: is only for the file cache method/],
+      [['--cache-method', 'memcache', '--cache-dir', '/mnt/pbx-bad/cache'], {}, /--cache-dir: is only for the file cache method/],
+      [['--cache-method', 'file', '--cache-dir', 'relative/cache'], {}, /--cache-dir: must be an absolute path/],
+      [[], { FUSIONPBX_CACHE_METHOD: 'file' }, /--cache-method: FUSIONPBX_CACHE_METHOD is file .* cannot clear a registered server's cache/],
+    ];
+    for (const [extra, extraEnv, message] of refusals) {
+      const run = await cli(addArgs('pbx-bad', extra), { ...secretEnv(), ...extraEnv });
+      expect({ extra, code: run.code, stderr: run.stderr }).toEqual({ extra, code: 1, stderr: expect.stringMatching(message) });
+    }
+    const names = async () => (await pool.query('SELECT name FROM fusionpbx_servers ORDER BY name')).rows.map((r) => r.name);
+    expect(await names()).toEqual(['pbx-cache']);
+
+    // Under FUSIONPBX_CACHE_METHOD=file: following it is refused on update too; the file method with a directory of its own is taken.
+    const underFile = { FUSIONPBX_CACHE_METHOD: 'file' };
+    const back = await cli(['servers', 'update', 'pbx-cache', '--no-cache-method'], underFile);
+    expect({ code: back.code, stderr: back.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('--cache-method: FUSIONPBX_CACHE_METHOD is file') });
+    const dir = mkdtempSync(join(tmpdir(), 'pbx-cache-'));
+    const toFile = await cli(['servers', 'update', 'pbx-cache', '--cache-method', 'file', '--cache-dir', dir, '--json'], underFile);
+    expect(toFile.json.server).toMatchObject({ cacheMethod: 'file', cacheDir: dir, cache: { method: 'file', dir, source: 'server' } });
+    const tested = await cli(['servers', 'test', 'pbx-cache', '--json'], underFile);
+    expect(tested.json).toMatchObject({ ok: true, cache: { method: 'file', dir } });
+    expect(tested.json.checks).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'cache directory', ok: true })]));
+
+    // A server stored before the per-server method (NULL) behaves as before; with FUSIONPBX_CACHE_METHOD=file it is warned about by name.
+    await pool.query("UPDATE fusionpbx_servers SET cache_method = NULL, cache_dir = NULL WHERE name = 'pbx-cache'");
+    const asBefore = await cli(['servers', 'test', 'pbx-cache', '--json']);
+    expect(asBefore.json).toMatchObject({ ok: true, cache: { method: 'file-esl', source: 'FUSIONPBX_CACHE_METHOD' } });
+    const warned = await cli(['servers', 'test', 'pbx-cache'], underFile);
+    expect(warned.code).toBe(2);
+    expect(warned.stdout).toMatch(
+      /^pbx-cache cache: FAILED \(0 ms, pbx-cache has no cache method of its own and FUSIONPBX_CACHE_METHOD is file.*ictvoip servers update pbx-cache --cache-method file-esl/m,
+    );
+    const listed = await cli(['servers', 'list'], underFile);
+    expect(listed.stdout).toMatch(/^pbx-cache\t.*\tcache file \S+ \(FUSIONPBX_CACHE_METHOD\) NOT CLEARED$/m);
+    expect(listed.stdout).toMatch(/^WARNING: pbx-cache has no cache method of its own/m);
+    const mended = await cli(['servers', 'update', 'pbx-cache', '--cache-method', 'memcache', '--json'], underFile);
+    expect(mended.json.server).toMatchObject({ cacheMethod: 'memcache', cacheDir: null });
+    expect(mended.json.server.warning).toBeUndefined();
+    expect((await cli(['servers', 'remove', 'pbx-cache'])).code).toBe(0);
   });
 
   it('never printed a secret in any of the runs above', () => {

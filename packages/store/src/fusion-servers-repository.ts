@@ -9,6 +9,17 @@ export const FUSION_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
 
+/** How a server's FusionPBX cache is cleared (as FUSIONPBX_CACHE_METHOD): see CacheOptions in @ictvoip/freeswitch. */
+export const FUSION_CACHE_METHODS = ['file-esl', 'memcache', 'file'] as const;
+export type FusionCacheMethod = (typeof FUSION_CACHE_METHODS)[number];
+
+/** A cache method of a registered server; null follows the bridge-wide FUSIONPBX_CACHE_METHOD / FUSIONPBX_CACHE_DIR. */
+export interface FusionServerCache {
+  cacheMethod: FusionCacheMethod | null;
+  /** Only with `file`: this server's cache directory as the bridge's host sees it (a mount). */
+  cacheDir: string | null;
+}
+
 /** A registered server with its secrets opened: for the processes that connect, never for output. */
 export interface FusionServerSpec {
   name: string;
@@ -19,6 +30,8 @@ export interface FusionServerSpec {
   enabled: boolean;
   whmcsServerId: number | null;
   whmcsHostname: string | null;
+  cacheMethod: FusionCacheMethod | null;
+  cacheDir: string | null;
 }
 
 /** What may be shown: the database URL without its password, no event-socket password. */
@@ -30,6 +43,8 @@ export interface FusionServerSummary {
   eslHost: string;
   eslPort: number;
   enabled: boolean;
+  cacheMethod: FusionCacheMethod | null;
+  cacheDir: string | null;
   boundServices: number;
   createdAt: Date;
   updatedAt: Date;
@@ -44,6 +59,8 @@ export interface NewFusionServer {
   whmcsServerId?: number | null;
   whmcsHostname?: string | null;
   enabled?: boolean;
+  cacheMethod?: FusionCacheMethod | null;
+  cacheDir?: string | null;
 }
 
 export class FusionServerInputError extends Error {
@@ -91,6 +108,8 @@ interface ServerRow {
   esl_port: number;
   esl_password: string;
   enabled: boolean;
+  cache_method: FusionCacheMethod | null;
+  cache_dir: string | null;
   created_at: Date;
   updated_at: Date;
   bound_services?: string;
@@ -117,8 +136,11 @@ function validDatabaseUrl(url: string): boolean {
   }
 }
 
-/** Every field checked before anything is written; the first bad one is named. */
-export function validateFusionServer(input: NewFusionServer): void {
+/**
+ * Every field checked before anything is written; the first bad one is named. With
+ * `bridgeCacheMethod` (FUSIONPBX_CACHE_METHOD), a server that would follow a bridge-wide `file` is refused.
+ */
+export function validateFusionServer(input: NewFusionServer, bridgeCacheMethod?: FusionCacheMethod): void {
   if (!FUSION_SERVER_NAME.test(input.name)) throw new FusionServerInputError('name', 'must be 1-63 characters a-z, 0-9 and -, starting with a letter or digit');
   if (input.name === DEFAULT_FUSION_SERVER)
     throw new FusionServerInputError('name', `"${DEFAULT_FUSION_SERVER}" is the server set by FUSIONPBX_DATABASE_URL / ESL_* and cannot be registered`);
@@ -131,6 +153,34 @@ export function validateFusionServer(input: NewFusionServer): void {
   if (input.whmcsServerId != null && (!Number.isSafeInteger(input.whmcsServerId) || input.whmcsServerId < 1))
     throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
   if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');
+  validateCache(input.cacheMethod ?? null, input.cacheDir ?? null, bridgeCacheMethod);
+}
+
+/**
+ * The registered server would follow a bridge-wide `file` cache method: the bridge would unlink
+ * cache files under its own FUSIONPBX_CACHE_DIR, which are not that server's (it is another host),
+ * so its cache would never be cleared. Checked where a server is added or changed, warned about at
+ * start-up and by `servers test` for one stored before the check.
+ */
+export function followsLocalFileCache(server: { cacheMethod: FusionCacheMethod | null }, bridgeCacheMethod: FusionCacheMethod): boolean {
+  return server.cacheMethod === null && bridgeCacheMethod === 'file';
+}
+
+const CACHE_DIR_CONTROL = /[\u0000-\u001f\u007f]/;
+
+function validateCache(method: FusionCacheMethod | null, dir: string | null, bridgeCacheMethod: FusionCacheMethod | undefined): void {
+  if (method !== null && !(FUSION_CACHE_METHODS as readonly string[]).includes(method))
+    throw new FusionServerInputError('cacheMethod', `must be one of ${FUSION_CACHE_METHODS.join(', ')}`);
+  if (dir !== null && method !== 'file') throw new FusionServerInputError('cacheDir', 'is only for the file cache method');
+  if (method === 'file' && dir === null)
+    throw new FusionServerInputError('cacheDir', "the file cache method needs this server's cache directory as mounted on the bridge's host (the server is not this host)");
+  if (dir !== null && (!dir.startsWith('/') || dir.length > 4096 || CACHE_DIR_CONTROL.test(dir)))
+    throw new FusionServerInputError('cacheDir', 'must be an absolute path without control characters');
+  if (bridgeCacheMethod !== undefined && followsLocalFileCache({ cacheMethod: method }, bridgeCacheMethod))
+    throw new FusionServerInputError(
+      'cacheMethod',
+      "FUSIONPBX_CACHE_METHOD is file (the bridge unlinks cache files on its own host), which cannot clear a registered server's cache: give the server its own (file-esl, memcache, or file with its cache directory mounted here)",
+    );
 }
 
 function summaryOf(row: ServerRow, keyring: SealingKeyring): FusionServerSummary {
@@ -148,6 +198,8 @@ function summaryOf(row: ServerRow, keyring: SealingKeyring): FusionServerSummary
     eslHost: row.esl_host,
     eslPort: row.esl_port,
     enabled: row.enabled,
+    cacheMethod: row.cache_method,
+    cacheDir: row.cache_dir,
     boundServices: Number(row.bound_services ?? 0),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -165,16 +217,18 @@ export class FusionServersRepository {
   constructor(
     private readonly db: Pool,
     private readonly keyring: SealingKeyring,
+    /** FUSIONPBX_CACHE_METHOD, for the commands that add or change servers: refuses one that would follow `file` (followsLocalFileCache). */
+    private readonly options: { bridgeCacheMethod?: FusionCacheMethod } = {},
   ) {}
 
   async add(input: NewFusionServer): Promise<FusionServerSummary> {
-    validateFusionServer(input);
+    validateFusionServer(input, this.options.bridgeCacheMethod);
     const key = this.keyring;
     if (key.keys.length === 0) throw new FusionServerInputError('key', 'no sealing key configured');
     try {
       const { rows } = await this.db.query<ServerRow>(
-        `INSERT INTO fusionpbx_servers (name, whmcs_server_id, whmcs_hostname, database_url, esl_host, esl_port, esl_password, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *, 0 AS bound_services`,
+        `INSERT INTO fusionpbx_servers (name, whmcs_server_id, whmcs_hostname, database_url, esl_host, esl_port, esl_password, enabled, cache_method, cache_dir)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *, 0 AS bound_services`,
         [
           input.name,
           input.whmcsServerId ?? null,
@@ -184,6 +238,8 @@ export class FusionServersRepository {
           input.eslPort,
           sealSecrets({ password: input.eslPassword }, key),
           input.enabled ?? true,
+          input.cacheMethod ?? null,
+          input.cacheDir ?? null,
         ],
       );
       return summaryOf(rows[0]!, this.keyring);
@@ -251,11 +307,14 @@ export class FusionServersRepository {
     const current = await this.currentFor(name, changes);
     if (!current) return null;
     const next: NewFusionServer = { ...current, ...changes, name };
-    validateFusionServer(next);
+    // Leaving the file method leaves its directory too, unless the change names one (then refused).
+    if (changes.cacheMethod !== undefined && changes.cacheMethod !== 'file' && changes.cacheDir === undefined) next.cacheDir = null;
+    validateFusionServer(next, this.options.bridgeCacheMethod);
     const key = this.keyring;
     try {
       await this.db.query(
-        `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8, updated_at = now()
+        `UPDATE fusionpbx_servers SET whmcs_server_id = $2, whmcs_hostname = $3, database_url = $4, esl_host = $5, esl_port = $6, esl_password = $7, enabled = $8,
+                cache_method = $9, cache_dir = $10, updated_at = now()
           WHERE name = $1`,
         [
           name,
@@ -266,6 +325,8 @@ export class FusionServersRepository {
           next.eslPort,
           sealSecrets({ password: next.eslPassword }, key),
           next.enabled ?? true,
+          next.cacheMethod ?? null,
+          next.cacheDir ?? null,
         ],
       );
     } catch (error) {
@@ -336,6 +397,8 @@ export class FusionServersRepository {
       enabled: row.enabled,
       whmcsServerId: row.whmcs_server_id,
       whmcsHostname: row.whmcs_hostname,
+      cacheMethod: row.cache_method,
+      cacheDir: row.cache_dir,
     };
   }
 }

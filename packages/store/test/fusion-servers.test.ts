@@ -154,6 +154,40 @@ describe('the FusionPBX server registry', () => {
     expect(await registry.update('nope', { eslPort: 8021 })).toBeNull();
   });
 
+  it('stores a cache method per server (NULL follows FUSIONPBX_CACHE_METHOD), refusing what cannot work with nothing written', async () => {
+    expect(await registry.add(server('cache-own', { cacheMethod: 'file-esl' }))).toMatchObject({ cacheMethod: 'file-esl', cacheDir: null });
+    expect(await registry.spec('cache-own')).toMatchObject({ cacheMethod: 'file-esl', cacheDir: null });
+    // A server added without one (as every server before migration 026) follows the bridge-wide setting.
+    expect(await registry.add(server('cache-none'))).toMatchObject({ cacheMethod: null, cacheDir: null });
+    const refusals: [Partial<NewFusionServer>, string][] = [
+      [{ cacheMethod: 'redis' as never }, 'cacheMethod'],
+      [{ cacheMethod: 'file' }, 'cacheDir'],
+      [{ cacheMethod: 'file', cacheDir: 'relative/dir' }, 'cacheDir'],
+      [{ cacheMethod: 'file', cacheDir: '/var/cache/x\nother' }, 'cacheDir'],
+      [{ cacheMethod: 'memcache', cacheDir: '/mnt/pbx/cache' }, 'cacheDir'],
+      [{ cacheDir: '/mnt/pbx/cache' }, 'cacheDir'],
+    ];
+    for (const [extra, field] of refusals) {
+      const refused = await registry.add(server('cache-bad', extra)).catch((error: unknown) => error);
+      expect({ extra, field: (refused as FusionServerInputError).field }).toEqual({ extra, field });
+    }
+    // With FUSIONPBX_CACHE_METHOD=file, a server that would follow it is refused on add and on any update.
+    const underFile = new FusionServersRepository(pool, KEY, { bridgeCacheMethod: 'file' });
+    await expect(underFile.add(server('cache-bad'))).rejects.toMatchObject({ field: 'cacheMethod', message: expect.stringContaining('FUSIONPBX_CACHE_METHOD is file') });
+    await expect(underFile.update('cache-none', { eslPort: 8022 })).rejects.toMatchObject({ field: 'cacheMethod' });
+    await expect(underFile.update('cache-own', { cacheMethod: null })).rejects.toMatchObject({ field: 'cacheMethod' });
+    expect((await registry.list()).map((s) => s.name)).not.toContain('cache-bad');
+    expect(await registry.spec('cache-none')).toMatchObject({ eslPort: 8021, cacheMethod: null });
+    // Mended by giving it one; leaving `file` drops its directory.
+    expect(await underFile.update('cache-none', { cacheMethod: 'file', cacheDir: '/mnt/pbx-none/cache' })).toMatchObject({ cacheMethod: 'file', cacheDir: '/mnt/pbx-none/cache' });
+    expect(await underFile.update('cache-none', { cacheMethod: 'memcache' })).toMatchObject({ cacheMethod: 'memcache', cacheDir: null });
+    expect(await registry.update('cache-own', { cacheMethod: null })).toMatchObject({ cacheMethod: null });
+    // The table refuses what the validation refuses, for a write that bypasses it.
+    await expect(pool.query("UPDATE fusionpbx_servers SET cache_dir = '/x' WHERE name = 'cache-own'")).rejects.toThrow(/fusionpbx_servers_cache_dir/);
+    await expect(pool.query("UPDATE fusionpbx_servers SET cache_method = 'file' WHERE name = 'cache-own'")).rejects.toThrow(/fusionpbx_servers_cache_dir/);
+    for (const name of ['cache-own', 'cache-none']) await registry.remove(name);
+  });
+
   it('never shows a password in a redacted URL', () => {
     expect(redactDatabaseUrl('postgresql://u:p%40ss@h:1/d?sslmode=require')).toBe('postgresql://u@h:1/d?sslmode=require');
     expect(redactDatabaseUrl('not a url')).toBe('(unparseable)');

@@ -8,11 +8,13 @@ import {
   previewTenantEvent,
   PreviewUnavailableError,
   provisionerOptionsFrom,
+  serverCacheOptions,
   serverForEvent,
   tenantDomainName,
   type EventPreview,
 } from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
+import type { CacheOptions } from '@ictvoip/freeswitch';
 import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
@@ -74,8 +76,8 @@ function serverUnavailable(name: string): CliError {
   return new CliError('SERVER_UNAVAILABLE', `the event goes to FusionPBX server ${name}, which is disabled or not registered`);
 }
 
-/** The FusionPBX database the webhook would use for this event (serverForEvent, the worker's rule). */
-async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<string | { conflict: string }> {
+/** The FusionPBX database the webhook would use for this event (serverForEvent, the worker's rule), and how that server's cache is cleared. */
+async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<{ url: string; cache: CacheOptions } | { conflict: string }> {
   const pool = createPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
@@ -88,10 +90,10 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promi
       if (error instanceof FusionServerDisabledError) throw serverUnavailable(error.serverName);
       throw error;
     });
-    if (name === null) return cfg.fusionpbx.databaseUrl;
+    if (name === null) return { url: cfg.fusionpbx.databaseUrl, cache: cacheOptionsFromConfig(cfg) };
     const spec = await servers.spec(name);
     if (!spec || !spec.enabled) throw serverUnavailable(name);
-    return spec.databaseUrl;
+    return { url: spec.databaseUrl, cache: serverCacheOptions(spec, cacheOptionsFromConfig(cfg)) };
   } finally {
     await pool.end();
   }
@@ -108,15 +110,18 @@ async function domainConflictOf(pool: Pool, cfg: BridgeConfig, event: TenantComm
   return new ServicesRepository(pool).domainConflict(domain, event.service.id);
 }
 
-/** Runs the shared dry-run against FusionPBX's database (read-only use of the bridge's); no queue, no event socket. */
-export async function previewWebhookEvent(event: TenantCommand, shared?: Pool): Promise<EventPreview> {
+/**
+ * Runs the shared dry-run against FusionPBX's database (read-only use of the bridge's); no queue, no
+ * event socket. `shared`: the pool of the service's server and how its cache is cleared (reconcile).
+ */
+export async function previewWebhookEvent(event: TenantCommand, shared?: { pool: Pool; cache: CacheOptions }): Promise<EventPreview> {
   const cfg = config();
   const target = shared ?? (await fusionUrlForEvent(cfg, event));
-  if (typeof target === 'object' && 'conflict' in target) return { result: 'error', code: 'TENANT_CONFLICT', message: target.conflict, retryable: false };
-  const fusionPool = typeof target === 'string' ? createPool(target, { max: 1 }) : target;
+  if ('conflict' in target) return { result: 'error', code: 'TENANT_CONFLICT', message: target.conflict, retryable: false };
+  const fusionPool = 'pool' in target ? target.pool : createPool(target.url, { max: 1 });
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
-    return await previewTenantEvent(provisioner, event.action, event, cacheOptionsFromConfig(cfg));
+    return await previewTenantEvent(provisioner, event.action, event, target.cache);
   } catch (error) {
     if (error instanceof PreviewUnavailableError)
       throw new EventRefusedError('VALIDATION_FAILED', error.message, [{ path: 'action', message: `dryRun supports ${error.supported.join(', ')}` }]);

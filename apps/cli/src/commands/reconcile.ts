@@ -6,7 +6,8 @@ import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, Serv
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import { buildDriftReport, fixDrift, previewDriftFix, type DriftFixPreview, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
-import { provisionerOptionsFrom, type EventPreview } from '@ictvoip/fusionpbx';
+import { cacheOptionsFromConfig, provisionerOptionsFrom, serverCacheOptions, type EventPreview } from '@ictvoip/fusionpbx';
+import type { CacheOptions } from '@ictvoip/freeswitch';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 import { previewWebhookEvent } from './preview';
 
@@ -44,8 +45,15 @@ type PlannedFix = DriftFixPreview & { preview: EventPreview | null; unavailable?
  * The rows and commands of each event --fix would enqueue: one rolled-back FusionPBX transaction per
  * service, on the service's own server (`serverPools` by name; the default server otherwise). A server
  * that cannot be read marks its services' fixes unavailable; the other services are still previewed.
+ * The event-socket commands are described with each server's cache method (`caches`; the default's otherwise).
  */
-async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Pool, serverPools: ReadonlyMap<string, Pool>): Promise<PlannedFix[]> {
+async function previewFixes(
+  fixes: DriftFixPreview[],
+  pool: Pool,
+  fusionPool: Pool,
+  serverPools: ReadonlyMap<string, Pool>,
+  caches: { default: CacheOptions; servers: ReadonlyMap<string, CacheOptions> },
+): Promise<PlannedFix[]> {
   const services = new ServicesRepository(pool);
   const planned: PlannedFix[] = [];
   for (const fix of fixes) {
@@ -60,7 +68,8 @@ async function previewFixes(fixes: DriftFixPreview[], pool: Pool, fusionPool: Po
       continue;
     }
     try {
-      planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, target) });
+      const cache = (server === null ? undefined : caches.servers.get(server)) ?? caches.default;
+      planned.push({ ...fix, preview: await previewWebhookEvent(fix.event, { pool: target, cache }) });
     } catch (error) {
       if (error instanceof CliError) throw error;
       planned.push({
@@ -104,12 +113,15 @@ export function reconcileCommand(): Command {
         const pool = createPool(cfg.database.url);
         const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
         const serverPools = new Map<string, Pool>();
+        const serverCaches = new Map<string, CacheOptions>();
         try {
           await assertBridgeDatabaseMigrated(pool);
           // Every enabled registered server is compared too, each tenant on its own server.
           const registered = await new FusionServersRepository(pool, cfg.sealing).specs();
           for (const server of registered.specs) {
-            if (server.enabled) serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
+            if (!server.enabled) continue;
+            serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
+            serverCaches.set(server.name, serverCacheOptions(server, cacheOptionsFromConfig(cfg)));
           }
           // A server whose secrets cannot be opened is reported as not read, with the reason; the others are compared.
           const unread = new Map(registered.unreadable.filter((server) => server.enabled).map((server) => [server.name, server.reason]));
@@ -118,7 +130,7 @@ export function reconcileCommand(): Command {
           const report = await buildDriftReport({ pool, fusionPool, servers: serverPools, unread, whmcs: whmcsClient(), provisioning: provisionerOptionsFrom(cfg) });
           if (options.dryRun) {
             const plan = await previewDriftFix(report, pool);
-            const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools);
+            const fixes = await previewFixes(plan.fixes, pool, fusionPool, serverPools, { default: cacheOptionsFromConfig(cfg), servers: serverCaches });
             emit(options, { dryRun: true, report, fix: { fixes, manual: plan.manual } }, () => `${reportText(report)}\n${plannedText(fixes)}`);
             if (report.items.length > 0) process.exitCode = 2;
             return;

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   createPool,
@@ -7,19 +8,30 @@ import {
   FusionServerInputError,
   FusionServerInUseError,
   FusionServersRepository,
+  FUSION_CACHE_METHODS,
   assertBridgeDatabaseMigrated,
+  followsLocalFileCache,
   redactDatabaseUrl,
+  type FusionCacheMethod,
+  type FusionServerCache,
   type FusionServerSummary,
 } from '@ictvoip/store';
+import type { BridgeConfig } from '@ictvoip/config';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+
+/** The registry's fields that the commands set with a flag of another name: a refusal names the flag. */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = { cacheMethod: '--cache-method', cacheDir: '--cache-dir' };
 
 async function withRegistry<T>(work: (registry: FusionServersRepository) => Promise<T>): Promise<T> {
   const cfg = config();
   const pool = createPool(cfg.database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
-    return await work(new FusionServersRepository(pool, cfg.sealing));
+    // FUSIONPBX_CACHE_METHOD=file: a server added or changed without a cache method of its own is refused (it would never be cleared).
+    return await work(new FusionServersRepository(pool, cfg.sealing, { bridgeCacheMethod: cfg.fusionpbx.cacheMethod }));
   } catch (error) {
+    if (error instanceof FusionServerInputError && FLAG_OF_FIELD[error.field])
+      throw new CliError(error.code, `${FLAG_OF_FIELD[error.field]}: ${error.message.slice(error.field.length + 2)}`);
     if (error instanceof FusionServerInputError || error instanceof FusionServerConflictError || error instanceof FusionServerInUseError)
       throw new CliError(error.code, error.message);
     throw error;
@@ -28,11 +40,50 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
   }
 }
 
-function line(server: FusionServerSummary): string {
+/** How a server's cache is cleared in effect: its own method, or the bridge-wide one it follows. */
+interface CacheInEffect {
+  method: FusionCacheMethod;
+  /** The directory the `file` method unlinks under; null for the others. */
+  dir: string | null;
+  source: 'server' | 'FUSIONPBX_CACHE_METHOD';
+}
+
+function cacheInEffect(server: FusionServerCache | null, cfg: BridgeConfig): CacheInEffect {
+  if (server?.cacheMethod) return { method: server.cacheMethod, dir: server.cacheMethod === 'file' ? server.cacheDir : null, source: 'server' };
+  const { cacheMethod, cacheDir } = cfg.fusionpbx;
+  return { method: cacheMethod, dir: cacheMethod === 'file' ? cacheDir : null, source: 'FUSIONPBX_CACHE_METHOD' };
+}
+
+function cacheText(cache: CacheInEffect): string {
+  return `cache ${cache.method}${cache.dir !== null ? ` ${cache.dir}` : ''}${cache.source === 'server' ? '' : ' (FUSIONPBX_CACHE_METHOD)'}`;
+}
+
+/** The warning for a registered server whose cache the bridge cannot clear (it follows a bridge-wide `file`), else null. */
+function cacheWarning(name: string, server: FusionServerCache, cfg: BridgeConfig): string | null {
+  if (!followsLocalFileCache(server, cfg.fusionpbx.cacheMethod)) return null;
+  return (
+    `${name} has no cache method of its own and FUSIONPBX_CACHE_METHOD is file: the bridge unlinks cache files on its own host, so ${name}'s cache is never cleared ` +
+    `(stale directory and dialplan entries after a suspend or an extension change); set one: \`ictvoip servers update ${name} --cache-method file-esl\` (or memcache, or file with --cache-dir)`
+  );
+}
+
+function line(server: FusionServerSummary, cfg: BridgeConfig): string {
   const whmcs =
     [server.whmcsServerId !== null ? `whmcs id ${server.whmcsServerId}` : null, server.whmcsHostname ? `whmcs host ${server.whmcsHostname}` : null].filter(Boolean).join(', ') ||
     'no WHMCS mapping';
-  return `${server.name}\t${server.enabled ? 'enabled' : 'disabled'}\t${whmcs}\tdb ${server.database}\tesl ${server.eslHost}:${server.eslPort}\t${server.boundServices} service(s)`;
+  const warning = cacheWarning(server.name, server, cfg) ? ' NOT CLEARED' : '';
+  return `${server.name}\t${server.enabled ? 'enabled' : 'disabled'}\t${whmcs}\tdb ${server.database}\tesl ${server.eslHost}:${server.eslPort}\t${server.boundServices} service(s)\t${cacheText(cacheInEffect(server, cfg))}${warning}`;
+}
+
+/** A server as `list` and `add`/`update` --json show it: as stored (cacheMethod null follows the bridge-wide one), with the cache in effect. */
+function shown(server: FusionServerSummary, cfg: BridgeConfig): FusionServerSummary & { cache: CacheInEffect; warning?: string } {
+  const warning = cacheWarning(server.name, server, cfg);
+  return { ...server, cache: cacheInEffect(server, cfg), ...(warning ? { warning } : {}) };
+}
+
+function cacheMethodOption(value: string): FusionCacheMethod {
+  if (!(FUSION_CACHE_METHODS as readonly string[]).includes(value)) throw new InvalidArgumentError(`--cache-method must be one of ${FUSION_CACHE_METHODS.join(', ')}`);
+  return value as FusionCacheMethod;
 }
 
 function eslPort(value: string): number {
@@ -72,6 +123,8 @@ interface AddOptions extends JsonOption {
   whmcsServerId?: number;
   whmcsHostname?: string;
   disabled?: boolean;
+  cacheMethod?: FusionCacheMethod;
+  cacheDir?: string;
 }
 
 interface Check {
@@ -91,8 +144,15 @@ async function check(name: string, work: () => Promise<string>): Promise<Check> 
   }
 }
 
-/** Connects to a server's database and event socket with short limits and reports each. */
-async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }): Promise<Check[]> {
+/** The `file` method unlinks files there: the directory must be one the bridge can write to. */
+async function cacheDirectoryCheck(dir: string): Promise<string> {
+  if (!(await stat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
+  await access(dir, fsConstants.W_OK);
+  return `${dir} is a directory the bridge can unlink in`;
+}
+
+/** Connects to a server's database and event socket with short limits and reports each (and its cache directory, with the file method). */
+async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }, cache: CacheInEffect | null): Promise<Check[]> {
   const database = check('database', async () => {
     const pool = createPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
     try {
@@ -123,7 +183,8 @@ async function testServer(connection: { databaseUrl: string; eslHost: string; es
       await esl.close();
     }
   });
-  return Promise.all([database, eventSocket]);
+  const cacheDirectory = cache?.method === 'file' && cache.dir !== null ? [check('cache directory', () => cacheDirectoryCheck(cache.dir as string))] : [];
+  return Promise.all([database, eventSocket, ...cacheDirectory]);
 }
 
 function serverName(value: string): string {
@@ -151,6 +212,12 @@ export function serversCommand(): Command {
     .option('--whmcs-server-id <id>', "WHMCS server id whose events go to this server (the event's server.id)", positiveInt('--whmcs-server-id'))
     .option('--whmcs-hostname <host>', 'WHMCS server hostname whose events go to this server (when the id does not match)')
     .option('--disabled', 'register it disabled (no job or request uses it until `servers enable`)')
+    .option(
+      '--cache-method <method>',
+      `how this server's FusionPBX cache is cleared: ${FUSION_CACHE_METHODS.join(', ')} (default: follow FUSIONPBX_CACHE_METHOD)`,
+      cacheMethodOption,
+    )
+    .option('--cache-dir <dir>', "with --cache-method file: this server's cache directory as mounted on the bridge's host")
     .option('--json', 'machine-readable output')
     .action(
       action(async (name: string, options: AddOptions) => {
@@ -167,9 +234,12 @@ export function serversCommand(): Command {
             whmcsServerId: options.whmcsServerId ?? null,
             whmcsHostname: options.whmcsHostname ?? null,
             enabled: options.disabled !== true,
+            cacheMethod: options.cacheMethod ?? null,
+            cacheDir: options.cacheDir ?? null,
           }),
         );
-        emit(options, { server: added }, () => `added ${line(added)}`);
+        const cfg = config();
+        emit(options, { server: shown(added, cfg) }, () => `added ${line(added, cfg)}`);
       }),
     );
   servers
@@ -187,16 +257,20 @@ export function serversCommand(): Command {
     .option('--no-whmcs-server-id', 'remove the WHMCS server id mapping')
     .option('--whmcs-hostname <host>', 'new WHMCS server hostname')
     .option('--no-whmcs-hostname', 'remove the WHMCS hostname mapping')
+    .option('--cache-method <method>', `how this server's FusionPBX cache is cleared: ${FUSION_CACHE_METHODS.join(', ')}`, cacheMethodOption)
+    .option('--no-cache-method', 'follow FUSIONPBX_CACHE_METHOD again (refused while it is file)')
+    .option('--cache-dir <dir>', "with the file cache method: this server's cache directory as mounted on the bridge's host")
     .option('--json', 'machine-readable output')
     .action(
       action(
         async (
           name: string,
-          options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname'> & {
+          options: Omit<AddOptions, 'eslHost' | 'eslPort' | 'whmcsServerId' | 'whmcsHostname' | 'cacheMethod'> & {
             eslHost?: string;
             eslPort?: number;
             whmcsServerId?: number | false;
             whmcsHostname?: string | false;
+            cacheMethod?: FusionCacheMethod | false;
           },
         ) => {
           if (options.databaseUrlStdin && options.eslPasswordStdin) throw new CliError('INVALID_ARGUMENT', 'only one secret can come from standard input');
@@ -207,12 +281,15 @@ export function serversCommand(): Command {
             eslPort: options.eslPort,
             whmcsServerId: options.whmcsServerId === false ? null : options.whmcsServerId,
             whmcsHostname: options.whmcsHostname === false ? null : options.whmcsHostname,
+            cacheMethod: options.cacheMethod === false ? null : options.cacheMethod,
+            cacheDir: options.cacheDir,
           };
           const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
           if (Object.keys(given).length === 0) throw new CliError('INVALID_ARGUMENT', 'nothing to change: give at least one option');
           const updated = await withRegistry((registry) => registry.update(name, given));
           if (!updated) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-          emit(options, { server: updated }, () => `updated ${line(updated)}`);
+          const cfg = config();
+          emit(options, { server: shown(updated, cfg) }, () => `updated ${line(updated, cfg)}`);
         },
       ),
     );
@@ -230,27 +307,40 @@ export function serversCommand(): Command {
           eslHost: cfg.esl.host,
           eslPort: cfg.esl.port,
           source: 'environment',
+          cache: cacheInEffect(null, cfg),
         };
-        emit(options, { default: defaultServer, servers: list }, () =>
-          [`${DEFAULT_SERVER_NAME}\tenabled\tfrom the environment\tdb ${defaultServer.database}\tesl ${cfg.esl.host}:${cfg.esl.port}`, ...list.map(line)].join('\n'),
+        emit(options, { default: defaultServer, servers: list.map((server) => shown(server, cfg)) }, () =>
+          [
+            `${DEFAULT_SERVER_NAME}\tenabled\tfrom the environment\tdb ${defaultServer.database}\tesl ${cfg.esl.host}:${cfg.esl.port}\t${cacheText(defaultServer.cache)}`,
+            ...list.map((server) => line(server, cfg)),
+            ...list.flatMap((server) => {
+              const warning = cacheWarning(server.name, server, cfg);
+              return warning ? [`WARNING: ${warning}`] : [];
+            }),
+          ].join('\n'),
         );
       }),
     );
   servers
     .command('test <name>')
-    .description("connect to a server's database and event socket and report each (exit 2 when one fails)")
+    .description("connect to a server's database and event socket (and cache directory, with the file method) and report each (exit 2 when one fails)")
     .option('--json', 'machine-readable output')
     .action(
       action(async (name: string, options: JsonOption) => {
         const cfg = config();
         const connection =
           name === DEFAULT_SERVER_NAME
-            ? { databaseUrl: cfg.fusionpbx.databaseUrl, eslHost: cfg.esl.host, eslPort: cfg.esl.port, eslPassword: cfg.esl.password }
+            ? { databaseUrl: cfg.fusionpbx.databaseUrl, eslHost: cfg.esl.host, eslPort: cfg.esl.port, eslPassword: cfg.esl.password, cacheMethod: null, cacheDir: null }
             : await withRegistry((registry) => registry.spec(name));
         if (!connection) throw new CliError('NOT_FOUND', `no FusionPBX server named ${name}`);
-        const checks = await testServer(connection);
+        const cache = cacheInEffect(connection, cfg);
+        const warning = name === DEFAULT_SERVER_NAME ? null : cacheWarning(name, connection, cfg);
+        // A registered server following a bridge-wide `file` cannot have its cache cleared: a failed check, not a look at this host's directory.
+        const checks = [...(await testServer(connection, warning ? null : cache)), ...(warning ? [{ name: 'cache', ok: false, latencyMs: 0, detail: warning }] : [])];
         const ok = checks.every((c) => c.ok);
-        emit(options, { server: name, ok, checks }, () => checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`).join('\n'));
+        emit(options, { server: name, ok, checks, cache }, () =>
+          [...checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`), `${name} ${cacheText(cache)}`].join('\n'),
+        );
         if (!ok) process.exitCode = 2;
       }),
     );

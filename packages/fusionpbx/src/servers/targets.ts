@@ -15,6 +15,31 @@ export interface FusionServerConnection {
   eslPort: number;
   eslPassword: string;
   enabled: boolean;
+  /** How this server's FusionPBX cache is cleared; null or absent follows the bridge-wide cacheOptions. */
+  cacheMethod?: CacheOptions['method'] | null;
+  /** With cacheMethod `file`: this server's cache directory as mounted on the bridge's host. */
+  cacheDir?: string | null;
+}
+
+/** The cache options a server is cleared with: its own method when it has one, else the bridge-wide ones. */
+export function serverCacheOptions(server: Pick<FusionServerConnection, 'cacheMethod' | 'cacheDir'>, bridgeWide: CacheOptions): CacheOptions {
+  const method = server.cacheMethod ?? null;
+  if (method === null) return bridgeWide;
+  return method === 'file' ? { method, location: server.cacheDir ?? undefined } : { method };
+}
+
+/**
+ * Why a registered server's cache is never cleared, when it follows a bridge-wide `file` method (the
+ * bridge unlinks files on its own host, which are not that server's): logged at start-up, shown by
+ * `ictvoip servers test`. Null when the server is fine.
+ */
+export function localFileCacheWarning(server: Pick<FusionServerConnection, 'name' | 'cacheMethod'>, bridgeWide: CacheOptions): string | null {
+  if ((server.cacheMethod ?? null) !== null || bridgeWide.method !== 'file') return null;
+  return (
+    `FusionPBX server ${server.name} has no cache method of its own and FUSIONPBX_CACHE_METHOD is file: the bridge unlinks cache files on its own host, ` +
+    `so ${server.name}'s cache is never cleared (stale directory and dialplan entries after a suspend or an extension change). ` +
+    `Give it one: \`ictvoip servers update ${server.name} --cache-method file-esl\` (or memcache, or file with --cache-dir)`
+  );
 }
 
 /** Everything a job or a request needs to act on one FusionPBX server. */
@@ -144,7 +169,7 @@ export interface FusionTargetsOptions {
    * Lists the registered servers by name (for health checks and the per-server scans); no secret is
    * opened here, so one server whose secrets cannot be opened does not hide the others.
    */
-  listServers(): Promise<Pick<FusionServerConnection, 'name' | 'enabled'>[]>;
+  listServers(): Promise<(Pick<FusionServerConnection, 'name' | 'enabled'> & Partial<Pick<FusionServerConnection, 'cacheMethod'>>)[]>;
   openPool(databaseUrl: string, serverName: string): Pool;
   openEsl(connection: { host: string; port: number; password: string }, serverName: string): EslClient;
   provisionerOptions: ProvisionerOptions;
@@ -165,7 +190,7 @@ async function closeTarget(target: FusionTarget): Promise<void> {
 
 function fingerprint(connection: Omit<FusionServerConnection, 'name' | 'enabled'>): string {
   return createHash('sha256')
-    .update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword]))
+    .update(JSON.stringify([connection.databaseUrl, connection.eslHost, connection.eslPort, connection.eslPassword, connection.cacheMethod ?? null, connection.cacheDir ?? null]))
     .digest('hex');
 }
 
@@ -238,6 +263,20 @@ export class FusionTargets {
     return scan;
   }
 
+  /**
+   * A warning for each registered server (enabled or not) whose cache the bridge cannot clear: it
+   * follows a bridge-wide `file` method (localFileCacheWarning). Read at start-up.
+   */
+  async localFileCacheWarnings(): Promise<{ server: string; warning: string }[]> {
+    if (this.options.cacheOptions.method !== 'file') return [];
+    const warnings: { server: string; warning: string }[] = [];
+    for (const server of await this.options.listServers()) {
+      const warning = localFileCacheWarning(server, this.options.cacheOptions);
+      if (warning) warnings.push({ server: server.name, warning });
+    }
+    return warnings;
+  }
+
   async close(): Promise<void> {
     const targets = [this.defaultTarget, ...[...this.targets.values()].map((entry) => entry.target), ...this.retired];
     this.targets.clear();
@@ -257,6 +296,13 @@ export class FusionTargets {
     const pool = namingFusionServer(this.options.openPool(connection.databaseUrl, name), name);
     const esl = this.options.openEsl({ host: connection.eslHost, port: connection.eslPort, password: connection.eslPassword }, name);
     const provisioner = createProvisioner({ pool, options: this.options.provisionerOptions });
-    return { name, storedName, pool, esl, provisioner: this.options.wrapProvisioner?.(provisioner, name) ?? provisioner, cacheOptions: this.options.cacheOptions };
+    return {
+      name,
+      storedName,
+      pool,
+      esl,
+      provisioner: this.options.wrapProvisioner?.(provisioner, name) ?? provisioner,
+      cacheOptions: serverCacheOptions(connection, this.options.cacheOptions),
+    };
   }
 }

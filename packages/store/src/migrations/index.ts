@@ -22,6 +22,7 @@ import { migration022 } from './022-billing-refusals';
 import { migration023 } from './023-deck-default-increments';
 import { migration024 } from './024-services-domain-lower';
 import { migration025 } from './025-close-listing-termination';
+import { migration026 } from './026-server-cache-method';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -48,4 +49,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration023,
   migration024,
   migration025,
+  migration026,
 ];
