@@ -486,11 +486,20 @@ export interface CreditLeft {
  * it) until an operator settles it in WHMCS and records that (settleCreditLeft).
  */
 function finalCreditsSql(where: string): string {
-  return `SELECT s.service_id, s.client_id, l.credit, l.currency
+  return finalPendingSql('credit', (credit) => `${credit} <= ${CREDIT_LEFT_SQL}`, where);
+}
+
+/**
+ * Terminated services whose calls are all read (synced since the termination) and billed, with the
+ * sum of their pending adjustments (named `sum`, with `max(currency)`) meeting `test`: what no bill will
+ * ever take, for finalCreditsSql and belowCentLeftSql.
+ */
+function finalPendingSql(sum: 'credit' | 'amount', test: (sum: string) => string, where: string): string {
+  return `SELECT s.service_id, s.client_id, l.${sum}, l.currency
      FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, max(currency) AS currency
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS ${sum}, max(currency) AS currency
                          FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
-     WHERE s.desired_state = 'terminated' AND l.credit <= ${CREDIT_LEFT_SQL} AND ${where}
+     WHERE s.desired_state = 'terminated' AND ${test(`l.${sum}`)} AND ${where}
        AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
        AND ${syncedSinceChangeSql('s')}`;
 }
@@ -630,13 +639,7 @@ export interface BelowCentSettled {
  * calls, so no bill would ever take it (a close makes no bill of it), and nothing would say so.
  */
 function belowCentLeftSql(where: string): string {
-  return `SELECT s.service_id, s.client_id, l.amount, l.currency
-     FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS amount, max(currency) AS currency
-                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
-     WHERE s.desired_state = 'terminated' AND l.amount <> 0 AND round(l.amount, 2) = 0 AND ${where}
-       AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
-       AND ${syncedSinceChangeSql('s')}`;
+  return finalPendingSql('amount', (amount) => `${amount} <> 0 AND round(${amount}, 2) = 0`, where);
 }
 
 /** Services terminated before `terminatedBefore` (their final bill due) with such an amount left: the close's sweep. */
