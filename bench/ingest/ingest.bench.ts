@@ -81,11 +81,12 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
     const paced = async (target: Target) => {
       const result = await runPacedSignedLoad({ url: target.service.url, secret: bridge.secret, rate: fixedRate, durationSeconds: fixedRateSeconds, firstServiceId: serviceId });
       serviceId += 10_000_000;
+      if (result.errors > 0) log(`  ingest ${target.name} paced: errors ${JSON.stringify(result.errorCodes)}`);
       assertAllAccepted(target.name, result);
       log(
         `  ingest ${target.name} paced @${fixedRate}/s: ${round(result.requestsPerSecond, 0)} req/s answered (sent ${round(result.sentPerSecond, 0)}/s), ` +
           `p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms max ${result.maxMs} ms, ${result.lateSends} late sends (lag p99 ${result.sendLagP99Ms} ms, max ${result.maxSendLagMs} ms), ` +
-          `${result.maxInFlight} in flight at most, ${result.errors} errors`,
+          `${result.maxInFlight} in flight at most (${result.waitedForSocket} waited for a socket), ${result.errors} errors`,
       );
       return result;
     };

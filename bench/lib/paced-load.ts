@@ -33,6 +33,8 @@ export interface PacedLoadResult extends LoadResult {
   sendLagP99Ms: number;
   /** Requests that found every allowed socket busy at their due time and had to wait for one. */
   waitedForSocket: number;
+  /** Errors by code (ECONNRESET, ECONNREFUSED, 'timeout', 'cut short'…), so a failed run says what failed. */
+  errorCodes: Record<string, number>;
   /** Most requests in flight at once (≈ sockets open). */
   maxInFlight: number;
   /** Requests sent per second from the first due time to the last send: the pace the client kept. */
@@ -62,6 +64,11 @@ export async function runPacedSignedLoad(options: PacedLoadOptions): Promise<Pac
   let answered = 0;
   let non2xx = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
+  const failed = (code: string) => {
+    errors += 1;
+    errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+  };
   let timeouts = 0;
   let settled = 0;
   let inFlight = 0;
@@ -108,19 +115,19 @@ export async function runPacedSignedLoad(options: PacedLoadOptions): Promise<Pac
           answered += 1;
         }),
       );
-      res.on('error', () => once(() => (errors += 1)));
+      res.on('error', (error: NodeJS.ErrnoException) => once(() => failed(error.code ?? 'response error')));
       // An answer cut short after its headers ends in 'close' without 'end'.
-      res.on('close', () => once(() => (errors += 1)));
+      res.on('close', () => once(() => failed('cut short')));
     });
     req.setTimeout(timeoutMs, () => {
       req.destroy();
       // Counted as an error too, as autocannon does, so assertAllAccepted rejects the run.
       once(() => {
         timeouts += 1;
-        errors += 1;
+        failed('timeout');
       });
     });
-    req.on('error', () => once(() => (errors += 1)));
+    req.on('error', (error: NodeJS.ErrnoException) => once(() => failed(error.code ?? 'request error')));
     // The lag that counts is the write's: a socket shortage delays it past the call.
     req.on('socket', () => {
       const at = performance.now();
@@ -160,6 +167,7 @@ export async function runPacedSignedLoad(options: PacedLoadOptions): Promise<Pac
     errors,
     timeouts,
     statusCodes,
+    errorCodes,
     scheduled,
     lateSends,
     maxSendLagMs: round(maxSendLagMs, 2),
