@@ -38,6 +38,7 @@ function pacedSummary(result: PacedLoadResult): Record<string, number> {
     waitedForSocket: result.waitedForSocket,
     maxInFlight: result.maxInFlight,
     errors: result.errors,
+    timeouts: result.timeouts,
   };
 }
 
@@ -86,7 +87,7 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
       log(
         `  ingest ${target.name} paced @${fixedRate}/s: ${round(result.requestsPerSecond, 0)} req/s answered (sent ${round(result.sentPerSecond, 0)}/s), ` +
           `p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms max ${result.maxMs} ms, ${result.lateSends} late sends (lag p99 ${result.sendLagP99Ms} ms, max ${result.maxSendLagMs} ms), ` +
-          `${result.maxInFlight} in flight at most (${result.waitedForSocket} waited for a socket), ${result.errors} errors`,
+          `${result.maxInFlight} in flight at most (${result.waitedForSocket} waited for a socket), ${result.timeouts} timeouts, ${result.errors} errors`,
       );
       return result;
     };
@@ -153,6 +154,7 @@ export async function runIngestBenchmark(sizes: BenchSizes, log: (line: string) 
     const missed = shortfall.flatMap(([name, result]) => {
       const notes: string[] = [];
       if (result.requestsPerSecond < fixedRate * 0.95) notes.push(`${name} answered only ${round(result.requestsPerSecond, 0)} req/s`);
+      if (result.timeouts > 0) notes.push(`${result.timeouts} of ${name}'s requests unanswered after 10 s idle on their socket (in the p99 at their time so far)`);
       if (result.lateSends > 0) notes.push(`${result.lateSends} of ${name}'s ${result.scheduled} requests sent > 2 ms late (max ${result.maxSendLagMs} ms)`);
       return notes;
     });
