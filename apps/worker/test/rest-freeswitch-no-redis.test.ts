@@ -39,7 +39,10 @@ beforeAll(async () => {
 afterAll(async () => {
   // Whatever the test reached (an assertion may fail while Redis or the event socket is down), what
   // it took down comes back before the bridge closes, and its redis-server is killed in any case:
-  // a bridge closed with the event socket down left timers running and jest never exited.
+  // closed that way, jest never exited. The timers left were BullMQ's (each Worker's lock extender
+  // and stalled checker): Worker.close() waits for its Redis connection while it is reconnecting,
+  // and close(true) returns that same close (h142). The worker process itself exits anyway
+  // (runService's process.exit after close); an in-process bridge does not.
   try {
     if (!redisServer) await startRedis();
     if (bridge && !bridge.esl.listening) await bridge.esl.start();
