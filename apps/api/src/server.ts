@@ -91,10 +91,7 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const esl = targets.defaultTarget.esl;
   if (options.migrate !== false) await migrateBridgeDatabase(pool);
   // A registered server following FUSIONPBX_CACHE_METHOD=file never has its cache cleared: said at every start until it has its own method.
-  const cacheWarnings = await targets
-    .localFileCacheWarnings()
-    .catch((error: Error) => [{ server: null, warning: `registered servers' cache methods not checked: ${error.message}` }]);
-  for (const { server, warning } of cacheWarnings) logger.warn({ server }, warning);
+  await targets.warnAboutLocalFileCaches(logger);
   const redis = createProducerConnection(config.redis.url);
   const queues = createQueues({
     connection: redis,

@@ -246,10 +246,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const handlers = jobHandlers(PROVISIONING_DEFINITIONS, metrics);
   await migrateBridgeDatabase(pool);
   // A registered server following FUSIONPBX_CACHE_METHOD=file never has its cache cleared: said at every start until it has its own method.
-  const cacheWarnings = await targets
-    .localFileCacheWarnings()
-    .catch((error: Error) => [{ server: null, warning: `registered servers' cache methods not checked: ${error.message}` }]);
-  for (const { server, warning } of cacheWarnings) logger.warn({ server }, warning);
+  await targets.warnAboutLocalFileCaches(logger);
   await restoreDriftMetrics(deps, metrics);
 
   const processor = (job: Job) => timeJob(metrics, job, () => runJob(deps, handlers, job));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { Logger } from '@ictvoip/config';
 import { type CacheOptions, EslClient } from '@ictvoip/freeswitch';
 import { createProvisioner, type Provisioner } from '../provisioning/provisioner';
 import type { ProvisionerOptions } from '../provisioning/types';
@@ -264,17 +265,20 @@ export class FusionTargets {
   }
 
   /**
-   * A warning for each registered server (enabled or not) whose cache the bridge cannot clear: it
-   * follows a bridge-wide `file` method (localFileCacheWarning). Read at start-up.
+   * Warns, once per registered server (enabled or not), about each whose cache the bridge cannot
+   * clear: it follows a bridge-wide `file` method (localFileCacheWarning). Called at start-up by the
+   * API and the worker; a registry that cannot be read is a warning too, never a failed start.
    */
-  async localFileCacheWarnings(): Promise<{ server: string; warning: string }[]> {
-    if (this.options.cacheOptions.method !== 'file') return [];
-    const warnings: { server: string; warning: string }[] = [];
-    for (const server of await this.options.listServers()) {
-      const warning = localFileCacheWarning(server, this.options.cacheOptions);
-      if (warning) warnings.push({ server: server.name, warning });
+  async warnAboutLocalFileCaches(logger: Logger): Promise<void> {
+    if (this.options.cacheOptions.method !== 'file') return;
+    try {
+      for (const server of await this.options.listServers()) {
+        const warning = localFileCacheWarning(server, this.options.cacheOptions);
+        if (warning) logger.warn({ server: server.name }, warning);
+      }
+    } catch (error) {
+      logger.warn({ server: null }, `registered servers' cache methods not checked: ${(error as Error).message}`);
     }
-    return warnings;
   }
 
   async close(): Promise<void> {
