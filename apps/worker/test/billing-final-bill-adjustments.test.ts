@@ -3,6 +3,7 @@ import { signBody } from '@ictvoip/whmcs';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import {
   batchIdFor,
+  BELOW_CENT_SETTLED_ACTION,
   CREDIT_LEFT_ACTION,
   CREDIT_SETTLED_ACTION,
   getBatch,
@@ -99,6 +100,16 @@ function frozenInstant(): Date {
 const pendingMicro = async (serviceId: number) =>
   (await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })).reduce((sum, adjustment) => sum + decimalToMicro(adjustment.amount), 0n);
 
+/** The amounts a below-cent settlement (billing.below_cent_settled) took off the service, in order. */
+const settledBelowCent = async (serviceId: number): Promise<string[]> =>
+  (
+    await kit.deps.pool.query<{ amount: string }>("SELECT detail->>'amount' AS amount FROM audit_log WHERE service_id = $1 AND action = $2 ORDER BY id", [
+      serviceId,
+      BELOW_CENT_SETTLED_ACTION,
+    ])
+  ).rows.map((row) => row.amount);
+const settledBelowCentMicro = async (serviceId: number): Promise<bigint> => (await settledBelowCent(serviceId)).reduce((sum, amount) => sum + decimalToMicro(amount), 0n);
+
 describe("a terminated service's pending adjustments", () => {
   test('those pending at termination go on the final bill once; a re-rating recorded after it goes on the next bill, once, and the usage rule names that bill', async () => {
     const serviceId = 4311;
@@ -171,9 +182,12 @@ describe("a terminated service's pending adjustments", () => {
     expect(further).toMatchObject({ state: 'pushed', callCount: 0, adjustmentTotal: '1.501100', lineAmount: '1.50' });
     expect(items()).toHaveLength(3);
     expect(items()[2]).toMatchObject({ amount: '1.50' });
-    // Billed once: invoiced lines + what is still carried = the calls + every adjustment (1.00 − 0.03 + 1.50), to the micro-unit.
+    // Billed once: invoiced lines + what is still carried + what was settled as below one cent = the calls + every
+    // adjustment (1.00 − 0.03 + 1.50), to the micro-unit. (The close's below-cent sweep runs beside the pushes it
+    // enqueued: when the push has carried its 0.0011 by then, this close settles it already, else the next one does.)
     const invoiced = items().reduce((sum, item) => sum + decimalToMicro(String(item.amount)), 0n);
-    expect(microToDecimal(invoiced + (await pendingMicro(serviceId)))).toBe(microToDecimal(1_000_000n - 30_000n + callMicro + 1_500_000n));
+    const total = microToDecimal(1_000_000n - 30_000n + callMicro + 1_500_000n);
+    expect(microToDecimal(invoiced + (await pendingMicro(serviceId)) + (await settledBelowCentMicro(serviceId)))).toBe(total);
     expect(roundCents(await pendingMicro(serviceId))).toBe(0n);
     expect((await listBatches(kit.deps.pool, { serviceId })).map((batch) => batch.period)).toEqual([previousPeriod(period), period, nextPeriod(period)]);
     // The sub-cent remainder left is no bill's: the closes after do not take it up (no push job for it at every close, forever).
@@ -182,6 +196,10 @@ describe("a terminated service's pending adjustments", () => {
     expect(close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-${later}-`))).toEqual([]);
     // (the pushed batch is still looked for on a WHMCS invoice: that job stays)
     expect(close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-${nextPeriod(period)}-`))).toHaveLength(1);
+    // By now it is settled, once, and nothing is left pending: the invoiced lines + the settlement are the whole amount.
+    expect(await settledBelowCent(serviceId)).toEqual(['0.001100']);
+    expect(await pendingMicro(serviceId)).toBe(0n);
+    expect(microToDecimal(invoiced + 1_100n)).toBe(total);
   }, 60000);
 
   test('a credit left after the final bill (its own, or a late one) is carried and reported once per amount for an operator to settle, never billed', async () => {
