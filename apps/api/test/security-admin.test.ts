@@ -109,12 +109,14 @@ describe('a change to the admin routes asked by a page of another site (the brow
       method: 'PUT',
       headers: { authorization: basic('ops', ADMIN_TOKEN), 'sec-fetch-site': 'same-origin' },
     });
+    await sameOrigin.body?.cancel();
     expect(sameOrigin.status).toBe(200);
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(true);
     const resume = await fetch(`${t.url}/admin/queues/api/queues/provisioning/resume`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'sec-fetch-site': 'cross-site' },
     });
+    await resume.body?.cancel();
     expect(resume.status).toBe(200);
     expect(await t.api.deps.queues.provisioning.isPaused()).toBe(false);
   });

@@ -269,7 +269,7 @@ describe('client area (server module ClientArea)', () => {
     // The module passes a YYYY-MM-DD period on; a calendar-month service answers with the month containing it.
     const calendar = await clientData({ period: periodDay(15) });
     expect(calendar.ictvoipCalls).toMatchObject({ period: PERIOD, periodStart: PERIOD_START });
-    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-02-30' })).status).toBe(400);
+    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-02-30' }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(400);
   });
 
   test('the page escapes hostile caller names, devices and numbers and holds no secret', async () => {
@@ -462,7 +462,7 @@ describe('reset SIP password (client area custom button)', () => {
       expectNoPhpError(other.text);
       expect(other.text).toContain('This phone does not exist');
       expect(shownPassword(other.text)).toBeNull();
-      expect((await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '150' })).status).toBe(404);
+      expect((await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '150' }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(404);
       expect(await storedPassword('150', CYCLE_DOMAIN)).toBe('their-own-password');
 
       const before = await storedPassword('100');
@@ -535,6 +535,7 @@ describe('reset SIP password (client area custom button)', () => {
       expect(refused.text).not.toContain('ictvoip-new-password');
       expect(await storedPassword('100')).toBe(password);
       const direct = await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '100' });
+      await direct.body?.cancel();
       expect(direct.status).toBe(429);
       expect(Number(direct.headers.get('retry-after'))).toBeGreaterThan(0);
     } finally {
@@ -601,27 +602,30 @@ describe('reset SIP password (client area custom button)', () => {
 
   test('the reset route is signed like the others and checks the extension', async () => {
     const unsigned = await fetch(`${pages.bridge.url}/whmcs/client/phones/reset-password`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801,"extension":"100"}' });
+    await unsigned.body?.cancel();
     expect(unsigned.status).toBe(401);
     const bad = await signedPost('/whmcs/client/phones/reset-password', { serviceId: SERVICE_ID, extension: '10a' });
+    await bad.body?.cancel();
     expect(bad.status).toBe(400);
   });
 });
 
 describe('bridge routes the module calls', () => {
   test('unsigned or wrongly signed requests are 401; bad fields are 400 naming the field', async () => {
-    expect((await fetch(`${pages.bridge.url}/whmcs/client/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801}' })).status).toBe(401);
-    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID }, 'not-the-secret')).status).toBe(401);
+    expect((await fetch(`${pages.bridge.url}/whmcs/client/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"serviceId":8801}' }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(401);
+    expect((await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID }, 'not-the-secret').then(async (res) => (await res.body?.cancel(), res))).status).toBe(401);
     const bad = await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: '2026-13', number: 'abc' });
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { error: { details: { path: string }[] } };
     expect(body.error.details.map((detail) => detail.path).sort()).toEqual(['number', 'period']);
-    expect((await signedPost('/whmcs/client/phones', { serviceId: 999999 })).status).toBe(404);
+    expect((await signedPost('/whmcs/client/phones', { serviceId: 999999 }).then(async (res) => (await res.body?.cancel(), res))).status).toBe(404);
     const forged = await signedPost('/whmcs/client/calls', { serviceId: SERVICE_ID, period: PERIOD, cursor: 'bm90LWEtY3Vyc29y' });
+    await forged.body?.cancel();
     expect(forged.status).toBe(400);
   });
 
   test('admin page routes need the admin token and name bad fields', async () => {
-    expect((await fetch(`${pages.bridge.url}/admin/pages/dashboard`)).status).toBe(401);
+    expect((await fetch(`${pages.bridge.url}/admin/pages/dashboard`).then(async (res) => (await res.body?.cancel(), res))).status).toBe(401);
     const bad = await fetch(`${pages.bridge.url}/admin/pages/rate-decks/preview`, {
       method: 'POST',
       headers: { authorization: `Bearer ${pages.adminToken}`, 'content-type': 'application/json' },

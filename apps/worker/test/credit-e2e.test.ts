@@ -40,6 +40,7 @@ test('a CDR sync of a prepaid tenant triggers its credit check (one low-balance 
   expect(await metrics.getSingleMetricAsString('ictvoip_credit_checks_total')).toMatch(/ictvoip_credit_checks_total\{outcome="read"\} [1-9]/);
 
   const unauthorised = await fetch(`${kit.bridge.url}/admin/credit`);
+  await unauthorised.body?.cancel();
   expect(unauthorised.status).toBe(401);
   const view = await fetch(`${kit.bridge.url}/admin/credit?service=${tenant.serviceId}`, { headers: auth() });
   expect(view.status).toBe(200);
@@ -100,6 +101,7 @@ test('a prepaid tenant with creditRestriction outbound is restricted at zero wit
   client.credit = '20.00';
   kit.bridge.esl.clearRecorded();
   const topUp = await fetch(`${kit.bridge.url}/admin/credit/check?client=${client.id}`, { method: 'POST', headers: auth() });
+  await topUp.body?.cancel();
   expect(topUp.status).toBe(202);
   await waitFor(async () => (await audits()).includes('credit.outbound-lifted'), 20000, 'the lift');
   expect(await routes()).toEqual(before);

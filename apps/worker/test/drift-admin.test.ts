@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('/admin/drift', () => {
   it('needs the admin token and refuses a bad wait', async () => {
-    expect((await fetch(`${bridge.url}/admin/drift`)).status).toBe(401);
+    expect((await fetch(`${bridge.url}/admin/drift`).then(async (res) => (await res.body?.cancel(), res))).status).toBe(401);
     const bad = await fetch(`${bridge.url}/admin/drift?wait=soon`, { method: 'POST', headers: auth() });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: [{ path: 'wait' }] } });

@@ -31,6 +31,7 @@ describe.each(PATHS)('%s', (path) => {
     expectError(await postForm(bridge.url, path, { username: 'admin', password: 'nope' }), 401, 'Authentication Failed: Invalid credentials');
     expectError(await postForm(bridge.url, path, {}, basic('admin', 'nope')), 401, 'Authentication Failed: Invalid credentials');
     const get = await fetch(`${bridge.url}${path}`, { headers: basic('admin', 'nope') });
+    await get.body?.cancel();
     expect(get.status).toBe(401);
   });
 

@@ -47,7 +47,7 @@ function event(serviceId: number, action: string) {
 describe('metrics', () => {
   it('the worker listens on WORKER_METRICS_PORT and answers 404 elsewhere', async () => {
     expect(workerMetricsUrl).toBe(`http://127.0.0.1:${bridge.config.worker.metricsPort}/metrics`);
-    expect((await fetch(workerMetricsUrl.replace('/metrics', '/other'))).status).toBe(404);
+    expect((await fetch(workerMetricsUrl.replace('/metrics', '/other')).then(async (res) => (await res.body?.cancel(), res))).status).toBe(404);
   });
 
   it('counts webhook outcomes, job durations, FusionPBX and event-socket calls, inbox states and queue depth', async () => {

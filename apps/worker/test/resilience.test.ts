@@ -331,7 +331,12 @@ async function spawnApi(port: number): Promise<ChildProcess> {
     stderr += chunk.toString();
   });
   // A cold tsx cache on a loaded 2-core CI machine can take tens of seconds to compile the API.
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 60000, 'api process').catch((error: Error) => {
+  const healthy = async (): Promise<boolean> => {
+    const reply = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+    await reply?.body?.cancel();
+    return reply?.ok ?? false;
+  };
+  await waitFor(healthy, 60000, 'api process').catch((error: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${error.message}; its stderr: ${stderr.slice(-2000)}`);
   });

@@ -139,7 +139,7 @@ describe('the answer of a write job', () => {
       { port: 0 },
     );
     try {
-      await waitFor(async () => (await fetch(`${rotated.url}/readyz`)).status === 200, 10_000, 'the rotated API ready');
+      await waitFor(async () => (await fetch(`${rotated.url}/readyz`).then(async (res) => (await res.body?.cancel(), res))).status === 200, 10_000, 'the rotated API ready');
       const again = await call(rotated.url, 'POST', `${base}/extensions`, { token: key, body: { extension: '152' }, headers: { 'X-Request-Id': 'req-create-152' } });
       expect(again.status).toBe(201);
       expect(again.body.password).toBe(first.body.password);

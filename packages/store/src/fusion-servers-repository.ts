@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { followsLocalFileCache } from './fusion-server-cache';
 import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
 import { purgedServiceSql } from './services-repository';
 import { inTransaction } from './transaction';
@@ -154,16 +155,6 @@ export function validateFusionServer(input: NewFusionServer, bridgeCacheMethod?:
     throw new FusionServerInputError('whmcsServerId', 'must be a positive integer');
   if (input.whmcsHostname != null && !HOSTNAME.test(input.whmcsHostname)) throw new FusionServerInputError('whmcsHostname', 'must be a host name');
   validateCache(input.cacheMethod ?? null, input.cacheDir ?? null, bridgeCacheMethod);
-}
-
-/**
- * The registered server would follow a bridge-wide `file` cache method: the bridge would unlink
- * cache files under its own FUSIONPBX_CACHE_DIR, which are not that server's (it is another host),
- * so its cache would never be cleared. Checked where a server is added or changed, warned about at
- * start-up and by `servers test` for one stored before the check.
- */
-export function followsLocalFileCache(server: { cacheMethod: FusionCacheMethod | null }, bridgeCacheMethod: FusionCacheMethod): boolean {
-  return server.cacheMethod === null && bridgeCacheMethod === 'file';
 }
 
 const CACHE_DIR_CONTROL = /[\u0000-\u001f\u007f]/;

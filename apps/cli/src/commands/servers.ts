@@ -10,10 +10,12 @@ import {
   FusionServersRepository,
   FUSION_CACHE_METHODS,
   assertBridgeDatabaseMigrated,
-  followsLocalFileCache,
+  fusionCacheInEffect,
+  localFileCacheWarning,
   redactDatabaseUrl,
+  type FusionCacheInEffect,
   type FusionCacheMethod,
-  type FusionServerCache,
+  type FusionServerCacheFields,
   type FusionServerSummary,
 } from '@ictvoip/store';
 import type { BridgeConfig } from '@ictvoip/config';
@@ -40,31 +42,18 @@ async function withRegistry<T>(work: (registry: FusionServersRepository) => Prom
   }
 }
 
-/** How a server's cache is cleared in effect: its own method, or the bridge-wide one it follows. */
-interface CacheInEffect {
-  method: FusionCacheMethod;
-  /** The directory the `file` method unlinks under; null for the others. */
-  dir: string | null;
-  source: 'server' | 'FUSIONPBX_CACHE_METHOD';
+/** The cache in effect for a server (null: the default one), by the bridge's configuration. */
+function cacheInEffect(server: FusionServerCacheFields | null, cfg: BridgeConfig): FusionCacheInEffect {
+  return fusionCacheInEffect(server, { method: cfg.fusionpbx.cacheMethod, dir: cfg.fusionpbx.cacheDir });
 }
 
-function cacheInEffect(server: FusionServerCache | null, cfg: BridgeConfig): CacheInEffect {
-  if (server?.cacheMethod) return { method: server.cacheMethod, dir: server.cacheMethod === 'file' ? server.cacheDir : null, source: 'server' };
-  const { cacheMethod, cacheDir } = cfg.fusionpbx;
-  return { method: cacheMethod, dir: cacheMethod === 'file' ? cacheDir : null, source: 'FUSIONPBX_CACHE_METHOD' };
-}
-
-function cacheText(cache: CacheInEffect): string {
+function cacheText(cache: FusionCacheInEffect): string {
   return `cache ${cache.method}${cache.dir !== null ? ` ${cache.dir}` : ''}${cache.source === 'server' ? '' : ' (FUSIONPBX_CACHE_METHOD)'}`;
 }
 
 /** The warning for a registered server whose cache the bridge cannot clear (it follows a bridge-wide `file`), else null. */
-function cacheWarning(name: string, server: FusionServerCache, cfg: BridgeConfig): string | null {
-  if (!followsLocalFileCache(server, cfg.fusionpbx.cacheMethod)) return null;
-  return (
-    `${name} has no cache method of its own and FUSIONPBX_CACHE_METHOD is file: the bridge unlinks cache files on its own host, so ${name}'s cache is never cleared ` +
-    `(stale directory and dialplan entries after a suspend or an extension change); set one: \`ictvoip servers update ${name} --cache-method file-esl\` (or memcache, or file with --cache-dir)`
-  );
+function cacheWarning(name: string, server: FusionServerCacheFields, cfg: BridgeConfig): string | null {
+  return localFileCacheWarning(name, server, cfg.fusionpbx.cacheMethod, 'cli');
 }
 
 function line(server: FusionServerSummary, cfg: BridgeConfig): string {
@@ -76,7 +65,7 @@ function line(server: FusionServerSummary, cfg: BridgeConfig): string {
 }
 
 /** A server as `list` and `add`/`update` --json show it: as stored (cacheMethod null follows the bridge-wide one), with the cache in effect. */
-function shown(server: FusionServerSummary, cfg: BridgeConfig): FusionServerSummary & { cache: CacheInEffect; warning?: string } {
+function shown(server: FusionServerSummary, cfg: BridgeConfig): FusionServerSummary & { cache: FusionCacheInEffect; warning?: string } {
   const warning = cacheWarning(server.name, server, cfg);
   return { ...server, cache: cacheInEffect(server, cfg), ...(warning ? { warning } : {}) };
 }
@@ -152,7 +141,7 @@ async function cacheDirectoryCheck(dir: string): Promise<string> {
 }
 
 /** Connects to a server's database and event socket with short limits and reports each (and its cache directory, with the file method). */
-async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }, cache: CacheInEffect | null): Promise<Check[]> {
+async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }, cache: FusionCacheInEffect | null): Promise<Check[]> {
   const database = check('database', async () => {
     const pool = createPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
     try {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Logger } from '@ictvoip/config';
 import { type CacheOptions, EslClient } from '@ictvoip/freeswitch';
+import { fusionCacheInEffect, localFileCacheWarning } from '@ictvoip/store';
 import { createProvisioner, type Provisioner } from '../provisioning/provisioner';
 import type { ProvisionerOptions } from '../provisioning/types';
 
@@ -22,25 +23,11 @@ export interface FusionServerConnection {
   cacheDir?: string | null;
 }
 
-/** The cache options a server is cleared with: its own method when it has one, else the bridge-wide ones. */
+/** The cache options a server is cleared with: its own method when it has one, else the bridge-wide ones (fusionCacheInEffect). */
 export function serverCacheOptions(server: Pick<FusionServerConnection, 'cacheMethod' | 'cacheDir'>, bridgeWide: CacheOptions): CacheOptions {
-  const method = server.cacheMethod ?? null;
-  if (method === null) return bridgeWide;
-  return method === 'file' ? { method, location: server.cacheDir ?? undefined } : { method };
-}
-
-/**
- * Why a registered server's cache is never cleared, when it follows a bridge-wide `file` method (the
- * bridge unlinks files on its own host, which are not that server's): logged at start-up, shown by
- * `ictvoip servers test`. Null when the server is fine.
- */
-export function localFileCacheWarning(server: Pick<FusionServerConnection, 'name' | 'cacheMethod'>, bridgeWide: CacheOptions): string | null {
-  if ((server.cacheMethod ?? null) !== null || bridgeWide.method !== 'file') return null;
-  return (
-    `FusionPBX server ${server.name} has no cache method of its own and FUSIONPBX_CACHE_METHOD is file: the bridge unlinks cache files on its own host, ` +
-    `so ${server.name}'s cache is never cleared (stale directory and dialplan entries after a suspend or an extension change). ` +
-    `Give it one: \`ictvoip servers update ${server.name} --cache-method file-esl\` (or memcache, or file with --cache-dir)`
-  );
+  const cache = fusionCacheInEffect(server, { method: bridgeWide.method, dir: bridgeWide.method === 'file' ? bridgeWide.location : null });
+  if (cache.source !== 'server') return bridgeWide;
+  return cache.method === 'file' ? { method: cache.method, location: cache.dir ?? undefined } : { method: cache.method };
 }
 
 /** Everything a job or a request needs to act on one FusionPBX server. */
@@ -266,14 +253,14 @@ export class FusionTargets {
 
   /**
    * Warns, once per registered server (enabled or not), about each whose cache the bridge cannot
-   * clear: it follows a bridge-wide `file` method (localFileCacheWarning). Called at start-up by the
+   * clear: it follows a bridge-wide `file` method (localFileCacheWarning, @ictvoip/store). Called at start-up by the
    * API and the worker; a registry that cannot be read is a warning too, never a failed start.
    */
   async warnAboutLocalFileCaches(logger: Logger): Promise<void> {
     if (this.options.cacheOptions.method !== 'file') return;
     try {
       for (const server of await this.options.listServers()) {
-        const warning = localFileCacheWarning(server, this.options.cacheOptions);
+        const warning = localFileCacheWarning(server.name, server, this.options.cacheOptions.method, 'log');
         if (warning) logger.warn({ server: server.name }, warning);
       }
     } catch (error) {
