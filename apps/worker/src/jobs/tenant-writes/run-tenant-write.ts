@@ -82,8 +82,16 @@ async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, step
   }
   const { backlog } = await addWriteSteps(ctx.deps, ctx.write.serviceId, steps);
   const { jobId: id } = await queueBacklogJob(ctx.deps, ctx.write.serviceId, backlog.origin);
-  const url = `/v1/jobs/${id}`;
   ctx.deps.logger.warn({ err: reason, writeId: ctx.write.writeId, steps: steps.length, backlogJob: id }, 'FreeSWITCH side of a REST write queued');
+  return queuedFreeswitch(reason, id);
+}
+
+/**
+ * A committed write whose FreeSWITCH side did not go out and is left to job `id`: the answer's
+ * success with its warning (202), never a failure, so the client knows the row exists.
+ */
+export function queuedFreeswitch(reason: string, id: string): FreeswitchOutcome {
+  const url = `/v1/jobs/${id}`;
   return { applied: false, job: { id, url }, message: `FusionPBX is updated; FreeSWITCH not yet (${reason}). A worker applies it once the event socket answers: GET ${url}.` };
 }
 
