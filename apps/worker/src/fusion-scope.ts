@@ -4,11 +4,12 @@ import type { ScopedDeps, WorkerDeps } from './deps';
 import { PermanentJobError } from './errors';
 
 /**
- * For `.catch` on a server's resolution: a disabled or unknown server fails the job for good (retrying
- * cannot make the server come back); anything else is thrown as it is.
+ * For `.catch` on a server's resolution: a disabled or unknown server fails the job for good (its
+ * retries would not outlast an operator's decision), though the cause can pass (the server enabled or
+ * registered again); anything else is thrown as it is.
  */
 export function permanentWhenServerUnavailable(error: unknown): never {
-  if (isServerUnavailable(error)) throw new PermanentJobError(error.code, error.message);
+  if (isServerUnavailable(error)) throw new PermanentJobError(error.code, error.message, { canPass: true });
   throw error;
 }
 

@@ -1,5 +1,5 @@
 import { createGlobalGateway, enabledDomainGateways, toggleDomainGateways } from '@ictvoip/fusionpbx';
-import { createKey, createTenant } from '../../api/test/v1-helpers';
+import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { startBridge, waitFor, withoutWorker as pauseWorker, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, expectError, postForm } from './compat-helpers';
 
@@ -188,4 +188,52 @@ describe('a global gateway write whose worker died after the FusionPBX commit', 
     const again = await asAdmin('/app/gateways/provision.php', fields, { 'x-request-id': 'global-replay' });
     expect(again).toMatchObject({ status: 200, body: { message: 'Gateway configured successfully', gateway_uuid: write.target } });
   });
+});
+
+describe('a global gateway write whose FreeSWITCH side the event socket refuses on every attempt', () => {
+  it('is the written row with a warning (202, the FreeSWITCH job to poll), never WRITE_FAILED: the kept answer says so, a new request finds the row, the job applies it once FreeSWITCH answers', async () => {
+    const fields = { ...DOCUMENTED, gateway_name: 'refused_gateway' };
+    const rescan = 'sofia profile external rescan';
+    bridge.esl.fail(rescan, 'profile external is busy');
+    const refusal = bridge.esl.failures[0];
+    let jobId: string;
+    try {
+      const reply = await asAdmin('/app/gateways/provision.php', fields, { 'x-request-id': 'global-refused' });
+      const write = await writeOf('global-refused');
+      jobId = `fs-global-${write.write_id}`;
+      const message = 'Gateway configured in FusionPBX; FreeSWITCH not yet: a worker applies it once the event socket answers (job_url)';
+      expect(reply.status).toBe(202);
+      expect(reply.body).toMatchObject({ status: 'success', message, gateway_uuid: write.target, job_id: jobId, job_url: `/app/jobs/status.php?job_id=${jobId}` });
+      // The row is written, and the stored answer says so: a success whose FreeSWITCH side is owed.
+      expect((await globalRows('refused_gateway')).map((row) => row.gateway_uuid)).toEqual([write.target]);
+      expect(write).toMatchObject({ status: 'succeeded', http_status: 202, error: null, result: { outcome: 'created', freeswitch: { applied: false, job: { id: jobId } } } });
+      expect(write.result.freeswitch.message).toBe(
+        `FusionPBX is updated; FreeSWITCH not yet (event socket command "${rescan}" failed: -ERR profile external is busy). A worker applies it once the event socket answers: GET /v1/jobs/${jobId}.`,
+      );
+      // The write's kept answer, as GET /v1/jobs shows it: a success with the job, not a failure.
+      const kept = await call(bridge.url, 'GET', `/v1/jobs/${write.write_id}`, { token: adminKey });
+      expect(kept.body).toMatchObject({
+        state: 'completed',
+        write: { status: 'succeeded', httpStatus: 202, error: null, result: { freeswitch: { applied: false, job: { id: jobId } } } },
+      });
+      // The job keeps trying while FreeSWITCH refuses; the superadmin of the server sees it.
+      const queue = bridge.api!.deps.queues.provisioning;
+      await waitFor(async () => ((await queue.getJob(jobId))?.attemptsMade ?? 0) >= 3, 30_000, 'three refused attempts of the FreeSWITCH job');
+      const status = await asAdmin('/app/jobs/status.php', { job_id: jobId });
+      expect(status.status).toBe(200);
+      expect(JSON.stringify(status.body)).toContain('profile external is busy');
+      expect((await call(bridge.url, 'GET', `/v1/jobs/${jobId}`, { token: tenantKey })).status).toBe(404);
+      // A new request finds the gateway (an update, unchanged): no duplicate, no conflict.
+      const fresh = await asAdmin('/app/gateways/provision.php', fields, { 'x-request-id': 'global-refused-again' });
+      expect(fresh).toMatchObject({ status: 200, body: { message: 'Gateway configured successfully', gateway_uuid: write.target } });
+      expect(await globalRows('refused_gateway')).toHaveLength(1);
+    } finally {
+      bridge.esl.failures.splice(bridge.esl.failures.indexOf(refusal!), 1);
+    }
+    bridge.esl.clearRecorded();
+    const queue = bridge.api!.deps.queues.provisioning;
+    await waitFor(async () => (await (await queue.getJob(jobId))?.getState()) === 'completed', 60_000, 'the FreeSWITCH job to apply once the event socket answers');
+    expect((await queue.getJob(jobId))!.returnvalue).toEqual({ server: 'default', steps: 2, dropped: 0 });
+    expect(bridge.esl.apiCommands).toEqual(expect.arrayContaining([rescan]));
+  }, 90_000);
 });

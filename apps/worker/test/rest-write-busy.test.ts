@@ -124,6 +124,8 @@ it('a write failing for another reason is still WRITE_FAILED with the error’s 
   expect(reply.headers.get('retry-after')).toBe('30');
   expect(reply.body.error).toEqual({ code: 'WRITE_FAILED', message: expect.stringContaining('v_extensions') });
   // Failed for good, as a busy lock's answer: a repeat of this request gets the same answer.
-  expect(reply.body.error.message).toMatch(/; the write failed on the last of its 2 attempts: send it again in 30 s with a new X-Request-Id \(this one keeps this answer\)$/);
+  expect(reply.body.error.message).toMatch(
+    / \(on the last of the write's 2 attempts\); the write failed: send it again in 30 s with a new X-Request-Id \(this one keeps this answer\)$/,
+  );
   expect(await writeRow('req-not-busy')).toMatchObject({ status: 'failed', attempts: 2, error: { code: 'WRITE_FAILED', retryAfter: 30 } });
 }, 30_000);

@@ -198,7 +198,7 @@ describe('the answer of a write job', () => {
 });
 
 describe('a write that cannot be applied', () => {
-  it('fails for good when its tenant’s FusionPBX server is disabled before a worker takes it: 503 with the code, nothing written', async () => {
+  it('fails for good when its tenant’s FusionPBX server is disabled before a worker takes it: 503 with the code and how to send it again, nothing written; the same id keeps that answer once the server is back, a new id applies', async () => {
     const other = SERVICE + 1;
     await createTenant(bridge, other);
     const { fusionServers } = bridge.api!.deps;
@@ -218,10 +218,12 @@ describe('a write that cannot be applied', () => {
     const again = await put();
     expect(again.status).toBe(503);
     expect(again.body.error).toMatchObject({ code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second') });
+    // The server can be enabled again: the kept answer says the write failed and how to send it again.
+    const message = 'FusionPBX server second is disabled; the write failed: send it again in 30 s with a new X-Request-Id (this one keeps this answer)';
     const status = await call(bridge.url, 'GET', `/v1/jobs/${(await writeRow('req-disabled'))[0].write_id}`, { token: otherKey });
     expect(status.body).toMatchObject({
       state: 'failed',
-      write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message: expect.stringContaining('second is disabled'), retryAfter: 30 } },
+      write: { status: 'failed', httpStatus: 503, error: { code: 'FUSIONPBX_SERVER_DISABLED', message, retryAfter: 30 } },
     });
     const job = await bridge.api!.deps.queues['tenant-writes'].getJob((await writeRow('req-disabled'))[0].write_id);
     // The row is finished inside the job, a moment before BullMQ moves the job to failed.
@@ -234,6 +236,46 @@ describe('a write that cannot be applied', () => {
         ])
       )[0].description,
     ).not.toBe('never');
+    // The server back, the same request is still the same (failed) write, as its answer said.
+    await fusionServers.update('second', { enabled: true });
+    const repeated = await put();
+    expect(repeated.status).toBe(503);
+    expect(repeated.headers.get('retry-after')).toBe('30');
+    expect(repeated.body).toEqual({ error: { code: 'FUSIONPBX_SERVER_DISABLED', message } });
+    expect((await writeRow('req-disabled'))[0]).toMatchObject({ status: 'failed', attempts: 1 });
+    const fresh = await call(bridge.url, 'PUT', `/v1/tenants/${other}/extensions/100`, {
+      token: otherKey,
+      body: { description: 'never' },
+      headers: { 'X-Request-Id': 'req-disabled-again' },
+    });
+    expect(fresh.status).toBe(200);
+    expect(fresh.body).toMatchObject({ outcome: 'updated', extension: { description: 'never' } });
+  });
+
+  it('fails for good without "send it again" when the write can never be applied (its service no longer managed): 404 SERVICE_UNKNOWN, no Retry-After, kept', async () => {
+    const gone = SERVICE + 2;
+    await createTenant(bridge, gone);
+    const goneKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'gone', scope: 'tenant', serviceId: gone, access: 'read-write' });
+    const put = () => call(bridge.url, 'PUT', `/v1/tenants/${gone}/extensions/100`, { token: goneKey, body: { description: 'never' }, headers: { 'X-Request-Id': 'req-gone' } });
+    const pool = bridge.api!.deps.pool;
+    const away = 9_000_000 + gone;
+    await withoutWorker(async () => {
+      expect((await put()).status).toBe(202);
+      // The service leaves the bridge's books before a worker takes the write.
+      await pool.query('UPDATE services SET service_id = $2 WHERE service_id = $1', [gone, away]);
+    });
+    try {
+      await waitFor(async () => (await writeRow('req-gone'))[0]?.status === 'failed', 20_000, 'the write to fail');
+    } finally {
+      await pool.query('UPDATE services SET service_id = $2 WHERE service_id = $1', [away, gone]);
+    }
+    const error = { code: 'SERVICE_UNKNOWN', message: `service ${gone} is not managed by the bridge` };
+    expect((await writeRow('req-gone'))[0]).toMatchObject({ status: 'failed', http_status: 404, attempts: 1, error });
+    expect((await writeRow('req-gone'))[0].error).toEqual(error);
+    const repeated = await put();
+    expect(repeated.status).toBe(404);
+    expect(repeated.headers.get('retry-after')).toBeNull();
+    expect(repeated.body).toEqual({ error });
   });
 });
 

@@ -1,9 +1,16 @@
 /** The job can never succeed as sent (bad domain, conflict with another tenant, unknown service): do not retry. */
 export class PermanentJobError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /**
+   * Its cause can pass (an operator enables a disabled server again, registers a removed one): this
+   * job's attempts cannot outlast it, but the same request sent again later may succeed. False for a
+   * request that can never be applied (a service the bridge does not manage, a malformed write).
+   */
+  readonly canPass: boolean;
+  constructor(code: string, message: string, options: { canPass?: boolean } = {}) {
     super(message);
     this.code = code;
+    this.canPass = options.canPass ?? false;
     this.name = 'PermanentJobError';
   }
 }

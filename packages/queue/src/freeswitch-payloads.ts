@@ -13,10 +13,13 @@ export interface FreeswitchStepData {
 }
 
 export interface FreeswitchApplyJobData {
+  /** 0 (GLOBAL_WRITE_SERVICE_ID): a FusionPBX server's own gateway, on `server`'s event socket. */
   serviceId: number;
   /** The REST request whose FusionPBX write these steps follow (its X-Request-Id): logs and the job id. */
   requestId: string;
   steps: FreeswitchStepData[];
+  /** For service 0: the FusionPBX server the global gateway write named (null: the default server). */
+  server?: string | null;
 }
 
 const step = Joi.object<FreeswitchStepData>({
@@ -31,6 +34,7 @@ export const freeswitchApplyJobDataSchema = Joi.object<FreeswitchApplyJobData>({
   serviceId: Joi.number().integer().min(0).required(),
   requestId: Joi.string().max(100).required(),
   steps: Joi.array().items(step).min(1).max(1000).required(),
+  server: Joi.string().max(100).allow(null),
 });
 
 /** A service's FreeSWITCH backlog to apply; the steps are read from PostgreSQL when the job runs. */

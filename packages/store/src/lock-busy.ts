@@ -55,6 +55,14 @@ export function lockBusyAnswer(error: unknown): LockBusyAnswer | null {
 export const sendAgainAdvice = (retryAfterSeconds: number) => `send it again in ${retryAfterSeconds} s with a new X-Request-Id (this one keeps this answer)`;
 
 /**
+ * The stored message of a REST write that failed for good of a cause that can pass (a lock held, a
+ * server disabled, FreeSWITCH or FusionPBX failing): the cause, that the write failed, and how to send
+ * it again. The one wording every such answer ends with; a write that can never be applied (a
+ * malformed write, a service the bridge does not manage) gets no such advice.
+ */
+export const failedForGoodMessage = (cause: string, retryAfterSeconds: number) => `${cause}; the write failed: ${sendAgainAdvice(retryAfterSeconds)}`;
+
+/**
  * A store lock a REST write's job did not get on its last attempt (of `attempts`), as the write's
  * stored answer: the lock's own code and Retry-After, what was busy, that the write failed, and how
  * to send it again. Null for any other error.
@@ -65,7 +73,7 @@ export function lockBusyWriteFailure(error: unknown, attempts: number): LockBusy
   const which = attempts > 1 ? `the last of the write's ${attempts} attempts` : "the write's only attempt";
   return {
     code,
-    message: `${what} (its lock was not free within ${waited(error.waitedMs)} on ${which}); the write failed: ${sendAgainAdvice(retryAfterSeconds)}`,
+    message: failedForGoodMessage(`${what} (its lock was not free within ${waited(error.waitedMs)} on ${which})`, retryAfterSeconds),
     retryAfterSeconds,
   };
 }

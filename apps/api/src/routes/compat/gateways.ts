@@ -61,6 +61,8 @@ function provisionRequest(fields: ProvisionFields, existing: GatewayView | undef
     : { resource: 'gateway', operation: 'create', target: null, ...splitPassword({ register: true, ...fields }) };
 }
 
+const FREESWITCH_PENDING = 'Gateway configured in FusionPBX; FreeSWITCH not yet: a worker applies it once the event socket answers (job_url)';
+
 /** ictVoIP's answer from the write as it stands: configured, queued (202 with the job), or its refusal. */
 function sendProvisioned(res: Response, write: TenantWrite, fields: ProvisionFields, existing: GatewayView | undefined): void {
   const answer = { gateway_uuid: write.target ?? '', gateway_name: fields.name, gateway_domain: fields.proxy };
@@ -74,8 +76,12 @@ function sendProvisioned(res: Response, write: TenantWrite, fields: ProvisionFie
   }
   const failure = writeFailure(write);
   if (failure) throw failure;
-  const gateway = (write.result as { gateway?: GatewayView | null } | null)?.gateway;
-  sendSuccess(res, 'Gateway configured successfully', { ...answer, gateway_enabled: enabledText(gateway?.enabled ?? true) });
+  const result = write.result as { gateway?: GatewayView | null; freeswitch?: { applied?: boolean; job?: { id: string } } } | null;
+  const configured = { ...answer, gateway_enabled: enabledText(result?.gateway?.enabled ?? true) };
+  const job = result?.freeswitch?.applied === false ? result.freeswitch.job : undefined;
+  // Saved in FusionPBX, FreeSWITCH not told yet (its job retries): a success to poll, never an error to send again.
+  if (job) return sendSuccess(res, FREESWITCH_PENDING, { ...configured, job_id: job.id, job_url: jobStatusUrl(job.id) }, 202);
+  sendSuccess(res, 'Gateway configured successfully', configured);
 }
 
 // Only a create chooses its uuid; an update's target is the gateway found.

@@ -19,6 +19,8 @@ export function scrubSecrets(text: string | null | undefined): string | null {
 
 interface JobData {
   serviceId?: number;
+  /** A global gateway write's FreeSWITCH job (service 0): the server it names. */
+  server?: string | null;
   eventId?: string;
   action?: string;
 }
@@ -91,7 +93,7 @@ async function jobView(deps: ApiDeps, id: string) {
     event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
     write: write ? writeView(write) : null,
   };
-  return { view, server: write?.input.server ?? null };
+  return { view, server: write?.input.server ?? data.server ?? null };
 }
 
 /**

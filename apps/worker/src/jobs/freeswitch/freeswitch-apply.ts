@@ -1,6 +1,6 @@
 import { DEFAULT_SERVER_NAME, withoutStaleGatewayStarts } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, validateStep, type FreeswitchStep } from '@ictvoip/freeswitch';
-import { withServiceLock } from '@ictvoip/store';
+import { DEFAULT_FUSION_SERVER, GLOBAL_WRITE_SERVICE_ID, withServerLock, withServiceLock } from '@ictvoip/store';
 import type { FREESWITCH_JOBS, TypedJob } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { describeError, PermanentJobError } from '../../errors';
@@ -23,14 +23,40 @@ function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
 }
 
 /**
- * The FreeSWITCH side of a REST write, queued by the API when the event socket did not answer: its
- * FusionPBX rows are committed already. Every step is idempotent, so a retry or a replay repeats
+ * The FreeSWITCH side of a global gateway write (service 0) the event socket did not take: sent to
+ * the named server's event socket under the server's global-write lock, as the write itself was, so
+ * a later global write of the server does not interleave with it.
+ */
+async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>, steps: FreeswitchStep[]): Promise<FreeswitchApplyResult> {
+  const server = job.data.server ?? null;
+  const target = await deps.targets.get(server).catch(permanentWhenServerUnavailable);
+  const name = server ?? DEFAULT_FUSION_SERVER;
+  const logger = deps.logger.child({ requestId: job.data.requestId, server: name, jobId: job.id });
+  const sent = await withServerLock(
+    deps.pool,
+    name,
+    async () => {
+      const wanted = await withoutStaleGatewayStarts(target.pool, steps);
+      await withJobLogger(logger, () => applyFreeswitchSide(target.esl, wanted, { cache: target.cacheOptions }));
+      return wanted.length;
+    },
+    deps.config.worker.writeLockWaitMs,
+  );
+  logger.info({ steps: sent, dropped: steps.length - sent }, 'FreeSWITCH side of a global gateway write applied');
+  return { server: server ?? DEFAULT_SERVER_NAME, steps: sent, dropped: steps.length - sent };
+}
+
+/**
+ * The FreeSWITCH side of a REST write whose event socket did not answer (a tenant's, queued by the
+ * API before backlogs existed; a global gateway's, queued by its write job): its FusionPBX rows are
+ * committed already. Every step is idempotent, so a retry or a replay repeats
  * nothing harmful; the steps go to the event socket of the server the service lives on. A gateway
  * start whose gateway a later write removed or disabled is left out.
  */
 export async function applyFreeswitchJob(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>): Promise<FreeswitchApplyResult> {
   const data = job.data;
   const steps = checkedSteps(data.steps);
+  if (data.serviceId === GLOBAL_WRITE_SERVICE_ID) return applyGlobalSteps(deps, job, steps);
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
   const scoped = await scopeForService(deps, service).catch(permanentWhenServerUnavailable);

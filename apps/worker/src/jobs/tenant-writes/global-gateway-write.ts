@@ -1,11 +1,18 @@
 import { withDeadline } from '@ictvoip/config';
 import { createGlobalGateway, updateGlobalGateway, type GatewayFields } from '@ictvoip/fusionpbx';
-import { applyFreeswitchSide } from '@ictvoip/freeswitch';
-import { DEFAULT_FUSION_SERVER, openSecrets, withServerLock, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
+import { CAPPED_BACKOFF, FREESWITCH_JOBS, requeueJobUnlessLive, type FreeswitchStepData } from '@ictvoip/queue';
+import { DEFAULT_FUSION_SERVER, GLOBAL_WRITE_SERVICE_ID, openSecrets, withServerLock, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable } from '../../fusion-scope';
-import { succeeded, type ResourceWriteResult } from './run-tenant-write';
+import { queuedFreeswitch, succeeded, type FreeswitchOutcome, type ResourceWriteResult } from './run-tenant-write';
+
+/** As a tenant's FreeSWITCH backlog job: the event socket may be down for a while. */
+const GLOBAL_APPLY_ATTEMPTS = 16;
+
+/** The job that sends a global write's FreeSWITCH side: one per write, so a replay finds it. */
+export const globalApplyJobId = (writeId: string) => `fs-global-${writeId}`;
 
 /** The stored server name of a global write (null: the default server), as the API recorded it. */
 function serverOf(write: TenantWrite): string | null {
@@ -33,10 +40,34 @@ async function writeRow(scoped: ScopedDeps, write: TenantWrite, fields: GatewayF
 }
 
 /**
+ * The FreeSWITCH side of a committed global write, sent at once within API_ESL_DEADLINE_MS. When the
+ * event socket does not answer in time or refuses a step (the profile's rescan, a cache delete), the
+ * row stays written: the steps go to a `freeswitch.apply` job for the server (retried as a tenant's
+ * backlog is) and the answer is the write's success with that warning, not a failure a client would
+ * send again into a duplicate. Only an error without a code (a bug) fails the write job.
+ */
+async function applyGlobalFreeswitch(deps: WorkerDeps, scoped: ScopedDeps, write: TenantWrite, server: string | null, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
+  if (steps.length === 0) return { applied: true };
+  const ms = deps.config.api.eslDeadlineMs;
+  try {
+    await withDeadline(applyFreeswitchSide(scoped.fusion.esl, steps, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
+    return { applied: true };
+  } catch (error) {
+    if (!(error instanceof Error && 'code' in error)) throw error;
+    const jobId = globalApplyJobId(write.writeId);
+    // A gateway's steps (cache deletes, rescan, killgw/startgw) are all step data; never a call hangup.
+    const data = { serviceId: GLOBAL_WRITE_SERVICE_ID, requestId: write.requestId, server, steps: steps as FreeswitchStepData[] };
+    await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.apply, data, jobId, { attempts: GLOBAL_APPLY_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } });
+    deps.logger.warn({ err: error.message, writeId: write.writeId, server, steps: steps.length, applyJob: jobId }, 'FreeSWITCH side of a global gateway write queued');
+    return queuedFreeswitch(error.message, jobId);
+  }
+}
+
+/**
  * A global gateway's write (ictVoIP's provision.php naming no tenant): the row gateway_edit.php
- * saves for domain "Global", under the server's lock instead of a service's. Its FreeSWITCH side
- * has no tenant backlog to join, so it is sent at once; when the event socket fails the job is
- * retried, and the replay (row already written) sends the side again.
+ * saves for domain "Global", under the server's lock instead of a service's. Its FreeSWITCH side has
+ * no tenant backlog to join: it is sent at once, else left to its own job (applyGlobalFreeswitch).
+ * A replay (a worker died after the commit, row already written) sends the side again.
  */
 export async function attemptGlobalGateway(deps: WorkerDeps, write: TenantWrite): Promise<TenantWriteOutcome> {
   if (write.operation !== 'create' && write.operation !== 'update') throw new PermanentJobError('WRITE_INVALID', `global gateway ${write.operation} is not supported`);
@@ -48,11 +79,7 @@ export async function attemptGlobalGateway(deps: WorkerDeps, write: TenantWrite)
     server ?? DEFAULT_FUSION_SERVER,
     async () => {
       const result = await writeRow(scoped, write, fields);
-      const ms = deps.config.api.eslDeadlineMs;
-      if (result.freeswitch.length > 0) {
-        await withDeadline(applyFreeswitchSide(scoped.fusion.esl, result.freeswitch, { cache: scoped.fusion.cacheOptions }), ms, () => new EslDeadlineError(ms));
-      }
-      return succeeded(result, { applied: true });
+      return succeeded(result, await applyGlobalFreeswitch(deps, scoped, write, server, result.freeswitch));
     },
     deps.config.worker.writeLockWaitMs,
   );

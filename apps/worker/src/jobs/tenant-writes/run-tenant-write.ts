@@ -3,7 +3,16 @@ import { withDeadline } from '@ictvoip/config';
 import { writeRejectionOf } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
 import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
-import { lockBusyAnswer, lockBusyWriteFailure, openSecrets, sendAgainAdvice, withServiceLock, type ServiceRecord, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import {
+  failedForGoodMessage,
+  lockBusyAnswer,
+  lockBusyWriteFailure,
+  openSecrets,
+  withServiceLock,
+  type ServiceRecord,
+  type TenantWrite,
+  type TenantWriteOutcome,
+} from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -73,8 +82,16 @@ async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, step
   }
   const { backlog } = await addWriteSteps(ctx.deps, ctx.write.serviceId, steps);
   const { jobId: id } = await queueBacklogJob(ctx.deps, ctx.write.serviceId, backlog.origin);
-  const url = `/v1/jobs/${id}`;
   ctx.deps.logger.warn({ err: reason, writeId: ctx.write.writeId, steps: steps.length, backlogJob: id }, 'FreeSWITCH side of a REST write queued');
+  return queuedFreeswitch(reason, id);
+}
+
+/**
+ * A committed write whose FreeSWITCH side did not go out and is left to job `id`: the answer's
+ * success with its warning (202), never a failure, so the client knows the row exists.
+ */
+export function queuedFreeswitch(reason: string, id: string): FreeswitchOutcome {
+  const url = `/v1/jobs/${id}`;
   return { applied: false, job: { id, url }, message: `FusionPBX is updated; FreeSWITCH not yet (${reason}). A worker applies it once the event socket answers: GET ${url}.` };
 }
 
@@ -108,6 +125,25 @@ async function attempt(deps: WorkerDeps, write: TenantWrite, writer: ResourceWri
 
 type Refusal = Extract<TenantWriteOutcome, { status: 'rejected' | 'failed' }>;
 
+/**
+ * A write failed for good of a cause that can pass: a 503 with its Retry-After, and a message that
+ * says the write failed and how to send it again. Its answer is kept (the same X-Request-Id gets it
+ * again), so every such failure says so, whatever its cause.
+ */
+export function failedForGood(code: string, cause: string, retryAfterSeconds: number): Refusal {
+  return { status: 'failed', httpStatus: 503, error: { code, message: failedForGoodMessage(cause, retryAfterSeconds), retryAfter: retryAfterSeconds } };
+}
+
+/**
+ * A job that stops at once: a cause that can pass (the tenant's server disabled) is a 503 to send
+ * again later; a write that can never be applied is no "try again": 404 for a service the bridge no
+ * longer manages, else 500 (a write the API should never have recorded), without Retry-After.
+ */
+function stoppedOutcome(error: PermanentJobError): Refusal {
+  if (error.canPass) return failedForGood(error.code, error.message, 30);
+  return { status: 'failed', httpStatus: error.code === 'SERVICE_UNKNOWN' ? 404 : 500, error: { code: error.code, message: error.message } };
+}
+
 function refusedOutcome(error: unknown): Refusal | null {
   const rejection = writeRejectionOf(error);
   if (rejection)
@@ -116,7 +152,7 @@ function refusedOutcome(error: unknown): Refusal | null {
       httpStatus: rejection.status,
       error: { code: rejection.code, message: rejection.message, ...(rejection.field ? { field: rejection.field } : {}) },
     };
-  if (error instanceof PermanentJobError) return { status: 'failed', httpStatus: 503, error: { code: error.code, message: error.message, retryAfter: 30 } };
+  if (error instanceof PermanentJobError) return stoppedOutcome(error);
   return null;
 }
 
@@ -133,9 +169,8 @@ const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?
 function failedOutcome(error: unknown, attempts: number): Refusal {
   const busy = lockBusyWriteFailure(error, attempts);
   if (busy) return { status: 'failed', httpStatus: 503, error: { code: busy.code, message: busy.message, retryAfter: busy.retryAfterSeconds } };
-  const which = attempts > 1 ? `the last of its ${attempts} attempts` : 'its only attempt';
-  const message = `${describeError(error)}; the write failed on ${which}: ${sendAgainAdvice(30)}`;
-  return { status: 'failed', httpStatus: 503, error: { code: 'WRITE_FAILED', message, retryAfter: 30 } };
+  const which = attempts > 1 ? `the last of the write's ${attempts} attempts` : "the write's only attempt";
+  return failedForGood('WRITE_FAILED', `${describeError(error)} (on ${which})`, 30);
 }
 
 /** Why an attempt failed, while the job will try again: what was busy, or the error. */
