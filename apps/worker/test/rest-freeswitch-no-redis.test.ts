@@ -38,11 +38,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Whatever the test reached (an assertion may fail while Redis or the event socket is down), what
-  // it took down comes back before the bridge closes, and its redis-server is killed in any case:
-  // closed that way, jest never exited. The timers left were BullMQ's (each Worker's lock extender
-  // and stalled checker): Worker.close() waits for its Redis connection while it is reconnecting,
-  // and close(true) returns that same close (h142). The worker process itself exits anyway
-  // (runService's process.exit after close); an in-process bridge does not.
+  // it took down comes back before the bridge closes, and its redis-server is killed in any case.
+  // (A worker closed with its Redis down used to leave BullMQ's timers behind and jest never exited;
+  // close-leaves-no-handle now holds that a forced close releases them.)
   try {
     if (!redisServer) await startRedis();
     if (bridge && !bridge.esl.listening) await bridge.esl.start();

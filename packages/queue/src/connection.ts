@@ -23,6 +23,36 @@ export function createWorkerConnection(url: string, options: RedisOptions = {}):
   return redis;
 }
 
+/** What endConnection needs of a client: an ioredis one, or BullMQ's wrapper of one (a Worker's blocking client). */
+export interface EndableConnection {
+  readonly status: string;
+  connect(): Promise<unknown>;
+  disconnect(): void;
+  once(event: 'end', listener: () => void): unknown;
+}
+
+/**
+ * Ends a connection for good and fails the commands waiting on it, even between two reconnection
+ * attempts: there ioredis's disconnect() only clears the retry timer and leaves the client
+ * 'reconnecting' for ever, its queued commands pending and no 'end' emitted, so whatever awaits them
+ * (BullMQ's Worker.close) waits for ever too. One more attempt, made once disconnect() has marked the
+ * client as closed on purpose, ends it either way: refused, its close ends the client and fails the
+ * queue; accepted (Redis is back), it is disconnected at once. Resolves on 'end'.
+ */
+export function endConnection(client: EndableConnection): Promise<void> {
+  if (client.status === 'end') return Promise.resolve();
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  const betweenAttempts = client.status === 'reconnecting';
+  client.disconnect();
+  if (betweenAttempts) {
+    client.connect().then(
+      () => client.disconnect(),
+      () => undefined,
+    );
+  }
+  return ended;
+}
+
 /** True when an error means "Redis is not reachable right now". */
 export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
