@@ -127,34 +127,54 @@ function problemIn(text: string): string | null {
   return match[0] === '\u0000' ? 'contains a NUL character (\\u0000)' : 'contains an unpaired UTF-16 surrogate';
 }
 
+interface Pending {
+  value: unknown;
+  path: string;
+  depth: number;
+}
+
 /**
  * Refuses (EventValidationError, at most ten details) a parsed body that parses but cannot be stored
  * or processed safely: nesting deeper than MAX_JSON_DEPTH, or NUL / unpaired surrogates in a key or
- * string. Iterative on purpose, so the check itself cannot overflow the stack.
+ * string. Iterative on purpose, so the check itself cannot overflow the stack. Runs on every webhook:
+ * only objects, arrays and strings with a problem are stacked (a path is built for those alone), in
+ * the order the first version visited every value, so the details and their order are the same.
  */
 export function assertStorableJson(body: unknown): void {
   const details: ValidationDetail[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 0 }];
+  const stack: Pending[] = [];
+  if (isStacked(body)) stack.push({ value: body, path: '', depth: 0 });
   while (stack.length > 0 && details.length < 10) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      const problem = problemIn(value);
-      if (problem) details.push({ path: path || '(body)', message: problem });
+      details.push({ path: path || '(body)', message: problemIn(value)! });
       continue;
     }
-    if (value === null || typeof value !== 'object') continue;
     if (depth >= MAX_JSON_DEPTH) {
       details.push({ path: path || '(body)', message: `nests deeper than ${MAX_JSON_DEPTH} levels` });
       continue;
     }
-    for (const [key, child] of Object.entries(value)) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) {
+      if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+      const child = record[key];
       const keyProblem = problemIn(key);
-      const childPath = path ? `${path}.${keyProblem ? '?' : key}` : keyProblem ? '?' : key;
-      if (keyProblem) details.push({ path: childPath, message: `a key ${keyProblem}` });
-      stack.push({ value: child, path: childPath, depth: depth + 1 });
+      if (keyProblem) {
+        const childPath = path ? `${path}.?` : '?';
+        details.push({ path: childPath, message: `a key ${keyProblem}` });
+        if (isStacked(child)) stack.push({ value: child, path: childPath, depth: depth + 1 });
+        continue;
+      }
+      if (isStacked(child)) stack.push({ value: child, path: path ? `${path}.${key}` : key, depth: depth + 1 });
     }
   }
   if (details.length > 0) throw new EventValidationError(details);
+}
+
+/** What assertStorableJson must look at again: an object or array, or a string it will refuse. */
+function isStacked(value: unknown): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  return value !== null && typeof value === 'object';
 }
 
 // An array index (below 2 ** 32 - 1): V8 enumerates such keys first, in numeric order, whatever the insertion order.

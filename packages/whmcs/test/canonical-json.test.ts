@@ -31,7 +31,8 @@ describe('canonicalJson', () => {
       }),
       { numRuns: 2000 },
     );
-  });
+    // fast-check's runs take seconds on a loaded box.
+  }, 60_000);
 
   // Bodies as JSON.parse gives them (the webhook hashes the parsed body): the fast path's cases.
   const corpus: Record<string, string> = {
@@ -93,5 +94,6 @@ describe('canonicalJson', () => {
       }),
       { numRuns: 2000 },
     );
-  });
+    // fast-check's runs take seconds on a loaded box.
+  }, 60_000);
 });
