@@ -10,6 +10,10 @@
  *   npm run build && node --import tsx --import ./bench/lib/prefer-dist.cjs bench/ingest/p99-probe.ts
  *   PROBE_VARIANTS='{"base":[],"semi16":["--max-semi-space-size=16"]}' PROBE_ROUNDS=4 PROBE_SECONDS=15 PROBE_RATE=1000 ...
  *   PROBE_ENV='{"base":{},"pool20":{"DATABASE_POOL_MAX":"20"}}' adds environment per variant.
+ *   PROBE_LOAD=paced drives the measured rounds with the bench's paced open-loop client instead
+ *   (bench/lib/paced-load.ts: a steady PROBE_RATE, latency from each request's due time); the
+ *   `autocannon*` and `raw` fields then hold its p50 / p99 / max, and `tenths` is empty.
+ *   PROBE_VARIANTS='{"after":[],"before":["--require","./bench/ingest/before-h148.cjs"]}' is h148's A/B.
  */
 import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -18,6 +22,7 @@ import path from 'node:path';
 import { createBenchBridge } from '../lib/bridge-env';
 import { cpuSeconds, freePort, startService, type RunningService } from '../lib/child';
 import { signedCreateRequest } from '../lib/load';
+import { runPacedSignedLoad } from '../lib/paced-load';
 
 interface Variant {
   name: string;
@@ -30,6 +35,10 @@ const PRELOAD = path.resolve(__dirname, 'probe-preload.cjs');
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+function summary(raw: number[]) {
+  return { p50: percentile(raw, 50), p90: percentile(raw, 90), p99: percentile(raw, 99), p999: percentile(raw, 99.9), max: raw[raw.length - 1] };
 }
 
 async function drive(url: string, secret: string, seconds: number, rate: number | undefined, firstServiceId: number) {
@@ -71,6 +80,23 @@ async function drive(url: string, secret: string, seconds: number, rate: number 
   return { result, raw, non2xx, tenths };
 }
 
+/** The measured round on the paced client, in drive()'s shape. */
+async function drivePaced(url: string, secret: string, seconds: number, rate: number, firstServiceId: number) {
+  const paced = await runPacedSignedLoad({ url, secret, rate, durationSeconds: seconds, firstServiceId });
+  const latency = { p50: paced.p50Ms, p90: Number.NaN, p99: paced.p99Ms, p999: Number.NaN, max: paced.maxMs };
+  return {
+    result: {
+      duration: seconds,
+      latency,
+      paced: { lateSends: paced.lateSends, sendLagP99Ms: paced.sendLagP99Ms, timeouts: paced.timeouts, errors: paced.errors, maxInFlight: paced.maxInFlight },
+    },
+    raw: { length: paced.total },
+    sample: latency,
+    non2xx: paced.non2xx,
+    tenths: [] as number[],
+  };
+}
+
 async function main(): Promise<void> {
   const variantsFlags = JSON.parse(process.env.PROBE_VARIANTS ?? '{"base":[]}') as Record<string, string[]>;
   const variantsEnv = JSON.parse(process.env.PROBE_ENV ?? '{}') as Record<string, Record<string, string>>;
@@ -104,7 +130,10 @@ async function main(): Promise<void> {
         const pid = variant.service.child.pid!;
         process.kill(pid, 'SIGUSR2');
         const before = cpuSeconds(pid);
-        const { result, raw, non2xx, tenths } = await drive(variant.service.url, bridge.secret, seconds, rate, serviceId);
+        const pacedRound = process.env.PROBE_LOAD === 'paced' && rate !== undefined;
+        const { result, raw, non2xx, tenths, sample } = pacedRound
+          ? await drivePaced(variant.service.url, bridge.secret, seconds, rate, serviceId)
+          : await drive(variant.service.url, bridge.secret, seconds, rate, serviceId).then((round) => ({ ...round, sample: summary(round.raw) }));
         serviceId += 10_000_000;
         const after = cpuSeconds(pid);
         process.kill(pid, 'SIGUSR2');
@@ -122,7 +151,8 @@ async function main(): Promise<void> {
             non2xx,
             autocannonP99: result.latency.p99,
             autocannonP50: result.latency.p50,
-            raw: { p50: percentile(raw, 50), p90: percentile(raw, 90), p99: percentile(raw, 99), p999: percentile(raw, 99.9), max: raw[raw.length - 1] },
+            raw: sample,
+            ...('paced' in result ? { paced: result.paced } : {}),
             cpuUsPerReq: cpuUs,
             responsesByTenthOfSecond: tenths,
             server,

@@ -46,9 +46,40 @@ export const LOG_FLUSH_MS = 250;
  */
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, name: options.name, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  if (options.destination) return pino(base, options.destination);
-  if (options.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
-  return pino(base, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
+  if (options.destination) return withPrimitivesUnredacted(pino(base, options.destination));
+  if (options.pretty)
+    return withPrimitivesUnredacted(pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }));
+  return withPrimitivesUnredacted(pino(base, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })));
+}
+
+/** The paths that censor a field itself, whatever its value (`secret`, not `*.secret`). */
+const WHOLE_FIELD_PATHS = new Set(REDACTED_PATHS.filter((path) => !/[.[]/.test(path)));
+
+type Stringifier = (value: unknown, stringifySafe?: unknown) => string | undefined;
+
+/**
+ * pino compiles one redactor per top-level key of the paths (`req`, `config`) plus one for `*.x`, which it
+ * runs on every field of every line and every child binding; @pinojs/redact 0.4 then clones and re-parses
+ * all its paths on each call, primitives included: 18 KB of garbage and ~10 µs for the five-field line of
+ * each webhook. A string, number, boolean or null has no member a nested path could reach, so for those
+ * the line gets what that redactor would have returned (JSON.stringify of the value, as pino's own
+ * serializer) without the call. The whole-field censors (`secret`, `password`, …) are left alone: they
+ * replace any value. Objects, errors and arrays still go through pino's redactors. Should pino's internals
+ * change shape, nothing is wrapped and lines are redacted as before, only slower
+ * (test: packages/config/test/logger-redaction.test.ts compares the lines with plain pino's).
+ */
+export function withPrimitivesUnredacted(logger: Logger): Logger {
+  const stringifiers = (logger as unknown as Record<symbol, unknown>)[pino.symbols.stringifiersSym];
+  if (stringifiers === null || typeof stringifiers !== 'object') return logger;
+  const table = stringifiers as Record<string | symbol, unknown>;
+  for (const key of [...Object.keys(table), ...Object.getOwnPropertySymbols(table)]) {
+    const redact = table[key];
+    if (typeof redact !== 'function' || (typeof key === 'string' && WHOLE_FIELD_PATHS.has(key))) continue;
+    const nested = redact as Stringifier;
+    table[key] = ((value, stringifySafe) =>
+      value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? JSON.stringify(value) : nested(value, stringifySafe)) as Stringifier;
+  }
+  return logger;
 }
 
 export interface RateLimitedWarnOptions {
