@@ -68,8 +68,8 @@ type Stringifier = (value: unknown, stringifySafe?: unknown) => string | undefin
  * change shape, nothing is wrapped and lines are redacted as before, only slower
  * (test: packages/config/test/logger-redaction.test.ts compares the lines with plain pino's).
  */
-export function withPrimitivesUnredacted(logger: Logger): Logger {
-  const stringifiers = (logger as unknown as Record<symbol, unknown>)[pino.symbols.stringifiersSym];
+function withPrimitivesUnredacted(logger: Logger): Logger {
+  const stringifiers: unknown = Reflect.get(logger, pino.symbols.stringifiersSym);
   if (stringifiers === null || typeof stringifiers !== 'object') return logger;
   const table = stringifiers as Record<string | symbol, unknown>;
   for (const key of [...Object.keys(table), ...Object.getOwnPropertySymbols(table)]) {
