@@ -31,6 +31,7 @@ export * from './rate-deck-repository';
 export * from './rate-deck-revision';
 export * from './cdr-charges-repository';
 export * from './billing-repository';
+export * from './currencies-mixed';
 export * from './fusion-servers-repository';
 export * from './tenant-writes-repository';
 export * from './reseal';

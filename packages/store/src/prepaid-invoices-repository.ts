@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import { unbilledRatedChargeSql } from './cdr-charges-repository';
+import { currenciesMixedReportedSql, PREPAID_CURRENCIES_MIXED_ACTION, recordCurrenciesMixed } from './currencies-mixed';
 import { inTransaction } from './transaction';
 
 /**
@@ -181,38 +182,31 @@ export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInv
   });
 }
 
-/** The audit action of a prepaid service whose unbilled calls are rated in several currencies (reportPrepaidCurrenciesMixed). */
-export const PREPAID_CURRENCIES_MIXED_ACTION = 'billing.prepaid_currencies_mixed';
-
 /**
  * SQL condition: the service `serviceId` names had its prepaid calls in several currencies reported for
  * the closing period `period` (both SQL text). The close lists such a service once per period, not at
  * every hourly close: nothing changes until the calls are re-rated with one deck.
  */
 export function prepaidCurrenciesMixedReportedSql(serviceId: string, period: string): string {
-  return `EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = ${serviceId} AND x.action = '${PREPAID_CURRENCIES_MIXED_ACTION}' AND x.detail->>'period' = ${period})`;
+  return currenciesMixedReportedSql(PREPAID_CURRENCIES_MIXED_ACTION, serviceId, period);
 }
 
 /**
  * A prepaid service's unbilled calls of `period` and earlier rated in several currencies (a deck changed
  * its currency, a plan moved to another deck's): no invoice can hold them (createPrepaidInvoice makes
  * none), so the close's invoice would fail silently, hour after hour. Recorded once per service and
- * period (audit `billing.prepaid_currencies_mixed`, with the currencies): returns them when recorded
- * now, null when there is no such mix or it was reported already.
+ * period (audit `billing.prepaid_currencies_mixed`, with the currencies, recordCurrenciesMixed): returns
+ * them when recorded now, null when there is no such mix or it was reported already.
  */
 export async function reportPrepaidCurrenciesMixed(db: Pool | PoolClient, serviceId: number, period: string): Promise<string[] | null> {
   const { rows } = await db.query<{ currencies: string[] }>(
-    `WITH mixed AS (
-       SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
-       WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1
-     )
-     INSERT INTO audit_log (actor, action, service_id, detail)
-     SELECT 'billing', '${PREPAID_CURRENCIES_MIXED_ACTION}', $1, jsonb_build_object('period', $2::text, 'currencies', to_jsonb(mixed.currencies)) FROM mixed
-     WHERE NOT ${prepaidCurrenciesMixedReportedSql('$1', '$2::text')}
-     RETURNING detail->'currencies' AS currencies`,
+    `SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
+     WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1`,
     [serviceId, period],
   );
-  return rows[0]?.currencies ?? null;
+  const currencies = rows[0]?.currencies;
+  if (!currencies) return null;
+  return (await recordCurrenciesMixed(db, PREPAID_CURRENCIES_MIXED_ACTION, serviceId, period, currencies)) ? currencies : null;
 }
 
 /** Moves an invoice on (only from `from`); returns the row as stored, or null when it was in another state. */
