@@ -321,13 +321,14 @@ async function settleLeft(deps: WorkerDeps, client: PoolClient, service: { servi
  * to 0.00) is settled as below one cent, so it is not left pending for good with nothing saying so: audit
  * `billing.below_cent_settled`, and said at info (it is no one's to invoice or refund). The caller holds the billing lock.
  */
-export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger' | 'metrics'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
   const settled = await settleBelowCent(client, serviceId);
-  if (settled)
-    deps.logger.info(
-      { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
-      "terminated service's last amount under a cent settled: no bill can take it",
-    );
+  if (!settled) return null;
+  deps.metrics?.billingBelowCentSettled.inc({ currency: settled.currency ?? 'none' });
+  deps.logger.info(
+    { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
+    "terminated service's last amount under a cent settled: no bill can take it",
+  );
   return settled;
 }
 
