@@ -1,5 +1,5 @@
 import { batchIdFor } from '@ictvoip/store';
-import { pushBillingBatch } from '@ictvoip/worker';
+import { invoicePrepaidUsage, pushBillingBatch } from '@ictvoip/worker';
 import { runCli, type CliRun } from './run-cli';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
 
@@ -212,4 +212,30 @@ it('billing close names, on stderr and in --dry-run --json, a bill held for call
   expect((fixed.json.services as { serviceId: number; total: string }[]).filter((service) => service.serviceId === tenant.serviceId)).toEqual([
     expect.objectContaining({ serviceId: tenant.serviceId, charges: 2, total: '0.900000', currency: 'USD' }),
   ]);
+}, 60_000);
+
+it("billing close names a prepaid invoice held because its client pays in another currency, until the client's currency is changed", async () => {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES (gen_random_uuid(), $1, $2, '2025-06-10T10:00:00Z', 'outbound', 60, 60, 1.000000, 'USD', 'rated', '2025-06')`,
+    [tenant.serviceId, tenant.domainName],
+  );
+  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
+  client.currency_code = 'EUR';
+  client.credit = '10.00';
+  const day = new Date('2025-06-15T12:00:00Z');
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'creating' });
+
+  const preview = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
+  expect(preview.code).toBe(0);
+  const reason = `CURRENCY_MISMATCH: client ${tenant.clientId} pays in EUR, the calls are rated in USD`;
+  expect(preview.json.prepaidInvoicesHeld).toEqual([{ serviceId: tenant.serviceId, invoiceKey: `pp-${tenant.serviceId}-2025-06-15`, amount: '1.00', currency: 'USD', reason }]);
+  expect(preview.stderr).toContain(`service ${tenant.serviceId}: prepaid invoice pp-${tenant.serviceId}-2025-06-15 not made (1.00 USD): ${reason}`);
+
+  client.currency_code = 'USD';
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'paid' });
+  const fixed = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
+  expect(fixed.json.prepaidInvoicesHeld).toEqual([]);
 }, 60_000);

@@ -92,6 +92,17 @@ export async function listPrepaidInvoices(db: Pool | PoolClient, query: { servic
   return rows.map(toInvoice);
 }
 
+/**
+ * Prepaid invoices not made because their client pays in another currency than their calls (their last error says
+ * CURRENCY_MISMATCH): held until an operator changes the client's currency in WHMCS. Oldest first.
+ */
+export async function listPrepaidInvoicesHeldForCurrency(db: Pool | PoolClient): Promise<PrepaidInvoice[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM prepaid_invoices WHERE state IN ('creating', 'unknown') AND last_error LIKE 'CURRENCY\\_MISMATCH:%' ORDER BY day, service_id`,
+  );
+  return rows.map(toInvoice);
+}
+
 /** The service's oldest prepaid invoice not yet paid (it is finished before another is made). */
 export async function openPrepaidInvoice(db: Pool | PoolClient, serviceId: number): Promise<PrepaidInvoice | null> {
   const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE service_id = $1 AND state <> 'paid' ORDER BY day LIMIT 1`, [serviceId]);
@@ -207,6 +218,29 @@ export async function reportPrepaidCurrenciesMixed(db: Pool | PoolClient, servic
   const currencies = rows[0]?.currencies;
   if (!currencies) return null;
   return (await recordCurrenciesMixed(db, PREPAID_CURRENCIES_MIXED_ACTION, serviceId, period, currencies)) ? currencies : null;
+}
+
+/** The audit action of a prepaid invoice WHMCS cannot take: its client pays in another currency than its calls' (recordPrepaidCurrencyMismatch). */
+export const PREPAID_CURRENCY_MISMATCH_ACTION = 'billing.prepaid_currency_mismatch';
+
+/**
+ * A prepaid invoice whose client pays in `pays` while its calls are rated in `rated`: it stays `creating` (its last error
+ * says why) and every run finds the same, until an operator changes the client's currency in WHMCS. Recorded once per
+ * invoice (audit billing.prepaid_currency_mismatch): true when recorded now (the caller logs it then, not at every run).
+ */
+export async function recordPrepaidCurrencyMismatch(
+  db: Pool | PoolClient,
+  invoice: { invoiceKey: string; serviceId: number; clientId: number },
+  pays: string | null,
+  rated: string | null,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', $1::text, $2, jsonb_build_object('invoiceKey', $3::text, 'clientId', $4::bigint, 'pays', $5::text, 'rated', $6::text)
+     WHERE NOT EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = $2 AND x.action = $1::text AND x.detail->>'invoiceKey' = $3::text)`,
+    [PREPAID_CURRENCY_MISMATCH_ACTION, invoice.serviceId, invoice.invoiceKey, invoice.clientId, pays, rated],
+  );
+  return rowCount === 1;
 }
 
 /** Moves an invoice on (only from `from`); returns the row as stored, or null when it was in another state. */

@@ -11,6 +11,7 @@ import {
   listBatches,
   listCharges,
   listCurrenciesMixedHeld,
+  listPrepaidInvoicesHeldForCurrency,
   assertBridgeDatabaseMigrated,
   billingPeriodsMode,
   closingServicePeriods,
@@ -194,9 +195,15 @@ async function unratedCalls(pool: Pool, previews: readonly BillingPreview[]): Pr
 }
 
 async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promise<void> {
-  const { previews, unrated, held } = await withBridgeDb(async (pool) => {
+  const { previews, unrated, held, heldInvoices } = await withBridgeDb(async (pool) => {
     const found = kind === 'close' ? await previewClose(pool, options.period) : await previewPush(pool, options.period);
-    return { previews: found, unrated: await unratedCalls(pool, found), held: kind === 'close' ? await listCurrenciesMixedHeld(pool) : [] };
+    const close = kind === 'close';
+    return {
+      previews: found,
+      unrated: await unratedCalls(pool, found),
+      held: close ? await listCurrenciesMixedHeld(pool) : [],
+      heldInvoices: close ? await listPrepaidInvoicesHeldForCurrency(pool) : [],
+    };
   });
   for (const p of previews) {
     const count = unrated.get(p.serviceId);
@@ -205,6 +212,10 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
   }
   // Held bills are not in the close's list (it reported them once): said here, at every close, until they are re-rated.
   for (const h of held) process.stderr.write(`ictvoip: ${heldText(h)}\n`);
+  for (const invoice of heldInvoices)
+    process.stderr.write(
+      `ictvoip: service ${invoice.serviceId}: prepaid invoice ${invoice.invoiceKey} not made (${invoice.lineAmount} ${invoice.currency ?? ''}): ${invoice.lastError ?? ''} (change the client's currency in WHMCS; the next prepaid run makes it)\n`,
+    );
   for (const p of previews.filter((preview) => preview.period !== options.period)) {
     progress(
       options,
@@ -212,7 +223,14 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
     );
   }
   if (options.dryRun) {
-    emit(options, { dryRun: true, period: options.period, services: previews, held }, () => previewText(previews));
+    const prepaidInvoicesHeld = heldInvoices.map((invoice) => ({
+      serviceId: invoice.serviceId,
+      invoiceKey: invoice.invoiceKey,
+      amount: invoice.lineAmount,
+      currency: invoice.currency,
+      reason: invoice.lastError,
+    }));
+    emit(options, { dryRun: true, period: options.period, services: previews, held, prepaidInvoicesHeld }, () => previewText(previews));
     return;
   }
   const reports = await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
