@@ -1,4 +1,5 @@
 import { batchIdFor } from '@ictvoip/store';
+import { invoicePrepaidUsage, pushBillingBatch } from '@ictvoip/worker';
 import { runCli, type CliRun } from './run-cli';
 import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
 
@@ -181,4 +182,60 @@ it('billing close says, per service, how many calls up to the period have no rat
   const close = await cli('billing', 'close', '--period', period, '--wait', '30');
   expect(close.stderr).toContain(notice);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toHaveLength(1);
+}, 60_000);
+
+it('billing close names, on stderr and in --dry-run --json, a bill held for calls in several currencies until they are in one', async () => {
+  const period = '2025-05';
+  const tenant = await kit.addTenant();
+  for (const [amount, currency] of [
+    ['0.500000', 'USD'],
+    ['0.400000', 'EUR'],
+  ])
+    await kit.deps.pool.query(
+      `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+       VALUES (gen_random_uuid(), $1, $2, '2025-05-10T10:00:00Z', 'outbound', 60, 60, $3::numeric, $4, 'rated', $5)`,
+      [tenant.serviceId, tenant.domainName, amount, currency, period],
+    );
+  // The push reports it (once) and bills nothing; the close then leaves the service out.
+  expect(await pushBillingBatch(kit.deps, tenant.serviceId, period)).toMatchObject({ outcome: 'currencies-mixed' });
+
+  const preview = await cli('billing', 'close', '--period', period, '--dry-run', '--json');
+  expect(preview.code).toBe(0);
+  expect((preview.json.services as { serviceId: number }[]).map((service) => service.serviceId)).not.toContain(tenant.serviceId);
+  expect(preview.json.held).toEqual([{ serviceId: tenant.serviceId, period, kind: 'batch', currencies: ['EUR', 'USD'], reportedAt: expect.any(String) }]);
+  expect(preview.stderr).toContain(`service ${tenant.serviceId}: calls and adjustments up to ${period} are in several currencies (EUR, USD) and not billed`);
+
+  await kit.deps.pool.query(`UPDATE cdr_charges SET currency = 'USD' WHERE service_id = $1`, [tenant.serviceId]);
+  const fixed = await cli('billing', 'close', '--period', period, '--dry-run', '--json');
+  expectSuccess(fixed);
+  expect(fixed.json.held).toEqual([]);
+  expect((fixed.json.services as { serviceId: number; total: string }[]).filter((service) => service.serviceId === tenant.serviceId)).toEqual([
+    expect.objectContaining({ serviceId: tenant.serviceId, charges: 2, total: '0.900000', currency: 'USD' }),
+  ]);
+}, 60_000);
+
+it("billing close names a prepaid invoice held because its client pays in another currency, until the client's currency is changed", async () => {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES (gen_random_uuid(), $1, $2, '2025-06-10T10:00:00Z', 'outbound', 60, 60, 1.000000, 'USD', 'rated', '2025-06')`,
+    [tenant.serviceId, tenant.domainName],
+  );
+  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
+  client.currency_code = 'EUR';
+  client.credit = '10.00';
+  const day = new Date('2025-06-15T12:00:00Z');
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'creating' });
+
+  const preview = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
+  expect(preview.code).toBe(0);
+  const reason = `CURRENCY_MISMATCH: client ${tenant.clientId} pays in EUR, the calls are rated in USD`;
+  expect(preview.json.prepaidInvoicesHeld).toEqual([{ serviceId: tenant.serviceId, invoiceKey: `pp-${tenant.serviceId}-2025-06-15`, amount: '1.00', currency: 'USD', reason }]);
+  expect(preview.stderr).toContain(`service ${tenant.serviceId}: prepaid invoice pp-${tenant.serviceId}-2025-06-15 not made (1.00 USD): ${reason}`);
+
+  client.currency_code = 'USD';
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'paid' });
+  const fixed = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
+  expect(fixed.json.prepaidInvoicesHeld).toEqual([]);
 }, 60_000);

@@ -5,6 +5,7 @@ import type { QueueSet } from '@ictvoip/queue';
 import type { AuditRepository, FusionServersRepository, InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { WhmcsApiClient } from '@ictvoip/whmcs';
 import type { OperationsDeps } from '@ictvoip/operations';
+import type { WorkerMetrics } from './metrics';
 
 /**
  * Everything the worker's jobs share. No FusionPBX server is in it: a job that acts on FusionPBX or
@@ -28,6 +29,8 @@ export interface WorkerDeps extends Omit<OperationsDeps, 'fusionPool'> {
   audit: AuditRepository;
   /** WHMCS API for billing pushes; null when WHMCS_API_URL/IDENTIFIER/SECRET are not set (batches then wait). */
   whmcs: WhmcsApiClient | null;
+  /** The worker's counters that jobs deep in billing count on (absent where job code runs outside a worker). */
+  metrics?: Pick<WorkerMetrics, 'billingBelowCentSettled'>;
 }
 
 /**

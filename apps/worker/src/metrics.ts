@@ -44,6 +44,8 @@ export interface WorkerMetrics {
   creditChecks: Counter<'outcome'>;
   creditTransitions: Counter<'from' | 'to'>;
   creditActions: Counter<'action'>;
+  /** Terminated services' last amounts under a cent settled (audit billing.below_cent_settled), by currency. */
+  billingBelowCentSettled: Counter<'currency'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
   /** Credit state per service and services per billing mode and cycle, read at scrape time. */
   creditState: Gauge<'service_id' | 'state'>;
@@ -383,6 +385,12 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
       name: 'ictvoip_credit_actions_total',
       help: 'What credit control did in WHMCS: suspended, unsuspended, mailed:low, mailed:zero',
       labelNames: ['action'],
+      registers,
+    }),
+    billingBelowCentSettled: new Counter({
+      name: 'ictvoip_billing_below_cent_settled_total',
+      help: "Terminated services' last amounts under a cent settled as below one cent (no bill can take them), by currency",
+      labelNames: ['currency'],
       registers,
     }),
   };

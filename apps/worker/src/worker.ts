@@ -235,6 +235,7 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     services: new ServicesRepository(pool),
     audit: new AuditRepository(pool),
     whmcs: whmcsClientFrom(config, logger),
+    metrics,
   };
   if (deps.whmcs) instrumentWhmcs(deps.whmcs, metrics, logger);
   metrics.watchCdrBacklog(() => cdrBacklogByTenant(deps));

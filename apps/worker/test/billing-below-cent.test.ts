@@ -58,10 +58,17 @@ async function settlements(serviceId: number): Promise<Record<string, unknown>[]
   return rows.map((row) => row.detail);
 }
 
+/** The worker's ictvoip_billing_below_cent_settled_total{currency="USD"} as a scrape reads it. */
+async function settledCount(): Promise<number> {
+  const counter = await kit.deps.metrics!.billingBelowCentSettled.get();
+  return counter.values.find((value) => value.labels.currency === 'USD')?.value ?? 0;
+}
+
 test("a terminated prepaid service's calls under a cent: its final bill takes them (a zero bill) and settles them as below one cent, once", async () => {
   const tenant = await terminatedTenant(true);
   await ratedCall(tenant, '0.002000');
   await ratedCall(tenant, '0.001000');
+  const counted = await settledCount();
   const first = await runFinalBill(kit.deps, tenant.serviceId, PERIOD);
   expect(first.status).toBe('billed');
   // Before: no closing invoice (under a cent), no batch (a prepaid service's calls never go in one): unbilled for good.
@@ -77,6 +84,8 @@ test("a terminated prepaid service's calls under a cent: its final bill takes th
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId)).toEqual([]);
   await runFinalBill(kit.deps, tenant.serviceId, PERIOD);
   expect(await settlements(tenant.serviceId)).toHaveLength(1);
+  // Counted once, as settled (before: no metric at all).
+  expect(await settledCount()).toBe(counted + 1);
 });
 
 test("a terminated postpaid service's last bill carried under a cent: settled as below one cent; a call rated after it is billed in full", async () => {
@@ -103,6 +112,7 @@ test("a terminated prepaid service's late call under a cent (after its closing i
   await runFinalBill(kit.deps, tenant.serviceId, PERIOD);
   expect(await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId })).toEqual([expect.objectContaining({ state: 'paid', lineAmount: '0.25' })]);
   await ratedCall(tenant, '0.001000');
+  const counted = await settledCount();
   // Before: never listed (under a cent, a prepaid service's), never billed.
   const listed = async () =>
     (await servicesToBill(kit.deps.pool, PERIOD, { prepaidInvoices: true, finalBillDueBefore: new Date() })).filter((row) => row.serviceId === tenant.serviceId);
@@ -112,5 +122,6 @@ test("a terminated prepaid service's late call under a cent (after its closing i
   expect(await unbilledCalls(tenant.serviceId)).toBe(0);
   expect(await pendingMicro(tenant.serviceId)).toBe(0n);
   expect(await settlements(tenant.serviceId)).toEqual([expect.objectContaining({ amount: '0.001000' })]);
+  expect(await settledCount()).toBe(counted + 1);
   expect(await listed()).toEqual([]);
 });

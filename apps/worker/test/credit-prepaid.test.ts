@@ -6,6 +6,7 @@
  */
 import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
 import { invoicePrepaidUsage, pushBillingBatch, runCreditCheck, syncTenantCdrs } from '../src';
+import { logRecords } from './harness';
 import { decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 let kit: BillingKit;
@@ -127,6 +128,16 @@ test('a client who pays in another currency than the deck: no invoice, no credit
   expect(kit.whmcs.state.clients.get(tenant.clientId)!.credit).toBe('10.00');
   const [invoice] = await listPrepaidInvoices(kit.deps.pool, { serviceId: tenant.serviceId });
   expect(invoice).toMatchObject({ state: 'creating', currency: 'USD', lastError: `CURRENCY_MISMATCH: client ${tenant.clientId} pays in EUR, the calls are rated in USD` });
+  // The next days' runs find the same: reported once (audit + one ALERT log), not at every run (before: an error log each run, no audit).
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date(DAY.getTime() + 86_400_000))).toMatchObject({ outcome: 'creating' });
+  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, new Date(DAY.getTime() + 2 * 86_400_000))).toMatchObject({ outcome: 'creating' });
+  const { rows: reported } = await kit.deps.pool.query<{ detail: unknown }>('SELECT detail FROM audit_log WHERE service_id = $1 AND action = $2', [
+    tenant.serviceId,
+    'billing.prepaid_currency_mismatch',
+  ]);
+  expect(reported.map((row) => row.detail)).toEqual([{ invoiceKey: invoice!.invoiceKey, clientId: tenant.clientId, pays: 'EUR', rated: 'USD' }]);
+  const alerts = logRecords(kit.bridge, (record) => record.code === 'CURRENCY_MISMATCH' && record.serviceId === tenant.serviceId);
+  expect(alerts).toEqual([expect.objectContaining({ level: 50, invoiceKey: invoice!.invoiceKey, pays: 'EUR', rated: 'USD' })]);
 
   // A balance in EUR less usage in USD is no figure: counted as unreadable (CREDIT_UNREADABLE=open: nothing changes).
   const check = await runCreditCheck(kit.deps, tenant.clientId);

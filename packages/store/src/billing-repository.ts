@@ -5,6 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
+import { batchCurrenciesMixedHeldSql } from './currencies-mixed';
 import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
@@ -36,6 +37,24 @@ export class BillingStoreError extends Error {
   ) {
     super(message);
     this.name = 'BillingStoreError';
+  }
+}
+
+/**
+ * The unbilled calls and pending adjustments a bill would take are in several currencies: no WHMCS line
+ * can hold them (it has one currency, the client's). Nothing was written; the push reports it once per
+ * service and period (BATCH_CURRENCIES_MIXED_ACTION) until they are re-rated in one.
+ */
+export class BillingCurrencyMixedError extends BillingStoreError {
+  readonly currencies: string[];
+  constructor(
+    readonly serviceId: number,
+    currencies: readonly string[],
+  ) {
+    const sorted = [...currencies].sort();
+    super('BILLING_CURRENCY_MIXED', `service ${serviceId} has unbilled charges in several currencies (${sorted.join(', ')}); re-rate with one deck`);
+    this.name = 'BillingCurrencyMixedError';
+    this.currencies = sorted;
   }
 }
 
@@ -254,12 +273,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
   if (!makesBatch(sums)) return null;
   const callCount = Number.parseInt(sums.calls ?? '0', 10);
   const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
-  if (currencies.length > 1) {
-    throw new BillingStoreError(
-      'BILLING_CURRENCY_MIXED',
-      `service ${input.serviceId} has unbilled charges in several currencies (${currencies.join(', ')}); re-rate with one deck`,
-    );
-  }
+  if (currencies.length > 1) throw new BillingCurrencyMixedError(input.serviceId, currencies);
   const chargeSum = parseMoney(sums.amount ?? '0');
   const adjustmentSum = parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true });
   const total = chargeSum + adjustmentSum;
@@ -940,7 +954,9 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
   const invoiceable = `${worthACent} AND (${calls}.currencies <= 1 OR NOT ${prepaidCurrenciesMixedReportedSql(`${calls}.service_id`, period)})`;
   // A terminated one's calls under a cent (its final bill due) never reach one: its bill takes them (pushBillingBatch), once.
   const belowCentFinal = `NOT ${worthACent} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
-  return `(CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END)`;
+  // A bill held for calls in several currencies (reported once for the period) is not listed again until they are in one.
+  const held = batchCurrenciesMixedHeldSql(`${calls}.service_id`, period);
+  return `((CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END) AND NOT ${held})`;
 }
 
 /**
@@ -956,7 +972,8 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
-     SELECT a.service_id, $1::text FROM billing_adjustments a WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')}
+     SELECT a.service_id, $1::text FROM billing_adjustments a
+     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
@@ -998,7 +1015,7 @@ export async function servicesToBillPerService(
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
-            AND ${billableAtCloseSql('k.service_id', 'k.period')})
+            AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period')})
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

@@ -32,6 +32,7 @@ export * from './rate-deck-revision';
 export * from './cdr-charges-repository';
 export * from './billing-repository';
 export * from './fusion-server-cache';
+export * from './currencies-mixed';
 export * from './fusion-servers-repository';
 export * from './tenant-writes-repository';
 export * from './reseal';

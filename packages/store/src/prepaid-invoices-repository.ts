@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import { unbilledRatedChargeSql } from './cdr-charges-repository';
+import { currenciesMixedReportedSql, PREPAID_CURRENCIES_MIXED_ACTION, recordCurrenciesMixed } from './currencies-mixed';
 import { inTransaction } from './transaction';
 
 /**
@@ -88,6 +89,17 @@ export function prepaidTokenFor(invoiceKey: string): string {
 
 export async function listPrepaidInvoices(db: Pool | PoolClient, query: { serviceId?: number } = {}): Promise<PrepaidInvoice[]> {
   const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE ($1::bigint IS NULL OR service_id = $1) ORDER BY service_id, day`, [query.serviceId ?? null]);
+  return rows.map(toInvoice);
+}
+
+/**
+ * Prepaid invoices not made because their client pays in another currency than their calls (their last error says
+ * CURRENCY_MISMATCH): held until an operator changes the client's currency in WHMCS. Oldest first.
+ */
+export async function listPrepaidInvoicesHeldForCurrency(db: Pool | PoolClient): Promise<PrepaidInvoice[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM prepaid_invoices WHERE state IN ('creating', 'unknown') AND last_error LIKE 'CURRENCY\\_MISMATCH:%' ORDER BY day, service_id`,
+  );
   return rows.map(toInvoice);
 }
 
@@ -181,38 +193,54 @@ export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInv
   });
 }
 
-/** The audit action of a prepaid service whose unbilled calls are rated in several currencies (reportPrepaidCurrenciesMixed). */
-export const PREPAID_CURRENCIES_MIXED_ACTION = 'billing.prepaid_currencies_mixed';
-
 /**
  * SQL condition: the service `serviceId` names had its prepaid calls in several currencies reported for
  * the closing period `period` (both SQL text). The close lists such a service once per period, not at
  * every hourly close: nothing changes until the calls are re-rated with one deck.
  */
 export function prepaidCurrenciesMixedReportedSql(serviceId: string, period: string): string {
-  return `EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = ${serviceId} AND x.action = '${PREPAID_CURRENCIES_MIXED_ACTION}' AND x.detail->>'period' = ${period})`;
+  return currenciesMixedReportedSql(PREPAID_CURRENCIES_MIXED_ACTION, serviceId, period);
 }
 
 /**
  * A prepaid service's unbilled calls of `period` and earlier rated in several currencies (a deck changed
  * its currency, a plan moved to another deck's): no invoice can hold them (createPrepaidInvoice makes
  * none), so the close's invoice would fail silently, hour after hour. Recorded once per service and
- * period (audit `billing.prepaid_currencies_mixed`, with the currencies): returns them when recorded
- * now, null when there is no such mix or it was reported already.
+ * period (audit `billing.prepaid_currencies_mixed`, with the currencies, recordCurrenciesMixed): returns
+ * them when recorded now, null when there is no such mix or it was reported already.
  */
 export async function reportPrepaidCurrenciesMixed(db: Pool | PoolClient, serviceId: number, period: string): Promise<string[] | null> {
   const { rows } = await db.query<{ currencies: string[] }>(
-    `WITH mixed AS (
-       SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
-       WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1
-     )
-     INSERT INTO audit_log (actor, action, service_id, detail)
-     SELECT 'billing', '${PREPAID_CURRENCIES_MIXED_ACTION}', $1, jsonb_build_object('period', $2::text, 'currencies', to_jsonb(mixed.currencies)) FROM mixed
-     WHERE NOT ${prepaidCurrenciesMixedReportedSql('$1', '$2::text')}
-     RETURNING detail->'currencies' AS currencies`,
+    `SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
+     WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1`,
     [serviceId, period],
   );
-  return rows[0]?.currencies ?? null;
+  const currencies = rows[0]?.currencies;
+  if (!currencies) return null;
+  return (await recordCurrenciesMixed(db, PREPAID_CURRENCIES_MIXED_ACTION, serviceId, period, currencies)) ? currencies : null;
+}
+
+/** The audit action of a prepaid invoice WHMCS cannot take: its client pays in another currency than its calls' (recordPrepaidCurrencyMismatch). */
+export const PREPAID_CURRENCY_MISMATCH_ACTION = 'billing.prepaid_currency_mismatch';
+
+/**
+ * A prepaid invoice whose client pays in `pays` while its calls are rated in `rated`: it stays `creating` (its last error
+ * says why) and every run finds the same, until an operator changes the client's currency in WHMCS. Recorded once per
+ * invoice (audit billing.prepaid_currency_mismatch): true when recorded now (the caller logs it then, not at every run).
+ */
+export async function recordPrepaidCurrencyMismatch(
+  db: Pool | PoolClient,
+  invoice: { invoiceKey: string; serviceId: number; clientId: number },
+  pays: string | null,
+  rated: string | null,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', $1::text, $2, jsonb_build_object('invoiceKey', $3::text, 'clientId', $4::bigint, 'pays', $5::text, 'rated', $6::text)
+     WHERE NOT EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = $2 AND x.action = $1::text AND x.detail->>'invoiceKey' = $3::text)`,
+    [PREPAID_CURRENCY_MISMATCH_ACTION, invoice.serviceId, invoice.invoiceKey, invoice.clientId, pays, rated],
+  );
+  return rowCount === 1;
 }
 
 /** Moves an invoice on (only from `from`); returns the row as stored, or null when it was in another state. */

@@ -10,6 +10,8 @@ import {
   listAdjustments,
   listBatches,
   listCharges,
+  listCurrenciesMixedHeld,
+  listPrepaidInvoicesHeldForCurrency,
   assertBridgeDatabaseMigrated,
   billingPeriodsMode,
   closingServicePeriods,
@@ -23,6 +25,7 @@ import {
   withBillingLock,
   type SettleOutcome,
   type BatchState,
+  type CurrenciesMixedHold,
   type StoredCharge,
 } from '@ictvoip/store';
 import { minuteSlot, type JobReport, type JobRequest } from '../enqueue';
@@ -192,15 +195,27 @@ async function unratedCalls(pool: Pool, previews: readonly BillingPreview[]): Pr
 }
 
 async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promise<void> {
-  const { previews, unrated } = await withBridgeDb(async (pool) => {
+  const { previews, unrated, held, heldInvoices } = await withBridgeDb(async (pool) => {
     const found = kind === 'close' ? await previewClose(pool, options.period) : await previewPush(pool, options.period);
-    return { previews: found, unrated: await unratedCalls(pool, found) };
+    const close = kind === 'close';
+    return {
+      previews: found,
+      unrated: await unratedCalls(pool, found),
+      held: close ? await listCurrenciesMixedHeld(pool) : [],
+      heldInvoices: close ? await listPrepaidInvoicesHeldForCurrency(pool) : [],
+    };
   });
   for (const p of previews) {
     const count = unrated.get(p.serviceId);
     if (count)
       process.stderr.write(`ictvoip: service ${p.serviceId}: ${count} call(s) up to ${p.period} have no rate and are not billed (give the deck a rate, then \`ictvoip rerate\`)\n`);
   }
+  // Held bills are not in the close's list (it reported them once): said here, at every close, until they are re-rated.
+  for (const h of held) process.stderr.write(`ictvoip: ${heldText(h)}\n`);
+  for (const invoice of heldInvoices)
+    process.stderr.write(
+      `ictvoip: service ${invoice.serviceId}: prepaid invoice ${invoice.invoiceKey} not made (${invoice.lineAmount} ${invoice.currency ?? ''}): ${invoice.lastError ?? ''} (change the client's currency in WHMCS; the next prepaid run makes it)\n`,
+    );
   for (const p of previews.filter((preview) => preview.period !== options.period)) {
     progress(
       options,
@@ -208,7 +223,14 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
     );
   }
   if (options.dryRun) {
-    emit(options, { dryRun: true, period: options.period, services: previews }, () => previewText(previews));
+    const prepaidInvoicesHeld = heldInvoices.map((invoice) => ({
+      serviceId: invoice.serviceId,
+      invoiceKey: invoice.invoiceKey,
+      amount: invoice.lineAmount,
+      currency: invoice.currency,
+      reason: invoice.lastError,
+    }));
+    emit(options, { dryRun: true, period: options.period, services: previews, held, prepaidInvoicesHeld }, () => previewText(previews));
     return;
   }
   const reports = await runJobs(QUEUE_NAMES.billing, pushJobs(previews, minuteSlot()), options, { period: options.period, services: previews });
@@ -217,6 +239,12 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
 
 /** Push outcomes that leave a batch unbilled until someone acts (a retry alone will not bill it). */
 const FAILED_PUSHES = new Set(['failed', 'failed-final', 'whmcs-not-configured']);
+
+/** One bill held for work in several currencies (listCurrenciesMixedHeld), as the close says it. */
+function heldText(held: CurrenciesMixedHold): string {
+  const what = held.kind === 'prepaid' ? 'prepaid calls' : 'calls and adjustments';
+  return `service ${held.serviceId}: ${what} up to ${held.period} are in several currencies (${held.currencies.join(', ')}) and not billed, held since ${held.reportedAt.toISOString()} (give the service a deck in the client's currency, then \`ictvoip rerate\` each period)`;
+}
 
 /** A push job that ran and did not bill is a failure of the command: its batch's reason on stderr, exit 1. */
 async function reportFailedPushes(reports: readonly JobReport[]): Promise<void> {

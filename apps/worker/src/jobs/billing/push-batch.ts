@@ -3,6 +3,8 @@ import type { BILLING_JOBS, TypedJob } from '@ictvoip/queue';
 import { currencyMismatch } from '@ictvoip/operations';
 import { parseMoney } from '@ictvoip/rating';
 import {
+  BATCH_CURRENCIES_MIXED_ACTION,
+  BillingCurrencyMixedError,
   createBatch,
   finalBillDue,
   getBatch,
@@ -16,6 +18,7 @@ import {
   markBatchVerifyChecked,
   markBatchZero,
   recordCreditsLeft,
+  recordCurrenciesMixed,
   settleBelowCent,
   unbilledCallsBelowCent,
   withBillingLock,
@@ -48,7 +51,8 @@ export interface PushHooks {
   prepaid?: PrepaidHooks;
 }
 
-export type PushOutcome = 'nothing' | 'pushed' | 'verified' | 'reconciled' | 'zero' | 'unknown' | 'awaiting-reconciliation' | 'failed' | 'failed-final' | 'whmcs-not-configured';
+export type PushOutcome =
+  'nothing' | 'pushed' | 'verified' | 'reconciled' | 'zero' | 'unknown' | 'awaiting-reconciliation' | 'failed' | 'failed-final' | 'whmcs-not-configured' | 'currencies-mixed';
 
 export interface PushResult {
   outcome: PushOutcome;
@@ -260,22 +264,50 @@ export async function pushBillingBatch(deps: WorkerDeps, serviceId: number, peri
   const service = await deps.services.get(serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
   return withBillingLock(deps.pool, serviceId, async (client) => {
-    const final = finalBillDue(service, deps.config.billing.closeDelaySeconds);
-    // A prepaid service's calls are billed on prepaid invoices only: the period's rest on its closing invoice, first.
-    let prepaid = billsOnPrepaidInvoices(deps, service.plan);
-    if (prepaid) await invoicePrepaidClose(deps, client, { serviceId, clientId: service.clientId }, period, new Date(), hooks?.prepaid);
-    // Left under a cent (no invoice can be made of them) by a terminated service: no next call will bring them to one. They go
-    // on its bill as a postpaid service's calls (a zero bill), whose carried amount is settled below, rather than stay unbilled.
-    if (prepaid && final && (await unbilledCallsBelowCent(client, serviceId, period))) prepaid = false;
-    const result = await billPeriod(deps, client, service, period, prepaid, hooks);
-    // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
-    // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
-    // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
-    if (!final || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return settleLeft(deps, client, service, final, result);
-    const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
-    deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
-    return settleLeft(deps, client, service, final, { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) });
+    try {
+      return await billService(deps, client, service, period, hooks);
+    } catch (error) {
+      if (!(error instanceof BillingCurrencyMixedError)) throw error;
+      await reportCurrenciesMixed(deps, client, service, period, error.currencies);
+      return { outcome: 'currencies-mixed', batchId: null, state: null };
+    }
   });
+}
+
+/**
+ * A bill of `period` (the close's, whichever bill threw) cannot be made: its calls and adjustments are in several currencies.
+ * Said once per service and period (audit billing.batch_currencies_mixed, an ALERT log); the close lists the service no
+ * more for the period (batchCurrenciesMixedHeldSql) and nothing is billed or marked, so once re-rated in one currency the
+ * next close bills every call. The caller holds the billing lock.
+ */
+async function reportCurrenciesMixed(deps: WorkerDeps, client: PoolClient, service: { serviceId: number; clientId: number }, period: string, currencies: string[]): Promise<void> {
+  if (!(await recordCurrenciesMixed(client, BATCH_CURRENCIES_MIXED_ACTION, service.serviceId, period, currencies))) return;
+  deps.logger.error(
+    { code: 'BILLING_CURRENCY_MIXED', serviceId: service.serviceId, clientId: service.clientId, period, currencies },
+    'ALERT calls or adjustments in several currencies: no bill can hold them; re-rate them with one deck (ictvoip rerate)',
+  );
+}
+
+type PushedService = NonNullable<Awaited<ReturnType<WorkerDeps['services']['get']>>>;
+
+/** pushBillingBatch's work under the service's billing lock. */
+async function billService(deps: WorkerDeps, client: PoolClient, service: PushedService, period: string, hooks?: PushHooks): Promise<PushResult> {
+  const { serviceId } = service;
+  const final = finalBillDue(service, deps.config.billing.closeDelaySeconds);
+  // A prepaid service's calls are billed on prepaid invoices only: the period's rest on its closing invoice, first.
+  let prepaid = billsOnPrepaidInvoices(deps, service.plan);
+  if (prepaid) await invoicePrepaidClose(deps, client, { serviceId, clientId: service.clientId }, period, new Date(), hooks?.prepaid);
+  // Left under a cent (no invoice can be made of them) by a terminated service: no next call will bring them to one. They go
+  // on its bill as a postpaid service's calls (a zero bill), whose carried amount is settled below, rather than stay unbilled.
+  if (prepaid && final && (await unbilledCallsBelowCent(client, serviceId, period))) prepaid = false;
+  const result = await billPeriod(deps, client, service, period, prepaid, hooks);
+  // Calls of the period (or earlier) its bill, made before them, did not take: a terminated service's, rated after its final
+  // bill. No later call will come for a bill of theirs, so they go on the next period's at once, not at that period's close.
+  // Only once the final bill is due: before it, the final bill takes them (one bill of the termination period, not two).
+  if (!final || prepaid || !(await hasUnbilledRatedCharges(client, serviceId, period))) return settleLeft(deps, client, service, final, result);
+  const later = await laterBillPeriod(client, serviceId, period, deps.config.billing.periods);
+  deps.logger.info({ serviceId, period, later }, "calls rated after a terminated service's bill: billed on the next period's");
+  return settleLeft(deps, client, service, final, { ...result, later: await billPeriod(deps, client, service, later, prepaid, hooks) });
 }
 
 /** A terminated service's bills done with (its final bill due): what is left under a cent is settled (reportBelowCentSettled). */
@@ -289,13 +321,14 @@ async function settleLeft(deps: WorkerDeps, client: PoolClient, service: { servi
  * to 0.00) is settled as below one cent, so it is not left pending for good with nothing saying so: audit
  * `billing.below_cent_settled`, and said at info (it is no one's to invoice or refund). The caller holds the billing lock.
  */
-export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger' | 'metrics'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
   const settled = await settleBelowCent(client, serviceId);
-  if (settled)
-    deps.logger.info(
-      { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
-      "terminated service's last amount under a cent settled: no bill can take it",
-    );
+  if (!settled) return null;
+  deps.metrics?.billingBelowCentSettled.inc({ currency: settled.currency ?? 'none' });
+  deps.logger.info(
+    { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
+    "terminated service's last amount under a cent settled: no bill can take it",
+  );
   return settled;
 }
 

@@ -7,6 +7,7 @@ import {
   listPrepaidInvoices,
   openPrepaidInvoice,
   prepaidCloseKey,
+  recordPrepaidCurrencyMismatch,
   reportPrepaidCurrenciesMixed,
   servicesToInvoicePrepaid,
   updatePrepaidInvoice,
@@ -55,10 +56,12 @@ async function ensureCreated(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
   if (mismatch) {
     const reason = `${mismatch.code}: ${mismatch.message}`;
     await updatePrepaidInvoice(client, invoice.invoiceKey, ['creating', 'unknown'], { state: invoice.state, lastError: reason, attempt: true });
-    deps.logger.error(
-      { invoiceKey: invoice.invoiceKey, clientId: invoice.clientId, pays, rated: invoice.currency },
-      'prepaid invoice not made: the client pays in another currency',
-    );
+    // Every run finds the same until the client's currency is changed: said once per invoice, not at every run.
+    if (await recordPrepaidCurrencyMismatch(client, invoice, pays ?? null, invoice.currency))
+      deps.logger.error(
+        { code: mismatch.code, invoiceKey: invoice.invoiceKey, serviceId: invoice.serviceId, clientId: invoice.clientId, pays, rated: invoice.currency },
+        "ALERT prepaid invoice not made: the client pays in another currency than its calls'; it stays creating until the client's currency is changed in WHMCS",
+      );
     return null;
   }
   let invoiceId: number;

@@ -1,0 +1,90 @@
+import type { Pool, PoolClient } from 'pg';
+import { unbilledRatedChargeSql } from './cdr-charges-repository';
+
+/**
+ * Unbilled work rated in several currencies (a deck's currency changed, a plan moved to another deck's)
+ * fits on no bill: a WHMCS invoice line has one currency, the client's. Nothing changes until an operator
+ * re-rates it in one, so it is reported once per service and closing period (an audit entry of one of
+ * these actions, detail `{ period, currencies }`) and the close lists the service no more for that
+ * period; in one currency again, it is listed and billed as usual.
+ *   prepaid: the calls of a prepaid service's closing invoice (reportPrepaidCurrenciesMixed)
+ *   batch:   the calls and pending adjustments of a bill (createBatch's BillingCurrencyMixedError)
+ */
+export const PREPAID_CURRENCIES_MIXED_ACTION = 'billing.prepaid_currencies_mixed';
+export const BATCH_CURRENCIES_MIXED_ACTION = 'billing.batch_currencies_mixed';
+export type CurrenciesMixedAction = typeof PREPAID_CURRENCIES_MIXED_ACTION | typeof BATCH_CURRENCIES_MIXED_ACTION;
+
+/** SQL condition: `action` was reported for the service `serviceId` names and the closing period `period` (both SQL text). */
+export function currenciesMixedReportedSql(action: CurrenciesMixedAction, serviceId: string, period: string): string {
+  return `EXISTS (SELECT 1 FROM audit_log x WHERE x.service_id = ${serviceId} AND x.action = '${action}' AND x.detail->>'period' = ${period})`;
+}
+
+/**
+ * Records `action` for the service and period, unless it was already: true when recorded now (the caller
+ * then says so in its log, once). The caller holds the service's billing lock.
+ */
+export async function recordCurrenciesMixed(
+  db: Pool | PoolClient,
+  action: CurrenciesMixedAction,
+  serviceId: number,
+  period: string,
+  currencies: readonly string[],
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO audit_log (actor, action, service_id, detail)
+     SELECT 'billing', $1::text, $2, jsonb_build_object('period', $3::text, 'currencies', $4::jsonb)
+     WHERE NOT ${currenciesMixedReportedSql(action, '$2', '$3::text')}`,
+    [action, serviceId, period, JSON.stringify([...currencies].sort())],
+  );
+  return rowCount === 1;
+}
+
+/** SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take (createBatch's). */
+function batchCurrenciesSql(serviceId: string, period: string): string {
+  return `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = ${serviceId} AND ${unbilledRatedChargeSql('c')} AND c.period <= ${period}
+          UNION SELECT trim(a.currency) FROM billing_adjustments a WHERE a.service_id = ${serviceId} AND a.batch_id IS NULL`;
+}
+
+/**
+ * SQL condition: the bill of the service `serviceId` names and of `period` is held because what it would take
+ * is in several currencies, already reported for that period: the close does not list the service for it
+ * (each push would only fail the same way). Re-rated in one currency, it is listed again.
+ */
+export function batchCurrenciesMixedHeldSql(serviceId: string, period: string): string {
+  return `(${currenciesMixedReportedSql(BATCH_CURRENCIES_MIXED_ACTION, serviceId, period)}
+           AND (SELECT count(DISTINCT m.currency) FROM (${batchCurrenciesSql(serviceId, period)}) m) > 1)`;
+}
+
+export interface CurrenciesMixedHold {
+  serviceId: number;
+  /** the closing period it was reported for */
+  period: string;
+  kind: 'prepaid' | 'batch';
+  /** as they are now (sorted) */
+  currencies: string[];
+  reportedAt: Date;
+}
+
+/**
+ * Bills held for work in several currencies and not fixed yet (reported, still mixed): what an operator
+ * must re-rate. The latest report per service and kind; oldest first.
+ */
+export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { serviceId?: number } = {}): Promise<CurrenciesMixedHold[]> {
+  const prepaidCurrencies = `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = r.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= r.period`;
+  const { rows } = await db.query<{ service_id: string; period: string; kind: 'prepaid' | 'batch'; currencies: string[]; reported_at: Date }>(
+    `WITH reports AS (
+       SELECT DISTINCT ON (x.service_id, x.action) x.service_id, x.detail->>'period' AS period, x.at AS reported_at,
+              CASE WHEN x.action = $1 THEN 'prepaid' ELSE 'batch' END AS kind
+       FROM audit_log x WHERE x.action IN ($1, $2) AND x.service_id IS NOT NULL AND ($3::bigint IS NULL OR x.service_id = $3)
+       ORDER BY x.service_id, x.action, x.at DESC, x.id DESC
+     )
+     SELECT r.service_id, r.period, r.kind, r.reported_at, now.currencies FROM reports r
+     CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT m.currency ORDER BY m.currency) FILTER (WHERE m.currency IS NOT NULL), '{}') AS currencies
+                         FROM (${prepaidCurrencies} AND r.kind = 'prepaid'
+                               UNION SELECT b.currency FROM (${batchCurrenciesSql('r.service_id', 'r.period')}) b WHERE r.kind = 'batch') m) now
+     WHERE cardinality(now.currencies) > 1
+     ORDER BY r.reported_at, r.service_id`,
+    [PREPAID_CURRENCIES_MIXED_ACTION, BATCH_CURRENCIES_MIXED_ACTION, query.serviceId ?? null],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period, kind: row.kind, currencies: row.currencies, reportedAt: row.reported_at }));
+}
