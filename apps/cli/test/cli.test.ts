@@ -156,7 +156,7 @@ describe('rates', () => {
   it('imports a deck whole, re-imports it as the next revision, and explains which rate applies', async () => {
     const file = join(dir, 'deck.csv');
     writeFileSync(file, good);
-    await cli('migrate');
+    await migrateBridgeDatabase(pool);
     const empty = await databaseDigest(pool);
     const fresh = await cli('rates', 'import', file, '--name', 'std', '--currency', 'EUR', '--country-code', '49', '--dry-run', '--json');
     expect(fresh.code).toBe(0);
@@ -213,7 +213,7 @@ describe('rates', () => {
     const next = join(dir, 'ahead-next.csv');
     writeFileSync(next, 'prefix,destination,rate_per_minute\n49,Germany,0.025000\n33,France,0.040000');
     const args = (file: string, ...more: string[]) => ['rates', 'import', file, '--name', 'ahead', '--currency', 'EUR', '--country-code', '49', ...more];
-    await cli('migrate');
+    await migrateBridgeDatabase(pool);
     expect((await cli(...args(today, '--json'))).json).toMatchObject({ stored: true, revision: 1, entryCount: 2, keptEarlier: 0, keptUntil: null });
     const digest = await databaseDigest(pool);
     const preview = await cli(...args(next, '--effective-from', '2027-01-01', '--dry-run'));
@@ -278,7 +278,7 @@ describe('rates', () => {
   }, 120_000);
 
   it("imports ictVoIP's tariff columns as they are, and other headers with --map", async () => {
-    await cli('migrate');
+    await migrateBridgeDatabase(pool);
     const ictvoip = join(dir, 'ictvoip-tariff.csv');
     writeFileSync(ictvoip, 'Description,Prefix,RateValue,Increment,ShortDescription\nGermany,49,0.0200,60,DE\nGermany mobile,4915,0.1500,6,DE-M\n');
     const native = await cli('rates', 'import', ictvoip, '--name', 'ict', '--currency', 'EUR', '--country-code', '49', '--json');

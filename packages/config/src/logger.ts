@@ -1,4 +1,13 @@
-import pino, { type Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+
+/**
+ * pino, loaded by the first createLogger: the CLI imports this package for its configuration and logs
+ * nothing, and loading pino was a tenth of a short command's start-up.
+ */
+function pino(): typeof import('pino') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('pino') as typeof import('pino');
+}
 
 /** Paths whose values are replaced before a line is written, wherever they appear in a log object. */
 export const REDACTED_PATHS = [
@@ -30,7 +39,7 @@ export interface LoggerOptions {
   level: string;
   name: string;
   pretty?: boolean;
-  destination?: pino.DestinationStream;
+  destination?: DestinationStream;
 }
 
 export type { Logger };
@@ -46,10 +55,11 @@ export const LOG_FLUSH_MS = 250;
  */
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, name: options.name, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  if (options.destination) return withPrimitivesUnredacted(pino(base, options.destination));
+  const create = pino();
+  if (options.destination) return withPrimitivesUnredacted(create(base, options.destination));
   if (options.pretty)
-    return withPrimitivesUnredacted(pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }));
-  return withPrimitivesUnredacted(pino(base, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })));
+    return withPrimitivesUnredacted(create({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }));
+  return withPrimitivesUnredacted(create(base, create.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })));
 }
 
 /** The paths that censor a field itself, whatever its value (`secret`, not `*.secret`). */
@@ -69,7 +79,7 @@ type Stringifier = (value: unknown, stringifySafe?: unknown) => string | undefin
  * (test: packages/config/test/logger-redaction.test.ts compares the lines with plain pino's).
  */
 function withPrimitivesUnredacted(logger: Logger): Logger {
-  const stringifiers: unknown = Reflect.get(logger, pino.symbols.stringifiersSym);
+  const stringifiers: unknown = Reflect.get(logger, pino().symbols.stringifiersSym);
   if (stringifiers === null || typeof stringifiers !== 'object') return logger;
   const table = stringifiers as Record<string | symbol, unknown>;
   for (const key of [...Object.keys(table), ...Object.getOwnPropertySymbols(table)]) {
