@@ -259,7 +259,8 @@ function sortKeys(keys: string[]): void {
 
 function unsortedRecord(record: Record<string, unknown>): unknown {
   const keys = Object.keys(record);
-  for (const key of keys) if (isArrayIndex(key)) return BY_PARTS;
+  // sortedView stops at the first key out of order: a `__proto__` after it is first seen here.
+  for (const key of keys) if (isArrayIndex(key) || key === '__proto__') return BY_PARTS;
   sortKeys(keys);
   const copy: Record<string, unknown> = {};
   for (const key of keys) {
