@@ -8,8 +8,8 @@
  * The client shares the 2 cores with the server under test, so it is lean (h148): every request's
  * bytes (a new signed `create` event each) are built before the first is due, each is one write on a
  * raw keep-alive socket (one request in flight per socket), and of an answer only the status line and
- * Content-Length are read. `node:http` cost about 0.3–0.4 ms of CPU a request here (bench/lib/
- * paced-load-node-http.ts, kept for the A/B: bench/ingest/paced-client-ab.ts).
+ * Content-Length are read. `node:http` cost about 0.3–0.4 ms of CPU a request here (the A/B,
+ * bench/ingest/paced-client-ab.ts with the old client, is in git at 71a2c46).
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
