@@ -1,7 +1,6 @@
 import { batchIdFor } from '@ictvoip/store';
-import { invoicePrepaidUsage, pushBillingBatch } from '@ictvoip/worker';
 import { runCli, type CliRun } from './run-cli';
-import { expectedMicro, microToDecimal, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
+import { expectedMicro, invoicePrepaid, microToDecimal, pushBill, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
 
 const PERIOD = '2025-01';
 let kit: BillingKit;
@@ -197,7 +196,7 @@ it('billing close names, on stderr and in --dry-run --json, a bill held for call
       [tenant.serviceId, tenant.domainName, amount, currency, period],
     );
   // The push reports it (once) and bills nothing; the close then leaves the service out.
-  expect(await pushBillingBatch(kit.deps, tenant.serviceId, period)).toMatchObject({ outcome: 'currencies-mixed' });
+  expect(await pushBill(kit, tenant.serviceId, period)).toMatchObject({ outcome: 'currencies-mixed' });
 
   const preview = await cli('billing', 'close', '--period', period, '--dry-run', '--json');
   expect(preview.code).toBe(0);
@@ -226,7 +225,7 @@ it("billing close names a prepaid invoice held because its client pays in anothe
   client.currency_code = 'EUR';
   client.credit = '10.00';
   const day = new Date('2025-06-15T12:00:00Z');
-  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'creating' });
+  expect(await invoicePrepaid(kit, tenant.serviceId, day)).toMatchObject({ outcome: 'creating' });
 
   const preview = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
   expect(preview.code).toBe(0);
@@ -235,7 +234,7 @@ it("billing close names a prepaid invoice held because its client pays in anothe
   expect(preview.stderr).toContain(`service ${tenant.serviceId}: prepaid invoice pp-${tenant.serviceId}-2025-06-15 not made (1.00 USD): ${reason}`);
 
   client.currency_code = 'USD';
-  expect(await invoicePrepaidUsage(kit.deps, tenant.serviceId, day)).toMatchObject({ outcome: 'paid' });
+  expect(await invoicePrepaid(kit, tenant.serviceId, day)).toMatchObject({ outcome: 'paid' });
   const fixed = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
   expect(fixed.json.prepaidInvoicesHeld).toEqual([]);
 }, 60_000);

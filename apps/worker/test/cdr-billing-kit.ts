@@ -4,7 +4,7 @@ import { importRateDeck } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
-import { closeBillingPeriods } from '../src';
+import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import type { PushResult } from '../src/jobs/billing/push-batch';
 
@@ -183,3 +183,12 @@ export async function servicePushes(kit: BillingKit, close: CloseOutcome, servic
   const mine = close.jobIds.filter((id) => id.startsWith(`billing-push-${serviceId}-`));
   return Promise.all(mine.map(async (jobId) => ({ jobId, result: (await kit.deps.queues.billing.getJob(jobId))?.returnvalue as PushResult | undefined })));
 }
+
+/**
+ * One service's bill of `period` pushed at once, as the close's push job does it (for tests outside the
+ * worker app, e.g. the CLI's, which do not import the worker).
+ */
+export const pushBill = (kit: BillingKit, serviceId: number, period: string): Promise<PushResult> => pushBillingBatch(kit.deps, serviceId, period);
+
+/** One prepaid service's usage invoice made at once as the daily prepaid run would make it at `now`. */
+export const invoicePrepaid = (kit: BillingKit, serviceId: number, now: Date): ReturnType<typeof invoicePrepaidUsage> => invoicePrepaidUsage(kit.deps, serviceId, now);
