@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './transaction';
 
 /** What one poll found of one gateway. */
@@ -129,6 +129,184 @@ function historyOf(row: HistoryRow): GatewayHistoryEntry {
   };
 }
 
+/** The row key of an observation (NUL cannot occur in a server name or a uuid). */
+function gatewayKeyOf(input: Pick<GatewayObservation, 'server' | 'gatewayUuid'>): string {
+  return `${input.server}\u0000${input.gatewayUuid}`;
+}
+
+/** A transition an observation causes, before it is recorded. */
+interface GatewayTransitionDecision {
+  transition: GatewayTransition;
+  /** The failing episode (its failing_since): with the transition, the history's unique key. */
+  episode: Date;
+  figures: Record<string, unknown>;
+}
+
+interface PendingGatewayTransition extends GatewayTransitionDecision {
+  /** The observation's position in the batch. */
+  index: number;
+  input: GatewayObservation;
+}
+
+/**
+ * The state machine of one gateway: the row after `input`, and the transition it causes; null when
+ * the observation is older than the row's last poll. Pure, so one observation or a batch apply the same rules.
+ */
+function decideGateway(row: StateRow, input: GatewayObservation): { row: StateRow; transition: GatewayTransitionDecision | null } | null {
+  // A poll older than the last one applied (a replay, a slow worker) must not move the state back.
+  if (row.last_polled_at.getTime() > input.at.getTime()) return null;
+  let transition: GatewayTransition | null = null;
+  let episode: Date | null = null;
+  let down = row.down;
+  let failingSince = row.failing_since;
+  let lastOk = row.last_ok;
+  if (input.failing) {
+    failingSince ??= input.at;
+    if (!down && input.at.getTime() - failingSince.getTime() >= input.downAfterSeconds * 1000) {
+      transition = 'down';
+      episode = failingSince;
+      down = true;
+    }
+  } else {
+    if (down && failingSince) {
+      transition = 'up';
+      episode = failingSince;
+    }
+    down = false;
+    failingSince = null;
+    lastOk = input.at;
+  }
+  const next: StateRow = {
+    ...row,
+    gateway_name: input.gatewayName,
+    domain: input.domain,
+    service_id: String(input.serviceId),
+    register: input.register,
+    state: input.state,
+    status: input.status,
+    down,
+    failing_since: failingSince,
+    last_ok: lastOk,
+    last_change: row.state !== input.state || transition !== null ? input.at : row.last_change,
+    last_polled_at: input.at,
+  };
+  if (!transition || !episode) return { row: next, transition: null };
+  const figures = {
+    state: input.state,
+    status: input.status,
+    previousState: row.state,
+    register: input.register,
+    lastOk: lastOk?.toISOString() ?? null,
+    failingSince: episode.toISOString(),
+  };
+  return { row: next, transition: { transition, episode, figures } };
+}
+
+/** Whether two versions of a row hold the same values (timestamps by their instant). */
+function sameGatewayRow(a: StateRow, b: StateRow): boolean {
+  return (Object.keys(a) as (keyof StateRow)[]).every((name) => {
+    const [x, y] = [a[name], b[name]];
+    return x instanceof Date && y instanceof Date ? x.getTime() === y.getTime() : x === y;
+  });
+}
+
+/** Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order. */
+async function lockGatewayRows(client: PoolClient, observations: readonly GatewayObservation[]): Promise<Map<string, StateRow>> {
+  const first = new Map<string, GatewayObservation>();
+  for (const input of observations) if (!first.has(gatewayKeyOf(input))) first.set(gatewayKeyOf(input), input);
+  // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
+  const keys = [...first.values()].sort((a, b) => (gatewayKeyOf(a) < gatewayKeyOf(b) ? -1 : gatewayKeyOf(a) > gatewayKeyOf(b) ? 1 : 0));
+  const columns = [keys.map((k) => k.server), keys.map((k) => k.gatewayUuid)];
+  await client.query(
+    `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
+     SELECT k.server, k.gateway_uuid, k.domain, k.service_id, k.register, k.at, k.at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::timestamptz[]) WITH ORDINALITY AS k(server, gateway_uuid, domain, service_id, register, at, n)
+      ORDER BY k.n
+     ON CONFLICT (server, gateway_uuid) DO NOTHING`,
+    [...columns, keys.map((k) => k.domain), keys.map((k) => k.serviceId), keys.map((k) => k.register), keys.map((k) => k.at)],
+  );
+  const { rows } = await client.query<StateRow>(
+    `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
+     ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+    columns,
+  );
+  return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
+}
+
+/** Writes the rows a batch changed in one UPDATE. */
+async function writeGatewayRows(client: PoolClient, rows: readonly StateRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const column = <K extends keyof StateRow>(name: K): StateRow[K][] => rows.map((row) => row[name]);
+  await client.query(
+    `UPDATE gateway_states g SET gateway_name = v.gateway_name, domain = v.domain, service_id = v.service_id, register = v.register, state = v.state, status = v.status,
+       down = v.down, failing_since = v.failing_since, last_ok = v.last_ok, last_change = v.last_change, last_polled_at = v.last_polled_at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[], $11::timestamptz[],
+       $12::timestamptz[], $13::timestamptz[])
+       AS v(server, gateway_uuid, gateway_name, domain, service_id, register, state, status, down, failing_since, last_ok, last_change, last_polled_at)
+     WHERE g.server = v.server AND g.gateway_uuid = v.gateway_uuid`,
+    [
+      column('server'),
+      column('gateway_uuid'),
+      column('gateway_name'),
+      column('domain'),
+      column('service_id'),
+      column('register'),
+      column('state'),
+      column('status'),
+      column('down'),
+      column('failing_since'),
+      column('last_ok'),
+      column('last_change'),
+      column('last_polled_at'),
+    ],
+  );
+}
+
+/** The history's unique key of a transition. */
+function gatewayEpisodeKeyOf(entry: { server: string; gatewayUuid: string; transition: GatewayTransition }, failingSince: Date): string {
+  return `${gatewayKeyOf(entry)}\u0000${entry.transition}\u0000${failingSince.getTime()}`;
+}
+
+/**
+ * Records a batch's transitions in one INSERT, in the batch's order; returns those recorded, by the
+ * observation's position. A transition already recorded (a replay, a concurrent poll), or twice in
+ * the batch, is recorded once: by the first, as one INSERT each would.
+ */
+async function insertGatewayHistory(client: PoolClient, pending: readonly PendingGatewayTransition[]): Promise<Map<number, GatewayHistoryEntry>> {
+  const byEpisode = new Map<string, PendingGatewayTransition>();
+  for (const entry of pending) {
+    const key = gatewayEpisodeKeyOf({ ...entry.input, transition: entry.transition }, entry.episode);
+    if (!byEpisode.has(key)) byEpisode.set(key, entry);
+  }
+  const recorded = new Map<number, GatewayHistoryEntry>();
+  if (byEpisode.size === 0) return recorded;
+  const rows = [...byEpisode.values()];
+  const { rows: inserted } = await client.query<HistoryRow>(
+    `INSERT INTO gateway_history (server, gateway_uuid, gateway_name, domain, service_id, transition, at, failing_since, figures)
+     SELECT v.server, v.gateway_uuid, v.gateway_name, v.domain, v.service_id, v.transition, v.at, v.failing_since, v.figures::jsonb
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) WITH ORDINALITY
+         AS v(server, gateway_uuid, gateway_name, domain, service_id, transition, at, failing_since, figures, n)
+      ORDER BY v.n
+     ON CONFLICT (server, gateway_uuid, failing_since, transition) DO NOTHING RETURNING *`,
+    [
+      rows.map((entry) => entry.input.server),
+      rows.map((entry) => entry.input.gatewayUuid),
+      rows.map((entry) => entry.input.gatewayName),
+      rows.map((entry) => entry.input.domain),
+      rows.map((entry) => entry.input.serviceId),
+      rows.map((entry) => entry.transition),
+      rows.map((entry) => entry.input.at),
+      rows.map((entry) => entry.episode),
+      rows.map((entry) => JSON.stringify(entry.figures)),
+    ],
+  );
+  for (const row of inserted) {
+    const key = gatewayEpisodeKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid, transition: row.transition }, row.failing_since);
+    recorded.set(byEpisode.get(key)!.index, historyOf(row));
+  }
+  return recorded;
+}
+
 /**
  * Per-gateway monitoring state and its down/up transitions, moved under the row lock with the
  * transition recorded in the same transaction; the history's unique key (the failing episode, named
@@ -139,77 +317,36 @@ export class GatewayMonitoringRepository {
 
   /** Applies one poll's observation of one gateway; returns the transition it caused, if any. */
   async observe(input: GatewayObservation): Promise<GatewayHistoryEntry | null> {
+    return (await this.observeMany([input]))[0] ?? null;
+  }
+
+  /**
+   * Applies a poll's observations in one transaction, as `observe` would one after the other, in a
+   * fixed number of statements (one transaction of five statements per gateway made a switch restart's
+   * poll take seconds). Returns the transition each caused (null: none), in the order given. Rows are
+   * created and locked in key order, so two batches cannot deadlock; the history's unique key still
+   * keeps a replay or a concurrent poll from recording a transition twice.
+   */
+  async observeMany(observations: readonly GatewayObservation[]): Promise<(GatewayHistoryEntry | null)[]> {
+    if (observations.length === 0) return [];
     const client = await this.pool.connect();
     try {
       return await inTransaction(client, async () => {
-        const key = [input.server, input.gatewayUuid];
-        await client.query(
-          `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
-           ON CONFLICT (server, gateway_uuid) DO NOTHING`,
-          [...key, input.domain, input.serviceId, input.register, input.at],
-        );
-        const { rows } = await client.query<StateRow>('SELECT * FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', key);
-        const row = rows[0]!;
-        // A poll older than the last one applied (a replay, a slow worker) must not move the state back.
-        if (row.last_polled_at.getTime() > input.at.getTime()) return null;
-        const before = stateOf(row);
-        let transition: GatewayTransition | null = null;
-        let episode: Date | null = null;
-        let down = before.down;
-        let failingSince = before.failingSince;
-        let lastOk = before.lastOk;
-        if (input.failing) {
-          failingSince ??= input.at;
-          if (!down && input.at.getTime() - failingSince.getTime() >= input.downAfterSeconds * 1000) {
-            transition = 'down';
-            episode = failingSince;
-            down = true;
-          }
-        } else {
-          if (down && failingSince) {
-            transition = 'up';
-            episode = failingSince;
-          }
-          down = false;
-          failingSince = null;
-          lastOk = input.at;
-        }
-        const changed = before.state !== input.state || transition !== null;
-        await client.query(
-          `UPDATE gateway_states SET gateway_name = $3, domain = $4, service_id = $5, register = $6, state = $7, status = $8, down = $9, failing_since = $10,
-             last_ok = $11, last_change = $12, last_polled_at = $13
-           WHERE server = $1 AND gateway_uuid = $2`,
-          [
-            ...key,
-            input.gatewayName,
-            input.domain,
-            input.serviceId,
-            input.register,
-            input.state,
-            input.status,
-            down,
-            failingSince,
-            lastOk,
-            changed ? input.at : before.lastChange,
-            input.at,
-          ],
-        );
-        if (!transition || !episode) return null;
-        const figures = {
-          state: input.state,
-          status: input.status,
-          previousState: before.state,
-          register: input.register,
-          lastOk: (lastOk ?? before.lastOk)?.toISOString() ?? null,
-          failingSince: episode.toISOString(),
-        };
-        const inserted = await client.query<HistoryRow>(
-          `INSERT INTO gateway_history (server, gateway_uuid, gateway_name, domain, service_id, transition, at, failing_since, figures)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (server, gateway_uuid, failing_since, transition) DO NOTHING RETURNING *`,
-          [...key, input.gatewayName, input.domain, input.serviceId, transition, input.at, episode, JSON.stringify(figures)],
-        );
-        return inserted.rows[0] ? historyOf(inserted.rows[0]) : null;
+        const rows = await lockGatewayRows(client, observations);
+        const changed = new Map<string, StateRow>();
+        const pending: PendingGatewayTransition[] = [];
+        observations.forEach((input, index) => {
+          const key = gatewayKeyOf(input);
+          const current = changed.get(key) ?? rows.get(key)!;
+          const decision = decideGateway(current, input);
+          if (!decision) return;
+          // The same poll again (a replay at its own time) leaves the row as it is: not even a new row version.
+          if (!sameGatewayRow(current, decision.row)) changed.set(key, decision.row);
+          if (decision.transition) pending.push({ index, input, ...decision.transition });
+        });
+        await writeGatewayRows(client, [...changed.values()]);
+        const recorded = await insertGatewayHistory(client, pending);
+        return observations.map((_, index) => recorded.get(index) ?? null);
       });
     } finally {
       client.release();

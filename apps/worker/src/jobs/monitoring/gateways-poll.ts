@@ -1,7 +1,7 @@
 import { DEFAULT_SERVER_NAME } from '@ictvoip/fusionpbx';
 import { GatewayStatusError, parseGatewayStatus, type GatewayStatus } from '@ictvoip/freeswitch';
 import { addJobs, gatewayAlertJobId, MONITORING_JOBS } from '@ictvoip/queue';
-import { GatewayMonitoringRepository, type GatewayHistoryEntry } from '@ictvoip/store';
+import { GatewayMonitoringRepository, type GatewayHistoryEntry, type GatewayObservation } from '@ictvoip/store';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { watchedTenants } from './watch-scope';
@@ -97,14 +97,14 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
   }
   const repository = new GatewayMonitoringRepository(deps.pool);
   const serverName = target.storedName ?? DEFAULT_SERVER_NAME;
-  const transitions: GatewayHistoryEntry[] = [];
   let failing = 0;
+  const observations: GatewayObservation[] = [];
   for (const gateway of watched) {
     const status = statuses.get(gateway.gatewayUuid);
     if (!status) continue;
     const isFailing = gatewayFailing(gateway.register, status);
     if (isFailing) failing += 1;
-    const transition = await repository.observe({
+    observations.push({
       server: serverName,
       serviceId: gateway.serviceId,
       domain: gateway.domain,
@@ -117,8 +117,9 @@ async function pollGateways(deps: WorkerDeps, server: string, now: Date, metrics
       at: now,
       downAfterSeconds: deps.config.monitoring.gatewayDownAfterSeconds,
     });
-    if (transition) transitions.push(transition);
   }
+  // One transaction for the whole poll: a switch restart moves every gateway at once.
+  const transitions = (await repository.observeMany(observations)).filter((transition): transition is GatewayHistoryEntry => transition !== null);
   await repository.forgetUnwatched(
     serverName,
     watched.map((gateway) => gateway.gatewayUuid),
