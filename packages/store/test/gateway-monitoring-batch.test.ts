@@ -1,41 +1,9 @@
 import type { Pool } from 'pg';
-import { createTestDatabase, seededRandom as generator, type TestDatabase } from '@ictvoip/testkit';
-import { createPool, GatewayMonitoringRepository, migrateBridgeDatabase, type GatewayHistoryEntry, type GatewayObservation } from '@ictvoip/store';
+import { seededRandom as generator } from '@ictvoip/testkit';
+import { GatewayMonitoringRepository, type GatewayHistoryEntry, type GatewayObservation } from '@ictvoip/store';
+import { historyRows, observeBothWays, twoSides, withFailingHistory, withoutId } from './batch-equivalence-kit';
 
-// observeMany must be observe applied one by one: the same rows, history and returned transitions.
-// Two databases, the same random observations: one by one in the first, in random batches in the second.
-
-interface Side {
-  db: TestDatabase;
-  pool: Pool;
-  repository: GatewayMonitoringRepository;
-}
-
-let one: Side;
-let many: Side;
-
-async function side(label: string): Promise<Side> {
-  const db = await createTestDatabase(label);
-  const pool = createPool(db.url, { max: 4 });
-  await migrateBridgeDatabase(pool);
-  return { db, pool, repository: new GatewayMonitoringRepository(pool) };
-}
-
-beforeAll(async () => {
-  one = await side('gw_one');
-  many = await side('gw_many');
-});
-
-afterAll(async () => {
-  for (const { pool, db } of [one, many]) {
-    await pool.end();
-    await db.drop();
-  }
-});
-
-beforeEach(async () => {
-  for (const { pool } of [one, many]) await pool.query('TRUNCATE gateway_states, gateway_history RESTART IDENTITY');
-});
+const sides = twoSides('gw', (pool) => new GatewayMonitoringRepository(pool), 'gateway_states, gateway_history');
 
 const T0 = Date.parse('2026-03-02T10:00:00Z');
 const UUIDS = ['0b6a0f4e-5d7c-4c1e-9a51-3f0e7d2c9b10', '5f3c2a1b-8e9d-4f7a-b6c5-d4e3f2a1b0c9', 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f'];
@@ -72,47 +40,32 @@ function observations(seed: number, count: number): GatewayObservation[] {
   });
 }
 
-/** A transition without its id (a sequence value: a batch may use fewer of them). */
-function withoutId(entry: GatewayHistoryEntry | null): Omit<GatewayHistoryEntry, 'id'> | null {
-  if (!entry) return null;
-  const { id: _id, ...rest } = entry;
-  return rest;
-}
-
 async function rowsOf(pool: Pool): Promise<{ states: unknown[]; history: unknown[] }> {
   const states = (await pool.query('SELECT * FROM gateway_states ORDER BY server, gateway_uuid')).rows;
-  const history = (await pool.query('SELECT * FROM gateway_history ORDER BY id')).rows.map(({ id: _id, ...rest }: Record<string, unknown>) => rest);
+  const history = await historyRows(pool, 'gateway_history');
   return { states, history };
 }
 
 describe('GatewayMonitoringRepository.observeMany', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('equals observe one by one (seed %i)', async (seed) => {
     const inputs = observations(seed, 120);
-    const sequential: (GatewayHistoryEntry | null)[] = [];
-    for (const input of inputs) sequential.push(await one.repository.observe(input));
-    const batched: (GatewayHistoryEntry | null)[] = [];
-    const random = generator(seed * 7919);
-    for (let start = 0; start < inputs.length;) {
-      const size = 1 + Math.floor(random() * 25);
-      batched.push(...(await many.repository.observeMany(inputs.slice(start, start + size))));
-      start += size;
-    }
+    const { sequential, batched } = await observeBothWays(sides.one.repository, sides.many.repository, inputs, seed);
     expect(batched.map(withoutId)).toEqual(sequential.map(withoutId));
     // A sequence that caused no transition proves nothing of their order and figures.
     expect(sequential.filter((entry) => entry?.transition === 'down').length).toBeGreaterThan(0);
     expect(sequential.filter((entry) => entry?.transition === 'up').length).toBeGreaterThan(0);
-    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
   });
 
   it('a replayed batch writes nothing (not even a row version) and returns no transition', async () => {
     const batch = observations(11, 80);
-    const first = await many.repository.observeMany(batch);
+    const first = await sides.many.repository.observeMany(batch);
     expect(first.filter((entry) => entry !== null).length).toBeGreaterThan(0);
-    const versions = async () => (await many.pool.query('SELECT gateway_uuid, server, xmin::text AS version FROM gateway_states ORDER BY 1, 2')).rows;
-    const before = { rows: await rowsOf(many.pool), versions: await versions() };
-    const replay = await many.repository.observeMany(batch);
+    const versions = async () => (await sides.many.pool.query('SELECT gateway_uuid, server, xmin::text AS version FROM gateway_states ORDER BY 1, 2')).rows;
+    const before = { rows: await rowsOf(sides.many.pool), versions: await versions() };
+    const replay = await sides.many.repository.observeMany(batch);
     expect(replay.every((entry) => entry === null)).toBe(true);
-    expect({ rows: await rowsOf(many.pool), versions: await versions() }).toEqual(before);
+    expect({ rows: await rowsOf(sides.many.pool), versions: await versions() }).toEqual(before);
   });
 
   it('a transition recorded twice in one batch is returned once, for the first observation', async () => {
@@ -130,29 +83,25 @@ describe('GatewayMonitoringRepository.observeMany', () => {
       downAfterSeconds: 0,
     });
     // With no grace period, down → up → down at one moment names the same episode twice.
-    const result = await many.repository.observeMany([input(false), input(true), input(false), input(true)]);
+    const result = await sides.many.repository.observeMany([input(false), input(true), input(false), input(true)]);
     expect(result.map((entry) => entry?.transition ?? null)).toEqual([null, 'down', 'up', null]);
-    expect((await many.pool.query('SELECT count(*)::int AS n FROM gateway_history')).rows[0].n).toBe(2);
+    expect((await sides.many.pool.query('SELECT count(*)::int AS n FROM gateway_history')).rows[0].n).toBe(2);
   });
 
   it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
     const batch = observations(5, 120);
     const expected: (GatewayHistoryEntry | null)[] = [];
-    for (const input of batch) expected.push(await one.repository.observe(input));
+    for (const input of batch) expected.push(await sides.one.repository.observe(input));
     // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
-    await many.pool.query(`CREATE FUNCTION gateway_history_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history write failed'; END $$`);
-    await many.pool.query('CREATE TRIGGER gateway_history_fail BEFORE INSERT ON gateway_history FOR EACH ROW EXECUTE FUNCTION gateway_history_fail()');
-    try {
-      await expect(many.repository.observeMany(batch)).rejects.toThrow('history write failed');
-      expect(await rowsOf(many.pool)).toEqual({ states: [], history: [] });
-    } finally {
-      await many.pool.query('DROP TRIGGER gateway_history_fail ON gateway_history; DROP FUNCTION gateway_history_fail()');
-    }
-    expect((await many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
-    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+    await withFailingHistory(sides.many.pool, 'gateway_history', async () => {
+      await expect(sides.many.repository.observeMany(batch)).rejects.toThrow('history write failed');
+      expect(await rowsOf(sides.many.pool)).toEqual({ states: [], history: [] });
+    });
+    expect((await sides.many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
+    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
   });
 
   it('an empty batch is no transaction at all', async () => {
-    expect(await many.repository.observeMany([])).toEqual([]);
+    expect(await sides.many.repository.observeMany([])).toEqual([]);
   });
 });

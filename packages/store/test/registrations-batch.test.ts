@@ -1,41 +1,9 @@
 import type { Pool } from 'pg';
-import { createTestDatabase, seededRandom as generator, type TestDatabase } from '@ictvoip/testkit';
-import { createPool, migrateBridgeDatabase, RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import { seededRandom as generator } from '@ictvoip/testkit';
+import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import { historyRows, observeBothWays, twoSides, withFailingHistory, withoutId } from './batch-equivalence-kit';
 
-// observeMany must be observe applied one by one: the same rows, history and returned transitions.
-// Two databases, the same random observations: one by one in the first, in random batches in the second.
-
-interface Side {
-  db: TestDatabase;
-  pool: Pool;
-  repository: RegistrationsRepository;
-}
-
-let one: Side;
-let many: Side;
-
-async function side(label: string): Promise<Side> {
-  const db = await createTestDatabase(label);
-  const pool = createPool(db.url, { max: 4 });
-  await migrateBridgeDatabase(pool);
-  return { db, pool, repository: new RegistrationsRepository(pool) };
-}
-
-beforeAll(async () => {
-  one = await side('reg_one');
-  many = await side('reg_many');
-});
-
-afterAll(async () => {
-  for (const { pool, db } of [one, many]) {
-    await pool.end();
-    await db.drop();
-  }
-});
-
-beforeEach(async () => {
-  for (const { pool } of [one, many]) await pool.query('TRUNCATE registrations, registration_history RESTART IDENTITY');
-});
+const sides = twoSides('reg', (pool) => new RegistrationsRepository(pool), 'registrations, registration_history');
 
 const T0 = Date.parse('2026-03-02T10:00:00Z');
 const SIGHTINGS: RegistrationSighting[] = [
@@ -65,46 +33,31 @@ function observations(seed: number, count: number): RegistrationObservation[] {
   });
 }
 
-/** A transition without its id (a sequence value: a batch may use fewer of them). */
-function withoutId(entry: RegistrationHistoryEntry | null): Omit<RegistrationHistoryEntry, 'id'> | null {
-  if (!entry) return null;
-  const { id: _id, ...rest } = entry;
-  return rest;
-}
-
 async function rowsOf(pool: Pool): Promise<{ registrations: unknown[]; history: unknown[] }> {
   const registrations = (await pool.query('SELECT * FROM registrations ORDER BY server, domain, extension')).rows;
-  const history = (await pool.query('SELECT * FROM registration_history ORDER BY id')).rows.map(({ id: _id, ...rest }: Record<string, unknown>) => rest);
+  const history = await historyRows(pool, 'registration_history');
   return { registrations, history };
 }
 
 describe('RegistrationsRepository.observeMany', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('equals observe one by one (seed %i)', async (seed) => {
     const inputs = observations(seed, 120);
-    const sequential: (RegistrationHistoryEntry | null)[] = [];
-    for (const input of inputs) sequential.push(await one.repository.observe(input));
-    const batched: (RegistrationHistoryEntry | null)[] = [];
-    const random = generator(seed * 7919);
-    for (let start = 0; start < inputs.length;) {
-      const size = 1 + Math.floor(random() * 25);
-      batched.push(...(await many.repository.observeMany(inputs.slice(start, start + size))));
-      start += size;
-    }
+    const { sequential, batched } = await observeBothWays(sides.one.repository, sides.many.repository, inputs, seed);
     expect(batched.map(withoutId)).toEqual(sequential.map(withoutId));
     // A sequence that caused no transition proves nothing of their order and figures.
     expect(sequential.filter((entry) => entry?.transition === 'lost').length).toBeGreaterThan(0);
     expect(sequential.filter((entry) => entry?.transition === 'restored').length).toBeGreaterThan(0);
-    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
   });
 
   it('a replayed batch writes nothing and returns no transition', async () => {
     const batch = observations(11, 80);
-    const first = await many.repository.observeMany(batch);
+    const first = await sides.many.repository.observeMany(batch);
     expect(first.filter((entry) => entry !== null).length).toBeGreaterThan(0);
-    const before = await rowsOf(many.pool);
-    const replay = await many.repository.observeMany(batch);
+    const before = await rowsOf(sides.many.pool);
+    const replay = await sides.many.repository.observeMany(batch);
     expect(replay.every((entry) => entry === null)).toBe(true);
-    expect(await rowsOf(many.pool)).toEqual(before);
+    expect(await rowsOf(sides.many.pool)).toEqual(before);
   });
 
   it('a transition recorded twice in one batch is returned once, for the first observation', async () => {
@@ -119,45 +72,41 @@ describe('RegistrationsRepository.observeMany', () => {
       lostAfterSeconds: 0,
     });
     // With no grace period, lost → restored → lost at one moment names the same episode twice.
-    const result = await many.repository.observeMany([input(SIGHTINGS[0]!), input(null), input(SIGHTINGS[0]!), input(null)]);
+    const result = await sides.many.repository.observeMany([input(SIGHTINGS[0]!), input(null), input(SIGHTINGS[0]!), input(null)]);
     expect(result.map((entry) => entry?.transition ?? null)).toEqual([null, 'lost', 'restored', null]);
-    expect((await many.pool.query('SELECT count(*)::int AS n FROM registration_history')).rows[0].n).toBe(2);
+    expect((await sides.many.pool.query('SELECT count(*)::int AS n FROM registration_history')).rows[0].n).toBe(2);
   });
 
   it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
     const batch = observations(5, 120);
     const expected: (RegistrationHistoryEntry | null)[] = [];
-    for (const input of batch) expected.push(await one.repository.observe(input));
+    for (const input of batch) expected.push(await sides.one.repository.observe(input));
     // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
-    await many.pool.query(`CREATE FUNCTION registration_history_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history write failed'; END $$`);
-    await many.pool.query('CREATE TRIGGER registration_history_fail BEFORE INSERT ON registration_history FOR EACH ROW EXECUTE FUNCTION registration_history_fail()');
-    try {
-      await expect(many.repository.observeMany(batch)).rejects.toThrow('history write failed');
-      expect(await rowsOf(many.pool)).toEqual({ registrations: [], history: [] });
-    } finally {
-      await many.pool.query('DROP TRIGGER registration_history_fail ON registration_history; DROP FUNCTION registration_history_fail()');
-    }
-    expect((await many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
-    expect(await rowsOf(many.pool)).toEqual(await rowsOf(one.pool));
+    await withFailingHistory(sides.many.pool, 'registration_history', async () => {
+      await expect(sides.many.repository.observeMany(batch)).rejects.toThrow('history write failed');
+      expect(await rowsOf(sides.many.pool)).toEqual({ registrations: [], history: [] });
+    });
+    expect((await sides.many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
+    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
   });
 
   it('observeManyWithStates returns each named row as a read after it finds it (a poll copies them without reading them back)', async () => {
     const batch = observations(17, 150);
     for (let start = 0; start < batch.length; start += 30) {
       const slice = batch.slice(start, start + 30);
-      const { transitions, states } = await many.repository.observeManyWithStates(slice);
+      const { transitions, states } = await sides.many.repository.observeManyWithStates(slice);
       expect(transitions.filter((entry) => entry !== null).length).toBeLessThanOrEqual(slice.length);
       const byServer = new Map<string, string[]>();
       for (const input of slice) byServer.set(input.server, [...(byServer.get(input.server) ?? []), `${input.domain}|${input.extension}`]);
-      const read = (await Promise.all([...byServer].map(([server, keys]) => many.repository.statesOfKeys(server, [...new Set(keys)])))).flat();
+      const read = (await Promise.all([...byServer].map(([server, keys]) => sides.many.repository.statesOfKeys(server, [...new Set(keys)])))).flat();
       const order = (a: { server: string; domain: string; extension: string }, b: typeof a) =>
         `${a.server}|${a.domain}|${a.extension}` < `${b.server}|${b.domain}|${b.extension}` ? -1 : 1;
       expect([...states].sort(order)).toEqual(read.sort(order));
     }
-    expect(await many.repository.observeManyWithStates([])).toEqual({ transitions: [], states: [] });
+    expect(await sides.many.repository.observeManyWithStates([])).toEqual({ transitions: [], states: [] });
   });
 
   it('an empty batch is no transaction at all', async () => {
-    expect(await many.repository.observeMany([])).toEqual([]);
+    expect(await sides.many.repository.observeMany([])).toEqual([]);
   });
 });
