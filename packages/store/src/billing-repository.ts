@@ -962,7 +962,7 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
   // A terminated one's calls under a cent (its final bill due) never reach one: its bill takes them (pushBillingBatch), once.
   const belowCentFinal = `NOT ${prepaidInvoiceLineSql(`${calls}.amount`)} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
   // A bill held for calls in several currencies (reported once for the period) is not listed again until they are in one.
-  const held = batchCurrenciesMixedHeldSql(`${calls}.service_id`, period);
+  const held = batchCurrenciesMixedHeldSql(`${calls}.service_id`, period, prepaid);
   return `((CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END) AND NOT ${held})`;
 }
 
@@ -980,7 +980,7 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
      SELECT a.service_id, $1::text FROM billing_adjustments a
-     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1')}
+     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1', '$6')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
@@ -1022,7 +1022,7 @@ export async function servicesToBillPerService(
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
-            AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period')})
+            AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period', '$7')})
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

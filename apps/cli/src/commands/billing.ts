@@ -207,7 +207,7 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
     return {
       previews: found,
       unrated: await unratedCalls(pool, found),
-      held: close ? await listCurrenciesMixedHeld(pool) : [],
+      held: close ? await listCurrenciesMixedHeld(pool, { prepaidInvoices: callsOnPrepaidInvoices(config(), { billingMode: 'prepaid' }) }) : [],
       heldInvoices: close ? await listPrepaidInvoicesHeldForCurrency(pool) : [],
     };
   });
