@@ -238,3 +238,94 @@ it("billing close names a prepaid invoice held because its client pays in anothe
   const fixed = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
   expect(fixed.json.prepaidInvoicesHeld).toEqual([]);
 }, 60_000);
+
+it("billing prepaid-release: a dry run by default, then --yes frees the held invoice's calls, which wait until re-rated in the client's currency", async () => {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES (gen_random_uuid(), $1, $2, '2025-07-10T10:00:00Z', 'outbound', 60, 60, 1.004000, 'USD', 'rated', '2025-07')`,
+    [tenant.serviceId, tenant.domainName],
+  );
+  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
+  client.currency_code = 'EUR';
+  client.credit = '10.00';
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-07-15T12:00:00Z'))).toMatchObject({ outcome: 'creating' });
+  const key = `pp-${tenant.serviceId}-2025-07-15`;
+  const state = async () => (await kit.deps.pool.query<{ state: string }>('SELECT state FROM prepaid_invoices WHERE invoice_key = $1', [key])).rows[0]?.state;
+  const onInvoice = () => count('SELECT count(*) AS n FROM cdr_charges WHERE prepaid_invoice = $1', [key]);
+  const audited = () => count(`SELECT count(*) AS n FROM audit_log WHERE service_id = $1 AND action = 'billing.prepaid_invoice_released'`, [tenant.serviceId]);
+
+  // billing close names the way out.
+  const close = await cli('billing', 'close', '--period', '2025-07', '--dry-run');
+  expect(close.stderr).toContain(`\`ictvoip billing prepaid-release ${key}\``);
+
+  const dry = await cli('billing', 'prepaid-release', key);
+  expectSuccess(dry);
+  expect(dry.stdout).toContain(`dry run (nothing changed; --yes to release): would release prepaid invoice ${key} of service ${tenant.serviceId}`);
+  expect(dry.stdout).toContain('1 call(s) of 1.004000 USD back to unbilled, held until re-rated');
+  expect(dry.stdout).toContain(`ictvoip rerate --service ${tenant.serviceId} --period 2025-07`);
+  expect({ state: await state(), onInvoice: await onInvoice(), audited: await audited() }).toEqual({ state: 'creating', onInvoice: 1, audited: 0 });
+
+  const done = await cli('billing', 'prepaid-release', String(tenant.serviceId), '--yes', '--json');
+  expectSuccess(done);
+  expect(done.json).toMatchObject({
+    dryRun: false,
+    releases: [
+      { released: true, calls: 1, total: '1.004000', periods: ['2025-07'], invoice: { invoiceKey: key, state: 'abandoned' }, remainderAdjustment: { amount: '-0.004000' } },
+    ],
+  });
+  expect({ state: await state(), onInvoice: await onInvoice(), audited: await audited() }).toEqual({ state: 'abandoned', onInvoice: 0, audited: 1 });
+  // Held: the next prepaid runs make no invoice of them, and billing close no longer names the invoice.
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-07-16T12:00:00Z'))).toMatchObject({ outcome: 'nothing' });
+  expect((await cli('billing', 'close', '--period', '2025-07', '--dry-run', '--json')).json.prepaidInvoicesHeld).toEqual([]);
+
+  // Run again: nothing changes (exit 0). The service has no held invoice left.
+  const again = await cli('billing', 'prepaid-release', key, '--yes', '--json');
+  expectSuccess(again);
+  expect(again.json).toMatchObject({ releases: [{ released: false }] });
+  const none = await cli('billing', 'prepaid-release', String(tenant.serviceId), '--yes', '--json');
+  expect({ code: none.code, error: none.json.error }).toEqual({ code: 1, error: expect.objectContaining({ code: 'INVOICE_UNKNOWN' }) });
+  expect(await audited()).toBe(1);
+
+  // Re-rated in the client's currency (as updateChargeRating writes it): the next run invoices it in EUR and pays it, once.
+  await kit.deps.pool.query(`UPDATE cdr_charges SET amount = 0.920000, currency = 'EUR', rated_at = clock_timestamp() WHERE service_id = $1`, [tenant.serviceId]);
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-07-17T12:00:00Z'))).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${tenant.serviceId}-2025-07-17` });
+  const invoices = kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId);
+  expect(invoices.map((invoice) => invoice.items.map((item) => item.amount))).toEqual([['0.92']]);
+}, 60_000);
+
+it('billing prepaid-release refuses an invoice WHMCS has (a lost answer made it) and one not held for its currency', async () => {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES (gen_random_uuid(), $1, $2, '2025-08-10T10:00:00Z', 'outbound', 60, 60, 1.000000, 'USD', 'rated', '2025-08')`,
+    [tenant.serviceId, tenant.domainName],
+  );
+  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
+  client.currency_code = 'EUR';
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-08-15T12:00:00Z'))).toMatchObject({ outcome: 'creating' });
+  const key = `pp-${tenant.serviceId}-2025-08-15`;
+  // The invoice is in WHMCS after all (e.g. made after the client's currency was changed, its answer lost).
+  kit.whmcs.state.invoices.push({
+    id: 990_001,
+    userid: tenant.clientId,
+    status: 'Unpaid',
+    date: '2025-08-15',
+    duedate: '2025-08-15',
+    notes: `[ictvoip:${key}]`,
+    paymentmethod: 'banktransfer',
+    credit: '0.00',
+    items: [{ id: 990_001, type: '', relid: 0, description: 'Prepaid calls', amount: '1.00', taxed: 0 }],
+  });
+  const refused = await cli('billing', 'prepaid-release', key, '--yes', '--json');
+  expect({ code: refused.code, error: refused.json.error }).toEqual({ code: 1, error: expect.objectContaining({ code: 'INVOICE_IN_WHMCS' }) });
+  expect(await count('SELECT count(*) AS n FROM cdr_charges WHERE prepaid_invoice = $1', [key])).toBe(1);
+
+  // Recorded and paid by the next prepaid run: not a held invoice any more.
+  client.credit = '10.00';
+  await invoicePrepaid(kit, tenant.serviceId, new Date('2025-08-16T12:00:00Z'));
+  const notHeld = await cli('billing', 'prepaid-release', key, '--yes', '--json');
+  expect({ code: notHeld.code, error: notHeld.json.error }).toEqual({ code: 1, error: expect.objectContaining({ code: 'NOT_HELD_FOR_CURRENCY' }) });
+}, 60_000);

@@ -125,3 +125,29 @@ test("a terminated prepaid service's late call under a cent (after its closing i
   expect(await settledCount()).toBe(counted + 1);
   expect(await listed()).toEqual([]);
 });
+
+test('a below-cent settlement whose commit fails is not counted; the one that commits later is counted once', async () => {
+  const tenant = await terminatedTenant(false);
+  await ratedCall(tenant, '1.004000');
+  // A deferred constraint trigger raises at COMMIT: the settlement's statement ran, its transaction did not commit.
+  await kit.deps.pool.query(
+    `CREATE FUNCTION below_cent_commit_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused (test)'; END $$;
+     CREATE CONSTRAINT TRIGGER below_cent_commit_fails AFTER INSERT ON audit_log DEFERRABLE INITIALLY DEFERRED
+       FOR EACH ROW WHEN (NEW.action = 'billing.below_cent_settled' AND NEW.service_id = ${tenant.serviceId}) EXECUTE FUNCTION below_cent_commit_fails()`,
+  );
+  const counted = await settledCount();
+  try {
+    await expect(runFinalBill(kit.deps, tenant.serviceId, PERIOD)).rejects.toThrow('commit refused (test)');
+  } finally {
+    await kit.deps.pool.query('DROP TRIGGER below_cent_commit_fails ON audit_log; DROP FUNCTION below_cent_commit_fails()');
+  }
+  expect(await settlements(tenant.serviceId)).toEqual([]);
+  expect(await pendingMicro(tenant.serviceId)).toBe(4000n);
+  expect(await settledCount()).toBe(counted);
+
+  // The next close's sweep settles it, and counts it once.
+  await closeAndFinishPushes(kit, new Date());
+  expect(await settlements(tenant.serviceId)).toEqual([expect.objectContaining({ amount: '0.004000' })]);
+  expect(await pendingMicro(tenant.serviceId)).toBe(0n);
+  expect(await settledCount()).toBe(counted + 1);
+});

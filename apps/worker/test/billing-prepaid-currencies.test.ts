@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { latestClosedPeriod, servicesToInvoicePrepaid } from '@ictvoip/store';
+import { latestClosedPeriod, listPrepaidInvoices, prepaidCloseKey, releasePrepaidInvoice, servicesToInvoicePrepaid, withBillingLock } from '@ictvoip/store';
+import { invoicePrepaidUsage } from '../src';
 import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 // A prepaid service whose unbilled calls are rated in several currencies (its deck's currency changed, or its plan
@@ -60,4 +61,36 @@ test('calls in several currencies: reported once per period by the close, not li
   await kit.deps.pool.query(`UPDATE cdr_charges SET currency = 'USD' WHERE service_id = $1`, [serviceId]);
   expect(await pushesAt(now + 3 * hour)).toHaveLength(1);
   expect(kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId)).toHaveLength(1);
+});
+
+test('a released closing invoice (its client pays in another currency): the close makes no new one and lists no push for the held calls; re-rated, the daily run bills them once', async () => {
+  const now = Date.now();
+  const period = latestClosedPeriod(new Date(now), 'UTC', kit.deps.config.billing.closeDelaySeconds);
+  const tenant = await prepaidTenant();
+  const { serviceId } = tenant;
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'EUR';
+  await ratedCall(tenant, '1.000000', 'USD', period);
+  const hour = 3_600_000;
+  const pushesAt = async (at: number) => servicePushes(kit, await closeAndFinishPushes(kit, new Date(at)), serviceId);
+  const invoices = async () => listPrepaidInvoices(kit.deps.pool, { serviceId });
+
+  expect(await pushesAt(now)).toHaveLength(1);
+  const key = prepaidCloseKey(serviceId, period);
+  expect(await invoices()).toEqual([expect.objectContaining({ invoiceKey: key, state: 'creating', lastError: expect.stringMatching(/^CURRENCY_MISMATCH:/) })]);
+  const released = await withBillingLock(kit.deps.pool, serviceId, (client) => releasePrepaidInvoice(client, key, { actor: 'test' }));
+  expect(released).toMatchObject({ released: true, calls: 1, total: '1.000000' });
+
+  // Held: no push job at the next closes, no daily invoice, no new closing invoice.
+  expect(await pushesAt(now + hour)).toHaveLength(0);
+  expect(await servicesToInvoicePrepaid(kit.deps.pool)).not.toContain(serviceId);
+  expect(await invoicePrepaidUsage(kit.deps, serviceId, new Date(now + 2 * hour))).toMatchObject({ outcome: 'nothing' });
+  expect(await invoices()).toEqual([expect.objectContaining({ invoiceKey: key, state: 'abandoned' })]);
+
+  // Re-rated in the client's currency: the next daily run invoices and pays it, once; the close still makes no closing invoice.
+  await kit.deps.pool.query(`UPDATE cdr_charges SET amount = 0.930000, currency = 'EUR', rated_at = clock_timestamp() WHERE service_id = $1`, [serviceId]);
+  expect(await servicesToInvoicePrepaid(kit.deps.pool)).toContain(serviceId);
+  expect(await invoicePrepaidUsage(kit.deps, serviceId, new Date(now + 3 * hour))).toMatchObject({ outcome: 'paid' });
+  expect(await pushesAt(now + 4 * hour)).toHaveLength(0);
+  expect(kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId).map((invoice) => invoice.items.map((item) => item.amount))).toEqual([['0.93']]);
+  expect((await invoices()).map((invoice) => invoice.state).sort()).toEqual(['abandoned', 'paid']);
 });

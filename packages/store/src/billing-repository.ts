@@ -6,7 +6,7 @@ import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
 import { batchCurrenciesMixedHeldSql } from './currencies-mixed';
-import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
+import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql, releasedCallHeldSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
 /**
@@ -945,17 +945,24 @@ function finalBillDueSql(serviceId: string, terminated: string): string {
  * due, such calls are listed, and its bill takes them as a postpaid service's (a zero bill, whose
  * carried amount is then settled as below one cent, settleBelowCent).
  */
+/**
+ * The sums callsBillableAtCloseSql reads of a service's unbilled calls `c`: all of them (`amount`), and those a prepaid
+ * invoice may take (`invoiceable`, `currencies`: not the calls a released invoice held, releasedCallHeldSql).
+ */
+const UNBILLED_SUMS_SQL = `COALESCE(sum(c.amount), 0) AS amount, COALESCE(sum(c.amount) FILTER (WHERE NOT ${releasedCallHeldSql('c')}), 0) AS invoiceable,
+  count(DISTINCT c.currency) FILTER (WHERE NOT ${releasedCallHeldSql('c')}) AS currencies`;
+
 function callsBillableAtCloseSql(calls: string, service: string, period: string, terminated: string, prepaid: string): string {
   const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
   // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
   const closingInvoiceMade = `EXISTS (SELECT 1 FROM prepaid_invoices i WHERE i.service_id = ${calls}.service_id AND i.closing_period = ${period})`;
   // In several currencies no invoice can hold them: listed until that is reported for the period (once), not every hour.
-  const worthACent = prepaidInvoiceLineSql(`${calls}.amount`);
+  const worthACent = prepaidInvoiceLineSql(`${calls}.invoiceable`);
   const invoiceable = `${worthACent} AND (${calls}.currencies <= 1 OR NOT ${prepaidCurrenciesMixedReportedSql(`${calls}.service_id`, period)})`;
   // A terminated one's calls under a cent (its final bill due) never reach one: its bill takes them (pushBillingBatch), once.
-  const belowCentFinal = `NOT ${worthACent} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
+  const belowCentFinal = `NOT ${prepaidInvoiceLineSql(`${calls}.amount`)} AND ${finalBillDueSql(`${calls}.service_id`, terminated)}`;
   // A bill held for calls in several currencies (reported once for the period) is not listed again until they are in one.
-  const held = batchCurrenciesMixedHeldSql(`${calls}.service_id`, period);
+  const held = batchCurrenciesMixedHeldSql(`${calls}.service_id`, period, prepaid);
   return `((CASE WHEN ${isPrepaid} THEN (${invoiceable} AND NOT ${closingInvoiceMade}) OR (${belowCentFinal}) ELSE ${billableAtCloseSql(`${calls}.service_id`, period, terminated)} END) AND NOT ${held})`;
 }
 
@@ -967,13 +974,13 @@ function callsBillableAtCloseSql(calls: string, service: string, period: string,
  */
 export async function servicesToBill(db: Pool | PoolClient, period: string, options: ServicesToBillOptions = {}): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
-    `WITH unbilled AS (SELECT c.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM cdr_charges c
+    `WITH unbilled AS (SELECT c.service_id, ${UNBILLED_SUMS_SQL} FROM cdr_charges c
                        WHERE ${unbilledRatedChargeSql('c')} AND c.period <= $1 GROUP BY c.service_id)
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
      SELECT a.service_id, $1::text FROM billing_adjustments a
-     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1')}
+     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1', '$6')}
      GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
@@ -1010,12 +1017,12 @@ export async function servicesToBillPerService(
 ): Promise<{ serviceId: number; period: string }[]> {
   const { rows } = await db.query<{ service_id: string; period: string }>(
     `WITH closing AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(service_id, period)),
-     unbilled AS (SELECT k.service_id, COALESCE(sum(c.amount), 0) AS amount, count(DISTINCT c.currency) AS currencies FROM closing k
+     unbilled AS (SELECT k.service_id, ${UNBILLED_SUMS_SQL} FROM closing k
                   JOIN cdr_charges c ON c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period GROUP BY k.service_id)
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
         OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
-            AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period')})
+            AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period', '$7')})
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

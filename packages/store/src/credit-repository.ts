@@ -159,7 +159,7 @@ export async function uninvoicedUsageOfClient(db: Pool | PoolClient, clientId: n
                         JOIN cdr_charges c ON c.service_id = s.service_id AND c.status = 'rated' AND c.prepaid_invoice IS NULL
                         LEFT JOIN billing_batches b ON b.batch_id = c.batch_id
                        WHERE s.client_id = $1 AND (c.batch_id IS NULL OR b.state NOT IN ('verified', 'zero'))),
-          invoices AS (SELECT p.total - p.credit_applied AS amount, p.currency FROM prepaid_invoices p WHERE p.client_id = $1 AND p.state <> 'paid')
+          invoices AS (SELECT p.total - p.credit_applied AS amount, p.currency FROM prepaid_invoices p WHERE p.client_id = $1 AND p.state NOT IN ('paid', 'abandoned'))
      SELECT ((SELECT COALESCE(sum(amount), 0) FROM charges) + (SELECT COALESCE(sum(amount), 0) FROM invoices))::numeric(18,6)::text AS usage,
             ARRAY(SELECT DISTINCT trim(currency) FROM (SELECT currency FROM charges UNION ALL SELECT currency FROM invoices) AS rated
                    WHERE currency IS NOT NULL ORDER BY 1) AS currencies`,

@@ -39,9 +39,22 @@ export async function recordCurrenciesMixed(
   return rowCount === 1;
 }
 
-/** SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take (createBatch's). */
-function batchCurrenciesSql(serviceId: string, period: string): string {
+/**
+ * SQL condition: the service `serviceId` names is prepaid and its calls go on prepaid invoices (`prepaid`, SQL boolean:
+ * prepaid invoices are on, callsOnPrepaidInvoices), so its bill takes none of them (createBatch's callsOnPrepaidInvoices).
+ */
+function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
+  return `(${prepaid} AND EXISTS (SELECT 1 FROM services p WHERE p.service_id = ${serviceId} AND p.plan->>'billingMode' = 'prepaid'))`;
+}
+
+/**
+ * SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take
+ * (createBatch's): a prepaid service's calls not (they go on prepaid invoices), so its bill of adjustments alone is not
+ * held for the currency of calls it never takes.
+ */
+function batchCurrenciesSql(serviceId: string, period: string, prepaid: string): string {
   return `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = ${serviceId} AND ${unbilledRatedChargeSql('c')} AND c.period <= ${period}
+            AND NOT ${callsOnPrepaidInvoicesSql(serviceId, prepaid)}
           UNION SELECT trim(a.currency) FROM billing_adjustments a WHERE a.service_id = ${serviceId} AND a.batch_id IS NULL`;
 }
 
@@ -50,9 +63,9 @@ function batchCurrenciesSql(serviceId: string, period: string): string {
  * is in several currencies, already reported for that period: the close does not list the service for it
  * (each push would only fail the same way). Re-rated in one currency, it is listed again.
  */
-export function batchCurrenciesMixedHeldSql(serviceId: string, period: string): string {
+export function batchCurrenciesMixedHeldSql(serviceId: string, period: string, prepaid: string): string {
   return `(${currenciesMixedReportedSql(BATCH_CURRENCIES_MIXED_ACTION, serviceId, period)}
-           AND (SELECT count(DISTINCT m.currency) FROM (${batchCurrenciesSql(serviceId, period)}) m) > 1)`;
+           AND (SELECT count(DISTINCT m.currency) FROM (${batchCurrenciesSql(serviceId, period, prepaid)}) m) > 1)`;
 }
 
 export interface CurrenciesMixedHold {
@@ -67,9 +80,10 @@ export interface CurrenciesMixedHold {
 
 /**
  * Bills held for work in several currencies and not fixed yet (reported, still mixed): what an operator
- * must re-rate. The latest report per service and kind; oldest first.
+ * must re-rate. The latest report per service and kind; oldest first. `prepaidInvoices`: prepaid services' calls go on
+ * prepaid invoices (callsOnPrepaidInvoices), not on their bills.
  */
-export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { serviceId?: number } = {}): Promise<CurrenciesMixedHold[]> {
+export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { serviceId?: number; prepaidInvoices?: boolean } = {}): Promise<CurrenciesMixedHold[]> {
   const prepaidCurrencies = `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = r.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= r.period`;
   const { rows } = await db.query<{ service_id: string; period: string; kind: 'prepaid' | 'batch'; currencies: string[]; reported_at: Date }>(
     `WITH reports AS (
@@ -81,10 +95,10 @@ export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { se
      SELECT r.service_id, r.period, r.kind, r.reported_at, now.currencies FROM reports r
      CROSS JOIN LATERAL (SELECT COALESCE(array_agg(DISTINCT m.currency ORDER BY m.currency) FILTER (WHERE m.currency IS NOT NULL), '{}') AS currencies
                          FROM (${prepaidCurrencies} AND r.kind = 'prepaid'
-                               UNION SELECT b.currency FROM (${batchCurrenciesSql('r.service_id', 'r.period')}) b WHERE r.kind = 'batch') m) now
+                               UNION SELECT b.currency FROM (${batchCurrenciesSql('r.service_id', 'r.period', '$4')}) b WHERE r.kind = 'batch') m) now
      WHERE cardinality(now.currencies) > 1
      ORDER BY r.reported_at, r.service_id`,
-    [PREPAID_CURRENCIES_MIXED_ACTION, BATCH_CURRENCIES_MIXED_ACTION, query.serviceId ?? null],
+    [PREPAID_CURRENCIES_MIXED_ACTION, BATCH_CURRENCIES_MIXED_ACTION, query.serviceId ?? null, query.prepaidInvoices === true],
   );
   return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period, kind: row.kind, currencies: row.currencies, reportedAt: row.reported_at }));
 }

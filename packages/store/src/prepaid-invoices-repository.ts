@@ -10,10 +10,11 @@ import { inTransaction } from './transaction';
  * most one per service and day. States:
  *   creating ──► created ──► paid      (invoice made, id recorded; credit applied until it is paid)
  *       └──────► unknown ──► created   (CreateInvoice outcome unknown: found by its token, or sent again when provably absent)
+ *   creating/unknown ──► abandoned      (held for CURRENCY_MISMATCH and released by an operator, releasePrepaidInvoice)
  * The row, its charges and the rounding remainder (carried to the next bill) commit together before
  * WHMCS is called.
  */
-export type PrepaidInvoiceState = 'creating' | 'unknown' | 'created' | 'paid';
+export type PrepaidInvoiceState = 'creating' | 'unknown' | 'created' | 'paid' | 'abandoned';
 
 export interface PrepaidInvoice {
   invoiceKey: string;
@@ -103,9 +104,23 @@ export async function listPrepaidInvoicesHeldForCurrency(db: Pool | PoolClient):
   return rows.map(toInvoice);
 }
 
+/** An invoice still to be made or paid: neither paid nor released (abandoned). */
+const OPEN_SQL = `state NOT IN ('paid', 'abandoned')`;
+
+/**
+ * SQL condition on the `cdr_charges` row aliased `alias`: a call its service's released prepaid invoice held
+ * (releasePrepaidInvoice), not re-rated since (in that invoice's currency, rated before its release). It goes on no
+ * prepaid invoice: its client pays in another currency, so the invoice would be held again; re-rated (in the client's
+ * currency, `ictvoip rerate`) it is invoiced as usual.
+ */
+export function releasedCallHeldSql(alias: string): string {
+  return `EXISTS (SELECT 1 FROM prepaid_invoices r WHERE r.service_id = ${alias}.service_id AND r.state = 'abandoned'
+    AND r.currency = ${alias}.currency AND ${alias}.rated_at <= r.released_at)`;
+}
+
 /** The service's oldest prepaid invoice not yet paid (it is finished before another is made). */
 export async function openPrepaidInvoice(db: Pool | PoolClient, serviceId: number): Promise<PrepaidInvoice | null> {
-  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE service_id = $1 AND state <> 'paid' ORDER BY day LIMIT 1`, [serviceId]);
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE service_id = $1 AND ${OPEN_SQL} ORDER BY day LIMIT 1`, [serviceId]);
   return rows[0] ? toInvoice(rows[0]) : null;
 }
 
@@ -143,7 +158,9 @@ export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInv
   const closing = input.closingPeriod ?? null;
   const key = closing === null ? prepaidInvoiceKey(input.serviceId, input.day) : prepaidCloseKey(input.serviceId, closing);
   // A daily invoice takes every unbilled call; a closing one only those of its period and earlier.
-  const scope = `service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND ($3::text IS NULL OR period <= $3)`;
+  // Nor a call a released invoice held (releasedCallHeldSql): it would be held again.
+  const scope = `service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND ($3::text IS NULL OR period <= $3)
+    AND NOT ${releasedCallHeldSql('cdr_charges')}`;
   return inTransaction(client, async () => {
     const { rows: sums } = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[]; taken: boolean }>(
       `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
@@ -266,16 +283,134 @@ export async function updatePrepaidInvoice(
  * termination) and unfinished invoices still go to WHMCS. Calls under a cent make no invoice: they are
  * carried, unbilled, until the service's calls reach a cent, not listed at every run meanwhile. Nor are
  * calls rated in several currencies (no invoice can hold them; the period's close reports them once,
- * reportPrepaidCurrenciesMixed, and they are listed again once re-rated in one).
+ * reportPrepaidCurrenciesMixed, and they are listed again once re-rated in one), nor calls a released invoice held.
  */
 export async function servicesToInvoicePrepaid(db: Pool | PoolClient): Promise<number[]> {
   const { rows } = await db.query<{ service_id: string }>(
     `SELECT s.service_id FROM services s
      WHERE s.plan->>'billingMode' = 'prepaid'
        AND ((SELECT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} AND count(DISTINCT c.currency) <= 1
-             FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
-         OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.state <> 'paid'))
+             FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')} AND NOT ${releasedCallHeldSql('c')})
+         OR EXISTS (SELECT 1 FROM prepaid_invoices p WHERE p.service_id = s.service_id AND p.${OPEN_SQL}))
      ORDER BY 1`,
   );
   return rows.map((row) => Number(row.service_id));
+}
+
+/** The audit action of a held prepaid invoice released by an operator (releasePrepaidInvoice). */
+export const PREPAID_INVOICE_RELEASED_ACTION = 'billing.prepaid_invoice_released';
+
+/** Why a release was refused: `INVOICE_UNKNOWN`, `NOT_HELD_FOR_CURRENCY`, `RELEASE_MISMATCH`. */
+export class PrepaidReleaseError extends Error {
+  constructor(
+    readonly code: 'INVOICE_UNKNOWN' | 'NOT_HELD_FOR_CURRENCY' | 'RELEASE_MISMATCH',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PrepaidReleaseError';
+  }
+}
+
+export interface PrepaidRelease {
+  /** false: it was released before (the invoice as stored then, nothing changed now) */
+  released: boolean;
+  invoice: PrepaidInvoice;
+  /** the calls that went back to unbilled (none when released before) */
+  calls: number;
+  /** their sum, exact decimal */
+  total: string;
+  /** their billing periods (to re-rate them in), oldest first */
+  periods: string[];
+  /** the adjustment taking back the invoice's carried rounding remainder (null: it carried none) */
+  remainderAdjustment: { adjustmentId: string; amount: string } | null;
+}
+
+/** Throws NOT_HELD_FOR_CURRENCY unless the invoice is held for its client's currency (or released already). */
+export function assertReleasable(invoice: PrepaidInvoice): void {
+  if (invoice.state === 'abandoned') return;
+  if ((invoice.state === 'creating' || invoice.state === 'unknown') && invoice.lastError?.startsWith('CURRENCY_MISMATCH:')) return;
+  throw new PrepaidReleaseError(
+    'NOT_HELD_FOR_CURRENCY',
+    `prepaid invoice ${invoice.invoiceKey} is ${invoice.state}${invoice.lastError ? ` (${invoice.lastError})` : ''}: only an invoice held because its client pays in another currency (CURRENCY_MISMATCH) is released`,
+  );
+}
+
+/** The invoices a release names: the one of that key, or every invoice of the service held for its client's currency. */
+export async function prepaidInvoicesToRelease(db: Pool | PoolClient, target: { invoiceKey: string } | { serviceId: number }): Promise<PrepaidInvoice[]> {
+  if ('serviceId' in target) return (await listPrepaidInvoicesHeldForCurrency(db)).filter((invoice) => invoice.serviceId === target.serviceId);
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE invoice_key = $1`, [target.invoiceKey]);
+  return rows.map(toInvoice);
+}
+
+/**
+ * Releases a prepaid invoice held because its client pays in another currency than its calls (still `creating` or
+ * `unknown`, its last error CURRENCY_MISMATCH): its calls go back to unbilled (held, releasedCallHeldSql, until
+ * re-rated), the rounding remainder it carried is taken back by an adjustment of the opposite amount
+ * (`released-<key>`), the invoice is kept as `abandoned` (its key and closing period are never made again) and the
+ * audit entry `billing.prepaid_invoice_released` says so, in one commit. Nothing is lost or billed twice: each call is
+ * again on no invoice and no batch, and the remainder is carried once. The caller holds the service's billing lock and
+ * has made sure WHMCS has no invoice with its token (an attempt whose answer was lost may have made it). With `dryRun`
+ * the same work is rolled back. Run again, it changes nothing (`released: false`).
+ */
+export async function releasePrepaidInvoice(client: PoolClient, invoiceKey: string, options: { actor: string; dryRun?: boolean }): Promise<PrepaidRelease> {
+  await client.query('BEGIN');
+  try {
+    const outcome = await releaseInTransaction(client, invoiceKey, options.actor);
+    await client.query(options.dryRun || !outcome.released ? 'ROLLBACK' : 'COMMIT');
+    return outcome;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function releaseInTransaction(client: PoolClient, invoiceKey: string, actor: string): Promise<PrepaidRelease> {
+  const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM prepaid_invoices WHERE invoice_key = $1 FOR UPDATE`, [invoiceKey]);
+  const found = rows[0];
+  if (!found) throw new PrepaidReleaseError('INVOICE_UNKNOWN', `no prepaid invoice ${invoiceKey}`);
+  const invoice = toInvoice(found);
+  if (invoice.state === 'abandoned') return { released: false, invoice, calls: 0, total: formatMoney(0n), periods: [], remainderAdjustment: null };
+  assertReleasable(invoice);
+  const { rows: freed } = await client.query<{ calls: number; total: string; periods: string[] }>(
+    `WITH freed AS (UPDATE cdr_charges SET prepaid_invoice = NULL WHERE prepaid_invoice = $1 RETURNING amount, period)
+     SELECT count(*)::int AS calls, COALESCE(sum(amount), 0)::numeric(18,6)::text AS total,
+       COALESCE(array_agg(DISTINCT period ORDER BY period), '{}') AS periods FROM freed`,
+    [invoiceKey],
+  );
+  const calls = freed[0] ?? { calls: 0, total: '0', periods: [] };
+  // The invoice's total is its calls' sum (createPrepaidInvoice); anything else and the release would not add up.
+  if (parseMoney(calls.total) !== parseMoney(invoice.total) || calls.calls !== invoice.callCount)
+    throw new PrepaidReleaseError(
+      'RELEASE_MISMATCH',
+      `prepaid invoice ${invoiceKey} holds ${calls.calls} call(s) of ${calls.total}, not its recorded ${invoice.callCount} of ${invoice.total}: nothing released`,
+    );
+  const { rows: taken } = await client.query<{ adjustment_id: string; amount: string }>(
+    `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description)
+     SELECT 'released-' || $1::text, service_id, 'rounding', -amount, currency, 'rounding remainder of prepaid invoice ' || $1::text || ' taken back: the invoice was released, its calls are billed again'
+     FROM billing_adjustments WHERE adjustment_id = 'rounding-' || $1::text
+     ON CONFLICT (adjustment_id) DO NOTHING RETURNING adjustment_id, amount::text`,
+    [invoiceKey],
+  );
+  const remainder = taken[0] ? { adjustmentId: taken[0].adjustment_id, amount: taken[0].amount } : null;
+  const { rows: updated } = await client.query<Row>(
+    `UPDATE prepaid_invoices SET state = 'abandoned', released_at = now(), updated_at = now() WHERE invoice_key = $1 RETURNING ${COLUMNS}`,
+    [invoiceKey],
+  );
+  await client.query(
+    `INSERT INTO audit_log (actor, action, service_id, detail) VALUES ($1, $2, $3, jsonb_build_object('invoiceKey', $4::text, 'clientId', $5::bigint, 'calls', $6::int,
+       'total', $7::text, 'currency', $8::text, 'reason', $9::text, 'remainderAdjustment', $10::text))`,
+    [
+      actor,
+      PREPAID_INVOICE_RELEASED_ACTION,
+      invoice.serviceId,
+      invoiceKey,
+      invoice.clientId,
+      calls.calls,
+      calls.total,
+      invoice.currency,
+      invoice.lastError,
+      remainder?.adjustmentId ?? null,
+    ],
+  );
+  return { released: true, invoice: toInvoice(updated[0]!), calls: calls.calls, total: calls.total, periods: calls.periods, remainderAdjustment: remainder };
 }

@@ -4,11 +4,14 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import {
+  BATCH_CURRENCIES_MIXED_ACTION,
   createBatch,
   createPool,
   createPrepaidInvoice,
   listAdjustments,
+  listCurrenciesMixedHeld,
   migrateBridgeDatabase,
+  recordCurrenciesMixed,
   servicesToBill,
   servicesToBillPerService,
   servicesToInvoicePrepaid,
@@ -154,4 +157,30 @@ test('the prepaid cadence lists a service for its unbilled calls only once they 
   expect(await listed()).toEqual([cent]);
   await addCall(subCent, '0.000001', '2026-12');
   expect(await listed()).toEqual([subCent, cent]);
+});
+
+describe("a prepaid service's bill of adjustments only, once reported in several currencies", () => {
+  test('is listed again when its adjustments are in one currency, whatever the currency of its calls (they go on prepaid invoices)', async () => {
+    const serviceId = 4711;
+    await addService(serviceId, { billingMode: 'prepaid' });
+    // Its bill (adjustments only: a prepaid service's calls go on prepaid invoices) was held: remainders in two currencies.
+    await pool.query(
+      `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description)
+       VALUES ('t-eur-4711', $1, 'manual', 0.500000, 'EUR', 'test'), ('t-usd-4711', $1, 'manual', 0.300000, 'USD', 'test')`,
+      [serviceId],
+    );
+    await expect(
+      withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: true })),
+    ).rejects.toMatchObject({ currencies: ['EUR', 'USD'] });
+    await recordCurrenciesMixed(pool, BATCH_CURRENCIES_MIXED_ACTION, serviceId, PERIOD, ['EUR', 'USD']);
+    expect(await listedBothWays([serviceId])).toEqual([]);
+
+    // The USD one is taken back; the calls, rated in USD, wait for the daily prepaid invoice (not the bill's).
+    await pool.query(`DELETE FROM billing_adjustments WHERE adjustment_id = 't-usd-4711'`);
+    await addCall(serviceId, '2.000000');
+    expect(await listedBothWays([serviceId])).toEqual([serviceId]);
+    expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).filter((held) => held.kind === 'batch')).toEqual([]);
+    const made = await withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: true }));
+    expect(made?.batch).toMatchObject({ callCount: 0, total: '0.500000', currency: 'EUR' });
+  });
 });

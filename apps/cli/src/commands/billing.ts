@@ -22,7 +22,13 @@ import {
   ServicesRepository,
   CreditSettleError,
   settleCreditLeft,
+  assertReleasable,
+  prepaidInvoicesToRelease,
+  PrepaidReleaseError,
+  releasePrepaidInvoice,
   withBillingLock,
+  type PrepaidInvoice,
+  type PrepaidRelease,
   type SettleOutcome,
   type BatchState,
   type CurrenciesMixedHold,
@@ -31,7 +37,7 @@ import {
 import { minuteSlot, type JobReport, type JobRequest } from '../enqueue';
 import { callsOnPrepaidInvoices, rerateServicePeriod, type RerateOutcome, type ServiceBillingView } from '@ictvoip/operations';
 import { action, CliError, config, emit, positiveInt, progress, type JsonOption } from '../output';
-import { periodText, viewOf } from './credit';
+import { periodText, viewOf, whmcsClient } from './credit';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
 
@@ -201,7 +207,7 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
     return {
       previews: found,
       unrated: await unratedCalls(pool, found),
-      held: close ? await listCurrenciesMixedHeld(pool) : [],
+      held: close ? await listCurrenciesMixedHeld(pool, { prepaidInvoices: callsOnPrepaidInvoices(config(), { billingMode: 'prepaid' }) }) : [],
       heldInvoices: close ? await listPrepaidInvoicesHeldForCurrency(pool) : [],
     };
   });
@@ -214,7 +220,7 @@ async function runBilling(kind: 'close' | 'push', options: PeriodOptions): Promi
   for (const h of held) process.stderr.write(`ictvoip: ${heldText(h)}\n`);
   for (const invoice of heldInvoices)
     process.stderr.write(
-      `ictvoip: service ${invoice.serviceId}: prepaid invoice ${invoice.invoiceKey} not made (${invoice.lineAmount} ${invoice.currency ?? ''}): ${invoice.lastError ?? ''} (change the client's currency in WHMCS; the next prepaid run makes it)\n`,
+      `ictvoip: service ${invoice.serviceId}: prepaid invoice ${invoice.invoiceKey} not made (${invoice.lineAmount} ${invoice.currency ?? ''}): ${invoice.lastError ?? ''} (change the client's currency in WHMCS: the next prepaid run makes it; or \`ictvoip billing prepaid-release ${invoice.invoiceKey}\` and re-rate its calls in the client's currency)\n`,
     );
   for (const p of previews.filter((preview) => preview.period !== options.period)) {
     progress(
@@ -339,7 +345,89 @@ function noteArgument(value: string): string {
   return note;
 }
 
-/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`, `billing cycle --service N`, `billing settle --service N --note …`. */
+type ReleaseTarget = { invoiceKey: string } | { serviceId: number };
+
+/** A prepaid invoice's key (`pp-42-2025-06-15`, `pp-42-close-2025-06`) or a service id. */
+function releaseTarget(value: string): ReleaseTarget {
+  if (/^pp-[0-9]+-/.test(value)) return { invoiceKey: value };
+  if (/^[1-9][0-9]*$/.test(value)) return { serviceId: Number(value) };
+  throw new InvalidArgumentError('give a prepaid invoice key (pp-42-2025-06-15) or a service id');
+}
+
+function releaseText(release: PrepaidRelease, dryRun: boolean): string {
+  const { invoice } = release;
+  const money = (amount: string) => `${amount}${invoice.currency ? ` ${invoice.currency}` : ''}`;
+  if (!release.released) return `prepaid invoice ${invoice.invoiceKey} (service ${invoice.serviceId}) was released at ${invoice.updatedAt.toISOString()}: nothing changed`;
+  const remainder = release.remainderAdjustment
+    ? `; its carried rounding remainder taken back (${release.remainderAdjustment.adjustmentId}: ${money(release.remainderAdjustment.amount)})`
+    : '';
+  const rerate = release.periods.map((period) => `ictvoip rerate --service ${invoice.serviceId} --period ${period}`).join(', ');
+  return [
+    `${dryRun ? 'dry run (nothing changed; --yes to release): would release' : 'released'} prepaid invoice ${invoice.invoiceKey} of service ${invoice.serviceId} (client ${invoice.clientId}, ${money(invoice.lineAmount)}, never made in WHMCS)`,
+    `  ${release.calls} call(s) of ${money(release.total)} back to unbilled, held until re-rated${remainder}; the invoice ${dryRun ? 'would be' : 'is'} marked abandoned (audit billing.prepaid_invoice_released)`,
+    `  next: give the service a deck in the client's currency, then ${rerate || 'ictvoip rerate'}: the next prepaid run invoices them`,
+  ].join('\n');
+}
+
+/** A release the store refused, as the CLI's error (its code, exit 1). */
+function asRefusal<T>(work: () => Promise<T>): Promise<T> {
+  return work().catch((error: unknown) => {
+    if (error instanceof PrepaidReleaseError) throw new CliError(error.code, error.message);
+    throw error;
+  });
+}
+
+/** Releases one held invoice under its service's billing lock (no prepaid run can send it meanwhile), once WHMCS is known not to have it. */
+async function releaseOne(pool: Pool, listed: PrepaidInvoice, dryRun: boolean): Promise<PrepaidRelease> {
+  const whmcs = whmcsClient();
+  if (!whmcs) throw new CliError('WHMCS_NOT_CONFIGURED', 'WHMCS_API_URL and its credentials are not set: whether WHMCS made the invoice cannot be checked, so nothing is released');
+  return withBillingLock(pool, listed.serviceId, async (client) => {
+    const invoice = (await prepaidInvoicesToRelease(client, { invoiceKey: listed.invoiceKey }))[0] ?? listed;
+    await asRefusal(async () => assertReleasable(invoice));
+    // An attempt whose answer was lost (or a worker that crashed after CreateInvoice) may have made it: then it is not released.
+    const made = invoice.state === 'abandoned' ? null : await whmcs.findInvoiceByToken(invoice.clientId, invoice.token);
+    if (made)
+      throw new CliError(
+        'INVOICE_IN_WHMCS',
+        `prepaid invoice ${invoice.invoiceKey} is in WHMCS (invoice ${made.id}, token ${invoice.token}): not released; the next prepaid run records and pays it`,
+      );
+    return asRefusal(() => releasePrepaidInvoice(client, invoice.invoiceKey, { actor: 'cli', dryRun }));
+  });
+}
+
+/**
+ * `ictvoip billing prepaid-release <invoice key | service> [--yes]`: a prepaid invoice held because its client pays in
+ * another currency than its calls (CURRENCY_MISMATCH) gives its calls back (unbilled, held until re-rated) and is kept
+ * as abandoned, so the calls can be re-rated in the client's currency instead of changing the client's in WHMCS.
+ */
+function prepaidReleaseCommand(): Command {
+  return new Command('prepaid-release')
+    .description(
+      "release a prepaid invoice held because its client pays in another currency than its calls (CURRENCY_MISMATCH): its calls go back to unbilled, held until re-rated (ictvoip rerate) in the client's currency; the invoice is marked abandoned. A dry run without --yes",
+    )
+    .argument('<invoice|service>', 'the held invoice (pp-42-2025-06-15) or a service id (all its held invoices)', releaseTarget)
+    .option('--yes', 'release (without it: print what would be released, change nothing)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (target: ReleaseTarget, options: JsonOption & { yes?: boolean }) => {
+        const dryRun = options.yes !== true;
+        const releases = await withBridgeDb(async (pool) => {
+          const invoices = await prepaidInvoicesToRelease(pool, target);
+          if (invoices.length === 0)
+            throw new CliError(
+              'INVOICE_UNKNOWN',
+              'invoiceKey' in target ? `no prepaid invoice ${target.invoiceKey}` : `service ${target.serviceId} has no prepaid invoice held for its client's currency`,
+            );
+          const done: PrepaidRelease[] = [];
+          for (const invoice of invoices) done.push(await releaseOne(pool, invoice, dryRun));
+          return done;
+        });
+        emit(options, { dryRun, releases }, () => releases.map((release) => releaseText(release, dryRun)).join('\n'));
+      }),
+    );
+}
+
+/** `ictvoip billing close|push --period YYYY-MM [--dry-run] [--wait]`, `billing cycle --service N`, `billing settle --service N --note …`, `billing prepaid-release …`. */
 export function billingCommand(): Command {
   return new Command('billing')
     .description('usage billing to WHMCS')
@@ -351,7 +439,8 @@ export function billingCommand(): Command {
     )
     .addCommand(periodCommand('push', "push (or reconcile) the period's batches not yet in WHMCS (billing.push-batch jobs)"))
     .addCommand(cycleCommand())
-    .addCommand(settleCommand());
+    .addCommand(settleCommand())
+    .addCommand(prepaidReleaseCommand());
 }
 
 function rerateText(outcome: RerateOutcome): string {

@@ -15,7 +15,8 @@ async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
   }
 }
 
-function whmcsClient(): WhmcsApiClient | null {
+/** The WHMCS API client of the configured WHMCS_API_* (null when not set). */
+export function whmcsClient(): WhmcsApiClient | null {
   const { apiUrl, identifier, secret, timeoutMs } = config().whmcs;
   if (!apiUrl || !identifier || !secret) return null;
   return new WhmcsApiClient({ url: apiUrl, identifier, secret, timeoutMs });

@@ -324,6 +324,8 @@ async function settleLeft(deps: WorkerDeps, client: PoolClient, service: { servi
 export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger' | 'metrics'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
   const settled = await settleBelowCent(client, serviceId);
   if (!settled) return null;
+  // Counted only here, after settleBelowCent's one statement committed (no transaction is open on `client`): a commit
+  // that fails rejects that statement, so a settlement rolled back is never counted. Keep it so if this ever joins a transaction.
   deps.metrics?.billingBelowCentSettled.inc({ currency: settled.currency ?? 'none' });
   deps.logger.info(
     { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },

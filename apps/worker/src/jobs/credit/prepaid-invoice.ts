@@ -30,7 +30,7 @@ export interface PrepaidHooks {
 
 export interface PrepaidOutcome {
   serviceId: number;
-  outcome: 'not-prepaid' | 'whmcs-not-configured' | 'nothing' | 'creating' | 'unknown' | 'created' | 'paid';
+  outcome: 'not-prepaid' | 'whmcs-not-configured' | 'nothing' | 'creating' | 'unknown' | 'created' | 'paid' | 'abandoned';
   invoiceKey: string | null;
 }
 
@@ -151,7 +151,8 @@ export async function invoicePrepaidClose(
       );
     return { serviceId: service.serviceId, outcome: 'nothing', invoiceKey: null };
   }
-  if (invoice.state === 'paid') return { serviceId: service.serviceId, outcome: 'paid', invoiceKey: invoice.invoiceKey };
+  // Paid, or released by an operator (its calls wait for a daily invoice): nothing more to do with it.
+  if (invoice.state === 'paid' || invoice.state === 'abandoned') return { serviceId: service.serviceId, outcome: invoice.state, invoiceKey: invoice.invoiceKey };
   try {
     const after = await finishInvoice(deps, whmcs, client, invoice, hooks);
     return { serviceId: service.serviceId, outcome: after.state, invoiceKey: invoice.invoiceKey };
