@@ -23,6 +23,7 @@ import { migration023 } from './023-deck-default-increments';
 import { migration024 } from './024-services-domain-lower';
 import { migration025 } from './025-close-listing-termination';
 import { migration026 } from './026-server-cache-method';
+import { migration027 } from './027-global-freeswitch-applies';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -50,4 +51,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration024,
   migration025,
   migration026,
+  migration027,
 ];

@@ -25,7 +25,8 @@ function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
 /**
  * The FreeSWITCH side of a global gateway write (service 0) the event socket did not take: sent to
  * the named server's event socket under the server's global-write lock, as the write itself was, so
- * a later global write of the server does not interleave with it.
+ * a later global write of the server does not interleave with it. Its record in
+ * global_freeswitch_applies is deleted once sent (see global-apply.ts).
  */
 async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>, steps: FreeswitchStep[]): Promise<FreeswitchApplyResult> {
   const server = job.data.server ?? null;
@@ -42,6 +43,8 @@ async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITC
     },
     deps.config.worker.writeLockWaitMs,
   );
+  // Nothing owed any more: the reconciler stops adding this job.
+  if (job.id) await deps.tenantWrites.forgetGlobalApply(job.id);
   logger.info({ steps: sent, dropped: steps.length - sent }, 'FreeSWITCH side of a global gateway write applied');
   return { server: server ?? DEFAULT_SERVER_NAME, steps: sent, dropped: steps.length - sent };
 }
