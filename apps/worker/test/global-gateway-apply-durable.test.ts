@@ -1,6 +1,9 @@
+import Redis from 'ioredis';
+import { QUEUE_NAMES } from '@ictvoip/queue';
+import { TEST_REDIS_URL } from '@ictvoip/testkit';
 import { createKey, call } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
-import { startBridge, waitFor, type Bridge } from './harness';
+import { startBridge, waitFor, withoutWorker, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 
 // A global gateway write whose FreeSWITCH side the event socket refuses (ictvoip-global-gateways.test.ts)
@@ -113,5 +116,40 @@ describe('a global gateway whose FreeSWITCH apply job ran out of attempts', () =
       bridge.esl.failures.splice(bridge.esl.failures.indexOf(refusal!), 1);
       await fusionServers.remove('second');
     }
+  }, 120_000);
+
+  it('is owed even when Redis refuses to add its job on every attempt of the write: the write answers 202, the reconciler adds the job', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    bridge.esl.fail(RESCAN, 'profile external is busy');
+    const refusal = bridge.esl.failures[0];
+    let jobId = '';
+    let jobKey = '';
+    try {
+      // The refusal is real Redis: the job's key holds a string (BullMQ's read of it is WRONGTYPE), set
+      // while no worker runs, once the write id (and so the job id) is known.
+      await withoutWorker(bridge, async () => {
+        const queued = await postForm(bridge.url, '/app/gateways/provision.php', { ...ADMIN, ...GATEWAY, gateway_name: 'unqueued_gateway' }, { 'x-request-id': 'global-unqueued' });
+        expect(queued.status).toBe(202);
+        const [{ write_id: writeId }] = await bridgeRows('SELECT write_id FROM tenant_writes WHERE request_id = $1', ['global-unqueued']);
+        jobId = `fs-global-${writeId}`;
+        jobKey = `${bridge.prefix}:${QUEUE_NAMES.provisioning}:${jobId}`;
+        await redis.set(jobKey, 'not a job');
+      });
+      await waitFor(
+        async () => ['succeeded', 'failed'].includes((await bridgeRows('SELECT status FROM tenant_writes WHERE request_id = $1', ['global-unqueued']))[0].status),
+        30_000,
+        'the write to finish',
+      );
+      const [write] = await bridgeRows('SELECT status, http_status, result FROM tenant_writes WHERE request_id = $1', ['global-unqueued']);
+      expect(write).toMatchObject({ status: 'succeeded', http_status: 202, result: { outcome: 'created', freeswitch: { applied: false, job: { id: jobId } } } });
+      expect(await owedRows(jobId)).toHaveLength(1);
+    } finally {
+      bridge.esl.failures.splice(bridge.esl.failures.indexOf(refusal!), 1);
+      if (jobKey) await redis.del(jobKey);
+      redis.disconnect();
+    }
+    expect(await sweep()).toMatchObject({ globalAppliesRequeued: 1 });
+    await waitFor(async () => (await (await provisioning().getJob(jobId))?.getState()) === 'completed', 30_000, 'the apply job the reconciler added');
+    expect(await owedRows(jobId)).toEqual([]);
   }, 120_000);
 });

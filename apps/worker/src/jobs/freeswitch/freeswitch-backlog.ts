@@ -94,6 +94,20 @@ export async function queueBacklogJob(deps: WorkerDeps, serviceId: number, versi
   return { jobId, added };
 }
 
+/**
+ * Adds the job of what PostgreSQL already records as owed to FreeSWITCH (a service's backlog, a
+ * global gateway's apply), for a write whose FusionPBX rows are committed. A failure to add it (Redis
+ * down or refusing) is logged, not thrown: the write must not end as a failure a client would send
+ * again into a duplicate, and the reconciler adds the job from that record, with the same id.
+ */
+export async function addOwedJob(deps: WorkerDeps, jobId: string, add: () => Promise<unknown>): Promise<void> {
+  try {
+    await add();
+  } catch (error) {
+    deps.logger.warn({ err: describeError(error), jobId }, 'FreeSWITCH job not added; the reconciler adds it from PostgreSQL');
+  }
+}
+
 function checkedSteps(deps: WorkerDeps, serviceId: number, steps: readonly unknown[]): FreeswitchStep[] {
   return steps.flatMap((step) => {
     try {

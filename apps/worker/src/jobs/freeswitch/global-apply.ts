@@ -3,7 +3,7 @@ import { DEFAULT_FUSION_SERVER, GLOBAL_WRITE_SERVICE_ID, type OwedGlobalApply } 
 import type { WorkerDeps } from '../../deps';
 import { describeError } from '../../errors';
 import { isServerUnavailable } from '../../fusion-scope';
-import { FREESWITCH_RETRY_JOB } from './freeswitch-backlog';
+import { addOwedJob, FREESWITCH_RETRY_JOB } from './freeswitch-backlog';
 
 /**
  * A global gateway write's FreeSWITCH side has no service, so no backlog in services.pending_apply:
@@ -27,11 +27,11 @@ function addApplyJob(deps: WorkerDeps, jobId: string, owed: OwedApply): Promise<
   return requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.apply, data, jobId, FREESWITCH_RETRY_JOB);
 }
 
-/** Records what the write owes FreeSWITCH, then adds its job: a crash between leaves the record for the reconciler. */
+/** Records what the write owes FreeSWITCH, then adds its job: a crash or a Redis failure between leaves the record for the reconciler. */
 export async function oweGlobalApply(deps: WorkerDeps, owed: OwedApply): Promise<string> {
   const jobId = globalApplyJobId(owed.writeId);
   await deps.tenantWrites.oweGlobalApply({ ...owed, jobId });
-  await addApplyJob(deps, jobId, owed);
+  await addOwedJob(deps, jobId, () => addApplyJob(deps, jobId, owed));
   return jobId;
 }
 
