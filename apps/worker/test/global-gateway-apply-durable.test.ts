@@ -152,4 +152,20 @@ describe('a global gateway whose FreeSWITCH apply job ran out of attempts', () =
     await waitFor(async () => (await (await provisioning().getJob(jobId))?.getState()) === 'completed', 30_000, 'the apply job the reconciler added');
     expect(await owedRows(jobId)).toEqual([]);
   }, 120_000);
+
+  it('is given up when a step of it can never be sent: the job fails for good, its record goes, the reconciler adds it once', async () => {
+    const jobId = 'fs-global-tw-0-invalid-step';
+    await bridgeRows(`INSERT INTO global_freeswitch_applies (job_id, write_id, request_id, server, steps) VALUES ($1, 'tw-0-invalid-step', 'invalid-step', NULL, $2)`, [
+      jobId,
+      JSON.stringify([{ kind: 'sofia_rescan', profile: 'external\napi shutdown' }]),
+    ]);
+    expect(await sweep()).toMatchObject({ globalAppliesRequeued: 1 });
+    await waitFor(async () => (await (await provisioning().getJob(jobId))?.getState()) === 'failed', 20_000, 'the apply job to fail for good');
+    const job = await provisioning().getJob(jobId);
+    expect(job!.attemptsMade).toBe(1);
+    expect(job!.failedReason).toContain('step.profile');
+    expect(await owedRows(jobId)).toEqual([]);
+    expect(await sweep()).toMatchObject({ globalAppliesOwed: 0, globalAppliesRequeued: 0 });
+    expect(bridge.esl.apiCommands.join('\n')).not.toContain('shutdown');
+  }, 60_000);
 });
