@@ -168,4 +168,24 @@ describe('a global gateway whose FreeSWITCH apply job ran out of attempts', () =
     expect(await sweep()).toMatchObject({ globalAppliesOwed: 0, globalAppliesRequeued: 0 });
     expect(bridge.esl.apiCommands.join('\n')).not.toContain('shutdown');
   }, 60_000);
+
+  it('a server whose stored secrets cannot be opened holds up only its own owed apply: the sweep goes on with the others', async () => {
+    const { fusionServers } = bridge.api!.deps;
+    await fusionServers.add({ name: 'sealed', databaseUrl: bridge.fusionDb.url, eslHost: bridge.esl.host, eslPort: bridge.esl.port, eslPassword: 'ClueCon' });
+    try {
+      // Stored secrets the bridge cannot open (as after a key rotation gone wrong): opening them throws SealedSecretError.
+      await bridgeRows(`UPDATE fusionpbx_servers SET esl_password = 'v1.unknown-key.AAAA' WHERE name = 'sealed'`);
+      const steps = JSON.stringify([{ kind: 'sofia_rescan', profile: 'external' }]);
+      const owe = (jobId: string, server: string | null) =>
+        bridgeRows(`INSERT INTO global_freeswitch_applies (job_id, write_id, request_id, server, steps) VALUES ($1, $1, $1, $2, $3)`, [jobId, server, steps]);
+      await owe('fs-global-a-sealed', 'sealed');
+      await owe('fs-global-b-default', null);
+      expect(await sweep()).toMatchObject({ globalAppliesOwed: 2, globalAppliesRequeued: 1, globalAppliesDropped: 0 });
+      await waitFor(async () => (await owedRows('fs-global-b-default')).length === 0, 20_000, 'the default server’s apply sent');
+      expect(await owedRows('fs-global-a-sealed')).toHaveLength(1);
+    } finally {
+      await bridgeRows(`DELETE FROM global_freeswitch_applies WHERE job_id = 'fs-global-a-sealed'`);
+      await fusionServers.remove('sealed');
+    }
+  }, 60_000);
 });

@@ -56,17 +56,24 @@ export async function requeueGlobalApplies(deps: WorkerDeps, olderThanSeconds: n
   let requeued = 0;
   let dropped = 0;
   for (const apply of owed) {
-    if (!(await serverStillThere(deps, apply))) {
-      dropped += 1;
-      continue;
-    }
-    const { added, previousState } = await addApplyJob(deps, apply.jobId, apply);
-    if (!added) continue;
-    requeued += 1;
-    deps.logger.info(
-      { jobId: apply.jobId, writeId: apply.writeId, server: apply.server ?? DEFAULT_FUSION_SERVER, previousState },
-      'reconciler re-enqueued the FreeSWITCH side of a global gateway write',
-    );
+    const outcome = await requeueOne(deps, apply).catch((error: unknown) => {
+      // One server that cannot be opened (its stored secrets unreadable) is left for the next pass, not a crash of this one.
+      deps.logger.error({ jobId: apply.jobId, server: apply.server ?? DEFAULT_FUSION_SERVER, err: describeError(error) }, 'reconciler skipped an owed global apply');
+      return 'kept' as const;
+    });
+    if (outcome === 'dropped') dropped += 1;
+    if (outcome === 'requeued') requeued += 1;
   }
   return { owed: owed.length, requeued, dropped };
+}
+
+async function requeueOne(deps: WorkerDeps, apply: OwedGlobalApply): Promise<'dropped' | 'requeued' | 'kept'> {
+  if (!(await serverStillThere(deps, apply))) return 'dropped';
+  const { added, previousState } = await addApplyJob(deps, apply.jobId, apply);
+  if (!added) return 'kept';
+  deps.logger.info(
+    { jobId: apply.jobId, writeId: apply.writeId, server: apply.server ?? DEFAULT_FUSION_SERVER, previousState },
+    'reconciler re-enqueued the FreeSWITCH side of a global gateway write',
+  );
+  return 'requeued';
 }
