@@ -37,8 +37,9 @@ async function writeRow(scoped: ScopedDeps, write: TenantWrite, fields: GatewayF
  * The FreeSWITCH side of a committed global write, sent at once within API_ESL_DEADLINE_MS. When the
  * event socket does not answer in time or refuses a step (the profile's rescan, a cache delete), the
  * row stays written: the steps are kept in PostgreSQL and go to a `freeswitch.apply` job for the
- * server (retried, and added again by the reconciler, as a tenant's backlog is) and the answer is the write's success with that warning, not a failure a client would
- * send again into a duplicate. Only an error without a code (a bug) fails the write job.
+ * server (retried, and added again by the reconciler, as a tenant's backlog is), and the answer is
+ * the write's success with that warning, not a failure a client would send again into a duplicate.
+ * Only an error without a code (a bug) fails the write job.
  */
 async function applyGlobalFreeswitch(deps: WorkerDeps, scoped: ScopedDeps, write: TenantWrite, server: string | null, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
   if (steps.length === 0) return { applied: true };
