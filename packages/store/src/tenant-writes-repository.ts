@@ -94,6 +94,18 @@ function toWrite(row: TenantWriteRow): TenantWrite {
 
 const UNFINISHED = `status IN ('queued', 'running')`;
 
+/** What a global gateway write still owes its server's FreeSWITCH: its `freeswitch.apply` job, kept until FreeSWITCH took it. */
+export interface OwedGlobalApply {
+  jobId: string;
+  writeId: string;
+  requestId: string;
+  /** The stored server name; null: the default server. */
+  server: string | null;
+  /** The job's steps as it was first added (its worker validates each again). */
+  steps: unknown[];
+  since: Date;
+}
+
 /**
  * The REST writes' own inbox: the request is committed before its job is added, the job finds it
  * here, and the answer is stored here for whichever API process waits on it.
@@ -185,6 +197,30 @@ export class TenantWritesRepository {
     ]);
     const deleted = await this.db.query(`DELETE FROM tenant_writes WHERE finished_at < now() - make_interval(days => $1)`, [keepDays]);
     return { secretsWiped: wiped.rowCount ?? 0, deleted: deleted.rowCount ?? 0 };
+  }
+
+  /** Records (or refreshes, a replay's steps) the global apply a job is about to be added for. */
+  async oweGlobalApply(owed: Omit<OwedGlobalApply, 'since'>): Promise<void> {
+    await this.db.query(
+      `INSERT INTO global_freeswitch_applies (job_id, write_id, request_id, server, steps) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (job_id) DO UPDATE SET steps = EXCLUDED.steps, server = EXCLUDED.server`,
+      [owed.jobId, owed.writeId, owed.requestId, owed.server, JSON.stringify(owed.steps)],
+    );
+  }
+
+  /** Global applies owed for `olderThanSeconds` at least, oldest first: their job may have run out of attempts. */
+  async globalAppliesOwed(olderThanSeconds: number, limit = 500): Promise<OwedGlobalApply[]> {
+    const { rows } = await this.db.query<{ job_id: string; write_id: string; request_id: string; server: string | null; steps: unknown[]; since: Date }>(
+      `SELECT * FROM global_freeswitch_applies WHERE since <= now() - make_interval(secs => $1) ORDER BY since LIMIT $2`,
+      [olderThanSeconds, limit],
+    );
+    return rows.map((row) => ({ jobId: row.job_id, writeId: row.write_id, requestId: row.request_id, server: row.server, steps: row.steps, since: row.since }));
+  }
+
+  /** FreeSWITCH took it, or its server is gone: nothing is owed any more. */
+  async forgetGlobalApply(jobId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM global_freeswitch_applies WHERE job_id = $1', [jobId]);
+    return (rowCount ?? 0) > 0;
   }
 
   async countByStatus(): Promise<Record<TenantWriteStatus, number>> {

@@ -24,6 +24,7 @@ import { migration024 } from './024-services-domain-lower';
 import { migration025 } from './025-close-listing-termination';
 import { migration026 } from './026-server-cache-method';
 import { migration027 } from './027-prepaid-release';
+import { migration028 } from './028-global-freeswitch-applies';
 
 /** Applied in this order; a released migration is never edited, only followed by a new one. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -52,4 +53,5 @@ export const MIGRATIONS: readonly Migration[] = [
   migration025,
   migration026,
   migration027,
+  migration028,
 ];

@@ -23,9 +23,25 @@ function checkedSteps(steps: readonly unknown[]): FreeswitchStep[] {
 }
 
 /**
+ * A global apply with a step that can never be sent (validateStep refuses it) is owed no more: its
+ * record goes with the job's permanent failure, so the reconciler does not add it again each sweep.
+ */
+async function checkedGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>): Promise<FreeswitchStep[]> {
+  try {
+    return checkedSteps(job.data.steps);
+  } catch (error) {
+    if (job.id && (await deps.tenantWrites.forgetGlobalApply(job.id))) {
+      deps.logger.error({ jobId: job.id, err: describeError(error) }, 'FreeSWITCH side of a global gateway write given up: a step cannot be sent');
+    }
+    throw error;
+  }
+}
+
+/**
  * The FreeSWITCH side of a global gateway write (service 0) the event socket did not take: sent to
  * the named server's event socket under the server's global-write lock, as the write itself was, so
- * a later global write of the server does not interleave with it.
+ * a later global write of the server does not interleave with it. Its record in
+ * global_freeswitch_applies is deleted once sent (see global-apply.ts).
  */
 async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>, steps: FreeswitchStep[]): Promise<FreeswitchApplyResult> {
   const server = job.data.server ?? null;
@@ -42,6 +58,8 @@ async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITC
     },
     deps.config.worker.writeLockWaitMs,
   );
+  // Nothing owed any more: the reconciler stops adding this job.
+  if (job.id) await deps.tenantWrites.forgetGlobalApply(job.id);
   logger.info({ steps: sent, dropped: steps.length - sent }, 'FreeSWITCH side of a global gateway write applied');
   return { server: server ?? DEFAULT_SERVER_NAME, steps: sent, dropped: steps.length - sent };
 }
@@ -55,8 +73,8 @@ async function applyGlobalSteps(deps: WorkerDeps, job: TypedJob<typeof FREESWITC
  */
 export async function applyFreeswitchJob(deps: WorkerDeps, job: TypedJob<typeof FREESWITCH_JOBS.apply>): Promise<FreeswitchApplyResult> {
   const data = job.data;
+  if (data.serviceId === GLOBAL_WRITE_SERVICE_ID) return applyGlobalSteps(deps, job, await checkedGlobalSteps(deps, job));
   const steps = checkedSteps(data.steps);
-  if (data.serviceId === GLOBAL_WRITE_SERVICE_ID) return applyGlobalSteps(deps, job, steps);
   const service = await deps.services.get(data.serviceId);
   if (!service) throw new PermanentJobError('SERVICE_UNKNOWN', `service ${data.serviceId} is not managed by the bridge`);
   const scoped = await scopeForService(deps, service).catch(permanentWhenServerUnavailable);

@@ -35,7 +35,13 @@ export type BacklogApplyOutcome =
   /** `jobId`: the backlog job an inline attempt (`ensureJob`) added before its events showed pending_apply. */
   | { state: 'failed'; version: number; error: string; jobId?: string };
 
-const BACKLOG_ATTEMPTS = 16;
+/**
+ * The retries of a job that sends what FreeSWITCH is owed (a service's backlog, a global gateway's
+ * apply): the event socket may be down for a while. Capped (FREESWITCH_RETRY_MAX_MS, the worker's
+ * backoff strategy), so it is sent soon after the event socket is back; once they are used up, the
+ * reconciler adds the job again while PostgreSQL still says it is owed.
+ */
+export const FREESWITCH_RETRY_JOB = { attempts: 16, backoff: { type: CAPPED_BACKOFF } };
 const MAX_ROUNDS = 5;
 
 /** `event` null: a REST write's steps, which no inbox event waits for (the write answered 202 already). */
@@ -84,9 +90,22 @@ export function pendingMessage(backlog: Pick<FreeswitchBacklog, 'since' | 'steps
 export async function queueBacklogJob(deps: WorkerDeps, serviceId: number, version: number): Promise<{ jobId: string; added: boolean }> {
   const data: FreeswitchBacklogJobData = { serviceId, version };
   const jobId = freeswitchBacklogJobId(data);
-  // Capped (FREESWITCH_RETRY_MAX_MS): the worker's backoff strategy; the backlog is sent soon after the event socket is back.
-  const { added } = await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.backlog, data, jobId, { attempts: BACKLOG_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } });
+  const { added } = await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.backlog, data, jobId, FREESWITCH_RETRY_JOB);
   return { jobId, added };
+}
+
+/**
+ * Adds the job of what PostgreSQL already records as owed to FreeSWITCH (a service's backlog, a
+ * global gateway's apply), for a write whose FusionPBX rows are committed. A failure to add it (Redis
+ * down or refusing) is logged, not thrown: the write must not end as a failure a client would send
+ * again into a duplicate, and the reconciler adds the job from that record, with the same id.
+ */
+export async function addOwedJob(deps: WorkerDeps, jobId: string, add: () => Promise<unknown>): Promise<void> {
+  try {
+    await add();
+  } catch (error) {
+    deps.logger.warn({ err: describeError(error), jobId }, 'FreeSWITCH job not added; the reconciler adds it from PostgreSQL');
+  }
 }
 
 function checkedSteps(deps: WorkerDeps, serviceId: number, steps: readonly unknown[]): FreeswitchStep[] {

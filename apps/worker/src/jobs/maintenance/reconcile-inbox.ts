@@ -11,6 +11,7 @@ import {
 } from '@ictvoip/queue';
 import type { WorkerDeps } from '../../deps';
 import { requeueBacklogs } from '../freeswitch/freeswitch-backlog';
+import { requeueGlobalApplies } from '../freeswitch/global-apply';
 import { requeueLostFinalBills } from '../billing/final-bill';
 
 export interface ReconcileOutcome {
@@ -24,6 +25,10 @@ export interface ReconcileOutcome {
   /** Services whose FreeSWITCH side is behind, and how many of their backlog jobs were added again. */
   freeswitchBehind: number;
   backlogsRequeued: number;
+  /** Global gateway writes whose FreeSWITCH side is owed: their apply jobs added again, and those given up (server removed or disabled). */
+  globalAppliesOwed: number;
+  globalAppliesRequeued: number;
+  globalAppliesDropped: number;
   /** Final bills after a termination whose job Redis lost, added again. */
   finalBillsRequeued: number;
 }
@@ -69,7 +74,7 @@ async function reconcileWrites(deps: WorkerDeps, olderThanSeconds: number): Prom
 }
 
 /**
- * PostgreSQL is the source of truth: any inbox event, REST write or FreeSWITCH backlog not finished
+ * PostgreSQL is the source of truth: any inbox event, REST write, FreeSWITCH backlog or global apply not finished
  * after a while and without a live job in Redis (flushed, failed over, or never added because Redis was down) is
  * enqueued again with its deterministic id, so it runs once. REST writes finished long ago are
  * forgotten here too.
@@ -84,6 +89,7 @@ export async function reconcileInbox(
   const events = await reconcileEvents(deps, after);
   const writes = await reconcileWrites(deps, after);
   const backlogs = await requeueBacklogs(deps, after);
+  const globalApplies = await requeueGlobalApplies(deps, after);
   const finalBillsRequeued = await requeueLostFinalBills(deps, after);
   const writesPurged = await deps.tenantWrites.purge(WRITE_SECRET_HOURS, WRITE_KEEP_DAYS);
   return {
@@ -94,6 +100,9 @@ export async function reconcileInbox(
     writesPurged,
     freeswitchBehind: backlogs.behind,
     backlogsRequeued: backlogs.requeued,
+    globalAppliesOwed: globalApplies.owed,
+    globalAppliesRequeued: globalApplies.requeued,
+    globalAppliesDropped: globalApplies.dropped,
     finalBillsRequeued,
   };
 }

@@ -1,18 +1,12 @@
 import { withDeadline } from '@ictvoip/config';
 import { createGlobalGateway, updateGlobalGateway, type GatewayFields } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
-import { CAPPED_BACKOFF, FREESWITCH_JOBS, requeueJobUnlessLive, type FreeswitchStepData } from '@ictvoip/queue';
-import { DEFAULT_FUSION_SERVER, GLOBAL_WRITE_SERVICE_ID, openSecrets, withServerLock, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
+import { DEFAULT_FUSION_SERVER, openSecrets, withServerLock, type TenantWrite, type TenantWriteOutcome } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable } from '../../fusion-scope';
+import { oweGlobalApply } from '../freeswitch/global-apply';
 import { queuedFreeswitch, succeeded, type FreeswitchOutcome, type ResourceWriteResult } from './run-tenant-write';
-
-/** As a tenant's FreeSWITCH backlog job: the event socket may be down for a while. */
-const GLOBAL_APPLY_ATTEMPTS = 16;
-
-/** The job that sends a global write's FreeSWITCH side: one per write, so a replay finds it. */
-export const globalApplyJobId = (writeId: string) => `fs-global-${writeId}`;
 
 /** The stored server name of a global write (null: the default server), as the API recorded it. */
 function serverOf(write: TenantWrite): string | null {
@@ -42,9 +36,10 @@ async function writeRow(scoped: ScopedDeps, write: TenantWrite, fields: GatewayF
 /**
  * The FreeSWITCH side of a committed global write, sent at once within API_ESL_DEADLINE_MS. When the
  * event socket does not answer in time or refuses a step (the profile's rescan, a cache delete), the
- * row stays written: the steps go to a `freeswitch.apply` job for the server (retried as a tenant's
- * backlog is) and the answer is the write's success with that warning, not a failure a client would
- * send again into a duplicate. Only an error without a code (a bug) fails the write job.
+ * row stays written: the steps are kept in PostgreSQL and go to a `freeswitch.apply` job for the
+ * server (retried, and added again by the reconciler, as a tenant's backlog is), and the answer is
+ * the write's success with that warning, not a failure a client would send again into a duplicate.
+ * Only an error without a code (a bug) fails the write job.
  */
 async function applyGlobalFreeswitch(deps: WorkerDeps, scoped: ScopedDeps, write: TenantWrite, server: string | null, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
   if (steps.length === 0) return { applied: true };
@@ -54,10 +49,7 @@ async function applyGlobalFreeswitch(deps: WorkerDeps, scoped: ScopedDeps, write
     return { applied: true };
   } catch (error) {
     if (!(error instanceof Error && 'code' in error)) throw error;
-    const jobId = globalApplyJobId(write.writeId);
-    // A gateway's steps (cache deletes, rescan, killgw/startgw) are all step data; never a call hangup.
-    const data = { serviceId: GLOBAL_WRITE_SERVICE_ID, requestId: write.requestId, server, steps: steps as FreeswitchStepData[] };
-    await requeueJobUnlessLive(deps.queues, FREESWITCH_JOBS.apply, data, jobId, { attempts: GLOBAL_APPLY_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } });
+    const jobId = await oweGlobalApply(deps, { writeId: write.writeId, requestId: write.requestId, server, steps });
     deps.logger.warn({ err: error.message, writeId: write.writeId, server, steps: steps.length, applyJob: jobId }, 'FreeSWITCH side of a global gateway write queued');
     return queuedFreeswitch(error.message, jobId);
   }

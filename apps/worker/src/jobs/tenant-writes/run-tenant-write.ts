@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { withDeadline } from '@ictvoip/config';
 import { writeRejectionOf } from '@ictvoip/fusionpbx';
 import { applyFreeswitchSide, type FreeswitchStep } from '@ictvoip/freeswitch';
-import type { TenantWriteJobName, TypedJob } from '@ictvoip/queue';
+import { freeswitchBacklogJobId, type TenantWriteJobName, type TypedJob } from '@ictvoip/queue';
 import {
   failedForGoodMessage,
   lockBusyAnswer,
@@ -17,7 +17,7 @@ import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { describeError, EslDeadlineError, PermanentJobError } from '../../errors';
 import { permanentWhenServerUnavailable, scopeForService } from '../../fusion-scope';
 import { withJobLogger } from '../../metrics';
-import { addWriteSteps, queueBacklogJob } from '../freeswitch/freeswitch-backlog';
+import { addOwedJob, addWriteSteps, queueBacklogJob } from '../freeswitch/freeswitch-backlog';
 
 /** What a resource's write gives back: the answer's outcome and body, and its FreeSWITCH side. */
 export interface ResourceWriteResult {
@@ -63,8 +63,8 @@ export interface FreeswitchOutcome {
  * The FreeSWITCH side of a committed write. When FreeSWITCH is in step for the service, it is sent at
  * once within API_ESL_DEADLINE_MS. When the event socket does not answer in time, or the service's
  * FreeSWITCH side is already behind, the steps join the service's backlog (the one events use) and
- * its `freeswitch.backlog` job sends them; the answer says so. Only an error without a code (a bug)
- * fails the write job.
+ * its `freeswitch.backlog` job sends them; the answer says so (also when that job could not be added:
+ * the backlog is saved, the reconciler adds it). Only an error without a code (a bug) fails the write job.
  */
 async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, steps: FreeswitchStep[]): Promise<FreeswitchOutcome> {
   if (steps.length === 0) return { applied: true };
@@ -81,7 +81,8 @@ async function applyFreeswitch(ctx: TenantWriteContext, scoped: ScopedDeps, step
     }
   }
   const { backlog } = await addWriteSteps(ctx.deps, ctx.write.serviceId, steps);
-  const { jobId: id } = await queueBacklogJob(ctx.deps, ctx.write.serviceId, backlog.origin);
+  const id = freeswitchBacklogJobId({ serviceId: ctx.write.serviceId, version: backlog.origin });
+  await addOwedJob(ctx.deps, id, () => queueBacklogJob(ctx.deps, ctx.write.serviceId, backlog.origin));
   ctx.deps.logger.warn({ err: reason, writeId: ctx.write.writeId, steps: steps.length, backlogJob: id }, 'FreeSWITCH side of a REST write queued');
   return queuedFreeswitch(reason, id);
 }
