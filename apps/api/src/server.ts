@@ -4,6 +4,7 @@ import { rateLimitedWarn, type BridgeConfig, type Logger } from '@ictvoip/config
 import { closeQueues, createProducerConnection, createQueues } from '@ictvoip/queue';
 import {
   ApiKeysRepository,
+  bridgeApplicationName,
   createPool,
   FinishListener,
   FusionServersRepository,
@@ -71,7 +72,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
   const whitelist = await loadWhitelist({ file: config.chkcon.whitelistFile, logger });
   // A database that is down makes these fire on every request: one line per minute with the count.
   const repeatedWarn = rateLimitedWarn(logger);
-  const pool = createPool(config.database.url, {}, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
+  const pool = createPool(config.database.url, { fallback_application_name: bridgeApplicationName('api') }, (error) =>
+    repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`),
+  );
   const fusionServers = new FusionServersRepository(pool, config.sealing);
   // Each FusionPBX server (the default one and every registered one) gets a small pool and an event socket.
   const targets = new FusionTargets({
@@ -80,7 +83,9 @@ export async function startApi(config: BridgeConfig, logger: Logger, options: St
     listServers: () => fusionServers.list(),
     registry: fusionServers,
     openPool: (url, server) =>
-      createPool(url, { max: 5 }, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
+      createPool(url, { max: 5, fallback_application_name: bridgeApplicationName('api', server) }, (error) =>
+        repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`),
+      ),
     // One quick attempt, so /readyz reports a down event socket instead of waiting on backoff.
     openEsl: (connection) => new EslClient({ ...connection, connectTimeoutMs: 1500, commandTimeoutMs: 1500, reconnectAttempts: 1 }),
     provisionerOptions,

@@ -51,8 +51,9 @@ program
   .description("bring the bridge's own database to the latest schema")
   .option('--json', 'machine-readable output')
   .action(async (options: { json?: boolean }) => {
-    const { createPool, migrateBridgeDatabase } = await import('@ictvoip/store');
-    const pool = createPool(config().database.url);
+    const { migrateBridgeDatabase } = await import('@ictvoip/store');
+    const { cliPool } = await import('./pool');
+    const pool = cliPool(config().database.url);
     try {
       const applied = await migrateBridgeDatabase(pool);
       process.stdout.write(options.json ? `${JSON.stringify({ applied })}\n` : applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');

@@ -1,8 +1,9 @@
 import type { Pool } from 'pg';
 import type { BridgeConfig } from '@ictvoip/config';
-import { AuditRepository, createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
+import { AuditRepository, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { CliError } from './output';
 import { config } from './output';
+import { cliPool } from './pool';
 
 /** The parts of the worker's deps a dry-run computes with: both databases, no queue, no event socket, no WHMCS. */
 export interface ReadDeps {
@@ -26,11 +27,11 @@ export async function fusionUrlFor(pool: Pool, cfg: BridgeConfig, serviceId: num
 /** `serviceId`: the FusionPBX database is that service's own server's. */
 export async function withReadDeps<T>(work: (deps: ReadDeps) => Promise<T>, scope: { serviceId?: number } = {}): Promise<T> {
   const cfg = config();
-  const pool = createPool(cfg.database.url, { max: 2 });
+  const pool = cliPool(cfg.database.url, { max: 2 });
   let fusionPool: Pool | null = null;
   try {
     await assertBridgeDatabaseMigrated(pool);
-    fusionPool = createPool(await fusionUrlFor(pool, cfg, scope.serviceId), { max: 2 });
+    fusionPool = cliPool(await fusionUrlFor(pool, cfg, scope.serviceId), { max: 2 });
     return await work({ config: cfg, pool, fusionPool, services: new ServicesRepository(pool), audit: new AuditRepository(pool) });
   } finally {
     await Promise.allSettled([pool.end(), fusionPool?.end()]);

@@ -56,6 +56,7 @@ import {
   AuditRepository,
   billingPeriodsMode,
   billingServiceCounts,
+  bridgeApplicationName,
   createPool,
   creditStatesOfLiveServices,
   FusionServersRepository,
@@ -200,7 +201,9 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
   const poolSize = { max: config.worker.concurrency * 2 + 4 };
   // A database or Redis that is down makes these fire on every attempt: one line per minute with the count.
   const repeatedWarn = rateLimitedWarn(logger);
-  const pool = createPool(config.database.url, poolSize, (error) => repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`));
+  const pool = createPool(config.database.url, { ...poolSize, fallback_application_name: bridgeApplicationName('worker') }, (error) =>
+    repeatedWarn({ err: error.message }, 'bridge database connection error', `bridge-db:${error.message}`),
+  );
   const producer = createWorkerConnection(config.redis.url);
   const queues = createQueues({
     connection: producer,
@@ -217,7 +220,9 @@ export async function startWorker(config: BridgeConfig, logger: Logger, options:
     listServers: () => fusionServers.list(),
     registry: fusionServers,
     openPool: (url, server) =>
-      createPool(url, poolSize, (error) => repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`)),
+      createPool(url, { ...poolSize, fallback_application_name: bridgeApplicationName('worker', server) }, (error) =>
+        repeatedWarn({ err: error.message, server }, 'FusionPBX database connection error', `fusion-db:${server}:${error.message}`),
+      ),
     openEsl: (connection, server) => instrumentEsl(new EslClient({ ...connection, commandTimeoutMs: config.esl.timeoutMs }), metrics, logger, server),
     provisionerOptions,
     cacheOptions: cacheOptionsFromConfig(config),

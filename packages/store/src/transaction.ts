@@ -37,6 +37,24 @@ export async function inBridgeTransaction<T>(deps: { pool: Pool }, work: (repos:
   }
 }
 
+/** Which bridge process opens a pool (how an operator tells its connections apart in pg_stat_activity). */
+export type BridgeProcessRole = 'api' | 'worker' | 'cli';
+
+// PostgreSQL keeps NAMEDATALEN - 1 bytes of application_name and cuts the rest silently.
+const APPLICATION_NAME_MAX_BYTES = 63;
+
+/**
+ * The application_name of a bridge pool: `ictvoip-<role>`, and for a FusionPBX server's pool
+ * `ictvoip-<role> fs:<server>` (the operator's label for the server, never its URL), cut to what
+ * PostgreSQL keeps. Pass it as `fallback_application_name`: an application_name in the URL (or
+ * PGAPPNAME) still wins, as the operator chose it.
+ */
+export function bridgeApplicationName(role: BridgeProcessRole, fusionServer?: string): string {
+  const name = fusionServer === undefined ? `ictvoip-${role}` : `ictvoip-${role} fs:${fusionServer}`;
+  // Server names are ASCII (FUSION_SERVER_NAME): characters are bytes here.
+  return name.slice(0, APPLICATION_NAME_MAX_BYTES);
+}
+
 /** A pg pool whose idle-client errors (server restart, network cut) are reported, not thrown. */
 export function createPool(connectionString: string, options: PoolConfig = {}, onError?: (error: Error) => void): Pool {
   const pool = new Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000, ...options });

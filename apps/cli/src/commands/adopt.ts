@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { provisionerOptionsFrom } from '@ictvoip/fusionpbx';
 import { adoptTenants, type AdoptLine, type AdoptSummary } from '@ictvoip/operations';
-import { assertBridgeDatabaseMigrated, createPool, FusionServersRepository } from '@ictvoip/store';
+import { assertBridgeDatabaseMigrated, FusionServersRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 interface AdoptCommandOptions extends JsonOption {
   apply?: boolean;
@@ -62,8 +63,8 @@ async function adoptAction(options: AdoptCommandOptions): Promise<void> {
   if (!apiUrl || !identifier || !secret)
     throw new CliError('WHMCS_NOT_CONFIGURED', 'adopt reads the services from the WHMCS API: set WHMCS_API_URL, WHMCS_API_IDENTIFIER and WHMCS_API_SECRET');
   const whmcs = new WhmcsApiClient({ url: apiUrl, identifier, secret, timeoutMs });
-  const pool = createPool(cfg.database.url, { max: 2 });
-  let fusionPool: ReturnType<typeof createPool> | null = null;
+  const pool = cliPool(cfg.database.url, { max: 2 });
+  let fusionPool: ReturnType<typeof cliPool> | null = null;
   try {
     await assertBridgeDatabaseMigrated(pool);
     const server = options.server && options.server !== 'default' ? options.server : null;
@@ -77,7 +78,7 @@ async function adoptAction(options: AdoptCommandOptions): Promise<void> {
     const gatewayTemplate = options.gatewayTemplate?.trim() || undefined;
     if (gatewayTemplate && !Object.hasOwn(gatewayTemplates, gatewayTemplate))
       throw new CliError('INVALID_ARGUMENT', `--gateway-template: no gateway template "${gatewayTemplate}" in PROVISIONING_FILE`);
-    fusionPool = createPool(fusionUrl, { max: 2 });
+    fusionPool = cliPool(fusionUrl, { max: 2 });
     const summary = await adoptTenants(
       { pool, whmcs, fusionPool },
       {

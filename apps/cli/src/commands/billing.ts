@@ -5,7 +5,6 @@ import { formatMoney, parseMoney } from '@ictvoip/rating';
 import {
   assertPeriodLabel,
   batchIdFor,
-  createPool,
   getBatch,
   listAdjustments,
   listBatches,
@@ -40,6 +39,7 @@ import { action, CliError, config, emit, positiveInt, progress, type JsonOption 
 import { periodText, viewOf, whmcsClient } from './credit';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
+import { cliPool } from '../pool';
 
 interface PeriodOptions extends EnqueueOptions {
   period: string;
@@ -79,7 +79,7 @@ function verifiesPushes(): boolean {
 }
 
 async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const pool = createPool(config().database.url, { max: 2 });
+  const pool = cliPool(config().database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
     return await work(pool);

@@ -1,12 +1,13 @@
 import { Command } from 'commander';
 import type { Pool } from 'pg';
 import { checkClientCredit, serviceBillingView, ServiceUnknownError, type CreditCheckOutcome, type ServiceBillingView, type ServiceCreditOutcome } from '@ictvoip/operations';
-import { assertBridgeDatabaseMigrated, clientsUnderCreditControl, createPool, dayBefore, listCreditStates, ServicesRepository, type CreditStateRecord } from '@ictvoip/store';
+import { assertBridgeDatabaseMigrated, clientsUnderCreditControl, dayBefore, listCreditStates, ServicesRepository, type CreditStateRecord } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 async function withBridgeDb<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const pool = createPool(config().database.url, { max: 3 });
+  const pool = cliPool(config().database.url, { max: 3 });
   try {
     await assertBridgeDatabaseMigrated(pool);
     return await work(pool);

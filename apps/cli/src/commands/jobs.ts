@@ -2,9 +2,10 @@ import { Command, Option } from 'commander';
 import type { Job } from 'bullmq';
 import type { Pool } from 'pg';
 import { QUEUE_NAMES, retryRefusal, type QueueName, type QueueSet, type RetryRefusal } from '@ictvoip/queue';
-import { assertBridgeDatabaseMigrated, createPool, InboxRepository } from '@ictvoip/store';
+import { assertBridgeDatabaseMigrated, InboxRepository } from '@ictvoip/store';
 import { openQueues } from '../redis';
 import { action, config, emit, progress, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'waiting-children'] as const;
 type JobState = (typeof STATES)[number];
@@ -56,7 +57,7 @@ async function retryFailed(options: JsonOption & { queue?: string }, retry: bool
   const inbox = {
     async get(eventId: string) {
       if (!pool) {
-        pool = createPool(cfg.database.url, { max: 1 });
+        pool = cliPool(cfg.database.url, { max: 1 });
         await assertBridgeDatabaseMigrated(pool);
       }
       return new InboxRepository(pool).get(eventId);

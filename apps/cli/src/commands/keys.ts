@@ -1,18 +1,10 @@
 import { Command, Option } from 'commander';
-import {
-  ApiKeyInputError,
-  ApiKeysRepository,
-  checkNewApiKey,
-  createPool,
-  assertBridgeDatabaseMigrated,
-  ServicesRepository,
-  type ApiKeyRecord,
-  type NewApiKey,
-} from '@ictvoip/store';
+import { ApiKeyInputError, ApiKeysRepository, checkNewApiKey, assertBridgeDatabaseMigrated, ServicesRepository, type ApiKeyRecord, type NewApiKey } from '@ictvoip/store';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 async function withKeys<T>(work: (keys: ApiKeysRepository, services: ServicesRepository) => Promise<T>): Promise<T> {
-  const pool = createPool(config().database.url);
+  const pool = cliPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
     return await work(new ApiKeysRepository(pool), new ServicesRepository(pool));

@@ -15,9 +15,10 @@ import {
 } from '@ictvoip/fusionpbx';
 import type { BridgeConfig } from '@ictvoip/config';
 import type { CacheOptions } from '@ictvoip/freeswitch';
-import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
+import { FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 /** A refused event: the same code, message and field list as the webhook's 400 answer. */
 export class EventRefusedError extends CliError {
@@ -78,7 +79,7 @@ function serverUnavailable(name: string): CliError {
 
 /** The FusionPBX database the webhook would use for this event (serverForEvent, the worker's rule), and how that server's cache is cleared. */
 async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<{ url: string; cache: CacheOptions } | { conflict: string }> {
-  const pool = createPool(cfg.database.url, { max: 1 });
+  const pool = cliPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
     // The worker refuses a create naming a domain another service has (any server) before FusionPBX is read.
@@ -118,7 +119,7 @@ export async function previewWebhookEvent(event: TenantCommand, shared?: { pool:
   const cfg = config();
   const target = shared ?? (await fusionUrlForEvent(cfg, event));
   if ('conflict' in target) return { result: 'error', code: 'TENANT_CONFLICT', message: target.conflict, retryable: false };
-  const fusionPool = 'pool' in target ? target.pool : createPool(target.url, { max: 1 });
+  const fusionPool = 'pool' in target ? target.pool : cliPool(target.url, { max: 1 });
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
     return await previewTenantEvent(provisioner, event.action, event, target.cache);

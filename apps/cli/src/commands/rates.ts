@@ -26,7 +26,6 @@ import {
 import {
   assertBridgeDatabaseMigrated,
   checkRateDeckStoreOptions,
-  createPool,
   importRateDeck,
   previewRateDeckImport,
   rateEntriesAt,
@@ -40,6 +39,7 @@ import {
   type RateDeckStoreOptions,
 } from '@ictvoip/store';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 interface ImportOptions extends JsonOption {
   name?: string;
@@ -259,7 +259,7 @@ async function withSavedSettings(options: ImportOptions, csv: ReturnType<typeof 
   const reuseMapping = !options.map?.length && !options.format;
   const reuseIncrements = options.defaultIncrements === undefined;
   if (!options.name || (!reuseMapping && !reuseIncrements)) return csv;
-  const pool = createPool(config().database.url);
+  const pool = cliPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
     const mapping = reuseMapping ? await savedColumnMapping(pool, options.name) : null;
@@ -298,7 +298,7 @@ async function importAction(file: string, options: ImportOptions): Promise<void>
     return;
   }
   const name = options.name as string;
-  const pool = createPool(config().database.url);
+  const pool = cliPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
     // Each import states the deck's money settings whole: say so when this one drops or changes one.
@@ -385,7 +385,7 @@ type OpenDeck = { deck: NonNullable<Awaited<ReturnType<typeof resolveRateDeck>>>
 /** `--at` checked, the bridge database opened (migrated) and the named deck's entries loaded; closed after `use`. */
 async function withDeckAt(deckName: string, atOption: string | undefined, use: (open: OpenDeck) => Promise<void>): Promise<void> {
   const at = atOption ? atFlag(atOption) : new Date();
-  const pool = createPool(config().database.url);
+  const pool = cliPool(config().database.url);
   try {
     await assertBridgeDatabaseMigrated(pool);
     // The deck (its markup) and its rates of one revision, also while an import commits in between.

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Pool } from 'pg';
 import type { QueueSet } from '@ictvoip/queue';
 import { openQueues } from '../redis';
-import { createPool, FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
+import { FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 // The worker is loaded only when this command runs: it pulls in most of the bridge and slows every other command's start.
 import { buildDriftReport, fixDrift, previewDriftFix, type DriftFixPreview, type DriftFixResult, type DriftReport } from '@ictvoip/operations';
@@ -10,6 +10,7 @@ import { cacheOptionsFromConfig, provisionerOptionsFrom, serverCacheOptions, typ
 import type { CacheOptions } from '@ictvoip/freeswitch';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 import { previewWebhookEvent } from './preview';
+import { cliPool } from '../pool';
 
 function whmcsClient(): WhmcsApiClient | null {
   const { apiUrl, identifier, secret, timeoutMs } = config().whmcs;
@@ -110,8 +111,8 @@ export function reconcileCommand(): Command {
       action(async (options: JsonOption & { fix?: boolean; dryRun?: boolean }) => {
         if (options.dryRun && !options.fix) throw new CliError('INVALID_ARGUMENT', '--dry-run goes with --fix (reconcile alone writes nothing)');
         const cfg = config();
-        const pool = createPool(cfg.database.url);
-        const fusionPool = createPool(cfg.fusionpbx.databaseUrl, { max: 2 });
+        const pool = cliPool(cfg.database.url);
+        const fusionPool = cliPool(cfg.fusionpbx.databaseUrl, { max: 2 });
         const serverPools = new Map<string, Pool>();
         const serverCaches = new Map<string, CacheOptions>();
         try {
@@ -120,7 +121,7 @@ export function reconcileCommand(): Command {
           const registered = await new FusionServersRepository(pool, cfg.sealing).specs();
           for (const server of registered.specs) {
             if (!server.enabled) continue;
-            serverPools.set(server.name, createPool(server.databaseUrl, { max: 2 }));
+            serverPools.set(server.name, cliPool(server.databaseUrl, { max: 2 }));
             serverCaches.set(server.name, serverCacheOptions(server, cacheOptionsFromConfig(cfg)));
           }
           // A server whose secrets cannot be opened is reported as not read, with the reason; the others are compared.

@@ -2,7 +2,6 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { Pool } from 'pg';
 import {
   assertBridgeDatabaseMigrated,
-  createPool,
   DEFAULT_FUSION_SERVER,
   effectiveWatchScope,
   GatewayMonitoringRepository,
@@ -16,6 +15,7 @@ import {
 import { watchMarkRefusal } from '@ictvoip/fusionpbx';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
 import { fusionUrlFor } from '../read-deps';
+import { cliPool } from '../pool';
 
 function line(entry: RegistrationHistoryEntry): string {
   const figures = entry.figures as { contactIp?: string | null; contactPort?: number | null; userAgent?: string | null };
@@ -55,7 +55,7 @@ async function withKnownService(serviceId: number, work: (pool: Pool) => Promise
 }
 
 async function withBridgePool(work: (pool: Pool) => Promise<void>): Promise<void> {
-  const pool = createPool(config().database.url, { max: 2 });
+  const pool = cliPool(config().database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
     await work(pool);
@@ -70,7 +70,7 @@ async function withBridgePool(work: (pool: Pool) => Promise<void>): Promise<void
  */
 async function refuseBadMarks(pool: Pool, repository: MonitoringWatchRepository, serviceId: number, mark: string[], unmark: string[]): Promise<void> {
   const service = (await new ServicesRepository(pool).get(serviceId))!;
-  const fusionPool = createPool(await fusionUrlFor(pool, config(), serviceId), { max: 1 });
+  const fusionPool = cliPool(await fusionUrlFor(pool, config(), serviceId), { max: 1 });
   try {
     const marked = (await repository.get(serviceId)).marked;
     const refusal = await watchMarkRefusal(fusionPool, { serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { createPool, migrateBridgeDatabase, resealAll } from '@ictvoip/store';
+import { migrateBridgeDatabase, resealAll } from '@ictvoip/store';
 import { action, CliError, config, emit, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 /**
  * `ictvoip secrets reseal`: after a new key was put first in SEALING_KEY (the old one still listed),
@@ -17,7 +18,7 @@ export function secretsCommand(): Command {
     .action(
       action(async (options: JsonOption & { dryRun?: boolean }) => {
         const cfg = config();
-        const pool = createPool(cfg.database.url, { max: 2 });
+        const pool = cliPool(cfg.database.url, { max: 2 });
         try {
           await migrateBridgeDatabase(pool);
           const report = await resealAll(pool, cfg.sealing, { dryRun: options.dryRun });

@@ -2,7 +2,6 @@ import { constants as fsConstants, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  createPool,
   DEFAULT_FUSION_SERVER as DEFAULT_SERVER_NAME,
   FusionServerConflictError,
   FusionServerInputError,
@@ -20,13 +19,14 @@ import {
 } from '@ictvoip/store';
 import type { BridgeConfig } from '@ictvoip/config';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 /** The registry's fields that the commands set with a flag of another name: a refusal names the flag. */
 const FLAG_OF_FIELD: Readonly<Record<string, string>> = { cacheMethod: '--cache-method', cacheDir: '--cache-dir' };
 
 async function withRegistry<T>(work: (registry: FusionServersRepository) => Promise<T>): Promise<T> {
   const cfg = config();
-  const pool = createPool(cfg.database.url, { max: 2 });
+  const pool = cliPool(cfg.database.url, { max: 2 });
   try {
     await assertBridgeDatabaseMigrated(pool);
     // FUSIONPBX_CACHE_METHOD=file: a server added or changed without a cache method of its own is refused (it would never be cleared).
@@ -143,7 +143,7 @@ async function cacheDirectoryCheck(dir: string): Promise<string> {
 /** Connects to a server's database and event socket with short limits and reports each (and its cache directory, with the file method). */
 async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }, cache: FusionCacheInEffect | null): Promise<Check[]> {
   const database = check('database', async () => {
-    const pool = createPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
+    const pool = cliPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
     try {
       const { fusionpbxReadiness, missingTemplateDomain } = await import('@ictvoip/fusionpbx');
       const { templateDomain } = config().fusionpbx;

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { createPool, assertBridgeDatabaseMigrated, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
+import { assertBridgeDatabaseMigrated, ServicesRepository, type ServiceRecord } from '@ictvoip/store';
 import { action, config, emit, type JsonOption } from '../output';
+import { cliPool } from '../pool';
 
 function view(service: ServiceRecord) {
   return {
@@ -33,7 +34,7 @@ export function tenantsCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(
       action(async (options: JsonOption & { state?: string; server?: string; freeswitchBehind?: boolean }) => {
-        const pool = createPool(config().database.url);
+        const pool = cliPool(config().database.url);
         try {
           await assertBridgeDatabaseMigrated(pool);
           const wantedServer = options.server === undefined ? undefined : options.server === 'default' ? null : options.server;
