@@ -353,13 +353,28 @@ export class GatewayMonitoringRepository {
     }
   }
 
-  /** Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active). */
+  /**
+   * Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active).
+   * Their rows are locked in key order before they go: a DELETE alone locks in the order it scans (the
+   * heap's), and an overlapping poll's batch holding some of them in key order would deadlock with it.
+   */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(
-      `DELETE FROM gateway_states g WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)`,
-      [server, watched, polledAt],
-    );
-    return rowCount ?? 0;
+    const client = await this.pool.connect();
+    try {
+      return await inTransaction(client, async () => {
+        const { rows } = await client.query<{ gateway_uuid: string }>(
+          `SELECT g.gateway_uuid FROM gateway_states g
+            WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)
+            ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+          [server, watched, polledAt],
+        );
+        if (rows.length === 0) return 0;
+        const { rowCount } = await client.query('DELETE FROM gateway_states WHERE server = $1 AND gateway_uuid = ANY($2::text[])', [server, rows.map((row) => row.gateway_uuid)]);
+        return rowCount ?? 0;
+      });
+    } finally {
+      client.release();
+    }
   }
 
   async states(serviceId: number): Promise<GatewayMonitorState[]> {
