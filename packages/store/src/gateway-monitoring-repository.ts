@@ -210,27 +210,48 @@ function sameGatewayRow(a: StateRow, b: StateRow): boolean {
   });
 }
 
-/** Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order. */
+/** A batch's rows kept vanishing between its INSERT finding them and its lock (removals of the same gateways, each time). */
+export class GatewayRowsVanishedError extends Error {
+  readonly code = 'GATEWAY_ROWS_VANISHED';
+  constructor(attempts: number) {
+    super(`gateway rows removed while a poll locked them, ${attempts} times in a row`);
+    this.name = 'GatewayRowsVanishedError';
+  }
+}
+
+const LOCK_ATTEMPTS = 5;
+
+/**
+ * Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order.
+ * A removal (forgetUnwatched) committed between the two statements leaves a row found but gone: the
+ * batch then starts over from a savepoint, which gives back the locks taken, so they are taken in key
+ * order again and the row is created anew (as the removal, then the batch, would).
+ */
 async function lockGatewayRows(client: PoolClient, observations: readonly GatewayObservation[]): Promise<Map<string, StateRow>> {
   const first = new Map<string, GatewayObservation>();
   for (const input of observations) if (!first.has(gatewayKeyOf(input))) first.set(gatewayKeyOf(input), input);
   // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
   const keys = [...first.values()].sort((a, b) => (gatewayKeyOf(a) < gatewayKeyOf(b) ? -1 : gatewayKeyOf(a) > gatewayKeyOf(b) ? 1 : 0));
   const columns = [keys.map((k) => k.server), keys.map((k) => k.gatewayUuid)];
-  await client.query(
-    `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
-     SELECT k.server, k.gateway_uuid, k.domain, k.service_id, k.register, k.at, k.at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::timestamptz[]) WITH ORDINALITY AS k(server, gateway_uuid, domain, service_id, register, at, n)
-      ORDER BY k.n
-     ON CONFLICT (server, gateway_uuid) DO NOTHING`,
-    [...columns, keys.map((k) => k.domain), keys.map((k) => k.serviceId), keys.map((k) => k.register), keys.map((k) => k.at)],
-  );
-  const { rows } = await client.query<StateRow>(
-    `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
-     ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
-    columns,
-  );
-  return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
+  for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
+    await client.query('SAVEPOINT lock_gateway_rows');
+    await client.query(
+      `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
+       SELECT k.server, k.gateway_uuid, k.domain, k.service_id, k.register, k.at, k.at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::timestamptz[]) WITH ORDINALITY AS k(server, gateway_uuid, domain, service_id, register, at, n)
+        ORDER BY k.n
+       ON CONFLICT (server, gateway_uuid) DO NOTHING`,
+      [...columns, keys.map((k) => k.domain), keys.map((k) => k.serviceId), keys.map((k) => k.register), keys.map((k) => k.at)],
+    );
+    const { rows } = await client.query<StateRow>(
+      `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
+       ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+      columns,
+    );
+    if (rows.length === keys.length) return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
+    await client.query('ROLLBACK TO SAVEPOINT lock_gateway_rows');
+  }
+  throw new GatewayRowsVanishedError(LOCK_ATTEMPTS);
 }
 
 /** Writes the rows a batch changed in one UPDATE. */

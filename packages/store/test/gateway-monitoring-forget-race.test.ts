@@ -112,4 +112,36 @@ describe('GatewayMonitoringRepository.forgetUnwatched beside an overlapping poll
     expect((await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states ORDER BY 1')).rows.map((row) => row.gateway_uuid)).toEqual(kept);
     expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
   });
+
+  it('a gateway removed between the batch finding its row and locking it is created again, as the removal then the batch would', async () => {
+    const newerAt = T0 + 60_000;
+    const olderBatch = [observation(X, T0 + 120_000, true)];
+    await seed(sides.one, newerAt);
+    await sides.one.repository.forgetUnwatched(SERVER, [W], new Date(newerAt));
+    await sides.one.repository.observeMany(olderBatch);
+
+    const { pool, repository } = sides.many;
+    await seed(sides.many, newerAt);
+    // Y held elsewhere stops the removal after it locked X, before its DELETE.
+    const holder: PoolClient = await pool.connect();
+    let removal: Promise<Outcome<number>> | null = null;
+    let batch: Promise<Outcome<unknown>> | null = null;
+    try {
+      await holder.query('BEGIN');
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, Y]);
+      removal = settled(repository.forgetUnwatched(SERVER, [W], new Date(newerAt)));
+      const removalPid = await until('the removal waits for Y', blockedBy(pool, holderPid));
+      // The batch's INSERT finds X (locked, not deleted): it waits at its lock of X.
+      batch = settled(repository.observeMany(olderBatch));
+      await until('the batch waits for the removal', blockedBy(pool, removalPid));
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    const outcomes = await Promise.all([removal, batch]);
+    expect(outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`))).toEqual(['ok', 'ok']);
+    expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
+    expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
+  });
 });
