@@ -210,27 +210,48 @@ function sameGatewayRow(a: StateRow, b: StateRow): boolean {
   });
 }
 
-/** Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order. */
+/** A batch's rows kept vanishing between its INSERT finding them and its lock (removals of the same gateways, each time). */
+export class GatewayRowsVanishedError extends Error {
+  readonly code = 'GATEWAY_ROWS_VANISHED';
+  constructor(attempts: number) {
+    super(`gateway rows removed while a poll locked them, ${attempts} times in a row`);
+    this.name = 'GatewayRowsVanishedError';
+  }
+}
+
+const LOCK_ATTEMPTS = 5;
+
+/**
+ * Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order.
+ * A removal (forgetUnwatched) committed between the two statements leaves a row found but gone: the
+ * batch then starts over from a savepoint, which gives back the locks taken, so they are taken in key
+ * order again and the row is created anew (as the removal, then the batch, would).
+ */
 async function lockGatewayRows(client: PoolClient, observations: readonly GatewayObservation[]): Promise<Map<string, StateRow>> {
   const first = new Map<string, GatewayObservation>();
   for (const input of observations) if (!first.has(gatewayKeyOf(input))) first.set(gatewayKeyOf(input), input);
   // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
   const keys = [...first.values()].sort((a, b) => (gatewayKeyOf(a) < gatewayKeyOf(b) ? -1 : gatewayKeyOf(a) > gatewayKeyOf(b) ? 1 : 0));
   const columns = [keys.map((k) => k.server), keys.map((k) => k.gatewayUuid)];
-  await client.query(
-    `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
-     SELECT k.server, k.gateway_uuid, k.domain, k.service_id, k.register, k.at, k.at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::timestamptz[]) WITH ORDINALITY AS k(server, gateway_uuid, domain, service_id, register, at, n)
-      ORDER BY k.n
-     ON CONFLICT (server, gateway_uuid) DO NOTHING`,
-    [...columns, keys.map((k) => k.domain), keys.map((k) => k.serviceId), keys.map((k) => k.register), keys.map((k) => k.at)],
-  );
-  const { rows } = await client.query<StateRow>(
-    `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
-     ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
-    columns,
-  );
-  return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
+  for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
+    await client.query('SAVEPOINT lock_gateway_rows');
+    await client.query(
+      `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
+       SELECT k.server, k.gateway_uuid, k.domain, k.service_id, k.register, k.at, k.at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $6::timestamptz[]) WITH ORDINALITY AS k(server, gateway_uuid, domain, service_id, register, at, n)
+        ORDER BY k.n
+       ON CONFLICT (server, gateway_uuid) DO NOTHING`,
+      [...columns, keys.map((k) => k.domain), keys.map((k) => k.serviceId), keys.map((k) => k.register), keys.map((k) => k.at)],
+    );
+    const { rows } = await client.query<StateRow>(
+      `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
+       ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+      columns,
+    );
+    if (rows.length === keys.length) return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
+    await client.query('ROLLBACK TO SAVEPOINT lock_gateway_rows');
+  }
+  throw new GatewayRowsVanishedError(LOCK_ATTEMPTS);
 }
 
 /** Writes the rows a batch changed in one UPDATE. */
@@ -353,13 +374,28 @@ export class GatewayMonitoringRepository {
     }
   }
 
-  /** Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active). */
+  /**
+   * Forgets the gateways of `server` this poll did not watch (removed, disabled, or their tenant no longer active).
+   * Their rows are locked in key order before they go: a DELETE alone locks in the order it scans (the
+   * heap's), and an overlapping poll's batch holding some of them in key order would deadlock with it.
+   */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    const { rowCount } = await this.pool.query(
-      `DELETE FROM gateway_states g WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)`,
-      [server, watched, polledAt],
-    );
-    return rowCount ?? 0;
+    const client = await this.pool.connect();
+    try {
+      return await inTransaction(client, async () => {
+        const { rows } = await client.query<{ gateway_uuid: string }>(
+          `SELECT g.gateway_uuid FROM gateway_states g
+            WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)
+            ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+          [server, watched, polledAt],
+        );
+        if (rows.length === 0) return 0;
+        const { rowCount } = await client.query('DELETE FROM gateway_states WHERE server = $1 AND gateway_uuid = ANY($2::text[])', [server, rows.map((row) => row.gateway_uuid)]);
+        return rowCount ?? 0;
+      });
+    } finally {
+      client.release();
+    }
   }
 
   async states(serviceId: number): Promise<GatewayMonitorState[]> {

@@ -1,0 +1,147 @@
+import type { Pool, PoolClient } from 'pg';
+import { GatewayMonitoringRepository, type GatewayObservation } from '@ictvoip/store';
+import { historyRows, twoSides, type Side } from './batch-equivalence-kit';
+
+// Two polls of one server overlap as gateways are removed: the older poll (its list still has them) is
+// locking its batch's rows in key order while the newer one removes the gateways it no longer watches.
+
+const sides = twoSides('gwforget', (pool) => new GatewayMonitoringRepository(pool), 'gateway_states, gateway_history');
+
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+const SERVER = 'default';
+// Key order X < W < Y; Y is created before X, so a scan in heap order meets Y before X.
+const X = '1a2b3c4d-0000-4000-8000-000000000001';
+const W = '5a2b3c4d-0000-4000-8000-000000000002';
+const Y = 'ca2b3c4d-0000-4000-8000-000000000003';
+
+function observation(gatewayUuid: string, at: number, failing = false): GatewayObservation {
+  return {
+    server: SERVER,
+    serviceId: 42,
+    domain: 'a.pbx.test',
+    gatewayUuid,
+    gatewayName: `gw-${gatewayUuid.slice(0, 2)}`,
+    register: true,
+    state: failing ? 'FAIL_WAIT' : 'REGED',
+    status: 'UP',
+    failing,
+    at: new Date(at),
+    downAfterSeconds: 0,
+  };
+}
+
+/** The three gateways, created one by one in heap order Y, W, X; the newer poll's batch (W only) has run. */
+async function seed(side: Side<GatewayMonitoringRepository>, newerAt: number): Promise<void> {
+  for (const uuid of [Y, W, X]) await side.repository.observe(observation(uuid, T0));
+  await side.repository.observeMany([observation(W, newerAt)]);
+}
+
+async function stateRows(pool: Pool): Promise<unknown[]> {
+  return (await pool.query('SELECT * FROM gateway_states ORDER BY server, gateway_uuid')).rows;
+}
+
+/** Polls `check` every 20 ms until it returns a value (throws after 20 s). */
+async function until<T>(what: string, check: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== null) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** The backend waiting on a row or transaction lock that `holder` holds, once there is one. */
+function blockedBy(pool: Pool, holder: number): () => Promise<number | null> {
+  return async () => {
+    const { rows } = await pool.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1::int = ANY(pg_blocking_pids(pid))`,
+      [holder],
+    );
+    return rows[0]?.pid ?? null;
+  };
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error & { code?: string } };
+
+/** `work`'s result or error, awaited later: a deadlock's error must not go unhandled meanwhile. */
+function settled<T>(work: Promise<T>): Promise<Outcome<T>> {
+  return work.then(
+    (value) => ({ ok: true as const, value }),
+    (error: Error & { code?: string }) => ({ ok: false as const, error }),
+  );
+}
+
+describe('GatewayMonitoringRepository.forgetUnwatched beside an overlapping poll', () => {
+  it.each([
+    ['the older poll observed later (its rows stay)', T0 + 120_000, T0 + 60_000, [X, W, Y]],
+    ['the older poll observed earlier (its rows go)', T0 + 60_000, T0 + 120_000, [W]],
+  ])('removing gateways while the other poll locks them cannot deadlock: %s', async (_name, olderAt, newerAt, kept) => {
+    const olderBatch = [X, W, Y].map((uuid) => observation(uuid, olderAt, uuid === Y));
+
+    // The serial order the locks impose: the older poll's batch, then the newer poll's removal.
+    await seed(sides.one, newerAt);
+    await sides.one.repository.observeMany(olderBatch);
+    await sides.one.repository.forgetUnwatched(SERVER, [W], new Date(newerAt));
+
+    const { pool, repository } = sides.many;
+    await seed(sides.many, newerAt);
+    const heap = (await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states ORDER BY ctid')).rows.map((row) => row.gateway_uuid);
+    expect(heap.filter((uuid) => uuid !== W)).toEqual([Y, X]);
+
+    // W held elsewhere stops the older batch between its lock of X and its lock of Y.
+    const holder: PoolClient = await pool.connect();
+    let batch: Promise<Outcome<unknown>> | null = null;
+    let removal: Promise<Outcome<number>> | null = null;
+    try {
+      await holder.query('BEGIN');
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, W]);
+      batch = settled(repository.observeMany(olderBatch));
+      const batchPid = await until('the older batch waits for W', blockedBy(pool, holderPid));
+      // The batch holds X now: the removal waits for it (before the fix: holding Y, which it met first).
+      removal = settled(repository.forgetUnwatched(SERVER, [W], new Date(newerAt)));
+      await until('the removal waits for the older batch', blockedBy(pool, batchPid));
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    const outcomes = await Promise.all([batch, removal]);
+    expect(outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`))).toEqual(['ok', 'ok']);
+    expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
+    expect((await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states ORDER BY 1')).rows.map((row) => row.gateway_uuid)).toEqual(kept);
+    expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
+  });
+
+  it('a gateway removed between the batch finding its row and locking it is created again, as the removal then the batch would', async () => {
+    const newerAt = T0 + 60_000;
+    const olderBatch = [observation(X, T0 + 120_000, true)];
+    await seed(sides.one, newerAt);
+    await sides.one.repository.forgetUnwatched(SERVER, [W], new Date(newerAt));
+    await sides.one.repository.observeMany(olderBatch);
+
+    const { pool, repository } = sides.many;
+    await seed(sides.many, newerAt);
+    // Y held elsewhere stops the removal after it locked X, before its DELETE.
+    const holder: PoolClient = await pool.connect();
+    let removal: Promise<Outcome<number>> | null = null;
+    let batch: Promise<Outcome<unknown>> | null = null;
+    try {
+      await holder.query('BEGIN');
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, Y]);
+      removal = settled(repository.forgetUnwatched(SERVER, [W], new Date(newerAt)));
+      const removalPid = await until('the removal waits for Y', blockedBy(pool, holderPid));
+      // The batch's INSERT finds X (locked, not deleted): it waits at its lock of X.
+      batch = settled(repository.observeMany(olderBatch));
+      await until('the batch waits for the removal', blockedBy(pool, removalPid));
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    const outcomes = await Promise.all([removal, batch]);
+    expect(outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`))).toEqual(['ok', 'ok']);
+    expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
+    expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
+  });
+});
