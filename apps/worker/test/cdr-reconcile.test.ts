@@ -2,7 +2,7 @@ import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
 import { chargedMicro, expectedMicro, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
-import { waitFor } from './harness';
+import { startBridge, waitFor } from './harness';
 
 // The FusionPBX test database has no index on insert_date (as 5.1 and 5.3 create none): the sync
 // cannot find a CDR imported after its look-back window (1 h here); the per-day count check does.
@@ -122,9 +122,33 @@ describe('the per-day CDR count check (cdr.reconcile), without an index on inser
 
     const retry = await runReconcileJob('after-crash');
     expect(retry.collected + afterCrash.filter((id) => late.includes(id)).length).toBe(late.length);
+    // Each day's collection read that day only: it collected exactly the day's difference.
+    const retried = retry.days.filter((day) => day.serviceId === tenant.serviceId);
+    expect(retried.length).toBeGreaterThan(0);
+    for (const day of retried) expect(day.collected).toBe(day.fusionpbx - day.bridge);
     expect(await chargedIds(tenant.serviceId)).toEqual(await sourceIds(tenant));
     expect((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).length).toBe(late.length + 1);
     expect((await lateCollectedCounter()) - counterBefore).toBe(late.length);
     expect((await reconcileCdrs(kit.deps)).collected).toBe(0);
   });
+});
+
+describe('its schedule', () => {
+  test.each([
+    ['7', 'scheduled every CDR_RECONCILE_EVERY_SECONDS', [{ key: 'cdr-reconcile', name: 'cdr.reconcile', every: 7200_000 }]],
+    ['0', 'not scheduled', []],
+  ])(
+    'CDR_RECONCILE_DAYS=%s: %s',
+    async (days, _what, expected) => {
+      const bridge = await startBridge({ CDR_RECONCILE_DAYS: days, CDR_RECONCILE_EVERY_SECONDS: '7200', LOG_LEVEL: 'warn' });
+      try {
+        const worker = await bridge.startWorker();
+        const schedulers = await worker.deps.queues['cdr-sync'].getJobSchedulers();
+        expect(schedulers.filter((scheduler) => scheduler.key === 'cdr-reconcile').map(({ key, name, every }) => ({ key, name, every }))).toEqual(expected);
+      } finally {
+        await bridge.close();
+      }
+    },
+    30000,
+  );
 });
