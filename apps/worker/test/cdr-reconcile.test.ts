@@ -133,6 +133,25 @@ describe('the per-day CDR count check (cdr.reconcile), without an index on inser
   });
 });
 
+describe('a FusionPBX server that does not answer', () => {
+  test("its tenants are skipped (counted, logged), the other servers' tenants are still checked", async () => {
+    const away = await syncedTenant();
+    const here = await syncedTenant();
+    await kit.insertCdr(away, { start: isoIn(-3 * HOUR), billsec: 60 });
+    const late = await kit.insertCdr(here, { start: isoIn(-3 * HOUR), billsec: 60 });
+    await kit.deps.pool.query(`UPDATE services SET fusionpbx_server = 'gone' WHERE service_id = $1`, [away.serviceId]);
+    try {
+      const outcome = await reconcileCdrs(kit.deps);
+      expect(outcome.skipped).toBe(1);
+      expect(await chargedIds(here.serviceId)).toContain(late);
+      expect(outcome.days.map((day) => day.serviceId)).not.toContain(away.serviceId);
+    } finally {
+      await kit.deps.pool.query('UPDATE services SET fusionpbx_server = NULL WHERE service_id = $1', [away.serviceId]);
+    }
+    expect((await reconcileCdrs(kit.deps)).days).toEqual([expect.objectContaining({ serviceId: away.serviceId, collected: 1 })]);
+  });
+});
+
 describe('its schedule', () => {
   test.each([
     ['7', 'scheduled every CDR_RECONCILE_EVERY_SECONDS', [{ key: 'cdr-reconcile', name: 'cdr.reconcile', every: 7200_000 }]],

@@ -1,7 +1,7 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import { chargeCountsByDay, getCdrSyncCursor, isDatabaseUnavailable, isPurgedService, servicesToReconcileCdrs, type CdrReconcileTarget } from '@ictvoip/store';
 import { countCdrsByDay, tenantCdrDomain } from '@ictvoip/operations';
-import { DEFAULT_SERVER_NAME } from '@ictvoip/fusionpbx';
+import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -109,7 +109,8 @@ export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptio
         outcome.days.push(...days);
         outcome.collected += days.reduce((sum, day) => sum + day.collected, 0);
       } catch (error) {
-        if (!isServerUnavailable(error) && !isDatabaseUnavailable(error)) throw error;
+        // Only a FusionPBX database that did not answer (its pool marks what it throws); the bridge's own errors fail the job.
+        if (!isServerUnavailable(error) && !(fusionServerOfError(error) !== null && isDatabaseUnavailable(error))) throw error;
         // One server down does not hold up the other servers' tenants; the next run checks these again.
         outcome.skipped += 1;
         deps.logger.warn({ serviceId: target.serviceId, err: (error as Error).message }, 'CDR reconcile skipped a tenant: its FusionPBX server did not answer');
