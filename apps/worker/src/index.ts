@@ -2,7 +2,7 @@ export { startWorker, workerProcessName, type RunningWorker, type StartWorkerOpt
 export { reconcileInbox } from './jobs/maintenance/reconcile-inbox';
 export { PROVISIONING_DEFINITIONS } from './jobs/provisioning';
 export type { WorkerDeps } from './deps';
-export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, type TenantCdrBacklog } from './jobs/cdr';
+export { syncTenantCdrs, fanOutCdrSync, cdrBacklog, cdrBacklogByTenant, reconcileCdrs, type TenantCdrBacklog, type CdrReconcileOutcome } from './jobs/cdr';
 export { closeBillingPeriods, pushBillingBatch } from './jobs/billing';
 export { DRIFT_JOB_NAME, DRIFT_SCHEDULER_ID, type DriftJobResult } from './jobs/maintenance/drift-job';
 export { fanOutCreditChecks, fanOutPrepaidInvoices, invoicePrepaidUsage, runCreditCheck } from './jobs/credit';

@@ -46,6 +46,8 @@ export interface WorkerMetrics {
   creditActions: Counter<'action'>;
   /** Terminated services' last amounts under a cent settled (audit billing.below_cent_settled), by currency. */
   billingBelowCentSettled: Counter<'currency'>;
+  /** CDRs the per-day count check (cdr.reconcile) found uncollected behind the look-back window and collected, by FusionPBX server. */
+  cdrLateCollected: Counter<'server'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
   /** Credit state per service and services per billing mode and cycle, read at scrape time. */
   creditState: Gauge<'service_id' | 'state'>;
@@ -391,6 +393,12 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
       name: 'ictvoip_billing_below_cent_settled_total',
       help: "Terminated services' last amounts under a cent settled as below one cent (no bill can take them), by currency",
       labelNames: ['currency'],
+      registers,
+    }),
+    cdrLateCollected: new Counter({
+      name: 'ictvoip_cdr_late_collected_total',
+      help: 'CDRs the per-day count check found behind the look-back window, not collected by the sync, and collected (charged), by FusionPBX server',
+      labelNames: ['server'],
       registers,
     }),
   };

@@ -33,6 +33,7 @@ import { handleBillingClose } from './jobs/billing/close-periods';
 import { handleBillingPushOrFinalBill } from './jobs/billing/final-bill';
 import { handleBillingRerate } from './jobs/billing/rerate-period';
 import { handleCdrBackfill } from './jobs/cdr/backfill';
+import { handleCdrReconcile } from './jobs/cdr/reconcile';
 import { handleCdrSyncAll } from './jobs/cdr/sync-all';
 import { handleCdrSyncTenant } from './jobs/cdr/sync-tenant';
 import { handleCreditCheck, handleCreditCheckAll, handlePrepaidInvoice, handlePrepaidInvoiceAll } from './jobs/credit';
@@ -102,6 +103,7 @@ export function jobHandlers(definitions: ProvisioningDefinitions, metrics?: Work
     [CDR_JOBS.syncAll]: handleCdrSyncAll,
     [CDR_JOBS.syncTenant]: handleCdrSyncTenant,
     [CDR_JOBS.backfill]: handleCdrBackfill,
+    [CDR_JOBS.reconcile]: (deps, job) => handleCdrReconcile(deps, job, metrics),
     [BILLING_JOBS.closePeriods]: handleBillingClose,
     [BILLING_JOBS.pushBatch]: handleBillingPushOrFinalBill,
     [BILLING_JOBS.reratePeriod]: handleBillingRerate,
@@ -166,6 +168,12 @@ async function ensureSchedulers(deps: WorkerDeps): Promise<void> {
   await upsertJobScheduler(deps.queues, SCHEDULER_IDS.purgeTerminated, { every: 6 * 3600 * 1000 }, MAINTENANCE_JOBS.purgeTerminated, {}, { attempts: 1 });
   const fanOut = { attempts: 1 };
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrSyncAll, { every: deps.config.cdr.syncEverySeconds * 1000 }, CDR_JOBS.syncAll, {}, fanOut);
+  // CDR_RECONCILE_DAYS=0: no per-day count check. The queue's retries apply: a rerun collects only what is still missing.
+  if (deps.config.cdr.reconcileDays > 0) {
+    await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.cdrReconcile, { every: deps.config.cdr.reconcileEverySeconds * 1000 }, CDR_JOBS.reconcile, {});
+  } else {
+    await deps.queues['cdr-sync'].removeJobScheduler(BILLING_SCHEDULER_IDS.cdrReconcile);
+  }
   await upsertJobScheduler(deps.queues, BILLING_SCHEDULER_IDS.billingClosePeriods, { every: deps.config.billing.closeEverySeconds * 1000 }, BILLING_JOBS.closePeriods, {}, fanOut);
   // CREDIT_CHECK_EVERY_SECONDS=0: no timer (checks still follow every CDR sync of a credit-controlled tenant).
   if (deps.config.credit.checkEverySeconds > 0) {

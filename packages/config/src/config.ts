@@ -73,7 +73,7 @@ export interface BridgeConfig {
     /** BILLING_EXCLUDES: exclusion patterns for plans that set none ('' = none) */
     excludes: string;
   };
-  cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number };
+  cdr: { syncEverySeconds: number; lookbackSeconds: number; pageSize: number; maxPagesPerRun: number; reconcileDays: number; reconcileEverySeconds: number };
   /** Registration monitoring (issue 18): poll period, grace before "lost", history retention; alerts go to `alertWebhookUrl` ('' = none). */
   monitoring: {
     pollSeconds: number;
@@ -301,7 +301,14 @@ export function loadConfig(env: Env = process.env): BridgeConfig {
       periods: v.BILLING_PERIODS as 'calendar' | 'service' | undefined,
       excludes: v.BILLING_EXCLUDES as string,
     },
-    cdr: { syncEverySeconds: v.CDR_SYNC_EVERY_SECONDS, lookbackSeconds: v.CDR_LOOKBACK_SECONDS, pageSize: v.CDR_SYNC_PAGE_SIZE, maxPagesPerRun: v.CDR_SYNC_MAX_PAGES },
+    cdr: {
+      syncEverySeconds: v.CDR_SYNC_EVERY_SECONDS,
+      lookbackSeconds: v.CDR_LOOKBACK_SECONDS,
+      pageSize: v.CDR_SYNC_PAGE_SIZE,
+      maxPagesPerRun: v.CDR_SYNC_MAX_PAGES,
+      reconcileDays: v.CDR_RECONCILE_DAYS,
+      reconcileEverySeconds: v.CDR_RECONCILE_EVERY_SECONDS,
+    },
     monitoring: {
       pollSeconds: v.REGISTRATION_POLL_SECONDS,
       lostAfterSeconds: v.REGISTRATION_LOST_AFTER_SECONDS,

@@ -176,6 +176,9 @@ export const environmentSchema = Joi.object({
     .default(14400),
   CDR_SYNC_PAGE_SIZE: Joi.number().integer().min(1).max(5000).default(500),
   CDR_SYNC_MAX_PAGES: Joi.number().integer().min(1).max(100000).default(200),
+  // The per-day count check behind the look-back window (cdr.reconcile): days looked at (0: off), and how often.
+  CDR_RECONCILE_DAYS: Joi.number().integer().min(0).max(90).default(7),
+  CDR_RECONCILE_EVERY_SECONDS: Joi.number().integer().min(300).max(604800).default(86400),
   WHMCS_API_TIMEOUT_MS: Joi.number().integer().min(100).max(300000).default(30000),
   REGISTRATION_POLL_SECONDS: Joi.number().integer().min(5).max(3600).default(60),
   REGISTRATION_LOST_AFTER_SECONDS: Joi.number().integer().min(0).max(86400).default(180),

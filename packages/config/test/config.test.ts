@@ -178,6 +178,21 @@ describe('loadConfig', () => {
     expect(problems[0]!.message).toBe(planBillingProblems({ billingExcludes: text })[0]!.message.replace('plan.billingExcludes', 'BILLING_EXCLUDES'));
   });
 
+  it('reads the per-day CDR count check: 7 days, daily by default; 0 turns it off', () => {
+    expect(loadConfig({}).cdr).toMatchObject({ reconcileDays: 7, reconcileEverySeconds: 86400 });
+    expect(loadConfig({ CDR_RECONCILE_DAYS: '0', CDR_RECONCILE_EVERY_SECONDS: '3600' }).cdr).toMatchObject({ reconcileDays: 0, reconcileEverySeconds: 3600 });
+  });
+
+  it.each([
+    ['CDR_RECONCILE_DAYS', '-1'],
+    ['CDR_RECONCILE_DAYS', 'x'],
+    ['CDR_RECONCILE_DAYS', '1.5'],
+    ['CDR_RECONCILE_EVERY_SECONDS', '0'],
+    ['CDR_RECONCILE_EVERY_SECONDS', 'daily'],
+  ])('%s=%j is a start-up error naming the variable', (variable, value) => {
+    expect(problemsOf({ [variable]: value }).map((problem) => problem.variable)).toEqual([variable]);
+  });
+
   it('reads the gateway grace period and the alert e-mail templates, and names a bad one', () => {
     const config = loadConfig({
       REGISTRATION_LOST_AFTER_SECONDS: '600',

@@ -7,6 +7,7 @@ export { describeError, PermanentJobError } from './errors';
 export { currencyMismatch, type CurrencyMismatch, type RatedWhat } from './currency';
 export {
   countCdrsAfter,
+  countCdrsByDay,
   findDomainUuid,
   hasInsertDateIndex,
   NIL_UUID,

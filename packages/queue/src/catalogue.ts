@@ -134,6 +134,7 @@ export const JOBS = {
   [CDR_JOBS.syncAll]: job(QUEUE_NAMES.cdrSync, billingFanOutJobDataSchema),
   [CDR_JOBS.syncTenant]: job(QUEUE_NAMES.cdrSync, cdrSyncJobDataSchema),
   [CDR_JOBS.backfill]: job(QUEUE_NAMES.cdrSync, cdrBackfillJobDataSchema),
+  [CDR_JOBS.reconcile]: job(QUEUE_NAMES.cdrSync, billingFanOutJobDataSchema),
   [BILLING_JOBS.closePeriods]: job(QUEUE_NAMES.billing, billingFanOutJobDataSchema),
   [BILLING_JOBS.pushBatch]: job(QUEUE_NAMES.billing, billingPushJobDataSchema),
   [BILLING_JOBS.reratePeriod]: job(QUEUE_NAMES.billing, billingRerateJobDataSchema),

@@ -59,11 +59,12 @@ export const SCHEDULER_IDS = {
   purgeTerminated: 'purge-terminated',
 } as const;
 
-/** CDR sync (queue cdr-sync): a scheduled fan-out, one job per tenant, and an on-demand backfill. */
+/** CDR sync (queue cdr-sync): a scheduled fan-out, one job per tenant, an on-demand backfill, and the scheduled per-day count check (reconcile). */
 export const CDR_JOBS = {
   syncAll: 'cdr.sync-all',
   syncTenant: 'cdr.sync-tenant',
   backfill: 'cdr.backfill',
+  reconcile: 'cdr.reconcile',
 } as const;
 export type CdrJobName = (typeof CDR_JOBS)[keyof typeof CDR_JOBS];
 
@@ -77,6 +78,7 @@ export type BillingJobName = (typeof BILLING_JOBS)[keyof typeof BILLING_JOBS];
 
 export const BILLING_SCHEDULER_IDS = {
   cdrSyncAll: 'cdr-sync-all',
+  cdrReconcile: 'cdr-reconcile',
   billingClosePeriods: 'billing-close-periods',
 } as const;
 

@@ -528,3 +528,31 @@ export async function chargeTotals(db: Pool | PoolClient, serviceId: number, per
     ratedAmount: row?.amount ?? '0.000000',
   };
 }
+
+/** A synced tenant the per-day count check (cdr.reconcile) looks at. */
+export interface CdrReconcileTarget {
+  serviceId: number;
+  /** the newest CDR's start the sync read: the check stops a look-back window before it */
+  lastStartStamp: Date;
+}
+
+/** Tenants with a sync cursor (synced at least once), not purged, after `afterServiceId`, in service order. */
+export async function servicesToReconcileCdrs(db: Pool | PoolClient, afterServiceId: number, limit: number): Promise<CdrReconcileTarget[]> {
+  const { rows } = await db.query<{ service_id: string; stamp: Date }>(
+    `SELECT s.service_id::text, c.last_start_stamp AS stamp FROM cdr_sync_cursors c JOIN services s USING (service_id)
+     WHERE s.service_id > $1 AND s.tenant_domain <> '' AND NOT ${purgedServiceSql('s')}
+     ORDER BY s.service_id LIMIT $2`,
+    [afterServiceId, limit],
+  );
+  return rows.map((row) => ({ serviceId: Number(row.service_id), lastStartStamp: row.stamp }));
+}
+
+/** A service's charges per UTC day (`YYYY-MM-DD`) of the calls that started in [from, to): one grouped count. */
+export async function chargeCountsByDay(db: Pool | PoolClient, serviceId: number, from: Date, to: Date): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ day: string; n: string }>(
+    `SELECT to_char(start_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::text AS n FROM cdr_charges
+     WHERE service_id = $1 AND start_stamp >= $2 AND start_stamp < $3 GROUP BY 1`,
+    [serviceId, from, to],
+  );
+  return new Map(rows.map((row) => [row.day, Number(row.n)]));
+}

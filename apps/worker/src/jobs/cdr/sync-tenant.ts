@@ -55,6 +55,8 @@ export interface CdrSyncHooks {
 export interface CdrSyncOptions {
   /** read from this date instead of the cursor minus the look-back window (backfill) */
   from?: Date;
+  /** with `from`: read only the calls that started before this date (the per-day check collects one day) */
+  to?: Date;
   hooks?: CdrSyncHooks;
 }
 
@@ -365,6 +367,17 @@ async function chargeBehindWindow(deps: ScopedDeps, at: BehindWindow, edges: Win
   return chargeLateImports(deps, at, { insertedSince, since: new Date(edges.floor).toISOString(), before: edges.lower.startStamp }, allowance);
 }
 
+/** The last key before `to`: the read's bound is inclusive, and no CDR has the nil uuid. Microseconds, as the rows' keys are written. */
+function endBefore(to: Date): CdrPosition {
+  return { startStamp: to.toISOString().replace('Z', '000Z'), xmlCdrUuid: NIL_UUID };
+}
+
+/** `next` unless the read has reached `end` (null: there is nothing after it to read). */
+function beforeEnd(next: CdrPosition | null, end: CdrPosition | null): CdrPosition | null {
+  if (!next || !end) return next;
+  return atOrBefore(end, next) ? null : next;
+}
+
 /** A keyset read under way: its rows, and the key it stops at (null: no bound). */
 interface PageRead {
   rows: Promise<SourceCdr[]>;
@@ -450,9 +463,12 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       const behind: BehindWindow = { client, rating, domainUuid, domainName, hooks: options.hooks, outcome };
       allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
+    const end = options.from && options.to ? endBefore(options.to) : null;
     const read = (from: CdrPosition): PageRead => {
-      const { ids, upTo } = skip.window(from);
-      return pageRead(readCdrsAfter(deps.fusion.pool, domainUuid, domainName, from, pageSize, ids, upTo), upTo);
+      // A backfill's skip list is empty (no bound of its own): `end` is its only bound.
+      const window = skip.window(from);
+      const upTo = window.upTo ?? end;
+      return pageRead(readCdrsAfter(deps.fusion.pool, domainUuid, domainName, from, pageSize, window.ids, upTo), upTo);
     };
     // The next page's read runs while this page is rated and written (read-ahead, h135): its position
     // and skip slice depend on this page's rows only. A page is written only after every page before
@@ -464,7 +480,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
         const sources = await ahead.rows;
         ahead = null;
         const last = sources[sources.length - 1];
-        const next = nextRead(skip, position, sources, upTo, pageSize);
+        const next = beforeEnd(nextRead(skip, position, sources, upTo, pageSize), end);
         const page = outcome.pages + 1;
         const stop = !next || (last !== undefined && page >= maxPagesPerRun);
         if (last) await options.hooks?.afterRead?.(page);

@@ -1,0 +1,130 @@
+import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
+import { chargeCountsByDay, getCdrSyncCursor, isDatabaseUnavailable, isPurgedService, servicesToReconcileCdrs, type CdrReconcileTarget } from '@ictvoip/store';
+import { countCdrsByDay, tenantCdrDomain } from '@ictvoip/operations';
+import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
+import type { WorkerDeps } from '../../deps';
+import type { WorkerMetrics } from '../../metrics';
+import { isServerUnavailable, scopeForService } from '../../fusion-scope';
+import { syncTenantCdrs, type CdrSyncHooks } from './sync-tenant';
+
+const DAY_MS = 86_400_000;
+const PAGE = 500;
+
+export interface CdrReconcileOptions {
+  now?: Date;
+  metrics?: WorkerMetrics;
+  /** Test seam: passed to each day's collection (a crash in the middle of the check). */
+  hooks?: CdrSyncHooks;
+}
+
+/** One day whose count differed: what FusionPBX holds, what the bridge held, what was collected. */
+export interface CdrReconcileDay {
+  serviceId: number;
+  day: string;
+  fusionpbx: number;
+  bridge: number;
+  collected: number;
+}
+
+export interface CdrReconcileOutcome {
+  tenants: number;
+  /** tenants whose FusionPBX server or database did not answer (checked again next run) */
+  skipped: number;
+  days: CdrReconcileDay[];
+  collected: number;
+}
+
+/** The range a tenant's check covers: the last days, not before its calls are billable, ending a look-back window before its cursor. */
+function checkedRange(deps: WorkerDeps, now: Date, cursorStamp: Date, floor: number): { from: Date; to: Date } | null {
+  const lookbackMs = deps.config.cdr.lookbackSeconds * 1000;
+  const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+  const from = Math.max(today - deps.config.cdr.reconcileDays * DAY_MS, floor);
+  // Inside the window (and after the cursor) the sync itself collects: counting there would report its ordinary backlog.
+  const to = Math.min(now.getTime(), cursorStamp.getTime()) - lookbackMs;
+  return from < to ? { from: new Date(from), to: new Date(to) } : null;
+}
+
+/**
+ * One tenant: a grouped count per UTC day on each side (its v_xml_cdr rows, its charges), then, for
+ * each day where FusionPBX holds more, the backfill of that day alone (syncTenantCdrs with `from`
+ * and `to`: exactly-once by the CDR's uuid, rated and billed as `cdr backfill` does).
+ */
+async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now: Date, options: CdrReconcileOptions): Promise<CdrReconcileDay[]> {
+  const service = await deps.services.get(target.serviceId);
+  if (!service?.tenantDomain || isPurgedService(service)) return [];
+  const scoped = await scopeForService(deps, service);
+  const cursor = await getCdrSyncCursor(deps.pool, target.serviceId);
+  if (!cursor) return [];
+  const domain = await tenantCdrDomain(scoped.fusion.pool, service.tenantDomain, cursor.domainUuid);
+  // A purged and re-created domain: its next sync reads it from its start.
+  if (!domain || domain.restarted) return [];
+  const floor = Math.max(service.createdAt.getTime() - deps.config.cdr.lookbackSeconds * 1000, service.cdrBillingFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
+  const range = checkedRange(deps, now, target.lastStartStamp, floor);
+  if (!range) return [];
+  const [source, charged] = await Promise.all([
+    countCdrsByDay(scoped.fusion.pool, domain.domainUuid, range.from, range.to),
+    chargeCountsByDay(deps.pool, target.serviceId, range.from, range.to),
+  ]);
+  const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
+  const days: CdrReconcileDay[] = [];
+  for (const [day, fusionpbx] of [...source].sort(([a], [b]) => a.localeCompare(b))) {
+    const bridge = charged.get(day) ?? 0;
+    if (fusionpbx <= bridge) continue;
+    const dayStart = Date.parse(`${day}T00:00:00Z`);
+    const from = new Date(Math.max(dayStart, range.from.getTime()));
+    const to = new Date(Math.min(dayStart + DAY_MS, range.to.getTime()));
+    const outcome = await syncTenantCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
+    days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected: outcome.inserted });
+    if (outcome.inserted === 0) continue;
+    options.metrics?.cdrLateCollected.inc({ server }, outcome.inserted);
+    deps.logger.warn(
+      { serviceId: target.serviceId, server, day, collected: outcome.inserted, fusionpbx, bridge },
+      'CDR reconcile collected calls FusionPBX imported after the look-back window (the sync missed them: no insert_date index)',
+    );
+    await deps.audit.append({
+      actor: 'worker',
+      action: 'cdr.late_collected',
+      serviceId: target.serviceId,
+      detail: { day, server, collected: outcome.inserted, fusionpbx, bridge },
+    });
+  }
+  return days;
+}
+
+/**
+ * The per-day count check behind the look-back window (CDR_RECONCILE_DAYS): every synced tenant,
+ * one at a time. Cheap where nothing is missing (two grouped counts per tenant). A rerun or a retry
+ * after a crash counts again and collects only what is still missing.
+ */
+export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptions = {}): Promise<CdrReconcileOutcome> {
+  const now = options.now ?? new Date();
+  const outcome: CdrReconcileOutcome = { tenants: 0, skipped: 0, days: [], collected: 0 };
+  if (deps.config.cdr.reconcileDays <= 0) return outcome;
+  for (let after = 0; ;) {
+    const targets = await servicesToReconcileCdrs(deps.pool, after, PAGE);
+    for (const target of targets) {
+      outcome.tenants += 1;
+      try {
+        const days = await reconcileTenant(deps, target, now, options);
+        outcome.days.push(...days);
+        outcome.collected += days.reduce((sum, day) => sum + day.collected, 0);
+      } catch (error) {
+        // Only a FusionPBX database that did not answer (its pool marks what it throws); the bridge's own errors fail the job.
+        if (!isServerUnavailable(error) && !(fusionServerOfError(error) !== null && isDatabaseUnavailable(error))) throw error;
+        // One server down does not hold up the other servers' tenants; the next run checks these again.
+        outcome.skipped += 1;
+        deps.logger.warn({ serviceId: target.serviceId, err: (error as Error).message }, 'CDR reconcile skipped a tenant: its FusionPBX server did not answer');
+      }
+    }
+    const last = targets[targets.length - 1];
+    if (!last || targets.length < PAGE) break;
+    after = last.serviceId;
+  }
+  deps.logger.info({ tenants: outcome.tenants, skipped: outcome.skipped, differingDays: outcome.days.length, collected: outcome.collected }, 'CDR reconcile done');
+  return outcome;
+}
+
+export async function handleCdrReconcile(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.reconcile>, metrics?: WorkerMetrics): Promise<CdrReconcileOutcome> {
+  const data = job.data;
+  return reconcileCdrs(deps, { now: data.now ? new Date(data.now) : undefined, metrics });
+}
