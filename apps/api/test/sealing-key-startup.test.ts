@@ -5,10 +5,17 @@ const ROOT = resolve(__dirname, '../../..');
 // Spawning tsx takes a few seconds, more under a parallel test run.
 jest.setTimeout(120_000);
 
-/** Runs the api or worker process as `npm run start:*` does; everything it writes, and its exit code. */
-function start(main: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+/**
+ * The app's entry point: compiled, as `npm run start:*` runs it (CI builds first, ICTVOIP_FROM_SOURCE=0),
+ * or its sources through tsx when ICTVOIP_FROM_SOURCE=1 (jest's default).
+ */
+const entry = (app: 'api' | 'worker') =>
+  process.env.ICTVOIP_FROM_SOURCE === '1' ? ['--import', 'tsx', join(ROOT, `apps/${app}/src/main.ts`)] : [join(ROOT, `apps/${app}/dist/main.js`)];
+
+/** Runs the api or worker process; everything it writes, and its exit code. */
+function start(app: 'api' | 'worker', env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, main)], {
+    const child = spawn(process.execPath, entry(app), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,12 +40,9 @@ const GOOD = Buffer.alloc(32, 9).toString('base64');
 const SHORT = 'U2VhbGluZy1LZXktU2hvcnQ=';
 const BARE = Buffer.from('Bare-Sealing-Key-Without-An-Id!!').toString('base64');
 
-describe.each([
-  ['api', 'apps/api/src/main.ts'],
-  ['worker', 'apps/worker/src/main.ts'],
-])('%s start-up with a bad SEALING_KEY', (_name, main) => {
+describe.each(['api', 'worker'] as const)('%s start-up with a bad SEALING_KEY', (app) => {
   it('stops with the configuration exit code, names the variable, and no line holds a key', async () => {
-    const { code, output } = await start(main, {
+    const { code, output } = await start(app, {
       NODE_ENV: 'production',
       LOG_LEVEL: 'trace',
       WEBHOOK_SECRET: 'startup-webhook-secret-0123456789',

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { createTestDatabase, createFusionpbxTestDatabase, startWhmcsStandin, TEST_REDIS_URL, uniqueQueuePrefix, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
+import {
+  createBridgeTestDatabase,
+  createFusionpbxTestDatabase,
+  startWhmcsStandin,
+  TEST_REDIS_URL,
+  uniqueQueuePrefix,
+  type TestDatabase,
+  type WhmcsStandin,
+} from '@ictvoip/testkit';
 import { databaseDigest, runCli, type CliRun } from './run-cli';
 
 // `ictvoip adopt` through the real binary: the flags, one progress line per service on stderr, the
@@ -16,7 +24,8 @@ let env: Record<string, string>;
 const cli = (...args: string[]): Promise<CliRun> => runCli(env, args);
 
 beforeAll(async () => {
-  [bridgeDb, fusionDb] = await Promise.all([createTestDatabase('cli_adopt'), createFusionpbxTestDatabase('cli_adopt_fusion')]);
+  // The bridge database migrated (a copy of the kit's template): `ictvoip migrate` itself is cli.test's and migrate-required's.
+  [bridgeDb, fusionDb] = await Promise.all([createBridgeTestDatabase('cli_adopt'), createFusionpbxTestDatabase('cli_adopt_fusion')]);
   bridge = new Pool({ connectionString: bridgeDb.url, max: 2 });
   fusion = new Pool({ connectionString: fusionDb.url, max: 2 });
   standin = await startWhmcsStandin();
@@ -35,7 +44,6 @@ beforeAll(async () => {
   await fusion.query("insert into v_domains (domain_uuid, domain_name, domain_enabled) values ($1, 'a.ictvoip.test', 'true')", [randomUUID()]);
   standin.addService({ id: 8101, clientid: client.id, pid: 5, domain: 'a.ictvoip.test | 5192229000' });
   standin.addService({ id: 8102, clientid: client.id, pid: 5, domain: 'nowhere.ictvoip.test' });
-  expect((await cli('migrate')).code).toBe(0);
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
-import { migrateBridgeDatabase, sealedKeyId, sealSecrets } from '@ictvoip/store';
-import { createTestDatabase, testKeyring, testSealingKey, type TestDatabase } from '@ictvoip/testkit';
+import { sealedKeyId, sealSecrets } from '@ictvoip/store';
+import { createBridgeTestDatabase, testKeyring, testSealingKey, type TestDatabase } from '@ictvoip/testkit';
 import { runCli } from './run-cli';
 
 // Each step spawns the CLI (a few seconds each).
@@ -9,9 +9,8 @@ jest.setTimeout(180_000);
 let db: TestDatabase;
 let pool: Pool;
 beforeAll(async () => {
-  db = await createTestDatabase('cli_secrets');
+  db = await createBridgeTestDatabase('cli_secrets');
   pool = new Pool({ connectionString: db.url, max: 2 });
-  await migrateBridgeDatabase(pool);
 });
 afterAll(async () => {
   await pool.end();

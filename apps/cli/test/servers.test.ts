@@ -2,10 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
-import { migrateBridgeDatabase } from '@ictvoip/store';
 import { randomUUID } from 'node:crypto';
 import { runCli } from './run-cli';
-import { buildEvent, createTestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
+import { buildEvent, createBridgeTestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startEslStandin, type EslStandin, type TestDatabase } from '@ictvoip/testkit';
 
 // Every step spawns the CLI (about 3 s each on an idle machine, several times that under a parallel test run).
 jest.setTimeout(180_000);
@@ -35,12 +34,11 @@ async function cli(args: string[], extraEnv: Record<string, string> = {}, input?
 }
 
 beforeAll(async () => {
-  [db, fusionDb] = await Promise.all([createTestDatabase('cli_servers'), createFusionpbxTestDatabase('cli_fusion')]);
+  [db, fusionDb] = await Promise.all([createBridgeTestDatabase('cli_servers'), createFusionpbxTestDatabase('cli_fusion')]);
   // `servers test` checks the template domain every create copies (FUSIONPBX_TEMPLATE_DOMAIN below).
   const fusion = new Pool({ connectionString: fusionDb.url, max: 1 });
   await fusion.query("INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, 'template.servers.test', 'true')", [randomUUID()]).finally(() => fusion.end());
   pool = new Pool({ connectionString: db.url, max: 2 });
-  await migrateBridgeDatabase(pool);
   esl = await startEslStandin({ password: ESL_PASSWORD });
   // Trust auth ignores the password, so the URL works and still carries a secret to look for.
   const url = new URL(fusionDb.url);
