@@ -1,6 +1,7 @@
 import { batchIdFor } from '@ictvoip/store';
+import type { StandinClient } from '@ictvoip/testkit';
 import { runCli, type CliRun } from './run-cli';
-import { expectedMicro, invoicePrepaid, microToDecimal, pushBill, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
+import { expectedMicro, invoicePrepaid, microToDecimal, pushBill, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
 
 const PERIOD = '2025-01';
 let kit: BillingKit;
@@ -15,6 +16,25 @@ function expectSuccess(run: CliRun): void {
 type JobReport = { id: string; name: string; outcome: string; state?: string; result?: Record<string, unknown> };
 const jobsOf = (run: CliRun) => run.json.jobs as JobReport[];
 const count = async (sql: string, params: unknown[]) => Number((await kit.deps.pool.query<{ n: string }>(sql, params)).rows[0]?.n);
+
+/**
+ * A prepaid tenant whose one USD call (`amount`, on the 10th of `month`) went on that month's 15th daily invoice, which stays
+ * `creating`: its WHMCS client pays in EUR (held for CURRENCY_MISMATCH).
+ */
+async function prepaidInvoiceHeldForCurrency(month: string, amount: string, credit?: string): Promise<{ tenant: Tenant; key: string; client: StandinClient }> {
+  const tenant = await kit.addTenant();
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.deps.pool.query(
+    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+     VALUES (gen_random_uuid(), $1, $2, $3, 'outbound', 60, 60, $4, 'USD', 'rated', $5)`,
+    [tenant.serviceId, tenant.domainName, `${month}-10T10:00:00Z`, amount, month],
+  );
+  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
+  client.currency_code = 'EUR';
+  if (credit !== undefined) client.credit = credit;
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date(`${month}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  return { tenant, key: `pp-${tenant.serviceId}-${month}-15`, client };
+}
 
 beforeAll(async () => {
   // No WHMCS faults here: a generous timeout so a loaded CI machine cannot turn a push into 'unknown'.
@@ -214,18 +234,7 @@ it('billing close names, on stderr and in --dry-run --json, a bill held for call
 }, 60_000);
 
 it("billing close names a prepaid invoice held because its client pays in another currency, until the client's currency is changed", async () => {
-  const tenant = await kit.addTenant();
-  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
-  await kit.deps.pool.query(
-    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
-     VALUES (gen_random_uuid(), $1, $2, '2025-06-10T10:00:00Z', 'outbound', 60, 60, 1.000000, 'USD', 'rated', '2025-06')`,
-    [tenant.serviceId, tenant.domainName],
-  );
-  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
-  client.currency_code = 'EUR';
-  client.credit = '10.00';
-  const day = new Date('2025-06-15T12:00:00Z');
-  expect(await invoicePrepaid(kit, tenant.serviceId, day)).toMatchObject({ outcome: 'creating' });
+  const { tenant, client } = await prepaidInvoiceHeldForCurrency('2025-06', '1.000000', '10.00');
 
   const preview = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
   expect(preview.code).toBe(0);
@@ -234,24 +243,13 @@ it("billing close names a prepaid invoice held because its client pays in anothe
   expect(preview.stderr).toContain(`service ${tenant.serviceId}: prepaid invoice pp-${tenant.serviceId}-2025-06-15 not made (1.00 USD): ${reason}`);
 
   client.currency_code = 'USD';
-  expect(await invoicePrepaid(kit, tenant.serviceId, day)).toMatchObject({ outcome: 'paid' });
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-06-15T12:00:00Z'))).toMatchObject({ outcome: 'paid' });
   const fixed = await cli('billing', 'close', '--period', '2025-06', '--dry-run', '--json');
   expect(fixed.json.prepaidInvoicesHeld).toEqual([]);
 }, 60_000);
 
 it("billing prepaid-release: a dry run by default, then --yes frees the held invoice's calls, which wait until re-rated in the client's currency", async () => {
-  const tenant = await kit.addTenant();
-  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
-  await kit.deps.pool.query(
-    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
-     VALUES (gen_random_uuid(), $1, $2, '2025-07-10T10:00:00Z', 'outbound', 60, 60, 1.004000, 'USD', 'rated', '2025-07')`,
-    [tenant.serviceId, tenant.domainName],
-  );
-  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
-  client.currency_code = 'EUR';
-  client.credit = '10.00';
-  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-07-15T12:00:00Z'))).toMatchObject({ outcome: 'creating' });
-  const key = `pp-${tenant.serviceId}-2025-07-15`;
+  const { tenant, key } = await prepaidInvoiceHeldForCurrency('2025-07', '1.004000', '10.00');
   const state = async () => (await kit.deps.pool.query<{ state: string }>('SELECT state FROM prepaid_invoices WHERE invoice_key = $1', [key])).rows[0]?.state;
   const onInvoice = () => count('SELECT count(*) AS n FROM cdr_charges WHERE prepaid_invoice = $1', [key]);
   const audited = () => count(`SELECT count(*) AS n FROM audit_log WHERE service_id = $1 AND action = 'billing.prepaid_invoice_released'`, [tenant.serviceId]);
@@ -296,17 +294,7 @@ it("billing prepaid-release: a dry run by default, then --yes frees the held inv
 }, 60_000);
 
 it('billing prepaid-release refuses an invoice WHMCS has (a lost answer made it) and one not held for its currency', async () => {
-  const tenant = await kit.addTenant();
-  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [tenant.serviceId]);
-  await kit.deps.pool.query(
-    `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
-     VALUES (gen_random_uuid(), $1, $2, '2025-08-10T10:00:00Z', 'outbound', 60, 60, 1.000000, 'USD', 'rated', '2025-08')`,
-    [tenant.serviceId, tenant.domainName],
-  );
-  const client = kit.whmcs.state.clients.get(tenant.clientId)!;
-  client.currency_code = 'EUR';
-  expect(await invoicePrepaid(kit, tenant.serviceId, new Date('2025-08-15T12:00:00Z'))).toMatchObject({ outcome: 'creating' });
-  const key = `pp-${tenant.serviceId}-2025-08-15`;
+  const { tenant, key, client } = await prepaidInvoiceHeldForCurrency('2025-08', '1.000000');
   // The invoice is in WHMCS after all (e.g. made after the client's currency was changed, its answer lost).
   kit.whmcs.state.invoices.push({
     id: 990_001,
