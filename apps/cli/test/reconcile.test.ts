@@ -42,7 +42,7 @@ it('ictvoip reconcile reports a domain disabled by hand (exit 2), --fix converge
 
   const clean = await cli('reconcile');
   expect(clean.code).toBe(0);
-  // Three CLI processes, each loading the worker's code through tsx: slow on a busy CI box.
+  // Three CLI processes, each loading the drift code (compiled in CI, through tsx with ICTVOIP_FROM_SOURCE=1): slow on a busy CI box.
 }, 120_000);
 
 it('ictvoip reconcile compares a tenant of a registered FusionPBX server with that server, and --fix converges it there', async () => {
