@@ -53,3 +53,11 @@ export const freeswitchBacklogJobDataSchema = Joi.object<FreeswitchBacklogJobDat
 export function freeswitchBacklogJobId(data: FreeswitchBacklogJobData): string {
   return `fs-backlog-${data.serviceId}-${data.version}`;
 }
+
+/** The service and backlog version a backlog job's id names (freeswitchBacklogJobId's inverse), else null. */
+export function parseFreeswitchBacklogJobId(jobId: string): FreeswitchBacklogJobData | null {
+  const match = /^fs-backlog-([1-9][0-9]*)-(0|[1-9][0-9]*)$/.exec(jobId);
+  if (!match) return null;
+  const [serviceId, version] = [Number(match[1]), Number(match[2])];
+  return Number.isSafeInteger(serviceId) && Number.isSafeInteger(version) ? { serviceId, version } : null;
+}

@@ -95,6 +95,24 @@ function toWrite(row: TenantWriteRow): TenantWrite {
 const UNFINISHED = `status IN ('queued', 'running')`;
 
 /** What a global gateway write still owes its server's FreeSWITCH: its `freeswitch.apply` job, kept until FreeSWITCH took it. */
+interface OwedGlobalApplyRow {
+  job_id: string;
+  write_id: string;
+  request_id: string;
+  server: string | null;
+  steps: unknown[];
+  since: Date;
+}
+
+const owedGlobalApply = (row: OwedGlobalApplyRow): OwedGlobalApply => ({
+  jobId: row.job_id,
+  writeId: row.write_id,
+  requestId: row.request_id,
+  server: row.server,
+  steps: row.steps,
+  since: row.since,
+});
+
 export interface OwedGlobalApply {
   jobId: string;
   writeId: string;
@@ -210,11 +228,17 @@ export class TenantWritesRepository {
 
   /** Global applies owed for `olderThanSeconds` at least, oldest first: their job may have run out of attempts. */
   async globalAppliesOwed(olderThanSeconds: number, limit = 500): Promise<OwedGlobalApply[]> {
-    const { rows } = await this.db.query<{ job_id: string; write_id: string; request_id: string; server: string | null; steps: unknown[]; since: Date }>(
-      `SELECT * FROM global_freeswitch_applies WHERE since <= now() - make_interval(secs => $1) ORDER BY since LIMIT $2`,
-      [olderThanSeconds, limit],
-    );
-    return rows.map((row) => ({ jobId: row.job_id, writeId: row.write_id, requestId: row.request_id, server: row.server, steps: row.steps, since: row.since }));
+    const { rows } = await this.db.query<OwedGlobalApplyRow>(`SELECT * FROM global_freeswitch_applies WHERE since <= now() - make_interval(secs => $1) ORDER BY since LIMIT $2`, [
+      olderThanSeconds,
+      limit,
+    ]);
+    return rows.map(owedGlobalApply);
+  }
+
+  /** The global apply still owed under job id `jobId`, else null (sent, given up, or never owed). */
+  async globalApply(jobId: string): Promise<OwedGlobalApply | null> {
+    const { rows } = await this.db.query<OwedGlobalApplyRow>('SELECT * FROM global_freeswitch_applies WHERE job_id = $1', [jobId]);
+    return rows[0] ? owedGlobalApply(rows[0]) : null;
   }
 
   /** FreeSWITCH took it, or its server is gone: nothing is owed any more. */

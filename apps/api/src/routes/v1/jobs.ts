@@ -1,6 +1,7 @@
 import Joi from 'joi';
 import type { Job } from 'bullmq';
-import { GLOBAL_WRITE_SERVICE_ID, type TenantWrite } from '@ictvoip/store';
+import { FREESWITCH_JOBS, parseFreeswitchBacklogJobId, queueOf } from '@ictvoip/queue';
+import { GLOBAL_WRITE_SERVICE_ID, ServicesRepository, type TenantWrite } from '@ictvoip/store';
 import { isAdmin, serversOf, type Principal } from '../../api-keys/principal';
 import type { ApiDeps } from '../../deps';
 import { HttpError } from '../../errors';
@@ -57,6 +58,34 @@ async function findJob(deps: ApiDeps, id: string): Promise<Job | null> {
   return null;
 }
 
+/** A FreeSWITCH job PostgreSQL records as owed, whose job Redis does not have (lost, or its add refused). */
+interface OwedJob {
+  name: (typeof FREESWITCH_JOBS)[keyof typeof FREESWITCH_JOBS];
+  serviceId: number;
+  server: string | null;
+  since: string;
+  lastError: string | null;
+}
+
+/** Said of an owed job Redis does not have: the client's 202 still holds, the work is not lost. */
+const OWED_DETAIL = 'The job is not in the queue (Redis lost it, or refused to add it); what it sends is saved in PostgreSQL and the reconciler adds it again.';
+
+/**
+ * The durable record behind FreeSWITCH job `id`: a tenant's backlog (services.pending_apply, whose
+ * job id names its origin version) or a global gateway write's apply (global_freeswitch_applies).
+ */
+async function owedJob(deps: ApiDeps, id: string): Promise<OwedJob | null> {
+  const backlogJob = parseFreeswitchBacklogJobId(id);
+  if (backlogJob) {
+    const backlog = await new ServicesRepository(deps.pool).freeswitchBacklog(backlogJob.serviceId);
+    if (backlog?.origin !== backlogJob.version) return null;
+    return { name: FREESWITCH_JOBS.backlog, serviceId: backlogJob.serviceId, server: null, since: backlog.since, lastError: backlog.lastError };
+  }
+  const owed = await deps.tenantWrites.globalApply(id);
+  if (!owed) return null;
+  return { name: FREESWITCH_JOBS.apply, serviceId: GLOBAL_WRITE_SERVICE_ID, server: owed.server, since: owed.since.toISOString(), lastError: null };
+}
+
 export type JobView = NonNullable<Awaited<ReturnType<typeof jobView>>>['view'];
 
 /**
@@ -73,27 +102,30 @@ async function jobView(deps: ApiDeps, id: string) {
   if (!redisReady && stateFromRow(event?.status ?? write?.status) === 'unknown')
     throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
   const job = redisReady ? await findJob(deps, id) : null;
-  if (!job && !event && !write) return null;
+  // A FreeSWITCH job Redis lost (or never took) is still owed: answered waiting, not unknown.
+  const owed = !job && !event && !write ? await owedJob(deps, id) : null;
+  if (!job && !event && !write && !owed) return null;
   const data = (job?.data ?? {}) as JobData;
-  const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? null);
+  const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? owed?.serviceId ?? null);
   const view = {
     id,
-    queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : null,
-    name: job?.name ?? null,
+    queue: job ? ((job as Job & { queueName?: string }).queueName ?? null) : owed ? queueOf(owed.name) : null,
+    name: job?.name ?? owed?.name ?? null,
     // Completed jobs are removed from Redis after a while; the inbox row then tells the outcome.
-    state: job ? await job.getState() : stateFromRow(event?.status ?? write?.status),
+    state: job ? await job.getState() : owed ? 'waiting' : stateFromRow(event?.status ?? write?.status),
     attempts: job?.attemptsMade ?? event?.attempts ?? 0,
     maxAttempts: job?.opts.attempts ?? null,
-    lastError: scrubSecrets(job?.failedReason || event?.lastError),
+    lastError: scrubSecrets(job?.failedReason || event?.lastError || owed?.lastError),
     serviceId,
     action: data.action ?? event?.action ?? (write ? `${write.resource}.${write.operation}` : null),
-    createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : (event?.receivedAt.toISOString() ?? null),
+    createdAt: job?.timestamp ? new Date(job.timestamp).toISOString() : (event?.receivedAt.toISOString() ?? owed?.since ?? null),
     processedAt: job?.processedOn ? new Date(job.processedOn).toISOString() : null,
     finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : (event?.finishedAt?.toISOString() ?? null),
     event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
     write: write ? writeView(write) : null,
+    ...(owed ? { detail: OWED_DETAIL } : {}),
   };
-  return { view, server: write?.input.server ?? data.server ?? null };
+  return { view, server: write?.input.server ?? data.server ?? owed?.server ?? null };
 }
 
 /**

@@ -1,0 +1,132 @@
+import Redis from 'ioredis';
+import { freeswitchBacklogJobId, QUEUE_NAMES } from '@ictvoip/queue';
+import { TEST_REDIS_URL } from '@ictvoip/testkit';
+import { call, createKey, createTenant } from '../../api/test/v1-helpers';
+import { reconcileInbox } from '../src';
+import { addWriteSteps } from '../src/jobs/freeswitch/freeswitch-backlog';
+import { startBridge, waitFor, withoutWorker, type Bridge } from './harness';
+import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
+
+// A 202 names the FreeSWITCH job that sends what the write still owes (a tenant's backlog job, a
+// global gateway write's apply job). What is owed is saved in PostgreSQL (services.pending_apply,
+// global_freeswitch_applies) before the job is added; while Redis does not have the job (it lost it,
+// or refused the add) GET /v1/jobs/{id} and status.php answer it waiting, from that record, to the
+// same callers as the job itself: not 404, which would read as lost work. The reconciler adds it again.
+
+const ADMIN = { username: 'admin', password: 'your-password' };
+const GATEWAY = { gateway_domain: 'sip.provider.com', gateway_username: 'account', gateway_password: 'password' };
+const RESCAN = 'sofia profile external rescan';
+const OWNER = 5821;
+const OTHER = 5822;
+
+let bridge: Bridge;
+let ownerKey: string;
+let otherKey: string;
+let redis: Redis;
+
+// The API's queues: the worker's are closed while it is stopped.
+const provisioning = () => bridge.api!.deps.queues.provisioning;
+const sweep = () => reconcileInbox(bridge.worker!.deps, null, 0);
+const getJob = (jobId: string, token: string) => call(bridge.url, 'GET', `/v1/jobs/${jobId}`, { token });
+const bridgeRows = async (sql: string, params: unknown[] = []) => (await bridge.api!.deps.pool.query(sql, params)).rows;
+
+beforeAll(async () => {
+  bridge = await startBridge({
+    COMPAT_ICTVOIP: '1',
+    API_WRITE_WAIT_MS: '10000',
+    JOB_ATTEMPTS: '2',
+    JOB_BACKOFF_MS: '20',
+    FREESWITCH_RETRY_MAX_MS: '50',
+    FUSIONPBX_PROFILE: 'internal',
+  });
+  await bridge.startApi();
+  await bridge.startWorker({ schedulers: false });
+  await addFusionUser(bridge, ADMIN.username, { password: bcryptOf(ADMIN.password), salt: null }, ['superadmin']);
+  await createTenant(bridge, OWNER);
+  await createTenant(bridge, OTHER);
+  await bridgeRows(`UPDATE services SET plan = plan || '{"maxExtensions": 6}'::jsonb WHERE service_id = $1`, [OWNER]);
+  ownerKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'owner', scope: 'tenant', serviceId: OWNER, access: 'read-write' });
+  otherKey = await createKey(bridge.url, bridge.config.adminToken, { name: 'other', scope: 'tenant', serviceId: OTHER, access: 'read-write' });
+  redis = new Redis(TEST_REDIS_URL);
+}, 90_000);
+
+afterAll(async () => {
+  redis?.disconnect();
+  await bridge?.close();
+});
+
+describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL still owes it', () => {
+  it('tenant backlog job whose add Redis refused: waiting (not 404) for the tenant, 404 for another tenant, completed once the reconciler added it', async () => {
+    // FreeSWITCH is behind for the tenant: the write's steps join the backlog whose job id is known here,
+    // and Redis refuses that job's add (its key holds a string: BullMQ's read of it is WRONGTYPE).
+    const { backlog } = await addWriteSteps(bridge.worker!.deps, OWNER, [{ kind: 'sofia_rescan', profile: 'internal' }]);
+    const jobId = freeswitchBacklogJobId({ serviceId: OWNER, version: backlog.origin });
+    const jobKey = `${bridge.prefix}:${QUEUE_NAMES.provisioning}:${jobId}`;
+    await redis.set(jobKey, 'not a job');
+    let reply: Awaited<ReturnType<typeof call>>;
+    try {
+      reply = await call(bridge.url, 'POST', `/v1/tenants/${OWNER}/extensions`, { token: ownerKey, body: { extension: '150' } });
+    } finally {
+      await redis.del(jobKey);
+    }
+    expect(`${reply.status} ${JSON.stringify(reply.body)}`).toMatch(/^202 /);
+    expect(reply.body.freeswitch).toMatchObject({ applied: false, job: { id: jobId, url: `/v1/jobs/${jobId}` } });
+    expect(await provisioning().getJob(jobId)).toBeUndefined();
+
+    const owed = await getJob(jobId, ownerKey);
+    expect(`${owed.status} ${JSON.stringify(owed.body)}`).toMatch(/^200 /);
+    expect(owed.body).toMatchObject({ id: jobId, queue: 'provisioning', name: 'freeswitch.backlog', state: 'waiting', serviceId: OWNER, createdAt: backlog.since });
+    expect(owed.body.detail).toContain('reconciler');
+    // The superadmin of the tenant's server sees it too, as it would the job in Redis.
+    const status = await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId });
+    expect(status.body).toMatchObject({ status: 'success', job_id: jobId, state: 'waiting', detail: expect.stringContaining('reconciler') });
+    // Another tenant's key: the same 404 as an unknown job, on both paths.
+    expect((await getJob(jobId, otherKey)).status).toBe(404);
+    expect((await postForm(bridge.url, '/app/jobs/status.php', { job_id: jobId }, { authorization: `Bearer ${otherKey}` })).status).toBe(404);
+
+    expect(await sweep()).toMatchObject({ backlogsRequeued: 1 });
+    await waitFor(async () => (await (await provisioning().getJob(jobId))?.getState()) === 'completed', 20_000, 'the backlog job the reconciler added');
+    const done = await getJob(jobId, ownerKey);
+    expect(done.body).toMatchObject({ state: 'completed' });
+    expect(done.body.detail).toBeUndefined();
+  }, 60_000);
+
+  it('global gateway apply job Redis lost: waiting (not 404) for its server’s superadmin, 404 for a tenant key, completed once the reconciler added it', async () => {
+    bridge.esl.fail(RESCAN, 'profile external is busy');
+    const refusal = bridge.esl.failures[0];
+    let jobId = '';
+    try {
+      const reply = await postForm(bridge.url, '/app/gateways/provision.php', { ...ADMIN, ...GATEWAY, gateway_name: 'lost_gateway' });
+      expect(reply.status).toBe(202);
+      jobId = String(reply.body.job_id);
+      expect(jobId).toMatch(/^fs-global-/);
+      // No worker holds the job while Redis loses it.
+      await withoutWorker(bridge, async () => {
+        await provisioning().remove(jobId);
+        expect(await provisioning().getJob(jobId)).toBeUndefined();
+        const status = await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId });
+        expect(`${status.status} ${JSON.stringify(status.body)}`).toMatch(/^200 /);
+        expect(status.body).toMatchObject({ status: 'success', job_id: jobId, state: 'waiting', attempts: 0, detail: expect.stringContaining('reconciler') });
+        const admin = await getJob(jobId, bridge.config.adminToken);
+        expect(admin.body).toMatchObject({ id: jobId, name: 'freeswitch.apply', state: 'waiting', serviceId: 0 });
+        // A tenant key is not the server's superadmin: 404, as for the job in Redis.
+        expect((await getJob(jobId, ownerKey)).status).toBe(404);
+        expect((await postForm(bridge.url, '/app/jobs/status.php', { job_id: jobId }, { authorization: `Bearer ${ownerKey}` })).status).toBe(404);
+      });
+    } finally {
+      bridge.esl.failures.splice(bridge.esl.failures.indexOf(refusal!), 1);
+    }
+    expect(await sweep()).toMatchObject({ globalAppliesRequeued: 1 });
+    await waitFor(async () => (await (await provisioning().getJob(jobId))?.getState()) === 'completed', 20_000, 'the apply job the reconciler added');
+    const status = await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId });
+    expect(status.body).toMatchObject({ status: 'success', state: 'completed' });
+    expect(status.body.detail).toBeUndefined();
+  }, 60_000);
+
+  it('a job id nothing owes stays 404, whether it looks like a backlog or a global apply job', async () => {
+    for (const jobId of [freeswitchBacklogJobId({ serviceId: OWNER, version: 999_999 }), 'fs-global-tw-never-written']) {
+      expect((await getJob(jobId, bridge.config.adminToken)).status).toBe(404);
+      expect((await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId })).status).toBe(404);
+    }
+  }, 30_000);
+});
