@@ -163,7 +163,10 @@ export const getJobRoute: RouteDefinition = {
         .pattern(/^[A-Za-z0-9._-]+$/, 'job id')
         .required(),
     }),
-    responses: { '200': 'job', '404': 'unknown job, or another tenant’s' },
+    responses: {
+      '200': 'job (a FreeSWITCH job the bridge still owes but Redis does not hold: state waiting, with a `detail` saying the reconciler adds it again)',
+      '404': 'unknown job, or another tenant’s',
+    },
   },
   // Reads only the bridge's database once Redis is down: a finished job is still answered then.
   whenLimiterBlind: 'allow',
