@@ -187,6 +187,7 @@ const CURSOR_MOVES = `(EXCLUDED.domain_uuid <> cdr_sync_cursors.domain_uuid
  * The cursor upsert's conflict clause: the position moves forward only (a look-back page behind it
  * keeps it), the counts add up. A position in another domain replaces it whatever its stamp: the
  * old one is a purged domain's (see tenantCdrDomain) and says nothing about the new one's calls.
+ * A collection's page ($8 true: see ChargePage.collection) keeps last_run_at and last_run_inserted.
  */
 const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
        domain_uuid = EXCLUDED.domain_uuid,
@@ -194,8 +195,8 @@ const CURSOR_UPSERT = `ON CONFLICT (service_id) DO UPDATE SET
        last_start_stamp = CASE WHEN ${CURSOR_MOVES} THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
        last_xml_cdr_uuid = CASE WHEN ${CURSOR_MOVES} THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
        charges_total = cdr_sync_cursors.charges_total + EXCLUDED.charges_total,
-       last_run_inserted = EXCLUDED.last_run_inserted,
-       last_run_at = now(),
+       last_run_inserted = CASE WHEN $8 THEN cdr_sync_cursors.last_run_inserted ELSE EXCLUDED.last_run_inserted END,
+       last_run_at = CASE WHEN $8 THEN cdr_sync_cursors.last_run_at ELSE now() END,
        updated_at = now()`;
 
 /** Where a page's write moves the tenant's cursor to: its last CDR's keyset position. */
@@ -216,6 +217,13 @@ export interface ChargePage {
    * write nothing if one was, and say so (`taken`), so the caller rates the new ones again.
    */
   onlyIfNoneCharged: boolean;
+  /**
+   * A backfill's page (`cdr backfill`, the per-day count check), not the incremental sync's: it does
+   * not record a run (last_run_at). Purge waits for a sync after the termination (syncedSinceChangeSql)
+   * and the sync reads late imports stored since its previous run: a collection covers only the
+   * calls it was asked for, so it must count as neither. A cursor it creates has never run (the epoch).
+   */
+  collection?: boolean;
 }
 
 export interface ChargePageOutcome extends InsertedCharges {
@@ -233,8 +241,9 @@ const WRITE_PAGE_SQL = `WITH taken AS (SELECT $2::boolean AND EXISTS (SELECT 1 F
   inserted AS (${CHARGE_ROWS_SQL}
      WHERE NOT (SELECT hit FROM taken)
      ${CHARGE_CONFLICT_SQL} RETURNING status),
-  moved AS (INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted)
-     SELECT $3::bigint, $4::uuid, $5::text, $6::timestamptz, $7::uuid, n, n FROM (SELECT count(*)::int AS n FROM inserted) AS counted
+  moved AS (INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, charges_total, last_run_inserted, last_run_at)
+     SELECT $3::bigint, $4::uuid, $5::text, $6::timestamptz, $7::uuid, n, n, CASE WHEN $8::boolean THEN 'epoch'::timestamptz ELSE now() END
+     FROM (SELECT count(*)::int AS n FROM inserted) AS counted
      WHERE NOT (SELECT hit FROM taken)
      ${CURSOR_UPSERT}
      RETURNING 1)
@@ -251,7 +260,16 @@ export async function writeChargePage(db: Pool | PoolClient, page: ChargePage): 
   const { rows } = await db.query<{ status: ChargeStatus | 'taken' | 'moved'; n: number }>({
     name: 'cdr-charges-write-page',
     text: WRITE_PAGE_SQL,
-    values: [...chargeInsertParameters(page.charges), page.onlyIfNoneCharged, cursor.serviceId, cursor.domainUuid, cursor.domainName, cursor.startStamp, cursor.xmlCdrUuid],
+    values: [
+      ...chargeInsertParameters(page.charges),
+      page.onlyIfNoneCharged,
+      cursor.serviceId,
+      cursor.domainUuid,
+      cursor.domainName,
+      cursor.startStamp,
+      cursor.xmlCdrUuid,
+      page.collection === true,
+    ],
   });
   const outcome: ChargePageOutcome = { taken: false, inserted: 0, rated: 0, unrated: 0, notBillable: 0 };
   for (const row of rows) {

@@ -143,9 +143,10 @@ function pageWriter(
   cursor: PageCursor,
   hooks: CdrSyncHooks | undefined,
   page: number,
+  collection = false,
 ): (charges: readonly NewCharge[], onlyIfNoneCharged: boolean) => Promise<ChargePageOutcome> {
   return (charges, onlyIfNoneCharged) => {
-    const write = () => writeChargePage(client, { charges, cursor, onlyIfNoneCharged });
+    const write = () => writeChargePage(client, { charges, cursor, onlyIfNoneCharged, collection });
     const afterInsert = hooks?.afterInsert;
     if (!afterInsert) return write();
     return inTransaction(client, async () => {
@@ -439,6 +440,9 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     return { ...outcome, status: 'server-unavailable' };
   }
   const domainName = service.tenantDomain;
+  // A backfill (`from`: `cdr backfill`, the per-day count check) reads only the calls it was asked for: it is
+  // not a sync run, and leaves the run time purge and the late-import window depend on (ChargePage.collection).
+  const collection = options.from !== undefined;
   return withBillingLock(deps.pool, serviceId, async (client) => {
     const stored = await getCdrSyncCursor(client, serviceId);
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
@@ -487,7 +491,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
         if (next && !stop) ahead = read(next);
         if (last) {
           const cursorAfter = { serviceId, domainUuid, domainName, startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-          const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page));
+          const written = await rateAndWritePage(client, rating, sources, allowance, pageWriter(client, cursorAfter, options.hooks, page, collection));
           // Only a committed page's consumption counts (a failed write throws and leaves `allowance` as it was).
           allowance = written.remaining;
           await options.hooks?.afterCommit?.(page);
@@ -502,7 +506,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       // A read-ahead not used (the write threw): its connection goes back to the pool before the lock does.
       if (ahead) await ahead.settled;
     }
-    if (outcome.pages === 0) await touchCdrSyncCursor(client, serviceId);
+    if (outcome.pages === 0 && !collection) await touchCdrSyncCursor(client, serviceId);
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
     deps.logger.debug({ ...outcome }, 'CDR sync done');
     return outcome;
