@@ -5,6 +5,7 @@ import { pollServerGateways } from '../src/jobs/monitoring/gateways-poll';
 import { pollServerRegistrations } from '../src/jobs/monitoring/registrations-poll';
 import { countStatementsOn, type StatementLog } from './count-statements';
 import { logRecords, startBridge, type Bridge } from './harness';
+import { sofiaRegistrationsXml } from './sofia-registrations-xml';
 
 /**
  * A switch restart moves every phone and gateway of a server at once: a poll writes its transitions
@@ -23,27 +24,18 @@ let pollPool: Pool;
 const registered = new Set<string>();
 const gatewayStates = new Map<string, string>();
 function registrationsXml(): string {
-  const blocks = [...registered].map((user, index) => {
-    const [extension, domain] = user.split('@') as [string, string];
-    return [
-      '    <registration>',
-      `        <call-id>call-${user}</call-id>`,
-      `        <user>${user}</user>`,
-      `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.7.${10 + (index % 200)}:5060;fs_nat=yes&gt;</contact>`,
-      '        <agent>Yealink SIP-T46S 66.86.0.15</agent>',
-      '        <status>Registered(UDP-NAT)(unknown) exp(2026-05-04 09:00:00) expsecs(3000)</status>',
-      '        <ping-status>Reachable</ping-status>',
-      '        <ping-time>12.25</ping-time>',
-      '        <host>fs1.pbx.test</host>',
-      `        <network-ip>203.0.113.${10 + (index % 200)}</network-ip>`,
-      '        <network-port>5060</network-port>',
-      `        <sip-auth-user>${extension}</sip-auth-user>`,
-      `        <sip-auth-realm>${domain}</sip-auth-realm>`,
-      `        <mwi-account>${user}</mwi-account>`,
-      '    </registration>',
-    ].join('\n');
-  });
-  return `<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n${blocks.join('\n')}\n  </registrations>\n</profile>\n`;
+  return sofiaRegistrationsXml(
+    [...registered].map((user, index) => ({
+      user,
+      lanIp: `192.168.7.${10 + (index % 200)}`,
+      networkIp: `203.0.113.${10 + (index % 200)}`,
+      networkPort: 5060,
+      agent: 'Yealink SIP-T46S 66.86.0.15',
+      expires: '2026-05-04 09:00:00',
+      expiresInSeconds: 3000,
+      pingTime: 12.25,
+    })),
+  );
 }
 
 function gatewayXml(uuid: string, state: string): string {

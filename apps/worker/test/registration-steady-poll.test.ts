@@ -3,6 +3,7 @@ import { seededRandom } from '@ictvoip/testkit';
 import { MonitoringWatchRepository } from '@ictvoip/store';
 import { pollServerRegistrations, type RegistrationPollResult } from '../src/jobs/monitoring/registrations-poll';
 import { seedWatchedTenants, startBridge, type Bridge } from './harness';
+import { sofiaRegistrationsXml } from './sofia-registrations-xml';
 
 /**
  * The steady poll (issue 18): a poll whose replies differ from the last steady one's only in expsecs
@@ -33,27 +34,18 @@ let pollNumber = 0;
 const extensionUuids = new Map<string, string>();
 
 function replyXml(): string {
-  const blocks = [...phones].map(([user, phone], index) => {
-    const [extension, domain] = user.split('@') as [string, string];
-    return [
-      '    <registration>',
-      `        <call-id>call-${user}</call-id>`,
-      `        <user>${user}</user>`,
-      `        <contact>&quot;&quot; &lt;sip:${extension}@192.168.7.${10 + (index % 200)}:5060;fs_nat=yes&gt;</contact>`,
-      `        <agent>${phone.agent}</agent>`,
-      `        <status>Registered(UDP-NAT)(unknown) exp(2026-04-01 09:00:00) expsecs(${(3600 - pollNumber * 60 - index + 36_000) % 3600})</status>`,
-      '        <ping-status>Reachable</ping-status>',
-      `        <ping-time>${((pollNumber * 7 + index * 3) % 90) + 0.25}</ping-time>`,
-      '        <host>fs1.pbx.test</host>',
-      `        <network-ip>${phone.ip}</network-ip>`,
-      `        <network-port>${phone.port}</network-port>`,
-      `        <sip-auth-user>${extension}</sip-auth-user>`,
-      `        <sip-auth-realm>${domain}</sip-auth-realm>`,
-      `        <mwi-account>${user}</mwi-account>`,
-      '    </registration>',
-    ].join('\n');
-  });
-  return `<?xml version="1.0" encoding="ISO-8859-1"?>\n<profile>\n  <registrations>\n${blocks.join('\n')}\n  </registrations>\n</profile>\n`;
+  return sofiaRegistrationsXml(
+    [...phones].map(([user, phone], index) => ({
+      user,
+      lanIp: `192.168.7.${10 + (index % 200)}`,
+      networkIp: phone.ip,
+      networkPort: phone.port,
+      agent: phone.agent,
+      expires: '2026-04-01 09:00:00',
+      expiresInSeconds: (3600 - pollNumber * 60 - index + 36_000) % 3600,
+      pingTime: ((pollNumber * 7 + index * 3) % 90) + 0.25,
+    })),
+  );
 }
 
 /** One poll of this worker, a minute after the last; `parsed` says whether it read the replies (in full or their changed blocks; false: the steady poll repeated). */
