@@ -222,6 +222,13 @@ export class GatewayRowsVanishedError extends Error {
 const LOCK_ATTEMPTS = 5;
 
 /**
+ * The one order gateway rows are locked in. The database's own collation (en_US.UTF-8 on an install)
+ * orders 'fs1' before 'fs-2', where the batch's insert order puts 'fs-2' first: byte order ("C", UTF-8)
+ * is the order of the UTF-8 keys lockGatewayRows sorts its inserts by, whatever the collation.
+ */
+const GATEWAY_KEY_ORDER = 'g.server COLLATE "C", g.gateway_uuid COLLATE "C"';
+
+/**
  * Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order.
  * A removal (forgetUnwatched) committed between the two statements leaves a row found but gone: the
  * batch then starts over from a savepoint, which gives back the locks taken, so they are taken in key
@@ -230,8 +237,11 @@ const LOCK_ATTEMPTS = 5;
 async function lockGatewayRows(client: PoolClient, observations: readonly GatewayObservation[]): Promise<Map<string, StateRow>> {
   const first = new Map<string, GatewayObservation>();
   for (const input of observations) if (!first.has(gatewayKeyOf(input))) first.set(gatewayKeyOf(input), input);
-  // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
-  const keys = [...first.values()].sort((a, b) => (gatewayKeyOf(a) < gatewayKeyOf(b) ? -1 : gatewayKeyOf(a) > gatewayKeyOf(b) ? 1 : 0));
+  // Inserted in one order by every batch, the one the rows are locked in (GATEWAY_KEY_ORDER): two batches cannot wait on each other.
+  const keys = [...first.values()]
+    .map((input) => ({ input, bytes: Buffer.from(gatewayKeyOf(input), 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ input }) => input);
   const columns = [keys.map((k) => k.server), keys.map((k) => k.gatewayUuid)];
   for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
     await client.query('SAVEPOINT lock_gateway_rows');
@@ -245,7 +255,7 @@ async function lockGatewayRows(client: PoolClient, observations: readonly Gatewa
     );
     const { rows } = await client.query<StateRow>(
       `SELECT g.* FROM gateway_states g JOIN unnest($1::text[], $2::text[]) AS k(server, gateway_uuid) ON g.server = k.server AND g.gateway_uuid = k.gateway_uuid
-       ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+       ORDER BY ${GATEWAY_KEY_ORDER} FOR UPDATE OF g`,
       columns,
     );
     if (rows.length === keys.length) return new Map(rows.map((row) => [gatewayKeyOf({ server: row.server, gatewayUuid: row.gateway_uuid }), row]));
@@ -386,7 +396,7 @@ export class GatewayMonitoringRepository {
         const { rows } = await client.query<{ gateway_uuid: string }>(
           `SELECT g.gateway_uuid FROM gateway_states g
             WHERE g.server = $1 AND g.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(uuid) WHERE w.uuid = g.gateway_uuid)
-            ORDER BY g.server, g.gateway_uuid FOR UPDATE OF g`,
+            ORDER BY ${GATEWAY_KEY_ORDER} FOR UPDATE OF g`,
           [server, watched, polledAt],
         );
         if (rows.length === 0) return 0;

@@ -34,6 +34,11 @@ export interface TestDatabaseOptions {
   durableCommits?: boolean;
   /** Start as a copy of this template database (see `templateDatabase`) instead of empty. */
   template?: string;
+  /**
+   * Order text by this ICU locale (e.g. 'en-US-u-ka-shifted', which like glibc's en_US.UTF-8 ignores
+   * punctuation) instead of the test server's C.UTF-8, where byte order hides collation-dependent orders.
+   */
+  icuLocale?: string;
 }
 
 /**
@@ -47,7 +52,7 @@ export async function createTestDatabase(label = 'test', options: TestDatabaseOp
     .slice(0, 20);
   const name = `ictvoip_${safeLabel}_${randomBytes(5).toString('hex')}`;
   await withAdmin(async (client) => {
-    await client.query(options.template ? `CREATE DATABASE ${name} TEMPLATE ${options.template}` : `CREATE DATABASE ${name}`);
+    await client.query(createDatabaseSql(name, options));
     // A commit here need not wait for its WAL flush: what other sessions see is the same, only a crash of
     // the server itself could lose it, and no test of this suite crashes the shared server (the chaos
     // suite's and start.test's PostgreSQL faults use clusters of their own, with the defaults). Each flush
@@ -59,6 +64,14 @@ export async function createTestDatabase(label = 'test', options: TestDatabaseOp
     url: databaseUrl(name),
     drop: () => withAdmin((client) => dropDatabase(client, name)),
   };
+}
+
+function createDatabaseSql(name: string, options: TestDatabaseOptions): string {
+  if (options.icuLocale !== undefined) {
+    if (!/^[A-Za-z0-9-]+$/.test(options.icuLocale)) throw new Error(`not an ICU locale: ${options.icuLocale}`);
+    return `CREATE DATABASE ${name} TEMPLATE ${options.template ?? 'template0'} LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale}'`;
+  }
+  return options.template ? `CREATE DATABASE ${name} TEMPLATE ${options.template}` : `CREATE DATABASE ${name}`;
 }
 
 const templates = new Map<string, Promise<string>>();
