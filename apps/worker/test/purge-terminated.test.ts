@@ -6,6 +6,7 @@ import { buildEvent, createTestDatabase, deleteRedisPrefix, loadFusionpbxSchema,
 import { startWorker, type RunningWorker } from '../src';
 import { scopeForService } from '../src/fusion-scope';
 import { purgeTerminatedTenants, type PurgeOutcome } from '../src/jobs/maintenance/purge-terminated';
+import { syncTenantCdrs } from '../src/jobs/cdr/sync-tenant';
 import { startBridge, TEMPLATE_DOMAIN, type Bridge } from './harness';
 
 let bridge: Bridge;
@@ -69,7 +70,8 @@ describe('purging terminated tenants after the retention period', () => {
     expect(held.waiting).toContainEqual({ serviceId, reason: '1 rated calls not billed yet' });
     expect(await fusionCount('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toBe(1);
 
-    await bridge.api!.deps.pool.query('DELETE FROM cdr_charges WHERE xml_cdr_uuid = $1', [cdr]);
+    // Billed (on an invoice), not deleted: a call of a tenant no sync read with no charge holds the purge (its calls are not collected).
+    await invoicePrepaid(serviceId, '2026-01-01');
     const done = await purgeTerminatedTenants(bridge.worker!.deps, later());
     expect(done.purged).toContain(serviceId);
     expect(await fusionCount('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toBe(0);
@@ -367,5 +369,38 @@ describe("the retention counts from the termination, not the row's last write", 
     expect(due.purged).toContain(serviceId);
     expect(await domainCount(domain)).toBe(0);
     expect(await observedState(serviceId)).toBe('purged');
+  });
+});
+
+describe('a terminated tenant the CDR sync never read', () => {
+  it('keeps its domain while a call of it is not collected, and is purged once a sync charged that call', async () => {
+    const serviceId = 6171;
+    // Created and terminated between two syncs, with a call made meanwhile: no sync cursor exists.
+    const domain = await createAndTerminate(serviceId);
+    const cdr = await insertCdr(domain);
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    expect(await getCdrSyncCursor(db(), serviceId)).toBeNull();
+
+    const held = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(held.waiting).toContainEqual({ serviceId, reason: 'CDRs not synced since the termination' });
+    expect(held.purged).not.toContain(serviceId);
+    expect(await domainCount(domain)).toBe(1);
+
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).status).toBe('synced');
+    const charged = await db().query<{ status: string }>('SELECT status FROM cdr_charges WHERE xml_cdr_uuid = $1', [cdr]);
+    expect(charged.rows).toHaveLength(1);
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.waiting.filter((entry) => entry.serviceId === serviceId)).toEqual([]);
+    expect(outcome.purged).toContain(serviceId);
+    expect(await domainCount(domain)).toBe(0);
+  });
+
+  it('is purged without a sync when it never made a call', async () => {
+    const serviceId = 6172;
+    const domain = await createAndTerminate(serviceId);
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(outcome.purged).toContain(serviceId);
+    expect(await domainCount(domain)).toBe(0);
   });
 });

@@ -348,8 +348,9 @@ export async function hasUnbilledRatedCharges(db: Pool | PoolClient, serviceId: 
 /**
  * SQL condition on the `services` row aliased `alias`: its CDRs were read since the service last
  * changed (for a terminated one: since its termination), so no call it made is left unread. A
- * tenant never synced has no cursor (a cursor is written with a tenant's first call): it made no
- * call, and counts as synced. The one definition of purge's billing hold, the credit-left report,
+ * tenant never synced has no cursor (a cursor is written with the first call a sync reads) and counts
+ * as synced: usually it made no call, but one created and terminated between two syncs may have, so
+ * purge also asks FusionPBX for such a tenant (the worker's hasUncollectedFirstCalls). The one definition of purge's billing hold, the credit-left report,
  * the settlement of that credit and the sync fan-out's settled test, which must agree. It reads
  * `updated_at`, not the termination time (terminatedAtSql), on purpose: calls can still end after the
  * desired state changed (until the FreeSWITCH side of the teardown is applied, which writes the row),

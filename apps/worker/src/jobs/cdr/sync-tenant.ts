@@ -513,6 +513,32 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
   });
 }
 
+/**
+ * Whether a tenant no sync has read (it has no cursor: the first page a sync writes creates it) has a
+ * call the first sync would charge and nothing charged: read from where that sync starts, page by
+ * page, until one such call or the end. A tenant without a domain has none the sync could read.
+ * Purge asks this: "never synced" means "no call" only when FusionPBX holds none (a tenant created
+ * and terminated between two syncs can have made calls).
+ */
+export async function hasUncollectedFirstCalls(deps: ScopedDeps, service: ServiceRecord): Promise<boolean> {
+  if (!service.tenantDomain) return false;
+  const domain = await tenantCdrDomain(deps.fusion.pool, service.tenantDomain, null);
+  if (!domain) return false;
+  const { pageSize } = deps.config.cdr;
+  let position = lowerBound(deps, null, service.createdAt, undefined, service.cdrBillingFrom);
+  for (;;) {
+    const sources = await readCdrsAfter(deps.fusion.pool, domain.domainUuid, service.tenantDomain, position, pageSize);
+    const charged = await existingChargeIds(
+      deps.pool,
+      sources.map((source) => source.cdr.xmlCdrUuid),
+    );
+    if (sources.some((source) => !charged.has(source.cdr.xmlCdrUuid))) return true;
+    const last = sources[sources.length - 1];
+    if (!last || sources.length < pageSize) return false;
+    position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
+  }
+}
+
 /** Prepaid, or postpaid with a credit limit: the plan fields credit control acts on. */
 function underCreditControl(plan: Record<string, unknown>): boolean {
   return plan.billingMode === 'prepaid' || (typeof plan.creditLimit === 'string' && plan.creditLimit !== '');

@@ -5,16 +5,19 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   CREDIT_LEFT_MICRO,
   dropCdrSyncCursor,
+  getCdrSyncCursor,
   purgedServiceSql,
   syncedSinceChangeSql,
   terminatedAtSql,
   unbilledRatedChargeSql,
   withBillingLock,
   withServiceLock,
+  type ServiceRecord,
 } from '@ictvoip/store';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { describeError } from '../../errors';
+import { hasUncollectedFirstCalls } from '../cdr/sync-tenant';
 
 export const PURGE_JOB_NAME = MAINTENANCE_JOBS.purgeTerminated;
 export const PURGE_SCHEDULER_ID = SCHEDULER_IDS.purgeTerminated;
@@ -23,6 +26,8 @@ export interface PurgeOutcome {
   purged: number[];
   waiting: { serviceId: number; reason: string }[];
 }
+
+const NOT_SYNCED = 'CDRs not synced since the termination';
 
 /** Why a terminated tenant must keep its rows for now, or null when it may go. */
 async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string | null> {
@@ -45,7 +50,7 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
   if (pending <= -CREDIT_LEFT_MICRO)
     return `credit ${row.pending}${row.currency ? ` ${row.currency.trim()}` : ''} left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``;
   if (pending >= CREDIT_LEFT_MICRO) return `${row.adjustments} adjustments not billed yet`;
-  if (!row.synced) return 'CDRs not synced since the termination';
+  if (!row.synced) return NOT_SYNCED;
   return null;
 }
 
@@ -152,7 +157,7 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
       continue;
     }
     // One tenant's failure (its server's database or event socket down) leaves it waiting; the others, on every server, go on.
-    const purged = await purgeOne(deps, serviceId, service.tenantDomain, { retentionDays, now, databaseChecks, outcome }).catch((error: unknown) => {
+    const purged = await purgeOne(deps, service, { retentionDays, now, databaseChecks, outcome }).catch((error: unknown) => {
       const reason = `FusionPBX server ${deps.fusion.storedName ?? 'default'}: ${describeError(error)}`;
       deps.logger.warn({ serviceId, server: deps.fusion.storedName ?? 'default', err: describeError(error) }, 'terminated tenant not purged this run; retried at the next');
       outcome.waiting.push({ serviceId, reason });
@@ -167,12 +172,17 @@ export async function purgeTerminatedTenants(base: WorkerDeps, now = new Date())
 /** One tenant's purge under its service lock; true when it is purged (its outcome entry written). */
 async function purgeOne(
   deps: ScopedDeps,
-  serviceId: number,
-  tenantDomain: string | null,
+  service: ServiceRecord,
   run: { retentionDays: number; now: Date; databaseChecks: DatabaseChecks; outcome: PurgeOutcome },
 ): Promise<boolean> {
   const { retentionDays, now, databaseChecks, outcome } = run;
+  const { serviceId, tenantDomain } = service;
   return withServiceLock(deps.pool, serviceId, async () => {
+    // billingHold counts a tenant no sync has read as synced: it waits only if FusionPBX holds a call of it no sync charged.
+    if (!(await getCdrSyncCursor(deps.pool, serviceId)) && (await hasUncollectedFirstCalls(deps, service))) {
+      outcome.waiting.push({ serviceId, reason: NOT_SYNCED });
+      return false;
+    }
     const result = await deps.fusion.provisioner.purgeTenant(serviceId, { retentionDays, now });
     if (result.reason === 'not_found') {
       const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
