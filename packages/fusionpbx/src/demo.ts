@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Pool } from 'pg';
+import { bridgeApplicationName, DEFAULT_FUSION_SERVER } from '@ictvoip/store';
 
 /**
  * The demo FusionPBX of `npm start` (`ictvoip start --demo`): the project's FusionPBX fixture schema
@@ -9,6 +10,9 @@ import { Client, Pool } from 'pg';
  * so a signed create converges end to end on a laptop with no FusionPBX. Production code: the test
  * kit re-exports it for the test databases.
  */
+
+// `ictvoip start --demo` sets the demo up as the default server; an application_name in the URL still wins.
+const DEMO_APPLICATION_NAME = bridgeApplicationName('cli', DEFAULT_FUSION_SERVER);
 
 /** The project fixture: the FusionPBX tables the bridge touches, copied from the 5.3.0 schema. */
 export const FUSIONPBX_FIXTURE_PATH = path.resolve(__dirname, '../fixture/fusionpbx-fixture.sql');
@@ -31,7 +35,7 @@ export function prepareFusionpbxSchemaSql(sql: string): string {
 /** Loads a FusionPBX schema file into an (empty) database. */
 export async function loadFusionpbxSchemaFile(databaseUrl: string, schemaPath: string = FUSIONPBX_FIXTURE_PATH): Promise<void> {
   const sql = prepareFusionpbxSchemaSql(await readFile(schemaPath, 'utf8'));
-  const client = new Client({ connectionString: databaseUrl });
+  const client = new Client({ connectionString: databaseUrl, fallback_application_name: DEMO_APPLICATION_NAME });
   await client.connect();
   try {
     await client.query(sql);
@@ -196,7 +200,7 @@ export async function seedFusionpbxBasics(pool: Pool, templateDomainName = 'temp
 /** Fills an empty database with the demo FusionPBX: the fixture schema and the basics above. */
 export async function createDemoFusionpbx(databaseUrl: string, templateDomainName: string): Promise<FusionpbxBasics> {
   await loadFusionpbxSchemaFile(databaseUrl, FUSIONPBX_FIXTURE_PATH);
-  const pool = new Pool({ connectionString: databaseUrl, max: 1 });
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, fallback_application_name: DEMO_APPLICATION_NAME });
   try {
     return await seedFusionpbxBasics(pool, templateDomainName);
   } finally {

@@ -4,7 +4,8 @@ import { adoptTenants, type AdoptLine, type AdoptSummary } from '@ictvoip/operat
 import { assertBridgeDatabaseMigrated, FusionServersRepository } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
-import { cliPool } from '../pool';
+import { defaultFusionDatabase } from '../read-deps';
+import { cliFusionPool, cliPool, type FusionDatabase } from '../pool';
 
 interface AdoptCommandOptions extends JsonOption {
   apply?: boolean;
@@ -68,17 +69,17 @@ async function adoptAction(options: AdoptCommandOptions): Promise<void> {
   try {
     await assertBridgeDatabaseMigrated(pool);
     const server = options.server && options.server !== 'default' ? options.server : null;
-    let fusionUrl = cfg.fusionpbx.databaseUrl;
+    let fusionDatabase: FusionDatabase = defaultFusionDatabase(cfg);
     if (server !== null) {
       const spec = await new FusionServersRepository(pool, cfg.sealing).spec(server);
       if (!spec || !spec.enabled) throw new CliError('SERVER_UNAVAILABLE', `FusionPBX server ${server} is disabled or not registered (ictvoip servers list)`);
-      fusionUrl = spec.databaseUrl;
+      fusionDatabase = { server, url: spec.databaseUrl };
     }
     const gatewayTemplates = provisionerOptionsFrom(cfg).gatewayTemplates ?? {};
     const gatewayTemplate = options.gatewayTemplate?.trim() || undefined;
     if (gatewayTemplate && !Object.hasOwn(gatewayTemplates, gatewayTemplate))
       throw new CliError('INVALID_ARGUMENT', `--gateway-template: no gateway template "${gatewayTemplate}" in PROVISIONING_FILE`);
-    fusionPool = cliPool(fusionUrl, { max: 2 });
+    fusionPool = cliFusionPool(fusionDatabase, { max: 2 });
     const summary = await adoptTenants(
       { pool, whmcs, fusionPool },
       {

@@ -18,7 +18,8 @@ import type { CacheOptions } from '@ictvoip/freeswitch';
 import { FusionServersRepository, assertBridgeDatabaseMigrated, ServicesRepository } from '@ictvoip/store';
 import { EventValidationError, parseTenantCommand, type TenantCommand, type ValidationDetail } from '@ictvoip/whmcs';
 import { action, CliError, config, emit, type JsonOption } from '../output';
-import { cliPool } from '../pool';
+import { defaultFusionDatabase } from '../read-deps';
+import { cliFusionPool, cliPool, type FusionDatabase } from '../pool';
 
 /** A refused event: the same code, message and field list as the webhook's 400 answer. */
 export class EventRefusedError extends CliError {
@@ -78,7 +79,7 @@ function serverUnavailable(name: string): CliError {
 }
 
 /** The FusionPBX database the webhook would use for this event (serverForEvent, the worker's rule), and how that server's cache is cleared. */
-async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<{ url: string; cache: CacheOptions } | { conflict: string }> {
+async function fusionDatabaseForEvent(cfg: BridgeConfig, event: TenantCommand): Promise<{ database: FusionDatabase; cache: CacheOptions } | { conflict: string }> {
   const pool = cliPool(cfg.database.url, { max: 1 });
   try {
     await assertBridgeDatabaseMigrated(pool);
@@ -91,10 +92,10 @@ async function fusionUrlForEvent(cfg: BridgeConfig, event: TenantCommand): Promi
       if (error instanceof FusionServerDisabledError) throw serverUnavailable(error.serverName);
       throw error;
     });
-    if (name === null) return { url: cfg.fusionpbx.databaseUrl, cache: cacheOptionsFromConfig(cfg) };
+    if (name === null) return { database: defaultFusionDatabase(cfg), cache: cacheOptionsFromConfig(cfg) };
     const spec = await servers.spec(name);
     if (!spec || !spec.enabled) throw serverUnavailable(name);
-    return { url: spec.databaseUrl, cache: serverCacheOptions(spec, cacheOptionsFromConfig(cfg)) };
+    return { database: { server: name, url: spec.databaseUrl }, cache: serverCacheOptions(spec, cacheOptionsFromConfig(cfg)) };
   } finally {
     await pool.end();
   }
@@ -117,9 +118,9 @@ async function domainConflictOf(pool: Pool, cfg: BridgeConfig, event: TenantComm
  */
 export async function previewWebhookEvent(event: TenantCommand, shared?: { pool: Pool; cache: CacheOptions }): Promise<EventPreview> {
   const cfg = config();
-  const target = shared ?? (await fusionUrlForEvent(cfg, event));
+  const target = shared ?? (await fusionDatabaseForEvent(cfg, event));
   if ('conflict' in target) return { result: 'error', code: 'TENANT_CONFLICT', message: target.conflict, retryable: false };
-  const fusionPool = 'pool' in target ? target.pool : cliPool(target.url, { max: 1 });
+  const fusionPool = 'pool' in target ? target.pool : cliFusionPool(target.database, { max: 1 });
   try {
     const provisioner = createProvisioner({ pool: fusionPool, options: provisionerOptionsFrom(cfg) });
     return await previewTenantEvent(provisioner, event.action, event, target.cache);

@@ -10,7 +10,8 @@ import { cacheOptionsFromConfig, provisionerOptionsFrom, serverCacheOptions, typ
 import type { CacheOptions } from '@ictvoip/freeswitch';
 import { action, CliError, config, emit, progress, type JsonOption } from '../output';
 import { previewWebhookEvent } from './preview';
-import { cliPool } from '../pool';
+import { defaultFusionDatabase } from '../read-deps';
+import { cliFusionPool, cliPool } from '../pool';
 
 function whmcsClient(): WhmcsApiClient | null {
   const { apiUrl, identifier, secret, timeoutMs } = config().whmcs;
@@ -112,7 +113,7 @@ export function reconcileCommand(): Command {
         if (options.dryRun && !options.fix) throw new CliError('INVALID_ARGUMENT', '--dry-run goes with --fix (reconcile alone writes nothing)');
         const cfg = config();
         const pool = cliPool(cfg.database.url);
-        const fusionPool = cliPool(cfg.fusionpbx.databaseUrl, { max: 2 });
+        const fusionPool = cliFusionPool(defaultFusionDatabase(cfg), { max: 2 });
         const serverPools = new Map<string, Pool>();
         const serverCaches = new Map<string, CacheOptions>();
         try {
@@ -121,7 +122,7 @@ export function reconcileCommand(): Command {
           const registered = await new FusionServersRepository(pool, cfg.sealing).specs();
           for (const server of registered.specs) {
             if (!server.enabled) continue;
-            serverPools.set(server.name, cliPool(server.databaseUrl, { max: 2 }));
+            serverPools.set(server.name, cliFusionPool({ server: server.name, url: server.databaseUrl }, { max: 2 }));
             serverCaches.set(server.name, serverCacheOptions(server, cacheOptionsFromConfig(cfg)));
           }
           // A server whose secrets cannot be opened is reported as not read, with the reason; the others are compared.

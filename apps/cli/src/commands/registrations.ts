@@ -14,8 +14,8 @@ import {
 } from '@ictvoip/store';
 import { watchMarkRefusal } from '@ictvoip/fusionpbx';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
-import { fusionUrlFor } from '../read-deps';
-import { cliPool } from '../pool';
+import { fusionDatabaseFor } from '../read-deps';
+import { cliFusionPool, cliPool } from '../pool';
 
 function line(entry: RegistrationHistoryEntry): string {
   const figures = entry.figures as { contactIp?: string | null; contactPort?: number | null; userAgent?: string | null };
@@ -70,7 +70,7 @@ async function withBridgePool(work: (pool: Pool) => Promise<void>): Promise<void
  */
 async function refuseBadMarks(pool: Pool, repository: MonitoringWatchRepository, serviceId: number, mark: string[], unmark: string[]): Promise<void> {
   const service = (await new ServicesRepository(pool).get(serviceId))!;
-  const fusionPool = cliPool(await fusionUrlFor(pool, config(), serviceId), { max: 1 });
+  const fusionPool = cliFusionPool(await fusionDatabaseFor(pool, config(), serviceId), { max: 1 });
   try {
     const marked = (await repository.get(serviceId)).marked;
     const refusal = await watchMarkRefusal(fusionPool, { serviceId, tenantDomain: service.tenantDomain, marked }, mark, unmark);

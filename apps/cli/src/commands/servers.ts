@@ -19,7 +19,7 @@ import {
 } from '@ictvoip/store';
 import type { BridgeConfig } from '@ictvoip/config';
 import { action, CliError, config, emit, positiveInt, type JsonOption } from '../output';
-import { cliPool } from '../pool';
+import { cliFusionPool, cliPool } from '../pool';
 
 /** The registry's fields that the commands set with a flag of another name: a refusal names the flag. */
 const FLAG_OF_FIELD: Readonly<Record<string, string>> = { cacheMethod: '--cache-method', cacheDir: '--cache-dir' };
@@ -141,9 +141,13 @@ async function cacheDirectoryCheck(dir: string): Promise<string> {
 }
 
 /** Connects to a server's database and event socket with short limits and reports each (and its cache directory, with the file method). */
-async function testServer(connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string }, cache: FusionCacheInEffect | null): Promise<Check[]> {
+async function testServer(
+  name: string,
+  connection: { databaseUrl: string; eslHost: string; eslPort: number; eslPassword: string },
+  cache: FusionCacheInEffect | null,
+): Promise<Check[]> {
   const database = check('database', async () => {
-    const pool = cliPool(connection.databaseUrl, { max: 1, connectionTimeoutMillis: 5000 });
+    const pool = cliFusionPool({ server: name, url: connection.databaseUrl }, { max: 1, connectionTimeoutMillis: 5000 });
     try {
       const { fusionpbxReadiness, missingTemplateDomain } = await import('@ictvoip/fusionpbx');
       const { templateDomain } = config().fusionpbx;
@@ -325,7 +329,7 @@ export function serversCommand(): Command {
         const cache = cacheInEffect(connection, cfg);
         const warning = name === DEFAULT_SERVER_NAME ? null : cacheWarning(name, connection, cfg);
         // A registered server following a bridge-wide `file` cannot have its cache cleared: a failed check, not a look at this host's directory.
-        const checks = [...(await testServer(connection, warning ? null : cache)), ...(warning ? [{ name: 'cache', ok: false, latencyMs: 0, detail: warning }] : [])];
+        const checks = [...(await testServer(name, connection, warning ? null : cache)), ...(warning ? [{ name: 'cache', ok: false, latencyMs: 0, detail: warning }] : [])];
         const ok = checks.every((c) => c.ok);
         emit(options, { server: name, ok, checks, cache }, () =>
           [...checks.map((c) => `${name} ${c.name}: ${c.ok ? 'ok' : 'FAILED'} (${c.latencyMs} ms, ${c.detail})`), `${name} ${cacheText(cache)}`].join('\n'),

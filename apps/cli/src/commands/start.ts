@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { EXIT_CONFIG, watchLauncher, type BridgeConfig } from '@ictvoip/config';
 import { createDemoFusionpbx } from '@ictvoip/fusionpbx';
+import { bridgeApplicationName } from '@ictvoip/store';
 
 const ROOT = repoRoot(__dirname);
 /** Where the throw-away Redis and PostgreSQL live unless --data-dir says otherwise. */
@@ -201,7 +202,7 @@ function databaseName(url: string, variable: string): DatabaseName {
 async function withAdmin<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString() });
+  const client = new Client({ connectionString: admin.toString(), fallback_application_name: bridgeApplicationName('cli') });
   await client.connect();
   try {
     return await work(client);
