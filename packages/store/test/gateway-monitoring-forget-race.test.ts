@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { GatewayMonitoringRepository, type GatewayObservation } from '@ictvoip/store';
 import { historyRows, twoSides, type Side } from './batch-equivalence-kit';
+import { blockedBy, until } from './lock-waits';
 
 // Two polls of one server overlap as gateways are removed: the older poll (its list still has them) is
 // locking its batch's rows in key order while the newer one removes the gateways it no longer watches.
@@ -38,28 +39,6 @@ async function seed(side: Side<GatewayMonitoringRepository>, newerAt: number): P
 
 async function stateRows(pool: Pool): Promise<unknown[]> {
   return (await pool.query('SELECT * FROM gateway_states ORDER BY server, gateway_uuid')).rows;
-}
-
-/** Polls `check` every 20 ms until it returns a value (throws after 20 s). */
-async function until<T>(what: string, check: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== null) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
-/** The backend waiting on a row or transaction lock that `holder` holds, once there is one. */
-function blockedBy(pool: Pool, holder: number): () => Promise<number | null> {
-  return async () => {
-    const { rows } = await pool.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1::int = ANY(pg_blocking_pids(pid))`,
-      [holder],
-    );
-    return rows[0]?.pid ?? null;
-  };
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error & { code?: string } };

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import { createPool, GatewayMonitoringRepository, migrateBridgeDatabase, type GatewayObservation } from '@ictvoip/store';
+import { blockedBy, until } from './lock-waits';
 
 // A batch inserts the rows it creates in byte order and then locks them all; a removal locks its rows
 // too. On a database whose collation is not byte order (en_US.UTF-8 on an install; this test server's is
@@ -49,25 +50,6 @@ function observation(server: string, gatewayUuid: string, at: number): GatewayOb
   };
 }
 
-/** Polls `check` every 20 ms until it returns a value (throws after 20 s). */
-async function until<T>(what: string, check: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== null) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
-async function blockedBy(holder: number): Promise<number | null> {
-  const { rows } = await pool.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1::int = ANY(pg_blocking_pids(pid))`,
-    [holder],
-  );
-  return rows[0]?.pid ?? null;
-}
-
 /**
  * With the row `second` (byte order's later one) held elsewhere, `work` waits for it: whether it then
  * already holds the row `first`, i.e. locked in byte order ('locked'), or not ('free').
@@ -81,7 +63,7 @@ async function firstRowWhileWaitingOnSecond(first: [string, string], second: [st
     const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', second);
     pending = work().catch((error: Error) => error);
-    await until('the work waits for the held row', () => blockedBy(holderPid));
+    await until('the work waits for the held row', blockedBy(pool, holderPid));
     await probe.query('BEGIN');
     try {
       await probe.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE NOWAIT', first);
