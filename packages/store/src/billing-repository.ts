@@ -926,6 +926,13 @@ function finalBillDueSql(serviceId: string, terminated: string): string {
 }
 
 /**
+ * The sums callsBillableAtCloseSql reads of a service's unbilled calls `c`: all of them (`amount`), and those a prepaid
+ * invoice may take (`invoiceable`, `currencies`: not the calls a released invoice held, releasedCallHeldSql).
+ */
+const UNBILLED_SUMS_SQL = `COALESCE(sum(c.amount), 0) AS amount, COALESCE(sum(c.amount) FILTER (WHERE NOT ${releasedCallHeldSql('c')}), 0) AS invoiceable,
+  count(DISTINCT c.currency) FILTER (WHERE NOT ${releasedCallHeldSql('c')}) AS currencies`;
+
+/**
  * SQL condition, decided once per service (not per charge row): a close of `period` can bill the
  * unbilled calls of the service that `calls` (SQL alias of a row with `service_id`, `amount`, the
  * sum of its unbilled rated calls of the period and earlier, and `currencies`, how many currencies
@@ -945,13 +952,6 @@ function finalBillDueSql(serviceId: string, terminated: string): string {
  * due, such calls are listed, and its bill takes them as a postpaid service's (a zero bill, whose
  * carried amount is then settled as below one cent, settleBelowCent).
  */
-/**
- * The sums callsBillableAtCloseSql reads of a service's unbilled calls `c`: all of them (`amount`), and those a prepaid
- * invoice may take (`invoiceable`, `currencies`: not the calls a released invoice held, releasedCallHeldSql).
- */
-const UNBILLED_SUMS_SQL = `COALESCE(sum(c.amount), 0) AS amount, COALESCE(sum(c.amount) FILTER (WHERE NOT ${releasedCallHeldSql('c')}), 0) AS invoiceable,
-  count(DISTINCT c.currency) FILTER (WHERE NOT ${releasedCallHeldSql('c')}) AS currencies`;
-
 function callsBillableAtCloseSql(calls: string, service: string, period: string, terminated: string, prepaid: string): string {
   const isPrepaid = `(${prepaid} AND ${service}.plan->>'billingMode' = 'prepaid')`;
   // The closing invoice by its service and period (prepaid_invoices_closing), not by its key's format (prepaidCloseKey's alone).
