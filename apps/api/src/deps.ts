@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type Redis from 'ioredis';
 import type { BridgeConfig, Logger } from '@ictvoip/config';
 import type { QueueSet } from '@ictvoip/queue';
-import type { ApiKeysRepository, FinishWakeups, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
+import type { ApiKeysRepository, FinishWakeups, FreeswitchOwedSummary, FusionServersRepository, InboxRepository, TenantWritesRepository } from '@ictvoip/store';
 import type { FusionTarget, FusionTargets } from '@ictvoip/fusionpbx';
 import type { TrustProxy, WhitelistWatcher } from '@ictvoip/whitelist';
 import type { ApiMetrics } from './metrics';
@@ -51,10 +51,11 @@ export interface ApiDeps {
    */
   degradingReadiness?: Record<string, ReadinessCheck>;
   /**
-   * Services whose FreeSWITCH side is behind their FusionPBX rows (an event socket not answering).
+   * What FreeSWITCH is still owed (an event socket not answering): services whose side is behind
+   * their FusionPBX rows, and global gateway writes whose apply is owed.
    * Reported by /readyz as "degraded", never 503: the API still takes events, which is what catches up.
    */
-  freeswitchBehind?: () => Promise<{ behind: number; oldestSince: string | null }>;
+  freeswitchBehind?: () => Promise<FreeswitchOwedSummary>;
   metrics?: ApiMetrics;
   /** Every FusionPBX server's connections, opened on first use. */
   targets: FusionTargets;

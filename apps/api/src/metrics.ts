@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { QueueSet } from '@ictvoip/queue';
-import { InboxRepository, TenantWritesRepository } from '@ictvoip/store';
+import { InboxRepository, ServicesRepository, TenantWritesRepository } from '@ictvoip/store';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -39,11 +39,13 @@ async function collectQueues(queues: QueueSet, depth: Gauge<'queue' | 'state'>, 
   );
 }
 
-async function collectInbox(pool: Pool, inbox: Gauge<'status'>, pendingApply: Gauge): Promise<void> {
+async function collectInbox(pool: Pool, inbox: Gauge<'status'>, pendingApply: Gauge, globalApplies: Gauge): Promise<void> {
   const counts = await new InboxRepository(pool).countByStatus();
   for (const [status, count] of Object.entries(counts)) inbox.set({ status }, count);
-  const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM services WHERE jsonb_typeof(pending_apply) = 'object'");
-  pendingApply.set(rows[0]?.n ?? 0);
+  // A global gateway write owes its server's FreeSWITCH outside any service's backlog: counted on its own.
+  const owed = await new ServicesRepository(pool).freeswitchBehindSummary();
+  pendingApply.set(owed.behind);
+  globalApplies.set(owed.globalApplies);
 }
 
 async function collectTenantWrites(pool: Pool, writes: Gauge<'status'>): Promise<void> {
@@ -145,6 +147,11 @@ function registerStateGauges(registry: Registry, sources: ApiMetricsSources): vo
     labelNames: ['status'],
   });
   const pendingApply = new Gauge({ ...common, name: 'ictvoip_pending_apply_services', help: 'Services whose FusionPBX change is committed but not yet applied to FreeSWITCH' });
+  const globalApplies = new Gauge({
+    ...common,
+    name: 'ictvoip_pending_apply_global_gateways',
+    help: 'Global gateway writes committed in FusionPBX whose FreeSWITCH apply is still owed (global_freeswitch_applies)',
+  });
   const lag = new Gauge({ ...common, name: 'ictvoip_cdr_sync_lag_seconds', help: 'Seconds between now and the newest CDR synced, per tenant', labelNames: ['service_id'] });
   const unrated = new Gauge({ ...common, name: 'ictvoip_cdr_unrated_calls', help: 'Synced calls that could not be rated, per tenant', labelNames: ['service_id'] });
   const batches = new Gauge({ ...common, name: 'ictvoip_billing_batches', help: 'Billing batches by state', labelNames: ['state'] });
@@ -153,7 +160,7 @@ function registerStateGauges(registry: Registry, sources: ApiMetricsSources): vo
     const started = process.hrtime.bigint();
     await Promise.all([
       guarded('queues', errors, () => collectQueues(sources.queues, depth, oldest)),
-      guarded('inbox', errors, () => collectInbox(sources.pool, inbox, pendingApply)),
+      guarded('inbox', errors, () => collectInbox(sources.pool, inbox, pendingApply, globalApplies)),
       guarded('tenant-writes', errors, () => collectTenantWrites(sources.pool, writes)),
       guarded('billing', errors, () => collectBilling(sources.pool, lag, unrated, batches)),
     ]);

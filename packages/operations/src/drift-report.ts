@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { GUI_LIMIT_DESCRIPTION, GUI_LIMIT_PLAN_KEYS } from '@ictvoip/fusionpbx';
 import type { ProvisioningAction } from '@ictvoip/queue';
-import { ServicesRepository, type DesiredState, type ServiceRecord } from '@ictvoip/store';
+import { ServicesRepository, TenantWritesRepository, type DesiredState, type OwedGlobalApply, type ServiceRecord } from '@ictvoip/store';
 import { planOverridesFromOptions, type WhmcsApiClient, type WhmcsClientProduct } from '@ictvoip/whmcs';
 import type { OperationsDeps } from './deps';
 import { describeError } from './errors';
@@ -65,7 +65,7 @@ export interface DriftItem {
   fixPlan?: Record<string, unknown>;
   /** Why a person is needed, and what they should do. */
   note?: string;
-  /** fusionpbx_unreachable: the server that did not answer (null: the default server). */
+  /** fusionpbx_unreachable: the server that did not answer; freeswitch_behind: the server FreeSWITCH belongs to (null: the default server). */
   server?: string | null;
 }
 
@@ -380,11 +380,12 @@ function countKinds(items: readonly DriftItem[]): Record<DriftKind, number> {
  */
 export async function buildDriftReport(sources: DriftSources): Promise<DriftReport> {
   const pools = new Map<string | null, Pool>([[null, sources.fusionPool], ...(sources.servers ?? new Map<string, Pool>())]);
-  const [services, ...readings] = await Promise.all([
+  const [services, globalApplies, ...readings] = await Promise.all([
     new ServicesRepository(sources.pool).listAll(1000, { purged: false }),
+    new TenantWritesRepository(sources.pool).globalAppliesOwed(0, 1000),
     ...[...pools.values()].map((pool) => readTenantsOrReason(pool)),
   ]);
-  const items: DriftItem[] = [];
+  const items: DriftItem[] = globalApplies.map(globalApplyBehindItem);
   const tenantsByServer = new Map<string | null, Map<number, FusionTenantRow>>();
   const rowsByServer = new Map<string | null, FoundRows>();
   [...pools.keys()].forEach((server, i) => {
@@ -444,6 +445,24 @@ function freeswitchBehindItem(service: ServiceRecord): DriftItem | null {
     fixAction: null,
     note: "applied automatically once the event socket answers (job freeswitch.backlog); check ESL_HOST, ESL_PASSWORD and the event socket ACL of the tenant's FreeSWITCH",
     server: service.fusionpbxServer,
+  };
+}
+
+/**
+ * A global gateway write committed in FusionPBX whose FreeSWITCH side its server has not taken: no
+ * tenant, so no backlog, but the same difference as a tenant's, applied the same way (its job, which
+ * the reconciler adds again until the event socket takes it).
+ */
+function globalApplyBehindItem(owed: OwedGlobalApply): DriftItem {
+  return {
+    kind: 'freeswitch_behind',
+    serviceId: null,
+    domain: null,
+    expected: 'FreeSWITCH in step with FusionPBX',
+    actual: `global gateway write ${owed.writeId}: ${owed.steps.length} FreeSWITCH step(s) pending since ${owed.since.toISOString()}`,
+    fixAction: null,
+    note: `applied automatically once the event socket answers (job ${owed.jobId}, freeswitch.apply); check ESL_HOST, ESL_PASSWORD and the event socket ACL of the server's FreeSWITCH`,
+    server: owed.server,
   };
 }
 

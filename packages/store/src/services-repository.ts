@@ -269,12 +269,20 @@ export class ServicesRepository {
     );
   }
 
-  /** How many services' FreeSWITCH side is behind, and since when the oldest is (for /readyz and metrics). */
-  async freeswitchBehindSummary(): Promise<{ behind: number; oldestSince: string | null }> {
-    const { rows } = await this.db.query<{ behind: number; oldest: Date | null }>(
-      "SELECT count(*)::int AS behind, min(COALESCE((pending_apply->>'since')::timestamptz, updated_at)) AS oldest FROM services WHERE pending_apply IS NOT NULL",
+  /**
+   * Everything FreeSWITCH is still owed (for /readyz and metrics): services whose backlog is behind,
+   * global gateway writes whose apply is owed (global_freeswitch_applies: no service, so no backlog),
+   * and since when the oldest of either is. One statement: both are counted at the same moment.
+   */
+  async freeswitchBehindSummary(): Promise<FreeswitchOwedSummary> {
+    const { rows } = await this.db.query<{ behind: number; global_applies: number; oldest: Date | null; oldest_global: Date | null }>(
+      `SELECT s.behind, s.oldest, g.global_applies, g.oldest_global
+         FROM (SELECT count(*)::int AS behind, min(COALESCE((pending_apply->>'since')::timestamptz, updated_at)) AS oldest FROM services WHERE pending_apply IS NOT NULL) AS s,
+              (SELECT count(*)::int AS global_applies, min(since) AS oldest_global FROM global_freeswitch_applies) AS g`,
     );
-    return { behind: rows[0]?.behind ?? 0, oldestSince: rows[0]?.oldest ? rows[0].oldest.toISOString() : null };
+    const row = rows[0];
+    const oldest = [row?.oldest, row?.oldest_global].filter((at): at is Date => at instanceof Date).sort((a, b) => a.getTime() - b.getTime())[0];
+    return { behind: row?.behind ?? 0, globalApplies: row?.global_applies ?? 0, oldestSince: oldest ? oldest.toISOString() : null };
   }
 
   /** Services whose FreeSWITCH side is behind their FusionPBX rows, oldest first. */
@@ -288,6 +296,16 @@ export class ServicesRepository {
       return backlog ? [{ serviceId: Number(row.service_id), domain: row.tenant_domain, server: row.fusionpbx_server, backlog }] : [];
     });
   }
+}
+
+/** What FreeSWITCH is still owed, counted for /readyz and metrics. */
+export interface FreeswitchOwedSummary {
+  /** Services whose FreeSWITCH backlog (pending_apply) is not applied. */
+  behind: number;
+  /** Global gateway writes whose FreeSWITCH apply is owed (global_freeswitch_applies). */
+  globalApplies: number;
+  /** Since when the oldest of either is owed; null when nothing is. */
+  oldestSince: string | null;
 }
 
 /** One event whose FreeSWITCH side is still owed: what WHMCS is told once it is applied. */

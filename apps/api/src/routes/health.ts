@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { FreeswitchOwedSummary } from '@ictvoip/store';
 import type { ApiDeps, ReadinessCheck } from '../deps';
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -42,8 +43,8 @@ async function serverResults(deps: ApiDeps): Promise<Record<string, CheckResult>
   return Object.fromEntries(names.map((name, i) => [name, results[i]!]));
 }
 
-/** Services whose FreeSWITCH side is behind; null when the database cannot say (its own check reports that). */
-async function freeswitchBacklog(deps: ApiDeps): Promise<{ behind: number; oldestSince: string | null } | null> {
+/** What FreeSWITCH is owed (services behind, global gateway applies); null when the database cannot say (its own check reports that). */
+async function freeswitchBacklog(deps: ApiDeps): Promise<FreeswitchOwedSummary | null> {
   if (!deps.freeswitchBehind) return null;
   return deps.freeswitchBehind().catch(() => null);
 }
@@ -66,7 +67,7 @@ export function healthRouter(deps: ApiDeps): Router {
     const soft = Object.fromEntries(softNames.map((name, i) => [name, softResults[i]!]));
     const checks = { ...Object.fromEntries(names.map((name, i) => [name, results[i]])), ...soft, ...servers };
     const ready = results.every((r) => r.status === 'up');
-    const degraded = [...softResults, ...Object.values(servers)].some((r) => r.status === 'down') || (freeswitch?.behind ?? 0) > 0;
+    const degraded = [...softResults, ...Object.values(servers)].some((r) => r.status === 'down') || (freeswitch?.behind ?? 0) > 0 || (freeswitch?.globalApplies ?? 0) > 0;
     if (!ready) res.setHeader('Retry-After', '5');
     res.status(ready ? 200 : 503).json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks, ...(freeswitch ? { freeswitch } : {}) });
   });

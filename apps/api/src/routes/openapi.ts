@@ -75,7 +75,10 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'dependencies with status and latency',
         responses: {
-          '200': { description: 'ready, or degraded (a registered FusionPBX server down, or no worker connected: webhooks are still stored)' },
+          '200': {
+            description:
+              'ready, or degraded (a registered FusionPBX server down, FreeSWITCH work still owed — `freeswitch: {behind, globalApplies, oldestSince}` —, or no worker connected: webhooks are still stored)',
+          },
           '503': { description: 'not ready' },
         },
       },
