@@ -1,6 +1,8 @@
 import Redis from 'ioredis';
+import pino from 'pino';
+import { startApi } from '@ictvoip/api';
 import { freeswitchBacklogJobId, QUEUE_NAMES } from '@ictvoip/queue';
-import { TEST_REDIS_URL } from '@ictvoip/testkit';
+import { buildEvent, freePort, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
 import { addWriteSteps } from '../src/jobs/freeswitch/freeswitch-backlog';
@@ -129,4 +131,70 @@ describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL stil
       expect((await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId })).status).toBe(404);
     }
   }, 30_000);
+
+  it('with Redis unreachable, PostgreSQL answers what it knows: owed backlog and global jobs waiting, a pending_apply event completed, a finished write; 503 for ids only Redis knows', async () => {
+    // FreeSWITCH refuses: a suspend's FusionPBX side commits (pending_apply) and its steps wait in the
+    // tenant's backlog; a global gateway write owes its rescan in global_freeswitch_applies.
+    bridge.esl.fail(/^memcache/, 'memcache down');
+    bridge.esl.fail(RESCAN, 'profile external is busy');
+    const refusals = [...bridge.esl.failures];
+    try {
+      const suspend = buildEvent({ serviceId: OTHER, action: 'suspend' });
+      delete suspend.secrets;
+      const pending = await postWebhook(bridge.url, JSON.stringify(suspend), { query: '?wait=20' });
+      expect(pending.body).toMatchObject({ result: 'pending', state: 'pending_apply' });
+      const eventJobId = String(pending.body.jobId);
+      const [backlog] = await bridgeRows(`SELECT (pending_apply->>'origin')::bigint AS origin FROM services WHERE service_id = $1`, [OTHER]);
+      const backlogJobId = freeswitchBacklogJobId({ serviceId: OTHER, version: Number(backlog.origin) });
+      const global = await postForm(bridge.url, '/app/gateways/provision.php', { ...ADMIN, ...GATEWAY, gateway_name: 'redis_down_gateway' });
+      expect(global.status).toBe(202);
+      const globalJobId = String(global.body.job_id);
+      const [owedGlobal] = await bridgeRows('SELECT write_id, since FROM global_freeswitch_applies WHERE job_id = $1', [globalJobId]);
+      expect(owedGlobal).toBeDefined();
+
+      // A second API on the same database whose Redis does not answer (a port nothing listens on).
+      const down = await startApi({ ...bridge.config, redis: { ...bridge.config.redis, url: `redis://127.0.0.1:${await freePort()}` } }, pino({ level: 'silent' }), { port: 0 });
+      try {
+        expect(down.deps.redis.status).not.toBe('ready');
+        const downJob = (jobId: string, token: string) => call(down.url, 'GET', `/v1/jobs/${jobId}`, { token });
+
+        const owed = await downJob(backlogJobId, otherKey);
+        expect(`${owed.status} ${JSON.stringify(owed.body)}`).toMatch(/^200 /);
+        expect(owed.body).toMatchObject({
+          id: backlogJobId,
+          name: 'freeswitch.backlog',
+          state: 'waiting',
+          serviceId: OTHER,
+          detail: expect.stringContaining('Redis) is unavailable'),
+        });
+        const status = await postForm(down.url, '/app/jobs/status.php', { job_id: backlogJobId }, { authorization: `Bearer ${otherKey}` });
+        expect(`${status.status} ${JSON.stringify(status.body)}`).toMatch(/^200 /);
+        expect(status.body).toMatchObject({ status: 'success', job_id: backlogJobId, state: 'waiting', detail: expect.stringContaining('PostgreSQL') });
+        // Another tenant's key: 404 as before, not the owed job.
+        expect((await downJob(backlogJobId, ownerKey)).status).toBe(404);
+
+        const globalView = await downJob(globalJobId, bridge.config.adminToken);
+        expect(`${globalView.status} ${JSON.stringify(globalView.body)}`).toMatch(/^200 /);
+        expect(globalView.body).toMatchObject({ id: globalJobId, name: 'freeswitch.apply', state: 'waiting', serviceId: 0, createdAt: (owedGlobal.since as Date).toISOString() });
+        // The global write's own record: finished (202, FreeSWITCH not yet), from its row.
+        const write = await downJob(String(owedGlobal.write_id), bridge.config.adminToken);
+        expect(write.body).toMatchObject({ state: 'completed', write: { status: 'succeeded', httpStatus: 202 } });
+        // The suspend's job ran to its end: completed, its event pending_apply (the backlog job owes the rest).
+        const event = await downJob(eventJobId, bridge.config.adminToken);
+        expect(`${event.status} ${JSON.stringify(event.body)}`).toMatch(/^200 /);
+        expect(event.body).toMatchObject({ state: 'completed', event: { eventId: suspend.eventId, status: 'pending_apply' } });
+
+        // Ids PostgreSQL neither finished nor owes: only Redis could say (an older backlog version may have completed).
+        for (const jobId of [freeswitchBacklogJobId({ serviceId: OTHER, version: 999_999 }), 'fs-global-tw-never-written', 'no-such-job']) {
+          const refused = await downJob(jobId, bridge.config.adminToken);
+          expect(`${jobId} ${refused.status}`).toBe(`${jobId} 503`);
+          expect(refused.body.error).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+        }
+      } finally {
+        await down.close();
+      }
+    } finally {
+      for (const refusal of refusals) bridge.esl.failures.splice(bridge.esl.failures.indexOf(refusal), 1);
+    }
+  }, 60_000);
 });

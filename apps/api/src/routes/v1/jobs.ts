@@ -26,9 +26,13 @@ interface JobData {
   action?: string;
 }
 
-/** Once Redis has dropped a finished job, its PostgreSQL row tells the outcome. */
+/**
+ * Once Redis has dropped a finished job (or while Redis is down), its PostgreSQL row tells the outcome.
+ * An event `pending_apply` ran its job to the end (its FusionPBX side is committed; its FreeSWITCH side is
+ * its service's backlog job's, answered under that job's id): the job itself is completed, as Redis says.
+ */
 function stateFromRow(status: string | undefined): string {
-  if (status === 'succeeded' || status === 'rejected') return 'completed';
+  if (status === 'succeeded' || status === 'rejected' || status === 'pending_apply') return 'completed';
   if (status === 'failed') return 'failed';
   return 'unknown';
 }
@@ -70,6 +74,10 @@ interface OwedJob {
 /** Said of an owed job Redis does not have: the client's 202 still holds, the work is not lost. */
 const OWED_DETAIL = 'The job is not in the queue (Redis lost it, or refused to add it); what it sends is saved in PostgreSQL and the reconciler adds it again.';
 
+/** Said of an owed job while Redis cannot be asked: PostgreSQL still knows it is owed, not whether its job is running. */
+const OWED_REDIS_DOWN_DETAIL =
+  'The job queue (Redis) is unavailable: answered from PostgreSQL, which still owes what this job sends; the job sends it once Redis and the event socket answer (the reconciler adds it again if Redis lost it).';
+
 /**
  * The durable record behind FreeSWITCH job `id`: a tenant's backlog (services.pending_apply, whose
  * job id names its origin version) or a global gateway write's apply (global_freeswitch_applies).
@@ -90,20 +98,21 @@ export type JobView = NonNullable<Awaited<ReturnType<typeof jobView>>>['view'];
 
 /**
  * The job (a webhook event, a REST write, a queued FreeSWITCH side) as it stands, or null when neither Redis nor PostgreSQL knows it.
- * With Redis unavailable, a job whose webhook_inbox / tenant_writes row is finished is answered from that row; any other is 503.
+ * With Redis unavailable, PostgreSQL answers what it knows: a job whose webhook_inbox / tenant_writes row is finished (or
+ * `pending_apply`) from that row, a FreeSWITCH job it still owes (a tenant's backlog, a global apply) as waiting; any other is
+ * 503 (only Redis knows it, and an id PostgreSQL no longer owes may have completed).
  * `server` is the FusionPBX server a global gateway write names (who may see it), else null.
  */
 async function jobView(deps: ApiDeps, id: string) {
   const { rows } = await deps.pool.query<{ event_id: string }>('SELECT event_id FROM webhook_inbox WHERE job_id = $1 LIMIT 1', [id]);
   const event = rows[0] ? await deps.inbox.get(rows[0].event_id) : null;
   const write = await deps.tenantWrites.get(id);
-  // Without Redis, a finished row still tells the outcome; anything else only Redis knows.
   const redisReady = deps.redis.status === 'ready';
-  if (!redisReady && stateFromRow(event?.status ?? write?.status) === 'unknown')
-    throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
   const job = redisReady ? await findJob(deps, id) : null;
-  // A FreeSWITCH job Redis lost (or never took) is still owed: answered waiting, not unknown.
+  // A FreeSWITCH job Redis lost (or never took), or cannot be asked about, is still owed: answered waiting, not unknown.
   const owed = !job && !event && !write ? await owedJob(deps, id) : null;
+  if (!redisReady && !owed && stateFromRow(event?.status ?? write?.status) === 'unknown')
+    throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
   if (!job && !event && !write && !owed) return null;
   const data = (job?.data ?? {}) as JobData;
   const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? owed?.serviceId ?? null);
@@ -123,7 +132,7 @@ async function jobView(deps: ApiDeps, id: string) {
     finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : (event?.finishedAt?.toISOString() ?? null),
     event: event ? { eventId: event.eventId, status: event.status, retryable: event.retryable, lastError: scrubSecrets(event.lastError) } : null,
     write: write ? writeView(write) : null,
-    ...(owed ? { detail: OWED_DETAIL } : {}),
+    ...(owed ? { detail: redisReady ? OWED_DETAIL : OWED_REDIS_DOWN_DETAIL } : {}),
   };
   return { view, server: write?.input.server ?? data.server ?? owed?.server ?? null };
 }
@@ -164,7 +173,9 @@ export const getJobRoute: RouteDefinition = {
         .required(),
     }),
     responses: {
-      '200': 'job (a FreeSWITCH job the bridge still owes but Redis does not hold: state waiting, with a `detail` saying the reconciler adds it again)',
+      '200':
+        'job (a FreeSWITCH job the bridge still owes but Redis does not hold, or while Redis is down: state waiting, with a `detail` saying why; with Redis down, only what PostgreSQL knows is answered)',
+      '503': 'Redis is down and only Redis knows this job (PostgreSQL neither finished nor owes it)',
       '404': 'unknown job, or another tenant’s',
     },
   },
