@@ -828,6 +828,30 @@ describe('addon module (admin pages)', () => {
     expect(data.registrations.history).toEqual([expect.objectContaining({ extension: '101', transition: 'lost', alertSent: false })]);
   });
 
+  test('CDR sync per server: a server whose cursors a backfill made (never synced) shows "never synced", not 1970', async () => {
+    const pool = pages.bridge.api!.deps.pool;
+    // The cursor cdr backfill creates: last_run_at is the epoch (it is not a sync run).
+    await pool.query(
+      `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+       VALUES ($1, gen_random_uuid(), $2, now() - interval '1 hour', gen_random_uuid(), 'epoch')`,
+      [SERVICE_ID, DOMAIN],
+    );
+    try {
+      expect((await addonData({ page: 'servers' })).cdrSync).toEqual([{ server: 'default', tenants: 1, lastRunAt: null, newestCdrAt: expect.any(String) }]);
+      const never = await html('/admin/addonmodules.php?module=ictvoip&page=servers');
+      expectNoPhpError(never);
+      expect(never).toMatch(/id="ictvoip-cdr-sync">[\s\S]*<td>default<\/td><td>1<\/td><td>never synced<\/td>/);
+      expect(never).not.toContain('1970-01-01');
+
+      await pool.query('UPDATE cdr_sync_cursors SET last_run_at = now() WHERE service_id = $1', [SERVICE_ID]);
+      const synced = (await addonData({ page: 'servers' })).cdrSync[0];
+      expect(Date.parse(synced.lastRunAt)).toBeGreaterThan(Date.now() - 60_000);
+      expect(await html('/admin/addonmodules.php?module=ictvoip&page=servers')).not.toContain('never synced');
+    } finally {
+      await pool.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [SERVICE_ID]);
+    }
+  });
+
   test('credit control per service: mode, state, available credit, last mail', async () => {
     const data = await addonData({ page: 'credit' });
     expect(data.credit).toEqual([

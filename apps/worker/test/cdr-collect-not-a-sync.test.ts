@@ -1,5 +1,5 @@
 import { addJob, CDR_JOBS, type JobName, type JobPayload } from '@ictvoip/queue';
-import { listCharges, syncedSinceChangeSql } from '@ictvoip/store';
+import { cdrSyncLag, listCharges, syncedSinceChangeSql } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 import { waitFor } from './harness';
@@ -87,6 +87,37 @@ describe('a backfill or a reconcile run after a termination is not the sync purg
     expect(await syncedForPurge(tenant.serviceId)).toBe(false);
     await syncTenantCdrs(kit.deps, tenant.serviceId);
     expect(await syncedForPurge(tenant.serviceId)).toBe(true);
+  });
+});
+
+describe('a cursor a backfill created has never synced, and operator views say so', () => {
+  test('cdrSyncLag and the admin pages show it as never run (null), not seconds since 1970; the first real sync gives the figure', async () => {
+    // A bridge of its own: the admin pages' CDR sync is per server, and this tenant must be its server's only one.
+    const own = await startBillingKit();
+    try {
+      await own.bridge.startApi();
+      const tenant = await own.addTenant();
+      await own.insertCdr(tenant, { start: isoIn(-3 * HOUR), billsec: 60 });
+      expect((await backfill(own, tenant, isoIn(-6 * HOUR), 'never')).inserted).toBe(1);
+      const cdrSync = async () => {
+        const reply = await fetch(`${own.bridge.url}/admin/pages/servers`, { headers: { authorization: `Bearer ${own.bridge.config.adminToken}` } });
+        expect(reply.status).toBe(200);
+        return ((await reply.json()) as { cdrSync: { server: string; lastRunAt: string | null }[] }).cdrSync;
+      };
+
+      expect((await cdrSyncLag(own.deps.pool, tenant.serviceId))[0]).toMatchObject({ serviceId: tenant.serviceId, sinceLastRunSeconds: null });
+      expect(await cdrSync()).toEqual([expect.objectContaining({ server: 'default', tenants: 1, lastRunAt: null })]);
+
+      const before = Date.now();
+      await syncTenantCdrs(own.deps, tenant.serviceId);
+      const [lag] = await cdrSyncLag(own.deps.pool, tenant.serviceId);
+      expect(lag!.sinceLastRunSeconds).not.toBeNull();
+      expect(lag!.sinceLastRunSeconds!).toBeLessThan(60);
+      const [server] = await cdrSync();
+      expect(Date.parse(server!.lastRunAt!)).toBeGreaterThanOrEqual(before - 5000);
+    } finally {
+      await own.close();
+    }
   });
 });
 

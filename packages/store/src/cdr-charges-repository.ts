@@ -408,8 +408,8 @@ export interface CdrSyncLag {
   lastStartStamp: string;
   /** seconds between `now` and the newest CDR synced */
   lagSeconds: number;
-  /** seconds since the last sync run for this tenant */
-  sinceLastRunSeconds: number;
+  /** seconds since the last sync run for this tenant; null: never synced (a cursor a backfill or cdr.reconcile created) */
+  sinceLastRunSeconds: number | null;
   chargesTotal: number;
   unratedCount: number;
 }
@@ -419,10 +419,10 @@ export interface CdrSyncLag {
  * see the worker's cdrBacklog). `serviceId` limits it to one tenant.
  */
 export async function cdrSyncLag(db: Pool | PoolClient, serviceId?: number): Promise<CdrSyncLag[]> {
-  const { rows } = await db.query<{ service_id: string; domain_name: string; last: string; lag: string; since: string; charges_total: string; unrated: string }>(
+  const { rows } = await db.query<{ service_id: string; domain_name: string; last: string; lag: string; since: string | null; charges_total: string; unrated: string }>(
     `SELECT c.service_id, c.domain_name, ${exactStampSql('c.last_start_stamp')} AS last,
        floor(extract(epoch FROM now() - c.last_start_stamp))::text AS lag,
-       floor(extract(epoch FROM now() - c.last_run_at))::text AS since,
+       CASE WHEN c.last_run_at > 'epoch'::timestamptz THEN floor(extract(epoch FROM now() - c.last_run_at))::text END AS since,
        c.charges_total,
        (SELECT count(*) FROM cdr_charges u WHERE u.service_id = c.service_id AND u.status = 'unrated')::text AS unrated
      FROM cdr_sync_cursors c WHERE $1::bigint IS NULL OR c.service_id = $1 ORDER BY c.service_id`,
@@ -433,7 +433,7 @@ export async function cdrSyncLag(db: Pool | PoolClient, serviceId?: number): Pro
     domainName: row.domain_name,
     lastStartStamp: row.last,
     lagSeconds: Number.parseInt(row.lag, 10),
-    sinceLastRunSeconds: Number.parseInt(row.since, 10),
+    sinceLastRunSeconds: row.since === null ? null : Number.parseInt(row.since, 10),
     chargesTotal: Number(row.charges_total),
     unratedCount: Number.parseInt(row.unrated, 10),
   }));

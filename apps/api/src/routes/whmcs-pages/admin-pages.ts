@@ -121,12 +121,23 @@ async function unratedSummary(deps: ApiDeps) {
   };
 }
 
+/**
+ * The CDR sync per server. A cursor a backfill or cdr.reconcile created has never run (last_run_at is
+ * the epoch, see writeChargePage): it is not a run, so a server whose cursors all are shows lastRunAt
+ * null ("never"), not 1970.
+ */
 async function cdrSyncByServer(deps: ApiDeps) {
-  const { rows } = await deps.pool.query<{ server: string; tenants: string; last_run: Date; newest_cdr: Date }>(
-    `SELECT coalesce(s.fusionpbx_server, 'default') AS server, count(*)::text AS tenants, max(c.last_run_at) AS last_run, max(c.last_start_stamp) AS newest_cdr
+  const { rows } = await deps.pool.query<{ server: string; tenants: string; last_run: Date | null; newest_cdr: Date }>(
+    `SELECT coalesce(s.fusionpbx_server, 'default') AS server, count(*)::text AS tenants,
+            max(c.last_run_at) FILTER (WHERE c.last_run_at > 'epoch'::timestamptz) AS last_run, max(c.last_start_stamp) AS newest_cdr
        FROM cdr_sync_cursors c LEFT JOIN services s ON s.service_id = c.service_id GROUP BY 1 ORDER BY 1`,
   );
-  return rows.map((row) => ({ server: row.server, tenants: Number(row.tenants), lastRunAt: row.last_run.toISOString(), newestCdrAt: row.newest_cdr.toISOString() }));
+  return rows.map((row) => ({
+    server: row.server,
+    tenants: Number(row.tenants),
+    lastRunAt: row.last_run ? row.last_run.toISOString() : null,
+    newestCdrAt: row.newest_cdr.toISOString(),
+  }));
 }
 
 async function serversHealth(deps: ApiDeps) {

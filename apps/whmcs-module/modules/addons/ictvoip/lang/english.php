@@ -33,6 +33,7 @@ $_ADDONLANG['cdrSync'] = 'Last CDR sync per server';
 $_ADDONLANG['server'] = 'Server';
 $_ADDONLANG['tenants'] = 'Tenants';
 $_ADDONLANG['lastRun'] = 'Last run';
+$_ADDONLANG['neverSynced'] = 'never synced';
 $_ADDONLANG['newestCdr'] = 'Newest call collected';
 $_ADDONLANG['health'] = 'Health';
 $_ADDONLANG['database'] = 'Database';

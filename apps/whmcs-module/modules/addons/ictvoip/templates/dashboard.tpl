@@ -62,7 +62,7 @@
     <h3>{$lang.cdrSync|escape}</h3>
     <table class="table table-condensed table-sm" id="ictvoip-cdr-sync">
         <thead><tr><th>{$lang.server|escape}</th><th>{$lang.tenants|escape}</th><th>{$lang.lastRun|escape}</th><th>{$lang.newestCdr|escape}</th></tr></thead>
-        {foreach $dashboard.cdrSync as $sync}<tr><td>{$sync.server|escape}</td><td>{$sync.tenants|escape}</td><td>{$sync.lastRunAt|escape}</td><td>{$sync.newestCdrAt|escape}</td></tr>{foreachelse}<tr><td colspan="4">{$lang.none|escape}</td></tr>{/foreach}
+        {foreach $dashboard.cdrSync as $sync}<tr><td>{$sync.server|escape}</td><td>{$sync.tenants|escape}</td><td>{if $sync.lastRunAt}{$sync.lastRunAt|escape}{else}{$lang.neverSynced|escape}{/if}</td><td>{$sync.newestCdrAt|escape}</td></tr>{foreachelse}<tr><td colspan="4">{$lang.none|escape}</td></tr>{/foreach}
     </table>
 </div>
 <div class="col-md-6">
