@@ -261,6 +261,15 @@ function decideMissing(row: StateRow, input: RegistrationObservation): { row: St
  */
 const REGISTRATION_KEY_ORDER = 'r.server COLLATE "C", r.domain COLLATE "C", r.extension COLLATE "C"';
 
+/**
+ * Locks every registration row of `server` in key order, in `client`'s open transaction: what a
+ * statement deleting them (the server's removal) takes first, so it waits for a poll's batch instead of
+ * deadlocking with it.
+ */
+export async function lockRegistrationRowsOfServer(client: PoolClient, server: string): Promise<void> {
+  await client.query(`SELECT 1 FROM registrations r WHERE r.server = $1 ORDER BY ${REGISTRATION_KEY_ORDER} FOR UPDATE OF r`, [server]);
+}
+
 /** A batch's rows kept vanishing between its INSERT finding them and its lock (removals of the same extensions, each time). */
 export class RegistrationRowsVanishedError extends Error {
   readonly code = 'REGISTRATION_ROWS_VANISHED';
