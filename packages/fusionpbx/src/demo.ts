@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Pool } from 'pg';
-import { bridgeApplicationName, DEFAULT_FUSION_SERVER } from '@ictvoip/store';
 
 /**
  * The demo FusionPBX of `npm start` (`ictvoip start --demo`): the project's FusionPBX fixture schema
@@ -11,8 +10,14 @@ import { bridgeApplicationName, DEFAULT_FUSION_SERVER } from '@ictvoip/store';
  * kit re-exports it for the test databases.
  */
 
-// `ictvoip start --demo` sets the demo up as the default server; an application_name in the URL still wins.
-const DEMO_APPLICATION_NAME = bridgeApplicationName('cli', DEFAULT_FUSION_SERVER);
+/**
+ * How the set-up's connections show in pg_stat_activity: the caller's name (`ictvoip start --demo` gives
+ * `ictvoip-cli fs:default`); none when not given (the test kit's loads are not the CLI's). As a
+ * fallback_application_name, so an application_name in the URL still wins.
+ */
+export interface SchemaLoadOptions {
+  applicationName?: string;
+}
 
 /** The project fixture: the FusionPBX tables the bridge touches, copied from the 5.3.0 schema. */
 export const FUSIONPBX_FIXTURE_PATH = path.resolve(__dirname, '../fixture/fusionpbx-fixture.sql');
@@ -33,9 +38,9 @@ export function prepareFusionpbxSchemaSql(sql: string): string {
 }
 
 /** Loads a FusionPBX schema file into an (empty) database. */
-export async function loadFusionpbxSchemaFile(databaseUrl: string, schemaPath: string = FUSIONPBX_FIXTURE_PATH): Promise<void> {
+export async function loadFusionpbxSchemaFile(databaseUrl: string, schemaPath: string = FUSIONPBX_FIXTURE_PATH, options: SchemaLoadOptions = {}): Promise<void> {
   const sql = prepareFusionpbxSchemaSql(await readFile(schemaPath, 'utf8'));
-  const client = new Client({ connectionString: databaseUrl, fallback_application_name: DEMO_APPLICATION_NAME });
+  const client = new Client({ connectionString: databaseUrl, fallback_application_name: options.applicationName });
   await client.connect();
   try {
     await client.query(sql);
@@ -198,9 +203,9 @@ export async function seedFusionpbxBasics(pool: Pool, templateDomainName = 'temp
 }
 
 /** Fills an empty database with the demo FusionPBX: the fixture schema and the basics above. */
-export async function createDemoFusionpbx(databaseUrl: string, templateDomainName: string): Promise<FusionpbxBasics> {
-  await loadFusionpbxSchemaFile(databaseUrl, FUSIONPBX_FIXTURE_PATH);
-  const pool = new Pool({ connectionString: databaseUrl, max: 1, fallback_application_name: DEMO_APPLICATION_NAME });
+export async function createDemoFusionpbx(databaseUrl: string, templateDomainName: string, options: SchemaLoadOptions = {}): Promise<FusionpbxBasics> {
+  await loadFusionpbxSchemaFile(databaseUrl, FUSIONPBX_FIXTURE_PATH, options);
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, fallback_application_name: options.applicationName });
   try {
     return await seedFusionpbxBasics(pool, templateDomainName);
   } finally {

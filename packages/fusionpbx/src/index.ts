@@ -40,7 +40,15 @@ export { fusionpbxReadiness, missingTemplateDomain, type FusionpbxReadiness } fr
 export * from './tenant-resources/tenant-cdrs';
 export * from './tenant-resources/tenant-voicemail';
 export * from './servers/targets';
-export { createDemoFusionpbx, seedFusionpbxBasics, loadFusionpbxSchemaFile, prepareFusionpbxSchemaSql, FUSIONPBX_FIXTURE_PATH, type FusionpbxBasics } from './demo';
+export {
+  createDemoFusionpbx,
+  seedFusionpbxBasics,
+  loadFusionpbxSchemaFile,
+  prepareFusionpbxSchemaSql,
+  FUSIONPBX_FIXTURE_PATH,
+  type FusionpbxBasics,
+  type SchemaLoadOptions,
+} from './demo';
 export { NumberOwnedError } from './destinations/errors';
 export * from './tenant-resources/tenant-destinations';
 export { ACTION_TYPES, type ActionRequest, type ActionType, type ActionView } from './destinations/actions';

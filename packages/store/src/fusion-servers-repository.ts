@@ -3,6 +3,8 @@ import { followsLocalFileCache } from './fusion-server-cache';
 import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
 import { purgedServiceSql } from './services-repository';
 import { inTransaction } from './transaction';
+import { lockGatewayRowsOfServer } from './gateway-monitoring-repository';
+import { lockRegistrationRowsOfServer } from './registrations-repository';
 
 /** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
 export const DEFAULT_FUSION_SERVER = 'default';
@@ -368,6 +370,9 @@ export class FusionServersRepository {
         );
         const live = Number(rows[0]?.live ?? 0);
         if (live > 0) throw new FusionServerInUseError(name, live, Number(rows[0]?.terminated ?? 0));
+        // A poll of the server still running locks its rows in key order: taken in that order first, not in the order a DELETE scans them.
+        await lockRegistrationRowsOfServer(client, name);
+        await lockGatewayRowsOfServer(client, name);
         for (const table of ['registrations', 'registration_servers', 'gateway_states']) await client.query(`DELETE FROM ${table} WHERE server = $1`, [name]);
         await client.query('DELETE FROM fusionpbx_servers WHERE name = $1', [name]);
         return true;

@@ -229,6 +229,15 @@ const LOCK_ATTEMPTS = 5;
 const GATEWAY_KEY_ORDER = 'g.server COLLATE "C", g.gateway_uuid COLLATE "C"';
 
 /**
+ * Locks every gateway row of `server` in key order, in `client`'s open transaction: what a statement
+ * deleting them (the server's removal) takes first, so it waits for a poll's batch instead of
+ * deadlocking with it.
+ */
+export async function lockGatewayRowsOfServer(client: PoolClient, server: string): Promise<void> {
+  await client.query(`SELECT 1 FROM gateway_states g WHERE g.server = $1 ORDER BY ${GATEWAY_KEY_ORDER} FOR UPDATE OF g`, [server]);
+}
+
+/**
  * Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order.
  * A removal (forgetUnwatched) committed between the two statements leaves a row found but gone: the
  * batch then starts over from a savepoint, which gives back the locks taken, so they are taken in key

@@ -254,26 +254,68 @@ function decideMissing(row: StateRow, input: RegistrationObservation): { row: St
   return { row: next, transition };
 }
 
-/** Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order. */
+/**
+ * The one order registration rows are locked in. The database's own collation (en_US.UTF-8 on an
+ * install) orders 'fs1.pbx' before 'fs-2.pbx', where byte order puts 'fs-2.pbx' first: byte order
+ * ("C", UTF-8) is the order of the UTF-8 keys lockRows sorts its inserts by, whatever the collation.
+ */
+const REGISTRATION_KEY_ORDER = 'r.server COLLATE "C", r.domain COLLATE "C", r.extension COLLATE "C"';
+
+/**
+ * Locks every registration row of `server` in key order, in `client`'s open transaction: what a
+ * statement deleting them (the server's removal) takes first, so it waits for a poll's batch instead of
+ * deadlocking with it.
+ */
+export async function lockRegistrationRowsOfServer(client: PoolClient, server: string): Promise<void> {
+  await client.query(`SELECT 1 FROM registrations r WHERE r.server = $1 ORDER BY ${REGISTRATION_KEY_ORDER} FOR UPDATE OF r`, [server]);
+}
+
+/** A batch's rows kept vanishing between its INSERT finding them and its lock (removals of the same extensions, each time). */
+export class RegistrationRowsVanishedError extends Error {
+  readonly code = 'REGISTRATION_ROWS_VANISHED';
+  constructor(attempts: number) {
+    super(`registration rows removed while a poll locked them, ${attempts} times in a row`);
+    this.name = 'RegistrationRowsVanishedError';
+  }
+}
+
+const LOCK_ATTEMPTS = 5;
+
+/**
+ * Creates the rows a batch names that do not exist yet (as its first observation of each), then locks them all in key order.
+ * A removal (forgetUnwatched) committed between the two statements leaves a row found but gone: the
+ * batch then starts over from a savepoint, which gives back the locks taken, so they are taken in key
+ * order again and the row is created anew (as the removal, then the batch, would).
+ */
 async function lockRows(client: PoolClient, observations: readonly RegistrationObservation[]): Promise<Map<string, StateRow>> {
   const first = new Map<string, RegistrationObservation>();
   for (const input of observations) if (!first.has(keyOf(input))) first.set(keyOf(input), input);
-  // Inserted in one order by every batch, as the rows are locked: two batches cannot wait on each other.
-  const keys = [...first.values()].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  // Inserted in one order by every batch, the one the rows are locked in (REGISTRATION_KEY_ORDER): two batches cannot wait on each other.
+  const keys = [...first.values()]
+    .map((input) => ({ input, bytes: Buffer.from(keyOf(input), 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ input }) => input);
   const columns = [keys.map((k) => k.server), keys.map((k) => k.domain), keys.map((k) => k.extension)];
-  await client.query(
-    `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at)
-     SELECT k.server, k.domain, k.extension, k.service_id, k.at, k.at FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS k(server, domain, extension, service_id, at)
-     ON CONFLICT (server, domain, extension) DO NOTHING`,
-    [...columns, keys.map((k) => k.serviceId), keys.map((k) => k.at)],
-  );
-  const { rows } = await client.query<StateRow>(
-    `SELECT r.* FROM registrations r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(server, domain, extension)
-       ON r.server = k.server AND r.domain = k.domain AND r.extension = k.extension
-     ORDER BY r.server, r.domain, r.extension FOR UPDATE OF r`,
-    columns,
-  );
-  return new Map(rows.map((row) => [keyOf(row), row]));
+  for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
+    await client.query('SAVEPOINT lock_registration_rows');
+    await client.query(
+      `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at)
+       SELECT k.server, k.domain, k.extension, k.service_id, k.at, k.at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) WITH ORDINALITY AS k(server, domain, extension, service_id, at, n)
+        ORDER BY k.n
+       ON CONFLICT (server, domain, extension) DO NOTHING`,
+      [...columns, keys.map((k) => k.serviceId), keys.map((k) => k.at)],
+    );
+    const { rows } = await client.query<StateRow>(
+      `SELECT r.* FROM registrations r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(server, domain, extension)
+         ON r.server = k.server AND r.domain = k.domain AND r.extension = k.extension
+       ORDER BY ${REGISTRATION_KEY_ORDER} FOR UPDATE OF r`,
+      columns,
+    );
+    if (rows.length === keys.length) return new Map(rows.map((row) => [keyOf(row), row]));
+    await client.query('ROLLBACK TO SAVEPOINT lock_registration_rows');
+  }
+  throw new RegistrationRowsVanishedError(LOCK_ATTEMPTS);
 }
 
 /** Writes the rows a batch changed in one UPDATE. */
@@ -486,16 +528,35 @@ export class RegistrationsRepository {
     return done;
   }
 
-  /** Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`. */
+  /**
+   * Forgets the extensions of `server` this poll did not watch (removed, or their tenant no longer active); `watched` as `domain|extension`.
+   * Their rows are locked in key order before they go: a DELETE alone locks in the order it scans (the
+   * heap's, once a server's rows are most of the table), and an overlapping poll's batch holding some of
+   * them in key order would deadlock with it (the poll lock keeps polls apart only while its connection lives).
+   */
   async forgetUnwatched(server: string, watched: readonly string[], polledAt: Date): Promise<number> {
-    // An anti-join on the unnested keys (hashed), not `<> ALL(array)`, which compares every row with every key.
-    const deleted = await this.bulk(
-      `DELETE FROM registrations r WHERE r.server = $1 AND r.last_polled_at <= $3
-         AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(key) WHERE w.key = r.domain || '|' || r.extension)
-       RETURNING 1`,
-      [server, watched, polledAt],
-    );
-    return deleted.length;
+    const client = await this.pool.connect();
+    try {
+      return await inTransaction(client, async () => {
+        // Hash joins, as in bulk(): an anti-join on the unnested keys, not every row against every key.
+        await client.query('SET LOCAL enable_nestloop = off');
+        const { rows } = await client.query<{ domain: string; extension: string }>(
+          `SELECT r.domain, r.extension FROM registrations r
+            WHERE r.server = $1 AND r.last_polled_at <= $3 AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS w(key) WHERE w.key = r.domain || '|' || r.extension)
+            ORDER BY ${REGISTRATION_KEY_ORDER} FOR UPDATE OF r`,
+          [server, watched, polledAt],
+        );
+        if (rows.length === 0) return 0;
+        const { rowCount } = await client.query(
+          `DELETE FROM registrations r USING unnest($2::text[], $3::text[]) AS k(domain, extension)
+            WHERE r.server = $1 AND r.domain = k.domain AND r.extension = k.extension`,
+          [server, rows.map((row) => row.domain), rows.map((row) => row.extension)],
+        );
+        return rowCount ?? 0;
+      });
+    } finally {
+      client.release();
+    }
   }
 
   /** `domain|extension` → the profile it was last seen on (null: never seen), for every row of `server`: what a poll needs, without the figures. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { EXIT_CONFIG, watchLauncher, type BridgeConfig } from '@ictvoip/config';
 import { createDemoFusionpbx } from '@ictvoip/fusionpbx';
-import { bridgeApplicationName } from '@ictvoip/store';
+import { bridgeApplicationName, DEFAULT_FUSION_SERVER } from '@ictvoip/store';
 
 const ROOT = repoRoot(__dirname);
 /** Where the throw-away Redis and PostgreSQL live unless --data-dir says otherwise. */
@@ -374,7 +374,10 @@ export async function startLocal(config: BridgeConfig, options: StartOptions = {
       created.push(dropCommand(config.fusionpbx.databaseUrl, 'FUSIONPBX_DATABASE_URL'));
       // Only for a laptop with no FusionPBX: the project's FusionPBX fixture plus a template domain, so a
       // signed create converges end to end. Point FUSIONPBX_DATABASE_URL at a real FusionPBX otherwise.
-      await createDemoFusionpbx(config.fusionpbx.databaseUrl, config.fusionpbx.templateDomain).catch(async (error: Error) => {
+      // Set up as the default server (FUSIONPBX_DATABASE_URL): its connections show as `ictvoip-cli fs:default`.
+      await createDemoFusionpbx(config.fusionpbx.databaseUrl, config.fusionpbx.templateDomain, {
+        applicationName: bridgeApplicationName('cli', DEFAULT_FUSION_SERVER),
+      }).catch(async (error: Error) => {
         // A half-seeded demo would be taken for a FusionPBX on the next start: it goes again.
         await withAdmin(config.fusionpbx.databaseUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${fusion.name} WITH (FORCE)`)).catch(() => undefined);
         throw new Error(`creating the demo FusionPBX database "${fusion.name}" failed: ${error.message}`);

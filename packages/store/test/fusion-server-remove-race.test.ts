@@ -1,0 +1,154 @@
+import type { Pool, PoolClient } from 'pg';
+import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
+import {
+  createPool,
+  FusionServersRepository,
+  GatewayMonitoringRepository,
+  migrateBridgeDatabase,
+  RegistrationsRepository,
+  type GatewayObservation,
+  type RegistrationObservation,
+} from '@ictvoip/store';
+import { blockedBy, until } from './lock-waits';
+
+// `ictvoip servers remove` deletes a server's registration and gateway rows without the poll lock: a poll of that
+// server still running locks its batch's rows in key order meanwhile. The removal must wait for it, not
+// deadlock with it by taking the rows in the order its DELETE scans them.
+
+const SERVER = 'pbx2';
+const DOMAIN = 'a.pbx.test';
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+// Key order X < W < Y; Y is created before X, so a scan in heap order meets Y before X.
+const [X, W, Y] = ['101', '202', '303'];
+const OTHERS = 300;
+
+let db: TestDatabase;
+let pool: Pool;
+let registry: FusionServersRepository;
+let registrations: RegistrationsRepository;
+let gateways: GatewayMonitoringRepository;
+
+beforeAll(async () => {
+  db = await createTestDatabase('fsremove');
+  pool = createPool(db.url, { max: 6 });
+  await migrateBridgeDatabase(pool);
+  registry = new FusionServersRepository(pool, testKeyring(['k1']));
+  registrations = new RegistrationsRepository(pool);
+  gateways = new GatewayMonitoringRepository(pool);
+});
+
+beforeEach(async () => {
+  // A test that failed leaves its server and rows: each starts from none.
+  await pool.query('TRUNCATE registrations, registration_history, registration_servers, gateway_states, gateway_history');
+  await pool.query('DELETE FROM fusionpbx_servers WHERE name = $1', [SERVER]);
+  await registry.add({ name: SERVER, databaseUrl: 'postgres://pbx@db.pbx2.example.net:5432/fusionpbx', eslHost: 'fs.pbx2.example.net', eslPort: 8021, eslPassword: 'Esl-Secret' });
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+function observation(extension: string, at: number, registered: boolean): RegistrationObservation {
+  return {
+    server: SERVER,
+    serviceId: 42,
+    domain: DOMAIN,
+    extension,
+    seen: registered ? { profile: 'internal', contactIp: '203.0.113.7', contactPort: 5060, lanIp: null, userAgent: 'phone', expires: null, expiresInSeconds: 3600 } : null,
+    at: new Date(at),
+    lostAfterSeconds: 0,
+  };
+}
+
+type Outcome = { ok: true } | { ok: false; error: Error & { code?: string } };
+
+function settled(work: Promise<unknown>): Promise<Outcome> {
+  return work.then(
+    () => ({ ok: true as const }),
+    (error: Error & { code?: string }) => ({ ok: false as const, error }),
+  );
+}
+
+/**
+ * With `held` (between the batch's first and last row in key order) locked elsewhere, the batch stops
+ * half-way; the removal must then wait for the batch, and both succeed once `held` goes.
+ */
+async function removeWhileBatchWaits(holdSql: string, holdParams: unknown[], startBatch: () => Promise<unknown>): Promise<string[]> {
+  const holder: PoolClient = await pool.connect();
+  let batch: Promise<Outcome> | null = null;
+  let removal: Promise<Outcome> | null = null;
+  try {
+    await holder.query('BEGIN');
+    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    await holder.query(holdSql, holdParams);
+    batch = settled(startBatch());
+    const batchPid = await until('the batch waits for the held row', blockedBy(pool, holderPid));
+    removal = settled(registry.remove(SERVER));
+    await until('the removal waits for the batch', blockedBy(pool, batchPid));
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  const outcomes = await Promise.all([batch, removal]);
+  return outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`));
+}
+
+test('removing a server while a poll of it locks its registration rows waits for the poll instead of deadlocking', async () => {
+  for (const extension of [Y, W, X]) await registrations.observe(observation(extension, T0, true));
+  // The server's other phones: its rows are most of the table, so the DELETE scans the table (heap order).
+  await pool.query(
+    `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at)
+     SELECT $1, 'b.pbx.test', (1000 + n)::text, 43, $2, $2 FROM generate_series(0, $3 - 1) AS n`,
+    [SERVER, new Date(T0), OTHERS],
+  );
+  await pool.query('ANALYZE registrations');
+  const heap = (await pool.query<{ extension: string }>('SELECT extension FROM registrations WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map((row) => row.extension);
+  expect(heap).toEqual([Y, W, X]);
+
+  // W held elsewhere stops the poll's batch between its lock of X and its lock of Y.
+  const outcomes = await removeWhileBatchWaits('SELECT 1 FROM registrations WHERE server = $1 AND domain = $2 AND extension = $3 FOR UPDATE', [SERVER, DOMAIN, W], () =>
+    registrations.observeManyWithStates([X, W, Y].map((extension) => observation(extension, T0 + 60_000, extension !== Y))),
+  );
+  expect(outcomes).toEqual(['ok', 'ok']);
+  // The batch committed first: the removal then took every row of the server.
+  expect((await pool.query('SELECT count(*)::int AS n FROM registrations WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
+  expect(await registry.spec(SERVER)).toBeNull();
+});
+
+function gateway(uuid: string, at: number): GatewayObservation {
+  return {
+    server: SERVER,
+    serviceId: 42,
+    domain: DOMAIN,
+    gatewayUuid: uuid,
+    gatewayName: 'gw',
+    register: true,
+    state: 'REGED',
+    status: 'UP',
+    failing: false,
+    at: new Date(at),
+    downAfterSeconds: 0,
+  };
+}
+
+test('removing a server while a poll of it locks its gateway rows waits for the poll instead of deadlocking', async () => {
+  const [gx, gw, gy] = ['1a2b3c4d-0000-4000-8000-000000000001', '5a2b3c4d-0000-4000-8000-000000000002', 'ca2b3c4d-0000-4000-8000-000000000003'];
+  for (const uuid of [gy, gw, gx]) await gateways.observe(gateway(uuid, T0));
+  await pool.query(
+    `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
+     SELECT $1, 'ff' || lpad(n::text, 6, '0'), 'b.pbx.test', 43, true, $2, $2 FROM generate_series(0, $3 - 1) AS n`,
+    [SERVER, new Date(T0), OTHERS],
+  );
+  await pool.query('ANALYZE gateway_states');
+  const heap = (await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map(
+    (row) => row.gateway_uuid,
+  );
+  expect(heap).toEqual([gy, gw, gx]);
+  const outcomes = await removeWhileBatchWaits('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, gw], () =>
+    gateways.observeMany([gx, gw, gy].map((uuid) => gateway(uuid, T0 + 60_000))),
+  );
+  expect(outcomes).toEqual(['ok', 'ok']);
+  expect((await pool.query('SELECT count(*)::int AS n FROM gateway_states WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
+  expect(await registry.spec(SERVER)).toBeNull();
+});
