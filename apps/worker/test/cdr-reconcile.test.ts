@@ -1,3 +1,4 @@
+import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
@@ -236,4 +237,28 @@ describe('its schedule', () => {
     },
     30000,
   );
+
+  test('created, it runs at once; a restart keeps its next run (BullMQ 6: an existing `every` scheduler keeps its slot)', async () => {
+    const bridge = await startBridge({ CDR_RECONCILE_DAYS: '7', CDR_RECONCILE_EVERY_SECONDS: '7200', LOG_LEVEL: 'warn' });
+    try {
+      const started = Date.now();
+      const worker = await bridge.startWorker();
+      // The queue of the worker running (closing a worker closes its queues).
+      const queue = () => bridge.worker!.deps.queues['cdr-sync'];
+      const reconcileJobs = async (states: JobType[]) => (await queue().getJobs(states)).filter((job) => job.name === CDR_JOBS.reconcile);
+      await waitFor(async () => (await reconcileJobs(['completed'])).length === 1, 15000, 'the first cdr.reconcile run');
+      const next = async () => (await queue().getJobSchedulers()).find((scheduler) => scheduler.key === 'cdr-reconcile')?.next;
+      const planned = await next();
+      expect(planned).toBeGreaterThanOrEqual(started + 7200_000);
+      await worker.close();
+      await bridge.startWorker();
+      // The restart's upsert replaced the delayed run by one at the same time: nothing runs now.
+      expect(await next()).toBe(planned);
+      expect(await reconcileJobs(['waiting', 'active', 'prioritized'])).toEqual([]);
+      expect((await reconcileJobs(['delayed'])).map((job) => job.timestamp + (job.delay ?? 0) >= started + 7200_000)).toEqual([true]);
+      expect(await reconcileJobs(['completed'])).toHaveLength(1);
+    } finally {
+      await bridge.close();
+    }
+  }, 30000);
 });
