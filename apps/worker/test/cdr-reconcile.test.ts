@@ -198,6 +198,27 @@ describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_
     expect(charged.length).toBe(17);
     expect((await reconcileCdrs(small.deps)).days).toEqual([]);
   });
+
+  test('cdr backfill of a range whose charged CDRs fill more than one run: the job reads on to the missing ones', async () => {
+    const { tenant } = await tenantCharged(
+      small,
+      Array.from({ length: 9 }, (_, i) => dayAgo(4, HOUR + i * 60_000)),
+    );
+    const late: string[] = [];
+    for (let i = 0; i < 3; i += 1) late.push(await small.insertCdr(tenant, { start: dayAgo(4, 5 * HOUR + i * 60_000), billsec: 60 }));
+    const job = await addJob(small.deps.queues, CDR_JOBS.backfill, { serviceId: tenant.serviceId, from: dayAgo(4, 0) }, { jobId: `backfill-long-${tenant.serviceId}` });
+    const result = await waitFor(
+      async () => {
+        const state = await job.getState();
+        if (state === 'failed') throw new Error('cdr.backfill failed');
+        return state === 'completed' ? ((await small.deps.queues['cdr-sync'].getJob(job.id!))?.returnvalue as { inserted: number; more: boolean }) : null;
+      },
+      20000,
+      'the cdr.backfill job',
+    );
+    expect(result).toMatchObject({ inserted: 3, more: false });
+    expect((await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid)).toEqual(expect.arrayContaining(late));
+  });
 });
 
 describe('a FusionPBX server that does not answer', () => {

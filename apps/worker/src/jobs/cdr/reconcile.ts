@@ -1,11 +1,11 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import { chargeDigestsByDay, getCdrSyncCursor, isDatabaseUnavailable, isPurgedService, servicesToReconcileCdrs, type CdrReconcileTarget } from '@ictvoip/store';
-import { cdrDigestsByDay, tenantCdrDomain, type CdrPosition } from '@ictvoip/operations';
+import { cdrDigestsByDay, tenantCdrDomain } from '@ictvoip/operations';
 import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
-import { syncTenantCdrs, type CdrSyncHooks } from './sync-tenant';
+import { collectCdrs, type CdrSyncHooks } from './sync-tenant';
 
 const DAY_MS = 86_400_000;
 const PAGE = 500;
@@ -48,22 +48,6 @@ function checkedRange(deps: WorkerDeps, now: Date, cursorStamp: Date, floor: num
 }
 
 /**
- * One day's collection: the calls of [from, to) not charged yet (the day's charged CDRs left out of
- * the reads), run after run until the day's end. Each run stops at CDR_SYNC_MAX_PAGES and releases
- * the tenant's billing lock; the next continues after the key where it stopped.
- */
-async function collectDay(deps: WorkerDeps, serviceId: number, from: Date, to: Date, hooks: CdrSyncHooks | undefined): Promise<number> {
-  let inserted = 0;
-  let after: CdrPosition | undefined;
-  for (;;) {
-    const outcome = await syncTenantCdrs(deps, serviceId, { from, to, after, hooks });
-    inserted += outcome.inserted;
-    if (!outcome.more || !outcome.resumeAfter) return inserted;
-    after = outcome.resumeAfter;
-  }
-}
-
-/**
  * One tenant: per UTC day on each side (its v_xml_cdr rows, its charges) a grouped count and a sum
  * of its uuids' hashes, then, for each day where they differ, the collection of that day alone
  * (syncTenantCdrs with `from` and `to`: exactly-once by the CDR's uuid, rated and billed as
@@ -97,7 +81,8 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
     const dayStart = Date.parse(`${day}T00:00:00Z`);
     const from = new Date(Math.max(dayStart, range.from.getTime()));
     const to = new Date(Math.min(dayStart + DAY_MS, range.to.getTime()));
-    const collected = await collectDay(deps, target.serviceId, from, to, options.hooks);
+    // Only the day's CDRs not charged yet, to the day's end however many runs of CDR_SYNC_MAX_PAGES that takes.
+    const { inserted: collected } = await collectCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
     days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected });
     if (collected === 0) continue;
     options.metrics?.cdrLateCollected.inc({ server }, collected);

@@ -61,7 +61,7 @@ export interface CdrSyncOptions {
    * day), leaving out the CDRs of [from, to) charged already (their list, read once, is that range's)
    */
   to?: Date;
-  /** with `from` and `to`: continue strictly after this key, where the previous run stopped (its `resumeAfter`) */
+  /** with `from`: continue strictly after this key, where the previous run of the same collection stopped (its `resumeAfter`) */
   after?: CdrPosition;
   hooks?: CdrSyncHooks;
 }
@@ -77,7 +77,7 @@ export interface CdrSyncOutcome {
   notBillable: number;
   /** true when the run stopped at CDR_SYNC_MAX_PAGES with rows left (the next run continues) */
   more: boolean;
-  /** with `more`, a collection of [from, to) (`to` given): the key its next run continues after (option `after`) */
+  /** with `more`, a collection (`from` given): the key its next run continues after (option `after`) */
   resumeAfter?: CdrPosition;
 }
 
@@ -444,6 +444,33 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * A collection (`from`, with or without `to`) to its end: run after run of CDR_SYNC_MAX_PAGES pages,
+ * each releasing the tenant's billing lock, the next continuing after the key where the last
+ * stopped (a new run from `from` would re-read the CDRs the last one charged: without `to` it skips
+ * none, and a range of more charged CDRs than one run reads would never get further). Counts summed.
+ */
+export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
+  let total: CdrSyncOutcome | null = null;
+  let after = options.after;
+  for (;;) {
+    const run = await syncTenantCdrs(deps, serviceId, { ...options, after });
+    total = total
+      ? {
+          ...run,
+          pages: total.pages + run.pages,
+          read: total.read + run.read,
+          inserted: total.inserted + run.inserted,
+          rated: total.rated + run.rated,
+          unrated: total.unrated + run.unrated,
+          notBillable: total.notBillable + run.notBillable,
+        }
+      : run;
+    if (!run.more || !run.resumeAfter) return total;
+    after = run.resumeAfter;
+  }
+}
+
+/**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
  * each page inserts the new charges (ON CONFLICT DO NOTHING) and advances the cursor in ONE
@@ -484,7 +511,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     if (domain.restarted) deps.logger.info({ serviceId, from: stored?.domainUuid, to: domainUuid }, 'CDR sync cursor named a purged domain: reading the new domain from its start');
     const rating = await loadServiceRating(client, service, deps.config, await ensureServiceCycle(deps, client, serviceId));
     const bounded = options.from && options.to ? { from: options.from, to: options.to } : null;
-    let position = (bounded && options.after) || lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
+    let position = (options.from && options.after) || lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
     // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
@@ -536,7 +563,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
         if (next) position = next;
         if (next && stop) {
           outcome.more = true;
-          if (bounded) outcome.resumeAfter = next;
+          if (collection) outcome.resumeAfter = next;
         }
       }
     } finally {
