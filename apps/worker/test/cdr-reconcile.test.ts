@@ -1,3 +1,4 @@
+import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
@@ -133,6 +134,93 @@ describe('the per-day CDR count check (cdr.reconcile), without an index on inser
   });
 });
 
+/** Midnight UTC `days` days before today, plus `ms`: a day of the checked range behind the window. */
+const dayAgo = (days: number, ms: number) => new Date(Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR - days * 24 * HOUR + ms).toISOString();
+
+/** A new tenant whose calls at `starts` and a minute ago are all charged (its first sync reads from its creation). */
+async function tenantCharged(on: BillingKit, starts: readonly string[]): Promise<{ tenant: Tenant; ids: string[] }> {
+  const tenant = await on.addTenant();
+  const ids: string[] = [];
+  for (const start of starts) ids.push(await on.insertCdr(tenant, { start, billsec: 60 }));
+  await on.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+  for (let run = 0; (await syncTenantCdrs(on.deps, tenant.serviceId)).more; run += 1) if (run > 50) throw new Error('the first sync did not end');
+  return { tenant, ids };
+}
+
+describe('a missing CDR the counts do not show', () => {
+  test('a charge whose CDR FusionPBX deleted makes the day’s counts agree: the missing CDR of that day is still collected', async () => {
+    const { tenant, ids } = await tenantCharged(kit, [dayAgo(2, HOUR), dayAgo(2, 2 * HOUR)]);
+    await kit.bridge.fusion.query('DELETE FROM v_xml_cdr WHERE xml_cdr_uuid = $1', [ids[0]]);
+    const late = await kit.insertCdr(tenant, { start: dayAgo(2, 3 * HOUR), billsec: 90 });
+    const outcome = await reconcileCdrs(kit.deps);
+    // Two rows on each side that day: equal counts.
+    expect(outcome.days.filter((day) => day.serviceId === tenant.serviceId)).toEqual([
+      { serviceId: tenant.serviceId, day: dayAgo(2, 0).slice(0, 10), fusionpbx: 2, bridge: 2, collected: 1 },
+    ]);
+    expect(await chargedIds(tenant.serviceId)).toContain(late);
+    // The charge of the deleted CDR stays (it was billed); nothing else is missing: the day is read again, nothing written.
+    expect((await listCharges(kit.deps.pool, { serviceId: tenant.serviceId })).length).toBe(4);
+    const again = await reconcileCdrs(kit.deps);
+    expect(again.days.filter((day) => day.serviceId === tenant.serviceId)).toEqual([expect.objectContaining({ fusionpbx: 2, bridge: 3, collected: 0 })]);
+    // Out of the later checks of this file (they expect only their own days): no cursor, not a synced tenant.
+    await kit.deps.pool.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [tenant.serviceId]);
+  });
+
+  test('a day whose counts and uuids agree is not read', async () => {
+    const { tenant } = await tenantCharged(kit, [dayAgo(3, HOUR), dayAgo(3, 2 * HOUR)]);
+    expect((await reconcileCdrs(kit.deps)).days.filter((day) => day.serviceId === tenant.serviceId)).toEqual([]);
+  });
+});
+
+describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_MAX_PAGES)', () => {
+  let small: BillingKit;
+
+  beforeAll(async () => {
+    small = await startBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
+  }, 30000);
+
+  afterAll(async () => {
+    await small.close();
+  });
+
+  test('CDRs missing after more charged ones than a run reads: the collection reaches them, in one check', async () => {
+    // Nine charged calls early in the day (a run reads 4 rows), then seven missing ones later that day (two runs' worth).
+    const { tenant } = await tenantCharged(
+      small,
+      Array.from({ length: 9 }, (_, i) => dayAgo(2, HOUR + i * 60_000)),
+    );
+    const late: string[] = [];
+    for (let i = 0; i < 7; i += 1) late.push(await small.insertCdr(tenant, { start: dayAgo(2, 5 * HOUR + i * 60_000), billsec: 60 }));
+    const outcome = await reconcileCdrs(small.deps);
+    expect(outcome.days).toEqual([{ serviceId: tenant.serviceId, day: dayAgo(2, 0).slice(0, 10), fusionpbx: 16, bridge: 9, collected: 7 }]);
+    const charged = (await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid);
+    expect(charged).toEqual(expect.arrayContaining(late));
+    expect(charged.length).toBe(17);
+    expect((await reconcileCdrs(small.deps)).days).toEqual([]);
+  });
+
+  test('cdr backfill of a range whose charged CDRs fill more than one run: the job reads on to the missing ones', async () => {
+    const { tenant } = await tenantCharged(
+      small,
+      Array.from({ length: 9 }, (_, i) => dayAgo(4, HOUR + i * 60_000)),
+    );
+    const late: string[] = [];
+    for (let i = 0; i < 3; i += 1) late.push(await small.insertCdr(tenant, { start: dayAgo(4, 5 * HOUR + i * 60_000), billsec: 60 }));
+    const job = await addJob(small.deps.queues, CDR_JOBS.backfill, { serviceId: tenant.serviceId, from: dayAgo(4, 0) }, { jobId: `backfill-long-${tenant.serviceId}` });
+    const result = await waitFor(
+      async () => {
+        const state = await job.getState();
+        if (state === 'failed') throw new Error('cdr.backfill failed');
+        return state === 'completed' ? ((await small.deps.queues['cdr-sync'].getJob(job.id!))?.returnvalue as { inserted: number; more: boolean }) : null;
+      },
+      20000,
+      'the cdr.backfill job',
+    );
+    expect(result).toMatchObject({ inserted: 3, more: false });
+    expect((await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid)).toEqual(expect.arrayContaining(late));
+  });
+});
+
 describe('a FusionPBX server that does not answer', () => {
   test("its tenants are skipped (counted, logged), the other servers' tenants are still checked", async () => {
     const away = await syncedTenant();
@@ -170,4 +258,28 @@ describe('its schedule', () => {
     },
     30000,
   );
+
+  test('created, it runs at once; a restart keeps its next run (BullMQ 6: an existing `every` scheduler keeps its slot)', async () => {
+    const bridge = await startBridge({ CDR_RECONCILE_DAYS: '7', CDR_RECONCILE_EVERY_SECONDS: '7200', LOG_LEVEL: 'warn' });
+    try {
+      const started = Date.now();
+      const worker = await bridge.startWorker();
+      // The queue of the worker running (closing a worker closes its queues).
+      const queue = () => bridge.worker!.deps.queues['cdr-sync'];
+      const reconcileJobs = async (states: JobType[]) => (await queue().getJobs(states)).filter((job) => job.name === CDR_JOBS.reconcile);
+      await waitFor(async () => (await reconcileJobs(['completed'])).length === 1, 15000, 'the first cdr.reconcile run');
+      const next = async () => (await queue().getJobSchedulers()).find((scheduler) => scheduler.key === 'cdr-reconcile')?.next;
+      const planned = await next();
+      expect(planned).toBeGreaterThanOrEqual(started + 7200_000);
+      await worker.close();
+      await bridge.startWorker();
+      // The restart's upsert replaced the delayed run by one at the same time: nothing runs now.
+      expect(await next()).toBe(planned);
+      expect(await reconcileJobs(['waiting', 'active', 'prioritized'])).toEqual([]);
+      expect((await reconcileJobs(['delayed'])).map((job) => job.timestamp + (job.delay ?? 0) >= started + 7200_000)).toEqual([true]);
+      expect(await reconcileJobs(['completed'])).toHaveLength(1);
+    } finally {
+      await bridge.close();
+    }
+  }, 30000);
 });

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { RatingCdr } from '@ictvoip/rating';
+import { cdrDayDigests, cdrDayDigestSql, type CdrDayDigest } from '@ictvoip/store';
 
 /** Keyset position in v_xml_cdr: exact start_stamp text (microseconds kept, never a JS Date) + uuid. */
 export interface CdrPosition {
@@ -239,14 +240,15 @@ export async function countCdrsAfter(fusion: Pool, domainUuid: string, after: Cd
 
 /**
  * A tenant's CDRs per UTC day (`YYYY-MM-DD`) of the calls that started in [from, to): the rows the
- * sync charges (every leg, a start stamp). One grouped count over the range, which the
- * (domain_uuid, start_stamp) index the README recommends reads as a range.
+ * sync charges (every leg, a start stamp), counted and their uuids' hashes summed as the bridge sums
+ * its charges' (cdrDayDigestSql). One grouped statement over the range, which the (domain_uuid,
+ * start_stamp) index the README recommends reads as a range.
  */
-export async function countCdrsByDay(fusion: Pool, domainUuid: string, from: Date, to: Date): Promise<Map<string, number>> {
-  const { rows } = await fusion.query<{ day: string; n: string }>(
-    `SELECT to_char(start_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::text AS n FROM v_xml_cdr
+export async function cdrDigestsByDay(fusion: Pool, domainUuid: string, from: Date, to: Date): Promise<Map<string, CdrDayDigest>> {
+  const { rows } = await fusion.query<{ day: string; n: string; uuid_sum: string }>(
+    `SELECT ${cdrDayDigestSql('start_stamp', 'xml_cdr_uuid')} FROM v_xml_cdr
      WHERE domain_uuid = $1 AND start_stamp >= $2 AND start_stamp < $3 GROUP BY 1`,
     [domainUuid, from, to],
   );
-  return new Map(rows.map((row) => [row.day, Number(row.n)]));
+  return cdrDayDigests(rows);
 }

@@ -7,7 +7,7 @@ export { describeError, PermanentJobError } from './errors';
 export { currencyMismatch, type CurrencyMismatch, type RatedWhat } from './currency';
 export {
   countCdrsAfter,
-  countCdrsByDay,
+  cdrDigestsByDay,
   findDomainUuid,
   hasInsertDateIndex,
   NIL_UUID,

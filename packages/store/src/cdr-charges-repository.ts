@@ -566,12 +566,49 @@ export async function servicesToReconcileCdrs(db: Pool | PoolClient, afterServic
   return rows.map((row) => ({ serviceId: Number(row.service_id), lastStartStamp: row.stamp }));
 }
 
-/** A service's charges per UTC day (`YYYY-MM-DD`) of the calls that started in [from, to): one grouped count. */
-export async function chargeCountsByDay(db: Pool | PoolClient, serviceId: number, from: Date, to: Date): Promise<Map<string, number>> {
-  const { rows } = await db.query<{ day: string; n: string }>(
-    `SELECT to_char(start_stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::text AS n FROM cdr_charges
+/**
+ * What the per-day check compares of one UTC day's CDRs on each side: how many, and the exact sum of
+ * a 64-bit hash of each uuid. A count alone lets a charge FusionPBX no longer holds (deleted, or
+ * another domain's) hide a CDR not charged; the sum cannot cancel out (unless two sets of random
+ * 64-bit values add up alike). Order-independent: no sort, one pass.
+ */
+export interface CdrDayDigest {
+  count: number;
+  /** exact decimal text (sum of signed 64-bit values, numeric in SQL: no overflow, no float) */
+  uuidSum: string;
+}
+
+/**
+ * The SQL select list of a CdrDayDigest grouped by UTC day, the same text in FusionPBX's database and
+ * the bridge's so that both compute the same hash: md5 of the uuid's canonical text (every
+ * PostgreSQL version writes it alike), its first 16 hex digits as a bigint, summed as numeric.
+ */
+export function cdrDayDigestSql(stampColumn: string, uuidColumn: string): string {
+  return `to_char(${stampColumn} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::text AS n,
+       sum(('x' || left(md5(${uuidColumn}::text), 16))::bit(64)::bigint)::text AS uuid_sum`;
+}
+
+/** Rows of cdrDayDigestSql as a map by day. */
+export function cdrDayDigests(rows: readonly { day: string; n: string; uuid_sum: string }[]): Map<string, CdrDayDigest> {
+  return new Map(rows.map((row) => [row.day, { count: Number(row.n), uuidSum: row.uuid_sum }]));
+}
+
+/** A service's charges per UTC day (`YYYY-MM-DD`) of the calls that started in [from, to): one grouped count and uuid sum. */
+export async function chargeDigestsByDay(db: Pool | PoolClient, serviceId: number, from: Date, to: Date): Promise<Map<string, CdrDayDigest>> {
+  const { rows } = await db.query<{ day: string; n: string; uuid_sum: string }>(
+    `SELECT ${cdrDayDigestSql('start_stamp', 'xml_cdr_uuid')} FROM cdr_charges
      WHERE service_id = $1 AND start_stamp >= $2 AND start_stamp < $3 GROUP BY 1`,
     [serviceId, from, to],
   );
-  return new Map(rows.map((row) => [row.day, Number(row.n)]));
+  return cdrDayDigests(rows);
+}
+
+/** A service's charged CDRs that started in [from, to), in keyset order: what a collection of that range leaves out of its reads. */
+export async function chargedPositionsBetween(db: Pool | PoolClient, serviceId: number, from: Date, to: Date): Promise<ChargedPosition[]> {
+  const { rows } = await db.query<{ stamp: string; id: string }>(
+    `SELECT ${exactStampSql('start_stamp')} AS stamp, xml_cdr_uuid::text AS id FROM cdr_charges
+     WHERE service_id = $1 AND start_stamp >= $2 AND start_stamp < $3 ORDER BY start_stamp, xml_cdr_uuid`,
+    [serviceId, from, to],
+  );
+  return rows.map((row) => ({ startStamp: row.stamp, xmlCdrUuid: row.id }));
 }

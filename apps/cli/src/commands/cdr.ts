@@ -18,7 +18,7 @@ export function isoArgument(value: string): string {
 function backfillText(preview: CdrBackfillPreview): string {
   if (preview.status !== 'synced')
     return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
-  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? " (more than one run's pages: a second backfill would continue)" : ''}; dry run, nothing enqueued`;
+  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? " (more than one run's pages: the backfill reads on, run after run, to the newest)" : ''}; dry run, nothing enqueued`;
 }
 
 /** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */

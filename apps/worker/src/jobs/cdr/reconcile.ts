@@ -1,11 +1,11 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
-import { chargeCountsByDay, getCdrSyncCursor, isDatabaseUnavailable, isPurgedService, servicesToReconcileCdrs, type CdrReconcileTarget } from '@ictvoip/store';
-import { countCdrsByDay, tenantCdrDomain } from '@ictvoip/operations';
+import { chargeDigestsByDay, getCdrSyncCursor, isDatabaseUnavailable, isPurgedService, servicesToReconcileCdrs, type CdrReconcileTarget } from '@ictvoip/store';
+import { cdrDigestsByDay, tenantCdrDomain } from '@ictvoip/operations';
 import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { WorkerDeps } from '../../deps';
 import type { WorkerMetrics } from '../../metrics';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
-import { syncTenantCdrs, type CdrSyncHooks } from './sync-tenant';
+import { collectCdrs, type CdrSyncHooks } from './sync-tenant';
 
 const DAY_MS = 86_400_000;
 const PAGE = 500;
@@ -17,7 +17,10 @@ export interface CdrReconcileOptions {
   hooks?: CdrSyncHooks;
 }
 
-/** One day whose count differed: what FusionPBX holds, what the bridge held, what was collected. */
+/**
+ * One day whose rows differed (their count, or which uuids: see CdrDayDigest): how many FusionPBX
+ * holds, how many the bridge held, what was collected (0: the bridge holds charges FusionPBX does not, nothing is missing).
+ */
 export interface CdrReconcileDay {
   serviceId: number;
   day: string;
@@ -45,9 +48,12 @@ function checkedRange(deps: WorkerDeps, now: Date, cursorStamp: Date, floor: num
 }
 
 /**
- * One tenant: a grouped count per UTC day on each side (its v_xml_cdr rows, its charges), then, for
- * each day where FusionPBX holds more, the backfill of that day alone (syncTenantCdrs with `from`
- * and `to`: exactly-once by the CDR's uuid, rated and billed as `cdr backfill` does).
+ * One tenant: per UTC day on each side (its v_xml_cdr rows, its charges) a grouped count and a sum
+ * of its uuids' hashes, then, for each day where they differ, the collection of that day alone
+ * (syncTenantCdrs with `from` and `to`: exactly-once by the CDR's uuid, rated and billed as
+ * `cdr backfill` does). The sum catches a missing CDR whatever the counts: a charge FusionPBX no
+ * longer holds (a CDR deleted there) used to make the counts agree and hide it. Such a day is read
+ * every run (its collection finds nothing) while it is in the checked days.
  */
 async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now: Date, options: CdrReconcileOptions): Promise<CdrReconcileDay[]> {
   const service = await deps.services.get(target.serviceId);
@@ -62,30 +68,33 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
   const range = checkedRange(deps, now, target.lastStartStamp, floor);
   if (!range) return [];
   const [source, charged] = await Promise.all([
-    countCdrsByDay(scoped.fusion.pool, domain.domainUuid, range.from, range.to),
-    chargeCountsByDay(deps.pool, target.serviceId, range.from, range.to),
+    cdrDigestsByDay(scoped.fusion.pool, domain.domainUuid, range.from, range.to),
+    chargeDigestsByDay(deps.pool, target.serviceId, range.from, range.to),
   ]);
   const server = service.fusionpbxServer ?? DEFAULT_SERVER_NAME;
   const days: CdrReconcileDay[] = [];
-  for (const [day, fusionpbx] of [...source].sort(([a], [b]) => a.localeCompare(b))) {
-    const bridge = charged.get(day) ?? 0;
-    if (fusionpbx <= bridge) continue;
+  for (const [day, fusion] of [...source].sort(([a], [b]) => a.localeCompare(b))) {
+    const held = charged.get(day);
+    if (held && held.count === fusion.count && held.uuidSum === fusion.uuidSum) continue;
+    const fusionpbx = fusion.count;
+    const bridge = held?.count ?? 0;
     const dayStart = Date.parse(`${day}T00:00:00Z`);
     const from = new Date(Math.max(dayStart, range.from.getTime()));
     const to = new Date(Math.min(dayStart + DAY_MS, range.to.getTime()));
-    const outcome = await syncTenantCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
-    days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected: outcome.inserted });
-    if (outcome.inserted === 0) continue;
-    options.metrics?.cdrLateCollected.inc({ server }, outcome.inserted);
+    // Only the day's CDRs not charged yet, to the day's end however many runs of CDR_SYNC_MAX_PAGES that takes.
+    const { inserted: collected } = await collectCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
+    days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected });
+    if (collected === 0) continue;
+    options.metrics?.cdrLateCollected.inc({ server }, collected);
     deps.logger.warn(
-      { serviceId: target.serviceId, server, day, collected: outcome.inserted, fusionpbx, bridge },
+      { serviceId: target.serviceId, server, day, collected, fusionpbx, bridge },
       'CDR reconcile collected calls FusionPBX imported after the look-back window (the sync missed them: no insert_date index)',
     );
     await deps.audit.append({
       actor: 'worker',
       action: 'cdr.late_collected',
       serviceId: target.serviceId,
-      detail: { day, server, collected: outcome.inserted, fusionpbx, bridge },
+      detail: { day, server, collected, fusionpbx, bridge },
     });
   }
   return days;
@@ -93,7 +102,7 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
 
 /**
  * The per-day count check behind the look-back window (CDR_RECONCILE_DAYS): every synced tenant,
- * one at a time. Cheap where nothing is missing (two grouped counts per tenant). A rerun or a retry
+ * one at a time. Cheap where nothing is missing (two grouped counts and uuid sums per tenant). A rerun or a retry
  * after a crash counts again and collects only what is still missing.
  */
 export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptions = {}): Promise<CdrReconcileOutcome> {

@@ -1,5 +1,6 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
+  chargedPositionsBetween,
   chargedPositionsSince,
   existingChargeIds,
   getCdrSyncCursor,
@@ -55,8 +56,13 @@ export interface CdrSyncHooks {
 export interface CdrSyncOptions {
   /** read from this date instead of the cursor minus the look-back window (backfill) */
   from?: Date;
-  /** with `from`: read only the calls that started before this date (the per-day check collects one day) */
+  /**
+   * with `from`: read only the calls that started before this date (the per-day check collects one
+   * day), leaving out the CDRs of [from, to) charged already (their list, read once, is that range's)
+   */
   to?: Date;
+  /** with `from`: continue strictly after this key, where the previous run of the same collection stopped (its `resumeAfter`) */
+  after?: CdrPosition;
   hooks?: CdrSyncHooks;
 }
 
@@ -71,6 +77,8 @@ export interface CdrSyncOutcome {
   notBillable: number;
   /** true when the run stopped at CDR_SYNC_MAX_PAGES with rows left (the next run continues) */
   more: boolean;
+  /** with `more`, a collection (`from` given): the key its next run continues after (option `after`) */
+  resumeAfter?: CdrPosition;
 }
 
 function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date, billingFrom?: Date | null): CdrPosition {
@@ -234,6 +242,27 @@ class LookBackSkip {
   private passTo(position: CdrPosition): void {
     while (this.next < this.charged.length && atOrBefore(this.charged[this.next]!, position)) this.next += 1;
   }
+}
+
+/** What decides a run's skip list. */
+interface SkipSource {
+  /** a collection of [from, to) (the per-day check): that range's charged CDRs */
+  bounded: { from: Date; to: Date } | null;
+  /** `from` without `to` (`cdr backfill`): reads as far back as asked and skips nothing, its window may be months */
+  backfill: boolean;
+  restarted: boolean;
+  cursorStamp: string | null;
+}
+
+/**
+ * The CDRs a run's reads leave out. A day's collection leaves out the day's charged CDRs: it reads
+ * only what is missing, and a day of more than CDR_SYNC_MAX_PAGES pages of charged CDRs no longer
+ * fills every run with rows it does not write (with `after`, a run continues where the last stopped).
+ */
+async function skipList(client: PoolClient, rating: ServiceRating, position: CdrPosition, source: SkipSource): Promise<LookBackSkip> {
+  if (source.bounded && !source.restarted) return new LookBackSkip(await chargedPositionsBetween(client, rating.serviceId, source.bounded.from, source.bounded.to));
+  if (source.backfill || source.restarted) return new LookBackSkip([]);
+  return LookBackSkip.load(client, rating, position, source.cursorStamp);
 }
 
 /**
@@ -415,6 +444,33 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * A collection (`from`, with or without `to`) to its end: run after run of CDR_SYNC_MAX_PAGES pages,
+ * each releasing the tenant's billing lock, the next continuing after the key where the last
+ * stopped (a new run from `from` would re-read the CDRs the last one charged: without `to` it skips
+ * none, and a range of more charged CDRs than one run reads would never get further). Counts summed.
+ */
+export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
+  let total: CdrSyncOutcome | null = null;
+  let after = options.after;
+  for (;;) {
+    const run = await syncTenantCdrs(deps, serviceId, { ...options, after });
+    total = total
+      ? {
+          ...run,
+          pages: total.pages + run.pages,
+          read: total.read + run.read,
+          inserted: total.inserted + run.inserted,
+          rated: total.rated + run.rated,
+          unrated: total.unrated + run.unrated,
+          notBillable: total.notBillable + run.notBillable,
+        }
+      : run;
+    if (!run.more || !run.resumeAfter) return total;
+    after = run.resumeAfter;
+  }
+}
+
+/**
  * One tenant's CDR sync. Holds the service's billing lock (two workers never rate the same
  * tenant at once), reads v_xml_cdr by keyset from the cursor minus the look-back window, and for
  * each page inserts the new charges (ON CONFLICT DO NOTHING) and advances the cursor in ONE
@@ -454,20 +510,25 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     const cursor = domain.restarted ? null : stored;
     if (domain.restarted) deps.logger.info({ serviceId, from: stored?.domainUuid, to: domainUuid }, 'CDR sync cursor named a purged domain: reading the new domain from its start');
     const rating = await loadServiceRating(client, service, deps.config, await ensureServiceCycle(deps, client, serviceId));
-    let position = lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
+    const bounded = options.from && options.to ? { from: options.from, to: options.to } : null;
+    let position = (options.from && options.after) || lowerBound(deps, cursor?.lastStartStamp ?? null, service.createdAt, options.from, service.cdrBillingFrom);
     const { pageSize, maxPagesPerRun } = deps.config.cdr;
     // Included seconds left per period as committed so far in this run. Valid for the whole run:
     // every writer of a service's charges (sync, re-rating) holds this lock. Saves a sum per page.
     let allowance = new Map<string, number>();
-    // A backfill (`from`) reads as far back as asked and skips nothing: its window may be months.
-    const skip = options.from || domain.restarted ? new LookBackSkip([]) : await LookBackSkip.load(client, rating, position, cursor?.lastStartStamp ?? null);
+    const skip = await skipList(client, rating, position, {
+      bounded,
+      backfill: options.from !== undefined,
+      restarted: domain.restarted,
+      cursorStamp: cursor?.lastStartStamp ?? null,
+    });
     // Calls behind the window, stored since the last run: only a cursor's window can have passed them.
     if (cursor && !options.from) {
       const floor = Math.max(service.createdAt.getTime() - deps.config.cdr.lookbackSeconds * 1000, service.cdrBillingFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
       const behind: BehindWindow = { client, rating, domainUuid, domainName, hooks: options.hooks, outcome };
       allowance = await chargeBehindWindow(deps, behind, { lower: position, floor, lastRunAt: cursor.lastRunAt }, allowance);
     }
-    const end = options.from && options.to ? endBefore(options.to) : null;
+    const end = bounded ? endBefore(bounded.to) : null;
     const read = (from: CdrPosition): PageRead => {
       // A backfill's skip list is empty (no bound of its own): `end` is its only bound.
       const window = skip.window(from);
@@ -500,7 +561,10 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
           addCounts(outcome, sources.length, written.counts);
         }
         if (next) position = next;
-        if (next && stop) outcome.more = true;
+        if (next && stop) {
+          outcome.more = true;
+          if (collection) outcome.resumeAfter = next;
+        }
       }
     } finally {
       // A read-ahead not used (the write threw): its connection goes back to the pool before the lock does.
