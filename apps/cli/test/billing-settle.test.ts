@@ -62,12 +62,33 @@ describe('ictvoip billing settle', () => {
     expect(await settlements(calling.serviceId)).toEqual([]);
   }, 60000);
 
+  it('refuses the credit of a terminated tenant no sync has read while FusionPBX holds its call; after the sync and the bill it settles what is left', async () => {
+    const tenant = await kit.addTenant();
+    const { serviceId } = tenant;
+    await credit(serviceId, '-5.000000');
+    // Created and terminated between two syncs: its 10-minute call to Germany (0.21) is in v_xml_cdr, not collected.
+    const start = new Date(Date.now() - 60_000);
+    await kit.insertCdr(tenant, { start: start.toISOString(), billsec: 600, destination: '0114930123456' });
+    await terminate(serviceId);
+    const settle = () => cli('billing', 'settle', '--service', String(serviceId), '--note', 'refunded', '--json');
+    expectRefused(await settle(), 'CREDIT_NOT_FINAL', /is not final/);
+
+    await syncTenantCdrs(kit.deps, serviceId);
+    expectRefused(await settle(), 'CREDIT_NOT_FINAL', /is not final/);
+    const period = start.toISOString().slice(0, 7);
+    expect(await pushBillingBatch(kit.deps, serviceId, period)).toMatchObject({ outcome: 'zero' });
+    const settled = await settle();
+    expect({ code: settled.code, stderr: settled.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(settled.json).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
+  }, 60000);
+
   it('records the settlement once (the same command twice is one settlement), audited; its billing no longer holds the purge', async () => {
     const tenant = await kit.addTenant();
     const { serviceId } = tenant;
     await credit(serviceId, '-7.500000');
     await terminate(serviceId);
-    // Its final bill: a zero bill carrying the credit, reported.
+    // Its final bill: the sync after the termination (no call), then a zero bill carrying the credit, reported.
+    await syncTenantCdrs(kit.deps, serviceId);
     expect(await pushBillingBatch(kit.deps, serviceId, '2025-01')).toMatchObject({ outcome: 'zero' });
     expect((await kit.deps.pool.query('SELECT count(*)::int AS n FROM audit_log WHERE service_id = $1 AND action = $2', [serviceId, CREDIT_LEFT_ACTION])).rows[0].n).toBe(1);
     await kit.deps.pool.query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import { cdrSyncJobId, QUEUE_NAMES } from '@ictvoip/queue';
-import { createPrepaidInvoice, getCdrSyncCursor, importRateDeck } from '@ictvoip/store';
+import { createPrepaidInvoice, getCdrSyncCursor, importRateDeck, recordCdrSyncRun } from '@ictvoip/store';
 import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { fanOutCdrSync, syncTenantCdrs } from '../src';
 import { runDriftJob } from '../src/jobs/maintenance/drift-job';
@@ -90,13 +90,27 @@ describe('the CDR sync fan-out', () => {
   const purged = 7003;
   const terminatedRecently = 7004;
   const settled = 7013; // 7013 % 12 = 5
-  const settledNeverSynced = 7025; // 7025 % 12 = 5: terminated, no calls ever (no cursor)
+  const settledNoCalls = 7025; // 7025 % 12 = 5: terminated, no calls ever, synced since (a run that read nothing)
+  const neverSynced = 7085; // 7085 % 12 = 5: terminated two days ago, no cursor: no sync has read it (calls of it may wait in FusionPBX)
   const terminatedUnbilled = 7037; // settled but for a late call not billed yet
   const syncedBeforeLastChange = 7049; // its last sync was before the service's last change
   const noDomain = 7050;
   const prepaidInvoiced = 7061; // 7061 % 12 = 5: prepaid, every call on a prepaid invoice (never a batch)
   const prepaidUnbilled = 7073; // 7073 % 12 = 5: prepaid, a late call on no invoice yet
-  const all = [active, suspended, purged, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange, noDomain, prepaidInvoiced, prepaidUnbilled];
+  const all = [
+    active,
+    suspended,
+    purged,
+    terminatedRecently,
+    settled,
+    settledNoCalls,
+    terminatedUnbilled,
+    syncedBeforeLastChange,
+    noDomain,
+    prepaidInvoiced,
+    prepaidUnbilled,
+    neverSynced,
+  ];
 
   beforeAll(async () => {
     await seedService(active, 'active', 'active');
@@ -106,7 +120,9 @@ describe('the CDR sync fan-out', () => {
     await seedService(terminatedRecently, 'terminated', 'terminated');
     await seedService(settled, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
     await seedCursor(settled, 1);
-    await seedService(settledNeverSynced, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
+    await seedService(settledNoCalls, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
+    await recordCdrSyncRun(db(), { serviceId: settledNoCalls, domainUuid: randomUUID(), domainName: `f${settledNoCalls}.pbx.example.net`, startStamp: '2026-01-01T00:00:00Z' });
+    await seedService(neverSynced, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
     await seedService(terminatedUnbilled, 'terminated', 'terminated', { terminatedDaysAgo: 2 });
     await seedCursor(terminatedUnbilled, 1);
     await seedUnbilledCharge(terminatedUnbilled);
@@ -129,13 +145,13 @@ describe('the CDR sync fan-out', () => {
   it('syncs live, suspended and recently terminated tenants every slot, never a purged one, a settled terminated one in its slot of the hour', async () => {
     const elsewhere = slotAt(2);
     const outcome = await fanOutCdrSync(bridge.worker!.deps, elsewhere);
-    const everySlot = [active, suspended, terminatedRecently, terminatedUnbilled, syncedBeforeLastChange, prepaidUnbilled];
+    const everySlot = [active, suspended, terminatedRecently, terminatedUnbilled, syncedBeforeLastChange, prepaidUnbilled, neverSynced];
     expect(await queuedFor(elsewhere, all)).toEqual(everySlot);
     expect(outcome.enqueued).toBe(everySlot.length);
 
     const own = slotAt(5);
     await fanOutCdrSync(bridge.worker!.deps, own);
-    expect(await queuedFor(own, all)).toEqual([...everySlot, settled, settledNeverSynced, prepaidInvoiced].sort());
+    expect(await queuedFor(own, all)).toEqual([...everySlot, settled, settledNoCalls, prepaidInvoiced].sort());
   });
 
   it('a settled tenant syncs once in each hour: one of the twelve slots; a prepaid one whose calls are all invoiced too', async () => {
@@ -159,7 +175,7 @@ describe('the CDR sync fan-out', () => {
     await fanOutCdrSync(bridge.worker!.deps, at);
     const ids = (await queue().getJobs(['waiting'])).map((job) => job.id).sort();
     expect(ids).toEqual(
-      [active, suspended, terminatedRecently, settled, settledNeverSynced, terminatedUnbilled, syncedBeforeLastChange, prepaidInvoiced, prepaidUnbilled]
+      [active, suspended, terminatedRecently, settled, settledNoCalls, terminatedUnbilled, syncedBeforeLastChange, prepaidInvoiced, prepaidUnbilled, neverSynced]
         .map((serviceId) => cdrSyncJobId(serviceId, slotOf(at)))
         .sort(),
     );
@@ -360,6 +376,8 @@ describe("a terminated tenant's settled test counts from its termination, not th
     await bridge.worker!.deps.services.recordObserved(serviceId, { state: 'terminated' });
     const { rows } = await db().query(`SELECT updated_at > now() - interval '1 minute' AS written_now FROM services WHERE service_id = $1`, [serviceId]);
     expect(rows).toEqual([{ written_now: true }]);
+    // Synced since that write (until then it is not settled: every slot syncs it).
+    await syncTenantCdrs(bridge.worker!.deps, serviceId);
 
     const elsewhere = slotAt(2);
     await fanOutCdrSync(bridge.worker!.deps, elsewhere);

@@ -29,12 +29,18 @@ afterAll(async () => {
 
 const fusionCount = async (sql: string, params: unknown[]) => (await bridge.fusion.query<{ n: number }>(sql, params)).rows[0].n;
 
-async function createAndTerminate(serviceId: number, on = bridge): Promise<string> {
+/**
+ * A tenant created and terminated, then (unless `synced: false`) synced once as the fan-out does after a
+ * termination, with no call to read: the purge waits for a sync since the termination, and one that
+ * read nothing counts.
+ */
+async function createAndTerminate(serviceId: number, on = bridge, options: { synced?: boolean } = {}): Promise<string> {
   const create = buildEvent({ serviceId });
   expect((await postWebhook(on.url, JSON.stringify(create), { query: '?wait=20' })).body.result).toBe('success');
   const terminate = buildEvent({ serviceId, action: 'terminate' });
   delete terminate.secrets;
   expect((await postWebhook(on.url, JSON.stringify(terminate), { query: '?wait=20' })).body.result).toBe('success');
+  if (options.synced !== false) expect((await syncTenantCdrs(on.worker!.deps, serviceId)).status).toBe('synced');
   return `t${serviceId}.pbx.example.net`;
 }
 
@@ -70,7 +76,7 @@ describe('purging terminated tenants after the retention period', () => {
     expect(held.waiting).toContainEqual({ serviceId, reason: '1 rated calls not billed yet' });
     expect(await fusionCount('SELECT count(*)::int AS n FROM v_domains WHERE domain_name = $1', [domain])).toBe(1);
 
-    // Billed (on an invoice), not deleted: a call of a tenant no sync read with no charge holds the purge (its calls are not collected).
+    // Billed (on an invoice), not deleted: a charge deleted with its CDR still in FusionPBX would be an uncollected call.
     await invoicePrepaid(serviceId, '2026-01-01');
     const done = await purgeTerminatedTenants(bridge.worker!.deps, later());
     expect(done.purged).toContain(serviceId);
@@ -172,7 +178,7 @@ describe('a terminated tenant left with a credit', () => {
 describe('a purge cut short after its FusionPBX delete committed', () => {
   it('is finished by the next run: marked purged, cursor dropped, audited; a further run changes nothing', async () => {
     const serviceId = 6121;
-    const domain = await createAndTerminate(serviceId);
+    const domain = await createAndTerminate(serviceId, bridge, { synced: false });
     await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
     await db().query(
       `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
@@ -239,7 +245,7 @@ describe('a FUSIONPBX_DATABASE_URL naming the wrong database', () => {
     const ids = [6131, 6132];
     const domains = [];
     for (const serviceId of ids) {
-      domains.push(await createAndTerminate(serviceId));
+      domains.push(await createAndTerminate(serviceId, bridge, { synced: false }));
       await addCursor(bridge, serviceId, domains[domains.length - 1]);
     }
     await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = ANY($1)`, [ids]);
@@ -354,6 +360,8 @@ describe("the retention counts from the termination, not the row's last write", 
     await untilDatabaseClockPast(terminatedAt, 5);
     // A later write to the row: the observed state recorded again (a FreeSWITCH backlog cleared writes it the same way).
     await bridge.worker!.deps.services.recordObserved(serviceId, { state: 'terminated' });
+    // The sync after that write (the fan-out makes it at once: the tenant is not settled until then).
+    await syncTenantCdrs(bridge.worker!.deps, serviceId);
     const { terminated_ms: terminatedMs, written_later: writtenLater } = await termination();
     expect(writtenLater).toBe(true);
 
@@ -376,7 +384,7 @@ describe('a terminated tenant the CDR sync never read', () => {
   it('keeps its domain while a call of it is not collected, and is purged once a sync charged that call', async () => {
     const serviceId = 6171;
     // Created and terminated between two syncs, with a call made meanwhile: no sync cursor exists.
-    const domain = await createAndTerminate(serviceId);
+    const domain = await createAndTerminate(serviceId, bridge, { synced: false });
     const cdr = await insertCdr(domain);
     await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
     expect(await getCdrSyncCursor(db(), serviceId)).toBeNull();
@@ -395,10 +403,16 @@ describe('a terminated tenant the CDR sync never read', () => {
     expect(await domainCount(domain)).toBe(0);
   });
 
-  it('is purged without a sync when it never made a call', async () => {
+  it('waits for one sync when it never made a call, and is purged after it', async () => {
     const serviceId = 6172;
-    const domain = await createAndTerminate(serviceId);
+    const domain = await createAndTerminate(serviceId, bridge, { synced: false });
     await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    // No cursor is "never synced": whether it made a call is the sync's to find out.
+    const held = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(reasonsOf(held, [serviceId])).toEqual(['CDRs not synced since the termination']);
+    expect(await domainCount(domain)).toBe(1);
+
+    expect(await syncTenantCdrs(bridge.worker!.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 0 });
     const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later());
     expect(outcome.purged).toContain(serviceId);
     expect(await domainCount(domain)).toBe(0);

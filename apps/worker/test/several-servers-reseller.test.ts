@@ -149,6 +149,8 @@ describe("one server's database down", () => {
     ] as const) {
       expect((await send(event(serviceId, 'create', server))).body.result).toBe('success');
       expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+      // The sync after the termination (no call): the purge waits for one.
+      expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).status).toBe('synced');
     }
     const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
     let outcome: Awaited<ReturnType<typeof purgeTerminatedTenants>> | undefined;
@@ -543,6 +545,7 @@ describe('the purge with more terminated tenants held back than one page', () =>
     try {
       expect((await send(event(onSecond, 'create', { id: 2 }))).body.result).toBe('success');
       expect((await send(event(onSecond, 'terminate', null))).body.result).toBe('success');
+      expect((await syncTenantCdrs(bridge.worker!.deps, onSecond)).status).toBe('synced');
       const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
       const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
       expect(outcome.waiting).toHaveLength(held.to - held.from + 1);

@@ -291,6 +291,8 @@ describe('maintenance across servers', () => {
     const domain = `t${serviceId}.pbx.example.net`;
     expect((await send(event(serviceId, 'create', { id: 2 }))).body.result).toBe('success');
     expect((await send(event(serviceId, 'terminate', null))).body.result).toBe('success');
+    // The sync after the termination (no call): the purge waits for one.
+    expect((await syncTenantCdrs(bridge.worker!.deps, serviceId)).status).toBe('synced');
     esl2.clearRecorded();
     const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
     const outcome = await purgeTerminatedTenants(bridge.worker!.deps, later);
@@ -317,6 +319,8 @@ describe("purging with a registered server whose URL names another server's data
       );
       expect((await send(event(cutShort, 'create', null))).body.result).toBe('success');
       expect((await send(event(cutShort, 'terminate', null))).body.result).toBe('success');
+      // Each synced since its termination (the purge waits for that); pbx3's tenant finds no domain in the database its URL names.
+      for (const serviceId of [stranded, cutShort]) await syncTenantCdrs(bridge.worker!.deps, serviceId);
       const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
       // The default server's domain deleted by hand: its bookkeeping is finished, the default database holding live tenants.
       const provisioner = (await bridge.worker!.deps.targets.get(null)).provisioner;

@@ -218,9 +218,11 @@ export interface TenantCdrDomain {
  * whose calls are not this tenant's to bill. A current domain other than a remembered one that is
  * gone is the service created again after a purge whose cursor survived (a crash between the
  * FusionPBX purge and the cursor delete): the old domain's CDRs were all synced before the purge,
- * the new one's never.
+ * the new one's never. A cursor naming the nil uuid remembers no domain: a sync run found none
+ * (recordCdrSyncRun), so it read nothing and its position is where a run without a cursor starts.
  */
-export async function tenantCdrDomain(fusion: Pool, domainName: string, remembered: string | null): Promise<TenantCdrDomain | null> {
+export async function tenantCdrDomain(fusion: Pool, domainName: string, cursorDomain: string | null): Promise<TenantCdrDomain | null> {
+  const remembered = cursorDomain === NIL_UUID ? null : cursorDomain;
   // v_domains has no index on domain_name in FusionPBX's schema: a lookup by name is a scan of every
   // domain, every sync of every tenant. The remembered domain answers by key.
   if (remembered && (await domainExists(fusion, remembered))) return { domainUuid: remembered, restarted: false };

@@ -347,18 +347,20 @@ export async function hasUnbilledRatedCharges(db: Pool | PoolClient, serviceId: 
 
 /**
  * SQL condition on the `services` row aliased `alias`: its CDRs were read since the service last
- * changed (for a terminated one: since its termination), so no call it made is left unread. A
- * tenant never synced has no cursor (a cursor is written with the first call a sync reads) and counts
- * as synced: usually it made no call, but one created and terminated between two syncs may have, so
- * purge also asks FusionPBX for such a tenant (the worker's hasUncollectedFirstCalls). The one definition of purge's billing hold, the credit-left report,
- * the settlement of that credit and the sync fan-out's settled test, which must agree. It reads
- * `updated_at`, not the termination time (terminatedAtSql), on purpose: calls can still end after the
- * desired state changed (until the FreeSWITCH side of the teardown is applied, which writes the row),
- * so a sync must follow the last write; a later write only costs one more sync, which the fan-out
- * makes at once (such a tenant is not settled).
+ * changed (for a terminated one: since its termination), so no call it made is left unread. Every
+ * real sync run records that it ran (last_run_at), a run that read no call included
+ * (recordCdrSyncRun): so a tenant with no cursor has never been synced and is not synced here, even
+ * one that never made a call (one created and terminated between two syncs may have made calls the
+ * first sync has yet to read). A collection (`cdr backfill`, the per-day count check) records no run.
+ * The one definition of purge's billing hold, the credit-left report, the settlement of that credit
+ * and the sync fan-out's settled test, which must agree. It reads `updated_at`, not the termination
+ * time (terminatedAtSql), on purpose: calls can still end after the desired state changed (until the
+ * FreeSWITCH side of the teardown is applied, which writes the row), so a sync must follow the last
+ * write; a later write only costs one more sync, which the fan-out makes at once (such a tenant is
+ * not settled).
  */
 export function syncedSinceChangeSql(alias: string): string {
-  return `NOT EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = ${alias}.service_id AND k.last_run_at <= ${alias}.updated_at)`;
+  return `EXISTS (SELECT 1 FROM cdr_sync_cursors k WHERE k.service_id = ${alias}.service_id AND k.last_run_at > ${alias}.updated_at)`;
 }
 
 /** One page of a CDR sync fan-out's services (see servicesToSyncCdrs). */
@@ -374,7 +376,7 @@ export interface CdrSyncSelection {
 /**
  * The services a CDR sync fan-out enqueues, in service order: every one with a tenant domain but
  * the purged (their rows are gone and purge needed nothing left to bill). A *settled* terminated
- * tenant — terminated (terminatedAtSql: not its last write) before `settledBefore`, synced since (or never synced: no calls) and with no
+ * tenant — terminated (terminatedAtSql: not its last write) before `settledBefore`, synced since (syncedSinceChangeSql: never synced is not) and with no
  * rated call left unbilled — only in its own slot; a late CDR that makes one unbilled brings it back
  * to every slot until billed.
  */
@@ -397,9 +399,39 @@ export async function dropCdrSyncCursor(db: Pool | PoolClient, serviceId: number
   await db.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [serviceId]);
 }
 
-/** Marks a sync run that found nothing new (keeps last_run_at honest for lag alerts). */
-export async function touchCdrSyncCursor(db: Pool | PoolClient, serviceId: number): Promise<void> {
-  await db.query('UPDATE cdr_sync_cursors SET last_run_at = now(), last_run_inserted = 0 WHERE service_id = $1', [serviceId]);
+/** A sync run that wrote no page: where its tenant's calls were looked for (see recordCdrSyncRun). */
+export interface CdrSyncRun {
+  serviceId: number;
+  /** the domain read; the nil uuid when FusionPBX has no domain of the tenant (nothing to read) */
+  domainUuid: string;
+  domainName: string;
+  /** where a cursor made now stands: the service's creation, so the next run reads from where a run without a cursor reads */
+  startStamp: string;
+}
+
+const NIL_CURSOR_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Records a sync run that wrote no page (found nothing new, or no domain to read): last_run_at (lag
+ * alerts; purge, the credit-left report and the fan-out wait for it, syncedSinceChangeSql) and no
+ * insert. A tenant with no cursor gets one standing at `startStamp` (no CDR read: the nil uuid): "no
+ * cursor" then means "never synced". An existing cursor keeps its position, unless it named another
+ * domain (a purged one, or none): then the run's domain and position replace it, as a page's would.
+ */
+export async function recordCdrSyncRun(db: Pool | PoolClient, run: CdrSyncRun): Promise<void> {
+  await db.query({
+    name: 'cdr-sync-record-run',
+    text: `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at, last_run_inserted)
+       VALUES ($1, $2, $3, $4, $5, now(), 0)
+       ON CONFLICT (service_id) DO UPDATE SET
+         domain_uuid = EXCLUDED.domain_uuid,
+         domain_name = EXCLUDED.domain_name,
+         last_start_stamp = CASE WHEN EXCLUDED.domain_uuid <> cdr_sync_cursors.domain_uuid THEN EXCLUDED.last_start_stamp ELSE cdr_sync_cursors.last_start_stamp END,
+         last_xml_cdr_uuid = CASE WHEN EXCLUDED.domain_uuid <> cdr_sync_cursors.domain_uuid THEN EXCLUDED.last_xml_cdr_uuid ELSE cdr_sync_cursors.last_xml_cdr_uuid END,
+         last_run_at = now(),
+         last_run_inserted = 0`,
+    values: [run.serviceId, run.domainUuid, run.domainName, run.startStamp, NIL_CURSOR_UUID],
+  });
 }
 
 export interface CdrSyncLag {

@@ -15,7 +15,9 @@ const HOUR_MS = 3600_000;
  * at least the look-back: its final bill has read every late CDR) syncs about once an hour, each in
  * its own slot of the hour so years of churn do not all land in one fan-out. Not never: a CDR
  * imported later still gets billed, and purge waits for a sync after the termination
- * (`cdr_sync_cursors.last_run_at > services.updated_at`), which the hourly one keeps true. A
+ * (`cdr_sync_cursors.last_run_at > services.updated_at`), which the hourly one keeps true; a tenant
+ * with no cursor was never synced (every run records itself, even one that read nothing), so it is
+ * in every fan-out until one ran: its calls may still wait in FusionPBX. A
  * fan-out that misses its slot (late scheduler) skips that hour's share; the next hour catches up.
  */
 export async function fanOutCdrSync(deps: WorkerDeps, now = new Date()): Promise<{ enqueued: number }> {

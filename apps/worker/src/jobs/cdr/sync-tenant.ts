@@ -8,7 +8,7 @@ import {
   inTransaction,
   isDatabaseUnavailable,
   isPurgedService,
-  touchCdrSyncCursor,
+  recordCdrSyncRun,
   withBillingLock,
   writeChargePage,
   type ChargedPosition,
@@ -503,7 +503,13 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     const stored = await getCdrSyncCursor(client, serviceId);
     // The cursor remembers the domain uuid, so a terminated tenant whose domain is gone still syncs its CDRs.
     const domain = await tenantCdrDomain(deps.fusion.pool, domainName, stored?.domainUuid ?? null);
-    if (!domain) return { ...outcome, status: 'no-domain' };
+    const ran = (domainUuid: string) =>
+      collection ? Promise.resolve() : recordCdrSyncRun(client, { serviceId, domainUuid, domainName, startStamp: service.createdAt.toISOString() });
+    if (!domain) {
+      // No domain, no call it could read: the run still counts (purge, the credit left and the fan-out wait for one).
+      await ran(NIL_UUID);
+      return { ...outcome, status: 'no-domain' };
+    }
     const domainUuid = domain.domainUuid;
     // A cursor of the purged domain starts the new one as if there were none: from the service's creation, which
     // reads the new domain's calls from its first (it has none older), and none of them charged yet (no skip list).
@@ -570,37 +576,12 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       // A read-ahead not used (the write threw): its connection goes back to the pool before the lock does.
       if (ahead) await ahead.settled;
     }
-    if (outcome.pages === 0 && !collection) await touchCdrSyncCursor(client, serviceId);
+    // A run that wrote no page records that it ran all the same: "no cursor" means "never synced" (syncedSinceChangeSql).
+    if (outcome.pages === 0) await ran(domainUuid);
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
     deps.logger.debug({ ...outcome }, 'CDR sync done');
     return outcome;
   });
-}
-
-/**
- * Whether a tenant no sync has read (it has no cursor: the first page a sync writes creates it) has a
- * call the first sync would charge and nothing charged: read from where that sync starts, page by
- * page, until one such call or the end. A tenant without a domain has none the sync could read.
- * Purge asks this: "never synced" means "no call" only when FusionPBX holds none (a tenant created
- * and terminated between two syncs can have made calls).
- */
-export async function hasUncollectedFirstCalls(deps: ScopedDeps, service: ServiceRecord): Promise<boolean> {
-  if (!service.tenantDomain) return false;
-  const domain = await tenantCdrDomain(deps.fusion.pool, service.tenantDomain, null);
-  if (!domain) return false;
-  const { pageSize } = deps.config.cdr;
-  let position = lowerBound(deps, null, service.createdAt, undefined, service.cdrBillingFrom);
-  for (;;) {
-    const sources = await readCdrsAfter(deps.fusion.pool, domain.domainUuid, service.tenantDomain, position, pageSize);
-    const charged = await existingChargeIds(
-      deps.pool,
-      sources.map((source) => source.cdr.xmlCdrUuid),
-    );
-    if (sources.some((source) => !charged.has(source.cdr.xmlCdrUuid))) return true;
-    const last = sources[sources.length - 1];
-    if (!last || sources.length < pageSize) return false;
-    position = { startStamp: last.startStampText, xmlCdrUuid: last.cdr.xmlCdrUuid };
-  }
 }
 
 /** Prepaid, or postpaid with a credit limit: the plan fields credit control acts on. */

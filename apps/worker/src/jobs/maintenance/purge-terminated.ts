@@ -5,7 +5,6 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   CREDIT_LEFT_MICRO,
   dropCdrSyncCursor,
-  getCdrSyncCursor,
   purgedServiceSql,
   syncedSinceChangeSql,
   terminatedAtSql,
@@ -17,7 +16,6 @@ import {
 import type { ScopedDeps, WorkerDeps } from '../../deps';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { describeError } from '../../errors';
-import { hasUncollectedFirstCalls } from '../cdr/sync-tenant';
 
 export const PURGE_JOB_NAME = MAINTENANCE_JOBS.purgeTerminated;
 export const PURGE_SCHEDULER_ID = SCHEDULER_IDS.purgeTerminated;
@@ -45,12 +43,13 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
   const row = rows[0];
   if (!row) return null;
   if (Number(row.unbilled) > 0) return `${row.unbilled} rated calls not billed yet`;
+  // Before the credit: calls not read yet may take it, and `billing settle` refuses it until a sync read them.
+  if (!row.synced) return NOT_SYNCED;
   // A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
   const pending = parseMoney(row.pending, { allowNegative: true });
   if (pending <= -CREDIT_LEFT_MICRO)
     return `credit ${row.pending}${row.currency ? ` ${row.currency.trim()}` : ''} left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``;
   if (pending >= CREDIT_LEFT_MICRO) return `${row.adjustments} adjustments not billed yet`;
-  if (!row.synced) return NOT_SYNCED;
   return null;
 }
 
@@ -178,11 +177,6 @@ async function purgeOne(
   const { retentionDays, now, databaseChecks, outcome } = run;
   const { serviceId, tenantDomain } = service;
   return withServiceLock(deps.pool, serviceId, async () => {
-    // billingHold counts a tenant no sync has read as synced: it waits only if FusionPBX holds a call of it no sync charged.
-    if (!(await getCdrSyncCursor(deps.pool, serviceId)) && (await hasUncollectedFirstCalls(deps, service))) {
-      outcome.waiting.push({ serviceId, reason: NOT_SYNCED });
-      return false;
-    }
     const result = await deps.fusion.provisioner.purgeTenant(serviceId, { retentionDays, now });
     if (result.reason === 'not_found') {
       const doubt = await checkedDatabaseDoubt(databaseChecks, deps);
