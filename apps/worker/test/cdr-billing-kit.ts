@@ -144,6 +144,48 @@ export async function startBillingKit(env: Record<string, string> = {}, standin?
   };
 }
 
+type StandinOptions = Parameters<typeof startWhmcsStandin>[0];
+
+export interface UseBillingKitOptions {
+  /** The WHMCS stand-in's options (a seed, email templates). */
+  standin?: StandinOptions;
+  /** More set-up with the kit, in the same beforeAll (so under the same timeout) before any test runs. */
+  setUp?: (kit: BillingKit) => Promise<unknown>;
+  /** The beforeAll's timeout. */
+  timeout?: number;
+}
+
+/**
+ * One billing kit for the file (or describe block) this is called in: started in a beforeAll, closed in an
+ * afterAll, the boilerplate each billing test file used to repeat. `env` may be a function when it depends on
+ * something an earlier beforeAll made (a port). What comes back stands for the kit, which exists only once the
+ * beforeAll has run: using it before then, or when it did not start, throws.
+ */
+export function useBillingKit(env: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>) = {}, options: UseBillingKitOptions = {}): BillingKit {
+  let kit: BillingKit | undefined;
+  beforeAll(async () => {
+    kit = await startBillingKit(typeof env === 'function' ? await env() : env, options.standin);
+    await options.setUp?.(kit);
+  }, options.timeout ?? 30000);
+  afterAll(async () => {
+    await kit?.close();
+  });
+  const started = (): BillingKit => {
+    if (!kit) throw new Error('the billing kit is used before its beforeAll started it');
+    return kit;
+  };
+  // A stand-in rather than an accessor function: the test bodies keep reading `kit.deps`, `kit.addTenant(…)` as before.
+  return new Proxy({} as BillingKit, {
+    get: (_target, key) => Reflect.get(started(), key),
+    set: (_target, key, value) => Reflect.set(started(), key, value),
+  });
+}
+
+/** A `setUp` for useBillingKit: FusionPBX's v_xml_cdr with an index on insert_date, which lets the sync also read CDRs imported late. */
+export async function indexInsertDate(kit: BillingKit): Promise<void> {
+  await kit.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
+}
+
 /** Sum of a service's rated charge amounts, exact, read from the database as text. */
 export async function chargedMicro(deps: WorkerDeps, serviceId: number): Promise<bigint> {
   const { rows } = await deps.pool.query<{ amount: string | null }>(`SELECT amount::text FROM cdr_charges WHERE service_id = $1 AND status = 'rated'`, [serviceId]);

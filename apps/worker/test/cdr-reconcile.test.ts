@@ -1,20 +1,12 @@
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
-import { chargedMicro, expectedMicro, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, expectedMicro, type Tenant } from './cdr-billing-kit';
 import { startBridge, waitFor } from './harness';
 
 // The FusionPBX test database has no index on insert_date (as 5.1 and 5.3 create none): the sync
 // cannot find a CDR imported after its look-back window (1 h here); the per-day count check does.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 const HOUR = 3_600_000;
 const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
