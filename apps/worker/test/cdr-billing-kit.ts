@@ -1,6 +1,6 @@
 /** Shared set-up for the cdr-* and billing-* tests: a bridge, tenants, a rate deck and synthetic CDRs. */
 import { randomUUID } from 'node:crypto';
-import { importRateDeck } from '@ictvoip/store';
+import { importRateDeck, nextPeriod } from '@ictvoip/store';
 import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
@@ -184,6 +184,24 @@ export function useBillingKit(env: Record<string, string> | (() => Record<string
 /** A `setUp` for useBillingKit: FusionPBX's v_xml_cdr with an index on insert_date, which lets the sync also read CDRs imported late. */
 export async function indexInsertDate(kit: BillingKit): Promise<void> {
   await kit.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
+}
+
+/** The env of the tests that close billing periods `delaySeconds` after they end (the look-back window as long as the delay). */
+export function closeDelayEnv(delaySeconds: number): Record<string, string> {
+  return { WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(delaySeconds), BILLING_CLOSE_DELAY_SECONDS: String(delaySeconds) };
+}
+
+/** A moment `seconds` after calendar period `period`'s close: the period's end plus the close delay `delaySeconds`. */
+export function afterPeriodClose(period: string, seconds: number, delaySeconds: number): Date {
+  return new Date(new Date(`${nextPeriod(period)}-01T00:00:00Z`).getTime() + (delaySeconds + seconds) * 1000);
+}
+
+/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label: the cycle periods of a monthly service due on the 15th. */
+export function cycleStart(months: number): { at: Date; label: string } {
+  const now = new Date();
+  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
+  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
+  return { at, label: at.toISOString().slice(0, 10) };
 }
 
 /** Sum of a service's rated charge amounts, exact, read from the database as text. */
