@@ -1,7 +1,7 @@
 /** Shared set-up for the cdr-* and billing-* tests: a bridge, tenants, a rate deck and synthetic CDRs. */
 import { randomUUID } from 'node:crypto';
 import { importRateDeck, nextPeriod } from '@ictvoip/store';
-import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
+import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
 import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch } from '../src';
@@ -184,6 +184,31 @@ export function useBillingKit(env: Record<string, string> | (() => Record<string
 /** A `setUp` for useBillingKit: FusionPBX's v_xml_cdr with an index on insert_date, which lets the sync also read CDRs imported late. */
 export async function indexInsertDate(kit: BillingKit): Promise<void> {
   await kit.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
+}
+
+/** A `setUp` for useBillingKit: the API up as well (for webhooks and the API's routes). */
+export async function startApi(kit: BillingKit): Promise<void> {
+  await kit.bridge.startApi();
+}
+
+/** A signed WHMCS webhook event of `action` for service `serviceId` of client `clientId` (a one-extension plan on the test deck). */
+export function webhookEvent(serviceId: number, clientId: number, action: string): Record<string, unknown> {
+  const base = buildEvent({ serviceId, action, plan: { maxExtensions: 1, firstExtension: 100, rateDeck: 'std', includedMinutes: 0 } });
+  base.client = { ...(base.client as Record<string, unknown>), id: clientId };
+  if (action !== 'create') delete base.secrets;
+  return base;
+}
+
+/** `body` posted to the kit's webhook, waiting up to 20 s for its outcome (the API must be up: see startApi). */
+export const sendWebhook = (kit: BillingKit, body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
+
+/** A WHMCS client and its service created through the signed webhook, as the billing kit's tenant. */
+export async function tenantThroughWebhook(kit: BillingKit, serviceId: number) {
+  const client = kit.whmcs.addClient();
+  expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'create'))).body.result).toBe('success');
+  const domainName = `t${serviceId}.pbx.example.net`;
+  const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid } };
 }
 
 /** The env of the tests that close billing periods `delaySeconds` after they end (the look-back window as long as the delay). */
