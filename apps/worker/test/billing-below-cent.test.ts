@@ -2,21 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { batchIdFor, getBatch, listAdjustments, listPrepaidInvoices, servicesToBill } from '@ictvoip/store';
 import { pushBillingBatch } from '../src';
 import { runFinalBill } from '../src/jobs/billing';
-import { closeAndFinishPushes, decimalToMicro, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, closeAndFinishPushes, decimalToMicro, servicePushes, type Tenant } from './cdr-billing-kit';
 
 // A terminated service whose last calls (or the remainder its last bill carried) come to less than a cent: no invoice
 // line can be made of them and no next call will bring them to one. They stayed unbilled (a prepaid service's calls)
 // or pending (a postpaid bill's carried amount) for good, holding the purge and the CDR sync's settled test, with
 // nothing saying so. Now the terminated service's bill takes them and what is left is settled as below one cent.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
 
 const PERIOD = '2025-01';
 

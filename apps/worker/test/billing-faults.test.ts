@@ -3,21 +3,13 @@ import type { WorkerDeps } from '../src';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import type { PushHooks } from '../src/jobs/billing';
 import { logRecords, waitFor } from './harness';
-import { chargedMicro, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, decimalToMicro, microToDecimal, roundCents, type Tenant } from './cdr-billing-kit';
 
 const PERIOD = '2025-01';
 const LATER = '2025-06';
 const FINAL_STATES = new Set(['pushed', 'verified', 'zero']);
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({}, { seed: 11 });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({}, { standin: { seed: 11 } });
 
 async function tenantWithCalls(calls: readonly { billsec: number; destination?: string; start: string }[]): Promise<Tenant> {
   const tenant = await kit.addTenant();

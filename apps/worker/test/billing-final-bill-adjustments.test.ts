@@ -1,4 +1,4 @@
-import { buildEvent, postWebhook, TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
+import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { signBody } from '@ictvoip/whmcs';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import {
@@ -21,44 +21,34 @@ import {
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
-import { DECK_CSV, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, closeAndFinishPushes } from './cdr-billing-kit';
+import {
+  closeDelayEnv,
+  sendWebhook,
+  startApi,
+  tenantThroughWebhook,
+  useBillingKit,
+  webhookEvent as event,
+  DECK_CSV,
+  decimalToMicro,
+  microToDecimal,
+  roundCents,
+  closeAndFinishPushes,
+} from './cdr-billing-kit';
 
 // A pending adjustment (re-rating of invoiced calls, a manual credit, a carried remainder) of a
 // terminated service: on its final bill exactly once, or, recorded after it, on a later bill.
 const DELAY_SECONDS = 3;
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
-  await kit.bridge.startApi();
-}, 30000);
+const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS), { setUp: startApi });
 
 afterEach(() => {
   delete kit.bridge.api!.deps.now;
 });
 
-afterAll(async () => {
-  await kit.close();
-});
-
-function event(serviceId: number, clientId: number, action: string) {
-  const base = buildEvent({ serviceId, action, plan: { maxExtensions: 1, firstExtension: 100, rateDeck: 'std', includedMinutes: 0 } });
-  base.client = { ...(base.client as Record<string, unknown>), id: clientId };
-  if (action !== 'create') delete base.secrets;
-  return base;
-}
-
-const send = (body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
+const send = (body: Record<string, unknown>) => sendWebhook(kit, body);
 const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
 const billing = () => ({ ...kit.deps.config.billing });
 
-async function createdThroughWebhook(serviceId: number) {
-  const client = kit.whmcs.addClient();
-  expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
-  const domainName = `t${serviceId}.pbx.example.net`;
-  const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
-  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid } };
-}
+const createdThroughWebhook = (serviceId: number) => tenantThroughWebhook(kit, serviceId);
 
 interface UsageView {
   period: string;

@@ -2,25 +2,16 @@ import { batchIdFor, getBatch, listCharges, nextPeriod, periodOf } from '@ictvoi
 import { syncTenantCdrs } from '../src';
 import { runFinalBill } from '../src/jobs/billing';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { startBillingKit, type BillingKit, closeAndFinishPushes } from './cdr-billing-kit';
+import { afterPeriodClose, closeDelayEnv, useBillingKit, closeAndFinishPushes } from './cdr-billing-kit';
 
 // A call rated after a terminated service's final bill (a CDR FusionPBX imported late, read by the hourly sync or
 // `cdr backfill`) is billed once, at the next close that lists it: the termination period's close (or, rated after that,
 // the next hourly close), on the bill of the first period after the termination's without one. Before, it waited for the
 // close of the period after the termination's: one to two months. README "Usage billing" states these dates.
 const DELAY_SECONDS = 3600;
-let kit: BillingKit;
+const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS));
 
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
-});
-afterAll(async () => {
-  await kit.close();
-});
-
-const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
-/** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
-const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
+const afterClose = (period: string, seconds: number) => afterPeriodClose(period, seconds, DELAY_SECONDS);
 
 const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 

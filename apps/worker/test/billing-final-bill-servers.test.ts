@@ -4,22 +4,19 @@ import { batchIdFor, FusionServersRepository, getBatch, pushTokenFor } from '@ic
 import { reconcileInbox, syncTenantCdrs } from '../src';
 import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, type Tenant } from './cdr-billing-kit';
 
 // A terminated tenant on a registered FusionPBX server ("pbx2", here the kit's own FusionPBX database) that is disabled when its final bill is due.
-let kit: BillingKit;
 let registry: FusionServersRepository;
 
-beforeAll(async () => {
-  // Two attempts per job: a final bill that cannot run fails for good quickly.
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', JOB_ATTEMPTS: '2' });
+// Two attempts per job: a final bill that cannot run fails for good quickly.
+const kit = useBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', JOB_ATTEMPTS: '2' }, { setUp: addPbx2 });
+
+/** The kit's own FusionPBX database registered again as server "pbx2". */
+async function addPbx2(): Promise<void> {
   registry = new FusionServersRepository(kit.deps.pool, kit.bridge.config.sealing);
   await registry.add({ name: 'pbx2', databaseUrl: kit.bridge.fusionDb.url, eslHost: kit.bridge.esl.host, eslPort: kit.bridge.esl.port, eslPassword: 'ClueCon', whmcsServerId: 2 });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+}
 
 /** A terminated tenant on pbx2 with one call synced. */
 async function terminatedOnPbx2(): Promise<Tenant> {

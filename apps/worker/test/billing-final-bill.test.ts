@@ -1,41 +1,29 @@
-import { buildEvent, postWebhook } from '@ictvoip/testkit';
 import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices, periodOf, prepaidCloseKey, pushTokenFor } from '@ictvoip/store';
 import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch, reconcileInbox, syncTenantCdrs } from '../src';
 import { enqueueFinalBill, finalBillJobId, runFinalBill, type FinalBillResult } from '../src/jobs/billing';
 import { waitFor } from './harness';
-import { chargedMicro, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit } from './cdr-billing-kit';
+import {
+  closeDelayEnv,
+  sendWebhook,
+  startApi,
+  tenantThroughWebhook,
+  useBillingKit,
+  webhookEvent as event,
+  chargedMicro,
+  decimalToMicro,
+  expectedMicro,
+  microToDecimal,
+  roundCents,
+} from './cdr-billing-kit';
 
 // The final bill waits BILLING_CLOSE_DELAY_SECONDS (>= the look-back window) for CDRs imported late.
 const DELAY_SECONDS = 3;
-let kit: BillingKit;
+const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS), { setUp: startApi });
 
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
-  await kit.bridge.startApi();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
-
-function event(serviceId: number, clientId: number, action: string) {
-  const base = buildEvent({ serviceId, action, plan: { maxExtensions: 1, firstExtension: 100, rateDeck: 'std', includedMinutes: 0 } });
-  base.client = { ...(base.client as Record<string, unknown>), id: clientId };
-  if (action !== 'create') delete base.secrets;
-  return base;
-}
-
-const send = (body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
+const send = (body: Record<string, unknown>) => sendWebhook(kit, body);
 const at = (base: number, seconds: number) => new Date(base + seconds * 1000).toISOString();
 
-/** A WHMCS client and its service created through the signed webhook, as the billing kit's tenant. */
-async function createdThroughWebhook(serviceId: number) {
-  const client = kit.whmcs.addClient();
-  expect((await send(event(serviceId, client.id, 'create'))).body.result).toBe('success');
-  const domainName = `t${serviceId}.pbx.example.net`;
-  const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
-  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid } };
-}
+const createdThroughWebhook = (serviceId: number) => tenantThroughWebhook(kit, serviceId);
 
 describe('termination triggers a final bill', () => {
   test('terminate webhook → delayed final sync (late CDR included) → one billable item; replay, regular close and a second run bill nothing again', async () => {

@@ -1,32 +1,13 @@
 import { batchIdFor, getBatch, listCharges } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { addCycleTenant, startBillingKit, type BillingKit, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
+import { cycleStart, closeDelayEnv, useBillingKit, addCycleTenant, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
 
 // billing-late-calls-active with BILLING_PERIODS=service: a monthly service due on the 15th. An active service's call
 // rated after its cycle period's bill makes no push job at the hourly closes; the next cycle period's close bills it once.
 const DELAY_SECONDS = 3600;
-let kit: BillingKit;
+const kit = useBillingKit({ ...closeDelayEnv(DELAY_SECONDS), BILLING_PERIODS: 'service' });
 
-beforeAll(async () => {
-  kit = await startBillingKit({
-    BILLING_PERIODS: 'service',
-    WHMCS_API_TIMEOUT_MS: '10000',
-    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
-    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
-  });
-});
-afterAll(async () => {
-  await kit.close();
-});
-
-/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label. */
-function cycleStart(months: number): { at: Date; label: string } {
-  const now = new Date();
-  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
-  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
-  return { at, label: at.toISOString().slice(0, 10) };
-}
 const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + (DELAY_SECONDS + seconds) * 1000);
 
 const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);

@@ -1,24 +1,15 @@
 import { batchIdFor, getBatch, insertAdjustment, listCharges, nextPeriod, periodOf } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
-import { startBillingKit, type BillingKit, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
+import { afterPeriodClose, closeDelayEnv, useBillingKit, type Tenant, closeAndFinishPushes } from './cdr-billing-kit';
 
 // An active service's call rated after its period's bill was made (a CDR FusionPBX imported late) goes on the next
 // period's bill, at that period's close (README "Usage billing"). Until then the hourly close has nothing to bill for it:
 // it used to enqueue a push job of the made period at every hourly close, each finding the bill made and billing nothing.
 const DELAY_SECONDS = 3600;
-let kit: BillingKit;
+const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS));
 
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS), BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS) });
-});
-afterAll(async () => {
-  await kit.close();
-});
-
-const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
-/** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
-const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
+const afterClose = (period: string, seconds: number) => afterPeriodClose(period, seconds, DELAY_SECONDS);
 
 const closeAt = (at: Date): Promise<CloseOutcome> => closeAndFinishPushes(kit, at);
 

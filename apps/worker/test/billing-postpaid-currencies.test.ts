@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { batchIdFor, insertAdjustment, latestClosedPeriod, listBatches } from '@ictvoip/store';
-import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, closeAndFinishPushes, servicePushes, type Tenant } from './cdr-billing-kit';
 import { logRecords } from './harness';
 
 // A postpaid service whose unbilled calls (or pending adjustments) are in several currencies (its deck's currency
@@ -8,15 +8,7 @@ import { logRecords } from './harness';
 // hourly close listed it at every run, each push job throwing and logging, for ever. Now the push reports it once per
 // service and period (audit billing.batch_currencies_mixed, one ALERT log), the close lists it no more for that period,
 // and once the calls are in one currency the next close bills every one of them, once.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
 
 const HOUR = 3_600_000;
 

@@ -1,31 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices, nextPeriod, periodOf, prepaidCloseKey } from '@ictvoip/store';
+import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices, periodOf, prepaidCloseKey } from '@ictvoip/store';
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { PushResult } from '../src/jobs/billing/push-batch';
-import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { afterPeriodClose, closeDelayEnv, useBillingKit, closeAndFinishPushes, servicePushes, type Tenant } from './cdr-billing-kit';
 
 // Calendar billing periods (the default) and a prepaid service: its calls go on daily prepaid invoices, and the
 // month's close puts the month's rest on one closing invoice. A call of the month rated after that closing invoice
 // waits for the next daily one. The hourly closes listed the service for it anyway (a prepaid service has no
 // period batch, so "the period's bill is not made" held), one push job each that billed nothing.
 const DELAY_SECONDS = 3600;
-let kit: BillingKit;
+const kit = useBillingKit({ ...closeDelayEnv(DELAY_SECONDS), CREDIT_CACHE_SECONDS: '0' });
 
-beforeAll(async () => {
-  kit = await startBillingKit({
-    WHMCS_API_TIMEOUT_MS: '10000',
-    CREDIT_CACHE_SECONDS: '0',
-    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
-    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
-  });
-});
-afterAll(async () => {
-  await kit.close();
-});
-
-const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
-/** A moment `seconds` after `period`'s close: its end plus BILLING_CLOSE_DELAY_SECONDS. */
-const afterClose = (period: string, seconds: number) => new Date(monthStart(nextPeriod(period)).getTime() + (DELAY_SECONDS + seconds) * 1000);
+const afterClose = (period: string, seconds: number) => afterPeriodClose(period, seconds, DELAY_SECONDS);
 
 /** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */
 async function closeAt(at: Date, tenant: Tenant): Promise<{ jobId: string; result: PushResult | undefined }[]> {

@@ -1,22 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { latestClosedPeriod, listPrepaidInvoices, prepaidCloseKey, releasePrepaidInvoice, servicesToInvoicePrepaid, withBillingLock } from '@ictvoip/store';
 import { invoicePrepaidUsage } from '../src';
-import { closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, closeAndFinishPushes, servicePushes, type Tenant } from './cdr-billing-kit';
 
 // A prepaid service whose unbilled calls are rated in several currencies (its deck's currency changed, or its plan
 // moved to another deck): no invoice can hold them. The hourly close listed it at every run, each push job making
 // nothing and saying nothing, and the daily prepaid run likewise, for ever. Now the close reports it once per period
 // (audit billing.prepaid_currencies_mixed, an ALERT log) and lists it no more for that period; re-rated in one
 // currency, it is billed as usual.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
 
 async function prepaidTenant(): Promise<Tenant> {
   const tenant = await kit.addTenant();

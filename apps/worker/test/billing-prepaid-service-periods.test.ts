@@ -2,34 +2,14 @@ import { batchIdFor, getBatch, listCharges, listPrepaidInvoices, prepaidCloseKey
 import { invoicePrepaidUsage, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import type { PushResult } from '../src/jobs/billing/push-batch';
-import { addCycleTenant, closeAndFinishPushes, servicePushes, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { cycleStart, closeDelayEnv, useBillingKit, addCycleTenant, closeAndFinishPushes, servicePushes, type Tenant } from './cdr-billing-kit';
 
 // BILLING_PERIODS=service and a prepaid service: a call already on a prepaid invoice is billed. The hourly
 // closes listed the service for it anyway (the check missed prepaid_invoice), one push job each that billed
 // nothing; once made postpaid, a batch must still take only the calls no invoice has.
 const DELAY_SECONDS = 3600;
-let kit: BillingKit;
+const kit = useBillingKit({ ...closeDelayEnv(DELAY_SECONDS), BILLING_PERIODS: 'service', CREDIT_CACHE_SECONDS: '0' });
 
-beforeAll(async () => {
-  kit = await startBillingKit({
-    BILLING_PERIODS: 'service',
-    WHMCS_API_TIMEOUT_MS: '10000',
-    CREDIT_CACHE_SECONDS: '0',
-    CDR_LOOKBACK_SECONDS: String(DELAY_SECONDS),
-    BILLING_CLOSE_DELAY_SECONDS: String(DELAY_SECONDS),
-  });
-});
-afterAll(async () => {
-  await kit.close();
-});
-
-/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label. */
-function cycleStart(months: number): { at: Date; label: string } {
-  const now = new Date();
-  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
-  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
-  return { at, label: at.toISOString().slice(0, 10) };
-}
 const afterClose = (ended: Date, seconds: number) => new Date(ended.getTime() + (DELAY_SECONDS + seconds) * 1000);
 
 /** The close's push jobs for `tenant`, each with what it did, once all of them have finished. */

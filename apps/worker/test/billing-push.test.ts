@@ -3,20 +3,12 @@ import type { WorkerDeps } from '../src';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import { waitFor } from './harness';
-import { chargedMicro, DECK_CSV, decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, DECK_CSV, decimalToMicro, expectedMicro, microToDecimal, roundCents, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 const PERIOD = '2025-01';
 const CLOSE_AT = new Date('2025-02-01T02:00:00Z'); // January ended 2 h ago, close delay 1 h
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({}, { seed: 6 });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({}, { standin: { seed: 6 } });
 
 async function tenantWithCalls(calls: { billsec: number; destination?: string; start?: string }[], options?: Parameters<BillingKit['addTenant']>[0]): Promise<Tenant> {
   const tenant = await kit.addTenant(options);

@@ -11,14 +11,15 @@ import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import { recordEventCycle } from '../src/event-processor';
 import { runFinalBill } from '../src/jobs/billing';
 import { waitFor } from './harness';
-import { addCycleTenant, decimalToMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, addCycleTenant, decimalToMicro, microToDecimal, roundCents, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 const ZONE = 'America/New_York';
-let kit: BillingKit;
 let nextService = 7100;
 
-beforeAll(async () => {
-  kit = await startBillingKit({ BILLING_PERIODS: 'service', BILLING_TIMEZONE: ZONE }, { seed: 16 });
+const kit = useBillingKit({ BILLING_PERIODS: 'service', BILLING_TIMEZONE: ZONE }, { standin: { seed: 16 }, setUp: importDidsDeck });
+
+/** A second deck, 'dids': toll-free DIDs in 6-second increments. */
+async function importDidsDeck(): Promise<void> {
   const dids = await importRateDeck(
     kit.deps.pool,
     'dids',
@@ -29,11 +30,7 @@ beforeAll(async () => {
     },
   );
   if (!dids.ok) throw new Error('dids deck did not import');
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+}
 
 /** A tenant whose WHMCS service has the given cycle and next due date, and the given plan. */
 function tenant(cycle: string, nextduedate: string, plan: Record<string, unknown> = {}): Promise<Tenant> {

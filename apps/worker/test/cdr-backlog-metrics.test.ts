@@ -1,7 +1,7 @@
 import { freePort } from '@ictvoip/testkit';
 import { cdrBacklog, cdrBacklogByTenant, syncTenantCdrs } from '../src';
 import { createWorkerMetrics, startMetricsServer, type CdrBacklogSource } from '../src/metrics';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, type Tenant } from './cdr-billing-kit';
 import { startBridge, waitFor } from './harness';
 
 // CDR backlog (uncollected CDRs), lag and unrated calls per tenant, read over HTTP from /metrics.
@@ -21,16 +21,17 @@ async function scrape(url: string): Promise<string> {
   return response.text();
 }
 
-let kit: BillingKit;
 let workerMetrics: string;
 let apiMetrics: string;
 let busy: Tenant;
 let idle: Tenant;
 let fresh: Tenant;
 
-beforeAll(async () => {
-  // 0: these tests read a fresh count at every scrape (the cached count is tested below).
-  kit = await startBillingKit({ WORKER_METRICS_PORT: String(await freePort()), CDR_BACKLOG_METRIC_SECONDS: '0' });
+// 0: these tests read a fresh count at every scrape (the cached count is tested below).
+const kit = useBillingKit(async () => ({ WORKER_METRICS_PORT: String(await freePort()), CDR_BACKLOG_METRIC_SECONDS: '0' }), { setUp: startApiAndTenants, timeout: 60000 });
+
+/** The API up, and the three tenants with their calls. */
+async function startApiAndTenants(): Promise<void> {
   await kit.bridge.startApi();
   workerMetrics = kit.bridge.worker!.metricsUrl!;
   apiMetrics = `${kit.bridge.url}/metrics`;
@@ -46,11 +47,7 @@ beforeAll(async () => {
   // Calls after the sync, not collected yet: three for busy, none for idle; fresh was never synced.
   for (const minutes of [5, 4, 3]) await kit.insertCdr(busy, { start: minutesAgo(minutes), billsec: 10 });
   await kit.insertCdr(fresh, { start: minutesAgo(2), billsec: 10 });
-}, 60000);
-
-afterAll(async () => {
-  await kit.close();
-});
+}
 
 describe('CDR backlog per tenant', () => {
   it('counts every synced tenant in one pass, the same as the per-tenant count', async () => {

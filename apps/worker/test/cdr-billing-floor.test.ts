@@ -1,18 +1,10 @@
 import { ServicesRepository } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { useBillingKit } from './cdr-billing-kit';
 
 // An adopted tenant (ictvoip adopt --cdr-from): the old system billed every call that started before
 // the switch-over, so the bridge never reads those, whatever its look-back window or a backfill asks.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 const charged = async (serviceId: number) =>
   (await kit.deps.pool.query<{ start: Date }>('SELECT start_stamp AS start FROM cdr_charges WHERE service_id = $1 ORDER BY start_stamp', [serviceId])).rows.map((row) =>

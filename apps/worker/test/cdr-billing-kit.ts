@@ -1,7 +1,7 @@
 /** Shared set-up for the cdr-* and billing-* tests: a bridge, tenants, a rate deck and synthetic CDRs. */
 import { randomUUID } from 'node:crypto';
-import { importRateDeck } from '@ictvoip/store';
-import { startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
+import { importRateDeck, nextPeriod } from '@ictvoip/store';
+import { buildEvent, postWebhook, startWhmcsStandin, type WhmcsStandin } from '@ictvoip/testkit';
 import { startBridge, waitFor, type Bridge } from './harness';
 import type { WorkerDeps } from '../src';
 import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch } from '../src';
@@ -142,6 +142,91 @@ export async function startBillingKit(env: Record<string, string> = {}, standin?
       await whmcs.close();
     },
   };
+}
+
+type StandinOptions = Parameters<typeof startWhmcsStandin>[0];
+
+export interface UseBillingKitOptions {
+  /** The WHMCS stand-in's options (a seed, email templates). */
+  standin?: StandinOptions;
+  /** More set-up with the kit, in the same beforeAll (so under the same timeout) before any test runs. */
+  setUp?: (kit: BillingKit) => Promise<unknown>;
+  /** The beforeAll's timeout. */
+  timeout?: number;
+}
+
+/**
+ * One billing kit for the file (or describe block) this is called in: started in a beforeAll, closed in an
+ * afterAll, the boilerplate each billing test file used to repeat. `env` may be a function when it depends on
+ * something an earlier beforeAll made (a port). What comes back stands for the kit, which exists only once the
+ * beforeAll has run: using it before then, or when it did not start, throws.
+ */
+export function useBillingKit(env: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>) = {}, options: UseBillingKitOptions = {}): BillingKit {
+  let kit: BillingKit | undefined;
+  beforeAll(async () => {
+    kit = await startBillingKit(typeof env === 'function' ? await env() : env, options.standin);
+    await options.setUp?.(kit);
+  }, options.timeout ?? 30000);
+  afterAll(async () => {
+    await kit?.close();
+  });
+  const started = (): BillingKit => {
+    if (!kit) throw new Error('the billing kit is used before its beforeAll started it');
+    return kit;
+  };
+  // A stand-in rather than an accessor function: the test bodies keep reading `kit.deps`, `kit.addTenant(…)` as before.
+  return new Proxy({} as BillingKit, {
+    get: (_target, key) => Reflect.get(started(), key),
+    set: (_target, key, value) => Reflect.set(started(), key, value),
+  });
+}
+
+/** A `setUp` for useBillingKit: FusionPBX's v_xml_cdr with an index on insert_date, which lets the sync also read CDRs imported late. */
+export async function indexInsertDate(kit: BillingKit): Promise<void> {
+  await kit.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
+}
+
+/** A `setUp` for useBillingKit: the API up as well (for webhooks and the API's routes). */
+export async function startApi(kit: BillingKit): Promise<void> {
+  await kit.bridge.startApi();
+}
+
+/** A signed WHMCS webhook event of `action` for service `serviceId` of client `clientId` (a one-extension plan on the test deck). */
+export function webhookEvent(serviceId: number, clientId: number, action: string): Record<string, unknown> {
+  const base = buildEvent({ serviceId, action, plan: { maxExtensions: 1, firstExtension: 100, rateDeck: 'std', includedMinutes: 0 } });
+  base.client = { ...(base.client as Record<string, unknown>), id: clientId };
+  if (action !== 'create') delete base.secrets;
+  return base;
+}
+
+/** `body` posted to the kit's webhook, waiting up to 20 s for its outcome (the API must be up: see startApi). */
+export const sendWebhook = (kit: BillingKit, body: Record<string, unknown>) => postWebhook(kit.bridge.url, JSON.stringify(body), { query: '?wait=20' });
+
+/** A WHMCS client and its service created through the signed webhook, as the billing kit's tenant. */
+export async function tenantThroughWebhook(kit: BillingKit, serviceId: number) {
+  const client = kit.whmcs.addClient();
+  expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'create'))).body.result).toBe('success');
+  const domainName = `t${serviceId}.pbx.example.net`;
+  const { rows } = await kit.bridge.fusion.query<{ domain_uuid: string }>('SELECT domain_uuid::text FROM v_domains WHERE domain_name = $1', [domainName]);
+  return { client, tenant: { serviceId, clientId: client.id, domainName, domainUuid: rows[0]!.domain_uuid } };
+}
+
+/** The env of the tests that close billing periods `delaySeconds` after they end (the look-back window as long as the delay). */
+export function closeDelayEnv(delaySeconds: number): Record<string, string> {
+  return { WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(delaySeconds), BILLING_CLOSE_DELAY_SECONDS: String(delaySeconds) };
+}
+
+/** A moment `seconds` after calendar period `period`'s close: the period's end plus the close delay `delaySeconds`. */
+export function afterPeriodClose(period: string, seconds: number, delaySeconds: number): Date {
+  return new Date(new Date(`${nextPeriod(period)}-01T00:00:00Z`).getTime() + (delaySeconds + seconds) * 1000);
+}
+
+/** The 15th of the month `months` after now's cycle period starts (UTC), as a date and a period label: the cycle periods of a monthly service due on the 15th. */
+export function cycleStart(months: number): { at: Date; label: string } {
+  const now = new Date();
+  const startMonth = now.getUTCDate() >= 15 ? now.getUTCMonth() : now.getUTCMonth() - 1;
+  const at = new Date(Date.UTC(now.getUTCFullYear(), startMonth + months, 15));
+  return { at, label: at.toISOString().slice(0, 10) };
 }
 
 /** Sum of a service's rated charge amounts, exact, read from the database as text. */

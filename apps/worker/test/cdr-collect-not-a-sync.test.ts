@@ -1,23 +1,14 @@
 import { addJob, CDR_JOBS, type JobName, type JobPayload } from '@ictvoip/queue';
 import { cdrSyncLag, listCharges, syncedSinceChangeSql } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { indexInsertDate, startBillingKit, useBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 import { waitFor } from './harness';
 
 // `cdr backfill` and the per-day count check (cdr.reconcile) collect CDRs through the sync's code, but
 // they are not the incremental sync: purge waits for a sync after the termination, and the sync's
 // window for late imports (with an index on insert_date) starts from its previous run.
-let kit: BillingKit;
-let indexed: BillingKit;
-
-beforeAll(async () => {
-  [kit, indexed] = await Promise.all([startBillingKit(), startBillingKit()]);
-  await indexed.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
-}, 60000);
-
-afterAll(async () => {
-  await Promise.all([kit.close(), indexed.close()]);
-});
+const kit = useBillingKit();
+const indexed = useBillingKit({}, { setUp: indexInsertDate });
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -2,20 +2,12 @@ import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
-import { chargedMicro, expectedMicro, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, expectedMicro, type BillingKit, type Tenant } from './cdr-billing-kit';
 import { startBridge, waitFor } from './harness';
 
 // The FusionPBX test database has no index on insert_date (as 5.1 and 5.3 create none): the sync
 // cannot find a CDR imported after its look-back window (1 h here); the per-day count check does.
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 const HOUR = 3_600_000;
 const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
@@ -173,15 +165,7 @@ describe('a missing CDR the counts do not show', () => {
 });
 
 describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_MAX_PAGES)', () => {
-  let small: BillingKit;
-
-  beforeAll(async () => {
-    small = await startBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
-  }, 30000);
-
-  afterAll(async () => {
-    await small.close();
-  });
+  const small = useBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
 
   test('CDRs missing after more charged ones than a run reads: the collection reaches them, in one check', async () => {
     // Nine charged calls early in the day (a run reads 4 rows), then seven missing ones later that day (two runs' worth).

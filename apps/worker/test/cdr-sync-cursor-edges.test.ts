@@ -1,17 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { getCdrSyncCursor, listCharges } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { indexInsertDate, useBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 const chargedIds = async (serviceId: number) => (await listCharges(kit.deps.pool, { serviceId })).map((charge) => charge.xmlCdrUuid).sort();
 const isoIn = (ms: number) => new Date(Date.now() + ms).toISOString();
@@ -61,16 +53,7 @@ async function importLate(on: BillingKit, tenant: Tenant, hoursAgo: number): Pro
 }
 
 describe('CDRs FusionPBX imports after the look-back window (xml_cdr/failed/ moved back, an importer outage)', () => {
-  let indexed: BillingKit;
-
-  beforeAll(async () => {
-    indexed = await startBillingKit();
-    await indexed.bridge.fusion.query('CREATE INDEX ON v_xml_cdr (domain_uuid, insert_date)');
-  }, 30000);
-
-  afterAll(async () => {
-    await indexed.close();
-  });
+  const indexed = useBillingKit({}, { setUp: indexInsertDate });
 
   test('with an index on insert_date: charged at the next sync, once, over several pages, not before the service', async () => {
     const tenant = await indexed.addTenant();

@@ -1,17 +1,9 @@
 import { getCdrSyncCursor, listCharges } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import type { CdrSyncHooks } from '../src/jobs/cdr';
-import { chargedMicro, rateMicroFor, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, rateMicroFor, type Tenant } from './cdr-billing-kit';
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 /** The tenant's CDRs in FusionPBX (what must be charged, each once). */
 async function sourceUuids(tenant: Tenant): Promise<string[]> {

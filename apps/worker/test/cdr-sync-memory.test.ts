@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { syncTenantCdrs } from '../src';
-import { startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { useBillingKit } from './cdr-billing-kit';
 
 /**
  * #20: the CDR sync worker's RSS grew with the number of CDRs. With a small V8 old-space cap it stays
@@ -15,15 +15,7 @@ const PAGES = 600;
 /** Page size 5 (the kit's): 3,000 CDRs. A page's rows, charges and pg result are several KiB; keeping them all would be > 2 MiB. */
 const ALLOWED_GROWTH_BYTES = 1024 * 1024;
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit({ CDR_SYNC_MAX_PAGES: String(PAGES * 2) });
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit({ CDR_SYNC_MAX_PAGES: String(PAGES * 2) });
 
 function heapAfterGc(): number {
   gc();

@@ -4,17 +4,9 @@ import { getCdrSyncCursor, listCharges } from '@ictvoip/store';
 import { syncTenantCdrs } from '../src';
 import type { CdrSyncHooks } from '../src/jobs/cdr';
 import { scopeForService } from '../src/fusion-scope';
-import { chargedMicro, expectedMicro, startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, expectedMicro } from './cdr-billing-kit';
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 /** Polls `check` every 20 ms until it returns true (false after 20 s). */
 async function until(check: () => Promise<boolean>): Promise<boolean> {

@@ -1,17 +1,9 @@
 import { cdrSyncLag, chargeTotals, getCdrSyncCursor, importRateDeck, listCharges, RateDeckStoreError } from '@ictvoip/store';
 import { DEFAULT_SERVER_NAME } from '@ictvoip/fusionpbx';
 import { cdrBacklog, syncTenantCdrs } from '../src';
-import { chargedMicro, expectedMicro, microToDecimal, startBillingKit, type BillingKit } from './cdr-billing-kit';
+import { useBillingKit, chargedMicro, expectedMicro, microToDecimal } from './cdr-billing-kit';
 
-let kit: BillingKit;
-
-beforeAll(async () => {
-  kit = await startBillingKit();
-}, 30000);
-
-afterAll(async () => {
-  await kit.close();
-});
+const kit = useBillingKit();
 
 const count = async (serviceId: number) =>
   Number((await kit.deps.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM cdr_charges WHERE service_id = $1', [serviceId])).rows[0]?.n);

@@ -11,7 +11,7 @@ import { TEST_WEBHOOK_SECRET } from '@ictvoip/testkit';
 import { verifySignature } from '@ictvoip/whmcs';
 import { runCreditCheck } from '../src';
 import { waitFor } from './harness';
-import { startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, type Tenant } from './cdr-billing-kit';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -19,7 +19,6 @@ interface Received {
   body: Record<string, unknown>;
 }
 
-let kit: BillingKit;
 let receiver: Server;
 const received: Received[] = [];
 /** HTTP status the receiver answers with (a failing receiver answers 500). */
@@ -50,16 +49,17 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
-  kit = await startBillingKit({
-    CREDIT_CACHE_SECONDS: '0',
-    CREDIT_UNREADABLE_ALERT_SECONDS: '0',
-    ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
-    ALERT_SIGNING_SECRET,
-  });
 }, 30000);
 
+// After the receiver's beforeAll: the alert URL is the receiver's port.
+const kit = useBillingKit(() => ({
+  CREDIT_CACHE_SECONDS: '0',
+  CREDIT_UNREADABLE_ALERT_SECONDS: '0',
+  ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
+  ALERT_SIGNING_SECRET,
+}));
+
 afterAll(async () => {
-  await kit?.close();
   await new Promise((resolve) => receiver?.close(resolve));
 });
 

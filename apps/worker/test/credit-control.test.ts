@@ -10,7 +10,7 @@ import { Client, Pool, type ClientConfig } from 'pg';
 import { getCreditState, listCreditMails, noteWhmcsSuspendEvent } from '@ictvoip/store';
 import { WhmcsApiClient } from '@ictvoip/whmcs';
 import { runCreditCheck, startWorker, syncTenantCdrs, type RunningWorker } from '../src';
-import { expectedMicro, microToDecimal, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, expectedMicro, microToDecimal, type BillingKit, type Tenant } from './cdr-billing-kit';
 
 const TEMPLATES = [
   { name: 'VoIP Low Balance Alert', type: 'product' as const },
@@ -48,13 +48,7 @@ async function audit(kit: BillingKit, tenant: Tenant) {
 }
 
 describe('credit control (fail-open)', () => {
-  let kit: BillingKit;
-  beforeAll(async () => {
-    kit = await startBillingKit(CREDIT_ENV, { emailTemplates: TEMPLATES });
-  }, 30000);
-  afterAll(async () => {
-    await kit.close();
-  });
+  const kit = useBillingKit(CREDIT_ENV, { standin: { emailTemplates: TEMPLATES } });
 
   test('prepaid: low and back several times (one mail per crossing, no flapping), zero → one suspend and one mail, top-up → one unsuspend', async () => {
     const tenant = await creditTenant(kit, { billingMode: 'prepaid', lowBalanceThreshold: '5.00' }, '10.00');
@@ -564,13 +558,7 @@ describe('credit control (fail-open)', () => {
 });
 
 describe('credit control (fail-closed)', () => {
-  let kit: BillingKit;
-  beforeAll(async () => {
-    kit = await startBillingKit({ ...CREDIT_ENV, CREDIT_UNREADABLE: 'closed' }, { emailTemplates: TEMPLATES });
-  }, 30000);
-  afterAll(async () => {
-    await kit.close();
-  });
+  const kit = useBillingKit({ ...CREDIT_ENV, CREDIT_UNREADABLE: 'closed' }, { standin: { emailTemplates: TEMPLATES } });
 
   test('an unreadable balance counts as no credit: the service is restricted', async () => {
     const tenant = await creditTenant(kit, { billingMode: 'prepaid' }, '100.00');

@@ -7,9 +7,9 @@
 import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
 import { invoicePrepaidUsage, pushBillingBatch, runCreditCheck, syncTenantCdrs } from '../src';
 import { logRecords } from './harness';
-import { decimalToMicro, expectedMicro, microToDecimal, roundCents, startBillingKit, type BillingKit, type Tenant } from './cdr-billing-kit';
+import { useBillingKit, decimalToMicro, expectedMicro, microToDecimal, roundCents, type Tenant } from './cdr-billing-kit';
 
-let kit: BillingKit;
+const kit = useBillingKit({ CREDIT_CACHE_SECONDS: '0' });
 /**
  * The calls are stamped just before now (the sync's look-back is measured from now), so the period,
  * the day and the next day come from the clock too: a fixed PERIOD broke on the day after its
@@ -27,13 +27,6 @@ function callBase(now: number): number {
   const sameMonth = (a: number, b: number) => new Date(a).toISOString().slice(0, 7) === new Date(b).toISOString().slice(0, 7);
   return sameMonth(base, base + 60_000) ? base : base - 120_000;
 }
-
-beforeAll(async () => {
-  kit = await startBillingKit({ CREDIT_CACHE_SECONDS: '0' });
-}, 30000);
-afterAll(async () => {
-  await kit.close();
-});
 
 async function prepaidTenant(credit: string, calls: { destination: string; e164: string; billsec: number }[]): Promise<{ tenant: Tenant; rated: bigint }> {
   const tenant = await kit.addTenant();

@@ -1,11 +1,11 @@
 import Redis from 'ioredis';
 import pino from 'pino';
 import { startApi } from '@ictvoip/api';
-import { freeswitchBacklogJobId, QUEUE_NAMES } from '@ictvoip/queue';
+import { freeswitchBacklogJobId } from '@ictvoip/queue';
 import { buildEvent, freePort, postWebhook, TEST_REDIS_URL } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
-import { addWriteSteps } from '../src/jobs/freeswitch/freeswitch-backlog';
+import { writeWhileBacklogAddRefused } from './backlog-add-refused';
 import { startBridge, waitFor, withoutWorker, type Bridge } from './harness';
 import { addFusionUser, bcryptOf, postForm } from './compat-helpers';
 
@@ -59,18 +59,9 @@ afterAll(async () => {
 
 describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL still owes it', () => {
   it('tenant backlog job whose add Redis refused: waiting (not 404) for the tenant, 404 for another tenant, completed once the reconciler added it', async () => {
-    // FreeSWITCH is behind for the tenant: the write's steps join the backlog whose job id is known here,
-    // and Redis refuses that job's add (its key holds a string: BullMQ's read of it is WRONGTYPE).
-    const { backlog } = await addWriteSteps(bridge.worker!.deps, OWNER, [{ kind: 'sofia_rescan', profile: 'internal' }]);
-    const jobId = freeswitchBacklogJobId({ serviceId: OWNER, version: backlog.origin });
-    const jobKey = `${bridge.prefix}:${QUEUE_NAMES.provisioning}:${jobId}`;
-    await redis.set(jobKey, 'not a job');
-    let reply: Awaited<ReturnType<typeof call>>;
-    try {
-      reply = await call(bridge.url, 'POST', `/v1/tenants/${OWNER}/extensions`, { token: ownerKey, body: { extension: '150' } });
-    } finally {
-      await redis.del(jobKey);
-    }
+    const { reply, jobId, backlog } = await writeWhileBacklogAddRefused(bridge, redis, OWNER, () =>
+      call(bridge.url, 'POST', `/v1/tenants/${OWNER}/extensions`, { token: ownerKey, body: { extension: '150' } }),
+    );
     expect(`${reply.status} ${JSON.stringify(reply.body)}`).toMatch(/^202 /);
     expect(reply.body.freeswitch).toMatchObject({ applied: false, job: { id: jobId, url: `/v1/jobs/${jobId}` } });
     expect(await provisioning().getJob(jobId)).toBeUndefined();

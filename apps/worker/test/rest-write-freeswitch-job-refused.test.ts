@@ -1,9 +1,8 @@
 import Redis from 'ioredis';
-import { freeswitchBacklogJobId, QUEUE_NAMES } from '@ictvoip/queue';
 import { TEST_REDIS_URL } from '@ictvoip/testkit';
 import { call, createKey, createTenant } from '../../api/test/v1-helpers';
 import { reconcileInbox } from '../src';
-import { addWriteSteps } from '../src/jobs/freeswitch/freeswitch-backlog';
+import { writeWhileBacklogAddRefused } from './backlog-add-refused';
 import { startBridge, waitFor, type Bridge } from './harness';
 
 // A tenant's REST write commits its FusionPBX rows, saves its FreeSWITCH steps in the service's
@@ -37,17 +36,9 @@ const backlogOf = async () => (await bridge.api!.deps.pool.query('SELECT pending
 
 describe('a tenant write whose FreeSWITCH backlog job Redis refuses to add on every attempt', () => {
   it('answers 202 with the backlog job (the row and the backlog are saved), and the reconciler adds that job', async () => {
-    // FreeSWITCH is behind for the tenant: the write's steps join the backlog whose job id is known here.
-    const { backlog } = await addWriteSteps(bridge.worker!.deps, SERVICE, [{ kind: 'sofia_rescan', profile: 'internal' }]);
-    const jobId = freeswitchBacklogJobId({ serviceId: SERVICE, version: backlog.origin });
-    const jobKey = `${bridge.prefix}:${QUEUE_NAMES.provisioning}:${jobId}`;
-    await redis.set(jobKey, 'not a job');
-    let reply: Awaited<ReturnType<typeof call>>;
-    try {
-      reply = await call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/extensions`, { token: key, body: { extension: '150' }, headers: { 'X-Request-Id': 'job-add-refused' } });
-    } finally {
-      await redis.del(jobKey);
-    }
+    const { reply, jobId } = await writeWhileBacklogAddRefused(bridge, redis, SERVICE, () =>
+      call(bridge.url, 'POST', `/v1/tenants/${SERVICE}/extensions`, { token: key, body: { extension: '150' }, headers: { 'X-Request-Id': 'job-add-refused' } }),
+    );
     expect(`${reply.status} ${JSON.stringify(reply.body)}`).toMatch(/^202 /);
     expect(reply.body.freeswitch).toMatchObject({ applied: false, job: { id: jobId } });
     const [write] = (await bridge.api!.deps.pool.query('SELECT status, http_status, attempts FROM tenant_writes WHERE request_id = $1', ['job-add-refused'])).rows;

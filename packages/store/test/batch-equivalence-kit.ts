@@ -73,6 +73,42 @@ export async function observeBothWays<Input, Entry>(
   return { sequential, batched };
 }
 
+/**
+ * `count` observations made by `make` from the moment in seconds after T0 it is given, each `pick`ing from the
+ * same seeded random source: mostly forward in time, some older (a replay), some at the same moment.
+ */
+export function randomTimeline<Input>(seed: number, count: number, make: (seconds: number, pick: <T>(items: readonly T[]) => T, random: () => number) => Input): Input[] {
+  const random = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  let clock = 0;
+  return Array.from({ length: count }, () => {
+    clock += pick([0, 30, 60, 120, 240]);
+    const seconds = random() < 0.1 ? Math.max(0, clock - pick([30, 300])) : clock;
+    return make(seconds, pick, random);
+  });
+}
+
+/**
+ * A batch failing at its last statement writes nothing (`rowsOf` the many side is `empty`); run again, it records what
+ * the one-by-one side recorded and returned. The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
+ */
+export async function expectAtomicBatch<Input, Entry extends { id: unknown }, Rows>(
+  sides: { one: Side<BatchRepository<Input, Entry>>; many: Side<BatchRepository<Input, Entry>> },
+  table: string,
+  batch: readonly Input[],
+  rowsOf: (pool: Pool) => Promise<Rows>,
+  empty: Rows,
+): Promise<void> {
+  const expected: (Entry | null)[] = [];
+  for (const input of batch) expected.push(await sides.one.repository.observe(input));
+  await withFailingHistory(sides.many.pool, table, async () => {
+    await expect(sides.many.repository.observeMany(batch)).rejects.toThrow('history write failed');
+    expect(await rowsOf(sides.many.pool)).toEqual(empty);
+  });
+  expect((await sides.many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
+  expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
+}
+
 /** Runs `attempt` while every INSERT into `table` (the batch's last statement) raises 'history write failed'. */
 export async function withFailingHistory(pool: Pool, table: string, attempt: () => Promise<void>): Promise<void> {
   await pool.query(`CREATE FUNCTION ${table}_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'history write failed'; END $$`);

@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
-import { seededRandom as generator } from '@ictvoip/testkit';
-import { GatewayMonitoringRepository, type GatewayHistoryEntry, type GatewayObservation } from '@ictvoip/store';
-import { historyRows, observeBothWays, twoSides, withFailingHistory, withoutId } from './batch-equivalence-kit';
+import { GatewayMonitoringRepository, type GatewayObservation } from '@ictvoip/store';
+import { expectAtomicBatch, historyRows, observeBothWays, randomTimeline, twoSides, withoutId } from './batch-equivalence-kit';
 
 const sides = twoSides('gw', (pool) => new GatewayMonitoringRepository(pool), 'gateway_states, gateway_history');
 
@@ -17,12 +16,7 @@ const STATES: [string, string | null, boolean][] = [
 
 /** Random observations of a few gateways on two servers: mostly forward in time, some older (a replay), some at the same moment. */
 function observations(seed: number, count: number): GatewayObservation[] {
-  const random = generator(seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  let clock = 0;
-  return Array.from({ length: count }, () => {
-    clock += pick([0, 30, 60, 120, 240]);
-    const seconds = random() < 0.1 ? Math.max(0, clock - pick([30, 300])) : clock;
+  return randomTimeline(seed, count, (seconds, pick, random) => {
     const [state, status, failing] = pick(STATES);
     return {
       server: pick(['default', 'fs2']),
@@ -89,16 +83,7 @@ describe('GatewayMonitoringRepository.observeMany', () => {
   });
 
   it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
-    const batch = observations(5, 120);
-    const expected: (GatewayHistoryEntry | null)[] = [];
-    for (const input of batch) expected.push(await sides.one.repository.observe(input));
-    // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
-    await withFailingHistory(sides.many.pool, 'gateway_history', async () => {
-      await expect(sides.many.repository.observeMany(batch)).rejects.toThrow('history write failed');
-      expect(await rowsOf(sides.many.pool)).toEqual({ states: [], history: [] });
-    });
-    expect((await sides.many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
-    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
+    await expectAtomicBatch(sides, 'gateway_history', observations(5, 120), rowsOf, { states: [], history: [] });
   });
 
   it('an empty batch is no transaction at all', async () => {

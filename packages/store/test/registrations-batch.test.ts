@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
-import { seededRandom as generator } from '@ictvoip/testkit';
-import { RegistrationsRepository, type RegistrationHistoryEntry, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
-import { historyRows, observeBothWays, twoSides, withFailingHistory, withoutId } from './batch-equivalence-kit';
+import { RegistrationsRepository, type RegistrationObservation, type RegistrationSighting } from '@ictvoip/store';
+import { expectAtomicBatch, historyRows, observeBothWays, randomTimeline, twoSides, withoutId } from './batch-equivalence-kit';
 
 const sides = twoSides('reg', (pool) => new RegistrationsRepository(pool), 'registrations, registration_history');
 
@@ -13,12 +12,7 @@ const SIGHTINGS: RegistrationSighting[] = [
 
 /** Random observations of a few extensions on two servers: mostly forward in time, some older (a replay), some at the same moment. */
 function observations(seed: number, count: number): RegistrationObservation[] {
-  const random = generator(seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  let clock = 0;
-  return Array.from({ length: count }, () => {
-    clock += pick([0, 30, 60, 120, 240]);
-    const seconds = random() < 0.1 ? Math.max(0, clock - pick([30, 300])) : clock;
+  return randomTimeline(seed, count, (seconds, pick, random) => {
     const seen = random() < 0.5 ? pick(SIGHTINGS) : null;
     return {
       server: pick(['default', 'fs2']),
@@ -78,16 +72,7 @@ describe('RegistrationsRepository.observeMany', () => {
   });
 
   it('a batch failing at its last statement writes nothing; run again, it records what it would have', async () => {
-    const batch = observations(5, 120);
-    const expected: (RegistrationHistoryEntry | null)[] = [];
-    for (const input of batch) expected.push(await sides.one.repository.observe(input));
-    // The history INSERT is the batch's last statement: its rows' UPDATE has run by then.
-    await withFailingHistory(sides.many.pool, 'registration_history', async () => {
-      await expect(sides.many.repository.observeMany(batch)).rejects.toThrow('history write failed');
-      expect(await rowsOf(sides.many.pool)).toEqual({ registrations: [], history: [] });
-    });
-    expect((await sides.many.repository.observeMany(batch)).map(withoutId)).toEqual(expected.map(withoutId));
-    expect(await rowsOf(sides.many.pool)).toEqual(await rowsOf(sides.one.pool));
+    await expectAtomicBatch(sides, 'registration_history', observations(5, 120), rowsOf, { registrations: [], history: [] });
   });
 
   it('observeManyWithStates returns each named row as a read after it finds it (a poll copies them without reading them back)', async () => {
