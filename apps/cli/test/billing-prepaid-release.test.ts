@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rerateServicePeriod } from '@ictvoip/operations';
 import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
 import { runCli, type CliRun } from './run-cli';
 import { decimalToMicro, invoicePrepaid, microToDecimal, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
@@ -137,4 +138,57 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
   ]);
   expect(microToDecimal(rated.reduce((sum, c) => sum + decimalToMicro(c.amount), 0n))).toBe('0.056500');
   expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-0.003500' });
+}, 120_000);
+
+it('a call rated in the old currency after the release (re-rated with the old deck) is held again and said again, once; released again and re-rated in EUR, billed once', async () => {
+  const period = '2025-10';
+  const tenant = await prepaidTenantPayingEur();
+  const { serviceId } = tenant;
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  const first = `pp-${serviceId}-${period}-15`;
+  expectSuccess(await cli('billing', 'prepaid-release', first, '--yes'));
+  const mismatches = async () =>
+    (
+      await kit.deps.pool.query<{ key: string }>(
+        `SELECT detail->>'invoiceKey' AS key FROM audit_log WHERE service_id = $1 AND action = 'billing.prepaid_currency_mismatch' ORDER BY id`,
+        [serviceId],
+      )
+    ).rows.map((row) => row.key);
+  expect(await mismatches()).toEqual([first]);
+
+  // The operator re-rates without moving the service to a EUR deck: the call is rated in USD again, after the release.
+  const rerate = await cli('rerate', '--service', String(serviceId), '--period', period, '--wait', '30', '--json');
+  expect(jobsOf(rerate)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ updated: 1 }) })]);
+  expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice])).toEqual([['0.027400', 'USD', null]]);
+
+  // Not held: the next daily run puts it on a new invoice, which WHMCS cannot take either: held, and said again (once).
+  const second = `pp-${serviceId}-${period}-16`;
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-16T12:00:00Z`))).toMatchObject({ outcome: 'creating', invoiceKey: second });
+  expect(await mismatches()).toEqual([first, second]);
+  const preview = await cli('billing', 'close', '--period', period, '--dry-run', '--json');
+  expect(preview.json.prepaidInvoicesHeld).toEqual([expect.objectContaining({ serviceId, invoiceKey: second, amount: '0.03', currency: 'USD' })]);
+  expect(preview.stderr).toContain(`prepaid invoice ${second} not made (0.03 USD): CURRENCY_MISMATCH`);
+  expect(preview.stderr).toContain(`\`ictvoip billing prepaid-release ${second}\` and re-rate its calls in the client's currency`);
+  // No loop: the later runs keep that one invoice (no third, no new report), and no bill takes the call meanwhile.
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-17T12:00:00Z`))).toMatchObject({ outcome: 'creating', invoiceKey: second });
+  expect(await mismatches()).toEqual([first, second]);
+  expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => [i.invoiceKey, i.state])).toEqual([
+    [first, 'abandoned'],
+    [second, 'creating'],
+  ]);
+
+  // Released again, re-rated with a EUR deck (the worker's rerate job): invoiced once, in EUR.
+  expectSuccess(await cli('billing', 'prepaid-release', second, '--yes'));
+  const file = join(dir, 'eur-2.csv');
+  writeFileSync(file, EUR_DECK);
+  expectSuccess(await cli('rates', 'import', file, '--name', 'eur-2', '--currency', 'EUR', '--country-code', '1', '--json'));
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"rateDeck": "eur-2"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  expect(await rerateServicePeriod(kit.deps, serviceId, period)).toMatchObject({ updated: 1 });
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-18T12:00:00Z`))).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${serviceId}-${period}-18` });
+  expect(kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId).map((invoice) => invoice.items.map((item) => item.amount))).toEqual([['0.03']]);
+  expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice])).toEqual([['0.025000', 'EUR', `pp-${serviceId}-${period}-18`]]);
+  // Both released remainders taken back (USD, net nothing); the EUR invoice's (0.025 → 0.03) carried.
+  expect(await pendingByCurrency(serviceId)).toEqual({ USD: '0.000000', EUR: '-0.005000' });
 }, 120_000);
