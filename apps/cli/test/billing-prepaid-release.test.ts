@@ -192,3 +192,35 @@ it('a call rated in the old currency after the release (re-rated with the old de
   // Both released remainders taken back (USD, net nothing); the EUR invoice's (0.025 → 0.03) carried.
   expect(await pendingByCurrency(serviceId)).toEqual({ USD: '0.000000', EUR: '-0.005000' });
 }, 120_000);
+
+it('billing close --dry-run shows the prepaid closing invoice the close would make: not the calls a release holds when the service is listed for its adjustments', async () => {
+  const period = '2025-11';
+  const tenant = await prepaidTenantPayingEur();
+  const { serviceId } = tenant;
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 60, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  expectSuccess(await cli('billing', 'prepaid-release', String(serviceId), '--yes'));
+  // Listed for another reason: an adjustment in the client's currency (0.50 EUR) its bill takes.
+  await kit.deps.pool.query(
+    `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description) VALUES ($1, $2, 'manual', 0.500000, 'EUR', 'set-up fee')`,
+    [`fee-${serviceId}`, serviceId],
+  );
+
+  const preview = await cli('billing', 'close', '--period', period, '--dry-run', '--json');
+  expectSuccess(preview);
+  const mine = (preview.json.services as { serviceId: number }[]).filter((service) => service.serviceId === serviceId);
+  // Before: prepaid: { charges: 1, total: '0.013700' } — the held USD call, which no closing invoice takes.
+  expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, total: '0.500000', currency: 'EUR' })]);
+  expect(mine[0]).not.toHaveProperty('prepaid');
+  const text = await cli('billing', 'close', '--period', period, '--dry-run');
+  expect(text.stdout).toContain(`service ${serviceId}\t`);
+  expect(text.stdout).not.toContain('+ prepaid closing invoice');
+
+  // The close agrees: the bill of the adjustment only, no closing invoice; the held call stays unbilled.
+  const close = await cli('billing', 'close', '--period', period, '--wait', '30', '--json');
+  expect(jobsOf(close)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ outcome: 'pushed' }) })]);
+  expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId).map((item) => item.amount)).toEqual(['0.50']);
+  expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => i.state)).toEqual(['abandoned']);
+  expect((await charges(serviceId)).map((c) => [c.currency, c.prepaid_invoice, c.batch_id])).toEqual([['USD', null, null]]);
+}, 120_000);
