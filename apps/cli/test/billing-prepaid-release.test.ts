@@ -20,8 +20,10 @@ function expectSuccess(run: CliRun): void {
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
 }
 
-type JobReport = { name: string; state?: string; result?: Record<string, unknown> };
+type JobReport = { name: string; state?: string; result?: Record<string, unknown>; data?: { serviceId?: number } };
 const jobsOf = (run: CliRun) => run.json.jobs as JobReport[];
+/** The jobs of one service (a close also lists the other tests' services). */
+const jobsOfService = (run: CliRun, serviceId: number) => jobsOf(run).filter((job) => job.data?.serviceId === serviceId);
 
 // The client's currency: the same destinations, other prices.
 const EUR_DECK = [
@@ -115,7 +117,9 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
   expect(jobsOf(late)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ inserted: 1, rated: 1 }) })]);
   const close = await cli('billing', 'close', '--period', PERIOD, '--wait', '30', '--json');
   expectSuccess(close);
-  expect(jobsOf(close)).toEqual([expect.objectContaining({ name: 'billing.push-batch', state: 'completed', result: expect.objectContaining({ outcome: 'pushed' }) })]);
+  expect(jobsOfService(close, serviceId)).toEqual([
+    expect.objectContaining({ name: 'billing.push-batch', state: 'completed', result: expect.objectContaining({ outcome: 'pushed' }) }),
+  ]);
 
   const invoices = kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId);
   expect(invoices.map((invoice) => [invoice.status, invoice.items.map((item) => item.amount)])).toEqual([
@@ -219,7 +223,7 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
 
   // The close agrees: the bill of the adjustment only, no closing invoice; the held call stays unbilled.
   const close = await cli('billing', 'close', '--period', period, '--wait', '30', '--json');
-  expect(jobsOf(close)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ outcome: 'pushed' }) })]);
+  expect(jobsOfService(close, serviceId)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ outcome: 'pushed' }) })]);
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId).map((item) => item.amount)).toEqual(['0.50']);
   expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => i.state)).toEqual(['abandoned']);
   expect((await charges(serviceId)).map((c) => [c.currency, c.prepaid_invoice, c.batch_id])).toEqual([['USD', null, null]]);
