@@ -979,9 +979,9 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
-     SELECT a.service_id, $1::text FROM billing_adjustments a
-     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1', '$6')}
-     GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
+     SELECT p.service_id, $1::text FROM billing_adjustments p
+     WHERE p.batch_id IS NULL AND ${billableAtCloseSql('p.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('p.service_id', '$1', '$6')}
+     GROUP BY p.service_id HAVING ${invoiceableSumSql('p.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

@@ -54,8 +54,9 @@ function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
  * counted, they held every later bill of the service (in the client's currency) as "several currencies", for ever.
  */
 export function pendingAdjustmentCurrenciesSql(serviceId: string): string {
-  return `SELECT trim(a.currency) AS currency FROM billing_adjustments a WHERE a.service_id = ${serviceId} AND a.batch_id IS NULL AND a.currency IS NOT NULL
-          GROUP BY trim(a.currency) HAVING sum(a.amount) <> 0`;
+  // Its own alias: a caller's `a` (servicesToBill reads billing_adjustments too) must not be shadowed.
+  return `SELECT trim(pa.currency) AS currency FROM billing_adjustments pa WHERE pa.service_id = ${serviceId} AND pa.batch_id IS NULL AND pa.currency IS NOT NULL
+          GROUP BY trim(pa.currency) HAVING sum(pa.amount) <> 0`;
 }
 
 /**
