@@ -5,7 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
-import { batchCurrenciesMixedHeldSql } from './currencies-mixed';
+import { batchCurrenciesMixedHeldSql, pendingAdjustmentCurrenciesSql } from './currencies-mixed';
 import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql, releasedCallHeldSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
@@ -261,7 +261,7 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
      CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
-             COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
+             ARRAY(SELECT m.currency FROM (${pendingAdjustmentCurrenciesSql('$1')}) m ORDER BY 1) AS currencies
            FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
      LEFT JOIN (SELECT ${BATCH_COLUMNS} FROM billing_batches WHERE batch_id = $3) b ON true`,
     [input.serviceId, input.period, batchId, input.callsOnPrepaidInvoices === true],
@@ -505,13 +505,13 @@ function finalCreditsSql(where: string): string {
 
 /**
  * Terminated services whose calls are all read (synced since the termination) and billed, with the
- * sum of their pending adjustments (named `sum`, with `max(currency)`) meeting `test`: what no bill will
+ * sum of their pending adjustments (named `sum`, with the currency carrying it, pendingAdjustmentCurrenciesSql) meeting `test`: what no bill will
  * ever take, for finalCreditsSql and belowCentLeftSql.
  */
 function finalPendingSql(sum: 'credit' | 'amount', test: (sum: string) => string, where: string): string {
   return `SELECT s.service_id, s.client_id, l.${sum}, l.currency
      FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS ${sum}, max(currency) AS currency
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS ${sum}, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
                          FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
      WHERE s.desired_state = 'terminated' AND ${test(`l.${sum}`)} AND ${where}
        AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
@@ -581,7 +581,7 @@ export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number,
   const { rows } = await db.query<{ desired_state: string; credit: string | null; currency: string | null; final: boolean }>(
     `SELECT s.desired_state, l.credit::text, trim(l.currency) AS currency, EXISTS (${finalCreditsSql('s.service_id = $1')}) AS final
      FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, max(currency) AS currency
+     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
                          FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
      WHERE s.service_id = $1`,
     [serviceId],
@@ -979,9 +979,9 @@ export async function servicesToBill(db: Pool | PoolClient, period: string, opti
      SELECT u.service_id, $1::text AS period FROM unbilled u LEFT JOIN services s ON s.service_id = u.service_id
      WHERE ${callsBillableAtCloseSql('u', 's', '$1', '$5', '$6')}
      UNION
-     SELECT a.service_id, $1::text FROM billing_adjustments a
-     WHERE a.batch_id IS NULL AND ${billableAtCloseSql('a.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('a.service_id', '$1', '$6')}
-     GROUP BY a.service_id HAVING ${invoiceableSumSql('a.service_id')}
+     SELECT p.service_id, $1::text FROM billing_adjustments p
+     WHERE p.batch_id IS NULL AND ${billableAtCloseSql('p.service_id', '$1')} AND NOT ${batchCurrenciesMixedHeldSql('p.service_id', '$1', '$6')}
+     GROUP BY p.service_id HAVING ${invoiceableSumSql('p.service_id')}
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')
      UNION

@@ -48,6 +48,18 @@ function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
 }
 
 /**
+ * SQL: the currencies (trimmed, NULL left out) of the pending adjustments of the service `serviceId` names (SQL text) that
+ * carry money: a currency whose pending adjustments come to zero carries none, so it makes no bill's currency. A released
+ * prepaid invoice's rounding remainder and its taking back (releasePrepaidInvoice) are such a pair, in the old currency:
+ * counted, they held every later bill of the service (in the client's currency) as "several currencies", for ever.
+ */
+export function pendingAdjustmentCurrenciesSql(serviceId: string): string {
+  // Its own alias: a caller's `a` (servicesToBill reads billing_adjustments too) must not be shadowed.
+  return `SELECT trim(pa.currency) AS currency FROM billing_adjustments pa WHERE pa.service_id = ${serviceId} AND pa.batch_id IS NULL AND pa.currency IS NOT NULL
+          GROUP BY trim(pa.currency) HAVING sum(pa.amount) <> 0`;
+}
+
+/**
  * SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take
  * (createBatch's): a prepaid service's calls not (they go on prepaid invoices), so its bill of adjustments alone is not
  * held for the currency of calls it never takes.
@@ -55,7 +67,7 @@ function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
 function batchCurrenciesSql(serviceId: string, period: string, prepaid: string): string {
   return `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = ${serviceId} AND ${unbilledRatedChargeSql('c')} AND c.period <= ${period}
             AND NOT ${callsOnPrepaidInvoicesSql(serviceId, prepaid)}
-          UNION SELECT trim(a.currency) FROM billing_adjustments a WHERE a.service_id = ${serviceId} AND a.batch_id IS NULL`;
+          UNION ${pendingAdjustmentCurrenciesSql(serviceId)}`;
 }
 
 /**

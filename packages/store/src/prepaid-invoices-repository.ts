@@ -148,62 +148,84 @@ export function prepaidInvoiceLineSql(sum: string): string {
   return `round(${sum}, 2) > 0`;
 }
 
+// A daily invoice takes every unbilled call; a closing one only those of its period and earlier ($3).
+// Nor a call a released invoice held (releasedCallHeldSql): it would be held again.
+const PREPAID_SCOPE_SQL = `service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND ($3::text IS NULL OR period <= $3)
+    AND NOT ${releasedCallHeldSql('cdr_charges')}`;
+
+/** What a prepaid invoice would hold: its calls, their exact sum and its line (rounded to the cent). */
+export interface PrepaidInvoiceDraft {
+  invoiceKey: string;
+  calls: number;
+  billedSeconds: number;
+  /** exact decimal, 6 places */
+  total: string;
+  /** the invoice line, 2 places */
+  lineAmount: string;
+  currency: string | null;
+}
+
+/**
+ * What createPrepaidInvoice would make of the service's calls now (null: nothing — no call, a line under a cent, calls
+ * in several currencies, or the key made already), read only: the close's dry run shows the same.
+ */
+export async function draftPrepaidInvoice(db: Pool | PoolClient, input: Pick<PrepaidInvoiceInput, 'serviceId' | 'day' | 'closingPeriod'>): Promise<PrepaidInvoiceDraft | null> {
+  const closing = input.closingPeriod ?? null;
+  const key = closing === null ? prepaidInvoiceKey(input.serviceId, input.day) : prepaidCloseKey(input.serviceId, closing);
+  const { rows: sums } = await db.query<{ calls: string; seconds: string; amount: string; currencies: string[]; taken: boolean }>(
+    `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
+       COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies,
+       EXISTS (SELECT 1 FROM prepaid_invoices WHERE invoice_key = $2) AS taken
+     FROM cdr_charges WHERE ${PREPAID_SCOPE_SQL}`,
+    [input.serviceId, key, closing],
+  );
+  const found = sums[0];
+  if (!found || found.taken || found.calls === '0' || found.currencies.length > 1) return null;
+  const total = parseMoney(found.amount);
+  const line = roundInvoiceLine(total);
+  if (line <= 0n) return null;
+  const currency = found.currencies[0];
+  return {
+    invoiceKey: key,
+    calls: Number(found.calls),
+    billedSeconds: Number(found.seconds),
+    total: formatMoney(total),
+    lineAmount: formatMoney(line, 2),
+    currency: currency === undefined ? null : currency.trim(),
+  };
+}
+
 /**
  * Makes the day's prepaid invoice (or, with `closingPeriod`, the period's closing invoice) from the
  * service's unbilled rated charges (the caller holds the service's billing lock): null when there is
- * nothing to invoice or the key already exists. The row (in `creating`, attempt 1), its charges and
+ * nothing to invoice or the key already exists (draftPrepaidInvoice). The row (in `creating`, attempt 1), its charges and
  * the sub-cent remainder commit together.
  */
 export async function createPrepaidInvoice(client: PoolClient, input: PrepaidInvoiceInput): Promise<PrepaidInvoice | null> {
   const closing = input.closingPeriod ?? null;
-  const key = closing === null ? prepaidInvoiceKey(input.serviceId, input.day) : prepaidCloseKey(input.serviceId, closing);
-  // A daily invoice takes every unbilled call; a closing one only those of its period and earlier.
-  // Nor a call a released invoice held (releasedCallHeldSql): it would be held again.
-  const scope = `service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND ($3::text IS NULL OR period <= $3)
-    AND NOT ${releasedCallHeldSql('cdr_charges')}`;
   return inTransaction(client, async () => {
-    const { rows: sums } = await client.query<{ calls: string; seconds: string; amount: string; currencies: string[]; taken: boolean }>(
-      `SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
-         COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies,
-         EXISTS (SELECT 1 FROM prepaid_invoices WHERE invoice_key = $2) AS taken
-       FROM cdr_charges WHERE ${scope}`,
-      [input.serviceId, key, closing],
-    );
-    const found = sums[0];
-    if (!found || found.taken || found.calls === '0' || found.currencies.length > 1) return null;
-    const total = parseMoney(found.amount);
-    const line = roundInvoiceLine(total);
-    if (line <= 0n) return null;
+    const draft = await draftPrepaidInvoice(client, input);
+    if (!draft) return null;
+    const key = draft.invoiceKey;
+    const total = parseMoney(draft.total);
+    const line = parseMoney(draft.lineAmount);
     const token = prepaidTokenFor(key);
-    const minutes = Math.ceil(Number(found.seconds) / 60);
+    const minutes = Math.ceil(draft.billedSeconds / 60);
     const what = closing === null ? input.day : `${closing} (period close)`;
-    const description = `Prepaid calls ${what}: ${found.calls} calls, ${minutes} min ${token}`;
+    const description = `Prepaid calls ${what}: ${draft.calls} calls, ${minutes} min ${token}`;
     const { rows } = await client.query<Row>(
       `INSERT INTO prepaid_invoices (invoice_key, service_id, client_id, day, state, total, line_amount, call_count, billed_seconds, currency, description, token, attempts, closing_period)
        VALUES ($1, $2, $3, $4, 'creating', $5, $6, $7, $8, $9, $10, $11, 1, $12) RETURNING ${COLUMNS}`,
-      [
-        key,
-        input.serviceId,
-        input.clientId,
-        input.day,
-        formatMoney(total),
-        formatMoney(line, 2),
-        Number(found.calls),
-        found.seconds,
-        found.currencies[0] ?? null,
-        description,
-        token,
-        closing,
-      ],
+      [key, input.serviceId, input.clientId, input.day, draft.total, draft.lineAmount, draft.calls, draft.billedSeconds, draft.currency, description, token, closing],
     );
-    await client.query(`UPDATE cdr_charges SET prepaid_invoice = $2 WHERE ${scope}`, [input.serviceId, key, closing]);
+    await client.query(`UPDATE cdr_charges SET prepaid_invoice = $2 WHERE ${PREPAID_SCOPE_SQL}`, [input.serviceId, key, closing]);
     const remainder = total - line;
     if (remainder !== 0n) {
       // Billed + carried = rated, to the micro-unit: the remainder rides on the service's next batch.
       await client.query(
         `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description) VALUES ($1, $2, 'rounding', $3, $4, $5)
          ON CONFLICT (adjustment_id) DO NOTHING`,
-        [`rounding-${key}`, input.serviceId, formatMoney(remainder), found.currencies[0] ?? null, `rounding remainder of prepaid invoice ${key}`],
+        [`rounding-${key}`, input.serviceId, formatMoney(remainder), draft.currency, `rounding remainder of prepaid invoice ${key}`],
       );
     }
     return toInvoice(rows[0]!);

@@ -183,4 +183,26 @@ describe("a prepaid service's bill of adjustments only, once reported in several
     const made = await withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: true }));
     expect(made?.batch).toMatchObject({ callCount: 0, total: '0.500000', currency: 'EUR' });
   });
+
+  test('is listed again and made when its other currency is taken back by an opposite adjustment (together nothing, as a prepaid-release does)', async () => {
+    const serviceId = 4712;
+    await addService(serviceId, { billingMode: 'prepaid' });
+    await pool.query(
+      `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description)
+       VALUES ('t-eur-4712', $1, 'manual', 0.500000, 'EUR', 'test'), ('t-usd-4712', $1, 'rounding', -0.001600, 'USD', 'test')`,
+      [serviceId],
+    );
+    await recordCurrenciesMixed(pool, BATCH_CURRENCIES_MIXED_ACTION, serviceId, PERIOD, ['EUR', 'USD']);
+    expect(await listedBothWays([serviceId])).toEqual([]);
+
+    // Taken back, not deleted (releasePrepaidInvoice's released-<key>): USD comes to zero and is no currency of the bill.
+    await pool.query(
+      `INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description) VALUES ('t-usd-back-4712', $1, 'rounding', 0.001600, 'USD', 'test')`,
+      [serviceId],
+    );
+    expect(await listedBothWays([serviceId])).toEqual([serviceId]);
+    expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).filter((held) => held.kind === 'batch')).toEqual([]);
+    const made = await withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: true }));
+    expect(made?.batch).toMatchObject({ total: '0.500000', currency: 'EUR' });
+  });
 });

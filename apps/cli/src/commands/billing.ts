@@ -22,6 +22,7 @@ import {
   CreditSettleError,
   settleCreditLeft,
   assertReleasable,
+  draftPrepaidInvoice,
   prepaidInvoicesToRelease,
   PrepaidReleaseError,
   releasePrepaidInvoice,
@@ -101,12 +102,22 @@ async function billsOnPrepaid(pool: Pool, serviceId: number): Promise<boolean> {
   return service !== null && callsOnPrepaidInvoices(config(), service.plan);
 }
 
+/**
+ * The currency of pending adjustments that carry money, as the bill reads it (pendingAdjustmentCurrenciesSql): one whose
+ * adjustments come to zero (a released prepaid invoice's remainder and its taking back) makes no bill's currency.
+ */
+function carryingCurrency(adjustments: readonly { amount: string; currency: string | null }[]): string | null {
+  const sums = new Map<string, bigint>();
+  for (const a of adjustments) if (a.currency !== null) sums.set(a.currency, (sums.get(a.currency) ?? 0n) + parseMoney(a.amount, { allowNegative: true }));
+  return [...sums].find(([, sum]) => sum !== 0n)?.[0] ?? null;
+}
+
 /** The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus pending adjustments. */
 async function previewNewBatch(pool: Pool, serviceId: number, period: string, charges: readonly StoredCharge[]): Promise<BillingPreview | null> {
   const adjustments = await listAdjustments(pool, { serviceId, pendingOnly: true });
   if (charges.length === 0 && adjustments.length === 0) return null;
   const total = sumOf(charges) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
-  const currency = charges[0]?.currency ?? adjustments[0]?.currency ?? null;
+  const currency = charges[0]?.currency ?? carryingCurrency(adjustments) ?? adjustments[0]?.currency ?? null;
   return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
 }
 
@@ -133,9 +144,12 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
   const work = await closingWork(pool, period);
   const previews: BillingPreview[] = [];
   for (const item of work) {
-    const unbilled = await unbilledCharges(pool, item.serviceId, item.period);
-    const prepaid = (await billsOnPrepaid(pool, item.serviceId)) ? unbilled : null;
-    const prepaidPart = prepaid && prepaid.length > 0 ? { prepaid: { charges: prepaid.length, total: formatMoney(sumOf(prepaid)) } } : {};
+    const onPrepaid = await billsOnPrepaid(pool, item.serviceId);
+    // The closing invoice the close would make (none for calls a released invoice held, in several currencies, under a
+    // cent, or once the period's is made), not every unbilled call: the service may be listed for its adjustments alone.
+    // (A closing invoice's key has no day.)
+    const prepaid = onPrepaid ? await draftPrepaidInvoice(pool, { serviceId: item.serviceId, day: '', closingPeriod: item.period }) : null;
+    const prepaidPart = prepaid ? { prepaid: { charges: prepaid.calls, total: prepaid.total } } : {};
     const batch = await getBatch(pool, batchIdFor(item.serviceId, item.period));
     if (batch) {
       previews.push({
@@ -151,9 +165,9 @@ async function previewClose(pool: Pool, period: string): Promise<BillingPreview[
       });
       continue;
     }
-    const fresh = await previewNewBatch(pool, item.serviceId, item.period, prepaid ? [] : unbilled);
+    const fresh = await previewNewBatch(pool, item.serviceId, item.period, onPrepaid ? [] : await unbilledCharges(pool, item.serviceId, item.period));
     // Only calls for the prepaid closing invoice: the close makes no batch, the preview still lists what it bills.
-    const preview = fresh ?? (prepaid && prepaid.length > 0 ? emptyPreview(item.serviceId, item.period, prepaid[0]?.currency ?? null) : null);
+    const preview = fresh ?? (prepaid ? emptyPreview(item.serviceId, item.period, prepaid.currency) : null);
     if (preview) previews.push({ ...preview, ...prepaidPart });
   }
   return previews;

@@ -60,7 +60,7 @@ async function ensureCreated(deps: WorkerDeps, whmcs: WhmcsApiClient, client: Po
     if (await recordPrepaidCurrencyMismatch(client, invoice, pays ?? null, invoice.currency))
       deps.logger.error(
         { code: mismatch.code, invoiceKey: invoice.invoiceKey, serviceId: invoice.serviceId, clientId: invoice.clientId, pays, rated: invoice.currency },
-        "ALERT prepaid invoice not made: the client pays in another currency than its calls'; it stays creating until the client's currency is changed in WHMCS",
+        "ALERT prepaid invoice not made: the client pays in another currency than its calls'; it stays creating until the client's currency is changed in WHMCS, or it is released (ictvoip billing prepaid-release <invoiceKey>) and its calls re-rated in the client's currency",
       );
     return null;
   }
