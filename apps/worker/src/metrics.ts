@@ -233,7 +233,7 @@ function cdrBacklogGauges(registers: Registry[], collectErrors: Counter<'collect
   // (aggregate several with max()) and a tenant nobody synced lately is never left at an old value.
   const cdrBacklog: Gauge<'service_id'> = new Gauge({
     name: 'ictvoip_cdr_backlog',
-    help: "CDRs in FusionPBX v_xml_cdr after the tenant's sync cursor (not collected, rated or billed yet), per tenant (service id) synced at least once; counted at most once per CDR_BACKLOG_METRIC_SECONDS",
+    help: "CDRs in FusionPBX v_xml_cdr after the tenant's sync cursor (not collected, rated or billed yet), per tenant (service id) with a sync cursor (a sync run, or a backfill / cdr.reconcile collection, made it); counted at most once per CDR_BACKLOG_METRIC_SECONDS",
     labelNames: ['service_id'],
     registers,
     collect: async () => {

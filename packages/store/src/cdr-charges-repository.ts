@@ -587,7 +587,7 @@ export interface CdrReconcileTarget {
   lastStartStamp: Date;
 }
 
-/** Tenants with a sync cursor (synced at least once), not purged, after `afterServiceId`, in service order. */
+/** Tenants with a sync cursor (a sync run or a collection made it), not purged, after `afterServiceId`, in service order. */
 export async function servicesToReconcileCdrs(db: Pool | PoolClient, afterServiceId: number, limit: number): Promise<CdrReconcileTarget[]> {
   const { rows } = await db.query<{ service_id: string; stamp: Date }>(
     `SELECT s.service_id::text, c.last_start_stamp AS stamp FROM cdr_sync_cursors c JOIN services s USING (service_id)
