@@ -46,7 +46,7 @@ it('commands other than migrate refuse an unmigrated database, create no table, 
   expect(migrated.code).toBe(0);
   const listed = await cli('tenants', 'list', '--json');
   expect({ code: listed.code, stderr: listed.stderr }).toEqual({ code: 0, stderr: '' });
-  expect(listed.json).toEqual({ tenants: [] });
+  expect(listed.json).toEqual({ tenants: [], globalApplies: [] });
 }, 120_000);
 
 it('refuses a database one migration behind, naming both versions, and does not apply the missing one', async () => {
