@@ -1,13 +1,13 @@
 import type { Pool } from 'pg';
 import { followsLocalFileCache } from './fusion-server-cache';
+import { DEFAULT_FUSION_SERVER } from './fusion-server-guard';
 import { openSecrets, SealedSecretError, sealSecrets, type SealingKeyring } from './sealed-secrets';
 import { purgedServiceSql } from './services-repository';
 import { inTransaction } from './transaction';
 import { lockGatewayRowsOfServer } from './gateway-monitoring-repository';
 import { lockRegistrationRowsOfServer } from './registrations-repository';
 
-/** Name of the server configured by FUSIONPBX_DATABASE_URL / ESL_*; never a registry row. */
-export const DEFAULT_FUSION_SERVER = 'default';
+export { DEFAULT_FUSION_SERVER, FusionServerGoneError } from './fusion-server-guard';
 export const FUSION_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { lockServersOfBatch } from './fusion-server-guard';
 import { inTransaction } from './transaction';
 
 /** What one poll found of one gateway. */
@@ -252,6 +253,8 @@ async function lockGatewayRows(client: PoolClient, observations: readonly Gatewa
     .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
     .map(({ input }) => input);
   const columns = [keys.map((k) => k.server), keys.map((k) => k.gatewayUuid)];
+  // Before any row: a server removed meanwhile must not get its rows back from this batch.
+  await lockServersOfBatch(client, columns[0]!);
   for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
     await client.query('SAVEPOINT lock_gateway_rows');
     await client.query(

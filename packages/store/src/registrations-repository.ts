@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { lockServersOfBatch, serverKeptSql } from './fusion-server-guard';
 import { inTransaction, withRegistrationsPollLock } from './transaction';
 
 /** What one poll saw of one extension (the first of its registrations when it has several). */
@@ -296,6 +297,8 @@ async function lockRows(client: PoolClient, observations: readonly RegistrationO
     .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
     .map(({ input }) => input);
   const columns = [keys.map((k) => k.server), keys.map((k) => k.domain), keys.map((k) => k.extension)];
+  // Before any row: a server removed meanwhile must not get its rows back from this batch.
+  await lockServersOfBatch(client, columns[0]!);
   for (let attempt = 1; attempt <= LOCK_ATTEMPTS; attempt += 1) {
     await client.query('SAVEPOINT lock_registration_rows');
     await client.query(
@@ -507,7 +510,8 @@ export class RegistrationsRepository {
    * Extensions seen for the first time, in one statement: a new row cannot cause a transition (it was
    * never lost), so it is written with its final state at once (registered with its figures, or not
    * registered and never seen). Returns the `domain|extension` keys inserted; a row that already
-   * exists (a concurrent poll inserted it) is left to the other paths.
+   * exists (a concurrent poll inserted it) is left to the other paths. Nothing is inserted for a
+   * server removed meanwhile (serverKeptSql).
    */
   async observeNew(server: string, observations: readonly Omit<RegistrationObservation, 'server' | 'lostAfterSeconds'>[], at: Date): Promise<Set<string>> {
     const done = new Set<string>();
@@ -520,6 +524,7 @@ export class RegistrationsRepository {
          CASE WHEN v.registered THEN $2::timestamptz END, CASE WHEN v.registered THEN $2::timestamptz END, $2, $2
        FROM jsonb_to_recordset($3::jsonb) AS v(domain text, extension text, service_id bigint, registered boolean, "profile" text, "contactIp" text, "contactPort" integer,
          "lanIp" text, "userAgent" text, "expires" text, "expiresInSeconds" integer)
+       WHERE ${serverKeptSql('$1')}
        ON CONFLICT (server, domain, extension) DO NOTHING
        RETURNING domain, extension`,
       [server, at, JSON.stringify(rows)],
@@ -580,10 +585,10 @@ export class RegistrationsRepository {
     return { token: rows[0]?.state_token ?? null, polledAt: rows[0]?.polled_at ?? null };
   }
 
-  /** Records a poll of `server` at `at` (never moving back); with `token`, the poll is about to write rows, and its token replaces the last one. */
+  /** Records a poll of `server` at `at` (never moving back); with `token`, the poll is about to write rows, and its token replaces the last one. Not for a server removed meanwhile. */
   async markServerPolled(server: string, at: Date, token?: string): Promise<void> {
     await this.pool.query(
-      `INSERT INTO registration_servers (server, state_token, polled_at) VALUES ($1, COALESCE($3, ''), $2)
+      `INSERT INTO registration_servers (server, state_token, polled_at) SELECT $1, COALESCE($3, ''), $2 WHERE ${serverKeptSql('$1')}
        ON CONFLICT (server) DO UPDATE SET polled_at = GREATEST(registration_servers.polled_at, EXCLUDED.polled_at),
          state_token = COALESCE($3, registration_servers.state_token)`,
       [server, at, token ?? null],

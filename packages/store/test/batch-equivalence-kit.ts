@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { createTestDatabase, seededRandom, type TestDatabase } from '@ictvoip/testkit';
-import { createPool, migrateBridgeDatabase } from '@ictvoip/store';
+import { createTestDatabase, seededRandom, testKeyring, type TestDatabase } from '@ictvoip/testkit';
+import { createPool, FusionServersRepository, migrateBridgeDatabase } from '@ictvoip/store';
 
 // A monitoring repository's observeMany must be its observe applied one by one: the same rows, history and
 // returned transitions. Two databases get the same observations: one by one in the first ("one"), in random
@@ -17,13 +17,21 @@ export interface Side<Repository> {
   repository: Repository;
 }
 
-/** Registers the hooks that make both sides (migrated bridge databases), empty `tables` before each test and drop them after all. */
+/** Registers the hooks that make both sides (migrated bridge databases with server fs2 registered), empty `tables` before each test and drop them after all. */
 export function twoSides<Repository>(label: string, repositoryOf: (pool: Pool) => Repository, tables: string): { one: Side<Repository>; many: Side<Repository> } {
   const sides = {} as { one: Side<Repository>; many: Side<Repository> };
   const side = async (name: string): Promise<Side<Repository>> => {
     const db = await createTestDatabase(`${label}_${name}`);
     const pool = createPool(db.url, { max: 4 });
     await migrateBridgeDatabase(pool);
+    // The observations' other server: registered, as a poll's server is (rows of an unregistered one are not written).
+    await new FusionServersRepository(pool, testKeyring(['k1'])).add({
+      name: 'fs2',
+      databaseUrl: 'postgres://pbx@db.fs2.example.net:5432/fusionpbx',
+      eslHost: 'fs.fs2.example.net',
+      eslPort: 8021,
+      eslPassword: 'Esl-Secret',
+    });
     return { db, pool, repository: repositoryOf(pool) };
   };
   beforeAll(async () => {

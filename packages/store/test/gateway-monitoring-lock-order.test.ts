@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
-import { createPool, GatewayMonitoringRepository, migrateBridgeDatabase, type GatewayObservation } from '@ictvoip/store';
+import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
+import { createPool, FusionServersRepository, GatewayMonitoringRepository, migrateBridgeDatabase, type GatewayObservation } from '@ictvoip/store';
 import { blockedBy, until } from './lock-waits';
 
 // A batch inserts the rows it creates in byte order and then locks them all; a removal locks its rows
@@ -22,6 +22,10 @@ beforeAll(async () => {
   db = await createTestDatabase('gworder', { icuLocale: 'en-US-u-ka-shifted' });
   pool = createPool(db.url, { max: 6 });
   await migrateBridgeDatabase(pool);
+  // Registered, as a poll's servers are (rows of an unregistered one are not written).
+  const registry = new FusionServersRepository(pool, testKeyring(['k1']));
+  for (const name of [FIRST, SECOND])
+    await registry.add({ name, databaseUrl: `postgres://pbx@db.${name}.example.net:5432/fusionpbx`, eslHost: `${name}.example.net`, eslPort: 8021, eslPassword: 'Esl-Secret' });
   repository = new GatewayMonitoringRepository(pool);
 });
 

@@ -1,0 +1,208 @@
+import type { Pool, PoolClient } from 'pg';
+import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
+import {
+  createPool,
+  FusionServersRepository,
+  GatewayMonitoringRepository,
+  migrateBridgeDatabase,
+  RegistrationsRepository,
+  type GatewayObservation,
+  type RegistrationObservation,
+} from '@ictvoip/store';
+import { blockedBy, until } from './lock-waits';
+
+// `ictvoip servers remove` deletes a server's registration and gateway rows while a poll of that server may
+// still be writing (the poll lock is not the removal's). A write that commits after the removal must not
+// bring rows of the removed server back: nothing would ever delete them, and status would show them.
+// Each case holds an uncommitted row of the key the write creates first, so the write waits there (as a
+// slow poll would) while the removal runs.
+
+const SERVER = 'pbx2';
+const DOMAIN = 'a.pbx.test';
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+// N sorts before X: a batch creating N waits there before it touches X.
+const [N, X] = ['100', '101'];
+const [GN, GX] = ['0a2b3c4d-0000-4000-8000-000000000001', '1a2b3c4d-0000-4000-8000-000000000002'];
+
+let db: TestDatabase;
+let pool: Pool;
+let registry: FusionServersRepository;
+let registrations: RegistrationsRepository;
+let gateways: GatewayMonitoringRepository;
+
+beforeAll(async () => {
+  db = await createTestDatabase('fsorphans');
+  pool = createPool(db.url, { max: 6 });
+  await migrateBridgeDatabase(pool);
+  registry = new FusionServersRepository(pool, testKeyring(['k1']));
+  registrations = new RegistrationsRepository(pool);
+  gateways = new GatewayMonitoringRepository(pool);
+});
+
+beforeEach(async () => {
+  // A test that failed leaves its server and rows: each starts from none.
+  await pool.query('TRUNCATE registrations, registration_history, registration_servers, gateway_states, gateway_history');
+  await pool.query('DELETE FROM fusionpbx_servers WHERE name = $1', [SERVER]);
+  await registry.add({ name: SERVER, databaseUrl: 'postgres://pbx@db.pbx2.example.net:5432/fusionpbx', eslHost: 'fs.pbx2.example.net', eslPort: 8021, eslPassword: 'Esl-Secret' });
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+function observation(extension: string, at: number): RegistrationObservation {
+  return {
+    server: SERVER,
+    serviceId: 42,
+    domain: DOMAIN,
+    extension,
+    seen: { profile: 'internal', contactIp: '203.0.113.7', contactPort: 5060, lanIp: null, userAgent: 'phone', expires: null, expiresInSeconds: 3600 },
+    at: new Date(at),
+    lostAfterSeconds: 0,
+  };
+}
+
+function gateway(uuid: string, at: number): GatewayObservation {
+  return {
+    server: SERVER,
+    serviceId: 42,
+    domain: DOMAIN,
+    gatewayUuid: uuid,
+    gatewayName: 'gw',
+    register: true,
+    state: 'REGED',
+    status: 'UP',
+    failing: false,
+    at: new Date(at),
+    downAfterSeconds: 0,
+  };
+}
+
+type Outcome = { ok: true } | { ok: false; error: Error & { code?: string } };
+
+function settled(work: Promise<unknown>): { outcome: Promise<Outcome>; done: () => boolean } {
+  let finished = false;
+  const outcome = work.then(
+    () => ({ ok: true as const }),
+    (error: Error & { code?: string }) => ({ ok: false as const, error }),
+  );
+  void outcome.then(() => (finished = true));
+  return { outcome, done: () => finished };
+}
+
+function described(outcome: Outcome): string {
+  return outcome.ok ? 'ok' : `${outcome.error.code}: ${outcome.error.message}`;
+}
+
+/** Rows of the server left anywhere a poll writes, by table. */
+async function rowsLeft(): Promise<Record<string, number>> {
+  const left: Record<string, number> = {};
+  for (const table of ['registrations', 'registration_servers', 'gateway_states'])
+    left[table] = (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE server = $1`, [SERVER])).rows[0]!.n;
+  return left;
+}
+
+/**
+ * `holdSql` (an uncommitted row the write creates too) makes `write` wait; the removal starts meanwhile and
+ * either waits for the write or is done (as it was without the guard); the held row then goes. Returns
+ * the outcomes of the write and the removal.
+ */
+async function removeWhileWriteWaits(holdSql: string, holdParams: unknown[], write: () => Promise<unknown>): Promise<string[]> {
+  const holder: PoolClient = await pool.connect();
+  let writing: ReturnType<typeof settled> | null = null;
+  let removal: ReturnType<typeof settled> | null = null;
+  try {
+    await holder.query('BEGIN');
+    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    await holder.query(holdSql, holdParams);
+    writing = settled(write());
+    const writerPid = await until('the write waits for the held row', blockedBy(pool, holderPid));
+    const removing = settled(registry.remove(SERVER));
+    removal = removing;
+    const waitsForWriter = blockedBy(pool, writerPid);
+    await until('the removal waits for the write or is done', async () => (removing.done() ? true : await waitsForWriter()));
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  return (await Promise.all([writing.outcome, removal.outcome])).map(described);
+}
+
+const holdRegistration = `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at) VALUES ($1, $2, $3, 42, now(), now())`;
+
+test('a registration batch still running when its server is removed leaves no row of it', async () => {
+  await registrations.observe(observation(X, T0));
+  const outcomes = await removeWhileWriteWaits(holdRegistration, [SERVER, DOMAIN, N], () =>
+    registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)]),
+  );
+  // The batch held the server: it committed first, then the removal took its rows too.
+  expect(outcomes).toEqual(['ok', 'ok']);
+  expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
+  expect(await registry.spec(SERVER)).toBeNull();
+});
+
+test("a poll's first sighting of extensions (observeNew) still running when its server is removed leaves no row of it", async () => {
+  const outcomes = await removeWhileWriteWaits(holdRegistration, [SERVER, DOMAIN, N], () =>
+    registrations.observeNew(SERVER, [observation(N, T0), observation(X, T0)], new Date(T0)),
+  );
+  expect(outcomes).toEqual(['ok', 'ok']);
+  expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
+});
+
+test("a poll's bookkeeping (markServerPolled) still running when its server is removed leaves no row of it", async () => {
+  const outcomes = await removeWhileWriteWaits(`INSERT INTO registration_servers (server, state_token, polled_at) VALUES ($1, 'held', now())`, [SERVER], () =>
+    registrations.markServerPolled(SERVER, new Date(T0), 'token-1'),
+  );
+  expect(outcomes).toEqual(['ok', 'ok']);
+  expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
+});
+
+test('a gateway batch still running when its server is removed leaves no row of it', async () => {
+  await gateways.observe(gateway(GX, T0));
+  const outcomes = await removeWhileWriteWaits(
+    `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at) VALUES ($1, $2, $3, 42, true, now(), now())`,
+    [SERVER, GN, DOMAIN],
+    () => gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)]),
+  );
+  expect(outcomes).toEqual(['ok', 'ok']);
+  expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
+});
+
+test('a batch that reaches a server the removal holds waits, then writes nothing and says the server is gone', async () => {
+  await registrations.observe(observation(X, T0));
+  await gateways.observe(gateway(GX, T0));
+  // A session writing services stops the removal at its LOCK TABLE services, after it locked the server row.
+  const holder: PoolClient = await pool.connect();
+  let removal: ReturnType<typeof settled> | null = null;
+  let batches: ReturnType<typeof settled>[] = [];
+  try {
+    await holder.query('BEGIN');
+    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    await holder.query('LOCK TABLE services IN ROW EXCLUSIVE MODE');
+    removal = settled(registry.remove(SERVER));
+    const removalPid = await until('the removal waits for the services table', blockedBy(pool, holderPid));
+    batches = [
+      settled(registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)])),
+      settled(gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)])),
+    ];
+    // Without the guard a batch does not wait: it is done instead.
+    await until('both batches wait for the removal, or one is done', async () => {
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1::int = ANY(pg_blocking_pids(pid))`,
+        [removalPid],
+      );
+      return rows[0]!.n === 2 || batches.some((batch) => batch.done()) ? true : null;
+    });
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  const outcomes = (await Promise.all([removal.outcome, ...batches.map((batch) => batch.outcome)])).map(described);
+  expect(outcomes).toEqual([
+    'ok',
+    `FUSIONPBX_SERVER_GONE: FusionPBX server ${SERVER} was removed during the poll: its observations are not written`,
+    `FUSIONPBX_SERVER_GONE: FusionPBX server ${SERVER} was removed during the poll: its observations are not written`,
+  ]);
+  expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
+});
