@@ -39,7 +39,7 @@ it('cdr backfill --dry-run counts the CDRs it would read and how many are new; r
   expectSuccess(preview);
   expect(preview.json).toEqual({
     dryRun: true,
-    services: [{ serviceId: invoiced.serviceId, status: 'synced', from: '2025-01-01T00:00:00.000Z', read: 2, new: 2, alreadyCharged: 0, more: false }],
+    services: [{ serviceId: invoiced.serviceId, status: 'synced', from: '2025-01-01T00:00:00.000Z', read: 2, new: 2, alreadyCharged: 0, runs: 1, more: false }],
   });
   expect((await cli(...backfillArgs)).json).toEqual(preview.json);
   expect(await everything()).toEqual(before);

@@ -18,7 +18,7 @@ export function isoArgument(value: string): string {
 function backfillText(preview: CdrBackfillPreview): string {
   if (preview.status !== 'synced')
     return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
-  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? " (more than one run's pages: the backfill reads on, run after run, to the newest)" : ''}; dry run, nothing enqueued`;
+  return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? ` (in ${preview.runs} runs of CDR_SYNC_MAX_PAGES pages, one job: it reads on to the newest)` : ''}; dry run, nothing enqueued`;
 }
 
 /** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */
@@ -29,7 +29,7 @@ export function cdrCommand(): Command {
     .description("re-read a tenant's CDRs from a date (already charged calls are skipped)")
     .requiredOption('--service <id>', 'WHMCS service id', positiveInt('--service'))
     .requiredOption('--from <iso>', 'read calls that started at or after this date', isoArgument)
-    .option('--dry-run', 'count the CDRs the backfill would read from v_xml_cdr and how many are not charged yet; enqueue nothing')
+    .option('--dry-run', 'count the CDRs the backfill would read from v_xml_cdr to the newest and how many are not charged yet; enqueue nothing')
     .option('--wait [seconds]', 'wait for the job to finish (default 300 s)')
     .option('--json', 'machine-readable output')
     .action(
