@@ -98,6 +98,8 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
   const rerate = await cli('rerate', '--service', String(serviceId), '--period', PERIOD, '--wait', '30', '--json');
   expectSuccess(rerate);
   expect(jobsOf(rerate)).toEqual([expect.objectContaining({ name: 'billing.rerate-period', state: 'completed', result: expect.objectContaining({ updated: 2, immutable: 0 }) })]);
+  // Re-rated in EUR: nothing left in the released invoice's currency, no warning.
+  expect((jobsOf(rerate)[0]?.result as { releasedCurrency?: unknown } | undefined)?.releasedCurrency).toBeUndefined();
   expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice])).toEqual([
     ['0.025000', 'EUR', null],
     ['0.019000', 'EUR', null],
@@ -164,7 +166,10 @@ it('a call rated in the old currency after the release (re-rated with the old de
 
   // The operator re-rates without moving the service to a EUR deck: the call is rated in USD again, after the release.
   const rerate = await cli('rerate', '--service', String(serviceId), '--period', period, '--wait', '30', '--json');
-  expect(jobsOf(rerate)).toEqual([expect.objectContaining({ state: 'completed', result: expect.objectContaining({ updated: 1 }) })]);
+  // Its result says the call is still in the released invoice's currency (the next run holds it again).
+  expect(jobsOf(rerate)).toEqual([
+    expect.objectContaining({ state: 'completed', result: expect.objectContaining({ updated: 1, releasedCurrency: { calls: 1, currencies: ['USD'], invoiceKeys: [first] } }) }),
+  ]);
   expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice])).toEqual([['0.027400', 'USD', null]]);
 
   // Not held: the next daily run puts it on a new invoice, which WHMCS cannot take either: held, and said again (once).
@@ -189,7 +194,9 @@ it('a call rated in the old currency after the release (re-rated with the old de
   writeFileSync(file, EUR_DECK);
   expectSuccess(await cli('rates', 'import', file, '--name', 'eur-2', '--currency', 'EUR', '--country-code', '1', '--json'));
   await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"rateDeck": "eur-2"}'::jsonb WHERE service_id = $1`, [serviceId]);
-  expect(await rerateServicePeriod(kit.deps, serviceId, period)).toMatchObject({ updated: 1 });
+  const inEur = await rerateServicePeriod(kit.deps, serviceId, period);
+  expect(inEur).toMatchObject({ updated: 1 });
+  expect(inEur.releasedCurrency).toBeUndefined();
   expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-18T12:00:00Z`))).toMatchObject({ outcome: 'paid', invoiceKey: `pp-${serviceId}-${period}-18` });
   expect(kit.whmcs.state.invoices.filter((invoice) => invoice.userid === tenant.clientId).map((invoice) => invoice.items.map((item) => item.amount))).toEqual([['0.03']]);
   expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice])).toEqual([['0.025000', 'EUR', `pp-${serviceId}-${period}-18`]]);

@@ -23,7 +23,7 @@ export {
 } from './cdr-reader';
 export { includedSecondsOf, loadServiceRating, rateInOrder, servicePeriods, toCharge, type ServiceRating } from './service-rating';
 export { previewCdrBackfill, type CdrBackfillDeps, type CdrBackfillPreview } from './cdr-backfill-preview';
-export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome } from './rerate';
+export { rerateServicePeriod, type RerateChange, type RerateDeps, type RerateOptions, type RerateOutcome, type ReleasedCurrencyWarning } from './rerate';
 export {
   buildDriftReport,
   desiredFromWhmcs,

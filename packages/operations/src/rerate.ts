@@ -7,6 +7,7 @@ import {
   listAdjustments,
   listBatches,
   listCharges,
+  listPrepaidInvoices,
   updateChargeRating,
   withBillingLock,
   type StoredCharge,
@@ -29,8 +30,22 @@ export interface RerateOutcome {
   adjustment: string | null;
   /** a not-yet-pushed batch of this period that was undone so the close makes it again */
   dissolvedBatch: string | null;
+  /**
+   * Rewritten calls still rated in the currency of a prepaid invoice of the service released for its client's currency
+   * (billing prepaid-release): the client pays in another, so the next prepaid run puts them on a new invoice held again.
+   * Absent when there are none: give the service a deck in the client's currency and re-rate again.
+   */
+  releasedCurrency?: ReleasedCurrencyWarning;
   /** dry-run only: the rewritten charges whose amount or status would change (amounts as decimal strings) */
   changes?: RerateChange[];
+}
+
+export interface ReleasedCurrencyWarning {
+  calls: number;
+  /** the released invoices' currencies the calls are still in (sorted) */
+  currencies: string[];
+  /** the released (abandoned) invoices in those currencies */
+  invoiceKeys: string[];
 }
 
 export interface RerateChange {
@@ -105,6 +120,7 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
       const isImmutable = (charge: StoredCharge) => charge.batchId !== null && batches.has(charge.batchId);
       const frozenOld: StoredCharge[] = [];
       const frozenNew: { amount: string | null }[] = [];
+      const rewritten: { currency: string | null; status: string }[] = [];
       for (const charge of rerated) {
         const old = byUuid.get(charge.xmlCdrUuid)!;
         if (isImmutable(old)) {
@@ -122,11 +138,14 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
           continue;
         }
         await updateChargeRating(client, charge);
+        rewritten.push(charge);
         outcome.updated += 1;
         if (old.amount !== charge.amount || old.status !== charge.status) {
           outcome.changes?.push({ xmlCdrUuid: charge.xmlCdrUuid, from: { amount: old.amount, status: old.status }, to: { amount: charge.amount, status: charge.status } });
         }
       }
+      const warning = await stillInReleasedCurrency(client, serviceId, rewritten);
+      if (warning) outcome.releasedCurrency = warning;
       outcome.immutable = frozenOld.length;
       if (frozenOld.length === 0) return finish(outcome);
       const earlier = await listAdjustments(client, { serviceId, sourcePeriod: period, kind: 'rerate' });
@@ -152,4 +171,24 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
     if (error instanceof RolledBack) return error.outcome;
     throw error;
   });
+}
+
+/**
+ * The rewritten rated calls still in the currency of one of the service's released prepaid invoices (abandoned:
+ * released because the client pays in another currency), or null. Re-rated so, they are no longer held by the release
+ * (rated after it) and go on a new prepaid invoice WHMCS refuses again: the operator is told now, not at the next run.
+ */
+async function stillInReleasedCurrency(
+  client: Parameters<typeof listPrepaidInvoices>[0],
+  serviceId: number,
+  rewritten: readonly { currency: string | null; status: string }[],
+): Promise<ReleasedCurrencyWarning | null> {
+  const released = (await listPrepaidInvoices(client, { serviceId })).filter((invoice) => invoice.state === 'abandoned' && invoice.currency !== null);
+  if (released.length === 0) return null;
+  const releasedCurrencies = new Set(released.map((invoice) => invoice.currency!));
+  const still = rewritten.filter((charge) => charge.status === 'rated' && charge.currency !== null && releasedCurrencies.has(charge.currency.trim()));
+  if (still.length === 0) return null;
+  const currencies = [...new Set(still.map((charge) => charge.currency!.trim()))].sort();
+  const invoiceKeys = released.filter((invoice) => currencies.includes(invoice.currency!)).map((invoice) => invoice.invoiceKey);
+  return { calls: still.length, currencies, invoiceKeys };
 }

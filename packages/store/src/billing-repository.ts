@@ -5,8 +5,8 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
-import { batchCurrenciesMixedHeldSql, pendingAdjustmentCurrenciesSql } from './currencies-mixed';
-import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql, releasedCallHeldSql } from './prepaid-invoices-repository';
+import { batchCurrenciesMixedHeldSql, pendingAdjustmentCurrenciesSql, releasedCallHeldSql } from './currencies-mixed';
+import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
 /**

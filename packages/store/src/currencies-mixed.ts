@@ -40,6 +40,17 @@ export async function recordCurrenciesMixed(
 }
 
 /**
+ * SQL condition on the `cdr_charges` row aliased `alias`: a call its service's released prepaid invoice held
+ * (releasePrepaidInvoice), not re-rated since (in that invoice's currency, rated before its release). It goes on no
+ * prepaid invoice: its client pays in another currency, so the invoice would be held again; re-rated (in the client's
+ * currency, `ictvoip rerate`) it is invoiced as usual.
+ */
+export function releasedCallHeldSql(alias: string): string {
+  return `EXISTS (SELECT 1 FROM prepaid_invoices r WHERE r.service_id = ${alias}.service_id AND r.state = 'abandoned'
+    AND r.currency = ${alias}.currency AND ${alias}.rated_at <= r.released_at)`;
+}
+
+/**
  * SQL condition: the service `serviceId` names is prepaid and its calls go on prepaid invoices (`prepaid`, SQL boolean:
  * prepaid invoices are on, callsOnPrepaidInvoices), so its bill takes none of them (createBatch's callsOnPrepaidInvoices).
  */
@@ -82,21 +93,32 @@ export function batchCurrenciesMixedHeldSql(serviceId: string, period: string, p
 
 export interface CurrenciesMixedHold {
   serviceId: number;
-  /** the closing period it was reported for */
+  /** the closing period it was reported for (released: the latest period of the held calls) */
   period: string;
-  kind: 'prepaid' | 'batch';
+  /**
+   * prepaid: the calls a closing invoice would take are in several currencies (released calls not counted);
+   * batch: what a bill would take is; released: calls of released prepaid invoices (billing prepaid-release), in the old
+   * currency, that wait to be re-rated in the client's — no invoice is held for them, none is made until then
+   */
+  kind: 'prepaid' | 'batch' | 'released';
   /** as they are now (sorted) */
   currencies: string[];
+  /** when it was reported (released: the latest release) */
   reportedAt: Date;
+  /** released only: how many calls wait, their exact sum, and the released invoices they were on */
+  released?: { calls: number; total: string; invoiceKeys: string[] };
 }
 
 /**
  * Bills held for work in several currencies and not fixed yet (reported, still mixed): what an operator
  * must re-rate. The latest report per service and kind; oldest first. `prepaidInvoices`: prepaid services' calls go on
- * prepaid invoices (callsOnPrepaidInvoices), not on their bills.
+ * prepaid invoices (callsOnPrepaidInvoices), not on their bills. A prepaid service's calls held after a prepaid-release
+ * are listed apart (kind `released`, releasedCallHeldSql): they are held because they wait to be re-rated in the
+ * client's currency, not because an invoice would hold several currencies, so they make no `prepaid` mix.
  */
 export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { serviceId?: number; prepaidInvoices?: boolean } = {}): Promise<CurrenciesMixedHold[]> {
-  const prepaidCurrencies = `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = r.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= r.period`;
+  const prepaidCurrencies = `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = r.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= r.period
+    AND NOT ${releasedCallHeldSql('c')}`;
   const { rows } = await db.query<{ service_id: string; period: string; kind: 'prepaid' | 'batch'; currencies: string[]; reported_at: Date }>(
     `WITH reports AS (
        SELECT DISTINCT ON (x.service_id, x.action) x.service_id, x.detail->>'period' AS period, x.at AS reported_at,
@@ -112,5 +134,40 @@ export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { se
      ORDER BY r.reported_at, r.service_id`,
     [PREPAID_CURRENCIES_MIXED_ACTION, BATCH_CURRENCIES_MIXED_ACTION, query.serviceId ?? null, query.prepaidInvoices === true],
   );
-  return rows.map((row) => ({ serviceId: Number(row.service_id), period: row.period, kind: row.kind, currencies: row.currencies, reportedAt: row.reported_at }));
+  const mixed: CurrenciesMixedHold[] = rows.map((row) => ({
+    serviceId: Number(row.service_id),
+    period: row.period,
+    kind: row.kind,
+    currencies: row.currencies,
+    reportedAt: row.reported_at,
+  }));
+  const all = [...mixed, ...(await listReleasedCallsHeld(db, query.serviceId))];
+  return all.sort((a, b) => a.reportedAt.getTime() - b.reportedAt.getTime() || a.serviceId - b.serviceId);
+}
+
+/** Per service, the calls released prepaid invoices held that wait to be re-rated (releasedCallHeldSql). */
+async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | undefined): Promise<CurrenciesMixedHold[]> {
+  const { rows } = await db.query<{ service_id: string; period: string; currencies: string[]; calls: number; total: string; invoice_keys: string[]; released_at: Date }>(
+    `WITH held AS (
+       SELECT c.service_id, c.period, trim(c.currency) AS currency, c.amount FROM cdr_charges c
+       WHERE ${unbilledRatedChargeSql('c')} AND ${releasedCallHeldSql('c')} AND ($1::bigint IS NULL OR c.service_id = $1)
+     )
+     SELECT h.service_id, max(h.period) AS period, array_agg(DISTINCT h.currency ORDER BY h.currency) AS currencies, count(*)::int AS calls,
+            sum(h.amount)::numeric(18,6)::text AS total, r.invoice_keys, r.released_at
+     FROM held h
+     CROSS JOIN LATERAL (SELECT array_agg(p.invoice_key ORDER BY p.invoice_key) AS invoice_keys, max(p.released_at) AS released_at FROM prepaid_invoices p
+                         WHERE p.service_id = h.service_id AND p.state = 'abandoned'
+                           AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = p.service_id AND ${unbilledRatedChargeSql('c')}
+                                         AND c.currency = p.currency AND c.rated_at <= p.released_at)) r
+     GROUP BY h.service_id, r.invoice_keys, r.released_at`,
+    [serviceId ?? null],
+  );
+  return rows.map((row) => ({
+    serviceId: Number(row.service_id),
+    period: row.period,
+    kind: 'released',
+    currencies: row.currencies,
+    reportedAt: row.released_at,
+    released: { calls: row.calls, total: row.total, invoiceKeys: row.invoice_keys },
+  }));
 }

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import { unbilledRatedChargeSql } from './cdr-charges-repository';
-import { currenciesMixedReportedSql, PREPAID_CURRENCIES_MIXED_ACTION, recordCurrenciesMixed } from './currencies-mixed';
+import { currenciesMixedReportedSql, PREPAID_CURRENCIES_MIXED_ACTION, recordCurrenciesMixed, releasedCallHeldSql } from './currencies-mixed';
 import { inTransaction } from './transaction';
 
 /**
@@ -106,17 +106,6 @@ export async function listPrepaidInvoicesHeldForCurrency(db: Pool | PoolClient):
 
 /** An invoice still to be made or paid: neither paid nor released (abandoned). */
 const OPEN_SQL = `state NOT IN ('paid', 'abandoned')`;
-
-/**
- * SQL condition on the `cdr_charges` row aliased `alias`: a call its service's released prepaid invoice held
- * (releasePrepaidInvoice), not re-rated since (in that invoice's currency, rated before its release). It goes on no
- * prepaid invoice: its client pays in another currency, so the invoice would be held again; re-rated (in the client's
- * currency, `ictvoip rerate`) it is invoiced as usual.
- */
-export function releasedCallHeldSql(alias: string): string {
-  return `EXISTS (SELECT 1 FROM prepaid_invoices r WHERE r.service_id = ${alias}.service_id AND r.state = 'abandoned'
-    AND r.currency = ${alias}.currency AND ${alias}.rated_at <= r.released_at)`;
-}
 
 /** The service's oldest prepaid invoice not yet paid (it is finished before another is made). */
 export async function openPrepaidInvoice(db: Pool | PoolClient, serviceId: number): Promise<PrepaidInvoice | null> {
@@ -246,12 +235,15 @@ export function prepaidCurrenciesMixedReportedSql(serviceId: string, period: str
  * its currency, a plan moved to another deck's): no invoice can hold them (createPrepaidInvoice makes
  * none), so the close's invoice would fail silently, hour after hour. Recorded once per service and
  * period (audit `billing.prepaid_currencies_mixed`, with the currencies, recordCurrenciesMixed): returns
- * them when recorded now, null when there is no such mix or it was reported already.
+ * them when recorded now, null when there is no such mix or it was reported already. Calls a released invoice held
+ * (releasedCallHeldSql) are not counted: no invoice would take them anyway (they wait to be re-rated, a different
+ * hold, listCurrenciesMixedHeld's `released`), so with them the calls the closing invoice takes are not mixed.
  */
 export async function reportPrepaidCurrenciesMixed(db: Pool | PoolClient, serviceId: number, period: string): Promise<string[] | null> {
   const { rows } = await db.query<{ currencies: string[] }>(
     `SELECT array_agg(DISTINCT trim(c.currency) ORDER BY trim(c.currency)) AS currencies FROM cdr_charges c
-     WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 HAVING count(DISTINCT c.currency) > 1`,
+     WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 AND NOT ${releasedCallHeldSql('c')}
+     HAVING count(DISTINCT trim(c.currency)) > 1`,
     [serviceId, period],
   );
   const currencies = rows[0]?.currencies;

@@ -8,6 +8,10 @@ import {
   createPool,
   createPrepaidInvoice,
   listAdjustments,
+  listCurrenciesMixedHeld,
+  PREPAID_CURRENCIES_MIXED_ACTION,
+  recordCurrenciesMixed,
+  reportPrepaidCurrenciesMixed,
   listPrepaidInvoices,
   migrateBridgeDatabase,
   PREPAID_INVOICE_RELEASED_ACTION,
@@ -155,4 +159,40 @@ test('refuses an invoice that is not held for its currency, and one whose calls 
   await expect(release(held)).rejects.toMatchObject({ code: 'RELEASE_MISMATCH' });
   expect(await onInvoice(held.invoiceKey)).toBe(1);
   expect((await listPrepaidInvoices(pool, { serviceId }))[0]).toMatchObject({ state: 'creating' });
+});
+
+test('released calls waiting to be re-rated are said as such, not as calls in several currencies (the close report and the held list)', async () => {
+  const serviceId = 9104;
+  await prepaidService(serviceId);
+  const usd = await addCall(serviceId, '2.000000');
+  const invoice = await heldInvoice(serviceId, '2026-11-20');
+  await release(invoice);
+  // A later call in the client's currency, under a cent: the period's closing invoice is not made, and the close asks for the mix.
+  await addCall(serviceId, '0.004000', 'EUR');
+
+  // Before: ['EUR', 'USD'] recorded as "several currencies", though no invoice would ever take the USD call with the EUR one.
+  expect(await reportPrepaidCurrenciesMixed(pool, serviceId, PERIOD)).toBeNull();
+
+  // A mix reported for the period (before the release, say) is no mix now: the list says the released call waits to be re-rated.
+  await recordCurrenciesMixed(pool, PREPAID_CURRENCIES_MIXED_ACTION, serviceId, PERIOD, ['EUR', 'USD']);
+  const releasedHold = {
+    serviceId,
+    period: PERIOD,
+    kind: 'released',
+    currencies: ['USD'],
+    reportedAt: expect.any(Date),
+    released: { calls: 1, total: '2.000000', invoiceKeys: [invoice.invoiceKey] },
+  };
+  expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([releasedHold]);
+
+  // A call rated in USD after the release is not held by it: with the EUR call, a real mix, listed as such beside the released call.
+  await addCall(serviceId, '0.003000', 'USD');
+  expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual(
+    expect.arrayContaining([releasedHold, expect.objectContaining({ kind: 'prepaid', currencies: ['EUR', 'USD'] })]),
+  );
+  await pool.query(`DELETE FROM cdr_charges WHERE service_id = $1 AND currency = 'USD' AND xml_cdr_uuid <> $2`, [serviceId, usd]);
+
+  // Re-rated in the client's currency: nothing held any more.
+  await pool.query(`UPDATE cdr_charges SET amount = 1.800000, currency = 'EUR', rated_at = clock_timestamp() WHERE xml_cdr_uuid = $1`, [usd]);
+  expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([]);
 });

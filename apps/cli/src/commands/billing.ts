@@ -262,6 +262,13 @@ const FAILED_PUSHES = new Set(['failed', 'failed-final', 'whmcs-not-configured']
 
 /** One bill held for work in several currencies (listCurrenciesMixedHeld), as the close says it. */
 function heldText(held: CurrenciesMixedHold): string {
+  if (held.kind === 'released') {
+    const released = held.released;
+    const calls = released
+      ? `${released.calls} call(s) of ${released.total} ${held.currencies.join(', ')} of released prepaid invoice(s) ${released.invoiceKeys.join(', ')}`
+      : 'calls of released prepaid invoices';
+    return `service ${held.serviceId}: ${calls} (up to ${held.period}) wait to be re-rated in the client's currency and are not invoiced, released ${held.reportedAt.toISOString()} (give the service a deck in the client's currency, then \`ictvoip rerate\` each period)`;
+  }
   const what = held.kind === 'prepaid' ? 'prepaid calls' : 'calls and adjustments';
   return `service ${held.serviceId}: ${what} up to ${held.period} are in several currencies (${held.currencies.join(', ')}) and not billed, held since ${held.reportedAt.toISOString()} (give the service a deck in the client's currency, then \`ictvoip rerate\` each period)`;
 }
@@ -466,6 +473,11 @@ function rerateText(outcome: RerateOutcome): string {
     ),
     outcome.adjustment ? `adjustment for invoiced charges: ${outcome.adjustment}` : 'no adjustment',
   ];
+  const still = outcome.releasedCurrency;
+  if (still)
+    lines.push(
+      `warning: ${still.calls} call(s) would still be in ${still.currencies.join(', ')}, the currency of released prepaid invoice(s) ${still.invoiceKeys.join(', ')} (its client pays in another): the next prepaid run would hold them on a new invoice; give the service a deck in the client's currency first`,
+    );
   if (outcome.dissolvedBatch) lines.push(`open batch ${outcome.dissolvedBatch} would be dissolved (the next close makes it again)`);
   lines.push('dry run: rolled back, nothing changed');
   return lines.join('\n');
