@@ -1,15 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
-import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
-import {
-  createPool,
-  FusionServersRepository,
-  GatewayMonitoringRepository,
-  migrateBridgeDatabase,
-  RegistrationsRepository,
-  type GatewayObservation,
-  type RegistrationObservation,
-} from '@ictvoip/store';
+import type { PoolClient } from 'pg';
+import type { RegistrationObservation } from '@ictvoip/store';
 import { blockedBy, until } from './lock-waits';
+import { DOMAIN, gatewayObservation as gateway, SERVER, T0, useServerRemoveDatabase } from './server-remove-kit';
 
 // `ictvoip servers remove` deletes a server's registration and gateway rows while a poll of that server may
 // still be writing (the poll lock is not the removal's). A write that commits after the removal must not
@@ -17,39 +9,11 @@ import { blockedBy, until } from './lock-waits';
 // Each case holds an uncommitted row of the key the write creates first, so the write waits there (as a
 // slow poll would) while the removal runs.
 
-const SERVER = 'pbx2';
-const DOMAIN = 'a.pbx.test';
-const T0 = Date.parse('2026-03-02T10:00:00Z');
 // N sorts before X: a batch creating N waits there before it touches X.
 const [N, X] = ['100', '101'];
 const [GN, GX] = ['0a2b3c4d-0000-4000-8000-000000000001', '1a2b3c4d-0000-4000-8000-000000000002'];
 
-let db: TestDatabase;
-let pool: Pool;
-let registry: FusionServersRepository;
-let registrations: RegistrationsRepository;
-let gateways: GatewayMonitoringRepository;
-
-beforeAll(async () => {
-  db = await createTestDatabase('fsorphans');
-  pool = createPool(db.url, { max: 6 });
-  await migrateBridgeDatabase(pool);
-  registry = new FusionServersRepository(pool, testKeyring(['k1']));
-  registrations = new RegistrationsRepository(pool);
-  gateways = new GatewayMonitoringRepository(pool);
-});
-
-beforeEach(async () => {
-  // A test that failed leaves its server and rows: each starts from none.
-  await pool.query('TRUNCATE registrations, registration_history, registration_servers, gateway_states, gateway_history');
-  await pool.query('DELETE FROM fusionpbx_servers WHERE name = $1', [SERVER]);
-  await registry.add({ name: SERVER, databaseUrl: 'postgres://pbx@db.pbx2.example.net:5432/fusionpbx', eslHost: 'fs.pbx2.example.net', eslPort: 8021, eslPassword: 'Esl-Secret' });
-});
-
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const kit = useServerRemoveDatabase('fsorphans');
 
 function observation(extension: string, at: number): RegistrationObservation {
   return {
@@ -60,22 +24,6 @@ function observation(extension: string, at: number): RegistrationObservation {
     seen: { profile: 'internal', contactIp: '203.0.113.7', contactPort: 5060, lanIp: null, userAgent: 'phone', expires: null, expiresInSeconds: 3600 },
     at: new Date(at),
     lostAfterSeconds: 0,
-  };
-}
-
-function gateway(uuid: string, at: number): GatewayObservation {
-  return {
-    server: SERVER,
-    serviceId: 42,
-    domain: DOMAIN,
-    gatewayUuid: uuid,
-    gatewayName: 'gw',
-    register: true,
-    state: 'REGED',
-    status: 'UP',
-    failing: false,
-    at: new Date(at),
-    downAfterSeconds: 0,
   };
 }
 
@@ -99,7 +47,7 @@ function described(outcome: Outcome): string {
 async function rowsLeft(): Promise<Record<string, number>> {
   const left: Record<string, number> = {};
   for (const table of ['registrations', 'registration_servers', 'gateway_states'])
-    left[table] = (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE server = $1`, [SERVER])).rows[0]!.n;
+    left[table] = (await kit.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE server = $1`, [SERVER])).rows[0]!.n;
   return left;
 }
 
@@ -109,7 +57,7 @@ async function rowsLeft(): Promise<Record<string, number>> {
  * the outcomes of the write and the removal.
  */
 async function removeWhileWriteWaits(holdSql: string, holdParams: unknown[], write: () => Promise<unknown>): Promise<string[]> {
-  const holder: PoolClient = await pool.connect();
+  const holder: PoolClient = await kit.pool.connect();
   let writing: ReturnType<typeof settled> | null = null;
   let removal: ReturnType<typeof settled> | null = null;
   try {
@@ -117,10 +65,10 @@ async function removeWhileWriteWaits(holdSql: string, holdParams: unknown[], wri
     const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await holder.query(holdSql, holdParams);
     writing = settled(write());
-    const writerPid = await until('the write waits for the held row', blockedBy(pool, holderPid));
-    const removing = settled(registry.remove(SERVER));
+    const writerPid = await until('the write waits for the held row', blockedBy(kit.pool, holderPid));
+    const removing = settled(kit.registry.remove(SERVER));
     removal = removing;
-    const waitsForWriter = blockedBy(pool, writerPid);
+    const waitsForWriter = blockedBy(kit.pool, writerPid);
     await until('the removal waits for the write or is done', async () => (removing.done() ? true : await waitsForWriter()));
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);
@@ -132,19 +80,19 @@ async function removeWhileWriteWaits(holdSql: string, holdParams: unknown[], wri
 const holdRegistration = `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at) VALUES ($1, $2, $3, 42, now(), now())`;
 
 test('a registration batch still running when its server is removed leaves no row of it', async () => {
-  await registrations.observe(observation(X, T0));
+  await kit.registrations.observe(observation(X, T0));
   const outcomes = await removeWhileWriteWaits(holdRegistration, [SERVER, DOMAIN, N], () =>
-    registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)]),
+    kit.registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)]),
   );
   // The batch held the server: it committed first, then the removal took its rows too.
   expect(outcomes).toEqual(['ok', 'ok']);
   expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
-  expect(await registry.spec(SERVER)).toBeNull();
+  expect(await kit.registry.spec(SERVER)).toBeNull();
 });
 
 test("a poll's first sighting of extensions (observeNew) still running when its server is removed leaves no row of it", async () => {
   const outcomes = await removeWhileWriteWaits(holdRegistration, [SERVER, DOMAIN, N], () =>
-    registrations.observeNew(SERVER, [observation(N, T0), observation(X, T0)], new Date(T0)),
+    kit.registrations.observeNew(SERVER, [observation(N, T0), observation(X, T0)], new Date(T0)),
   );
   expect(outcomes).toEqual(['ok', 'ok']);
   expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
@@ -152,43 +100,43 @@ test("a poll's first sighting of extensions (observeNew) still running when its 
 
 test("a poll's bookkeeping (markServerPolled) still running when its server is removed leaves no row of it", async () => {
   const outcomes = await removeWhileWriteWaits(`INSERT INTO registration_servers (server, state_token, polled_at) VALUES ($1, 'held', now())`, [SERVER], () =>
-    registrations.markServerPolled(SERVER, new Date(T0), 'token-1'),
+    kit.registrations.markServerPolled(SERVER, new Date(T0), 'token-1'),
   );
   expect(outcomes).toEqual(['ok', 'ok']);
   expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
 });
 
 test('a gateway batch still running when its server is removed leaves no row of it', async () => {
-  await gateways.observe(gateway(GX, T0));
+  await kit.gateways.observe(gateway(GX, T0));
   const outcomes = await removeWhileWriteWaits(
     `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at) VALUES ($1, $2, $3, 42, true, now(), now())`,
     [SERVER, GN, DOMAIN],
-    () => gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)]),
+    () => kit.gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)]),
   );
   expect(outcomes).toEqual(['ok', 'ok']);
   expect(await rowsLeft()).toEqual({ registrations: 0, registration_servers: 0, gateway_states: 0 });
 });
 
 test('a batch that reaches a server the removal holds waits, then writes nothing and says the server is gone', async () => {
-  await registrations.observe(observation(X, T0));
-  await gateways.observe(gateway(GX, T0));
+  await kit.registrations.observe(observation(X, T0));
+  await kit.gateways.observe(gateway(GX, T0));
   // A session writing services stops the removal at its LOCK TABLE services, after it locked the server row.
-  const holder: PoolClient = await pool.connect();
+  const holder: PoolClient = await kit.pool.connect();
   let removal: ReturnType<typeof settled> | null = null;
   let batches: ReturnType<typeof settled>[] = [];
   try {
     await holder.query('BEGIN');
     const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await holder.query('LOCK TABLE services IN ROW EXCLUSIVE MODE');
-    removal = settled(registry.remove(SERVER));
-    const removalPid = await until('the removal waits for the services table', blockedBy(pool, holderPid));
+    removal = settled(kit.registry.remove(SERVER));
+    const removalPid = await until('the removal waits for the services table', blockedBy(kit.pool, holderPid));
     batches = [
-      settled(registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)])),
-      settled(gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)])),
+      settled(kit.registrations.observeManyWithStates([observation(N, T0 + 60_000), observation(X, T0 + 60_000)])),
+      settled(kit.gateways.observeMany([gateway(GN, T0 + 60_000), gateway(GX, T0 + 60_000)])),
     ];
     // Without the guard a batch does not wait: it is done instead.
     await until('both batches wait for the removal, or one is done', async () => {
-      const { rows } = await pool.query<{ n: number }>(
+      const { rows } = await kit.pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND $1::int = ANY(pg_blocking_pids(pid))`,
         [removalPid],
       );

@@ -1,53 +1,17 @@
-import type { Pool, PoolClient } from 'pg';
-import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
-import {
-  createPool,
-  FusionServersRepository,
-  GatewayMonitoringRepository,
-  migrateBridgeDatabase,
-  RegistrationsRepository,
-  type GatewayObservation,
-  type RegistrationObservation,
-} from '@ictvoip/store';
+import type { PoolClient } from 'pg';
+import type { RegistrationObservation } from '@ictvoip/store';
 import { blockedBy, until } from './lock-waits';
+import { DOMAIN, gatewayObservation as gateway, SERVER, T0, useServerRemoveDatabase } from './server-remove-kit';
 
 // `ictvoip servers remove` deletes a server's registration and gateway rows without the poll lock: a poll of that
 // server still running locks its batch's rows in key order meanwhile. The removal must wait for it, not
 // deadlock with it by taking the rows in the order its DELETE scans them.
 
-const SERVER = 'pbx2';
-const DOMAIN = 'a.pbx.test';
-const T0 = Date.parse('2026-03-02T10:00:00Z');
 // Key order X < W < Y; Y is created before X, so a scan in heap order meets Y before X.
 const [X, W, Y] = ['101', '202', '303'];
 const OTHERS = 300;
 
-let db: TestDatabase;
-let pool: Pool;
-let registry: FusionServersRepository;
-let registrations: RegistrationsRepository;
-let gateways: GatewayMonitoringRepository;
-
-beforeAll(async () => {
-  db = await createTestDatabase('fsremove');
-  pool = createPool(db.url, { max: 6 });
-  await migrateBridgeDatabase(pool);
-  registry = new FusionServersRepository(pool, testKeyring(['k1']));
-  registrations = new RegistrationsRepository(pool);
-  gateways = new GatewayMonitoringRepository(pool);
-});
-
-beforeEach(async () => {
-  // A test that failed leaves its server and rows: each starts from none.
-  await pool.query('TRUNCATE registrations, registration_history, registration_servers, gateway_states, gateway_history');
-  await pool.query('DELETE FROM fusionpbx_servers WHERE name = $1', [SERVER]);
-  await registry.add({ name: SERVER, databaseUrl: 'postgres://pbx@db.pbx2.example.net:5432/fusionpbx', eslHost: 'fs.pbx2.example.net', eslPort: 8021, eslPassword: 'Esl-Secret' });
-});
-
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const kit = useServerRemoveDatabase('fsremove');
 
 function observation(extension: string, at: number, registered: boolean): RegistrationObservation {
   return {
@@ -75,7 +39,7 @@ function settled(work: Promise<unknown>): Promise<Outcome> {
  * half-way; the removal must then wait for the batch, and both succeed once `held` goes.
  */
 async function removeWhileBatchWaits(holdSql: string, holdParams: unknown[], startBatch: () => Promise<unknown>): Promise<string[]> {
-  const holder: PoolClient = await pool.connect();
+  const holder: PoolClient = await kit.pool.connect();
   let batch: Promise<Outcome> | null = null;
   let removal: Promise<Outcome> | null = null;
   try {
@@ -83,9 +47,9 @@ async function removeWhileBatchWaits(holdSql: string, holdParams: unknown[], sta
     const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await holder.query(holdSql, holdParams);
     batch = settled(startBatch());
-    const batchPid = await until('the batch waits for the held row', blockedBy(pool, holderPid));
-    removal = settled(registry.remove(SERVER));
-    await until('the removal waits for the batch', blockedBy(pool, batchPid));
+    const batchPid = await until('the batch waits for the held row', blockedBy(kit.pool, holderPid));
+    removal = settled(kit.registry.remove(SERVER));
+    await until('the removal waits for the batch', blockedBy(kit.pool, batchPid));
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);
     holder.release();
@@ -95,60 +59,44 @@ async function removeWhileBatchWaits(holdSql: string, holdParams: unknown[], sta
 }
 
 test('removing a server while a poll of it locks its registration rows waits for the poll instead of deadlocking', async () => {
-  for (const extension of [Y, W, X]) await registrations.observe(observation(extension, T0, true));
+  for (const extension of [Y, W, X]) await kit.registrations.observe(observation(extension, T0, true));
   // The server's other phones: its rows are most of the table, so the DELETE scans the table (heap order).
-  await pool.query(
+  await kit.pool.query(
     `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at)
      SELECT $1, 'b.pbx.test', (1000 + n)::text, 43, $2, $2 FROM generate_series(0, $3 - 1) AS n`,
     [SERVER, new Date(T0), OTHERS],
   );
-  await pool.query('ANALYZE registrations');
-  const heap = (await pool.query<{ extension: string }>('SELECT extension FROM registrations WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map((row) => row.extension);
+  await kit.pool.query('ANALYZE registrations');
+  const heap = (await kit.pool.query<{ extension: string }>('SELECT extension FROM registrations WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map((row) => row.extension);
   expect(heap).toEqual([Y, W, X]);
 
   // W held elsewhere stops the poll's batch between its lock of X and its lock of Y.
   const outcomes = await removeWhileBatchWaits('SELECT 1 FROM registrations WHERE server = $1 AND domain = $2 AND extension = $3 FOR UPDATE', [SERVER, DOMAIN, W], () =>
-    registrations.observeManyWithStates([X, W, Y].map((extension) => observation(extension, T0 + 60_000, extension !== Y))),
+    kit.registrations.observeManyWithStates([X, W, Y].map((extension) => observation(extension, T0 + 60_000, extension !== Y))),
   );
   expect(outcomes).toEqual(['ok', 'ok']);
   // The batch committed first: the removal then took every row of the server.
-  expect((await pool.query('SELECT count(*)::int AS n FROM registrations WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
-  expect(await registry.spec(SERVER)).toBeNull();
+  expect((await kit.pool.query('SELECT count(*)::int AS n FROM registrations WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
+  expect(await kit.registry.spec(SERVER)).toBeNull();
 });
-
-function gateway(uuid: string, at: number): GatewayObservation {
-  return {
-    server: SERVER,
-    serviceId: 42,
-    domain: DOMAIN,
-    gatewayUuid: uuid,
-    gatewayName: 'gw',
-    register: true,
-    state: 'REGED',
-    status: 'UP',
-    failing: false,
-    at: new Date(at),
-    downAfterSeconds: 0,
-  };
-}
 
 test('removing a server while a poll of it locks its gateway rows waits for the poll instead of deadlocking', async () => {
   const [gx, gw, gy] = ['1a2b3c4d-0000-4000-8000-000000000001', '5a2b3c4d-0000-4000-8000-000000000002', 'ca2b3c4d-0000-4000-8000-000000000003'];
-  for (const uuid of [gy, gw, gx]) await gateways.observe(gateway(uuid, T0));
-  await pool.query(
+  for (const uuid of [gy, gw, gx]) await kit.gateways.observe(gateway(uuid, T0));
+  await kit.pool.query(
     `INSERT INTO gateway_states (server, gateway_uuid, domain, service_id, register, last_change, last_polled_at)
      SELECT $1, 'ff' || lpad(n::text, 6, '0'), 'b.pbx.test', 43, true, $2, $2 FROM generate_series(0, $3 - 1) AS n`,
     [SERVER, new Date(T0), OTHERS],
   );
-  await pool.query('ANALYZE gateway_states');
-  const heap = (await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map(
+  await kit.pool.query('ANALYZE gateway_states');
+  const heap = (await kit.pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states WHERE domain = $1 ORDER BY ctid', [DOMAIN])).rows.map(
     (row) => row.gateway_uuid,
   );
   expect(heap).toEqual([gy, gw, gx]);
   const outcomes = await removeWhileBatchWaits('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, gw], () =>
-    gateways.observeMany([gx, gw, gy].map((uuid) => gateway(uuid, T0 + 60_000))),
+    kit.gateways.observeMany([gx, gw, gy].map((uuid) => gateway(uuid, T0 + 60_000))),
   );
   expect(outcomes).toEqual(['ok', 'ok']);
-  expect((await pool.query('SELECT count(*)::int AS n FROM gateway_states WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
-  expect(await registry.spec(SERVER)).toBeNull();
+  expect((await kit.pool.query('SELECT count(*)::int AS n FROM gateway_states WHERE server = $1', [SERVER])).rows[0].n).toBe(0);
+  expect(await kit.registry.spec(SERVER)).toBeNull();
 });
