@@ -48,6 +48,8 @@ export interface WorkerMetrics {
   billingBelowCentSettled: Counter<'currency'>;
   /** CDRs the per-day count check (cdr.reconcile) found uncollected behind the look-back window and collected, by FusionPBX server. */
   cdrLateCollected: Counter<'server'>;
+  /** CDR sync runs that found the domain of a tenant the bridge provisioned missing from its server's database (nothing read, no run recorded), by FusionPBX server. */
+  cdrSyncDomainMissing: Counter<'server'>;
   watchCdrBacklog(source: CdrBacklogSource): void;
   /** Credit state per service and services per billing mode and cycle, read at scrape time. */
   creditState: Gauge<'service_id' | 'state'>;
@@ -398,6 +400,12 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     cdrLateCollected: new Counter({
       name: 'ictvoip_cdr_late_collected_total',
       help: 'CDRs the per-day count check found behind the look-back window, not collected by the sync, and collected (charged), by FusionPBX server',
+      labelNames: ['server'],
+      registers,
+    }),
+    cdrSyncDomainMissing: new Counter({
+      name: 'ictvoip_cdr_sync_domain_missing_total',
+      help: "CDR sync runs that found a provisioned tenant's domain missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand): its calls not read, the run not counted as a sync, by FusionPBX server",
       labelNames: ['server'],
       registers,
     }),

@@ -101,7 +101,7 @@ export function jobHandlers(definitions: ProvisioningDefinitions, metrics?: Work
     [MAINTENANCE_JOBS.driftReport]: (deps, job) => runDriftJob(deps, job, metrics),
     [MAINTENANCE_JOBS.purgeTerminated]: (deps) => purgeTerminatedTenants(deps),
     [CDR_JOBS.syncAll]: handleCdrSyncAll,
-    [CDR_JOBS.syncTenant]: handleCdrSyncTenant,
+    [CDR_JOBS.syncTenant]: (deps, job) => handleCdrSyncTenant(deps, job, metrics),
     [CDR_JOBS.backfill]: handleCdrBackfill,
     [CDR_JOBS.reconcile]: (deps, job) => handleCdrReconcile(deps, job, metrics),
     [BILLING_JOBS.closePeriods]: handleBillingClose,

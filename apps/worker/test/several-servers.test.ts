@@ -319,8 +319,15 @@ describe("purging with a registered server whose URL names another server's data
       );
       expect((await send(event(cutShort, 'create', null))).body.result).toBe('success');
       expect((await send(event(cutShort, 'terminate', null))).body.result).toBe('success');
-      // Each synced since its termination (the purge waits for that); pbx3's tenant finds no domain in the database its URL names.
-      for (const serviceId of [stranded, cutShort]) await syncTenantCdrs(bridge.worker!.deps, serviceId);
+      // Each synced since its termination (the purge waits for that). pbx3's tenant finds no domain in the database its URL
+      // names: that sync reads nothing and does not count, so its sync is one that ran on the right database before the typo.
+      expect((await syncTenantCdrs(bridge.worker!.deps, stranded)).status).toBe('domain-missing');
+      await pool.query(
+        `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+         VALUES ($1, gen_random_uuid(), $2, now() - interval '1 day', gen_random_uuid(), now())`,
+        [stranded, `t${stranded}.pbx.example.net`],
+      );
+      await syncTenantCdrs(bridge.worker!.deps, cutShort);
       const later = new Date(Date.now() + (bridge.config.fusionpbx.terminateRetentionDays + 1) * 86400_000);
       // The default server's domain deleted by hand: its bookkeeping is finished, the default database holding live tenants.
       const provisioner = (await bridge.worker!.deps.targets.get(null)).provisioner;
@@ -337,6 +344,7 @@ describe("purging with a registered server whose URL names another server's data
         { service_id: String(cutShort), observed_state: 'purged' },
       ]);
     } finally {
+      await pool.query('DELETE FROM cdr_sync_cursors WHERE service_id = $1', [stranded]);
       await pool.query('DELETE FROM services WHERE service_id = ANY($1)', [[live, stranded]]);
       await registry.remove('pbx3');
     }

@@ -21,6 +21,7 @@ import {
 import type { Pool, PoolClient } from 'pg';
 import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
+import type { WorkerMetrics } from '../../metrics';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { ensureServiceCycle } from '../billing/service-cycle';
@@ -68,7 +69,12 @@ export interface CdrSyncOptions {
 
 export interface CdrSyncOutcome {
   serviceId: number;
-  status: 'synced' | 'no-tenant' | 'no-domain' | 'server-unavailable';
+  /**
+   * `no-domain`: FusionPBX has no domain of a tenant the bridge never recorded provisioning (a run, recorded).
+   * `domain-missing`: it has none of one the bridge provisioned or adopted there (a wrong database, a domain
+   * deleted by hand): its calls cannot be read, so no run is recorded (see syncServiceCdrs).
+   */
+  status: 'synced' | 'no-tenant' | 'no-domain' | 'domain-missing' | 'server-unavailable';
   pages: number;
   read: number;
   inserted: number;
@@ -506,7 +512,18 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     const ran = (domainUuid: string) =>
       collection ? Promise.resolve() : recordCdrSyncRun(client, { serviceId, domainUuid, domainName, startStamp: service.createdAt.toISOString() });
     if (!domain) {
-      // No domain, no call it could read: the run still counts (purge, the credit left and the fan-out wait for one).
+      // An observed state is recorded only once the provisioner's create (or adopt) found the domain on this server,
+      // and only the purge (no-tenant above) deletes it: missing now, it is the wrong database behind the server's URL,
+      // or a domain deleted by hand whose calls are still in v_xml_cdr under a uuid nothing remembers. A run recorded
+      // would make a terminated tenant's credit final (syncedSinceChangeSql) with its calls unread: none is.
+      if (service.observedState !== null) {
+        deps.logger.warn(
+          { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
+          "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
+        );
+        return { ...outcome, status: 'domain-missing' };
+      }
+      // Never provisioned by the bridge: no call it could read, and the run counts (purge, the credit left and the fan-out wait for one).
       await ran(NIL_UUID);
       return { ...outcome, status: 'no-domain' };
     }
@@ -604,7 +621,11 @@ function pausesOf(deps: WorkerDeps): Map<string, number> {
   return pauses;
 }
 
-export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.syncTenant>): Promise<CdrSyncOutcome> {
+export async function handleCdrSyncTenant(
+  deps: WorkerDeps,
+  job: TypedJob<typeof CDR_JOBS.syncTenant>,
+  metrics?: Pick<WorkerMetrics, 'cdrSyncDomainMissing'>,
+): Promise<CdrSyncOutcome> {
   const data = job.data;
   const service = await deps.services.get(data.serviceId);
   const server = service?.fusionpbxServer ?? DEFAULT_SERVER_NAME;
@@ -625,6 +646,7 @@ export async function handleCdrSyncTenant(deps: WorkerDeps, job: TypedJob<typeof
     }
     throw error;
   });
+  if (outcome.status === 'domain-missing') metrics?.cdrSyncDomainMissing.inc({ server });
   // New rated calls of a credit-controlled tenant: its client's balance is checked now, not at the next timer.
   if (outcome.rated > 0 && service && underCreditControl(service.plan)) await queueCreditCheckAfterSync(deps, service.clientId);
   return outcome;
