@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { adoptDomain, createProvisioner } from '@ictvoip/fusionpbx';
 import { adoptTenants, type AdoptLine, type AdoptOptions } from '@ictvoip/operations';
-import { FusionServersRepository, migrateBridgeDatabase, ServicesRepository } from '@ictvoip/store';
+import { FusionServersRepository, migrateBridgeDatabase, ServicesRepository, syncedSinceChangeSql } from '@ictvoip/store';
 import { toTenantCommand, WhmcsApiClient } from '@ictvoip/whmcs';
 import { createTestDatabase, createFusionpbxTestDatabase, seedFusionpbxBasics, startWhmcsStandin, testKeyring, type TestDatabase, type WhmcsStandin } from '@ictvoip/testkit';
 
@@ -154,6 +154,10 @@ describe('ictvoip adopt', () => {
     expect((await new ServicesRepository(bridge).get(7050))!.desiredState).toBe('suspended');
     const cursor = await bridge.query('SELECT domain_name, last_start_stamp FROM cdr_sync_cursors WHERE service_id = 7007');
     expect(cursor.rows[0]).toEqual({ domain_name: 't7.wat7.ictvoip.test', last_start_stamp: CDR_FROM });
+    // The cursor is written in the adoption's transaction, its run time (now()) equal to the service row's write: no
+    // sync has read the tenant, so it is not synced since that change (purge, credit-left and settle wait for one).
+    const synced = await bridge.query(`SELECT ${syncedSinceChangeSql('s')} AS synced FROM services s WHERE s.service_id = 7007`);
+    expect(synced.rows[0]).toEqual({ synced: false });
     const audit = await bridge.query("SELECT actor, detail FROM audit_log WHERE service_id = 7007 AND action = 'adopt'");
     expect(audit.rows).toEqual([{ actor: 'ictvoip-adopt', detail: expect.objectContaining({ domain: 't7.wat7.ictvoip.test', cdrFrom: CDR_FROM.toISOString() }) }]);
   });
