@@ -113,6 +113,36 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
     expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
   }, 60000);
 
+  test('synced before (its cursor remembers the domain and a call), then the wrong database: domain-missing, the run not recorded; on the right database the later call is read', async () => {
+    const serviceId = 7303;
+    const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
+    // Unanswered (not billable): read and charged at nothing, so no unbilled call holds the credit but the late one.
+    const first = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 0 });
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, notBillable: 1 });
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-5.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 600, destination: '0114930123456' });
+    expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'terminate'))).body.result).toBe('success');
+    const before = (await getCdrSyncCursor(kit.deps.pool, serviceId))!;
+    expect(before).toMatchObject({ domainUuid: tenant.domainUuid, lastXmlCdrUuid: first });
+
+    await withWrongFusionDatabase(async (wrong) => {
+      expect(await syncTenantCdrs(wrong.deps, serviceId)).toMatchObject({ status: 'domain-missing', read: 0 });
+      expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toEqual(before);
+      expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
+    });
+
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
+    expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toMatchObject({ lastXmlCdrUuid: late });
+  }, 60000);
+
   test('domain deleted by hand (its calls left in v_xml_cdr): domain-missing and not final until the domain is back, then its call is read', async () => {
     const serviceId = 7302;
     const { tenant } = await provisionedTerminated(serviceId);

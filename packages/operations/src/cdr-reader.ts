@@ -202,11 +202,19 @@ async function domainExists(fusion: Pool, domainUuid: string): Promise<boolean> 
   return rows.length > 0;
 }
 
+/** Whether FusionPBX's v_xml_cdr holds this CDR (a look-up by its primary key). */
+export async function cdrExists(fusion: Pool, xmlCdrUuid: string): Promise<boolean> {
+  const { rows } = await fusion.query('SELECT 1 FROM v_xml_cdr WHERE xml_cdr_uuid = $1', [xmlCdrUuid]);
+  return rows.length > 0;
+}
+
 /** The domain whose CDRs a tenant's sync reads; `restarted` when its cursor named another one. */
 export interface TenantCdrDomain {
   domainUuid: string;
   /** the cursor names a domain that is not the tenant's current one: nothing it says applies to this one */
   restarted: boolean;
+  /** the remembered domain, found neither by its uuid nor by the tenant's name: its calls are read by the uuid they carry */
+  gone?: true;
 }
 
 /**
@@ -227,7 +235,7 @@ export async function tenantCdrDomain(fusion: Pool, domainName: string, cursorDo
   // domain, every sync of every tenant. The remembered domain answers by key.
   if (remembered && (await domainExists(fusion, remembered))) return { domainUuid: remembered, restarted: false };
   const current = await findDomainUuid(fusion, domainName);
-  if (!current) return remembered ? { domainUuid: remembered, restarted: false } : null;
+  if (!current) return remembered ? { domainUuid: remembered, restarted: false, gone: true } : null;
   return { domainUuid: current, restarted: remembered !== null && remembered !== current };
 }
 

@@ -8,6 +8,7 @@ export { currencyMismatch, type CurrencyMismatch, type RatedWhat } from './curre
 export {
   countCdrsAfter,
   cdrDigestsByDay,
+  cdrExists,
   findDomainUuid,
   hasInsertDateIndex,
   NIL_UUID,

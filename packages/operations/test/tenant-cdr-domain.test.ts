@@ -74,6 +74,6 @@ it('the cursor’s domain renamed in FusionPBX is still the tenant’s, also whe
 
 it('a terminated tenant whose domain is gone still reads the remembered one (late CDRs); with nothing remembered there is none', async () => {
   const gone = randomUUID();
-  await expect(tenantCdrDomain(fusion, 'gone.pbx.example.net', gone)).resolves.toEqual({ domainUuid: gone, restarted: false });
+  await expect(tenantCdrDomain(fusion, 'gone.pbx.example.net', gone)).resolves.toEqual({ domainUuid: gone, restarted: false, gone: true });
   await expect(tenantCdrDomain(fusion, 'gone.pbx.example.net', null)).resolves.toBeNull();
 });

@@ -26,6 +26,7 @@ import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
 import { ensureServiceCycle } from '../billing/service-cycle';
 import {
+  cdrExists,
   hasInsertDateIndex,
   loadServiceRating,
   NIL_UUID,
@@ -72,7 +73,8 @@ export interface CdrSyncOutcome {
   /**
    * `no-domain`: FusionPBX has no domain of a tenant the bridge never recorded provisioning (a run, recorded).
    * `domain-missing`: it has none of one the bridge provisioned or adopted there (a wrong database, a domain
-   * deleted by hand): its calls cannot be read, so no run is recorded (see syncServiceCdrs).
+   * deleted by hand), or lacks the last call the cursor read: its calls cannot be read, so no run is recorded
+   * (see syncServiceCdrs).
    */
   status: 'synced' | 'no-tenant' | 'no-domain' | 'domain-missing' | 'server-unavailable';
   pages: number;
@@ -511,22 +513,28 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     const domain = await tenantCdrDomain(deps.fusion.pool, domainName, stored?.domainUuid ?? null);
     const ran = (domainUuid: string) =>
       collection ? Promise.resolve() : recordCdrSyncRun(client, { serviceId, domainUuid, domainName, startStamp: service.createdAt.toISOString() });
+    // A run recorded where the tenant's calls cannot be read would make a terminated tenant's credit final
+    // (syncedSinceChangeSql) with its calls unread: such a run is not recorded.
+    const missing = () => {
+      deps.logger.warn(
+        { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
+        "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
+      );
+      return { ...outcome, status: 'domain-missing' as const };
+    };
     if (!domain) {
       // An observed state is recorded only once the provisioner's create (or adopt) found the domain on this server,
       // and only the purge (no-tenant above) deletes it: missing now, it is the wrong database behind the server's URL,
-      // or a domain deleted by hand whose calls are still in v_xml_cdr under a uuid nothing remembers. A run recorded
-      // would make a terminated tenant's credit final (syncedSinceChangeSql) with its calls unread: none is.
-      if (service.observedState !== null) {
-        deps.logger.warn(
-          { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
-          "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
-        );
-        return { ...outcome, status: 'domain-missing' };
-      }
+      // or a domain deleted by hand whose calls are still in v_xml_cdr under a uuid nothing remembers.
+      if (service.observedState !== null) return missing();
       // Never provisioned by the bridge: no call it could read, and the run counts (purge, the credit left and the fan-out wait for one).
       await ran(NIL_UUID);
       return { ...outcome, status: 'no-domain' };
     }
+    // A remembered domain gone is read by its uuid (its calls stay in v_xml_cdr), unless this database lacks the
+    // last call the cursor read (the bridge never deletes CDRs): then it is not the database those calls were read
+    // from. A cursor that has read no call cannot tell (see README: wrong database URL).
+    if (domain.gone && stored && stored.lastXmlCdrUuid !== NIL_UUID && !(await cdrExists(deps.fusion.pool, stored.lastXmlCdrUuid))) return missing();
     const domainUuid = domain.domainUuid;
     // A cursor of the purged domain starts the new one as if there were none: from the service's creation, which
     // reads the new domain's calls from its first (it has none older), and none of them charged yet (no skip list).
