@@ -224,6 +224,11 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   // Before: prepaid: { charges: 1, total: '0.013700' } — the held USD call, which no closing invoice takes.
   expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, total: '0.500000', currency: 'EUR' })]);
   expect(mine[0]).not.toHaveProperty('prepaid');
+  // The close says what the release holds (listCurrenciesMixedHeld's `released`), at every close until it is re-rated.
+  expect(preview.stderr).toContain(
+    `ictvoip: service ${serviceId}: 1 call(s) of 0.013700 USD of released prepaid invoice(s) pp-${serviceId}-${period}-15 (up to ${period}) wait to be re-rated in the client's currency and are not invoiced, released `,
+  );
+  expect(preview.stderr).not.toMatch(new RegExp(`service ${serviceId}: .*several currencies`));
   const text = await cli('billing', 'close', '--period', period, '--dry-run');
   expect(text.stdout).toContain(`service ${serviceId}\t`);
   expect(text.stdout).not.toContain('+ prepaid closing invoice');
@@ -234,4 +239,32 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId).map((item) => item.amount)).toEqual(['0.50']);
   expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => i.state)).toEqual(['abandoned']);
   expect((await charges(serviceId)).map((c) => [c.currency, c.prepaid_invoice, c.batch_id])).toEqual([['USD', null, null]]);
+}, 120_000);
+
+it("rerate's releasedCurrency names only calls a release held: not a later call in the released invoice's currency once the client pays in it", async () => {
+  const period = '2025-12';
+  const later = '2026-01';
+  const tenant = await prepaidTenantPayingEur();
+  const { serviceId } = tenant;
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  const released = `pp-${serviceId}-${period}-15`;
+  expectSuccess(await cli('billing', 'prepaid-release', released, '--yes'));
+
+  // The operator settles it the other way: the client pays in USD now (WHMCS), the service keeps its USD deck. A call of
+  // the next period is rated in USD after the release: no release holds it, and no invoice will refuse it.
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'USD';
+  await kit.insertCdr(tenant, { start: `${later}-05T10:00:00Z`, billsec: 30, destination: '0114930123456' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${later}-01`, '--wait', '30', '--json'));
+  // Before: releasedCurrency {calls: 1, currencies: ['USD'], invoiceKeys: [released]} — any released invoice's currency.
+  const next = await rerateServicePeriod(kit.deps, serviceId, later);
+  expect(next).toMatchObject({ updated: 1 });
+  expect(next.releasedCurrency).toBeUndefined();
+
+  // The released invoice's own call, re-rated in USD, is taken out of its hold in that currency: said, with that invoice.
+  const own = await rerateServicePeriod(kit.deps, serviceId, period);
+  expect(own.releasedCurrency).toEqual({ calls: 1, currencies: ['USD'], invoiceKeys: [released] });
+  // Re-rated again: no release holds it any more (rated after it), nothing more to say.
+  expect((await rerateServicePeriod(kit.deps, serviceId, period)).releasedCurrency).toBeUndefined();
 }, 120_000);

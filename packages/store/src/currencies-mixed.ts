@@ -46,8 +46,36 @@ export async function recordCurrenciesMixed(
  * currency, `ictvoip rerate`) it is invoiced as usual.
  */
 export function releasedCallHeldSql(alias: string): string {
-  return `EXISTS (SELECT 1 FROM prepaid_invoices r WHERE r.service_id = ${alias}.service_id AND r.state = 'abandoned'
-    AND r.currency = ${alias}.currency AND ${alias}.rated_at <= r.released_at)`;
+  // Its own alias (rh): a caller's `r` must not be shadowed.
+  return `EXISTS (SELECT 1 FROM prepaid_invoices rh WHERE ${releaseHoldsSql('rh', alias)})`;
+}
+
+/** SQL condition: the `prepaid_invoices` row aliased `invoice` is a release that holds the `cdr_charges` row aliased `charge` (releasedCallHeldSql). */
+function releaseHoldsSql(invoice: string, charge: string): string {
+  return `${invoice}.service_id = ${charge}.service_id AND ${invoice}.state = 'abandoned' AND ${invoice}.currency = ${charge}.currency
+    AND ${charge}.rated_at <= ${invoice}.released_at`;
+}
+
+/** A call of a period held by releases (releasedCallHeldSql): the currency it is held in and the released invoices that hold it. */
+export interface ReleasedHold {
+  currency: string;
+  invoiceKeys: string[];
+}
+
+/**
+ * The service's unbilled calls of `period` that released prepaid invoices hold now (releasedCallHeldSql), by CDR uuid: what
+ * a re-rate of the period takes out of that hold (it rates them after the release), so it can say which of them it left
+ * in the held currency.
+ */
+export async function releasedHoldsOfPeriod(db: Pool | PoolClient, serviceId: number, period: string): Promise<Map<string, ReleasedHold>> {
+  const { rows } = await db.query<{ uuid: string; currency: string; invoice_keys: string[] }>(
+    `SELECT c.xml_cdr_uuid::text AS uuid, trim(c.currency) AS currency, array_agg(r.invoice_key ORDER BY r.invoice_key) AS invoice_keys
+     FROM cdr_charges c JOIN prepaid_invoices r ON ${releaseHoldsSql('r', 'c')}
+     WHERE c.service_id = $1 AND c.period = $2 AND ${unbilledRatedChargeSql('c')}
+     GROUP BY c.xml_cdr_uuid, c.currency`,
+    [serviceId, period],
+  );
+  return new Map(rows.map((row) => [row.uuid, { currency: row.currency, invoiceKeys: row.invoice_keys }]));
 }
 
 /**

@@ -476,7 +476,7 @@ function rerateText(outcome: RerateOutcome): string {
   const still = outcome.releasedCurrency;
   if (still)
     lines.push(
-      `warning: ${still.calls} call(s) would still be in ${still.currencies.join(', ')}, the currency of released prepaid invoice(s) ${still.invoiceKeys.join(', ')} (its client pays in another): the next prepaid run would hold them on a new invoice; give the service a deck in the client's currency first`,
+      `warning: ${still.calls} call(s) held by released prepaid invoice(s) ${still.invoiceKeys.join(', ')} would still be in ${still.currencies.join(', ')}, the currency they were held in (the client pays in another): the next prepaid run would hold them on a new invoice; give the service a deck in the client's currency first`,
     );
   if (outcome.dissolvedBatch) lines.push(`open batch ${outcome.dissolvedBatch} would be dissolved (the next close makes it again)`);
   lines.push('dry run: rolled back, nothing changed');
