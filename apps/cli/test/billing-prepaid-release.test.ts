@@ -143,7 +143,8 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
     ['EUR', `pp-${serviceId}-close-${PERIOD}`, null],
   ]);
   expect(microToDecimal(rated.reduce((sum, c) => sum + decimalToMicro(c.amount), 0n))).toBe('0.056500');
-  expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-0.003500' });
+  // The released invoice's remainder and its taking back (USD, net nothing) are on no EUR bill: pending, for a bill in USD.
+  expect(await pendingByCurrency(serviceId)).toEqual({ USD: '0.000000', EUR: '-0.003500' });
 }, 120_000);
 
 it('a call rated in the old currency after the release (re-rated with the old deck) is held again and said again, once; released again and re-rated in EUR, billed once', async () => {
@@ -222,7 +223,8 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   expectSuccess(preview);
   const mine = (preview.json.services as { serviceId: number }[]).filter((service) => service.serviceId === serviceId);
   // Before: prepaid: { charges: 1, total: '0.013700' } — the held USD call, which no closing invoice takes.
-  expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, total: '0.500000', currency: 'EUR' })]);
+  // Its bill takes the EUR adjustment only (adjustments: 1; before: 3, the USD remainder pair counted too).
+  expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, adjustments: 1, total: '0.500000', currency: 'EUR' })]);
   expect(mine[0]).not.toHaveProperty('prepaid');
   // The close says what the release holds (listCurrenciesMixedHeld's `released`), at every close until it is re-rated.
   expect(preview.stderr).toContain(
@@ -239,6 +241,13 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId).map((item) => item.amount)).toEqual(['0.50']);
   expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => i.state)).toEqual(['abandoned']);
   expect((await charges(serviceId)).map((c) => [c.currency, c.prepaid_invoice, c.batch_id])).toEqual([['USD', null, null]]);
+  // The bill took the EUR fee alone; the USD remainder pair (net nothing) stays pending.
+  const adjustments = await listAdjustments(kit.deps.pool, { serviceId });
+  expect(adjustments.map((a) => [a.currency, a.batchId === null ? 'pending' : 'billed'])).toEqual([
+    ['USD', 'pending'],
+    ['USD', 'pending'],
+    ['EUR', 'billed'],
+  ]);
 }, 120_000);
 
 it("rerate's releasedCurrency names only calls a release held: not a later call in the released invoice's currency once the client pays in it", async () => {

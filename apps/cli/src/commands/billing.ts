@@ -112,12 +112,17 @@ function carryingCurrency(adjustments: readonly { amount: string; currency: stri
   return [...sums].find(([, sum]) => sum !== 0n)?.[0] ?? null;
 }
 
-/** The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus pending adjustments. */
+/**
+ * The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus the pending
+ * adjustments it takes (createBatch's): those in its currency or in none. Another currency's, which come to zero, stay
+ * pending; with no currency that carries money the bill has none.
+ */
 async function previewNewBatch(pool: Pool, serviceId: number, period: string, charges: readonly StoredCharge[]): Promise<BillingPreview | null> {
-  const adjustments = await listAdjustments(pool, { serviceId, pendingOnly: true });
+  const pending = await listAdjustments(pool, { serviceId, pendingOnly: true });
+  const currency = charges[0]?.currency ?? carryingCurrency(pending);
+  const adjustments = pending.filter((a) => a.currency === null || a.currency === currency);
   if (charges.length === 0 && adjustments.length === 0) return null;
   const total = sumOf(charges) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
-  const currency = charges[0]?.currency ?? carryingCurrency(adjustments) ?? adjustments[0]?.currency ?? null;
   return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
 }
 
