@@ -277,3 +277,31 @@ it("rerate's releasedCurrency names only calls a release held: not a later call 
   // Re-rated again: no release holds it any more (rated after it), nothing more to say.
   expect((await rerateServicePeriod(kit.deps, serviceId, period)).releasedCurrency).toBeUndefined();
 }, 120_000);
+
+it('rerate leaves a call on a paid prepaid invoice as invoiced and does not count it as rewritten', async () => {
+  const period = '2026-02';
+  const tenant = await kit.addTenant();
+  const { serviceId } = tenant;
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '10.00';
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'paid' });
+  await kit.insertCdr(tenant, { start: `${period}-20T10:00:00Z`, billsec: 30, destination: '0114930123456' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-20`, '--wait', '30', '--json'));
+
+  // A deck in another currency: the invoiced call would change, the unbilled one does.
+  const file = join(dir, 'eur-3.csv');
+  writeFileSync(file, EUR_DECK);
+  expectSuccess(await cli('rates', 'import', file, '--name', 'eur-3', '--currency', 'EUR', '--country-code', '1', '--json'));
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"rateDeck": "eur-3"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  // Before: updated 2 and two changes, though the invoiced call is not rewritten (README: left as invoiced).
+  const dry = await rerateServicePeriod(kit.deps, serviceId, period, { dryRun: true });
+  expect(dry).toMatchObject({ updated: 1, immutable: 0, adjustment: null });
+  expect(dry.changes).toEqual([expect.objectContaining({ from: { amount: '0.021000', status: 'rated' }, to: { amount: '0.019000', status: 'rated' } })]);
+  expect(await rerateServicePeriod(kit.deps, serviceId, period)).toMatchObject({ updated: 1, immutable: 0, adjustment: null });
+  expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice === null])).toEqual([
+    ['0.027400', 'USD', false],
+    ['0.019000', 'EUR', true],
+  ]);
+}, 120_000);

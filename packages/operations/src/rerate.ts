@@ -126,6 +126,9 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
       const rewritten: { xmlCdrUuid: string; currency: string | null; status: string }[] = [];
       for (const charge of rerated) {
         const old = byUuid.get(charge.xmlCdrUuid)!;
+        // On a prepaid invoice it stays as invoiced (updateChargeRating leaves it): neither rewritten nor adjusted, so not
+        // counted or shown as a change. (Still rated above: it used its included minutes first, in call order.)
+        if (old.prepaidInvoice !== null) continue;
         if (isImmutable(old)) {
           frozenOld.push(old);
           frozenNew.push(charge);
