@@ -169,16 +169,20 @@ export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { se
     currencies: row.currencies,
     reportedAt: row.reported_at,
   }));
-  const all = [...mixed, ...(await listReleasedCallsHeld(db, query.serviceId))];
+  const all = [...mixed, ...(await listReleasedCallsHeld(db, query.serviceId, query.prepaidInvoices === true))];
   return all.sort((a, b) => a.reportedAt.getTime() - b.reportedAt.getTime() || a.serviceId - b.serviceId);
 }
 
-/** Per service, the calls released prepaid invoices held that wait to be re-rated (releasedCallHeldSql). */
-async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | undefined): Promise<CurrenciesMixedHold[]> {
+/**
+ * Per service, the calls released prepaid invoices held that wait to be re-rated (releasedCallHeldSql). Only while they
+ * would go on prepaid invoices (`prepaidInvoices`, the service still prepaid): else its bill takes them as any call.
+ */
+async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | undefined, prepaidInvoices: boolean): Promise<CurrenciesMixedHold[]> {
   const { rows } = await db.query<{ service_id: string; period: string; currencies: string[]; calls: number; total: string; invoice_keys: string[]; released_at: Date }>(
     `WITH held AS (
        SELECT c.service_id, c.period, trim(c.currency) AS currency, c.amount FROM cdr_charges c
        WHERE ${unbilledRatedChargeSql('c')} AND ${releasedCallHeldSql('c')} AND ($1::bigint IS NULL OR c.service_id = $1)
+         AND ${callsOnPrepaidInvoicesSql('c.service_id', '$2')}
      )
      SELECT h.service_id, max(h.period) AS period, array_agg(DISTINCT h.currency ORDER BY h.currency) AS currencies, count(*)::int AS calls,
             sum(h.amount)::numeric(18,6)::text AS total, r.invoice_keys, r.released_at
@@ -188,7 +192,7 @@ async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | 
                            AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = p.service_id AND ${unbilledRatedChargeSql('c')}
                                          AND c.currency = p.currency AND c.rated_at <= p.released_at)) r
      GROUP BY h.service_id, r.invoice_keys, r.released_at`,
-    [serviceId ?? null],
+    [serviceId ?? null, prepaidInvoices],
   );
   return rows.map((row) => ({
     serviceId: Number(row.service_id),

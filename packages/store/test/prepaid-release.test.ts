@@ -185,6 +185,12 @@ test('released calls waiting to be re-rated are said as such, not as calls in se
     released: { calls: 1, total: '2.000000', invoiceKeys: [invoice.invoiceKey] },
   };
   expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([releasedHold]);
+  // Prepaid invoices off (CREDIT_PREPAID_INVOICE_EVERY_SECONDS=0), or the service no longer prepaid: its bill takes the
+  // call as any other, nothing waits. (Before: listed as `released`, "not invoiced".)
+  expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: false })).filter((held) => held.kind === 'released')).toEqual([]);
+  await pool.query(`UPDATE services SET plan = plan || '{"billingMode": "postpaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).filter((held) => held.kind === 'released')).toEqual([]);
+  await pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
 
   // A call rated in USD after the release is not held by it: with the EUR call, a real mix, listed as such beside the released call.
   await addCall(serviceId, '0.003000', 'USD');
