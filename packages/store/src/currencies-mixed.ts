@@ -83,7 +83,8 @@ export async function releasedHoldsOfPeriod(db: Pool | PoolClient, serviceId: nu
  * prepaid invoices are on, callsOnPrepaidInvoices), so its bill takes none of them (createBatch's callsOnPrepaidInvoices).
  */
 function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
-  return `(${prepaid} AND EXISTS (SELECT 1 FROM services p WHERE p.service_id = ${serviceId} AND p.plan->>'billingMode' = 'prepaid'))`;
+  // Its own alias (op): servicesToBill's adjustments branch passes `p.service_id`, which a `p` here shadowed (any prepaid service then counted).
+  return `(${prepaid} AND EXISTS (SELECT 1 FROM services op WHERE op.service_id = ${serviceId} AND op.plan->>'billingMode' = 'prepaid'))`;
 }
 
 /**
