@@ -143,7 +143,8 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
     ['EUR', `pp-${serviceId}-close-${PERIOD}`, null],
   ]);
   expect(microToDecimal(rated.reduce((sum, c) => sum + decimalToMicro(c.amount), 0n))).toBe('0.056500');
-  expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-0.003500' });
+  // The released invoice's remainder and its taking back (USD, net nothing) are on no EUR bill: pending, for a bill in USD.
+  expect(await pendingByCurrency(serviceId)).toEqual({ USD: '0.000000', EUR: '-0.003500' });
 }, 120_000);
 
 it('a call rated in the old currency after the release (re-rated with the old deck) is held again and said again, once; released again and re-rated in EUR, billed once', async () => {
@@ -222,8 +223,14 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   expectSuccess(preview);
   const mine = (preview.json.services as { serviceId: number }[]).filter((service) => service.serviceId === serviceId);
   // Before: prepaid: { charges: 1, total: '0.013700' } — the held USD call, which no closing invoice takes.
-  expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, total: '0.500000', currency: 'EUR' })]);
+  // Its bill takes the EUR adjustment only (adjustments: 1; before: 3, the USD remainder pair counted too).
+  expect(mine).toEqual([expect.objectContaining({ serviceId, charges: 0, adjustments: 1, total: '0.500000', currency: 'EUR' })]);
   expect(mine[0]).not.toHaveProperty('prepaid');
+  // The close says what the release holds (listCurrenciesMixedHeld's `released`), at every close until it is re-rated.
+  expect(preview.stderr).toContain(
+    `ictvoip: service ${serviceId}: 1 call(s) of 0.013700 USD of released prepaid invoice(s) pp-${serviceId}-${period}-15 (up to ${period}) wait to be re-rated in the client's currency and are not invoiced, released `,
+  );
+  expect(preview.stderr).not.toMatch(new RegExp(`service ${serviceId}: .*several currencies`));
   const text = await cli('billing', 'close', '--period', period, '--dry-run');
   expect(text.stdout).toContain(`service ${serviceId}\t`);
   expect(text.stdout).not.toContain('+ prepaid closing invoice');
@@ -234,4 +241,67 @@ it('billing close --dry-run shows the prepaid closing invoice the close would ma
   expect(kit.whmcs.state.billableItems.filter((item) => item.clientid === tenant.clientId).map((item) => item.amount)).toEqual(['0.50']);
   expect((await listPrepaidInvoices(kit.deps.pool, { serviceId })).map((i) => i.state)).toEqual(['abandoned']);
   expect((await charges(serviceId)).map((c) => [c.currency, c.prepaid_invoice, c.batch_id])).toEqual([['USD', null, null]]);
+  // The bill took the EUR fee alone; the USD remainder pair (net nothing) stays pending.
+  const adjustments = await listAdjustments(kit.deps.pool, { serviceId });
+  expect(adjustments.map((a) => [a.currency, a.batchId === null ? 'pending' : 'billed'])).toEqual([
+    ['USD', 'pending'],
+    ['USD', 'pending'],
+    ['EUR', 'billed'],
+  ]);
+}, 120_000);
+
+it("rerate's releasedCurrency names only calls a release held: not a later call in the released invoice's currency once the client pays in it", async () => {
+  const period = '2025-12';
+  const later = '2026-01';
+  const tenant = await prepaidTenantPayingEur();
+  const { serviceId } = tenant;
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  const released = `pp-${serviceId}-${period}-15`;
+  expectSuccess(await cli('billing', 'prepaid-release', released, '--yes'));
+
+  // The operator settles it the other way: the client pays in USD now (WHMCS), the service keeps its USD deck. A call of
+  // the next period is rated in USD after the release: no release holds it, and no invoice will refuse it.
+  kit.whmcs.state.clients.get(tenant.clientId)!.currency_code = 'USD';
+  await kit.insertCdr(tenant, { start: `${later}-05T10:00:00Z`, billsec: 30, destination: '0114930123456' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${later}-01`, '--wait', '30', '--json'));
+  // Before: releasedCurrency {calls: 1, currencies: ['USD'], invoiceKeys: [released]} — any released invoice's currency.
+  const next = await rerateServicePeriod(kit.deps, serviceId, later);
+  expect(next).toMatchObject({ updated: 1 });
+  expect(next.releasedCurrency).toBeUndefined();
+
+  // The released invoice's own call, re-rated in USD, is taken out of its hold in that currency: said, with that invoice.
+  const own = await rerateServicePeriod(kit.deps, serviceId, period);
+  expect(own.releasedCurrency).toEqual({ calls: 1, currencies: ['USD'], invoiceKeys: [released] });
+  // Re-rated again: no release holds it any more (rated after it), nothing more to say.
+  expect((await rerateServicePeriod(kit.deps, serviceId, period)).releasedCurrency).toBeUndefined();
+}, 120_000);
+
+it('rerate leaves a call on a paid prepaid invoice as invoiced and does not count it as rewritten', async () => {
+  const period = '2026-02';
+  const tenant = await kit.addTenant();
+  const { serviceId } = tenant;
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  kit.whmcs.state.clients.get(tenant.clientId)!.credit = '10.00';
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'paid' });
+  await kit.insertCdr(tenant, { start: `${period}-20T10:00:00Z`, billsec: 30, destination: '0114930123456' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-20`, '--wait', '30', '--json'));
+
+  // A deck in another currency: the invoiced call would change, the unbilled one does.
+  const file = join(dir, 'eur-3.csv');
+  writeFileSync(file, EUR_DECK);
+  expectSuccess(await cli('rates', 'import', file, '--name', 'eur-3', '--currency', 'EUR', '--country-code', '1', '--json'));
+  await kit.deps.pool.query(`UPDATE services SET plan = plan || '{"rateDeck": "eur-3"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  // Before: updated 2 and two changes, though the invoiced call is not rewritten (README: left as invoiced).
+  const dry = await rerateServicePeriod(kit.deps, serviceId, period, { dryRun: true });
+  expect(dry).toMatchObject({ updated: 1, immutable: 0, adjustment: null });
+  expect(dry.changes).toEqual([expect.objectContaining({ from: { amount: '0.021000', status: 'rated' }, to: { amount: '0.019000', status: 'rated' } })]);
+  expect(await rerateServicePeriod(kit.deps, serviceId, period)).toMatchObject({ updated: 1, immutable: 0, adjustment: null });
+  expect((await charges(serviceId)).map((c) => [c.amount, c.currency, c.prepaid_invoice === null])).toEqual([
+    ['0.027400', 'USD', false],
+    ['0.019000', 'EUR', true],
+  ]);
 }, 120_000);

@@ -175,6 +175,23 @@ describe('a terminated tenant left with a credit', () => {
   });
 });
 
+describe('a terminated tenant left with a credit and a zero pair in another currency', () => {
+  it("names the credit's currency, not the other's (a released prepaid invoice's remainder pair stays pending, net nothing)", async () => {
+    const serviceId = 6192;
+    await createAndTerminate(serviceId);
+    const adjust = (adjustmentId: string, amount: string, currency: string) =>
+      insertAdjustment(db(), { adjustmentId, serviceId, kind: 'manual', amount, currency, sourcePeriod: null, description: 'test' });
+    await adjust(`m-${serviceId}`, '-3.250000', 'EUR');
+    await adjust(`r-${serviceId}`, '0.004000', 'USD');
+    await adjust(`x-${serviceId}`, '-0.004000', 'USD');
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+
+    const held = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    // Before: "credit -3.250000 USD left" (max(currency) of every pending adjustment).
+    expect(reasonsOf(held, [serviceId])).toEqual([`credit -3.250000 EUR left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``]);
+  });
+});
+
 describe('a purge cut short after its FusionPBX delete committed', () => {
   it('is finished by the next run: marked purged, cursor dropped, audited; a further run changes nothing', async () => {
     const serviceId = 6121;

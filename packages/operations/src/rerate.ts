@@ -7,9 +7,10 @@ import {
   listAdjustments,
   listBatches,
   listCharges,
-  listPrepaidInvoices,
+  releasedHoldsOfPeriod,
   updateChargeRating,
   withBillingLock,
+  type ReleasedHold,
   type StoredCharge,
 } from '@ictvoip/store';
 import { readCdrsByUuid } from './cdr-reader';
@@ -31,9 +32,9 @@ export interface RerateOutcome {
   /** a not-yet-pushed batch of this period that was undone so the close makes it again */
   dissolvedBatch: string | null;
   /**
-   * Rewritten calls still rated in the currency of a prepaid invoice of the service released for its client's currency
-   * (billing prepaid-release): the client pays in another, so the next prepaid run puts them on a new invoice held again.
-   * Absent when there are none: give the service a deck in the client's currency and re-rate again.
+   * Rewritten calls a prepaid invoice released for its client's currency (billing prepaid-release) held, still rated in
+   * that invoice's currency: no longer held, the next prepaid run puts them on a new invoice held again. Absent when
+   * there are none: give the service a deck in the client's currency and re-rate again.
    */
   releasedCurrency?: ReleasedCurrencyWarning;
   /** dry-run only: the rewritten charges whose amount or status would change (amounts as decimal strings) */
@@ -42,9 +43,9 @@ export interface RerateOutcome {
 
 export interface ReleasedCurrencyWarning {
   calls: number;
-  /** the released invoices' currencies the calls are still in (sorted) */
+  /** the currencies the calls were held in and are still in (sorted) */
   currencies: string[];
-  /** the released (abandoned) invoices in those currencies */
+  /** the released (abandoned) invoices that held them (sorted) */
   invoiceKeys: string[];
 }
 
@@ -118,11 +119,16 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
       );
       const byUuid = new Map(present.map((charge) => [charge.xmlCdrUuid, charge]));
       const isImmutable = (charge: StoredCharge) => charge.batchId !== null && batches.has(charge.batchId);
+      // Read before the calls are rewritten: rated again, none of them is held any more.
+      const held = await releasedHoldsOfPeriod(client, serviceId, period);
       const frozenOld: StoredCharge[] = [];
       const frozenNew: { amount: string | null }[] = [];
-      const rewritten: { currency: string | null; status: string }[] = [];
+      const rewritten: { xmlCdrUuid: string; currency: string | null; status: string }[] = [];
       for (const charge of rerated) {
         const old = byUuid.get(charge.xmlCdrUuid)!;
+        // On a prepaid invoice it stays as invoiced (updateChargeRating leaves it): neither rewritten nor adjusted, so not
+        // counted or shown as a change. (Still rated above: it used its included minutes first, in call order.)
+        if (old.prepaidInvoice !== null) continue;
         if (isImmutable(old)) {
           frozenOld.push(old);
           frozenNew.push(charge);
@@ -144,7 +150,7 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
           outcome.changes?.push({ xmlCdrUuid: charge.xmlCdrUuid, from: { amount: old.amount, status: old.status }, to: { amount: charge.amount, status: charge.status } });
         }
       }
-      const warning = await stillInReleasedCurrency(client, serviceId, rewritten);
+      const warning = stillInReleasedCurrency(held, rewritten);
       if (warning) outcome.releasedCurrency = warning;
       outcome.immutable = frozenOld.length;
       if (frozenOld.length === 0) return finish(outcome);
@@ -174,21 +180,22 @@ export async function rerateServicePeriod(deps: RerateDeps, serviceId: number, p
 }
 
 /**
- * The rewritten rated calls still in the currency of one of the service's released prepaid invoices (abandoned:
- * released because the client pays in another currency), or null. Re-rated so, they are no longer held by the release
- * (rated after it) and go on a new prepaid invoice WHMCS refuses again: the operator is told now, not at the next run.
+ * The calls a release held (`held`, read before the rewrite) that the re-rate left rated in the currency they were held
+ * in, or null. Rated after the release they are no longer held, and go on a new prepaid invoice WHMCS refuses again: the
+ * operator is told now, not at the next run. Only those: a call no release held (a later period's, or one re-rated before)
+ * is not moved by this re-rate, and a released invoice's currency may be the one the client pays in now (changed in
+ * WHMCS since), so "in the currency of any released invoice" warned of calls no invoice will refuse.
  */
-async function stillInReleasedCurrency(
-  client: Parameters<typeof listPrepaidInvoices>[0],
-  serviceId: number,
-  rewritten: readonly { currency: string | null; status: string }[],
-): Promise<ReleasedCurrencyWarning | null> {
-  const released = (await listPrepaidInvoices(client, { serviceId })).filter((invoice) => invoice.state === 'abandoned' && invoice.currency !== null);
-  if (released.length === 0) return null;
-  const releasedCurrencies = new Set(released.map((invoice) => invoice.currency!));
-  const still = rewritten.filter((charge) => charge.status === 'rated' && charge.currency !== null && releasedCurrencies.has(charge.currency.trim()));
+function stillInReleasedCurrency(
+  held: ReadonlyMap<string, ReleasedHold>,
+  rewritten: readonly { xmlCdrUuid: string; currency: string | null; status: string }[],
+): ReleasedCurrencyWarning | null {
+  const still = rewritten.flatMap((charge) => {
+    const hold = held.get(charge.xmlCdrUuid);
+    return hold && charge.status === 'rated' && charge.currency?.trim() === hold.currency ? [hold] : [];
+  });
   if (still.length === 0) return null;
-  const currencies = [...new Set(still.map((charge) => charge.currency!.trim()))].sort();
-  const invoiceKeys = released.filter((invoice) => currencies.includes(invoice.currency!)).map((invoice) => invoice.invoiceKey);
+  const currencies = [...new Set(still.map((hold) => hold.currency))].sort();
+  const invoiceKeys = [...new Set(still.flatMap((hold) => hold.invoiceKeys))].sort();
   return { calls: still.length, currencies, invoiceKeys };
 }

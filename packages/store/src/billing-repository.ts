@@ -300,7 +300,9 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
      ), charges AS (
        UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
      ), adjustments AS (
-       UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL
+       -- Its own currency's (and those with none): another currency's come to zero here (else it is held as mixed, above)
+       -- and stay pending, for a bill in theirs, rather than sit as that money on a bill in this one.
+       UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND (currency IS NULL OR trim(currency) = $6::text)
      )
      SELECT * FROM batch`,
     [

@@ -46,8 +46,36 @@ export async function recordCurrenciesMixed(
  * currency, `ictvoip rerate`) it is invoiced as usual.
  */
 export function releasedCallHeldSql(alias: string): string {
-  return `EXISTS (SELECT 1 FROM prepaid_invoices r WHERE r.service_id = ${alias}.service_id AND r.state = 'abandoned'
-    AND r.currency = ${alias}.currency AND ${alias}.rated_at <= r.released_at)`;
+  // Its own alias (rh): a caller's `r` must not be shadowed.
+  return `EXISTS (SELECT 1 FROM prepaid_invoices rh WHERE ${releaseHoldsSql('rh', alias)})`;
+}
+
+/** SQL condition: the `prepaid_invoices` row aliased `invoice` is a release that holds the `cdr_charges` row aliased `charge` (releasedCallHeldSql). */
+function releaseHoldsSql(invoice: string, charge: string): string {
+  return `${invoice}.service_id = ${charge}.service_id AND ${invoice}.state = 'abandoned' AND ${invoice}.currency = ${charge}.currency
+    AND ${charge}.rated_at <= ${invoice}.released_at`;
+}
+
+/** A call of a period held by releases (releasedCallHeldSql): the currency it is held in and the released invoices that hold it. */
+export interface ReleasedHold {
+  currency: string;
+  invoiceKeys: string[];
+}
+
+/**
+ * The service's unbilled calls of `period` that released prepaid invoices hold now (releasedCallHeldSql), by CDR uuid: what
+ * a re-rate of the period takes out of that hold (it rates them after the release), so it can say which of them it left
+ * in the held currency.
+ */
+export async function releasedHoldsOfPeriod(db: Pool | PoolClient, serviceId: number, period: string): Promise<Map<string, ReleasedHold>> {
+  const { rows } = await db.query<{ uuid: string; currency: string; invoice_keys: string[] }>(
+    `SELECT c.xml_cdr_uuid::text AS uuid, trim(c.currency) AS currency, array_agg(r.invoice_key ORDER BY r.invoice_key) AS invoice_keys
+     FROM cdr_charges c JOIN prepaid_invoices r ON ${releaseHoldsSql('r', 'c')}
+     WHERE c.service_id = $1 AND c.period = $2 AND ${unbilledRatedChargeSql('c')}
+     GROUP BY c.xml_cdr_uuid, c.currency`,
+    [serviceId, period],
+  );
+  return new Map(rows.map((row) => [row.uuid, { currency: row.currency, invoiceKeys: row.invoice_keys }]));
 }
 
 /**
@@ -55,7 +83,8 @@ export function releasedCallHeldSql(alias: string): string {
  * prepaid invoices are on, callsOnPrepaidInvoices), so its bill takes none of them (createBatch's callsOnPrepaidInvoices).
  */
 function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
-  return `(${prepaid} AND EXISTS (SELECT 1 FROM services p WHERE p.service_id = ${serviceId} AND p.plan->>'billingMode' = 'prepaid'))`;
+  // Its own alias (op): servicesToBill's adjustments branch passes `p.service_id`, which a `p` here shadowed (any prepaid service then counted).
+  return `(${prepaid} AND EXISTS (SELECT 1 FROM services op WHERE op.service_id = ${serviceId} AND op.plan->>'billingMode' = 'prepaid'))`;
 }
 
 /**
@@ -141,16 +170,20 @@ export async function listCurrenciesMixedHeld(db: Pool | PoolClient, query: { se
     currencies: row.currencies,
     reportedAt: row.reported_at,
   }));
-  const all = [...mixed, ...(await listReleasedCallsHeld(db, query.serviceId))];
+  const all = [...mixed, ...(await listReleasedCallsHeld(db, query.serviceId, query.prepaidInvoices === true))];
   return all.sort((a, b) => a.reportedAt.getTime() - b.reportedAt.getTime() || a.serviceId - b.serviceId);
 }
 
-/** Per service, the calls released prepaid invoices held that wait to be re-rated (releasedCallHeldSql). */
-async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | undefined): Promise<CurrenciesMixedHold[]> {
+/**
+ * Per service, the calls released prepaid invoices held that wait to be re-rated (releasedCallHeldSql). Only while they
+ * would go on prepaid invoices (`prepaidInvoices`, the service still prepaid): else its bill takes them as any call.
+ */
+async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | undefined, prepaidInvoices: boolean): Promise<CurrenciesMixedHold[]> {
   const { rows } = await db.query<{ service_id: string; period: string; currencies: string[]; calls: number; total: string; invoice_keys: string[]; released_at: Date }>(
     `WITH held AS (
        SELECT c.service_id, c.period, trim(c.currency) AS currency, c.amount FROM cdr_charges c
        WHERE ${unbilledRatedChargeSql('c')} AND ${releasedCallHeldSql('c')} AND ($1::bigint IS NULL OR c.service_id = $1)
+         AND ${callsOnPrepaidInvoicesSql('c.service_id', '$2')}
      )
      SELECT h.service_id, max(h.period) AS period, array_agg(DISTINCT h.currency ORDER BY h.currency) AS currencies, count(*)::int AS calls,
             sum(h.amount)::numeric(18,6)::text AS total, r.invoice_keys, r.released_at
@@ -160,7 +193,7 @@ async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | 
                            AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = p.service_id AND ${unbilledRatedChargeSql('c')}
                                          AND c.currency = p.currency AND c.rated_at <= p.released_at)) r
      GROUP BY h.service_id, r.invoice_keys, r.released_at`,
-    [serviceId ?? null],
+    [serviceId ?? null, prepaidInvoices],
   );
   return rows.map((row) => ({
     serviceId: Number(row.service_id),

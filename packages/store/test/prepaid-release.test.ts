@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import {
+  createBatch,
   createPool,
   createPrepaidInvoice,
   listAdjustments,
@@ -184,6 +185,12 @@ test('released calls waiting to be re-rated are said as such, not as calls in se
     released: { calls: 1, total: '2.000000', invoiceKeys: [invoice.invoiceKey] },
   };
   expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([releasedHold]);
+  // Prepaid invoices off (CREDIT_PREPAID_INVOICE_EVERY_SECONDS=0), or the service no longer prepaid: its bill takes the
+  // call as any other, nothing waits. (Before: listed as `released`, "not invoiced".)
+  expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: false })).filter((held) => held.kind === 'released')).toEqual([]);
+  await pool.query(`UPDATE services SET plan = plan || '{"billingMode": "postpaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
+  expect((await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).filter((held) => held.kind === 'released')).toEqual([]);
+  await pool.query(`UPDATE services SET plan = plan || '{"billingMode": "prepaid"}'::jsonb WHERE service_id = $1`, [serviceId]);
 
   // A call rated in USD after the release is not held by it: with the EUR call, a real mix, listed as such beside the released call.
   await addCall(serviceId, '0.003000', 'USD');
@@ -195,4 +202,35 @@ test('released calls waiting to be re-rated are said as such, not as calls in se
   // Re-rated in the client's currency: nothing held any more.
   await pool.query(`UPDATE cdr_charges SET amount = 1.800000, currency = 'EUR', rated_at = clock_timestamp() WHERE xml_cdr_uuid = $1`, [usd]);
   expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([]);
+});
+
+test("a bill takes only its own currency's adjustments: the released remainder pair (old currency, net zero) stays pending, taken by no bill of another currency", async () => {
+  const serviceId = 9105;
+  await prepaidService(serviceId);
+  await addCall(serviceId, '1.004000');
+  const invoice = await heldInvoice(serviceId, '2026-11-20');
+  await release(invoice);
+  const pair = [
+    [`rounding-${invoice.invoiceKey}`, '0.004000', 'USD'],
+    [`released-${invoice.invoiceKey}`, '-0.004000', 'USD'],
+  ];
+  // An adjustment in the client's currency: the period's bill is made of it, in EUR.
+  await pool.query(`INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, description) VALUES ($1, $2, 'manual', 0.500000, 'EUR', 'set-up fee')`, [
+    `fee-${serviceId}`,
+    serviceId,
+  ]);
+  const made = await withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: true }));
+  expect(made?.batch).toMatchObject({ currency: 'EUR', total: '0.500000', adjustmentTotal: '0.500000', callCount: 0 });
+  const rows = async (pending: boolean) =>
+    (await listAdjustments(pool, { serviceId })).filter((a) => (a.batchId === null) === pending).map((a) => [a.adjustmentId, a.amount, a.currency]);
+  // Before: the EUR bill took the USD pair too (nothing billed for it, but USD rows on a EUR bill).
+  expect(await rows(false)).toEqual([[`fee-${serviceId}`, '0.500000', 'EUR']]);
+  expect(await rows(true)).toEqual(pair);
+  // Nothing to bill, hold or list for them: they come to zero. (The next period's close; this one's lists its open bill.)
+  const next = '2026-12';
+  const options = { prepaidInvoices: true };
+  expect((await servicesToBill(pool, next, options)).filter((row) => row.serviceId === serviceId && row.period === next)).toEqual([]);
+  expect((await servicesToBillPerService(pool, new Map([[serviceId, next]]), options)).filter((row) => row.period === next)).toEqual([]);
+  expect(await servicesToInvoicePrepaid(pool)).not.toContain(serviceId);
+  expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([expect.objectContaining({ kind: 'released' })]);
 });

@@ -112,12 +112,17 @@ function carryingCurrency(adjustments: readonly { amount: string; currency: stri
   return [...sums].find(([, sum]) => sum !== 0n)?.[0] ?? null;
 }
 
-/** The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus pending adjustments. */
+/**
+ * The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus the pending
+ * adjustments it takes (createBatch's): those in its currency or in none. Another currency's, which come to zero, stay
+ * pending; with no currency that carries money the bill has none.
+ */
 async function previewNewBatch(pool: Pool, serviceId: number, period: string, charges: readonly StoredCharge[]): Promise<BillingPreview | null> {
-  const adjustments = await listAdjustments(pool, { serviceId, pendingOnly: true });
+  const pending = await listAdjustments(pool, { serviceId, pendingOnly: true });
+  const currency = charges[0]?.currency ?? carryingCurrency(pending);
+  const adjustments = pending.filter((a) => a.currency === null || a.currency === currency);
   if (charges.length === 0 && adjustments.length === 0) return null;
   const total = sumOf(charges) + adjustments.reduce((sum, a) => sum + parseMoney(a.amount, { allowNegative: true }), 0n);
-  const currency = charges[0]?.currency ?? carryingCurrency(adjustments) ?? adjustments[0]?.currency ?? null;
   return { serviceId, batchId: batchIdFor(serviceId, period), period, state: null, charges: charges.length, adjustments: adjustments.length, total: formatMoney(total), currency };
 }
 
@@ -476,7 +481,7 @@ function rerateText(outcome: RerateOutcome): string {
   const still = outcome.releasedCurrency;
   if (still)
     lines.push(
-      `warning: ${still.calls} call(s) would still be in ${still.currencies.join(', ')}, the currency of released prepaid invoice(s) ${still.invoiceKeys.join(', ')} (its client pays in another): the next prepaid run would hold them on a new invoice; give the service a deck in the client's currency first`,
+      `warning: ${still.calls} call(s) held by released prepaid invoice(s) ${still.invoiceKeys.join(', ')} would still be in ${still.currencies.join(', ')}, the currency they were held in (the client pays in another): the next prepaid run would hold them on a new invoice; give the service a deck in the client's currency first`,
     );
   if (outcome.dissolvedBatch) lines.push(`open batch ${outcome.dissolvedBatch} would be dissolved (the next close makes it again)`);
   lines.push('dry run: rolled back, nothing changed');

@@ -5,6 +5,7 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   CREDIT_LEFT_MICRO,
   dropCdrSyncCursor,
+  pendingAdjustmentCurrenciesSql,
   purgedServiceSql,
   syncedSinceChangeSql,
   terminatedAtSql,
@@ -35,7 +36,8 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
        a.n::text AS adjustments, a.amount::numeric(18,6)::text AS pending, a.currency,
        ${syncedSinceChangeSql('s')} AS synced
      FROM services s,
-       LATERAL (SELECT count(*) AS n, COALESCE(sum(amount), 0) AS amount, max(currency) AS currency
+       -- The currency that carries the money (a zero pair in another, such as a released prepaid invoice's remainders, is none).
+       LATERAL (SELECT count(*) AS n, COALESCE(sum(amount), 0) AS amount, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
                 FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) a
      WHERE s.service_id = $1`,
     [serviceId],
