@@ -143,6 +143,71 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
     expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toMatchObject({ lastXmlCdrUuid: late });
   }, 60000);
 
+  test('synced before with no call read (its cursor remembers the domain, no CDR), then the wrong database: domain-missing, the run not recorded; on the right database the call is read, billed, and the credit settled', async () => {
+    const serviceId = 7304;
+    const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', pages: 0, read: 0 });
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-5.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    const start = new Date(Date.now() - 60_000);
+    // Made after the last good sync: 10 min to Germany at 0.021, 0.21.
+    await kit.insertCdr(tenant, { start: start.toISOString(), billsec: 600, destination: '0114930123456' });
+    expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'terminate'))).body.result).toBe('success');
+    const before = (await getCdrSyncCursor(kit.deps.pool, serviceId))!;
+    expect(before).toMatchObject({ domainUuid: tenant.domainUuid, lastXmlCdrUuid: '00000000-0000-0000-0000-000000000000' });
+
+    await withWrongFusionDatabase(async (wrong) => {
+      const logsBefore = kit.bridge.logLines.length;
+      expect(await syncJob(wrong, serviceId, 'wrong-db')).toMatchObject({ serviceId, status: 'domain-missing', pages: 0, read: 0, inserted: 0 });
+      expect(await domainMissingCount(wrong)).toBe(1);
+      expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toEqual(before);
+      expect(kit.bridge.logLines.slice(logsBefore).filter((line) => line.includes(MISSING_WARNING))).toHaveLength(1);
+      expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
+    });
+
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
+    expect(await creditViews(serviceId)).toMatchObject({ reported: [], settle: { refused: 'CREDIT_NOT_FINAL' }, purgeHolds: ['1 rated calls not billed yet'] });
+    expect(await pushBillingBatch(kit.deps, serviceId, periodOf(start, 'UTC'))).toMatchObject({ outcome: 'zero' });
+    expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
+  }, 60000);
+
+  test('synced before with no call read, then its domain deleted by hand and still no call: domain-missing (not final) until the domain row is restored with its uuid, then the run counts', async () => {
+    const serviceId = 7305;
+    const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', read: 0 });
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `m-${serviceId}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-3.000000',
+      currency: 'USD',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'terminate'))).body.result).toBe('success');
+    const service = (await kit.deps.services.get(serviceId))!;
+    const scoped = await scopeForService(kit.deps, service);
+    expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: 30, now: new Date(Date.now() + 31 * 86400_000) })).toMatchObject({ purged: true });
+
+    // No call of its uuid anywhere: this database cannot be told from a wrong one.
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'domain-missing', read: 0 });
+    expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
+
+    // The README's way out: the domain row back with its uuid (the cursor remembers it: cdr_sync_cursors.domain_uuid).
+    expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toMatchObject({ domainUuid: tenant.domainUuid });
+    await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', read: 0 });
+    expect(await recordCreditsLeft(kit.deps.pool, { serviceId })).toEqual([expect.objectContaining({ serviceId, credit: '-3.000000' })]);
+    expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-3.000000' } });
+  }, 60000);
+
   test('domain deleted by hand (its calls left in v_xml_cdr): domain-missing and not final until the domain is back, then its call is read', async () => {
     const serviceId = 7302;
     const { tenant } = await provisionedTerminated(serviceId);

@@ -73,8 +73,8 @@ export interface CdrSyncOutcome {
   /**
    * `no-domain`: FusionPBX has no domain of a tenant the bridge never recorded provisioning (a run, recorded).
    * `domain-missing`: it has none of one the bridge provisioned or adopted there (a wrong database, a domain
-   * deleted by hand), or lacks the last call the cursor read: its calls cannot be read, so no run is recorded
-   * (see syncServiceCdrs).
+   * deleted by hand), or lacks the last call the cursor read, or (a cursor that read no call) any call of the
+   * remembered domain: its calls cannot be read, so no run is recorded (see syncServiceCdrs).
    */
   status: 'synced' | 'no-tenant' | 'no-domain' | 'domain-missing' | 'server-unavailable';
   pages: number;
@@ -533,8 +533,13 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     }
     // A remembered domain gone is read by its uuid (its calls stay in v_xml_cdr), unless this database lacks the
     // last call the cursor read (the bridge never deletes CDRs): then it is not the database those calls were read
-    // from. A cursor that has read no call cannot tell (see README: wrong database URL).
+    // from. A cursor that has read no call has nothing to look up: its read must find a call (below).
     if (domain.gone && stored && stored.lastXmlCdrUuid !== NIL_UUID && !(await cdrExists(deps.fusion.pool, stored.lastXmlCdrUuid))) return missing();
+    // Neither domain row nor any call of its uuid: a wrong database, or a domain deleted by hand whose tenant
+    // never called, cannot be told apart, and counting the run would make the credit final with calls unread
+    // (a call of that uuid is proof enough: no other database holds it). Not for a collection: it records no
+    // run, and a range with no call says nothing about the database.
+    const unproven = domain.gone === true && stored?.lastXmlCdrUuid === NIL_UUID && !collection;
     const domainUuid = domain.domainUuid;
     // A cursor of the purged domain starts the new one as if there were none: from the service's creation, which
     // reads the new domain's calls from its first (it has none older), and none of them charged yet (no skip list).
@@ -601,6 +606,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       // A read-ahead not used (the write threw): its connection goes back to the pool before the lock does.
       if (ahead) await ahead.settled;
     }
+    if (unproven && outcome.read === 0) return missing();
     // A run that wrote no page records that it ran all the same: "no cursor" means "never synced" (syncedSinceChangeSql).
     if (outcome.pages === 0) await ran(domainUuid);
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
