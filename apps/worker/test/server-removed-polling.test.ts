@@ -85,12 +85,16 @@ it('a server removed while its poll waits on FreeSWITCH is polled no more, with 
   }
   expect(sofiaCommands()).toEqual([]);
   expect(pollLogsOfRemoved()).toHaveLength(loggedDuringRemoval);
+  // Its connections are closed, and said once, not every round.
+  await waitFor(async () => second.esl.openConnections === 0, 5000, "the worker's event socket to the removed server closed");
+  expect(logRecords(bridge, (record) => String(record.msg).includes('no longer registered')).map((record) => record.servers)).toEqual([['pbx-gone']]);
   expect(logRecords(bridge, (record) => JSON.stringify(record).includes('FUSIONPBX_SERVER_GONE'))).toEqual([]);
 
   await register();
   const back = await round(5);
   expect(back.enqueued).toBe(2);
   expect(back.polls.get('pbx-gone')?.returnvalue).toMatchObject({ server: 'pbx-gone', watched: 0 });
+  expect(second.esl.openConnections).toBeGreaterThan(0);
   expect(sofiaCommands().length).toBeGreaterThan(0);
   expect(await polledRow()).toBeDefined();
   expect(pollLogsOfRemoved()).toHaveLength(loggedDuringRemoval);

@@ -252,6 +252,22 @@ export class FusionTargets {
   }
 
   /**
+   * Closes the pool and event socket of each server opened here that is no longer registered (`ictvoip
+   * servers remove`): nothing resolves it again, so they stayed open until shutdown. The registry is
+   * read here, just before, so a server added back meanwhile keeps its connections. Returns the names.
+   */
+  async closeRemoved(): Promise<string[]> {
+    const registered = new Set((await this.options.listServers()).map((server) => server.name));
+    const removed = [...this.targets.keys()].filter((name) => !registered.has(name));
+    for (const name of removed) {
+      const entry = this.targets.get(name)!;
+      this.targets.delete(name);
+      await closeTarget(entry.target).catch(() => undefined);
+    }
+    return removed;
+  }
+
+  /**
    * Warns, once per registered server (enabled or not), about each whose cache the bridge cannot
    * clear: it follows a bridge-wide `file` method (localFileCacheWarning, @ictvoip/store). Called at start-up by the
    * API and the worker; a registry that cannot be read is a warning too, never a failed start.
