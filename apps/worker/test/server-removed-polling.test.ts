@@ -25,6 +25,7 @@ const register = () => registry.add({ name: 'pbx-gone', databaseUrl: second.db.u
 beforeAll(async () => {
   bridge = await startBridge({}, { logLevel: 'info' });
   second = await startSecondFusionServer(SECOND_ESL_PASSWORD);
+  await bridge.startApi();
   for (const esl of [bridge.esl, second.esl]) esl.respond(/^sofia xmlstatus profile /, SAMPLE_REG);
   await bridge.startWorker({ schedulers: false });
   registry = new FusionServersRepository(bridge.worker!.deps.pool, bridge.config.sealing);
@@ -98,4 +99,16 @@ it('a server removed while its poll waits on FreeSWITCH is polled no more, with 
   expect(sofiaCommands().length).toBeGreaterThan(0);
   expect(await polledRow()).toBeDefined();
   expect(pollLogsOfRemoved()).toHaveLength(loggedDuringRemoval);
+}, 60000);
+
+it("the API's /status scan lets go of a server removed since: its event socket to it is closed", async () => {
+  const status = async () => ((await fetch(`${bridge.url}/status`)).status === 200 ? true : null);
+  // The worker's connection closed (the round), the API's opened by /status asking the server.
+  expect(await round(6)).toMatchObject({ enqueued: 2 });
+  expect(await waitFor(status, 5000, '/status')).toBe(true);
+  expect(second.esl.openConnections).toBeGreaterThan(0);
+  expect(await registry.remove('pbx-gone')).toBe(true);
+  await round(7);
+  expect(await waitFor(status, 5000, '/status')).toBe(true);
+  await waitFor(async () => second.esl.openConnections === 0, 5000, "the API's and the worker's event sockets to the removed server closed");
 }, 60000);

@@ -234,7 +234,10 @@ export class FusionTargets {
    */
   async scan(): Promise<FusionTargetsScan> {
     const scan: FusionTargetsScan = { targets: [this.defaultTarget], unusable: [], disabled: [] };
-    for (const server of await this.options.listServers()) {
+    const listed = await this.options.listServers();
+    // A scan (the API's /status, drift, …) also lets go of servers removed since: as closeRemoved, from this listing.
+    await this.closeUnlisted(listed);
+    for (const server of listed) {
       if (!server.enabled) {
         scan.disabled.push(server.name);
         continue;
@@ -257,7 +260,11 @@ export class FusionTargets {
    * read here, just before, so a server added back meanwhile keeps its connections. Returns the names.
    */
   async closeRemoved(): Promise<string[]> {
-    const registered = new Set((await this.options.listServers()).map((server) => server.name));
+    return this.closeUnlisted(await this.options.listServers());
+  }
+
+  private async closeUnlisted(listed: readonly Pick<FusionServerConnection, 'name'>[]): Promise<string[]> {
+    const registered = new Set(listed.map((server) => server.name));
     const removed = [...this.targets.keys()].filter((name) => !registered.has(name));
     for (const name of removed) {
       const entry = this.targets.get(name)!;
