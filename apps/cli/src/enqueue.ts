@@ -12,6 +12,10 @@ export interface JobReport {
   name: string;
   data: Record<string, unknown>;
   outcome: JobOutcome;
+  /** already-enqueued: the state the job of the same command was found in (waiting, active, delayed, completed, failed) */
+  queuedState?: string;
+  /** enqueued again: the id of the same command's job that had already finished (this one runs anew) */
+  rerunOf?: string;
   /** with --wait: the final state (completed, failed) or the state when the wait ran out */
   state?: string;
   result?: unknown;
@@ -23,21 +27,47 @@ const FINISHED = new Set(['completed', 'failed']);
 
 /**
  * The CLI's job ids carry the minute they were asked in: running the same command twice by
- * accident (a retried script) adds nothing, while a deliberate re-run a minute later does run.
+ * accident (a retried script) adds nothing while its job is queued or running (the CLI says so, with
+ * the job's id), while a deliberate re-run a minute later does run; so does one within the minute
+ * of a backfill or re-rating whose job already finished (EnqueueJobsOptions.rerunFinished).
  */
 export function minuteSlot(now = new Date()): string {
   return `cli${now.toISOString().slice(0, 16).replace(/[-T:]/g, '')}`;
 }
 
-/** Adds each job under its deterministic id; an id already in the queue is reported, not added twice. */
-export async function enqueueJobs(queue: Queue, requests: readonly JobRequest[]): Promise<JobReport[]> {
+export interface EnqueueJobsOptions {
+  /**
+   * The same command's job has finished already (completed or failed): run it again under the next
+   * free id (`<id>-2`, `-3`, …) instead of reporting it. For commands whose job only reads and
+   * recomputes (a backfill, a re-rating): asked again, the operator wants it to run, and the old
+   * job's result would read as the new run's. A job still waiting or running is never added twice.
+   */
+  rerunFinished?: boolean;
+}
+
+/** Adds each job under its deterministic id; an id already in the queue is reported (with its state), not added twice. */
+export async function enqueueJobs(queue: Queue, requests: readonly JobRequest[], options: EnqueueJobsOptions = {}): Promise<JobReport[]> {
   const reports: JobReport[] = [];
   for (const request of requests) {
-    const id = assertValidJobId(request.id);
-    const existing = await queue.getJob(id);
-    // The retention comes from the queue's default job options (createQueues with config.redis.jobHistory), as for every job.
-    if (!existing) await queue.add(request.name, request.data, { jobId: id });
-    reports.push({ id, name: request.name, data: request.data, outcome: existing ? 'already-enqueued' : 'enqueued' });
+    const base = assertValidJobId(request.id);
+    let id = base;
+    let rerunOf: string | undefined;
+    for (let again = 2; ; again += 1) {
+      const existing = await queue.getJob(id);
+      if (!existing) {
+        // The retention comes from the queue's default job options (createQueues with config.redis.jobHistory), as for every job.
+        await queue.add(request.name, request.data, { jobId: id });
+        reports.push({ id, name: request.name, data: request.data, outcome: 'enqueued', ...(rerunOf ? { rerunOf } : {}) });
+        break;
+      }
+      const queuedState = await existing.getState();
+      if (!options.rerunFinished || !FINISHED.has(queuedState)) {
+        reports.push({ id, name: request.name, data: request.data, outcome: 'already-enqueued', queuedState });
+        break;
+      }
+      rerunOf = id;
+      id = assertValidJobId(`${base}-${again}`);
+    }
   }
   return reports;
 }

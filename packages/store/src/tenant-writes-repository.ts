@@ -235,6 +235,18 @@ export class TenantWritesRepository {
     return rows.map(owedGlobalApply);
   }
 
+  /**
+   * The global applies owed on one server (null: the default): a global gateway is every tenant's of
+   * that server, so each of them waits on these as on its own backlog.
+   */
+  async globalAppliesOwedOn(server: string | null): Promise<{ count: number; oldestSince: Date | null }> {
+    const { rows } = await this.db.query<{ count: number; oldest: Date | null }>(
+      'SELECT count(*)::int AS count, min(since) AS oldest FROM global_freeswitch_applies WHERE server IS NOT DISTINCT FROM $1',
+      [server],
+    );
+    return { count: rows[0]?.count ?? 0, oldestSince: rows[0]?.oldest ?? null };
+  }
+
   /** The global apply still owed under job id `jobId`, else null (sent, given up, or never owed). */
   async globalApply(jobId: string): Promise<OwedGlobalApply | null> {
     const { rows } = await this.db.query<OwedGlobalApplyRow>('SELECT * FROM global_freeswitch_applies WHERE job_id = $1', [jobId]);

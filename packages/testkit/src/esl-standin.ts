@@ -157,6 +157,11 @@ export class EslStandin {
     return this.portNumber;
   }
 
+  /** Client connections open now (a client that closed its socket is gone from it). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** Whether FreeSWITCH is "up" (start() called and not stopped since). */
   get listening(): boolean {
     return this.server !== null;

@@ -1,7 +1,7 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
 import { callsOnPrepaidInvoices } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
-import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, type FreeswitchBacklog } from '@ictvoip/store';
+import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, TenantWritesRepository, type FreeswitchBacklog } from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps, ScopedApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
@@ -81,11 +81,18 @@ async function registrationsOf(deps: ScopedApiDeps, domainName: string): Promise
   }
 }
 
-/** What the admin tab says of the FreeSWITCH side: in step, or exactly what is pending since when and why. */
-function freeswitchState(backlog: FreeswitchBacklog | null): string {
-  if (!backlog) return 'up to date';
+/**
+ * What the admin tab says of the FreeSWITCH side: in step, or exactly what is pending since when and
+ * why; and the global gateway writes its server still owes (every tenant there routes through them).
+ */
+function freeswitchState(backlog: FreeswitchBacklog | null, global: { count: number; oldestSince: Date | null }): string {
+  const owedGlobal =
+    global.count > 0
+      ? `${global.count} global gateway write(s) owed on this server since ${global.oldestSince!.toISOString()}, applied automatically once the event socket answers`
+      : null;
+  if (!backlog) return owedGlobal ? `tenant up to date; ${owedGlobal}` : 'up to date';
   const why = backlog.lastError ? `; last error: ${backlog.lastError}` : '';
-  return `pending since ${backlog.since}: ${backlog.steps.length} step(s) of ${backlog.events.length} event(s), applied automatically once the event socket answers${why}`;
+  return `pending since ${backlog.since}: ${backlog.steps.length} step(s) of ${backlog.events.length} event(s), applied automatically once the event socket answers${why}${owedGlobal ? `; ${owedGlobal}` : ''}`;
 }
 
 /**
@@ -106,10 +113,11 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
       templateVariables: { usage: null, registrations: [], registrationsUnavailable: false },
     };
   }
-  const [counts, usage, registrations] = await Promise.all([
+  const [counts, usage, registrations, globalApplies] = await Promise.all([
     domain ? tenantCounts(deps.fusion.pool, domain.domainUuid) : Promise.resolve(null),
     usageOf(deps, serviceId, service?.plan),
     domain ? registrationsOf(deps, domain.domainName) : Promise.resolve([]),
+    new TenantWritesRepository(base.pool).globalAppliesOwedOn(deps.fusion.storedName),
   ]);
   const maxExtensions = service?.plan.maxExtensions;
   const adminFields: Record<string, string> = {
@@ -118,7 +126,7 @@ export async function serviceStatus(base: ApiDeps, event: TenantCommand): Promis
     Generation: String(service?.generation ?? '—'),
     'Extensions enabled / plan': counts ? `${counts.enabledExtensions} of ${counts.extensions} / ${maxExtensions ?? '—'}` : '—',
     Gateways: counts ? `${counts.enabledGateways} enabled of ${counts.gateways}` : '—',
-    'FreeSWITCH apply': freeswitchState(service?.pendingApply ?? null),
+    'FreeSWITCH apply': freeswitchState(service?.pendingApply ?? null, globalApplies),
     [`Usage ${usage.period}`]: `${usage.calls} calls, ${usage.minutes} min, ${usage.amount}${usage.currency ? ` ${usage.currency}` : ''}${usage.unratedCalls ? `, ${usage.unratedCalls} unrated` : ''}`,
     'Registered phones': registrations === null ? 'event socket not answering' : String(registrations.length),
   };

@@ -514,7 +514,8 @@ export function rerateCommand(): Command {
           id: `billing-rerate-${options.service}-${options.period}-${minuteSlot()}`,
           data: { serviceId: options.service, period: options.period },
         };
-        await runJobs(QUEUE_NAMES.billing, [job], options);
+        // Asked again once the first run finished (the deck fixed meanwhile, say), it re-rates again.
+        await runJobs(QUEUE_NAMES.billing, [job], options, {}, { rerunFinished: true });
       }),
     );
 }

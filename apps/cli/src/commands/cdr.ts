@@ -41,7 +41,8 @@ export function cdrCommand(): Command {
         }
         const compactFrom = options.from.replace(/[-:.]/g, '');
         const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
-        await runJobs(QUEUE_NAMES.cdrSync, [job], options);
+        // Asked again once the first run finished, it runs again (a second run reads what arrived since; charged calls are skipped).
+        await runJobs(QUEUE_NAMES.cdrSync, [job], options, {}, { rerunFinished: true });
       }),
     );
   return cdr;

@@ -1,6 +1,6 @@
 import type { QueueName } from '@ictvoip/queue';
 import { openQueues } from '../redis';
-import { enqueueJobs, waitForJobs, waitSeconds, type JobReport, type JobRequest } from '../enqueue';
+import { enqueueJobs, waitForJobs, waitSeconds, type EnqueueJobsOptions, type JobReport, type JobRequest } from '../enqueue';
 import { config, emit, progress, type JsonOption } from '../output';
 
 export interface EnqueueOptions extends JsonOption {
@@ -10,19 +10,28 @@ export interface EnqueueOptions extends JsonOption {
 function reportLine(report: JobReport): string {
   const state = report.state ? ` → ${report.state}${report.failedReason ? ` (${report.failedReason})` : ''}` : '';
   const result = report.result ? ` ${JSON.stringify(report.result)}` : '';
-  return `${report.outcome === 'enqueued' ? 'enqueued' : 'already enqueued'} ${report.name} ${report.id}${state}${result}`;
+  if (report.outcome === 'enqueued')
+    return `enqueued ${report.name} ${report.id}${report.rerunOf ? ` (again: ${report.rerunOf} of the same command had finished)` : ''}${state}${result}`;
+  // Not added: said plainly, with the job that is (or was) the same command's run, so --wait's result is not read as a new run's.
+  return `already enqueued, not added again: the same command's job ${report.name} ${report.id} (this minute) is ${report.queuedState ?? 'queued'}${state}${result}`;
 }
 
 /**
  * Enqueues the jobs on one queue, optionally waits for them, prints what was done; a job that
  * failed or did not finish in time makes the exit code 1 (the report is still printed).
  */
-export async function runJobs(queueName: QueueName, requests: readonly JobRequest[], options: EnqueueOptions, extra: Record<string, unknown> = {}): Promise<JobReport[]> {
+export async function runJobs(
+  queueName: QueueName,
+  requests: readonly JobRequest[],
+  options: EnqueueOptions,
+  extra: Record<string, unknown> = {},
+  enqueue: EnqueueJobsOptions = {},
+): Promise<JobReport[]> {
   const seconds = waitSeconds(options.wait);
   const opened = await openQueues(config());
   try {
     const queue = opened.queues[queueName];
-    const jobs = await enqueueJobs(queue, requests);
+    const jobs = await enqueueJobs(queue, requests, enqueue);
     if (seconds !== null && jobs.length > 0) progress(options, `waiting up to ${seconds} s for ${jobs.length} job(s)`);
     const problem = seconds === null ? null : await waitForJobs(queue, jobs, seconds);
     emit(options, { ...extra, queue: queueName, jobs }, () => (jobs.length ? jobs.map(reportLine).join('\n') : 'nothing to do'));

@@ -234,7 +234,10 @@ export class FusionTargets {
    */
   async scan(): Promise<FusionTargetsScan> {
     const scan: FusionTargetsScan = { targets: [this.defaultTarget], unusable: [], disabled: [] };
-    for (const server of await this.options.listServers()) {
+    const listed = await this.options.listServers();
+    // A scan (the API's /status, drift, …) also lets go of servers removed since: as closeRemoved, from this listing.
+    await this.closeUnlisted(listed);
+    for (const server of listed) {
       if (!server.enabled) {
         scan.disabled.push(server.name);
         continue;
@@ -249,6 +252,26 @@ export class FusionTargets {
       }
     }
     return scan;
+  }
+
+  /**
+   * Closes the pool and event socket of each server opened here that is no longer registered (`ictvoip
+   * servers remove`): nothing resolves it again, so they stayed open until shutdown. The registry is
+   * read here, just before, so a server added back meanwhile keeps its connections. Returns the names.
+   */
+  async closeRemoved(): Promise<string[]> {
+    return this.closeUnlisted(await this.options.listServers());
+  }
+
+  private async closeUnlisted(listed: readonly Pick<FusionServerConnection, 'name'>[]): Promise<string[]> {
+    const registered = new Set(listed.map((server) => server.name));
+    const removed = [...this.targets.keys()].filter((name) => !registered.has(name));
+    for (const name of removed) {
+      const entry = this.targets.get(name)!;
+      this.targets.delete(name);
+      await closeTarget(entry.target).catch(() => undefined);
+    }
+    return removed;
   }
 
   /**

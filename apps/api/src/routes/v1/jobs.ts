@@ -111,8 +111,7 @@ async function jobView(deps: ApiDeps, id: string) {
   const job = redisReady ? await findJob(deps, id) : null;
   // A FreeSWITCH job Redis lost (or never took), or cannot be asked about, is still owed: answered waiting, not unknown.
   const owed = !job && !event && !write ? await owedJob(deps, id) : null;
-  if (!redisReady && !owed && stateFromRow(event?.status ?? write?.status) === 'unknown')
-    throw new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
+  if (!redisReady && !owed && stateFromRow(event?.status ?? write?.status) === 'unknown') throw redisDown();
   if (!job && !event && !write && !owed) return null;
   const data = (job?.data ?? {}) as JobData;
   const serviceId = typeof data.serviceId === 'number' ? data.serviceId : (event?.serviceId ?? write?.serviceId ?? owed?.serviceId ?? null);
@@ -134,11 +133,17 @@ async function jobView(deps: ApiDeps, id: string) {
     write: write ? writeView(write) : null,
     ...(owed ? { detail: redisReady ? OWED_DETAIL : OWED_REDIS_DOWN_DETAIL } : {}),
   };
-  return { view, server: write?.input.server ?? data.server ?? owed?.server ?? null };
+  // Answered only because PostgreSQL owes it while Redis is down: its id (fs-backlog-<service>-<version>) can be guessed.
+  const owedWhileRedisDown = !redisReady && owed !== null;
+  return { view, server: write?.input.server ?? data.server ?? owed?.server ?? null, owedWhileRedisDown };
 }
 
+/** With Redis down, the answer for a job only Redis could tell about (and for one the caller may not see: the same answer). */
+const redisDown = () => new HttpError(503, 'DEPENDENCY_UNAVAILABLE', 'the job queue (Redis) is unavailable; retry later', undefined, 5);
+
 /**
- * The job as `principal` may see it, else null (unknown, or not its tenant's: the same answer): a
+ * The job as `principal` may see it, else null (unknown, or not its tenant's: the same answer; with
+ * Redis down, another's owed FreeSWITCH job is 503, as an id PostgreSQL does not owe is): a
  * tenant key sees only its tenant's jobs, a FusionPBX superadmin (ictVoIP's endpoints) only those of
  * the tenants of its own servers (resolveService's rules) and its servers' own gateway writes, an
  * admin every job.
@@ -146,18 +151,25 @@ async function jobView(deps: ApiDeps, id: string) {
 export async function visibleJob(deps: ApiDeps, principal: Principal, id: string): Promise<JobView | null> {
   const found = await jobView(deps, id);
   if (!found) return null;
-  const { view, server } = found;
-  if (isAdmin(principal)) return view;
-  if (view.serviceId === null) return null;
+  if (await maySee(deps, principal, found)) return found.view;
+  // With Redis down an id PostgreSQL does not owe is 503: another's owed job must read the same, or a key
+  // could tell which of another tenant's guessable backlog job ids PostgreSQL still owes (its FreeSWITCH is behind).
+  if (found.owedWhileRedisDown) throw redisDown();
+  return null;
+}
+
+async function maySee(deps: ApiDeps, principal: Principal, { view, server }: { view: JobView; server: unknown }): Promise<boolean> {
+  if (isAdmin(principal)) return true;
+  if (view.serviceId === null) return false;
   if (view.serviceId === GLOBAL_WRITE_SERVICE_ID) {
     // A server's own gateway (ictVoIP's provision.php naming no tenant): a superadmin of that server.
-    return serversOf(principal)?.includes(server as string | null) ? view : null;
+    return serversOf(principal)?.includes(server as string | null) ?? false;
   }
   const service = await resolveService(deps, principal, String(view.serviceId)).catch((error: unknown) => {
     if (error instanceof HttpError && error.status === 404) return null;
     throw error;
   });
-  return service ? view : null;
+  return service !== null;
 }
 
 export const getJobRoute: RouteDefinition = {
@@ -175,7 +187,8 @@ export const getJobRoute: RouteDefinition = {
     responses: {
       '200':
         'job (a FreeSWITCH job the bridge still owes but Redis does not hold, or while Redis is down: state waiting, with a `detail` saying why; with Redis down, only what PostgreSQL knows is answered)',
-      '503': 'Redis is down and only Redis knows this job (PostgreSQL neither finished nor owes it)',
+      '503':
+        'Redis is down and only Redis knows this job (PostgreSQL neither finished nor owes it), or it is another tenant’s FreeSWITCH job PostgreSQL owes (the same answer as one it does not)',
       '404': 'unknown job, or another tenant’s',
     },
   },

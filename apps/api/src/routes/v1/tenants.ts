@@ -1,6 +1,6 @@
 import Joi from 'joi';
 import { tenantCounts } from '@ictvoip/fusionpbx';
-import { ServicesRepository, type ServiceRecord } from '@ictvoip/store';
+import { ServicesRepository, TenantWritesRepository, type ServiceRecord } from '@ictvoip/store';
 import { tenantOf } from '../../api-keys/principal';
 import type { RouteDefinition } from './define';
 import { tenantParam } from './common-schemas';
@@ -55,6 +55,8 @@ export const getTenant: RouteDefinition = {
   },
   async handler({ deps: base, res, principal, input }) {
     const { service, domain, deps } = await resolveTenant(base, principal, input.params.tenant as string);
+    // Global gateway writes whose FreeSWITCH apply the tenant's server still owes: its own backlog can be empty and its calls still wait on them.
+    const globalApplies = (await new TenantWritesRepository(base.pool).globalAppliesOwedOn(service.fusionpbxServer)).count;
     res.json({
       ...summary(service),
       desired: { state: service.desiredState, generation: service.generation, plan: service.plan },
@@ -69,8 +71,9 @@ export const getTenant: RouteDefinition = {
               events: service.pendingApply.events.map((event) => event.eventId),
               lastError: service.pendingApply.lastError,
               attempts: service.pendingApply.attempts,
+              globalApplies,
             }
-          : { inStep: true },
+          : { inStep: true, globalApplies },
         fusionpbx: domain
           ? { domainUuid: domain.domainUuid, domainName: domain.domainName, domainEnabled: domain.domainEnabled, status: domain.status, generation: domain.generation }
           : null,

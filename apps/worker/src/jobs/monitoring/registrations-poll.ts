@@ -659,6 +659,9 @@ export async function handleRegistrationPollAll(deps: WorkerDeps, job: TypedJob<
   const now = job.data.now ? new Date(job.data.now) : new Date();
   const slot = `t${Math.floor(now.getTime() / (deps.config.monitoring.pollSeconds * 1000))}`;
   const servers = [DEFAULT_SERVER_NAME, ...(await deps.fusionServers.list()).filter((server) => server.enabled).map((server) => server.name)];
+  // A removed server is in no round any more; its connections, opened by earlier polls, are closed once (and said once).
+  const removed = await deps.targets.closeRemoved();
+  if (removed.length > 0) deps.logger.info({ servers: removed }, 'FusionPBX server(s) no longer registered: their database pool and event socket closed');
   for (const server of servers) {
     await addJob(deps.queues, MONITORING_JOBS.poll, { server, ...(job.data.now ? { now: job.data.now } : {}) }, { jobId: registrationPollJobId(server, slot), attempts: 1 });
   }
