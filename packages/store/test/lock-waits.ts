@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 
 /** Polls `check` every 20 ms until it returns a value (throws after 20 s). */
 export async function until<T>(what: string, check: () => Promise<T | null>): Promise<T> {
@@ -20,4 +20,18 @@ export function blockedBy(pool: Pool, holder: number): () => Promise<number | nu
     );
     return rows[0]?.pid ?? null;
   };
+}
+
+/** A row lock taken by a statement of its own: `sql` a SELECT … FOR UPDATE of one row, `params` its key. */
+export interface HeldRow {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+/** Opens a transaction on `holder` that locks `row`; returns the holder's backend pid (for blockedBy). The caller rolls back. */
+export async function holdRow(holder: PoolClient, row: HeldRow): Promise<number> {
+  await holder.query('BEGIN');
+  const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  await holder.query(row.sql, [...row.params]);
+  return pid;
 }
