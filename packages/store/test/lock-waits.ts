@@ -35,3 +35,45 @@ export async function holdRow(holder: PoolClient, row: HeldRow): Promise<number>
   await holder.query(row.sql, [...row.params]);
   return pid;
 }
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error & { code?: string } };
+
+/** `work`'s result or error, awaited later: a deadlock's error must not go unhandled meanwhile. */
+export function settled<T>(work: Promise<T>): Promise<Outcome<T>> {
+  return work.then(
+    (value) => ({ ok: true as const, value }),
+    (error: Error & { code?: string }) => ({ ok: false as const, error }),
+  );
+}
+
+/** Each outcome as 'ok' or its error's code and message (what a failed expectation shows). */
+export function described(outcomes: readonly (Outcome<unknown> | null)[]): string[] {
+  return outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`));
+}
+
+/** One of two overlapping writes: `waits` says what it waits for (the timeout's message), `work` starts it. */
+export interface QueuedWork {
+  readonly waits: string;
+  readonly work: () => Promise<unknown>;
+}
+
+/**
+ * Two writes queued in a set order behind a row held elsewhere: `first` starts and waits for `row`, then
+ * `second` starts and waits for `first`; then the row is let go. Both outcomes, in that order, once both end.
+ */
+export async function queuedBehindHeldRow(pool: Pool, row: HeldRow, first: QueuedWork, second: QueuedWork): Promise<Outcome<unknown>[]> {
+  const holder: PoolClient = await pool.connect();
+  let firstOutcome: Promise<Outcome<unknown>> | null = null;
+  let secondOutcome: Promise<Outcome<unknown>> | null = null;
+  try {
+    const holderPid = await holdRow(holder, row);
+    firstOutcome = settled(first.work());
+    const firstPid = await until(first.waits, blockedBy(pool, holderPid));
+    secondOutcome = settled(second.work());
+    await until(second.waits, blockedBy(pool, firstPid));
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  return Promise.all([firstOutcome, secondOutcome]);
+}
