@@ -1,5 +1,6 @@
 import { testKeyring } from '@ictvoip/testkit';
-import { FusionServersRepository, GatewayMonitoringRepository, type GatewayObservation } from '@ictvoip/store';
+import { FusionServersRepository, GatewayMonitoringRepository } from '@ictvoip/store';
+import { upGateway as observation } from './gateway-observation';
 import { expectCollationUnlikeBytes, firstRowWhileWaitingOnSecond, useCollatedDatabase } from './lock-order-kit';
 
 // Gateway rows in a collation that is not byte order (see lock-order-kit.ts): ORDER BY without a collation
@@ -19,22 +20,6 @@ const db = useCollatedDatabase('gworder', 'gateway_states, gateway_history', asy
     await registry.add({ name, databaseUrl: `postgres://pbx@db.${name}.example.net:5432/fusionpbx`, eslHost: `${name}.example.net`, eslPort: 8021, eslPassword: 'Esl-Secret' });
   return new GatewayMonitoringRepository(pool);
 });
-
-function observation(server: string, gatewayUuid: string, at: number): GatewayObservation {
-  return {
-    server,
-    serviceId: 42,
-    domain: 'a.pbx.test',
-    gatewayUuid,
-    gatewayName: 'gw',
-    register: true,
-    state: 'REGED',
-    status: 'UP',
-    failing: false,
-    at: new Date(at),
-    downAfterSeconds: 0,
-  };
-}
 
 describe('gateway rows are inserted and locked in one order, whatever the database collation', () => {
   it('the database orders the two server names unlike byte order (else this test shows nothing)', async () => {
