@@ -22,7 +22,7 @@ export function blockedBy(pool: Pool, holder: number): () => Promise<number | nu
   };
 }
 
-/** A row lock taken by a statement of its own: `sql` a SELECT … FOR UPDATE of one row, `params` its key. */
+/** A row lock taken by a statement of its own: `sql` a SELECT … FOR UPDATE of one row (or an INSERT of it, uncommitted), `params` its values. */
 export interface HeldRow {
   readonly sql: string;
   readonly params: readonly unknown[];
@@ -55,6 +55,8 @@ export function described(outcomes: readonly (Outcome<unknown> | null)[]): strin
 export interface QueuedWork {
   readonly waits: string;
   readonly work: () => Promise<unknown>;
+  /** Ending, instead of waiting, counts as well (a write that need not wait: whether it waits is not the point). */
+  readonly mayEnd?: boolean;
 }
 
 /**
@@ -69,8 +71,11 @@ export async function queuedBehindHeldRow(pool: Pool, row: HeldRow, first: Queue
     const holderPid = await holdRow(holder, row);
     firstOutcome = settled(first.work());
     const firstPid = await until(first.waits, blockedBy(pool, holderPid));
+    let secondEnded = false;
     secondOutcome = settled(second.work());
-    await until(second.waits, blockedBy(pool, firstPid));
+    void secondOutcome.then(() => (secondEnded = true));
+    const waitsForFirst = blockedBy(pool, firstPid);
+    await until(second.waits, second.mayEnd ? async () => (secondEnded ? true : await waitsForFirst()) : waitsForFirst);
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);
     holder.release();
