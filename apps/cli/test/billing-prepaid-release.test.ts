@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
-import { runCli, type CliRun } from './run-cli';
-import { decimalToMicro, invoicePrepaid, microToDecimal, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
+import type { CliRun } from './run-cli';
+import { decimalToMicro, invoicePrepaid, microToDecimal, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
 
 const PERIOD = '2025-09';
-let kit: BillingKit;
+const { kit, cli } = useBillingCli({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
 let dir: string;
-
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
 
 function expectSuccess(run: CliRun): void {
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
@@ -34,11 +33,9 @@ const EUR_DECK = [
 ].join('\n');
 
 beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
   dir = mkdtempSync(join(tmpdir(), 'prepaid-release-'));
 });
 afterAll(async () => {
-  await kit.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
