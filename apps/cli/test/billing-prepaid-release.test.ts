@@ -64,6 +64,15 @@ async function pendingByCurrency(serviceId: number): Promise<Record<string, stri
   return Object.fromEntries(Object.entries(sums).map(([currency, micro]) => [currency, microToDecimal(micro)]));
 }
 
+/** prepaidTenantPayingEur with one call (`billsec`) on `period`'s 10th, synced by `cdr backfill`, on the daily invoice of the 15th: held (creating). */
+async function callOnHeldInvoice(period: string, billsec: number): Promise<Tenant> {
+  const tenant = await prepaidTenantPayingEur();
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  return tenant;
+}
+
 it('release → EUR deck → real rerate (worker job) → daily invoice and period close: every call invoiced once, in EUR, remainders exact', async () => {
   const tenant = await prepaidTenantPayingEur();
   const { serviceId } = tenant;
@@ -145,11 +154,8 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
 
 it('a call rated in the old currency after the release (re-rated with the old deck) is held again and said again, once; released again and re-rated in EUR, billed once', async () => {
   const period = '2025-10';
-  const tenant = await prepaidTenantPayingEur();
+  const tenant = await callOnHeldInvoice(period, 61);
   const { serviceId } = tenant;
-  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
-  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
-  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
   const first = `pp-${serviceId}-${period}-15`;
   expectSuccess(await cli('billing', 'prepaid-release', first, '--yes'));
   const mismatches = async () =>
@@ -203,11 +209,8 @@ it('a call rated in the old currency after the release (re-rated with the old de
 
 it('billing close --dry-run shows the prepaid closing invoice the close would make: not the calls a release holds when the service is listed for its adjustments', async () => {
   const period = '2025-11';
-  const tenant = await prepaidTenantPayingEur();
+  const tenant = await callOnHeldInvoice(period, 60);
   const { serviceId } = tenant;
-  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 60, destination: '12125550100' });
-  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
-  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
   expectSuccess(await cli('billing', 'prepaid-release', String(serviceId), '--yes'));
   // Listed for another reason: an adjustment in the client's currency (0.50 EUR) its bill takes.
   await kit.deps.pool.query(
