@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rerateServicePeriod } from '@ictvoip/operations';
 import { listAdjustments, listPrepaidInvoices } from '@ictvoip/store';
-import { runCli, type CliRun } from './run-cli';
-import { decimalToMicro, invoicePrepaid, microToDecimal, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
+import type { CliRun } from './run-cli';
+import { decimalToMicro, invoicePrepaid, microToDecimal, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
 
 const PERIOD = '2025-09';
-let kit: BillingKit;
+const { kit, cli } = useBillingCli({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
 let dir: string;
-
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
 
 function expectSuccess(run: CliRun): void {
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
@@ -34,11 +33,9 @@ const EUR_DECK = [
 ].join('\n');
 
 beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' });
   dir = mkdtempSync(join(tmpdir(), 'prepaid-release-'));
 });
 afterAll(async () => {
-  await kit.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -65,6 +62,15 @@ async function pendingByCurrency(serviceId: number): Promise<Record<string, stri
   const sums: Record<string, bigint> = {};
   for (const a of await listAdjustments(kit.deps.pool, { serviceId, pendingOnly: true })) sums[a.currency ?? ''] = (sums[a.currency ?? ''] ?? 0n) + decimalToMicro(a.amount);
   return Object.fromEntries(Object.entries(sums).map(([currency, micro]) => [currency, microToDecimal(micro)]));
+}
+
+/** prepaidTenantPayingEur with one call (`billsec`) on `period`'s 10th, synced by `cdr backfill`, on the daily invoice of the 15th: held (creating). */
+async function callOnHeldInvoice(period: string, billsec: number): Promise<Tenant> {
+  const tenant = await prepaidTenantPayingEur();
+  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec, destination: '12125550100' });
+  expectSuccess(await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
+  expect(await invoicePrepaid(kit, tenant.serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
+  return tenant;
 }
 
 it('release → EUR deck → real rerate (worker job) → daily invoice and period close: every call invoiced once, in EUR, remainders exact', async () => {
@@ -149,11 +155,8 @@ it('release → EUR deck → real rerate (worker job) → daily invoice and peri
 
 it('a call rated in the old currency after the release (re-rated with the old deck) is held again and said again, once; released again and re-rated in EUR, billed once', async () => {
   const period = '2025-10';
-  const tenant = await prepaidTenantPayingEur();
+  const tenant = await callOnHeldInvoice(period, 61);
   const { serviceId } = tenant;
-  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 61, destination: '12125550100' });
-  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
-  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
   const first = `pp-${serviceId}-${period}-15`;
   expectSuccess(await cli('billing', 'prepaid-release', first, '--yes'));
   const mismatches = async () =>
@@ -207,11 +210,8 @@ it('a call rated in the old currency after the release (re-rated with the old de
 
 it('billing close --dry-run shows the prepaid closing invoice the close would make: not the calls a release holds when the service is listed for its adjustments', async () => {
   const period = '2025-11';
-  const tenant = await prepaidTenantPayingEur();
+  const tenant = await callOnHeldInvoice(period, 60);
   const { serviceId } = tenant;
-  await kit.insertCdr(tenant, { start: `${period}-10T10:00:00Z`, billsec: 60, destination: '12125550100' });
-  expectSuccess(await cli('cdr', 'backfill', '--service', String(serviceId), '--from', `${period}-01`, '--wait', '30', '--json'));
-  expect(await invoicePrepaid(kit, serviceId, new Date(`${period}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
   expectSuccess(await cli('billing', 'prepaid-release', String(serviceId), '--yes'));
   // Listed for another reason: an adjustment in the client's currency (0.50 EUR) its bill takes.
   await kit.deps.pool.query(

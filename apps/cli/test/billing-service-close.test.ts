@@ -5,19 +5,12 @@
  */
 import { batchIdFor, listBatches } from '@ictvoip/store';
 import { syncTenantCdrs } from '../../worker/src';
-import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
-import { runCli, type CliRun } from './run-cli';
+import { addCycleTenant, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
+import type { CliRun } from './run-cli';
 
-let kit: BillingKit;
+const { kit, cli } = useBillingCli({ BILLING_PERIODS: 'service', WHMCS_API_TIMEOUT_MS: '10000' });
 let nextService = 8600;
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
-
-beforeAll(async () => {
-  kit = await startBillingKit({ BILLING_PERIODS: 'service', WHMCS_API_TIMEOUT_MS: '10000' });
-}, 30000);
-afterAll(async () => {
-  await kit.close();
-});
 
 const tenant = (cycle: string, nextduedate: string): Promise<Tenant> => addCycleTenant(kit, nextService++, cycle, nextduedate);
 

@@ -1,20 +1,11 @@
 import { CREDIT_LEFT_ACTION, CREDIT_SETTLED_ACTION, insertAdjustment, listAdjustments } from '@ictvoip/store';
 import { purgeTerminatedTenants } from '../../worker/src/jobs/maintenance/purge-terminated';
 import { syncTenantCdrs, pushBillingBatch } from '../../worker/src';
-import { runCli, type CliRun } from './run-cli';
-import { startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
+import type { CliRun } from './run-cli';
+import { useBillingCli } from './billing-cli-kit';
 
 // `ictvoip billing settle`: a terminated service's credit left (BILLING_CREDIT_LEFT) recorded as settled in WHMCS by hand.
-let kit: BillingKit;
-
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', TERMINATE_RETENTION_DAYS: '30' });
-});
-afterAll(async () => {
-  await kit.close();
-});
+const { kit, cli } = useBillingCli({ WHMCS_API_TIMEOUT_MS: '10000', TERMINATE_RETENTION_DAYS: '30' });
 
 async function credit(serviceId: number, amount: string, id = `m-${serviceId}`): Promise<void> {
   await insertAdjustment(kit.deps.pool, { adjustmentId: id, serviceId, kind: 'manual', amount, currency: 'USD', sourcePeriod: null, description: 'goodwill' });

@@ -4,18 +4,10 @@
  * real PostgreSQL and Redis, the FusionPBX schema and the WHMCS stand-in.
  */
 import { runCreditCheck, syncTenantCdrs } from '../../worker/src';
-import { addCycleTenant, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
-import { runCli, type CliRun } from './run-cli';
+import { addCycleTenant, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
 
-let kit: BillingKit;
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
-
-beforeAll(async () => {
-  kit = await startBillingKit({ BILLING_PERIODS: 'service', CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '10000' });
-}, 30000);
-afterAll(async () => {
-  await kit.close();
-});
+const { kit, cli } = useBillingCli({ BILLING_PERIODS: 'service', CREDIT_CACHE_SECONDS: '0', WHMCS_API_TIMEOUT_MS: '10000' });
 
 const quarterlyTenant = (plan: Record<string, string>): Promise<Tenant> => addCycleTenant(kit, 8801, 'Quarterly', '2025-04-15', plan);
 

@@ -1,12 +1,12 @@
 import { batchIdFor } from '@ictvoip/store';
 import type { StandinClient } from '@ictvoip/testkit';
-import { runCli, type CliRun } from './run-cli';
-import { expectedMicro, invoicePrepaid, microToDecimal, pushBill, startBillingKit, type BillingKit, type Tenant } from '../../worker/test/cdr-billing-kit';
+import type { CliRun } from './run-cli';
+import { expectedMicro, invoicePrepaid, microToDecimal, pushBill, type Tenant } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
 
 const PERIOD = '2025-01';
-let kit: BillingKit;
-
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
+// No WHMCS faults here: a generous timeout so a loaded CI machine cannot turn a push into 'unknown'.
+const { kit, cli } = useBillingCli({ WHMCS_API_TIMEOUT_MS: '10000' });
 
 /** Exit 0; otherwise fails with the CLI's own message. */
 function expectSuccess(run: CliRun): void {
@@ -35,14 +35,6 @@ async function prepaidInvoiceHeldForCurrency(month: string, amount: string, cred
   expect(await invoicePrepaid(kit, tenant.serviceId, new Date(`${month}-15T12:00:00Z`))).toMatchObject({ outcome: 'creating' });
   return { tenant, key: `pp-${tenant.serviceId}-${month}-15`, client };
 }
-
-beforeAll(async () => {
-  // No WHMCS faults here: a generous timeout so a loaded CI machine cannot turn a push into 'unknown'.
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
-});
-afterAll(async () => {
-  await kit.close();
-});
 
 it('cdr backfill → billing close --dry-run (writes nothing) → billing close --wait pushes → rerate --wait leaves pushed charges alone', async () => {
   const tenant = await kit.addTenant();

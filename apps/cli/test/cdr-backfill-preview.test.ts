@@ -1,21 +1,13 @@
 import { listCharges } from '@ictvoip/store';
-import { startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
-import { runCli, type CliRun } from './run-cli';
+import { useBillingCli } from './billing-cli-kit';
+import type { CliRun } from './run-cli';
 
 // One job run reads 2 × 2 = 4 rows: the range below is four runs' worth.
-let kit: BillingKit;
-const cli = (...args: string[]) => runCli(kit.bridge.env, args);
+const { kit, cli } = useBillingCli({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
 
 function expectSuccess(run: CliRun): void {
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
 }
-
-beforeAll(async () => {
-  kit = await startBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
-});
-afterAll(async () => {
-  await kit.close();
-});
 
 const minute = (day: string, i: number) => `2025-01-${day}T10:${String(i).padStart(2, '0')}:00Z`;
 

@@ -1,23 +1,16 @@
-import { runCli, type CliRun } from './run-cli';
-import { startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
 
-let kit: BillingKit;
-const cli = (...args: string[]): Promise<CliRun> => runCli(kit.bridge.env, args);
-
-beforeAll(async () => {
-  kit = await startBillingKit(
-    { WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' },
-    {
+const { kit, cli } = useBillingCli(
+  { WHMCS_API_TIMEOUT_MS: '10000', CREDIT_CACHE_SECONDS: '0' },
+  {
+    standin: {
       emailTemplates: [
         { name: 'VoIP Zero Balance', type: 'product' },
         { name: 'VoIP Low Balance Alert', type: 'product' },
       ],
     },
-  );
-});
-afterAll(async () => {
-  await kit.close();
-});
+  },
+);
 
 it('credit check --dry-run decides and changes nothing; credit check acts once; credit status shows it', async () => {
   const tenant = await kit.addTenant();

@@ -1,11 +1,10 @@
 import { importRateDeck } from '@ictvoip/store';
-import { DECK_CSV, expectedMicro, microToDecimal, startBillingKit, type BillingKit } from '../../worker/test/cdr-billing-kit';
-import { databaseDigest, runCli, type CliRun } from './run-cli';
+import { DECK_CSV, expectedMicro, microToDecimal } from '../../worker/test/cdr-billing-kit';
+import { useBillingCli } from './billing-cli-kit';
+import { databaseDigest, type CliRun } from './run-cli';
 
 const PERIOD = '2025-01';
-let kit: BillingKit;
-
-const cli = (...args: string[]) => runCli(kit.bridge.env, args);
+const { kit, cli } = useBillingCli({ WHMCS_API_TIMEOUT_MS: '10000' });
 
 function expectSuccess(run: CliRun): void {
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
@@ -17,13 +16,6 @@ async function everything() {
   for (const [name, queue] of Object.entries(kit.deps.queues)) queues[name] = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
   return { bridge: await databaseDigest(kit.deps.pool), fusion: await databaseDigest(kit.bridge.fusion), queues };
 }
-
-beforeAll(async () => {
-  kit = await startBillingKit({ WHMCS_API_TIMEOUT_MS: '10000' });
-});
-afterAll(async () => {
-  await kit.close();
-});
 
 it('cdr backfill --dry-run counts the CDRs it would read and how many are new; rerate --dry-run shows the changed charges and the adjustment; neither writes, twice alike', async () => {
   const invoiced = await kit.addTenant();

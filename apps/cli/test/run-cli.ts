@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
+/** The `ictvoip` bin wrapper, as operators run it. */
+export const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 
 export interface CliRun {
   code: number;

@@ -9,18 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { deleteRedisPrefix, freePort, HoldingRelay, startEslStandin, TEST_PG_ADMIN_URL, TEST_REDIS_URL, uniqueQueuePrefix, type EslStandin } from '@ictvoip/testkit';
-import { ROOT } from './run-cli';
+import { BIN, ROOT } from './run-cli';
+import { dbUrl, descendants, waitFor } from './start-kit';
 
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 const BRIDGE = `ictvoip_start_appname_${randomBytes(4).toString('hex')}`;
 const FUSION = `ictvoip_start_appname_fs_${randomBytes(4).toString('hex')}`;
 const prefix = uniqueQueuePrefix('start-appname');
-
-function dbUrl(name: string): string {
-  const url = new URL(TEST_PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 let esl: EslStandin;
 let observer: Client;
@@ -42,35 +36,6 @@ afterAll(async () => {
 async function namesIn(database: string): Promise<string[]> {
   const { rows } = await observer.query<{ name: string }>('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE datname = $1 ORDER BY 1', [database]);
   return rows.map((row) => row.name);
-}
-
-/** Every live process below `pid` (from ps). */
-function descendants(pid: number): number[] {
-  const table = spawnSync('ps', ['-e', '-o', 'pid=,ppid='])
-    .stdout.toString()
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/).map(Number));
-  const found: number[] = [];
-  const walk = (parent: number) => {
-    for (const [child, ppid] of table) {
-      if (ppid !== parent || child === undefined) continue;
-      found.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-async function waitFor<T>(check: () => Promise<T | false>, timeoutMs: number, what: string, output: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms\n--- output ---\n${output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /**

@@ -6,26 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { deleteRedisPrefix, freePort, startEslStandin, TEST_PG_ADMIN_URL, TEST_REDIS_URL, uniqueQueuePrefix, type EslStandin } from '@ictvoip/testkit';
-import { ROOT, runCli } from './run-cli';
+import { BIN, ROOT, runCli } from './run-cli';
+import { dbUrl, descendants, waitFor } from './start-kit';
 
 /**
  * `ictvoip start` (what `npm start` runs) as a real process tree: the bin wrapper, the CLI, the api
  * and worker it supervises, and a throw-away Redis it launches itself.
  */
 
-const BIN = join(ROOT, 'apps/cli/bin/ictvoip.js');
 // The bin runs the apps from source (tsx) when ICTVOIP_FROM_SOURCE=1 (jest's default), compiled after a build otherwise (CI).
 const appEntry = (app: 'api' | 'worker') => (process.env.ICTVOIP_FROM_SOURCE === '1' ? `apps/${app}/src/main.ts` : `apps/${app}/dist/main.js`);
 const SHUTDOWN_DEADLINE_MS = 3000;
 /** start kills a child still there 1 s after the deadline; the rest is slack for a loaded CI machine (without the fix nothing stops at all). */
 const STOP_WITHIN_MS = SHUTDOWN_DEADLINE_MS + 1000 + 4000;
-
-function dbUrl(name: string, password = ''): string {
-  const url = new URL(TEST_PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  if (password) url.password = password;
-  return url.toString();
-}
 
 async function admin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: TEST_PG_ADMIN_URL });
@@ -61,34 +54,6 @@ function portAnswers(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, output?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms${output ? `\n--- output ---\n${output()}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Every live process below `pid` (from ps), depth first. */
-function descendants(pid: number): number[] {
-  const table = spawnSync('ps', ['-e', '-o', 'pid=,ppid='])
-    .stdout.toString()
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/).map(Number));
-  const found: number[] = [];
-  const walk = (parent: number) => {
-    for (const [child, ppid] of table) {
-      if (ppid === parent && child !== undefined) {
-        found.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return found;
 }
 
 function alive(pid: number): boolean {

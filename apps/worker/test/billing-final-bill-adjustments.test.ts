@@ -21,34 +21,19 @@ import {
 import { closeBillingPeriods, pushBillingBatch, syncTenantCdrs } from '../src';
 import type { CloseOutcome } from '../src/jobs/billing/close-periods';
 import { finalBillJobId, runFinalBill } from '../src/jobs/billing';
-import {
-  closeDelayEnv,
-  sendWebhook,
-  startApi,
-  tenantThroughWebhook,
-  useBillingKit,
-  webhookEvent as event,
-  DECK_CSV,
-  decimalToMicro,
-  microToDecimal,
-  roundCents,
-  closeAndFinishPushes,
-} from './cdr-billing-kit';
+import { webhookEvent as event, DECK_CSV, decimalToMicro, microToDecimal, roundCents, closeAndFinishPushes, useWebhookBillingKit } from './cdr-billing-kit';
 
 // A pending adjustment (re-rating of invoiced calls, a manual credit, a carried remainder) of a
 // terminated service: on its final bill exactly once, or, recorded after it, on a later bill.
 const DELAY_SECONDS = 3;
-const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS), { setUp: startApi });
+const { kit, send, createdThroughWebhook } = useWebhookBillingKit(DELAY_SECONDS);
 
 afterEach(() => {
   delete kit.bridge.api!.deps.now;
 });
 
-const send = (body: Record<string, unknown>) => sendWebhook(kit, body);
 const monthStart = (period: string) => new Date(`${period}-01T00:00:00Z`);
 const billing = () => ({ ...kit.deps.config.billing });
-
-const createdThroughWebhook = (serviceId: number) => tenantThroughWebhook(kit, serviceId);
 
 interface UsageView {
   period: string;

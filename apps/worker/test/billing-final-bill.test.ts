@@ -2,28 +2,13 @@ import { batchIdFor, getBatch, listAdjustments, listCharges, listPrepaidInvoices
 import { closeBillingPeriods, invoicePrepaidUsage, pushBillingBatch, reconcileInbox, syncTenantCdrs } from '../src';
 import { enqueueFinalBill, finalBillJobId, runFinalBill, type FinalBillResult } from '../src/jobs/billing';
 import { waitFor } from './harness';
-import {
-  closeDelayEnv,
-  sendWebhook,
-  startApi,
-  tenantThroughWebhook,
-  useBillingKit,
-  webhookEvent as event,
-  chargedMicro,
-  decimalToMicro,
-  expectedMicro,
-  microToDecimal,
-  roundCents,
-} from './cdr-billing-kit';
+import { webhookEvent as event, chargedMicro, decimalToMicro, expectedMicro, microToDecimal, roundCents, useWebhookBillingKit } from './cdr-billing-kit';
 
 // The final bill waits BILLING_CLOSE_DELAY_SECONDS (>= the look-back window) for CDRs imported late.
 const DELAY_SECONDS = 3;
-const kit = useBillingKit(closeDelayEnv(DELAY_SECONDS), { setUp: startApi });
+const { kit, send, createdThroughWebhook } = useWebhookBillingKit(DELAY_SECONDS);
 
-const send = (body: Record<string, unknown>) => sendWebhook(kit, body);
 const at = (base: number, seconds: number) => new Date(base + seconds * 1000).toISOString();
-
-const createdThroughWebhook = (serviceId: number) => tenantThroughWebhook(kit, serviceId);
 
 describe('termination triggers a final bill', () => {
   test('terminate webhook → delayed final sync (late CDR included) → one billable item; replay, regular close and a second run bill nothing again', async () => {

@@ -216,6 +216,22 @@ export function closeDelayEnv(delaySeconds: number): Record<string, string> {
   return { WHMCS_API_TIMEOUT_MS: '10000', CDR_LOOKBACK_SECONDS: String(delaySeconds), BILLING_CLOSE_DELAY_SECONDS: String(delaySeconds) };
 }
 
+/** What the final-bill tests that drive the bridge through WHMCS webhooks use. */
+export interface WebhookBillingKit {
+  /** Stands for the kit once its beforeAll started it (see useBillingKit). */
+  readonly kit: BillingKit;
+  /** `body` posted to the kit's webhook (sendWebhook). */
+  readonly send: (body: Record<string, unknown>) => ReturnType<typeof sendWebhook>;
+  /** A tenant created through the signed webhook (tenantThroughWebhook). */
+  readonly createdThroughWebhook: (serviceId: number) => ReturnType<typeof tenantThroughWebhook>;
+}
+
+/** One billing kit for the file with the API up and periods closed `delaySeconds` after they end (closeDelayEnv), driven by webhooks. */
+export function useWebhookBillingKit(delaySeconds: number): WebhookBillingKit {
+  const kit = useBillingKit(closeDelayEnv(delaySeconds), { setUp: startApi });
+  return { kit, send: (body) => sendWebhook(kit, body), createdThroughWebhook: (serviceId) => tenantThroughWebhook(kit, serviceId) };
+}
+
 /** A moment `seconds` after calendar period `period`'s close: the period's end plus the close delay `delaySeconds`. */
 export function afterPeriodClose(period: string, seconds: number, delaySeconds: number): Date {
   return new Date(new Date(`${nextPeriod(period)}-01T00:00:00Z`).getTime() + (delaySeconds + seconds) * 1000);

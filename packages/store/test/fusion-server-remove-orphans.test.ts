@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { RegistrationObservation } from '@ictvoip/store';
-import { blockedBy, until } from './lock-waits';
+import { blockedBy, described as describedEach, queuedBehindHeldRow, until } from './lock-waits';
 import { DOMAIN, gatewayObservation as gateway, SERVER, T0, useServerRemoveDatabase } from './server-remove-kit';
 
 // `ictvoip servers remove` deletes a server's registration and gateway rows while a poll of that server may
@@ -57,24 +57,13 @@ async function rowsLeft(): Promise<Record<string, number>> {
  * the outcomes of the write and the removal.
  */
 async function removeWhileWriteWaits(holdSql: string, holdParams: unknown[], write: () => Promise<unknown>): Promise<string[]> {
-  const holder: PoolClient = await kit.pool.connect();
-  let writing: ReturnType<typeof settled> | null = null;
-  let removal: ReturnType<typeof settled> | null = null;
-  try {
-    await holder.query('BEGIN');
-    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    await holder.query(holdSql, holdParams);
-    writing = settled(write());
-    const writerPid = await until('the write waits for the held row', blockedBy(kit.pool, holderPid));
-    const removing = settled(kit.registry.remove(SERVER));
-    removal = removing;
-    const waitsForWriter = blockedBy(kit.pool, writerPid);
-    await until('the removal waits for the write or is done', async () => (removing.done() ? true : await waitsForWriter()));
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    holder.release();
-  }
-  return (await Promise.all([writing.outcome, removal.outcome])).map(described);
+  const outcomes = await queuedBehindHeldRow(
+    kit.pool,
+    { sql: holdSql, params: holdParams },
+    { waits: 'the write waits for the held row', work: write },
+    { waits: 'the removal waits for the write or is done', work: () => kit.registry.remove(SERVER), mayEnd: true },
+  );
+  return describedEach(outcomes);
 }
 
 const holdRegistration = `INSERT INTO registrations (server, domain, extension, service_id, last_change, last_polled_at) VALUES ($1, $2, $3, 42, now(), now())`;

@@ -1,6 +1,5 @@
-import type { PoolClient } from 'pg';
 import type { RegistrationObservation } from '@ictvoip/store';
-import { blockedBy, until } from './lock-waits';
+import { described, queuedBehindHeldRow } from './lock-waits';
 import { DOMAIN, gatewayObservation as gateway, SERVER, T0, useServerRemoveDatabase } from './server-remove-kit';
 
 // `ictvoip servers remove` deletes a server's registration and gateway rows without the poll lock: a poll of that
@@ -25,37 +24,18 @@ function observation(extension: string, at: number, registered: boolean): Regist
   };
 }
 
-type Outcome = { ok: true } | { ok: false; error: Error & { code?: string } };
-
-function settled(work: Promise<unknown>): Promise<Outcome> {
-  return work.then(
-    () => ({ ok: true as const }),
-    (error: Error & { code?: string }) => ({ ok: false as const, error }),
-  );
-}
-
 /**
  * With `held` (between the batch's first and last row in key order) locked elsewhere, the batch stops
  * half-way; the removal must then wait for the batch, and both succeed once `held` goes.
  */
 async function removeWhileBatchWaits(holdSql: string, holdParams: unknown[], startBatch: () => Promise<unknown>): Promise<string[]> {
-  const holder: PoolClient = await kit.pool.connect();
-  let batch: Promise<Outcome> | null = null;
-  let removal: Promise<Outcome> | null = null;
-  try {
-    await holder.query('BEGIN');
-    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    await holder.query(holdSql, holdParams);
-    batch = settled(startBatch());
-    const batchPid = await until('the batch waits for the held row', blockedBy(kit.pool, holderPid));
-    removal = settled(kit.registry.remove(SERVER));
-    await until('the removal waits for the batch', blockedBy(kit.pool, batchPid));
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    holder.release();
-  }
-  const outcomes = await Promise.all([batch, removal]);
-  return outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`));
+  const outcomes = await queuedBehindHeldRow(
+    kit.pool,
+    { sql: holdSql, params: holdParams },
+    { waits: 'the batch waits for the held row', work: startBatch },
+    { waits: 'the removal waits for the batch', work: () => kit.registry.remove(SERVER) },
+  );
+  return described(outcomes);
 }
 
 test('removing a server while a poll of it locks its registration rows waits for the poll instead of deadlocking', async () => {

@@ -1,7 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { GatewayMonitoringRepository, type GatewayObservation } from '@ictvoip/store';
 import { historyRows, twoSides, type Side } from './batch-equivalence-kit';
-import { blockedBy, until } from './lock-waits';
+import { described, queuedBehindHeldRow, type HeldRow } from './lock-waits';
 
 // Two polls of one server overlap as gateways are removed: the older poll (its list still has them) is
 // locking its batch's rows in key order while the newer one removes the gateways it no longer watches.
@@ -41,15 +41,8 @@ async function stateRows(pool: Pool): Promise<unknown[]> {
   return (await pool.query('SELECT * FROM gateway_states ORDER BY server, gateway_uuid')).rows;
 }
 
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error & { code?: string } };
-
-/** `work`'s result or error, awaited later: a deadlock's error must not go unhandled meanwhile. */
-function settled<T>(work: Promise<T>): Promise<Outcome<T>> {
-  return work.then(
-    (value) => ({ ok: true as const, value }),
-    (error: Error & { code?: string }) => ({ ok: false as const, error }),
-  );
-}
+/** The row of gateway `uuid`, to hold elsewhere. */
+const rowOf = (uuid: string): HeldRow => ({ sql: 'SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', params: [SERVER, uuid] });
 
 describe('GatewayMonitoringRepository.forgetUnwatched beside an overlapping poll', () => {
   it.each([
@@ -69,24 +62,14 @@ describe('GatewayMonitoringRepository.forgetUnwatched beside an overlapping poll
     expect(heap.filter((uuid) => uuid !== W)).toEqual([Y, X]);
 
     // W held elsewhere stops the older batch between its lock of X and its lock of Y.
-    const holder: PoolClient = await pool.connect();
-    let batch: Promise<Outcome<unknown>> | null = null;
-    let removal: Promise<Outcome<number>> | null = null;
-    try {
-      await holder.query('BEGIN');
-      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, W]);
-      batch = settled(repository.observeMany(olderBatch));
-      const batchPid = await until('the older batch waits for W', blockedBy(pool, holderPid));
+    const outcomes = await queuedBehindHeldRow(
+      pool,
+      rowOf(W),
+      { waits: 'the older batch waits for W', work: () => repository.observeMany(olderBatch) },
       // The batch holds X now: the removal waits for it (before the fix: holding Y, which it met first).
-      removal = settled(repository.forgetUnwatched(SERVER, [W], new Date(newerAt)));
-      await until('the removal waits for the older batch', blockedBy(pool, batchPid));
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    const outcomes = await Promise.all([batch, removal]);
-    expect(outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`))).toEqual(['ok', 'ok']);
+      { waits: 'the removal waits for the older batch', work: () => repository.forgetUnwatched(SERVER, [W], new Date(newerAt)) },
+    );
+    expect(described(outcomes)).toEqual(['ok', 'ok']);
     expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
     expect((await pool.query<{ gateway_uuid: string }>('SELECT gateway_uuid FROM gateway_states ORDER BY 1')).rows.map((row) => row.gateway_uuid)).toEqual(kept);
     expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
@@ -102,24 +85,14 @@ describe('GatewayMonitoringRepository.forgetUnwatched beside an overlapping poll
     const { pool, repository } = sides.many;
     await seed(sides.many, newerAt);
     // Y held elsewhere stops the removal after it locked X, before its DELETE.
-    const holder: PoolClient = await pool.connect();
-    let removal: Promise<Outcome<number>> | null = null;
-    let batch: Promise<Outcome<unknown>> | null = null;
-    try {
-      await holder.query('BEGIN');
-      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      await holder.query('SELECT 1 FROM gateway_states WHERE server = $1 AND gateway_uuid = $2 FOR UPDATE', [SERVER, Y]);
-      removal = settled(repository.forgetUnwatched(SERVER, [W], new Date(newerAt)));
-      const removalPid = await until('the removal waits for Y', blockedBy(pool, holderPid));
+    const outcomes = await queuedBehindHeldRow(
+      pool,
+      rowOf(Y),
+      { waits: 'the removal waits for Y', work: () => repository.forgetUnwatched(SERVER, [W], new Date(newerAt)) },
       // The batch's INSERT finds X (locked, not deleted): it waits at its lock of X.
-      batch = settled(repository.observeMany(olderBatch));
-      await until('the batch waits for the removal', blockedBy(pool, removalPid));
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    const outcomes = await Promise.all([removal, batch]);
-    expect(outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`))).toEqual(['ok', 'ok']);
+      { waits: 'the batch waits for the removal', work: () => repository.observeMany(olderBatch) },
+    );
+    expect(described(outcomes)).toEqual(['ok', 'ok']);
     expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
     expect(await historyRows(pool, 'gateway_history')).toEqual(await historyRows(sides.one.pool, 'gateway_history'));
   });

@@ -1,7 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { RegistrationsRepository, type RegistrationObservation } from '@ictvoip/store';
 import { historyRows, twoSides, type Side } from './batch-equivalence-kit';
-import { blockedBy, until } from './lock-waits';
+import { described, queuedBehindHeldRow, type HeldRow } from './lock-waits';
 
 // The worker writes a server's registration rows under its poll lock, but that lock is a session lock on a
 // connection of its own: when that connection drops, the poll's writes go on while another poll of the
@@ -54,26 +54,11 @@ async function stateRows(pool: Pool): Promise<unknown[]> {
   return (await pool.query('SELECT * FROM registrations ORDER BY server, domain, extension')).rows;
 }
 
-async function lockRow(holder: PoolClient, extension: string): Promise<number> {
-  await holder.query('BEGIN');
-  const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  await holder.query('SELECT 1 FROM registrations WHERE server = $1 AND domain = $2 AND extension = $3 FOR UPDATE', [SERVER, DOMAIN, extension]);
-  return pid;
-}
-
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error & { code?: string } };
-
-/** `work`'s result or error, awaited later: a deadlock's error must not go unhandled meanwhile. */
-function settled<T>(work: Promise<T>): Promise<Outcome<T>> {
-  return work.then(
-    (value) => ({ ok: true as const, value }),
-    (error: Error & { code?: string }) => ({ ok: false as const, error }),
-  );
-}
-
-function described(outcomes: readonly (Outcome<unknown> | null)[]): string[] {
-  return outcomes.map((outcome) => (outcome?.ok ? 'ok' : `${outcome?.error.code}: ${outcome?.error.message}`));
-}
+/** The row of `extension`, to hold elsewhere. */
+const rowOf = (extension: string): HeldRow => ({
+  sql: 'SELECT 1 FROM registrations WHERE server = $1 AND domain = $2 AND extension = $3 FOR UPDATE',
+  params: [SERVER, DOMAIN, extension],
+});
 
 describe('RegistrationsRepository.forgetUnwatched beside an overlapping poll', () => {
   it.each([
@@ -94,21 +79,14 @@ describe('RegistrationsRepository.forgetUnwatched beside an overlapping poll', (
     expect(heap.filter((extension) => extension !== W)).toEqual([Y, X]);
 
     // W held elsewhere stops the older batch between its lock of X and its lock of Y.
-    const holder: PoolClient = await pool.connect();
-    let batch: Promise<Outcome<unknown>> | null = null;
-    let removal: Promise<Outcome<number>> | null = null;
-    try {
-      const holderPid = await lockRow(holder, W);
-      batch = settled(repository.observeManyWithStates(olderBatch));
-      const batchPid = await until('the older batch waits for W', blockedBy(pool, holderPid));
+    const outcomes = await queuedBehindHeldRow(
+      pool,
+      rowOf(W),
+      { waits: 'the older batch waits for W', work: () => repository.observeManyWithStates(olderBatch) },
       // The batch holds X now: the removal waits for it (a DELETE alone would hold Y, met first in the heap).
-      removal = settled(repository.forgetUnwatched(SERVER, watched, new Date(newerAt)));
-      await until('the removal waits for the older batch', blockedBy(pool, batchPid));
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    expect(described(await Promise.all([batch, removal]))).toEqual(['ok', 'ok']);
+      { waits: 'the removal waits for the older batch', work: () => repository.forgetUnwatched(SERVER, watched, new Date(newerAt)) },
+    );
+    expect(described(outcomes)).toEqual(['ok', 'ok']);
     expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
     expect((await pool.query<{ extension: string }>('SELECT extension FROM registrations ORDER BY 1')).rows.map((row) => row.extension)).toEqual(
       [...kept, ...watched.slice(1).map((key) => key.split('|')[1])].sort(),
@@ -126,21 +104,14 @@ describe('RegistrationsRepository.forgetUnwatched beside an overlapping poll', (
     const { pool, repository } = sides.many;
     await seed(sides.many, newerAt);
     // Y held elsewhere stops the removal after it locked X, before its DELETE.
-    const holder: PoolClient = await pool.connect();
-    let removal: Promise<Outcome<number>> | null = null;
-    let batch: Promise<Outcome<unknown>> | null = null;
-    try {
-      const holderPid = await lockRow(holder, Y);
-      removal = settled(repository.forgetUnwatched(SERVER, watched, new Date(newerAt)));
-      const removalPid = await until('the removal waits for Y', blockedBy(pool, holderPid));
+    const outcomes = await queuedBehindHeldRow(
+      pool,
+      rowOf(Y),
+      { waits: 'the removal waits for Y', work: () => repository.forgetUnwatched(SERVER, watched, new Date(newerAt)) },
       // The batch's INSERT finds X (locked, not deleted): it waits at its lock of X.
-      batch = settled(repository.observeManyWithStates(olderBatch));
-      await until('the batch waits for the removal', blockedBy(pool, removalPid));
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    expect(described(await Promise.all([removal, batch]))).toEqual(['ok', 'ok']);
+      { waits: 'the batch waits for the removal', work: () => repository.observeManyWithStates(olderBatch) },
+    );
+    expect(described(outcomes)).toEqual(['ok', 'ok']);
     expect(await stateRows(pool)).toEqual(await stateRows(sides.one.pool));
     expect((await pool.query<{ extension: string }>('SELECT extension FROM registrations ORDER BY 1')).rows.map((row) => row.extension)).toEqual(
       [X, W, ...watched.slice(1).map((key) => key.split('|')[1])].sort(),

@@ -1,12 +1,13 @@
 import type { Pool } from 'pg';
 import { createTestDatabase, testKeyring, type TestDatabase } from '@ictvoip/testkit';
 import { createPool, FusionServersRepository, GatewayMonitoringRepository, migrateBridgeDatabase, RegistrationsRepository, type GatewayObservation } from '@ictvoip/store';
+import { TENANT_DOMAIN, upGateway } from './gateway-observation';
 
 // The set-up the server-removal tests share: a bridge database of their own with one registered server,
 // its poll rows emptied before each test (a failed test leaves its server and rows).
 
 export const SERVER = 'pbx2';
-export const DOMAIN = 'a.pbx.test';
+export const DOMAIN = TENANT_DOMAIN;
 export const T0 = Date.parse('2026-03-02T10:00:00Z');
 
 export interface ServerRemoveDatabase {
@@ -68,18 +69,4 @@ export function useServerRemoveDatabase(prefix: string): ServerRemoveDatabase {
 }
 
 /** A gateway of SERVER's tenant, registered and up, seen at `at`. */
-export function gatewayObservation(uuid: string, at: number): GatewayObservation {
-  return {
-    server: SERVER,
-    serviceId: 42,
-    domain: DOMAIN,
-    gatewayUuid: uuid,
-    gatewayName: 'gw',
-    register: true,
-    state: 'REGED',
-    status: 'UP',
-    failing: false,
-    at: new Date(at),
-    downAfterSeconds: 0,
-  };
-}
+export const gatewayObservation = (uuid: string, at: number): GatewayObservation => upGateway(SERVER, uuid, at);
