@@ -1,7 +1,8 @@
 import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
-import { listCharges } from '@ictvoip/store';
+import { listCharges, withBillingLock } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
+import { collectCdrs } from '../src/jobs/cdr/sync-tenant';
 import { useBillingKit, chargedMicro, expectedMicro, type BillingKit, type Tenant } from './cdr-billing-kit';
 import { startBridge, waitFor } from './harness';
 
@@ -126,6 +127,15 @@ describe('the per-day CDR count check (cdr.reconcile), without an index on inser
   });
 });
 
+/** The last advisory lock tries of the bridge's connections now idle (pid and when): a waiter between two tries shows here. */
+async function billingLockTries(on: BillingKit): Promise<string[]> {
+  const { rows } = await on.deps.pool.query<{ attempt: string }>(
+    `SELECT pid::text || ' ' || query_start::text AS attempt FROM pg_stat_activity
+     WHERE datname = current_database() AND state = 'idle' AND query LIKE 'SELECT pg_try_advisory_lock($1, $2)%'`,
+  );
+  return rows.map((row) => row.attempt);
+}
+
 /** Midnight UTC `days` days before today, plus `ms`: a day of the checked range behind the window. */
 const dayAgo = (days: number, ms: number) => new Date(Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR - days * 24 * HOUR + ms).toISOString();
 
@@ -202,6 +212,28 @@ describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_
     );
     expect(result).toMatchObject({ inserted: 3, more: false });
     expect((await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid)).toEqual(expect.arrayContaining(late));
+  });
+
+  test('a job of the tenant waiting for the billing lock gets it between two runs of a collection, not only after the last', async () => {
+    // Five calls: the first run writes two pages of two, the second one page of one.
+    const tenant = await small.addTenant();
+    for (let i = 0; i < 5; i += 1) await small.insertCdr(tenant, { start: dayAgo(5, HOUR + i * 60_000), billsec: 60 });
+    const order: string[] = [];
+    let other: Promise<void> | null = null;
+    // A sync, push or re-rating of the tenant (they poll for the lock) starts waiting as the first run reads its last
+    // page, and has tried once: its next try is 25–75 ms later, when that run has released the lock.
+    const afterRead = async (page: number) => {
+      if (page !== 2 || other) return;
+      const before = await billingLockTries(small);
+      other = withBillingLock(small.deps.pool, tenant.serviceId, () => Promise.resolve(void order.push('other')), 10_000);
+      const deadline = Date.now() + 5000;
+      while (!(await billingLockTries(small)).some((attempt) => !before.includes(attempt))) if (Date.now() > deadline) throw new Error('the other job never tried the lock');
+    };
+    const afterCommit = () => void order.push('page');
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(5, 0)), hooks: { afterRead, afterCommit } });
+    await other;
+    expect(outcome).toMatchObject({ inserted: 5, pages: 3, more: false });
+    expect(order).toEqual(['page', 'page', 'other', 'page']);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
+  ADVISORY_LOCK_RETRY_MAX_MS,
   chargedPositionsBetween,
   chargedPositionsSince,
   existingChargeIds,
@@ -444,10 +445,20 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * How long a collection stays away from the tenant's billing lock between two runs. Its waiters (the
+ * tenant's sync, billing push, re-rating) poll for it every 25–75 ms: taken again at once, the lock was
+ * free for the few milliseconds between two runs, a waiter almost never tried in them, and a backfill
+ * of many runs made it time out after its 30 s however often the lock was released. Twice the longest
+ * poll pause: a waiter's next try falls inside it. About 150 ms per run of 100,000 CDRs (the defaults).
+ */
+export const COLLECTION_RUN_GAP_MS = 2 * ADVISORY_LOCK_RETRY_MAX_MS;
+
+/**
  * A collection (`from`, with or without `to`) to its end: run after run of CDR_SYNC_MAX_PAGES pages,
- * each releasing the tenant's billing lock, the next continuing after the key where the last
- * stopped (a new run from `from` would re-read the CDRs the last one charged: without `to` it skips
- * none, and a range of more charged CDRs than one run reads would never get further). Counts summed.
+ * each releasing the tenant's billing lock (for COLLECTION_RUN_GAP_MS: see there), the next continuing
+ * after the key where the last stopped (a new run from `from` would re-read the CDRs the last one
+ * charged: without `to` it skips none, and a range of more charged CDRs than one run reads would never
+ * get further). Counts summed.
  */
 export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
   let total: CdrSyncOutcome | null = null;
@@ -467,6 +478,7 @@ export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: 
       : run;
     if (!run.more || !run.resumeAfter) return total;
     after = run.resumeAfter;
+    await new Promise((resolve) => setTimeout(resolve, COLLECTION_RUN_GAP_MS));
   }
 }
 
