@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
 import { listCharges, withBillingLock } from '@ictvoip/store';
@@ -234,6 +235,53 @@ describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_
     await other;
     expect(outcome).toMatchObject({ inserted: 5, pages: 3, more: false });
     expect(order).toEqual(['page', 'page', 'other', 'page']);
+  });
+});
+
+describe('a collection always ends (each run continues strictly after the key the last stopped at)', () => {
+  const small = useBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
+  const chargedOn = async (tenant: Tenant) => (await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid).sort();
+  const sourceOn = async (tenant: Tenant) =>
+    (await small.bridge.fusion.query<{ id: string }>('SELECT xml_cdr_uuid::text AS id FROM v_xml_cdr WHERE domain_uuid = $1', [tenant.domainUuid])).rows
+      .map((row) => row.id)
+      .sort();
+
+  test('a backfill over CDRs that all share one start_stamp, most charged, some deleted while it reads: it ends, every CDR left charged once', async () => {
+    const stamp = dayAgo(6, HOUR);
+    const { tenant } = await tenantCharged(small, [stamp, stamp, stamp, stamp, stamp]);
+    const late: string[] = [];
+    for (let i = 0; i < 6; i += 1) late.push(await small.insertCdr(tenant, { start: stamp, billsec: 60 }));
+    let deleted: string[] = [];
+    const afterRead = async () => {
+      if (deleted.length > 0) return;
+      // Once the first page is read (before the next read), FusionPBX deletes three late CDRs: the last in key order (one
+      // stamp: by uuid), so none the first page holds.
+      deleted = [...late].sort().slice(-3);
+      await small.bridge.fusion.query('DELETE FROM v_xml_cdr WHERE xml_cdr_uuid = ANY($1::uuid[])', [deleted]);
+    };
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(6, 0)), hooks: { afterRead } });
+    expect(outcome.more).toBe(false);
+    expect(outcome.inserted).toBe(late.length - deleted.length);
+    // 5 + 6 at one stamp and the recent call, less the deleted: at most 12 rows, 2 a page.
+    expect(outcome.pages).toBeLessThanOrEqual(6);
+    expect(await chargedOn(tenant)).toEqual(await sourceOn(tenant));
+  });
+
+  test('a backfill whose tenant’s domain is purged and made again while it reads: it ends, reading the new domain after where it was', async () => {
+    const { tenant } = await tenantCharged(small, [dayAgo(6, HOUR)]);
+    for (let i = 0; i < 4; i += 1) await small.insertCdr(tenant, { start: dayAgo(6, 2 * HOUR + i * 60_000), billsec: 60 });
+    const again: Tenant = { ...tenant, domainUuid: randomUUID() };
+    const later: string[] = [];
+    const afterCommit = async (page: number) => {
+      if (page !== 1 || later.length > 0) return;
+      await small.bridge.fusion.query('DELETE FROM v_xml_cdr WHERE domain_uuid = $1', [tenant.domainUuid]);
+      await small.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
+      await small.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [again.domainUuid, again.domainName]);
+      for (let i = 0; i < 3; i += 1) later.push(await small.insertCdr(again, { start: dayAgo(6, 3 * HOUR + i * 60_000), billsec: 60 }));
+    };
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(6, 0)), hooks: { afterCommit } });
+    expect(outcome.more).toBe(false);
+    expect(await chargedOn(tenant)).toEqual(expect.arrayContaining(later));
   });
 });
 
