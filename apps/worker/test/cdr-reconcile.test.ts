@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
-import { listCharges, withBillingLock } from '@ictvoip/store';
+import { Pool } from 'pg';
+import { cdrDigestsByDay } from '@ictvoip/operations';
+import { chargeDigestsByDay, listCharges, withBillingLock } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
 import { collectCdrs } from '../src/jobs/cdr/sync-tenant';
 import { useBillingKit, chargedMicro, expectedMicro, type BillingKit, type Tenant } from './cdr-billing-kit';
@@ -172,6 +174,49 @@ describe('a missing CDR the counts do not show', () => {
   test('a day whose counts and uuids agree is not read', async () => {
     const { tenant } = await tenantCharged(kit, [dayAgo(3, HOUR), dayAgo(3, 2 * HOUR)]);
     expect((await reconcileCdrs(kit.deps)).days.filter((day) => day.serviceId === tenant.serviceId)).toEqual([]);
+  });
+});
+
+/** The digest's hash of one uuid, computed apart from SQL: md5 of its canonical text, first 64 bits as a signed integer. */
+const uuidHash = (uuid: string) => BigInt.asIntN(64, BigInt(`0x${createHash('md5').update(uuid.toLowerCase()).digest('hex').slice(0, 16)}`));
+
+describe('the per-day digest (count, uuid hash sum) is the same on both sides for the same CDRs', () => {
+  test('uuids written in capitals or braces, stamps at a UTC midnight given in other offsets, sessions in other time zones, a sum past 64 bits', async () => {
+    const tenant = await kit.addTenant();
+    const midnight = dayAgo(3, 0);
+    const day = midnight.slice(0, 10);
+    const dayBefore = dayAgo(4, 0).slice(0, 10);
+    // Four uuids whose hash is above 0.875 × 2^63: their sum passes what a bigint holds.
+    const big: string[] = [];
+    while (big.length < 4) {
+      const uuid = randomUUID();
+      if (uuidHash(uuid) >= 7n << 60n) big.push(uuid);
+    }
+    const lastOfDayBefore = randomUUID();
+    // FusionPBX is given each uuid in another written form, each stamp in another offset; the sync charges them.
+    await kit.insertCdr(tenant, { uuid: lastOfDayBefore.toUpperCase(), start: `${dayBefore}T18:59:59.999999-05:00`, billsec: 60 });
+    await kit.insertCdr(tenant, { uuid: `{${big[0]!.toUpperCase()}}`, start: `${day}T05:30:00+05:30`, billsec: 60 });
+    for (const uuid of big.slice(1)) await kit.insertCdr(tenant, { uuid: uuid.replaceAll('-', ''), start: `${day}T12:00:00Z`, billsec: 60 });
+    await kit.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+    for (let run = 0; (await syncTenantCdrs(kit.deps, tenant.serviceId)).more; run += 1) if (run > 50) throw new Error('the sync did not end');
+    const fusionNewYork = new Pool({ connectionString: kit.bridge.fusionDb.url, options: '-c TimeZone=America/New_York', max: 1 });
+    const bridgeKolkata = new Pool({ connectionString: kit.bridge.bridgeDb.url, options: '-c TimeZone=Asia/Kolkata', max: 1 });
+    try {
+      const from = new Date(Date.parse(midnight) - 2 * 24 * HOUR);
+      const to = new Date(Date.parse(midnight) + 24 * HOUR);
+      const source = await cdrDigestsByDay(fusionNewYork, tenant.domainUuid, from, to);
+      expect(await chargeDigestsByDay(bridgeKolkata, tenant.serviceId, from, to)).toEqual(source);
+      const sum = big.reduce((total, uuid) => total + uuidHash(uuid), 0n);
+      expect(sum > 1n << 63n).toBe(true);
+      expect(source).toEqual(
+        new Map([
+          [dayBefore, { count: 1, uuidSum: uuidHash(lastOfDayBefore).toString() }],
+          [day, { count: 4, uuidSum: sum.toString() }],
+        ]),
+      );
+    } finally {
+      await Promise.all([fusionNewYork.end(), bridgeKolkata.end()]);
+    }
   });
 });
 
