@@ -330,6 +330,49 @@ describe('a collection always ends (each run continues strictly after the key th
   });
 });
 
+describe('a backfill that lasts several BullMQ lock durations', () => {
+  const brief = useBillingKit({ WORKER_LOCK_DURATION_MS: '1000' });
+
+  test('keeps its job: the worker renews the lock while it runs, no stalled check takes it over, its CDRs are charged once', async () => {
+    const tenant = await brief.addTenant();
+    for (let i = 0; i < 3; i += 1) await brief.insertCdr(tenant, { start: dayAgo(4, HOUR + i * 60_000), billsec: 60 });
+    const worker = brief.bridge.worker!.workers.find((candidate) => candidate.name === 'cdr-sync')!;
+    const jobId = `backfill-held-${tenant.serviceId}`;
+    let renewals = 0;
+    const stalled: string[] = [];
+    const onRenewed = ({ jobIds }: { jobIds: string[] }) => void (renewals += jobIds.filter((id) => id === jobId).length);
+    const onStalled = (id: string) => void stalled.push(id);
+    worker.on('locksRenewed', onRenewed);
+    worker.on('stalled', onStalled);
+    // FusionPBX's v_xml_cdr locked: the job's first read waits (a long range) until the test lets it go.
+    const blocker = await brief.bridge.fusion.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE v_xml_cdr IN ACCESS EXCLUSIVE MODE');
+      const job = await addJob(brief.deps.queues, CDR_JOBS.backfill, { serviceId: tenant.serviceId, from: dayAgo(4, 0) }, { jobId });
+      // Active for over 3 lock durations of 1 s (a stalled check runs each lock duration).
+      const since = await waitFor(async () => (await brief.deps.queues['cdr-sync'].getJob(jobId))?.processedOn, 20000, 'the backfill taken by the worker');
+      await waitFor(async () => Date.now() - since > 3500, 20000, 'three lock durations of the backfill');
+      await blocker.query('COMMIT');
+      const result = await waitFor(
+        async () => ((await job.getState()) === 'completed' ? ((await brief.deps.queues['cdr-sync'].getJob(jobId))?.returnvalue as { inserted: number }) : null),
+        20000,
+        'the backfill job',
+      );
+      expect(result.inserted).toBe(3);
+      expect(renewals).toBeGreaterThanOrEqual(3);
+      expect(stalled).not.toContain(jobId);
+      expect((await brief.deps.queues['cdr-sync'].getJob(jobId))?.attemptsMade).toBe(1);
+      expect((await listCharges(brief.deps.pool, { serviceId: tenant.serviceId })).length).toBe(3);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      worker.off('locksRenewed', onRenewed);
+      worker.off('stalled', onStalled);
+    }
+  });
+});
+
 describe('a FusionPBX server that does not answer', () => {
   test("its tenants are skipped (counted, logged), the other servers' tenants are still checked", async () => {
     const away = await syncedTenant();
