@@ -1,7 +1,11 @@
+import { createHash, randomUUID } from 'node:crypto';
 import type { JobType } from 'bullmq';
 import { addJob, CDR_JOBS } from '@ictvoip/queue';
-import { listCharges } from '@ictvoip/store';
+import { Pool } from 'pg';
+import { cdrDigestsByDay } from '@ictvoip/operations';
+import { chargeDigestsByDay, listCharges, withBillingLock } from '@ictvoip/store';
 import { reconcileCdrs, syncTenantCdrs, type CdrReconcileOutcome } from '../src';
+import { collectCdrs } from '../src/jobs/cdr/sync-tenant';
 import { useBillingKit, chargedMicro, expectedMicro, type BillingKit, type Tenant } from './cdr-billing-kit';
 import { startBridge, waitFor } from './harness';
 
@@ -126,6 +130,15 @@ describe('the per-day CDR count check (cdr.reconcile), without an index on inser
   });
 });
 
+/** The last advisory lock tries of the bridge's connections now idle (pid and when): a waiter between two tries shows here. */
+async function billingLockTries(on: BillingKit): Promise<string[]> {
+  const { rows } = await on.deps.pool.query<{ attempt: string }>(
+    `SELECT pid::text || ' ' || query_start::text AS attempt FROM pg_stat_activity
+     WHERE datname = current_database() AND state = 'idle' AND query LIKE 'SELECT pg_try_advisory_lock($1, $2)%'`,
+  );
+  return rows.map((row) => row.attempt);
+}
+
 /** Midnight UTC `days` days before today, plus `ms`: a day of the checked range behind the window. */
 const dayAgo = (days: number, ms: number) => new Date(Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR - days * 24 * HOUR + ms).toISOString();
 
@@ -161,6 +174,49 @@ describe('a missing CDR the counts do not show', () => {
   test('a day whose counts and uuids agree is not read', async () => {
     const { tenant } = await tenantCharged(kit, [dayAgo(3, HOUR), dayAgo(3, 2 * HOUR)]);
     expect((await reconcileCdrs(kit.deps)).days.filter((day) => day.serviceId === tenant.serviceId)).toEqual([]);
+  });
+});
+
+/** The digest's hash of one uuid, computed apart from SQL: md5 of its canonical text, first 64 bits as a signed integer. */
+const uuidHash = (uuid: string) => BigInt.asIntN(64, BigInt(`0x${createHash('md5').update(uuid.toLowerCase()).digest('hex').slice(0, 16)}`));
+
+describe('the per-day digest (count, uuid hash sum) is the same on both sides for the same CDRs', () => {
+  test('uuids written in capitals or braces, stamps at a UTC midnight given in other offsets, sessions in other time zones, a sum past 64 bits', async () => {
+    const tenant = await kit.addTenant();
+    const midnight = dayAgo(3, 0);
+    const day = midnight.slice(0, 10);
+    const dayBefore = dayAgo(4, 0).slice(0, 10);
+    // Four uuids whose hash is above 0.875 × 2^63: their sum passes what a bigint holds.
+    const big: string[] = [];
+    while (big.length < 4) {
+      const uuid = randomUUID();
+      if (uuidHash(uuid) >= 7n << 60n) big.push(uuid);
+    }
+    const lastOfDayBefore = randomUUID();
+    // FusionPBX is given each uuid in another written form, each stamp in another offset; the sync charges them.
+    await kit.insertCdr(tenant, { uuid: lastOfDayBefore.toUpperCase(), start: `${dayBefore}T18:59:59.999999-05:00`, billsec: 60 });
+    await kit.insertCdr(tenant, { uuid: `{${big[0]!.toUpperCase()}}`, start: `${day}T05:30:00+05:30`, billsec: 60 });
+    for (const uuid of big.slice(1)) await kit.insertCdr(tenant, { uuid: uuid.replaceAll('-', ''), start: `${day}T12:00:00Z`, billsec: 60 });
+    await kit.insertCdr(tenant, { start: isoIn(-60_000), billsec: 60 });
+    for (let run = 0; (await syncTenantCdrs(kit.deps, tenant.serviceId)).more; run += 1) if (run > 50) throw new Error('the sync did not end');
+    const fusionNewYork = new Pool({ connectionString: kit.bridge.fusionDb.url, options: '-c TimeZone=America/New_York', max: 1 });
+    const bridgeKolkata = new Pool({ connectionString: kit.bridge.bridgeDb.url, options: '-c TimeZone=Asia/Kolkata', max: 1 });
+    try {
+      const from = new Date(Date.parse(midnight) - 2 * 24 * HOUR);
+      const to = new Date(Date.parse(midnight) + 24 * HOUR);
+      const source = await cdrDigestsByDay(fusionNewYork, tenant.domainUuid, from, to);
+      expect(await chargeDigestsByDay(bridgeKolkata, tenant.serviceId, from, to)).toEqual(source);
+      const sum = big.reduce((total, uuid) => total + uuidHash(uuid), 0n);
+      expect(sum > 1n << 63n).toBe(true);
+      expect(source).toEqual(
+        new Map([
+          [dayBefore, { count: 1, uuidSum: uuidHash(lastOfDayBefore).toString() }],
+          [day, { count: 4, uuidSum: sum.toString() }],
+        ]),
+      );
+    } finally {
+      await Promise.all([fusionNewYork.end(), bridgeKolkata.end()]);
+    }
   });
 });
 
@@ -202,6 +258,118 @@ describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_
     );
     expect(result).toMatchObject({ inserted: 3, more: false });
     expect((await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid)).toEqual(expect.arrayContaining(late));
+  });
+
+  test('a job of the tenant waiting for the billing lock gets it between two runs of a collection, not only after the last', async () => {
+    // Five calls: the first run writes two pages of two, the second one page of one.
+    const tenant = await small.addTenant();
+    for (let i = 0; i < 5; i += 1) await small.insertCdr(tenant, { start: dayAgo(5, HOUR + i * 60_000), billsec: 60 });
+    const order: string[] = [];
+    let other: Promise<void> | null = null;
+    // A sync, push or re-rating of the tenant (they poll for the lock) starts waiting as the first run reads its last
+    // page, and has tried once: its next try is 25–75 ms later, when that run has released the lock.
+    const afterRead = async (page: number) => {
+      if (page !== 2 || other) return;
+      const before = await billingLockTries(small);
+      other = withBillingLock(small.deps.pool, tenant.serviceId, () => Promise.resolve(void order.push('other')), 10_000);
+      const deadline = Date.now() + 5000;
+      while (!(await billingLockTries(small)).some((attempt) => !before.includes(attempt))) if (Date.now() > deadline) throw new Error('the other job never tried the lock');
+    };
+    const afterCommit = () => void order.push('page');
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(5, 0)), hooks: { afterRead, afterCommit } });
+    await other;
+    expect(outcome).toMatchObject({ inserted: 5, pages: 3, more: false });
+    expect(order).toEqual(['page', 'page', 'other', 'page']);
+  });
+});
+
+describe('a collection always ends (each run continues strictly after the key the last stopped at)', () => {
+  const small = useBillingKit({ CDR_SYNC_PAGE_SIZE: '2', CDR_SYNC_MAX_PAGES: '2' });
+  const chargedOn = async (tenant: Tenant) => (await listCharges(small.deps.pool, { serviceId: tenant.serviceId })).map((charge) => charge.xmlCdrUuid).sort();
+  const sourceOn = async (tenant: Tenant) =>
+    (await small.bridge.fusion.query<{ id: string }>('SELECT xml_cdr_uuid::text AS id FROM v_xml_cdr WHERE domain_uuid = $1', [tenant.domainUuid])).rows
+      .map((row) => row.id)
+      .sort();
+
+  test('a backfill over CDRs that all share one start_stamp, most charged, some deleted while it reads: it ends, every CDR left charged once', async () => {
+    const stamp = dayAgo(6, HOUR);
+    const { tenant } = await tenantCharged(small, [stamp, stamp, stamp, stamp, stamp]);
+    const late: string[] = [];
+    for (let i = 0; i < 6; i += 1) late.push(await small.insertCdr(tenant, { start: stamp, billsec: 60 }));
+    let deleted: string[] = [];
+    const afterRead = async () => {
+      if (deleted.length > 0) return;
+      // Once the first page is read (before the next read), FusionPBX deletes three late CDRs: the last in key order (one
+      // stamp: by uuid), so none the first page holds.
+      deleted = [...late].sort().slice(-3);
+      await small.bridge.fusion.query('DELETE FROM v_xml_cdr WHERE xml_cdr_uuid = ANY($1::uuid[])', [deleted]);
+    };
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(6, 0)), hooks: { afterRead } });
+    expect(outcome.more).toBe(false);
+    expect(outcome.inserted).toBe(late.length - deleted.length);
+    // 5 + 6 at one stamp and the recent call, less the deleted: at most 12 rows, 2 a page.
+    expect(outcome.pages).toBeLessThanOrEqual(6);
+    expect(await chargedOn(tenant)).toEqual(await sourceOn(tenant));
+  });
+
+  test('a backfill whose tenant’s domain is purged and made again while it reads: it ends, reading the new domain after where it was', async () => {
+    const { tenant } = await tenantCharged(small, [dayAgo(6, HOUR)]);
+    for (let i = 0; i < 4; i += 1) await small.insertCdr(tenant, { start: dayAgo(6, 2 * HOUR + i * 60_000), billsec: 60 });
+    const again: Tenant = { ...tenant, domainUuid: randomUUID() };
+    const later: string[] = [];
+    const afterCommit = async (page: number) => {
+      if (page !== 1 || later.length > 0) return;
+      await small.bridge.fusion.query('DELETE FROM v_xml_cdr WHERE domain_uuid = $1', [tenant.domainUuid]);
+      await small.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
+      await small.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [again.domainUuid, again.domainName]);
+      for (let i = 0; i < 3; i += 1) later.push(await small.insertCdr(again, { start: dayAgo(6, 3 * HOUR + i * 60_000), billsec: 60 }));
+    };
+    const outcome = await collectCdrs(small.deps, tenant.serviceId, { from: new Date(dayAgo(6, 0)), hooks: { afterCommit } });
+    expect(outcome.more).toBe(false);
+    expect(await chargedOn(tenant)).toEqual(expect.arrayContaining(later));
+  });
+});
+
+describe('a backfill that lasts several BullMQ lock durations', () => {
+  const brief = useBillingKit({ WORKER_LOCK_DURATION_MS: '1000' });
+
+  test('keeps its job: the worker renews the lock while it runs, no stalled check takes it over, its CDRs are charged once', async () => {
+    const tenant = await brief.addTenant();
+    for (let i = 0; i < 3; i += 1) await brief.insertCdr(tenant, { start: dayAgo(4, HOUR + i * 60_000), billsec: 60 });
+    const worker = brief.bridge.worker!.workers.find((candidate) => candidate.name === 'cdr-sync')!;
+    const jobId = `backfill-held-${tenant.serviceId}`;
+    let renewals = 0;
+    const stalled: string[] = [];
+    const onRenewed = ({ jobIds }: { jobIds: string[] }) => void (renewals += jobIds.filter((id) => id === jobId).length);
+    const onStalled = (id: string) => void stalled.push(id);
+    worker.on('locksRenewed', onRenewed);
+    worker.on('stalled', onStalled);
+    // FusionPBX's v_xml_cdr locked: the job's first read waits (a long range) until the test lets it go.
+    const blocker = await brief.bridge.fusion.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE v_xml_cdr IN ACCESS EXCLUSIVE MODE');
+      const job = await addJob(brief.deps.queues, CDR_JOBS.backfill, { serviceId: tenant.serviceId, from: dayAgo(4, 0) }, { jobId });
+      // Active for over 3 lock durations of 1 s (a stalled check runs each lock duration).
+      const since = await waitFor(async () => (await brief.deps.queues['cdr-sync'].getJob(jobId))?.processedOn, 20000, 'the backfill taken by the worker');
+      await waitFor(async () => Date.now() - since > 3500, 20000, 'three lock durations of the backfill');
+      await blocker.query('COMMIT');
+      const result = await waitFor(
+        async () => ((await job.getState()) === 'completed' ? ((await brief.deps.queues['cdr-sync'].getJob(jobId))?.returnvalue as { inserted: number }) : null),
+        20000,
+        'the backfill job',
+      );
+      expect(result.inserted).toBe(3);
+      expect(renewals).toBeGreaterThanOrEqual(3);
+      expect(stalled).not.toContain(jobId);
+      expect((await brief.deps.queues['cdr-sync'].getJob(jobId))?.attemptsMade).toBe(1);
+      expect((await listCharges(brief.deps.pool, { serviceId: tenant.serviceId })).length).toBe(3);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      worker.off('locksRenewed', onRenewed);
+      worker.off('stalled', onStalled);
+    }
   });
 });
 

@@ -380,6 +380,12 @@ export class CreditLockTimeoutError extends LockTimeoutError {
 }
 
 /**
+ * The longest pause between two tries of a lock waiter (holdingAdvisoryLock sleeps 25 ms up to this).
+ * A holder that releases a lock and wants it back lets a waiter in only by staying away at least this long.
+ */
+export const ADVISORY_LOCK_RETRY_MAX_MS = 75;
+
+/**
  * Runs `work` when the lock is free now or within `waitMs` (tried every 25–75 ms, so a waiter never
  * blocks a connection inside PostgreSQL past its deadline); `{ ran: false }` when it never was. The
  * lock is held by a dedicated connection: a crashed holder's connection drops and PostgreSQL releases
@@ -400,7 +406,7 @@ async function holdingAdvisoryLock<T>(
       const { rows } = await client.query<{ ok: boolean }>(lockCall('pg_try_advisory_lock', key));
       locked = rows[0]?.ok === true;
       if (locked || Date.now() >= deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 25 + Math.floor(Math.random() * 50)));
+      await new Promise((resolve) => setTimeout(resolve, 25 + Math.floor(Math.random() * (ADVISORY_LOCK_RETRY_MAX_MS - 25))));
     }
     if (!locked) return { ran: false };
     return { ran: true, value: await work(client) };

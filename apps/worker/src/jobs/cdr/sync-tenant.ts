@@ -1,5 +1,6 @@
 import type { CDR_JOBS, TypedJob } from '@ictvoip/queue';
 import {
+  ADVISORY_LOCK_RETRY_MAX_MS,
   chargedPositionsBetween,
   chargedPositionsSince,
   existingChargeIds,
@@ -209,14 +210,25 @@ function atOrBefore(a: CdrPosition, b: CdrPosition): boolean {
  * A bounded read that comes back short has read every uncharged CDR up to its bound: the next read
  * starts there, with the whole rest of the list (one extra read where the late calls thin out).
  */
-class LookBackSkip {
+export class LookBackSkip {
   private readonly ids: string[];
   private next = 0;
   /** How many uuids the next read sends when the list holds more (Infinity: all of them). */
-  private span = Number.POSITIVE_INFINITY;
+  private span: number;
 
-  constructor(private readonly charged: readonly ChargedPosition[]) {
+  /**
+   * `maxSpan`: the most uuids one read sends (a day's collection: the page size). PostgreSQL plans the read's
+   * anti-join as a nested loop when it expects a handful of rows, as for days newer than v_xml_cdr's last
+   * ANALYZE, the very days cdr.reconcile checks: its time is then uuids sent × rows read. A day of 25,000
+   * charged CDRs sent whole took 12–27 s in one read (312 M comparisons, the billing lock held); in slices
+   * of a page the cost grows with the day, not its square.
+   */
+  constructor(
+    private readonly charged: readonly ChargedPosition[],
+    private readonly maxSpan = Number.POSITIVE_INFINITY,
+  ) {
     this.ids = charged.map((position) => position.xmlCdrUuid);
+    this.span = maxSpan;
   }
 
   static async load(client: PoolClient, rating: ServiceRating, from: CdrPosition, cursorStamp: string | null): Promise<LookBackSkip> {
@@ -239,12 +251,12 @@ class LookBackSkip {
   fullPage(to: CdrPosition, pageSize: number): void {
     const before = this.next;
     this.passTo(to);
-    this.span = Math.max(pageSize, 2 * (this.next - before));
+    this.span = Math.min(this.maxSpan, Math.max(pageSize, 2 * (this.next - before)));
   }
 
-  /** After a bounded read came back short: the next read (from its bound) sends the whole rest. */
+  /** After a bounded read came back short: the next read (from its bound) sends the whole rest (at most `maxSpan`). */
   shortRead(): void {
-    this.span = Number.POSITIVE_INFINITY;
+    this.span = this.maxSpan;
   }
 
   private passTo(position: CdrPosition): void {
@@ -260,6 +272,8 @@ interface SkipSource {
   backfill: boolean;
   restarted: boolean;
   cursorStamp: string | null;
+  /** the most uuids a bounded collection's read sends (see LookBackSkip's maxSpan) */
+  pageSize: number;
 }
 
 /**
@@ -268,7 +282,8 @@ interface SkipSource {
  * fills every run with rows it does not write (with `after`, a run continues where the last stopped).
  */
 async function skipList(client: PoolClient, rating: ServiceRating, position: CdrPosition, source: SkipSource): Promise<LookBackSkip> {
-  if (source.bounded && !source.restarted) return new LookBackSkip(await chargedPositionsBetween(client, rating.serviceId, source.bounded.from, source.bounded.to));
+  if (source.bounded && !source.restarted)
+    return new LookBackSkip(await chargedPositionsBetween(client, rating.serviceId, source.bounded.from, source.bounded.to), source.pageSize);
   if (source.backfill || source.restarted) return new LookBackSkip([]);
   return LookBackSkip.load(client, rating, position, source.cursorStamp);
 }
@@ -452,10 +467,20 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * How long a collection stays away from the tenant's billing lock between two runs. Its waiters (the
+ * tenant's sync, billing push, re-rating) poll for it every 25–75 ms: taken again at once, the lock was
+ * free for the few milliseconds between two runs, a waiter almost never tried in them, and a backfill
+ * of many runs made it time out after its 30 s however often the lock was released. Twice the longest
+ * poll pause: a waiter's next try falls inside it. About 150 ms per run of 100,000 CDRs (the defaults).
+ */
+export const COLLECTION_RUN_GAP_MS = 2 * ADVISORY_LOCK_RETRY_MAX_MS;
+
+/**
  * A collection (`from`, with or without `to`) to its end: run after run of CDR_SYNC_MAX_PAGES pages,
- * each releasing the tenant's billing lock, the next continuing after the key where the last
- * stopped (a new run from `from` would re-read the CDRs the last one charged: without `to` it skips
- * none, and a range of more charged CDRs than one run reads would never get further). Counts summed.
+ * each releasing the tenant's billing lock (for COLLECTION_RUN_GAP_MS: see there), the next continuing
+ * after the key where the last stopped (a new run from `from` would re-read the CDRs the last one
+ * charged: without `to` it skips none, and a range of more charged CDRs than one run reads would never
+ * get further). Counts summed.
  */
 export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
   let total: CdrSyncOutcome | null = null;
@@ -475,6 +500,7 @@ export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: 
       : run;
     if (!run.more || !run.resumeAfter) return total;
     after = run.resumeAfter;
+    await new Promise((resolve) => setTimeout(resolve, COLLECTION_RUN_GAP_MS));
   }
 }
 
@@ -557,6 +583,7 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
       backfill: options.from !== undefined,
       restarted: domain.restarted,
       cursorStamp: cursor?.lastStartStamp ?? null,
+      pageSize,
     });
     // Calls behind the window, stored since the last run: only a cursor's window can have passed them.
     if (cursor && !options.from) {
