@@ -35,18 +35,32 @@ async function withWrongFusionDatabase(work: (worker: RunningWorker) => Promise<
   }
 }
 
+/** A manual credit (a negative adjustment) on the service, in USD. */
+const goodwill = (serviceId: number, amount: string) =>
+  insertAdjustment(kit.deps.pool, { adjustmentId: `m-${serviceId}`, serviceId, kind: 'manual', amount, currency: 'USD', sourcePeriod: null, description: 'goodwill' });
+
+/** The domain deleted behind the bridge's back: the provisioner's own purge (it keeps v_xml_cdr), the bridge not told. */
+async function purgeBehindTheBridge(serviceId: number): Promise<void> {
+  const scoped = await scopeForService(kit.deps, (await kit.deps.services.get(serviceId))!);
+  expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: 30, now: new Date(Date.now() + 31 * 86400_000) })).toMatchObject({ purged: true });
+}
+
+/** The README's way out: the domain row back with the uuid its calls (or its sync cursor) carry. */
+const restoreDomain = (tenant: Tenant) =>
+  kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+
+/** Back on the right database: the call read and rated, its bill (all paid by the credit) pushed, the rest of the credit settled. */
+async function readBillAndSettle(serviceId: number, start: Date): Promise<void> {
+  expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
+  expect(await creditViews(serviceId)).toMatchObject({ reported: [], settle: { refused: 'CREDIT_NOT_FINAL' }, purgeHolds: ['1 rated calls not billed yet'] });
+  expect(await pushBillingBatch(kit.deps, serviceId, periodOf(start, 'UTC'))).toMatchObject({ outcome: 'zero' });
+  expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
+}
+
 /** A tenant created and terminated through the webhook (the real provisioner), with a 5.00 credit and, unless told not to, a call no sync has read. */
 async function provisionedTerminated(serviceId: number, withCall = true): Promise<{ tenant: Tenant; start: Date }> {
   const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
-  await insertAdjustment(kit.deps.pool, {
-    adjustmentId: `m-${serviceId}`,
-    serviceId,
-    kind: 'manual',
-    amount: '-5.000000',
-    currency: 'USD',
-    sourcePeriod: null,
-    description: 'goodwill',
-  });
+  await goodwill(serviceId, '-5.000000');
   const start = new Date(Date.now() - 60_000);
   // 10 min to Germany at 0.021: 0.21, which the credit pays before any of it is refunded.
   if (withCall) await kit.insertCdr(tenant, { start: start.toISOString(), billsec: 600, destination: '0114930123456' });
@@ -107,10 +121,7 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
       expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
     });
 
-    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
-    expect(await creditViews(serviceId)).toMatchObject({ reported: [], settle: { refused: 'CREDIT_NOT_FINAL' }, purgeHolds: ['1 rated calls not billed yet'] });
-    expect(await pushBillingBatch(kit.deps, serviceId, periodOf(start, 'UTC'))).toMatchObject({ outcome: 'zero' });
-    expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
+    await readBillAndSettle(serviceId, start);
   }, 60000);
 
   test('synced before (its cursor remembers the domain and a call), then the wrong database: domain-missing, the run not recorded; on the right database the later call is read', async () => {
@@ -119,15 +130,7 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
     // Unanswered (not billable): read and charged at nothing, so no unbilled call holds the credit but the late one.
     const first = await kit.insertCdr(tenant, { start: new Date(Date.now() - 120_000).toISOString(), billsec: 0 });
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, notBillable: 1 });
-    await insertAdjustment(kit.deps.pool, {
-      adjustmentId: `m-${serviceId}`,
-      serviceId,
-      kind: 'manual',
-      amount: '-5.000000',
-      currency: 'USD',
-      sourcePeriod: null,
-      description: 'goodwill',
-    });
+    await goodwill(serviceId, '-5.000000');
     const late = await kit.insertCdr(tenant, { start: new Date(Date.now() - 60_000).toISOString(), billsec: 600, destination: '0114930123456' });
     expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'terminate'))).body.result).toBe('success');
     const before = (await getCdrSyncCursor(kit.deps.pool, serviceId))!;
@@ -147,15 +150,7 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
     const serviceId = 7304;
     const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', pages: 0, read: 0 });
-    await insertAdjustment(kit.deps.pool, {
-      adjustmentId: `m-${serviceId}`,
-      serviceId,
-      kind: 'manual',
-      amount: '-5.000000',
-      currency: 'USD',
-      sourcePeriod: null,
-      description: 'goodwill',
-    });
+    await goodwill(serviceId, '-5.000000');
     const start = new Date(Date.now() - 60_000);
     // Made after the last good sync: 10 min to Germany at 0.021, 0.21.
     await kit.insertCdr(tenant, { start: start.toISOString(), billsec: 600, destination: '0114930123456' });
@@ -172,29 +167,16 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
       expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
     });
 
-    expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
-    expect(await creditViews(serviceId)).toMatchObject({ reported: [], settle: { refused: 'CREDIT_NOT_FINAL' }, purgeHolds: ['1 rated calls not billed yet'] });
-    expect(await pushBillingBatch(kit.deps, serviceId, periodOf(start, 'UTC'))).toMatchObject({ outcome: 'zero' });
-    expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-4.790000' } });
+    await readBillAndSettle(serviceId, start);
   }, 60000);
 
   test('synced before with no call read, then its domain deleted by hand and still no call: domain-missing (not final) until the domain row is restored with its uuid, then the run counts', async () => {
     const serviceId = 7305;
     const { client, tenant } = await tenantThroughWebhook(kit, serviceId);
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', read: 0 });
-    await insertAdjustment(kit.deps.pool, {
-      adjustmentId: `m-${serviceId}`,
-      serviceId,
-      kind: 'manual',
-      amount: '-3.000000',
-      currency: 'USD',
-      sourcePeriod: null,
-      description: 'goodwill',
-    });
+    await goodwill(serviceId, '-3.000000');
     expect((await sendWebhook(kit, webhookEvent(serviceId, client.id, 'terminate'))).body.result).toBe('success');
-    const service = (await kit.deps.services.get(serviceId))!;
-    const scoped = await scopeForService(kit.deps, service);
-    expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: 30, now: new Date(Date.now() + 31 * 86400_000) })).toMatchObject({ purged: true });
+    await purgeBehindTheBridge(serviceId);
 
     // No call of its uuid anywhere: this database cannot be told from a wrong one.
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'domain-missing', read: 0 });
@@ -202,7 +184,7 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
 
     // The README's way out: the domain row back with its uuid (the cursor remembers it: cdr_sync_cursors.domain_uuid).
     expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toMatchObject({ domainUuid: tenant.domainUuid });
-    await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+    await restoreDomain(tenant);
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', read: 0 });
     expect(await recordCreditsLeft(kit.deps.pool, { serviceId })).toEqual([expect.objectContaining({ serviceId, credit: '-3.000000' })]);
     expect(await settle(serviceId)).toMatchObject({ settled: true, settlement: { credit: '-3.000000' } });
@@ -211,32 +193,21 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
   test('domain deleted by hand (its calls left in v_xml_cdr): domain-missing and not final until the domain is back, then its call is read', async () => {
     const serviceId = 7302;
     const { tenant } = await provisionedTerminated(serviceId);
-    const service = (await kit.deps.services.get(serviceId))!;
-    // Deleted behind the bridge's back: the provisioner's own purge, which keeps v_xml_cdr, the bridge not told.
-    const scoped = await scopeForService(kit.deps, service);
-    expect(await scoped.fusion.provisioner.purgeTenant(serviceId, { retentionDays: 30, now: new Date(Date.now() + 31 * 86400_000) })).toMatchObject({ purged: true });
+    await purgeBehindTheBridge(serviceId);
 
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'domain-missing', read: 0 });
     expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toBeNull();
     expect(await creditViews(serviceId)).toEqual(NOT_FINAL);
 
     // The domain restored with its uuid: the call is read.
-    await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+    await restoreDomain(tenant);
     expect(await syncTenantCdrs(kit.deps, serviceId)).toMatchObject({ status: 'synced', inserted: 1, rated: 1 });
   }, 60000);
 
   test('a tenant the bridge never recorded provisioning (no observed state), no domain: the run counts, its credit is final and settled', async () => {
     const tenant = await kit.addTenant({ desiredState: 'terminated' });
     const { serviceId } = tenant;
-    await insertAdjustment(kit.deps.pool, {
-      adjustmentId: `m-${serviceId}`,
-      serviceId,
-      kind: 'manual',
-      amount: '-2.000000',
-      currency: 'USD',
-      sourcePeriod: null,
-      description: 'goodwill',
-    });
+    await goodwill(serviceId, '-2.000000');
     await kit.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
     expect(await kit.deps.services.get(serviceId)).toMatchObject({ observedState: null });
 
