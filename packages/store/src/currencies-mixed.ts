@@ -100,6 +100,18 @@ export function pendingAdjustmentCurrenciesSql(serviceId: string): string {
 }
 
 /**
+ * SQL: the pending adjustments of the service `serviceId` names (SQL text), summed per currency (trimmed; those with none
+ * make one row of their own, currency NULL): `currency`, `amount` (numeric(18,6)). A bill takes only its own currency's
+ * (createBatch), so what is left, a credit, or an amount under a cent is that of one currency: a sum across currencies
+ * would let a +5.00 EUR and a -5.00 USD cancel and hide a credit.
+ */
+export function pendingSumsByCurrencySql(serviceId: string): string {
+  // Its own alias (pv): a caller's `a`/`pa` must not be shadowed.
+  return `SELECT trim(pv.currency) AS currency, sum(pv.amount)::numeric(18,6) AS amount FROM billing_adjustments pv
+          WHERE pv.service_id = ${serviceId} AND pv.batch_id IS NULL GROUP BY trim(pv.currency)`;
+}
+
+/**
  * SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take
  * (createBatch's): a prepaid service's calls not (they go on prepaid invoices), so its bill of adjustments alone is not
  * held for the currency of calls it never takes.

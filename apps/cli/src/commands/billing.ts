@@ -351,11 +351,13 @@ function settleCommand(): Command {
     )
     .requiredOption('--service <id>', 'the WHMCS service', positiveInt('--service'))
     .requiredOption('--note <text>', 'how it was settled, for the audit log (e.g. "refunded on invoice 1234")', noteArgument)
+    .option('--currency <code>', 'the currency of the credit settled (needed when credits are left in several currencies: each is settled on its own)', currencyArgument)
     .option('--json', 'machine-readable output')
     .action(
-      action(async (options: JsonOption & { service: number; note: string }) => {
+      action(async (options: JsonOption & { service: number; note: string; currency?: string }) => {
+        const settle = { note: options.note, actor: 'cli', ...(options.currency === undefined ? {} : { currency: options.currency }) };
         const outcome = await withBridgeDb((pool) =>
-          withBillingLock(pool, options.service, (client) => settleCreditLeft(client, options.service, { note: options.note, actor: 'cli' })).catch((error: unknown) => {
+          withBillingLock(pool, options.service, (client) => settleCreditLeft(client, options.service, settle)).catch((error: unknown) => {
             if (error instanceof CreditSettleError) throw new CliError(error.code, error.message);
             throw error;
           }),
@@ -363,6 +365,12 @@ function settleCommand(): Command {
         emit(options, { service: options.service, settled: outcome.settled, settlement: outcome.settlement }, () => settleText(outcome));
       }),
     );
+}
+
+function currencyArgument(value: string): string {
+  const currency = value.trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError('--currency must be a three-letter currency code (EUR, USD)');
+  return currency;
 }
 
 function noteArgument(value: string): string {

@@ -1,0 +1,162 @@
+// A terminated service's pending adjustments in two currencies: a bill takes only its own currency's, so every check of
+// what is left (credit left, below one cent, settle) is made per currency — a +5.00 EUR and a -5.00 USD do not cancel.
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
+import {
+  BELOW_CENT_SETTLED_ACTION,
+  CREDIT_SETTLED_ACTION,
+  CreditSettleError,
+  createPool,
+  insertAdjustment,
+  listAdjustments,
+  migrateBridgeDatabase,
+  recordCreditsLeft,
+  ServicesRepository,
+  servicesWithBelowCentLeft,
+  settleBelowCent,
+  settleCreditLeft,
+  withBillingLock,
+} from '@ictvoip/store';
+
+let db: TestDatabase;
+let pool: Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase('pending_currencies');
+  pool = createPool(db.url);
+  await migrateBridgeDatabase(pool);
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+/** A terminated service whose calls are all read (a sync ran after its termination) and billed (none). */
+async function terminatedAndSynced(serviceId: number): Promise<void> {
+  const services = new ServicesRepository(pool);
+  await services.setDesired({ serviceId, clientId: serviceId, desiredState: 'active', plan: {}, eventId: randomUUID() });
+  await services.setDesired({ serviceId, clientId: serviceId, desiredState: 'terminated', plan: {}, eventId: randomUUID() });
+  await pool.query(`UPDATE services SET updated_at = now() - interval '1 hour', terminated_at = now() - interval '1 hour' WHERE service_id = $1`, [serviceId]);
+  await pool.query(
+    `INSERT INTO cdr_sync_cursors (service_id, domain_uuid, domain_name, last_start_stamp, last_xml_cdr_uuid, last_run_at)
+     VALUES ($1, $2, $3, now() - interval '2 hours', $2, now())`,
+    [serviceId, randomUUID(), `t${serviceId}.example`],
+  );
+}
+
+async function adjust(serviceId: number, adjustmentId: string, amount: string, currency: string | null): Promise<void> {
+  await insertAdjustment(pool, { adjustmentId: `${adjustmentId}-${serviceId}`, serviceId, kind: 'manual', amount, currency, sourcePeriod: null, description: 'test' });
+}
+
+/** The service's pending adjustments summed per currency, exactly (micro-units). */
+async function pendingByCurrency(serviceId: number): Promise<Record<string, string>> {
+  const { rows } = await pool.query<{ currency: string | null; amount: string }>(
+    `SELECT trim(currency) AS currency, sum(amount)::numeric(18,6)::text AS amount FROM billing_adjustments
+     WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency) ORDER BY 1`,
+    [serviceId],
+  );
+  return Object.fromEntries(rows.map((row) => [row.currency ?? 'none', row.amount]));
+}
+
+describe('a credit in one currency and a debt of the same amount in another', () => {
+  it('is a credit left in its currency (the sum across currencies, zero, hid it)', async () => {
+    const serviceId = 7101;
+    await terminatedAndSynced(serviceId);
+    await adjust(serviceId, 'eur', '-5.000000', 'EUR');
+    await adjust(serviceId, 'usd', '5.000000', 'USD');
+
+    const credits = await recordCreditsLeft(pool, { serviceId });
+    expect(credits.map((c) => ({ credit: c.credit, currency: c.currency }))).toEqual([{ credit: '-5.000000', currency: 'EUR' }]);
+    // Once per amount and currency: a second run records nothing.
+    expect(await recordCreditsLeft(pool, { serviceId })).toEqual([]);
+  });
+
+  it('is settled in its currency only: the other currency is left as it was, to the micro-unit', async () => {
+    const serviceId = 7102;
+    await terminatedAndSynced(serviceId);
+    await adjust(serviceId, 'eur', '-5.000000', 'EUR');
+    await adjust(serviceId, 'usd', '5.000000', 'USD');
+
+    const outcome = await withBillingLock(pool, serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'refunded', actor: 'test' }));
+    expect(outcome.settled).toBe(true);
+    expect(outcome.settlement).toMatchObject({ credit: '-5.000000', currency: 'EUR' });
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '0.000000', USD: '5.000000' });
+  });
+});
+
+describe('credits in two currencies', () => {
+  it('are each reported with their own amount', async () => {
+    const serviceId = 7103;
+    await terminatedAndSynced(serviceId);
+    await adjust(serviceId, 'eur', '-2.000000', 'EUR');
+    await adjust(serviceId, 'usd', '-3.000000', 'USD');
+
+    const credits = await recordCreditsLeft(pool, { serviceId });
+    expect(credits.map((c) => ({ credit: c.credit, currency: c.currency })).sort((a, b) => a.currency!.localeCompare(b.currency!))).toEqual([
+      { credit: '-2.000000', currency: 'EUR' },
+      { credit: '-3.000000', currency: 'USD' },
+    ]);
+  });
+
+  it('are settled one currency at a time: without --currency settle refuses, naming each; with it, that one only', async () => {
+    const serviceId = 7104;
+    await terminatedAndSynced(serviceId);
+    await adjust(serviceId, 'eur', '-2.000000', 'EUR');
+    await adjust(serviceId, 'usd', '-3.000000', 'USD');
+
+    const refused = await withBillingLock(pool, serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'refunded', actor: 'test' })).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CreditSettleError);
+    expect(refused).toMatchObject({ code: 'CREDIT_CURRENCIES_MIXED' });
+    expect((refused as Error).message).toContain('-2.000000 EUR, -3.000000 USD');
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-2.000000', USD: '-3.000000' });
+
+    const usd = await withBillingLock(pool, serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'refunded USD', actor: 'test', currency: 'USD' }));
+    expect(usd.settlement).toMatchObject({ credit: '-3.000000', currency: 'USD', adjustmentId: `settle-${serviceId}-1` });
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-2.000000', USD: '0.000000' });
+    // The EUR credit is still one: settled by a second run, naming it (or now alone, without a currency).
+    const eur = await withBillingLock(pool, serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'refunded EUR', actor: 'test' }));
+    expect(eur.settlement).toMatchObject({ credit: '-2.000000', currency: 'EUR', adjustmentId: `settle-${serviceId}-2` });
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '0.000000', USD: '0.000000' });
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE service_id = $1 AND action = $2`, [serviceId, CREDIT_SETTLED_ACTION]);
+    expect(rows[0]!.n).toBe(2);
+    // Run again: nothing left, the last settlement answered.
+    const again = await withBillingLock(pool, serviceId, (client) => settleCreditLeft(client, serviceId, { note: 'again', actor: 'test' }));
+    expect(again.settled).toBe(false);
+  });
+});
+
+describe('sub-cent amounts in two currencies', () => {
+  it('are each settled as below one cent, though their sum is a cent', async () => {
+    const serviceId = 7105;
+    await terminatedAndSynced(serviceId);
+    // Each under half a cent; together 0.008 rounds to 0.01, which hid both from the sweep.
+    await adjust(serviceId, 'eur', '0.004000', 'EUR');
+    await adjust(serviceId, 'usd', '0.004000', 'USD');
+
+    expect(await servicesWithBelowCentLeft(pool, new Date())).toContain(serviceId);
+    const settled = await withBillingLock(pool, serviceId, (client) => settleBelowCent(client, serviceId));
+    expect(settled.map((s) => ({ amount: s.amount, currency: s.currency, adjustmentId: s.adjustmentId }))).toEqual([
+      { amount: '0.004000', currency: 'EUR', adjustmentId: `below-cent-${serviceId}-1` },
+      { amount: '0.004000', currency: 'USD', adjustmentId: `below-cent-${serviceId}-2` },
+    ]);
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '0.000000', USD: '0.000000' });
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE service_id = $1 AND action = $2`, [serviceId, BELOW_CENT_SETTLED_ACTION]);
+    expect(rows[0]!.n).toBe(2);
+    expect(await servicesWithBelowCentLeft(pool, new Date())).not.toContain(serviceId);
+  });
+
+  it('a sub-cent amount in one currency is swept while a credit in another stays for settle', async () => {
+    const serviceId = 7106;
+    await terminatedAndSynced(serviceId);
+    await adjust(serviceId, 'eur', '-3.250000', 'EUR');
+    await adjust(serviceId, 'usd', '0.003000', 'USD');
+
+    const settled = await withBillingLock(pool, serviceId, (client) => settleBelowCent(client, serviceId));
+    expect(settled.map((s) => ({ amount: s.amount, currency: s.currency }))).toEqual([{ amount: '0.003000', currency: 'USD' }]);
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-3.250000', USD: '0.000000' });
+    expect((await recordCreditsLeft(pool, { serviceId })).map((c) => `${c.credit} ${c.currency}`)).toEqual(['-3.250000 EUR']);
+    expect((await listAdjustments(pool, { serviceId, pendingOnly: true })).length).toBe(3);
+  });
+});
