@@ -249,9 +249,12 @@ interface PendingSums {
   currencies: string[];
   adjustments: string;
   adjustment_amount: string;
+  /** the currencies whose pending adjustments are worth a cent (pendingAdjustmentCurrenciesSql) */
   adjustment_currencies: string[];
   /** some currency's pending adjustments (or those with none) come to a cent or more once rounded */
   adjustments_worth_a_cent: boolean;
+  /** the pending adjustments per currency (trimmed; null: those with none): how many, and their exact sum */
+  adjustment_sums: { currency: string | null; n: number; amount: string }[];
 }
 
 type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null });
@@ -260,7 +263,10 @@ type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null
 async function existingOrPending(client: Pool | PoolClient, batchId: string, input: CreateBatchInput): Promise<ExistingOrPending | undefined> {
   const { rows } = await client.query<ExistingOrPending>(
     `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies,
-       EXISTS (SELECT 1 FROM (${pendingSumsByCurrencySql('$1')}) w WHERE round(w.amount, 2) <> 0) AS adjustments_worth_a_cent
+       EXISTS (SELECT 1 FROM (${pendingSumsByCurrencySql('$1')}) w WHERE round(w.amount, 2) <> 0) AS adjustments_worth_a_cent,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('currency', trim(g.currency), 'n', g.n, 'amount', g.amount::text)), '[]')
+        FROM (SELECT trim(currency) AS currency, count(*)::int AS n, sum(amount)::numeric(18,6) AS amount FROM billing_adjustments
+              WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency)) g) AS adjustment_sums
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
@@ -273,13 +279,26 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
   return rows[0];
 }
 
+/**
+ * The currency a bill is made in: that of its calls and of its pending adjustments worth a cent (none: no currency).
+ * Adjustments under a cent in another currency stay pending (exact; a terminated service's settled as below one cent)
+ * rather than hold the bill: such a leftover in a currency the client no longer pays in held every later bill, and no
+ * re-rate can change an adjustment. Calls or adjustments worth a cent in two currencies make a bill that is refused.
+ */
+function billCurrency(serviceId: number, sums: PendingSums): string | null {
+  const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
+  if (currencies.length > 1) throw new BillingCurrencyMixedError(serviceId, currencies);
+  return currencies[0] ?? null;
+}
+
 async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput, sums: PendingSums, startPush: boolean): Promise<MadeBatch | null> {
   if (!makesBatch(sums)) return null;
   const callCount = Number.parseInt(sums.calls ?? '0', 10);
-  const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
-  if (currencies.length > 1) throw new BillingCurrencyMixedError(input.serviceId, currencies);
+  const currency = billCurrency(input.serviceId, sums);
+  // Only its own currency's adjustments and those with none (the UPDATE below takes the same).
+  const taken = (sums.adjustment_sums ?? []).filter((group) => group.currency === null || group.currency === currency);
   const chargeSum = parseMoney(sums.amount ?? '0');
-  const adjustmentSum = parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true });
+  const adjustmentSum = taken.reduce((sum, group) => sum + parseMoney(group.amount, { allowNegative: true }), 0n);
   const total = chargeSum + adjustmentSum;
   const line = roundInvoiceLine(total);
   const pushToken = pushTokenFor(batchId);
@@ -288,7 +307,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
     callCount,
     billedSeconds: Number.parseInt(sums.seconds ?? '0', 10),
     adjustmentTotal: formatMoney(adjustmentSum),
-    currency: currencies[0] ?? null,
+    currency,
     pushToken,
   };
   // Nothing to invoice (zero or a credit) is never pushed: it stays open for markBatchZero.
@@ -304,8 +323,8 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
      ), charges AS (
        UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
      ), adjustments AS (
-       -- Its own currency's (and those with none): another currency's come to zero here (else it is held as mixed, above)
-       -- and stay pending, for a bill in theirs, rather than sit as that money on a bill in this one.
+       -- Its own currency's (and those with none): another currency's stay pending (billCurrency), exact, rather than sit
+       -- as that money on a bill in this one.
        UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND (currency IS NULL OR trim(currency) = $6::text)
      )
      SELECT * FROM batch`,

@@ -4,7 +4,13 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@ictvoip/testkit';
 import {
+  BATCH_CURRENCIES_MIXED_ACTION,
   BELOW_CENT_SETTLED_ACTION,
+  BillingCurrencyMixedError,
+  createBatch,
+  listCurrenciesMixedHeld,
+  recordCurrenciesMixed,
+  servicesToBill,
   CREDIT_SETTLED_ACTION,
   CreditSettleError,
   createPool,
@@ -158,5 +164,70 @@ describe('sub-cent amounts in two currencies', () => {
     expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '-3.250000', USD: '0.000000' });
     expect((await recordCreditsLeft(pool, { serviceId })).map((c) => `${c.credit} ${c.currency}`)).toEqual(['-3.250000 EUR']);
     expect((await listAdjustments(pool, { serviceId, pendingOnly: true })).length).toBe(3);
+  });
+});
+
+// A leftover in a currency the client no longer pays in (a legitimate currency change, a released prepaid invoice's lone
+// `released-<key>` remainder) held every later bill as "several currencies" for good: no re-rate changes an adjustment.
+// A bill is made in its calls' currency (else the one its adjustments alone are worth a cent in); the leftover stays pending.
+describe('a leftover pending in another currency than the bill', () => {
+  const PERIOD = '2026-10';
+
+  async function liveService(serviceId: number, billingMode: 'postpaid' | 'prepaid' = 'postpaid'): Promise<void> {
+    await new ServicesRepository(pool).setDesired({ serviceId, clientId: serviceId, desiredState: 'active', plan: { billingMode }, eventId: randomUUID() });
+  }
+
+  async function addCall(serviceId: number, amount: string, currency: string): Promise<void> {
+    await pool.query(
+      `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, billable_seconds, amount, currency, status, period)
+       VALUES ($1, $2, $3, now(), 'outbound', 60, 60, $4::numeric, $5, 'rated', $6)`,
+      [randomUUID(), serviceId, `t${serviceId}.example`, amount, currency, PERIOD],
+    );
+  }
+
+  const bill = (serviceId: number, callsOnPrepaidInvoices = false) =>
+    withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices }));
+
+  it("does not hold a bill of calls for the old currency's last remainder under a cent: it stays pending, exact", async () => {
+    const serviceId = 7201;
+    await liveService(serviceId);
+    await addCall(serviceId, '1.234500', 'EUR');
+    await adjust(serviceId, 'eur', '-0.200000', 'EUR');
+    await adjust(serviceId, 'usd', '0.004000', 'USD');
+
+    const made = await bill(serviceId);
+    expect(made?.batch).toMatchObject({ currency: 'EUR', callCount: 1, total: '1.034500', adjustmentTotal: '-0.200000' });
+    expect(await pendingByCurrency(serviceId)).toEqual({ USD: '0.004000' });
+  });
+
+  it("does not hold a prepaid service's bill of adjustments for a lone released remainder under a cent in the old currency", async () => {
+    const serviceId = 7202;
+    await liveService(serviceId, 'prepaid');
+    await adjust(serviceId, 'released', '-0.004000', 'USD');
+    await adjust(serviceId, 'r1', '0.004000', 'EUR');
+    await adjust(serviceId, 'r2', '0.003000', 'EUR');
+    // Reported as mixed by an earlier close (what a version summing every non-zero currency did): no longer held.
+    await recordCurrenciesMixed(pool, BATCH_CURRENCIES_MIXED_ACTION, serviceId, PERIOD, ['EUR', 'USD']);
+    expect((await servicesToBill(pool, PERIOD, { prepaidInvoices: true })).map((s) => s.serviceId)).toContain(serviceId);
+    expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([]);
+
+    const made = await bill(serviceId, true);
+    expect(made?.batch).toMatchObject({ currency: 'EUR', callCount: 0, total: '0.007000', lineAmount: '0.01' });
+    expect(await pendingByCurrency(serviceId)).toEqual({ USD: '-0.004000' });
+  });
+
+  it('still holds a bill whose calls are in two currencies, and one whose adjustments are worth a cent in two', async () => {
+    const calls = 7203;
+    await liveService(calls);
+    await addCall(calls, '1.000000', 'EUR');
+    await addCall(calls, '1.000000', 'USD');
+    await expect(bill(calls)).rejects.toBeInstanceOf(BillingCurrencyMixedError);
+
+    const adjustments = 7204;
+    await liveService(adjustments);
+    await adjust(adjustments, 'eur', '2.000000', 'EUR');
+    await adjust(adjustments, 'usd', '3.000000', 'USD');
+    await expect(bill(adjustments)).rejects.toMatchObject({ code: 'BILLING_CURRENCY_MIXED', currencies: ['EUR', 'USD'] });
+    expect(await pendingByCurrency(adjustments)).toEqual({ EUR: '2.000000', USD: '3.000000' });
   });
 });
