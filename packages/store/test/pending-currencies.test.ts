@@ -231,3 +231,32 @@ describe('a leftover pending in another currency than the bill', () => {
     expect(await pendingByCurrency(adjustments)).toEqual({ EUR: '2.000000', USD: '3.000000' });
   });
 });
+
+// The close's listing of adjustments alone (invoiceableSumSql) and createBatch's "is there a bill" (makesBatch) weigh each
+// currency, as the bill takes it: summed across currencies, a +5.00 EUR beside a -5.00 USD was never listed (never billed
+// nor reported), and two currencies' remainders under a cent each, together a cent, made a bill held as several currencies.
+describe("a live service's adjustments in two currencies, as the close lists them", () => {
+  const PERIOD = '2026-09';
+  const live = (serviceId: number) => new ServicesRepository(pool).setDesired({ serviceId, clientId: serviceId, desiredState: 'active', plan: {}, eventId: randomUUID() });
+  const listed = async () => (await servicesToBill(pool, PERIOD)).map((s) => s.serviceId);
+  const bill = (serviceId: number) => withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD }));
+
+  it('a debt in one and a credit of the same amount in another: listed, and its bill refused as several currencies (reported, not silent)', async () => {
+    const serviceId = 7301;
+    await live(serviceId);
+    await adjust(serviceId, 'eur', '5.000000', 'EUR');
+    await adjust(serviceId, 'usd', '-5.000000', 'USD');
+    expect(await listed()).toContain(serviceId);
+    await expect(bill(serviceId)).rejects.toMatchObject({ code: 'BILLING_CURRENCY_MIXED', currencies: ['EUR', 'USD'] });
+  });
+
+  it('remainders under a cent in two currencies: not listed, no bill (each waits for a bill in its currency)', async () => {
+    const serviceId = 7302;
+    await live(serviceId);
+    await adjust(serviceId, 'eur', '0.004000', 'EUR');
+    await adjust(serviceId, 'usd', '0.004000', 'USD');
+    expect(await listed()).not.toContain(serviceId);
+    expect(await bill(serviceId)).toBeNull();
+    expect(await pendingByCurrency(serviceId)).toEqual({ EUR: '0.004000', USD: '0.004000' });
+  });
+});
