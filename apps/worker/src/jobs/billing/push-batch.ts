@@ -240,7 +240,7 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
   return reconcile(deps, deps.whmcs, client, batch, hooks);
 }
 
-/** Terminated services' credits no bill can take: said loudly once per amount (recordCreditsLeft), for an operator to settle in WHMCS. */
+/** Terminated services' credits no bill can take: said loudly once per amount and currency (recordCreditsLeft: one per currency), for an operator to settle in WHMCS. */
 export async function reportCreditsLeft(
   deps: Pick<WorkerDeps, 'logger'>,
   db: PoolClient | WorkerDeps['pool'],
