@@ -112,4 +112,41 @@ describe('ictvoip billing settle', () => {
     const reasons = (await purgeTerminatedTenants(kit.deps, later)).waiting.filter((held) => held.serviceId === serviceId).map((held) => held.reason);
     expect(reasons.filter((reason) => /credit|not billed|not synced/.test(reason))).toEqual([]);
   }, 60000);
+
+  it('credits in two currencies: refused without --currency (naming each), then settled one currency at a time; the purge names both until then', async () => {
+    const { serviceId } = await kit.addTenant();
+    await credit(serviceId, '-2.000000', `usd-${serviceId}`);
+    await insertAdjustment(kit.deps.pool, {
+      adjustmentId: `eur-${serviceId}`,
+      serviceId,
+      kind: 'manual',
+      amount: '-3.000000',
+      currency: 'EUR',
+      sourcePeriod: null,
+      description: 'goodwill',
+    });
+    await terminate(serviceId);
+    await syncTenantCdrs(kit.deps, serviceId);
+    await kit.deps.pool.query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+    const later = new Date(Date.now() + 31 * 86400_000);
+    const reasons = async () => (await purgeTerminatedTenants(kit.deps, later)).waiting.filter((held) => held.serviceId === serviceId).map((held) => held.reason);
+    expect(await reasons()).toEqual([`credit -3.000000 EUR, -2.000000 USD left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId} --currency <each>\``]);
+
+    const settle = (...more: string[]) => cli('billing', 'settle', '--service', String(serviceId), '--note', 'refunded', '--json', ...more);
+    expectRefused(await settle(), 'CREDIT_CURRENCIES_MIXED', /-3\.000000 EUR, -2\.000000 USD/);
+    const usd = await settle('--currency', 'usd');
+    expect({ code: usd.code, settlement: usd.json.settlement }).toMatchObject({
+      code: 0,
+      settlement: { credit: '-2.000000', currency: 'USD', adjustmentId: `settle-${serviceId}-1` },
+    });
+    expect(await reasons()).toEqual([`credit -3.000000 EUR left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``]);
+    const eur = await settle('--currency', 'EUR');
+    expect({ code: eur.code, settlement: eur.json.settlement }).toMatchObject({
+      code: 0,
+      settlement: { credit: '-3.000000', currency: 'EUR', adjustmentId: `settle-${serviceId}-2` },
+    });
+    expect((await pending(serviceId)).sort()).toEqual(['-2.000000', '-3.000000', '2.000000', '3.000000']);
+    expect((await reasons()).filter((reason) => /credit|not billed/.test(reason))).toEqual([]);
+    expect((await cli('billing', 'settle', '--service', String(serviceId), '--note', 'x', '--currency', 'euro')).code).not.toBe(0);
+  }, 60000);
 });

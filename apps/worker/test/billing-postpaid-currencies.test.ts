@@ -88,3 +88,32 @@ test('calls in one currency and a pending adjustment in another: held as well (t
   expect((await pushesAt(now + 2 * HOUR, serviceId)).map((push) => push.result?.outcome)).toEqual(['pushed']);
   expect(itemsFor(tenant).map((item) => item.amount)).toEqual(['1.25']);
 });
+
+test("calls in the client's currency and the old currency's last remainder under a cent: billed, not held; the remainder stays pending, exact", async () => {
+  const now = Date.now();
+  const period = latestClosedPeriod(new Date(now), 'UTC', kit.deps.config.billing.closeDelaySeconds);
+  const tenant = await kit.addTenant();
+  const { serviceId } = tenant;
+  await ratedCall(tenant, '1.000000', 'USD', period);
+  // Left by bills in EUR before the client's currency changed: no bill in USD takes it, and no re-rate changes it.
+  await insertAdjustment(kit.deps.pool, {
+    adjustmentId: `rounding-old-${serviceId}`,
+    serviceId,
+    kind: 'manual',
+    amount: '0.004000',
+    currency: 'EUR',
+    sourcePeriod: period,
+    description: 'x',
+  });
+
+  // Before: 'currencies-mixed', reported, and every later bill of the service held the same way.
+  expect((await pushesAt(now, serviceId)).map((push) => push.result?.outcome)).toEqual(['pushed']);
+  expect(itemsFor(tenant).map((item) => item.amount)).toEqual(['1.00']);
+  expect(await reports(serviceId)).toEqual([]);
+  expect(alerts(serviceId)).toHaveLength(0);
+  const { rows } = await kit.deps.pool.query<{ currency: string; amount: string }>(
+    `SELECT trim(currency) AS currency, amount::text FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL`,
+    [serviceId],
+  );
+  expect(rows).toEqual([{ currency: 'EUR', amount: '0.004000' }]);
+});

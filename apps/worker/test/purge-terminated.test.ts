@@ -192,6 +192,22 @@ describe('a terminated tenant left with a credit and a zero pair in another curr
   });
 });
 
+describe('a terminated tenant left with a credit in one currency and a debt of the same amount in another', () => {
+  it('is held for the credit, named in its currency (the sum across currencies, zero, let it be purged)', async () => {
+    const serviceId = 6193;
+    await createAndTerminate(serviceId);
+    const adjust = (adjustmentId: string, amount: string, currency: string) =>
+      insertAdjustment(db(), { adjustmentId, serviceId, kind: 'manual', amount, currency, sourcePeriod: null, description: 'test' });
+    await adjust(`m-${serviceId}`, '-5.000000', 'EUR');
+    await adjust(`u-${serviceId}`, '5.000000', 'USD');
+    await db().query(`UPDATE services SET updated_at = now() - interval '40 days' WHERE service_id = $1`, [serviceId]);
+
+    const held = await purgeTerminatedTenants(bridge.worker!.deps, later());
+    expect(held.purged).not.toContain(serviceId);
+    expect(reasonsOf(held, [serviceId])).toEqual([`credit -5.000000 EUR left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``]);
+  });
+});
+
 describe('a purge cut short after its FusionPBX delete committed', () => {
   it('is finished by the next run: marked purged, cursor dropped, audited; a further run changes nothing', async () => {
     const serviceId = 6121;

@@ -5,7 +5,7 @@ import { billingPeriodsMode, serviceCycleSegments, type BillingPeriodsMode } fro
 import { latestClosedPeriod, periodOf } from './billing-period';
 import { syncedSinceChangeSql, unbilledRatedChargeSql } from './cdr-charges-repository';
 import type { AuditEntry } from './inbox-repository';
-import { batchCurrenciesMixedHeldSql, pendingAdjustmentCurrenciesSql, releasedCallHeldSql } from './currencies-mixed';
+import { batchCurrenciesMixedHeldSql, pendingAdjustmentCurrenciesSql, pendingSumsByCurrencySql, releasedCallHeldSql } from './currencies-mixed';
 import { prepaidCurrenciesMixedReportedSql, prepaidInvoiceLineSql } from './prepaid-invoices-repository';
 import { terminatedAtSql } from './services-repository';
 
@@ -237,8 +237,9 @@ function makesBatch(sums: PendingSums): boolean {
   const callCount = Number.parseInt(sums.calls ?? '0', 10);
   const adjustmentCount = Number.parseInt(sums.adjustments ?? '0', 10);
   if (callCount === 0 && adjustmentCount === 0) return false;
-  // Only sub-cent remainders pending and no calls: keep them for a period that has calls.
-  return callCount > 0 || roundInvoiceLine(parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true })) !== 0n;
+  // Only sub-cent remainders pending and no calls: keep them for a period that has calls. Per currency (a bill takes
+  // one currency's): two currencies' remainders under a cent each make no bill, however much they add up to.
+  return callCount > 0 || sums.adjustments_worth_a_cent === true;
 }
 
 interface PendingSums {
@@ -248,7 +249,12 @@ interface PendingSums {
   currencies: string[];
   adjustments: string;
   adjustment_amount: string;
+  /** the currencies whose pending adjustments are worth a cent (pendingAdjustmentCurrenciesSql) */
   adjustment_currencies: string[];
+  /** some currency's pending adjustments (or those with none) come to a cent or more once rounded */
+  adjustments_worth_a_cent: boolean;
+  /** the pending adjustments per currency (trimmed; null: those with none): how many, and their exact sum */
+  adjustment_sums: { currency: string | null; n: number; amount: string }[];
 }
 
 type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null });
@@ -256,7 +262,11 @@ type ExistingOrPending = PendingSums & (BatchRow | { [K in keyof BatchRow]: null
 /** The batch if it exists, else (same row) the unbilled rated charges up to `period` and the pending adjustments. */
 async function existingOrPending(client: Pool | PoolClient, batchId: string, input: CreateBatchInput): Promise<ExistingOrPending | undefined> {
   const { rows } = await client.query<ExistingOrPending>(
-    `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies
+    `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies,
+       EXISTS (SELECT 1 FROM (${pendingSumsByCurrencySql('$1')}) w WHERE round(w.amount, 2) <> 0) AS adjustments_worth_a_cent,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('currency', trim(g.currency), 'n', g.n, 'amount', g.amount::text)), '[]')
+        FROM (SELECT trim(currency) AS currency, count(*)::int AS n, sum(amount)::numeric(18,6) AS amount FROM billing_adjustments
+              WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency)) g) AS adjustment_sums
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
@@ -269,13 +279,26 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
   return rows[0];
 }
 
+/**
+ * The currency a bill is made in: that of its calls and of its pending adjustments worth a cent (none: no currency).
+ * Adjustments under a cent in another currency stay pending (exact; a terminated service's settled as below one cent)
+ * rather than hold the bill: such a leftover in a currency the client no longer pays in held every later bill, and no
+ * re-rate can change an adjustment. Calls or adjustments worth a cent in two currencies make a bill that is refused.
+ */
+function billCurrency(serviceId: number, sums: PendingSums): string | null {
+  const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
+  if (currencies.length > 1) throw new BillingCurrencyMixedError(serviceId, currencies);
+  return currencies[0] ?? null;
+}
+
 async function insertBatch(client: PoolClient, batchId: string, input: CreateBatchInput, sums: PendingSums, startPush: boolean): Promise<MadeBatch | null> {
   if (!makesBatch(sums)) return null;
   const callCount = Number.parseInt(sums.calls ?? '0', 10);
-  const currencies = [...new Set([...(sums.currencies ?? []), ...(sums.adjustment_currencies ?? [])].map((c) => c.trim()))];
-  if (currencies.length > 1) throw new BillingCurrencyMixedError(input.serviceId, currencies);
+  const currency = billCurrency(input.serviceId, sums);
+  // Only its own currency's adjustments and those with none (the UPDATE below takes the same).
+  const taken = (sums.adjustment_sums ?? []).filter((group) => group.currency === null || group.currency === currency);
   const chargeSum = parseMoney(sums.amount ?? '0');
-  const adjustmentSum = parseMoney(sums.adjustment_amount ?? '0', { allowNegative: true });
+  const adjustmentSum = taken.reduce((sum, group) => sum + parseMoney(group.amount, { allowNegative: true }), 0n);
   const total = chargeSum + adjustmentSum;
   const line = roundInvoiceLine(total);
   const pushToken = pushTokenFor(batchId);
@@ -284,7 +307,7 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
     callCount,
     billedSeconds: Number.parseInt(sums.seconds ?? '0', 10),
     adjustmentTotal: formatMoney(adjustmentSum),
-    currency: currencies[0] ?? null,
+    currency,
     pushToken,
   };
   // Nothing to invoice (zero or a credit) is never pushed: it stays open for markBatchZero.
@@ -300,8 +323,8 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
      ), charges AS (
        UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
      ), adjustments AS (
-       -- Its own currency's (and those with none): another currency's come to zero here (else it is held as mixed, above)
-       -- and stay pending, for a bill in theirs, rather than sit as that money on a bill in this one.
+       -- Its own currency's (and those with none): another currency's stay pending (billCurrency), exact, rather than sit
+       -- as that money on a bill in this one.
        UPDATE billing_adjustments SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND (currency IS NULL OR trim(currency) = $6::text)
      )
      SELECT * FROM batch`,
@@ -484,10 +507,11 @@ export const CREDIT_SETTLED_ACTION = 'billing.credit_settled';
 export const CREDIT_LEFT_MICRO = 5_000n;
 const CREDIT_LEFT_SQL = '-0.005';
 
+/** One currency's credit (a service left with credits in two currencies has two). */
 export interface CreditLeft {
   serviceId: number;
   clientId: number;
-  /** what the client is owed, exact decimal (negative: a credit) */
+  /** what the client is owed in `currency`, exact decimal (negative: a credit) */
   credit: string;
   currency: string | null;
   /** the service's latest bill, the one that carried the credit or after which it came (null: none was made) */
@@ -506,23 +530,23 @@ function finalCreditsSql(where: string): string {
 }
 
 /**
- * Terminated services whose calls are all read (synced since the termination) and billed, with the
- * sum of their pending adjustments (named `sum`, with the currency carrying it, pendingAdjustmentCurrenciesSql) meeting `test`: what no bill will
- * ever take, for finalCreditsSql and belowCentLeftSql.
+ * Terminated services whose calls are all read (synced since the termination) and billed, one row per currency whose
+ * pending adjustments' sum (named `sum`, with its `currency`, pendingSumsByCurrencySql) meets `test`: what no bill will
+ * ever take, for finalCreditsSql and belowCentLeftSql. Per currency, as a bill takes them: summed across currencies, a
+ * credit in one and a debt in another cancelled (a credit hidden, or a non-final one looking settled).
  */
 function finalPendingSql(sum: 'credit' | 'amount', test: (sum: string) => string, where: string): string {
-  return `SELECT s.service_id, s.client_id, l.${sum}, l.currency
+  return `SELECT s.service_id, s.client_id, l.amount AS ${sum}, l.currency
      FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS ${sum}, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
-                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
-     WHERE s.desired_state = 'terminated' AND ${test(`l.${sum}`)} AND ${where}
+     CROSS JOIN LATERAL (${pendingSumsByCurrencySql('s.service_id')}) l
+     WHERE s.desired_state = 'terminated' AND ${test('l.amount')} AND ${where}
        AND NOT EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = s.service_id AND ${unbilledRatedChargeSql('c')})
        AND ${syncedSinceChangeSql('s')}`;
 }
 
 /**
  * Records (audit `billing.credit_left`, with the service's latest bill) each such credit once per
- * amount: `serviceId` for one service (after its bill), else every terminated service terminated before
+ * amount and currency: `serviceId` for one service (after its bill), else every terminated service terminated before
  * `changedBefore` (its final bill due). Returns the credits recorded now, for the ALERT log.
  */
 export async function recordCreditsLeft(db: Pool | PoolClient, scope: { serviceId: number } | { changedBefore: Date }): Promise<CreditLeft[]> {
@@ -535,6 +559,7 @@ export async function recordCreditsLeft(db: Pool | PoolClient, scope: { serviceI
      FROM credits c
      LEFT JOIN LATERAL (SELECT batch_id, period FROM billing_batches WHERE service_id = c.service_id ORDER BY created_at DESC, period DESC LIMIT 1) b ON true
      WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.service_id = c.service_id AND a.action = $1 AND a.detail->>'credit' = c.credit::text
+                         AND a.detail->>'currency' IS NOT DISTINCT FROM c.currency
                          AND a.id > COALESCE((SELECT max(id) FROM audit_log z WHERE z.service_id = c.service_id AND z.action = $3), 0))
      RETURNING service_id::text, detail`,
     [CREDIT_LEFT_ACTION, one ? scope.serviceId : scope.changedBefore, CREDIT_SETTLED_ACTION],
@@ -542,7 +567,10 @@ export async function recordCreditsLeft(db: Pool | PoolClient, scope: { serviceI
   return rows.map((row) => ({ serviceId: Number(row.service_id), ...row.detail }));
 }
 
-/** Why a settlement is refused: not terminated, no credit left, or calls still to read or bill (the credit is not final). */
+/**
+ * Why a settlement is refused: not terminated, no credit left (in the currency asked), calls still to read or bill (the
+ * credit is not final), or credits in several currencies and none named (CREDIT_CURRENCIES_MIXED).
+ */
 export class CreditSettleError extends BillingStoreError {}
 
 export interface CreditSettlement {
@@ -561,46 +589,69 @@ export interface SettleOutcome {
   settlement: CreditSettlement;
 }
 
+export interface SettleRequest {
+  note: string;
+  actor: string;
+  /**
+   * The currency whose credit was settled in WHMCS. Needed only when credits are left in several currencies: each is a
+   * refund of its own, so settle records one currency's at a time rather than one note for amounts that do not add up.
+   */
+  currency?: string;
+}
+
 const SETTLEMENT_PREFIX = 'settle-';
 
-async function lastSettlement(db: Pool | PoolClient, serviceId: number): Promise<CreditSettlement | null> {
+async function lastSettlement(db: Pool | PoolClient, serviceId: number, currency: string | undefined): Promise<CreditSettlement | null> {
   const { rows } = await db.query<{ detail: { credit: string; currency: string | null; note: string; adjustmentId: string }; at: Date }>(
-    `SELECT detail, at FROM audit_log WHERE service_id = $1 AND action = $2 ORDER BY id DESC LIMIT 1`,
-    [serviceId, CREDIT_SETTLED_ACTION],
+    `SELECT detail, at FROM audit_log WHERE service_id = $1 AND action = $2 AND ($3::text IS NULL OR detail->>'currency' = $3) ORDER BY id DESC LIMIT 1`,
+    [serviceId, CREDIT_SETTLED_ACTION, currency ?? null],
   );
   const row = rows[0];
   return row ? { serviceId, credit: row.detail.credit, currency: row.detail.currency, note: row.detail.note, adjustmentId: row.detail.adjustmentId, at: row.at } : null;
 }
 
+const moneyIn = (amount: string, currency: string | null) => `${amount}${currency === null ? '' : ` ${currency}`}`;
+
 /**
  * Records that a terminated service's credit left (recordCreditsLeft) was settled in WHMCS by hand
- * (refunded, or moved to the client's credit balance): one adjustment of the opposite amount, so the
- * service's pending adjustments come to zero (nothing is left to report, carry or hold the purge;
- * a late call is billed in full), and its audit entry, in one statement. The caller holds the billing
+ * (refunded, or moved to the client's credit balance): one adjustment of the opposite amount in its currency, so that
+ * currency's pending adjustments come to zero (nothing is left to report, carry or hold the purge;
+ * a late call is billed in full), and its audit entry, in one statement. Another currency's pending adjustments are left
+ * as they are: credits in two currencies are settled one at a time (`settle.currency`). The caller holds the billing
  * lock. Run again with nothing left, it answers the settlement already recorded (settled: false).
  */
-export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number, settle: { note: string; actor: string }): Promise<SettleOutcome> {
-  const { rows } = await db.query<{ desired_state: string; credit: string | null; currency: string | null; final: boolean }>(
-    `SELECT s.desired_state, l.credit::text, trim(l.currency) AS currency, EXISTS (${finalCreditsSql('s.service_id = $1')}) AS final
-     FROM services s
-     CROSS JOIN LATERAL (SELECT COALESCE(sum(amount), 0)::numeric(18,6) AS credit, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
-                         FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) l
-     WHERE s.service_id = $1`,
+export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number, settle: SettleRequest): Promise<SettleOutcome> {
+  const { rows: found } = await db.query<{ desired_state: string }>('SELECT desired_state FROM services WHERE service_id = $1', [serviceId]);
+  const service = found[0];
+  if (!service) throw new CreditSettleError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
+  if (service.desired_state !== 'terminated')
+    throw new CreditSettleError('NOT_TERMINATED', `service ${serviceId} is ${service.desired_state}, not terminated: its calls take its credit`);
+  const { rows: sums } = await db.query<{ currency: string | null; amount: string; final: boolean }>(
+    `SELECT l.currency, l.amount::text AS amount,
+       EXISTS (SELECT 1 FROM (${finalCreditsSql('s.service_id = $1')}) f WHERE f.currency IS NOT DISTINCT FROM l.currency) AS final
+     FROM (${pendingSumsByCurrencySql('$1')}) l ORDER BY l.currency NULLS FIRST`,
     [serviceId],
   );
-  const row = rows[0];
-  if (!row) throw new CreditSettleError('SERVICE_UNKNOWN', `service ${serviceId} is not known to the bridge`);
-  if (row.desired_state !== 'terminated') throw new CreditSettleError('NOT_TERMINATED', `service ${serviceId} is ${row.desired_state}, not terminated: its calls take its credit`);
-  const credit = parseMoney(row.credit ?? '0', { allowNegative: true });
-  if (credit > -CREDIT_LEFT_MICRO) {
-    const before = await lastSettlement(db, serviceId);
+  const credits = sums.filter((sum) => parseMoney(sum.amount, { allowNegative: true }) <= -CREDIT_LEFT_MICRO);
+  const asked = settle.currency?.trim().toUpperCase();
+  const chosen = asked === undefined ? credits : credits.filter((credit) => credit.currency !== null && credit.currency.toUpperCase() === asked);
+  if (chosen.length > 1)
+    throw new CreditSettleError(
+      'CREDIT_CURRENCIES_MIXED',
+      `service ${serviceId} has credits left in several currencies (${chosen.map((c) => moneyIn(c.amount, c.currency)).join(', ')}): settle each in WHMCS, then record each with its currency (--currency)`,
+    );
+  const row = chosen[0];
+  if (row === undefined) {
+    const before = await lastSettlement(db, serviceId, asked);
     if (before) return { settled: false, settlement: before };
-    throw new CreditSettleError('NO_CREDIT_LEFT', `service ${serviceId} has no credit left (pending adjustments ${formatMoney(credit)})`);
+    const pending = sums.length === 0 ? '0.000000' : sums.map((sum) => moneyIn(sum.amount, sum.currency)).join(', ');
+    throw new CreditSettleError('NO_CREDIT_LEFT', `service ${serviceId} has no credit left${asked === undefined ? '' : ` in ${asked}`} (pending adjustments ${pending})`);
   }
+  const credit = parseMoney(row.amount, { allowNegative: true });
   if (!row.final)
     throw new CreditSettleError(
       'CREDIT_NOT_FINAL',
-      `service ${serviceId}'s credit ${formatMoney(credit)} is not final: calls not read since the termination or not billed yet may take it (its final bill first)`,
+      `service ${serviceId}'s credit ${moneyIn(formatMoney(credit), row.currency)} is not final: calls not read since the termination or not billed yet may take it (its final bill first)`,
     );
   const { rows: made } = await db.query<{ adjustment_id: string; at: Date }>(
     `WITH id AS (
@@ -635,10 +686,11 @@ export async function settleCreditLeft(db: Pool | PoolClient, serviceId: number,
 export const BELOW_CENT_SETTLED_ACTION = 'billing.below_cent_settled';
 const BELOW_CENT_PREFIX = 'below-cent-';
 
+/** One currency's amount settled as below one cent (settleBelowCent settles each currency's). */
 export interface BelowCentSettled {
   serviceId: number;
   clientId: number;
-  /** what was left, exact decimal: less than half a cent either way (a debt no invoice line can carry, or a credit no one refunds) */
+  /** what was left in `currency`, exact decimal: less than half a cent either way (a debt no invoice line can carry, or a credit no one refunds) */
   amount: string;
   currency: string | null;
   adjustmentId: string;
@@ -650,8 +702,8 @@ export interface BelowCentSettled {
 /**
  * Terminated services whose billing is over but for less than half a cent: every call read since the
  * termination (syncedSinceChangeSql) and billed, and the pending adjustments (the bills' carried
- * rounding remainders, a zero bill's carried calls) come to an amount that rounds to 0.00 and is not
- * zero. While a service lives such an amount rides on its next bill; a terminated one makes no more
+ * rounding remainders, a zero bill's carried calls) come, in some currency (one row per currency, finalPendingSql), to
+ * an amount that rounds to 0.00 and is not zero. While a service lives such an amount rides on its next bill; a terminated one makes no more
  * calls, so no bill would ever take it (a close makes no bill of it), and nothing would say so.
  */
 function belowCentLeftSql(where: string): string {
@@ -660,40 +712,42 @@ function belowCentLeftSql(where: string): string {
 
 /** Services terminated before `terminatedBefore` (their final bill due) with such an amount left: the close's sweep. */
 export async function servicesWithBelowCentLeft(db: Pool | PoolClient, terminatedBefore: Date): Promise<number[]> {
-  const { rows } = await db.query<{ service_id: string }>(`SELECT service_id::text FROM (${belowCentLeftSql(`${terminatedAtSql('s')} < $1`)}) b ORDER BY 1`, [terminatedBefore]);
+  const { rows } = await db.query<{ service_id: string }>(`SELECT DISTINCT service_id::text FROM (${belowCentLeftSql(`${terminatedAtSql('s')} < $1`)}) b ORDER BY 1`, [
+    terminatedBefore,
+  ]);
   return rows.map((row) => Number(row.service_id));
 }
 
 /**
- * Settles a terminated service's last sub-cent amount (belowCentLeftSql) as below one cent: an
- * adjustment of the opposite amount (`below-cent-<service>-<n>`, so nothing is pending any longer and
- * a later call is billed in full) and the audit entry `billing.below_cent_settled` with the amount and
- * the service's latest bill, in one statement. The caller holds the billing lock. Null when there is
- * nothing such to settle.
+ * Settles a terminated service's last sub-cent amounts (belowCentLeftSql) as below one cent, each currency's on its own:
+ * an adjustment of the opposite amount in that currency (`below-cent-<service>-<n>`, so nothing is pending in it any
+ * longer and a later call is billed in full) and the audit entry `billing.below_cent_settled` with the amount and the
+ * service's latest bill, in one statement. Another currency's credit or debt is left as it is (credit left, settle). The
+ * caller holds the billing lock. Empty when there is nothing such to settle.
  */
-export async function settleBelowCent(db: Pool | PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+export async function settleBelowCent(db: Pool | PoolClient, serviceId: number): Promise<BelowCentSettled[]> {
   const { rows } = await db.query<{ detail: Omit<BelowCentSettled, 'serviceId'> }>(
-    `WITH below AS (${belowCentLeftSql('s.service_id = $1')}),
-     id AS (SELECT $2::text || (SELECT count(*) + 1 FROM billing_adjustments WHERE service_id = $1 AND adjustment_id LIKE $2::text || '%')::text AS adjustment_id),
+    `WITH made AS (SELECT count(*) AS n FROM billing_adjustments WHERE service_id = $1 AND adjustment_id LIKE $2::text || '%'),
+     below AS (SELECT b.*, $2::text || ((SELECT n FROM made) + row_number() OVER (ORDER BY b.currency NULLS FIRST))::text AS adjustment_id
+               FROM (${belowCentLeftSql('s.service_id = $1')}) b),
      bill AS (SELECT batch_id, period FROM billing_batches WHERE service_id = $1 ORDER BY created_at DESC, period DESC LIMIT 1),
      settled AS (
        INSERT INTO billing_adjustments (adjustment_id, service_id, kind, amount, currency, source_batch_id, description)
-       SELECT id.adjustment_id, $1, 'rounding', -below.amount, below.currency, (SELECT batch_id FROM bill),
+       SELECT below.adjustment_id, $1, 'rounding', -below.amount, below.currency, (SELECT batch_id FROM bill),
          'below one cent (' || below.amount::text || ') left at termination: settled, no bill can take it'
-       FROM below, id
+       FROM below
        RETURNING adjustment_id
      ), detail AS (
-       SELECT jsonb_build_object('clientId', below.client_id, 'amount', below.amount::text, 'currency', trim(below.currency), 'adjustmentId', settled.adjustment_id,
+       SELECT jsonb_build_object('clientId', below.client_id, 'amount', below.amount::text, 'currency', below.currency, 'adjustmentId', settled.adjustment_id,
          'batchId', (SELECT batch_id FROM bill), 'period', (SELECT period FROM bill)) AS detail
-       FROM below, settled
+       FROM below JOIN settled ON settled.adjustment_id = below.adjustment_id
      ), audit AS (
        INSERT INTO audit_log (actor, action, service_id, detail) SELECT 'billing', $3, $1, detail FROM detail
      )
-     SELECT detail FROM detail`,
+     SELECT detail FROM detail ORDER BY length(detail->>'adjustmentId'), detail->>'adjustmentId'`,
     [serviceId, `${BELOW_CENT_PREFIX}${serviceId}-`, BELOW_CENT_SETTLED_ACTION],
   );
-  const row = rows[0];
-  return row ? { serviceId, ...row.detail } : null;
+  return rows.map((row) => ({ serviceId, ...row.detail }));
 }
 
 /**
@@ -861,8 +915,8 @@ export const VERIFY_EVERY_HOURS = 20;
 export const VERIFY_WINDOW_DAYS = 62;
 
 /**
- * Pending adjustments a close can bill on their own, as an SQL condition on the sum of the pending
- * `billing_adjustments` rows of the service `serviceId` names: worth a cent or more once rounded (half
+ * Pending adjustments a close can bill on their own, as an SQL condition on the sums per currency of the pending
+ * `billing_adjustments` rows of the service `serviceId` names: one worth a cent or more once rounded (half
  * away from zero, as roundInvoiceLine; makesBatch's test). Sub-cent remainders alone are left out: a
  * close of them makes nothing, and a terminated service keeps its final bill's remainder for good,
  * which would otherwise cost a push job at every close, forever. So is a terminated service's credit:
@@ -870,8 +924,10 @@ export const VERIFY_WINDOW_DAYS = 62;
  * (recordCreditsLeft reports it instead; a charge after it makes a bill that takes it).
  */
 function invoiceableSumSql(serviceId: string): string {
-  const sum = 'round(COALESCE(sum(amount), 0), 2)';
-  return `(${sum} > 0 OR (${sum} < 0 AND NOT EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated')))`;
+  // Per currency (pendingSumsByCurrencySql): a bill takes one currency's, and a +5.00 EUR must not hide behind a -5.00 USD.
+  const sum = 'round(v.amount, 2)';
+  return `EXISTS (SELECT 1 FROM (${pendingSumsByCurrencySql(serviceId)}) v
+                  WHERE ${sum} > 0 OR (${sum} < 0 AND NOT EXISTS (SELECT 1 FROM services t WHERE t.service_id = ${serviceId} AND t.desired_state = 'terminated')))`;
 }
 
 /**
@@ -1023,7 +1079,7 @@ export async function servicesToBillPerService(
                   JOIN cdr_charges c ON c.service_id = k.service_id AND ${unbilledRatedChargeSql('c')} AND c.period <= k.period GROUP BY k.service_id)
      SELECT k.service_id, k.period FROM closing k LEFT JOIN unbilled u ON u.service_id = k.service_id LEFT JOIN services s ON s.service_id = k.service_id
      WHERE (u.service_id IS NOT NULL AND ${callsBillableAtCloseSql('u', 's', 'k.period', '$6', '$7')})
-        OR ((SELECT ${invoiceableSumSql('k.service_id')} FROM billing_adjustments a WHERE a.service_id = k.service_id AND a.batch_id IS NULL)
+        OR (${invoiceableSumSql('k.service_id')}
             AND ${billableAtCloseSql('k.service_id', 'k.period')} AND NOT ${batchCurrenciesMixedHeldSql('k.service_id', 'k.period', '$7')})
      UNION
      SELECT service_id, period FROM billing_batches WHERE state NOT IN ('pushed', 'verified', 'zero')

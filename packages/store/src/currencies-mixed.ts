@@ -88,21 +88,36 @@ function callsOnPrepaidInvoicesSql(serviceId: string, prepaid: string): string {
 }
 
 /**
- * SQL: the currencies (trimmed, NULL left out) of the pending adjustments of the service `serviceId` names (SQL text) that
- * carry money: a currency whose pending adjustments come to zero carries none, so it makes no bill's currency. A released
- * prepaid invoice's rounding remainder and its taking back (releasePrepaidInvoice) are such a pair, in the old currency:
- * counted, they held every later bill of the service (in the client's currency) as "several currencies", for ever.
+ * SQL: the currencies (trimmed, NULL left out) of the pending adjustments of the service `serviceId` names (SQL text)
+ * worth a cent once rounded (half away from zero, as an invoice line): those that make a bill's currency. A currency
+ * whose pending adjustments come to less (a released prepaid invoice's lone `released-<key>` remainder, its
+ * `rounding-<key>` billed before the release; the old currency's last rounding remainder after a client's currency
+ * changed; a zero pair) makes none: counted, it held every later bill of the service as "several currencies", for ever
+ * (re-rating cannot change adjustments). It stays pending, exact; a terminated service's is settled as below one cent.
  */
 export function pendingAdjustmentCurrenciesSql(serviceId: string): string {
   // Its own alias: a caller's `a` (servicesToBill reads billing_adjustments too) must not be shadowed.
   return `SELECT trim(pa.currency) AS currency FROM billing_adjustments pa WHERE pa.service_id = ${serviceId} AND pa.batch_id IS NULL AND pa.currency IS NOT NULL
-          GROUP BY trim(pa.currency) HAVING sum(pa.amount) <> 0`;
+          GROUP BY trim(pa.currency) HAVING round(sum(pa.amount), 2) <> 0`;
+}
+
+/**
+ * SQL: the pending adjustments of the service `serviceId` names (SQL text), summed per currency (trimmed; those with none
+ * make one row of their own, currency NULL): `currency`, `amount` (numeric(18,6)). A bill takes only its own currency's
+ * (createBatch), so what is left, a credit, or an amount under a cent is that of one currency: a sum across currencies
+ * would let a +5.00 EUR and a -5.00 USD cancel and hide a credit.
+ */
+export function pendingSumsByCurrencySql(serviceId: string): string {
+  // Its own alias (pv): a caller's `a`/`pa` must not be shadowed.
+  return `SELECT trim(pv.currency) AS currency, sum(pv.amount)::numeric(18,6) AS amount FROM billing_adjustments pv
+          WHERE pv.service_id = ${serviceId} AND pv.batch_id IS NULL GROUP BY trim(pv.currency)`;
 }
 
 /**
  * SQL: the currencies (trimmed, NULL left out) of what a bill of the service `serviceId` names and of `period` would take
- * (createBatch's): a prepaid service's calls not (they go on prepaid invoices), so its bill of adjustments alone is not
- * held for the currency of calls it never takes.
+ * (createBatch's billCurrency): its calls (a prepaid service's not: they go on prepaid invoices, so its bill of adjustments
+ * alone is not held for the currency of calls it never takes) and its pending adjustments worth a cent. Another currency's
+ * adjustments under a cent stay pending and hold nothing.
  */
 function batchCurrenciesSql(serviceId: string, period: string, prepaid: string): string {
   return `SELECT trim(c.currency) AS currency FROM cdr_charges c WHERE c.service_id = ${serviceId} AND ${unbilledRatedChargeSql('c')} AND c.period <= ${period}

@@ -193,7 +193,9 @@ describe("a prepaid service's bill of adjustments only, once reported in several
       [serviceId],
     );
     await recordCurrenciesMixed(pool, BATCH_CURRENCIES_MIXED_ACTION, serviceId, PERIOD, ['EUR', 'USD']);
-    expect(await listedBothWays([serviceId])).toEqual([]);
+    // A USD remainder under a cent is no currency of the bill (a lone released-<key> is one): reported by an earlier
+    // version, it holds nothing now and stays pending.
+    expect(await listedBothWays([serviceId])).toEqual([serviceId]);
 
     // Taken back, not deleted (releasePrepaidInvoice's released-<key>): USD comes to zero and is no currency of the bill.
     await pool.query(

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Pool } from 'pg';
 import { BILLING_JOBS, billingPushJobId, QUEUE_NAMES } from '@ictvoip/queue';
-import { formatMoney, parseMoney } from '@ictvoip/rating';
+import { formatMoney, parseMoney, roundInvoiceLine } from '@ictvoip/rating';
 import {
   assertPeriodLabel,
   batchIdFor,
@@ -103,19 +103,19 @@ async function billsOnPrepaid(pool: Pool, serviceId: number): Promise<boolean> {
 }
 
 /**
- * The currency of pending adjustments that carry money, as the bill reads it (pendingAdjustmentCurrenciesSql): one whose
- * adjustments come to zero (a released prepaid invoice's remainder and its taking back) makes no bill's currency.
+ * The currency of pending adjustments worth a cent, as a bill of adjustments alone reads it (pendingAdjustmentCurrenciesSql):
+ * one whose adjustments come to less (a released prepaid invoice's lone remainder, a zero pair) makes no bill's currency.
  */
 function carryingCurrency(adjustments: readonly { amount: string; currency: string | null }[]): string | null {
   const sums = new Map<string, bigint>();
   for (const a of adjustments) if (a.currency !== null) sums.set(a.currency, (sums.get(a.currency) ?? 0n) + parseMoney(a.amount, { allowNegative: true }));
-  return [...sums].find(([, sum]) => sum !== 0n)?.[0] ?? null;
+  return [...sums].find(([, sum]) => roundInvoiceLine(sum) !== 0n)?.[0] ?? null;
 }
 
 /**
  * The batch the close would make: unbilled rated charges up to `period` (not a prepaid service's) plus the pending
- * adjustments it takes (createBatch's): those in its currency or in none. Another currency's, which come to zero, stay
- * pending; with no currency that carries money the bill has none.
+ * adjustments it takes (createBatch's): those in its currency (its calls', else the one worth a cent) or in none. Another
+ * currency's, under a cent, stay pending; with no currency worth a cent the bill has none.
  */
 async function previewNewBatch(pool: Pool, serviceId: number, period: string, charges: readonly StoredCharge[]): Promise<BillingPreview | null> {
   const pending = await listAdjustments(pool, { serviceId, pendingOnly: true });
@@ -351,11 +351,13 @@ function settleCommand(): Command {
     )
     .requiredOption('--service <id>', 'the WHMCS service', positiveInt('--service'))
     .requiredOption('--note <text>', 'how it was settled, for the audit log (e.g. "refunded on invoice 1234")', noteArgument)
+    .option('--currency <code>', 'the currency of the credit settled (needed when credits are left in several currencies: each is settled on its own)', currencyArgument)
     .option('--json', 'machine-readable output')
     .action(
-      action(async (options: JsonOption & { service: number; note: string }) => {
+      action(async (options: JsonOption & { service: number; note: string; currency?: string }) => {
+        const settle = { note: options.note, actor: 'cli', ...(options.currency === undefined ? {} : { currency: options.currency }) };
         const outcome = await withBridgeDb((pool) =>
-          withBillingLock(pool, options.service, (client) => settleCreditLeft(client, options.service, { note: options.note, actor: 'cli' })).catch((error: unknown) => {
+          withBillingLock(pool, options.service, (client) => settleCreditLeft(client, options.service, settle)).catch((error: unknown) => {
             if (error instanceof CreditSettleError) throw new CliError(error.code, error.message);
             throw error;
           }),
@@ -363,6 +365,12 @@ function settleCommand(): Command {
         emit(options, { service: options.service, settled: outcome.settled, settlement: outcome.settlement }, () => settleText(outcome));
       }),
     );
+}
+
+function currencyArgument(value: string): string {
+  const currency = value.trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError('--currency must be a three-letter currency code (EUR, USD)');
+  return currency;
 }
 
 function noteArgument(value: string): string {

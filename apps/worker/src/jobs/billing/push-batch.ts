@@ -240,7 +240,7 @@ async function advance(deps: WorkerDeps, client: PoolClient, batch: BillingBatch
   return reconcile(deps, deps.whmcs, client, batch, hooks);
 }
 
-/** Terminated services' credits no bill can take: said loudly once per amount (recordCreditsLeft), for an operator to settle in WHMCS. */
+/** Terminated services' credits no bill can take: said loudly once per amount and currency (recordCreditsLeft: one per currency), for an operator to settle in WHMCS. */
 export async function reportCreditsLeft(
   deps: Pick<WorkerDeps, 'logger'>,
   db: PoolClient | WorkerDeps['pool'],
@@ -321,16 +321,17 @@ async function settleLeft(deps: WorkerDeps, client: PoolClient, service: { servi
  * to 0.00) is settled as below one cent, so it is not left pending for good with nothing saying so: audit
  * `billing.below_cent_settled`, and said at info (it is no one's to invoice or refund). The caller holds the billing lock.
  */
-export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger' | 'metrics'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled | null> {
+export async function reportBelowCentSettled(deps: Pick<WorkerDeps, 'logger' | 'metrics'>, client: PoolClient, serviceId: number): Promise<BelowCentSettled[]> {
   const settled = await settleBelowCent(client, serviceId);
-  if (!settled) return null;
   // Counted only here, after settleBelowCent's one statement committed (no transaction is open on `client`): a commit
   // that fails rejects that statement, so a settlement rolled back is never counted. Keep it so if this ever joins a transaction.
-  deps.metrics?.billingBelowCentSettled.inc({ currency: settled.currency ?? 'none' });
-  deps.logger.info(
-    { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: settled.clientId, amount: settled.amount, currency: settled.currency, batchId: settled.batchId },
-    "terminated service's last amount under a cent settled: no bill can take it",
-  );
+  for (const one of settled) {
+    deps.metrics?.billingBelowCentSettled.inc({ currency: one.currency ?? 'none' });
+    deps.logger.info(
+      { code: 'BILLING_BELOW_CENT_SETTLED', serviceId, clientId: one.clientId, amount: one.amount, currency: one.currency, batchId: one.batchId },
+      "terminated service's last amount under a cent settled: no bill can take it",
+    );
+  }
   return settled;
 }
 

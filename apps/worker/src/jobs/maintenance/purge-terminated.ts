@@ -5,7 +5,7 @@ import { parseMoney } from '@ictvoip/rating';
 import {
   CREDIT_LEFT_MICRO,
   dropCdrSyncCursor,
-  pendingAdjustmentCurrenciesSql,
+  pendingSumsByCurrencySql,
   purgedServiceSql,
   syncedSinceChangeSql,
   terminatedAtSql,
@@ -30,16 +30,16 @@ const NOT_SYNCED = 'CDRs not synced since the termination';
 
 /** Why a terminated tenant must keep its rows for now, or null when it may go. */
 async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string | null> {
-  const { rows } = await deps.pool.query<{ unbilled: string; adjustments: string; pending: string; currency: string | null; synced: boolean }>(
+  const { rows } = await deps.pool.query<{ unbilled: string; pending: { currency: string | null; amount: string; n: number }[]; synced: boolean }>(
     `SELECT
        (SELECT count(*) FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')})::text AS unbilled,
-       a.n::text AS adjustments, a.amount::numeric(18,6)::text AS pending, a.currency,
+       -- Per currency, as a bill takes them: summed across currencies a credit in one and a debt in another cancelled.
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('currency', l.currency, 'amount', l.amount::text,
+                   'n', (SELECT count(*) FROM billing_adjustments x WHERE x.service_id = $1 AND x.batch_id IS NULL AND trim(x.currency) IS NOT DISTINCT FROM l.currency))
+                   ORDER BY l.currency NULLS FIRST)
+                 FROM (${pendingSumsByCurrencySql('$1')}) l), '[]') AS pending,
        ${syncedSinceChangeSql('s')} AS synced
-     FROM services s,
-       -- The currency that carries the money (a zero pair in another, such as a released prepaid invoice's remainders, is none).
-       LATERAL (SELECT count(*) AS n, COALESCE(sum(amount), 0) AS amount, (SELECT max(m.currency) FROM (${pendingAdjustmentCurrenciesSql('s.service_id')}) m) AS currency
-                FROM billing_adjustments WHERE service_id = s.service_id AND batch_id IS NULL) a
-     WHERE s.service_id = $1`,
+     FROM services s WHERE s.service_id = $1`,
     [serviceId],
   );
   const row = rows[0];
@@ -48,10 +48,15 @@ async function billingHold(deps: WorkerDeps, serviceId: number): Promise<string 
   // Before the credit: calls not read yet may take it, and `billing settle` refuses it until a sync read them.
   if (!row.synced) return NOT_SYNCED;
   // A sub-cent rounding remainder can never be invoiced; it must not hold the tenant forever.
-  const pending = parseMoney(row.pending, { allowNegative: true });
-  if (pending <= -CREDIT_LEFT_MICRO)
-    return `credit ${row.pending}${row.currency ? ` ${row.currency.trim()}` : ''} left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}\``;
-  if (pending >= CREDIT_LEFT_MICRO) return `${row.adjustments} adjustments not billed yet`;
+  const amount = (sum: { amount: string }) => parseMoney(sum.amount, { allowNegative: true });
+  const credits = row.pending.filter((sum) => amount(sum) <= -CREDIT_LEFT_MICRO);
+  if (credits.length > 0) {
+    const named = credits.map((sum) => `${sum.amount}${sum.currency === null ? '' : ` ${sum.currency}`}`).join(', ');
+    const currency = credits.length > 1 ? ' --currency <each>' : '';
+    return `credit ${named} left: settle it in WHMCS, then \`ictvoip billing settle --service ${serviceId}${currency}\``;
+  }
+  const owed = row.pending.filter((sum) => amount(sum) >= CREDIT_LEFT_MICRO);
+  if (owed.length > 0) return `${owed.reduce((n, sum) => n + sum.n, 0)} adjustments not billed yet`;
   return null;
 }
 
