@@ -69,6 +69,8 @@ describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL stil
     const owed = await getJob(jobId, ownerKey);
     expect(`${owed.status} ${JSON.stringify(owed.body)}`).toMatch(/^200 /);
     expect(owed.body).toMatchObject({ id: jobId, queue: 'provisioning', name: 'freeswitch.backlog', state: 'waiting', serviceId: OWNER, createdAt: backlog.since });
+    // Its job's attempts are unknown (Redis does not hold it), not 0; PostgreSQL's failed-send count is its own field.
+    expect(owed.body).toMatchObject({ attempts: null, maxAttempts: null, failedSends: backlog.attempts });
     expect(owed.body.detail).toContain('reconciler');
     // The superadmin of the tenant's server sees it too, as it would the job in Redis.
     const status = await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId });
@@ -99,7 +101,14 @@ describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL stil
         expect(await provisioning().getJob(jobId)).toBeUndefined();
         const status = await postForm(bridge.url, '/app/jobs/status.php', { ...ADMIN, job_id: jobId });
         expect(`${status.status} ${JSON.stringify(status.body)}`).toMatch(/^200 /);
-        expect(status.body).toMatchObject({ status: 'success', job_id: jobId, state: 'waiting', attempts: 0, detail: expect.stringContaining('reconciler') });
+        expect(status.body).toMatchObject({
+          status: 'success',
+          job_id: jobId,
+          state: 'waiting',
+          attempts: null,
+          failed_sends: null,
+          detail: expect.stringContaining('reconciler'),
+        });
         const admin = await getJob(jobId, bridge.config.adminToken);
         expect(admin.body).toMatchObject({ id: jobId, name: 'freeswitch.apply', state: 'waiting', serviceId: 0 });
         // A tenant key is not the server's superadmin: 404, as for the job in Redis.
@@ -178,9 +187,17 @@ describe('a FreeSWITCH job a 202 named, missing from Redis while PostgreSQL stil
         const write = await downJob(String(owedGlobal.write_id), bridge.config.adminToken);
         expect(write.body).toMatchObject({ state: 'completed', write: { status: 'succeeded', httpStatus: 202 } });
         // The suspend's job ran to its end: completed, its event pending_apply (the backlog job owes the rest).
+        // Completed as Redis says, so with a finish as Redis has it (not null): its row's updated_at, which a
+        // failed backlog send noted on the row may move on meanwhile (read before and after).
+        const updatedAt = async () => ((await bridgeRows('SELECT updated_at FROM webhook_inbox WHERE event_id = $1', [suspend.eventId]))[0].updated_at as Date).getTime();
+        const before = await updatedAt();
         const event = await downJob(eventJobId, bridge.config.adminToken);
+        const after = await updatedAt();
         expect(`${event.status} ${JSON.stringify(event.body)}`).toMatch(/^200 /);
         expect(event.body).toMatchObject({ state: 'completed', event: { eventId: suspend.eventId, status: 'pending_apply' } });
+        expect(typeof event.body.finishedAt).toBe('string');
+        expect(Date.parse(event.body.finishedAt)).toBeGreaterThanOrEqual(before);
+        expect(Date.parse(event.body.finishedAt)).toBeLessThanOrEqual(after);
 
         // Ids PostgreSQL neither finished nor owes: only Redis could say (an older backlog version may have completed).
         for (const jobId of [freeswitchBacklogJobId({ serviceId: OTHER, version: 999_999 }), 'fs-global-tw-never-written', 'no-such-job']) {

@@ -2,8 +2,9 @@ import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
- * A loopback TCP relay to PostgreSQL that holds the first client message containing `marker` (and
- * what follows it) until `release()`: the query is sent, but only after the test has acted.
+ * A loopback TCP relay to PostgreSQL (or Redis) that holds the first client message containing `marker`
+ * (and what follows it) until `release()`: the query is sent, but only after the test has acted. Never
+ * released, it is a connection that stalls while its client still sees it up.
  */
 export class HoldingRelay {
   private server!: Server;

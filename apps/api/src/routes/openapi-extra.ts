@@ -131,7 +131,7 @@ const COMPAT_SUMMARIES: Record<string, string> = {
     'action (create, update, enable, disable, delete), extension, domain → action, extension, domain, extension_uuid, enabled (password when created; a queued create’s 202 carries it too)',
   '/app/xml_cdr/export_cdr.php': 'date_start, date_end, format (JSON, CSV, XML), tenant_domain optional → date_range, export_format, records, total_records',
   '/app/jobs/status.php':
-    'the bridge’s own (not ictVoIP’s): job_id (a 202’s job_url) → job_id, state, action, attempts, max_attempts, last_error, created_at, finished_at, write {status, http_status, result, error} (detail: an owed FreeSWITCH job Redis does not hold, waiting to be added again); the jobs of the tenants the caller sees, another’s is Not Found',
+    'the bridge’s own (not ictVoIP’s): job_id (a 202’s job_url) → job_id, state, action, attempts, max_attempts, last_error, created_at, finished_at, write {status, http_status, result, error} (failed_sends and detail: an owed FreeSWITCH job Redis does not hold or cannot be asked about, waiting; its attempts null); the jobs of the tenants the caller sees, another’s is Not Found',
 };
 
 const COMPAT_ERRORS = {

@@ -35,7 +35,7 @@ export async function jobStatus(deps: ApiDeps, principal: Principal, req: Reques
     created_at: job.createdAt,
     finished_at: job.finishedAt,
     // Only for a FreeSWITCH job Redis does not have while PostgreSQL still owes it (waiting: the reconciler adds it again).
-    ...(job.detail ? { detail: job.detail } : {}),
+    ...(job.detail ? { failed_sends: job.failedSends, detail: job.detail } : {}),
     // A REST write's answer, as /v1 gives it (status succeeded, failed, rejected or pending; its result never holds a password).
     write: job.write ? { status: job.write.status, http_status: job.write.httpStatus, result: job.write.result, error: job.write.error } : null,
   });
