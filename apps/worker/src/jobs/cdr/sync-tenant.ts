@@ -467,6 +467,34 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * A domain-missing tenant is synced again every CDR_SYNC_EVERY_SECONDS: its warning is logged when it
+ * becomes domain-missing and then at most once an hour (the counter counts every sync), so it is not
+ * lost in a warning a minute per tenant. In memory, per worker: a restart logs it once more.
+ */
+export const DOMAIN_MISSING_WARNING_EVERY_MS = HOUR_MS;
+const domainMissingWarned = new WeakMap<WorkerDeps['targets'], Map<number, number>>();
+
+function domainMissingWarnings(deps: WorkerDeps): Map<number, number> {
+  let warned = domainMissingWarned.get(deps.targets);
+  if (!warned) domainMissingWarned.set(deps.targets, (warned = new Map()));
+  return warned;
+}
+
+/** Whether this domain-missing sync logs its warning (then remembered as warned now). */
+function domainMissingWarningDue(deps: WorkerDeps, serviceId: number): boolean {
+  const warned = domainMissingWarnings(deps);
+  const last = warned.get(serviceId);
+  if (last !== undefined && Date.now() - last < DOMAIN_MISSING_WARNING_EVERY_MS) return false;
+  warned.set(serviceId, Date.now());
+  return true;
+}
+
+/** Whether the tenant was domain-missing (warned by this worker) until this sync read it: forgotten, so a new loss warns at once. */
+function domainFoundAgain(deps: WorkerDeps, serviceId: number): boolean {
+  return domainMissingWarnings(deps).delete(serviceId);
+}
+
+/**
  * How long a collection stays away from the tenant's billing lock between two runs. Its waiters (the
  * tenant's sync, billing push, re-rating) poll for it every 25–75 ms: taken again at once, the lock was
  * free for the few milliseconds between two runs, a waiter almost never tried in them, and a backfill
@@ -542,10 +570,11 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     // A run recorded where the tenant's calls cannot be read would make a terminated tenant's credit final
     // (syncedSinceChangeSql) with its calls unread: such a run is not recorded.
     const missing = () => {
-      deps.logger.warn(
-        { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
-        "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
-      );
+      if (domainMissingWarningDue(base, serviceId))
+        deps.logger.warn(
+          { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
+          "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
+        );
       return { ...outcome, status: 'domain-missing' as const };
     };
     if (!domain) {
@@ -636,6 +665,8 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     if (unproven && outcome.read === 0) return missing();
     // A run that wrote no page records that it ran all the same: "no cursor" means "never synced" (syncedSinceChangeSql).
     if (outcome.pages === 0) await ran(domainUuid);
+    if (domainFoundAgain(base, serviceId))
+      deps.logger.info({ serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName }, "CDR sync: the tenant's domain found again; its calls are read");
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
     deps.logger.debug({ ...outcome }, 'CDR sync done');
     return outcome;
