@@ -88,6 +88,34 @@ export interface CdrSyncOutcome {
   more: boolean;
   /** with `more`, a collection (`from` given): the key its next run continues after (option `after`) */
   resumeAfter?: CdrPosition;
+  /**
+   * A collection (collectCdrs) whose later run could not read (its `status`): the counts are those of the runs
+   * before it, not of the whole range, and `more` is false only because it stopped. Absent when it read to the end.
+   */
+  stoppedEarly?: CollectionStop;
+}
+
+/** Why a collection stopped before the end of its range, said so an operator does not read its partial counts as complete. */
+export interface CollectionStop {
+  status: Exclude<CdrSyncOutcome['status'], 'synced'>;
+  /** the runs that read (their counts are the outcome's); the next one stopped */
+  runs: number;
+  message: string;
+}
+
+const STOP_REASONS: Record<CollectionStop['status'], string> = {
+  'server-unavailable': 'its FusionPBX server became unavailable',
+  'no-domain': "the tenant's domain is no longer in FusionPBX",
+  'domain-missing': "the tenant's domain went missing from its FusionPBX server's database",
+  'no-tenant': 'the tenant was purged',
+};
+
+function collectionStop(status: CollectionStop['status'], runs: number): CollectionStop {
+  return {
+    status,
+    runs,
+    message: `stopped early after ${runs} run(s): ${STOP_REASONS[status]} (${status}); the counts are partial, the rest of the range is not read: run it again once that is fixed`,
+  };
 }
 
 function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date, billingFrom?: Date | null): CdrPosition {
@@ -513,8 +541,10 @@ export const COLLECTION_RUN_GAP_MS = 2 * ADVISORY_LOCK_RETRY_MAX_MS;
 export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
   let total: CdrSyncOutcome | null = null;
   let after = options.after;
-  for (;;) {
+  for (let runs = 0; ; runs += 1) {
     const run = await syncTenantCdrs(deps, serviceId, { ...options, after });
+    // A later run that could not read returns `more: false` like a finished one: only `stoppedEarly` tells them apart.
+    if (total && run.status !== 'synced') return { ...total, status: run.status, more: false, resumeAfter: undefined, stoppedEarly: collectionStop(run.status, runs) };
     total = total
       ? {
           ...run,
