@@ -66,3 +66,14 @@ it('cdr backfill (text): the stopped collection is said on its own line, with wh
     `service ${tenant.serviceId}: backfill stopped early after ${charged / 2} run(s): its FusionPBX server became unavailable (server-unavailable); the counts are partial, the rest of the range is not read: run it again once that is fixed`,
   );
 }, 120_000);
+
+it('cdr backfill (text) of a provisioned tenant whose domain its server lacks: says it read nothing, and why', async () => {
+  const tenant = await kit.addTenant();
+  // Provisioned by the bridge (an observed state), its domain row gone: domain-missing from the first run.
+  await kit.deps.pool.query(`UPDATE services SET observed_state = 'active' WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.insertCdr(tenant, { start: '2025-01-10T10:00:00Z', billsec: 60 });
+  await kit.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
+  const run = await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-01-01', '--wait', '60');
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain(`service ${tenant.serviceId}: backfill read nothing (domain-missing)`);
+}, 120_000);
