@@ -55,6 +55,13 @@ it('cdr backfill --json: a later run of the collection stopped by its server dis
     more: false,
     stoppedEarly: { status: 'server-unavailable', runs: charged / 2, message: expect.stringContaining('stopped early after') },
   });
+  // The worker's log says it too (a backfill enqueued without --wait is seen there only).
+  const warned = kit.bridge.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.serviceId === tenant.serviceId && line.level === 40);
+  expect(warned).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ status: 'server-unavailable', runs: charged / 2, inserted: charged, msg: expect.stringContaining('cdr backfill stopped early after') }),
+    ]),
+  );
 }, 120_000);
 
 it('cdr backfill (text): the stopped collection is said on its own line, with why', async () => {
