@@ -86,3 +86,21 @@ test('a final bill whose job used up its attempts (server disabled) is added aga
   // Billed: never added again.
   expect((await reconcileInbox(kit.deps, null, 0)).finalBillsRequeued).toBe(0);
 });
+
+test("a final bill waits while the tenant's domain is missing from its server's database (domain-missing: its calls cannot be read), then bills every call", async () => {
+  const tenant = await kit.addTenant({ desiredState: 'terminated' });
+  // Provisioned by the bridge (an observed state): a domain missing now is a wrong database or a domain deleted by hand.
+  await kit.deps.pool.query(`UPDATE services SET observed_state = 'terminated' WHERE service_id = $1`, [tenant.serviceId]);
+  await kit.insertCdr(tenant, { start: '2025-01-20T11:00:00Z', billsec: 120 });
+  await kit.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
+  await expect(runFinalBill(kit.deps, tenant.serviceId, '2025-01')).rejects.toThrow(/domain .* is missing from FusionPBX server default's database/);
+  expect(await getBatch(kit.deps.pool, batchIdFor(tenant.serviceId, '2025-01'))).toBeNull();
+  // The README's way out: the domain row back with its uuid.
+  await kit.bridge.fusion.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+  expect(await runFinalBill(kit.deps, tenant.serviceId, '2025-01')).toMatchObject({ status: 'billed', push: { state: 'pushed' } });
+  const { rows } = await kit.deps.pool.query('SELECT count(*)::int AS n FROM cdr_charges WHERE service_id = $1 AND batch_id = $2', [
+    tenant.serviceId,
+    batchIdFor(tenant.serviceId, '2025-01'),
+  ]);
+  expect(rows[0].n).toBe(1);
+});

@@ -239,6 +239,47 @@ describe('a day of more CDRs than one run reads (CDR_SYNC_PAGE_SIZE × CDR_SYNC_
     expect((await reconcileCdrs(small.deps)).days).toEqual([]);
   });
 
+  test('a day whose collection stops after a run (its server gone meanwhile): listed with its partial count and why, warned, the rest collected by the next check', async () => {
+    const { tenant } = await tenantCharged(small, [dayAgo(3, HOUR)]);
+    // Seven missing: the first run collects four (two pages of two), the second finds the server gone.
+    for (let i = 0; i < 7; i += 1) await small.insertCdr(tenant, { start: dayAgo(3, 5 * HOUR + i * 60_000), billsec: 60 });
+    const gone = () => small.deps.pool.query(`UPDATE services SET fusionpbx_server = 'gone' WHERE service_id = $1`, [tenant.serviceId]);
+    const logsBefore = small.bridge.logLines.length;
+    let outcome: CdrReconcileOutcome;
+    try {
+      outcome = await reconcileCdrs(small.deps, { hooks: { afterCommit: (page) => (page === 2 ? gone().then(() => undefined) : undefined) } });
+    } finally {
+      await small.deps.pool.query('UPDATE services SET fusionpbx_server = NULL WHERE service_id = $1', [tenant.serviceId]);
+    }
+    const day = dayAgo(3, 0).slice(0, 10);
+    expect(outcome.days).toEqual([
+      {
+        serviceId: tenant.serviceId,
+        day,
+        fusionpbx: 8,
+        bridge: 1,
+        collected: 4,
+        stoppedEarly: expect.stringContaining('stopped early after 1 run(s): its FusionPBX server became unavailable (server-unavailable); the counts are partial'),
+      },
+    ]);
+    expect(outcome.stopped).toBe(1);
+    const lines = small.bridge.logLines.slice(logsBefore).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          level: 40,
+          serviceId: tenant.serviceId,
+          day,
+          collected: 4,
+          status: 'server-unavailable',
+          msg: expect.stringContaining("CDR reconcile: the day's collection stopped early"),
+        }),
+        expect.objectContaining({ stopped: 1, msg: expect.stringContaining('1 tenant(s) stopped early') }),
+      ]),
+    );
+    expect((await reconcileCdrs(small.deps)).days).toEqual([{ serviceId: tenant.serviceId, day, fusionpbx: 8, bridge: 5, collected: 3 }]);
+  });
+
   test('cdr backfill of a range whose charged CDRs fill more than one run: the job reads on to the missing ones', async () => {
     const { tenant } = await tenantCharged(
       small,

@@ -19,7 +19,7 @@ const kit = useBillingKit({ WHMCS_API_TIMEOUT_MS: '10000', TERMINATE_RETENTION_D
 const MISSING_WARNING = "CDR sync: the tenant's domain is missing from its FusionPBX server's database";
 
 /** A worker of the same bridge whose FUSIONPBX_DATABASE_URL names another FusionPBX database (schema and template domain only). */
-async function withWrongFusionDatabase(work: (worker: RunningWorker) => Promise<void>): Promise<void> {
+async function withWrongFusionDatabase(work: (worker: RunningWorker, wrongUrl: string) => Promise<void>): Promise<void> {
   const wrongDb = await createFusionpbxTestDatabase('fusion_wrong');
   const prefix = uniqueQueuePrefix('wrong');
   let worker: RunningWorker | null = null;
@@ -27,7 +27,7 @@ async function withWrongFusionDatabase(work: (worker: RunningWorker) => Promise<
     const seed = new Pool({ connectionString: wrongDb.url, max: 1 });
     await seedFusionpbxBasics(seed, TEMPLATE_DOMAIN).finally(() => seed.end());
     worker = await startWorker(loadConfig({ ...kit.bridge.env, FUSIONPBX_DATABASE_URL: wrongDb.url, QUEUE_PREFIX: prefix }), kit.bridge.logger, { schedulers: false });
-    await work(worker);
+    await work(worker, wrongDb.url);
   } finally {
     await worker?.close();
     await deleteRedisPrefix(prefix);
@@ -113,8 +113,9 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
       expect(await domainMissingCount(wrong)).toBe(1);
       expect(await syncTenantCdrs(wrong.deps, serviceId)).toMatchObject({ status: 'domain-missing', read: 0 });
       expect(await getCdrSyncCursor(kit.deps.pool, serviceId)).toBeNull();
+      // Two syncs, one warning (at most one an hour per tenant: DOMAIN_MISSING_WARNING_EVERY_MS).
       const warnings = kit.bridge.logLines.slice(logsBefore).filter((line) => line.includes(MISSING_WARNING));
-      expect(warnings).toHaveLength(2);
+      expect(warnings).toHaveLength(1);
       expect(JSON.parse(warnings[0]!)).toMatchObject({ serviceId, server: 'default', domain: `t${serviceId}.pbx.example.net` });
       // The database URL (its password) is no part of it.
       expect(warnings[0]).not.toContain('postgres://');
@@ -122,6 +123,29 @@ describe('a provisioned tenant whose domain the sync does not find', () => {
     });
 
     await readBillAndSettle(serviceId, start);
+  }, 60000);
+
+  test('fan-out syncs in a row: one warning, every one counted; the domain found again logs it once (info), and a new loss warns again at once', async () => {
+    const serviceId = 7306;
+    const { tenant } = await tenantThroughWebhook(kit, serviceId);
+    await withWrongFusionDatabase(async (wrong, wrongUrl) => {
+      const wrongDb = new Pool({ connectionString: wrongUrl, max: 1 });
+      const logsBefore = kit.bridge.logLines.length;
+      const logged = (text: string) => kit.bridge.logLines.slice(logsBefore).filter((line) => line.includes(text));
+      for (const tag of ['one', 'two', 'three']) expect(await syncJob(wrong, serviceId, tag)).toMatchObject({ status: 'domain-missing' });
+      expect(await domainMissingCount(wrong)).toBe(3);
+      expect(logged(MISSING_WARNING)).toHaveLength(1);
+      // The domain row on this database (as restoring it would): read, and said once.
+      await wrongDb.query(`INSERT INTO v_domains (domain_uuid, domain_name, domain_enabled) VALUES ($1, $2, 'true')`, [tenant.domainUuid, tenant.domainName]);
+      for (const tag of ['four', 'five']) expect(await syncJob(wrong, serviceId, tag)).toMatchObject({ status: 'synced' });
+      expect(logged("CDR sync: the tenant's domain found again")).toHaveLength(1);
+      expect(JSON.parse(logged("CDR sync: the tenant's domain found again")[0]!)).toMatchObject({ serviceId, server: 'default', domain: tenant.domainName });
+      // Lost again: warned at once, not an hour after the first warning.
+      await wrongDb.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
+      expect(await syncJob(wrong, serviceId, 'six')).toMatchObject({ status: 'domain-missing' });
+      expect(logged(MISSING_WARNING)).toHaveLength(2);
+      await wrongDb.end();
+    });
   }, 60000);
 
   test('synced before (its cursor remembers the domain and a call), then the wrong database: domain-missing, the run not recorded; on the right database the later call is read', async () => {

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CDR_JOBS, QUEUE_NAMES } from '@ictvoip/queue';
 import { previewCdrBackfill, type CdrBackfillPreview } from '@ictvoip/operations';
-import { minuteSlot } from '../enqueue';
+import { minuteSlot, type JobReport } from '../enqueue';
 import { action, emit, positiveInt } from '../output';
 import { withReadDeps } from '../read-deps';
 import { runJobs, type EnqueueOptions } from './run-jobs';
@@ -19,6 +19,19 @@ function backfillText(preview: CdrBackfillPreview): string {
   if (preview.status !== 'synced')
     return `service ${preview.serviceId}: ${preview.status === 'no-tenant' ? 'no tenant domain in the bridge' : 'domain not in FusionPBX'}, nothing to read; dry run, nothing enqueued`;
   return `service ${preview.serviceId}: ${preview.read} CDR(s) from ${preview.from} would be read, ${preview.new} new, ${preview.alreadyCharged} already charged${preview.more ? ` (in ${preview.runs} runs of CDR_SYNC_MAX_PAGES pages, one job: it reads on to the newest)` : ''}; dry run, nothing enqueued`;
+}
+
+/**
+ * A finished backfill whose collection stopped before the newest CDR (a later run found the server unavailable or the
+ * domain gone): its result's counts are partial and `more` is false all the same, so it is said on a line of its own.
+ * (--json: the result's `stoppedEarly`.)
+ */
+function backfillStop(report: JobReport): string | null {
+  const result = report.result as { serviceId?: unknown; status?: unknown; stoppedEarly?: { message?: unknown } } | null | undefined;
+  if (report.state !== 'completed' || !result) return null;
+  if (typeof result.stoppedEarly?.message === 'string') return `service ${String(result.serviceId)}: backfill ${result.stoppedEarly.message}`;
+  if (typeof result.status === 'string' && result.status !== 'synced') return `service ${String(result.serviceId)}: backfill read nothing (${result.status})`;
+  return null;
 }
 
 /** `ictvoip cdr backfill --service <id> --from <iso> [--wait]`: one cdr.backfill job. */
@@ -42,7 +55,7 @@ export function cdrCommand(): Command {
         const compactFrom = options.from.replace(/[-:.]/g, '');
         const job = { name: CDR_JOBS.backfill, id: `cdr-backfill-${options.service}-${compactFrom}-${minuteSlot()}`, data: { serviceId: options.service, from: options.from } };
         // Asked again once the first run finished, it runs again (a second run reads what arrived since; charged calls are skipped).
-        await runJobs(QUEUE_NAMES.cdrSync, [job], options, {}, { rerunFinished: true });
+        await runJobs(QUEUE_NAMES.cdrSync, [job], options, {}, { rerunFinished: true }, backfillStop);
       }),
     );
   return cdr;

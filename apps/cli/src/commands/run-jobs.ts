@@ -26,6 +26,8 @@ export async function runJobs(
   options: EnqueueOptions,
   extra: Record<string, unknown> = {},
   enqueue: EnqueueJobsOptions = {},
+  /** a line said after a finished job's report (text output), e.g. what its result means; null: none */
+  describe: (report: JobReport) => string | null = () => null,
 ): Promise<JobReport[]> {
   const seconds = waitSeconds(options.wait);
   const opened = await openQueues(config());
@@ -34,7 +36,9 @@ export async function runJobs(
     const jobs = await enqueueJobs(queue, requests, enqueue);
     if (seconds !== null && jobs.length > 0) progress(options, `waiting up to ${seconds} s for ${jobs.length} job(s)`);
     const problem = seconds === null ? null : await waitForJobs(queue, jobs, seconds);
-    emit(options, { ...extra, queue: queueName, jobs }, () => (jobs.length ? jobs.map(reportLine).join('\n') : 'nothing to do'));
+    emit(options, { ...extra, queue: queueName, jobs }, () =>
+      jobs.length ? jobs.map((report) => [reportLine(report), describe(report)].filter((line) => line !== null).join('\n')).join('\n') : 'nothing to do',
+    );
     if (problem) {
       process.stderr.write(`ictvoip: ${problem.message}\n`);
       process.exitCode = problem.exitCode;

@@ -78,6 +78,12 @@ export async function runFinalBill(deps: WorkerDeps, serviceId: number, period: 
     // Its server disabled: the calls since the last sync are not read yet. The bill waits (retried) rather than go out without them.
     if (sync.status === 'server-unavailable')
       throw new Error(`final bill of service ${serviceId} waits: FusionPBX server ${service.fusionpbxServer ?? 'default'} is unavailable, so its last calls cannot be read`);
+    // Its domain missing from its server's database (a wrong database URL, a domain deleted by hand): its calls are as unread,
+    // and a bill now would leave them for a bill after the final one.
+    if (sync.status === 'domain-missing')
+      throw new Error(
+        `final bill of service ${serviceId} waits: its domain ${service.tenantDomain ?? ''} is missing from FusionPBX server ${service.fusionpbxServer ?? 'default'}'s database, so its last calls cannot be read`,
+      );
     result.syncs.push(sync);
     if (!sync.more) break;
   }

@@ -10,5 +10,12 @@ import { collectCdrs, type CdrSyncOutcome } from './sync-tenant';
  */
 export async function handleCdrBackfill(deps: WorkerDeps, job: TypedJob<typeof CDR_JOBS.backfill>): Promise<CdrSyncOutcome> {
   const data = job.data;
-  return collectCdrs(deps, data.serviceId, { from: new Date(data.from as string) });
+  const outcome = await collectCdrs(deps, data.serviceId, { from: new Date(data.from as string) });
+  // A backfill enqueued without --wait is seen in the log only: its partial counts are said to be partial there too.
+  if (outcome.stoppedEarly)
+    deps.logger.warn(
+      { serviceId: data.serviceId, from: data.from, status: outcome.stoppedEarly.status, runs: outcome.stoppedEarly.runs, inserted: outcome.inserted },
+      `cdr backfill ${outcome.stoppedEarly.message}`,
+    );
+  return outcome;
 }

@@ -27,6 +27,11 @@ export interface CdrReconcileDay {
   fusionpbx: number;
   bridge: number;
   collected: number;
+  /**
+   * The day's collection could not read to the day's end (its server unavailable, its domain missing):
+   * `collected` is partial, the tenant's later days are left to the next check. Absent when it read the day.
+   */
+  stoppedEarly?: string;
 }
 
 export interface CdrReconcileOutcome {
@@ -35,6 +40,8 @@ export interface CdrReconcileOutcome {
   skipped: number;
   days: CdrReconcileDay[];
   collected: number;
+  /** tenants whose day collection stopped before the day's end (see CdrReconcileDay.stoppedEarly; checked again next run) */
+  stopped: number;
 }
 
 /** The range a tenant's check covers: the last days, not before its calls are billable, ending a look-back window before its cursor. */
@@ -82,9 +89,21 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
     const from = new Date(Math.max(dayStart, range.from.getTime()));
     const to = new Date(Math.min(dayStart + DAY_MS, range.to.getTime()));
     // Only the day's CDRs not charged yet, to the day's end however many runs of CDR_SYNC_MAX_PAGES that takes.
-    const { inserted: collected } = await collectCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
-    days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected });
-    if (collected === 0) continue;
+    const collection = await collectCdrs(deps, target.serviceId, { from, to, hooks: options.hooks });
+    const collected = collection.inserted;
+    // Stopped before the day's end (a later run, or the first, could not read): its count is not the day's, and the tenant's
+    // later days would stop alike. Said as such, so `collected` is not read as the day made whole.
+    const stoppedEarly = collection.stoppedEarly?.message ?? (collection.status === 'synced' ? undefined : `could not read the day (${collection.status})`);
+    days.push({ serviceId: target.serviceId, day, fusionpbx, bridge, collected, ...(stoppedEarly ? { stoppedEarly } : {}) });
+    if (stoppedEarly)
+      deps.logger.warn(
+        { serviceId: target.serviceId, server, day, collected, fusionpbx, bridge, status: collection.status },
+        `CDR reconcile: the day's collection ${stoppedEarly}`,
+      );
+    if (collected === 0) {
+      if (stoppedEarly) break;
+      continue;
+    }
     options.metrics?.cdrLateCollected.inc({ server }, collected);
     deps.logger.warn(
       { serviceId: target.serviceId, server, day, collected, fusionpbx, bridge },
@@ -96,6 +115,7 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
       serviceId: target.serviceId,
       detail: { day, server, collected, fusionpbx, bridge },
     });
+    if (stoppedEarly) break;
   }
   return days;
 }
@@ -107,7 +127,7 @@ async function reconcileTenant(deps: WorkerDeps, target: CdrReconcileTarget, now
  */
 export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptions = {}): Promise<CdrReconcileOutcome> {
   const now = options.now ?? new Date();
-  const outcome: CdrReconcileOutcome = { tenants: 0, skipped: 0, days: [], collected: 0 };
+  const outcome: CdrReconcileOutcome = { tenants: 0, skipped: 0, days: [], collected: 0, stopped: 0 };
   if (deps.config.cdr.reconcileDays <= 0) return outcome;
   for (let after = 0; ;) {
     const targets = await servicesToReconcileCdrs(deps.pool, after, PAGE);
@@ -117,6 +137,7 @@ export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptio
         const days = await reconcileTenant(deps, target, now, options);
         outcome.days.push(...days);
         outcome.collected += days.reduce((sum, day) => sum + day.collected, 0);
+        if (days.some((day) => day.stoppedEarly)) outcome.stopped += 1;
       } catch (error) {
         // Only a FusionPBX database that did not answer (its pool marks what it throws); the bridge's own errors fail the job.
         if (!isServerUnavailable(error) && !(fusionServerOfError(error) !== null && isDatabaseUnavailable(error))) throw error;
@@ -129,7 +150,10 @@ export async function reconcileCdrs(deps: WorkerDeps, options: CdrReconcileOptio
     if (!last || targets.length < PAGE) break;
     after = last.serviceId;
   }
-  deps.logger.info({ tenants: outcome.tenants, skipped: outcome.skipped, differingDays: outcome.days.length, collected: outcome.collected }, 'CDR reconcile done');
+  deps.logger.info(
+    { tenants: outcome.tenants, skipped: outcome.skipped, stopped: outcome.stopped, differingDays: outcome.days.length, collected: outcome.collected },
+    outcome.stopped > 0 ? `CDR reconcile done; ${outcome.stopped} tenant(s) stopped early (their collected counts are partial, checked again next run)` : 'CDR reconcile done',
+  );
   return outcome;
 }
 

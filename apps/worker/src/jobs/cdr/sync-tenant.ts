@@ -88,6 +88,34 @@ export interface CdrSyncOutcome {
   more: boolean;
   /** with `more`, a collection (`from` given): the key its next run continues after (option `after`) */
   resumeAfter?: CdrPosition;
+  /**
+   * A collection (collectCdrs) whose later run could not read (its `status`): the counts are those of the runs
+   * before it, not of the whole range, and `more` is false only because it stopped. Absent when it read to the end.
+   */
+  stoppedEarly?: CollectionStop;
+}
+
+/** Why a collection stopped before the end of its range, said so an operator does not read its partial counts as complete. */
+export interface CollectionStop {
+  status: Exclude<CdrSyncOutcome['status'], 'synced'>;
+  /** the runs that read (their counts are the outcome's); the next one stopped */
+  runs: number;
+  message: string;
+}
+
+const STOP_REASONS: Record<CollectionStop['status'], string> = {
+  'server-unavailable': 'its FusionPBX server became unavailable',
+  'no-domain': "the tenant's domain is no longer in FusionPBX",
+  'domain-missing': "the tenant's domain went missing from its FusionPBX server's database",
+  'no-tenant': 'the tenant was purged',
+};
+
+function collectionStop(status: CollectionStop['status'], runs: number): CollectionStop {
+  return {
+    status,
+    runs,
+    message: `stopped early after ${runs} run(s): ${STOP_REASONS[status]} (${status}); the counts are partial, the rest of the range is not read: run it again once that is fixed`,
+  };
 }
 
 function lowerBound(deps: WorkerDeps, cursorStamp: string | null, createdAt: Date, from?: Date, billingFrom?: Date | null): CdrPosition {
@@ -467,6 +495,34 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
 }
 
 /**
+ * A domain-missing tenant is synced again every CDR_SYNC_EVERY_SECONDS: its warning is logged when it
+ * becomes domain-missing and then at most once an hour (the counter counts every sync), so it is not
+ * lost in a warning a minute per tenant. In memory, per worker: a restart logs it once more.
+ */
+export const DOMAIN_MISSING_WARNING_EVERY_MS = HOUR_MS;
+const domainMissingWarned = new WeakMap<WorkerDeps['targets'], Map<number, number>>();
+
+function domainMissingWarnings(deps: WorkerDeps): Map<number, number> {
+  let warned = domainMissingWarned.get(deps.targets);
+  if (!warned) domainMissingWarned.set(deps.targets, (warned = new Map()));
+  return warned;
+}
+
+/** Whether this domain-missing sync logs its warning (then remembered as warned now). */
+function domainMissingWarningDue(deps: WorkerDeps, serviceId: number): boolean {
+  const warned = domainMissingWarnings(deps);
+  const last = warned.get(serviceId);
+  if (last !== undefined && Date.now() - last < DOMAIN_MISSING_WARNING_EVERY_MS) return false;
+  warned.set(serviceId, Date.now());
+  return true;
+}
+
+/** Whether the tenant was domain-missing (warned by this worker) until this sync read it: forgotten, so a new loss warns at once. */
+function domainFoundAgain(deps: WorkerDeps, serviceId: number): boolean {
+  return domainMissingWarnings(deps).delete(serviceId);
+}
+
+/**
  * How long a collection stays away from the tenant's billing lock between two runs. Its waiters (the
  * tenant's sync, billing push, re-rating) poll for it every 25–75 ms: taken again at once, the lock was
  * free for the few milliseconds between two runs, a waiter almost never tried in them, and a backfill
@@ -485,8 +541,10 @@ export const COLLECTION_RUN_GAP_MS = 2 * ADVISORY_LOCK_RETRY_MAX_MS;
 export async function collectCdrs(deps: WorkerDeps, serviceId: number, options: CdrSyncOptions & { from: Date }): Promise<CdrSyncOutcome> {
   let total: CdrSyncOutcome | null = null;
   let after = options.after;
-  for (;;) {
+  for (let runs = 0; ; runs += 1) {
     const run = await syncTenantCdrs(deps, serviceId, { ...options, after });
+    // A later run that could not read returns `more: false` like a finished one: only `stoppedEarly` tells them apart.
+    if (total && run.status !== 'synced') return { ...total, status: run.status, more: false, resumeAfter: undefined, stoppedEarly: collectionStop(run.status, runs) };
     total = total
       ? {
           ...run,
@@ -542,10 +600,11 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     // A run recorded where the tenant's calls cannot be read would make a terminated tenant's credit final
     // (syncedSinceChangeSql) with its calls unread: such a run is not recorded.
     const missing = () => {
-      deps.logger.warn(
-        { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
-        "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
-      );
+      if (domainMissingWarningDue(base, serviceId))
+        deps.logger.warn(
+          { serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName },
+          "CDR sync: the tenant's domain is missing from its FusionPBX server's database (wrong database URL, or the domain deleted by hand?); its calls are not read and the sync is not recorded",
+        );
       return { ...outcome, status: 'domain-missing' as const };
     };
     if (!domain) {
@@ -636,6 +695,8 @@ async function syncServiceCdrs(base: WorkerDeps, serviceId: number, service: Ser
     if (unproven && outcome.read === 0) return missing();
     // A run that wrote no page records that it ran all the same: "no cursor" means "never synced" (syncedSinceChangeSql).
     if (outcome.pages === 0) await ran(domainUuid);
+    if (domainFoundAgain(base, serviceId))
+      deps.logger.info({ serviceId, server: service.fusionpbxServer ?? DEFAULT_SERVER_NAME, domain: domainName }, "CDR sync: the tenant's domain found again; its calls are read");
     if (outcome.unrated > 0) deps.logger.warn({ serviceId, unrated: outcome.unrated }, 'CDR sync stored unrated calls (no rate or bad number): not billed until re-rated');
     deps.logger.debug({ ...outcome }, 'CDR sync done');
     return outcome;
