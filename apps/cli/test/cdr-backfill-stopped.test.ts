@@ -17,6 +17,8 @@ async function addPbx2(): Promise<void> {
 }
 
 const CALLS = 40;
+/** What a backfill that did not read its whole range says on stderr, beside exit code 1 (its report says why). */
+const PARTIAL = 'ictvoip: the backfill did not read its whole range (see its report); run it again once that is fixed';
 
 /** A tenant on pbx2 with CALLS calls (20 runs' worth), none charged. */
 async function tenantOnPbx2(): Promise<Tenant> {
@@ -43,7 +45,7 @@ async function backfillStoppedByDisabledServer(tenant: Tenant, ...extra: string[
 it('cdr backfill --json: a later run of the collection stopped by its server disabled says stoppedEarly (status, runs, why) with the partial counts', async () => {
   const tenant = await tenantOnPbx2();
   const { run, charged } = await backfillStoppedByDisabledServer(tenant, '--json');
-  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: `${PARTIAL}\n` });
   expect(charged).toBeGreaterThan(0);
   expect(charged).toBeLessThan(CALLS);
   const result = (run.json as { jobs: { state: string; result: Record<string, unknown> }[] }).jobs[0]!;
@@ -67,7 +69,9 @@ it('cdr backfill --json: a later run of the collection stopped by its server dis
 it('cdr backfill (text): the stopped collection is said on its own line, with why', async () => {
   const tenant = await tenantOnPbx2();
   const { run, charged } = await backfillStoppedByDisabledServer(tenant);
-  expect(run.code).toBe(0);
+  expect(run.code).toBe(1);
+  // Its last line, after --wait's progress line.
+  expect(run.stderr.split('\n').slice(-2)).toEqual([PARTIAL, '']);
   expect(charged).toBeLessThan(CALLS);
   expect(run.stdout).toContain(
     `service ${tenant.serviceId}: backfill stopped early after ${charged / 2} run(s): its FusionPBX server became unavailable (server-unavailable); the counts are partial, the rest of the range is not read: run it again once that is fixed`,
@@ -81,6 +85,7 @@ it('cdr backfill (text) of a provisioned tenant whose domain its server lacks: s
   await kit.insertCdr(tenant, { start: '2025-01-10T10:00:00Z', billsec: 60 });
   await kit.bridge.fusion.query('DELETE FROM v_domains WHERE domain_uuid = $1', [tenant.domainUuid]);
   const run = await cli('cdr', 'backfill', '--service', String(tenant.serviceId), '--from', '2025-01-01', '--wait', '60');
-  expect(run.code).toBe(0);
+  expect(run.code).toBe(1);
+  expect(run.stderr.split('\n').slice(-2)).toEqual([PARTIAL, '']);
   expect(run.stdout).toContain(`service ${tenant.serviceId}: backfill read nothing (domain-missing)`);
 }, 120_000);
