@@ -269,7 +269,7 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
               WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency)) g) AS adjustment_sums
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
+           FROM cdr_charges hc WHERE hc.service_id = $1 AND ${unbilledRatedChargeSql('hc')} AND hc.period <= $2 AND NOT $4 AND NOT ${releasedCallHeldSql('hc')}) c
      CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              ARRAY(SELECT m.currency FROM (${pendingAdjustmentCurrenciesSql('$1')}) m ORDER BY 1) AS currencies
            FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
@@ -321,7 +321,10 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
          CASE WHEN $14 THEN 1 ELSE 0 END, CASE WHEN $14 THEN now() END)
        RETURNING ${BATCH_COLUMNS}
      ), charges AS (
-       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
+       -- Not the calls a release holds (releasedCallHeldSql): in the currency the client no longer pays in, they wait for a
+       -- re-rate, as on the prepaid path (a terminated prepaid service's last calls under a cent come here).
+       UPDATE cdr_charges hc SET batch_id = $1 WHERE hc.service_id = $2 AND ${unbilledRatedChargeSql('hc')} AND hc.period <= $4 AND NOT $15
+         AND NOT ${releasedCallHeldSql('hc')}
      ), adjustments AS (
        -- Its own currency's (and those with none): another currency's stay pending (billCurrency), exact, rather than sit
        -- as that money on a bill in this one.
@@ -752,12 +755,13 @@ export async function settleBelowCent(db: Pool | PoolClient, serviceId: number):
 
 /**
  * Whether the service's unbilled rated calls of `period` and earlier come to less than a cent (none:
- * false): no prepaid invoice can be made of them (prepaidInvoiceLineSql).
+ * false): no prepaid invoice can be made of them (prepaidInvoiceLineSql). Not those a release holds (releasedCallHeldSql):
+ * no invoice or bill takes them until re-rated, and summed with them (another currency) the rest was never "below".
  */
 export async function unbilledCallsBelowCent(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
   const { rows } = await db.query<{ below: boolean }>(
     `SELECT count(*) > 0 AND NOT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} AS below
-     FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2`,
+     FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 AND NOT ${releasedCallHeldSql('c')}`,
     [serviceId, period],
   );
   return rows[0]?.below === true;
