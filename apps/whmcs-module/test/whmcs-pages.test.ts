@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { QUEUE_NAMES } from '@ictvoip/queue';
-import { batchIdFor, createBatch, insertAdjustment, latestClosedPeriod } from '@ictvoip/store';
+import { batchIdFor, createBatch, insertAdjustment, latestClosedPeriod, ServicesRepository } from '@ictvoip/store';
+import { usageOf } from '../../api/src/routes/service-status';
 import { signBody } from '@ictvoip/whmcs';
 import { recordFailedCreate } from '@ictvoip/testkit';
 import { closedPort } from '../../../packages/whmcs/test/module-harness';
@@ -210,6 +211,62 @@ describe('client area (server module ClientArea)', () => {
       await pool.query('UPDATE cdr_charges SET batch_id = NULL WHERE batch_id = $1', [batchId]);
       await pool.query('DELETE FROM billing_adjustments WHERE adjustment_id = $1', [adjustmentId]);
       await pool.query('DELETE FROM billing_batches WHERE batch_id = $1', [batchId]);
+    }
+  });
+
+  test('pending adjustments in two currencies are shown one line per currency, never summed under the calls\' currency', async () => {
+    const pool = pages.bridge.api!.deps.pool;
+    const ids = [`manual-${randomUUID()}`, `manual-${randomUUID()}`];
+    const callUuid = randomUUID();
+    await insertAdjustment(pool, { adjustmentId: ids[0]!, serviceId: SERVICE_ID, kind: 'manual', amount: '-5.000000', currency: 'EUR', sourcePeriod: null, description: 'goodwill credit' });
+    await insertAdjustment(pool, { adjustmentId: ids[1]!, serviceId: SERVICE_ID, kind: 'rerate', amount: '3.000000', currency: 'USD', sourcePeriod: null, description: 'old deck' });
+    try {
+      // The closing period's bill takes what is pending (see above). Before: one "-2.00 EUR" (the sum across currencies).
+      const closing = latestClosedPeriod(new Date(), pages.bridge.config.billing.timeZone, pages.bridge.config.billing.closeDelaySeconds);
+      const data = await clientData({ period: closing });
+      // That period has no call: no currency is the bill's, so the single figure has none of them (it never sums two).
+      expect(data.ictvoipCalls).toMatchObject({
+        currency: '',
+        adjustments: '',
+        adjustmentLines: [
+          { amount: '-5.00', currency: 'EUR' },
+          { amount: '3.00', currency: 'USD' },
+        ],
+      });
+      const page = await html(`/clientarea.php?action=productdetails&id=${SERVICE_ID}&period=${closing}`);
+      expectNoPhpError(page);
+      expect(page).toMatch(/Adjustments and credits: -5\.00 EUR, 3\.00 USD/);
+      expect(page).not.toContain('-2.00');
+      // The bridge's answer the module reads: each currency's, exact; the single figure (kept for scripts) is that of the
+      // calls' currency only, none here.
+      const plan = (await new ServicesRepository(pool).get(SERVICE_ID))?.plan;
+      const usage = await usageOf(pages.bridge.api!.deps, SERVICE_ID, plan, closing);
+      expect(usage).toMatchObject({ currency: '', adjustments: '0.000000', total: usage.amount });
+      expect(usage.adjustmentsByCurrency).toEqual([
+        { currency: 'EUR', amount: '-5.000000' },
+        { currency: 'USD', amount: '3.000000' },
+      ]);
+      // A call of the period in EUR: the single figure and the total take the EUR credit only, not the USD.
+      await pool.query(
+        `INSERT INTO cdr_charges (xml_cdr_uuid, service_id, domain_name, start_stamp, direction, billsec, amount, currency, status, reason, period)
+         VALUES ($1, $2, $3, $4::timestamptz, 'outbound', 60, 0.250000, 'EUR', 'rated', NULL, $5)`,
+        [callUuid, SERVICE_ID, DOMAIN, `${closing}-02T10:00:00Z`, closing],
+      );
+      expect(await usageOf(pages.bridge.api!.deps, SERVICE_ID, plan, closing)).toMatchObject({
+        currency: 'EUR',
+        amount: '0.250000',
+        adjustments: '-5.000000',
+        total: '-4.750000',
+        adjustmentsByCurrency: [
+          { currency: 'EUR', amount: '-5.000000' },
+          { currency: 'USD', amount: '3.000000' },
+        ],
+      });
+      const withCall = await clientData({ period: closing });
+      expect(withCall.ictvoipCalls).toMatchObject({ currency: 'EUR', adjustments: '-5.00', adjustmentLines: [{ amount: '-5.00', currency: 'EUR' }, { amount: '3.00', currency: 'USD' }] });
+    } finally {
+      await pool.query('DELETE FROM cdr_charges WHERE xml_cdr_uuid = $1', [callUuid]);
+      await pool.query('DELETE FROM billing_adjustments WHERE adjustment_id = ANY($1)', [ids]);
     }
   });
 

@@ -269,7 +269,7 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
               WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency)) g) AS adjustment_sums
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
-           FROM cdr_charges WHERE service_id = $1 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $2 AND NOT $4) c
+           FROM cdr_charges hc WHERE hc.service_id = $1 AND ${unbilledRatedChargeSql('hc')} AND hc.period <= $2 AND NOT $4 AND NOT ${releasedCallHeldSql('hc')}) c
      CROSS JOIN (SELECT count(*)::text AS n, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              ARRAY(SELECT m.currency FROM (${pendingAdjustmentCurrenciesSql('$1')}) m ORDER BY 1) AS currencies
            FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) a
@@ -321,7 +321,10 @@ async function insertBatch(client: PoolClient, batchId: string, input: CreateBat
          CASE WHEN $14 THEN 1 ELSE 0 END, CASE WHEN $14 THEN now() END)
        RETURNING ${BATCH_COLUMNS}
      ), charges AS (
-       UPDATE cdr_charges SET batch_id = $1 WHERE service_id = $2 AND batch_id IS NULL AND prepaid_invoice IS NULL AND status = 'rated' AND period <= $4 AND NOT $15
+       -- Not the calls a release holds (releasedCallHeldSql): in the currency the client no longer pays in, they wait for a
+       -- re-rate, as on the prepaid path (a terminated prepaid service's last calls under a cent come here).
+       UPDATE cdr_charges hc SET batch_id = $1 WHERE hc.service_id = $2 AND ${unbilledRatedChargeSql('hc')} AND hc.period <= $4 AND NOT $15
+         AND NOT ${releasedCallHeldSql('hc')}
      ), adjustments AS (
        -- Its own currency's (and those with none): another currency's stay pending (billCurrency), exact, rather than sit
        -- as that money on a bill in this one.
@@ -752,12 +755,13 @@ export async function settleBelowCent(db: Pool | PoolClient, serviceId: number):
 
 /**
  * Whether the service's unbilled rated calls of `period` and earlier come to less than a cent (none:
- * false): no prepaid invoice can be made of them (prepaidInvoiceLineSql).
+ * false): no prepaid invoice can be made of them (prepaidInvoiceLineSql). Not those a release holds (releasedCallHeldSql):
+ * no invoice or bill takes them until re-rated, and summed with them (another currency) the rest was never "below".
  */
 export async function unbilledCallsBelowCent(db: Pool | PoolClient, serviceId: number, period: string): Promise<boolean> {
   const { rows } = await db.query<{ below: boolean }>(
     `SELECT count(*) > 0 AND NOT ${prepaidInvoiceLineSql('COALESCE(sum(c.amount), 0)')} AS below
-     FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2`,
+     FROM cdr_charges c WHERE c.service_id = $1 AND ${unbilledRatedChargeSql('c')} AND c.period <= $2 AND NOT ${releasedCallHeldSql('c')}`,
     [serviceId, period],
   );
   return rows[0]?.below === true;
@@ -765,10 +769,21 @@ export async function unbilledCallsBelowCent(db: Pool | PoolClient, serviceId: n
 
 /** What a period's bill adds to its calls, and what it comes to once made. */
 export interface PeriodBill {
-  /** adjustments and credits (re-rating of invoiced calls, carried cent remainders, manual credits), exact decimal */
-  adjustments: string;
   /** the batch's total (its calls, those of earlier periods that came late included, and its adjustments); null before it is made */
   total: string | null;
+  /**
+   * Its adjustments and credits (re-rating of invoiced calls, carried cent remainders, manual credits) per currency (trimmed; null for those recorded with none), exact decimals, those summing to
+   * zero left out: a bill takes only its own currency's, so a -5.00 EUR credit beside 3.00 USD pending is two lines,
+   * never "-2.00". A made batch's are of its one currency.
+   */
+  adjustments: AdjustmentSum[];
+}
+
+/** One currency's share of a bill's adjustments. */
+export interface AdjustmentSum {
+  currency: string | null;
+  /** exact decimal string, may be negative */
+  amount: string;
 }
 
 /**
@@ -822,17 +837,20 @@ async function firstPeriodWithoutBill(db: Pool | PoolClient, serviceId: number, 
 /**
  * A period's bill as a usage view shows it: once the period's batch is made, its adjustments and
  * total; before that, with `pending` (the period is pendingAdjustmentsPeriod), the adjustments no
- * batch has taken yet, else none.
+ * batch has taken yet, else none. Adjustments per currency (pendingSumsByCurrencySql), never summed across them.
  */
 export async function periodBill(db: Pool | PoolClient, serviceId: number, period: string, options: { pending: boolean }): Promise<PeriodBill> {
-  const { rows } = await db.query<{ adjustments: string; total: string | null }>(
-    `SELECT COALESCE(b.adjustment_total,
-              CASE WHEN $3 THEN (SELECT sum(amount) FROM billing_adjustments WHERE service_id = $1 AND batch_id IS NULL) END, 0)::numeric(18,6)::text AS adjustments,
-            b.total::text AS total
-     FROM (SELECT 1) one LEFT JOIN billing_batches b ON b.batch_id = $2`,
+  const { rows } = await db.query<{ made: boolean; total: string | null; currency: string | null; amount: string }>(
+    `SELECT true AS made, b.total::text AS total, trim(b.currency) AS currency, b.adjustment_total::numeric(18,6)::text AS amount
+     FROM billing_batches b WHERE b.batch_id = $2
+     UNION ALL
+     SELECT false, NULL, l.currency, l.amount::text FROM (${pendingSumsByCurrencySql('$1')}) l
+     WHERE $3 AND NOT EXISTS (SELECT 1 FROM billing_batches WHERE batch_id = $2)
+     ORDER BY 1 DESC, 3 NULLS FIRST`,
     [serviceId, batchIdFor(serviceId, period), options.pending],
   );
-  return { adjustments: rows[0]?.adjustments ?? '0.000000', total: rows[0]?.total ?? null };
+  const adjustments = rows.filter((row) => parseMoney(row.amount, { allowNegative: true }) !== 0n).map((row) => ({ currency: row.currency, amount: row.amount }));
+  return { total: rows[0]?.made === true ? rows[0].total : null, adjustments };
 }
 
 export interface NewAdjustment {

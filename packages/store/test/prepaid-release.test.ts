@@ -19,6 +19,7 @@ import {
   PrepaidReleaseError,
   releasePrepaidInvoice,
   servicesToBill,
+  unbilledCallsBelowCent,
   servicesToBillPerService,
   servicesToInvoicePrepaid,
   ServicesRepository,
@@ -233,4 +234,27 @@ test("a bill takes only its own currency's adjustments: the released remainder p
   expect((await servicesToBillPerService(pool, new Map([[serviceId, next]]), options)).filter((row) => row.period === next)).toEqual([]);
   expect(await servicesToInvoicePrepaid(pool)).not.toContain(serviceId);
   expect(await listCurrenciesMixedHeld(pool, { serviceId, prepaidInvoices: true })).toEqual([expect.objectContaining({ kind: 'released' })]);
+});
+
+test("a terminated service's final calls under a cent go on a bill that leaves the calls a release holds held, in the old currency", async () => {
+  const serviceId = 9150;
+  await prepaidService(serviceId);
+  const held = [await addCall(serviceId, '1.000000'), await addCall(serviceId, '0.500000')];
+  expect(await release(await heldInvoice(serviceId, '2026-11-21'))).toMatchObject({ released: true, calls: 2 });
+  // The client pays in EUR now: its last call, rated after the release, comes to less than a cent.
+  const last = await addCall(serviceId, '0.003000', 'EUR');
+  // What no prepaid invoice can take: the EUR call alone (before: summed with the held USD calls, 1.503, so "not below").
+  expect(await unbilledCallsBelowCent(pool, serviceId, PERIOD)).toBe(true);
+  // The bill the worker then makes (calls as a postpaid service's) takes only that call (before: the held USD calls too,
+  // refused as several currencies).
+  const made = await withBillingLock(pool, serviceId, (client) => createBatch(client, { serviceId, clientId: serviceId, period: PERIOD, callsOnPrepaidInvoices: false }));
+  expect(made?.batch).toMatchObject({ callCount: 1, currency: 'EUR', total: '0.003000' });
+  const { rows } = await pool.query<{ id: string; batch_id: string | null }>('SELECT xml_cdr_uuid AS id, batch_id FROM cdr_charges WHERE service_id = $1 ORDER BY amount', [
+    serviceId,
+  ]);
+  expect(rows).toEqual([
+    { id: last, batch_id: made!.batch.batchId },
+    { id: held[1], batch_id: null },
+    { id: held[0], batch_id: null },
+  ]);
 });

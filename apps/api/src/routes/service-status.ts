@@ -1,7 +1,16 @@
 import { findTenantDomain, tenantCounts } from '@ictvoip/fusionpbx';
 import { callsOnPrepaidInvoices } from '@ictvoip/operations';
 import { formatMoney, parseMoney } from '@ictvoip/rating';
-import { chargeTotals, pendingAdjustmentsPeriod, periodBill, servicePeriodsOf, ServicesRepository, TenantWritesRepository, type FreeswitchBacklog } from '@ictvoip/store';
+import {
+  chargeTotals,
+  pendingAdjustmentsPeriod,
+  periodBill,
+  servicePeriodsOf,
+  ServicesRepository,
+  TenantWritesRepository,
+  type AdjustmentSum,
+  type FreeswitchBacklog,
+} from '@ictvoip/store';
 import type { TenantCommand } from '@ictvoip/whmcs';
 import type { ApiDeps, ScopedApiDeps } from '../deps';
 import { liveRegistrations } from './v1/registrations';
@@ -14,10 +23,18 @@ export interface Usage {
   includedMinutes?: number;
   /** the period's rated calls */
   amount: string;
-  /** adjustments and credits on the period's bill (periodBill): its batch's, or those pending when its bill is the one that takes them */
+  /**
+   * adjustments and credits on the period's bill (periodBill): its batch's, or those pending when its bill is the one that
+   * takes them; those in `currency` (and any recorded with no currency) only: a bill takes only its own currency's, and a sum
+   * across currencies shown under one label is wrong (-5.00 EUR beside 3.00 USD is not "-2.00 USD"). All of them per currency:
+   * `adjustmentsByCurrency`.
+   */
   adjustments: string;
+  /** the same adjustments, one line per currency (null: recorded with none), exact decimals; empty when none */
+  adjustmentsByCurrency: AdjustmentSum[];
   /** what the period's bill comes to before the invoice line's rounding to cents: its batch's total once made, else amount + adjustments */
   total: string;
+  /** the currency of the period's calls; with none, that of its adjustments when they are in one */
   currency: string;
   unratedCalls: number;
 }
@@ -52,14 +69,20 @@ export async function usageOf(deps: ApiDeps, serviceId: number, plan: Record<str
      FROM cdr_charges WHERE service_id = $1 AND period = $2 AND status = 'rated'`,
     [serviceId, period],
   );
+  const currencies = [...new Set(bill.adjustments.flatMap((sum) => (sum.currency === null ? [] : [sum.currency])))];
+  const currency = rows[0]?.currency?.trim() ?? (currencies.length === 1 ? currencies[0]! : '');
+  // A made bill's adjustments are all of its one currency; pending ones count toward `total` only in the calls' currency.
+  const own = bill.total !== null ? bill.adjustments : bill.adjustments.filter((sum) => sum.currency === null || sum.currency.toUpperCase() === currency.toUpperCase());
+  const adjustments = own.reduce((acc, sum) => acc + parseMoney(sum.amount, { allowNegative: true }), 0n);
   const usage: Usage = {
     period,
     calls: totals.rated,
     minutes: Math.ceil(Number(rows[0]?.seconds ?? '0') / 60),
     amount: totals.ratedAmount,
-    adjustments: bill.adjustments,
-    total: bill.total ?? formatMoney(parseMoney(totals.ratedAmount) + parseMoney(bill.adjustments, { allowNegative: true })),
-    currency: rows[0]?.currency ?? '',
+    adjustments: formatMoney(adjustments),
+    adjustmentsByCurrency: bill.adjustments,
+    total: bill.total ?? formatMoney(parseMoney(totals.ratedAmount) + adjustments),
+    currency,
     unratedCalls: totals.unrated,
   };
   if (typeof includedMinutes === 'number') usage.includedMinutes = includedMinutes;

@@ -136,6 +136,7 @@ async function callsPage(deps: ApiDeps, context: TenantContext, input: CallsRequ
       unratedCalls: totals.unratedCalls,
       amount: totals.amount,
       adjustments: totals.adjustments,
+      adjustmentsByCurrency: totals.adjustmentsByCurrency,
       total: totals.total,
       currency: totals.currency,
       minutes: totals.minutes,

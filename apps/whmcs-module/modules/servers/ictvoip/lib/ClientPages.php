@@ -292,10 +292,34 @@ final class ClientPages
         $adjustments = (string) ($figures['adjustments'] ?? '0');
         $amount = self::amountText((string) ($figures['amount'] ?? '0'));
         $total = self::amountText((string) ($figures['total'] ?? $amount));
+        $currency = self::currencyText($figures['currency'] ?? '');
+        $own = preg_match('/^-?0*(\.0*)?$/', $adjustments) ? '' : self::amountText($adjustments);
         return [
-            'adjustments' => preg_match('/^-?0*(\.0*)?$/', $adjustments) ? '' : self::amountText($adjustments),
+            'adjustments' => $own,
+            'adjustmentLines' => self::adjustmentLines($figures, $own, $currency),
             'total' => $total === $amount ? '' : $total,
         ];
+    }
+
+    /**
+     * One line per currency of the bill's adjustments: a bill takes only its own currency's, so a -5.00 EUR credit
+     * beside 3.00 USD pending is shown as both, never summed under one label. A bridge older than adjustmentsByCurrency
+     * sends one figure: one line, under the calls' currency, as it was shown before.
+     */
+    private static function adjustmentLines(array $figures, string $own, string $currency): array
+    {
+        if (!is_array($figures['adjustmentsByCurrency'] ?? null)) {
+            return $own === '' ? [] : [['amount' => $own, 'currency' => $currency]];
+        }
+        $lines = [];
+        foreach ($figures['adjustmentsByCurrency'] as $sum) {
+            if (!is_array($sum) || !is_string($sum['amount'] ?? null) || preg_match('/^-?0*(\.0*)?$/', $sum['amount'])) {
+                continue;
+            }
+            // Recorded with no currency: the bill of the calls' currency takes it.
+            $lines[] = ['amount' => self::amountText($sum['amount']), 'currency' => is_string($sum['currency'] ?? null) ? self::currencyText(strtoupper(trim($sum['currency']))) : $currency];
+        }
+        return $lines;
     }
 
     private static function numbersView(array $page): array

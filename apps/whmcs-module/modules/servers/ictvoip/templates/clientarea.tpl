@@ -15,7 +15,7 @@
         {/if}
         <tr><td>{$L.calls|escape}</td><td>{$ictvoip.usage.calls|escape}</td></tr>
         <tr><td>{$L.chargesSoFar|escape}</td><td>{$ictvoip.usage.amount|escape} {$ictvoip.usage.currency|escape}</td></tr>
-        {if $ictvoip.usage.adjustments !== ''}<tr id="ictvoip-adjustments"><td>{$L.adjustments|escape}</td><td>{$ictvoip.usage.adjustments|escape} {$ictvoip.usage.currency|escape}</td></tr>{/if}
+        {if $ictvoip.usage.adjustmentLines}<tr id="ictvoip-adjustments"><td>{$L.adjustments|escape}</td><td>{foreach $ictvoip.usage.adjustmentLines as $line}{if !$line@first}<br>{/if}{$line.amount|escape} {$line.currency|escape}{/foreach}</td></tr>{/if}
         {if $ictvoip.usage.total !== ''}<tr id="ictvoip-bill-total"><td>{$L.billTotal|escape}</td><td>{$ictvoip.usage.total|escape} {$ictvoip.usage.currency|escape}</td></tr>{/if}
     </table>
 {/if}
@@ -50,7 +50,7 @@
         <a class="btn btn-default btn-secondary btn-sm ml-auto" id="ictvoip-csv" href="{$ictvoipLinks.csv|escape}">{$L.downloadCsv|escape}</a>
     </form>
     {if $ictvoipSearchInvalid}<div class="alert alert-warning">{$L.searchInvalid|escape}</div>{/if}
-    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodLastDay|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.adjustments !== ''} &middot; {$L.adjustments|escape}: {$ictvoipCalls.adjustments|escape} {$ictvoipCalls.currency|escape}{/if}{if $ictvoipCalls.total !== ''} &middot; {$L.billTotal|escape}: {$ictvoipCalls.total|escape} {$ictvoipCalls.currency|escape}{/if}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
+    <p class="text-muted small" id="ictvoip-period-total">{$L.periodTotal|escape}{if $ictvoipCalls.periodStart} ({$ictvoipCalls.periodStart|escape} &ndash; {$ictvoipCalls.periodLastDay|escape}){/if}: {$ictvoipCalls.ratedCalls|escape}, {$ictvoipCalls.amount|escape} {$ictvoipCalls.currency|escape}{if $ictvoipCalls.adjustmentLines} &middot; {$L.adjustments|escape}: {foreach $ictvoipCalls.adjustmentLines as $line}{if !$line@first}, {/if}{$line.amount|escape} {$line.currency|escape}{/foreach}{/if}{if $ictvoipCalls.total !== ''} &middot; {$L.billTotal|escape}: {$ictvoipCalls.total|escape} {$ictvoipCalls.currency|escape}{/if}{if $ictvoipCalls.unratedCalls} &middot; {$ictvoipCalls.unratedCalls|escape} {$L.unratedCalls|escape}{/if} &middot; {$ictvoipCalls.timeZone|escape}</p>
     {if $ictvoipCalls.rows}
     <div class="table-responsive">
     <table class="table table-striped table-sm table-condensed" id="ictvoip-calls">
