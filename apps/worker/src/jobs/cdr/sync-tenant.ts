@@ -22,6 +22,7 @@ import {
 import type { Pool, PoolClient } from 'pg';
 import { DEFAULT_SERVER_NAME, fusionServerOfError } from '@ictvoip/fusionpbx';
 import type { ScopedDeps, WorkerDeps } from '../../deps';
+import { perWorker } from '../../per-worker';
 import type { WorkerMetrics } from '../../metrics';
 import { queueCreditCheckAfterSync } from '../credit/check-client';
 import { isServerUnavailable, scopeForService } from '../../fusion-scope';
@@ -500,17 +501,12 @@ function nextRead(skip: LookBackSkip, from: CdrPosition, sources: readonly Sourc
  * lost in a warning a minute per tenant. In memory, per worker: a restart logs it once more.
  */
 export const DOMAIN_MISSING_WARNING_EVERY_MS = HOUR_MS;
-const domainMissingWarned = new WeakMap<WorkerDeps['targets'], Map<number, number>>();
-
-function domainMissingWarnings(deps: WorkerDeps): Map<number, number> {
-  let warned = domainMissingWarned.get(deps.targets);
-  if (!warned) domainMissingWarned.set(deps.targets, (warned = new Map()));
-  return warned;
-}
+/** When this worker last warned of each domain-missing service. */
+const domainMissingWarnings = perWorker<number, number>();
 
 /** Whether this domain-missing sync logs its warning (then remembered as warned now). */
 function domainMissingWarningDue(deps: WorkerDeps, serviceId: number): boolean {
-  const warned = domainMissingWarnings(deps);
+  const warned = domainMissingWarnings(deps.targets);
   const last = warned.get(serviceId);
   if (last !== undefined && Date.now() - last < DOMAIN_MISSING_WARNING_EVERY_MS) return false;
   warned.set(serviceId, Date.now());
@@ -519,7 +515,7 @@ function domainMissingWarningDue(deps: WorkerDeps, serviceId: number): boolean {
 
 /** Whether the tenant was domain-missing (warned by this worker) until this sync read it: forgotten, so a new loss warns at once. */
 function domainFoundAgain(deps: WorkerDeps, serviceId: number): boolean {
-  return domainMissingWarnings(deps).delete(serviceId);
+  return domainMissingWarnings(deps.targets).delete(serviceId);
 }
 
 /**
@@ -715,12 +711,10 @@ function underCreditControl(plan: Record<string, unknown>): boolean {
  * tenants would hold every slot of the CDR queue and the other servers' tenants would wait behind them.
  */
 export const SERVER_PAUSE_MS = 30_000;
-const pausedServers = new WeakMap<WorkerDeps['targets'], Map<string, number>>();
+const pausedServers = perWorker<number>();
 
 function pausesOf(deps: WorkerDeps): Map<string, number> {
-  let pauses = pausedServers.get(deps.targets);
-  if (!pauses) pausedServers.set(deps.targets, (pauses = new Map()));
-  return pauses;
+  return pausedServers(deps.targets);
 }
 
 export async function handleCdrSyncTenant(

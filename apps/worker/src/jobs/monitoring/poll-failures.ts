@@ -1,19 +1,11 @@
+import { perWorker } from '../../per-worker';
 /**
  * Consecutive failed polls per worker, server and kind: one failed poll (a switch restarting, a
  * socket timing out once) is logged as a warning; the same poll failing again is an error. The
  * metric counts every failure either way. Kept in the worker's memory: with several workers each
  * counts the polls it ran.
  */
-const failures = new WeakMap<object, Map<string, number>>();
-
-function countsOf(owner: object): Map<string, number> {
-  let counts = failures.get(owner);
-  if (!counts) {
-    counts = new Map();
-    failures.set(owner, counts);
-  }
-  return counts;
-}
+const countsOf = perWorker<number>();
 
 /** Records a failed poll; answers the log level for it and how many failed in a row. */
 export function pollFailed(owner: object, kind: 'registrations' | 'gateways', server: string): { level: 'warn' | 'error'; consecutiveFailures: number } {

@@ -1,5 +1,5 @@
 import { diffReply, type IndexedReply, type Registration, type ReplyDiff, scanRegistrationEntry } from '@ictvoip/freeswitch';
-import { perWorker } from './registrations-snapshot';
+import { perWorker } from '../../per-worker';
 
 /**
  * What a poll leaves for the next one to observe only what changed. On a real switch most polls

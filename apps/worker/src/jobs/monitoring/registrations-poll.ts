@@ -1,3 +1,4 @@
+import { perWorker } from '../../per-worker';
 import { DEFAULT_SERVER_NAME, enabledSipProfiles, validateProfile } from '@ictvoip/fusionpbx';
 import { RegistrationStatusError, type EslClient, type Registration, type RegistrationsReplyCache, type SteadyReply } from '@ictvoip/freeswitch';
 import { addJob, addJobs, gatewayAlertJobId, MONITORING_JOBS, registrationAlertJobId, registrationPollJobId, requeueJobUnlessLive, type TypedJob } from '@ictvoip/queue';
@@ -17,7 +18,6 @@ import { pollServerGateways, type GatewayPollResult } from './gateways-poll';
 import { watchedTenants, type WatchedTenant } from './watch-scope';
 import { pollFailed, pollSucceeded } from './poll-failures';
 import {
-  perWorker,
   planObservation,
   repeatsSteadyPoll,
   replyCacheOf,

@@ -1,3 +1,4 @@
+import { perWorker } from '../../per-worker';
 import { RegistrationsReplyCache, sameButVolatile, type SteadyReply } from '@ictvoip/freeswitch';
 import type { RegistrationObservation, RegistrationSighting, RegistrationState } from '@ictvoip/store';
 
@@ -61,19 +62,6 @@ export function planObservation(entry: SnapshotEntry | undefined, observation: O
   const steadyAbsent = !observation.seen && !entry.registered && (!entry.everSeen || entry.lost);
   if (!steadyPresent && !steadyAbsent) return 'observe';
   return figuresKey(observation.serviceId, observation.seen) === entry.figures ? 'skip' : 'figures';
-}
-
-/** A map per worker (its deps), by server or profile: a second worker in the same process keeps its own. */
-export function perWorker<T>(): (owner: object) => Map<string, T> {
-  const maps = new WeakMap<object, Map<string, T>>();
-  return (owner) => {
-    let map = maps.get(owner);
-    if (!map) {
-      map = new Map();
-      maps.set(owner, map);
-    }
-    return map;
-  };
 }
 
 /** The snapshots of one worker (its deps), by server. */
