@@ -204,9 +204,8 @@ async function listReleasedCallsHeld(db: Pool | PoolClient, serviceId: number | 
             sum(h.amount)::numeric(18,6)::text AS total, r.invoice_keys, r.released_at
      FROM held h
      CROSS JOIN LATERAL (SELECT array_agg(p.invoice_key ORDER BY p.invoice_key) AS invoice_keys, max(p.released_at) AS released_at FROM prepaid_invoices p
-                         WHERE p.service_id = h.service_id AND p.state = 'abandoned'
-                           AND EXISTS (SELECT 1 FROM cdr_charges c WHERE c.service_id = p.service_id AND ${unbilledRatedChargeSql('c')}
-                                         AND c.currency = p.currency AND c.rated_at <= p.released_at)) r
+                         WHERE p.service_id = h.service_id
+                           AND EXISTS (SELECT 1 FROM cdr_charges c WHERE ${unbilledRatedChargeSql('c')} AND ${releaseHoldsSql('p', 'c')})) r
      GROUP BY h.service_id, r.invoice_keys, r.released_at`,
     [serviceId ?? null, prepaidInvoices],
   );
