@@ -264,9 +264,8 @@ async function existingOrPending(client: Pool | PoolClient, batchId: string, inp
   const { rows } = await client.query<ExistingOrPending>(
     `SELECT b.*, c.calls, c.seconds, c.amount, c.currencies, a.n AS adjustments, a.amount AS adjustment_amount, a.currencies AS adjustment_currencies,
        EXISTS (SELECT 1 FROM (${pendingSumsByCurrencySql('$1')}) w WHERE round(w.amount, 2) <> 0) AS adjustments_worth_a_cent,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('currency', trim(g.currency), 'n', g.n, 'amount', g.amount::text)), '[]')
-        FROM (SELECT trim(currency) AS currency, count(*)::int AS n, sum(amount)::numeric(18,6) AS amount FROM billing_adjustments
-              WHERE service_id = $1 AND batch_id IS NULL GROUP BY trim(currency)) g) AS adjustment_sums
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('currency', g.currency, 'n', g.n, 'amount', g.amount::text)), '[]')
+        FROM (${pendingSumsByCurrencySql('$1')}) g) AS adjustment_sums
      FROM (SELECT count(*)::text AS calls, COALESCE(sum(billable_seconds), 0)::text AS seconds, COALESCE(sum(amount), 0)::numeric(18,6)::text AS amount,
              COALESCE(array_agg(DISTINCT currency) FILTER (WHERE currency IS NOT NULL), '{}') AS currencies
            FROM cdr_charges hc WHERE hc.service_id = $1 AND ${unbilledRatedChargeSql('hc')} AND hc.period <= $2 AND NOT $4 AND NOT ${releasedCallHeldSql('hc')}) c

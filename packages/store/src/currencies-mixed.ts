@@ -103,13 +103,13 @@ export function pendingAdjustmentCurrenciesSql(serviceId: string): string {
 
 /**
  * SQL: the pending adjustments of the service `serviceId` names (SQL text), summed per currency (trimmed; those with none
- * make one row of their own, currency NULL): `currency`, `amount` (numeric(18,6)). A bill takes only its own currency's
+ * make one row of their own, currency NULL): `currency`, `amount` (numeric(18,6)), `n` (how many). A bill takes only its own currency's
  * (createBatch), so what is left, a credit, or an amount under a cent is that of one currency: a sum across currencies
  * would let a +5.00 EUR and a -5.00 USD cancel and hide a credit.
  */
 export function pendingSumsByCurrencySql(serviceId: string): string {
   // Its own alias (pv): a caller's `a`/`pa` must not be shadowed.
-  return `SELECT trim(pv.currency) AS currency, sum(pv.amount)::numeric(18,6) AS amount FROM billing_adjustments pv
+  return `SELECT trim(pv.currency) AS currency, sum(pv.amount)::numeric(18,6) AS amount, count(*)::int AS n FROM billing_adjustments pv
           WHERE pv.service_id = ${serviceId} AND pv.batch_id IS NULL GROUP BY trim(pv.currency)`;
 }
 
